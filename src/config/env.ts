@@ -1,0 +1,49 @@
+import { invalidSetting } from './check.ts';
+
+/**
+ * Typed readers for environment variables (after Powertools' `envUtils`). An unset or empty variable
+ * means "use the default"; a set variable that does not parse is an error naming the variable.
+ */
+export type Env = Readonly<Record<string, string | undefined>>;
+
+function raw(env: Env, name: string): string | undefined {
+  const value = env[name];
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+export function envString(env: Env, name: string, fallback: string): string;
+export function envString(env: Env, name: string): string | undefined;
+export function envString(env: Env, name: string, fallback?: string): string | undefined {
+  return raw(env, name) ?? fallback;
+}
+
+/** Like envString, but an empty value is kept (prefixes may legitimately be empty). */
+export function envStringAllowEmpty(env: Env, name: string, fallback: string): string {
+  const value = env[name];
+  return value === undefined ? fallback : value.trim();
+}
+
+export function envRequired(env: Env, name: string, purpose: string): string {
+  const value = raw(env, name);
+  if (value === undefined) throw invalidSetting(name, `a non-empty value (${purpose})`, env[name]);
+  return value;
+}
+
+export function envInteger(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const value = raw(env, name);
+  if (value === undefined) return fallback;
+  // Accept 50_000_000 and 5e7 spellings only when they are exact integers.
+  const parsed = /^[+]?\d[\d_]*$/.test(value) ? Number(value.replaceAll('_', '')) : Number.NaN;
+  if (!Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
+    throw invalidSetting(name, `integer between ${min} and ${max}`, value);
+  }
+  return parsed;
+}
+
+export function envBoolean(env: Env, name: string, fallback: boolean): boolean {
+  const value = raw(env, name)?.toLowerCase();
+  if (value === undefined) return fallback;
+  if (['1', 'true', 'yes', 'on'].includes(value)) return true;
+  if (['0', 'false', 'no', 'off'].includes(value)) return false;
+  throw invalidSetting(name, 'one of true, false, 1, 0', env[name]);
+}

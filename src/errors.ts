@@ -1,0 +1,133 @@
+/**
+ * Error roots for the whole pipeline. Every error we raise on purpose is an `ImgpipeError`; the
+ * subclass tells the caller what to do with it:
+ *
+ * - `InvalidImageError`: the input itself is bad. Never retried: the object is quarantined.
+ * - `ConfigError`: a setting is wrong. Raised at cold start, so the function fails to initialise.
+ * - `StorageError`: reading or writing an object failed; `retryable` says whether trying again can help.
+ */
+
+export class ImgpipeError extends Error {
+  /** Stable, machine-readable identifier, e.g. `invalid-image/truncated` or `storage/not-found`. */
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { name: this.name, code: this.code, message: this.message };
+  }
+}
+
+/** Why an input was rejected. Each value is documented in the README ("Outcomes"). */
+export const INVALID_REASONS = [
+  'empty',
+  'too-large',
+  'unsupported-format',
+  'unsupported-colorspace',
+  'animated',
+  'truncated',
+  'corrupt',
+  'too-many-pixels',
+  'bad-dimensions',
+] as const;
+export type InvalidReason = (typeof INVALID_REASONS)[number];
+
+export class InvalidImageError extends ImgpipeError {
+  readonly reason: InvalidReason;
+  /** Facts that explain the rejection (detected format, declared dimensions, limits...). */
+  readonly details: Readonly<Record<string, unknown>>;
+  /** The status an HTTP front end would answer with: the request was understood but cannot be processed. */
+  readonly statusCode = 422;
+
+  constructor(
+    reason: InvalidReason,
+    message: string,
+    details: Record<string, unknown> = {},
+    options?: ErrorOptions,
+  ) {
+    super(`invalid-image/${reason}`, message, options);
+    this.reason = reason;
+    this.details = Object.freeze({ ...details });
+  }
+
+  override toJSON(): Record<string, unknown> {
+    return { ...super.toJSON(), reason: this.reason, details: this.details };
+  }
+}
+
+export class ConfigError extends ImgpipeError {
+  /** The environment variable, command-line flag or config-file path that holds the bad value. */
+  readonly setting: string;
+  readonly value: unknown;
+
+  constructor(setting: string, value: unknown, message: string, options?: ErrorOptions) {
+    super('config/invalid', message, options);
+    this.setting = setting;
+    this.value = value;
+  }
+}
+
+export type StorageOperation = 'get' | 'head' | 'put' | 'copy' | 'list';
+
+export class StorageError extends ImgpipeError {
+  readonly operation: StorageOperation;
+  /** Where the failure happened, e.g. `s3://bucket/key` or `file:///tmp/out/key`. */
+  readonly location: string;
+  /** True when the same request may succeed later (5xx, throttling, timeouts, connection resets). */
+  readonly retryable: boolean;
+
+  constructor(
+    operation: StorageOperation,
+    location: string,
+    message: string,
+    { retryable, code = 'storage/failed', ...options }: ErrorOptions & { retryable: boolean; code?: string },
+  ) {
+    super(code, message, options);
+    this.operation = operation;
+    this.location = location;
+    this.retryable = retryable;
+  }
+
+  override toJSON(): Record<string, unknown> {
+    return {
+      ...super.toJSON(),
+      operation: this.operation,
+      location: this.location,
+      retryable: this.retryable,
+    };
+  }
+}
+
+export class ObjectNotFoundError extends StorageError {
+  constructor(operation: StorageOperation, location: string, options?: ErrorOptions) {
+    super(operation, location, `No object at ${location}`, {
+      ...options,
+      retryable: false,
+      code: 'storage/not-found',
+    });
+  }
+}
+
+export class ObjectTooLargeError extends StorageError {
+  readonly size: number;
+  readonly maxBytes: number;
+
+  constructor(location: string, size: number, maxBytes: number) {
+    super('get', location, `Object ${location} is ${size} bytes, more than the limit of ${maxBytes} bytes`, {
+      retryable: false,
+      code: 'storage/too-large',
+    });
+    this.size = size;
+    this.maxBytes = maxBytes;
+  }
+}
+
+/** Describes any thrown value in one line, for logs and manifests. */
+export function describeError(error: unknown): string {
+  if (error instanceof Error) return `${error.name}: ${error.message}`;
+  return String(error);
+}

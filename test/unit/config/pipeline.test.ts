@@ -1,0 +1,163 @@
+import { describe, expect, it } from 'vitest';
+import { loadPipelineConfig, loadRuntimeConfig } from '../../../src/config/index.ts';
+import { DEFAULT_PIPELINE_DOCUMENT, parsePipelineConfig } from '../../../src/config/pipeline.ts';
+import { ConfigError } from '../../../src/errors.ts';
+
+function configError(run: () => unknown): ConfigError {
+  try {
+    run();
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return error as ConfigError;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('parsePipelineConfig', () => {
+  it('produces the documented defaults from an empty document', () => {
+    const config = parsePipelineConfig({});
+    expect(config.variants.map((v) => [v.name, v.width, v.fit, v.upscale])).toEqual([
+      ['large', 1600, 'inside', false],
+      ['medium', 800, 'inside', false],
+      ['small', 320, 'inside', false],
+    ]);
+    expect(config.formats).toEqual(['jpeg', 'webp', 'avif']);
+    expect(config.formatOptions.avif).toEqual(DEFAULT_PIPELINE_DOCUMENT.formats.avif);
+    expect(config.limits).toEqual({ maxPixels: 50_000_000, maxBytes: 32 * 1024 * 1024 });
+    expect(config.background).toEqual({ r: 255, g: 255, b: 255, a: 255 });
+    expect(Object.isFrozen(config.variants[0])).toBe(true);
+  });
+
+  it('names the setting, the expectation and the value when a quality is out of range', () => {
+    const error = configError(() => parsePipelineConfig({ formats: { jpeg: { quality: 150 } } }, 'my.json'));
+    expect(error.message).toBe(
+      'Expected integer between 1 and 100 for my.json.formats.jpeg.quality but received 150 of type number',
+    );
+    expect(error.setting).toBe('my.json.formats.jpeg.quality');
+  });
+
+  it('rejects unknown keys so typos do not pass silently', () => {
+    const error = configError(() => parsePipelineConfig({ variants: [{ name: 'a', widht: 10 }] }));
+    expect(error.message).toContain('Unknown setting config.variants[0].widht');
+  });
+
+  it('accepts format aliases and per-variant format subsets', () => {
+    const config = parsePipelineConfig({
+      variants: [{ name: 'thumb', width: 100, height: 100, fit: 'cover', formats: ['jpg'] }],
+      formats: { jpg: {}, webp: { quality: 70 } },
+    });
+    expect(config.formats).toEqual(['jpeg', 'webp']);
+    expect(config.variants[0]!.formats).toEqual(['jpeg']);
+    expect(config.formatOptions.webp.quality).toBe(70);
+  });
+
+  it('requires both dimensions for cover and contain', () => {
+    const error = configError(() =>
+      parsePipelineConfig({ variants: [{ name: 'a', width: 10, fit: 'cover' }] }),
+    );
+    expect(error.message).toBe(
+      'Expected "inside" unless both width and height are set for config.variants[0].fit but received "cover" of type string',
+    );
+  });
+
+  it('rejects duplicate variant names and formats not configured', () => {
+    expect(() => parsePipelineConfig({ variants: [{ name: 'a' }, { name: 'a' }] })).toThrow(
+      /variants\[1\]\.name/,
+    );
+    expect(() => parsePipelineConfig({ variants: [{ name: 'a', formats: ['png'] }] })).toThrow(
+      /one of the configured formats/,
+    );
+  });
+
+  it('rejects key templates that would write two outputs to one key', () => {
+    const error = configError(() => parsePipelineConfig({ keyTemplate: '{variant}/{key}' }));
+    expect(error.message).toMatch(/would both be written to large\/sample\/dir\/photo\.jpg/);
+    expect(() => parsePipelineConfig({ keyTemplate: '{variant}/{format}.{ext}' })).toThrow(
+      /must contain \{key\}/,
+    );
+    expect(() => parsePipelineConfig({ keyTemplate: '{variant}/{key}.{size}' })).toThrow(
+      /unknown token \{size\}/,
+    );
+  });
+
+  it('changes its hash when an output-shaping setting changes, not when a limit does', () => {
+    const base = parsePipelineConfig({});
+    expect(parsePipelineConfig({ formats: { jpeg: { quality: 81 } } }).hash).not.toBe(base.hash);
+    expect(parsePipelineConfig({ limits: { maxPixels: 10 } }).hash).toBe(base.hash);
+  });
+
+  it('parses colours with and without alpha', () => {
+    expect(parsePipelineConfig({ background: '#10203040' }).background).toEqual({
+      r: 16,
+      g: 32,
+      b: 48,
+      a: 64,
+    });
+    expect(() => parsePipelineConfig({ background: 'white' })).toThrow(/colour like "#ffffff"/);
+  });
+});
+
+describe('loadPipelineConfig', () => {
+  it('reads inline JSON from IMGPIPE_CONFIG and lets single-value variables override it', () => {
+    const config = loadPipelineConfig({
+      IMGPIPE_CONFIG: JSON.stringify({ limits: { maxPixels: 1000 }, outputPrefix: 'a/' }),
+      IMGPIPE_MAX_PIXELS: '24000000',
+      IMGPIPE_OUTPUT_PREFIX: 'out/',
+    });
+    expect(config.limits.maxPixels).toBe(24_000_000);
+    expect(config.keys.prefix).toBe('out/');
+  });
+
+  it('names the variable and value when a number does not parse', () => {
+    const error = configError(() => loadPipelineConfig({ IMGPIPE_MAX_PIXELS: '12x' }));
+    expect(error.message).toBe(
+      'Expected integer between 1 and 1000000000 for IMGPIPE_MAX_PIXELS but received "12x" of type string',
+    );
+  });
+
+  it('reports invalid JSON in IMGPIPE_CONFIG', () => {
+    expect(() => loadPipelineConfig({ IMGPIPE_CONFIG: '{"variants": [' })).toThrow(
+      /IMGPIPE_CONFIG is not valid JSON/,
+    );
+  });
+
+  it('reports a missing config file by path and variable', () => {
+    expect(() => loadPipelineConfig({ IMGPIPE_CONFIG_FILE: '/nonexistent/imgpipe.json' })).toThrow(
+      /Cannot read the config file \/nonexistent\/imgpipe\.json given by IMGPIPE_CONFIG_FILE/,
+    );
+  });
+});
+
+describe('loadRuntimeConfig', () => {
+  it('requires the output bucket and names it', () => {
+    const error = configError(() => loadRuntimeConfig({}));
+    expect(error.setting).toBe('IMGPIPE_OUTPUT_BUCKET');
+  });
+
+  it('defaults quarantine to the output bucket under quarantine/', () => {
+    const config = loadRuntimeConfig({ IMGPIPE_OUTPUT_BUCKET: 'out' });
+    expect(config).toMatchObject({
+      outputBucket: 'out',
+      quarantineBucket: 'out',
+      quarantinePrefix: 'quarantine/',
+      workers: 0,
+    });
+  });
+
+  it('refuses a quarantine prefix that output keys fall under in a shared bucket', () => {
+    expect(() =>
+      loadRuntimeConfig({ IMGPIPE_OUTPUT_BUCKET: 'out', IMGPIPE_QUARANTINE_PREFIX: 'large/' }),
+    ).toThrow(/output keys such as large\/sample\/photo\.jpg\.jpg fall under it/);
+    expect(() => loadRuntimeConfig({ IMGPIPE_OUTPUT_BUCKET: 'out', IMGPIPE_QUARANTINE_PREFIX: '' })).toThrow(
+      /empty prefix/,
+    );
+    // A separate quarantine bucket may use the whole bucket.
+    expect(
+      loadRuntimeConfig({
+        IMGPIPE_OUTPUT_BUCKET: 'out',
+        IMGPIPE_QUARANTINE_BUCKET: 'q',
+        IMGPIPE_QUARANTINE_PREFIX: '',
+      }).quarantinePrefix,
+    ).toBe('');
+  });
+});
