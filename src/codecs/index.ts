@@ -1,0 +1,234 @@
+import * as avifDecoder from '@jsquash/avif/decode.js';
+import * as avifEncoder from '@jsquash/avif/encode.js';
+import * as jpegDecoder from '@jsquash/jpeg/decode.js';
+import * as jpegEncoder from '@jsquash/jpeg/encode.js';
+import * as pngModule from '@jsquash/png/codec/pkg/squoosh_png.js';
+import * as png from '@jsquash/png/index.js';
+import * as resizeModule from '@jsquash/resize/lib/resize/pkg/squoosh_resize.js';
+import * as webpDecoder from '@jsquash/webp/decode.js';
+import * as webpEncoder from '@jsquash/webp/encode.js';
+import type { FormatOptions, ResizeMethod } from '../config/pipeline.ts';
+import { InvalidImageError } from '../errors.ts';
+import type { RawImage } from '../image/raw.ts';
+import type { InputFormat, OutputFormat } from './formats.ts';
+import { compileWasm, ensureImageData, type WasmName } from './wasm.ts';
+
+/**
+ * The codec surface the pipeline uses: decode, resize, encode, over jSquash's WASM builds. Each
+ * thread has one instance of each codec, created from a module compiled once (wasm.ts).
+ *
+ * The emscripten codecs report failures on stderr and then abort; we capture that text so the
+ * rejection names the decoder's own reason ("Premature end of JPEG file"), and we start the codec
+ * over from its compiled module, so a corrupt file cannot leave state behind for the next one.
+ */
+
+ensureImageData();
+
+type EmscriptenInit = (module: WebAssembly.Module, overrides: Record<string, unknown>) => Promise<unknown>;
+type Decoder = (bytes: Uint8Array) => Promise<RawImage | null>;
+
+interface EmscriptenCodec {
+  wasm: WasmName;
+  init: EmscriptenInit;
+  ready?: Promise<void>;
+  /** Lines the codec printed to stderr during the current call. */
+  messages: string[];
+}
+
+function emscripten(wasm: WasmName, init: unknown): EmscriptenCodec {
+  return { wasm, init: init as EmscriptenInit, messages: [] };
+}
+
+const CODECS = {
+  jpegDec: emscripten('jpegDec', jpegDecoder.init),
+  jpegEnc: emscripten('jpegEnc', jpegEncoder.init),
+  webpDec: emscripten('webpDec', webpDecoder.init),
+  webpEnc: emscripten('webpEnc', webpEncoder.init),
+  avifDec: emscripten('avifDec', avifDecoder.init),
+  avifEnc: emscripten('avifEnc', avifEncoder.init),
+};
+type CodecName = keyof typeof CODECS;
+
+function start(codec: EmscriptenCodec): Promise<void> {
+  codec.ready = compileWasm(codec.wasm).then(async (module) => {
+    const capture = (line: string) => {
+      codec.messages.push(String(line));
+    };
+    // init() stores the module's instantiation promise inside jSquash; awaiting it here is enough.
+    await codec.init(module, { print: capture, printErr: capture });
+  });
+  return codec.ready;
+}
+
+async function ready(codec: EmscriptenCodec): Promise<void> {
+  await (codec.ready ?? start(codec));
+  codec.messages.length = 0;
+}
+
+let wasmBindgenReady: Promise<void> | undefined;
+function readyWasmBindgen(): Promise<void> {
+  wasmBindgenReady ??= Promise.all([compileWasm('png'), compileWasm('resize')]).then(
+    ([pngWasm, resizeWasm]) => {
+      pngModule.initSync(pngWasm);
+      resizeModule.initSync(resizeWasm);
+    },
+  );
+  return wasmBindgenReady;
+}
+
+/** Compiles and instantiates the codecs a configuration needs, so the first image does not pay for it. */
+export async function warmUp(formats: readonly OutputFormat[]): Promise<void> {
+  const names: CodecName[] = ['jpegDec', 'webpDec', 'avifDec'];
+  for (const format of formats) if (format !== 'png') names.push(`${format}Enc`);
+  await Promise.all([...names.map((name) => ready(CODECS[name])), readyWasmBindgen()]);
+}
+
+// ------------------------------------------------------------------------------------------- decode
+
+const DECODERS: Record<InputFormat, { codec?: EmscriptenCodec; decode: Decoder }> = {
+  jpeg: {
+    codec: CODECS.jpegDec,
+    decode: (b) => jpegDecoder.default(b as never, { preserveOrientation: false }) as never,
+  },
+  webp: { codec: CODECS.webpDec, decode: (b) => webpDecoder.default(b as never) as never },
+  avif: { codec: CODECS.avifDec, decode: (b) => avifDecoder.default(b as never, { bitDepth: 8 }) as never },
+  png: { decode: (b) => png.decode(b as never) as never },
+};
+
+/**
+ * Decodes to 8-bit RGBA in stored orientation (orientation is applied by the pipeline, after the
+ * first resize, where it is cheaper). 16-bit PNG and 10/12-bit AVIF are reduced to 8 bits.
+ */
+export async function decode(format: InputFormat, bytes: Uint8Array): Promise<RawImage> {
+  const { codec, decode: run } = DECODERS[format];
+  if (codec) await ready(codec);
+  else await readyWasmBindgen();
+  let image: RawImage | null;
+  try {
+    image = await run(bytes);
+  } catch (error) {
+    const said = codec?.messages.join('; ').trim();
+    if (codec) start(codec); // a fresh instance for the next image
+    const reason = /premature end|unexpected end|truncated/i.test(said ?? '') ? 'truncated' : 'corrupt';
+    throw new InvalidImageError(
+      reason,
+      `The ${format} decoder rejected the file: ${said || (error as Error).message}`,
+      { format, decoder: said || (error as Error).message },
+      { cause: error },
+    );
+  }
+  if (!image) throw new InvalidImageError('corrupt', `The ${format} decoder returned no image`, { format });
+  // libjpeg only warns about damaged scan data and fills in what it could not read; a variant made
+  // from that would be silently garbled, so a warning of that kind rejects the file.
+  const damage = codec?.messages.find(
+    (line) => /corrupt|premature end/i.test(line) && !/extraneous bytes/i.test(line),
+  );
+  if (damage) {
+    const reason = /premature end/i.test(damage) ? 'truncated' : 'corrupt';
+    throw new InvalidImageError(reason, `The ${format} decoder found damaged image data: ${damage}`, {
+      format,
+      decoder: damage,
+    });
+  }
+  return { width: image.width, height: image.height, data: image.data };
+}
+
+// ------------------------------------------------------------------------------------------- encode
+
+/** Encodes RGBA pixels. The result carries no metadata: these encoders write none. */
+export async function encode(
+  format: OutputFormat,
+  image: RawImage,
+  options: FormatOptions,
+): Promise<Uint8Array> {
+  const pixels = exact(image);
+  switch (format) {
+    case 'jpeg': {
+      await ready(CODECS.jpegEnc);
+      const o = options.jpeg;
+      const out = await jpegEncoder.default(pixels as never, {
+        quality: o.quality,
+        progressive: o.progressive,
+        baseline: !o.progressive,
+        optimize_coding: true,
+        auto_subsample: o.chromaSubsampling === '4:2:0',
+        chroma_subsample: o.chromaSubsampling === '4:2:0' ? 2 : 1,
+      });
+      return new Uint8Array(out);
+    }
+    case 'webp': {
+      await ready(CODECS.webpEnc);
+      const o = options.webp;
+      const out = await webpEncoder.default(pixels as never, {
+        quality: o.quality,
+        method: o.effort,
+        lossless: o.lossless ? 1 : 0,
+      });
+      return new Uint8Array(out);
+    }
+    case 'avif': {
+      await ready(CODECS.avifEnc);
+      const o = options.avif;
+      const out = await avifEncoder.default(pixels as never, {
+        quality: o.quality,
+        speed: o.speed,
+        subsample: o.chromaSubsampling === '4:2:0' ? 1 : 3,
+      });
+      return new Uint8Array(out);
+    }
+    case 'png': {
+      await readyWasmBindgen();
+      return new Uint8Array(await png.encode(pixels as never));
+    }
+  }
+}
+
+/**
+ * Some jSquash encoders read `data.buffer` whole, ignoring the view's offset: give them an image
+ * whose pixels start at byte 0 of their own buffer (a copy only when the input is a view).
+ */
+function exact(image: RawImage): RawImage {
+  const { data } = image;
+  if (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) return image;
+  return { width: image.width, height: image.height, data: new Uint8ClampedArray(data) };
+}
+
+// ------------------------------------------------------------------------------------------- resize
+
+const RESIZE_METHOD_INDEX: Record<ResizeMethod, number> = {
+  triangle: 0,
+  catrom: 1,
+  mitchell: 2,
+  lanczos3: 3,
+};
+
+export interface ResizeCall {
+  readonly method: ResizeMethod;
+  readonly linearRGB: boolean;
+  /** Resample with premultiplied alpha; only needed (and only worth its cost) when there is alpha. */
+  readonly premultiply: boolean;
+}
+
+/** Resamples to exactly width x height (the caller keeps the aspect ratio). */
+export async function resize(
+  image: RawImage,
+  width: number,
+  height: number,
+  call: ResizeCall,
+): Promise<RawImage> {
+  await readyWasmBindgen();
+  // Called directly rather than through @jsquash/resize's default export, which reads
+  // `data.buffer` whole (wrong for views) and crops by rewriting its input in place.
+  const input = new Uint8Array(image.data.buffer, image.data.byteOffset, image.data.byteLength);
+  const data = resizeModule.resize(
+    input,
+    image.width,
+    image.height,
+    width,
+    height,
+    RESIZE_METHOD_INDEX[call.method],
+    call.premultiply,
+    call.linearRGB,
+  );
+  return { width, height, data };
+}

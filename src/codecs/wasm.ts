@@ -1,0 +1,71 @@
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * The jSquash codecs ship browser glue that fetch()es its .wasm, which Node cannot do for file
+ * paths. We read each file ourselves, compile it once per process (per worker thread) and hand the
+ * WebAssembly.Module to the codec's init(). Compiling is the expensive part (tens of ms for AVIF);
+ * instantiating a compiled module again is cheap, which lets a codec start over after a failure.
+ */
+export const WASM_FILES = {
+  jpegDec: '@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm',
+  jpegEnc: '@jsquash/jpeg/codec/enc/mozjpeg_enc.wasm',
+  png: '@jsquash/png/codec/pkg/squoosh_png_bg.wasm',
+  webpDec: '@jsquash/webp/codec/dec/webp_dec.wasm',
+  // libwebp's SIMD build; jSquash picks the matching glue when WebAssembly SIMD is available, as in Node >= 16.
+  webpEnc: '@jsquash/webp/codec/enc/webp_enc_simd.wasm',
+  avifDec: '@jsquash/avif/codec/dec/avif_dec.wasm',
+  // jSquash always uses the single-threaded AVIF encoder under Node; we parallelise with worker threads.
+  avifEnc: '@jsquash/avif/codec/enc/avif_enc.wasm',
+  resize: '@jsquash/resize/lib/resize/pkg/squoosh_resize_bg.wasm',
+} as const;
+export type WasmName = keyof typeof WASM_FILES;
+
+/** Set by the bundler (scripts/build.ts): the bundle finds its .wasm files in ./wasm beside itself. */
+declare const __IMGPIPE_BUNDLED__: boolean | undefined;
+const BUNDLED = typeof __IMGPIPE_BUNDLED__ !== 'undefined' && __IMGPIPE_BUNDLED__;
+
+export function wasmPath(name: WasmName): string {
+  const specifier = WASM_FILES[name];
+  if (BUNDLED) return fileURLToPath(new URL(`./wasm/${basename(specifier)}`, import.meta.url));
+  return fileURLToPath(import.meta.resolve(specifier));
+}
+
+const compiled = new Map<WasmName, Promise<WebAssembly.Module>>();
+
+export function compileWasm(name: WasmName): Promise<WebAssembly.Module> {
+  let module = compiled.get(name);
+  if (!module) {
+    const path = wasmPath(name);
+    module = readFile(path).then(
+      (bytes) => WebAssembly.compile(bytes),
+      (error: Error) => {
+        throw new Error(`Cannot read the ${name} codec from ${path}: ${error.message}`, { cause: error });
+      },
+    );
+    compiled.set(name, module);
+  }
+  return module;
+}
+
+/** Node has no ImageData; the codecs construct and return it, and @jsquash/resize expects it. */
+export function ensureImageData(): void {
+  if (typeof globalThis.ImageData === 'function') return;
+  class ImageDataPolyfill {
+    readonly data: Uint8ClampedArray;
+    readonly width: number;
+    readonly height: number;
+    readonly colorSpace = 'srgb';
+    constructor(data: Uint8ClampedArray, width: number, height?: number) {
+      this.data = data;
+      this.width = width;
+      this.height = height ?? data.length / 4 / width;
+    }
+  }
+  Object.defineProperty(globalThis, 'ImageData', {
+    value: ImageDataPolyfill,
+    writable: true,
+    configurable: true,
+  });
+}

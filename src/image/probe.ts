@@ -1,0 +1,517 @@
+import type { InputFormat } from '../codecs/formats.ts';
+import { InvalidImageError } from '../errors.ts';
+import { readExifOrientation } from './exif.ts';
+import { isOrientation, type Orientation, orientationFromHeifTransforms, swapsAxes } from './orientation.ts';
+
+/**
+ * What the file header says, read without decoding a pixel: enough to refuse a decompression bomb
+ * (a 1 KB file declaring 100,000 x 100,000 pixels) before any pixel buffer is allocated, and to know
+ * the orientation, alpha and structure up front. Walks the container structure (JPEG markers, PNG
+ * chunks, RIFF chunks, ISO-BMFF boxes) with bounds checks, so a short file is reported as truncated.
+ */
+export interface ImageHeader {
+  readonly format: InputFormat;
+  /** Stored dimensions, before orientation. */
+  readonly width: number;
+  readonly height: number;
+  readonly orientation: Orientation;
+  /** Dimensions as displayed, after orientation. */
+  readonly displayWidth: number;
+  readonly displayHeight: number;
+  readonly hasAlpha: boolean;
+  readonly animated: boolean;
+}
+
+export function probeImage(format: InputFormat, bytes: Uint8Array): ImageHeader {
+  const facts = PROBES[format](new Reader(bytes, format));
+  const orientation = facts.orientation ?? 1;
+  if (facts.width < 1 || facts.height < 1) {
+    throw new InvalidImageError(
+      'bad-dimensions',
+      `The ${format} header declares ${facts.width}x${facts.height} pixels`,
+      { format, width: facts.width, height: facts.height },
+    );
+  }
+  const swap = swapsAxes(orientation);
+  return {
+    format,
+    width: facts.width,
+    height: facts.height,
+    orientation,
+    displayWidth: swap ? facts.height : facts.width,
+    displayHeight: swap ? facts.width : facts.height,
+    hasAlpha: facts.hasAlpha ?? false,
+    animated: facts.animated ?? false,
+  };
+}
+
+interface Facts {
+  width: number;
+  height: number;
+  orientation?: Orientation;
+  hasAlpha?: boolean;
+  animated?: boolean;
+}
+
+const PROBES: Record<InputFormat, (r: Reader) => Facts> = {
+  jpeg: probeJpeg,
+  png: probePng,
+  webp: probeWebp,
+  avif: probeAvif,
+};
+
+/** Bounds-checked big/little-endian reads that turn running off the end into a "truncated" rejection. */
+class Reader {
+  readonly bytes: Uint8Array;
+  readonly view: DataView;
+  readonly format: InputFormat;
+
+  constructor(bytes: Uint8Array, format: InputFormat) {
+    this.bytes = bytes;
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.format = format;
+  }
+
+  get length(): number {
+    return this.bytes.length;
+  }
+
+  need(offset: number, size: number, what: string): void {
+    if (offset < 0 || offset + size > this.bytes.length) {
+      throw new InvalidImageError(
+        'truncated',
+        `The ${this.format} file ends at byte ${this.bytes.length}, inside its ${what} (needs bytes up to ${offset + size})`,
+        { format: this.format, bytes: this.bytes.length, needed: offset + size, structure: what },
+      );
+    }
+  }
+
+  u8(offset: number, what: string): number {
+    this.need(offset, 1, what);
+    return this.bytes[offset]!;
+  }
+
+  u16(offset: number, what: string, little = false): number {
+    this.need(offset, 2, what);
+    return this.view.getUint16(offset, little);
+  }
+
+  u24le(offset: number, what: string): number {
+    this.need(offset, 3, what);
+    return this.bytes[offset]! | (this.bytes[offset + 1]! << 8) | (this.bytes[offset + 2]! << 16);
+  }
+
+  u32(offset: number, what: string, little = false): number {
+    this.need(offset, 4, what);
+    return this.view.getUint32(offset, little);
+  }
+
+  uint(offset: number, size: number, what: string): number {
+    if (size === 0) return 0;
+    if (size === 2) return this.u16(offset, what);
+    if (size === 4) return this.u32(offset, what);
+    if (size === 8) return this.u32(offset, what) * 2 ** 32 + this.u32(offset + 4, what);
+    throw this.corrupt(`a ${size}-byte field in the ${what}`);
+  }
+
+  fourcc(offset: number, what: string): string {
+    this.need(offset, 4, what);
+    return String.fromCharCode(...this.bytes.subarray(offset, offset + 4));
+  }
+
+  corrupt(what: string, details: Record<string, unknown> = {}): InvalidImageError {
+    return new InvalidImageError('corrupt', `The ${this.format} file is malformed: ${what}`, {
+      format: this.format,
+      ...details,
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------- JPEG
+
+const SOF_MARKERS = new Set([0xc0, 0xc1, 0xc2, 0xc3, 0xc5, 0xc6, 0xc7, 0xc9, 0xca, 0xcb, 0xcd, 0xce, 0xcf]);
+const EOI = Buffer.from([0xff, 0xd9]);
+
+function probeJpeg(r: Reader): Facts {
+  let offset = 2;
+  let frame:
+    | { width: number; height: number; components: number; precision: number; marker: number }
+    | undefined;
+  let orientation: Orientation | undefined;
+  let adobeTransform: number | undefined;
+  for (;;) {
+    if (r.u8(offset, 'marker') !== 0xff) throw r.corrupt(`expected a marker at byte ${offset}`, { offset });
+    let marker = r.u8(offset + 1, 'marker');
+    while (marker === 0xff) marker = r.u8(++offset + 1, 'marker'); // fill bytes
+    if (marker === 0xd8 || marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
+      offset += 2;
+      continue;
+    }
+    if (marker === 0xd9) throw r.corrupt('the image ends before its first scan');
+    const length = r.u16(offset + 2, 'segment length');
+    if (length < 2) throw r.corrupt(`segment 0xFF${marker.toString(16)} has length ${length}`);
+    const body = offset + 4;
+    r.need(offset + 2, length, `segment 0xFF${marker.toString(16).toUpperCase()}`);
+    if (SOF_MARKERS.has(marker)) {
+      frame = {
+        marker,
+        precision: r.u8(body, 'frame header'),
+        height: r.u16(body + 1, 'frame header'),
+        width: r.u16(body + 3, 'frame header'),
+        components: r.u8(body + 5, 'frame header'),
+      };
+    } else if (marker === 0xe1 && orientation === undefined && isExifApp1(r.bytes, body, length - 2)) {
+      const value = readExifOrientation(r.bytes.subarray(body, body + length - 2));
+      if (isOrientation(value)) orientation = value;
+    } else if (marker === 0xee && length >= 14 && r.fourcc(body, 'APP14') === 'Adob') {
+      adobeTransform = r.u8(body + 11, 'APP14');
+    } else if (marker === 0xda) {
+      if (!frame) throw r.corrupt('a scan starts before the frame header (SOF)');
+      // Entropy-coded data never contains an unescaped 0xFF 0xD9, so the first one after the scan
+      // header is the end of the image. No end marker means the upload was cut short.
+      if (Buffer.from(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength).indexOf(EOI, body) === -1) {
+        throw new InvalidImageError(
+          'truncated',
+          `The jpeg file has no end-of-image marker after its scan data: it was cut short at ${r.length} bytes`,
+          { format: 'jpeg', bytes: r.length },
+        );
+      }
+      break;
+    }
+    offset += 2 + length;
+  }
+  if (frame.precision !== 8) {
+    throw new InvalidImageError(
+      'unsupported-format',
+      `${frame.precision}-bit JPEG is not supported (only 8-bit)`,
+      {
+        format: 'jpeg',
+        precision: frame.precision,
+      },
+    );
+  }
+  if (frame.marker === 0xc3 || frame.marker === 0xc7 || frame.marker === 0xcb || frame.marker === 0xcf) {
+    throw new InvalidImageError('unsupported-format', 'Lossless JPEG is not supported', { format: 'jpeg' });
+  }
+  if (frame.components === 4) {
+    const colourSpace = adobeTransform === 2 ? 'YCCK' : 'CMYK';
+    throw new InvalidImageError(
+      'unsupported-colorspace',
+      `${colourSpace} JPEG is not supported: the WASM decoder only converts grayscale and YCbCr/RGB to RGBA`,
+      { format: 'jpeg', components: 4, colourSpace },
+    );
+  }
+  if (frame.components !== 1 && frame.components !== 3) {
+    throw r.corrupt(`the frame has ${frame.components} components`, { components: frame.components });
+  }
+  return { width: frame.width, height: frame.height, orientation };
+}
+
+function isExifApp1(bytes: Uint8Array, start: number, length: number): boolean {
+  return (
+    length > 6 &&
+    bytes[start] === 0x45 &&
+    bytes[start + 1] === 0x78 &&
+    bytes[start + 2] === 0x69 &&
+    bytes[start + 3] === 0x66
+  );
+}
+
+// ----------------------------------------------------------------------------------------------- PNG
+
+function probePng(r: Reader): Facts {
+  if (r.fourcc(12, 'IHDR') !== 'IHDR' || r.u32(8, 'IHDR') !== 13)
+    throw r.corrupt('the first chunk is not IHDR');
+  const width = r.u32(16, 'IHDR');
+  const height = r.u32(20, 'IHDR');
+  const colourType = r.u8(25, 'IHDR');
+  let hasAlpha = colourType === 4 || colourType === 6;
+  let orientation: Orientation | undefined;
+  let animated = false;
+  let sawData = false;
+  let offset = 8;
+  for (;;) {
+    const length = r.u32(offset, 'chunk header');
+    const type = r.fourcc(offset + 4, 'chunk header');
+    if (!/^[A-Za-z]{4}$/.test(type))
+      throw r.corrupt(`chunk at byte ${offset} has the invalid type ${JSON.stringify(type)}`);
+    r.need(offset + 8, length + 4, `${type} chunk`);
+    if (type === 'IEND') break;
+    if (type === 'IDAT') sawData = true;
+    else if (type === 'tRNS') hasAlpha = true;
+    else if (type === 'acTL') animated = true;
+    else if (type === 'eXIf') {
+      const value = readExifOrientation(r.bytes.subarray(offset + 8, offset + 8 + length));
+      if (isOrientation(value)) orientation = value;
+    }
+    offset += 12 + length;
+  }
+  if (!sawData) throw r.corrupt('there is no IDAT chunk');
+  return { width, height, hasAlpha, orientation, animated };
+}
+
+// ---------------------------------------------------------------------------------------------- WebP
+
+function probeWebp(r: Reader): Facts {
+  const riffSize = r.u32(4, 'RIFF header', true);
+  // A RIFF file announces its own length: fewer bytes than that means the upload was cut short.
+  r.need(0, riffSize + 8, 'RIFF container');
+  let offset = 12;
+  let canvas: { width: number; height: number } | undefined;
+  let hasAlpha = false;
+  let animated = false;
+  let orientation: Orientation | undefined;
+  let bitstream: { width: number; height: number } | undefined;
+  while (offset + 8 <= riffSize + 8) {
+    const type = r.fourcc(offset, 'chunk header');
+    const size = r.u32(offset + 4, 'chunk header', true);
+    const data = offset + 8;
+    r.need(data, size, `${type} chunk`);
+    switch (type) {
+      case 'VP8X': {
+        const flags = r.u8(data, 'VP8X chunk');
+        hasAlpha ||= (flags & 0x10) !== 0;
+        animated ||= (flags & 0x02) !== 0;
+        canvas = { width: r.u24le(data + 4, 'VP8X chunk') + 1, height: r.u24le(data + 7, 'VP8X chunk') + 1 };
+        break;
+      }
+      case 'VP8 ': {
+        if (
+          r.u8(data + 3, 'VP8 frame') !== 0x9d ||
+          r.u8(data + 4, 'VP8 frame') !== 0x01 ||
+          r.u8(data + 5, 'VP8 frame') !== 0x2a
+        ) {
+          throw r.corrupt('the VP8 frame has no start code');
+        }
+        bitstream ??= {
+          width: r.u16(data + 6, 'VP8 frame', true) & 0x3fff,
+          height: r.u16(data + 8, 'VP8 frame', true) & 0x3fff,
+        };
+        break;
+      }
+      case 'VP8L': {
+        if (r.u8(data, 'VP8L header') !== 0x2f) throw r.corrupt('the VP8L chunk has no signature');
+        const bits = r.u32(data + 1, 'VP8L header', true);
+        bitstream ??= { width: (bits & 0x3fff) + 1, height: ((bits >>> 14) & 0x3fff) + 1 };
+        hasAlpha ||= ((bits >>> 28) & 1) === 1;
+        break;
+      }
+      case 'ALPH':
+        hasAlpha = true;
+        break;
+      case 'ANIM':
+      case 'ANMF':
+        animated = true;
+        break;
+      case 'EXIF': {
+        const value = readExifOrientation(r.bytes.subarray(data, data + size));
+        if (isOrientation(value)) orientation = value;
+        break;
+      }
+    }
+    offset = data + size + (size & 1);
+  }
+  const dims = canvas ?? bitstream;
+  if (!dims) throw r.corrupt('there is no VP8, VP8L or VP8X chunk');
+  if (!animated && !bitstream) throw r.corrupt('there is no image data (VP8 or VP8L chunk)');
+  return { ...dims, hasAlpha, animated, orientation };
+}
+
+// ---------------------------------------------------------------------------------------------- AVIF
+
+interface Box {
+  type: string;
+  start: number;
+  /** First byte of the payload (after the header and, for full boxes, version and flags). */
+  body: number;
+  end: number;
+}
+
+function readBoxes(r: Reader, start: number, end: number, where: string): Box[] {
+  const boxes: Box[] = [];
+  let offset = start;
+  while (offset + 8 <= end) {
+    let size = r.u32(offset, `${where} box header`);
+    const type = r.fourcc(offset + 4, `${where} box header`);
+    let header = 8;
+    if (size === 1) {
+      size = r.uint(offset + 8, 8, `${type} box header`);
+      header = 16;
+    } else if (size === 0) {
+      size = end - offset;
+    }
+    if (size < header) throw r.corrupt(`box ${JSON.stringify(type)} at byte ${offset} has size ${size}`);
+    r.need(offset, size, `${type} box`);
+    boxes.push({ type, start: offset, body: offset + header, end: offset + size });
+    offset += size;
+  }
+  return boxes;
+}
+
+function probeAvif(r: Reader): Facts {
+  const top = readBoxes(r, 0, r.length, 'top-level');
+  const meta = top.find((b) => b.type === 'meta');
+  if (!meta) throw r.corrupt('there is no meta box');
+  const children = readBoxes(r, meta.body + 4, meta.end, 'meta');
+  const find = (type: string) => children.find((b) => b.type === type);
+
+  const pitm = find('pitm');
+  if (!pitm) throw r.corrupt('there is no primary item (pitm box)');
+  const primary =
+    r.u8(pitm.body, 'pitm box') === 0 ? r.u16(pitm.body + 4, 'pitm box') : r.u32(pitm.body + 4, 'pitm box');
+
+  const itemTypes = readItemTypes(r, find('iinf'));
+  const properties = readProperties(r, find('iprp'));
+  const primaryProps = properties.associations.get(primary) ?? [];
+  const ispe = primaryProps.map((i) => properties.boxes[i - 1]).find((b) => b?.type === 'ispe');
+  if (!ispe) throw r.corrupt(`the primary item ${primary} has no image size (ispe)`);
+  const width = r.u32(ispe.body, 'ispe box');
+  const height = r.u32(ispe.body + 4, 'ispe box');
+
+  let irot: number | undefined;
+  let imir: number | undefined;
+  for (const index of primaryProps) {
+    const box = properties.boxes[index - 1];
+    if (box?.type === 'irot') irot = r.u8(box.body, 'irot box') & 3;
+    if (box?.type === 'imir') imir = r.u8(box.body, 'imir box') & 1;
+  }
+
+  const locations = readItemLocations(r, find('iloc'));
+  const references = readReferences(r, find('iref'));
+  let hasAlpha = false;
+  for (const item of itemTypes.keys()) {
+    const refs = references.get(item) ?? [];
+    const describesPrimary = refs.some((ref) => ref.to.includes(primary));
+    if (describesPrimary && refs.some((ref) => ref.type === 'auxl')) {
+      const auxC = (properties.associations.get(item) ?? [])
+        .map((i) => properties.boxes[i - 1])
+        .find((b) => b?.type === 'auxC');
+      const urn = auxC ? new TextDecoder().decode(r.bytes.subarray(auxC.body, auxC.end)) : '';
+      if (urn.includes('auxiliary:alpha') || urn.includes('auxid:1')) hasAlpha = true;
+    }
+  }
+  // The primary image's coded data must be in the file: a cut-short upload loses the mdat tail.
+  const primaryData = locations.get(primary);
+  if (primaryData && primaryData.offset + primaryData.length > r.length) {
+    r.need(primaryData.offset, primaryData.length, 'image data (mdat)');
+  }
+  // In AVIF, irot/imir are the orientation (MIAF 7.3.6.7); an Exif Orientation tag is informative
+  // only, and browsers and libheif ignore it. Following them keeps outputs looking like the source.
+  const orientation =
+    irot !== undefined || imir !== undefined ? orientationFromHeifTransforms(irot, imir) : undefined;
+  const majorBrand = r.fourcc(8, 'ftyp box');
+  return { width, height, orientation, hasAlpha, animated: majorBrand === 'avis' };
+}
+
+function readItemTypes(r: Reader, iinf: Box | undefined): Map<number, string> {
+  const types = new Map<number, string>();
+  if (!iinf) return types;
+  const version = r.u8(iinf.body, 'iinf box');
+  const first = iinf.body + 4 + (version === 0 ? 2 : 4);
+  for (const infe of readBoxes(r, first, iinf.end, 'iinf')) {
+    if (infe.type !== 'infe') continue;
+    const v = r.u8(infe.body, 'infe box');
+    if (v < 2) continue;
+    const id = v === 2 ? r.u16(infe.body + 4, 'infe box') : r.u32(infe.body + 4, 'infe box');
+    const typeOffset = infe.body + 4 + (v === 2 ? 2 : 4) + 2;
+    types.set(id, r.fourcc(typeOffset, 'infe box'));
+  }
+  return types;
+}
+
+function readProperties(
+  r: Reader,
+  iprp: Box | undefined,
+): { boxes: Box[]; associations: Map<number, number[]> } {
+  const associations = new Map<number, number[]>();
+  if (!iprp) return { boxes: [], associations };
+  const children = readBoxes(r, iprp.body, iprp.end, 'iprp');
+  const ipco = children.find((b) => b.type === 'ipco');
+  const boxes = ipco ? readBoxes(r, ipco.body, ipco.end, 'ipco') : [];
+  // Property bodies: skip the full-box version/flags for the ones that have them.
+  for (const box of boxes) if (['ispe', 'auxC', 'pixi'].includes(box.type)) box.body += 4;
+  for (const ipma of children.filter((b) => b.type === 'ipma')) {
+    const version = r.u8(ipma.body, 'ipma box');
+    // Flag bit 0 (in the last of the three flag bytes) selects 15-bit property indices.
+    const wide = (r.u8(ipma.body + 3, 'ipma box') & 1) === 1;
+    let offset = ipma.body + 4;
+    const count = r.u32(offset, 'ipma box');
+    offset += 4;
+    for (let i = 0; i < count; i++) {
+      const item = version < 1 ? r.u16(offset, 'ipma box') : r.u32(offset, 'ipma box');
+      offset += version < 1 ? 2 : 4;
+      const n = r.u8(offset++, 'ipma box');
+      const list: number[] = [];
+      for (let j = 0; j < n; j++) {
+        list.push(wide ? r.u16(offset, 'ipma box') & 0x7fff : r.u8(offset, 'ipma box') & 0x7f);
+        offset += wide ? 2 : 1;
+      }
+      associations.set(item, list);
+    }
+  }
+  return { boxes, associations };
+}
+
+function readItemLocations(
+  r: Reader,
+  iloc: Box | undefined,
+): Map<number, { offset: number; length: number }> {
+  const locations = new Map<number, { offset: number; length: number }>();
+  if (!iloc) return locations;
+  const version = r.u8(iloc.body, 'iloc box');
+  let offset = iloc.body + 4;
+  const sizes = r.u16(offset, 'iloc box');
+  offset += 2;
+  const offsetSize = sizes >> 12;
+  const lengthSize = (sizes >> 8) & 0xf;
+  const baseOffsetSize = (sizes >> 4) & 0xf;
+  const indexSize = version === 1 || version === 2 ? sizes & 0xf : 0;
+  const count = version < 2 ? r.u16(offset, 'iloc box') : r.u32(offset, 'iloc box');
+  offset += version < 2 ? 2 : 4;
+  for (let i = 0; i < count; i++) {
+    const item = version < 2 ? r.u16(offset, 'iloc box') : r.u32(offset, 'iloc box');
+    offset += version < 2 ? 2 : 4;
+    const constructionMethod = version === 1 || version === 2 ? r.u16(offset, 'iloc box') & 0xf : 0;
+    if (version === 1 || version === 2) offset += 2;
+    offset += 2; // data_reference_index
+    const base = r.uint(offset, baseOffsetSize, 'iloc box');
+    offset += baseOffsetSize;
+    const extents = r.u16(offset, 'iloc box');
+    offset += 2;
+    let first: { offset: number; length: number } | undefined;
+    let total = 0;
+    for (let e = 0; e < extents; e++) {
+      offset += indexSize;
+      const extentOffset = r.uint(offset, offsetSize, 'iloc box');
+      offset += offsetSize;
+      const extentLength = r.uint(offset, lengthSize, 'iloc box');
+      offset += lengthSize;
+      first ??= { offset: base + extentOffset, length: extentLength };
+      total = Math.max(total, base + extentOffset + extentLength);
+    }
+    // Only file-offset items (construction method 0) can be checked against the file length.
+    if (first && constructionMethod === 0)
+      locations.set(item, { offset: first.offset, length: total - first.offset });
+  }
+  return locations;
+}
+
+function readReferences(r: Reader, iref: Box | undefined): Map<number, { type: string; to: number[] }[]> {
+  const references = new Map<number, { type: string; to: number[] }[]>();
+  if (!iref) return references;
+  const version = r.u8(iref.body, 'iref box');
+  const size = version === 0 ? 2 : 4;
+  for (const ref of readBoxes(r, iref.body + 4, iref.end, 'iref')) {
+    let offset = ref.body;
+    const from = r.uint(offset, size, 'iref box');
+    offset += size;
+    const count = r.u16(offset, 'iref box');
+    offset += 2;
+    const to: number[] = [];
+    for (let i = 0; i < count; i++, offset += size) to.push(r.uint(offset, size, 'iref box'));
+    const list = references.get(from) ?? [];
+    list.push({ type: ref.type, to });
+    references.set(from, list);
+  }
+  return references;
+}

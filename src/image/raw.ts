@@ -1,0 +1,82 @@
+import type { Rgba } from '../config/pipeline.ts';
+
+/** Decoded pixels: 8-bit RGBA, row-major, no padding. Shaped like the DOM's ImageData. */
+export interface RawImage {
+  readonly width: number;
+  readonly height: number;
+  readonly data: Uint8ClampedArray;
+}
+
+/** The pixels as 32-bit words (one per RGBA pixel), copying only if the view is misaligned. */
+export function pixelWords(image: RawImage): Uint32Array {
+  const { data } = image;
+  const bytes = data.byteOffset % 4 === 0 ? data : new Uint8ClampedArray(data);
+  return new Uint32Array(bytes.buffer, bytes.byteOffset, image.width * image.height);
+}
+
+/** True if any pixel is not fully opaque. Stops at the first one. */
+export function hasTransparency(image: RawImage): boolean {
+  const { data } = image;
+  for (let i = 3; i < data.length; i += 4) if (data[i] !== 255) return true;
+  return false;
+}
+
+/**
+ * Copies a rectangle out of an image. Whole-width rectangles are returned as a view (no copy):
+ * cropping a landscape photo to a square for a cover thumbnail only copies the rows it keeps.
+ */
+export function crop(image: RawImage, left: number, top: number, width: number, height: number): RawImage {
+  if (left === 0 && top === 0 && width === image.width && height === image.height) return image;
+  const rowBytes = image.width * 4;
+  if (left === 0 && width === image.width) {
+    return { width, height, data: image.data.subarray(top * rowBytes, (top + height) * rowBytes) };
+  }
+  const out = new Uint8ClampedArray(width * height * 4);
+  for (let y = 0; y < height; y++) {
+    const start = (top + y) * rowBytes + left * 4;
+    out.set(image.data.subarray(start, start + width * 4), y * width * 4);
+  }
+  return { width, height, data: out };
+}
+
+/** Blends every pixel over an opaque background colour (JPEG has no alpha channel). */
+export function flatten(image: RawImage, background: Rgba): RawImage {
+  const src = image.data;
+  const out = new Uint8ClampedArray(src.length);
+  const { r, g, b } = background;
+  for (let i = 0; i < src.length; i += 4) {
+    const alpha = src[i + 3]!;
+    if (alpha === 255) {
+      out[i] = src[i]!;
+      out[i + 1] = src[i + 1]!;
+      out[i + 2] = src[i + 2]!;
+    } else {
+      // Uint8ClampedArray rounds to the nearest integer on assignment.
+      const inverse = 255 - alpha;
+      out[i] = (src[i]! * alpha + r * inverse) / 255;
+      out[i + 1] = (src[i + 1]! * alpha + g * inverse) / 255;
+      out[i + 2] = (src[i + 2]! * alpha + b * inverse) / 255;
+    }
+    out[i + 3] = 255;
+  }
+  return { width: image.width, height: image.height, data: out };
+}
+
+/** Centres an image on a canvas of the given size filled with the background (for `contain`). */
+export function pad(image: RawImage, width: number, height: number, background: Rgba): RawImage {
+  if (image.width === width && image.height === height) return image;
+  const out = new Uint8ClampedArray(width * height * 4);
+  const fill = new Uint32Array(out.buffer);
+  fill.fill(
+    new Uint32Array(
+      new Uint8ClampedArray([background.r, background.g, background.b, background.a]).buffer,
+    )[0]!,
+  );
+  const left = Math.floor((width - image.width) / 2);
+  const top = Math.floor((height - image.height) / 2);
+  const rowBytes = image.width * 4;
+  for (let y = 0; y < image.height; y++) {
+    out.set(image.data.subarray(y * rowBytes, (y + 1) * rowBytes), ((top + y) * width + left) * 4);
+  }
+  return { width, height, data: out };
+}
