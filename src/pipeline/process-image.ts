@@ -1,0 +1,255 @@
+import { performance } from 'node:perf_hooks';
+import { type InputFormat, isInputFormat, type OutputFormat } from '../codecs/formats.ts';
+import { decode, encode, resize } from '../codecs/index.ts';
+import { sniffFormat } from '../codecs/sniff.ts';
+import type { FormatOptions, Limits, PipelineConfig } from '../config/pipeline.ts';
+import { InvalidImageError } from '../errors.ts';
+import { applyOrientation, swapsAxes } from '../image/orientation.ts';
+import { type ImageHeader, probeImage } from '../image/probe.ts';
+import { crop, flatten, hasTransparency, pad, type RawImage } from '../image/raw.ts';
+import { centred, planSteps, type Region, type Size, type Step } from './plan.ts';
+
+/**
+ * One image through the pipeline, from bytes to encoded variants, with no I/O:
+ * sniff -> probe header -> check limits -> decode once -> resize largest to smallest (orienting the
+ * first resize result) -> encode each variant in each of its formats.
+ */
+
+export interface EncodeResult {
+  readonly bytes: Uint8Array;
+  /** Time spent encoding, wherever it ran. */
+  readonly ms: number;
+}
+
+/** Where encodes run: in this thread, or in a pool of worker threads (see worker-pool.ts). */
+export interface Encoder {
+  encode(format: OutputFormat, image: RawImage, options: FormatOptions): Promise<EncodeResult>;
+  /** True if encodes run elsewhere: the pipeline keeps resizing while they are in flight. */
+  readonly parallel: boolean;
+}
+
+export const inThreadEncoder: Encoder = {
+  parallel: false,
+  async encode(format, image, options) {
+    const start = performance.now();
+    const bytes = await encode(format, image, options);
+    return { bytes, ms: performance.now() - start };
+  },
+};
+
+export interface ImageOutput {
+  readonly variant: string;
+  readonly format: OutputFormat;
+  readonly width: number;
+  readonly height: number;
+  readonly bytes: Uint8Array;
+}
+
+export interface ImageTimings {
+  /** Sniffing and header parsing. */
+  probe: number;
+  decode: number;
+  /** Cropping, resampling, orienting, padding and flattening. */
+  resize: number;
+  /** Sum of encode times (CPU-bound; can exceed wall time with workers). */
+  encode: number;
+  /** Wall time of the whole call. */
+  total: number;
+}
+
+export interface ProcessedImage {
+  readonly header: ImageHeader;
+  /** The decoded image had non-opaque pixels. */
+  readonly transparent: boolean;
+  readonly outputs: readonly ImageOutput[];
+  readonly timings: ImageTimings;
+}
+
+/** Sniffs and probes the header and applies the limits: everything we can refuse before decoding. */
+export function inspectImage(bytes: Uint8Array, limits: Limits): ImageHeader {
+  if (bytes.length === 0) throw new InvalidImageError('empty', 'The file is empty (0 bytes)', { bytes: 0 });
+  if (bytes.length > limits.maxBytes) {
+    throw new InvalidImageError(
+      'too-large',
+      `The file is ${bytes.length} bytes, more than maxBytes (${limits.maxBytes})`,
+      { bytes: bytes.length, maxBytes: limits.maxBytes },
+    );
+  }
+  const detected = sniffFormat(bytes);
+  if (!isInputFormat(detected)) {
+    throw new InvalidImageError(
+      'unsupported-format',
+      `The file's content is ${detected === 'unknown' ? 'not a recognised image format' : detected}; accepted formats are JPEG, PNG, WebP and AVIF`,
+      { detected },
+    );
+  }
+  const header = probeImage(detected, bytes);
+  const pixels = header.width * header.height;
+  if (pixels > limits.maxPixels) {
+    throw new InvalidImageError(
+      'too-many-pixels',
+      `The ${detected} header declares ${header.width}x${header.height} = ${pixels} pixels, more than maxPixels (${limits.maxPixels})`,
+      { format: detected, width: header.width, height: header.height, pixels, maxPixels: limits.maxPixels },
+    );
+  }
+  if (header.animated && detected === 'webp') {
+    throw new InvalidImageError(
+      'animated',
+      'Animated WebP is not supported: the WASM decoder reads still images only',
+      {
+        format: detected,
+      },
+    );
+  }
+  return header;
+}
+
+export async function processImage(
+  bytes: Uint8Array,
+  config: PipelineConfig,
+  encoder: Encoder = inThreadEncoder,
+): Promise<ProcessedImage> {
+  const started = performance.now();
+  const timings: ImageTimings = { probe: 0, decode: 0, resize: 0, encode: 0, total: 0 };
+  let mark = started;
+  const lap = (stage: 'probe' | 'decode' | 'resize') => {
+    const now = performance.now();
+    timings[stage] += now - mark;
+    mark = now;
+  };
+
+  const header = inspectImage(bytes, config.limits);
+  lap('probe');
+
+  let source: RawImage | undefined = await decodeChecked(header, bytes);
+  lap('decode');
+  const transparent = header.hasAlpha && hasTransparency(source);
+  const steps = planSteps({ width: header.displayWidth, height: header.displayHeight }, config.variants);
+  const lastUse = lastUses(steps);
+
+  const results: (RawImage | undefined)[] = [];
+  const outputs: Promise<ImageOutput>[] = [];
+  const encodes = new WeakMap<RawImage, Map<OutputFormat, Promise<Uint8Array>>>();
+  for (const [index, step] of steps.entries()) {
+    let image: RawImage;
+    if (step.from === 'source') {
+      image = await fromSource(source!, header, step, config, transparent);
+    } else {
+      image = await fromEarlier(results[step.from]!, header, step, config, transparent);
+    }
+    if (step.output !== step.resizeTo)
+      image = pad(image, step.output.width, step.output.height, config.background);
+    results[index] = lastUse.steps.has(index) ? image : undefined;
+    // Let the decoded image and intermediates go as soon as no later step needs them.
+    if (lastUse.source === index) source = undefined;
+    for (const [from, last] of lastUse.steps) if (last === index) results[from] = undefined;
+    lap('resize');
+
+    for (const format of step.variant.formats) {
+      // Variants that come out identical (an image smaller than several boxes) are encoded once.
+      let encoded = encodes.get(image)?.get(format);
+      if (!encoded) {
+        const pixels = format === 'jpeg' && transparent ? flatten(image, config.background) : image;
+        lap('resize');
+        encoded = encoder.encode(format, pixels, config.formatOptions).then((result) => {
+          timings.encode += result.ms;
+          return result.bytes;
+        });
+        encodes.set(image, (encodes.get(image) ?? new Map()).set(format, encoded));
+      }
+      const size = { width: image.width, height: image.height };
+      const job = encoded.then(
+        (bytes): ImageOutput => ({ variant: step.variant.name, format, ...size, bytes }),
+      );
+      outputs.push(job);
+      if (!encoder.parallel) {
+        await job;
+        mark = performance.now();
+      }
+    }
+  }
+  const done = await Promise.all(outputs);
+  timings.total = performance.now() - started;
+  for (const key of Object.keys(timings) as (keyof ImageTimings)[]) timings[key] = round(timings[key]);
+  return { header, transparent, outputs: done, timings };
+}
+
+async function decodeChecked(header: ImageHeader, bytes: Uint8Array): Promise<RawImage> {
+  const image = await decode(header.format as InputFormat, bytes);
+  if (image.width !== header.width || image.height !== header.height) {
+    throw new InvalidImageError(
+      'corrupt',
+      `The ${header.format} header declares ${header.width}x${header.height} but the image decodes to ${image.width}x${image.height}`,
+      {
+        format: header.format,
+        declared: [header.width, header.height],
+        decoded: [image.width, image.height],
+      },
+    );
+  }
+  return image;
+}
+
+/**
+ * Resamples from the decoded image, which is still in stored orientation: the geometry is mapped to
+ * stored coordinates, and the (much smaller) result is oriented afterwards. Same pixels as orienting
+ * first, without rotating a full-size image.
+ */
+async function fromSource(
+  source: RawImage,
+  header: ImageHeader,
+  step: Step,
+  config: PipelineConfig,
+  transparent: boolean,
+): Promise<RawImage> {
+  const swap = swapsAxes(header.orientation);
+  // Regions are centred (or whole), so they stay centred under any orientation.
+  const region = swap
+    ? centred(source, step.region.height, step.region.width)
+    : centred(source, step.region.width, step.region.height);
+  const size = swap ? { width: step.resizeTo.height, height: step.resizeTo.width } : step.resizeTo;
+  const resized = await resample(source, region, size, config, transparent);
+  return applyOrientation(resized, header.orientation);
+}
+
+async function fromEarlier(
+  base: RawImage,
+  header: ImageHeader,
+  step: Step,
+  config: PipelineConfig,
+  transparent: boolean,
+): Promise<RawImage> {
+  const scale = base.width / header.displayWidth;
+  const region = centred(
+    base,
+    Math.min(base.width, Math.round(step.region.width * scale)),
+    Math.min(base.height, Math.round(step.region.height * scale)),
+  );
+  return resample(base, region, step.resizeTo, config, transparent);
+}
+
+async function resample(
+  image: RawImage,
+  region: Region,
+  size: Size,
+  config: PipelineConfig,
+  transparent: boolean,
+): Promise<RawImage> {
+  const cropped = crop(image, region.left, region.top, region.width, region.height);
+  if (cropped.width === size.width && cropped.height === size.height) return cropped;
+  return resize(cropped, size.width, size.height, { ...config.resize, premultiply: transparent });
+}
+
+function lastUses(steps: readonly Step[]): { source: number; steps: Map<number, number> } {
+  let source = -1;
+  const uses = new Map<number, number>();
+  steps.forEach((step, index) => {
+    if (step.from === 'source') source = index;
+    else uses.set(step.from, index);
+  });
+  return { source, steps: uses };
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}

@@ -1,0 +1,198 @@
+import { describe, expect, it } from 'vitest';
+import type { InputFormat } from '../../../src/codecs/formats.ts';
+import { decode } from '../../../src/codecs/index.ts';
+import { sniffFormat } from '../../../src/codecs/sniff.ts';
+import { parsePipelineConfig } from '../../../src/config/pipeline.ts';
+import { InvalidImageError } from '../../../src/errors.ts';
+import { processImage } from '../../../src/pipeline/process-image.ts';
+import { CARD_QUADRANTS, fixtures, readFixture } from '../../support/fixtures.ts';
+import { hasTool, identify, metadataTags } from '../../support/tools.ts';
+
+const config = parsePipelineConfig({
+  variants: [
+    { name: 'large', width: 1600 },
+    { name: 'medium', width: 800 },
+    { name: 'thumb', width: 200, height: 200, fit: 'cover' },
+  ],
+  formats: { jpeg: {}, webp: {}, avif: { speed: 8 }, png: {} },
+});
+
+async function expectQuadrants(bytes: Uint8Array, format: InputFormat): Promise<void> {
+  const image = await decode(format, bytes);
+  expect([image.width, image.height]).toEqual([96, 64]);
+  const at = (x: number, y: number) =>
+    Array.from(image.data.subarray((y * image.width + x) * 4, (y * image.width + x) * 4 + 3));
+  const probes = [at(24, 16), at(72, 16), at(24, 48), at(72, 48)];
+  probes.forEach((rgb, i) => {
+    rgb.forEach((channel, c) =>
+      expect(Math.abs(channel - CARD_QUADRANTS[i]![c]!), `quadrant ${i} channel ${c}`).toBeLessThan(40),
+    );
+  });
+}
+
+describe('processImage', () => {
+  const valid = fixtures((f) => f.expect === 'ok' && f.kind !== 'bench');
+
+  it.each(valid.map((f) => [f.path, f]))(
+    'turns %s into every variant and format, decodable and sized as planned',
+    async (path, fixture) => {
+      const result = await processImage(readFixture(path), config);
+      const displayW = fixture.displayWidth ?? fixture.width!;
+      const displayH = fixture.displayHeight ?? fixture.height!;
+      expect(result.outputs).toHaveLength(3 * 4);
+      for (const output of result.outputs) {
+        const format = sniffFormat(output.bytes);
+        expect(format).toBe(output.format);
+        const decoded = await decode(format as InputFormat, output.bytes);
+        expect([decoded.width, decoded.height]).toEqual([output.width, output.height]);
+        if (output.variant === 'thumb') {
+          expect([output.width, output.height]).toEqual([
+            Math.min(200, displayW, displayH) === 200 ? 200 : output.width,
+            output.height,
+          ]);
+          expect(output.width).toBeLessThanOrEqual(200);
+          expect(output.height).toBeLessThanOrEqual(200);
+        } else {
+          const box = output.variant === 'large' ? 1600 : 800;
+          const expectedW = Math.min(box, displayW);
+          expect(output.width).toBe(expectedW);
+          expect(Math.abs(output.height - (displayH * expectedW) / displayW)).toBeLessThanOrEqual(1);
+        }
+      }
+    },
+  );
+
+  // Every orientation fixture of the test card that a viewer displays upright (96x64).
+  const cards = fixtures(
+    (f) =>
+      f.path.startsWith('edge/orientation/') &&
+      !f.path.includes('photo-') &&
+      (f.displayWidth ?? f.width) === 96,
+  );
+  it.each(cards.map((f) => [f.path]))('comes out upright from %s', async (path) => {
+    const result = await processImage(readFixture(path), config);
+    for (const output of result.outputs.filter((o) => o.variant === 'large')) {
+      await expectQuadrants(output.bytes, output.format as InputFormat);
+    }
+  });
+
+  it('covers all eight EXIF orientations in JPEG, and PNG, WebP and AVIF orientation', () => {
+    const covered = new Set(cards.map((f) => `${f.format}:${f.orientation ?? 1}`));
+    for (let o = 1; o <= 8; o++) expect(covered).toContain(`jpeg:${o}`);
+    for (const entry of ['png:6', 'webp:6', 'avif:6', 'avif:7', 'avif:2']) expect(covered).toContain(entry);
+  });
+
+  it('leaves an AVIF with only an Exif orientation as stored, as browsers and libheif display it', async () => {
+    const result = await processImage(
+      readFixture('edge/orientation/avif-exif-only-no-irot-orientation-6.avif'),
+      config,
+    );
+    expect(result.header.orientation).toBe(1);
+    expect(result.outputs.map((o) => [o.width, o.height])).toContainEqual([64, 96]);
+  });
+
+  it('turns a sideways-stored photo with orientation 6 into a portrait', async () => {
+    const result = await processImage(readFixture('edge/orientation/photo-exif-orientation-6.jpg'), config);
+    const large = result.outputs.find((o) => o.variant === 'large' && o.format === 'jpeg')!;
+    expect([large.width, large.height]).toEqual([320, 480]);
+    expect(result.header.orientation).toBe(6);
+  });
+
+  it.skipIf(!hasTool('exiftool'))(
+    'writes no EXIF, GPS, XMP or comment into outputs of a file that carries all of them',
+    async () => {
+      const source = readFixture('edge/orientation/exif-orientation-6.jpg');
+      expect(metadataTags(source)).toEqual(
+        expect.arrayContaining([
+          expect.stringMatching(/^EXIF:/),
+          expect.stringMatching(/^GPS:|^EXIF:GPS/),
+          expect.stringMatching(/^XMP/),
+        ]),
+      );
+      const result = await processImage(source, config);
+      for (const output of result.outputs)
+        expect(metadataTags(output.bytes), `${output.variant} ${output.format}`).toEqual([]);
+    },
+  );
+
+  it.skipIf(!hasTool('identify'))(
+    'produces files that ImageMagick reads with the same format and size',
+    async () => {
+      const result = await processImage(readFixture('photos/landscape-picos-de-europa.jpg'), config);
+      // ImageMagick reads AVIF through libheif and names it HEIC.
+      const names: Record<string, string[]> = {
+        jpeg: ['JPEG'],
+        webp: ['WEBP'],
+        avif: ['AVIF', 'HEIC'],
+        png: ['PNG'],
+      };
+      for (const output of result.outputs) {
+        const seen = identify(output.bytes);
+        expect(names[output.format]).toContain(seen.format);
+        expect([seen.width, seen.height]).toEqual([output.width, output.height]);
+      }
+    },
+  );
+
+  it('flattens transparency onto the background for JPEG and keeps it elsewhere', async () => {
+    const result = await processImage(readFixture('edge/formats/alpha-rgba8.png'), config);
+    expect(result.transparent).toBe(true);
+    const corner = async (format: 'jpeg' | 'png') => {
+      const output = result.outputs.find((o) => o.variant === 'large' && o.format === format)!;
+      const image = await decode(format, output.bytes);
+      return Array.from(image.data.subarray(0, 4));
+    };
+    expect(await corner('png')).toEqual([expect.any(Number), expect.any(Number), expect.any(Number), 0]);
+    const [r, g, b, a] = await corner('jpeg');
+    expect(a).toBe(255);
+    for (const channel of [r!, g!, b!]) expect(channel).toBeGreaterThan(245);
+  });
+
+  it('encodes identical variants once when the image is smaller than several boxes', async () => {
+    const result = await processImage(readFixture('edge/formats/1x1.png'), config);
+    const jpegs = result.outputs.filter((o) => o.format === 'jpeg');
+    expect(jpegs.map((o) => [o.width, o.height])).toEqual([
+      [1, 1],
+      [1, 1],
+      [1, 1],
+    ]);
+    expect(jpegs[0]!.bytes).toBe(jpegs[1]!.bytes);
+  });
+
+  const invalid = fixtures((f) => f.expect !== 'ok');
+  it.each(invalid.map((f) => [f.path, f.expect]))('rejects %s as %s', async (path, reason) => {
+    const error = await processImage(readFixture(path), config).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidImageError);
+    expect((error as InvalidImageError).reason).toBe(reason);
+  });
+
+  it('rejects a 52-byte WebP declaring 268 megapixels without allocating its pixels', async () => {
+    const before = process.memoryUsage().arrayBuffers;
+    const error = await processImage(readFixture('edge/bombs/webp-16384x16384.webp'), config).catch(
+      (e: unknown) => e,
+    );
+    expect((error as InvalidImageError).message).toBe(
+      'The webp header declares 16384x16384 = 268435456 pixels, more than maxPixels (50000000)',
+    );
+    // Decoding would need 1 GiB for the RGBA buffer alone.
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(16 * 1024 * 1024);
+  });
+
+  it('names the decoder message when the scan data is corrupt', async () => {
+    const error = (await processImage(readFixture('edge/broken/corrupt-entropy.jpg'), config).catch(
+      (e: unknown) => e,
+    )) as InvalidImageError;
+    expect(error.reason).toBe('corrupt');
+    expect(error.message).toBe(
+      'The jpeg decoder found damaged image data: Corrupt JPEG data: bad Huffman code',
+    );
+  });
+
+  it('records per-stage timings', async () => {
+    const { timings } = await processImage(readFixture('photos/colour-fig-red-bowl.jpg'), config);
+    expect(timings.probe).toBeGreaterThanOrEqual(0);
+    for (const stage of ['decode', 'resize', 'encode', 'total'] as const)
+      expect(timings[stage]).toBeGreaterThan(0);
+    expect(timings.total).toBeGreaterThanOrEqual(timings.decode + timings.resize);
+  });
+});
