@@ -1,0 +1,163 @@
+import { createServer } from 'node:net';
+import type { S3Client } from '@aws-sdk/client-s3';
+import S3rver from 's3rver';
+import { encodeS3Key } from '../handlers/events.ts';
+import { createS3Client } from '../storage/s3.ts';
+
+/**
+ * An S3-compatible server on this machine (s3rver), for `imgpipe dev` and the integration tests:
+ * real HTTP, real SDK requests, real event JSON. s3rver emits an event per object written; we turn
+ * it into the notification S3 itself would send (keys URL-encoded with `+` for spaces, eTag
+ * unquoted) and hand it to whoever listens, as S3 would invoke the function.
+ */
+export const LOCAL_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
+
+export interface LocalS3Options {
+  readonly host?: string;
+  /** 0 picks a free port. */
+  readonly port?: number;
+  /** Where objects are stored on disk. */
+  readonly directory: string;
+  readonly buckets: readonly string[];
+}
+
+export interface LocalS3 {
+  readonly endpoint: string;
+  readonly port: number;
+  readonly directory: string;
+  readonly client: S3Client;
+  /** Calls `listener` with an S3 notification for every object created in `bucket`. */
+  onObjectCreated(bucket: string, listener: (event: S3Notification) => void): void;
+  close(): Promise<void>;
+}
+
+export interface S3Notification {
+  Records: S3NotificationRecord[];
+}
+
+export interface S3NotificationRecord {
+  eventVersion: string;
+  eventSource: 'aws:s3';
+  awsRegion: string;
+  eventTime: string;
+  eventName: string;
+  userIdentity: { principalId: string };
+  requestParameters: { sourceIPAddress: string };
+  responseElements: Record<string, string>;
+  s3: {
+    s3SchemaVersion: '1.0';
+    configurationId: string;
+    bucket: { name: string; ownerIdentity: { principalId: string }; arn: string };
+    object: { key: string; size?: number; eTag?: string; versionId?: string; sequencer: string };
+  };
+}
+
+/** Builds the notification S3 sends for one object, as documented in the S3 event message structure. */
+export function buildS3Notification(input: {
+  bucket: string;
+  key: string;
+  size?: number;
+  etag?: string;
+  versionId?: string;
+  eventName?: string;
+  time?: Date;
+}): S3Notification {
+  const time = input.time ?? new Date();
+  return {
+    Records: [
+      {
+        eventVersion: '2.1',
+        eventSource: 'aws:s3',
+        awsRegion: 'us-east-1',
+        eventTime: time.toISOString(),
+        eventName: input.eventName ?? 'ObjectCreated:Put',
+        userIdentity: { principalId: 'AWS:AIDAIMGPIPELOCAL' },
+        requestParameters: { sourceIPAddress: '127.0.0.1' },
+        responseElements: { 'x-amz-request-id': 'IMGPIPELOCAL', 'x-amz-id-2': 'imgpipe/local' },
+        s3: {
+          s3SchemaVersion: '1.0',
+          configurationId: 'imgpipe-local',
+          bucket: {
+            name: input.bucket,
+            ownerIdentity: { principalId: 'IMGPIPELOCAL' },
+            arn: `arn:aws:s3:::${input.bucket}`,
+          },
+          object: {
+            key: encodeS3Key(input.key),
+            size: input.size,
+            eTag: input.etag?.replaceAll('"', ''),
+            versionId: input.versionId,
+            sequencer: time.getTime().toString(16).toUpperCase().padStart(16, '0'),
+          },
+        },
+      },
+    ],
+  };
+}
+
+export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
+  const host = options.host ?? '127.0.0.1';
+  if (options.port) await assertPortFree(host, options.port);
+  const server = new S3rver({
+    address: host,
+    port: options.port ?? 0,
+    directory: options.directory,
+    silent: true,
+    configureBuckets: options.buckets.map((name) => ({ name, configs: [] })),
+  });
+  const address = await server.run();
+  const endpoint = `http://${host}:${address.port}`;
+  const client = createS3Client({
+    endpoint,
+    forcePathStyle: true,
+    credentials: LOCAL_CREDENTIALS,
+    region: 'us-east-1',
+  });
+  const emitter = server as unknown as NodeJS.EventEmitter;
+  return {
+    endpoint,
+    port: address.port,
+    directory: options.directory,
+    client,
+    onObjectCreated(bucket, listener) {
+      emitter.on('event', (event: { Records: S3NotificationRecord[] }) => {
+        for (const record of event.Records) {
+          // s3rver reports raw keys and no eTag for copies; rebuild what S3 would send.
+          if (record.s3.bucket.name !== bucket || !record.eventName.startsWith('ObjectCreated:')) continue;
+          listener(
+            buildS3Notification({
+              bucket,
+              key: record.s3.object.key,
+              size: record.s3.object.size,
+              etag: record.s3.object.eTag,
+              eventName: record.eventName,
+            }),
+          );
+        }
+      });
+    },
+    async close() {
+      client.destroy();
+      const http = (server as unknown as { httpServer?: import('node:http').Server }).httpServer;
+      http?.closeAllConnections();
+      await server.close();
+    },
+  };
+}
+
+/** s3rver never settles its start promise when the port is taken; find out first and say so. */
+async function assertPortFree(host: string, port: number): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', (error: NodeJS.ErrnoException) =>
+      reject(
+        new Error(
+          error.code === 'EADDRINUSE'
+            ? `Port ${port} on ${host} is already in use: choose another with --port`
+            : `Cannot listen on ${host}:${port}: ${error.message}`,
+        ),
+      ),
+    );
+    probe.listen(port, host, () => probe.close(() => resolve()));
+  });
+}

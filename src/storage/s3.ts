@@ -1,0 +1,272 @@
+import type { Readable } from 'node:stream';
+import {
+  CopyObjectCommand,
+  GetObjectCommand,
+  type GetObjectCommandOutput,
+  HeadObjectCommand,
+  PutObjectCommand,
+  paginateListObjectsV2,
+  S3Client,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import { ObjectNotFoundError, ObjectTooLargeError, StorageError, type StorageOperation } from '../errors.ts';
+import type { GetOptions, ObjectInfo, PutOptions, Storage, StoredObject } from './types.ts';
+
+/**
+ * One bucket through the AWS SDK v3. The client is injected (tests point it at a local S3 server;
+ * the Lambda handler shares one client across buckets). Failures become StorageError with
+ * `retryable` set from the status and error name, after the SDK's own retries are spent.
+ */
+export class S3Storage implements Storage {
+  readonly client: S3Client;
+  readonly bucket: string;
+  readonly location: string;
+
+  constructor(client: S3Client, bucket: string) {
+    this.client = client;
+    this.bucket = bucket;
+    this.location = `s3://${bucket}`;
+  }
+
+  locate(key: string): string {
+    return `${this.location}/${key}`;
+  }
+
+  async get(key: string, options: GetOptions = {}): Promise<StoredObject> {
+    let response: GetObjectCommandOutput;
+    try {
+      response = await this.client.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: key, VersionId: options.versionId }),
+      );
+    } catch (error) {
+      throw classifyS3Error(error, 'get', this.locate(key));
+    }
+    const body = response.Body as Readable | undefined;
+    const declared = Number(response.ContentLength ?? Number.NaN);
+    const { maxBytes } = options;
+    try {
+      if (maxBytes !== undefined && declared > maxBytes) {
+        throw new ObjectTooLargeError(this.locate(key), declared, maxBytes);
+      }
+      const bytes = await readCapped(body, declared, maxBytes, this.locate(key));
+      return {
+        key,
+        size: bytes.length,
+        etag: unquote(response.ETag),
+        contentType: response.ContentType,
+        cacheControl: response.CacheControl,
+        body: bytes,
+      };
+    } catch (error) {
+      body?.destroy();
+      throw error instanceof StorageError ? error : classifyS3Error(error, 'get', this.locate(key));
+    }
+  }
+
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    try {
+      const response = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return {
+        key,
+        size: response.ContentLength ?? 0,
+        etag: unquote(response.ETag),
+        contentType: response.ContentType,
+        cacheControl: response.CacheControl,
+      };
+    } catch (error) {
+      const failure = classifyS3Error(error, 'head', this.locate(key));
+      if (failure instanceof ObjectNotFoundError) return undefined;
+      throw failure;
+    }
+  }
+
+  async put(key: string, body: Uint8Array, options: PutOptions): Promise<ObjectInfo> {
+    try {
+      const response = await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Body: body,
+          ContentLength: body.length,
+          ContentType: options.contentType,
+          CacheControl: options.cacheControl,
+        }),
+      );
+      return {
+        key,
+        size: body.length,
+        etag: unquote(response.ETag),
+        contentType: options.contentType,
+        cacheControl: options.cacheControl,
+      };
+    } catch (error) {
+      throw classifyS3Error(error, 'put', this.locate(key));
+    }
+  }
+
+  async copyFrom(source: Storage, sourceKey: string, key: string): Promise<void> {
+    if (!(source instanceof S3Storage)) {
+      const object = await source.get(sourceKey);
+      await this.put(key, object.body, { contentType: object.contentType ?? 'application/octet-stream' });
+      return;
+    }
+    try {
+      // Server-side copy: works for objects we refused to download (too large) and keeps the bytes exact.
+      await this.client.send(
+        new CopyObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          CopySource: `${source.bucket}/${encodeURIComponent(sourceKey).replaceAll('%2F', '/')}`,
+          MetadataDirective: 'COPY',
+        }),
+      );
+    } catch (error) {
+      throw classifyS3Error(error, 'copy', this.locate(key));
+    }
+  }
+
+  async *list(prefix = ''): AsyncIterable<ObjectInfo> {
+    try {
+      for await (const page of paginateListObjectsV2(
+        { client: this.client },
+        { Bucket: this.bucket, Prefix: prefix },
+      )) {
+        for (const object of page.Contents ?? []) {
+          yield { key: object.Key!, size: object.Size ?? 0, etag: unquote(object.ETag) };
+        }
+      }
+    } catch (error) {
+      throw classifyS3Error(error, 'list', `${this.location}/${prefix}`);
+    }
+  }
+}
+
+/**
+ * Reads a response body into one buffer, refusing to go past maxBytes even when the length header
+ * is missing or wrong. With a known length the buffer is allocated once and filled in place.
+ */
+async function readCapped(
+  body: Readable | undefined,
+  declared: number,
+  maxBytes: number | undefined,
+  location: string,
+): Promise<Uint8Array> {
+  if (!body) return new Uint8Array(0);
+  const limit = maxBytes ?? Number.POSITIVE_INFINITY;
+  if (Number.isSafeInteger(declared) && declared >= 0) {
+    const out = new Uint8Array(declared);
+    let filled = 0;
+    for await (const chunk of body as AsyncIterable<Uint8Array>) {
+      if (filled + chunk.length > declared) {
+        throw new StorageError(
+          'get',
+          location,
+          `The body of ${location} is longer than its Content-Length (${declared})`,
+          {
+            retryable: true,
+          },
+        );
+      }
+      out.set(chunk, filled);
+      filled += chunk.length;
+    }
+    if (filled !== declared) {
+      throw new StorageError(
+        'get',
+        location,
+        `The body of ${location} ended after ${filled} of ${declared} bytes`,
+        {
+          retryable: true,
+        },
+      );
+    }
+    return out;
+  }
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of body as AsyncIterable<Uint8Array>) {
+    total += chunk.length;
+    if (total > limit) throw new ObjectTooLargeError(location, total, limit);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, total);
+}
+
+const RETRYABLE_NAMES = new Set([
+  'SlowDown',
+  'ThrottlingException',
+  'Throttling',
+  'RequestTimeout',
+  'RequestTimeoutException',
+  'TimeoutError',
+  'InternalError',
+  'ServiceUnavailable',
+  'AbortError',
+]);
+const RETRYABLE_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'ECONNABORTED',
+]);
+
+/** Maps an SDK error to a StorageError: missing objects, then what is worth retrying, then the rest. */
+export function classifyS3Error(error: unknown, operation: StorageOperation, location: string): StorageError {
+  if (error instanceof StorageError) return error;
+  const e = error as {
+    name?: string;
+    code?: string;
+    message?: string;
+    $metadata?: { httpStatusCode?: number };
+    $retryable?: unknown;
+  };
+  const status = e.$metadata?.httpStatusCode;
+  if (e.name === 'NoSuchKey' || e.name === 'NotFound' || (status === 404 && e.name !== 'NoSuchBucket')) {
+    return new ObjectNotFoundError(operation, location, { cause: error });
+  }
+  const retryable =
+    (status !== undefined && (status >= 500 || status === 429)) ||
+    RETRYABLE_NAMES.has(e.name ?? '') ||
+    RETRYABLE_CODES.has(e.code ?? '') ||
+    e.$retryable !== undefined;
+  const detail = [e.name, status && `HTTP ${status}`].filter(Boolean).join(', ');
+  return new StorageError(
+    operation,
+    location,
+    `S3 ${operation} of ${location} failed (${detail}): ${e.message ?? String(error)}`,
+    {
+      retryable,
+      cause: error,
+    },
+  );
+}
+
+function unquote(etag: string | undefined): string {
+  return (etag ?? '').replaceAll('"', '');
+}
+
+export interface S3ClientOptions {
+  /** e.g. http://127.0.0.1:4568 for a local S3 server; AWS_ENDPOINT_URL_S3 is read by the SDK itself. */
+  endpoint?: string;
+  region?: string;
+  forcePathStyle?: boolean;
+  credentials?: S3ClientConfig['credentials'];
+}
+
+/**
+ * The client the handler uses. Timeouts are set so a stuck connection fails (and Lambda retries the
+ * event) instead of running into the function timeout; the SDK retries transient errors itself
+ * (standard mode, AWS_MAX_ATTEMPTS, default 3 attempts).
+ */
+export function createS3Client(options: S3ClientOptions = {}): S3Client {
+  return new S3Client({
+    region: options.region ?? process.env.AWS_REGION ?? 'us-east-1',
+    endpoint: options.endpoint,
+    forcePathStyle: options.forcePathStyle,
+    credentials: options.credentials,
+    requestHandler: { connectionTimeout: 3_000, requestTimeout: 30_000 },
+  });
+}

@@ -1,0 +1,67 @@
+/**
+ * Where objects live. The pipeline talks to this interface only; `S3Storage` and `FsStorage`
+ * implement it, and one contract test suite (test/contract/storage.contract.ts) runs against both.
+ *
+ * Keys are S3-style: `/`-separated, no leading slash. ETags are unquoted hex, as S3 event
+ * notifications spell them (the S3 API quotes them; implementations strip the quotes).
+ */
+export interface ObjectInfo {
+  readonly key: string;
+  readonly size: number;
+  readonly etag: string;
+  readonly contentType?: string;
+  readonly cacheControl?: string;
+}
+
+export interface StoredObject extends ObjectInfo {
+  readonly body: Uint8Array;
+}
+
+export interface GetOptions {
+  /** Refuse (ObjectTooLargeError) an object larger than this, before reading past the limit. */
+  readonly maxBytes?: number;
+  /** Read this version of a versioned object (S3 only; ignored where there are no versions). */
+  readonly versionId?: string;
+}
+
+export interface PutOptions {
+  readonly contentType: string;
+  readonly cacheControl?: string;
+}
+
+export interface Storage {
+  /** Where this storage points, for logs: `s3://bucket` or `file:///abs/dir`. */
+  readonly location: string;
+  /** Full location of one key, for logs and errors. */
+  locate(key: string): string;
+  /** Throws ObjectNotFoundError, ObjectTooLargeError, or StorageError (`retryable` set). */
+  get(key: string, options?: GetOptions): Promise<StoredObject>;
+  /** undefined when there is no such object. */
+  head(key: string): Promise<ObjectInfo | undefined>;
+  /** Writes the whole object; readers never see a partial one. */
+  put(key: string, body: Uint8Array, options: PutOptions): Promise<ObjectInfo>;
+  /** Copies `sourceKey` of `source` to `key` here, server-side where both are the same kind. */
+  copyFrom(source: Storage, sourceKey: string, key: string): Promise<void>;
+  /** Every object whose key starts with `prefix`, in key order. */
+  list(prefix?: string): AsyncIterable<ObjectInfo>;
+}
+
+/** Content types for the files the pipeline writes, for stores that keep no metadata. */
+export const CONTENT_TYPES: Readonly<Record<string, string>> = {
+  jpg: 'image/jpeg',
+  jpeg: 'image/jpeg',
+  png: 'image/png',
+  webp: 'image/webp',
+  avif: 'image/avif',
+  json: 'application/json',
+};
+
+export function contentTypeFor(key: string): string | undefined {
+  const dot = key.lastIndexOf('.');
+  return dot === -1 ? undefined : CONTENT_TYPES[key.slice(dot + 1).toLowerCase()];
+}
+
+export async function getJson<T>(storage: Storage, key: string, maxBytes = 1024 * 1024): Promise<T> {
+  const object = await storage.get(key, { maxBytes });
+  return JSON.parse(new TextDecoder().decode(object.body)) as T;
+}
