@@ -23,11 +23,11 @@ async function expectQuadrants(bytes: Uint8Array, format: InputFormat): Promise<
   const at = (x: number, y: number) =>
     Array.from(image.data.subarray((y * image.width + x) * 4, (y * image.width + x) * 4 + 3));
   const probes = [at(24, 16), at(72, 16), at(24, 48), at(72, 48)];
-  probes.forEach((rgb, i) => {
-    rgb.forEach((channel, c) =>
-      expect(Math.abs(channel - CARD_QUADRANTS[i]![c]!), `quadrant ${i} channel ${c}`).toBeLessThan(40),
-    );
-  });
+  for (const [i, rgb] of probes.entries()) {
+    for (const [c, channel] of rgb.entries()) {
+      expect(Math.abs(channel! - CARD_QUADRANTS[i]![c]!), `quadrant ${i} channel ${c}`).toBeLessThan(40);
+    }
+  }
 }
 
 describe('processImage', () => {
