@@ -1,0 +1,39 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { warmUp } from '../codecs/index.ts';
+import { type Env, loadRuntimeConfig } from '../config/index.ts';
+import { createS3Client, S3Storage } from '../storage/s3.ts';
+import { createS3EventHandler } from './s3-event.ts';
+
+/**
+ * Builds the Lambda handler from the environment. Everything that can be done
+ * once is done here, at cold start: configuration is read and validated (a bad value fails the
+ * init with a message naming the variable), the S3 client is created, and the WASM codecs are
+ * compiled and instantiated, so the first event pays for none of it.
+ */
+export const SERVICE_NAME = 'imgpipe';
+
+export async function createLambdaHandler(env: Env = process.env) {
+  const config = loadRuntimeConfig(env);
+  const client = createS3Client();
+  const buckets = new Map<string, S3Storage>();
+  const bucket = (name: string) => {
+    const storage = buckets.get(name) ?? new S3Storage(client, name);
+    buckets.set(name, storage);
+    return storage;
+  };
+  const logger = new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME ?? SERVICE_NAME });
+  const metrics = new Metrics({
+    serviceName: env.POWERTOOLS_SERVICE_NAME ?? SERVICE_NAME,
+    namespace: env.POWERTOOLS_METRICS_NAMESPACE ?? SERVICE_NAME,
+  });
+  await warmUp(config.pipeline.formats);
+  return createS3EventHandler({
+    config,
+    sourceStorage: bucket,
+    output: bucket(config.outputBucket),
+    quarantine: bucket(config.quarantineBucket),
+    logger,
+    metrics,
+  });
+}

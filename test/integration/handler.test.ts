@@ -1,0 +1,336 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { buildS3Notification } from '../../src/cli/local-s3.ts';
+import type { InputFormat } from '../../src/codecs/formats.ts';
+import { decode } from '../../src/codecs/index.ts';
+import { sniffFormat } from '../../src/codecs/sniff.ts';
+import { loadRuntimeConfig, type RuntimeConfig } from '../../src/config/index.ts';
+import { createS3EventHandler, RecordsFailedError } from '../../src/handlers/s3-event.ts';
+import type { Manifest, QuarantineRecord } from '../../src/pipeline/process-object.ts';
+import { S3Storage } from '../../src/storage/s3.ts';
+import { getJson } from '../../src/storage/types.ts';
+import { readFixture } from '../support/fixtures.ts';
+import { startTestS3 } from '../support/s3.ts';
+
+/**
+ * The S3 event handler against a real S3 API server over HTTP, driven with S3 notification
+ * payloads shaped as S3 sends them (URL-encoded keys, unquoted eTags).
+ */
+const SOURCE = 'uploads';
+const OUTPUT = 'variants';
+const QUARANTINE = 'rejected';
+
+let s3: Awaited<ReturnType<typeof startTestS3>>;
+beforeAll(async () => {
+  s3 = await startTestS3([SOURCE, OUTPUT, QUARANTINE, 'shared']);
+});
+afterAll(async () => {
+  await s3?.stop();
+});
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+const config = (env: Record<string, string> = {}): RuntimeConfig =>
+  loadRuntimeConfig({
+    IMGPIPE_OUTPUT_BUCKET: OUTPUT,
+    IMGPIPE_QUARANTINE_BUCKET: QUARANTINE,
+    IMGPIPE_QUARANTINE_PREFIX: '',
+    IMGPIPE_CONFIG: JSON.stringify({
+      variants: [
+        { name: 'large', width: 1600 },
+        { name: 'small', width: 320 },
+      ],
+      formats: { jpeg: {}, webp: {}, avif: { speed: 9 } },
+    }),
+    ...env,
+  });
+
+function handlerFor(
+  runtime: RuntimeConfig,
+  sourceStorage = (bucket: string) => new S3Storage(s3.client, bucket),
+) {
+  return createS3EventHandler({
+    config: runtime,
+    sourceStorage,
+    output: new S3Storage(s3.client, runtime.outputBucket),
+    quarantine: new S3Storage(s3.client, runtime.quarantineBucket),
+    logger: new Logger({ serviceName: 'imgpipe-test' }),
+    metrics: new Metrics({ serviceName: 'imgpipe-test', namespace: 'imgpipe-test' }),
+  });
+}
+
+async function upload(bucket: string, key: string, body: Uint8Array) {
+  const put = await s3.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+  return buildS3Notification({ bucket, key, size: body.length, etag: put.ETag });
+}
+
+/** Runs the handler while collecting the JSON lines it writes to stdout (logs and EMF metrics). */
+async function capture<T>(run: () => Promise<T>): Promise<{ result: T; lines: Record<string, unknown>[] }> {
+  const lines: Record<string, unknown>[] = [];
+  // Powertools writes INFO to stdout and WARN/ERROR to stderr; CloudWatch gets both.
+  const collect = (chunk: string | Uint8Array) => {
+    for (const line of String(chunk).split('\n'))
+      if (line.trim().startsWith('{')) lines.push(JSON.parse(line));
+    return true;
+  };
+  vi.spyOn(process.stdout, 'write').mockImplementation(collect);
+  vi.spyOn(process.stderr, 'write').mockImplementation(collect);
+  try {
+    return { result: await run(), lines };
+  } finally {
+    vi.restoreAllMocks();
+  }
+}
+
+const objectLines = (lines: Record<string, unknown>[]) => lines.filter((l) => typeof l.outcome === 'string');
+
+describe('S3 event handler', () => {
+  it('decodes a URL-encoded key, writes every variant and then the manifest', async () => {
+    const key = 'photos/2024/a bü+(1).jpg';
+    const event = await upload(SOURCE, key, readFixture('photos/portrait-friends-dogs.jpg'));
+    expect(event.Records[0]!.s3.object.key).toBe('photos/2024/a+b%C3%BC%2B%281%29.jpg');
+
+    const { result, lines } = await capture(() => handlerFor(config())(event));
+    expect(result.records).toEqual([{ bucket: SOURCE, key, status: 'processed', reason: undefined }]);
+
+    const output = new S3Storage(s3.client, OUTPUT);
+    const manifest = await getJson<Manifest>(output, `manifests/${key}.json`);
+    expect(manifest.source).toMatchObject({
+      key,
+      format: 'jpeg',
+      width: 1065,
+      height: 1600,
+      etag: event.Records[0]!.s3.object.eTag,
+    });
+    expect(manifest.outputs.map((o) => [o.key, o.width, o.height])).toEqual([
+      [`large/${key}.jpg`, 1065, 1600],
+      [`large/${key}.webp`, 1065, 1600],
+      [`large/${key}.avif`, 1065, 1600],
+      [`small/${key}.jpg`, 320, 481],
+      [`small/${key}.webp`, 320, 481],
+      [`small/${key}.avif`, 320, 481],
+    ]);
+    for (const entry of manifest.outputs) {
+      const object = await output.get(entry.key);
+      expect(object.size).toBe(entry.bytes);
+      const format = sniffFormat(object.body);
+      expect(format).toBe(entry.format);
+      const image = await decode(format as InputFormat, object.body);
+      expect([image.width, image.height]).toEqual([entry.width, entry.height]);
+      const head = await s3.client.send(new HeadObjectCommand({ Bucket: OUTPUT, Key: entry.key }));
+      expect([head.ContentType, head.CacheControl]).toEqual([entry.contentType, 'public, max-age=86400']);
+    }
+    expect(Object.keys(manifest.timings)).toEqual([
+      'read',
+      'probe',
+      'decode',
+      'resize',
+      'encode',
+      'write',
+      'total',
+    ]);
+
+    const [line] = objectLines(lines);
+    expect(line).toMatchObject({
+      level: 'INFO',
+      outcome: 'processed',
+      bucket: SOURCE,
+      key,
+      bytesOut: expect.any(Number),
+      bytesIn: 196_498,
+      outputs: 6,
+    });
+    expect(Object.keys(line!.durationsMs as object)).toEqual(Object.keys(manifest.timings));
+    const emf = lines.find((l) => '_aws' in l)!;
+    expect(emf).toMatchObject({ ObjectsProcessed: 1, BytesIn: 196_498, service: 'imgpipe-test' });
+  });
+
+  it('skips a duplicate delivery of the same ETag without rewriting anything', async () => {
+    const event = await upload(SOURCE, 'dup.jpg', readFixture('photos/colour-fig-red-bowl.jpg'));
+    const handler = handlerFor(config());
+    await capture(() => handler(event));
+    const before = await s3.client.send(
+      new HeadObjectCommand({ Bucket: OUTPUT, Key: 'manifests/dup.jpg.json' }),
+    );
+    const { result, lines } = await capture(() => handler(event));
+    expect(result.records[0]!.status).toBe('duplicate');
+    expect(objectLines(lines)[0]).toMatchObject({ outcome: 'duplicate', bytesIn: 0 });
+    const after = await s3.client.send(
+      new HeadObjectCommand({ Bucket: OUTPUT, Key: 'manifests/dup.jpg.json' }),
+    );
+    expect(after.ETag).toBe(before.ETag);
+  });
+
+  it('reprocesses when the object is replaced or the configuration changes', async () => {
+    const first = await upload(SOURCE, 'replaced.jpg', readFixture('edge/formats/1x1.jpg'));
+    await capture(() => handlerFor(config())(first));
+    const second = await upload(SOURCE, 'replaced.jpg', readFixture('edge/formats/grayscale.jpg'));
+    const { result } = await capture(() => handlerFor(config())(second));
+    expect(result.records[0]!.status).toBe('processed');
+    const changed = config({
+      IMGPIPE_CONFIG: JSON.stringify({ variants: [{ name: 'large', width: 100 }], formats: { webp: {} } }),
+    });
+    const { result: again } = await capture(() => handlerFor(changed)(second));
+    expect(again.records[0]!.status).toBe('processed');
+  });
+
+  it('quarantines an invalid upload with a reason record, leaves the source alone, and succeeds', async () => {
+    const body = readFixture('edge/broken/text-named.jpg');
+    const event = await upload(SOURCE, 'docs/notes.jpg', body);
+    const { result, lines } = await capture(() => handlerFor(config())(event));
+    expect(result.records[0]).toMatchObject({ status: 'quarantined', reason: 'unsupported-format' });
+
+    const quarantine = new S3Storage(s3.client, QUARANTINE);
+    expect(Buffer.compare(Buffer.from((await quarantine.get('objects/docs/notes.jpg')).body), body)).toBe(0);
+    const record = await getJson<QuarantineRecord>(quarantine, 'reasons/docs/notes.jpg.json');
+    expect(record).toMatchObject({
+      reason: 'unsupported-format',
+      message: "The file's content is text; accepted formats are JPEG, PNG, WebP and AVIF",
+      details: { detected: 'text' },
+      source: {
+        location: `s3://${SOURCE}/docs/notes.jpg`,
+        etag: event.Records[0]!.s3.object.eTag,
+        size: body.length,
+      },
+    });
+    const source = await s3.client.send(new HeadObjectCommand({ Bucket: SOURCE, Key: 'docs/notes.jpg' }));
+    expect(source.ETag?.replaceAll('"', '')).toBe(event.Records[0]!.s3.object.eTag);
+    expect(objectLines(lines)[0]).toMatchObject({
+      level: 'WARN',
+      outcome: 'quarantined',
+      reason: 'unsupported-format',
+    });
+  });
+
+  it('quarantines an object over maxBytes by server-side copy, without downloading it', async () => {
+    const body = readFixture('photos/landscape-picos-de-europa.jpg');
+    const event = await upload(SOURCE, 'huge.jpg', body);
+    const { result } = await capture(() => handlerFor(config({ IMGPIPE_MAX_BYTES: '100000' }))(event));
+    expect(result.records[0]).toMatchObject({ status: 'quarantined', reason: 'too-large' });
+    const copy = await s3.client.send(new HeadObjectCommand({ Bucket: QUARANTINE, Key: 'objects/huge.jpg' }));
+    expect(copy.ContentLength).toBe(body.length);
+  });
+
+  it('ignores events for its own outputs and quarantine copies', async () => {
+    const own = [
+      buildS3Notification({ bucket: OUTPUT, key: 'large/photos/x.jpg.webp' }),
+      buildS3Notification({ bucket: OUTPUT, key: 'manifests/x.jpg.json' }),
+      buildS3Notification({ bucket: QUARANTINE, key: 'objects/x.jpg' }),
+    ];
+    for (const event of own) {
+      const { result } = await capture(() => handlerFor(config())(event));
+      expect(result.records[0]).toMatchObject({
+        status: 'ignored',
+        reason: expect.stringMatching(/^own output: /),
+      });
+    }
+  });
+
+  it('still guards its outputs when misconfigured to share one bucket with sources', async () => {
+    const shared = config({
+      IMGPIPE_OUTPUT_BUCKET: 'shared',
+      IMGPIPE_QUARANTINE_BUCKET: 'shared',
+      IMGPIPE_QUARANTINE_PREFIX: 'quarantine/',
+    });
+    const handler = handlerFor(shared);
+    const upload1 = await upload('shared', 'incoming/cat.jpg', readFixture('edge/formats/1x1.jpg'));
+    const { result } = await capture(() => handler(upload1));
+    expect(result.records[0]!.status).toBe('processed');
+    // S3 would now notify about every object we wrote to the same bucket:
+    const manifest = await getJson<Manifest>(
+      new S3Storage(s3.client, 'shared'),
+      'manifests/incoming/cat.jpg.json',
+    );
+    for (const key of [...manifest.outputs.map((o) => o.key), 'manifests/incoming/cat.jpg.json']) {
+      const { result: echo } = await capture(() => handler(buildS3Notification({ bucket: 'shared', key })));
+      expect(echo.records[0]!.status).toBe('ignored');
+    }
+  });
+
+  it('acknowledges s3:TestEvent and events without records', async () => {
+    const handler = handlerFor(config());
+    const test = {
+      Service: 'Amazon S3',
+      Event: 's3:TestEvent',
+      Time: '2026-11-27T00:00:00.000Z',
+      Bucket: SOURCE,
+      RequestId: 'X',
+      HostId: 'Y',
+    };
+    expect((await capture(() => handler(test))).result).toEqual({ records: [] });
+    expect((await capture(() => handler({ hello: 'world' }))).result).toEqual({ records: [] });
+    const removed = buildS3Notification({
+      bucket: SOURCE,
+      key: 'gone.jpg',
+      eventName: 'ObjectRemoved:Delete',
+    });
+    expect((await capture(() => handler(removed))).result.records[0]).toMatchObject({ status: 'ignored' });
+  });
+
+  it('records a deleted object as missing and succeeds', async () => {
+    const event = buildS3Notification({ bucket: SOURCE, key: 'never-uploaded.jpg', etag: 'abc', size: 10 });
+    const { result, lines } = await capture(() => handlerFor(config())(event));
+    expect(result.records[0]!.status).toBe('missing');
+    expect(objectLines(lines)[0]).toMatchObject({ outcome: 'missing' });
+  });
+
+  it('processes an EventBridge Object Created event (keys not URL-encoded)', async () => {
+    const body = readFixture('edge/formats/1x1.png');
+    await s3.client.send(new PutObjectCommand({ Bucket: SOURCE, Key: 'eb/a b.png', Body: body }));
+    const event = {
+      version: '0',
+      id: 'e',
+      'detail-type': 'Object Created',
+      source: 'aws.s3',
+      account: '000000000000',
+      time: '2026-11-27T00:00:00Z',
+      region: 'us-east-1',
+      resources: [`arn:aws:s3:::${SOURCE}`],
+      detail: {
+        version: '0',
+        bucket: { name: SOURCE },
+        object: { key: 'eb/a b.png', size: body.length, etag: 'x' },
+        reason: 'PutObject',
+      },
+    };
+    const { result } = await capture(() => handlerFor(config())(event));
+    expect(result.records[0]).toMatchObject({ key: 'eb/a b.png', status: 'processed' });
+  });
+
+  it('throws after the other records when S3 fails transiently, so Lambda retries', async () => {
+    const good = await upload(SOURCE, 'batch/good.png', readFixture('edge/formats/1x1.png'));
+    const failingBucket = 'unreachable-bucket';
+    const event = {
+      Records: [
+        ...buildS3Notification({ bucket: failingBucket, key: 'batch/bad.jpg', etag: 'e' }).Records,
+        ...good.Records,
+      ],
+    };
+    const unreachable = new S3Storage(
+      (await import('../../src/storage/s3.ts')).createS3Client({
+        endpoint: 'http://127.0.0.1:9',
+        forcePathStyle: true,
+        credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
+      }),
+      failingBucket,
+    );
+    const handler = handlerFor(config(), (bucket) =>
+      bucket === failingBucket ? unreachable : new S3Storage(s3.client, bucket),
+    );
+    const { lines } = await capture(async () => {
+      const error = await handler(event).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(RecordsFailedError);
+      expect((error as Error).message).toMatch(
+        /^1 record\(s\) failed and will be retried; first: s3:\/\/unreachable-bucket\/batch\/bad\.jpg/,
+      );
+    });
+    expect(objectLines(lines).map((l) => [l.key, l.outcome, l.retryable])).toEqual([
+      ['batch/bad.jpg', 'failed', true],
+      ['batch/good.png', 'processed', undefined],
+    ]);
+    await s3.client.send(new GetObjectCommand({ Bucket: OUTPUT, Key: 'manifests/batch/good.png.json' }));
+  });
+});
