@@ -99,7 +99,7 @@ export class FsStorage implements Storage {
       await writeFile(temporary, body);
       await rename(temporary, path);
     } catch (error) {
-      await rm(temporary, { force: true });
+      await rm(temporary, { force: true }).catch(() => undefined);
       throw this.failure('put', key, error);
     }
     return this.info(key, body);

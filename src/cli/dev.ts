@@ -1,0 +1,253 @@
+import { randomUUID } from 'node:crypto';
+import { readdir, readFile, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import type { Context } from 'aws-lambda';
+import type { RuntimeConfig } from '../config/index.ts';
+import type { PipelineConfig } from '../config/pipeline.ts';
+import { describeError } from '../errors.ts';
+import { createS3EventHandler, type HandlerResult } from '../handlers/s3-event.ts';
+import { manifestKey } from '../pipeline/keys.ts';
+import type { Encoder } from '../pipeline/process-image.ts';
+import type { Manifest, QuarantineRecord } from '../pipeline/process-object.ts';
+import { quarantineKeys } from '../pipeline/process-object.ts';
+import { S3Storage } from '../storage/s3.ts';
+import { getJson } from '../storage/types.ts';
+import { LOCAL_CREDENTIALS, type LocalS3, type S3Notification, startLocalS3 } from './local-s3.ts';
+import { type Column, formatBytes, renderTable } from './table.ts';
+
+/**
+ * `imgpipe dev`: the whole S3-triggered flow on one machine. An S3-compatible server with source,
+ * output and quarantine buckets; every object created in the source bucket becomes a real S3 event
+ * delivered to the same handler the Lambda runs, with Lambda's asynchronous-invocation behaviour
+ * (events queued, two retries on failure, then given up as a dead letter).
+ */
+export const DEV_BUCKETS = {
+  source: 'imgpipe-source',
+  output: 'imgpipe-output',
+  quarantine: 'imgpipe-quarantine',
+} as const;
+export const DEFAULT_DEV_PORT = 4568;
+const SAMPLES_PREFIX = 'samples/';
+const RETRY_DELAYS_MS = [1_000, 2_000];
+
+export interface DevCommandOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly directory: string;
+  readonly fresh: boolean;
+  readonly once: boolean;
+  readonly verbose: boolean;
+  readonly config: PipelineConfig;
+  readonly samples: readonly string[];
+  readonly encoder?: Encoder;
+  readonly stdout: NodeJS.WritableStream;
+  /** Stops the server (in addition to SIGINT and SIGTERM). */
+  readonly signal?: AbortSignal;
+}
+
+interface Invocation {
+  readonly event: S3Notification;
+  attempt: number;
+}
+
+/** Bundled samples: the fixtures' photographs, one stored sideways (EXIF orientation 6), one text file posing as a JPEG. */
+export async function defaultSamples(): Promise<string[]> {
+  const fixtures = fileURLToPath(new URL('../../fixtures/', import.meta.url));
+  const photos = (await readdir(join(fixtures, 'photos')))
+    .filter((name) => /\.(jpe?g|png|webp|avif)$/i.test(name))
+    .sort();
+  return [
+    ...photos.map((name) => join(fixtures, 'photos', name)),
+    join(fixtures, 'edge', 'orientation', 'photo-exif-orientation-6.jpg'),
+    join(fixtures, 'edge', 'broken', 'text-named.jpg'),
+  ];
+}
+
+export async function runDevCommand(options: DevCommandOptions): Promise<number> {
+  const out = (line = '') => options.stdout.write(`${line}\n`);
+  const directory = resolve(options.directory);
+  if (options.fresh) await rm(directory, { recursive: true, force: true });
+  const s3 = await startLocalS3({
+    host: options.host,
+    port: options.port,
+    directory,
+    buckets: Object.values(DEV_BUCKETS),
+  });
+  const output = new S3Storage(s3.client, DEV_BUCKETS.output);
+  const quarantine = new S3Storage(s3.client, DEV_BUCKETS.quarantine);
+  const config: RuntimeConfig = {
+    pipeline: options.config,
+    outputBucket: DEV_BUCKETS.output,
+    quarantineBucket: DEV_BUCKETS.quarantine,
+    quarantinePrefix: '',
+    workers: 0,
+  };
+  if (!options.verbose) process.env.POWERTOOLS_METRICS_DISABLED = 'true';
+  const handler = createS3EventHandler({
+    config,
+    sourceStorage: (bucket) => new S3Storage(s3.client, bucket),
+    output,
+    quarantine,
+    logger: new Logger({ serviceName: 'imgpipe', logLevel: options.verbose ? 'INFO' : 'CRITICAL' }),
+    metrics: new Metrics({ serviceName: 'imgpipe', namespace: 'imgpipe' }),
+    encoder: options.encoder,
+  });
+
+  let failures = 0;
+  const queue = new InvocationQueue(async (invocation) => {
+    const record = invocation.event.Records[0]!;
+    const key = decodeURIComponent(record.s3.object.key.replace(/\+/g, ' '));
+    try {
+      const result = await handler(invocation.event, lambdaContext());
+      await describeResult(result, key);
+    } catch (error) {
+      if (invocation.attempt < RETRY_DELAYS_MS.length) {
+        out(
+          `  ! ${key}: ${describeError(error)}; retrying in ${RETRY_DELAYS_MS[invocation.attempt]! / 1000} s`,
+        );
+        return RETRY_DELAYS_MS[invocation.attempt];
+      }
+      failures++;
+      out(
+        `  x ${key}: failed after ${invocation.attempt + 1} attempts, event dropped (a dead-letter queue would get it): ${describeError(error)}`,
+      );
+    }
+    return undefined;
+  });
+  s3.onObjectCreated(DEV_BUCKETS.source, (event) => queue.push({ event, attempt: 0 }));
+
+  async function describeResult(result: HandlerResult, key: string): Promise<void> {
+    for (const record of result.records) {
+      if (record.status === 'processed' || record.status === 'duplicate') {
+        const manifest = await getJson<Manifest>(output, manifestKey(options.config.keys, key));
+        out(
+          `  ${record.status === 'processed' ? '+' : '='} ${key}: ${record.status}, ${manifest.source.format} ${manifest.source.displayWidth}x${manifest.source.displayHeight} -> ${manifest.outputs.length} outputs in ${Math.round(manifest.timings.total)} ms`,
+        );
+        printOutputs(manifest);
+      } else if (record.status === 'quarantined') {
+        const reason = await getJson<QuarantineRecord>(quarantine, quarantineKeys('', key).reason);
+        out(`  - ${key}: quarantined (${reason.reason}): ${reason.message}`);
+        out(
+          `    copied to s3://${DEV_BUCKETS.quarantine}/${quarantineKeys('', key).object}, reason in s3://${DEV_BUCKETS.quarantine}/${quarantineKeys('', key).reason}`,
+        );
+      } else {
+        out(`  . ${key}: ${record.status}${record.reason ? ` (${record.reason})` : ''}`);
+      }
+    }
+  }
+
+  function printOutputs(manifest: Manifest): void {
+    const columns: Column<Manifest['outputs'][number]>[] = [
+      { header: 'output', value: (o) => `s3://${DEV_BUCKETS.output}/${o.key}` },
+      { header: 'size', value: (o) => `${o.width}x${o.height}`, align: 'right' },
+      { header: 'bytes', value: (o) => formatBytes(o.bytes), align: 'right' },
+    ];
+    out(renderTable(columns, manifest.outputs).replace(/^/gm, '    '));
+  }
+
+  out(`Local S3 at ${s3.endpoint} (data in ${directory})`);
+  out(
+    `Buckets: s3://${DEV_BUCKETS.source} (uploads) -> s3://${DEV_BUCKETS.output} (variants, manifests), s3://${DEV_BUCKETS.quarantine} (rejected inputs)`,
+  );
+  out();
+  out(`Uploading ${options.samples.length} sample file(s) to s3://${DEV_BUCKETS.source}/${SAMPLES_PREFIX}`);
+  for (const sample of options.samples) {
+    const key = SAMPLES_PREFIX + sample.split('/').at(-1)!;
+    await new S3Storage(s3.client, DEV_BUCKETS.source).put(key, await readFile(sample), {
+      contentType: 'application/octet-stream',
+    });
+  }
+  await queue.idle();
+  out();
+  printHowTo(s3, out);
+
+  if (options.once) {
+    await s3.close();
+    return failures > 0 ? 1 : 0;
+  }
+  out();
+  out('Watching for uploads; press Ctrl-C to stop.');
+  await new Promise<void>((resolveStop) => {
+    const stop = () => resolveStop();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    options.signal?.addEventListener('abort', stop, { once: true });
+  });
+  out('Stopping: finishing queued events...');
+  await queue.idle();
+  await s3.close();
+  return 0;
+}
+
+function printHowTo(s3: LocalS3, out: (line?: string) => void): void {
+  const env = `AWS_ACCESS_KEY_ID=${LOCAL_CREDENTIALS.accessKeyId} AWS_SECRET_ACCESS_KEY=${LOCAL_CREDENTIALS.secretAccessKey} AWS_DEFAULT_REGION=us-east-1`;
+  out('Try it with any S3 client, for example the AWS CLI:');
+  out(`  export ${env}`);
+  out(`  aws s3 cp photo.jpg s3://${DEV_BUCKETS.source}/photos/photo.jpg --endpoint-url ${s3.endpoint}`);
+  out(`  aws s3 ls s3://${DEV_BUCKETS.output} --recursive --endpoint-url ${s3.endpoint}`);
+  out(`  aws s3 cp s3://${DEV_BUCKETS.output} ./imgpipe-output --recursive --endpoint-url ${s3.endpoint}`);
+  out(`Objects are also readable over plain HTTP, e.g. ${s3.endpoint}/${DEV_BUCKETS.output}/<key>`);
+}
+
+function lambdaContext(): Context {
+  const awsRequestId = randomUUID();
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName: 'imgpipe-dev',
+    functionVersion: '$LATEST',
+    invokedFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:imgpipe-dev',
+    memoryLimitInMB: '2048',
+    awsRequestId,
+    logGroupName: '/aws/lambda/imgpipe-dev',
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => 900_000,
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
+
+/**
+ * Runs invocations one at a time, in arrival order. A worker returning a delay asks for the same
+ * invocation to run again after it (Lambda's asynchronous retries, shortened from minutes to seconds).
+ */
+class InvocationQueue {
+  private readonly pending: Invocation[] = [];
+  private running = 0;
+  private waiters: (() => void)[] = [];
+  private readonly work: (invocation: Invocation) => Promise<number | undefined>;
+
+  constructor(work: (invocation: Invocation) => Promise<number | undefined>) {
+    this.work = work;
+  }
+
+  push(invocation: Invocation): void {
+    this.pending.push(invocation);
+    void this.drain();
+  }
+
+  idle(): Promise<void> {
+    if (this.running === 0 && this.pending.length === 0) return Promise.resolve();
+    return new Promise((resolveIdle) => this.waiters.push(resolveIdle));
+  }
+
+  private async drain(): Promise<void> {
+    if (this.running > 0) return;
+    this.running++;
+    try {
+      for (let next = this.pending.shift(); next; next = this.pending.shift()) {
+        const delay = await this.work(next);
+        if (delay !== undefined) {
+          await new Promise((r) => setTimeout(r, delay));
+          this.pending.unshift({ event: next.event, attempt: next.attempt + 1 });
+        }
+      }
+    } finally {
+      this.running--;
+      if (this.pending.length === 0) for (const resolveIdle of this.waiters.splice(0)) resolveIdle();
+    }
+  }
+}

@@ -1,0 +1,155 @@
+import { execFile } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { decode } from '../../src/codecs/index.ts';
+import type { Manifest } from '../../src/pipeline/process-object.ts';
+import { runCli, startCli } from '../support/cli.ts';
+import { fixturePath } from '../support/fixtures.ts';
+import { hasTool } from '../support/tools.ts';
+
+const tempDir = () => mkdtempSync(join(tmpdir(), 'imgpipe-cli-'));
+
+function inputFolder(): string {
+  const dir = tempDir();
+  mkdirSync(join(dir, 'in', 'nested'), { recursive: true });
+  copyFileSync(fixturePath('photos/texture-life-forest-stream.jpg'), join(dir, 'in', 'nested', 'forest.jpg'));
+  copyFileSync(fixturePath('edge/orientation/photo-exif-orientation-6.jpg'), join(dir, 'in', 'rotated.jpg'));
+  copyFileSync(fixturePath('edge/broken/truncated-half.jpg'), join(dir, 'in', 'cut.jpg'));
+  writeFileSync(join(dir, 'in', '.hidden.jpg'), 'ignored');
+  return dir;
+}
+
+describe('imgpipe process', () => {
+  it('processes a folder into the S3 layout, quarantines the bad file and exits 0', async () => {
+    const dir = inputFolder();
+    const run = await runCli(['process', 'in', '--out', 'out'], { cwd: dir });
+    expect(run.stderr).toContain('[3/3]');
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/in\/cut\.jpg\s+quarantined \(truncated\)/);
+    expect(run.stdout).toMatch(/in\/nested\/forest\.jpg\s+processed\s+1200x799\s+9/);
+    expect(run.stdout).toMatch(/in\/rotated\.jpg\s+processed\s+320x480\s+9/);
+    expect(run.stdout).toContain('3 file(s): 2 processed, 0 already done, 1 quarantined, 0 failed');
+
+    const manifest = JSON.parse(
+      readFileSync(join(dir, 'out', 'manifests', 'nested', 'forest.jpg.json'), 'utf8'),
+    ) as Manifest;
+    expect(manifest.outputs.map((o) => o.key)).toContain('small/nested/forest.jpg.avif');
+    const small = readFileSync(join(dir, 'out', 'small', 'nested', 'forest.jpg.avif'));
+    const image = await decode('avif', small);
+    expect([image.width, image.height]).toEqual([320, 213]);
+    expect(existsSync(join(dir, 'out', 'quarantine', 'objects', 'cut.jpg'))).toBe(true);
+    expect(
+      JSON.parse(readFileSync(join(dir, 'out', 'quarantine', 'reasons', 'cut.jpg.json'), 'utf8')),
+    ).toMatchObject({ reason: 'truncated' });
+    expect(existsSync(join(dir, 'out', 'small', '.hidden.jpg.jpg'))).toBe(false);
+
+    const again = await runCli(['process', 'in', '--out', 'out'], { cwd: dir });
+    expect(again.stdout).toContain('3 file(s): 0 processed, 2 already done, 1 quarantined, 0 failed');
+    const forced = await runCli(['process', 'in/rotated.jpg', '--out', 'out', '--force'], { cwd: dir });
+    expect(forced.stdout).toContain('1 file(s): 1 processed');
+  });
+
+  it('exits 1 when an input fails for a reason other than quarantine', async () => {
+    const dir = inputFolder();
+    mkdirSync(join(dir, 'out'));
+    writeFileSync(join(dir, 'out', 'large'), 'a file where the large/ folder must go');
+    const run = await runCli(['process', 'in/nested', '--out', 'out'], { cwd: dir });
+    expect(run.code).toBe(1);
+    expect(run.stdout).toMatch(/forest\.jpg\s+failed/);
+    expect(run.stdout).toContain('StorageError: Cannot put');
+  });
+
+  it('uses a pipeline configuration file and names a bad value in it', async () => {
+    const dir = inputFolder();
+    writeFileSync(
+      join(dir, 'thumbs.json'),
+      JSON.stringify({
+        variants: [{ name: 'thumb', width: 64, height: 64, fit: 'cover' }],
+        formats: { webp: {} },
+      }),
+    );
+    const run = await runCli(['process', 'in/nested', '--out', 'out', '--config', 'thumbs.json'], {
+      cwd: dir,
+    });
+    expect(run.code).toBe(0);
+    const image = await decode('webp', readFileSync(join(dir, 'out', 'thumb', 'forest.jpg.webp')));
+    expect([image.width, image.height]).toEqual([64, 64]);
+
+    writeFileSync(join(dir, 'bad.json'), JSON.stringify({ formats: { webp: { quality: 101 } } }));
+    const bad = await runCli(['process', 'in', '--out', 'out', '--config', 'bad.json'], { cwd: dir });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain(
+      'Expected integer between 0 and 100 for bad.json.formats.webp.quality but received 101 of type number',
+    );
+  });
+
+  it('explains usage mistakes with exit status 2', async () => {
+    const missingOut = await runCli(['process', 'x.jpg']);
+    expect([missingOut.code, missingOut.stderr]).toEqual([
+      2,
+      expect.stringContaining('process needs --out <dir>'),
+    ]);
+    const unknown = await runCli(['resize']);
+    expect([unknown.code, unknown.stderr]).toEqual([2, expect.stringContaining('Unknown command "resize"')]);
+    const badPort = await runCli(['dev', '--port', 'abc']);
+    expect(badPort.stderr).toContain(
+      'Expected a port number between 0 and 65535 for --port but received "abc"',
+    );
+  });
+});
+
+describe('imgpipe dev', () => {
+  it('serves local S3, processes the samples through the Lambda handler and exits with --once', async () => {
+    const dir = tempDir();
+    const run = await runCli(['dev', '--once', '--port', '0', '--dir', join(dir, 'data')]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/Local S3 at http:\/\/127\.0\.0\.1:\d+/);
+    expect(run.stdout).toMatch(
+      /\+ samples\/portrait-friends-dogs\.jpg: processed, jpeg 1065x1600 -> 9 outputs/,
+    );
+    expect(run.stdout).toMatch(/\+ samples\/photo-exif-orientation-6\.jpg: processed, jpeg 320x480/);
+    expect(run.stdout).toContain('s3://imgpipe-output/small/samples/portrait-friends-dogs.jpg.avif');
+    expect(run.stdout).toMatch(/- samples\/text-named\.jpg: quarantined \(unsupported-format\)/);
+  });
+
+  it.skipIf(!hasTool('aws'))(
+    'turns an upload made with the AWS CLI into variants, then stops on SIGINT',
+    async () => {
+      const dir = tempDir();
+      const { child, match, output } = await startCli(
+        ['dev', '--port', '0', '--dir', join(dir, 'data')],
+        /Watching for uploads/,
+      );
+      const endpoint = output().match(/Local S3 at (http:\/\/127\.0\.0\.1:\d+)/)![1]!;
+      expect(match).toBeTruthy();
+      const env = {
+        ...process.env,
+        AWS_ACCESS_KEY_ID: 'S3RVER',
+        AWS_SECRET_ACCESS_KEY: 'S3RVER',
+        AWS_DEFAULT_REGION: 'us-east-1',
+        AWS_EC2_METADATA_DISABLED: 'true',
+      };
+      const aws = (...args: string[]) =>
+        promisify(execFile)('aws', [...args, '--endpoint-url', endpoint], { env });
+      await aws(
+        's3',
+        'cp',
+        fixturePath('photos/landscape-picos-de-europa.jpg'),
+        's3://imgpipe-source/trip/day one.jpg',
+      );
+      await expect.poll(() => output(), { timeout: 60_000 }).toMatch(/\+ trip\/day one\.jpg: processed/);
+      const listing = (await aws('s3', 'ls', 's3://imgpipe-output/medium/trip/')).stdout;
+      expect(listing).toMatch(/day one\.jpg\.avif/);
+      await aws('s3', 'cp', 's3://imgpipe-output/medium/trip/day one.jpg.webp', join(dir, 'medium.webp'));
+      const image = await decode('webp', readFileSync(join(dir, 'medium.webp')));
+      expect([image.width, image.height]).toEqual([800, 600]);
+
+      const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+      child.kill('SIGINT');
+      expect(await exited).toBe(0);
+    },
+  );
+});
