@@ -1,0 +1,25 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { ENV } from '../../../src/config/index.ts';
+import { DEFAULT_PIPELINE_DOCUMENT, parsePipelineConfig } from '../../../src/config/pipeline.ts';
+import { REPO_ROOT } from '../../support/cli.ts';
+
+const readme = readFileSync(`${REPO_ROOT}README.md`, 'utf8');
+
+describe('README', () => {
+  it('documents every environment variable the function reads', () => {
+    const table = readme.slice(readme.indexOf('| Variable |'), readme.indexOf('### The pipeline document'));
+    for (const name of Object.values(ENV)) expect(table, name).toContain(`| \`${name}\` |`);
+  });
+
+  it('shows the default pipeline document exactly as the code defines it', () => {
+    const shown = readme.match(/A JSON object; every key is optional[\s\S]*?```json\n([\s\S]*?)```/)![1]!;
+    expect(JSON.parse(shown)).toEqual(DEFAULT_PIPELINE_DOCUMENT);
+    expect(() => parsePipelineConfig(JSON.parse(shown))).not.toThrow();
+  });
+
+  it('has the two quick-start commands', () => {
+    expect(readme).toContain('npm ci && npm start');
+    expect(readme).toMatch(/```sh\nnpm test\n```/);
+  });
+});

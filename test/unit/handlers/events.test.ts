@@ -1,0 +1,107 @@
+import { describe, expect, it } from 'vitest';
+import { decodeS3Key, encodeS3Key, parseS3Event } from '../../../src/handlers/events.ts';
+
+/** An S3 notification as AWS documents it (event message structure, version 2.1). */
+const awsSample = {
+  Records: [
+    {
+      eventVersion: '2.1',
+      eventSource: 'aws:s3',
+      awsRegion: 'us-west-2',
+      eventTime: '1970-01-01T00:00:00.000Z',
+      eventName: 'ObjectCreated:Put',
+      userIdentity: { principalId: 'AIDAJDPLRKLG7UEXAMPLE' },
+      requestParameters: { sourceIPAddress: '127.0.0.1' },
+      responseElements: {
+        'x-amz-request-id': 'C3D13FE58DE4C810',
+        'x-amz-id-2': 'FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5JgHvANOjpD',
+      },
+      s3: {
+        s3SchemaVersion: '1.0',
+        configurationId: 'testConfigRule',
+        bucket: {
+          name: 'amzn-s3-demo-bucket',
+          ownerIdentity: { principalId: 'A3NL1KOZZKExample' },
+          arn: 'arn:aws:s3:::amzn-s3-demo-bucket',
+        },
+        object: {
+          key: 'HappyFace.jpg',
+          size: 1024,
+          eTag: 'd41d8cd98f00b204e9800998ecf8427e',
+          versionId: '096fKKXTRTtl3on89fVO.nfljtsv6qko',
+          sequencer: '0055AED6DCD90281E5',
+        },
+      },
+    },
+  ],
+};
+
+describe('decodeS3Key', () => {
+  it('turns + into spaces and percent-decodes UTF-8', () => {
+    expect(decodeS3Key('a+b%C3%BC.jpg')).toBe('a bü.jpg');
+    expect(decodeS3Key('photos/2024/x%2By.jpg')).toBe('photos/2024/x+y.jpg');
+  });
+
+  it('is the inverse of encodeS3Key for awkward keys', () => {
+    for (const key of ['a b.jpg', 'ü/ß/€.png', "it's (1) & 50%+.webp", 'a/b/c'])
+      expect(decodeS3Key(encodeS3Key(key))).toBe(key);
+    expect(encodeS3Key('a bü.jpg')).toBe('a+b%C3%BC.jpg');
+  });
+});
+
+describe('parseS3Event', () => {
+  it('reads the documented S3 notification', () => {
+    expect(parseS3Event(awsSample)).toEqual({
+      kind: 'records',
+      skipped: [],
+      created: [
+        {
+          bucket: 'amzn-s3-demo-bucket',
+          key: 'HappyFace.jpg',
+          eventName: 'ObjectCreated:Put',
+          etag: 'd41d8cd98f00b204e9800998ecf8427e',
+          size: 1024,
+          versionId: '096fKKXTRTtl3on89fVO.nfljtsv6qko',
+        },
+      ],
+    });
+  });
+
+  it('recognises the test event S3 sends when a notification is configured', () => {
+    expect(
+      parseS3Event({
+        Service: 'Amazon S3',
+        Event: 's3:TestEvent',
+        Time: 't',
+        Bucket: 'b',
+        RequestId: 'r',
+        HostId: 'h',
+      }),
+    ).toEqual({ kind: 'test', bucket: 'b' });
+  });
+
+  it('describes events without records instead of failing', () => {
+    expect(parseS3Event({ foo: 1 })).toEqual({
+      kind: 'empty',
+      description: 'an event without Records (keys: foo)',
+    });
+    expect(parseS3Event(null)).toEqual({ kind: 'empty', description: 'an event of type object' });
+  });
+
+  it('skips non-created events and records with broken keys, keeping the rest', () => {
+    const record = awsSample.Records[0]!;
+    const event = {
+      Records: [
+        { ...record, eventName: 'ObjectRemoved:Delete' },
+        { ...record, s3: { ...record.s3, object: { ...record.s3.object, key: 'bad%E0%A4%A.jpg' } } },
+        record,
+      ],
+    };
+    const parsed = parseS3Event(event);
+    expect(parsed.kind === 'records' && parsed.created.length).toBe(1);
+    expect(parsed.kind === 'records' && parsed.skipped.map((s) => s.reason)).toEqual([
+      'ObjectRemoved:Delete is not an ObjectCreated event',
+      'the key "bad%E0%A4%A.jpg" is not valid URL encoding',
+    ]);
+  });
+});
