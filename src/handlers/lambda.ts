@@ -1,7 +1,8 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { warmUp } from '../codecs/index.ts';
 import { type Env, loadRuntimeConfig } from '../config/index.ts';
+import { defaultWorkers } from '../pipeline/cpus.ts';
+import { createEncoder } from '../pipeline/encoder-pool.ts';
 import { createS3Client, S3Storage } from '../storage/s3.ts';
 import { createS3EventHandler } from './s3-event.ts';
 
@@ -9,7 +10,8 @@ import { createS3EventHandler } from './s3-event.ts';
  * Builds the Lambda handler from the environment. Everything that can be done
  * once is done here, at cold start: configuration is read and validated (a bad value fails the
  * init with a message naming the variable), the S3 client is created, and the WASM codecs are
- * compiled and instantiated, so the first event pays for none of it.
+ * compiled and instantiated (with the encoder threads, when the function has more than one vCPU),
+ * so the first event pays for none of it.
  */
 export const SERVICE_NAME = 'imgpipe';
 
@@ -27,7 +29,8 @@ export async function createLambdaHandler(env: Env = process.env) {
     serviceName: env.POWERTOOLS_SERVICE_NAME ?? SERVICE_NAME,
     namespace: env.POWERTOOLS_METRICS_NAMESPACE ?? SERVICE_NAME,
   });
-  await warmUp(config.pipeline.formats);
+  // Codecs are compiled and instantiated here, in the init phase, for this thread and the workers.
+  const encoder = await createEncoder(config.workers || defaultWorkers(env), config.pipeline.formats);
   return createS3EventHandler({
     config,
     sourceStorage: bucket,
@@ -35,5 +38,6 @@ export async function createLambdaHandler(env: Env = process.env) {
     quarantine: bucket(config.quarantineBucket),
     logger,
     metrics,
+    encoder,
   });
 }

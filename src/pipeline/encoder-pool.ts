@@ -1,0 +1,152 @@
+import { Worker } from 'node:worker_threads';
+import type { OutputFormat } from '../codecs/formats.ts';
+import { warmUp } from '../codecs/index.ts';
+import type { FormatOptions } from '../config/pipeline.ts';
+import type { RawImage } from '../image/raw.ts';
+import type { EncodeReply, EncodeRequest } from './encode-worker.ts';
+import { type EncodeResult, type Encoder, inThreadEncoder } from './process-image.ts';
+
+/**
+ * Encoding in parallel: a pool of worker threads, each with its own codec instances. Tasks wait in
+ * a queue and an idle worker takes the most expensive one first (AVIF of the largest variant before
+ * JPEG of the thumbnail), which keeps the longest encode from starting last.
+ */
+export interface PooledEncoder extends Encoder {
+  readonly workers: number;
+  close(): Promise<void>;
+}
+
+/** Relative cost per pixel, measured on the J1 job (bench/): AVIF at speed 6 is ~3x WebP and JPEG. */
+const COST_PER_PIXEL: Record<OutputFormat, number> = { avif: 10, webp: 3, jpeg: 3, png: 4 };
+
+declare const __IMGPIPE_BUNDLED__: boolean | undefined;
+const BUNDLED = typeof __IMGPIPE_BUNDLED__ !== 'undefined' && __IMGPIPE_BUNDLED__;
+const WORKER_URL = BUNDLED
+  ? new URL('./encode-worker.mjs', import.meta.url)
+  : new URL('./encode-worker.ts', import.meta.url);
+
+interface Task {
+  readonly request: Omit<EncodeRequest, 'id'>;
+  readonly cost: number;
+  resolve(result: EncodeResult): void;
+  reject(error: Error): void;
+}
+
+interface Slot {
+  worker: Worker;
+  task?: Task & { id: number };
+}
+
+/** One worker or fewer encodes in the calling thread; more gives a pool. */
+export async function createEncoder(
+  workers: number,
+  formats: readonly OutputFormat[],
+): Promise<PooledEncoder> {
+  if (workers <= 1) {
+    await warmUp(formats);
+    return { ...inThreadEncoder, workers: 1, close: async () => undefined };
+  }
+  const pool = new EncoderPool(workers);
+  // This thread still decodes and resizes; the workers encode.
+  await Promise.all([warmUp([]), pool.warmUp(formats)]);
+  return pool;
+}
+
+class EncoderPool implements PooledEncoder {
+  readonly parallel = true;
+  readonly workers: number;
+  private readonly slots: Slot[] = [];
+  private readonly queue: Task[] = [];
+  private nextId = 1;
+  private closed = false;
+
+  constructor(workers: number) {
+    this.workers = workers;
+    for (let i = 0; i < workers; i++) this.slots.push(this.spawn());
+  }
+
+  async warmUp(formats: readonly OutputFormat[]): Promise<void> {
+    await Promise.all(
+      this.slots.map(
+        (slot) =>
+          new Promise<void>((resolve, reject) => {
+            const onMessage = (message: { ready?: boolean }) => {
+              if (!message.ready) return;
+              slot.worker.off('message', onMessage);
+              slot.worker.off('error', reject);
+              slot.worker.unref();
+              resolve();
+            };
+            slot.worker.on('message', onMessage);
+            slot.worker.once('error', reject);
+            slot.worker.postMessage({ warmUp: formats });
+          }),
+      ),
+    );
+  }
+
+  encode(format: OutputFormat, image: RawImage, options: FormatOptions): Promise<EncodeResult> {
+    if (this.closed) return Promise.reject(new Error('The encoder pool is closed'));
+    // A view into a larger buffer would be cloned whole: send only its bytes.
+    const { data } = image;
+    const pixels = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : data.slice();
+    return new Promise((resolve, reject) => {
+      this.queue.push({
+        request: { format, width: image.width, height: image.height, data: pixels, options },
+        cost: image.width * image.height * COST_PER_PIXEL[format],
+        resolve,
+        reject,
+      });
+      this.dispatch();
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const task of this.queue.splice(0)) task.reject(new Error('The encoder pool was closed'));
+    await Promise.all(this.slots.map((slot) => slot.worker.terminate()));
+  }
+
+  private dispatch(): void {
+    for (const slot of this.slots) {
+      if (slot.task || this.queue.length === 0) continue;
+      let best = 0;
+      for (let i = 1; i < this.queue.length; i++) if (this.queue[i]!.cost > this.queue[best]!.cost) best = i;
+      const [task] = this.queue.splice(best, 1);
+      slot.task = { ...task!, id: this.nextId++ };
+      // Keep the process alive while a worker holds a task; an idle pool must not.
+      slot.worker.ref();
+      slot.worker.postMessage({ ...task!.request, id: slot.task.id } satisfies EncodeRequest);
+    }
+  }
+
+  private spawn(): Slot {
+    const slot: Slot = { worker: new Worker(WORKER_URL) };
+    slot.worker.on('message', (reply: EncodeReply | { ready: true }) => {
+      if (!('id' in reply) || !slot.task || reply.id !== slot.task.id) return;
+      const task = slot.task;
+      slot.task = undefined;
+      slot.worker.unref();
+      if ('error' in reply)
+        task.reject(
+          Object.assign(new Error(reply.error.message), { name: reply.error.name, stack: reply.error.stack }),
+        );
+      else task.resolve({ bytes: reply.bytes, ms: reply.ms });
+      this.dispatch();
+    });
+    const replace = (error: Error) => {
+      slot.task?.reject(error);
+      slot.task = undefined;
+      if (this.closed) return;
+      // A crashed worker (e.g. out of memory) is replaced so the pool keeps its size.
+      const index = this.slots.indexOf(slot);
+      if (index !== -1) this.slots[index] = this.spawn();
+      this.dispatch();
+    };
+    slot.worker.on('error', replace);
+    slot.worker.on('exit', (code) => {
+      if (!this.closed && code !== 0) replace(new Error(`An encoder thread exited with code ${code}`));
+    });
+    return slot;
+  }
+}

@@ -1,0 +1,75 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parsePipelineConfig } from '../../../src/config/pipeline.ts';
+import { availableCpus, defaultWorkers, lambdaVcpus, readCgroupQuota } from '../../../src/pipeline/cpus.ts';
+import { createEncoder } from '../../../src/pipeline/encoder-pool.ts';
+import { processImage } from '../../../src/pipeline/process-image.ts';
+import { readFixture } from '../../support/fixtures.ts';
+
+describe('encoder pool', () => {
+  const config = parsePipelineConfig({ formats: { jpeg: {}, webp: {}, avif: { speed: 8 } } });
+
+  it('produces exactly the bytes the in-thread encoder produces', async () => {
+    const bytes = readFixture('photos/landscape-picos-de-europa.jpg');
+    const single = await createEncoder(1, config.formats);
+    const pool = await createEncoder(2, config.formats);
+    try {
+      expect([single.parallel, single.workers, pool.parallel, pool.workers]).toEqual([false, 1, true, 2]);
+      const [a, b] = [await processImage(bytes, config, single), await processImage(bytes, config, pool)];
+      expect(b.outputs.map((o) => [o.variant, o.format])).toEqual(
+        a.outputs.map((o) => [o.variant, o.format]),
+      );
+      for (const [i, output] of b.outputs.entries()) {
+        expect(Buffer.compare(Buffer.from(output.bytes), Buffer.from(a.outputs[i]!.bytes))).toBe(0);
+      }
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('reports an encoder failure in a worker as a rejection and keeps working', async () => {
+    const pool = await createEncoder(2, config.formats);
+    try {
+      const image = { width: 2, height: 2, data: new Uint8ClampedArray(16) };
+      await expect(pool.encode('bmp' as never, image, config.formatOptions)).rejects.toThrow();
+      const ok = await pool.encode('jpeg', image, config.formatOptions);
+      expect(ok.bytes[0]).toBe(0xff);
+    } finally {
+      await pool.close();
+    }
+  });
+});
+
+describe('CPU allowance', () => {
+  it('follows Lambda: one vCPU per 1,769 MB, at most six', () => {
+    expect(lambdaVcpus(1769)).toBe(1);
+    expect(lambdaVcpus(3538)).toBe(2);
+    expect(lambdaVcpus(10_240)).toBeCloseTo(5.79, 2);
+    expect(lambdaVcpus(20_000)).toBe(6);
+    expect(lambdaVcpus(512)).toBeCloseTo(0.289, 3);
+  });
+
+  it('encodes in-thread below 1.5 CPUs and uses a worker per CPU above', () => {
+    const none = '/nonexistent-cgroup';
+    expect(defaultWorkers({ AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '2048' }, none)).toBe(1);
+    expect(availableCpus({ AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '3008' }, none)).toBeLessThanOrEqual(3008 / 1769);
+  });
+
+  it('reads cgroup v2 and v1 CPU quotas', () => {
+    const v2 = mkdtempSync(join(tmpdir(), 'cg2-'));
+    writeFileSync(join(v2, 'cpu.max'), '150000 100000\n');
+    expect(readCgroupQuota(v2)).toEqual({ version: 2, cpus: 1.5 });
+    writeFileSync(join(v2, 'cpu.max'), 'max 100000\n');
+    expect(readCgroupQuota(v2)).toEqual({ version: 2, cpus: undefined });
+    const v1 = mkdtempSync(join(tmpdir(), 'cg1-'));
+    mkdirSync(join(v1, 'cpu'));
+    writeFileSync(join(v1, 'cpu', 'cpu.cfs_quota_us'), '50000\n');
+    writeFileSync(join(v1, 'cpu', 'cpu.cfs_period_us'), '100000\n');
+    expect(readCgroupQuota(v1)).toEqual({ version: 1, cpus: 0.5 });
+    expect(availableCpus({}, v1)).toBe(0.5);
+    writeFileSync(join(v1, 'cpu', 'cpu.cfs_quota_us'), '-1\n');
+    expect(readCgroupQuota(v1)).toEqual({ version: 1, cpus: undefined });
+  });
+});
