@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.ts';
 import { manifestKey, outputKey } from '../pipeline/keys.ts';
 import { invalidSetting } from './check.ts';
-import { type Env, envInteger, envRequired, envString, envStringAllowEmpty } from './env.ts';
+import { type Env, envBoolean, envInteger, envRequired, envString, envStringAllowEmpty } from './env.ts';
 import {
   MAX_PIXELS_CEILING,
   type PipelineConfig,
@@ -30,6 +30,7 @@ export const ENV = {
   maxPixels: 'IMGPIPE_MAX_PIXELS',
   maxBytes: 'IMGPIPE_MAX_BYTES',
   workers: 'IMGPIPE_WORKERS',
+  s3ForcePathStyle: 'IMGPIPE_S3_FORCE_PATH_STYLE',
 } as const;
 
 export const DEFAULT_QUARANTINE_PREFIX = 'quarantine/';
@@ -45,6 +46,8 @@ export interface RuntimeConfig extends Destinations {
   readonly pipeline: PipelineConfig;
   /** Worker threads for encoding; 0 means "decide from the CPUs and memory we are given". */
   readonly workers: number;
+  /** Path-style S3 requests, for S3-compatible servers (with AWS_ENDPOINT_URL_S3). */
+  readonly s3ForcePathStyle?: boolean;
 }
 
 /**
@@ -106,6 +109,7 @@ export function loadRuntimeConfig(env: Env): RuntimeConfig {
     quarantineBucket,
     quarantinePrefix,
     workers: envInteger(env, ENV.workers, 0, 0, 64),
+    s3ForcePathStyle: envBoolean(env, ENV.s3ForcePathStyle, false),
   });
 }
 

@@ -1,4 +1,11 @@
-import { createLambdaHandler } from './lambda.ts';
+import { createLambdaDeps } from './lambda.ts';
+import { createReprocessHandler } from './reprocess.ts';
+import { createS3EventHandler } from './s3-event.ts';
 
-/** The Lambda entry point: `index.handler` in the container image. Built once, at cold start. */
-export const handler = await createLambdaHandler();
+/**
+ * The Lambda entry points, built once at cold start. The image's CMD is `index.handler` (S3
+ * events); `index.reprocess` (existing objects) is selected by overriding the command.
+ */
+const deps = await createLambdaDeps();
+export const handler = createS3EventHandler(deps);
+export const reprocess = createReprocessHandler(deps);

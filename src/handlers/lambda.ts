@@ -4,10 +4,10 @@ import { type Env, loadRuntimeConfig } from '../config/index.ts';
 import { defaultWorkers } from '../pipeline/cpus.ts';
 import { createEncoder } from '../pipeline/encoder-pool.ts';
 import { createS3Client, S3Storage } from '../storage/s3.ts';
-import { createS3EventHandler } from './s3-event.ts';
+import type { HandlerDeps } from './objects.ts';
 
 /**
- * Builds the Lambda handler from the environment. Everything that can be done
+ * Builds the handlers' dependencies from the environment. Everything that can be done
  * once is done here, at cold start: configuration is read and validated (a bad value fails the
  * init with a message naming the variable), the S3 client is created, and the WASM codecs are
  * compiled and instantiated (with the encoder threads, when the function has more than one vCPU),
@@ -15,9 +15,10 @@ import { createS3EventHandler } from './s3-event.ts';
  */
 export const SERVICE_NAME = 'imgpipe';
 
-export async function createLambdaHandler(env: Env = process.env) {
+/** Everything the handlers share, built once per execution environment. */
+export async function createLambdaDeps(env: Env = process.env): Promise<HandlerDeps> {
   const config = loadRuntimeConfig(env);
-  const client = createS3Client();
+  const client = createS3Client({ forcePathStyle: config.s3ForcePathStyle });
   const buckets = new Map<string, S3Storage>();
   const bucket = (name: string) => {
     const storage = buckets.get(name) ?? new S3Storage(client, name);
@@ -31,7 +32,7 @@ export async function createLambdaHandler(env: Env = process.env) {
   });
   // Codecs are compiled and instantiated here, in the init phase, for this thread and the workers.
   const encoder = await createEncoder(config.workers || defaultWorkers(env), config.pipeline.formats);
-  return createS3EventHandler({
+  return {
     config,
     sourceStorage: bucket,
     output: bucket(config.outputBucket),
@@ -39,5 +40,5 @@ export async function createLambdaHandler(env: Env = process.env) {
     logger,
     metrics,
     encoder,
-  });
+  };
 }

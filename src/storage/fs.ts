@@ -121,12 +121,12 @@ export class FsStorage implements Storage {
     }
   }
 
-  async *list(prefix = ''): AsyncIterable<ObjectInfo> {
+  async *list(prefix = '', startAfter = ''): AsyncIterable<ObjectInfo> {
     const keys: string[] = [];
     await this.walk(this.root, '', keys);
     keys.sort();
     for (const key of keys) {
-      if (!key.startsWith(prefix)) continue;
+      if (!key.startsWith(prefix) || key <= startAfter) continue;
       const info = await this.head(key);
       if (info) yield info;
     }

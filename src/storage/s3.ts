@@ -125,13 +125,15 @@ export class S3Storage implements Storage {
     }
   }
 
-  async *list(prefix = ''): AsyncIterable<ObjectInfo> {
+  async *list(prefix = '', startAfter?: string): AsyncIterable<ObjectInfo> {
     try {
       for await (const page of paginateListObjectsV2(
         { client: this.client },
-        { Bucket: this.bucket, Prefix: prefix },
+        { Bucket: this.bucket, Prefix: prefix, StartAfter: startAfter || undefined },
       )) {
         for (const object of page.Contents ?? []) {
+          // S3 honours StartAfter; some S3-compatible servers (s3rver) ignore it.
+          if (startAfter && object.Key! <= startAfter) continue;
           yield { key: object.Key!, size: object.Size ?? 0, etag: unquote(object.ETag) };
         }
       }

@@ -42,8 +42,8 @@ export interface Storage {
   put(key: string, body: Uint8Array, options: PutOptions): Promise<ObjectInfo>;
   /** Copies `sourceKey` of `source` to `key` here, server-side where both are the same kind. */
   copyFrom(source: Storage, sourceKey: string, key: string): Promise<void>;
-  /** Every object whose key starts with `prefix`, in key order. */
-  list(prefix?: string): AsyncIterable<ObjectInfo>;
+  /** Every object whose key starts with `prefix` (and sorts after `startAfter`), in key order. */
+  list(prefix?: string, startAfter?: string): AsyncIterable<ObjectInfo>;
 }
 
 /** Content types for the files the pipeline writes, for stores that keep no metadata. */

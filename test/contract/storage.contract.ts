@@ -88,6 +88,9 @@ export function describeStorageContract(
       const keys: string[] = [];
       for await (const info of storage.list('l/')) keys.push(info.key);
       expect(keys).toEqual(['l/a/z.jpg', 'l/b.jpg', 'l/c.jpg']);
+      const after: string[] = [];
+      for await (const info of storage.list('l/', 'l/b.jpg')) after.push(info.key);
+      expect(after).toEqual(['l/c.jpg']);
     });
 
     it('names its location in every key it describes', async () => {

@@ -1,0 +1,33 @@
+# syntax=docker/dockerfile:1.7
+#
+# The imgpipe Lambda function image. The runtime stage holds only the esbuild bundle and the
+# jSquash .wasm files: pure JavaScript and WebAssembly, no native modules. So the build stage runs
+# once on the build machine's own platform, and the same bytes go into linux/amd64 and
+# linux/arm64 images. See README ("Container image") for the exact build and push commands.
+#
+# Pin the bases by digest for reproducible builds, e.g.
+#   docker buildx imagetools inspect public.ecr.aws/lambda/nodejs:24 --format '{{json .Manifest.Digest}}'
+#   docker buildx build --build-arg BASE_IMAGE=public.ecr.aws/lambda/nodejs:24@sha256:<digest> ...
+ARG BASE_IMAGE=public.ecr.aws/lambda/nodejs:24
+ARG BUILD_IMAGE=public.ecr.aws/docker/library/node:24-bookworm-slim
+
+FROM --platform=$BUILDPLATFORM ${BUILD_IMAGE} AS build
+ARG SOURCE_DATE_EPOCH
+WORKDIR /src
+# Lockfile install, without install scripts: the build needs esbuild and TypeScript, whose
+# platform binaries come from their optional dependencies, and nothing that must compile.
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY scripts/build.ts ./scripts/build.ts
+COPY src ./src
+# Type-check, then bundle the handlers and copy the codecs' .wasm files into /dist.
+RUN node_modules/.bin/tsc -p tsconfig.build.json \
+ && node scripts/build.ts --outdir /dist
+
+FROM ${BASE_IMAGE}
+ARG SOURCE_DATE_EPOCH
+COPY --from=build /dist/ ${LAMBDA_TASK_ROOT}/
+# index.handler is the S3 event handler. Other handlers exported by index.mjs are selected by
+# overriding the command (Terraform: image_config.command).
+CMD ["index.handler"]

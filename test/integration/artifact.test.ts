@@ -1,0 +1,79 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { builtinModules } from 'node:module';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { validate } from 'dockerfile-utils';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type BuildReport, buildArtifact } from '../../scripts/build.ts';
+import { WASM_FILES } from '../../src/codecs/wasm.ts';
+import { REPO_ROOT } from '../support/cli.ts';
+
+/** The build artifact (what the image's runtime stage copies) and the Dockerfile that copies it. */
+describe('build artifact', () => {
+  let report: BuildReport;
+  beforeAll(async () => {
+    report = await buildArtifact(mkdtempSync(join(tmpdir(), 'imgpipe-dist-')));
+  });
+  afterAll(() => rmSync(report.outdir, { recursive: true, force: true }));
+
+  it('holds the handler bundle, the encoder worker and exactly the codecs’ .wasm files', () => {
+    const wasm = Object.values(WASM_FILES).map((path) => `wasm/${basename(path)}`);
+    expect(report.files.map((f) => f.path)).toEqual(
+      ['encode-worker.mjs', 'index.mjs', 'index.mjs.LEGAL.txt', ...wasm].sort(),
+    );
+  });
+
+  it('stays under 15 MB', () => {
+    const mib = report.totalBytes / 1024 / 1024;
+    console.log(
+      `[artifact] ${mib.toFixed(2)} MiB: ${report.files.map((f) => `${f.path} ${(f.bytes / 1024).toFixed(0)} KiB`).join(', ')}`,
+    );
+    expect(report.totalBytes).toBeLessThan(15 * 1000 * 1000);
+  });
+
+  it('imports nothing but Node built-ins: no node_modules in the image', () => {
+    const builtins = new Set(builtinModules.flatMap((name) => [name, `node:${name}`]));
+    expect(Object.keys(report.externalImports).sort()).toEqual(['encode-worker.mjs', 'index.mjs']);
+    for (const [file, imports] of Object.entries(report.externalImports)) {
+      // The AWS SDK probes for its optional SigV4a signers with require() inside try/catch; S3 in
+      // one region never needs them, and esbuild leaves such guarded requires unresolved.
+      const external = imports.filter((s) => !builtins.has(s) && !s.startsWith('@aws-sdk/signature-v4'));
+      expect(external, file).toEqual([]);
+      expect(imports.length, file).toBeGreaterThan(0);
+    }
+  });
+});
+
+describe('Dockerfile', () => {
+  const dockerfile = readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8');
+
+  it('passes the Dockerfile linter, which does catch mistakes', () => {
+    expect(validate(dockerfile)).toEqual([]);
+    expect(validate('FROM\nCMD ["index.handler"\nEXPOSE port\n').length).toBeGreaterThan(0);
+  });
+
+  it('builds on the Lambda Node 24 base, copies only the artifact and runs the S3 handler', () => {
+    expect(dockerfile).toMatch(/^ARG BASE_IMAGE=public\.ecr\.aws\/lambda\/nodejs:24$/m);
+    expect(dockerfile).toMatch(/^FROM --platform=\$BUILDPLATFORM \$\{BUILD_IMAGE\} AS build$/m);
+    expect(dockerfile).toMatch(/^RUN npm ci --ignore-scripts/m);
+    const runtime = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a Dockerfile variable, not a template
+    expect(runtime.match(/^COPY .*$/gm)).toEqual(['COPY --from=build /dist/ ${LAMBDA_TASK_ROOT}/']);
+    expect(runtime).toMatch(/^CMD \["index\.handler"\]$/m);
+  });
+
+  it('keeps tests, fixtures, benchmarks and git out of the build context', () => {
+    const ignore = readFileSync(join(REPO_ROOT, '.dockerignore'), 'utf8')
+      .split('\n')
+      .filter((l) => l && !l.startsWith('#'));
+    expect(ignore[0]).toBe('*');
+    expect(ignore.filter((l) => l.startsWith('!'))).toEqual([
+      '!package.json',
+      '!package-lock.json',
+      '!tsconfig.json',
+      '!tsconfig.build.json',
+      '!scripts/build.ts',
+      '!src/',
+    ]);
+  });
+});
