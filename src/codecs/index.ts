@@ -33,7 +33,16 @@ interface EmscriptenCodec {
   ready?: Promise<void>;
   /** Lines the codec printed to stderr during the current call. */
   messages: string[];
+  /** The instance's linear memory, which only ever grows. */
+  memory?: WebAssembly.Memory;
 }
+
+/**
+ * A WASM heap never shrinks: after a 16 MP decode the decoder keeps ~100 MB for the life of the
+ * process. A codec whose heap has grown past this is replaced by a fresh instance after the call,
+ * so the old heap can be collected. Instantiating a compiled module again takes milliseconds.
+ */
+export const HEAP_RELEASE_BYTES = 48 * 1024 * 1024;
 
 function emscripten(wasm: WasmName, init: unknown): EmscriptenCodec {
   return { wasm, init: init as EmscriptenInit, messages: [] };
@@ -54,10 +63,43 @@ function start(codec: EmscriptenCodec): Promise<void> {
     const capture = (line: string) => {
       codec.messages.push(String(line));
     };
-    // init() stores the module's instantiation promise inside jSquash; awaiting it here is enough.
-    await codec.init(module, { print: capture, printErr: capture });
+    // Instantiate ourselves (jSquash lets overrides replace its own instantiateWasm) to keep a
+    // handle on the heap. init() stores the instantiation inside jSquash; awaiting it is enough.
+    const instantiateWasm = (
+      imports: WebAssembly.Imports,
+      done: (instance: WebAssembly.Instance) => void,
+    ) => {
+      const instance = new WebAssembly.Instance(module, imports);
+      codec.memory = findMemory(instance.exports) ?? Object.values(imports).map(findMemory).find(Boolean);
+      done(instance);
+      return instance.exports;
+    };
+    await codec.init(module, { print: capture, printErr: capture, instantiateWasm });
   });
   return codec.ready;
+}
+
+function findMemory(values: object | undefined): WebAssembly.Memory | undefined {
+  return Object.values(values ?? {}).find(
+    (value): value is WebAssembly.Memory => value instanceof WebAssembly.Memory,
+  );
+}
+
+/** Current heap size of each instantiated emscripten codec, for tests and diagnostics. */
+export function codecHeapBytes(): Partial<Record<CodecName, number>> {
+  const sizes: Partial<Record<CodecName, number>> = {};
+  for (const [name, codec] of Object.entries(CODECS) as [CodecName, EmscriptenCodec][]) {
+    if (codec.memory) sizes[name] = codec.memory.buffer.byteLength;
+  }
+  return sizes;
+}
+
+/** Replaces the codec's instance if its heap has grown past HEAP_RELEASE_BYTES. */
+function releaseIfLarge(codec: EmscriptenCodec): void {
+  if ((codec.memory?.buffer.byteLength ?? 0) > HEAP_RELEASE_BYTES) {
+    codec.memory = undefined;
+    void start(codec);
+  }
 }
 
 async function ready(codec: EmscriptenCodec): Promise<void> {
@@ -130,10 +172,48 @@ export async function decode(format: InputFormat, bytes: Uint8Array): Promise<Ra
       decoder: damage,
     });
   }
+  if (codec) releaseIfLarge(codec);
   return { width: image.width, height: image.height, data: image.data };
 }
 
 // ------------------------------------------------------------------------------------------- encode
+
+const ENCODERS: Record<
+  OutputFormat,
+  { codec?: EmscriptenCodec; run(pixels: RawImage, options: FormatOptions): Promise<ArrayBuffer> }
+> = {
+  jpeg: {
+    codec: CODECS.jpegEnc,
+    run: (pixels, { jpeg: o }) =>
+      jpegEncoder.default(pixels as never, {
+        quality: o.quality,
+        progressive: o.progressive,
+        baseline: !o.progressive,
+        optimize_coding: true,
+        auto_subsample: o.chromaSubsampling === '4:2:0',
+        chroma_subsample: o.chromaSubsampling === '4:2:0' ? 2 : 1,
+      }),
+  },
+  webp: {
+    codec: CODECS.webpEnc,
+    run: (pixels, { webp: o }) =>
+      webpEncoder.default(pixels as never, {
+        quality: o.quality,
+        method: o.effort,
+        lossless: o.lossless ? 1 : 0,
+      }),
+  },
+  avif: {
+    codec: CODECS.avifEnc,
+    run: (pixels, { avif: o }) =>
+      avifEncoder.default(pixels as never, {
+        quality: o.quality,
+        speed: o.speed,
+        subsample: o.chromaSubsampling === '4:2:0' ? 1 : 3,
+      }),
+  },
+  png: { run: (pixels) => png.encode(pixels as never) },
+};
 
 /** Encodes RGBA pixels. The result carries no metadata: these encoders write none. */
 export async function encode(
@@ -141,46 +221,12 @@ export async function encode(
   image: RawImage,
   options: FormatOptions,
 ): Promise<Uint8Array> {
-  const pixels = exact(image);
-  switch (format) {
-    case 'jpeg': {
-      await ready(CODECS.jpegEnc);
-      const o = options.jpeg;
-      const out = await jpegEncoder.default(pixels as never, {
-        quality: o.quality,
-        progressive: o.progressive,
-        baseline: !o.progressive,
-        optimize_coding: true,
-        auto_subsample: o.chromaSubsampling === '4:2:0',
-        chroma_subsample: o.chromaSubsampling === '4:2:0' ? 2 : 1,
-      });
-      return new Uint8Array(out);
-    }
-    case 'webp': {
-      await ready(CODECS.webpEnc);
-      const o = options.webp;
-      const out = await webpEncoder.default(pixels as never, {
-        quality: o.quality,
-        method: o.effort,
-        lossless: o.lossless ? 1 : 0,
-      });
-      return new Uint8Array(out);
-    }
-    case 'avif': {
-      await ready(CODECS.avifEnc);
-      const o = options.avif;
-      const out = await avifEncoder.default(pixels as never, {
-        quality: o.quality,
-        speed: o.speed,
-        subsample: o.chromaSubsampling === '4:2:0' ? 1 : 3,
-      });
-      return new Uint8Array(out);
-    }
-    case 'png': {
-      await readyWasmBindgen();
-      return new Uint8Array(await png.encode(pixels as never));
-    }
-  }
+  const { codec, run } = ENCODERS[format];
+  if (codec) await ready(codec);
+  else await readyWasmBindgen();
+  const out = new Uint8Array(await run(exact(image), options));
+  if (codec) releaseIfLarge(codec);
+  return out;
 }
 
 /**
