@@ -1,0 +1,512 @@
+locals {
+  region_account = "${var.region}:${local.account_id}"
+  arn            = "arn:${local.partition}"
+
+  # GitHub's OIDC subjects: jobs that run in one of the environments (deploy.yml, bench.yml) and,
+  # optionally, jobs on the listed branches. Exact matches only: no wildcard subject.
+  deploy_subjects = concat(
+    [for environment in var.environments : "repo:${var.github_repository}:environment:${environment}"],
+    [for branch in var.github_branches : "repo:${var.github_repository}:ref:refs/heads/${branch}"],
+  )
+  bench_subjects = [for environment in var.bench_environments : "repo:${var.github_repository}:environment:${environment}"]
+
+  # Each deployment's functions: <deployment> (S3 events) and <deployment>-reprocess (the module's
+  # optional backfill function). Named exactly, like their log groups, not <deployment>-*.
+  function_names = flatten([for name in local.deployments : [name, "${name}-reprocess"]])
+  function_arns = flatten([
+    for name in local.function_names : ["${local.arn}:lambda:${local.region_account}:function:${name}", "${local.arn}:lambda:${local.region_account}:function:${name}:*"]
+  ])
+  log_group_arns = flatten([
+    for name in local.function_names : ["${local.arn}:logs:${local.region_account}:log-group:/aws/lambda/${name}", "${local.arn}:logs:${local.region_account}:log-group:/aws/lambda/${name}:*"]
+  ])
+  bucket_arns        = [for name in local.deployments : "${local.arn}:s3:::${name}-*"]
+  object_arns        = [for name in local.deployments : "${local.arn}:s3:::${name}-*/*"]
+  function_role_arns = [for name in local.deployments : "${local.arn}:iam::${local.account_id}:role/${name}-*"]
+  boundary_arn       = "${local.arn}:iam::${local.account_id}:policy/${var.name_prefix}-function-boundary"
+}
+
+################################################################################
+# Who may assume the roles: this repository's workflows, through GitHub's OIDC provider
+################################################################################
+
+data "aws_iam_policy_document" "deploy_trust" {
+  statement {
+    actions = ["sts:AssumeRoleWithWebIdentity"]
+
+    principals {
+      type        = "Federated"
+      identifiers = [local.github_oidc_provider_arn]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "token.actions.githubusercontent.com:aud"
+      values   = ["sts.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "token.actions.githubusercontent.com:sub"
+      values   = local.deploy_subjects
+    }
+  }
+}
+
+data "aws_iam_policy_document" "bench_trust" {
+  count = length(var.bench_environments) > 0 ? 1 : 0
+
+  statement {
+    actions = ["sts:AssumeRoleWithWebIdentity"]
+
+    principals {
+      type        = "Federated"
+      identifiers = [local.github_oidc_provider_arn]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "token.actions.githubusercontent.com:aud"
+      values   = ["sts.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "token.actions.githubusercontent.com:sub"
+      values   = local.bench_subjects
+    }
+  }
+}
+
+################################################################################
+# Deploy role: what release.yml and deploy.yml do (push images, terraform apply, watch alarms)
+################################################################################
+
+resource "aws_iam_role" "deploy" {
+  name                 = "${var.name_prefix}-github-deploy"
+  description          = "Assumed by ${var.github_repository}'s release and deploy workflows"
+  assume_role_policy   = data.aws_iam_policy_document.deploy_trust.json
+  max_session_duration = 3600
+}
+
+data "aws_iam_policy_document" "deploy" {
+  statement {
+    sid       = "TerraformStateList"
+    actions   = ["s3:ListBucket"]
+    resources = [module.state_bucket.s3_bucket_arn]
+  }
+
+  statement {
+    sid = "TerraformStateAndLock"
+    # The lock is an object next to the state (use_lockfile), deleted on unlock.
+    actions   = ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
+    resources = ["${module.state_bucket.s3_bucket_arn}/${var.name_prefix}/*"]
+  }
+
+  statement {
+    sid = "Buckets"
+    actions = [
+      "s3:CreateBucket",
+      "s3:DeleteBucket",
+      "s3:DeleteBucketPolicy",
+      "s3:GetAccelerateConfiguration",
+      "s3:GetBucketAcl",
+      "s3:GetBucketCORS",
+      "s3:GetBucketLocation",
+      "s3:GetBucketLogging",
+      "s3:GetBucketNotification",
+      "s3:GetBucketObjectLockConfiguration",
+      "s3:GetBucketOwnershipControls",
+      "s3:GetBucketPolicy",
+      "s3:GetBucketPublicAccessBlock",
+      "s3:GetBucketRequestPayment",
+      "s3:GetBucketTagging",
+      "s3:GetBucketVersioning",
+      "s3:GetBucketWebsite",
+      "s3:GetEncryptionConfiguration",
+      "s3:GetLifecycleConfiguration",
+      "s3:GetReplicationConfiguration",
+      "s3:ListBucket",
+      "s3:ListBucketVersions",
+      "s3:PutBucketNotification",
+      "s3:PutBucketOwnershipControls",
+      "s3:PutBucketPolicy",
+      "s3:PutBucketPublicAccessBlock",
+      "s3:PutBucketTagging",
+      "s3:PutBucketVersioning",
+      "s3:PutEncryptionConfiguration",
+      "s3:PutLifecycleConfiguration",
+    ]
+    resources = local.bucket_arns
+  }
+
+  statement {
+    sid = "Objects"
+    # The dev smoke test uploads a photo and reads its manifest; force_destroy empties buckets.
+    actions   = ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:GetObject", "s3:PutObject"]
+    resources = local.object_arns
+  }
+
+  statement {
+    sid = "Function"
+    actions = [
+      "lambda:AddPermission",
+      "lambda:CreateAlias",
+      "lambda:CreateFunction",
+      "lambda:DeleteAlias",
+      "lambda:DeleteFunction",
+      "lambda:DeleteFunctionConcurrency",
+      "lambda:DeleteFunctionEventInvokeConfig",
+      "lambda:DeleteProvisionedConcurrencyConfig",
+      "lambda:GetAlias",
+      "lambda:GetFunction",
+      "lambda:GetFunctionCodeSigningConfig",
+      "lambda:GetFunctionConcurrency",
+      "lambda:GetFunctionConfiguration",
+      "lambda:GetFunctionEventInvokeConfig",
+      "lambda:GetFunctionRecursionConfig",
+      "lambda:GetPolicy",
+      "lambda:GetProvisionedConcurrencyConfig",
+      "lambda:GetRuntimeManagementConfig",
+      "lambda:ListProvisionedConcurrencyConfigs",
+      "lambda:ListTags",
+      "lambda:ListVersionsByFunction",
+      "lambda:PublishVersion",
+      "lambda:PutFunctionConcurrency",
+      "lambda:PutFunctionEventInvokeConfig",
+      "lambda:PutProvisionedConcurrencyConfig",
+      "lambda:RemovePermission",
+      "lambda:TagResource",
+      "lambda:UntagResource",
+      "lambda:UpdateAlias",
+      "lambda:UpdateFunctionCode",
+      "lambda:UpdateFunctionConfiguration",
+      "lambda:UpdateFunctionEventInvokeConfig",
+    ]
+    resources = local.function_arns
+  }
+
+  statement {
+    sid = "FunctionRoleWithBoundary"
+    # Roles the deploy role creates or edits must carry the boundary: it cannot mint a role with
+    # more rights than the function needs.
+    actions   = ["iam:CreateRole", "iam:DeleteRolePolicy", "iam:PutRolePermissionsBoundary", "iam:PutRolePolicy"]
+    resources = local.function_role_arns
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PermissionsBoundary"
+      values   = [local.boundary_arn]
+    }
+  }
+
+  statement {
+    sid = "FunctionRole"
+    actions = [
+      "iam:DeleteRole",
+      "iam:GetRole",
+      "iam:GetRolePolicy",
+      "iam:ListAttachedRolePolicies",
+      "iam:ListInstanceProfilesForRole",
+      "iam:ListRolePolicies",
+      "iam:TagRole",
+      "iam:UntagRole",
+      "iam:UpdateAssumeRolePolicy",
+      "iam:UpdateRole",
+      "iam:UpdateRoleDescription",
+    ]
+    resources = local.function_role_arns
+  }
+
+  statement {
+    sid       = "PassFunctionRoleToLambda"
+    actions   = ["iam:PassRole"]
+    resources = local.function_role_arns
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["lambda.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid       = "LogGroups"
+    actions   = ["logs:AssociateKmsKey", "logs:CreateLogGroup", "logs:DeleteLogGroup", "logs:DeleteRetentionPolicy", "logs:DisassociateKmsKey", "logs:ListTagsForResource", "logs:ListTagsLogGroup", "logs:PutRetentionPolicy", "logs:TagLogGroup", "logs:TagResource", "logs:UntagLogGroup", "logs:UntagResource"]
+    resources = local.log_group_arns
+  }
+
+  statement {
+    sid       = "DescribeLogGroups"
+    actions   = ["logs:DescribeLogGroups"]
+    resources = ["${local.arn}:logs:${local.region_account}:log-group:*"]
+  }
+
+  statement {
+    sid = "CreateTaggedKeys"
+    # New keys have no ARN to name yet: creation is allowed only with the project tag, and the key
+    # statement below reaches only keys that carry it.
+    actions   = ["kms:CreateKey", "kms:TagResource"]
+    resources = ["*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/Project"
+      values   = [var.name_prefix]
+    }
+  }
+
+  statement {
+    sid       = "ListKeyAliases"
+    actions   = ["kms:ListAliases"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid = "ProjectKeys"
+    actions = [
+      "kms:CreateAlias",
+      "kms:Decrypt",
+      "kms:DeleteAlias",
+      "kms:DescribeKey",
+      "kms:EnableKeyRotation",
+      "kms:GenerateDataKey",
+      "kms:GetKeyPolicy",
+      "kms:GetKeyRotationStatus",
+      "kms:ListResourceTags",
+      "kms:PutKeyPolicy",
+      "kms:ScheduleKeyDeletion",
+      "kms:TagResource",
+      "kms:UntagResource",
+      "kms:UpdateAlias",
+      "kms:UpdateKeyDescription",
+    ]
+    resources = ["${local.arn}:kms:${local.region_account}:key/*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/Project"
+      values   = [var.name_prefix]
+    }
+  }
+
+  statement {
+    sid       = "ProjectKeyAliases"
+    actions   = ["kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias"]
+    resources = [for name in local.deployments : "${local.arn}:kms:${local.region_account}:alias/${name}"]
+  }
+
+  statement {
+    sid       = "DeadLetterQueues"
+    actions   = ["sqs:CreateQueue", "sqs:DeleteQueue", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ListQueueTags", "sqs:SetQueueAttributes", "sqs:TagQueue", "sqs:UntagQueue"]
+    resources = [for name in local.deployments : "${local.arn}:sqs:${local.region_account}:${name}-*"]
+  }
+
+  statement {
+    sid = "AlarmTopics"
+    actions = [
+      "sns:CreateTopic",
+      "sns:DeleteTopic",
+      "sns:GetSubscriptionAttributes",
+      "sns:GetTopicAttributes",
+      "sns:ListSubscriptionsByTopic",
+      "sns:ListTagsForResource",
+      "sns:SetSubscriptionAttributes",
+      "sns:SetTopicAttributes",
+      "sns:Subscribe",
+      "sns:TagResource",
+      "sns:Unsubscribe",
+      "sns:UntagResource",
+    ]
+    # Topics, and their subscriptions (<topic arn>:<id>).
+    resources = [for name in local.deployments : "${local.arn}:sns:${local.region_account}:${name}-*"]
+  }
+
+  statement {
+    sid       = "Alarms"
+    actions   = ["cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource", "cloudwatch:PutMetricAlarm", "cloudwatch:TagResource", "cloudwatch:UntagResource"]
+    resources = [for name in local.deployments : "${local.arn}:cloudwatch:${local.region_account}:alarm:${name}-*"]
+  }
+
+  statement {
+    sid       = "Dashboards"
+    actions   = ["cloudwatch:DeleteDashboards", "cloudwatch:GetDashboard", "cloudwatch:PutDashboard"]
+    resources = [for name in local.deployments : "${local.arn}:cloudwatch::${local.account_id}:dashboard/${name}"]
+  }
+
+  statement {
+    sid       = "Budgets"
+    actions   = ["budgets:ListTagsForResource", "budgets:ModifyBudget", "budgets:TagResource", "budgets:UntagResource", "budgets:ViewBudget"]
+    resources = [for name in local.deployments : "${local.arn}:budgets::${local.account_id}:budget/${name}-*"]
+  }
+
+  statement {
+    sid = "ImageRepositories"
+    actions = [
+      "ecr:BatchCheckLayerAvailability",
+      "ecr:BatchDeleteImage",
+      "ecr:BatchGetImage",
+      "ecr:CompleteLayerUpload",
+      "ecr:CreateRepository",
+      "ecr:DeleteLifecyclePolicy",
+      "ecr:DeleteRepository",
+      "ecr:DeleteRepositoryPolicy",
+      "ecr:DescribeImages",
+      "ecr:DescribeRepositories",
+      "ecr:GetDownloadUrlForLayer",
+      "ecr:GetLifecyclePolicy",
+      "ecr:GetRepositoryPolicy",
+      "ecr:InitiateLayerUpload",
+      "ecr:ListImages",
+      "ecr:ListTagsForResource",
+      "ecr:PutImage",
+      "ecr:PutImageScanningConfiguration",
+      "ecr:PutImageTagMutability",
+      "ecr:PutLifecyclePolicy",
+      "ecr:SetRepositoryPolicy",
+      "ecr:TagResource",
+      "ecr:UntagResource",
+      "ecr:UploadLayerPart",
+    ]
+    resources = [for name in local.deployments : "${local.arn}:ecr:${local.region_account}:repository/${name}"]
+  }
+
+  statement {
+    sid = "RegistryLogin"
+    # GetAuthorizationToken has no resource-level permissions.
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"]
+  }
+
+  dynamic "statement" {
+    for_each = length(var.image_source_repository_arns) > 0 ? [var.image_source_repository_arns] : []
+
+    content {
+      sid       = "PullBuildsFromAnotherAccount"
+      actions   = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:DescribeImages", "ecr:GetDownloadUrlForLayer"]
+      resources = statement.value
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "deploy" {
+  name   = "deploy"
+  role   = aws_iam_role.deploy.id
+  policy = data.aws_iam_policy_document.deploy.json
+}
+
+################################################################################
+# Permissions boundary of the function roles the deploy role creates
+################################################################################
+
+data "aws_iam_policy_document" "function_boundary" {
+  statement {
+    sid       = "Objects"
+    actions   = ["s3:GetObject", "s3:GetObjectTagging", "s3:GetObjectVersion", "s3:PutObject", "s3:PutObjectTagging"]
+    resources = ["${local.arn}:s3:::${var.name_prefix}-*/*"]
+  }
+
+  statement {
+    sid       = "Buckets"
+    actions   = ["s3:ListBucket"]
+    resources = ["${local.arn}:s3:::${var.name_prefix}-*"]
+  }
+
+  statement {
+    sid       = "Keys"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = ["${local.arn}:kms:${local.region_account}:key/*"]
+  }
+
+  statement {
+    sid       = "DeadLetterQueues"
+    actions   = ["sqs:SendMessage"]
+    resources = ["${local.arn}:sqs:${local.region_account}:${var.name_prefix}-*"]
+  }
+
+  statement {
+    sid       = "Logs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${local.arn}:logs:${local.region_account}:log-group:/aws/lambda/${var.name_prefix}-*"]
+  }
+
+  statement {
+    sid       = "Traces"
+    actions   = ["xray:PutTelemetryRecords", "xray:PutTraceSegments"]
+    resources = ["*"]
+  }
+}
+
+resource "aws_iam_policy" "function_boundary" {
+  name        = "${var.name_prefix}-function-boundary"
+  description = "Permissions boundary of the ${var.name_prefix} function roles: the most any of them may do"
+  policy      = data.aws_iam_policy_document.function_boundary.json
+}
+
+################################################################################
+# Bench role: bench.yml's memory sweep against the dev function
+################################################################################
+
+resource "aws_iam_role" "bench" {
+  count = length(var.bench_environments) > 0 ? 1 : 0
+
+  name                 = "${var.name_prefix}-github-bench"
+  description          = "Assumed by ${var.github_repository}'s bench workflow to run the memory sweep"
+  assume_role_policy   = data.aws_iam_policy_document.bench_trust[0].json
+  max_session_duration = 3600
+}
+
+data "aws_iam_policy_document" "bench" {
+  count = length(var.bench_environments) > 0 ? 1 : 0
+
+  statement {
+    sid = "SweepFunctionConfigurations"
+    # The sweep sets a memory size, publishes a version, invokes it, and moves on.
+    actions = ["lambda:GetFunctionConfiguration", "lambda:InvokeFunction", "lambda:PublishVersion", "lambda:UpdateFunctionConfiguration"]
+    resources = flatten([
+      for environment in var.bench_environments : [
+        "${local.arn}:lambda:${local.region_account}:function:${var.name_prefix}-${environment}",
+        "${local.arn}:lambda:${local.region_account}:function:${var.name_prefix}-${environment}:*",
+      ]
+    ])
+  }
+
+  statement {
+    sid = "DeleteSweepVersions"
+    # Qualified ARNs only: the sweep may delete the versions it published, never the function.
+    actions   = ["lambda:DeleteFunction"]
+    resources = [for environment in var.bench_environments : "${local.arn}:lambda:${local.region_account}:function:${var.name_prefix}-${environment}:*"]
+  }
+
+  statement {
+    sid = "SampleManifests"
+    # --delete-manifest: the sample's manifest goes before each run, so each run processes it.
+    actions   = ["s3:DeleteObject"]
+    resources = [for environment in var.bench_environments : "${local.arn}:s3:::${var.name_prefix}-${environment}-output-${local.account_id}/manifests/bench/*"]
+  }
+
+  statement {
+    sid       = "SampleObjects"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = [for environment in var.bench_environments : "${local.arn}:s3:::${var.name_prefix}-${environment}-source-${local.account_id}/bench/*"]
+  }
+
+  statement {
+    sid       = "SampleObjectEncryption"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = ["${local.arn}:kms:${local.region_account}:key/*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/Project"
+      values   = [var.name_prefix]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "bench" {
+  count = length(var.bench_environments) > 0 ? 1 : 0
+
+  name   = "bench"
+  role   = aws_iam_role.bench[0].id
+  policy = data.aws_iam_policy_document.bench[0].json
+}

@@ -1,0 +1,34 @@
+output "state_bucket_name" {
+  description = "Name of the Terraform state bucket: pass it to `terraform init -backend-config=bucket=...` in the env roots."
+  value       = module.state_bucket.s3_bucket_id
+}
+
+output "state_bucket_arn" {
+  description = "ARN of the Terraform state bucket."
+  value       = module.state_bucket.s3_bucket_arn
+}
+
+output "github_oidc_provider_arn" {
+  description = "ARN of the account's GitHub Actions OIDC provider."
+  value       = local.github_oidc_provider_arn
+}
+
+output "deploy_role_arn" {
+  description = "ARN of the role the release and deploy workflows assume (`<name_prefix>-github-deploy`)."
+  value       = aws_iam_role.deploy.arn
+}
+
+output "bench_role_arn" {
+  description = "ARN of the role the bench workflow assumes, or null when bench_environments is empty."
+  value       = one(aws_iam_role.bench[*].arn)
+}
+
+output "function_boundary_policy_arn" {
+  description = "ARN of the permissions boundary every function role must carry."
+  value       = aws_iam_policy.function_boundary.arn
+}
+
+output "backend_config" {
+  description = "The arguments for `terraform init` in an env root of this account."
+  value       = "-backend-config=bucket=${module.state_bucket.s3_bucket_id} -backend-config=region=${var.region}"
+}

@@ -1,0 +1,84 @@
+output "lambda_function_name" {
+  description = "Name of the function."
+  value       = module.imgpipe.lambda_function_name
+}
+
+output "lambda_function_version" {
+  description = "Newest published version (the canary's while a canary runs)."
+  value       = module.imgpipe.lambda_function_version
+}
+
+output "lambda_alias_arn" {
+  description = "ARN of the live alias that S3 invokes."
+  value       = module.imgpipe.lambda_alias_arn
+}
+
+output "lambda_alias_function_version" {
+  description = "Version the live alias routes to."
+  value       = module.imgpipe.lambda_alias_function_version
+}
+
+output "lambda_function_image_uri" {
+  description = "Image the function runs, by digest."
+  value       = module.imgpipe.lambda_function_image_uri
+}
+
+output "reprocess_function_name" {
+  description = "Backfill function (index.reprocess) to invoke for objects already in the source bucket, or null when create_reprocess_function is false."
+  value       = module.imgpipe.reprocess_function_name
+}
+
+output "reprocess_function_arn" {
+  description = "ARN of the backfill function, or null when create_reprocess_function is false."
+  value       = module.imgpipe.reprocess_function_arn
+}
+
+output "ecr_repository_url" {
+  description = "Repository to push this environment's images to."
+  value       = module.imgpipe.ecr_repository_url
+}
+
+output "image_platform" {
+  description = "Platform of the image the function runs (linux/arm64 or linux/amd64)."
+  value       = module.imgpipe.image_platform
+}
+
+output "source_bucket_id" {
+  description = "Bucket whose uploads invoke the function."
+  value       = module.imgpipe.source_bucket_id
+}
+
+output "output_bucket_id" {
+  description = "Bucket receiving variants and manifests."
+  value       = module.imgpipe.output_bucket_id
+}
+
+output "quarantine_bucket_id" {
+  description = "Bucket receiving rejected inputs and their reasons."
+  value       = module.imgpipe.quarantine_bucket_id
+}
+
+output "kms_key_arn" {
+  description = "KMS key of the buckets; uploaders need kms:GenerateDataKey on it."
+  value       = module.imgpipe.kms_key_arn
+}
+
+output "sqs_queue_url" {
+  description = "Dead-letter queue of failed events (see the README to redrive them)."
+  value       = module.imgpipe.sqs_queue_url
+}
+
+output "sns_topic_arn" {
+  description = "Topic of alarm and budget notifications."
+  value       = module.imgpipe.sns_topic_arn
+}
+
+output "canary_alarm_names" {
+  description = "Alarms the deploy workflow watches during a canary."
+  value       = module.imgpipe.canary_alarm_names
+}
+
+output "cloudwatch_dashboard_name" {
+  description = "CloudWatch dashboard of the deployment."
+  value       = module.imgpipe.cloudwatch_dashboard_name
+}

@@ -1,0 +1,50 @@
+provider "aws" {
+  region = var.region
+  # A plan against the wrong account's credentials fails instead of creating a second deployment.
+  allowed_account_ids = [var.aws_account_id]
+
+  default_tags {
+    tags = {
+      Project     = "imgpipe"
+      Environment = var.environment
+      ManagedBy   = "terraform"
+    }
+  }
+}
+
+locals {
+  name = "imgpipe-${var.environment}"
+}
+
+module "imgpipe" {
+  source = "../../modules/imgpipe"
+
+  name          = local.name
+  image_digests = var.image_digests
+  architectures = var.architectures
+
+  # From tuning.auto.tfvars.json, written by the memory sweep (bench.yml).
+  memory_size                       = var.lambda_memory_size
+  timeout                           = var.lambda_timeout
+  provisioned_concurrent_executions = var.lambda_provisioned_concurrency
+  max_input_pixels                  = var.max_input_pixels
+
+  reserved_concurrent_executions = var.reserved_concurrent_executions
+  pipeline_config                = var.pipeline_config
+  log_level                      = var.log_level
+  log_retention_in_days          = var.log_retention_in_days
+  role_permissions_boundary      = var.permissions_boundary_policy_name == null ? null : "arn:aws:iam::${var.aws_account_id}:policy/${var.permissions_boundary_policy_name}"
+  kms_key_administrator_arns     = var.deploy_role_name == null ? [] : ["arn:aws:iam::${var.aws_account_id}:role/${var.deploy_role_name}"]
+
+  live_version  = var.live_version
+  canary_weight = var.canary_weight
+
+  # imgpipe-<environment>-reprocess: index.reprocess from the same image, for backfills.
+  create_reprocess_function = var.create_reprocess_function
+
+  ecr_pull_account_ids     = var.ecr_pull_account_ids
+  s3_force_destroy         = var.force_destroy
+  ecr_force_delete         = var.force_destroy
+  alarm_email              = var.alarm_email
+  budget_monthly_limit_usd = var.budget_monthly_limit_usd
+}

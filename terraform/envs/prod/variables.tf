@@ -1,0 +1,143 @@
+# Values per environment live in terraform.tfvars.json (settings) and tuning.auto.tfvars.json
+# (written by the memory sweep); the deploy workflow passes the image and release variables. The
+# module validates every value; the ranges are repeated here for readers.
+
+variable "environment" {
+  description = "Name of the environment: dev, staging or prod. Names the deployment (imgpipe-<environment>) and the GitHub environment that deploys it."
+  type        = string
+
+  validation {
+    condition     = contains(["dev", "staging", "prod"], var.environment)
+    error_message = "environment must be dev, staging or prod."
+  }
+}
+
+variable "aws_account_id" {
+  description = "The 12-digit AWS account this environment lives in; Terraform refuses to run with credentials for another account."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[0-9]{12}$", var.aws_account_id)) && var.aws_account_id != "000000000000"
+    error_message = "aws_account_id must be your 12-digit AWS account ID (replace the 000000000000 placeholder in terraform.tfvars.json)."
+  }
+}
+
+variable "region" {
+  description = "AWS region of the environment, e.g. eu-west-1."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", var.region))
+    error_message = "region must be an AWS region name such as eu-west-1."
+  }
+}
+
+variable "image_digests" {
+  description = "Image digests (sha256:...) in this environment's ECR repository, keyed by architecture (arm64, x86_64). Passed by the deploy workflow; empty only for the first, targeted apply."
+  type        = map(string)
+  default     = {}
+}
+
+variable "architectures" {
+  description = "The function's architecture: [\"arm64\"] or [\"x86_64\"]."
+  type        = list(string)
+  default     = ["arm64"]
+}
+
+variable "lambda_memory_size" {
+  description = "Function memory in MB (128-10240). Tuning file."
+  type        = number
+}
+
+variable "lambda_timeout" {
+  description = "Function timeout in seconds (1-900). Tuning file."
+  type        = number
+}
+
+variable "lambda_provisioned_concurrency" {
+  description = "Provisioned concurrency on the live version (0 for none, up to 10000). Tuning file."
+  type        = number
+}
+
+variable "max_input_pixels" {
+  description = "Largest width x height accepted (IMGPIPE_MAX_PIXELS, 1-1000000000). Tuning file."
+  type        = number
+}
+
+variable "reserved_concurrent_executions" {
+  description = "Reserved concurrency: -1 for none, else 0-10000 (at least twice the provisioned concurrency)."
+  type        = number
+  default     = -1
+}
+
+variable "pipeline_config" {
+  description = "Pipeline document as a JSON object string (IMGPIPE_CONFIG), or null for the built-in defaults."
+  type        = string
+  default     = null
+}
+
+variable "log_level" {
+  description = "Application log level: DEBUG, INFO, WARN or ERROR."
+  type        = string
+  default     = "INFO"
+}
+
+variable "log_retention_in_days" {
+  description = "Days of log retention (one of CloudWatch's periods: 1, 3, 5, 7, 14, 30, 60, 90, ... 3653)."
+  type        = number
+  default     = 30
+}
+
+variable "permissions_boundary_policy_name" {
+  description = "Name of the IAM policy the bootstrap created as permissions boundary for the function's role (the deploy role can create roles only with it), or null for none."
+  type        = string
+  default     = "imgpipe-function-boundary"
+}
+
+variable "deploy_role_name" {
+  description = "Name of the role the bootstrap created for the deploy workflows; it is named administrator of the KMS key. null when there is no such role."
+  type        = string
+  default     = "imgpipe-github-deploy"
+}
+
+variable "live_version" {
+  description = "Version the live alias keeps while a canary runs or after a rollback; null routes to the newest version. Set by the deploy workflow."
+  type        = string
+  default     = null
+}
+
+variable "canary_weight" {
+  description = "Share of traffic (0-0.5) for the newest version while live_version keeps the rest. Set by the deploy workflow."
+  type        = number
+  default     = 0
+}
+
+variable "create_reprocess_function" {
+  description = "Whether to deploy imgpipe-<environment>-reprocess, the backfill function (index.reprocess) for objects already in the source bucket. The deploy role may manage it only once the bootstrap that allows it has been applied."
+  type        = bool
+  default     = true
+}
+
+variable "ecr_pull_account_ids" {
+  description = "Accounts (12-digit IDs) allowed to pull this environment's images, e.g. staging and prod pulling from dev."
+  type        = list(string)
+  default     = []
+}
+
+variable "force_destroy" {
+  description = "Whether terraform destroy may delete non-empty buckets and the image repository (true only for throw-away environments)."
+  type        = bool
+  default     = false
+}
+
+variable "alarm_email" {
+  description = "E-mail address for alarms and budget notifications, or null."
+  type        = string
+  default     = null
+}
+
+variable "budget_monthly_limit_usd" {
+  description = "Monthly cost budget in USD (0.01-1000000), notified at 80% and 95%; null for none."
+  type        = number
+  default     = null
+}

@@ -1,0 +1,152 @@
+data "aws_iam_policy_document" "assume_role" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "this" {
+  name                 = "${var.name}-function"
+  description          = "Execution role of the ${var.name} function"
+  assume_role_policy   = data.aws_iam_policy_document.assume_role.json
+  permissions_boundary = var.role_permissions_boundary
+  tags                 = var.tags
+}
+
+# Every statement names its actions and its resources' ARNs. The one exception is X-Ray, whose
+# actions have no resource-level permissions.
+data "aws_iam_policy_document" "this" {
+  statement {
+    sid = "ReadSourceObjects"
+    # GetObjectVersion and GetObjectTagging let CopyObject copy a source into quarantine.
+    actions   = ["s3:GetObject", "s3:GetObjectTagging", "s3:GetObjectVersion"]
+    resources = ["${module.source_bucket.s3_bucket_arn}/*"]
+  }
+
+  statement {
+    sid = "ListBucketsSoMissingKeysAre404"
+    # Without ListBucket, S3 answers 403 instead of 404 for a missing key: a deleted source or an
+    # absent manifest would look like an access error and be retried.
+    actions   = ["s3:ListBucket"]
+    resources = [module.source_bucket.s3_bucket_arn, module.output_bucket.s3_bucket_arn]
+  }
+
+  statement {
+    sid       = "ReadAndWriteOutputsAndManifests"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = ["${module.output_bucket.s3_bucket_arn}/${var.output_prefix}*"]
+  }
+
+  statement {
+    sid = "WriteQuarantine"
+    # PutObjectTagging: CopyObject carries the source's tags over to the copy.
+    actions   = ["s3:PutObject", "s3:PutObjectTagging"]
+    resources = ["${module.quarantine_bucket.s3_bucket_arn}/*"]
+  }
+
+  statement {
+    sid       = "UseTheKeyForObjectsAndTheDeadLetterQueue"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.this.arn]
+  }
+
+  statement {
+    sid       = "SendFailedEventsToTheDeadLetterQueue"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.this.arn]
+  }
+
+  statement {
+    sid       = "WriteLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${local.log_group_arn}:log-stream:*"]
+  }
+
+  statement {
+    sid       = "WriteTraces"
+    actions   = ["xray:PutTelemetryRecords", "xray:PutTraceSegments"]
+    resources = ["*"]
+  }
+}
+
+resource "aws_iam_role_policy" "this" {
+  name   = "imgpipe"
+  role   = aws_iam_role.this.id
+  policy = data.aws_iam_policy_document.this.json
+}
+
+################################################################################
+# Backfill function: a role of its own
+################################################################################
+
+# Not the main function's role: the backfill sends nothing to the dead-letter queue (it is invoked
+# synchronously), and each role writes only its own log group. Otherwise the same statements as
+# above, which a test keeps in step.
+resource "aws_iam_role" "reprocess" {
+  count = var.create_reprocess_function ? 1 : 0
+
+  name                 = "${local.reprocess_function_name}-function"
+  description          = "Execution role of the ${local.reprocess_function_name} function (backfill)"
+  assume_role_policy   = data.aws_iam_policy_document.assume_role.json
+  permissions_boundary = var.role_permissions_boundary
+  tags                 = var.tags
+}
+
+data "aws_iam_policy_document" "reprocess" {
+  count = var.create_reprocess_function ? 1 : 0
+
+  statement {
+    sid       = "ReadSourceObjects"
+    actions   = ["s3:GetObject", "s3:GetObjectTagging", "s3:GetObjectVersion"]
+    resources = ["${module.source_bucket.s3_bucket_arn}/*"]
+  }
+
+  statement {
+    sid = "ListBucketsSoMissingKeysAre404"
+    # On the source bucket it also lists the objects under a request's prefix.
+    actions   = ["s3:ListBucket"]
+    resources = [module.source_bucket.s3_bucket_arn, module.output_bucket.s3_bucket_arn]
+  }
+
+  statement {
+    sid       = "ReadAndWriteOutputsAndManifests"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = ["${module.output_bucket.s3_bucket_arn}/${var.output_prefix}*"]
+  }
+
+  statement {
+    sid       = "WriteQuarantine"
+    actions   = ["s3:PutObject", "s3:PutObjectTagging"]
+    resources = ["${module.quarantine_bucket.s3_bucket_arn}/*"]
+  }
+
+  statement {
+    sid       = "UseTheKeyForObjects"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.this.arn]
+  }
+
+  statement {
+    sid       = "WriteLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${local.reprocess_log_group_arn}:log-stream:*"]
+  }
+
+  statement {
+    sid       = "WriteTraces"
+    actions   = ["xray:PutTelemetryRecords", "xray:PutTraceSegments"]
+    resources = ["*"]
+  }
+}
+
+resource "aws_iam_role_policy" "reprocess" {
+  count = var.create_reprocess_function ? 1 : 0
+
+  name   = "imgpipe"
+  role   = aws_iam_role.reprocess[0].id
+  policy = data.aws_iam_policy_document.reprocess[0].json
+}

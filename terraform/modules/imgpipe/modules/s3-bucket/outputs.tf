@@ -1,0 +1,16 @@
+output "s3_bucket_id" {
+  description = "Name of the bucket."
+  value       = aws_s3_bucket.this.id
+
+  # Callers use the bucket only once it is locked down.
+  depends_on = [
+    aws_s3_bucket_public_access_block.this,
+    aws_s3_bucket_server_side_encryption_configuration.this,
+    aws_s3_bucket_policy.this,
+  ]
+}
+
+output "s3_bucket_arn" {
+  description = "ARN of the bucket."
+  value       = aws_s3_bucket.this.arn
+}

@@ -1,0 +1,307 @@
+resource "aws_sns_topic" "this" {
+  name              = "${var.name}-alarms"
+  kms_master_key_id = aws_kms_key.this.arn
+  tags              = var.tags
+}
+
+data "aws_iam_policy_document" "sns" {
+  statement {
+    sid = "AccountManagesTheTopic"
+    actions = [
+      "sns:AddPermission",
+      "sns:DeleteTopic",
+      "sns:GetTopicAttributes",
+      "sns:ListSubscriptionsByTopic",
+      "sns:Publish",
+      "sns:RemovePermission",
+      "sns:SetTopicAttributes",
+      "sns:Subscribe",
+    ]
+    resources = [aws_sns_topic.this.arn]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
+    }
+  }
+
+  statement {
+    sid       = "CloudWatchAlarmsPublish"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.this.arn]
+
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:${var.name}-*"]
+    }
+  }
+
+  statement {
+    sid       = "BudgetsPublish"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.this.arn]
+
+    principals {
+      type        = "Service"
+      identifiers = ["budgets.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_sns_topic_policy" "this" {
+  arn    = aws_sns_topic.this.arn
+  policy = data.aws_iam_policy_document.sns.json
+}
+
+resource "aws_sns_topic_subscription" "this" {
+  count = var.alarm_email == null ? 0 : 1
+
+  topic_arn = aws_sns_topic.this.arn
+  protocol  = "email"
+  endpoint  = var.alarm_email
+}
+
+locals {
+  function_dimensions = { FunctionName = aws_lambda_function.this.function_name }
+  canary_dimensions = {
+    FunctionName    = aws_lambda_function.this.function_name
+    Resource        = "${aws_lambda_function.this.function_name}:${aws_lambda_alias.this.name}"
+    ExecutedVersion = local.published_version
+  }
+  duration_threshold_ms = var.timeout * 1000 * var.alarm_duration_percent_of_timeout / 100
+  alarm_actions         = [aws_sns_topic.this.arn]
+}
+
+resource "aws_cloudwatch_metric_alarm" "errors" {
+  alarm_name          = "${var.name}-errors"
+  alarm_description   = "Invocations of ${var.name} that threw (S3 errors are retried; bad input is quarantined and does not count)."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Errors"
+  dimensions          = local.function_dimensions
+  statistic           = "Sum"
+  period              = 60
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.alarm_errors_threshold
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "throttles" {
+  alarm_name          = "${var.name}-throttles"
+  alarm_description   = "Invocations of ${var.name} refused for lack of concurrency; S3 events are retried for up to maximum_event_age_in_seconds."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Throttles"
+  dimensions          = local.function_dimensions
+  statistic           = "Sum"
+  period              = 60
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "duration_p99" {
+  alarm_name          = "${var.name}-duration-p99"
+  alarm_description   = "p99 duration of ${var.name} above ${var.alarm_duration_percent_of_timeout}% of its ${var.timeout} s timeout."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Duration"
+  dimensions          = local.function_dimensions
+  extended_statistic  = "p99"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = local.duration_threshold_ms
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "dead_letter_queue" {
+  alarm_name          = "${var.name}-dead-letter-queue"
+  alarm_description   = "Events ${var.name} gave up on are waiting in ${aws_sqs_queue.this.name}; redrive them (README: dead-letter queue)."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = aws_sqs_queue.this.name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "async_event_age" {
+  alarm_name          = "${var.name}-async-event-age"
+  alarm_description   = "S3 events waited more than ${var.alarm_async_event_age_seconds} s before ${var.name} ran them (throttling or retries); after ${var.maximum_event_age_in_seconds} s they go to the dead-letter queue."
+  namespace           = "AWS/Lambda"
+  metric_name         = "AsyncEventAge"
+  dimensions          = local.function_dimensions
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.alarm_async_event_age_seconds * 1000
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
+# The backfill function returns per-object failures instead of throwing, so its Errors are whole
+# invocations that stopped: a request it refused, a listing S3 failed, a timeout, a failed init.
+# The caller sees them too, but a backfill often runs in a loop nobody watches. Not one of the
+# canary alarms: a backfill has nothing to do with a release. No duration alarm: the handler runs
+# until a minute before the timeout by design.
+resource "aws_cloudwatch_metric_alarm" "reprocess_errors" {
+  count = var.create_reprocess_function ? 1 : 0
+
+  alarm_name          = "${var.name}-reprocess-errors"
+  alarm_description   = "Invocations of ${aws_lambda_function.reprocess[0].function_name} (backfill) that failed as a whole: a refused request, a failed listing, a timeout or a failed init. Failures of single objects are in its result and in ObjectsFailed, not here."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Errors"
+  dimensions          = { FunctionName = aws_lambda_function.reprocess[0].function_name }
+  statistic           = "Sum"
+  period              = 60
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
+# While a canary runs, alarms on the new version alone: at a 10% weight its errors would be lost in
+# the function-wide numbers. The deploy workflow watches these (output canary_alarm_names).
+resource "aws_cloudwatch_metric_alarm" "canary_errors" {
+  count = local.canary ? 1 : 0
+
+  alarm_name          = "${var.name}-canary-errors"
+  alarm_description   = "Errors of the canary version of ${var.name}."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Errors"
+  dimensions          = local.canary_dimensions
+  statistic           = "Sum"
+  period              = 60
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "canary_duration_p99" {
+  count = local.canary ? 1 : 0
+
+  alarm_name          = "${var.name}-canary-duration-p99"
+  alarm_description   = "p99 duration of the canary version of ${var.name} above ${var.alarm_duration_percent_of_timeout}% of the timeout."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Duration"
+  dimensions          = local.canary_dimensions
+  extended_statistic  = "p99"
+  period              = 60
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = local.duration_threshold_ms
+  treat_missing_data  = "notBreaching"
+  tags                = var.tags
+}
+
+locals {
+  emf_dimensions = ["service", var.service_name]
+  region_widget  = { region = local.region, view = "timeSeries", stacked = false }
+  fn             = aws_lambda_function.this.function_name
+
+  dashboard_widgets = [
+    {
+      title   = "Invocations, errors and throttles"
+      metrics = [for name in ["Invocations", "Errors", "Throttles"] : ["AWS/Lambda", name, "FunctionName", local.fn, { stat = "Sum" }]]
+    },
+    {
+      title   = "Duration (ms)"
+      metrics = [for p in ["p50", "p90", "p99", "Maximum"] : ["AWS/Lambda", "Duration", "FunctionName", local.fn, { stat = p, label = p }]]
+      annotations = {
+        horizontal = [{ label = "Alarm (${var.alarm_duration_percent_of_timeout}% of timeout)", value = local.duration_threshold_ms }]
+      }
+    },
+    {
+      title = "Concurrency"
+      metrics = [
+        ["AWS/Lambda", "ConcurrentExecutions", "FunctionName", local.fn, { stat = "Maximum" }],
+        # Provisioned concurrency is reported per version (Resource dimension), which changes each release.
+        [{ expression = "SEARCH('{AWS/Lambda,FunctionName,Resource} MetricName=\"ProvisionedConcurrencyUtilization\" FunctionName=\"${local.fn}\"', 'Maximum', 60)", id = "pc", label = "Provisioned concurrency utilization" }],
+        [{ expression = "SEARCH('{AWS/Lambda,FunctionName,Resource} MetricName=\"ProvisionedConcurrencySpilloverInvocations\" FunctionName=\"${local.fn}\"', 'Sum', 60)", id = "spill", label = "Spillover invocations" }],
+      ]
+    },
+    {
+      title = "Asynchronous events"
+      metrics = [
+        ["AWS/Lambda", "AsyncEventAge", "FunctionName", local.fn, { stat = "Maximum" }],
+        ["AWS/Lambda", "AsyncEventsDropped", "FunctionName", local.fn, { stat = "Sum" }],
+        ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", aws_sqs_queue.this.name, { stat = "Maximum", label = "Dead-letter queue" }],
+      ]
+    },
+    {
+      title = "Outcomes (objects)"
+      metrics = [
+        for name in ["ObjectsProcessed", "ObjectsDuplicate", "ObjectsQuarantined", "ObjectsMissing", "ObjectsIgnored", "ObjectsFailed"] :
+        concat([var.metrics_namespace, name], local.emf_dimensions, [{ stat = "Sum" }])
+      ]
+    },
+    {
+      title = "Stage times (ms, average)"
+      metrics = [
+        for name in ["ReadTime", "DecodeTime", "ResizeTime", "EncodeTime", "WriteTime", "ProcessingTime"] :
+        concat([var.metrics_namespace, name], local.emf_dimensions, [{ stat = "Average" }])
+      ]
+    },
+    {
+      title = "Bytes in and out"
+      metrics = [
+        for name in ["BytesIn", "BytesOut"] : concat([var.metrics_namespace, name], local.emf_dimensions, [{ stat = "Sum" }])
+      ]
+    },
+    {
+      title   = "Cold starts"
+      metrics = [[var.metrics_namespace, "ColdStart", "function_name", local.fn, "service", var.service_name, { stat = "Sum" }]]
+    },
+  ]
+}
+
+resource "aws_cloudwatch_dashboard" "this" {
+  dashboard_name = var.name
+  dashboard_body = jsonencode({
+    widgets = [
+      for i, widget in local.dashboard_widgets : {
+        type       = "metric"
+        x          = (i % 2) * 12
+        y          = floor(i / 2) * 6
+        width      = 12
+        height     = 6
+        properties = merge(local.region_widget, { period = 60 }, widget)
+      }
+    ]
+  })
+}

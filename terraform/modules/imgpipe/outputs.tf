@@ -1,0 +1,186 @@
+################################################################################
+# Image
+################################################################################
+
+output "ecr_repository_name" {
+  description = "Name of the ECR repository the images are pushed to."
+  value       = module.ecr.ecr_repository_name
+}
+
+output "ecr_repository_arn" {
+  description = "ARN of the ECR repository."
+  value       = module.ecr.ecr_repository_arn
+}
+
+output "ecr_repository_url" {
+  description = "URL of the ECR repository (`<account>.dkr.ecr.<region>.amazonaws.com/<name>`)."
+  value       = module.ecr.ecr_repository_url
+}
+
+output "image_platform" {
+  description = "Platform to build the function's image for, derived from var.architectures: linux/arm64 or linux/amd64 (`docker buildx build --platform`)."
+  value       = local.image_platform
+}
+
+################################################################################
+# Function
+################################################################################
+
+output "lambda_function_name" {
+  description = "Name of the function."
+  value       = aws_lambda_function.this.function_name
+}
+
+output "lambda_function_arn" {
+  description = "Unqualified ARN of the function."
+  value       = aws_lambda_function.this.arn
+}
+
+output "lambda_function_version" {
+  description = "Latest version published by Terraform (the canary's version while a canary runs)."
+  value       = aws_lambda_function.this.version
+}
+
+output "lambda_function_image_uri" {
+  description = "Image the function runs, by digest (`<repository url>@sha256:...`)."
+  value       = aws_lambda_function.this.image_uri
+}
+
+output "lambda_alias_name" {
+  description = "Name of the alias S3 invokes (`live`)."
+  value       = aws_lambda_alias.this.name
+}
+
+output "lambda_alias_arn" {
+  description = "ARN of the `live` alias; invoke this, not the function, to get the released version."
+  value       = aws_lambda_alias.this.arn
+}
+
+output "lambda_alias_function_version" {
+  description = "Version the `live` alias routes to (all traffic, or all but the canary's share)."
+  value       = aws_lambda_alias.this.function_version
+}
+
+output "lambda_role_name" {
+  description = "Name of the function's execution role."
+  value       = aws_iam_role.this.name
+}
+
+output "lambda_role_arn" {
+  description = "ARN of the function's execution role."
+  value       = aws_iam_role.this.arn
+}
+
+output "reprocess_function_name" {
+  description = "Name of the backfill function (`<name>-reprocess`, command `index.reprocess`) to invoke with {\"bucket\", \"prefix\" or \"keys\", \"startAfter\", \"force\"}; null when create_reprocess_function is false."
+  value       = one(aws_lambda_function.reprocess[*].function_name)
+}
+
+output "reprocess_function_arn" {
+  description = "ARN of the backfill function (unqualified: it publishes no versions); null when create_reprocess_function is false."
+  value       = one(aws_lambda_function.reprocess[*].arn)
+}
+
+output "cloudwatch_log_group_name" {
+  description = "Name of the function's log group."
+  value       = aws_cloudwatch_log_group.this.name
+}
+
+output "cloudwatch_log_group_arn" {
+  description = "ARN of the function's log group."
+  value       = aws_cloudwatch_log_group.this.arn
+}
+
+################################################################################
+# Storage and encryption
+################################################################################
+
+output "kms_key_arn" {
+  description = "ARN of the KMS key encrypting the buckets, logs, dead-letter queue and topic. Uploaders need kms:GenerateDataKey on it, readers of outputs kms:Decrypt."
+  value       = aws_kms_key.this.arn
+}
+
+output "kms_alias_name" {
+  description = "Alias of the KMS key (`alias/<name>`)."
+  value       = aws_kms_alias.this.name
+}
+
+output "source_bucket_id" {
+  description = "Name of the source bucket: uploads here invoke the function."
+  value       = module.source_bucket.s3_bucket_id
+}
+
+output "source_bucket_arn" {
+  description = "ARN of the source bucket."
+  value       = module.source_bucket.s3_bucket_arn
+}
+
+output "output_bucket_id" {
+  description = "Name of the output bucket (variants and manifests)."
+  value       = module.output_bucket.s3_bucket_id
+}
+
+output "output_bucket_arn" {
+  description = "ARN of the output bucket."
+  value       = module.output_bucket.s3_bucket_arn
+}
+
+output "quarantine_bucket_id" {
+  description = "Name of the quarantine bucket (rejected inputs and their reason records)."
+  value       = module.quarantine_bucket.s3_bucket_id
+}
+
+output "quarantine_bucket_arn" {
+  description = "ARN of the quarantine bucket."
+  value       = module.quarantine_bucket.s3_bucket_arn
+}
+
+output "sqs_queue_url" {
+  description = "URL of the dead-letter queue that receives events the function gave up on."
+  value       = aws_sqs_queue.this.url
+}
+
+output "sqs_queue_arn" {
+  description = "ARN of the dead-letter queue."
+  value       = aws_sqs_queue.this.arn
+}
+
+################################################################################
+# Monitoring
+################################################################################
+
+output "sns_topic_arn" {
+  description = "ARN of the topic receiving alarm and budget notifications; subscribe more endpoints to it as needed."
+  value       = aws_sns_topic.this.arn
+}
+
+output "cloudwatch_metric_alarm_names" {
+  description = "Names of the standing alarms, by purpose: errors, throttles, duration_p99, dead_letter_queue, async_event_age, and reprocess_errors (the backfill function's; null when create_reprocess_function is false)."
+  value = {
+    errors            = aws_cloudwatch_metric_alarm.errors.alarm_name
+    throttles         = aws_cloudwatch_metric_alarm.throttles.alarm_name
+    duration_p99      = aws_cloudwatch_metric_alarm.duration_p99.alarm_name
+    dead_letter_queue = aws_cloudwatch_metric_alarm.dead_letter_queue.alarm_name
+    async_event_age   = aws_cloudwatch_metric_alarm.async_event_age.alarm_name
+    reprocess_errors  = one(aws_cloudwatch_metric_alarm.reprocess_errors[*].alarm_name)
+  }
+}
+
+output "canary_alarm_names" {
+  description = "Alarms a canary is judged by: errors and p99 duration of the new version (present only while canary_weight > 0) and the function's throttles. Any of them in ALARM rolls the release back."
+  value = concat(
+    aws_cloudwatch_metric_alarm.canary_errors[*].alarm_name,
+    aws_cloudwatch_metric_alarm.canary_duration_p99[*].alarm_name,
+    [aws_cloudwatch_metric_alarm.throttles.alarm_name],
+  )
+}
+
+output "cloudwatch_dashboard_name" {
+  description = "Name of the CloudWatch dashboard (invocations, errors, duration percentiles, concurrency and the pipeline's EMF metrics)."
+  value       = aws_cloudwatch_dashboard.this.dashboard_name
+}
+
+output "budgets_budget_name" {
+  description = "Name of the monthly cost budget, or null when budget_monthly_limit_usd is null."
+  value       = one(aws_budgets_budget.this[*].name)
+}

@@ -1,0 +1,88 @@
+module "source_bucket" {
+  source = "./modules/s3-bucket"
+
+  bucket             = local.bucket_names.source
+  kms_key_arn        = aws_kms_key.this.arn
+  versioning_enabled = true
+  force_destroy      = var.s3_force_destroy
+  tags               = var.tags
+
+  lifecycle_rules = [
+    {
+      id                                     = "expire-old-versions"
+      noncurrent_version_expiration_days     = var.source_noncurrent_version_expiration_days
+      abort_incomplete_multipart_upload_days = var.abort_incomplete_multipart_upload_days
+    },
+    {
+      # Delete markers whose versions have all expired are clutter that slows listings.
+      id                           = "remove-expired-delete-markers"
+      expired_object_delete_marker = true
+    },
+  ]
+}
+
+module "output_bucket" {
+  source = "./modules/s3-bucket"
+
+  bucket        = local.bucket_names.output
+  kms_key_arn   = aws_kms_key.this.arn
+  force_destroy = var.s3_force_destroy
+  tags          = var.tags
+
+  lifecycle_rules = [
+    {
+      id                                     = "abort-incomplete-uploads"
+      abort_incomplete_multipart_upload_days = var.abort_incomplete_multipart_upload_days
+      transition_to_standard_ia_days         = var.output_transition_to_ia_days
+    },
+  ]
+}
+
+module "quarantine_bucket" {
+  source = "./modules/s3-bucket"
+
+  bucket        = local.bucket_names.quarantine
+  kms_key_arn   = aws_kms_key.this.arn
+  force_destroy = var.s3_force_destroy
+  tags          = var.tags
+
+  lifecycle_rules = [
+    {
+      id                                     = "expire-quarantine"
+      expiration_days                        = var.quarantine_expiration_days
+      abort_incomplete_multipart_upload_days = var.abort_incomplete_multipart_upload_days
+    },
+  ]
+}
+
+# S3 invokes the alias, so blue/green shifts apply to every upload.
+resource "aws_lambda_permission" "this" {
+  statement_id   = "AllowSourceBucketInvoke"
+  action         = "lambda:InvokeFunction"
+  function_name  = aws_lambda_function.this.function_name
+  qualifier      = aws_lambda_alias.this.name
+  principal      = "s3.amazonaws.com"
+  source_arn     = module.source_bucket.s3_bucket_arn
+  source_account = local.account_id
+}
+
+# The only notification, on the source bucket: the output and quarantine buckets never invoke the
+# function (the handler's recursion guard is the second line of defence, not the first).
+resource "aws_s3_bucket_notification" "this" {
+  bucket = module.source_bucket.s3_bucket_id
+
+  dynamic "lambda_function" {
+    for_each = var.source_notification_filters
+
+    content {
+      id                  = "imgpipe-${lambda_function.key}"
+      lambda_function_arn = aws_lambda_alias.this.arn
+      events              = ["s3:ObjectCreated:*"]
+      filter_prefix       = lambda_function.value.prefix == "" ? null : lambda_function.value.prefix
+      filter_suffix       = lambda_function.value.suffix == "" ? null : lambda_function.value.suffix
+    }
+  }
+
+  # S3 test-invokes the function when the notification is saved and refuses it without permission.
+  depends_on = [aws_lambda_permission.this]
+}

@@ -1,0 +1,570 @@
+################################################################################
+# Naming
+################################################################################
+
+variable "name" {
+  description = "Name of the deployment (e.g. imgpipe-prod): the function, its role, repository, queue, topic, alarms and dashboard, and the prefix of the bucket names (`<name>-source-<account id>`). 3-32 lowercase letters, digits and hyphens, starting with a letter and not ending with a hyphen."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,30}[a-z0-9]$", var.name))
+    error_message = "name must be 3-32 lowercase letters, digits and hyphens, starting with a letter and not ending with a hyphen (bucket names add 24 characters and must stay within 63)."
+  }
+}
+
+variable "tags" {
+  description = "Tags added to every resource that takes them, on top of the provider's default_tags. Up to 40 keys."
+  type        = map(string)
+  default     = {}
+  nullable    = false
+
+  validation {
+    condition     = length(var.tags) <= 40
+    error_message = "tags may hold at most 40 keys (AWS allows 50 per resource; default_tags need the rest)."
+  }
+}
+
+################################################################################
+# Image
+################################################################################
+
+variable "image_digests" {
+  description = "Digests (`sha256:` and 64 hex digits) of the images in this module's ECR repository, keyed by Lambda architecture (`arm64`, `x86_64`). The function runs the digest for var.architectures, so passing both lets you switch architecture without a rebuild. May be empty only for the first, targeted apply that creates the repository."
+  type        = map(string)
+  default     = {}
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for arch in keys(var.image_digests) : contains(["arm64", "x86_64"], arch)])
+    error_message = "image_digests keys must be Lambda architectures: arm64 or x86_64."
+  }
+
+  validation {
+    condition     = alltrue([for digest in values(var.image_digests) : can(regex("^sha256:[0-9a-f]{64}$", digest))])
+    error_message = "image_digests values must be image digests: sha256: followed by 64 lowercase hex digits."
+  }
+}
+
+variable "architectures" {
+  description = "The function's instruction set, as a one-element list: [\"arm64\"] (Graviton, the default: cheaper per GB-second) or [\"x86_64\"]. The image platform follows from it (output image_platform: linux/arm64 or linux/amd64)."
+  type        = list(string)
+  default     = ["arm64"]
+  nullable    = false
+
+  validation {
+    condition     = length(var.architectures) == 1 && contains(["arm64", "x86_64"], var.architectures[0])
+    error_message = "architectures must be [\"arm64\"] or [\"x86_64\"]: Lambda runs one architecture per function."
+  }
+}
+
+variable "ecr_max_image_count" {
+  description = "Images the ECR repository keeps; older ones expire (4-10000). A release pushes two (one per architecture), and a version's image must still exist for Lambda to roll back to it."
+  type        = number
+  default     = 60
+  nullable    = false
+
+  validation {
+    condition     = floor(var.ecr_max_image_count) == var.ecr_max_image_count && var.ecr_max_image_count >= 4 && var.ecr_max_image_count <= 10000
+    error_message = "ecr_max_image_count must be a whole number between 4 and 10000."
+  }
+}
+
+variable "ecr_force_delete" {
+  description = "Whether `terraform destroy` may delete the repository while it holds images (true or false)."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "ecr_pull_account_ids" {
+  description = "Other AWS accounts (12-digit IDs) allowed to pull from this repository, e.g. the staging and production accounts copying a build from dev by digest. Empty for none."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for id in var.ecr_pull_account_ids : can(regex("^[0-9]{12}$", id))])
+    error_message = "ecr_pull_account_ids must be 12-digit AWS account IDs."
+  }
+}
+
+################################################################################
+# Function
+################################################################################
+
+variable "memory_size" {
+  description = "Memory of the function in MB (128-10240); CPU grows with it (one vCPU at 1769 MB). Written by the memory sweep into the tuning file."
+  type        = number
+  nullable    = false
+
+  validation {
+    condition     = floor(var.memory_size) == var.memory_size && var.memory_size >= 128 && var.memory_size <= 10240
+    error_message = "memory_size must be a whole number of MB between 128 and 10240."
+  }
+}
+
+variable "timeout" {
+  description = "Timeout of one invocation in seconds (1-900). Written by the memory sweep into the tuning file; the p99 duration alarm fires at alarm_duration_percent_of_timeout of it."
+  type        = number
+  nullable    = false
+
+  validation {
+    condition     = floor(var.timeout) == var.timeout && var.timeout >= 1 && var.timeout <= 900
+    error_message = "timeout must be a whole number of seconds between 1 and 900."
+  }
+}
+
+variable "provisioned_concurrent_executions" {
+  description = "Pre-initialised execution environments on the live version (0-10000; 0 for none, billed per hour otherwise). Written by the memory sweep into the tuning file."
+  type        = number
+  default     = 0
+  nullable    = false
+
+  validation {
+    condition     = floor(var.provisioned_concurrent_executions) == var.provisioned_concurrent_executions && var.provisioned_concurrent_executions >= 0 && var.provisioned_concurrent_executions <= 10000
+    error_message = "provisioned_concurrent_executions must be a whole number between 0 and 10000."
+  }
+}
+
+variable "reserved_concurrent_executions" {
+  description = "Concurrency reserved for (and capped at) this function: -1 for none (the default, shares the account's pool), 0 stops all invocations, 1-10000 reserves that many. With provisioned concurrency it must be at least twice provisioned_concurrent_executions, since old and new versions are both warm while the alias moves."
+  type        = number
+  default     = -1
+  nullable    = false
+
+  validation {
+    condition     = floor(var.reserved_concurrent_executions) == var.reserved_concurrent_executions && var.reserved_concurrent_executions >= -1 && var.reserved_concurrent_executions <= 10000
+    error_message = "reserved_concurrent_executions must be -1 (no reservation) or a whole number between 0 and 10000."
+  }
+
+  validation {
+    condition     = var.reserved_concurrent_executions == -1 || var.provisioned_concurrent_executions == 0 || var.reserved_concurrent_executions >= 2 * var.provisioned_concurrent_executions
+    error_message = "reserved_concurrent_executions must be -1 or at least twice provisioned_concurrent_executions: during a release both the old and the new version hold provisioned concurrency."
+  }
+}
+
+variable "ephemeral_storage_size" {
+  description = "Size of /tmp in MB (512-10240). The pipeline works in memory, so 512 is enough."
+  type        = number
+  default     = 512
+  nullable    = false
+
+  validation {
+    condition     = floor(var.ephemeral_storage_size) == var.ephemeral_storage_size && var.ephemeral_storage_size >= 512 && var.ephemeral_storage_size <= 10240
+    error_message = "ephemeral_storage_size must be a whole number of MB between 512 and 10240."
+  }
+}
+
+variable "max_input_pixels" {
+  description = "Largest width x height the function accepts (IMGPIPE_MAX_PIXELS, 1-1000000000), checked from the header before decoding. Written by the memory sweep, which derives it from memory_size."
+  type        = number
+  nullable    = false
+
+  validation {
+    condition     = floor(var.max_input_pixels) == var.max_input_pixels && var.max_input_pixels >= 1 && var.max_input_pixels <= 1000000000
+    error_message = "max_input_pixels must be a whole number between 1 and 1000000000."
+  }
+}
+
+variable "pipeline_config" {
+  description = "The pipeline document (variants, formats, encoder settings; see the README) as a JSON object string, passed as IMGPIPE_CONFIG; the function validates it at cold start. null uses the built-in defaults. At most 3000 characters (Lambda's environment is limited to 4 KB in total)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.pipeline_config == null || can(keys(jsondecode(var.pipeline_config)))
+    error_message = "pipeline_config must be null or a JSON object, e.g. jsonencode({ variants = [{ name = \"thumb\", width = 320 }] })."
+  }
+
+  validation {
+    condition     = try(length(var.pipeline_config) <= 3000, true)
+    error_message = "pipeline_config must be at most 3000 characters: Lambda's environment variables share 4 KB."
+  }
+}
+
+variable "output_prefix" {
+  description = "Prefix of every output and manifest key (IMGPIPE_OUTPUT_PREFIX): empty (the default) or up to 256 characters ending in `/`, without a leading `/`. The function's write access to the output bucket is limited to it."
+  type        = string
+  default     = ""
+  nullable    = false
+
+  validation {
+    condition     = var.output_prefix == "" || can(regex("^[^/].{0,254}/$", var.output_prefix))
+    error_message = "output_prefix must be empty or up to 256 characters ending in / and not starting with /."
+  }
+}
+
+variable "environment_variables" {
+  description = "Further environment variables for the function, e.g. { IMGPIPE_MAX_BYTES = \"67108864\" } (see the README's configuration table). Must not set the variables the module manages: IMGPIPE_OUTPUT_BUCKET, IMGPIPE_OUTPUT_PREFIX, IMGPIPE_QUARANTINE_BUCKET, IMGPIPE_QUARANTINE_PREFIX, IMGPIPE_MAX_PIXELS, IMGPIPE_CONFIG, POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE, POWERTOOLS_METRICS_FUNCTION_NAME, POWERTOOLS_LOG_LEVEL. Up to 20 variables."
+  type        = map(string)
+  default     = {}
+  nullable    = false
+
+  validation {
+    condition = length(setintersection(keys(var.environment_variables), [
+      "IMGPIPE_OUTPUT_BUCKET", "IMGPIPE_OUTPUT_PREFIX", "IMGPIPE_QUARANTINE_BUCKET", "IMGPIPE_QUARANTINE_PREFIX",
+      "IMGPIPE_MAX_PIXELS", "IMGPIPE_CONFIG", "IMGPIPE_CONFIG_FILE", "POWERTOOLS_SERVICE_NAME",
+      "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_METRICS_FUNCTION_NAME", "POWERTOOLS_LOG_LEVEL",
+    ])) == 0
+    error_message = "environment_variables must not set a variable the module manages (buckets, prefixes, IMGPIPE_MAX_PIXELS, IMGPIPE_CONFIG/IMGPIPE_CONFIG_FILE, POWERTOOLS_*): use the module's own variables."
+  }
+
+  validation {
+    condition     = length(var.environment_variables) <= 20 && alltrue([for key in keys(var.environment_variables) : can(regex("^[A-Za-z][A-Za-z0-9_]*$", key))])
+    error_message = "environment_variables may hold at most 20 variables, named with letters, digits and underscores, starting with a letter."
+  }
+}
+
+variable "service_name" {
+  description = "Service name in logs and metrics (POWERTOOLS_SERVICE_NAME, the `service` dimension of the EMF metrics): 1-64 letters, digits, `_`, `.` and `-`."
+  type        = string
+  default     = "imgpipe"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.-]{1,64}$", var.service_name))
+    error_message = "service_name must be 1-64 letters, digits, underscores, dots and hyphens."
+  }
+}
+
+variable "metrics_namespace" {
+  description = "CloudWatch namespace of the EMF metrics (POWERTOOLS_METRICS_NAMESPACE): 1-255 letters, digits and `.-_/#:`, not starting with `AWS/`."
+  type        = string
+  default     = "imgpipe"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9.\\-_/#:]{1,255}$", var.metrics_namespace)) && !startswith(var.metrics_namespace, "AWS/")
+    error_message = "metrics_namespace must be 1-255 letters, digits and .-_/#: characters and must not start with AWS/."
+  }
+}
+
+variable "log_level" {
+  description = "Application log level (POWERTOOLS_LOG_LEVEL): one of DEBUG, INFO (the default), WARN or ERROR. Lambda's own application log filter stays at INFO (DEBUG with DEBUG), since it counts the EMF metric lines, which have no level, as INFO."
+  type        = string
+  default     = "INFO"
+  nullable    = false
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARN", "ERROR"], var.log_level)
+    error_message = "log_level must be DEBUG, INFO, WARN or ERROR."
+  }
+}
+
+variable "log_retention_in_days" {
+  description = "Days CloudWatch keeps the function's logs: one of 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653."
+  type        = number
+  default     = 30
+  nullable    = false
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_in_days)
+    error_message = "log_retention_in_days must be one of CloudWatch's retention periods: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653."
+  }
+}
+
+variable "role_permissions_boundary" {
+  description = "ARN of an IAM policy to set as the permissions boundary of the function's role (the bootstrap's deploy role may only create roles with it). null for none."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.role_permissions_boundary == null || can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:policy/.+$", var.role_permissions_boundary))
+    error_message = "role_permissions_boundary must be null or an IAM policy ARN (arn:aws:iam::<account>:policy/<name>)."
+  }
+}
+
+variable "kms_key_administrator_arns" {
+  description = "IAM roles or users (ARNs, up to 10) named in the key policy as administrators and users of the key, besides the account's IAM policies: typically the deploy role that runs Terraform. They must exist. Empty for none."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = length(var.kms_key_administrator_arns) <= 10 && alltrue([for arn in var.kms_key_administrator_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/.+$", arn))])
+    error_message = "kms_key_administrator_arns must hold at most 10 IAM role or user ARNs."
+  }
+}
+
+variable "kms_key_rotation_period_in_days" {
+  description = "Days between automatic rotations of the KMS key (90-2560)."
+  type        = number
+  default     = 365
+  nullable    = false
+
+  validation {
+    condition     = floor(var.kms_key_rotation_period_in_days) == var.kms_key_rotation_period_in_days && var.kms_key_rotation_period_in_days >= 90 && var.kms_key_rotation_period_in_days <= 2560
+    error_message = "kms_key_rotation_period_in_days must be a whole number between 90 and 2560."
+  }
+}
+
+variable "kms_key_deletion_window_in_days" {
+  description = "Days a scheduled deletion of the KMS key can still be cancelled (7-30). Everything encrypted with it is lost once it is deleted."
+  type        = number
+  default     = 30
+  nullable    = false
+
+  validation {
+    condition     = floor(var.kms_key_deletion_window_in_days) == var.kms_key_deletion_window_in_days && var.kms_key_deletion_window_in_days >= 7 && var.kms_key_deletion_window_in_days <= 30
+    error_message = "kms_key_deletion_window_in_days must be a whole number between 7 and 30."
+  }
+}
+
+################################################################################
+# Backfill function (index.reprocess)
+################################################################################
+
+variable "create_reprocess_function" {
+  description = "Whether to create `<name>-reprocess`, a second function from the same image with the command `index.reprocess`, for processing objects that are already in the source bucket (invoked by hand; no trigger). It gets the same environment, memory (memory_size) and architecture, its own role, log group and errors alarm (true or false)."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "reprocess_timeout" {
+  description = "Timeout of one invocation of the backfill function in seconds (61-900). The handler stops taking new objects when less than 60 seconds are left and returns `continueAfter`, so at 60 or less it would process nothing; the default, 900, gets the most done per invocation."
+  type        = number
+  default     = 900
+  nullable    = false
+
+  validation {
+    condition     = floor(var.reprocess_timeout) == var.reprocess_timeout && var.reprocess_timeout >= 1 && var.reprocess_timeout <= 900
+    error_message = "reprocess_timeout must be a whole number of seconds between 1 and 900 (Lambda's limit)."
+  }
+
+  validation {
+    condition     = var.reprocess_timeout > 60
+    error_message = "reprocess_timeout must be more than 60 seconds: index.reprocess stops taking objects when less than a minute is left (TIME_RESERVE_MS), so it would return without processing any."
+  }
+}
+
+################################################################################
+# Releases (blue/green through the `live` alias)
+################################################################################
+
+variable "live_version" {
+  description = "Published version (a number, as a string) the `live` alias routes to. null (the default) routes to the version this apply publishes, which completes a release. The deploy workflow pins it to the current version while a canary runs, and to roll back."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.live_version == null || can(regex("^[1-9][0-9]*$", coalesce(var.live_version, "x")))
+    error_message = "live_version must be null or a published version number such as \"12\" ($LATEST cannot take traffic through the alias)."
+  }
+}
+
+variable "canary_weight" {
+  description = "Share of the alias's traffic sent to the version this apply published while live_version keeps the rest: between 0 (no canary, the default) and 0.5. Needs live_version."
+  type        = number
+  default     = 0
+  nullable    = false
+
+  validation {
+    condition     = var.canary_weight >= 0 && var.canary_weight <= 0.5
+    error_message = "canary_weight must be between 0 and 0.5: a canary is the smaller share of the traffic."
+  }
+
+  validation {
+    condition     = var.canary_weight == 0 || var.live_version != null
+    error_message = "canary_weight needs live_version: the version that keeps the rest of the traffic."
+  }
+}
+
+################################################################################
+# Buckets and notifications
+################################################################################
+
+variable "source_notification_filters" {
+  description = "Which new objects in the source bucket invoke the function: 1-20 filters of { prefix, suffix } (each optional, \"\" matches everything; S3 rejects overlapping filters). The default, one empty filter, sends every upload: the function identifies formats from their bytes and quarantines what it cannot process, so narrowing by suffix also skips that."
+  type = list(object({
+    prefix = optional(string, "")
+    suffix = optional(string, "")
+  }))
+  default  = [{}]
+  nullable = false
+
+  validation {
+    condition     = length(var.source_notification_filters) >= 1 && length(var.source_notification_filters) <= 20
+    error_message = "source_notification_filters must hold between 1 and 20 filters."
+  }
+
+  validation {
+    condition     = length(distinct(var.source_notification_filters)) == length(var.source_notification_filters)
+    error_message = "source_notification_filters must not repeat a filter."
+  }
+
+  validation {
+    condition     = alltrue([for f in var.source_notification_filters : length(f.prefix) <= 1024 && length(f.suffix) <= 1024])
+    error_message = "Filter prefixes and suffixes must be at most 1024 characters."
+  }
+}
+
+variable "s3_force_destroy" {
+  description = "Whether `terraform destroy` may delete the buckets while they hold objects (true or false). Keep false where the data matters."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "source_noncurrent_version_expiration_days" {
+  description = "Days an overwritten or deleted source object's old version is kept before it expires (1-3650)."
+  type        = number
+  default     = 30
+  nullable    = false
+
+  validation {
+    condition     = floor(var.source_noncurrent_version_expiration_days) == var.source_noncurrent_version_expiration_days && var.source_noncurrent_version_expiration_days >= 1 && var.source_noncurrent_version_expiration_days <= 3650
+    error_message = "source_noncurrent_version_expiration_days must be a whole number between 1 and 3650."
+  }
+}
+
+variable "abort_incomplete_multipart_upload_days" {
+  description = "Days after which an unfinished multipart upload is aborted and its parts deleted, in every bucket (1-365)."
+  type        = number
+  default     = 7
+  nullable    = false
+
+  validation {
+    condition     = floor(var.abort_incomplete_multipart_upload_days) == var.abort_incomplete_multipart_upload_days && var.abort_incomplete_multipart_upload_days >= 1 && var.abort_incomplete_multipart_upload_days <= 365
+    error_message = "abort_incomplete_multipart_upload_days must be a whole number between 1 and 365."
+  }
+}
+
+variable "quarantine_expiration_days" {
+  description = "Days a quarantined object and its reason record are kept (1-3650)."
+  type        = number
+  default     = 90
+  nullable    = false
+
+  validation {
+    condition     = floor(var.quarantine_expiration_days) == var.quarantine_expiration_days && var.quarantine_expiration_days >= 1 && var.quarantine_expiration_days <= 3650
+    error_message = "quarantine_expiration_days must be a whole number between 1 and 3650."
+  }
+}
+
+variable "output_transition_to_ia_days" {
+  description = "Days after which outputs move to S3 Standard-Infrequent Access (30-3650), or null to keep them in Standard. S3 skips objects under 128 KB, which many thumbnails are."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = var.output_transition_to_ia_days == null || try(floor(var.output_transition_to_ia_days) == var.output_transition_to_ia_days && var.output_transition_to_ia_days >= 30 && var.output_transition_to_ia_days <= 3650, false)
+    error_message = "output_transition_to_ia_days must be null or a whole number between 30 and 3650."
+  }
+}
+
+################################################################################
+# Asynchronous invocation
+################################################################################
+
+variable "maximum_retry_attempts" {
+  description = "Retries after a failed asynchronous invocation (0-2). The handler throws only on errors a retry can fix; bad input is quarantined instead."
+  type        = number
+  default     = 2
+  nullable    = false
+
+  validation {
+    condition     = contains([0, 1, 2], var.maximum_retry_attempts)
+    error_message = "maximum_retry_attempts must be 0, 1 or 2."
+  }
+}
+
+variable "maximum_event_age_in_seconds" {
+  description = "Longest an S3 event may wait, including retries and throttling, before it goes to the dead-letter queue (60-21600 seconds)."
+  type        = number
+  default     = 21600
+  nullable    = false
+
+  validation {
+    condition     = floor(var.maximum_event_age_in_seconds) == var.maximum_event_age_in_seconds && var.maximum_event_age_in_seconds >= 60 && var.maximum_event_age_in_seconds <= 21600
+    error_message = "maximum_event_age_in_seconds must be a whole number between 60 and 21600."
+  }
+}
+
+variable "dead_letter_queue_message_retention_seconds" {
+  description = "Seconds the dead-letter queue keeps a failed event (60-1209600, i.e. up to 14 days)."
+  type        = number
+  default     = 1209600
+  nullable    = false
+
+  validation {
+    condition     = floor(var.dead_letter_queue_message_retention_seconds) == var.dead_letter_queue_message_retention_seconds && var.dead_letter_queue_message_retention_seconds >= 60 && var.dead_letter_queue_message_retention_seconds <= 1209600
+    error_message = "dead_letter_queue_message_retention_seconds must be a whole number between 60 and 1209600."
+  }
+}
+
+################################################################################
+# Alarms and budget
+################################################################################
+
+variable "alarm_email" {
+  description = "E-mail address subscribed to the alarm topic (alarms and budget notifications); AWS sends a confirmation link first. null for none."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.alarm_email == null || can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", coalesce(var.alarm_email, "x")))
+    error_message = "alarm_email must be null or an e-mail address."
+  }
+}
+
+variable "alarm_errors_threshold" {
+  description = "Function errors per minute above which the errors alarm fires (0-1000000; 0 alarms on the first error)."
+  type        = number
+  default     = 0
+  nullable    = false
+
+  validation {
+    condition     = floor(var.alarm_errors_threshold) == var.alarm_errors_threshold && var.alarm_errors_threshold >= 0 && var.alarm_errors_threshold <= 1000000
+    error_message = "alarm_errors_threshold must be a whole number between 0 and 1000000."
+  }
+}
+
+variable "alarm_duration_percent_of_timeout" {
+  description = "The p99 duration alarms fire above this percentage of the timeout (10-100)."
+  type        = number
+  default     = 80
+  nullable    = false
+
+  validation {
+    condition     = var.alarm_duration_percent_of_timeout >= 10 && var.alarm_duration_percent_of_timeout <= 100
+    error_message = "alarm_duration_percent_of_timeout must be between 10 and 100."
+  }
+}
+
+variable "alarm_async_event_age_seconds" {
+  description = "Age in seconds above which the oldest waiting S3 event raises an alarm (between 1 and maximum_event_age_in_seconds - 1), well before it would go to the dead-letter queue."
+  type        = number
+  default     = 600
+  nullable    = false
+
+  validation {
+    condition     = var.alarm_async_event_age_seconds >= 1 && var.alarm_async_event_age_seconds < var.maximum_event_age_in_seconds
+    error_message = "alarm_async_event_age_seconds must be at least 1 and below maximum_event_age_in_seconds."
+  }
+}
+
+variable "budget_monthly_limit_usd" {
+  description = "Monthly cost budget in USD (0.01-1000000) with notifications to the alarm topic at 80% and 95% of it. null for no budget. Budgets cover the whole account unless budget_cost_filter_tag narrows them."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.budget_monthly_limit_usd == null || try(var.budget_monthly_limit_usd >= 0.01 && var.budget_monthly_limit_usd <= 1000000, false)
+    error_message = "budget_monthly_limit_usd must be null or between 0.01 and 1000000."
+  }
+}
+
+variable "budget_cost_filter_tag" {
+  description = "Limit the budget to costs carrying this cost-allocation tag, e.g. { key = \"Environment\", value = \"prod\" } (the tag must be activated in Billing first). null counts the whole account."
+  type = object({
+    key   = string
+    value = string
+  })
+  default = null
+
+  validation {
+    condition     = var.budget_cost_filter_tag == null || try(length(var.budget_cost_filter_tag.key) >= 1 && length(var.budget_cost_filter_tag.key) <= 128 && length(var.budget_cost_filter_tag.value) <= 256, false)
+    error_message = "budget_cost_filter_tag must be null or a tag with a 1-128 character key and a value of at most 256 characters."
+  }
+}

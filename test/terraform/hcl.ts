@@ -1,0 +1,131 @@
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { parse } from '@cdktf/hcl2json';
+import { REPO_ROOT } from '../support/cli.ts';
+
+export const TERRAFORM_DIR = join(REPO_ROOT, 'terraform');
+
+// hcl2json's JSON form of HCL: blocks are arrays of bodies, expressions are strings.
+// biome-ignore lint/suspicious/noExplicitAny: parsed HCL is untyped by nature
+export type Body = Record<string, any>;
+
+/** One Terraform module directory: its files' blocks merged, as Terraform itself merges them. */
+export interface TfDir {
+  /** Relative to terraform/, e.g. `modules/imgpipe`. */
+  readonly path: string;
+  readonly files: string[];
+  /** resource[type][name] -> body (first and only block of that address). */
+  readonly resource: Record<string, Record<string, Body>>;
+  readonly data: Record<string, Record<string, Body>>;
+  readonly variable: Record<string, Body>;
+  readonly output: Record<string, Body>;
+  readonly module: Record<string, Body>;
+  readonly locals: Body;
+  readonly terraform: Body[];
+}
+
+function tfFiles(dir: string): string[] {
+  const found: string[] = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (entry.name.startsWith('.')) continue;
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) found.push(...tfFiles(path));
+    else if (entry.name.endsWith('.tf')) found.push(path);
+  }
+  return found.sort();
+}
+
+/** The expression inside `${...}` when the braces opened first close last; else undefined. */
+function wholeExpression(text: string): string | undefined {
+  if (!text.startsWith('$' + '{') || !text.endsWith('}')) return undefined;
+  let depth = 0;
+  for (let i = 1; i < text.length; i++) {
+    if (text[i] === '{') depth++;
+    else if (text[i] === '}' && --depth === 0) return i === text.length - 1 ? text.slice(2, -1) : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * hcl2json writes every expression as a template, `"${var.x}"`; a value that is one expression and
+ * nothing else is unwrapped to `"var.x"` so assertions read like the HCL. Templates with text or
+ * several interpolations (`"${a}/*"`) stay as they are.
+ */
+function unwrap(value: unknown): unknown {
+  if (typeof value === 'string') return wholeExpression(value) ?? value;
+  if (Array.isArray(value)) return value.map(unwrap);
+  if (value && typeof value === 'object')
+    return Object.fromEntries(
+      Object.entries(value).map(([key, inner]) => [wholeExpression(key) ?? key, unwrap(inner)]),
+    );
+  return value;
+}
+
+/** Every .tf file under terraform/, parsed with HashiCorp's HCL parser, grouped by directory. */
+export async function loadTerraform(): Promise<Map<string, TfDir>> {
+  const dirs = new Map<string, TfDir>();
+  for (const file of tfFiles(TERRAFORM_DIR)) {
+    const path = relative(TERRAFORM_DIR, join(file, '..'));
+    const json = unwrap(await parse(relative(REPO_ROOT, file), readFileSync(file, 'utf8'))) as Body;
+    let dir = dirs.get(path);
+    if (!dir) {
+      dir = {
+        path,
+        files: [],
+        resource: {},
+        data: {},
+        variable: {},
+        output: {},
+        module: {},
+        locals: {},
+        terraform: [],
+      };
+      dirs.set(path, dir);
+    }
+    dir.files.push(relative(TERRAFORM_DIR, file));
+    for (const kind of ['resource', 'data'] as const) {
+      for (const [type, named] of Object.entries<Record<string, Body[]>>(json[kind] ?? {})) {
+        dir[kind][type] ??= {};
+        for (const [name, [body]] of Object.entries(named)) dir[kind][type]![name] = body!;
+      }
+    }
+    for (const kind of ['variable', 'output', 'module'] as const) {
+      for (const [name, [body]] of Object.entries<Body[]>(json[kind] ?? {})) dir[kind][name] = body!;
+    }
+    for (const block of json.locals ?? []) Object.assign(dir.locals, block);
+    dir.terraform.push(...(json.terraform ?? []));
+  }
+  return dirs;
+}
+
+/** The policy document an argument such as `policy = data.aws_iam_policy_document.x.json` names. */
+export function documentOf(tf: TfDir, policy: unknown): Body {
+  const match = String(policy).match(/^data\.aws_iam_policy_document\.(\w+)(\[0\])?\.json$/);
+  if (!match) throw new Error(`not a policy document reference: ${String(policy)}`);
+  const document = tf.data.aws_iam_policy_document?.[match[1]!];
+  if (!document) throw new Error(`${tf.path} has no data.aws_iam_policy_document.${match[1]}`);
+  return document;
+}
+
+/** The statements of a policy document, static and dynamic (their `content`), flattened. */
+export function statements(document: Body): Body[] {
+  const found: Body[] = [...(document.statement ?? [])];
+  for (const use of document.dynamic?.statement ?? []) found.push(...(use.content ?? []));
+  return found;
+}
+
+/** Blocks of a body, static and dynamic (`dynamic "name" { content { ... } }`). */
+export function blocks(body: Body, name: string): Body[] {
+  const found: Body[] = [...(body[name] ?? [])];
+  for (const use of body.dynamic?.[name] ?? []) found.push(...(use.content ?? []));
+  return found;
+}
+
+/**
+ * Whether a command is on PATH. Unlike test/support/tools.ts `hasTool`, this never throws: the one
+ * tool the Terraform tests use, the terraform CLI, cannot be installed by .ci/run (see its use).
+ */
+export function onPath(command: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
+}

@@ -1,0 +1,588 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ENV, MAX_PIXELS_CEILING } from '../../src/config/index.ts';
+import { REPO_ROOT } from '../support/cli.ts';
+import {
+  type Body,
+  blocks,
+  documentOf,
+  loadTerraform,
+  onPath,
+  statements,
+  TERRAFORM_DIR,
+  type TfDir,
+} from './hcl.ts';
+
+const ENVIRONMENTS = ['dev', 'staging', 'prod'];
+const TUNING_KEYS = [
+  'lambda_memory_size',
+  'lambda_timeout',
+  'lambda_provisioned_concurrency',
+  'max_input_pixels',
+];
+
+let dirs: Map<string, TfDir>;
+let imgpipe: TfDir;
+let bootstrap: TfDir;
+
+function dir(path: string): TfDir {
+  const found = dirs.get(path);
+  if (!found) throw new Error(`no Terraform files in terraform/${path}`);
+  return found;
+}
+
+beforeAll(async () => {
+  dirs = await loadTerraform();
+  imgpipe = dir('modules/imgpipe');
+  bootstrap = dir('bootstrap');
+});
+
+describe('terraform fmt', () => {
+  // The single exception to IMGPIPE_REQUIRE_TOOLS: the terraform CLI is not in Debian's archive and
+  // HashiCorp's download site is unreachable from CI, so .ci/run cannot install it. A missing CLI
+  // skips this check even when tools are required; ci.yml runs `terraform fmt -check` on GitHub.
+  const terraform = onPath('terraform');
+  if (!terraform) console.warn('[skip] terraform is not installed: `terraform fmt -check` is skipped');
+
+  it.skipIf(!terraform)('finds every file formatted', () => {
+    const result = spawnSync('terraform', ['fmt', '-check', '-recursive', '-diff', 'terraform'], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+    });
+    expect(result.stdout, 'run `terraform fmt -recursive terraform`').toBe('');
+    expect(result.status).toBe(0);
+  });
+});
+
+describe('Terraform files', () => {
+  it('parse with HashiCorp HCL parser, in the expected roots and modules', () => {
+    expect([...dirs.keys()].sort()).toEqual([
+      'bootstrap',
+      'envs/dev',
+      'envs/prod',
+      'envs/staging',
+      'modules/imgpipe',
+      'modules/imgpipe/modules/ecr-repository',
+      'modules/imgpipe/modules/s3-bucket',
+    ]);
+    for (const path of [
+      'modules/imgpipe',
+      'modules/imgpipe/modules/s3-bucket',
+      'modules/imgpipe/modules/ecr-repository',
+    ]) {
+      for (const file of ['main.tf', 'variables.tf', 'outputs.tf', 'versions.tf', 'README.md'])
+        expect(existsSync(join(TERRAFORM_DIR, path, file)), `${path}/${file}`).toBe(true);
+    }
+  });
+
+  it('type and describe every variable, and describe every output', () => {
+    for (const tf of dirs.values()) {
+      for (const [name, variable] of Object.entries(tf.variable)) {
+        expect(variable.type, `${tf.path}: variable ${name} has no type`).toBeTruthy();
+        expect(
+          String(variable.description ?? '').length,
+          `${tf.path}: variable ${name} has no description`,
+        ).toBeGreaterThan(10);
+      }
+      for (const [name, output] of Object.entries(tf.output))
+        expect(
+          String(output.description ?? '').length,
+          `${tf.path}: output ${name} has no description`,
+        ).toBeGreaterThan(10);
+    }
+  });
+
+  it('validate every module input and state the valid range of every number', () => {
+    for (const tf of [...dirs.values()].filter(
+      (d) => d.path.startsWith('modules/') || d.path === 'bootstrap',
+    )) {
+      for (const [name, variable] of Object.entries(tf.variable)) {
+        if (variable.type === 'bool') continue;
+        expect(
+          variable.validation?.length ?? 0,
+          `${tf.path}: variable ${name} has no validation block`,
+        ).toBeGreaterThan(0);
+        if (variable.type === 'number')
+          expect(variable.description, `${tf.path}: variable ${name} states no range`).toMatch(
+            /\d\s?-\s?\d|one of|between/,
+          );
+      }
+    }
+  });
+
+  it('name a module resource `this` when it is the only one of its type', () => {
+    for (const tf of [...dirs.values()].filter((d) => d.path.startsWith('modules/'))) {
+      for (const [type, named] of Object.entries(tf.resource)) {
+        const names = Object.keys(named);
+        if (names.length === 1) expect(names, `${tf.path}: ${type}`).toEqual(['this']);
+      }
+    }
+  });
+
+  it('pin Terraform and the AWS provider 6.x, and lock state in S3 per environment', () => {
+    for (const tf of dirs.values()) {
+      const settings = tf.terraform.find((block) => block.required_providers);
+      expect(settings?.required_version, `${tf.path}: required_version`).toMatch(/>= 1\.1\d/);
+      const aws = settings?.required_providers[0].aws;
+      expect(aws.source).toBe('hashicorp/aws');
+      expect(aws.version, `${tf.path}: AWS provider constraint`).toMatch(/^(~> 6\.\d+|>= 6\.0, < 7\.0)$/);
+    }
+    const keys = ENVIRONMENTS.map((env) => {
+      const backend = dir(`envs/${env}`).terraform.find((block) => block.backend)?.backend.s3[0];
+      expect(backend, `envs/${env} has no S3 backend`).toBeDefined();
+      expect(backend.use_lockfile).toBe(true);
+      expect(backend.encrypt).toBe(true);
+      return backend.key;
+    });
+    expect(new Set(keys).size).toBe(ENVIRONMENTS.length);
+  });
+
+  it('keep the environment roots identical apart from their backend key and values', () => {
+    for (const file of ['main.tf', 'variables.tf', 'outputs.tf', 'versions.tf']) {
+      const [first, ...others] = ENVIRONMENTS.map((env) =>
+        readFileSync(join(TERRAFORM_DIR, 'envs', env, file), 'utf8'),
+      );
+      for (const [i, text] of others.entries())
+        expect(
+          text,
+          `envs/${ENVIRONMENTS[i + 1]}/${file} differs from envs/dev/${file}: change all three`,
+        ).toBe(first);
+    }
+  });
+
+  it('have module READMEs whose tables match variables.tf and outputs.tf', () => {
+    const result = spawnSync(process.execPath, [join(TERRAFORM_DIR, 'scripts/module-docs.mjs'), '--check'], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+    });
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+  });
+});
+
+describe('IAM', () => {
+  it('grants no action with a wildcard', () => {
+    for (const tf of dirs.values()) {
+      for (const [name, document] of Object.entries(tf.data.aws_iam_policy_document ?? {})) {
+        for (const statement of statements(document)) {
+          expect(statement.not_actions, `${tf.path}: ${name} uses not_actions`).toBeUndefined();
+          // Deny statements may use s3:* (deny everything without TLS): they take rights away.
+          if (statement.effect === 'Deny') continue;
+          // A list kept in a local (the KMS key's actions) is checked where it is written.
+          const local = String(statement.actions).match(/^local\.(\w+)$/)?.[1];
+          const actions = local ? tf.locals[local] : statement.actions;
+          expect(Array.isArray(actions), `${tf.path}: ${name} actions are not a list`).toBe(true);
+          for (const action of actions)
+            expect(String(action), `${tf.path}: ${name} ${statement.sid ?? ''}`).toMatch(
+              /^[a-z0-9-]+:[A-Za-z0-9]+$/,
+            );
+        }
+      }
+    }
+  });
+
+  it('writes every policy as an aws_iam_policy_document, where it can be checked', () => {
+    const policyArguments: Record<string, string> = {
+      aws_iam_role: 'assume_role_policy',
+      aws_iam_role_policy: 'policy',
+      aws_iam_policy: 'policy',
+      aws_s3_bucket_policy: 'policy',
+      aws_sns_topic_policy: 'policy',
+      aws_ecr_repository_policy: 'policy',
+      aws_kms_key: 'policy',
+    };
+    let checked = 0;
+    for (const tf of dirs.values()) {
+      for (const [type, argument] of Object.entries(policyArguments)) {
+        for (const [name, body] of Object.entries(tf.resource[type] ?? {})) {
+          expect(() => documentOf(tf, body[argument]), `${tf.path}: ${type}.${name}`).not.toThrow();
+          checked++;
+        }
+      }
+      for (const queue of Object.values(tf.resource.aws_sqs_queue ?? {}))
+        expect(queue.policy).toBeUndefined();
+    }
+    expect(checked).toBeGreaterThan(10);
+  });
+
+  it('gives the function exactly the access the pipeline needs, on named ARNs', () => {
+    const role = imgpipe.resource.aws_iam_role_policy!.this!;
+    const grants = statements(documentOf(imgpipe, role.policy)).map((s) => ({
+      actions: [...s.actions].sort(),
+      resources: s.resources as string[],
+    }));
+    const grant = (action: string, resource: string | RegExp) =>
+      grants.some(
+        (g) =>
+          g.actions.includes(action) &&
+          g.resources.some((r) => (typeof resource === 'string' ? r.includes(resource) : resource.test(r))),
+      );
+    const underOutputPrefix = /^\$\{module\.output_bucket\.s3_bucket_arn\}\/\$\{var\.output_prefix\}\*$/;
+    for (const action of ['s3:GetObject', 's3:GetObjectVersion', 's3:GetObjectTagging'])
+      expect(grant(action, 'module.source_bucket.s3_bucket_arn}/*'), action).toBe(true);
+    expect(grant('s3:ListBucket', 'module.source_bucket.s3_bucket_arn')).toBe(true);
+    expect(grant('s3:ListBucket', 'module.output_bucket.s3_bucket_arn')).toBe(true);
+    expect(grant('s3:GetObject', underOutputPrefix)).toBe(true);
+    expect(grant('s3:PutObject', underOutputPrefix)).toBe(true);
+    expect(grant('s3:PutObject', 'module.quarantine_bucket.s3_bucket_arn}/*')).toBe(true);
+    expect(grant('kms:GenerateDataKey', 'aws_kms_key.this.arn')).toBe(true);
+    expect(grant('sqs:SendMessage', 'aws_sqs_queue.this.arn')).toBe(true);
+    expect(grant('logs:PutLogEvents', 'local.log_group_arn')).toBe(true);
+    // Nothing writes to the source bucket.
+    expect(grant('s3:PutObject', 'module.source_bucket')).toBe(false);
+    for (const g of grants) {
+      if (g.resources.includes('*'))
+        expect(g.actions, 'only X-Ray has no resource-level permissions').toEqual([
+          'xray:PutTelemetryRecords',
+          'xray:PutTraceSegments',
+        ]);
+    }
+  });
+
+  it('lets only this repository’s environments assume the deploy role, without wildcards', () => {
+    const trust = statements(bootstrap.data.aws_iam_policy_document!.deploy_trust!)[0]!;
+    expect(trust.actions).toEqual(['sts:AssumeRoleWithWebIdentity']);
+    const conditions = Object.fromEntries(trust.condition.map((c: Body) => [c.variable, c]));
+    expect(conditions['token.actions.githubusercontent.com:aud']).toMatchObject({
+      test: 'StringEquals',
+      values: ['sts.amazonaws.com'],
+    });
+    expect(conditions['token.actions.githubusercontent.com:sub'].test).toBe('StringEquals');
+    expect(String(bootstrap.locals.deploy_subjects)).toMatch(
+      /"repo:\$\{var\.github_repository\}:environment:\$\{environment\}"/,
+    );
+  });
+
+  it('lets the bench role delete only the versions it published, never the function', () => {
+    const bench = statements(bootstrap.data.aws_iam_policy_document!.bench!);
+    const deletes = bench.filter((s) => s.actions.includes('lambda:DeleteFunction'));
+    expect(deletes).toHaveLength(1);
+    expect(deletes[0]!.actions).toEqual(['lambda:DeleteFunction']);
+    expect(String(deletes[0]!.resources)).toMatch(
+      /:function:\$\{var\.name_prefix\}-\$\{environment\}:\*"?\]?\}?$/,
+    );
+    const sweep = bench.find((s) => s.actions.includes('lambda:UpdateFunctionConfiguration'));
+    expect([...sweep!.actions].sort()).toEqual([
+      'lambda:GetFunctionConfiguration',
+      'lambda:InvokeFunction',
+      'lambda:PublishVersion',
+      'lambda:UpdateFunctionConfiguration',
+    ]);
+  });
+});
+
+describe('S3', () => {
+  it('blocks public access, encrypts and requires TLS on every bucket', () => {
+    let buckets = 0;
+    for (const tf of dirs.values()) {
+      for (const name of Object.keys(tf.resource.aws_s3_bucket ?? {})) {
+        buckets++;
+        const ref = `aws_s3_bucket.${name}.id`;
+        const on = (type: string) =>
+          Object.values(tf.resource[type] ?? {}).filter((body) => body.bucket === ref);
+        const [block] = on('aws_s3_bucket_public_access_block');
+        expect(block, `${tf.path}: ${name} public access block`).toMatchObject({
+          block_public_acls: true,
+          block_public_policy: true,
+          ignore_public_acls: true,
+          restrict_public_buckets: true,
+        });
+        expect(
+          on('aws_s3_bucket_server_side_encryption_configuration'),
+          `${tf.path}: ${name} encryption`,
+        ).toHaveLength(1);
+        const [policy] = on('aws_s3_bucket_policy');
+        const denials = statements(documentOf(tf, policy?.policy)).filter((s) => s.effect === 'Deny');
+        expect(
+          denials.some((s) =>
+            s.condition?.some((c: Body) => c.variable === 'aws:SecureTransport' && c.values[0] === 'false'),
+          ),
+          `${tf.path}: ${name} TLS-only policy`,
+        ).toBe(true);
+      }
+    }
+    // One bucket resource, in the s3-bucket module that every bucket goes through.
+    expect(buckets).toBe(1);
+    const callers = [...dirs.values()].flatMap((tf) =>
+      Object.entries(tf.module)
+        .filter(([, m]) => String(m.source).endsWith('modules/s3-bucket'))
+        .map(([name]) => `${tf.path}:${name}`),
+    );
+    expect(callers.sort()).toEqual([
+      'bootstrap:state_bucket',
+      'modules/imgpipe:output_bucket',
+      'modules/imgpipe:quarantine_bucket',
+      'modules/imgpipe:source_bucket',
+    ]);
+  });
+
+  it('versions sources, expires old versions, quarantine and incomplete uploads, and moves outputs to IA', () => {
+    const bucket = (name: string) => imgpipe.module[name]!;
+    expect(bucket('source_bucket').versioning_enabled).toBe(true);
+    expect(bucket('source_bucket').kms_key_arn).toBe('aws_kms_key.this.arn');
+    const rules = (name: string) => bucket(name).lifecycle_rules as Body[];
+    expect(rules('source_bucket')[0]).toMatchObject({
+      noncurrent_version_expiration_days: 'var.source_noncurrent_version_expiration_days',
+      abort_incomplete_multipart_upload_days: 'var.abort_incomplete_multipart_upload_days',
+    });
+    expect(rules('quarantine_bucket')[0]).toMatchObject({
+      expiration_days: 'var.quarantine_expiration_days',
+    });
+    expect(rules('output_bucket')[0]).toMatchObject({
+      transition_to_standard_ia_days: 'var.output_transition_to_ia_days',
+    });
+    const encryption = dir('modules/imgpipe/modules/s3-bucket').resource
+      .aws_s3_bucket_server_side_encryption_configuration!.this!;
+    expect(encryption.rule[0].bucket_key_enabled).toBe('var.kms_key_arn != null');
+  });
+
+  it('has one notification per bucket, on the source bucket only, created after the permission', () => {
+    const notifications = [...dirs.values()].flatMap((tf) =>
+      Object.values(tf.resource.aws_s3_bucket_notification ?? {}).map((body) => ({ tf, body })),
+    );
+    const buckets = notifications.map(({ tf, body }) => `${tf.path}:${body.bucket}`);
+    expect(new Set(buckets).size, 'one notification resource per bucket').toBe(buckets.length);
+    expect(notifications).toHaveLength(1);
+    const { body } = notifications[0]!;
+    expect(body.bucket).toBe('module.source_bucket.s3_bucket_id');
+    expect(body.depends_on).toEqual(['aws_lambda_permission.this']);
+    const targets = blocks(body, 'lambda_function');
+    expect(targets[0]).toMatchObject({
+      lambda_function_arn: 'aws_lambda_alias.this.arn',
+      events: ['s3:ObjectCreated:*'],
+    });
+    expect(targets[0]!.filter_prefix).toContain('lambda_function.value.prefix');
+    expect(targets[0]!.filter_suffix).toContain('lambda_function.value.suffix');
+    const permission = imgpipe.resource.aws_lambda_permission!.this!;
+    expect(permission).toMatchObject({
+      principal: 's3.amazonaws.com',
+      source_arn: 'module.source_bucket.s3_bucket_arn',
+      qualifier: 'aws_lambda_alias.this.name',
+    });
+  });
+});
+
+describe('Lambda', () => {
+  it('runs the image by digest, arm64 by default, published, with JSON logs and X-Ray', () => {
+    const fn = imgpipe.resource.aws_lambda_function!.this!;
+    expect(fn).toMatchObject({
+      package_type: 'Image',
+      image_uri: 'local.image_uri',
+      architectures: 'var.architectures',
+      publish: true,
+      reserved_concurrent_executions: 'var.reserved_concurrent_executions',
+    });
+    expect(fn.ephemeral_storage[0].size).toBe('var.ephemeral_storage_size');
+    expect(fn.logging_config[0]).toMatchObject({
+      log_format: 'JSON',
+      log_group: 'aws_cloudwatch_log_group.this.name',
+    });
+    expect(fn.tracing_config[0].mode).toBe('Active');
+    expect(imgpipe.variable.architectures!.default).toEqual(['arm64']);
+    expect(imgpipe.locals.image_uri).toMatch(
+      /"\$\{module\.ecr\.ecr_repository_url\}@\$\{local\.image_digest\}"/,
+    );
+    const logGroup = imgpipe.resource.aws_cloudwatch_log_group!.this!;
+    expect(logGroup).toMatchObject({
+      retention_in_days: 'var.log_retention_in_days',
+      kms_key_id: 'aws_kms_key.this.arn',
+    });
+  });
+
+  it('takes memory, timeout, provisioned concurrency and the pixel limit from the tuning variables', () => {
+    const fn = imgpipe.resource.aws_lambda_function!.this!;
+    expect(fn.memory_size).toBe('var.memory_size');
+    expect(fn.timeout).toBe('var.timeout');
+    expect(imgpipe.locals.environment).toMatch(/IMGPIPE_MAX_PIXELS\s*=\s*tostring\(var\.max_input_pixels\)/);
+    const concurrency = imgpipe.resource.aws_lambda_provisioned_concurrency_config!.this!;
+    expect(concurrency.provisioned_concurrent_executions).toBe('var.provisioned_concurrent_executions');
+    for (const env of ENVIRONMENTS) {
+      const root = dir(`envs/${env}`);
+      expect(root.module.imgpipe).toMatchObject({
+        memory_size: 'var.lambda_memory_size',
+        timeout: 'var.lambda_timeout',
+        provisioned_concurrent_executions: 'var.lambda_provisioned_concurrency',
+        max_input_pixels: 'var.max_input_pixels',
+      });
+      for (const key of TUNING_KEYS)
+        expect(root.variable[key]?.type, `envs/${env}: variable ${key}`).toBe('number');
+    }
+  });
+
+  it('sets the environment the function reads, and only variables it knows', () => {
+    const environment = String(imgpipe.locals.environment);
+    const names = [...environment.matchAll(/\b((?:IMGPIPE|POWERTOOLS)_[A-Z_]+)\s*=/g)].map((m) => m[1]!);
+    expect(names.sort()).toEqual(
+      [
+        'IMGPIPE_CONFIG',
+        'IMGPIPE_MAX_PIXELS',
+        'IMGPIPE_OUTPUT_BUCKET',
+        'IMGPIPE_OUTPUT_PREFIX',
+        'IMGPIPE_QUARANTINE_BUCKET',
+        'IMGPIPE_QUARANTINE_PREFIX',
+        'POWERTOOLS_LOG_LEVEL',
+        'POWERTOOLS_METRICS_FUNCTION_NAME',
+        'POWERTOOLS_METRICS_NAMESPACE',
+        'POWERTOOLS_SERVICE_NAME',
+      ].sort(),
+    );
+    const known: string[] = Object.values(ENV);
+    for (const name of names.filter((n) => n.startsWith('IMGPIPE_'))) expect(known, name).toContain(name);
+    // The quarantine bucket is separate, so its keys need no prefix.
+    expect(environment).toMatch(/IMGPIPE_QUARANTINE_PREFIX\s*=\s*""/);
+  });
+
+  it('routes the live alias by weight and keeps provisioned concurrency on a version number', () => {
+    const alias = imgpipe.resource.aws_lambda_alias!.this!;
+    expect(alias.name).toBe('live');
+    expect(alias.function_version).toBe('local.live_version');
+    expect(blocks(alias, 'routing_config')[0]!.additional_version_weights).toEqual({
+      '(routing_config.value)': 'var.canary_weight',
+    });
+    expect(alias.depends_on).toEqual(['aws_lambda_provisioned_concurrency_config.this']);
+    const concurrency = imgpipe.resource.aws_lambda_provisioned_concurrency_config!.this!;
+    expect(concurrency.qualifier, 'a version, not the weighted alias').toBe('local.live_version');
+    expect(concurrency.count).toBe('var.provisioned_concurrent_executions > 0 ? 1 : 0');
+    expect(imgpipe.locals.live_version).toBe('coalesce(var.live_version, local.published_version)');
+    expect(imgpipe.locals.published_version).toBe('aws_lambda_function.this.version');
+  });
+
+  it('sends exhausted asynchronous events to the KMS-encrypted dead-letter queue', () => {
+    const invoke = imgpipe.resource.aws_lambda_function_event_invoke_config!.this!;
+    expect(invoke).toMatchObject({
+      qualifier: 'aws_lambda_alias.this.name',
+      maximum_retry_attempts: 'var.maximum_retry_attempts',
+      maximum_event_age_in_seconds: 'var.maximum_event_age_in_seconds',
+    });
+    expect(invoke.destination_config[0].on_failure[0].destination).toBe('aws_sqs_queue.this.arn');
+    expect(imgpipe.resource.aws_sqs_queue!.this!.kms_master_key_id).toBe('aws_kms_key.this.arn');
+  });
+});
+
+describe('Environments', () => {
+  it('commit a tuning file with exactly the memory sweep’s keys, in range', () => {
+    for (const env of ENVIRONMENTS) {
+      const tuning = JSON.parse(
+        readFileSync(join(TERRAFORM_DIR, 'envs', env, 'tuning.auto.tfvars.json'), 'utf8'),
+      );
+      expect(Object.keys(tuning).sort(), env).toEqual([...TUNING_KEYS].sort());
+      for (const key of TUNING_KEYS) expect(Number.isInteger(tuning[key]), `${env}: ${key}`).toBe(true);
+      expect(tuning.lambda_memory_size).toBeGreaterThanOrEqual(128);
+      expect(tuning.lambda_memory_size).toBeLessThanOrEqual(10240);
+      expect(tuning.lambda_timeout).toBeGreaterThanOrEqual(1);
+      expect(tuning.lambda_timeout).toBeLessThanOrEqual(900);
+      expect(tuning.lambda_provisioned_concurrency).toBeGreaterThanOrEqual(0);
+      expect(tuning.max_input_pixels).toBeGreaterThanOrEqual(1);
+      expect(tuning.max_input_pixels).toBeLessThanOrEqual(MAX_PIXELS_CEILING);
+    }
+  });
+
+  it('set only declared variables in their settings files', () => {
+    for (const env of ENVIRONMENTS) {
+      const root = dir(`envs/${env}`);
+      const settings = JSON.parse(
+        readFileSync(join(TERRAFORM_DIR, 'envs', env, 'terraform.tfvars.json'), 'utf8'),
+      );
+      expect(settings.environment).toBe(env);
+      for (const key of Object.keys(settings))
+        expect(Object.keys(root.variable), `envs/${env}: ${key}`).toContain(key);
+    }
+  });
+});
+
+describe('Monitoring', () => {
+  it('alarms on errors, throttles, p99 duration near the timeout, a non-empty DLQ and old events', () => {
+    const alarms = imgpipe.resource.aws_cloudwatch_metric_alarm!;
+    expect(alarms.errors).toMatchObject({ namespace: 'AWS/Lambda', metric_name: 'Errors' });
+    expect(alarms.throttles).toMatchObject({ namespace: 'AWS/Lambda', metric_name: 'Throttles' });
+    expect(alarms.duration_p99).toMatchObject({
+      metric_name: 'Duration',
+      extended_statistic: 'p99',
+      threshold: 'local.duration_threshold_ms',
+    });
+    expect(imgpipe.locals.duration_threshold_ms).toBe(
+      'var.timeout * 1000 * var.alarm_duration_percent_of_timeout / 100',
+    );
+    expect(imgpipe.variable.alarm_duration_percent_of_timeout!.default).toBe(80);
+    expect(alarms.dead_letter_queue).toMatchObject({
+      namespace: 'AWS/SQS',
+      metric_name: 'ApproximateNumberOfMessagesVisible',
+    });
+    expect(alarms.async_event_age).toMatchObject({ namespace: 'AWS/Lambda', metric_name: 'AsyncEventAge' });
+    for (const name of ['errors', 'throttles', 'duration_p99', 'dead_letter_queue', 'async_event_age'])
+      expect(alarms[name]!.alarm_actions, name).toBe('local.alarm_actions');
+  });
+
+  it('charts the pipeline’s EMF metrics on the dashboard', () => {
+    const widgets = JSON.stringify(imgpipe.locals.dashboard_widgets);
+    for (const metric of [
+      'ObjectsProcessed',
+      'ObjectsDuplicate',
+      'ObjectsQuarantined',
+      'ObjectsMissing',
+      'ObjectsIgnored',
+      'ObjectsFailed',
+      'BytesIn',
+      'BytesOut',
+      'ReadTime',
+      'DecodeTime',
+      'ResizeTime',
+      'EncodeTime',
+      'WriteTime',
+      'ProcessingTime',
+      'ColdStart',
+      'ConcurrentExecutions',
+      'Invocations',
+    ])
+      expect(widgets, metric).toContain(metric);
+  });
+
+  it('notifies at 80% and 95% of the monthly budget', () => {
+    const budget = imgpipe.resource.aws_budgets_budget!.this!;
+    expect(budget).toMatchObject({ budget_type: 'COST', time_unit: 'MONTHLY' });
+    expect(budget.dynamic.notification[0].for_each).toEqual([80, 95]);
+    expect(budget.dynamic.notification[0].content[0]).toMatchObject({
+      threshold_type: 'PERCENTAGE',
+      threshold: 'notification.value',
+    });
+  });
+});
+
+describe('ECR and KMS', () => {
+  it('keeps immutable, scanned images and only the last N of them', () => {
+    const ecr = dir('modules/imgpipe/modules/ecr-repository');
+    const repository = ecr.resource.aws_ecr_repository!.this!;
+    expect(repository.image_tag_mutability).toBe('IMMUTABLE');
+    expect(repository.image_scanning_configuration[0].scan_on_push).toBe(true);
+    expect(ecr.resource.aws_ecr_lifecycle_policy!.this!.policy).toContain('imageCountMoreThan');
+    expect(imgpipe.module.ecr!.max_image_count).toBe('var.ecr_max_image_count');
+  });
+
+  it('rotates the key that encrypts the buckets, logs, queue and topic', () => {
+    expect(imgpipe.resource.aws_kms_key!.this!.enable_key_rotation).toBe(true);
+    expect(imgpipe.resource.aws_sns_topic!.this!.kms_master_key_id).toBe('aws_kms_key.this.arn');
+  });
+});
+
+describe('the workflows’ view of the bootstrap', () => {
+  const workflow = (name: string) => readFileSync(join(REPO_ROOT, '.github', 'workflows', name), 'utf8');
+
+  it('assumes the roles and uses the state bucket the bootstrap names', () => {
+    const prefix = bootstrap.variable.name_prefix!.default;
+    expect(prefix).toBe('imgpipe');
+    expect(bootstrap.resource.aws_iam_role!.deploy!.name).toMatch(/^\$\{var\.name_prefix\}-github-deploy$/);
+    expect(bootstrap.resource.aws_iam_role!.bench!.name).toMatch(/^\$\{var\.name_prefix\}-github-bench$/);
+    expect(bootstrap.locals.state_bucket_name).toMatch(
+      /^coalesce\(var\.state_bucket_name, "\$\{var\.name_prefix\}-tfstate-\$\{local\.account_id\}-\$\{var\.region\}"\)$/,
+    );
+    for (const file of ['release.yml', 'deploy.yml'])
+      expect(workflow(file)).toContain(`role/${prefix}-github-deploy`);
+    expect(workflow('bench.yml')).toContain(`role/${prefix}-github-bench`);
+    expect(workflow('deploy.yml')).toContain(`state_bucket=${prefix}-tfstate-$account-$region`);
+    // The env roots name their deployments as the bootstrap's policies expect.
+    for (const env of ENVIRONMENTS)
+      expect(dir(`envs/${env}`).locals.name).toBe(`${prefix}-\${var.environment}`);
+  });
+});
