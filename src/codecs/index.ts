@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import * as avifDecoder from '@jsquash/avif/decode.js';
 import * as avifEncoder from '@jsquash/avif/encode.js';
 import * as jpegDecoder from '@jsquash/jpeg/decode.js';
@@ -94,12 +96,28 @@ export function codecHeapBytes(): Partial<Record<CodecName, number>> {
   return sizes;
 }
 
-/** Replaces the codec's instance if its heap has grown past HEAP_RELEASE_BYTES. */
+/**
+ * Replaces the codec's instance if its heap has grown past HEAP_RELEASE_BYTES, then collects
+ * garbage so the old heap is returned now: otherwise, in an encoder thread that allocates little
+ * JavaScript, dropped heaps wait for a collection that comes late, and peak RSS creeps up by
+ * hundreds of megabytes over a few large images. Only large images pay for the collection.
+ */
 function releaseIfLarge(codec: EmscriptenCodec): void {
   if ((codec.memory?.buffer.byteLength ?? 0) > HEAP_RELEASE_BYTES) {
     codec.memory = undefined;
-    void start(codec);
+    void start(codec).then(collectGarbage);
   }
+}
+
+let gc: (() => void) | undefined;
+function collectGarbage(): void {
+  // V8's collector without starting Node with --expose-gc (which Lambda's runtime does not pass):
+  // enable the flag at run time, then fetch the gc function from a fresh context.
+  if (!gc) {
+    setFlagsFromString('--expose-gc');
+    gc = runInNewContext('gc') as () => void;
+  }
+  gc();
 }
 
 async function ready(codec: EmscriptenCodec): Promise<void> {

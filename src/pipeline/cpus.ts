@@ -20,8 +20,15 @@ export interface CgroupQuota {
   readonly cpus: number | undefined;
 }
 
-/** Reads the CPU quota of this process's cgroup (v2 `cpu.max`, or v1 `cpu.cfs_quota_us`/`cpu.cfs_period_us`). */
-export function readCgroupQuota(root = '/sys/fs/cgroup'): CgroupQuota | undefined {
+/**
+ * Reads the CPU quota of this process's own cgroup (as /proc/self/cgroup names it), for v2
+ * (`cpu.max`) and v1 (`cpu.cfs_quota_us` / `cpu.cfs_period_us`). With a cgroup namespace the
+ * process's cgroup is the root of what it sees; without one it is a path below the mount.
+ */
+export function readCgroupQuota(
+  root = '/sys/fs/cgroup',
+  self = '/proc/self/cgroup',
+): CgroupQuota | undefined {
   const read = (path: string) => {
     try {
       return readFileSync(path, 'utf8').trim();
@@ -29,22 +36,38 @@ export function readCgroupQuota(root = '/sys/fs/cgroup'): CgroupQuota | undefine
       return undefined;
     }
   };
-  const v2 = read(`${root}/cpu.max`);
+  const membership = read(self) ?? '';
+  // v2: "0::/path"; v1: "<id>:cpu,cpuacct:/path" (the controller list may name cpu among others).
+  const v2Path = /^0::(.*)$/m.exec(membership)?.[1] ?? '/';
+  const v1Path =
+    membership
+      .split('\n')
+      .map((line) => line.split(':'))
+      .find(([, controllers]) => controllers?.split(',').includes('cpu'))?.[2] ?? '/';
+  const join = (...parts: string[]) => parts.join('/').replace(/\/+/g, '/');
+
+  const v2 = read(join(root, v2Path, 'cpu.max')) ?? read(join(root, 'cpu.max'));
   if (v2 !== undefined) {
     const [quota, period] = v2.split(/\s+/);
     return { version: 2, cpus: quota === 'max' ? undefined : Number(quota) / Number(period) };
   }
-  const quota = read(`${root}/cpu/cpu.cfs_quota_us`) ?? read(`${root}/cpu,cpuacct/cpu.cfs_quota_us`);
-  const period = read(`${root}/cpu/cpu.cfs_period_us`) ?? read(`${root}/cpu,cpuacct/cpu.cfs_period_us`);
-  if (quota === undefined || period === undefined) return undefined;
-  return { version: 1, cpus: Number(quota) <= 0 ? undefined : Number(quota) / Number(period) };
+  for (const mount of ['cpu', 'cpu,cpuacct']) {
+    for (const path of [v1Path, '/']) {
+      const quota = read(join(root, mount, path, 'cpu.cfs_quota_us'));
+      const period = read(join(root, mount, path, 'cpu.cfs_period_us'));
+      if (quota !== undefined && period !== undefined) {
+        return { version: 1, cpus: Number(quota) <= 0 ? undefined : Number(quota) / Number(period) };
+      }
+    }
+  }
+  return undefined;
 }
 
-export function availableCpus(env: Env = process.env, cgroupRoot?: string): number {
+export function availableCpus(env: Env = process.env, cgroupRoot?: string, cgroupSelf?: string): number {
   const limits = [availableParallelism()];
   const memory = Number(env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE);
   if (Number.isFinite(memory) && memory > 0) limits.push(lambdaVcpus(memory));
-  const quota = readCgroupQuota(cgroupRoot)?.cpus;
+  const quota = readCgroupQuota(cgroupRoot, cgroupSelf)?.cpus;
   if (quota !== undefined) limits.push(quota);
   return Math.min(...limits);
 }
@@ -54,6 +77,9 @@ export function availableCpus(env: Env = process.env, cgroupRoot?: string): numb
  * would only add copying); from 1.5 CPUs on, one worker per (rounded) CPU.
  */
 export function defaultWorkers(env: Env = process.env, cgroupRoot?: string): number {
-  const cpus = availableCpus(env, cgroupRoot);
+  return workersForCpus(availableCpus(env, cgroupRoot));
+}
+
+export function workersForCpus(cpus: number): number {
   return cpus < 1.5 ? 1 : Math.round(cpus);
 }

@@ -60,16 +60,33 @@ describe('CPU allowance', () => {
   it('reads cgroup v2 and v1 CPU quotas', () => {
     const v2 = mkdtempSync(join(tmpdir(), 'cg2-'));
     writeFileSync(join(v2, 'cpu.max'), '150000 100000\n');
-    expect(readCgroupQuota(v2)).toEqual({ version: 2, cpus: 1.5 });
+    expect(readCgroupQuota(v2, '/nonexistent')).toEqual({ version: 2, cpus: 1.5 });
     writeFileSync(join(v2, 'cpu.max'), 'max 100000\n');
-    expect(readCgroupQuota(v2)).toEqual({ version: 2, cpus: undefined });
+    expect(readCgroupQuota(v2, '/nonexistent')).toEqual({ version: 2, cpus: undefined });
     const v1 = mkdtempSync(join(tmpdir(), 'cg1-'));
     mkdirSync(join(v1, 'cpu'));
     writeFileSync(join(v1, 'cpu', 'cpu.cfs_quota_us'), '50000\n');
     writeFileSync(join(v1, 'cpu', 'cpu.cfs_period_us'), '100000\n');
-    expect(readCgroupQuota(v1)).toEqual({ version: 1, cpus: 0.5 });
-    expect(availableCpus({}, v1)).toBe(0.5);
+    expect(readCgroupQuota(v1, '/nonexistent')).toEqual({ version: 1, cpus: 0.5 });
+    expect(availableCpus({}, v1, '/nonexistent')).toBe(0.5);
     writeFileSync(join(v1, 'cpu', 'cpu.cfs_quota_us'), '-1\n');
-    expect(readCgroupQuota(v1)).toEqual({ version: 1, cpus: undefined });
+    expect(readCgroupQuota(v1, '/nonexistent')).toEqual({ version: 1, cpus: undefined });
+  });
+
+  it("reads the quota of the process's own cgroup, not the hierarchy root's", () => {
+    const root = mkdtempSync(join(tmpdir(), 'cg-'));
+    mkdirSync(join(root, 'cpu', 'sweep', '1769'), { recursive: true });
+    writeFileSync(join(root, 'cpu', 'cpu.cfs_quota_us'), '-1\n');
+    writeFileSync(join(root, 'cpu', 'cpu.cfs_period_us'), '100000\n');
+    writeFileSync(join(root, 'cpu', 'sweep', '1769', 'cpu.cfs_quota_us'), '100000\n');
+    writeFileSync(join(root, 'cpu', 'sweep', '1769', 'cpu.cfs_period_us'), '100000\n');
+    const self = join(root, 'self-cgroup');
+    writeFileSync(self, '12:memory:/\n4:cpu,cpuacct:/sweep/1769\n1:name=systemd:/\n');
+    expect(readCgroupQuota(root, self)).toEqual({ version: 1, cpus: 1 });
+    const v2 = mkdtempSync(join(tmpdir(), 'cg2-'));
+    mkdirSync(join(v2, 'jobs', 'a'), { recursive: true });
+    writeFileSync(join(v2, 'jobs', 'a', 'cpu.max'), '200000 100000\n');
+    writeFileSync(join(v2, 'self'), '0::/jobs/a\n');
+    expect(readCgroupQuota(v2, join(v2, 'self'))).toEqual({ version: 2, cpus: 2 });
   });
 });
