@@ -1,0 +1,349 @@
+import {
+  DeleteFunctionCommand,
+  type FunctionConfiguration,
+  GetFunctionConfigurationCommand,
+  InvokeCommand,
+  type LambdaClient,
+  PublishVersionCommand,
+  UpdateFunctionConfigurationCommand,
+} from '@aws-sdk/client-lambda';
+import { DeleteObjectCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { isInputFormat } from '../../src/codecs/formats.ts';
+import { sniffFormat } from '../../src/codecs/sniff.ts';
+import { loadPipelineConfig } from '../../src/config/index.ts';
+import { probeImage } from '../../src/image/probe.ts';
+import { manifestKey } from '../../src/pipeline/keys.ts';
+import { lambdaShare, lambdaWorkers } from './model.ts';
+import type { Progress } from './progress.ts';
+import { parseReportLines, type ReportLine } from './report-line.ts';
+import type { Architecture, ImageResult, RowFailure, RunSample, SweepRow } from './types.ts';
+
+/**
+ * The sweep against a deployed function (like AWS Lambda Power Tuning, without Step Functions):
+ * for each size, set MemorySize, wait for the update, publish a version (a new version starts in a
+ * fresh execution environment, so its first invocation is cold), invoke it with each input once
+ * (the first is the cold start) and then `runs` more times, and read Duration, Billed Duration,
+ * Max Memory Used and Init Duration from the REPORT line in the log tail. Whatever happens, the
+ * original memory size and timeout are restored and the published versions deleted.
+ *
+ * The handler skips an object whose manifest is current (S3 delivers events at least once), so an
+ * S3 event for the same object is processed once and then answered as `duplicate`. Such runs are
+ * detected in the log tail and reported; `deleteManifest` removes the object's manifest before
+ * every invocation so that each one processes the image.
+ */
+
+export interface AwsInput {
+  readonly label: string;
+  readonly payload: Uint8Array;
+  /** The object an S3 event names (for its pixel count and manifest). */
+  readonly object?: { readonly bucket: string; readonly key: string };
+  readonly pixels?: number;
+  readonly width?: number;
+  readonly height?: number;
+}
+
+type Sender<C extends { send: unknown }> = Pick<C, 'send'>;
+
+export interface AwsSweepSettings {
+  readonly lambda: Sender<LambdaClient>;
+  readonly s3?: Sender<S3Client>;
+  readonly functionName: string;
+  readonly memories: readonly number[];
+  readonly runs: number;
+  readonly inputs: readonly AwsInput[];
+  readonly deleteManifest: boolean;
+  readonly progress: Progress;
+  readonly signal?: AbortSignal;
+  /** Between polls of the update status (tests: 0). */
+  readonly pollMs?: number;
+  readonly maxWaitMs?: number;
+  readonly log?: (line: string) => void;
+}
+
+export interface AwsSweepResult {
+  readonly rows: Omit<SweepRow, 'stats'>[];
+  readonly architecture: Architecture;
+  readonly functionArn?: string;
+  readonly original: { readonly memoryMb?: number; readonly timeoutSeconds?: number };
+  /** Problems while restoring the configuration or deleting versions: the caller must shout. */
+  readonly cleanupProblems: readonly string[];
+  readonly environment: Readonly<Record<string, string>>;
+}
+
+export class SweepAbortedError extends Error {
+  constructor() {
+    super('The sweep was interrupted');
+    this.name = 'SweepAbortedError';
+  }
+}
+
+export async function runAwsSweep(settings: AwsSweepSettings): Promise<AwsSweepResult> {
+  const { lambda, functionName } = settings;
+  const log = settings.log ?? (() => undefined);
+  const original = await lambda.send(new GetFunctionConfigurationCommand({ FunctionName: functionName }));
+  const environment = original.Environment?.Variables ?? {};
+  const architecture = (original.Architectures?.[0] ?? 'x86_64') as Architecture;
+  const manifests = settings.deleteManifest ? manifestLocations(settings.inputs, environment) : undefined;
+  if (settings.deleteManifest && !settings.s3) throw new Error('Deleting manifests needs an S3 client');
+
+  const versions: string[] = [];
+  const rows: Omit<SweepRow, 'stats'>[] = [];
+  const cleanupProblems: string[] = [];
+  settings.progress.start(settings.memories.length * settings.inputs.length * (1 + settings.runs));
+  try {
+    for (const memoryMb of settings.memories) {
+      checkAborted(settings.signal);
+      settings.progress.step(`${memoryMb} MB: updating ${functionName}`);
+      await lambda.send(
+        new UpdateFunctionConfigurationCommand({ FunctionName: functionName, MemorySize: memoryMb }),
+      );
+      await waitForUpdate(settings, undefined);
+      const published = await lambda.send(
+        new PublishVersionCommand({
+          FunctionName: functionName,
+          Description: `imgpipe bench sweep: ${memoryMb} MB (temporary)`,
+        }),
+      );
+      const version = published.Version;
+      if (!version) throw new Error(`PublishVersion returned no version for ${functionName}`);
+      versions.push(version);
+      await waitForUpdate(settings, version);
+      rows.push(await sweepSize(settings, memoryMb, version, manifests));
+    }
+  } finally {
+    settings.progress.stop();
+    try {
+      await lambda.send(
+        new UpdateFunctionConfigurationCommand({
+          FunctionName: functionName,
+          MemorySize: original.MemorySize,
+          Timeout: original.Timeout,
+        }),
+      );
+      await waitForUpdate({ ...settings, signal: undefined }, undefined);
+      log(`Restored ${functionName} to ${original.MemorySize} MB, ${original.Timeout} s`);
+    } catch (error) {
+      cleanupProblems.push(
+        `Could not restore ${functionName} to MemorySize ${original.MemorySize} and Timeout ${original.Timeout}: ${message(error)}`,
+      );
+    }
+    for (const version of versions) {
+      try {
+        await lambda.send(new DeleteFunctionCommand({ FunctionName: functionName, Qualifier: version }));
+      } catch (error) {
+        cleanupProblems.push(`Could not delete version ${version} of ${functionName}: ${message(error)}`);
+      }
+    }
+  }
+  return {
+    rows,
+    architecture,
+    ...(original.FunctionArn ? { functionArn: original.FunctionArn } : {}),
+    original: { memoryMb: original.MemorySize, timeoutSeconds: original.Timeout },
+    cleanupProblems,
+    environment,
+  };
+}
+
+async function sweepSize(
+  settings: AwsSweepSettings,
+  memoryMb: number,
+  version: string,
+  manifests: Map<AwsInput, { bucket: string; key: string }> | undefined,
+): Promise<Omit<SweepRow, 'stats'>> {
+  const images: ImageResult[] = [];
+  const failures: RowFailure[] = [];
+  let coldInitMs: number | undefined;
+  let sawCold = false;
+  for (const input of settings.inputs) {
+    const samples: RunSample[] = [];
+    let peak = 0;
+    try {
+      for (let run = 0; run <= settings.runs; run++) {
+        checkAborted(settings.signal);
+        settings.progress.step(`${memoryMb} MB: ${input.label} run ${run + 1}/${settings.runs + 1}`);
+        const manifest = manifests?.get(input);
+        if (manifest) {
+          await settings.s3!.send(new DeleteObjectCommand({ Bucket: manifest.bucket, Key: manifest.key }));
+        }
+        const report = await invoke(settings, version, input, memoryMb);
+        settings.progress.advance();
+        if (!sawCold) {
+          sawCold = true;
+          coldInitMs = report.initMs;
+        }
+        peak = Math.max(peak, report.maxMemoryUsedMb);
+        samples.push({
+          wallMs: report.durationMs,
+          billedMs: report.billedMs,
+          maxMemoryUsedMb: report.maxMemoryUsedMb,
+        });
+      }
+    } catch (error) {
+      if (error instanceof SweepAbortedError) throw error;
+      failures.push({ image: input.label, message: message(error) });
+      if (error instanceof InvocationError && error.outOfMemory) peak = Math.max(peak, memoryMb);
+      if (samples.length === 0) {
+        if (peak > 0) images.push(placeholder(input, peak));
+        continue;
+      }
+    }
+    const [first, ...warm] = samples;
+    images.push({
+      image: input.label,
+      ...(input.width !== undefined ? { width: input.width } : {}),
+      ...(input.height !== undefined ? { height: input.height } : {}),
+      ...(input.pixels !== undefined ? { pixels: input.pixels } : {}),
+      initMs: coldInitMs ?? 0,
+      first: first!,
+      warm,
+      peakRssMb: peak,
+    });
+  }
+  return {
+    memoryMb,
+    vcpus: lambdaShare(memoryMb),
+    workers: lambdaWorkers(memoryMb),
+    mode: 'measured-aws',
+    note:
+      coldInitMs === undefined
+        ? `version ${version}: no Init Duration seen (the first invocation was not a cold start); init counted as 0`
+        : `version ${version} of ${settings.functionName}`,
+    images,
+    failures,
+  };
+}
+
+/** An input that failed on its first invocation still tells us it did not fit (OOM). */
+function placeholder(input: AwsInput, peakMb: number): ImageResult {
+  const none: RunSample = { wallMs: 0 };
+  return { image: input.label, initMs: 0, first: none, warm: [], peakRssMb: peakMb };
+}
+
+export class InvocationError extends Error {
+  readonly outOfMemory: boolean;
+  constructor(text: string, outOfMemory: boolean) {
+    super(text);
+    this.name = 'InvocationError';
+    this.outOfMemory = outOfMemory;
+  }
+}
+
+async function invoke(
+  settings: AwsSweepSettings,
+  version: string,
+  input: AwsInput,
+  memoryMb: number,
+): Promise<ReportLine> {
+  const response = await settings.lambda.send(
+    new InvokeCommand({
+      FunctionName: settings.functionName,
+      Qualifier: version,
+      LogType: 'Tail',
+      Payload: input.payload,
+    }),
+  );
+  const log = response.LogResult ? Buffer.from(response.LogResult, 'base64').toString('utf8') : '';
+  const report = parseReportLines(log).at(-1);
+  const payload = response.Payload ? Buffer.from(response.Payload).toString('utf8') : '';
+  if (response.FunctionError || report?.status === 'error' || report?.status === 'timeout') {
+    const outOfMemory =
+      /Runtime\.OutOfMemory/.test(`${payload} ${log} ${report?.errorType ?? ''}`) ||
+      (report !== undefined && report.maxMemoryUsedMb >= report.memorySizeMb);
+    const what = outOfMemory ? 'ran out of memory' : `failed (${response.FunctionError ?? report?.status})`;
+    throw new InvocationError(
+      `Invocation of ${input.label} at ${memoryMb} MB ${what}: ${payload.slice(0, 300) || report?.errorType || 'no payload'}`,
+      outOfMemory,
+    );
+  }
+  if (!report) throw new Error(`No REPORT line in the log tail of ${input.label} at ${memoryMb} MB`);
+  if (/"outcome"\s*:\s*"duplicate"/.test(log)) {
+    throw new Error(
+      `The function skipped ${input.label} at ${memoryMb} MB as a duplicate (its manifest is current), so the run measured no processing; pass --delete-manifest to remove the manifest before each invocation`,
+    );
+  }
+  return report;
+}
+
+/** Polls until the function (or a version) has finished updating, as the SDK's waiters do. */
+async function waitForUpdate(settings: AwsSweepSettings, version: string | undefined): Promise<void> {
+  const pollMs = settings.pollMs ?? 2000;
+  const deadline = Date.now() + (settings.maxWaitMs ?? 5 * 60_000);
+  for (;;) {
+    const config: FunctionConfiguration = await settings.lambda.send(
+      new GetFunctionConfigurationCommand({
+        FunctionName: settings.functionName,
+        ...(version ? { Qualifier: version } : {}),
+      }),
+    );
+    const status = version ? config.State : config.LastUpdateStatus;
+    const reason = version ? config.StateReason : config.LastUpdateStatusReason;
+    if (status === 'Failed') {
+      throw new Error(
+        `${settings.functionName}${version ? `:${version}` : ''} failed to update: ${reason ?? 'no reason given'}`,
+      );
+    }
+    if (status === undefined || status === 'Successful' || status === 'Active') return;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `${settings.functionName}${version ? `:${version}` : ''} is still ${status} after waiting`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+}
+
+function checkAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new SweepAbortedError();
+}
+
+/** Where the function keeps each object's manifest, from the function's own configuration. */
+export function manifestLocations(
+  inputs: readonly AwsInput[],
+  environment: Readonly<Record<string, string>>,
+): Map<AwsInput, { bucket: string; key: string }> {
+  const bucket = environment.IMGPIPE_OUTPUT_BUCKET;
+  if (!bucket)
+    throw new Error('--delete-manifest: the function has no IMGPIPE_OUTPUT_BUCKET in its environment');
+  let templates: ReturnType<typeof loadPipelineConfig>['keys'];
+  try {
+    templates = loadPipelineConfig(environment).keys;
+  } catch (error) {
+    throw new Error(
+      `--delete-manifest: cannot work out the manifest keys from the function's configuration: ${message(error)}`,
+    );
+  }
+  const locations = new Map<AwsInput, { bucket: string; key: string }>();
+  for (const input of inputs) {
+    if (!input.object) {
+      throw new Error(`--delete-manifest works with --event-object inputs; ${input.label} is a payload file`);
+    }
+    locations.set(input, { bucket, key: manifestKey(templates, input.object.key) });
+  }
+  return locations;
+}
+
+/**
+ * Reads an object to learn its pixel count with the function's own header probe. The probe also
+ * checks that the file is complete, so the whole object is read (once, before the sweep).
+ */
+export async function probeObject(
+  s3: Sender<S3Client>,
+  object: { bucket: string; key: string },
+): Promise<{ width: number; height: number } | undefined> {
+  const response = await s3.send(new GetObjectCommand({ Bucket: object.bucket, Key: object.key }));
+  if (!response.Body) return undefined;
+  const bytes = await response.Body.transformToByteArray();
+  const format = sniffFormat(bytes);
+  if (!isInputFormat(format)) return undefined;
+  try {
+    const header = probeImage(format, bytes);
+    return { width: header.width, height: header.height };
+  } catch {
+    return undefined;
+  }
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,211 @@
+import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Enforcement } from './model.ts';
+
+/**
+ * Lambda's CPU share enforced on this machine with a cgroup CPU quota (CFS bandwidth control):
+ * quota / period = the share in CPUs. cgroup v1 (`cpu` controller: cpu.cfs_period_us,
+ * cpu.cfs_quota_us) and v2 (`cpu.max`, with +cpu in the parent's cgroup.subtree_control) are both
+ * supported. Only the cpu controller is touched; the memory controller is left alone.
+ *
+ * Each sized run gets a group of its own, created before the child starts and removed after it
+ * exits. The child joins the group before it executes anything (see wrapInCgroup).
+ */
+
+/** The file operations we need, so tests can stand in for cgroupfs. */
+export interface CgroupFs {
+  readFile(path: string): string;
+  writeFile(path: string, data: string): void;
+  mkdir(path: string): void;
+  rmdir(path: string): void;
+}
+
+export const realCgroupFs: CgroupFs = {
+  readFile: (path) => readFileSync(path, 'utf8'),
+  writeFile: (path, data) => writeFileSync(path, data),
+  mkdir: (path) => mkdirSync(path),
+  rmdir: (path) => rmdirSync(path),
+};
+
+export interface CpuMount {
+  readonly version: 1 | 2;
+  /** Where the hierarchy with the cpu controller is mounted; groups are created directly under it. */
+  readonly path: string;
+}
+
+export const CFS_PERIOD_US = 100_000;
+/** The kernel refuses quotas below 1 ms. */
+const MIN_QUOTA_US = 1_000;
+
+/**
+ * Finds the hierarchy with the cpu controller from /proc/self/mounts: a cgroup2 mount whose
+ * cgroup.controllers lists `cpu` (pure v2), else a v1 `cgroup` mount with the `cpu` option (v1, or
+ * the hybrid layout where v2 is mounted but holds no controllers).
+ */
+export function findCpuMount(mounts: string, fs: CgroupFs): CpuMount | undefined {
+  const entries = mounts
+    .split('\n')
+    .map((line) => line.split(' '))
+    .filter((fields) => fields.length >= 4)
+    .map(([, path, type, options]) => ({
+      path: unescapeMount(path!),
+      type: type!,
+      options: options!.split(','),
+    }));
+  for (const entry of entries) {
+    if (entry.type !== 'cgroup2') continue;
+    let controllers = '';
+    try {
+      controllers = fs.readFile(join(entry.path, 'cgroup.controllers'));
+    } catch {
+      continue;
+    }
+    if (controllers.split(/\s+/).includes('cpu')) return { version: 2, path: entry.path };
+  }
+  const v1 = entries.find((entry) => entry.type === 'cgroup' && entry.options.includes('cpu'));
+  return v1 ? { version: 1, path: v1.path } : undefined;
+}
+
+/** /proc/mounts escapes spaces and a few other characters as octal. */
+function unescapeMount(path: string): string {
+  return path.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)));
+}
+
+export type CgroupDetection =
+  | { readonly available: true; readonly mount: CpuMount }
+  | { readonly available: false; readonly reason: string };
+
+export interface DetectOptions {
+  readonly fs?: CgroupFs;
+  readonly mountsPath?: string;
+  /** Name of the probe group (tests). */
+  readonly probeName?: string;
+}
+
+/**
+ * Whether this process can enforce CPU quotas: a cpu hierarchy is mounted, and creating a group,
+ * setting a quota and removing the group again works (root, not read-only, delegated...). The probe
+ * is real, so the answer is the kernel's, not a guess from the user id.
+ */
+export function detectCgroup(options: DetectOptions = {}): CgroupDetection {
+  const fs = options.fs ?? realCgroupFs;
+  let mounts: string;
+  try {
+    mounts = fs.readFile(options.mountsPath ?? '/proc/self/mounts');
+  } catch (error) {
+    return { available: false, reason: `cannot read the mount table (${describe(error)}); not Linux?` };
+  }
+  const mount = findCpuMount(mounts, fs);
+  if (!mount) return { available: false, reason: 'no cgroup hierarchy with the cpu controller is mounted' };
+  try {
+    const probe = CpuCgroup.create(mount, options.probeName ?? `imgpipe-sweep-probe-${process.pid}`, 1, fs);
+    probe.remove();
+  } catch (error) {
+    return {
+      available: false,
+      reason: `cgroup v${mount.version} at ${mount.path} is not usable: ${describe(error)}`,
+    };
+  }
+  return { available: true, mount };
+}
+
+export function enforcementOf(detection: CgroupDetection): Enforcement {
+  return detection.available
+    ? { available: true, version: detection.mount.version }
+    : { available: false, reason: `no CPU quota can be enforced here (${detection.reason})` };
+}
+
+/** Groups created by this process and not yet removed: removed on exit and on signals. */
+const live = new Set<CpuCgroup>();
+
+export class CpuCgroup {
+  readonly path: string;
+  readonly procsPath: string;
+  readonly cpus: number;
+  private readonly fs: CgroupFs;
+
+  private constructor(path: string, cpus: number, fs: CgroupFs) {
+    this.path = path;
+    this.procsPath = join(path, 'cgroup.procs');
+    this.cpus = cpus;
+    this.fs = fs;
+  }
+
+  /** Creates `<mount>/<name>` with a quota of `cpus` CPUs per 100 ms period. */
+  static create(mount: CpuMount, name: string, cpus: number, fs: CgroupFs = realCgroupFs): CpuCgroup {
+    if (!(cpus > 0)) throw new RangeError(`A CPU quota must be positive, not ${cpus}`);
+    const quotaUs = Math.max(MIN_QUOTA_US, Math.round(cpus * CFS_PERIOD_US));
+    if (mount.version === 2) enableCpuController(mount.path, fs);
+    const path = join(mount.path, name);
+    fs.mkdir(path);
+    const group = new CpuCgroup(path, cpus, fs);
+    live.add(group);
+    try {
+      if (mount.version === 1) {
+        fs.writeFile(join(path, 'cpu.cfs_period_us'), String(CFS_PERIOD_US));
+        fs.writeFile(join(path, 'cpu.cfs_quota_us'), String(quotaUs));
+      } else {
+        fs.writeFile(join(path, 'cpu.max'), `${quotaUs} ${CFS_PERIOD_US}`);
+      }
+    } catch (error) {
+      group.remove();
+      throw error;
+    }
+    return group;
+  }
+
+  /** Removes the group; it must have no processes left (the child has exited). */
+  remove(): void {
+    try {
+      this.fs.rmdir(this.path);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+    live.delete(this);
+  }
+}
+
+/** v2 hands a controller to child groups only if the parent lists it in cgroup.subtree_control. */
+function enableCpuController(parent: string, fs: CgroupFs): void {
+  const control = join(parent, 'cgroup.subtree_control');
+  if (fs.readFile(control).split(/\s+/).includes('cpu')) return;
+  fs.writeFile(control, '+cpu');
+}
+
+/** Removes every group this process still holds, ignoring failures: for exit paths. */
+export function removeAllCgroups(): string[] {
+  const problems: string[] = [];
+  for (const group of [...live]) {
+    try {
+      group.remove();
+    } catch (error) {
+      problems.push(`${group.path}: ${describe(error)}`);
+    }
+  }
+  return problems;
+}
+
+export function liveCgroups(): string[] {
+  return [...live].map((group) => group.path);
+}
+
+/**
+ * The command that runs `command args` inside the group: a shell writes its own PID into
+ * cgroup.procs and then execs the command, so the process is in the group before its first
+ * instruction (and its threads with it).
+ */
+export function wrapInCgroup(
+  procsPath: string,
+  command: string,
+  args: readonly string[],
+): { command: string; args: string[] } {
+  return { command: '/bin/sh', args: ['-c', 'echo $$ > "$0" && exec "$@"', procsPath, command, ...args] };
+}
+
+function describe(error: unknown): string {
+  const e = error as NodeJS.ErrnoException;
+  if (e?.code === 'EACCES' || e?.code === 'EPERM')
+    return `${e.code}: permission denied (run the sweep as root)`;
+  if (e?.code === 'EROFS') return 'EROFS: the cgroup filesystem is mounted read-only';
+  return error instanceof Error ? error.message : String(error);
+}

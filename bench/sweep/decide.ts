@@ -1,0 +1,76 @@
+import {
+  deriveProvisionedConcurrency,
+  deriveTimeout,
+  fitMaxPixels,
+  MIN_MAX_PIXELS,
+  PIXEL_STEP,
+} from './derive.ts';
+import { imagePixels, isEligible } from './rows.ts';
+import { chooseMemory } from './strategy.ts';
+import type { Architecture, Derived, Strategy, SweepRow } from './types.ts';
+
+export interface DecisionSettings {
+  readonly strategy: Strategy;
+  readonly weight: number;
+  readonly architecture: Architecture;
+  readonly requestsPerSecond: number;
+  readonly timeoutMargin: number;
+  readonly headroom: number;
+  /** When no image has a known size: the limit the function has now. */
+  readonly configuredMaxPixels: number;
+}
+
+/**
+ * Chooses the memory size among the eligible rows (see strategy.ts) and derives the deployment
+ * settings from the chosen row. Undefined, with the reason, when no size is eligible.
+ */
+export function decide(
+  rows: readonly SweepRow[],
+  settings: DecisionSettings,
+): { derived: Derived } | { derived?: undefined; reason: string } {
+  const eligible = rows.filter(isEligible);
+  if (eligible.length === 0) {
+    return {
+      reason:
+        rows.length === 0
+          ? 'no sizes were swept'
+          : 'no size ran every input within its memory: every row is out of memory or has a failed input',
+    };
+  }
+  const chosen = chooseMemory(
+    eligible.map((row) => ({
+      memoryMb: row.memoryMb,
+      cost: row.stats!.costPer1000[settings.architecture],
+      durationMs: row.stats!.expectedMs,
+    })),
+    settings.strategy,
+    settings.weight,
+  )!;
+  const row = eligible.find((r) => r.memoryMb === chosen.memoryMb)!;
+  const stats = row.stats!;
+  const timeoutBasisMs = Math.max(stats.coldMaxMs, stats.maxMs);
+  const points = row.images.flatMap((image) => {
+    const pixels = imagePixels(image);
+    return pixels === undefined ? [] : [{ pixels, rssMb: image.peakRssMb }];
+  });
+  // Without a fit, the largest image that ran is known to fit; with no sizes at all, keep the limit.
+  const largest = Math.max(0, ...points.map((p) => p.pixels));
+  const fallbackPixels =
+    largest > 0
+      ? Math.max(MIN_MAX_PIXELS, Math.floor(largest / PIXEL_STEP) * PIXEL_STEP)
+      : settings.configuredMaxPixels;
+  const { maxPixels, fit } = fitMaxPixels(points, row.memoryMb, settings.headroom, fallbackPixels);
+  return {
+    derived: {
+      memoryMb: row.memoryMb,
+      architecture: settings.architecture,
+      strategy: settings.strategy,
+      ...(settings.strategy === 'balanced' ? { weight: settings.weight } : {}),
+      timeoutSeconds: deriveTimeout(timeoutBasisMs, settings.timeoutMargin),
+      timeoutBasisMs,
+      provisionedConcurrency: deriveProvisionedConcurrency(settings.requestsPerSecond, stats.p95Ms),
+      maxInputPixels: maxPixels,
+      pixelFit: fit,
+    },
+  };
+}

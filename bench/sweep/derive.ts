@@ -1,0 +1,97 @@
+import { leastSquares } from './stats.ts';
+import type { PixelFit } from './types.ts';
+
+/**
+ * What the chosen memory size implies for the deployment: the function timeout, provisioned
+ * concurrency for an expected arrival rate, and the largest input that fits in memory.
+ */
+
+/** Lambda's ceiling for a function timeout. */
+export const MAX_TIMEOUT_SECONDS = 900;
+export const MIN_TIMEOUT_SECONDS = 10;
+
+/**
+ * ceil(slowest measured invocation x margin), between 10 s and Lambda's 900 s. The slowest
+ * invocation is the worst of a cold one (init + first run) and the warm runs: the margin covers
+ * S3 reads and writes (not part of the sweep), larger inputs and slower hosts.
+ */
+export function deriveTimeout(slowestMs: number, margin: number): number {
+  const seconds = Math.ceil((slowestMs / 1000) * margin);
+  return Math.min(MAX_TIMEOUT_SECONDS, Math.max(MIN_TIMEOUT_SECONDS, seconds));
+}
+
+/** AWS's estimate plus its recommended 10% buffer. */
+export const PROVISIONED_CONCURRENCY_BUFFER = 1.1;
+
+/**
+ * Concurrency = requests per second x duration in seconds (AWS Lambda Developer Guide, "Understanding
+ * Lambda function scaling"), with a 10% buffer as the provisioned-concurrency guide recommends. We
+ * take the p95 duration rather than the mean so bursts of large images are covered. 0 rps gives 0.
+ */
+export function deriveProvisionedConcurrency(requestsPerSecond: number, p95Ms: number): number {
+  if (requestsPerSecond <= 0) return 0;
+  // Round before ceil so that floating-point noise (2 x 0.5 x 1.1 = 1.1000000000000003) cannot add one.
+  const exact = Number((requestsPerSecond * (p95Ms / 1000) * PROVISIONED_CONCURRENCY_BUFFER).toFixed(9));
+  return Math.ceil(exact);
+}
+
+export const PIXEL_STEP = 1_000_000;
+/**
+ * Bytes each input pixel costs at least: the decoder's WASM heap holds the decoded RGBA (4 bytes)
+ * and the pipeline its copy (4 more). Small images fit in the heap's initial size and make the
+ * fitted slope too shallow; this floor keeps the extrapolation to large images honest.
+ */
+export const MIN_BYTES_PER_PIXEL = 8;
+export const MIN_MAX_PIXELS = 1_000_000;
+export const MAX_MAX_PIXELS = 100_000_000;
+
+/**
+ * Fits peak RSS = a + b x pixels over the corpus at the chosen size (least squares) and solves
+ * a + b x P = memory x (1 - headroom): the largest input whose peak still leaves the headroom free.
+ * The slope is at least MIN_BYTES_PER_PIXEL (the intercept is then refitted through the mean).
+ * P is rounded down to whole megapixels and kept within 1-100 MP. Without at least two different
+ * image sizes, or with a line that does not rise, there is nothing to extrapolate: `fallbackPixels`
+ * is used and the reason is reported.
+ */
+export function fitMaxPixels(
+  points: readonly { pixels: number; rssMb: number }[],
+  memoryMb: number,
+  headroom: number,
+  fallbackPixels: number,
+): { maxPixels: number; fit: PixelFit } {
+  const budgetMb = memoryMb * (1 - headroom);
+  const line = leastSquares(points.map((p) => ({ x: p.pixels, y: p.rssMb })));
+  const fallback = (reason: string) => ({
+    maxPixels: fallbackPixels,
+    fit: { kind: 'fallback', reason } as const,
+  });
+  if (!line) {
+    return fallback(
+      points.length < 2
+        ? `${points.length} image(s) with a known size; a fit needs two sizes`
+        : 'all images have the same pixel count',
+    );
+  }
+  if (line.slope <= 0) return fallback('peak RSS does not grow with pixels over this corpus');
+  const floor = MIN_BYTES_PER_PIXEL / (1024 * 1024);
+  const slope = Math.max(line.slope, floor);
+  const intercept =
+    slope === line.slope
+      ? line.intercept
+      : points.reduce((sum, p) => sum + p.rssMb - slope * p.pixels, 0) / points.length;
+  const rawPixels = (budgetMb - intercept) / slope;
+  const rounded = Math.floor(rawPixels / PIXEL_STEP) * PIXEL_STEP;
+  const maxPixels = Math.min(MAX_MAX_PIXELS, Math.max(MIN_MAX_PIXELS, rounded));
+  return {
+    maxPixels,
+    fit: {
+      kind: 'fit',
+      interceptMb: intercept,
+      slopeMbPerMp: slope * 1_000_000,
+      fittedSlopeMbPerMp: line.slope * 1_000_000,
+      budgetMb,
+      rawPixels,
+      points: points.map((p) => ({ pixels: p.pixels, rssMb: p.rssMb })),
+    },
+  };
+}

@@ -1,0 +1,408 @@
+import { createHash } from 'node:crypto';
+import { closeSync, openSync, readSync } from 'node:fs';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { join, relative, resolve } from 'node:path';
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import { S3Client } from '@aws-sdk/client-s3';
+import { buildS3Notification } from '../../src/cli/local-s3.ts';
+import { isInputFormat } from '../../src/codecs/formats.ts';
+import { sniffFormat } from '../../src/codecs/sniff.ts';
+import { invalidSetting } from '../../src/config/check.ts';
+import { loadPipelineConfig, readConfigFile } from '../../src/config/index.ts';
+import { type PipelineConfig, parsePipelineConfig } from '../../src/config/pipeline.ts';
+import { ConfigError } from '../../src/errors.ts';
+import { availableCpus } from '../../src/pipeline/cpus.ts';
+import { type AwsInput, probeObject, runAwsSweep } from './aws.ts';
+import { detectCgroup } from './cgroup.ts';
+import { decide } from './decide.ts';
+import type { SweepDocument } from './document.ts';
+import { installInterruptHandlers, runLocalSweep } from './local.ts';
+import { parseSweepOptions, type SweepOptions, USAGE } from './options.ts';
+import { createProgress } from './progress.ts';
+import { collectProvenance, type Provenance } from './provenance.ts';
+import { renderConsoleSummary, renderMarkdownReport } from './report.ts';
+import { summariseRow } from './rows.ts';
+import { renderSvg } from './svg.ts';
+import { buildTfvars, renderTfvars, type TuningTfvars } from './tfvars.ts';
+import type { Architecture, SweepRow } from './types.ts';
+
+/**
+ * `npm run bench -- sweep`: the memory sweep (bench/README.md, "Memory sweep"). Exit status 0 when
+ * a size was chosen and every output written, 1 when no size could be chosen or the AWS function
+ * could not be restored, 2 for a usage error.
+ */
+export async function main(argv: string[]): Promise<number> {
+  let options: SweepOptions;
+  try {
+    options = parseSweepOptions(argv);
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\nSee npm run bench -- sweep --help.\n`);
+    return 2;
+  }
+  if (options.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  try {
+    if (options.from !== undefined) return await chooseAgain(options, options.from);
+    return options.aws ? await sweepAws(options) : await sweepLocal(options);
+  } catch (error) {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+    return error instanceof ConfigError ? 2 : 1;
+  }
+}
+
+const DEFAULT_MAX_PIXELS = 50_000_000;
+
+async function sweepLocal(options: SweepOptions): Promise<number> {
+  const images = await collectCorpus(options.corpus);
+  const config = loadConfig(options.config);
+  const detection = detectCgroup();
+  const usableCpus = availableCpus({});
+  const provenance = collectProvenance({
+    files: images,
+    usableCpus,
+    cgroup: detection.available
+      ? `cgroup v${detection.mount.version} CPU quota (${detection.mount.path}) for sizes up to ${usableCpus} vCPU; larger sizes MODELLED`
+      : `no CPU quota could be enforced (${detection.reason}); every size MODELLED`,
+    configHash: config.hash,
+    argv: process.argv.slice(3),
+  });
+  const started = performance.now();
+  const uninstall = installInterruptHandlers((line) => process.stderr.write(`${line}\n`));
+  let rows: Omit<SweepRow, 'stats'>[];
+  try {
+    rows = await runLocalSweep({
+      memories: options.memories,
+      images,
+      runs: options.runs,
+      detection,
+      machineCpus: usableCpus,
+      ...(options.config !== undefined ? { configFile: resolve(options.config) } : {}),
+      maxForeignCpu: options.maxForeignCpu,
+      waitQuietMs: options.waitQuietSeconds * 1000,
+      progress: createProgress(process.stderr),
+    });
+  } finally {
+    uninstall();
+  }
+  const warnings = [
+    `arm64 costs use the durations measured here on ${provenance.cpuModel} (x86_64): Graviton runs the same WASM at a different speed; confirm with --function on an arm64 deployment.`,
+    'Durations cover processImage only (decode, resize, encode); the function also reads the source from S3 and writes the variants, and loads the AWS SDK and Powertools at init.',
+  ];
+  return finish(options, provenance, rows, (performance.now() - started) / 1000, warnings, {
+    target: 'local',
+    inputs: images.map((image) => relative(process.cwd(), image) || image),
+    configuredMaxPixels: config.limits.maxPixels,
+  });
+}
+
+async function sweepAws(options: SweepOptions): Promise<number> {
+  const aws = options.aws!;
+  const region = aws.region ?? /^arn:aws[\w-]*:lambda:([\w-]+):/.exec(aws.functionName)?.[1];
+  const lambda = new LambdaClient(region ? { region } : {});
+  const s3 = aws.eventObjects.length > 0 ? new S3Client(region ? { region } : {}) : undefined;
+  const inputs: AwsInput[] = [];
+  const warnings: string[] = [];
+  for (const file of aws.payloads) {
+    let payload: Buffer;
+    try {
+      payload = await readFile(file);
+      JSON.parse(payload.toString('utf8'));
+    } catch (error) {
+      throw invalidSetting('--payload', 'a readable JSON file', file, (error as Error).message);
+    }
+    inputs.push({ label: file, payload });
+  }
+  for (const object of aws.eventObjects) {
+    const label = `s3://${object.bucket}/${object.key}`;
+    const event = buildS3Notification({ bucket: object.bucket, key: object.key });
+    let size: { width: number; height: number } | undefined;
+    try {
+      size = await probeObject(s3!, object);
+    } catch (error) {
+      warnings.push(
+        `Could not read the header of ${label} (${(error as Error).message}): its pixel count is unknown.`,
+      );
+    }
+    inputs.push({
+      label,
+      payload: Buffer.from(JSON.stringify(event)),
+      object,
+      ...(size ? { width: size.width, height: size.height, pixels: size.width * size.height } : {}),
+    });
+  }
+  const hash = createHash('sha256');
+  for (const input of inputs) hash.update(`${input.label}\0`).update(input.payload).update('\n');
+  const controller = new AbortController();
+  const onSignal = () => {
+    if (controller.signal.aborted) process.exit(130);
+    process.stderr.write(
+      '\nInterrupted: restoring the function configuration (Ctrl-C again to leave it as it is)\n',
+    );
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const started = performance.now();
+  let result: Awaited<ReturnType<typeof runAwsSweep>>;
+  try {
+    result = await runAwsSweep({
+      lambda,
+      ...(s3 ? { s3 } : {}),
+      functionName: aws.functionName,
+      memories: options.memories,
+      runs: options.runs,
+      inputs,
+      deleteManifest: aws.deleteManifest,
+      progress: createProgress(process.stderr),
+      signal: controller.signal,
+      log: (line) => process.stderr.write(`${line}\n`),
+    });
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  const provenance: Provenance = collectProvenance({
+    files: [],
+    usableCpus: 0,
+    cgroup: "not used: durations are the deployed function's REPORT lines",
+    argv: process.argv.slice(3),
+    corpusHashOverride: hash.digest('hex'),
+  });
+  warnings.push(...result.cleanupProblems);
+  const configured = Number(result.environment.IMGPIPE_MAX_PIXELS);
+  const code = await finish(
+    options,
+    provenance,
+    result.rows,
+    (performance.now() - started) / 1000,
+    warnings,
+    {
+      target: 'aws',
+      functionName: result.functionArn ?? aws.functionName,
+      functionArchitecture: result.architecture,
+      inputs: inputs.map((input) => input.label),
+      configuredMaxPixels:
+        Number.isSafeInteger(configured) && configured > 0 ? configured : DEFAULT_MAX_PIXELS,
+    },
+  );
+  return result.cleanupProblems.length > 0 ? 1 : code;
+}
+
+interface Target {
+  readonly target: 'local' | 'aws';
+  readonly functionName?: string;
+  readonly functionArchitecture?: Architecture;
+  readonly inputs: readonly string[];
+  readonly configuredMaxPixels: number;
+}
+
+async function finish(
+  options: SweepOptions,
+  provenance: Provenance,
+  partialRows: readonly Omit<SweepRow, 'stats'>[],
+  elapsedSeconds: number,
+  runWarnings: readonly string[],
+  target: Target,
+): Promise<number> {
+  const warnings = [...runWarnings];
+  const summary = {
+    headroom: options.headroom,
+    prices: options.prices,
+    coldStartRate: options.coldStartRate,
+    maxForeignCpu: options.maxForeignCpu,
+    machineCpus: provenance.usableCpus,
+  };
+  const rows: SweepRow[] = partialRows.map((row) => {
+    const stats = summariseRow(row, summary);
+    return stats ? { ...row, stats } : row;
+  });
+  const decision = decide(rows, {
+    strategy: options.strategy,
+    weight: options.weight,
+    architecture: options.architecture,
+    requestsPerSecond: options.rps,
+    timeoutMargin: options.timeoutMargin,
+    headroom: options.headroom,
+    configuredMaxPixels: target.configuredMaxPixels,
+  });
+  let tfvars: TuningTfvars | undefined;
+  if (decision.derived) {
+    const d = decision.derived;
+    const row = rows.find((r) => r.memoryMb === d.memoryMb)!;
+    if (row.mode === 'modelled') {
+      warnings.push(
+        `The chosen size, ${d.memoryMb} MB, is MODELLED, not measured: confirm it with --function on AWS.`,
+      );
+    }
+    const largest = Math.max(0, ...row.images.map((i) => i.pixels ?? 0));
+    if (d.pixelFit.kind === 'fit' && largest > 0 && d.maxInputPixels > 2 * largest) {
+      warnings.push(
+        `max_input_pixels (${(d.maxInputPixels / 1e6).toFixed(0)} MP) extrapolates the memory fit ${(d.maxInputPixels / largest).toFixed(1)}x beyond the largest input (${(largest / 1e6).toFixed(1)} MP); add a larger image to the corpus to check it.`,
+      );
+    }
+    if (Math.ceil((d.timeoutBasisMs / 1000) * options.timeoutMargin) > 900) {
+      warnings.push(
+        `The timeout was capped at Lambda's 900 s; the slowest invocation x margin asks for more.`,
+      );
+    }
+    try {
+      tfvars = buildTfvars(d);
+    } catch (error) {
+      warnings.push(`No Terraform file written: ${(error as Error).message}`);
+    }
+  }
+  if ('commit' in provenance.git && provenance.git.dirty) {
+    warnings.push(
+      'The working tree has uncommitted changes: the commit alone does not describe the code that ran.',
+    );
+  }
+  const doc: SweepDocument = {
+    schema: 'imgpipe-bench-sweep/1',
+    provenance,
+    settings: {
+      target: target.target,
+      ...(target.functionName ? { functionName: target.functionName } : {}),
+      ...(target.functionArchitecture ? { functionArchitecture: target.functionArchitecture } : {}),
+      memories: options.memories,
+      inputs: target.inputs,
+      runs: options.runs,
+      strategy: options.strategy,
+      ...(options.strategy === 'balanced' ? { weight: options.weight } : {}),
+      architecture: options.architecture,
+      rps: options.rps,
+      timeoutMargin: options.timeoutMargin,
+      headroom: options.headroom,
+      prices: options.prices,
+      coldStartRate: options.coldStartRate,
+      ...(target.target === 'local' ? { maxForeignCpu: options.maxForeignCpu } : {}),
+      tfvars: options.tfvars,
+      configuredMaxPixels: target.configuredMaxPixels,
+    },
+    rows,
+    ...(decision.derived ? { choice: decision.derived } : { noChoice: decision.reason }),
+    ...(tfvars ? { tfvars: { ...tfvars } } : {}),
+    warnings,
+    runWarnings,
+    elapsedSeconds,
+  };
+  const files = await writeOutputs(doc, options, tfvars);
+  process.stdout.write(renderConsoleSummary(doc, files));
+  return decision.derived && tfvars ? 0 : 1;
+}
+
+async function writeOutputs(
+  doc: SweepDocument,
+  options: SweepOptions,
+  tfvars: TuningTfvars | undefined,
+): Promise<string[]> {
+  await mkdir(options.out, { recursive: true });
+  const files = {
+    json: join(options.out, 'sweep.json'),
+    markdown: join(options.out, 'sweep.md'),
+    svg: join(options.out, 'sweep.svg'),
+  };
+  await writeFile(files.json, `${JSON.stringify(doc, null, 2)}\n`);
+  await writeFile(files.markdown, renderMarkdownReport(doc, 'sweep.svg'));
+  await writeFile(files.svg, renderSvg(doc));
+  const written = [files.json, files.markdown, files.svg];
+  if (tfvars) {
+    await mkdir(resolve(options.tfvars, '..'), { recursive: true });
+    await writeFile(options.tfvars, renderTfvars(tfvars));
+    written.push(options.tfvars);
+  }
+  return written;
+}
+
+/** --from: the rows of an earlier sweep, chosen again with the flags given now. */
+async function chooseAgain(options: SweepOptions, file: string): Promise<number> {
+  let doc: SweepDocument;
+  try {
+    doc = JSON.parse(await readFile(file, 'utf8')) as SweepDocument;
+  } catch (error) {
+    throw invalidSetting('--from', 'a sweep.json written by the sweep', file, (error as Error).message);
+  }
+  if (doc.schema !== 'imgpipe-bench-sweep/1') {
+    throw invalidSetting(
+      '--from',
+      'a sweep.json with schema imgpipe-bench-sweep/1',
+      file,
+      `schema ${String(doc.schema)}`,
+    );
+  }
+  const rows = doc.rows.map(({ stats: _stats, ...row }) => row);
+  return finish(
+    { ...options, memories: doc.settings.memories, runs: doc.settings.runs },
+    doc.provenance,
+    rows,
+    doc.elapsedSeconds,
+    doc.runWarnings ?? doc.warnings.filter((w) => !REGENERATED.some((prefix) => w.startsWith(prefix))),
+    {
+      target: doc.settings.target,
+      ...(doc.settings.functionName ? { functionName: doc.settings.functionName } : {}),
+      ...(doc.settings.functionArchitecture
+        ? { functionArchitecture: doc.settings.functionArchitecture }
+        : {}),
+      inputs: doc.settings.inputs,
+      configuredMaxPixels: doc.settings.configuredMaxPixels ?? DEFAULT_MAX_PIXELS,
+    },
+  );
+}
+
+/** Warnings finish() writes again from the rows (files written before runWarnings existed). */
+const REGENERATED = [
+  'The chosen size',
+  'max_input_pixels (',
+  'The timeout was capped',
+  'No Terraform file',
+  'The working tree',
+];
+
+function loadConfig(path: string | undefined): PipelineConfig {
+  if (path === undefined) return loadPipelineConfig(process.env);
+  return parsePipelineConfig(readConfigFile(path, '--config'), path);
+}
+
+/** Image files under the given folders (recursively, dot-files skipped) and files, by content. */
+export async function collectCorpus(entries: readonly string[]): Promise<string[]> {
+  const files: string[] = [];
+  for (const entry of entries) {
+    const path = resolve(entry);
+    let info: Awaited<ReturnType<typeof stat>>;
+    try {
+      info = await stat(path);
+    } catch {
+      throw invalidSetting('--corpus', 'an existing folder or image file', entry);
+    }
+    const found = info.isDirectory() ? await walk(path) : [path];
+    const images = found.filter(isImageFile);
+    if (images.length === 0)
+      throw invalidSetting('--corpus', 'a folder or file with JPEG, PNG, WebP or AVIF images', entry);
+    files.push(...images);
+  }
+  return [...new Set(files)];
+}
+
+async function walk(folder: string): Promise<string[]> {
+  const entries = (await readdir(folder, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1));
+  const files: string[] = [];
+  for (const entry of entries) {
+    if (entry.name.startsWith('.')) continue;
+    const path = join(folder, entry.name);
+    if (entry.isDirectory()) files.push(...(await walk(path)));
+    else if (entry.isFile()) files.push(path);
+  }
+  return files;
+}
+
+function isImageFile(path: string): boolean {
+  const head = Buffer.alloc(64);
+  const fd = openSync(path, 'r');
+  try {
+    const read = readSync(fd, head, 0, head.length, 0);
+    return isInputFormat(sniffFormat(head.subarray(0, read)));
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -1,0 +1,287 @@
+import { parseArgs } from 'node:util';
+import { invalidSetting } from '../../src/config/check.ts';
+import { DEFAULT_PRICES } from './cost.ts';
+import { DEFAULT_BALANCED_WEIGHT } from './strategy.ts';
+import { ARCHITECTURES, type Architecture, type Prices, STRATEGIES, type Strategy } from './types.ts';
+
+/** Lambda Power Tuning's usual list, plus 1769 (one vCPU) and 3538 (two). */
+export const DEFAULT_MEMORIES = [512, 1024, 1536, 1769, 2048, 3008, 3538, 4096, 6144, 10240] as const;
+/** `--quick`: one size per regime (fraction of a vCPU, one, two, six), one warm run. */
+export const QUICK_MEMORIES = [1024, 1769, 3538, 10240] as const;
+export const DEFAULT_CORPUS = ['fixtures/photos', 'fixtures/bench'] as const;
+export const DEFAULT_OUT = 'bench/results/sweep';
+export const DEFAULT_TFVARS = 'terraform/envs/dev/tuning.auto.tfvars.json';
+
+export interface SweepOptions {
+  readonly memories: readonly number[];
+  readonly corpus: readonly string[];
+  readonly runs: number;
+  readonly strategy: Strategy;
+  readonly weight: number;
+  readonly architecture: Architecture;
+  readonly rps: number;
+  readonly timeoutMargin: number;
+  readonly headroom: number;
+  readonly prices: Prices;
+  readonly coldStartRate: number;
+  readonly out: string;
+  readonly tfvars: string;
+  readonly config?: string;
+  readonly maxForeignCpu: number;
+  readonly waitQuietSeconds: number;
+  readonly quick: boolean;
+  /** Recompute the choice and outputs from an earlier sweep.json instead of running. */
+  readonly from?: string;
+  readonly aws?: {
+    readonly functionName: string;
+    readonly region?: string;
+    readonly payloads: readonly string[];
+    readonly eventObjects: readonly { readonly bucket: string; readonly key: string }[];
+    readonly deleteManifest: boolean;
+  };
+  readonly help: boolean;
+}
+
+export const USAGE = `npm run bench -- sweep [options]
+
+Runs the pipeline over a corpus at each Lambda memory size (a fresh process per image, with the
+CPU share Lambda gives the size), prices 1,000 images on arm64 and x86_64, picks a size and derives
+timeout, provisioned concurrency and max input pixels. Writes sweep.json, sweep.md and sweep.svg to
+--out and the Terraform tuning file to --tfvars.
+
+Sweep:
+  --memory <MB,...>          sizes (default ${DEFAULT_MEMORIES.join(',')})
+  --corpus <dir|file>        images; repeatable or comma-separated (default ${DEFAULT_CORPUS.join(' and ')})
+  --runs <n>                 warm runs per image after the cold one (default 2)
+  --config <file>            pipeline document for the runs (default: IMGPIPE_CONFIG(_FILE) or built-in)
+  --quick                    sizes ${QUICK_MEMORIES.join(',')} and 1 warm run, unless --memory/--runs say otherwise
+  --max-foreign-cpu <0..1>   load other processes may add, as a share of the machine, beyond what a
+                             measured size's quota leaves free; above it, wait before the image,
+                             run it once more if it was contended, else flag it (default 0.1)
+  --wait-quiet <seconds>     longest wait for quiet before an image (default 120; 0 never waits)
+Choice:
+  --strategy cost|speed|balanced   as AWS Lambda Power Tuning (default cost)
+  --weight <0..1>            balanced: 1 = cost only, 0 = speed only (default ${DEFAULT_BALANCED_WEIGHT})
+  --architecture arm64|x86_64   whose price decides (default arm64, as the Terraform default)
+  --headroom <0..0.9>        memory kept free: peak RSS above (1 - headroom) x memory is out of memory (default 0.15)
+  --timeout-margin <x>       timeout = slowest invocation x margin (default 3)
+  --rps <n>                  expected arrivals per second for provisioned concurrency (default 0: none)
+Prices (us-east-1 list prices by default):
+  --price-arm <USD/GB-s>     default ${DEFAULT_PRICES.arm64}
+  --price-x86 <USD/GB-s>     default ${DEFAULT_PRICES.x86_64}
+  --price-request <USD/1M>   default ${DEFAULT_PRICES.requestPerMillion}
+  --cold-start-rate <0..1>   share of invocations that are cold (init billed) (default 0.01)
+Outputs:
+  --out <dir>                default ${DEFAULT_OUT}
+  --tfvars <path>            default ${DEFAULT_TFVARS}
+  --from <sweep.json>        no runs: choose again from an earlier sweep's rows with the choice,
+                             price and output flags given now
+Real AWS (instead of local runs):
+  --function <name|ARN>      sweep the deployed function (restored afterwards)
+  --payload <file>           invocation payload (JSON); repeatable
+  --event-object s3://b/key  invoke with the S3 notification for that object; repeatable
+  --delete-manifest          delete each object's manifest before every invocation, so the function
+                             processes it again instead of skipping it as a duplicate
+  --region <region>          default: from the ARN or the AWS SDK's configuration
+`;
+
+function number(flag: string, text: string | undefined, fallback: number, min: number, max: number): number {
+  if (text === undefined) return fallback;
+  const value = text.trim() === '' ? Number.NaN : Number(text);
+  if (!Number.isFinite(value) || value < min || value > max) {
+    throw invalidSetting(flag, `number between ${min} and ${max}`, text);
+  }
+  return value;
+}
+
+function integer(flag: string, text: string | undefined, fallback: number, min: number, max: number): number {
+  if (text === undefined) return fallback;
+  const value = /^\d+$/.test(text.trim()) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw invalidSetting(flag, `integer between ${min} and ${max}`, text);
+  }
+  return value;
+}
+
+function oneOf<const T extends string>(
+  flag: string,
+  text: string | undefined,
+  allowed: readonly T[],
+  fallback: T,
+): T {
+  if (text === undefined) return fallback;
+  if (!(allowed as readonly string[]).includes(text))
+    throw invalidSetting(flag, `one of ${allowed.join(', ')}`, text);
+  return text as T;
+}
+
+function list(values: readonly string[] | undefined): string[] {
+  return (values ?? [])
+    .flatMap((value) => value.split(','))
+    .map((v) => v.trim())
+    .filter((v) => v !== '');
+}
+
+export function parseMemories(text: string): number[] {
+  const parts = text.split(',').map((part) => part.trim());
+  const memories = parts.map((part) => {
+    const value = /^\d+$/.test(part) ? Number(part) : Number.NaN;
+    if (!Number.isSafeInteger(value) || value < 128 || value > 10240) {
+      throw invalidSetting(
+        '--memory',
+        'comma-separated integers between 128 and 10240 (MB)',
+        text,
+        `${JSON.stringify(part)} is not`,
+      );
+    }
+    return value;
+  });
+  return [...new Set(memories)].sort((a, b) => a - b);
+}
+
+export function parseS3Url(text: string): { bucket: string; key: string } {
+  const match = /^s3:\/\/([^/]+)\/(.+)$/.exec(text);
+  if (!match) throw invalidSetting('--event-object', 'an S3 URL like s3://bucket/key', text);
+  return { bucket: match[1]!, key: match[2]! };
+}
+
+export function parseSweepOptions(argv: readonly string[]): SweepOptions {
+  let values: ReturnType<typeof parse>['values'];
+  try {
+    ({ values } = parse(argv));
+  } catch (error) {
+    // parseArgs names the flag itself ("Unknown option '--memroy'"); keep its words.
+    throw invalidSetting(
+      'the command line',
+      'the options listed by --help',
+      argv.join(' '),
+      (error as Error).message,
+    );
+  }
+  const quick = values.quick ?? false;
+  const strategy = oneOf('--strategy', values.strategy, STRATEGIES, 'cost');
+  if (values.weight !== undefined && strategy !== 'balanced') {
+    throw invalidSetting('--weight', 'no --weight unless --strategy balanced', values.weight);
+  }
+  // Keys and paths may contain commas: these two are repeatable only.
+  const eventObjects = (values['event-object'] ?? []).map(parseS3Url);
+  const payloads = [...(values.payload ?? [])];
+  const functionName = values.function?.trim();
+  if (functionName === '') throw invalidSetting('--function', 'a function name or ARN', values.function);
+  if (
+    functionName === undefined &&
+    (payloads.length > 0 || eventObjects.length > 0 || values['delete-manifest'])
+  ) {
+    throw invalidSetting(
+      '--function',
+      'a function name or ARN with --payload, --event-object or --delete-manifest',
+      undefined,
+    );
+  }
+  if (functionName !== undefined && payloads.length === 0 && eventObjects.length === 0) {
+    throw invalidSetting(
+      '--payload',
+      'at least one --payload <file> or --event-object s3://bucket/key with --function',
+      undefined,
+    );
+  }
+  if (values.from !== undefined) {
+    for (const flag of ['memory', 'corpus', 'runs', 'function', 'quick', 'config'] as const) {
+      if (values[flag] !== undefined) {
+        throw invalidSetting(
+          `--${flag}`,
+          `no --${flag} with --from (the rows come from the file)`,
+          values[flag],
+        );
+      }
+    }
+  }
+  if (functionName !== undefined && values.corpus !== undefined) {
+    throw invalidSetting(
+      '--corpus',
+      'no --corpus with --function (the inputs are --payload and --event-object)',
+      values.corpus.join(','),
+    );
+  }
+  return {
+    memories:
+      values.memory !== undefined
+        ? parseMemories(values.memory)
+        : [...(quick ? QUICK_MEMORIES : DEFAULT_MEMORIES)],
+    corpus: values.corpus !== undefined ? list(values.corpus) : [...DEFAULT_CORPUS],
+    runs: integer('--runs', values.runs, quick ? 1 : 2, 1, 100),
+    strategy,
+    weight: number('--weight', values.weight, DEFAULT_BALANCED_WEIGHT, 0, 1),
+    architecture: oneOf('--architecture', values.architecture, ARCHITECTURES, 'arm64'),
+    rps: number('--rps', values.rps, 0, 0, 1_000_000),
+    timeoutMargin: number('--timeout-margin', values['timeout-margin'], 3, 1, 100),
+    headroom: number('--headroom', values.headroom, 0.15, 0, 0.9),
+    prices: {
+      arm64: number('--price-arm', values['price-arm'], DEFAULT_PRICES.arm64, Number.MIN_VALUE, 1),
+      x86_64: number('--price-x86', values['price-x86'], DEFAULT_PRICES.x86_64, Number.MIN_VALUE, 1),
+      requestPerMillion: number(
+        '--price-request',
+        values['price-request'],
+        DEFAULT_PRICES.requestPerMillion,
+        0,
+        1000,
+      ),
+    },
+    coldStartRate: number('--cold-start-rate', values['cold-start-rate'], 0.01, 0, 1),
+    out: values.out ?? DEFAULT_OUT,
+    tfvars: values.tfvars ?? DEFAULT_TFVARS,
+    ...(values.config !== undefined ? { config: values.config } : {}),
+    maxForeignCpu: number('--max-foreign-cpu', values['max-foreign-cpu'], 0.1, 0, 1),
+    waitQuietSeconds: number('--wait-quiet', values['wait-quiet'], 120, 0, 86_400),
+    quick,
+    ...(values.from !== undefined ? { from: values.from } : {}),
+    ...(functionName !== undefined
+      ? {
+          aws: {
+            functionName,
+            ...(values.region !== undefined ? { region: values.region } : {}),
+            payloads,
+            eventObjects,
+            deleteManifest: values['delete-manifest'] ?? false,
+          },
+        }
+      : {}),
+    help: values.help ?? false,
+  };
+}
+
+function parse(argv: readonly string[]) {
+  return parseArgs({
+    args: [...argv],
+    allowPositionals: false,
+    strict: true,
+    options: {
+      memory: { type: 'string' },
+      corpus: { type: 'string', multiple: true },
+      runs: { type: 'string' },
+      strategy: { type: 'string' },
+      weight: { type: 'string' },
+      architecture: { type: 'string' },
+      rps: { type: 'string' },
+      'timeout-margin': { type: 'string' },
+      headroom: { type: 'string' },
+      'price-x86': { type: 'string' },
+      'price-arm': { type: 'string' },
+      'price-request': { type: 'string' },
+      'cold-start-rate': { type: 'string' },
+      out: { type: 'string' },
+      tfvars: { type: 'string' },
+      config: { type: 'string' },
+      'max-foreign-cpu': { type: 'string' },
+      'wait-quiet': { type: 'string' },
+      quick: { type: 'boolean' },
+      from: { type: 'string' },
+      function: { type: 'string' },
+      region: { type: 'string' },
+      payload: { type: 'string', multiple: true },
+      'event-object': { type: 'string', multiple: true },
+      'delete-manifest': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+}

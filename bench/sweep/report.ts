@@ -1,0 +1,213 @@
+import { type Column, formatBytes, formatMs, renderTable } from '../../src/cli/table.ts';
+import { PROVISIONED_CONCURRENCY_BUFFER } from './derive.ts';
+import { MODELLED_NOTE, type SweepDocument, sourceLabel } from './document.ts';
+import { median } from './stats.ts';
+import { renderTfvars } from './tfvars.ts';
+import type { SweepRow } from './types.ts';
+
+/**
+ * The console summary and the Markdown report, from the same columns (src/cli/table.ts renders
+ * both): what was run, the rows with their source (measured or MODELLED), the choice and how each
+ * derived value was obtained.
+ */
+
+export function formatUsd(value: number): string {
+  return `$${value.toFixed(value < 0.01 ? 5 : 4)}`;
+}
+
+function mib(mb: number): string {
+  return formatBytes(Math.round(mb * 1024 * 1024));
+}
+
+export function sweepColumns(doc: SweepDocument): Column<SweepRow>[] {
+  const chosen = doc.choice?.memoryMb;
+  return [
+    { header: 'Memory (MB)', value: (r) => r.memoryMb, align: 'right' },
+    { header: 'vCPU', value: (r) => r.vcpus.toFixed(2), align: 'right' },
+    { header: 'Workers', value: (r) => r.workers, align: 'right' },
+    { header: 'Source', value: (r) => sourceLabel(r) },
+    { header: 'Init', value: (r) => formatMs(r.stats?.initMs), align: 'right' },
+    { header: 'p50', value: (r) => formatMs(r.stats?.p50Ms), align: 'right' },
+    { header: 'p95', value: (r) => formatMs(r.stats?.p95Ms), align: 'right' },
+    { header: 'Max', value: (r) => formatMs(r.stats?.maxMs), align: 'right' },
+    { header: 'Cold max', value: (r) => formatMs(r.stats?.coldMaxMs), align: 'right' },
+    { header: 'Peak RSS', value: (r) => (r.stats ? mib(r.stats.peakRssMb) : ''), align: 'right' },
+    { header: 'Fits', value: (r) => (r.stats ? (r.stats.outOfMemory ? 'OOM' : 'yes') : '') },
+    {
+      header: '$/1k arm64',
+      value: (r) => (r.stats ? formatUsd(r.stats.costPer1000.arm64) : ''),
+      align: 'right',
+    },
+    {
+      header: '$/1k x86_64',
+      value: (r) => (r.stats ? formatUsd(r.stats.costPer1000.x86_64) : ''),
+      align: 'right',
+    },
+    { header: 'Notes', value: (r) => rowNotes(r, chosen) },
+  ];
+}
+
+function rowNotes(row: SweepRow, chosen: number | undefined): string {
+  const notes: string[] = [];
+  if (row.memoryMb === chosen) notes.push('<- chosen');
+  if (row.failures.length > 0) notes.push(`${row.failures.length} failed`);
+  if (row.stats?.contended) notes.push(`contended (${Math.round(row.stats.foreignCpu! * 100)}% foreign CPU)`);
+  return notes.join('; ');
+}
+
+export function renderSweepTable(doc: SweepDocument, format: 'text' | 'markdown'): string {
+  return renderTable(sweepColumns(doc), doc.rows, format);
+}
+
+/** What the terminal shows at the end of a sweep. */
+export function renderConsoleSummary(doc: SweepDocument, files: readonly string[]): string {
+  const lines = [renderSweepTable(doc, 'text'), ''];
+  if (doc.rows.some((r) => r.mode === 'modelled')) lines.push(MODELLED_NOTE, '');
+  lines.push(...choiceLines(doc), '');
+  for (const warning of doc.warnings) lines.push(`Warning: ${warning}`);
+  lines.push(`Sweep took ${formatDuration(doc.elapsedSeconds)}. Wrote ${files.join(', ')}.`);
+  return `${lines.join('\n')}\n`;
+}
+
+function choiceLines(doc: SweepDocument): string[] {
+  const { choice } = doc;
+  if (!choice) return [`No size chosen: ${doc.noChoice}.`];
+  const row = doc.rows.find((r) => r.memoryMb === choice.memoryMb)!;
+  const stats = row.stats!;
+  const strategy = choice.strategy === 'balanced' ? `balanced (weight ${choice.weight})` : choice.strategy;
+  const lines = [
+    `Chosen: ${choice.memoryMb} MB (strategy ${strategy}, ${choice.architecture} prices; ${sourceLabel(row)}): ` +
+      `${formatUsd(stats.costPer1000[choice.architecture])} per 1,000 images, expected ${formatMs(stats.expectedMs)} per image.`,
+    `Timeout: ${choice.timeoutSeconds} s = ceil(slowest invocation ${formatMs(choice.timeoutBasisMs)} x margin ${doc.settings.timeoutMargin}), within 10-900 s.`,
+    `Provisioned concurrency: ${choice.provisionedConcurrency} = ceil(${doc.settings.rps} rps x p95 ${formatMs(stats.p95Ms)} x ${PROVISIONED_CONCURRENCY_BUFFER}).`,
+  ];
+  const fit = choice.pixelFit;
+  lines.push(
+    fit.kind === 'fit'
+      ? `Max input pixels: ${choice.maxInputPixels.toLocaleString('en-US')} (peak RSS = ${fit.interceptMb.toFixed(0)} MiB + ${fit.slopeMbPerMp.toFixed(2)} MiB/MP${fit.slopeMbPerMp > fit.fittedSlopeMbPerMp ? ` (the 8 bytes/pixel floor; fitted ${fit.fittedSlopeMbPerMp.toFixed(2)})` : ''}; ` +
+          `budget ${fit.budgetMb.toFixed(0)} MiB = ${choice.memoryMb} MB x (1 - ${doc.settings.headroom}) -> ${(fit.rawPixels / 1e6).toFixed(1)} MP, rounded down, within 1-100 MP).`
+      : `Max input pixels: ${choice.maxInputPixels.toLocaleString('en-US')} (not fitted: ${fit.reason}).`,
+  );
+  return lines;
+}
+
+export function formatDuration(seconds: number): string {
+  const minutes = Math.floor(seconds / 60);
+  return minutes > 0 ? `${minutes} min ${Math.round(seconds % 60)} s` : `${Math.round(seconds)} s`;
+}
+
+export function renderMarkdownReport(doc: SweepDocument, chartFile: string): string {
+  const { provenance: p, settings: s } = doc;
+  const git =
+    'commit' in p.git
+      ? `${p.git.commit.slice(0, 12)}${p.git.dirty ? ' (uncommitted changes)' : ''}`
+      : p.git.error;
+  const out: string[] = [
+    '# Memory sweep',
+    '',
+    `${p.date} · ${s.target === 'aws' ? `function \`${s.functionName}\` (${s.functionArchitecture})` : `${p.cpuModel}, ${p.cores} CPUs`} · commit ${git} · Node ${p.node} · took ${formatDuration(doc.elapsedSeconds)}`,
+    '',
+    `- Inputs: ${s.inputs.length} (${s.inputs.map((i) => `\`${i}\``).join(', ')}); corpus hash \`${p.corpusHash.slice(0, 16)}\``,
+    `- Runs: one cold (fresh process: init, then the first run) and ${s.runs} warm per input and size`,
+    `- CPU share: ${p.cgroup}`,
+    `- Prices: arm64 $${s.prices.arm64}/GB-s, x86_64 $${s.prices.x86_64}/GB-s, $${s.prices.requestPerMillion} per 1M requests; ${s.coldStartRate * 100}% of invocations cold (init billed)`,
+    `- Strategy: ${s.strategy}${s.strategy === 'balanced' ? ` (weight ${s.weight})` : ''} on ${s.architecture} prices; headroom ${s.headroom * 100}%; timeout margin ${s.timeoutMargin}; ${s.rps} requests/s`,
+    '',
+    '## Results',
+    '',
+    'Durations are per image (no S3 I/O), p50/p95/max over the warm runs of all images; cold max is init plus the first run; cost is for 1,000 images drawn evenly from the inputs, cold starts included.',
+    '',
+    renderSweepTable(doc, 'markdown'),
+    '',
+  ];
+  if (doc.rows.some((r) => r.mode === 'modelled')) out.push(`**${MODELLED_NOTE}**`, '');
+  if (doc.rows.some((r) => r.stats?.contended)) {
+    out.push(
+      `Contended rows: during some of their runs other processes used more of the machine than the row's CPU quota left free (plus ${Math.round((s.maxForeignCpu ?? 0) * 100)}% of the CPUs), even after one more try, so their durations may be too long.`,
+      '',
+    );
+  }
+  out.push(
+    `![Duration and cost against memory](${chartFile})`,
+    '',
+    '## Choice',
+    '',
+    ...choiceLines(doc).map((l) => `- ${l}`),
+    '',
+  );
+  if (doc.tfvars)
+    out.push(`\`${s.tfvars}\`:`, '', '```json', renderTfvars(doc.tfvars as never).trimEnd(), '```', '');
+  const checks = doc.rows.filter((r) => r.stats?.modelErrorPct !== undefined);
+  if (checks.length > 0) {
+    out.push(
+      '## Model check',
+      '',
+      'The model (bench/README.md) applied to the measured rows, against what the cgroup quota gave (median over warm runs; negative: the model is faster than the measurement):',
+      '',
+      renderTable(
+        [
+          { header: 'Memory (MB)', value: (r: SweepRow) => r.memoryMb, align: 'right' },
+          { header: 'Workers', value: (r: SweepRow) => r.workers, align: 'right' },
+          {
+            header: 'Model error',
+            value: (r: SweepRow) =>
+              `${r.stats!.modelErrorPct! >= 0 ? '+' : ''}${r.stats!.modelErrorPct!.toFixed(1)}%`,
+            align: 'right',
+          },
+          {
+            header: 'Foreign CPU (worst run)',
+            value: (r: SweepRow) =>
+              r.stats!.foreignCpu !== undefined ? `${Math.round(r.stats!.foreignCpu * 100)}%` : '',
+            align: 'right',
+          },
+        ],
+        checks,
+        'markdown',
+      ),
+      '',
+    );
+  }
+  out.push(
+    '## Per input',
+    '',
+    'Warm median per input and size (MODELLED sizes: modelled value, with the unconstrained measurement in brackets).',
+    '',
+  );
+  out.push(renderPerImage(doc), '');
+  const failures = doc.rows.flatMap((r) =>
+    r.failures.map((f) => `- ${r.memoryMb} MB, \`${f.image}\`: ${f.message}`),
+  );
+  if (failures.length > 0) out.push('## Failures', '', ...failures, '');
+  if (doc.warnings.length > 0) out.push('## Warnings', '', ...doc.warnings.map((w) => `- ${w}`), '');
+  return `${out.join('\n')}`;
+}
+
+function renderPerImage(doc: SweepDocument): string {
+  const labels = doc.settings.inputs;
+  const columns: Column<SweepRow>[] = [
+    { header: 'Memory (MB)', value: (r) => r.memoryMb, align: 'right' },
+    { header: 'Source', value: (r) => sourceLabel(r) },
+    ...labels.map(
+      (label): Column<SweepRow> => ({
+        header: shortLabel(label),
+        align: 'right',
+        value: (r) => {
+          const image = r.images.find((i) => i.image === label);
+          if (!image) return r.failures.some((f) => f.image === label) ? 'failed' : '';
+          const runs = image.warm.length > 0 ? image.warm : [image.first];
+          const value = formatMs(median(runs.map((run) => run.wallMs)));
+          const raw = runs.map((run) => run.unconstrainedWallMs).filter((v): v is number => v !== undefined);
+          return raw.length > 0 ? `${value} (${formatMs(median(raw))})` : value;
+        },
+      }),
+    ),
+  ];
+  const sizes = doc.rows[0]?.images
+    .filter((i) => i.pixels !== undefined)
+    .map((i) => `\`${shortLabel(i.image)}\` ${(i.pixels! / 1e6).toFixed(1)} MP`);
+  return `${renderTable(columns, doc.rows, 'markdown')}${sizes && sizes.length > 0 ? `\n\nSizes: ${sizes.join(', ')}.` : ''}`;
+}
+
+function shortLabel(label: string): string {
+  return label.split('/').at(-1) ?? label;
+}

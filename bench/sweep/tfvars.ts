@@ -1,0 +1,55 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { Derived } from './types.ts';
+
+/**
+ * The Terraform variables the sweep decides, in the order and with the names the environment roots
+ * declare (terraform/envs/<env>/variables.tf). Terraform loads `*.auto.tfvars.json` by itself.
+ */
+export interface TuningTfvars {
+  /** MB, integer. */
+  readonly lambda_memory_size: number;
+  /** Seconds, integer, at most 900. */
+  readonly lambda_timeout: number;
+  /** Integer, 0-10000 (the module's limit). */
+  readonly lambda_provisioned_concurrency: number;
+  /** Largest width x height the function accepts (IMGPIPE_MAX_PIXELS). */
+  readonly max_input_pixels: number;
+}
+
+export const TFVARS_KEYS = [
+  'lambda_memory_size',
+  'lambda_timeout',
+  'lambda_provisioned_concurrency',
+  'max_input_pixels',
+] as const satisfies readonly (keyof TuningTfvars)[];
+
+export function buildTfvars(derived: Derived): TuningTfvars {
+  const integer = (name: string, value: number, min: number, max: number) => {
+    if (!Number.isInteger(value) || value < min || value > max) {
+      throw new RangeError(`${name} must be an integer between ${min} and ${max}, not ${value}`);
+    }
+    return value;
+  };
+  return {
+    lambda_memory_size: integer('lambda_memory_size', derived.memoryMb, 128, 10240),
+    lambda_timeout: integer('lambda_timeout', derived.timeoutSeconds, 1, 900),
+    lambda_provisioned_concurrency: integer(
+      'lambda_provisioned_concurrency',
+      derived.provisionedConcurrency,
+      0,
+      10_000,
+    ),
+    max_input_pixels: integer('max_input_pixels', derived.maxInputPixels, 1, 1_000_000_000),
+  };
+}
+
+export function renderTfvars(vars: TuningTfvars): string {
+  const ordered = Object.fromEntries(TFVARS_KEYS.map((key) => [key, vars[key]]));
+  return `${JSON.stringify(ordered, null, 2)}\n`;
+}
+
+export async function writeTfvars(path: string, vars: TuningTfvars): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(path, renderTfvars(vars));
+}

@@ -1,0 +1,300 @@
+/**
+ * The AWS mode of the sweep against a MOCKED Lambda client (aws-sdk-client-mock): there is no AWS
+ * account here. The REPORT lines are written in the shape Lambda prints them (tab-separated,
+ * `Init Duration` on a cold start only, `Status`/`Error Type` on failures), and the responses carry
+ * them base64-encoded in LogResult as Invoke with LogType "Tail" does. What is checked is our side:
+ * the sequence of API calls, the parsing, and that the function is restored whatever happens.
+ */
+import { readFileSync } from 'node:fs';
+import {
+  DeleteFunctionCommand,
+  GetFunctionConfigurationCommand,
+  InvokeCommand,
+  LambdaClient,
+  PublishVersionCommand,
+  UpdateFunctionConfigurationCommand,
+} from '@aws-sdk/client-lambda';
+import { DeleteObjectCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type AwsInput, probeObject, runAwsSweep, SweepAbortedError } from '../../../../bench/sweep/aws.ts';
+import { silentProgress } from '../../../../bench/sweep/progress.ts';
+import { summariseRow } from '../../../../bench/sweep/rows.ts';
+import { buildS3Notification } from '../../../../src/cli/local-s3.ts';
+
+const lambdaMock = mockClient(LambdaClient);
+const s3Mock = mockClient(S3Client);
+
+const FUNCTION = 'imgpipe-dev';
+const ORIGINAL = { MemorySize: 3008, Timeout: 60 };
+const ENVIRONMENT = { IMGPIPE_OUTPUT_BUCKET: 'imgpipe-output', IMGPIPE_MAX_PIXELS: '50000000' };
+
+function report(
+  memory: number,
+  durationMs: number,
+  options: { initMs?: number; usedMb?: number; error?: string } = {},
+): string {
+  const fields = [
+    `REPORT RequestId: 6f1e2d3c-0000-4000-8000-${String(memory).padStart(12, '0')}`,
+    `Duration: ${durationMs.toFixed(2)} ms`,
+    `Billed Duration: ${Math.ceil(durationMs + (options.initMs ?? 0))} ms`,
+    `Memory Size: ${memory} MB`,
+    `Max Memory Used: ${options.usedMb ?? 400} MB`,
+  ];
+  if (options.initMs !== undefined) fields.push(`Init Duration: ${options.initMs.toFixed(2)} ms`);
+  if (options.error) fields.push('Status: error', `Error Type: ${options.error}`);
+  return `${fields.join('\t')}\t\n`;
+}
+
+function tail(...lines: string[]): string {
+  return Buffer.from(lines.join('')).toString('base64');
+}
+
+/** A fake deployed function: remembers its memory, numbers versions, cold-starts each version once. */
+function fakeFunction(
+  invoke: (memory: number, call: number) => { log: string; functionError?: string; payload?: string } = (
+    memory,
+  ) => ({
+    log: report(memory, 204_800 / memory),
+  }),
+) {
+  let memory = ORIGINAL.MemorySize;
+  let timeout = ORIGINAL.Timeout;
+  let published = 0;
+  const versions = new Map<string, number>();
+  const calls = new Map<string, number>();
+  lambdaMock.on(GetFunctionConfigurationCommand).callsFake((input) =>
+    input.Qualifier
+      ? { State: 'Active', Version: input.Qualifier, MemorySize: versions.get(input.Qualifier) }
+      : {
+          FunctionName: FUNCTION,
+          FunctionArn: `arn:aws:lambda:eu-west-1:123456789012:function:${FUNCTION}`,
+          MemorySize: memory,
+          Timeout: timeout,
+          Architectures: ['arm64'],
+          LastUpdateStatus: 'Successful',
+          Environment: { Variables: ENVIRONMENT },
+        },
+  );
+  lambdaMock.on(UpdateFunctionConfigurationCommand).callsFake((input) => {
+    memory = input.MemorySize ?? memory;
+    timeout = input.Timeout ?? timeout;
+    return { LastUpdateStatus: 'InProgress' };
+  });
+  lambdaMock.on(PublishVersionCommand).callsFake(() => {
+    const version = String(++published);
+    versions.set(version, memory);
+    return { Version: version, State: 'Pending' };
+  });
+  lambdaMock.on(DeleteFunctionCommand).resolves({});
+  lambdaMock.on(InvokeCommand).callsFake((input) => {
+    const size = versions.get(input.Qualifier!)!;
+    const call = (calls.get(input.Qualifier!) ?? 0) + 1;
+    calls.set(input.Qualifier!, call);
+    const { log, functionError, payload } = invoke(size, call);
+    return {
+      StatusCode: 200,
+      LogResult: tail(`START RequestId: x Version: ${input.Qualifier}\n`, log),
+      ...(functionError ? { FunctionError: functionError } : {}),
+      Payload: new TextEncoder().encode(payload ?? 'null'),
+    };
+  });
+  return { memory: () => memory, timeout: () => timeout };
+}
+
+const event = buildS3Notification({ bucket: 'uploads', key: 'photos/a.jpg', size: 1000, etag: 'abc' });
+const input: AwsInput = {
+  label: 's3://uploads/photos/a.jpg',
+  payload: new TextEncoder().encode(JSON.stringify(event)),
+  object: { bucket: 'uploads', key: 'photos/a.jpg' },
+  pixels: 12_000_000,
+};
+
+function settings(
+  overrides: Partial<Parameters<typeof runAwsSweep>[0]> = {},
+): Parameters<typeof runAwsSweep>[0] {
+  return {
+    lambda: new LambdaClient({ region: 'eu-west-1' }),
+    functionName: FUNCTION,
+    memories: [1024, 2048],
+    runs: 2,
+    inputs: [input],
+    deleteManifest: false,
+    progress: silentProgress,
+    pollMs: 0,
+    ...overrides,
+  };
+}
+
+beforeEach(() => {
+  lambdaMock.reset();
+  s3Mock.reset();
+});
+afterEach(() => {
+  lambdaMock.reset();
+  s3Mock.reset();
+});
+
+describe('runAwsSweep (mocked Lambda)', () => {
+  it('updates, publishes and invokes each size, and reads the REPORT lines', async () => {
+    const fn = fakeFunction((memory, call) => ({
+      log: report(memory, 2_048_000 / memory, {
+        initMs: call === 1 ? 612.5 : undefined,
+        usedMb: memory === 1024 ? 700 : 760,
+      }),
+    }));
+    const result = await runAwsSweep(settings());
+
+    const updates = lambdaMock.commandCalls(UpdateFunctionConfigurationCommand).map((c) => c.args[0].input);
+    expect(updates).toEqual([
+      { FunctionName: FUNCTION, MemorySize: 1024 },
+      { FunctionName: FUNCTION, MemorySize: 2048 },
+      { FunctionName: FUNCTION, MemorySize: 3008, Timeout: 60 },
+    ]);
+    const invokes = lambdaMock.commandCalls(InvokeCommand).map((c) => c.args[0].input);
+    expect(invokes).toHaveLength(6);
+    expect(invokes[0]).toMatchObject({ FunctionName: FUNCTION, Qualifier: '1', LogType: 'Tail' });
+    expect(JSON.parse(Buffer.from(invokes[0]!.Payload as Uint8Array).toString())).toEqual(event);
+    expect(invokes[3]).toMatchObject({ Qualifier: '2' });
+
+    expect(result.architecture).toBe('arm64');
+    expect(result.rows.map((r) => [r.memoryMb, r.mode, r.workers])).toEqual([
+      [1024, 'measured-aws', 1],
+      [2048, 'measured-aws', 1],
+    ]);
+    const [small] = result.rows;
+    expect(small!.images[0]).toMatchObject({
+      image: 's3://uploads/photos/a.jpg',
+      pixels: 12_000_000,
+      initMs: 612.5,
+      first: { wallMs: 2000, billedMs: 2613, maxMemoryUsedMb: 700 },
+      peakRssMb: 700,
+    });
+    expect(small!.images[0]!.warm.map((r) => r.billedMs)).toEqual([2000, 2000]);
+
+    // Restored, temporary versions gone.
+    expect([fn.memory(), fn.timeout()]).toEqual([3008, 60]);
+    expect(result.cleanupProblems).toEqual([]);
+    expect(lambdaMock.commandCalls(DeleteFunctionCommand).map((c) => c.args[0].input.Qualifier)).toEqual([
+      '1',
+      '2',
+    ]);
+  });
+
+  it('restores the configuration when a step fails half-way, and passes the error on', async () => {
+    const fn = fakeFunction();
+    lambdaMock
+      .on(PublishVersionCommand)
+      .resolvesOnce({ Version: '1' })
+      .rejects(new Error('TooManyRequestsException'));
+    await expect(runAwsSweep(settings())).rejects.toThrow('TooManyRequestsException');
+    expect([fn.memory(), fn.timeout()]).toEqual([3008, 60]);
+    expect(lambdaMock.commandCalls(UpdateFunctionConfigurationCommand).at(-1)!.args[0].input).toEqual({
+      FunctionName: FUNCTION,
+      MemorySize: 3008,
+      Timeout: 60,
+    });
+    expect(lambdaMock.commandCalls(DeleteFunctionCommand)).toHaveLength(1);
+  });
+
+  it('restores the configuration when interrupted', async () => {
+    const fn = fakeFunction();
+    const controller = new AbortController();
+    controller.abort();
+    await expect(runAwsSweep(settings({ signal: controller.signal }))).rejects.toBeInstanceOf(
+      SweepAbortedError,
+    );
+    expect([fn.memory(), fn.timeout()]).toEqual([3008, 60]);
+  });
+
+  it('reports a failed restore instead of hiding it', async () => {
+    fakeFunction();
+    lambdaMock
+      .on(UpdateFunctionConfigurationCommand)
+      .resolvesOnce({})
+      .resolvesOnce({})
+      .rejects(new Error('AccessDeniedException'));
+    const result = await runAwsSweep(settings());
+    expect(result.cleanupProblems).toEqual([
+      expect.stringMatching(
+        /Could not restore imgpipe-dev to MemorySize 3008 and Timeout 60: AccessDeniedException/,
+      ),
+    ]);
+  });
+
+  it('records an out-of-memory invocation as a failure that marks the size out of memory', async () => {
+    fakeFunction((memory) =>
+      memory === 1024
+        ? {
+            log: report(1024, 1811.12, { usedMb: 1024, error: 'Runtime.OutOfMemory' }),
+            functionError: 'Unhandled',
+            payload:
+              '{"errorType":"Runtime.OutOfMemory","errorMessage":"RequestId: x Error: Runtime exited with error: signal: killed"}',
+          }
+        : { log: report(memory, 1500, { initMs: 600 }) },
+    );
+    const result = await runAwsSweep(settings());
+    const [small, large] = result.rows;
+    expect(small!.failures).toEqual([
+      { image: 's3://uploads/photos/a.jpg', message: expect.stringMatching(/at 1024 MB ran out of memory/) },
+    ]);
+    const stats = summariseRow(small!, {
+      headroom: 0.15,
+      prices: { x86_64: 1, arm64: 1, requestPerMillion: 0 },
+      coldStartRate: 0,
+      maxForeignCpu: 1,
+    });
+    expect(stats?.outOfMemory).toBe(true);
+    expect(large!.failures).toEqual([]);
+  });
+
+  it('notices that the handler skipped the object as a duplicate', async () => {
+    fakeFunction((memory, call) => ({
+      log: `${call > 1 ? '{"level":"INFO","message":"Object duplicate","outcome":"duplicate"}\n' : ''}${report(memory, call > 1 ? 40 : 1500)}`,
+    }));
+    const result = await runAwsSweep(settings({ memories: [1024] }));
+    expect(result.rows[0]!.failures[0]!.message).toMatch(/as a duplicate .* --delete-manifest/);
+  });
+
+  it('deletes the manifest before every invocation when asked', async () => {
+    fakeFunction();
+    s3Mock.on(DeleteObjectCommand).resolves({});
+    const result = await runAwsSweep(
+      settings({
+        memories: [1024],
+        runs: 1,
+        deleteManifest: true,
+        s3: new S3Client({ region: 'eu-west-1' }),
+      }),
+    );
+    expect(result.rows[0]!.failures).toEqual([]);
+    expect(s3Mock.commandCalls(DeleteObjectCommand).map((c) => c.args[0].input)).toEqual([
+      { Bucket: 'imgpipe-output', Key: 'manifests/photos/a.jpg.json' },
+      { Bucket: 'imgpipe-output', Key: 'manifests/photos/a.jpg.json' },
+    ]);
+  });
+
+  it('fails a size whose log tail has no REPORT line', async () => {
+    fakeFunction(() => ({ log: 'no report here\n' }));
+    const result = await runAwsSweep(settings({ memories: [1024] }));
+    expect(result.rows[0]!.failures[0]!.message).toMatch(/No REPORT line/);
+  });
+});
+
+describe('probeObject (mocked S3)', () => {
+  it('reads the pixel count with the header probe the function uses', async () => {
+    const bytes = readFileSync(new URL('../../../../fixtures/bench/seeding-5312x2988.jpg', import.meta.url));
+    s3Mock.on(GetObjectCommand).resolves({
+      Body: { transformToByteArray: async () => new Uint8Array(bytes) } as never,
+    });
+    const size = await probeObject(new S3Client({ region: 'eu-west-1' }), {
+      bucket: 'uploads',
+      key: 'big.jpg',
+    });
+    expect(size).toEqual({ width: 5312, height: 2988 });
+    expect(s3Mock.commandCalls(GetObjectCommand)[0]!.args[0].input).toEqual({
+      Bucket: 'uploads',
+      Key: 'big.jpg',
+    });
+  });
+});

@@ -1,0 +1,99 @@
+import { describe, expect, it } from 'vitest';
+import {
+  deriveProvisionedConcurrency,
+  deriveTimeout,
+  fitMaxPixels,
+  MIN_BYTES_PER_PIXEL,
+} from '../../../../bench/sweep/derive.ts';
+
+describe('deriveTimeout', () => {
+  it('is the slowest invocation times the margin, rounded up to a second', () => {
+    expect(deriveTimeout(6043, 3)).toBe(19);
+    expect(deriveTimeout(20_000, 2.5)).toBe(50);
+  });
+
+  it('is at least 10 s and at most 900 s', () => {
+    expect(deriveTimeout(100, 3)).toBe(10);
+    expect(deriveTimeout(400_000, 3)).toBe(900);
+  });
+});
+
+describe('deriveProvisionedConcurrency', () => {
+  it('is ceil(requests per second x p95 seconds x 1.1)', () => {
+    expect(deriveProvisionedConcurrency(100, 500)).toBe(55);
+    expect(deriveProvisionedConcurrency(3, 1234)).toBe(Math.ceil(3 * 1.234 * 1.1));
+  });
+
+  it('does not add one for floating-point noise', () => {
+    // 2 x 0.5 x 1.1 is 1.1000000000000003 in binary floating point.
+    expect(deriveProvisionedConcurrency(2, 500)).toBe(2);
+    expect(deriveProvisionedConcurrency(10, 1000)).toBe(11);
+  });
+
+  it('is 0 without traffic', () => {
+    expect(deriveProvisionedConcurrency(0, 5000)).toBe(0);
+  });
+});
+
+describe('fitMaxPixels', () => {
+  // A line of 20 bytes per pixel (19.07 MiB/MP) from 200 MiB.
+  const slope = 20 / (1024 * 1024);
+  const points = [1e6, 2e6, 16e6].map((pixels) => ({ pixels, rssMb: 200 + slope * pixels }));
+
+  it('solves the fitted line for the memory budget and rounds down to whole megapixels', () => {
+    const { maxPixels, fit } = fitMaxPixels(points, 1024, 0.15, 1e6);
+    // (1024 x 0.85 - 200) / slope = 35.16 MP -> 35 MP.
+    expect(fit.kind).toBe('fit');
+    if (fit.kind !== 'fit') return;
+    expect(fit.interceptMb).toBeCloseTo(200, 6);
+    expect(fit.slopeMbPerMp).toBeCloseTo(20 / 1.048576, 6);
+    expect(fit.budgetMb).toBeCloseTo(870.4, 6);
+    expect(fit.rawPixels / 1e6).toBeCloseTo(35.15, 1);
+    expect(maxPixels).toBe(35_000_000);
+  });
+
+  it('keeps the result between 1 MP and 100 MP', () => {
+    expect(fitMaxPixels(points, 10240, 0.15, 1e6).maxPixels).toBe(100_000_000);
+    expect(fitMaxPixels(points, 230, 0.15, 1e6).maxPixels).toBe(1_000_000);
+  });
+
+  it('does not let small images make the slope shallower than 8 bytes per pixel', () => {
+    const flat = [
+      { pixels: 1e6, rssMb: 300 },
+      { pixels: 2e6, rssMb: 300.5 },
+      { pixels: 3e6, rssMb: 301 },
+    ];
+    const { fit } = fitMaxPixels(flat, 2048, 0.15, 1e6);
+    if (fit.kind !== 'fit') throw new Error('expected a fit');
+    expect(fit.fittedSlopeMbPerMp).toBeCloseTo(0.5, 6);
+    expect(fit.slopeMbPerMp).toBeCloseTo((MIN_BYTES_PER_PIXEL * 1e6) / (1024 * 1024), 6);
+    // The intercept is refitted through the mean point (2 MP, 300.5 MiB).
+    expect(fit.interceptMb + fit.slopeMbPerMp * 2).toBeCloseTo(300.5, 6);
+  });
+
+  it('falls back, with the reason, when there is no line to fit', () => {
+    const one = fitMaxPixels([{ pixels: 16e6, rssMb: 500 }], 1024, 0.15, 15_000_000);
+    expect(one.maxPixels).toBe(15_000_000);
+    expect(one.fit).toEqual({ kind: 'fallback', reason: expect.stringMatching(/two sizes/) });
+    const same = fitMaxPixels(
+      [
+        { pixels: 4e6, rssMb: 300 },
+        { pixels: 4e6, rssMb: 310 },
+      ],
+      1024,
+      0.15,
+      4e6,
+    );
+    expect(same.fit).toEqual({ kind: 'fallback', reason: expect.stringMatching(/same pixel count/) });
+    const falling = fitMaxPixels(
+      [
+        { pixels: 1e6, rssMb: 400 },
+        { pixels: 9e6, rssMb: 300 },
+      ],
+      1024,
+      0.15,
+      9e6,
+    );
+    expect(falling.fit).toEqual({ kind: 'fallback', reason: expect.stringMatching(/does not grow/) });
+  });
+});

@@ -1,0 +1,52 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { foreignAllowance, machineBusySeconds } from '../../../../bench/sweep/load.ts';
+import { summariseRow } from '../../../../bench/sweep/rows.ts';
+import { image, row, run } from './helpers.ts';
+
+describe('foreignAllowance', () => {
+  it('lets other processes use what the quota leaves free, plus the tolerance', () => {
+    expect(foreignAllowance(2, 2, 0.1)).toBeCloseTo(0.1, 12);
+    expect(foreignAllowance(1, 2, 0.1)).toBeCloseTo(0.6, 12);
+    expect(foreignAllowance(512 / 1769, 2, 0.1)).toBeCloseTo(0.955, 3);
+  });
+});
+
+describe('contended rows', () => {
+  const options = {
+    headroom: 0.15,
+    prices: { x86_64: 1, arm64: 1, requestPerMillion: 0 },
+    coldStartRate: 0,
+    maxForeignCpu: 0.1,
+    machineCpus: 2,
+  };
+  const busy = (foreignCpu: number) => [
+    image({ warm: [run(1000, { foreignCpu })], first: run(1500, { foreignCpu: 0 }) }),
+  ];
+
+  it('flags a measured row whose runs had less CPU than its quota', () => {
+    expect(summariseRow(row({ cpuQuota: 2, vcpus: 2, images: busy(0.3) }), options)?.contended).toBe(true);
+    expect(summariseRow(row({ cpuQuota: 2, vcpus: 2, images: busy(0.05) }), options)?.contended).toBe(false);
+  });
+
+  it('does not flag a small quota that another process on the other core cannot reach', () => {
+    expect(summariseRow(row({ cpuQuota: 0.58, images: busy(0.5) }), options)?.contended).toBe(false);
+  });
+
+  it('does not flag modelled rows: their durations come from CPU time', () => {
+    const stats = summariseRow(row({ mode: 'modelled', images: busy(0.9) }), options);
+    expect(stats?.contended).toBeUndefined();
+    expect(stats?.foreignCpu).toBe(0.9);
+  });
+});
+
+describe('machineBusySeconds', () => {
+  it('adds the busy columns of the cpu line (user, nice, system, irq, softirq, steal) in seconds', () => {
+    const stat = join(mkdtempSync(join(tmpdir(), 'imgpipe-stat-')), 'stat');
+    writeFileSync(stat, 'cpu  1000 10 200 5000 30 0 40 5 0 0\ncpu0 500 5 100 2500 15 0 20 2 0 0\n');
+    expect(machineBusySeconds(stat)).toBeCloseTo((1000 + 10 + 200 + 40 + 5) / 100, 12);
+    expect(machineBusySeconds(join(stat, 'missing'))).toBeUndefined();
+  });
+});

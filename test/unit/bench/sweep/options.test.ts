@@ -1,0 +1,124 @@
+import { describe, expect, it } from 'vitest';
+import {
+  DEFAULT_MEMORIES,
+  parseMemories,
+  parseS3Url,
+  parseSweepOptions,
+  QUICK_MEMORIES,
+} from '../../../../bench/sweep/options.ts';
+import { ConfigError } from '../../../../src/errors.ts';
+
+function errorOf(argv: string[]): ConfigError {
+  try {
+    parseSweepOptions(argv);
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error(`${argv.join(' ')} was accepted`);
+}
+
+describe('parseSweepOptions', () => {
+  it('has the documented defaults', () => {
+    const options = parseSweepOptions([]);
+    expect(options).toMatchObject({
+      memories: [...DEFAULT_MEMORIES],
+      corpus: ['fixtures/photos', 'fixtures/bench'],
+      runs: 2,
+      strategy: 'cost',
+      architecture: 'arm64',
+      rps: 0,
+      timeoutMargin: 3,
+      headroom: 0.15,
+      prices: { x86_64: 0.0000166667, arm64: 0.0000133334, requestPerMillion: 0.2 },
+      coldStartRate: 0.01,
+      out: 'bench/results/sweep',
+      tfvars: 'terraform/envs/dev/tuning.auto.tfvars.json',
+    });
+    expect(options.aws).toBeUndefined();
+  });
+
+  it('--quick sweeps four sizes with one warm run, unless told otherwise', () => {
+    expect(parseSweepOptions(['--quick'])).toMatchObject({ memories: [...QUICK_MEMORIES], runs: 1 });
+    expect(parseSweepOptions(['--quick', '--runs', '3', '--memory', '2048'])).toMatchObject({
+      memories: [2048],
+      runs: 3,
+    });
+  });
+
+  it('takes the corpus repeated or comma-separated', () => {
+    expect(parseSweepOptions(['--corpus', 'a,b', '--corpus', 'c']).corpus).toEqual(['a', 'b', 'c']);
+  });
+
+  it('names the flag and the value it refuses, in the message shape of src/config/check.ts', () => {
+    expect(errorOf(['--runs', '0']).message).toBe(
+      'Expected integer between 1 and 100 for --runs but received "0" of type string',
+    );
+    expect(errorOf(['--headroom', '1.5']).message).toBe(
+      'Expected number between 0 and 0.9 for --headroom but received "1.5" of type string',
+    );
+    expect(errorOf(['--strategy', 'cheap']).message).toBe(
+      'Expected one of cost, speed, balanced for --strategy but received "cheap" of type string',
+    );
+    expect(errorOf(['--architecture', 'arm']).setting).toBe('--architecture');
+    expect(errorOf(['--price-arm', 'free']).setting).toBe('--price-arm');
+    expect(errorOf(['--cold-start-rate', '2']).setting).toBe('--cold-start-rate');
+  });
+
+  it('accepts --weight only with the balanced strategy', () => {
+    expect(parseSweepOptions(['--strategy', 'balanced', '--weight', '0.8'])).toMatchObject({
+      strategy: 'balanced',
+      weight: 0.8,
+    });
+    expect(errorOf(['--weight', '0.8']).setting).toBe('--weight');
+    expect(errorOf(['--strategy', 'balanced', '--weight', '1.2']).setting).toBe('--weight');
+  });
+
+  it('reads the AWS mode and insists on an input', () => {
+    expect(
+      parseSweepOptions([
+        '--function',
+        'arn:aws:lambda:eu-west-1:123456789012:function:imgpipe',
+        '--event-object',
+        's3://uploads/photos/a,b.jpg',
+        '--payload',
+        'event.json',
+        '--delete-manifest',
+      ]).aws,
+    ).toEqual({
+      functionName: 'arn:aws:lambda:eu-west-1:123456789012:function:imgpipe',
+      payloads: ['event.json'],
+      eventObjects: [{ bucket: 'uploads', key: 'photos/a,b.jpg' }],
+      deleteManifest: true,
+    });
+    expect(errorOf(['--function', 'imgpipe']).setting).toBe('--payload');
+    expect(errorOf(['--payload', 'event.json']).setting).toBe('--function');
+    expect(errorOf(['--function', 'imgpipe', '--payload', 'e.json', '--corpus', 'x']).setting).toBe(
+      '--corpus',
+    );
+  });
+
+  it('names an unknown option', () => {
+    expect(errorOf(['--memroy', '512']).message).toMatch(/Unknown option '--memroy'/);
+  });
+});
+
+describe('parseMemories', () => {
+  it('sorts and removes duplicates', () => {
+    expect(parseMemories('2048, 512,1024,512')).toEqual([512, 1024, 2048]);
+  });
+
+  it("refuses sizes outside Lambda's 128-10240 MB and names the bad part", () => {
+    expect(() => parseMemories('512,12000')).toThrow(
+      'Expected comma-separated integers between 128 and 10240 (MB) for --memory but received "512,12000" of type string ("12000" is not)',
+    );
+    expect(() => parseMemories('1g')).toThrow(/for --memory/);
+  });
+});
+
+describe('parseS3Url', () => {
+  it('splits bucket and key', () => {
+    expect(parseS3Url('s3://b/k/with/slashes.jpg')).toEqual({ bucket: 'b', key: 'k/with/slashes.jpg' });
+    expect(() => parseS3Url('https://b/k')).toThrow(/for --event-object/);
+  });
+});

@@ -1,0 +1,197 @@
+import { describe, expect, it } from 'vitest';
+import { decide } from '../../../../bench/sweep/decide.ts';
+import type { SweepDocument } from '../../../../bench/sweep/document.ts';
+import {
+  renderConsoleSummary,
+  renderMarkdownReport,
+  renderSweepTable,
+} from '../../../../bench/sweep/report.ts';
+import { summariseRow } from '../../../../bench/sweep/rows.ts';
+import { escapeXml, niceStep, renderSvg } from '../../../../bench/sweep/svg.ts';
+import type { SweepRow } from '../../../../bench/sweep/types.ts';
+import { image, row, run } from './helpers.ts';
+
+const summary = {
+  headroom: 0.15,
+  prices: { x86_64: 0.0000166667, arm64: 0.0000133334, requestPerMillion: 0.2 },
+  coldStartRate: 0.01,
+  maxForeignCpu: 0.1,
+};
+
+function withStats(r: SweepRow): SweepRow {
+  return { ...r, stats: summariseRow(r, summary)! };
+}
+
+const images = (ms: number, rss: number) => [
+  image({
+    image: 'fixtures/photos/a.jpg',
+    pixels: 1.7e6,
+    warm: [run(ms), run(ms * 1.1)],
+    first: run(ms * 1.5),
+    peakRssMb: rss,
+  }),
+  image({
+    image: 'fixtures/bench/b & c.jpg',
+    pixels: 15.9e6,
+    warm: [run(ms * 0.8)],
+    first: run(ms),
+    peakRssMb: rss + 150,
+  }),
+];
+
+const rows: SweepRow[] = [
+  withStats(row({ memoryMb: 512, vcpus: 512 / 1769, images: images(9000, 400) })),
+  withStats(row({ memoryMb: 1769, vcpus: 1, images: images(2600, 420) })),
+  withStats(
+    row({
+      memoryMb: 6144,
+      vcpus: 6144 / 1769,
+      workers: 3,
+      mode: 'modelled',
+      note: '3.47 vCPU is more than the 2 CPUs of this machine',
+      images: images(1200, 640),
+    }),
+  ),
+];
+
+const decision = decide(rows, {
+  strategy: 'cost',
+  weight: 0.5,
+  architecture: 'arm64',
+  requestsPerSecond: 2,
+  timeoutMargin: 3,
+  headroom: 0.15,
+  configuredMaxPixels: 50_000_000,
+});
+
+const doc: SweepDocument = {
+  schema: 'imgpipe-bench-sweep/1',
+  provenance: {
+    date: '2026-11-27T08:00:00.000Z',
+    git: { commit: '0123456789abcdef0123456789abcdef01234567', dirty: false },
+    corpusHash: 'f'.repeat(64),
+    cpuModel: 'AMD EPYC',
+    cores: 2,
+    usableCpus: 2,
+    node: 'v24.21.0',
+    platform: 'linux-x64',
+    cgroup: 'cgroup v1 CPU quota',
+    loadAverageAtStart: [0.1, 0.2, 0.3],
+    command: 'npm run bench -- sweep',
+  },
+  settings: {
+    target: 'local',
+    memories: [512, 1769, 6144],
+    inputs: ['fixtures/photos/a.jpg', 'fixtures/bench/b & c.jpg'],
+    runs: 2,
+    strategy: 'cost',
+    architecture: 'arm64',
+    rps: 2,
+    timeoutMargin: 3,
+    headroom: 0.15,
+    prices: summary.prices,
+    coldStartRate: 0.01,
+    maxForeignCpu: 0.1,
+    tfvars: 'terraform/envs/dev/tuning.auto.tfvars.json',
+  },
+  rows,
+  ...(decision.derived ? { choice: decision.derived } : {}),
+  tfvars: {
+    lambda_memory_size: 1769,
+    lambda_timeout: 12,
+    lambda_provisioned_concurrency: 6,
+    max_input_pixels: 50_000_000,
+  },
+  warnings: ['a warning'],
+  runWarnings: ['a warning'],
+  elapsedSeconds: 754,
+};
+
+/**
+ * A minimal well-formedness check: tags nest and close, attributes are quoted, text has no bare
+ * `<` or `&` outside entities. Enough to catch a broken hand-written SVG without an XML library.
+ */
+function checkXml(xml: string): string[] {
+  const problems: string[] = [];
+  const stack: string[] = [];
+  const token = /<(\/?)([a-zA-Z][\w:-]*)((?:\s+[\w:-]+="[^"<]*")*)\s*(\/?)>|<!--[\s\S]*?-->|<\?[\s\S]*?\?>/g;
+  let last = 0;
+  for (const match of xml.matchAll(token)) {
+    const text = xml.slice(last, match.index);
+    if (/[<>]|&(?!(amp|lt|gt|quot|apos|#\d+);)/.test(text)) problems.push(`bad text: ${text.slice(0, 40)}`);
+    last = match.index + match[0].length;
+    const [, closing, name, , selfClosing] = match;
+    if (!name) continue;
+    if (closing) {
+      if (stack.pop() !== name) problems.push(`unbalanced </${name}>`);
+    } else if (!selfClosing) {
+      stack.push(name);
+    }
+  }
+  if (/[<>]/.test(xml.slice(last).trim())) problems.push('trailing markup');
+  if (stack.length > 0) problems.push(`unclosed ${stack.join(', ')}`);
+  return problems;
+}
+
+describe('renderSvg', () => {
+  const svg = renderSvg(doc);
+
+  it('is well-formed SVG with a title and a legend', () => {
+    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
+    expect(checkXml(svg)).toEqual([]);
+    expect(svg).toContain('<title>imgpipe memory sweep: duration and cost per memory size</title>');
+    for (const name of [
+      'p50 duration',
+      'p95 duration',
+      '$ / 1,000 images, arm64',
+      '$ / 1,000 images, x86_64',
+    ]) {
+      expect(svg).toContain(`>${escapeXml(name)}</text>`);
+    }
+    expect(svg).toContain('MODELLED from CPU time, not measured');
+  });
+
+  it('draws modelled points hollow and their lines dotted, and marks OOM and the chosen size', () => {
+    expect(svg).toMatch(
+      /<circle [^>]*fill="#ffffff"[^>]*><title>6144 MB p50 duration: [^<]*\(MODELLED\)<\/title>/,
+    );
+    expect(svg).toMatch(/<circle [^>]*fill="#1f77b4"[^>]*><title>1769 MB p50 duration/);
+    expect(svg).toContain('stroke-dasharray="2 4"');
+    expect(svg).toContain('>OOM</text>');
+    expect(svg).toContain('>chosen</text>');
+  });
+
+  it('escapes text', () => {
+    expect(escapeXml(`a<b & "c" 'd'>`)).toBe('a&lt;b &amp; &quot;c&quot; &apos;d&apos;&gt;');
+    expect(checkXml('<a><b>x & y</b></a>')).not.toEqual([]);
+  });
+
+  it('picks round gridline steps', () => {
+    expect([niceStep(4500), niceStep(0.11), niceStep(9), niceStep(0)]).toEqual([1000, 0.05, 2, 1]);
+  });
+});
+
+describe('tables and report', () => {
+  it('marks modelled rows in the console table, with the note under it', () => {
+    const text = renderConsoleSummary(doc, ['sweep.json']);
+    const line6144 = text.split('\n').find((l) => l.trimStart().startsWith('6144'));
+    expect(line6144).toMatch(/MODELLED/);
+    expect(text.split('\n').find((l) => l.trimStart().startsWith('1769'))).toMatch(/measured .*<- chosen/);
+    expect(text).toMatch(/MODELLED rows were not measured/);
+    expect(text.split('\n').find((l) => l.trimStart().startsWith('512'))).toMatch(/OOM/);
+  });
+
+  it('renders the same rows as Markdown with the source column and the derivations', () => {
+    const table = renderSweepTable(doc, 'markdown');
+    expect(table.split('\n')[0]).toBe(
+      '| Memory (MB) | vCPU | Workers | Source | Init | p50 | p95 | Max | Cold max | Peak RSS | Fits | $/1k arm64 | $/1k x86_64 | Notes |',
+    );
+    expect(table).toMatch(/\| 6144 \| 3\.47 \| 3 \| MODELLED \|/);
+    const markdown = renderMarkdownReport(doc, 'sweep.svg');
+    expect(markdown).toContain('![Duration and cost against memory](sweep.svg)');
+    expect(markdown).toMatch(/\*\*MODELLED rows were not measured/);
+    expect(markdown).toMatch(/Provisioned concurrency: \d+ = ceil\(2 rps x p95 .* x 1\.1\)/);
+    expect(markdown).toContain('"lambda_memory_size": 1769');
+    expect(markdown).toContain('## Per input');
+  });
+});

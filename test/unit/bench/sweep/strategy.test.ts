@@ -1,0 +1,131 @@
+import { describe, expect, it } from 'vitest';
+import { decide } from '../../../../bench/sweep/decide.ts';
+import { summariseRow } from '../../../../bench/sweep/rows.ts';
+import { type Candidate, chooseMemory } from '../../../../bench/sweep/strategy.ts';
+import type { SweepRow } from '../../../../bench/sweep/types.ts';
+import { image, row, run } from './helpers.ts';
+
+const c = (memoryMb: number, cost: number, durationMs: number): Candidate => ({ memoryMb, cost, durationMs });
+
+describe('chooseMemory', () => {
+  const candidates = [c(512, 0.05, 4000), c(1024, 0.04, 1800), c(2048, 0.06, 900), c(4096, 0.1, 700)];
+
+  it('cost: picks the cheapest', () => {
+    expect(chooseMemory(candidates, 'cost')?.memoryMb).toBe(1024);
+  });
+
+  it('cost: breaks a tie in cost by speed', () => {
+    expect(chooseMemory([c(1024, 0.04, 1800), c(2048, 0.04, 900)], 'cost')?.memoryMb).toBe(2048);
+    // Equal up to floating-point noise counts as equal.
+    expect(chooseMemory([c(1024, 0.1 + 0.2, 1800), c(2048, 0.3, 900)], 'cost')?.memoryMb).toBe(2048);
+  });
+
+  it('speed: picks the fastest, and the cheaper of two equally fast', () => {
+    expect(chooseMemory(candidates, 'speed')?.memoryMb).toBe(4096);
+    expect(chooseMemory([c(4096, 0.1, 700), c(6144, 0.15, 700)], 'speed')?.memoryMb).toBe(4096);
+  });
+
+  it("balanced: minimises weight x cost / max cost + (1 - weight) x duration / max duration (Power Tuning's formula)", () => {
+    // 512: .5 x .5 + .5 x 1 = .75; 1024: .5 x .4 + .5 x .45 = .425; 2048: .5 x .6 + .5 x .225 = .4125;
+    // 4096: .5 x 1 + .5 x .175 = .5875.
+    expect(chooseMemory(candidates, 'balanced', 0.5)?.memoryMb).toBe(2048);
+    expect(chooseMemory(candidates, 'balanced', 0.7)?.memoryMb).toBe(1024);
+    expect(chooseMemory(candidates, 'balanced', 1)?.memoryMb).toBe(
+      chooseMemory(candidates, 'cost')?.memoryMb,
+    );
+    expect(chooseMemory(candidates, 'balanced', 0)?.memoryMb).toBe(
+      chooseMemory(candidates, 'speed')?.memoryMb,
+    );
+  });
+
+  it('has nothing to choose from no candidates', () => {
+    expect(chooseMemory([], 'cost')).toBeUndefined();
+  });
+});
+
+describe('decide', () => {
+  const summary = {
+    headroom: 0.15,
+    prices: { x86_64: 1e-5, arm64: 1e-5, requestPerMillion: 0 },
+    coldStartRate: 0,
+    maxForeignCpu: 0.1,
+  };
+  const settings = {
+    strategy: 'cost' as const,
+    weight: 0.5,
+    architecture: 'arm64' as const,
+    requestsPerSecond: 0,
+    timeoutMargin: 3,
+    headroom: 0.15,
+    configuredMaxPixels: 50_000_000,
+  };
+  const sized = (
+    memoryMb: number,
+    ms: number,
+    peakRssMb: number,
+    extra: Partial<SweepRow> = {},
+  ): SweepRow => {
+    const base = row({
+      memoryMb,
+      images: [
+        image({ warm: [run(ms)], first: run(ms), peakRssMb, pixels: 1e6 }),
+        image({ image: 'b.jpg', warm: [run(ms)], first: run(ms), peakRssMb: peakRssMb + 100, pixels: 11e6 }),
+      ],
+      ...extra,
+    });
+    return { ...base, stats: summariseRow(base, summary)! };
+  };
+
+  it('never chooses a size that is out of memory, even the cheapest', () => {
+    const rows = [sized(512, 1000, 500), sized(1024, 1000, 300)];
+    expect(rows[0]!.stats!.outOfMemory).toBe(true);
+    const result = decide(rows, settings);
+    expect(result.derived?.memoryMb).toBe(1024);
+  });
+
+  it('never chooses a size where an input failed', () => {
+    const rows = [
+      sized(1024, 1000, 300, { failures: [{ image: 'c.jpg', message: 'boom' }] }),
+      sized(2048, 1000, 300),
+    ];
+    expect(decide(rows, settings).derived?.memoryMb).toBe(2048);
+  });
+
+  it('says why when no size is eligible', () => {
+    const result = decide([sized(512, 1000, 500)], settings);
+    expect(result.derived).toBeUndefined();
+    expect('reason' in result && result.reason).toMatch(/out of memory/);
+  });
+
+  it('chooses by the architecture asked for', () => {
+    const prices = { x86_64: 1e-5, arm64: 1e-5, requestPerMillion: 0 };
+    const a = {
+      ...row({ memoryMb: 1024 }),
+      stats: {
+        ...summariseRow(row({ memoryMb: 1024 }), { ...summary, prices })!,
+        costPer1000: { arm64: 1, x86_64: 3 },
+      },
+    };
+    const b = {
+      ...row({ memoryMb: 2048 }),
+      stats: {
+        ...summariseRow(row({ memoryMb: 2048 }), { ...summary, prices })!,
+        costPer1000: { arm64: 2, x86_64: 2 },
+      },
+    };
+    expect(decide([a, b], settings).derived?.memoryMb).toBe(1024);
+    expect(decide([a, b], { ...settings, architecture: 'x86_64' }).derived?.memoryMb).toBe(2048);
+  });
+
+  it('derives timeout, provisioned concurrency and max pixels from the chosen row', () => {
+    const rows = [sized(2048, 2000, 400)];
+    const { derived } = decide(rows, { ...settings, requestsPerSecond: 10 });
+    // Slowest: init 500 + first 2000 = 2.5 s; x 3 = 7.5 s -> at least 10 s.
+    expect(derived?.timeoutSeconds).toBe(10);
+    expect(derived?.timeoutBasisMs).toBe(2500);
+    // 10 rps x 2 s x 1.1 = 22.
+    expect(derived?.provisionedConcurrency).toBe(22);
+    expect(derived?.pixelFit.kind).toBe('fit');
+    expect(derived?.maxInputPixels).toBeGreaterThan(11e6);
+  });
+});
