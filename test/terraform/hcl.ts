@@ -105,7 +105,17 @@ export function documentOf(tf: TfDir, policy: unknown): Body {
   if (!match) throw new Error(`not a policy document reference: ${String(policy)}`);
   const document = tf.data.aws_iam_policy_document?.[match[1]!];
   if (!document) throw new Error(`${tf.path} has no data.aws_iam_policy_document.${match[1]}`);
-  return document;
+  return withSources(tf, document);
+}
+
+/** A document with the statements of its `source_policy_documents` merged in, as AWS applies them. */
+function withSources(tf: TfDir, document: Body): Body {
+  const sources = (document.source_policy_documents ?? []) as string[];
+  if (sources.length === 0) return document;
+  const merged: Body[] = [];
+  for (const source of sources)
+    merged.push(...statements(documentOf(tf, String(source).replace(/^\$\{(.*)\}$/, '$1'))));
+  return { ...document, statement: [...merged, ...(document.statement ?? [])] };
 }
 
 /** The statements of a policy document, static and dynamic (their `content`), flattened. */

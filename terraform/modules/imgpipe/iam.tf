@@ -19,7 +19,10 @@ resource "aws_iam_role" "this" {
 
 # Every statement names its actions and its resources' ARNs. The one exception is X-Ray, whose
 # actions have no resource-level permissions.
-data "aws_iam_policy_document" "this" {
+#
+# What both functions (the S3 handler and the backfill) need to process objects; each role's
+# document adds its own log group, and the main one the dead-letter queue.
+data "aws_iam_policy_document" "objects" {
   statement {
     sid = "ReadSourceObjects"
     # GetObjectVersion and GetObjectTagging let CopyObject copy a source into quarantine.
@@ -30,7 +33,8 @@ data "aws_iam_policy_document" "this" {
   statement {
     sid = "ListBucketsSoMissingKeysAre404"
     # Without ListBucket, S3 answers 403 instead of 404 for a missing key: a deleted source or an
-    # absent manifest would look like an access error and be retried.
+    # absent manifest would look like an access error and be retried. On the source bucket it also
+    # lets the backfill list the objects under a request's prefix.
     actions   = ["s3:ListBucket"]
     resources = [module.source_bucket.s3_bucket_arn, module.output_bucket.s3_bucket_arn]
   }
@@ -49,10 +53,20 @@ data "aws_iam_policy_document" "this" {
   }
 
   statement {
-    sid       = "UseTheKeyForObjectsAndTheDeadLetterQueue"
+    sid       = "UseTheKey"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = [aws_kms_key.this.arn]
   }
+
+  statement {
+    sid       = "WriteTraces"
+    actions   = ["xray:PutTelemetryRecords", "xray:PutTraceSegments"]
+    resources = ["*"]
+  }
+}
+
+data "aws_iam_policy_document" "this" {
+  source_policy_documents = [data.aws_iam_policy_document.objects.json]
 
   statement {
     sid       = "SendFailedEventsToTheDeadLetterQueue"
@@ -64,12 +78,6 @@ data "aws_iam_policy_document" "this" {
     sid       = "WriteLogs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
     resources = ["${local.log_group_arn}:log-stream:*"]
-  }
-
-  statement {
-    sid       = "WriteTraces"
-    actions   = ["xray:PutTelemetryRecords", "xray:PutTraceSegments"]
-    resources = ["*"]
   }
 }
 
@@ -84,8 +92,7 @@ resource "aws_iam_role_policy" "this" {
 ################################################################################
 
 # Not the main function's role: the backfill sends nothing to the dead-letter queue (it is invoked
-# synchronously), and each role writes only its own log group. Otherwise the same statements as
-# above, which a test keeps in step.
+# synchronously), and each role writes only its own log group. The rest is the shared document.
 resource "aws_iam_role" "reprocess" {
   count = var.create_reprocess_function ? 1 : 0
 
@@ -99,47 +106,12 @@ resource "aws_iam_role" "reprocess" {
 data "aws_iam_policy_document" "reprocess" {
   count = var.create_reprocess_function ? 1 : 0
 
-  statement {
-    sid       = "ReadSourceObjects"
-    actions   = ["s3:GetObject", "s3:GetObjectTagging", "s3:GetObjectVersion"]
-    resources = ["${module.source_bucket.s3_bucket_arn}/*"]
-  }
-
-  statement {
-    sid = "ListBucketsSoMissingKeysAre404"
-    # On the source bucket it also lists the objects under a request's prefix.
-    actions   = ["s3:ListBucket"]
-    resources = [module.source_bucket.s3_bucket_arn, module.output_bucket.s3_bucket_arn]
-  }
-
-  statement {
-    sid       = "ReadAndWriteOutputsAndManifests"
-    actions   = ["s3:GetObject", "s3:PutObject"]
-    resources = ["${module.output_bucket.s3_bucket_arn}/${var.output_prefix}*"]
-  }
-
-  statement {
-    sid       = "WriteQuarantine"
-    actions   = ["s3:PutObject", "s3:PutObjectTagging"]
-    resources = ["${module.quarantine_bucket.s3_bucket_arn}/*"]
-  }
-
-  statement {
-    sid       = "UseTheKeyForObjects"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-    resources = [aws_kms_key.this.arn]
-  }
+  source_policy_documents = [data.aws_iam_policy_document.objects.json]
 
   statement {
     sid       = "WriteLogs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
     resources = ["${local.reprocess_log_group_arn}:log-stream:*"]
-  }
-
-  statement {
-    sid       = "WriteTraces"
-    actions   = ["xray:PutTelemetryRecords", "xray:PutTraceSegments"]
-    resources = ["*"]
   }
 }
 
