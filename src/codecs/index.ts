@@ -6,7 +6,6 @@ import * as jpegDecoder from '@jsquash/jpeg/decode.js';
 import * as jpegEncoder from '@jsquash/jpeg/encode.js';
 import * as pngModule from '@jsquash/png/codec/pkg/squoosh_png.js';
 import * as png from '@jsquash/png/index.js';
-import * as resizeModule from '@jsquash/resize/lib/resize/pkg/squoosh_resize.js';
 import * as webpDecoder from '@jsquash/webp/decode.js';
 import * as webpEncoder from '@jsquash/webp/encode.js';
 import type { FormatOptions, ResizeMethod } from '../config/pipeline.ts';
@@ -88,11 +87,12 @@ function findMemory(values: object | undefined): WebAssembly.Memory | undefined 
 }
 
 /** Current heap size of each instantiated emscripten codec, for tests and diagnostics. */
-export function codecHeapBytes(): Partial<Record<CodecName, number>> {
-  const sizes: Partial<Record<CodecName, number>> = {};
+export function codecHeapBytes(): Partial<Record<CodecName | 'resize', number>> {
+  const sizes: Partial<Record<CodecName | 'resize', number>> = {};
   for (const [name, codec] of Object.entries(CODECS) as [CodecName, EmscriptenCodec][]) {
     if (codec.memory) sizes[name] = codec.memory.buffer.byteLength;
   }
+  if (resizer) sizes.resize = resizer.heapBytes();
   return sizes;
 }
 
@@ -102,10 +102,11 @@ export function codecHeapBytes(): Partial<Record<CodecName, number>> {
  * JavaScript, dropped heaps wait for a collection that comes late, and peak RSS creeps up by
  * hundreds of megabytes over a few large images. Only large images pay for the collection.
  */
-function releaseIfLarge(codec: EmscriptenCodec): void {
+async function releaseIfLarge(codec: EmscriptenCodec): Promise<void> {
   if ((codec.memory?.buffer.byteLength ?? 0) > HEAP_RELEASE_BYTES) {
     codec.memory = undefined;
-    void start(codec).then(collectGarbage);
+    await start(codec);
+    collectGarbage();
   }
 }
 
@@ -130,7 +131,7 @@ function readyWasmBindgen(): Promise<void> {
   wasmBindgenReady ??= Promise.all([compileWasm('png'), compileWasm('resize')]).then(
     ([pngWasm, resizeWasm]) => {
       pngModule.initSync(pngWasm);
-      resizeModule.initSync(resizeWasm);
+      resizer = new Resizer(resizeWasm);
     },
   );
   return wasmBindgenReady;
@@ -190,7 +191,7 @@ export async function decode(format: InputFormat, bytes: Uint8Array): Promise<Ra
       decoder: damage,
     });
   }
-  if (codec) releaseIfLarge(codec);
+  if (codec) await releaseIfLarge(codec);
   return { width: image.width, height: image.height, data: image.data };
 }
 
@@ -243,7 +244,7 @@ export async function encode(
   if (codec) await ready(codec);
   else await readyWasmBindgen();
   const out = new Uint8Array(await run(exact(image), options));
-  if (codec) releaseIfLarge(codec);
+  if (codec) await releaseIfLarge(codec);
   return out;
 }
 
@@ -281,18 +282,86 @@ export async function resize(
   call: ResizeCall,
 ): Promise<RawImage> {
   await readyWasmBindgen();
-  // Called directly rather than through @jsquash/resize's default export, which reads
-  // `data.buffer` whole (wrong for views) and crops by rewriting its input in place.
   const input = new Uint8Array(image.data.buffer, image.data.byteOffset, image.data.byteLength);
-  const data = resizeModule.resize(
-    input,
-    image.width,
-    image.height,
-    width,
-    height,
-    RESIZE_METHOD_INDEX[call.method],
-    call.premultiply,
-    call.linearRGB,
-  );
+  const data = resizer!.resize(input, image.width, image.height, width, height, call);
+  if (resizer!.heapBytes() > HEAP_RELEASE_BYTES) {
+    resizer!.restart();
+    collectGarbage();
+  }
   return { width, height, data };
+}
+
+let resizer: Resizer | undefined;
+
+/**
+ * @jsquash/resize's Rust resampler, called through its one export. Not through @jsquash/resize's
+ * default export, which reads `data.buffer` whole (wrong for views) and crops by rewriting its
+ * input in place; and not through its wasm-bindgen glue either, which keeps a single instance per
+ * process: a lanczos pass from a 16 MP photo grows that heap to ~60 MB (input, float intermediate
+ * and output), which would then stay resident beside every later decode. Owning the instance lets
+ * it be replaced like the emscripten codecs' (releaseIfLarge). The calling convention below is the
+ * one wasm-bindgen generated for this build: a 16-byte return slot on the shadow stack holding the
+ * output's pointer and length, the input copied in with __wbindgen_malloc.
+ */
+class Resizer {
+  readonly #module: WebAssembly.Module;
+  #exports!: ResizeExports;
+  constructor(module: WebAssembly.Module) {
+    this.#module = module;
+    this.restart();
+  }
+
+  restart(): void {
+    this.#exports = new WebAssembly.Instance(this.#module, { wbg: {} }).exports as unknown as ResizeExports;
+  }
+
+  heapBytes(): number {
+    return this.#exports.memory.buffer.byteLength;
+  }
+
+  resize(input: Uint8Array, inW: number, inH: number, outW: number, outH: number, call: ResizeCall) {
+    const wasm = this.#exports;
+    const slot = wasm.__wbindgen_add_to_stack_pointer(-16);
+    try {
+      const at = wasm.__wbindgen_malloc(input.length, 1) >>> 0;
+      new Uint8Array(wasm.memory.buffer).set(input, at);
+      wasm.resize(
+        slot,
+        at,
+        input.length,
+        inW,
+        inH,
+        outW,
+        outH,
+        RESIZE_METHOD_INDEX[call.method],
+        call.premultiply ? 1 : 0,
+        call.linearRGB ? 1 : 0,
+      );
+      const [ptr, len] = new Int32Array(wasm.memory.buffer, slot, 2);
+      const output = new Uint8ClampedArray(wasm.memory.buffer, ptr! >>> 0, len!).slice();
+      wasm.__wbindgen_free(ptr!, len!, 1);
+      return output;
+    } finally {
+      wasm.__wbindgen_add_to_stack_pointer(16);
+    }
+  }
+}
+
+interface ResizeExports {
+  readonly memory: WebAssembly.Memory;
+  __wbindgen_add_to_stack_pointer(delta: number): number;
+  __wbindgen_malloc(size: number, align: number): number;
+  __wbindgen_free(ptr: number, size: number, align: number): void;
+  resize(
+    slot: number,
+    input: number,
+    length: number,
+    inW: number,
+    inH: number,
+    outW: number,
+    outH: number,
+    method: number,
+    premultiply: number,
+    linearRGB: number,
+  ): void;
 }
