@@ -52,13 +52,15 @@ export async function createEncoder(
   return pool;
 }
 
-class EncoderPool implements PooledEncoder {
+/** Exported for tests; use createEncoder, which also warms the workers up. */
+export class EncoderPool implements PooledEncoder {
   readonly parallel = true;
   readonly workers: number;
   private readonly slots: Slot[] = [];
   private readonly queue: Task[] = [];
   private nextId = 1;
   private closed = false;
+  private dispatchQueued = false;
 
   constructor(workers: number) {
     this.workers = workers;
@@ -97,7 +99,16 @@ class EncoderPool implements PooledEncoder {
         resolve,
         reject,
       });
-      this.dispatch();
+      // Dispatch once the caller has queued everything it has now: a step's formats arrive in one
+      // synchronous burst, and dispatching each on arrival would hand the first two to the idle
+      // workers in arrival order, leaving the most expensive one waiting behind them.
+      if (!this.dispatchQueued) {
+        this.dispatchQueued = true;
+        queueMicrotask(() => {
+          this.dispatchQueued = false;
+          this.dispatch();
+        });
+      }
     });
   }
 

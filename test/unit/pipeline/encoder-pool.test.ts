@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parsePipelineConfig } from '../../../src/config/pipeline.ts';
 import { availableCpus, defaultWorkers, lambdaVcpus, readCgroupQuota } from '../../../src/pipeline/cpus.ts';
-import { createEncoder } from '../../../src/pipeline/encoder-pool.ts';
+import { createEncoder, EncoderPool } from '../../../src/pipeline/encoder-pool.ts';
 import { processImage } from '../../../src/pipeline/process-image.ts';
 import { readFixture } from '../../support/fixtures.ts';
 
@@ -24,6 +24,27 @@ describe('encoder pool', () => {
       for (const [i, output] of b.outputs.entries()) {
         expect(Buffer.compare(Buffer.from(output.bytes), Buffer.from(a.outputs[i]!.bytes))).toBe(0);
       }
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('starts the most expensive of the tasks queued together first, whatever their order', async () => {
+    // One worker runs the tasks one at a time, so the order they finish in is the order they started.
+    const pool = new EncoderPool(1);
+    await pool.warmUp(['jpeg', 'webp', 'avif']);
+    try {
+      const tiny = { width: 8, height: 8, data: new Uint8ClampedArray(8 * 8 * 4).fill(200) };
+      const large = { width: 256, height: 256, data: new Uint8ClampedArray(256 * 256 * 4).fill(90) };
+      const finished: string[] = [];
+      const track = (name: string, task: Promise<unknown>) => task.then(() => finished.push(name));
+      await Promise.all([
+        track('jpeg 8x8', pool.encode('jpeg', tiny, config.formatOptions)),
+        track('webp 8x8', pool.encode('webp', tiny, config.formatOptions)),
+        track('avif 256x256', pool.encode('avif', large, config.formatOptions)),
+        track('jpeg 256x256', pool.encode('jpeg', large, config.formatOptions)),
+      ]);
+      expect(finished).toEqual(['avif 256x256', 'jpeg 256x256', 'jpeg 8x8', 'webp 8x8']);
     } finally {
       await pool.close();
     }
