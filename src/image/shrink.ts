@@ -15,6 +15,10 @@ export function boxShrink(image: RawImage, factorX: number, factorY: number): Ra
   const src = pixelWords(image);
   const out = new Uint8ClampedArray(width * height * 4);
   const dst = new Uint32Array(out.buffer);
+  if (factorX === 2 && factorY === 2) {
+    shrink2x2(src, image.width, dst, width, height);
+    return { width, height, data: out };
+  }
   // Two channels per 32-bit sum, in 16-bit lanes: red and blue in one, green and alpha in the other
   // (little-endian RGBA words), so each pixel costs one load, two masks and two adds.
   const redBlue = new Uint32Array(width);
@@ -50,6 +54,38 @@ export function boxShrink(image: RawImage, factorX: number, factorY: number): Ra
     }
   }
   return { width, height, data: out };
+}
+
+/**
+ * The common case (a photo reduced by 2 to 4x), without the general loop's row sums and divisions:
+ * four words in, one out, the rounding the same as the general loop's ((sum + 2) / 4).
+ */
+function shrink2x2(
+  src: Uint32Array,
+  srcWidth: number,
+  dst: Uint32Array,
+  width: number,
+  height: number,
+): void {
+  let o = 0;
+  for (let y = 0; y < height; y++) {
+    let top = 2 * y * srcWidth;
+    let bottom = top + srcWidth;
+    for (let x = 0; x < width; x++) {
+      const a = src[top++]!;
+      const b = src[top++]!;
+      const c = src[bottom++]!;
+      const d = src[bottom++]!;
+      const rb = (a & 0xff00ff) + (b & 0xff00ff) + (c & 0xff00ff) + (d & 0xff00ff) + 0x20002;
+      const ga =
+        ((a >>> 8) & 0xff00ff) +
+        ((b >>> 8) & 0xff00ff) +
+        ((c >>> 8) & 0xff00ff) +
+        ((d >>> 8) & 0xff00ff) +
+        0x20002;
+      dst[o++] = ((rb >>> 2) & 0xff00ff) | (((ga >>> 2) & 0xff00ff) << 8);
+    }
+  }
 }
 
 /** The integer shrink libvips applies before a lanczos reduction to `scale` (vips_resize, gap 2). */

@@ -32,6 +32,36 @@ describe('boxShrink', () => {
     const out = boxShrink({ width: 5, height: 3, data: new Uint8ClampedArray(5 * 3 * 4) }, 2, 2);
     expect([out.width, out.height]).toEqual([2, 1]);
   });
+
+  it.each([
+    [2, 2],
+    [2, 3],
+    [3, 3],
+    [4, 1],
+  ])('matches a per-channel mean on noise at %ix%i, odd sizes included', (fx, fy) => {
+    const width = 37;
+    const height = 23;
+    const data = new Uint8ClampedArray(width * height * 4);
+    let seed = 12345;
+    for (let i = 0; i < data.length; i++) {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      data[i] = seed >>> 24;
+    }
+    const out = boxShrink({ width, height, data }, fx, fy);
+    const w = Math.floor(width / fx);
+    const h = Math.floor(height / fy);
+    const expected = new Uint8ClampedArray(w * h * 4);
+    for (let y = 0; y < h; y++)
+      for (let x = 0; x < w; x++)
+        for (let c = 0; c < 4; c++) {
+          let sum = 0;
+          for (let dy = 0; dy < fy; dy++)
+            for (let dx = 0; dx < fx; dx++) sum += data[((y * fy + dy) * width + x * fx + dx) * 4 + c]!;
+          expected[(y * w + x) * 4 + c] = Math.floor((sum + ((fx * fy) >> 1)) / (fx * fy));
+        }
+    expect([out.width, out.height]).toEqual([w, h]);
+    expect(Buffer.from(out.data).equals(Buffer.from(expected))).toBe(true);
+  });
 });
 
 describe('integerShrink', () => {
