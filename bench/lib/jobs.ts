@@ -110,13 +110,17 @@ async function prepareNaive(input: Buffer) {
     import('@jsquash/resize'),
   ]);
   await import('../../src/codecs/index.ts'); // provides ImageData in Node, as any Node user must
-  const init = async (codec: { init: unknown }, name: Parameters<typeof compileWasm>[0]) =>
-    (codec.init as (module: WebAssembly.Module) => Promise<unknown>)(await compileWasm(name));
+  const init = async (codec: { init: unknown }, module: Promise<WebAssembly.Module>) =>
+    (codec.init as (module: WebAssembly.Module) => Promise<unknown>)(await module);
+  // jSquash's JPEG decoder, which the pipeline does not use (it decodes with TurboJPEG).
+  const mozjpegDec = readFile(
+    fileURLToPath(import.meta.resolve('@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm')),
+  ).then((bytes) => WebAssembly.compile(bytes));
   await Promise.all([
-    init(jpegDec, 'jpegDec'),
-    init(jpegEnc, 'jpegEnc'),
-    init(webpEnc, 'webpEnc'),
-    init(avifEnc, 'avifEnc'),
+    init(jpegDec, mozjpegDec),
+    init(jpegEnc, compileWasm('jpegEnc')),
+    init(webpEnc, compileWasm('webpEnc')),
+    init(avifEnc, compileWasm('avifEnc')),
   ]);
   await resizeLib.initResize(await compileWasm('resize'));
   const encoders: Record<OutputFormat, ((image: ImageData) => Promise<ArrayBuffer>) | undefined> = {

@@ -2,7 +2,6 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import * as avifDecoder from '@jsquash/avif/decode.js';
 import * as avifEncoder from '@jsquash/avif/encode.js';
-import * as jpegDecoder from '@jsquash/jpeg/decode.js';
 import * as jpegEncoder from '@jsquash/jpeg/encode.js';
 import * as pngModule from '@jsquash/png/codec/pkg/squoosh_png.js';
 import * as png from '@jsquash/png/index.js';
@@ -12,6 +11,7 @@ import type { FormatOptions, ResizeMethod } from '../config/pipeline.ts';
 import { InvalidImageError } from '../errors.ts';
 import type { RawImage } from '../image/raw.ts';
 import type { InputFormat, OutputFormat } from './formats.ts';
+import { TurboJpeg, TurboJpegError, type TurboJpegImage } from './jpeg-turbo.ts';
 import { compileWasm, ensureImageData, type WasmName } from './wasm.ts';
 
 /**
@@ -50,7 +50,6 @@ function emscripten(wasm: WasmName, init: unknown): EmscriptenCodec {
 }
 
 const CODECS = {
-  jpegDec: emscripten('jpegDec', jpegDecoder.init),
   jpegEnc: emscripten('jpegEnc', jpegEncoder.init),
   webpDec: emscripten('webpDec', webpDecoder.init),
   webpEnc: emscripten('webpEnc', webpEncoder.init),
@@ -87,12 +86,13 @@ function findMemory(values: object | undefined): WebAssembly.Memory | undefined 
 }
 
 /** Current heap size of each instantiated emscripten codec, for tests and diagnostics. */
-export function codecHeapBytes(): Partial<Record<CodecName | 'resize', number>> {
-  const sizes: Partial<Record<CodecName | 'resize', number>> = {};
+export function codecHeapBytes(): Partial<Record<CodecName | 'resize' | 'jpegTurbo', number>> {
+  const sizes: Partial<Record<CodecName | 'resize' | 'jpegTurbo', number>> = {};
   for (const [name, codec] of Object.entries(CODECS) as [CodecName, EmscriptenCodec][]) {
     if (codec.memory) sizes[name] = codec.memory.buffer.byteLength;
   }
   if (resizer) sizes.resize = resizer.heapBytes();
+  if (turboInstance) sizes.jpegTurbo = turboInstance.heapBytes();
   return sizes;
 }
 
@@ -139,28 +139,36 @@ function readyWasmBindgen(): Promise<void> {
 
 /** Compiles and instantiates the codecs a configuration needs, so the first image does not pay for it. */
 export async function warmUp(formats: readonly OutputFormat[]): Promise<void> {
-  const names: CodecName[] = ['jpegDec', 'webpDec', 'avifDec'];
+  const names: CodecName[] = ['webpDec', 'avifDec'];
   for (const format of formats) if (format !== 'png') names.push(`${format}Enc`);
-  await Promise.all([...names.map((name) => ready(CODECS[name])), readyWasmBindgen()]);
+  await Promise.all([...names.map((name) => ready(CODECS[name])), readyWasmBindgen(), startTurbo()]);
 }
 
 // ------------------------------------------------------------------------------------------- decode
 
-const DECODERS: Record<InputFormat, { codec?: EmscriptenCodec; decode: Decoder }> = {
-  jpeg: {
-    codec: CODECS.jpegDec,
-    decode: (b) => jpegDecoder.default(b as never, { preserveOrientation: false }) as never,
-  },
+/** JPEG goes through TurboJPEG (decodeJpeg, below); these are jSquash's. */
+const DECODERS: Record<Exclude<InputFormat, 'jpeg'>, { codec?: EmscriptenCodec; decode: Decoder }> = {
   webp: { codec: CODECS.webpDec, decode: (b) => webpDecoder.default(b as never) as never },
   avif: { codec: CODECS.avifDec, decode: (b) => avifDecoder.default(b as never, { bitDepth: 8 }) as never },
   png: { decode: (b) => png.decode(b as never) as never },
 };
 
+/** Scale factors a decoder can apply while decoding (JPEG only: libjpeg's scaled IDCT). */
+export type DecodeShrink = 1 | 2 | 4 | 8;
+
 /**
  * Decodes to 8-bit RGBA in stored orientation (orientation is applied by the pipeline, after the
  * first resize, where it is cheaper). 16-bit PNG and 10/12-bit AVIF are reduced to 8 bits.
+ *
+ * `shrink` asks for 1/shrink of the size, each side rounded up; JPEG honours it in the DCT domain
+ * (shrink-on-load), the other formats decode at full size. Check the returned size.
  */
-export async function decode(format: InputFormat, bytes: Uint8Array): Promise<RawImage> {
+export async function decode(
+  format: InputFormat,
+  bytes: Uint8Array,
+  shrink: DecodeShrink = 1,
+): Promise<RawImage> {
+  if (format === 'jpeg') return decodeJpeg(bytes, shrink);
   const { codec, decode: run } = DECODERS[format];
   if (codec) await ready(codec);
   else await readyWasmBindgen();
@@ -179,20 +187,59 @@ export async function decode(format: InputFormat, bytes: Uint8Array): Promise<Ra
     );
   }
   if (!image) throw new InvalidImageError('corrupt', `The ${format} decoder returned no image`, { format });
-  // libjpeg only warns about damaged scan data and fills in what it could not read; a variant made
-  // from that would be silently garbled, so a warning of that kind rejects the file.
-  const damage = codec?.messages.find(
-    (line) => /corrupt|premature end/i.test(line) && !/extraneous bytes/i.test(line),
-  );
-  if (damage) {
-    const reason = /premature end/i.test(damage) ? 'truncated' : 'corrupt';
-    throw new InvalidImageError(reason, `The ${format} decoder found damaged image data: ${damage}`, {
-      format,
-      decoder: damage,
-    });
-  }
   if (codec) await releaseIfLarge(codec);
   return { width: image.width, height: image.height, data: image.data };
+}
+
+let turbo: Promise<TurboJpeg> | undefined;
+let turboInstance: TurboJpeg | undefined;
+function startTurbo(): Promise<TurboJpeg> {
+  turbo ??= compileWasm('jpegTurbo').then((module) => {
+    turboInstance = new TurboJpeg(module);
+    return turboInstance;
+  });
+  return turbo;
+}
+
+/**
+ * JPEG through TurboJPEG (jpeg-turbo.ts). Arithmetic-coded JPEG (rare; neither this build nor
+ * jSquash's MozJPEG decoder has the arithmetic decoder) is refused as an unsupported format.
+ */
+async function decodeJpeg(bytes: Uint8Array, shrink: DecodeShrink): Promise<RawImage> {
+  const decoder = await startTurbo();
+  let image: TurboJpegImage;
+  try {
+    image = decoder.decode(bytes, shrink);
+  } catch (error) {
+    if (!(error instanceof TurboJpegError)) throw error;
+    if (/arithmetic coding is not implemented/i.test(error.message))
+      throw new InvalidImageError(
+        'unsupported-format',
+        `Arithmetic-coded JPEG is not supported: the WASM JPEG decoder was built without it (${error.message})`,
+        { format: 'jpeg', coding: 'arithmetic', decoder: error.message },
+        { cause: error },
+      );
+    throw jpegError(error.message, error);
+  }
+  // libjpeg only warns about damaged scan data and fills in what it could not read; a variant made
+  // from that would be silently garbled, so a warning of that kind rejects the file. TurboJPEG
+  // keeps the first warning's text, as libjpeg prints only the first.
+  if (image.warning && !/extraneous bytes/i.test(image.warning)) throw jpegError(image.warning);
+  if (decoder.heapBytes() > HEAP_RELEASE_BYTES) {
+    decoder.restart();
+    collectGarbage();
+  }
+  return { width: image.width, height: image.height, data: image.data };
+}
+
+function jpegError(said: string, cause?: Error): InvalidImageError {
+  const reason = /premature end|unexpected end|truncated/i.test(said) ? 'truncated' : 'corrupt';
+  return new InvalidImageError(
+    reason,
+    `The jpeg decoder ${cause ? 'rejected the file' : 'found damaged image data'}: ${said}`,
+    { format: 'jpeg', decoder: said },
+    cause ? { cause } : undefined,
+  );
 }
 
 // ------------------------------------------------------------------------------------------- encode

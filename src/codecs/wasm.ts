@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url';
  * instantiating a compiled module again is cheap, which lets a codec start over after a failure.
  */
 export const WASM_FILES = {
-  jpegDec: '@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm',
+  // libjpeg-turbo's TurboJPEG (jpeg-turbo.ts): it decodes JPEG at full size or smaller (shrink-on-load).
+  jpegTurbo: '@cwasm/jpeg-turbo/jpeg-turbo.wasm',
   jpegEnc: '@jsquash/jpeg/codec/enc/mozjpeg_enc.wasm',
   png: '@jsquash/png/codec/pkg/squoosh_png_bg.wasm',
   webpDec: '@jsquash/webp/codec/dec/webp_dec.wasm',

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { type InputFormat, isInputFormat, type OutputFormat } from '../codecs/formats.ts';
-import { decode, encode, resize } from '../codecs/index.ts';
+import { type DecodeShrink, decode, encode, resize } from '../codecs/index.ts';
 import { sniffFormat } from '../codecs/sniff.ts';
 import type { FormatOptions, Limits, PipelineConfig } from '../config/pipeline.ts';
 import { InvalidImageError } from '../errors.ts';
@@ -122,11 +122,11 @@ export async function processImage(
   const header = inspectImage(bytes, config.limits);
   lap('probe');
 
-  let source: RawImage | undefined = await decodeChecked(header, bytes);
-  lap('decode');
-  const transparent = header.hasAlpha && hasTransparency(source);
   const steps = planSteps({ width: header.displayWidth, height: header.displayHeight }, config.variants);
   const lastUse = lastUses(steps);
+  let source: RawImage | undefined = await decodeChecked(header, bytes, loadShrink(header, steps));
+  lap('decode');
+  const transparent = header.hasAlpha && hasTransparency(source);
 
   const results: (RawImage | undefined)[] = [];
   const outputs: Promise<ImageOutput>[] = [];
@@ -175,16 +175,42 @@ export async function processImage(
   return { header, transparent, outputs: done, timings };
 }
 
-async function decodeChecked(header: ImageHeader, bytes: Uint8Array): Promise<RawImage> {
-  const image = await decode(header.format as InputFormat, bytes);
-  if (image.width !== header.width || image.height !== header.height) {
+/**
+ * Shrink-on-load, as libvips does it: a JPEG is decoded at 1/2, 1/4 or 1/8 of its size (libjpeg's
+ * scaled IDCT) when every step that reads the decoded image would box-shrink it at least that much
+ * anyway. The rest of the reduction then starts from the smaller image.
+ */
+export function loadShrink(header: ImageHeader, steps: readonly Step[]): DecodeShrink {
+  if (header.format !== 'jpeg') return 1;
+  let factor = 8;
+  for (const step of steps) {
+    if (step.from !== 'source') continue;
+    factor = Math.min(
+      factor,
+      integerShrink(step.resizeTo.width / step.region.width),
+      integerShrink(step.resizeTo.height / step.region.height),
+    );
+  }
+  return factor >= 8 ? 8 : factor >= 4 ? 4 : factor >= 2 ? 2 : 1;
+}
+
+async function decodeChecked(
+  header: ImageHeader,
+  bytes: Uint8Array,
+  shrink: DecodeShrink,
+): Promise<RawImage> {
+  const image = await decode(header.format as InputFormat, bytes, shrink);
+  const width = Math.ceil(header.width / shrink);
+  const height = Math.ceil(header.height / shrink);
+  if (image.width !== width || image.height !== height) {
     throw new InvalidImageError(
       'corrupt',
-      `The ${header.format} header declares ${header.width}x${header.height} but the image decodes to ${image.width}x${image.height}`,
+      `The ${header.format} header declares ${header.width}x${header.height} but the image decodes to ${image.width}x${image.height}${shrink > 1 ? ` at 1/${shrink} scale` : ''}`,
       {
         format: header.format,
         declared: [header.width, header.height],
         decoded: [image.width, image.height],
+        ...(shrink > 1 && { shrink }),
       },
     );
   }
@@ -204,10 +230,12 @@ async function fromSource(
   transparent: boolean,
 ): Promise<RawImage> {
   const swap = swapsAxes(header.orientation);
-  // Regions are centred (or whole), so they stay centred under any orientation.
-  const region = swap
-    ? centred(source, step.region.height, step.region.width)
-    : centred(source, step.region.width, step.region.height);
+  // Regions are centred (or whole), so they stay centred under any orientation. A source decoded
+  // smaller (shrink-on-load) holds the same picture at `scale`.
+  const scale = source.width / header.width;
+  const w = Math.min(swap ? source.height : source.width, Math.round(step.region.width * scale));
+  const h = Math.min(swap ? source.width : source.height, Math.round(step.region.height * scale));
+  const region = swap ? centred(source, h, w) : centred(source, w, h);
   const size = swap ? { width: step.resizeTo.height, height: step.resizeTo.width } : step.resizeTo;
   const resized = await resample(source, region, size, config, transparent);
   return applyOrientation(resized, header.orientation);

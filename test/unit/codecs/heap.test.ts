@@ -9,7 +9,7 @@ describe('codec heaps', () => {
     expect([first.width, first.height]).toEqual([5312, 2988]);
     // The 16 MP decode needs ~64 MB of heap; the instance that grew was swapped for a fresh one
     // before decode() returned, so the old heap is not resident beside the next stage's buffers.
-    expect(codecHeapBytes().jpegDec).toBeLessThan(HEAP_RELEASE_BYTES);
+    expect(codecHeapBytes().jpegTurbo).toBeLessThan(HEAP_RELEASE_BYTES);
     const again = await decode('jpeg', readFixture('photos/colour-fig-red-bowl.jpg'));
     expect([again.width, again.height]).toEqual([1600, 1082]);
   });

@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { InputFormat } from '../../../src/codecs/formats.ts';
-import { decode } from '../../../src/codecs/index.ts';
+import { decode, resize } from '../../../src/codecs/index.ts';
 import { sniffFormat } from '../../../src/codecs/sniff.ts';
 import { parsePipelineConfig } from '../../../src/config/pipeline.ts';
 import { InvalidImageError } from '../../../src/errors.ts';
-import { processImage } from '../../../src/pipeline/process-image.ts';
+import { crop } from '../../../src/image/raw.ts';
+import { planSteps } from '../../../src/pipeline/plan.ts';
+import { inspectImage, loadShrink, processImage } from '../../../src/pipeline/process-image.ts';
 import { CARD_QUADRANTS, fixtures, readFixture } from '../../support/fixtures.ts';
 import { hasTool, identify, metadataTags } from '../../support/tools.ts';
 
@@ -185,6 +187,92 @@ describe('processImage', () => {
     expect(error.reason).toBe('corrupt');
     expect(error.message).toBe(
       'The jpeg decoder found damaged image data: Corrupt JPEG data: bad Huffman code',
+    );
+  });
+
+  describe('shrink-on-load', () => {
+    const shrinkFor = (path: string, variants: unknown[]) => {
+      const { limits, variants: specs } = parsePipelineConfig({ variants });
+      const header = inspectImage(readFixture(path), limits);
+      return loadShrink(
+        header,
+        planSteps({ width: header.displayWidth, height: header.displayHeight }, specs),
+      );
+    };
+
+    it('decodes a JPEG at the largest power of two every step from the source would box-shrink anyway', () => {
+      const j1 = 'bench/seeding-5312x2988.jpg';
+      expect(
+        shrinkFor(j1, [
+          { name: 'l', width: 1600 },
+          { name: 'm', width: 800 },
+        ]),
+      ).toBe(2);
+      // The integer box shrink is round(ratio / 2) (image/shrink.ts): 6.6x gives 3, so 2 here.
+      expect(shrinkFor(j1, [{ name: 'm', width: 800 }])).toBe(2);
+      expect(shrinkFor(j1, [{ name: 'm', width: 640 }])).toBe(4);
+      expect(shrinkFor(j1, [{ name: 's', width: 320 }])).toBe(8);
+      // A step near full size reads the source too: no shrink for anyone.
+      expect(
+        shrinkFor(j1, [
+          { name: 'xl', width: 4000 },
+          { name: 's', width: 320 },
+        ]),
+      ).toBe(1);
+      // Cover crops: the factor is taken on the cropped region's tighter axis.
+      expect(shrinkFor(j1, [{ name: 'sq', width: 600, height: 600, fit: 'cover' }])).toBe(2);
+      expect(shrinkFor(j1, [{ name: 'sq', width: 1000, height: 1000, fit: 'cover' }])).toBe(1);
+      // Only JPEG decodes smaller.
+      expect(shrinkFor('edge/formats/lossy.webp', [{ name: 's', width: 100 }])).toBe(1);
+    });
+
+    it('crops the same region of a photo decoded at half size as of the full decode', async () => {
+      const path = 'photos/colour-fig-red-bowl.jpg'; // 1600x1082
+      const variants = [{ name: 'square', width: 300, height: 300, fit: 'cover' }];
+      expect(shrinkFor(path, variants)).toBe(2);
+      const config = parsePipelineConfig({ variants, formats: { png: {} } });
+      const out = await decode('png', (await processImage(readFixture(path), config)).outputs[0]!.bytes);
+      // Reference: full decode, the centred 1082x1082 square, one lanczos pass.
+      const full = await decode('jpeg', readFixture(path));
+      const square = crop(full, (1600 - 1082) >> 1, 0, 1082, 1082);
+      const reference = await resize(square, 300, 300, {
+        method: 'lanczos3',
+        linearRGB: false,
+        premultiply: false,
+      });
+      let sum = 0;
+      for (let i = 0; i < out.data.length; i++) sum += Math.abs(out.data[i]! - reference.data[i]!);
+      expect(sum / out.data.length).toBeLessThan(3);
+    });
+
+    it.each(cards.filter((f) => f.format === 'jpeg').map((f) => [f.path]))(
+      'keeps %s upright and centred when decoded at half size',
+      async (path) => {
+        const variants = [
+          { name: 'small', width: 24 },
+          { name: 'square', width: 16, height: 16, fit: 'cover' },
+        ];
+        expect(shrinkFor(path, variants)).toBe(2);
+        const config = parsePipelineConfig({ variants, formats: { png: {} } });
+        const outputs = (await processImage(readFixture(path), config)).outputs;
+        // The cover square is the middle 64x64 of the 96x64 card: still one quadrant per corner.
+        for (const [variant, width, height] of [
+          ['small', 24, 16],
+          ['square', 16, 16],
+        ] as const) {
+          const image = await decode('png', outputs.find((o) => o.variant === variant)!.bytes);
+          expect([image.width, image.height]).toEqual([width, height]);
+          const at = (x: number, y: number) =>
+            Array.from(image.data.subarray((y * width + x) * 4, (y * width + x) * 4 + 3));
+          const corners = [at(2, 2), at(width - 3, 2), at(2, height - 3), at(width - 3, height - 3)];
+          for (const [i, rgb] of corners.entries())
+            for (const [c, channel] of rgb.entries())
+              expect(
+                Math.abs(channel! - CARD_QUADRANTS[i]![c]!),
+                `${variant} quadrant ${i} channel ${c}`,
+              ).toBeLessThan(40);
+        }
+      },
     );
   });
 

@@ -1,0 +1,204 @@
+/**
+ * JPEG decoding with libjpeg-turbo's TurboJPEG API, from @cwasm/jpeg-turbo's WebAssembly build
+ * (libjpeg-turbo 2.0.4, WASI, no SIMD). It decodes to the same pixels as jSquash's MozJPEG decoder
+ * (MozJPEG is a libjpeg-turbo fork with the same decompressor), faster, and it can decode at 1/2,
+ * 1/4 or 1/8 of the size in the DCT domain: libjpeg's scaled IDCT, which libvips (so sharp) calls
+ * shrink-on-load. A 16 MP photo headed for 1600 px then never exists at full size in memory.
+ *
+ * The package's own JavaScript decodes at full size only; we call the exported TurboJPEG functions
+ * (tjInitDecompress, tjDecompressHeader3, tjDecompress2, tjDestroy, malloc, free) ourselves.
+ *
+ * Errors: the build stubs setjmp (it returns 0) and imports longjmp, which we make throw, so a fatal
+ * libjpeg error unwinds out of the instance, which is then replaced. TurboJPEG writes the text of
+ * the last error or first warning into a static buffer (`errStr`, initially "No error") and does
+ * not export it; we find that buffer once per instance by provoking a known error (below).
+ */
+
+const TJPF_RGBA = 7;
+const NO_ERROR = 'No error';
+
+export interface TurboJpegImage {
+  readonly width: number;
+  readonly height: number;
+  readonly data: Uint8ClampedArray;
+  /** A libjpeg warning: the image decoded, but the data may be damaged. */
+  readonly warning?: string;
+}
+
+/** A fatal libjpeg error, or TurboJPEG refusing the input, with libjpeg's own text. */
+export class TurboJpegError extends Error {
+  override readonly name = 'TurboJpegError';
+}
+
+interface Exports {
+  readonly memory: WebAssembly.Memory;
+  malloc(size: number): number;
+  free(ptr: number): void;
+  tjInitDecompress(): number;
+  tjDestroy(handle: number): number;
+  tjDecompressHeader3(
+    handle: number,
+    src: number,
+    size: number,
+    width: number,
+    height: number,
+    subsampling: number,
+    colorspace: number,
+  ): number;
+  tjDecompress2(
+    handle: number,
+    src: number,
+    size: number,
+    dst: number,
+    width: number,
+    pitch: number,
+    height: number,
+    format: number,
+    flags: number,
+  ): number;
+}
+
+class Longjmp extends Error {}
+
+const IMPORTS: WebAssembly.Imports = {
+  env: {
+    setjmp: () => 0,
+    longjmp: () => {
+      throw new Longjmp('libjpeg error exit');
+    },
+  },
+  // The decoder never touches files, the environment or stdout; TurboJPEG keeps messages itself.
+  wasi_snapshot_preview1: {
+    environ_sizes_get: () => 0,
+    environ_get: () => 0,
+    fd_close: () => 0,
+    fd_seek: () => 0,
+    fd_write: () => 0,
+    proc_exit: () => {
+      throw new Error('libjpeg-turbo called exit()');
+    },
+  },
+};
+
+export class TurboJpeg {
+  readonly #module: WebAssembly.Module;
+  #exports!: Exports;
+  #errStr = 0;
+
+  constructor(module: WebAssembly.Module) {
+    this.#module = module;
+    this.restart();
+  }
+
+  /** A fresh instance (after an error, or to give back a heap that grew). */
+  restart(): void {
+    this.#exports = new WebAssembly.Instance(this.#module, IMPORTS).exports as unknown as Exports;
+    this.#errStr = this.#findErrStr();
+  }
+
+  heapBytes(): number {
+    return this.#exports.memory.buffer.byteLength;
+  }
+
+  /**
+   * Decodes to RGBA at 1/`shrink` of the stored size (1, 2, 4 or 8; each side rounded up, as
+   * libjpeg does). Throws TurboJpegError with libjpeg's text when the data cannot be decoded.
+   */
+  decode(bytes: Uint8Array, shrink: 1 | 2 | 4 | 8 = 1): TurboJpegImage {
+    const x = this.#exports;
+    let failed = true;
+    const input = x.malloc(bytes.length);
+    const fields = x.malloc(16);
+    const handle = x.tjInitDecompress();
+    try {
+      if (!input || !fields || !handle) throw new TurboJpegError('out of memory in the JPEG decoder');
+      new Uint8Array(x.memory.buffer, input, bytes.length).set(bytes);
+      this.#resetErrStr();
+      if (
+        x.tjDecompressHeader3(handle, input, bytes.length, fields, fields + 4, fields + 8, fields + 12) !== 0
+      )
+        throw new TurboJpegError(this.#message());
+      const [fullWidth, fullHeight] = new Int32Array(x.memory.buffer, fields, 2) as unknown as [
+        number,
+        number,
+      ];
+      const width = Math.ceil(fullWidth / shrink);
+      const height = Math.ceil(fullHeight / shrink);
+      const output = x.malloc(width * height * 4);
+      if (!output)
+        throw new TurboJpegError(`out of memory for ${width}x${height} pixels in the JPEG decoder`);
+      const status = x.tjDecompress2(
+        handle,
+        input,
+        bytes.length,
+        output,
+        width,
+        width * 4,
+        height,
+        TJPF_RGBA,
+        0,
+      );
+      // TurboJPEG returns -1 after a warning too (corrupt or missing data it skipped or filled in).
+      const warning = status === 0 ? undefined : this.#message();
+      const data = new Uint8ClampedArray(x.memory.buffer, output, width * height * 4).slice();
+      x.free(output);
+      failed = false;
+      return warning === undefined ? { width, height, data } : { width, height, data, warning };
+    } catch (error) {
+      if (error instanceof Longjmp) throw new TurboJpegError(this.#message(), { cause: error });
+      throw error;
+    } finally {
+      if (failed) {
+        // The instance unwound mid-call: its allocator and libjpeg state cannot be trusted.
+        this.restart();
+      } else {
+        x.tjDestroy(handle);
+        x.free(fields);
+        x.free(input);
+      }
+    }
+  }
+
+  #message(): string {
+    const text = this.#readErrStr();
+    return text && text !== NO_ERROR ? text : 'libjpeg-turbo gave no reason';
+  }
+
+  #readErrStr(): string {
+    const memory = new Uint8Array(this.#exports.memory.buffer);
+    let end = this.#errStr;
+    while (end < memory.length && memory[end] !== 0 && end - this.#errStr < 200) end++;
+    return Buffer.from(memory.subarray(this.#errStr, end)).toString('latin1');
+  }
+
+  #resetErrStr(): void {
+    new Uint8Array(this.#exports.memory.buffer).set(Buffer.from(`${NO_ERROR}\0`, 'latin1'), this.#errStr);
+  }
+
+  /**
+   * errStr is the one "No error" string in the data segment that an error overwrites: asking for
+   * the header of zero bytes makes TurboJPEG write "tjDecompressHeader3(): Invalid argument" there.
+   * Any other build of the package fails here, at start-up, rather than losing error messages.
+   */
+  #findErrStr(): number {
+    const x = this.#exports;
+    const before = Buffer.from(x.memory.buffer);
+    const candidates: number[] = [];
+    for (let at = before.indexOf(`${NO_ERROR}\0`); at >= 0; at = before.indexOf(`${NO_ERROR}\0`, at + 1))
+      candidates.push(at);
+    const handle = x.tjInitDecompress();
+    const fields = x.malloc(16);
+    x.tjDecompressHeader3(handle, 0, 0, fields, fields + 4, fields + 8, fields + 12);
+    x.free(fields);
+    x.tjDestroy(handle);
+    const memory = Buffer.from(x.memory.buffer);
+    const changed = candidates.filter(
+      (at) => memory.toString('latin1', at, at + NO_ERROR.length) !== NO_ERROR,
+    );
+    if (changed.length !== 1)
+      throw new Error(
+        `Cannot find TurboJPEG's error buffer in @cwasm/jpeg-turbo (${changed.length} candidates changed): an unexpected build`,
+      );
+    return changed[0]!;
+  }
+}
