@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { IMAGE_ENV } from '../../src/image-env.ts';
 import { type CgroupDetection, CpuCgroup, enforcementOf, removeAllCgroups, wrapInCgroup } from './cgroup.ts';
 import type { ChildMessage, ChildSpec } from './child.ts';
 import { foreignAllowance, machineLoad } from './load.ts';
@@ -131,7 +132,11 @@ async function runChild(plan: RowPlan, image: string, settings: LocalSweepSettin
     ...(plan.mode === 'modelled' ? { workers: plan.workers } : {}),
     profile: plan.workers > 1,
   };
-  const env: NodeJS.ProcessEnv = { ...process.env, AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(plan.memoryMb) };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    ...IMAGE_ENV,
+    AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(plan.memoryMb),
+  };
   if (plan.mode === 'modelled') delete env.IMGPIPE_WORKERS;
   if (settings.configFile !== undefined) {
     env.IMGPIPE_CONFIG_FILE = settings.configFile;

@@ -6,6 +6,7 @@ import { validate } from 'dockerfile-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BuildReport, buildArtifact } from '../../scripts/build.ts';
 import { WASM_FILES } from '../../src/codecs/wasm.ts';
+import { IMAGE_ENV } from '../../src/image-env.ts';
 import { REPO_ROOT } from '../support/cli.ts';
 
 /** The build artifact (what the image's runtime stage copies) and the Dockerfile that copies it. */
@@ -60,6 +61,14 @@ describe('Dockerfile', () => {
     // biome-ignore lint/suspicious/noTemplateCurlyInString: a Dockerfile variable, not a template
     expect(runtime.match(/^COPY .*$/gm)).toEqual(['COPY --from=build /dist/ ${LAMBDA_TASK_ROOT}/']);
     expect(runtime).toMatch(/^CMD \["index\.handler"\]$/m);
+  });
+
+  it('sets the process environment src/image-env.ts describes, and only that', () => {
+    const runtime = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+    const set = Object.fromEntries(
+      (runtime.match(/^ENV .*$/gm) ?? []).map((line) => line.slice(4).split('=') as [string, string]),
+    );
+    expect(set).toEqual(IMAGE_ENV);
   });
 
   it('keeps tests, fixtures, benchmarks and git out of the build context', () => {

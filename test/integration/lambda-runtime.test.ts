@@ -8,6 +8,7 @@ import { buildArtifact } from '../../scripts/build.ts';
 import { buildS3Notification, LOCAL_CREDENTIALS } from '../../src/cli/local-s3.ts';
 import type { InputFormat } from '../../src/codecs/formats.ts';
 import { decode } from '../../src/codecs/index.ts';
+import { IMAGE_ENV } from '../../src/image-env.ts';
 import type { Manifest } from '../../src/pipeline/process-object.ts';
 import { S3Storage } from '../../src/storage/s3.ts';
 import { getJson } from '../../src/storage/types.ts';
@@ -52,6 +53,7 @@ describe.skipIf(!ricInstalled)('the built artifact under the Lambda runtime inte
       cwd: taskRoot,
       env: {
         PATH: process.env.PATH,
+        ...IMAGE_ENV,
         AWS_LAMBDA_RUNTIME_API: api.address,
         _HANDLER: 'index.handler',
         LAMBDA_TASK_ROOT: taskRoot,
