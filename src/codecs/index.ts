@@ -12,6 +12,7 @@ import { InvalidImageError } from '../errors.ts';
 import type { RawImage } from '../image/raw.ts';
 import type { InputFormat, OutputFormat } from './formats.ts';
 import { TurboJpeg, TurboJpegError, type TurboJpegImage } from './jpeg-turbo.ts';
+import { PngDecoder } from './png-decoder.ts';
 import { compileWasm, ensureImageData, type WasmName } from './wasm.ts';
 
 /**
@@ -86,13 +87,14 @@ function findMemory(values: object | undefined): WebAssembly.Memory | undefined 
 }
 
 /** Current heap size of each instantiated emscripten codec, for tests and diagnostics. */
-export function codecHeapBytes(): Partial<Record<CodecName | 'resize' | 'jpegTurbo', number>> {
-  const sizes: Partial<Record<CodecName | 'resize' | 'jpegTurbo', number>> = {};
+export function codecHeapBytes(): Partial<Record<CodecName | 'resize' | 'jpegTurbo' | 'pngDec', number>> {
+  const sizes: Partial<Record<CodecName | 'resize' | 'jpegTurbo' | 'pngDec', number>> = {};
   for (const [name, codec] of Object.entries(CODECS) as [CodecName, EmscriptenCodec][]) {
     if (codec.memory) sizes[name] = codec.memory.buffer.byteLength;
   }
   if (resizer) sizes.resize = resizer.heapBytes();
   if (turboInstance) sizes.jpegTurbo = turboInstance.heapBytes();
+  if (pngInstance) sizes.pngDec = pngInstance.heapBytes();
   return sizes;
 }
 
@@ -150,8 +152,31 @@ export async function warmUp(formats: readonly OutputFormat[]): Promise<void> {
 const DECODERS: Record<Exclude<InputFormat, 'jpeg'>, { codec?: EmscriptenCodec; decode: Decoder }> = {
   webp: { codec: CODECS.webpDec, decode: (b) => webpDecoder.default(b as never) as never },
   avif: { codec: CODECS.avifDec, decode: (b) => avifDecoder.default(b as never, { bitDepth: 8 }) as never },
-  png: { decode: (b) => png.decode(b as never) as never },
+  png: { decode: (b) => decodePng(b) },
 };
+
+let pngDecoder: Promise<PngDecoder> | undefined;
+let pngInstance: PngDecoder | undefined;
+
+/** PNG on an instance of our own (png-decoder.ts), replaced after a large image or a failure. */
+async function decodePng(bytes: Uint8Array): Promise<RawImage> {
+  pngDecoder ??= compileWasm('png').then((module) => {
+    pngInstance = new PngDecoder(module);
+    return pngInstance;
+  });
+  const decoder = await pngDecoder;
+  try {
+    return decoder.decode(bytes);
+  } catch (error) {
+    decoder.restart();
+    throw error;
+  } finally {
+    if (decoder.heapBytes() > HEAP_RELEASE_BYTES) {
+      decoder.restart();
+      collectGarbage();
+    }
+  }
+}
 
 /** Scale factors a decoder can apply while decoding (JPEG only: libjpeg's scaled IDCT). */
 export type DecodeShrink = 1 | 2 | 4 | 8;

@@ -1,5 +1,7 @@
+import * as jsquashPng from '@jsquash/png/index.js';
 import { describe, expect, it } from 'vitest';
-import { codecHeapBytes, decode, HEAP_RELEASE_BYTES, resize } from '../../../src/codecs/index.ts';
+import { codecHeapBytes, decode, encode, HEAP_RELEASE_BYTES, resize } from '../../../src/codecs/index.ts';
+import { parsePipelineConfig } from '../../../src/config/pipeline.ts';
 import { readFixture } from '../../support/fixtures.ts';
 
 describe('codec heaps', () => {
@@ -12,6 +14,30 @@ describe('codec heaps', () => {
     expect(codecHeapBytes().jpegTurbo).toBeLessThan(HEAP_RELEASE_BYTES);
     const again = await decode('jpeg', readFixture('photos/colour-fig-red-bowl.jpg'));
     expect([again.width, again.height]).toEqual([1600, 1082]);
+  });
+
+  it('decodes PNG on its own instance: the same pixels as jSquash, and a large heap is let go', async () => {
+    const small = readFixture('edge/formats/alpha-rgba8.png');
+    const ours = await decode('png', small);
+    const theirs = await jsquashPng.decode(
+      small.buffer.slice(small.byteOffset, small.byteOffset + small.length) as ArrayBuffer,
+    );
+    expect([ours.width, ours.height]).toEqual([theirs.width, theirs.height]);
+    expect(Buffer.from(ours.data).equals(Buffer.from(theirs.data))).toBe(true);
+    // 5000x3000 RGBA: 60 MB of pixels in the decoder's heap.
+    const { formatOptions } = parsePipelineConfig({ formats: { png: {} } });
+    const flat = { width: 5000, height: 3000, data: new Uint8ClampedArray(5000 * 3000 * 4).fill(77) };
+    const big = await encode('png', flat, formatOptions);
+    const decoded = await decode('png', big);
+    expect([decoded.width, decoded.height, decoded.data[0], decoded.data.at(-1)]).toEqual([
+      5000, 3000, 77, 77,
+    ]);
+    expect(codecHeapBytes().pngDec).toBeLessThan(HEAP_RELEASE_BYTES);
+    // A corrupt PNG is refused with the decoder's words, and the next one decodes.
+    const corrupt = Buffer.from(small);
+    corrupt.fill(0, 60, 200);
+    await expect(decode('png', corrupt)).rejects.toThrow(/The png decoder rejected the file: /);
+    expect((await decode('png', small)).width).toBe(ours.width);
   });
 
   it('replaces the resampler after a large resize, and the next resize gives the same pixels', async () => {
