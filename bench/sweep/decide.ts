@@ -16,25 +16,43 @@ export interface DecisionSettings {
   readonly requestsPerSecond: number;
   readonly timeoutMargin: number;
   readonly headroom: number;
+  /** Sizes whose derived max_input_pixels is below this are not chosen. */
+  readonly minPixels: number;
   /** When no image has a known size: the limit the function has now. */
   readonly configuredMaxPixels: number;
 }
 
 /**
  * Chooses the memory size among the eligible rows (see strategy.ts) and derives the deployment
- * settings from the chosen row. Undefined, with the reason, when no size is eligible.
+ * settings from the chosen row. A row is eligible if it ran every input within its memory and the
+ * largest input it could take (max_input_pixels, fitted per row) is at least `minPixels`: a size
+ * that is cheapest only because it cannot take a normal photo is not a choice. Undefined, with the
+ * reason, when no size is eligible.
  */
 export function decide(
   rows: readonly SweepRow[],
   settings: DecisionSettings,
 ): { derived: Derived } | { derived?: undefined; reason: string } {
-  const eligible = rows.filter(isEligible);
-  if (eligible.length === 0) {
+  const ran = rows.filter(isEligible);
+  if (ran.length === 0) {
     return {
       reason:
         rows.length === 0
           ? 'no sizes were swept'
           : 'no size ran every input within its memory: every row is out of memory or has a failed input',
+    };
+  }
+  const limits = new Map(ran.map((row) => [row.memoryMb, pixelLimit(row, settings)]));
+  // Without a fit (fewer than two image sizes) the limit is only the largest image that ran, which
+  // says nothing about what a size could take: --min-pixels applies to fitted limits.
+  const eligible = ran.filter((row) => {
+    const limit = limits.get(row.memoryMb)!;
+    return limit.fit.kind !== 'fit' || limit.maxPixels >= settings.minPixels;
+  });
+  const tooSmall = ran.filter((row) => !eligible.includes(row)).map((row) => row.memoryMb);
+  if (eligible.length === 0) {
+    return {
+      reason: `no size can take inputs of ${settings.minPixels.toLocaleString('en-US')} pixels (--min-pixels): the largest limit is ${Math.max(...[...limits.values()].map((l) => l.maxPixels)).toLocaleString('en-US')}`,
     };
   }
   const chosen = chooseMemory(
@@ -49,17 +67,7 @@ export function decide(
   const row = eligible.find((r) => r.memoryMb === chosen.memoryMb)!;
   const stats = row.stats!;
   const timeoutBasisMs = Math.max(stats.coldMaxMs, stats.maxMs);
-  const points = row.images.flatMap((image) => {
-    const pixels = imagePixels(image);
-    return pixels === undefined ? [] : [{ pixels, rssMb: image.peakRssMb }];
-  });
-  // Without a fit, the largest image that ran is known to fit; with no sizes at all, keep the limit.
-  const largest = Math.max(0, ...points.map((p) => p.pixels));
-  const fallbackPixels =
-    largest > 0
-      ? Math.max(MIN_MAX_PIXELS, Math.floor(largest / PIXEL_STEP) * PIXEL_STEP)
-      : settings.configuredMaxPixels;
-  const { maxPixels, fit } = fitMaxPixels(points, row.memoryMb, settings.headroom, fallbackPixels);
+  const { maxPixels, fit } = limits.get(row.memoryMb)!;
   return {
     derived: {
       memoryMb: row.memoryMb,
@@ -71,6 +79,23 @@ export function decide(
       provisionedConcurrency: deriveProvisionedConcurrency(settings.requestsPerSecond, stats.p95Ms),
       maxInputPixels: maxPixels,
       pixelFit: fit,
+      minPixels: settings.minPixels,
+      ...(tooSmall.length > 0 ? { tooSmallForMinPixels: tooSmall } : {}),
     },
   };
+}
+
+/** max_input_pixels for one row: the fit of its peak RSS against pixels (derive.ts). */
+function pixelLimit(row: SweepRow, settings: DecisionSettings): ReturnType<typeof fitMaxPixels> {
+  const points = row.images.flatMap((image) => {
+    const pixels = imagePixels(image);
+    return pixels === undefined ? [] : [{ pixels, rssMb: image.peakRssMb }];
+  });
+  // Without a fit, the largest image that ran is known to fit; with no sizes at all, keep the limit.
+  const largest = Math.max(0, ...points.map((p) => p.pixels));
+  const fallbackPixels =
+    largest > 0
+      ? Math.max(MIN_MAX_PIXELS, Math.floor(largest / PIXEL_STEP) * PIXEL_STEP)
+      : settings.configuredMaxPixels;
+  return fitMaxPixels(points, row.memoryMb, settings.headroom, fallbackPixels);
 }

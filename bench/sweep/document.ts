@@ -19,6 +19,8 @@ export interface SweepDocument {
     readonly rps: number;
     readonly timeoutMargin: number;
     readonly headroom: number;
+    /** --min-pixels (absent in files written before it existed). */
+    readonly minPixels?: number;
     readonly prices: Prices;
     readonly coldStartRate: number;
     readonly maxForeignCpu?: number;

@@ -225,6 +225,7 @@ async function finish(
     requestsPerSecond: options.rps,
     timeoutMargin: options.timeoutMargin,
     headroom: options.headroom,
+    minPixels: options.minPixels,
     configuredMaxPixels: target.configuredMaxPixels,
   });
   let tfvars: TuningTfvars | undefined;
@@ -274,6 +275,7 @@ async function finish(
       rps: options.rps,
       timeoutMargin: options.timeoutMargin,
       headroom: options.headroom,
+      minPixels: options.minPixels,
       prices: options.prices,
       coldStartRate: options.coldStartRate,
       ...(target.target === 'local' ? { maxForeignCpu: options.maxForeignCpu } : {}),

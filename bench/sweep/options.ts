@@ -12,6 +12,9 @@ export const DEFAULT_CORPUS = ['fixtures/photos', 'fixtures/bench'] as const;
 export const DEFAULT_OUT = 'bench/results/sweep';
 export const DEFAULT_TFVARS = 'terraform/envs/dev/tuning.auto.tfvars.json';
 
+/** The smallest input limit a chosen size must allow by default: a 48 MP sensor's 24 MP photo. */
+export const DEFAULT_MIN_PIXELS = 24_000_000;
+
 export interface SweepOptions {
   readonly memories: readonly number[];
   readonly corpus: readonly string[];
@@ -22,6 +25,8 @@ export interface SweepOptions {
   readonly rps: number;
   readonly timeoutMargin: number;
   readonly headroom: number;
+  /** Sizes whose derived max_input_pixels is below this are not chosen. */
+  readonly minPixels: number;
   readonly prices: Prices;
   readonly coldStartRate: number;
   readonly out: string;
@@ -64,6 +69,8 @@ Choice:
   --weight <0..1>            balanced: 1 = cost only, 0 = speed only (default ${DEFAULT_BALANCED_WEIGHT})
   --architecture arm64|x86_64   whose price decides (default arm64, as the Terraform default)
   --headroom <0..0.9>        memory kept free: peak RSS above (1 - headroom) x memory is out of memory (default 0.15)
+  --min-pixels <n>           only choose sizes whose derived max_input_pixels is at least n (default 24000000,
+                             a 48 MP sensor's default 24 MP photo; 1000000 to not constrain)
   --timeout-margin <x>       timeout = slowest invocation x margin (default 3)
   --rps <n>                  expected arrivals per second for provisioned concurrency (default 0: none)
 Prices (us-east-1 list prices by default):
@@ -216,6 +223,7 @@ export function parseSweepOptions(argv: readonly string[]): SweepOptions {
     rps: number('--rps', values.rps, 0, 0, 1_000_000),
     timeoutMargin: number('--timeout-margin', values['timeout-margin'], 3, 1, 100),
     headroom: number('--headroom', values.headroom, 0.15, 0, 0.9),
+    minPixels: integer('--min-pixels', values['min-pixels'], DEFAULT_MIN_PIXELS, 1_000_000, 100_000_000),
     prices: {
       arm64: number('--price-arm', values['price-arm'], DEFAULT_PRICES.arm64, Number.MIN_VALUE, 1),
       x86_64: number('--price-x86', values['price-x86'], DEFAULT_PRICES.x86_64, Number.MIN_VALUE, 1),
@@ -269,6 +277,7 @@ function parse(argv: readonly string[]) {
       'price-arm': { type: 'string' },
       'price-request': { type: 'string' },
       'cold-start-rate': { type: 'string' },
+      'min-pixels': { type: 'string' },
       out: { type: 'string' },
       tfvars: { type: 'string' },
       config: { type: 'string' },

@@ -1,5 +1,5 @@
 import { type Column, formatBytes, formatMs, renderTable } from '../../src/cli/table.ts';
-import { PROVISIONED_CONCURRENCY_BUFFER } from './derive.ts';
+import { MIN_BYTES_PER_PIXEL, PROVISIONED_CONCURRENCY_BUFFER } from './derive.ts';
 import { MODELLED_NOTE, type SweepDocument, sourceLabel } from './document.ts';
 import { median } from './stats.ts';
 import { renderTfvars } from './tfvars.ts';
@@ -84,10 +84,14 @@ function choiceLines(doc: SweepDocument): string[] {
   const fit = choice.pixelFit;
   lines.push(
     fit.kind === 'fit'
-      ? `Max input pixels: ${choice.maxInputPixels.toLocaleString('en-US')} (peak RSS = ${fit.interceptMb.toFixed(0)} MiB + ${fit.slopeMbPerMp.toFixed(2)} MiB/MP${fit.slopeMbPerMp > fit.fittedSlopeMbPerMp ? ` (the 8 bytes/pixel floor; fitted ${fit.fittedSlopeMbPerMp.toFixed(2)})` : ''}; ` +
+      ? `Max input pixels: ${choice.maxInputPixels.toLocaleString('en-US')} (peak RSS = ${fit.interceptMb.toFixed(0)} MiB + ${fit.slopeMbPerMp.toFixed(2)} MiB/MP${fit.slopeMbPerMp > fit.fittedSlopeMbPerMp ? ` (the ${MIN_BYTES_PER_PIXEL} bytes/pixel floor; fitted ${fit.fittedSlopeMbPerMp.toFixed(2)})` : ''}; ` +
           `budget ${fit.budgetMb.toFixed(0)} MiB = ${choice.memoryMb} MB x (1 - ${doc.settings.headroom}) -> ${(fit.rawPixels / 1e6).toFixed(1)} MP, rounded down, within 1-100 MP).`
       : `Max input pixels: ${choice.maxInputPixels.toLocaleString('en-US')} (not fitted: ${fit.reason}).`,
   );
+  if (choice.tooSmallForMinPixels)
+    lines.push(
+      `Not chosen, though they ran every input: ${choice.tooSmallForMinPixels.map((m) => `${m} MB`).join(', ')}, whose max_input_pixels would be below --min-pixels ${(choice.minPixels ?? 0).toLocaleString('en-US')}.`,
+    );
   return lines;
 }
 

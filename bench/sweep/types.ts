@@ -125,6 +125,10 @@ export interface Derived {
   readonly maxInputPixels: number;
   /** How max_input_pixels was obtained: a fit (a + b * pixels), or why not. */
   readonly pixelFit: PixelFit;
+  /** The smallest max_input_pixels a size needed to be chosen (--min-pixels). */
+  readonly minPixels?: number;
+  /** Sizes that ran every input but were passed over because their limit is below minPixels. */
+  readonly tooSmallForMinPixels?: readonly number[];
 }
 
 export type PixelFit =
@@ -132,7 +136,7 @@ export type PixelFit =
       readonly kind: 'fit';
       /** MiB at zero pixels. */
       readonly interceptMb: number;
-      /** MiB per megapixel used: the fitted slope, or the floor of 8 bytes per pixel if steeper. */
+      /** MiB per megapixel used: the fitted slope, or the floor of MIN_BYTES_PER_PIXEL (derive.ts) if steeper. */
       readonly slopeMbPerMp: number;
       readonly fittedSlopeMbPerMp: number;
       readonly budgetMb: number;

@@ -36,20 +36,20 @@ describe('deriveProvisionedConcurrency', () => {
 });
 
 describe('fitMaxPixels', () => {
-  // A line of 20 bytes per pixel (19.07 MiB/MP) from 200 MiB.
-  const slope = 20 / (1024 * 1024);
+  // A line of 40 bytes per pixel (38.15 MiB/MP) from 200 MiB: steeper than the floor.
+  const slope = 40 / (1024 * 1024);
   const points = [1e6, 2e6, 16e6].map((pixels) => ({ pixels, rssMb: 200 + slope * pixels }));
 
   it('solves the fitted line for the memory budget and rounds down to whole megapixels', () => {
     const { maxPixels, fit } = fitMaxPixels(points, 1024, 0.15, 1e6);
-    // (1024 x 0.85 - 200) / slope = 35.16 MP -> 35 MP.
+    // (1024 x 0.85 - 200) / slope = 17.57 MP -> 17 MP.
     expect(fit.kind).toBe('fit');
     if (fit.kind !== 'fit') return;
     expect(fit.interceptMb).toBeCloseTo(200, 6);
-    expect(fit.slopeMbPerMp).toBeCloseTo(20 / 1.048576, 6);
+    expect(fit.slopeMbPerMp).toBeCloseTo(40 / 1.048576, 6);
     expect(fit.budgetMb).toBeCloseTo(870.4, 6);
-    expect(fit.rawPixels / 1e6).toBeCloseTo(35.15, 1);
-    expect(maxPixels).toBe(35_000_000);
+    expect(fit.rawPixels / 1e6).toBeCloseTo(17.57, 1);
+    expect(maxPixels).toBe(17_000_000);
   });
 
   it('keeps the result between 1 MP and 100 MP', () => {
@@ -57,7 +57,9 @@ describe('fitMaxPixels', () => {
     expect(fitMaxPixels(points, 230, 0.15, 1e6).maxPixels).toBe(1_000_000);
   });
 
-  it('does not let small images make the slope shallower than 8 bytes per pixel', () => {
+  it('does not let the corpus make the slope shallower than the worst format measured', () => {
+    // Above every format's measured cost per pixel (derive.ts), so a JPEG corpus cannot lower it.
+    expect(MIN_BYTES_PER_PIXEL).toBeGreaterThanOrEqual(27);
     const flat = [
       { pixels: 1e6, rssMb: 300 },
       { pixels: 2e6, rssMb: 300.5 },
@@ -67,8 +69,11 @@ describe('fitMaxPixels', () => {
     if (fit.kind !== 'fit') throw new Error('expected a fit');
     expect(fit.fittedSlopeMbPerMp).toBeCloseTo(0.5, 6);
     expect(fit.slopeMbPerMp).toBeCloseTo((MIN_BYTES_PER_PIXEL * 1e6) / (1024 * 1024), 6);
-    // The intercept is refitted through the mean point (2 MP, 300.5 MiB).
-    expect(fit.interceptMb + fit.slopeMbPerMp * 2).toBeCloseTo(300.5, 6);
+    // With the floor's slope the line passes through the highest point (1 MP, 300 MiB) and lies
+    // above the others.
+    expect(fit.interceptMb + fit.slopeMbPerMp * 1).toBeCloseTo(300, 6);
+    for (const p of flat)
+      expect(fit.interceptMb + (fit.slopeMbPerMp * p.pixels) / 1e6).toBeGreaterThanOrEqual(p.rssMb);
   });
 
   it('falls back, with the reason, when there is no line to fit', () => {
@@ -85,6 +90,9 @@ describe('fitMaxPixels', () => {
       4e6,
     );
     expect(same.fit).toEqual({ kind: 'fallback', reason: expect.stringMatching(/same pixel count/) });
+  });
+
+  it('gives a line that does not rise the floor slope, above every point', () => {
     const falling = fitMaxPixels(
       [
         { pixels: 1e6, rssMb: 400 },
@@ -94,6 +102,10 @@ describe('fitMaxPixels', () => {
       0.15,
       9e6,
     );
-    expect(falling.fit).toEqual({ kind: 'fallback', reason: expect.stringMatching(/does not grow/) });
+    if (falling.fit.kind !== 'fit') throw new Error('expected a fit');
+    expect(falling.fit.fittedSlopeMbPerMp).toBeLessThan(0);
+    expect(falling.fit.slopeMbPerMp).toBeCloseTo((MIN_BYTES_PER_PIXEL * 1e6) / (1024 * 1024), 6);
+    // Through (1 MP, 400 MiB): (870.4 - 400 + 26.7) / 26.7 = 18.6 MP -> 18 MP.
+    expect(falling.maxPixels).toBe(18_000_000);
   });
 });

@@ -30,6 +30,7 @@ describe('parseSweepOptions', () => {
       rps: 0,
       timeoutMargin: 3,
       headroom: 0.15,
+      minPixels: 24_000_000,
       prices: { x86_64: 0.0000166667, arm64: 0.0000133334, requestPerMillion: 0.2 },
       coldStartRate: 0.01,
       out: 'bench/results/sweep',
@@ -63,6 +64,10 @@ describe('parseSweepOptions', () => {
     expect(errorOf(['--architecture', 'arm']).setting).toBe('--architecture');
     expect(errorOf(['--price-arm', 'free']).setting).toBe('--price-arm');
     expect(errorOf(['--cold-start-rate', '2']).setting).toBe('--cold-start-rate');
+    expect(errorOf(['--min-pixels', '500000']).message).toBe(
+      'Expected integer between 1000000 and 100000000 for --min-pixels but received "500000" of type string',
+    );
+    expect(parseSweepOptions(['--min-pixels', '12000000']).minPixels).toBe(12_000_000);
   });
 
   it('accepts --weight only with the balanced strategy', () => {

@@ -60,6 +60,7 @@ const decision = decide(rows, {
   architecture: 'arm64',
   requestsPerSecond: 2,
   timeoutMargin: 3,
+  minPixels: 1_000_000,
   headroom: 0.15,
   configuredMaxPixels: 50_000_000,
 });

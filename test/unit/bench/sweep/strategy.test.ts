@@ -58,6 +58,7 @@ describe('decide', () => {
     timeoutMargin: 3,
     headroom: 0.15,
     configuredMaxPixels: 50_000_000,
+    minPixels: 1_000_000,
   };
   const sized = (
     memoryMb: number,
@@ -115,6 +116,22 @@ describe('decide', () => {
     };
     expect(decide([a, b], settings).derived?.memoryMb).toBe(1024);
     expect(decide([a, b], { ...settings, architecture: 'x86_64' }).derived?.memoryMb).toBe(2048);
+  });
+
+  it('passes over a cheaper size whose input limit would be below --min-pixels, and says so', () => {
+    // Equal speed: 1024 MB is cheaper. Peak RSS 300 MiB at 1 MP and 400 at 11 MP; with the floor of
+    // MIN_BYTES_PER_PIXEL the 1024 MB limit is ~21 MP and the 2048 MB one ~53 MP.
+    const rows = [sized(1024, 1000, 300), sized(2048, 1000, 300)];
+    expect(decide(rows, settings).derived?.memoryMb).toBe(1024);
+    const limited = decide(rows, { ...settings, minPixels: 24_000_000 }).derived;
+    expect(limited?.memoryMb).toBe(2048);
+    expect(limited?.maxInputPixels).toBeGreaterThanOrEqual(24_000_000);
+    expect(limited?.tooSmallForMinPixels).toEqual([1024]);
+    const none = decide(rows, { ...settings, minPixels: 90_000_000 });
+    expect(none.derived).toBeUndefined();
+    expect('reason' in none && none.reason).toMatch(
+      /^no size can take inputs of 90,000,000 pixels \(--min-pixels\)/,
+    );
   });
 
   it('derives timeout, provisioned concurrency and max pixels from the chosen row', () => {
