@@ -43,9 +43,10 @@ export const PIXEL_STEP = 1_000_000;
  * slope ~1 byte per pixel here). Measured on this machine as the difference in peak RSS between a
  * 12 and a 24 MP synthetic image, default variants, one thread, the image's environment:
  *
- *   RGB PNG 13 | RGBA PNG 23 (no box shrink with alpha: lanczos from full size) | AVIF 8-bit 4:2:0
- *   17 | AVIF 10-bit 4:4:4 27 (YUV planes and RGBA in the decoder's heap, plus the pixels' copy) |
- *   JPEG with a variant wider than half the image, so decoded whole, 8
+ *   RGB PNG 13 | RGBA PNG 23 (before the alpha-weighted box shrink; since then a 24 MP one peaks
+ *   at 475 instead of 858 MiB) | AVIF 8-bit 4:2:0 17 | AVIF 10-bit 4:4:4 27 (YUV planes and RGBA
+ *   in the decoder's heap, plus the pixels' copy) | JPEG with a variant wider than half the image,
+ *   so decoded whole, 8
  *
  * The floor is the worst of these, rounded up. A deployment that only ever receives JPEG can set a
  * higher IMGPIPE_MAX_PIXELS by hand (bench/README.md, "max_input_pixels").

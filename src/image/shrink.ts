@@ -57,6 +57,59 @@ export function boxShrink(image: RawImage, factorX: number, factorY: number): Ra
 }
 
 /**
+ * Integer box shrink for images with transparency: each output pixel's alpha is the block's mean
+ * alpha, and its colour the block's colours weighted by their alpha (a mean in premultiplied space,
+ * unpremultiplied again). A plain mean would bleed the colour of invisible pixels, whatever it is,
+ * into the visible edge; with the weights they count for nothing. A fully transparent block keeps
+ * its plain mean colour, which nothing will show. The lanczos step that follows is called with
+ * premultiplication, so the whole reduction stays alpha-correct.
+ */
+export function boxShrinkPremultiplied(image: RawImage, factorX: number, factorY: number): RawImage {
+  if (factorX === 1 && factorY === 1) return image;
+  const width = Math.floor(image.width / factorX);
+  const height = Math.floor(image.height / factorY);
+  const src = image.data;
+  const out = new Uint8ClampedArray(width * height * 4);
+  const count = factorX * factorY;
+  const sums = new Float64Array(width * 7);
+  for (let y = 0; y < height; y++) {
+    sums.fill(0);
+    for (let dy = 0; dy < factorY; dy++) {
+      let i = (y * factorY + dy) * image.width * 4;
+      for (let x = 0; x < width; x++) {
+        const s = x * 7;
+        for (let dx = 0; dx < factorX; dx++, i += 4) {
+          const a = src[i + 3]!;
+          sums[s]! += src[i]! * a;
+          sums[s + 1]! += src[i + 1]! * a;
+          sums[s + 2]! += src[i + 2]! * a;
+          sums[s + 3]! += a;
+          sums[s + 4]! += src[i]!;
+          sums[s + 5]! += src[i + 1]!;
+          sums[s + 6]! += src[i + 2]!;
+        }
+      }
+    }
+    let o = y * width * 4;
+    for (let x = 0; x < width; x++, o += 4) {
+      const s = x * 7;
+      const alpha = sums[s + 3]!;
+      if (alpha > 0) {
+        out[o] = sums[s]! / alpha;
+        out[o + 1] = sums[s + 1]! / alpha;
+        out[o + 2] = sums[s + 2]! / alpha;
+      } else {
+        out[o] = sums[s + 4]! / count;
+        out[o + 1] = sums[s + 5]! / count;
+        out[o + 2] = sums[s + 6]! / count;
+      }
+      out[o + 3] = alpha / count;
+    }
+  }
+  return { width, height, data: out };
+}
+
+/**
  * The common case (a photo reduced by 2 to 4x), without the general loop's row sums and divisions:
  * four words in, one out, the rounding the same as the general loop's ((sum + 2) / 4).
  */

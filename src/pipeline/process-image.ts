@@ -7,7 +7,7 @@ import { InvalidImageError } from '../errors.ts';
 import { applyOrientation, swapsAxes } from '../image/orientation.ts';
 import { type ImageHeader, probeImage } from '../image/probe.ts';
 import { crop, flatten, hasTransparency, pad, type RawImage } from '../image/raw.ts';
-import { boxShrink, integerShrink } from '../image/shrink.ts';
+import { boxShrink, boxShrinkPremultiplied, integerShrink } from '../image/shrink.ts';
 import { centred, planSteps, type Region, type Size, type Step } from './plan.ts';
 
 /**
@@ -267,15 +267,11 @@ async function resample(
   const cropped = crop(image, region.left, region.top, region.width, region.height);
   if (cropped.width === size.width && cropped.height === size.height) return cropped;
   // Large reductions start with an integer box shrink, as libvips does, so the lanczos step only
-  // handles the last factor of two or less. Not with transparency: averaging unpremultiplied
-  // pixels would bleed the colour of invisible pixels into the edges.
-  const shrunk = transparent
-    ? cropped
-    : boxShrink(
-        cropped,
-        integerShrink(size.width / cropped.width),
-        integerShrink(size.height / cropped.height),
-      );
+  // handles the last factor of two or less. With transparency the box mean is weighted by alpha
+  // (a plain mean would bleed the colour of invisible pixels into the edges).
+  const fx = integerShrink(size.width / cropped.width);
+  const fy = integerShrink(size.height / cropped.height);
+  const shrunk = transparent ? boxShrinkPremultiplied(cropped, fx, fy) : boxShrink(cropped, fx, fy);
   if (shrunk.width === size.width && shrunk.height === size.height) return shrunk;
   return resize(shrunk, size.width, size.height, { ...config.resize, premultiply: transparent });
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { boxShrink, integerShrink } from '../../../src/image/shrink.ts';
+import { boxShrink, boxShrinkPremultiplied, integerShrink } from '../../../src/image/shrink.ts';
 
 describe('boxShrink', () => {
   it('averages each block per channel, rounding to nearest', () => {
@@ -44,7 +44,7 @@ describe('boxShrink', () => {
     const data = new Uint8ClampedArray(width * height * 4);
     let seed = 12345;
     for (let i = 0; i < data.length; i++) {
-      seed = (seed * 1103515245 + 12345) >>> 0;
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
       data[i] = seed >>> 24;
     }
     const out = boxShrink({ width, height, data }, fx, fy);
@@ -70,5 +70,66 @@ describe('integerShrink', () => {
     expect(integerShrink(320 / 5312)).toBe(8);
     expect(integerShrink(0.6)).toBe(1);
     expect(integerShrink(2)).toBe(1);
+  });
+});
+
+describe('boxShrinkPremultiplied', () => {
+  it('weights colour by alpha, so invisible pixels do not bleed into the edge', () => {
+    // A 2x2 block: one opaque blue pixel, three fully transparent red ones.
+    const block = [
+      [0, 0, 255, 255],
+      [255, 0, 0, 0],
+      [255, 0, 0, 0],
+      [255, 0, 0, 0],
+    ];
+    const image = { width: 2, height: 2, data: new Uint8ClampedArray(block.flat()) };
+    expect(Array.from(boxShrinkPremultiplied(image, 2, 2).data)).toEqual([0, 0, 255, 64]);
+    // The plain mean turns the edge purple.
+    expect(Array.from(boxShrink(image, 2, 2).data)).toEqual([191, 0, 64, 64]);
+  });
+
+  it('equals the plain box shrink on opaque pixels, and gives a transparent block its mean colour', () => {
+    const width = 9;
+    const height = 6;
+    const opaque = new Uint8ClampedArray(width * height * 4);
+    for (let i = 0; i < opaque.length; i++) opaque[i] = i % 4 === 3 ? 255 : (i * 37) % 251;
+    const image = { width, height, data: opaque };
+    for (const [fx, fy] of [
+      [2, 2],
+      [3, 2],
+    ] as const) {
+      const a = boxShrinkPremultiplied(image, fx, fy).data;
+      const b = boxShrink(image, fx, fy).data;
+      for (let i = 0; i < a.length; i++) expect(Math.abs(a[i]! - b[i]!)).toBeLessThanOrEqual(1);
+    }
+    const clear = { width: 2, height: 1, data: new Uint8ClampedArray([10, 20, 30, 0, 30, 40, 50, 0]) };
+    expect(Array.from(boxShrinkPremultiplied(clear, 2, 1).data)).toEqual([20, 30, 40, 0]);
+  });
+
+  it('matches an alpha-weighted mean on noise', () => {
+    const width = 23;
+    const height = 17;
+    const data = new Uint8ClampedArray(width * height * 4);
+    let seed = 99;
+    for (let i = 0; i < data.length; i++) {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      data[i] = seed >>> 24;
+    }
+    const out = boxShrinkPremultiplied({ width, height, data }, 3, 2).data;
+    const w = Math.floor(width / 3);
+    for (let y = 0; y < Math.floor(height / 2); y++)
+      for (let x = 0; x < w; x++) {
+        let sa = 0;
+        const sc = [0, 0, 0];
+        for (let dy = 0; dy < 2; dy++)
+          for (let dx = 0; dx < 3; dx++) {
+            const i = ((y * 2 + dy) * width + x * 3 + dx) * 4;
+            sa += data[i + 3]!;
+            for (let c = 0; c < 3; c++) sc[c]! += data[i + c]! * data[i + 3]!;
+          }
+        const o = (y * w + x) * 4;
+        expect(Math.abs(out[o + 3]! - sa / 6)).toBeLessThanOrEqual(0.5);
+        for (let c = 0; c < 3; c++) expect(Math.abs(out[o + c]! - sc[c]! / sa)).toBeLessThanOrEqual(0.5);
+      }
   });
 });

@@ -276,6 +276,24 @@ describe('processImage', () => {
     );
   });
 
+  it('keeps the colour of invisible pixels out of a shrunk transparent edge', async () => {
+    // 64x64: 33 columns of opaque blue, then fully transparent red; reduced 4x (box 2, lanczos 2).
+    // The edge falls inside a 2x2 block, which a plain mean would make half-transparent purple.
+    const pixels = new Uint8ClampedArray(64 * 64 * 4);
+    for (let i = 0; i < 64 * 64; i++) pixels.set(i % 64 < 33 ? [0, 0, 255, 255] : [255, 0, 0, 0], i * 4);
+    const { formatOptions } = parsePipelineConfig({ formats: { png: {} } });
+    const { encode } = await import('../../../src/codecs/index.ts');
+    const source = await encode('png', { width: 64, height: 64, data: pixels }, formatOptions);
+    const config = parsePipelineConfig({ variants: [{ name: 's', width: 16 }], formats: { png: {} } });
+    const out = await decode('png', (await processImage(source, config)).outputs[0]!.bytes);
+    expect([out.width, out.height]).toEqual([16, 16]);
+    for (let y = 0; y < 16; y++)
+      for (let x = 0; x < 16; x++) {
+        const [r, , b, a] = out.data.subarray((y * 16 + x) * 4, (y * 16 + x) * 4 + 4);
+        if (a! > 8) expect([r, b], `pixel ${x},${y} alpha ${a}`).toEqual([0, 255]);
+      }
+  });
+
   it('records per-stage timings', async () => {
     const { timings } = await processImage(readFixture('photos/colour-fig-red-bowl.jpg'), config);
     expect(timings.probe).toBeGreaterThanOrEqual(0);
