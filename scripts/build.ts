@@ -3,13 +3,15 @@
  *
  *   dist/index.mjs          the handlers (CMD "index.handler"), with every dependency bundled
  *   dist/encode-worker.mjs  the encoder thread, started by index.mjs when the function has >1 vCPU
- *   dist/wasm/*.wasm        the jSquash codecs, read and compiled at init
+ *   dist/wasm/*.wasm        the codecs (jSquash, libjpeg-turbo), read and compiled at init
+ *   dist/THIRD-PARTY-NOTICES.md  every npm package in the bundle or the wasm/ folder, its version,
+ *                           licence and licence text, and the libraries compiled into the .wasm files
  *
  * Usage: node scripts/build.ts [--outdir dist]
  * Nothing in the output refers to node_modules: the image has none.
  */
-import { copyFile, mkdir, readdir, rm, stat } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
+import { copyFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
@@ -23,6 +25,8 @@ export interface BuildReport {
   readonly totalBytes: number;
   /** Module specifiers each bundle still imports at run time (from esbuild's metafile). */
   readonly externalImports: Record<string, string[]>;
+  /** npm packages whose code is in the bundles or whose .wasm is in wasm/ (THIRD-PARTY-NOTICES.md). */
+  readonly packages: string[];
 }
 
 export async function buildArtifact(outdir: string): Promise<BuildReport> {
@@ -54,9 +58,17 @@ export async function buildArtifact(outdir: string): Promise<BuildReport> {
     logLevel: 'warning',
   });
   await mkdir(join(out, 'wasm'));
+  const packageDirs = new Set<string>();
   for (const specifier of Object.values(WASM_FILES)) {
-    await copyFile(fileURLToPath(import.meta.resolve(specifier)), join(out, 'wasm', basename(specifier)));
+    const wasm = fileURLToPath(import.meta.resolve(specifier));
+    await copyFile(wasm, join(out, 'wasm', basename(specifier)));
+    packageDirs.add(packageDirOf(wasm));
   }
+  for (const input of Object.keys(result.metafile.inputs)) {
+    if (input.includes(`node_modules${sep}`) || input.includes('node_modules/'))
+      packageDirs.add(packageDirOf(resolve(root, input)));
+  }
+  const packages = await writeNotices(join(out, 'THIRD-PARTY-NOTICES.md'), [...packageDirs]);
   const files: { path: string; bytes: number }[] = [];
   for (const entry of await readdir(out, { recursive: true, withFileTypes: true })) {
     if (!entry.isFile()) continue;
@@ -71,7 +83,75 @@ export async function buildArtifact(outdir: string): Promise<BuildReport> {
       ...new Set(output.imports.filter((i) => i.external).map((i) => i.path)),
     ].sort();
   }
-  return { outdir: out, files, totalBytes: files.reduce((sum, f) => sum + f.bytes, 0), externalImports };
+  return {
+    outdir: out,
+    files,
+    totalBytes: files.reduce((sum, f) => sum + f.bytes, 0),
+    externalImports,
+    packages,
+  };
+}
+
+/** The innermost node_modules package a file belongs to. */
+function packageDirOf(file: string): string {
+  const parts = file.split(sep);
+  const at = parts.lastIndexOf('node_modules');
+  if (at < 0) throw new Error(`${file} is not inside node_modules`);
+  const name = parts[at + 1]!.startsWith('@') ? 2 : 1;
+  return parts.slice(0, at + 1 + name).join(sep);
+}
+
+/**
+ * The libraries compiled into the .wasm files, which their npm packages' licences (those of the
+ * JavaScript wrappers) do not name. Licences as their projects state them.
+ */
+const COMPILED_IN = [
+  ['@jsquash/jpeg', 'MozJPEG', 'IJG AND BSD-3-Clause AND Zlib'],
+  ['@jsquash/webp', 'libwebp', 'BSD-3-Clause'],
+  [
+    '@jsquash/avif',
+    'libavif; libaom (with the Alliance for Open Media Patent License 1.0); libsharpyuv, from libwebp',
+    'BSD-2-Clause; BSD-2-Clause; BSD-3-Clause',
+  ],
+  ['@jsquash/png', 'the Rust png crate', 'MIT OR Apache-2.0'],
+  ['@jsquash/resize', 'the Rust resize crate', 'MIT'],
+  ['@cwasm/jpeg-turbo', 'libjpeg-turbo 2.0.4', 'IJG AND BSD-3-Clause AND Zlib'],
+] as const;
+
+async function writeNotices(path: string, dirs: readonly string[]): Promise<string[]> {
+  const entries: { name: string; text: string }[] = [];
+  for (const dir of dirs) {
+    const manifest = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as {
+      name: string;
+      version: string;
+      license?: string;
+    };
+    const licenceFile = (await readdir(dir)).find((f) => /^(licen[cs]e|copying)(\.|$)/i.test(f));
+    const compiled = COMPILED_IN.find(([pkg]) => pkg === manifest.name);
+    const lines = [
+      `## ${manifest.name}@${manifest.version}`,
+      '',
+      `Licence: ${manifest.license ?? 'not stated'}`,
+    ];
+    if (compiled) lines.push('', `Compiled into its .wasm: ${compiled[1]} (${compiled[2]}).`);
+    lines.push(
+      '',
+      licenceFile
+        ? ['```', (await readFile(join(dir, licenceFile), 'utf8')).trim(), '```'].join('\n')
+        : '(The package ships no licence file; its package.json states the licence above.)',
+    );
+    entries.push({ name: manifest.name, text: lines.join('\n') });
+  }
+  entries.sort((a, b) => a.name.localeCompare(b.name));
+  const unique = entries.filter((e, i) => entries.findIndex((o) => o.name === e.name) === i);
+  const header = [
+    '# Third-party notices',
+    '',
+    'The imgpipe function bundle (index.mjs, encode-worker.mjs) and its codecs (wasm/) contain the',
+    'following packages. Licence comments kept by the bundler are in the *.LEGAL.txt files.',
+  ].join('\n');
+  await writeFile(path, `${header}\n\n${unique.map((e) => e.text).join('\n\n')}\n`);
+  return unique.map((e) => e.name);
 }
 
 if (import.meta.main) {

@@ -20,8 +20,31 @@ describe('build artifact', () => {
   it('holds the handler bundle, the encoder worker and exactly the codecs’ .wasm files', () => {
     const wasm = Object.values(WASM_FILES).map((path) => `wasm/${basename(path)}`);
     expect(report.files.map((f) => f.path)).toEqual(
-      ['encode-worker.mjs', 'index.mjs', 'index.mjs.LEGAL.txt', ...wasm].sort(),
+      ['THIRD-PARTY-NOTICES.md', 'encode-worker.mjs', 'index.mjs', 'index.mjs.LEGAL.txt', ...wasm].sort(
+        (a, b) => a.localeCompare(b),
+      ),
     );
+  });
+
+  it('names every package it ships, with its licence, and what the .wasm files contain', () => {
+    const notices = readFileSync(join(report.outdir, 'THIRD-PARTY-NOTICES.md'), 'utf8');
+    // The codec packages, the SDK and Powertools at least; each with a version and a licence line.
+    for (const name of [
+      '@jsquash/avif',
+      '@jsquash/jpeg',
+      '@cwasm/jpeg-turbo',
+      '@aws-sdk/client-s3',
+      '@aws-lambda-powertools/logger',
+    ])
+      expect(report.packages).toContain(name);
+    for (const name of report.packages)
+      expect(notices).toMatch(
+        new RegExp(`^## ${name.replace('/', '\\/')}@\\d[^\\n]*\\n\\nLicence: \\S`, 'm'),
+      );
+    expect(notices).toContain(
+      'Compiled into its .wasm: libjpeg-turbo 2.0.4 (IJG AND BSD-3-Clause AND Zlib).',
+    );
+    expect(notices).toContain('Compiled into its .wasm: MozJPEG');
   });
 
   it('stays under 15 MB', () => {
