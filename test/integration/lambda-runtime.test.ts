@@ -88,6 +88,7 @@ describe.skipIf(!ricInstalled)('the built artifact under the Lambda runtime inte
 
   it('runs from a folder holding only the artifact', () => {
     expect(readdirSync(taskRoot).sort()).toEqual([
+      'THIRD-PARTY-NOTICES.md',
       'encode-worker.mjs',
       'index.mjs',
       'index.mjs.LEGAL.txt',
