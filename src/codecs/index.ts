@@ -112,6 +112,19 @@ async function releaseIfLarge(codec: EmscriptenCodec): Promise<void> {
   }
 }
 
+/** An instance we create ourselves (TurboJPEG, the PNG decoder, the resampler): same rule as above. */
+interface OwnInstance {
+  heapBytes(): number;
+  restart(): void;
+}
+
+function releaseIfGrown(instance: OwnInstance): void {
+  if (instance.heapBytes() > HEAP_RELEASE_BYTES) {
+    instance.restart();
+    collectGarbage();
+  }
+}
+
 let gc: (() => void) | undefined;
 function collectGarbage(): void {
   // V8's collector without starting Node with --expose-gc (which Lambda's runtime does not pass):
@@ -171,10 +184,7 @@ async function decodePng(bytes: Uint8Array): Promise<RawImage> {
     decoder.restart();
     throw error;
   } finally {
-    if (decoder.heapBytes() > HEAP_RELEASE_BYTES) {
-      decoder.restart();
-      collectGarbage();
-    }
+    releaseIfGrown(decoder);
   }
 }
 
@@ -250,10 +260,7 @@ async function decodeJpeg(bytes: Uint8Array, shrink: DecodeShrink): Promise<RawI
   // from that would be silently garbled, so a warning of that kind rejects the file. TurboJPEG
   // keeps the first warning's text, as libjpeg prints only the first.
   if (image.warning && !/extraneous bytes/i.test(image.warning)) throw jpegError(image.warning);
-  if (decoder.heapBytes() > HEAP_RELEASE_BYTES) {
-    decoder.restart();
-    collectGarbage();
-  }
+  releaseIfGrown(decoder);
   return { width: image.width, height: image.height, data: image.data };
 }
 
@@ -356,10 +363,7 @@ export async function resize(
   await readyWasmBindgen();
   const input = new Uint8Array(image.data.buffer, image.data.byteOffset, image.data.byteLength);
   const data = resizer!.resize(input, image.width, image.height, width, height, call);
-  if (resizer!.heapBytes() > HEAP_RELEASE_BYTES) {
-    resizer!.restart();
-    collectGarbage();
-  }
+  releaseIfGrown(resizer!);
   return { width, height, data };
 }
 
