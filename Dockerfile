@@ -28,7 +28,7 @@ RUN node_modules/.bin/tsc -p tsconfig.build.json \
 FROM ${BASE_IMAGE}
 ARG SOURCE_DATE_EPOCH
 # Large allocations get their own mmap, returned on free, instead of fragmenting malloc arenas
-# (glibc reads this at process start). Why and what it saves: src/image-env.ts.
+# (glibc reads this at process start). Why and what it saves: src/core/runtime.ts.
 ENV MALLOC_MMAP_THRESHOLD_=131072
 COPY --from=build /dist/ ${LAMBDA_TASK_ROOT}/
 # index.handler is the S3 event handler. Other handlers exported by index.mjs are selected by

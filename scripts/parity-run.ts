@@ -7,7 +7,7 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parsePipelineConfig } from '../src/config/pipeline.ts';
+import { parsePipelineConfig } from '../src/config/document.ts';
 import { processImage } from '../src/pipeline/process-image.ts';
 
 /** Every codec and resize path, small enough to run under emulation in seconds. */

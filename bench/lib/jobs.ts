@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import type { OutputFormat } from '../../src/codecs/formats.ts';
 import { compileWasm } from '../../src/codecs/wasm.ts';
-import { DEFAULT_PIPELINE_DOCUMENT, parsePipelineConfig } from '../../src/config/pipeline.ts';
+import { DEFAULT_PIPELINE_DOCUMENT, parsePipelineConfig } from '../../src/config/document.ts';
+import type { OutputFormat } from '../../src/core/formats.ts';
 import { createEncoder } from '../../src/pipeline/encoder-pool.ts';
 import { processImage } from '../../src/pipeline/process-image.ts';
 

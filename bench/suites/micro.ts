@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { Bench } from 'tinybench';
 import { type Column, renderTable } from '../../src/cli/table.ts';
-import type { InputFormat, OutputFormat } from '../../src/codecs/formats.ts';
 import { decode, encode, resize } from '../../src/codecs/index.ts';
-import { parsePipelineConfig } from '../../src/config/pipeline.ts';
+import { parsePipelineConfig } from '../../src/config/document.ts';
+import type { InputFormat, OutputFormat } from '../../src/core/formats.ts';
 import type { RawImage } from '../../src/image/raw.ts';
 import { J1_INPUT } from '../lib/jobs.ts';
 

@@ -8,11 +8,11 @@ import {
   UpdateFunctionConfigurationCommand,
 } from '@aws-sdk/client-lambda';
 import { DeleteObjectCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { isInputFormat } from '../../src/codecs/formats.ts';
-import { sniffFormat } from '../../src/codecs/sniff.ts';
-import { loadPipelineConfig } from '../../src/config/index.ts';
+import { loadRuntimeConfig } from '../../src/config/index.ts';
+import { isInputFormat } from '../../src/core/formats.ts';
+import { BucketLayout } from '../../src/core/layout.ts';
 import { probeImage } from '../../src/image/probe.ts';
-import { manifestKey } from '../../src/pipeline/keys.ts';
+import { sniffFormat } from '../../src/image/sniff.ts';
 import { lambdaShare, lambdaWorkers } from './model.ts';
 import type { Progress } from './progress.ts';
 import { parseReportLines, type ReportLine } from './report-line.ts';
@@ -305,9 +305,10 @@ export function manifestLocations(
   const bucket = environment.IMGPIPE_OUTPUT_BUCKET;
   if (!bucket)
     throw new Error('--delete-manifest: the function has no IMGPIPE_OUTPUT_BUCKET in its environment');
-  let templates: ReturnType<typeof loadPipelineConfig>['keys'];
+  let layout: BucketLayout;
   try {
-    templates = loadPipelineConfig(environment).keys;
+    const config = loadRuntimeConfig(environment);
+    layout = new BucketLayout(config.pipeline, config.quarantinePrefix);
   } catch (error) {
     throw new Error(
       `--delete-manifest: cannot work out the manifest keys from the function's configuration: ${message(error)}`,
@@ -318,7 +319,7 @@ export function manifestLocations(
     if (!input.object) {
       throw new Error(`--delete-manifest works with --event-object inputs; ${input.label} is a payload file`);
     }
-    locations.set(input, { bucket, key: manifestKey(templates, input.object.key) });
+    locations.set(input, { bucket, key: layout.manifestKey(input.object.key) });
   }
   return locations;
 }

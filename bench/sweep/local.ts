@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { IMAGE_ENV } from '../../src/image-env.ts';
+import { IMAGE_ENV } from '../../src/core/runtime.ts';
 import { type CgroupDetection, CpuCgroup, enforcementOf, removeAllCgroups, wrapInCgroup } from './cgroup.ts';
 import type { ChildMessage, ChildSpec } from './child.ts';
 import { foreignAllowance, machineLoad } from './load.ts';

@@ -1,17 +1,13 @@
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, readSync } from 'node:fs';
-import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
 import { buildS3Notification } from '../../src/cli/local-s3.ts';
-import { isInputFormat } from '../../src/codecs/formats.ts';
-import { sniffFormat } from '../../src/codecs/sniff.ts';
-import { invalidSetting } from '../../src/config/check.ts';
-import { loadPipelineConfig, readConfigFile } from '../../src/config/index.ts';
-import { type PipelineConfig, parsePipelineConfig } from '../../src/config/pipeline.ts';
-import { ConfigError } from '../../src/errors.ts';
+import { loadPipelineConfig, SETTINGS } from '../../src/config/index.ts';
+import { ConfigError, invalidSetting } from '../../src/core/errors.ts';
 import { availableCpus } from '../../src/pipeline/cpus.ts';
+import { collectCorpus } from '../lib/corpus.ts';
 import { type AwsInput, probeObject, runAwsSweep } from './aws.ts';
 import { detectCgroup } from './cgroup.ts';
 import { decide } from './decide.ts';
@@ -52,11 +48,14 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-const DEFAULT_MAX_PIXELS = 50_000_000;
+const DEFAULT_MAX_PIXELS = SETTINGS.maxPixels.default;
 
 async function sweepLocal(options: SweepOptions): Promise<number> {
   const images = await collectCorpus(options.corpus);
-  const config = loadConfig(options.config);
+  const config = loadPipelineConfig(
+    process.env,
+    options.config === undefined ? undefined : { path: options.config, setting: '--config' },
+  );
   const detection = detectCgroup();
   const usableCpus = availableCpus({});
   const provenance = collectProvenance({
@@ -360,51 +359,3 @@ const REGENERATED = [
   'No Terraform file',
   'The working tree',
 ];
-
-function loadConfig(path: string | undefined): PipelineConfig {
-  if (path === undefined) return loadPipelineConfig(process.env);
-  return parsePipelineConfig(readConfigFile(path, '--config'), path);
-}
-
-/** Image files under the given folders (recursively, dot-files skipped) and files, by content. */
-export async function collectCorpus(entries: readonly string[]): Promise<string[]> {
-  const files: string[] = [];
-  for (const entry of entries) {
-    const path = resolve(entry);
-    let info: Awaited<ReturnType<typeof stat>>;
-    try {
-      info = await stat(path);
-    } catch {
-      throw invalidSetting('--corpus', 'an existing folder or image file', entry);
-    }
-    const found = info.isDirectory() ? await walk(path) : [path];
-    const images = found.filter(isImageFile);
-    if (images.length === 0)
-      throw invalidSetting('--corpus', 'a folder or file with JPEG, PNG, WebP or AVIF images', entry);
-    files.push(...images);
-  }
-  return [...new Set(files)];
-}
-
-async function walk(folder: string): Promise<string[]> {
-  const entries = (await readdir(folder, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1));
-  const files: string[] = [];
-  for (const entry of entries) {
-    if (entry.name.startsWith('.')) continue;
-    const path = join(folder, entry.name);
-    if (entry.isDirectory()) files.push(...(await walk(path)));
-    else if (entry.isFile()) files.push(path);
-  }
-  return files;
-}
-
-function isImageFile(path: string): boolean {
-  const head = Buffer.alloc(64);
-  const fd = openSync(path, 'r');
-  try {
-    const read = readSync(fd, head, 0, head.length, 0);
-    return isInputFormat(sniffFormat(head.subarray(0, read)));
-  } finally {
-    closeSync(fd);
-  }
-}

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { invalidSetting } from '../../src/config/check.ts';
+import { invalidSetting } from '../../src/core/errors.ts';
 import { DEFAULT_PRICES } from './cost.ts';
 import { DEFAULT_BALANCED_WEIGHT } from './strategy.ts';
 import { ARCHITECTURES, type Architecture, type Prices, STRATEGIES, type Strategy } from './types.ts';

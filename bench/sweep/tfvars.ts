@@ -1,6 +1,10 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { SETTINGS } from '../../src/config/settings.ts';
 import type { Derived } from './types.ts';
+
+/** The pixel limit's Terraform name, from the settings table (it sets IMGPIPE_MAX_PIXELS). */
+const MAX_PIXELS = SETTINGS.maxPixels.terraform;
 
 /**
  * The Terraform variables the sweep decides, in the order and with the names the environment roots
@@ -13,15 +17,15 @@ export interface TuningTfvars {
   readonly lambda_timeout: number;
   /** Integer, 0-10000 (the module's limit). */
   readonly lambda_provisioned_concurrency: number;
-  /** Largest width x height the function accepts (IMGPIPE_MAX_PIXELS). */
-  readonly max_input_pixels: number;
+  /** Largest width x height the function accepts. */
+  readonly [MAX_PIXELS]: number;
 }
 
 export const TFVARS_KEYS = [
   'lambda_memory_size',
   'lambda_timeout',
   'lambda_provisioned_concurrency',
-  'max_input_pixels',
+  MAX_PIXELS,
 ] as const satisfies readonly (keyof TuningTfvars)[];
 
 export function buildTfvars(derived: Derived): TuningTfvars {
@@ -40,7 +44,7 @@ export function buildTfvars(derived: Derived): TuningTfvars {
       0,
       10_000,
     ),
-    max_input_pixels: integer('max_input_pixels', derived.maxInputPixels, 1, 1_000_000_000),
+    [MAX_PIXELS]: integer(MAX_PIXELS, derived.maxInputPixels, SETTINGS.maxPixels.min, SETTINGS.maxPixels.max),
   };
 }
 

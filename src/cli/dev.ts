@@ -1,20 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import { readdir, readFile, rm } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
-import type { RuntimeConfig } from '../config/index.ts';
-import type { PipelineConfig } from '../config/pipeline.ts';
-import { describeError } from '../errors.ts';
-import { createS3EventHandler, type HandlerResult } from '../handlers/s3-event.ts';
-import { manifestKey } from '../pipeline/keys.ts';
+import { SERVICE_NAME } from '../config/settings.ts';
+import type { PipelineConfig, RuntimeConfig } from '../core/config.ts';
+import { describeError } from '../core/errors.ts';
+import { BucketLayout } from '../core/layout.ts';
+import { decodeS3Key } from '../handlers/events.ts';
+import { createS3EventHandler, type RecordResult } from '../handlers/s3-event.ts';
 import type { Encoder } from '../pipeline/process-image.ts';
-import type { Manifest, QuarantineRecord } from '../pipeline/process-object.ts';
-import { quarantineKeys } from '../pipeline/process-object.ts';
+import { type Manifest, type QuarantineRecord, readManifest } from '../pipeline/records.ts';
 import { S3Storage } from '../storage/s3.ts';
-import { getJson } from '../storage/types.ts';
+import { getJson, perBucket } from '../storage/types.ts';
 import { LOCAL_CREDENTIALS, type LocalS3, type S3Notification, startLocalS3 } from './local-s3.ts';
 import { type Column, formatBytes, renderTable } from './table.ts';
 
@@ -76,8 +76,41 @@ export async function runDevCommand(options: DevCommandOptions): Promise<number>
     directory,
     buckets: Object.values(DEV_BUCKETS),
   });
-  const output = new S3Storage(s3.client, DEV_BUCKETS.output);
-  const quarantine = new S3Storage(s3.client, DEV_BUCKETS.quarantine);
+  const lambda = createDevLambda(s3, options, out);
+  s3.onObjectCreated(DEV_BUCKETS.source, (event) => lambda.invoke(event));
+
+  out(`Local S3 at ${s3.endpoint} (data in ${directory})`);
+  out(
+    `Buckets: s3://${DEV_BUCKETS.source} (uploads) -> s3://${DEV_BUCKETS.output} (variants, manifests), s3://${DEV_BUCKETS.quarantine} (rejected inputs)`,
+  );
+  out();
+  await uploadSamples(s3, options.samples, out);
+  await lambda.idle();
+  out();
+  printHowTo(s3, out);
+
+  if (options.once) {
+    await s3.close();
+    return lambda.failures() > 0 ? 1 : 0;
+  }
+  out();
+  out('Watching for uploads; press Ctrl-C to stop.');
+  await untilStopped(options.signal);
+  out('Stopping: finishing queued events...');
+  await lambda.idle();
+  await s3.close();
+  return 0;
+}
+
+/**
+ * The handler the Lambda function runs, invoked as S3 invokes it: asynchronously, one event at a
+ * time, retried twice on failure, then given up (a dead-letter queue would get the event). Each
+ * result is printed with the outputs it wrote.
+ */
+function createDevLambda(s3: LocalS3, options: DevCommandOptions, out: (line?: string) => void) {
+  const bucket = perBucket((name) => new S3Storage(s3.client, name));
+  const output = bucket(DEV_BUCKETS.output);
+  const quarantine = bucket(DEV_BUCKETS.quarantine);
   const config: RuntimeConfig = {
     pipeline: options.config,
     outputBucket: DEV_BUCKETS.output,
@@ -85,24 +118,24 @@ export async function runDevCommand(options: DevCommandOptions): Promise<number>
     quarantinePrefix: '',
     workers: 0,
   };
+  const layout = new BucketLayout(config.pipeline, config.quarantinePrefix);
   if (!options.verbose) process.env.POWERTOOLS_METRICS_DISABLED = 'true';
   const handler = createS3EventHandler({
     config,
-    sourceStorage: (bucket) => new S3Storage(s3.client, bucket),
+    sourceStorage: bucket,
     output,
     quarantine,
-    logger: new Logger({ serviceName: 'imgpipe', logLevel: options.verbose ? 'INFO' : 'CRITICAL' }),
-    metrics: new Metrics({ serviceName: 'imgpipe', namespace: 'imgpipe' }),
+    logger: new Logger({ serviceName: SERVICE_NAME, logLevel: options.verbose ? 'INFO' : 'CRITICAL' }),
+    metrics: new Metrics({ serviceName: SERVICE_NAME, namespace: SERVICE_NAME }),
     encoder: options.encoder,
   });
 
   let failures = 0;
   const queue = new InvocationQueue(async (invocation) => {
-    const record = invocation.event.Records[0]!;
-    const key = decodeURIComponent(record.s3.object.key.replace(/\+/g, ' '));
+    const key = decodeS3Key(invocation.event.Records[0]!.s3.object.key);
     try {
       const result = await handler(invocation.event, lambdaContext());
-      await describeResult(result, key);
+      for (const record of result.records) await printRecord(record, key);
     } catch (error) {
       if (invocation.attempt < RETRY_DELAYS_MS.length) {
         out(
@@ -117,69 +150,58 @@ export async function runDevCommand(options: DevCommandOptions): Promise<number>
     }
     return undefined;
   });
-  s3.onObjectCreated(DEV_BUCKETS.source, (event) => queue.push({ event, attempt: 0 }));
 
-  async function describeResult(result: HandlerResult, key: string): Promise<void> {
-    for (const record of result.records) {
-      if (record.status === 'processed' || record.status === 'duplicate') {
-        const manifest = await getJson<Manifest>(output, manifestKey(options.config.keys, key));
-        out(
-          `  ${record.status === 'processed' ? '+' : '='} ${key}: ${record.status}, ${manifest.source.format} ${manifest.source.displayWidth}x${manifest.source.displayHeight} -> ${manifest.outputs.length} outputs in ${Math.round(manifest.timings.total)} ms`,
-        );
-        printOutputs(manifest);
-      } else if (record.status === 'quarantined') {
-        const reason = await getJson<QuarantineRecord>(quarantine, quarantineKeys('', key).reason);
-        out(`  - ${key}: quarantined (${reason.reason}): ${reason.message}`);
-        out(
-          `    copied to s3://${DEV_BUCKETS.quarantine}/${quarantineKeys('', key).object}, reason in s3://${DEV_BUCKETS.quarantine}/${quarantineKeys('', key).reason}`,
-        );
-      } else {
-        out(`  . ${key}: ${record.status}${record.reason ? ` (${record.reason})` : ''}`);
-      }
+  async function printRecord(record: RecordResult, key: string): Promise<void> {
+    if (record.status === 'processed' || record.status === 'duplicate') {
+      const manifest = (await readManifest(output, layout.manifestKey(key)))!;
+      const { format, displayWidth, displayHeight } = manifest.source;
+      out(
+        `  ${record.status === 'processed' ? '+' : '='} ${key}: ${record.status}, ${format} ${displayWidth}x${displayHeight} -> ${manifest.outputs.length} outputs in ${Math.round(manifest.timings.total)} ms`,
+      );
+      printOutputs(manifest);
+    } else if (record.status === 'quarantined') {
+      const keys = layout.quarantineKeys(key);
+      const reason = await getJson<QuarantineRecord>(quarantine, keys.reason);
+      out(`  - ${key}: quarantined (${reason.reason}): ${reason.message}`);
+      out(`    copied to ${quarantine.locate(keys.object)}, reason in ${quarantine.locate(keys.reason)}`);
+    } else {
+      out(`  . ${key}: ${record.status}${'reason' in record ? ` (${record.reason})` : ''}`);
     }
   }
 
   function printOutputs(manifest: Manifest): void {
     const columns: Column<Manifest['outputs'][number]>[] = [
-      { header: 'output', value: (o) => `s3://${DEV_BUCKETS.output}/${o.key}` },
+      { header: 'output', value: (o) => output.locate(o.key) },
       { header: 'size', value: (o) => `${o.width}x${o.height}`, align: 'right' },
       { header: 'bytes', value: (o) => formatBytes(o.bytes), align: 'right' },
     ];
     out(renderTable(columns, manifest.outputs).replace(/^/gm, '    '));
   }
 
-  out(`Local S3 at ${s3.endpoint} (data in ${directory})`);
-  out(
-    `Buckets: s3://${DEV_BUCKETS.source} (uploads) -> s3://${DEV_BUCKETS.output} (variants, manifests), s3://${DEV_BUCKETS.quarantine} (rejected inputs)`,
-  );
-  out();
-  out(`Uploading ${options.samples.length} sample file(s) to s3://${DEV_BUCKETS.source}/${SAMPLES_PREFIX}`);
-  for (const sample of options.samples) {
-    const key = SAMPLES_PREFIX + sample.split('/').at(-1)!;
-    await new S3Storage(s3.client, DEV_BUCKETS.source).put(key, await readFile(sample), {
-      contentType: 'application/octet-stream',
-    });
-  }
-  await queue.idle();
-  out();
-  printHowTo(s3, out);
+  return {
+    invoke: (event: S3Notification) => queue.push({ event, attempt: 0 }),
+    idle: () => queue.idle(),
+    failures: () => failures,
+  };
+}
 
-  if (options.once) {
-    await s3.close();
-    return failures > 0 ? 1 : 0;
+async function uploadSamples(s3: LocalS3, samples: readonly string[], out: (line?: string) => void) {
+  out(`Uploading ${samples.length} sample file(s) to s3://${DEV_BUCKETS.source}/${SAMPLES_PREFIX}`);
+  const source = new S3Storage(s3.client, DEV_BUCKETS.source);
+  for (const sample of samples) {
+    const key = SAMPLES_PREFIX + basename(sample);
+    await source.put(key, await readFile(sample), { contentType: 'application/octet-stream' });
   }
-  out();
-  out('Watching for uploads; press Ctrl-C to stop.');
-  await new Promise<void>((resolveStop) => {
+}
+
+/** Resolves on Ctrl-C, SIGTERM or the abort signal. */
+function untilStopped(signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolveStop) => {
     const stop = () => resolveStop();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
-    options.signal?.addEventListener('abort', stop, { once: true });
+    signal?.addEventListener('abort', stop, { once: true });
   });
-  out('Stopping: finishing queued events...');
-  await queue.idle();
-  await s3.close();
-  return 0;
 }
 
 function printHowTo(s3: LocalS3, out: (line?: string) => void): void {

@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util';
-import { loadPipelineConfig, readConfigFile } from '../config/index.ts';
-import { type PipelineConfig, parsePipelineConfig } from '../config/pipeline.ts';
-import { ConfigError } from '../errors.ts';
-import { VERSION } from '../version.ts';
+import { loadPipelineConfig } from '../config/index.ts';
+import type { PipelineConfig } from '../core/config.ts';
+import { ConfigError } from '../core/errors.ts';
+import { VERSION } from '../core/runtime.ts';
 import { DEFAULT_DEV_PORT, defaultSamples, runDevCommand } from './dev.ts';
 import { runProcessCommand } from './process.ts';
 
@@ -26,8 +26,7 @@ Options:
 `;
 
 function loadConfig(path: string | undefined): PipelineConfig {
-  if (path === undefined) return loadPipelineConfig(process.env);
-  return parsePipelineConfig(readConfigFile(path, '--config'), path);
+  return loadPipelineConfig(process.env, path === undefined ? undefined : { path, setting: '--config' });
 }
 
 export async function main(argv: readonly string[]): Promise<number> {

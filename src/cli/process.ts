@@ -1,13 +1,16 @@
-import { readdir, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import cliProgress from 'cli-progress';
-import { DEFAULT_QUARANTINE_PREFIX } from '../config/index.ts';
-import type { PipelineConfig } from '../config/pipeline.ts';
-import { describeError } from '../errors.ts';
+import type { PipelineConfig } from '../core/config.ts';
+import { describeError } from '../core/errors.ts';
+import { BucketLayout, DEFAULT_QUARANTINE_PREFIX } from '../core/layout.ts';
+import type { ObjectRef } from '../core/objects.ts';
 import type { Encoder } from '../pipeline/process-image.ts';
 import { type Outcome, processObject } from '../pipeline/process-object.ts';
+import { walkFiles } from '../storage/files.ts';
 import { FsStorage } from '../storage/fs.ts';
+import { perBucket } from '../storage/types.ts';
 import { type Column, formatBytes, formatMs, renderTable } from './table.ts';
 
 /**
@@ -33,10 +36,10 @@ export interface FileResult {
   readonly ms: number;
 }
 
+/** A file to process: its path, and the object it is (the folder it was found in plays the bucket). */
 interface Input {
   readonly path: string;
-  readonly storage: FsStorage;
-  readonly key: string;
+  readonly ref: ObjectRef;
 }
 
 /** Expands files and folders (recursively, skipping dot-files and the output folder) into inputs. */
@@ -52,29 +55,17 @@ export async function collectInputs(paths: readonly string[], out: string): Prom
       throw new Error(`Input ${path} does not exist`);
     }
     if (info.isDirectory()) {
-      const storage = new FsStorage(absolute);
-      for (const file of await walk(absolute, outRoot)) {
-        inputs.push({ path: file, storage, key: relative(absolute, file).split(sep).join('/') });
+      for (const file of await walkFiles(absolute, { skip: outRoot })) {
+        inputs.push({
+          path: file,
+          ref: { bucket: absolute, key: relative(absolute, file).split(sep).join('/') },
+        });
       }
     } else {
-      inputs.push({ path: absolute, storage: new FsStorage(dirname(absolute)), key: basename(absolute) });
+      inputs.push({ path: absolute, ref: { bucket: dirname(absolute), key: basename(absolute) } });
     }
   }
   return inputs;
-}
-
-async function walk(folder: string, skip: string): Promise<string[]> {
-  if (folder === skip) return [];
-  const files: string[] = [];
-  const entries = await readdir(folder, { withFileTypes: true });
-  entries.sort((a, b) => (a.name < b.name ? -1 : 1));
-  for (const entry of entries) {
-    if (entry.name.startsWith('.')) continue;
-    const path = join(folder, entry.name);
-    if (entry.isDirectory()) files.push(...(await walk(path, skip)));
-    else if (entry.isFile()) files.push(path);
-  }
-  return files;
 }
 
 export async function runProcessCommand(
@@ -86,6 +77,8 @@ export async function runProcessCommand(
     return { exitCode: 1, results: [] };
   }
   const output = new FsStorage(options.out);
+  const source = perBucket((folder) => new FsStorage(folder));
+  const layout = new BucketLayout(options.config, DEFAULT_QUARANTINE_PREFIX);
   const tty = 'isTTY' in options.stderr && options.stderr.isTTY === true;
   const bar = tty
     ? new cliProgress.SingleBar(
@@ -102,26 +95,26 @@ export async function runProcessCommand(
 
   const results: FileResult[] = [];
   for (const [index, input] of inputs.entries()) {
-    bar?.update(index, { file: input.key });
+    bar?.update(index, { file: input.ref.key });
     const started = performance.now();
     try {
-      const outcome = await processObject(
-        { storage: input.storage, key: input.key },
-        {
-          config: options.config,
-          output,
-          quarantine: output,
-          quarantinePrefix: DEFAULT_QUARANTINE_PREFIX,
-          force: options.force,
-          encoder: options.encoder,
-        },
-      );
+      const outcome = await processObject(input.ref, {
+        config: options.config,
+        layout,
+        source,
+        output,
+        quarantine: output,
+        force: options.force,
+        encoder: options.encoder,
+      });
       results.push({ path: input.path, outcome, ms: performance.now() - started });
     } catch (error) {
       results.push({ path: input.path, error, ms: performance.now() - started });
     }
     if (!bar)
-      options.stderr.write(`[${index + 1}/${inputs.length}] ${input.key}: ${statusOf(results.at(-1)!)}\n`);
+      options.stderr.write(
+        `[${index + 1}/${inputs.length}] ${input.ref.key}: ${statusOf(results.at(-1)!)}\n`,
+      );
   }
   bar?.update(inputs.length, { file: '' });
   bar?.stop();
@@ -141,8 +134,15 @@ function summarise(results: readonly FileResult[], out: string): string {
   const columns: Column<FileResult>[] = [
     { header: 'file', value: (r) => relative(process.cwd(), r.path) || r.path },
     { header: 'outcome', value: statusOf },
-    { header: 'size', value: (r) => (r.outcome?.width ? `${r.outcome.width}x${r.outcome.height}` : '') },
-    { header: 'outputs', value: (r) => r.outcome?.outputs.length, align: 'right' },
+    {
+      header: 'size',
+      value: (r) => (r.outcome && 'width' in r.outcome ? `${r.outcome.width}x${r.outcome.height}` : ''),
+    },
+    {
+      header: 'outputs',
+      value: (r) => r.outcome && ('outputs' in r.outcome ? r.outcome.outputs.length : 0),
+      align: 'right',
+    },
     {
       header: 'bytes in',
       value: (r) => (r.outcome?.bytesIn ? formatBytes(r.outcome.bytesIn) : ''),
@@ -156,7 +156,12 @@ function summarise(results: readonly FileResult[], out: string): string {
     { header: 'time', value: (r) => formatMs(r.ms), align: 'right' },
     {
       header: 'detail',
-      value: (r) => (r.error !== undefined ? describeError(r.error) : (r.outcome?.message ?? '')),
+      value: (r) =>
+        r.error !== undefined
+          ? describeError(r.error)
+          : r.outcome && 'message' in r.outcome
+            ? r.outcome.message
+            : '',
     },
   ];
   const count = (status: string) => results.filter((r) => statusOf(r).startsWith(status)).length;

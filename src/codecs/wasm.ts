@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { BUNDLED } from '../core/runtime.ts';
 
 /**
  * The jSquash codecs ship browser glue that fetch()es its .wasm, which Node cannot do for file
@@ -23,10 +24,7 @@ export const WASM_FILES = {
 } as const;
 export type WasmName = keyof typeof WASM_FILES;
 
-/** Set by the bundler (scripts/build.ts): the bundle finds its .wasm files in ./wasm beside itself. */
-declare const __IMGPIPE_BUNDLED__: boolean | undefined;
-const BUNDLED = typeof __IMGPIPE_BUNDLED__ !== 'undefined' && __IMGPIPE_BUNDLED__;
-
+/** The file of a codec: from node_modules, or from ./wasm beside the bundle (scripts/build.ts). */
 export function wasmPath(name: WasmName): string {
   const specifier = WASM_FILES[name];
   if (BUNDLED) return fileURLToPath(new URL(`./wasm/${basename(specifier)}`, import.meta.url));

@@ -1,35 +1,11 @@
-import { ConfigError } from '../errors.ts';
+import { ConfigError, invalidSetting } from '../core/errors.ts';
 
-/**
- * One message shape for every bad setting, after sharp's `lib/is.js`:
- * "Expected integer between 1 and 100 for IMGPIPE_MAX_PIXELS but received "12x" of type string".
- */
-export function invalidSetting(
-  setting: string,
-  expected: string,
-  value: unknown,
-  hint?: string,
-): ConfigError {
-  const message = `Expected ${expected} for ${setting} but received ${describeValue(value)}${hint ? ` (${hint})` : ''}`;
-  return new ConfigError(setting, value, message);
-}
+/** Checks for values of the pipeline document; each error names the setting and the value. */
 
-export function describeValue(value: unknown): string {
-  if (value === undefined) return 'nothing';
-  if (value === null) return 'null';
-  const type = Array.isArray(value) ? 'array' : typeof value;
-  let shown: string;
-  try {
-    shown = typeof value === 'string' ? JSON.stringify(value) : (JSON.stringify(value) ?? String(value));
-  } catch {
-    shown = String(value);
-  }
-  if (shown.length > 80) shown = `${shown.slice(0, 77)}...`;
-  return `${shown} of type ${type}`;
-}
-
-export function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
+/** A key prefix is written without a leading `/`: S3 keys have none, and `/x` is another key. */
+export function checkKeyPrefix(setting: string, value: string): string {
+  if (value.startsWith('/')) throw invalidSetting(setting, 'a key prefix without a leading /', value);
+  return value;
 }
 
 export function checkInteger(setting: string, value: unknown, min: number, max: number): number {

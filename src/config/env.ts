@@ -1,10 +1,11 @@
-import { invalidSetting } from './check.ts';
+import type { Env } from '../core/config.ts';
+import { invalidSetting } from '../core/errors.ts';
+import type { IntegerSetting } from './settings.ts';
 
 /**
  * Typed readers for environment variables (after Powertools' `envUtils`). An unset or empty variable
  * means "use the default"; a set variable that does not parse is an error naming the variable.
  */
-export type Env = Readonly<Record<string, string | undefined>>;
 
 function raw(env: Env, name: string): string | undefined {
   const value = env[name];
@@ -38,6 +39,11 @@ export function envInteger(env: Env, name: string, fallback: number, min: number
     throw invalidSetting(name, `integer between ${min} and ${max}`, value);
   }
   return parsed;
+}
+
+/** An integer setting of the table (settings.ts): its variable, default and range. */
+export function envIntegerSetting(env: Env, setting: IntegerSetting): number {
+  return envInteger(env, setting.env, setting.default, setting.min, setting.max);
 }
 
 export function envBoolean(env: Env, name: string, fallback: boolean): boolean {

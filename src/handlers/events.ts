@@ -1,3 +1,6 @@
+import { isPlainObject } from '../core/json.ts';
+import type { ObjectRef } from '../core/objects.ts';
+
 /**
  * Reading what S3 sends. Two shapes carry object-created notifications:
  *
@@ -9,12 +12,9 @@
  * is acknowledged, not failed, so it cannot loop through retries.
  */
 
+/** An object-created notification: the object, and the event's name (`ObjectCreated:Put`...). */
 export interface ObjectCreated {
-  readonly bucket: string;
-  readonly key: string;
-  readonly etag?: string;
-  readonly size?: number;
-  readonly versionId?: string;
+  readonly object: ObjectRef;
   readonly eventName: string;
 }
 
@@ -45,14 +45,12 @@ export function encodeS3Key(key: string): string {
 }
 
 type Json = Record<string, unknown>;
-const isObject = (value: unknown): value is Json =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 export function parseS3Event(event: unknown): ParsedEvent {
-  if (!isObject(event)) return { kind: 'empty', description: `an event of type ${typeof event}` };
+  if (!isPlainObject(event)) return { kind: 'empty', description: `an event of type ${typeof event}` };
   if (event.Event === 's3:TestEvent')
     return { kind: 'test', bucket: typeof event.Bucket === 'string' ? event.Bucket : undefined };
-  if (event.source === 'aws.s3' && isObject(event.detail)) return parseEventBridge(event);
+  if (event.source === 'aws.s3' && isPlainObject(event.detail)) return parseEventBridge(event);
   if (!Array.isArray(event.Records)) {
     return {
       kind: 'empty',
@@ -62,14 +60,14 @@ export function parseS3Event(event: unknown): ParsedEvent {
   const created: ObjectCreated[] = [];
   const skipped: SkippedRecord[] = [];
   event.Records.forEach((record: unknown, index) => {
-    if (!isObject(record) || !isObject(record.s3)) {
+    if (!isPlainObject(record) || !isPlainObject(record.s3)) {
       skipped.push({ index, reason: 'not an S3 record' });
       return;
     }
     const eventName = String(record.eventName ?? '');
     const s3 = record.s3;
-    const bucket = isObject(s3.bucket) ? String(s3.bucket.name ?? '') : '';
-    const object = isObject(s3.object) ? s3.object : {};
+    const bucket = isPlainObject(s3.bucket) ? String(s3.bucket.name ?? '') : '';
+    const object = isPlainObject(s3.object) ? s3.object : {};
     const rawKey = typeof object.key === 'string' ? object.key : '';
     if (!eventName.startsWith('ObjectCreated:')) {
       skipped.push({
@@ -105,13 +103,15 @@ export function parseS3Event(event: unknown): ParsedEvent {
       return;
     }
     created.push({
-      bucket,
-      key,
       eventName,
-      etag: typeof object.eTag === 'string' ? object.eTag.replaceAll('"', '') : undefined,
-      size: typeof object.size === 'number' ? object.size : undefined,
-      versionId:
-        typeof object.versionId === 'string' && object.versionId !== '' ? object.versionId : undefined,
+      object: {
+        bucket,
+        key,
+        etag: typeof object.eTag === 'string' ? object.eTag.replaceAll('"', '') : undefined,
+        size: typeof object.size === 'number' ? object.size : undefined,
+        versionId:
+          typeof object.versionId === 'string' && object.versionId !== '' ? object.versionId : undefined,
+      },
     });
   });
   return { kind: 'records', created, skipped };
@@ -120,8 +120,8 @@ export function parseS3Event(event: unknown): ParsedEvent {
 function parseEventBridge(event: Json): ParsedEvent {
   const detail = event.detail as Json;
   const type = String(event['detail-type'] ?? '');
-  const bucket = isObject(detail.bucket) ? String(detail.bucket.name ?? '') : '';
-  const object = isObject(detail.object) ? detail.object : {};
+  const bucket = isPlainObject(detail.bucket) ? String(detail.bucket.name ?? '') : '';
+  const object = isPlainObject(detail.object) ? detail.object : {};
   const key = typeof object.key === 'string' ? object.key : '';
   if (type !== 'Object Created' || !bucket || !key) {
     return {
@@ -142,12 +142,14 @@ function parseEventBridge(event: Json): ParsedEvent {
     skipped: [],
     created: [
       {
-        bucket,
-        key,
         eventName: 'ObjectCreated:EventBridge',
-        etag: typeof object.etag === 'string' ? object.etag : undefined,
-        size: typeof object.size === 'number' ? object.size : undefined,
-        versionId: typeof object['version-id'] === 'string' ? object['version-id'] : undefined,
+        object: {
+          bucket,
+          key,
+          etag: typeof object.etag === 'string' ? object.etag : undefined,
+          size: typeof object.size === 'number' ? object.size : undefined,
+          versionId: typeof object['version-id'] === 'string' ? object['version-id'] : undefined,
+        },
       },
     ],
   };

@@ -1,10 +1,11 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import type { RuntimeConfig } from '../config/index.ts';
-import { describeError, StorageError } from '../errors.ts';
-import { createOwnObjectGuard } from '../pipeline/guard.ts';
+import type { RuntimeConfig } from '../core/config.ts';
+import { describeError, type InvalidReason, StorageError } from '../core/errors.ts';
+import { BucketLayout } from '../core/layout.ts';
+import type { ObjectRef } from '../core/objects.ts';
 import type { Encoder } from '../pipeline/process-image.ts';
-import { type Outcome, processObject } from '../pipeline/process-object.ts';
+import { type Outcome, type OutcomeStatus, processObject } from '../pipeline/process-object.ts';
 import type { Storage } from '../storage/types.ts';
 
 /**
@@ -22,24 +23,20 @@ export interface HandlerDeps {
   readonly encoder?: Encoder;
 }
 
-export type RecordStatus = Outcome['status'] | 'ignored' | 'failed';
+/** One record's result, as the handlers return it (Lambda's response) and count it. */
+export type RecordResult =
+  | { readonly status: Exclude<OutcomeStatus, 'quarantined'>; readonly bucket: string; readonly key: string }
+  | {
+      readonly status: 'quarantined';
+      readonly bucket: string;
+      readonly key: string;
+      readonly reason: InvalidReason;
+    }
+  /** Not processed: a test event, a non-create event, a bad key, one of our own objects. */
+  | { readonly status: 'ignored'; readonly bucket?: string; readonly key?: string; readonly reason: string }
+  | { readonly status: 'failed'; readonly bucket: string; readonly key: string; readonly reason: string };
 
-export interface RecordResult {
-  readonly bucket?: string;
-  readonly key?: string;
-  readonly status: RecordStatus;
-  readonly reason?: string;
-}
-
-export interface ObjectRef {
-  readonly bucket: string;
-  readonly key: string;
-  readonly etag?: string;
-  readonly size?: number;
-  readonly versionId?: string;
-  /** What asked for it: the S3 event name, or `Reprocess`. */
-  readonly trigger: string;
-}
+export type RecordStatus = RecordResult['status'];
 
 export const STATUS_METRIC: Record<RecordStatus, string> = {
   processed: 'ObjectsProcessed',
@@ -51,45 +48,41 @@ export const STATUS_METRIC: Record<RecordStatus, string> = {
 };
 
 export interface ObjectHandling {
-  /** Never throws: failures come back as `failed`, with the error. */
-  handle(ref: ObjectRef, options?: { force?: boolean }): Promise<RecordResult & { error?: unknown }>;
-  /** Logs and counts a record that was not processed (test event, non-create event, bad key). */
-  skip(result: RecordResult): RecordResult;
+  /**
+   * Processes one object; never throws: a failure comes back as `failed`, with the error. `trigger`
+   * says what asked for it (the S3 event name, or `Reprocess`).
+   */
+  handle(
+    ref: ObjectRef,
+    options: { trigger: string; force?: boolean },
+  ): Promise<{ result: RecordResult; error?: unknown }>;
+  /** Logs and counts a record that was not processed. */
+  skip(result: RecordResult & { status: 'ignored' }): RecordResult;
 }
 
 export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
   const { config, logger, metrics } = deps;
-  const isOwnObject = createOwnObjectGuard(config, config.pipeline);
+  const layout = new BucketLayout(config.pipeline, config.quarantinePrefix);
+  const isOwnObject = layout.ownObjectGuard(config);
 
-  function skip(result: RecordResult): RecordResult {
-    logger.info(`Record ${result.status}`, {
-      outcome: result.status,
-      bucket: result.bucket,
-      key: result.key,
-      reason: result.reason,
-    });
-    metrics.addMetric(STATUS_METRIC[result.status], MetricUnit.Count, 1);
+  function skip(result: RecordResult & { status: 'ignored' }): RecordResult {
+    const { status, bucket, key, reason } = result;
+    logger.info(`Record ${status}`, { outcome: status, bucket, key, reason });
+    metrics.addMetric(STATUS_METRIC[status], MetricUnit.Count, 1);
     return result;
   }
 
-  function report(ref: ObjectRef, outcome: Outcome): RecordResult {
+  function report(ref: ObjectRef, trigger: string, outcome: Outcome): RecordResult {
     const level = outcome.status === 'quarantined' || outcome.status === 'missing' ? 'warn' : 'info';
     logger[level](`Object ${outcome.status}`, {
       outcome: outcome.status,
       bucket: ref.bucket,
       key: ref.key,
       etag: outcome.etag,
-      eventName: ref.trigger,
+      eventName: trigger,
       bytesIn: outcome.bytesIn,
       bytesOut: outcome.bytesOut,
-      format: outcome.format,
-      width: outcome.width,
-      height: outcome.height,
-      outputs: outcome.outputs.length,
-      manifest: outcome.manifestKey,
-      reason: outcome.reason,
-      message: outcome.message,
-      quarantinedAs: outcome.quarantineKey,
+      ...outcomeDetails(outcome),
       durationsMs: outcome.timings,
     });
     metrics.addMetric(STATUS_METRIC[outcome.status], MetricUnit.Count, 1);
@@ -105,19 +98,22 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
         ['WriteTime', t.write],
         ['ProcessingTime', t.total],
       ] as const) {
-        if (value !== undefined) metrics.addMetric(name, MetricUnit.Milliseconds, value);
+        metrics.addMetric(name, MetricUnit.Milliseconds, value);
       }
     }
-    return { bucket: ref.bucket, key: ref.key, status: outcome.status, reason: outcome.reason };
+    const { bucket, key } = ref;
+    return outcome.status === 'quarantined'
+      ? { bucket, key, status: outcome.status, reason: outcome.reason }
+      : { bucket, key, status: outcome.status };
   }
 
-  function reportFailure(ref: ObjectRef, error: unknown): RecordResult {
+  function reportFailure(ref: ObjectRef, trigger: string, error: unknown): RecordResult {
     logger.error('Object failed', {
       outcome: 'failed',
       bucket: ref.bucket,
       key: ref.key,
       etag: ref.etag,
-      eventName: ref.trigger,
+      eventName: trigger,
       retryable: error instanceof StorageError ? error.retryable : undefined,
       error: error instanceof Error ? error : new Error(String(error)),
     });
@@ -127,32 +123,48 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
 
   return {
     skip,
-    async handle(ref, options = {}) {
-      const guard = isOwnObject(ref.bucket, ref.key);
-      if (guard)
-        return skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason: `own output: ${guard}` });
+    async handle(ref, { trigger, force }) {
+      const own = isOwnObject(ref.bucket, ref.key);
+      if (own) {
+        return {
+          result: skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason: `own output: ${own}` }),
+        };
+      }
       try {
-        const outcome = await processObject(
-          {
-            storage: deps.sourceStorage(ref.bucket),
-            key: ref.key,
-            etag: ref.etag,
-            size: ref.size,
-            versionId: ref.versionId,
-          },
-          {
-            config: config.pipeline,
-            output: deps.output,
-            quarantine: deps.quarantine,
-            quarantinePrefix: config.quarantinePrefix,
-            encoder: deps.encoder,
-            force: options.force,
-          },
-        );
-        return report(ref, outcome);
+        const outcome = await processObject(ref, {
+          config: config.pipeline,
+          layout,
+          source: deps.sourceStorage,
+          output: deps.output,
+          quarantine: deps.quarantine,
+          encoder: deps.encoder,
+          force,
+        });
+        return { result: report(ref, trigger, outcome) };
       } catch (error) {
-        return { ...reportFailure(ref, error), error };
+        return { result: reportFailure(ref, trigger, error), error };
       }
     },
   };
+}
+
+/** The log fields particular to each outcome. */
+function outcomeDetails(outcome: Outcome): Record<string, unknown> {
+  switch (outcome.status) {
+    case 'processed':
+    case 'duplicate': {
+      const { format, width, height, manifestKey } = outcome;
+      const message = outcome.status === 'duplicate' ? outcome.message : undefined;
+      return { format, width, height, outputs: outcome.outputs.length, manifest: manifestKey, message };
+    }
+    case 'quarantined':
+      return {
+        outputs: 0,
+        reason: outcome.reason,
+        message: outcome.message,
+        quarantinedAs: outcome.quarantineKey,
+      };
+    case 'missing':
+      return { outputs: 0, message: outcome.message };
+  }
 }

@@ -1,5 +1,6 @@
-import type { Context } from 'aws-lambda';
-import { invalidSetting, isPlainObject } from '../config/check.ts';
+import { invalidSetting } from '../core/errors.ts';
+import { isPlainObject } from '../core/json.ts';
+import { type LambdaHandler, lambdaHandler } from './lambda.ts';
 import { createObjectHandling, type HandlerDeps, type RecordStatus } from './objects.ts';
 
 /**
@@ -57,15 +58,11 @@ export function parseReprocessRequest(event: unknown): ReprocessRequest {
   return { bucket, prefix, keys: keys as string[] | undefined, startAfter, force };
 }
 
-export function createReprocessHandler(
-  deps: HandlerDeps,
-): (event: unknown, context?: Context) => Promise<ReprocessResult> {
+export function createReprocessHandler(deps: HandlerDeps): LambdaHandler<ReprocessResult> {
   const { logger, metrics } = deps;
   const objects = createObjectHandling(deps);
 
-  return async (event, context) => {
-    if (context) logger.addContext(context);
-    metrics.captureColdStartMetric();
+  return lambdaHandler(deps, async (event, context) => {
     const request = parseReprocessRequest(event);
     const counts: Partial<Record<RecordStatus, number>> = {};
     const failures: { key: string; reason?: string }[] = [];
@@ -74,30 +71,26 @@ export function createReprocessHandler(
       ? fromList(request.keys, request.startAfter)
       : fromListing(source.list(request.prefix, request.startAfter));
     let last: string | undefined;
-    try {
-      for await (const key of keys) {
-        if (context && context.getRemainingTimeInMillis() < TIME_RESERVE_MS) {
-          logger.info('Reprocessing paused before the timeout', {
-            bucket: request.bucket,
-            continueAfter: last,
-          });
-          return { bucket: request.bucket, counts, failures, continueAfter: last };
-        }
-        const result = await objects.handle(
-          { bucket: request.bucket, key, trigger: 'Reprocess' },
-          { force: request.force },
-        );
-        counts[result.status] = (counts[result.status] ?? 0) + 1;
-        if (result.status === 'failed') failures.push({ key, reason: result.reason });
-        last = key;
-        // Publish as we go: a long run would otherwise hold thousands of values in one EMF line.
-        metrics.publishStoredMetrics();
+    for await (const key of keys) {
+      if (context && context.getRemainingTimeInMillis() < TIME_RESERVE_MS) {
+        logger.info('Reprocessing paused before the timeout', {
+          bucket: request.bucket,
+          continueAfter: last,
+        });
+        return { bucket: request.bucket, counts, failures, continueAfter: last };
       }
-      return { bucket: request.bucket, counts, failures };
-    } finally {
+      const { result } = await objects.handle(
+        { bucket: request.bucket, key },
+        { trigger: 'Reprocess', force: request.force },
+      );
+      counts[result.status] = (counts[result.status] ?? 0) + 1;
+      if (result.status === 'failed') failures.push({ key, reason: result.reason });
+      last = key;
+      // Publish as we go: a long run would otherwise hold thousands of values in one EMF line.
       metrics.publishStoredMetrics();
     }
-  };
+    return { bucket: request.bucket, counts, failures };
+  });
 }
 
 async function* fromList(keys: readonly string[], startAfter?: string): AsyncIterable<string> {

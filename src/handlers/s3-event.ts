@@ -1,6 +1,6 @@
-import type { Context } from 'aws-lambda';
-import { describeError } from '../errors.ts';
+import { describeError } from '../core/errors.ts';
 import { parseS3Event } from './events.ts';
+import { type LambdaHandler, lambdaHandler } from './lambda.ts';
 import { createObjectHandling, type HandlerDeps, type RecordResult } from './objects.ts';
 
 export type { HandlerDeps as S3HandlerDeps, RecordResult, RecordStatus } from './objects.ts';
@@ -20,10 +20,16 @@ export interface HandlerResult {
   readonly records: readonly RecordResult[];
 }
 
-export class RecordsFailedError extends Error {
-  readonly failures: readonly { bucket: string; key: string; error: unknown }[];
+interface Failure {
+  readonly bucket: string;
+  readonly key: string;
+  readonly error: unknown;
+}
 
-  constructor(failures: { bucket: string; key: string; error: unknown }[]) {
+export class RecordsFailedError extends Error {
+  readonly failures: readonly Failure[];
+
+  constructor(failures: Failure[]) {
     const first = failures[0]!;
     super(
       `${failures.length} record(s) failed and will be retried; first: s3://${first.bucket}/${first.key}: ${describeError(first.error)}`,
@@ -34,41 +40,33 @@ export class RecordsFailedError extends Error {
   }
 }
 
-export function createS3EventHandler(
-  deps: HandlerDeps,
-): (event: unknown, context?: Context) => Promise<HandlerResult> {
-  const { logger, metrics } = deps;
+export function createS3EventHandler(deps: HandlerDeps): LambdaHandler<HandlerResult> {
+  const { logger } = deps;
   const objects = createObjectHandling(deps);
 
-  return async (event, context) => {
-    if (context) logger.addContext(context);
-    metrics.captureColdStartMetric();
-    try {
-      const parsed = parseS3Event(event);
-      if (parsed.kind === 'test') {
-        logger.info('S3 test event acknowledged', { outcome: 'ignored', bucket: parsed.bucket });
-        return { records: [] };
-      }
-      if (parsed.kind === 'empty') {
-        logger.warn('Event acknowledged without processing: no S3 records', {
-          outcome: 'ignored',
-          event: parsed.description,
-        });
-        return { records: [] };
-      }
-      const results: RecordResult[] = parsed.skipped.map((skipped) =>
-        objects.skip({ bucket: skipped.bucket, key: skipped.key, status: 'ignored', reason: skipped.reason }),
-      );
-      const failures: { bucket: string; key: string; error: unknown }[] = [];
-      for (const created of parsed.created) {
-        const { error, ...result } = await objects.handle({ ...created, trigger: created.eventName });
-        if (result.status === 'failed') failures.push({ bucket: created.bucket, key: created.key, error });
-        results.push(result);
-      }
-      if (failures.length > 0) throw new RecordsFailedError(failures);
-      return { records: results };
-    } finally {
-      metrics.publishStoredMetrics();
+  return lambdaHandler(deps, async (event) => {
+    const parsed = parseS3Event(event);
+    if (parsed.kind === 'test') {
+      logger.info('S3 test event acknowledged', { outcome: 'ignored', bucket: parsed.bucket });
+      return { records: [] };
     }
-  };
+    if (parsed.kind === 'empty') {
+      logger.warn('Event acknowledged without processing: no S3 records', {
+        outcome: 'ignored',
+        event: parsed.description,
+      });
+      return { records: [] };
+    }
+    const records = parsed.skipped.map(({ bucket, key, reason }) =>
+      objects.skip({ bucket, key, status: 'ignored', reason }),
+    );
+    const failures: Failure[] = [];
+    for (const { object, eventName } of parsed.created) {
+      const { result, error } = await objects.handle(object, { trigger: eventName });
+      if (result.status === 'failed') failures.push({ bucket: object.bucket, key: object.key, error });
+      records.push(result);
+    }
+    if (failures.length > 0) throw new RecordsFailedError(failures);
+    return { records };
+  });
 }

@@ -1,5 +1,5 @@
-import type { InputFormat } from '../codecs/formats.ts';
-import { InvalidImageError } from '../errors.ts';
+import { InvalidImageError } from '../core/errors.ts';
+import type { InputFormat } from '../core/formats.ts';
 import { readExifOrientation } from './exif.ts';
 import { isOrientation, type Orientation, orientationFromHeifTransforms, swapsAxes } from './orientation.ts';
 

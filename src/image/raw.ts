@@ -1,4 +1,4 @@
-import type { Rgba } from '../config/pipeline.ts';
+import type { Rgba } from '../core/config.ts';
 
 /** Decoded pixels: 8-bit RGBA, row-major, no padding. Shaped like the DOM's ImageData. */
 export interface RawImage {

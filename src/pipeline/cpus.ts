@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import type { Env } from '../config/env.ts';
+import type { Env } from '../core/config.ts';
 
 /**
  * How much CPU this process may use. Lambda gives CPU in proportion to memory, one vCPU at 1,769 MB,

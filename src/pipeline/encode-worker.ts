@@ -1,7 +1,7 @@
 import { parentPort } from 'node:worker_threads';
-import type { OutputFormat } from '../codecs/formats.ts';
 import { encode, warmUp } from '../codecs/index.ts';
-import type { FormatOptions } from '../config/pipeline.ts';
+import type { FormatOptions } from '../core/config.ts';
+import type { OutputFormat } from '../core/formats.ts';
 
 /**
  * One encoder thread: its own instance of each codec (WASM modules compiled in this thread), one

@@ -1,7 +1,8 @@
 import { Worker } from 'node:worker_threads';
-import type { OutputFormat } from '../codecs/formats.ts';
 import { warmUp } from '../codecs/index.ts';
-import type { FormatOptions } from '../config/pipeline.ts';
+import type { FormatOptions } from '../core/config.ts';
+import type { OutputFormat } from '../core/formats.ts';
+import { BUNDLED } from '../core/runtime.ts';
 import type { RawImage } from '../image/raw.ts';
 import type { EncodeReply, EncodeRequest } from './encode-worker.ts';
 import { type EncodeResult, type Encoder, inThreadEncoder } from './process-image.ts';
@@ -19,8 +20,6 @@ export interface PooledEncoder extends Encoder {
 /** Relative cost per pixel, measured on the J1 job (bench/): AVIF at speed 6 is ~3x WebP and JPEG. */
 const COST_PER_PIXEL: Record<OutputFormat, number> = { avif: 10, webp: 3, jpeg: 3, png: 4 };
 
-declare const __IMGPIPE_BUNDLED__: boolean | undefined;
-const BUNDLED = typeof __IMGPIPE_BUNDLED__ !== 'undefined' && __IMGPIPE_BUNDLED__;
 const WORKER_URL = BUNDLED
   ? new URL('./encode-worker.mjs', import.meta.url)
   : new URL('./encode-worker.ts', import.meta.url);

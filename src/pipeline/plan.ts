@@ -1,4 +1,4 @@
-import type { VariantSpec } from '../config/pipeline.ts';
+import type { VariantSpec } from '../core/config.ts';
 
 /**
  * Turns the configured variants into resize steps for one image, before any pixel is touched.

@@ -1,11 +1,12 @@
 import { performance } from 'node:perf_hooks';
-import { type InputFormat, isInputFormat, type OutputFormat } from '../codecs/formats.ts';
 import { type DecodeShrink, decode, encode, resize } from '../codecs/index.ts';
-import { sniffFormat } from '../codecs/sniff.ts';
-import type { FormatOptions, Limits, PipelineConfig } from '../config/pipeline.ts';
-import { InvalidImageError } from '../errors.ts';
+import type { FormatOptions, PipelineConfig } from '../core/config.ts';
+import { InvalidImageError } from '../core/errors.ts';
+import type { InputFormat, OutputFormat } from '../core/formats.ts';
+import { roundMs } from '../core/timing.ts';
+import { inspectImage } from '../image/inspect.ts';
 import { applyOrientation, swapsAxes } from '../image/orientation.ts';
-import { type ImageHeader, probeImage } from '../image/probe.ts';
+import type { ImageHeader } from '../image/probe.ts';
 import { crop, flatten, hasTransparency, pad, type RawImage } from '../image/raw.ts';
 import { boxShrink, boxShrinkPremultiplied, integerShrink } from '../image/shrink.ts';
 import { centred, planSteps, type Region, type Size, type Step } from './plan.ts';
@@ -22,7 +23,7 @@ export interface EncodeResult {
   readonly ms: number;
 }
 
-/** Where encodes run: in this thread, or in a pool of worker threads (see worker-pool.ts). */
+/** Where encodes run: in this thread, or in a pool of worker threads (encoder-pool.ts). */
 export interface Encoder {
   encode(format: OutputFormat, image: RawImage, options: FormatOptions): Promise<EncodeResult>;
   /** True if encodes run elsewhere: the pipeline keeps resizing while they are in flight. */
@@ -64,45 +65,6 @@ export interface ProcessedImage {
   readonly transparent: boolean;
   readonly outputs: readonly ImageOutput[];
   readonly timings: ImageTimings;
-}
-
-/** Sniffs and probes the header and applies the limits: everything we can refuse before decoding. */
-export function inspectImage(bytes: Uint8Array, limits: Limits): ImageHeader {
-  if (bytes.length === 0) throw new InvalidImageError('empty', 'The file is empty (0 bytes)', { bytes: 0 });
-  if (bytes.length > limits.maxBytes) {
-    throw new InvalidImageError(
-      'too-large',
-      `The file is ${bytes.length} bytes, more than maxBytes (${limits.maxBytes})`,
-      { bytes: bytes.length, maxBytes: limits.maxBytes },
-    );
-  }
-  const detected = sniffFormat(bytes);
-  if (!isInputFormat(detected)) {
-    throw new InvalidImageError(
-      'unsupported-format',
-      `The file's content is ${detected === 'unknown' ? 'not a recognised image format' : detected}; accepted formats are JPEG, PNG, WebP and AVIF`,
-      { detected },
-    );
-  }
-  const header = probeImage(detected, bytes);
-  const pixels = header.width * header.height;
-  if (pixels > limits.maxPixels) {
-    throw new InvalidImageError(
-      'too-many-pixels',
-      `The ${detected} header declares ${header.width}x${header.height} = ${pixels} pixels, more than maxPixels (${limits.maxPixels})`,
-      { format: detected, width: header.width, height: header.height, pixels, maxPixels: limits.maxPixels },
-    );
-  }
-  if (header.animated && detected === 'webp') {
-    throw new InvalidImageError(
-      'animated',
-      'Animated WebP is not supported: the WASM decoder reads still images only',
-      {
-        format: detected,
-      },
-    );
-  }
-  return header;
 }
 
 export async function processImage(
@@ -171,7 +133,7 @@ export async function processImage(
   }
   const done = await Promise.all(outputs);
   timings.total = performance.now() - started;
-  for (const key of Object.keys(timings) as (keyof ImageTimings)[]) timings[key] = round(timings[key]);
+  for (const key of Object.keys(timings) as (keyof ImageTimings)[]) timings[key] = roundMs(timings[key]);
   return { header, transparent, outputs: done, timings };
 }
 
@@ -284,8 +246,4 @@ function lastUses(steps: readonly Step[]): { source: number; steps: Map<number, 
     else uses.set(step.from, index);
   });
   return { source, steps: uses };
-}
-
-function round(ms: number): number {
-  return Math.round(ms * 10) / 10;
 }

@@ -1,16 +1,16 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFile, mkdir, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { copyFile, mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ObjectNotFoundError, ObjectTooLargeError, StorageError, type StorageOperation } from '../errors.ts';
 import {
-  contentTypeFor,
-  type GetOptions,
-  type ObjectInfo,
-  type PutOptions,
-  type Storage,
-  type StoredObject,
-} from './types.ts';
+  ObjectNotFoundError,
+  ObjectTooLargeError,
+  StorageError,
+  type StorageOperation,
+} from '../core/errors.ts';
+import { contentTypeFor } from '../core/formats.ts';
+import { walkFiles } from './files.ts';
+import type { GetOptions, ObjectInfo, PutOptions, Storage, StoredObject } from './types.ts';
 
 /**
  * A folder that behaves like a bucket: keys map to relative paths, ETags are the MD5 of the content
@@ -122,28 +122,21 @@ export class FsStorage implements Storage {
   }
 
   async *list(prefix = '', startAfter = ''): AsyncIterable<ObjectInfo> {
-    const keys: string[] = [];
-    await this.walk(this.root, '', keys);
-    keys.sort();
+    let files: string[];
+    try {
+      files = await walkFiles(this.root, { hidden: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw this.failure('list', prefix, error);
+    }
+    const keys = files
+      .filter((file) => !file.endsWith('.partial'))
+      .map((file) => relative(this.root, file).split(sep).join('/'))
+      .sort();
     for (const key of keys) {
       if (!key.startsWith(prefix) || key <= startAfter) continue;
       const info = await this.head(key);
       if (info) yield info;
-    }
-  }
-
-  private async walk(folder: string, base: string, keys: string[]): Promise<void> {
-    let entries: import('node:fs').Dirent[];
-    try {
-      entries = await readdir(folder, { withFileTypes: true });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw this.failure('list', base, error);
-    }
-    for (const entry of entries) {
-      const key = base + entry.name;
-      if (entry.isDirectory()) await this.walk(join(folder, entry.name), `${key}/`, keys);
-      else if (entry.isFile() && !entry.name.endsWith('.partial')) keys.push(key);
     }
   }
 

@@ -9,7 +9,12 @@ import {
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
-import { ObjectNotFoundError, ObjectTooLargeError, StorageError, type StorageOperation } from '../errors.ts';
+import {
+  ObjectNotFoundError,
+  ObjectTooLargeError,
+  StorageError,
+  type StorageOperation,
+} from '../core/errors.ts';
 import type { GetOptions, ObjectInfo, PutOptions, Storage, StoredObject } from './types.ts';
 
 /**

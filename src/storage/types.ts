@@ -46,22 +46,17 @@ export interface Storage {
   list(prefix?: string, startAfter?: string): AsyncIterable<ObjectInfo>;
 }
 
-/** Content types for the files the pipeline writes, for stores that keep no metadata. */
-export const CONTENT_TYPES: Readonly<Record<string, string>> = {
-  jpg: 'image/jpeg',
-  jpeg: 'image/jpeg',
-  png: 'image/png',
-  webp: 'image/webp',
-  avif: 'image/avif',
-  json: 'application/json',
-};
-
-export function contentTypeFor(key: string): string | undefined {
-  const dot = key.lastIndexOf('.');
-  return dot === -1 ? undefined : CONTENT_TYPES[key.slice(dot + 1).toLowerCase()];
-}
-
 export async function getJson<T>(storage: Storage, key: string, maxBytes = 1024 * 1024): Promise<T> {
   const object = await storage.get(key, { maxBytes });
   return JSON.parse(new TextDecoder().decode(object.body)) as T;
+}
+
+/** A storage per bucket (or folder) name, created on first use and reused after. */
+export function perBucket<T extends Storage>(create: (bucket: string) => T): (bucket: string) => T {
+  const made = new Map<string, T>();
+  return (bucket) => {
+    const storage = made.get(bucket) ?? create(bucket);
+    made.set(bucket, storage);
+    return storage;
+  };
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { ObjectNotFoundError, ObjectTooLargeError } from '../../src/errors.ts';
+import { ObjectNotFoundError, ObjectTooLargeError } from '../../src/core/errors.ts';
 import type { Storage } from '../../src/storage/types.ts';
 
 /**

@@ -6,7 +6,7 @@ import { validate } from 'dockerfile-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BuildReport, buildArtifact } from '../../scripts/build.ts';
 import { WASM_FILES } from '../../src/codecs/wasm.ts';
-import { IMAGE_ENV } from '../../src/image-env.ts';
+import { IMAGE_ENV } from '../../src/core/runtime.ts';
 import { REPO_ROOT } from '../support/cli.ts';
 
 /** The build artifact (what the image's runtime stage copies) and the Dockerfile that copies it. */

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { decode } from '../../src/codecs/index.ts';
-import type { Manifest } from '../../src/pipeline/process-object.ts';
+import type { Manifest } from '../../src/pipeline/records.ts';
 import { runCli, startCli } from '../support/cli.ts';
 import { fixturePath } from '../support/fixtures.ts';
 import { hasTool } from '../support/tools.ts';

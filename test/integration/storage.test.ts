@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_CREDENTIALS } from '../../src/cli/local-s3.ts';
-import { StorageError } from '../../src/errors.ts';
+import { StorageError } from '../../src/core/errors.ts';
 import { FsStorage } from '../../src/storage/fs.ts';
 import { createS3Client, S3Storage } from '../../src/storage/s3.ts';
 import { describeStorageContract } from '../contract/storage.contract.ts';

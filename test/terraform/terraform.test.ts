@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ENV, MAX_PIXELS_CEILING } from '../../src/config/index.ts';
+import { ENV, SETTINGS } from '../../src/config/index.ts';
 import { REPO_ROOT } from '../support/cli.ts';
 import {
   type Body,
@@ -475,7 +475,7 @@ describe('Environments', () => {
       expect(tuning.lambda_timeout).toBeLessThanOrEqual(900);
       expect(tuning.lambda_provisioned_concurrency).toBeGreaterThanOrEqual(0);
       expect(tuning.max_input_pixels).toBeGreaterThanOrEqual(1);
-      expect(tuning.max_input_pixels).toBeLessThanOrEqual(MAX_PIXELS_CEILING);
+      expect(tuning.max_input_pixels).toBeLessThanOrEqual(SETTINGS.maxPixels.max);
     }
   });
 

@@ -1,7 +1,9 @@
+import { initSync } from '@jsquash/png/codec/pkg/squoosh_png.js';
 import * as jsquashPng from '@jsquash/png/index.js';
 import { describe, expect, it } from 'vitest';
 import { codecHeapBytes, decode, encode, HEAP_RELEASE_BYTES, resize } from '../../../src/codecs/index.ts';
-import { parsePipelineConfig } from '../../../src/config/pipeline.ts';
+import { compileWasm } from '../../../src/codecs/wasm.ts';
+import { parsePipelineConfig } from '../../../src/config/document.ts';
 import { readFixture } from '../../support/fixtures.ts';
 
 describe('codec heaps', () => {
@@ -18,6 +20,7 @@ describe('codec heaps', () => {
 
   it('decodes PNG on its own instance: the same pixels as jSquash, and a large heap is let go', async () => {
     const small = readFixture('edge/formats/alpha-rgba8.png');
+    initSync(await compileWasm('png')); // jSquash's own glue, for comparison (it cannot fetch() in Node)
     const ours = await decode('png', small);
     const theirs = await jsquashPng.decode(
       small.buffer.slice(small.byteOffset, small.byteOffset + small.length) as ArrayBuffer,

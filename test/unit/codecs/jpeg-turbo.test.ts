@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { decode } from '../../../src/codecs/index.ts';
 import { TurboJpeg, TurboJpegError } from '../../../src/codecs/jpeg-turbo.ts';
 import { compileWasm } from '../../../src/codecs/wasm.ts';
-import { InvalidImageError } from '../../../src/errors.ts';
+import { InvalidImageError } from '../../../src/core/errors.ts';
 import { boxShrink } from '../../../src/image/shrink.ts';
 import { readFixture } from '../../support/fixtures.ts';
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_PIPELINE_DOCUMENT, parsePipelineConfig } from '../../../src/config/document.ts';
 import { ENV } from '../../../src/config/index.ts';
-import { DEFAULT_PIPELINE_DOCUMENT, parsePipelineConfig } from '../../../src/config/pipeline.ts';
 import { REPO_ROOT } from '../../support/cli.ts';
 
 const readme = readFileSync(`${REPO_ROOT}README.md`, 'utf8');

@@ -56,12 +56,14 @@ describe('parseS3Event', () => {
       skipped: [],
       created: [
         {
-          bucket: 'amzn-s3-demo-bucket',
-          key: 'HappyFace.jpg',
           eventName: 'ObjectCreated:Put',
-          etag: 'd41d8cd98f00b204e9800998ecf8427e',
-          size: 1024,
-          versionId: '096fKKXTRTtl3on89fVO.nfljtsv6qko',
+          object: {
+            bucket: 'amzn-s3-demo-bucket',
+            key: 'HappyFace.jpg',
+            etag: 'd41d8cd98f00b204e9800998ecf8427e',
+            size: 1024,
+            versionId: '096fKKXTRTtl3on89fVO.nfljtsv6qko',
+          },
         },
       ],
     });

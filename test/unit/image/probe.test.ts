@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { type InputFormat, isInputFormat } from '../../../src/codecs/formats.ts';
-import { InvalidImageError } from '../../../src/errors.ts';
+import { InvalidImageError } from '../../../src/core/errors.ts';
+import { type InputFormat, isInputFormat } from '../../../src/core/formats.ts';
 import { probeImage } from '../../../src/image/probe.ts';
 import { fixtures, readFixture } from '../../support/fixtures.ts';
 

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parsePipelineConfig } from '../../../src/config/pipeline.ts';
+import { parsePipelineConfig } from '../../../src/config/document.ts';
 import { availableCpus, defaultWorkers, lambdaVcpus, readCgroupQuota } from '../../../src/pipeline/cpus.ts';
 import { createEncoder, EncoderPool } from '../../../src/pipeline/encoder-pool.ts';
 import { processImage } from '../../../src/pipeline/process-image.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { VariantSpec } from '../../../src/config/pipeline.ts';
+import type { VariantSpec } from '../../../src/core/config.ts';
 import { planSteps } from '../../../src/pipeline/plan.ts';
 
 const v = (name: string, spec: Partial<VariantSpec>): VariantSpec => ({

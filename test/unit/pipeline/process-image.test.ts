@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import type { InputFormat } from '../../../src/codecs/formats.ts';
 import { decode, resize } from '../../../src/codecs/index.ts';
-import { sniffFormat } from '../../../src/codecs/sniff.ts';
-import { parsePipelineConfig } from '../../../src/config/pipeline.ts';
-import { InvalidImageError } from '../../../src/errors.ts';
+import { parsePipelineConfig } from '../../../src/config/document.ts';
+import { InvalidImageError } from '../../../src/core/errors.ts';
+import type { InputFormat } from '../../../src/core/formats.ts';
+import { inspectImage } from '../../../src/image/inspect.ts';
 import { crop } from '../../../src/image/raw.ts';
+import { sniffFormat } from '../../../src/image/sniff.ts';
 import { planSteps } from '../../../src/pipeline/plan.ts';
-import { inspectImage, loadShrink, processImage } from '../../../src/pipeline/process-image.ts';
+import { loadShrink, processImage } from '../../../src/pipeline/process-image.ts';
 import { CARD_QUADRANTS, fixtures, readFixture } from '../../support/fixtures.ts';
 import { hasTool, identify, metadataTags } from '../../support/tools.ts';
 

@@ -6,7 +6,7 @@ import {
   parseSweepOptions,
   QUICK_MEMORIES,
 } from '../../../../bench/sweep/options.ts';
-import { ConfigError } from '../../../../src/errors.ts';
+import { ConfigError } from '../../../../src/core/errors.ts';
 
 function errorOf(argv: string[]): ConfigError {
   try {

@@ -1,3 +1,17 @@
+import pkg from '../../package.json' with { type: 'json' };
+
+/**
+ * Facts about the process the code runs in: the package version, whether it runs from the bundle,
+ * and the environment the container image gives it.
+ */
+
+/** The package version, recorded in manifests and quarantine records. */
+export const VERSION: string = pkg.version;
+
+/** Set by the bundler (scripts/build.ts): the bundle finds its .wasm files and worker beside itself. */
+declare const __IMGPIPE_BUNDLED__: boolean | undefined;
+export const BUNDLED = typeof __IMGPIPE_BUNDLED__ !== 'undefined' && __IMGPIPE_BUNDLED__;
+
 /**
  * Environment the function's container image sets for its Node process (Dockerfile `ENV`; a test
  * keeps the two equal). These are read by glibc when the process starts, so JavaScript cannot set

@@ -1,5 +1,5 @@
 /**
- * Error roots for the whole pipeline. Every error we raise on purpose is an `ImgpipeError`; the
+ * Error roots for the whole pipeline (ground layer: imports nothing of ours). Every error we raise on purpose is an `ImgpipeError`; the
  * subclass tells the caller what to do with it:
  *
  * - `InvalidImageError`: the input itself is bad. Never retried: the object is quarantined.
@@ -124,6 +124,35 @@ export class ObjectTooLargeError extends StorageError {
     this.size = size;
     this.maxBytes = maxBytes;
   }
+}
+
+/**
+ * One message shape for every bad setting, after sharp's `lib/is.js`:
+ * "Expected integer between 1 and 100 for IMGPIPE_MAX_PIXELS but received "12x" of type string".
+ */
+export function invalidSetting(
+  setting: string,
+  expected: string,
+  value: unknown,
+  hint?: string,
+): ConfigError {
+  const message = `Expected ${expected} for ${setting} but received ${describeValue(value)}${hint ? ` (${hint})` : ''}`;
+  return new ConfigError(setting, value, message);
+}
+
+/** A value as an error message shows it: JSON, cut at 80 characters, and its type. */
+export function describeValue(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (value === null) return 'null';
+  const type = Array.isArray(value) ? 'array' : typeof value;
+  let shown: string;
+  try {
+    shown = typeof value === 'string' ? JSON.stringify(value) : (JSON.stringify(value) ?? String(value));
+  } catch {
+    shown = String(value);
+  }
+  if (shown.length > 80) shown = `${shown.slice(0, 77)}...`;
+  return `${shown} of type ${type}`;
 }
 
 /** Describes any thrown value in one line, for logs and manifests. */

@@ -1,106 +1,37 @@
 import { createHash } from 'node:crypto';
-import { OUTPUT_FORMATS, type OutputFormat, resolveOutputFormat } from '../codecs/formats.ts';
-import { ConfigError } from '../errors.ts';
 import {
-  DEFAULT_KEY_TEMPLATE,
-  DEFAULT_MANIFEST_TEMPLATE,
-  findTemplateProblem,
+  type AvifOptions,
+  FITS,
+  type FormatOptions,
+  type JpegOptions,
   type KeyTemplates,
-} from '../pipeline/keys.ts';
+  type Limits,
+  type PipelineConfig,
+  RESIZE_METHODS,
+  type ResizeOptions,
+  type Rgba,
+  type VariantSpec,
+  type WebpOptions,
+} from '../core/config.ts';
+import { ConfigError, invalidSetting } from '../core/errors.ts';
+import { OUTPUT_FORMATS, type OutputFormat, resolveOutputFormat } from '../core/formats.ts';
+import { isPlainObject } from '../core/json.ts';
+import { DEFAULT_KEY_TEMPLATE, DEFAULT_MANIFEST_TEMPLATE, findTemplateProblem } from '../core/layout.ts';
 import {
   checkBoolean,
   checkInteger,
+  checkKeyPrefix,
   checkKnownKeys,
   checkOneOf,
   checkString,
-  invalidSetting,
-  isPlainObject,
 } from './check.ts';
+import { SETTINGS } from './settings.ts';
 
 /**
- * The pipeline configuration: which variants to produce, in which formats, with which encoder
- * settings, and where to write them. It comes from a JSON document (file or environment) merged over
- * the defaults below, and is validated once into a frozen object.
+ * The pipeline document: which variants to produce, in which formats, with which encoder settings,
+ * and where to write them. It comes from a JSON document (file or environment) merged over the
+ * defaults below, and is validated once into a frozen PipelineConfig (core/config.ts).
  */
-
-export const FITS = ['inside', 'cover', 'contain'] as const;
-export type Fit = (typeof FITS)[number];
-
-export const RESIZE_METHODS = ['lanczos3', 'mitchell', 'catrom', 'triangle'] as const;
-export type ResizeMethod = (typeof RESIZE_METHODS)[number];
-
-export interface VariantSpec {
-  readonly name: string;
-  /** Target box; either may be omitted (keep aspect), both omitted means full size. */
-  readonly width?: number;
-  readonly height?: number;
-  readonly fit: Fit;
-  /** Enlarge images smaller than the box. Off by default: never upscale unless asked. */
-  readonly upscale: boolean;
-  /** Subset of the configured formats for this variant. */
-  readonly formats: readonly OutputFormat[];
-}
-
-export interface JpegOptions {
-  readonly quality: number;
-  readonly progressive: boolean;
-  readonly chromaSubsampling: '4:2:0' | '4:4:4';
-}
-export interface WebpOptions {
-  readonly quality: number;
-  /** libwebp `method`, 0 (fast) to 6 (slow, smaller). */
-  readonly effort: number;
-  readonly lossless: boolean;
-}
-export interface AvifOptions {
-  readonly quality: number;
-  /** libavif speed, 0 (slowest, smallest) to 10 (fastest). */
-  readonly speed: number;
-  readonly chromaSubsampling: '4:2:0' | '4:4:4';
-}
-export type PngOptions = Record<string, never>;
-
-export interface FormatOptions {
-  readonly jpeg: JpegOptions;
-  readonly webp: WebpOptions;
-  readonly avif: AvifOptions;
-  readonly png: PngOptions;
-}
-
-export interface ResizeOptions {
-  readonly method: ResizeMethod;
-  /** Resample in linear light. Slower (about 6x here) and closer to "correct"; sRGB matches libvips/sharp. */
-  readonly linearRGB: boolean;
-}
-
-export interface Rgba {
-  readonly r: number;
-  readonly g: number;
-  readonly b: number;
-  readonly a: number;
-}
-
-export interface Limits {
-  /** Largest width x height accepted, checked from the header before decoding. */
-  readonly maxPixels: number;
-  /** Largest source object accepted, checked before and while reading it. */
-  readonly maxBytes: number;
-}
-
-export interface PipelineConfig {
-  readonly variants: readonly VariantSpec[];
-  /** Formats in output order. */
-  readonly formats: readonly OutputFormat[];
-  readonly formatOptions: FormatOptions;
-  readonly resize: ResizeOptions;
-  /** Colour for `contain` padding and for flattening transparency into JPEG. */
-  readonly background: Rgba;
-  readonly keys: KeyTemplates;
-  readonly cacheControl: string;
-  readonly limits: Limits;
-  /** sha256 of the settings that shape outputs; recorded in manifests so a config change reprocesses. */
-  readonly hash: string;
-}
 
 export const DEFAULT_PIPELINE_DOCUMENT = {
   variants: [
@@ -119,7 +50,7 @@ export const DEFAULT_PIPELINE_DOCUMENT = {
   manifestTemplate: DEFAULT_MANIFEST_TEMPLATE,
   outputPrefix: '',
   cacheControl: 'public, max-age=86400',
-  limits: { maxPixels: 50_000_000, maxBytes: 32 * 1024 * 1024 },
+  limits: { maxPixels: SETTINGS.maxPixels.default, maxBytes: SETTINGS.maxBytes.default },
 } as const;
 
 const FORMAT_DEFAULTS: FormatOptions = {
@@ -143,7 +74,6 @@ const DOCUMENT_KEYS = [
 ] as const;
 
 export const MAX_DIMENSION = 16_384;
-export const MAX_PIXELS_CEILING = 1_000_000_000;
 
 /** Values that override the document, e.g. from environment variables or command-line flags. */
 export interface PipelineOverrides {
@@ -175,20 +105,16 @@ export function parsePipelineConfig(
   const limits = parseLimits(`${source}.limits`, doc.limits, overrides);
 
   const keys: KeyTemplates = {
-    prefix: overrides.outputPrefix ?? checkString(`${source}.outputPrefix`, doc.outputPrefix),
+    prefix:
+      overrides.outputPrefix ??
+      checkKeyPrefix(`${source}.outputPrefix`, checkString(`${source}.outputPrefix`, doc.outputPrefix)),
     output:
       overrides.keyTemplate ?? checkString(`${source}.keyTemplate`, doc.keyTemplate, /\S/, 'a key template'),
     manifest:
       overrides.manifestTemplate ??
       checkString(`${source}.manifestTemplate`, doc.manifestTemplate, /\S/, 'a key template'),
   };
-  if (keys.prefix.startsWith('/'))
-    throw invalidSetting(`${source}.outputPrefix`, 'a prefix without a leading /', keys.prefix);
-  const problem = findTemplateProblem(
-    keys,
-    variants.map((v) => v.name),
-    formats,
-  );
+  const problem = findTemplateProblem({ keys, variants, formats });
   if (problem)
     throw new ConfigError(`${source}.keyTemplate`, keys.output, `Key templates are unusable: ${problem}`);
 
@@ -332,10 +258,13 @@ function parseLimits(setting: string, value: unknown, overrides: PipelineOverrid
   if (!isPlainObject(given)) throw invalidSetting(setting, 'an object like {"maxPixels": 50000000}', value);
   checkKnownKeys(setting, given, ['maxPixels', 'maxBytes']);
   const merged = { ...DEFAULT_PIPELINE_DOCUMENT.limits, ...given };
+  const { maxPixels, maxBytes } = SETTINGS;
   return {
     maxPixels:
-      overrides.maxPixels ?? checkInteger(`${setting}.maxPixels`, merged.maxPixels, 1, MAX_PIXELS_CEILING),
-    maxBytes: overrides.maxBytes ?? checkInteger(`${setting}.maxBytes`, merged.maxBytes, 1, 5 * 1024 ** 3),
+      overrides.maxPixels ??
+      checkInteger(`${setting}.maxPixels`, merged.maxPixels, maxPixels.min, maxPixels.max),
+    maxBytes:
+      overrides.maxBytes ?? checkInteger(`${setting}.maxBytes`, merged.maxBytes, maxBytes.min, maxBytes.max),
   };
 }
 

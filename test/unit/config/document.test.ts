@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_PIPELINE_DOCUMENT, parsePipelineConfig } from '../../../src/config/document.ts';
 import { loadPipelineConfig, loadRuntimeConfig } from '../../../src/config/index.ts';
-import { DEFAULT_PIPELINE_DOCUMENT, parsePipelineConfig } from '../../../src/config/pipeline.ts';
-import { ConfigError } from '../../../src/errors.ts';
+import { ConfigError } from '../../../src/core/errors.ts';
 
 function configError(run: () => unknown): ConfigError {
   try {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { sniffFormat } from '../../../src/codecs/sniff.ts';
+import { sniffFormat } from '../../../src/image/sniff.ts';
 import { FIXTURES, readFixture } from '../../support/fixtures.ts';
 
 describe('sniffFormat', () => {

@@ -55,3 +55,15 @@ export function resolveOutputFormat(name: string): OutputFormat | undefined {
 export function isInputFormat(format: RecognisedFormat): format is InputFormat {
   return (INPUT_FORMATS as readonly string[]).includes(format);
 }
+
+/** Content types by file extension, for stores that keep no metadata (a folder): ours and JSON. */
+const CONTENT_TYPES: Readonly<Record<string, string>> = {
+  ...Object.fromEntries(Object.values(FORMAT_META).map((meta) => [meta.extension, meta.mimeType])),
+  jpeg: FORMAT_META.jpeg.mimeType,
+  json: 'application/json',
+};
+
+export function contentTypeFor(key: string): string | undefined {
+  const dot = key.lastIndexOf('.');
+  return dot === -1 ? undefined : CONTENT_TYPES[key.slice(dot + 1).toLowerCase()];
+}

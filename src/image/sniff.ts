@@ -1,4 +1,4 @@
-import type { RecognisedFormat } from './formats.ts';
+import type { RecognisedFormat } from '../core/formats.ts';
 
 /**
  * Decides what a file is from its first bytes. Never from the key's extension or the Content-Type a

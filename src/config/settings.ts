@@ -1,0 +1,66 @@
+/**
+ * Every setting the function reads from its environment, in one table: the variable, its path in
+ * the pipeline document when the document has it too, the Terraform module variable that sets it
+ * when the module exposes one, and the range of numbers. The loaders (index.ts), the README's
+ * configuration table, the Terraform module and the memory sweep's tuning file all take their names
+ * from here, and tests hold each of them to it.
+ */
+export interface Setting {
+  readonly env: string;
+  /** Dotted path in the pipeline document. */
+  readonly document?: string;
+  /** Variable of terraform/modules/imgpipe that sets the environment variable. */
+  readonly terraform?: string;
+}
+
+export interface IntegerSetting extends Setting {
+  readonly default: number;
+  readonly min: number;
+  readonly max: number;
+}
+
+/** S3's largest single PUT; no source object we accept can be larger. */
+const FIVE_GIB = 5 * 1024 ** 3;
+
+export const SETTINGS = {
+  outputBucket: { env: 'IMGPIPE_OUTPUT_BUCKET' },
+  outputPrefix: { env: 'IMGPIPE_OUTPUT_PREFIX', document: 'outputPrefix', terraform: 'output_prefix' },
+  quarantineBucket: { env: 'IMGPIPE_QUARANTINE_BUCKET' },
+  quarantinePrefix: { env: 'IMGPIPE_QUARANTINE_PREFIX' },
+  config: { env: 'IMGPIPE_CONFIG', terraform: 'pipeline_config' },
+  configFile: { env: 'IMGPIPE_CONFIG_FILE' },
+  keyTemplate: { env: 'IMGPIPE_KEY_TEMPLATE', document: 'keyTemplate' },
+  manifestTemplate: { env: 'IMGPIPE_MANIFEST_TEMPLATE', document: 'manifestTemplate' },
+  cacheControl: { env: 'IMGPIPE_CACHE_CONTROL', document: 'cacheControl' },
+  maxPixels: {
+    env: 'IMGPIPE_MAX_PIXELS',
+    document: 'limits.maxPixels',
+    terraform: 'max_input_pixels',
+    // imgproxy's default. The memory sweep derives the deployed value from the function's memory.
+    default: 50_000_000,
+    min: 1,
+    max: 1_000_000_000,
+  },
+  maxBytes: {
+    env: 'IMGPIPE_MAX_BYTES',
+    document: 'limits.maxBytes',
+    default: 32 * 1024 * 1024,
+    min: 1,
+    max: FIVE_GIB,
+  },
+  workers: { env: 'IMGPIPE_WORKERS', default: 0, min: 0, max: 64 },
+  s3ForcePathStyle: { env: 'IMGPIPE_S3_FORCE_PATH_STYLE' },
+  serviceName: { env: 'POWERTOOLS_SERVICE_NAME', terraform: 'service_name' },
+  metricsNamespace: { env: 'POWERTOOLS_METRICS_NAMESPACE', terraform: 'metrics_namespace' },
+  logLevel: { env: 'POWERTOOLS_LOG_LEVEL', terraform: 'log_level' },
+} as const satisfies Record<string, Setting | IntegerSetting>;
+
+export type SettingName = keyof typeof SETTINGS;
+
+/** The environment variable of each setting, by setting name. */
+export const ENV = Object.fromEntries(
+  Object.entries(SETTINGS).map(([name, setting]) => [name, setting.env]),
+) as { readonly [K in SettingName]: (typeof SETTINGS)[K]['env'] };
+
+/** Powertools' defaults when its variables are unset. */
+export const SERVICE_NAME = 'imgpipe';

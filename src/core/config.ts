@@ -1,0 +1,115 @@
+import type { OutputFormat } from './formats.ts';
+
+/**
+ * The configuration as the rest of the code sees it: validated, frozen types. How they are read
+ * (environment, JSON document, command-line flags) and checked is config/'s business; nothing
+ * here parses anything.
+ */
+
+/** Environment variables, as `process.env` holds them. */
+export type Env = Readonly<Record<string, string | undefined>>;
+
+export const FITS = ['inside', 'cover', 'contain'] as const;
+export type Fit = (typeof FITS)[number];
+
+export const RESIZE_METHODS = ['lanczos3', 'mitchell', 'catrom', 'triangle'] as const;
+export type ResizeMethod = (typeof RESIZE_METHODS)[number];
+
+export interface VariantSpec {
+  readonly name: string;
+  /** Target box; either may be omitted (keep aspect), both omitted means full size. */
+  readonly width?: number;
+  readonly height?: number;
+  readonly fit: Fit;
+  /** Enlarge images smaller than the box. Off by default: never upscale unless asked. */
+  readonly upscale: boolean;
+  /** Subset of the configured formats for this variant. */
+  readonly formats: readonly OutputFormat[];
+}
+
+export type ChromaSubsampling = '4:2:0' | '4:4:4';
+
+export interface JpegOptions {
+  readonly quality: number;
+  readonly progressive: boolean;
+  readonly chromaSubsampling: ChromaSubsampling;
+}
+export interface WebpOptions {
+  readonly quality: number;
+  /** libwebp `method`, 0 (fast) to 6 (slow, smaller). */
+  readonly effort: number;
+  readonly lossless: boolean;
+}
+export interface AvifOptions {
+  readonly quality: number;
+  /** libavif speed, 0 (slowest, smallest) to 10 (fastest). */
+  readonly speed: number;
+  readonly chromaSubsampling: ChromaSubsampling;
+}
+export type PngOptions = Record<string, never>;
+
+export interface FormatOptions {
+  readonly jpeg: JpegOptions;
+  readonly webp: WebpOptions;
+  readonly avif: AvifOptions;
+  readonly png: PngOptions;
+}
+
+export interface ResizeOptions {
+  readonly method: ResizeMethod;
+  /** Resample in linear light. Slower (about 6x here) and closer to "correct"; sRGB matches libvips/sharp. */
+  readonly linearRGB: boolean;
+}
+
+export interface Rgba {
+  readonly r: number;
+  readonly g: number;
+  readonly b: number;
+  readonly a: number;
+}
+
+export interface Limits {
+  /** Largest width x height accepted, checked from the header before decoding. */
+  readonly maxPixels: number;
+  /** Largest source object accepted, checked before and while reading it. */
+  readonly maxBytes: number;
+}
+
+/** How output and manifest keys are made (core/layout.ts renders them). */
+export interface KeyTemplates {
+  /** Prepended to every output and manifest key. */
+  readonly prefix: string;
+  readonly output: string;
+  readonly manifest: string;
+}
+
+export interface PipelineConfig {
+  readonly variants: readonly VariantSpec[];
+  /** Formats in output order. */
+  readonly formats: readonly OutputFormat[];
+  readonly formatOptions: FormatOptions;
+  readonly resize: ResizeOptions;
+  /** Colour for `contain` padding and for flattening transparency into JPEG. */
+  readonly background: Rgba;
+  readonly keys: KeyTemplates;
+  readonly cacheControl: string;
+  readonly limits: Limits;
+  /** sha256 of the settings that shape outputs; recorded in manifests so a config change reprocesses. */
+  readonly hash: string;
+}
+
+/** Where results go. Outputs and manifests share a bucket; quarantined inputs may have their own. */
+export interface Destinations {
+  readonly outputBucket: string;
+  readonly quarantineBucket: string;
+  readonly quarantinePrefix: string;
+}
+
+/** The Lambda function's configuration, read once at cold start. */
+export interface RuntimeConfig extends Destinations {
+  readonly pipeline: PipelineConfig;
+  /** Worker threads for encoding; 0 means "decide from the CPUs and memory we are given". */
+  readonly workers: number;
+  /** Path-style S3 requests, for S3-compatible servers (with AWS_ENDPOINT_URL_S3). */
+  readonly s3ForcePathStyle?: boolean;
+}

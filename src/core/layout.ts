@@ -1,0 +1,228 @@
+import type { Destinations, KeyTemplates } from './config.ts';
+import { FORMAT_META, type OutputFormat } from './formats.ts';
+
+/**
+ * The bucket layout: every key we write or recognise is decided here and nowhere else. Outputs,
+ * manifests, quarantine copies and their reason records; which keys are our own (never processed
+ * again); whether the templates and the quarantine prefix can collide.
+ *
+ * Output keys come from templates, so a deployment can lay outputs out the way its CDN wants.
+ * Tokens (documented in the README):
+ *
+ *   {key}     the whole source key                 photos/2024/cat.jpg
+ *   {dir}     its folder, with trailing slash      photos/2024/
+ *   {name}    file name without the extension      cat
+ *   {srcext}  the source key's extension           jpg
+ *   {variant} the variant name                     large
+ *   {format}  the output format                    webp
+ *   {ext}     the output file extension            webp
+ *
+ * Keys are pure functions of the source key and the configuration, so a retry writes the same keys.
+ */
+export const KEY_TOKENS = ['key', 'dir', 'name', 'srcext', 'variant', 'format', 'ext'] as const;
+type Token = (typeof KEY_TOKENS)[number];
+
+export const DEFAULT_KEY_TEMPLATE = '{variant}/{key}.{ext}';
+export const DEFAULT_MANIFEST_TEMPLATE = 'manifests/{key}.json';
+export const DEFAULT_QUARANTINE_PREFIX = 'quarantine/';
+
+/** What the layout needs to know of the pipeline configuration. */
+export interface LayoutSpec {
+  readonly keys: KeyTemplates;
+  readonly variants: readonly { readonly name: string }[];
+  readonly formats: readonly OutputFormat[];
+}
+
+export interface QuarantineKeys {
+  /** The untouched copy of the rejected source. */
+  readonly object: string;
+  /** The JSON record saying why. */
+  readonly reason: string;
+}
+
+export class BucketLayout {
+  readonly keys: KeyTemplates;
+  readonly quarantinePrefix: string;
+  readonly #spec: LayoutSpec;
+
+  constructor(spec: LayoutSpec, quarantinePrefix: string) {
+    this.#spec = spec;
+    this.keys = spec.keys;
+    this.quarantinePrefix = quarantinePrefix;
+  }
+
+  outputKey(sourceKey: string, variant: string, format: OutputFormat): string {
+    const parts = splitSourceKey(sourceKey);
+    const values = { ...parts, variant, format, ext: FORMAT_META[format].extension };
+    return this.keys.prefix + render(this.keys.output, values);
+  }
+
+  manifestKey(sourceKey: string): string {
+    return this.keys.prefix + render(this.keys.manifest, splitSourceKey(sourceKey));
+  }
+
+  quarantineKeys(sourceKey: string): QuarantineKeys {
+    return {
+      object: `${this.quarantinePrefix}objects/${sourceKey}`,
+      reason: `${this.quarantinePrefix}reasons/${sourceKey}.json`,
+    };
+  }
+
+  /**
+   * Why quarantine keys could collide with output keys when both live in one bucket, or undefined
+   * when they cannot.
+   */
+  quarantineClash(): string | undefined {
+    const prefix = this.quarantinePrefix;
+    if (prefix === '') return 'an empty prefix would mix quarantined inputs with outputs';
+    if (this.keys.prefix !== '' && prefix.startsWith(this.keys.prefix)) {
+      return `it lies under the output prefix ${JSON.stringify(this.keys.prefix)}`;
+    }
+    const sample = 'sample/photo.jpg';
+    const keys = [this.manifestKey(sample)];
+    for (const variant of this.#spec.variants) {
+      for (const format of this.#spec.formats) keys.push(this.outputKey(sample, variant.name, format));
+    }
+    const clash = keys.find((key) => key.startsWith(prefix));
+    return clash === undefined ? undefined : `output keys such as ${clash} fall under it`;
+  }
+
+  /**
+   * Recursion guard: decides whether an object is one of our own outputs, manifests or quarantine
+   * copies, which must never be processed again, even if the deployment sends us their events (for
+   * example when sources and outputs share a bucket). Decided by bucket and key only, before any I/O.
+   *
+   * With an output prefix, everything under it is ours. Without one, a key is ours when it matches
+   * the output or manifest key template, so genuine uploads to a shared bucket are still processed.
+   * Returns why the object is ours, or undefined.
+   */
+  ownObjectGuard(
+    buckets: Omit<Destinations, 'quarantinePrefix'>,
+  ): (bucket: string, key: string) => string | undefined {
+    const { prefix } = this.keys;
+    const quarantinePrefix = this.quarantinePrefix;
+    const patterns = [this.#templatePattern(this.keys.output), this.#templatePattern(this.keys.manifest)];
+    return (bucket, key) => {
+      if (bucket === buckets.quarantineBucket && key.startsWith(quarantinePrefix)) {
+        return quarantinePrefix === ''
+          ? `bucket ${bucket} is the quarantine bucket`
+          : `key is under the quarantine prefix ${quarantinePrefix}`;
+      }
+      if (bucket !== buckets.outputBucket) return undefined;
+      if (prefix !== '')
+        return key.startsWith(prefix) ? `key is under the output prefix ${prefix}` : undefined;
+      return patterns.some((pattern) => pattern.test(key))
+        ? 'key matches the output key templates'
+        : undefined;
+    };
+  }
+
+  #templatePattern(template: string): RegExp {
+    const alternatives = (values: readonly string[]) =>
+      `(?:${[...new Set(values)].map(escapeRegExp).join('|')})`;
+    const { formats, variants } = this.#spec;
+    const tokens: Record<Token, string> = {
+      key: '.+',
+      dir: '(?:.+/)?',
+      name: '[^/]*',
+      srcext: '[^/]*',
+      variant: alternatives(variants.map((v) => v.name)),
+      format: alternatives(formats),
+      ext: alternatives(formats.map((f) => FORMAT_META[f].extension)),
+    };
+    const body = template
+      .split(/(\{[a-z]+\})/)
+      .map((part) => (isToken(part) ? tokens[part.slice(1, -1) as Token] : escapeRegExp(part)))
+      .join('');
+    return new RegExp(`^${escapeRegExp(this.keys.prefix)}${body}$`, 's');
+  }
+}
+
+export interface SourceKeyParts {
+  key: string;
+  dir: string;
+  name: string;
+  srcext: string;
+}
+
+export function splitSourceKey(key: string): SourceKeyParts {
+  const slash = key.lastIndexOf('/');
+  const dir = key.slice(0, slash + 1);
+  const file = key.slice(slash + 1);
+  const dot = file.lastIndexOf('.');
+  // A leading dot (".profile") is part of the name, not an extension.
+  const hasExt = dot > 0;
+  return { key, dir, name: hasExt ? file.slice(0, dot) : file, srcext: hasExt ? file.slice(dot + 1) : '' };
+}
+
+const TOKEN_PATTERN = /\{([a-z]+)\}/g;
+
+function isToken(part: string): boolean {
+  return /^\{[a-z]+\}$/.test(part) && (KEY_TOKENS as readonly string[]).includes(part.slice(1, -1));
+}
+
+/** Returns the tokens a template uses; throws on unknown tokens and stray braces. */
+export function templateTokens(template: string): Set<Token> {
+  const used = new Set<Token>();
+  for (const match of template.matchAll(TOKEN_PATTERN)) {
+    const token = match[1] as Token;
+    if (!KEY_TOKENS.includes(token)) {
+      throw new Error(
+        `unknown token {${match[1]}}; known tokens are ${KEY_TOKENS.map((t) => `{${t}}`).join(' ')}`,
+      );
+    }
+    used.add(token);
+  }
+  if (/[{}]/.test(template.replace(TOKEN_PATTERN, ''))) throw new Error('unbalanced { or }');
+  return used;
+}
+
+function render(template: string, values: Partial<Record<Token, string>>): string {
+  return template.replace(TOKEN_PATTERN, (_, token: Token) => values[token] ?? '');
+}
+
+/**
+ * Checks that templates produce distinct keys for every variant and format, that they depend on the
+ * source key, and that the manifest cannot collide with an output. Returns a problem or undefined.
+ */
+export function findTemplateProblem(spec: LayoutSpec): string | undefined {
+  const { keys } = spec;
+  let outputTokens: Set<Token>;
+  let manifestTokens: Set<Token>;
+  try {
+    outputTokens = templateTokens(keys.output);
+  } catch (error) {
+    return `output template ${JSON.stringify(keys.output)}: ${(error as Error).message}`;
+  }
+  try {
+    manifestTokens = templateTokens(keys.manifest);
+  } catch (error) {
+    return `manifest template ${JSON.stringify(keys.manifest)}: ${(error as Error).message}`;
+  }
+  const dependsOnSource = (tokens: Set<Token>) =>
+    tokens.has('key') || (tokens.has('dir') && tokens.has('name'));
+  if (!dependsOnSource(outputTokens)) return 'the output template must contain {key}, or {dir} and {name}';
+  if (!dependsOnSource(manifestTokens))
+    return 'the manifest template must contain {key}, or {dir} and {name}';
+  for (const token of ['variant', 'format', 'ext'] as const) {
+    if (manifestTokens.has(token))
+      return `the manifest template cannot use {${token}}: there is one manifest per source`;
+  }
+  const layout = new BucketLayout(spec, DEFAULT_QUARANTINE_PREFIX);
+  const seen = new Map<string, string>();
+  const sample = 'sample/dir/photo.jpg';
+  seen.set(layout.manifestKey(sample), 'the manifest');
+  for (const { name } of spec.variants) {
+    for (const format of spec.formats) {
+      const key = layout.outputKey(sample, name, format);
+      const clash = seen.get(key);
+      if (clash) return `variant ${name} in ${format} and ${clash} would both be written to ${key}`;
+      seen.set(key, `variant ${name} in ${format}`);
+    }
+  }
+  return undefined;
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+}
