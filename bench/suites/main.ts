@@ -1,12 +1,13 @@
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type Column, formatBytes, renderTable } from '../../src/cli/table.ts';
-import { invalidSetting } from '../../src/config/check.ts';
-import { DEFAULT_PIPELINE_DOCUMENT } from '../../src/config/pipeline.ts';
+import { DEFAULT_PIPELINE_DOCUMENT } from '../../src/config/document.ts';
+import { invalidSetting } from '../../src/core/errors.ts';
 import type { ChildResult } from '../lib/child.ts';
+import { collectCorpus } from '../lib/corpus.ts';
 import { J1_INPUT, type JobSpec, j1Document } from '../lib/jobs.ts';
 import { median, runJob } from '../lib/spawn.ts';
 import { type MicroRow, microTable, runMicro, SIZE_CLASSES_MP } from './micro.ts';
@@ -24,7 +25,40 @@ interface JobRow {
   readonly result: ChildResult;
 }
 
+/** The three suites' common shape: what they print, what goes in bench.md and bench.json. */
+interface SuiteResult {
+  readonly name: 'micro' | 'pipeline' | 'j1';
+  readonly markdown: string;
+  readonly data: unknown;
+}
+
+interface BenchOptions {
+  readonly quick: boolean;
+  readonly corpus: string;
+  readonly runs: number;
+  readonly only?: SuiteResult['name'];
+  readonly out: string;
+  readonly avifSpeed: number;
+}
+
 export async function main(argv: string[]): Promise<number> {
+  const options = parseBenchOptions(argv);
+  if (availableParallelism() < 2) console.warn('Only one CPU is available: the two-vCPU J1 row is skipped.');
+  const suites = { micro: microSuite, pipeline: pipelineSuite, j1: j1Suite };
+  const results: SuiteResult[] = [];
+  for (const [name, run] of Object.entries(suites)) {
+    if (!options.only || options.only === name) results.push(await run(options));
+  }
+  const heading = `# imgpipe benchmark\n\n${new Date().toISOString()}, ${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} CPUs, Node ${process.version}\n`;
+  await mkdir(options.out, { recursive: true });
+  const data = Object.fromEntries(results.map((result) => [result.name, result.data]));
+  await writeFile(join(options.out, 'bench.json'), `${JSON.stringify(data, null, 2)}\n`);
+  await writeFile(join(options.out, 'bench.md'), [heading, ...results.map((r) => r.markdown)].join('\n'));
+  console.log(`\nResults: ${join(options.out, 'bench.json')} and bench.md`);
+  return 0;
+}
+
+function parseBenchOptions(argv: string[]): BenchOptions {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -48,149 +82,154 @@ export async function main(argv: string[]): Promise<number> {
     );
   }
   const only = values.only;
-  if (only !== undefined && !['micro', 'pipeline', 'j1'].includes(only))
+  if (only !== undefined && only !== 'micro' && only !== 'pipeline' && only !== 'j1')
     throw invalidSetting('--only', 'one of micro, pipeline, j1', only);
-  if (availableParallelism() < 2) console.warn('Only one CPU is available: the two-vCPU J1 row is skipped.');
-  const report: string[] = [
-    `# imgpipe benchmark\n\n${new Date().toISOString()}, ${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} CPUs, Node ${process.version}\n`,
+  return { quick: values.quick, corpus: values.corpus, runs, only, out: values.out, avifSpeed };
+}
+
+/** Decode, resize and encode of synthetic images per size class, in this process. */
+async function microSuite(options: BenchOptions): Promise<SuiteResult> {
+  const sizes = options.quick ? SIZE_CLASSES_MP.slice(0, 2) : SIZE_CLASSES_MP;
+  const iterations = options.quick ? 2 : options.runs;
+  console.log(
+    `\n== Codec micro-benchmarks (${sizes.join(', ')} MP; ${iterations} iterations after one warm-up; GC before each task)\n`,
+  );
+  const rows: MicroRow[] = await runMicro(sizes, iterations);
+  console.log(microTable(rows));
+  return {
+    name: 'micro',
+    markdown: `## Codec micro-benchmarks\n\n${microTable(rows, 'markdown')}\n`,
+    data: rows,
+  };
+}
+
+/** The default configuration over every image of the corpus, each in a fresh process on one CPU. */
+async function pipelineSuite(options: BenchOptions): Promise<SuiteResult> {
+  const files = await collectCorpus([options.corpus]);
+  console.log(
+    `\n== Pipeline over ${resolve(options.corpus)} (default configuration, one CPU, ${options.runs} runs after one warm-up, each image in a fresh process)\n`,
+  );
+  const rows: { file: string; result: ChildResult }[] = [];
+  for (const input of files) {
+    const spec: JobSpec = { job: 'imgpipe', input, workers: 1, config: DEFAULT_PIPELINE_DOCUMENT };
+    rows.push({
+      file: basename(input),
+      result: await runJob(spec, { cpus: '0', warmup: 1, runs: options.runs }),
+    });
+  }
+  const total = {
+    file: 'total',
+    result: {
+      initMs: 0,
+      wallMs: [rows.reduce((s, r) => s + median(r.result.wallMs), 0)],
+      cpuMs: [rows.reduce((s, r) => s + median(r.result.cpuMs), 0)],
+      maxRssBytes: Math.max(...rows.map((r) => r.result.maxRssBytes)),
+      outputs: rows.reduce((s, r) => s + r.result.outputs, 0),
+    },
+  };
+  const columns: Column<{ file: string; result: ChildResult }>[] = [
+    { header: 'image', value: (r) => r.file },
+    { header: 'wall p50 ms', value: (r) => median(r.result.wallMs).toFixed(0), align: 'right' },
+    { header: 'CPU p50 ms', value: (r) => median(r.result.cpuMs).toFixed(0), align: 'right' },
+    { header: 'peak RSS', value: (r) => formatBytes(r.result.maxRssBytes), align: 'right' },
+    { header: 'outputs', value: (r) => r.result.outputs, align: 'right' },
   ];
-  const results: Record<string, unknown> = {};
+  console.log(renderTable(columns, [...rows, total]));
+  const markdown = `## Pipeline over the corpus\n\n${renderTable(columns, [...rows, total], 'markdown')}\n`;
+  return { name: 'pipeline', markdown, data: rows };
+}
 
-  if (!only || only === 'micro') {
-    const sizes = values.quick ? SIZE_CLASSES_MP.slice(0, 2) : SIZE_CLASSES_MP;
-    console.log(
-      `\n== Codec micro-benchmarks (${sizes.join(', ')} MP; ${values.quick ? 2 : runs} iterations after one warm-up; GC before each task)\n`,
+/** J1 for imgpipe, sharp and naive jSquash on one CPU (imgpipe on two too), and the ratios. */
+async function j1Suite(options: BenchOptions): Promise<SuiteResult> {
+  const { avifSpeed, runs } = options;
+  const document = j1Document(avifSpeed);
+  console.log(
+    `\n== J1: ${basename(J1_INPUT)} to widths 1600, 800, 320 in JPEG, WebP, AVIF; AVIF speed ${avifSpeed} = sharp effort ${9 - avifSpeed} (${runs} runs after one warm-up)\n`,
+  );
+  const job = (label: string, spec: JobSpec, cpuList: string): Promise<JobRow> =>
+    runJob(spec, { cpus: cpuList, warmup: 1, runs }).then((result) => ({
+      label,
+      cpus: cpuList.split(',').length,
+      result,
+    }));
+  const rows: JobRow[] = [
+    await job('imgpipe', { job: 'imgpipe', input: J1_INPUT, workers: 1, config: document }, '0'),
+    await job('sharp (libvips, native)', { job: 'sharp', input: J1_INPUT, avifSpeed }, '0'),
+    await job('naive jSquash', { job: 'naive', input: J1_INPUT }, '0'),
+  ];
+  if (availableParallelism() >= 2)
+    rows.push(
+      await job(
+        'imgpipe, 2 workers',
+        { job: 'imgpipe', input: J1_INPUT, workers: 2, config: document },
+        '0,1',
+      ),
     );
-    const rows: MicroRow[] = await runMicro(sizes, values.quick ? 2 : runs);
-    console.log(microTable(rows));
-    report.push(`## Codec micro-benchmarks\n\n${microTable(rows, 'markdown')}\n`);
-    results.micro = rows;
+  const ours = rows[0]!.result;
+  const wall = (r: ChildResult) => median(r.wallMs);
+  const columns: Column<JobRow>[] = [
+    { header: 'job', value: (r) => r.label },
+    { header: 'CPUs', value: (r) => r.cpus, align: 'right' },
+    { header: 'wall p50 ms', value: (r) => wall(r.result).toFixed(0), align: 'right' },
+    { header: 'CPU p50 ms', value: (r) => median(r.result.cpuMs).toFixed(0), align: 'right' },
+    { header: 'peak RSS', value: (r) => formatBytes(r.result.maxRssBytes), align: 'right' },
+    {
+      header: 'wall vs imgpipe',
+      value: (r) => `${(wall(r.result) / wall(ours)).toFixed(2)}x`,
+      align: 'right',
+    },
+  ];
+  console.log(renderTable(columns, rows));
+  const ratios = j1Ratios(rows);
+  const ratioColumns: Column<Ratio>[] = [
+    { header: 'ratio', value: (r) => r.name },
+    { header: 'measured', value: (r) => r.value.toFixed(2), align: 'right' },
+    { header: 'target', value: (r) => r.target, align: 'right' },
+    { header: '', value: (r) => (r.met ? 'met' : 'NOT met') },
+  ];
+  console.log(`\n${renderTable(ratioColumns, ratios)}`);
+  const markdown = `## J1\n\n${renderTable(columns, rows, 'markdown')}\n\n${renderTable(ratioColumns, ratios, 'markdown')}\n`;
+  return { name: 'j1', markdown, data: { rows, ratios } };
+}
+
+interface Ratio {
+  readonly name: string;
+  readonly value: number;
+  readonly target: string;
+  readonly met: boolean;
+}
+
+/** The J1 targets: imgpipe against sharp and the naive recipe on one CPU, and two CPUs against one. */
+function j1Ratios([imgpipe, sharp, naive, twoCpus]: readonly JobRow[]): Ratio[] {
+  const wall = (row: JobRow) => median(row.result.wallMs);
+  const ours = imgpipe!;
+  const ratios: Ratio[] = [
+    {
+      name: 'J1 wall time, imgpipe / sharp (one CPU)',
+      value: wall(ours) / wall(sharp!),
+      target: '<= 1.00',
+      met: wall(ours) <= wall(sharp!),
+    },
+    {
+      name: 'J1 wall time, naive jSquash / imgpipe (one CPU)',
+      value: wall(naive!) / wall(ours),
+      target: '>= 2.00',
+      met: wall(naive!) >= 2 * wall(ours),
+    },
+    {
+      name: 'J1 peak RSS, imgpipe / sharp',
+      value: ours.result.maxRssBytes / sharp!.result.maxRssBytes,
+      target: '<= 1.00',
+      met: ours.result.maxRssBytes <= sharp!.result.maxRssBytes,
+    },
+  ];
+  if (twoCpus) {
+    ratios.push({
+      name: 'J1 wall time, two CPUs / one CPU (imgpipe)',
+      value: wall(twoCpus) / wall(ours),
+      target: '<= 0.60',
+      met: wall(twoCpus) <= 0.6 * wall(ours),
+    });
   }
-
-  if (!only || only === 'pipeline') {
-    const corpus = resolve(values.corpus);
-    const files = (await readdir(corpus)).filter((name) => /\.(jpe?g|png|webp|avif)$/i.test(name)).sort();
-    if (files.length === 0)
-      throw invalidSetting('--corpus', 'a folder with JPEG, PNG, WebP or AVIF files', values.corpus);
-    console.log(
-      `\n== Pipeline over ${corpus} (default configuration, one CPU, ${runs} runs after one warm-up, each image in a fresh process)\n`,
-    );
-    const rows: { file: string; result: ChildResult }[] = [];
-    for (const file of files) {
-      const spec: JobSpec = {
-        job: 'imgpipe',
-        input: join(corpus, file),
-        workers: 1,
-        config: DEFAULT_PIPELINE_DOCUMENT,
-      };
-      rows.push({ file, result: await runJob(spec, { cpus: '0', warmup: 1, runs }) });
-    }
-    const total = {
-      file: 'total',
-      result: {
-        initMs: 0,
-        wallMs: [rows.reduce((s, r) => s + median(r.result.wallMs), 0)],
-        cpuMs: [rows.reduce((s, r) => s + median(r.result.cpuMs), 0)],
-        maxRssBytes: Math.max(...rows.map((r) => r.result.maxRssBytes)),
-        outputs: rows.reduce((s, r) => s + r.result.outputs, 0),
-      },
-    };
-    const columns: Column<{ file: string; result: ChildResult }>[] = [
-      { header: 'image', value: (r) => r.file },
-      { header: 'wall p50 ms', value: (r) => median(r.result.wallMs).toFixed(0), align: 'right' },
-      { header: 'CPU p50 ms', value: (r) => median(r.result.cpuMs).toFixed(0), align: 'right' },
-      { header: 'peak RSS', value: (r) => formatBytes(r.result.maxRssBytes), align: 'right' },
-      { header: 'outputs', value: (r) => r.result.outputs, align: 'right' },
-    ];
-    console.log(renderTable(columns, [...rows, total]));
-    report.push(`## Pipeline over the corpus\n\n${renderTable(columns, [...rows, total], 'markdown')}\n`);
-    results.pipeline = rows;
-  }
-
-  if (!only || only === 'j1') {
-    const document = j1Document(avifSpeed);
-    console.log(
-      `\n== J1: ${J1_INPUT.split('/').at(-1)} to widths 1600, 800, 320 in JPEG, WebP, AVIF; AVIF speed ${avifSpeed} = sharp effort ${9 - avifSpeed} (${runs} runs after one warm-up)\n`,
-    );
-    const job = (label: string, spec: JobSpec, cpuList: string): Promise<JobRow> =>
-      runJob(spec, { cpus: cpuList, warmup: 1, runs }).then((result) => ({
-        label,
-        cpus: cpuList.split(',').length,
-        result,
-      }));
-    const rows: JobRow[] = [
-      await job('imgpipe', { job: 'imgpipe', input: J1_INPUT, workers: 1, config: document }, '0'),
-      await job('sharp (libvips, native)', { job: 'sharp', input: J1_INPUT, avifSpeed }, '0'),
-      await job('naive jSquash', { job: 'naive', input: J1_INPUT }, '0'),
-    ];
-    if (availableParallelism() >= 2)
-      rows.push(
-        await job(
-          'imgpipe, 2 workers',
-          { job: 'imgpipe', input: J1_INPUT, workers: 2, config: document },
-          '0,1',
-        ),
-      );
-    const ours = rows[0]!.result;
-    const wall = (r: ChildResult) => median(r.wallMs);
-    const columns: Column<JobRow>[] = [
-      { header: 'job', value: (r) => r.label },
-      { header: 'CPUs', value: (r) => r.cpus, align: 'right' },
-      { header: 'wall p50 ms', value: (r) => wall(r.result).toFixed(0), align: 'right' },
-      { header: 'CPU p50 ms', value: (r) => median(r.result.cpuMs).toFixed(0), align: 'right' },
-      { header: 'peak RSS', value: (r) => formatBytes(r.result.maxRssBytes), align: 'right' },
-      {
-        header: 'wall vs imgpipe',
-        value: (r) => `${(wall(r.result) / wall(ours)).toFixed(2)}x`,
-        align: 'right',
-      },
-    ];
-    console.log(renderTable(columns, rows));
-    const [, sharp, naive, twoCpus] = rows;
-    const ratios = [
-      {
-        name: 'J1 wall time, imgpipe / sharp (one CPU)',
-        value: wall(ours) / wall(sharp!.result),
-        target: '<= 1.00',
-        met: wall(ours) <= wall(sharp!.result),
-      },
-      {
-        name: 'J1 wall time, naive jSquash / imgpipe (one CPU)',
-        value: wall(naive!.result) / wall(ours),
-        target: '>= 2.00',
-        met: wall(naive!.result) >= 2 * wall(ours),
-      },
-      {
-        name: 'J1 peak RSS, imgpipe / sharp',
-        value: ours.maxRssBytes / sharp!.result.maxRssBytes,
-        target: '<= 1.00',
-        met: ours.maxRssBytes <= sharp!.result.maxRssBytes,
-      },
-    ];
-    if (twoCpus) {
-      ratios.push({
-        name: 'J1 wall time, two CPUs / one CPU (imgpipe)',
-        value: wall(twoCpus.result) / wall(ours),
-        target: '<= 0.60',
-        met: wall(twoCpus.result) <= 0.6 * wall(ours),
-      });
-    }
-    const ratioColumns: Column<(typeof ratios)[number]>[] = [
-      { header: 'ratio', value: (r) => r.name },
-      { header: 'measured', value: (r) => r.value.toFixed(2), align: 'right' },
-      { header: 'target', value: (r) => r.target, align: 'right' },
-      { header: '', value: (r) => (r.met ? 'met' : 'NOT met') },
-    ];
-    console.log(`\n${renderTable(ratioColumns, ratios)}`);
-    report.push(
-      `## J1\n\n${renderTable(columns, rows, 'markdown')}\n\n${renderTable(ratioColumns, ratios, 'markdown')}\n`,
-    );
-    results.j1 = { rows, ratios };
-  }
-
-  await mkdir(values.out, { recursive: true });
-  await writeFile(join(values.out, 'bench.json'), `${JSON.stringify(results, null, 2)}\n`);
-  await writeFile(join(values.out, 'bench.md'), `${report.join('\n')}`);
-  console.log(`\nResults: ${join(values.out, 'bench.json')} and bench.md`);
-  return 0;
+  return ratios;
 }
