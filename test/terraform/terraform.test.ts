@@ -562,6 +562,83 @@ describe('Environments', () => {
   });
 });
 
+describe('terraform/README.md', () => {
+  const readme = readFileSync(join(TERRAFORM_DIR, 'README.md'), 'utf8');
+  const headings = [...readme.matchAll(/^#{2,4} (.+)$/gm)].map((m) => m[1]!);
+  /** GitHub's anchor of a heading. */
+  const slug = (heading: string) =>
+    heading
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N} _-]/gu, '')
+      .replace(/ /g, '-');
+  const shellBlocks = () => [...readme.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]!);
+
+  it('links only to its own headings and to files that exist', () => {
+    const anchors = new Set(headings.map(slug));
+    const links = [...readme.matchAll(/\]\(([^)\s]+)\)/g)].map((m) => m[1]!);
+    expect(links.length).toBeGreaterThan(5);
+    for (const link of links) {
+      if (/^https?:/.test(link)) continue;
+      const [path, hash] = link.split('#') as [string, string | undefined];
+      if (path) expect(existsSync(join(TERRAFORM_DIR, path)), link).toBe(true);
+      if (hash !== undefined && !path) expect([...anchors], link).toContain(hash);
+    }
+    // The anchor the bootstrap's README links to.
+    expect(readFileSync(join(TERRAFORM_DIR, 'bootstrap', 'README.md'), 'utf8')).toContain(
+      `../README.md#${slug(headings.find((h) => /Bootstrap each account/.test(h))!)}`,
+    );
+  });
+
+  it('has the headings that workflows, the module and the Dockerfile point operators to', () => {
+    const titles = headings.map((h) => h.replace(/^\d+\. /, ''));
+    const sources = [
+      ...readdirSync(join(REPO_ROOT, '.github', 'workflows')).map((f) =>
+        join(REPO_ROOT, '.github', 'workflows', f),
+      ),
+      ...[
+        'bootstrap/versions.tf',
+        'modules/imgpipe/lambda.tf',
+        'modules/imgpipe/monitoring.tf',
+        'modules/imgpipe/sqs.tf',
+      ].map((f) => join(TERRAFORM_DIR, f)),
+      join(REPO_ROOT, 'Dockerfile'),
+    ];
+    let references = 0;
+    for (const source of sources) {
+      const text = readFileSync(source, 'utf8');
+      for (const [, quoted, plain] of text.matchAll(
+        /terraform\/README\.md(?:, \\?"([^"\\]+)\\?"|: ([^)"]+)\))/g,
+      )) {
+        references++;
+        expect(titles, `${source}: ${quoted ?? plain}`).toContain(quoted ?? plain);
+      }
+    }
+    expect(references).toBeGreaterThanOrEqual(8);
+  });
+
+  it('selects an environment the way deploy.yml does: data directory, backend file, var files', () => {
+    const block = shellBlocks().find((b) => b.includes('export TF_DATA_DIR='))!;
+    expect(block).toContain('cd "$(git rev-parse --show-toplevel)/terraform/deployment"');
+    expect(block).toContain('export TF_DATA_DIR=.terraform-$env');
+    expect(block).toContain('terraform init -backend-config=../envs/$env/backend.s3.tfbackend');
+    expect(block).toContain(
+      '-backend-config="bucket=imgpipe-tfstate-$account-$region" -backend-config="region=$region"',
+    );
+    for (const file of ['terraform.tfvars.json', 'tuning.tfvars.json', 'image.tfvars.json'])
+      expect(block).toContain(`-var-file="../envs/$env/${file}"`);
+    for (const file of ENV_FILES) expect(readme, file).toContain(`\`${file}\``);
+    // Every plan, apply and destroy of the deployment root (all but the bootstrap's) passes the
+    // environment's var files.
+    const vars = '"$' + '{vars[@]}"';
+    const commands = shellBlocks()
+      .filter((b) => !b.includes('cd terraform/bootstrap'))
+      .flatMap((b) => b.replace(/\\\n\s*/g, '').split('\n'))
+      .filter((line) => /^\s*terraform (plan|apply|destroy)\b/.test(line));
+    expect(commands.length).toBeGreaterThanOrEqual(2);
+    for (const line of commands) expect(line, line).toContain(vars);
+  });
+});
+
 describe('Monitoring', () => {
   it('alarms on errors, throttles, p99 duration near the timeout, a non-empty DLQ and old events', () => {
     const alarms = imgpipe.resource.aws_cloudwatch_metric_alarm!;
