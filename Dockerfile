@@ -3,7 +3,8 @@
 # The imgpipe Lambda function image. The runtime stage holds only the esbuild bundle and the
 # jSquash .wasm files: pure JavaScript and WebAssembly, no native modules. So the build stage runs
 # once on the build machine's own platform, and the same bytes go into linux/amd64 and
-# linux/arm64 images. See README ("Container image") for the exact build and push commands.
+# linux/arm64 images. See terraform/README.md, "Container image", for the exact build and push
+# commands.
 #
 # Pin the bases by digest for reproducible builds, e.g.
 #   docker buildx imagetools inspect public.ecr.aws/lambda/nodejs:24 --format '{{json .Manifest.Digest}}'

@@ -10,7 +10,7 @@ export const DEFAULT_MEMORIES = [512, 1024, 1536, 1769, 2048, 3008, 3538, 4096, 
 export const QUICK_MEMORIES = [1024, 1769, 3538, 10240] as const;
 export const DEFAULT_CORPUS = ['fixtures/photos', 'fixtures/bench'] as const;
 export const DEFAULT_OUT = 'bench/results/sweep';
-export const DEFAULT_TFVARS = 'terraform/envs/dev/tuning.auto.tfvars.json';
+export const DEFAULT_TFVARS = 'terraform/envs/dev/tuning.tfvars.json';
 
 /** The smallest input limit a chosen size must allow by default: a 48 MP sensor's 24 MP photo. */
 export const DEFAULT_MIN_PIXELS = 24_000_000;

@@ -7,8 +7,9 @@ import type { Derived } from './types.ts';
 const MAX_PIXELS = SETTINGS.maxPixels.terraform;
 
 /**
- * The Terraform variables the sweep decides, in the order and with the names the environment roots
- * declare (terraform/envs/<env>/variables.tf). Terraform loads `*.auto.tfvars.json` by itself.
+ * The Terraform variables the sweep decides, in the order and with the names the deployment root
+ * declares (terraform/deployment/variables.tf). The file is terraform/envs/<env>/tuning.tfvars.json,
+ * which every plan and apply of that environment passes with `-var-file`.
  */
 export interface TuningTfvars {
   /** MB, integer. */

@@ -17,7 +17,7 @@ locals {
   account_id        = data.aws_caller_identity.current.account_id
   partition         = data.aws_partition.current.partition
   state_bucket_name = coalesce(var.state_bucket_name, "${var.name_prefix}-tfstate-${local.account_id}-${var.region}")
-  # The deployments in this account, named as the env roots name them: <prefix>-<environment>.
+  # The deployments in this account, named as the deployment root names them: <prefix>-<environment>.
   deployments = [for environment in var.environments : "${var.name_prefix}-${environment}"]
 }
 

@@ -1,5 +1,5 @@
 output "state_bucket_name" {
-  description = "Name of the Terraform state bucket: pass it to `terraform init -backend-config=bucket=...` in the env roots."
+  description = "Name of the Terraform state bucket: pass it to `terraform init -backend-config=bucket=...` in the deployment root (terraform/deployment)."
   value       = module.state_bucket.s3_bucket_id
 }
 
@@ -29,6 +29,6 @@ output "function_boundary_policy_arn" {
 }
 
 output "backend_config" {
-  description = "The arguments for `terraform init` in an env root of this account."
+  description = "The bucket and region arguments for `terraform init` of the deployment root (terraform/deployment), for the environments of this account; the state key comes from the environment's backend.s3.tfbackend."
   value       = "-backend-config=bucket=${module.state_bucket.s3_bucket_id} -backend-config=region=${var.region}"
 }

@@ -54,7 +54,7 @@ variable "bench_environments" {
 }
 
 variable "name_prefix" {
-  description = "Prefix of every deployment name; the env roots use imgpipe. 2-16 lowercase letters, digits and hyphens, starting with a letter."
+  description = "Prefix of every deployment name; the deployment root (terraform/deployment) uses imgpipe. 2-16 lowercase letters, digits and hyphens, starting with a letter."
   type        = string
   default     = "imgpipe"
   nullable    = false

@@ -10,5 +10,5 @@ terraform {
 
   # The bootstrap creates the state bucket, so its own state starts out local (terraform.tfstate
   # here, git-ignored). Keep that file safe, or move it into the new bucket afterwards: see
-  # README-deploy-section.md, "Bootstrap".
+  # terraform/README.md, "Bootstrap each account".
 }

@@ -99,6 +99,14 @@ export async function loadTerraform(): Promise<Map<string, TfDir>> {
   return dirs;
 }
 
+/**
+ * A file of bare HCL attributes, such as a `-backend-config` file (`key = "..."`), parsed like the
+ * .tf files: an object of its attributes.
+ */
+export async function loadAttributes(path: string): Promise<Body> {
+  return unwrap(await parse(relative(REPO_ROOT, path), readFileSync(path, 'utf8'))) as Body;
+}
+
 /** The policy document an argument such as `policy = data.aws_iam_policy_document.x.json` names. */
 export function documentOf(tf: TfDir, policy: unknown): Body {
   const match = String(policy).match(/^data\.aws_iam_policy_document\.(\w+)(\[0\])?\.json$/);

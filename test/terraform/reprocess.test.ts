@@ -9,7 +9,6 @@ import { type Body, documentOf, loadTerraform, statements, type TfDir } from './
 // objects that were in the source bucket before the S3 notification (README: "Processing objects
 // that are already there").
 
-const ENVIRONMENTS = ['dev', 'staging', 'prod'];
 const TOGGLE = 'var.create_reprocess_function ? 1 : 0';
 // HCL interpolations in expected values, without a `${` in a plain string literal.
 const DOLLAR = '$';
@@ -218,7 +217,7 @@ describe('the backfill function (index.reprocess)', () => {
 
 describe('the backfill function in the bootstrap and the environments', () => {
   it('may be managed by the deploy role, by its exact name, with its log group', () => {
-    // The module names it <name>-reprocess; the env roots pass name = imgpipe-<environment>, which
+    // The module names it <name>-reprocess; the deployment root passes name = imgpipe-<environment>, which
     // is what the bootstrap calls a deployment.
     const suffix = String(imgpipe.locals.reprocess_function_name).replace(/^\$\{var\.name\}/, '');
     expect(suffix).toBe('-reprocess');
@@ -244,13 +243,11 @@ describe('the backfill function in the bootstrap and the environments', () => {
     expect(JSON.stringify(deploy)).not.toContain('lambda:InvokeFunction');
   });
 
-  it('is passed through and exposed by every environment root', () => {
-    for (const env of ENVIRONMENTS) {
-      const root = dir(`envs/${env}`);
-      expect(root.module.imgpipe!.create_reprocess_function, env).toBe('var.create_reprocess_function');
-      expect(root.variable.create_reprocess_function, env).toMatchObject({ type: 'bool', default: true });
-      expect(root.output.reprocess_function_name!.value, env).toBe('module.imgpipe.reprocess_function_name');
-      expect(root.output.reprocess_function_arn!.value, env).toBe('module.imgpipe.reprocess_function_arn');
-    }
+  it('is passed through and exposed by the deployment root, which every environment applies', () => {
+    const root = dir('deployment');
+    expect(root.module.imgpipe!.create_reprocess_function).toBe('var.create_reprocess_function');
+    expect(root.variable.create_reprocess_function).toMatchObject({ type: 'bool', default: true });
+    expect(root.output.reprocess_function_name!.value).toBe('module.imgpipe.reprocess_function_name');
+    expect(root.output.reprocess_function_arn!.value).toBe('module.imgpipe.reprocess_function_arn');
   });
 });

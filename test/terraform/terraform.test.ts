@@ -1,13 +1,15 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { TFVARS_KEYS } from '../../bench/sweep/tfvars.ts';
 import { ENV, SETTINGS } from '../../src/config/index.ts';
 import { REPO_ROOT } from '../support/cli.ts';
 import {
   type Body,
   blocks,
   documentOf,
+  loadAttributes,
   loadTerraform,
   onPath,
   statements,
@@ -16,16 +18,20 @@ import {
 } from './hcl.ts';
 
 const ENVIRONMENTS = ['dev', 'staging', 'prod'];
-const TUNING_KEYS = [
-  'lambda_memory_size',
-  'lambda_timeout',
-  'lambda_provisioned_concurrency',
-  'max_input_pixels',
-];
+/** The one root every environment applies, with the value files under envs/<environment>. */
+const ROOT = 'deployment';
+/** What envs/<environment> holds: values only, passed to the root at init, plan and apply. */
+const ENV_FILES = ['backend.s3.tfbackend', 'terraform.tfvars.json', 'tuning.tfvars.json'];
+/** What the memory sweep writes to envs/<environment>/tuning.tfvars.json. */
+const TUNING_KEYS: readonly string[] = TFVARS_KEYS;
 
 let dirs: Map<string, TfDir>;
 let imgpipe: TfDir;
 let bootstrap: TfDir;
+let root: TfDir;
+
+const envFile = (env: string, file: string) => join(TERRAFORM_DIR, 'envs', env, file);
+const readJson = (path: string) => JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
 
 function dir(path: string): TfDir {
   const found = dirs.get(path);
@@ -37,6 +43,7 @@ beforeAll(async () => {
   dirs = await loadTerraform();
   imgpipe = dir('modules/imgpipe');
   bootstrap = dir('bootstrap');
+  root = dir(ROOT);
 });
 
 describe('terraform fmt', () => {
@@ -58,11 +65,10 @@ describe('terraform fmt', () => {
 
 describe('Terraform files', () => {
   it('parse with HashiCorp HCL parser, in the expected roots and modules', () => {
+    // No .tf file under envs/: an environment is values for the one root, not a root of its own.
     expect([...dirs.keys()].sort()).toEqual([
       'bootstrap',
-      'envs/dev',
-      'envs/prod',
-      'envs/staging',
+      'deployment',
       'modules/imgpipe',
       'modules/imgpipe/modules/ecr-repository',
       'modules/imgpipe/modules/s3-bucket',
@@ -75,6 +81,9 @@ describe('Terraform files', () => {
       for (const file of ['main.tf', 'variables.tf', 'outputs.tf', 'versions.tf', 'README.md'])
         expect(existsSync(join(TERRAFORM_DIR, path, file)), `${path}/${file}`).toBe(true);
     }
+    for (const file of ['main.tf', 'variables.tf', 'outputs.tf', 'versions.tf', 'backend.tf'])
+      expect(root.files, `${ROOT}/${file}`).toContain(`${ROOT}/${file}`);
+    expect(root.module.imgpipe!.source).toBe('../modules/imgpipe');
   });
 
   it('type and describe every variable, and describe every output', () => {
@@ -129,26 +138,28 @@ describe('Terraform files', () => {
       expect(aws.source).toBe('hashicorp/aws');
       expect(aws.version, `${tf.path}: AWS provider constraint`).toMatch(/^(~> 6\.\d+|>= 6\.0, < 7\.0)$/);
     }
-    const keys = ENVIRONMENTS.map((env) => {
-      const backend = dir(`envs/${env}`).terraform.find((block) => block.backend)?.backend.s3[0];
-      expect(backend, `envs/${env} has no S3 backend`).toBeDefined();
-      expect(backend.use_lockfile).toBe(true);
-      expect(backend.encrypt).toBe(true);
-      return backend.key;
-    });
-    expect(new Set(keys).size).toBe(ENVIRONMENTS.length);
+    // The root's backend is partial and empty: the state key is the environment's, the bucket and
+    // region the account's, all given to `terraform init`.
+    const backends = root.terraform.filter((block) => block.backend);
+    expect(backends).toHaveLength(1);
+    expect(backends[0]!.backend).toEqual({ s3: [{}] });
+    for (const tf of dirs.values())
+      if (tf !== root)
+        expect(
+          tf.terraform.some((block) => block.backend),
+          `${tf.path}: backend block`,
+        ).toBe(false);
   });
 
-  it('keep the environment roots identical apart from their backend key and values', () => {
-    for (const file of ['main.tf', 'variables.tf', 'outputs.tf', 'versions.tf']) {
-      const [first, ...others] = ENVIRONMENTS.map((env) =>
-        readFileSync(join(TERRAFORM_DIR, 'envs', env, file), 'utf8'),
-      );
-      for (const [i, text] of others.entries())
-        expect(
-          text,
-          `envs/${ENVIRONMENTS[i + 1]}/${file} differs from envs/dev/${file}: change all three`,
-        ).toBe(first);
+  it('keep each environment’s state where it always was, encrypted and locked with an S3 lock file', async () => {
+    for (const env of ENVIRONMENTS) {
+      // Exactly these: bucket and region belong to the account and are given at init, and a key
+      // other than the one the separate roots used would start an empty state.
+      expect(await loadAttributes(envFile(env, 'backend.s3.tfbackend')), env).toEqual({
+        key: `imgpipe/${env}/terraform.tfstate`,
+        encrypt: true,
+        use_lockfile: true,
+      });
     }
   });
 
@@ -398,16 +409,16 @@ describe('Lambda', () => {
     expect(imgpipe.locals.environment).toMatch(/IMGPIPE_MAX_PIXELS\s*=\s*tostring\(var\.max_input_pixels\)/);
     const concurrency = imgpipe.resource.aws_lambda_provisioned_concurrency_config!.this!;
     expect(concurrency.provisioned_concurrent_executions).toBe('var.provisioned_concurrent_executions');
-    for (const env of ENVIRONMENTS) {
-      const root = dir(`envs/${env}`);
-      expect(root.module.imgpipe).toMatchObject({
-        memory_size: 'var.lambda_memory_size',
-        timeout: 'var.lambda_timeout',
-        provisioned_concurrent_executions: 'var.lambda_provisioned_concurrency',
-        max_input_pixels: 'var.max_input_pixels',
-      });
-      for (const key of TUNING_KEYS)
-        expect(root.variable[key]?.type, `envs/${env}: variable ${key}`).toBe('number');
+    expect(root.module.imgpipe).toMatchObject({
+      memory_size: 'var.lambda_memory_size',
+      timeout: 'var.lambda_timeout',
+      provisioned_concurrent_executions: 'var.lambda_provisioned_concurrency',
+      max_input_pixels: 'var.max_input_pixels',
+    });
+    for (const key of TUNING_KEYS) {
+      expect(root.variable[key]?.type, `${ROOT}: variable ${key}`).toBe('number');
+      // No default: an environment without a value for it fails at plan instead of taking one.
+      expect(root.variable[key], `${ROOT}: variable ${key}`).not.toHaveProperty('default');
     }
   });
 
@@ -462,33 +473,169 @@ describe('Lambda', () => {
 });
 
 describe('Environments', () => {
+  const envDirs = () =>
+    readdirSync(join(TERRAFORM_DIR, 'envs'), { withFileTypes: true })
+      .filter((entry) => entry.isDirectory())
+      .map((entry) => entry.name);
+  const settings = (env: string) => readJson(envFile(env, 'terraform.tfvars.json'));
+  const tuning = (env: string) => readJson(envFile(env, 'tuning.tfvars.json'));
+
+  it('are the folders under envs/ and the values the root’s environment variable accepts', () => {
+    expect(envDirs().sort()).toEqual([...ENVIRONMENTS].sort());
+    const condition = String(root.variable.environment!.validation[0].condition);
+    const accepted = JSON.parse(condition.match(/^contains\((\[[^\]]*\]), var\.environment\)$/)![1]!);
+    expect([...accepted].sort()).toEqual([...ENVIRONMENTS].sort());
+  });
+
+  it('hold the same value files each, and nothing Terraform would load by itself or ignore', () => {
+    for (const env of envDirs()) {
+      const files = readdirSync(join(TERRAFORM_DIR, 'envs', env)).filter(
+        // Written per apply and git-ignored (terraform/.gitignore).
+        (name) => name !== 'image.tfvars.json',
+      );
+      // A *.auto.tfvars(.json) here would not be loaded: only the working directory's are, and
+      // that is the root. Every file here is passed by name.
+      expect(files.sort(), `envs/${env}`).toEqual([...ENV_FILES].sort());
+    }
+    const ignored = readFileSync(join(TERRAFORM_DIR, '.gitignore'), 'utf8');
+    expect(ignored).toMatch(/^envs\/\*\/image\.tfvars\.json$/m);
+    expect(ignored).toMatch(/^deployment\/\.terraform-\*\/$/m);
+  });
+
   it('commit a tuning file with exactly the memory sweep’s keys, in range', () => {
     for (const env of ENVIRONMENTS) {
-      const tuning = JSON.parse(
-        readFileSync(join(TERRAFORM_DIR, 'envs', env, 'tuning.auto.tfvars.json'), 'utf8'),
-      );
-      expect(Object.keys(tuning).sort(), env).toEqual([...TUNING_KEYS].sort());
-      for (const key of TUNING_KEYS) expect(Number.isInteger(tuning[key]), `${env}: ${key}`).toBe(true);
-      expect(tuning.lambda_memory_size).toBeGreaterThanOrEqual(128);
-      expect(tuning.lambda_memory_size).toBeLessThanOrEqual(10240);
-      expect(tuning.lambda_timeout).toBeGreaterThanOrEqual(1);
-      expect(tuning.lambda_timeout).toBeLessThanOrEqual(900);
-      expect(tuning.lambda_provisioned_concurrency).toBeGreaterThanOrEqual(0);
-      expect(tuning.max_input_pixels).toBeGreaterThanOrEqual(1);
-      expect(tuning.max_input_pixels).toBeLessThanOrEqual(SETTINGS.maxPixels.max);
+      const values = tuning(env) as Record<string, number>;
+      expect(Object.keys(values).sort(), env).toEqual([...TUNING_KEYS].sort());
+      for (const key of TUNING_KEYS) expect(Number.isInteger(values[key]), `${env}: ${key}`).toBe(true);
+      expect(values.lambda_memory_size).toBeGreaterThanOrEqual(128);
+      expect(values.lambda_memory_size).toBeLessThanOrEqual(10240);
+      expect(values.lambda_timeout).toBeGreaterThanOrEqual(1);
+      expect(values.lambda_timeout).toBeLessThanOrEqual(900);
+      expect(values.lambda_provisioned_concurrency).toBeGreaterThanOrEqual(0);
+      expect(values.max_input_pixels).toBeGreaterThanOrEqual(1);
+      expect(values.max_input_pixels).toBeLessThanOrEqual(SETTINGS.maxPixels.max);
     }
   });
 
-  it('set only declared variables in their settings files', () => {
+  it('set only variables the root declares, with values of their type, each in one file', () => {
+    const fits = (type: string, value: unknown) => {
+      if (value === null) return true;
+      if (type === 'string') return typeof value === 'string';
+      if (type === 'number') return typeof value === 'number';
+      if (type === 'bool') return typeof value === 'boolean';
+      if (/^(list|set)\(/.test(type)) return Array.isArray(value);
+      if (/^(map|object)\(/.test(type)) return typeof value === 'object' && !Array.isArray(value);
+      throw new Error(`no check for type ${type}`);
+    };
     for (const env of ENVIRONMENTS) {
-      const root = dir(`envs/${env}`);
-      const settings = JSON.parse(
-        readFileSync(join(TERRAFORM_DIR, 'envs', env, 'terraform.tfvars.json'), 'utf8'),
+      const files = { 'terraform.tfvars.json': settings(env), 'tuning.tfvars.json': tuning(env) };
+      expect(files['terraform.tfvars.json'].environment, env).toBe(env);
+      for (const [file, values] of Object.entries(files)) {
+        for (const [key, value] of Object.entries(values)) {
+          const declared = root.variable[key];
+          expect(declared, `envs/${env}/${file}: ${key} is not a variable of ${ROOT}`).toBeDefined();
+          expect(
+            fits(String(declared!.type), value),
+            `envs/${env}/${file}: ${key} = ${JSON.stringify(value)}`,
+          ).toBe(true);
+        }
+      }
+      // With several -var-file, the last one wins silently: no key may be in both.
+      const both = Object.keys(files['terraform.tfvars.json']).filter(
+        (key) => key in files['tuning.tfvars.json'],
       );
-      expect(settings.environment).toBe(env);
-      for (const key of Object.keys(settings))
-        expect(Object.keys(root.variable), `envs/${env}: ${key}`).toContain(key);
+      expect(both, env).toEqual([]);
     }
+  });
+
+  it('set every variable of the root that has no default', () => {
+    const required = Object.entries(root.variable)
+      .filter(([, variable]) => !('default' in variable))
+      .map(([name]) => name);
+    expect(required).toEqual(
+      expect.arrayContaining(['environment', 'aws_account_id', 'region', ...TUNING_KEYS]),
+    );
+    for (const env of ENVIRONMENTS) {
+      const set = { ...settings(env), ...tuning(env) };
+      for (const name of required) expect(set, `envs/${env}: ${name}`).toHaveProperty(name);
+    }
+  });
+});
+
+describe('terraform/README.md', () => {
+  const readme = readFileSync(join(TERRAFORM_DIR, 'README.md'), 'utf8');
+  const headings = [...readme.matchAll(/^#{2,4} (.+)$/gm)].map((m) => m[1]!);
+  /** GitHub's anchor of a heading. */
+  const slug = (heading: string) =>
+    heading
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N} _-]/gu, '')
+      .replace(/ /g, '-');
+  const shellBlocks = () => [...readme.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]!);
+
+  it('links only to its own headings and to files that exist', () => {
+    const anchors = new Set(headings.map(slug));
+    const links = [...readme.matchAll(/\]\(([^)\s]+)\)/g)].map((m) => m[1]!);
+    expect(links.length).toBeGreaterThan(5);
+    for (const link of links) {
+      if (/^https?:/.test(link)) continue;
+      const [path, hash] = link.split('#') as [string, string | undefined];
+      if (path) expect(existsSync(join(TERRAFORM_DIR, path)), link).toBe(true);
+      if (hash !== undefined && !path) expect([...anchors], link).toContain(hash);
+    }
+    // The anchor the bootstrap's README links to.
+    expect(readFileSync(join(TERRAFORM_DIR, 'bootstrap', 'README.md'), 'utf8')).toContain(
+      `../README.md#${slug(headings.find((h) => /Bootstrap each account/.test(h))!)}`,
+    );
+  });
+
+  it('has the headings that workflows, the module and the Dockerfile point operators to', () => {
+    const titles = headings.map((h) => h.replace(/^\d+\. /, ''));
+    const sources = [
+      ...readdirSync(join(REPO_ROOT, '.github', 'workflows')).map((f) =>
+        join(REPO_ROOT, '.github', 'workflows', f),
+      ),
+      ...[
+        'bootstrap/versions.tf',
+        'modules/imgpipe/lambda.tf',
+        'modules/imgpipe/monitoring.tf',
+        'modules/imgpipe/sqs.tf',
+      ].map((f) => join(TERRAFORM_DIR, f)),
+      join(REPO_ROOT, 'Dockerfile'),
+    ];
+    let references = 0;
+    for (const source of sources) {
+      const text = readFileSync(source, 'utf8');
+      for (const [, quoted, plain] of text.matchAll(
+        /terraform\/README\.md(?:, \\?"([^"\\]+)\\?"|: ([^)"]+)\))/g,
+      )) {
+        references++;
+        expect(titles, `${source}: ${quoted ?? plain}`).toContain(quoted ?? plain);
+      }
+    }
+    expect(references).toBeGreaterThanOrEqual(8);
+  });
+
+  it('selects an environment the way deploy.yml does: data directory, backend file, var files', () => {
+    const block = shellBlocks().find((b) => b.includes('export TF_DATA_DIR='))!;
+    expect(block).toContain('cd "$(git rev-parse --show-toplevel)/terraform/deployment"');
+    expect(block).toContain('export TF_DATA_DIR=.terraform-$env');
+    expect(block).toContain('terraform init -backend-config=../envs/$env/backend.s3.tfbackend');
+    expect(block).toContain(
+      '-backend-config="bucket=imgpipe-tfstate-$account-$region" -backend-config="region=$region"',
+    );
+    for (const file of ['terraform.tfvars.json', 'tuning.tfvars.json', 'image.tfvars.json'])
+      expect(block).toContain(`-var-file="../envs/$env/${file}"`);
+    for (const file of ENV_FILES) expect(readme, file).toContain(`\`${file}\``);
+    // Every plan, apply and destroy of the deployment root (all but the bootstrap's) passes the
+    // environment's var files.
+    const vars = '"$' + '{vars[@]}"';
+    const commands = shellBlocks()
+      .filter((b) => !b.includes('cd terraform/bootstrap'))
+      .flatMap((b) => b.replace(/\\\n\s*/g, '').split('\n'))
+      .filter((line) => /^\s*terraform (plan|apply|destroy)\b/.test(line));
+    expect(commands.length).toBeGreaterThanOrEqual(2);
+    for (const line of commands) expect(line, line).toContain(vars);
   });
 });
 
@@ -581,8 +728,7 @@ describe('the workflows’ view of the bootstrap', () => {
       expect(workflow(file)).toContain(`role/${prefix}-github-deploy`);
     expect(workflow('bench.yml')).toContain(`role/${prefix}-github-bench`);
     expect(workflow('deploy.yml')).toContain(`state_bucket=${prefix}-tfstate-$account-$region`);
-    // The env roots name their deployments as the bootstrap's policies expect.
-    for (const env of ENVIRONMENTS)
-      expect(dir(`envs/${env}`).locals.name).toBe(`${prefix}-\${var.environment}`);
+    // The root names each environment's deployment as the bootstrap's policies expect.
+    expect(root.locals.name).toBe(`${prefix}-\${var.environment}`);
   });
 });

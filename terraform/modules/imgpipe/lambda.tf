@@ -43,7 +43,7 @@ resource "aws_lambda_function" "this" {
   lifecycle {
     precondition {
       condition     = local.image_digest != null
-      error_message = "image_digests has no digest for the function's architecture (${local.architecture}). Build and push the ${local.image_platform} image to ${module.ecr.ecr_repository_url} and pass its digest (see \"Deploying to AWS\" in the README)."
+      error_message = "image_digests has no digest for the function's architecture (${local.architecture}). Build and push the ${local.image_platform} image to ${module.ecr.ecr_repository_url} and pass its digest (see terraform/README.md, \"Deploying to AWS\")."
     }
   }
 
@@ -168,7 +168,7 @@ resource "aws_lambda_function" "reprocess" {
   lifecycle {
     precondition {
       condition     = local.image_digest != null
-      error_message = "image_digests has no digest for the function's architecture (${local.architecture}). Build and push the ${local.image_platform} image to ${module.ecr.ecr_repository_url} and pass its digest (see \"Deploying to AWS\" in the README)."
+      error_message = "image_digests has no digest for the function's architecture (${local.architecture}). Build and push the ${local.image_platform} image to ${module.ecr.ecr_repository_url} and pass its digest (see terraform/README.md, \"Deploying to AWS\")."
     }
   }
 

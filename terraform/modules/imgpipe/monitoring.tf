@@ -137,7 +137,7 @@ resource "aws_cloudwatch_metric_alarm" "duration_p99" {
 
 resource "aws_cloudwatch_metric_alarm" "dead_letter_queue" {
   alarm_name          = "${var.name}-dead-letter-queue"
-  alarm_description   = "Events ${var.name} gave up on are waiting in ${aws_sqs_queue.this.name}; redrive them (README: dead-letter queue)."
+  alarm_description   = "Events ${var.name} gave up on are waiting in ${aws_sqs_queue.this.name}; redrive them (terraform/README.md: Dead-letter queue)."
   namespace           = "AWS/SQS"
   metric_name         = "ApproximateNumberOfMessagesVisible"
   dimensions          = { QueueName = aws_sqs_queue.this.name }

@@ -13,7 +13,7 @@ import { main } from '../../../../bench/sweep/main.ts';
 describe('npm run bench -- sweep', () => {
   it('writes sweep.json, the Markdown report, the SVG chart and the tfvars file', async () => {
     const out = mkdtempSync(join(tmpdir(), 'imgpipe-sweep-'));
-    const tfvars = join(out, 'envs', 'test', 'tuning.auto.tfvars.json');
+    const tfvars = join(out, 'envs', 'test', 'tuning.tfvars.json');
     const code = await main([
       '--memory',
       '1769',

@@ -34,7 +34,7 @@ describe('parseSweepOptions', () => {
       prices: { x86_64: 0.0000166667, arm64: 0.0000133334, requestPerMillion: 0.2 },
       coldStartRate: 0.01,
       out: 'bench/results/sweep',
-      tfvars: 'terraform/envs/dev/tuning.auto.tfvars.json',
+      tfvars: 'terraform/envs/dev/tuning.tfvars.json',
     });
     expect(options.aws).toBeUndefined();
   });

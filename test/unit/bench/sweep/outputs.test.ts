@@ -93,7 +93,7 @@ const doc: SweepDocument = {
     prices: summary.prices,
     coldStartRate: 0.01,
     maxForeignCpu: 0.1,
-    tfvars: 'terraform/envs/dev/tuning.auto.tfvars.json',
+    tfvars: 'terraform/envs/dev/tuning.tfvars.json',
   },
   rows,
   ...(decision.derived ? { choice: decision.derived } : {}),

@@ -18,12 +18,7 @@ const derived: Derived = {
 
 describe('tfvars writer', () => {
   it('writes exactly the four tuning keys, in order, pretty-printed with a trailing newline', async () => {
-    const path = join(
-      mkdtempSync(join(tmpdir(), 'imgpipe-tfvars-')),
-      'envs',
-      'dev',
-      'tuning.auto.tfvars.json',
-    );
+    const path = join(mkdtempSync(join(tmpdir(), 'imgpipe-tfvars-')), 'envs', 'dev', 'tuning.tfvars.json');
     await writeTfvars(path, buildTfvars(derived));
     const text = readFileSync(path, 'utf8');
     expect(text.endsWith('}\n')).toBe(true);

@@ -1,9 +1,11 @@
-# Values per environment live in terraform.tfvars.json (settings) and tuning.auto.tfvars.json
-# (written by the memory sweep); the deploy workflow passes the image and release variables. The
-# module validates every value; the ranges are repeated here for readers.
+# Values per environment live in ../envs/<environment>/terraform.tfvars.json (settings) and
+# tuning.tfvars.json (written by the memory sweep), passed with -var-file; the deploy workflow adds
+# image.tfvars.json and the release variables. A variable without a default must be set in every
+# environment's files (a test checks it). The module validates every value; the ranges are
+# repeated here for readers.
 
 variable "environment" {
-  description = "Name of the environment: dev, staging or prod. Names the deployment (imgpipe-<environment>) and the GitHub environment that deploys it."
+  description = "Name of the environment: dev, staging or prod, the folder under ../envs whose files set it. Names the deployment (imgpipe-<environment>) and the GitHub environment that deploys it."
   type        = string
 
   validation {

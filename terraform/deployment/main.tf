@@ -1,3 +1,7 @@
+# One deployment of imgpipe, imgpipe-<environment>. Every environment applies this same root with
+# its own values and state (../envs/<environment>: settings, tuning and backend files); ../README.md
+# shows the commands.
+
 provider "aws" {
   region = var.region
   # A plan against the wrong account's credentials fails instead of creating a second deployment.
@@ -17,13 +21,13 @@ locals {
 }
 
 module "imgpipe" {
-  source = "../../modules/imgpipe"
+  source = "../modules/imgpipe"
 
   name          = local.name
   image_digests = var.image_digests
   architectures = var.architectures
 
-  # From tuning.auto.tfvars.json, written by the memory sweep (bench.yml).
+  # From ../envs/<environment>/tuning.tfvars.json, written by the memory sweep (bench.yml).
   memory_size                       = var.lambda_memory_size
   timeout                           = var.lambda_timeout
   provisioned_concurrent_executions = var.lambda_provisioned_concurrency
