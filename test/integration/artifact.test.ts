@@ -86,7 +86,7 @@ describe('Dockerfile', () => {
     expect(runtime).toMatch(/^CMD \["index\.handler"\]$/m);
   });
 
-  it('sets the process environment src/image-env.ts describes, and only that', () => {
+  it('sets the process environment src/core/runtime.ts describes, and only that', () => {
     const runtime = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
     const set = Object.fromEntries(
       (runtime.match(/^ENV .*$/gm) ?? []).map((line) => line.slice(4).split('=') as [string, string]),
