@@ -3,56 +3,7 @@
 # `validate` cannot evaluate.
 
 mock_provider "aws" {
-  mock_data "aws_caller_identity" {
-    defaults = { account_id = "123456789012" }
-  }
-
-  mock_data "aws_region" {
-    defaults = { region = "eu-west-1" }
-  }
-
-  mock_data "aws_partition" {
-    defaults = { partition = "aws" }
-  }
-
-  mock_data "aws_iam_policy_document" {
-    defaults = { json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}" }
-  }
-
-  mock_resource "aws_lambda_function" {
-    defaults = {
-      arn     = "arn:aws:lambda:eu-west-1:123456789012:function:imgpipe-test"
-      version = "7"
-    }
-  }
-
-  mock_resource "aws_lambda_alias" {
-    defaults = { arn = "arn:aws:lambda:eu-west-1:123456789012:function:imgpipe-test:live" }
-  }
-
-  mock_resource "aws_kms_key" {
-    defaults = { arn = "arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555" }
-  }
-
-  mock_resource "aws_s3_bucket" {
-    defaults = { arn = "arn:aws:s3:::imgpipe-test-bucket" }
-  }
-
-  mock_resource "aws_sqs_queue" {
-    defaults = { arn = "arn:aws:sqs:eu-west-1:123456789012:imgpipe-test-dlq" }
-  }
-
-  mock_resource "aws_sns_topic" {
-    defaults = { arn = "arn:aws:sns:eu-west-1:123456789012:imgpipe-test-alarms" }
-  }
-
-  mock_resource "aws_iam_role" {
-    defaults = { arn = "arn:aws:iam::123456789012:role/imgpipe-test-function" }
-  }
-
-  mock_resource "aws_ecr_repository" {
-    defaults = { repository_url = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/imgpipe-test" }
-  }
+  source = "./tests/mocks"
 }
 
 variables {
