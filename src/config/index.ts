@@ -91,6 +91,9 @@ export function loadRuntimeConfig(env: Env): RuntimeConfig {
     quarantinePrefix,
     workers: envIntegerSetting(env, SETTINGS.workers),
     s3ForcePathStyle: envBoolean(env, ENV.s3ForcePathStyle, false),
+    statusTable: envString(env, ENV.statusTable),
+    eventBus: envString(env, ENV.eventBus),
+    deleteOutputs: envBoolean(env, ENV.deleteOutputs, true),
   });
 }
 

@@ -112,4 +112,10 @@ export interface RuntimeConfig extends Destinations {
   readonly workers: number;
   /** Path-style S3 requests, for S3-compatible servers (with AWS_ENDPOINT_URL_S3). */
   readonly s3ForcePathStyle?: boolean;
+  /** The DynamoDB status table; none when unset. */
+  readonly statusTable?: string;
+  /** The EventBridge bus (name or ARN) for outcome events; none when unset. */
+  readonly eventBus?: string;
+  /** On an ObjectRemoved event, delete that object's outputs and manifest. */
+  readonly deleteOutputs: boolean;
 }

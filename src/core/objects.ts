@@ -26,7 +26,8 @@ export const SEQUENCER_WIDTH = 64;
 /** The sequencer in its comparable form: upper-case hex, right-padded with zeros. */
 export function sequencerOrder(sequencer: string): string {
   const hex = sequencer.trim().toUpperCase();
-  if (!/^[0-9A-F]{1,64}$/.test(hex)) throw new RangeError(`Not an S3 sequencer: ${JSON.stringify(sequencer)}`);
+  if (!/^[0-9A-F]{1,64}$/.test(hex))
+    throw new RangeError(`Not an S3 sequencer: ${JSON.stringify(sequencer)}`);
   return hex.padEnd(SEQUENCER_WIDTH, '0');
 }
 

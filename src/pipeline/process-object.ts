@@ -55,11 +55,16 @@ interface OutcomeBase {
 /** What the source is, as displayed (after orientation). */
 interface ImageFacts {
   readonly etag: string;
+  /** The source's size in bytes (bytesIn is what this call read: 0 for a duplicate). */
+  readonly size: number;
   readonly format: string;
+  readonly orientation: number;
   readonly width: number;
   readonly height: number;
   readonly outputs: readonly ManifestOutput[];
   readonly manifestKey: string;
+  /** The configuration the outputs were made with. */
+  readonly configHash: string;
 }
 
 export type Outcome =
@@ -134,11 +139,14 @@ export async function processObject(ref: ObjectRef, deps: ProcessDeps): Promise<
     ...readBase,
     status: 'processed',
     bytesOut: outputs.reduce((sum, o) => sum + o.bytes, 0),
+    size: manifest.source.size,
     format: manifest.source.format,
+    orientation: manifest.source.orientation,
     width: manifest.source.displayWidth,
     height: manifest.source.displayHeight,
     outputs,
     manifestKey,
+    configHash: manifest.configHash,
     timings,
   };
 }
@@ -223,11 +231,14 @@ function duplicate(base: OutcomeBase, manifest: Manifest, manifestKey: string, s
     ...base,
     status: 'duplicate',
     etag: manifest.source.etag,
+    size: manifest.source.size,
     format: manifest.source.format,
+    orientation: manifest.source.orientation,
     width: manifest.source.displayWidth,
     height: manifest.source.displayHeight,
     outputs: manifest.outputs,
     manifestKey,
+    configHash: manifest.configHash,
     message: `Already processed at ${manifest.createdAt} with the same ETag and configuration`,
     timings: total(started),
   };
