@@ -33,6 +33,7 @@ export const INVALID_REASONS = [
   'corrupt',
   'too-many-pixels',
   'bad-dimensions',
+  'too-many-scans',
 ] as const;
 export type InvalidReason = (typeof INVALID_REASONS)[number];
 
