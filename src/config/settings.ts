@@ -48,6 +48,15 @@ export const SETTINGS = {
     min: 1,
     max: FIVE_GIB,
   },
+  maxSecondsPerImage: {
+    env: 'IMGPIPE_MAX_SECONDS_PER_IMAGE',
+    document: 'limits.maxSecondsPerImage',
+    // Ten times the slowest image of the memory sweep at the deployed size (6.4 s, bench/README.md);
+    // in Lambda the invocation's remaining time caps it further (pipeline/deadline.ts).
+    default: 60,
+    min: 1,
+    max: 900,
+  },
   workers: { env: 'IMGPIPE_WORKERS', default: 0, min: 0, max: 64 },
   s3ForcePathStyle: { env: 'IMGPIPE_S3_FORCE_PATH_STYLE' },
   serviceName: { env: 'POWERTOOLS_SERVICE_NAME', terraform: 'service_name' },
