@@ -34,6 +34,7 @@ export const INVALID_REASONS = [
   'too-many-pixels',
   'bad-dimensions',
   'too-many-scans',
+  'too-slow',
 ] as const;
 export type InvalidReason = (typeof INVALID_REASONS)[number];
 
