@@ -50,11 +50,13 @@ export const STATUS_METRIC: Record<RecordStatus, string> = {
 export interface ObjectHandling {
   /**
    * Processes one object; never throws: a failure comes back as `failed`, with the error. `trigger`
-   * says what asked for it (the S3 event name, or `Reprocess`).
+   * says what asked for it (the S3 event name, or `Reprocess`); `remainingMs` is the Lambda
+   * invocation's remaining time (context.getRemainingTimeInMillis()), which caps the image's time
+   * budget.
    */
   handle(
     ref: ObjectRef,
-    options: { trigger: string; force?: boolean },
+    options: { trigger: string; force?: boolean; remainingMs?: number },
   ): Promise<{ result: RecordResult; error?: unknown }>;
   /** Logs and counts a record that was not processed. */
   skip(result: RecordResult & { status: 'ignored' }): RecordResult;
@@ -123,7 +125,7 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
 
   return {
     skip,
-    async handle(ref, { trigger, force }) {
+    async handle(ref, { trigger, force, remainingMs }) {
       const own = isOwnObject(ref.bucket, ref.key);
       if (own) {
         return {
@@ -139,6 +141,7 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
           quarantine: deps.quarantine,
           encoder: deps.encoder,
           force,
+          invocationEndsAt: remainingMs === undefined ? undefined : performance.now() + remainingMs,
         });
         return { result: report(ref, trigger, outcome) };
       } catch (error) {

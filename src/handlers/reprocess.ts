@@ -72,7 +72,8 @@ export function createReprocessHandler(deps: HandlerDeps): LambdaHandler<Reproce
       : fromListing(source.list(request.prefix, request.startAfter));
     let last: string | undefined;
     for await (const key of keys) {
-      if (context && context.getRemainingTimeInMillis() < TIME_RESERVE_MS) {
+      const remainingMs = context?.getRemainingTimeInMillis();
+      if (remainingMs !== undefined && remainingMs < TIME_RESERVE_MS) {
         logger.info('Reprocessing paused before the timeout', {
           bucket: request.bucket,
           continueAfter: last,
@@ -81,7 +82,7 @@ export function createReprocessHandler(deps: HandlerDeps): LambdaHandler<Reproce
       }
       const { result } = await objects.handle(
         { bucket: request.bucket, key },
-        { trigger: 'Reprocess', force: request.force },
+        { trigger: 'Reprocess', force: request.force, remainingMs },
       );
       counts[result.status] = (counts[result.status] ?? 0) + 1;
       if (result.status === 'failed') failures.push({ key, reason: result.reason });
