@@ -51,7 +51,7 @@ export const SETTINGS = {
   maxSecondsPerImage: {
     env: 'IMGPIPE_MAX_SECONDS_PER_IMAGE',
     document: 'limits.maxSecondsPerImage',
-    // Ten times the slowest image of the memory sweep at the deployed size (6.4 s, bench/README.md);
+    // About ten times the slowest invocation the memory sweep measured for dev (6.4 s, bench/README.md);
     // in Lambda the invocation's remaining time caps it further (pipeline/deadline.ts).
     default: 60,
     min: 1,

@@ -138,19 +138,20 @@ const EOI = 0xd9;
  * over the whole image, and the format lets a scan cover every block in a few bytes (an end-of-band
  * run: "Two Issues with the JPEG Standard", libjpeg-turbo report LJT-01-003), so a small file with
  * thousands of scans decodes for minutes: the hostile-input test's 4000x3000 image with its last scan
- * repeated 3000 times took 99 s. Encoders write about ten scans (libjpeg's and MozJPEG's progressive
- * scripts: 10 or fewer; jSquash's MozJPEG wrote 5 to 8 for our fixtures). The field's limits:
- * - Chromium (Blink's JPEGImageDecoder) and Skia (SkJpegDecoderMgr.cpp, Chrome and Android) stop at
- *   scan 100: "100 is arbitrary, but much larger than the number of scans we might expect in a
- *   normal image". A JPEG with more does not display in Chrome, so none is in legitimate use.
+ * repeated 3000 times took 99 s. Encoders write about ten scans (libjpeg's simple progression 10 for
+ * colour, MozJPEG's scripts up to 11; the pipeline's own MozJPEG wrote 5 to 8 in our tests). The
+ * field's limits:
+ * - Skia (src/codec/SkJpegDecoderMgr.cpp: Chrome, Android) and Blink's JPEGImageDecoder (seen in
+ *   a 2019 Chromium) stop at scan 100: "100 is arbitrary, but much larger than the number of scans
+ *   we might expect in a normal image". A JPEG with more does not display there.
  * - libjpeg-turbo: TJPARAM_SCANLIMIT (3.0; default no limit) refuses "more than N scans"; its own
  *   OSS-Fuzz targets use 100 since 2026 (500 before, too slow on fuzzing hardware); the older
  *   TJFLAG_LIMITSCANS and tjbench -limitscans mean 500. djpeg/jpegtran -maxscans (2.1) take any N.
  * - ImageMagick's JPEG coder stops at 1024 (MaxJPEGScans); NVIDIA DALI defaults to 500; libvips has
  *   no scan limit (it gives up after 100 warnings).
  * We take 100, with libjpeg-turbo's meaning (more than 100 is refused; Chrome already fails at 100).
- * Even 100 scans of a 50 MP image can take tens of seconds to decode: the time budget
- * (pipeline/deadline.ts) bounds what is left.
+ * 100 scans are still slow on a large image (92 copies of a 16 MP photo's first scan, 24 MB, took
+ * 6.6 s to decode on a loaded machine): the time budget (pipeline/deadline.ts) bounds what is left.
  */
 export const MAX_JPEG_SCANS = 100;
 
