@@ -50,7 +50,11 @@ export const DEFAULT_PIPELINE_DOCUMENT = {
   manifestTemplate: DEFAULT_MANIFEST_TEMPLATE,
   outputPrefix: '',
   cacheControl: 'public, max-age=86400',
-  limits: { maxPixels: SETTINGS.maxPixels.default, maxBytes: SETTINGS.maxBytes.default },
+  limits: {
+    maxPixels: SETTINGS.maxPixels.default,
+    maxBytes: SETTINGS.maxBytes.default,
+    maxSecondsPerImage: SETTINGS.maxSecondsPerImage.default,
+  },
 } as const;
 
 const FORMAT_DEFAULTS: FormatOptions = {
@@ -83,6 +87,7 @@ export interface PipelineOverrides {
   cacheControl?: string;
   maxPixels?: number;
   maxBytes?: number;
+  maxSecondsPerImage?: number;
 }
 
 /**
@@ -256,15 +261,23 @@ export function parseColour(setting: string, value: unknown): Rgba {
 function parseLimits(setting: string, value: unknown, overrides: PipelineOverrides): Limits {
   const given = value ?? {};
   if (!isPlainObject(given)) throw invalidSetting(setting, 'an object like {"maxPixels": 50000000}', value);
-  checkKnownKeys(setting, given, ['maxPixels', 'maxBytes']);
+  checkKnownKeys(setting, given, ['maxPixels', 'maxBytes', 'maxSecondsPerImage']);
   const merged = { ...DEFAULT_PIPELINE_DOCUMENT.limits, ...given };
-  const { maxPixels, maxBytes } = SETTINGS;
+  const { maxPixels, maxBytes, maxSecondsPerImage } = SETTINGS;
   return {
     maxPixels:
       overrides.maxPixels ??
       checkInteger(`${setting}.maxPixels`, merged.maxPixels, maxPixels.min, maxPixels.max),
     maxBytes:
       overrides.maxBytes ?? checkInteger(`${setting}.maxBytes`, merged.maxBytes, maxBytes.min, maxBytes.max),
+    maxSecondsPerImage:
+      overrides.maxSecondsPerImage ??
+      checkInteger(
+        `${setting}.maxSecondsPerImage`,
+        merged.maxSecondsPerImage,
+        maxSecondsPerImage.min,
+        maxSecondsPerImage.max,
+      ),
   };
 }
 

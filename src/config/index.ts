@@ -49,7 +49,7 @@ export function loadPipelineConfig(
     source = path;
   }
   const prefix = env[ENV.outputPrefix];
-  const { maxPixels, maxBytes } = SETTINGS;
+  const { maxPixels, maxBytes, maxSecondsPerImage } = SETTINGS;
   return parsePipelineConfig(document, source, {
     keyTemplate: envString(env, ENV.keyTemplate),
     manifestTemplate: envString(env, ENV.manifestTemplate),
@@ -60,6 +60,9 @@ export function loadPipelineConfig(
       : undefined,
     maxBytes: env[maxBytes.env]?.trim()
       ? envInteger(env, maxBytes.env, 0, maxBytes.min, maxBytes.max)
+      : undefined,
+    maxSecondsPerImage: env[maxSecondsPerImage.env]?.trim()
+      ? envInteger(env, maxSecondsPerImage.env, 0, maxSecondsPerImage.min, maxSecondsPerImage.max)
       : undefined,
   });
 }

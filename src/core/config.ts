@@ -73,6 +73,8 @@ export interface Limits {
   readonly maxPixels: number;
   /** Largest source object accepted, checked before and while reading it. */
   readonly maxBytes: number;
+  /** Time one image may take from probe to the last encode; in Lambda also capped by the invocation. */
+  readonly maxSecondsPerImage: number;
 }
 
 /** How output and manifest keys are made (core/layout.ts renders them). */

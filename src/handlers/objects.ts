@@ -67,9 +67,14 @@ export interface Handled {
 export interface ObjectHandling {
   /**
    * Processes one object; never throws: a failure comes back as `failed`, with the error. `trigger`
-   * says what asked for it (the S3 event name, or `Reprocess`).
+   * says what asked for it (the S3 event name, or `Reprocess`); `remainingMs` is the Lambda
+   * invocation's remaining time (context.getRemainingTimeInMillis()), which caps the image's time
+   * budget.
    */
-  handle(ref: ObjectRef, options: { trigger: string; force?: boolean }): Promise<Handled>;
+  handle(
+    ref: ObjectRef,
+    options: { trigger: string; force?: boolean; remainingMs?: number },
+  ): Promise<Handled>;
   /** Logs and counts a record that was not processed. */
   skip(result: RecordResult & { status: 'ignored' }): RecordResult;
 }
@@ -137,7 +142,7 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
 
   return {
     skip,
-    async handle(ref, { trigger, force }) {
+    async handle(ref, { trigger, force, remainingMs }) {
       const own = isOwnObject(ref.bucket, ref.key);
       if (own) {
         return {
@@ -158,6 +163,7 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
           quarantine: deps.quarantine,
           encoder: deps.encoder,
           force,
+          invocationEndsAt: remainingMs === undefined ? undefined : performance.now() + remainingMs,
         });
         await deps.status?.finish(ref, finalStatus(outcome));
         return { result: report(ref, trigger, outcome), event: outcomeEvent(ref, outcome, config) };

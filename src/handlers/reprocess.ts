@@ -81,7 +81,8 @@ export function createReprocessHandler(deps: HandlerDeps): LambdaHandler<Reproce
 
     async function run(): Promise<ReprocessResult> {
       for await (const key of keys) {
-        if (context && context.getRemainingTimeInMillis() < TIME_RESERVE_MS) {
+        const remainingMs = context?.getRemainingTimeInMillis();
+        if (remainingMs !== undefined && remainingMs < TIME_RESERVE_MS) {
           logger.info('Reprocessing paused before the timeout', {
             bucket: request.bucket,
             continueAfter: last,
@@ -90,7 +91,7 @@ export function createReprocessHandler(deps: HandlerDeps): LambdaHandler<Reproce
         }
         const { result, event } = await objects.handle(
           { bucket: request.bucket, key },
-          { trigger: 'Reprocess', force: request.force },
+          { trigger: 'Reprocess', force: request.force, remainingMs },
         );
         events.add(event);
         if (events.size >= EventBatch.BATCH) await events.flush();

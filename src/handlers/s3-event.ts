@@ -45,7 +45,7 @@ export function createS3EventHandler(deps: HandlerDeps): LambdaHandler<HandlerRe
   const { logger } = deps;
   const objects = createObjectHandling(deps);
 
-  return lambdaHandler(deps, async (event) => {
+  return lambdaHandler(deps, async (event, context) => {
     const parsed = parseS3Event(event);
     if (parsed.kind === 'test') {
       logger.info('S3 test event acknowledged', { outcome: 'ignored', bucket: parsed.bucket });
@@ -77,7 +77,10 @@ export function createS3EventHandler(deps: HandlerDeps): LambdaHandler<HandlerRe
           );
           continue;
         }
-        const { result, error, event } = await objects.handle(object, { trigger: eventName });
+        const { result, error, event } = await objects.handle(object, {
+          trigger: eventName,
+          remainingMs: context?.getRemainingTimeInMillis(),
+        });
         if (result.status === 'failed') failures.push({ bucket: object.bucket, key: object.key, error });
         records.push(result);
         events.add(event);

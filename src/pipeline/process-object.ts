@@ -11,6 +11,7 @@ import type { BucketLayout } from '../core/layout.ts';
 import type { ObjectRef } from '../core/objects.ts';
 import { msSince, roundMs } from '../core/timing.ts';
 import type { Storage, StoredObject } from '../storage/types.ts';
+import { Deadline } from './deadline.ts';
 import { type Encoder, inThreadEncoder, type ProcessedImage, processImage } from './process-image.ts';
 import {
   GENERATOR,
@@ -41,6 +42,8 @@ export interface ProcessDeps {
   readonly encoder?: Encoder;
   /** Reprocess even when a manifest for the same ETag and configuration exists. */
   readonly force?: boolean;
+  /** When the Lambda invocation times out (a performance.now() time): caps the image's time budget. */
+  readonly invocationEndsAt?: number;
 }
 
 interface OutcomeBase {
@@ -114,11 +117,19 @@ export async function processObject(ref: ObjectRef, deps: ProcessDeps): Promise<
 
   const readBase = { ...base, etag: object.etag, bytesIn: object.size };
   let image: ProcessedImage;
+  // Outputs are written only once processImage has returned: an image stopped at its deadline
+  // leaves nothing behind but its quarantine copy.
+  const deadline = new Deadline({
+    maxSeconds: deps.config.limits.maxSecondsPerImage,
+    invocationEndsAt: deps.invocationEndsAt,
+  });
   try {
-    image = await processImage(object.body, deps.config, deps.encoder ?? inThreadEncoder);
+    image = await processImage(object.body, deps.config, deps.encoder ?? inThreadEncoder, deadline);
   } catch (error) {
     if (error instanceof InvalidImageError) return quarantine(ref, deps, error, readBase, started);
     throw error;
+  } finally {
+    deadline.dispose();
   }
 
   const writeStart = performance.now();

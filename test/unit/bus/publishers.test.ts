@@ -141,7 +141,12 @@ describe('JsonLinesPublisher', () => {
 });
 
 describe('the event detail schema', () => {
-  const validate = new Ajv2020({ allErrors: true, strict: true, strictRequired: false, validateFormats: false }).compile(schema);
+  const validate = new Ajv2020({
+    allErrors: true,
+    strict: true,
+    strictRequired: false,
+    validateFormats: false,
+  }).compile(schema);
 
   it('accepts the events we build, one per detail-type', () => {
     expect(Object.values(DETAIL_TYPES)).toContain(processed.detailType);
