@@ -10,7 +10,7 @@ import type { ImageHeader } from '../image/probe.ts';
 import { crop, flatten, hasTransparency, pad, type RawImage } from '../image/raw.ts';
 import { boxShrink, boxShrinkPremultiplied, integerShrink } from '../image/shrink.ts';
 import type { Deadline } from './deadline.ts';
-import { centred, planSteps, type Region, type Size, type Step } from './plan.ts';
+import { centred, type FormatLimit, planSteps, type Region, type Size, type Step } from './plan.ts';
 
 /**
  * One image through the pipeline, from bytes to encoded variants, with no I/O:
@@ -54,6 +54,8 @@ export interface ImageOutput {
   readonly width: number;
   readonly height: number;
   readonly bytes: Uint8Array;
+  /** Set when a format's dimension limit made the variant smaller than configured (plan.ts). */
+  readonly limit?: FormatLimit;
 }
 
 export interface ImageTimings {
@@ -138,7 +140,7 @@ export async function processImage(
         });
         encodes.set(image, (encodes.get(image) ?? new Map()).set(format, encoded));
       }
-      const size = { width: image.width, height: image.height };
+      const size = { width: image.width, height: image.height, ...(step.limit && { limit: step.limit }) };
       const job = encoded.then(
         (bytes): ImageOutput => ({ variant: step.variant.name, format, ...size, bytes }),
       );

@@ -198,8 +198,9 @@ async function writeOutputs(
       const key = deps.layout.outputKey(sourceKey, output.variant, output.format);
       const contentType = FORMAT_META[output.format].mimeType;
       await deps.output.put(key, output.bytes, { contentType, cacheControl: deps.config.cacheControl });
-      const { variant, format, width, height } = output;
-      return { variant, format, key, contentType, width, height, bytes: output.bytes.length };
+      const { variant, format, width, height, limit } = output;
+      const bytes = output.bytes.length;
+      return { variant, format, key, contentType, width, height, bytes, ...(limit && { limit }) };
     }),
   );
 }
