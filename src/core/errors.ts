@@ -149,16 +149,41 @@ export function describeValue(value: unknown): string {
   const type = Array.isArray(value) ? 'array' : typeof value;
   let shown: string;
   try {
-    shown = typeof value === 'string' ? JSON.stringify(value) : (JSON.stringify(value) ?? String(value));
+    shown = JSON.stringify(value, jsonSafe()) ?? String(value);
   } catch {
-    shown = String(value);
+    shown = Object.prototype.toString.call(value);
   }
   if (shown.length > 80) shown = `${shown.slice(0, 77)}...`;
   return `${shown} of type ${type}`;
 }
 
-/** Describes any thrown value in one line, for logs and manifests. */
+/** A JSON.stringify replacer that shows cycles and bigints instead of throwing on them. */
+function jsonSafe(): (key: string, value: unknown) => unknown {
+  const seen = new WeakSet<object>();
+  return (_key, value) => {
+    if (typeof value === 'bigint') return `${value}n`;
+    if (typeof value === 'object' && value !== null) {
+      if (seen.has(value)) return '[Circular]';
+      seen.add(value);
+    }
+    return value;
+  };
+}
+
+/**
+ * Describes any thrown value in one line, for logs and reason records. WebAssembly glue throws more
+ * than Errors: emscripten's ExitStatus when a codec calls exit() (an object with a name and a
+ * message but no Error prototype), numbers (a C++ exception's address), strings; String() of the
+ * first would be "[object Object]".
+ */
 export function describeError(error: unknown): string {
-  if (error instanceof Error) return `${error.name}: ${error.message}`;
-  return String(error);
+  if (typeof error === 'string') return error;
+  if (typeof error === 'object' && error !== null) {
+    const { name, message } = error as { name?: unknown; message?: unknown };
+    if (typeof message === 'string') {
+      const label = typeof name === 'string' && name ? name : 'Error';
+      return message ? `${label}: ${message}` : label;
+    }
+  }
+  return `a thrown ${describeValue(error)}`;
 }
