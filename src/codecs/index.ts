@@ -6,7 +6,7 @@ import * as png from '@jsquash/png/index.js';
 import * as webpDecoder from '@jsquash/webp/decode.js';
 import * as webpEncoder from '@jsquash/webp/encode.js';
 import type { FormatOptions } from '../core/config.ts';
-import { InvalidImageError, type InvalidReason } from '../core/errors.ts';
+import { CodecError, describeError, InvalidImageError, type InvalidReason } from '../core/errors.ts';
 import type { InputFormat, OutputFormat } from '../core/formats.ts';
 import type { RawImage } from '../image/raw.ts';
 import { EmscriptenCodec } from './emscripten.ts';
@@ -23,9 +23,14 @@ export { CodecTimeoutError } from './watchdog.ts';
 
 /**
  * The codec surface the pipeline uses: decode, resize, encode. Each is a table from format to the
- * codec that does it; the instances and their heaps are instances.ts's business. Every failure to
- * decode becomes an InvalidImageError naming the decoder's own reason, and the failed instance is
- * started over, so a corrupt file cannot leave state behind for the next one.
+ * codec that does it; the instances and their heaps are instances.ts's business.
+ *
+ * Failures are handled here, once for every codec: whatever a call throws (an Error, a WebAssembly
+ * trap, emscripten's abort() or exit(), a bare number or object) becomes an error with a readable
+ * message (core/errors.ts describeError), and the instance that failed is replaced by a fresh one
+ * before the error leaves, so no state of a failed call reaches the next image: its outputs are
+ * byte-identical to a fresh process's. A decoder's failure is an InvalidImageError naming the
+ * decoder's own reason (the file is quarantined); an encoder's or the resampler's is a CodecError.
  */
 
 ensureImageData();
@@ -113,8 +118,8 @@ async function decodeEmscripten(
     image = await run();
   } catch (error) {
     const said = decoder.said();
-    void decoder.restart(); // a fresh instance for the next image
-    throw rejection(format, said || (error as Error).message, reasonOf(said), error);
+    await decoder.restart(); // a fresh instance for the next image
+    throw decodeFailure(format, error, said);
   }
   if (!image) throw new InvalidImageError('corrupt', `The ${format} decoder returned no image`, { format });
   await releaseIfGrown(decoder);
@@ -132,7 +137,7 @@ async function decodePng(bytes: Uint8Array, _shrink: DecodeShrink, deadline?: nu
       throw error;
     }
     decoder.restart();
-    throw rejection('png', (error as Error).message, 'corrupt', error);
+    throw decodeFailure('png', error);
   } finally {
     await releaseIfGrown(decoder);
   }
@@ -153,7 +158,8 @@ async function decodeJpeg(bytes: Uint8Array, shrink: DecodeShrink, deadline?: nu
       await replace(decoder);
       throw error;
     }
-    if (!(error instanceof TurboJpegError)) throw error;
+    // Any other failure: TurboJpeg has already replaced its instance (jpeg-turbo.ts).
+    if (!(error instanceof TurboJpegError)) throw decodeFailure('jpeg', error);
     if (/arithmetic coding is not implemented/i.test(error.message))
       throw new InvalidImageError(
         'unsupported-format',
@@ -170,6 +176,40 @@ async function decodeJpeg(bytes: Uint8Array, shrink: DecodeShrink, deadline?: nu
     throw rejection('jpeg', image.warning, reasonOf(image.warning));
   await releaseIfGrown(decoder);
   return { width: image.width, height: image.height, data: image.data };
+}
+
+/**
+ * A decoder call that threw: a crash (a WebAssembly trap, emscripten's abort() or exit()) on this
+ * file, or the decoder refusing it, in its own words (`said`: what it printed) or else the error's.
+ */
+function decodeFailure(format: InputFormat, error: unknown, said = ''): InvalidImageError {
+  if (isCrash(error)) {
+    const what = failureText(error, said);
+    return new InvalidImageError(
+      'corrupt',
+      `The ${format} decoder crashed on the file: ${what}`,
+      { format, decoder: what, crashed: true },
+      { cause: error },
+    );
+  }
+  const text = said || (error instanceof Error ? error.message || error.name : describeError(error));
+  return rejection(format, text, reasonOf(text), error);
+}
+
+/**
+ * A WebAssembly trap (`unreachable`, which is also how a Rust panic or allocation failure ends, an
+ * out-of-bounds access, emscripten's abort()) or emscripten's exit(), which throws an ExitStatus.
+ */
+function isCrash(error: unknown): boolean {
+  if (error instanceof WebAssembly.RuntimeError) return true;
+  return typeof error === 'object' && error !== null && (error as { name?: unknown }).name === 'ExitStatus';
+}
+
+/** A failed call in words: what the codec printed, then what it threw, a trap named as one. */
+function failureText(error: unknown, said = ''): string {
+  const thrown =
+    error instanceof WebAssembly.RuntimeError ? `WebAssembly trap: ${error.message}` : describeError(error);
+  return said ? `${said} (${thrown})` : thrown;
 }
 
 /** What a decoder's own words say about the file: cut short, or otherwise broken. */
@@ -235,7 +275,22 @@ export async function encode(
 ): Promise<Uint8Array> {
   const { codec: encoder, run } = ENCODERS[format];
   await (encoder?.ready() ?? pngEncoder());
-  const out = new Uint8Array(await run(exact(image), options));
+  let out: Uint8Array;
+  try {
+    out = new Uint8Array(await run(exact(image), options));
+  } catch (error) {
+    const said = encoder?.said() ?? '';
+    // A fresh instance for the next image (jSquash's PNG encoder is instantiated again by initSync).
+    if (encoder) await encoder.restart();
+    else pngEncoderReady = undefined;
+    const what = failureText(error, said);
+    throw new CodecError(
+      'encode',
+      `The ${format} encoder failed on ${image.width}x${image.height} pixels: ${what}`,
+      { format, width: image.width, height: image.height, encoder: what },
+      { cause: error },
+    );
+  }
   if (encoder) await releaseIfGrown(encoder);
   return out;
 }
@@ -261,7 +316,18 @@ export async function resize(
 ): Promise<RawImage> {
   const instance = await resizer();
   const input = new Uint8Array(image.data.buffer, image.data.byteOffset, image.data.byteLength);
-  const data = instance.resize(input, image.width, image.height, width, height, call);
+  let data: Uint8ClampedArray;
+  try {
+    data = instance.resize(input, image.width, image.height, width, height, call);
+  } catch (error) {
+    instance.restart(); // a trap leaves the instance's stack and allocator in an unknown state
+    throw new CodecError(
+      'resize',
+      `Resampling ${image.width}x${image.height} to ${width}x${height} (${call.method}) failed: ${failureText(error)}`,
+      { from: [image.width, image.height], to: [width, height], method: call.method },
+      { cause: error },
+    );
+  }
   await releaseIfGrown(instance);
   return { width, height, data };
 }

@@ -5,6 +5,7 @@
  * - `InvalidImageError`: the input itself is bad. Never retried: the object is quarantined.
  * - `ConfigError`: a setting is wrong. Raised at cold start, so the function fails to initialise.
  * - `StorageError`: reading or writing an object failed; `retryable` says whether trying again can help.
+ * - `CodecError`: an encoder or the resampler failed (a trap, an abort); its instance was replaced.
  */
 
 export class ImgpipeError extends Error {
@@ -125,6 +126,36 @@ export class ObjectTooLargeError extends StorageError {
     });
     this.size = size;
     this.maxBytes = maxBytes;
+  }
+}
+
+export type CodecOperation = 'encode' | 'resize';
+
+/**
+ * An encoder or the resampler failed on pixels it should have handled: a WebAssembly trap
+ * (unreachable, an out-of-bounds access, emscripten's abort()), emscripten's exit(), or the codec's
+ * own error. The failed instance has already been replaced by a fresh one, so trying again can
+ * succeed: the pipeline lets it fail the object (a Lambda retry). A decoder that fails on a file
+ * raises InvalidImageError instead: the file is to blame.
+ */
+export class CodecError extends ImgpipeError {
+  readonly operation: CodecOperation;
+  /** Facts about the call: the format, the image's size, what the codec printed. */
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(
+    operation: CodecOperation,
+    message: string,
+    details: Record<string, unknown> = {},
+    options?: ErrorOptions,
+  ) {
+    super(`codec/${operation}-failed`, message, options);
+    this.operation = operation;
+    this.details = Object.freeze({ ...details });
+  }
+
+  override toJSON(): Record<string, unknown> {
+    return { ...super.toJSON(), operation: this.operation, details: this.details };
   }
 }
 
