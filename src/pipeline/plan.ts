@@ -62,7 +62,9 @@ export function planSteps(image: Size, variants: readonly VariantSpec[], minRati
       const scale = candidate.output.width / image.width;
       const regionW = g.region.width * scale;
       const regionH = g.region.height * scale;
-      const same = Math.round(regionW) === g.resizeTo.width && Math.round(regionH) === g.resizeTo.height;
+      const same =
+        (Math.round(regionW) === g.resizeTo.width && Math.round(regionH) === g.resizeTo.height) ||
+        identical(candidate, g, image);
       const enough = regionW >= g.resizeTo.width * minRatio && regionH >= g.resizeTo.height * minRatio;
       const pixels = candidate.output.width * candidate.output.height;
       if ((same || enough) && pixels < smallest) {
@@ -76,6 +78,20 @@ export function planSteps(image: Size, variants: readonly VariantSpec[], minRati
 }
 
 type Geometry = Omit<Step, 'variant' | 'from'>;
+
+/**
+ * The candidate (whole and unpadded) is already the picture `g` asks for: the whole image at the
+ * same size. The scale test above misses it when a side was held at 1 px, which stretches the
+ * candidate (a 2x100000 image at 1x16383): then the two variants share one resize and one encode.
+ */
+function identical(candidate: Step, g: Geometry, image: Size): boolean {
+  return (
+    g.region.width === image.width &&
+    g.region.height === image.height &&
+    candidate.output.width === g.resizeTo.width &&
+    candidate.output.height === g.resizeTo.height
+  );
+}
 
 /**
  * The variant's geometry within the dimension limits of its output formats (FORMAT_META: WebP 16383

@@ -47,6 +47,17 @@ describe('processImage with extreme dimensions', () => {
     const largest = result.outputs.find((o) => o.variant === 'large')!;
     expect({ width: largest.width, height: largest.height }).toEqual(large);
   });
+
+  it('resizes and encodes once when the limit makes two variants identical', async () => {
+    const result = await processImage(writePng(1, 20_000), config);
+    for (const format of ['jpeg', 'webp', 'avif'] as const) {
+      const [large, small] = ['large', 'small'].map(
+        (variant) => result.outputs.find((o) => o.variant === variant && o.format === format)!,
+      );
+      expect([small!.width, small!.height]).toEqual([1, 16_383]);
+      expect(small!.bytes).toBe(large!.bytes);
+    }
+  });
 });
 
 describe('processObject with a variant reduced to fit a format', () => {

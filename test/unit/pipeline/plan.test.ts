@@ -146,6 +146,17 @@ describe('planSteps within the output formats’ dimension limits', () => {
     ]);
   });
 
+  it('makes variants that come out identical read the first, so their outputs are encoded once', () => {
+    const steps = planSteps({ width: 2, height: 100_000 }, [
+      v('l', { width: 1600, formats: ['webp'] }),
+      v('m', { width: 800, formats: ['webp'] }),
+    ]);
+    expect(steps.map((s) => [s.output, s.from])).toEqual([
+      [{ width: 1, height: 16383 }, 'source'],
+      [{ width: 1, height: 16383 }, 0],
+    ]);
+  });
+
   it('keeps every side at least 1 px for any aspect ratio (as libvips does)', () => {
     const [wide] = planSteps({ width: 50_000_000, height: 1 }, [v('l', { width: 1600 })]);
     expect(wide!.output).toEqual({ width: 1600, height: 1 });
