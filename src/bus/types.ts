@@ -22,6 +22,13 @@ export interface EventOutput {
   readonly width: number;
   readonly height: number;
   readonly bytes: number;
+  /** As in the manifest: the format dimension limit that made the variant smaller, if one did. */
+  readonly limit?: {
+    readonly format: string;
+    readonly maxSide?: number;
+    readonly maxPixels?: number;
+    readonly planned: { readonly width: number; readonly height: number };
+  };
 }
 
 export interface ImageEventDetail {

@@ -1,11 +1,14 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { describe, expect, it } from 'vitest';
+import eventSchema from '../../../src/bus/image-event.schema.json' with { type: 'json' };
 import { decode } from '../../../src/codecs/index.ts';
 import { parsePipelineConfig } from '../../../src/config/document.ts';
 import { FORMAT_META, type InputFormat } from '../../../src/core/formats.ts';
 import { BucketLayout } from '../../../src/core/layout.ts';
+import { outcomeEvent } from '../../../src/handlers/outcomes.ts';
 import { sniffFormat } from '../../../src/image/sniff.ts';
 import { processImage } from '../../../src/pipeline/process-image.ts';
 import { processObject } from '../../../src/pipeline/process-object.ts';
@@ -86,5 +89,18 @@ describe('processObject with a variant reduced to fit a format', () => {
     for (const o of large)
       expect(o.limit).toEqual({ format: 'webp', maxSide: 16_383, planned: { width: 1, height: 20_000 } });
     for (const o of manifest.outputs.filter((o) => o.variant === 'small')) expect(o.limit).toBeDefined();
+
+    // The outcome event carries the same outputs, and stays valid against its published schema.
+    const event = outcomeEvent({ bucket: 'uploads', key: 'tall.png' }, outcome, {
+      outputBucket: 'out',
+    } as Parameters<typeof outcomeEvent>[2]);
+    const validate = new Ajv2020({
+      allErrors: true,
+      strict: true,
+      strictRequired: false,
+      validateFormats: false,
+    }).compile(eventSchema);
+    expect(validate(event!.detail), JSON.stringify(validate.errors)).toBe(true);
+    expect(event!.detail.outputs![0]).toMatchObject({ limit: { format: 'webp', maxSide: 16_383 } });
   });
 });
