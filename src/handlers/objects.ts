@@ -134,7 +134,7 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       etag: ref.etag,
       eventName: trigger,
       retryable: error instanceof StorageError ? error.retryable : undefined,
-      error: error instanceof Error ? error : new Error(String(error)),
+      error: error instanceof Error ? error : new Error(describeError(error)),
     });
     metrics.addMetric(STATUS_METRIC.failed, MetricUnit.Count, 1);
     return { bucket: ref.bucket, key: ref.key, status: 'failed', reason: describeError(error) };

@@ -2,6 +2,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { type EventPublisher, type ImageEvent, imageEvent } from '../bus/types.ts';
 import type { RuntimeConfig } from '../core/config.ts';
+import { describeError } from '../core/errors.ts';
 import type { ObjectRef } from '../core/objects.ts';
 import type { Outcome } from '../pipeline/process-object.ts';
 import type { FinalStatus } from '../status/types.ts';
@@ -133,7 +134,7 @@ export class EventBatch {
       result = await this.#publisher.publish(events);
     } catch (error) {
       // A publisher reports rather than throws; this is the guard for one that does not.
-      result = { sent: 0, failed: events.length, errors: [String(error)] };
+      result = { sent: 0, failed: events.length, errors: [describeError(error)] };
     }
     if (result.sent > 0) this.#metrics.addMetric('EventsSent', MetricUnit.Count, result.sent);
     if (result.failed > 0) {
