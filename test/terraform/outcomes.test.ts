@@ -390,6 +390,7 @@ describe('alarms and dashboard for status and events', () => {
   it('charts events and the status table on the dashboard', () => {
     const widgets = JSON.stringify(imgpipe.locals.dashboard_widgets);
     for (const metric of [
+      'EventsSent',
       'EventsFailed',
       'FailedInvocations',
       'ConsumedWriteCapacityUnits',

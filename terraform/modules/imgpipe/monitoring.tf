@@ -382,6 +382,7 @@ locals {
     {
       title = "Outcome events and image alerts"
       metrics = [
+        concat([var.metrics_namespace, "EventsSent"], local.emf_dimensions, [{ stat = "Sum", label = "Events put" }]),
         concat([var.metrics_namespace, "EventsFailed"], local.emf_dimensions, [{ stat = "Sum", label = "Events not put" }]),
         concat(["AWS/Events", "Invocations"], local.image_alerts_rule_dimensions, [{ stat = "Sum", label = "Image alerts sent" }]),
         concat(["AWS/Events", "FailedInvocations"], local.image_alerts_rule_dimensions, [{ stat = "Sum", label = "Image alerts failed" }]),
