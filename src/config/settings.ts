@@ -61,11 +61,13 @@ export const SETTINGS = {
   s3ForcePathStyle: { env: 'IMGPIPE_S3_FORCE_PATH_STYLE' },
   statusTable: { env: 'IMGPIPE_STATUS_TABLE' },
   eventBus: { env: 'IMGPIPE_EVENT_BUS' },
-  deleteOutputs: { env: 'IMGPIPE_DELETE_OUTPUTS' },
-  configParameter: { env: 'IMGPIPE_CONFIG_PARAMETER' },
+  deleteOutputs: { env: 'IMGPIPE_DELETE_OUTPUTS', terraform: 'delete_outputs' },
+  configParameter: { env: 'IMGPIPE_CONFIG_PARAMETER', terraform: 'pipeline_config_parameter_name' },
   serviceName: { env: 'POWERTOOLS_SERVICE_NAME', terraform: 'service_name' },
   metricsNamespace: { env: 'POWERTOOLS_METRICS_NAMESPACE', terraform: 'metrics_namespace' },
   logLevel: { env: 'POWERTOOLS_LOG_LEVEL', terraform: 'log_level' },
+  /** Read by Powertools Tracer; tracing is off outside Lambda whatever it says. */
+  traceEnabled: { env: 'POWERTOOLS_TRACE_ENABLED', terraform: 'tracing_enabled' },
 } as const satisfies Record<string, Setting | IntegerSetting>;
 
 export type SettingName = keyof typeof SETTINGS;
