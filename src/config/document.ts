@@ -1,9 +1,7 @@
 import { createHash } from 'node:crypto';
 import {
-  type AvifOptions,
   FITS,
   type FormatOptions,
-  type JpegOptions,
   type KeyTemplates,
   type Limits,
   type PipelineConfig,
@@ -11,7 +9,6 @@ import {
   type ResizeOptions,
   type Rgba,
   type VariantSpec,
-  type WebpOptions,
 } from '../core/config.ts';
 import { ConfigError, invalidSetting } from '../core/errors.ts';
 import { OUTPUT_FORMATS, type OutputFormat, resolveOutputFormat } from '../core/formats.ts';
@@ -218,7 +215,7 @@ function parseFormatOptions(setting: string, format: OutputFormat, given: Record
   const merged = { ...FORMAT_DEFAULTS[format], ...given } as Record<string, unknown>;
   return Object.fromEntries(
     Object.entries(rules).map(([name, rule]) => [name, checkOption(`${setting}.${name}`, merged[name], rule)]),
-  ) as JpegOptions | WebpOptions | AvifOptions;
+  );
 }
 
 export function checkOption(setting: string, value: unknown, rule: OptionRule): unknown {

@@ -6,6 +6,8 @@ import { runCli } from '../support/cli.ts';
 
 /** `imgpipe dev --fresh` removes only what imgpipe dev made; `--once` ends with totals. */
 const tempDir = () => mkdtempSync(join(tmpdir(), 'imgpipe-dev-'));
+// Each run processes the six samples through the handler: minutes on a busy two-core machine.
+const SLOW = { timeoutMs: 300_000 };
 
 describe('imgpipe dev --fresh', () => {
   it('refuses to empty a folder imgpipe dev did not create, and deletes nothing', async () => {
@@ -22,27 +24,27 @@ describe('imgpipe dev --fresh', () => {
 
   it('starts again from empty buckets in its own folder, leaving other files alone', async () => {
     const dir = join(tempDir(), 'data');
-    const first = await runCli(['dev', '--once', '--port', '0', '--dir', dir]);
+    const first = await runCli(['dev', '--once', '--port', '0', '--dir', dir], SLOW);
     expect(first.code).toBe(0);
     expect(existsSync(join(dir, '.imgpipe-dev'))).toBe(true);
     writeFileSync(join(dir, 'notes.txt'), 'mine');
-    const again = await runCli(['dev', '--once', '--port', '0', '--dir', dir]);
+    const again = await runCli(['dev', '--once', '--port', '0', '--dir', dir], SLOW);
     expect(again.stdout).toMatch(/= samples\/portrait-friends-dogs\.jpg: duplicate/);
-    const fresh = await runCli(['dev', '--once', '--fresh', '--port', '0', '--dir', dir]);
+    const fresh = await runCli(['dev', '--once', '--fresh', '--port', '0', '--dir', dir], SLOW);
     expect(fresh.code).toBe(0);
     expect(fresh.stdout).toMatch(/\+ samples\/portrait-friends-dogs\.jpg: processed/);
     expect(readdirSync(dir).sort()).toEqual(
       ['.imgpipe-dev', 'imgpipe-output', 'imgpipe-quarantine', 'imgpipe-source', 'notes.txt'].sort(),
     );
-  });
+  }, 900_000);
 });
 
 describe('imgpipe dev --once', () => {
   it('ends with totals and no instructions for a server that is stopping', async () => {
-    const run = await runCli(['dev', '--once', '--port', '0', '--dir', join(tempDir(), 'data')]);
+    const run = await runCli(['dev', '--once', '--port', '0', '--dir', join(tempDir(), 'data')], SLOW);
     expect(run.code).toBe(0);
     expect(run.stdout).not.toContain('--endpoint-url');
     expect(run.stdout).not.toContain('Try it with');
     expect(run.stdout.trimEnd().split('\n').at(-1)).toBe('6 events: 5 processed, 1 quarantined');
-  });
+  }, 300_000);
 });

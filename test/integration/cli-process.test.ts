@@ -126,7 +126,7 @@ describe('imgpipe process inputs', () => {
 
     const bad = await runCli(['process', 'in/dogs.jpg', '--out', 'out', '--format', 'gif'], { cwd: dir });
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain('Expected one or more of jpeg, jpg, webp, avif, png for --format but received "gif"');
+    expect(bad.stderr).toContain('Expected one or more of jpg, jpeg, webp, avif, png for --format but received "gif"');
   });
 });
 
@@ -141,10 +141,12 @@ describe('imgpipe process on every core', () => {
     const sequential = await runCli(['process', 'in', '--out', 'seq', '-j', '1', '--quiet'], {
       cwd: dir,
       env: { IMGPIPE_WORKERS: '1' },
+      timeoutMs: 240_000,
     });
     const parallel = await runCli(['process', 'in', '--out', 'par', '-j', '3', '--quiet'], {
       cwd: dir,
       env: { IMGPIPE_WORKERS: '2' },
+      timeoutMs: 240_000,
     });
     expect([sequential.code, parallel.code]).toEqual([0, 0]);
     const a = outputBytes(join(dir, 'seq'));
@@ -152,5 +154,5 @@ describe('imgpipe process on every core', () => {
     expect(a.size).toBe(3 * 9 + 1);
     expect([...b.keys()].sort()).toEqual([...a.keys()].sort());
     for (const [key, bytes] of a) expect(b.get(key)!.equals(bytes), key).toBe(true);
-  });
+  }, 600_000);
 });
