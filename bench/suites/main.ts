@@ -49,14 +49,26 @@ export const BENCH_COMMAND: CommandSpec = {
     'Runs the codec micro-benchmarks, the pipeline over a corpus and the J1 reference job against sharp and the naive jSquash recipe, and writes bench.json and bench.md.',
   options: [
     { name: 'quick', description: 'Fewer sizes and iterations (a smoke run).' },
-    { name: 'corpus', value: '<dir>', description: 'Images for the pipeline suite (default fixtures/photos).' },
+    {
+      name: 'corpus',
+      value: '<dir>',
+      description: 'Images for the pipeline suite (default fixtures/photos).',
+    },
     { name: 'runs', value: '<n>', description: 'Runs per job after a warm-up, 1-50 (default 3).' },
     { name: 'only', value: '<suite>', description: 'Run one suite: micro, pipeline or j1.' },
     { name: 'out', value: '<dir>', description: 'Where bench.json and bench.md go (default bench/results).' },
-    { name: 'avif-speed', value: '<n>', description: 'AVIF speed for J1, 0-9 (default the pipeline default).' },
+    {
+      name: 'avif-speed',
+      value: '<n>',
+      description: 'AVIF speed for J1, 0-9 (default the pipeline default).',
+    },
     { name: 'help', short: 'h', description: 'Show this help.' },
   ],
-  examples: ['npm run bench -- --quick', 'npm run bench -- --only j1 --runs 5', 'npm run bench -- sweep --quick'],
+  examples: [
+    'npm run bench -- --quick',
+    'npm run bench -- --only j1 --runs 5',
+    'npm run bench -- sweep --quick',
+  ],
   notes: 'Exit status: 0 when the results were written; 2 for a bad flag.',
 };
 
@@ -66,7 +78,9 @@ export async function main(argv: string[]): Promise<number> {
     options = parseBenchOptions(argv);
   } catch (error) {
     if (!(error instanceof UsageError || error instanceof ConfigError)) throw error;
-    process.stderr.write(`${BENCH_COMMAND.command}: ${error.message}\nSee '${BENCH_COMMAND.command} -- --help'.\n`);
+    process.stderr.write(
+      `${BENCH_COMMAND.command}: ${error.message}\nSee '${BENCH_COMMAND.command} -- --help'.\n`,
+    );
     return 2;
   }
   if (options.help) {
@@ -116,7 +130,15 @@ function parseBenchOptions(argv: string[]): BenchOptions {
   const only = values.only;
   if (only !== undefined && only !== 'micro' && only !== 'pipeline' && only !== 'j1')
     throw invalidSetting('--only', 'one of micro, pipeline, j1', only);
-  return { quick: values.quick, corpus: values.corpus, runs, only, out: values.out, avifSpeed, help: parsed.help === true };
+  return {
+    quick: values.quick,
+    corpus: values.corpus,
+    runs,
+    only,
+    out: values.out,
+    avifSpeed,
+    help: parsed.help === true,
+  };
 }
 
 /** Decode, resize and encode of synthetic images per size class, in this process. */

@@ -3,9 +3,9 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
+import { UsageError } from '../../src/cli/args.ts';
 import { buildS3Notification } from '../../src/cli/local-s3.ts';
 import { loadPipelineConfig, SETTINGS } from '../../src/config/index.ts';
-import { UsageError } from '../../src/cli/args.ts';
 import { ConfigError, invalidSetting } from '../../src/core/errors.ts';
 import { availableCpus } from '../../src/pipeline/cpus.ts';
 import { collectCorpus } from '../lib/corpus.ts';
@@ -34,7 +34,9 @@ export async function main(argv: string[]): Promise<number> {
     options = parseSweepOptions(argv);
   } catch (error) {
     if (!(error instanceof UsageError || error instanceof ConfigError)) throw error;
-    process.stderr.write(`${SWEEP_COMMAND.command}: ${(error as Error).message}\nSee '${SWEEP_COMMAND.command} --help'.\n`);
+    process.stderr.write(
+      `${SWEEP_COMMAND.command}: ${(error as Error).message}\nSee '${SWEEP_COMMAND.command} --help'.\n`,
+    );
     return 2;
   }
   if (options.help) {

@@ -317,7 +317,14 @@ type Values = {
     | 'from'
     | 'function'
     | 'region']?: string;
-} & { corpus?: string[]; payload?: string[]; 'event-object'?: string[]; quick?: boolean; 'delete-manifest'?: boolean; help?: boolean };
+} & {
+  corpus?: string[];
+  payload?: string[];
+  'event-object'?: string[];
+  quick?: boolean;
+  'delete-manifest'?: boolean;
+  help?: boolean;
+};
 
 function parse(argv: readonly string[]): { values: Values } {
   const { values, positionals } = parseCommandLine({ ...SWEEP_COMMAND, positionals: false }, argv);

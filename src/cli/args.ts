@@ -74,18 +74,21 @@ export function parseCommandLine(spec: CommandSpec, argv: readonly string[]): Pa
     if (token.kind !== 'option') continue;
     const option = byName.get(token.name);
     if (!option) {
-      throw new UsageError(spec.command, `unknown option ${token.rawName}${didYouMean(token.rawName, flags)}`);
+      throw new UsageError(
+        spec.command,
+        `unknown option ${token.rawName}${didYouMean(token.rawName, flags)}`,
+      );
     }
     const missing =
       token.value === undefined || (!token.inlineValue && token.value.startsWith('-') && token.value !== '-');
     if (option.value !== undefined && missing) {
-      throw new UsageError(
-        spec.command,
-        `--${option.name} needs a value: --${option.name} ${option.value}`,
-      );
+      throw new UsageError(spec.command, `--${option.name} needs a value: --${option.name} ${option.value}`);
     }
     if (option.value === undefined && token.value !== undefined) {
-      throw new UsageError(spec.command, `--${option.name} takes no value (given ${token.rawName}=${token.value})`);
+      throw new UsageError(
+        spec.command,
+        `--${option.name} takes no value (given ${token.rawName}=${token.value})`,
+      );
     }
   }
   if (!spec.positionals && positionals.length > 0) {

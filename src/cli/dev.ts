@@ -17,8 +17,8 @@ import { type Manifest, type QuarantineRecord, readManifest } from '../pipeline/
 import { S3Storage } from '../storage/s3.ts';
 import { getJson, perBucket } from '../storage/types.ts';
 import { UsageError } from './args.ts';
-import { LOCAL_CREDENTIALS, type LocalS3, type S3Notification, startLocalS3 } from './local-s3.ts';
 import { fileInPath, makeFolder, systemReason } from './folders.ts';
+import { LOCAL_CREDENTIALS, type LocalS3, type S3Notification, startLocalS3 } from './local-s3.ts';
 import { type Column, formatBytes, renderTable } from './table.ts';
 
 /**
@@ -123,7 +123,10 @@ async function prepareDataFolder(given: string, fresh: boolean): Promise<void> {
   const directory = resolve(given);
   const file = await fileInPath(given);
   if (file !== undefined) {
-    throw new UsageError(COMMAND, `cannot use --dir ${given}: ${resolve(file) === resolve(given) ? `it is a file` : `${file} is a file, not a folder`}`);
+    throw new UsageError(
+      COMMAND,
+      `cannot use --dir ${given}: ${resolve(file) === resolve(given) ? `it is a file` : `${file} is a file, not a folder`}`,
+    );
   }
   let entries: string[] = [];
   try {
@@ -141,7 +144,8 @@ async function prepareDataFolder(given: string, fresh: boolean): Promise<void> {
         `--fresh would delete ${given}, which imgpipe dev did not create (it has no ${DEV_MARKER} marker); remove it yourself or choose another --dir`,
       );
     }
-    for (const bucket of Object.values(DEV_BUCKETS)) await rm(join(directory, bucket), { recursive: true, force: true });
+    for (const bucket of Object.values(DEV_BUCKETS))
+      await rm(join(directory, bucket), { recursive: true, force: true });
   }
   try {
     await makeFolder(directory);

@@ -35,7 +35,10 @@ export interface CollectedInputs {
 
 const GLOB_CHARACTERS = /[*?[\]{}]/;
 
-export async function collectInputs(paths: readonly string[], options: CollectOptions): Promise<CollectedInputs> {
+export async function collectInputs(
+  paths: readonly string[],
+  options: CollectOptions,
+): Promise<CollectedInputs> {
   const cwd = options.cwd ?? process.cwd();
   const outRoot = resolve(cwd, options.out);
   const display = (path: string) => relative(cwd, path) || path;
@@ -55,7 +58,11 @@ export async function collectInputs(paths: readonly string[], options: CollectOp
         });
       }
     } else if (info.isFile()) {
-      inputs.push({ display: display(absolute), path: absolute, ref: { bucket: dirname(absolute), key: basename(absolute) } });
+      inputs.push({
+        display: display(absolute),
+        path: absolute,
+        ref: { bucket: dirname(absolute), key: basename(absolute) },
+      });
     }
   };
   try {
@@ -72,10 +79,16 @@ export async function collectInputs(paths: readonly string[], options: CollectOp
         await addPath(absolute);
         continue;
       }
-      if (!GLOB_CHARACTERS.test(path)) throw new UsageError(options.command, `no such file or folder: ${path}`);
+      if (!GLOB_CHARACTERS.test(path))
+        throw new UsageError(options.command, `no such file or folder: ${path}`);
       const matches: string[] = [];
       for await (const match of glob(path, { cwd })) matches.push(resolve(cwd, match));
-      const visible = matches.filter((match) => !relative(cwd, match).split(sep).some((part) => part.startsWith('.')));
+      const visible = matches.filter(
+        (match) =>
+          !relative(cwd, match)
+            .split(sep)
+            .some((part) => part.startsWith('.')),
+      );
       if (visible.length === 0) throw new UsageError(options.command, `no file matches ${path}`);
       for (const match of visible.sort()) await addPath(match);
     }
@@ -127,7 +140,10 @@ async function readStandardInput(options: CollectOptions, temporary: string[]): 
   const key = options.stdinKey ?? 'stdin';
   const segments = key.split('/');
   if (isAbsolute(key) || segments.some((s) => s === '' || s === '.' || s === '..') || key.includes('\\')) {
-    throw new UsageError(options.command, `--name ${JSON.stringify(key)} is not a usable key: use a relative path like photos/cat.jpg`);
+    throw new UsageError(
+      options.command,
+      `--name ${JSON.stringify(key)} is not a usable key: use a relative path like photos/cat.jpg`,
+    );
   }
   const chunks: Buffer[] = [];
   for await (const chunk of stdin) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));

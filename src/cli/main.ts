@@ -4,7 +4,14 @@ import { ConfigError, describeError } from '../core/errors.ts';
 import { VERSION } from '../core/runtime.ts';
 import { didYouMean } from '../core/suggest.ts';
 import { availableCpus } from '../pipeline/cpus.ts';
-import { type CommandSpec, HELP_OPTION, integerFlag, parseCommandLine, renderHelp, UsageError } from './args.ts';
+import {
+  type CommandSpec,
+  HELP_OPTION,
+  integerFlag,
+  parseCommandLine,
+  renderHelp,
+  UsageError,
+} from './args.ts';
 import { DEFAULT_DEV_DIR, DEFAULT_DEV_PORT, DEV_MARKER, defaultSamples, runDevCommand } from './dev.ts';
 import { runProcessCommand } from './process.ts';
 
@@ -34,7 +41,12 @@ export const PROCESS_COMMAND: CommandSpec = {
   ].join('\n'),
   positionals: true,
   options: [
-    { name: 'out', short: 'o', value: '<dir>', description: 'Where outputs, manifests and quarantine go (created if needed).' },
+    {
+      name: 'out',
+      short: 'o',
+      value: '<dir>',
+      description: 'Where outputs, manifests and quarantine go (created if needed).',
+    },
     CONFIG_OPTION,
     { name: 'force', short: 'f', description: 'Process inputs again even when their manifest is current.' },
     {
@@ -44,14 +56,43 @@ export const PROCESS_COMMAND: CommandSpec = {
       description:
         'Files in flight at once (default: the CPUs this process may use). Encodes run in a pool of IMGPIPE_WORKERS threads (0, the default, derives them from the CPUs as the function does); outputs are the same bytes either way.',
     },
-    { name: 'dry-run', short: 'n', description: 'Print the variants and keys each input would get (from its header; nothing decoded or written).' },
-    { name: 'json', description: 'Print one JSON summary on stdout (per input: outcome, reason, outputs with sizes and bytes; totals) and no progress.' },
+    {
+      name: 'dry-run',
+      short: 'n',
+      description:
+        'Print the variants and keys each input would get (from its header; nothing decoded or written).',
+    },
+    {
+      name: 'json',
+      description:
+        'Print one JSON summary on stdout (per input: outcome, reason, outputs with sizes and bytes; totals) and no progress.',
+    },
     { name: 'quiet', short: 'q', description: 'Print nothing but failures.' },
-    { name: 'name', value: '<key>', description: 'The key of the image read from standard input with - (default: stdin).' },
-    { name: 'width', value: '<px>', description: 'Quick one-off job: one variant this wide, instead of the document\'s variants.' },
-    { name: 'height', value: '<px>', description: 'Quick one-off job: one variant this high (with --width: the box).' },
-    { name: 'fit', value: '<fit>', description: 'With --width and --height: inside (default), cover (crop) or contain (pad).' },
-    { name: 'format', value: '<list>', description: 'Output formats, comma-separated (jpeg, webp, avif, png), for every variant.' },
+    {
+      name: 'name',
+      value: '<key>',
+      description: 'The key of the image read from standard input with - (default: stdin).',
+    },
+    {
+      name: 'width',
+      value: '<px>',
+      description: "Quick one-off job: one variant this wide, instead of the document's variants.",
+    },
+    {
+      name: 'height',
+      value: '<px>',
+      description: 'Quick one-off job: one variant this high (with --width: the box).',
+    },
+    {
+      name: 'fit',
+      value: '<fit>',
+      description: 'With --width and --height: inside (default), cover (crop) or contain (pad).',
+    },
+    {
+      name: 'format',
+      value: '<list>',
+      description: 'Output formats, comma-separated (jpeg, webp, avif, png), for every variant.',
+    },
     { name: 'quality', value: '<n>', description: 'Quality of every output format that has one.' },
     VERBOSE_OPTION,
     HELP_OPTION,
@@ -76,16 +117,36 @@ export const DEV_COMMAND: CommandSpec = {
   summary:
     'Starts a local S3-compatible server (s3rver) with buckets imgpipe-source, imgpipe-output and imgpipe-quarantine, delivers each object created in the source bucket to the Lambda handler as S3 would (one event at a time, two retries, then a dead letter), uploads the sample photos and keeps serving until Ctrl-C.',
   options: [
-    { name: 'port', short: 'p', value: '<n>', description: `Port of the S3 server (default ${DEFAULT_DEV_PORT}; 0 picks a free one).` },
-    { name: 'host', value: '<addr>', description: 'Address to listen on, one of this machine\'s (default 127.0.0.1).' },
-    { name: 'dir', short: 'd', value: '<dir>', description: `Where the buckets are stored (default ${DEFAULT_DEV_DIR}).` },
+    {
+      name: 'port',
+      short: 'p',
+      value: '<n>',
+      description: `Port of the S3 server (default ${DEFAULT_DEV_PORT}; 0 picks a free one).`,
+    },
+    {
+      name: 'host',
+      value: '<addr>',
+      description: "Address to listen on, one of this machine's (default 127.0.0.1).",
+    },
+    {
+      name: 'dir',
+      short: 'd',
+      value: '<dir>',
+      description: `Where the buckets are stored (default ${DEFAULT_DEV_DIR}).`,
+    },
     {
       name: 'fresh',
       description: `Start from empty buckets: deletes only what imgpipe dev created in --dir (its buckets, marked by a ${DEV_MARKER} file) and refuses a folder it did not create.`,
     },
-    { name: 'once', description: 'Exit after the samples are processed, with totals (status 1 if any event failed).' },
+    {
+      name: 'once',
+      description: 'Exit after the samples are processed, with totals (status 1 if any event failed).',
+    },
     CONFIG_OPTION,
-    { name: 'verbose', description: "Also print the handler's JSON logs and EMF metrics, and the stack of an error." },
+    {
+      name: 'verbose',
+      description: "Also print the handler's JSON logs and EMF metrics, and the stack of an error.",
+    },
     HELP_OPTION,
   ],
   examples: [
@@ -93,7 +154,8 @@ export const DEV_COMMAND: CommandSpec = {
     'imgpipe dev --once --port 0 --dir /tmp/imgpipe-dev --fresh',
     'imgpipe dev -c thumbs.json --verbose',
   ],
-  notes: 'Exit status: 0 when stopped (or --once with every event handled); 1 when an event failed; 2 for a usage or configuration error.',
+  notes:
+    'Exit status: 0 when stopped (or --once with every event handled); 1 when an event failed; 2 for a usage or configuration error.',
 };
 
 const COMMANDS: Readonly<Record<string, CommandSpec>> = { process: PROCESS_COMMAND, dev: DEV_COMMAND };
@@ -153,7 +215,10 @@ function commandNamed(name: string): CommandSpec {
   const spec = COMMANDS[name];
   if (spec) return spec;
   const what = name.startsWith('-') ? 'option' : 'command';
-  throw new UsageError('imgpipe', `unknown ${what} ${what === 'command' ? JSON.stringify(name) : name}${didYouMean(name, Object.keys(COMMANDS))}`);
+  throw new UsageError(
+    'imgpipe',
+    `unknown ${what} ${what === 'command' ? JSON.stringify(name) : name}${didYouMean(name, Object.keys(COMMANDS))}`,
+  );
 }
 
 type Values = Record<string, string | boolean | string[] | undefined>;
@@ -174,7 +239,11 @@ function loadConfig(values: Values, env: NodeJS.ProcessEnv, quick = false): Pipe
   });
 }
 
-async function processCommand(values: Values, positionals: string[], env: NodeJS.ProcessEnv): Promise<number> {
+async function processCommand(
+  values: Values,
+  positionals: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<number> {
   const command = PROCESS_COMMAND.command;
   const config = loadConfig(values, env, true);
   const workers = loadWorkers(env);
@@ -187,12 +256,16 @@ async function processCommand(values: Values, positionals: string[], env: NodeJS
     64,
   );
   const out = text(values.out);
-  if (out === undefined || out.trim() === '') throw new UsageError(command, '--out <dir> is required: where the outputs go');
+  if (out === undefined || out.trim() === '')
+    throw new UsageError(command, '--out <dir> is required: where the outputs go');
   if (positionals.length === 0) {
     throw new UsageError(command, 'give at least one file, folder, glob or - (standard input)');
   }
   if (values.name !== undefined && !positionals.includes('-')) {
-    throw new UsageError(command, '--name names the image read from standard input: give - as an input with it');
+    throw new UsageError(
+      command,
+      '--name names the image read from standard input: give - as an input with it',
+    );
   }
   const { exitCode } = await runProcessCommand({
     inputs: positionals,

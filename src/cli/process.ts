@@ -73,7 +73,11 @@ export async function runProcessCommand(
     const terminal = terminalOf(options.stdout);
     if (options.dryRun) {
       const plans = await planFiles(inputs, options);
-      options.stdout.write(options.json ? `${JSON.stringify(jsonSummary(plans, options.out, true), null, 2)}\n` : renderPlan(plans));
+      options.stdout.write(
+        options.json
+          ? `${JSON.stringify(jsonSummary(plans, options.out, true), null, 2)}\n`
+          : renderPlan(plans),
+      );
       return { exitCode: 0, results: [] };
     }
     await checkOutputFolder(options.out);
@@ -85,11 +89,14 @@ export async function runProcessCommand(
     }
     const failures = results.filter((r) => r.error !== undefined);
     if (options.quiet) {
-      for (const failure of failures) options.stderr.write(`${COMMAND}: ${failure.display}: ${statusOf(failure)}\n`);
+      for (const failure of failures)
+        options.stderr.write(`${COMMAND}: ${failure.display}: ${statusOf(failure)}\n`);
     }
     if (options.verbose) {
       for (const failure of failures) {
-        options.stderr.write(`${failure.display}: ${(failure.error as Error)?.stack ?? String(failure.error)}\n`);
+        options.stderr.write(
+          `${failure.display}: ${(failure.error as Error)?.stack ?? String(failure.error)}\n`,
+        );
       }
     }
     return { exitCode: failures.length > 0 ? 1 : 0, results };
@@ -162,9 +169,13 @@ async function processFiles(inputs: readonly Input[], options: ProcessCommandOpt
           result = { display: input.display, key: input.ref.key, outcome, ms: performance.now() - started };
           if (outcome.status === 'quarantined') {
             // The header's dimensions, when it was read before the image was refused.
-            const record = await getJson<QuarantineRecord>(output, layout.quarantineKeys(input.ref.key).reason);
+            const record = await getJson<QuarantineRecord>(
+              output,
+              layout.quarantineKeys(input.ref.key).reason,
+            );
             const { width, height } = record.details as { width?: unknown; height?: unknown };
-            if (typeof width === 'number' && typeof height === 'number') result = { ...result, width, height };
+            if (typeof width === 'number' && typeof height === 'number')
+              result = { ...result, width, height };
           }
         } catch (error) {
           result = { display: input.display, key: input.ref.key, error, ms: performance.now() - started };
@@ -173,7 +184,8 @@ async function processFiles(inputs: readonly Input[], options: ProcessCommandOpt
         done++;
         inFlight.delete(input.ref.key);
         bar?.update(done, { file: [...inFlight].join(', ') });
-        if (showProgress && !bar) options.stderr.write(`[${done}/${inputs.length}] ${input.display}: ${statusOf(result)}\n`);
+        if (showProgress && !bar)
+          options.stderr.write(`[${done}/${inputs.length}] ${input.display}: ${statusOf(result)}\n`);
       }
     };
     const concurrency = Math.max(1, Math.min(options.concurrency ?? 1, inputs.length));
@@ -225,7 +237,9 @@ async function planFiles(inputs: readonly Input[], options: ProcessCommandOption
       }
       throw error;
     }
-    const manifest = options.force ? undefined : await readManifest(output, layout.manifestKey(input.ref.key));
+    const manifest = options.force
+      ? undefined
+      : await readManifest(output, layout.manifestKey(input.ref.key));
     if (manifest && manifest.source.etag === object.etag && manifest.configHash === config.hash) {
       plans.push({ ...base, status: 'duplicate', bytesIn: object.size, outputs: manifest.outputs });
       continue;

@@ -53,7 +53,12 @@ export interface Terminal {
 }
 
 /** What the user reads for an outcome: the same word in rows and totals. */
-const WORDS = { processed: 'processed', duplicate: 'already done', quarantined: 'quarantined', missing: 'missing' };
+const WORDS = {
+  processed: 'processed',
+  duplicate: 'already done',
+  quarantined: 'quarantined',
+  missing: 'missing',
+};
 
 export function statusOf(result: FileResult): string {
   if (result.error !== undefined) return `failed: ${describeError(result.error)}`;
@@ -108,7 +113,8 @@ export function renderSummary(results: readonly FileResult[], out: string, termi
     },
   ];
   const colour = (result: FileResult, line: string) => {
-    const style = result.error !== undefined ? 'red' : result.outcome?.status === 'quarantined' ? 'yellow' : undefined;
+    const style =
+      result.error !== undefined ? 'red' : result.outcome?.status === 'quarantined' ? 'yellow' : undefined;
     // styleText leaves the text plain when the stream is no terminal or NO_COLOR is set.
     return style ? styleText(style, line, { stream: terminal.stream as NodeJS.WriteStream }) : line;
   };
@@ -125,7 +131,8 @@ export function renderSummary(results: readonly FileResult[], out: string, termi
 }
 
 function countTotals(results: readonly FileResult[]) {
-  const count = (status: string) => results.filter((r) => r.error === undefined && r.outcome!.status === status).length;
+  const count = (status: string) =>
+    results.filter((r) => r.error === undefined && r.outcome!.status === status).length;
   return {
     files: results.length,
     processed: count('processed'),
@@ -165,7 +172,13 @@ export function jsonSummary(items: readonly (FileResult | PlannedFile)[], out: s
     }
     const { outcome } = item;
     if (item.error !== undefined || !outcome) {
-      return { path: item.display, key: item.key, outcome: 'failed', error: describeError(item.error), ms: Math.round(item.ms) };
+      return {
+        path: item.display,
+        key: item.key,
+        outcome: 'failed',
+        error: describeError(item.error),
+        ms: Math.round(item.ms),
+      };
     }
     return {
       path: item.display,
@@ -188,7 +201,12 @@ export function jsonSummary(items: readonly (FileResult | PlannedFile)[], out: s
   const results = items.filter((item): item is FileResult => !('status' in item));
   const count = (outcome: string) => inputs.filter((i) => i.outcome === outcome).length;
   const totals = dryRun
-    ? { files: inputs.length, planned: count('planned'), duplicate: count('duplicate'), quarantined: count('quarantined') }
+    ? {
+        files: inputs.length,
+        planned: count('planned'),
+        duplicate: count('duplicate'),
+        quarantined: count('quarantined'),
+      }
     : { ...countTotals(results), ms: Math.round(results.reduce((sum, r) => sum + r.ms, 0)) };
   return { out: root, dryRun, inputs, totals };
 }
@@ -211,14 +229,17 @@ export function renderPlan(plans: readonly PlannedFile[]): string {
       h.displayWidth !== h.width || h.orientation !== 1
         ? ` (stored ${h.width}x${h.height}, orientation ${h.orientation})`
         : '';
-    lines.push(`${plan.display}: ${h.format} ${h.displayWidth}x${h.displayHeight}${stored} -> ${outputs.length} outputs`);
+    lines.push(
+      `${plan.display}: ${h.format} ${h.displayWidth}x${h.displayHeight}${stored} -> ${outputs.length} outputs`,
+    );
     const variants = [...new Set(outputs.map((o) => o.variant))];
     const rows = variants.map((variant) => {
       const own = outputs.filter((o) => o.variant === variant);
       return [variant, `${own[0]!.width}x${own[0]!.height}`, own.map((o) => o.key).join(', ')];
     });
     const widths = [0, 1].map((i) => Math.max(...rows.map((row) => row[i]!.length)));
-    for (const row of rows) lines.push(`  ${row[0]!.padEnd(widths[0]!)}  ${row[1]!.padEnd(widths[1]!)}  ${row[2]}`);
+    for (const row of rows)
+      lines.push(`  ${row[0]!.padEnd(widths[0]!)}  ${row[1]!.padEnd(widths[1]!)}  ${row[2]}`);
   }
   const count = (status: PlannedFile['status']) => plans.filter((p) => p.status === status).length;
   lines.push(

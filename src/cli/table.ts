@@ -67,10 +67,17 @@ export function renderTable<Row>(
 }
 
 /** Leaves out droppable columns, lowest priority first, until the rest can fit `maxWidth`. */
-function fitColumns<Row>(columns: readonly Column<Row>[], rows: readonly Row[], maxWidth: number): Column<Row>[] {
+function fitColumns<Row>(
+  columns: readonly Column<Row>[],
+  rows: readonly Row[],
+  maxWidth: number,
+): Column<Row>[] {
   const natural = (column: Column<Row>) =>
     column.shrink
-      ? Math.min(MIN_SHRUNK, Math.max(width(column.header), ...rows.map((row) => width(show(column.value(row))))))
+      ? Math.min(
+          MIN_SHRUNK,
+          Math.max(width(column.header), ...rows.map((row) => width(show(column.value(row))))),
+        )
       : Math.max(width(column.header), ...rows.map((row) => width(show(column.value(row)))));
   let kept = [...columns];
   const needed = () => kept.reduce((sum, c) => sum + natural(c), 0) + 2 * (kept.length - 1);

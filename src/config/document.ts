@@ -214,7 +214,10 @@ function parseFormatOptions(setting: string, format: OutputFormat, given: Record
   checkKnownKeys(setting, given, Object.keys(rules));
   const merged = { ...FORMAT_DEFAULTS[format], ...given } as Record<string, unknown>;
   return Object.fromEntries(
-    Object.entries(rules).map(([name, rule]) => [name, checkOption(`${setting}.${name}`, merged[name], rule)]),
+    Object.entries(rules).map(([name, rule]) => [
+      name,
+      checkOption(`${setting}.${name}`, merged[name], rule),
+    ]),
   );
 }
 
@@ -239,7 +242,12 @@ function parseVariants(setting: string, value: unknown, formats: readonly Output
     const at = `${setting}[${index}]`;
     if (!isPlainObject(raw)) throw invalidSetting(at, 'an object like {"name": "large", "width": 1600}', raw);
     checkKnownKeys(at, raw, VARIANT_KEYS);
-    const name = checkString(`${at}.name`, raw.name, VARIANT_NAME_PATTERN, 'a name of letters, digits, _ . -');
+    const name = checkString(
+      `${at}.name`,
+      raw.name,
+      VARIANT_NAME_PATTERN,
+      'a name of letters, digits, _ . -',
+    );
     if (names.has(name)) throw invalidSetting(`${at}.name`, 'a name not used by another variant', name);
     names.add(name);
     const width =

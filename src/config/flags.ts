@@ -82,7 +82,8 @@ export function applyQuickFlags(document: unknown, flags: QuickFlags): unknown {
       const quality = integer('--quality', flags.quality, rule.min, rule.max);
       withQuality[name] = { ...(isPlainObject(options) ? options : {}), quality };
     }
-    if (!any) throw invalidSetting('--quality', 'a format that has a quality (jpeg, webp, avif)', flags.quality);
+    if (!any)
+      throw invalidSetting('--quality', 'a format that has a quality (jpeg, webp, avif)', flags.quality);
     doc.formats = withQuality;
   }
   return doc;

@@ -15,8 +15,8 @@ import {
 import { applyQuickFlags, type QuickFlags } from './flags.ts';
 import { ENV, SETTINGS } from './settings.ts';
 
-export type { QuickFlags } from './flags.ts';
 export { DEFAULT_PIPELINE_DOCUMENT, parsePipelineConfig } from './document.ts';
+export type { QuickFlags } from './flags.ts';
 export { ENV, SETTINGS } from './settings.ts';
 
 /**

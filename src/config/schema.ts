@@ -3,11 +3,11 @@ import { OUTPUT_FORMAT_NAMES, type OutputFormat, resolveOutputFormat } from '../
 import {
   COLOUR_PATTERN,
   DEFAULT_PIPELINE_DOCUMENT,
-  DOCUMENT_KEYS,
+  type DOCUMENT_KEYS,
   FORMAT_OPTION_RULES,
   MAX_DIMENSION,
   type OptionRule,
-  VARIANT_KEYS,
+  type VARIANT_KEYS,
   VARIANT_NAME_PATTERN,
 } from './document.ts';
 import { SETTINGS } from './settings.ts';
@@ -137,7 +137,8 @@ function variantSchema(): Schema {
 }
 
 function optionsSchema(format: OutputFormat): Schema {
-  const defaults = (DEFAULT_PIPELINE_DOCUMENT.formats as Record<string, Record<string, unknown>>)[format] ?? {};
+  const defaults =
+    (DEFAULT_PIPELINE_DOCUMENT.formats as Record<string, Record<string, unknown>>)[format] ?? {};
   return {
     type: 'object',
     properties: Object.fromEntries(

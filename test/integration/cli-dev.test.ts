@@ -9,7 +9,7 @@ const tempDir = () => mkdtempSync(join(tmpdir(), 'imgpipe-dev-'));
 // Each run processes the six samples through the handler: minutes on a busy two-core machine.
 const SLOW = { timeoutMs: 300_000 };
 
-describe('imgpipe dev --fresh', () => {
+describe('imgpipe dev --fresh and --once', () => {
   it('refuses to empty a folder imgpipe dev did not create, and deletes nothing', async () => {
     const dir = join(tempDir(), 'mine');
     mkdirSync(join(dir, 'thesis'), { recursive: true });
@@ -26,6 +26,10 @@ describe('imgpipe dev --fresh', () => {
     const dir = join(tempDir(), 'data');
     const first = await runCli(['dev', '--once', '--port', '0', '--dir', dir], SLOW);
     expect(first.code).toBe(0);
+    // --once: no instructions for a server that is stopping, and totals at the end.
+    expect(first.stdout).not.toContain('--endpoint-url');
+    expect(first.stdout).not.toContain('Try it with');
+    expect(first.stdout.trimEnd().split('\n').at(-1)).toBe('6 events: 5 processed, 1 quarantined');
     expect(existsSync(join(dir, '.imgpipe-dev'))).toBe(true);
     writeFileSync(join(dir, 'notes.txt'), 'mine');
     const again = await runCli(['dev', '--once', '--port', '0', '--dir', dir], SLOW);
@@ -37,14 +41,4 @@ describe('imgpipe dev --fresh', () => {
       ['.imgpipe-dev', 'imgpipe-output', 'imgpipe-quarantine', 'imgpipe-source', 'notes.txt'].sort(),
     );
   }, 900_000);
-});
-
-describe('imgpipe dev --once', () => {
-  it('ends with totals and no instructions for a server that is stopping', async () => {
-    const run = await runCli(['dev', '--once', '--port', '0', '--dir', join(tempDir(), 'data')], SLOW);
-    expect(run.code).toBe(0);
-    expect(run.stdout).not.toContain('--endpoint-url');
-    expect(run.stdout).not.toContain('Try it with');
-    expect(run.stdout.trimEnd().split('\n').at(-1)).toBe('6 events: 5 processed, 1 quarantined');
-  }, 300_000);
 });

@@ -1,4 +1,12 @@
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -29,7 +37,8 @@ function outputBytes(folder: string): Map<string, Buffer> {
     }
   };
   walk(folder);
-  for (const key of files.keys()) if (key.startsWith('manifests/') || key.startsWith('quarantine/reasons/')) files.delete(key);
+  for (const key of files.keys())
+    if (key.startsWith('manifests/') || key.startsWith('quarantine/reasons/')) files.delete(key);
   return files;
 }
 
@@ -75,7 +84,9 @@ describe('imgpipe process --dry-run', () => {
     expect(run.code).toBe(0);
     expect(existsSync(join(dir, 'out'))).toBe(false);
     expect(run.stdout).toContain('in/dogs.jpg: jpeg 1065x1600 -> 9 outputs');
-    expect(run.stdout).toMatch(/ {2}large +1065x1600 +large\/dogs\.jpg\.jpg, large\/dogs\.jpg\.webp, large\/dogs\.jpg\.avif/);
+    expect(run.stdout).toMatch(
+      / {2}large +1065x1600 +large\/dogs\.jpg\.jpg, large\/dogs\.jpg\.webp, large\/dogs\.jpg\.avif/,
+    );
     expect(run.stdout).toMatch(/ {2}small +320x481 +small\/dogs\.jpg\.jpg/);
     expect(run.stdout).toContain('in/rotated.jpg: jpeg 320x480 (stored 480x320, orientation 6) -> 9 outputs');
     expect(run.stdout).toMatch(/in\/bomb\.png: would be quarantined \(too-many-pixels\)/);
@@ -85,7 +96,9 @@ describe('imgpipe process --dry-run', () => {
   it('knows which inputs are already done', async () => {
     const dir = twoPhotosAndABadFile();
     await runCli(['process', 'in/rotated.jpg', '--out', 'out', '--quiet'], { cwd: dir });
-    const run = await runCli(['process', 'in/rotated.jpg', '--out', 'out', '--dry-run', '--json'], { cwd: dir });
+    const run = await runCli(['process', 'in/rotated.jpg', '--out', 'out', '--dry-run', '--json'], {
+      cwd: dir,
+    });
     expect(JSON.parse(run.stdout).inputs[0]).toMatchObject({ key: 'rotated.jpg', outcome: 'duplicate' });
   });
 });
@@ -95,7 +108,10 @@ describe('imgpipe process inputs', () => {
     const dir = twoPhotosAndABadFile();
     const run = await runCli(['process', 'in/*.jpg', '--out', 'out', '--dry-run', '--json'], { cwd: dir });
     expect(run.code).toBe(0);
-    expect(JSON.parse(run.stdout).inputs.map((i: { key: string }) => i.key)).toEqual(['dogs.jpg', 'rotated.jpg']);
+    expect(JSON.parse(run.stdout).inputs.map((i: { key: string }) => i.key)).toEqual([
+      'dogs.jpg',
+      'rotated.jpg',
+    ]);
   });
 
   it('reads one image from standard input with -, named by --name', async () => {
@@ -105,7 +121,11 @@ describe('imgpipe process inputs', () => {
       input: readFileSync(fixturePath('photos/portrait-friends-dogs.jpg')),
     });
     expect(run.code).toBe(0);
-    expect(JSON.parse(run.stdout).inputs[0]).toMatchObject({ path: '-', key: 'uploads/dogs.jpg', outcome: 'processed' });
+    expect(JSON.parse(run.stdout).inputs[0]).toMatchObject({
+      path: '-',
+      key: 'uploads/dogs.jpg',
+      outcome: 'processed',
+    });
     const image = await decode('webp', readFileSync(join(dir, 'out', 'medium', 'uploads', 'dogs.jpg.webp')));
     expect([image.width, image.height]).toEqual([800, 1202]);
   });
@@ -113,12 +133,27 @@ describe('imgpipe process inputs', () => {
   it('builds a one-off pipeline from quick flags', async () => {
     const dir = twoPhotosAndABadFile();
     const run = await runCli(
-      ['process', 'in/dogs.jpg', '--out', 'out', '--width', '400', '--format', 'webp,avif', '--quality', '70', '--json'],
+      [
+        'process',
+        'in/dogs.jpg',
+        '--out',
+        'out',
+        '--width',
+        '400',
+        '--format',
+        'webp,avif',
+        '--quality',
+        '70',
+        '--json',
+      ],
       { cwd: dir },
     );
     expect(run.code).toBe(0);
     const [input] = JSON.parse(run.stdout).inputs;
-    expect(input.outputs.map((o: { key: string }) => o.key)).toEqual(['w400/dogs.jpg.webp', 'w400/dogs.jpg.avif']);
+    expect(input.outputs.map((o: { key: string }) => o.key)).toEqual([
+      'w400/dogs.jpg.webp',
+      'w400/dogs.jpg.avif',
+    ]);
     const image = await decode('avif', readFileSync(join(dir, 'out', 'w400', 'dogs.jpg.avif')));
     expect([image.width, image.height]).toEqual([400, 601]);
     const manifest = JSON.parse(readFileSync(join(dir, 'out', 'manifests', 'dogs.jpg.json'), 'utf8'));
@@ -126,7 +161,9 @@ describe('imgpipe process inputs', () => {
 
     const bad = await runCli(['process', 'in/dogs.jpg', '--out', 'out', '--format', 'gif'], { cwd: dir });
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain('Expected one or more of jpg, jpeg, webp, avif, png for --format but received "gif"');
+    expect(bad.stderr).toContain(
+      'Expected one or more of jpg, jpeg, webp, avif, png for --format but received "gif"',
+    );
   });
 });
 

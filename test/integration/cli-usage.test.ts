@@ -255,7 +255,16 @@ describe('imgpipe dev mistakes', () => {
   });
 
   it('says a --host is not an address of this machine', async () => {
-    const run = await runCli(['dev', '--once', '--port', '0', '--host', '192.0.2.1', '--dir', join(tempDir(), 'd')]);
+    const run = await runCli([
+      'dev',
+      '--once',
+      '--port',
+      '0',
+      '--host',
+      '192.0.2.1',
+      '--dir',
+      join(tempDir(), 'd'),
+    ]);
     expect(run.code).toBe(2);
     noStack(run.stderr);
     expect(lines(run.stderr)[0]).toBe(

@@ -19,10 +19,12 @@ export function runInPty(
 ): Promise<Run> {
   const command = [process.execPath, CLI, ...args].map(shellQuote).join(' ');
   const size = `stty cols ${options.columns ?? 120} rows 40`;
+  // The terminal decides about colour, not the test runner's own FORCE_COLOR.
+  const { FORCE_COLOR: _force, NO_COLOR: _no, ...inherited } = process.env;
   return new Promise((resolve, reject) => {
     const child = spawn('script', ['-qfec', `${size}; exec ${command}`, '/dev/null'], {
       cwd: options.cwd ?? REPO_ROOT,
-      env: { ...process.env, TERM: 'xterm-256color', ...options.env },
+      env: { ...inherited, TERM: 'xterm-256color', ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';

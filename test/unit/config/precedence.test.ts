@@ -57,7 +57,14 @@ describe('loadPipelineConfig precedence', () => {
       { flags: { width: 400, formats: ['webp', 'jpg'], quality: 70 } },
     );
     expect(config.variants).toEqual([
-      { name: 'w400', width: 400, height: undefined, fit: 'inside', upscale: false, formats: ['webp', 'jpeg'] },
+      {
+        name: 'w400',
+        width: 400,
+        height: undefined,
+        fit: 'inside',
+        upscale: false,
+        formats: ['webp', 'jpeg'],
+      },
     ]);
     expect(config.formats).toEqual(['webp', 'jpeg']);
     expect(config.formatOptions.webp.quality).toBe(70);
@@ -67,9 +74,9 @@ describe('loadPipelineConfig precedence', () => {
   });
 
   it('names the flag whose value is wrong', () => {
-    expect(configError(() => loadPipelineConfig({}, { flags: { quality: 0, formats: ['jpeg'] } })).setting).toBe(
-      '--quality',
-    );
+    expect(
+      configError(() => loadPipelineConfig({}, { flags: { quality: 0, formats: ['jpeg'] } })).setting,
+    ).toBe('--quality');
     expect(configError(() => loadPipelineConfig({}, { flags: { width: 0 } })).message).toBe(
       'Expected integer between 1 and 16384 for --width but received 0 of type number',
     );
@@ -97,13 +104,21 @@ describe('configuration error messages', () => {
 
   it('suggests the key meant by a typo', () => {
     const error = configError(() => parsePipelineConfig({ formts: {} }, 'config.json'));
-    expect(error.message).toMatch(/^config\.json: unknown setting formts \(did you mean formats\?\); the settings are \$schema, variants, formats/);
-    const nested = configError(() => parsePipelineConfig({ variants: [{ name: 'a', widht: 1 }] }, 'config.json'));
-    expect(nested.message).toMatch(/^config\.json: unknown setting variants\[0\]\.widht \(did you mean width\?\)/);
+    expect(error.message).toMatch(
+      /^config\.json: unknown setting formts \(did you mean formats\?\); the settings are \$schema, variants, formats/,
+    );
+    const nested = configError(() =>
+      parsePipelineConfig({ variants: [{ name: 'a', widht: 1 }] }, 'config.json'),
+    );
+    expect(nested.message).toMatch(
+      /^config\.json: unknown setting variants\[0\]\.widht \(did you mean width\?\)/,
+    );
   });
 
   it('names the template setting and its value', () => {
-    const error = configError(() => parsePipelineConfig({ manifestTemplate: 'm/{variant}/{key}.json' }, 'c.json'));
+    const error = configError(() =>
+      parsePipelineConfig({ manifestTemplate: 'm/{variant}/{key}.json' }, 'c.json'),
+    );
     expect(error.setting).toBe('c.json: manifestTemplate');
     expect(error.value).toBe('m/{variant}/{key}.json');
     expect(error.message).toContain('for manifestTemplate but received "m/{variant}/{key}.json"');

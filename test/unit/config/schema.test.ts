@@ -15,7 +15,10 @@ const VALID: unknown[] = [
   {},
   DEFAULT_PIPELINE_DOCUMENT,
   { $schema: './docs/pipeline.schema.json', formats: { webp: {} } },
-  { variants: [{ name: 'thumb', width: 64, height: 64, fit: 'cover', formats: ['jpg'] }], formats: { jpg: true } },
+  {
+    variants: [{ name: 'thumb', width: 64, height: 64, fit: 'cover', formats: ['jpg'] }],
+    formats: { jpg: true },
+  },
   { formats: { avif: { speed: 0, quality: 0, chromaSubsampling: '4:4:4' }, png: null } },
   { resize: { method: 'mitchell', linearRGB: true }, background: '#10203040', limits: { maxBytes: 1 } },
   { variants: [{ name: 'full' }], outputPrefix: 'out/', keyTemplate: '{format}/{variant}/{dir}{name}.{ext}' },
@@ -88,7 +91,8 @@ async function loadAjv() {
   }
 }
 const ajv = await loadAjv();
-if (!ajv) console.warn('ajv is not installed: the schema/parser agreement test is skipped (npm install -D ajv).');
+if (!ajv)
+  console.warn('ajv is not installed: the schema/parser agreement test is skipped (npm install -D ajv).');
 
 describe('the pipeline document schema', () => {
   it('is published as generated from the parser (node scripts/schema.ts writes it)', () => {

@@ -89,7 +89,9 @@ describe('npm run bench -- sweep --from', () => {
     expect(stdout).toMatch(/that took 9 min 25 s/);
     expect(stdout).not.toMatch(/^Warning: The working tree has uncommitted changes/m);
     expect(stdout).toMatch(/^Warning: The stored sweep ran on a working tree with uncommitted changes/m);
-    expect(stdout).toContain('No Terraform file written: pass --tfvars <path> to write one from this choice.');
+    expect(stdout).toContain(
+      'No Terraform file written: pass --tfvars <path> to write one from this choice.',
+    );
     expect(readFileSync('terraform/envs/dev/tuning.tfvars.json', 'utf8')).toBe(tuning);
     const doc = JSON.parse(readFileSync(join(out, 'sweep.json'), 'utf8')) as SweepDocument;
     expect(doc.chosenAgainFrom).toBe(stored);
