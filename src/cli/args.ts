@@ -103,7 +103,7 @@ export function renderHelp(spec: CommandSpec): string {
     `${o.short ? `-${o.short}, ` : '    '}--${o.name}${o.value ? ` ${o.value}` : ''}`;
   const width = Math.max(...spec.options.map((o) => flag(o).length));
   const wrap = (text: string, indent: number) => wrapText(text, 100 - indent).join(`\n${' '.repeat(indent)}`);
-  const lines = [`Usage: ${spec.usage}`, '', spec.summary];
+  const lines = [`Usage: ${spec.usage}`, '', ...wrapText(spec.summary, 100)];
   if (spec.description) lines.push('', spec.description);
   lines.push('', 'Options:');
   for (const option of spec.options) {

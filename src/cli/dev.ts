@@ -12,6 +12,8 @@ import { describeError } from '../core/errors.ts';
 import { BucketLayout } from '../core/layout.ts';
 import { decodeS3Key } from '../handlers/events.ts';
 import { createS3EventHandler, type RecordResult } from '../handlers/s3-event.ts';
+import { defaultWorkers } from '../pipeline/cpus.ts';
+import { createEncoder } from '../pipeline/encoder-pool.ts';
 import type { Encoder } from '../pipeline/process-image.ts';
 import { type Manifest, type QuarantineRecord, readManifest } from '../pipeline/records.ts';
 import { S3Storage } from '../storage/s3.ts';
@@ -86,7 +88,11 @@ export async function runDevCommand(options: DevCommandOptions): Promise<number>
     directory,
     buckets: Object.values(DEV_BUCKETS),
   });
-  const lambda = createDevLambda(s3, options, out);
+  // As the function's init does: codecs compiled and the encoder threads started before any event.
+  const pool = options.encoder
+    ? undefined
+    : await createEncoder(options.workers || defaultWorkers(), options.config.formats);
+  const lambda = createDevLambda(s3, { ...options, encoder: options.encoder ?? pool }, out);
   s3.onObjectCreated(DEV_BUCKETS.source, (event) => lambda.invoke(event));
 
   out(`Local S3 at ${s3.endpoint} (data in ${directory})`);
@@ -100,6 +106,7 @@ export async function runDevCommand(options: DevCommandOptions): Promise<number>
 
   if (options.once) {
     await s3.close();
+    await pool?.close();
     out(lambda.totals());
     return lambda.failures() > 0 ? 1 : 0;
   }
@@ -110,6 +117,7 @@ export async function runDevCommand(options: DevCommandOptions): Promise<number>
   out('Stopping: finishing queued events...');
   await lambda.idle();
   await s3.close();
+  await pool?.close();
   out(lambda.totals());
   return 0;
 }
