@@ -41,7 +41,11 @@ export async function collectInputs(
 ): Promise<CollectedInputs> {
   const cwd = options.cwd ?? process.cwd();
   const outRoot = resolve(cwd, options.out);
-  const display = (path: string) => relative(cwd, path) || path;
+  // Relative to the working folder when inside it, else absolute.
+  const display = (path: string) => {
+    const below = relative(cwd, path);
+    return below && !below.startsWith('..') ? below : path;
+  };
   const inputs: Input[] = [];
   const temporary: string[] = [];
   const cleanup = async () => {
@@ -83,11 +87,20 @@ export async function collectInputs(
         throw new UsageError(options.command, `no such file or folder: ${path}`);
       const matches: string[] = [];
       for await (const match of glob(path, { cwd })) matches.push(resolve(cwd, match));
+      // As a shell does, a wildcard matches no dot-file or dot-folder (below the pattern's fixed part).
+      const segments = path.split(/[\\/]/);
+      const fixedPart = segments
+        .slice(
+          0,
+          segments.findIndex((s) => GLOB_CHARACTERS.test(s)),
+        )
+        .join(sep);
+      const fixed = resolve(cwd, fixedPart || '.');
       const visible = matches.filter(
         (match) =>
-          !relative(cwd, match)
+          !relative(fixed, match)
             .split(sep)
-            .some((part) => part.startsWith('.')),
+            .some((part) => part.startsWith('.') && part !== '..'),
       );
       if (visible.length === 0) throw new UsageError(options.command, `no file matches ${path}`);
       for (const match of visible.sort()) await addPath(match);
