@@ -112,6 +112,15 @@ describe('imgpipe process inputs', () => {
       'dogs.jpg',
       'rotated.jpg',
     ]);
+    const elsewhere = await runCli(
+      ['process', join(dir, 'in', '*.jpg'), '--out', join(dir, 'out'), '--dry-run', '--json'],
+      { cwd: tempDir() },
+    );
+    expect(elsewhere.code).toBe(0);
+    expect(JSON.parse(elsewhere.stdout).inputs.map((i: { path: string }) => i.path)).toEqual([
+      join(dir, 'in', 'dogs.jpg'),
+      join(dir, 'in', 'rotated.jpg'),
+    ]);
   });
 
   it('reads one image from standard input with -, named by --name', async () => {
