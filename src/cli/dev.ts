@@ -204,6 +204,7 @@ function createDevLambda(s3: LocalS3, options: DevCommandOptions, out: (line?: s
     quarantineBucket: DEV_BUCKETS.quarantine,
     quarantinePrefix: '',
     workers: options.workers ?? 0,
+    deleteOutputs: true,
   };
   const layout = new BucketLayout(config.pipeline, config.quarantinePrefix);
   if (!options.verbose) process.env.POWERTOOLS_METRICS_DISABLED = 'true';

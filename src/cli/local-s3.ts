@@ -61,6 +61,7 @@ export function buildS3Notification(input: {
   versionId?: string;
   eventName?: string;
   time?: Date;
+  sequencer?: string;
 }): S3Notification {
   const time = input.time ?? new Date();
   return {
@@ -87,7 +88,7 @@ export function buildS3Notification(input: {
             size: input.size,
             eTag: input.etag?.replaceAll('"', ''),
             versionId: input.versionId,
-            sequencer: time.getTime().toString(16).toUpperCase().padStart(16, '0'),
+            sequencer: input.sequencer ?? time.getTime().toString(16).toUpperCase().padStart(16, '0'),
           },
         },
       },

@@ -10,14 +10,16 @@ import { InvalidImageError, type InvalidReason } from '../core/errors.ts';
 import type { InputFormat, OutputFormat } from '../core/formats.ts';
 import type { RawImage } from '../image/raw.ts';
 import { EmscriptenCodec } from './emscripten.ts';
-import { heapSizes, lazyInstance, register, releaseIfGrown } from './instances.ts';
+import { heapSizes, lazyInstance, register, releaseIfGrown, replace } from './instances.ts';
 import { TurboJpeg, TurboJpegError } from './jpeg-turbo.ts';
 import { PngDecoder } from './png-decoder.ts';
 import { type ResizeCall, Resizer } from './resizer.ts';
 import { compileWasm, ensureImageData } from './wasm.ts';
+import { CodecTimeoutError, runUntil } from './watchdog.ts';
 
 export { HEAP_RELEASE_BYTES } from './instances.ts';
 export type { ResizeCall } from './resizer.ts';
+export { CodecTimeoutError } from './watchdog.ts';
 
 /**
  * The codec surface the pipeline uses: decode, resize, encode. Each is a table from format to the
@@ -68,7 +70,10 @@ export async function warmUp(formats: readonly OutputFormat[]): Promise<void> {
 /** Scale factors a decoder can apply while decoding (JPEG only: libjpeg's scaled IDCT). */
 export type DecodeShrink = 1 | 2 | 4 | 8;
 
-const DECODERS: Record<InputFormat, (bytes: Uint8Array, shrink: DecodeShrink) => Promise<RawImage>> = {
+const DECODERS: Record<
+  InputFormat,
+  (bytes: Uint8Array, shrink: DecodeShrink, deadline?: number) => Promise<RawImage>
+> = {
   jpeg: decodeJpeg,
   png: decodePng,
   webp: (bytes) => decodeEmscripten('webp', codec.webpDec, () => webpDecoder.default(bytes as never)),
@@ -82,9 +87,19 @@ const DECODERS: Record<InputFormat, (bytes: Uint8Array, shrink: DecodeShrink) =>
  *
  * `shrink` asks for 1/shrink of the size, each side rounded up; JPEG honours it in the DCT domain
  * (shrink-on-load), the other formats decode at full size. Check the returned size.
+ *
+ * `deadline` (a performance.now() time): a JPEG or PNG decode still running then is stopped
+ * (watchdog.ts) with a CodecTimeoutError, and its instance replaced. Those two decoders are
+ * synchronous calls into instances of our own; jSquash's WebP and AVIF decoders run behind its
+ * asynchronous glue, out of the watchdog's reach, and take time in proportion to the pixels.
  */
-export function decode(format: InputFormat, bytes: Uint8Array, shrink: DecodeShrink = 1): Promise<RawImage> {
-  return DECODERS[format](bytes, shrink);
+export function decode(
+  format: InputFormat,
+  bytes: Uint8Array,
+  shrink: DecodeShrink = 1,
+  deadline?: number,
+): Promise<RawImage> {
+  return DECODERS[format](bytes, shrink, deadline);
 }
 
 async function decodeEmscripten(
@@ -107,11 +122,15 @@ async function decodeEmscripten(
 }
 
 /** PNG on an instance of our own (png-decoder.ts), replaced after a large image or a failure. */
-async function decodePng(bytes: Uint8Array): Promise<RawImage> {
+async function decodePng(bytes: Uint8Array, _shrink: DecodeShrink, deadline?: number): Promise<RawImage> {
   const decoder = await pngDecoder();
   try {
-    return decoder.decode(bytes);
+    return runUntil(deadline, 'png decode', () => decoder.decode(bytes));
   } catch (error) {
+    if (error instanceof CodecTimeoutError) {
+      await replace(decoder);
+      throw error;
+    }
     decoder.restart();
     throw rejection('png', (error as Error).message, 'corrupt', error);
   } finally {
@@ -123,12 +142,17 @@ async function decodePng(bytes: Uint8Array): Promise<RawImage> {
  * JPEG through TurboJPEG (jpeg-turbo.ts). Arithmetic-coded JPEG (rare; neither this build nor
  * jSquash's MozJPEG decoder has the arithmetic decoder) is refused as an unsupported format.
  */
-async function decodeJpeg(bytes: Uint8Array, shrink: DecodeShrink): Promise<RawImage> {
+async function decodeJpeg(bytes: Uint8Array, shrink: DecodeShrink, deadline?: number): Promise<RawImage> {
   const decoder = await jpegTurbo();
   let image: ReturnType<TurboJpeg['decode']>;
   try {
-    image = decoder.decode(bytes, shrink);
+    image = runUntil(deadline, 'jpeg decode', () => decoder.decode(bytes, shrink));
   } catch (error) {
+    if (error instanceof CodecTimeoutError) {
+      // Stopped mid-call, its finally blocks skipped: a fresh instance for the next image.
+      await replace(decoder);
+      throw error;
+    }
     if (!(error instanceof TurboJpegError)) throw error;
     if (/arithmetic coding is not implemented/i.test(error.message))
       throw new InvalidImageError(

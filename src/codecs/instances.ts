@@ -59,6 +59,12 @@ export async function releaseIfGrown(instance: CodecInstance): Promise<void> {
   }
 }
 
+/** Starts the instance over after an interrupted call (watchdog.ts) and gives its heap back now. */
+export async function replace(instance: CodecInstance): Promise<void> {
+  await instance.restart();
+  collectGarbage();
+}
+
 let gc: (() => void) | undefined;
 function collectGarbage(): void {
   // V8's collector without starting Node with --expose-gc (which Lambda's runtime does not pass):

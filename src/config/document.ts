@@ -48,7 +48,11 @@ export const DEFAULT_PIPELINE_DOCUMENT = {
   manifestTemplate: DEFAULT_MANIFEST_TEMPLATE,
   outputPrefix: '',
   cacheControl: 'public, max-age=86400',
-  limits: { maxPixels: SETTINGS.maxPixels.default, maxBytes: SETTINGS.maxBytes.default },
+  limits: {
+    maxPixels: SETTINGS.maxPixels.default,
+    maxBytes: SETTINGS.maxBytes.default,
+    maxSecondsPerImage: SETTINGS.maxSecondsPerImage.default,
+  },
 } as const;
 
 const FORMAT_DEFAULTS: FormatOptions = {
@@ -117,6 +121,7 @@ export interface PipelineOverrides {
   cacheControl?: Override<string>;
   maxPixels?: Override<number>;
   maxBytes?: Override<number>;
+  maxSecondsPerImage?: Override<number>;
 }
 
 /**
@@ -307,9 +312,9 @@ export function parseColour(setting: string, value: unknown): Rgba {
 function parseLimits(setting: string, value: unknown, overrides: PipelineOverrides): Limits {
   const given = value ?? {};
   if (!isPlainObject(given)) throw invalidSetting(setting, 'an object like {"maxPixels": 50000000}', value);
-  checkKnownKeys(setting, given, ['maxPixels', 'maxBytes']);
+  checkKnownKeys(setting, given, ['maxPixels', 'maxBytes', 'maxSecondsPerImage']);
   const merged = { ...DEFAULT_PIPELINE_DOCUMENT.limits, ...given };
-  const { maxPixels, maxBytes } = SETTINGS;
+  const { maxPixels, maxBytes, maxSecondsPerImage } = SETTINGS;
   return {
     maxPixels:
       overrides.maxPixels?.value ??
@@ -317,6 +322,14 @@ function parseLimits(setting: string, value: unknown, overrides: PipelineOverrid
     maxBytes:
       overrides.maxBytes?.value ??
       checkInteger(`${setting}.maxBytes`, merged.maxBytes, maxBytes.min, maxBytes.max),
+    maxSecondsPerImage:
+      overrides.maxSecondsPerImage?.value ??
+      checkInteger(
+        `${setting}.maxSecondsPerImage`,
+        merged.maxSecondsPerImage,
+        maxSecondsPerImage.min,
+        maxSecondsPerImage.max,
+      ),
   };
 }
 

@@ -83,7 +83,7 @@ function environmentOverrides(env: Env): PipelineOverrides {
   if (manifestTemplate) overrides.manifestTemplate = manifestTemplate;
   const cacheControl = text(ENV.cacheControl);
   if (cacheControl) overrides.cacheControl = cacheControl;
-  for (const name of ['maxPixels', 'maxBytes'] as const) {
+  for (const name of ['maxPixels', 'maxBytes', 'maxSecondsPerImage'] as const) {
     const setting = SETTINGS[name];
     if (env[setting.env]?.trim()) {
       overrides[name] = {
@@ -127,6 +127,9 @@ export function loadRuntimeConfig(env: Env): RuntimeConfig {
     quarantinePrefix,
     workers: loadWorkers(env),
     s3ForcePathStyle: envBoolean(env, ENV.s3ForcePathStyle, false),
+    statusTable: envString(env, ENV.statusTable),
+    eventBus: envString(env, ENV.eventBus),
+    deleteOutputs: envBoolean(env, ENV.deleteOutputs, true),
   });
 }
 

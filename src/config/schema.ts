@@ -86,6 +86,10 @@ export function pipelineDocumentSchema(): Schema {
       properties: {
         maxPixels: integerSchema(SETTINGS.maxPixels, 'Largest width x height accepted, from the header.'),
         maxBytes: integerSchema(SETTINGS.maxBytes, 'Largest source object accepted, in bytes.'),
+        maxSecondsPerImage: integerSchema(
+          SETTINGS.maxSecondsPerImage,
+          'Longest an image may take, in seconds, before it is refused as too slow.',
+        ),
       },
       additionalProperties: false,
     }),

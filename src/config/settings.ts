@@ -48,8 +48,21 @@ export const SETTINGS = {
     min: 1,
     max: FIVE_GIB,
   },
+  maxSecondsPerImage: {
+    env: 'IMGPIPE_MAX_SECONDS_PER_IMAGE',
+    document: 'limits.maxSecondsPerImage',
+    // About ten times the slowest invocation the memory sweep measured for dev (6.4 s, bench/README.md);
+    // in Lambda the invocation's remaining time caps it further (pipeline/deadline.ts).
+    default: 60,
+    min: 1,
+    max: 900,
+  },
   workers: { env: 'IMGPIPE_WORKERS', default: 0, min: 0, max: 64 },
   s3ForcePathStyle: { env: 'IMGPIPE_S3_FORCE_PATH_STYLE' },
+  statusTable: { env: 'IMGPIPE_STATUS_TABLE' },
+  eventBus: { env: 'IMGPIPE_EVENT_BUS' },
+  deleteOutputs: { env: 'IMGPIPE_DELETE_OUTPUTS' },
+  configParameter: { env: 'IMGPIPE_CONFIG_PARAMETER' },
   serviceName: { env: 'POWERTOOLS_SERVICE_NAME', terraform: 'service_name' },
   metricsNamespace: { env: 'POWERTOOLS_METRICS_NAMESPACE', terraform: 'metrics_namespace' },
   logLevel: { env: 'POWERTOOLS_LOG_LEVEL', terraform: 'log_level' },

@@ -33,6 +33,8 @@ export const INVALID_REASONS = [
   'corrupt',
   'too-many-pixels',
   'bad-dimensions',
+  'too-many-scans',
+  'too-slow',
 ] as const;
 export type InvalidReason = (typeof INVALID_REASONS)[number];
 

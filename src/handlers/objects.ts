@@ -1,12 +1,16 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { Tracer } from '@aws-lambda-powertools/tracer';
+import type { EventPublisher, ImageEvent } from '../bus/types.ts';
 import type { RuntimeConfig } from '../core/config.ts';
 import { describeError, type InvalidReason, StorageError } from '../core/errors.ts';
 import { BucketLayout } from '../core/layout.ts';
 import type { ObjectRef } from '../core/objects.ts';
 import type { Encoder } from '../pipeline/process-image.ts';
 import { type Outcome, type OutcomeStatus, processObject } from '../pipeline/process-object.ts';
+import type { StatusStore } from '../status/types.ts';
 import type { Storage } from '../storage/types.ts';
+import { failureEvent, finalStatus, outcomeEvent } from './outcomes.ts';
 
 /**
  * What every handler does with one object: the recursion guard, processObject, and then exactly
@@ -21,6 +25,12 @@ export interface HandlerDeps {
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly encoder?: Encoder;
+  /** The status table, when configured (IMGPIPE_STATUS_TABLE). */
+  readonly status?: StatusStore;
+  /** Where outcome events go, when configured (IMGPIPE_EVENT_BUS). */
+  readonly events?: EventPublisher;
+  /** X-Ray through Powertools (off outside Lambda). */
+  readonly tracer?: Tracer;
 }
 
 /** One record's result, as the handlers return it (Lambda's response) and count it. */
@@ -47,15 +57,24 @@ export const STATUS_METRIC: Record<RecordStatus, string> = {
   failed: 'ObjectsFailed',
 };
 
+/** One object's result, the error when it failed, and the event to announce it. */
+export interface Handled {
+  readonly result: RecordResult;
+  readonly error?: unknown;
+  readonly event?: ImageEvent;
+}
+
 export interface ObjectHandling {
   /**
    * Processes one object; never throws: a failure comes back as `failed`, with the error. `trigger`
-   * says what asked for it (the S3 event name, or `Reprocess`).
+   * says what asked for it (the S3 event name, or `Reprocess`); `remainingMs` is the Lambda
+   * invocation's remaining time (context.getRemainingTimeInMillis()), which caps the image's time
+   * budget.
    */
   handle(
     ref: ObjectRef,
-    options: { trigger: string; force?: boolean },
-  ): Promise<{ result: RecordResult; error?: unknown }>;
+    options: { trigger: string; force?: boolean; remainingMs?: number },
+  ): Promise<Handled>;
   /** Logs and counts a record that was not processed. */
   skip(result: RecordResult & { status: 'ignored' }): RecordResult;
 }
@@ -123,7 +142,7 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
 
   return {
     skip,
-    async handle(ref, { trigger, force }) {
+    async handle(ref, { trigger, force, remainingMs }) {
       const own = isOwnObject(ref.bucket, ref.key);
       if (own) {
         return {
@@ -131,6 +150,11 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
         };
       }
       try {
+        // A later event of this key is already recorded: this one is about content that is gone.
+        if ((await deps.status?.begin(ref)) === 'stale') {
+          const reason = 'stale event: the status table holds a later event for this key';
+          return { result: skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason }) };
+        }
         const outcome = await processObject(ref, {
           config: config.pipeline,
           layout,
@@ -139,10 +163,15 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
           quarantine: deps.quarantine,
           encoder: deps.encoder,
           force,
+          invocationEndsAt: remainingMs === undefined ? undefined : performance.now() + remainingMs,
         });
-        return { result: report(ref, trigger, outcome) };
+        await deps.status?.finish(ref, finalStatus(outcome));
+        return { result: report(ref, trigger, outcome), event: outcomeEvent(ref, outcome, config) };
       } catch (error) {
-        return { result: reportFailure(ref, trigger, error), error };
+        const message = describeError(error);
+        // Best effort: the failure is what this record reports, whatever the table says.
+        await deps.status?.finish(ref, { status: 'failed', message }).catch(() => undefined);
+        return { result: reportFailure(ref, trigger, error), error, event: failureEvent(ref, message) };
       }
     },
   };

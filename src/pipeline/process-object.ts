@@ -11,6 +11,7 @@ import type { BucketLayout } from '../core/layout.ts';
 import type { ObjectRef } from '../core/objects.ts';
 import { msSince, roundMs } from '../core/timing.ts';
 import type { Storage, StoredObject } from '../storage/types.ts';
+import { Deadline } from './deadline.ts';
 import { type Encoder, inThreadEncoder, type ProcessedImage, processImage } from './process-image.ts';
 import {
   GENERATOR,
@@ -41,6 +42,8 @@ export interface ProcessDeps {
   readonly encoder?: Encoder;
   /** Reprocess even when a manifest for the same ETag and configuration exists. */
   readonly force?: boolean;
+  /** When the Lambda invocation times out (a performance.now() time): caps the image's time budget. */
+  readonly invocationEndsAt?: number;
 }
 
 interface OutcomeBase {
@@ -55,11 +58,16 @@ interface OutcomeBase {
 /** What the source is, as displayed (after orientation). */
 interface ImageFacts {
   readonly etag: string;
+  /** The source's size in bytes (bytesIn is what this call read: 0 for a duplicate). */
+  readonly size: number;
   readonly format: string;
+  readonly orientation: number;
   readonly width: number;
   readonly height: number;
   readonly outputs: readonly ManifestOutput[];
   readonly manifestKey: string;
+  /** The configuration the outputs were made with. */
+  readonly configHash: string;
 }
 
 export type Outcome =
@@ -109,11 +117,19 @@ export async function processObject(ref: ObjectRef, deps: ProcessDeps): Promise<
 
   const readBase = { ...base, etag: object.etag, bytesIn: object.size };
   let image: ProcessedImage;
+  // Outputs are written only once processImage has returned: an image stopped at its deadline
+  // leaves nothing behind but its quarantine copy.
+  const deadline = new Deadline({
+    maxSeconds: deps.config.limits.maxSecondsPerImage,
+    invocationEndsAt: deps.invocationEndsAt,
+  });
   try {
-    image = await processImage(object.body, deps.config, deps.encoder ?? inThreadEncoder);
+    image = await processImage(object.body, deps.config, deps.encoder ?? inThreadEncoder, deadline);
   } catch (error) {
     if (error instanceof InvalidImageError) return quarantine(ref, deps, error, readBase, started);
     throw error;
+  } finally {
+    deadline.dispose();
   }
 
   const writeStart = performance.now();
@@ -134,11 +150,14 @@ export async function processObject(ref: ObjectRef, deps: ProcessDeps): Promise<
     ...readBase,
     status: 'processed',
     bytesOut: outputs.reduce((sum, o) => sum + o.bytes, 0),
+    size: manifest.source.size,
     format: manifest.source.format,
+    orientation: manifest.source.orientation,
     width: manifest.source.displayWidth,
     height: manifest.source.displayHeight,
     outputs,
     manifestKey,
+    configHash: manifest.configHash,
     timings,
   };
 }
@@ -223,11 +242,14 @@ function duplicate(base: OutcomeBase, manifest: Manifest, manifestKey: string, s
     ...base,
     status: 'duplicate',
     etag: manifest.source.etag,
+    size: manifest.source.size,
     format: manifest.source.format,
+    orientation: manifest.source.orientation,
     width: manifest.source.displayWidth,
     height: manifest.source.displayHeight,
     outputs: manifest.outputs,
     manifestKey,
+    configHash: manifest.configHash,
     message: `Already processed at ${manifest.createdAt} with the same ETag and configuration`,
     timings: total(started),
   };

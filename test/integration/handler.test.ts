@@ -216,6 +216,33 @@ describe('S3 event handler', () => {
     expect(copy.ContentLength).toBe(body.length);
   });
 
+  it('quarantines an image that would outlast the invocation, with no output, instead of timing out', async () => {
+    // 15.9 MP: decoding, resizing and encoding it takes seconds. The invocation has 0.4 s left: a
+    // quarter of it is kept to record the outcome, which leaves the image 0.3 s.
+    const body = readFixture('bench/seeding-5312x2988.jpg');
+    const event = await upload(SOURCE, 'slow/big.jpg', body);
+    const context = { getRemainingTimeInMillis: () => 400 } as never;
+    const { result, lines } = await capture(() => handlerFor(config())(event, context));
+    expect(result.records[0]).toMatchObject({ status: 'quarantined', reason: 'too-slow' });
+
+    const quarantine = new S3Storage(s3.client, QUARANTINE);
+    const record = await getJson<QuarantineRecord>(quarantine, 'reasons/slow/big.jpg.json');
+    expect(record).toMatchObject({
+      reason: 'too-slow',
+      message: expect.stringMatching(/^Processing took longer than the [\d.]+ s allowed for one image/),
+      details: { boundBy: 'invocation', maxSecondsPerImage: 60, reserveMs: expect.any(Number) },
+    });
+    // What was left when the image started: the 0.4 s of the context, less the reads before it.
+    expect(record.details.invocationRemainingMs).toBeLessThanOrEqual(400);
+    expect((await quarantine.get('objects/slow/big.jpg')).size).toBe(body.length);
+    const written = [];
+    for await (const object of new S3Storage(s3.client, OUTPUT).list('large/slow/')) written.push(object.key);
+    for await (const object of new S3Storage(s3.client, OUTPUT).list('manifests/slow/'))
+      written.push(object.key);
+    expect(written).toEqual([]);
+    expect(objectLines(lines)[0]).toMatchObject({ outcome: 'quarantined', reason: 'too-slow' });
+  });
+
   it('ignores events for its own outputs and quarantine copies', async () => {
     const own = [
       buildS3Notification({ bucket: OUTPUT, key: 'large/photos/x.jpg.webp' }),

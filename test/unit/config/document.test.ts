@@ -23,7 +23,11 @@ describe('parsePipelineConfig', () => {
     ]);
     expect(config.formats).toEqual(['jpeg', 'webp', 'avif']);
     expect(config.formatOptions.avif).toEqual(DEFAULT_PIPELINE_DOCUMENT.formats.avif);
-    expect(config.limits).toEqual({ maxPixels: 50_000_000, maxBytes: 32 * 1024 * 1024 });
+    expect(config.limits).toEqual({
+      maxPixels: 50_000_000,
+      maxBytes: 32 * 1024 * 1024,
+      maxSecondsPerImage: 60,
+    });
     expect(config.background).toEqual({ r: 255, g: 255, b: 255, a: 255 });
     expect(Object.isFrozen(config.variants[0])).toBe(true);
   });
@@ -106,6 +110,16 @@ describe('loadPipelineConfig', () => {
     });
     expect(config.limits.maxPixels).toBe(24_000_000);
     expect(config.keys.prefix).toBe('out/');
+  });
+
+  it('takes the time budget per image from the document or IMGPIPE_MAX_SECONDS_PER_IMAGE', () => {
+    const document = JSON.stringify({ limits: { maxSecondsPerImage: 30 } });
+    expect(loadPipelineConfig({ IMGPIPE_CONFIG: document }).limits.maxSecondsPerImage).toBe(30);
+    const both = { IMGPIPE_CONFIG: document, IMGPIPE_MAX_SECONDS_PER_IMAGE: '12' };
+    expect(loadPipelineConfig(both).limits.maxSecondsPerImage).toBe(12);
+    expect(() => loadPipelineConfig({ IMGPIPE_MAX_SECONDS_PER_IMAGE: '0' })).toThrow(
+      'Expected integer between 1 and 900 for IMGPIPE_MAX_SECONDS_PER_IMAGE but received "0" of type string',
+    );
   });
 
   it('names the variable and value when a number does not parse', () => {

@@ -63,6 +63,7 @@ const INVALID: unknown[] = [
   { limits: { maxPixels: 0 } },
   { limits: { maxBytes: 6 * 1024 ** 3 } },
   { limits: { pixels: 1 } },
+  { limits: { maxSecondsPerImage: 0 } },
 ];
 
 /** What JSON Schema cannot say; only the parser refuses these. */
