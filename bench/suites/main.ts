@@ -2,10 +2,10 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { type CommandSpec, parseCommandLine, renderHelp, UsageError } from '../../src/cli/args.ts';
 import { type Column, formatBytes, renderTable } from '../../src/cli/table.ts';
 import { DEFAULT_PIPELINE_DOCUMENT } from '../../src/config/document.ts';
-import { invalidSetting } from '../../src/core/errors.ts';
+import { ConfigError, invalidSetting } from '../../src/core/errors.ts';
 import type { ChildResult } from '../lib/child.ts';
 import { collectCorpus } from '../lib/corpus.ts';
 import { J1_INPUT, type JobSpec, j1Document } from '../lib/jobs.ts';
@@ -39,10 +39,54 @@ interface BenchOptions {
   readonly only?: SuiteResult['name'];
   readonly out: string;
   readonly avifSpeed: number;
+  readonly help: boolean;
 }
 
+export const BENCH_COMMAND: CommandSpec = {
+  command: 'npm run bench',
+  usage: 'npm run bench -- [options]  (npm run bench -- sweep --help for the memory sweep)',
+  summary:
+    'Runs the codec micro-benchmarks, the pipeline over a corpus and the J1 reference job against sharp and the naive jSquash recipe, and writes bench.json and bench.md.',
+  options: [
+    { name: 'quick', description: 'Fewer sizes and iterations (a smoke run).' },
+    {
+      name: 'corpus',
+      value: '<dir>',
+      description: 'Images for the pipeline suite (default fixtures/photos).',
+    },
+    { name: 'runs', value: '<n>', description: 'Runs per job after a warm-up, 1-50 (default 3).' },
+    { name: 'only', value: '<suite>', description: 'Run one suite: micro, pipeline or j1.' },
+    { name: 'out', value: '<dir>', description: 'Where bench.json and bench.md go (default bench/results).' },
+    {
+      name: 'avif-speed',
+      value: '<n>',
+      description: 'AVIF speed for J1, 0-9 (default the pipeline default).',
+    },
+    { name: 'help', short: 'h', description: 'Show this help.' },
+  ],
+  examples: [
+    'npm run bench -- --quick',
+    'npm run bench -- --only j1 --runs 5',
+    'npm run bench -- sweep --quick',
+  ],
+  notes: 'Exit status: 0 when the results were written; 2 for a bad flag.',
+};
+
 export async function main(argv: string[]): Promise<number> {
-  const options = parseBenchOptions(argv);
+  let options: BenchOptions;
+  try {
+    options = parseBenchOptions(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError || error instanceof ConfigError)) throw error;
+    process.stderr.write(
+      `${BENCH_COMMAND.command}: ${error.message}\nSee '${BENCH_COMMAND.command} -- --help'.\n`,
+    );
+    return 2;
+  }
+  if (options.help) {
+    process.stdout.write(renderHelp(BENCH_COMMAND));
+    return 0;
+  }
   if (availableParallelism() < 2) console.warn('Only one CPU is available: the two-vCPU J1 row is skipped.');
   const suites = { micro: microSuite, pipeline: pipelineSuite, j1: j1Suite };
   const results: SuiteResult[] = [];
@@ -59,17 +103,19 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 function parseBenchOptions(argv: string[]): BenchOptions {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      quick: { type: 'boolean', default: false },
-      corpus: { type: 'string', default: join(ROOT, 'fixtures/photos') },
-      runs: { type: 'string', default: '3' },
-      only: { type: 'string' },
-      out: { type: 'string', default: join(ROOT, 'bench/results') },
-      'avif-speed': { type: 'string', default: String(DEFAULT_PIPELINE_DOCUMENT.formats.avif.speed) },
-    },
-  });
+  const parsed = parseCommandLine(BENCH_COMMAND, argv).values;
+  const text = (name: string, fallback: string) => {
+    const value = parsed[name];
+    return typeof value === 'string' ? value : fallback;
+  };
+  const values = {
+    quick: parsed.quick === true,
+    corpus: text('corpus', join(ROOT, 'fixtures/photos')),
+    runs: text('runs', '3'),
+    only: typeof parsed.only === 'string' ? parsed.only : undefined,
+    out: text('out', join(ROOT, 'bench/results')),
+    'avif-speed': text('avif-speed', String(DEFAULT_PIPELINE_DOCUMENT.formats.avif.speed)),
+  };
   const runs = Number(values.runs);
   if (!Number.isInteger(runs) || runs < 1 || runs > 50)
     throw invalidSetting('--runs', 'integer between 1 and 50', values.runs);
@@ -84,7 +130,15 @@ function parseBenchOptions(argv: string[]): BenchOptions {
   const only = values.only;
   if (only !== undefined && only !== 'micro' && only !== 'pipeline' && only !== 'j1')
     throw invalidSetting('--only', 'one of micro, pipeline, j1', only);
-  return { quick: values.quick, corpus: values.corpus, runs, only, out: values.out, avifSpeed };
+  return {
+    quick: values.quick,
+    corpus: values.corpus,
+    runs,
+    only,
+    out: values.out,
+    avifSpeed,
+    help: parsed.help === true,
+  };
 }
 
 /** Decode, resize and encode of synthetic images per size class, in this process. */

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Logger } from '@aws-lambda-powertools/logger';
@@ -11,10 +12,14 @@ import { describeError } from '../core/errors.ts';
 import { BucketLayout } from '../core/layout.ts';
 import { decodeS3Key } from '../handlers/events.ts';
 import { createS3EventHandler, type RecordResult } from '../handlers/s3-event.ts';
+import { defaultWorkers } from '../pipeline/cpus.ts';
+import { createEncoder } from '../pipeline/encoder-pool.ts';
 import type { Encoder } from '../pipeline/process-image.ts';
 import { type Manifest, type QuarantineRecord, readManifest } from '../pipeline/records.ts';
 import { S3Storage } from '../storage/s3.ts';
 import { getJson, perBucket } from '../storage/types.ts';
+import { UsageError } from './args.ts';
+import { fileInPath, makeFolder, systemReason } from './folders.ts';
 import { LOCAL_CREDENTIALS, type LocalS3, type S3Notification, startLocalS3 } from './local-s3.ts';
 import { type Column, formatBytes, renderTable } from './table.ts';
 
@@ -30,6 +35,10 @@ export const DEV_BUCKETS = {
   quarantine: 'imgpipe-quarantine',
 } as const;
 export const DEFAULT_DEV_PORT = 4568;
+export const DEFAULT_DEV_DIR = '.imgpipe-dev';
+/** Marks a data folder as imgpipe dev's own, so --fresh may empty it. */
+export const DEV_MARKER = '.imgpipe-dev';
+const COMMAND = 'imgpipe dev';
 const SAMPLES_PREFIX = 'samples/';
 const RETRY_DELAYS_MS = [1_000, 2_000];
 
@@ -41,6 +50,8 @@ export interface DevCommandOptions {
   readonly once: boolean;
   readonly verbose: boolean;
   readonly config: PipelineConfig;
+  /** Encoder threads (IMGPIPE_WORKERS); 0 derives them from the CPUs, as the function does. */
+  readonly workers?: number;
   readonly samples: readonly string[];
   readonly encoder?: Encoder;
   readonly stdout: NodeJS.WritableStream;
@@ -69,14 +80,19 @@ export async function defaultSamples(): Promise<string[]> {
 export async function runDevCommand(options: DevCommandOptions): Promise<number> {
   const out = (line = '') => options.stdout.write(`${line}\n`);
   const directory = resolve(options.directory);
-  if (options.fresh) await rm(directory, { recursive: true, force: true });
+  await prepareDataFolder(options.directory, options.fresh);
+  await checkListen(options.host, options.port);
   const s3 = await startLocalS3({
     host: options.host,
     port: options.port,
     directory,
     buckets: Object.values(DEV_BUCKETS),
   });
-  const lambda = createDevLambda(s3, options, out);
+  // As the function's init does: codecs compiled and the encoder threads started before any event.
+  const pool = options.encoder
+    ? undefined
+    : await createEncoder(options.workers || defaultWorkers(), options.config.formats);
+  const lambda = createDevLambda(s3, { ...options, encoder: options.encoder ?? pool }, out);
   s3.onObjectCreated(DEV_BUCKETS.source, (event) => lambda.invoke(event));
 
   out(`Local S3 at ${s3.endpoint} (data in ${directory})`);
@@ -87,19 +103,90 @@ export async function runDevCommand(options: DevCommandOptions): Promise<number>
   await uploadSamples(s3, options.samples, out);
   await lambda.idle();
   out();
-  printHowTo(s3, out);
 
   if (options.once) {
     await s3.close();
+    await pool?.close();
+    out(lambda.totals());
     return lambda.failures() > 0 ? 1 : 0;
   }
+  printHowTo(s3, out);
   out();
   out('Watching for uploads; press Ctrl-C to stop.');
   await untilStopped(options.signal);
   out('Stopping: finishing queued events...');
   await lambda.idle();
   await s3.close();
+  await pool?.close();
+  out(lambda.totals());
   return 0;
+}
+
+/**
+ * The data folder: created and marked as ours when new or empty. --fresh empties only a folder we
+ * marked, and only of our buckets: anything else in it, or a folder we did not create, is left
+ * alone (the latter with a refusal).
+ */
+async function prepareDataFolder(given: string, fresh: boolean): Promise<void> {
+  const directory = resolve(given);
+  const file = await fileInPath(given);
+  if (file !== undefined) {
+    throw new UsageError(
+      COMMAND,
+      `cannot use --dir ${given}: ${resolve(file) === resolve(given) ? `it is a file` : `${file} is a file, not a folder`}`,
+    );
+  }
+  let entries: string[] = [];
+  try {
+    entries = await readdir(directory);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+      throw new UsageError(COMMAND, `cannot use --dir ${given}: ${systemReason(error)}`);
+    }
+  }
+  const ours = entries.includes(DEV_MARKER);
+  if (fresh && entries.length > 0) {
+    if (!ours) {
+      throw new UsageError(
+        COMMAND,
+        `--fresh would delete ${given}, which imgpipe dev did not create (it has no ${DEV_MARKER} marker); remove it yourself or choose another --dir`,
+      );
+    }
+    for (const bucket of Object.values(DEV_BUCKETS))
+      await rm(join(directory, bucket), { recursive: true, force: true });
+  }
+  try {
+    await makeFolder(directory);
+    if (!ours && entries.length === 0) {
+      await writeFile(
+        join(directory, DEV_MARKER),
+        'Created by imgpipe dev: its local S3 buckets live here. imgpipe dev --fresh empties them.\n',
+      );
+    }
+  } catch (error) {
+    throw new UsageError(COMMAND, `cannot use --dir ${given}: ${systemReason(error)}`);
+  }
+}
+
+/** Finds out before starting the server whether it can listen there, and says why not in words. */
+async function checkListen(host: string, port: number): Promise<void> {
+  await new Promise<void>((resolveListen, reject) => {
+    const probe = createServer();
+    probe.once('error', (error: NodeJS.ErrnoException) => {
+      const reason =
+        error.code === 'EADDRINUSE'
+          ? `port ${port} on ${host} is already in use: choose another with --port`
+          : error.code === 'EADDRNOTAVAIL'
+            ? `cannot listen on --host ${host}: it is not an address of this machine`
+            : error.code === 'EACCES'
+              ? `port ${port} needs privileges: choose one above 1023 with --port`
+              : error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN'
+                ? `cannot listen on --host ${host}: no such host`
+                : `cannot listen on ${host}:${port}: ${systemReason(error)}`;
+      reject(new UsageError(COMMAND, reason));
+    });
+    probe.listen(port, host, () => probe.close(() => resolveListen()));
+  });
 }
 
 /**
@@ -116,7 +203,7 @@ function createDevLambda(s3: LocalS3, options: DevCommandOptions, out: (line?: s
     outputBucket: DEV_BUCKETS.output,
     quarantineBucket: DEV_BUCKETS.quarantine,
     quarantinePrefix: '',
-    workers: 0,
+    workers: options.workers ?? 0,
     deleteOutputs: true,
   };
   const layout = new BucketLayout(config.pipeline, config.quarantinePrefix);
@@ -132,11 +219,16 @@ function createDevLambda(s3: LocalS3, options: DevCommandOptions, out: (line?: s
   });
 
   let failures = 0;
+  const counts = new Map<string, number>();
+  const count = (status: string) => counts.set(status, (counts.get(status) ?? 0) + 1);
   const queue = new InvocationQueue(async (invocation) => {
     const key = decodeS3Key(invocation.event.Records[0]!.s3.object.key);
     try {
       const result = await handler(invocation.event, lambdaContext());
-      for (const record of result.records) await printRecord(record, key);
+      for (const record of result.records) {
+        count(record.status);
+        await printRecord(record, key);
+      }
     } catch (error) {
       if (invocation.attempt < RETRY_DELAYS_MS.length) {
         out(
@@ -145,6 +237,7 @@ function createDevLambda(s3: LocalS3, options: DevCommandOptions, out: (line?: s
         return RETRY_DELAYS_MS[invocation.attempt];
       }
       failures++;
+      count('failed');
       out(
         `  x ${key}: failed after ${invocation.attempt + 1} attempts, event dropped (a dead-letter queue would get it): ${describeError(error)}`,
       );
@@ -183,6 +276,12 @@ function createDevLambda(s3: LocalS3, options: DevCommandOptions, out: (line?: s
     invoke: (event: S3Notification) => queue.push({ event, attempt: 0 }),
     idle: () => queue.idle(),
     failures: () => failures,
+    /** "6 events: 5 processed, 1 quarantined". */
+    totals: () => {
+      const events = [...counts.values()].reduce((sum, n) => sum + n, 0);
+      const parts = [...counts].map(([status, n]) => `${n} ${status}`);
+      return `${events} event${events === 1 ? '' : 's'}${parts.length ? `: ${parts.join(', ')}` : ''}`;
+    },
   };
 }
 

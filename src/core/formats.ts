@@ -68,6 +68,9 @@ const ALIASES: Readonly<Record<string, OutputFormat>> = {
   png: 'png',
 };
 
+/** Every name a user may give an output format by (lower case; matching ignores case). */
+export const OUTPUT_FORMAT_NAMES: readonly string[] = Object.keys(ALIASES);
+
 /** Resolves a user-supplied format name (case-insensitive, `jpg` allowed) or returns undefined. */
 export function resolveOutputFormat(name: string): OutputFormat | undefined {
   return ALIASES[name.toLowerCase()];

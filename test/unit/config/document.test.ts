@@ -35,14 +35,14 @@ describe('parsePipelineConfig', () => {
   it('names the setting, the expectation and the value when a quality is out of range', () => {
     const error = configError(() => parsePipelineConfig({ formats: { jpeg: { quality: 150 } } }, 'my.json'));
     expect(error.message).toBe(
-      'Expected integer between 1 and 100 for my.json.formats.jpeg.quality but received 150 of type number',
+      'my.json: Expected integer between 1 and 100 for formats.jpeg.quality but received 150 of type number',
     );
-    expect(error.setting).toBe('my.json.formats.jpeg.quality');
+    expect(error.setting).toBe('my.json: formats.jpeg.quality');
   });
 
   it('rejects unknown keys so typos do not pass silently', () => {
     const error = configError(() => parsePipelineConfig({ variants: [{ name: 'a', widht: 10 }] }));
-    expect(error.message).toContain('Unknown setting config.variants[0].widht');
+    expect(error.message).toContain('config: unknown setting variants[0].widht');
   });
 
   it('accepts format aliases and per-variant format subsets', () => {
@@ -60,7 +60,7 @@ describe('parsePipelineConfig', () => {
       parsePipelineConfig({ variants: [{ name: 'a', width: 10, fit: 'cover' }] }),
     );
     expect(error.message).toBe(
-      'Expected "inside" unless both width and height are set for config.variants[0].fit but received "cover" of type string',
+      'config: Expected "inside" unless both width and height are set for variants[0].fit but received "cover" of type string',
     );
   });
 
