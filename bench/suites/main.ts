@@ -11,6 +11,7 @@ import { collectCorpus } from '../lib/corpus.ts';
 import { J1_INPUT, type JobSpec, j1Document } from '../lib/jobs.ts';
 import { median, runJob } from '../lib/spawn.ts';
 import { type MicroRow, microTable, runMicro, SIZE_CLASSES_MP } from './micro.ts';
+import { runStatusOverhead, statusTable } from './status.ts';
 
 /**
  * `npm run bench`: the codec micro-benchmarks, the pipeline over a corpus, and J1 against sharp and
@@ -27,7 +28,7 @@ interface JobRow {
 
 /** The three suites' common shape: what they print, what goes in bench.md and bench.json. */
 interface SuiteResult {
-  readonly name: 'micro' | 'pipeline' | 'j1';
+  readonly name: 'micro' | 'pipeline' | 'j1' | 'status';
   readonly markdown: string;
   readonly data: unknown;
 }
@@ -55,7 +56,7 @@ export const BENCH_COMMAND: CommandSpec = {
       description: 'Images for the pipeline suite (default fixtures/photos).',
     },
     { name: 'runs', value: '<n>', description: 'Runs per job after a warm-up, 1-50 (default 3).' },
-    { name: 'only', value: '<suite>', description: 'Run one suite: micro, pipeline or j1.' },
+    { name: 'only', value: '<suite>', description: 'Run one suite: micro, pipeline, j1 or status.' },
     { name: 'out', value: '<dir>', description: 'Where bench.json and bench.md go (default bench/results).' },
     {
       name: 'avif-speed',
@@ -88,7 +89,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (availableParallelism() < 2) console.warn('Only one CPU is available: the two-vCPU J1 row is skipped.');
-  const suites = { micro: microSuite, pipeline: pipelineSuite, j1: j1Suite };
+  const suites = { micro: microSuite, pipeline: pipelineSuite, j1: j1Suite, status: statusSuite };
   const results: SuiteResult[] = [];
   for (const [name, run] of Object.entries(suites)) {
     if (!options.only || options.only === name) results.push(await run(options));
@@ -127,9 +128,10 @@ function parseBenchOptions(argv: string[]): BenchOptions {
       values['avif-speed'],
     );
   }
-  const only = values.only;
-  if (only !== undefined && only !== 'micro' && only !== 'pipeline' && only !== 'j1')
-    throw invalidSetting('--only', 'one of micro, pipeline, j1', only);
+  const SUITES = ['micro', 'pipeline', 'j1', 'status'] as const;
+  const only = values.only as SuiteResult['name'] | undefined;
+  if (only !== undefined && !SUITES.includes(only))
+    throw invalidSetting('--only', `one of ${SUITES.join(', ')}`, only);
   return {
     quick: values.quick,
     corpus: values.corpus,
@@ -286,4 +288,19 @@ function j1Ratios([imgpipe, sharp, naive, twoCpus]: readonly JobRow[]): Ratio[] 
     });
   }
   return ratios;
+}
+
+/** The status table and event path's cost per object against the pipeline's own time. */
+async function statusSuite(options: BenchOptions): Promise<SuiteResult> {
+  const files = await collectCorpus([options.corpus]);
+  console.log(
+    `\n== Status and events: the corpus through the S3 handler with the table (dynalite) and a bus (JSON lines)\n`,
+  );
+  const rows = await runStatusOverhead(files);
+  console.log(statusTable(rows));
+  return {
+    name: 'status',
+    markdown: `## Status and events\n\n${statusTable(rows, 'markdown')}\n`,
+    data: rows,
+  };
 }
