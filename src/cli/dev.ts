@@ -6,6 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
+import { JsonLinesPublisher } from '../bus/file.ts';
+import type { EventPublisher } from '../bus/types.ts';
 import { SERVICE_NAME } from '../config/settings.ts';
 import type { PipelineConfig, RuntimeConfig } from '../core/config.ts';
 import { describeError } from '../core/errors.ts';
@@ -16,11 +18,15 @@ import { defaultWorkers } from '../pipeline/cpus.ts';
 import { createEncoder } from '../pipeline/encoder-pool.ts';
 import type { Encoder } from '../pipeline/process-image.ts';
 import { type Manifest, type QuarantineRecord, readManifest } from '../pipeline/records.ts';
+import { DynamoStatusStore } from '../status/dynamodb.ts';
+import type { StatusStore } from '../status/types.ts';
 import { S3Storage } from '../storage/s3.ts';
 import { getJson, perBucket } from '../storage/types.ts';
 import { UsageError } from './args.ts';
 import { fileInPath, makeFolder, systemReason } from './folders.ts';
+import { startLocalDynamo } from './local-dynamodb.ts';
 import { LOCAL_CREDENTIALS, type LocalS3, type S3Notification, startLocalS3 } from './local-s3.ts';
+import { DEV_STATUS_TABLE } from './status.ts';
 import { type Column, formatBytes, renderTable } from './table.ts';
 
 /**
@@ -40,6 +46,8 @@ export const DEFAULT_DEV_DIR = '.imgpipe-dev';
 export const DEV_MARKER = '.imgpipe-dev';
 const COMMAND = 'imgpipe dev';
 const SAMPLES_PREFIX = 'samples/';
+/** imgpipe dev's bus: outcome events as JSON lines in the data folder. */
+export const DEV_EVENTS_FILE = 'events.jsonl';
 const RETRY_DELAYS_MS = [1_000, 2_000];
 
 export interface DevCommandOptions {
@@ -81,21 +89,35 @@ export async function runDevCommand(options: DevCommandOptions): Promise<number>
   const out = (line = '') => options.stdout.write(`${line}\n`);
   const directory = resolve(options.directory);
   await prepareDataFolder(options.directory, options.fresh);
+  const dynamoPort = options.port === 0 ? 0 : options.port + 1;
   await checkListen(options.host, options.port);
+  await checkListen(options.host, dynamoPort);
   const s3 = await startLocalS3({
     host: options.host,
     port: options.port,
     directory,
     buckets: Object.values(DEV_BUCKETS),
   });
+  // The status table on DynamoDB's API (dynalite, in memory: it starts empty with each run).
+  const dynamo = await startLocalDynamo({ host: options.host, port: dynamoPort });
+  await dynamo.createStatusTable(DEV_STATUS_TABLE);
+  const status = new DynamoStatusStore(dynamo.client, DEV_STATUS_TABLE);
+  const eventsFile = join(directory, DEV_EVENTS_FILE);
+  const events = echoed(new JsonLinesPublisher(eventsFile), options.verbose ? out : undefined);
   // As the function's init does: codecs compiled and the encoder threads started before any event.
   const pool = options.encoder
     ? undefined
     : await createEncoder(options.workers || defaultWorkers(), options.config.formats);
-  const lambda = createDevLambda(s3, { ...options, encoder: options.encoder ?? pool }, out);
+  const lambda = createDevLambda(
+    s3,
+    { ...options, encoder: options.encoder ?? pool },
+    { status, events },
+    out,
+  );
   s3.onObjectCreated(DEV_BUCKETS.source, (event) => lambda.invoke(event));
 
   out(`Local S3 at ${s3.endpoint} (data in ${directory})`);
+  out(`Status table ${DEV_STATUS_TABLE} at ${dynamo.endpoint}; outcome events appended to ${eventsFile}`);
   out(
     `Buckets: s3://${DEV_BUCKETS.source} (uploads) -> s3://${DEV_BUCKETS.output} (variants, manifests), s3://${DEV_BUCKETS.quarantine} (rejected inputs)`,
   );
@@ -106,17 +128,19 @@ export async function runDevCommand(options: DevCommandOptions): Promise<number>
 
   if (options.once) {
     await s3.close();
+    await dynamo.close();
     await pool?.close();
     out(lambda.totals());
     return lambda.failures() > 0 ? 1 : 0;
   }
-  printHowTo(s3, out);
+  printHowTo(s3, dynamo.endpoint, out);
   out();
   out('Watching for uploads; press Ctrl-C to stop.');
   await untilStopped(options.signal);
   out('Stopping: finishing queued events...');
   await lambda.idle();
   await s3.close();
+  await dynamo.close();
   await pool?.close();
   out(lambda.totals());
   return 0;
@@ -154,6 +178,7 @@ async function prepareDataFolder(given: string, fresh: boolean): Promise<void> {
     }
     for (const bucket of Object.values(DEV_BUCKETS))
       await rm(join(directory, bucket), { recursive: true, force: true });
+    await rm(join(directory, DEV_EVENTS_FILE), { force: true });
   }
   try {
     await makeFolder(directory);
@@ -194,7 +219,12 @@ async function checkListen(host: string, port: number): Promise<void> {
  * time, retried twice on failure, then given up (a dead-letter queue would get the event). Each
  * result is printed with the outputs it wrote.
  */
-function createDevLambda(s3: LocalS3, options: DevCommandOptions, out: (line?: string) => void) {
+function createDevLambda(
+  s3: LocalS3,
+  options: DevCommandOptions,
+  outcomes: { status: StatusStore; events: EventPublisher },
+  out: (line?: string) => void,
+) {
   const bucket = perBucket((name) => new S3Storage(s3.client, name));
   const output = bucket(DEV_BUCKETS.output);
   const quarantine = bucket(DEV_BUCKETS.quarantine);
@@ -216,6 +246,8 @@ function createDevLambda(s3: LocalS3, options: DevCommandOptions, out: (line?: s
     logger: new Logger({ serviceName: SERVICE_NAME, logLevel: options.verbose ? 'INFO' : 'CRITICAL' }),
     metrics: new Metrics({ serviceName: SERVICE_NAME, namespace: SERVICE_NAME }),
     encoder: options.encoder,
+    status: outcomes.status,
+    events: outcomes.events,
   });
 
   let failures = 0;
@@ -304,7 +336,7 @@ function untilStopped(signal?: AbortSignal): Promise<void> {
   });
 }
 
-function printHowTo(s3: LocalS3, out: (line?: string) => void): void {
+function printHowTo(s3: LocalS3, dynamoEndpoint: string, out: (line?: string) => void): void {
   const env = `AWS_ACCESS_KEY_ID=${LOCAL_CREDENTIALS.accessKeyId} AWS_SECRET_ACCESS_KEY=${LOCAL_CREDENTIALS.secretAccessKey} AWS_DEFAULT_REGION=us-east-1`;
   out('Try it with any S3 client, for example the AWS CLI:');
   out(`  export ${env}`);
@@ -312,6 +344,20 @@ function printHowTo(s3: LocalS3, out: (line?: string) => void): void {
   out(`  aws s3 ls s3://${DEV_BUCKETS.output} --recursive --endpoint-url ${s3.endpoint}`);
   out(`  aws s3 cp s3://${DEV_BUCKETS.output} ./imgpipe-output --recursive --endpoint-url ${s3.endpoint}`);
   out(`Objects are also readable over plain HTTP, e.g. ${s3.endpoint}/${DEV_BUCKETS.output}/<key>`);
+  out('What happened to an upload, and what was rejected:');
+  out(`  npx imgpipe status s3://${DEV_BUCKETS.source}/photos/photo.jpg --endpoint ${dynamoEndpoint}`);
+  out(`  npx imgpipe status --quarantined --endpoint ${dynamoEndpoint}`);
+}
+
+/** The publisher, also printing each event (with --verbose), as a rule on the bus would see it. */
+function echoed(publisher: EventPublisher, out?: (line?: string) => void): EventPublisher {
+  if (!out) return publisher;
+  return {
+    async publish(events) {
+      for (const event of events) out(`    event: ${event.detailType} ${JSON.stringify(event.detail)}`);
+      return publisher.publish(events);
+    },
+  };
 }
 
 function lambdaContext(): Context {

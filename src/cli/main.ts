@@ -14,6 +14,7 @@ import {
 } from './args.ts';
 import { DEFAULT_DEV_DIR, DEFAULT_DEV_PORT, DEV_MARKER, defaultSamples, runDevCommand } from './dev.ts';
 import { runProcessCommand } from './process.ts';
+import { DEV_STATUS_TABLE, runStatusCommand, STATUS_TABLE_ENV } from './status.ts';
 
 const CONFIG_OPTION = {
   name: 'config',
@@ -158,7 +159,49 @@ export const DEV_COMMAND: CommandSpec = {
     'Exit status: 0 when stopped (or --once with every event handled); 1 when an event failed; 2 for a usage or configuration error.',
 };
 
-const COMMANDS: Readonly<Record<string, CommandSpec>> = { process: PROCESS_COMMAND, dev: DEV_COMMAND };
+export const STATUS_COMMAND: CommandSpec = {
+  command: 'imgpipe status',
+  usage: 'imgpipe status <s3://bucket/key> | --failed | --quarantined | --processing [options]',
+  summary:
+    'Shows what happened to an upload, from the status table: its status, the reason and message of a rejection or failure, the image, its outputs, attempts and timings. Or lists the objects that need attention, newest first.',
+  positionals: true,
+  options: [
+    { name: 'failed', description: 'List failed objects (the default listing).' },
+    { name: 'quarantined', description: 'List quarantined objects.' },
+    { name: 'processing', description: 'List objects still (or stuck) processing.' },
+    {
+      name: 'since',
+      value: '<when>',
+      description: 'Only those updated since: 30m, 12h, 1d, 2w or an ISO date.',
+    },
+    { name: 'limit', value: '<n>', description: 'List at most n objects (default 50).' },
+    {
+      name: 'table',
+      value: '<name>',
+      description: `The status table (default IMGPIPE_STATUS_TABLE, else imgpipe dev's ${DEV_STATUS_TABLE}).`,
+    },
+    {
+      name: 'endpoint',
+      value: '<url>',
+      description:
+        "A DynamoDB endpoint, e.g. imgpipe dev's (it prints it); AWS otherwise, with the SDK's credentials and region.",
+    },
+    { name: 'json', description: 'Print the item (or the list) as JSON.' },
+    HELP_OPTION,
+  ],
+  examples: [
+    'imgpipe status s3://imgpipe-source/samples/text-named.jpg --endpoint http://127.0.0.1:4569',
+    'imgpipe status --table imgpipe-prod-status s3://uploads/photos/cat.jpg',
+    'imgpipe status --table imgpipe-prod-status --quarantined --since 1d',
+  ],
+  notes: 'Exit status: 0 when found (or listed); 1 when the object has no status; 2 for a usage error.',
+};
+
+const COMMANDS: Readonly<Record<string, CommandSpec>> = {
+  process: PROCESS_COMMAND,
+  dev: DEV_COMMAND,
+  status: STATUS_COMMAND,
+};
 
 const GLOBAL_HELP = `Usage: imgpipe <command> [options]
 
@@ -167,6 +210,7 @@ imgpipe ${VERSION}: resizes and re-encodes images with WASM codecs, as the Lambd
 Commands:
   process   Run the pipeline on local files into a folder (same layout and manifests as in S3)
   dev       Run a local S3 server whose uploads go through the Lambda handler
+  status    Show what happened to an upload (the status table), or list failures
 
 Options:
   -h, --help      Show this help (imgpipe <command> --help for a command's)
@@ -203,9 +247,9 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
       process.stdout.write(renderHelp(spec));
       return 0;
     }
-    return spec === PROCESS_COMMAND
-      ? await processCommand(values, positionals, env)
-      : await devCommand(values, env);
+    if (spec === PROCESS_COMMAND) return await processCommand(values, positionals, env);
+    if (spec === STATUS_COMMAND) return await statusCommand(values, positionals, env);
+    return await devCommand(values, env);
   } catch (error) {
     return report(error, debug);
   }
@@ -306,6 +350,28 @@ async function devCommand(values: Values, env: NodeJS.ProcessEnv): Promise<numbe
     config,
     workers: loadWorkers(env),
     samples: await defaultSamples(),
+    stdout: process.stdout,
+  });
+}
+
+async function statusCommand(values: Values, positionals: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const command = STATUS_COMMAND.command;
+  const lists = (['failed', 'quarantined', 'processing'] as const).filter(
+    (status) => values[status] === true,
+  );
+  if (lists.length > 1) throw new UsageError(command, `choose one of --${lists.join(', --')}`);
+  if (positionals.length > 1) throw new UsageError(command, 'give one object, s3://<bucket>/<key>');
+  if (positionals.length === 1 && lists.length === 1)
+    throw new UsageError(command, `give an object or --${lists[0]}, not both`);
+  const limit = integerFlag(command, '--limit', text(values.limit), 50, 1, 10_000);
+  return await runStatusCommand({
+    ...(positionals[0] !== undefined ? { object: positionals[0] } : {}),
+    ...(lists[0] !== undefined ? { list: lists[0] } : {}),
+    ...(text(values.since) !== undefined ? { since: text(values.since) } : {}),
+    limit,
+    table: text(values.table) ?? env[STATUS_TABLE_ENV]?.trim() ?? DEV_STATUS_TABLE,
+    ...(text(values.endpoint) !== undefined ? { endpoint: text(values.endpoint) } : {}),
+    json: values.json === true,
     stdout: process.stdout,
   });
 }
