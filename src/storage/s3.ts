@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import {
   CopyObjectCommand,
+  DeleteObjectCommand,
   GetObjectCommand,
   type GetObjectCommandOutput,
   HeadObjectCommand,
@@ -127,6 +128,17 @@ export class S3Storage implements Storage {
       );
     } catch (error) {
       throw classifyS3Error(error, 'copy', this.locate(key));
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    try {
+      // S3 answers 204 whether or not the key existed; in a versioned bucket this adds a delete marker.
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+    } catch (error) {
+      const failure = classifyS3Error(error, 'delete', this.locate(key));
+      if (failure instanceof ObjectNotFoundError) return;
+      throw failure;
     }
   }
 
