@@ -102,6 +102,14 @@ describe('imgpipe process', () => {
 });
 
 describe('imgpipe dev', () => {
+  const awsEnv = {
+    ...process.env,
+    AWS_ACCESS_KEY_ID: 'S3RVER',
+    AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    AWS_DEFAULT_REGION: 'us-east-1',
+    AWS_EC2_METADATA_DISABLED: 'true',
+  };
+
   it('serves local S3, processes the samples through the Lambda handler and exits with --once', async () => {
     const dir = tempDir();
     const run = await runCli(['dev', '--once', '--port', '0', '--dir', join(dir, 'data')]);
@@ -125,15 +133,8 @@ describe('imgpipe dev', () => {
       );
       const endpoint = output().match(/Local S3 at (http:\/\/127\.0\.0\.1:\d+)/)![1]!;
       expect(match).toBeTruthy();
-      const env = {
-        ...process.env,
-        AWS_ACCESS_KEY_ID: 'S3RVER',
-        AWS_SECRET_ACCESS_KEY: 'S3RVER',
-        AWS_DEFAULT_REGION: 'us-east-1',
-        AWS_EC2_METADATA_DISABLED: 'true',
-      };
       const aws = (...args: string[]) =>
-        promisify(execFile)('aws', [...args, '--endpoint-url', endpoint], { env });
+        promisify(execFile)('aws', [...args, '--endpoint-url', endpoint], { env: awsEnv });
       await aws(
         's3',
         'cp',
@@ -151,5 +152,67 @@ describe('imgpipe dev', () => {
       child.kill('SIGINT');
       expect(await exited).toBe(0);
     },
+  );
+
+  it.skipIf(!hasTool('aws'))(
+    'loses no upload whose key has + ? # ; & = $ , @ : (AWS CLI against imgpipe dev)',
+    async () => {
+      const dir = tempDir();
+      const { child, output } = await startCli(
+        ['dev', '--port', '0', '--dir', join(dir, 'data')],
+        /Watching for uploads/,
+      );
+      try {
+        const endpoint = output().match(/Local S3 at (http:\/\/127\.0\.0\.1:\d+)/)![1]!;
+        const aws = async (...args: string[]) =>
+          (await promisify(execFile)('aws', [...args, '--endpoint-url', endpoint], { env: awsEnv })).stdout;
+        const invalid = [...'+?#;&=$,@:'].map((c) => `odd/x${c}y.jpg`);
+        const valid = 'odd/ok +?#;&=$,@:.jpg';
+        for (const key of invalid)
+          await aws('s3', 'cp', fixturePath('edge/broken/text-named.jpg'), `s3://imgpipe-source/${key}`);
+        await aws(
+          's3',
+          'cp',
+          fixturePath('edge/orientation/photo-exif-orientation-6.jpg'),
+          `s3://imgpipe-source/${valid}`,
+        );
+
+        const escaped = (key: string) => key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+        await expect
+          .poll(() => output(), { timeout: 180_000, interval: 500 })
+          .toMatch(new RegExp(`\\+ ${escaped(valid)}: processed`));
+        for (const key of invalid)
+          expect(output()).toMatch(new RegExp(`- ${escaped(key)}: quarantined \\(unsupported-format\\)`));
+        expect(output()).not.toMatch(/failed after|retrying/);
+
+        // Every quarantine copy and reason record is there under its exact key, and listings
+        // (which the AWS CLI asks for URL-encoded) name the keys as they were uploaded.
+        const listing = await aws('s3', 'ls', '--recursive', 's3://imgpipe-quarantine/');
+        for (const key of invalid) {
+          expect(listing).toContain(`objects/${key}\n`);
+          expect(listing).toContain(`reasons/${key}.json\n`);
+          const copy = await aws('s3', 'cp', `s3://imgpipe-quarantine/objects/${key}`, '-');
+          expect(copy).toBe(readFileSync(fixturePath('edge/broken/text-named.jpg'), 'utf8'));
+          const reason = JSON.parse(
+            await aws('s3', 'cp', `s3://imgpipe-quarantine/reasons/${key}.json`, '-'),
+          );
+          expect(reason).toMatchObject({ reason: 'unsupported-format', source: { key } });
+        }
+        const outputs = await aws('s3', 'ls', '--recursive', 's3://imgpipe-output/');
+        for (const variant of ['large', 'medium', 'small'])
+          for (const ext of ['jpg', 'webp', 'avif'])
+            expect(outputs).toContain(`${variant}/${valid}.${ext}\n`);
+        expect(outputs).toContain(`manifests/${valid}.json\n`);
+        const small = join(dir, 'small.webp');
+        await aws('s3', 'cp', `s3://imgpipe-output/small/${valid}.webp`, small);
+        const image = await decode('webp', readFileSync(small));
+        expect([image.width, image.height]).toEqual([320, 480]);
+      } finally {
+        const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+        child.kill('SIGINT');
+        await exited;
+      }
+    },
+    360_000,
   );
 });
