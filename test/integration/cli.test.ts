@@ -1,11 +1,21 @@
 import { execFile } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { decode } from '../../src/codecs/index.ts';
-import type { Manifest } from '../../src/pipeline/records.ts';
+import type { Manifest, QuarantineRecord } from '../../src/pipeline/records.ts';
+import { FsStorage } from '../../src/storage/fs.ts';
+import { getJson } from '../../src/storage/types.ts';
 import { runCli, startCli } from '../support/cli.ts';
 import { fixturePath } from '../support/fixtures.ts';
 import { hasTool } from '../support/tools.ts';
@@ -50,6 +60,45 @@ describe('imgpipe process', () => {
     expect(again.stdout).toContain('3 file(s): 0 processed, 2 already done, 1 quarantined, 0 failed');
     const forced = await runCli(['process', 'in/rotated.jpg', '--out', 'out', '--force'], { cwd: dir });
     expect(forced.stdout).toContain('1 file(s): 1 processed');
+  });
+
+  it('processes files whose names are 255 bytes long or contain a backslash', async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'in'));
+    const long = `${'é'.repeat(125)}.jpg`; // 254 bytes: the output name adds ".jpg.webp"
+    const names = [long, 'back\\slash.jpg', `${'n'.repeat(251)}.jpg`];
+    for (const name of names)
+      copyFileSync(fixturePath('edge/orientation/photo-exif-orientation-6.jpg'), join(dir, 'in', name));
+    copyFileSync(fixturePath('edge/broken/truncated-half.jpg'), join(dir, 'in', `${'q'.repeat(251)}.jpg`));
+    const run = await runCli(['process', 'in', '--out', 'out'], { cwd: dir });
+    expect(run.stdout).toContain('4 file(s): 3 processed, 0 already done, 1 quarantined, 0 failed');
+    expect(run.code).toBe(0);
+    const out = new FsStorage(join(dir, 'out'));
+    for (const name of names) {
+      const manifest = await getJson<Manifest>(out, `manifests/${name}.json`);
+      expect(manifest.outputs.map((o) => o.key)).toContain(`small/${name}.webp`);
+      for (const output of manifest.outputs) expect((await out.head(output.key))?.size).toBe(output.bytes);
+    }
+    const reason = await getJson<QuarantineRecord>(out, `quarantine/reasons/${'q'.repeat(251)}.jpg.json`);
+    expect(reason.reason).toBe('truncated');
+    // Plain names stay plain paths; a second run reads the split ones back as the same keys.
+    expect(existsSync(join(dir, 'out', 'small', 'back\\slash.jpg.webp'))).toBe(true);
+    const again = await runCli(['process', 'in', '--out', 'out'], { cwd: dir });
+    expect(again.stdout).toContain('4 file(s): 0 processed, 3 already done, 1 quarantined, 0 failed');
+  });
+
+  it('removes the outputs of a file replaced by an invalid one', async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'in'));
+    copyFileSync(fixturePath('edge/orientation/photo-exif-orientation-6.jpg'), join(dir, 'in', 'photo.jpg'));
+    expect((await runCli(['process', 'in', '--out', 'out'], { cwd: dir })).code).toBe(0);
+    expect(existsSync(join(dir, 'out', 'small', 'photo.jpg.avif'))).toBe(true);
+
+    copyFileSync(fixturePath('edge/broken/text-named.jpg'), join(dir, 'in', 'photo.jpg'));
+    const run = await runCli(['process', 'in', '--out', 'out'], { cwd: dir });
+    expect(run.stdout).toMatch(/in\/photo\.jpg\s+quarantined \(unsupported-format\)/);
+    expect(readdirSync(join(dir, 'out')).sort()).toEqual(['quarantine']);
+    expect(existsSync(join(dir, 'out', 'quarantine', 'objects', 'photo.jpg'))).toBe(true);
   });
 
   it('exits 1 when an input fails for a reason other than quarantine', async () => {
