@@ -143,14 +143,16 @@ export class S3Storage implements Storage {
   }
 
   async *list(prefix = '', startAfter?: string): AsyncIterable<ObjectInfo> {
+    const after = Buffer.from(startAfter ?? '');
     try {
       for await (const page of paginateListObjectsV2(
         { client: this.client },
         { Bucket: this.bucket, Prefix: prefix, StartAfter: startAfter || undefined },
       )) {
         for (const object of page.Contents ?? []) {
-          // S3 honours StartAfter; some S3-compatible servers (s3rver) ignore it.
-          if (startAfter && object.Key! <= startAfter) continue;
+          // S3 honours StartAfter; some S3-compatible servers ignore it. Compared as S3 orders keys,
+          // by UTF-8 bytes (a string comparison puts U+1F600 before U+FF01).
+          if (startAfter && Buffer.compare(Buffer.from(object.Key!), after) <= 0) continue;
           yield { key: object.Key!, size: object.Size ?? 0, etag: unquote(object.ETag) };
         }
       }

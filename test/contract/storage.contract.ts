@@ -150,6 +150,17 @@ export function describeStorageContract(
       expect(left).toEqual([]);
     });
 
+    it('continues a listing after a key in the order of UTF-8 bytes, not of UTF-16 code units', async () => {
+      const { storage } = await setup();
+      // U+FF01 is EF BC 81 in UTF-8 and U+1F600 is F0 9F 98 80: the emoji comes after it in S3's order,
+      // though a JavaScript string comparison puts it first (surrogate D83D < FF01).
+      for (const key of ['u/\uFF01', 'u/\u{1F600}'])
+        await storage.put(key, bytes(key), { contentType: 'text/plain' });
+      const after: string[] = [];
+      for await (const info of storage.list('u/', 'u/\uFF01')) after.push(info.key);
+      expect(after).toEqual(['u/\u{1F600}']);
+    });
+
     it('names its location in every key it describes', async () => {
       const { storage } = await setup();
       expect(storage.locate('x/y.jpg')).toBe(`${storage.location}/x/y.jpg`);
