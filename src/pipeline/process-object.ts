@@ -323,11 +323,25 @@ async function withdrawReplacedOutputs(
   const current = (await deps.source(ref.bucket).head(ref.key))?.etag;
   if (current === undefined || current === manifest.source.etag) return [];
   if (rejectedEtag !== undefined && current !== rejectedEtag) return [];
-  const outputs = [...new Set(manifest.outputs.map((output) => output.key))].filter(
+  return deleteOutputs(deps.output, manifestKey, manifest);
+}
+
+/**
+ * Deletes what a manifest lists, then the manifest: the one way outputs are removed (a replaced
+ * source here; a deleted source on ObjectRemoved). Idempotent: a key already gone is no error, and
+ * a failure part-way leaves the manifest naming what is left, so calling it again finishes the job.
+ * Returns the deleted keys, the manifest last.
+ */
+export async function deleteOutputs(
+  output: Storage,
+  manifestKey: string,
+  manifest: Manifest,
+): Promise<string[]> {
+  const outputs = [...new Set(manifest.outputs.map((entry) => entry.key))].filter(
     (key) => key !== manifestKey,
   );
-  await Promise.all(outputs.map((key) => deps.output.delete(key)));
-  await deps.output.delete(manifestKey);
+  await Promise.all(outputs.map((key) => output.delete(key)));
+  await output.delete(manifestKey);
   return [...outputs, manifestKey];
 }
 
