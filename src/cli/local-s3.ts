@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import type { S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
@@ -9,6 +10,10 @@ import { createS3Client } from '../storage/s3.ts';
  * real HTTP, real SDK requests, real event JSON. s3rver emits an event per object written; we turn
  * it into the notification S3 itself would send (keys URL-encoded with `+` for spaces, eTag
  * unquoted) and hand it to whoever listens, as S3 would invoke the function.
+ *
+ * s3rver 3.7 is unmaintained and lost or changed objects under some keys; `patches/` holds the
+ * fixes, applied by patch-package after every install (what they fix and what is left:
+ * src/cli/README.md). Without them the server is not started.
  */
 export const LOCAL_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
 
@@ -97,6 +102,7 @@ export function buildS3Notification(input: {
 }
 
 export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
+  assertS3rverPatched();
   const host = options.host ?? '127.0.0.1';
   if (options.port) await assertPortFree(host, options.port);
   const server = new S3rver({
@@ -161,4 +167,19 @@ async function assertPortFree(host: string, port: number): Promise<void> {
     );
     probe.listen(port, host, () => probe.close(() => resolve()));
   });
+}
+
+/**
+ * Unpatched, s3rver loses quarantine copies of keys with `+ ? # ; & = $ , @ :` and rewrites keys
+ * with `./` and `../`: refuse to run it (an install with scripts disabled skips the patch).
+ */
+function assertS3rverPatched(): void {
+  const store = createRequire(import.meta.url)('s3rver/lib/stores/filesystem.js') as {
+    encodeKeyPath(key: string): string;
+  };
+  if (store.encodeKeyPath('a/./b') === 'a/./b') {
+    throw new Error(
+      's3rver is not patched (patches/s3rver+3.7.1.patch): run `npx patch-package` in the project folder, or reinstall without --ignore-scripts',
+    );
+  }
 }

@@ -74,7 +74,7 @@ export class ConfigError extends ImgpipeError {
   }
 }
 
-export type StorageOperation = 'get' | 'head' | 'put' | 'copy' | 'list';
+export type StorageOperation = 'get' | 'head' | 'put' | 'copy' | 'list' | 'delete';
 
 export class StorageError extends ImgpipeError {
   readonly operation: StorageOperation;

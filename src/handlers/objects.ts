@@ -192,6 +192,7 @@ function outcomeDetails(outcome: Outcome): Record<string, unknown> {
         reason: outcome.reason,
         message: outcome.message,
         quarantinedAs: outcome.quarantineKey,
+        removedOutputs: outcome.removedOutputs,
       };
     case 'missing':
       return { outputs: 0, message: outcome.message };

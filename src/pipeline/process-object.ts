@@ -29,7 +29,8 @@ import {
  * setting is wrong): the caller decides whether that means a Lambda retry or a failed row.
  *
  *   skip if current -> read the source -> process the image -> write outputs -> write the manifest
- *                          \ missing          \ invalid: quarantine a copy, with its reason
+ *                          \ missing          \ invalid: quarantine a copy, with its reason, then
+ *                                               withdraw the outputs of the version it replaced
  */
 
 export interface ProcessDeps {
@@ -80,6 +81,8 @@ export type Outcome =
       readonly reason: InvalidReason;
       readonly message: string;
       readonly quarantineKey: string;
+      /** Outputs, then the manifest, of the earlier version this one replaced, now deleted. */
+      readonly removedOutputs: readonly string[];
       readonly timings: Total;
     })
   | (OutcomeBase & {
@@ -283,6 +286,7 @@ async function quarantine(
     quarantinedAt: new Date().toISOString(),
   };
   await writeRecord(deps.quarantine, keys.reason, record);
+  const removedOutputs = await withdrawReplacedOutputs(ref, deps, base.etag ?? ref.etag);
   return {
     ...base,
     etag: base.etag ?? ref.etag,
@@ -290,8 +294,55 @@ async function quarantine(
     reason: error.reason,
     message: error.message,
     quarantineKey: keys.object,
+    removedOutputs,
     timings: total(started),
   };
+}
+
+/**
+ * After a quarantine: the outputs of an earlier version of the source must not stay published for
+ * a key whose current content was rejected. They are deleted when the source's current content is
+ * the one just rejected (same ETag; for a rejection whose ETag is unknown, whatever is current) and
+ * the manifest describes other content. A manifest of the same content (rejected now only because
+ * the configuration changed) is kept, and so is everything when a newer version has arrived since
+ * (its own event decides) or the source is gone.
+ *
+ * Outputs go first, the manifest last: a failure in between leaves a manifest listing what is
+ * left, the error makes the caller retry (Lambda retries the event), and the retry, finding the
+ * manifest not current, quarantines again and deletes the rest; deleting a missing key succeeds.
+ * Returns the deleted keys.
+ */
+async function withdrawReplacedOutputs(
+  ref: ObjectRef,
+  deps: ProcessDeps,
+  rejectedEtag: string | undefined,
+): Promise<string[]> {
+  const manifestKey = deps.layout.manifestKey(ref.key);
+  const manifest = await readManifest(deps.output, manifestKey);
+  if (!manifest) return [];
+  const current = (await deps.source(ref.bucket).head(ref.key))?.etag;
+  if (current === undefined || current === manifest.source.etag) return [];
+  if (rejectedEtag !== undefined && current !== rejectedEtag) return [];
+  return deleteOutputs(deps.output, manifestKey, manifest);
+}
+
+/**
+ * Deletes what a manifest lists, then the manifest: the one way outputs are removed (a replaced
+ * source here; a deleted source on ObjectRemoved). Idempotent: a key already gone is no error, and
+ * a failure part-way leaves the manifest naming what is left, so calling it again finishes the job.
+ * Returns the deleted keys, the manifest last.
+ */
+export async function deleteOutputs(
+  output: Storage,
+  manifestKey: string,
+  manifest: Manifest,
+): Promise<string[]> {
+  const outputs = [...new Set(manifest.outputs.map((entry) => entry.key))].filter(
+    (key) => key !== manifestKey,
+  );
+  await Promise.all(outputs.map((key) => output.delete(key)));
+  await output.delete(manifestKey);
+  return [...outputs, manifestKey];
 }
 
 function total(started: number): Total {

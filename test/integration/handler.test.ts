@@ -179,6 +179,71 @@ describe('S3 event handler', () => {
     expect(again.records[0]!.status).toBe('processed');
   });
 
+  describe('when a processed image is replaced by an invalid one', () => {
+    const output = () => new S3Storage(s3.client, OUTPUT);
+    const quarantine = () => new S3Storage(s3.client, QUARANTINE);
+    const exists = async (storage: S3Storage, key: string) => (await storage.head(key)) !== undefined;
+
+    async function processValid(key: string) {
+      const event = await upload(SOURCE, key, readFixture('edge/orientation/photo-exif-orientation-6.jpg'));
+      const { result } = await capture(() => handlerFor(config())(event));
+      expect(result.records[0]!.status).toBe('processed');
+      const manifest = await getJson<Manifest>(output(), `manifests/${key}.json`);
+      expect(manifest.outputs).toHaveLength(6);
+      return manifest.outputs.map((o) => o.key);
+    }
+
+    it('quarantines the new version and removes the old outputs and manifest; a re-delivery changes nothing', async () => {
+      const key = 'replaced/bad.jpg';
+      const outputs = await processValid(key);
+      const replacement = await upload(SOURCE, key, readFixture('edge/broken/text-named.jpg'));
+
+      const { result, lines } = await capture(() => handlerFor(config())(replacement));
+      expect(result.records[0]).toMatchObject({ status: 'quarantined', reason: 'unsupported-format' });
+      for (const output_ of outputs) expect(await exists(output(), output_), output_).toBe(false);
+      expect(await exists(output(), `manifests/${key}.json`)).toBe(false);
+      expect(await exists(quarantine(), `objects/${key}`)).toBe(true);
+      expect(await exists(quarantine(), `reasons/${key}.json`)).toBe(true);
+      expect(objectLines(lines)[0]).toMatchObject({
+        outcome: 'quarantined',
+        removedOutputs: [...outputs, `manifests/${key}.json`],
+      });
+
+      // S3 delivers at least once: the same event again is quarantined again, with nothing to remove.
+      const again = await capture(() => handlerFor(config())(replacement));
+      expect(again.result.records[0]).toMatchObject({ status: 'quarantined', reason: 'unsupported-format' });
+      expect(objectLines(again.lines)[0]).toMatchObject({ removedOutputs: [] });
+      expect(await exists(quarantine(), `objects/${key}`)).toBe(true);
+    });
+
+    it('finishes a removal that stopped between the outputs and the manifest', async () => {
+      const key = 'replaced/half-done.jpg';
+      const outputs = await processValid(key);
+      // As if an earlier attempt had removed some outputs and then failed: the manifest still lists them.
+      for (const gone of outputs.slice(0, 4)) await output().delete(gone);
+      const replacement = await upload(SOURCE, key, readFixture('edge/broken/truncated-half.jpg'));
+      const { result } = await capture(() => handlerFor(config())(replacement));
+      expect(result.records[0]).toMatchObject({ status: 'quarantined', reason: 'truncated' });
+      for (const output_ of outputs) expect(await exists(output(), output_), output_).toBe(false);
+      expect(await exists(output(), `manifests/${key}.json`)).toBe(false);
+    });
+
+    it('keeps the outputs of the same content when only the configuration now rejects it', async () => {
+      const key = 'replaced/same-content.jpg';
+      const outputs = await processValid(key);
+      const event = buildS3Notification({ bucket: SOURCE, key });
+      // A new configuration (so the manifest is not current) whose pixel limit the same bytes exceed.
+      const stricter = config({
+        IMGPIPE_MAX_PIXELS: '1000',
+        IMGPIPE_CONFIG: JSON.stringify({ variants: [{ name: 'large', width: 1600 }], formats: { webp: {} } }),
+      });
+      const { result } = await capture(() => handlerFor(stricter)(event));
+      expect(result.records[0]).toMatchObject({ status: 'quarantined', reason: 'too-many-pixels' });
+      for (const output_ of outputs) expect(await exists(output(), output_), output_).toBe(true);
+      expect(await exists(output(), `manifests/${key}.json`)).toBe(true);
+    });
+  });
+
   it('quarantines an invalid upload with a reason record, leaves the source alone, and succeeds', async () => {
     const body = readFixture('edge/broken/text-named.jpg');
     const event = await upload(SOURCE, 'docs/notes.jpg', body);

@@ -238,6 +238,11 @@ describe('IAM', () => {
     expect(grant('s3:GetObject', underOutputPrefix)).toBe(true);
     expect(grant('s3:PutObject', underOutputPrefix)).toBe(true);
     expect(grant('s3:PutObject', 'module.quarantine_bucket.s3_bucket_arn}/*')).toBe(true);
+    // Outputs of a source replaced by an invalid one are withdrawn: deletes, only under the output prefix.
+    expect(grant('s3:DeleteObject', underOutputPrefix)).toBe(true);
+    expect(grants.filter((g) => g.actions.some((a) => a.startsWith('s3:Delete')))).toEqual([
+      expect.objectContaining({ resources: [expect.stringMatching(underOutputPrefix)] }),
+    ]);
     expect(grant('kms:GenerateDataKey', 'aws_kms_key.this.arn')).toBe(true);
     expect(grant('sqs:SendMessage', 'aws_sqs_queue.this.arn')).toBe(true);
     expect(grant('logs:PutLogEvents', 'local.log_group_arn')).toBe(true);

@@ -40,8 +40,10 @@ data "aws_iam_policy_document" "objects" {
   }
 
   statement {
-    sid       = "ReadAndWriteOutputsAndManifests"
-    actions   = ["s3:GetObject", "s3:PutObject"]
+    sid = "ReadWriteAndDeleteOutputsAndManifests"
+    # DeleteObject: when a processed source is replaced by an invalid one, the outputs and manifest
+    # of the earlier version are deleted (src/pipeline/README.md). Only under the output prefix.
+    actions   = ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
     resources = ["${module.output_bucket.s3_bucket_arn}/${var.output_prefix}*"]
   }
 
