@@ -114,7 +114,7 @@ export async function runDevCommand(options: DevCommandOptions): Promise<number>
     { status, events },
     out,
   );
-  s3.onObjectCreated(DEV_BUCKETS.source, (event) => lambda.invoke(event));
+  s3.onObjectChanged(DEV_BUCKETS.source, (event) => lambda.invoke(event));
 
   out(`Local S3 at ${s3.endpoint} (data in ${directory})`);
   out(`Status table ${DEV_STATUS_TABLE} at ${dynamo.endpoint}; outcome events appended to ${eventsFile}`);

@@ -31,8 +31,8 @@ export interface LocalS3 {
   readonly port: number;
   readonly directory: string;
   readonly client: S3Client;
-  /** Calls `listener` with an S3 notification for every object created in `bucket`. */
-  onObjectCreated(bucket: string, listener: (event: S3Notification) => void): void;
+  /** Calls `listener` with an S3 notification for every object created in or removed from `bucket`. */
+  onObjectChanged(bucket: string, listener: (event: S3Notification) => void): void;
   close(): Promise<void>;
 }
 
@@ -93,12 +93,24 @@ export function buildS3Notification(input: {
             size: input.size,
             eTag: input.etag?.replaceAll('"', ''),
             versionId: input.versionId,
-            sequencer: input.sequencer ?? time.getTime().toString(16).toUpperCase().padStart(16, '0'),
+            sequencer: input.sequencer ?? nextSequencer(time),
           },
         },
       },
     ],
   };
+}
+
+let lastSequencer = 0n;
+
+/**
+ * S3's sequencers grow with every event of a key; ours grow with every event of the server, from
+ * the clock in microseconds, never repeating, so the status table orders local events as S3's.
+ */
+function nextSequencer(time: Date): string {
+  const now = BigInt(time.getTime()) * 1000n;
+  lastSequencer = now > lastSequencer ? now : lastSequencer + 1n;
+  return lastSequencer.toString(16).toUpperCase().padStart(16, '0');
 }
 
 export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
@@ -126,11 +138,13 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
     port: address.port,
     directory: options.directory,
     client,
-    onObjectCreated(bucket, listener) {
+    onObjectChanged(bucket, listener) {
       emitter.on('event', (event: { Records: S3NotificationRecord[] }) => {
         for (const record of event.Records) {
           // s3rver reports raw keys and no eTag for copies; rebuild what S3 would send.
-          if (record.s3.bucket.name !== bucket || !record.eventName.startsWith('ObjectCreated:')) continue;
+          const { eventName } = record;
+          if (record.s3.bucket.name !== bucket) continue;
+          if (!eventName.startsWith('ObjectCreated:') && !eventName.startsWith('ObjectRemoved:')) continue;
           listener(
             buildS3Notification({
               bucket,

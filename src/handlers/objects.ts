@@ -6,11 +6,13 @@ import type { RuntimeConfig } from '../core/config.ts';
 import { describeError, type InvalidReason, StorageError } from '../core/errors.ts';
 import { BucketLayout } from '../core/layout.ts';
 import type { ObjectRef } from '../core/objects.ts';
+import { msSince } from '../core/timing.ts';
 import type { Encoder } from '../pipeline/process-image.ts';
 import { type Outcome, type OutcomeStatus, processObject } from '../pipeline/process-object.ts';
+import { removeObject } from '../pipeline/remove-object.ts';
 import type { StatusStore } from '../status/types.ts';
 import type { Storage } from '../storage/types.ts';
-import { failureEvent, finalStatus, outcomeEvent } from './outcomes.ts';
+import { deletedEvent, failureEvent, finalStatus, outcomeEvent } from './outcomes.ts';
 
 /**
  * What every handler does with one object: the recursion guard, processObject, and then exactly
@@ -42,7 +44,9 @@ export type RecordResult =
       readonly key: string;
       readonly reason: InvalidReason;
     }
-  /** Not processed: a test event, a non-create event, a bad key, one of our own objects. */
+  /** A removed source, its outputs and manifest deleted (unless IMGPIPE_DELETE_OUTPUTS is off). */
+  | { readonly status: 'deleted'; readonly bucket: string; readonly key: string }
+  /** Not processed: a test event, an unhandled event, a bad key, one of our own objects. */
   | { readonly status: 'ignored'; readonly bucket?: string; readonly key?: string; readonly reason: string }
   | { readonly status: 'failed'; readonly bucket: string; readonly key: string; readonly reason: string };
 
@@ -55,6 +59,7 @@ export const STATUS_METRIC: Record<RecordStatus, string> = {
   missing: 'ObjectsMissing',
   ignored: 'ObjectsIgnored',
   failed: 'ObjectsFailed',
+  deleted: 'ObjectsDeleted',
 };
 
 /** One object's result, the error when it failed, and the event to announce it. */
@@ -75,6 +80,8 @@ export interface ObjectHandling {
     ref: ObjectRef,
     options: { trigger: string; force?: boolean; remainingMs?: number },
   ): Promise<Handled>;
+  /** A source was removed: records it and deletes its outputs while the key stays gone. Never throws. */
+  remove(ref: ObjectRef, options: { trigger: string }): Promise<Handled>;
   /** Logs and counts a record that was not processed. */
   skip(result: RecordResult & { status: 'ignored' }): RecordResult;
 }
@@ -140,8 +147,48 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
     return { bucket: ref.bucket, key: ref.key, status: 'failed', reason: describeError(error) };
   }
 
+  async function remove(ref: ObjectRef, { trigger }: { trigger: string }): Promise<Handled> {
+    const own = isOwnObject(ref.bucket, ref.key);
+    if (own) {
+      return {
+        result: skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason: `own output: ${own}` }),
+      };
+    }
+    const started = performance.now();
+    try {
+      const removal = await removeObject(ref, {
+        layout,
+        source: deps.sourceStorage,
+        output: deps.output,
+        deleteOutputs: config.deleteOutputs,
+        ...(deps.status ? { record: () => deps.status!.finish(ref, { status: 'deleted' }) } : {}),
+      });
+      if (removal.status === 'kept') {
+        return {
+          result: skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason: removal.reason }),
+        };
+      }
+      logger.info('Object deleted', {
+        outcome: 'deleted',
+        bucket: ref.bucket,
+        key: ref.key,
+        eventName: trigger,
+        removedOutputs: removal.removedOutputs,
+        durationsMs: { total: msSince(started) },
+      });
+      metrics.addMetric(STATUS_METRIC.deleted, MetricUnit.Count, 1);
+      return {
+        result: { bucket: ref.bucket, key: ref.key, status: 'deleted' },
+        event: deletedEvent(ref, removal.removedOutputs.length),
+      };
+    } catch (error) {
+      return { result: reportFailure(ref, trigger, error), error };
+    }
+  }
+
   return {
     skip,
+    remove,
     async handle(ref, { trigger, force, remainingMs }) {
       const own = isOwnObject(ref.bucket, ref.key);
       if (own) {

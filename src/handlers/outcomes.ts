@@ -87,6 +87,19 @@ export function outcomeEvent(
   }
 }
 
+export function deletedEvent(ref: ObjectRef, removedOutputs: number): ImageEvent {
+  return imageEvent({
+    version: 1,
+    status: 'deleted',
+    bucket: ref.bucket,
+    key: ref.key,
+    ...(ref.versionId === undefined ? {} : { versionId: ref.versionId }),
+    ...(ref.sequencer === undefined ? {} : { sequencer: ref.sequencer }),
+    removedOutputs,
+    time: new Date().toISOString(),
+  });
+}
+
 export function failureEvent(ref: ObjectRef, message: string): ImageEvent {
   return imageEvent({
     version: 1,

@@ -67,14 +67,10 @@ export function createS3EventHandler(deps: HandlerDeps): LambdaHandler<HandlerRe
       for (const change of parsed.changes) {
         const { object, eventName } = change;
         if (change.kind === 'removed') {
-          records.push(
-            objects.skip({
-              bucket: object.bucket,
-              key: object.key,
-              status: 'ignored',
-              reason: `${eventName} is not handled yet`,
-            }),
-          );
+          const { result, error, event } = await objects.remove(object, { trigger: eventName });
+          if (result.status === 'failed') failures.push({ bucket: object.bucket, key: object.key, error });
+          records.push(result);
+          events.add(event);
           continue;
         }
         const { result, error, event } = await objects.handle(object, {

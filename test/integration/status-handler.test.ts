@@ -1,7 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -43,7 +43,14 @@ afterAll(async () => {
 
 const validate = new Ajv2020({ strict: true, strictRequired: false, validateFormats: false }).compile(schema);
 
-async function setup(options: { failEvents?: boolean; sourceStorage?: (bucket: string) => Storage } = {}) {
+async function setup(
+  options: {
+    failEvents?: boolean;
+    sourceStorage?: (bucket: string) => Storage;
+    env?: Record<string, string>;
+    withoutTable?: boolean;
+  } = {},
+) {
   const table = `imgpipe-handler-${++tables}`;
   await dynamo.createStatusTable(table);
   const status = new DynamoStatusStore(dynamo.client, table);
@@ -78,6 +85,7 @@ async function setup(options: { failEvents?: boolean; sourceStorage?: (bucket: s
     IMGPIPE_STATUS_TABLE: table,
     IMGPIPE_EVENT_BUS: 'imgpipe-test',
     IMGPIPE_CONFIG: JSON.stringify({ variants: [{ name: 'small', width: 160 }], formats: { webp: {} } }),
+    ...options.env,
   });
   const logger = new Logger({ serviceName: 'imgpipe-test', logLevel: 'CRITICAL' });
   const metrics = new Metrics({ serviceName: 'imgpipe-test', namespace: 'imgpipe-test' });
@@ -88,7 +96,7 @@ async function setup(options: { failEvents?: boolean; sourceStorage?: (bucket: s
     quarantine: new S3Storage(s3.client, QUARANTINE),
     logger,
     metrics,
-    status,
+    ...(options.withoutTable ? {} : { status }),
     events: new EventBridgePublisher(bus, 'imgpipe-test', { retryDelayMs: 1 }),
   });
   return { handler, status, details, metrics };
@@ -221,6 +229,62 @@ describe('the S3 handler with the status table and events', () => {
     expect(added).toContain('EventsFailed=1');
     expect((await status.get(SOURCE, 'f/photo.jpg'))?.status).toBe('processed');
     vi.restoreAllMocks();
+  });
+});
+
+describe('the S3 handler on removals', () => {
+  const output = () => new S3Storage(s3.client, OUTPUT);
+  const exists = async (key: string) => (await output().head(key)) !== undefined;
+  const removed = (key: string, sequencer: string) =>
+    buildS3Notification({ bucket: SOURCE, key, eventName: 'ObjectRemoved:Delete', sequencer });
+
+  it('deletes the outputs and manifest of a deleted upload, records it and announces it', async () => {
+    const { handler, status, details } = await setup();
+    await handler(await upload('g/photo.jpg', readFixture('photos/colour-fig-red-bowl.jpg'), '0700'));
+    expect(await exists('small/g/photo.jpg.webp')).toBe(true);
+    await s3.client.send(new DeleteObjectCommand({ Bucket: SOURCE, Key: 'g/photo.jpg' }));
+    const { records } = await handler(removed('g/photo.jpg', '0701'));
+    expect(records).toEqual([{ bucket: SOURCE, key: 'g/photo.jpg', status: 'deleted' }]);
+    expect(await exists('small/g/photo.jpg.webp')).toBe(false);
+    expect(await exists('manifests/g/photo.jpg.json')).toBe(false);
+    expect(await status.get(SOURCE, 'g/photo.jpg')).toMatchObject({ status: 'deleted' });
+    expect(details.at(-1)).toMatchObject({ status: 'deleted', key: 'g/photo.jpg', removedOutputs: 2 });
+    // The same removal delivered again finds nothing left to delete, and fails nothing.
+    expect((await handler(removed('g/photo.jpg', '0701'))).records[0]?.status).toBe('deleted');
+  });
+
+  it('keeps the outputs of a newer upload when a late removal of an older one arrives', async () => {
+    const { handler, status } = await setup();
+    const body = readFixture('photos/colour-fig-red-bowl.jpg');
+    await handler(await upload('h/photo.jpg', body, '0800'));
+    // Deleted, then uploaded again; the new upload's event is handled before the removal's.
+    await s3.client.send(new DeleteObjectCommand({ Bucket: SOURCE, Key: 'h/photo.jpg' }));
+    await handler(await upload('h/photo.jpg', body, '0802'));
+    const { records } = await handler(removed('h/photo.jpg', '0801'));
+    expect(records[0]).toMatchObject({
+      status: 'ignored',
+      reason: expect.stringMatching(/holds an object again/),
+    });
+    expect(await exists('small/h/photo.jpg.webp')).toBe(true);
+    expect(await status.get(SOURCE, 'h/photo.jpg')).toMatchObject({ status: 'processed' });
+  });
+
+  it('keeps the outputs of a newer upload without a status table too, by looking at the key', async () => {
+    const { handler } = await setup({ withoutTable: true });
+    const body = readFixture('photos/colour-fig-red-bowl.jpg');
+    await handler(await upload('i/photo.jpg', body, '0900'));
+    const { records } = await handler(removed('i/photo.jpg', '0899'));
+    expect(records[0]?.status).toBe('ignored');
+    expect(await exists('small/i/photo.jpg.webp')).toBe(true);
+  });
+
+  it('records a removal but keeps the outputs with IMGPIPE_DELETE_OUTPUTS=false', async () => {
+    const { handler, status } = await setup({ env: { IMGPIPE_DELETE_OUTPUTS: 'false' } });
+    await handler(await upload('j/photo.jpg', readFixture('photos/colour-fig-red-bowl.jpg'), '0A00'));
+    await s3.client.send(new DeleteObjectCommand({ Bucket: SOURCE, Key: 'j/photo.jpg' }));
+    expect((await handler(removed('j/photo.jpg', '0A01'))).records[0]?.status).toBe('deleted');
+    expect(await exists('small/j/photo.jpg.webp')).toBe(true);
+    expect((await status.get(SOURCE, 'j/photo.jpg'))?.status).toBe('deleted');
   });
 });
 
