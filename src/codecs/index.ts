@@ -178,7 +178,9 @@ const ENCODERS: Record<
         progressive: o.progressive,
         baseline: !o.progressive,
         optimize_coding: true,
-        auto_subsample: o.chromaSubsampling === '4:2:0',
+        // MozJPEG's auto_subsample picks its own factors (4:2:2 for colour) and ignores
+        // chroma_subsample: off, so the file has the subsampling the configuration names.
+        auto_subsample: false,
         chroma_subsample: o.chromaSubsampling === '4:2:0' ? 2 : 1,
       }),
   },
