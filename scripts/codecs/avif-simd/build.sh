@@ -141,7 +141,7 @@ build_intrinsics() { # build-dir
 }
 
 derive_exclude() { # aom-build-dir output
-  python3 "$HERE/derive-exclude.py" /usr/bin/llvm-objdump "$1" >"$2"
+  python3 "$HERE/derive-exclude.py" /usr/lib/llvm-14/bin/llvm-objdump "$1" >"$2"
 }
 
 build_heif() { # build-dir aom-build-dir
