@@ -15,7 +15,7 @@ import { basename, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
-import { WASM_FILES } from '../src/codecs/wasm.ts';
+import { WASM_FILES, type WasmName, wasmPath } from '../src/codecs/wasm.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -59,16 +59,17 @@ export async function buildArtifact(outdir: string): Promise<BuildReport> {
   });
   await mkdir(join(out, 'wasm'));
   const packageDirs = new Set<string>();
-  for (const specifier of Object.values(WASM_FILES)) {
-    const wasm = fileURLToPath(import.meta.resolve(specifier));
+  for (const [name, specifier] of Object.entries(WASM_FILES)) {
+    const wasm = wasmPath(name as WasmName);
     await copyFile(wasm, join(out, 'wasm', basename(specifier)));
-    packageDirs.add(packageDirOf(wasm));
+    // Our own builds (src/codecs/*/) carry their notices in OWN_BUILDS; the rest are npm packages.
+    if (!specifier.startsWith('./')) packageDirs.add(packageDirOf(wasm));
   }
   for (const input of Object.keys(result.metafile.inputs)) {
     if (input.includes(`node_modules${sep}`) || input.includes('node_modules/'))
       packageDirs.add(packageDirOf(resolve(root, input)));
   }
-  const packages = await writeNotices(join(out, 'THIRD-PARTY-NOTICES.md'), [...packageDirs]);
+  const packages = await writeNotices(join(out, 'THIRD-PARTY-NOTICES.md'), [...packageDirs], OWN_BUILDS);
   const files: { path: string; bytes: number }[] = [];
   for (const entry of await readdir(out, { recursive: true, withFileTypes: true })) {
     if (!entry.isFile()) continue;
@@ -118,7 +119,34 @@ const COMPILED_IN = [
   ['@cwasm/jpeg-turbo', 'libjpeg-turbo 2.0.4', 'IJG AND BSD-3-Clause AND Zlib'],
 ] as const;
 
-async function writeNotices(path: string, dirs: readonly string[]): Promise<string[]> {
+/**
+ * Codecs this repository builds itself: the .wasm, the libraries compiled into it with their
+ * licences, and the folder of licence texts that ship with it.
+ */
+const OWN_BUILDS = [
+  {
+    file: 'avif_enc_simd.wasm',
+    built: 'scripts/codecs/avif-simd/build.sh (provenance: src/codecs/avif-simd/PROVENANCE.md)',
+    libraries: [
+      [
+        'libaom 3.6.0 (Debian 3.6.0-1+deb12u2, with the 3.6.0-1+deb12u3 security patches)',
+        'BSD-2-Clause, with the Alliance for Open Media Patent License 1.0',
+      ],
+      ['libheif 1.15.1 (Debian 1.15.1-1+deb12u1)', 'LGPL-3.0-or-later'],
+      [
+        'the emscripten 3.1.6 runtime: musl libc, LLVM libc++ and libc++abi, embind',
+        'MIT; Apache-2.0 WITH LLVM-exception; MIT',
+      ],
+    ],
+    licences: join(root, 'src/codecs/avif-simd/LICENSES'),
+  },
+] as const;
+
+async function writeNotices(
+  path: string,
+  dirs: readonly string[],
+  own: typeof OWN_BUILDS,
+): Promise<string[]> {
   const entries: { name: string; text: string }[] = [];
   for (const dir of dirs) {
     const manifest = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as {
@@ -144,13 +172,45 @@ async function writeNotices(path: string, dirs: readonly string[]): Promise<stri
   }
   entries.sort((a, b) => a.name.localeCompare(b.name));
   const unique = entries.filter((e, i) => entries.findIndex((o) => o.name === e.name) === i);
+  const ownEntries: string[] = [];
+  for (const build of own) {
+    const texts: string[] = [];
+    for (const file of (await readdir(build.licences)).sort()) {
+      texts.push(
+        `### ${file}`,
+        '',
+        '```',
+        (await readFile(join(build.licences, file), 'utf8')).trim(),
+        '```',
+        '',
+      );
+    }
+    ownEntries.push(
+      [
+        `## wasm/${build.file}`,
+        '',
+        `Built by this repository: ${build.built}. Compiled into it:`,
+        '',
+        ...build.libraries.map(([library, licence]) => `- ${library}: ${licence}`),
+        '',
+        'libheif is under the LGPL: the build script rebuilds this module from the published sources,',
+        'so it can be rebuilt against a modified libheif.',
+        '',
+        ...texts,
+      ]
+        .join('\n')
+        .trim(),
+    );
+  }
   const header = [
     '# Third-party notices',
     '',
     'The imgpipe function bundle (index.mjs, encode-worker.mjs) and its codecs (wasm/) contain the',
-    'following packages. Licence comments kept by the bundler are in the *.LEGAL.txt files.',
+    'following packages, and codecs built by this repository (last). Licence comments kept by the',
+    'bundler are in the *.LEGAL.txt files.',
   ].join('\n');
-  await writeFile(path, `${header}\n\n${unique.map((e) => e.text).join('\n\n')}\n`);
+  const body = [...unique.map((e) => e.text), ...ownEntries].join('\n\n');
+  await writeFile(path, `${header}\n\n${body}\n`);
   return unique.map((e) => e.name);
 }
 

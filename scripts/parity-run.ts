@@ -7,6 +7,7 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { WASM_FILES, WASM_SIMD } from '../src/codecs/wasm.ts';
 import { parsePipelineConfig } from '../src/config/document.ts';
 import { processImage } from '../src/pipeline/process-image.ts';
 
@@ -26,6 +27,8 @@ if (!input || !outdir) {
   process.exit(2);
 }
 const result = await processImage(await readFile(input), parsePipelineConfig(PARITY_CONFIG));
+// The AVIF encoder that ran: the SIMD build wherever the engine has WebAssembly SIMD.
+const avifEncoder = WASM_SIMD ? WASM_FILES.avifEnc : WASM_FILES.avifEncScalar;
 await mkdir(outdir, { recursive: true });
 const files: string[] = [];
 for (const output of result.outputs) {
@@ -35,6 +38,6 @@ for (const output of result.outputs) {
 }
 await writeFile(
   join(outdir, 'outputs.json'),
-  `${JSON.stringify({ arch: process.arch, node: process.version, files }, null, 2)}\n`,
+  `${JSON.stringify({ arch: process.arch, node: process.version, avifEncoder, files }, null, 2)}\n`,
 );
 console.log(`${process.arch} ${process.version}: ${files.length} outputs in ${outdir}`);

@@ -22,7 +22,11 @@ export interface JobSpec {
   readonly config?: unknown;
   /** sharp only: the AVIF speed imgpipe uses, to derive the matching effort; defaults to imgpipe's default. */
   readonly avifSpeed?: number;
+  /** sharp only: its AVIF `tune`; `ssim` is what our encoder does, `auto` (= `iq`) is sharp's default. */
+  readonly sharpTune?: SharpTune;
 }
+
+export type SharpTune = 'ssim' | 'auto';
 
 /** J1: one photo of at least 12 MP to widths 1600, 800 and 320, each in JPEG, WebP and AVIF. */
 export const J1_WIDTHS = [1600, 800, 320] as const;
@@ -49,44 +53,37 @@ export async function prepare(
       };
     }
     case 'sharp':
-      return prepareSharp(input, spec.avifSpeed ?? DEFAULT_PIPELINE_DOCUMENT.formats.avif.speed);
+      return prepareSharp(
+        input,
+        spec.avifSpeed ?? DEFAULT_PIPELINE_DOCUMENT.formats.avif.speed,
+        spec.sharpTune ?? 'ssim',
+      );
     case 'naive':
       return prepareNaive(input);
   }
 }
 
 /**
- * sharp (libvips, native) doing J1 with matched settings: lanczos3, MozJPEG at the same quality
- * (trellis quantisation, progressive), WebP at the same quality and effort, AVIF at the same
- * quality with the effort that corresponds to our speed (libvips maps effort e to aom cpu-used
- * 9 - e, and libavif maps speed s to cpu-used s), 4:2:0 chroma, one libvips thread. Each width is
- * one pipeline with a clone per format, the way sharp's documentation writes multiple outputs.
+ * sharp (libvips, native) doing J1 with matched settings (sharpSettings(), which the bench prints
+ * beside ours): lanczos3, MozJPEG at the same quality (trellis quantisation, progressive), WebP at
+ * the same quality and effort, AVIF at the same quality with the effort that corresponds to our
+ * speed, 4:2:0 chroma, one libvips thread. Each width is one pipeline with a clone per format, the
+ * way sharp's documentation writes multiple outputs.
  */
-async function prepareSharp(input: Buffer, avifSpeed: number) {
+async function prepareSharp(input: Buffer, avifSpeed: number, tune: SharpTune) {
   const { default: sharp } = await import('sharp');
   sharp.concurrency(1);
   sharp.cache(false);
-  const { jpeg, webp, avif } = DEFAULT_PIPELINE_DOCUMENT.formats;
+  const settings = sharpSettings(avifSpeed, tune);
   return {
     run: async () => {
       let outputs = 0;
       for (const width of J1_WIDTHS) {
-        const base = sharp(input).resize({ width, kernel: 'lanczos3', withoutEnlargement: true });
+        const base = sharp(input).resize({ width, ...settings.resize });
         const results = await Promise.all([
-          base
-            .clone()
-            .jpeg({
-              quality: jpeg.quality,
-              mozjpeg: true,
-              progressive: jpeg.progressive,
-              chromaSubsampling: '4:2:0',
-            })
-            .toBuffer(),
-          base.clone().webp({ quality: webp.quality, effort: webp.effort }).toBuffer(),
-          base
-            .clone()
-            .avif({ quality: avif.quality, effort: Math.max(0, 9 - avifSpeed), chromaSubsampling: '4:2:0' })
-            .toBuffer(),
+          base.clone().jpeg(settings.jpeg).toBuffer(),
+          base.clone().webp(settings.webp).toBuffer(),
+          base.clone().avif(settings.avif).toBuffer(),
         ]);
         outputs += results.length;
       }
@@ -94,6 +91,30 @@ async function prepareSharp(input: Buffer, avifSpeed: number) {
     },
     close: async () => undefined,
   };
+}
+
+/**
+ * sharp's options for imgpipe's J1 settings. AVIF effort: libvips maps effort e to aom cpu-used
+ * 9 - e, and our encoder passes speed s to aom as cpu-used s, so effort = 9 - speed.
+ */
+export function sharpSettings(avifSpeed: number, tune: SharpTune) {
+  const { jpeg, webp, avif } = DEFAULT_PIPELINE_DOCUMENT.formats;
+  return {
+    resize: { kernel: 'lanczos3', withoutEnlargement: true },
+    jpeg: {
+      quality: jpeg.quality,
+      mozjpeg: true,
+      progressive: jpeg.progressive,
+      chromaSubsampling: jpeg.chromaSubsampling,
+    },
+    webp: { quality: webp.quality, effort: webp.effort },
+    avif: {
+      quality: avif.quality,
+      effort: Math.max(0, 9 - avifSpeed),
+      chromaSubsampling: avif.chromaSubsampling,
+      tune,
+    },
+  } as const;
 }
 
 /**
@@ -120,7 +141,7 @@ async function prepareNaive(input: Buffer) {
     init(jpegDec, mozjpegDec),
     init(jpegEnc, compileWasm('jpegEnc')),
     init(webpEnc, compileWasm('webpEnc')),
-    init(avifEnc, compileWasm('avifEnc')),
+    init(avifEnc, compileWasm('avifEncScalar')),
   ]);
   await resizeLib.initResize(await compileWasm('resize'));
   const encoders: Record<OutputFormat, ((image: ImageData) => Promise<ArrayBuffer>) | undefined> = {

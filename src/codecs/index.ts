@@ -1,5 +1,5 @@
 import * as avifDecoder from '@jsquash/avif/decode.js';
-import * as avifEncoder from '@jsquash/avif/encode.js';
+import * as jsquashAvifEncoder from '@jsquash/avif/encode.js';
 import * as jpegEncoder from '@jsquash/jpeg/encode.js';
 import * as pngModule from '@jsquash/png/codec/pkg/squoosh_png.js';
 import * as png from '@jsquash/png/index.js';
@@ -9,12 +9,13 @@ import type { FormatOptions } from '../core/config.ts';
 import { CodecError, describeError, InvalidImageError, type InvalidReason } from '../core/errors.ts';
 import type { InputFormat, OutputFormat } from '../core/formats.ts';
 import type { RawImage } from '../image/raw.ts';
+import * as simdAvifEncoder from './avif-simd.ts';
 import { EmscriptenCodec } from './emscripten.ts';
 import { heapSizes, lazyInstance, register, releaseIfGrown, replace } from './instances.ts';
 import { TurboJpeg, TurboJpegError } from './jpeg-turbo.ts';
 import { PngDecoder } from './png-decoder.ts';
 import { type ResizeCall, Resizer } from './resizer.ts';
-import { compileWasm, ensureImageData } from './wasm.ts';
+import { compileWasm, ensureImageData, WASM_SIMD } from './wasm.ts';
 import { CodecTimeoutError, runUntil } from './watchdog.ts';
 
 export { HEAP_RELEASE_BYTES } from './instances.ts';
@@ -40,7 +41,8 @@ const codec = {
   webpDec: register('webpDec', new EmscriptenCodec('webpDec', webpDecoder.init)),
   webpEnc: register('webpEnc', new EmscriptenCodec('webpEnc', webpEncoder.init)),
   avifDec: register('avifDec', new EmscriptenCodec('avifDec', avifDecoder.init)),
-  avifEnc: register('avifEnc', new EmscriptenCodec('avifEnc', avifEncoder.init)),
+  avifEnc: register('avifEnc', new EmscriptenCodec('avifEnc', simdAvifEncoder.init)),
+  avifEncScalar: register('avifEncScalar', new EmscriptenCodec('avifEncScalar', jsquashAvifEncoder.init)),
 };
 const jpegTurbo = lazyInstance('jpegTurbo', async () => new TurboJpeg(await compileWasm('jpegTurbo')));
 const pngDecoder = lazyInstance('pngDec', async () => new PngDecoder(await compileWasm('png')));
@@ -242,7 +244,9 @@ const ENCODERS: Record<
         progressive: o.progressive,
         baseline: !o.progressive,
         optimize_coding: true,
-        auto_subsample: o.chromaSubsampling === '4:2:0',
+        // MozJPEG's auto_subsample picks its own factors (4:2:2 for colour) and ignores
+        // chroma_subsample: off, so the file has the subsampling the configuration names.
+        auto_subsample: false,
         chroma_subsample: o.chromaSubsampling === '4:2:0' ? 2 : 1,
       }),
   },
@@ -255,17 +259,20 @@ const ENCODERS: Record<
         lossless: o.lossless ? 1 : 0,
       }),
   },
-  avif: {
-    codec: codec.avifEnc,
-    run: (pixels, { avif: o }) =>
-      avifEncoder.default(pixels as never, {
-        quality: o.quality,
-        speed: o.speed,
-        subsample: o.chromaSubsampling === '4:2:0' ? 1 : 3,
-      }),
-  },
+  // libaom built with WebAssembly SIMD (avif-simd.ts); jSquash's scalar build where SIMD is missing.
+  avif: WASM_SIMD
+    ? { codec: codec.avifEnc, run: (pixels, { avif: o }) => simdAvifEncoder.encode(pixels, avifOptions(o)) }
+    : {
+        codec: codec.avifEncScalar,
+        run: (pixels, { avif: o }) => jsquashAvifEncoder.default(pixels as never, avifOptions(o)),
+      },
   png: { run: (pixels) => png.encode(pixels as never) },
 };
+
+/** jSquash's AVIF options for ours; tune 0 (auto) is SSIM at quality 50 and above. */
+function avifOptions(o: FormatOptions['avif']) {
+  return { quality: o.quality, speed: o.speed, subsample: o.chromaSubsampling === '4:2:0' ? 1 : 3 };
+}
 
 /** Encodes RGBA pixels. The result carries no metadata: these encoders write none. */
 export async function encode(

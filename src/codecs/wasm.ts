@@ -18,18 +18,35 @@ export const WASM_FILES = {
   // libwebp's SIMD build; jSquash picks the matching glue when WebAssembly SIMD is available, as in Node >= 16.
   webpEnc: '@jsquash/webp/codec/enc/webp_enc_simd.wasm',
   avifDec: '@jsquash/avif/codec/dec/avif_dec.wasm',
-  // jSquash always uses the single-threaded AVIF encoder under Node; we parallelise with worker threads.
-  avifEnc: '@jsquash/avif/codec/enc/avif_enc.wasm',
+  // libaom with WebAssembly SIMD and libheif, built by scripts/codecs/avif-simd/build.sh (avif-simd.ts).
+  avifEnc: './avif-simd/avif_enc_simd.wasm',
+  // jSquash's single-threaded AVIF encoder: the fallback where WebAssembly SIMD is missing.
+  avifEncScalar: '@jsquash/avif/codec/enc/avif_enc.wasm',
   resize: '@jsquash/resize/lib/resize/pkg/squoosh_resize_bg.wasm',
 } as const;
 export type WasmName = keyof typeof WASM_FILES;
 
-/** The file of a codec: from node_modules, or from ./wasm beside the bundle (scripts/build.ts). */
+/**
+ * The file of a codec: from node_modules (or, for `./` paths, from this folder), or from ./wasm
+ * beside the bundle (scripts/build.ts).
+ */
 export function wasmPath(name: WasmName): string {
-  const specifier = WASM_FILES[name];
+  const specifier: string = WASM_FILES[name];
   if (BUNDLED) return fileURLToPath(new URL(`./wasm/${basename(specifier)}`, import.meta.url));
+  if (specifier.startsWith('./')) return fileURLToPath(new URL(specifier, import.meta.url));
   return fileURLToPath(import.meta.resolve(specifier));
 }
+
+/**
+ * Whether this engine runs WebAssembly SIMD (Node 16.4 and later do): the smallest module using a
+ * v128 instruction, as wasm-feature-detect tests it.
+ */
+export const WASM_SIMD = WebAssembly.validate(
+  new Uint8Array([
+    0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98,
+    11,
+  ]),
+);
 
 const compiled = new Map<WasmName, Promise<WebAssembly.Module>>();
 

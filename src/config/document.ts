@@ -40,7 +40,7 @@ export const DEFAULT_PIPELINE_DOCUMENT = {
   formats: {
     jpeg: { quality: 80, progressive: true, chromaSubsampling: '4:2:0' },
     webp: { quality: 80, effort: 4, lossless: false },
-    avif: { quality: 50, speed: 6, chromaSubsampling: '4:2:0' },
+    avif: { quality: 53, speed: 8, chromaSubsampling: '4:2:0' },
   },
   resize: { method: 'lanczos3', linearRGB: false },
   background: '#ffffff',

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { WASM_FILES } from '../../src/codecs/wasm.ts';
 import { REPO_ROOT } from '../support/cli.ts';
 import { fixturePath } from '../support/fixtures.ts';
 
@@ -47,9 +48,15 @@ describe.skipIf(missing !== undefined)('outputs on arm64 and x86_64', () => {
         timeout: 180_000,
       });
       const list = (dir: string) =>
-        JSON.parse(readFileSync(join(dir, 'outputs.json'), 'utf8')) as { arch: string; files: string[] };
+        JSON.parse(readFileSync(join(dir, 'outputs.json'), 'utf8')) as {
+          arch: string;
+          avifEncoder: string;
+          files: string[];
+        };
       const [a, b] = [list(x64), list(arm64)];
       expect([a.arch, b.arch]).toEqual(['x64', 'arm64']);
+      // Both ran the SIMD AVIF encoder (libaom with WebAssembly SIMD), not jSquash's fallback.
+      expect([a.avifEncoder, b.avifEncoder]).toEqual([WASM_FILES.avifEnc, WASM_FILES.avifEnc]);
       expect(b.files).toEqual(a.files);
       expect(a.files.length).toBe(9);
       for (const file of a.files) {

@@ -45,6 +45,13 @@ describe('build artifact', () => {
       'Compiled into its .wasm: libjpeg-turbo 2.0.4 (IJG AND BSD-3-Clause AND Zlib).',
     );
     expect(notices).toContain('Compiled into its .wasm: MozJPEG');
+    // The AVIF encoder this repository builds: what is in it, under which licences, with the texts.
+    const own = notices.slice(notices.indexOf('## wasm/avif_enc_simd.wasm'));
+    expect(own).toMatch(/^## wasm\/avif_enc_simd\.wasm\n/);
+    expect(own).toContain('- libaom 3.6.0');
+    expect(own).toContain('- libheif 1.15.1 (Debian 1.15.1-1+deb12u1): LGPL-3.0-or-later');
+    expect(own).toContain('Alliance for Open Media Patent License 1.0');
+    expect(own).toContain('GNU LESSER GENERAL PUBLIC LICENSE');
   });
 
   it('stays under 15 MB', () => {

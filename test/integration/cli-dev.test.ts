@@ -38,7 +38,14 @@ describe('imgpipe dev --fresh and --once', () => {
     expect(fresh.code).toBe(0);
     expect(fresh.stdout).toMatch(/\+ samples\/portrait-friends-dogs\.jpg: processed/);
     expect(readdirSync(dir).sort()).toEqual(
-      ['.imgpipe-dev', 'events.jsonl', 'imgpipe-output', 'imgpipe-quarantine', 'imgpipe-source', 'notes.txt'].sort(),
+      [
+        '.imgpipe-dev',
+        'events.jsonl',
+        'imgpipe-output',
+        'imgpipe-quarantine',
+        'imgpipe-source',
+        'notes.txt',
+      ].sort(),
     );
   }, 900_000);
 });

@@ -70,8 +70,8 @@ function runScripts(file: string): RunScript[] {
 }
 
 describe('workflows', () => {
-  it('are the four the release process needs', () => {
-    expect(workflowFiles.sort()).toEqual(['bench.yml', 'ci.yml', 'deploy.yml', 'release.yml']);
+  it('are the four the release process needs, and the codec rebuild', () => {
+    expect(workflowFiles.sort()).toEqual(['bench.yml', 'ci.yml', 'codecs.yml', 'deploy.yml', 'release.yml']);
   });
 
   for (const file of workflowFiles) {
@@ -306,5 +306,19 @@ describe('bench.yml', () => {
     expect(tuning).toBe(`terraform/envs/dev/${basename(deployed)}`);
     expect(DEFAULT_TFVARS).toBe(tuning);
     expect(existsSync(join(REPO_ROOT, tuning))).toBe(true);
+  });
+});
+
+describe('codecs.yml', () => {
+  const codecs = read('codecs.yml');
+
+  it('rebuilds the SIMD AVIF encoder with the pinned toolchain and fails if a byte differs', () => {
+    const build = readFileSync(join(REPO_ROOT, 'scripts/codecs/avif-simd/build.sh'), 'utf8');
+    const pinned = /^TOOLCHAIN=\(([^)]*)\)/m.exec(build)![1]!.split(/\s+/).filter(Boolean);
+    expect(pinned.length).toBeGreaterThan(3);
+    for (const spec of pinned) expect(codecs).toContain(spec);
+    expect(codecs).toMatch(/container: debian:bookworm/);
+    expect(codecs).toContain('bash scripts/codecs/avif-simd/build.sh --derive');
+    expect(codecs).toContain('git diff --exit-code --stat -- src/codecs/avif-simd scripts/codecs/avif-simd');
   });
 });

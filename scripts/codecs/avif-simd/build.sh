@@ -1,0 +1,264 @@
+#!/usr/bin/env bash
+# Builds src/codecs/avif-simd/avif_enc_simd.{js,wasm}: libaom 3.6.0 with its SSE2/SSSE3/SSE4.1
+# intrinsics compiled to WebAssembly SIMD, libheif 1.15.1 writing the AVIF container, and the
+# jSquash-compatible entry point avif_enc.cpp. Byte for byte reproducible on Debian bookworm with
+# the toolchain pinned below; .github/workflows/codecs.yml rebuilds it and fails if a byte differs.
+#
+#   scripts/codecs/avif-simd/build.sh               build into src/codecs/avif-simd/
+#   scripts/codecs/avif-simd/build.sh --derive      derive the rtcd exclude list on the way (from
+#                                                   the intrinsics compiled with none excluded) and
+#                                                   fail if it is not aom-rtcd-exclude.txt
+#                                                   (--derive --write: replace the file)
+#   scripts/codecs/avif-simd/build.sh --scalar      aom without SIMD (AOM_TARGET_CPU=generic), for
+#                                                   the bit-exactness check, into $WORK/scalar/
+#
+# Environment: WORK (default /tmp/imgpipe-avif-simd: sources and build trees), JOBS (make -j),
+# OUT (default src/codecs/avif-simd). Needs root or sudo only to install the toolchain; the sources
+# come from Debian with apt-get source into $WORK (the system's package lists are not touched).
+# Every source file is checked against SHA256SUMS before use.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../../.." && pwd)
+WORK=${WORK:-/tmp/imgpipe-avif-simd}
+OUT=${OUT:-$ROOT/src/codecs/avif-simd}
+JOBS=${JOBS:-$(nproc)}
+MODE=build
+WRITE=0
+for arg in "$@"; do
+  case "$arg" in
+    --derive) MODE=derive ;;
+    --write) WRITE=1 ;;
+    --scalar) MODE=scalar ;;
+    *) echo "unknown argument: $arg" >&2; exit 2 ;;
+  esac
+done
+
+# -- pinned inputs -------------------------------------------------------------------------------
+AOM_VERSION=3.6.0-1+deb12u2
+HEIF_VERSION=1.15.1-1+deb12u1
+# The toolchain (Debian bookworm packages) that produced the committed module. Node.js, which
+# emscripten runs to write the JavaScript glue, is not pinned: the glue does not depend on it.
+TOOLCHAIN=(emscripten=3.1.6~dfsg-5 clang-14=1:14.0.6-12 lld-14=1:14.0.6-12 llvm-14=1:14.0.6-12
+  binaryen=108-1)
+export SOURCE_DATE_EPOCH=1672531200 # 2023-01-01, fixed: nothing in the build may depend on the date
+export NODE_PATH=/usr/share/nodejs  # Debian's emscripten runs its JS with Debian's node and modules
+export LC_ALL=C TZ=UTC
+
+log() { printf '== %s\n' "$*" >&2; }
+
+check_toolchain() {
+  local missing=() pkg want have
+  for spec in "${TOOLCHAIN[@]}"; do
+    pkg=${spec%%=*} want=${spec#*=}
+    have=$(dpkg-query -W -f='${Version}' "$pkg" 2>/dev/null || true)
+    [ "$have" = "$want" ] || missing+=("$pkg: want $want, have ${have:-none}")
+  done
+  for tool in perl python3 cmake make patch; do command -v "$tool" >/dev/null || missing+=("$tool: not installed"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    printf 'The build needs this toolchain (apt-get install %s cmake make patch python3):\n' "${TOOLCHAIN[*]}" >&2
+    printf '  %s\n' "${missing[@]}" >&2
+    exit 1
+  fi
+}
+
+# apt-get source into $WORK/debian with a private copy of the Debian sources list (deb-src added),
+# so the machine's own apt state is left alone.
+fetch_sources() {
+  local dir="$WORK/debian"
+  mkdir -p "$dir/lists/partial" "$dir/archives/partial"
+  if [ ! -f "$dir/sources.list" ]; then
+    local system=/etc/apt/sources.list.d/debian.sources
+    [ -f "$system" ] || { echo "no $system to derive the deb-src entries from" >&2; exit 1; }
+    sed 's/^Types: deb$/Types: deb-src/' "$system" >"$dir/deb-src.sources"
+    touch "$dir/sources.list"
+  fi
+  local apt=(-o "Dir::Etc::sourcelist=$dir/sources.list" -o "Dir::Etc::sourceparts=$dir"
+    -o "Dir::State::Lists=$dir/lists" -o "Dir::Cache::Archives=$dir/archives" -o APT::Sandbox::User=root)
+  if ! (cd "$dir" && sha256sum --quiet -c "$HERE/SHA256SUMS" >/dev/null 2>&1); then
+    log "apt-get source aom=$AOM_VERSION libheif=$HEIF_VERSION"
+    apt-get "${apt[@]}" -qq update
+    (cd "$dir" && apt-get "${apt[@]}" -qq source --download-only "aom=$AOM_VERSION" "libheif=$HEIF_VERSION")
+  fi
+  (cd "$dir" && sha256sum --quiet -c "$HERE/SHA256SUMS")
+  (cd "$HERE/debian-security" && sha256sum --quiet -c SHA256SUMS)
+}
+
+# A fresh tree from an orig tarball with a Debian patch series applied, then extra patches.
+unpack() { # name orig debian-tar [patch...]
+  local name=$1 orig=$2 debian=$3
+  shift 3
+  rm -rf "${WORK:?}/${name:?}" "$WORK/$name.debian"
+  mkdir -p "$WORK/$name" "$WORK/$name.debian"
+  tar -xzf "$WORK/debian/$orig" -C "$WORK/$name" --strip-components=1
+  tar -xJf "$WORK/debian/$debian" -C "$WORK/$name.debian"
+  while read -r patch; do
+    case "$patch" in '' | '#'*) continue ;; esac
+    patch -d "$WORK/$name" -p1 -s <"$WORK/$name.debian/debian/patches/$patch"
+  done <"$WORK/$name.debian/debian/patches/series"
+  for patch in "$@"; do patch -d "$WORK/$name" -p1 -s <"$patch"; done
+}
+
+# Flags that make the output independent of where the build runs.
+PREFIX_MAP="-ffile-prefix-map=$WORK=/build"
+
+configure_aom() { # build-dir target-cpu exclude-file
+  local dir=$1 cpu=$2 exclude=$3
+  local simd=(-DAOM_TARGET_CPU=x86 -DAS_EXECUTABLE=/bin/true -DENABLE_SSE4_2=0 -DENABLE_AVX=0 -DENABLE_AVX2=0
+    -DCMAKE_REQUIRED_FLAGS=-msimd128 "-DAOM_RTCD_FLAGS=--exclude=$exclude")
+  [ "$cpu" = generic ] && simd=(-DAOM_TARGET_CPU=generic)
+  rm -rf "$dir"
+  log "aom ($cpu) in $dir"
+  # Compiler checks only compile (no link: each emcc link costs seconds and proves nothing here).
+  emcmake cmake -S "$WORK/aom" -B "$dir" -DCMAKE_TRY_COMPILE_TARGET_TYPE=STATIC_LIBRARY \
+    -DCMAKE_BUILD_TYPE=Release "-DCMAKE_C_FLAGS=$PREFIX_MAP" "-DCMAKE_CXX_FLAGS=$PREFIX_MAP" \
+    "${simd[@]}" \
+    -DCONFIG_MULTITHREAD=0 -DCONFIG_RUNTIME_CPU_DETECT=0 -DCONFIG_AV1_DECODER=0 -DCONFIG_AV1_HIGHBITDEPTH=1 \
+    -DCONFIG_WEBM_IO=0 -DCONFIG_LIBYUV=0 -DCONFIG_INSPECTION=0 -DENABLE_TESTS=0 -DENABLE_EXAMPLES=0 \
+    -DENABLE_TOOLS=0 -DENABLE_DOCS=0 -DENABLE_CCACHE=0 >"$dir.cmake.log"
+}
+
+# rtcd.pl again, as aom_configure.cmake runs it (with the --disable flags cpu.cmake adds for the
+# ISAs switched off), after the exclude file changed.
+regenerate_rtcd() { # build-dir exclude-file
+  local dir=$1 exclude=$2 defs header sym
+  for entry in aom_dsp/aom_dsp_rtcd_defs.pl:aom_dsp_rtcd aom_scale/aom_scale_rtcd.pl:aom_scale_rtcd \
+    av1/common/av1_rtcd_defs.pl:av1_rtcd; do
+    defs=${entry%%:*} sym=${entry#*:}
+    header="$dir/config/$sym.h"
+    perl "$WORK/aom/build/cmake/rtcd.pl" --arch=x86 "--sym=$sym" "--exclude=$exclude" \
+      --disable-sse4_2 --disable-avx --disable-avx2 \
+      "--config=$dir/config/aom_config.h" "$WORK/aom/$defs" >"$header"
+  done
+}
+
+# The intrinsics only (no C files): what derive-exclude.py reads, in a fraction of the build's time.
+build_intrinsics() { # build-dir
+  local targets
+  targets=$(make -C "$1" help | sed -n 's/^\.\.\. \(.*_intrinsics\)$/\1/p')
+  # shellcheck disable=SC2086 # one word per target
+  make -C "$1" -j"$JOBS" $targets >"$1.intrinsics.log"
+}
+
+derive_exclude() { # aom-build-dir output
+  python3 "$HERE/derive-exclude.py" /usr/lib/llvm-14/bin/llvm-objdump "$1" >"$2"
+}
+
+build_heif() { # build-dir aom-build-dir
+  local dir=$1 aom=$2
+  rm -rf "$dir"
+  log "libheif in $dir"
+  emcmake cmake -S "$WORK/libheif" -B "$dir" -DCMAKE_TRY_COMPILE_TARGET_TYPE=STATIC_LIBRARY \
+    -DCMAKE_BUILD_TYPE=Release "-DCMAKE_C_FLAGS=$PREFIX_MAP" "-DCMAKE_CXX_FLAGS=$PREFIX_MAP" \
+    -DBUILD_SHARED_LIBS=OFF -DENABLE_PLUGIN_LOADING=OFF -DENABLE_MULTITHREADING_SUPPORT=OFF \
+    -DWITH_EXAMPLES=OFF -DWITH_LIBDE265=OFF -DWITH_X265=OFF -DWITH_DAV1D=OFF -DWITH_RAV1E=OFF -DWITH_SvtEnc=OFF \
+    -DWITH_AOM_DECODER=OFF -DWITH_AOM_ENCODER=ON -DWITH_AOM_ENCODER_PLUGIN=OFF \
+    "-DAOM_INCLUDE_DIR=$WORK/aom" "-DAOM_LIBRARY=$aom/libaom.a" >"$dir.cmake.log"
+  make -C "$dir" -j"$JOBS" heif >"$dir.make.log"
+}
+
+link_module() { # aom-build-dir heif-build-dir output-dir
+  local aom=$1 heif=$2 out=$3
+  mkdir -p "$out"
+  log "linking $out/avif_enc_simd.js"
+  # ENVIRONMENT=web,worker as jSquash builds its codecs: the caller hands init() a compiled
+  # WebAssembly.Module (instantiateWasm), so the glue never fetches or reads a file.
+  em++ -O3 -std=c++17 "$PREFIX_MAP" -I "$WORK/libheif" -I "$heif" \
+    "$HERE/avif_enc.cpp" "$heif/libheif/libheif.a" "$aom/libaom.a" \
+    --bind -s ENVIRONMENT=web,worker -s MODULARIZE=1 -s EXPORT_ES6=1 -s DYNAMIC_EXECUTION=0 \
+    -s ALLOW_MEMORY_GROWTH=1 -s FILESYSTEM=0 -s ERROR_ON_UNDEFINED_SYMBOLS=1 \
+    -o "$out/avif_enc_simd.js"
+}
+
+# What went in and what came out; nothing that changes from one run to the next (no dates, no paths).
+write_provenance() {
+  local fence='```'
+  cat <<EOF
+# Provenance of avif_enc_simd.wasm and avif_enc_simd.js
+
+Written by \`scripts/codecs/avif-simd/build.sh\`, which built both files from these inputs; the
+\`codecs\` workflow runs it again and fails if any file here differs by a byte.
+
+## Sources
+
+Debian bookworm source packages (\`apt-get source\`), SHA-256 checked before use:
+
+$fence
+$(cat "$HERE/SHA256SUMS")
+$fence
+
+- aom $AOM_VERSION with its Debian patch series, then the three patches Debian's 3.6.0-1+deb12u3
+  security update adds (\`scripts/codecs/avif-simd/debian-security/\`, SHA-256 in its SHA256SUMS),
+  then \`patches/aom-wasm-simd.patch\` (no NASM under emscripten, \`-msimd128\` beside each SSE
+  flag, rtcd.pl's \`--exclude\`, no inline x86 assembly in \`aom_ports/x86.h\`).
+- libheif $HEIF_VERSION with its Debian patch series.
+- \`avif_enc.cpp\` and \`avif_encode.h\` (this repository): jSquash's \`encode()\` entry point.
+- rtcd exclude list: \`aom-rtcd-exclude.txt\`, $(wc -l <"$WORK/aom-rtcd-exclude.txt") specializations, derived by
+  \`derive-exclude.py\`.
+
+## Toolchain
+
+Debian bookworm packages: $(printf '%s ' "${TOOLCHAIN[@]}")
+
+## Configuration
+
+- aom: \`AOM_TARGET_CPU=x86\`; SSE2, SSE3, SSSE3 and SSE4.1 intrinsics with \`-msimd128\`; no SSE4.2,
+  AVX, AVX2 or assembly; \`CONFIG_RUNTIME_CPU_DETECT=0 CONFIG_MULTITHREAD=0 CONFIG_AV1_DECODER=0
+  CONFIG_AV1_HIGHBITDEPTH=1\`; Release (\`-O3\`).
+- libheif: static, the aom encoder built in; no plugins, decoders or threads.
+- Link: \`em++ -O3 --bind -s ENVIRONMENT=web,worker -s MODULARIZE=1 -s EXPORT_ES6=1
+  -s ALLOW_MEMORY_GROWTH=1 -s FILESYSTEM=0 -s ERROR_ON_UNDEFINED_SYMBOLS=1\`.
+- \`SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH\`; \`-ffile-prefix-map=\$WORK=/build\`.
+
+## Output
+
+$fence
+$(cd "$OUT" && sha256sum avif_enc_simd.js avif_enc_simd.wasm)
+$fence
+EOF
+}
+
+check_toolchain
+mkdir -p "$WORK"
+fetch_sources
+unpack aom aom_3.6.0.orig.tar.gz "aom_$AOM_VERSION.debian.tar.xz" \
+  "$HERE"/debian-security/0*.patch "$HERE/patches/aom-wasm-simd.patch"
+unpack libheif libheif_1.15.1.orig.tar.gz "libheif_$HEIF_VERSION.debian.tar.xz"
+
+case "$MODE" in
+  scalar)
+    configure_aom "$WORK/aom-scalar" generic /dev/null
+    make -C "$WORK/aom-scalar" -j"$JOBS" aom >"$WORK/aom-scalar.make.log"
+    build_heif "$WORK/heif-scalar" "$WORK/aom-scalar"
+    link_module "$WORK/aom-scalar" "$WORK/heif-scalar" "$WORK/scalar"
+    (cd "$WORK/scalar" && sha256sum avif_enc_simd.js avif_enc_simd.wasm)
+    exit 0
+    ;;
+  derive)
+    # Configured with an empty exclude list, the intrinsics compiled; the list derived from their
+    # objects; rtcd.pl run again with it, and the build goes on in the same tree.
+    : >"$WORK/aom-rtcd-exclude.txt"
+    configure_aom "$WORK/aom-simd" x86 "$WORK/aom-rtcd-exclude.txt"
+    build_intrinsics "$WORK/aom-simd"
+    derive_exclude "$WORK/aom-simd" "$WORK/aom-rtcd-exclude.derived"
+    mv "$WORK/aom-rtcd-exclude.derived" "$WORK/aom-rtcd-exclude.txt"
+    regenerate_rtcd "$WORK/aom-simd" "$WORK/aom-rtcd-exclude.txt"
+    log "$(wc -l <"$WORK/aom-rtcd-exclude.txt") specializations excluded"
+    if [ "$WRITE" = 1 ]; then
+      cp "$WORK/aom-rtcd-exclude.txt" "$HERE/aom-rtcd-exclude.txt"
+    elif ! diff -u "$HERE/aom-rtcd-exclude.txt" "$WORK/aom-rtcd-exclude.txt"; then
+      echo "The derived exclude list differs from aom-rtcd-exclude.txt (--derive --write replaces it)" >&2
+      exit 1
+    fi
+    ;;
+  build)
+    cp "$HERE/aom-rtcd-exclude.txt" "$WORK/aom-rtcd-exclude.txt"
+    configure_aom "$WORK/aom-simd" x86 "$WORK/aom-rtcd-exclude.txt"
+    ;;
+esac
+
+make -C "$WORK/aom-simd" -j"$JOBS" aom >"$WORK/aom-simd.make.log"
+build_heif "$WORK/heif-simd" "$WORK/aom-simd"
+link_module "$WORK/aom-simd" "$WORK/heif-simd" "$OUT"
+write_provenance >"$OUT/PROVENANCE.md"
+(cd "$OUT" && sha256sum avif_enc_simd.js avif_enc_simd.wasm)
