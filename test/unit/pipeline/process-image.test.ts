@@ -8,7 +8,9 @@ import { crop } from '../../../src/image/raw.ts';
 import { sniffFormat } from '../../../src/image/sniff.ts';
 import { planSteps } from '../../../src/pipeline/plan.ts';
 import { loadShrink, processImage } from '../../../src/pipeline/process-image.ts';
+import { buildAvif, findBox, topLevelBox } from '../../support/avif.ts';
 import { CARD_QUADRANTS, fixtures, readFixture } from '../../support/fixtures.ts';
+import { inFreshProcess } from '../../support/fresh.ts';
 import { hasTool, identify, metadataTags } from '../../support/tools.ts';
 
 const config = parsePipelineConfig({
@@ -179,6 +181,35 @@ describe('processImage', () => {
     );
     // Decoding would need 1 GiB for the RGBA buffer alone.
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(16 * 1024 * 1024);
+  });
+
+  it('refuses an AVIF whose ispe hides a 49 MP frame without decoding it', async () => {
+    // Decoding the 7000x7000 frame takes ~800 MB; set up and refused from the header, far less.
+    const { result, peakRssBytes } = await inFreshProcess<{ reason: string; message: string }>(
+      {
+        processImage: 'src/pipeline/process-image.ts',
+        parsePipelineConfig: 'src/config/document.ts',
+        readFileSync: 'node:fs',
+      },
+      `const bytes = readFileSync('fixtures/edge/bombs/avif-7000x7000-ispe-64x64.avif');
+       const error = await processImage(bytes, parsePipelineConfig({})).catch((e) => e);
+       return { reason: error.reason, message: error.message };`,
+    );
+    expect(result).toEqual({
+      reason: 'corrupt',
+      message:
+        "The avif file is malformed: item 1's ispe declares 64x64 but its AV1 sequence header declares frames of up to 7000x7000",
+    });
+    expect(peakRssBytes).toBeLessThan(300 * 1024 * 1024);
+  });
+
+  it('decodes the AVIF files the tests build (their structure is what libavif reads)', async () => {
+    const file = readFixture('edge/formats/avif-8bit-420.avif');
+    const frame = { data: topLevelBox(file, 'mdat'), av1C: findBox(file, 'av1C'), width: 480, height: 325 };
+    for (const built of [buildAvif(frame), buildAvif({ ...frame, inIdat: true }), buildAvif(frame, frame)]) {
+      const image = await decode('avif', built);
+      expect([image.width, image.height]).toEqual([480, 325]);
+    }
   });
 
   it('names the decoder message when the scan data is corrupt', async () => {
