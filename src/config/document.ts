@@ -6,6 +6,7 @@ import {
   type JpegOptions,
   type KeyTemplates,
   type Limits,
+  type MemoryBudget,
   type PipelineConfig,
   RESIZE_METHODS,
   type ResizeOptions,
@@ -83,6 +84,8 @@ export interface PipelineOverrides {
   cacheControl?: string;
   maxPixels?: number;
   maxBytes?: number;
+  /** Not a document setting: the memory of the process the configuration is for (config/memory.ts). */
+  memory?: MemoryBudget;
 }
 
 /**
@@ -265,6 +268,7 @@ function parseLimits(setting: string, value: unknown, overrides: PipelineOverrid
       checkInteger(`${setting}.maxPixels`, merged.maxPixels, maxPixels.min, maxPixels.max),
     maxBytes:
       overrides.maxBytes ?? checkInteger(`${setting}.maxBytes`, merged.maxBytes, maxBytes.min, maxBytes.max),
+    ...(overrides.memory && { memory: overrides.memory }),
   };
 }
 

@@ -12,6 +12,7 @@ import {
   envString,
   envStringAllowEmpty,
 } from './env.ts';
+import { resolveMemory } from './memory.ts';
 import { ENV, SETTINGS } from './settings.ts';
 
 export { DEFAULT_PIPELINE_DOCUMENT, parsePipelineConfig } from './document.ts';
@@ -33,7 +34,9 @@ export function loadPipelineConfig(
   env: Env,
   file?: { readonly path: string; readonly setting: string },
 ): PipelineConfig {
-  if (file) return parsePipelineConfig(readConfigFile(file.path, file.setting), file.path);
+  // The memory is the process's, not the document's: it applies with a --config file too.
+  const memory = resolveMemory(env);
+  if (file) return parsePipelineConfig(readConfigFile(file.path, file.setting), file.path, { memory });
   const inline = envString(env, ENV.config);
   const path = envString(env, ENV.configFile);
   if (inline !== undefined && path !== undefined) {
@@ -61,6 +64,7 @@ export function loadPipelineConfig(
     maxBytes: env[maxBytes.env]?.trim()
       ? envInteger(env, maxBytes.env, 0, maxBytes.min, maxBytes.max)
       : undefined,
+    memory,
   });
 }
 

@@ -49,6 +49,9 @@ export const SETTINGS = {
     max: FIVE_GIB,
   },
   workers: { env: 'IMGPIPE_WORKERS', default: 0, min: 0, max: 64 },
+  // The memory an image may take (codecs/memory.ts estimates it from the header). 0: what Lambda
+  // (AWS_LAMBDA_FUNCTION_MEMORY_SIZE), else the cgroup, else the machine gives (config/memory.ts).
+  memoryMb: { env: 'IMGPIPE_MEMORY_MB', default: 0, min: 0, max: 1_048_576 },
   s3ForcePathStyle: { env: 'IMGPIPE_S3_FORCE_PATH_STYLE' },
   serviceName: { env: 'POWERTOOLS_SERVICE_NAME', terraform: 'service_name' },
   metricsNamespace: { env: 'POWERTOOLS_METRICS_NAMESPACE', terraform: 'metrics_namespace' },
