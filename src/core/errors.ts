@@ -32,6 +32,7 @@ export const INVALID_REASONS = [
   'truncated',
   'corrupt',
   'too-many-pixels',
+  'over-memory-budget',
   'bad-dimensions',
 ] as const;
 export type InvalidReason = (typeof INVALID_REASONS)[number];
