@@ -228,7 +228,11 @@ interface CheckRow {
 
 async function estimateFor(file: string, document: unknown, workers: number): Promise<number> {
   const config = parsePipelineConfig(document ?? {});
-  const header = inspectImage(new Uint8Array(await readFile(file)), { maxPixels: 1e9, maxBytes: 1e10 });
+  const header = inspectImage(new Uint8Array(await readFile(file)), {
+    maxPixels: 1e9,
+    maxBytes: 1e10,
+    maxSecondsPerImage: 3600,
+  });
   const steps = planSteps({ width: header.displayWidth, height: header.displayHeight }, config.variants);
   const shrink = loadShrink(header, steps);
   const decoded = { width: Math.ceil(header.width / shrink), height: Math.ceil(header.height / shrink) };
@@ -304,7 +308,11 @@ export async function main(argv: string[]): Promise<number> {
         await measure({ kind: 'decode', file: small }),
         await measure({ kind: 'decode', file: large }),
       ];
-      const header = inspectImage(new Uint8Array(await readFile(small)), { maxPixels: 1e9, maxBytes: 1e10 });
+      const header = inspectImage(new Uint8Array(await readFile(small)), {
+        maxPixels: 1e9,
+        maxBytes: 1e10,
+        maxSecondsPerImage: 3600,
+      });
       const table = decodeCost(header.format, header.layout).bytesPerPixel;
       decodeRows.push({
         what: `${kind.name} (${decodeCost(header.format, header.layout).kind})`,

@@ -2,15 +2,16 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { type CommandSpec, parseCommandLine, renderHelp, UsageError } from '../../src/cli/args.ts';
 import { type Column, formatBytes, renderTable } from '../../src/cli/table.ts';
 import { DEFAULT_PIPELINE_DOCUMENT } from '../../src/config/document.ts';
-import { invalidSetting } from '../../src/core/errors.ts';
+import { ConfigError, invalidSetting } from '../../src/core/errors.ts';
 import type { ChildResult } from '../lib/child.ts';
 import { collectCorpus } from '../lib/corpus.ts';
 import { J1_INPUT, type JobSpec, j1Document } from '../lib/jobs.ts';
 import { median, runJob } from '../lib/spawn.ts';
 import { type MicroRow, microTable, runMicro, SIZE_CLASSES_MP } from './micro.ts';
+import { runStatusOverhead, statusTable } from './status.ts';
 
 /**
  * `npm run bench`: the codec micro-benchmarks, the pipeline over a corpus, and J1 against sharp and
@@ -27,7 +28,7 @@ interface JobRow {
 
 /** The three suites' common shape: what they print, what goes in bench.md and bench.json. */
 interface SuiteResult {
-  readonly name: 'micro' | 'pipeline' | 'j1';
+  readonly name: 'micro' | 'pipeline' | 'j1' | 'status';
   readonly markdown: string;
   readonly data: unknown;
 }
@@ -39,12 +40,56 @@ interface BenchOptions {
   readonly only?: SuiteResult['name'];
   readonly out: string;
   readonly avifSpeed: number;
+  readonly help: boolean;
 }
 
+export const BENCH_COMMAND: CommandSpec = {
+  command: 'npm run bench',
+  usage: 'npm run bench -- [options]  (npm run bench -- sweep --help for the memory sweep)',
+  summary:
+    'Runs the codec micro-benchmarks, the pipeline over a corpus and the J1 reference job against sharp and the naive jSquash recipe, and writes bench.json and bench.md.',
+  options: [
+    { name: 'quick', description: 'Fewer sizes and iterations (a smoke run).' },
+    {
+      name: 'corpus',
+      value: '<dir>',
+      description: 'Images for the pipeline suite (default fixtures/photos).',
+    },
+    { name: 'runs', value: '<n>', description: 'Runs per job after a warm-up, 1-50 (default 3).' },
+    { name: 'only', value: '<suite>', description: 'Run one suite: micro, pipeline, j1 or status.' },
+    { name: 'out', value: '<dir>', description: 'Where bench.json and bench.md go (default bench/results).' },
+    {
+      name: 'avif-speed',
+      value: '<n>',
+      description: 'AVIF speed for J1, 0-9 (default the pipeline default).',
+    },
+    { name: 'help', short: 'h', description: 'Show this help.' },
+  ],
+  examples: [
+    'npm run bench -- --quick',
+    'npm run bench -- --only j1 --runs 5',
+    'npm run bench -- sweep --quick',
+  ],
+  notes: 'Exit status: 0 when the results were written; 2 for a bad flag.',
+};
+
 export async function main(argv: string[]): Promise<number> {
-  const options = parseBenchOptions(argv);
+  let options: BenchOptions;
+  try {
+    options = parseBenchOptions(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError || error instanceof ConfigError)) throw error;
+    process.stderr.write(
+      `${BENCH_COMMAND.command}: ${error.message}\nSee '${BENCH_COMMAND.command} -- --help'.\n`,
+    );
+    return 2;
+  }
+  if (options.help) {
+    process.stdout.write(renderHelp(BENCH_COMMAND));
+    return 0;
+  }
   if (availableParallelism() < 2) console.warn('Only one CPU is available: the two-vCPU J1 row is skipped.');
-  const suites = { micro: microSuite, pipeline: pipelineSuite, j1: j1Suite };
+  const suites = { micro: microSuite, pipeline: pipelineSuite, j1: j1Suite, status: statusSuite };
   const results: SuiteResult[] = [];
   for (const [name, run] of Object.entries(suites)) {
     if (!options.only || options.only === name) results.push(await run(options));
@@ -59,17 +104,19 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 function parseBenchOptions(argv: string[]): BenchOptions {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      quick: { type: 'boolean', default: false },
-      corpus: { type: 'string', default: join(ROOT, 'fixtures/photos') },
-      runs: { type: 'string', default: '3' },
-      only: { type: 'string' },
-      out: { type: 'string', default: join(ROOT, 'bench/results') },
-      'avif-speed': { type: 'string', default: String(DEFAULT_PIPELINE_DOCUMENT.formats.avif.speed) },
-    },
-  });
+  const parsed = parseCommandLine(BENCH_COMMAND, argv).values;
+  const text = (name: string, fallback: string) => {
+    const value = parsed[name];
+    return typeof value === 'string' ? value : fallback;
+  };
+  const values = {
+    quick: parsed.quick === true,
+    corpus: text('corpus', join(ROOT, 'fixtures/photos')),
+    runs: text('runs', '3'),
+    only: typeof parsed.only === 'string' ? parsed.only : undefined,
+    out: text('out', join(ROOT, 'bench/results')),
+    'avif-speed': text('avif-speed', String(DEFAULT_PIPELINE_DOCUMENT.formats.avif.speed)),
+  };
   const runs = Number(values.runs);
   if (!Number.isInteger(runs) || runs < 1 || runs > 50)
     throw invalidSetting('--runs', 'integer between 1 and 50', values.runs);
@@ -81,10 +128,19 @@ function parseBenchOptions(argv: string[]): BenchOptions {
       values['avif-speed'],
     );
   }
-  const only = values.only;
-  if (only !== undefined && only !== 'micro' && only !== 'pipeline' && only !== 'j1')
-    throw invalidSetting('--only', 'one of micro, pipeline, j1', only);
-  return { quick: values.quick, corpus: values.corpus, runs, only, out: values.out, avifSpeed };
+  const SUITES = ['micro', 'pipeline', 'j1', 'status'] as const;
+  const only = values.only as SuiteResult['name'] | undefined;
+  if (only !== undefined && !SUITES.includes(only))
+    throw invalidSetting('--only', `one of ${SUITES.join(', ')}`, only);
+  return {
+    quick: values.quick,
+    corpus: values.corpus,
+    runs,
+    only,
+    out: values.out,
+    avifSpeed,
+    help: parsed.help === true,
+  };
 }
 
 /** Decode, resize and encode of synthetic images per size class, in this process. */
@@ -232,4 +288,19 @@ function j1Ratios([imgpipe, sharp, naive, twoCpus]: readonly JobRow[]): Ratio[] 
     });
   }
   return ratios;
+}
+
+/** The status table and event path's cost per object against the pipeline's own time. */
+async function statusSuite(options: BenchOptions): Promise<SuiteResult> {
+  const files = await collectCorpus([options.corpus]);
+  console.log(
+    `\n== Status and events: the corpus through the S3 handler with the table (dynalite) and a bus (JSON lines)\n`,
+  );
+  const rows = await runStatusOverhead(files);
+  console.log(statusTable(rows));
+  return {
+    name: 'status',
+    markdown: `## Status and events\n\n${statusTable(rows, 'markdown')}\n`,
+    data: rows,
+  };
 }

@@ -24,7 +24,8 @@ export interface SweepDocument {
     readonly prices: Prices;
     readonly coldStartRate: number;
     readonly maxForeignCpu?: number;
-    readonly tfvars: string;
+    /** Where the tuning file was written; absent when none was (--from without --tfvars). */
+    readonly tfvars?: string;
     /** The limit the function had before the sweep: max_input_pixels when nothing can be fitted. */
     readonly configuredMaxPixels?: number;
   };
@@ -36,8 +37,10 @@ export interface SweepDocument {
   readonly warnings: readonly string[];
   /** The warnings that come from the runs themselves (kept when choosing again with --from). */
   readonly runWarnings: readonly string[];
-  /** Wall time of the whole sweep. */
+  /** Wall time of the whole sweep (with chosenAgainFrom: of the stored sweep that ran the rows). */
   readonly elapsedSeconds: number;
+  /** Set when this document was chosen again (--from) from the rows of a stored sweep. */
+  readonly chosenAgainFrom?: string;
 }
 
 /** Short label for a row's source, used in every table and the chart's legend. */

@@ -3,6 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
+import { UsageError } from '../../src/cli/args.ts';
 import { buildS3Notification } from '../../src/cli/local-s3.ts';
 import { loadPipelineConfig, SETTINGS } from '../../src/config/index.ts';
 import { ConfigError, invalidSetting } from '../../src/core/errors.ts';
@@ -13,7 +14,7 @@ import { detectCgroup } from './cgroup.ts';
 import { decide } from './decide.ts';
 import type { SweepDocument } from './document.ts';
 import { installInterruptHandlers, runLocalSweep } from './local.ts';
-import { parseSweepOptions, type SweepOptions, USAGE } from './options.ts';
+import { parseSweepOptions, SWEEP_COMMAND, type SweepOptions, USAGE } from './options.ts';
 import { createProgress } from './progress.ts';
 import { collectProvenance, type Provenance } from './provenance.ts';
 import { renderConsoleSummary, renderMarkdownReport } from './report.ts';
@@ -32,7 +33,10 @@ export async function main(argv: string[]): Promise<number> {
   try {
     options = parseSweepOptions(argv);
   } catch (error) {
-    process.stderr.write(`${(error as Error).message}\nSee npm run bench -- sweep --help.\n`);
+    if (!(error instanceof UsageError || error instanceof ConfigError)) throw error;
+    process.stderr.write(
+      `${SWEEP_COMMAND.command}: ${(error as Error).message}\nSee '${SWEEP_COMMAND.command} --help'.\n`,
+    );
     return 2;
   }
   if (options.help) {
@@ -54,7 +58,7 @@ async function sweepLocal(options: SweepOptions): Promise<number> {
   const images = await collectCorpus(options.corpus);
   const config = loadPipelineConfig(
     process.env,
-    options.config === undefined ? undefined : { path: options.config, setting: '--config' },
+    options.config === undefined ? {} : { file: { path: options.config, setting: '--config' } },
   );
   const detection = detectCgroup();
   const usableCpus = availableCpus({});
@@ -204,6 +208,8 @@ async function finish(
   elapsedSeconds: number,
   runWarnings: readonly string[],
   target: Target,
+  /** With --from: the sweep file the rows, provenance and duration come from. */
+  storedIn?: string,
 ): Promise<number> {
   const warnings = [...runWarnings];
   const summary = {
@@ -255,7 +261,9 @@ async function finish(
   }
   if ('commit' in provenance.git && provenance.git.dirty) {
     warnings.push(
-      'The working tree has uncommitted changes: the commit alone does not describe the code that ran.',
+      storedIn === undefined
+        ? 'The working tree has uncommitted changes: the commit alone does not describe the code that ran.'
+        : 'The stored sweep ran on a working tree with uncommitted changes: its commit alone does not describe the code that ran.',
     );
   }
   const doc: SweepDocument = {
@@ -278,7 +286,7 @@ async function finish(
       prices: options.prices,
       coldStartRate: options.coldStartRate,
       ...(target.target === 'local' ? { maxForeignCpu: options.maxForeignCpu } : {}),
-      tfvars: options.tfvars,
+      ...(options.tfvars !== undefined ? { tfvars: options.tfvars } : {}),
       configuredMaxPixels: target.configuredMaxPixels,
     },
     rows,
@@ -287,9 +295,13 @@ async function finish(
     warnings,
     runWarnings,
     elapsedSeconds,
+    ...(storedIn !== undefined ? { chosenAgainFrom: storedIn } : {}),
   };
   const files = await writeOutputs(doc, options, tfvars);
   process.stdout.write(renderConsoleSummary(doc, files));
+  if (tfvars && options.tfvars === undefined) {
+    process.stdout.write('No Terraform file written: pass --tfvars <path> to write one from this choice.\n');
+  }
   return decision.derived && tfvars ? 0 : 1;
 }
 
@@ -308,7 +320,7 @@ async function writeOutputs(
   await writeFile(files.markdown, renderMarkdownReport(doc, 'sweep.svg'));
   await writeFile(files.svg, renderSvg(doc));
   const written = [files.json, files.markdown, files.svg];
-  if (tfvars) {
+  if (tfvars && options.tfvars !== undefined) {
     await mkdir(resolve(options.tfvars, '..'), { recursive: true });
     await writeFile(options.tfvars, renderTfvars(tfvars));
     written.push(options.tfvars);
@@ -348,6 +360,7 @@ async function chooseAgain(options: SweepOptions, file: string): Promise<number>
       inputs: doc.settings.inputs,
       configuredMaxPixels: doc.settings.configuredMaxPixels ?? DEFAULT_MAX_PIXELS,
     },
+    file,
   );
 }
 
@@ -358,4 +371,5 @@ const REGENERATED = [
   'The timeout was capped',
   'No Terraform file',
   'The working tree',
+  'The stored sweep',
 ];

@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { type CommandSpec, parseCommandLine } from '../../src/cli/args.ts';
 import { invalidSetting } from '../../src/core/errors.ts';
 import { DEFAULT_PRICES } from './cost.ts';
 import { DEFAULT_BALANCED_WEIGHT } from './strategy.ts';
@@ -30,7 +30,8 @@ export interface SweepOptions {
   readonly prices: Prices;
   readonly coldStartRate: number;
   readonly out: string;
-  readonly tfvars: string;
+  /** Where the Terraform tuning file goes; with --from, only when --tfvars asks for one. */
+  readonly tfvars?: string;
   readonly config?: string;
   readonly maxForeignCpu: number;
   readonly waitQuietSeconds: number;
@@ -80,9 +81,9 @@ Prices (us-east-1 list prices by default):
   --cold-start-rate <0..1>   share of invocations that are cold (init billed) (default 0.01)
 Outputs:
   --out <dir>                default ${DEFAULT_OUT}
-  --tfvars <path>            default ${DEFAULT_TFVARS}
+  --tfvars <path>            default ${DEFAULT_TFVARS}; with --from, written only when given
   --from <sweep.json>        no runs: choose again from an earlier sweep's rows with the choice,
-                             price and output flags given now
+                             price and output flags given now (e.g. docs/benchmarks/sweep.json)
 Real AWS (instead of local runs):
   --function <name|ARN>      sweep the deployed function (restored afterwards)
   --payload <file>           invocation payload (JSON); repeatable
@@ -153,18 +154,8 @@ export function parseS3Url(text: string): { bucket: string; key: string } {
 }
 
 export function parseSweepOptions(argv: readonly string[]): SweepOptions {
-  let values: ReturnType<typeof parse>['values'];
-  try {
-    ({ values } = parse(argv));
-  } catch (error) {
-    // parseArgs names the flag itself ("Unknown option '--memroy'"); keep its words.
-    throw invalidSetting(
-      'the command line',
-      'the options listed by --help',
-      argv.join(' '),
-      (error as Error).message,
-    );
-  }
+  // A mistyped flag is a UsageError naming it (and the flag meant): main prints it in one line.
+  const { values } = parse(argv);
   const quick = values.quick ?? false;
   const strategy = oneOf('--strategy', values.strategy, STRATEGIES, 'cost');
   if (values.weight !== undefined && strategy !== 'balanced') {
@@ -237,7 +228,12 @@ export function parseSweepOptions(argv: readonly string[]): SweepOptions {
     },
     coldStartRate: number('--cold-start-rate', values['cold-start-rate'], 0.01, 0, 1),
     out: values.out ?? DEFAULT_OUT,
-    tfvars: values.tfvars ?? DEFAULT_TFVARS,
+    // Choosing again from a stored sweep must not overwrite the committed tuning file unasked.
+    ...(values.tfvars !== undefined
+      ? { tfvars: values.tfvars }
+      : values.from === undefined
+        ? { tfvars: DEFAULT_TFVARS }
+        : {}),
     ...(values.config !== undefined ? { config: values.config } : {}),
     maxForeignCpu: number('--max-foreign-cpu', values['max-foreign-cpu'], 0.1, 0, 1),
     waitQuietSeconds: number('--wait-quiet', values['wait-quiet'], 120, 0, 86_400),
@@ -258,39 +254,80 @@ export function parseSweepOptions(argv: readonly string[]): SweepOptions {
   };
 }
 
-function parse(argv: readonly string[]) {
-  return parseArgs({
-    args: [...argv],
-    allowPositionals: false,
-    strict: true,
-    options: {
-      memory: { type: 'string' },
-      corpus: { type: 'string', multiple: true },
-      runs: { type: 'string' },
-      strategy: { type: 'string' },
-      weight: { type: 'string' },
-      architecture: { type: 'string' },
-      rps: { type: 'string' },
-      'timeout-margin': { type: 'string' },
-      headroom: { type: 'string' },
-      'price-x86': { type: 'string' },
-      'price-arm': { type: 'string' },
-      'price-request': { type: 'string' },
-      'cold-start-rate': { type: 'string' },
-      'min-pixels': { type: 'string' },
-      out: { type: 'string' },
-      tfvars: { type: 'string' },
-      config: { type: 'string' },
-      'max-foreign-cpu': { type: 'string' },
-      'wait-quiet': { type: 'string' },
-      quick: { type: 'boolean' },
-      from: { type: 'string' },
-      function: { type: 'string' },
-      region: { type: 'string' },
-      payload: { type: 'string', multiple: true },
-      'event-object': { type: 'string', multiple: true },
-      'delete-manifest': { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+/** The flags (the help is USAGE above); parsing shares the CLI's parser and its messages. */
+export const SWEEP_COMMAND: CommandSpec = {
+  command: 'npm run bench -- sweep',
+  usage: 'npm run bench -- sweep [options]',
+  summary: 'The memory sweep.',
+  options: [
+    ...[
+      'memory',
+      'runs',
+      'strategy',
+      'weight',
+      'architecture',
+      'rps',
+      'timeout-margin',
+      'headroom',
+      'price-x86',
+      'price-arm',
+      'price-request',
+      'cold-start-rate',
+      'min-pixels',
+      'out',
+      'tfvars',
+      'config',
+      'max-foreign-cpu',
+      'wait-quiet',
+      'from',
+      'function',
+      'region',
+    ].map((name) => ({ name, value: '<value>', description: '' })),
+    ...['corpus', 'payload', 'event-object'].map((name) => ({
+      name,
+      value: '<value>',
+      multiple: true,
+      description: '',
+    })),
+    ...['quick', 'delete-manifest'].map((name) => ({ name, description: '' })),
+    { name: 'help', short: 'h', description: '' },
+  ],
+};
+
+type Values = {
+  [K in
+    | 'memory'
+    | 'runs'
+    | 'strategy'
+    | 'weight'
+    | 'architecture'
+    | 'rps'
+    | 'timeout-margin'
+    | 'headroom'
+    | 'price-x86'
+    | 'price-arm'
+    | 'price-request'
+    | 'cold-start-rate'
+    | 'min-pixels'
+    | 'out'
+    | 'tfvars'
+    | 'config'
+    | 'max-foreign-cpu'
+    | 'wait-quiet'
+    | 'from'
+    | 'function'
+    | 'region']?: string;
+} & {
+  corpus?: string[];
+  payload?: string[];
+  'event-object'?: string[];
+  quick?: boolean;
+  'delete-manifest'?: boolean;
+  help?: boolean;
+};
+
+function parse(argv: readonly string[]): { values: Values } {
+  const { values, positionals } = parseCommandLine({ ...SWEEP_COMMAND, positionals: false }, argv);
+  void positionals;
+  return { values: values as Values };
 }

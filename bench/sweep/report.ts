@@ -65,7 +65,11 @@ export function renderConsoleSummary(doc: SweepDocument, files: readonly string[
   if (doc.rows.some((r) => r.mode === 'modelled')) lines.push(MODELLED_NOTE, '');
   lines.push(...choiceLines(doc), '');
   for (const warning of doc.warnings) lines.push(`Warning: ${warning}`);
-  lines.push(`Sweep took ${formatDuration(doc.elapsedSeconds)}. Wrote ${files.join(', ')}.`);
+  lines.push(
+    doc.chosenAgainFrom === undefined
+      ? `Sweep took ${formatDuration(doc.elapsedSeconds)}. Wrote ${files.join(', ')}.`
+      : `Chosen again from ${doc.chosenAgainFrom}, a sweep of ${doc.provenance.date} that took ${formatDuration(doc.elapsedSeconds)}. Wrote ${files.join(', ')}.`,
+  );
   return `${lines.join('\n')}\n`;
 }
 
@@ -109,7 +113,7 @@ export function renderMarkdownReport(doc: SweepDocument, chartFile: string): str
   const out: string[] = [
     '# Memory sweep',
     '',
-    `${p.date} · ${s.target === 'aws' ? `function \`${s.functionName}\` (${s.functionArchitecture})` : `${p.cpuModel}, ${p.cores} CPUs`} · commit ${git} · Node ${p.node} · took ${formatDuration(doc.elapsedSeconds)}`,
+    `${p.date} · ${s.target === 'aws' ? `function \`${s.functionName}\` (${s.functionArchitecture})` : `${p.cpuModel}, ${p.cores} CPUs`} · commit ${git} · Node ${p.node} · took ${formatDuration(doc.elapsedSeconds)}${doc.chosenAgainFrom ? ` · chosen again from \`${doc.chosenAgainFrom}\`` : ''}`,
     '',
     `- Inputs: ${s.inputs.length} (${s.inputs.map((i) => `\`${i}\``).join(', ')}); corpus hash \`${p.corpusHash.slice(0, 16)}\``,
     `- Runs: one cold (fresh process: init, then the first run) and ${s.runs} warm per input and size`,
@@ -139,7 +143,7 @@ export function renderMarkdownReport(doc: SweepDocument, chartFile: string): str
     ...choiceLines(doc).map((l) => `- ${l}`),
     '',
   );
-  if (doc.tfvars)
+  if (doc.tfvars && s.tfvars)
     out.push(`\`${s.tfvars}\`:`, '', '```json', renderTfvars(doc.tfvars as never).trimEnd(), '```', '');
   const checks = doc.rows.filter((r) => r.stats?.modelErrorPct !== undefined);
   if (checks.length > 0) {

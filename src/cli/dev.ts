@@ -1,21 +1,32 @@
 import { randomUUID } from 'node:crypto';
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
+import { JsonLinesPublisher } from '../bus/file.ts';
+import type { EventPublisher } from '../bus/types.ts';
 import { SERVICE_NAME } from '../config/settings.ts';
 import type { PipelineConfig, RuntimeConfig } from '../core/config.ts';
 import { describeError } from '../core/errors.ts';
 import { BucketLayout } from '../core/layout.ts';
 import { decodeS3Key } from '../handlers/events.ts';
 import { createS3EventHandler, type RecordResult } from '../handlers/s3-event.ts';
+import { defaultWorkers } from '../pipeline/cpus.ts';
+import { createEncoder } from '../pipeline/encoder-pool.ts';
 import type { Encoder } from '../pipeline/process-image.ts';
 import { type Manifest, type QuarantineRecord, readManifest } from '../pipeline/records.ts';
+import { DynamoStatusStore } from '../status/dynamodb.ts';
+import type { StatusStore } from '../status/types.ts';
 import { S3Storage } from '../storage/s3.ts';
 import { getJson, perBucket } from '../storage/types.ts';
+import { UsageError } from './args.ts';
+import { fileInPath, makeFolder, systemReason } from './folders.ts';
+import { startLocalDynamo } from './local-dynamodb.ts';
 import { LOCAL_CREDENTIALS, type LocalS3, type S3Notification, startLocalS3 } from './local-s3.ts';
+import { DEV_STATUS_TABLE } from './status.ts';
 import { type Column, formatBytes, renderTable } from './table.ts';
 
 /**
@@ -30,7 +41,13 @@ export const DEV_BUCKETS = {
   quarantine: 'imgpipe-quarantine',
 } as const;
 export const DEFAULT_DEV_PORT = 4568;
+export const DEFAULT_DEV_DIR = '.imgpipe-dev';
+/** Marks a data folder as imgpipe dev's own, so --fresh may empty it. */
+export const DEV_MARKER = '.imgpipe-dev';
+const COMMAND = 'imgpipe dev';
 const SAMPLES_PREFIX = 'samples/';
+/** imgpipe dev's bus: outcome events as JSON lines in the data folder. */
+export const DEV_EVENTS_FILE = 'events.jsonl';
 const RETRY_DELAYS_MS = [1_000, 2_000];
 
 export interface DevCommandOptions {
@@ -41,6 +58,8 @@ export interface DevCommandOptions {
   readonly once: boolean;
   readonly verbose: boolean;
   readonly config: PipelineConfig;
+  /** Encoder threads (IMGPIPE_WORKERS); 0 derives them from the CPUs, as the function does. */
+  readonly workers?: number;
   readonly samples: readonly string[];
   readonly encoder?: Encoder;
   readonly stdout: NodeJS.WritableStream;
@@ -69,17 +88,36 @@ export async function defaultSamples(): Promise<string[]> {
 export async function runDevCommand(options: DevCommandOptions): Promise<number> {
   const out = (line = '') => options.stdout.write(`${line}\n`);
   const directory = resolve(options.directory);
-  if (options.fresh) await rm(directory, { recursive: true, force: true });
+  await prepareDataFolder(options.directory, options.fresh);
+  const dynamoPort = options.port === 0 ? 0 : options.port + 1;
+  await checkListen(options.host, options.port);
+  await checkListen(options.host, dynamoPort);
   const s3 = await startLocalS3({
     host: options.host,
     port: options.port,
     directory,
     buckets: Object.values(DEV_BUCKETS),
   });
-  const lambda = createDevLambda(s3, options, out);
-  s3.onObjectCreated(DEV_BUCKETS.source, (event) => lambda.invoke(event));
+  // The status table on DynamoDB's API (dynalite, in memory: it starts empty with each run).
+  const dynamo = await startLocalDynamo({ host: options.host, port: dynamoPort });
+  await dynamo.createStatusTable(DEV_STATUS_TABLE);
+  const status = new DynamoStatusStore(dynamo.client, DEV_STATUS_TABLE);
+  const eventsFile = join(directory, DEV_EVENTS_FILE);
+  const events = echoed(new JsonLinesPublisher(eventsFile), options.verbose ? out : undefined);
+  // As the function's init does: codecs compiled and the encoder threads started before any event.
+  const pool = options.encoder
+    ? undefined
+    : await createEncoder(options.workers || defaultWorkers(), options.config.formats);
+  const lambda = createDevLambda(
+    s3,
+    { ...options, encoder: options.encoder ?? pool },
+    { status, events },
+    out,
+  );
+  s3.onObjectChanged(DEV_BUCKETS.source, (event) => lambda.invoke(event));
 
   out(`Local S3 at ${s3.endpoint} (data in ${directory})`);
+  out(`Status table ${DEV_STATUS_TABLE} at ${dynamo.endpoint}; outcome events appended to ${eventsFile}`);
   out(
     `Buckets: s3://${DEV_BUCKETS.source} (uploads) -> s3://${DEV_BUCKETS.output} (variants, manifests), s3://${DEV_BUCKETS.quarantine} (rejected inputs)`,
   );
@@ -87,19 +125,93 @@ export async function runDevCommand(options: DevCommandOptions): Promise<number>
   await uploadSamples(s3, options.samples, out);
   await lambda.idle();
   out();
-  printHowTo(s3, out);
 
   if (options.once) {
     await s3.close();
+    await dynamo.close();
+    await pool?.close();
+    out(lambda.totals());
     return lambda.failures() > 0 ? 1 : 0;
   }
+  printHowTo(s3, dynamo.endpoint, out);
   out();
   out('Watching for uploads; press Ctrl-C to stop.');
   await untilStopped(options.signal);
   out('Stopping: finishing queued events...');
   await lambda.idle();
   await s3.close();
+  await dynamo.close();
+  await pool?.close();
+  out(lambda.totals());
   return 0;
+}
+
+/**
+ * The data folder: created and marked as ours when new or empty. --fresh empties only a folder we
+ * marked, and only of our buckets: anything else in it, or a folder we did not create, is left
+ * alone (the latter with a refusal).
+ */
+async function prepareDataFolder(given: string, fresh: boolean): Promise<void> {
+  const directory = resolve(given);
+  const file = await fileInPath(given);
+  if (file !== undefined) {
+    throw new UsageError(
+      COMMAND,
+      `cannot use --dir ${given}: ${resolve(file) === resolve(given) ? `it is a file` : `${file} is a file, not a folder`}`,
+    );
+  }
+  let entries: string[] = [];
+  try {
+    entries = await readdir(directory);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+      throw new UsageError(COMMAND, `cannot use --dir ${given}: ${systemReason(error)}`);
+    }
+  }
+  const ours = entries.includes(DEV_MARKER);
+  if (fresh && entries.length > 0) {
+    if (!ours) {
+      throw new UsageError(
+        COMMAND,
+        `--fresh would delete ${given}, which imgpipe dev did not create (it has no ${DEV_MARKER} marker); remove it yourself or choose another --dir`,
+      );
+    }
+    for (const bucket of Object.values(DEV_BUCKETS))
+      await rm(join(directory, bucket), { recursive: true, force: true });
+    await rm(join(directory, DEV_EVENTS_FILE), { force: true });
+  }
+  try {
+    await makeFolder(directory);
+    if (!ours && entries.length === 0) {
+      await writeFile(
+        join(directory, DEV_MARKER),
+        'Created by imgpipe dev: its local S3 buckets live here. imgpipe dev --fresh empties them.\n',
+      );
+    }
+  } catch (error) {
+    throw new UsageError(COMMAND, `cannot use --dir ${given}: ${systemReason(error)}`);
+  }
+}
+
+/** Finds out before starting the server whether it can listen there, and says why not in words. */
+async function checkListen(host: string, port: number): Promise<void> {
+  await new Promise<void>((resolveListen, reject) => {
+    const probe = createServer();
+    probe.once('error', (error: NodeJS.ErrnoException) => {
+      const reason =
+        error.code === 'EADDRINUSE'
+          ? `port ${port} on ${host} is already in use: choose another with --port`
+          : error.code === 'EADDRNOTAVAIL'
+            ? `cannot listen on --host ${host}: it is not an address of this machine`
+            : error.code === 'EACCES'
+              ? `port ${port} needs privileges: choose one above 1023 with --port`
+              : error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN'
+                ? `cannot listen on --host ${host}: no such host`
+                : `cannot listen on ${host}:${port}: ${systemReason(error)}`;
+      reject(new UsageError(COMMAND, reason));
+    });
+    probe.listen(port, host, () => probe.close(() => resolveListen()));
+  });
 }
 
 /**
@@ -107,7 +219,12 @@ export async function runDevCommand(options: DevCommandOptions): Promise<number>
  * time, retried twice on failure, then given up (a dead-letter queue would get the event). Each
  * result is printed with the outputs it wrote.
  */
-function createDevLambda(s3: LocalS3, options: DevCommandOptions, out: (line?: string) => void) {
+function createDevLambda(
+  s3: LocalS3,
+  options: DevCommandOptions,
+  outcomes: { status: StatusStore; events: EventPublisher },
+  out: (line?: string) => void,
+) {
   const bucket = perBucket((name) => new S3Storage(s3.client, name));
   const output = bucket(DEV_BUCKETS.output);
   const quarantine = bucket(DEV_BUCKETS.quarantine);
@@ -116,7 +233,8 @@ function createDevLambda(s3: LocalS3, options: DevCommandOptions, out: (line?: s
     outputBucket: DEV_BUCKETS.output,
     quarantineBucket: DEV_BUCKETS.quarantine,
     quarantinePrefix: '',
-    workers: 0,
+    workers: options.workers ?? 0,
+    deleteOutputs: true,
   };
   const layout = new BucketLayout(config.pipeline, config.quarantinePrefix);
   if (!options.verbose) process.env.POWERTOOLS_METRICS_DISABLED = 'true';
@@ -128,14 +246,21 @@ function createDevLambda(s3: LocalS3, options: DevCommandOptions, out: (line?: s
     logger: new Logger({ serviceName: SERVICE_NAME, logLevel: options.verbose ? 'INFO' : 'CRITICAL' }),
     metrics: new Metrics({ serviceName: SERVICE_NAME, namespace: SERVICE_NAME }),
     encoder: options.encoder,
+    status: outcomes.status,
+    events: outcomes.events,
   });
 
   let failures = 0;
+  const counts = new Map<string, number>();
+  const count = (status: string) => counts.set(status, (counts.get(status) ?? 0) + 1);
   const queue = new InvocationQueue(async (invocation) => {
     const key = decodeS3Key(invocation.event.Records[0]!.s3.object.key);
     try {
       const result = await handler(invocation.event, lambdaContext());
-      for (const record of result.records) await printRecord(record, key);
+      for (const record of result.records) {
+        count(record.status);
+        await printRecord(record, key);
+      }
     } catch (error) {
       if (invocation.attempt < RETRY_DELAYS_MS.length) {
         out(
@@ -144,6 +269,7 @@ function createDevLambda(s3: LocalS3, options: DevCommandOptions, out: (line?: s
         return RETRY_DELAYS_MS[invocation.attempt];
       }
       failures++;
+      count('failed');
       out(
         `  x ${key}: failed after ${invocation.attempt + 1} attempts, event dropped (a dead-letter queue would get it): ${describeError(error)}`,
       );
@@ -182,6 +308,12 @@ function createDevLambda(s3: LocalS3, options: DevCommandOptions, out: (line?: s
     invoke: (event: S3Notification) => queue.push({ event, attempt: 0 }),
     idle: () => queue.idle(),
     failures: () => failures,
+    /** "6 events: 5 processed, 1 quarantined". */
+    totals: () => {
+      const events = [...counts.values()].reduce((sum, n) => sum + n, 0);
+      const parts = [...counts].map(([status, n]) => `${n} ${status}`);
+      return `${events} event${events === 1 ? '' : 's'}${parts.length ? `: ${parts.join(', ')}` : ''}`;
+    },
   };
 }
 
@@ -204,7 +336,7 @@ function untilStopped(signal?: AbortSignal): Promise<void> {
   });
 }
 
-function printHowTo(s3: LocalS3, out: (line?: string) => void): void {
+function printHowTo(s3: LocalS3, dynamoEndpoint: string, out: (line?: string) => void): void {
   const env = `AWS_ACCESS_KEY_ID=${LOCAL_CREDENTIALS.accessKeyId} AWS_SECRET_ACCESS_KEY=${LOCAL_CREDENTIALS.secretAccessKey} AWS_DEFAULT_REGION=us-east-1`;
   out('Try it with any S3 client, for example the AWS CLI:');
   out(`  export ${env}`);
@@ -212,6 +344,20 @@ function printHowTo(s3: LocalS3, out: (line?: string) => void): void {
   out(`  aws s3 ls s3://${DEV_BUCKETS.output} --recursive --endpoint-url ${s3.endpoint}`);
   out(`  aws s3 cp s3://${DEV_BUCKETS.output} ./imgpipe-output --recursive --endpoint-url ${s3.endpoint}`);
   out(`Objects are also readable over plain HTTP, e.g. ${s3.endpoint}/${DEV_BUCKETS.output}/<key>`);
+  out('What happened to an upload, and what was rejected:');
+  out(`  npx imgpipe status s3://${DEV_BUCKETS.source}/photos/photo.jpg --endpoint ${dynamoEndpoint}`);
+  out(`  npx imgpipe status --quarantined --endpoint ${dynamoEndpoint}`);
+}
+
+/** The publisher, also printing each event (with --verbose), as a rule on the bus would see it. */
+function echoed(publisher: EventPublisher, out?: (line?: string) => void): EventPublisher {
+  if (!out) return publisher;
+  return {
+    async publish(events) {
+      for (const event of events) out(`    event: ${event.detailType} ${JSON.stringify(event.detail)}`);
+      return publisher.publish(events);
+    },
+  };
 }
 
 function lambdaContext(): Context {

@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import type { S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
@@ -9,6 +10,10 @@ import { createS3Client } from '../storage/s3.ts';
  * real HTTP, real SDK requests, real event JSON. s3rver emits an event per object written; we turn
  * it into the notification S3 itself would send (keys URL-encoded with `+` for spaces, eTag
  * unquoted) and hand it to whoever listens, as S3 would invoke the function.
+ *
+ * s3rver 3.7 is unmaintained and lost or changed objects under some keys; `patches/` holds the
+ * fixes, applied by patch-package after every install (what they fix and what is left:
+ * src/cli/README.md). Without them the server is not started.
  */
 export const LOCAL_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
 
@@ -26,8 +31,8 @@ export interface LocalS3 {
   readonly port: number;
   readonly directory: string;
   readonly client: S3Client;
-  /** Calls `listener` with an S3 notification for every object created in `bucket`. */
-  onObjectCreated(bucket: string, listener: (event: S3Notification) => void): void;
+  /** Calls `listener` with an S3 notification for every object created in or removed from `bucket`. */
+  onObjectChanged(bucket: string, listener: (event: S3Notification) => void): void;
   close(): Promise<void>;
 }
 
@@ -61,6 +66,7 @@ export function buildS3Notification(input: {
   versionId?: string;
   eventName?: string;
   time?: Date;
+  sequencer?: string;
 }): S3Notification {
   const time = input.time ?? new Date();
   return {
@@ -87,7 +93,7 @@ export function buildS3Notification(input: {
             size: input.size,
             eTag: input.etag?.replaceAll('"', ''),
             versionId: input.versionId,
-            sequencer: time.getTime().toString(16).toUpperCase().padStart(16, '0'),
+            sequencer: input.sequencer ?? nextSequencer(time),
           },
         },
       },
@@ -95,7 +101,20 @@ export function buildS3Notification(input: {
   };
 }
 
+let lastSequencer = 0n;
+
+/**
+ * S3's sequencers grow with every event of a key; ours grow with every event of the server, from
+ * the clock in microseconds, never repeating, so the status table orders local events as S3's.
+ */
+function nextSequencer(time: Date): string {
+  const now = BigInt(time.getTime()) * 1000n;
+  lastSequencer = now > lastSequencer ? now : lastSequencer + 1n;
+  return lastSequencer.toString(16).toUpperCase().padStart(16, '0');
+}
+
 export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
+  assertS3rverPatched();
   const host = options.host ?? '127.0.0.1';
   if (options.port) await assertPortFree(host, options.port);
   const server = new S3rver({
@@ -119,11 +138,13 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
     port: address.port,
     directory: options.directory,
     client,
-    onObjectCreated(bucket, listener) {
+    onObjectChanged(bucket, listener) {
       emitter.on('event', (event: { Records: S3NotificationRecord[] }) => {
         for (const record of event.Records) {
           // s3rver reports raw keys and no eTag for copies; rebuild what S3 would send.
-          if (record.s3.bucket.name !== bucket || !record.eventName.startsWith('ObjectCreated:')) continue;
+          const { eventName } = record;
+          if (record.s3.bucket.name !== bucket) continue;
+          if (!eventName.startsWith('ObjectCreated:') && !eventName.startsWith('ObjectRemoved:')) continue;
           listener(
             buildS3Notification({
               bucket,
@@ -160,4 +181,19 @@ async function assertPortFree(host: string, port: number): Promise<void> {
     );
     probe.listen(port, host, () => probe.close(() => resolve()));
   });
+}
+
+/**
+ * Unpatched, s3rver loses quarantine copies of keys with `+ ? # ; & = $ , @ :` and rewrites keys
+ * with `./` and `../`: refuse to run it (an install with scripts disabled skips the patch).
+ */
+function assertS3rverPatched(): void {
+  const store = createRequire(import.meta.url)('s3rver/lib/stores/filesystem.js') as {
+    encodeKeyPath(key: string): string;
+  };
+  if (store.encodeKeyPath('a/./b') === 'a/./b') {
+    throw new Error(
+      's3rver is not patched (patches/s3rver+3.7.1.patch): run `npx patch-package` in the project folder, or reinstall without --ignore-scripts',
+    );
+  }
 }

@@ -1,113 +1,397 @@
-import { parseArgs } from 'node:util';
-import { loadPipelineConfig } from '../config/index.ts';
+import { loadPipelineConfig, loadWorkers } from '../config/index.ts';
 import type { PipelineConfig } from '../core/config.ts';
-import { ConfigError } from '../core/errors.ts';
+import { ConfigError, describeError } from '../core/errors.ts';
 import { VERSION } from '../core/runtime.ts';
-import { DEFAULT_DEV_PORT, defaultSamples, runDevCommand } from './dev.ts';
+import { didYouMean } from '../core/suggest.ts';
+import { availableCpus } from '../pipeline/cpus.ts';
+import {
+  type CommandSpec,
+  HELP_OPTION,
+  integerFlag,
+  parseCommandLine,
+  renderHelp,
+  UsageError,
+} from './args.ts';
+import { DEFAULT_DEV_DIR, DEFAULT_DEV_PORT, DEV_MARKER, defaultSamples, runDevCommand } from './dev.ts';
 import { runProcessCommand } from './process.ts';
+import { DEV_STATUS_TABLE, runStatusCommand, STATUS_TABLE_ENV } from './status.ts';
 
-const USAGE = `imgpipe ${VERSION}: resize and re-encode images with WASM codecs, as the Lambda function does
+const CONFIG_OPTION = {
+  name: 'config',
+  short: 'c',
+  value: '<file>',
+  description:
+    'Pipeline document (JSON; schema in docs/pipeline.schema.json). Without it, IMGPIPE_CONFIG or IMGPIPE_CONFIG_FILE, else the defaults. IMGPIPE_* variables override the document either way.',
+} as const;
+const VERBOSE_OPTION = {
+  name: 'verbose',
+  description: 'Show the stack of an error (so does DEBUG=1).',
+} as const;
 
-Usage:
-  imgpipe process <file or folder>... --out <dir> [--config <file>] [--force]
-      Run the pipeline on local files into <dir> (same layout and manifests as in S3).
-      Exit status 1 if any input failed for a reason other than being quarantined.
+export const PROCESS_COMMAND: CommandSpec = {
+  command: 'imgpipe process',
+  usage: 'imgpipe process <file|folder|glob|->... --out <dir> [options]',
+  summary:
+    'Runs the pipeline on local images into <dir>, with the key layout, manifests and quarantine records the function writes to S3.',
+  description: [
+    'Folders are read recursively (dot-files skipped); a file keeps its path below the folder named as its key',
+    '(photos/2024/cat.jpg gives large/2024/cat.jpg.webp with `imgpipe process photos`). Quoted globs are',
+    'expanded; - reads one image from standard input (its key from --name). Two inputs with the same key are',
+    'refused: they would write the same outputs. Inputs whose manifest is current are skipped (--force redoes',
+    'them); quarantined inputs are copied under <dir>/quarantine/ with their reason.',
+  ].join('\n'),
+  positionals: true,
+  options: [
+    {
+      name: 'out',
+      short: 'o',
+      value: '<dir>',
+      description: 'Where outputs, manifests and quarantine go (created if needed).',
+    },
+    CONFIG_OPTION,
+    { name: 'force', short: 'f', description: 'Process inputs again even when their manifest is current.' },
+    {
+      name: 'concurrency',
+      short: 'j',
+      value: '<n>',
+      description:
+        'Files in flight at once (default: the CPUs this process may use). Encodes run in a pool of IMGPIPE_WORKERS threads (0, the default, derives them from the CPUs as the function does); outputs are the same bytes either way.',
+    },
+    {
+      name: 'dry-run',
+      short: 'n',
+      description:
+        'Print the variants and keys each input would get (from its header; nothing decoded or written).',
+    },
+    {
+      name: 'json',
+      description:
+        'Print one JSON summary on stdout (per input: outcome, reason, outputs with sizes and bytes; totals) and no progress.',
+    },
+    { name: 'quiet', short: 'q', description: 'Print nothing but failures.' },
+    {
+      name: 'name',
+      value: '<key>',
+      description: 'The key of the image read from standard input with - (default: stdin).',
+    },
+    {
+      name: 'width',
+      value: '<px>',
+      description: "Quick one-off job: one variant this wide, instead of the document's variants.",
+    },
+    {
+      name: 'height',
+      value: '<px>',
+      description: 'Quick one-off job: one variant this high (with --width: the box).',
+    },
+    {
+      name: 'fit',
+      value: '<fit>',
+      description: 'With --width and --height: inside (default), cover (crop) or contain (pad).',
+    },
+    {
+      name: 'format',
+      value: '<list>',
+      description: 'Output formats, comma-separated (jpeg, webp, avif, png), for every variant.',
+    },
+    { name: 'quality', value: '<n>', description: 'Quality of every output format that has one.' },
+    VERBOSE_OPTION,
+    HELP_OPTION,
+  ],
+  examples: [
+    'imgpipe process photos --out public/img',
+    "imgpipe process 'uploads/**/*.jpg' -o out -j 4 --json > summary.json",
+    'imgpipe process cat.jpg -o out --width 800 --format webp,avif --quality 70',
+    'curl -s https://example.com/cat.jpg | imgpipe process - --name cats/cat.jpg -o out',
+    'imgpipe process photos -o out --dry-run',
+  ],
+  notes: [
+    'Precedence: flags, then IMGPIPE_* variables, then the document, then the defaults.',
+    'Exit status: 0 when every input was processed, already done or quarantined; 1 when any failed for',
+    'another reason; 2 for a usage or configuration error; 130 when interrupted (run again to resume).',
+  ].join('\n'),
+};
 
-  imgpipe dev [--port <n>] [--host <addr>] [--dir <data dir>] [--fresh] [--once] [--verbose] [--config <file>]
-      Start a local S3-compatible server with source, output and quarantine buckets, deliver its
-      object-created events to the Lambda handler, upload the sample photos and keep serving
-      (--once: exit after the samples). Defaults: port ${DEFAULT_DEV_PORT}, host 127.0.0.1, dir .imgpipe-dev.
+export const DEV_COMMAND: CommandSpec = {
+  command: 'imgpipe dev',
+  usage: 'imgpipe dev [options]',
+  summary:
+    'Starts a local S3-compatible server (s3rver) with buckets imgpipe-source, imgpipe-output and imgpipe-quarantine, delivers each object created in the source bucket to the Lambda handler as S3 would (one event at a time, two retries, then a dead letter), uploads the sample photos and keeps serving until Ctrl-C.',
+  options: [
+    {
+      name: 'port',
+      short: 'p',
+      value: '<n>',
+      description: `Port of the S3 server (default ${DEFAULT_DEV_PORT}; 0 picks a free one).`,
+    },
+    {
+      name: 'host',
+      value: '<addr>',
+      description: "Address to listen on, one of this machine's (default 127.0.0.1).",
+    },
+    {
+      name: 'dir',
+      short: 'd',
+      value: '<dir>',
+      description: `Where the buckets are stored (default ${DEFAULT_DEV_DIR}).`,
+    },
+    {
+      name: 'fresh',
+      description: `Start from empty buckets: deletes only what imgpipe dev created in --dir (its buckets, marked by a ${DEV_MARKER} file) and refuses a folder it did not create.`,
+    },
+    {
+      name: 'once',
+      description: 'Exit after the samples are processed, with totals (status 1 if any event failed).',
+    },
+    CONFIG_OPTION,
+    {
+      name: 'verbose',
+      description: "Also print the handler's JSON logs and EMF metrics, and the stack of an error.",
+    },
+    HELP_OPTION,
+  ],
+  examples: [
+    'imgpipe dev',
+    'imgpipe dev --once --port 0 --dir /tmp/imgpipe-dev --fresh',
+    'imgpipe dev -c thumbs.json --verbose',
+  ],
+  notes:
+    'Exit status: 0 when stopped (or --once with every event handled); 1 when an event failed; 2 for a usage or configuration error.',
+};
+
+export const STATUS_COMMAND: CommandSpec = {
+  command: 'imgpipe status',
+  usage: 'imgpipe status <s3://bucket/key> | --failed | --quarantined | --processing [options]',
+  summary:
+    'Shows what happened to an upload, from the status table: its status, the reason and message of a rejection or failure, the image, its outputs, attempts and timings. Or lists the objects that need attention, newest first.',
+  positionals: true,
+  options: [
+    { name: 'failed', description: 'List failed objects (the default listing).' },
+    { name: 'quarantined', description: 'List quarantined objects.' },
+    { name: 'processing', description: 'List objects still (or stuck) processing.' },
+    {
+      name: 'since',
+      value: '<when>',
+      description: 'Only those updated since: 30m, 12h, 1d, 2w or an ISO date.',
+    },
+    { name: 'limit', value: '<n>', description: 'List at most n objects (default 50).' },
+    {
+      name: 'table',
+      value: '<name>',
+      description: `The status table (default IMGPIPE_STATUS_TABLE, else imgpipe dev's ${DEV_STATUS_TABLE}).`,
+    },
+    {
+      name: 'endpoint',
+      value: '<url>',
+      description:
+        "A DynamoDB endpoint, e.g. imgpipe dev's (it prints it); AWS otherwise, with the SDK's credentials and region.",
+    },
+    { name: 'json', description: 'Print the item (or the list) as JSON.' },
+    HELP_OPTION,
+  ],
+  examples: [
+    'imgpipe status s3://imgpipe-source/samples/text-named.jpg --endpoint http://127.0.0.1:4569',
+    'imgpipe status --table imgpipe-prod-status s3://uploads/photos/cat.jpg',
+    'imgpipe status --table imgpipe-prod-status --quarantined --since 1d',
+  ],
+  notes: 'Exit status: 0 when found (or listed); 1 when the object has no status; 2 for a usage error.',
+};
+
+const COMMANDS: Readonly<Record<string, CommandSpec>> = {
+  process: PROCESS_COMMAND,
+  dev: DEV_COMMAND,
+  status: STATUS_COMMAND,
+};
+
+const GLOBAL_HELP = `Usage: imgpipe <command> [options]
+
+imgpipe ${VERSION}: resizes and re-encodes images with WASM codecs, as the Lambda function does.
+
+Commands:
+  process   Run the pipeline on local files into a folder (same layout and manifests as in S3)
+  dev       Run a local S3 server whose uploads go through the Lambda handler
+  status    Show what happened to an upload (the status table), or list failures
 
 Options:
-  --config <file>  Pipeline configuration (JSON, see README). Without it, IMGPIPE_CONFIG or
-                   IMGPIPE_CONFIG_FILE and the other IMGPIPE_* variables apply, else the defaults.
-  --force          Reprocess inputs whose manifest is current.
-  -h, --help       Show this help.  -v, --version  Show the version.
+  -h, --help      Show this help (imgpipe <command> --help for a command's)
+  -v, --version   Show the version
+
+Examples:
+  imgpipe process photos --out public/img
+  imgpipe dev
+
+Run imgpipe <command> --help for a command's options, examples and exit statuses.
 `;
 
-function loadConfig(path: string | undefined): PipelineConfig {
-  return loadPipelineConfig(process.env, path === undefined ? undefined : { path, setting: '--config' });
-}
-
-export async function main(argv: readonly string[]): Promise<number> {
+export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const [command, ...rest] = argv;
-  if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
-    process.stdout.write(USAGE);
-    return command === undefined ? 2 : 0;
-  }
-  if (command === '-v' || command === '--version') {
-    process.stdout.write(`${VERSION}\n`);
-    return 0;
-  }
+  const debug = argv.includes('--verbose') || Boolean(env.DEBUG);
   try {
-    if (command === 'process') {
-      const { values, positionals } = parseArgs({
-        args: [...rest],
-        allowPositionals: true,
-        options: {
-          out: { type: 'string', short: 'o' },
-          config: { type: 'string', short: 'c' },
-          force: { type: 'boolean' },
-        },
-      });
-      if (positionals.length === 0) throw new UsageError('process needs at least one file or folder');
-      if (!values.out) throw new UsageError('process needs --out <dir>');
-      const { exitCode } = await runProcessCommand({
-        inputs: positionals,
-        out: values.out,
-        config: loadConfig(values.config),
-        force: values.force ?? false,
-        stdout: process.stdout,
-        stderr: process.stderr,
-      });
-      return exitCode;
+    if (command === undefined || command === '-h' || command === '--help') {
+      process.stdout.write(GLOBAL_HELP);
+      return 0;
     }
-    if (command === 'dev') {
-      const { values } = parseArgs({
-        args: [...rest],
-        options: {
-          port: { type: 'string', short: 'p', default: String(DEFAULT_DEV_PORT) },
-          host: { type: 'string', default: '127.0.0.1' },
-          dir: { type: 'string', default: '.imgpipe-dev' },
-          fresh: { type: 'boolean', default: false },
-          once: { type: 'boolean', default: false },
-          verbose: { type: 'boolean', default: false },
-          config: { type: 'string', short: 'c' },
-        },
-      });
-      const port = Number(values.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65_535) {
-        throw new UsageError(
-          `Expected a port number between 0 and 65535 for --port but received ${JSON.stringify(values.port)}`,
-        );
-      }
-      return await runDevCommand({
-        host: values.host,
-        port,
-        directory: values.dir,
-        fresh: values.fresh,
-        once: values.once,
-        verbose: values.verbose,
-        config: loadConfig(values.config),
-        samples: await defaultSamples(),
-        stdout: process.stdout,
-      });
+    if (command === 'help') {
+      const topic = rest[0];
+      if (topic === undefined) process.stdout.write(GLOBAL_HELP);
+      else process.stdout.write(renderHelp(commandNamed(topic)));
+      return 0;
     }
-    throw new UsageError(`Unknown command ${JSON.stringify(command)}`);
+    if (command === '-v' || command === '-V' || command === '--version') {
+      process.stdout.write(`${VERSION}\n`);
+      return 0;
+    }
+    const spec = commandNamed(command);
+    const { values, positionals } = parseCommandLine(spec, rest);
+    if (values.help) {
+      process.stdout.write(renderHelp(spec));
+      return 0;
+    }
+    if (spec === PROCESS_COMMAND) return await processCommand(values, positionals, env);
+    if (spec === STATUS_COMMAND) return await statusCommand(values, positionals, env);
+    return await devCommand(values, env);
   } catch (error) {
-    if (
-      error instanceof UsageError ||
-      error instanceof ConfigError ||
-      (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
-    ) {
-      process.stderr.write(
-        `imgpipe: ${(error as Error).message}\n\n${error instanceof ConfigError ? '' : USAGE}`,
-      );
-      return 2;
-    }
-    process.stderr.write(`imgpipe: ${(error as Error).stack ?? String(error)}\n`);
-    return 1;
+    return report(error, debug);
   }
 }
 
-class UsageError extends Error {}
+function commandNamed(name: string): CommandSpec {
+  const spec = COMMANDS[name];
+  if (spec) return spec;
+  const what = name.startsWith('-') ? 'option' : 'command';
+  throw new UsageError(
+    'imgpipe',
+    `unknown ${what} ${what === 'command' ? JSON.stringify(name) : name}${didYouMean(name, Object.keys(COMMANDS))}`,
+  );
+}
+
+type Values = Record<string, string | boolean | string[] | undefined>;
+const text = (value: Values[string]) => (typeof value === 'string' ? value : undefined);
+
+function loadConfig(values: Values, env: NodeJS.ProcessEnv, quick = false): PipelineConfig {
+  const config = text(values.config);
+  const flags = {
+    ...(values.width !== undefined ? { width: text(values.width) } : {}),
+    ...(values.height !== undefined ? { height: text(values.height) } : {}),
+    ...(values.fit !== undefined ? { fit: text(values.fit) } : {}),
+    ...(values.format !== undefined ? { formats: text(values.format) } : {}),
+    ...(values.quality !== undefined ? { quality: text(values.quality) } : {}),
+  };
+  return loadPipelineConfig(env, {
+    ...(config !== undefined ? { file: { path: config, setting: '--config' } } : {}),
+    ...(quick && Object.keys(flags).length > 0 ? { flags: flags as Record<string, string> } : {}),
+  });
+}
+
+async function processCommand(
+  values: Values,
+  positionals: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<number> {
+  const command = PROCESS_COMMAND.command;
+  const config = loadConfig(values, env, true);
+  const workers = loadWorkers(env);
+  const concurrency = integerFlag(
+    command,
+    '--concurrency',
+    text(values.concurrency),
+    Math.max(1, Math.round(availableCpus(env))),
+    1,
+    64,
+  );
+  const out = text(values.out);
+  if (out === undefined || out.trim() === '')
+    throw new UsageError(command, '--out <dir> is required: where the outputs go');
+  if (positionals.length === 0) {
+    throw new UsageError(command, 'give at least one file, folder, glob or - (standard input)');
+  }
+  if (values.name !== undefined && !positionals.includes('-')) {
+    throw new UsageError(
+      command,
+      '--name names the image read from standard input: give - as an input with it',
+    );
+  }
+  const { exitCode } = await runProcessCommand({
+    inputs: positionals,
+    out,
+    config,
+    force: values.force === true,
+    workers,
+    concurrency,
+    json: values.json === true,
+    quiet: values.quiet === true,
+    dryRun: values['dry-run'] === true,
+    verbose: values.verbose === true,
+    ...(text(values.name) !== undefined ? { stdinKey: text(values.name) } : {}),
+    stdout: process.stdout,
+    stderr: process.stderr,
+  });
+  return exitCode;
+}
+
+async function devCommand(values: Values, env: NodeJS.ProcessEnv): Promise<number> {
+  const command = DEV_COMMAND.command;
+  const portText = text(values.port);
+  const port = portText === undefined ? DEFAULT_DEV_PORT : Number(portText);
+  if (!/^\d+$/.test(portText ?? '0') || !Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw new UsageError(
+      command,
+      `Expected a port number between 0 and 65535 for --port but received ${JSON.stringify(portText)}`,
+    );
+  }
+  const config = loadConfig(values, env);
+  return await runDevCommand({
+    host: text(values.host) ?? '127.0.0.1',
+    port,
+    directory: text(values.dir) ?? DEFAULT_DEV_DIR,
+    fresh: values.fresh === true,
+    once: values.once === true,
+    verbose: values.verbose === true,
+    config,
+    workers: loadWorkers(env),
+    samples: await defaultSamples(),
+    stdout: process.stdout,
+  });
+}
+
+async function statusCommand(values: Values, positionals: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const command = STATUS_COMMAND.command;
+  const lists = (['failed', 'quarantined', 'processing'] as const).filter(
+    (status) => values[status] === true,
+  );
+  if (lists.length > 1) throw new UsageError(command, `choose one of --${lists.join(', --')}`);
+  if (positionals.length > 1) throw new UsageError(command, 'give one object, s3://<bucket>/<key>');
+  if (positionals.length === 1 && lists.length === 1)
+    throw new UsageError(command, `give an object or --${lists[0]}, not both`);
+  const limit = integerFlag(command, '--limit', text(values.limit), 50, 1, 10_000);
+  return await runStatusCommand({
+    ...(positionals[0] !== undefined ? { object: positionals[0] } : {}),
+    ...(lists[0] !== undefined ? { list: lists[0] } : {}),
+    ...(text(values.since) !== undefined ? { since: text(values.since) } : {}),
+    limit,
+    table: text(values.table) ?? env[STATUS_TABLE_ENV]?.trim() ?? DEV_STATUS_TABLE,
+    ...(text(values.endpoint) !== undefined ? { endpoint: text(values.endpoint) } : {}),
+    json: values.json === true,
+    stdout: process.stdout,
+  });
+}
+
+/**
+ * Every error ends here as one line: a usage mistake (exit 2, with the help to see), a bad setting
+ * (exit 2), anything else (exit 1). The stack only with --verbose or DEBUG.
+ */
+function report(error: unknown, debug: boolean): number {
+  const stack = debug && error instanceof Error && error.stack ? `${error.stack}\n` : '';
+  if (error instanceof UsageError) {
+    process.stderr.write(`${error.command}: ${error.message}\nSee '${error.command} --help'.\n${stack}`);
+    return 2;
+  }
+  if (error instanceof ConfigError) {
+    process.stderr.write(`imgpipe: ${error.message}\n${stack}`);
+    return 2;
+  }
+  process.stderr.write(
+    `imgpipe: ${describeError(error)}\n${stack || 'Run again with --verbose (or DEBUG=1) for the stack.\n'}`,
+  );
+  return 1;
+}

@@ -1,22 +1,38 @@
-import { stat } from 'node:fs/promises';
-import { basename, dirname, join, relative, resolve, sep } from 'node:path';
+import { rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import cliProgress from 'cli-progress';
 import type { PipelineConfig } from '../core/config.ts';
-import { describeError } from '../core/errors.ts';
+import { InvalidImageError, ObjectTooLargeError } from '../core/errors.ts';
 import { BucketLayout, DEFAULT_QUARANTINE_PREFIX } from '../core/layout.ts';
-import type { ObjectRef } from '../core/objects.ts';
+import { inspectImage } from '../image/inspect.ts';
+import { defaultWorkers } from '../pipeline/cpus.ts';
+import { createEncoder, type PooledEncoder } from '../pipeline/encoder-pool.ts';
+import { planSteps } from '../pipeline/plan.ts';
 import type { Encoder } from '../pipeline/process-image.ts';
-import { type Outcome, processObject } from '../pipeline/process-object.ts';
-import { walkFiles } from '../storage/files.ts';
+import { processObject } from '../pipeline/process-object.ts';
+import { type QuarantineRecord, readManifest } from '../pipeline/records.ts';
 import { FsStorage } from '../storage/fs.ts';
-import { perBucket } from '../storage/types.ts';
-import { type Column, formatBytes, formatMs, renderTable } from './table.ts';
+import { getJson, perBucket } from '../storage/types.ts';
+import { UsageError } from './args.ts';
+import { fileInPath, makeFolder, systemReason } from './folders.ts';
+import { type CollectOptions, collectInputs, type Input } from './inputs.ts';
+import {
+  type FileResult,
+  jsonSummary,
+  type PlannedFile,
+  renderPlan,
+  renderSummary,
+  statusOf,
+  type Terminal,
+} from './summary.ts';
 
 /**
  * `imgpipe process`: the pipeline over local files into a local folder, with the same key layout,
  * manifests and quarantine as in S3. The output folder plays the output bucket, and quarantined
- * inputs go under its `quarantine/` prefix, as they would with one shared bucket.
+ * inputs go under its `quarantine/` prefix, as they would with one shared bucket. Files run
+ * `concurrency` at a time in this thread (decode and resize) while an encoder pool of worker
+ * threads encodes, so every CPU works; outputs are the same bytes as one file at a time.
  */
 
 export interface ProcessCommandOptions {
@@ -24,62 +40,84 @@ export interface ProcessCommandOptions {
   readonly out: string;
   readonly config: PipelineConfig;
   readonly force: boolean;
+  /** Encoder threads (IMGPIPE_WORKERS): 0 derives them from the CPUs. Ignored with `encoder`. */
+  readonly workers?: number;
+  /** Files in flight at once. */
+  readonly concurrency?: number;
   readonly encoder?: Encoder;
-  readonly stdout: NodeJS.WritableStream;
+  readonly json?: boolean;
+  readonly quiet?: boolean;
+  readonly dryRun?: boolean;
+  readonly verbose?: boolean;
+  readonly stdin?: CollectOptions['stdin'];
+  readonly stdinKey?: string;
+  readonly stdout: NodeJS.WritableStream | NodeJS.WriteStream;
   readonly stderr: NodeJS.WriteStream | NodeJS.WritableStream;
+  /** Stops after the files in flight (tests); Ctrl-C stops at once with exit status 130. */
+  readonly signal?: AbortSignal;
 }
 
-export interface FileResult {
-  readonly path: string;
-  readonly outcome?: Outcome;
-  readonly error?: unknown;
-  readonly ms: number;
-}
-
-/** A file to process: its path, and the object it is (the folder it was found in plays the bucket). */
-interface Input {
-  readonly path: string;
-  readonly ref: ObjectRef;
-}
-
-/** Expands files and folders (recursively, skipping dot-files and the output folder) into inputs. */
-export async function collectInputs(paths: readonly string[], out: string): Promise<Input[]> {
-  const outRoot = resolve(out);
-  const inputs: Input[] = [];
-  for (const path of paths) {
-    const absolute = resolve(path);
-    let info: Awaited<ReturnType<typeof stat>>;
-    try {
-      info = await stat(absolute);
-    } catch {
-      throw new Error(`Input ${path} does not exist`);
-    }
-    if (info.isDirectory()) {
-      for (const file of await walkFiles(absolute, { skip: outRoot })) {
-        inputs.push({
-          path: file,
-          ref: { bucket: absolute, key: relative(absolute, file).split(sep).join('/') },
-        });
-      }
-    } else {
-      inputs.push({ path: absolute, ref: { bucket: dirname(absolute), key: basename(absolute) } });
-    }
-  }
-  return inputs;
-}
+const COMMAND = 'imgpipe process';
 
 export async function runProcessCommand(
   options: ProcessCommandOptions,
 ): Promise<{ exitCode: number; results: FileResult[] }> {
-  const inputs = await collectInputs(options.inputs, options.out);
-  if (inputs.length === 0) {
-    options.stderr.write(`No files found in ${options.inputs.join(', ')}\n`);
-    return { exitCode: 1, results: [] };
+  const { inputs, cleanup } = await collectInputs(options.inputs, {
+    out: options.out,
+    command: COMMAND,
+    ...(options.stdin ? { stdin: options.stdin } : {}),
+    ...(options.stdinKey !== undefined ? { stdinKey: options.stdinKey } : {}),
+  });
+  try {
+    if (inputs.length === 0) throw new UsageError(COMMAND, `no files found in ${options.inputs.join(', ')}`);
+    const terminal = terminalOf(options.stdout);
+    if (options.dryRun) {
+      const plans = await planFiles(inputs, options);
+      options.stdout.write(
+        options.json
+          ? `${JSON.stringify(jsonSummary(plans, options.out, true), null, 2)}\n`
+          : renderPlan(plans),
+      );
+      return { exitCode: 0, results: [] };
+    }
+    await checkOutputFolder(options.out);
+    const results = await processFiles(inputs, options);
+    if (options.json) {
+      options.stdout.write(`${JSON.stringify(jsonSummary(results, options.out, false), null, 2)}\n`);
+    } else if (!options.quiet) {
+      options.stdout.write(`${renderSummary(results, options.out, terminal)}\n`);
+    }
+    const failures = results.filter((r) => r.error !== undefined);
+    if (options.quiet) {
+      for (const failure of failures)
+        options.stderr.write(`${COMMAND}: ${failure.display}: ${statusOf(failure)}\n`);
+    }
+    if (options.verbose) {
+      for (const failure of failures) {
+        options.stderr.write(
+          `${failure.display}: ${(failure.error as Error)?.stack ?? String(failure.error)}\n`,
+        );
+      }
+    }
+    return { exitCode: failures.length > 0 ? 1 : 0, results };
+  } finally {
+    await cleanup();
   }
+}
+
+/** How the summary may be drawn on stdout: its width and whether it takes colour. */
+function terminalOf(stream: NodeJS.WritableStream | NodeJS.WriteStream): Terminal {
+  const tty = 'isTTY' in stream && stream.isTTY === true;
+  return { stream, columns: tty ? (stream as NodeJS.WriteStream).columns : undefined };
+}
+
+async function processFiles(inputs: readonly Input[], options: ProcessCommandOptions): Promise<FileResult[]> {
+  const { config } = options;
   const output = new FsStorage(options.out);
   const source = perBucket((folder) => new FsStorage(folder));
-  const layout = new BucketLayout(options.config, DEFAULT_QUARANTINE_PREFIX);
-  const tty = 'isTTY' in options.stderr && options.stderr.isTTY === true;
+  const layout = new BucketLayout(config, DEFAULT_QUARANTINE_PREFIX);
+  const showProgress = !options.json && !options.quiet;
+  const tty = showProgress && 'isTTY' in options.stderr && options.stderr.isTTY === true;
   const bar = tty
     ? new cliProgress.SingleBar(
         {
@@ -91,83 +129,148 @@ export async function runProcessCommand(
         cliProgress.Presets.shades_classic,
       )
     : undefined;
-  bar?.start(inputs.length, 0, { file: '' });
+  const results: FileResult[] = new Array(inputs.length);
+  let done = 0;
+  // Ctrl-C: the terminal gets its cursor and line wrap back, the user learns what is done (every
+  // finished file has its manifest, so a second run skips it), and the exit status is 130.
+  const onInterrupt = () => {
+    bar?.stop();
+    options.stderr.write(`\ninterrupted: ${done} of ${inputs.length} done; run again to resume\n`);
+    process.exit(130);
+  };
+  process.once('SIGINT', onInterrupt);
 
-  const results: FileResult[] = [];
-  for (const [index, input] of inputs.entries()) {
-    bar?.update(index, { file: input.ref.key });
-    const started = performance.now();
-    try {
-      const outcome = await processObject(input.ref, {
-        config: options.config,
-        layout,
-        source,
-        output,
-        quarantine: output,
-        force: options.force,
-        encoder: options.encoder,
-      });
-      results.push({ path: input.path, outcome, ms: performance.now() - started });
-    } catch (error) {
-      results.push({ path: input.path, error, ms: performance.now() - started });
-    }
-    if (!bar)
-      options.stderr.write(
-        `[${index + 1}/${inputs.length}] ${input.ref.key}: ${statusOf(results.at(-1)!)}\n`,
-      );
+  let encoder: PooledEncoder | undefined;
+  try {
+    encoder = options.encoder
+      ? undefined
+      : await createEncoder(options.workers || defaultWorkers(), config.formats);
+    bar?.start(inputs.length, 0, { file: '' });
+    const inFlight = new Set<string>();
+    let next = 0;
+    const work = async () => {
+      while (next < inputs.length && !options.signal?.aborted) {
+        const index = next++;
+        const input = inputs[index]!;
+        inFlight.add(input.ref.key);
+        bar?.update(done, { file: [...inFlight].join(', ') });
+        const started = performance.now();
+        let result: FileResult;
+        try {
+          const outcome = await processObject(input.ref, {
+            config,
+            layout,
+            source,
+            output,
+            quarantine: output,
+            force: options.force,
+            encoder: options.encoder ?? encoder,
+          });
+          result = { display: input.display, key: input.ref.key, outcome, ms: performance.now() - started };
+          if (outcome.status === 'quarantined') {
+            // The header's dimensions, when it was read before the image was refused.
+            const record = await getJson<QuarantineRecord>(
+              output,
+              layout.quarantineKeys(input.ref.key).reason,
+            );
+            const { width, height } = record.details as { width?: unknown; height?: unknown };
+            if (typeof width === 'number' && typeof height === 'number')
+              result = { ...result, width, height };
+          }
+        } catch (error) {
+          result = { display: input.display, key: input.ref.key, error, ms: performance.now() - started };
+        }
+        results[index] = result;
+        done++;
+        inFlight.delete(input.ref.key);
+        bar?.update(done, { file: [...inFlight].join(', ') });
+        if (showProgress && !bar)
+          options.stderr.write(`[${done}/${inputs.length}] ${input.display}: ${statusOf(result)}\n`);
+      }
+    };
+    const concurrency = Math.max(1, Math.min(options.concurrency ?? 1, inputs.length));
+    await Promise.all(Array.from({ length: concurrency }, work));
+  } finally {
+    process.off('SIGINT', onInterrupt);
+    bar?.stop();
+    await encoder?.close();
   }
-  bar?.update(inputs.length, { file: '' });
-  bar?.stop();
-
-  options.stdout.write(`${summarise(results, options.out)}\n`);
-  const failed = results.filter((r) => r.error !== undefined).length;
-  return { exitCode: failed > 0 ? 1 : 0, results };
+  return results.filter((result) => result !== undefined);
 }
 
-function statusOf(result: FileResult): string {
-  if (result.error !== undefined) return 'failed';
-  const { outcome } = result;
-  return outcome!.status === 'quarantined' ? `quarantined (${outcome!.reason})` : outcome!.status;
+/**
+ * Checks before any work that outputs can be written under `out` (creating it), so a bad path
+ * fails at once with a reason instead of after the first image.
+ */
+export async function checkOutputFolder(out: string): Promise<void> {
+  const fail = (reason: string): never => {
+    throw new UsageError(COMMAND, `cannot write to --out ${out}: ${reason}`);
+  };
+  const file = await fileInPath(out);
+  if (file !== undefined) fail(`${file} is a file, not a folder`);
+  const probe = join(out, `.imgpipe-write-check-${process.pid}`);
+  try {
+    await makeFolder(out);
+    await writeFile(probe, '');
+    await rm(probe, { force: true });
+  } catch (error) {
+    fail(systemReason(error));
+  }
 }
 
-function summarise(results: readonly FileResult[], out: string): string {
-  const columns: Column<FileResult>[] = [
-    { header: 'file', value: (r) => relative(process.cwd(), r.path) || r.path },
-    { header: 'outcome', value: statusOf },
-    {
-      header: 'size',
-      value: (r) => (r.outcome && 'width' in r.outcome ? `${r.outcome.width}x${r.outcome.height}` : ''),
-    },
-    {
-      header: 'outputs',
-      value: (r) => r.outcome && ('outputs' in r.outcome ? r.outcome.outputs.length : 0),
-      align: 'right',
-    },
-    {
-      header: 'bytes in',
-      value: (r) => (r.outcome?.bytesIn ? formatBytes(r.outcome.bytesIn) : ''),
-      align: 'right',
-    },
-    {
-      header: 'bytes out',
-      value: (r) => (r.outcome?.bytesOut ? formatBytes(r.outcome.bytesOut) : ''),
-      align: 'right',
-    },
-    { header: 'time', value: (r) => formatMs(r.ms), align: 'right' },
-    {
-      header: 'detail',
-      value: (r) =>
-        r.error !== undefined
-          ? describeError(r.error)
-          : r.outcome && 'message' in r.outcome
-            ? r.outcome.message
-            : '',
-    },
-  ];
-  const count = (status: string) => results.filter((r) => statusOf(r).startsWith(status)).length;
-  const totals = [
-    `${results.length} file(s): ${count('processed')} processed, ${count('duplicate')} already done, ${count('quarantined')} quarantined, ${count('failed')} failed`,
-    `outputs in ${resolve(out)}${count('quarantined') ? `, quarantined inputs in ${join(resolve(out), DEFAULT_QUARANTINE_PREFIX)}` : ''}`,
-  ];
-  return `${renderTable(columns, results)}\n\n${totals.join('\n')}`;
+/** The plan of a dry run: what each input would get, from its header alone (no decode, no write). */
+async function planFiles(inputs: readonly Input[], options: ProcessCommandOptions): Promise<PlannedFile[]> {
+  const { config } = options;
+  const layout = new BucketLayout(config, DEFAULT_QUARANTINE_PREFIX);
+  const output = new FsStorage(resolve(options.out));
+  const plans: PlannedFile[] = [];
+  for (const input of inputs) {
+    const storage = new FsStorage(input.ref.bucket);
+    const base = { display: input.display, key: input.ref.key };
+    let object: Awaited<ReturnType<FsStorage['get']>>;
+    try {
+      object = await storage.get(input.ref.key, { maxBytes: config.limits.maxBytes });
+    } catch (error) {
+      if (error instanceof ObjectTooLargeError) {
+        plans.push({ ...base, status: 'quarantined', reason: 'too-large', message: error.message });
+        continue;
+      }
+      throw error;
+    }
+    const manifest = options.force
+      ? undefined
+      : await readManifest(output, layout.manifestKey(input.ref.key));
+    if (manifest && manifest.source.etag === object.etag && manifest.configHash === config.hash) {
+      plans.push({ ...base, status: 'duplicate', bytesIn: object.size, outputs: manifest.outputs });
+      continue;
+    }
+    try {
+      const header = inspectImage(object.body, config.limits);
+      const display = { width: header.displayWidth, height: header.displayHeight };
+      const steps = planSteps(display, config.variants);
+      const outputs = config.variants.flatMap((variant) => {
+        const step = steps.find((s) => s.variant.name === variant.name)!;
+        return variant.formats.map((format) => ({
+          variant: variant.name,
+          format,
+          key: layout.outputKey(input.ref.key, variant.name, format),
+          width: step.output.width,
+          height: step.output.height,
+        }));
+      });
+      plans.push({ ...base, status: 'planned', header, bytesIn: object.size, outputs });
+    } catch (error) {
+      if (!(error instanceof InvalidImageError)) throw error;
+      const { width, height } = error.details as { width?: number; height?: number };
+      plans.push({
+        ...base,
+        status: 'quarantined',
+        reason: error.reason,
+        message: error.message,
+        bytesIn: object.size,
+        ...(typeof width === 'number' && typeof height === 'number' ? { width, height } : {}),
+      });
+    }
+  }
+  return plans;
 }

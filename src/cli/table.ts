@@ -7,13 +7,32 @@ export interface Column<Row> {
   readonly header: string;
   readonly value: (row: Row) => string | number | undefined;
   readonly align?: 'left' | 'right';
+  /** In text, cut this column's cells (with …) when the table is wider than `maxWidth`. */
+  readonly shrink?: boolean;
+  /** In text, leave this column out when the table cannot fit `maxWidth` otherwise; lower goes first. */
+  readonly drop?: number;
 }
 
+export interface TextOptions<Row> {
+  /** The terminal's width: shrinkable columns are cut to fit it. */
+  readonly maxWidth?: number;
+  /** Styles a row's finished line (colour), after widths are measured. */
+  readonly rowStyle?: (row: Row, line: string) => string;
+}
+
+/** A shrinkable column keeps at least this many characters. */
+const MIN_SHRUNK = 12;
+
 export function renderTable<Row>(
-  columns: readonly Column<Row>[],
+  allColumns: readonly Column<Row>[],
   rows: readonly Row[],
   format: 'text' | 'markdown' = 'text',
+  options: TextOptions<Row> = {},
 ): string {
+  const columns =
+    format === 'text' && options.maxWidth !== undefined
+      ? fitColumns(allColumns, rows, options.maxWidth)
+      : allColumns;
   const cells = rows.map((row) => columns.map((column) => show(column.value(row))));
   if (format === 'markdown') {
     const escapeCell = (cell: string) => cell.replaceAll('|', '\\|');
@@ -24,16 +43,56 @@ export function renderTable<Row>(
   const widths = columns.map((column, i) =>
     Math.max(width(column.header), ...cells.map((row) => width(row[i]!))),
   );
+  const total = () => widths.reduce((sum, w) => sum + w, 0) + 2 * (columns.length - 1);
+  if (options.maxWidth !== undefined && total() > options.maxWidth) {
+    columns.forEach((column, i) => {
+      if (!column.shrink || total() <= options.maxWidth!) return;
+      const room = widths[i]! - (total() - options.maxWidth!);
+      widths[i] = Math.max(Math.min(widths[i]!, MIN_SHRUNK), room, width(column.header));
+      for (const row of cells) row[i] = cut(row[i]!, widths[i]!);
+    });
+  }
   const pad = (cell: string, i: number) => {
     const fill = ' '.repeat(widths[i]! - width(cell));
     return columns[i]!.align === 'right' ? fill + cell : cell + fill;
   };
   const line = (values: string[]) => values.map(pad).join('  ').trimEnd();
+  const styled = (values: string[], index: number) =>
+    options.rowStyle ? options.rowStyle(rows[index]!, line(values)) : line(values);
   return [
     line(columns.map((c) => c.header)),
     line(widths.map((w) => '-'.repeat(w))),
-    ...cells.map(line),
+    ...cells.map(styled),
   ].join('\n');
+}
+
+/** Leaves out droppable columns, lowest priority first, until the rest can fit `maxWidth`. */
+function fitColumns<Row>(
+  columns: readonly Column<Row>[],
+  rows: readonly Row[],
+  maxWidth: number,
+): Column<Row>[] {
+  const natural = (column: Column<Row>) =>
+    column.shrink
+      ? Math.min(
+          MIN_SHRUNK,
+          Math.max(width(column.header), ...rows.map((row) => width(show(column.value(row))))),
+        )
+      : Math.max(width(column.header), ...rows.map((row) => width(show(column.value(row)))));
+  let kept = [...columns];
+  const needed = () => kept.reduce((sum, c) => sum + natural(c), 0) + 2 * (kept.length - 1);
+  const droppable = () => kept.filter((c) => c.drop !== undefined).sort((a, b) => a.drop! - b.drop!);
+  while (needed() > maxWidth && droppable().length > 0) {
+    const [first] = droppable();
+    kept = kept.filter((c) => c !== first);
+  }
+  return kept;
+}
+
+/** Cuts plain text to `max` characters, ending in … when cut. */
+function cut(text: string, max: number): string {
+  const chars = [...text];
+  return chars.length <= max ? text : `${chars.slice(0, Math.max(0, max - 1)).join('')}…`;
 }
 
 function show(value: string | number | undefined): string {

@@ -28,6 +28,10 @@ export class EmscriptenCodec implements CodecInstance {
     return this.#memory?.buffer.byteLength ?? 0;
   }
 
+  memory(): WebAssembly.Memory | undefined {
+    return this.#memory;
+  }
+
   restart(): Promise<void> {
     this.#memory = undefined;
     this.#ready = compileWasm(this.wasm).then(async (module) => {

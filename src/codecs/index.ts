@@ -6,24 +6,31 @@ import * as png from '@jsquash/png/index.js';
 import * as webpDecoder from '@jsquash/webp/decode.js';
 import * as webpEncoder from '@jsquash/webp/encode.js';
 import type { FormatOptions } from '../core/config.ts';
-import { InvalidImageError, type InvalidReason } from '../core/errors.ts';
+import { CodecError, describeError, InvalidImageError, type InvalidReason } from '../core/errors.ts';
 import type { InputFormat, OutputFormat } from '../core/formats.ts';
 import type { RawImage } from '../image/raw.ts';
 import { EmscriptenCodec } from './emscripten.ts';
-import { heapSizes, lazyInstance, register, releaseIfGrown } from './instances.ts';
+import { heapSizes, lazyInstance, register, releaseIfGrown, replace } from './instances.ts';
 import { TurboJpeg, TurboJpegError } from './jpeg-turbo.ts';
 import { PngDecoder } from './png-decoder.ts';
 import { type ResizeCall, Resizer } from './resizer.ts';
 import { compileWasm, ensureImageData } from './wasm.ts';
+import { CodecTimeoutError, runUntil } from './watchdog.ts';
 
 export { HEAP_RELEASE_BYTES } from './instances.ts';
 export type { ResizeCall } from './resizer.ts';
+export { CodecTimeoutError } from './watchdog.ts';
 
 /**
  * The codec surface the pipeline uses: decode, resize, encode. Each is a table from format to the
- * codec that does it; the instances and their heaps are instances.ts's business. Every failure to
- * decode becomes an InvalidImageError naming the decoder's own reason, and the failed instance is
- * started over, so a corrupt file cannot leave state behind for the next one.
+ * codec that does it; the instances and their heaps are instances.ts's business.
+ *
+ * Failures are handled here, once for every codec: whatever a call throws (an Error, a WebAssembly
+ * trap, emscripten's abort() or exit(), a bare number or object) becomes an error with a readable
+ * message (core/errors.ts describeError), and the instance that failed is replaced by a fresh one
+ * before the error leaves, so no state of a failed call reaches the next image: its outputs are
+ * byte-identical to a fresh process's. A decoder's failure is an InvalidImageError naming the
+ * decoder's own reason (the file is quarantined); an encoder's or the resampler's is a CodecError.
  */
 
 ensureImageData();
@@ -68,7 +75,10 @@ export async function warmUp(formats: readonly OutputFormat[]): Promise<void> {
 /** Scale factors a decoder can apply while decoding (JPEG only: libjpeg's scaled IDCT). */
 export type DecodeShrink = 1 | 2 | 4 | 8;
 
-const DECODERS: Record<InputFormat, (bytes: Uint8Array, shrink: DecodeShrink) => Promise<RawImage>> = {
+const DECODERS: Record<
+  InputFormat,
+  (bytes: Uint8Array, shrink: DecodeShrink, deadline?: number) => Promise<RawImage>
+> = {
   jpeg: decodeJpeg,
   png: decodePng,
   webp: (bytes) => decodeEmscripten('webp', codec.webpDec, () => webpDecoder.default(bytes as never)),
@@ -82,9 +92,19 @@ const DECODERS: Record<InputFormat, (bytes: Uint8Array, shrink: DecodeShrink) =>
  *
  * `shrink` asks for 1/shrink of the size, each side rounded up; JPEG honours it in the DCT domain
  * (shrink-on-load), the other formats decode at full size. Check the returned size.
+ *
+ * `deadline` (a performance.now() time): a JPEG or PNG decode still running then is stopped
+ * (watchdog.ts) with a CodecTimeoutError, and its instance replaced. Those two decoders are
+ * synchronous calls into instances of our own; jSquash's WebP and AVIF decoders run behind its
+ * asynchronous glue, out of the watchdog's reach, and take time in proportion to the pixels.
  */
-export function decode(format: InputFormat, bytes: Uint8Array, shrink: DecodeShrink = 1): Promise<RawImage> {
-  return DECODERS[format](bytes, shrink);
+export function decode(
+  format: InputFormat,
+  bytes: Uint8Array,
+  shrink: DecodeShrink = 1,
+  deadline?: number,
+): Promise<RawImage> {
+  return DECODERS[format](bytes, shrink, deadline);
 }
 
 async function decodeEmscripten(
@@ -98,8 +118,8 @@ async function decodeEmscripten(
     image = await run();
   } catch (error) {
     const said = decoder.said();
-    void decoder.restart(); // a fresh instance for the next image
-    throw rejection(format, said || (error as Error).message, reasonOf(said), error);
+    await decoder.restart(); // a fresh instance for the next image
+    throw decodeFailure(format, error, said);
   }
   if (!image) throw new InvalidImageError('corrupt', `The ${format} decoder returned no image`, { format });
   await releaseIfGrown(decoder);
@@ -107,13 +127,17 @@ async function decodeEmscripten(
 }
 
 /** PNG on an instance of our own (png-decoder.ts), replaced after a large image or a failure. */
-async function decodePng(bytes: Uint8Array): Promise<RawImage> {
+async function decodePng(bytes: Uint8Array, _shrink: DecodeShrink, deadline?: number): Promise<RawImage> {
   const decoder = await pngDecoder();
   try {
-    return decoder.decode(bytes);
+    return runUntil(deadline, 'png decode', () => decoder.decode(bytes));
   } catch (error) {
+    if (error instanceof CodecTimeoutError) {
+      await replace(decoder);
+      throw error;
+    }
     decoder.restart();
-    throw rejection('png', (error as Error).message, 'corrupt', error);
+    throw decodeFailure('png', error);
   } finally {
     await releaseIfGrown(decoder);
   }
@@ -123,13 +147,19 @@ async function decodePng(bytes: Uint8Array): Promise<RawImage> {
  * JPEG through TurboJPEG (jpeg-turbo.ts). Arithmetic-coded JPEG (rare; neither this build nor
  * jSquash's MozJPEG decoder has the arithmetic decoder) is refused as an unsupported format.
  */
-async function decodeJpeg(bytes: Uint8Array, shrink: DecodeShrink): Promise<RawImage> {
+async function decodeJpeg(bytes: Uint8Array, shrink: DecodeShrink, deadline?: number): Promise<RawImage> {
   const decoder = await jpegTurbo();
   let image: ReturnType<TurboJpeg['decode']>;
   try {
-    image = decoder.decode(bytes, shrink);
+    image = runUntil(deadline, 'jpeg decode', () => decoder.decode(bytes, shrink));
   } catch (error) {
-    if (!(error instanceof TurboJpegError)) throw error;
+    if (error instanceof CodecTimeoutError) {
+      // Stopped mid-call, its finally blocks skipped: a fresh instance for the next image.
+      await replace(decoder);
+      throw error;
+    }
+    // Any other failure: TurboJpeg has already replaced its instance (jpeg-turbo.ts).
+    if (!(error instanceof TurboJpegError)) throw decodeFailure('jpeg', error);
     if (/arithmetic coding is not implemented/i.test(error.message))
       throw new InvalidImageError(
         'unsupported-format',
@@ -146,6 +176,40 @@ async function decodeJpeg(bytes: Uint8Array, shrink: DecodeShrink): Promise<RawI
     throw rejection('jpeg', image.warning, reasonOf(image.warning));
   await releaseIfGrown(decoder);
   return { width: image.width, height: image.height, data: image.data };
+}
+
+/**
+ * A decoder call that threw: a crash (a WebAssembly trap, emscripten's abort() or exit()) on this
+ * file, or the decoder refusing it, in its own words (`said`: what it printed) or else the error's.
+ */
+function decodeFailure(format: InputFormat, error: unknown, said = ''): InvalidImageError {
+  if (isCrash(error)) {
+    const what = failureText(error, said);
+    return new InvalidImageError(
+      'corrupt',
+      `The ${format} decoder crashed on the file: ${what}`,
+      { format, decoder: what, crashed: true },
+      { cause: error },
+    );
+  }
+  const text = said || (error instanceof Error ? error.message || error.name : describeError(error));
+  return rejection(format, text, reasonOf(text), error);
+}
+
+/**
+ * A WebAssembly trap (`unreachable`, which is also how a Rust panic or allocation failure ends, an
+ * out-of-bounds access, emscripten's abort()) or emscripten's exit(), which throws an ExitStatus.
+ */
+function isCrash(error: unknown): boolean {
+  if (error instanceof WebAssembly.RuntimeError) return true;
+  return typeof error === 'object' && error !== null && (error as { name?: unknown }).name === 'ExitStatus';
+}
+
+/** A failed call in words: what the codec printed, then what it threw, a trap named as one. */
+function failureText(error: unknown, said = ''): string {
+  const thrown =
+    error instanceof WebAssembly.RuntimeError ? `WebAssembly trap: ${error.message}` : describeError(error);
+  return said ? `${said} (${thrown})` : thrown;
 }
 
 /** What a decoder's own words say about the file: cut short, or otherwise broken. */
@@ -211,7 +275,22 @@ export async function encode(
 ): Promise<Uint8Array> {
   const { codec: encoder, run } = ENCODERS[format];
   await (encoder?.ready() ?? pngEncoder());
-  const out = new Uint8Array(await run(exact(image), options));
+  let out: Uint8Array;
+  try {
+    out = new Uint8Array(await run(exact(image), options));
+  } catch (error) {
+    const said = encoder?.said() ?? '';
+    // A fresh instance for the next image (jSquash's PNG encoder is instantiated again by initSync).
+    if (encoder) await encoder.restart();
+    else pngEncoderReady = undefined;
+    const what = failureText(error, said);
+    throw new CodecError(
+      'encode',
+      `The ${format} encoder failed on ${image.width}x${image.height} pixels: ${what}`,
+      { format, width: image.width, height: image.height, encoder: what },
+      { cause: error },
+    );
+  }
   if (encoder) await releaseIfGrown(encoder);
   return out;
 }
@@ -237,7 +316,18 @@ export async function resize(
 ): Promise<RawImage> {
   const instance = await resizer();
   const input = new Uint8Array(image.data.buffer, image.data.byteOffset, image.data.byteLength);
-  const data = instance.resize(input, image.width, image.height, width, height, call);
+  let data: Uint8ClampedArray;
+  try {
+    data = instance.resize(input, image.width, image.height, width, height, call);
+  } catch (error) {
+    instance.restart(); // a trap leaves the instance's stack and allocator in an unknown state
+    throw new CodecError(
+      'resize',
+      `Resampling ${image.width}x${image.height} to ${width}x${height} (${call.method}) failed: ${failureText(error)}`,
+      { from: [image.width, image.height], to: [width, height], method: call.method },
+      { cause: error },
+    );
+  }
   await releaseIfGrown(instance);
   return { width, height, data };
 }

@@ -17,6 +17,8 @@ export const HEAP_RELEASE_BYTES = 48 * 1024 * 1024;
 export interface CodecInstance {
   /** Size of its linear memory now; 0 before it is started. */
   heapBytes(): number;
+  /** Its linear memory; undefined before it is started. For diagnostics and tests. */
+  memory(): WebAssembly.Memory | undefined;
   /** A fresh instance from the compiled module: after a failure, or to give back a heap that grew. */
   restart(): void | Promise<void>;
 }
@@ -41,6 +43,11 @@ export function lazyInstance<T extends CodecInstance>(
   };
 }
 
+/** The instance registered as `name` in this thread, once started: for tests and diagnostics. */
+export function registeredInstance(name: string): CodecInstance | undefined {
+  return instances.get(name);
+}
+
 /** Current heap size of each started instance in this thread, for tests and diagnostics. */
 export function heapSizes(): Record<string, number> {
   const sizes: Record<string, number> = {};
@@ -57,6 +64,12 @@ export async function releaseIfGrown(instance: CodecInstance): Promise<void> {
     await instance.restart();
     collectGarbage();
   }
+}
+
+/** Starts the instance over after an interrupted call (watchdog.ts) and gives its heap back now. */
+export async function replace(instance: CodecInstance): Promise<void> {
+  await instance.restart();
+  collectGarbage();
 }
 
 let gc: (() => void) | undefined;

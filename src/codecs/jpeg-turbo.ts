@@ -100,6 +100,10 @@ export class TurboJpeg {
     return this.#exports.memory.buffer.byteLength;
   }
 
+  memory(): WebAssembly.Memory {
+    return this.#exports.memory;
+  }
+
   /**
    * Decodes to RGBA at 1/`shrink` of the stored size (1, 2, 4 or 8; each side rounded up, as
    * libjpeg does). Throws TurboJpegError with libjpeg's text when the data cannot be decoded.

@@ -60,6 +60,10 @@ export class PngDecoder {
     return this.#exports.memory.buffer.byteLength;
   }
 
+  memory(): WebAssembly.Memory {
+    return this.#exports.memory;
+  }
+
   /** 8-bit RGBA (16-bit PNGs are reduced by the decoder). Throws the decoder's message. */
   decode(bytes: Uint8Array): RawImage {
     const x = this.#exports;

@@ -41,6 +41,10 @@ export class Resizer implements CodecInstance {
     return this.#exports.memory.buffer.byteLength;
   }
 
+  memory(): WebAssembly.Memory {
+    return this.#exports.memory;
+  }
+
   resize(input: Uint8Array, inW: number, inH: number, outW: number, outH: number, call: ResizeCall) {
     const wasm = this.#exports;
     const slot = wasm.__wbindgen_add_to_stack_pointer(-16);

@@ -1,4 +1,5 @@
 import { ConfigError, invalidSetting } from '../core/errors.ts';
+import { didYouMean } from '../core/suggest.ts';
 
 /** Checks for values of the pipeline document; each error names the setting and the value. */
 
@@ -42,6 +43,11 @@ export function checkString(
   return value;
 }
 
+/** A setting's path in the document: `formats` + `webp` -> `formats.webp`; the root has no path. */
+export function settingPath(parent: string, key: string): string {
+  return parent === '' ? key : `${parent}.${key}`;
+}
+
 /** Rejects keys we do not know, so a typo (`widht`) fails loudly instead of being ignored. */
 export function checkKnownKeys(
   setting: string,
@@ -50,10 +56,11 @@ export function checkKnownKeys(
 ): void {
   for (const key of Object.keys(value)) {
     if (!known.includes(key)) {
+      const path = settingPath(setting, key);
       throw new ConfigError(
-        `${setting}.${key}`,
+        path,
         value[key],
-        `Unknown setting ${setting}.${key}; expected one of ${known.join(', ')}`,
+        `unknown setting ${path}${didYouMean(key, known)}; the settings${setting === '' ? '' : ` of ${setting}`} are ${known.join(', ')}`,
       );
     }
   }

@@ -1,9 +1,7 @@
 import { createHash } from 'node:crypto';
 import {
-  type AvifOptions,
   FITS,
   type FormatOptions,
-  type JpegOptions,
   type KeyTemplates,
   type Limits,
   type MemoryBudget,
@@ -12,7 +10,6 @@ import {
   type ResizeOptions,
   type Rgba,
   type VariantSpec,
-  type WebpOptions,
 } from '../core/config.ts';
 import { ConfigError, invalidSetting } from '../core/errors.ts';
 import { OUTPUT_FORMATS, type OutputFormat, resolveOutputFormat } from '../core/formats.ts';
@@ -25,6 +22,7 @@ import {
   checkKnownKeys,
   checkOneOf,
   checkString,
+  settingPath,
 } from './check.ts';
 import { SETTINGS } from './settings.ts';
 
@@ -51,7 +49,11 @@ export const DEFAULT_PIPELINE_DOCUMENT = {
   manifestTemplate: DEFAULT_MANIFEST_TEMPLATE,
   outputPrefix: '',
   cacheControl: 'public, max-age=86400',
-  limits: { maxPixels: SETTINGS.maxPixels.default, maxBytes: SETTINGS.maxBytes.default },
+  limits: {
+    maxPixels: SETTINGS.maxPixels.default,
+    maxBytes: SETTINGS.maxBytes.default,
+    maxSecondsPerImage: SETTINGS.maxSecondsPerImage.default,
+  },
 } as const;
 
 const FORMAT_DEFAULTS: FormatOptions = {
@@ -61,7 +63,35 @@ const FORMAT_DEFAULTS: FormatOptions = {
   png: {},
 };
 
-const DOCUMENT_KEYS = [
+export const CHROMA_SUBSAMPLINGS = ['4:2:0', '4:4:4'] as const;
+
+/** One encoder option's values; the parser and the JSON Schema (schema.ts) both read these. */
+export type OptionRule =
+  | { readonly type: 'integer'; readonly min: number; readonly max: number }
+  | { readonly type: 'boolean' }
+  | { readonly type: 'enum'; readonly values: readonly string[] };
+
+/** The options of each output format, in the order the configuration (and its hash) keeps them. */
+export const FORMAT_OPTION_RULES: Readonly<Record<OutputFormat, Readonly<Record<string, OptionRule>>>> = {
+  jpeg: {
+    quality: { type: 'integer', min: 1, max: 100 },
+    progressive: { type: 'boolean' },
+    chromaSubsampling: { type: 'enum', values: CHROMA_SUBSAMPLINGS },
+  },
+  webp: {
+    quality: { type: 'integer', min: 0, max: 100 },
+    effort: { type: 'integer', min: 0, max: 6 },
+    lossless: { type: 'boolean' },
+  },
+  avif: {
+    quality: { type: 'integer', min: 0, max: 100 },
+    speed: { type: 'integer', min: 0, max: 10 },
+    chromaSubsampling: { type: 'enum', values: CHROMA_SUBSAMPLINGS },
+  },
+  png: {},
+};
+
+export const DOCUMENT_KEYS = [
   '$schema',
   'variants',
   'formats',
@@ -75,22 +105,33 @@ const DOCUMENT_KEYS = [
 ] as const;
 
 export const MAX_DIMENSION = 16_384;
+export const VARIANT_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+export const COLOUR_PATTERN = /^#([0-9a-f]{6})([0-9a-f]{2})?$/i;
+
+/** A value that overrides the document, and the setting it came from (a variable or a flag). */
+export interface Override<T> {
+  readonly value: T;
+  readonly setting: string;
+}
 
 /** Values that override the document, e.g. from environment variables or command-line flags. */
 export interface PipelineOverrides {
-  keyTemplate?: string;
-  manifestTemplate?: string;
-  outputPrefix?: string;
-  cacheControl?: string;
-  maxPixels?: number;
-  maxBytes?: number;
+  keyTemplate?: Override<string>;
+  manifestTemplate?: Override<string>;
+  outputPrefix?: Override<string>;
+  cacheControl?: Override<string>;
+  maxPixels?: Override<number>;
+  maxBytes?: Override<number>;
+  maxSecondsPerImage?: Override<number>;
   /** Not a document setting: the memory of the process the configuration is for (config/memory.ts). */
   memory?: MemoryBudget;
 }
 
 /**
  * Validates a configuration document (already parsed from JSON). `source` names where it came from
- * (a file path or an environment variable) and prefixes every setting in error messages.
+ * (a file path or an environment variable) and starts every error about the document's settings:
+ * `config.json: Expected ... for formats.webp.quality ...`. Overrides win over the document, and
+ * errors about them name their own setting.
  */
 export function parsePipelineConfig(
   document: unknown,
@@ -98,30 +139,56 @@ export function parsePipelineConfig(
   overrides: PipelineOverrides = {},
 ): PipelineConfig {
   if (!isPlainObject(document)) throw invalidSetting(source, 'a JSON object', document);
-  checkKnownKeys(source, document, DOCUMENT_KEYS);
+  const inDocument = <T>(parse: () => T): T => {
+    try {
+      return parse();
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      throw new ConfigError(`${source}: ${error.setting}`, error.value, `${source}: ${error.message}`, {
+        cause: error,
+      });
+    }
+  };
+  inDocument(() => checkKnownKeys('', document, DOCUMENT_KEYS));
   const doc = { ...DEFAULT_PIPELINE_DOCUMENT, ...document } as Record<string, unknown>;
 
-  const { formats, formatOptions } = parseFormats(`${source}.formats`, doc.formats);
-  const variants = parseVariants(`${source}.variants`, doc.variants, formats);
-  const resize = parseResize(`${source}.resize`, doc.resize);
-  const background = parseColour(`${source}.background`, doc.background);
-  const limits = parseLimits(`${source}.limits`, doc.limits, overrides);
+  const { formats, formatOptions } = inDocument(() => parseFormats('formats', doc.formats));
+  const variants = inDocument(() => parseVariants('variants', doc.variants, formats));
+  const resize = inDocument(() => parseResize('resize', doc.resize));
+  const background = inDocument(() => parseColour('background', doc.background));
+  const limits = inDocument(() => parseLimits('limits', doc.limits, overrides));
 
   const keys: KeyTemplates = {
     prefix:
-      overrides.outputPrefix ??
-      checkKeyPrefix(`${source}.outputPrefix`, checkString(`${source}.outputPrefix`, doc.outputPrefix)),
+      overrides.outputPrefix?.value ??
+      inDocument(() => checkKeyPrefix('outputPrefix', checkString('outputPrefix', doc.outputPrefix))),
     output:
-      overrides.keyTemplate ?? checkString(`${source}.keyTemplate`, doc.keyTemplate, /\S/, 'a key template'),
+      overrides.keyTemplate?.value ??
+      inDocument(() => checkString('keyTemplate', doc.keyTemplate, /\S/, 'a key template')),
     manifest:
-      overrides.manifestTemplate ??
-      checkString(`${source}.manifestTemplate`, doc.manifestTemplate, /\S/, 'a key template'),
+      overrides.manifestTemplate?.value ??
+      inDocument(() => checkString('manifestTemplate', doc.manifestTemplate, /\S/, 'a key template')),
   };
   const problem = findTemplateProblem({ keys, variants, formats });
-  if (problem)
-    throw new ConfigError(`${source}.keyTemplate`, keys.output, `Key templates are unusable: ${problem}`);
+  if (problem) {
+    // Which template is at fault: the output template is, if it fails with the default manifest.
+    const manifestAlone = findTemplateProblem({
+      keys: { ...keys, manifest: DEFAULT_MANIFEST_TEMPLATE },
+      variants,
+      formats,
+    });
+    const name = manifestAlone ? 'keyTemplate' : 'manifestTemplate';
+    const override = overrides[name];
+    const error = (setting: string) =>
+      invalidSetting(setting, 'a usable key template', override?.value ?? doc[name], problem);
+    if (override) throw error(override.setting);
+    inDocument(() => {
+      throw error(name);
+    });
+  }
 
-  const cacheControl = overrides.cacheControl ?? checkString(`${source}.cacheControl`, doc.cacheControl);
+  const cacheControl =
+    overrides.cacheControl?.value ?? inDocument(() => checkString('cacheControl', doc.cacheControl));
 
   const shaping = { variants, formats, formatOptions, resize, background, keys };
   const hash = createHash('sha256').update(JSON.stringify(shaping)).digest('hex').slice(0, 16);
@@ -138,53 +205,42 @@ function parseFormats(
   const formats: OutputFormat[] = [];
   const options: Record<string, unknown> = { ...FORMAT_DEFAULTS };
   for (const [name, raw] of Object.entries(value)) {
+    const at = settingPath(setting, name);
     const format = resolveOutputFormat(name);
-    if (!format)
-      throw invalidSetting(`${setting}.${name}`, `a format name (${OUTPUT_FORMATS.join(', ')})`, name);
-    if (formats.includes(format)) throw invalidSetting(`${setting}.${name}`, 'each format once', name);
+    if (!format) throw invalidSetting(at, `a format name (${OUTPUT_FORMATS.join(', ')})`, name);
+    if (formats.includes(format)) throw invalidSetting(at, 'each format once', name);
     const given = raw === true || raw === null ? {} : raw;
-    if (!isPlainObject(given))
-      throw invalidSetting(`${setting}.${name}`, 'an object of encoder options', raw);
+    if (!isPlainObject(given)) throw invalidSetting(at, 'an object of encoder options', raw);
     formats.push(format);
-    options[format] = parseFormatOptions(`${setting}.${name}`, format, given);
+    options[format] = parseFormatOptions(at, format, given);
   }
   return { formats, formatOptions: options as unknown as FormatOptions };
 }
 
 function parseFormatOptions(setting: string, format: OutputFormat, given: Record<string, unknown>): unknown {
+  const rules = FORMAT_OPTION_RULES[format];
+  checkKnownKeys(setting, given, Object.keys(rules));
   const merged = { ...FORMAT_DEFAULTS[format], ...given } as Record<string, unknown>;
-  checkKnownKeys(setting, given, Object.keys(FORMAT_DEFAULTS[format]));
-  switch (format) {
-    case 'jpeg':
-      return {
-        quality: checkInteger(`${setting}.quality`, merged.quality, 1, 100),
-        progressive: checkBoolean(`${setting}.progressive`, merged.progressive),
-        chromaSubsampling: checkOneOf(`${setting}.chromaSubsampling`, merged.chromaSubsampling, [
-          '4:2:0',
-          '4:4:4',
-        ]),
-      } satisfies JpegOptions;
-    case 'webp':
-      return {
-        quality: checkInteger(`${setting}.quality`, merged.quality, 0, 100),
-        effort: checkInteger(`${setting}.effort`, merged.effort, 0, 6),
-        lossless: checkBoolean(`${setting}.lossless`, merged.lossless),
-      } satisfies WebpOptions;
-    case 'avif':
-      return {
-        quality: checkInteger(`${setting}.quality`, merged.quality, 0, 100),
-        speed: checkInteger(`${setting}.speed`, merged.speed, 0, 10),
-        chromaSubsampling: checkOneOf(`${setting}.chromaSubsampling`, merged.chromaSubsampling, [
-          '4:2:0',
-          '4:4:4',
-        ]),
-      } satisfies AvifOptions;
-    case 'png':
-      return {};
+  return Object.fromEntries(
+    Object.entries(rules).map(([name, rule]) => [
+      name,
+      checkOption(`${setting}.${name}`, merged[name], rule),
+    ]),
+  );
+}
+
+export function checkOption(setting: string, value: unknown, rule: OptionRule): unknown {
+  switch (rule.type) {
+    case 'integer':
+      return checkInteger(setting, value, rule.min, rule.max);
+    case 'boolean':
+      return checkBoolean(setting, value);
+    case 'enum':
+      return checkOneOf(setting, value, rule.values);
   }
 }
 
-const VARIANT_KEYS = ['name', 'width', 'height', 'fit', 'upscale', 'formats'] as const;
+export const VARIANT_KEYS = ['name', 'width', 'height', 'fit', 'upscale', 'formats'] as const;
 
 function parseVariants(setting: string, value: unknown, formats: readonly OutputFormat[]): VariantSpec[] {
   if (!Array.isArray(value) || value.length === 0)
@@ -197,7 +253,7 @@ function parseVariants(setting: string, value: unknown, formats: readonly Output
     const name = checkString(
       `${at}.name`,
       raw.name,
-      /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/,
+      VARIANT_NAME_PATTERN,
       'a name of letters, digits, _ . -',
     );
     if (names.has(name)) throw invalidSetting(`${at}.name`, 'a name not used by another variant', name);
@@ -245,7 +301,7 @@ function parseResize(setting: string, value: unknown): ResizeOptions {
 
 export function parseColour(setting: string, value: unknown): Rgba {
   const text = typeof value === 'string' ? value : '';
-  const match = /^#([0-9a-f]{6})([0-9a-f]{2})?$/i.exec(text);
+  const match = COLOUR_PATTERN.exec(text);
   if (!match) throw invalidSetting(setting, 'a colour like "#ffffff" or "#ffffff00"', value);
   const rgb = Number.parseInt(match[1]!, 16);
   return {
@@ -259,15 +315,24 @@ export function parseColour(setting: string, value: unknown): Rgba {
 function parseLimits(setting: string, value: unknown, overrides: PipelineOverrides): Limits {
   const given = value ?? {};
   if (!isPlainObject(given)) throw invalidSetting(setting, 'an object like {"maxPixels": 50000000}', value);
-  checkKnownKeys(setting, given, ['maxPixels', 'maxBytes']);
+  checkKnownKeys(setting, given, ['maxPixels', 'maxBytes', 'maxSecondsPerImage']);
   const merged = { ...DEFAULT_PIPELINE_DOCUMENT.limits, ...given };
-  const { maxPixels, maxBytes } = SETTINGS;
+  const { maxPixels, maxBytes, maxSecondsPerImage } = SETTINGS;
   return {
     maxPixels:
-      overrides.maxPixels ??
+      overrides.maxPixels?.value ??
       checkInteger(`${setting}.maxPixels`, merged.maxPixels, maxPixels.min, maxPixels.max),
     maxBytes:
-      overrides.maxBytes ?? checkInteger(`${setting}.maxBytes`, merged.maxBytes, maxBytes.min, maxBytes.max),
+      overrides.maxBytes?.value ??
+      checkInteger(`${setting}.maxBytes`, merged.maxBytes, maxBytes.min, maxBytes.max),
+    maxSecondsPerImage:
+      overrides.maxSecondsPerImage?.value ??
+      checkInteger(
+        `${setting}.maxSecondsPerImage`,
+        merged.maxSecondsPerImage,
+        maxSecondsPerImage.min,
+        maxSecondsPerImage.max,
+      ),
     ...(overrides.memory && { memory: overrides.memory }),
   };
 }

@@ -3,7 +3,7 @@ import type { Env, PipelineConfig, RuntimeConfig } from '../core/config.ts';
 import { ConfigError, invalidSetting } from '../core/errors.ts';
 import { BucketLayout, DEFAULT_QUARANTINE_PREFIX } from '../core/layout.ts';
 import { checkKeyPrefix } from './check.ts';
-import { parsePipelineConfig } from './document.ts';
+import { type PipelineOverrides, parsePipelineConfig } from './document.ts';
 import {
   envBoolean,
   envInteger,
@@ -12,60 +12,95 @@ import {
   envString,
   envStringAllowEmpty,
 } from './env.ts';
+import { applyQuickFlags, type QuickFlags } from './flags.ts';
 import { resolveMemory } from './memory.ts';
 import { ENV, SETTINGS } from './settings.ts';
 
 export { DEFAULT_PIPELINE_DOCUMENT, parsePipelineConfig } from './document.ts';
+export type { QuickFlags } from './flags.ts';
 export { ENV, SETTINGS } from './settings.ts';
 
 /**
  * The configuration loaders, one per kind of caller: the Lambda function (loadRuntimeConfig, from
  * the environment), and the command line and the benchmarks (loadPipelineConfig, from a file they
- * were given or else from the environment). Explicit values win over the environment, which wins
- * over the document, which wins over the defaults.
+ * were given or else from the environment, and flags). One precedence everywhere: command-line
+ * flags win over environment variables, which win over the document, which wins over the defaults.
  */
 
+/** Where loadPipelineConfig finds what the caller was given on its command line. */
+export interface CommandLineConfig {
+  /** The pipeline document named by a flag such as --config; it replaces IMGPIPE_CONFIG(_FILE). */
+  readonly file?: { readonly path: string; readonly setting: string };
+  /** Quick flags for a one-off job, applied over the document. */
+  readonly flags?: QuickFlags;
+}
+
 /**
- * The pipeline document from `file` when given (a flag such as --config, named by `setting` in
- * errors), otherwise from IMGPIPE_CONFIG or IMGPIPE_CONFIG_FILE with the single-value environment
- * overrides applied; the defaults when none is set.
+ * The pipeline document from the command line's file when given, otherwise from IMGPIPE_CONFIG or
+ * IMGPIPE_CONFIG_FILE (the defaults when none is set); the quick flags over it; the single-value
+ * environment overrides (IMGPIPE_MAX_PIXELS, ...) over both, whichever way the document came.
  */
-export function loadPipelineConfig(
-  env: Env,
-  file?: { readonly path: string; readonly setting: string },
-): PipelineConfig {
-  // The memory is the process's, not the document's: it applies with a --config file too.
-  const memory = resolveMemory(env);
-  if (file) return parsePipelineConfig(readConfigFile(file.path, file.setting), file.path, { memory });
-  const inline = envString(env, ENV.config);
-  const path = envString(env, ENV.configFile);
-  if (inline !== undefined && path !== undefined) {
-    throw new ConfigError(ENV.config, inline, `Set only one of ${ENV.config} and ${ENV.configFile}`);
-  }
+export function loadPipelineConfig(env: Env, commandLine: CommandLineConfig = {}): PipelineConfig {
   let document: unknown = {};
   let source = 'config';
-  if (inline !== undefined) {
-    document = parseJson(ENV.config, inline);
-    source = ENV.config;
-  } else if (path !== undefined) {
-    document = readConfigFile(path, ENV.configFile);
-    source = path;
+  if (commandLine.file) {
+    document = readConfigFile(commandLine.file.path, commandLine.file.setting);
+    source = commandLine.file.path;
+  } else {
+    const inline = envString(env, ENV.config);
+    const path = envString(env, ENV.configFile);
+    if (inline !== undefined && path !== undefined) {
+      throw new ConfigError(ENV.config, inline, `Set only one of ${ENV.config} and ${ENV.configFile}`);
+    }
+    if (inline !== undefined) {
+      document = parseJson(ENV.config, inline);
+      source = ENV.config;
+    } else if (path !== undefined) {
+      document = readConfigFile(path, ENV.configFile);
+      source = path;
+    }
   }
+  if (commandLine.flags) document = applyQuickFlags(document, commandLine.flags);
+  return parsePipelineConfig(document, source, environmentOverrides(env));
+}
+
+/** The single-value variables that override the document, each named in its own errors. */
+function environmentOverrides(env: Env): PipelineOverrides {
+  const overrides: PipelineOverrides = {};
+  const text = (name: string) => {
+    const value = envString(env, name);
+    return value === undefined ? undefined : { value, setting: name };
+  };
   const prefix = env[ENV.outputPrefix];
-  const { maxPixels, maxBytes } = SETTINGS;
-  return parsePipelineConfig(document, source, {
-    keyTemplate: envString(env, ENV.keyTemplate),
-    manifestTemplate: envString(env, ENV.manifestTemplate),
-    outputPrefix: prefix === undefined ? undefined : checkKeyPrefix(ENV.outputPrefix, prefix.trim()),
-    cacheControl: envString(env, ENV.cacheControl),
-    maxPixels: env[maxPixels.env]?.trim()
-      ? envInteger(env, maxPixels.env, 0, maxPixels.min, maxPixels.max)
-      : undefined,
-    maxBytes: env[maxBytes.env]?.trim()
-      ? envInteger(env, maxBytes.env, 0, maxBytes.min, maxBytes.max)
-      : undefined,
-    memory,
-  });
+  if (prefix !== undefined) {
+    overrides.outputPrefix = {
+      value: checkKeyPrefix(ENV.outputPrefix, prefix.trim()),
+      setting: ENV.outputPrefix,
+    };
+  }
+  const keyTemplate = text(ENV.keyTemplate);
+  if (keyTemplate) overrides.keyTemplate = keyTemplate;
+  const manifestTemplate = text(ENV.manifestTemplate);
+  if (manifestTemplate) overrides.manifestTemplate = manifestTemplate;
+  const cacheControl = text(ENV.cacheControl);
+  if (cacheControl) overrides.cacheControl = cacheControl;
+  for (const name of ['maxPixels', 'maxBytes', 'maxSecondsPerImage'] as const) {
+    const setting = SETTINGS[name];
+    if (env[setting.env]?.trim()) {
+      overrides[name] = {
+        value: envInteger(env, setting.env, 0, setting.min, setting.max),
+        setting: setting.env,
+      };
+    }
+  }
+  // The memory is the process's, not the document's: it applies whichever way the document came.
+  overrides.memory = resolveMemory(env);
+  return overrides;
+}
+
+/** IMGPIPE_WORKERS, checked as the function checks it: 0 means "derive from the CPUs". */
+export function loadWorkers(env: Env): number {
+  return envIntegerSetting(env, SETTINGS.workers);
 }
 
 /** The Lambda function's configuration, read once at cold start. */
@@ -93,8 +128,11 @@ export function loadRuntimeConfig(env: Env): RuntimeConfig {
     outputBucket,
     quarantineBucket,
     quarantinePrefix,
-    workers: envIntegerSetting(env, SETTINGS.workers),
+    workers: loadWorkers(env),
     s3ForcePathStyle: envBoolean(env, ENV.s3ForcePathStyle, false),
+    statusTable: envString(env, ENV.statusTable),
+    eventBus: envString(env, ENV.eventBus),
+    deleteOutputs: envBoolean(env, ENV.deleteOutputs, true),
   });
 }
 

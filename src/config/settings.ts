@@ -48,14 +48,29 @@ export const SETTINGS = {
     min: 1,
     max: FIVE_GIB,
   },
+  maxSecondsPerImage: {
+    env: 'IMGPIPE_MAX_SECONDS_PER_IMAGE',
+    document: 'limits.maxSecondsPerImage',
+    // About ten times the slowest invocation the memory sweep measured for dev (6.4 s, bench/README.md);
+    // in Lambda the invocation's remaining time caps it further (pipeline/deadline.ts).
+    default: 60,
+    min: 1,
+    max: 900,
+  },
   workers: { env: 'IMGPIPE_WORKERS', default: 0, min: 0, max: 64 },
   // The memory an image may take (codecs/memory.ts estimates it from the header). 0: what Lambda
   // (AWS_LAMBDA_FUNCTION_MEMORY_SIZE), else the cgroup, else the machine gives (config/memory.ts).
   memoryMb: { env: 'IMGPIPE_MEMORY_MB', default: 0, min: 0, max: 1_048_576 },
   s3ForcePathStyle: { env: 'IMGPIPE_S3_FORCE_PATH_STYLE' },
+  statusTable: { env: 'IMGPIPE_STATUS_TABLE' },
+  eventBus: { env: 'IMGPIPE_EVENT_BUS' },
+  deleteOutputs: { env: 'IMGPIPE_DELETE_OUTPUTS', terraform: 'delete_outputs' },
+  configParameter: { env: 'IMGPIPE_CONFIG_PARAMETER', terraform: 'pipeline_config_parameter_name' },
   serviceName: { env: 'POWERTOOLS_SERVICE_NAME', terraform: 'service_name' },
   metricsNamespace: { env: 'POWERTOOLS_METRICS_NAMESPACE', terraform: 'metrics_namespace' },
   logLevel: { env: 'POWERTOOLS_LOG_LEVEL', terraform: 'log_level' },
+  /** Read by Powertools Tracer; tracing is off outside Lambda whatever it says. */
+  traceEnabled: { env: 'POWERTOOLS_TRACE_ENABLED', terraform: 'tracing_enabled' },
 } as const satisfies Record<string, Setting | IntegerSetting>;
 
 export type SettingName = keyof typeof SETTINGS;

@@ -73,6 +73,8 @@ export interface Limits {
   readonly maxPixels: number;
   /** Largest source object accepted, checked before and while reading it. */
   readonly maxBytes: number;
+  /** Time one image may take from probe to the last encode; in Lambda also capped by the invocation. */
+  readonly maxSecondsPerImage: number;
   /**
    * The memory the process has, against which each image's estimated peak is checked before
    * decoding (pipeline/memory-budget.ts). Absent: no memory check (a configuration parsed from a
@@ -125,4 +127,10 @@ export interface RuntimeConfig extends Destinations {
   readonly workers: number;
   /** Path-style S3 requests, for S3-compatible servers (with AWS_ENDPOINT_URL_S3). */
   readonly s3ForcePathStyle?: boolean;
+  /** The DynamoDB status table; none when unset. */
+  readonly statusTable?: string;
+  /** The EventBridge bus (name or ARN) for outcome events; none when unset. */
+  readonly eventBus?: string;
+  /** On an ObjectRemoved event, delete that object's outputs and manifest. */
+  readonly deleteOutputs: boolean;
 }

@@ -5,6 +5,7 @@
  * - `InvalidImageError`: the input itself is bad. Never retried: the object is quarantined.
  * - `ConfigError`: a setting is wrong. Raised at cold start, so the function fails to initialise.
  * - `StorageError`: reading or writing an object failed; `retryable` says whether trying again can help.
+ * - `CodecError`: an encoder or the resampler failed (a trap, an abort); its instance was replaced.
  */
 
 export class ImgpipeError extends Error {
@@ -34,6 +35,8 @@ export const INVALID_REASONS = [
   'too-many-pixels',
   'over-memory-budget',
   'bad-dimensions',
+  'too-many-scans',
+  'too-slow',
 ] as const;
 export type InvalidReason = (typeof INVALID_REASONS)[number];
 
@@ -72,7 +75,7 @@ export class ConfigError extends ImgpipeError {
   }
 }
 
-export type StorageOperation = 'get' | 'head' | 'put' | 'copy' | 'list';
+export type StorageOperation = 'get' | 'head' | 'put' | 'copy' | 'list' | 'delete';
 
 export class StorageError extends ImgpipeError {
   readonly operation: StorageOperation;
@@ -127,6 +130,36 @@ export class ObjectTooLargeError extends StorageError {
   }
 }
 
+export type CodecOperation = 'encode' | 'resize';
+
+/**
+ * An encoder or the resampler failed on pixels it should have handled: a WebAssembly trap
+ * (unreachable, an out-of-bounds access, emscripten's abort()), emscripten's exit(), or the codec's
+ * own error. The failed instance has already been replaced by a fresh one, so trying again can
+ * succeed: the pipeline lets it fail the object (a Lambda retry). A decoder that fails on a file
+ * raises InvalidImageError instead: the file is to blame.
+ */
+export class CodecError extends ImgpipeError {
+  readonly operation: CodecOperation;
+  /** Facts about the call: the format, the image's size, what the codec printed. */
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(
+    operation: CodecOperation,
+    message: string,
+    details: Record<string, unknown> = {},
+    options?: ErrorOptions,
+  ) {
+    super(`codec/${operation}-failed`, message, options);
+    this.operation = operation;
+    this.details = Object.freeze({ ...details });
+  }
+
+  override toJSON(): Record<string, unknown> {
+    return { ...super.toJSON(), operation: this.operation, details: this.details };
+  }
+}
+
 /**
  * One message shape for every bad setting, after sharp's `lib/is.js`:
  * "Expected integer between 1 and 100 for IMGPIPE_MAX_PIXELS but received "12x" of type string".
@@ -148,16 +181,41 @@ export function describeValue(value: unknown): string {
   const type = Array.isArray(value) ? 'array' : typeof value;
   let shown: string;
   try {
-    shown = typeof value === 'string' ? JSON.stringify(value) : (JSON.stringify(value) ?? String(value));
+    shown = JSON.stringify(value, jsonSafe()) ?? String(value);
   } catch {
-    shown = String(value);
+    shown = Object.prototype.toString.call(value);
   }
   if (shown.length > 80) shown = `${shown.slice(0, 77)}...`;
   return `${shown} of type ${type}`;
 }
 
-/** Describes any thrown value in one line, for logs and manifests. */
+/** A JSON.stringify replacer that shows cycles and bigints instead of throwing on them. */
+function jsonSafe(): (key: string, value: unknown) => unknown {
+  const seen = new WeakSet<object>();
+  return (_key, value) => {
+    if (typeof value === 'bigint') return `${value}n`;
+    if (typeof value === 'object' && value !== null) {
+      if (seen.has(value)) return '[Circular]';
+      seen.add(value);
+    }
+    return value;
+  };
+}
+
+/**
+ * Describes any thrown value in one line, for logs and reason records. WebAssembly glue throws more
+ * than Errors: emscripten's ExitStatus when a codec calls exit() (an object with a name and a
+ * message but no Error prototype), numbers (a C++ exception's address), strings; String() of the
+ * first would be "[object Object]".
+ */
 export function describeError(error: unknown): string {
-  if (error instanceof Error) return `${error.name}: ${error.message}`;
-  return String(error);
+  if (typeof error === 'string') return error;
+  if (typeof error === 'object' && error !== null) {
+    const { name, message } = error as { name?: unknown; message?: unknown };
+    if (typeof message === 'string') {
+      const label = typeof name === 'string' && name ? name : 'Error';
+      return message ? `${label}: ${message}` : label;
+    }
+  }
+  return `a thrown ${describeValue(error)}`;
 }

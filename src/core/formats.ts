@@ -30,13 +30,34 @@ export interface FormatMeta {
   readonly label: string;
   readonly mimeType: string;
   readonly extension: string;
+  /** The largest image we write in this format; the pipeline plans every variant within it. */
+  readonly limits: DimensionLimits;
+}
+
+export interface DimensionLimits {
+  /** Longest side, in pixels. */
+  readonly maxSide: number;
+  /** Width x height, when the format limits the area as well as each side. */
+  readonly maxPixels?: number;
 }
 
 export const FORMAT_META: Readonly<Record<InputFormat | OutputFormat, FormatMeta>> = {
-  jpeg: { label: 'JPEG (MozJPEG)', mimeType: 'image/jpeg', extension: 'jpg' },
-  png: { label: 'PNG', mimeType: 'image/png', extension: 'png' },
-  webp: { label: 'WebP', mimeType: 'image/webp', extension: 'webp' },
-  avif: { label: 'AVIF', mimeType: 'image/avif', extension: 'avif' },
+  // libjpeg's JPEG_MAX_DIMENSION (jmorecfg.h), "a tad under 64K to prevent overflows": MozJPEG
+  // stops with "Maximum supported image dimension is 65500 pixels" at 65501.
+  jpeg: { label: 'JPEG (MozJPEG)', mimeType: 'image/jpeg', extension: 'jpg', limits: { maxSide: 65_500 } },
+  // The PNG specification: width and height are at most 2^31 - 1.
+  png: { label: 'PNG', mimeType: 'image/png', extension: 'png', limits: { maxSide: 2 ** 31 - 1 } },
+  // libwebp's WEBP_MAX_DIMENSION (src/webp/encode.h): the bitstream holds 14-bit sizes.
+  webp: { label: 'WebP', mimeType: 'image/webp', extension: 'webp', limits: { maxSide: 16_383 } },
+  // libaom encodes up to 65536 a side, but libavif's decoder refuses more than 32768 a side or
+  // 16384 x 16384 pixels by default (AVIF_DEFAULT_IMAGE_DIMENSION_LIMIT, AVIF_DEFAULT_IMAGE_SIZE_LIMIT
+  // in avif.h), our own decoder included (a 1x32769 AVIF). We write only what it reads.
+  avif: {
+    label: 'AVIF',
+    mimeType: 'image/avif',
+    extension: 'avif',
+    limits: { maxSide: 32_768, maxPixels: 16_384 * 16_384 },
+  },
 };
 
 const ALIASES: Readonly<Record<string, OutputFormat>> = {
@@ -46,6 +67,9 @@ const ALIASES: Readonly<Record<string, OutputFormat>> = {
   avif: 'avif',
   png: 'png',
 };
+
+/** Every name a user may give an output format by (lower case; matching ignores case). */
+export const OUTPUT_FORMAT_NAMES: readonly string[] = Object.keys(ALIASES);
 
 /** Resolves a user-supplied format name (case-insensitive, `jpg` allowed) or returns undefined. */
 export function resolveOutputFormat(name: string): OutputFormat | undefined {

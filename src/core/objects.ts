@@ -11,4 +11,28 @@ export interface ObjectRef {
   readonly size?: number;
   /** Read this version of a versioned object. */
   readonly versionId?: string;
+  /** The event's `sequencer`: orders the events of one key (see sequencerOrder). */
+  readonly sequencer?: string;
+}
+
+/**
+ * S3's sequencers are hex strings of varying length; for events of the same key, the greater one
+ * happened later. S3 documents the comparison: right-pad the shorter with zeros, then compare as
+ * strings. Stored padded to this width, they compare correctly as plain strings, which is what a
+ * DynamoDB condition expression can do.
+ */
+export const SEQUENCER_WIDTH = 64;
+
+/** The sequencer in its comparable form: upper-case hex, right-padded with zeros. */
+export function sequencerOrder(sequencer: string): string {
+  const hex = sequencer.trim().toUpperCase();
+  if (!/^[0-9A-F]{1,64}$/.test(hex))
+    throw new RangeError(`Not an S3 sequencer: ${JSON.stringify(sequencer)}`);
+  return hex.padEnd(SEQUENCER_WIDTH, '0');
+}
+
+/** Negative when `a` happened before `b` (same key), 0 for the same event, positive after. */
+export function compareSequencers(a: string, b: string): number {
+  const [x, y] = [sequencerOrder(a), sequencerOrder(b)];
+  return x < y ? -1 : x > y ? 1 : 0;
 }

@@ -2,18 +2,21 @@ import { isPlainObject } from '../core/json.ts';
 import type { ObjectRef } from '../core/objects.ts';
 
 /**
- * Reading what S3 sends. Two shapes carry object-created notifications:
+ * Reading what S3 sends. Two shapes carry object notifications:
  *
  * - S3 event notifications (`{"Records": [{"eventSource": "aws:s3", ...}]}`), where object keys are
  *   URL-encoded with `+` for spaces: `a+b%C3%BC.jpg` is the key `a bü.jpg`;
- * - EventBridge "Object Created" events (`{"source": "aws.s3", "detail": {...}}`), keys not encoded.
+ * - EventBridge "Object Created" and "Object Deleted" events (`{"source": "aws.s3", "detail": {...}}`),
+ *   keys not encoded.
  *
- * S3 also sends `s3:TestEvent` when a notification is configured; it and anything without records
- * is acknowledged, not failed, so it cannot loop through retries.
+ * Each record becomes a change: an object created or removed, with the event's `sequencer`, which
+ * orders the events of one key. S3 also sends `s3:TestEvent` when a notification is configured; it
+ * and anything without records is acknowledged, not failed, so it cannot loop through retries.
  */
 
-/** An object-created notification: the object, and the event's name (`ObjectCreated:Put`...). */
-export interface ObjectCreated {
+/** An object created or removed: the object, and the event's name (`ObjectCreated:Put`...). */
+export interface ObjectChange {
+  readonly kind: 'created' | 'removed';
   readonly object: ObjectRef;
   readonly eventName: string;
 }
@@ -28,7 +31,7 @@ export interface SkippedRecord {
 
 export type ParsedEvent =
   | { readonly kind: 'test'; readonly bucket?: string }
-  | { readonly kind: 'records'; readonly created: ObjectCreated[]; readonly skipped: SkippedRecord[] }
+  | { readonly kind: 'records'; readonly changes: ObjectChange[]; readonly skipped: SkippedRecord[] }
   | { readonly kind: 'empty'; readonly description: string };
 
 /** Decodes an S3 notification key: `+` is a space, then percent-decoding (UTF-8). */
@@ -57,65 +60,58 @@ export function parseS3Event(event: unknown): ParsedEvent {
       description: `an event without Records (keys: ${Object.keys(event).join(', ') || 'none'})`,
     };
   }
-  const created: ObjectCreated[] = [];
+  const changes: ObjectChange[] = [];
   const skipped: SkippedRecord[] = [];
   event.Records.forEach((record: unknown, index) => {
-    if (!isPlainObject(record) || !isPlainObject(record.s3)) {
-      skipped.push({ index, reason: 'not an S3 record' });
-      return;
-    }
-    const eventName = String(record.eventName ?? '');
-    const s3 = record.s3;
-    const bucket = isPlainObject(s3.bucket) ? String(s3.bucket.name ?? '') : '';
-    const object = isPlainObject(s3.object) ? s3.object : {};
-    const rawKey = typeof object.key === 'string' ? object.key : '';
-    if (!eventName.startsWith('ObjectCreated:')) {
-      skipped.push({
-        index,
-        reason: `${eventName || 'unnamed'} is not an ObjectCreated event`,
-        eventName,
-        bucket,
-        key: rawKey,
-      });
-      return;
-    }
-    if (!bucket || !rawKey) {
-      skipped.push({
-        index,
-        reason: 'the record has no bucket name or object key',
-        eventName,
-        bucket,
-        key: rawKey,
-      });
-      return;
-    }
-    let key: string;
-    try {
-      key = decodeS3Key(rawKey);
-    } catch {
-      skipped.push({
-        index,
-        reason: `the key ${JSON.stringify(rawKey)} is not valid URL encoding`,
-        eventName,
-        bucket,
-        key: rawKey,
-      });
-      return;
-    }
-    created.push({
-      eventName,
-      object: {
-        bucket,
-        key,
-        etag: typeof object.eTag === 'string' ? object.eTag.replaceAll('"', '') : undefined,
-        size: typeof object.size === 'number' ? object.size : undefined,
-        versionId:
-          typeof object.versionId === 'string' && object.versionId !== '' ? object.versionId : undefined,
-      },
-    });
+    const parsed = parseRecord(record, index);
+    if ('reason' in parsed) skipped.push(parsed);
+    else changes.push(parsed);
   });
-  return { kind: 'records', created, skipped };
+  return { kind: 'records', changes, skipped };
 }
+
+function parseRecord(record: unknown, index: number): ObjectChange | SkippedRecord {
+  if (!isPlainObject(record) || !isPlainObject(record.s3)) return { index, reason: 'not an S3 record' };
+  const eventName = String(record.eventName ?? '');
+  const s3 = record.s3;
+  const bucket = isPlainObject(s3.bucket) ? String(s3.bucket.name ?? '') : '';
+  const object = isPlainObject(s3.object) ? s3.object : {};
+  const rawKey = typeof object.key === 'string' ? object.key : '';
+  const skip = (reason: string): SkippedRecord => ({ index, reason, eventName, bucket, key: rawKey });
+  const kind = eventName.startsWith('ObjectCreated:')
+    ? 'created'
+    : eventName.startsWith('ObjectRemoved:')
+      ? 'removed'
+      : undefined;
+  if (!kind) return skip(`${eventName || 'unnamed'} is not an ObjectCreated or ObjectRemoved event`);
+  if (!bucket || !rawKey) return skip('the record has no bucket name or object key');
+  let key: string;
+  try {
+    key = decodeS3Key(rawKey);
+  } catch {
+    return skip(`the key ${JSON.stringify(rawKey)} is not valid URL encoding`);
+  }
+  const sequencer = text(object.sequencer);
+  if (sequencer !== undefined && !/^[0-9A-Fa-f]{1,64}$/.test(sequencer))
+    return skip(`the sequencer ${JSON.stringify(sequencer)} is not hexadecimal`);
+  return {
+    kind,
+    eventName,
+    object: {
+      bucket,
+      key,
+      etag: text(object.eTag)?.replaceAll('"', ''),
+      size: typeof object.size === 'number' ? object.size : undefined,
+      versionId: text(object.versionId),
+      sequencer,
+    },
+  };
+}
+
+const EVENTBRIDGE_KINDS: Record<string, ObjectChange['kind']> = {
+  'Object Created': 'created',
+  'Object Deleted': 'removed',
+};
 
 function parseEventBridge(event: Json): ParsedEvent {
   const detail = event.detail as Json;
@@ -123,14 +119,15 @@ function parseEventBridge(event: Json): ParsedEvent {
   const bucket = isPlainObject(detail.bucket) ? String(detail.bucket.name ?? '') : '';
   const object = isPlainObject(detail.object) ? detail.object : {};
   const key = typeof object.key === 'string' ? object.key : '';
-  if (type !== 'Object Created' || !bucket || !key) {
+  const kind = EVENTBRIDGE_KINDS[type];
+  if (!kind || !bucket || !key) {
     return {
       kind: 'records',
-      created: [],
+      changes: [],
       skipped: [
         {
           index: 0,
-          reason: `EventBridge ${type || 'event'} is not an Object Created event with a bucket and key`,
+          reason: `EventBridge ${type || 'event'} is not an Object Created or Object Deleted event with a bucket and key`,
           bucket,
           key,
         },
@@ -140,17 +137,24 @@ function parseEventBridge(event: Json): ParsedEvent {
   return {
     kind: 'records',
     skipped: [],
-    created: [
+    changes: [
       {
-        eventName: 'ObjectCreated:EventBridge',
+        kind,
+        eventName: kind === 'created' ? 'ObjectCreated:EventBridge' : 'ObjectRemoved:EventBridge',
         object: {
           bucket,
           key,
-          etag: typeof object.etag === 'string' ? object.etag : undefined,
+          etag: text(object.etag),
           size: typeof object.size === 'number' ? object.size : undefined,
-          versionId: typeof object['version-id'] === 'string' ? object['version-id'] : undefined,
+          versionId: text(object['version-id']),
+          sequencer: text(object.sequencer),
         },
       },
     ],
   };
+}
+
+/** A non-empty string field, or undefined. */
+function text(value: unknown): string | undefined {
+  return typeof value === 'string' && value !== '' ? value : undefined;
 }

@@ -1,11 +1,19 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
+import { SSMProvider } from '@aws-lambda-powertools/parameters/ssm';
+import { Tracer } from '@aws-lambda-powertools/tracer';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import type { SSMClient } from '@aws-sdk/client-ssm';
 import type { Context } from 'aws-lambda';
+import { EventBridgePublisher } from '../bus/eventbridge.ts';
 import { loadRuntimeConfig } from '../config/index.ts';
 import { ENV, SERVICE_NAME } from '../config/settings.ts';
 import type { Env } from '../core/config.ts';
+import { ConfigError, describeError } from '../core/errors.ts';
 import { defaultWorkers } from '../pipeline/cpus.ts';
 import { createEncoder } from '../pipeline/encoder-pool.ts';
+import { DynamoStatusStore } from '../status/dynamodb.ts';
 import { createS3Client, S3Storage } from '../storage/s3.ts';
 import { perBucket } from '../storage/types.ts';
 import type { HandlerDeps } from './objects.ts';
@@ -14,18 +22,43 @@ import type { HandlerDeps } from './objects.ts';
  * What every Lambda entry point shares: its dependencies, built once per execution environment, and
  * the wrapper that runs each invocation.
  *
- * Everything that can be done once is done at cold start: configuration is read and validated (a
- * bad value fails the init with a message naming the variable), the S3 client is created, and the
- * WASM codecs are compiled and instantiated (with the encoder threads, when the function has more
- * than one vCPU), so the first event pays for none of it.
+ * Everything that can be done once is done at cold start: the pipeline document is read (from the
+ * environment, or from Parameter Store), configuration is validated (a bad value fails the init
+ * with a message naming the variable), the AWS clients are created and handed to the tracer, and
+ * the WASM codecs are compiled and instantiated (with the encoder threads, when the function has
+ * more than one vCPU), so the first event pays for none of it.
  */
-export async function createLambdaDeps(env: Env = process.env): Promise<HandlerDeps> {
-  const config = loadRuntimeConfig(env);
-  const client = createS3Client({ forcePathStyle: config.s3ForcePathStyle });
-  const bucket = perBucket((name) => new S3Storage(client, name));
+/** AWS SDK clients, injectable so tests can point them at local servers or mocks. */
+export interface AwsClients {
+  readonly ssm?: SSMClient;
+  readonly dynamodb?: DynamoDBClient;
+  readonly eventbridge?: EventBridgeClient;
+}
+
+export async function createLambdaDeps(
+  env: Env = process.env,
+  clients: AwsClients = {},
+): Promise<HandlerDeps> {
   const serviceName = env[ENV.serviceName] ?? SERVICE_NAME;
+  // Off outside Lambda (no AWS_EXECUTION_ENV), so local runs and tests send no segments.
+  const tracer = new Tracer({ serviceName });
+  const config = loadRuntimeConfig(await withParameterDocument(env, clients.ssm));
+  const client = tracer.captureAWSv3Client(createS3Client({ forcePathStyle: config.s3ForcePathStyle }));
+  const bucket = perBucket((name) => new S3Storage(client, name));
   const logger = new Logger({ serviceName });
   const metrics = new Metrics({ serviceName, namespace: env[ENV.metricsNamespace] ?? SERVICE_NAME });
+  const status = config.statusTable
+    ? new DynamoStatusStore(
+        tracer.captureAWSv3Client(clients.dynamodb ?? new DynamoDBClient({})),
+        config.statusTable,
+      )
+    : undefined;
+  const events = config.eventBus
+    ? new EventBridgePublisher(
+        tracer.captureAWSv3Client(clients.eventbridge ?? new EventBridgeClient({})),
+        config.eventBus,
+      )
+    : undefined;
   // Codecs are compiled and instantiated here, in the init phase, for this thread and the workers.
   const encoder = await createEncoder(config.workers || defaultWorkers(env), config.pipeline.formats);
   return {
@@ -35,28 +68,79 @@ export async function createLambdaDeps(env: Env = process.env): Promise<HandlerD
     quarantine: bucket(config.quarantineBucket),
     logger,
     metrics,
+    tracer,
     encoder,
+    ...(status ? { status } : {}),
+    ...(events ? { events } : {}),
   };
+}
+
+/**
+ * With IMGPIPE_CONFIG_PARAMETER, the pipeline document comes from that Parameter Store parameter,
+ * read once per execution environment (Powertools Parameters): promoting a configuration between
+ * environments is then promoting a parameter value. It takes the place of IMGPIPE_CONFIG, so the
+ * two (and IMGPIPE_CONFIG_FILE) are exclusive.
+ */
+async function withParameterDocument(env: Env, ssm?: SSMClient): Promise<Env> {
+  const name = env[ENV.configParameter]?.trim();
+  if (!name) return env;
+  const other = [ENV.config, ENV.configFile].find((setting) => env[setting]?.trim());
+  if (other) throw new ConfigError(other, env[other], `Set only one of ${ENV.configParameter} and ${other}`);
+  const provider = new SSMProvider(ssm ? { awsSdkV3Client: ssm } : {});
+  let document: string | undefined;
+  try {
+    document = await provider.get(name, { decrypt: true, maxAge: Number.MAX_SAFE_INTEGER });
+  } catch (error) {
+    throw new ConfigError(
+      ENV.configParameter,
+      name,
+      `Cannot read the pipeline document from the parameter ${name} given by ${ENV.configParameter}: ${describeError(error)}`,
+      { cause: error },
+    );
+  }
+  if (typeof document !== 'string' || document.trim() === '')
+    throw new ConfigError(
+      ENV.configParameter,
+      name,
+      `The parameter ${name} given by ${ENV.configParameter} is empty`,
+    );
+  return { ...env, [ENV.config]: document };
 }
 
 export type LambdaHandler<R> = (event: unknown, context?: Context) => Promise<R>;
 
 /**
- * Wraps an entry point (after Powertools' `injectLambdaContext` and `logMetrics` middleware): the
- * invocation's context on every log line, the cold-start metric, and the metrics flushed as one EMF
- * line however the invocation ends. A new entry point is its own logic and this.
+ * Wraps an entry point (after Powertools' `injectLambdaContext`, `logMetrics` and
+ * `captureLambdaHandler` middleware): the invocation's context on every log line, the cold-start
+ * metric and annotation, an X-Ray subsegment for the invocation with the error as metadata, and the
+ * metrics flushed as one EMF line however the invocation ends. A new entry point is its own logic
+ * and this.
  */
 export function lambdaHandler<R>(
-  deps: Pick<HandlerDeps, 'logger' | 'metrics'>,
+  deps: Pick<HandlerDeps, 'logger' | 'metrics' | 'tracer'>,
   run: LambdaHandler<R>,
 ): LambdaHandler<R> {
-  const { logger, metrics } = deps;
+  const { logger, metrics, tracer } = deps;
   return async (event, context) => {
     if (context) logger.addContext(context);
     metrics.captureColdStartMetric();
+    const segment = tracer?.isTracingEnabled() ? tracer.getSegment() : undefined;
+    const subsegment = segment?.addNewSubsegment(`## ${process.env._HANDLER ?? 'handler'}`);
+    if (tracer && subsegment) {
+      tracer.setSegment(subsegment);
+      tracer.annotateColdStart();
+      tracer.addServiceNameAnnotation();
+    }
     try {
       return await run(event, context);
+    } catch (error) {
+      if (subsegment) tracer?.addErrorAsMetadata(error as Error);
+      throw error;
     } finally {
+      if (tracer && segment && subsegment) {
+        subsegment.close();
+        tracer.setSegment(segment);
+      }
       metrics.publishStoredMetrics();
     }
   };

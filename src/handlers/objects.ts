@@ -1,12 +1,18 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { Tracer } from '@aws-lambda-powertools/tracer';
+import type { EventPublisher, ImageEvent } from '../bus/types.ts';
 import type { RuntimeConfig } from '../core/config.ts';
 import { describeError, type InvalidReason, StorageError } from '../core/errors.ts';
 import { BucketLayout } from '../core/layout.ts';
 import type { ObjectRef } from '../core/objects.ts';
+import { msSince } from '../core/timing.ts';
 import type { Encoder } from '../pipeline/process-image.ts';
 import { type Outcome, type OutcomeStatus, processObject } from '../pipeline/process-object.ts';
+import { removeObject } from '../pipeline/remove-object.ts';
+import type { StatusStore } from '../status/types.ts';
 import type { Storage } from '../storage/types.ts';
+import { deletedEvent, failureEvent, finalStatus, outcomeEvent } from './outcomes.ts';
 
 /**
  * What every handler does with one object: the recursion guard, processObject, and then exactly
@@ -21,6 +27,12 @@ export interface HandlerDeps {
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly encoder?: Encoder;
+  /** The status table, when configured (IMGPIPE_STATUS_TABLE). */
+  readonly status?: StatusStore;
+  /** Where outcome events go, when configured (IMGPIPE_EVENT_BUS). */
+  readonly events?: EventPublisher;
+  /** X-Ray through Powertools (off outside Lambda). */
+  readonly tracer?: Tracer;
 }
 
 /** One record's result, as the handlers return it (Lambda's response) and count it. */
@@ -32,7 +44,9 @@ export type RecordResult =
       readonly key: string;
       readonly reason: InvalidReason;
     }
-  /** Not processed: a test event, a non-create event, a bad key, one of our own objects. */
+  /** A removed source, its outputs and manifest deleted (unless IMGPIPE_DELETE_OUTPUTS is off). */
+  | { readonly status: 'deleted'; readonly bucket: string; readonly key: string }
+  /** Not processed: a test event, an unhandled event, a bad key, one of our own objects. */
   | { readonly status: 'ignored'; readonly bucket?: string; readonly key?: string; readonly reason: string }
   | { readonly status: 'failed'; readonly bucket: string; readonly key: string; readonly reason: string };
 
@@ -45,17 +59,29 @@ export const STATUS_METRIC: Record<RecordStatus, string> = {
   missing: 'ObjectsMissing',
   ignored: 'ObjectsIgnored',
   failed: 'ObjectsFailed',
+  deleted: 'ObjectsDeleted',
 };
+
+/** One object's result, the error when it failed, and the event to announce it. */
+export interface Handled {
+  readonly result: RecordResult;
+  readonly error?: unknown;
+  readonly event?: ImageEvent;
+}
 
 export interface ObjectHandling {
   /**
    * Processes one object; never throws: a failure comes back as `failed`, with the error. `trigger`
-   * says what asked for it (the S3 event name, or `Reprocess`).
+   * says what asked for it (the S3 event name, or `Reprocess`); `remainingMs` is the Lambda
+   * invocation's remaining time (context.getRemainingTimeInMillis()), which caps the image's time
+   * budget.
    */
   handle(
     ref: ObjectRef,
-    options: { trigger: string; force?: boolean },
-  ): Promise<{ result: RecordResult; error?: unknown }>;
+    options: { trigger: string; force?: boolean; remainingMs?: number },
+  ): Promise<Handled>;
+  /** A source was removed: records it and deletes its outputs while the key stays gone. Never throws. */
+  remove(ref: ObjectRef, options: { trigger: string }): Promise<Handled>;
   /** Logs and counts a record that was not processed. */
   skip(result: RecordResult & { status: 'ignored' }): RecordResult;
 }
@@ -115,15 +141,55 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       etag: ref.etag,
       eventName: trigger,
       retryable: error instanceof StorageError ? error.retryable : undefined,
-      error: error instanceof Error ? error : new Error(String(error)),
+      error: error instanceof Error ? error : new Error(describeError(error)),
     });
     metrics.addMetric(STATUS_METRIC.failed, MetricUnit.Count, 1);
     return { bucket: ref.bucket, key: ref.key, status: 'failed', reason: describeError(error) };
   }
 
+  async function remove(ref: ObjectRef, { trigger }: { trigger: string }): Promise<Handled> {
+    const own = isOwnObject(ref.bucket, ref.key);
+    if (own) {
+      return {
+        result: skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason: `own output: ${own}` }),
+      };
+    }
+    const started = performance.now();
+    try {
+      const removal = await removeObject(ref, {
+        layout,
+        source: deps.sourceStorage,
+        output: deps.output,
+        deleteOutputs: config.deleteOutputs,
+        ...(deps.status ? { record: () => deps.status!.finish(ref, { status: 'deleted' }) } : {}),
+      });
+      if (removal.status === 'kept') {
+        return {
+          result: skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason: removal.reason }),
+        };
+      }
+      logger.info('Object deleted', {
+        outcome: 'deleted',
+        bucket: ref.bucket,
+        key: ref.key,
+        eventName: trigger,
+        removedOutputs: removal.removedOutputs,
+        durationsMs: { total: msSince(started) },
+      });
+      metrics.addMetric(STATUS_METRIC.deleted, MetricUnit.Count, 1);
+      return {
+        result: { bucket: ref.bucket, key: ref.key, status: 'deleted' },
+        event: deletedEvent(ref, removal.removedOutputs.length),
+      };
+    } catch (error) {
+      return { result: reportFailure(ref, trigger, error), error };
+    }
+  }
+
   return {
     skip,
-    async handle(ref, { trigger, force }) {
+    remove,
+    async handle(ref, { trigger, force, remainingMs }) {
       const own = isOwnObject(ref.bucket, ref.key);
       if (own) {
         return {
@@ -131,6 +197,11 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
         };
       }
       try {
+        // A later event of this key is already recorded: this one is about content that is gone.
+        if ((await deps.status?.begin(ref)) === 'stale') {
+          const reason = 'stale event: the status table holds a later event for this key';
+          return { result: skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason }) };
+        }
         const outcome = await processObject(ref, {
           config: config.pipeline,
           layout,
@@ -139,10 +210,15 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
           quarantine: deps.quarantine,
           encoder: deps.encoder,
           force,
+          invocationEndsAt: remainingMs === undefined ? undefined : performance.now() + remainingMs,
         });
-        return { result: report(ref, trigger, outcome) };
+        await deps.status?.finish(ref, finalStatus(outcome));
+        return { result: report(ref, trigger, outcome), event: outcomeEvent(ref, outcome, config) };
       } catch (error) {
-        return { result: reportFailure(ref, trigger, error), error };
+        const message = describeError(error);
+        // Best effort: the failure is what this record reports, whatever the table says.
+        await deps.status?.finish(ref, { status: 'failed', message }).catch(() => undefined);
+        return { result: reportFailure(ref, trigger, error), error, event: failureEvent(ref, message) };
       }
     },
   };
@@ -163,6 +239,7 @@ function outcomeDetails(outcome: Outcome): Record<string, unknown> {
         reason: outcome.reason,
         message: outcome.message,
         quarantinedAs: outcome.quarantineKey,
+        removedOutputs: outcome.removedOutputs,
       };
     case 'missing':
       return { outputs: 0, message: outcome.message };

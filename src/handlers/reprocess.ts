@@ -2,6 +2,7 @@ import { invalidSetting } from '../core/errors.ts';
 import { isPlainObject } from '../core/json.ts';
 import { type LambdaHandler, lambdaHandler } from './lambda.ts';
 import { createObjectHandling, type HandlerDeps, type RecordStatus } from './objects.ts';
+import { EventBatch } from './outcomes.ts';
 
 /**
  * `index.reprocess`: processes objects that are already in a bucket, for a first deployment onto
@@ -71,25 +72,37 @@ export function createReprocessHandler(deps: HandlerDeps): LambdaHandler<Reproce
       ? fromList(request.keys, request.startAfter)
       : fromListing(source.list(request.prefix, request.startAfter));
     let last: string | undefined;
-    for await (const key of keys) {
-      if (context && context.getRemainingTimeInMillis() < TIME_RESERVE_MS) {
-        logger.info('Reprocessing paused before the timeout', {
-          bucket: request.bucket,
-          continueAfter: last,
-        });
-        return { bucket: request.bucket, counts, failures, continueAfter: last };
-      }
-      const { result } = await objects.handle(
-        { bucket: request.bucket, key },
-        { trigger: 'Reprocess', force: request.force },
-      );
-      counts[result.status] = (counts[result.status] ?? 0) + 1;
-      if (result.status === 'failed') failures.push({ key, reason: result.reason });
-      last = key;
-      // Publish as we go: a long run would otherwise hold thousands of values in one EMF line.
-      metrics.publishStoredMetrics();
+    const events = new EventBatch(deps.events, logger, metrics);
+    try {
+      return await run();
+    } finally {
+      await events.flush();
     }
-    return { bucket: request.bucket, counts, failures };
+
+    async function run(): Promise<ReprocessResult> {
+      for await (const key of keys) {
+        const remainingMs = context?.getRemainingTimeInMillis();
+        if (remainingMs !== undefined && remainingMs < TIME_RESERVE_MS) {
+          logger.info('Reprocessing paused before the timeout', {
+            bucket: request.bucket,
+            continueAfter: last,
+          });
+          return { bucket: request.bucket, counts, failures, continueAfter: last };
+        }
+        const { result, event } = await objects.handle(
+          { bucket: request.bucket, key },
+          { trigger: 'Reprocess', force: request.force, remainingMs },
+        );
+        events.add(event);
+        if (events.size >= EventBatch.BATCH) await events.flush();
+        counts[result.status] = (counts[result.status] ?? 0) + 1;
+        if (result.status === 'failed') failures.push({ key, reason: result.reason });
+        last = key;
+        // Publish as we go: a long run would otherwise hold thousands of values in one EMF line.
+        metrics.publishStoredMetrics();
+      }
+      return { bucket: request.bucket, counts, failures };
+    }
   });
 }
 

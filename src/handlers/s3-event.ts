@@ -2,6 +2,7 @@ import { describeError } from '../core/errors.ts';
 import { parseS3Event } from './events.ts';
 import { type LambdaHandler, lambdaHandler } from './lambda.ts';
 import { createObjectHandling, type HandlerDeps, type RecordResult } from './objects.ts';
+import { EventBatch } from './outcomes.ts';
 
 export type { HandlerDeps as S3HandlerDeps, RecordResult, RecordStatus } from './objects.ts';
 
@@ -44,7 +45,7 @@ export function createS3EventHandler(deps: HandlerDeps): LambdaHandler<HandlerRe
   const { logger } = deps;
   const objects = createObjectHandling(deps);
 
-  return lambdaHandler(deps, async (event) => {
+  return lambdaHandler(deps, async (event, context) => {
     const parsed = parseS3Event(event);
     if (parsed.kind === 'test') {
       logger.info('S3 test event acknowledged', { outcome: 'ignored', bucket: parsed.bucket });
@@ -61,10 +62,27 @@ export function createS3EventHandler(deps: HandlerDeps): LambdaHandler<HandlerRe
       objects.skip({ bucket, key, status: 'ignored', reason }),
     );
     const failures: Failure[] = [];
-    for (const { object, eventName } of parsed.created) {
-      const { result, error } = await objects.handle(object, { trigger: eventName });
-      if (result.status === 'failed') failures.push({ bucket: object.bucket, key: object.key, error });
-      records.push(result);
+    const events = new EventBatch(deps.events, logger, deps.metrics);
+    try {
+      for (const change of parsed.changes) {
+        const { object, eventName } = change;
+        if (change.kind === 'removed') {
+          const { result, error, event } = await objects.remove(object, { trigger: eventName });
+          if (result.status === 'failed') failures.push({ bucket: object.bucket, key: object.key, error });
+          records.push(result);
+          events.add(event);
+          continue;
+        }
+        const { result, error, event } = await objects.handle(object, {
+          trigger: eventName,
+          remainingMs: context?.getRemainingTimeInMillis(),
+        });
+        if (result.status === 'failed') failures.push({ bucket: object.bucket, key: object.key, error });
+        records.push(result);
+        events.add(event);
+      }
+    } finally {
+      await events.flush();
     }
     if (failures.length > 0) throw new RecordsFailedError(failures);
     return { records };

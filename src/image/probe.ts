@@ -150,7 +150,30 @@ class Reader {
 // ---------------------------------------------------------------------------------------------- JPEG
 
 const SOF_MARKERS = new Set([0xc0, 0xc1, 0xc2, 0xc3, 0xc5, 0xc6, 0xc7, 0xc9, 0xca, 0xcb, 0xcd, 0xce, 0xcf]);
-const EOI = Buffer.from([0xff, 0xd9]);
+const SOS = 0xda;
+const EOI = 0xd9;
+
+/**
+ * The most scans a JPEG may have. Each scan of a progressive JPEG is another pass of the decoder
+ * over the whole image, and the format lets a scan cover every block in a few bytes (an end-of-band
+ * run: "Two Issues with the JPEG Standard", libjpeg-turbo report LJT-01-003), so a small file with
+ * thousands of scans decodes for minutes: the hostile-input test's 4000x3000 image with its last scan
+ * repeated 3000 times took 99 s. Encoders write about ten scans (libjpeg's simple progression 10 for
+ * colour, MozJPEG's scripts up to 11; the pipeline's own MozJPEG wrote 5 to 8 in our tests). The
+ * field's limits:
+ * - Skia (src/codec/SkJpegDecoderMgr.cpp: Chrome, Android) and Blink's JPEGImageDecoder (seen in
+ *   a 2019 Chromium) stop at scan 100: "100 is arbitrary, but much larger than the number of scans
+ *   we might expect in a normal image". A JPEG with more does not display there.
+ * - libjpeg-turbo: TJPARAM_SCANLIMIT (3.0; default no limit) refuses "more than N scans"; its own
+ *   OSS-Fuzz targets use 100 since 2026 (500 before, too slow on fuzzing hardware); the older
+ *   TJFLAG_LIMITSCANS and tjbench -limitscans mean 500. djpeg/jpegtran -maxscans (2.1) take any N.
+ * - ImageMagick's JPEG coder stops at 1024 (MaxJPEGScans); NVIDIA DALI defaults to 500; libvips has
+ *   no scan limit (it gives up after 100 warnings).
+ * We take 100, with libjpeg-turbo's meaning (more than 100 is refused; Chrome already fails at 100).
+ * 100 scans are still slow on a large image (92 copies of a 16 MP photo's first scan, 24 MB, took
+ * 6.6 s to decode on a loaded machine): the time budget (pipeline/deadline.ts) bounds what is left.
+ */
+export const MAX_JPEG_SCANS = 100;
 
 function probeJpeg(r: Reader): Facts {
   let offset = 2;
@@ -159,15 +182,25 @@ function probeJpeg(r: Reader): Facts {
     | undefined;
   let orientation: Orientation | undefined;
   let adobeTransform: number | undefined;
+  let scans = 0;
   for (;;) {
-    if (r.u8(offset, 'marker') !== 0xff) throw r.corrupt(`expected a marker at byte ${offset}`, { offset });
+    if (r.u8(offset, 'marker') !== 0xff) {
+      // Before the first scan a stray byte means a broken header. After it, libjpeg skips stray
+      // bytes before a marker (with an "extraneous bytes" warning the decoder lets pass); so do we.
+      if (scans === 0) throw r.corrupt(`expected a marker at byte ${offset}`, { offset });
+      offset = nextMarker(r, offset);
+      continue;
+    }
     let marker = r.u8(offset + 1, 'marker');
     while (marker === 0xff) marker = r.u8(++offset + 1, 'marker'); // fill bytes
     if (marker === 0xd8 || marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
       offset += 2;
       continue;
     }
-    if (marker === 0xd9) throw r.corrupt('the image ends before its first scan');
+    if (marker === EOI) {
+      if (scans === 0) throw r.corrupt('the image ends before its first scan');
+      break;
+    }
     const length = r.u16(offset + 2, 'segment length');
     if (length < 2) throw r.corrupt(`segment 0xFF${marker.toString(16)} has length ${length}`);
     const body = offset + 4;
@@ -185,21 +218,22 @@ function probeJpeg(r: Reader): Facts {
       if (isOrientation(value)) orientation = value;
     } else if (marker === 0xee && length >= 14 && r.fourcc(body, 'APP14') === 'Adob') {
       adobeTransform = r.u8(body + 11, 'APP14');
-    } else if (marker === 0xda) {
+    } else if (marker === SOS) {
       if (!frame) throw r.corrupt('a scan starts before the frame header (SOF)');
-      // Entropy-coded data never contains an unescaped 0xFF 0xD9, so the first one after the scan
-      // header is the end of the image. No end marker means the upload was cut short.
-      if (Buffer.from(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength).indexOf(EOI, body) === -1) {
+      if (++scans > MAX_JPEG_SCANS) {
         throw new InvalidImageError(
-          'truncated',
-          `The jpeg file has no end-of-image marker after its scan data: it was cut short at ${r.length} bytes`,
-          { format: 'jpeg', bytes: r.length },
+          'too-many-scans',
+          `The jpeg file has more than ${MAX_JPEG_SCANS} scans (found scan ${scans} at byte ${offset}); encoders write about 10, and each one is another decoding pass over the whole image`,
+          { format: 'jpeg', maxScans: MAX_JPEG_SCANS, scans, offset },
         );
       }
-      break;
+      // The scan's entropy-coded data follows its header, up to the next marker.
+      offset = nextMarker(r, offset + 2 + length);
+      continue;
     }
     offset += 2 + length;
   }
+  if (!frame) throw r.corrupt('there is no frame header (SOF)');
   if (frame.precision !== 8) {
     throw new InvalidImageError(
       'unsupported-format',
@@ -234,6 +268,39 @@ function isExifApp1(bytes: Uint8Array, start: number, length: number): boolean {
     bytes[start + 1] === 0x78 &&
     bytes[start + 2] === 0x69 &&
     bytes[start + 3] === 0x66
+  );
+}
+
+/**
+ * Where the next marker is, from inside entropy-coded data (or stray bytes between segments): the
+ * first 0xFF followed by neither 0x00 (a stuffed 0xFF data byte), nor 0xD0-0xD7 (a restart marker,
+ * part of the scan), nor 0xFF (fill). Linear: the native byte search jumps between 0xFF bytes,
+ * which entropy-coded data holds about once in 256 bytes, and dense ones are stepped through here,
+ * so 32 MB of 0xFF00 pairs costs one pass, not 16 million searches. No marker before the end means
+ * the upload was cut short: a JPEG ends with an end-of-image marker.
+ */
+function nextMarker(r: Reader, from: number): number {
+  const bytes = Buffer.from(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength);
+  const last = bytes.length - 1;
+  let at = from;
+  while (at < last) {
+    if (bytes[at] !== 0xff) {
+      // A few bytes here first: a native search per byte would be slow on 0xFF00 0x01 repeated.
+      const near = Math.min(at + 32, last);
+      while (at < near && bytes[at] !== 0xff) at++;
+      if (at === near) at = bytes.indexOf(0xff, at);
+      if (at === -1) break;
+      continue;
+    }
+    const next = bytes[at + 1]!;
+    if (next === 0x00 || (next >= 0xd0 && next <= 0xd7)) at += 2;
+    else if (next === 0xff) at += 1;
+    else return at;
+  }
+  throw new InvalidImageError(
+    'truncated',
+    `The jpeg file has no end-of-image marker after its scan data: it was cut short at ${r.length} bytes`,
+    { format: 'jpeg', bytes: r.length },
   );
 }
 

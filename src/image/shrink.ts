@@ -4,12 +4,12 @@ import { pixelWords, type RawImage } from './raw.ts';
  * Integer box shrink: each output pixel is the mean of a factorX x factorY block. Used before a
  * large lanczos reduction the way libvips (and so sharp) does it: shrink by the integer part that
  * leaves at most 2x for the lanczos step, whose cost grows with the input size.
- * Each input pixel is read once.
+ * Each input pixel is read once. Any factor works: extreme aspect ratios (a 50,000,000 x 1 strip
+ * headed for 1600 x 1 shrinks by 15625 x 1) take a slower path with wider sums.
  */
 export function boxShrink(image: RawImage, factorX: number, factorY: number): RawImage {
   if (factorX === 1 && factorY === 1) return image;
-  if (factorX * factorY > 256)
-    throw new RangeError(`box shrink by ${factorX}x${factorY} would overflow 16-bit sums`);
+  if (factorX * factorY > 256) return wideBoxShrink(image, factorX, factorY);
   const width = Math.floor(image.width / factorX);
   const height = Math.floor(image.height / factorY);
   const src = pixelWords(image);
@@ -52,6 +52,45 @@ export function boxShrink(image: RawImage, factorX: number, factorY: number): Ra
       const a = (((ga >>> 16) + half) / divisor) | 0;
       dst[o++] = (r | (g << 8) | (b << 16) | (a << 24)) >>> 0;
     }
+  }
+  return { width, height, data: out };
+}
+
+/**
+ * The same mean for blocks of more than 256 pixels, whose sums would overflow 16-bit lanes: one
+ * sum per channel, in doubles (exact to 2^53, beyond any block a pixel limit allows).
+ */
+function wideBoxShrink(image: RawImage, factorX: number, factorY: number): RawImage {
+  const width = Math.floor(image.width / factorX);
+  const height = Math.floor(image.height / factorY);
+  const src = image.data;
+  const out = new Uint8ClampedArray(width * height * 4);
+  const sums = new Float64Array(width * 4);
+  const divisor = factorX * factorY;
+  const half = Math.floor(divisor / 2);
+  for (let y = 0; y < height; y++) {
+    sums.fill(0);
+    for (let dy = 0; dy < factorY; dy++) {
+      let i = (y * factorY + dy) * image.width * 4;
+      for (let x = 0; x < width; x++) {
+        let r = 0;
+        let g = 0;
+        let b = 0;
+        let a = 0;
+        for (let dx = 0; dx < factorX; dx++, i += 4) {
+          r += src[i]!;
+          g += src[i + 1]!;
+          b += src[i + 2]!;
+          a += src[i + 3]!;
+        }
+        sums[x * 4]! += r;
+        sums[x * 4 + 1]! += g;
+        sums[x * 4 + 2]! += b;
+        sums[x * 4 + 3]! += a;
+      }
+    }
+    const o = y * width * 4;
+    for (let c = 0; c < width * 4; c++) out[o + c] = Math.floor((sums[c]! + half) / divisor);
   }
   return { width, height, data: out };
 }

@@ -11,6 +11,10 @@ import { type EncodeResult, type Encoder, inThreadEncoder } from './process-imag
  * Encoding in parallel: a pool of worker threads, each with its own codec instances. Tasks wait in
  * a queue and an idle worker takes the most expensive one first (AVIF of the largest variant before
  * JPEG of the thumbnail), which keeps the longest encode from starting last.
+ *
+ * A task given an AbortSignal (the image's deadline) stops when it is aborted: taken out of the
+ * queue if it is waiting, or, if it is running, by terminating its worker, which is replaced by a
+ * fresh one; nothing of the interrupted encode survives into the next task.
  */
 export interface PooledEncoder extends Encoder {
   readonly workers: number;
@@ -27,13 +31,18 @@ const WORKER_URL = BUNDLED
 interface Task {
   readonly request: Omit<EncodeRequest, 'id'>;
   readonly cost: number;
+  readonly signal?: AbortSignal;
   resolve(result: EncodeResult): void;
-  reject(error: Error): void;
+  reject(error: unknown): void;
 }
 
 interface Slot {
-  worker: Worker;
-  task?: Task & { id: number };
+  readonly worker: Worker;
+  task?: Task;
+  /** The id of the task's request, to match the reply. */
+  id?: number;
+  /** Terminated on purpose (an aborted task): its exit is not a crash. */
+  retired?: boolean;
 }
 
 /** One worker or fewer encodes in the calling thread; more gives a pool. */
@@ -60,6 +69,7 @@ export class EncoderPool implements PooledEncoder {
   private nextId = 1;
   private closed = false;
   private dispatchQueued = false;
+  private formats: readonly OutputFormat[] = [];
 
   constructor(workers: number) {
     this.workers = workers;
@@ -67,37 +77,54 @@ export class EncoderPool implements PooledEncoder {
   }
 
   async warmUp(formats: readonly OutputFormat[]): Promise<void> {
-    await Promise.all(
-      this.slots.map(
-        (slot) =>
-          new Promise<void>((resolve, reject) => {
-            const onMessage = (message: { ready?: boolean }) => {
-              if (!message.ready) return;
-              slot.worker.off('message', onMessage);
-              slot.worker.off('error', reject);
-              slot.worker.unref();
-              resolve();
-            };
-            slot.worker.on('message', onMessage);
-            slot.worker.once('error', reject);
-            slot.worker.postMessage({ warmUp: formats });
-          }),
-      ),
-    );
+    this.formats = formats;
+    await Promise.all(this.slots.map((slot) => this.warm(slot)));
   }
 
-  encode(format: OutputFormat, image: RawImage, options: FormatOptions): Promise<EncodeResult> {
+  private warm(slot: Slot): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const onMessage = (message: { ready?: boolean }) => {
+        if (!message.ready) return;
+        slot.worker.off('message', onMessage);
+        slot.worker.off('error', reject);
+        if (!slot.task) slot.worker.unref();
+        resolve();
+      };
+      slot.worker.on('message', onMessage);
+      slot.worker.once('error', reject);
+      slot.worker.postMessage({ warmUp: this.formats });
+    });
+  }
+
+  encode(
+    format: OutputFormat,
+    image: RawImage,
+    options: FormatOptions,
+    signal?: AbortSignal,
+  ): Promise<EncodeResult> {
     if (this.closed) return Promise.reject(new Error('The encoder pool is closed'));
+    if (signal?.aborted) return Promise.reject(signal.reason);
     // A view into a larger buffer would be cloned whole: send only its bytes.
     const { data } = image;
     const pixels = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : data.slice();
     return new Promise((resolve, reject) => {
-      this.queue.push({
+      const onAbort = () => this.abort(task);
+      const settled = () => signal?.removeEventListener('abort', onAbort);
+      const task: Task = {
         request: { format, width: image.width, height: image.height, data: pixels, options },
         cost: image.width * image.height * COST_PER_PIXEL[format],
-        resolve,
-        reject,
-      });
+        signal,
+        resolve: (result) => {
+          settled();
+          resolve(result);
+        },
+        reject: (error) => {
+          settled();
+          reject(error);
+        },
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.queue.push(task);
       // Dispatch once the caller has queued everything it has now: a step's formats arrive in one
       // synchronous burst, and dispatching each on arrival would hand the first two to the idle
       // workers in arrival order, leaving the most expensive one waiting behind them.
@@ -123,17 +150,48 @@ export class EncoderPool implements PooledEncoder {
       let best = 0;
       for (let i = 1; i < this.queue.length; i++) if (this.queue[i]!.cost > this.queue[best]!.cost) best = i;
       const [task] = this.queue.splice(best, 1);
-      slot.task = { ...task!, id: this.nextId++ };
+      slot.task = task!;
+      slot.id = this.nextId++;
       // Keep the process alive while a worker holds a task; an idle pool must not.
       slot.worker.ref();
-      slot.worker.postMessage({ ...task!.request, id: slot.task.id } satisfies EncodeRequest);
+      slot.worker.postMessage({ ...task!.request, id: slot.id } satisfies EncodeRequest);
     }
+  }
+
+  /** Stops an aborted task: out of the queue, or its worker terminated and replaced. */
+  private abort(task: Task): void {
+    const reason = task.signal?.reason;
+    const queued = this.queue.indexOf(task);
+    if (queued !== -1) {
+      this.queue.splice(queued, 1);
+      task.reject(reason);
+      return;
+    }
+    const slot = this.slots.find((s) => s.task === task);
+    if (!slot) return;
+    // A WASM encode cannot be interrupted from outside but its thread can: terminate it. The
+    // replacement compiles its codecs now, while this thread goes on to record the outcome.
+    slot.retired = true;
+    slot.task = undefined;
+    void slot.worker.terminate();
+    task.reject(reason);
+    if (!this.closed) this.replaceSlot(slot);
+  }
+
+  private replaceSlot(slot: Slot): void {
+    const index = this.slots.indexOf(slot);
+    if (index === -1) return;
+    const fresh = this.spawn();
+    this.slots[index] = fresh;
+    // Its codecs compile now rather than in the next image's first encode.
+    this.warm(fresh).catch(() => undefined);
+    this.dispatch();
   }
 
   private spawn(): Slot {
     const slot: Slot = { worker: new Worker(WORKER_URL) };
     slot.worker.on('message', (reply: EncodeReply | { ready: true }) => {
-      if (!('id' in reply) || !slot.task || reply.id !== slot.task.id) return;
+      if (slot.retired || !('id' in reply) || !slot.task || reply.id !== slot.id) return;
       const task = slot.task;
       slot.task = undefined;
       slot.worker.unref();
@@ -145,13 +203,13 @@ export class EncoderPool implements PooledEncoder {
       this.dispatch();
     });
     const replace = (error: Error) => {
+      if (slot.retired) return;
+      slot.retired = true;
       slot.task?.reject(error);
       slot.task = undefined;
       if (this.closed) return;
       // A crashed worker (e.g. out of memory) is replaced so the pool keeps its size.
-      const index = this.slots.indexOf(slot);
-      if (index !== -1) this.slots[index] = this.spawn();
-      this.dispatch();
+      this.replaceSlot(slot);
     };
     slot.worker.on('error', replace);
     slot.worker.on('exit', (code) => {

@@ -1,11 +1,13 @@
 import type { VariantSpec } from '../core/config.ts';
+import { FORMAT_META, type OutputFormat } from '../core/formats.ts';
 
 /**
  * Turns the configured variants into resize steps for one image, before any pixel is touched.
  * Geometry is in display coordinates (after orientation). Steps run largest first, and a step reads
  * from the smallest earlier result that still leaves at least CHAIN_MIN_RATIO of downscaling to do,
  * else from the decoded source: 1600 -> 800 -> 320 instead of three resizes of a 12 MP image, without
- * resampling an image twice at nearly the same scale (which would soften it).
+ * resampling an image twice at nearly the same scale (which would soften it). Every output fits its
+ * formats' dimension limits (withinLimits) and has sides of at least 1 px, whatever the aspect ratio.
  */
 export const CHAIN_MIN_RATIO = 2;
 
@@ -31,10 +33,23 @@ export interface Step {
   readonly output: Size;
   /** The result is the whole image, unpadded, so later steps may resample it further. */
   readonly reusable: boolean;
+  /** Set when an output format's dimension limit made the variant smaller than configured. */
+  readonly limit?: FormatLimit;
+}
+
+/** The dimension limit that reduced a variant, as the manifest records it. */
+export interface FormatLimit {
+  /** The format whose limit applied: the tightest among the variant's formats. */
+  readonly format: OutputFormat;
+  /** The limit that applied: the longest side, or else width x height. */
+  readonly maxSide?: number;
+  readonly maxPixels?: number;
+  /** The output size the variant would have had without it. */
+  readonly planned: Size;
 }
 
 export function planSteps(image: Size, variants: readonly VariantSpec[], minRatio = CHAIN_MIN_RATIO): Step[] {
-  const geometry = variants.map((variant) => ({ variant, ...variantGeometry(image, variant) }));
+  const geometry = variants.map((variant) => ({ variant, ...withinLimits(image, variant) }));
   // Largest first; the sort is stable, so equal sizes keep the configured order.
   geometry.sort((a, b) => b.resizeTo.width * b.resizeTo.height - a.resizeTo.width * a.resizeTo.height);
 
@@ -47,7 +62,9 @@ export function planSteps(image: Size, variants: readonly VariantSpec[], minRati
       const scale = candidate.output.width / image.width;
       const regionW = g.region.width * scale;
       const regionH = g.region.height * scale;
-      const same = Math.round(regionW) === g.resizeTo.width && Math.round(regionH) === g.resizeTo.height;
+      const same =
+        (Math.round(regionW) === g.resizeTo.width && Math.round(regionH) === g.resizeTo.height) ||
+        identical(candidate, g, image);
       const enough = regionW >= g.resizeTo.width * minRatio && regionH >= g.resizeTo.height * minRatio;
       const pixels = candidate.output.width * candidate.output.height;
       if ((same || enough) && pixels < smallest) {
@@ -60,20 +77,80 @@ export function planSteps(image: Size, variants: readonly VariantSpec[], minRati
   return steps;
 }
 
-function variantGeometry(image: Size, v: VariantSpec): Omit<Step, 'variant' | 'from'> {
+type Geometry = Omit<Step, 'variant' | 'from'>;
+
+/**
+ * The candidate (whole and unpadded) is already the picture `g` asks for: the whole image at the
+ * same size. The scale test above misses it when a side was held at 1 px, which stretches the
+ * candidate (a 2x100000 image at 1x16383): then the two variants share one resize and one encode.
+ */
+function identical(candidate: Step, g: Geometry, image: Size): boolean {
+  return (
+    g.region.width === image.width &&
+    g.region.height === image.height &&
+    candidate.output.width === g.resizeTo.width &&
+    candidate.output.height === g.resizeTo.height
+  );
+}
+
+/**
+ * The variant's geometry within the dimension limits of its output formats (FORMAT_META: WebP 16383
+ * px a side, AVIF 32768 a side and 16384 x 16384 pixels, JPEG 65500): a variant that would exceed
+ * one is scaled down, keeping its aspect ratio, to the tightest limit among its formats, and records
+ * which limit applied and the size it would have had. The whole variant, not one format's output, so
+ * that a variant has one size in every format and costs one resize (src/pipeline/README.md).
+ */
+function withinLimits(image: Size, v: VariantSpec): Geometry {
+  const planned = variantGeometry(image, v);
+  const { width, height } = planned.output;
+  let side: { format: OutputFormat; maxSide: number } | undefined;
+  let area: { format: OutputFormat; maxPixels: number } | undefined;
+  for (const format of v.formats) {
+    const { maxSide, maxPixels } = FORMAT_META[format].limits;
+    if (!side || maxSide < side.maxSide) side = { format, maxSide };
+    if (maxPixels !== undefined && (!area || maxPixels < area.maxPixels)) area = { format, maxPixels };
+  }
+  // Factors that would bring the output within each limit; the smaller one applies.
+  const bySide = side ? side.maxSide / Math.max(width, height) : 1;
+  const byArea = area ? Math.sqrt(area.maxPixels / (width * height)) : 1;
+  const factor = Math.min(bySide, byArea);
+  if (factor >= 1) return planned;
+  const cap: Cap = { maxSide: side?.maxSide ?? Infinity, maxPixels: area?.maxPixels ?? Infinity };
+  const limit: FormatLimit =
+    bySide <= byArea ? { ...side!, planned: planned.output } : { ...area!, planned: planned.output };
+  return { ...variantGeometry(image, v, cap), limit };
+}
+
+interface Cap {
+  readonly maxSide: number;
+  readonly maxPixels: number;
+}
+
+/**
+ * Geometry in display coordinates. With a cap, the output is kept within it: a fit-inside scale is
+ * lowered, a cover or contain box is shrunk by the same factor, and a size that rounding took over
+ * the cap is brought back to it.
+ */
+function variantGeometry(image: Size, v: VariantSpec, cap: Cap = NO_CAP): Geometry {
   const { width: W, height: H } = image;
   const full: Region = { left: 0, top: 0, width: W, height: H };
   const limit = (scale: number) => (v.upscale ? scale : Math.min(scale, 1));
-  const scaled = (scale: number): Size => ({
-    width: Math.max(1, Math.round(W * scale)),
-    height: Math.max(1, Math.round(H * scale)),
-  });
+  // The factor that brings w x h within the cap (Infinity without one).
+  const capScale = (w: number, h: number) =>
+    Math.min(cap.maxSide / w, cap.maxSide / h, Math.sqrt(cap.maxPixels / (w * h)));
+  const sized = (w: number, h: number) => within(cap, w, h);
+  const scaled = (scale: number): Size => sized(W * scale, H * scale);
+  const box = (w: number, h: number): Size => {
+    const k = capScale(w, h);
+    return k < 1 ? sized(w * k, h * k) : { width: w, height: h };
+  };
 
   if (v.fit === 'cover' && v.width && v.height) {
-    const scale = limit(Math.max(v.width / W, v.height / H));
+    const target = box(v.width, v.height);
+    const scale = limit(Math.max(target.width / W, target.height / H));
     const resizeTo = {
-      width: Math.min(v.width, Math.round(W * scale)),
-      height: Math.min(v.height, Math.round(H * scale)),
+      width: Math.min(target.width, Math.round(W * scale)),
+      height: Math.min(target.height, Math.round(H * scale)),
     };
     const region = centred(
       image,
@@ -84,8 +161,8 @@ function variantGeometry(image: Size, v: VariantSpec): Omit<Step, 'variant' | 'f
     return { region, resizeTo, output: resizeTo, reusable: whole };
   }
   if (v.fit === 'contain' && v.width && v.height) {
-    const resizeTo = scaled(limit(Math.min(v.width / W, v.height / H)));
-    const output = { width: v.width, height: v.height };
+    const output = box(v.width, v.height);
+    const resizeTo = scaled(limit(Math.min(output.width / W, output.height / H)));
     const unpadded = resizeTo.width === output.width && resizeTo.height === output.height;
     return { region: full, resizeTo, output, reusable: unpadded };
   }
@@ -93,8 +170,24 @@ function variantGeometry(image: Size, v: VariantSpec): Omit<Step, 'variant' | 'f
   if (v.width && v.height) scale = Math.min(v.width / W, v.height / H);
   else if (v.width) scale = v.width / W;
   else if (v.height) scale = v.height / H;
-  const resizeTo = scaled(limit(scale));
+  const resizeTo = scaled(Math.min(limit(scale), capScale(W, H)));
   return { region: full, resizeTo, output: resizeTo, reusable: true };
+}
+
+const NO_CAP: Cap = { maxSide: Infinity, maxPixels: Infinity };
+
+/**
+ * Rounds a scaled size to whole pixels, every side at least 1 px (an axis never goes to 0, however
+ * extreme the aspect ratio: libvips's rule), then brings back within the cap what rounding took over.
+ */
+function within(cap: Cap, w: number, h: number): Size {
+  let width = Math.min(cap.maxSide, Math.max(1, Math.round(w)));
+  let height = Math.min(cap.maxSide, Math.max(1, Math.round(h)));
+  while (width * height > cap.maxPixels) {
+    if (width >= height) width--;
+    else height--;
+  }
+  return { width, height };
 }
 
 export function centred(image: Size, width: number, height: number): Region {

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { type DecodeShrink, decode, encode, resize } from '../codecs/index.ts';
+import { CodecTimeoutError, type DecodeShrink, decode, encode, resize } from '../codecs/index.ts';
 import type { FormatOptions, PipelineConfig } from '../core/config.ts';
 import { InvalidImageError } from '../core/errors.ts';
 import type { InputFormat, OutputFormat } from '../core/formats.ts';
@@ -9,8 +9,9 @@ import { applyOrientation, swapsAxes } from '../image/orientation.ts';
 import type { ImageHeader } from '../image/probe.ts';
 import { crop, flatten, hasTransparency, pad, type RawImage } from '../image/raw.ts';
 import { boxShrink, boxShrinkPremultiplied, integerShrink } from '../image/shrink.ts';
+import type { Deadline } from './deadline.ts';
 import { checkMemoryBudget } from './memory-budget.ts';
-import { centred, planSteps, type Region, type Size, type Step } from './plan.ts';
+import { centred, type FormatLimit, planSteps, type Region, type Size, type Step } from './plan.ts';
 
 /**
  * One image through the pipeline, from bytes to encoded variants, with no I/O:
@@ -27,7 +28,13 @@ export interface EncodeResult {
 
 /** Where encodes run: in this thread, or in a pool of worker threads (encoder-pool.ts). */
 export interface Encoder {
-  encode(format: OutputFormat, image: RawImage, options: FormatOptions): Promise<EncodeResult>;
+  /** An aborted `signal` (the image's deadline) stops the encode if it can and rejects with its reason. */
+  encode(
+    format: OutputFormat,
+    image: RawImage,
+    options: FormatOptions,
+    signal?: AbortSignal,
+  ): Promise<EncodeResult>;
   /** True if encodes run elsewhere: the pipeline keeps resizing while they are in flight. */
   readonly parallel: boolean;
   /** Encodes that can run at once, each with its own codec instances (absent: one). */
@@ -37,7 +44,9 @@ export interface Encoder {
 export const inThreadEncoder: Encoder = {
   parallel: false,
   workers: 1,
-  async encode(format, image, options) {
+  async encode(format, image, options, signal) {
+    // A running encode holds this thread: the deadline can only stop one before it starts.
+    signal?.throwIfAborted();
     const start = performance.now();
     const bytes = await encode(format, image, options);
     return { bytes, ms: performance.now() - start };
@@ -50,6 +59,8 @@ export interface ImageOutput {
   readonly width: number;
   readonly height: number;
   readonly bytes: Uint8Array;
+  /** Set when a format's dimension limit made the variant smaller than configured (plan.ts). */
+  readonly limit?: FormatLimit;
 }
 
 export interface ImageTimings {
@@ -72,10 +83,16 @@ export interface ProcessedImage {
   readonly timings: ImageTimings;
 }
 
+/**
+ * `deadline`: the image's time budget (deadline.ts). It is checked before each stage and after the
+ * last encode, stops a JPEG or PNG decode that runs past it, and stops encodes running in the
+ * pool's threads; past it the image is refused as `too-slow`.
+ */
 export async function processImage(
   bytes: Uint8Array,
   config: PipelineConfig,
   encoder: Encoder = inThreadEncoder,
+  deadline?: Deadline,
 ): Promise<ProcessedImage> {
   const started = performance.now();
   const timings: ImageTimings = { probe: 0, decode: 0, resize: 0, encode: 0, total: 0 };
@@ -94,7 +111,8 @@ export async function processImage(
   const shrink = loadShrink(header, steps);
   const decoded = { width: Math.ceil(header.width / shrink), height: Math.ceil(header.height / shrink) };
   checkMemoryBudget(header, decoded, steps, encoder.workers ?? 1, config.limits.memory);
-  let source: RawImage | undefined = await decodeChecked(header, bytes, shrink);
+  deadline?.enter('decode');
+  let source: RawImage | undefined = await decodeChecked(header, bytes, shrink, deadline);
   lap('decode');
   const transparent = header.hasAlpha && hasTransparency(source);
 
@@ -102,6 +120,7 @@ export async function processImage(
   const outputs: Promise<ImageOutput>[] = [];
   const encodes = new WeakMap<RawImage, Map<OutputFormat, Promise<Uint8Array>>>();
   for (const [index, step] of steps.entries()) {
+    deadline?.enter('resize');
     let image: RawImage;
     if (step.from === 'source') {
       image = await fromSource(source!, header, step, config, transparent);
@@ -122,16 +141,20 @@ export async function processImage(
       if (!encoded) {
         const pixels = format === 'jpeg' && transparent ? flatten(image, config.background) : image;
         lap('resize');
-        encoded = encoder.encode(format, pixels, config.formatOptions).then((result) => {
+        deadline?.enter('encode');
+        encoded = encoder.encode(format, pixels, config.formatOptions, deadline?.signal).then((result) => {
           timings.encode += result.ms;
           return result.bytes;
         });
         encodes.set(image, (encodes.get(image) ?? new Map()).set(format, encoded));
       }
-      const size = { width: image.width, height: image.height };
+      const size = { width: image.width, height: image.height, ...(step.limit && { limit: step.limit }) };
       const job = encoded.then(
         (bytes): ImageOutput => ({ variant: step.variant.name, format, ...size, bytes }),
       );
+      // If this function throws before awaiting it (the deadline, found passed between stages,
+      // stops the image's pooled encodes), its rejection is expected: not an unhandled one.
+      job.catch(() => undefined);
       outputs.push(job);
       if (!encoder.parallel) {
         await job;
@@ -140,6 +163,8 @@ export async function processImage(
     }
   }
   const done = await Promise.all(outputs);
+  // An encode in this thread cannot be stopped: one that ends past the deadline is refused here.
+  deadline?.check();
   timings.total = performance.now() - started;
   for (const key of Object.keys(timings) as (keyof ImageTimings)[]) timings[key] = roundMs(timings[key]);
   return { header, transparent, outputs: done, timings };
@@ -168,8 +193,15 @@ async function decodeChecked(
   header: ImageHeader,
   bytes: Uint8Array,
   shrink: DecodeShrink,
+  deadline?: Deadline,
 ): Promise<RawImage> {
-  const image = await decode(header.format as InputFormat, bytes, shrink);
+  let image: RawImage;
+  try {
+    image = await decode(header.format as InputFormat, bytes, shrink, deadline?.at);
+  } catch (error) {
+    if (deadline && error instanceof CodecTimeoutError) throw deadline.exceeded(true);
+    throw error;
+  }
   const width = Math.ceil(header.width / shrink);
   const height = Math.ceil(header.height / shrink);
   if (image.width !== width || image.height !== height) {

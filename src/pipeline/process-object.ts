@@ -11,6 +11,7 @@ import type { BucketLayout } from '../core/layout.ts';
 import type { ObjectRef } from '../core/objects.ts';
 import { msSince, roundMs } from '../core/timing.ts';
 import type { Storage, StoredObject } from '../storage/types.ts';
+import { Deadline } from './deadline.ts';
 import { type Encoder, inThreadEncoder, type ProcessedImage, processImage } from './process-image.ts';
 import {
   GENERATOR,
@@ -28,7 +29,8 @@ import {
  * setting is wrong): the caller decides whether that means a Lambda retry or a failed row.
  *
  *   skip if current -> read the source -> process the image -> write outputs -> write the manifest
- *                          \ missing          \ invalid: quarantine a copy, with its reason
+ *                          \ missing          \ invalid: quarantine a copy, with its reason, then
+ *                                               withdraw the outputs of the version it replaced
  */
 
 export interface ProcessDeps {
@@ -41,6 +43,8 @@ export interface ProcessDeps {
   readonly encoder?: Encoder;
   /** Reprocess even when a manifest for the same ETag and configuration exists. */
   readonly force?: boolean;
+  /** When the Lambda invocation times out (a performance.now() time): caps the image's time budget. */
+  readonly invocationEndsAt?: number;
 }
 
 interface OutcomeBase {
@@ -55,11 +59,16 @@ interface OutcomeBase {
 /** What the source is, as displayed (after orientation). */
 interface ImageFacts {
   readonly etag: string;
+  /** The source's size in bytes (bytesIn is what this call read: 0 for a duplicate). */
+  readonly size: number;
   readonly format: string;
+  readonly orientation: number;
   readonly width: number;
   readonly height: number;
   readonly outputs: readonly ManifestOutput[];
   readonly manifestKey: string;
+  /** The configuration the outputs were made with. */
+  readonly configHash: string;
 }
 
 export type Outcome =
@@ -72,6 +81,8 @@ export type Outcome =
       readonly reason: InvalidReason;
       readonly message: string;
       readonly quarantineKey: string;
+      /** Outputs, then the manifest, of the earlier version this one replaced, now deleted. */
+      readonly removedOutputs: readonly string[];
       readonly timings: Total;
     })
   | (OutcomeBase & {
@@ -109,11 +120,19 @@ export async function processObject(ref: ObjectRef, deps: ProcessDeps): Promise<
 
   const readBase = { ...base, etag: object.etag, bytesIn: object.size };
   let image: ProcessedImage;
+  // Outputs are written only once processImage has returned: an image stopped at its deadline
+  // leaves nothing behind but its quarantine copy.
+  const deadline = new Deadline({
+    maxSeconds: deps.config.limits.maxSecondsPerImage,
+    invocationEndsAt: deps.invocationEndsAt,
+  });
   try {
-    image = await processImage(object.body, deps.config, deps.encoder ?? inThreadEncoder);
+    image = await processImage(object.body, deps.config, deps.encoder ?? inThreadEncoder, deadline);
   } catch (error) {
     if (error instanceof InvalidImageError) return quarantine(ref, deps, error, readBase, started);
     throw error;
+  } finally {
+    deadline.dispose();
   }
 
   const writeStart = performance.now();
@@ -134,11 +153,14 @@ export async function processObject(ref: ObjectRef, deps: ProcessDeps): Promise<
     ...readBase,
     status: 'processed',
     bytesOut: outputs.reduce((sum, o) => sum + o.bytes, 0),
+    size: manifest.source.size,
     format: manifest.source.format,
+    orientation: manifest.source.orientation,
     width: manifest.source.displayWidth,
     height: manifest.source.displayHeight,
     outputs,
     manifestKey,
+    configHash: manifest.configHash,
     timings,
   };
 }
@@ -179,8 +201,9 @@ async function writeOutputs(
       const key = deps.layout.outputKey(sourceKey, output.variant, output.format);
       const contentType = FORMAT_META[output.format].mimeType;
       await deps.output.put(key, output.bytes, { contentType, cacheControl: deps.config.cacheControl });
-      const { variant, format, width, height } = output;
-      return { variant, format, key, contentType, width, height, bytes: output.bytes.length };
+      const { variant, format, width, height, limit } = output;
+      const bytes = output.bytes.length;
+      return { variant, format, key, contentType, width, height, bytes, ...(limit && { limit }) };
     }),
   );
 }
@@ -223,11 +246,14 @@ function duplicate(base: OutcomeBase, manifest: Manifest, manifestKey: string, s
     ...base,
     status: 'duplicate',
     etag: manifest.source.etag,
+    size: manifest.source.size,
     format: manifest.source.format,
+    orientation: manifest.source.orientation,
     width: manifest.source.displayWidth,
     height: manifest.source.displayHeight,
     outputs: manifest.outputs,
     manifestKey,
+    configHash: manifest.configHash,
     message: `Already processed at ${manifest.createdAt} with the same ETag and configuration`,
     timings: total(started),
   };
@@ -260,6 +286,7 @@ async function quarantine(
     quarantinedAt: new Date().toISOString(),
   };
   await writeRecord(deps.quarantine, keys.reason, record);
+  const removedOutputs = await withdrawReplacedOutputs(ref, deps, base.etag ?? ref.etag);
   return {
     ...base,
     etag: base.etag ?? ref.etag,
@@ -267,8 +294,55 @@ async function quarantine(
     reason: error.reason,
     message: error.message,
     quarantineKey: keys.object,
+    removedOutputs,
     timings: total(started),
   };
+}
+
+/**
+ * After a quarantine: the outputs of an earlier version of the source must not stay published for
+ * a key whose current content was rejected. They are deleted when the source's current content is
+ * the one just rejected (same ETag; for a rejection whose ETag is unknown, whatever is current) and
+ * the manifest describes other content. A manifest of the same content (rejected now only because
+ * the configuration changed) is kept, and so is everything when a newer version has arrived since
+ * (its own event decides) or the source is gone.
+ *
+ * Outputs go first, the manifest last: a failure in between leaves a manifest listing what is
+ * left, the error makes the caller retry (Lambda retries the event), and the retry, finding the
+ * manifest not current, quarantines again and deletes the rest; deleting a missing key succeeds.
+ * Returns the deleted keys.
+ */
+async function withdrawReplacedOutputs(
+  ref: ObjectRef,
+  deps: ProcessDeps,
+  rejectedEtag: string | undefined,
+): Promise<string[]> {
+  const manifestKey = deps.layout.manifestKey(ref.key);
+  const manifest = await readManifest(deps.output, manifestKey);
+  if (!manifest) return [];
+  const current = (await deps.source(ref.bucket).head(ref.key))?.etag;
+  if (current === undefined || current === manifest.source.etag) return [];
+  if (rejectedEtag !== undefined && current !== rejectedEtag) return [];
+  return deleteOutputs(deps.output, manifestKey, manifest);
+}
+
+/**
+ * Deletes what a manifest lists, then the manifest: the one way outputs are removed (a replaced
+ * source here; a deleted source on ObjectRemoved). Idempotent: a key already gone is no error, and
+ * a failure part-way leaves the manifest naming what is left, so calling it again finishes the job.
+ * Returns the deleted keys, the manifest last.
+ */
+export async function deleteOutputs(
+  output: Storage,
+  manifestKey: string,
+  manifest: Manifest,
+): Promise<string[]> {
+  const outputs = [...new Set(manifest.outputs.map((entry) => entry.key))].filter(
+    (key) => key !== manifestKey,
+  );
+  await Promise.all(outputs.map((key) => output.delete(key)));
+  await output.delete(manifestKey);
+  return [...outputs, manifestKey];
 }
 
 function total(started: number): Total {

@@ -5,6 +5,7 @@ import { jsonBytes } from '../core/json.ts';
 import { VERSION } from '../core/runtime.ts';
 import type { Orientation } from '../image/orientation.ts';
 import { getJson, type PutOptions, type Storage } from '../storage/types.ts';
+import type { FormatLimit } from './plan.ts';
 import type { ImageTimings } from './process-image.ts';
 
 /**
@@ -21,6 +22,11 @@ export interface ManifestOutput {
   readonly width: number;
   readonly height: number;
   readonly bytes: number;
+  /**
+   * Present when the variant was made smaller than configured to fit a format's dimension limit
+   * (e.g. WebP's 16383 px a side): that format, its limit, and the size the variant would have had.
+   */
+  readonly limit?: FormatLimit;
 }
 
 /** Stage durations of one object, in milliseconds: the image's, and reading and writing it. */

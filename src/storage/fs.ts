@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFile, mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, open, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
@@ -10,6 +10,7 @@ import {
 } from '../core/errors.ts';
 import { contentTypeFor } from '../core/formats.ts';
 import { walkFiles } from './files.ts';
+import { invalidKeyReason, keyToNames, leavesFolder, namesToKey, temporaryName } from './fs-keys.ts';
 import type { GetOptions, ObjectInfo, PutOptions, Storage, StoredObject } from './types.ts';
 
 /**
@@ -17,6 +18,12 @@ import type { GetOptions, ObjectInfo, PutOptions, Storage, StoredObject } from '
  * (what S3 reports for a single-part upload), writes go to a temporary file that is renamed into
  * place so a reader never sees half an object. Content types follow the extension; Cache-Control
  * has no meaning on disk and is not kept.
+ *
+ * Any key S3 accepts can be stored, except one whose `..` segments lead out of the folder: plain
+ * keys are plain paths, and what a folder cannot hold (names over 255 bytes, empty, `.` and `..`
+ * segments, NUL) is encoded reversibly (fs-keys.ts), so `list` returns the keys that were put.
+ * What a folder still cannot do: hold both `a` and `a/b` (a name is a file or a folder), or tell
+ * apart keys that differ only in case or Unicode normalisation where the file system does not.
  */
 export class FsStorage implements Storage {
   readonly root: string;
@@ -31,26 +38,21 @@ export class FsStorage implements Storage {
     return `${this.location}/${key}`;
   }
 
-  /** Maps a key to a path inside the root, refusing keys that would escape it. */
+  /** Maps a key to a path inside the root, refusing keys S3 would refuse and keys that would leave it. */
   pathOf(key: string, operation: StorageOperation): string {
-    const segments = key.split('/');
-    if (
-      key === '' ||
-      key.includes('\0') ||
-      key.includes('\\') ||
-      segments.some((s) => s === '..' || s === '.' || s === '')
-    ) {
-      throw new StorageError(
-        operation,
-        this.locate(key),
-        `The key ${JSON.stringify(key)} cannot be stored in a folder`,
-        {
-          retryable: false,
-          code: 'storage/bad-key',
-        },
-      );
+    const invalid = invalidKeyReason(key);
+    const problem = invalid
+      ? `cannot be stored: ${invalid}`
+      : leavesFolder(key)
+        ? `cannot be stored in a folder: it would leave ${this.root}`
+        : undefined;
+    if (problem) {
+      throw new StorageError(operation, this.locate(key), `The key ${JSON.stringify(key)} ${problem}`, {
+        retryable: false,
+        code: 'storage/bad-key',
+      });
     }
-    return join(this.root, ...segments);
+    return join(this.root, ...keyToNames(key));
   }
 
   async get(key: string, options: GetOptions = {}): Promise<StoredObject> {
@@ -59,7 +61,7 @@ export class FsStorage implements Storage {
     try {
       handle = await open(path, 'r');
     } catch (error) {
-      throw this.failure('get', key, error);
+      throw await this.failure('get', key, error);
     }
     try {
       const { size } = await handle.stat();
@@ -75,7 +77,7 @@ export class FsStorage implements Storage {
       }
       return { ...this.info(key, body.subarray(0, read)), body: body.subarray(0, read) };
     } catch (error) {
-      throw error instanceof StorageError ? error : this.failure('get', key, error);
+      throw error instanceof StorageError ? error : await this.failure('get', key, error);
     } finally {
       await handle.close();
     }
@@ -93,14 +95,10 @@ export class FsStorage implements Storage {
 
   async put(key: string, body: Uint8Array, _options: PutOptions): Promise<ObjectInfo> {
     const path = this.pathOf(key, 'put');
-    const temporary = `${path}.${randomBytes(6).toString('hex')}.partial`;
     try {
-      await mkdir(dirname(path), { recursive: true });
-      await writeFile(temporary, body);
-      await rename(temporary, path);
+      await this.writeAtomically(path, (temporary) => writeFile(temporary, body));
     } catch (error) {
-      await rm(temporary, { force: true }).catch(() => undefined);
-      throw this.failure('put', key, error);
+      throw await this.failure('put', key, error);
     }
     return this.info(key, body);
   }
@@ -114,10 +112,29 @@ export class FsStorage implements Storage {
     const from = source.pathOf(sourceKey, 'copy');
     const to = this.pathOf(key, 'copy');
     try {
-      await mkdir(dirname(to), { recursive: true });
-      await copyFile(from, to);
+      await this.writeAtomically(to, (temporary) => copyFile(from, temporary));
     } catch (error) {
-      throw this.failure('copy', key, error);
+      throw await this.failure('copy', key, error);
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    const path = this.pathOf(key, 'delete');
+    try {
+      await unlink(path);
+    } catch (error) {
+      // No such file, or a folder of other keys (`a` when `a/b` exists): either way no object `key`.
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR' && (await kindOf(path)) !== 'folder')
+        throw await this.failure('delete', key, error);
+    }
+    // A bucket has no folders: remove the ones this delete left empty, up to the root.
+    for (let folder = dirname(path); folder.startsWith(this.root + sep); folder = dirname(folder)) {
+      try {
+        await rmdir(folder);
+      } catch {
+        break;
+      }
     }
   }
 
@@ -127,17 +144,50 @@ export class FsStorage implements Storage {
       files = await walkFiles(this.root, { hidden: true });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw this.failure('list', prefix, error);
+      throw await this.failure('list', prefix, error);
     }
+    const after = Buffer.from(startAfter);
     const keys = files
-      .filter((file) => !file.endsWith('.partial'))
-      .map((file) => relative(this.root, file).split(sep).join('/'))
-      .sort();
-    for (const key of keys) {
-      if (!key.startsWith(prefix) || key <= startAfter) continue;
+      .map((file) => namesToKey(relative(this.root, file).split(sep)))
+      .filter((key): key is string => key?.startsWith(prefix) === true)
+      .map((key) => ({ key, bytes: Buffer.from(key) }))
+      .filter(({ bytes }) => Buffer.compare(bytes, after) > 0)
+      .sort((a, b) => Buffer.compare(a.bytes, b.bytes));
+    for (const { key } of keys) {
       const info = await this.head(key);
       if (info) yield info;
     }
+  }
+
+  /**
+   * Writes through a temporary file beside the final one, renamed into place. The temporary name is
+   * short, so a final name of 255 bytes still works. A concurrent delete may remove the folder
+   * between mkdir and the write (it removes folders it leaves empty): then the folder is made again.
+   */
+  private async writeAtomically(path: string, write: (temporary: string) => Promise<void>): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const temporary = join(dirname(path), temporaryName(randomBytes(8).toString('hex')));
+      try {
+        await mkdir(dirname(path), { recursive: true });
+        await write(temporary);
+        await rename(temporary, path);
+        return;
+      } catch (error) {
+        await rm(temporary, { force: true }).catch(() => undefined);
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt === 3) throw error;
+      }
+    }
+  }
+
+  /** What stands in the way of writing `key`: an object whose key is a folder of it, or keys under it. */
+  private async clashWith(key: string): Promise<string> {
+    const names = keyToNames(key);
+    for (let i = 1; i < names.length; i++) {
+      const blocking = namesToKey(names.slice(0, i));
+      if (blocking !== undefined && (await kindOf(join(this.root, ...names.slice(0, i)))) === 'file')
+        return `the object ${JSON.stringify(blocking)}`;
+    }
+    return `keys under ${JSON.stringify(`${key}/`)}`;
   }
 
   private info(key: string, body: Uint8Array): ObjectInfo {
@@ -149,8 +199,19 @@ export class FsStorage implements Storage {
     };
   }
 
-  private failure(operation: StorageOperation, key: string, error: unknown): StorageError {
+  private async failure(operation: StorageOperation, key: string, error: unknown): Promise<StorageError> {
     const code = (error as NodeJS.ErrnoException).code;
+    const writing = operation === 'put' || operation === 'copy';
+    if (writing && (code === 'EISDIR' || code === 'ENOTDIR' || code === 'EEXIST')) {
+      // S3 keeps `a` and `a/b` side by side; a folder cannot (a name is a file or a folder).
+      const clash = await this.clashWith(key);
+      return new StorageError(
+        operation,
+        this.locate(key),
+        `Cannot ${operation} ${this.locate(key)}: a folder cannot hold ${JSON.stringify(key)} beside ${clash}`,
+        { retryable: false, cause: error },
+      );
+    }
     if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR') {
       return new ObjectNotFoundError(operation, this.locate(key), { cause: error });
     }
@@ -165,5 +226,13 @@ export class FsStorage implements Storage {
         cause: error,
       },
     );
+  }
+}
+
+async function kindOf(path: string): Promise<'file' | 'folder' | undefined> {
+  try {
+    return (await stat(path)).isDirectory() ? 'folder' : 'file';
+  } catch {
+    return undefined;
   }
 }

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import {
   CopyObjectCommand,
+  DeleteObjectCommand,
   GetObjectCommand,
   type GetObjectCommandOutput,
   HeadObjectCommand,
@@ -130,15 +131,28 @@ export class S3Storage implements Storage {
     }
   }
 
+  async delete(key: string): Promise<void> {
+    try {
+      // S3 answers 204 whether or not the key existed; in a versioned bucket this adds a delete marker.
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+    } catch (error) {
+      const failure = classifyS3Error(error, 'delete', this.locate(key));
+      if (failure instanceof ObjectNotFoundError) return;
+      throw failure;
+    }
+  }
+
   async *list(prefix = '', startAfter?: string): AsyncIterable<ObjectInfo> {
+    const after = Buffer.from(startAfter ?? '');
     try {
       for await (const page of paginateListObjectsV2(
         { client: this.client },
         { Bucket: this.bucket, Prefix: prefix, StartAfter: startAfter || undefined },
       )) {
         for (const object of page.Contents ?? []) {
-          // S3 honours StartAfter; some S3-compatible servers (s3rver) ignore it.
-          if (startAfter && object.Key! <= startAfter) continue;
+          // S3 honours StartAfter; some S3-compatible servers ignore it. Compared as S3 orders keys,
+          // by UTF-8 bytes (a string comparison puts U+1F600 before U+FF01).
+          if (startAfter && Buffer.compare(Buffer.from(object.Key!), after) <= 0) continue;
           yield { key: object.Key!, size: object.Size ?? 0, etag: unquote(object.ETag) };
         }
       }

@@ -42,7 +42,15 @@ export interface Storage {
   put(key: string, body: Uint8Array, options: PutOptions): Promise<ObjectInfo>;
   /** Copies `sourceKey` of `source` to `key` here, server-side where both are the same kind. */
   copyFrom(source: Storage, sourceKey: string, key: string): Promise<void>;
-  /** Every object whose key starts with `prefix` (and sorts after `startAfter`), in key order. */
+  /**
+   * Removes the object. Deleting a key that does not exist succeeds (as S3's DeleteObject does),
+   * so a retried or repeated delete is harmless.
+   */
+  delete(key: string): Promise<void>;
+  /**
+   * Every object whose key starts with `prefix` (and sorts after `startAfter`), in key order: the
+   * order of the keys' UTF-8 bytes, as S3 lists them.
+   */
   list(prefix?: string, startAfter?: string): AsyncIterable<ObjectInfo>;
 }
 

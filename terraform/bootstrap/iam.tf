@@ -340,6 +340,81 @@ data "aws_iam_policy_document" "deploy" {
   }
 
   statement {
+    sid = "StatusTables"
+    # The module's status table, <deployment>-status.
+    actions = [
+      "dynamodb:CreateTable",
+      "dynamodb:DeleteTable",
+      "dynamodb:DescribeContinuousBackups",
+      "dynamodb:DescribeTable",
+      "dynamodb:DescribeTimeToLive",
+      "dynamodb:ListTagsOfResource",
+      "dynamodb:TagResource",
+      "dynamodb:UntagResource",
+      "dynamodb:UpdateContinuousBackups",
+      "dynamodb:UpdateTable",
+    ]
+    resources = [for name in local.deployments : "${local.arn}:dynamodb:${local.region_account}:table/${name}-*"]
+  }
+
+  statement {
+    sid = "StatusTableKeyGrants"
+    # A table encrypted with a customer managed key is created with a grant on that key for
+    # DynamoDB, in the name of whoever creates the table: grants for AWS resources only, on the
+    # project's keys only.
+    actions   = ["kms:CreateGrant"]
+    resources = ["${local.arn}:kms:${local.region_account}:key/*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/Project"
+      values   = [var.name_prefix]
+    }
+
+    condition {
+      test     = "Bool"
+      variable = "kms:GrantIsForAWSResource"
+      values   = ["true"]
+    }
+  }
+
+  statement {
+    sid       = "EventBuses"
+    actions   = ["events:CreateEventBus", "events:DeleteEventBus", "events:DescribeEventBus", "events:ListTagsForResource", "events:TagResource", "events:UntagResource", "events:UpdateEventBus"]
+    resources = [for name in local.deployments : "${local.arn}:events:${local.region_account}:event-bus/${name}"]
+  }
+
+  statement {
+    sid = "DescribeExistingEventBuses"
+    # A deployment may put its events on a bus it does not own (event_bus_name, e.g. default): the
+    # plan reads it, and changes nothing on it but its own rules.
+    actions   = ["events:DescribeEventBus"]
+    resources = ["${local.arn}:events:${local.region_account}:event-bus/*"]
+  }
+
+  statement {
+    sid = "EventRules"
+    # <deployment>-* rules, on the deployment's bus or any other (rule/<name> on the default bus,
+    # rule/<bus>/<name> elsewhere).
+    actions = [
+      "events:DeleteRule",
+      "events:DescribeRule",
+      "events:DisableRule",
+      "events:EnableRule",
+      "events:ListTagsForResource",
+      "events:ListTargetsByRule",
+      "events:PutRule",
+      "events:PutTargets",
+      "events:RemoveTargets",
+      "events:TagResource",
+      "events:UntagResource",
+    ]
+    resources = flatten([
+      for name in local.deployments : ["${local.arn}:events:${local.region_account}:rule/${name}-*", "${local.arn}:events:${local.region_account}:rule/*/${name}-*"]
+    ])
+  }
+
+  statement {
     sid = "ImageRepositories"
     actions = [
       "ecr:BatchCheckLayerAvailability",
@@ -433,6 +508,34 @@ data "aws_iam_policy_document" "function_boundary" {
     sid       = "Traces"
     actions   = ["xray:PutTelemetryRecords", "xray:PutTraceSegments"]
     resources = ["*"]
+  }
+
+  statement {
+    sid = "StatusTables"
+    # Items and the byStatus index (table/<name>/index/<index>) of the deployments' status tables.
+    actions   = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"]
+    resources = ["${local.arn}:dynamodb:${local.region_account}:table/${var.name_prefix}-*"]
+  }
+
+  statement {
+    sid = "OutcomeEvents"
+    # The deployment's own bus or an existing one it was given (event_bus_name, e.g. default).
+    actions   = ["events:PutEvents"]
+    resources = ["${local.arn}:events:${local.region_account}:event-bus/*"]
+  }
+
+  statement {
+    sid = "PipelineParameters"
+    # pipeline_config_parameter_name: the deployment root requires names under /<name_prefix>/.
+    actions   = ["ssm:GetParameter"]
+    resources = ["${local.arn}:ssm:${local.region_account}:parameter/${var.name_prefix}/*"]
+  }
+
+  statement {
+    sid = "DeleteOutputsOfDeletedSources"
+    # IMGPIPE_DELETE_OUTPUTS: a deleted upload's outputs and manifest go too (output buckets only).
+    actions   = ["s3:DeleteObject"]
+    resources = ["${local.arn}:s3:::${var.name_prefix}-*-output-${local.account_id}/*"]
   }
 }
 

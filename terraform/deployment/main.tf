@@ -35,6 +35,9 @@ module "imgpipe" {
 
   reserved_concurrent_executions = var.reserved_concurrent_executions
   pipeline_config                = var.pipeline_config
+  pipeline_config_parameter_name = var.pipeline_config_parameter_name
+  delete_outputs                 = var.delete_outputs
+  tracing_enabled                = var.tracing_enabled
   log_level                      = var.log_level
   log_retention_in_days          = var.log_retention_in_days
   role_permissions_boundary      = var.permissions_boundary_policy_name == null ? null : "arn:aws:iam::${var.aws_account_id}:policy/${var.permissions_boundary_policy_name}"
@@ -45,6 +48,13 @@ module "imgpipe" {
 
   # imgpipe-<environment>-reprocess: index.reprocess from the same image, for backfills.
   create_reprocess_function = var.create_reprocess_function
+
+  # imgpipe-<environment>-status, the bus (imgpipe-<environment> or an existing one) and the
+  # imgpipe-<environment>-image-alerts topic.
+  create_status_table              = var.create_status_table
+  status_table_deletion_protection = var.status_table_deletion_protection
+  event_bus_name                   = var.event_bus_name
+  image_alert_email                = var.image_alert_email
 
   ecr_pull_account_ids     = var.ecr_pull_account_ids
   s3_force_destroy         = var.force_destroy

@@ -68,6 +68,21 @@ output "sqs_queue_url" {
   value       = module.imgpipe.sqs_queue_url
 }
 
+output "status_table_name" {
+  description = "Status table (key id = <bucket>/<key>), or null when create_status_table is false."
+  value       = module.imgpipe.status_table_name
+}
+
+output "cloudwatch_event_bus_arn" {
+  description = "Bus the outcome events go to (source imgpipe)."
+  value       = module.imgpipe.cloudwatch_event_bus_arn
+}
+
+output "image_alerts_topic_arn" {
+  description = "Topic of quarantined and failed image events."
+  value       = module.imgpipe.image_alerts_topic_arn
+}
+
 output "sns_topic_arn" {
   description = "Topic of alarm and budget notifications."
   value       = module.imgpipe.sns_topic_arn

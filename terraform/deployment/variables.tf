@@ -78,6 +78,29 @@ variable "pipeline_config" {
   default     = null
 }
 
+variable "pipeline_config_parameter_name" {
+  description = "SSM parameter holding the pipeline document (IMGPIPE_CONFIG_PARAMETER), e.g. /imgpipe/<environment>/pipeline, or null. Not with pipeline_config. With the bootstrap's permissions boundary the function may read parameters under /imgpipe/ only."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.pipeline_config_parameter_name == null || var.permissions_boundary_policy_name == null || startswith(coalesce(var.pipeline_config_parameter_name, "x"), "/imgpipe/")
+    error_message = "pipeline_config_parameter_name must start with /imgpipe/ (e.g. /imgpipe/prod/pipeline): the bootstrap's permissions boundary lets the function read no other parameter."
+  }
+}
+
+variable "delete_outputs" {
+  description = "Whether deleting a source object deletes its outputs and manifest (IMGPIPE_DELETE_OUTPUTS)."
+  type        = bool
+  default     = true
+}
+
+variable "tracing_enabled" {
+  description = "Whether both functions trace with X-Ray (Active) and Powertools Tracer is on."
+  type        = bool
+  default     = true
+}
+
 variable "log_level" {
   description = "Application log level: DEBUG, INFO, WARN or ERROR."
   type        = string
@@ -118,6 +141,30 @@ variable "create_reprocess_function" {
   description = "Whether to deploy imgpipe-<environment>-reprocess, the backfill function (index.reprocess) for objects already in the source bucket. The deploy role may manage it only once the bootstrap that allows it has been applied."
   type        = bool
   default     = true
+}
+
+variable "create_status_table" {
+  description = "Whether to deploy the status table imgpipe-<environment>-status (IMGPIPE_STATUS_TABLE)."
+  type        = bool
+  default     = true
+}
+
+variable "status_table_deletion_protection" {
+  description = "Whether DynamoDB refuses to delete the status table: true in prod. Set false and apply before destroying an environment."
+  type        = bool
+  default     = false
+}
+
+variable "event_bus_name" {
+  description = "Existing EventBridge bus for the outcome events, e.g. default; null creates imgpipe-<environment>."
+  type        = string
+  default     = null
+}
+
+variable "image_alert_email" {
+  description = "E-mail address told of every quarantined or failed image (the image alerts topic), or null."
+  type        = string
+  default     = null
 }
 
 variable "ecr_pull_account_ids" {

@@ -93,6 +93,74 @@ export function describeStorageContract(
       expect(after).toEqual(['l/c.jpg']);
     });
 
+    it('deletes an object, and deleting a missing key is not an error', async () => {
+      const { storage } = await setup();
+      for (const key of ['del/a.jpg', 'del/b.jpg', 'del/sub/c.jpg'])
+        await storage.put(key, bytes(key), { contentType: 'image/jpeg' });
+      await storage.delete('del/a.jpg');
+      await storage.delete('del/sub/c.jpg');
+      await expect(storage.get('del/a.jpg')).rejects.toBeInstanceOf(ObjectNotFoundError);
+      expect(await storage.head('del/sub/c.jpg')).toBeUndefined();
+      await storage.delete('del/a.jpg');
+      await storage.delete('del/never-there.jpg');
+      const keys: string[] = [];
+      for await (const info of storage.list('del/')) keys.push(info.key);
+      expect(keys).toEqual(['del/b.jpg']);
+      // A deleted key can be written again, as a file or as a folder of other keys.
+      await storage.put('del/sub', bytes('now a file'), { contentType: 'application/octet-stream' });
+      expect((await storage.get('del/sub')).size).toBe(10);
+    });
+
+    // Keys S3 accepts that a folder cannot hold as plain names, or that URL handling mangles:
+    // every one must come back as it was put, from get, head, copy and list.
+    const unusualKeys = [
+      ...[...'+?#;&=$,@:'].map((c) => `chars/x${c}y.jpg`),
+      'chars/per%41cent%.jpg',
+      'chars/back\\slash.jpg',
+      'chars/tilde~and space.jpg',
+      'dots/./same.jpg',
+      'dots/../up.jpg',
+      'dots/ends.',
+      'last/.',
+      'last/..',
+      'empty//segment.jpg',
+      'trailing/',
+      `long/${'n'.repeat(300)}.jpg.webp`,
+      `long/${'ü'.repeat(200)}.jpg`,
+      `${'k'.repeat(1020)}.jpg`,
+    ];
+
+    it('keeps every key S3 accepts, byte for byte, through put, get, head, copy and list', async () => {
+      const { storage, other } = await setup();
+      for (const key of unusualKeys) {
+        await other.put(key, bytes(key), { contentType: 'application/octet-stream' });
+        await storage.copyFrom(other, key, key);
+        const got = await storage.get(key);
+        expect(Buffer.from(got.body).toString(), key).toBe(key);
+        expect(got.key).toBe(key);
+        expect((await storage.head(key))?.size, key).toBe(Buffer.byteLength(key));
+      }
+      const listed: string[] = [];
+      for await (const info of storage.list()) listed.push(info.key);
+      const byteOrder = [...unusualKeys].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+      expect(listed).toEqual(byteOrder);
+      for (const key of unusualKeys) await storage.delete(key);
+      const left: string[] = [];
+      for await (const info of storage.list()) left.push(info.key);
+      expect(left).toEqual([]);
+    });
+
+    it('continues a listing after a key in the order of UTF-8 bytes, not of UTF-16 code units', async () => {
+      const { storage } = await setup();
+      // U+FF01 is EF BC 81 in UTF-8 and U+1F600 is F0 9F 98 80: the emoji comes after it in S3's order,
+      // though a JavaScript string comparison puts it first (surrogate D83D < FF01).
+      for (const key of ['u/\uFF01', 'u/\u{1F600}'])
+        await storage.put(key, bytes(key), { contentType: 'text/plain' });
+      const after: string[] = [];
+      for await (const info of storage.list('u/', 'u/\uFF01')) after.push(info.key);
+      expect(after).toEqual(['u/\u{1F600}']);
+    });
+
     it('names its location in every key it describes', async () => {
       const { storage } = await setup();
       expect(storage.locate('x/y.jpg')).toBe(`${storage.location}/x/y.jpg`);

@@ -1,11 +1,21 @@
 import { execFile } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { decode } from '../../src/codecs/index.ts';
-import type { Manifest } from '../../src/pipeline/records.ts';
+import type { Manifest, QuarantineRecord } from '../../src/pipeline/records.ts';
+import { FsStorage } from '../../src/storage/fs.ts';
+import { getJson } from '../../src/storage/types.ts';
 import { runCli, startCli } from '../support/cli.ts';
 import { fixturePath } from '../support/fixtures.ts';
 import { hasTool } from '../support/tools.ts';
@@ -52,6 +62,45 @@ describe('imgpipe process', () => {
     expect(forced.stdout).toContain('1 file(s): 1 processed');
   });
 
+  it('processes files whose names are 255 bytes long or contain a backslash', async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'in'));
+    const long = `${'é'.repeat(125)}.jpg`; // 254 bytes: the output name adds ".jpg.webp"
+    const names = [long, 'back\\slash.jpg', `${'n'.repeat(251)}.jpg`];
+    for (const name of names)
+      copyFileSync(fixturePath('edge/orientation/photo-exif-orientation-6.jpg'), join(dir, 'in', name));
+    copyFileSync(fixturePath('edge/broken/truncated-half.jpg'), join(dir, 'in', `${'q'.repeat(251)}.jpg`));
+    const run = await runCli(['process', 'in', '--out', 'out'], { cwd: dir });
+    expect(run.stdout).toContain('4 file(s): 3 processed, 0 already done, 1 quarantined, 0 failed');
+    expect(run.code).toBe(0);
+    const out = new FsStorage(join(dir, 'out'));
+    for (const name of names) {
+      const manifest = await getJson<Manifest>(out, `manifests/${name}.json`);
+      expect(manifest.outputs.map((o) => o.key)).toContain(`small/${name}.webp`);
+      for (const output of manifest.outputs) expect((await out.head(output.key))?.size).toBe(output.bytes);
+    }
+    const reason = await getJson<QuarantineRecord>(out, `quarantine/reasons/${'q'.repeat(251)}.jpg.json`);
+    expect(reason.reason).toBe('truncated');
+    // Plain names stay plain paths; a second run reads the split ones back as the same keys.
+    expect(existsSync(join(dir, 'out', 'small', 'back\\slash.jpg.webp'))).toBe(true);
+    const again = await runCli(['process', 'in', '--out', 'out'], { cwd: dir });
+    expect(again.stdout).toContain('4 file(s): 0 processed, 3 already done, 1 quarantined, 0 failed');
+  });
+
+  it('removes the outputs of a file replaced by an invalid one', async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'in'));
+    copyFileSync(fixturePath('edge/orientation/photo-exif-orientation-6.jpg'), join(dir, 'in', 'photo.jpg'));
+    expect((await runCli(['process', 'in', '--out', 'out'], { cwd: dir })).code).toBe(0);
+    expect(existsSync(join(dir, 'out', 'small', 'photo.jpg.avif'))).toBe(true);
+
+    copyFileSync(fixturePath('edge/broken/text-named.jpg'), join(dir, 'in', 'photo.jpg'));
+    const run = await runCli(['process', 'in', '--out', 'out'], { cwd: dir });
+    expect(run.stdout).toMatch(/in\/photo\.jpg\s+quarantined \(unsupported-format\)/);
+    expect(readdirSync(join(dir, 'out')).sort()).toEqual(['quarantine']);
+    expect(existsSync(join(dir, 'out', 'quarantine', 'objects', 'photo.jpg'))).toBe(true);
+  });
+
   it('exits 1 when an input fails for a reason other than quarantine', async () => {
     const dir = inputFolder();
     mkdirSync(join(dir, 'out'));
@@ -82,7 +131,7 @@ describe('imgpipe process', () => {
     const bad = await runCli(['process', 'in', '--out', 'out', '--config', 'bad.json'], { cwd: dir });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain(
-      'Expected integer between 0 and 100 for bad.json.formats.webp.quality but received 101 of type number',
+      'bad.json: Expected integer between 0 and 100 for formats.webp.quality but received 101 of type number',
     );
   });
 
@@ -90,10 +139,10 @@ describe('imgpipe process', () => {
     const missingOut = await runCli(['process', 'x.jpg']);
     expect([missingOut.code, missingOut.stderr]).toEqual([
       2,
-      expect.stringContaining('process needs --out <dir>'),
+      expect.stringContaining('--out <dir> is required'),
     ]);
     const unknown = await runCli(['resize']);
-    expect([unknown.code, unknown.stderr]).toEqual([2, expect.stringContaining('Unknown command "resize"')]);
+    expect([unknown.code, unknown.stderr]).toEqual([2, expect.stringContaining('unknown command "resize"')]);
     const badPort = await runCli(['dev', '--port', 'abc']);
     expect(badPort.stderr).toContain(
       'Expected a port number between 0 and 65535 for --port but received "abc"',
@@ -102,9 +151,19 @@ describe('imgpipe process', () => {
 });
 
 describe('imgpipe dev', () => {
+  const awsEnv = {
+    ...process.env,
+    AWS_ACCESS_KEY_ID: 'S3RVER',
+    AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    AWS_DEFAULT_REGION: 'us-east-1',
+    AWS_EC2_METADATA_DISABLED: 'true',
+  };
+
   it('serves local S3, processes the samples through the Lambda handler and exits with --once', async () => {
     const dir = tempDir();
-    const run = await runCli(['dev', '--once', '--port', '0', '--dir', join(dir, 'data')]);
+    const run = await runCli(['dev', '--once', '--port', '0', '--dir', join(dir, 'data')], {
+      timeoutMs: 300_000,
+    });
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/Local S3 at http:\/\/127\.0\.0\.1:\d+/);
     expect(run.stdout).toMatch(
@@ -113,7 +172,7 @@ describe('imgpipe dev', () => {
     expect(run.stdout).toMatch(/\+ samples\/photo-exif-orientation-6\.jpg: processed, jpeg 320x480/);
     expect(run.stdout).toContain('s3://imgpipe-output/small/samples/portrait-friends-dogs.jpg.avif');
     expect(run.stdout).toMatch(/- samples\/text-named\.jpg: quarantined \(unsupported-format\)/);
-  });
+  }, 300_000);
 
   it.skipIf(!hasTool('aws'))(
     'turns an upload made with the AWS CLI into variants, then stops on SIGINT',
@@ -125,22 +184,15 @@ describe('imgpipe dev', () => {
       );
       const endpoint = output().match(/Local S3 at (http:\/\/127\.0\.0\.1:\d+)/)![1]!;
       expect(match).toBeTruthy();
-      const env = {
-        ...process.env,
-        AWS_ACCESS_KEY_ID: 'S3RVER',
-        AWS_SECRET_ACCESS_KEY: 'S3RVER',
-        AWS_DEFAULT_REGION: 'us-east-1',
-        AWS_EC2_METADATA_DISABLED: 'true',
-      };
       const aws = (...args: string[]) =>
-        promisify(execFile)('aws', [...args, '--endpoint-url', endpoint], { env });
+        promisify(execFile)('aws', [...args, '--endpoint-url', endpoint], { env: awsEnv });
       await aws(
         's3',
         'cp',
         fixturePath('photos/landscape-picos-de-europa.jpg'),
         's3://imgpipe-source/trip/day one.jpg',
       );
-      await expect.poll(() => output(), { timeout: 60_000 }).toMatch(/\+ trip\/day one\.jpg: processed/);
+      await expect.poll(() => output(), { timeout: 240_000 }).toMatch(/\+ trip\/day one\.jpg: processed/);
       const listing = (await aws('s3', 'ls', 's3://imgpipe-output/medium/trip/')).stdout;
       expect(listing).toMatch(/day one\.jpg\.avif/);
       await aws('s3', 'cp', 's3://imgpipe-output/medium/trip/day one.jpg.webp', join(dir, 'medium.webp'));
@@ -151,5 +203,73 @@ describe('imgpipe dev', () => {
       child.kill('SIGINT');
       expect(await exited).toBe(0);
     },
+    300_000,
+  );
+
+  it.skipIf(!hasTool('aws'))(
+    'loses no upload whose key has + ? # ; & = $ , @ : (AWS CLI against imgpipe dev)',
+    async () => {
+      const dir = tempDir();
+      const { child, output } = await startCli(
+        ['dev', '--port', '0', '--dir', join(dir, 'data')],
+        /Watching for uploads/,
+      );
+      try {
+        const endpoint = output().match(/Local S3 at (http:\/\/127\.0\.0\.1:\d+)/)![1]!;
+        const aws = async (...args: string[]) =>
+          (await promisify(execFile)('aws', [...args, '--endpoint-url', endpoint], { env: awsEnv })).stdout;
+        const invalid = [...'+?#;&=$,@:'].map((c) => `odd/x${c}y.jpg`);
+        const valid = 'odd/ok +?#;&=$,@:.jpg';
+        // One upload of a folder whose file names are the keys.
+        mkdirSync(join(dir, 'upload', 'odd'), { recursive: true });
+        for (const key of invalid)
+          copyFileSync(fixturePath('edge/broken/text-named.jpg'), join(dir, 'upload', key));
+        copyFileSync(
+          fixturePath('edge/orientation/photo-exif-orientation-6.jpg'),
+          join(dir, 'upload', valid),
+        );
+        await aws('s3', 'cp', '--recursive', join(dir, 'upload'), 's3://imgpipe-source/');
+
+        const escaped = (key: string) => key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+        const expected = [
+          new RegExp(`\\+ ${escaped(valid)}: processed`),
+          ...invalid.map((key) => new RegExp(`- ${escaped(key)}: quarantined \\(unsupported-format\\)`)),
+        ];
+        // The CLI uploads in parallel, so the events arrive in any order.
+        await expect
+          .poll(() => expected.filter((line) => !line.test(output())), { timeout: 180_000, interval: 500 })
+          .toEqual([]);
+        expect(output()).not.toMatch(/failed after|retrying/);
+
+        // Every quarantine copy and reason record is there under its exact key, and listings
+        // (which the AWS CLI asks for URL-encoded) name the keys as they were uploaded.
+        const listing = await aws('s3', 'ls', '--recursive', 's3://imgpipe-quarantine/');
+        for (const key of invalid) {
+          expect(listing).toContain(`objects/${key}\n`);
+          expect(listing).toContain(`reasons/${key}.json\n`);
+        }
+        await aws('s3', 'cp', '--recursive', 's3://imgpipe-quarantine/', join(dir, 'quarantine'));
+        for (const key of invalid) {
+          const copy = readFileSync(join(dir, 'quarantine', 'objects', key));
+          expect(Buffer.compare(copy, readFileSync(fixturePath('edge/broken/text-named.jpg')))).toBe(0);
+          const reason = JSON.parse(readFileSync(join(dir, 'quarantine', 'reasons', `${key}.json`), 'utf8'));
+          expect(reason).toMatchObject({ reason: 'unsupported-format', source: { key } });
+        }
+        const outputs = await aws('s3', 'ls', '--recursive', 's3://imgpipe-output/');
+        for (const variant of ['large', 'medium', 'small'])
+          for (const ext of ['jpg', 'webp', 'avif'])
+            expect(outputs).toContain(`${variant}/${valid}.${ext}\n`);
+        expect(outputs).toContain(`manifests/${valid}.json\n`);
+        const small = join(dir, 'small.webp');
+        await aws('s3', 'cp', `s3://imgpipe-output/small/${valid}.webp`, small);
+        const image = await decode('webp', readFileSync(small));
+        expect([image.width, image.height]).toEqual([320, 480]);
+      } finally {
+        const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+        child.kill('SIGINT');
+        await exited;
+      }
+    },
+    360_000,
   );
 });

@@ -179,6 +179,71 @@ describe('S3 event handler', () => {
     expect(again.records[0]!.status).toBe('processed');
   });
 
+  describe('when a processed image is replaced by an invalid one', () => {
+    const output = () => new S3Storage(s3.client, OUTPUT);
+    const quarantine = () => new S3Storage(s3.client, QUARANTINE);
+    const exists = async (storage: S3Storage, key: string) => (await storage.head(key)) !== undefined;
+
+    async function processValid(key: string) {
+      const event = await upload(SOURCE, key, readFixture('edge/orientation/photo-exif-orientation-6.jpg'));
+      const { result } = await capture(() => handlerFor(config())(event));
+      expect(result.records[0]!.status).toBe('processed');
+      const manifest = await getJson<Manifest>(output(), `manifests/${key}.json`);
+      expect(manifest.outputs).toHaveLength(6);
+      return manifest.outputs.map((o) => o.key);
+    }
+
+    it('quarantines the new version and removes the old outputs and manifest; a re-delivery changes nothing', async () => {
+      const key = 'replaced/bad.jpg';
+      const outputs = await processValid(key);
+      const replacement = await upload(SOURCE, key, readFixture('edge/broken/text-named.jpg'));
+
+      const { result, lines } = await capture(() => handlerFor(config())(replacement));
+      expect(result.records[0]).toMatchObject({ status: 'quarantined', reason: 'unsupported-format' });
+      for (const output_ of outputs) expect(await exists(output(), output_), output_).toBe(false);
+      expect(await exists(output(), `manifests/${key}.json`)).toBe(false);
+      expect(await exists(quarantine(), `objects/${key}`)).toBe(true);
+      expect(await exists(quarantine(), `reasons/${key}.json`)).toBe(true);
+      expect(objectLines(lines)[0]).toMatchObject({
+        outcome: 'quarantined',
+        removedOutputs: [...outputs, `manifests/${key}.json`],
+      });
+
+      // S3 delivers at least once: the same event again is quarantined again, with nothing to remove.
+      const again = await capture(() => handlerFor(config())(replacement));
+      expect(again.result.records[0]).toMatchObject({ status: 'quarantined', reason: 'unsupported-format' });
+      expect(objectLines(again.lines)[0]).toMatchObject({ removedOutputs: [] });
+      expect(await exists(quarantine(), `objects/${key}`)).toBe(true);
+    });
+
+    it('finishes a removal that stopped between the outputs and the manifest', async () => {
+      const key = 'replaced/half-done.jpg';
+      const outputs = await processValid(key);
+      // As if an earlier attempt had removed some outputs and then failed: the manifest still lists them.
+      for (const gone of outputs.slice(0, 4)) await output().delete(gone);
+      const replacement = await upload(SOURCE, key, readFixture('edge/broken/truncated-half.jpg'));
+      const { result } = await capture(() => handlerFor(config())(replacement));
+      expect(result.records[0]).toMatchObject({ status: 'quarantined', reason: 'truncated' });
+      for (const output_ of outputs) expect(await exists(output(), output_), output_).toBe(false);
+      expect(await exists(output(), `manifests/${key}.json`)).toBe(false);
+    });
+
+    it('keeps the outputs of the same content when only the configuration now rejects it', async () => {
+      const key = 'replaced/same-content.jpg';
+      const outputs = await processValid(key);
+      const event = buildS3Notification({ bucket: SOURCE, key });
+      // A new configuration (so the manifest is not current) whose pixel limit the same bytes exceed.
+      const stricter = config({
+        IMGPIPE_MAX_PIXELS: '1000',
+        IMGPIPE_CONFIG: JSON.stringify({ variants: [{ name: 'large', width: 1600 }], formats: { webp: {} } }),
+      });
+      const { result } = await capture(() => handlerFor(stricter)(event));
+      expect(result.records[0]).toMatchObject({ status: 'quarantined', reason: 'too-many-pixels' });
+      for (const output_ of outputs) expect(await exists(output(), output_), output_).toBe(true);
+      expect(await exists(output(), `manifests/${key}.json`)).toBe(true);
+    });
+  });
+
   it('quarantines an invalid upload with a reason record, leaves the source alone, and succeeds', async () => {
     const body = readFixture('edge/broken/text-named.jpg');
     const event = await upload(SOURCE, 'docs/notes.jpg', body);
@@ -214,6 +279,33 @@ describe('S3 event handler', () => {
     expect(result.records[0]).toMatchObject({ status: 'quarantined', reason: 'too-large' });
     const copy = await s3.client.send(new HeadObjectCommand({ Bucket: QUARANTINE, Key: 'objects/huge.jpg' }));
     expect(copy.ContentLength).toBe(body.length);
+  });
+
+  it('quarantines an image that would outlast the invocation, with no output, instead of timing out', async () => {
+    // 15.9 MP: decoding, resizing and encoding it takes seconds. The invocation has 0.4 s left: a
+    // quarter of it is kept to record the outcome, which leaves the image 0.3 s.
+    const body = readFixture('bench/seeding-5312x2988.jpg');
+    const event = await upload(SOURCE, 'slow/big.jpg', body);
+    const context = { getRemainingTimeInMillis: () => 400 } as never;
+    const { result, lines } = await capture(() => handlerFor(config())(event, context));
+    expect(result.records[0]).toMatchObject({ status: 'quarantined', reason: 'too-slow' });
+
+    const quarantine = new S3Storage(s3.client, QUARANTINE);
+    const record = await getJson<QuarantineRecord>(quarantine, 'reasons/slow/big.jpg.json');
+    expect(record).toMatchObject({
+      reason: 'too-slow',
+      message: expect.stringMatching(/^Processing took longer than the [\d.]+ s allowed for one image/),
+      details: { boundBy: 'invocation', maxSecondsPerImage: 60, reserveMs: expect.any(Number) },
+    });
+    // What was left when the image started: the 0.4 s of the context, less the reads before it.
+    expect(record.details.invocationRemainingMs).toBeLessThanOrEqual(400);
+    expect((await quarantine.get('objects/slow/big.jpg')).size).toBe(body.length);
+    const written = [];
+    for await (const object of new S3Storage(s3.client, OUTPUT).list('large/slow/')) written.push(object.key);
+    for await (const object of new S3Storage(s3.client, OUTPUT).list('manifests/slow/'))
+      written.push(object.key);
+    expect(written).toEqual([]);
+    expect(objectLines(lines)[0]).toMatchObject({ outcome: 'quarantined', reason: 'too-slow' });
   });
 
   it('ignores events for its own outputs and quarantine copies', async () => {
@@ -264,12 +356,14 @@ describe('S3 event handler', () => {
     };
     expect((await capture(() => handler(test))).result).toEqual({ records: [] });
     expect((await capture(() => handler({ hello: 'world' }))).result).toEqual({ records: [] });
-    const removed = buildS3Notification({
+    // Events the pipeline has nothing to do with are acknowledged (removals are handled: see
+    // status-handler.test.ts).
+    const restored = buildS3Notification({
       bucket: SOURCE,
-      key: 'gone.jpg',
-      eventName: 'ObjectRemoved:Delete',
+      key: 'archived.jpg',
+      eventName: 'ObjectRestore:Completed',
     });
-    expect((await capture(() => handler(removed))).result.records[0]).toMatchObject({ status: 'ignored' });
+    expect((await capture(() => handler(restored))).result.records[0]).toMatchObject({ status: 'ignored' });
   });
 
   it('records a deleted object as missing and succeeds', async () => {

@@ -5,11 +5,13 @@ import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildArtifact } from '../../scripts/build.ts';
+import { type LocalDynamo, startLocalDynamo } from '../../src/cli/local-dynamodb.ts';
 import { buildS3Notification, LOCAL_CREDENTIALS } from '../../src/cli/local-s3.ts';
 import { decode } from '../../src/codecs/index.ts';
 import type { InputFormat } from '../../src/core/formats.ts';
 import { IMAGE_ENV } from '../../src/core/runtime.ts';
 import type { Manifest } from '../../src/pipeline/records.ts';
+import { DynamoStatusStore } from '../../src/status/dynamodb.ts';
 import { S3Storage } from '../../src/storage/s3.ts';
 import { getJson } from '../../src/storage/types.ts';
 import { REPO_ROOT } from '../support/cli.ts';
@@ -21,7 +23,8 @@ import { startTestS3 } from '../support/s3.ts';
  * Runtime parity: the built artifact, alone in an empty folder (no node_modules), started the way
  * the Lambda base image starts it — the real runtime interface client (aws-lambda-ric) running
  * `index.handler` under Node 24 against a Runtime API — processing real S3 events against a real
- * S3 API server. There is no Docker engine here; this is the image's runtime stage without the image.
+ * S3 API server, with the status table on (DynamoDB's API served by dynalite). There is no Docker
+ * engine here; this is the image's runtime stage without the image.
  */
 const RIC = join(REPO_ROOT, 'test/lambda-runtime/node_modules/aws-lambda-ric/index.mjs');
 const ricInstalled = existsSync(RIC);
@@ -33,6 +36,8 @@ if (!ricInstalled) {
 
 describe.skipIf(!ricInstalled)('the built artifact under the Lambda runtime interface client', () => {
   let s3: Awaited<ReturnType<typeof startTestS3>>;
+  let dynamo: LocalDynamo;
+  let status: DynamoStatusStore;
   let api: RuntimeApi;
   let runtime: ChildProcess;
   let taskRoot: string;
@@ -41,6 +46,9 @@ describe.skipIf(!ricInstalled)('the built artifact under the Lambda runtime inte
 
   beforeAll(async () => {
     s3 = await startTestS3(['uploads', 'variants', 'rejected']);
+    dynamo = await startLocalDynamo();
+    await dynamo.createStatusTable('imgpipe-status');
+    status = new DynamoStatusStore(dynamo.client, 'imgpipe-status');
     const build = await buildArtifact(mkdtempSync(join(tmpdir(), 'imgpipe-build-')));
     taskRoot = mkdtempSync(join(tmpdir(), 'imgpipe-task-'));
     cpSync(build.outdir, taskRoot, { recursive: true });
@@ -66,6 +74,8 @@ describe.skipIf(!ricInstalled)('the built artifact under the Lambda runtime inte
         AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
         AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
         AWS_ENDPOINT_URL_S3: s3.endpoint,
+        AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+        IMGPIPE_STATUS_TABLE: 'imgpipe-status',
         IMGPIPE_S3_FORCE_PATH_STYLE: 'true',
         IMGPIPE_OUTPUT_BUCKET: 'variants',
         IMGPIPE_QUARANTINE_BUCKET: 'rejected',
@@ -83,6 +93,7 @@ describe.skipIf(!ricInstalled)('the built artifact under the Lambda runtime inte
     runtime?.kill('SIGKILL');
     await api?.close();
     await s3?.stop();
+    await dynamo?.close();
     if (taskRoot) rmSync(taskRoot, { recursive: true, force: true });
   });
 
@@ -124,6 +135,11 @@ describe.skipIf(!ricInstalled)('the built artifact under the Lambda runtime inte
     }
     // One structured log line for the object, as CloudWatch would receive it.
     expect(output).toMatch(/"outcome":"processed","bucket":"uploads","key":"trip\/day 1\.jpg"/);
+    expect(await status.get('uploads', 'trip/day 1.jpg')).toMatchObject({
+      status: 'processed',
+      outputs: 9,
+      manifestKey: 'manifests/trip/day 1.jpg.json',
+    });
   });
 
   it('quarantines a corrupt file and reports the invocation as successful', async () => {
@@ -139,6 +155,10 @@ describe.skipIf(!ricInstalled)('the built artifact under the Lambda runtime inte
     const rejected = new S3Storage(s3.client, 'rejected');
     expect((await rejected.get('objects/bad.jpg')).size).toBe(body.length);
     expect(await getJson<{ reason: string }>(rejected, 'reasons/bad.jpg.json')).toMatchObject({
+      reason: 'corrupt',
+    });
+    expect(await status.get('uploads', 'bad.jpg')).toMatchObject({
+      status: 'quarantined',
       reason: 'corrupt',
     });
   });

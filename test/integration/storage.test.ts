@@ -1,8 +1,8 @@
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { type Dirent, mkdtempSync, readdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { join, relative, sep } from 'node:path';
+import { HeadObjectCommand, paginateListObjectsV2 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_CREDENTIALS } from '../../src/cli/local-s3.ts';
 import { StorageError } from '../../src/core/errors.ts';
@@ -16,6 +16,7 @@ describeStorageContract('FsStorage', async () => ({
   other: new FsStorage(mkdtempSync(join(tmpdir(), 'imgpipe-fs-'))),
 }));
 
+const PLAIN = { contentType: 'application/octet-stream' };
 let s3: Awaited<ReturnType<typeof startTestS3>>;
 let bucketCount = 0;
 beforeAll(async () => {
@@ -41,6 +42,17 @@ describe('S3Storage', () => {
     });
     const head = await s3.client.send(new HeadObjectCommand({ Bucket: 'headers', Key: 'a.avif' }));
     expect([head.ContentType, head.CacheControl]).toEqual(['image/avif', 'public, max-age=86400']);
+  });
+
+  it('pages through a listing longer than a page (the local server continues it)', async () => {
+    await createBucket(s3, 'pages');
+    const keys = ['p/a', 'p/b', 'p/b/c', 'p/b.d', 'p/\u00e9', 'p/\u{1F600}', 'p/\uFF01'];
+    for (const key of keys) await new S3Storage(s3.client, 'pages').put(key, new Uint8Array(1), PLAIN);
+    const listed: string[] = [];
+    for await (const page of paginateListObjectsV2({ client: s3.client, pageSize: 2 }, { Bucket: 'pages' }))
+      listed.push(...(page.Contents ?? []).map((o) => o.Key!));
+    // S3's order is that of the keys' UTF-8 bytes: U+1F600 (F0…) after U+FF01 (EF…).
+    expect(listed).toEqual(['p/a', 'p/b', 'p/b.d', 'p/b/c', 'p/\u00e9', 'p/\uFF01', 'p/\u{1F600}']);
   });
 
   describe('against a server that fails', () => {
@@ -109,17 +121,95 @@ describe('S3Storage', () => {
 });
 
 describe('FsStorage', () => {
-  it('refuses keys that would leave its folder', async () => {
-    const storage = new FsStorage(mkdtempSync(join(tmpdir(), 'imgpipe-fs-')));
-    for (const key of ['../escape.jpg', 'a/../../b', '/abs.jpg', 'a//b']) {
-      await expect(storage.put(key, new Uint8Array(1), { contentType: 'image/jpeg' })).rejects.toThrow(
-        /cannot be stored in a folder/,
+  const folder = () => mkdtempSync(join(tmpdir(), 'imgpipe-fs-'));
+  const put = (storage: FsStorage, key: string, body = key) =>
+    storage.put(key, new TextEncoder().encode(body), { contentType: 'image/jpeg' });
+  /** Every file under root, as paths relative to it with `/` separators. */
+  const filesUnder = (root: string) =>
+    (readdirSync(root, { recursive: true, withFileTypes: true }) as Dirent[])
+      .filter((entry) => entry.isFile())
+      .map((entry) => relative(root, join(entry.parentPath, entry.name)).split(sep).join('/'))
+      .sort();
+
+  it('refuses keys that would leave its folder, naming the key', async () => {
+    const storage = new FsStorage(folder());
+    for (const key of ['../escape.jpg', 'a/../../b', '..', './../x']) {
+      await expect(put(storage, key)).rejects.toThrow(
+        `The key ${JSON.stringify(key)} cannot be stored in a folder: it would leave ${storage.root}`,
       );
     }
   });
 
+  it('refuses keys S3 refuses: empty, over 1024 bytes of UTF-8, or not valid Unicode', async () => {
+    const storage = new FsStorage(folder());
+    await expect(put(storage, '')).rejects.toThrow('The key "" cannot be stored: it is empty');
+    await expect(put(storage, `${'é'.repeat(512)}x`)).rejects.toThrow(
+      /cannot be stored: it is 1025 bytes of UTF-8, more than the 1024 S3 allows/,
+    );
+    await expect(put(storage, 'lone\ud800.jpg')).rejects.toThrow(/cannot be stored: it is not valid Unicode/);
+    await expect(put(storage, '')).rejects.toMatchObject({ code: 'storage/bad-key', retryable: false });
+  });
+
+  it('stores plain keys as plain paths, so the folder can be browsed', async () => {
+    const root = folder();
+    const storage = new FsStorage(root);
+    const keys = ['large/photos/a b+ü.jpg.webp', 'manifests/x\\y.jpg.json', '.hidden/%41.jpg', '100%'];
+    for (const key of keys) await put(storage, key);
+    expect(filesUnder(root)).toEqual([...keys].sort());
+  });
+
+  it('encodes only what a folder cannot hold, in names of at most 255 bytes, and lists the keys back', async () => {
+    const root = folder();
+    const storage = new FsStorage(root);
+    const name = `${'€'.repeat(100)}.jpg`; // 304 bytes of UTF-8
+    const keys = [
+      `large/${name}.webp`,
+      'a/./b',
+      'a/../c',
+      'a//d',
+      '/lead',
+      'nul\0byte',
+      '%',
+      '%.',
+      '%2E',
+      '%+x',
+      '%~y',
+    ];
+    for (const key of keys) await put(storage, key);
+    for (const file of filesUnder(root)) {
+      for (const segment of file.split('/')) expect(Buffer.byteLength(segment)).toBeLessThanOrEqual(255);
+      expect(file).not.toMatch(/(^|\/)\.\.?(\/|$)/);
+    }
+    const listed: string[] = [];
+    for await (const info of storage.list()) listed.push(info.key);
+    expect(listed).toEqual([...keys].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))));
+    for (const key of keys) expect(new TextDecoder().decode((await storage.get(key)).body)).toBe(key);
+  });
+
+  it('writes a name of 255 bytes through a temporary file without exceeding the limit', async () => {
+    const root = folder();
+    const storage = new FsStorage(root);
+    const key = `out/${'n'.repeat(251)}.jpg`;
+    await put(storage, key);
+    expect(filesUnder(root)).toEqual([key]);
+  });
+
+  it('names the clash when a key would be both an object and a folder of other keys', async () => {
+    const storage = new FsStorage(folder());
+    await put(storage, 'a');
+    await expect(put(storage, 'a/b')).rejects.toThrow(
+      `Cannot put ${storage.locate('a/b')}: a folder cannot hold "a/b" beside the object "a"`,
+    );
+    await put(storage, 'c/d');
+    const error = await put(storage, 'c').catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'storage/failed', retryable: false, operation: 'put' });
+    expect((error as Error).message).toBe(
+      `Cannot put ${storage.locate('c')}: a folder cannot hold "c" beside keys under "c/"`,
+    );
+  });
+
   it('leaves no partial files behind', async () => {
-    const root = mkdtempSync(join(tmpdir(), 'imgpipe-fs-'));
+    const root = folder();
     const storage = new FsStorage(root);
     await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
@@ -127,5 +217,19 @@ describe('FsStorage', () => {
       ),
     );
     expect(readdirSync(root)).toEqual(['same.json']);
+  });
+
+  it('removes folders a delete leaves empty, and keeps the root', async () => {
+    const root = folder();
+    const storage = new FsStorage(root);
+    await put(storage, 'a/b/c/d.jpg');
+    await put(storage, 'a/keep.jpg');
+    await put(storage, `long/${'x'.repeat(600)}`);
+    await storage.delete('a/b/c/d.jpg');
+    await storage.delete(`long/${'x'.repeat(600)}`);
+    expect(readdirSync(root)).toEqual(['a']);
+    expect(readdirSync(join(root, 'a'))).toEqual(['keep.jpg']);
+    await storage.delete('a/keep.jpg');
+    expect(readdirSync(root)).toEqual([]);
   });
 });

@@ -1,7 +1,49 @@
 import { crc32, deflateSync } from 'node:zlib';
 
 /**
- * A 16-bit RGBA PNG (colour type 6, depth 16) written here because our encoder writes 8-bit only.
+ * A minimal PNG writer for crafted inputs (tall, wide, extreme aspect ratios): 8-bit grey or RGBA,
+ * every row filter 0, the pixels from `pixel(x, y)` (default: black, or opaque black for RGBA).
+ * Node's zlib compresses a row of zeros to almost nothing, so a 1x50,000,000 PNG stays a few tens of
+ * kilobytes while its decoded RGBA would be 200 MB.
+ */
+export function writePng(
+  width: number,
+  height: number,
+  { rgba = false, pixel }: { rgba?: boolean; pixel?: (x: number, y: number) => readonly number[] } = {},
+): Uint8Array {
+  const channels = rgba ? 4 : 1;
+  const stride = 1 + width * channels;
+  const raw = Buffer.alloc(stride * height);
+  if (pixel) {
+    for (let y = 0; y < height; y++)
+      for (let x = 0; x < width; x++) raw.set(pixel(x, y).slice(0, channels), y * stride + 1 + x * channels);
+  } else if (rgba) {
+    for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) raw[y * stride + 1 + x * 4 + 3] = 255;
+  }
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8; // bit depth
+  ihdr[9] = rgba ? 6 : 0; // colour type: RGBA or grey
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', deflateSync(raw, { level: 9 })),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+function chunk(type: string, data: Buffer): Buffer {
+  const head = Buffer.alloc(8);
+  head.writeUInt32BE(data.length, 0);
+  head.write(type, 4, 'latin1');
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32(Buffer.concat([head.subarray(4), data])) >>> 0, 0);
+  return Buffer.concat([head, data, crc]);
+}
+
+/**
+ * A 16-bit RGBA PNG (colour type 6, depth 16), which writePng and our encoder do not write.
  * `pixel(x, y)` gives the four 16-bit samples. With `headerOnly`, the IDAT holds a single row of
  * a stream that never ends: the header of a large image without its megabytes, for tests that
  * must refuse it before decoding (a decoder would call it truncated).
@@ -11,14 +53,6 @@ export function pngRgba16(
   height: number,
   options: { pixel?: (x: number, y: number) => [number, number, number, number]; headerOnly?: boolean } = {},
 ): Uint8Array {
-  const chunk = (type: string, data: Buffer) => {
-    const head = Buffer.alloc(8);
-    head.writeUInt32BE(data.length, 0);
-    head.write(type, 4, 'latin1');
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(Buffer.concat([head.subarray(4), data])), 0);
-    return Buffer.concat([head, data, crc]);
-  };
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(width, 0);
   ihdr.writeUInt32BE(height, 4);

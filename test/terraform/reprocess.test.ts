@@ -86,7 +86,8 @@ describe('the backfill function (index.reprocess)', () => {
       log_group: 'aws_cloudwatch_log_group.reprocess[0].name',
     });
     expect(fn.logging_config[0].log_format).toBe('JSON');
-    expect(fn.tracing_config[0].mode).toBe('Active');
+    expect(fn.tracing_config).toEqual(main().tracing_config);
+    expect(fn.tracing_config[0].mode).toBe('local.tracing_mode');
     const group = imgpipe.resource.aws_cloudwatch_log_group!.reprocess!;
     expect(group).toMatchObject({
       name: 'local.reprocess_log_group_name',

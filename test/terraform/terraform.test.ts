@@ -238,6 +238,11 @@ describe('IAM', () => {
     expect(grant('s3:GetObject', underOutputPrefix)).toBe(true);
     expect(grant('s3:PutObject', underOutputPrefix)).toBe(true);
     expect(grant('s3:PutObject', 'module.quarantine_bucket.s3_bucket_arn}/*')).toBe(true);
+    // Outputs of a source replaced by an invalid one are withdrawn: deletes, only under the output prefix.
+    expect(grant('s3:DeleteObject', underOutputPrefix)).toBe(true);
+    expect(grants.filter((g) => g.actions.some((a) => a.startsWith('s3:Delete')))).toEqual([
+      expect.objectContaining({ resources: [expect.stringMatching(underOutputPrefix)] }),
+    ]);
     expect(grant('kms:GenerateDataKey', 'aws_kms_key.this.arn')).toBe(true);
     expect(grant('sqs:SendMessage', 'aws_sqs_queue.this.arn')).toBe(true);
     expect(grant('logs:PutLogEvents', 'local.log_group_arn')).toBe(true);
@@ -362,7 +367,8 @@ describe('S3', () => {
     const targets = blocks(body, 'lambda_function');
     expect(targets[0]).toMatchObject({
       lambda_function_arn: 'aws_lambda_alias.this.arn',
-      events: ['s3:ObjectCreated:*'],
+      // Removals too: the function records them and deletes the outputs (IMGPIPE_DELETE_OUTPUTS).
+      events: ['s3:ObjectCreated:*', 's3:ObjectRemoved:*'],
     });
     expect(targets[0]!.filter_prefix).toContain('lambda_function.value.prefix');
     expect(targets[0]!.filter_suffix).toContain('lambda_function.value.suffix');
@@ -390,7 +396,9 @@ describe('Lambda', () => {
       log_format: 'JSON',
       log_group: 'aws_cloudwatch_log_group.this.name',
     });
-    expect(fn.tracing_config[0].mode).toBe('Active');
+    expect(fn.tracing_config[0].mode).toBe('local.tracing_mode');
+    expect(imgpipe.locals.tracing_mode).toBe('var.tracing_enabled ? "Active" : "PassThrough"');
+    expect(imgpipe.variable.tracing_enabled).toMatchObject({ type: 'bool', default: true });
     expect(imgpipe.variable.architectures!.default).toEqual(['arm64']);
     expect(imgpipe.locals.image_uri).toMatch(
       /"\$\{module\.ecr\.ecr_repository_url\}@\$\{local\.image_digest\}"/,
@@ -428,15 +436,20 @@ describe('Lambda', () => {
     expect(names.sort()).toEqual(
       [
         'IMGPIPE_CONFIG',
+        'IMGPIPE_CONFIG_PARAMETER',
+        'IMGPIPE_DELETE_OUTPUTS',
+        'IMGPIPE_EVENT_BUS',
         'IMGPIPE_MAX_PIXELS',
         'IMGPIPE_OUTPUT_BUCKET',
         'IMGPIPE_OUTPUT_PREFIX',
         'IMGPIPE_QUARANTINE_BUCKET',
         'IMGPIPE_QUARANTINE_PREFIX',
+        'IMGPIPE_STATUS_TABLE',
         'POWERTOOLS_LOG_LEVEL',
         'POWERTOOLS_METRICS_FUNCTION_NAME',
         'POWERTOOLS_METRICS_NAMESPACE',
         'POWERTOOLS_SERVICE_NAME',
+        'POWERTOOLS_TRACE_ENABLED',
       ].sort(),
     );
     const known: string[] = Object.values(ENV);

@@ -10,7 +10,7 @@ import { REPO_ROOT } from '../support/cli.ts';
  */
 const LAYERS: readonly (readonly string[])[] = [
   ['core'],
-  ['config', 'image', 'storage'],
+  ['config', 'image', 'storage', 'status', 'bus'],
   ['codecs'],
   ['pipeline'],
   ['handlers'],

@@ -32,4 +32,9 @@ run "applies_the_environment_values" {
     condition     = output.image_platform == (var.architectures[0] == "arm64" ? "linux/arm64" : "linux/amd64")
     error_message = "The function should run the image of the environment's architecture."
   }
+
+  assert {
+    condition     = output.status_table_name == (var.create_status_table ? "imgpipe-${var.environment}-status" : null)
+    error_message = "The status table should be imgpipe-<environment>-status."
+  }
 }

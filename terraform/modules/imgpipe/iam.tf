@@ -40,8 +40,10 @@ data "aws_iam_policy_document" "objects" {
   }
 
   statement {
-    sid       = "ReadAndWriteOutputsAndManifests"
-    actions   = ["s3:GetObject", "s3:PutObject"]
+    sid = "ReadWriteAndDeleteOutputsAndManifests"
+    # DeleteObject: when a processed source is replaced by an invalid one, the outputs and manifest
+    # of the earlier version are deleted (src/pipeline/README.md). Only under the output prefix.
+    actions   = ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
     resources = ["${module.output_bucket.s3_bucket_arn}/${var.output_prefix}*"]
   }
 
@@ -66,7 +68,7 @@ data "aws_iam_policy_document" "objects" {
 }
 
 data "aws_iam_policy_document" "this" {
-  source_policy_documents = [data.aws_iam_policy_document.objects.json]
+  source_policy_documents = [data.aws_iam_policy_document.objects.json, data.aws_iam_policy_document.outcomes.json]
 
   statement {
     sid       = "SendFailedEventsToTheDeadLetterQueue"
@@ -106,7 +108,7 @@ resource "aws_iam_role" "reprocess" {
 data "aws_iam_policy_document" "reprocess" {
   count = var.create_reprocess_function ? 1 : 0
 
-  source_policy_documents = [data.aws_iam_policy_document.objects.json]
+  source_policy_documents = [data.aws_iam_policy_document.objects.json, data.aws_iam_policy_document.outcomes.json]
 
   statement {
     sid       = "WriteLogs"
@@ -121,4 +123,53 @@ resource "aws_iam_role_policy" "reprocess" {
   name   = "imgpipe"
   role   = aws_iam_role.reprocess[0].id
   policy = data.aws_iam_policy_document.reprocess[0].json
+}
+
+################################################################################
+# Outcomes: status, events and the pipeline parameter, for both functions
+################################################################################
+
+# What both functions need to record each outcome (status table, events) and to read their
+# configuration from Parameter Store, on exact ARNs; each statement exists only when its resource
+# does. No KMS statement of its own: the table and a SecureString parameter use the module's key,
+# which the objects document already grants. X-Ray stays in the objects document (Resource "*":
+# xray:PutTraceSegments and xray:PutTelemetryRecords have no resource-level permissions).
+data "aws_iam_policy_document" "outcomes" {
+  dynamic "statement" {
+    for_each = var.create_status_table ? [aws_dynamodb_table.this[0].arn] : []
+
+    content {
+      sid = "ReadAndWriteStatusItems"
+      # UpdateItem with a condition on the event's sequencer; GetItem reads an item back when a
+      # condition refused the write.
+      actions   = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+      resources = [statement.value]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.create_status_table ? ["${aws_dynamodb_table.this[0].arn}/index/${local.status_index_name}"] : []
+
+    content {
+      sid       = "ListStatusItemsByTheIndex"
+      actions   = ["dynamodb:Query"]
+      resources = [statement.value]
+    }
+  }
+
+  statement {
+    sid       = "PutOutcomeEvents"
+    actions   = ["events:PutEvents"]
+    resources = [local.event_bus_arn]
+  }
+
+  dynamic "statement" {
+    for_each = var.pipeline_config_parameter_name == null ? [] : [local.pipeline_config_parameter_arn]
+
+    content {
+      sid       = "ReadThePipelineParameter"
+      actions   = ["ssm:GetParameter"]
+      resources = [statement.value]
+    }
+  }
 }

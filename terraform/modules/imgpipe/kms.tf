@@ -1,5 +1,5 @@
 resource "aws_kms_key" "this" {
-  description             = "${var.name}: buckets, logs, dead-letter queue and alarm topic"
+  description             = "${var.name}: buckets, logs, dead-letter queue, status table and topics"
   enable_key_rotation     = true
   rotation_period_in_days = var.kms_key_rotation_period_in_days
   deletion_window_in_days = var.kms_key_deletion_window_in_days
@@ -107,6 +107,34 @@ data "aws_iam_policy_document" "kms" {
     principals {
       type        = "Service"
       identifiers = ["cloudwatch.amazonaws.com"]
+    }
+  }
+
+  # The image alerts rule publishes to its encrypted topic (events.tf): scoped the way SNS documents
+  # it for AWS services that publish to encrypted topics, to the publishing resource (aws:SourceArn,
+  # the rule) and the topic (SNS's encryption context). Both ARNs are derived in main.tf, since the
+  # topic is encrypted with this key. Should a delivery still be refused, the
+  # image-alerts-failed alarm fires.
+  statement {
+    sid       = "TheImageAlertsRulePublishesToItsEncryptedTopic"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = [local.image_alerts_rule_arn]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:aws:sns:topicArn"
+      values   = [local.image_alerts_topic_arn]
     }
   }
 

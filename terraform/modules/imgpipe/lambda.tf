@@ -37,7 +37,7 @@ resource "aws_lambda_function" "this" {
   }
 
   tracing_config {
-    mode = "Active"
+    mode = local.tracing_mode
   }
 
   lifecycle {
@@ -162,7 +162,7 @@ resource "aws_lambda_function" "reprocess" {
   }
 
   tracing_config {
-    mode = "Active"
+    mode = local.tracing_mode
   }
 
   lifecycle {

@@ -36,6 +36,26 @@ locals {
     quarantine = "${var.name}-quarantine-${local.account_id}"
   }
 
+  # Status table, outcome events and the image alerts topic (status.tf, events.tf). Names and ARNs
+  # are derived, not read from the resources, so the key policy can name the rule and the topic
+  # that the key itself encrypts without a dependency cycle.
+  status_table_name = "${var.name}-status"
+  # The index that lists items by status and time (src/status/dynamodb.ts, STATUS_TABLE).
+  status_index_name      = "byStatus"
+  event_bus_name         = coalesce(var.event_bus_name, var.name)
+  event_bus_arn          = var.event_bus_name == null ? aws_cloudwatch_event_bus.this[0].arn : data.aws_cloudwatch_event_bus.existing[0].arn
+  image_alerts_name      = "${var.name}-image-alerts"
+  image_alerts_topic_arn = "arn:${local.partition}:sns:${local.region}:${local.account_id}:${local.image_alerts_name}"
+  # A rule on the default bus is rule/<name>; on any other bus, rule/<bus>/<name>.
+  image_alerts_rule_arn = "arn:${local.partition}:events:${local.region}:${local.account_id}:rule/${local.event_bus_name == "default" ? "" : "${local.event_bus_name}/"}${local.image_alerts_name}"
+  # What the functions put (src/bus/types.ts, EVENT_SOURCE and DETAIL_TYPES) and what of it
+  # reaches a person through the image alerts topic.
+  event_source             = "imgpipe"
+  image_alert_detail_types = ["Image Quarantined", "Image Failed"]
+  # The parameter holding the pipeline document, when there is one: /a/b is parameter/a/b, a is
+  # parameter/a.
+  pipeline_config_parameter_arn = var.pipeline_config_parameter_name == null ? null : "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter/${trimprefix(var.pipeline_config_parameter_name, "/")}"
+
   environment = merge(var.environment_variables, {
     IMGPIPE_OUTPUT_BUCKET     = module.output_bucket.s3_bucket_id
     IMGPIPE_OUTPUT_PREFIX     = var.output_prefix
@@ -48,15 +68,27 @@ locals {
     POWERTOOLS_LOG_LEVEL         = var.log_level
     # Gives Powertools' ColdStart metric its function_name dimension (the handler passes no context).
     POWERTOOLS_METRICS_FUNCTION_NAME = var.name
+    POWERTOOLS_TRACE_ENABLED         = tostring(var.tracing_enabled)
+    # The ARN, not the name: it names the bus unambiguously, the default bus included.
+    IMGPIPE_EVENT_BUS      = local.event_bus_arn
+    IMGPIPE_DELETE_OUTPUTS = tostring(var.delete_outputs)
     }, var.pipeline_config == null ? {} : {
     IMGPIPE_CONFIG = var.pipeline_config
-  })
+    }, var.pipeline_config_parameter_name == null ? {} : {
+    IMGPIPE_CONFIG_PARAMETER = var.pipeline_config_parameter_name
+    }, var.create_status_table ? {
+    IMGPIPE_STATUS_TABLE = aws_dynamodb_table.this[0].name
+  } : {})
 
   # The backfill function runs the same pipeline on the same buckets, so it gets the same
   # environment; only the ColdStart metric's function_name dimension names it, not the main function.
   reprocess_environment = merge(local.environment, {
     POWERTOOLS_METRICS_FUNCTION_NAME = local.reprocess_function_name
   })
+
+  # X-Ray: Active samples every function's requests; PassThrough traces only requests that arrive
+  # with a sampled trace header, which S3 events never carry.
+  tracing_mode = var.tracing_enabled ? "Active" : "PassThrough"
 
   # Blue/green: the alias routes to live_version (default: the version this apply publishes) and,
   # during a canary, sends canary_weight of the traffic to the newly published version.

@@ -193,6 +193,94 @@ resource "aws_cloudwatch_metric_alarm" "reprocess_errors" {
   tags                = var.tags
 }
 
+# Outcome events the functions could not put after the publisher's retries (EMF metric EventsFailed):
+# the image is processed and its status recorded, but subscribers never hear of it. Summed over 5
+# minutes, so an episode (a throttled burst, a missing permission, a deleted bus) raises one alarm,
+# yet a single lost event in a quiet hour still counts. Both functions emit it under the same
+# service dimension.
+resource "aws_cloudwatch_metric_alarm" "events_failed" {
+  alarm_name          = "${var.name}-events-failed"
+  alarm_description   = "Outcome events of ${var.name} that could not be put on ${local.event_bus_name} after retries (see terraform/README.md, \"Status, events and image alerts\"). The images themselves are processed."
+  namespace           = var.metrics_namespace
+  metric_name         = "EventsFailed"
+  dimensions          = { service = var.service_name }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
+# Deliveries of the image alerts rule to its topic that failed for good: a topic or key policy that
+# refuses EventBridge, a deleted topic. Without it, alerts would stop silently. EventBridge names
+# rules on the default bus by RuleName alone, on other buses by EventBusName and RuleName.
+resource "aws_cloudwatch_metric_alarm" "image_alerts_failed" {
+  alarm_name          = "${var.name}-image-alerts-failed"
+  alarm_description   = "The ${aws_cloudwatch_event_rule.this.name} rule could not deliver quarantined or failed image events to the ${aws_sns_topic.image_alerts.name} topic."
+  namespace           = "AWS/Events"
+  metric_name         = "FailedInvocations"
+  dimensions          = local.event_bus_name == "default" ? { RuleName = aws_cloudwatch_event_rule.this.name } : { EventBusName = local.event_bus_name, RuleName = aws_cloudwatch_event_rule.this.name }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
+# Throttled reads and writes of the status table or its index. On demand, DynamoDB throttles a
+# table whose traffic more than doubles its previous peak within 30 minutes, and an index partition
+# above 1000 writes a second: every upload writes the index's `processing` partition, so a burst of
+# uploads reaches it first. Throttled status writes are retried, and fail the invocation when they
+# keep failing.
+resource "aws_cloudwatch_metric_alarm" "status_throttles" {
+  count = var.create_status_table ? 1 : 0
+
+  alarm_name          = "${var.name}-status-throttles"
+  alarm_description   = "Reads or writes of the status table ${aws_dynamodb_table.this[0].name} or its ${local.status_index_name} index were throttled."
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+
+  metric_query {
+    id          = "throttled"
+    expression  = "table_reads + table_writes + index_writes"
+    label       = "Throttled status table requests"
+    return_data = true
+  }
+
+  dynamic "metric_query" {
+    for_each = {
+      table_reads  = { metric = "ReadThrottleEvents", dimensions = { TableName = aws_dynamodb_table.this[0].name } }
+      table_writes = { metric = "WriteThrottleEvents", dimensions = { TableName = aws_dynamodb_table.this[0].name } }
+      index_writes = { metric = "WriteThrottleEvents", dimensions = { TableName = aws_dynamodb_table.this[0].name, GlobalSecondaryIndexName = local.status_index_name } }
+    }
+
+    content {
+      id = metric_query.key
+
+      metric {
+        namespace   = "AWS/DynamoDB"
+        metric_name = metric_query.value.metric
+        dimensions  = metric_query.value.dimensions
+        stat        = "Sum"
+        period      = 60
+      }
+    }
+  }
+}
+
 # While a canary runs, alarms on the new version alone: at a 10% weight its errors would be lost in
 # the function-wide numbers. The deploy workflow watches these (output canary_alarm_names).
 resource "aws_cloudwatch_metric_alarm" "canary_errors" {
@@ -234,7 +322,11 @@ locals {
   region_widget  = { region = local.region, view = "timeSeries", stacked = false }
   fn             = aws_lambda_function.this.function_name
 
-  dashboard_widgets = [
+  # EventBridge's dimensions of the rule's metrics: RuleName on the default bus, EventBusName and
+  # RuleName on any other.
+  image_alerts_rule_dimensions = local.event_bus_name == "default" ? ["RuleName", local.image_alerts_name] : ["EventBusName", local.event_bus_name, "RuleName", local.image_alerts_name]
+
+  dashboard_widgets = concat([
     {
       title   = "Invocations, errors and throttles"
       metrics = [for name in ["Invocations", "Errors", "Throttles"] : ["AWS/Lambda", name, "FunctionName", local.fn, { stat = "Sum" }]]
@@ -287,7 +379,27 @@ locals {
       title   = "Cold starts"
       metrics = [[var.metrics_namespace, "ColdStart", "function_name", local.fn, "service", var.service_name, { stat = "Sum" }]]
     },
-  ]
+    {
+      title = "Outcome events and image alerts"
+      metrics = [
+        concat([var.metrics_namespace, "EventsSent"], local.emf_dimensions, [{ stat = "Sum", label = "Events put" }]),
+        concat([var.metrics_namespace, "EventsFailed"], local.emf_dimensions, [{ stat = "Sum", label = "Events not put" }]),
+        concat(["AWS/Events", "Invocations"], local.image_alerts_rule_dimensions, [{ stat = "Sum", label = "Image alerts sent" }]),
+        concat(["AWS/Events", "FailedInvocations"], local.image_alerts_rule_dimensions, [{ stat = "Sum", label = "Image alerts failed" }]),
+      ]
+    },
+    ], var.create_status_table ? [
+    {
+      title = "Status table"
+      metrics = [
+        ["AWS/DynamoDB", "ConsumedWriteCapacityUnits", "TableName", local.status_table_name, { stat = "Sum" }],
+        ["AWS/DynamoDB", "ConsumedReadCapacityUnits", "TableName", local.status_table_name, { stat = "Sum" }],
+        ["AWS/DynamoDB", "WriteThrottleEvents", "TableName", local.status_table_name, { stat = "Sum" }],
+        ["AWS/DynamoDB", "ReadThrottleEvents", "TableName", local.status_table_name, { stat = "Sum" }],
+        ["AWS/DynamoDB", "WriteThrottleEvents", "TableName", local.status_table_name, "GlobalSecondaryIndexName", local.status_index_name, { stat = "Sum", label = "WriteThrottleEvents (${local.status_index_name})" }],
+      ]
+    },
+  ] : [])
 }
 
 resource "aws_cloudwatch_dashboard" "this" {

@@ -96,7 +96,7 @@ output "cloudwatch_log_group_arn" {
 ################################################################################
 
 output "kms_key_arn" {
-  description = "ARN of the KMS key encrypting the buckets, logs, dead-letter queue and topic. Uploaders need kms:GenerateDataKey on it, readers of outputs kms:Decrypt."
+  description = "ARN of the KMS key encrypting the buckets, logs, dead-letter queue, status table and topics. Uploaders need kms:GenerateDataKey on it, readers of outputs kms:Decrypt."
   value       = aws_kms_key.this.arn
 }
 
@@ -146,6 +146,40 @@ output "sqs_queue_arn" {
 }
 
 ################################################################################
+# Status, events and image alerts
+################################################################################
+
+output "status_table_name" {
+  description = "Name of the status table (`<name>-status`; IMGPIPE_STATUS_TABLE), keyed by id = `<bucket>/<key>`, or null when create_status_table is false."
+  value       = one(aws_dynamodb_table.this[*].name)
+}
+
+output "status_table_arn" {
+  description = "ARN of the status table, or null when create_status_table is false. Readers of statuses (imgpipe status) need dynamodb:GetItem on it and dynamodb:Query on `<arn>/index/byStatus`."
+  value       = one(aws_dynamodb_table.this[*].arn)
+}
+
+output "cloudwatch_event_bus_name" {
+  description = "Name of the bus the outcome events go to: the deployment's own (`<name>`) or event_bus_name."
+  value       = local.event_bus_name
+}
+
+output "cloudwatch_event_bus_arn" {
+  description = "ARN of the bus the outcome events go to (IMGPIPE_EVENT_BUS); add rules on it for source imgpipe to react to finished images."
+  value       = local.event_bus_arn
+}
+
+output "cloudwatch_event_rule_name" {
+  description = "Name of the rule sending Image Quarantined and Image Failed events to the image alerts topic."
+  value       = aws_cloudwatch_event_rule.this.name
+}
+
+output "image_alerts_topic_arn" {
+  description = "ARN of the topic receiving every Image Quarantined and Image Failed event (KMS-encrypted); subscribe the people or systems that act on rejected uploads."
+  value       = aws_sns_topic.image_alerts.arn
+}
+
+################################################################################
 # Monitoring
 ################################################################################
 
@@ -155,14 +189,17 @@ output "sns_topic_arn" {
 }
 
 output "cloudwatch_metric_alarm_names" {
-  description = "Names of the standing alarms, by purpose: errors, throttles, duration_p99, dead_letter_queue, async_event_age, and reprocess_errors (the backfill function's; null when create_reprocess_function is false)."
+  description = "Names of the standing alarms, by purpose: errors, throttles, duration_p99, dead_letter_queue, async_event_age, events_failed, image_alerts_failed, status_throttles (null when create_status_table is false) and reprocess_errors (the backfill function's; null when create_reprocess_function is false)."
   value = {
-    errors            = aws_cloudwatch_metric_alarm.errors.alarm_name
-    throttles         = aws_cloudwatch_metric_alarm.throttles.alarm_name
-    duration_p99      = aws_cloudwatch_metric_alarm.duration_p99.alarm_name
-    dead_letter_queue = aws_cloudwatch_metric_alarm.dead_letter_queue.alarm_name
-    async_event_age   = aws_cloudwatch_metric_alarm.async_event_age.alarm_name
-    reprocess_errors  = one(aws_cloudwatch_metric_alarm.reprocess_errors[*].alarm_name)
+    errors              = aws_cloudwatch_metric_alarm.errors.alarm_name
+    throttles           = aws_cloudwatch_metric_alarm.throttles.alarm_name
+    duration_p99        = aws_cloudwatch_metric_alarm.duration_p99.alarm_name
+    dead_letter_queue   = aws_cloudwatch_metric_alarm.dead_letter_queue.alarm_name
+    async_event_age     = aws_cloudwatch_metric_alarm.async_event_age.alarm_name
+    events_failed       = aws_cloudwatch_metric_alarm.events_failed.alarm_name
+    image_alerts_failed = aws_cloudwatch_metric_alarm.image_alerts_failed.alarm_name
+    status_throttles    = one(aws_cloudwatch_metric_alarm.status_throttles[*].alarm_name)
+    reprocess_errors    = one(aws_cloudwatch_metric_alarm.reprocess_errors[*].alarm_name)
   }
 }
 
@@ -176,7 +213,7 @@ output "canary_alarm_names" {
 }
 
 output "cloudwatch_dashboard_name" {
-  description = "Name of the CloudWatch dashboard (invocations, errors, duration percentiles, concurrency and the pipeline's EMF metrics)."
+  description = "Name of the CloudWatch dashboard (invocations, errors, duration percentiles, concurrency, the pipeline's EMF metrics, outcome events and the status table)."
   value       = aws_cloudwatch_dashboard.this.dashboard_name
 }
 

@@ -67,7 +67,9 @@ resource "aws_lambda_permission" "this" {
 }
 
 # The only notification, on the source bucket: the output and quarantine buckets never invoke the
-# function (the handler's recursion guard is the second line of defence, not the first).
+# function (the handler's recursion guard is the second line of defence, not the first). Removals
+# too: the function marks the object deleted, puts Image Deleted and, with delete_outputs, deletes
+# its outputs and manifest.
 resource "aws_s3_bucket_notification" "this" {
   bucket = module.source_bucket.s3_bucket_id
 
@@ -77,7 +79,7 @@ resource "aws_s3_bucket_notification" "this" {
     content {
       id                  = "imgpipe-${lambda_function.key}"
       lambda_function_arn = aws_lambda_alias.this.arn
-      events              = ["s3:ObjectCreated:*"]
+      events              = ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]
       filter_prefix       = lambda_function.value.prefix == "" ? null : lambda_function.value.prefix
       filter_suffix       = lambda_function.value.suffix == "" ? null : lambda_function.value.suffix
     }

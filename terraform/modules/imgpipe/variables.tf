@@ -182,6 +182,41 @@ variable "pipeline_config" {
   }
 }
 
+variable "pipeline_config_parameter_name" {
+  description = "Name of an existing SSM Parameter Store parameter holding the pipeline document (a String, or a SecureString encrypted with this module's key, output kms_key_arn), passed as IMGPIPE_CONFIG_PARAMETER: the function may read that one parameter, once per container, and validates it like pipeline_config. Promoting a configuration between environments is then copying a parameter value, and the document may exceed the 4 KB environment (a standard parameter holds 4 KB, an advanced one 8 KB). null (the default) for none; not together with pipeline_config. 1-900 characters: letters, digits, `_`, `.` and `-`, in `/`-separated levels when it starts with `/` (e.g. /imgpipe/prod/pipeline), not starting with aws or ssm."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.pipeline_config_parameter_name == null || can(regex("^(/[A-Za-z0-9_.-]+)+$|^[A-Za-z0-9_.-]+$", coalesce(var.pipeline_config_parameter_name, "x")))
+    error_message = "pipeline_config_parameter_name must be null or a Parameter Store name: letters, digits, _ . - in /-separated levels starting with / (e.g. /imgpipe/prod/pipeline), or one level without /."
+  }
+
+  validation {
+    condition     = try(length(var.pipeline_config_parameter_name) <= 900 && !can(regex("^/?(?i:aws|ssm)", var.pipeline_config_parameter_name)), true)
+    error_message = "pipeline_config_parameter_name must be at most 900 characters and must not start with aws or ssm (Parameter Store reserves them)."
+  }
+
+  validation {
+    condition     = var.pipeline_config_parameter_name == null || var.pipeline_config == null
+    error_message = "pipeline_config and pipeline_config_parameter_name are mutually exclusive (IMGPIPE_CONFIG and IMGPIPE_CONFIG_PARAMETER): set one of them."
+  }
+}
+
+variable "delete_outputs" {
+  description = "Whether deleting a source object deletes its outputs and manifest too (IMGPIPE_DELETE_OUTPUTS, true or false; default true), so a deleted upload leaves nothing behind. The source bucket sends s3:ObjectRemoved:* events to the function either way: the status table and the Image Deleted event record deletions."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "tracing_enabled" {
+  description = "Whether both functions trace with AWS X-Ray (true, the default: tracing mode Active, and Powertools Tracer on through POWERTOOLS_TRACE_ENABLED) or not (false: mode PassThrough, Tracer off). X-Ray bills per trace recorded (5% of requests after the first each second by default)."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
 variable "output_prefix" {
   description = "Prefix of every output and manifest key (IMGPIPE_OUTPUT_PREFIX): empty (the default) or up to 256 characters ending in `/`, without a leading `/`. The function's write access to the output bucket is limited to it."
   type        = string
@@ -195,7 +230,7 @@ variable "output_prefix" {
 }
 
 variable "environment_variables" {
-  description = "Further environment variables for the function, e.g. { IMGPIPE_MAX_BYTES = \"67108864\" } (see the README's configuration table). Must not set the variables the module manages: IMGPIPE_OUTPUT_BUCKET, IMGPIPE_OUTPUT_PREFIX, IMGPIPE_QUARANTINE_BUCKET, IMGPIPE_QUARANTINE_PREFIX, IMGPIPE_MAX_PIXELS, IMGPIPE_CONFIG, POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE, POWERTOOLS_METRICS_FUNCTION_NAME, POWERTOOLS_LOG_LEVEL. Up to 20 variables."
+  description = "Further environment variables for the function, e.g. { IMGPIPE_MAX_BYTES = \"67108864\" } (see the README's configuration table). Must not set the variables the module manages: IMGPIPE_OUTPUT_BUCKET, IMGPIPE_OUTPUT_PREFIX, IMGPIPE_QUARANTINE_BUCKET, IMGPIPE_QUARANTINE_PREFIX, IMGPIPE_MAX_PIXELS, IMGPIPE_CONFIG, IMGPIPE_CONFIG_FILE, IMGPIPE_CONFIG_PARAMETER, IMGPIPE_STATUS_TABLE, IMGPIPE_EVENT_BUS, IMGPIPE_DELETE_OUTPUTS, POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE, POWERTOOLS_METRICS_FUNCTION_NAME, POWERTOOLS_LOG_LEVEL, POWERTOOLS_TRACE_ENABLED. Up to 20 variables."
   type        = map(string)
   default     = {}
   nullable    = false
@@ -203,10 +238,12 @@ variable "environment_variables" {
   validation {
     condition = length(setintersection(keys(var.environment_variables), [
       "IMGPIPE_OUTPUT_BUCKET", "IMGPIPE_OUTPUT_PREFIX", "IMGPIPE_QUARANTINE_BUCKET", "IMGPIPE_QUARANTINE_PREFIX",
-      "IMGPIPE_MAX_PIXELS", "IMGPIPE_CONFIG", "IMGPIPE_CONFIG_FILE", "POWERTOOLS_SERVICE_NAME",
+      "IMGPIPE_MAX_PIXELS", "IMGPIPE_CONFIG", "IMGPIPE_CONFIG_FILE", "IMGPIPE_CONFIG_PARAMETER",
+      "IMGPIPE_STATUS_TABLE", "IMGPIPE_EVENT_BUS", "IMGPIPE_DELETE_OUTPUTS", "POWERTOOLS_SERVICE_NAME",
       "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_METRICS_FUNCTION_NAME", "POWERTOOLS_LOG_LEVEL",
+      "POWERTOOLS_TRACE_ENABLED",
     ])) == 0
-    error_message = "environment_variables must not set a variable the module manages (buckets, prefixes, IMGPIPE_MAX_PIXELS, IMGPIPE_CONFIG/IMGPIPE_CONFIG_FILE, POWERTOOLS_*): use the module's own variables."
+    error_message = "environment_variables must not set a variable the module manages (buckets, prefixes, IMGPIPE_MAX_PIXELS, IMGPIPE_CONFIG/IMGPIPE_CONFIG_FILE/IMGPIPE_CONFIG_PARAMETER, IMGPIPE_STATUS_TABLE, IMGPIPE_EVENT_BUS, IMGPIPE_DELETE_OUTPUTS, POWERTOOLS_*): use the module's own variables."
   }
 
   validation {
@@ -335,6 +372,46 @@ variable "reprocess_timeout" {
   validation {
     condition     = var.reprocess_timeout > 60
     error_message = "reprocess_timeout must be more than 60 seconds: index.reprocess stops taking objects when less than a minute is left (TIME_RESERVE_MS), so it would return without processing any."
+  }
+}
+
+################################################################################
+# Status table, outcome events and image alerts
+################################################################################
+
+variable "create_status_table" {
+  description = "Whether to create the status table `<name>-status` (DynamoDB, on-demand, point-in-time recovery, encrypted with this module's key): one item per source object with its processing status, passed to both functions as IMGPIPE_STATUS_TABLE (true, the default, or false: no status writes)."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "status_table_deletion_protection" {
+  description = "Whether DynamoDB refuses to delete the status table (true or false; default true). Set false, and apply, before destroying a deployment whose status history does not matter."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "event_bus_name" {
+  description = "EventBridge bus the functions put their outcome events on (IMGPIPE_EVENT_BUS; source imgpipe, detail-types Image Processed, Image Quarantined, Image Failed, Image Deleted). null (the default) creates a bus named like the deployment (`<name>`); otherwise the name of an existing bus in this account and region, e.g. default: 1-256 letters, digits, `.`, `-`, `_` and `/`, not an ARN. The image alerts rule is created on it either way."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.event_bus_name == null || can(regex("^[A-Za-z0-9._/-]{1,256}$", coalesce(var.event_bus_name, "x")))
+    error_message = "event_bus_name must be null (the module creates a bus) or the name of an existing bus, e.g. default: 1-256 letters, digits, . - _ and /, not an ARN."
+  }
+}
+
+variable "image_alert_email" {
+  description = "E-mail address subscribed to the image alerts topic (`<name>-image-alerts`), which receives every Image Quarantined and Image Failed event within seconds; AWS sends a confirmation link first. Usually the people who look at rejected uploads, not the operators on alarm_email. null for none."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.image_alert_email == null || can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", coalesce(var.image_alert_email, "x")))
+    error_message = "image_alert_email must be null or an e-mail address."
   }
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatBytes, formatMs, renderTable } from '../../../src/cli/table.ts';
+import { type Column, formatBytes, formatMs, renderTable } from '../../../src/cli/table.ts';
 
 const columns = [
   { header: 'name', value: (r: { name: string; n: number }) => r.name },
@@ -29,5 +29,31 @@ describe('renderTable', () => {
       '5.0 MiB',
     ]);
     expect([formatMs(12.4), formatMs(12_345)]).toEqual(['12 ms', '12.3 s']);
+  });
+});
+
+describe('renderTable in a terminal of a given width', () => {
+  type Row = { file: string; detail: string; ms: number };
+  const columns: Column<Row>[] = [
+    { header: 'file', value: (r) => r.file },
+    { header: 'time', value: (r) => `${r.ms} ms`, align: 'right', drop: 0 },
+    { header: 'detail', value: (r) => r.detail, shrink: true },
+  ];
+  const rows: Row[] = [{ file: 'in/cat.jpg', detail: 'x'.repeat(300), ms: 12 }];
+
+  it('cuts the shrinkable column to fit, marking the cut', () => {
+    const lines = renderTable(columns, rows, 'text', { maxWidth: 60 }).split('\n');
+    for (const line of lines) expect(line.length).toBeLessThanOrEqual(60);
+    expect(lines[2]).toMatch(/^in\/cat\.jpg +12 ms +x+…$/);
+  });
+
+  it('leaves out droppable columns when cutting is not enough', () => {
+    const text = renderTable(columns, rows, 'text', { maxWidth: 26 });
+    expect(text.split('\n')[0]).toMatch(/^file +detail$/);
+    for (const line of text.split('\n')) expect(line.length).toBeLessThanOrEqual(26);
+  });
+
+  it('keeps every cell whole without a width', () => {
+    expect(renderTable(columns, rows, 'text')).toContain('x'.repeat(300));
   });
 });

@@ -23,7 +23,11 @@ describe('parsePipelineConfig', () => {
     ]);
     expect(config.formats).toEqual(['jpeg', 'webp', 'avif']);
     expect(config.formatOptions.avif).toEqual(DEFAULT_PIPELINE_DOCUMENT.formats.avif);
-    expect(config.limits).toEqual({ maxPixels: 50_000_000, maxBytes: 32 * 1024 * 1024 });
+    expect(config.limits).toEqual({
+      maxPixels: 50_000_000,
+      maxBytes: 32 * 1024 * 1024,
+      maxSecondsPerImage: 60,
+    });
     expect(config.background).toEqual({ r: 255, g: 255, b: 255, a: 255 });
     expect(Object.isFrozen(config.variants[0])).toBe(true);
   });
@@ -31,14 +35,14 @@ describe('parsePipelineConfig', () => {
   it('names the setting, the expectation and the value when a quality is out of range', () => {
     const error = configError(() => parsePipelineConfig({ formats: { jpeg: { quality: 150 } } }, 'my.json'));
     expect(error.message).toBe(
-      'Expected integer between 1 and 100 for my.json.formats.jpeg.quality but received 150 of type number',
+      'my.json: Expected integer between 1 and 100 for formats.jpeg.quality but received 150 of type number',
     );
-    expect(error.setting).toBe('my.json.formats.jpeg.quality');
+    expect(error.setting).toBe('my.json: formats.jpeg.quality');
   });
 
   it('rejects unknown keys so typos do not pass silently', () => {
     const error = configError(() => parsePipelineConfig({ variants: [{ name: 'a', widht: 10 }] }));
-    expect(error.message).toContain('Unknown setting config.variants[0].widht');
+    expect(error.message).toContain('config: unknown setting variants[0].widht');
   });
 
   it('accepts format aliases and per-variant format subsets', () => {
@@ -56,7 +60,7 @@ describe('parsePipelineConfig', () => {
       parsePipelineConfig({ variants: [{ name: 'a', width: 10, fit: 'cover' }] }),
     );
     expect(error.message).toBe(
-      'Expected "inside" unless both width and height are set for config.variants[0].fit but received "cover" of type string',
+      'config: Expected "inside" unless both width and height are set for variants[0].fit but received "cover" of type string',
     );
   });
 
@@ -106,6 +110,16 @@ describe('loadPipelineConfig', () => {
     });
     expect(config.limits.maxPixels).toBe(24_000_000);
     expect(config.keys.prefix).toBe('out/');
+  });
+
+  it('takes the time budget per image from the document or IMGPIPE_MAX_SECONDS_PER_IMAGE', () => {
+    const document = JSON.stringify({ limits: { maxSecondsPerImage: 30 } });
+    expect(loadPipelineConfig({ IMGPIPE_CONFIG: document }).limits.maxSecondsPerImage).toBe(30);
+    const both = { IMGPIPE_CONFIG: document, IMGPIPE_MAX_SECONDS_PER_IMAGE: '12' };
+    expect(loadPipelineConfig(both).limits.maxSecondsPerImage).toBe(12);
+    expect(() => loadPipelineConfig({ IMGPIPE_MAX_SECONDS_PER_IMAGE: '0' })).toThrow(
+      'Expected integer between 1 and 900 for IMGPIPE_MAX_SECONDS_PER_IMAGE but received "0" of type string',
+    );
   });
 
   it('names the variable and value when a number does not parse', () => {

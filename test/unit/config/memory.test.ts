@@ -97,7 +97,8 @@ describe('resolveMemory', () => {
     const file = join(root, 'config.json');
     writeFileSync(file, JSON.stringify({ variants: [{ name: 's', width: 100 }] }));
     expect(
-      loadPipelineConfig({ IMGPIPE_MEMORY_MB: '700' }, { path: file, setting: '--config' }).limits.memory,
+      loadPipelineConfig({ IMGPIPE_MEMORY_MB: '700' }, { file: { path: file, setting: '--config' } }).limits
+        .memory,
     ).toEqual({ mb: 700, source: 'IMGPIPE_MEMORY_MB' });
   });
 });

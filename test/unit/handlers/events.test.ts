@@ -54,8 +54,9 @@ describe('parseS3Event', () => {
     expect(parseS3Event(awsSample)).toEqual({
       kind: 'records',
       skipped: [],
-      created: [
+      changes: [
         {
+          kind: 'created',
           eventName: 'ObjectCreated:Put',
           object: {
             bucket: 'amzn-s3-demo-bucket',
@@ -63,6 +64,7 @@ describe('parseS3Event', () => {
             etag: 'd41d8cd98f00b204e9800998ecf8427e',
             size: 1024,
             versionId: '096fKKXTRTtl3on89fVO.nfljtsv6qko',
+            sequencer: '0055AED6DCD90281E5',
           },
         },
       ],
@@ -90,20 +92,51 @@ describe('parseS3Event', () => {
     expect(parseS3Event(null)).toEqual({ kind: 'empty', description: 'an event of type object' });
   });
 
-  it('skips non-created events and records with broken keys, keeping the rest', () => {
+  it('reads removals with their sequencer, and skips other events and broken records, keeping the rest', () => {
     const record = awsSample.Records[0]!;
+    const object = record.s3.object;
     const event = {
       Records: [
-        { ...record, eventName: 'ObjectRemoved:Delete' },
-        { ...record, s3: { ...record.s3, object: { ...record.s3.object, key: 'bad%E0%A4%A.jpg' } } },
+        {
+          ...record,
+          eventName: 'ObjectRemoved:Delete',
+          s3: { ...record.s3, object: { key: 'HappyFace.jpg', sequencer: '0055AED6DCD90281E6' } },
+        },
+        { ...record, eventName: 'ObjectRestore:Completed' },
+        { ...record, s3: { ...record.s3, object: { ...object, key: 'bad%E0%A4%A.jpg' } } },
+        { ...record, s3: { ...record.s3, object: { ...object, sequencer: '12;DROP' } } },
         record,
       ],
     };
     const parsed = parseS3Event(event);
-    expect(parsed.kind === 'records' && parsed.created.length).toBe(1);
-    expect(parsed.kind === 'records' && parsed.skipped.map((s) => s.reason)).toEqual([
-      'ObjectRemoved:Delete is not an ObjectCreated event',
-      'the key "bad%E0%A4%A.jpg" is not valid URL encoding',
+    if (parsed.kind !== 'records') throw new Error(parsed.kind);
+    expect(parsed.changes.map((c) => [c.kind, c.object.key, c.object.sequencer])).toEqual([
+      ['removed', 'HappyFace.jpg', '0055AED6DCD90281E6'],
+      ['created', 'HappyFace.jpg', '0055AED6DCD90281E5'],
     ]);
+    expect(parsed.skipped.map((s) => s.reason)).toEqual([
+      'ObjectRestore:Completed is not an ObjectCreated or ObjectRemoved event',
+      'the key "bad%E0%A4%A.jpg" is not valid URL encoding',
+      'the sequencer "12;DROP" is not hexadecimal',
+    ]);
+  });
+
+  it('reads EventBridge Object Created and Object Deleted events', () => {
+    const deleted = parseS3Event({
+      source: 'aws.s3',
+      'detail-type': 'Object Deleted',
+      detail: { bucket: { name: 'b' }, object: { key: 'a b.jpg', sequencer: '617F08299329D189' } },
+    });
+    expect(deleted).toEqual({
+      kind: 'records',
+      skipped: [],
+      changes: [
+        {
+          kind: 'removed',
+          eventName: 'ObjectRemoved:EventBridge',
+          object: { bucket: 'b', key: 'a b.jpg', sequencer: '617F08299329D189' },
+        },
+      ],
+    });
   });
 });

@@ -2,9 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { InvalidImageError } from '../../../src/core/errors.ts';
 import { type InputFormat, isInputFormat } from '../../../src/core/formats.ts';
 import { parseSequenceHeader } from '../../../src/image/av1.ts';
-import { probeImage } from '../../../src/image/probe.ts';
+import { MAX_JPEG_SCANS, probeImage } from '../../../src/image/probe.ts';
 import { buildAvif, findBox, topLevelBox } from '../../support/avif.ts';
 import { fixtures, readFixture } from '../../support/fixtures.ts';
+import { progressiveJpeg, scanSegments, withRepeatedScan } from '../../support/scans.ts';
 
 const probeable = fixtures(
   (f) =>
@@ -76,6 +77,66 @@ describe('probeImage', () => {
       ),
     );
     expect(error.reason).toBe('corrupt');
+  });
+
+  describe('JPEG scans', () => {
+    it('follows the browsers: at most 100 scans', () => {
+      expect(MAX_JPEG_SCANS).toBe(100);
+    });
+
+    it(`accepts a progressive JPEG of ${MAX_JPEG_SCANS} scans and refuses one more`, async () => {
+      const jpeg = await progressiveJpeg('photos/landscape-picos-de-europa.jpg', 320, 240);
+      const scans = scanSegments(jpeg).length;
+      expect(scans).toBeGreaterThan(1);
+      const atLimit = withRepeatedScan(jpeg, -1, MAX_JPEG_SCANS - scans);
+      expect(probeImage('jpeg', atLimit)).toMatchObject({ width: 320, height: 240 });
+
+      const error = catchError(() =>
+        probeImage('jpeg', withRepeatedScan(jpeg, -1, MAX_JPEG_SCANS + 1 - scans)),
+      );
+      expect(error.reason).toBe('too-many-scans');
+      expect(error.message).toMatch(/^The jpeg file has more than 100 scans/);
+      expect(error.details).toMatchObject({ format: 'jpeg', maxScans: MAX_JPEG_SCANS });
+    });
+
+    it('counts the scans of every progressive and baseline fixture within the limit', () => {
+      for (const path of ['edge/formats/progressive.jpg', 'photos/colour-fig-red-bowl.jpg']) {
+        expect(scanSegments(readFixture(path)).length).toBeLessThanOrEqual(MAX_JPEG_SCANS);
+        expect(() => probeImage('jpeg', readFixture(path))).not.toThrow();
+      }
+    });
+
+    /**
+     * A frame header and `count` scans whose entropy-coded data holds everything that looks like a
+     * marker but is not one: stuffed bytes (0xFF00, here even 0xFF00 0xDA), restart markers and
+     * fill bytes before the next marker, with a table segment and stray bytes between two scans.
+     */
+    function syntheticJpeg(count: number): Uint8Array {
+      const sof = [0xff, 0xc2, 0, 17, 8, 0, 16, 0, 16, 3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1];
+      const sos = [0xff, 0xda, 0, 12, 3, 1, 0, 2, 0x11, 3, 0x11, 0, 0, 0];
+      const data = [0x12, 0xff, 0x00, 0xda, 0xff, 0xd3, 0x34, 0xff, 0x00, 0xff, 0xd7, 0x56, 0xff, 0xff];
+      const bytes = [0xff, 0xd8, ...sof];
+      for (let i = 0; i < count; i++) {
+        bytes.push(...sos, ...data);
+        // libjpeg skips stray bytes before a marker (with a warning the decoder lets pass).
+        if (i === 0) bytes.push(0xff, 0xc4, 0, 2, 0x00, 0x7f);
+      }
+      bytes.push(0xff, 0xd9);
+      return new Uint8Array(bytes);
+    }
+
+    it('skips stuffed bytes, restart markers and fill bytes inside the scan data', () => {
+      expect(probeImage('jpeg', syntheticJpeg(MAX_JPEG_SCANS))).toMatchObject({ width: 16, height: 16 });
+      const error = catchError(() => probeImage('jpeg', syntheticJpeg(MAX_JPEG_SCANS + 1)));
+      expect(error.reason).toBe('too-many-scans');
+    });
+
+    it('reports a progressive JPEG cut short in a later scan as truncated', async () => {
+      const jpeg = await progressiveJpeg('photos/landscape-picos-de-europa.jpg', 320, 240);
+      const last = scanSegments(jpeg).at(-1)!;
+      const error = catchError(() => probeImage('jpeg', jpeg.subarray(0, last.end - 10)));
+      expect(error.reason).toBe('truncated');
+    });
   });
 });
 

@@ -64,6 +64,43 @@ describe('boxShrink', () => {
   });
 });
 
+describe('boxShrink by factors whose 16-bit sums would overflow', () => {
+  it('shrinks a 50,000,000x1-style row by 15625x1 without throwing', () => {
+    const width = 31250;
+    const out = boxShrink({ width, height: 1, data: new Uint8ClampedArray(width * 4).fill(255) }, 15625, 1);
+    expect([out.width, out.height]).toEqual([2, 1]);
+    expect(Array.from(out.data)).toEqual([255, 255, 255, 255, 255, 255, 255, 255]);
+  });
+
+  it.each([
+    [300, 1],
+    [17, 16],
+    [1, 1000],
+  ])('matches a per-channel mean on noise at %ix%i', (fx, fy) => {
+    // Three by two blocks, plus a remainder column and row that are dropped (when the factor allows one).
+    const width = 4 * fx - 1;
+    const height = 3 * fy - 1;
+    const data = new Uint8ClampedArray(width * height * 4);
+    let seed = 777;
+    for (let i = 0; i < data.length; i++) {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      data[i] = seed >>> 24;
+    }
+    const out = boxShrink({ width, height, data }, fx, fy);
+    expect([out.width, out.height]).toEqual([3, 2]);
+    for (let y = 0; y < 2; y++)
+      for (let x = 0; x < 3; x++)
+        for (let c = 0; c < 4; c++) {
+          let sum = 0;
+          for (let dy = 0; dy < fy; dy++)
+            for (let dx = 0; dx < fx; dx++) sum += data[((y * fy + dy) * width + x * fx + dx) * 4 + c]!;
+          expect(out.data[(y * 3 + x) * 4 + c], `pixel ${x},${y} channel ${c}`).toBe(
+            Math.floor((sum + ((fx * fy) >> 1)) / (fx * fy)),
+          );
+        }
+  });
+});
+
 describe('integerShrink', () => {
   it('leaves at most a factor of two for the lanczos step, like vips_resize', () => {
     expect(integerShrink(1600 / 5312)).toBe(2);

@@ -13,6 +13,7 @@ import { buildAvif, findBox, topLevelBox } from '../../support/avif.ts';
 import { CARD_QUADRANTS, fixtures, readFixture } from '../../support/fixtures.ts';
 import { inFreshProcess } from '../../support/fresh.ts';
 import { pngRgba16 } from '../../support/png.ts';
+import { progressiveJpeg, scanSegments, withRepeatedScan } from '../../support/scans.ts';
 import { hasTool, identify, metadataTags } from '../../support/tools.ts';
 
 const config = parsePipelineConfig({
@@ -272,6 +273,23 @@ describe('processImage', () => {
         expect(result.outputs.map((o) => o.variant)).toEqual(['large', 'small']);
       },
     );
+  });
+
+  it('refuses a progressive JPEG with its last scan repeated 3000 times before decoding it', async () => {
+    // The hostile-input test's CPU bomb, small: 1000x750 and 18 MB, whose decode takes seconds
+    // (3000 more passes over the image) where the original takes a tenth of one.
+    const jpeg = await progressiveJpeg('photos/landscape-picos-de-europa.jpg', 1000, 750);
+    const bomb = withRepeatedScan(jpeg, -1, 3000);
+    expect(scanSegments(bomb).length).toBeGreaterThan(3000);
+    // The probe refuses it: inspectImage runs before any decoder is called.
+    expect(() => inspectImage(bomb, config.limits)).toThrow(
+      expect.objectContaining({ reason: 'too-many-scans' }),
+    );
+    const error = await processImage(bomb, config).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidImageError);
+    expect(error).toMatchObject({ reason: 'too-many-scans', details: { maxScans: 100 } });
+    // The same image with its scans as MozJPEG wrote them is processed.
+    expect((await processImage(jpeg, config)).outputs).toHaveLength(3 * 4);
   });
 
   it('names the decoder message when the scan data is corrupt', async () => {

@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { SweepDocument } from '../../../../bench/sweep/document.ts';
 import { main } from '../../../../bench/sweep/main.ts';
 
@@ -60,5 +60,51 @@ describe('npm run bench -- sweep', () => {
     expect(await main(['--corpus', 'no/such/folder', '--wait-quiet', '0'])).toBe(2);
     expect(await main(['--from', 'no/such/sweep.json'])).toBe(2);
     expect(await main(['--from', 'x.json', '--memory', '512'])).toBe(2);
+  });
+});
+
+describe('npm run bench -- sweep --from', () => {
+  const stored = 'docs/benchmarks/sweep.json';
+
+  async function chooseAgain(argv: string[]): Promise<{ code: number; stdout: string }> {
+    let stdout = '';
+    const write = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+      stdout += String(chunk);
+      return true;
+    });
+    try {
+      return { code: await main(argv), stdout };
+    } finally {
+      write.mockRestore();
+    }
+  }
+
+  it('labels the stored run as stored and writes no tuning file unless asked', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'imgpipe-sweep-from-'));
+    const tuning = readFileSync('terraform/envs/dev/tuning.tfvars.json', 'utf8');
+    const { code, stdout } = await chooseAgain(['--from', stored, '--out', out]);
+    expect(code).toBe(0);
+    expect(stdout).not.toMatch(/^Sweep took/m);
+    expect(stdout).toContain(`Chosen again from ${stored}, a sweep of `);
+    expect(stdout).toMatch(/that took 9 min 25 s/);
+    expect(stdout).not.toMatch(/^Warning: The working tree has uncommitted changes/m);
+    expect(stdout).toMatch(/^Warning: The stored sweep ran on a working tree with uncommitted changes/m);
+    expect(stdout).toContain(
+      'No Terraform file written: pass --tfvars <path> to write one from this choice.',
+    );
+    expect(readFileSync('terraform/envs/dev/tuning.tfvars.json', 'utf8')).toBe(tuning);
+    const doc = JSON.parse(readFileSync(join(out, 'sweep.json'), 'utf8')) as SweepDocument;
+    expect(doc.chosenAgainFrom).toBe(stored);
+
+    const tfvars = join(out, 'tuning.tfvars.json');
+    const asked = await chooseAgain(['--from', stored, '--out', out, '--tfvars', tfvars]);
+    expect(asked.code).toBe(0);
+    expect(existsSync(tfvars)).toBe(true);
+  });
+
+  it('is documented with the path a fresh clone has', () => {
+    const readme = readFileSync('bench/README.md', 'utf8');
+    for (const [, path] of readme.matchAll(/--from ([\w./-]+\.json)/g))
+      expect(existsSync(path!), path).toBe(true);
   });
 });

@@ -51,3 +51,19 @@ mock_resource "aws_iam_role" {
 mock_resource "aws_ecr_repository" {
   defaults = { repository_url = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/imgpipe-test" }
 }
+
+mock_resource "aws_dynamodb_table" {
+  defaults = { arn = "arn:aws:dynamodb:eu-west-1:123456789012:table/imgpipe-test-status" }
+}
+
+mock_resource "aws_cloudwatch_event_bus" {
+  defaults = { arn = "arn:aws:events:eu-west-1:123456789012:event-bus/imgpipe-test" }
+}
+
+mock_data "aws_cloudwatch_event_bus" {
+  defaults = { arn = "arn:aws:events:eu-west-1:123456789012:event-bus/default" }
+}
+
+mock_resource "aws_cloudwatch_event_rule" {
+  defaults = { arn = "arn:aws:events:eu-west-1:123456789012:rule/imgpipe-test/imgpipe-test-image-alerts" }
+}

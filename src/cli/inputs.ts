@@ -1,0 +1,179 @@
+import { glob, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import type { ObjectRef } from '../core/objects.ts';
+import { walkFiles } from '../storage/files.ts';
+import { UsageError } from './args.ts';
+
+/**
+ * What `imgpipe process` was asked to work on: files, folders (recursively, dot-files skipped),
+ * glob patterns the shell left alone (quoted, or a shell without globbing), and `-` for one image on
+ * standard input. Each becomes an object: the folder it was found in plays the bucket, its path
+ * below that folder is the key, exactly as an upload's key in S3 decides its output keys.
+ */
+export interface Input {
+  /** As the user would name it: relative to the working folder, or `-`. */
+  readonly display: string;
+  readonly path: string;
+  readonly ref: ObjectRef;
+}
+
+export interface CollectOptions {
+  readonly out: string;
+  readonly command: string;
+  readonly stdin?: NodeJS.ReadableStream & { isTTY?: boolean };
+  /** The key of the image read from standard input. */
+  readonly stdinKey?: string;
+  readonly cwd?: string;
+}
+
+export interface CollectedInputs {
+  readonly inputs: Input[];
+  /** Removes what reading standard input left on disk. */
+  cleanup(): Promise<void>;
+}
+
+const GLOB_CHARACTERS = /[*?[\]{}]/;
+
+export async function collectInputs(
+  paths: readonly string[],
+  options: CollectOptions,
+): Promise<CollectedInputs> {
+  const cwd = options.cwd ?? process.cwd();
+  const outRoot = resolve(cwd, options.out);
+  // Relative to the working folder when inside it, else absolute.
+  const display = (path: string) => {
+    const below = relative(cwd, path);
+    return below && !below.startsWith('..') ? below : path;
+  };
+  const inputs: Input[] = [];
+  const temporary: string[] = [];
+  const cleanup = async () => {
+    for (const folder of temporary) await rm(folder, { recursive: true, force: true });
+  };
+  const addPath = async (absolute: string) => {
+    const info = await stat(absolute);
+    if (info.isDirectory()) {
+      for (const file of await walkFiles(absolute, { skip: outRoot })) {
+        inputs.push({
+          display: display(file),
+          path: file,
+          ref: { bucket: absolute, key: relative(absolute, file).split(sep).join('/') },
+        });
+      }
+    } else if (info.isFile()) {
+      inputs.push({
+        display: display(absolute),
+        path: absolute,
+        ref: { bucket: dirname(absolute), key: basename(absolute) },
+      });
+    }
+  };
+  try {
+    if (paths.filter((path) => path === '-').length > 1) {
+      throw new UsageError(options.command, '- (standard input) can be given once');
+    }
+    for (const path of paths) {
+      if (path === '-') {
+        inputs.push(await readStandardInput(options, temporary));
+        continue;
+      }
+      const absolute = resolve(cwd, path);
+      if (await exists(absolute)) {
+        await addPath(absolute);
+        continue;
+      }
+      if (!GLOB_CHARACTERS.test(path))
+        throw new UsageError(options.command, `no such file or folder: ${path}`);
+      const matches: string[] = [];
+      for await (const match of glob(path, { cwd })) matches.push(resolve(cwd, match));
+      // As a shell does, a wildcard matches no dot-file or dot-folder (below the pattern's fixed part).
+      const segments = path.split(/[\\/]/);
+      const fixedPart = segments
+        .slice(
+          0,
+          segments.findIndex((s) => GLOB_CHARACTERS.test(s)),
+        )
+        .join(sep);
+      const fixed = resolve(cwd, fixedPart || '.');
+      const visible = matches.filter(
+        (match) =>
+          !relative(fixed, match)
+            .split(sep)
+            .some((part) => part.startsWith('.') && part !== '..'),
+      );
+      if (visible.length === 0) throw new UsageError(options.command, `no file matches ${path}`);
+      for (const match of visible.sort()) await addPath(match);
+    }
+    return { inputs: checkCollisions(dedupe(inputs), options.command), cleanup };
+  } catch (error) {
+    await cleanup();
+    throw error;
+  }
+}
+
+/** The same file named twice (a folder and a file in it) is one input. */
+function dedupe(inputs: readonly Input[]): Input[] {
+  const seen = new Set<string>();
+  return inputs.filter((input) => {
+    if (input.display === '-') return true;
+    if (seen.has(input.path)) return false;
+    seen.add(input.path);
+    return true;
+  });
+}
+
+/**
+ * Two different files with one key would write the same outputs, the second over the first
+ * (issue #7): refuse, naming both, rather than lose one silently.
+ */
+function checkCollisions(inputs: Input[], command: string): Input[] {
+  const byKey = new Map<string, Input>();
+  for (const input of inputs) {
+    const other = byKey.get(input.ref.key);
+    if (other) {
+      throw new UsageError(
+        command,
+        `${other.display} and ${input.display} would both be written as ${input.ref.key}; process them into different --out folders`,
+      );
+    }
+    byKey.set(input.ref.key, input);
+  }
+  return inputs;
+}
+
+async function readStandardInput(options: CollectOptions, temporary: string[]): Promise<Input> {
+  const stdin = options.stdin ?? process.stdin;
+  if (stdin.isTTY) {
+    throw new UsageError(
+      options.command,
+      '- reads an image from standard input, which is a terminal here: pipe one in (imgpipe process - --out <dir> < photo.jpg)',
+    );
+  }
+  const key = options.stdinKey ?? 'stdin';
+  const segments = key.split('/');
+  if (isAbsolute(key) || segments.some((s) => s === '' || s === '.' || s === '..') || key.includes('\\')) {
+    throw new UsageError(
+      options.command,
+      `--name ${JSON.stringify(key)} is not a usable key: use a relative path like photos/cat.jpg`,
+    );
+  }
+  const chunks: Buffer[] = [];
+  for await (const chunk of stdin) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
+  // The pipeline reads objects from storage: standard input becomes a file in a folder of its own.
+  const folder = await mkdtemp(join(tmpdir(), 'imgpipe-stdin-'));
+  temporary.push(folder);
+  const path = join(folder, ...segments);
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(path, Buffer.concat(chunks));
+  return { display: '-', path, ref: { bucket: folder, key } };
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,148 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { ENV } from '../config/settings.ts';
+import { DynamoStatusStore } from '../status/dynamodb.ts';
+import { LISTED_STATUSES, type ListedStatus, type StatusItem, type StatusStore } from '../status/types.ts';
+import { UsageError } from './args.ts';
+import { LOCAL_CREDENTIALS } from './local-s3.ts';
+import { type Column, formatBytes, formatMs, renderTable } from './table.ts';
+
+/**
+ * `imgpipe status`: what happened to an upload, from the status table, in one command; and what
+ * needs attention (`--failed`, `--quarantined`, `--processing`) since a time. Against AWS (the
+ * SDK's credentials and region) or `imgpipe dev`'s local table (`--endpoint`).
+ */
+export const DEV_STATUS_TABLE = 'imgpipe-status';
+const COMMAND = 'imgpipe status';
+
+export interface StatusCommandOptions {
+  /** `s3://bucket/key` or `bucket/key`; absent for a listing. */
+  readonly object?: string;
+  readonly list?: ListedStatus;
+  readonly since?: string;
+  readonly limit: number;
+  readonly table: string;
+  readonly endpoint?: string;
+  readonly json: boolean;
+  readonly stdout: NodeJS.WritableStream;
+  /** For tests: the store to read instead of one built from table and endpoint. */
+  readonly store?: StatusStore;
+}
+
+export async function runStatusCommand(options: StatusCommandOptions): Promise<number> {
+  const store = options.store ?? storeFor(options.table, options.endpoint);
+  const out = (text: string) => options.stdout.write(`${text}\n`);
+  if (options.object !== undefined) {
+    const { bucket, key } = parseObject(options.object);
+    const item = await store.get(bucket, key);
+    if (options.json) out(JSON.stringify(item ?? null, null, 2));
+    else if (item) out(describeItem(item));
+    else
+      out(
+        `s3://${bucket}/${key}: no status recorded in ${options.table} (never uploaded, or before the table existed)`,
+      );
+    return item ? 0 : 1;
+  }
+  const status = options.list ?? 'failed';
+  const since = options.since === undefined ? undefined : parseSince(options.since);
+  const items: StatusItem[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await store.list({
+      status,
+      ...(since ? { since } : {}),
+      limit: Math.min(100, options.limit - items.length),
+      ...(cursor ? { cursor } : {}),
+    });
+    items.push(...page.items);
+    cursor = page.cursor;
+  } while (cursor && items.length < options.limit);
+  if (options.json) {
+    out(JSON.stringify(items, null, 2));
+    return 0;
+  }
+  if (items.length === 0) {
+    out(`No ${status} objects${since ? ` since ${since.toISOString()}` : ''}.`);
+    return 0;
+  }
+  const columns: Column<StatusItem>[] = [
+    { header: 'updated', value: (i) => i.updatedAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z') },
+    { header: 'object', value: (i) => `s3://${i.bucket}/${i.key}` },
+    { header: 'attempts', value: (i) => i.attempts, align: 'right' },
+    { header: 'reason', value: (i) => [i.reason, i.message].filter(Boolean).join(': ') },
+  ];
+  out(renderTable(columns, items));
+  return 0;
+}
+
+function storeFor(table: string, endpoint?: string): StatusStore {
+  const client = new DynamoDBClient(
+    endpoint
+      ? { endpoint, region: process.env.AWS_REGION ?? 'us-east-1', credentials: LOCAL_CREDENTIALS }
+      : {},
+  );
+  return new DynamoStatusStore(client, table);
+}
+
+/** `s3://bucket/key` or `bucket/key`. */
+export function parseObject(text: string): { bucket: string; key: string } {
+  const match = /^(?:s3:\/\/)?([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])\/(.+)$/.exec(text);
+  if (!match) {
+    throw new UsageError(
+      COMMAND,
+      `expected s3://<bucket>/<key> or <bucket>/<key>, not ${JSON.stringify(text)}`,
+    );
+  }
+  return { bucket: match[1]!, key: match[2]! };
+}
+
+/** `30m`, `12h`, `1d`, `2w`, or an ISO date. */
+export function parseSince(text: string, now = new Date()): Date {
+  const relative = /^(\d+)\s*([mhdw])$/.exec(text.trim());
+  if (relative) {
+    const unit = { m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }[
+      relative[2] as 'm' | 'h' | 'd' | 'w'
+    ];
+    return new Date(now.getTime() - Number(relative[1]) * unit);
+  }
+  const date = new Date(text);
+  if (Number.isNaN(date.getTime())) {
+    throw new UsageError(
+      COMMAND,
+      `--since takes 30m, 12h, 1d, 2w or an ISO date, not ${JSON.stringify(text)}`,
+    );
+  }
+  return date;
+}
+
+export function describeItem(item: StatusItem): string {
+  const lines = [`s3://${item.bucket}/${item.key}: ${item.status}`];
+  const add = (label: string, value: unknown) => {
+    if (value !== undefined && value !== '') lines.push(`  ${label.padEnd(10)} ${String(value)}`);
+  };
+  if (item.reason) add('reason', item.reason);
+  add('message', item.message);
+  if (item.format)
+    add(
+      'image',
+      `${item.format} ${item.width}x${item.height}${item.orientation && item.orientation !== 1 ? `, orientation ${item.orientation}` : ''}`,
+    );
+  if (item.size !== undefined) add('size', formatBytes(item.size));
+  if (item.outputs !== undefined) add('outputs', `${item.outputs} (manifest ${item.manifestKey})`);
+  add('etag', item.etag);
+  add('version', item.versionId);
+  add('attempts', item.attempts);
+  if (item.timings) {
+    add(
+      'timings',
+      Object.entries(item.timings)
+        .map(([stage, ms]) => `${stage} ${formatMs(ms)}`)
+        .join(', '),
+    );
+  }
+  add('first seen', item.firstSeenAt);
+  add('updated', item.updatedAt);
+  return lines.join('\n');
+}
+
+export { LISTED_STATUSES };
+export const STATUS_TABLE_ENV = ENV.statusTable;

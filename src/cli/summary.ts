@@ -1,0 +1,250 @@
+import { join, resolve } from 'node:path';
+import { styleText } from 'node:util';
+import { describeError, type InvalidReason } from '../core/errors.ts';
+import type { OutputFormat } from '../core/formats.ts';
+import { DEFAULT_QUARANTINE_PREFIX } from '../core/layout.ts';
+import type { ImageHeader } from '../image/probe.ts';
+import type { Outcome } from '../pipeline/process-object.ts';
+import { type Column, formatBytes, formatMs, renderTable } from './table.ts';
+
+/**
+ * What `imgpipe process` reports: the summary table for a person (fitted to the terminal, rows
+ * coloured by outcome where the terminal takes colour), one JSON document for a script (--json),
+ * and the plan of a dry run. Rows and totals use the same words.
+ */
+export interface FileResult {
+  readonly display: string;
+  readonly key: string;
+  readonly outcome?: Outcome;
+  readonly error?: unknown;
+  /** A quarantined image's size, when its header was read before it was refused. */
+  readonly width?: number;
+  readonly height?: number;
+  readonly ms: number;
+}
+
+export interface PlannedOutput {
+  readonly variant: string;
+  readonly format: OutputFormat;
+  readonly key: string;
+  readonly width: number;
+  readonly height: number;
+  readonly bytes?: number;
+}
+
+/** A dry run's verdict on one input. */
+export interface PlannedFile {
+  readonly display: string;
+  readonly key: string;
+  readonly status: 'planned' | 'duplicate' | 'quarantined';
+  readonly header?: ImageHeader;
+  readonly reason?: InvalidReason;
+  readonly message?: string;
+  readonly width?: number;
+  readonly height?: number;
+  readonly bytesIn?: number;
+  readonly outputs?: readonly PlannedOutput[];
+}
+
+export interface Terminal {
+  readonly stream: NodeJS.WritableStream;
+  /** Its width, when it is a terminal. */
+  readonly columns?: number;
+}
+
+/** What the user reads for an outcome: the same word in rows and totals. */
+const WORDS = {
+  processed: 'processed',
+  duplicate: 'already done',
+  quarantined: 'quarantined',
+  missing: 'missing',
+};
+
+export function statusOf(result: FileResult): string {
+  if (result.error !== undefined) return `failed: ${describeError(result.error)}`;
+  const outcome = result.outcome!;
+  return outcome.status === 'quarantined' ? `quarantined (${outcome.reason})` : WORDS[outcome.status];
+}
+
+function shortStatus(result: FileResult): string {
+  return result.error !== undefined ? 'failed' : statusOf(result);
+}
+
+function sizeOf(result: FileResult): string {
+  const { outcome } = result;
+  if (outcome && 'width' in outcome) return `${outcome.width}x${outcome.height}`;
+  return result.width !== undefined ? `${result.width}x${result.height}` : '';
+}
+
+export function renderSummary(results: readonly FileResult[], out: string, terminal: Terminal): string {
+  const columns: Column<FileResult>[] = [
+    { header: 'file', value: (r) => r.display },
+    { header: 'outcome', value: shortStatus },
+    { header: 'size', value: sizeOf },
+    {
+      header: 'outputs',
+      value: (r) => (r.outcome && 'outputs' in r.outcome ? r.outcome.outputs.length : ''),
+      align: 'right',
+      drop: 3,
+    },
+    {
+      header: 'bytes in',
+      value: (r) => (r.outcome?.bytesIn ? formatBytes(r.outcome.bytesIn) : ''),
+      align: 'right',
+      drop: 1,
+    },
+    {
+      header: 'bytes out',
+      value: (r) => (r.outcome?.bytesOut ? formatBytes(r.outcome.bytesOut) : ''),
+      align: 'right',
+      drop: 2,
+    },
+    // On a narrow terminal the least telling columns go first.
+    { header: 'time', value: (r) => formatMs(r.ms), align: 'right', drop: 0 },
+    {
+      header: 'detail',
+      value: (r) =>
+        r.error !== undefined
+          ? describeError(r.error)
+          : r.outcome && r.outcome.status !== 'processed' && 'message' in r.outcome
+            ? r.outcome.message
+            : '',
+      shrink: true,
+    },
+  ];
+  const colour = (result: FileResult, line: string) => {
+    const style =
+      result.error !== undefined ? 'red' : result.outcome?.status === 'quarantined' ? 'yellow' : undefined;
+    // styleText leaves the text plain when the stream is no terminal or NO_COLOR is set.
+    return style ? styleText(style, line, { stream: terminal.stream as NodeJS.WriteStream }) : line;
+  };
+  const totals = countTotals(results);
+  const lines = [
+    `${results.length} file(s): ${totals.processed} processed, ${totals.duplicate} already done, ${totals.quarantined} quarantined, ${totals.failed} failed${totals.missing ? `, ${totals.missing} missing` : ''}`,
+    `outputs in ${resolve(out)}${totals.quarantined ? `, quarantined inputs in ${join(resolve(out), DEFAULT_QUARANTINE_PREFIX)}` : ''}`,
+  ];
+  const table = renderTable(columns, results, 'text', {
+    ...(terminal.columns ? { maxWidth: terminal.columns } : {}),
+    rowStyle: colour,
+  });
+  return `${table}\n\n${lines.join('\n')}`;
+}
+
+function countTotals(results: readonly FileResult[]) {
+  const count = (status: string) =>
+    results.filter((r) => r.error === undefined && r.outcome!.status === status).length;
+  return {
+    files: results.length,
+    processed: count('processed'),
+    duplicate: count('duplicate'),
+    quarantined: count('quarantined'),
+    missing: count('missing'),
+    failed: results.filter((r) => r.error !== undefined).length,
+    bytesIn: results.reduce((sum, r) => sum + (r.outcome?.bytesIn ?? 0), 0),
+    bytesOut: results.reduce((sum, r) => sum + (r.outcome?.bytesOut ?? 0), 0),
+  };
+}
+
+/**
+ * The one JSON document of --json: per input its outcome (the function's outcome names:
+ * processed, duplicate, quarantined, missing, failed; for a dry run planned, duplicate,
+ * quarantined), the reason and message, the size, every output with its key, path, size and bytes;
+ * then the totals.
+ */
+export function jsonSummary(items: readonly (FileResult | PlannedFile)[], out: string, dryRun: boolean) {
+  const root = resolve(out);
+  const withPath = (o: PlannedOutput) => ({ ...o, path: join(root, ...o.key.split('/')) });
+  const inputs = items.map((item) => {
+    if ('status' in item) {
+      return {
+        path: item.display,
+        key: item.key,
+        outcome: item.status,
+        ...(item.reason ? { reason: item.reason, message: item.message } : {}),
+        ...(item.header
+          ? { format: item.header.format, width: item.header.displayWidth, height: item.header.displayHeight }
+          : item.width !== undefined
+            ? { width: item.width, height: item.height }
+            : {}),
+        bytesIn: item.bytesIn ?? 0,
+        outputs: (item.outputs ?? []).map(withPath),
+      };
+    }
+    const { outcome } = item;
+    if (item.error !== undefined || !outcome) {
+      return {
+        path: item.display,
+        key: item.key,
+        outcome: 'failed',
+        error: describeError(item.error),
+        ms: Math.round(item.ms),
+      };
+    }
+    return {
+      path: item.display,
+      key: item.key,
+      outcome: outcome.status,
+      ...(outcome.status === 'quarantined' ? { reason: outcome.reason } : {}),
+      ...('message' in outcome ? { message: outcome.message } : {}),
+      ...('format' in outcome ? { format: outcome.format } : {}),
+      ...('width' in outcome
+        ? { width: outcome.width, height: outcome.height }
+        : item.width !== undefined
+          ? { width: item.width, height: item.height }
+          : {}),
+      bytesIn: outcome.bytesIn,
+      bytesOut: outcome.bytesOut,
+      outputs: 'outputs' in outcome ? outcome.outputs.map(withPath) : [],
+      ms: Math.round(item.ms),
+    };
+  });
+  const results = items.filter((item): item is FileResult => !('status' in item));
+  const count = (outcome: string) => inputs.filter((i) => i.outcome === outcome).length;
+  const totals = dryRun
+    ? {
+        files: inputs.length,
+        planned: count('planned'),
+        duplicate: count('duplicate'),
+        quarantined: count('quarantined'),
+      }
+    : { ...countTotals(results), ms: Math.round(results.reduce((sum, r) => sum + r.ms, 0)) };
+  return { out: root, dryRun, inputs, totals };
+}
+
+/** The plan of a dry run, for a person. */
+export function renderPlan(plans: readonly PlannedFile[]): string {
+  const lines: string[] = [];
+  for (const plan of plans) {
+    if (plan.status === 'quarantined') {
+      lines.push(`${plan.display}: would be quarantined (${plan.reason}): ${plan.message}`);
+      continue;
+    }
+    const outputs = plan.outputs ?? [];
+    if (plan.status === 'duplicate') {
+      lines.push(`${plan.display}: already done (its manifest is current), ${outputs.length} outputs`);
+      continue;
+    }
+    const h = plan.header!;
+    const stored =
+      h.displayWidth !== h.width || h.orientation !== 1
+        ? ` (stored ${h.width}x${h.height}, orientation ${h.orientation})`
+        : '';
+    lines.push(
+      `${plan.display}: ${h.format} ${h.displayWidth}x${h.displayHeight}${stored} -> ${outputs.length} outputs`,
+    );
+    const variants = [...new Set(outputs.map((o) => o.variant))];
+    const rows = variants.map((variant) => {
+      const own = outputs.filter((o) => o.variant === variant);
+      return [variant, `${own[0]!.width}x${own[0]!.height}`, own.map((o) => o.key).join(', ')];
+    });
+    const widths = [0, 1].map((i) => Math.max(...rows.map((row) => row[i]!.length)));
+    for (const row of rows)
+      lines.push(`  ${row[0]!.padEnd(widths[0]!)}  ${row[1]!.padEnd(widths[1]!)}  ${row[2]}`);
+  }
+  const count = (status: PlannedFile['status']) => plans.filter((p) => p.status === status).length;
+  lines.push(
+    '',
+    `${plans.length} file(s): ${count('planned')} to process, ${count('duplicate')} already done, ${count('quarantined')} to quarantine (dry run: nothing was written)`,
+  );
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,158 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { type EventPublisher, type ImageEvent, imageEvent } from '../bus/types.ts';
+import type { RuntimeConfig } from '../core/config.ts';
+import { describeError } from '../core/errors.ts';
+import type { ObjectRef } from '../core/objects.ts';
+import type { Outcome } from '../pipeline/process-object.ts';
+import type { FinalStatus } from '../status/types.ts';
+
+/**
+ * What an outcome becomes outside the pipeline: the status item's final state and the event other
+ * systems receive. One function each, so the table and the bus always say the same thing.
+ */
+
+/** The status an outcome records in the status table. */
+export function finalStatus(outcome: Outcome): FinalStatus {
+  switch (outcome.status) {
+    case 'processed':
+    case 'duplicate':
+      return {
+        status: 'processed',
+        etag: outcome.etag,
+        size: outcome.size,
+        format: outcome.format,
+        width: outcome.width,
+        height: outcome.height,
+        orientation: outcome.orientation,
+        manifestKey: outcome.manifestKey,
+        outputs: outcome.outputs.length,
+        configHash: outcome.configHash,
+        ...(outcome.status === 'processed' ? { timings: { ...outcome.timings } } : {}),
+      };
+    case 'quarantined':
+      return {
+        status: 'quarantined',
+        ...(outcome.etag === undefined ? {} : { etag: outcome.etag }),
+        size: outcome.bytesIn,
+        reason: outcome.reason,
+        message: outcome.message,
+      };
+    case 'missing':
+      return { status: 'deleted' };
+  }
+}
+
+/**
+ * The event an outcome announces. A duplicate announces nothing (the first delivery did), nor does
+ * a missing object (its ObjectRemoved event does).
+ */
+export function outcomeEvent(
+  ref: ObjectRef,
+  outcome: Outcome,
+  config: RuntimeConfig,
+): ImageEvent | undefined {
+  const base = {
+    version: 1 as const,
+    bucket: ref.bucket,
+    key: ref.key,
+    ...(ref.versionId === undefined ? {} : { versionId: ref.versionId }),
+    ...(ref.sequencer === undefined ? {} : { sequencer: ref.sequencer }),
+    time: new Date().toISOString(),
+  };
+  switch (outcome.status) {
+    case 'processed':
+      return imageEvent({
+        ...base,
+        status: 'processed',
+        etag: outcome.etag,
+        format: outcome.format,
+        width: outcome.width,
+        height: outcome.height,
+        manifestKey: outcome.manifestKey,
+        outputBucket: config.outputBucket,
+        outputs: outcome.outputs,
+      });
+    case 'quarantined':
+      return imageEvent({
+        ...base,
+        status: 'quarantined',
+        ...(outcome.etag === undefined ? {} : { etag: outcome.etag }),
+        reason: outcome.reason,
+        message: outcome.message,
+        quarantineKey: outcome.quarantineKey,
+      });
+    default:
+      return undefined;
+  }
+}
+
+export function deletedEvent(ref: ObjectRef, removedOutputs: number): ImageEvent {
+  return imageEvent({
+    version: 1,
+    status: 'deleted',
+    bucket: ref.bucket,
+    key: ref.key,
+    ...(ref.versionId === undefined ? {} : { versionId: ref.versionId }),
+    ...(ref.sequencer === undefined ? {} : { sequencer: ref.sequencer }),
+    removedOutputs,
+    time: new Date().toISOString(),
+  });
+}
+
+export function failureEvent(ref: ObjectRef, message: string): ImageEvent {
+  return imageEvent({
+    version: 1,
+    status: 'failed',
+    bucket: ref.bucket,
+    key: ref.key,
+    ...(ref.etag === undefined ? {} : { etag: ref.etag }),
+    ...(ref.sequencer === undefined ? {} : { sequencer: ref.sequencer }),
+    message,
+    time: new Date().toISOString(),
+  });
+}
+
+/**
+ * The events of one invocation, sent together at its end (or every BATCH events for a long
+ * backfill). A failure to send is logged and counted (EventsFailed), never thrown: an event can
+ * never turn a processed image into a failed one.
+ */
+export class EventBatch {
+  static readonly BATCH = 10;
+  readonly #pending: ImageEvent[] = [];
+  readonly #publisher: EventPublisher | undefined;
+  readonly #logger: Logger;
+  readonly #metrics: Metrics;
+
+  constructor(publisher: EventPublisher | undefined, logger: Logger, metrics: Metrics) {
+    this.#publisher = publisher;
+    this.#logger = logger;
+    this.#metrics = metrics;
+  }
+
+  add(event: ImageEvent | undefined): void {
+    if (event && this.#publisher) this.#pending.push(event);
+  }
+
+  get size(): number {
+    return this.#pending.length;
+  }
+
+  async flush(): Promise<void> {
+    if (!this.#publisher || this.#pending.length === 0) return;
+    const events = this.#pending.splice(0);
+    let result: Awaited<ReturnType<EventPublisher['publish']>>;
+    try {
+      result = await this.#publisher.publish(events);
+    } catch (error) {
+      // A publisher reports rather than throws; this is the guard for one that does not.
+      result = { sent: 0, failed: events.length, errors: [describeError(error)] };
+    }
+    if (result.sent > 0) this.#metrics.addMetric('EventsSent', MetricUnit.Count, result.sent);
+    if (result.failed > 0) {
+      this.#metrics.addMetric('EventsFailed', MetricUnit.Count, result.failed);
+      this.#logger.error('Outcome events not sent', { failed: result.failed, errors: result.errors });
+    }
+  }
+}

@@ -1,0 +1,51 @@
+import type { BucketLayout } from '../core/layout.ts';
+import type { ObjectRef } from '../core/objects.ts';
+import type { Storage } from '../storage/types.ts';
+import { deleteOutputs } from './process-object.ts';
+import { readManifest } from './records.ts';
+
+/**
+ * A source object was removed (S3 ObjectRemoved, or EventBridge Object Deleted): its outputs and
+ * manifest go too, so a deleted upload leaves nothing behind (people delete photos for privacy).
+ *
+ * Only while the key is really gone: the source is looked up first, and if it exists (a newer
+ * upload of the same key, or, in a versioned bucket, the permanent deletion of an older version
+ * while the current one stays), everything is kept: the newer version's own event decides its
+ * outputs. The status table, when there is one, orders the events of the key before this runs.
+ */
+export interface RemovalDeps {
+  readonly layout: BucketLayout;
+  readonly source: (bucket: string) => Storage;
+  readonly output: Storage;
+  /** IMGPIPE_DELETE_OUTPUTS: false keeps the outputs of deleted sources. */
+  readonly deleteOutputs: boolean;
+  /**
+   * Records the removal once the key is known to be gone (the status table); `stale` when a later
+   * event of the key is already recorded, which then decides the outputs instead.
+   */
+  readonly record?: () => Promise<'applied' | 'stale'>;
+}
+
+export type Removal =
+  /** The source is gone; `removedOutputs` lists what was deleted, the manifest last (may be empty). */
+  | { readonly status: 'deleted'; readonly removedOutputs: readonly string[] }
+  /** The key holds an object again, or a later event is recorded: nothing was deleted. */
+  | { readonly status: 'kept'; readonly reason: string };
+
+export async function removeObject(ref: ObjectRef, deps: RemovalDeps): Promise<Removal> {
+  const current = await deps.source(ref.bucket).head(ref.key);
+  if (current) {
+    return {
+      status: 'kept',
+      reason: `the key holds an object again (ETag ${current.etag}): its own event decides its outputs`,
+    };
+  }
+  if ((await deps.record?.()) === 'stale') {
+    return { status: 'kept', reason: 'stale event: the status table holds a later event for this key' };
+  }
+  if (!deps.deleteOutputs) return { status: 'deleted', removedOutputs: [] };
+  const manifestKey = deps.layout.manifestKey(ref.key);
+  const manifest = await readManifest(deps.output, manifestKey);
+  if (!manifest) return { status: 'deleted', removedOutputs: [] };
+  return { status: 'deleted', removedOutputs: await deleteOutputs(deps.output, manifestKey, manifest) };
+}

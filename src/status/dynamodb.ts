@@ -1,0 +1,327 @@
+import {
+  ConditionalCheckFailedException,
+  type CreateTableCommandInput,
+  type DynamoDBClient,
+} from '@aws-sdk/client-dynamodb';
+import {
+  DynamoDBDocumentClient,
+  GetCommand,
+  QueryCommand,
+  type QueryCommandInput,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { invalidSetting, StorageError } from '../core/errors.ts';
+import { type ObjectRef, sequencerOrder } from '../core/objects.ts';
+import {
+  type FinalStatus,
+  LISTED_STATUSES,
+  type ListQuery,
+  type StatusItem,
+  type StatusPage,
+  type StatusStore,
+  type WriteResult,
+} from './types.ts';
+
+/**
+ * The status table in DynamoDB. One item per source object, keyed by `id` = `<bucket>/<key>`
+ * (bucket names cannot contain `/`, so the id is unambiguous). A sparse global secondary index,
+ * `byStatus`, lists items by status and time: only `processing`, `quarantined` and `failed` items
+ * carry its key (`listStatus`), so the index holds what needs attention, and processed images —
+ * nearly every write — never crowd one index partition.
+ *
+ * The table's shape is defined once, here (STATUS_TABLE); `imgpipe dev` creates it from this, and a
+ * test holds the Terraform module's table to it.
+ */
+export const STATUS_TABLE = {
+  partitionKey: 'id',
+  index: { name: 'byStatus', partitionKey: 'listStatus', sortKey: 'updatedAt' },
+} as const;
+
+/** The CreateTable request for the table's shape (on-demand billing, as in Terraform). */
+export function statusTableDefinition(tableName: string): CreateTableCommandInput {
+  const { partitionKey, index } = STATUS_TABLE;
+  return {
+    TableName: tableName,
+    BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: [
+      { AttributeName: partitionKey, AttributeType: 'S' },
+      { AttributeName: index.partitionKey, AttributeType: 'S' },
+      { AttributeName: index.sortKey, AttributeType: 'S' },
+    ],
+    KeySchema: [{ AttributeName: partitionKey, KeyType: 'HASH' }],
+    GlobalSecondaryIndexes: [
+      {
+        IndexName: index.name,
+        KeySchema: [
+          { AttributeName: index.partitionKey, KeyType: 'HASH' },
+          { AttributeName: index.sortKey, KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'ALL' },
+      },
+    ],
+  };
+}
+
+/** The fields a final status sets; a new version or another outcome removes the ones it lacks. */
+const FINAL_FIELDS = [
+  'etag',
+  'size',
+  'format',
+  'width',
+  'height',
+  'orientation',
+  'manifestKey',
+  'outputs',
+  'reason',
+  'message',
+  'configHash',
+  'timings',
+] as const;
+
+/** An UpdateItem expression, built field by field with placeholders for every name and value. */
+class Update {
+  readonly names: Record<string, string> = {};
+  readonly values: Record<string, unknown> = {};
+  readonly #set: string[] = [];
+  readonly #add: string[] = [];
+  readonly #remove: string[] = [];
+
+  /** The placeholder of an attribute name. */
+  name(field: string): string {
+    this.names[`#${field}`] = field;
+    return `#${field}`;
+  }
+
+  /** The placeholder of a value. */
+  value(label: string, value: unknown): string {
+    this.values[`:${label}`] = value;
+    return `:${label}`;
+  }
+
+  set(field: string, value: unknown): this {
+    if (value !== undefined) this.#set.push(`${this.name(field)} = ${this.value(field, value)}`);
+    return this;
+  }
+
+  setIfAbsent(field: string, value: unknown): this {
+    const name = this.name(field);
+    this.#set.push(`${name} = if_not_exists(${name}, ${this.value(`${field}_default`, value)})`);
+    return this;
+  }
+
+  add(field: string, amount: number): this {
+    this.#add.push(`${this.name(field)} ${this.value(`${field}_add`, amount)}`);
+    return this;
+  }
+
+  remove(...fields: string[]): this {
+    for (const field of fields) this.#remove.push(this.name(field));
+    return this;
+  }
+
+  get expression(): string {
+    return [
+      this.#set.length > 0 ? `SET ${this.#set.join(', ')}` : '',
+      this.#add.length > 0 ? `ADD ${this.#add.join(', ')}` : '',
+      this.#remove.length > 0 ? `REMOVE ${this.#remove.join(', ')}` : '',
+    ]
+      .filter(Boolean)
+      .join(' ');
+  }
+}
+
+export class DynamoStatusStore implements StatusStore {
+  readonly tableName: string;
+  readonly #client: DynamoDBDocumentClient;
+
+  constructor(client: DynamoDBClient, tableName: string) {
+    this.tableName = tableName;
+    this.#client = DynamoDBDocumentClient.from(client, {
+      marshallOptions: { removeUndefinedValues: true },
+    });
+  }
+
+  async begin(ref: ObjectRef, at = new Date()): Promise<WriteResult> {
+    const now = at.toISOString();
+    const seq = ref.sequencer === undefined ? undefined : sequencerOrder(ref.sequencer);
+
+    // Another delivery of the event already recorded (a retry, a duplicate, a concurrent
+    // invocation) counts as an attempt, while nothing final is recorded for it.
+    const again = new Update()
+      .set('status', 'processing')
+      .set(STATUS_TABLE.index.partitionKey, 'processing')
+      .set('updatedAt', now)
+      .add('attempts', 1);
+    const unfinished = `${again.name('status')} IN (${again.value('p', 'processing')}, ${again.value('f', 'failed')})`;
+    const sameEvent =
+      seq === undefined
+        ? `attribute_exists(${again.name(STATUS_TABLE.partitionKey)})`
+        : `${again.name('sequencer')} = ${again.value('seq', seq)}`;
+    if ((await this.#update(ref, again, `${sameEvent} AND ${unfinished}`)) === 'applied') return 'applied';
+
+    // The first event of the key, or a later version: its record starts over.
+    const fresh = new Update()
+      .set('status', 'processing')
+      .set(STATUS_TABLE.index.partitionKey, 'processing')
+      .set('bucket', ref.bucket)
+      .set('key', ref.key)
+      .set('sequencer', seq)
+      .set('etag', ref.etag)
+      .set('versionId', ref.versionId)
+      .set('size', ref.size)
+      .set('attempts', 1)
+      .set('updatedAt', now)
+      .setIfAbsent('firstSeenAt', now)
+      .remove(
+        ...FINAL_FIELDS.filter(
+          (field) => !(field === 'etag' && ref.etag) && !(field === 'size' && ref.size !== undefined),
+        ),
+      );
+    const later =
+      seq === undefined
+        ? `${fresh.name('status')} <> ${fresh.value('deleted', 'deleted')}`
+        : `attribute_not_exists(${fresh.name('sequencer')}) OR ${fresh.name('sequencer')} < ${fresh.value('seq', seq)}`;
+    const absent = `attribute_not_exists(${fresh.name(STATUS_TABLE.partitionKey)})`;
+    if ((await this.#update(ref, fresh, `${absent} OR ${later}`)) === 'applied') return 'applied';
+
+    // Refused both ways: a later event is recorded (stale), or this very event already has its
+    // final status (a duplicate delivery, which the pipeline recognises by its manifest).
+    const item = await this.get(ref.bucket, ref.key);
+    if (seq !== undefined && item?.sequencer !== undefined && item.sequencer > seq) return 'stale';
+    if (seq === undefined && item?.status === 'deleted') return 'stale';
+    return 'applied';
+  }
+
+  async finish(ref: ObjectRef, result: FinalStatus, at = new Date()): Promise<WriteResult> {
+    const now = at.toISOString();
+    const seq = ref.sequencer === undefined ? undefined : sequencerOrder(ref.sequencer);
+    const listed = (LISTED_STATUSES as readonly string[]).includes(result.status);
+    const fields: Record<string, unknown> = { ...result };
+    const update = new Update()
+      .set('bucket', ref.bucket)
+      .set('key', ref.key)
+      .set('updatedAt', now)
+      .setIfAbsent('firstSeenAt', now)
+      .setIfAbsent('attempts', 1)
+      .set('sequencer', seq)
+      .set('versionId', ref.versionId);
+    for (const [field, value] of Object.entries(fields)) update.set(field, value);
+    update.remove(...FINAL_FIELDS.filter((field) => fields[field] === undefined));
+    if (listed) update.set(STATUS_TABLE.index.partitionKey, result.status);
+    else update.remove(STATUS_TABLE.index.partitionKey);
+
+    const status = update.name('status');
+    let condition: string;
+    if (seq === undefined) {
+      condition = `${status} <> ${update.value('deleted', 'deleted')}`;
+    } else if (result.status === 'failed') {
+      const sequencer = update.name('sequencer');
+      // A failure never overwrites a final status of the same event (another delivery finished it).
+      const unfinished = `${status} IN (${update.value('p', 'processing')}, ${update.value('f', 'failed')})`;
+      condition = `attribute_not_exists(${sequencer}) OR ${sequencer} < :sequencer OR (${sequencer} = :sequencer AND ${unfinished})`;
+    } else {
+      const sequencer = update.name('sequencer');
+      condition = `attribute_not_exists(${sequencer}) OR ${sequencer} <= :sequencer`;
+    }
+    const absent = `attribute_not_exists(${update.name(STATUS_TABLE.partitionKey)})`;
+    return this.#update(ref, update, `${absent} OR ${condition}`);
+  }
+
+  async get(bucket: string, key: string): Promise<StatusItem | undefined> {
+    try {
+      const { Item } = await this.#client.send(
+        new GetCommand({ TableName: this.tableName, Key: this.#key({ bucket, key }), ConsistentRead: true }),
+      );
+      return Item === undefined ? undefined : toItem(Item);
+    } catch (error) {
+      throw this.#failure('get', `${bucket}/${key}`, error);
+    }
+  }
+
+  async list(query: ListQuery): Promise<StatusPage> {
+    const { index } = STATUS_TABLE;
+    if (!(LISTED_STATUSES as readonly string[]).includes(query.status))
+      throw invalidSetting('status', `one of ${LISTED_STATUSES.join(', ')}`, query.status);
+    const input: QueryCommandInput = {
+      TableName: this.tableName,
+      IndexName: index.name,
+      KeyConditionExpression: query.since === undefined ? '#p = :status' : '#p = :status AND #s >= :since',
+      ExpressionAttributeNames: { '#p': index.partitionKey, ...(query.since ? { '#s': index.sortKey } : {}) },
+      ExpressionAttributeValues: {
+        ':status': query.status,
+        ...(query.since ? { ':since': query.since.toISOString() } : {}),
+      },
+      ScanIndexForward: false,
+      Limit: query.limit ?? 50,
+      ...(query.cursor ? { ExclusiveStartKey: decodeCursor(query.cursor) } : {}),
+    };
+    try {
+      const page = await this.#client.send(new QueryCommand(input));
+      return {
+        items: (page.Items ?? []).map(toItem),
+        ...(page.LastEvaluatedKey ? { cursor: encodeCursor(page.LastEvaluatedKey) } : {}),
+      };
+    } catch (error) {
+      throw this.#failure('list', `${index.name}/${query.status}`, error);
+    }
+  }
+
+  #key(ref: Pick<ObjectRef, 'bucket' | 'key'>): Record<string, string> {
+    return { [STATUS_TABLE.partitionKey]: `${ref.bucket}/${ref.key}` };
+  }
+
+  /** A conditional update: `stale` when the condition refused it. */
+  async #update(ref: ObjectRef, update: Update, condition: string): Promise<WriteResult> {
+    try {
+      await this.#client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: this.#key(ref),
+          UpdateExpression: update.expression,
+          ConditionExpression: condition,
+          ExpressionAttributeNames: update.names,
+          ExpressionAttributeValues: update.values,
+        }),
+      );
+      return 'applied';
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return 'stale';
+      throw this.#failure('put', `${ref.bucket}/${ref.key}`, error);
+    }
+  }
+
+  #failure(operation: 'get' | 'put' | 'list', what: string, error: unknown): StorageError {
+    const e = error as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+    const status = e.$metadata?.httpStatusCode;
+    const retryable =
+      (status !== undefined && (status >= 500 || status === 429)) ||
+      /Throttl|ProvisionedThroughputExceeded|RequestLimitExceeded|InternalServerError|TimeoutError|ECONNRE/.test(
+        `${e.name} ${e.message}`,
+      );
+    return new StorageError(
+      operation,
+      `dynamodb://${this.tableName}/${what}`,
+      `DynamoDB ${operation} of ${what} in ${this.tableName} failed (${e.name ?? 'error'}): ${e.message ?? String(error)}`,
+      { retryable, cause: error, code: 'status/failed' },
+    );
+  }
+}
+
+function toItem(raw: Record<string, unknown>): StatusItem {
+  const { id: _id, listStatus: _listStatus, ...item } = raw;
+  return item as unknown as StatusItem;
+}
+
+function encodeCursor(key: Record<string, unknown>): string {
+  return Buffer.from(JSON.stringify(key)).toString('base64url');
+}
+
+function decodeCursor(cursor: string): Record<string, unknown> {
+  try {
+    const key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (typeof key === 'object' && key !== null && !Array.isArray(key)) return key;
+  } catch {
+    // fall through
+  }
+  throw invalidSetting('cursor', 'a cursor returned by an earlier page', cursor);
+}

@@ -1,0 +1,99 @@
+import type { ObjectRef } from '../core/objects.ts';
+
+/**
+ * The processing status of every source object, one item per bucket and key: what an operator or
+ * an application asks ("what happened to this upload?", "what was quarantined today?") without
+ * reading logs. It indexes the manifests; it does not replace them.
+ */
+export const OBJECT_STATUSES = ['processing', 'processed', 'quarantined', 'failed', 'deleted'] as const;
+export type ObjectStatus = (typeof OBJECT_STATUSES)[number];
+
+/** The statuses the index lists by time (processed items are found by key, not listed). */
+export const LISTED_STATUSES = ['processing', 'quarantined', 'failed'] as const;
+export type ListedStatus = (typeof LISTED_STATUSES)[number];
+
+export interface StatusItem {
+  readonly bucket: string;
+  readonly key: string;
+  readonly status: ObjectStatus;
+  readonly etag?: string;
+  readonly versionId?: string;
+  /** The sequencer of the event the status is about, in its comparable (padded) form. */
+  readonly sequencer?: string;
+  readonly size?: number;
+  readonly format?: string;
+  /** As displayed, after orientation. */
+  readonly width?: number;
+  readonly height?: number;
+  readonly orientation?: number;
+  readonly manifestKey?: string;
+  readonly outputs?: number;
+  readonly reason?: string;
+  readonly message?: string;
+  /** Deliveries of this version that started processing (retries and duplicates included). */
+  readonly attempts: number;
+  readonly configHash?: string;
+  readonly timings?: Readonly<Record<string, number>>;
+  readonly firstSeenAt: string;
+  readonly updatedAt: string;
+}
+
+/** What a finished attempt records. */
+export type FinalStatus =
+  | {
+      readonly status: 'processed';
+      readonly etag: string;
+      readonly size: number;
+      readonly format: string;
+      readonly width: number;
+      readonly height: number;
+      readonly orientation?: number;
+      readonly manifestKey: string;
+      readonly outputs: number;
+      readonly configHash: string;
+      readonly timings?: Readonly<Record<string, number>>;
+    }
+  | {
+      readonly status: 'quarantined';
+      readonly etag?: string;
+      readonly size?: number;
+      readonly reason: string;
+      readonly message: string;
+    }
+  | { readonly status: 'failed'; readonly message: string }
+  /** The object is gone: an ObjectRemoved event, or it vanished before it could be read. */
+  | { readonly status: 'deleted' };
+
+/** `applied`: the item now says this; `stale`: the item already holds a later event's status. */
+export type WriteResult = 'applied' | 'stale';
+
+export interface ListQuery {
+  readonly status: ListedStatus;
+  /** Only items updated at or after this time. */
+  readonly since?: Date;
+  readonly limit?: number;
+  /** From the previous page's result. */
+  readonly cursor?: string;
+}
+
+export interface StatusPage {
+  /** Newest first. */
+  readonly items: readonly StatusItem[];
+  /** Set when there are more: pass it back to get the next page. */
+  readonly cursor?: string;
+}
+
+/**
+ * Writes are conditional on the event order, so duplicate, late and out-of-order deliveries never
+ * move an item back to an older state: a write for an event with a sequencer older than the
+ * item's is refused (`stale`); for the same event, a final status replaces `processing` or
+ * `failed`, and `failed` never replaces a final status. A reference without a sequencer (a
+ * backfill) is about the object as it is now and is refused only on a deleted item.
+ */
+export interface StatusStore {
+  /** Records that processing of this event starts; `stale` means a later event was already recorded. */
+  begin(ref: ObjectRef, at?: Date): Promise<WriteResult>;
+  finish(ref: ObjectRef, result: FinalStatus, at?: Date): Promise<WriteResult>;
+  get(bucket: string, key: string): Promise<StatusItem | undefined>;
+  list(query: ListQuery): Promise<StatusPage>;
+}

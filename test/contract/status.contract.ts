@@ -1,0 +1,185 @@
+import { describe, expect, it } from 'vitest';
+import type { ObjectRef } from '../../src/core/objects.ts';
+import type { FinalStatus, StatusStore } from '../../src/status/types.ts';
+
+/**
+ * What every StatusStore must do: the ordering rules that keep duplicate, late and out-of-order
+ * S3 deliveries from moving an object back to an older state. Each case gets a fresh store.
+ */
+export function describeStatusStoreContract(name: string, setup: () => Promise<StatusStore>): void {
+  describe(`${name} (StatusStore contract)`, () => {
+    let n = 0;
+    const ref = (sequencer?: string, extra: Partial<ObjectRef> = {}): ObjectRef => ({
+      bucket: 'uploads',
+      key: `photos/${++n}.jpg`,
+      etag: 'e1',
+      ...(sequencer === undefined ? {} : { sequencer }),
+      ...extra,
+    });
+    const processed = (etag = 'e1'): FinalStatus => ({
+      status: 'processed',
+      etag,
+      size: 1234,
+      format: 'jpeg',
+      width: 800,
+      height: 600,
+      orientation: 6,
+      manifestKey: 'manifests/x.json',
+      outputs: 9,
+      configHash: 'abc',
+      timings: { decode: 12.5, total: 40 },
+    });
+    const quarantined: FinalStatus = { status: 'quarantined', reason: 'corrupt', message: 'bad data' };
+    const failed: FinalStatus = { status: 'failed', message: 'S3 get failed (SlowDown)' };
+
+    it('records processing, then the final status with its facts', async () => {
+      const store = await setup();
+      const object = ref('0055AED6DCD90281E5');
+      expect(await store.begin(object, new Date('2026-01-01T00:00:00Z'))).toBe('applied');
+      expect(await store.get(object.bucket, object.key)).toMatchObject({
+        status: 'processing',
+        attempts: 1,
+        etag: 'e1',
+        firstSeenAt: '2026-01-01T00:00:00.000Z',
+      });
+      expect(await store.finish(object, processed(), new Date('2026-01-01T00:00:05Z'))).toBe('applied');
+      const item = await store.get(object.bucket, object.key);
+      expect(item).toMatchObject({
+        bucket: 'uploads',
+        key: object.key,
+        status: 'processed',
+        format: 'jpeg',
+        width: 800,
+        height: 600,
+        orientation: 6,
+        outputs: 9,
+        manifestKey: 'manifests/x.json',
+        configHash: 'abc',
+        timings: { decode: 12.5, total: 40 },
+        attempts: 1,
+        firstSeenAt: '2026-01-01T00:00:00.000Z',
+        updatedAt: '2026-01-01T00:00:05.000Z',
+      });
+      expect(item?.reason).toBeUndefined();
+    });
+
+    it('refuses an older event after a newer one, comparing sequencers of different lengths', async () => {
+      const store = await setup();
+      const newer = ref('0055AED6DCD90281E6');
+      const older = { ...newer, sequencer: '0055AED6DCD90281E', etag: 'e0' };
+      await store.begin(newer);
+      await store.finish(newer, processed());
+      expect(await store.begin(older)).toBe('stale');
+      expect(await store.finish(older, quarantined)).toBe('stale');
+      expect(await store.get(newer.bucket, newer.key)).toMatchObject({ status: 'processed', etag: 'e1' });
+    });
+
+    it('takes the same event twice without counting a duplicate as a new version', async () => {
+      const store = await setup();
+      const object = ref('00A1');
+      await store.begin(object);
+      await store.finish(object, processed());
+      expect(await store.begin(object)).toBe('applied');
+      expect(await store.finish(object, processed())).toBe('applied');
+      expect(await store.get(object.bucket, object.key)).toMatchObject({ status: 'processed', attempts: 1 });
+    });
+
+    it('counts a retry after a failure, and lets its success replace the failure', async () => {
+      const store = await setup();
+      const object = ref('00A1');
+      await store.begin(object);
+      await store.finish(object, failed);
+      expect((await store.list({ status: 'failed' })).items.map((i) => i.key)).toContain(object.key);
+      await store.begin(object);
+      expect(await store.get(object.bucket, object.key)).toMatchObject({ status: 'processing', attempts: 2 });
+      await store.finish(object, processed());
+      const item = await store.get(object.bucket, object.key);
+      expect(item).toMatchObject({ status: 'processed', attempts: 2 });
+      expect(item?.message).toBeUndefined();
+      expect((await store.list({ status: 'failed' })).items.map((i) => i.key)).not.toContain(object.key);
+    });
+
+    it('never lets a failure of one delivery overwrite the success of another for the same event', async () => {
+      const store = await setup();
+      const object = ref('00A1');
+      await store.begin(object);
+      await store.finish(object, processed());
+      expect(await store.finish(object, failed)).toBe('stale');
+      expect((await store.get(object.bucket, object.key))?.status).toBe('processed');
+    });
+
+    it('keeps a delete between two uploads of one key in order, and refuses a late delete', async () => {
+      const store = await setup();
+      const first = ref('0010');
+      const deleted = { ...first, sequencer: '0020', etag: undefined };
+      const second = { ...first, sequencer: '0030', etag: 'e2' };
+      const lateDelete = { ...first, sequencer: '0025', etag: undefined };
+      await store.begin(first);
+      await store.finish(first, processed());
+      expect(await store.finish(deleted, { status: 'deleted' })).toBe('applied');
+      const gone = await store.get(first.bucket, first.key);
+      expect(gone?.status).toBe('deleted');
+      expect(gone?.manifestKey).toBeUndefined();
+      expect(await store.begin(second)).toBe('applied');
+      expect(await store.get(first.bucket, first.key)).toMatchObject({
+        status: 'processing',
+        etag: 'e2',
+        attempts: 1,
+      });
+      await store.finish(second, processed('e2'));
+      expect(await store.finish(lateDelete, { status: 'deleted' })).toBe('stale');
+      expect(await store.get(first.bucket, first.key)).toMatchObject({ status: 'processed', etag: 'e2' });
+    });
+
+    it('ends two concurrent deliveries of one event with one processed item', async () => {
+      const store = await setup();
+      const object = ref('00B2');
+      const deliver = async () => {
+        await store.begin(object);
+        return store.finish(object, processed());
+      };
+      const results = await Promise.all([deliver(), deliver()]);
+      expect(results).toEqual(['applied', 'applied']);
+      const item = await store.get(object.bucket, object.key);
+      expect(item).toMatchObject({ status: 'processed', etag: 'e1' });
+      expect(item?.attempts).toBeGreaterThanOrEqual(1);
+      expect(item?.attempts).toBeLessThanOrEqual(2);
+    });
+
+    it('lists quarantined and failed items newest first, since a time, a page at a time', async () => {
+      const store = await setup();
+      const keys: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        const object = ref(`00C${i}`);
+        keys.push(object.key);
+        await store.begin(object, new Date(Date.UTC(2026, 0, 1, 0, i)));
+        await store.finish(object, quarantined, new Date(Date.UTC(2026, 0, 1, 0, i)));
+      }
+      const since = new Date(Date.UTC(2026, 0, 1, 0, 1));
+      const first = await store.list({ status: 'quarantined', since, limit: 2 });
+      expect(first.items.map((i) => i.key)).toEqual([keys[4], keys[3]]);
+      expect(first.items[0]).toMatchObject({ status: 'quarantined', reason: 'corrupt', message: 'bad data' });
+      const second = await store.list({ status: 'quarantined', since, limit: 2, cursor: first.cursor! });
+      const third = second.cursor
+        ? await store.list({ status: 'quarantined', since, limit: 2, cursor: second.cursor })
+        : { items: [] };
+      const listed = [...first.items, ...second.items, ...third.items].map((i) => i.key);
+      expect(listed.filter((key) => keys.includes(key))).toEqual([keys[4], keys[3], keys[2], keys[1]]);
+      expect((await store.list({ status: 'processing' })).items.map((i) => i.key)).not.toContain(keys[0]);
+    });
+
+    it('takes a backfill without a sequencer for a live object, but not for a deleted one', async () => {
+      const store = await setup();
+      const object = ref('0040');
+      await store.begin(object);
+      await store.finish(object, processed());
+      const backfill = { bucket: object.bucket, key: object.key };
+      expect(await store.begin(backfill)).toBe('applied');
+      expect(await store.finish(backfill, processed('e1'))).toBe('applied');
+      expect((await store.get(object.bucket, object.key))?.sequencer).toBeDefined();
+      await store.finish({ ...object, sequencer: '0050' }, { status: 'deleted' });
+      expect(await store.begin(backfill)).toBe('stale');
+      expect(await store.finish(backfill, processed())).toBe('stale');
+    });
+  });
+}

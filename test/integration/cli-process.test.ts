@@ -1,0 +1,204 @@
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { decode } from '../../src/codecs/index.ts';
+import { runCli } from '../support/cli.ts';
+import { fixturePath } from '../support/fixtures.ts';
+
+/** `imgpipe process` for scripts and one-off jobs: JSON, quiet, dry runs, globs, stdin, quick flags, every core. */
+const tempDir = () => mkdtempSync(join(tmpdir(), 'imgpipe-process-'));
+
+function twoPhotosAndABadFile(): string {
+  const dir = tempDir();
+  mkdirSync(join(dir, 'in'));
+  copyFileSync(fixturePath('photos/portrait-friends-dogs.jpg'), join(dir, 'in', 'dogs.jpg'));
+  copyFileSync(fixturePath('edge/orientation/photo-exif-orientation-6.jpg'), join(dir, 'in', 'rotated.jpg'));
+  copyFileSync(fixturePath('edge/bombs/png-100000x100000.png'), join(dir, 'in', 'bomb.png'));
+  return dir;
+}
+
+/** Every file under `folder` with its bytes, manifests left out (they hold timings and dates). */
+function outputBytes(folder: string): Map<string, Buffer> {
+  const files = new Map<string, Buffer>();
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else files.set(relative(folder, path), readFileSync(path));
+    }
+  };
+  walk(folder);
+  for (const key of files.keys())
+    if (key.startsWith('manifests/') || key.startsWith('quarantine/reasons/')) files.delete(key);
+  return files;
+}
+
+describe('imgpipe process --json', () => {
+  it('prints one machine-readable summary and nothing else on stdout', async () => {
+    const dir = twoPhotosAndABadFile();
+    const run = await runCli(['process', 'in', '--out', 'out', '--json'], { cwd: dir });
+    expect(run.code).toBe(0);
+    const summary = JSON.parse(run.stdout);
+    expect(summary.totals).toMatchObject({ files: 3, processed: 2, duplicate: 0, quarantined: 1, failed: 0 });
+    const byKey = Object.fromEntries(summary.inputs.map((i: { key: string }) => [i.key, i]));
+    expect(byKey['bomb.png']).toMatchObject({
+      path: join('in', 'bomb.png'),
+      outcome: 'quarantined',
+      reason: 'too-many-pixels',
+      width: 100000,
+      height: 100000,
+    });
+    expect(byKey['dogs.jpg']).toMatchObject({ outcome: 'processed', width: 1065, height: 1600 });
+    expect(byKey['dogs.jpg'].outputs).toHaveLength(9);
+    const small = byKey['dogs.jpg'].outputs.find((o: { key: string }) => o.key === 'small/dogs.jpg.avif');
+    expect(small).toMatchObject({ variant: 'small', format: 'avif', width: 320, height: 481 });
+    expect(small.bytes).toBe(statSync(join(dir, 'out', 'small', 'dogs.jpg.avif')).size);
+    expect(summary.totals.bytesOut).toBe(
+      summary.inputs.reduce((sum: number, i: { bytesOut: number }) => sum + i.bytesOut, 0),
+    );
+  });
+});
+
+describe('imgpipe process --quiet', () => {
+  it('prints nothing when all went well', async () => {
+    const dir = twoPhotosAndABadFile();
+    const run = await runCli(['process', 'in/rotated.jpg', '--out', 'out', '--quiet'], { cwd: dir });
+    expect([run.code, run.stdout, run.stderr]).toEqual([0, '', '']);
+    expect(existsSync(join(dir, 'out', 'manifests', 'rotated.jpg.json'))).toBe(true);
+  });
+});
+
+describe('imgpipe process --dry-run', () => {
+  it('prints the variants and keys each input would get, and writes nothing', async () => {
+    const dir = twoPhotosAndABadFile();
+    const run = await runCli(['process', 'in', '--out', 'out', '--dry-run'], { cwd: dir });
+    expect(run.code).toBe(0);
+    expect(existsSync(join(dir, 'out'))).toBe(false);
+    expect(run.stdout).toContain('in/dogs.jpg: jpeg 1065x1600 -> 9 outputs');
+    expect(run.stdout).toMatch(
+      / {2}large +1065x1600 +large\/dogs\.jpg\.jpg, large\/dogs\.jpg\.webp, large\/dogs\.jpg\.avif/,
+    );
+    expect(run.stdout).toMatch(/ {2}small +320x481 +small\/dogs\.jpg\.jpg/);
+    expect(run.stdout).toContain('in/rotated.jpg: jpeg 320x480 (stored 480x320, orientation 6) -> 9 outputs');
+    expect(run.stdout).toMatch(/in\/bomb\.png: would be quarantined \(too-many-pixels\)/);
+    expect(run.stdout).toContain('3 file(s): 2 to process, 0 already done, 1 to quarantine');
+  });
+
+  it('knows which inputs are already done', async () => {
+    const dir = twoPhotosAndABadFile();
+    await runCli(['process', 'in/rotated.jpg', '--out', 'out', '--quiet'], { cwd: dir });
+    const run = await runCli(['process', 'in/rotated.jpg', '--out', 'out', '--dry-run', '--json'], {
+      cwd: dir,
+    });
+    expect(JSON.parse(run.stdout).inputs[0]).toMatchObject({ key: 'rotated.jpg', outcome: 'duplicate' });
+  });
+});
+
+describe('imgpipe process inputs', () => {
+  it('expands a glob the shell left quoted', async () => {
+    const dir = twoPhotosAndABadFile();
+    const run = await runCli(['process', 'in/*.jpg', '--out', 'out', '--dry-run', '--json'], { cwd: dir });
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout).inputs.map((i: { key: string }) => i.key)).toEqual([
+      'dogs.jpg',
+      'rotated.jpg',
+    ]);
+    const elsewhere = await runCli(
+      ['process', join(dir, 'in', '*.jpg'), '--out', join(dir, 'out'), '--dry-run', '--json'],
+      { cwd: tempDir() },
+    );
+    expect(elsewhere.code).toBe(0);
+    expect(JSON.parse(elsewhere.stdout).inputs.map((i: { path: string }) => i.path)).toEqual([
+      join(dir, 'in', 'dogs.jpg'),
+      join(dir, 'in', 'rotated.jpg'),
+    ]);
+  });
+
+  it('reads one image from standard input with -, named by --name', async () => {
+    const dir = tempDir();
+    const run = await runCli(['process', '-', '--name', 'uploads/dogs.jpg', '--out', 'out', '--json'], {
+      cwd: dir,
+      input: readFileSync(fixturePath('photos/portrait-friends-dogs.jpg')),
+    });
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout).inputs[0]).toMatchObject({
+      path: '-',
+      key: 'uploads/dogs.jpg',
+      outcome: 'processed',
+    });
+    const image = await decode('webp', readFileSync(join(dir, 'out', 'medium', 'uploads', 'dogs.jpg.webp')));
+    expect([image.width, image.height]).toEqual([800, 1202]);
+  });
+
+  it('builds a one-off pipeline from quick flags', async () => {
+    const dir = twoPhotosAndABadFile();
+    const run = await runCli(
+      [
+        'process',
+        'in/dogs.jpg',
+        '--out',
+        'out',
+        '--width',
+        '400',
+        '--format',
+        'webp,avif',
+        '--quality',
+        '70',
+        '--json',
+      ],
+      { cwd: dir },
+    );
+    expect(run.code).toBe(0);
+    const [input] = JSON.parse(run.stdout).inputs;
+    expect(input.outputs.map((o: { key: string }) => o.key)).toEqual([
+      'w400/dogs.jpg.webp',
+      'w400/dogs.jpg.avif',
+    ]);
+    const image = await decode('avif', readFileSync(join(dir, 'out', 'w400', 'dogs.jpg.avif')));
+    expect([image.width, image.height]).toEqual([400, 601]);
+    const manifest = JSON.parse(readFileSync(join(dir, 'out', 'manifests', 'dogs.jpg.json'), 'utf8'));
+    expect(manifest.outputs).toHaveLength(2);
+
+    const bad = await runCli(['process', 'in/dogs.jpg', '--out', 'out', '--format', 'gif'], { cwd: dir });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain(
+      'Expected one or more of jpg, jpeg, webp, avif, png for --format but received "gif"',
+    );
+  });
+});
+
+describe('imgpipe process on every core', () => {
+  it('writes the same bytes concurrently with an encoder pool as one file at a time in one thread', async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'in'));
+    for (const name of ['landscape-picos-de-europa.jpg', 'portrait-friends-dogs.jpg'])
+      copyFileSync(fixturePath(`photos/${name}`), join(dir, 'in', name));
+    copyFileSync(fixturePath('edge/formats/alpha-rgba8.png'), join(dir, 'in', 'alpha.png'));
+    copyFileSync(fixturePath('edge/broken/truncated-half.jpg'), join(dir, 'in', 'cut.jpg'));
+    const sequential = await runCli(['process', 'in', '--out', 'seq', '-j', '1', '--quiet'], {
+      cwd: dir,
+      env: { IMGPIPE_WORKERS: '1' },
+      timeoutMs: 240_000,
+    });
+    const parallel = await runCli(['process', 'in', '--out', 'par', '-j', '3', '--quiet'], {
+      cwd: dir,
+      env: { IMGPIPE_WORKERS: '2' },
+      timeoutMs: 240_000,
+    });
+    expect([sequential.code, parallel.code]).toEqual([0, 0]);
+    const a = outputBytes(join(dir, 'seq'));
+    const b = outputBytes(join(dir, 'par'));
+    expect(a.size).toBe(3 * 9 + 1);
+    expect([...b.keys()].sort()).toEqual([...a.keys()].sort());
+    for (const [key, bytes] of a) expect(b.get(key)!.equals(bytes), key).toBe(true);
+  }, 600_000);
+});

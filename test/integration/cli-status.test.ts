@@ -1,0 +1,94 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseObject, parseSince } from '../../src/cli/status.ts';
+import { runCli, startCli } from '../support/cli.ts';
+
+/**
+ * `imgpipe status` against `imgpipe dev`'s status table (DynamoDB's API from dynalite), as a user
+ * runs both: the real binary, over HTTP.
+ */
+describe('imgpipe status', () => {
+  it("tells why an upload was quarantined, in one command, from imgpipe dev's table", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'imgpipe-status-cli-'));
+    const { child, output } = await startCli(
+      ['dev', '--port', '0', '--dir', join(dir, 'data')],
+      /Watching for uploads/,
+    );
+    try {
+      const endpoint = output().match(/Status table imgpipe-status at (http:\/\/127\.0\.0\.1:\d+)/)![1]!;
+      const why = await runCli([
+        'status',
+        's3://imgpipe-source/samples/text-named.jpg',
+        '--endpoint',
+        endpoint,
+      ]);
+      expect(why.code).toBe(0);
+      expect(why.stdout).toMatch(/^s3:\/\/imgpipe-source\/samples\/text-named\.jpg: quarantined$/m);
+      expect(why.stdout).toMatch(/reason\s+unsupported-format/);
+      expect(why.stdout).toMatch(/message\s+The file's content is text/);
+
+      const processed = await runCli([
+        'status',
+        'imgpipe-source/samples/portrait-friends-dogs.jpg',
+        '--endpoint',
+        endpoint,
+        '--json',
+      ]);
+      expect(JSON.parse(processed.stdout)).toMatchObject({
+        status: 'processed',
+        format: 'jpeg',
+        width: 1065,
+        height: 1600,
+        outputs: 9,
+        manifestKey: 'manifests/samples/portrait-friends-dogs.jpg.json',
+      });
+
+      const listed = await runCli(['status', '--quarantined', '--since', '1h', '--endpoint', endpoint]);
+      expect(listed.stdout).toMatch(/s3:\/\/imgpipe-source\/samples\/text-named\.jpg .*unsupported-format/);
+      expect((await runCli(['status', '--failed', '--endpoint', endpoint])).stdout).toMatch(
+        /No failed objects/,
+      );
+
+      const missing = await runCli(['status', 's3://imgpipe-source/never.jpg', '--endpoint', endpoint]);
+      expect([missing.code, missing.stdout]).toEqual([1, expect.stringMatching(/no status recorded/)]);
+
+      // The outcome events of the samples, as EventBridge rules would receive them.
+      const events = readFileSync(join(dir, 'data', 'events.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line));
+      expect(events.map((e) => e['detail-type']).sort()).toEqual([
+        ...Array(5).fill('Image Processed'),
+        'Image Quarantined',
+      ]);
+    } finally {
+      const exited = new Promise((resolve) => child.on('exit', resolve));
+      child.kill('SIGINT');
+      await exited;
+    }
+  }, 300_000);
+
+  it('refuses what it cannot read, in one line', async () => {
+    const both = await runCli(['status', 's3://b/k.jpg', '--failed']);
+    expect([both.code, both.stderr]).toEqual([
+      2,
+      expect.stringContaining('give an object or --failed, not both'),
+    ]);
+    const bad = await runCli(['status', 'not a location']);
+    expect([bad.code, bad.stderr]).toEqual([2, expect.stringContaining('expected s3://<bucket>/<key>')]);
+  });
+});
+
+describe('status arguments', () => {
+  it('reads s3:// and bucket/key locations, and relative or absolute times', () => {
+    expect(parseObject('s3://uploads/a/b c.jpg')).toEqual({ bucket: 'uploads', key: 'a/b c.jpg' });
+    expect(parseObject('uploads/x.png')).toEqual({ bucket: 'uploads', key: 'x.png' });
+    const now = new Date('2026-11-30T12:00:00Z');
+    expect(parseSince('1d', now).toISOString()).toBe('2026-11-29T12:00:00.000Z');
+    expect(parseSince('30m', now).toISOString()).toBe('2026-11-30T11:30:00.000Z');
+    expect(parseSince('2026-11-01', now).toISOString()).toBe('2026-11-01T00:00:00.000Z');
+    expect(() => parseSince('yesterday', now)).toThrow(/--since takes 30m, 12h, 1d, 2w or an ISO date/);
+  });
+});

@@ -1,0 +1,309 @@
+import { execFile } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { REPO_ROOT, runCli } from '../support/cli.ts';
+import { fixturePath } from '../support/fixtures.ts';
+
+/**
+ * The command line's manners: help for each command, one-line errors with a hint, suggestions for
+ * typos, no stack trace for an everyday mistake, and the documented exit statuses. Each case runs
+ * the real binary.
+ */
+const tempDir = () => mkdtempSync(join(tmpdir(), 'imgpipe-usage-'));
+const lines = (text: string) => text.trimEnd().split('\n');
+const noStack = (text: string) => expect(text).not.toMatch(/^\s+at /m);
+
+describe('imgpipe help', () => {
+  it.each([
+    ['process', ['process', '--help']],
+    ['process', ['process', '-h']],
+    ['dev', ['dev', '--help']],
+    ['process', ['help', 'process']],
+  ])('prints the help of %s for %j and exits 0', async (command, args) => {
+    const run = await runCli(args);
+    expect(run.code).toBe(0);
+    expect(run.stderr).toBe('');
+    expect(run.stdout).toContain(`Usage: imgpipe ${command} `);
+    expect(run.stdout).toContain('Examples:');
+    expect(run.stdout).toMatch(/^ {2}-h, --help +/m);
+  });
+
+  it('lists the short flags of process with their long names', async () => {
+    const { stdout } = await runCli(['process', '--help']);
+    for (const flag of ['-o, --out <dir>', '-c, --config <file>', '-j, --concurrency <n>', '-f, --force'])
+      expect(stdout).toContain(flag);
+    expect(stdout).toContain('--dry-run');
+  });
+
+  it('documents --fresh in the help of dev', async () => {
+    const { stdout } = await runCli(['dev', '--help']);
+    expect(stdout).toMatch(/--fresh +.*only what imgpipe dev created/s);
+    expect(stdout).toContain('-p, --port <n>');
+  });
+
+  it('prints the global help on stdout with exit 0 when run without arguments', async () => {
+    const run = await runCli([]);
+    expect([run.code, run.stderr]).toEqual([0, '']);
+    expect(run.stdout).toMatch(/^Usage: imgpipe <command>/m);
+    expect(run.stdout).toContain('imgpipe <command> --help');
+  });
+
+  it.each([['-v'], ['-V'], ['--version']])('prints the version for %s', async (flag) => {
+    const run = await runCli([flag]);
+    expect([run.code, run.stdout]).toEqual([0, '0.1.0\n']);
+  });
+});
+
+describe('imgpipe usage errors', () => {
+  it('suggests the command meant by a typo, in one line and a hint', async () => {
+    const run = await runCli(['proces', 'in', '--out', 'x']);
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(lines(run.stderr)).toEqual([
+      'imgpipe: unknown command "proces" (did you mean process?)',
+      "See 'imgpipe --help'.",
+    ]);
+  });
+
+  it('names an unknown option, suggests the right one and points to the command help', async () => {
+    const run = await runCli(['process', 'in', '--outt', 'x']);
+    expect(run.code).toBe(2);
+    expect(lines(run.stderr)).toEqual([
+      'imgpipe process: unknown option --outt (did you mean --out?)',
+      "See 'imgpipe process --help'.",
+    ]);
+  });
+
+  it('says which option lacks its value', async () => {
+    const run = await runCli(['process', 'in', '--out']);
+    expect(run.code).toBe(2);
+    expect(lines(run.stderr)[0]).toBe('imgpipe process: --out needs a value: --out <dir>');
+  });
+
+  it('explains a missing --out and a missing input without the global help', async () => {
+    const missingOut = await runCli(['process', 'x.jpg']);
+    expect(missingOut.code).toBe(2);
+    expect(lines(missingOut.stderr)).toEqual([
+      'imgpipe process: --out <dir> is required: where the outputs go',
+      "See 'imgpipe process --help'.",
+    ]);
+    const noInput = await runCli(['process', '--out', 'x']);
+    expect(lines(noInput.stderr)[0]).toBe(
+      'imgpipe process: give at least one file, folder, glob or - (standard input)',
+    );
+  });
+
+  it('reports a missing input file in one line with exit 2', async () => {
+    const dir = tempDir();
+    const run = await runCli(['process', 'nonexist.jpg', '--out', 'out'], { cwd: dir });
+    expect(run.code).toBe(2);
+    noStack(run.stderr);
+    expect(lines(run.stderr)[0]).toBe('imgpipe process: no such file or folder: nonexist.jpg');
+  });
+
+  it('reports a glob that matches nothing in one line', async () => {
+    const dir = tempDir();
+    const run = await runCli(['process', 'photos/*.jpg', '--out', 'out'], { cwd: dir });
+    expect(run.code).toBe(2);
+    noStack(run.stderr);
+    expect(lines(run.stderr)[0]).toBe('imgpipe process: no file matches photos/*.jpg');
+  });
+
+  it('shows the stack of an unexpected error only with --verbose or DEBUG', async () => {
+    const dir = tempDir();
+    const quiet = await runCli(['process', 'nonexist.jpg', '--out', 'out'], { cwd: dir });
+    noStack(quiet.stderr);
+    const verbose = await runCli(['process', 'nonexist.jpg', '--out', 'out', '--verbose'], { cwd: dir });
+    expect(verbose.stderr).toMatch(/^\s+at /m);
+    const debug = await runCli(['process', 'nonexist.jpg', '--out', 'out'], {
+      cwd: dir,
+      env: { DEBUG: 'imgpipe' },
+    });
+    expect(debug.stderr).toMatch(/^\s+at /m);
+  });
+
+  it('checks the output folder before any work: a file in its path', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'file.txt'), 'not a folder');
+    copyFileSync(fixturePath('photos/portrait-friends-dogs.jpg'), join(dir, 'a.jpg'));
+    const run = await runCli(['process', 'a.jpg', '--out', 'file.txt/out'], { cwd: dir });
+    expect(run.code).toBe(2);
+    noStack(run.stderr);
+    expect(lines(run.stderr)[0]).toBe(
+      'imgpipe process: cannot write to --out file.txt/out: file.txt is a file, not a folder',
+    );
+  });
+
+  it('checks the output folder before any work: a place nothing can be written', async () => {
+    const dir = tempDir();
+    copyFileSync(fixturePath('photos/portrait-friends-dogs.jpg'), join(dir, 'a.jpg'));
+    const run = await runCli(['process', 'a.jpg', '--out', '/proc/imgpipe-out'], {
+      cwd: dir,
+      timeoutMs: 20_000,
+    });
+    expect(run.code).toBe(2);
+    noStack(run.stderr);
+    expect(lines(run.stderr)[0]).toMatch(/^imgpipe process: cannot write to --out \/proc\/imgpipe-out: /);
+  });
+
+  it('refuses two inputs that would be written to the same keys, naming both', async () => {
+    const dir = tempDir();
+    for (const folder of ['a/photos', 'b/photos']) {
+      mkdirSync(join(dir, folder), { recursive: true });
+      copyFileSync(fixturePath('edge/formats/1x1.jpg'), join(dir, folder, 'cat.jpg'));
+    }
+    const run = await runCli(['process', 'a/photos', 'b/photos', '--out', 'out'], { cwd: dir });
+    expect(run.code).toBe(2);
+    expect(lines(run.stderr)[0]).toBe(
+      'imgpipe process: a/photos/cat.jpg and b/photos/cat.jpg would both be written as cat.jpg; process them into different --out folders',
+    );
+    expect(readdirSync(dir).sort()).toEqual(['a', 'b']);
+  });
+
+  it('validates IMGPIPE_WORKERS as the function does', async () => {
+    for (const value of ['-1', 'abc']) {
+      const run = await runCli(['process', 'x.jpg', '--out', 'out'], {
+        cwd: tempDir(),
+        env: { IMGPIPE_WORKERS: value },
+      });
+      expect(run.code).toBe(2);
+      expect(lines(run.stderr)[0]).toBe(
+        `imgpipe: Expected integer between 0 and 64 for IMGPIPE_WORKERS but received "${value}" of type string`,
+      );
+    }
+  });
+
+  it('validates --concurrency', async () => {
+    const run = await runCli(['process', 'x.jpg', '--out', 'out', '-j', '0'], { cwd: tempDir() });
+    expect(run.code).toBe(2);
+    expect(lines(run.stderr)[0]).toBe(
+      'imgpipe process: Expected integer between 1 and 64 for --concurrency but received "0" of type string',
+    );
+  });
+});
+
+describe('configuration through the command line', () => {
+  it('applies the environment over a --config document, and checks it', async () => {
+    const dir = tempDir();
+    copyFileSync(fixturePath('photos/portrait-friends-dogs.jpg'), join(dir, 'a.jpg'));
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ formats: { webp: {} } }));
+    const limited = await runCli(['process', 'a.jpg', '--out', 'out', '--config', 'config.json'], {
+      cwd: dir,
+      env: { IMGPIPE_MAX_PIXELS: '1' },
+    });
+    expect(limited.code).toBe(0);
+    expect(limited.stdout).toMatch(/a\.jpg\s+quarantined \(too-many-pixels\)/);
+    const bad = await runCli(['process', 'a.jpg', '--out', 'out', '--config', 'config.json'], {
+      cwd: dir,
+      env: { IMGPIPE_MAX_PIXELS: 'abc' },
+    });
+    expect(bad.code).toBe(2);
+    expect(lines(bad.stderr)[0]).toBe(
+      'imgpipe: Expected integer between 1 and 1000000000 for IMGPIPE_MAX_PIXELS but received "abc" of type string',
+    );
+  });
+
+  it('names the file and the setting apart, and suggests a misspelt key', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ formts: { webp: {} } }));
+    const run = await runCli(['process', 'x.jpg', '--out', 'out', '--config', 'config.json'], { cwd: dir });
+    expect(run.code).toBe(2);
+    expect(lines(run.stderr)[0]).toMatch(
+      /^imgpipe: config\.json: unknown setting formts \(did you mean formats\?\); the settings are /,
+    );
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ background: 'white' }));
+    const colour = await runCli(['process', 'x.jpg', '--out', 'out', '--config', 'config.json'], {
+      cwd: dir,
+    });
+    expect(lines(colour.stderr)[0]).toBe(
+      'imgpipe: config.json: Expected a colour like "#ffffff" or "#ffffff00" for background but received "white" of type string',
+    );
+  });
+
+  it('names the setting and the value of a bad key template', async () => {
+    const run = await runCli(['process', 'x.jpg', '--out', 'out'], {
+      cwd: tempDir(),
+      env: { IMGPIPE_KEY_TEMPLATE: '{variant}/{key}' },
+    });
+    expect(run.code).toBe(2);
+    expect(lines(run.stderr)[0]).toBe(
+      'imgpipe: Expected a usable key template for IMGPIPE_KEY_TEMPLATE but received "{variant}/{key}" of type string (variant large in webp and variant large in jpeg would both be written to large/sample/dir/photo.jpg)',
+    );
+  });
+});
+
+describe('imgpipe dev mistakes', () => {
+  it('says a port is in use in one line', async () => {
+    const server: Server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const run = await runCli(['dev', '--once', '--port', String(port), '--dir', join(tempDir(), 'd')]);
+      expect(run.code).toBe(2);
+      noStack(run.stderr);
+      expect(lines(run.stderr)).toEqual([
+        `imgpipe dev: port ${port} on 127.0.0.1 is already in use: choose another with --port`,
+        "See 'imgpipe dev --help'.",
+      ]);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('says a --host is not an address of this machine', async () => {
+    const run = await runCli([
+      'dev',
+      '--once',
+      '--port',
+      '0',
+      '--host',
+      '192.0.2.1',
+      '--dir',
+      join(tempDir(), 'd'),
+    ]);
+    expect(run.code).toBe(2);
+    noStack(run.stderr);
+    expect(lines(run.stderr)[0]).toBe(
+      'imgpipe dev: cannot listen on --host 192.0.2.1: it is not an address of this machine',
+    );
+  });
+
+  it('says a --dir under a file cannot be used', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'file.txt'), 'x');
+    const run = await runCli(['dev', '--once', '--port', '0', '--dir', join(dir, 'file.txt', 'data')]);
+    expect(run.code).toBe(2);
+    noStack(run.stderr);
+    expect(lines(run.stderr)[0]).toBe(
+      `imgpipe dev: cannot use --dir ${join(dir, 'file.txt', 'data')}: ${join(dir, 'file.txt')} is a file, not a folder`,
+    );
+  });
+});
+
+describe('npm run bench mistakes', () => {
+  const bench = (args: string[]) =>
+    promisify(execFile)(process.execPath, ['bench/cli.ts', ...args], { cwd: REPO_ROOT }).then(
+      (r) => ({ code: 0, stderr: r.stderr }),
+      (e: { code: number; stderr: string }) => ({ code: e.code, stderr: e.stderr }),
+    );
+
+  it.each([
+    [['--bogus'], 'npm run bench: unknown option --bogus', 'npm run bench -- --help'],
+    [['--quik'], 'npm run bench: unknown option --quik (did you mean --quick?)', 'npm run bench -- --help'],
+    [['--runs'], 'npm run bench: --runs needs a value: --runs <n>', 'npm run bench -- --help'],
+    [
+      ['sweep', '--memroy', '512'],
+      'npm run bench -- sweep: unknown option --memroy (did you mean --memory?)',
+      'npm run bench -- sweep --help',
+    ],
+  ])('%j: one line naming the flag, exit 2', async (args, message, help) => {
+    const run = await bench(args);
+    expect(run.code).toBe(2);
+    noStack(run.stderr);
+    expect(lines(run.stderr)).toEqual([message, `See '${help}'.`]);
+  });
+});

@@ -1,0 +1,321 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { EventBridgePublisher } from '../../src/bus/eventbridge.ts';
+import schema from '../../src/bus/image-event.schema.json' with { type: 'json' };
+import type { ImageEventDetail } from '../../src/bus/types.ts';
+import { type LocalDynamo, startLocalDynamo } from '../../src/cli/local-dynamodb.ts';
+import { buildS3Notification } from '../../src/cli/local-s3.ts';
+import { loadRuntimeConfig } from '../../src/config/index.ts';
+import { createLambdaDeps } from '../../src/handlers/lambda.ts';
+import { createS3EventHandler } from '../../src/handlers/s3-event.ts';
+import { DynamoStatusStore } from '../../src/status/dynamodb.ts';
+import { S3Storage } from '../../src/storage/s3.ts';
+import type { Storage } from '../../src/storage/types.ts';
+import { readFixture } from '../support/fixtures.ts';
+import { startTestS3 } from '../support/s3.ts';
+
+/**
+ * The S3 event handler with the status table and outcome events on: S3 and DynamoDB are real API
+ * servers over HTTP (s3rver, dynalite); EventBridge and SSM have no local server, so their clients
+ * are aws-sdk-client-mock mocks, and the events are checked against the published schema.
+ */
+const SOURCE = 'status-uploads';
+const OUTPUT = 'status-variants';
+const QUARANTINE = 'status-rejected';
+
+let s3: Awaited<ReturnType<typeof startTestS3>>;
+let dynamo: LocalDynamo;
+let tables = 0;
+beforeAll(async () => {
+  s3 = await startTestS3([SOURCE, OUTPUT, QUARANTINE]);
+  dynamo = await startLocalDynamo();
+});
+afterAll(async () => {
+  await s3?.stop();
+  await dynamo?.close();
+});
+
+const validate = new Ajv2020({ strict: true, strictRequired: false, validateFormats: false }).compile(schema);
+
+async function setup(
+  options: {
+    failEvents?: boolean;
+    sourceStorage?: (bucket: string) => Storage;
+    env?: Record<string, string>;
+    withoutTable?: boolean;
+  } = {},
+) {
+  const table = `imgpipe-handler-${++tables}`;
+  await dynamo.createStatusTable(table);
+  const status = new DynamoStatusStore(dynamo.client, table);
+  const bus = new EventBridgeClient({
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+  });
+  const details: ImageEventDetail[] = [];
+  const mock = mockClient(bus);
+  if (options.failEvents) mock.on(PutEventsCommand).rejects(new Error('AccessDeniedException: not allowed'));
+  else
+    mock.on(PutEventsCommand).callsFake((input: PutEventsCommand['input']) => {
+      for (const entry of input.Entries ?? []) {
+        const detail = JSON.parse(entry.Detail!) as ImageEventDetail;
+        expect(validate(detail), JSON.stringify(validate.errors)).toBe(true);
+        expect(entry.DetailType).toBe(
+          {
+            processed: 'Image Processed',
+            quarantined: 'Image Quarantined',
+            failed: 'Image Failed',
+            deleted: 'Image Deleted',
+          }[detail.status],
+        );
+        details.push(detail);
+      }
+      return { FailedEntryCount: 0, Entries: (input.Entries ?? []).map(() => ({ EventId: 'x' })) };
+    });
+  const config = loadRuntimeConfig({
+    IMGPIPE_OUTPUT_BUCKET: OUTPUT,
+    IMGPIPE_QUARANTINE_BUCKET: QUARANTINE,
+    IMGPIPE_QUARANTINE_PREFIX: '',
+    IMGPIPE_STATUS_TABLE: table,
+    IMGPIPE_EVENT_BUS: 'imgpipe-test',
+    IMGPIPE_CONFIG: JSON.stringify({ variants: [{ name: 'small', width: 160 }], formats: { webp: {} } }),
+    ...options.env,
+  });
+  const logger = new Logger({ serviceName: 'imgpipe-test', logLevel: 'CRITICAL' });
+  const metrics = new Metrics({ serviceName: 'imgpipe-test', namespace: 'imgpipe-test' });
+  const handler = createS3EventHandler({
+    config,
+    sourceStorage: options.sourceStorage ?? ((bucket) => new S3Storage(s3.client, bucket)),
+    output: new S3Storage(s3.client, OUTPUT),
+    quarantine: new S3Storage(s3.client, QUARANTINE),
+    logger,
+    metrics,
+    ...(options.withoutTable ? {} : { status }),
+    events: new EventBridgePublisher(bus, 'imgpipe-test', { retryDelayMs: 1 }),
+  });
+  return { handler, status, details, metrics };
+}
+
+async function upload(key: string, body: Uint8Array, sequencer: string) {
+  const put = await s3.client.send(new PutObjectCommand({ Bucket: SOURCE, Key: key, Body: body }));
+  return buildS3Notification({ bucket: SOURCE, key, size: body.length, etag: put.ETag, sequencer });
+}
+
+describe('the S3 handler with the status table and events', () => {
+  it('records a processed image with its facts and announces it with every output', async () => {
+    const { handler, status, details } = await setup();
+    const event = await upload('a/photo.jpg', readFixture('photos/colour-fig-red-bowl.jpg'), '0100');
+    await handler(event);
+    const item = await status.get(SOURCE, 'a/photo.jpg');
+    expect(item).toMatchObject({
+      status: 'processed',
+      format: 'jpeg',
+      width: 1600,
+      height: 1082,
+      outputs: 1,
+      manifestKey: 'manifests/a/photo.jpg.json',
+      attempts: 1,
+    });
+    expect(item?.timings?.decode).toBeGreaterThan(0);
+    expect(details).toEqual([
+      expect.objectContaining({
+        status: 'processed',
+        bucket: SOURCE,
+        key: 'a/photo.jpg',
+        outputBucket: OUTPUT,
+        sequencer: '0100',
+        outputs: [expect.objectContaining({ key: 'small/a/photo.jpg.webp', width: 160, format: 'webp' })],
+      }),
+    ]);
+    // A duplicate delivery leaves the item as it was and announces nothing new.
+    await handler(event);
+    expect((await status.get(SOURCE, 'a/photo.jpg'))?.attempts).toBe(1);
+    expect(details).toHaveLength(1);
+  });
+
+  it('records and announces a quarantined upload, and lists it', async () => {
+    const { handler, status, details } = await setup();
+    await handler(await upload('b/notes.jpg', new TextEncoder().encode('plain text'), '0200'));
+    expect(await status.get(SOURCE, 'b/notes.jpg')).toMatchObject({
+      status: 'quarantined',
+      reason: 'unsupported-format',
+    });
+    expect((await status.list({ status: 'quarantined' })).items.map((i) => i.key)).toEqual(['b/notes.jpg']);
+    expect(details[0]).toMatchObject({
+      status: 'quarantined',
+      reason: 'unsupported-format',
+      quarantineKey: 'objects/b/notes.jpg',
+    });
+  });
+
+  it('ignores an event older than the one recorded, without reading the object', async () => {
+    let reads = 0;
+    const sourceStorage = (bucket: string): Storage => {
+      const real = new S3Storage(s3.client, bucket);
+      return new Proxy(real, {
+        get(target, property, receiver) {
+          if (property === 'get') reads++;
+          return Reflect.get(target, property, receiver);
+        },
+      });
+    };
+    const { handler, status } = await setup({ sourceStorage });
+    const body = readFixture('photos/colour-fig-red-bowl.jpg');
+    const newer = await upload('c/photo.jpg', body, '0300');
+    await handler(newer);
+    const older = buildS3Notification({ bucket: SOURCE, key: 'c/photo.jpg', etag: 'old', sequencer: '02FF' });
+    const readsBefore = reads;
+    const { records } = await handler(older);
+    expect(records[0]).toMatchObject({ status: 'ignored', reason: expect.stringMatching(/stale event/) });
+    expect(reads).toBe(readsBefore);
+    expect((await status.get(SOURCE, 'c/photo.jpg'))?.status).toBe('processed');
+  });
+
+  it('records a failure and announces it, then the retry succeeds and replaces it', async () => {
+    let failing = true;
+    const sourceStorage = (bucket: string): Storage => {
+      const real = new S3Storage(s3.client, bucket);
+      return new Proxy(real, {
+        get(target, property, receiver) {
+          if (property === 'get' && failing)
+            return () => Promise.reject(Object.assign(new Error('SlowDown'), { name: 'SlowDown' }));
+          return Reflect.get(target, property, receiver);
+        },
+      });
+    };
+    const { handler, status, details } = await setup({ sourceStorage });
+    const event = await upload('d/photo.jpg', readFixture('photos/colour-fig-red-bowl.jpg'), '0400');
+    await expect(handler(event)).rejects.toThrow(/record\(s\) failed/);
+    expect(await status.get(SOURCE, 'd/photo.jpg')).toMatchObject({
+      status: 'failed',
+      message: expect.stringMatching(/SlowDown/),
+    });
+    expect((await status.list({ status: 'failed' })).items.map((i) => i.key)).toEqual(['d/photo.jpg']);
+    expect(details.map((d) => d.status)).toEqual(['failed']);
+    failing = false;
+    await handler(event);
+    expect(await status.get(SOURCE, 'd/photo.jpg')).toMatchObject({ status: 'processed', attempts: 2 });
+    expect((await status.list({ status: 'failed' })).items).toEqual([]);
+  });
+
+  it('ends two concurrent invocations for one object with one processed item', async () => {
+    const { handler, status } = await setup();
+    const event = await upload('e/photo.jpg', readFixture('photos/colour-fig-red-bowl.jpg'), '0500');
+    const results = await Promise.all([handler(event), handler(event)]);
+    // Each delivery ends processed, or duplicate if the other one's manifest was there first.
+    for (const result of results) expect(['processed', 'duplicate']).toContain(result.records[0]?.status);
+    const item = await status.get(SOURCE, 'e/photo.jpg');
+    expect(item).toMatchObject({ status: 'processed', outputs: 1 });
+  });
+
+  it('counts events it could not send, and the image stays processed', async () => {
+    const { handler, status, metrics } = await setup({ failEvents: true });
+    const added: string[] = [];
+    const addMetric = metrics.addMetric.bind(metrics);
+    vi.spyOn(metrics, 'addMetric').mockImplementation((name, unit, value) => {
+      added.push(`${name}=${value}`);
+      return addMetric(name, unit, value);
+    });
+    const { records } = await handler(
+      await upload('f/photo.jpg', readFixture('photos/colour-fig-red-bowl.jpg'), '0600'),
+    );
+    expect(records[0]?.status).toBe('processed');
+    expect(added).toContain('EventsFailed=1');
+    expect((await status.get(SOURCE, 'f/photo.jpg'))?.status).toBe('processed');
+    vi.restoreAllMocks();
+  });
+});
+
+describe('the S3 handler on removals', () => {
+  const output = () => new S3Storage(s3.client, OUTPUT);
+  const exists = async (key: string) => (await output().head(key)) !== undefined;
+  const removed = (key: string, sequencer: string) =>
+    buildS3Notification({ bucket: SOURCE, key, eventName: 'ObjectRemoved:Delete', sequencer });
+
+  it('deletes the outputs and manifest of a deleted upload, records it and announces it', async () => {
+    const { handler, status, details } = await setup();
+    await handler(await upload('g/photo.jpg', readFixture('photos/colour-fig-red-bowl.jpg'), '0700'));
+    expect(await exists('small/g/photo.jpg.webp')).toBe(true);
+    await s3.client.send(new DeleteObjectCommand({ Bucket: SOURCE, Key: 'g/photo.jpg' }));
+    const { records } = await handler(removed('g/photo.jpg', '0701'));
+    expect(records).toEqual([{ bucket: SOURCE, key: 'g/photo.jpg', status: 'deleted' }]);
+    expect(await exists('small/g/photo.jpg.webp')).toBe(false);
+    expect(await exists('manifests/g/photo.jpg.json')).toBe(false);
+    expect(await status.get(SOURCE, 'g/photo.jpg')).toMatchObject({ status: 'deleted' });
+    expect(details.at(-1)).toMatchObject({ status: 'deleted', key: 'g/photo.jpg', removedOutputs: 2 });
+    // The same removal delivered again finds nothing left to delete, and fails nothing.
+    expect((await handler(removed('g/photo.jpg', '0701'))).records[0]?.status).toBe('deleted');
+  });
+
+  it('keeps the outputs of a newer upload when a late removal of an older one arrives', async () => {
+    const { handler, status } = await setup();
+    const body = readFixture('photos/colour-fig-red-bowl.jpg');
+    await handler(await upload('h/photo.jpg', body, '0800'));
+    // Deleted, then uploaded again; the new upload's event is handled before the removal's.
+    await s3.client.send(new DeleteObjectCommand({ Bucket: SOURCE, Key: 'h/photo.jpg' }));
+    await handler(await upload('h/photo.jpg', body, '0802'));
+    const { records } = await handler(removed('h/photo.jpg', '0801'));
+    expect(records[0]).toMatchObject({
+      status: 'ignored',
+      reason: expect.stringMatching(/holds an object again/),
+    });
+    expect(await exists('small/h/photo.jpg.webp')).toBe(true);
+    expect(await status.get(SOURCE, 'h/photo.jpg')).toMatchObject({ status: 'processed' });
+  });
+
+  it('keeps the outputs of a newer upload without a status table too, by looking at the key', async () => {
+    const { handler } = await setup({ withoutTable: true });
+    const body = readFixture('photos/colour-fig-red-bowl.jpg');
+    await handler(await upload('i/photo.jpg', body, '0900'));
+    const { records } = await handler(removed('i/photo.jpg', '0899'));
+    expect(records[0]?.status).toBe('ignored');
+    expect(await exists('small/i/photo.jpg.webp')).toBe(true);
+  });
+
+  it('records a removal but keeps the outputs with IMGPIPE_DELETE_OUTPUTS=false', async () => {
+    const { handler, status } = await setup({ env: { IMGPIPE_DELETE_OUTPUTS: 'false' } });
+    await handler(await upload('j/photo.jpg', readFixture('photos/colour-fig-red-bowl.jpg'), '0A00'));
+    await s3.client.send(new DeleteObjectCommand({ Bucket: SOURCE, Key: 'j/photo.jpg' }));
+    expect((await handler(removed('j/photo.jpg', '0A01'))).records[0]?.status).toBe('deleted');
+    expect(await exists('small/j/photo.jpg.webp')).toBe(true);
+    expect((await status.get(SOURCE, 'j/photo.jpg'))?.status).toBe('deleted');
+  });
+});
+
+describe('createLambdaDeps', () => {
+  it('reads the pipeline document from Parameter Store when IMGPIPE_CONFIG_PARAMETER is set', async () => {
+    const ssm = new SSMClient({
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+    });
+    mockClient(ssm)
+      .on(GetParameterCommand, { Name: '/imgpipe/test/pipeline' })
+      .resolves({ Parameter: { Value: JSON.stringify({ variants: [{ name: 'tiny', width: 50 }] }) } });
+    const deps = await createLambdaDeps(
+      {
+        IMGPIPE_OUTPUT_BUCKET: OUTPUT,
+        IMGPIPE_CONFIG_PARAMETER: '/imgpipe/test/pipeline',
+        IMGPIPE_WORKERS: '1',
+      },
+      { ssm },
+    );
+    expect(deps.config.pipeline.variants.map((v) => v.name)).toEqual(['tiny']);
+    await (deps.encoder as { close?: () => Promise<void> }).close?.();
+  });
+
+  it('refuses IMGPIPE_CONFIG_PARAMETER beside IMGPIPE_CONFIG, naming both', async () => {
+    await expect(
+      createLambdaDeps({
+        IMGPIPE_OUTPUT_BUCKET: OUTPUT,
+        IMGPIPE_CONFIG_PARAMETER: '/p',
+        IMGPIPE_CONFIG: '{}',
+      }),
+    ).rejects.toThrow('Set only one of IMGPIPE_CONFIG_PARAMETER and IMGPIPE_CONFIG');
+  });
+});

@@ -1,0 +1,456 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { DETAIL_TYPES, EVENT_SOURCE } from '../../src/bus/types.ts';
+import { STATUS_TABLE, statusTableDefinition } from '../../src/status/dynamodb.ts';
+import {
+  type Body,
+  blocks,
+  documentOf,
+  loadTerraform,
+  statements,
+  TERRAFORM_DIR,
+  type TfDir,
+} from './hcl.ts';
+
+// HCL interpolations in expected values, without a `${` in a plain string literal.
+const DOLLAR = '$';
+
+// Issue #8 in the module: the status table, outcome events on EventBridge, image alerts on SNS, S3
+// removals, X-Ray and the pipeline parameter; and what the bootstrap must allow for them.
+
+let dirs: Map<string, TfDir>;
+let imgpipe: TfDir;
+let bootstrap: TfDir;
+let root: TfDir;
+
+function dir(path: string): TfDir {
+  const found = dirs.get(path);
+  if (!found) throw new Error(`no Terraform files in terraform/${path}`);
+  return found;
+}
+
+beforeAll(async () => {
+  dirs = await loadTerraform();
+  imgpipe = dir('modules/imgpipe');
+  bootstrap = dir('bootstrap');
+  root = dir('deployment');
+});
+
+/** A module expression that is a local, resolved to the local's literal value. */
+function resolve(value: unknown): unknown {
+  const match = typeof value === 'string' ? value.match(/^local\.(\w+)$/) : null;
+  return match ? imgpipe.locals[match[1]!] : value;
+}
+
+/** The statements of a role's policy, with the documents it merges. */
+function roleStatements(name: 'this' | 'reprocess'): Body[] {
+  return statements(documentOf(imgpipe, imgpipe.resource.aws_iam_role_policy![name]!.policy));
+}
+
+const outcomes = () => imgpipe.data.aws_iam_policy_document!.outcomes!;
+
+/** The outcomes document's statements by sid, with the `for_each` of the dynamic ones. */
+function outcomeGrants(): Record<string, { actions: string[]; resources: unknown; when?: string }> {
+  const grants: Record<string, { actions: string[]; resources: unknown; when?: string }> = {};
+  for (const s of outcomes().statement ?? []) grants[s.sid] = { actions: s.actions, resources: s.resources };
+  for (const use of outcomes().dynamic?.statement ?? []) {
+    const s = use.content[0];
+    grants[s.sid] = { actions: s.actions, resources: s.resources, when: use.for_each };
+  }
+  return grants;
+}
+
+describe('the status table', () => {
+  const table = () => imgpipe.resource.aws_dynamodb_table!.this!;
+
+  it('has the shape src/status/dynamodb.ts defines (STATUS_TABLE, statusTableDefinition)', () => {
+    const wanted = statusTableDefinition('imgpipe-test-status');
+    const t = table();
+    expect(t.billing_mode).toBe(wanted.BillingMode);
+    expect(t.hash_key).toBe(STATUS_TABLE.partitionKey);
+    expect(wanted.KeySchema).toEqual([{ AttributeName: t.hash_key, KeyType: 'HASH' }]);
+    expect(t.range_key, 'the table has a partition key only').toBeUndefined();
+    const attributes = (t.attribute as Body[]).map((a) => ({ AttributeName: a.name, AttributeType: a.type }));
+    expect(attributes.sort((a, b) => a.AttributeName.localeCompare(b.AttributeName))).toEqual(
+      [...wanted.AttributeDefinitions!].sort((a, b) => a.AttributeName!.localeCompare(b.AttributeName!)),
+    );
+
+    const indexes = t.global_secondary_index as Body[];
+    expect(indexes).toHaveLength(wanted.GlobalSecondaryIndexes!.length);
+    const [index] = indexes;
+    const [definition] = wanted.GlobalSecondaryIndexes!;
+    expect(resolve(index!.name)).toBe(STATUS_TABLE.index.name);
+    expect(index!.name, 'named once, for the table and the IAM grant').toBe('local.status_index_name');
+    expect([
+      { AttributeName: index!.hash_key, KeyType: 'HASH' },
+      { AttributeName: index!.range_key, KeyType: 'RANGE' },
+    ]).toEqual(definition!.KeySchema);
+    expect(index!.projection_type).toBe(definition!.Projection!.ProjectionType);
+    expect(t.local_secondary_index).toBeUndefined();
+    expect(t.ttl, 'items are kept: no TTL').toBeUndefined();
+  });
+
+  it('recovers to any point, is encrypted with the module key, and is protected from deletion by a variable', () => {
+    const t = table();
+    expect(t.point_in_time_recovery).toEqual([{ enabled: true }]);
+    expect(t.server_side_encryption).toEqual([{ enabled: true, kms_key_arn: 'aws_kms_key.this.arn' }]);
+    expect(t.deletion_protection_enabled).toBe('var.status_table_deletion_protection');
+    expect(imgpipe.variable.status_table_deletion_protection).toMatchObject({ type: 'bool', default: true });
+    expect(t.name).toBe('local.status_table_name');
+    expect(imgpipe.locals.status_table_name).toBe(`${DOLLAR}{var.name}-status`);
+  });
+
+  it('is optional: create_status_table (default true) toggles the table, its grants, alarm and variable', () => {
+    expect(imgpipe.variable.create_status_table).toMatchObject({
+      type: 'bool',
+      default: true,
+      nullable: false,
+    });
+    const toggle = 'var.create_status_table ? 1 : 0';
+    expect(table().count).toBe(toggle);
+    expect(imgpipe.resource.aws_cloudwatch_metric_alarm!.status_throttles!.count).toBe(toggle);
+    const grants = outcomeGrants();
+    for (const sid of ['ReadAndWriteStatusItems', 'ListStatusItemsByTheIndex'])
+      expect(grants[sid]!.when, sid).toMatch(/^var\.create_status_table \? \[/);
+    expect(String(imgpipe.locals.environment)).toMatch(
+      /var\.create_status_table \? \{\s*IMGPIPE_STATUS_TABLE = aws_dynamodb_table\.this\[0\]\.name\s*\} : \{\}/,
+    );
+  });
+
+  it('is passed through the deployment root, protected in prod', () => {
+    for (const name of ['create_status_table', 'status_table_deletion_protection'])
+      expect(root.module.imgpipe![name], name).toBe(`var.${name}`);
+    expect(root.variable.status_table_deletion_protection).toMatchObject({ type: 'bool', default: false });
+    const prod = JSON.parse(readFileSync(join(TERRAFORM_DIR, 'envs/prod/terraform.tfvars.json'), 'utf8'));
+    expect(prod.status_table_deletion_protection).toBe(true);
+    expect(root.output.status_table_name!.value).toBe('module.imgpipe.status_table_name');
+  });
+});
+
+describe('the functions’ access to status, events and the pipeline parameter', () => {
+  it('is one document, merged into both roles', () => {
+    for (const name of ['this', 'reprocess']) {
+      const document = imgpipe.data.aws_iam_policy_document![name]!;
+      expect(document.source_policy_documents, name).toContain('data.aws_iam_policy_document.outcomes.json');
+      const sids = roleStatements(name as 'this' | 'reprocess').map((s) => s.sid);
+      for (const sid of Object.keys(outcomeGrants())) expect(sids, `${name}: ${sid}`).toContain(sid);
+    }
+  });
+
+  it('names exact actions on exact ARNs: the table, its index, the bus, the parameter', () => {
+    const grants = outcomeGrants();
+    expect(grants).toEqual({
+      ReadAndWriteStatusItems: {
+        actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+        resources: ['statement.value'],
+        when: 'var.create_status_table ? [aws_dynamodb_table.this[0].arn] : []',
+      },
+      ListStatusItemsByTheIndex: {
+        actions: ['dynamodb:Query'],
+        resources: ['statement.value'],
+        when: `var.create_status_table ? ["${DOLLAR}{aws_dynamodb_table.this[0].arn}/index/${DOLLAR}{local.status_index_name}"] : []`,
+      },
+      PutOutcomeEvents: { actions: ['events:PutEvents'], resources: ['local.event_bus_arn'] },
+      ReadThePipelineParameter: {
+        actions: ['ssm:GetParameter'],
+        resources: ['statement.value'],
+        when: 'var.pipeline_config_parameter_name == null ? [] : [local.pipeline_config_parameter_arn]',
+      },
+    });
+    // The bus the functions put on is the one the alerts rule listens to.
+    expect(imgpipe.locals.event_bus_arn).toBe(
+      'var.event_bus_name == null ? aws_cloudwatch_event_bus.this[0].arn : data.aws_cloudwatch_event_bus.existing[0].arn',
+    );
+    expect(imgpipe.locals.pipeline_config_parameter_arn).toMatch(
+      /:ssm:\$\{local\.region\}:\$\{local\.account_id\}:parameter\/\$\{trimprefix\(var\.pipeline_config_parameter_name, "\/"\)\}"$/,
+    );
+  });
+
+  it('leaves X-Ray the only grant on "*"', () => {
+    for (const name of ['this', 'reprocess'] as const) {
+      const wildcards = roleStatements(name).filter((s) => (s.resources as string[]).includes('*'));
+      expect(
+        wildcards.map((s) => [...s.actions].sort()),
+        name,
+      ).toEqual([['xray:PutTelemetryRecords', 'xray:PutTraceSegments']]);
+    }
+  });
+});
+
+describe('outcome events and image alerts', () => {
+  const rule = () => imgpipe.resource.aws_cloudwatch_event_rule!.this!;
+
+  it('puts events on a bus the module creates, or on an existing one by name', () => {
+    const bus = imgpipe.resource.aws_cloudwatch_event_bus!.this!;
+    expect(bus.count).toBe('var.event_bus_name == null ? 1 : 0');
+    expect(bus.name).toBe('var.name');
+    expect(bus.kms_key_identifier, 'the AWS owned key (events.tf says why)').toBeUndefined();
+    const existing = imgpipe.data.aws_cloudwatch_event_bus!.existing!;
+    expect(existing).toMatchObject({
+      count: 'var.event_bus_name == null ? 0 : 1',
+      name: 'var.event_bus_name',
+    });
+    expect(imgpipe.locals.event_bus_name).toBe('coalesce(var.event_bus_name, var.name)');
+    expect(root.module.imgpipe!.event_bus_name).toBe('var.event_bus_name');
+  });
+
+  it('routes this account’s Image Quarantined and Image Failed events from imgpipe to the image alerts topic', () => {
+    expect(imgpipe.locals.event_source).toBe(EVENT_SOURCE);
+    expect(imgpipe.locals.image_alert_detail_types).toEqual([DETAIL_TYPES.quarantined, DETAIL_TYPES.failed]);
+    const pattern = String(rule().event_pattern).replace(/\s+/g, ' ');
+    expect(pattern).toBe(
+      'jsonencode({ source = [local.event_source] "detail-type" = local.image_alert_detail_types account = [local.account_id] })',
+    );
+    expect(rule().event_bus_name).toBe('local.event_bus_name');
+    const target = imgpipe.resource.aws_cloudwatch_event_target!.this!;
+    expect(target).toMatchObject({
+      rule: 'aws_cloudwatch_event_rule.this.name',
+      event_bus_name: 'local.event_bus_name',
+      arn: 'aws_sns_topic.image_alerts.arn',
+      depends_on: ['aws_sns_topic_policy.image_alerts'],
+    });
+    // EventBridge documents: no role for SNS targets, or deliveries to encrypted topics can fail.
+    expect(target.role_arn).toBeUndefined();
+  });
+
+  it('has a topic of its own, KMS-encrypted, that only the rule may publish to, with an optional e-mail', () => {
+    const topic = imgpipe.resource.aws_sns_topic!.image_alerts!;
+    expect(topic).toMatchObject({
+      name: 'local.image_alerts_name',
+      kms_master_key_id: 'aws_kms_key.this.arn',
+    });
+    expect(imgpipe.locals.image_alerts_name).toBe(`${DOLLAR}{var.name}-image-alerts`);
+    const policy = imgpipe.resource.aws_sns_topic_policy!.image_alerts!;
+    expect(policy.arn).toBe('aws_sns_topic.image_alerts.arn');
+    const services = statements(documentOf(imgpipe, policy.policy)).filter((s) =>
+      s.principals.some((p: Body) => p.type === 'Service'),
+    );
+    expect(services).toHaveLength(1);
+    expect(services[0]).toMatchObject({
+      actions: ['sns:Publish'],
+      resources: ['aws_sns_topic.image_alerts.arn'],
+      principals: [{ type: 'Service', identifiers: ['events.amazonaws.com'] }],
+      condition: [
+        { test: 'ArnEquals', variable: 'aws:SourceArn', values: ['aws_cloudwatch_event_rule.this.arn'] },
+      ],
+    });
+    const subscription = imgpipe.resource.aws_sns_topic_subscription!.image_alerts!;
+    expect(subscription).toMatchObject({
+      count: 'var.image_alert_email == null ? 0 : 1',
+      topic_arn: 'aws_sns_topic.image_alerts.arn',
+      protocol: 'email',
+      endpoint: 'var.image_alert_email',
+    });
+    expect(root.module.imgpipe!.image_alert_email).toBe('var.image_alert_email');
+  });
+
+  it('lets EventBridge use the key for that topic and that rule only', () => {
+    const key = statements(imgpipe.data.aws_iam_policy_document!.kms!).filter((s) =>
+      s.principals?.some((p: Body) => p.identifiers.includes('events.amazonaws.com')),
+    );
+    expect(key).toHaveLength(1);
+    expect([...key[0]!.actions].sort()).toEqual(['kms:Decrypt', 'kms:GenerateDataKey']);
+    const conditions = Object.fromEntries(key[0]!.condition.map((c: Body) => [c.variable, c]));
+    expect(conditions).toEqual({
+      'aws:SourceArn': {
+        test: 'ArnEquals',
+        variable: 'aws:SourceArn',
+        values: ['local.image_alerts_rule_arn'],
+      },
+      'kms:EncryptionContext:aws:sns:topicArn': {
+        test: 'StringEquals',
+        variable: 'kms:EncryptionContext:aws:sns:topicArn',
+        values: ['local.image_alerts_topic_arn'],
+      },
+    });
+    // Derived, since the topic is encrypted with the key that names it: rule/<name> on the default
+    // bus, rule/<bus>/<name> on others (the terraform tests check both values).
+    // (hcl2json writes the conditional as a template directive.)
+    expect(imgpipe.locals.image_alerts_rule_arn).toMatch(
+      /:events:\$\{local\.region\}:\$\{local\.account_id\}:rule\/%\{if local\.event_bus_name == "default"\}%\{else\}\$\{local\.event_bus_name\}\/%\{endif\}\$\{local\.image_alerts_name\}$/,
+    );
+    expect(imgpipe.locals.image_alerts_topic_arn).toMatch(/:sns:.*:\$\{local\.image_alerts_name\}"?$/);
+  });
+});
+
+describe('S3 removals, X-Ray and the new settings', () => {
+  it('sends ObjectRemoved events to the alias as well as ObjectCreated', () => {
+    const notification = imgpipe.resource.aws_s3_bucket_notification!.this!;
+    for (const target of blocks(notification, 'lambda_function')) {
+      expect(target.lambda_function_arn).toBe('aws_lambda_alias.this.arn');
+      expect([...target.events].sort()).toEqual(['s3:ObjectCreated:*', 's3:ObjectRemoved:*']);
+    }
+  });
+
+  it('traces both functions, Active by default, and tells Powertools Tracer the same', () => {
+    for (const name of ['this', 'reprocess'])
+      expect(imgpipe.resource.aws_lambda_function![name]!.tracing_config, name).toEqual([
+        { mode: 'local.tracing_mode' },
+      ]);
+    expect(String(imgpipe.locals.environment)).toMatch(
+      /^\s*POWERTOOLS_TRACE_ENABLED\s*=\s*tostring\(var\.tracing_enabled\)\s*$/m,
+    );
+    expect(root.module.imgpipe!.tracing_enabled).toBe('var.tracing_enabled');
+  });
+
+  it('sets each new variable from its Terraform variable or resource', () => {
+    const environment = String(imgpipe.locals.environment);
+    const set = (name: string, value: string) =>
+      expect(environment, name).toMatch(
+        new RegExp(`^\\s*${name}\\s*=\\s*${value.replace(/[.()[\]]/g, '\\$&')}\\s*$`, 'm'),
+      );
+    set('IMGPIPE_STATUS_TABLE', 'aws_dynamodb_table.this[0].name');
+    set('IMGPIPE_EVENT_BUS', 'local.event_bus_arn');
+    set('IMGPIPE_DELETE_OUTPUTS', 'tostring(var.delete_outputs)');
+    set('IMGPIPE_CONFIG_PARAMETER', 'var.pipeline_config_parameter_name');
+    expect(imgpipe.variable.delete_outputs).toMatchObject({ type: 'bool', default: true, nullable: false });
+    for (const name of ['delete_outputs', 'pipeline_config_parameter_name'])
+      expect(root.module.imgpipe![name], name).toBe(`var.${name}`);
+  });
+
+  it('refuses pipeline_config together with pipeline_config_parameter_name', () => {
+    const conditions = (imgpipe.variable.pipeline_config_parameter_name!.validation as Body[]).map((v) =>
+      String(v.condition),
+    );
+    expect(conditions).toContain('var.pipeline_config_parameter_name == null || var.pipeline_config == null');
+  });
+
+  it('refuses, in environment_variables, every variable the module sets', () => {
+    const managed = [...String(imgpipe.locals.environment).matchAll(/^\s*([A-Z][A-Z0-9_]*)\s*=/gm)].map(
+      (m) => m[1]!,
+    );
+    expect(managed.length).toBeGreaterThanOrEqual(15);
+    const condition = String(imgpipe.variable.environment_variables!.validation[0].condition);
+    const denied = new Set([...condition.matchAll(/"([A-Z][A-Z0-9_]*)"/g)].map((m) => m[1]!));
+    for (const name of managed) expect([...denied], name).toContain(name);
+    const description = String(imgpipe.variable.environment_variables!.description);
+    for (const name of denied) expect(description, name).toContain(name);
+  });
+});
+
+describe('alarms and dashboard for status and events', () => {
+  const alarms = () => imgpipe.resource.aws_cloudwatch_metric_alarm!;
+
+  it('alarms on outcome events that could not be put (EventsFailed), summed over 5 minutes', () => {
+    expect(alarms().events_failed).toMatchObject({
+      namespace: 'var.metrics_namespace',
+      metric_name: 'EventsFailed',
+      dimensions: { service: 'var.service_name' },
+      statistic: 'Sum',
+      period: 300,
+      evaluation_periods: 1,
+      comparison_operator: 'GreaterThanThreshold',
+      threshold: 0,
+      treat_missing_data: 'notBreaching',
+      alarm_actions: 'local.alarm_actions',
+      ok_actions: 'local.alarm_actions',
+    });
+  });
+
+  it('alarms on failed deliveries of the image alerts and on a throttled status table', () => {
+    expect(alarms().image_alerts_failed).toMatchObject({
+      namespace: 'AWS/Events',
+      metric_name: 'FailedInvocations',
+      threshold: 0,
+      alarm_actions: 'local.alarm_actions',
+    });
+    const throttles = alarms().status_throttles!;
+    const metrics = blocks(throttles, 'metric_query').flatMap((q) => q.metric ?? []);
+    expect(metrics.map((m: Body) => m.namespace)).toEqual(['AWS/DynamoDB']);
+    // The table's reads and writes, and the index's writes: every upload writes its `processing` key.
+    const queried = throttles.dynamic.metric_query[0].for_each;
+    expect(Object.values(queried)).toEqual(
+      expect.arrayContaining([
+        { metric: 'ReadThrottleEvents', dimensions: { TableName: 'aws_dynamodb_table.this[0].name' } },
+        { metric: 'WriteThrottleEvents', dimensions: { TableName: 'aws_dynamodb_table.this[0].name' } },
+        {
+          metric: 'WriteThrottleEvents',
+          dimensions: {
+            TableName: 'aws_dynamodb_table.this[0].name',
+            GlobalSecondaryIndexName: 'local.status_index_name',
+          },
+        },
+      ]),
+    );
+    // The alarm sums all three.
+    const sum = String(blocks(throttles, 'metric_query').find((q) => q.return_data)!.expression);
+    expect(sum.split(' + ').sort()).toEqual(Object.keys(queried).sort());
+    expect(throttles.alarm_actions).toBe('local.alarm_actions');
+    const names = imgpipe.output.cloudwatch_metric_alarm_names!.value;
+    expect(names).toMatchObject({
+      events_failed: 'aws_cloudwatch_metric_alarm.events_failed.alarm_name',
+      image_alerts_failed: 'aws_cloudwatch_metric_alarm.image_alerts_failed.alarm_name',
+      status_throttles: 'one(aws_cloudwatch_metric_alarm.status_throttles[*].alarm_name)',
+    });
+    // None of them judges a canary: they are about the bus and the table, not the new version.
+    expect(String(imgpipe.output.canary_alarm_names!.value)).not.toMatch(/events_failed|alerts|status/);
+  });
+
+  it('charts events and the status table on the dashboard', () => {
+    const widgets = JSON.stringify(imgpipe.locals.dashboard_widgets);
+    for (const metric of [
+      'EventsSent',
+      'EventsFailed',
+      'FailedInvocations',
+      'ConsumedWriteCapacityUnits',
+      'WriteThrottleEvents',
+    ])
+      expect(widgets, metric).toContain(metric);
+  });
+});
+
+describe('the bootstrap, for status and events', () => {
+  const deploy = () => statements(bootstrap.data.aws_iam_policy_document!.deploy!);
+  const boundary = () => statements(bootstrap.data.aws_iam_policy_document!.function_boundary!);
+
+  it('lets the function roles do within the permissions boundary all that the module grants them', () => {
+    const allowed = new Set(boundary().flatMap((s) => s.actions as string[]));
+    for (const name of ['this', 'reprocess'] as const)
+      for (const action of roleStatements(name).flatMap((s) => s.actions as string[]))
+        expect([...allowed], `${name}: ${action}`).toContain(action);
+  });
+
+  it('bounds the new grants to the deployments’ tables, parameters under /imgpipe/ and output buckets', () => {
+    const resources = (action: string) =>
+      boundary()
+        .filter((s) => s.actions.includes(action))
+        .flatMap((s) => s.resources as string[]);
+    expect(resources('dynamodb:UpdateItem')).toEqual([
+      `${DOLLAR}{local.arn}:dynamodb:${DOLLAR}{local.region_account}:table/${DOLLAR}{var.name_prefix}-*`,
+    ]);
+    expect(resources('ssm:GetParameter')).toEqual([
+      `${DOLLAR}{local.arn}:ssm:${DOLLAR}{local.region_account}:parameter/${DOLLAR}{var.name_prefix}/*`,
+    ]);
+    expect(resources('s3:DeleteObject')).toEqual([
+      `${DOLLAR}{local.arn}:s3:::${DOLLAR}{var.name_prefix}-*-output-${DOLLAR}{local.account_id}/*`,
+    ]);
+    // The root keeps parameter names inside that boundary.
+    const validation = String(root.variable.pipeline_config_parameter_name!.validation[0].condition);
+    expect(validation).toContain(
+      'startswith(coalesce(var.pipeline_config_parameter_name, "x"), "/imgpipe/")',
+    );
+  });
+
+  it('lets the deploy role manage the table, the bus and the deployment’s rules', () => {
+    const sid = (name: string) => deploy().find((s) => s.sid === name)!;
+    expect(sid('StatusTables').actions).toEqual(
+      expect.arrayContaining([
+        'dynamodb:CreateTable',
+        'dynamodb:UpdateContinuousBackups',
+        'dynamodb:DeleteTable',
+      ]),
+    );
+    expect(String(sid('StatusTables').resources)).toContain(`:table/${DOLLAR}{name}-*`);
+    expect(sid('StatusTableKeyGrants').condition).toEqual(
+      expect.arrayContaining([{ test: 'Bool', variable: 'kms:GrantIsForAWSResource', values: ['true'] }]),
+    );
+    expect(sid('EventBuses').actions).toContain('events:CreateEventBus');
+    expect(sid('EventRules').actions).toEqual(
+      expect.arrayContaining(['events:PutRule', 'events:PutTargets', 'events:RemoveTargets']),
+    );
+    expect(String(sid('EventRules').resources)).toMatch(/rule\/\$\{name\}-\*.*rule\/\*\/\$\{name\}-\*/);
+    // The deploy role does not put events: only the functions do.
+    expect(JSON.stringify(deploy())).not.toContain('events:PutEvents');
+  });
+});

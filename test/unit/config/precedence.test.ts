@@ -1,0 +1,129 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parsePipelineConfig } from '../../../src/config/document.ts';
+import { loadPipelineConfig, loadWorkers } from '../../../src/config/index.ts';
+import { ConfigError } from '../../../src/core/errors.ts';
+
+/** One precedence everywhere: command-line flags > environment > document > defaults. */
+function configError(run: () => unknown): ConfigError {
+  try {
+    run();
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return error as ConfigError;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+function documentFile(document: unknown): string {
+  const path = join(mkdtempSync(join(tmpdir(), 'imgpipe-config-')), 'config.json');
+  writeFileSync(path, JSON.stringify(document));
+  return path;
+}
+
+describe('loadPipelineConfig precedence', () => {
+  const file = documentFile({ limits: { maxPixels: 1000 }, cacheControl: 'no-cache', formats: { webp: {} } });
+
+  it('applies the environment over a document given by a flag', () => {
+    const config = loadPipelineConfig(
+      { IMGPIPE_MAX_PIXELS: '2000', IMGPIPE_CACHE_CONTROL: 'max-age=1' },
+      { file: { path: file, setting: '--config' } },
+    );
+    expect(config.limits.maxPixels).toBe(2000);
+    expect(config.cacheControl).toBe('max-age=1');
+    expect(config.formats).toEqual(['webp']);
+  });
+
+  it('checks the environment when a document is given by a flag', () => {
+    const error = configError(() =>
+      loadPipelineConfig({ IMGPIPE_MAX_PIXELS: 'abc' }, { file: { path: file, setting: '--config' } }),
+    );
+    expect(error.setting).toBe('IMGPIPE_MAX_PIXELS');
+  });
+
+  it('lets a document given by a flag win over the documents the environment names', () => {
+    const config = loadPipelineConfig(
+      { IMGPIPE_CONFIG: JSON.stringify({ formats: { avif: {} } }) },
+      { file: { path: file, setting: '--config' } },
+    );
+    expect(config.formats).toEqual(['webp']);
+  });
+
+  it('applies flags over the environment, the document and the defaults', () => {
+    const config = loadPipelineConfig(
+      { IMGPIPE_CONFIG: JSON.stringify({ formats: { jpeg: { quality: 90 } }, limits: { maxPixels: 5 } }) },
+      { flags: { width: 400, formats: ['webp', 'jpg'], quality: 70 } },
+    );
+    expect(config.variants).toEqual([
+      {
+        name: 'w400',
+        width: 400,
+        height: undefined,
+        fit: 'inside',
+        upscale: false,
+        formats: ['webp', 'jpeg'],
+      },
+    ]);
+    expect(config.formats).toEqual(['webp', 'jpeg']);
+    expect(config.formatOptions.webp.quality).toBe(70);
+    expect(config.formatOptions.jpeg.quality).toBe(70);
+    expect(config.formatOptions.jpeg.progressive).toBe(true);
+    expect(config.limits.maxPixels).toBe(5);
+  });
+
+  it('names the flag whose value is wrong', () => {
+    expect(
+      configError(() => loadPipelineConfig({}, { flags: { quality: 0, formats: ['jpeg'] } })).setting,
+    ).toBe('--quality');
+    expect(configError(() => loadPipelineConfig({}, { flags: { width: 0 } })).message).toBe(
+      'Expected integer between 1 and 16384 for --width but received 0 of type number',
+    );
+  });
+});
+
+describe('loadWorkers', () => {
+  it('reads IMGPIPE_WORKERS with the range the function uses', () => {
+    expect(loadWorkers({})).toBe(0);
+    expect(loadWorkers({ IMGPIPE_WORKERS: '3' })).toBe(3);
+    expect(configError(() => loadWorkers({ IMGPIPE_WORKERS: '-1' })).message).toBe(
+      'Expected integer between 0 and 64 for IMGPIPE_WORKERS but received "-1" of type string',
+    );
+  });
+});
+
+describe('configuration error messages', () => {
+  it('puts the document before the setting, apart', () => {
+    const error = configError(() => parsePipelineConfig({ background: 'white' }, '/path/config.json'));
+    expect(error.setting).toBe('/path/config.json: background');
+    expect(error.message).toBe(
+      '/path/config.json: Expected a colour like "#ffffff" or "#ffffff00" for background but received "white" of type string',
+    );
+  });
+
+  it('suggests the key meant by a typo', () => {
+    const error = configError(() => parsePipelineConfig({ formts: {} }, 'config.json'));
+    expect(error.message).toMatch(
+      /^config\.json: unknown setting formts \(did you mean formats\?\); the settings are \$schema, variants, formats/,
+    );
+    const nested = configError(() =>
+      parsePipelineConfig({ variants: [{ name: 'a', widht: 1 }] }, 'config.json'),
+    );
+    expect(nested.message).toMatch(
+      /^config\.json: unknown setting variants\[0\]\.widht \(did you mean width\?\)/,
+    );
+  });
+
+  it('names the template setting and its value', () => {
+    const error = configError(() =>
+      parsePipelineConfig({ manifestTemplate: 'm/{variant}/{key}.json' }, 'c.json'),
+    );
+    expect(error.setting).toBe('c.json: manifestTemplate');
+    expect(error.value).toBe('m/{variant}/{key}.json');
+    expect(error.message).toContain('for manifestTemplate but received "m/{variant}/{key}.json"');
+    const fromEnv = configError(() => loadPipelineConfig({ IMGPIPE_KEY_TEMPLATE: '{variant}/{key}.{size}' }));
+    expect(fromEnv.setting).toBe('IMGPIPE_KEY_TEMPLATE');
+    expect(fromEnv.message).toContain('unknown token {size}');
+  });
+});
