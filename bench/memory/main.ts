@@ -240,6 +240,21 @@ async function estimateFor(file: string, document: unknown, workers: number): Pr
 }
 
 export async function main(argv: string[]): Promise<number> {
+  try {
+    return await measureAll(argv);
+  } catch (error) {
+    // A bad flag is one line naming it, exit status 2, as elsewhere in bench/.
+    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`npm run bench -- memory: ${(error as Error).message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+}
+
+class UsageError extends Error {}
+
+async function measureAll(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -252,12 +267,12 @@ export async function main(argv: string[]): Promise<number> {
   });
   const sizes = values.sizes!.split(',').map((s) => s.split('x').map(Number) as [number, number]);
   if (sizes.length !== 2 || sizes.some(([w, h]) => !(w! > 0 && h! > 0)))
-    throw new Error(`--sizes takes two WxH sizes, e.g. 4000x3000,6000x4000; received ${values.sizes}`);
+    throw new UsageError(`--sizes takes two WxH sizes, e.g. 4000x3000,6000x4000; received ${values.sizes}`);
   const only = values.only === undefined ? undefined : new RegExp(values.only, 'i');
   const phases = new Set(values.phases!.split(','));
   for (const phase of phases)
     if (!['baseline', 'decode', 'encode', 'resize', 'check'].includes(phase))
-      throw new Error(`--phases takes baseline, decode, encode, resize and check; received ${phase}`);
+      throw new UsageError(`--phases takes baseline, decode, encode, resize and check; received ${phase}`);
   // --images keeps the synthetic images in a folder and reuses those already there.
   const dir = values.images ?? (await mkdtemp(join(tmpdir(), 'imgpipe-memory-')));
   await mkdir(dir, { recursive: true });
