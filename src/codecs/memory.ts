@@ -6,10 +6,10 @@ import type { PixelLayout } from '../image/probe.ts';
  * (pipeline/memory-budget.ts) and the memory sweep's floor (bench/sweep/derive.ts) are made of.
  *
  * Measured with `npm run bench -- memory` (bench/memory/, method in bench/README.md, "Memory per
- * pixel"): each figure is the difference in peak RSS between two sizes of the same kind of
- * synthetic image over the difference in pixels, each run in a fresh Node process set up as the
- * function is (codecs compiled, encoder threads started) in the container image's environment
- * (MALLOC_MMAP_THRESHOLD_). Figures are the measured slopes rounded up to a whole byte.
+ * pixel"): synthetic images of each kind at two sizes, each run in a fresh Node process set up as
+ * the function is (codecs compiled, encoder threads started) in the container image's environment
+ * (MALLOC_MMAP_THRESHOLD_); a figure is the most of the slope of peak RSS over pixels between the
+ * two sizes and of each size's (peak - set-up RSS) / pixels, rounded up to a whole byte.
  */
 
 /**
