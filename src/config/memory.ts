@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import type { Env, MemoryBudget } from '../core/config.ts';
+import { joinCgroupPath, ownCgroup, readTextFile } from './cgroup.ts';
 import { envIntegerSetting } from './env.ts';
 import { SETTINGS } from './settings.ts';
 
@@ -37,20 +37,9 @@ const MiB = 1024 * 1024;
  * `memory.limit_in_bytes`. Undefined when there is none ("max", or v1's page-rounded 2^63).
  */
 export function readCgroupMemoryLimit(root: string, self: string): number | undefined {
-  const read = (path: string) => {
-    try {
-      return readFileSync(path, 'utf8').trim();
-    } catch {
-      return undefined;
-    }
-  };
-  const membership = read(self) ?? '';
-  const join = (...parts: string[]) => parts.join('/').replace(/\/+/g, '/');
-  const v2Path = /^0::(.*)$/m.exec(membership)?.[1];
-  const v1Path = membership
-    .split('\n')
-    .map((line) => line.split(':'))
-    .find(([, controllers]) => controllers?.split(',').includes('memory'))?.[2];
+  const read = readTextFile;
+  const join = joinCgroupPath;
+  const { v2: v2Path, v1: v1Path } = ownCgroup(self, 'memory');
   const limit = (text: string | undefined) => {
     if (text === undefined || text === 'max') return undefined;
     const bytes = Number(text);

@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { joinCgroupPath, ownCgroup, readTextFile } from '../config/cgroup.ts';
 import type { Env } from '../core/config.ts';
 
 /**
@@ -22,29 +22,17 @@ export interface CgroupQuota {
 
 /**
  * Reads the CPU quota of this process's own cgroup (as /proc/self/cgroup names it), for v2
- * (`cpu.max`) and v1 (`cpu.cfs_quota_us` / `cpu.cfs_period_us`). With a cgroup namespace the
- * process's cgroup is the root of what it sees; without one it is a path below the mount.
+ * (`cpu.max`) and v1 (`cpu.cfs_quota_us` / `cpu.cfs_period_us`).
  */
 export function readCgroupQuota(
   root = '/sys/fs/cgroup',
   self = '/proc/self/cgroup',
 ): CgroupQuota | undefined {
-  const read = (path: string) => {
-    try {
-      return readFileSync(path, 'utf8').trim();
-    } catch {
-      return undefined;
-    }
-  };
-  const membership = read(self) ?? '';
-  // v2: "0::/path"; v1: "<id>:cpu,cpuacct:/path" (the controller list may name cpu among others).
-  const v2Path = /^0::(.*)$/m.exec(membership)?.[1] ?? '/';
-  const v1Path =
-    membership
-      .split('\n')
-      .map((line) => line.split(':'))
-      .find(([, controllers]) => controllers?.split(',').includes('cpu'))?.[2] ?? '/';
-  const join = (...parts: string[]) => parts.join('/').replace(/\/+/g, '/');
+  const read = readTextFile;
+  const join = joinCgroupPath;
+  const own = ownCgroup(self, 'cpu');
+  const v2Path = own.v2 ?? '/';
+  const v1Path = own.v1 ?? '/';
 
   const v2 = read(join(root, v2Path, 'cpu.max')) ?? read(join(root, 'cpu.max'));
   if (v2 !== undefined) {
