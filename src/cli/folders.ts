@@ -44,7 +44,8 @@ export function systemReason(error: unknown): string {
   return code ? `${text} (${code})` : message;
 }
 
-async function exists(path: string): Promise<boolean> {
+/** Whether anything (file, folder, other) is at `path`. */
+export async function exists(path: string): Promise<boolean> {
   try {
     await stat(path);
     return true;

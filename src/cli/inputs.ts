@@ -4,6 +4,7 @@ import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'nod
 import type { ObjectRef } from '../core/objects.ts';
 import { walkFiles } from '../storage/files.ts';
 import { UsageError } from './args.ts';
+import { exists } from './folders.ts';
 
 /**
  * What `imgpipe process` was asked to work on: files, folders (recursively, dot-files skipped),
@@ -167,13 +168,4 @@ async function readStandardInput(options: CollectOptions, temporary: string[]): 
   await mkdir(dirname(path), { recursive: true });
   await writeFile(path, Buffer.concat(chunks));
   return { display: '-', path, ref: { bucket: folder, key } };
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
