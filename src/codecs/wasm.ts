@@ -23,8 +23,46 @@ export const WASM_FILES = {
   // jSquash's single-threaded AVIF encoder: the fallback where WebAssembly SIMD is missing.
   avifEncScalar: '@jsquash/avif/codec/enc/avif_enc.wasm',
   resize: '@jsquash/resize/lib/resize/pkg/squoosh_resize_bg.wasm',
+  // libheif with libde265 (HEIC), LGPL-3.0: its own file, replaceable in the image (heif.ts).
+  heif: 'libheif-js/libheif-wasm/libheif.wasm',
+  // Little CMS 2 (colour.ts).
+  lcms: 'lcms-wasm/dist/lcms.wasm',
 } as const;
 export type WasmName = keyof typeof WASM_FILES;
+
+/**
+ * Data files the codecs read at run time, beside the .wasm files in the image: the CMYK profile
+ * applied to a CMYK JPEG that embeds none (colour/PROVENANCE.md).
+ */
+export const DATA_FILES = {
+  cmykProfile: './colour/cmyk-fogra39.icc',
+} as const;
+export type DataName = keyof typeof DATA_FILES;
+
+/** The path of a data file: in this folder, or in ./wasm beside the bundle. */
+export function dataPath(name: DataName): string {
+  const specifier = DATA_FILES[name];
+  if (BUNDLED) return fileURLToPath(new URL(`./wasm/${basename(specifier)}`, import.meta.url));
+  return fileURLToPath(new URL(specifier, import.meta.url));
+}
+
+const data = new Map<DataName, Promise<Uint8Array>>();
+
+/** A data file's bytes, read once per thread. */
+export function readData(name: DataName): Promise<Uint8Array> {
+  let bytes = data.get(name);
+  if (!bytes) {
+    const path = dataPath(name);
+    bytes = readFile(path).then(
+      (buffer) => new Uint8Array(buffer),
+      (error: Error) => {
+        throw new Error(`Cannot read the codecs' ${name} from ${path}: ${error.message}`, { cause: error });
+      },
+    );
+    data.set(name, bytes);
+  }
+  return bytes;
+}
 
 /**
  * The file of a codec: from node_modules (or, for `./` paths, from this folder), or from ./wasm

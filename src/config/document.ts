@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
 import {
+  ANIMATION_POLICIES,
+  type AnimationPolicy,
   FITS,
   type FormatOptions,
   type KeyTemplates,
@@ -53,6 +55,7 @@ export const DEFAULT_PIPELINE_DOCUMENT = {
     maxBytes: SETTINGS.maxBytes.default,
     maxSecondsPerImage: SETTINGS.maxSecondsPerImage.default,
   },
+  animation: 'first-frame',
 } as const;
 
 const FORMAT_DEFAULTS: FormatOptions = {
@@ -101,6 +104,7 @@ export const DOCUMENT_KEYS = [
   'outputPrefix',
   'cacheControl',
   'limits',
+  'animation',
 ] as const;
 
 export const MAX_DIMENSION = 16_384;
@@ -122,6 +126,7 @@ export interface PipelineOverrides {
   maxPixels?: Override<number>;
   maxBytes?: Override<number>;
   maxSecondsPerImage?: Override<number>;
+  animation?: Override<AnimationPolicy>;
 }
 
 /**
@@ -154,6 +159,8 @@ export function parsePipelineConfig(
   const resize = inDocument(() => parseResize('resize', doc.resize));
   const background = inDocument(() => parseColour('background', doc.background));
   const limits = inDocument(() => parseLimits('limits', doc.limits, overrides));
+  const animation =
+    overrides.animation?.value ?? inDocument(() => checkOneOf('animation', doc.animation, ANIMATION_POLICIES));
 
   const keys: KeyTemplates = {
     prefix:
@@ -189,7 +196,7 @@ export function parsePipelineConfig(
 
   const shaping = { variants, formats, formatOptions, resize, background, keys };
   const hash = createHash('sha256').update(JSON.stringify(shaping)).digest('hex').slice(0, 16);
-  return deepFreeze({ ...shaping, cacheControl, limits, hash });
+  return deepFreeze({ ...shaping, cacheControl, limits, animation, hash });
 }
 
 function parseFormats(

@@ -57,6 +57,8 @@ export const SETTINGS = {
     min: 1,
     max: 900,
   },
+  /** What an animated input gives: `first-frame` (default) or `quarantine` (the reason `animated`). */
+  animation: { env: 'IMGPIPE_ANIMATION', document: 'animation' },
   workers: { env: 'IMGPIPE_WORKERS', default: 0, min: 0, max: 64 },
   s3ForcePathStyle: { env: 'IMGPIPE_S3_FORCE_PATH_STYLE' },
   statusTable: { env: 'IMGPIPE_STATUS_TABLE' },

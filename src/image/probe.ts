@@ -1,3 +1,4 @@
+import { inflateSync } from 'node:zlib';
 import { InvalidImageError } from '../core/errors.ts';
 import type { InputFormat } from '../core/formats.ts';
 import { readExifOrientation } from './exif.ts';
@@ -20,6 +21,27 @@ export interface ImageHeader {
   readonly displayHeight: number;
   readonly hasAlpha: boolean;
   readonly animated: boolean;
+  /** Frames of an animation (1 for a still image); the pipeline makes its variants from the first. */
+  readonly frames: number;
+  /** A four-component JPEG: CMYK or YCCK (decoded to CMYK), Adobe-inverted when it has the APP14 marker. */
+  readonly cmyk?: { readonly model: 'CMYK' | 'YCCK'; readonly inverted: boolean };
+  /** The colour description the file carries (ICC profile, HEIF nclx), read from the header. */
+  readonly colour: ColourFacts;
+}
+
+/**
+ * The embedded colour description. No profile means sRGB. A profile that cannot be read is left
+ * out with a warning (the image is then taken as sRGB): a broken profile never rejects an image.
+ */
+export interface ColourFacts {
+  /** The embedded ICC profile, whole: JPEG APP2 segments joined in order, PNG iCCP inflated. */
+  readonly icc?: Uint8Array;
+  /** Where the profile was: `APP2` (JPEG), `iCCP` (PNG), `ICCP` (WebP), `colr` (AVIF, HEIC). */
+  readonly iccSource?: 'APP2' | 'iCCP' | 'ICCP' | 'colr';
+  /** A HEIF `nclx` colour description (ITU-T H.273 code points), when there is no ICC profile. */
+  readonly nclx?: { readonly primaries: number; readonly transfer: number; readonly matrix: number };
+  /** What was wrong with the colour information, for the manifest. */
+  readonly warnings: readonly string[];
 }
 
 export function probeImage(format: InputFormat, bytes: Uint8Array): ImageHeader {
@@ -42,6 +64,9 @@ export function probeImage(format: InputFormat, bytes: Uint8Array): ImageHeader 
     displayHeight: swap ? facts.width : facts.height,
     hasAlpha: facts.hasAlpha ?? false,
     animated: facts.animated ?? false,
+    frames: facts.frames ?? 1,
+    ...(facts.cmyk && { cmyk: facts.cmyk }),
+    colour: facts.colour ?? { warnings: [] },
   };
 }
 
@@ -51,13 +76,18 @@ interface Facts {
   orientation?: Orientation;
   hasAlpha?: boolean;
   animated?: boolean;
+  frames?: number;
+  cmyk?: ImageHeader['cmyk'];
+  colour?: ColourFacts;
 }
 
 const PROBES: Record<InputFormat, (r: Reader) => Facts> = {
   jpeg: probeJpeg,
   png: probePng,
   webp: probeWebp,
-  avif: probeAvif,
+  avif: probeHeif,
+  heic: probeHeif,
+  gif: probeGif,
 };
 
 /** Bounds-checked big/little-endian reads that turn running off the end into a "truncated" rejection. */
@@ -162,6 +192,7 @@ function probeJpeg(r: Reader): Facts {
     | undefined;
   let orientation: Orientation | undefined;
   let adobeTransform: number | undefined;
+  const iccSegments: IccSegment[] = [];
   let scans = 0;
   for (;;) {
     if (r.u8(offset, 'marker') !== 0xff) {
@@ -196,6 +227,12 @@ function probeJpeg(r: Reader): Facts {
     } else if (marker === 0xe1 && orientation === undefined && isExifApp1(r.bytes, body, length - 2)) {
       const value = readExifOrientation(r.bytes.subarray(body, body + length - 2));
       if (isOrientation(value)) orientation = value;
+    } else if (marker === 0xe2 && isIccApp2(r.bytes, body, length - 2)) {
+      iccSegments.push({
+        sequence: r.bytes[body + 12]!,
+        count: r.bytes[body + 13]!,
+        data: r.bytes.subarray(body + 14, body + length - 2),
+      });
     } else if (marker === 0xee && length >= 14 && r.fourcc(body, 'APP14') === 'Adob') {
       adobeTransform = r.u8(body + 11, 'APP14');
     } else if (marker === SOS) {
@@ -227,18 +264,16 @@ function probeJpeg(r: Reader): Facts {
   if (frame.marker === 0xc3 || frame.marker === 0xc7 || frame.marker === 0xcb || frame.marker === 0xcf) {
     throw new InvalidImageError('unsupported-format', 'Lossless JPEG is not supported', { format: 'jpeg' });
   }
-  if (frame.components === 4) {
-    const colourSpace = adobeTransform === 2 ? 'YCCK' : 'CMYK';
-    throw new InvalidImageError(
-      'unsupported-colorspace',
-      `${colourSpace} JPEG is not supported: the WASM decoder only converts grayscale and YCbCr/RGB to RGBA`,
-      { format: 'jpeg', components: 4, colourSpace },
-    );
-  }
-  if (frame.components !== 1 && frame.components !== 3) {
+  if (frame.components !== 1 && frame.components !== 3 && frame.components !== 4) {
     throw r.corrupt(`the frame has ${frame.components} components`, { components: frame.components });
   }
-  return { width: frame.width, height: frame.height, orientation };
+  // Four components are CMYK, or YCCK with Adobe's transform 2 (libjpeg's rule). Adobe's APP14
+  // marker also means the values are stored inverted, as Photoshop writes them (libvips' rule).
+  const cmyk =
+    frame.components === 4
+      ? { model: adobeTransform === 2 ? ('YCCK' as const) : ('CMYK' as const), inverted: adobeTransform !== undefined }
+      : undefined;
+  return { width: frame.width, height: frame.height, orientation, cmyk, colour: jpegColour(iccSegments) };
 }
 
 function isExifApp1(bytes: Uint8Array, start: number, length: number): boolean {
@@ -295,6 +330,8 @@ function probePng(r: Reader): Facts {
   let hasAlpha = colourType === 4 || colourType === 6;
   let orientation: Orientation | undefined;
   let animated = false;
+  let frames: number | undefined;
+  let iccp: Uint8Array | undefined;
   let sawData = false;
   let offset = 8;
   for (;;) {
@@ -306,7 +343,10 @@ function probePng(r: Reader): Facts {
     if (type === 'IEND') break;
     if (type === 'IDAT') sawData = true;
     else if (type === 'tRNS') hasAlpha = true;
-    else if (type === 'acTL') animated = true;
+    else if (type === 'acTL') {
+      animated = true;
+      frames = r.u32(offset + 8, 'acTL chunk');
+    } else if (type === 'iCCP' && !sawData) iccp = r.bytes.subarray(offset + 8, offset + 8 + length);
     else if (type === 'eXIf') {
       const value = readExifOrientation(r.bytes.subarray(offset + 8, offset + 8 + length));
       if (isOrientation(value)) orientation = value;
@@ -314,7 +354,7 @@ function probePng(r: Reader): Facts {
     offset += 12 + length;
   }
   if (!sawData) throw r.corrupt('there is no IDAT chunk');
-  return { width, height, hasAlpha, orientation, animated };
+  return { width, height, hasAlpha, orientation, animated, frames, colour: pngColour(iccp) };
 }
 
 // ---------------------------------------------------------------------------------------------- WebP
@@ -329,6 +369,8 @@ function probeWebp(r: Reader): Facts {
   let animated = false;
   let orientation: Orientation | undefined;
   let bitstream: { width: number; height: number } | undefined;
+  let frames = 0;
+  let iccp: Uint8Array | undefined;
   while (offset + 8 <= riffSize + 8) {
     const type = r.fourcc(offset, 'chunk header');
     const size = r.u32(offset + 4, 'chunk header', true);
@@ -367,8 +409,14 @@ function probeWebp(r: Reader): Facts {
         hasAlpha = true;
         break;
       case 'ANIM':
+        animated = true;
+        break;
       case 'ANMF':
         animated = true;
+        frames++;
+        break;
+      case 'ICCP':
+        iccp ??= r.bytes.subarray(data, data + size);
         break;
       case 'EXIF': {
         const value = readExifOrientation(r.bytes.subarray(data, data + size));
@@ -381,7 +429,9 @@ function probeWebp(r: Reader): Facts {
   const dims = canvas ?? bitstream;
   if (!dims) throw r.corrupt('there is no VP8, VP8L or VP8X chunk');
   if (!animated && !bitstream) throw r.corrupt('there is no image data (VP8 or VP8L chunk)');
-  return { ...dims, hasAlpha, animated, orientation };
+  if (animated && frames === 0) throw r.corrupt('the animation has no frame (ANMF chunk)');
+  const colour: ColourFacts = iccp ? { icc: iccp, iccSource: 'ICCP', warnings: [] } : { warnings: [] };
+  return { ...dims, hasAlpha, animated, orientation, frames: animated ? frames : 1, colour };
 }
 
 // ---------------------------------------------------------------------------------------------- AVIF
@@ -415,7 +465,15 @@ function readBoxes(r: Reader, start: number, end: number, where: string): Box[] 
   return boxes;
 }
 
-function probeAvif(r: Reader): Facts {
+/**
+ * AVIF and HEIC: both are HEIF (ISO/IEC 23008-12) containers, read the same way. The primary item
+ * only: its `ispe` size, `irot`/`imir` orientation, alpha auxiliary image and colour (`colr`).
+ * Other items (thumbnails, depth maps, gain maps, alternative images) are never decoded. A `grid`
+ * primary image must agree with its tiles (heifGrid), and a HEVC-coded image's `ispe` with the
+ * size its sequence parameter set codes (hevcSize), so what the header declares is what the
+ * decoder allocates.
+ */
+function probeHeif(r: Reader): Facts {
   const top = readBoxes(r, 0, r.length, 'top-level');
   const meta = top.find((b) => b.type === 'meta');
   if (!meta) throw r.corrupt('there is no meta box');
@@ -429,6 +487,8 @@ function probeAvif(r: Reader): Facts {
 
   const itemTypes = readItemTypes(r, find('iinf'));
   const properties = readProperties(r, find('iprp'));
+  const propertiesOf = (item: number) =>
+    (properties.associations.get(item) ?? []).map((i) => properties.boxes[i - 1]).filter((b) => !!b);
   const primaryProps = properties.associations.get(primary) ?? [];
   const ispe = primaryProps.map((i) => properties.boxes[i - 1]).find((b) => b?.type === 'ispe');
   if (!ispe) throw r.corrupt(`the primary item ${primary} has no image size (ispe)`);
@@ -462,12 +522,47 @@ function probeAvif(r: Reader): Facts {
   if (primaryData && primaryData.offset + primaryData.length > r.length) {
     r.need(primaryData.offset, primaryData.length, 'image data (mdat)');
   }
+  const primaryType = itemTypes.get(primary);
+  // The coded images that make the primary one: itself, or the tiles of its grid.
+  let coded = [primary];
+  if (primaryType === 'grid') {
+    const tiles = (references.get(primary) ?? []).find((ref) => ref.type === 'dimg')?.to ?? [];
+    heifGrid(r, { width, height }, readItemData(r, find('iloc'), find('idat'), primary), tiles, (tile) =>
+      propertiesOf(tile).find((b) => b.type === 'ispe'),
+    );
+    coded = tiles;
+  }
+  for (const item of coded) {
+    const hvcC = propertiesOf(item).find((b) => b.type === 'hvcC');
+    const size = propertiesOf(item).find((b) => b.type === 'ispe');
+    if (!hvcC || !size) continue;
+    const codedSize = hevcSize(r, hvcC);
+    const declared = { width: r.u32(size.body, 'ispe box'), height: r.u32(size.body + 4, 'ispe box') };
+    if (codedSize && (codedSize.width !== declared.width || codedSize.height !== declared.height)) {
+      throw r.corrupt(
+        `item ${item} declares ${declared.width}x${declared.height} pixels (ispe) but its HEVC stream codes ${codedSize.width}x${codedSize.height}`,
+        { item, declared: [declared.width, declared.height], coded: [codedSize.width, codedSize.height] },
+      );
+    }
+  }
   // In AVIF, irot/imir are the orientation (MIAF 7.3.6.7); an Exif Orientation tag is informative
   // only, and browsers and libheif ignore it. Following them keeps outputs looking like the source.
   const orientation =
     irot !== undefined || imir !== undefined ? orientationFromHeifTransforms(irot, imir) : undefined;
-  const majorBrand = r.fourcc(8, 'ftyp box');
-  return { width, height, orientation, hasAlpha, animated: majorBrand === 'avis' };
+  const brands = readBrands(r);
+  // An image sequence (AVIF 'avis', HEIF 'msf1'/'hevs'): its still primary item, or the first frame.
+  const animated = brands.major === 'avis' || brands.major === 'msf1' || brands.major === 'hevs';
+  const frames = animated ? sequenceSamples(r, top) : 1;
+  const colourSource = coded.length > 0 && !propertiesOf(primary).some((b) => b.type === 'colr') ? coded[0]! : primary;
+  return {
+    width,
+    height,
+    orientation,
+    hasAlpha,
+    animated,
+    frames,
+    colour: heifColour(r, propertiesOf(colourSource)),
+  };
 }
 
 function readItemTypes(r: Reader, iinf: Box | undefined): Map<number, string> {
@@ -581,4 +676,318 @@ function readReferences(r: Reader, iref: Box | undefined): Map<number, { type: s
     references.set(from, list);
   }
   return references;
+}
+
+// --------------------------------------------------------------------------------- HEIF: more boxes
+
+function readBrands(r: Reader): { major: string; compatible: string[] } {
+  const ftyp = r.fourcc(4, 'ftyp box') === 'ftyp' ? r.u32(0, 'ftyp box') : 0;
+  const compatible: string[] = [];
+  for (let at = 16; at + 4 <= Math.min(ftyp, r.length); at += 4) compatible.push(r.fourcc(at, 'ftyp box'));
+  return { major: r.fourcc(8, 'ftyp box'), compatible };
+}
+
+/** The samples of the first track of an image sequence (`moov/trak/mdia/minf/stbl/stsz`), else 1. */
+function sequenceSamples(r: Reader, top: readonly Box[]): number {
+  let boxes: readonly Box[] = top;
+  for (const type of ['moov', 'trak', 'mdia', 'minf', 'stbl']) {
+    const box = boxes.find((b) => b.type === type);
+    if (!box) return 1;
+    boxes = readBoxes(r, box.body, box.end, type);
+  }
+  const stsz = boxes.find((b) => b.type === 'stsz');
+  return stsz ? Math.max(1, r.u32(stsz.body + 8, 'stsz box')) : 1;
+}
+
+/** The bytes of an item stored in the file (construction method 0) or in the `idat` box (1). */
+function readItemData(r: Reader, iloc: Box | undefined, idat: Box | undefined, wanted: number): Uint8Array {
+  if (!iloc) throw r.corrupt(`item ${wanted} has no location (iloc box)`);
+  const version = r.u8(iloc.body, 'iloc box');
+  let offset = iloc.body + 4;
+  const sizes = r.u16(offset, 'iloc box');
+  offset += 2;
+  const offsetSize = sizes >> 12;
+  const lengthSize = (sizes >> 8) & 0xf;
+  const baseOffsetSize = (sizes >> 4) & 0xf;
+  const indexSize = version === 1 || version === 2 ? sizes & 0xf : 0;
+  const count = version < 2 ? r.u16(offset, 'iloc box') : r.u32(offset, 'iloc box');
+  offset += version < 2 ? 2 : 4;
+  for (let i = 0; i < count; i++) {
+    const item = version < 2 ? r.u16(offset, 'iloc box') : r.u32(offset, 'iloc box');
+    offset += version < 2 ? 2 : 4;
+    const method = version === 1 || version === 2 ? r.u16(offset, 'iloc box') & 0xf : 0;
+    if (version === 1 || version === 2) offset += 2;
+    offset += 2;
+    const base = r.uint(offset, baseOffsetSize, 'iloc box');
+    offset += baseOffsetSize;
+    const extents = r.u16(offset, 'iloc box');
+    offset += 2;
+    const parts: Uint8Array[] = [];
+    for (let e = 0; e < extents; e++) {
+      offset += indexSize;
+      const extentOffset = r.uint(offset, offsetSize, 'iloc box');
+      offset += offsetSize;
+      const extentLength = r.uint(offset, lengthSize, 'iloc box');
+      offset += lengthSize;
+      if (item !== wanted) continue;
+      const from = method === 1 ? (idat?.body ?? -1) + base + extentOffset : base + extentOffset;
+      if (method > 1 || (method === 1 && !idat)) throw r.corrupt(`item ${item} is stored in a way not supported`);
+      r.need(from, extentLength, `item ${item}'s data`);
+      parts.push(r.bytes.subarray(from, from + extentLength));
+    }
+    if (item === wanted) return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  }
+  throw r.corrupt(`item ${wanted} has no location (iloc box)`);
+}
+
+/**
+ * A `grid` image (HEIF 6.6.2.3): rows x columns tiles of one size, at least covering the output
+ * size, which must equal the grid's `ispe`. Phones write their photos this way (512x512 HEVC
+ * tiles). A grid that disagrees with its tiles would make the decoder allocate what the header
+ * did not declare, so it is refused before decoding.
+ */
+function heifGrid(
+  r: Reader,
+  declared: { width: number; height: number },
+  data: Uint8Array,
+  tiles: readonly number[],
+  ispeOf: (item: number) => Box | undefined,
+): void {
+  if (data.length < 8) throw r.corrupt('the grid description is shorter than 8 bytes');
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const wide = (data[1]! & 1) === 1;
+  if (wide && data.length < 12) throw r.corrupt('the grid description is shorter than 12 bytes');
+  const rows = data[2]! + 1;
+  const columns = data[3]! + 1;
+  const width = wide ? view.getUint32(4) : view.getUint16(4);
+  const height = wide ? view.getUint32(8) : view.getUint16(6);
+  const facts = { grid: [columns, rows], output: [width, height], ispe: [declared.width, declared.height] };
+  if (width !== declared.width || height !== declared.height)
+    throw r.corrupt(
+      `the grid's output is ${width}x${height} but its ispe declares ${declared.width}x${declared.height}`,
+      facts,
+    );
+  if (tiles.length !== rows * columns)
+    throw r.corrupt(`the ${columns}x${rows} grid references ${tiles.length} tiles`, facts);
+  let tile: { width: number; height: number } | undefined;
+  for (const item of tiles) {
+    const ispe = ispeOf(item);
+    if (!ispe) throw r.corrupt(`grid tile ${item} has no image size (ispe)`, facts);
+    const size = { width: r.u32(ispe.body, 'ispe box'), height: r.u32(ispe.body + 4, 'ispe box') };
+    tile ??= size;
+    if (size.width !== tile.width || size.height !== tile.height)
+      throw r.corrupt(
+        `grid tiles differ in size (${tile.width}x${tile.height} and ${size.width}x${size.height})`,
+        facts,
+      );
+  }
+  if (!tile) throw r.corrupt('the grid has no tiles', facts);
+  const covers = (count: number, size: number, total: number) => count * size >= total && (count - 1) * size < total;
+  if (!covers(columns, tile.width, width) || !covers(rows, tile.height, height))
+    throw r.corrupt(
+      `${columns}x${rows} tiles of ${tile.width}x${tile.height} do not make a ${width}x${height} image`,
+      { ...facts, tile: [tile.width, tile.height] },
+    );
+}
+
+/**
+ * The picture size a HEVC configuration (`hvcC`) codes: its sequence parameter set's
+ * pic_width/height_in_luma_samples less the conformance window (ITU-T H.265 7.3.2.2). Undefined
+ * when there is no SPS to read.
+ */
+function hevcSize(r: Reader, hvcC: Box): { width: number; height: number } | undefined {
+  let offset = hvcC.body + 22;
+  const arrays = r.u8(offset++, 'hvcC box');
+  for (let a = 0; a < arrays; a++) {
+    const type = r.u8(offset, 'hvcC box') & 0x3f;
+    const count = r.u16(offset + 1, 'hvcC box');
+    offset += 3;
+    for (let n = 0; n < count; n++) {
+      const length = r.u16(offset, 'hvcC box');
+      r.need(offset + 2, length, 'hvcC box');
+      if (type === 33) return spsSize(r, r.bytes.subarray(offset + 2, offset + 2 + length));
+      offset += 2 + length;
+    }
+  }
+  return undefined;
+}
+
+function spsSize(r: Reader, nal: Uint8Array): { width: number; height: number } {
+  // The RBSP: drop emulation-prevention bytes (00 00 03).
+  const rbsp: number[] = [];
+  for (let i = 2; i < nal.length; i++) {
+    if (i >= 4 && nal[i] === 3 && nal[i - 1] === 0 && nal[i - 2] === 0) continue;
+    rbsp.push(nal[i]!);
+  }
+  let bit = 0;
+  const read = (n: number): number => {
+    let value = 0;
+    for (let i = 0; i < n; i++, bit++) {
+      if (bit >> 3 >= rbsp.length) throw r.corrupt('the HEVC sequence parameter set is cut short');
+      value = value * 2 + ((rbsp[bit >> 3]! >> (7 - (bit & 7))) & 1);
+    }
+    return value;
+  };
+  const golomb = (): number => {
+    let zeros = 0;
+    while (read(1) === 0) if (++zeros > 31) throw r.corrupt('the HEVC sequence parameter set is malformed');
+    return 2 ** zeros - 1 + read(zeros);
+  };
+  read(4); // sps_video_parameter_set_id
+  const subLayers = read(3); // sps_max_sub_layers_minus1
+  read(1);
+  read(96); // general profile, tier and level
+  const present: [boolean, boolean][] = [];
+  for (let i = 0; i < subLayers; i++) present.push([read(1) === 1, read(1) === 1]);
+  if (subLayers > 0) for (let i = subLayers; i < 8; i++) read(2);
+  for (const [profile, level] of present) {
+    if (profile) read(88);
+    if (level) read(8);
+  }
+  golomb(); // sps_seq_parameter_set_id
+  const chroma = golomb();
+  if (chroma === 3) read(1);
+  const width = golomb();
+  const height = golomb();
+  if (read(1) === 1) {
+    const [subWidth, subHeight] = chroma === 1 ? [2, 2] : chroma === 2 ? [2, 1] : [1, 1];
+    const left = golomb();
+    const right = golomb();
+    const top = golomb();
+    const bottom = golomb();
+    return { width: width - subWidth * (left + right), height: height - subHeight * (top + bottom) };
+  }
+  return { width, height };
+}
+
+// ----------------------------------------------------------------------------------------------- GIF
+
+/**
+ * GIF (87a/89a): the logical screen's size, and its frames, counted without decoding them. Alpha
+ * when a frame has a transparent colour or the first frame leaves part of the screen uncovered.
+ * A file that ends inside a block is truncated; one that ends without its trailer after a whole
+ * block is read as browsers read it.
+ */
+function probeGif(r: Reader): Facts {
+  const width = r.u16(6, 'screen descriptor', true);
+  const height = r.u16(8, 'screen descriptor', true);
+  const packed = r.u8(10, 'screen descriptor');
+  let offset = 13 + ((packed & 0x80) !== 0 ? 3 * 2 ** ((packed & 7) + 1) : 0);
+  let frames = 0;
+  let hasAlpha = false;
+  while (offset < r.length) {
+    const introducer = r.u8(offset, 'block');
+    if (introducer === 0x3b) break;
+    if (introducer === 0x21) {
+      const label = r.u8(offset + 1, 'extension');
+      // A graphic control extension's transparency flag.
+      if (label === 0xf9 && (r.u8(offset + 3, 'graphic control extension') & 1) === 1) hasAlpha = true;
+      offset = skipSubBlocks(r, offset + 2);
+    } else if (introducer === 0x2c) {
+      const left = r.u16(offset + 1, 'image descriptor', true);
+      const top = r.u16(offset + 3, 'image descriptor', true);
+      const w = r.u16(offset + 5, 'image descriptor', true);
+      const h = r.u16(offset + 7, 'image descriptor', true);
+      const flags = r.u8(offset + 9, 'image descriptor');
+      if (frames === 0 && (left > 0 || top > 0 || left + w < width || top + h < height)) hasAlpha = true;
+      if (w === 0 || h === 0 || left + w > width || top + h > height)
+        throw r.corrupt(`frame ${frames + 1} (${w}x${h} at ${left},${top}) does not fit the ${width}x${height} screen`);
+      offset += 10 + ((flags & 0x80) !== 0 ? 3 * 2 ** ((flags & 7) + 1) : 0);
+      r.u8(offset, 'image data'); // LZW minimum code size
+      offset = skipSubBlocks(r, offset + 1);
+      frames++;
+    } else {
+      throw r.corrupt(`unknown block 0x${introducer.toString(16)} at byte ${offset}`, { offset });
+    }
+  }
+  if (frames === 0) throw r.corrupt('there is no image (no image descriptor)');
+  return { width, height, hasAlpha, animated: frames > 1, frames };
+}
+
+function skipSubBlocks(r: Reader, from: number): number {
+  let offset = from;
+  for (let size = r.u8(offset, 'data sub-block'); size !== 0; size = r.u8(offset, 'data sub-block')) {
+    r.need(offset + 1, size, 'data sub-block');
+    offset += 1 + size;
+  }
+  return offset + 1;
+}
+
+// ----------------------------------------------------------------------------------- colour profiles
+
+interface IccSegment {
+  readonly sequence: number;
+  readonly count: number;
+  readonly data: Uint8Array;
+}
+
+function isIccApp2(bytes: Uint8Array, start: number, length: number): boolean {
+  return length > 14 && Buffer.from(bytes.buffer, bytes.byteOffset + start, 12).toString('latin1') === 'ICC_PROFILE\0';
+}
+
+/**
+ * JPEG: the ICC profile split over APP2 segments (ICC.1 annex B.4), each numbered 1..count, joined
+ * in their numbers' order. A set with a number missing, repeated or out of range is not used.
+ */
+function jpegColour(segments: readonly IccSegment[]): ColourFacts {
+  if (segments.length === 0) return { warnings: [] };
+  const count = segments[0]!.count;
+  const ordered = [...segments].sort((a, b) => a.sequence - b.sequence);
+  const complete =
+    count > 0 &&
+    ordered.length === count &&
+    ordered.every((segment, i) => segment.count === count && segment.sequence === i + 1);
+  if (!complete) {
+    const numbers = segments.map((s) => `${s.sequence}/${s.count}`).join(', ');
+    return { warnings: [`The ICC profile's APP2 segments are incomplete (${numbers}): the image is taken as sRGB`] };
+  }
+  const icc = ordered.length === 1 ? ordered[0]!.data : Buffer.concat(ordered.map((s) => s.data));
+  return iccFacts(icc, 'APP2');
+}
+
+/** PNG: the iCCP chunk's profile, zlib-compressed after its name (PNG 11.3.3.3). */
+function pngColour(chunk: Uint8Array | undefined): ColourFacts {
+  if (!chunk) return { warnings: [] };
+  const nul = chunk.indexOf(0);
+  if (nul < 1 || nul > 79 || chunk[nul + 1] !== 0)
+    return { warnings: ['The PNG iCCP chunk is malformed: the image is taken as sRGB'] };
+  try {
+    return iccFacts(inflateSync(chunk.subarray(nul + 2), { maxOutputLength: MAX_ICC_BYTES }), 'iCCP');
+  } catch (error) {
+    return {
+      warnings: [`The PNG iCCP profile cannot be inflated (${(error as Error).message}): the image is taken as sRGB`],
+    };
+  }
+}
+
+/** HEIF `colr` (ISO/IEC 23008-12 6.5.5): `prof`/`rICC` carry an ICC profile, `nclx` H.273 code points. */
+function heifColour(r: Reader, properties: readonly Box[]): ColourFacts {
+  let nclx: ColourFacts['nclx'];
+  for (const colr of properties.filter((b) => b.type === 'colr')) {
+    const type = r.fourcc(colr.body, 'colr box');
+    if (type === 'prof' || type === 'rICC') return iccFacts(r.bytes.subarray(colr.body + 4, colr.end), 'colr');
+    if (type === 'nclx' && colr.end - colr.body >= 11)
+      nclx = {
+        primaries: r.u16(colr.body + 4, 'colr box'),
+        transfer: r.u16(colr.body + 6, 'colr box'),
+        matrix: r.u16(colr.body + 8, 'colr box'),
+      };
+  }
+  return nclx ? { nclx, warnings: [] } : { warnings: [] };
+}
+
+/** The largest ICC profile we take (CMYK press profiles are a few MB at most). */
+const MAX_ICC_BYTES = 16 * 1024 * 1024;
+
+/** An ICC profile whose header (ICC.1 7.2) declares its own size and carries the 'acsp' signature. */
+function iccFacts(icc: Uint8Array, source: NonNullable<ColourFacts['iccSource']>): ColourFacts {
+  const declared = icc.length >= 128 ? new DataView(icc.buffer, icc.byteOffset, icc.byteLength).getUint32(0) : 0;
+  const signature = icc.length >= 40 ? Buffer.from(icc.buffer, icc.byteOffset + 36, 4).toString('latin1') : '';
+  if (icc.length < 128 || signature !== 'acsp' || declared < 128 || declared > icc.length || icc.length > MAX_ICC_BYTES)
+    return {
+      warnings: [
+        `The embedded ICC profile (${source}, ${icc.length} bytes) is not a valid profile: the image is taken as sRGB`,
+      ],
+    };
+  return { icc: icc.subarray(0, declared), iccSource: source, warnings: [] };
 }

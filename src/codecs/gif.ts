@@ -1,0 +1,43 @@
+import { GifReader } from 'omggif';
+import type { RawImage } from '../image/raw.ts';
+
+/**
+ * GIF decoding with omggif (pure JavaScript, the decoder gifwrap and so Jimp use). A still image
+ * is made from the first frame only: the logical screen, transparent where the frame has its
+ * transparent colour or does not reach (browsers show the first frame that way), the frame's
+ * pixels from its local or the global colour table. Later frames are never decoded. The header
+ * probe (image/probe.ts) has already counted the frames and checked that each fits the screen.
+ */
+
+/** omggif refused the file, or found its image data damaged, in its own words. */
+export class GifError extends Error {
+  override readonly name = 'GifError';
+}
+
+export function decodeGifFirstFrame(bytes: Uint8Array): RawImage {
+  let reader: GifReader;
+  try {
+    reader = new GifReader(bytes);
+  } catch (error) {
+    throw new GifError((error as Error).message, { cause: error });
+  }
+  if (reader.numFrames() === 0) throw new GifError('there is no frame');
+  const frame = reader.frameInfo(0);
+  if (frame.palette_offset === null) throw new GifError('the first frame has no colour table');
+  const data = new Uint8ClampedArray(reader.width * reader.height * 4);
+  // omggif reports a frame whose LZW data ends early only by console.log, and leaves the rest of the
+  // frame at colour 0: listen for it during the (synchronous) call, and refuse the damaged frame.
+  const warnings: string[] = [];
+  const log = console.log;
+  console.log = (...args: unknown[]) => void warnings.push(args.map(String).join(' '));
+  try {
+    reader.decodeAndBlitFrameRGBA(0, data);
+  } catch (error) {
+    throw new GifError((error as Error).message, { cause: error });
+  } finally {
+    console.log = log;
+  }
+  const short = warnings.find((warning) => /shorter than expected/.test(warning));
+  if (short) throw new GifError(`damaged image data: ${short.replace(/^Warning, /, '')}`);
+  return { width: reader.width, height: reader.height, data };
+}
