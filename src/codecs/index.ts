@@ -9,6 +9,7 @@ import type { FormatOptions } from '../core/config.ts';
 import { CodecError, describeError, InvalidImageError, type InvalidReason } from '../core/errors.ts';
 import type { InputFormat, OutputFormat } from '../core/formats.ts';
 import type { RawImage } from '../image/raw.ts';
+import { firstWebpFrame } from '../image/webp-frame.ts';
 import * as simdAvifEncoder from './avif-simd.ts';
 import { ColourEngine, ColourError, type PixelLayout, type ProfileInfo } from './colour.ts';
 import { EmscriptenCodec } from './emscripten.ts';
@@ -94,7 +95,7 @@ const DECODERS: Record<
 > = {
   jpeg: decodeJpeg,
   png: decodePng,
-  webp: (bytes) => decodeEmscripten('webp', codec.webpDec, () => webpDecoder.default(bytes as never)),
+  webp: decodeWebp,
   avif: (bytes) =>
     decodeEmscripten('avif', codec.avifDec, () => avifDecoder.default(bytes as never, { bitDepth: 8 })),
   heic: decodeHeic,
@@ -141,6 +142,39 @@ async function decodeEmscripten(
   if (!image) throw new InvalidImageError('corrupt', `The ${format} decoder returned no image`, { format });
   await releaseIfGrown(decoder);
   return { width: image.width, height: image.height, data: image.data };
+}
+
+/**
+ * WebP through jSquash's libwebp decoder, which reads still images: an animated WebP's first frame
+ * is cut out as a still WebP (image/webp-frame.ts) and placed on its transparent canvas.
+ */
+async function decodeWebp(bytes: Uint8Array): Promise<RawImage> {
+  const frame = firstWebpFrame(bytes);
+  const still = frame?.still ?? bytes;
+  const image = await decodeEmscripten('webp', codec.webpDec, () => webpDecoder.default(still as never));
+  if (!frame) return image;
+  if (image.width !== frame.width || image.height !== frame.height)
+    throw new InvalidImageError(
+      'corrupt',
+      `The webp file's first frame declares ${frame.width}x${frame.height} but decodes to ${image.width}x${image.height}`,
+      { format: 'webp', declared: [frame.width, frame.height], decoded: [image.width, image.height] },
+    );
+  if (frame.x + frame.width > frame.canvas.width || frame.y + frame.height > frame.canvas.height)
+    throw new InvalidImageError(
+      'corrupt',
+      `The webp file's first frame (${frame.width}x${frame.height} at ${frame.x},${frame.y}) does not fit its ${frame.canvas.width}x${frame.canvas.height} canvas`,
+      { format: 'webp' },
+    );
+  return place(image, frame.canvas.width, frame.canvas.height, frame.x, frame.y);
+}
+
+/** An image on a transparent canvas, its top-left corner at x, y. */
+function place(image: RawImage, width: number, height: number, x: number, y: number): RawImage {
+  if (image.width === width && image.height === height) return image;
+  const data = new Uint8ClampedArray(width * height * 4);
+  for (let row = 0; row < image.height; row++)
+    data.set(image.data.subarray(row * image.width * 4, (row + 1) * image.width * 4), ((y + row) * width + x) * 4);
+  return { width, height, data };
 }
 
 /** PNG on an instance of our own (png-decoder.ts), replaced after a large image or a failure. */
