@@ -65,6 +65,14 @@ export function readData(name: DataName): Promise<Uint8Array> {
 }
 
 /**
+ * Codecs left out of the Lambda image: jSquash's scalar AVIF encoder (3.3 MiB) is the fallback for
+ * engines without WebAssembly SIMD, and the image's Node 24 always has it. Leaving it out keeps the
+ * artifact under 15 MB with the HEIC decoder and the colour engine in it. Run from node_modules
+ * (the CLI, the tests), every codec is there.
+ */
+export const NOT_IN_IMAGE: readonly WasmName[] = ['avifEncScalar'];
+
+/**
  * The file of a codec: from node_modules (or, for `./` paths, from this folder), or from ./wasm
  * beside the bundle (scripts/build.ts).
  */
@@ -90,6 +98,10 @@ const compiled = new Map<WasmName, Promise<WebAssembly.Module>>();
 
 export function compileWasm(name: WasmName): Promise<WebAssembly.Module> {
   let module = compiled.get(name);
+  if (!module && BUNDLED && NOT_IN_IMAGE.includes(name))
+    return Promise.reject(
+      new Error(`The ${name} codec is not in the image (wasm.ts NOT_IN_IMAGE): this engine lacks WebAssembly SIMD`),
+    );
   if (!module) {
     const path = wasmPath(name);
     module = readFile(path).then(

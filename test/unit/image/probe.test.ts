@@ -9,8 +9,8 @@ const probeable = fixtures(
   (f) =>
     f.format !== null &&
     isInputFormat(f.format as InputFormat) &&
-    ['ok', 'too-many-pixels', 'unsupported-colorspace'].includes(f.expect) === true,
-).filter((f) => f.expect !== 'unsupported-colorspace');
+    ['ok', 'too-many-pixels'].includes(f.expect) === true,
+);
 
 describe('probeImage', () => {
   it.each(probeable.map((f) => [f.path, f]))('reads the header of %s', (path, fixture) => {
@@ -59,10 +59,11 @@ describe('probeImage', () => {
     }
   });
 
-  it('refuses CMYK JPEG by name before decoding', () => {
-    const error = catchError(() => probeImage('jpeg', readFixture('edge/formats/cmyk.jpg')));
-    expect(error.reason).toBe('unsupported-colorspace');
-    expect(error.message).toMatch(/^(CMYK|YCCK) JPEG is not supported/);
+  it('reads a CMYK JPEG as CMYK, Adobe-inverted when it has the APP14 marker', () => {
+    const header = probeImage('jpeg', readFixture('edge/formats/cmyk.jpg'));
+    expect(header.cmyk).toEqual({ model: 'CMYK', inverted: true });
+    expect(header.colour).toEqual({ warnings: [] });
+    expect(probeImage('jpeg', readFixture('edge/formats/grayscale.jpg')).cmyk).toBeUndefined();
   });
 
   it('reports garbage after a JPEG signature as corrupt', () => {
