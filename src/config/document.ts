@@ -6,6 +6,7 @@ import {
   type FormatOptions,
   type KeyTemplates,
   type Limits,
+  type MemoryBudget,
   type PipelineConfig,
   RESIZE_METHODS,
   type ResizeOptions,
@@ -127,6 +128,8 @@ export interface PipelineOverrides {
   maxBytes?: Override<number>;
   maxSecondsPerImage?: Override<number>;
   animation?: Override<AnimationPolicy>;
+  /** Not a document setting: the memory of the process the configuration is for (config/memory.ts). */
+  memory?: MemoryBudget;
 }
 
 /**
@@ -337,6 +340,7 @@ function parseLimits(setting: string, value: unknown, overrides: PipelineOverrid
         maxSecondsPerImage.min,
         maxSecondsPerImage.max,
       ),
+    ...(overrides.memory && { memory: overrides.memory }),
   };
 }
 

@@ -13,6 +13,7 @@ import {
   envStringAllowEmpty,
 } from './env.ts';
 import { applyQuickFlags, type QuickFlags } from './flags.ts';
+import { resolveMemory } from './memory.ts';
 import { ENV, SETTINGS } from './settings.ts';
 
 export { DEFAULT_PIPELINE_DOCUMENT, parsePipelineConfig } from './document.ts';
@@ -95,6 +96,8 @@ function environmentOverrides(env: Env): PipelineOverrides {
       };
     }
   }
+  // The memory is the process's, not the document's: it applies whichever way the document came.
+  overrides.memory = resolveMemory(env);
   return overrides;
 }
 

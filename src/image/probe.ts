@@ -1,6 +1,7 @@
 import { inflateSync } from 'node:zlib';
 import { InvalidImageError } from '../core/errors.ts';
 import type { InputFormat } from '../core/formats.ts';
+import { type Av1SequenceHeader, Av1SyntaxError, type ChromaLayout, findSequenceHeaders } from './av1.ts';
 import { readExifOrientation } from './exif.ts';
 import { isOrientation, type Orientation, orientationFromHeifTransforms, swapsAxes } from './orientation.ts';
 
@@ -27,6 +28,8 @@ export interface ImageHeader {
   readonly cmyk?: { readonly model: 'CMYK' | 'YCCK'; readonly inverted: boolean };
   /** The colour description the file carries (ICC profile, HEIF nclx), read from the header. */
   readonly colour: ColourFacts;
+  /** How the pixels are coded, as far as the memory a decode takes depends on it. */
+  readonly layout: PixelLayout;
 }
 
 /**
@@ -42,6 +45,21 @@ export interface ColourFacts {
   readonly nclx?: { readonly primaries: number; readonly transfer: number; readonly matrix: number };
   /** What was wrong with the colour information, for the manifest. */
   readonly warnings: readonly string[];
+}
+
+/**
+ * What the decoders' memory depends on besides the pixel count (codecs/memory.ts has the figures).
+ * JPEG is 8-bit gray or colour; the others say more in their headers.
+ */
+export interface PixelLayout {
+  /** Bits per sample: PNG 1-16 (a palette's entries are 8-bit), AVIF 8, 10 or 12, else 8. */
+  readonly bitDepth: number;
+  /** Samples per pixel, alpha included: 1 gray, 2 gray + alpha, 3 colour, 4 colour + alpha. */
+  readonly channels: number;
+  /** AVIF: the AV1 frames' chroma subsampling (4:0:0 is monochrome). */
+  readonly chroma?: ChromaLayout;
+  /** WebP: VP8L (lossless) rather than VP8. */
+  readonly lossless?: boolean;
 }
 
 export function probeImage(format: InputFormat, bytes: Uint8Array): ImageHeader {
@@ -67,6 +85,7 @@ export function probeImage(format: InputFormat, bytes: Uint8Array): ImageHeader 
     frames: facts.frames ?? 1,
     ...(facts.cmyk && { cmyk: facts.cmyk }),
     colour: facts.colour ?? { warnings: [] },
+    layout: facts.layout ?? { bitDepth: 8, channels: facts.hasAlpha ? 4 : 3 },
   };
 }
 
@@ -79,6 +98,7 @@ interface Facts {
   frames?: number;
   cmyk?: ImageHeader['cmyk'];
   colour?: ColourFacts;
+  layout?: PixelLayout | undefined;
 }
 
 const PROBES: Record<InputFormat, (r: Reader) => Facts> = {
@@ -326,6 +346,7 @@ function probePng(r: Reader): Facts {
     throw r.corrupt('the first chunk is not IHDR');
   const width = r.u32(16, 'IHDR');
   const height = r.u32(20, 'IHDR');
+  const bitDepth = r.u8(24, 'IHDR');
   const colourType = r.u8(25, 'IHDR');
   let hasAlpha = colourType === 4 || colourType === 6;
   let orientation: Orientation | undefined;
@@ -354,7 +375,11 @@ function probePng(r: Reader): Facts {
     offset += 12 + length;
   }
   if (!sawData) throw r.corrupt('there is no IDAT chunk');
-  return { width, height, hasAlpha, orientation, animated, frames, colour: pngColour(iccp) };
+  // Colour types 0 gray, 2 RGB, 3 palette (expanded to 8-bit RGB), 4 gray + alpha, 6 RGBA; a tRNS
+  // chunk adds an alpha channel to 0, 2 and 3.
+  const samples = colourType === 0 || colourType === 4 ? 1 : 3;
+  const layout = { bitDepth: colourType === 3 ? 8 : bitDepth, channels: samples + (hasAlpha ? 1 : 0) };
+  return { width, height, hasAlpha, orientation, animated, frames, colour: pngColour(iccp), layout };
 }
 
 // ---------------------------------------------------------------------------------------------- WebP
@@ -371,6 +396,7 @@ function probeWebp(r: Reader): Facts {
   let bitstream: { width: number; height: number } | undefined;
   let frames = 0;
   let iccp: Uint8Array | undefined;
+  let lossless = false;
   while (offset + 8 <= riffSize + 8) {
     const type = r.fourcc(offset, 'chunk header');
     const size = r.u32(offset + 4, 'chunk header', true);
@@ -402,6 +428,7 @@ function probeWebp(r: Reader): Facts {
         if (r.u8(data, 'VP8L header') !== 0x2f) throw r.corrupt('the VP8L chunk has no signature');
         const bits = r.u32(data + 1, 'VP8L header', true);
         bitstream ??= { width: (bits & 0x3fff) + 1, height: ((bits >>> 14) & 0x3fff) + 1 };
+        lossless = true;
         hasAlpha ||= ((bits >>> 28) & 1) === 1;
         break;
       }
@@ -431,7 +458,8 @@ function probeWebp(r: Reader): Facts {
   if (!animated && !bitstream) throw r.corrupt('there is no image data (VP8 or VP8L chunk)');
   if (animated && frames === 0) throw r.corrupt('the animation has no frame (ANMF chunk)');
   const colour: ColourFacts = iccp ? { icc: iccp, iccSource: 'ICCP', warnings: [] } : { warnings: [] };
-  return { ...dims, hasAlpha, animated, orientation, frames: animated ? frames : 1, colour };
+  const layout = { bitDepth: 8, channels: hasAlpha ? 4 : 3, lossless };
+  return { ...dims, hasAlpha, animated, orientation, frames: animated ? frames : 1, colour, layout };
 }
 
 // ---------------------------------------------------------------------------------------------- AVIF
@@ -469,9 +497,9 @@ function readBoxes(r: Reader, start: number, end: number, where: string): Box[] 
  * AVIF and HEIC: both are HEIF (ISO/IEC 23008-12) containers, read the same way. The primary item
  * only: its `ispe` size, `irot`/`imir` orientation, alpha auxiliary image and colour (`colr`).
  * Other items (thumbnails, depth maps, gain maps, alternative images) are never decoded. A `grid`
- * primary image must agree with its tiles (heifGrid), and a HEVC-coded image's `ispe` with the
- * size its sequence parameter set codes (hevcSize), so what the header declares is what the
- * decoder allocates.
+ * primary image must agree with its tiles, and every coded image's `ispe` with the frame size its
+ * AV1 sequence header or HEVC sequence parameter set codes (checkCodedSizes), so what the header
+ * declares is what the decoder allocates.
  */
 function probeHeif(r: Reader): Facts {
   const top = readBoxes(r, 0, r.length, 'top-level');
@@ -506,45 +534,32 @@ function probeHeif(r: Reader): Facts {
   const locations = readItemLocations(r, find('iloc'));
   const references = readReferences(r, find('iref'));
   let hasAlpha = false;
+  const alphaItems: number[] = [];
   for (const item of itemTypes.keys()) {
     const refs = references.get(item) ?? [];
     const describesPrimary = refs.some((ref) => ref.to.includes(primary));
     if (describesPrimary && refs.some((ref) => ref.type === 'auxl')) {
-      const auxC = (properties.associations.get(item) ?? [])
-        .map((i) => properties.boxes[i - 1])
-        .find((b) => b?.type === 'auxC');
+      const auxC = propertiesOf(item).find((b) => b?.type === 'auxC');
       const urn = auxC ? new TextDecoder().decode(r.bytes.subarray(auxC.body, auxC.end)) : '';
-      if (urn.includes('auxiliary:alpha') || urn.includes('auxid:1')) hasAlpha = true;
+      if (urn.includes('auxiliary:alpha') || urn.includes('auxid:1')) {
+        hasAlpha = true;
+        alphaItems.push(item);
+      }
     }
   }
   // The primary image's coded data must be in the file: a cut-short upload loses the mdat tail.
   const primaryData = locations.get(primary);
-  if (primaryData && primaryData.offset + primaryData.length > r.length) {
-    r.need(primaryData.offset, primaryData.length, 'image data (mdat)');
+  if (primaryData?.method === 0) {
+    for (const { offset, length } of primaryData.extents) r.need(offset, length, 'image data (mdat)');
   }
-  const primaryType = itemTypes.get(primary);
-  // The coded images that make the primary one: itself, or the tiles of its grid.
-  let coded = [primary];
-  if (primaryType === 'grid') {
-    const tiles = (references.get(primary) ?? []).find((ref) => ref.type === 'dimg')?.to ?? [];
-    heifGrid(r, { width, height }, readItemData(r, find('iloc'), find('idat'), primary), tiles, (tile) =>
-      propertiesOf(tile).find((b) => b.type === 'ispe'),
-    );
-    coded = tiles;
-  }
-  for (const item of coded) {
-    const hvcC = propertiesOf(item).find((b) => b.type === 'hvcC');
-    const size = propertiesOf(item).find((b) => b.type === 'ispe');
-    if (!hvcC || !size) continue;
-    const codedSize = hevcSize(r, hvcC);
-    const declared = { width: r.u32(size.body, 'ispe box'), height: r.u32(size.body + 4, 'ispe box') };
-    if (codedSize && (codedSize.width !== declared.width || codedSize.height !== declared.height)) {
-      throw r.corrupt(
-        `item ${item} declares ${declared.width}x${declared.height} pixels (ispe) but its HEVC stream codes ${codedSize.width}x${codedSize.height}`,
-        { item, declared: [declared.width, declared.height], coded: [codedSize.width, codedSize.height] },
-      );
-    }
-  }
+  const coded = checkCodedSizes(r, {
+    items: [primary, ...alphaItems],
+    itemTypes,
+    propertiesOf,
+    locations,
+    references,
+    idat: find('idat'),
+  });
   // In AVIF, irot/imir are the orientation (MIAF 7.3.6.7); an Exif Orientation tag is informative
   // only, and browsers and libheif ignore it. Following them keeps outputs looking like the source.
   const orientation =
@@ -553,7 +568,11 @@ function probeHeif(r: Reader): Facts {
   // An image sequence (AVIF 'avis', HEIF 'msf1'/'hevs'): its still primary item, or the first frame.
   const animated = brands.major === 'avis' || brands.major === 'msf1' || brands.major === 'hevs';
   const frames = animated ? sequenceSamples(r, top) : 1;
-  const colourSource = coded.length > 0 && !propertiesOf(primary).some((b) => b.type === 'colr') ? coded[0]! : primary;
+  // A grid's colour description may sit on its tiles only.
+  const colourSource =
+    itemTypes.get(primary) === 'grid' && !propertiesOf(primary).some((b) => b.type === 'colr')
+      ? (gridTiles(references, primary)[0] ?? primary)
+      : primary;
   return {
     width,
     height,
@@ -562,7 +581,187 @@ function probeHeif(r: Reader): Facts {
     animated,
     frames,
     colour: heifColour(r, propertiesOf(colourSource)),
+    layout: coded && {
+      bitDepth: coded.bitDepth,
+      channels: (coded.chroma === '4:0:0' ? 1 : 3) + (hasAlpha ? 1 : 0),
+      chroma: coded.chroma,
+    },
   };
+}
+
+interface HeifItems {
+  /** The items to check: the primary item and its alpha items (coded items or grids of them). */
+  readonly items: readonly number[];
+  readonly itemTypes: ReadonlyMap<number, string>;
+  readonly propertiesOf: (item: number) => (Box | undefined)[];
+  readonly locations: ReadonlyMap<number, ItemLocation>;
+  readonly references: ReadonlyMap<number, { type: string; to: number[] }[]>;
+  readonly idat: Box | undefined;
+}
+
+/** What a coded image's decoder allocates by, besides its size (for the memory estimate). */
+type CodedLayout = { readonly bitDepth: number; readonly chroma: ChromaLayout };
+
+/** The item types of coded images whose frame size is checked against `ispe`: AV1 and HEVC. */
+const CODED_ITEMS = new Set(['av01', 'hvc1']);
+
+/**
+ * Holds every coded image the decoder will decode to its declared size: an AV1 item's sequence
+ * header's largest frame (what libaom allocates by), or a HEVC item's sequence parameter sets
+ * (what libde265 allocates by), must be the item's `ispe`, and a grid's canvas and tiles must agree
+ * with its `ispe` (MIAF 7.3.11.4.2). Without this, a 64x64 `ispe` in front of a 49 MP frame passes
+ * the pixel limit and the decoder allocates ~800 MB before the sizes can be compared. Returns the
+ * first coded image's bit depth and chroma layout (for the memory estimate), or nothing if the
+ * primary item is neither AV1 nor HEVC (the decoder then refuses it).
+ */
+function checkCodedSizes(r: Reader, heif: HeifItems): CodedLayout | undefined {
+  let first: CodedLayout | undefined;
+  for (const item of heif.items) {
+    const type = heif.itemTypes.get(item);
+    let tiles = [item];
+    if (type === 'grid') tiles = checkGrid(r, heif, item);
+    else if (!CODED_ITEMS.has(type ?? '')) continue;
+    for (const tile of tiles) {
+      const size = itemSize(r, heif, tile);
+      const hevc = heif.itemTypes.get(tile) === 'hvc1';
+      const coding = hevc ? 'HEVC sequence parameter set' : 'AV1 sequence header';
+      const headers: readonly CodedHeader[] = hevc ? hevcHeaders(r, heif, tile) : sequenceHeaders(r, heif, tile);
+      for (const header of headers) {
+        if (header.maxWidth !== size.width || header.maxHeight !== size.height) {
+          throw r.corrupt(
+            `item ${tile}'s ispe declares ${size.width}x${size.height} but its ${coding} declares frames of up to ${header.maxWidth}x${header.maxHeight}`,
+            { item: tile, declared: [size.width, size.height], coded: [header.maxWidth, header.maxHeight] },
+          );
+        }
+      }
+      if (!first && headers[0]) first = { bitDepth: headers[0].bitDepth, chroma: headers[0].chroma };
+    }
+  }
+  return first;
+}
+
+/** The tiles a grid item references (`dimg`), in order. */
+function gridTiles(references: HeifItems['references'], item: number): number[] {
+  return (references.get(item) ?? []).filter((ref) => ref.type === 'dimg').flatMap((ref) => ref.to);
+}
+
+function itemSize(r: Reader, heif: HeifItems, item: number): { width: number; height: number } {
+  const ispe = heif.propertiesOf(item).find((b) => b?.type === 'ispe');
+  // libavif refuses an image item without ispe too ("missing a mandatory ispe property").
+  if (!ispe) throw r.corrupt(`item ${item} has no image size (ispe)`, { item });
+  return { width: r.u32(ispe.body, 'ispe box'), height: r.u32(ispe.body + 4, 'ispe box') };
+}
+
+/**
+ * The sequence headers in an AV1 item's data and in its av1C configOBUs. An AV1 image item's data
+ * is a temporal unit that starts with one (AV1-ISOBMFF 2.4, AVIF 2.1); libavif hands only the
+ * item's data to libaom, which cannot decode a frame without one. So an item whose data has none
+ * is refused here: it could not be decoded, and its frame size could not be bounded.
+ */
+function sequenceHeaders(r: Reader, heif: HeifItems, item: number): Av1SequenceHeader[] {
+  const parse = (data: Uint8Array, where: string) => {
+    try {
+      return findSequenceHeaders(data);
+    } catch (error) {
+      if (!(error instanceof Av1SyntaxError)) throw error;
+      throw r.corrupt(`item ${item}'s ${where}: ${error.message}`, { item });
+    }
+  };
+  const headers = parse(itemData(r, heif, item), 'AV1 data');
+  if (headers.length === 0) {
+    throw r.corrupt(`item ${item}'s AV1 data has no sequence header, so its frame size is unknown`, { item });
+  }
+  const av1C = heif.propertiesOf(item).find((b) => b?.type === 'av1C');
+  // av1C: 4 bytes of fields (AV1-ISOBMFF 2.3.3), then configOBUs, usually none.
+  if (av1C && av1C.end - av1C.body > 4)
+    headers.push(...parse(r.bytes.subarray(av1C.body + 4, av1C.end), 'av1C configOBUs'));
+  return headers;
+}
+
+/** An item's bytes: its extents in the file (construction method 0) or in the idat box (1). */
+function itemData(r: Reader, heif: HeifItems, item: number): Uint8Array {
+  const location = heif.locations.get(item);
+  if (!location) throw r.corrupt(`item ${item} has no location (iloc entry)`, { item });
+  let base = 0;
+  let end = r.length;
+  if (location.method === 1) {
+    if (!heif.idat) throw r.corrupt(`item ${item} is stored in an idat box, and there is none`, { item });
+    base = heif.idat.body;
+    end = heif.idat.end;
+  } else if (location.method !== 0) {
+    throw new InvalidImageError(
+      'unsupported-format',
+      `${r.format.toUpperCase()} item ${item} is stored by reference to other items (iloc construction method ${location.method}), which is not supported`,
+      { format: r.format, item, constructionMethod: location.method },
+    );
+  }
+  const parts = location.extents.map(({ offset, length }) => {
+    const start = base + offset;
+    // An extent length of 0 means "to the end" (ISO/IEC 14496-12, 8.11.3).
+    const size = length === 0 ? end - start : length;
+    if (start + size > end) {
+      if (location.method === 0) r.need(start, size, `item ${item}'s data`);
+      throw r.corrupt(`item ${item}'s data runs past the end of its idat box`, { item });
+    }
+    return r.bytes.subarray(start, start + size);
+  });
+  if (parts.length === 1) return parts[0]!;
+  return new Uint8Array(Buffer.concat(parts));
+}
+
+/**
+ * A grid (ISO/IEC 23008-12, 6.6.2.3): rows x columns of equal tiles, cropped to the output size.
+ * The output size must be the grid's ispe, the tiles must all have the same ispe, and the tiles
+ * must cover the canvas with only the last row and column reaching past it (MIAF 7.3.11.4.2, which
+ * libavif enforces too), so that no tile decodes more than the canvas needs. Returns the tiles.
+ */
+function checkGrid(r: Reader, heif: HeifItems, item: number): number[] {
+  const data = itemData(r, heif, item);
+  const grid = new Reader(data, r.format);
+  const wide = (grid.u8(1, 'grid item') & 1) === 1;
+  const rows = grid.u8(2, 'grid item') + 1;
+  const columns = grid.u8(3, 'grid item') + 1;
+  const outputWidth = wide ? grid.u32(4, 'grid item') : grid.u16(4, 'grid item');
+  const outputHeight = wide ? grid.u32(8, 'grid item') : grid.u16(6, 'grid item');
+  const size = itemSize(r, heif, item);
+  if (outputWidth !== size.width || outputHeight !== size.height) {
+    throw r.corrupt(
+      `grid item ${item}'s ispe declares ${size.width}x${size.height} but the grid's output is ${outputWidth}x${outputHeight}`,
+      { item, declared: [size.width, size.height], grid: [outputWidth, outputHeight] },
+    );
+  }
+  const tiles = gridTiles(heif.references, item);
+  if (tiles.length < rows * columns) {
+    throw r.corrupt(`grid item ${item} has ${rows}x${columns} cells but ${tiles.length} tiles`, { item });
+  }
+  const used = tiles.slice(0, rows * columns);
+  const tile = itemSize(r, heif, used[0]!);
+  for (const other of used) {
+    const s = itemSize(r, heif, other);
+    if (s.width !== tile.width || s.height !== tile.height) {
+      throw r.corrupt(
+        `grid item ${item}'s tiles differ in size (${tile.width}x${tile.height} and ${s.width}x${s.height})`,
+        { item },
+      );
+    }
+    const tileType = heif.itemTypes.get(other) ?? '';
+    if (!CODED_ITEMS.has(tileType) || tileType !== heif.itemTypes.get(used[0]!)) {
+      throw r.corrupt(`grid item ${item}'s tile ${other} is not an AV1 or HEVC image like its first tile`, {
+        item,
+        tile: other,
+        type: tileType,
+      });
+    }
+  }
+  const covers = (cells: number, tileSize: number, output: number) =>
+    cells * tileSize >= output && (cells - 1) * tileSize < output;
+  if (!covers(columns, tile.width, outputWidth) || !covers(rows, tile.height, outputHeight)) {
+    throw r.corrupt(
+      `grid item ${item}'s ${rows}x${columns} tiles of ${tile.width}x${tile.height} do not fit its ${outputWidth}x${outputHeight} canvas`,
+      { item, tiles: [columns, rows], tile: [tile.width, tile.height], grid: [outputWidth, outputHeight] },
+    );
+  }
+  return used;
 }
 
 function readItemTypes(r: Reader, iinf: Box | undefined): Map<number, string> {
@@ -614,11 +813,15 @@ function readProperties(
   return { boxes, associations };
 }
 
-function readItemLocations(
-  r: Reader,
-  iloc: Box | undefined,
-): Map<number, { offset: number; length: number }> {
-  const locations = new Map<number, { offset: number; length: number }>();
+interface ItemLocation {
+  /** 0: offsets in the file; 1: offsets in the idat box; 2: in other items. */
+  readonly method: number;
+  /** With the base offset added; a length of 0 means "to the end". */
+  readonly extents: readonly { offset: number; length: number }[];
+}
+
+function readItemLocations(r: Reader, iloc: Box | undefined): Map<number, ItemLocation> {
+  const locations = new Map<number, ItemLocation>();
   if (!iloc) return locations;
   const version = r.u8(iloc.body, 'iloc box');
   let offset = iloc.body + 4;
@@ -633,27 +836,23 @@ function readItemLocations(
   for (let i = 0; i < count; i++) {
     const item = version < 2 ? r.u16(offset, 'iloc box') : r.u32(offset, 'iloc box');
     offset += version < 2 ? 2 : 4;
-    const constructionMethod = version === 1 || version === 2 ? r.u16(offset, 'iloc box') & 0xf : 0;
+    const method = version === 1 || version === 2 ? r.u16(offset, 'iloc box') & 0xf : 0;
     if (version === 1 || version === 2) offset += 2;
     offset += 2; // data_reference_index
     const base = r.uint(offset, baseOffsetSize, 'iloc box');
     offset += baseOffsetSize;
-    const extents = r.u16(offset, 'iloc box');
+    const count = r.u16(offset, 'iloc box');
     offset += 2;
-    let first: { offset: number; length: number } | undefined;
-    let total = 0;
-    for (let e = 0; e < extents; e++) {
+    const extents: { offset: number; length: number }[] = [];
+    for (let e = 0; e < count; e++) {
       offset += indexSize;
       const extentOffset = r.uint(offset, offsetSize, 'iloc box');
       offset += offsetSize;
       const extentLength = r.uint(offset, lengthSize, 'iloc box');
       offset += lengthSize;
-      first ??= { offset: base + extentOffset, length: extentLength };
-      total = Math.max(total, base + extentOffset + extentLength);
+      extents.push({ offset: base + extentOffset, length: extentLength });
     }
-    // Only file-offset items (construction method 0) can be checked against the file length.
-    if (first && constructionMethod === 0)
-      locations.set(item, { offset: first.offset, length: total - first.offset });
+    locations.set(item, { method, extents });
   }
   return locations;
 }
@@ -699,104 +898,23 @@ function sequenceSamples(r: Reader, top: readonly Box[]): number {
   return stsz ? Math.max(1, r.u32(stsz.body + 8, 'stsz box')) : 1;
 }
 
-/** The bytes of an item stored in the file (construction method 0) or in the `idat` box (1). */
-function readItemData(r: Reader, iloc: Box | undefined, idat: Box | undefined, wanted: number): Uint8Array {
-  if (!iloc) throw r.corrupt(`item ${wanted} has no location (iloc box)`);
-  const version = r.u8(iloc.body, 'iloc box');
-  let offset = iloc.body + 4;
-  const sizes = r.u16(offset, 'iloc box');
-  offset += 2;
-  const offsetSize = sizes >> 12;
-  const lengthSize = (sizes >> 8) & 0xf;
-  const baseOffsetSize = (sizes >> 4) & 0xf;
-  const indexSize = version === 1 || version === 2 ? sizes & 0xf : 0;
-  const count = version < 2 ? r.u16(offset, 'iloc box') : r.u32(offset, 'iloc box');
-  offset += version < 2 ? 2 : 4;
-  for (let i = 0; i < count; i++) {
-    const item = version < 2 ? r.u16(offset, 'iloc box') : r.u32(offset, 'iloc box');
-    offset += version < 2 ? 2 : 4;
-    const method = version === 1 || version === 2 ? r.u16(offset, 'iloc box') & 0xf : 0;
-    if (version === 1 || version === 2) offset += 2;
-    offset += 2;
-    const base = r.uint(offset, baseOffsetSize, 'iloc box');
-    offset += baseOffsetSize;
-    const extents = r.u16(offset, 'iloc box');
-    offset += 2;
-    const parts: Uint8Array[] = [];
-    for (let e = 0; e < extents; e++) {
-      offset += indexSize;
-      const extentOffset = r.uint(offset, offsetSize, 'iloc box');
-      offset += offsetSize;
-      const extentLength = r.uint(offset, lengthSize, 'iloc box');
-      offset += lengthSize;
-      if (item !== wanted) continue;
-      const from = method === 1 ? (idat?.body ?? -1) + base + extentOffset : base + extentOffset;
-      if (method > 1 || (method === 1 && !idat)) throw r.corrupt(`item ${item} is stored in a way not supported`);
-      r.need(from, extentLength, `item ${item}'s data`);
-      parts.push(r.bytes.subarray(from, from + extentLength));
-    }
-    if (item === wanted) return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-  }
-  throw r.corrupt(`item ${wanted} has no location (iloc box)`);
+/** What a sequence header or parameter set says the decoder will allocate: AV1's or HEVC's. */
+interface CodedHeader extends CodedLayout {
+  readonly maxWidth: number;
+  readonly maxHeight: number;
 }
 
 /**
- * A `grid` image (HEIF 6.6.2.3): rows x columns tiles of one size, at least covering the output
- * size, which must equal the grid's `ispe`. Phones write their photos this way (512x512 HEVC
- * tiles). A grid that disagrees with its tiles would make the decoder allocate what the header
- * did not declare, so it is refused before decoding.
+ * A HEVC item's sequence parameter sets: those of its configuration (`hvcC`, where HEIF puts them)
+ * and any in its data (length-prefixed NAL units), as libheif hands both to libde265. The item must
+ * have at least one, or its frame size could not be bounded before decoding.
  */
-function heifGrid(
-  r: Reader,
-  declared: { width: number; height: number },
-  data: Uint8Array,
-  tiles: readonly number[],
-  ispeOf: (item: number) => Box | undefined,
-): void {
-  if (data.length < 8) throw r.corrupt('the grid description is shorter than 8 bytes');
-  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  const wide = (data[1]! & 1) === 1;
-  if (wide && data.length < 12) throw r.corrupt('the grid description is shorter than 12 bytes');
-  const rows = data[2]! + 1;
-  const columns = data[3]! + 1;
-  const width = wide ? view.getUint32(4) : view.getUint16(4);
-  const height = wide ? view.getUint32(8) : view.getUint16(6);
-  const facts = { grid: [columns, rows], output: [width, height], ispe: [declared.width, declared.height] };
-  if (width !== declared.width || height !== declared.height)
-    throw r.corrupt(
-      `the grid's output is ${width}x${height} but its ispe declares ${declared.width}x${declared.height}`,
-      facts,
-    );
-  if (tiles.length !== rows * columns)
-    throw r.corrupt(`the ${columns}x${rows} grid references ${tiles.length} tiles`, facts);
-  let tile: { width: number; height: number } | undefined;
-  for (const item of tiles) {
-    const ispe = ispeOf(item);
-    if (!ispe) throw r.corrupt(`grid tile ${item} has no image size (ispe)`, facts);
-    const size = { width: r.u32(ispe.body, 'ispe box'), height: r.u32(ispe.body + 4, 'ispe box') };
-    tile ??= size;
-    if (size.width !== tile.width || size.height !== tile.height)
-      throw r.corrupt(
-        `grid tiles differ in size (${tile.width}x${tile.height} and ${size.width}x${size.height})`,
-        facts,
-      );
-  }
-  if (!tile) throw r.corrupt('the grid has no tiles', facts);
-  const covers = (count: number, size: number, total: number) => count * size >= total && (count - 1) * size < total;
-  if (!covers(columns, tile.width, width) || !covers(rows, tile.height, height))
-    throw r.corrupt(
-      `${columns}x${rows} tiles of ${tile.width}x${tile.height} do not make a ${width}x${height} image`,
-      { ...facts, tile: [tile.width, tile.height] },
-    );
-}
-
-/**
- * The picture size a HEVC configuration (`hvcC`) codes: its sequence parameter set's
- * pic_width/height_in_luma_samples less the conformance window (ITU-T H.265 7.3.2.2). Undefined
- * when there is no SPS to read.
- */
-function hevcSize(r: Reader, hvcC: Box): { width: number; height: number } | undefined {
+function hevcHeaders(r: Reader, heif: HeifItems, item: number): CodedHeader[] {
+  const hvcC = heif.propertiesOf(item).find((b) => b?.type === 'hvcC');
+  if (!hvcC) throw r.corrupt(`item ${item} has no HEVC configuration (hvcC)`, { item });
+  const headers: CodedHeader[] = [];
   let offset = hvcC.body + 22;
+  const lengthSize = (r.u8(hvcC.body + 21, 'hvcC box') & 3) + 1;
   const arrays = r.u8(offset++, 'hvcC box');
   for (let a = 0; a < arrays; a++) {
     const type = r.u8(offset, 'hvcC box') & 0x3f;
@@ -805,37 +923,62 @@ function hevcSize(r: Reader, hvcC: Box): { width: number; height: number } | und
     for (let n = 0; n < count; n++) {
       const length = r.u16(offset, 'hvcC box');
       r.need(offset + 2, length, 'hvcC box');
-      if (type === 33) return spsSize(r, r.bytes.subarray(offset + 2, offset + 2 + length));
+      if (offset + 2 + length > hvcC.end) throw r.corrupt(`item ${item}'s hvcC box is shorter than its NAL units`, { item });
+      if (type === 33) headers.push(spsHeader(r, item, r.bytes.subarray(offset + 2, offset + 2 + length)));
       offset += 2 + length;
     }
   }
-  return undefined;
+  const data = itemData(r, heif, item);
+  for (let at = 0; at + lengthSize <= data.length; ) {
+    let length = 0;
+    for (let i = 0; i < lengthSize; i++) length = length * 256 + data[at + i]!;
+    at += lengthSize;
+    if (length === 0 || at + length > data.length) break; // libde265 reports a cut NAL unit itself
+    if (((data[at]! >> 1) & 0x3f) === 33) headers.push(spsHeader(r, item, data.subarray(at, at + length)));
+    at += length;
+  }
+  if (headers.length === 0)
+    throw r.corrupt(`item ${item} has no HEVC sequence parameter set, so its frame size is unknown`, { item });
+  return headers;
 }
 
-function spsSize(r: Reader, nal: Uint8Array): { width: number; height: number } {
-  // The RBSP: drop emulation-prevention bytes (00 00 03).
+/**
+ * A HEVC sequence parameter set's picture size less its conformance window (ITU-T H.265 7.3.2.2),
+ * which is what `ispe` declares, with its chroma format and luma bit depth. libde265 allocates the
+ * uncropped size, so a window that crops 64 or more luma samples off a side (more than any encoder
+ * pads to its coding blocks) is refused: it would hide a frame far larger than `ispe`.
+ */
+function spsHeader(r: Reader, item: number, nal: Uint8Array): CodedHeader {
+  // The RBSP: the payload after the 2-byte NAL header, without emulation-prevention bytes (00 00 03).
   const rbsp: number[] = [];
+  let zeros = 0;
   for (let i = 2; i < nal.length; i++) {
-    if (i >= 4 && nal[i] === 3 && nal[i - 1] === 0 && nal[i - 2] === 0) continue;
-    rbsp.push(nal[i]!);
+    const byte = nal[i]!;
+    if (zeros >= 2 && byte === 3) {
+      zeros = 0;
+      continue;
+    }
+    zeros = byte === 0 ? zeros + 1 : 0;
+    rbsp.push(byte);
   }
+  const malformed = (what: string) => r.corrupt(`item ${item}'s HEVC sequence parameter set ${what}`, { item });
   let bit = 0;
   const read = (n: number): number => {
     let value = 0;
     for (let i = 0; i < n; i++, bit++) {
-      if (bit >> 3 >= rbsp.length) throw r.corrupt('the HEVC sequence parameter set is cut short');
+      if (bit >> 3 >= rbsp.length) throw malformed('is cut short');
       value = value * 2 + ((rbsp[bit >> 3]! >> (7 - (bit & 7))) & 1);
     }
     return value;
   };
   const golomb = (): number => {
-    let zeros = 0;
-    while (read(1) === 0) if (++zeros > 31) throw r.corrupt('the HEVC sequence parameter set is malformed');
-    return 2 ** zeros - 1 + read(zeros);
+    let leading = 0;
+    while (read(1) === 0) if (++leading > 31) throw malformed('has an Exp-Golomb code over 32 bits');
+    return 2 ** leading - 1 + read(leading);
   };
   read(4); // sps_video_parameter_set_id
   const subLayers = read(3); // sps_max_sub_layers_minus1
-  read(1);
+  read(1); // sps_temporal_id_nesting_flag
   read(96); // general profile, tier and level
   const present: [boolean, boolean][] = [];
   for (let i = 0; i < subLayers; i++) present.push([read(1) === 1, read(1) === 1]);
@@ -845,19 +988,27 @@ function spsSize(r: Reader, nal: Uint8Array): { width: number; height: number } 
     if (level) read(8);
   }
   golomb(); // sps_seq_parameter_set_id
-  const chroma = golomb();
-  if (chroma === 3) read(1);
-  const width = golomb();
-  const height = golomb();
+  const chromaFormat = golomb();
+  if (chromaFormat > 3) throw malformed(`has chroma_format_idc ${chromaFormat}`);
+  if (chromaFormat === 3) read(1); // separate_colour_plane_flag
+  const codedWidth = golomb();
+  const codedHeight = golomb();
+  let [width, height] = [codedWidth, codedHeight];
   if (read(1) === 1) {
-    const [subWidth, subHeight] = chroma === 1 ? [2, 2] : chroma === 2 ? [2, 1] : [1, 1];
-    const left = golomb();
-    const right = golomb();
-    const top = golomb();
-    const bottom = golomb();
-    return { width: width - subWidth * (left + right), height: height - subHeight * (top + bottom) };
+    const [subWidth, subHeight] = chromaFormat === 1 ? [2, 2] : chromaFormat === 2 ? [2, 1] : [1, 1];
+    const [left, right, top, bottom] = [golomb(), golomb(), golomb(), golomb()];
+    width -= subWidth * (left + right);
+    height -= subHeight * (top + bottom);
+    if (width <= 0 || height <= 0 || codedWidth - width >= 64 || codedHeight - height >= 64) {
+      throw r.corrupt(
+        `item ${item}'s HEVC sequence parameter set codes ${codedWidth}x${codedHeight} pixels and crops them to ${width}x${height}: more than coding blocks need`,
+        { item, coded: [codedWidth, codedHeight], cropped: [width, height] },
+      );
+    }
   }
-  return { width, height };
+  const bitDepth = golomb() + 8; // bit_depth_luma_minus8
+  const chroma = (['4:0:0', '4:2:0', '4:2:2', '4:4:4'] as const)[chromaFormat]!;
+  return { maxWidth: width, maxHeight: height, bitDepth, chroma };
 }
 
 // ----------------------------------------------------------------------------------------------- GIF
