@@ -17,7 +17,7 @@ export class GifError extends Error {
 export function decodeGifFirstFrame(bytes: Uint8Array): RawImage {
   let reader: GifReader;
   try {
-    reader = new GifReader(bytes);
+    reader = new GifReader(firstFrameOnly(bytes));
   } catch (error) {
     throw new GifError((error as Error).message, { cause: error });
   }
@@ -40,4 +40,35 @@ export function decodeGifFirstFrame(bytes: Uint8Array): RawImage {
   const short = warnings.find((warning) => /shorter than expected/.test(warning));
   if (short) throw new GifError(`damaged image data: ${short.replace(/^Warning, /, '')}`);
   return { width: reader.width, height: reader.height, data };
+}
+
+/**
+ * The GIF up to the end of its first image, with a trailer: what the first frame needs. omggif's
+ * reader walks every block when it is made and keeps an object per frame, so a 32 MB GIF of a
+ * couple of million tiny frames would cost hundreds of megabytes of JavaScript heap for a frame it
+ * never decodes; cut here, a GIF costs its screen's pixels whatever its frame count. The blocks
+ * are walked as omggif walks them (the probe has already checked them); a file that ends early is
+ * left for omggif to report.
+ */
+export function firstFrameOnly(bytes: Uint8Array): Uint8Array {
+  const tables = (flags: number) => ((flags & 0x80) !== 0 ? 3 * 2 ** ((flags & 7) + 1) : 0);
+  const subBlocks = (from: number) => {
+    let at = from;
+    while (at < bytes.length && bytes[at] !== 0) at += 1 + bytes[at]!;
+    return at + 1;
+  };
+  let at = 13 + tables(bytes[10] ?? 0);
+  while (at < bytes.length) {
+    const introducer = bytes[at];
+    if (introducer === 0x21) at = subBlocks(at + 2);
+    else if (introducer === 0x2c) {
+      const end = subBlocks(at + 10 + tables(bytes[at + 9] ?? 0) + 1);
+      if (end >= bytes.length) return bytes;
+      const cut = new Uint8Array(end + 1);
+      cut.set(bytes.subarray(0, end));
+      cut[end] = 0x3b;
+      return cut;
+    } else return bytes;
+  }
+  return bytes;
 }

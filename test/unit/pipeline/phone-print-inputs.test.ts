@@ -259,3 +259,29 @@ describe('the HEIC decoder instance', () => {
     expect((message.first as number[])[1]).toBeLessThanOrEqual(3);
   });
 });
+
+describe('GIF', () => {
+  /** A GIF of `frames` 1x1 frames on a 4x4 screen, the first a red pixel at 0,0. */
+  function manyFrames(frames: number): Uint8Array {
+    const head = [...Buffer.from('GIF89a'), 4, 0, 4, 0, 0x80, 0, 0, 255, 0, 0, 0, 0, 255];
+    // Image descriptor at 0,0, 1x1, then LZW (min code size 2): clear, index 0 or 1, end of information.
+    const frame = (index: number) => [0x2c, 0, 0, 0, 0, 1, 0, 1, 0, 0, 2, 2, index === 0 ? 0x44 : 0x4c, 0x01, 0];
+    const parts = [head, ...Array.from({ length: frames }, (_, i) => frame(i)), [0x3b]];
+    return Uint8Array.from(parts.flat());
+  }
+
+  it('hands omggif only the first frame, whatever the frame count', async () => {
+    const { GifReader } = await import('omggif');
+    const { firstFrameOnly } = await import('../../../src/codecs/gif.ts');
+    const bytes = manyFrames(100_000);
+    expect(new GifReader(bytes).numFrames()).toBe(100_000);
+    const first = firstFrameOnly(bytes);
+    expect(new GifReader(first).numFrames()).toBe(1);
+    expect(first.length).toBeLessThan(64);
+    const header = probeImage('gif', bytes);
+    expect(header).toMatchObject({ animated: true, frames: 100_000, width: 4, height: 4, hasAlpha: true });
+    const image = await decode('gif', bytes);
+    expect(Array.from(image.data.subarray(0, 4))).toEqual([255, 0, 0, 255]);
+    expect(image.data[7]).toBe(0); // outside the first frame: transparent
+  });
+});
