@@ -87,6 +87,10 @@ const DECODE: readonly DecodeRow[] = [
   { format: 'avif', when: (l) => !alpha(l), bytesPerPixel: 29 },
   { format: 'avif', when: (l) => l.chroma === '4:2:0' || l.chroma === '4:0:0', bytesPerPixel: 41 },
   { format: 'avif', when: any, bytesPerPixel: 47 },
+  { format: 'heic', when: (l) => l.bitDepth <= 8 && !alpha(l), bytesPerPixel: 20 },
+  { format: 'heic', when: (l) => l.bitDepth <= 8, bytesPerPixel: 30 },
+  { format: 'heic', when: any, bytesPerPixel: 40 },
+  { format: 'gif', when: any, bytesPerPixel: 8 },
 ];
 
 export function decodeCost(format: InputFormat, layout: PixelLayout): DecodeCost {
@@ -108,8 +112,12 @@ export function describeLayout(format: InputFormat, layout: PixelLayout): string
       return `webp ${layout.lossless ? 'lossless' : 'lossy'}${hasAlpha ? ' with alpha' : ''}`;
     case 'avif':
       return `avif ${depth} ${layout.chroma ?? ''}${hasAlpha ? ' with alpha' : ''}`.replace('  ', ' ');
+    case 'heic':
+      return `heic ${depth} ${layout.chroma ?? ''}${hasAlpha ? ' with alpha' : ''}`.replace('  ', ' ');
     case 'jpeg':
       return `jpeg ${depth}`;
+    case 'gif':
+      return 'gif';
   }
 }
 

@@ -291,7 +291,10 @@ function probeJpeg(r: Reader): Facts {
   // marker also means the values are stored inverted, as Photoshop writes them (libvips' rule).
   const cmyk =
     frame.components === 4
-      ? { model: adobeTransform === 2 ? ('YCCK' as const) : ('CMYK' as const), inverted: adobeTransform !== undefined }
+      ? {
+          model: adobeTransform === 2 ? ('YCCK' as const) : ('CMYK' as const),
+          inverted: adobeTransform !== undefined,
+        }
       : undefined;
   return { width: frame.width, height: frame.height, orientation, cmyk, colour: jpegColour(iccSegments) };
 }
@@ -625,7 +628,9 @@ function checkCodedSizes(r: Reader, heif: HeifItems): CodedLayout | undefined {
       const size = itemSize(r, heif, tile);
       const hevc = heif.itemTypes.get(tile) === 'hvc1';
       const coding = hevc ? 'HEVC sequence parameter set' : 'AV1 sequence header';
-      const headers: readonly CodedHeader[] = hevc ? hevcHeaders(r, heif, tile) : sequenceHeaders(r, heif, tile);
+      const headers: readonly CodedHeader[] = hevc
+        ? hevcHeaders(r, heif, tile)
+        : sequenceHeaders(r, heif, tile);
       for (const header of headers) {
         if (header.maxWidth !== size.width || header.maxHeight !== size.height) {
           throw r.corrupt(
@@ -923,7 +928,8 @@ function hevcHeaders(r: Reader, heif: HeifItems, item: number): CodedHeader[] {
     for (let n = 0; n < count; n++) {
       const length = r.u16(offset, 'hvcC box');
       r.need(offset + 2, length, 'hvcC box');
-      if (offset + 2 + length > hvcC.end) throw r.corrupt(`item ${item}'s hvcC box is shorter than its NAL units`, { item });
+      if (offset + 2 + length > hvcC.end)
+        throw r.corrupt(`item ${item}'s hvcC box is shorter than its NAL units`, { item });
       if (type === 33) headers.push(spsHeader(r, item, r.bytes.subarray(offset + 2, offset + 2 + length)));
       offset += 2 + length;
     }
@@ -938,7 +944,9 @@ function hevcHeaders(r: Reader, heif: HeifItems, item: number): CodedHeader[] {
     at += length;
   }
   if (headers.length === 0)
-    throw r.corrupt(`item ${item} has no HEVC sequence parameter set, so its frame size is unknown`, { item });
+    throw r.corrupt(`item ${item} has no HEVC sequence parameter set, so its frame size is unknown`, {
+      item,
+    });
   return headers;
 }
 
@@ -961,7 +969,8 @@ function spsHeader(r: Reader, item: number, nal: Uint8Array): CodedHeader {
     zeros = byte === 0 ? zeros + 1 : 0;
     rbsp.push(byte);
   }
-  const malformed = (what: string) => r.corrupt(`item ${item}'s HEVC sequence parameter set ${what}`, { item });
+  const malformed = (what: string) =>
+    r.corrupt(`item ${item}'s HEVC sequence parameter set ${what}`, { item });
   let bit = 0;
   const read = (n: number): number => {
     let value = 0;
@@ -1042,7 +1051,9 @@ function probeGif(r: Reader): Facts {
       const flags = r.u8(offset + 9, 'image descriptor');
       if (frames === 0 && (left > 0 || top > 0 || left + w < width || top + h < height)) hasAlpha = true;
       if (w === 0 || h === 0 || left + w > width || top + h > height)
-        throw r.corrupt(`frame ${frames + 1} (${w}x${h} at ${left},${top}) does not fit the ${width}x${height} screen`);
+        throw r.corrupt(
+          `frame ${frames + 1} (${w}x${h} at ${left},${top}) does not fit the ${width}x${height} screen`,
+        );
       offset += 10 + ((flags & 0x80) !== 0 ? 3 * 2 ** ((flags & 7) + 1) : 0);
       r.u8(offset, 'image data'); // LZW minimum code size
       offset = skipSubBlocks(r, offset + 1);
@@ -1073,7 +1084,10 @@ interface IccSegment {
 }
 
 function isIccApp2(bytes: Uint8Array, start: number, length: number): boolean {
-  return length > 14 && Buffer.from(bytes.buffer, bytes.byteOffset + start, 12).toString('latin1') === 'ICC_PROFILE\0';
+  return (
+    length > 14 &&
+    Buffer.from(bytes.buffer, bytes.byteOffset + start, 12).toString('latin1') === 'ICC_PROFILE\0'
+  );
 }
 
 /**
@@ -1090,7 +1104,9 @@ function jpegColour(segments: readonly IccSegment[]): ColourFacts {
     ordered.every((segment, i) => segment.count === count && segment.sequence === i + 1);
   if (!complete) {
     const numbers = segments.map((s) => `${s.sequence}/${s.count}`).join(', ');
-    return { warnings: [`The ICC profile's APP2 segments are incomplete (${numbers}): the image is taken as sRGB`] };
+    return {
+      warnings: [`The ICC profile's APP2 segments are incomplete (${numbers}): the image is taken as sRGB`],
+    };
   }
   const icc = ordered.length === 1 ? ordered[0]!.data : Buffer.concat(ordered.map((s) => s.data));
   return iccFacts(icc, 'APP2');
@@ -1106,7 +1122,9 @@ function pngColour(chunk: Uint8Array | undefined): ColourFacts {
     return iccFacts(inflateSync(chunk.subarray(nul + 2), { maxOutputLength: MAX_ICC_BYTES }), 'iCCP');
   } catch (error) {
     return {
-      warnings: [`The PNG iCCP profile cannot be inflated (${(error as Error).message}): the image is taken as sRGB`],
+      warnings: [
+        `The PNG iCCP profile cannot be inflated (${(error as Error).message}): the image is taken as sRGB`,
+      ],
     };
   }
 }
@@ -1116,7 +1134,8 @@ function heifColour(r: Reader, properties: readonly Box[]): ColourFacts {
   let nclx: ColourFacts['nclx'];
   for (const colr of properties.filter((b) => b.type === 'colr')) {
     const type = r.fourcc(colr.body, 'colr box');
-    if (type === 'prof' || type === 'rICC') return iccFacts(r.bytes.subarray(colr.body + 4, colr.end), 'colr');
+    if (type === 'prof' || type === 'rICC')
+      return iccFacts(r.bytes.subarray(colr.body + 4, colr.end), 'colr');
     if (type === 'nclx' && colr.end - colr.body >= 11)
       nclx = {
         primaries: r.u16(colr.body + 4, 'colr box'),
@@ -1132,9 +1151,17 @@ const MAX_ICC_BYTES = 16 * 1024 * 1024;
 
 /** An ICC profile whose header (ICC.1 7.2) declares its own size and carries the 'acsp' signature. */
 function iccFacts(icc: Uint8Array, source: NonNullable<ColourFacts['iccSource']>): ColourFacts {
-  const declared = icc.length >= 128 ? new DataView(icc.buffer, icc.byteOffset, icc.byteLength).getUint32(0) : 0;
-  const signature = icc.length >= 40 ? Buffer.from(icc.buffer, icc.byteOffset + 36, 4).toString('latin1') : '';
-  if (icc.length < 128 || signature !== 'acsp' || declared < 128 || declared > icc.length || icc.length > MAX_ICC_BYTES)
+  const declared =
+    icc.length >= 128 ? new DataView(icc.buffer, icc.byteOffset, icc.byteLength).getUint32(0) : 0;
+  const signature =
+    icc.length >= 40 ? Buffer.from(icc.buffer, icc.byteOffset + 36, 4).toString('latin1') : '';
+  if (
+    icc.length < 128 ||
+    signature !== 'acsp' ||
+    declared < 128 ||
+    declared > icc.length ||
+    icc.length > MAX_ICC_BYTES
+  )
     return {
       warnings: [
         `The embedded ICC profile (${source}, ${icc.length} bytes) is not a valid profile: the image is taken as sRGB`,

@@ -370,7 +370,9 @@ describe('probeImage on HEIC: the HEVC sequence parameter set and grid against i
       channels: 3,
       chroma: '4:2:0',
     });
-    expect(probeImage('heic', readFixture('edge/formats/heic-10bit.heic')).layout).toMatchObject({ bitDepth: 10 });
+    expect(probeImage('heic', readFixture('edge/formats/heic-10bit.heic')).layout).toMatchObject({
+      bitDepth: 10,
+    });
     expect(probeImage('heic', readFixture('edge/formats/heic-alpha-thumbnail.heic')).layout).toMatchObject({
       channels: 4,
     });

@@ -63,7 +63,10 @@ async function processedRgb(fixture: string): Promise<{ rgb: Uint8Array; width: 
 /** The fixtures' Display P3 profile, as a file (from the PNG's iCCP). */
 let p3: string | undefined;
 const p3Profile = () => {
-  p3 ??= temp(new Uint8Array(execFileSync('convert', [fixturePath('edge/colour/p3-card.png'), 'icc:-'])), 'icc');
+  p3 ??= temp(
+    new Uint8Array(execFileSync('convert', [fixturePath('edge/colour/p3-card.png'), 'icc:-'])),
+    'icc',
+  );
   return p3;
 };
 
@@ -87,10 +90,21 @@ describe.skipIf(!tools)('phone and print inputs, checked against independent too
   it('shows a grid-tiled HEIC with irot 3 upright, from its primary item only', async () => {
     const fixture = 'edge/orientation/heic-grid-irot3-orientation-6.heic';
     const header = probeImage('heic', readFixture(fixture));
-    expect(header).toMatchObject({ width: 128, height: 192, orientation: 6, displayWidth: 192, displayHeight: 128 });
+    expect(header).toMatchObject({
+      width: 128,
+      height: 192,
+      orientation: 6,
+      displayWidth: 192,
+      displayHeight: 128,
+    });
     const { rgb, width, height } = await processedRgb(fixture);
     expect([width, height]).toEqual([192, 128]);
-    const probes = [at(rgb, width, 48, 32), at(rgb, width, 144, 32), at(rgb, width, 48, 96), at(rgb, width, 144, 96)];
+    const probes = [
+      at(rgb, width, 48, 32),
+      at(rgb, width, 144, 32),
+      at(rgb, width, 48, 96),
+      at(rgb, width, 144, 96),
+    ];
     for (const [i, pixel] of probes.entries())
       for (const [c, value] of pixel.entries())
         expect(Math.abs(value! - CARD_QUADRANTS[i]![c]!), `quadrant ${i}`).toBeLessThan(24);
@@ -108,7 +122,8 @@ describe.skipIf(!tools)('phone and print inputs, checked against independent too
     // The alpha of the PNG it was made from (a transparent rounded border, a gradient 255 to 64),
     // coded losslessly enough to be within a few steps.
     const png = await decode('png', readFixture('edge/formats/alpha-rgba8.png'));
-    const alpha = (data: Uint8ClampedArray) => Uint8Array.from({ length: data.length / 4 }, (_, i) => data[i * 4 + 3]!);
+    const alpha = (data: Uint8ClampedArray) =>
+      Uint8Array.from({ length: data.length / 4 }, (_, i) => data[i * 4 + 3]!);
     expect(image.data[3]).toBe(0);
     const { mean } = difference(alpha(image.data), alpha(png.data));
     expect(mean).toBeLessThan(2);
@@ -119,7 +134,11 @@ describe.skipIf(!tools)('phone and print inputs, checked against independent too
     async (ext) => {
       const fixture = `edge/colour/p3-card.${ext}`;
       const result = await processImage(readFixture(fixture), full);
-      expect(result.colour).toMatchObject({ converted: true, profile: 'Display P3 (imgpipe test fixture)', warnings: [] });
+      expect(result.colour).toMatchObject({
+        converted: true,
+        profile: 'Display P3 (imgpipe test fixture)',
+        warnings: [],
+      });
       const rgb = magickRgb(temp(result.outputs[0]!.bytes, 'png'));
       // Quadrants: P3 (255,0,0), (60,200,100), (200,80,40), (70,120,210) in sRGB (Little CMS).
       const expected = [
@@ -132,7 +151,9 @@ describe.skipIf(!tools)('phone and print inputs, checked against independent too
       const probes = [at(rgb, 96, 24, 16), at(rgb, 96, 72, 16), at(rgb, 96, 24, 48), at(rgb, 96, 72, 48)];
       for (const [i, pixel] of probes.entries())
         for (const [c, value] of pixel.entries())
-          expect(Math.abs(value! - expected[i]![c]!), `quadrant ${i} channel ${c}`).toBeLessThanOrEqual(lossy);
+          expect(Math.abs(value! - expected[i]![c]!), `quadrant ${i} channel ${c}`).toBeLessThanOrEqual(
+            lossy,
+          );
       // ImageMagick with Little CMS, perceptual, from the P3 profile (it does not read a HEIF colr
       // profile, so it is given the same one): measured mean 0.33-0.67, max 1-2.
       const reference = magickRgb(
@@ -153,7 +174,15 @@ describe.skipIf(!tools)('phone and print inputs, checked against independent too
   it('converts a Display P3 phone photo (HEIC) as ImageMagick with Little CMS does', async () => {
     const fixture = 'edge/colour/p3-photo.heic';
     const ours = await processedRgb(fixture);
-    const reference = magickRgb(fixturePath(fixture), '-profile', p3Profile(), '-intent', 'Perceptual', '-profile', SRGB_PROFILE);
+    const reference = magickRgb(
+      fixturePath(fixture),
+      '-profile',
+      p3Profile(),
+      '-intent',
+      'Perceptual',
+      '-profile',
+      SRGB_PROFILE,
+    );
     // HEVC decoders' rounding and the conversion's: measured mean 0.87, max 8.
     const { mean, max } = difference(ours.rgb, reference);
     expect(mean).toBeLessThan(1.5);
@@ -164,7 +193,11 @@ describe.skipIf(!tools)('phone and print inputs, checked against independent too
 
   it.each([
     ['with its own profile (FOGRA29, in three APP2 segments)', 'edge/colour/cmyk-fogra29-profile.jpg', []],
-    ['without a profile (the default FOGRA39)', 'edge/formats/cmyk.jpg', ['-i', 'src/codecs/colour/cmyk-fogra39.icc']],
+    [
+      'without a profile (the default FOGRA39)',
+      'edge/formats/cmyk.jpg',
+      ['-i', 'src/codecs/colour/cmyk-fogra39.icc'],
+    ],
   ])('converts an Adobe-inverted CMYK JPEG %s as Little CMS’s jpgicc does', async (_, fixture, input) => {
     const ours = await processedRgb(fixture);
     const out = join(dir, `${files++}.jpg`);
@@ -191,7 +224,9 @@ describe.skipIf(!tools)('phone and print inputs, checked against independent too
 
   it.skipIf(!hasTool('exiftool'))('writes every output of a converted source without a profile', async () => {
     for (const fixture of ['edge/colour/p3-card.jpg', 'edge/colour/cmyk-fogra29-profile.jpg']) {
-      expect(metadataTags(readFixture(fixture))).toEqual(expect.arrayContaining([expect.stringMatching(/^ICC_Profile:/)]));
+      expect(metadataTags(readFixture(fixture))).toEqual(
+        expect.arrayContaining([expect.stringMatching(/^ICC_Profile:/)]),
+      );
       const result = await processImage(readFixture(fixture), everyFormat);
       for (const output of result.outputs) expect(metadataTags(output.bytes), output.format).toEqual([]);
     }
@@ -213,24 +248,36 @@ describe.skipIf(!tools)('phone and print inputs, checked against independent too
       (e: unknown) => e,
     )) as InvalidImageError;
     expect(error.reason).toBe('animated');
-    expect(error.message).toBe('The gif file is animated (3 frames) and the animation setting is "quarantine"');
+    expect(error.message).toBe(
+      'The gif file is animated (3 frames) and the animation setting is "quarantine"',
+    );
   });
 });
 
 describe('the HEIC decoder instance', () => {
-  it.skipIf(!hasTool('heif-enc'))('gives back libheif’s heap once a decode grows it past the release size', async () => {
-    // 3000x2000: libheif's RGBA image alone is 24 MB, beside the HEVC frame and the input.
-    const png = temp(new Uint8Array(execFileSync('convert', ['-size', '3000x2000', 'gradient:#e04010-#1040e0', 'png:-'], { maxBuffer: 64 << 20 })), 'png');
-    const heic = join(dir, `${files++}.heic`);
-    execFileSync('heif-enc', ['-q', '30', png, '-o', heic], { stdio: 'ignore' });
-    await decode('heic', readFixture('edge/formats/heic.heic'));
-    const heif = registeredInstance('heifDec')!;
-    const small = heif.memory();
-    const image = await decode('heic', new Uint8Array(readFileSync(heic)));
-    expect([image.width, image.height]).toEqual([3000, 2000]);
-    expect(heif.memory(), 'a fresh instance').not.toBe(small);
-    expect(heif.heapBytes()).toBeLessThanOrEqual(HEAP_RELEASE_BYTES);
-  });
+  it.skipIf(!hasTool('heif-enc'))(
+    'gives back libheif’s heap once a decode grows it past the release size',
+    async () => {
+      // 3000x2000: libheif's RGBA image alone is 24 MB, beside the HEVC frame and the input.
+      const png = temp(
+        new Uint8Array(
+          execFileSync('convert', ['-size', '3000x2000', 'gradient:#e04010-#1040e0', 'png:-'], {
+            maxBuffer: 64 << 20,
+          }),
+        ),
+        'png',
+      );
+      const heic = join(dir, `${files++}.heic`);
+      execFileSync('heif-enc', ['-q', '30', png, '-o', heic], { stdio: 'ignore' });
+      await decode('heic', readFixture('edge/formats/heic.heic'));
+      const heif = registeredInstance('heifDec')!;
+      const small = heif.memory();
+      const image = await decode('heic', new Uint8Array(readFileSync(heic)));
+      expect([image.width, image.height]).toEqual([3000, 2000]);
+      expect(heif.memory(), 'a fresh instance').not.toBe(small);
+      expect(heif.heapBytes()).toBeLessThanOrEqual(HEAP_RELEASE_BYTES);
+    },
+  );
 
   it('decodes HEIC and converts colour in a worker thread, on that thread’s own instances', async () => {
     const code = `
@@ -254,7 +301,10 @@ describe('the HEIC decoder instance', () => {
       worker.once('error', reject);
     });
     await worker.terminate();
-    expect(message).toEqual({ size: [96, 64], first: [expect.closeTo(255, 0), expect.any(Number), expect.any(Number), 255] });
+    expect(message).toEqual({
+      size: [96, 64],
+      first: [expect.closeTo(255, 0), expect.any(Number), expect.any(Number), 255],
+    });
     expect((message.first as number[])[0]).toBeGreaterThanOrEqual(252);
     expect((message.first as number[])[1]).toBeLessThanOrEqual(3);
   });
@@ -265,7 +315,23 @@ describe('GIF', () => {
   function manyFrames(frames: number): Uint8Array {
     const head = [...Buffer.from('GIF89a'), 4, 0, 4, 0, 0x80, 0, 0, 255, 0, 0, 0, 0, 255];
     // Image descriptor at 0,0, 1x1, then LZW (min code size 2): clear, index 0 or 1, end of information.
-    const frame = (index: number) => [0x2c, 0, 0, 0, 0, 1, 0, 1, 0, 0, 2, 2, index === 0 ? 0x44 : 0x4c, 0x01, 0];
+    const frame = (index: number) => [
+      0x2c,
+      0,
+      0,
+      0,
+      0,
+      1,
+      0,
+      1,
+      0,
+      0,
+      2,
+      2,
+      index === 0 ? 0x44 : 0x4c,
+      0x01,
+      0,
+    ];
     const parts = [head, ...Array.from({ length: frames }, (_, i) => frame(i)), [0x3b]];
     return Uint8Array.from(parts.flat());
   }
