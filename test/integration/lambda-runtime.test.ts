@@ -146,6 +146,7 @@ describe.skipIf(!ricInstalled)('the built artifact under the Lambda runtime inte
     ['edge/orientation/heic-grid-irot3-orientation-6.heic', 'heic', { converted: false }, [192, 128]],
     ['edge/colour/p3-card.jpg', 'jpeg', { converted: true, source: 'APP2' }, [96, 64]],
     ['edge/formats/cmyk.jpg', 'jpeg', { converted: true, source: 'default-cmyk' }, [480, 360]],
+    ['edge/animated/card-3-frames.gif', 'gif', { converted: false }, [96, 64]],
   ] as const)(
     'reads %s with the image’s own libheif, Little CMS and CMYK profile files',
     async (fixture, format, colour, [width, height]) => {
