@@ -360,7 +360,7 @@ describe('probeImage on HEIC: the HEVC sequence parameter set and grid against i
     let offset = -1;
     for (let i = 0; i <= at; i++) offset = text.indexOf(type, offset + 1);
     const view = new DataView(bytes.buffer, bytes.byteOffset);
-    values.forEach((value, i) => view.setUint32(offset + 8 + 4 * i, value));
+    for (const [i, value] of values.entries()) view.setUint32(offset + 8 + 4 * i, value);
     return bytes;
   }
 
