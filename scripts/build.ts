@@ -147,7 +147,8 @@ const COMPILED_IN = [
 const OWN_BUILDS = [
   {
     file: 'cmyk-fogra39.icc',
-    built: 'scripts/codecs/cmyk-profile/build.sh, ArgyllCMS colprof from FOGRA39L.ti3 (provenance: src/codecs/colour/PROVENANCE.md)',
+    built:
+      'scripts/codecs/cmyk-profile/build.sh, ArgyllCMS colprof from FOGRA39L.ti3 (provenance: src/codecs/colour/PROVENANCE.md)',
     libraries: [['FOGRA39L.ti3 from Debian icc-profiles-free 2.0.1 (Kai-Uwe Behrmann)', 'Zlib']],
     licences: join(root, 'src/codecs/colour'),
     lgpl: false,
@@ -204,7 +205,9 @@ async function writeNotices(
   const ownEntries: string[] = [];
   for (const build of own) {
     const texts: string[] = [];
-    for (const file of (await readdir(build.licences)).filter((f) => /\.(txt|md)$/.test(f) && f !== 'PROVENANCE.md').sort()) {
+    for (const file of (await readdir(build.licences))
+      .filter((f) => /\.(txt|md)$/.test(f) && f !== 'PROVENANCE.md')
+      .sort()) {
       texts.push(
         `### ${file}`,
         '',

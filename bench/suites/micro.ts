@@ -51,7 +51,10 @@ export async function runMicro(sizes: readonly number[], iterations: number): Pr
       inputs.set(`${format}:${mp}`, await encode(format, image, INPUT_OPTIONS.formatOptions));
   }
 
-  const p3 = probeImage('png', await readFile(new URL('../../fixtures/edge/colour/p3-card.png', import.meta.url))).colour.icc!;
+  const p3 = probeImage(
+    'png',
+    await readFile(new URL('../../fixtures/edge/colour/p3-card.png', import.meta.url)),
+  ).colour.icc!;
   const cmyk = await standardCmykProfile();
 
   const bench = new Bench({

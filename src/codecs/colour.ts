@@ -22,9 +22,9 @@ const PT_CMYK = 6;
 const TYPE_RGB_8 = format(PT_RGB, 3);
 const INTENT_PERCEPTUAL = 0;
 const SIGNATURES: Readonly<Record<number, ProfileSpace>> = {
-  0x52474220: 'RGB', // 'RGB '
-  0x47524159: 'GRAY', // 'GRAY'
-  0x434d594b: 'CMYK', // 'CMYK'
+  1380401696: 'RGB', // 'RGB '
+  1196573017: 'GRAY', // 'GRAY'
+  1129142603: 'CMYK', // 'CMYK'
 };
 const SLICE_PIXELS = 1 << 18;
 
@@ -117,7 +117,11 @@ export class ColourEngine implements CodecInstance {
         done(instance);
         return instance.exports;
       };
-      this.#lcms = (await instantiate({ instantiateWasm, print: () => {}, printErr: () => {} })) as LcmsExports;
+      this.#lcms = (await instantiate({
+        instantiateWasm,
+        print: () => {},
+        printErr: () => {},
+      })) as LcmsExports;
     })();
     return this.#ready;
   }
@@ -218,7 +222,12 @@ export class ColourEngine implements CodecInstance {
     const signature = this.#lcms!._cmsGetColorSpace(profile) >>> 0;
     return (
       SIGNATURES[signature] ??
-      String.fromCharCode(signature >>> 24, (signature >>> 16) & 255, (signature >>> 8) & 255, signature & 255)
+      String.fromCharCode(
+        signature >>> 24,
+        (signature >>> 16) & 255,
+        (signature >>> 8) & 255,
+        signature & 255,
+      )
     );
   }
 

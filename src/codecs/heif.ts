@@ -135,7 +135,8 @@ export class HeifDecoder implements CodecInstance {
     let handle = 0;
     let image = 0;
     try {
-      if (!scratch || !input || !context || !options) throw new HeifError('out of memory in the HEIF decoder');
+      if (!scratch || !input || !context || !options)
+        throw new HeifError('out of memory in the HEIF decoder');
       new Uint8Array(this.#memory.buffer, input, bytes.length).set(bytes);
       x._heif_context_read_from_memory_without_copy(err, context, input, bytes.length, 0);
       this.#check(err);

@@ -173,7 +173,10 @@ function place(image: RawImage, width: number, height: number, x: number, y: num
   if (image.width === width && image.height === height) return image;
   const data = new Uint8ClampedArray(width * height * 4);
   for (let row = 0; row < image.height; row++)
-    data.set(image.data.subarray(row * image.width * 4, (row + 1) * image.width * 4), ((y + row) * width + x) * 4);
+    data.set(
+      image.data.subarray(row * image.width * 4, (row + 1) * image.width * 4),
+      ((y + row) * width + x) * 4,
+    );
   return { width, height, data };
 }
 
@@ -238,7 +241,11 @@ async function decodeJpeg(
  * A CMYK or YCCK JPEG to its CMYK values (four bytes a pixel in RawImage's RGBA slots, as stored:
  * Adobe-inverted or not), for toSrgb with a CMYK profile. Shrink-on-load and the deadline as decode.
  */
-export async function decodeCmyk(bytes: Uint8Array, shrink: DecodeShrink = 1, deadline?: number): Promise<RawImage> {
+export async function decodeCmyk(
+  bytes: Uint8Array,
+  shrink: DecodeShrink = 1,
+  deadline?: number,
+): Promise<RawImage> {
   return decodeJpeg(bytes, shrink, deadline, true);
 }
 

@@ -100,7 +100,9 @@ export function compileWasm(name: WasmName): Promise<WebAssembly.Module> {
   let module = compiled.get(name);
   if (!module && BUNDLED && NOT_IN_IMAGE.includes(name))
     return Promise.reject(
-      new Error(`The ${name} codec is not in the image (wasm.ts NOT_IN_IMAGE): this engine lacks WebAssembly SIMD`),
+      new Error(
+        `The ${name} codec is not in the image (wasm.ts NOT_IN_IMAGE): this engine lacks WebAssembly SIMD`,
+      ),
     );
   if (!module) {
     const path = wasmPath(name);

@@ -163,7 +163,8 @@ export function parsePipelineConfig(
   const background = inDocument(() => parseColour('background', doc.background));
   const limits = inDocument(() => parseLimits('limits', doc.limits, overrides));
   const animation =
-    overrides.animation?.value ?? inDocument(() => checkOneOf('animation', doc.animation, ANIMATION_POLICIES));
+    overrides.animation?.value ??
+    inDocument(() => checkOneOf('animation', doc.animation, ANIMATION_POLICIES));
 
   const keys: KeyTemplates = {
     prefix:

@@ -86,7 +86,10 @@ function environmentOverrides(env: Env): PipelineOverrides {
   if (cacheControl) overrides.cacheControl = cacheControl;
   const animation = text(ENV.animation);
   if (animation)
-    overrides.animation = { value: checkOneOf(ENV.animation, animation.value, ANIMATION_POLICIES), setting: ENV.animation };
+    overrides.animation = {
+      value: checkOneOf(ENV.animation, animation.value, ANIMATION_POLICIES),
+      setting: ENV.animation,
+    };
   for (const name of ['maxPixels', 'maxBytes', 'maxSecondsPerImage'] as const) {
     const setting = SETTINGS[name];
     if (env[setting.env]?.trim()) {

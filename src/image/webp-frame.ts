@@ -42,8 +42,24 @@ export function firstWebpFrame(bytes: Uint8Array): WebpFrame | undefined {
         const h = frame.height - 1;
         parts.push(
           new Uint8Array([
-            0x56, 0x50, 0x38, 0x58, 10, 0, 0, 0, 0x10, 0, 0, 0,
-            w & 255, (w >> 8) & 255, w >> 16, h & 255, (h >> 8) & 255, h >> 16,
+            0x56,
+            0x50,
+            0x38,
+            0x58,
+            10,
+            0,
+            0,
+            0,
+            0x10,
+            0,
+            0,
+            0,
+            w & 255,
+            (w >> 8) & 255,
+            w >> 16,
+            h & 255,
+            (h >> 8) & 255,
+            h >> 16,
           ]),
         );
       }

@@ -369,7 +369,9 @@ async function colourPlan(header: ImageHeader): Promise<ColourPlan> {
       return await describeProfile(profile);
     } catch (error) {
       if (!(error instanceof ColourError)) throw error;
-      plan.warnings.push(`The embedded ICC profile (${iccSource}) cannot be used: ${error.message}; it was ignored`);
+      plan.warnings.push(
+        `The embedded ICC profile (${iccSource}) cannot be used: ${error.message}; it was ignored`,
+      );
       return undefined;
     }
   };
@@ -378,10 +380,16 @@ async function colourPlan(header: ImageHeader): Promise<ColourPlan> {
     const info = icc && (await describe(icc));
     if (icc && info && info.space === 'CMYK')
       return Object.assign(plan, { layout, icc, profile: info.description, source: iccSource });
-    if (info) plan.warnings.push(`The embedded ICC profile describes ${info.space}, not CMYK; it was ignored`);
+    if (info)
+      plan.warnings.push(`The embedded ICC profile describes ${info.space}, not CMYK; it was ignored`);
     const standard = await standardCmykProfile();
     const standardInfo = await describeProfile(standard);
-    return Object.assign(plan, { layout, icc: standard, profile: standardInfo.description, source: 'default-cmyk' });
+    return Object.assign(plan, {
+      layout,
+      icc: standard,
+      profile: standardInfo.description,
+      source: 'default-cmyk',
+    });
   }
   if (!icc) {
     if (nclx && !SRGB_PRIMARIES.has(nclx.primaries))
@@ -396,7 +404,9 @@ async function colourPlan(header: ImageHeader): Promise<ColourPlan> {
   plan.source = iccSource;
   if (info.space === 'RGB' && SRGB_DESCRIPTIONS.test(info.description)) return plan;
   if (info.space !== 'RGB' && info.space !== 'GRAY') {
-    plan.warnings.push(`The embedded ICC profile describes ${info.space}, not the image's RGB; it was ignored`);
+    plan.warnings.push(
+      `The embedded ICC profile describes ${info.space}, not the image's RGB; it was ignored`,
+    );
     return plan;
   }
   return Object.assign(plan, { layout: info.space === 'GRAY' ? 'gray' : 'rgba', icc });
@@ -413,13 +423,17 @@ async function convertColour(image: RawImage, plan: ColourPlan): Promise<RawImag
     if (!(error instanceof ColourError)) throw error;
     if (plan.source !== 'default-cmyk' && (plan.layout === 'cmyk' || plan.layout === 'cmyk-inverted')) {
       // The embedded CMYK profile opened but gives no transform: the default one does.
-      plan.warnings.push(`The embedded ICC profile cannot be used: ${error.message}; the default CMYK profile was`);
+      plan.warnings.push(
+        `The embedded ICC profile cannot be used: ${error.message}; the default CMYK profile was`,
+      );
       plan.icc = await standardCmykProfile();
       plan.source = 'default-cmyk';
       plan.profile = (await describeProfile(plan.icc)).description;
       return convertColour(image, plan);
     }
-    plan.warnings.push(`The embedded ICC profile cannot be used: ${error.message}; the image is taken as sRGB`);
+    plan.warnings.push(
+      `The embedded ICC profile cannot be used: ${error.message}; the image is taken as sRGB`,
+    );
     plan.icc = undefined;
     return image;
   }

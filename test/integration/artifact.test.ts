@@ -64,7 +64,9 @@ describe('build artifact', () => {
     // The HEIC decoder and the colour engine: what is compiled in, libheif's LGPL, the CMYK profile's data.
     expect(report.packages).toEqual(expect.arrayContaining(['libheif-js', 'lcms-wasm']));
     expect(notices).toMatch(/^## libheif-js@[\d.]+\n\nLicence: LGPL-3\.0/m);
-    expect(notices).toContain('Compiled into its .wasm: libheif 1.23 and libde265 (wasm/libheif.wasm, a separate file');
+    expect(notices).toContain(
+      'Compiled into its .wasm: libheif 1.23 and libde265 (wasm/libheif.wasm, a separate file',
+    );
     expect(notices).toContain('Compiled into its .wasm: Little CMS 2 (MIT).');
     expect(notices).toContain('## wasm/cmyk-fogra39.icc');
     expect(notices).toContain('FOGRA39L.ti3 from Debian icc-profiles-free 2.0.1 (Kai-Uwe Behrmann): Zlib');
