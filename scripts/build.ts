@@ -3,7 +3,9 @@
  *
  *   dist/index.mjs          the handlers (CMD "index.handler"), with every dependency bundled
  *   dist/encode-worker.mjs  the encoder thread, started by index.mjs when the function has >1 vCPU
- *   dist/wasm/*.wasm        the codecs (jSquash, libjpeg-turbo), read and compiled at init
+ *   dist/wasm/*.wasm        the codecs (jSquash, libjpeg-turbo, libheif, Little CMS), read and compiled at
+ *                           init; each a file of its own (libheif's LGPL asks that it can be replaced)
+ *   dist/wasm/*.icc         the codecs' data: the default CMYK profile
  *   dist/THIRD-PARTY-NOTICES.md  every npm package in the bundle or the wasm/ folder, its version,
  *                           licence and licence text, and the libraries compiled into the .wasm files
  *
@@ -15,7 +17,15 @@ import { basename, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
-import { WASM_FILES, type WasmName, wasmPath } from '../src/codecs/wasm.ts';
+import {
+  DATA_FILES,
+  type DataName,
+  dataPath,
+  NOT_IN_IMAGE,
+  WASM_FILES,
+  type WasmName,
+  wasmPath,
+} from '../src/codecs/wasm.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -50,7 +60,9 @@ export async function buildArtifact(outdir: string): Promise<BuildReport> {
     keepNames: true,
     legalComments: 'linked',
     sourcemap: false,
-    define: { __IMGPIPE_BUNDLED__: 'true' },
+    // libheif-js's emscripten glue (CommonJS) reads __dirname when it starts in Node, which an ES
+    // module does not have; it is the bundle's folder.
+    define: { __IMGPIPE_BUNDLED__: 'true', __dirname: 'import.meta.dirname' },
     // CommonJS dependencies inside an ES module bundle still call require() for Node built-ins.
     banner: {
       js: "import { createRequire as __imgpipeCreateRequire } from 'node:module'; const require = __imgpipeCreateRequire(import.meta.url);",
@@ -60,11 +72,14 @@ export async function buildArtifact(outdir: string): Promise<BuildReport> {
   await mkdir(join(out, 'wasm'));
   const packageDirs = new Set<string>();
   for (const [name, specifier] of Object.entries(WASM_FILES)) {
+    if (NOT_IN_IMAGE.includes(name as WasmName)) continue;
     const wasm = wasmPath(name as WasmName);
     await copyFile(wasm, join(out, 'wasm', basename(specifier)));
     // Our own builds (src/codecs/*/) carry their notices in OWN_BUILDS; the rest are npm packages.
     if (!specifier.startsWith('./')) packageDirs.add(packageDirOf(wasm));
   }
+  for (const [name, specifier] of Object.entries(DATA_FILES))
+    await copyFile(dataPath(name as DataName), join(out, 'wasm', basename(specifier)));
   for (const input of Object.keys(result.metafile.inputs)) {
     if (input.includes(`node_modules${sep}`) || input.includes('node_modules/'))
       packageDirs.add(packageDirOf(resolve(root, input)));
@@ -117,6 +132,12 @@ const COMPILED_IN = [
   ['@jsquash/png', 'the Rust png crate', 'MIT OR Apache-2.0'],
   ['@jsquash/resize', 'the Rust resize crate', 'MIT'],
   ['@cwasm/jpeg-turbo', 'libjpeg-turbo 2.0.4', 'IJG AND BSD-3-Clause AND Zlib'],
+  [
+    'libheif-js',
+    'libheif 1.23 and libde265 (wasm/libheif.wasm, a separate file: replace it with a build of modified sources of the same interface, as the LGPL allows; sources and build script: https://github.com/catdad-experiments/libheif-js)',
+    'LGPL-3.0-or-later; LGPL-3.0-or-later',
+  ],
+  ['lcms-wasm', 'Little CMS 2', 'MIT'],
 ] as const;
 
 /**
@@ -124,6 +145,14 @@ const COMPILED_IN = [
  * licences, and the folder of licence texts that ship with it.
  */
 const OWN_BUILDS = [
+  {
+    file: 'cmyk-fogra39.icc',
+    built:
+      'scripts/codecs/cmyk-profile/build.sh, ArgyllCMS colprof from FOGRA39L.ti3 (provenance: src/codecs/colour/PROVENANCE.md)',
+    libraries: [['FOGRA39L.ti3 from Debian icc-profiles-free 2.0.1 (Kai-Uwe Behrmann)', 'Zlib']],
+    licences: join(root, 'src/codecs/colour'),
+    lgpl: false,
+  },
   {
     file: 'avif_enc_simd.wasm',
     built: 'scripts/codecs/avif-simd/build.sh (provenance: src/codecs/avif-simd/PROVENANCE.md)',
@@ -139,6 +168,7 @@ const OWN_BUILDS = [
       ],
     ],
     licences: join(root, 'src/codecs/avif-simd/LICENSES'),
+    lgpl: true,
   },
 ] as const;
 
@@ -175,7 +205,9 @@ async function writeNotices(
   const ownEntries: string[] = [];
   for (const build of own) {
     const texts: string[] = [];
-    for (const file of (await readdir(build.licences)).sort()) {
+    for (const file of (await readdir(build.licences))
+      .filter((f) => /\.(txt|md)$/.test(f) && f !== 'PROVENANCE.md')
+      .sort()) {
       texts.push(
         `### ${file}`,
         '',
@@ -193,9 +225,13 @@ async function writeNotices(
         '',
         ...build.libraries.map(([library, licence]) => `- ${library}: ${licence}`),
         '',
-        'libheif is under the LGPL: the build script rebuilds this module from the published sources,',
-        'so it can be rebuilt against a modified libheif.',
-        '',
+        ...(build.lgpl
+          ? [
+              'libheif is under the LGPL: the build script rebuilds this module from the published sources,',
+              'so it can be rebuilt against a modified libheif.',
+              '',
+            ]
+          : []),
         ...texts,
       ]
         .join('\n')

@@ -61,6 +61,7 @@ const tool = (command: string, ...args: string[]) =>
 const convert = (input: string, ...args: string[]) => tool(CONVERT, input, ...args);
 const avifenc = (input: string, out: string, ...args: string[]) =>
   tool('avifenc', '-s', '10', '-j', '1', '--min', '20', '--max', '30', ...args, input, out);
+const heifenc = (input: string, out: string) => tool('heif-enc', '-q', '50', input, '-o', out);
 const cwebp = (input: string, out: string, ...args: string[]) =>
   tool('cwebp', '-quiet', ...args, input, '-o', out);
 
@@ -111,6 +112,11 @@ const KINDS: readonly Kind[] = [
     make: (s, o) => avifenc(s.rgba16, o, '-d', '10', '-y', '444'),
   },
   { name: 'avif 12-bit 4:4:4', ext: 'avif', make: (s, o) => avifenc(s.rgb16, o, '-d', '12', '-y', '444') },
+  // heif-enc (libheif-examples, x265) writes 8-bit from 8-bit PNG and 10-bit from 16-bit PNG.
+  { name: 'heic 8-bit 4:2:0', ext: 'heic', make: (s, o) => heifenc(s.rgb8, o) },
+  { name: 'heic 8-bit 4:2:0 alpha', ext: 'heic', make: (s, o) => heifenc(s.rgba8, o) },
+  { name: 'heic 10-bit 4:2:0', ext: 'heic', make: (s, o) => heifenc(s.rgb16, o) },
+  { name: 'gif', ext: 'gif', make: (s, o) => convert(s.rgb8, '-colors', '200', `GIF:${o}`) },
 ];
 
 /** processImage() runs whose estimate is checked against the measured peak. */

@@ -1,9 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { Bench } from 'tinybench';
 import { type Column, renderTable } from '../../src/cli/table.ts';
-import { decode, encode, resize } from '../../src/codecs/index.ts';
+import { decode, encode, resize, standardCmykProfile, toSrgb } from '../../src/codecs/index.ts';
 import { parsePipelineConfig } from '../../src/config/document.ts';
 import type { InputFormat, OutputFormat } from '../../src/core/formats.ts';
+import { probeImage } from '../../src/image/probe.ts';
 import type { RawImage } from '../../src/image/raw.ts';
 import { J1_INPUT } from '../lib/jobs.ts';
 
@@ -50,6 +51,12 @@ export async function runMicro(sizes: readonly number[], iterations: number): Pr
       inputs.set(`${format}:${mp}`, await encode(format, image, INPUT_OPTIONS.formatOptions));
   }
 
+  const p3 = probeImage(
+    'png',
+    await readFile(new URL('../../fixtures/edge/colour/p3-card.png', import.meta.url)),
+  ).colour.icc!;
+  const cmyk = await standardCmykProfile();
+
   const bench = new Bench({
     name: 'codecs',
     iterations,
@@ -77,6 +84,13 @@ export async function runMicro(sizes: readonly number[], iterations: number): Pr
         premultiply: false,
       }),
     );
+    // Colour management (Little CMS): a Display P3 image, and CMYK values, to sRGB.
+    const p3Name = `srgb from Display P3 ${mp} MP`;
+    pixels.set(p3Name, image.width * image.height);
+    bench.add(p3Name, () => toSrgb(image, p3, 'rgba'));
+    const cmykName = `srgb from CMYK ${mp} MP`;
+    pixels.set(cmykName, image.width * image.height);
+    bench.add(cmykName, () => toSrgb(image, cmyk, 'cmyk-inverted'));
     for (const format of ['jpeg', 'webp', 'avif'] as OutputFormat[]) {
       const encodeName = `encode ${format} ${mp} MP`;
       pixels.set(encodeName, image.width * image.height);

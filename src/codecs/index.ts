@@ -9,15 +9,21 @@ import type { FormatOptions } from '../core/config.ts';
 import { CodecError, describeError, InvalidImageError, type InvalidReason } from '../core/errors.ts';
 import type { InputFormat, OutputFormat } from '../core/formats.ts';
 import type { RawImage } from '../image/raw.ts';
+import { firstWebpFrame } from '../image/webp-frame.ts';
 import * as simdAvifEncoder from './avif-simd.ts';
+import { ColourEngine, ColourError, type PixelLayout, type ProfileInfo } from './colour.ts';
 import { EmscriptenCodec } from './emscripten.ts';
+import { decodeGifFirstFrame, GifError } from './gif.ts';
+import { HeifDecoder, HeifError } from './heif.ts';
 import { heapSizes, lazyInstance, register, releaseIfGrown, replace } from './instances.ts';
 import { TurboJpeg, TurboJpegError } from './jpeg-turbo.ts';
 import { PngDecoder } from './png-decoder.ts';
 import { type ResizeCall, Resizer } from './resizer.ts';
-import { compileWasm, ensureImageData, WASM_SIMD } from './wasm.ts';
+import { compileWasm, ensureImageData, readData, WASM_SIMD } from './wasm.ts';
 import { CodecTimeoutError, runUntil } from './watchdog.ts';
 
+export type { PixelLayout, ProfileInfo, ProfileSpace } from './colour.ts';
+export { ColourError, LAYOUT_SPACE } from './colour.ts';
 export { HEAP_RELEASE_BYTES } from './instances.ts';
 export type { ResizeCall } from './resizer.ts';
 export { CodecTimeoutError } from './watchdog.ts';
@@ -47,6 +53,12 @@ const codec = {
 const jpegTurbo = lazyInstance('jpegTurbo', async () => new TurboJpeg(await compileWasm('jpegTurbo')));
 const pngDecoder = lazyInstance('pngDec', async () => new PngDecoder(await compileWasm('png')));
 const resizer = lazyInstance('resize', async () => new Resizer(await compileWasm('resize')));
+const heifDecoder = lazyInstance('heifDec', async () => new HeifDecoder(await compileWasm('heif')));
+const colourEngine = lazyInstance('lcms', async () => {
+  const engine = new ColourEngine(await compileWasm('lcms'));
+  await engine.ready();
+  return engine;
+});
 // jSquash's PNG encoder keeps its wasm-bindgen instance to itself (it only writes small outputs).
 let pngEncoderReady: Promise<void> | undefined;
 const pngEncoder = () => {
@@ -83,14 +95,18 @@ const DECODERS: Record<
 > = {
   jpeg: decodeJpeg,
   png: decodePng,
-  webp: (bytes) => decodeEmscripten('webp', codec.webpDec, () => webpDecoder.default(bytes as never)),
+  webp: decodeWebp,
   avif: (bytes) =>
     decodeEmscripten('avif', codec.avifDec, () => avifDecoder.default(bytes as never, { bitDepth: 8 })),
+  heic: decodeHeic,
+  gif: decodeGif,
 };
 
 /**
  * Decodes to 8-bit RGBA in stored orientation (orientation is applied by the pipeline, after the
- * first resize, where it is cheaper). 16-bit PNG and 10/12-bit AVIF are reduced to 8 bits.
+ * first resize, where it is cheaper), in the file's own colour space (toSrgb converts). 16-bit PNG
+ * and 10/12-bit AVIF and HEIC are reduced to 8 bits. HEIC: the primary image; GIF and animated
+ * formats: the first frame. A CMYK JPEG is decodeCmyk's.
  *
  * `shrink` asks for 1/shrink of the size, each side rounded up; JPEG honours it in the DCT domain
  * (shrink-on-load), the other formats decode at full size. Check the returned size.
@@ -128,6 +144,42 @@ async function decodeEmscripten(
   return { width: image.width, height: image.height, data: image.data };
 }
 
+/**
+ * WebP through jSquash's libwebp decoder, which reads still images: an animated WebP's first frame
+ * is cut out as a still WebP (image/webp-frame.ts) and placed on its transparent canvas.
+ */
+async function decodeWebp(bytes: Uint8Array): Promise<RawImage> {
+  const frame = firstWebpFrame(bytes);
+  const still = frame?.still ?? bytes;
+  const image = await decodeEmscripten('webp', codec.webpDec, () => webpDecoder.default(still as never));
+  if (!frame) return image;
+  if (image.width !== frame.width || image.height !== frame.height)
+    throw new InvalidImageError(
+      'corrupt',
+      `The webp file's first frame declares ${frame.width}x${frame.height} but decodes to ${image.width}x${image.height}`,
+      { format: 'webp', declared: [frame.width, frame.height], decoded: [image.width, image.height] },
+    );
+  if (frame.x + frame.width > frame.canvas.width || frame.y + frame.height > frame.canvas.height)
+    throw new InvalidImageError(
+      'corrupt',
+      `The webp file's first frame (${frame.width}x${frame.height} at ${frame.x},${frame.y}) does not fit its ${frame.canvas.width}x${frame.canvas.height} canvas`,
+      { format: 'webp' },
+    );
+  return place(image, frame.canvas.width, frame.canvas.height, frame.x, frame.y);
+}
+
+/** An image on a transparent canvas, its top-left corner at x, y. */
+function place(image: RawImage, width: number, height: number, x: number, y: number): RawImage {
+  if (image.width === width && image.height === height) return image;
+  const data = new Uint8ClampedArray(width * height * 4);
+  for (let row = 0; row < image.height; row++)
+    data.set(
+      image.data.subarray(row * image.width * 4, (row + 1) * image.width * 4),
+      ((y + row) * width + x) * 4,
+    );
+  return { width, height, data };
+}
+
 /** PNG on an instance of our own (png-decoder.ts), replaced after a large image or a failure. */
 async function decodePng(bytes: Uint8Array, _shrink: DecodeShrink, deadline?: number): Promise<RawImage> {
   const decoder = await pngDecoder();
@@ -149,11 +201,16 @@ async function decodePng(bytes: Uint8Array, _shrink: DecodeShrink, deadline?: nu
  * JPEG through TurboJPEG (jpeg-turbo.ts). Arithmetic-coded JPEG (rare; neither this build nor
  * jSquash's MozJPEG decoder has the arithmetic decoder) is refused as an unsupported format.
  */
-async function decodeJpeg(bytes: Uint8Array, shrink: DecodeShrink, deadline?: number): Promise<RawImage> {
+async function decodeJpeg(
+  bytes: Uint8Array,
+  shrink: DecodeShrink,
+  deadline?: number,
+  cmyk = false,
+): Promise<RawImage> {
   const decoder = await jpegTurbo();
   let image: ReturnType<TurboJpeg['decode']>;
   try {
-    image = runUntil(deadline, 'jpeg decode', () => decoder.decode(bytes, shrink));
+    image = runUntil(deadline, 'jpeg decode', () => decoder.decode(bytes, shrink, cmyk));
   } catch (error) {
     if (error instanceof CodecTimeoutError) {
       // Stopped mid-call, its finally blocks skipped: a fresh instance for the next image.
@@ -178,6 +235,90 @@ async function decodeJpeg(bytes: Uint8Array, shrink: DecodeShrink, deadline?: nu
     throw rejection('jpeg', image.warning, reasonOf(image.warning));
   await releaseIfGrown(decoder);
   return { width: image.width, height: image.height, data: image.data };
+}
+
+/**
+ * A CMYK or YCCK JPEG to its CMYK values (four bytes a pixel in RawImage's RGBA slots, as stored:
+ * Adobe-inverted or not), for toSrgb with a CMYK profile. Shrink-on-load and the deadline as decode.
+ */
+export async function decodeCmyk(
+  bytes: Uint8Array,
+  shrink: DecodeShrink = 1,
+  deadline?: number,
+): Promise<RawImage> {
+  return decodeJpeg(bytes, shrink, deadline, true);
+}
+
+/**
+ * HEIC/HEIF through libheif (heif.ts), on an instance of our own: a synchronous call, so the
+ * watchdog can stop it at the deadline, as it does JPEG and PNG.
+ */
+async function decodeHeic(bytes: Uint8Array, _shrink: DecodeShrink, deadline?: number): Promise<RawImage> {
+  const decoder = await heifDecoder();
+  try {
+    return runUntil(deadline, 'heic decode', () => decoder.decode(bytes));
+  } catch (error) {
+    if (error instanceof CodecTimeoutError) {
+      await replace(decoder);
+      throw error;
+    }
+    if (error instanceof HeifError) throw rejection('heic', error.message, reasonOf(error.message), error);
+    const said = decoder.said();
+    decoder.restart(); // a trap leaves libheif's heap in an unknown state
+    throw decodeFailure('heic', error, said);
+  } finally {
+    await releaseIfGrown(decoder);
+  }
+}
+
+/** GIF's first frame (gif.ts): plain JavaScript, under the watchdog like the WASM decoders. */
+async function decodeGif(bytes: Uint8Array, _shrink: DecodeShrink, deadline?: number): Promise<RawImage> {
+  try {
+    return runUntil(deadline, 'gif decode', () => decodeGifFirstFrame(bytes));
+  } catch (error) {
+    if (error instanceof CodecTimeoutError) throw error;
+    if (error instanceof GifError) throw rejection('gif', error.message, reasonOf(error.message), error);
+    throw decodeFailure('gif', error);
+  }
+}
+
+// ------------------------------------------------------------------------------------------- colour
+
+/**
+ * What Little CMS makes of an embedded profile (its colour space and description). Throws
+ * ColourError when it cannot read it, whatever the reason (a trap included: the instance is
+ * replaced): an unusable profile is the caller's warning, never the image's failure.
+ */
+export async function describeProfile(icc: Uint8Array): Promise<ProfileInfo> {
+  return withColourEngine((engine) => engine.describe(icc));
+}
+
+/**
+ * The image's pixels, described by the ICC profile `icc` and laid out as `layout` says, converted
+ * to sRGB (rendering intent perceptual), as a new RGBA image. Throws ColourError when the profile
+ * cannot be used; the caller then keeps the pixels as they are, with a warning.
+ */
+export async function toSrgb(image: RawImage, icc: Uint8Array, layout: PixelLayout): Promise<RawImage> {
+  return withColourEngine((engine) => engine.toSrgb(image, icc, layout));
+}
+
+/** The CMYK profile for a CMYK JPEG that embeds none (colour/PROVENANCE.md). */
+export function standardCmykProfile(): Promise<Uint8Array> {
+  return readData('cmykProfile');
+}
+
+async function withColourEngine<T>(use: (engine: ColourEngine) => T): Promise<T> {
+  const engine = await colourEngine();
+  try {
+    return use(engine);
+  } catch (error) {
+    if (error instanceof ColourError) throw error;
+    // A trap on a hostile profile: a fresh instance, and the profile is unusable.
+    await engine.restart();
+    throw new ColourError(`Little CMS failed on the profile: ${failureText(error)}`, { cause: error });
+  } finally {
+    await releaseIfGrown(engine);
+  }
 }
 
 /**

@@ -15,6 +15,8 @@
  */
 
 const TJPF_RGBA = 7;
+/** Four bytes a pixel, C, M, Y, K as stored (YCCK is converted to CMYK by libjpeg). */
+const TJPF_CMYK = 11;
 const NO_ERROR = 'No error';
 
 export interface TurboJpegImage {
@@ -106,9 +108,11 @@ export class TurboJpeg {
 
   /**
    * Decodes to RGBA at 1/`shrink` of the stored size (1, 2, 4 or 8; each side rounded up, as
-   * libjpeg does). Throws TurboJpegError with libjpeg's text when the data cannot be decoded.
+   * libjpeg does); with `cmyk`, a CMYK or YCCK JPEG to its CMYK values, four bytes a pixel, as
+   * stored (Adobe-inverted or not). Throws TurboJpegError with libjpeg's text when the data
+   * cannot be decoded.
    */
-  decode(bytes: Uint8Array, shrink: 1 | 2 | 4 | 8 = 1): TurboJpegImage {
+  decode(bytes: Uint8Array, shrink: 1 | 2 | 4 | 8 = 1, cmyk = false): TurboJpegImage {
     const x = this.#exports;
     let failed = true;
     const input = x.malloc(bytes.length);
@@ -139,7 +143,7 @@ export class TurboJpeg {
         width,
         width * 4,
         height,
-        TJPF_RGBA,
+        cmyk ? TJPF_CMYK : TJPF_RGBA,
         0,
       );
       // TurboJPEG returns -1 after a warning too (corrupt or missing data it skipped or filled in).

@@ -52,10 +52,13 @@ const alpha = (l: PixelLayout) => l.channels === 2 || l.channels === 4;
  *   jpeg 8.1 (gray 8.1) | png gray 9.2, RGB 11.1, palette 11.3, RGBA 8.1, and the same at 16 bits
  *   (the decoder reduces them to 8 bits row by row) | webp lossy 8.1, lossy with alpha 13.1,
  *   lossless 12.1 (with alpha 12.1) | avif 8-bit 4:0:0 18.3, 4:2:0 19.7, 4:4:4 22.5, 4:2:0 with
- *   alpha 32.8; 10-bit 4:2:0 22.0, 4:4:4 28.5, 4:4:4 with alpha 45.5; 12-bit 4:4:4 28.1
+ *   alpha 32.8; 10-bit 4:2:0 22.0, 4:4:4 28.5, 4:4:4 with alpha 45.5; 12-bit 4:4:4 28.1 |
+ *   heic 8-bit 4:2:0 12.1, with alpha 13.2; 10-bit 4:2:0 29.4 | gif 5.3
  *
  * AVIF rows not measured take the next costlier layout's figure (4:2:2 as 4:4:4) and alpha adds
- * what it added where measured (13.1 at 8 bits, 17.0 at 10).
+ * what it added where measured (13.1 at 8 bits, 17.0 at 10). HEIC rows not measured (heif-enc
+ * writes 4:2:0): 4:2:2 and 4:4:4 add the larger HEVC frame (1.5 bytes a pixel at 8 bits, 3 above),
+ * alpha what it added at 8 bits (1.1, twice that above 8 bits), rounded up.
  */
 const DECODE: readonly DecodeRow[] = [
   // TurboJPEG writes RGBA into its heap (4) and we copy it out (4), at the size decoded.
@@ -87,6 +90,23 @@ const DECODE: readonly DecodeRow[] = [
   { format: 'avif', when: (l) => !alpha(l), bytesPerPixel: 29 },
   { format: 'avif', when: (l) => l.chroma === '4:2:0' || l.chroma === '4:0:0', bytesPerPixel: 41 },
   { format: 'avif', when: any, bytesPerPixel: 47 },
+  // libheif + libde265: the HEVC frame (16-bit samples above 8 bits), libheif's RGBA image
+  // (RRGGBBAA above 8 bits), our copy; an alpha item is a second HEVC image.
+  {
+    format: 'heic',
+    when: (l) => l.bitDepth <= 8 && (l.chroma === '4:2:0' || l.chroma === '4:0:0') && !alpha(l),
+    bytesPerPixel: 13,
+  },
+  { format: 'heic', when: (l) => l.bitDepth <= 8 && !alpha(l), bytesPerPixel: 15 },
+  { format: 'heic', when: (l) => l.bitDepth <= 8, bytesPerPixel: 16 },
+  {
+    format: 'heic',
+    when: (l) => (l.chroma === '4:2:0' || l.chroma === '4:0:0') && !alpha(l),
+    bytesPerPixel: 30,
+  },
+  { format: 'heic', when: any, bytesPerPixel: 36 },
+  // omggif: the screen's RGBA, written straight into our array; the first frame only (gif.ts).
+  { format: 'gif', when: any, bytesPerPixel: 6 },
 ];
 
 export function decodeCost(format: InputFormat, layout: PixelLayout): DecodeCost {
@@ -108,8 +128,12 @@ export function describeLayout(format: InputFormat, layout: PixelLayout): string
       return `webp ${layout.lossless ? 'lossless' : 'lossy'}${hasAlpha ? ' with alpha' : ''}`;
     case 'avif':
       return `avif ${depth} ${layout.chroma ?? ''}${hasAlpha ? ' with alpha' : ''}`.replace('  ', ' ');
+    case 'heic':
+      return `heic ${depth} ${layout.chroma ?? ''}${hasAlpha ? ' with alpha' : ''}`.replace('  ', ' ');
     case 'jpeg':
       return `jpeg ${depth}`;
+    case 'gif':
+      return 'gif';
   }
 }
 

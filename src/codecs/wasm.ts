@@ -23,8 +23,54 @@ export const WASM_FILES = {
   // jSquash's single-threaded AVIF encoder: the fallback where WebAssembly SIMD is missing.
   avifEncScalar: '@jsquash/avif/codec/enc/avif_enc.wasm',
   resize: '@jsquash/resize/lib/resize/pkg/squoosh_resize_bg.wasm',
+  // libheif with libde265 (HEIC), LGPL-3.0: its own file, replaceable in the image (heif.ts).
+  heif: 'libheif-js/libheif-wasm/libheif.wasm',
+  // Little CMS 2 (colour.ts).
+  lcms: 'lcms-wasm/dist/lcms.wasm',
 } as const;
 export type WasmName = keyof typeof WASM_FILES;
+
+/**
+ * Data files the codecs read at run time, beside the .wasm files in the image: the CMYK profile
+ * applied to a CMYK JPEG that embeds none (colour/PROVENANCE.md).
+ */
+export const DATA_FILES = {
+  cmykProfile: './colour/cmyk-fogra39.icc',
+} as const;
+export type DataName = keyof typeof DATA_FILES;
+
+/** The path of a data file: in this folder, or in ./wasm beside the bundle. */
+export function dataPath(name: DataName): string {
+  const specifier = DATA_FILES[name];
+  if (BUNDLED) return fileURLToPath(new URL(`./wasm/${basename(specifier)}`, import.meta.url));
+  return fileURLToPath(new URL(specifier, import.meta.url));
+}
+
+const data = new Map<DataName, Promise<Uint8Array>>();
+
+/** A data file's bytes, read once per thread. */
+export function readData(name: DataName): Promise<Uint8Array> {
+  let bytes = data.get(name);
+  if (!bytes) {
+    const path = dataPath(name);
+    bytes = readFile(path).then(
+      (buffer) => new Uint8Array(buffer),
+      (error: Error) => {
+        throw new Error(`Cannot read the codecs' ${name} from ${path}: ${error.message}`, { cause: error });
+      },
+    );
+    data.set(name, bytes);
+  }
+  return bytes;
+}
+
+/**
+ * Codecs left out of the Lambda image: jSquash's scalar AVIF encoder (3.3 MiB) is the fallback for
+ * engines without WebAssembly SIMD, and the image's Node 24 always has it. Leaving it out keeps the
+ * artifact under 15 MB with the HEIC decoder and the colour engine in it. Run from node_modules
+ * (the CLI, the tests), every codec is there.
+ */
+export const NOT_IN_IMAGE: readonly WasmName[] = ['avifEncScalar'];
 
 /**
  * The file of a codec: from node_modules (or, for `./` paths, from this folder), or from ./wasm
@@ -52,6 +98,12 @@ const compiled = new Map<WasmName, Promise<WebAssembly.Module>>();
 
 export function compileWasm(name: WasmName): Promise<WebAssembly.Module> {
   let module = compiled.get(name);
+  if (!module && BUNDLED && NOT_IN_IMAGE.includes(name))
+    return Promise.reject(
+      new Error(
+        `The ${name} codec is not in the image (wasm.ts NOT_IN_IMAGE): this engine lacks WebAssembly SIMD`,
+      ),
+    );
   if (!module) {
     const path = wasmPath(name);
     module = readFile(path).then(

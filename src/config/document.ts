@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
 import {
+  ANIMATION_POLICIES,
+  type AnimationPolicy,
   FITS,
   type FormatOptions,
   type KeyTemplates,
@@ -54,6 +56,7 @@ export const DEFAULT_PIPELINE_DOCUMENT = {
     maxBytes: SETTINGS.maxBytes.default,
     maxSecondsPerImage: SETTINGS.maxSecondsPerImage.default,
   },
+  animation: 'first-frame',
 } as const;
 
 const FORMAT_DEFAULTS: FormatOptions = {
@@ -102,6 +105,7 @@ export const DOCUMENT_KEYS = [
   'outputPrefix',
   'cacheControl',
   'limits',
+  'animation',
 ] as const;
 
 export const MAX_DIMENSION = 16_384;
@@ -123,6 +127,7 @@ export interface PipelineOverrides {
   maxPixels?: Override<number>;
   maxBytes?: Override<number>;
   maxSecondsPerImage?: Override<number>;
+  animation?: Override<AnimationPolicy>;
   /** Not a document setting: the memory of the process the configuration is for (config/memory.ts). */
   memory?: MemoryBudget;
 }
@@ -157,6 +162,9 @@ export function parsePipelineConfig(
   const resize = inDocument(() => parseResize('resize', doc.resize));
   const background = inDocument(() => parseColour('background', doc.background));
   const limits = inDocument(() => parseLimits('limits', doc.limits, overrides));
+  const animation =
+    overrides.animation?.value ??
+    inDocument(() => checkOneOf('animation', doc.animation, ANIMATION_POLICIES));
 
   const keys: KeyTemplates = {
     prefix:
@@ -192,7 +200,7 @@ export function parsePipelineConfig(
 
   const shaping = { variants, formats, formatOptions, resize, background, keys };
   const hash = createHash('sha256').update(JSON.stringify(shaping)).digest('hex').slice(0, 16);
-  return deepFreeze({ ...shaping, cacheControl, limits, hash });
+  return deepFreeze({ ...shaping, cacheControl, limits, animation, hash });
 }
 
 function parseFormats(

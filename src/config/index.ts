@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
-import type { Env, PipelineConfig, RuntimeConfig } from '../core/config.ts';
+import { ANIMATION_POLICIES, type Env, type PipelineConfig, type RuntimeConfig } from '../core/config.ts';
 import { ConfigError, invalidSetting } from '../core/errors.ts';
 import { BucketLayout, DEFAULT_QUARANTINE_PREFIX } from '../core/layout.ts';
-import { checkKeyPrefix } from './check.ts';
+import { checkKeyPrefix, checkOneOf } from './check.ts';
 import { type PipelineOverrides, parsePipelineConfig } from './document.ts';
 import {
   envBoolean,
@@ -84,6 +84,12 @@ function environmentOverrides(env: Env): PipelineOverrides {
   if (manifestTemplate) overrides.manifestTemplate = manifestTemplate;
   const cacheControl = text(ENV.cacheControl);
   if (cacheControl) overrides.cacheControl = cacheControl;
+  const animation = text(ENV.animation);
+  if (animation)
+    overrides.animation = {
+      value: checkOneOf(ENV.animation, animation.value, ANIMATION_POLICIES),
+      setting: ENV.animation,
+    };
   for (const name of ['maxPixels', 'maxBytes', 'maxSecondsPerImage'] as const) {
     const setting = SETTINGS[name];
     if (env[setting.env]?.trim()) {

@@ -1,4 +1,4 @@
-import { FITS, RESIZE_METHODS } from '../core/config.ts';
+import { ANIMATION_POLICIES, FITS, RESIZE_METHODS } from '../core/config.ts';
 import { OUTPUT_FORMAT_NAMES, type OutputFormat, resolveOutputFormat } from '../core/formats.ts';
 import {
   COLOUR_PATTERN,
@@ -93,6 +93,12 @@ export function pipelineDocumentSchema(): Schema {
       },
       additionalProperties: false,
     }),
+    animation: {
+      description:
+        'An animated input (GIF, WebP, APNG, AVIF or HEIF sequence): still variants of its first frame, or quarantined as "animated".',
+      enum: [...ANIMATION_POLICIES],
+      default: d.animation,
+    },
   };
   return {
     $schema: 'https://json-schema.org/draft/2020-12/schema',

@@ -57,6 +57,8 @@ export const SETTINGS = {
     min: 1,
     max: 900,
   },
+  /** What an animated input gives: `first-frame` (default) or `quarantine` (the reason `animated`). */
+  animation: { env: 'IMGPIPE_ANIMATION', document: 'animation' },
   workers: { env: 'IMGPIPE_WORKERS', default: 0, min: 0, max: 64 },
   // The memory an image may take (codecs/memory.ts estimates it from the header). 0: what Lambda
   // (AWS_LAMBDA_FUNCTION_MEMORY_SIZE), else the cgroup, else the machine gives (config/memory.ts).

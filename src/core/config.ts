@@ -68,6 +68,13 @@ export interface Rgba {
   readonly a: number;
 }
 
+/**
+ * What an animated input (GIF, WebP, APNG, AVIF or HEIF sequence) gives: still variants of its first
+ * frame, or a quarantine with the reason `animated`.
+ */
+export const ANIMATION_POLICIES = ['first-frame', 'quarantine'] as const;
+export type AnimationPolicy = (typeof ANIMATION_POLICIES)[number];
+
 export interface Limits {
   /** Largest width x height accepted, checked from the header before decoding. */
   readonly maxPixels: number;
@@ -109,6 +116,8 @@ export interface PipelineConfig {
   readonly keys: KeyTemplates;
   readonly cacheControl: string;
   readonly limits: Limits;
+  /** What an animated input gives (not part of the hash: like the limits, it decides what is accepted). */
+  readonly animation: AnimationPolicy;
   /** sha256 of the settings that shape outputs; recorded in manifests so a config change reprocesses. */
   readonly hash: string;
 }

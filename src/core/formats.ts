@@ -3,7 +3,7 @@
  * and which formats we can read and write. Aliases (`jpg` -> `jpeg`) resolve here and nowhere else.
  */
 
-export const INPUT_FORMATS = ['jpeg', 'png', 'webp', 'avif'] as const;
+export const INPUT_FORMATS = ['jpeg', 'png', 'webp', 'avif', 'heic', 'gif'] as const;
 export type InputFormat = (typeof INPUT_FORMATS)[number];
 
 export const OUTPUT_FORMATS = ['jpeg', 'webp', 'avif', 'png'] as const;
@@ -58,6 +58,16 @@ export const FORMAT_META: Readonly<Record<InputFormat | OutputFormat, FormatMeta
     extension: 'avif',
     limits: { maxSide: 32_768, maxPixels: 16_384 * 16_384 },
   },
+  // Read only. HEIC/HEIF (HEVC) through libheif (codecs/heif.ts); its default security limit is
+  // 32768 x 32768 pixels, and the probe checks the grid and tile sizes against it.
+  heic: {
+    label: 'HEIC',
+    mimeType: 'image/heic',
+    extension: 'heic',
+    limits: { maxSide: 32_768, maxPixels: 32_768 * 32_768 },
+  },
+  // Read only. The GIF screen size is two 16-bit fields.
+  gif: { label: 'GIF', mimeType: 'image/gif', extension: 'gif', limits: { maxSide: 65_535 } },
 };
 
 const ALIASES: Readonly<Record<string, OutputFormat>> = {

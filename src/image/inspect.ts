@@ -1,11 +1,18 @@
-import type { Limits } from '../core/config.ts';
+import type { AnimationPolicy, Limits } from '../core/config.ts';
 import { InvalidImageError } from '../core/errors.ts';
 import { isInputFormat } from '../core/formats.ts';
 import { type ImageHeader, probeImage } from './probe.ts';
 import { sniffFormat } from './sniff.ts';
 
-/** Sniffs and probes the header and applies the limits: everything we can refuse before decoding. */
-export function inspectImage(bytes: Uint8Array, limits: Limits): ImageHeader {
+/**
+ * Sniffs and probes the header and applies the limits: everything we can refuse before decoding.
+ * `animation`: an animated image gives its first frame (`first-frame`), or is refused (`quarantine`).
+ */
+export function inspectImage(
+  bytes: Uint8Array,
+  limits: Limits,
+  animation: AnimationPolicy = 'first-frame',
+): ImageHeader {
   if (bytes.length === 0) throw new InvalidImageError('empty', 'The file is empty (0 bytes)', { bytes: 0 });
   if (bytes.length > limits.maxBytes) {
     throw new InvalidImageError(
@@ -18,7 +25,7 @@ export function inspectImage(bytes: Uint8Array, limits: Limits): ImageHeader {
   if (!isInputFormat(detected)) {
     throw new InvalidImageError(
       'unsupported-format',
-      `The file's content is ${detected === 'unknown' ? 'not a recognised image format' : detected}; accepted formats are JPEG, PNG, WebP and AVIF`,
+      `The file's content is ${detected === 'unknown' ? 'not a recognised image format' : detected}; accepted formats are JPEG, PNG, WebP, AVIF, HEIC and GIF`,
       { detected },
     );
   }
@@ -31,13 +38,11 @@ export function inspectImage(bytes: Uint8Array, limits: Limits): ImageHeader {
       { format: detected, width: header.width, height: header.height, pixels, maxPixels: limits.maxPixels },
     );
   }
-  if (header.animated && detected === 'webp') {
+  if (header.animated && animation === 'quarantine') {
     throw new InvalidImageError(
       'animated',
-      'Animated WebP is not supported: the WASM decoder reads still images only',
-      {
-        format: detected,
-      },
+      `The ${detected} file is animated (${header.frames} frames) and the animation setting is "quarantine"`,
+      { format: detected, frames: header.frames, animation },
     );
   }
   return header;

@@ -1,3 +1,4 @@
+import { inflateSync } from 'node:zlib';
 import { InvalidImageError } from '../core/errors.ts';
 import type { InputFormat } from '../core/formats.ts';
 import { type Av1SequenceHeader, Av1SyntaxError, type ChromaLayout, findSequenceHeaders } from './av1.ts';
@@ -21,8 +22,29 @@ export interface ImageHeader {
   readonly displayHeight: number;
   readonly hasAlpha: boolean;
   readonly animated: boolean;
+  /** Frames of an animation (1 for a still image); the pipeline makes its variants from the first. */
+  readonly frames: number;
+  /** A four-component JPEG: CMYK or YCCK (decoded to CMYK), Adobe-inverted when it has the APP14 marker. */
+  readonly cmyk?: { readonly model: 'CMYK' | 'YCCK'; readonly inverted: boolean };
+  /** The colour description the file carries (ICC profile, HEIF nclx), read from the header. */
+  readonly colour: ColourFacts;
   /** How the pixels are coded, as far as the memory a decode takes depends on it. */
   readonly layout: PixelLayout;
+}
+
+/**
+ * The embedded colour description. No profile means sRGB. A profile that cannot be read is left
+ * out with a warning (the image is then taken as sRGB): a broken profile never rejects an image.
+ */
+export interface ColourFacts {
+  /** The embedded ICC profile, whole: JPEG APP2 segments joined in order, PNG iCCP inflated. */
+  readonly icc?: Uint8Array;
+  /** Where the profile was: `APP2` (JPEG), `iCCP` (PNG), `ICCP` (WebP), `colr` (AVIF, HEIC). */
+  readonly iccSource?: 'APP2' | 'iCCP' | 'ICCP' | 'colr';
+  /** A HEIF `nclx` colour description (ITU-T H.273 code points), when there is no ICC profile. */
+  readonly nclx?: { readonly primaries: number; readonly transfer: number; readonly matrix: number };
+  /** What was wrong with the colour information, for the manifest. */
+  readonly warnings: readonly string[];
 }
 
 /**
@@ -60,6 +82,9 @@ export function probeImage(format: InputFormat, bytes: Uint8Array): ImageHeader 
     displayHeight: swap ? facts.width : facts.height,
     hasAlpha: facts.hasAlpha ?? false,
     animated: facts.animated ?? false,
+    frames: facts.frames ?? 1,
+    ...(facts.cmyk && { cmyk: facts.cmyk }),
+    colour: facts.colour ?? { warnings: [] },
     layout: facts.layout ?? { bitDepth: 8, channels: facts.hasAlpha ? 4 : 3 },
   };
 }
@@ -70,6 +95,9 @@ interface Facts {
   orientation?: Orientation;
   hasAlpha?: boolean;
   animated?: boolean;
+  frames?: number;
+  cmyk?: ImageHeader['cmyk'];
+  colour?: ColourFacts;
   layout?: PixelLayout | undefined;
 }
 
@@ -77,7 +105,9 @@ const PROBES: Record<InputFormat, (r: Reader) => Facts> = {
   jpeg: probeJpeg,
   png: probePng,
   webp: probeWebp,
-  avif: probeAvif,
+  avif: probeHeif,
+  heic: probeHeif,
+  gif: probeGif,
 };
 
 /** Bounds-checked big/little-endian reads that turn running off the end into a "truncated" rejection. */
@@ -182,6 +212,7 @@ function probeJpeg(r: Reader): Facts {
     | undefined;
   let orientation: Orientation | undefined;
   let adobeTransform: number | undefined;
+  const iccSegments: IccSegment[] = [];
   let scans = 0;
   for (;;) {
     if (r.u8(offset, 'marker') !== 0xff) {
@@ -216,6 +247,12 @@ function probeJpeg(r: Reader): Facts {
     } else if (marker === 0xe1 && orientation === undefined && isExifApp1(r.bytes, body, length - 2)) {
       const value = readExifOrientation(r.bytes.subarray(body, body + length - 2));
       if (isOrientation(value)) orientation = value;
+    } else if (marker === 0xe2 && isIccApp2(r.bytes, body, length - 2)) {
+      iccSegments.push({
+        sequence: r.bytes[body + 12]!,
+        count: r.bytes[body + 13]!,
+        data: r.bytes.subarray(body + 14, body + length - 2),
+      });
     } else if (marker === 0xee && length >= 14 && r.fourcc(body, 'APP14') === 'Adob') {
       adobeTransform = r.u8(body + 11, 'APP14');
     } else if (marker === SOS) {
@@ -247,18 +284,19 @@ function probeJpeg(r: Reader): Facts {
   if (frame.marker === 0xc3 || frame.marker === 0xc7 || frame.marker === 0xcb || frame.marker === 0xcf) {
     throw new InvalidImageError('unsupported-format', 'Lossless JPEG is not supported', { format: 'jpeg' });
   }
-  if (frame.components === 4) {
-    const colourSpace = adobeTransform === 2 ? 'YCCK' : 'CMYK';
-    throw new InvalidImageError(
-      'unsupported-colorspace',
-      `${colourSpace} JPEG is not supported: the WASM decoder only converts grayscale and YCbCr/RGB to RGBA`,
-      { format: 'jpeg', components: 4, colourSpace },
-    );
-  }
-  if (frame.components !== 1 && frame.components !== 3) {
+  if (frame.components !== 1 && frame.components !== 3 && frame.components !== 4) {
     throw r.corrupt(`the frame has ${frame.components} components`, { components: frame.components });
   }
-  return { width: frame.width, height: frame.height, orientation };
+  // Four components are CMYK, or YCCK with Adobe's transform 2 (libjpeg's rule). Adobe's APP14
+  // marker also means the values are stored inverted, as Photoshop writes them (libvips' rule).
+  const cmyk =
+    frame.components === 4
+      ? {
+          model: adobeTransform === 2 ? ('YCCK' as const) : ('CMYK' as const),
+          inverted: adobeTransform !== undefined,
+        }
+      : undefined;
+  return { width: frame.width, height: frame.height, orientation, cmyk, colour: jpegColour(iccSegments) };
 }
 
 function isExifApp1(bytes: Uint8Array, start: number, length: number): boolean {
@@ -316,6 +354,8 @@ function probePng(r: Reader): Facts {
   let hasAlpha = colourType === 4 || colourType === 6;
   let orientation: Orientation | undefined;
   let animated = false;
+  let frames: number | undefined;
+  let iccp: Uint8Array | undefined;
   let sawData = false;
   let offset = 8;
   for (;;) {
@@ -327,7 +367,10 @@ function probePng(r: Reader): Facts {
     if (type === 'IEND') break;
     if (type === 'IDAT') sawData = true;
     else if (type === 'tRNS') hasAlpha = true;
-    else if (type === 'acTL') animated = true;
+    else if (type === 'acTL') {
+      animated = true;
+      frames = r.u32(offset + 8, 'acTL chunk');
+    } else if (type === 'iCCP' && !sawData) iccp = r.bytes.subarray(offset + 8, offset + 8 + length);
     else if (type === 'eXIf') {
       const value = readExifOrientation(r.bytes.subarray(offset + 8, offset + 8 + length));
       if (isOrientation(value)) orientation = value;
@@ -337,9 +380,9 @@ function probePng(r: Reader): Facts {
   if (!sawData) throw r.corrupt('there is no IDAT chunk');
   // Colour types 0 gray, 2 RGB, 3 palette (expanded to 8-bit RGB), 4 gray + alpha, 6 RGBA; a tRNS
   // chunk adds an alpha channel to 0, 2 and 3.
-  const colour = colourType === 0 || colourType === 4 ? 1 : 3;
-  const layout = { bitDepth: colourType === 3 ? 8 : bitDepth, channels: colour + (hasAlpha ? 1 : 0) };
-  return { width, height, hasAlpha, orientation, animated, layout };
+  const samples = colourType === 0 || colourType === 4 ? 1 : 3;
+  const layout = { bitDepth: colourType === 3 ? 8 : bitDepth, channels: samples + (hasAlpha ? 1 : 0) };
+  return { width, height, hasAlpha, orientation, animated, frames, colour: pngColour(iccp), layout };
 }
 
 // ---------------------------------------------------------------------------------------------- WebP
@@ -354,6 +397,8 @@ function probeWebp(r: Reader): Facts {
   let animated = false;
   let orientation: Orientation | undefined;
   let bitstream: { width: number; height: number } | undefined;
+  let frames = 0;
+  let iccp: Uint8Array | undefined;
   let lossless = false;
   while (offset + 8 <= riffSize + 8) {
     const type = r.fourcc(offset, 'chunk header');
@@ -394,8 +439,14 @@ function probeWebp(r: Reader): Facts {
         hasAlpha = true;
         break;
       case 'ANIM':
+        animated = true;
+        break;
       case 'ANMF':
         animated = true;
+        frames++;
+        break;
+      case 'ICCP':
+        iccp ??= r.bytes.subarray(data, data + size);
         break;
       case 'EXIF': {
         const value = readExifOrientation(r.bytes.subarray(data, data + size));
@@ -408,8 +459,10 @@ function probeWebp(r: Reader): Facts {
   const dims = canvas ?? bitstream;
   if (!dims) throw r.corrupt('there is no VP8, VP8L or VP8X chunk');
   if (!animated && !bitstream) throw r.corrupt('there is no image data (VP8 or VP8L chunk)');
+  if (animated && frames === 0) throw r.corrupt('the animation has no frame (ANMF chunk)');
+  const colour: ColourFacts = iccp ? { icc: iccp, iccSource: 'ICCP', warnings: [] } : { warnings: [] };
   const layout = { bitDepth: 8, channels: hasAlpha ? 4 : 3, lossless };
-  return { ...dims, hasAlpha, animated, orientation, layout };
+  return { ...dims, hasAlpha, animated, orientation, frames: animated ? frames : 1, colour, layout };
 }
 
 // ---------------------------------------------------------------------------------------------- AVIF
@@ -443,7 +496,15 @@ function readBoxes(r: Reader, start: number, end: number, where: string): Box[] 
   return boxes;
 }
 
-function probeAvif(r: Reader): Facts {
+/**
+ * AVIF and HEIC: both are HEIF (ISO/IEC 23008-12) containers, read the same way. The primary item
+ * only: its `ispe` size, `irot`/`imir` orientation, alpha auxiliary image and colour (`colr`).
+ * Other items (thumbnails, depth maps, gain maps, alternative images) are never decoded. A `grid`
+ * primary image must agree with its tiles, and every coded image's `ispe` with the frame size its
+ * AV1 sequence header or HEVC sequence parameter set codes (checkCodedSizes), so what the header
+ * declares is what the decoder allocates.
+ */
+function probeHeif(r: Reader): Facts {
   const top = readBoxes(r, 0, r.length, 'top-level');
   const meta = top.find((b) => b.type === 'meta');
   if (!meta) throw r.corrupt('there is no meta box');
@@ -458,7 +519,7 @@ function probeAvif(r: Reader): Facts {
   const itemTypes = readItemTypes(r, find('iinf'));
   const properties = readProperties(r, find('iprp'));
   const propertiesOf = (item: number) =>
-    (properties.associations.get(item) ?? []).map((i) => properties.boxes[i - 1]);
+    (properties.associations.get(item) ?? []).map((i) => properties.boxes[i - 1]).filter((b) => !!b);
   const primaryProps = properties.associations.get(primary) ?? [];
   const ispe = primaryProps.map((i) => properties.boxes[i - 1]).find((b) => b?.type === 'ispe');
   if (!ispe) throw r.corrupt(`the primary item ${primary} has no image size (ispe)`);
@@ -506,13 +567,23 @@ function probeAvif(r: Reader): Facts {
   // only, and browsers and libheif ignore it. Following them keeps outputs looking like the source.
   const orientation =
     irot !== undefined || imir !== undefined ? orientationFromHeifTransforms(irot, imir) : undefined;
-  const majorBrand = r.fourcc(8, 'ftyp box');
+  const brands = readBrands(r);
+  // An image sequence (AVIF 'avis', HEIF 'msf1'/'hevs'): its still primary item, or the first frame.
+  const animated = brands.major === 'avis' || brands.major === 'msf1' || brands.major === 'hevs';
+  const frames = animated ? sequenceSamples(r, top) : 1;
+  // A grid's colour description may sit on its tiles only.
+  const colourSource =
+    itemTypes.get(primary) === 'grid' && !propertiesOf(primary).some((b) => b.type === 'colr')
+      ? (gridTiles(references, primary)[0] ?? primary)
+      : primary;
   return {
     width,
     height,
     orientation,
     hasAlpha,
-    animated: majorBrand === 'avis',
+    animated,
+    frames,
+    colour: heifColour(r, propertiesOf(colourSource)),
     layout: coded && {
       bitDepth: coded.bitDepth,
       channels: (coded.chroma === '4:0:0' ? 1 : 3) + (hasAlpha ? 1 : 0),
@@ -521,8 +592,8 @@ function probeAvif(r: Reader): Facts {
   };
 }
 
-interface AvifItems {
-  /** The items to check: the primary item and its alpha items (av01 items or grids of them). */
+interface HeifItems {
+  /** The items to check: the primary item and its alpha items (coded items or grids of them). */
   readonly items: readonly number[];
   readonly itemTypes: ReadonlyMap<number, string>;
   readonly propertiesOf: (item: number) => (Box | undefined)[];
@@ -531,43 +602,56 @@ interface AvifItems {
   readonly idat: Box | undefined;
 }
 
+/** What a coded image's decoder allocates by, besides its size (for the memory estimate). */
+type CodedLayout = { readonly bitDepth: number; readonly chroma: ChromaLayout };
+
+/** The item types of coded images whose frame size is checked against `ispe`: AV1 and HEVC. */
+const CODED_ITEMS = new Set(['av01', 'hvc1']);
+
 /**
- * Holds every AV1 image the decoder will decode to its declared size: the sequence header's
- * largest frame (what libaom allocates by) must be the item's `ispe`, and a grid's canvas and tiles
- * must agree with its `ispe` (MIAF 7.3.11.4.2). Without this, a 64x64 `ispe` in front of a 49 MP
- * frame passes the pixel limit and the decoder allocates ~800 MB before the sizes can be compared.
- * Returns the first AV1 image's bit depth and chroma layout (for the memory estimate), or nothing
- * if the primary item is not AV1 (libavif then refuses it).
+ * Holds every coded image the decoder will decode to its declared size: an AV1 item's sequence
+ * header's largest frame (what libaom allocates by), or a HEVC item's sequence parameter sets
+ * (what libde265 allocates by), must be the item's `ispe`, and a grid's canvas and tiles must agree
+ * with its `ispe` (MIAF 7.3.11.4.2). Without this, a 64x64 `ispe` in front of a 49 MP frame passes
+ * the pixel limit and the decoder allocates ~800 MB before the sizes can be compared. Returns the
+ * first coded image's bit depth and chroma layout (for the memory estimate), or nothing if the
+ * primary item is neither AV1 nor HEVC (the decoder then refuses it).
  */
-function checkCodedSizes(
-  r: Reader,
-  avif: AvifItems,
-): Pick<Av1SequenceHeader, 'bitDepth' | 'chroma'> | undefined {
-  let first: Av1SequenceHeader | undefined;
-  for (const item of avif.items) {
-    const type = avif.itemTypes.get(item);
+function checkCodedSizes(r: Reader, heif: HeifItems): CodedLayout | undefined {
+  let first: CodedLayout | undefined;
+  for (const item of heif.items) {
+    const type = heif.itemTypes.get(item);
     let tiles = [item];
-    if (type === 'grid') tiles = checkGrid(r, avif, item);
-    else if (type !== 'av01') continue;
+    if (type === 'grid') tiles = checkGrid(r, heif, item);
+    else if (!CODED_ITEMS.has(type ?? '')) continue;
     for (const tile of tiles) {
-      const size = itemSize(r, avif, tile);
-      const headers = sequenceHeaders(r, avif, tile);
+      const size = itemSize(r, heif, tile);
+      const hevc = heif.itemTypes.get(tile) === 'hvc1';
+      const coding = hevc ? 'HEVC sequence parameter set' : 'AV1 sequence header';
+      const headers: readonly CodedHeader[] = hevc
+        ? hevcHeaders(r, heif, tile)
+        : sequenceHeaders(r, heif, tile);
       for (const header of headers) {
         if (header.maxWidth !== size.width || header.maxHeight !== size.height) {
           throw r.corrupt(
-            `item ${tile}'s ispe declares ${size.width}x${size.height} but its AV1 sequence header declares frames of up to ${header.maxWidth}x${header.maxHeight}`,
+            `item ${tile}'s ispe declares ${size.width}x${size.height} but its ${coding} declares frames of up to ${header.maxWidth}x${header.maxHeight}`,
             { item: tile, declared: [size.width, size.height], coded: [header.maxWidth, header.maxHeight] },
           );
         }
       }
-      first ??= headers[0];
+      if (!first && headers[0]) first = { bitDepth: headers[0].bitDepth, chroma: headers[0].chroma };
     }
   }
-  return first && { bitDepth: first.bitDepth, chroma: first.chroma };
+  return first;
 }
 
-function itemSize(r: Reader, avif: AvifItems, item: number): { width: number; height: number } {
-  const ispe = avif.propertiesOf(item).find((b) => b?.type === 'ispe');
+/** The tiles a grid item references (`dimg`), in order. */
+function gridTiles(references: HeifItems['references'], item: number): number[] {
+  return (references.get(item) ?? []).filter((ref) => ref.type === 'dimg').flatMap((ref) => ref.to);
+}
+
+function itemSize(r: Reader, heif: HeifItems, item: number): { width: number; height: number } {
+  const ispe = heif.propertiesOf(item).find((b) => b?.type === 'ispe');
   // libavif refuses an image item without ispe too ("missing a mandatory ispe property").
   if (!ispe) throw r.corrupt(`item ${item} has no image size (ispe)`, { item });
   return { width: r.u32(ispe.body, 'ispe box'), height: r.u32(ispe.body + 4, 'ispe box') };
@@ -579,7 +663,7 @@ function itemSize(r: Reader, avif: AvifItems, item: number): { width: number; he
  * item's data to libaom, which cannot decode a frame without one. So an item whose data has none
  * is refused here: it could not be decoded, and its frame size could not be bounded.
  */
-function sequenceHeaders(r: Reader, avif: AvifItems, item: number): Av1SequenceHeader[] {
+function sequenceHeaders(r: Reader, heif: HeifItems, item: number): Av1SequenceHeader[] {
   const parse = (data: Uint8Array, where: string) => {
     try {
       return findSequenceHeaders(data);
@@ -588,11 +672,11 @@ function sequenceHeaders(r: Reader, avif: AvifItems, item: number): Av1SequenceH
       throw r.corrupt(`item ${item}'s ${where}: ${error.message}`, { item });
     }
   };
-  const headers = parse(itemData(r, avif, item), 'AV1 data');
+  const headers = parse(itemData(r, heif, item), 'AV1 data');
   if (headers.length === 0) {
     throw r.corrupt(`item ${item}'s AV1 data has no sequence header, so its frame size is unknown`, { item });
   }
-  const av1C = avif.propertiesOf(item).find((b) => b?.type === 'av1C');
+  const av1C = heif.propertiesOf(item).find((b) => b?.type === 'av1C');
   // av1C: 4 bytes of fields (AV1-ISOBMFF 2.3.3), then configOBUs, usually none.
   if (av1C && av1C.end - av1C.body > 4)
     headers.push(...parse(r.bytes.subarray(av1C.body + 4, av1C.end), 'av1C configOBUs'));
@@ -600,20 +684,20 @@ function sequenceHeaders(r: Reader, avif: AvifItems, item: number): Av1SequenceH
 }
 
 /** An item's bytes: its extents in the file (construction method 0) or in the idat box (1). */
-function itemData(r: Reader, avif: AvifItems, item: number): Uint8Array {
-  const location = avif.locations.get(item);
+function itemData(r: Reader, heif: HeifItems, item: number): Uint8Array {
+  const location = heif.locations.get(item);
   if (!location) throw r.corrupt(`item ${item} has no location (iloc entry)`, { item });
   let base = 0;
   let end = r.length;
   if (location.method === 1) {
-    if (!avif.idat) throw r.corrupt(`item ${item} is stored in an idat box, and there is none`, { item });
-    base = avif.idat.body;
-    end = avif.idat.end;
+    if (!heif.idat) throw r.corrupt(`item ${item} is stored in an idat box, and there is none`, { item });
+    base = heif.idat.body;
+    end = heif.idat.end;
   } else if (location.method !== 0) {
     throw new InvalidImageError(
       'unsupported-format',
-      `AVIF item ${item} is stored by reference to other items (iloc construction method ${location.method}), which is not supported`,
-      { format: 'avif', item, constructionMethod: location.method },
+      `${r.format.toUpperCase()} item ${item} is stored by reference to other items (iloc construction method ${location.method}), which is not supported`,
+      { format: r.format, item, constructionMethod: location.method },
     );
   }
   const parts = location.extents.map(({ offset, length }) => {
@@ -636,39 +720,42 @@ function itemData(r: Reader, avif: AvifItems, item: number): Uint8Array {
  * must cover the canvas with only the last row and column reaching past it (MIAF 7.3.11.4.2, which
  * libavif enforces too), so that no tile decodes more than the canvas needs. Returns the tiles.
  */
-function checkGrid(r: Reader, avif: AvifItems, item: number): number[] {
-  const data = itemData(r, avif, item);
-  const grid = new Reader(data, 'avif');
+function checkGrid(r: Reader, heif: HeifItems, item: number): number[] {
+  const data = itemData(r, heif, item);
+  const grid = new Reader(data, r.format);
   const wide = (grid.u8(1, 'grid item') & 1) === 1;
   const rows = grid.u8(2, 'grid item') + 1;
   const columns = grid.u8(3, 'grid item') + 1;
   const outputWidth = wide ? grid.u32(4, 'grid item') : grid.u16(4, 'grid item');
   const outputHeight = wide ? grid.u32(8, 'grid item') : grid.u16(6, 'grid item');
-  const size = itemSize(r, avif, item);
+  const size = itemSize(r, heif, item);
   if (outputWidth !== size.width || outputHeight !== size.height) {
     throw r.corrupt(
       `grid item ${item}'s ispe declares ${size.width}x${size.height} but the grid's output is ${outputWidth}x${outputHeight}`,
       { item, declared: [size.width, size.height], grid: [outputWidth, outputHeight] },
     );
   }
-  const tiles = (avif.references.get(item) ?? [])
-    .filter((ref) => ref.type === 'dimg')
-    .flatMap((ref) => ref.to);
+  const tiles = gridTiles(heif.references, item);
   if (tiles.length < rows * columns) {
     throw r.corrupt(`grid item ${item} has ${rows}x${columns} cells but ${tiles.length} tiles`, { item });
   }
   const used = tiles.slice(0, rows * columns);
-  const tile = itemSize(r, avif, used[0]!);
+  const tile = itemSize(r, heif, used[0]!);
   for (const other of used) {
-    const s = itemSize(r, avif, other);
+    const s = itemSize(r, heif, other);
     if (s.width !== tile.width || s.height !== tile.height) {
       throw r.corrupt(
         `grid item ${item}'s tiles differ in size (${tile.width}x${tile.height} and ${s.width}x${s.height})`,
         { item },
       );
     }
-    if (avif.itemTypes.get(other) !== 'av01') {
-      throw r.corrupt(`grid item ${item}'s tile ${other} is not an AV1 image`, { item, tile: other });
+    const tileType = heif.itemTypes.get(other) ?? '';
+    if (!CODED_ITEMS.has(tileType) || tileType !== heif.itemTypes.get(used[0]!)) {
+      throw r.corrupt(`grid item ${item}'s tile ${other} is not an AV1 or HEVC image like its first tile`, {
+        item,
+        tile: other,
+        type: tileType,
+      });
     }
   }
   const covers = (cells: number, tileSize: number, output: number) =>
@@ -793,4 +880,292 @@ function readReferences(r: Reader, iref: Box | undefined): Map<number, { type: s
     references.set(from, list);
   }
   return references;
+}
+
+// --------------------------------------------------------------------------------- HEIF: more boxes
+
+function readBrands(r: Reader): { major: string; compatible: string[] } {
+  const ftyp = r.fourcc(4, 'ftyp box') === 'ftyp' ? r.u32(0, 'ftyp box') : 0;
+  const compatible: string[] = [];
+  for (let at = 16; at + 4 <= Math.min(ftyp, r.length); at += 4) compatible.push(r.fourcc(at, 'ftyp box'));
+  return { major: r.fourcc(8, 'ftyp box'), compatible };
+}
+
+/** The samples of the first track of an image sequence (`moov/trak/mdia/minf/stbl/stsz`), else 1. */
+function sequenceSamples(r: Reader, top: readonly Box[]): number {
+  let boxes: readonly Box[] = top;
+  for (const type of ['moov', 'trak', 'mdia', 'minf', 'stbl']) {
+    const box = boxes.find((b) => b.type === type);
+    if (!box) return 1;
+    boxes = readBoxes(r, box.body, box.end, type);
+  }
+  const stsz = boxes.find((b) => b.type === 'stsz');
+  return stsz ? Math.max(1, r.u32(stsz.body + 8, 'stsz box')) : 1;
+}
+
+/** What a sequence header or parameter set says the decoder will allocate: AV1's or HEVC's. */
+interface CodedHeader extends CodedLayout {
+  readonly maxWidth: number;
+  readonly maxHeight: number;
+}
+
+/**
+ * A HEVC item's sequence parameter sets: those of its configuration (`hvcC`, where HEIF puts them)
+ * and any in its data (length-prefixed NAL units), as libheif hands both to libde265. The item must
+ * have at least one, or its frame size could not be bounded before decoding.
+ */
+function hevcHeaders(r: Reader, heif: HeifItems, item: number): CodedHeader[] {
+  const hvcC = heif.propertiesOf(item).find((b) => b?.type === 'hvcC');
+  if (!hvcC) throw r.corrupt(`item ${item} has no HEVC configuration (hvcC)`, { item });
+  const headers: CodedHeader[] = [];
+  let offset = hvcC.body + 22;
+  const lengthSize = (r.u8(hvcC.body + 21, 'hvcC box') & 3) + 1;
+  const arrays = r.u8(offset++, 'hvcC box');
+  for (let a = 0; a < arrays; a++) {
+    const type = r.u8(offset, 'hvcC box') & 0x3f;
+    const count = r.u16(offset + 1, 'hvcC box');
+    offset += 3;
+    for (let n = 0; n < count; n++) {
+      const length = r.u16(offset, 'hvcC box');
+      r.need(offset + 2, length, 'hvcC box');
+      if (offset + 2 + length > hvcC.end)
+        throw r.corrupt(`item ${item}'s hvcC box is shorter than its NAL units`, { item });
+      if (type === 33) headers.push(spsHeader(r, item, r.bytes.subarray(offset + 2, offset + 2 + length)));
+      offset += 2 + length;
+    }
+  }
+  const data = itemData(r, heif, item);
+  for (let at = 0; at + lengthSize <= data.length; ) {
+    let length = 0;
+    for (let i = 0; i < lengthSize; i++) length = length * 256 + data[at + i]!;
+    at += lengthSize;
+    if (length === 0 || at + length > data.length) break; // libde265 reports a cut NAL unit itself
+    if (((data[at]! >> 1) & 0x3f) === 33) headers.push(spsHeader(r, item, data.subarray(at, at + length)));
+    at += length;
+  }
+  if (headers.length === 0)
+    throw r.corrupt(`item ${item} has no HEVC sequence parameter set, so its frame size is unknown`, {
+      item,
+    });
+  return headers;
+}
+
+/**
+ * A HEVC sequence parameter set's picture size less its conformance window (ITU-T H.265 7.3.2.2),
+ * which is what `ispe` declares, with its chroma format and luma bit depth. libde265 allocates the
+ * uncropped size, so a window that crops 64 or more luma samples off a side (more than any encoder
+ * pads to its coding blocks) is refused: it would hide a frame far larger than `ispe`.
+ */
+function spsHeader(r: Reader, item: number, nal: Uint8Array): CodedHeader {
+  // The RBSP: the payload after the 2-byte NAL header, without emulation-prevention bytes (00 00 03).
+  const rbsp: number[] = [];
+  let zeros = 0;
+  for (let i = 2; i < nal.length; i++) {
+    const byte = nal[i]!;
+    if (zeros >= 2 && byte === 3) {
+      zeros = 0;
+      continue;
+    }
+    zeros = byte === 0 ? zeros + 1 : 0;
+    rbsp.push(byte);
+  }
+  const malformed = (what: string) =>
+    r.corrupt(`item ${item}'s HEVC sequence parameter set ${what}`, { item });
+  let bit = 0;
+  const read = (n: number): number => {
+    let value = 0;
+    for (let i = 0; i < n; i++, bit++) {
+      if (bit >> 3 >= rbsp.length) throw malformed('is cut short');
+      value = value * 2 + ((rbsp[bit >> 3]! >> (7 - (bit & 7))) & 1);
+    }
+    return value;
+  };
+  const golomb = (): number => {
+    let leading = 0;
+    while (read(1) === 0) if (++leading > 31) throw malformed('has an Exp-Golomb code over 32 bits');
+    return 2 ** leading - 1 + read(leading);
+  };
+  read(4); // sps_video_parameter_set_id
+  const subLayers = read(3); // sps_max_sub_layers_minus1
+  read(1); // sps_temporal_id_nesting_flag
+  read(96); // general profile, tier and level
+  const present: [boolean, boolean][] = [];
+  for (let i = 0; i < subLayers; i++) present.push([read(1) === 1, read(1) === 1]);
+  if (subLayers > 0) for (let i = subLayers; i < 8; i++) read(2);
+  for (const [profile, level] of present) {
+    if (profile) read(88);
+    if (level) read(8);
+  }
+  golomb(); // sps_seq_parameter_set_id
+  const chromaFormat = golomb();
+  if (chromaFormat > 3) throw malformed(`has chroma_format_idc ${chromaFormat}`);
+  if (chromaFormat === 3) read(1); // separate_colour_plane_flag
+  const codedWidth = golomb();
+  const codedHeight = golomb();
+  let [width, height] = [codedWidth, codedHeight];
+  if (read(1) === 1) {
+    const [subWidth, subHeight] = chromaFormat === 1 ? [2, 2] : chromaFormat === 2 ? [2, 1] : [1, 1];
+    const [left, right, top, bottom] = [golomb(), golomb(), golomb(), golomb()];
+    width -= subWidth * (left + right);
+    height -= subHeight * (top + bottom);
+    if (width <= 0 || height <= 0 || codedWidth - width >= 64 || codedHeight - height >= 64) {
+      throw r.corrupt(
+        `item ${item}'s HEVC sequence parameter set codes ${codedWidth}x${codedHeight} pixels and crops them to ${width}x${height}: more than coding blocks need`,
+        { item, coded: [codedWidth, codedHeight], cropped: [width, height] },
+      );
+    }
+  }
+  const bitDepth = golomb() + 8; // bit_depth_luma_minus8
+  const chroma = (['4:0:0', '4:2:0', '4:2:2', '4:4:4'] as const)[chromaFormat]!;
+  return { maxWidth: width, maxHeight: height, bitDepth, chroma };
+}
+
+// ----------------------------------------------------------------------------------------------- GIF
+
+/**
+ * GIF (87a/89a): the logical screen's size, and its frames, counted without decoding them. Alpha
+ * when a frame has a transparent colour or the first frame leaves part of the screen uncovered.
+ * A file that ends inside a block is truncated; one that ends without its trailer after a whole
+ * block is read as browsers read it.
+ */
+function probeGif(r: Reader): Facts {
+  const width = r.u16(6, 'screen descriptor', true);
+  const height = r.u16(8, 'screen descriptor', true);
+  const packed = r.u8(10, 'screen descriptor');
+  let offset = 13 + ((packed & 0x80) !== 0 ? 3 * 2 ** ((packed & 7) + 1) : 0);
+  let frames = 0;
+  let hasAlpha = false;
+  while (offset < r.length) {
+    const introducer = r.u8(offset, 'block');
+    if (introducer === 0x3b) break;
+    if (introducer === 0x21) {
+      const label = r.u8(offset + 1, 'extension');
+      // A graphic control extension's transparency flag.
+      if (label === 0xf9 && (r.u8(offset + 3, 'graphic control extension') & 1) === 1) hasAlpha = true;
+      offset = skipSubBlocks(r, offset + 2);
+    } else if (introducer === 0x2c) {
+      const left = r.u16(offset + 1, 'image descriptor', true);
+      const top = r.u16(offset + 3, 'image descriptor', true);
+      const w = r.u16(offset + 5, 'image descriptor', true);
+      const h = r.u16(offset + 7, 'image descriptor', true);
+      const flags = r.u8(offset + 9, 'image descriptor');
+      if (frames === 0 && (left > 0 || top > 0 || left + w < width || top + h < height)) hasAlpha = true;
+      if (w === 0 || h === 0 || left + w > width || top + h > height)
+        throw r.corrupt(
+          `frame ${frames + 1} (${w}x${h} at ${left},${top}) does not fit the ${width}x${height} screen`,
+        );
+      offset += 10 + ((flags & 0x80) !== 0 ? 3 * 2 ** ((flags & 7) + 1) : 0);
+      r.u8(offset, 'image data'); // LZW minimum code size
+      offset = skipSubBlocks(r, offset + 1);
+      frames++;
+    } else {
+      throw r.corrupt(`unknown block 0x${introducer.toString(16)} at byte ${offset}`, { offset });
+    }
+  }
+  if (frames === 0) throw r.corrupt('there is no image (no image descriptor)');
+  return { width, height, hasAlpha, animated: frames > 1, frames };
+}
+
+function skipSubBlocks(r: Reader, from: number): number {
+  let offset = from;
+  for (let size = r.u8(offset, 'data sub-block'); size !== 0; size = r.u8(offset, 'data sub-block')) {
+    r.need(offset + 1, size, 'data sub-block');
+    offset += 1 + size;
+  }
+  return offset + 1;
+}
+
+// ----------------------------------------------------------------------------------- colour profiles
+
+interface IccSegment {
+  readonly sequence: number;
+  readonly count: number;
+  readonly data: Uint8Array;
+}
+
+function isIccApp2(bytes: Uint8Array, start: number, length: number): boolean {
+  return (
+    length > 14 &&
+    Buffer.from(bytes.buffer, bytes.byteOffset + start, 12).toString('latin1') === 'ICC_PROFILE\0'
+  );
+}
+
+/**
+ * JPEG: the ICC profile split over APP2 segments (ICC.1 annex B.4), each numbered 1..count, joined
+ * in their numbers' order. A set with a number missing, repeated or out of range is not used.
+ */
+function jpegColour(segments: readonly IccSegment[]): ColourFacts {
+  if (segments.length === 0) return { warnings: [] };
+  const count = segments[0]!.count;
+  const ordered = [...segments].sort((a, b) => a.sequence - b.sequence);
+  const complete =
+    count > 0 &&
+    ordered.length === count &&
+    ordered.every((segment, i) => segment.count === count && segment.sequence === i + 1);
+  if (!complete) {
+    const numbers = segments.map((s) => `${s.sequence}/${s.count}`).join(', ');
+    return {
+      warnings: [`The ICC profile's APP2 segments are incomplete (${numbers}): the image is taken as sRGB`],
+    };
+  }
+  const icc = ordered.length === 1 ? ordered[0]!.data : Buffer.concat(ordered.map((s) => s.data));
+  return iccFacts(icc, 'APP2');
+}
+
+/** PNG: the iCCP chunk's profile, zlib-compressed after its name (PNG 11.3.3.3). */
+function pngColour(chunk: Uint8Array | undefined): ColourFacts {
+  if (!chunk) return { warnings: [] };
+  const nul = chunk.indexOf(0);
+  if (nul < 1 || nul > 79 || chunk[nul + 1] !== 0)
+    return { warnings: ['The PNG iCCP chunk is malformed: the image is taken as sRGB'] };
+  try {
+    return iccFacts(inflateSync(chunk.subarray(nul + 2), { maxOutputLength: MAX_ICC_BYTES }), 'iCCP');
+  } catch (error) {
+    return {
+      warnings: [
+        `The PNG iCCP profile cannot be inflated (${(error as Error).message}): the image is taken as sRGB`,
+      ],
+    };
+  }
+}
+
+/** HEIF `colr` (ISO/IEC 23008-12 6.5.5): `prof`/`rICC` carry an ICC profile, `nclx` H.273 code points. */
+function heifColour(r: Reader, properties: readonly Box[]): ColourFacts {
+  let nclx: ColourFacts['nclx'];
+  for (const colr of properties.filter((b) => b.type === 'colr')) {
+    const type = r.fourcc(colr.body, 'colr box');
+    if (type === 'prof' || type === 'rICC')
+      return iccFacts(r.bytes.subarray(colr.body + 4, colr.end), 'colr');
+    if (type === 'nclx' && colr.end - colr.body >= 11)
+      nclx = {
+        primaries: r.u16(colr.body + 4, 'colr box'),
+        transfer: r.u16(colr.body + 6, 'colr box'),
+        matrix: r.u16(colr.body + 8, 'colr box'),
+      };
+  }
+  return nclx ? { nclx, warnings: [] } : { warnings: [] };
+}
+
+/** The largest ICC profile we take (CMYK press profiles are a few MB at most). */
+const MAX_ICC_BYTES = 16 * 1024 * 1024;
+
+/** An ICC profile whose header (ICC.1 7.2) declares its own size and carries the 'acsp' signature. */
+function iccFacts(icc: Uint8Array, source: NonNullable<ColourFacts['iccSource']>): ColourFacts {
+  const declared =
+    icc.length >= 128 ? new DataView(icc.buffer, icc.byteOffset, icc.byteLength).getUint32(0) : 0;
+  const signature =
+    icc.length >= 40 ? Buffer.from(icc.buffer, icc.byteOffset + 36, 4).toString('latin1') : '';
+  if (
+    icc.length < 128 ||
+    signature !== 'acsp' ||
+    declared < 128 ||
+    declared > icc.length ||
+    icc.length > MAX_ICC_BYTES
+  )
+    return {
+      warnings: [
+        `The embedded ICC profile (${source}, ${icc.length} bytes) is not a valid profile: the image is taken as sRGB`,
+      ],
+    };
+  return { icc: icc.subarray(0, declared), iccSource: source, warnings: [] };
 }

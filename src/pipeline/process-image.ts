@@ -1,5 +1,17 @@
 import { performance } from 'node:perf_hooks';
-import { CodecTimeoutError, type DecodeShrink, decode, encode, resize } from '../codecs/index.ts';
+import {
+  CodecTimeoutError,
+  ColourError,
+  type DecodeShrink,
+  decode,
+  decodeCmyk,
+  describeProfile,
+  encode,
+  type PixelLayout,
+  resize,
+  standardCmykProfile,
+  toSrgb,
+} from '../codecs/index.ts';
 import type { FormatOptions, PipelineConfig } from '../core/config.ts';
 import { InvalidImageError } from '../core/errors.ts';
 import type { InputFormat, OutputFormat } from '../core/formats.ts';
@@ -75,10 +87,23 @@ export interface ImageTimings {
   total: number;
 }
 
+/** What colour management did to one image (recorded in its manifest). */
+export interface ColourResult {
+  /** The description of the profile the pixels were converted from, when one was. */
+  readonly profile?: string;
+  /** Where that profile came from: the file (APP2, iCCP, ICCP, colr) or imgpipe's CMYK default. */
+  readonly source?: 'APP2' | 'iCCP' | 'ICCP' | 'colr' | 'default-cmyk';
+  /** True when the pixels were converted to sRGB; false when they were taken as sRGB. */
+  readonly converted: boolean;
+  /** Why a profile, or the file's colour information, was not used. */
+  readonly warnings: readonly string[];
+}
+
 export interface ProcessedImage {
   readonly header: ImageHeader;
   /** The decoded image had non-opaque pixels. */
   readonly transparent: boolean;
+  readonly colour: ColourResult;
   readonly outputs: readonly ImageOutput[];
   readonly timings: ImageTimings;
 }
@@ -103,7 +128,7 @@ export async function processImage(
     mark = now;
   };
 
-  const header = inspectImage(bytes, config.limits);
+  const header = inspectImage(bytes, config.limits, config.animation);
   lap('probe');
 
   const steps = planSteps({ width: header.displayWidth, height: header.displayHeight }, config.variants);
@@ -112,7 +137,10 @@ export async function processImage(
   const decoded = { width: Math.ceil(header.width / shrink), height: Math.ceil(header.height / shrink) };
   checkMemoryBudget(header, decoded, steps, encoder.workers ?? 1, config.limits.memory);
   deadline?.enter('decode');
+  const colour = await colourPlan(header);
   let source: RawImage | undefined = await decodeChecked(header, bytes, shrink, deadline);
+  if (colour.layout === 'cmyk' || colour.layout === 'cmyk-inverted')
+    source = await convertColour(source, colour); // a CMYK image becomes RGBA before anything else
   lap('decode');
   const transparent = header.hasAlpha && hasTransparency(source);
 
@@ -124,6 +152,9 @@ export async function processImage(
     let image: RawImage;
     if (step.from === 'source') {
       image = await fromSource(source!, header, step, config, transparent);
+      // An RGB or grey profile is applied to each result made from the source: the small image
+      // costs a fraction of the full one (colour.ts explains the order, and what it changes).
+      if (colour.layout === 'rgba' || colour.layout === 'gray') image = await convertColour(image, colour);
     } else {
       image = await fromEarlier(results[step.from]!, header, step, config, transparent);
     }
@@ -167,7 +198,7 @@ export async function processImage(
   deadline?.check();
   timings.total = performance.now() - started;
   for (const key of Object.keys(timings) as (keyof ImageTimings)[]) timings[key] = roundMs(timings[key]);
-  return { header, transparent, outputs: done, timings };
+  return { header, transparent, colour: colour.result(), outputs: done, timings };
 }
 
 /**
@@ -197,7 +228,9 @@ async function decodeChecked(
 ): Promise<RawImage> {
   let image: RawImage;
   try {
-    image = await decode(header.format as InputFormat, bytes, shrink, deadline?.at);
+    image = header.cmyk
+      ? await decodeCmyk(bytes, shrink, deadline?.at)
+      : await decode(header.format as InputFormat, bytes, shrink, deadline?.at);
   } catch (error) {
     if (deadline && error instanceof CodecTimeoutError) throw deadline.exceeded(true);
     throw error;
@@ -286,4 +319,122 @@ function lastUses(steps: readonly Step[]): { source: number; steps: Map<number, 
     else uses.set(step.from, index);
   });
   return { source, steps: uses };
+}
+
+// ------------------------------------------------------------------------------------------- colour
+
+/**
+ * How an image's colours reach sRGB, decided from its header before decoding:
+ *
+ * - no profile (and no nclx description other than sRGB's primaries): the pixels are sRGB, no
+ *   transform and no cost;
+ * - a profile whose description names sRGB ("sRGB IEC61966-2.1", as most cameras embed): the same,
+ *   without the transform's cost;
+ * - any other RGB or grey profile: the pixels are converted to sRGB (Little CMS, perceptual);
+ * - a CMYK or YCCK JPEG: its embedded CMYK profile, or imgpipe's default CMYK profile when it has
+ *   none or an unusable one;
+ * - a profile Little CMS cannot read, or of another colour space than the pixels: ignored, with a
+ *   warning in the manifest; never a failure.
+ */
+interface ColourPlan {
+  readonly layout?: PixelLayout;
+  icc?: Uint8Array;
+  profile?: string;
+  source?: ColourResult['source'];
+  readonly warnings: string[];
+  converted: boolean;
+  result(): ColourResult;
+}
+
+const SRGB_DESCRIPTIONS = /^(sRGB|sRGB IEC61966-2[.-]1|sRGB built-in|sRGB IEC61966-2\.1 \(lcms internal\))$/i;
+/** H.273 colour primaries that are sRGB's: 1 (BT.709) and 2 (unspecified). */
+const SRGB_PRIMARIES = new Set([1, 2]);
+
+async function colourPlan(header: ImageHeader): Promise<ColourPlan> {
+  const { icc, iccSource, nclx } = header.colour;
+  const plan: ColourPlan = {
+    warnings: [...header.colour.warnings],
+    converted: false,
+    result() {
+      return {
+        ...(this.profile !== undefined && { profile: this.profile }),
+        ...(this.source && { source: this.source }),
+        converted: this.converted,
+        warnings: this.warnings,
+      };
+    },
+  };
+  const describe = async (profile: Uint8Array) => {
+    try {
+      return await describeProfile(profile);
+    } catch (error) {
+      if (!(error instanceof ColourError)) throw error;
+      plan.warnings.push(
+        `The embedded ICC profile (${iccSource}) cannot be used: ${error.message}; it was ignored`,
+      );
+      return undefined;
+    }
+  };
+  if (header.cmyk) {
+    const layout: PixelLayout = header.cmyk.inverted ? 'cmyk-inverted' : 'cmyk';
+    const info = icc && (await describe(icc));
+    if (icc && info && info.space === 'CMYK')
+      return Object.assign(plan, { layout, icc, profile: info.description, source: iccSource });
+    if (info)
+      plan.warnings.push(`The embedded ICC profile describes ${info.space}, not CMYK; it was ignored`);
+    const standard = await standardCmykProfile();
+    const standardInfo = await describeProfile(standard);
+    return Object.assign(plan, {
+      layout,
+      icc: standard,
+      profile: standardInfo.description,
+      source: 'default-cmyk',
+    });
+  }
+  if (!icc) {
+    if (nclx && !SRGB_PRIMARIES.has(nclx.primaries))
+      plan.warnings.push(
+        `The nclx colour description's primaries (${nclx.primaries}, ITU-T H.273) are not converted: the image is taken as sRGB`,
+      );
+    return plan;
+  }
+  const info = await describe(icc);
+  if (!info) return plan;
+  plan.profile = info.description;
+  plan.source = iccSource;
+  if (info.space === 'RGB' && SRGB_DESCRIPTIONS.test(info.description)) return plan;
+  if (info.space !== 'RGB' && info.space !== 'GRAY') {
+    plan.warnings.push(
+      `The embedded ICC profile describes ${info.space}, not the image's RGB; it was ignored`,
+    );
+    return plan;
+  }
+  return Object.assign(plan, { layout: info.space === 'GRAY' ? 'gray' : 'rgba', icc });
+}
+
+/** The pixels in sRGB through the plan's profile; as they were, with a warning, if it fails. */
+async function convertColour(image: RawImage, plan: ColourPlan): Promise<RawImage> {
+  if (!plan.layout || !plan.icc) return image;
+  try {
+    const converted = await toSrgb(image, plan.icc, plan.layout);
+    plan.converted = true;
+    return converted;
+  } catch (error) {
+    if (!(error instanceof ColourError)) throw error;
+    if (plan.source !== 'default-cmyk' && (plan.layout === 'cmyk' || plan.layout === 'cmyk-inverted')) {
+      // The embedded CMYK profile opened but gives no transform: the default one does.
+      plan.warnings.push(
+        `The embedded ICC profile cannot be used: ${error.message}; the default CMYK profile was`,
+      );
+      plan.icc = await standardCmykProfile();
+      plan.source = 'default-cmyk';
+      plan.profile = (await describeProfile(plan.icc)).description;
+      return convertColour(image, plan);
+    }
+    plan.warnings.push(
+      `The embedded ICC profile cannot be used: ${error.message}; the image is taken as sRGB`,
+    );
+    plan.icc = undefined;
+    return image;
+  }
 }

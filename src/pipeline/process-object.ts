@@ -237,6 +237,8 @@ function buildManifest(
       displayHeight: header.displayHeight,
       transparent: image.transparent,
       animated: header.animated,
+      frames: header.frames,
+      colour: image.colour,
     },
     outputs,
     timings,

@@ -6,7 +6,7 @@ import { VERSION } from '../core/runtime.ts';
 import type { Orientation } from '../image/orientation.ts';
 import { getJson, type PutOptions, type Storage } from '../storage/types.ts';
 import type { FormatLimit } from './plan.ts';
-import type { ImageTimings } from './process-image.ts';
+import type { ColourResult, ImageTimings } from './process-image.ts';
 
 /**
  * The two JSON records the pipeline writes beside images: the manifest of a processed source (its
@@ -54,6 +54,10 @@ export interface Manifest {
     readonly displayHeight: number;
     readonly transparent: boolean;
     readonly animated: boolean;
+    /** Frames of an animated source (1 for a still image); outputs are made from the first. */
+    readonly frames: number;
+    /** The source's colour profile and whether its pixels were converted to sRGB (outputs are sRGB, untagged). */
+    readonly colour: ColourResult;
   };
   readonly outputs: readonly ManifestOutput[];
   readonly timings: Timings;

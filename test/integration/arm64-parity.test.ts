@@ -37,7 +37,13 @@ if (missing) {
 }
 
 describe.skipIf(missing !== undefined)('outputs on arm64 and x86_64', () => {
-  it.each(['edge/orientation/photo-exif-orientation-6.jpg', 'edge/formats/alpha-rgba8.png'])(
+  it.each([
+    'edge/orientation/photo-exif-orientation-6.jpg',
+    'edge/formats/alpha-rgba8.png',
+    // libheif, and Little CMS converting a Display P3 profile; then a CMYK JPEG with its profile.
+    'edge/colour/p3-photo.heic',
+    'edge/colour/cmyk-fogra29-profile.jpg',
+  ])(
     'are byte-identical for %s',
     async (fixture) => {
       const script = join(REPO_ROOT, 'scripts/parity-run.ts');

@@ -5,7 +5,7 @@ import { basename, join } from 'node:path';
 import { validate } from 'dockerfile-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BuildReport, buildArtifact } from '../../scripts/build.ts';
-import { WASM_FILES } from '../../src/codecs/wasm.ts';
+import { DATA_FILES, NOT_IN_IMAGE, WASM_FILES, type WasmName } from '../../src/codecs/wasm.ts';
 import { IMAGE_ENV } from '../../src/core/runtime.ts';
 import { REPO_ROOT } from '../support/cli.ts';
 
@@ -17,8 +17,17 @@ describe('build artifact', () => {
   });
   afterAll(() => rmSync(report.outdir, { recursive: true, force: true }));
 
-  it('holds the handler bundle, the encoder worker and exactly the codecs’ .wasm files', () => {
-    const wasm = Object.values(WASM_FILES).map((path) => `wasm/${basename(path)}`);
+  it('holds the handler bundle, the encoder worker and exactly the codecs’ .wasm and data files', () => {
+    const wasm = [
+      ...Object.entries(WASM_FILES)
+        .filter(([name]) => !NOT_IN_IMAGE.includes(name as WasmName))
+        .map(([, path]) => `wasm/${basename(path)}`),
+      ...Object.values(DATA_FILES).map((path) => `wasm/${basename(path)}`),
+    ];
+    // libheif (LGPL) is its own file, which the LGPL lets a user replace; the scalar AVIF encoder,
+    // for engines without WebAssembly SIMD, is not: the image's Node 24 has SIMD.
+    expect(wasm).toContain('wasm/libheif.wasm');
+    expect(wasm).not.toContain('wasm/avif_enc.wasm');
     expect(report.files.map((f) => f.path)).toEqual(
       ['THIRD-PARTY-NOTICES.md', 'encode-worker.mjs', 'index.mjs', 'index.mjs.LEGAL.txt', ...wasm].sort(
         (a, b) => a.localeCompare(b),
@@ -52,6 +61,15 @@ describe('build artifact', () => {
     expect(own).toContain('- libheif 1.15.1 (Debian 1.15.1-1+deb12u1): LGPL-3.0-or-later');
     expect(own).toContain('Alliance for Open Media Patent License 1.0');
     expect(own).toContain('GNU LESSER GENERAL PUBLIC LICENSE');
+    // The HEIC decoder and the colour engine: what is compiled in, libheif's LGPL, the CMYK profile's data.
+    expect(report.packages).toEqual(expect.arrayContaining(['libheif-js', 'lcms-wasm']));
+    expect(notices).toMatch(/^## libheif-js@[\d.]+\n\nLicence: LGPL-3\.0/m);
+    expect(notices).toContain(
+      'Compiled into its .wasm: libheif 1.23 and libde265 (wasm/libheif.wasm, a separate file',
+    );
+    expect(notices).toContain('Compiled into its .wasm: Little CMS 2 (MIT).');
+    expect(notices).toContain('## wasm/cmyk-fogra39.icc');
+    expect(notices).toContain('FOGRA39L.ti3 from Debian icc-profiles-free 2.0.1 (Kai-Uwe Behrmann): Zlib');
   });
 
   it('stays under 15 MB', () => {

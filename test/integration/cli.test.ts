@@ -272,4 +272,113 @@ describe('imgpipe dev', () => {
     },
     360_000,
   );
+
+  it.skipIf(!hasTool('aws') || !hasTool('convert') || !hasTool('jpgicc'))(
+    'turns a HEIC photo, a Display P3 JPEG, a CMYK JPEG and an animated GIF uploaded to it into upright sRGB variants',
+    async () => {
+      const dir = tempDir();
+      const { child, output } = await startCli(
+        ['dev', '--port', '0', '--dir', join(dir, 'data')],
+        /Watching for uploads/,
+      );
+      const endpoint = output().match(/Local S3 at (http:\/\/127\.0\.0\.1:\d+)/)![1]!;
+      const aws = (...args: string[]) =>
+        promisify(execFile)('aws', [...args, '--endpoint-url', endpoint], {
+          env: awsEnv,
+          maxBuffer: 16 << 20,
+        });
+      const magick = (...args: string[]) =>
+        promisify(execFile)('convert', args, { encoding: 'buffer', maxBuffer: 64 << 20 }).then(
+          (r) => r.stdout,
+        );
+      const p3 = join(dir, 'p3.icc');
+      writeFileSync(p3, await magick(fixturePath('edge/colour/p3-card.png'), 'icc:-'));
+      const srgb = '/usr/share/color/icc/sRGB.icc';
+      const cmykReference = join(dir, 'cmyk-reference.jpg');
+      await promisify(execFile)('jpgicc', [
+        '-t0',
+        '-q100',
+        fixturePath('edge/colour/cmyk-fogra29-profile.jpg'),
+        cmykReference,
+      ]);
+      // Each input, and how ImageMagick (libheif, Little CMS) or jpgicc shows it in sRGB, upright.
+      const inputs = [
+        [
+          'phone/photo.heic',
+          'edge/colour/p3-photo.heic',
+          [
+            fixturePath('edge/colour/p3-photo.heic'),
+            '-profile',
+            p3,
+            '-intent',
+            'Perceptual',
+            '-profile',
+            srgb,
+          ],
+        ],
+        [
+          'phone/grid.heic',
+          'edge/orientation/heic-grid-irot3-orientation-6.heic',
+          [fixturePath('edge/orientation/heic-grid-irot3-orientation-6.heic')],
+        ],
+        [
+          'phone/p3.jpg',
+          'edge/colour/p3-card.jpg',
+          [fixturePath('edge/colour/p3-card.jpg'), '-intent', 'Perceptual', '-profile', srgb],
+        ],
+        ['print/cmyk.jpg', 'edge/colour/cmyk-fogra29-profile.jpg', [cmykReference]],
+        [
+          'forum/animated.gif',
+          'edge/animated/card-3-frames.gif',
+          [`${fixturePath('edge/animated/card-3-frames.gif')}[0]`],
+        ],
+      ] as const;
+      for (const [key, fixture] of inputs)
+        await aws('s3', 'cp', fixturePath(fixture), `s3://imgpipe-source/${key}`);
+      for (const [key] of inputs)
+        await expect
+          .poll(() => output(), { timeout: 240_000 })
+          .toMatch(new RegExp(`\\+ ${key.replace('.', '\\.')}: processed`));
+      await aws('s3', 'sync', 's3://imgpipe-output', join(dir, 'out'));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+      child.kill('SIGINT');
+      expect(await exited).toBe(0);
+
+      for (const [key, , reference] of inputs) {
+        const manifest = JSON.parse(
+          readFileSync(join(dir, 'out', 'manifests', `${key}.json`), 'utf8'),
+        ) as Manifest;
+        expect(manifest.outputs.length, key).toBeGreaterThan(0);
+        for (const out of manifest.outputs) {
+          const file = join(dir, 'out', out.key);
+          // Decoded back by ImageMagick, beside its own sRGB rendering of the source at the same size.
+          const ours = await magick(file, '-depth', '8', 'rgb:-');
+          const theirs = await magick(
+            ...reference,
+            '-filter',
+            'Lanczos',
+            '-resize',
+            `${out.width}x${out.height}!`,
+            '-depth',
+            '8',
+            'rgb:-',
+          );
+          expect(ours.length, out.key).toBe(out.width * out.height * 3);
+          let sum = 0;
+          for (let i = 0; i < ours.length; i++) sum += Math.abs(ours[i]! - theirs[i]!);
+          // Room for lossy encoders (default qualities) and two different Lanczos resamplers.
+          expect(sum / ours.length, out.key).toBeLessThan(8);
+        }
+      }
+      const photo = JSON.parse(
+        readFileSync(join(dir, 'out', 'manifests', 'phone/photo.heic.json'), 'utf8'),
+      ) as Manifest;
+      expect(photo.source).toMatchObject({ format: 'heic', colour: { converted: true, source: 'colr' } });
+      const gif = JSON.parse(
+        readFileSync(join(dir, 'out', 'manifests', 'forum/animated.gif.json'), 'utf8'),
+      ) as Manifest;
+      expect(gif.source).toMatchObject({ format: 'gif', animated: true, frames: 3 });
+    },
+    600_000,
+  );
 });

@@ -255,7 +255,7 @@ describe('S3 event handler', () => {
     const record = await getJson<QuarantineRecord>(quarantine, 'reasons/docs/notes.jpg.json');
     expect(record).toMatchObject({
       reason: 'unsupported-format',
-      message: "The file's content is text; accepted formats are JPEG, PNG, WebP and AVIF",
+      message: "The file's content is text; accepted formats are JPEG, PNG, WebP, AVIF, HEIC and GIF",
       details: { detected: 'text' },
       source: {
         location: `s3://${SOURCE}/docs/notes.jpg`,

@@ -142,6 +142,26 @@ describe.skipIf(!ricInstalled)('the built artifact under the Lambda runtime inte
     });
   });
 
+  it.each([
+    ['edge/orientation/heic-grid-irot3-orientation-6.heic', 'heic', { converted: false }, [192, 128]],
+    ['edge/colour/p3-card.jpg', 'jpeg', { converted: true, source: 'APP2' }, [96, 64]],
+    ['edge/formats/cmyk.jpg', 'jpeg', { converted: true, source: 'default-cmyk' }, [480, 360]],
+    ['edge/animated/card-3-frames.gif', 'gif', { converted: false }, [96, 64]],
+  ] as const)(
+    'reads %s with the image’s own libheif, Little CMS and CMYK profile files',
+    async (fixture, format, colour, [width, height]) => {
+      const body = readFixture(fixture);
+      const key = `phone/${fixture.split('/').pop()}`;
+      const put = await s3.client.send(new PutObjectCommand({ Bucket: 'uploads', Key: key, Body: body }));
+      const result = await api.invoke(
+        buildS3Notification({ bucket: 'uploads', key, size: body.length, etag: put.ETag }),
+      );
+      expect(result, output).toMatchObject({ ok: true, body: { records: [{ key, status: 'processed' }] } });
+      const manifest = await getJson<Manifest>(new S3Storage(s3.client, 'variants'), `manifests/${key}.json`);
+      expect(manifest.source).toMatchObject({ format, displayWidth: width, displayHeight: height, colour });
+    },
+  );
+
   it('quarantines a corrupt file and reports the invocation as successful', async () => {
     const body = readFixture('edge/broken/corrupt-entropy.jpg');
     await s3.client.send(new PutObjectCommand({ Bucket: 'uploads', Key: 'bad.jpg', Body: body }));

@@ -11,8 +11,8 @@ const probeable = fixtures(
   (f) =>
     f.format !== null &&
     isInputFormat(f.format as InputFormat) &&
-    ['ok', 'too-many-pixels', 'unsupported-colorspace'].includes(f.expect) === true,
-).filter((f) => f.expect !== 'unsupported-colorspace');
+    ['ok', 'too-many-pixels'].includes(f.expect) === true,
+);
 
 describe('probeImage', () => {
   it.each(probeable.map((f) => [f.path, f]))('reads the header of %s', (path, fixture) => {
@@ -61,10 +61,12 @@ describe('probeImage', () => {
     }
   });
 
-  it('refuses CMYK JPEG by name before decoding', () => {
-    const error = catchError(() => probeImage('jpeg', readFixture('edge/formats/cmyk.jpg')));
-    expect(error.reason).toBe('unsupported-colorspace');
-    expect(error.message).toMatch(/^(CMYK|YCCK) JPEG is not supported/);
+  it('reads a four-component JPEG as YCCK when Adobe APP14 says transform 2, Adobe-inverted', () => {
+    // ImageMagick (libjpeg) writes CMYK as YCCK with the APP14 marker, transform 2.
+    const header = probeImage('jpeg', readFixture('edge/formats/cmyk.jpg'));
+    expect(header.cmyk).toEqual({ model: 'YCCK', inverted: true });
+    expect(header.colour).toEqual({ warnings: [] });
+    expect(probeImage('jpeg', readFixture('edge/formats/grayscale.jpg')).cmyk).toBeUndefined();
   });
 
   it('reports garbage after a JPEG signature as corrupt', () => {
@@ -346,5 +348,78 @@ describe('parseSequenceHeader', () => {
       [0, 1], // film_grain_params_present
     ]);
     expect(parseSequenceHeader(header)).toMatchObject({ maxWidth: 65536, maxHeight: 1, chroma: '4:0:0' });
+  });
+});
+
+describe('probeImage on HEIC: the HEVC sequence parameter set and grid against ispe', () => {
+  const heic = () => Uint8Array.from(readFixture('edge/formats/heic.heic'));
+  const grid = () => Uint8Array.from(readFixture('edge/orientation/heic-grid-irot3-orientation-6.heic'));
+  /** The file with the `at`-th box of `type` (a FullBox) holding `values` as u32 after its version. */
+  function rewrite(bytes: Uint8Array, type: string, at: number, values: number[]): Uint8Array {
+    const text = Buffer.from(bytes).toString('latin1');
+    let offset = -1;
+    for (let i = 0; i <= at; i++) offset = text.indexOf(type, offset + 1);
+    const view = new DataView(bytes.buffer, bytes.byteOffset);
+    for (const [i, value] of values.entries()) view.setUint32(offset + 8 + 4 * i, value);
+    return bytes;
+  }
+
+  it('reads the bit depth and chroma subsampling from the SPS', () => {
+    expect(probeImage('heic', readFixture('edge/formats/heic.heic')).layout).toEqual({
+      bitDepth: 8,
+      channels: 3,
+      chroma: '4:2:0',
+    });
+    expect(probeImage('heic', readFixture('edge/formats/heic-10bit.heic')).layout).toMatchObject({
+      bitDepth: 10,
+    });
+    expect(probeImage('heic', readFixture('edge/formats/heic-alpha-thumbnail.heic')).layout).toMatchObject({
+      channels: 4,
+    });
+  });
+
+  it('refuses an ispe of 64x64 in front of a 320x216 HEVC frame, naming both sizes', () => {
+    const error = catchError(() => probeImage('heic', rewrite(heic(), 'ispe', 0, [64, 64])));
+    expect(error.reason).toBe('corrupt');
+    expect(error.message).toBe(
+      "The heic file is malformed: item 1's ispe declares 64x64 but its HEVC sequence parameter set declares frames of up to 320x216",
+    );
+    expect(error.details).toMatchObject({ declared: [64, 64], coded: [320, 216] });
+  });
+
+  it('refuses a HEVC item without a sequence parameter set: its frame size cannot be known', () => {
+    const bytes = heic();
+    // hvcC's arrays: VPS (32), SPS (33), PPS (34); mark the SPS array as SEI (39).
+    const hvcC = Buffer.from(bytes).indexOf('hvcC') + 4 + 22;
+    let offset = hvcC + 1;
+    for (let a = 0; a < bytes[hvcC]!; a++) {
+      const type = bytes[offset]! & 0x3f;
+      if (type === 33) bytes[offset] = (bytes[offset]! & 0xc0) | 39;
+      let skip = 3;
+      for (let n = 0; n < ((bytes[offset + 1]! << 8) | bytes[offset + 2]!); n++)
+        skip += 2 + ((bytes[offset + skip]! << 8) | bytes[offset + skip + 1]!);
+      offset += skip;
+    }
+    const error = catchError(() => probeImage('heic', bytes));
+    expect(error.message).toBe(
+      'The heic file is malformed: item 1 has no HEVC sequence parameter set, so its frame size is unknown',
+    );
+  });
+
+  it('refuses a grid whose tiles do not make its canvas, or whose output is not its ispe', () => {
+    // The four tiles share one ispe property (64x96); made 64x64, they no longer cover 128x192.
+    const tile = catchError(() => probeImage('heic', rewrite(grid(), 'ispe', 0, [64, 64])));
+    expect(tile.reason).toBe('corrupt');
+    expect(tile.message).toBe(
+      "The heic file is malformed: grid item 1's 2x2 tiles of 64x64 do not fit its 128x192 canvas",
+    );
+    // The grid's own description (ImageGrid: 2x2 tiles, output 128x192) says 128x180.
+    const bytes = grid();
+    const at = Buffer.from(bytes).indexOf(Buffer.from([0, 0, 1, 1, 0, 128, 0, 192]));
+    bytes[at + 7] = 180;
+    const output = catchError(() => probeImage('heic', bytes));
+    expect(output.message).toBe(
+      "The heic file is malformed: grid item 1's ispe declares 128x192 but the grid's output is 128x180",
+    );
   });
 });

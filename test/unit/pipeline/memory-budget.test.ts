@@ -20,6 +20,8 @@ function header(format: InputFormat, width: number, height: number, layout: Pixe
     displayHeight: height,
     hasAlpha,
     animated: false,
+    frames: 1,
+    colour: { warnings: [] },
     layout,
   };
 }
@@ -123,5 +125,21 @@ describe('checkMemoryBudget', () => {
     ).toThrow(
       /^The jpeg image of 7071x7071 \(decoded at 3536x3536\) needs .* \(2 encoder threads\) .* 12\.5 MP x \d+ bytes\/pixel for jpeg 8-bit/,
     );
+  });
+});
+
+describe('decodeCost for HEIC and GIF', () => {
+  it('has a figure for each HEIC layout and for GIF, from codecs/memory.ts', () => {
+    expect(decodeCost('heic', { bitDepth: 8, channels: 3, chroma: '4:2:0' })).toEqual({
+      kind: 'heic 8-bit 4:2:0',
+      bytesPerPixel: 13,
+    });
+    expect(decodeCost('heic', { bitDepth: 8, channels: 4, chroma: '4:2:0' }).bytesPerPixel).toBe(16);
+    expect(decodeCost('heic', { bitDepth: 10, channels: 3, chroma: '4:2:0' })).toEqual({
+      kind: 'heic 10-bit 4:2:0',
+      bytesPerPixel: 30,
+    });
+    expect(decodeCost('heic', { bitDepth: 10, channels: 4, chroma: '4:4:4' }).bytesPerPixel).toBe(36);
+    expect(decodeCost('gif', { bitDepth: 8, channels: 4 })).toEqual({ kind: 'gif', bytesPerPixel: 6 });
   });
 });

@@ -256,6 +256,11 @@ describe('processImage', () => {
       ],
       ['a 10-bit 4:4:4 AVIF', () => readFixture('edge/formats/avif-10bit-444.avif')],
       ['an 8-bit 4:2:0 AVIF', () => readFixture('edge/formats/avif-8bit-420.avif')],
+      ['an 8-bit HEIC', () => readFixture('edge/formats/heic.heic')],
+      ['a 10-bit HEIC', () => readFixture('edge/formats/heic-10bit.heic')],
+      ['a grid HEIC with irot', () => readFixture('edge/orientation/heic-grid-irot3-orientation-6.heic')],
+      ['an animated GIF', () => readFixture('edge/animated/card-3-frames.gif')],
+      ['a CMYK JPEG with its profile', () => readFixture('edge/colour/cmyk-fogra29-profile.jpg')],
     ])(
       'refuses %s under a budget just below its estimate and processes it at its estimate',
       async (_, make) => {

@@ -1,0 +1,77 @@
+/**
+ * The first frame of an animated WebP, as a still WebP a still-image decoder reads (WebP container
+ * specification, "Animation"): the frame's image chunks (ALPH and VP8, or VP8L) from its ANMF
+ * chunk, behind a VP8X header of the frame's size when it has an alpha chunk. With the frame's
+ * place on the canvas, where the caller puts it (the canvas is transparent before the first
+ * frame, as browsers show it). Undefined for a still WebP. The header probe has already walked
+ * and bounds-checked the chunks.
+ */
+export interface WebpFrame {
+  readonly still: Uint8Array;
+  readonly canvas: { readonly width: number; readonly height: number };
+  readonly x: number;
+  readonly y: number;
+  readonly width: number;
+  readonly height: number;
+}
+
+export function firstWebpFrame(bytes: Uint8Array): WebpFrame | undefined {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const u24 = (at: number) => bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16);
+  const end = Math.min(bytes.length, view.getUint32(4, true) + 8);
+  let canvas: WebpFrame['canvas'] | undefined;
+  for (let at = 12; at + 8 <= end; ) {
+    const type = String.fromCharCode(...bytes.subarray(at, at + 4));
+    const size = view.getUint32(at + 4, true);
+    const body = at + 8;
+    if (type === 'VP8X') canvas = { width: u24(body + 4) + 1, height: u24(body + 7) + 1 };
+    if (type === 'ANMF') {
+      if (!canvas) return undefined;
+      const frame = {
+        x: u24(body) * 2,
+        y: u24(body + 3) * 2,
+        width: u24(body + 6) + 1,
+        height: u24(body + 9) + 1,
+      };
+      const chunks = bytes.subarray(body + 16, Math.min(body + size, end));
+      const hasAlpha = String.fromCharCode(...chunks.subarray(0, 4)) === 'ALPH';
+      const parts: Uint8Array[] = [];
+      if (hasAlpha) {
+        // VP8X: size 10, the alpha flag, 3 reserved bytes, canvas width - 1 and height - 1 (24 bits).
+        const w = frame.width - 1;
+        const h = frame.height - 1;
+        parts.push(
+          new Uint8Array([
+            0x56,
+            0x50,
+            0x38,
+            0x58,
+            10,
+            0,
+            0,
+            0,
+            0x10,
+            0,
+            0,
+            0,
+            w & 255,
+            (w >> 8) & 255,
+            w >> 16,
+            h & 255,
+            (h >> 8) & 255,
+            h >> 16,
+          ]),
+        );
+      }
+      parts.push(chunks);
+      const length = 4 + parts.reduce((sum, part) => sum + part.length, 0);
+      const riff = new Uint8Array(12);
+      riff.set([0x52, 0x49, 0x46, 0x46]); // "RIFF"
+      new DataView(riff.buffer).setUint32(4, length, true);
+      riff.set([0x57, 0x45, 0x42, 0x50], 8); // "WEBP"
+      return { still: Buffer.concat([riff, ...parts]), canvas, ...frame };
+    }
+    at = body + size + (size & 1);
+  }
+  return undefined;
+}
