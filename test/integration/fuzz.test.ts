@@ -28,12 +28,14 @@ const MiB = 1024 * 1024;
 
 /**
  * The peak RSS the run may reach: the memory budget the child's pipeline checks every image
- * against (IMGPIPE_FUZZ_MEMORY_MB, 1024 MiB by default). The budget's estimate already contains
- * the warm runtime (Node, the compiled codecs and their heaps: 290 MiB, codecs/memory.ts), so a
- * process that keeps the README's promise ("an image over the memory the function has is
- * quarantined as over-memory-budget") never goes past it, whatever an image's header claims. The
- * child's own share (the seeds, one case's bytes, the counts) is a few MiB. Measured here with the
- * default seed: see the report printed by the test.
+ * against (512 MiB). The pipeline's estimate of an image's peak already contains the warm
+ * runtime (Node, the compiled codecs and their heaps: 290 MiB, codecs/memory.ts), so a process
+ * that keeps the README's promise (an image whose estimate is over the memory the function has is
+ * quarantined as over-memory-budget before it is decoded) never goes past its budget, whatever a
+ * header claims; the child's own share (the seeds, one case's bytes, the counts) is a few MiB.
+ * 512 MiB rather than a larger function's 1-2 GiB: the bound is tighter, and header patches then
+ * reach the over-memory-budget refusal (a 16384-pixel-tall lossless WebP needs about 630 MiB).
+ * Measured here with the default seed: about 280 MiB.
  */
 const RSS_BOUND_BYTES = DEFAULT_MEMORY_MB * MiB;
 

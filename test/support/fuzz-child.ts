@@ -16,10 +16,8 @@ import {
   type FuzzCase,
   fuzzCase,
   fuzzSeeds,
-  type Seed,
   type Summary,
 } from './fuzz.ts';
-import { progressiveJpeg } from './scans.ts';
 
 /**
  * The fuzz run's child process (started by test/integration/fuzz.test.ts, or by hand:
@@ -30,7 +28,7 @@ import { progressiveJpeg } from './scans.ts';
  *
  * Environment: IMGPIPE_FUZZ_SEED (default 20261130), IMGPIPE_FUZZ_CASES (default 2000),
  * IMGPIPE_FUZZ_ONLY (comma-separated case indexes, to replay some), IMGPIPE_FUZZ_MEMORY_MB (the
- * memory budget the pipeline checks each image against; default 1024).
+ * memory budget the pipeline checks each image against; default 512).
  */
 
 const env = process.env;
@@ -62,15 +60,7 @@ const layout = new BucketLayout(config, 'quarantine/');
 const emit = (line: CaseLine | { summary: Summary }) => process.stdout.write(`${JSON.stringify(line)}\n`);
 const md5 = (bytes: Uint8Array) => createHash('md5').update(bytes).digest('hex');
 
-// A progressive JPEG of MozJPEG's, small, for the repeated-scan mutations (the fixture is libjpeg's).
-const extra: Seed[] = [
-  {
-    name: 'mozjpeg-progressive-120x90.jpg',
-    format: 'jpeg',
-    bytes: await progressiveJpeg('edge/formats/progressive.jpg', 120, 90),
-  },
-];
-const seeds = fuzzSeeds(extra);
+const seeds = await fuzzSeeds();
 
 /** One case: its outcome, and whether the records that outcome promises are there (and only they). */
 async function run(

@@ -1,6 +1,7 @@
 import { crc32, deflateSync } from 'node:zlib';
 import { readFixture } from './fixtures.ts';
 import { pngRgba16, writePng } from './png.ts';
+import { progressiveJpeg } from './scans.ts';
 
 /**
  * Hostile inputs for the fuzz test (test/integration/fuzz.test.ts, run by fuzz-child.ts): small
@@ -126,7 +127,7 @@ function shuffleParts<T>(
 /** The run's defaults (fuzz-child.ts reads IMGPIPE_FUZZ_SEED, IMGPIPE_FUZZ_CASES, IMGPIPE_FUZZ_MEMORY_MB). */
 export const DEFAULT_SEED = 20261130;
 export const DEFAULT_CASES = 2000;
-export const DEFAULT_MEMORY_MB = 1024;
+export const DEFAULT_MEMORY_MB = 512;
 
 export type CaseLine =
   | { readonly start: number; readonly name: string; readonly bytes: number }
@@ -439,9 +440,9 @@ function mutatePng(rng: Rng, png: Uint8Array): { bytes: Uint8Array; what: string
       return { bytes: replace(i, data), what: `ihdr-${field}` };
     }
     case 2: {
-      // A length field corrupted, the CRC fixed up over what the new length covers: either the
-      // chunk's data cut or padded to it, or only the length field changed (the CRC then covers
-      // the bytes the decoder will read as data).
+      // A length field corrupted, the CRC fixed up so that a reader's check passes: either the
+      // chunk's data cut or padded to the new length, or only the length field changed and the
+      // CRC of what a reader now takes for the chunk's data written where it will look for it.
       if (chunks.length === 0) return undefined;
       const i = rng.int(chunks.length);
       const c = chunks[i]!;
@@ -463,10 +464,14 @@ function mutatePng(rng: Rng, png: Uint8Array): { bytes: Uint8Array; what: string
             ? c.data.subarray(0, length)
             : concat([c.data, rng.bytes(length - c.data.length)]);
         parts[i] = pngChunk(c.type, data);
-      } else {
-        parts[i] = pngChunk(c.type, c.data, length);
+        return { bytes: joinPng(parts, tail), what: `length-${c.type}-${length}-resized` };
       }
-      return { bytes: joinPng(parts, tail), what: `length-${c.type}-${length}` };
+      const file = joinPng(parts, tail);
+      const start = 8 + parts.slice(0, i).reduce((sum, p) => sum + p.length, 0);
+      file.set(u32(length), start);
+      if (start + 12 + length <= file.length)
+        file.set(u32(crc32(file.subarray(start + 4, start + 8 + length)) >>> 0), start + 8 + length);
+      return { bytes: file, what: `length-${c.type}-${length}` };
     }
     case 3: {
       // The compressed data damaged (CRC fixed, so only zlib and the filters can tell), or split.
@@ -823,8 +828,11 @@ function palettePng(): Uint8Array {
   ]);
 }
 
-/** The small files every case starts from: each supported format, layout and bit depth. */
-export function fuzzSeeds(extra: readonly Seed[] = []): Seed[] {
+/**
+ * The small files every case starts from: each supported format, layout and bit depth, and a small
+ * progressive JPEG of MozJPEG's for the repeated-scan mutations (the fixture is libjpeg's).
+ */
+export async function fuzzSeeds(): Promise<Seed[]> {
   const fixture = (format: Seed['format'], path: string): Seed => ({
     name: path.split('/').at(-1)!,
     format,
@@ -854,7 +862,11 @@ export function fuzzSeeds(extra: readonly Seed[] = []): Seed[] {
     fixture('avif', 'edge/formats/avif-10bit-444.avif'),
     fixture('avif', 'edge/orientation/avif-irot3-imir0-orientation-7.avif'),
     fixture('avif', 'edge/orientation/avif-exif-orientation-6.avif'),
-    ...extra,
+    {
+      name: 'mozjpeg-progressive-120x90.jpg',
+      format: 'jpeg',
+      bytes: await progressiveJpeg('edge/formats/progressive.jpg', 120, 90),
+    },
   ];
 }
 
@@ -976,7 +988,15 @@ export function fuzzCase(seed: number, index: number, seeds: readonly Seed[]): F
       const steps: string[] = [];
       const depth = rng.pick([1, 1, 1, 2, 3]);
       for (let tries = 0; steps.length < depth && tries < 10; tries++) {
-        const mutated = MUTATE[source.format](rng, bytes);
+        // A mutation that does not fit what earlier ones left (a field past a shortened
+        // segment's end) is skipped; the PRNG has moved on the same way, so the case is still reproducible.
+        let mutated: ReturnType<(typeof MUTATE)['jpeg']>;
+        try {
+          mutated = MUTATE[source.format](rng, bytes);
+        } catch (error) {
+          if (!(error instanceof RangeError)) throw error;
+          mutated = undefined;
+        }
         if (mutated) {
           bytes = mutated.bytes;
           steps.push(mutated.what);
