@@ -64,7 +64,7 @@ export function caseRng(seed: number, index: number): Rng {
 }
 
 const text = (s: string) => new TextEncoder().encode(s);
-const concat = (parts: readonly Uint8Array[]) => new Uint8Array(Buffer.concat(parts));
+const concat = (parts: readonly Uint8Array[]): Uint8Array => new Uint8Array(Buffer.concat(parts));
 const u16 = (n: number) => Uint8Array.of((n >> 8) & 0xff, n & 0xff);
 const u32 = (n: number) => Uint8Array.of((n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff);
 const u32le = (n: number) => Uint8Array.of(n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, (n >>> 24) & 0xff);
@@ -72,6 +72,10 @@ const readU32 = (b: Uint8Array, at: number) =>
   ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
 const readU32le = (b: Uint8Array, at: number) =>
   (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
+/** Flips bits of one byte (an index past the end changes nothing, as for a plain assignment). */
+const xorAt = (b: Uint8Array, at: number, bits: number) => {
+  if (at < b.length) b[at] = b[at]! ^ bits;
+};
 const ascii = (b: Uint8Array, at: number, n: number) => String.fromCharCode(...b.subarray(at, at + n));
 
 /** Sizes a header may declare: edges of every field width and of our limits, and plain small values. */
@@ -402,7 +406,7 @@ export function pngChunk(type: string, data: Uint8Array, length = data.length): 
   return concat([u32(length), typed, u32(crc32(typed) >>> 0)]);
 }
 
-const joinPng = (chunks: readonly Uint8Array[], tail = new Uint8Array(0)) =>
+const joinPng = (chunks: readonly Uint8Array[], tail: Uint8Array = new Uint8Array(0)) =>
   concat([PNG_SIGNATURE, ...chunks, tail]);
 
 function mutatePng(rng: Rng, png: Uint8Array): { bytes: Uint8Array; what: string } | undefined {
@@ -487,7 +491,7 @@ function mutatePng(rng: Rng, png: Uint8Array): { bytes: Uint8Array; what: string
         return { bytes: joinPng(parts, tail), what: `idat-split-${size}` };
       }
       const flips = rng.range(1, 10);
-      for (let k = 0; k < flips; k++) data[rng.int(data.length)] ^= 1 << rng.int(8);
+      for (let k = 0; k < flips; k++) xorAt(data, rng.int(data.length), 1 << rng.int(8));
       return { bytes: replace(i, data), what: `idat-${flips}-flips-crc-fixed` };
     }
     case 4: {
@@ -544,7 +548,7 @@ function mutatePng(rng: Rng, png: Uint8Array): { bytes: Uint8Array; what: string
       const parts = encoded();
       const i = rng.int(parts.length);
       const copy = new Uint8Array(parts[i]!);
-      copy[copy.length - 1 - rng.int(4)] ^= 0xff;
+      xorAt(copy, copy.length - 1 - rng.int(4), 0xff);
       parts[i] = copy;
       return { bytes: joinPng(parts, tail), what: `bad-crc-${chunks[i]!.type}` };
     }
@@ -668,7 +672,7 @@ function mutateWebp(rng: Rng, webp: Uint8Array): { bytes: Uint8Array; what: stri
       if (i < 0) return undefined;
       const data = new Uint8Array(chunks[i]!.data);
       const flips = rng.range(1, 12);
-      for (let k = 0; k < flips; k++) data[rng.int(data.length)] ^= 1 << rng.int(8);
+      for (let k = 0; k < flips; k++) xorAt(data, rng.int(data.length), 1 << rng.int(8));
       return { bytes: replace(i, data), what: `bitstream-${flips}-flips` };
     }
   }
@@ -786,7 +790,7 @@ function mutateAvif(rng: Rng, avif: Uint8Array): { bytes: Uint8Array; what: stri
       }
       const head = rng.chance(0.5) ? Math.min(40, mdat.size - 8) : mdat.size - 8;
       const flips = rng.range(1, 8);
-      for (let k = 0; k < flips; k++) copy[mdat.start + 8 + rng.int(head)] ^= 1 << rng.int(8);
+      for (let k = 0; k < flips; k++) xorAt(copy, mdat.start + 8 + rng.int(head), 1 << rng.int(8));
       return { bytes: copy, what: `mdat-${flips}-flips-in-${head}` };
     }
     default: {
@@ -817,7 +821,7 @@ function palettePng(): Uint8Array {
   const stride = 1 + Math.ceil((width * 2) / 8);
   const raw = new Uint8Array(stride * height);
   for (let y = 0; y < height; y++)
-    for (let x = 0; x < width; x++) raw[y * stride + 1 + (x >> 2)] |= ((x + y) & 3) << (6 - 2 * (x & 3));
+    for (let x = 0; x < width; x++) raw[y * stride + 1 + (x >> 2)]! |= ((x + y) & 3) << (6 - 2 * (x & 3));
   const ihdr = concat([u32(width), u32(height), Uint8Array.of(2, 3, 0, 0, 0)]);
   return joinPng([
     pngChunk('IHDR', ihdr),
@@ -1019,7 +1023,7 @@ export function fuzzCase(seed: number, index: number, seeds: readonly Seed[]): F
       const flips = rng.pick([1, 2, 4, 16, 64]);
       // Half of them near the front, where the headers are.
       const span = rng.chance(0.5) ? Math.min(bytes.length, 256) : bytes.length;
-      for (let k = 0; k < flips; k++) bytes[rng.int(span)] ^= 1 << rng.int(8);
+      for (let k = 0; k < flips; k++) xorAt(bytes, rng.int(span), 1 << rng.int(8));
       return {
         bytes,
         what: `${source.name} ${flips}-bit-flips-in-${span}`,
