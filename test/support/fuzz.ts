@@ -935,6 +935,84 @@ function headersOnly(rng: Rng, seeds: readonly Seed[]): { bytes: Uint8Array; wha
   return { bytes: seed.bytes.subarray(0, n), what: `${seed.name}-first-${n}-bytes` };
 }
 
+/**
+ * A zlib stream of `n` zero bytes, written directly (fixed Huffman codes: one literal 0, then
+ * <length 258, distance 1> copies at 13 bits each), so a bomb of hundreds of megabytes is made in
+ * a few megabytes of memory instead of by compressing the zeros.
+ */
+export function zeroZlib(n: number): Uint8Array {
+  // 13 bits per copy, up to 257 literals of 8 bits, header, end of block and checksum.
+  const out = new Uint8Array(Math.ceil(((n / 258) * 13) / 8) + 300);
+  let at = 2;
+  let bit = 0;
+  const bits = (value: number, count: number) => {
+    // LSB first, as DEFLATE packs fields; Huffman codes are passed reversed by `code`.
+    for (let i = 0; i < count; i++) {
+      if ((value >> i) & 1) out[at] = out[at]! | (1 << bit);
+      if (++bit === 8) [bit, at] = [0, at + 1];
+    }
+  };
+  const code = (value: number, count: number) => {
+    let reversed = 0;
+    for (let i = 0; i < count; i++) reversed |= ((value >> i) & 1) << (count - 1 - i);
+    bits(reversed, count);
+  };
+  out.set([0x78, 0x01]);
+  bits(1, 1); // BFINAL
+  bits(1, 2); // BTYPE 01: fixed Huffman codes
+  let left = n;
+  if (left > 0) {
+    code(0x30, 8); // literal 0
+    left--;
+  }
+  for (; left >= 258; left -= 258) {
+    code(0xc5, 8); // length 258 (symbol 285, no extra bits)
+    code(0, 5); // distance 1
+  }
+  for (; left > 0; left--) code(0x30, 8);
+  code(0, 7); // end of block (symbol 256)
+  if (bit > 0) [bit, at] = [0, at + 1];
+  // Adler-32 of n zeros: a = 1, b = n (mod 65521).
+  out.set(u32((((n % 65521) << 16) | 1) >>> 0), at);
+  return out.subarray(0, at + 4);
+}
+
+/**
+ * Decompression bombs that are valid images: a PNG of zeros (grey, RGB, RGBA, 8 or 16 bits) or a
+ * lossless WebP whose prefix codes cost 0 bits a pixel (the 52-byte fixture's bitstream, any size),
+ * from half a megapixel to 80, so some pass the memory estimate and are decoded in full and some
+ * are refused before: the peak RSS then tests the estimate.
+ */
+function bomb(rng: Rng): { bytes: Uint8Array; what: string; ext: string } {
+  const pixels = Math.round(500_000 * 160 ** rng.next());
+  const aspect = 4 ** (rng.next() * 2 - 1);
+  const width = Math.max(1, Math.round(Math.sqrt(pixels * aspect)));
+  const height = Math.max(1, Math.round(pixels / width));
+  if (rng.chance(0.3)) {
+    const [w, h] = [Math.min(width, 16384), Math.min(height, 16384)];
+    const webp = new Uint8Array(readFixture('edge/bombs/webp-16384x16384.webp'));
+    webp.set(u32le(w - 1).subarray(0, 3), 24);
+    webp.set(u32le(h - 1).subarray(0, 3), 27);
+    webp.set(u32le(((w - 1) | ((h - 1) << 14)) >>> 0), 39);
+    return { bytes: webp, what: `bomb-webp-lossless-${w}x${h}`, ext: 'webp' };
+  }
+  const [colour, depth, channels] = rng.pick([
+    [0, 8, 1],
+    [2, 8, 3],
+    [6, 8, 4],
+    [6, 16, 4],
+    [0, 16, 1],
+  ] as const);
+  const raw = height * (1 + (width * channels * depth) / 8);
+  const ihdr = concat([u32(width), u32(height), Uint8Array.of(depth, colour, 0, 0, 0)]);
+  const png = joinPng([
+    pngChunk('IHDR', ihdr),
+    pngChunk('IDAT', zeroZlib(raw)),
+    pngChunk('IEND', new Uint8Array(0)),
+  ]);
+  return { bytes: png, what: `bomb-png-${depth}bit-${channels}ch-${width}x${height}`, ext: 'png' };
+}
+
 function polyglot(rng: Rng, seeds: readonly Seed[]): { bytes: Uint8Array; what: string } {
   const seed = rng.pick(seeds);
   const [otherName, other] = rng.pick(OTHER_FORMATS);
@@ -980,7 +1058,7 @@ const EXTENSIONS = ['jpg', 'jpeg', 'png', 'webp', 'avif'];
 /**
  * Case `index` of the fuzz run `seed`. About half the cases are container-aware mutations of a
  * seed (one to three stacked), the rest blind truncation and bit flips, headers alone, other
- * formats, zero and one byte, and polyglots.
+ * formats, zero and one byte, decompression bombs and polyglots.
  */
 export function fuzzCase(seed: number, index: number, seeds: readonly Seed[]): FuzzCase {
   const rng = caseRng(seed, index);
@@ -1044,7 +1122,8 @@ export function fuzzCase(seed: number, index: number, seeds: readonly Seed[]): F
         ext: rng.pick(EXTENSIONS),
       };
     }
-    if (roll < 93) return { ...headersOnly(rng, seeds), ext: rng.pick(EXTENSIONS) };
+    if (roll < 92) return { ...headersOnly(rng, seeds), ext: rng.pick(EXTENSIONS) };
+    if (roll < 94) return bomb(rng);
     return { ...polyglot(rng, seeds), ext: rng.pick(EXTENSIONS) };
   };
   const { bytes, what, ext } = make();

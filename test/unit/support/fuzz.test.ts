@@ -1,7 +1,7 @@
-import { crc32 } from 'node:zlib';
+import { crc32, inflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { sniffFormat } from '../../../src/image/sniff.ts';
-import { caseRng, DEFAULT_SEED, fuzzCase, fuzzSeeds, jpegSegments } from '../../support/fuzz.ts';
+import { caseRng, DEFAULT_SEED, fuzzCase, fuzzSeeds, jpegSegments, zeroZlib } from '../../support/fuzz.ts';
 
 /**
  * The fuzz test's inputs (test/support/fuzz.ts) must be what their names say, or the fuzz test
@@ -33,6 +33,8 @@ describe('fuzz cases', () => {
       /metadata-/,
       /-named-as-image/,
       /zero-bytes/,
+      /bomb-png-/,
+      /bomb-webp-/,
       /one-byte-/,
       /\+zip|\+html|-magic-on-/,
     ]) {
@@ -88,5 +90,13 @@ describe('fuzz cases', () => {
       expect(c.key, c.name).toMatch(/\.(jpg|jpeg|png|webp|avif)$/);
       expect(sniffFormat(c.bytes), c.name).not.toMatch(/^(jpeg|png|webp|avif)$/);
     }
+  });
+});
+
+describe('zeroZlib', () => {
+  it.each([0, 1, 257, 258, 259, 12_345, 1 << 20])('writes a zlib stream of %i zeros', (n) => {
+    const back = inflateSync(zeroZlib(n));
+    expect(back.length).toBe(n);
+    expect(back.every((b) => b === 0)).toBe(true);
   });
 });
