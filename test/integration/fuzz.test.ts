@@ -20,6 +20,8 @@ import {
  * Another seed, more cases, or some cases again:
  *   IMGPIPE_FUZZ_SEED=7 IMGPIPE_FUZZ_CASES=20000 npx vitest run test/integration/fuzz.test.ts
  *   IMGPIPE_FUZZ_SEED=7 IMGPIPE_FUZZ_ONLY=123,456 npx vitest run test/integration/fuzz.test.ts
+ * and with encodes in a pool of worker threads, as the function has above 1.5 CPUs:
+ *   IMGPIPE_FUZZ_WORKERS=2 npx vitest run test/integration/fuzz.test.ts
  */
 
 const seed = process.env.IMGPIPE_FUZZ_SEED ?? String(DEFAULT_SEED);

@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { parsePipelineConfig } from '../../src/config/document.ts';
 import { ImgpipeError, INVALID_REASONS } from '../../src/core/errors.ts';
 import { BucketLayout } from '../../src/core/layout.ts';
+import { createEncoder } from '../../src/pipeline/encoder-pool.ts';
 import { processObject } from '../../src/pipeline/process-object.ts';
 import { FsStorage } from '../../src/storage/fs.ts';
 import {
@@ -28,14 +29,16 @@ import {
  *
  * Environment: IMGPIPE_FUZZ_SEED (default 20261130), IMGPIPE_FUZZ_CASES (default 2000),
  * IMGPIPE_FUZZ_ONLY (comma-separated case indexes, to replay some), IMGPIPE_FUZZ_MEMORY_MB (the
- * memory budget the pipeline checks each image against; default 512).
+ * memory budget the pipeline checks each image against; default 512), IMGPIPE_FUZZ_WORKERS (encoder
+ * threads; default 1, encoding in the pipeline's thread).
  */
 
 const env = process.env;
 const seed = Number(env.IMGPIPE_FUZZ_SEED ?? DEFAULT_SEED);
 const count = Number(env.IMGPIPE_FUZZ_CASES ?? DEFAULT_CASES);
 const memoryMb = Number(env.IMGPIPE_FUZZ_MEMORY_MB ?? DEFAULT_MEMORY_MB);
-for (const [name, value] of Object.entries({ seed, count, memoryMb }))
+const workers = Number(env.IMGPIPE_FUZZ_WORKERS ?? 1);
+for (const [name, value] of Object.entries({ seed, count, memoryMb, workers }))
   if (!Number.isSafeInteger(value) || value < 0)
     throw new Error(`Expected a whole number for ${name}, got ${value}`);
 const only = env.IMGPIPE_FUZZ_ONLY?.split(',').map(Number);
@@ -56,6 +59,8 @@ const config = parsePipelineConfig(
   { memory: { mb: memoryMb, source: 'IMGPIPE_FUZZ_MEMORY_MB' } },
 );
 const layout = new BucketLayout(config, 'quarantine/');
+// Encodes in this thread (the function below 1.5 CPUs), or in a pool of worker threads.
+const encoder = await createEncoder(workers, config.formats);
 
 const emit = (line: CaseLine | { summary: Summary }) => process.stdout.write(`${JSON.stringify(line)}\n`);
 const md5 = (bytes: Uint8Array) => createHash('md5').update(bytes).digest('hex');
@@ -76,7 +81,7 @@ async function run(
     try {
       outcome = await processObject(
         { bucket: 'source', key: c.key },
-        { config, layout, source: () => source, output, quarantine },
+        { config, layout, source: () => source, output, quarantine, encoder },
       );
     } catch (error) {
       const text =
@@ -138,6 +143,7 @@ for (const index of indexes) {
   if (ms > slowest.ms) slowest = { name: c.name, ms };
   emit({ end: index, status: result.status, reason: result.reason, message: result.message, ms });
 }
+await encoder.close();
 emit({
   summary: {
     seed,
