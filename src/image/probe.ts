@@ -825,10 +825,19 @@ interface ItemLocation {
   readonly extents: readonly { offset: number; length: number }[];
 }
 
+/**
+ * The iloc box, read within its own bounds. Its offset and length fields may be 0 bytes long, so an
+ * extent can take no bytes at all: 65535 items of 65535 such extents fit in a box of a few hundred
+ * kilobytes and made billions of entries (a fuzzed file took 33 s and 4 GB before being called
+ * truncated). So an item with 0-byte fields may have only one extent (offset 0, the whole data),
+ * and every other item's extents are paid for by bytes of the box.
+ */
 function readItemLocations(r: Reader, iloc: Box | undefined): Map<number, ItemLocation> {
   const locations = new Map<number, ItemLocation>();
   if (!iloc) return locations;
   const version = r.u8(iloc.body, 'iloc box');
+  if (version > 2)
+    throw r.corrupt(`the iloc box has version ${version} (0, 1 or 2 are defined)`, { version });
   let offset = iloc.body + 4;
   const sizes = r.u16(offset, 'iloc box');
   offset += 2;
@@ -838,6 +847,7 @@ function readItemLocations(r: Reader, iloc: Box | undefined): Map<number, ItemLo
   const indexSize = version === 1 || version === 2 ? sizes & 0xf : 0;
   const count = version < 2 ? r.u16(offset, 'iloc box') : r.u32(offset, 'iloc box');
   offset += version < 2 ? 2 : 4;
+  const extentSize = indexSize + offsetSize + lengthSize;
   for (let i = 0; i < count; i++) {
     const item = version < 2 ? r.u16(offset, 'iloc box') : r.u32(offset, 'iloc box');
     offset += version < 2 ? 2 : 4;
@@ -848,6 +858,19 @@ function readItemLocations(r: Reader, iloc: Box | undefined): Map<number, ItemLo
     offset += baseOffsetSize;
     const count = r.u16(offset, 'iloc box');
     offset += 2;
+    if (extentSize === 0 && count > 1) {
+      throw r.corrupt(
+        `item ${item} has ${count} extents in the iloc box, but its offset and length fields are 0 bytes long`,
+        { item, extents: count },
+      );
+    }
+    if (offset + count * extentSize > iloc.end) {
+      throw r.corrupt(`item ${item}'s location runs past the end of the iloc box (byte ${iloc.end})`, {
+        item,
+        extents: count,
+        boxEnd: iloc.end,
+      });
+    }
     const extents: { offset: number; length: number }[] = [];
     for (let e = 0; e < count; e++) {
       offset += indexSize;

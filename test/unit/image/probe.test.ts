@@ -423,3 +423,48 @@ describe('probeImage on HEIC: the HEVC sequence parameter set and grid against i
     );
   });
 });
+
+describe('probeImage on AVIF: the item locations (iloc)', () => {
+  // The fixture's iloc: version 0, 4-byte offsets and lengths, one item with one extent.
+  const avif = readFixture('edge/formats/avif-8bit-420.avif');
+  const iloc = Buffer.from(avif).indexOf('iloc') + 4; // the version byte
+  const patched = (at: number, bytes: number[]) => {
+    const copy = new Uint8Array(avif);
+    copy.set(bytes, iloc + at);
+    return copy;
+  };
+
+  it('reads the fixture as it is', () => {
+    expect(probeImage('avif', patched(0, [0]))).toMatchObject({ width: 480, height: 325 });
+  });
+
+  it('refuses an iloc version the standard does not define, naming it', () => {
+    // Found by the fuzz test (seed 3, case 482): version 255 with 0-byte fields took 33 s and 4 GB.
+    const error = catchError(() => probeImage('avif', patched(0, [255])));
+    expect(error.reason).toBe('corrupt');
+    expect(error.message).toBe(
+      'The avif file is malformed: the iloc box has version 255 (0, 1 or 2 are defined)',
+    );
+  });
+
+  it('refuses items with more than one extent of 0 bytes, which would cost work without reading a byte', () => {
+    // Offset and length fields of 0 bytes (sizes 0x0000), and two extents for item 1: each extent
+    // reads nothing, so 65535 items of 65535 such extents fit in a box of a few hundred kilobytes.
+    const error = catchError(() =>
+      probeImage('avif', patched(4, [0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x00, 0x02])),
+    );
+    expect(error.reason).toBe('corrupt');
+    expect(error.message).toBe(
+      'The avif file is malformed: item 1 has 2 extents in the iloc box, but its offset and length fields are 0 bytes long',
+    );
+  });
+
+  it('refuses an item location that runs past the end of the iloc box', () => {
+    // One item declared, then 200 extents of 8 bytes: more than the box holds.
+    const error = catchError(() => probeImage('avif', patched(12, [0x00, 0xc8])));
+    expect(error.reason).toBe('corrupt');
+    expect(error.message).toMatch(
+      /^The avif file is malformed: item 1's location runs past the end of the iloc box \(byte \d+\)$/,
+    );
+  });
+});
