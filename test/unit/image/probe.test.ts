@@ -468,3 +468,37 @@ describe('probeImage on AVIF: the item locations (iloc)', () => {
     );
   });
 });
+
+describe('probeImage on GIF: the LZW minimum code size', () => {
+  // Found by the fuzz test (seed 20261130, case 1943): code size 9 kept omggif's decoder busy for
+  // 20 s on a 14 kB file, until the time limit stopped it.
+  const gif = readFixture('edge/formats/gif.gif');
+  const codeSizeAt = (() => {
+    const tables = (flags: number) => ((flags & 0x80) !== 0 ? 3 * 2 ** ((flags & 7) + 1) : 0);
+    let at = 13 + tables(gif[10]!);
+    while (gif[at] === 0x21) {
+      at += 2;
+      while (gif[at] !== 0) at += 1 + gif[at]!;
+      at += 1;
+    }
+    expect(gif[at]).toBe(0x2c);
+    return at + 10 + tables(gif[at + 9]!);
+  })();
+  const withCodeSize = (size: number) => {
+    const copy = new Uint8Array(gif);
+    copy[codeSizeAt] = size;
+    return copy;
+  };
+
+  it('reads the fixture as it is', () => {
+    expect(probeImage('gif', withCodeSize(gif[codeSizeAt]!))).toMatchObject({ width: gif.readUInt16LE(6) });
+  });
+
+  it.each([0, 9, 12, 255])('refuses the code size %i, naming it', (size) => {
+    const error = catchError(() => probeImage('gif', withCodeSize(size)));
+    expect(error.reason).toBe('corrupt');
+    expect(error.message).toBe(
+      `The gif file is malformed: frame 1 has the LZW minimum code size ${size} (1 to 8 are defined)`,
+    );
+  });
+});
