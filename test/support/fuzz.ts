@@ -806,12 +806,80 @@ function mutateAvif(rng: Rng, avif: Uint8Array): { bytes: Uint8Array; what: stri
   }
 }
 
+/**
+ * Where a GIF's parts are: the logical screen descriptor at 6, the global colour table after it,
+ * then the first image descriptor (0x2c) past any extensions, and the end of that image's data.
+ * A RangeError when the file does not have them (the caller skips the mutation).
+ */
+function gifLayout(gif: Uint8Array): { image: number; imageEnd: number } {
+  const at = (i: number) => {
+    if (i >= gif.length) throw new RangeError(`GIF byte ${i} past the end`);
+    return gif[i]!;
+  };
+  const subBlocks = (i: number) => {
+    while (at(i) !== 0) i += at(i) + 1;
+    return i + 1;
+  };
+  let i = 13 + (at(10) & 0x80 ? 3 * 2 ** ((at(10) & 7) + 1) : 0);
+  while (at(i) === 0x21) i = subBlocks(i + 2);
+  if (at(i) !== 0x2c) throw new RangeError('no GIF image descriptor');
+  const image = i;
+  i += 10;
+  if (at(image + 9) & 0x80) i += 3 * 2 ** ((at(image + 9) & 7) + 1);
+  return { image, imageEnd: subBlocks(i + 1) };
+}
+
+function mutateGif(rng: Rng, gif: Uint8Array): { bytes: Uint8Array; what: string } | undefined {
+  const copy = new Uint8Array(gif);
+  const u16le = (value: number) => Uint8Array.of(value & 0xff, value >> 8);
+  const { image, imageEnd } = gifLayout(gif);
+  switch (rng.int(5)) {
+    case 0: {
+      const [w, h] = [dimension(rng, 16), dimension(rng, 16)];
+      copy.set(concat([u16le(w), u16le(h)]), 6);
+      return { bytes: copy, what: `screen-${w}x${h}` };
+    }
+    case 1: {
+      // The first image's place and size, which must fit the screen.
+      const field = rng.int(4);
+      const value = dimension(rng, 16);
+      copy.set(u16le(value), image + 1 + 2 * field);
+      return { bytes: copy, what: `image-field-${field}-${value}` };
+    }
+    case 2: {
+      // The LZW minimum code size (2 to 8 are meaningful; 12 is LZW's own limit).
+      const size = rng.pick([0, 1, 9, 12, 13, 255, rng.int(256)]);
+      let at = image + 10;
+      if (copy[image + 9]! & 0x80) at += 3 * 2 ** ((copy[image + 9]! & 7) + 1);
+      if (at >= imageEnd) return undefined;
+      copy[at] = size;
+      return { bytes: copy, what: `lzw-code-size-${size}` };
+    }
+    case 3: {
+      // The first frame repeated: an animation of thousands of frames in a small file.
+      // At most about 4 MB, so the case stays a small upload (the fixture's frame is 14 kB).
+      const frame = gif.subarray(image, imageEnd);
+      const copies = Math.min(rng.pick([1, 10, 1000, 20_000]), Math.floor(4e6 / frame.length));
+      return {
+        bytes: concat([gif.subarray(0, imageEnd), ...Array(copies).fill(frame), gif.subarray(imageEnd)]),
+        what: `frame-repeated-${copies}`,
+      };
+    }
+    default: {
+      // The packed fields: colour table flags and sizes, interlace.
+      const at = rng.pick([10, image + 9]);
+      copy[at] = copy[at]! ^ (1 << rng.int(8));
+      return { bytes: copy, what: `packed-byte-${at}` };
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Seeds, other formats, polyglots
 
 export interface Seed {
   readonly name: string;
-  readonly format: 'jpeg' | 'png' | 'webp' | 'avif';
+  readonly format: 'jpeg' | 'png' | 'webp' | 'avif' | 'heic' | 'gif';
   readonly bytes: Uint8Array;
 }
 
@@ -866,6 +934,9 @@ export async function fuzzSeeds(): Promise<Seed[]> {
     fixture('avif', 'edge/formats/avif-10bit-444.avif'),
     fixture('avif', 'edge/orientation/avif-irot3-imir0-orientation-7.avif'),
     fixture('avif', 'edge/orientation/avif-exif-orientation-6.avif'),
+    fixture('heic', 'edge/formats/heic.heic'),
+    fixture('heic', 'edge/formats/heic-alpha-thumbnail.heic'),
+    fixture('gif', 'edge/formats/gif.gif'),
     {
       name: 'mozjpeg-progressive-120x90.jpg',
       format: 'jpeg',
@@ -909,11 +980,9 @@ function zipArchive(name: string, content: Uint8Array): Uint8Array {
 }
 
 const OTHER_FORMATS: readonly [string, () => Uint8Array][] = [
-  ['gif', () => new Uint8Array(readFixture('edge/unsupported/image.gif'))],
   ['svg', () => new Uint8Array(readFixture('edge/unsupported/image.svg'))],
   ['tiff', () => new Uint8Array(readFixture('edge/unsupported/image.tiff'))],
   ['bmp', () => new Uint8Array(readFixture('edge/unsupported/image.bmp'))],
-  ['heic', () => new Uint8Array(readFixture('edge/unsupported/image.heic'))],
   ['pdf', () => new Uint8Array(readFixture('edge/unsupported/document.pdf'))],
   ['html', () => new Uint8Array(readFixture('edge/broken/html-named.jpg'))],
   ['text', () => new Uint8Array(readFixture('edge/broken/text-named.jpg'))],
@@ -1034,7 +1103,7 @@ function polyglot(rng: Rng, seeds: readonly Seed[]): { bytes: Uint8Array; what: 
     default: {
       // One format's magic in front of another's body.
       const magic = rng.pick(seeds.filter((s) => s.format !== seed.format));
-      const n = { jpeg: 3, png: 8, webp: 12, avif: 24 }[magic.format];
+      const n = { jpeg: 3, png: 8, webp: 12, avif: 24, heic: 24, gif: 6 }[magic.format];
       return {
         bytes: concat([magic.bytes.subarray(0, n), seed.bytes.subarray(n)]),
         what: `${magic.format}-magic-on-${seed.name}`,
@@ -1052,8 +1121,16 @@ export interface FuzzCase {
   readonly bytes: Uint8Array;
 }
 
-const MUTATE = { jpeg: mutateJpeg, png: mutatePng, webp: mutateWebp, avif: mutateAvif };
-const EXTENSIONS = ['jpg', 'jpeg', 'png', 'webp', 'avif'];
+// HEIC is the same container as AVIF (ISOBMFF boxes); the av1C mutation finds no box there.
+const MUTATE = {
+  jpeg: mutateJpeg,
+  png: mutatePng,
+  webp: mutateWebp,
+  avif: mutateAvif,
+  heic: mutateAvif,
+  gif: mutateGif,
+};
+const EXTENSIONS = ['jpg', 'jpeg', 'png', 'webp', 'avif', 'heic', 'gif'];
 
 /**
  * Case `index` of the fuzz run `seed`. About half the cases are container-aware mutations of a

@@ -85,10 +85,23 @@ describe('fuzz cases', () => {
     }
   });
 
+  it('mutate the GIF and HEIC seeds too: frames repeated behind one header, boxes of a HEIC', () => {
+    const gif = named(/ gif\.gif frame-repeated-\d+$/);
+    expect(gif.length).toBeGreaterThan(0);
+    const seed = seeds.find((s) => s.name === 'gif.gif')!.bytes;
+    for (const c of gif) {
+      // Each copy is one image descriptor (0x2c) and its data; the header and trailer stay single.
+      expect(c.bytes.length, c.name).toBeGreaterThan(seed.length);
+      expect(sniffFormat(c.bytes), c.name).toBe('gif');
+    }
+    const heic = named(/ heic(-alpha-thumbnail)?\.heic (ispe-|size-|drop-box|dup-box|swap-box)/);
+    expect(heic.length).toBeGreaterThan(0);
+  });
+
   it('name other formats as images, and they sniff as what they are', () => {
-    for (const c of named(/^\d+ (gif|pdf|tiff|zip)-named-as-image/)) {
-      expect(c.key, c.name).toMatch(/\.(jpg|jpeg|png|webp|avif)$/);
-      expect(sniffFormat(c.bytes), c.name).not.toMatch(/^(jpeg|png|webp|avif)$/);
+    for (const c of named(/^\d+ (svg|pdf|tiff|zip)-named-as-image/)) {
+      expect(c.key, c.name).toMatch(/\.(jpg|jpeg|png|webp|avif|heic|gif)$/);
+      expect(sniffFormat(c.bytes), c.name).not.toMatch(/^(jpeg|png|webp|avif|heic|gif)$/);
     }
   });
 });
