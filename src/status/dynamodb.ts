@@ -242,14 +242,26 @@ export class DynamoStatusStore implements StatusStore {
     const { index } = STATUS_TABLE;
     if (!(LISTED_STATUSES as readonly string[]).includes(query.status))
       throw invalidSetting('status', `one of ${LISTED_STATUSES.join(', ')}`, query.status);
+    const filters = [
+      ...(query.bucket === undefined ? [] : ['#bucket = :bucket']),
+      ...(query.keyPrefix === undefined ? [] : ['begins_with(#key, :keyPrefix)']),
+    ];
     const input: QueryCommandInput = {
       TableName: this.tableName,
       IndexName: index.name,
       KeyConditionExpression: query.since === undefined ? '#p = :status' : '#p = :status AND #s >= :since',
-      ExpressionAttributeNames: { '#p': index.partitionKey, ...(query.since ? { '#s': index.sortKey } : {}) },
+      ...(filters.length > 0 ? { FilterExpression: filters.join(' AND ') } : {}),
+      ExpressionAttributeNames: {
+        '#p': index.partitionKey,
+        ...(query.since ? { '#s': index.sortKey } : {}),
+        ...(query.bucket === undefined ? {} : { '#bucket': 'bucket' }),
+        ...(query.keyPrefix === undefined ? {} : { '#key': 'key' }),
+      },
       ExpressionAttributeValues: {
         ':status': query.status,
         ...(query.since ? { ':since': query.since.toISOString() } : {}),
+        ...(query.bucket === undefined ? {} : { ':bucket': query.bucket }),
+        ...(query.keyPrefix === undefined ? {} : { ':keyPrefix': query.keyPrefix }),
       },
       ScanIndexForward: false,
       Limit: query.limit ?? 50,

@@ -168,6 +168,38 @@ export function describeStatusStoreContract(name: string, setup: () => Promise<S
       expect((await store.list({ status: 'processing' })).items.map((i) => i.key)).not.toContain(keys[0]);
     });
 
+    it("lists only one bucket's items under a key prefix, across pages", async () => {
+      const store = await setup();
+      const mine: string[] = [];
+      for (let i = 0; i < 6; i++) {
+        const owner = i % 2 === 0 ? 'alice' : 'bob';
+        const object = ref(`00D${i}`, {
+          bucket: i === 4 ? 'elsewhere' : 'uploads',
+          key: `uploads/${owner}/${i}/photo.jpg`,
+        });
+        if (owner === 'alice' && i !== 4) mine.push(object.key);
+        await store.begin(object, new Date(Date.UTC(2026, 1, 1, 0, i)));
+        await store.finish(object, quarantined, new Date(Date.UTC(2026, 1, 1, 0, i)));
+      }
+      const query = {
+        status: 'quarantined' as const,
+        since: new Date(Date.UTC(2026, 1, 1)),
+        bucket: 'uploads',
+        keyPrefix: 'uploads/alice/',
+        limit: 2,
+      };
+      const listed: string[] = [];
+      let cursor: string | undefined;
+      for (let page = 0; page < 10; page++) {
+        const result = await store.list({ ...query, ...(cursor ? { cursor } : {}) });
+        expect(result.items.length).toBeLessThanOrEqual(2);
+        listed.push(...result.items.map((item) => item.key));
+        cursor = result.cursor;
+        if (!cursor) break;
+      }
+      expect(listed).toEqual([...mine].reverse());
+    });
+
     it('takes a backfill without a sequencer for a live object, but not for a deleted one', async () => {
       const store = await setup();
       const object = ref('0040');
