@@ -80,10 +80,11 @@ module "api" {
   kms_key_arn          = module.imgpipe.kms_key_arn
   alarm_topic_arn      = module.imgpipe.sns_topic_arn
 
-  role_permissions_boundary = var.permissions_boundary_policy_name == null ? null : "arn:aws:iam::${var.aws_account_id}:policy/${var.permissions_boundary_policy_name}"
-  log_retention_in_days     = var.log_retention_in_days
-  tracing_enabled           = var.tracing_enabled
-  force_destroy             = var.force_destroy
+  role_permissions_boundary  = var.permissions_boundary_policy_name == null ? null : "arn:aws:iam::${var.aws_account_id}:policy/${var.permissions_boundary_policy_name}"
+  kms_key_administrator_arns = var.deploy_role_name == null ? [] : ["arn:aws:iam::${var.aws_account_id}:role/${var.deploy_role_name}"]
+  log_retention_in_days      = var.log_retention_in_days
+  tracing_enabled            = var.tracing_enabled
+  force_destroy              = var.force_destroy
 
   # Another issuer, or an explicitly open API, replaces the user pool.
   create_cognito_user_pool = var.api.create_cognito_user_pool && var.api.jwt_issuer == null && !var.api.allow_anonymous

@@ -15,15 +15,69 @@ resource "aws_kms_alias" "this" {
   target_key_id = aws_kms_key.this.key_id
 }
 
+locals {
+  # Listed rather than "kms:*" so the policy says what it allows.
+  kms_key_actions = [
+    "kms:CancelKeyDeletion",
+    "kms:CreateAlias",
+    "kms:CreateGrant",
+    "kms:Decrypt",
+    "kms:DeleteAlias",
+    "kms:DescribeKey",
+    "kms:DisableKey",
+    "kms:DisableKeyRotation",
+    "kms:EnableKey",
+    "kms:EnableKeyRotation",
+    "kms:Encrypt",
+    "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListAliases",
+    "kms:ListGrants",
+    "kms:ListKeyPolicies",
+    "kms:ListKeyRotations",
+    "kms:ListResourceTags",
+    "kms:PutKeyPolicy",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+    "kms:RetireGrant",
+    "kms:RevokeGrant",
+    "kms:RotateKeyOnDemand",
+    "kms:ScheduleKeyDeletion",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:UpdateAlias",
+    "kms:UpdateKeyDescription",
+  ]
+}
+
 data "aws_iam_policy_document" "kms" {
   statement {
     sid       = "AccountAdministersAndUsesTheKeyThroughIam"
-    actions   = ["kms:*"]
+    actions   = local.kms_key_actions
     resources = ["*"]
 
     principals {
       type        = "AWS"
       identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
+    }
+  }
+
+  # Named administrators (the deploy role) need no IAM grant, and so KMS's lockout check passes
+  # when that role creates the key.
+  dynamic "statement" {
+    for_each = length(var.kms_key_administrator_arns) > 0 ? [var.kms_key_administrator_arns] : []
+
+    content {
+      sid       = "NamedAdministrators"
+      actions   = local.kms_key_actions
+      resources = ["*"]
+
+      principals {
+        type        = "AWS"
+        identifiers = statement.value
+      }
     }
   }
 

@@ -118,6 +118,18 @@ variable "alarm_topic_arn" {
   }
 }
 
+variable "kms_key_administrator_arns" {
+  description = "IAM roles or users (ARNs, up to 10) named in the API key's policy as its administrators, besides the account's IAM policies: typically the deploy role that runs Terraform (as for modules/imgpipe). They must exist. Empty for none."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = length(var.kms_key_administrator_arns) <= 10 && alltrue([for arn in var.kms_key_administrator_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/.+$", arn))])
+    error_message = "kms_key_administrator_arns must hold at most 10 IAM role or user ARNs."
+  }
+}
+
 variable "role_permissions_boundary" {
   description = "ARN of a permissions boundary for the API function's role, or null."
   type        = string
@@ -158,7 +170,7 @@ variable "timeout" {
 }
 
 variable "log_retention_in_days" {
-  description = "Retention of the function's and the access logs' log groups, in days (a value CloudWatch Logs accepts)."
+  description = "Days CloudWatch keeps the function's and the access logs: one of 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653."
   type        = number
   default     = 30
   nullable    = false
