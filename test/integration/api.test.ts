@@ -225,9 +225,12 @@ describe('the HTTP API through imgpipe dev', () => {
     for (let page = 0; next && page < 20; page++) {
       const reply: Reply = await call('GET', next, { token: alice });
       expect(reply.status).toBe(200);
-      expect(reply.body.items.length).toBeLessThanOrEqual(1);
       listed.push(...reply.body.items.map((item: { key: string }) => item.key));
       next = reply.body.next;
+      // Bob's newer upload lies between: pages stay full, and no cursor tells alice of bob's key.
+      if (next) expect(reply.body.items).toHaveLength(1);
+      if (reply.body.cursor)
+        expect(Buffer.from(reply.body.cursor, 'base64url').toString('utf8')).not.toContain('/bob/');
     }
     expect(listed).toEqual([...keys].reverse());
     const bobs = await call('GET', '/images?status=quarantined', { token: bob });
