@@ -1,10 +1,13 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEV_BUCKETS } from '../../src/cli/dev.ts';
 import { signJwt } from '../../src/cli/local-oidc.ts';
 import { LOCAL_CREDENTIALS } from '../../src/cli/local-s3.ts';
+import { DEV_STATUS_TABLE } from '../../src/cli/status.ts';
+import { DynamoStatusStore } from '../../src/status/dynamodb.ts';
 import { createS3Client, S3Storage } from '../../src/storage/s3.ts';
 import { runCli } from '../support/cli.ts';
 import { type DevApi, startDevApi } from '../support/dev-api.ts';
@@ -277,15 +280,61 @@ describe('the HTTP API through imgpipe dev', () => {
     }
     expect(after.status).toBe(404);
     expect(after.body.error.message).toMatch(/was deleted/);
-    expect(await outputsOf()).toEqual([]);
+    // The function records the deletion first, then removes the outputs.
+    let left = await outputsOf();
+    for (let i = 0; i < 400 && left.length > 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      left = await outputsOf();
+    }
+    expect(left).toEqual([]);
     expect((await call('DELETE', `/images/${photo.key}`, { token: alice })).status).toBe(404);
     s3.destroy();
   }, 120_000);
+
+  it('refuses to delete an image while it is being processed (409)', async () => {
+    const { created, stored } = await upload(alice, 'busy.jpg', readFileSync(TEXT));
+    expect(stored.status).toBe(204);
+    await settled(alice, created.body.statusUrl);
+    // A later delivery of the same key starts processing it again: the status table says so.
+    const client = new DynamoDBClient({
+      endpoint: dev.dynamo,
+      region: 'us-east-1',
+      credentials: LOCAL_CREDENTIALS,
+    });
+    const status = new DynamoStatusStore(client, DEV_STATUS_TABLE);
+    const ref = { bucket: DEV_BUCKETS.source, key: created.body.key, sequencer: 'FFFFFFFFFFFFFFFFFFFF' };
+    expect(await status.begin(ref)).toBe('applied');
+    const busy = await call('DELETE', `/images/${created.body.key}`, { token: alice });
+    expect(busy.status).toBe(409);
+    expect(busy.body.error.code).toBe('conflict');
+    expect(busy.headers.get('retry-after')).toBe('10');
+    expect((await call('GET', created.body.statusUrl, { token: alice })).body.status).toBe('processing');
+    client.destroy();
+  });
 
   it('answers routes it does not have as API Gateway does', async () => {
     const reply = await call('PUT', '/images/x', { token: alice });
     expect(reply.status).toBe(404);
     expect(reply.body).toEqual({ message: 'Not Found' });
+  });
+
+  // Last: it takes the status table away from the running API.
+  it('answers 500 with the request id alone when a dependency fails', async () => {
+    const client = new DynamoDBClient({
+      endpoint: dev.dynamo,
+      region: 'us-east-1',
+      credentials: LOCAL_CREDENTIALS,
+    });
+    await client.send(new DeleteTableCommand({ TableName: DEV_STATUS_TABLE }));
+    client.destroy();
+    const failed = await call('GET', '/images?status=failed', { token: alice });
+    expect(failed.status).toBe(500);
+    const { requestId } = failed.body.error;
+    expect(requestId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(failed.body).toEqual({
+      error: { code: 'internal', message: `Internal error (request id ${requestId})`, requestId },
+    });
+    expect(JSON.stringify(failed.body)).not.toMatch(/ResourceNotFound|imgpipe-status|\bat /);
   });
 });
 

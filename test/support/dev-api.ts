@@ -11,6 +11,8 @@ export interface DevApi {
   readonly url: string;
   /** The local S3 endpoint. */
   readonly s3: string;
+  /** The local DynamoDB endpoint (the status table, src/cli/status.ts DEV_STATUS_TABLE). */
+  readonly dynamo: string;
   readonly dir: string;
   readonly issuer: LocalIssuer;
   readonly child: ChildProcess;
@@ -22,11 +24,12 @@ export async function startDevApi(extra: readonly string[] = []): Promise<DevApi
   const dir = join(mkdtempSync(join(tmpdir(), 'imgpipe-api-')), 'data');
   const { child, output, match } = await startCli(
     ['dev', '--port', '0', '--no-samples', '--dir', dir, ...extra],
-    /Local S3 at (http:\/\/\S+) [\s\S]*Web page: (http:\/\/\S+)\/\n/,
+    /Local S3 at (http:\/\/\S+) [\s\S]*?Status table \S+ at (http:\/\/[^\s;]+);[\s\S]*Web page: (http:\/\/\S+)\/\n/,
   );
   return {
-    url: match[2]!,
+    url: match[3]!,
     s3: match[1]!,
+    dynamo: match[2]!,
     dir,
     issuer: await LocalIssuer.load(dir),
     child,
