@@ -15,6 +15,7 @@ import { type Body, blocks, documentOf, loadTerraform, statements, type TfDir } 
 let api: TfDir;
 let bucket: TfDir;
 let root: TfDir;
+let bootstrap: TfDir;
 
 const TOGGLE = 'local.web_enabled ? 1 : 0';
 // HCL interpolations in expected values, without a `${` in a plain string literal.
@@ -25,6 +26,7 @@ beforeAll(async () => {
   api = dirs.get('modules/api')!;
   bucket = dirs.get('modules/imgpipe/modules/s3-bucket')!;
   root = dirs.get('deployment')!;
+  bootstrap = dirs.get('bootstrap')!;
   expect(api, 'terraform/modules/api').toBeDefined();
 });
 
@@ -175,6 +177,27 @@ describe('the HTTP API module', () => {
         for (const resource of grant.resources) expect(resource).toMatch(/^\$\{var\.source_bucket_arn\}/);
       if (grant.resources.includes('*')) expect(grant.actions.every((a) => a.startsWith('xray:'))).toBe(true);
     }
+  });
+});
+
+describe('the permissions boundary the deployment puts on the API function’s role', () => {
+  const boundary = () => statements(bootstrap.data.aws_iam_policy_document!.function_boundary!);
+
+  it('allows every action the module grants the API function', () => {
+    const allowed = new Set(boundary().flatMap((s) => s.actions as string[]));
+    for (const grant of Object.values(grants()))
+      for (const action of grant.actions) expect([...allowed], action).toContain(action);
+    expect(root.module.api!.role_permissions_boundary).toMatch(/permissions_boundary_policy_name/);
+  });
+
+  it('allows deleting sources, which DELETE /images does, in the deployments’ source buckets only', () => {
+    const deletes = boundary()
+      .filter((s) => s.actions.includes('s3:DeleteObject'))
+      .flatMap((s) => s.resources as string[]);
+    expect(deletes).toContain(
+      `${DOLLAR}{local.arn}:s3:::${DOLLAR}{var.name_prefix}-*-source-${DOLLAR}{local.account_id}/*`,
+    );
+    expect(deletes.every((r) => /-(source|output)-\$\{local\.account_id\}\/\*$/.test(r))).toBe(true);
   });
 });
 
