@@ -12,7 +12,9 @@ import { SERVICE_NAME } from '../config/settings.ts';
 import type { PipelineConfig, RuntimeConfig } from '../core/config.ts';
 import { describeError } from '../core/errors.ts';
 import { BucketLayout } from '../core/layout.ts';
+import { createApiHandler } from '../handlers/api.ts';
 import { decodeS3Key } from '../handlers/events.ts';
+import type { HandlerDeps } from '../handlers/objects.ts';
 import { createS3EventHandler, type RecordResult } from '../handlers/s3-event.ts';
 import { defaultWorkers } from '../pipeline/cpus.ts';
 import { createEncoder } from '../pipeline/encoder-pool.ts';
@@ -24,10 +26,13 @@ import { S3Storage } from '../storage/s3.ts';
 import { getJson, perBucket } from '../storage/types.ts';
 import { UsageError } from './args.ts';
 import { fileInPath, makeFolder, systemReason } from './folders.ts';
+import { type LocalApi, startLocalApi } from './local-api.ts';
 import { startLocalDynamo } from './local-dynamodb.ts';
+import { DEV_CLIENT_ID, LocalIssuer } from './local-oidc.ts';
 import { LOCAL_CREDENTIALS, type LocalS3, type S3Notification, startLocalS3 } from './local-s3.ts';
 import { DEV_STATUS_TABLE } from './status.ts';
 import { type Column, formatBytes, renderTable } from './table.ts';
+import { buildPage } from './web-page.ts';
 
 /**
  * `imgpipe dev`: the whole S3-triggered flow on one machine. An S3-compatible server with source,
@@ -61,6 +66,8 @@ export interface DevCommandOptions {
   /** Encoder threads (IMGPIPE_WORKERS); 0 derives them from the CPUs, as the function does. */
   readonly workers?: number;
   readonly samples: readonly string[];
+  /** The HTTP API's throttling, as API Gateway's stage limits (default 50 per second, burst 100). */
+  readonly apiThrottle?: { readonly rate: number; readonly burst: number };
   readonly encoder?: Encoder;
   readonly stdout: NodeJS.WritableStream;
   /** Stops the server (in addition to SIGINT and SIGTERM). */
@@ -90,13 +97,22 @@ export async function runDevCommand(options: DevCommandOptions): Promise<number>
   const directory = resolve(options.directory);
   await prepareDataFolder(options.directory, options.fresh);
   const dynamoPort = options.port === 0 ? 0 : options.port + 1;
+  const apiPort = options.port === 0 ? 0 : options.port + 2;
   await checkListen(options.host, options.port);
   await checkListen(options.host, dynamoPort);
+  // The API and the page (not with --once: nobody would use them). It listens first, so that the
+  // source bucket's CORS rule can name the page's origin.
+  let api: LocalApi | undefined;
+  if (!options.once) {
+    await checkListen(options.host, apiPort);
+    api = await startLocalApi({ host: options.host, port: apiPort });
+  }
   const s3 = await startLocalS3({
     host: options.host,
     port: options.port,
     directory,
     buckets: Object.values(DEV_BUCKETS),
+    ...(api ? { cors: { [DEV_BUCKETS.source]: pageOrigins(api) } } : {}),
   });
   // The status table on DynamoDB's API (dynalite, in memory: it starts empty with each run).
   const dynamo = await startLocalDynamo({ host: options.host, port: dynamoPort });
@@ -115,12 +131,28 @@ export async function runDevCommand(options: DevCommandOptions): Promise<number>
     out,
   );
   s3.onObjectChanged(DEV_BUCKETS.source, (event) => lambda.invoke(event));
+  if (api) {
+    const issuer = await LocalIssuer.open(directory, `${api.url}/oidc`);
+    api.serve({
+      handler: createApiHandler(lambda.deps, {
+        env: { ...process.env, IMGPIPE_UPLOAD_BUCKET: DEV_BUCKETS.source },
+      }),
+      issuer,
+      files: await pageFiles(),
+      throttle: options.apiThrottle ?? { rate: 50, burst: 100 },
+    });
+  }
 
   out(`Local S3 at ${s3.endpoint} (data in ${directory})`);
   out(`Status table ${DEV_STATUS_TABLE} at ${dynamo.endpoint}; outcome events appended to ${eventsFile}`);
   out(
     `Buckets: s3://${DEV_BUCKETS.source} (uploads) -> s3://${DEV_BUCKETS.output} (variants, manifests), s3://${DEV_BUCKETS.quarantine} (rejected inputs)`,
   );
+  if (api) {
+    out(
+      `HTTP API at ${api.url} (local issuer ${api.url}/oidc; a token: npx imgpipe dev token --dir ${options.directory})`,
+    );
+  }
   out();
   await uploadSamples(s3, options.samples, out);
   await lambda.idle();
@@ -136,8 +168,10 @@ export async function runDevCommand(options: DevCommandOptions): Promise<number>
   printHowTo(s3, dynamo.endpoint, out);
   out();
   out('Watching for uploads; press Ctrl-C to stop.');
+  if (api) out(`Web page: ${api.url}/`);
   await untilStopped(options.signal);
   out('Stopping: finishing queued events...');
+  await api?.close();
   await lambda.idle();
   await s3.close();
   await dynamo.close();
@@ -238,17 +272,18 @@ function createDevLambda(
   };
   const layout = new BucketLayout(config.pipeline, config.quarantinePrefix);
   if (!options.verbose) process.env.POWERTOOLS_METRICS_DISABLED = 'true';
-  const handler = createS3EventHandler({
+  const deps: HandlerDeps = {
     config,
     sourceStorage: bucket,
     output,
     quarantine,
     logger: new Logger({ serviceName: SERVICE_NAME, logLevel: options.verbose ? 'INFO' : 'CRITICAL' }),
     metrics: new Metrics({ serviceName: SERVICE_NAME, namespace: SERVICE_NAME }),
-    encoder: options.encoder,
+    ...(options.encoder ? { encoder: options.encoder } : {}),
     status: outcomes.status,
     events: outcomes.events,
-  });
+  };
+  const handler = createS3EventHandler(deps);
 
   let failures = 0;
   const counts = new Map<string, number>();
@@ -305,6 +340,8 @@ function createDevLambda(
   }
 
   return {
+    /** What the handlers share (the API handler too). */
+    deps,
     invoke: (event: S3Notification) => queue.push({ event, attempt: 0 }),
     idle: () => queue.idle(),
     failures: () => failures,
@@ -324,6 +361,30 @@ async function uploadSamples(s3: LocalS3, samples: readonly string[], out: (line
     const key = SAMPLES_PREFIX + basename(sample);
     await source.put(key, await readFile(sample), { contentType: 'application/octet-stream' });
   }
+}
+
+/** The page is served on the API's origin; by IP or as localhost, uploads from it may POST to S3. */
+function pageOrigins(api: LocalApi): string[] {
+  const origin = new URL(api.url).origin;
+  return [origin, origin.replace('//127.0.0.1:', '//localhost:')].filter((o, i, all) => all.indexOf(o) === i);
+}
+
+/** The web page, and its config.json: the API on the same origin, sign-in with the local issuer. */
+async function pageFiles(): Promise<Map<string, { type: string; body: Uint8Array | string }>> {
+  const files = new Map<string, { type: string; body: Uint8Array | string }>();
+  for (const [name, file] of await buildPage()) files.set(`/${name}`, file);
+  files.set('/', files.get('/index.html')!);
+  const config = {
+    apiUrl: '',
+    auth: {
+      authorizeUrl: '/oidc/authorize',
+      tokenUrl: '/oidc/token',
+      clientId: DEV_CLIENT_ID,
+      scope: 'openid',
+    },
+  };
+  files.set('/config.json', { type: 'application/json', body: JSON.stringify(config) });
+  return files;
 }
 
 /** Resolves on Ctrl-C, SIGTERM or the abort signal. */

@@ -24,6 +24,8 @@ export interface LocalS3Options {
   /** Where objects are stored on disk. */
   readonly directory: string;
   readonly buckets: readonly string[];
+  /** Origins each bucket accepts browser uploads (POST) and reads (GET) from, as a bucket CORS rule. */
+  readonly cors?: Readonly<Record<string, readonly string[]>>;
 }
 
 export interface LocalS3 {
@@ -122,7 +124,10 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
     port: options.port ?? 0,
     directory: options.directory,
     silent: true,
-    configureBuckets: options.buckets.map((name) => ({ name, configs: [] })),
+    configureBuckets: options.buckets.map((name) => ({
+      name,
+      configs: options.cors?.[name] ? [corsConfiguration(options.cors[name])] : [],
+    })),
   });
   const address = await server.run();
   const endpoint = `http://${host}:${address.port}`;
@@ -164,6 +169,18 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
       await server.close();
     },
   };
+}
+
+/** A bucket CORS configuration (the XML S3's PutBucketCors takes) for uploads from web pages. */
+function corsConfiguration(origins: readonly string[]): string {
+  const xml = (text: string) => text.replace(/[&<>]/g, (c) => `&#${c.charCodeAt(0)};`);
+  return [
+    '<CORSConfiguration><CORSRule>',
+    ...origins.map((origin) => `<AllowedOrigin>${xml(origin)}</AllowedOrigin>`),
+    '<AllowedMethod>POST</AllowedMethod><AllowedMethod>GET</AllowedMethod>',
+    '<AllowedHeader>*</AllowedHeader><ExposeHeader>ETag</ExposeHeader><MaxAgeSeconds>600</MaxAgeSeconds>',
+    '</CORSRule></CORSConfiguration>',
+  ].join('');
 }
 
 /** s3rver never settles its start promise when the port is taken; find out first and say so. */

@@ -13,6 +13,7 @@ import {
   UsageError,
 } from './args.ts';
 import { DEFAULT_DEV_DIR, DEFAULT_DEV_PORT, DEV_MARKER, defaultSamples, runDevCommand } from './dev.ts';
+import { DEV_DEFAULT_USER, LocalIssuer } from './local-oidc.ts';
 import { runProcessCommand } from './process.ts';
 import { DEV_STATUS_TABLE, runStatusCommand, STATUS_TABLE_ENV } from './status.ts';
 
@@ -117,6 +118,11 @@ export const DEV_COMMAND: CommandSpec = {
   usage: 'imgpipe dev [options]',
   summary:
     'Starts a local S3-compatible server (s3rver) with buckets imgpipe-source, imgpipe-output and imgpipe-quarantine, delivers each object created in the source bucket to the Lambda handler as S3 would (one event at a time, two retries, then a dead letter), uploads the sample photos and keeps serving until Ctrl-C.',
+  description: [
+    'Beside it: the HTTP API (index.api) behind a local API Gateway on --port + 2, with a local OpenID',
+    'Connect issuer that verifies tokens as the JWT authorizer does, and the web page at its root.',
+    '`imgpipe dev token` prints a token for the API.',
+  ].join('\n'),
   options: [
     {
       name: 'port',
@@ -143,6 +149,14 @@ export const DEV_COMMAND: CommandSpec = {
       name: 'once',
       description: 'Exit after the samples are processed, with totals (status 1 if any event failed).',
     },
+    { name: 'no-samples', description: 'Do not upload the sample photos at start.' },
+    {
+      name: 'api-rate',
+      value: '<n>',
+      description:
+        'Requests per second the local API Gateway lets through (default 50), as stage throttling.',
+    },
+    { name: 'api-burst', value: '<n>', description: 'Its burst (default 100).' },
     CONFIG_OPTION,
     {
       name: 'verbose',
@@ -154,6 +168,7 @@ export const DEV_COMMAND: CommandSpec = {
     'imgpipe dev',
     'imgpipe dev --once --port 0 --dir /tmp/imgpipe-dev --fresh',
     'imgpipe dev -c thumbs.json --verbose',
+    'curl -H "Authorization: Bearer $(npx imgpipe dev token)" http://127.0.0.1:4570/images?status=quarantined',
   ],
   notes:
     'Exit status: 0 when stopped (or --once with every event handled); 1 when an event failed; 2 for a usage or configuration error.',
@@ -195,6 +210,41 @@ export const STATUS_COMMAND: CommandSpec = {
     'imgpipe status --table imgpipe-prod-status --quarantined --since 1d',
   ],
   notes: 'Exit status: 0 when found (or listed); 1 when the object has no status; 2 for a usage error.',
+};
+
+export const DEV_TOKEN_COMMAND: CommandSpec = {
+  command: 'imgpipe dev token',
+  usage: 'imgpipe dev token [options]',
+  summary:
+    "Prints an access token for imgpipe dev's HTTP API, signed by its local issuer (the key in the data folder, made when imgpipe dev first started there).",
+  options: [
+    {
+      name: 'sub',
+      value: '<id>',
+      description: `The user: the token's sub claim, owner of the uploads made with it (default ${DEV_DEFAULT_USER}).`,
+    },
+    { name: 'admin', description: 'In the admin group: may list and read every image.' },
+    { name: 'scope', value: '<scopes>', description: 'Space-separated scopes (default openid).' },
+    {
+      name: 'expires',
+      value: '<seconds>',
+      description: 'Lifetime in seconds (default 3600).',
+    },
+    {
+      name: 'dir',
+      short: 'd',
+      value: '<dir>',
+      description: `imgpipe dev's data folder (default ${DEFAULT_DEV_DIR}).`,
+    },
+    HELP_OPTION,
+  ],
+  examples: [
+    'imgpipe dev token',
+    'curl -H "Authorization: Bearer $(npx imgpipe dev token --sub alice)" http://127.0.0.1:4570/images?status=failed',
+    'imgpipe dev token --admin --expires 600',
+  ],
+  notes:
+    'Exit status: 0 with the token on standard output; 1 when the data folder has no issuer; 2 for a usage error.',
 };
 
 const COMMANDS: Readonly<Record<string, CommandSpec>> = {
@@ -241,14 +291,16 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
       process.stdout.write(`${VERSION}\n`);
       return 0;
     }
-    const spec = commandNamed(command);
-    const { values, positionals } = parseCommandLine(spec, rest);
+    const token = command === 'dev' && rest[0] === 'token';
+    const spec = token ? DEV_TOKEN_COMMAND : commandNamed(command);
+    const { values, positionals } = parseCommandLine(spec, token ? rest.slice(1) : rest);
     if (values.help) {
       process.stdout.write(renderHelp(spec));
       return 0;
     }
     if (spec === PROCESS_COMMAND) return await processCommand(values, positionals, env);
     if (spec === STATUS_COMMAND) return await statusCommand(values, positionals, env);
+    if (spec === DEV_TOKEN_COMMAND) return await devTokenCommand(values);
     return await devCommand(values, env);
   } catch (error) {
     return report(error, debug);
@@ -349,9 +401,32 @@ async function devCommand(values: Values, env: NodeJS.ProcessEnv): Promise<numbe
     verbose: values.verbose === true,
     config,
     workers: loadWorkers(env),
-    samples: await defaultSamples(),
+    samples: values['no-samples'] === true ? [] : await defaultSamples(),
+    apiThrottle: {
+      rate: integerFlag(command, '--api-rate', text(values['api-rate']), 50, 1, 100_000),
+      burst: integerFlag(command, '--api-burst', text(values['api-burst']), 100, 1, 100_000),
+    },
     stdout: process.stdout,
   });
+}
+
+async function devTokenCommand(values: Values): Promise<number> {
+  const command = DEV_TOKEN_COMMAND.command;
+  const issuer = await LocalIssuer.load(text(values.dir) ?? DEFAULT_DEV_DIR);
+  const sub = text(values.sub);
+  if (sub !== undefined && !/^\S{1,128}$/.test(sub))
+    throw new UsageError(
+      command,
+      `Expected 1 to 128 characters without spaces for --sub but received ${JSON.stringify(sub)}`,
+    );
+  const token = issuer.token({
+    ...(sub !== undefined ? { sub } : {}),
+    admin: values.admin === true,
+    ...(text(values.scope) !== undefined ? { scope: text(values.scope) } : {}),
+    expiresInSeconds: integerFlag(command, '--expires', text(values.expires), 3600, 1, 7 * 24 * 3600),
+  });
+  process.stdout.write(`${token}\n`);
+  return 0;
 }
 
 async function statusCommand(values: Values, positionals: string[], env: NodeJS.ProcessEnv): Promise<number> {

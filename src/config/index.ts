@@ -16,9 +16,10 @@ import { applyQuickFlags, type QuickFlags } from './flags.ts';
 import { resolveMemory } from './memory.ts';
 import { ENV, SETTINGS } from './settings.ts';
 
+export { loadApiConfig } from './api.ts';
 export { DEFAULT_PIPELINE_DOCUMENT, parsePipelineConfig } from './document.ts';
 export type { QuickFlags } from './flags.ts';
-export { ENV, SETTINGS } from './settings.ts';
+export { API_ENV, API_SETTINGS, ENV, SETTINGS } from './settings.ts';
 
 /**
  * The configuration loaders, one per kind of caller: the Lambda function (loadRuntimeConfig, from

@@ -84,3 +84,38 @@ export const ENV = Object.fromEntries(
 
 /** Powertools' defaults when its variables are unset. */
 export const SERVICE_NAME = 'imgpipe';
+
+/**
+ * The settings only the HTTP API function reads (`index.api`), with the variables of
+ * terraform/modules/api that set them. They are documented in src/handlers/README.md, and
+ * test/terraform/api.test.ts holds that module to this table.
+ */
+export const API_SETTINGS = {
+  /** The bucket uploads go to: the deployment's source bucket. */
+  uploadBucket: { env: 'IMGPIPE_UPLOAD_BUCKET' },
+  uploadPrefix: { env: 'IMGPIPE_UPLOAD_PREFIX', terraform: 'upload_prefix', default: 'uploads/' },
+  uploadExpiresSeconds: {
+    env: 'IMGPIPE_UPLOAD_EXPIRES_SECONDS',
+    terraform: 'upload_expires_seconds',
+    default: 300,
+    min: 60,
+    max: 3600,
+  },
+  downloadExpiresSeconds: {
+    env: 'IMGPIPE_DOWNLOAD_EXPIRES_SECONDS',
+    terraform: 'download_expires_seconds',
+    default: 900,
+    min: 60,
+    max: 43_200,
+  },
+  /** Base URL of outputs on a CDN (https://images.example.com); unset: presigned GETs. */
+  cdnUrl: { env: 'IMGPIPE_CDN_URL', terraform: 'cdn_url' },
+  adminGroup: { env: 'IMGPIPE_ADMIN_GROUP', terraform: 'admin_group', default: 'admin' },
+  adminScope: { env: 'IMGPIPE_ADMIN_SCOPE', terraform: 'admin_scope', default: 'imgpipe/admin' },
+  /** Requests without claims act as the owner `anonymous` (the module's allow_anonymous). */
+  anonymous: { env: 'IMGPIPE_API_ANONYMOUS', terraform: 'allow_anonymous' },
+} as const satisfies Record<string, Setting | IntegerSetting | (Setting & { default: string })>;
+
+export const API_ENV = Object.fromEntries(
+  Object.entries(API_SETTINGS).map(([name, setting]) => [name, setting.env]),
+) as { readonly [K in keyof typeof API_SETTINGS]: (typeof API_SETTINGS)[K]['env'] };

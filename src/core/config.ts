@@ -143,3 +143,23 @@ export interface RuntimeConfig extends Destinations {
   /** On an ObjectRemoved event, delete that object's outputs and manifest. */
   readonly deleteOutputs: boolean;
 }
+
+/** The HTTP API function's own settings (`index.api`), read once at cold start. */
+export interface ApiConfig {
+  /** The source bucket: uploads go here, and images are looked up and deleted here. */
+  readonly uploadBucket: string;
+  /** Where uploads are keyed: `<uploadPrefix><owner>/<id>/<file name>` (core/layout.ts). */
+  readonly uploadPrefix: string;
+  /** How long a presigned upload stays valid. */
+  readonly uploadExpiresSeconds: number;
+  /** How long a presigned GET of an output stays valid (without a CDN). */
+  readonly downloadExpiresSeconds: number;
+  /** Outputs are `<cdnUrl>/<output key>` when set; presigned GETs otherwise. */
+  readonly cdnUrl?: string;
+  /** Members of this group (`cognito:groups` or `groups` claim) may list and read every image. */
+  readonly adminGroup: string;
+  /** Tokens with this scope may too. */
+  readonly adminScope: string;
+  /** Requests without a verified token act as the owner `anonymous` (deployed without auth). */
+  readonly anonymous: boolean;
+}

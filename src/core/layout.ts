@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Destinations, KeyTemplates } from './config.ts';
 import { FORMAT_META, type OutputFormat } from './formats.ts';
 
@@ -225,4 +226,69 @@ export function findTemplateProblem(spec: LayoutSpec): string | undefined {
 
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+}
+
+/**
+ * Uploads through the HTTP API: the server chooses every key, as
+ * `<uploads prefix><owner>/<upload id>/<safe file name>`, so a key names its owner (the token's
+ * `sub`), two uploads never share a key, and nothing the client sends can place an object outside
+ * its owner's folder.
+ *
+ * The owner segment is the `sub` itself when it is 1-128 characters of `A-Z a-z 0-9 _ -` (Cognito's
+ * UUIDs, most providers' ids); any other `sub` (`auth0|abc`, `a/b`, `..`) is `~` followed by its
+ * UTF-8 bytes in base64url, which cannot contain `/` and cannot collide with a plain one. The file
+ * name keeps letters, digits and `. _ -` (accents dropped, anything else a `-`), no leading dot,
+ * at most 100 characters with its extension: a key a URL, a shell and a CDN carry as it is.
+ */
+export class UploadLayout {
+  readonly prefix: string;
+
+  constructor(prefix: string) {
+    this.prefix = prefix;
+  }
+
+  key(owner: string, id: string, fileName: string): string {
+    return `${this.ownerPrefix(owner)}${id}/${safeFileName(fileName)}`;
+  }
+
+  /** Every upload of this owner starts with this. */
+  ownerPrefix(owner: string): string {
+    return `${this.prefix}${ownerSegment(owner)}/`;
+  }
+
+  /** Whether `key` is one of this owner's uploads. */
+  owns(owner: string, key: string): boolean {
+    return key.startsWith(this.ownerPrefix(owner));
+  }
+}
+
+const PLAIN_OWNER = /^[A-Za-z0-9_-]{1,128}$/;
+/** Longer ids are hashed instead, so that every owner segment fits in 128 characters. */
+const MAX_ENCODED_OWNER_BYTES = 96;
+
+export function ownerSegment(owner: string): string {
+  if (owner === '') throw new Error('an upload owner cannot be empty');
+  if (PLAIN_OWNER.test(owner)) return owner;
+  const bytes = Buffer.from(owner, 'utf8');
+  return bytes.length <= MAX_ENCODED_OWNER_BYTES
+    ? `~${bytes.toString('base64url')}`
+    : `~~${createHash('sha256').update(bytes).digest('base64url')}`;
+}
+
+const MAX_FILE_NAME = 100;
+
+export function safeFileName(name: string): string {
+  const base = name.split(/[/\\]/).pop() ?? '';
+  const ascii = base
+    .normalize('NFKD')
+    .replace(/\p{M}/gu, '')
+    .replace(/[^A-Za-z0-9._-]+/g, '-');
+  const dot = ascii.lastIndexOf('.');
+  const ext = dot >= 0 && /^\.[A-Za-z0-9]{1,9}$/.test(ascii.slice(dot)) ? ascii.slice(dot) : '';
+  const stem = (ext ? ascii.slice(0, dot) : ascii)
+    .replace(/-{2,}/g, '-')
+    .replace(/^[.-]+|[.-]+$/g, '')
+    .slice(0, MAX_FILE_NAME - ext.length)
+    .replace(/[.-]+$/, '');
+  return `${stem || 'upload'}${ext}`;
 }

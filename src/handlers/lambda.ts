@@ -35,6 +35,9 @@ export interface AwsClients {
   readonly eventbridge?: EventBridgeClient;
 }
 
+/** Entry points that never decode or encode an image. */
+const NO_CODECS: ReadonlySet<string> = new Set(['index.api']);
+
 export async function createLambdaDeps(
   env: Env = process.env,
   clients: AwsClients = {},
@@ -59,8 +62,11 @@ export async function createLambdaDeps(
         config.eventBus,
       )
     : undefined;
-  // Codecs are compiled and instantiated here, in the init phase, for this thread and the workers.
-  const encoder = await createEncoder(config.workers || defaultWorkers(env), config.pipeline.formats);
+  // Codecs are compiled and instantiated here, in the init phase, for this thread and the workers;
+  // not in a function whose entry point processes no image (its command names it, in _HANDLER).
+  const encoder = NO_CODECS.has(env._HANDLER ?? '')
+    ? undefined
+    : await createEncoder(config.workers || defaultWorkers(env), config.pipeline.formats);
   return {
     config,
     sourceStorage: bucket,
@@ -69,7 +75,7 @@ export async function createLambdaDeps(
     logger,
     metrics,
     tracer,
-    encoder,
+    ...(encoder ? { encoder } : {}),
     ...(status ? { status } : {}),
     ...(events ? { events } : {}),
   };

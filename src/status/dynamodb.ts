@@ -240,30 +240,63 @@ export class DynamoStatusStore implements StatusStore {
 
   async list(query: ListQuery): Promise<StatusPage> {
     const { index } = STATUS_TABLE;
+    const limit = query.limit ?? 50;
     if (!(LISTED_STATUSES as readonly string[]).includes(query.status))
       throw invalidSetting('status', `one of ${LISTED_STATUSES.join(', ')}`, query.status);
+    const filters = [
+      ...(query.bucket === undefined ? [] : ['#bucket = :bucket']),
+      ...(query.keyPrefix === undefined ? [] : ['begins_with(#key, :keyPrefix)']),
+    ];
     const input: QueryCommandInput = {
       TableName: this.tableName,
       IndexName: index.name,
       KeyConditionExpression: query.since === undefined ? '#p = :status' : '#p = :status AND #s >= :since',
-      ExpressionAttributeNames: { '#p': index.partitionKey, ...(query.since ? { '#s': index.sortKey } : {}) },
+      ...(filters.length > 0 ? { FilterExpression: filters.join(' AND ') } : {}),
+      ExpressionAttributeNames: {
+        '#p': index.partitionKey,
+        ...(query.since ? { '#s': index.sortKey } : {}),
+        ...(query.bucket === undefined ? {} : { '#bucket': 'bucket' }),
+        ...(query.keyPrefix === undefined ? {} : { '#key': 'key' }),
+      },
       ExpressionAttributeValues: {
         ':status': query.status,
         ...(query.since ? { ':since': query.since.toISOString() } : {}),
+        ...(query.bucket === undefined ? {} : { ':bucket': query.bucket }),
+        ...(query.keyPrefix === undefined ? {} : { ':keyPrefix': query.keyPrefix }),
       },
       ScanIndexForward: false,
-      Limit: query.limit ?? 50,
-      ...(query.cursor ? { ExclusiveStartKey: decodeCursor(query.cursor) } : {}),
+      Limit: limit,
     };
+    // DynamoDB applies Limit before the filter, and its LastEvaluatedKey may be an item the filter
+    // left out (another owner's key): pages are filled across queries, and the cursor is made from
+    // the last item returned, so it names only what the caller was shown.
+    const items: Record<string, unknown>[] = [];
+    let start = query.cursor ? decodeCursor(query.cursor) : undefined;
+    let more = false;
     try {
-      const page = await this.#client.send(new QueryCommand(input));
-      return {
-        items: (page.Items ?? []).map(toItem),
-        ...(page.LastEvaluatedKey ? { cursor: encodeCursor(page.LastEvaluatedKey) } : {}),
-      };
+      do {
+        const page = await this.#client.send(
+          new QueryCommand({ ...input, ...(start ? { ExclusiveStartKey: start } : {}) }),
+        );
+        for (const item of page.Items ?? []) {
+          if (items.length === limit) more = true;
+          else items.push(item);
+        }
+        start = page.LastEvaluatedKey;
+      } while (items.length < limit && start);
     } catch (error) {
       throw this.#failure('list', `${index.name}/${query.status}`, error);
     }
+    const last = items.at(-1);
+    const cursor =
+      last && (more || start)
+        ? encodeCursor({
+            [STATUS_TABLE.partitionKey]: last[STATUS_TABLE.partitionKey],
+            [index.partitionKey]: last[index.partitionKey],
+            [index.sortKey]: last[index.sortKey],
+          })
+        : undefined;
+    return { items: items.map(toItem), ...(cursor ? { cursor } : {}) };
   }
 
   #key(ref: Pick<ObjectRef, 'bucket' | 'key'>): Record<string, string> {

@@ -71,6 +71,13 @@ export interface ListQuery {
   readonly status: ListedStatus;
   /** Only items updated at or after this time. */
   readonly since?: Date;
+  /** Only items of this bucket. */
+  readonly bucket?: string;
+  /**
+   * Only items whose key starts with this (one owner's uploads). Filtered after the index is read,
+   * as DynamoDB filters: a page may then hold fewer than `limit` items and still have a cursor.
+   */
+  readonly keyPrefix?: string;
   readonly limit?: number;
   /** From the previous page's result. */
   readonly cursor?: string;

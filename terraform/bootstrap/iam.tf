@@ -537,6 +537,14 @@ data "aws_iam_policy_document" "function_boundary" {
     actions   = ["s3:DeleteObject"]
     resources = ["${local.arn}:s3:::${var.name_prefix}-*-output-${local.account_id}/*"]
   }
+
+  statement {
+    sid = "DeleteUploadsThroughTheApi"
+    # DELETE /images/{key} (modules/api): the API function deletes a source; the processing
+    # function's ObjectRemoved handling then removes its outputs. Source buckets only.
+    actions   = ["s3:DeleteObject"]
+    resources = ["${local.arn}:s3:::${var.name_prefix}-*-source-${local.account_id}/*"]
+  }
 }
 
 resource "aws_iam_policy" "function_boundary" {

@@ -62,3 +62,44 @@ module "imgpipe" {
   alarm_email              = var.alarm_email
   budget_monthly_limit_usd = var.budget_monthly_limit_usd
 }
+
+# The HTTP API (index.api of the same image), its sign-in and the web page, when api.enabled.
+module "api" {
+  source = "../modules/api"
+  count  = var.api.enabled ? 1 : 0
+
+  name          = local.name
+  image_uri     = module.imgpipe.lambda_function_image_uri
+  architectures = var.architectures
+
+  function_environment = module.imgpipe.lambda_environment_variables
+  source_bucket_id     = module.imgpipe.source_bucket_id
+  source_bucket_arn    = module.imgpipe.source_bucket_arn
+  output_bucket_arn    = module.imgpipe.output_bucket_arn
+  status_table_arn     = module.imgpipe.status_table_arn
+  kms_key_arn          = module.imgpipe.kms_key_arn
+  alarm_topic_arn      = module.imgpipe.sns_topic_arn
+
+  role_permissions_boundary  = var.permissions_boundary_policy_name == null ? null : "arn:aws:iam::${var.aws_account_id}:policy/${var.permissions_boundary_policy_name}"
+  kms_key_administrator_arns = var.deploy_role_name == null ? [] : ["arn:aws:iam::${var.aws_account_id}:role/${var.deploy_role_name}"]
+  log_retention_in_days      = var.log_retention_in_days
+  tracing_enabled            = var.tracing_enabled
+  force_destroy              = var.force_destroy
+
+  # Another issuer, or an explicitly open API, replaces the user pool.
+  create_cognito_user_pool = var.api.create_cognito_user_pool && var.api.jwt_issuer == null && !var.api.allow_anonymous
+  jwt_issuer               = var.api.jwt_issuer
+  jwt_audience             = var.api.jwt_audience
+  allow_anonymous          = var.api.allow_anonymous
+  cors_allowed_origins     = var.api.cors_allowed_origins
+  cors_allow_credentials   = var.api.cors_allow_credentials
+  throttling_rate_limit    = var.api.throttling_rate_limit
+  throttling_burst_limit   = var.api.throttling_burst_limit
+  route_throttling         = var.api.route_throttling
+  upload_prefix            = var.api.upload_prefix
+  cdn_url                  = var.api.cdn_url
+  domain_name              = var.api.domain_name
+  certificate_arn          = var.api.certificate_arn
+  web_dir                  = var.api.web_dir
+  web_auth                 = var.api.web_auth
+}

@@ -97,3 +97,18 @@ output "cloudwatch_dashboard_name" {
   description = "CloudWatch dashboard of the deployment."
   value       = module.imgpipe.cloudwatch_dashboard_name
 }
+
+output "api_url" {
+  description = "Base URL of the HTTP API, or null when api.enabled is false."
+  value       = one(module.api[*].api_url)
+}
+
+output "web_url" {
+  description = "URL of the web page, or null."
+  value       = one(module.api[*].web_url)
+}
+
+output "cognito_user_pool_id" {
+  description = "User pool of the API's users (add them, and admins to the admin group), or null."
+  value       = one(module.api[*].cognito_user_pool_id)
+}

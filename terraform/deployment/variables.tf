@@ -190,3 +190,35 @@ variable "budget_monthly_limit_usd" {
   type        = number
   default     = null
 }
+
+variable "api" {
+  description = "The HTTP API, its sign-in and the web page (modules/api), off by default. enabled turns it on. Authentication: a Cognito user pool (create_cognito_user_pool, the default), or jwt_issuer and jwt_audience of another OpenID Connect provider (with web_auth for the page); allow_anonymous = true deploys it open to anyone, and nothing else does. web_dir is the built page, relative to this folder (`npm run build:web` writes ../../dist-web); null publishes no page. The other keys are the module's variables of the same names."
+  type = object({
+    enabled                  = optional(bool, false)
+    create_cognito_user_pool = optional(bool, true)
+    jwt_issuer               = optional(string)
+    jwt_audience             = optional(list(string), [])
+    allow_anonymous          = optional(bool, false)
+    cors_allowed_origins     = optional(list(string), [])
+    cors_allow_credentials   = optional(bool, false)
+    throttling_rate_limit    = optional(number, 50)
+    throttling_burst_limit   = optional(number, 100)
+    route_throttling = optional(map(object({
+      rate_limit  = number
+      burst_limit = number
+    })), { "POST /uploads" = { rate_limit = 10, burst_limit = 20 } })
+    upload_prefix   = optional(string, "uploads/")
+    cdn_url         = optional(string)
+    domain_name     = optional(string)
+    certificate_arn = optional(string)
+    web_dir         = optional(string)
+    web_auth = optional(object({
+      authorize_url = string
+      token_url     = string
+      client_id     = string
+      scope         = string
+    }))
+  })
+  default  = {}
+  nullable = false
+}

@@ -168,6 +168,45 @@ export function describeStatusStoreContract(name: string, setup: () => Promise<S
       expect((await store.list({ status: 'processing' })).items.map((i) => i.key)).not.toContain(keys[0]);
     });
 
+    it("lists only one bucket's items under a key prefix, across pages", async () => {
+      const store = await setup();
+      const mine: string[] = [];
+      for (let i = 0; i < 6; i++) {
+        const owner = i % 2 === 0 ? 'alice' : 'bob';
+        const object = ref(`00D${i}`, {
+          bucket: i === 4 ? 'elsewhere' : 'uploads',
+          key: `uploads/${owner}/${i}/photo.jpg`,
+        });
+        if (owner === 'alice' && i !== 4) mine.push(object.key);
+        await store.begin(object, new Date(Date.UTC(2026, 1, 1, 0, i)));
+        await store.finish(object, quarantined, new Date(Date.UTC(2026, 1, 1, 0, i)));
+      }
+      const query = {
+        status: 'quarantined' as const,
+        since: new Date(Date.UTC(2026, 1, 1)),
+        bucket: 'uploads',
+        keyPrefix: 'uploads/alice/',
+        limit: 2,
+      };
+      const listed: string[] = [];
+      const pages: number[] = [];
+      let cursor: string | undefined;
+      for (let page = 0; page < 10; page++) {
+        const result = await store.list({ ...query, ...(cursor ? { cursor } : {}) });
+        pages.push(result.items.length);
+        listed.push(...result.items.map((item) => item.key));
+        cursor = result.cursor;
+        if (!cursor) break;
+        // A cursor is handed to the owner: it tells nothing of items the query leaves out.
+        const opened = Buffer.from(cursor, 'base64url').toString('utf8');
+        expect(opened).not.toMatch(/bob|elsewhere/);
+      }
+      expect(listed).toEqual([...mine].reverse());
+      // Full pages while there is more, however many other items lie between.
+      expect(pages.slice(0, -1).every((n) => n === 2)).toBe(true);
+      expect(pages.length).toBeLessThanOrEqual(Math.ceil(mine.length / 2) + 1);
+    });
+
     it('takes a backfill without a sequencer for a live object, but not for a deleted one', async () => {
       const store = await setup();
       const object = ref('0040');

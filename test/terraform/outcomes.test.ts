@@ -424,6 +424,8 @@ describe('the bootstrap, for status and events', () => {
     ]);
     expect(resources('s3:DeleteObject')).toEqual([
       `${DOLLAR}{local.arn}:s3:::${DOLLAR}{var.name_prefix}-*-output-${DOLLAR}{local.account_id}/*`,
+      // DELETE /images (modules/api, test/terraform/api.test.ts).
+      `${DOLLAR}{local.arn}:s3:::${DOLLAR}{var.name_prefix}-*-source-${DOLLAR}{local.account_id}/*`,
     ]);
     // The root keeps parameter names inside that boundary.
     const validation = String(root.variable.pipeline_config_parameter_name!.validation[0].condition);

@@ -69,11 +69,13 @@ describe('Terraform files', () => {
     expect([...dirs.keys()].sort()).toEqual([
       'bootstrap',
       'deployment',
+      'modules/api',
       'modules/imgpipe',
       'modules/imgpipe/modules/ecr-repository',
       'modules/imgpipe/modules/s3-bucket',
     ]);
     for (const path of [
+      'modules/api',
       'modules/imgpipe',
       'modules/imgpipe/modules/s3-bucket',
       'modules/imgpipe/modules/ecr-repository',
@@ -328,6 +330,7 @@ describe('S3', () => {
     );
     expect(callers.sort()).toEqual([
       'bootstrap:state_bucket',
+      'modules/api:web_bucket',
       'modules/imgpipe:output_bucket',
       'modules/imgpipe:quarantine_bucket',
       'modules/imgpipe:source_bucket',

@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_DEV_PORT } from '../../src/cli/dev.ts';
 import { REPO_ROOT } from '../support/cli.ts';
 
 /**
@@ -51,5 +52,23 @@ describe('Markdown links', () => {
         expect([...anchorsOf(resolved)], `${target} from ${relative(REPO_ROOT, file)}`).toContain(fragment);
       }
     }
+  });
+});
+
+describe('the README quick start', () => {
+  const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(
+    readme.indexOf('## Quick start'),
+    readme.indexOf('\n## ', readme.indexOf('## Quick start') + 1),
+  );
+
+  it('has two commands and ends with the web page’s URL, as `imgpipe dev` prints it', () => {
+    const commands = [...section.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]!.trim());
+    expect(commands).toEqual(['npm ci && npm start', 'npm test']);
+    // src/cli/dev.ts prints `Web page: <url>/` last; the API and page sit on the S3 port + 2.
+    const dev = readFileSync(join(REPO_ROOT, 'src/cli/dev.ts'), 'utf8');
+    expect(dev).toContain(`out(\`Web page: ${'$'}{api.url}/\`)`);
+    expect(dev).toContain('options.port + 2');
+    expect(section.trim().split('\n').at(-1)).toBe(`**<http://127.0.0.1:${DEFAULT_DEV_PORT + 2}/>**.`);
   });
 });

@@ -38,3 +38,36 @@ run "applies_the_environment_values" {
     error_message = "The status table should be imgpipe-<environment>-status."
   }
 }
+
+run "leaves_the_api_out_unless_enabled" {
+  command = plan
+
+  assert {
+    condition     = var.api.enabled || (length(module.api) == 0 && output.api_url == null && output.web_url == null)
+    error_message = "The HTTP API should be off unless api.enabled."
+  }
+}
+
+run "deploys_the_api_with_a_user_pool_when_enabled" {
+  variables {
+    api = { enabled = true, web_dir = "../modules/api/tests/page" }
+  }
+
+  assert {
+    condition     = output.api_url == "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com" && output.web_url == "https://d1example2page.cloudfront.net/"
+    error_message = "api.enabled should deploy the API and the page."
+  }
+
+  assert {
+    condition     = output.cognito_user_pool_id == "eu-west-1_Example1"
+    error_message = "The API should get a user pool by default: it never deploys without authentication unless told."
+  }
+
+  assert {
+    condition     = module.api[0].lambda_function_name == "imgpipe-${var.environment}-api"
+    error_message = "The API function should be <deployment>-api."
+  }
+}
+
+# The module's refusal to deploy an open API is tested in modules/api/tests: expect_failures can
+# only name this root's own objects, not a precondition inside module.api.

@@ -71,6 +71,11 @@ output "lambda_role_arn" {
   value       = aws_iam_role.this.arn
 }
 
+output "lambda_environment_variables" {
+  description = "The function's environment: the pipeline document, buckets, prefixes and status table that other functions of the image (the HTTP API, modules/api) must read alike."
+  value       = local.environment
+}
+
 output "reprocess_function_name" {
   description = "Name of the backfill function (`<name>-reprocess`, command `index.reprocess`) to invoke with {\"bucket\", \"prefix\" or \"keys\", \"startAfter\", \"force\"}; null when create_reprocess_function is false."
   value       = one(aws_lambda_function.reprocess[*].function_name)

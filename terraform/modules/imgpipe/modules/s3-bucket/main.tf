@@ -86,6 +86,28 @@ data "aws_iam_policy_document" "this" {
       values   = ["1.2"]
     }
   }
+
+  # A distribution in front of the bucket reads it through origin access control, itself only.
+  dynamic "statement" {
+    for_each = length(var.cloudfront_distribution_arns) > 0 ? [var.cloudfront_distribution_arns] : []
+
+    content {
+      sid       = "CloudFrontReadsThroughOriginAccessControl"
+      actions   = ["s3:GetObject"]
+      resources = ["${aws_s3_bucket.this.arn}/*"]
+
+      principals {
+        type        = "Service"
+        identifiers = ["cloudfront.amazonaws.com"]
+      }
+
+      condition {
+        test     = "StringEquals"
+        variable = "AWS:SourceArn"
+        values   = statement.value
+      }
+    }
+  }
 }
 
 resource "aws_s3_bucket_policy" "this" {

@@ -14,3 +14,8 @@ output "s3_bucket_arn" {
   description = "ARN of the bucket."
   value       = aws_s3_bucket.this.arn
 }
+
+output "s3_bucket_regional_domain_name" {
+  description = "Regional domain name of the bucket (<bucket>.s3.<region>.amazonaws.com), the origin of a CloudFront distribution."
+  value       = aws_s3_bucket.this.bucket_regional_domain_name
+}

@@ -1,5 +1,6 @@
-# What the mocked AWS provider answers in the tests of this module and of terraform/deployment:
-# the attributes that the configuration reads back from data sources and created resources.
+# What the mocked AWS provider answers in the tests of this module, of modules/api and of
+# terraform/deployment: the attributes that the configuration reads back from data sources and
+# created resources.
 
 mock_data "aws_caller_identity" {
   defaults = { account_id = "123456789012" }
@@ -19,8 +20,9 @@ mock_data "aws_iam_policy_document" {
 
 mock_resource "aws_lambda_function" {
   defaults = {
-    arn     = "arn:aws:lambda:eu-west-1:123456789012:function:imgpipe-test"
-    version = "7"
+    arn        = "arn:aws:lambda:eu-west-1:123456789012:function:imgpipe-test"
+    invoke_arn = "arn:aws:apigateway:eu-west-1:lambda:path/2015-03-31/functions/arn:aws:lambda:eu-west-1:123456789012:function:imgpipe-test/invocations"
+    version    = "7"
   }
 }
 
@@ -66,4 +68,36 @@ mock_data "aws_cloudwatch_event_bus" {
 
 mock_resource "aws_cloudwatch_event_rule" {
   defaults = { arn = "arn:aws:events:eu-west-1:123456789012:rule/imgpipe-test/imgpipe-test-image-alerts" }
+}
+
+# The HTTP API (modules/api), tested with these mocks too.
+mock_resource "aws_apigatewayv2_api" {
+  defaults = {
+    id            = "a1b2c3d4e5"
+    api_endpoint  = "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com"
+    execution_arn = "arn:aws:execute-api:eu-west-1:123456789012:a1b2c3d4e5"
+  }
+}
+
+mock_resource "aws_cloudwatch_log_group" {
+  defaults = { arn = "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/apigateway/imgpipe-test-api" }
+}
+
+mock_resource "aws_cognito_user_pool" {
+  defaults = {
+    id       = "eu-west-1_Example1"
+    endpoint = "cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Example1"
+  }
+}
+
+mock_resource "aws_cognito_user_pool_client" {
+  defaults = { id = "4example5client6id7" }
+}
+
+mock_resource "aws_cloudfront_distribution" {
+  defaults = {
+    id          = "E2EXAMPLE3DIST"
+    arn         = "arn:aws:cloudfront::123456789012:distribution/E2EXAMPLE3DIST"
+    domain_name = "d1example2page.cloudfront.net"
+  }
 }

@@ -1,0 +1,396 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { JwtRsaVerifier } from 'aws-jwt-verify';
+import { SimpleJwksCache } from 'aws-jwt-verify/jwk';
+import type { Context } from 'aws-lambda';
+import type { ApiEvent, ApiResponse } from '../handlers/http.ts';
+import { ROUTES } from '../handlers/http.ts';
+import type { LocalIssuer } from './local-oidc.ts';
+
+/**
+ * API Gateway (HTTP API) on this machine, for `imgpipe dev`: each HTTP request becomes the payload
+ * format 2.0 event API Gateway would send, for the same entry point the function runs, after what
+ * API Gateway does before invoking it:
+ *
+ * - routing on the routes Terraform declares (handlers/http.ts ROUTES): `routeKey` and the decoded
+ *   `{key+}` in `pathParameters`; `rawPath` percent-decoded, as an HTTP API delivers it;
+ * - the JWT authorizer: the bearer token's signature (against the issuer's JWKS, fetched over HTTP
+ *   from the discovery document's `jwks_uri`), issuer, audience, expiry and not-before, verified with
+ *   aws-jwt-verify; the claims then reach the function as strings in
+ *   `requestContext.authorizer.jwt.claims`, arrays flattened to `[a b]`;
+ * - throttling: a token bucket (rate and burst) over all routes, as a stage's default limits;
+ * - its own answers, with its own bodies: 401 `{"message":"Unauthorized"}` with a WWW-Authenticate
+ *   header saying why, 429 `{"message":"Too Many Requests"}`, 404 `{"message":"Not Found"}` for no
+ *   route, 413 over 10 MB, 500 `{"message":"Internal Server Error"}` when the function throws.
+ *
+ * Beside the API it serves the local issuer's endpoints under /oidc/ and the web page's files.
+ */
+export interface LocalApiHandlers {
+  readonly handler: (event: ApiEvent, context: Context) => Promise<ApiResponse>;
+  readonly issuer: LocalIssuer;
+  /** Static files by path (`/`, `/app.js`, ...). */
+  readonly files: ReadonlyMap<string, { readonly type: string; readonly body: Uint8Array | string }>;
+  /** Requests per second and burst, as API Gateway's stage throttling. */
+  readonly throttle: { readonly rate: number; readonly burst: number };
+}
+
+export interface LocalApi {
+  readonly url: string;
+  readonly port: number;
+  /** Starts answering with these (requests before it get 503). */
+  serve(handlers: LocalApiHandlers): void;
+  close(): Promise<void>;
+}
+
+/** API Gateway's payload limit. */
+const MAX_BODY = 10 * 1024 * 1024;
+const TEXT_TYPES = /^(text\/|application\/(json|x-www-form-urlencoded|xml|javascript))/i;
+
+interface CompiledRoute {
+  readonly routeKey: string;
+  readonly method: string;
+  readonly pattern: RegExp;
+  readonly params: readonly string[];
+}
+
+const COMPILED: readonly CompiledRoute[] = ROUTES.map((routeKey) => {
+  const [method, path] = routeKey.split(' ') as [string, string];
+  const params: string[] = [];
+  const pattern = path
+    .split('/')
+    .map((segment) => {
+      const match = /^\{(\w+)(\+?)\}$/.exec(segment);
+      if (!match) return segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      params.push(match[1]!);
+      return match[2] ? '(.+)' : '([^/]+)';
+    })
+    .join('/');
+  return { routeKey, method, pattern: new RegExp(`^${pattern}$`, 's'), params };
+});
+
+export async function startLocalApi(options: { host: string; port: number }): Promise<LocalApi> {
+  let handlers: LocalApiHandlers | undefined;
+  let verifier: ReturnType<typeof makeVerifier> | undefined;
+  let bucket = { tokens: 0, at: Date.now() };
+
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      if (!res.headersSent) send(res, 500, { message: 'Internal Server Error' });
+      else res.destroy(error as Error);
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : options.port;
+  const host = options.host.includes(':') ? `[${options.host}]` : options.host;
+  const url = `http://${host}:${port}`;
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (!handlers || !verifier) return send(res, 503, { message: 'Service Unavailable' });
+    const target = new URL(req.url ?? '/', url);
+    const body = await readBody(req);
+    if (body === undefined) return send(res, 413, { message: 'Request Entity Too Large' });
+    if (target.pathname.startsWith('/oidc/')) return oidc(handlers.issuer, req, res, target, body);
+
+    let path: string;
+    try {
+      path = decodeURIComponent(target.pathname);
+    } catch {
+      return send(res, 400, { message: 'Bad Request' });
+    }
+    const method = req.method ?? 'GET';
+    const route = COMPILED.map((r) => ({ r, match: r.method === method ? r.pattern.exec(path) : null })).find(
+      (m) => m.match,
+    );
+    if (!route) {
+      const file = method === 'GET' || method === 'HEAD' ? handlers.files.get(target.pathname) : undefined;
+      if (!file) return send(res, 404, { message: 'Not Found' });
+      res.writeHead(200, { 'content-type': file.type, 'cache-control': 'no-cache' });
+      res.end(method === 'HEAD' ? undefined : file.body);
+      return;
+    }
+
+    if (!takeToken(handlers.throttle)) return send(res, 429, { message: 'Too Many Requests' });
+
+    const authorization = req.headers.authorization ?? '';
+    const token = /^Bearer\s+(\S+)$/i.exec(authorization)?.[1];
+    if (!token) return unauthorized(res, undefined);
+    let claims: Record<string, unknown>;
+    try {
+      claims = (await verifier.verify(token)) as Record<string, unknown>;
+    } catch (error) {
+      return unauthorized(res, (error as Error).message);
+    }
+
+    const params = Object.fromEntries(route.r.params.map((name, i) => [name, route.match![i + 1]!]));
+    const requestId = randomUUID();
+    const event = toEvent(req, target, path, body, route.r.routeKey, params, claims, requestId, port);
+    let result: ApiResponse;
+    try {
+      result = await handlers.handler(event, lambdaContext(requestId));
+    } catch {
+      return send(res, 500, { message: 'Internal Server Error' });
+    }
+    const headers: Record<string, string | string[]> = { ...(result.headers as Record<string, string>) };
+    if (result.cookies?.length) headers['set-cookie'] = result.cookies;
+    headers['apigw-requestid'] = requestId;
+    res.writeHead(result.statusCode ?? 200, headers);
+    res.end(result.isBase64Encoded ? Buffer.from(result.body ?? '', 'base64') : (result.body ?? ''));
+  }
+
+  function takeToken(throttle: LocalApiHandlers['throttle']): boolean {
+    const now = Date.now();
+    const tokens = Math.min(throttle.burst, bucket.tokens + ((now - bucket.at) / 1000) * throttle.rate);
+    if (tokens < 1) {
+      bucket = { tokens, at: now };
+      return false;
+    }
+    bucket = { tokens: tokens - 1, at: now };
+    return true;
+  }
+
+  return {
+    url,
+    port,
+    serve(next) {
+      handlers = next;
+      verifier = makeVerifier(next.issuer);
+      bucket = { tokens: next.throttle.burst, at: Date.now() };
+    },
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/**
+ * API Gateway's JWT authorizer, with aws-jwt-verify: the JWKS is found through the issuer's
+ * discovery document and fetched over plain HTTP (the library's own fetcher speaks only HTTPS).
+ */
+function makeVerifier(issuer: LocalIssuer) {
+  const fetcher = {
+    async fetch(uri: string): Promise<ArrayBuffer> {
+      const response = await fetch(uri);
+      if (!response.ok) throw new Error(`GET ${uri} answered ${response.status}`);
+      return response.arrayBuffer();
+    },
+  };
+  return JwtRsaVerifier.create(
+    { issuer: issuer.issuer, audience: issuer.clientId, jwksUri: issuer.jwksUri },
+    { jwksCache: new SimpleJwksCache({ fetcher }) },
+  );
+}
+
+function toEvent(
+  req: IncomingMessage,
+  target: URL,
+  path: string,
+  body: Buffer,
+  routeKey: string,
+  pathParameters: Record<string, string>,
+  claims: Record<string, unknown>,
+  requestId: string,
+  port: number,
+): ApiEvent {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value === undefined || name === 'cookie') continue;
+    headers[name.toLowerCase()] = Array.isArray(value) ? value.join(',') : value;
+  }
+  headers['x-forwarded-proto'] = 'http';
+  headers['x-forwarded-port'] = String(port);
+  const query: Record<string, string> = {};
+  for (const [name, value] of target.searchParams)
+    query[name] = name in query ? `${query[name]},${value}` : value;
+  const textual = TEXT_TYPES.test(headers['content-type'] ?? '');
+  const now = new Date();
+  return {
+    version: '2.0',
+    routeKey,
+    rawPath: path,
+    rawQueryString: target.search.slice(1),
+    ...(req.headers.cookie ? { cookies: req.headers.cookie.split(/;\s*/) } : {}),
+    headers,
+    ...(Object.keys(query).length > 0 ? { queryStringParameters: query } : {}),
+    ...(Object.keys(pathParameters).length > 0 ? { pathParameters } : {}),
+    requestContext: {
+      accountId: '000000000000',
+      apiId: 'imgpipe-dev',
+      authorizer: {
+        principalId: '',
+        integrationLatency: 0,
+        jwt: { claims: flattenClaims(claims), scopes: null as unknown as string[] },
+      },
+      domainName: headers.host ?? `127.0.0.1:${port}`,
+      domainPrefix: (headers.host ?? '127').split('.')[0]!,
+      http: {
+        method: req.method ?? 'GET',
+        path,
+        protocol: `HTTP/${req.httpVersion}`,
+        sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
+        userAgent: headers['user-agent'] ?? '',
+      },
+      requestId,
+      routeKey,
+      stage: '$default',
+      time: now.toUTCString(),
+      timeEpoch: now.getTime(),
+    },
+    ...(body.length > 0
+      ? { body: textual ? body.toString('utf8') : body.toString('base64'), isBase64Encoded: !textual }
+      : { isBase64Encoded: false }),
+  } as ApiEvent;
+}
+
+/** Claims as API Gateway passes them: strings, arrays as `[a b]`. */
+function flattenClaims(claims: Record<string, unknown>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(claims).map(([name, value]) => [
+      name,
+      Array.isArray(value)
+        ? `[${value.join(' ')}]`
+        : typeof value === 'string'
+          ? value
+          : JSON.stringify(value),
+    ]),
+  );
+}
+
+function unauthorized(res: ServerResponse, reason: string | undefined): void {
+  const challenge = reason
+    ? `Bearer error="invalid_token" error_description="${reason.replace(/["\\]/g, "'")}"`
+    : 'Bearer';
+  send(res, 401, { message: 'Unauthorized' }, { 'www-authenticate': challenge });
+}
+
+function send(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
+  res.end(JSON.stringify(body));
+}
+
+/** The body, or undefined past API Gateway's limit. */
+async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY) return undefined;
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** The local issuer's endpoints: discovery, JWKS, and the authorization-code flow with PKCE. */
+function oidc(issuer: LocalIssuer, req: IncomingMessage, res: ServerResponse, target: URL, body: Buffer) {
+  const path = target.pathname.slice('/oidc'.length);
+  if (req.method === 'GET' && path === '/.well-known/openid-configuration')
+    return send(res, 200, issuer.discovery());
+  if (req.method === 'GET' && path === '/.well-known/jwks.json') return send(res, 200, issuer.jwks());
+  if (path === '/authorize' && req.method === 'GET') {
+    const q = target.searchParams;
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+    res.end(signInPage(q));
+    return;
+  }
+  if (path === '/authorize' && req.method === 'POST') {
+    const form = new URLSearchParams(body.toString('utf8'));
+    const redirectUri = form.get('redirect_uri') ?? '';
+    // Only back to this server's own pages: no open redirect.
+    if (new URL(redirectUri, target).origin !== target.origin)
+      return send(res, 400, {
+        error: 'invalid_request',
+        error_description: 'redirect_uri must be on this server',
+      });
+    try {
+      const code = issuer.authorize({
+        clientId: form.get('client_id') ?? '',
+        redirectUri,
+        codeChallenge: form.get('code_challenge') ?? '',
+        codeChallengeMethod: form.get('code_challenge_method') ?? '',
+        sub: (form.get('username') ?? '').trim(),
+        admin: form.get('admin') === 'on',
+      });
+      const location = new URL(redirectUri);
+      location.searchParams.set('code', code);
+      if (form.get('state')) location.searchParams.set('state', form.get('state')!);
+      res.writeHead(302, { location: location.href });
+      res.end();
+    } catch (error) {
+      send(res, 400, { error: 'invalid_request', error_description: (error as Error).message });
+    }
+    return;
+  }
+  if (path === '/token' && req.method === 'POST') {
+    const form = new URLSearchParams(body.toString('utf8'));
+    if (form.get('grant_type') !== 'authorization_code')
+      return send(res, 400, { error: 'unsupported_grant_type' });
+    try {
+      const tokens = issuer.exchange({
+        code: form.get('code') ?? '',
+        codeVerifier: form.get('code_verifier') ?? '',
+        redirectUri: form.get('redirect_uri') ?? '',
+        clientId: form.get('client_id') ?? '',
+      });
+      return send(res, 200, tokens, { 'cache-control': 'no-store' });
+    } catch (error) {
+      return send(res, 400, { error: 'invalid_grant', error_description: (error as Error).message });
+    }
+  }
+  send(res, 404, { message: 'Not Found' });
+}
+
+function signInPage(query: URLSearchParams): string {
+  const html = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  const hidden = ['client_id', 'redirect_uri', 'code_challenge', 'code_challenge_method', 'state', 'scope']
+    .map((name) => `<input type="hidden" name="${name}" value="${html(query.get(name) ?? '')}">`)
+    .join('\n      ');
+  return `<!doctype html>
+<html lang="en">
+  <head>
+    <meta charset="utf-8">
+    <meta name="viewport" content="width=device-width, initial-scale=1">
+    <title>Sign in – imgpipe dev</title>
+    <style>body{font:16px system-ui,sans-serif;max-width:24rem;margin:3rem auto;padding:0 1rem}label{display:block;margin:1rem 0}input[type=text]{width:100%;font:inherit;padding:.4rem}button{font:inherit;padding:.5rem 1rem}</style>
+  </head>
+  <body>
+    <h1>imgpipe dev: sign in</h1>
+    <p>The local issuer signs a token for any user name: this is for development only.</p>
+    <form method="post" action="/oidc/authorize">
+      ${hidden}
+      <label>User name <input type="text" name="username" value="dev-user" required autofocus autocomplete="username"></label>
+      <label><input type="checkbox" name="admin"> Member of the admin group</label>
+      <button type="submit">Sign in</button>
+    </form>
+  </body>
+</html>
+`;
+}
+
+function lambdaContext(awsRequestId: string): Context {
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName: 'imgpipe-dev-api',
+    functionVersion: '$LATEST',
+    invokedFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:imgpipe-dev-api',
+    memoryLimitInMB: '512',
+    awsRequestId,
+    logGroupName: '/aws/lambda/imgpipe-dev-api',
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => 29_000,
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}

@@ -1,0 +1,186 @@
+import {
+  type JsonWebKey as CryptoJwk,
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+  randomBytes,
+  sign,
+} from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/**
+ * A local OpenID Connect issuer for `imgpipe dev`, so that authentication is real on one machine:
+ * an RSA key kept in the data folder, its JWKS and discovery document (served by the local API,
+ * where the local API Gateway fetches them to verify tokens, as API Gateway's JWT authorizer does),
+ * tokens signed with it (`imgpipe dev token`), and the authorization-code flow with PKCE that the web
+ * page signs in with, the same flow it runs against a Cognito user pool in AWS.
+ *
+ * Tokens are RS256 JWTs signed with node:crypto (header, claims, RSASSA-PKCS1-v1_5 over SHA-256 of
+ * the two, base64url); they are verified by aws-jwt-verify, an independent implementation.
+ */
+export const DEV_CLIENT_ID = 'imgpipe-dev';
+export const DEV_DEFAULT_USER = 'dev-user';
+/** The group `--admin` tokens are in: the API's default admin group. */
+export const DEV_ADMIN_GROUP = 'admin';
+const ISSUER_FILE = 'oidc.json';
+const CODE_TTL_MS = 60_000;
+
+interface IssuerFile {
+  readonly issuer: string;
+  readonly kid: string;
+  readonly privateKey: CryptoJwk;
+}
+
+export interface TokenRequest {
+  readonly sub?: string;
+  readonly admin?: boolean;
+  /** Space-separated scopes, in the `scope` claim. */
+  readonly scope?: string;
+  readonly expiresInSeconds?: number;
+  readonly now?: Date;
+}
+
+export interface AuthorizeRequest {
+  readonly clientId: string;
+  readonly redirectUri: string;
+  readonly codeChallenge: string;
+  readonly codeChallengeMethod: string;
+  readonly sub: string;
+  readonly admin: boolean;
+}
+
+export class LocalIssuer {
+  readonly issuer: string;
+  readonly kid: string;
+  readonly clientId = DEV_CLIENT_ID;
+  readonly #key: KeyObject;
+  readonly #codes = new Map<string, AuthorizeRequest & { expires: number }>();
+
+  private constructor(issuer: string, kid: string, key: KeyObject) {
+    this.issuer = issuer;
+    this.kid = kid;
+    this.#key = key;
+  }
+
+  /** The issuer of the data folder, at `issuer`: its key is created on first use and kept. */
+  static async open(directory: string, issuer: string): Promise<LocalIssuer> {
+    const saved = await readIssuerFile(directory);
+    const key = saved
+      ? createPrivateKey({ key: saved.privateKey, format: 'jwk' })
+      : generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+    const kid = saved?.kid ?? createHash('sha256').update(publicJwk(key).n!).digest('base64url').slice(0, 16);
+    const file: IssuerFile = { issuer, kid, privateKey: key.export({ format: 'jwk' }) };
+    await writeFile(join(directory, ISSUER_FILE), `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600 });
+    return new LocalIssuer(issuer, kid, key);
+  }
+
+  /** The issuer a running (or earlier) `imgpipe dev` wrote into the data folder. */
+  static async load(directory: string): Promise<LocalIssuer> {
+    const saved = await readIssuerFile(directory);
+    if (!saved) {
+      throw new Error(
+        `${join(directory, ISSUER_FILE)} does not exist: start imgpipe dev (with the same --dir) first; it creates the local issuer's key`,
+      );
+    }
+    return new LocalIssuer(
+      saved.issuer,
+      saved.kid,
+      createPrivateKey({ key: saved.privateKey, format: 'jwk' }),
+    );
+  }
+
+  get jwksUri(): string {
+    return `${this.issuer}/.well-known/jwks.json`;
+  }
+
+  jwks(): { keys: CryptoJwk[] } {
+    return { keys: [{ ...publicJwk(this.#key), kid: this.kid, alg: 'RS256', use: 'sig' }] };
+  }
+
+  discovery(): Record<string, unknown> {
+    return {
+      issuer: this.issuer,
+      jwks_uri: this.jwksUri,
+      authorization_endpoint: `${this.issuer}/authorize`,
+      token_endpoint: `${this.issuer}/token`,
+      response_types_supported: ['code'],
+      grant_types_supported: ['authorization_code'],
+      code_challenge_methods_supported: ['S256'],
+      subject_types_supported: ['public'],
+      id_token_signing_alg_values_supported: ['RS256'],
+      scopes_supported: ['openid', 'imgpipe/admin'],
+    };
+  }
+
+  /** A signed access token, as Cognito's carry them: client_id, scope, groups (and aud). */
+  token(request: TokenRequest = {}): string {
+    const now = Math.floor((request.now ?? new Date()).getTime() / 1000);
+    const claims = {
+      iss: this.issuer,
+      sub: request.sub ?? DEV_DEFAULT_USER,
+      aud: this.clientId,
+      client_id: this.clientId,
+      token_use: 'access',
+      scope: request.scope ?? 'openid',
+      ...(request.admin ? { 'cognito:groups': [DEV_ADMIN_GROUP] } : {}),
+      iat: now,
+      exp: now + (request.expiresInSeconds ?? 3600),
+      jti: randomBytes(12).toString('base64url'),
+    };
+    return signJwt({ alg: 'RS256', typ: 'JWT', kid: this.kid }, claims, this.#key);
+  }
+
+  /** Step one of the code flow: the user chose who to sign in as; a one-time code for the client. */
+  authorize(request: AuthorizeRequest): string {
+    if (request.clientId !== this.clientId)
+      throw new Error(`unknown client_id ${JSON.stringify(request.clientId)}`);
+    if (request.codeChallengeMethod !== 'S256' || !/^[A-Za-z0-9_-]{43}$/.test(request.codeChallenge))
+      throw new Error('a PKCE code_challenge with code_challenge_method S256 is required');
+    if (!/^[^\s]{1,128}$/.test(request.sub))
+      throw new Error('the user name must be 1-128 characters without spaces');
+    const code = randomBytes(24).toString('base64url');
+    this.#codes.set(code, { ...request, expires: Date.now() + CODE_TTL_MS });
+    return code;
+  }
+
+  /** Step two: the code and the PKCE verifier for tokens. Each code works once. */
+  exchange(input: { code: string; codeVerifier: string; redirectUri: string; clientId: string }): {
+    access_token: string;
+    id_token: string;
+    token_type: 'Bearer';
+    expires_in: number;
+  } {
+    const pending = this.#codes.get(input.code);
+    this.#codes.delete(input.code);
+    if (!pending || pending.expires < Date.now()) throw new Error('invalid_grant: unknown or expired code');
+    if (pending.clientId !== input.clientId || pending.redirectUri !== input.redirectUri)
+      throw new Error('invalid_grant: client_id or redirect_uri differs from the authorization request');
+    const challenge = createHash('sha256').update(input.codeVerifier).digest('base64url');
+    if (challenge !== pending.codeChallenge) throw new Error('invalid_grant: code_verifier does not match');
+    const token = this.token({ sub: pending.sub, admin: pending.admin });
+    return { access_token: token, id_token: token, token_type: 'Bearer', expires_in: 3600 };
+  }
+}
+
+export function signJwt(header: object, claims: object, key: KeyObject): string {
+  const encode = (part: object) => Buffer.from(JSON.stringify(part)).toString('base64url');
+  const input = `${encode(header)}.${encode(claims)}`;
+  return `${input}.${sign('sha256', Buffer.from(input), key).toString('base64url')}`;
+}
+
+function publicJwk(key: KeyObject): CryptoJwk {
+  const { kty, n, e } = createPublicKey(key).export({ format: 'jwk' });
+  return { kty, n, e };
+}
+
+async function readIssuerFile(directory: string): Promise<IssuerFile | undefined> {
+  try {
+    return JSON.parse(await readFile(join(directory, ISSUER_FILE), 'utf8')) as IssuerFile;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}

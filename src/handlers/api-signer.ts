@@ -1,0 +1,61 @@
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+
+/**
+ * Presigned requests: image bytes never pass through the API (Lambda and API Gateway cap payloads
+ * at 6 and 10 MB); the client talks to S3 directly with a request the function signed.
+ *
+ * Uploads are POST policies rather than presigned PUTs because S3 enforces a policy's conditions
+ * itself: the exact key, the Content-Type, and the size (`content-length-range`), which a presigned
+ * PUT cannot bound. A URL signed with the function's role credentials stops working when they
+ * expire, even before its own expiry (Lambda's credentials last hours; the expiries here are minutes).
+ */
+export interface UploadRequest {
+  readonly bucket: string;
+  readonly key: string;
+  readonly contentType: string;
+  /** The exact size the upload must have, in bytes. */
+  readonly size: number;
+  readonly expiresSeconds: number;
+}
+
+export interface PresignedUpload {
+  readonly method: 'POST';
+  readonly url: string;
+  /** Form fields to send, in this order, before the `file` field. */
+  readonly fields: Readonly<Record<string, string>>;
+  readonly expiresAt: string;
+}
+
+export interface UrlSigner {
+  upload(request: UploadRequest): Promise<PresignedUpload>;
+  download(bucket: string, key: string, expiresSeconds: number): Promise<string>;
+}
+
+export class S3UrlSigner implements UrlSigner {
+  readonly #client: S3Client;
+
+  constructor(client: S3Client) {
+    this.#client = client;
+  }
+
+  async upload(request: UploadRequest): Promise<PresignedUpload> {
+    const { url, fields } = await createPresignedPost(this.#client, {
+      Bucket: request.bucket,
+      Key: request.key,
+      // Every field is also an exact-match condition (the SDK adds them); the key is matched exactly.
+      Fields: { 'Content-Type': request.contentType },
+      Conditions: [['content-length-range', request.size, request.size]],
+      Expires: request.expiresSeconds,
+    });
+    const expiresAt = new Date(Date.now() + request.expiresSeconds * 1000).toISOString();
+    return { method: 'POST', url, fields, expiresAt };
+  }
+
+  download(bucket: string, key: string, expiresSeconds: number): Promise<string> {
+    return getSignedUrl(this.#client, new GetObjectCommand({ Bucket: bucket, Key: key }), {
+      expiresIn: expiresSeconds,
+    });
+  }
+}

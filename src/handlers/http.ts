@@ -1,0 +1,176 @@
+import type { APIGatewayProxyEventV2WithJWTAuthorizer, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { isPlainObject } from '../core/json.ts';
+
+/**
+ * The HTTP side of the API function: API Gateway HTTP API events (payload format 2.0) in, JSON
+ * responses out, and the one error shape, `{ "error": { "code", "message", "field"? } }`.
+ *
+ * Routing is API Gateway's: it matches each request to one of ROUTES, puts the matched route in
+ * `routeKey` and the decoded `{key+}` in `pathParameters`, and the function dispatches on
+ * `routeKey` alone. The path is never parsed again here: an HTTP API delivers `rawPath`
+ * percent-decoded, so a router that rebuilt a URL from it (Powertools' event-handler does) would
+ * misread keys holding `%`, `#` or `?`. `imgpipe dev` matches the same table when it plays API
+ * Gateway locally, and Terraform declares the same routes (a test holds the three together).
+ */
+export type ApiEvent = APIGatewayProxyEventV2WithJWTAuthorizer;
+export type ApiResponse = APIGatewayProxyStructuredResultV2;
+
+export const ROUTES = [
+  'POST /uploads',
+  'GET /images',
+  'GET /images/{key+}',
+  'DELETE /images/{key+}',
+] as const;
+export type RouteKey = (typeof ROUTES)[number];
+
+/** The error codes a response can carry, with their HTTP status. */
+export const ERROR_STATUS = {
+  'bad-request': 400,
+  unauthorized: 401,
+  forbidden: 403,
+  'not-found': 404,
+  conflict: 409,
+  'too-large': 413,
+  'unsupported-media-type': 415,
+  throttled: 429,
+  internal: 500,
+} as const;
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+/** An answer other than success: the status comes from the code; `field` names the bad input. */
+export class ApiError extends Error {
+  readonly code: ErrorCode;
+  readonly field?: string;
+  readonly headers?: Readonly<Record<string, string>>;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { field?: string; headers?: Record<string, string>; cause?: unknown } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'ApiError';
+    this.code = code;
+    if (options.field !== undefined) this.field = options.field;
+    if (options.headers !== undefined) this.headers = options.headers;
+  }
+
+  get status(): number {
+    return ERROR_STATUS[this.code];
+  }
+}
+
+export function json(
+  statusCode: number,
+  body: unknown,
+  headers: Readonly<Record<string, string>> = {},
+): ApiResponse {
+  return {
+    statusCode,
+    headers: { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers },
+    body: JSON.stringify(body),
+  };
+}
+
+export function errorResponse(error: ApiError): ApiResponse {
+  const { code, message, field } = error;
+  return json(
+    error.status,
+    { error: { code, message, ...(field === undefined ? {} : { field }) } },
+    error.headers,
+  );
+}
+
+export function isApiEvent(event: unknown): event is ApiEvent {
+  return (
+    isPlainObject(event) &&
+    event.version === '2.0' &&
+    typeof event.routeKey === 'string' &&
+    isPlainObject(event.requestContext)
+  );
+}
+
+/** The request body as JSON (decoded from base64 when API Gateway encoded it). */
+export function jsonBody(event: ApiEvent): unknown {
+  const contentType = header(event, 'content-type') ?? '';
+  if (!/^application\/json\b/i.test(contentType)) {
+    throw new ApiError(
+      'unsupported-media-type',
+      `Send the request body as application/json (received ${contentType ? JSON.stringify(contentType) : 'no Content-Type'})`,
+      { field: 'Content-Type' },
+    );
+  }
+  const text = event.isBase64Encoded
+    ? Buffer.from(event.body ?? '', 'base64').toString('utf8')
+    : (event.body ?? '');
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new ApiError('bad-request', `The request body is not JSON: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+}
+
+/** A request header (API Gateway lower-cases their names in payload 2.0). */
+export function header(event: ApiEvent, name: string): string | undefined {
+  return event.headers?.[name.toLowerCase()];
+}
+
+/** The public URL of a path of this API, as the client called it (stage included). */
+export function apiUrl(event: ApiEvent, path: string): string {
+  const { domainName, stage } = event.requestContext;
+  const proto = header(event, 'x-forwarded-proto') ?? 'https';
+  const base = stage && stage !== '$default' ? `/${stage}` : '';
+  return `${proto}://${domainName}${base}${path}`;
+}
+
+/** A key as a path: each segment percent-encoded, the slashes kept. */
+export function keyPath(key: string): string {
+  return key.split('/').map(encodeURIComponent).join('/');
+}
+
+/** Who is calling, from the claims API Gateway's JWT authorizer verified. */
+export interface Principal {
+  /** The token's `sub`: owner of the uploads it makes. */
+  readonly owner: string;
+  /** In the admin group, or holding the admin scope: may read and list every image. */
+  readonly admin: boolean;
+}
+
+export interface PrincipalRules {
+  readonly adminGroup: string;
+  readonly adminScope: string;
+  /** Without claims, act as the owner `anonymous` instead of refusing (deployed without auth). */
+  readonly anonymous: boolean;
+}
+
+export const ANONYMOUS_OWNER = 'anonymous';
+
+export function principalOf(event: ApiEvent, rules: PrincipalRules): Principal {
+  const jwt = event.requestContext.authorizer?.jwt;
+  const claims = jwt?.claims;
+  const sub = claims?.sub;
+  if (typeof sub !== 'string' || sub === '') {
+    if (rules.anonymous && jwt === undefined) return { owner: ANONYMOUS_OWNER, admin: false };
+    throw new ApiError('unauthorized', 'A valid bearer token with a sub claim is required', {
+      headers: { 'www-authenticate': 'Bearer' },
+    });
+  }
+  const groups = [...list(claims?.['cognito:groups']), ...list(claims?.groups)];
+  const scopes = [...list(claims?.scope), ...(jwt?.scopes ?? [])];
+  return { owner: sub, admin: groups.includes(rules.adminGroup) || scopes.includes(rules.adminScope) };
+}
+
+/**
+ * A claim as a list. API Gateway passes claims as strings: a scope claim is space-separated, and
+ * an array claim such as `cognito:groups` arrives flattened as `[admin editors]`.
+ */
+function list(claim: unknown): string[] {
+  if (Array.isArray(claim)) return claim.map(String);
+  if (typeof claim !== 'string') return [];
+  return claim
+    .replace(/^\[|\]$/g, '')
+    .split(/[\s,]+/)
+    .filter(Boolean);
+}

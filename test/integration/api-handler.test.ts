@@ -1,0 +1,202 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type LocalDynamo, startLocalDynamo } from '../../src/cli/local-dynamodb.ts';
+import { loadRuntimeConfig } from '../../src/config/index.ts';
+import { ConfigError, StorageError } from '../../src/core/errors.ts';
+import { createApiHandler } from '../../src/handlers/api.ts';
+import type { ApiEvent } from '../../src/handlers/http.ts';
+import { DynamoStatusStore } from '../../src/status/dynamodb.ts';
+import type { StatusStore } from '../../src/status/types.ts';
+import { S3Storage } from '../../src/storage/s3.ts';
+import { startTestS3 } from '../support/s3.ts';
+
+/**
+ * index.api called with the events API Gateway sends, over a real S3 API (s3rver) and DynamoDB API
+ * (dynalite): what real HTTP through imgpipe dev cannot bring about on demand (an image caught
+ * mid-processing, a throttled or broken dependency, an API deployed without auth), and the claims
+ * as API Gateway's JWT authorizer passes them.
+ */
+const SOURCE = 'api-uploads';
+const OUTPUT = 'api-variants';
+
+let s3: Awaited<ReturnType<typeof startTestS3>>;
+let dynamo: LocalDynamo;
+let tables = 0;
+beforeAll(async () => {
+  s3 = await startTestS3([SOURCE, OUTPUT]);
+  dynamo = await startLocalDynamo();
+});
+afterAll(async () => {
+  await s3?.stop();
+  await dynamo?.close();
+});
+
+async function setup(
+  options: { env?: Record<string, string>; status?: (real: StatusStore) => StatusStore } = {},
+) {
+  const table = `imgpipe-api-${++tables}`;
+  await dynamo.createStatusTable(table);
+  const real = new DynamoStatusStore(dynamo.client, table);
+  const config = loadRuntimeConfig({ IMGPIPE_OUTPUT_BUCKET: OUTPUT, IMGPIPE_STATUS_TABLE: table });
+  const logger = new Logger({ serviceName: 'imgpipe-test', logLevel: 'INFO' });
+  process.env.POWERTOOLS_METRICS_DISABLED = 'true';
+  const handler = createApiHandler(
+    {
+      config,
+      sourceStorage: (bucket) => new S3Storage(s3.client, bucket),
+      output: new S3Storage(s3.client, OUTPUT),
+      quarantine: new S3Storage(s3.client, OUTPUT),
+      logger,
+      metrics: new Metrics({ serviceName: 'imgpipe-test', namespace: 'imgpipe-test' }),
+      status: options.status ? options.status(real) : real,
+    },
+    { env: { IMGPIPE_UPLOAD_BUCKET: SOURCE, ...options.env } },
+  );
+  return { handler, status: real };
+}
+
+function event(
+  routeKey: string,
+  options: { key?: string; claims?: Record<string, string> | null; query?: Record<string, string> } = {},
+): ApiEvent {
+  const claims = options.claims === undefined ? { sub: 'alice' } : options.claims;
+  return {
+    version: '2.0',
+    routeKey,
+    rawPath: options.key ? `/images/${options.key}` : '/images',
+    rawQueryString: '',
+    headers: { host: 'api.example.com' },
+    ...(options.key ? { pathParameters: { key: options.key } } : {}),
+    ...(options.query ? { queryStringParameters: options.query } : {}),
+    requestContext: {
+      accountId: '000000000000',
+      apiId: 'test',
+      ...(claims === null
+        ? {}
+        : { authorizer: { principalId: '', integrationLatency: 0, jwt: { claims, scopes: [] } } }),
+      domainName: 'api.example.com',
+      domainPrefix: 'api',
+      http: {
+        method: 'GET',
+        path: '/images',
+        protocol: 'HTTP/1.1',
+        sourceIp: '127.0.0.1',
+        userAgent: 'test',
+      },
+      requestId: 'req-123',
+      routeKey,
+      stage: '$default',
+      time: '',
+      timeEpoch: 0,
+    },
+    isBase64Encoded: false,
+  } as unknown as ApiEvent;
+}
+
+const parse = (body: string | undefined) => JSON.parse(body ?? '{}');
+
+describe('index.api', () => {
+  it('refuses to delete an image while it is being processed (409), and deletes it once finished', async () => {
+    const { handler, status } = await setup();
+    const key = 'uploads/alice/1/photo.jpg';
+    await s3.client.send(new PutObjectCommand({ Bucket: SOURCE, Key: key, Body: 'x' }));
+    await status.begin({ bucket: SOURCE, key, sequencer: '01' });
+    const busy = await handler(event('DELETE /images/{key+}', { key }));
+    expect(busy.statusCode).toBe(409);
+    expect(parse(busy.body).error).toMatchObject({ code: 'conflict' });
+    expect(busy.headers?.['retry-after']).toBe('10');
+    await status.finish({ bucket: SOURCE, key, sequencer: '01' }, { status: 'failed', message: 'x' });
+    const done = await handler(event('DELETE /images/{key+}', { key }));
+    expect(done.statusCode).toBe(202);
+    expect(await new S3Storage(s3.client, SOURCE).head(key)).toBeUndefined();
+  });
+
+  it('answers 429 when a dependency stays throttled, and 500 with the request id alone otherwise', async () => {
+    const slowDown = Object.assign(new Error('Please reduce your request rate.'), {
+      name: 'SlowDown',
+      $metadata: { httpStatusCode: 503 },
+    });
+    const throttled = await setup({
+      status: (real) => ({
+        ...real,
+        get: () =>
+          Promise.reject(
+            new StorageError('get', 's3://x', 'S3 get failed (SlowDown)', {
+              retryable: true,
+              cause: slowDown,
+            }),
+          ),
+      }),
+    });
+    const limited = await throttled.handler(event('GET /images/{key+}', { key: 'uploads/alice/1/a.jpg' }));
+    expect(limited.statusCode).toBe(429);
+    expect(parse(limited.body).error.code).toBe('throttled');
+
+    const broken = await setup({
+      status: (real) => ({
+        ...real,
+        list: () => Promise.reject(new TypeError('secret detail at /var/task')),
+      }),
+    });
+    // The log (standard output, as in Lambda) keeps what the answer leaves out.
+    const lines: string[] = [];
+    const streams = [process.stdout, process.stderr] as const;
+    const writes = streams.map((stream) => stream.write);
+    for (const stream of streams)
+      stream.write = ((chunk: string) => lines.push(String(chunk)) > 0) as typeof stream.write;
+    const failed = await broken
+      .handler(event('GET /images', { query: { status: 'failed' } }), { awsRequestId: 'req-42' } as never)
+      .finally(() => {
+        streams.forEach((stream, i) => {
+          stream.write = writes[i]!;
+        });
+      });
+    expect(failed.statusCode).toBe(500);
+    expect(parse(failed.body)).toEqual({
+      error: { code: 'internal', message: 'Internal error (request id req-42)', requestId: 'req-42' },
+    });
+    expect(failed.body).not.toContain('secret');
+    expect(lines.join('')).toContain('secret detail at /var/task');
+    expect(lines.join('')).toContain('"stack"');
+  });
+
+  it('reads groups and scopes as API Gateway flattens them, and refuses a request without claims', async () => {
+    const { handler } = await setup();
+    const list = (claims: Record<string, string> | null) =>
+      handler(event('GET /images/{key+}', { key: 'uploads/bob/1/b.jpg', claims }));
+    expect((await list({ sub: 'alice' })).statusCode).toBe(403);
+    expect((await list({ sub: 'ops', 'cognito:groups': '[editors admin]' })).statusCode).toBe(404);
+    expect((await list({ sub: 'ops', scope: 'openid imgpipe/admin' })).statusCode).toBe(404);
+    expect((await list({ sub: 'ops', 'cognito:groups': '[administrators]' })).statusCode).toBe(403);
+    const anonymous = await list(null);
+    expect(anonymous.statusCode).toBe(401);
+    expect(parse(anonymous.body).error.code).toBe('unauthorized');
+  });
+
+  it('lets a deployment without auth act as the owner "anonymous" when allowed', async () => {
+    const { handler } = await setup({ env: { IMGPIPE_API_ANONYMOUS: 'true' } });
+    const own = await handler(
+      event('GET /images/{key+}', { key: 'uploads/anonymous/1/a.jpg', claims: null }),
+    );
+    expect(own.statusCode).toBe(404);
+    const other = await handler(event('GET /images/{key+}', { key: 'uploads/alice/1/a.jpg', claims: null }));
+    expect(other.statusCode).toBe(403);
+  });
+
+  it('fails the init of an index.api function on a bad setting, naming it', async () => {
+    await expect(
+      setup({ env: { _HANDLER: 'index.api', IMGPIPE_UPLOAD_EXPIRES_SECONDS: '5' } }),
+    ).rejects.toThrow(
+      new ConfigError(
+        'IMGPIPE_UPLOAD_EXPIRES_SECONDS',
+        '5',
+        'Expected integer between 60 and 3600 for IMGPIPE_UPLOAD_EXPIRES_SECONDS but received "5" of type string',
+      ),
+    );
+    // Elsewhere (the S3 handler's function) the API is only unconfigured: it answers 500.
+    const { handler } = await setup({ env: { IMGPIPE_UPLOAD_BUCKET: '' } });
+    expect((await handler(event('GET /images', { query: { status: 'failed' } }))).statusCode).toBe(500);
+  });
+});

@@ -1,0 +1,360 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEV_BUCKETS } from '../../src/cli/dev.ts';
+import { signJwt } from '../../src/cli/local-oidc.ts';
+import { LOCAL_CREDENTIALS } from '../../src/cli/local-s3.ts';
+import { DEV_STATUS_TABLE } from '../../src/cli/status.ts';
+import { DynamoStatusStore } from '../../src/status/dynamodb.ts';
+import { createS3Client, S3Storage } from '../../src/storage/s3.ts';
+import { runCli } from '../support/cli.ts';
+import { type DevApi, startDevApi } from '../support/dev-api.ts';
+import { fixturePath } from '../support/fixtures.ts';
+
+/**
+ * The HTTP API over real HTTP, as a client sees it: `imgpipe dev` plays API Gateway (routes, JWT
+ * authorizer, throttling) in front of index.api, with s3rver (POST policies enforced by our patch)
+ * and the status table on dynalite behind it.
+ */
+const PHOTO = fixturePath('photos/colour-fig-red-bowl.jpg');
+const TEXT = fixturePath('edge/broken/text-named.jpg');
+const MAX_BYTES = 32 * 1024 * 1024;
+
+interface Reply {
+  readonly status: number;
+  readonly headers: Headers;
+  // biome-ignore lint/suspicious/noExplicitAny: JSON bodies are checked field by field
+  readonly body: any;
+}
+
+let dev: DevApi;
+let alice: string;
+let bob: string;
+let admin: string;
+
+beforeAll(async () => {
+  dev = await startDevApi();
+  // The command a user runs; the other tokens come from the same issuer in-process.
+  const printed = await runCli(['dev', 'token', '--dir', dev.dir, '--sub', 'alice']);
+  expect(printed.code).toBe(0);
+  alice = printed.stdout.trim();
+  bob = dev.issuer.token({ sub: 'bob' });
+  admin = dev.issuer.token({ sub: 'ops', admin: true });
+}, 120_000);
+
+afterAll(async () => {
+  await dev?.stop();
+});
+
+async function call(
+  method: string,
+  path: string,
+  options: { token?: string; json?: unknown; body?: string; headers?: Record<string, string> } = {},
+): Promise<Reply> {
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  if (options.json !== undefined) headers['content-type'] = 'application/json';
+  const response = await fetch(path.startsWith('http') ? path : `${dev.url}${path}`, {
+    method,
+    headers,
+    ...(options.json !== undefined ? { body: JSON.stringify(options.json) } : {}),
+    ...(options.body !== undefined ? { body: options.body } : {}),
+  });
+  const text = await response.text();
+  return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : undefined };
+}
+
+/** POST /uploads, then the presigned POST with `bytes` (the declared size unless `declared`). */
+async function upload(
+  token: string,
+  name: string,
+  bytes: Uint8Array,
+  declared = bytes.length,
+): Promise<{ created: Reply; stored: Response }> {
+  const created = await call('POST', '/uploads', {
+    token,
+    json: { filename: name, contentType: 'image/jpeg', size: declared },
+  });
+  expect(created.status, JSON.stringify(created.body)).toBe(201);
+  const form = new FormData();
+  for (const [field, value] of Object.entries(created.body.upload.fields as Record<string, string>))
+    form.append(field, value);
+  form.append('file', new Blob([bytes as Uint8Array<ArrayBuffer>]), name);
+  const stored = await fetch(created.body.upload.url, { method: 'POST', body: form });
+  return { created, stored };
+}
+
+/** Polls the status URL until the image has a final status. */
+async function settled(token: string, statusUrl: string): Promise<Reply> {
+  for (let i = 0; i < 600; i++) {
+    const reply = await call('GET', statusUrl, { token });
+    if (reply.status !== 200 || ['processed', 'quarantined', 'failed'].includes(reply.body.status))
+      return reply;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`${statusUrl} did not settle`);
+}
+
+describe('the HTTP API through imgpipe dev', () => {
+  let photo: { key: string; statusUrl: string };
+
+  it('answers 401, as the JWT authorizer does, without a token, with another key, and when expired', async () => {
+    const none = await call('GET', '/images?status=failed');
+    expect(none.status).toBe(401);
+    expect(none.body).toEqual({ message: 'Unauthorized' });
+
+    const stranger = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+    const now = Math.floor(Date.now() / 1000);
+    const forged = signJwt(
+      { alg: 'RS256', typ: 'JWT', kid: dev.issuer.kid },
+      { iss: dev.issuer.issuer, sub: 'alice', aud: dev.issuer.clientId, iat: now, exp: now + 600 },
+      stranger,
+    );
+    const signed = await call('GET', '/images?status=failed', { token: forged });
+    expect(signed.status).toBe(401);
+    expect(signed.headers.get('www-authenticate')).toMatch(/invalid_token.*signature/i);
+
+    const expired = dev.issuer.token({ sub: 'alice', now: new Date(Date.now() - 7_200_000) });
+    const late = await call('GET', '/images?status=failed', { token: expired });
+    expect(late.status).toBe(401);
+    expect(late.headers.get('www-authenticate')).toMatch(/expired/i);
+
+    expect((await call('GET', '/images?status=failed', { token: alice })).status).toBe(200);
+  });
+
+  it('refuses bad upload requests with the field that is wrong', async () => {
+    const cases: [unknown, number, string | undefined][] = [
+      [{ filename: 'a.jpg', contentType: 'image/jpeg' }, 400, 'size'],
+      [{ filename: '', contentType: 'image/jpeg', size: 10 }, 400, 'filename'],
+      [{ filename: 'a.jpg', contentType: 'image/jpeg', size: 1.5 }, 400, 'size'],
+      [{ filename: 'a.jpg', contentType: 'image/jpeg', size: 10, acl: 'public-read' }, 400, 'acl'],
+      [['a.jpg'], 400, 'body'],
+      [{ filename: 'a.gif', contentType: 'image/gif', size: 10 }, 415, 'contentType'],
+      [{ filename: 'a.jpg', contentType: 'image/jpeg', size: MAX_BYTES + 1 }, 413, 'size'],
+    ];
+    for (const [json, status, field] of cases) {
+      const reply = await call('POST', '/uploads', { token: alice, json });
+      expect(reply.status, JSON.stringify(json)).toBe(status);
+      expect(reply.body.error.field, JSON.stringify(json)).toBe(field);
+      expect(reply.body.error.message).toMatch(/^Expected .* but received /);
+    }
+    const notJson = await call('POST', '/uploads', {
+      token: alice,
+      body: '{"filename":',
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(notJson.status).toBe(400);
+    expect(notJson.body.error).toMatchObject({ code: 'bad-request' });
+    expect(notJson.body.error.message).toMatch(/not JSON/);
+    const form = await call('POST', '/uploads', {
+      token: alice,
+      body: 'a=b',
+      headers: { 'content-type': 'text/plain' },
+    });
+    expect(form.status).toBe(415);
+    expect(form.body.error.field).toBe('Content-Type');
+  });
+
+  it('uploads through the presigned POST, which S3 holds to its size, and the image is processed', async () => {
+    const bytes = readFileSync(PHOTO);
+    // The same request with a larger body: the local S3 refuses it, and nothing is stored.
+    const larger = new Uint8Array(bytes.length + 1);
+    larger.set(bytes);
+    const refused = await upload(alice, 'Fig & bowl.jpg', larger, bytes.length);
+    expect(refused.stored.status).toBe(400);
+    expect(await refused.stored.text()).toContain('<Code>EntityTooLarge</Code>');
+    expect((await call('GET', refused.created.body.statusUrl, { token: alice })).status).toBe(404);
+
+    const { created, stored } = await upload(alice, 'Fig & bowl.jpg', bytes);
+    expect(stored.status).toBe(204);
+    expect(created.body.key).toMatch(/^uploads\/alice\/[0-9a-f-]{36}\/Fig-bowl\.jpg$/);
+    expect(created.headers.get('location')).toBe(created.body.statusUrl);
+    expect(created.body.statusUrl).toBe(`${dev.url}/images/${created.body.key}`);
+    expect(created.body.maxBytes).toBe(MAX_BYTES);
+    photo = { key: created.body.key, statusUrl: created.body.statusUrl };
+
+    const reply = await settled(alice, photo.statusUrl);
+    expect(reply.status).toBe(200);
+    expect(reply.body).toMatchObject({ key: photo.key, status: 'processed', format: 'jpeg' });
+    expect(reply.body.source).toMatchObject({ format: 'jpeg', bytes: bytes.length });
+    expect(reply.body.outputs).toHaveLength(9);
+    for (const output of reply.body.outputs) {
+      const response = await fetch(output.url);
+      expect(response.status, output.url).toBe(200);
+      const body = new Uint8Array(await response.arrayBuffer());
+      expect(body.length).toBe(output.bytes);
+      const decoded = await sharp(body).metadata();
+      expect({ format: decoded.format === 'heif' ? 'avif' : decoded.format, width: decoded.width }).toEqual({
+        format: output.format,
+        width: output.width,
+      });
+    }
+  }, 240_000);
+
+  it("keeps owners apart: another user gets 403 for alice's image, an admin reads it", async () => {
+    const path = `/images/${photo.key}`;
+    const other = await call('GET', path, { token: bob });
+    expect(other.status).toBe(403);
+    expect(other.body.error.code).toBe('forbidden');
+    expect((await call('DELETE', path, { token: bob })).status).toBe(403);
+    const ops = await call('GET', path, { token: admin });
+    expect(ops.status).toBe(200);
+    expect(ops.body.status).toBe('processed');
+    const missing = await call('GET', '/images/uploads/alice/00000000-0000-0000-0000-000000000000/x.jpg', {
+      token: alice,
+    });
+    expect(missing.status).toBe(404);
+    expect(missing.body.error.code).toBe('not-found');
+  });
+
+  it('lists quarantined uploads with their reason, a page at a time, each owner their own', async () => {
+    const text = readFileSync(TEXT);
+    const keys: string[] = [];
+    for (const name of ['one.jpg', 'two.jpg', 'three.jpg']) {
+      const { created, stored } = await upload(alice, name, text);
+      expect(stored.status).toBe(204);
+      keys.push(created.body.key);
+      const reply = await settled(alice, created.body.statusUrl);
+      expect(reply.body).toMatchObject({ status: 'quarantined', reason: 'unsupported-format' });
+      expect(reply.body.message).toMatch(/text/i);
+    }
+    const { created } = await upload(bob, 'bobs.jpg', text);
+    await settled(bob, created.body.statusUrl);
+
+    const listed: string[] = [];
+    let next: string | undefined = '/images?status=quarantined&limit=1';
+    for (let page = 0; next && page < 20; page++) {
+      const reply: Reply = await call('GET', next, { token: alice });
+      expect(reply.status).toBe(200);
+      listed.push(...reply.body.items.map((item: { key: string }) => item.key));
+      next = reply.body.next;
+      // Bob's newer upload lies between: pages stay full, and no cursor tells alice of bob's key.
+      if (next) expect(reply.body.items).toHaveLength(1);
+      if (reply.body.cursor)
+        expect(Buffer.from(reply.body.cursor, 'base64url').toString('utf8')).not.toContain('/bob/');
+    }
+    expect(listed).toEqual([...keys].reverse());
+    const bobs = await call('GET', '/images?status=quarantined', { token: bob });
+    expect(bobs.body.items.map((item: { key: string }) => item.key)).toEqual([created.body.key]);
+    const all = await call('GET', '/images?status=quarantined&limit=100', { token: admin });
+    expect(all.body.items.map((item: { key: string }) => item.key)).toEqual(
+      expect.arrayContaining([...keys, created.body.key]),
+    );
+
+    for (const [query, field] of [
+      ['status=deleted', 'status'],
+      ['status=failed&since=yesterday', 'since'],
+      ['status=failed&limit=0', 'limit'],
+      ['status=failed&cursor=bm90LWEtY3Vyc29y', 'cursor'],
+      ['status=failed&owner=bob', 'owner'],
+    ] as const) {
+      const reply = await call('GET', `/images?${query}`, { token: alice });
+      expect(reply.status, query).toBe(400);
+      expect(reply.body.error.field, query).toBe(field);
+    }
+  });
+
+  it('deletes an upload; the function then removes its outputs', async () => {
+    const s3 = createS3Client({
+      endpoint: dev.s3,
+      forcePathStyle: true,
+      credentials: LOCAL_CREDENTIALS,
+      region: 'us-east-1',
+    });
+    const output = new S3Storage(s3, DEV_BUCKETS.output);
+    const outputsOf = async () => {
+      const keys: string[] = [];
+      for await (const object of output.list()) if (object.key.includes(photo.key)) keys.push(object.key);
+      return keys;
+    };
+    expect(await outputsOf()).toHaveLength(10);
+    const deleted = await call('DELETE', `/images/${photo.key}`, { token: alice });
+    expect(deleted.status).toBe(202);
+    expect(deleted.body).toMatchObject({ key: photo.key, status: 'deleting' });
+    let after = await call('GET', `/images/${photo.key}`, { token: alice });
+    for (let i = 0; i < 400 && after.status !== 404; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      after = await call('GET', `/images/${photo.key}`, { token: alice });
+    }
+    expect(after.status).toBe(404);
+    expect(after.body.error.message).toMatch(/was deleted/);
+    // The function records the deletion first, then removes the outputs.
+    let left = await outputsOf();
+    for (let i = 0; i < 400 && left.length > 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      left = await outputsOf();
+    }
+    expect(left).toEqual([]);
+    expect((await call('DELETE', `/images/${photo.key}`, { token: alice })).status).toBe(404);
+    s3.destroy();
+  }, 120_000);
+
+  it('refuses to delete an image while it is being processed (409)', async () => {
+    const { created, stored } = await upload(alice, 'busy.jpg', readFileSync(TEXT));
+    expect(stored.status).toBe(204);
+    await settled(alice, created.body.statusUrl);
+    // A later delivery of the same key starts processing it again: the status table says so.
+    const client = new DynamoDBClient({
+      endpoint: dev.dynamo,
+      region: 'us-east-1',
+      credentials: LOCAL_CREDENTIALS,
+    });
+    const status = new DynamoStatusStore(client, DEV_STATUS_TABLE);
+    const ref = { bucket: DEV_BUCKETS.source, key: created.body.key, sequencer: 'FFFFFFFFFFFFFFFFFFFF' };
+    expect(await status.begin(ref)).toBe('applied');
+    const busy = await call('DELETE', `/images/${created.body.key}`, { token: alice });
+    expect(busy.status).toBe(409);
+    expect(busy.body.error.code).toBe('conflict');
+    expect(busy.headers.get('retry-after')).toBe('10');
+    expect((await call('GET', created.body.statusUrl, { token: alice })).body.status).toBe('processing');
+    client.destroy();
+  });
+
+  it('answers routes it does not have as API Gateway does', async () => {
+    const reply = await call('PUT', '/images/x', { token: alice });
+    expect(reply.status).toBe(404);
+    expect(reply.body).toEqual({ message: 'Not Found' });
+  });
+
+  // Last: it takes the status table away from the running API.
+  it('answers 500 with the request id alone when a dependency fails', async () => {
+    const client = new DynamoDBClient({
+      endpoint: dev.dynamo,
+      region: 'us-east-1',
+      credentials: LOCAL_CREDENTIALS,
+    });
+    await client.send(new DeleteTableCommand({ TableName: DEV_STATUS_TABLE }));
+    client.destroy();
+    const failed = await call('GET', '/images?status=failed', { token: alice });
+    expect(failed.status).toBe(500);
+    const { requestId } = failed.body.error;
+    expect(requestId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(failed.body).toEqual({
+      error: { code: 'internal', message: `Internal error (request id ${requestId})`, requestId },
+    });
+    expect(JSON.stringify(failed.body)).not.toMatch(/ResourceNotFound|imgpipe-status|\bat /);
+  });
+});
+
+describe('throttling in imgpipe dev', () => {
+  it('answers 429 past the burst, as API Gateway stage throttling does', async () => {
+    const throttled = await startDevApi(['--api-rate', '1', '--api-burst', '1']);
+    try {
+      const token = throttled.issuer.token({ sub: 'alice' });
+      const replies = await Promise.all(
+        Array.from({ length: 5 }, () =>
+          fetch(`${throttled.url}/images?status=failed`, { headers: { authorization: `Bearer ${token}` } }),
+        ),
+      );
+      const statuses = replies.map((reply) => reply.status);
+      expect(statuses).toContain(200);
+      expect(statuses).toContain(429);
+      const limited = replies.find((reply) => reply.status === 429)!;
+      expect(await limited.json()).toEqual({ message: 'Too Many Requests' });
+    } finally {
+      await throttled.stop();
+    }
+  }, 120_000);
+});

@@ -1,0 +1,112 @@
+import { existsSync } from 'node:fs';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type DevApi, startDevApi } from '../support/dev-api.ts';
+import { fixturePath } from '../support/fixtures.ts';
+
+/**
+ * The web page in a real browser: Debian's chromium driven by playwright-core, against imgpipe dev.
+ * Sign in through the local issuer (authorization code with PKCE), upload a photo and a text file
+ * named .jpg through the page, and see the variants (each decoded by the browser) and the reason.
+ */
+const CHROMIUM = process.env.IMGPIPE_CHROMIUM ?? '/usr/bin/chromium';
+const present = existsSync(CHROMIUM);
+if (!present && process.env.IMGPIPE_REQUIRE_TOOLS === '1')
+  throw new Error(`${CHROMIUM} is required (IMGPIPE_REQUIRE_TOOLS=1); .ci/run installs Debian's chromium`);
+if (!present) console.warn(`[skip] ${CHROMIUM} is not installed: the web page test is skipped`);
+
+/** Where the screenshot of the page goes (the report and the README point at it). */
+export const SCREENSHOT = process.env.IMGPIPE_SCREENSHOT ?? '/tmp/imgpipe-page.png';
+
+let dev: DevApi;
+let browser: Browser;
+
+beforeAll(async () => {
+  if (!present) return;
+  dev = await startDevApi();
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    // As root (CI) chromium needs --no-sandbox; /dev/shm is small in containers.
+    args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu'],
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await dev?.stop();
+});
+
+async function signIn(page: Page, user: string): Promise<void> {
+  await page.goto(`${dev.url}/`);
+  await expect.poll(() => page.locator('#who').textContent()).toBe('Not signed in');
+  // The keyboard alone: skip link, then the sign-in button.
+  await page.keyboard.press('Tab');
+  await page.keyboard.press('Tab');
+  expect(await page.evaluate(() => document.activeElement?.id)).toBe('sign-in');
+  await page.keyboard.press('Enter');
+  await page.waitForURL(/\/oidc\/authorize\?/);
+  await page.getByLabel('User name').fill(user);
+  await page.keyboard.press('Enter');
+  await page.waitForURL(`${dev.url}/`);
+  await expect.poll(() => page.locator('#who').textContent()).toBe(`Signed in as ${user}`);
+}
+
+describe.runIf(present)('the web page', () => {
+  it('uploads a photo and shows every variant decoded, and a rejected file with its reason', async () => {
+    const page = await browser.newPage({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 1 });
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    await signIn(page, 'alice');
+
+    await page
+      .locator('#files')
+      .setInputFiles([
+        fixturePath('photos/colour-fig-red-bowl.jpg'),
+        fixturePath('edge/broken/text-named.jpg'),
+      ]);
+
+    const photo = page.locator('li.upload[data-file="colour-fig-red-bowl.jpg"]');
+    const text = page.locator('li.upload[data-file="text-named.jpg"]');
+    await page.waitForFunction(
+      () =>
+        ['colour-fig-red-bowl.jpg', 'text-named.jpg'].every((name) =>
+          document.querySelector(`li.upload[data-file="${name}"]`)?.hasAttribute('data-status'),
+        ),
+      undefined,
+      { timeout: 180_000 },
+    );
+    expect(await photo.getAttribute('data-status')).toBe('processed');
+    expect(await text.getAttribute('data-status')).toBe('quarantined');
+
+    // Every variant side by side, each decoded by the browser, with its bytes and saving.
+    const images = photo.locator('.variants img');
+    expect(await images.count()).toBe(9);
+    await page.waitForFunction(
+      () => [...document.querySelectorAll<HTMLImageElement>('.variants img')].every((img) => img.complete),
+      undefined,
+      { timeout: 60_000 },
+    );
+    const decoded = await images.evaluateAll((all) =>
+      (all as HTMLImageElement[]).map((img) => ({ alt: img.alt, naturalWidth: img.naturalWidth })),
+    );
+    for (const image of decoded) expect(image.naturalWidth, image.alt).toBeGreaterThan(0);
+    expect(decoded.map((image) => image.alt)).toContain('large avif, 1600×1082');
+    const captions = await photo.locator('figcaption').allTextContents();
+    expect(captions.every((caption) => /\d+(\.\d+)? (B|KiB|MiB) [−+]\d+%$/.test(caption))).toBe(true);
+
+    // The rejected file says why, in words a person reads.
+    const reason = text.locator('.reason');
+    expect(await reason.getAttribute('role')).toBe('alert');
+    expect(await reason.textContent()).toMatch(/^unsupported-format: .*text/i);
+
+    // Phone-sized: nothing wider than the screen.
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await page.screenshot({ path: SCREENSHOT, fullPage: true });
+
+    // Deleting from the page removes the card.
+    await text.getByRole('button', { name: 'Delete text-named.jpg' }).click();
+    await text.waitFor({ state: 'detached' });
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 300_000);
+});

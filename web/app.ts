@@ -1,0 +1,395 @@
+/**
+ * The imgpipe web page: sign in (OAuth 2.0 authorization code with PKCE, against the local issuer
+ * of `imgpipe dev` or a Cognito user pool), upload images straight to S3 with the presigned POST the
+ * API returns (with progress), follow each upload's status, and show every variant side by side
+ * with its size, format, bytes and saving, or the reason a file was rejected.
+ *
+ * Plain TypeScript and the DOM; esbuild bundles it (src/cli/web-page.ts). `config.json`, served
+ * beside the page, says where the API and the sign-in endpoints are.
+ */
+
+interface PageConfig {
+  /** Base URL of the API ('' for the page's own origin). */
+  readonly apiUrl: string;
+  /** null when the API is deployed without authentication. */
+  readonly auth: {
+    readonly authorizeUrl: string;
+    readonly tokenUrl: string;
+    readonly clientId: string;
+    readonly scope: string;
+  } | null;
+}
+
+interface Upload {
+  readonly key: string;
+  readonly statusUrl: string;
+  readonly upload: { readonly url: string; readonly fields: Record<string, string> };
+}
+
+interface Output {
+  readonly variant: string;
+  readonly format: string;
+  readonly width: number;
+  readonly height: number;
+  readonly bytes: number;
+  readonly url: string;
+}
+
+interface ImageStatus {
+  readonly key: string;
+  readonly status: string;
+  readonly reason?: string;
+  readonly message?: string;
+  readonly size?: number;
+  readonly source?: { format: string; width: number; height: number; bytes: number };
+  readonly outputs?: readonly Output[];
+}
+
+interface ApiErrorBody {
+  readonly error?: { code: string; message: string; field?: string };
+  readonly message?: string;
+}
+
+const FINAL = new Set(['processed', 'quarantined', 'failed', 'deleted']);
+const POLL_MS = 1000;
+const POLL_LIMIT_MS = 10 * 60 * 1000;
+const TOKEN_KEY = 'imgpipe.token';
+const PKCE_KEY = 'imgpipe.pkce';
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+
+class ApiFailure extends Error {
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(message);
+    this.status = status;
+  }
+}
+
+let config: PageConfig;
+
+async function main(): Promise<void> {
+  config = (await (await fetch('config.json')).json()) as PageConfig;
+  await finishSignIn();
+  showUser();
+  $('sign-in').addEventListener('click', () => void signIn());
+  $('sign-out').addEventListener('click', signOut);
+  const input = $<HTMLInputElement>('files');
+  input.addEventListener('change', () => {
+    for (const file of input.files ?? []) void uploadFile(file);
+    input.value = '';
+  });
+  const drop = $('drop');
+  drop.addEventListener('dragover', (event) => {
+    event.preventDefault();
+    drop.classList.add('over');
+  });
+  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+  drop.addEventListener('drop', (event) => {
+    event.preventDefault();
+    drop.classList.remove('over');
+    for (const file of event.dataTransfer?.files ?? []) void uploadFile(file);
+  });
+}
+
+// --- Signing in: authorization code with PKCE ---------------------------------------------------
+
+function token(): string | undefined {
+  return sessionStorage.getItem(TOKEN_KEY) ?? undefined;
+}
+
+function claims(): Record<string, unknown> | undefined {
+  const jwt = token();
+  if (!jwt) return undefined;
+  try {
+    const payload = jwt.split('.')[1]!.replace(/-/g, '+').replace(/_/g, '/');
+    return JSON.parse(atob(payload)) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+}
+
+function showUser(): void {
+  const user = claims();
+  const signedIn = config.auth === null || user !== undefined;
+  $('sign-in').hidden = signedIn;
+  $('sign-out').hidden = !user;
+  $('who').textContent =
+    config.auth === null ? 'No sign-in needed' : user ? `Signed in as ${user.sub}` : 'Not signed in';
+  $<HTMLInputElement>('files').disabled = !signedIn;
+  $('notice').textContent = signedIn ? '' : 'Sign in to upload images.';
+}
+
+function redirectUri(): string {
+  return `${location.origin}${location.pathname}`;
+}
+
+async function signIn(): Promise<void> {
+  if (!config.auth) return;
+  const verifier = base64url(crypto.getRandomValues(new Uint8Array(32)));
+  const state = base64url(crypto.getRandomValues(new Uint8Array(16)));
+  const challenge = base64url(
+    new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier))),
+  );
+  sessionStorage.setItem(PKCE_KEY, JSON.stringify({ verifier, state }));
+  const url = new URL(config.auth.authorizeUrl, location.href);
+  url.search = new URLSearchParams({
+    response_type: 'code',
+    client_id: config.auth.clientId,
+    redirect_uri: redirectUri(),
+    scope: config.auth.scope,
+    state,
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+  }).toString();
+  location.assign(url.href);
+}
+
+async function finishSignIn(): Promise<void> {
+  const params = new URLSearchParams(location.search);
+  const code = params.get('code');
+  if (!code || !config.auth) return;
+  history.replaceState(null, '', redirectUri());
+  const pending = JSON.parse(sessionStorage.getItem(PKCE_KEY) ?? 'null') as {
+    verifier: string;
+    state: string;
+  } | null;
+  sessionStorage.removeItem(PKCE_KEY);
+  if (!pending || pending.state !== params.get('state')) {
+    $('notice').textContent = 'Sign-in failed: the answer does not belong to this page. Try again.';
+    return;
+  }
+  const response = await fetch(new URL(config.auth.tokenUrl, location.href), {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      grant_type: 'authorization_code',
+      code,
+      redirect_uri: redirectUri(),
+      client_id: config.auth.clientId,
+      code_verifier: pending.verifier,
+    }),
+  });
+  const body = (await response.json()) as { access_token?: string; error_description?: string };
+  if (!response.ok || !body.access_token) {
+    $('notice').textContent = `Sign-in failed: ${body.error_description ?? response.status}`;
+    return;
+  }
+  sessionStorage.setItem(TOKEN_KEY, body.access_token);
+}
+
+function signOut(): void {
+  sessionStorage.removeItem(TOKEN_KEY);
+  showUser();
+}
+
+function base64url(bytes: Uint8Array): string {
+  return btoa(String.fromCharCode(...bytes))
+    .replace(/\+/g, '-')
+    .replace(/\//g, '_')
+    .replace(/=+$/, '');
+}
+
+// --- The API --------------------------------------------------------------------------------------
+
+async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
+  const headers = new Headers(init.headers);
+  const jwt = token();
+  if (jwt) headers.set('authorization', `Bearer ${jwt}`);
+  const response = await fetch(path.startsWith('http') ? path : `${config.apiUrl}${path}`, {
+    ...init,
+    headers,
+  });
+  if (response.status === 401 && config.auth) {
+    signOut();
+    throw new ApiFailure(401, 'Your sign-in has expired: sign in again.');
+  }
+  const body = (await response.json().catch(() => ({}))) as T & ApiErrorBody;
+  if (!response.ok) {
+    throw new ApiFailure(response.status, body.error?.message ?? body.message ?? `HTTP ${response.status}`);
+  }
+  return body;
+}
+
+// --- One upload -------------------------------------------------------------------------------------
+
+async function uploadFile(file: File): Promise<void> {
+  const card = new UploadCard(file);
+  try {
+    card.state('Asking for an upload URL…');
+    const upload = await api<Upload>('/uploads', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        filename: file.name,
+        contentType: file.type || 'application/octet-stream',
+        size: file.size,
+      }),
+    });
+    card.key = upload.key;
+    card.state('Uploading…');
+    await postToS3(upload, file, (fraction) => card.progress(fraction));
+    card.progress(1);
+    card.state('Uploaded; waiting for the variants…');
+    const started = Date.now();
+    for (;;) {
+      const status = await api<ImageStatus>(upload.statusUrl);
+      if (FINAL.has(status.status)) {
+        card.show(status, file.size);
+        return;
+      }
+      card.state(status.status === 'processing' ? 'Processing…' : 'Uploaded; waiting for the variants…');
+      if (Date.now() - started > POLL_LIMIT_MS)
+        throw new Error('No result after 10 minutes; look again later.');
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    }
+  } catch (error) {
+    card.fail((error as Error).message);
+  }
+}
+
+/** The presigned POST, with the progress of the upload (XMLHttpRequest: fetch reports none). */
+function postToS3(upload: Upload, file: File, progress: (fraction: number) => void): Promise<void> {
+  const form = new FormData();
+  for (const [name, value] of Object.entries(upload.upload.fields)) form.append(name, value);
+  form.append('file', file);
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', upload.upload.url);
+    xhr.upload.addEventListener('progress', (event) => {
+      if (event.lengthComputable) progress(event.loaded / event.total);
+    });
+    xhr.addEventListener('load', () => {
+      if (xhr.status >= 200 && xhr.status < 300) resolve();
+      else
+        reject(new Error(`Storage refused the upload (HTTP ${xhr.status}): ${s3Message(xhr.responseText)}`));
+    });
+    xhr.addEventListener('error', () =>
+      reject(new Error('The upload failed: the storage could not be reached')),
+    );
+    xhr.send(form);
+  });
+}
+
+function s3Message(xml: string): string {
+  return /<Message>([^<]*)<\/Message>/.exec(xml)?.[1] ?? xml.slice(0, 200);
+}
+
+class UploadCard {
+  key: string | undefined;
+  readonly #item = document.createElement('li');
+  readonly #state = document.createElement('p');
+  readonly #bar = document.createElement('progress');
+  readonly #body = document.createElement('div');
+
+  constructor(file: File) {
+    this.#item.className = 'upload';
+    this.#item.dataset.file = file.name;
+    const header = document.createElement('header');
+    const title = document.createElement('h3');
+    title.textContent = file.name;
+    header.append(title);
+    this.#bar.max = 1;
+    this.#bar.value = 0;
+    this.#bar.setAttribute('aria-label', `Upload of ${file.name}`);
+    this.#state.className = 'state';
+    this.#state.setAttribute('aria-live', 'polite');
+    this.#item.append(header, this.#bar, this.#state, this.#body);
+    $('uploads').prepend(this.#item);
+  }
+
+  state(text: string): void {
+    this.#state.textContent = text;
+  }
+
+  progress(fraction: number): void {
+    this.#bar.value = fraction;
+  }
+
+  fail(message: string): void {
+    this.#item.dataset.status = 'error';
+    this.#bar.hidden = true;
+    this.state('');
+    const box = document.createElement('p');
+    box.className = 'reason';
+    box.setAttribute('role', 'alert');
+    box.innerHTML = '<strong>Not uploaded.</strong> ';
+    box.append(message);
+    this.#body.replaceChildren(box);
+  }
+
+  show(status: ImageStatus, fileBytes: number): void {
+    this.#item.dataset.status = status.status;
+    this.#bar.hidden = true;
+    if (status.status === 'quarantined' || status.status === 'failed') {
+      this.state(status.status === 'quarantined' ? 'Rejected' : 'Failed');
+      const box = document.createElement('p');
+      box.className = 'reason';
+      box.setAttribute('role', 'alert');
+      const label = document.createElement('strong');
+      label.textContent = status.reason ?? status.status;
+      box.append(label, `: ${status.message ?? 'no message'}`);
+      this.#body.replaceChildren(box, this.#deleteButton());
+      return;
+    }
+    if (status.status === 'deleted') {
+      this.state('Deleted');
+      this.#body.replaceChildren();
+      return;
+    }
+    const original = status.source?.bytes ?? status.size ?? fileBytes;
+    const source = status.source;
+    this.state(
+      `${source ? `${source.format.toUpperCase()} ${source.width}×${source.height}, ` : ''}${formatBytes(original)}: ${status.outputs?.length ?? 0} variants`,
+    );
+    const grid = document.createElement('div');
+    grid.className = 'variants';
+    for (const output of status.outputs ?? []) {
+      const figure = document.createElement('figure');
+      const img = document.createElement('img');
+      img.src = output.url;
+      img.width = output.width;
+      img.height = output.height;
+      img.loading = 'lazy';
+      img.alt = `${output.variant} ${output.format}, ${output.width}×${output.height}`;
+      const caption = document.createElement('figcaption');
+      const saving = original > 0 ? Math.round((1 - output.bytes / original) * 100) : 0;
+      caption.innerHTML = `<b></b><br><span class="dims"></span><br><span class="bytes"></span> <span class="saving"></span>`;
+      caption.querySelector('b')!.textContent = `${output.variant} · ${output.format}`;
+      caption.querySelector('.dims')!.textContent = `${output.width}×${output.height}`;
+      caption.querySelector('.bytes')!.textContent = formatBytes(output.bytes);
+      caption.querySelector('.saving')!.textContent = saving >= 0 ? `−${saving}%` : `+${-saving}%`;
+      figure.append(img, caption);
+      grid.append(figure);
+    }
+    this.#body.replaceChildren(grid, this.#deleteButton());
+  }
+
+  #deleteButton(): HTMLButtonElement {
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.textContent = 'Delete';
+    button.setAttribute('aria-label', `Delete ${this.#item.dataset.file}`);
+    button.addEventListener('click', async () => {
+      if (!this.key) return;
+      button.disabled = true;
+      try {
+        await api(`/images/${this.key.split('/').map(encodeURIComponent).join('/')}`, { method: 'DELETE' });
+        this.#item.remove();
+        $('notice').textContent = `Deleted ${this.#item.dataset.file}.`;
+      } catch (error) {
+        button.disabled = false;
+        $('notice').textContent = (error as Error).message;
+      }
+    });
+    return button;
+  }
+}
+
+function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  return `${(bytes / 1024 / 1024).toFixed(2)} MiB`;
+}
+
+void main();
