@@ -67,3 +67,12 @@ mock_data "aws_cloudwatch_event_bus" {
 mock_resource "aws_cloudwatch_event_rule" {
   defaults = { arn = "arn:aws:events:eu-west-1:123456789012:rule/imgpipe-test/imgpipe-test-image-alerts" }
 }
+
+# The workflow module (../../workflow/tests and terraform/deployment): ARNs other resources check.
+mock_resource "aws_sfn_state_machine" {
+  defaults = { arn = "arn:aws:states:eu-west-1:123456789012:stateMachine:imgpipe-test-upload" }
+}
+
+mock_resource "aws_cloudwatch_log_group" {
+  defaults = { arn = "arn:aws:logs:eu-west-1:123456789012:log-group:imgpipe-test" }
+}
