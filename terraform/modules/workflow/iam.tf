@@ -102,21 +102,41 @@ data "aws_iam_policy_document" "function" {
   }
 
   dynamic "statement" {
-    for_each = contains(["scan", "update-database"], each.key) ? [each.key] : []
+    for_each = each.key == "scan" ? [each.key] : []
 
     content {
       sid       = "ReadTheDatabase"
-      actions   = each.key == "scan" ? ["s3:GetObject"] : ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
+      actions   = ["s3:GetObject"]
       resources = ["${module.bucket.s3_bucket_arn}/${local.signatures_prefix}*"]
     }
   }
 
   dynamic "statement" {
-    for_each = contains(["scan", "update-database", "reprocess-summarize"], each.key) ? [each.key] : []
+    for_each = each.key == "update-database" ? [each.key] : []
+
+    content {
+      sid       = "ReadAndWriteTheDatabase"
+      actions   = ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
+      resources = ["${module.bucket.s3_bucket_arn}/${local.signatures_prefix}*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.key == "scan" ? [each.key] : []
+
+    content {
+      sid       = "DecryptWithTheKey"
+      actions   = ["kms:Decrypt"]
+      resources = [var.kms_key_arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = contains(["update-database", "reprocess-summarize"], each.key) ? [each.key] : []
 
     content {
       sid       = "UseTheKey"
-      actions   = each.key == "scan" ? ["kms:Decrypt"] : ["kms:Decrypt", "kms:GenerateDataKey"]
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
       resources = [var.kms_key_arn]
     }
   }
