@@ -51,7 +51,11 @@ beforeAll(async () => {
   }
   keys.push('archive/notes.jpg');
   await s3.client.send(
-    new PutObjectCommand({ Bucket: SOURCE, Key: 'archive/notes.jpg', Body: readFixture('edge/broken/text-named.jpg') }),
+    new PutObjectCommand({
+      Bucket: SOURCE,
+      Key: 'archive/notes.jpg',
+      Body: readFixture('edge/broken/text-named.jpg'),
+    }),
   );
 }, 120_000);
 
@@ -61,12 +65,20 @@ afterAll(async () => {
 
 /** The batch task's S3 client fails every GetObject of these keys with 503 SlowDown. */
 function clientFailing(failing: Set<string>): S3Client {
-  const client = new S3Client({ endpoint: s3.endpoint, forcePathStyle: true, region: 'us-east-1', credentials: LOCAL_CREDENTIALS });
+  const client = new S3Client({
+    endpoint: s3.endpoint,
+    forcePathStyle: true,
+    region: 'us-east-1',
+    credentials: LOCAL_CREDENTIALS,
+  });
   client.middlewareStack.add(
     (next, context) => async (args) => {
       const key = (args.input as { Key?: string }).Key;
       if (context.commandName === 'GetObjectCommand' && key !== undefined && failing.has(key))
-        throw Object.assign(new Error('Please reduce your request rate.'), { name: 'SlowDown', $metadata: { httpStatusCode: 503 } });
+        throw Object.assign(new Error('Please reduce your request rate.'), {
+          name: 'SlowDown',
+          $metadata: { httpStatusCode: 503 },
+        });
       return next(args);
     },
     { step: 'initialize', name: 'injectSlowDown' },
@@ -131,12 +143,19 @@ describe('bulk reprocessing on the Distributed Map, run locally', () => {
       summary.location.replace(`s3://${RESULTS}/`, ''),
     );
     expect(written.counts).toEqual(summary.counts);
-    const manifest = await getJson<Manifest>(new S3Storage(s3.client, OUTPUT), 'manifests/archive/000.jpg.json');
+    const manifest = await getJson<Manifest>(
+      new S3Storage(s3.client, OUTPUT),
+      'manifests/archive/000.jpg.json',
+    );
     expect(manifest.outputs.map((o) => [o.key, o.width])).toEqual([['thumb/archive/000.jpg.webp', 16]]);
 
     // Again: everything current is a duplicate, the failed two are processed now.
     const again = await setup().run({ bucket: SOURCE, keys });
-    expect((again.output as ReprocessSummary).counts).toEqual({ duplicate: COUNT - 2, processed: 2, quarantined: 1 });
+    expect((again.output as ReprocessSummary).counts).toEqual({
+      duplicate: COUNT - 2,
+      processed: 2,
+      quarantined: 1,
+    });
 
     // After a configuration change each object is processed exactly once more; forced, all of them.
     const changed = await setup({ width: 24 }).run({ bucket: SOURCE, keys: keys.slice(0, 40) });
@@ -153,7 +172,8 @@ describe('bulk reprocessing on the Distributed Map, run locally', () => {
     expect(result.invoked).toEqual(['Plan']);
     expect(result.error).toEqual({
       name: 'Imgpipe.Failed',
-      message: 'ConfigError: Expected an array of at most 1000 object keys for event.keys but received "archive/000.jpg" of type string',
+      message:
+        'ConfigError: Expected an array of at most 1000 object keys for event.keys but received "archive/000.jpg" of type string',
     });
     const both = await run({ bucket: SOURCE, prefix: 'a/', keys: ['a/b.jpg'] });
     expect(both.error?.message).toMatch(/Expected either prefix or keys, not both for event/);
@@ -180,7 +200,11 @@ describe('the reprocessing tasks', () => {
 
   it('batch takes the batcher’s Items, several at a time, and lists single failures without throwing', async () => {
     const { tasks } = setup({ width: 20, failing: new Set(['archive/011.png']) });
-    const items = ['archive/010.jpg', 'archive/011.png', 'archive/notes.jpg'].map((key) => ({ bucket: SOURCE, key, force: true }));
+    const items = ['archive/010.jpg', 'archive/011.png', 'archive/notes.jpg'].map((key) => ({
+      bucket: SOURCE,
+      key,
+      force: true,
+    }));
     const result = (await tasks.batch({ Items: items })) as BatchResult;
     expect(result.counts).toEqual({ processed: 1, failed: 1, quarantined: 1 });
     expect(result.failures).toEqual([{ key: 'archive/011.png', reason: expect.stringMatching(/SlowDown/) }]);
@@ -214,7 +238,10 @@ describe('the reprocessing tasks', () => {
         OutputDetails: { Included: true },
       }),
       child('SUCCEEDED', ['c.jpg', 'd.jpg'], {
-        Output: JSON.stringify({ counts: { duplicate: 1, failed: 1 }, failures: [{ key: 'd.jpg', reason: 'S3 get failed' }] }),
+        Output: JSON.stringify({
+          counts: { duplicate: 1, failed: 1 },
+          failures: [{ key: 'd.jpg', reason: 'S3 get failed' }],
+        }),
         OutputDetails: { Included: true },
       }),
     ]);
@@ -232,7 +259,14 @@ describe('the reprocessing tasks', () => {
     });
     const { tasks } = setup();
     const summary = await tasks.summarize({
-      request: { bucket: SOURCE, prefix: '', force: false, concurrency: 10, toleratedFailurePercentage: 5, batchSize: 2 },
+      request: {
+        bucket: SOURCE,
+        prefix: '',
+        force: false,
+        concurrency: 10,
+        toleratedFailurePercentage: 5,
+        batchSize: 2,
+      },
       results: {
         MapRunArn: 'arn:aws:states:eu-west-1:123456789012:mapRun:imgpipe-test-reprocess/ByPrefix:0b7e2f30',
         ResultWriterDetails: { Bucket: RESULTS, Key: `${run}/manifest.json` },

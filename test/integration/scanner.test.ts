@@ -83,7 +83,9 @@ describe.skipIf(!tools)('the malware scanner', () => {
     const update = createSignatureUpdater(deps('update', { prefix: 'update/' }));
     const error = await update({}).catch((e: unknown) => e as Error);
     expect(error).toMatchObject({ name: 'Imgpipe.Transient' });
-    expect((error as Error).message).toMatch(/^ScannerError: freshclam failed \(status \d+\): .*Update failed/);
+    expect((error as Error).message).toMatch(
+      /^ScannerError: freshclam failed \(status \d+\): .*Update failed/,
+    );
     const left = [];
     for await (const object of new S3Storage(s3.client, SIGNATURES).list('update/')) left.push(object.key);
     expect(left).toEqual(['update/first.ndb']);

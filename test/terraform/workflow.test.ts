@@ -3,7 +3,15 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { placeholders } from '../support/asl.ts';
 import { REPO_ROOT } from '../support/cli.ts';
-import { type Body, blocks, documentOf, loadTerraform, statements, TERRAFORM_DIR, type TfDir } from './hcl.ts';
+import {
+  type Body,
+  blocks,
+  documentOf,
+  loadTerraform,
+  statements,
+  TERRAFORM_DIR,
+  type TfDir,
+} from './hcl.ts';
 
 /**
  * The workflow module (terraform/modules/workflow) read as HCL: the definitions it renders, the
@@ -24,14 +32,16 @@ beforeAll(async () => {
   root = dirs.get('deployment')!;
 });
 
+// HCL interpolations in expected values, without a `${` in a plain string literal.
+const DOLLAR = '$';
 const read = (path: string) => readFileSync(join(REPO_ROOT, path), 'utf8');
 const imageTasks = () => workflow.locals.image_tasks as Record<string, Body>;
 /** The scanner's tasks, by key, from the conditional map in the locals. */
 const scannerTasks = () =>
   Object.fromEntries(
-    [...String(workflow.locals.scanner_tasks).matchAll(/^\s*([\w-]+)\s*=\s*\{\s*command\s*=\s*"([^"]+)"/gm)].map(
-      (m) => [m[1]!, m[2]!],
-    ),
+    [
+      ...String(workflow.locals.scanner_tasks).matchAll(/^\s*([\w-]+)\s*=\s*\{\s*command\s*=\s*"([^"]+)"/gm),
+    ].map((m) => [m[1]!, m[2]!]),
   );
 
 /** The `name = ...` keys a templatefile call of a definitions file passes. */
@@ -74,7 +84,10 @@ describe('the workflow module', () => {
     expect(String(workflow.locals.state_machines)).toMatch(/upload = \{ type = "EXPRESS" \}/);
     expect(String(workflow.locals.state_machines)).toMatch(/reprocess = \{ type = "STANDARD" \}/);
     const machine = workflow.resource.aws_sfn_state_machine!.this!;
-    expect(machine.logging_configuration[0]).toMatchObject({ include_execution_data: true, level: 'var.log_level' });
+    expect(machine.logging_configuration[0]).toMatchObject({
+      include_execution_data: true,
+      level: 'var.log_level',
+    });
     expect(machine.tracing_configuration[0].enabled).toBe('var.tracing_enabled');
     const group = workflow.resource.aws_cloudwatch_log_group!.state_machine!;
     expect(group.kms_key_id).toBe('var.kms_key_arn');
@@ -92,7 +105,9 @@ describe('the workflow module', () => {
     const notification = imgpipe.resource.aws_s3_bucket_notification!.this!;
     expect(notification.eventbridge).toBe('var.source_events_to_eventbridge');
     expect(blocks(notification, 'lambda_function')).toHaveLength(1);
-    expect(String(notification.dynamic.lambda_function[0].for_each)).toMatch(/if !var\.source_events_to_eventbridge/);
+    expect(String(notification.dynamic.lambda_function[0].for_each)).toMatch(
+      /if !var\.source_events_to_eventbridge/,
+    );
     expect(root.module.imgpipe!.source_events_to_eventbridge).toBe('var.mode == "workflow"');
     expect(root.module.workflow!.upload_workflow_enabled).toBe('var.mode == "workflow"');
     expect(root.variable.mode!.default).toBe('direct');
@@ -119,7 +134,8 @@ describe('the workflow module', () => {
       for (const statement of statements(document)) {
         if (!Array.isArray(statement.resources) || !statement.resources.includes('*')) continue;
         for (const action of statement.actions) expect(noResource, `${name}: ${action}`).toContain(action);
-        if (statement.actions.includes('rekognition:DetectModerationLabels')) rekognition = [...rekognition, statement];
+        if (statement.actions.includes('rekognition:DetectModerationLabels'))
+          rekognition = [...rekognition, statement];
       }
     }
     expect(rekognition).toHaveLength(1);
@@ -136,7 +152,7 @@ describe('the workflow module', () => {
     );
     expect(root.module.workflow!.pipeline_policy_json).toBe('module.imgpipe.pipeline_policy_json');
     const logs = statements(document).find((s) => s.sid === 'WriteLogs')!;
-    expect(logs.resources).toEqual(['${local.log_group_arns[each.key]}:log-stream:*']);
+    expect(logs.resources).toEqual([`${DOLLAR}{local.log_group_arns[each.key]}:log-stream:*`]);
     // Nothing of the module writes to the source bucket.
     for (const name of Object.keys(workflow.data.aws_iam_policy_document ?? {}))
       for (const s of statements(documentOf(workflow, `data.aws_iam_policy_document.${name}.json`)))
@@ -158,12 +174,19 @@ describe('the workflow module', () => {
     ]);
     // What the module's roles do stays within the permissions boundary of the roles the deploy role creates.
     const allowed = new Set(
-      statements(bootstrap.data.aws_iam_policy_document!.function_boundary!).flatMap((s) => s.actions as string[]),
+      statements(bootstrap.data.aws_iam_policy_document!.function_boundary!).flatMap(
+        (s) => s.actions as string[],
+      ),
     );
     for (const [name, document] of Object.entries(workflow.data.aws_iam_policy_document ?? {}))
       for (const s of statements(document))
         for (const action of s.actions as string[])
-          if (action !== 'sts:AssumeRole' && action !== 'sqs:SendMessage' && !name.endsWith('assume_role') && name !== 'queue')
+          if (
+            action !== 'sts:AssumeRole' &&
+            action !== 'sqs:SendMessage' &&
+            !name.endsWith('assume_role') &&
+            name !== 'queue'
+          )
             expect([...allowed], `${name}: ${action}`).toContain(action);
   });
 });
