@@ -69,6 +69,26 @@ describe.skipIf(!tools)('the malware scanner', () => {
     });
   });
 
+  it('finds the EICAR test file itself, and passes a clean file, with the EICAR string as a custom signature', async () => {
+    // The official database cannot be downloaded here, so the test writes the signature: the EICAR
+    // string anywhere in a file (an .ndb body signature; clamscan has no built-in EICAR detection).
+    const eicar = 'X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*';
+    await put(SIGNATURES, 'eicar/eicar.ndb', signature('Eicar-Test-Signature', eicar));
+    await put(SOURCE, 'eicar.com', eicar);
+    await put(SOURCE, 'clean.txt', 'nothing to see');
+    const scan = createScanTask(deps('eicar', { prefix: 'eicar/' }));
+    tasks.push(scan);
+    expect(await scan({ object: { bucket: SOURCE, key: 'eicar.com' } })).toMatchObject({
+      status: 'rejected',
+      rejection: {
+        reason: 'malware',
+        message: 'ClamAV found Eicar-Test-Signature.UNOFFICIAL in the file',
+        details: { signature: 'Eicar-Test-Signature.UNOFFICIAL' },
+      },
+    });
+    expect(await scan({ object: { bucket: SOURCE, key: 'clean.txt' } })).toMatchObject({ status: 'passed' });
+  });
+
   it('refuses to scan without a database, as a failure no retry fixes', async () => {
     const scan = createScanTask(deps('empty', { prefix: 'nothing-here/' }));
     tasks.push(scan);
