@@ -9,14 +9,17 @@
  *   dist/THIRD-PARTY-NOTICES.md  every npm package in the bundle or the wasm/ folder, its version,
  *                           licence and licence text, and the libraries compiled into the .wasm files
  *
- * Usage: node scripts/build.ts [--outdir dist]
+ * With --scanner, the malware scanner's artifact instead (scanner/Dockerfile): dist/scanner.mjs,
+ * src/handlers/scanner-index.ts with every dependency bundled, and its notices; no codecs.
+ *
+ * Usage: node scripts/build.ts [--scanner] [--outdir dist]
  * Nothing in the output refers to node_modules: the image has none.
  */
 import { copyFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { build } from 'esbuild';
+import { build, type Metafile } from 'esbuild';
 import {
   DATA_FILES,
   type DataName,
@@ -85,6 +88,11 @@ export async function buildArtifact(outdir: string): Promise<BuildReport> {
       packageDirs.add(packageDirOf(resolve(root, input)));
   }
   const packages = await writeNotices(join(out, 'THIRD-PARTY-NOTICES.md'), [...packageDirs], OWN_BUILDS);
+  return describeOutput(out, result.metafile, packages);
+}
+
+/** What a build wrote: its files and sizes, and what each bundle still imports at run time. */
+async function describeOutput(out: string, metafile: Metafile, packages: string[]): Promise<BuildReport> {
   const files: { path: string; bytes: number }[] = [];
   for (const entry of await readdir(out, { recursive: true, withFileTypes: true })) {
     if (!entry.isFile()) continue;
@@ -93,7 +101,7 @@ export async function buildArtifact(outdir: string): Promise<BuildReport> {
   }
   files.sort((a, b) => a.path.localeCompare(b.path));
   const externalImports: Record<string, string[]> = {};
-  for (const [path, output] of Object.entries(result.metafile.outputs)) {
+  for (const [path, output] of Object.entries(metafile.outputs)) {
     if (!path.endsWith('.mjs')) continue;
     externalImports[basename(path)] = [
       ...new Set(output.imports.filter((i) => i.external).map((i) => i.path)),
@@ -175,7 +183,8 @@ const OWN_BUILDS = [
 async function writeNotices(
   path: string,
   dirs: readonly string[],
-  own: typeof OWN_BUILDS,
+  own: readonly (typeof OWN_BUILDS)[number][],
+  bundle = 'The imgpipe function bundle (index.mjs, encode-worker.mjs) and its codecs (wasm/) contain the\nfollowing packages, and codecs built by this repository (last).',
 ): Promise<string[]> {
   const entries: { name: string; text: string }[] = [];
   for (const dir of dirs) {
@@ -241,18 +250,59 @@ async function writeNotices(
   const header = [
     '# Third-party notices',
     '',
-    'The imgpipe function bundle (index.mjs, encode-worker.mjs) and its codecs (wasm/) contain the',
-    'following packages, and codecs built by this repository (last). Licence comments kept by the',
-    'bundler are in the *.LEGAL.txt files.',
+    bundle,
+    'Licence comments kept by the bundler are in the *.LEGAL.txt files.',
   ].join('\n');
   const body = [...unique.map((e) => e.text), ...ownEntries].join('\n\n');
   await writeFile(path, `${header}\n\n${body}\n`);
   return unique.map((e) => e.name);
 }
 
+/** The scanner image's artifact: scanner.mjs (scanner.handler, scanner.update) and its notices. */
+export async function buildScanner(outdir: string): Promise<BuildReport> {
+  const out = resolve(outdir);
+  await rm(out, { recursive: true, force: true });
+  const result = await build({
+    metafile: true,
+    entryPoints: { scanner: join(root, 'src/handlers/scanner-index.ts') },
+    outdir: out,
+    outExtension: { '.js': '.mjs' },
+    bundle: true,
+    platform: 'node',
+    target: 'node24',
+    format: 'esm',
+    minifySyntax: true,
+    minifyWhitespace: true,
+    keepNames: true,
+    legalComments: 'linked',
+    define: { __IMGPIPE_BUNDLED__: 'true' },
+    banner: {
+      js: "import { createRequire as __imgpipeCreateRequire } from 'node:module'; const require = __imgpipeCreateRequire(import.meta.url);",
+    },
+    logLevel: 'warning',
+  });
+  const packageDirs = new Set<string>();
+  for (const input of Object.keys(result.metafile.inputs)) {
+    if (input.includes(`node_modules${sep}`) || input.includes('node_modules/'))
+      packageDirs.add(packageDirOf(resolve(root, input)));
+  }
+  const packages = await writeNotices(
+    join(out, 'THIRD-PARTY-NOTICES.md'),
+    [...packageDirs],
+    [],
+    'The imgpipe malware scanner bundle (scanner.mjs) contains the following packages.',
+  );
+  return describeOutput(out, result.metafile, packages);
+}
+
 if (import.meta.main) {
-  const { values } = parseArgs({ options: { outdir: { type: 'string', default: join(root, 'dist') } } });
-  const report = await buildArtifact(values.outdir);
+  const { values } = parseArgs({
+    options: {
+      outdir: { type: 'string', default: join(root, 'dist') },
+      scanner: { type: 'boolean', default: false },
+    },
+  });
+  const report = values.scanner ? await buildScanner(values.outdir) : await buildArtifact(values.outdir);
   const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(2)} MiB`;
   for (const file of report.files) console.log(`${file.path.padEnd(40)} ${mib(file.bytes).padStart(10)}`);
   console.log(`${'total'.padEnd(40)} ${mib(report.totalBytes).padStart(10)}  (${report.outdir})`);

@@ -73,6 +73,19 @@ export const SETTINGS = {
   logLevel: { env: 'POWERTOOLS_LOG_LEVEL', terraform: 'log_level' },
   /** Read by Powertools Tracer; tracing is off outside Lambda whatever it says. */
   traceEnabled: { env: 'POWERTOOLS_TRACE_ENABLED', terraform: 'tracing_enabled' },
+  // The workflow mode's checks (terraform/modules/workflow sets them on its task functions).
+  /** Rekognition's MinConfidence: labels below it are not returned. Its own default is 50. */
+  moderationMinConfidence: {
+    env: 'IMGPIPE_MODERATION_MIN_CONFIDENCE',
+    default: 80,
+    min: 0,
+    max: 100,
+  },
+  /** Label names (any level of Rekognition's taxonomy) that reject an image; empty: every label. */
+  moderationCategories: { env: 'IMGPIPE_MODERATION_CATEGORIES' },
+  /** Where the malware scanner's signature database lives, written by the signature updater. */
+  signaturesBucket: { env: 'IMGPIPE_SIGNATURES_BUCKET' },
+  signaturesPrefix: { env: 'IMGPIPE_SIGNATURES_PREFIX' },
 } as const satisfies Record<string, Setting | IntegerSetting>;
 
 export type SettingName = keyof typeof SETTINGS;

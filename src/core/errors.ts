@@ -37,6 +37,10 @@ export const INVALID_REASONS = [
   'bad-dimensions',
   'too-many-scans',
   'too-slow',
+  // Found by the workflow mode's checks before processing (terraform/modules/workflow): a malware
+  // signature in the bytes (ClamAV), or moderation labels on the picture (Rekognition).
+  'malware',
+  'moderation',
 ] as const;
 export type InvalidReason = (typeof INVALID_REASONS)[number];
 

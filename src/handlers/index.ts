@@ -1,14 +1,37 @@
+import { RekognitionClient } from '@aws-sdk/client-rekognition';
+import { loadModerationConfig } from '../config/workflow.ts';
+import { RekognitionModerator } from '../moderation/rekognition.ts';
 import { createApiHandler } from './api.ts';
 import { createLambdaDeps } from './lambda.ts';
-import { createReprocessHandler } from './reprocess.ts';
+import { createReprocessTasks } from './reprocess.ts';
 import { createS3EventHandler } from './s3-event.ts';
+import { createWorkflowTasks } from './workflow.ts';
 
 /**
  * The Lambda entry points, built once at cold start. The image's CMD is `index.handler` (S3
- * events); `index.reprocess` (existing objects) and `index.api` (the HTTP API) are selected by
- * overriding the command.
+ * events); every other entry point is a task of a state machine (terraform/modules/workflow),
+ * selected by overriding the command: the per-upload workflow's `index.workflow*` and bulk
+ * reprocessing's `index.reprocess*`; `index.api` is the HTTP API behind API Gateway. The malware
+ * scanner is an image of its own (scanner/).
  */
 const deps = await createLambdaDeps();
 export const handler = createS3EventHandler(deps);
-export const reprocess = createReprocessHandler(deps);
 export const api = createApiHandler(deps);
+
+const workflow = createWorkflowTasks({
+  ...deps,
+  moderator: new RekognitionModerator(
+    deps.tracer ? deps.tracer.captureAWSv3Client(new RekognitionClient({})) : new RekognitionClient({}),
+    loadModerationConfig(process.env),
+  ),
+});
+export const workflowInspect = workflow.inspect;
+export const workflowModerate = workflow.moderate;
+export const workflowProcess = workflow.process;
+export const workflowQuarantine = workflow.quarantine;
+export const workflowFail = workflow.fail;
+
+const reprocess = createReprocessTasks(deps);
+export const reprocessPlan = reprocess.plan;
+export const reprocessBatch = reprocess.batch;
+export const reprocessSummarize = reprocess.summarize;

@@ -5,7 +5,6 @@ import { Tracer } from '@aws-lambda-powertools/tracer';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { SSMClient } from '@aws-sdk/client-ssm';
-import type { Context } from 'aws-lambda';
 import { EventBridgePublisher } from '../bus/eventbridge.ts';
 import { loadRuntimeConfig } from '../config/index.ts';
 import { ENV, SERVICE_NAME } from '../config/settings.ts';
@@ -113,41 +112,5 @@ async function withParameterDocument(env: Env, ssm?: SSMClient): Promise<Env> {
   return { ...env, [ENV.config]: document };
 }
 
-export type LambdaHandler<R> = (event: unknown, context?: Context) => Promise<R>;
-
-/**
- * Wraps an entry point (after Powertools' `injectLambdaContext`, `logMetrics` and
- * `captureLambdaHandler` middleware): the invocation's context on every log line, the cold-start
- * metric and annotation, an X-Ray subsegment for the invocation with the error as metadata, and the
- * metrics flushed as one EMF line however the invocation ends. A new entry point is its own logic
- * and this.
- */
-export function lambdaHandler<R>(
-  deps: Pick<HandlerDeps, 'logger' | 'metrics' | 'tracer'>,
-  run: LambdaHandler<R>,
-): LambdaHandler<R> {
-  const { logger, metrics, tracer } = deps;
-  return async (event, context) => {
-    if (context) logger.addContext(context);
-    metrics.captureColdStartMetric();
-    const segment = tracer?.isTracingEnabled() ? tracer.getSegment() : undefined;
-    const subsegment = segment?.addNewSubsegment(`## ${process.env._HANDLER ?? 'handler'}`);
-    if (tracer && subsegment) {
-      tracer.setSegment(subsegment);
-      tracer.annotateColdStart();
-      tracer.addServiceNameAnnotation();
-    }
-    try {
-      return await run(event, context);
-    } catch (error) {
-      if (subsegment) tracer?.addErrorAsMetadata(error as Error);
-      throw error;
-    } finally {
-      if (tracer && segment && subsegment) {
-        subsegment.close();
-        tracer.setSegment(segment);
-      }
-      metrics.publishStoredMetrics();
-    }
-  };
-}
+// The wrapper lives in wrap.ts, which imports no codec, so the scanner image can bundle it alone.
+export { type LambdaHandler, lambdaHandler } from './wrap.ts';

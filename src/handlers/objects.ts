@@ -3,12 +3,14 @@ import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Tracer } from '@aws-lambda-powertools/tracer';
 import type { EventPublisher, ImageEvent } from '../bus/types.ts';
 import type { RuntimeConfig } from '../core/config.ts';
-import { describeError, type InvalidReason, StorageError } from '../core/errors.ts';
+import { describeError, type InvalidImageError, type InvalidReason, StorageError } from '../core/errors.ts';
 import { BucketLayout } from '../core/layout.ts';
 import type { ObjectRef } from '../core/objects.ts';
 import { msSince } from '../core/timing.ts';
+import type { ImageHeader } from '../image/probe.ts';
+import { inspectObject } from '../pipeline/inspect-object.ts';
 import type { Encoder } from '../pipeline/process-image.ts';
-import { type Outcome, type OutcomeStatus, processObject } from '../pipeline/process-object.ts';
+import { type Outcome, type OutcomeStatus, processObject, rejectObject } from '../pipeline/process-object.ts';
 import { removeObject } from '../pipeline/remove-object.ts';
 import type { StatusStore } from '../status/types.ts';
 import type { Storage } from '../storage/types.ts';
@@ -69,17 +71,42 @@ export interface Handled {
   readonly event?: ImageEvent;
 }
 
+/** What the workflow's first step found: an end already, a reason to quarantine, or an image to go on with. */
+export type Inspected =
+  | { readonly kind: 'done'; readonly handled: Handled }
+  | { readonly kind: 'invalid'; readonly ref: ObjectRef; readonly error: InvalidImageError }
+  | { readonly kind: 'image'; readonly ref: ObjectRef; readonly header: ImageHeader };
+
 export interface ObjectHandling {
   /**
    * Processes one object; never throws: a failure comes back as `failed`, with the error. `trigger`
    * says what asked for it (the S3 event name, or `Reprocess`); `remainingMs` is the Lambda
    * invocation's remaining time (context.getRemainingTimeInMillis()), which caps the image's time
-   * budget.
+   * budget. `begun`: an earlier step (the workflow's inspection) already made the stale check and
+   * recorded the object as processing.
    */
   handle(
     ref: ObjectRef,
-    options: { trigger: string; force?: boolean; remainingMs?: number },
+    options: { trigger: string; force?: boolean; remainingMs?: number; begun?: boolean },
   ): Promise<Handled>;
+  /**
+   * The workflow mode's first step: the recursion guard, the stale check (the status item becomes
+   * `processing`), then the header inspection without decoding (pipeline/inspect-object). A
+   * duplicate, missing or own object ends here, recorded, logged and counted as handle() does; an
+   * invalid one comes back with its reason for the quarantine step. Throws what a retry may fix.
+   */
+  inspect(ref: ObjectRef, options: { trigger: string }): Promise<Inspected>;
+  /**
+   * Quarantines an object for a reason found outside the pipeline (a malware signature, moderation
+   * labels) or by the inspection: copy, reason record, withdrawn outputs of a replaced version,
+   * status, log line, metrics and the Image Quarantined event. Throws what a retry may fix.
+   */
+  reject(ref: ObjectRef, error: InvalidImageError, options: { trigger: string }): Promise<Handled>;
+  /**
+   * Records a failure that ended an object's workflow (the state machine caught it after its
+   * retries): status `failed`, the log line, ObjectsFailed and the Image Failed event. Never throws.
+   */
+  fail(ref: ObjectRef, message: string, options: { trigger: string }): Promise<Handled>;
   /** A source was removed: records it and deletes its outputs while the key stays gone. Never throws. */
   remove(ref: ObjectRef, options: { trigger: string }): Promise<Handled>;
   /** Logs and counts a record that was not processed. */
@@ -187,35 +214,82 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
     }
   }
 
+  /** The guard and the stale check: the result that ends the object here, or undefined to go on. */
+  async function start(ref: ObjectRef): Promise<Handled | undefined> {
+    const own = isOwnObject(ref.bucket, ref.key);
+    if (own) {
+      return {
+        result: skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason: `own output: ${own}` }),
+      };
+    }
+    // A later event of this key is already recorded: this one is about content that is gone.
+    if ((await deps.status?.begin(ref)) === 'stale') {
+      const reason = 'stale event: the status table holds a later event for this key';
+      return { result: skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason }) };
+    }
+    return undefined;
+  }
+
+  /** Records an outcome: the status item, the log line and metrics, and the event to announce it. */
+  async function finish(ref: ObjectRef, trigger: string, outcome: Outcome): Promise<Handled> {
+    await deps.status?.finish(ref, finalStatus(outcome));
+    return { result: report(ref, trigger, outcome), event: outcomeEvent(ref, outcome, config) };
+  }
+
+  const processDeps = {
+    config: config.pipeline,
+    layout,
+    source: deps.sourceStorage,
+    output: deps.output,
+    quarantine: deps.quarantine,
+  };
+
   return {
     skip,
     remove,
-    async handle(ref, { trigger, force, remainingMs }) {
-      const own = isOwnObject(ref.bucket, ref.key);
-      if (own) {
-        return {
-          result: skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason: `own output: ${own}` }),
-        };
+    async inspect(ref, { trigger }) {
+      const ended = await start(ref);
+      if (ended) return { kind: 'done', handled: ended };
+      const inspection = await inspectObject(ref, processDeps);
+      if (inspection.kind === 'done')
+        return { kind: 'done', handled: await finish(ref, trigger, inspection.outcome) };
+      if (inspection.kind === 'invalid')
+        return { kind: 'invalid', ref: inspection.ref, error: inspection.error };
+      return { kind: 'image', ref: inspection.ref, header: inspection.header };
+    },
+    async reject(ref, error, { trigger }) {
+      const outcome = await rejectObject(ref, error, processDeps);
+      return finish(ref, trigger, outcome);
+    },
+    async fail(ref, message, { trigger }) {
+      const error = new Error(message);
+      await deps.status?.finish(ref, { status: 'failed', message }).catch(() => undefined);
+      return { result: reportFailure(ref, trigger, error), error, event: failureEvent(ref, message) };
+    },
+    async handle(ref, { trigger, force, remainingMs, begun }) {
+      if (begun) {
+        const own = isOwnObject(ref.bucket, ref.key);
+        if (own)
+          return {
+            result: skip({
+              bucket: ref.bucket,
+              key: ref.key,
+              status: 'ignored',
+              reason: `own output: ${own}`,
+            }),
+          };
       }
       try {
-        // A later event of this key is already recorded: this one is about content that is gone.
-        if ((await deps.status?.begin(ref)) === 'stale') {
-          const reason = 'stale event: the status table holds a later event for this key';
-          return { result: skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason }) };
-        }
+        const ended = begun ? undefined : await start(ref);
+        if (ended) return ended;
         const outcome = await processObject(ref, {
-          config: config.pipeline,
-          layout,
-          source: deps.sourceStorage,
-          output: deps.output,
-          quarantine: deps.quarantine,
+          ...processDeps,
           encoder: deps.encoder,
           force,
           ...(trace ? { trace } : {}),
           invocationEndsAt: remainingMs === undefined ? undefined : performance.now() + remainingMs,
         });
-        await deps.status?.finish(ref, finalStatus(outcome));
-        return { result: report(ref, trigger, outcome), event: outcomeEvent(ref, outcome, config) };
+        return await finish(ref, trigger, outcome);
       } catch (error) {
         const message = describeError(error);
         // Best effort: the failure is what this record reports, whatever the table says.

@@ -1,116 +1,366 @@
-import { invalidSetting } from '../core/errors.ts';
+import { describeError, invalidSetting } from '../core/errors.ts';
 import { isPlainObject } from '../core/json.ts';
+import { getJson } from '../storage/types.ts';
 import { type LambdaHandler, lambdaHandler } from './lambda.ts';
 import { createObjectHandling, type HandlerDeps, type RecordStatus } from './objects.ts';
 import { EventBatch } from './outcomes.ts';
+import { FAILED_ERROR, TaskError, TRANSIENT_ERROR, taskError } from './tasks.ts';
 
 /**
- * `index.reprocess`: processes objects that are already in a bucket, for a first deployment onto
- * existing uploads or after a configuration change. Invoke it directly (the image command
- * overridden to `index.reprocess`) with
+ * Bulk reprocessing on Step Functions (terraform/modules/workflow/definitions/reprocess.asl.json):
+ * a Standard state machine whose Distributed Map reads the objects itself (an S3 listing of a
+ * prefix, or a list of keys), runs child executions of batches with bounded concurrency and a
+ * tolerated failure percentage, and writes every batch's result to S3. These are its three tasks:
  *
- *   { "bucket": "uploads", "prefix": "photos/" }          every object under a prefix
- *   { "bucket": "uploads", "keys": ["a.jpg", "b.png"] }   named objects
- *   optional: "startAfter": "<key>" (continue a listing), "force": true (redo current manifests)
+ *   Plan       checks the request and fills in the defaults (ReprocessRequest below)
+ *   Batch      one child execution's items through objects.ts, as S3 events are: counts and failures
+ *   Summarize  adds up the batches' results (read back from the map's ResultWriter files) into one
+ *              summary, written beside them
  *
- * Objects whose manifest is current are skipped unless `force`. Outcomes are logged and counted as
- * for S3 events. Before the function would time out it stops and returns `continueAfter`: invoke
- * again with that as `startAfter`. Failures are returned, not thrown, so one bad object does not
- * make Lambda redo the whole listing.
+ * It takes the place of a loop over a listing inside one invocation: the listing, the fan-out, the
+ * retries and the bookkeeping of a million objects are Step Functions' (README: "Objects already
+ * in a bucket").
  */
 export interface ReprocessRequest {
   readonly bucket: string;
+  /** Every object under it ("" for the whole bucket)... */
   readonly prefix?: string;
+  /** ...or these objects. */
   readonly keys?: readonly string[];
-  readonly startAfter?: string;
-  readonly force?: boolean;
+  /** Redo objects whose manifest is current (otherwise they come back as `duplicate`). */
+  readonly force: boolean;
+  /** Child executions at once (the map's MaxConcurrency). */
+  readonly concurrency: number;
+  /** Share of items whose batches may fail before the map run fails (0-100). */
+  readonly toleratedFailurePercentage: number;
+  /** Objects per child execution (the map's ItemBatcher). */
+  readonly batchSize: number;
 }
 
-export interface ReprocessResult {
-  readonly bucket: string;
-  readonly counts: Partial<Record<RecordStatus, number>>;
-  readonly failures: readonly { key: string; reason?: string }[];
-  /** Set when time ran out: the last key handled; pass it as `startAfter` to continue. */
-  readonly continueAfter?: string;
-}
-
-/** Stop taking new objects when less than this is left of the invocation. */
-export const TIME_RESERVE_MS = 60_000;
+export const DEFAULT_CONCURRENCY = 10;
+export const DEFAULT_TOLERATED_FAILURE_PERCENTAGE = 5;
+/** A child execution's objects: its Lambda invocation must finish them within its timeout. */
+export const DEFAULT_BATCH_SIZE = 10;
+export const MAX_BATCH_SIZE = 100;
+/** Keys named in a request travel in the execution's input, which Step Functions caps at 256 KiB. */
+export const MAX_KEYS = 1000;
 
 export function parseReprocessRequest(event: unknown): ReprocessRequest {
   if (!isPlainObject(event))
     throw invalidSetting('event', 'an object like {"bucket": "uploads", "prefix": "photos/"}', event);
-  const { bucket, prefix, keys, startAfter, force } = event;
+  const known = [
+    'bucket',
+    'prefix',
+    'keys',
+    'force',
+    'concurrency',
+    'toleratedFailurePercentage',
+    'batchSize',
+  ];
+  const unknown = Object.keys(event).filter((key) => !known.includes(key));
+  if (unknown.length > 0)
+    throw invalidSetting(
+      `event.${unknown[0]}`,
+      `nothing (the request takes ${known.join(', ')})`,
+      event[unknown[0]!],
+    );
+  const { bucket, prefix, keys, force, concurrency, toleratedFailurePercentage, batchSize } = event;
   if (typeof bucket !== 'string' || bucket === '')
     throw invalidSetting('event.bucket', 'a bucket name', bucket);
   if (prefix !== undefined && typeof prefix !== 'string')
     throw invalidSetting('event.prefix', 'a key prefix', prefix);
-  if (keys !== undefined && (!Array.isArray(keys) || !keys.every((k) => typeof k === 'string' && k !== ''))) {
-    throw invalidSetting('event.keys', 'an array of object keys', keys);
+  if (
+    keys !== undefined &&
+    (!Array.isArray(keys) || keys.length > MAX_KEYS || !keys.every((k) => typeof k === 'string' && k !== ''))
+  ) {
+    throw invalidSetting('event.keys', `an array of at most ${MAX_KEYS} object keys`, keys);
   }
   if (prefix !== undefined && keys !== undefined)
     throw invalidSetting('event', 'either prefix or keys, not both', event);
   if (prefix === undefined && keys === undefined)
     throw invalidSetting('event', 'a prefix ("" for the whole bucket) or keys', event);
-  if (startAfter !== undefined && typeof startAfter !== 'string')
-    throw invalidSetting('event.startAfter', 'a key', startAfter);
   if (force !== undefined && typeof force !== 'boolean')
     throw invalidSetting('event.force', 'true or false', force);
-  return { bucket, prefix, keys: keys as string[] | undefined, startAfter, force };
+  if (
+    concurrency !== undefined &&
+    !(Number.isInteger(concurrency) && (concurrency as number) >= 1 && (concurrency as number) <= 10_000)
+  )
+    throw invalidSetting('event.concurrency', 'an integer between 1 and 10000', concurrency);
+  if (
+    toleratedFailurePercentage !== undefined &&
+    !(
+      typeof toleratedFailurePercentage === 'number' &&
+      toleratedFailurePercentage >= 0 &&
+      toleratedFailurePercentage <= 100
+    )
+  )
+    throw invalidSetting(
+      'event.toleratedFailurePercentage',
+      'a number between 0 and 100',
+      toleratedFailurePercentage,
+    );
+  if (
+    batchSize !== undefined &&
+    !(Number.isInteger(batchSize) && (batchSize as number) >= 1 && (batchSize as number) <= MAX_BATCH_SIZE)
+  )
+    throw invalidSetting('event.batchSize', `an integer between 1 and ${MAX_BATCH_SIZE}`, batchSize);
+  return {
+    bucket,
+    ...(prefix === undefined ? {} : { prefix }),
+    ...(keys === undefined ? {} : { keys: keys as string[] }),
+    force: force ?? false,
+    concurrency: (concurrency as number | undefined) ?? DEFAULT_CONCURRENCY,
+    toleratedFailurePercentage:
+      (toleratedFailurePercentage as number | undefined) ?? DEFAULT_TOLERATED_FAILURE_PERCENTAGE,
+    batchSize: (batchSize as number | undefined) ?? DEFAULT_BATCH_SIZE,
+  };
 }
 
-export function createReprocessHandler(deps: HandlerDeps): LambdaHandler<ReprocessResult> {
+/** One item of a batch, as the map's ItemSelector builds it from a listed object or a key. */
+export interface ReprocessItem {
+  readonly bucket: string;
+  readonly key: string;
+  readonly force?: boolean;
+}
+
+export type Counts = Partial<Record<RecordStatus, number>>;
+
+export interface Failure {
+  readonly key: string;
+  readonly reason?: string;
+}
+
+export interface BatchResult {
+  readonly counts: Counts;
+  readonly failures: readonly Failure[];
+}
+
+export interface ReprocessSummary {
+  readonly bucket: string;
+  readonly prefix?: string;
+  readonly keys?: number;
+  readonly force: boolean;
+  /** Objects by outcome, over every batch that finished. */
+  readonly counts: Counts;
+  /** Objects that failed (first MAX_LISTED; `failuresTotal` counts them all). */
+  readonly failures: readonly Failure[];
+  readonly failuresTotal: number;
+  /** Child executions that failed as a whole (after their retries), with the items they held. */
+  readonly failedBatches: readonly { readonly error: string; readonly keys: readonly string[] }[];
+  /** Where the summary and the map's result files are, when they were written to S3. */
+  readonly location?: string;
+}
+
+/** Failures listed in a summary; a larger run's are in the result files. */
+export const MAX_LISTED = 1000;
+/** A batch stops taking objects when less than this is left of its invocation, and is retried. */
+export const TIME_RESERVE_MS = 30_000;
+
+export interface ReprocessTasks {
+  readonly plan: LambdaHandler<ReprocessRequest>;
+  readonly batch: LambdaHandler<BatchResult>;
+  readonly summarize: LambdaHandler<ReprocessSummary>;
+}
+
+export function createReprocessTasks(deps: HandlerDeps): ReprocessTasks {
   const { logger, metrics } = deps;
   const objects = createObjectHandling(deps);
 
-  return lambdaHandler(deps, async (event, context) => {
-    const request = parseReprocessRequest(event);
-    const counts: Partial<Record<RecordStatus, number>> = {};
-    const failures: { key: string; reason?: string }[] = [];
-    const source = deps.sourceStorage(request.bucket);
-    const keys = request.keys
-      ? fromList(request.keys, request.startAfter)
-      : fromListing(source.list(request.prefix, request.startAfter));
-    let last: string | undefined;
-    const events = new EventBatch(deps.events, logger, metrics);
-    try {
-      return await run();
-    } finally {
-      await events.flush();
-    }
-
-    async function run(): Promise<ReprocessResult> {
-      for await (const key of keys) {
-        const remainingMs = context?.getRemainingTimeInMillis();
-        if (remainingMs !== undefined && remainingMs < TIME_RESERVE_MS) {
-          logger.info('Reprocessing paused before the timeout', {
-            bucket: request.bucket,
-            continueAfter: last,
-          });
-          return { bucket: request.bucket, counts, failures, continueAfter: last };
-        }
-        const { result, event } = await objects.handle(
-          { bucket: request.bucket, key },
-          { trigger: 'Reprocess', force: request.force, remainingMs },
-        );
-        events.add(event);
-        if (events.size >= EventBatch.BATCH) await events.flush();
-        counts[result.status] = (counts[result.status] ?? 0) + 1;
-        if (result.status === 'failed') failures.push({ key, reason: result.reason });
-        last = key;
-        // Publish as we go: a long run would otherwise hold thousands of values in one EMF line.
-        metrics.publishStoredMetrics();
+  return {
+    plan: lambdaHandler(deps, async (event) => {
+      try {
+        return parseReprocessRequest(event);
+      } catch (error) {
+        throw new TaskError(FAILED_ERROR, describeError(error), { cause: error });
       }
-      return { bucket: request.bucket, counts, failures };
-    }
+    }),
+
+    batch: lambdaHandler(deps, async (event, context) => {
+      const items = batchItems(event);
+      const counts: Counts = {};
+      const failures: Failure[] = [];
+      const events = new EventBatch(deps.events, logger, metrics);
+      try {
+        for (const item of items) {
+          const remainingMs = context?.getRemainingTimeInMillis();
+          if (remainingMs !== undefined && remainingMs < TIME_RESERVE_MS) {
+            // The whole batch runs again; what is done by then comes back as duplicate.
+            throw new TaskError(
+              TRANSIENT_ERROR,
+              `The batch ran out of time before s3://${item.bucket}/${item.key}: ${remainingMs} ms left`,
+            );
+          }
+          const { result, event: outcome } = await objects.handle(
+            { bucket: item.bucket, key: item.key },
+            { trigger: 'Reprocess', force: item.force, remainingMs },
+          );
+          events.add(outcome);
+          if (events.size >= EventBatch.BATCH) await events.flush();
+          counts[result.status] = (counts[result.status] ?? 0) + 1;
+          if (result.status === 'failed') failures.push({ key: item.key, reason: result.reason });
+          metrics.publishStoredMetrics();
+        }
+      } finally {
+        await events.flush();
+      }
+      // Failures of single objects are the result's, not the batch's: one bad object does not
+      // make Step Functions redo the others, and they are listed in the summary.
+      return { counts, failures };
+    }),
+
+    summarize: lambdaHandler(deps, async (event) => {
+      try {
+        return await summarize(event, deps);
+      } catch (error) {
+        throw taskError(error);
+      }
+    }),
+  };
+}
+
+/**
+ * The items of a child execution: `{"Items": [...]}` as the map's ItemBatcher makes it (with the
+ * ItemSelector's `{bucket, key, force}` per item).
+ */
+function batchItems(event: unknown): ReprocessItem[] {
+  const items = isPlainObject(event) ? event.Items : undefined;
+  if (!Array.isArray(items))
+    throw new TaskError(
+      FAILED_ERROR,
+      `Expected {"Items": [{"bucket", "key"}...]} but received ${JSON.stringify(event)?.slice(0, 200)}`,
+    );
+  return items.map((item, index) => {
+    if (
+      !isPlainObject(item) ||
+      typeof item.bucket !== 'string' ||
+      typeof item.key !== 'string' ||
+      item.key === ''
+    )
+      throw new TaskError(
+        FAILED_ERROR,
+        `Expected {"bucket", "key"} at Items[${index}] but received ${JSON.stringify(item)}`,
+      );
+    return { bucket: item.bucket, key: item.key, force: item.force === true };
   });
 }
 
-async function* fromList(keys: readonly string[], startAfter?: string): AsyncIterable<string> {
-  const start = startAfter === undefined ? 0 : keys.indexOf(startAfter) + 1;
-  yield* keys.slice(start);
+interface SummaryInput {
+  readonly request: ReprocessRequest;
+  /** The map's output: its results inline, or where its ResultWriter wrote them. */
+  readonly results: unknown;
+  /** Where the summary goes (the results bucket), and the execution it is of. */
+  readonly resultsBucket?: string;
+  readonly execution?: string;
 }
 
-async function* fromListing(listing: AsyncIterable<{ key: string }>): AsyncIterable<string> {
-  for await (const object of listing) yield object.key;
+/** One child execution in a ResultWriter file (Transformation NONE, the default when exporting). */
+interface ChildExecution {
+  readonly Status?: string;
+  readonly Input?: string;
+  readonly Output?: string;
+  readonly Error?: string;
+  readonly Cause?: string;
+}
+
+async function summarize(event: unknown, deps: HandlerDeps): Promise<ReprocessSummary> {
+  if (!isPlainObject(event) || !isPlainObject(event.request))
+    throw new TaskError(FAILED_ERROR, 'Expected {"request", "results"} as the summary task input');
+  const input = event as unknown as SummaryInput;
+  const counts: Counts = {};
+  const failures: Failure[] = [];
+  let failuresTotal = 0;
+  const failedBatches: { error: string; keys: string[] }[] = [];
+  const add = (result: unknown) => {
+    if (!isPlainObject(result)) return;
+    for (const [status, count] of Object.entries(isPlainObject(result.counts) ? result.counts : {}))
+      if (typeof count === 'number')
+        counts[status as RecordStatus] = (counts[status as RecordStatus] ?? 0) + count;
+    for (const failure of Array.isArray(result.failures) ? result.failures : []) {
+      failuresTotal++;
+      if (failures.length < MAX_LISTED) failures.push(failure as Failure);
+    }
+  };
+
+  let location: string | undefined;
+  const results = input.results;
+  if (Array.isArray(results)) {
+    // Inline: a map without a ResultWriter (the local interpreter has none) returns the batches' results.
+    for (const result of results) add(result);
+  } else if (isPlainObject(results) && isPlainObject(results.ResultWriterDetails)) {
+    const { Bucket, Key } = results.ResultWriterDetails as { Bucket?: unknown; Key?: unknown };
+    if (typeof Bucket !== 'string' || typeof Key !== 'string')
+      throw new TaskError(
+        FAILED_ERROR,
+        `ResultWriterDetails without Bucket and Key: ${JSON.stringify(results)}`,
+      );
+    const storage = deps.sourceStorage(Bucket);
+    const manifest = await getJson<{ ResultFiles?: Record<string, { Key: string }[]> }>(
+      storage,
+      Key,
+      RESULT_FILE_BYTES,
+    );
+    for (const [status, files] of Object.entries(manifest.ResultFiles ?? {})) {
+      for (const file of files) {
+        const executions = await getJson<ChildExecution[]>(storage, file.Key, RESULT_FILE_BYTES);
+        for (const execution of executions) {
+          if (status === 'SUCCEEDED' && execution.Output !== undefined) add(JSON.parse(execution.Output));
+          else if (status !== 'SUCCEEDED') failedBatches.push(failedBatch(execution));
+        }
+      }
+    }
+    location = storage.locate(Key.slice(0, Key.lastIndexOf('/') + 1));
+  } else {
+    throw new TaskError(
+      FAILED_ERROR,
+      `Expected the map's results at results but received ${JSON.stringify(results)?.slice(0, 200)}`,
+    );
+  }
+
+  const { request } = input;
+  const summary: ReprocessSummary = {
+    bucket: request.bucket,
+    ...(request.prefix === undefined ? {} : { prefix: request.prefix }),
+    ...(request.keys === undefined ? {} : { keys: request.keys.length }),
+    force: request.force,
+    counts,
+    failures,
+    failuresTotal,
+    failedBatches,
+    ...(location ? { location } : {}),
+  };
+  if (input.resultsBucket && input.execution) {
+    const storage = deps.sourceStorage(input.resultsBucket);
+    const key = `${REPROCESS_RESULTS_PREFIX}${input.execution}/summary.json`;
+    await storage.put(key, new TextEncoder().encode(`${JSON.stringify(summary, null, 2)}\n`), {
+      contentType: 'application/json',
+    });
+    deps.logger.info('Reprocessing summarised', {
+      ...summary,
+      failures: failures.length,
+      summary: storage.locate(key),
+    });
+    return { ...summary, location: storage.locate(key) };
+  }
+  return summary;
+}
+
+/** Where the state machine's ResultWriter and the summaries go in the results bucket. */
+export const REPROCESS_RESULTS_PREFIX = 'reprocess/';
+const RESULT_FILE_BYTES = 512 * 1024 * 1024;
+
+function failedBatch(execution: ChildExecution): { error: string; keys: string[] } {
+  let keys: string[] = [];
+  try {
+    const input: unknown = JSON.parse(execution.Input ?? '{}');
+    if (isPlainObject(input) && Array.isArray(input.Items))
+      keys = input.Items.flatMap((item) =>
+        isPlainObject(item) && typeof item.key === 'string' ? [item.key] : [],
+      );
+  } catch {
+    // An input Step Functions did not include (over its size limit) lists no keys.
+  }
+  return {
+    error: [execution.Error, execution.Cause].filter(Boolean).join(': ') || (execution.Status ?? 'FAILED'),
+    keys,
+  };
 }

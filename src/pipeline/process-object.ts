@@ -49,7 +49,7 @@ export interface ProcessDeps {
   readonly invocationEndsAt?: number;
 }
 
-interface OutcomeBase {
+export interface OutcomeBase {
   /** Full location of the source, e.g. s3://uploads/photos/cat.jpg. */
   readonly source: string;
   readonly key: string;
@@ -168,13 +168,17 @@ export async function processObject(ref: ObjectRef, deps: ProcessDeps): Promise<
   };
 }
 
-type SourceRead =
+export type SourceRead =
   | { readonly kind: 'read'; readonly object: StoredObject; readonly ms: number }
   | { readonly kind: 'missing'; readonly message: string }
   | { readonly kind: 'invalid'; readonly error: InvalidImageError };
 
 /** Reads the source within the byte limit: the object, or why there is none to process. */
-async function readSource(storage: Storage, ref: ObjectRef, config: PipelineConfig): Promise<SourceRead> {
+export async function readSource(
+  storage: Storage,
+  ref: ObjectRef,
+  config: PipelineConfig,
+): Promise<SourceRead> {
   const started = performance.now();
   try {
     const object = await storage.get(ref.key, { maxBytes: config.limits.maxBytes, versionId: ref.versionId });
@@ -246,7 +250,12 @@ function buildManifest(
   };
 }
 
-function duplicate(base: OutcomeBase, manifest: Manifest, manifestKey: string, started: number): Outcome {
+export function duplicate(
+  base: OutcomeBase,
+  manifest: Manifest,
+  manifestKey: string,
+  started: number,
+): Outcome {
   return {
     ...base,
     status: 'duplicate',
@@ -302,6 +311,30 @@ async function quarantine(
     removedOutputs,
     timings: total(started),
   };
+}
+
+/**
+ * Quarantines an object for a reason found outside processImage (the workflow mode's malware scan
+ * or content moderation, or its header inspection): the same copy, reason record and withdrawal of
+ * a replaced version's outputs as an invalid image gets here. The etag and size are the source's as
+ * it is now when `ref` has none.
+ */
+export async function rejectObject(
+  ref: ObjectRef,
+  error: InvalidImageError,
+  deps: ProcessDeps,
+): Promise<Outcome> {
+  const started = performance.now();
+  const storage = deps.source(ref.bucket);
+  const current = ref.etag === undefined ? await storage.head(ref.key) : undefined;
+  const base = {
+    source: storage.locate(ref.key),
+    key: ref.key,
+    bytesIn: ref.size ?? current?.size ?? 0,
+    bytesOut: 0,
+    etag: ref.etag ?? current?.etag,
+  };
+  return quarantine(ref, deps, error, base, started);
 }
 
 /**

@@ -10,15 +10,19 @@ locals {
   )
   bench_subjects = [for environment in var.bench_environments : "repo:${var.github_repository}:environment:${environment}"]
 
-  # Each deployment's functions: <deployment> (S3 events) and <deployment>-reprocess (the module's
-  # optional backfill function). Named exactly, like their log groups, not <deployment>-*.
-  function_names = flatten([for name in local.deployments : [name, "${name}-reprocess"]])
+  # Each deployment's functions: <deployment> (S3 events) and the workflow module's task functions,
+  # <deployment>-<task>. Named exactly, like their log groups, not <deployment>-*.
+  workflow_tasks = ["inspect", "scan", "moderate", "process", "quarantine", "fail", "update-database", "reprocess-plan", "reprocess-batch", "reprocess-summarize"]
+  function_names = flatten([for name in local.deployments : concat([name], [for task in local.workflow_tasks : "${name}-${task}"])])
   function_arns = flatten([
     for name in local.function_names : ["${local.arn}:lambda:${local.region_account}:function:${name}", "${local.arn}:lambda:${local.region_account}:function:${name}:*"]
   ])
-  log_group_arns = flatten([
+  log_group_arns = concat(flatten([
     for name in local.function_names : ["${local.arn}:logs:${local.region_account}:log-group:/aws/lambda/${name}", "${local.arn}:logs:${local.region_account}:log-group:/aws/lambda/${name}:*"]
-  ])
+    ]), flatten([
+    # The workflow module's state machines' execution logs.
+    for name in local.deployments : ["${local.arn}:logs:${local.region_account}:log-group:/aws/vendedlogs/states/${name}-*"]
+  ]))
   bucket_arns        = [for name in local.deployments : "${local.arn}:s3:::${name}-*"]
   object_arns        = [for name in local.deployments : "${local.arn}:s3:::${name}-*/*"]
   function_role_arns = [for name in local.deployments : "${local.arn}:iam::${local.account_id}:role/${name}-*"]
@@ -442,7 +446,50 @@ data "aws_iam_policy_document" "deploy" {
       "ecr:UntagResource",
       "ecr:UploadLayerPart",
     ]
-    resources = [for name in local.deployments : "${local.arn}:ecr:${local.region_account}:repository/${name}"]
+    # The function's repository and the workflow module's scanner repository.
+    resources = flatten([for name in local.deployments : ["${local.arn}:ecr:${local.region_account}:repository/${name}", "${local.arn}:ecr:${local.region_account}:repository/${name}-scanner"]])
+  }
+
+  # The workflow module: its state machines, the database update's schedule, and the roles it
+  # passes to Step Functions, EventBridge and Scheduler.
+  statement {
+    sid = "StateMachines"
+    actions = [
+      "states:CreateStateMachine",
+      "states:DeleteStateMachine",
+      "states:DescribeStateMachine",
+      "states:ListStateMachineVersions",
+      "states:ListTagsForResource",
+      "states:TagResource",
+      "states:UntagResource",
+      "states:UpdateStateMachine",
+    ]
+    resources = [for name in local.deployments : "${local.arn}:states:${local.region_account}:stateMachine:${name}-*"]
+  }
+
+  statement {
+    sid = "StateMachineLogDelivery"
+    # Creating a state machine with logging sets up a log delivery; these actions take no resource.
+    actions   = ["logs:CreateLogDelivery", "logs:DeleteLogDelivery", "logs:DescribeResourcePolicies", "logs:GetLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:UpdateLogDelivery"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "Schedules"
+    actions   = ["scheduler:CreateSchedule", "scheduler:DeleteSchedule", "scheduler:GetSchedule", "scheduler:ListTagsForResource", "scheduler:TagResource", "scheduler:UntagResource", "scheduler:UpdateSchedule"]
+    resources = [for name in local.deployments : "${local.arn}:scheduler:${local.region_account}:schedule/default/${name}-*"]
+  }
+
+  statement {
+    sid       = "PassWorkflowRoles"
+    actions   = ["iam:PassRole"]
+    resources = local.function_role_arns
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["events.amazonaws.com", "scheduler.amazonaws.com", "states.amazonaws.com"]
+    }
   }
 
   statement {
@@ -544,6 +591,47 @@ data "aws_iam_policy_document" "function_boundary" {
     # function's ObjectRemoved handling then removes its outputs. Source buckets only.
     actions   = ["s3:DeleteObject"]
     resources = ["${local.arn}:s3:::${var.name_prefix}-*-source-${local.account_id}/*"]
+  }
+
+  # The workflow module's roles (terraform/modules/workflow/README.md, "Permissions").
+  statement {
+    sid = "ReplaceTheSignatureDatabase"
+    # The database update replaces files of the ClamAV database, in the workflow buckets only.
+    actions   = ["s3:DeleteObject"]
+    resources = ["${local.arn}:s3:::${var.name_prefix}-*-workflow-${local.account_id}/clamav/*"]
+  }
+
+  statement {
+    sid = "WriteMapResults"
+    # The Distributed Map's ResultWriter uploads its result files in parts.
+    actions   = ["s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
+    resources = ["${local.arn}:s3:::${var.name_prefix}-*-workflow-${local.account_id}/reprocess/*"]
+  }
+
+  statement {
+    sid       = "InvokeTaskFunctions"
+    actions   = ["lambda:InvokeFunction"]
+    resources = ["${local.arn}:lambda:${local.region_account}:function:${var.name_prefix}-*"]
+  }
+
+  statement {
+    sid       = "RunStateMachines"
+    actions   = ["states:DescribeExecution", "states:RedriveExecution", "states:StartExecution", "states:StopExecution"]
+    resources = ["${local.arn}:states:${local.region_account}:stateMachine:${var.name_prefix}-*", "${local.arn}:states:${local.region_account}:execution:${var.name_prefix}-*", "${local.arn}:states:${local.region_account}:mapRun:${var.name_prefix}-*"]
+  }
+
+  statement {
+    sid = "ModerateImages"
+    # No resource-level permissions for DetectModerationLabels.
+    actions   = ["rekognition:DetectModerationLabels"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid = "DeliverExecutionLogs"
+    # Step Functions' execution logging; these actions take no resource.
+    actions   = ["logs:CreateLogDelivery", "logs:DeleteLogDelivery", "logs:DescribeLogGroups", "logs:DescribeResourcePolicies", "logs:GetLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:UpdateLogDelivery", "xray:GetSamplingRules", "xray:GetSamplingTargets"]
+    resources = ["*"]
   }
 }
 

@@ -46,8 +46,9 @@ module "imgpipe" {
   live_version  = var.live_version
   canary_weight = var.canary_weight
 
-  # imgpipe-<environment>-reprocess: index.reprocess from the same image, for backfills.
-  create_reprocess_function = var.create_reprocess_function
+  # The deployment mode (workflow.tf): in the workflow mode the source bucket's events go to
+  # EventBridge, whose rule starts the per-upload state machine, instead of invoking the function.
+  source_events_to_eventbridge = var.mode == "workflow"
 
   # imgpipe-<environment>-status, the bus (imgpipe-<environment> or an existing one) and the
   # imgpipe-<environment>-image-alerts topic.
@@ -72,7 +73,7 @@ module "api" {
   image_uri     = module.imgpipe.lambda_function_image_uri
   architectures = var.architectures
 
-  function_environment = module.imgpipe.lambda_environment_variables
+  function_environment = module.imgpipe.lambda_environment
   source_bucket_id     = module.imgpipe.source_bucket_id
   source_bucket_arn    = module.imgpipe.source_bucket_arn
   output_bucket_arn    = module.imgpipe.output_bucket_arn

@@ -23,16 +23,6 @@ output "lambda_function_image_uri" {
   value       = module.imgpipe.lambda_function_image_uri
 }
 
-output "reprocess_function_name" {
-  description = "Backfill function (index.reprocess) to invoke for objects already in the source bucket, or null when create_reprocess_function is false."
-  value       = module.imgpipe.reprocess_function_name
-}
-
-output "reprocess_function_arn" {
-  description = "ARN of the backfill function, or null when create_reprocess_function is false."
-  value       = module.imgpipe.reprocess_function_arn
-}
-
 output "ecr_repository_url" {
   description = "Repository to push this environment's images to."
   value       = module.imgpipe.ecr_repository_url

@@ -137,12 +137,6 @@ variable "canary_weight" {
   default     = 0
 }
 
-variable "create_reprocess_function" {
-  description = "Whether to deploy imgpipe-<environment>-reprocess, the backfill function (index.reprocess) for objects already in the source bucket. The deploy role may manage it only once the bootstrap that allows it has been applied."
-  type        = bool
-  default     = true
-}
-
 variable "create_status_table" {
   description = "Whether to deploy the status table imgpipe-<environment>-status (IMGPIPE_STATUS_TABLE)."
   type        = bool

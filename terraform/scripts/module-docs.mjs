@@ -18,6 +18,7 @@ export const MODULE_DIRS = [
   'modules/imgpipe/modules/s3-bucket',
   'modules/imgpipe/modules/ecr-repository',
   'modules/api',
+  'modules/workflow',
   'bootstrap',
 ];
 

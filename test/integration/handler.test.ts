@@ -7,7 +7,6 @@ import { decode } from '../../src/codecs/index.ts';
 import { loadRuntimeConfig } from '../../src/config/index.ts';
 import type { RuntimeConfig } from '../../src/core/config.ts';
 import type { InputFormat } from '../../src/core/formats.ts';
-import { createReprocessHandler } from '../../src/handlers/reprocess.ts';
 import { createS3EventHandler, RecordsFailedError } from '../../src/handlers/s3-event.ts';
 import { sniffFormat } from '../../src/image/sniff.ts';
 import type { Manifest, QuarantineRecord } from '../../src/pipeline/records.ts';
@@ -428,53 +427,5 @@ describe('S3 event handler', () => {
       ['batch/good.png', 'processed', undefined],
     ]);
     await s3.client.send(new GetObjectCommand({ Bucket: OUTPUT, Key: 'manifests/batch/good.png.json' }));
-  });
-});
-
-describe('reprocess handler', () => {
-  const reprocessFor = (runtime: RuntimeConfig) =>
-    createReprocessHandler({
-      config: runtime,
-      sourceStorage: (bucket) => new S3Storage(s3.client, bucket),
-      output: new S3Storage(s3.client, runtime.outputBucket),
-      quarantine: new S3Storage(s3.client, runtime.quarantineBucket),
-      logger: new Logger({ serviceName: 'imgpipe-test' }),
-      metrics: new Metrics({ serviceName: 'imgpipe-test', namespace: 'imgpipe-test' }),
-    });
-
-  it('processes existing objects under a prefix, skipping current ones unless forced', async () => {
-    await upload(SOURCE, 'backfill/a.png', readFixture('edge/formats/1x1.png'));
-    await upload(SOURCE, 'backfill/b.jpg', readFixture('edge/formats/1x1.jpg'));
-    await upload(SOURCE, 'backfill/c.txt', readFixture('edge/broken/text-named.jpg'));
-    const reprocess = reprocessFor(config());
-    const first = await capture(() => reprocess({ bucket: SOURCE, prefix: 'backfill/' }));
-    expect(first.result).toEqual({ bucket: SOURCE, counts: { processed: 2, quarantined: 1 }, failures: [] });
-    const again = await capture(() => reprocess({ bucket: SOURCE, prefix: 'backfill/' }));
-    expect(again.result.counts).toEqual({ duplicate: 2, quarantined: 1 });
-    const forced = await capture(() => reprocess({ bucket: SOURCE, keys: ['backfill/b.jpg'], force: true }));
-    expect(forced.result.counts).toEqual({ processed: 1 });
-  });
-
-  it('stops before the timeout and says where to continue', async () => {
-    const reprocess = reprocessFor(config());
-    let calls = 0;
-    const context = { getRemainingTimeInMillis: () => (calls++ === 0 ? 600_000 : 1_000) } as never;
-    const { result } = await capture(() => reprocess({ bucket: SOURCE, prefix: 'backfill/' }, context));
-    expect(result.continueAfter).toBe('backfill/a.png');
-    const rest = await capture(() =>
-      reprocess({ bucket: SOURCE, prefix: 'backfill/', startAfter: result.continueAfter }),
-    );
-    expect(Object.values(rest.result.counts).reduce((a, b) => a + b, 0)).toBe(2);
-  });
-
-  it('names what is wrong with a request', async () => {
-    const reprocess = reprocessFor(config());
-    await expect(reprocess({ prefix: 'x/' })).rejects.toThrow(
-      'Expected a bucket name for event.bucket but received nothing',
-    );
-    await expect(reprocess({ bucket: SOURCE })).rejects.toThrow(/a prefix \(""/);
-    await expect(reprocess({ bucket: SOURCE, keys: 'a.jpg' })).rejects.toThrow(
-      'Expected an array of object keys for event.keys but received "a.jpg" of type string',
-    );
   });
 });

@@ -280,7 +280,7 @@ describe('the deployment', () => {
       source: '../modules/api',
       count: 'var.api.enabled ? 1 : 0',
       image_uri: 'module.imgpipe.lambda_function_image_uri',
-      function_environment: 'module.imgpipe.lambda_environment_variables',
+      function_environment: 'module.imgpipe.lambda_environment',
       status_table_arn: 'module.imgpipe.status_table_arn',
       alarm_topic_arn: 'module.imgpipe.sns_topic_arn',
       allow_anonymous: 'var.api.allow_anonymous',

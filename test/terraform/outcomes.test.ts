@@ -44,7 +44,7 @@ function resolve(value: unknown): unknown {
 }
 
 /** The statements of a role's policy, with the documents it merges. */
-function roleStatements(name: 'this' | 'reprocess'): Body[] {
+function roleStatements(name: 'this'): Body[] {
   return statements(documentOf(imgpipe, imgpipe.resource.aws_iam_role_policy![name]!.policy));
 }
 
@@ -129,13 +129,15 @@ describe('the status table', () => {
 });
 
 describe('the functions’ access to status, events and the pipeline parameter', () => {
-  it('is one document, merged into both roles', () => {
-    for (const name of ['this', 'reprocess']) {
-      const document = imgpipe.data.aws_iam_policy_document![name]!;
-      expect(document.source_policy_documents, name).toContain('data.aws_iam_policy_document.outcomes.json');
-      const sids = roleStatements(name as 'this' | 'reprocess').map((s) => s.sid);
-      for (const sid of Object.keys(outcomeGrants())) expect(sids, `${name}: ${sid}`).toContain(sid);
-    }
+  it('is one document, in the pipeline document that the function role and the workflow tasks use', () => {
+    const pipeline = imgpipe.data.aws_iam_policy_document!.pipeline!;
+    expect(pipeline.source_policy_documents).toContain('data.aws_iam_policy_document.outcomes.json');
+    expect(imgpipe.data.aws_iam_policy_document!.this!.source_policy_documents).toEqual([
+      'data.aws_iam_policy_document.pipeline.json',
+    ]);
+    expect(imgpipe.output.pipeline_policy_json!.value).toBe('data.aws_iam_policy_document.pipeline.json');
+    const sids = roleStatements('this').map((s) => s.sid);
+    for (const sid of Object.keys(outcomeGrants())) expect(sids, sid).toContain(sid);
   });
 
   it('names exact actions on exact ARNs: the table, its index, the bus, the parameter', () => {
@@ -168,7 +170,7 @@ describe('the functions’ access to status, events and the pipeline parameter',
   });
 
   it('leaves X-Ray the only grant on "*"', () => {
-    for (const name of ['this', 'reprocess'] as const) {
+    for (const name of ['this'] as const) {
       const wildcards = roleStatements(name).filter((s) => (s.resources as string[]).includes('*'));
       expect(
         wildcards.map((s) => [...s.actions].sort()),
@@ -283,8 +285,8 @@ describe('S3 removals, X-Ray and the new settings', () => {
     }
   });
 
-  it('traces both functions, Active by default, and tells Powertools Tracer the same', () => {
-    for (const name of ['this', 'reprocess'])
+  it('traces the function, Active by default, and tells Powertools Tracer the same', () => {
+    for (const name of ['this'])
       expect(imgpipe.resource.aws_lambda_function![name]!.tracing_config, name).toEqual([
         { mode: 'local.tracing_mode' },
       ]);
@@ -406,7 +408,7 @@ describe('the bootstrap, for status and events', () => {
 
   it('lets the function roles do within the permissions boundary all that the module grants them', () => {
     const allowed = new Set(boundary().flatMap((s) => s.actions as string[]));
-    for (const name of ['this', 'reprocess'] as const)
+    for (const name of ['this'] as const)
       for (const action of roleStatements(name).flatMap((s) => s.actions as string[]))
         expect([...allowed], `${name}: ${action}`).toContain(action);
   });
@@ -426,6 +428,8 @@ describe('the bootstrap, for status and events', () => {
       `${DOLLAR}{local.arn}:s3:::${DOLLAR}{var.name_prefix}-*-output-${DOLLAR}{local.account_id}/*`,
       // DELETE /images (modules/api, test/terraform/api.test.ts).
       `${DOLLAR}{local.arn}:s3:::${DOLLAR}{var.name_prefix}-*-source-${DOLLAR}{local.account_id}/*`,
+      // The workflow module's database update replaces the ClamAV database, and nothing else.
+      `${DOLLAR}{local.arn}:s3:::${DOLLAR}{var.name_prefix}-*-workflow-${DOLLAR}{local.account_id}/clamav/*`,
     ]);
     // The root keeps parameter names inside that boundary.
     const validation = String(root.variable.pipeline_config_parameter_name!.validation[0].condition);

@@ -73,12 +73,14 @@ describe('Terraform files', () => {
       'modules/imgpipe',
       'modules/imgpipe/modules/ecr-repository',
       'modules/imgpipe/modules/s3-bucket',
+      'modules/workflow',
     ]);
     for (const path of [
       'modules/api',
       'modules/imgpipe',
       'modules/imgpipe/modules/s3-bucket',
       'modules/imgpipe/modules/ecr-repository',
+      'modules/workflow',
     ]) {
       for (const file of ['main.tf', 'variables.tf', 'outputs.tf', 'versions.tf', 'README.md'])
         expect(existsSync(join(TERRAFORM_DIR, path, file)), `${path}/${file}`).toBe(true);
@@ -334,6 +336,7 @@ describe('S3', () => {
       'modules/imgpipe:output_bucket',
       'modules/imgpipe:quarantine_bucket',
       'modules/imgpipe:source_bucket',
+      'modules/workflow:bucket',
     ]);
   });
 

@@ -10,7 +10,7 @@ import { REPO_ROOT } from '../support/cli.ts';
  */
 const LAYERS: readonly (readonly string[])[] = [
   ['core'],
-  ['config', 'image', 'storage', 'status', 'bus'],
+  ['config', 'image', 'storage', 'status', 'bus', 'scan', 'moderation'],
   ['codecs'],
   ['pipeline'],
   ['handlers'],

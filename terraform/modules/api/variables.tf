@@ -47,7 +47,7 @@ variable "architectures" {
 }
 
 variable "function_environment" {
-  description = "The processing function's environment (modules/imgpipe output lambda_environment_variables): the API reads the same pipeline document, output bucket and prefix, and status table."
+  description = "The processing function's environment (modules/imgpipe output lambda_environment): the API reads the same pipeline document, output bucket and prefix, and status table."
   type        = map(string)
   nullable    = false
 

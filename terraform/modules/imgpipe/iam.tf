@@ -20,8 +20,8 @@ resource "aws_iam_role" "this" {
 # Every statement names its actions and its resources' ARNs. The one exception is X-Ray, whose
 # actions have no resource-level permissions.
 #
-# What both functions (the S3 handler and the backfill) need to process objects; each role's
-# document adds its own log group, and the main one the dead-letter queue.
+# What processing objects needs, here and in the workflow module's task functions (the pipeline
+# document below); each role adds its own log group, and the main one the dead-letter queue.
 data "aws_iam_policy_document" "objects" {
   statement {
     sid = "ReadSourceObjects"
@@ -33,8 +33,7 @@ data "aws_iam_policy_document" "objects" {
   statement {
     sid = "ListBucketsSoMissingKeysAre404"
     # Without ListBucket, S3 answers 403 instead of 404 for a missing key: a deleted source or an
-    # absent manifest would look like an access error and be retried. On the source bucket it also
-    # lets the backfill list the objects under a request's prefix.
+    # absent manifest would look like an access error and be retried.
     actions   = ["s3:ListBucket"]
     resources = [module.source_bucket.s3_bucket_arn, module.output_bucket.s3_bucket_arn]
   }
@@ -67,8 +66,14 @@ data "aws_iam_policy_document" "objects" {
   }
 }
 
-data "aws_iam_policy_document" "this" {
+# What running the pipeline on an object needs, wherever it runs: this function and the workflow
+# module's task functions (output pipeline_policy_json), each adding its own log group.
+data "aws_iam_policy_document" "pipeline" {
   source_policy_documents = [data.aws_iam_policy_document.objects.json, data.aws_iam_policy_document.outcomes.json]
+}
+
+data "aws_iam_policy_document" "this" {
+  source_policy_documents = [data.aws_iam_policy_document.pipeline.json]
 
   statement {
     sid       = "SendFailedEventsToTheDeadLetterQueue"
@@ -90,46 +95,10 @@ resource "aws_iam_role_policy" "this" {
 }
 
 ################################################################################
-# Backfill function: a role of its own
+# Outcomes: status, events and the pipeline parameter
 ################################################################################
 
-# Not the main function's role: the backfill sends nothing to the dead-letter queue (it is invoked
-# synchronously), and each role writes only its own log group. The rest is the shared document.
-resource "aws_iam_role" "reprocess" {
-  count = var.create_reprocess_function ? 1 : 0
-
-  name                 = "${local.reprocess_function_name}-function"
-  description          = "Execution role of the ${local.reprocess_function_name} function (backfill)"
-  assume_role_policy   = data.aws_iam_policy_document.assume_role.json
-  permissions_boundary = var.role_permissions_boundary
-  tags                 = var.tags
-}
-
-data "aws_iam_policy_document" "reprocess" {
-  count = var.create_reprocess_function ? 1 : 0
-
-  source_policy_documents = [data.aws_iam_policy_document.objects.json, data.aws_iam_policy_document.outcomes.json]
-
-  statement {
-    sid       = "WriteLogs"
-    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${local.reprocess_log_group_arn}:log-stream:*"]
-  }
-}
-
-resource "aws_iam_role_policy" "reprocess" {
-  count = var.create_reprocess_function ? 1 : 0
-
-  name   = "imgpipe"
-  role   = aws_iam_role.reprocess[0].id
-  policy = data.aws_iam_policy_document.reprocess[0].json
-}
-
-################################################################################
-# Outcomes: status, events and the pipeline parameter, for both functions
-################################################################################
-
-# What both functions need to record each outcome (status table, events) and to read their
+# What the pipeline needs to record each outcome (status table, events) and to read their
 # configuration from Parameter Store, on exact ARNs; each statement exists only when its resource
 # does. No KMS statement of its own: the table and a SecureString parameter use the module's key,
 # which the objects document already grants. X-Ray stays in the objects document (Resource "*":

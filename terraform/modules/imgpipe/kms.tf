@@ -90,9 +90,9 @@ data "aws_iam_policy_document" "kms" {
     }
 
     condition {
-      test     = "ArnEquals"
+      test     = "ArnLike"
       variable = "kms:EncryptionContext:aws:logs:arn"
-      # The main function's log group and, when it exists, the backfill function's.
+      # The main function's log group and the deployment's other ones (<name>-*).
       values = local.log_group_arns
     }
   }

@@ -23,13 +23,13 @@ locals {
   # Names known before anything exists, so policies can name ARNs without dependency cycles.
   log_group_name = "/aws/lambda/${var.name}"
   log_group_arn  = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.log_group_name}"
-  # The optional backfill function (index.reprocess), named <name>-reprocess like everything else
-  # the bootstrap's deploy role may manage.
-  reprocess_function_name  = "${var.name}-reprocess"
-  reprocess_log_group_name = "/aws/lambda/${local.reprocess_function_name}"
-  reprocess_log_group_arn  = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.reprocess_log_group_name}"
-  # The log groups the key encrypts (the key policy names them).
-  log_group_arns = concat([local.log_group_arn], var.create_reprocess_function ? [local.reprocess_log_group_arn] : [])
+  # The log groups the key encrypts (the key policy names them): this function's, and those of the
+  # deployment's other functions and state machines (the workflow module), all named <name>-*.
+  log_group_arns = [
+    local.log_group_arn,
+    "${local.log_group_arn}-*",
+    "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/vendedlogs/states/${var.name}-*",
+  ]
   bucket_names = {
     source     = "${var.name}-source-${local.account_id}"
     output     = "${var.name}-output-${local.account_id}"
@@ -79,12 +79,6 @@ locals {
     }, var.create_status_table ? {
     IMGPIPE_STATUS_TABLE = aws_dynamodb_table.this[0].name
   } : {})
-
-  # The backfill function runs the same pipeline on the same buckets, so it gets the same
-  # environment; only the ColdStart metric's function_name dimension names it, not the main function.
-  reprocess_environment = merge(local.environment, {
-    POWERTOOLS_METRICS_FUNCTION_NAME = local.reprocess_function_name
-  })
 
   # X-Ray: Active samples every function's requests; PassThrough traces only requests that arrive
   # with a sampled trace header, which S3 events never carry.

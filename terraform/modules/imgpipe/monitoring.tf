@@ -169,35 +169,11 @@ resource "aws_cloudwatch_metric_alarm" "async_event_age" {
   tags                = var.tags
 }
 
-# The backfill function returns per-object failures instead of throwing, so its Errors are whole
-# invocations that stopped: a request it refused, a listing S3 failed, a timeout, a failed init.
-# The caller sees them too, but a backfill often runs in a loop nobody watches. Not one of the
-# canary alarms: a backfill has nothing to do with a release. No duration alarm: the handler runs
-# until a minute before the timeout by design.
-resource "aws_cloudwatch_metric_alarm" "reprocess_errors" {
-  count = var.create_reprocess_function ? 1 : 0
-
-  alarm_name          = "${var.name}-reprocess-errors"
-  alarm_description   = "Invocations of ${aws_lambda_function.reprocess[0].function_name} (backfill) that failed as a whole: a refused request, a failed listing, a timeout or a failed init. Failures of single objects are in its result and in ObjectsFailed, not here."
-  namespace           = "AWS/Lambda"
-  metric_name         = "Errors"
-  dimensions          = { FunctionName = aws_lambda_function.reprocess[0].function_name }
-  statistic           = "Sum"
-  period              = 60
-  evaluation_periods  = 1
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = 0
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-  tags                = var.tags
-}
-
 # Outcome events the functions could not put after the publisher's retries (EMF metric EventsFailed):
 # the image is processed and its status recorded, but subscribers never hear of it. Summed over 5
 # minutes, so an episode (a throttled burst, a missing permission, a deleted bus) raises one alarm,
-# yet a single lost event in a quiet hour still counts. Both functions emit it under the same
-# service dimension.
+# yet a single lost event in a quiet hour still counts. Every function running the pipeline emits it
+# under the same service dimension.
 resource "aws_cloudwatch_metric_alarm" "events_failed" {
   alarm_name          = "${var.name}-events-failed"
   alarm_description   = "Outcome events of ${var.name} that could not be put on ${local.event_bus_name} after retries (see terraform/README.md, \"Status, events and image alerts\"). The images themselves are processed."

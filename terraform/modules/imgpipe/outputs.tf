@@ -71,19 +71,14 @@ output "lambda_role_arn" {
   value       = aws_iam_role.this.arn
 }
 
-output "lambda_environment_variables" {
-  description = "The function's environment: the pipeline document, buckets, prefixes and status table that other functions of the image (the HTTP API, modules/api) must read alike."
+output "lambda_environment" {
+  description = "Environment of the function (the settings of src/config/settings.ts): the functions that run the same pipeline or read its results (the workflow's tasks, the HTTP API of modules/api) get the same."
   value       = local.environment
 }
 
-output "reprocess_function_name" {
-  description = "Name of the backfill function (`<name>-reprocess`, command `index.reprocess`) to invoke with {\"bucket\", \"prefix\" or \"keys\", \"startAfter\", \"force\"}; null when create_reprocess_function is false."
-  value       = one(aws_lambda_function.reprocess[*].function_name)
-}
-
-output "reprocess_function_arn" {
-  description = "ARN of the backfill function (unqualified: it publishes no versions); null when create_reprocess_function is false."
-  value       = one(aws_lambda_function.reprocess[*].arn)
+output "pipeline_policy_json" {
+  description = "IAM policy document (JSON) of what running the pipeline on an object needs: the buckets, the key, the status table, the bus, the pipeline parameter. The workflow module's task roles are built on it."
+  value       = data.aws_iam_policy_document.pipeline.json
 }
 
 output "cloudwatch_log_group_name" {
@@ -194,7 +189,7 @@ output "sns_topic_arn" {
 }
 
 output "cloudwatch_metric_alarm_names" {
-  description = "Names of the standing alarms, by purpose: errors, throttles, duration_p99, dead_letter_queue, async_event_age, events_failed, image_alerts_failed, status_throttles (null when create_status_table is false) and reprocess_errors (the backfill function's; null when create_reprocess_function is false)."
+  description = "Names of the standing alarms, by purpose: errors, throttles, duration_p99, dead_letter_queue, async_event_age, events_failed, image_alerts_failed, status_throttles (null when create_status_table is false)."
   value = {
     errors              = aws_cloudwatch_metric_alarm.errors.alarm_name
     throttles           = aws_cloudwatch_metric_alarm.throttles.alarm_name
@@ -204,7 +199,6 @@ output "cloudwatch_metric_alarm_names" {
     events_failed       = aws_cloudwatch_metric_alarm.events_failed.alarm_name
     image_alerts_failed = aws_cloudwatch_metric_alarm.image_alerts_failed.alarm_name
     status_throttles    = one(aws_cloudwatch_metric_alarm.status_throttles[*].alarm_name)
-    reprocess_errors    = one(aws_cloudwatch_metric_alarm.reprocess_errors[*].alarm_name)
   }
 }
 

@@ -70,11 +70,15 @@ resource "aws_lambda_permission" "this" {
 # function (the handler's recursion guard is the second line of defence, not the first). Removals
 # too: the function marks the object deleted, puts Image Deleted and, with delete_outputs, deletes
 # its outputs and manifest.
+#
+# In the workflow mode (source_events_to_eventbridge) the bucket sends every event to EventBridge
+# instead, and the workflow module's rule, not S3, chooses what starts a state machine.
 resource "aws_s3_bucket_notification" "this" {
-  bucket = module.source_bucket.s3_bucket_id
+  bucket      = module.source_bucket.s3_bucket_id
+  eventbridge = var.source_events_to_eventbridge
 
   dynamic "lambda_function" {
-    for_each = var.source_notification_filters
+    for_each = { for key, filter in var.source_notification_filters : key => filter if !var.source_events_to_eventbridge }
 
     content {
       id                  = "imgpipe-${lambda_function.key}"

@@ -348,31 +348,14 @@ variable "kms_key_deletion_window_in_days" {
 }
 
 ################################################################################
-# Backfill function (index.reprocess)
+# Deployment mode
 ################################################################################
 
-variable "create_reprocess_function" {
-  description = "Whether to create `<name>-reprocess`, a second function from the same image with the command `index.reprocess`, for processing objects that are already in the source bucket (invoked by hand; no trigger). It gets the same environment, memory (memory_size) and architecture, its own role, log group and errors alarm (true or false)."
+variable "source_events_to_eventbridge" {
+  description = "Whether the source bucket sends its events to Amazon EventBridge (the workflow mode: a rule of the workflow module starts a state machine per upload) instead of invoking this function (the direct mode, false). The function and its alias exist either way (true or false)."
   type        = bool
-  default     = true
+  default     = false
   nullable    = false
-}
-
-variable "reprocess_timeout" {
-  description = "Timeout of one invocation of the backfill function in seconds (61-900). The handler stops taking new objects when less than 60 seconds are left and returns `continueAfter`, so at 60 or less it would process nothing; the default, 900, gets the most done per invocation."
-  type        = number
-  default     = 900
-  nullable    = false
-
-  validation {
-    condition     = floor(var.reprocess_timeout) == var.reprocess_timeout && var.reprocess_timeout >= 1 && var.reprocess_timeout <= 900
-    error_message = "reprocess_timeout must be a whole number of seconds between 1 and 900 (Lambda's limit)."
-  }
-
-  validation {
-    condition     = var.reprocess_timeout > 60
-    error_message = "reprocess_timeout must be more than 60 seconds: index.reprocess stops taking objects when less than a minute is left (TIME_RESERVE_MS), so it would return without processing any."
-  }
 }
 
 ################################################################################

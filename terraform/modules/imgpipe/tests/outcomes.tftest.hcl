@@ -49,9 +49,9 @@ run "creates_the_status_table_and_passes_it_to_both_functions" {
   assert {
     condition = (
       aws_lambda_function.this.environment[0].variables.IMGPIPE_STATUS_TABLE == "imgpipe-test-status"
-      && aws_lambda_function.reprocess[0].environment[0].variables.IMGPIPE_STATUS_TABLE == "imgpipe-test-status"
+      && output.lambda_environment.IMGPIPE_STATUS_TABLE == "imgpipe-test-status"
     )
-    error_message = "Both functions should write status to the table."
+    error_message = "The function, and the workflow module's task functions through lambda_environment, should write status to the table."
   }
 
   assert {
@@ -98,9 +98,9 @@ run "creates_a_bus_and_lets_the_functions_put_on_it_alone" {
   assert {
     condition = (
       aws_lambda_function.this.environment[0].variables.IMGPIPE_EVENT_BUS == "arn:aws:events:eu-west-1:123456789012:event-bus/imgpipe-test"
-      && aws_lambda_function.reprocess[0].environment[0].variables.IMGPIPE_EVENT_BUS == aws_lambda_function.this.environment[0].variables.IMGPIPE_EVENT_BUS
+      && output.lambda_environment.IMGPIPE_EVENT_BUS == aws_lambda_function.this.environment[0].variables.IMGPIPE_EVENT_BUS
     )
-    error_message = "Both functions should put their events on the created bus, named by ARN."
+    error_message = "The function and the task functions should put their events on the created bus, named by ARN."
   }
 
   assert {
@@ -225,8 +225,8 @@ run "traces_both_functions_with_x_ray_by_default" {
   command = plan
 
   assert {
-    condition     = aws_lambda_function.this.tracing_config[0].mode == "Active" && aws_lambda_function.reprocess[0].tracing_config[0].mode == "Active"
-    error_message = "Both functions should trace actively by default."
+    condition     = aws_lambda_function.this.tracing_config[0].mode == "Active"
+    error_message = "The function should trace actively by default."
   }
 
   assert {
@@ -243,12 +243,12 @@ run "turns_tracing_off" {
   }
 
   assert {
-    condition     = aws_lambda_function.this.tracing_config[0].mode == "PassThrough" && aws_lambda_function.reprocess[0].tracing_config[0].mode == "PassThrough"
-    error_message = "tracing_enabled = false should leave both functions in PassThrough."
+    condition     = aws_lambda_function.this.tracing_config[0].mode == "PassThrough"
+    error_message = "tracing_enabled = false should leave the function in PassThrough."
   }
 
   assert {
-    condition     = aws_lambda_function.reprocess[0].environment[0].variables.POWERTOOLS_TRACE_ENABLED == "false"
+    condition     = aws_lambda_function.this.environment[0].variables.POWERTOOLS_TRACE_ENABLED == "false"
     error_message = "Powertools Tracer should be off when X-Ray is."
   }
 }

@@ -1,5 +1,5 @@
 # `terraform test` with a mocked AWS provider: no account needed. Checks the release logic (alias,
-# canary, provisioned concurrency), the optional backfill function and the input validation, which
+# canary, provisioned concurrency), where the source bucket's events go, and the input validation, which
 # `validate` cannot evaluate.
 
 mock_provider "aws" {
@@ -44,57 +44,25 @@ run "routes_all_traffic_to_the_published_version_by_default" {
   }
 }
 
-run "deploys_the_backfill_function_from_the_same_image_by_default" {
-  assert {
-    condition     = aws_lambda_function.reprocess[0].image_uri == aws_lambda_function.this.image_uri && aws_lambda_function.reprocess[0].image_config[0].command == tolist(["index.reprocess"])
-    error_message = "The backfill function should run the main function's image, by digest, with the command index.reprocess."
-  }
+run "sends_source_events_to_the_function_by_default" {
+  command = plan
 
   assert {
-    condition     = aws_lambda_function.reprocess[0].memory_size == 3008 && aws_lambda_function.reprocess[0].timeout == 900 && !aws_lambda_function.reprocess[0].publish
-    error_message = "The backfill function should take the tuned memory, a 900 s timeout, and publish no versions."
-  }
-
-  assert {
-    condition = alltrue([
-      for key, value in aws_lambda_function.this.environment[0].variables :
-      aws_lambda_function.reprocess[0].environment[0].variables[key] == value if key != "POWERTOOLS_METRICS_FUNCTION_NAME"
-    ]) && aws_lambda_function.reprocess[0].environment[0].variables.POWERTOOLS_METRICS_FUNCTION_NAME == "imgpipe-test-reprocess"
-    error_message = "The backfill function should write where the main function writes; only its cold-start metric names it."
-  }
-
-  assert {
-    condition     = aws_lambda_function.reprocess[0].logging_config[0].log_group == "/aws/lambda/imgpipe-test-reprocess" && aws_cloudwatch_log_group.reprocess[0].kms_key_id == aws_kms_key.this.arn
-    error_message = "The backfill function should log to its own KMS-encrypted log group."
-  }
-
-  assert {
-    condition     = output.reprocess_function_name == "imgpipe-test-reprocess" && output.cloudwatch_metric_alarm_names.reprocess_errors == "imgpipe-test-reprocess-errors"
-    error_message = "The backfill function and its errors alarm should be named <name>-reprocess…"
-  }
-
-  assert {
-    condition     = aws_iam_role.reprocess[0].name == "imgpipe-test-reprocess-function" && aws_lambda_function.reprocess[0].role == aws_iam_role.reprocess[0].arn
-    error_message = "The backfill function should have a role of its own."
+    condition     = !aws_s3_bucket_notification.this.eventbridge && length(aws_s3_bucket_notification.this.lambda_function) == 1
+    error_message = "By default (the direct mode) the source bucket should invoke the function and send nothing to EventBridge."
   }
 }
 
-run "leaves_out_the_backfill_function_when_disabled" {
+run "sends_source_events_to_eventbridge_instead_of_the_function_in_the_workflow_mode" {
+  command = plan
+
   variables {
-    create_reprocess_function = false
+    source_events_to_eventbridge = true
   }
 
   assert {
-    condition = (
-      length(aws_lambda_function.reprocess) + length(aws_cloudwatch_log_group.reprocess) + length(aws_iam_role.reprocess)
-      + length(aws_iam_role_policy.reprocess) + length(aws_cloudwatch_metric_alarm.reprocess_errors) == 0
-    )
-    error_message = "create_reprocess_function = false should create none of the backfill function's resources."
-  }
-
-  assert {
-    condition     = output.reprocess_function_name == null && output.reprocess_function_arn == null && output.cloudwatch_metric_alarm_names.reprocess_errors == null
-    error_message = "Without the backfill function its outputs should be null."
+    condition     = aws_s3_bucket_notification.this.eventbridge && length(aws_s3_bucket_notification.this.lambda_function) == 0
+    error_message = "In the workflow mode the source bucket should send its events to EventBridge and invoke no function (else every upload would run twice)."
   }
 }
 
@@ -119,11 +87,6 @@ run "picks_the_image_for_the_architecture" {
   assert {
     condition     = endswith(aws_lambda_function.this.image_uri, "@sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb") && output.image_platform == "linux/amd64"
     error_message = "x86_64 should run the x86_64 digest, built for linux/amd64."
-  }
-
-  assert {
-    condition     = aws_lambda_function.reprocess[0].image_uri == aws_lambda_function.this.image_uri && aws_lambda_function.reprocess[0].architectures == tolist(["x86_64"])
-    error_message = "The backfill function should follow the main function's architecture and image."
   }
 }
 
@@ -205,7 +168,7 @@ run "refuses_a_function_without_an_image_for_its_architecture" {
     image_digests = {}
   }
 
-  expect_failures = [aws_lambda_function.this, aws_lambda_function.reprocess]
+  expect_failures = [aws_lambda_function.this]
 }
 
 run "refuses_out-of-range_tuning" {
@@ -240,14 +203,4 @@ run "refuses_managed_variables_in_environment_variables" {
   }
 
   expect_failures = [var.environment_variables]
-}
-
-run "refuses_a_reprocess_timeout_that_leaves_no_time_to_work" {
-  command = plan
-
-  variables {
-    reprocess_timeout = 60
-  }
-
-  expect_failures = [var.reprocess_timeout]
 }

@@ -79,10 +79,6 @@ mock_resource "aws_apigatewayv2_api" {
   }
 }
 
-mock_resource "aws_cloudwatch_log_group" {
-  defaults = { arn = "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/apigateway/imgpipe-test-api" }
-}
-
 mock_resource "aws_cognito_user_pool" {
   defaults = {
     id       = "eu-west-1_Example1"
@@ -100,4 +96,13 @@ mock_resource "aws_cloudfront_distribution" {
     arn         = "arn:aws:cloudfront::123456789012:distribution/E2EXAMPLE3DIST"
     domain_name = "d1example2page.cloudfront.net"
   }
+}
+
+# The workflow module (../../workflow/tests and terraform/deployment): ARNs other resources check.
+mock_resource "aws_sfn_state_machine" {
+  defaults = { arn = "arn:aws:states:eu-west-1:123456789012:stateMachine:imgpipe-test-upload" }
+}
+
+mock_resource "aws_cloudwatch_log_group" {
+  defaults = { arn = "arn:aws:logs:eu-west-1:123456789012:log-group:imgpipe-test" }
 }

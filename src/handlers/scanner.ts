@@ -1,0 +1,295 @@
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { Metrics } from '@aws-lambda-powertools/metrics';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { Tracer } from '@aws-lambda-powertools/tracer';
+import { describeError, ObjectTooLargeError } from '../core/errors.ts';
+import { Clamd, ScannerError } from '../scan/clamd.ts';
+import type { Storage } from '../storage/types.ts';
+import { objectOf, taskError } from './tasks.ts';
+import type { Verdict } from './workflow.ts';
+import { type LambdaHandler, lambdaHandler } from './wrap.ts';
+
+/**
+ * The malware scanner's entry points, in an image of their own (scanner/Dockerfile: Debian's
+ * ClamAV packages, Node and the Lambda runtime interface client; no codecs):
+ *
+ * - `scanner.handler`, the workflow's Scan task: the object's bytes through clamd, a verdict back.
+ *   At its first invocation an execution environment copies the signature database from S3 to
+ *   /tmp and starts clamd on it (the database load is the cold start's cost); every hour it looks
+ *   for a newer database in S3 and has clamd reload.
+ * - `scanner.update`, run on a schedule (EventBridge Scheduler): freshclam brings the database in
+ *   S3 up to date, starting from the copy there, so it downloads only what changed.
+ */
+export interface ScannerDeps {
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly tracer?: Tracer;
+  /** The storage of a source bucket named in a task's input. */
+  readonly sourceStorage: (bucket: string) => Storage;
+  /** Where the database lives: the signatures bucket, and the prefix of its files. */
+  readonly signatures: Storage;
+  readonly signaturesPrefix: string;
+  /** The largest object scanned (the pipeline's maxBytes; larger ones never get this far). */
+  readonly maxBytes: number;
+  /** A folder of its own under /tmp in Lambda. */
+  readonly workDir: string;
+  readonly clamd?: string;
+  readonly freshclam?: string;
+  /** How often a running scanner looks for a newer database (default: hourly). */
+  readonly refreshMs?: number;
+}
+
+/** Signature files are the database; anything else under the prefix is not copied. */
+const DATABASE_FILE =
+  /\.(cvd|cld|cud|ndb|hdb|hsb|mdb|msb|ldb|cdb|fp|sfp|ign2|pdb|gdb|wdb|ftm|yar|yara|cbc|crb|info|cat|idb|ign)$/;
+/** main.cvd is about 170 MB: read whole, never over this. */
+const MAX_DATABASE_FILE = 1024 * 1024 * 1024;
+
+/** The ETag of every database file in S3, by file name. */
+async function listDatabase(deps: ScannerDeps): Promise<Map<string, string>> {
+  const files = new Map<string, string>();
+  for await (const object of deps.signatures.list(deps.signaturesPrefix)) {
+    const name = object.key.slice(deps.signaturesPrefix.length);
+    if (!name.includes('/') && DATABASE_FILE.test(name)) files.set(name, object.etag);
+  }
+  return files;
+}
+
+/** Copies the database from S3 into a fresh folder. */
+async function downloadDatabase(deps: ScannerDeps, dir: string, files: Map<string, string>): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  for (const name of files.keys()) {
+    const object = await deps.signatures.get(`${deps.signaturesPrefix}${name}`, {
+      maxBytes: MAX_DATABASE_FILE,
+    });
+    await writeFile(join(dir, name), object.body);
+  }
+}
+
+/** The Scan task, and a way to stop its clamd (tests; in Lambda the environment's end stops it). */
+export type ScanTask = LambdaHandler<Verdict> & { stop(): Promise<void> };
+
+export function createScanTask(deps: ScannerDeps): ScanTask {
+  const { logger, metrics } = deps;
+  const databaseDir = join(deps.workDir, 'database');
+  let engine: Promise<Clamd> | undefined;
+  let loaded = new Map<string, string>();
+  let checkedAt = 0;
+
+  async function startEngine(): Promise<Clamd> {
+    const started = performance.now();
+    const files = await listDatabase(deps);
+    if (files.size === 0) {
+      throw new ScannerError(
+        `No ClamAV database under ${deps.signatures.locate(deps.signaturesPrefix)}: run the signature updater first`,
+        { retryable: false },
+      );
+    }
+    await downloadDatabase(deps, databaseDir, files);
+    const copied = performance.now();
+    const clamd = await Clamd.start({
+      databaseDir,
+      workDir: deps.workDir,
+      maxBytes: deps.maxBytes,
+      binary: deps.clamd,
+      log: (line) => logger.debug('clamd', { line }),
+    });
+    loaded = files;
+    checkedAt = performance.now();
+    const copyMs = Math.round(copied - started);
+    const loadMs = Math.round(checkedAt - copied);
+    logger.info('Scanner ready', {
+      database: [...files.keys()],
+      copyMs,
+      loadMs,
+      engine: await clamd.version(),
+    });
+    metrics.addMetric('ScannerDatabaseLoadTime', MetricUnit.Milliseconds, loadMs);
+    return clamd;
+  }
+
+  /** The running engine, started (or restarted, after a crash) when needed. */
+  async function ready(): Promise<Clamd> {
+    const current = engine ? await engine.catch(() => undefined) : undefined;
+    if (current?.running) return current;
+    engine = startEngine();
+    engine.catch(() => {
+      engine = undefined;
+    });
+    return engine;
+  }
+
+  /** Hourly: a newer database in S3 is copied in and clamd reloads it. */
+  async function refresh(clamd: Clamd): Promise<void> {
+    if (performance.now() - checkedAt < (deps.refreshMs ?? 3_600_000)) return;
+    checkedAt = performance.now();
+    const files = await listDatabase(deps);
+    const changed =
+      files.size > 0 &&
+      (files.size !== loaded.size || [...files].some(([name, etag]) => loaded.get(name) !== etag));
+    if (!changed) return;
+    await downloadDatabase(deps, databaseDir, files);
+    await clamd.reload();
+    loaded = files;
+    logger.info('Scanner database reloaded', { database: [...files.keys()], engine: await clamd.version() });
+  }
+
+  const handler = lambdaHandler(deps, async (input): Promise<Verdict> => {
+    try {
+      const ref = objectOf(input);
+      const clamd = await ready();
+      await refresh(clamd);
+      let bytes: Uint8Array;
+      try {
+        bytes = (
+          await deps
+            .sourceStorage(ref.bucket)
+            .get(ref.key, { maxBytes: deps.maxBytes, versionId: ref.versionId })
+        ).body;
+      } catch (error) {
+        if (error instanceof ObjectTooLargeError) {
+          return {
+            status: 'rejected',
+            rejection: {
+              reason: 'too-large',
+              message: `The file is ${error.size} bytes, more than maxBytes (${error.maxBytes})`,
+              details: { bytes: error.size, maxBytes: error.maxBytes },
+            },
+          };
+        }
+        // Gone since the inspection: the Process task records it as missing.
+        if ((error as { code?: string }).code === 'storage/not-found')
+          return { status: 'passed', missing: true };
+        throw error;
+      }
+      const verdict = await clamd.scan(bytes);
+      metrics.addMetric(verdict.infected ? 'ObjectsInfected' : 'ObjectsScannedClean', MetricUnit.Count, 1);
+      logger.info(verdict.infected ? 'Malware found' : 'Object scanned clean', {
+        bucket: ref.bucket,
+        key: ref.key,
+        bytes: bytes.length,
+        ...verdict,
+      });
+      if (!verdict.infected) return { status: 'passed', engine: verdict.engine };
+      return {
+        status: 'rejected',
+        rejection: {
+          reason: 'malware',
+          message: `ClamAV found ${verdict.signature} in the file`,
+          details: { signature: verdict.signature, engine: verdict.engine },
+        },
+      };
+    } catch (error) {
+      const named = taskError(error);
+      logger.error('Task failed', { error: named.name, message: named.message });
+      throw named;
+    }
+  });
+  return Object.assign(handler, {
+    async stop() {
+      const current = engine ? await engine.catch(() => undefined) : undefined;
+      engine = undefined;
+      await current?.stop();
+    },
+  });
+}
+
+export interface UpdateResult {
+  /** Database files written to S3 (new or changed), and removed from it. */
+  readonly uploaded: readonly string[];
+  readonly removed: readonly string[];
+  readonly engine?: string;
+}
+
+/**
+ * Runs freshclam against the S3 copy of the database: the copy is downloaded first, so freshclam
+ * fetches only the differences (ClamAV's mirrors rate-limit full downloads), and what changed is
+ * written back. The scanners pick it up within the hour, or at their next cold start.
+ */
+export function createSignatureUpdater(deps: ScannerDeps): LambdaHandler<UpdateResult> {
+  const { logger } = deps;
+  return lambdaHandler(deps, async () => {
+    const dir = join(deps.workDir, 'update');
+    const before = await listDatabase(deps);
+    await downloadDatabase(deps, dir, before);
+    const hashes = await hashFiles(dir);
+    const config = join(deps.workDir, 'freshclam.conf');
+    await writeFile(
+      config,
+      [
+        `DatabaseDirectory ${dir}`,
+        'DatabaseMirror database.clamav.net',
+        // Lambda runs as a user of its own; freshclam must not try to switch to clamav.
+        'DatabaseOwner root',
+        'Foreground yes',
+        'NotifyClamd no',
+        'Checks 1',
+        '',
+      ].join('\n'),
+    );
+    const output = await run(deps.freshclam ?? 'freshclam', [`--config-file=${config}`, '--stdout']);
+    if (output.status !== 0) {
+      throw taskError(
+        new ScannerError(
+          `freshclam failed (status ${output.status}): ${output.text.trim().split('\n').slice(-5).join(' | ')}`,
+        ),
+      );
+    }
+    const after = await hashFiles(dir);
+    const uploaded: string[] = [];
+    for (const [name, hash] of after) {
+      if (!DATABASE_FILE.test(name) || hashes.get(name) === hash) continue;
+      await deps.signatures.put(`${deps.signaturesPrefix}${name}`, await readFile(join(dir, name)), {
+        contentType: 'application/octet-stream',
+      });
+      uploaded.push(name);
+    }
+    const removed: string[] = [];
+    for (const name of before.keys()) {
+      if (after.has(name)) continue;
+      await deps.signatures.delete(`${deps.signaturesPrefix}${name}`);
+      removed.push(name);
+    }
+    logger.info('Signatures updated', {
+      uploaded,
+      removed,
+      freshclam: output.text.trim().split('\n').slice(-3),
+    });
+    return { uploaded, removed };
+  });
+}
+
+async function hashFiles(dir: string): Promise<Map<string, string>> {
+  const hashes = new Map<string, string>();
+  for (const name of await readdir(dir)) {
+    hashes.set(
+      basename(name),
+      createHash('sha256')
+        .update(await readFile(join(dir, name)))
+        .digest('hex'),
+    );
+  }
+  return hashes;
+}
+
+function run(command: string, args: string[]): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    child.stdout.on('data', (chunk) => {
+      text += chunk;
+    });
+    child.stderr.on('data', (chunk) => {
+      text += chunk;
+    });
+    child.on('error', (error) =>
+      reject(new ScannerError(`Cannot run ${command}: ${describeError(error)}`, { cause: error })),
+    );
+    child.on('close', (status) => resolve({ status: status ?? 1, text }));
+  });
+}

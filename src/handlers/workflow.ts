@@ -1,0 +1,239 @@
+import { INVALID_REASONS, InvalidImageError, type InvalidReason } from '../core/errors.ts';
+import { isPlainObject } from '../core/json.ts';
+import type { ObjectRef } from '../core/objects.ts';
+import type { ModerationResult } from '../moderation/rekognition.ts';
+import { renderJpeg, renditionConfig } from '../pipeline/rendition.ts';
+import { parseS3Event } from './events.ts';
+import { type LambdaHandler, lambdaHandler } from './lambda.ts';
+import { createObjectHandling, type Handled, type HandlerDeps, type RecordResult } from './objects.ts';
+import { EventBatch } from './outcomes.ts';
+import { FAILED_ERROR, objectOf, TaskError, taskError } from './tasks.ts';
+
+/**
+ * The tasks of the per-upload workflow (terraform/modules/workflow/definitions/upload.asl.json), one
+ * Lambda function each, all from the image (the scanner apart: handlers/scanner.ts):
+ *
+ *   Inspect ─▶ Scan (scanner) ─▶ Moderate ─▶ Process
+ *      │           │                │
+ *      └───────────┴── rejected ────┴─▶ Quarantine          any error, after retries ─▶ RecordFailure
+ *
+ * Each is a thin caller of objects.ts, so the guard, the status item, the log line, the metrics and
+ * the outcome event are those of the direct S3 mode. A check returns a verdict; only errors are
+ * thrown (tasks.ts names them for Retry and Catch).
+ */
+
+/** Why an image is rejected, as a verdict carries it to the Quarantine state. */
+export interface Rejection {
+  readonly reason: InvalidReason;
+  readonly message: string;
+  readonly details: Readonly<Record<string, unknown>>;
+}
+
+export type Verdict =
+  | { readonly status: 'passed'; readonly [fact: string]: unknown }
+  | { readonly status: 'rejected'; readonly rejection: Rejection }
+  | { readonly status: 'done'; readonly result: RecordResult };
+
+export interface InspectOutput {
+  /** The object the later states work on: the event's, with the ETag and size inspected. */
+  readonly object: ObjectRef | null;
+  readonly verdict: Verdict;
+  readonly image?: { readonly format: string; readonly width: number; readonly height: number };
+}
+
+/** Content moderation, as the Moderate task uses it (moderation/rekognition.ts). */
+export interface Moderator {
+  moderate(jpeg: Uint8Array): Promise<ModerationResult>;
+}
+
+export interface WorkflowDeps extends HandlerDeps {
+  readonly moderator?: Moderator;
+}
+
+export interface WorkflowTasks {
+  readonly inspect: LambdaHandler<InspectOutput>;
+  readonly moderate: LambdaHandler<Verdict>;
+  readonly process: LambdaHandler<RecordResult>;
+  readonly quarantine: LambdaHandler<RecordResult>;
+  readonly fail: LambdaHandler<RecordResult>;
+}
+
+const TRIGGER = 'Workflow';
+
+export function rejectionOf(error: InvalidImageError): Rejection {
+  return { reason: error.reason, message: error.message, details: error.details };
+}
+
+export function createWorkflowTasks(deps: WorkflowDeps): WorkflowTasks {
+  const { config, logger, metrics } = deps;
+  const objects = createObjectHandling(deps);
+  const rendition = renditionConfig(config.pipeline.limits);
+
+  /** Sends the outcome's event, if any; returns the result. */
+  async function announce(handled: Handled): Promise<RecordResult> {
+    const events = new EventBatch(deps.events, logger, metrics);
+    events.add(handled.event);
+    await events.flush();
+    return handled.result;
+  }
+
+  /** Runs a task body; anything it throws reaches the state machine named for Retry and Catch. */
+  const task = <R>(run: LambdaHandler<R>): LambdaHandler<R> =>
+    lambdaHandler(deps, async (event, context) => {
+      try {
+        return await run(event, context);
+      } catch (error) {
+        const named = taskError(error);
+        logger.error('Task failed', { error: named.name, message: named.message });
+        throw named;
+      }
+    });
+
+  return {
+    inspect: task(async (input) => {
+      const event = isPlainObject(input) && 'event' in input ? input.event : input;
+      const parsed = parseS3Event(event);
+      const change = parsed.kind === 'records' ? parsed.changes[0] : undefined;
+      if (change?.kind !== 'created') {
+        const reason =
+          parsed.kind === 'records' && parsed.skipped[0]
+            ? parsed.skipped[0].reason
+            : 'not an S3 Object Created event';
+        const result = objects.skip({ status: 'ignored', reason });
+        return { object: null, verdict: { status: 'done', result } };
+      }
+      const inspected = await objects.inspect(change.object, { trigger: TRIGGER });
+      if (inspected.kind === 'done') {
+        return {
+          object: change.object,
+          verdict: { status: 'done', result: await announce(inspected.handled) },
+        };
+      }
+      if (inspected.kind === 'invalid')
+        return {
+          object: inspected.ref,
+          verdict: { status: 'rejected', rejection: rejectionOf(inspected.error) },
+        };
+      const { format, displayWidth: width, displayHeight: height } = inspected.header;
+      return { object: inspected.ref, verdict: { status: 'passed' }, image: { format, width, height } };
+    }),
+
+    moderate: task(async (input, context) => {
+      const ref = objectOf(input);
+      if (!deps.moderator) throw new TaskError(FAILED_ERROR, 'This function has no moderator configured');
+      const source = deps.sourceStorage(ref.bucket);
+      const object = await source.get(ref.key, {
+        maxBytes: config.pipeline.limits.maxBytes,
+        versionId: ref.versionId,
+      });
+      const remainingMs = context?.getRemainingTimeInMillis();
+      let jpeg: Awaited<ReturnType<typeof renderJpeg>>;
+      try {
+        jpeg = await renderJpeg(
+          object.body,
+          rendition,
+          remainingMs === undefined ? undefined : performance.now() + remainingMs,
+        );
+      } catch (error) {
+        if (error instanceof InvalidImageError) return { status: 'rejected', rejection: rejectionOf(error) };
+        throw error;
+      }
+      const result = await deps.moderator.moderate(jpeg.bytes);
+      const rendered = { width: jpeg.width, height: jpeg.height, bytes: jpeg.bytes.length };
+      logger.info('Object moderated', {
+        bucket: ref.bucket,
+        key: ref.key,
+        labels: result.labels,
+        flagged: result.flagged.length,
+        rendition: rendered,
+      });
+      if (result.flagged.length === 0) return { status: 'passed', labels: result.labels };
+      const names = result.flagged.map((label) => `${label.name} (${label.confidence}%)`).join(', ');
+      return {
+        status: 'rejected',
+        rejection: {
+          reason: 'moderation',
+          message: `Content moderation flagged the image: ${names}`,
+          details: {
+            labels: result.flagged,
+            ...(result.modelVersion ? { modelVersion: result.modelVersion } : {}),
+            rendition: rendered,
+          },
+        },
+      };
+    }),
+
+    process: task(async (input, context) => {
+      const ref = objectOf(input);
+      const handled = await objects.handle(ref, {
+        trigger: TRIGGER,
+        begun: true,
+        remainingMs: context?.getRemainingTimeInMillis(),
+      });
+      // A failure is the state machine's to retry; its event goes out once, from RecordFailure.
+      if (handled.result.status === 'failed') throw taskError(handled.error);
+      return announce(handled);
+    }),
+
+    quarantine: task(async (input) => {
+      const ref = objectOf(input);
+      const rejection = isPlainObject(input) ? input.rejection : undefined;
+      if (
+        !isPlainObject(rejection) ||
+        !(INVALID_REASONS as readonly unknown[]).includes(rejection.reason) ||
+        typeof rejection.message !== 'string'
+      ) {
+        throw new TaskError(
+          FAILED_ERROR,
+          `Expected {"reason": one of ${INVALID_REASONS.join(', ')}, "message", "details"} at input.rejection but received ${JSON.stringify(rejection)}`,
+        );
+      }
+      const error = new InvalidImageError(
+        rejection.reason as InvalidReason,
+        rejection.message,
+        isPlainObject(rejection.details) ? rejection.details : {},
+      );
+      return announce(await objects.reject(ref, error, { trigger: TRIGGER }));
+    }),
+
+    fail: task(async (input) => {
+      // The whole state: the event, the inspection when it ran, and the error the Catch put there.
+      const state = isPlainObject(input) ? input : {};
+      const ref =
+        isPlainObject(state.inspection) && isPlainObject(state.inspection.object)
+          ? objectOf(state.inspection, 'input.inspection.object')
+          : objectOfEvent(state.event);
+      return announce(await objects.fail(ref, failureMessage(state.error), { trigger: TRIGGER }));
+    }),
+  };
+}
+
+function objectOfEvent(event: unknown): ObjectRef {
+  const parsed = parseS3Event(event);
+  const change = parsed.kind === 'records' ? parsed.changes[0] : undefined;
+  if (!change)
+    throw new TaskError(
+      FAILED_ERROR,
+      `No S3 object in the execution's event: ${JSON.stringify(event)?.slice(0, 200)}`,
+    );
+  return change.object;
+}
+
+/**
+ * The message of a caught error. Step Functions gives `{"Error", "Cause"}`; for a Lambda task the
+ * Cause is the function's error as JSON (`{"errorType", "errorMessage", "trace"}`).
+ */
+export function failureMessage(error: unknown): string {
+  if (!isPlainObject(error)) return 'The workflow failed without an error';
+  const name = typeof error.Error === 'string' ? error.Error : 'Error';
+  let cause: unknown = error.Cause;
+  if (typeof cause === 'string') {
+    try {
+      const parsed: unknown = JSON.parse(cause);
+      if (isPlainObject(parsed) && typeof parsed.errorMessage === 'string') cause = parsed.errorMessage;
+    } catch {
+      // A plain-text cause (a States.* error, or a local run) is the message itself.
+    }
+  }
+  return `${name}: ${typeof cause === 'string' ? cause : JSON.stringify(cause)}`;
+}

@@ -1,0 +1,57 @@
+# The deployment mode (workflow.tf) through the root, against the mocked AWS provider, with each
+# environment's files as environments.tftest.hcl runs them. Bulk reprocessing exists in both modes;
+# the per-upload workflow only in the workflow mode.
+
+mock_provider "aws" {
+  source = "../modules/imgpipe/tests/mocks"
+}
+
+variables {
+  aws_account_id = "123456789012"
+  image_digests = {
+    arm64  = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+    x86_64 = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+  }
+}
+
+run "deploys_the_direct_mode_by_default_with_bulk_reprocessing" {
+  assert {
+    condition     = output.mode == "direct" && output.upload_state_machine_arn == null && output.reprocess_state_machine_arn != null
+    error_message = "By default S3 should invoke the function, and bulk reprocessing should be there."
+  }
+
+  assert {
+    condition     = keys(module.workflow.function_names) == ["reprocess-batch", "reprocess-plan", "reprocess-summarize"]
+    error_message = "The direct mode should deploy only bulk reprocessing's functions of the workflow module."
+  }
+}
+
+run "deploys_the_per_upload_workflow_in_the_workflow_mode" {
+  variables {
+    mode = "workflow"
+    scanner_image_digests = {
+      arm64  = "sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
+      x86_64 = "sha256:dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd"
+    }
+  }
+
+  assert {
+    condition     = output.mode == "workflow" && output.upload_state_machine_arn != null
+    error_message = "The workflow mode should create the per-upload state machine."
+  }
+
+  assert {
+    condition     = length(module.workflow.function_names) == 10 && module.workflow.function_names.process == "imgpipe-${var.environment}-process"
+    error_message = "The workflow mode should deploy every task function, the scanner's included."
+  }
+}
+
+run "refuses_an_unknown_mode" {
+  command = plan
+
+  variables {
+    mode = "queue"
+  }
+
+  expect_failures = [var.mode]
+}

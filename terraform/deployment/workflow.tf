@@ -1,0 +1,104 @@
+# The deployment mode, and bulk reprocessing (../modules/workflow). Kept in its own file: the mode's
+# variables, the module and its outputs.
+#
+#   mode = "direct"    (default) S3 invokes the function for each upload.
+#   mode = "workflow"  S3 sends its events to EventBridge, and a rule starts a state machine per
+#                      upload: inspect, malware scan, moderation, process; rejections quarantined.
+#
+# Bulk reprocessing (<deployment>-reprocess, a Distributed Map) exists in both modes.
+
+variable "mode" {
+  description = "How uploads reach the pipeline: direct (S3 invokes the function) or workflow (EventBridge starts the per-upload state machine: inspect, malware scan, moderation, process)."
+  type        = string
+  default     = "direct"
+  nullable    = false
+
+  validation {
+    condition     = contains(["direct", "workflow"], var.mode)
+    error_message = "mode must be direct or workflow."
+  }
+}
+
+variable "malware_scan_enabled" {
+  description = "Workflow mode: whether every upload is scanned with ClamAV (needs the scanner image: scanner_image_digests)."
+  type        = bool
+  default     = true
+}
+
+variable "moderation_enabled" {
+  description = "Workflow mode: whether every image is checked with Amazon Rekognition content moderation."
+  type        = bool
+  default     = true
+}
+
+variable "moderation_min_confidence" {
+  description = "Workflow mode: the least confidence (0-100) of a moderation label that counts."
+  type        = number
+  default     = 80
+}
+
+variable "moderation_categories" {
+  description = "Workflow mode: moderation label names (any level of Rekognition's taxonomy) that reject an image; empty: every label."
+  type        = list(string)
+  default     = []
+}
+
+variable "scanner_image_digests" {
+  description = "Workflow mode: digests of the scanner image (scanner/Dockerfile) by architecture, as image_digests. Written by the deploy workflow."
+  type        = map(string)
+  default     = {}
+}
+
+module "workflow" {
+  source = "../modules/workflow"
+
+  name                 = local.name
+  image_uri            = module.imgpipe.lambda_function_image_uri
+  architectures        = var.architectures
+  environment          = module.imgpipe.lambda_environment
+  pipeline_policy_json = module.imgpipe.pipeline_policy_json
+  kms_key_arn          = module.imgpipe.kms_key_arn
+  source_bucket_name   = module.imgpipe.source_bucket_id
+  alarm_topic_arn      = module.imgpipe.sns_topic_arn
+
+  # The tuned memory and timeout (tuning.tfvars.json), for the tasks that decode images.
+  memory_size = var.lambda_memory_size
+  timeout     = var.lambda_timeout
+
+  upload_workflow_enabled   = var.mode == "workflow"
+  malware_scan_enabled      = var.malware_scan_enabled
+  moderation_enabled        = var.moderation_enabled
+  moderation_min_confidence = var.moderation_min_confidence
+  moderation_categories     = var.moderation_categories
+  scanner_image_digests     = var.scanner_image_digests
+
+  tracing_enabled           = var.tracing_enabled
+  log_retention_in_days     = var.log_retention_in_days
+  role_permissions_boundary = var.permissions_boundary_policy_name == null ? null : "arn:aws:iam::${var.aws_account_id}:policy/${var.permissions_boundary_policy_name}"
+  force_destroy             = var.force_destroy
+}
+
+output "mode" {
+  description = "The deployment mode: direct or workflow."
+  value       = var.mode
+}
+
+output "reprocess_state_machine_arn" {
+  description = "Bulk reprocessing state machine to start for objects already in the source bucket (terraform/README.md, \"Reprocessing existing objects\")."
+  value       = module.workflow.reprocess_state_machine_arn
+}
+
+output "upload_state_machine_arn" {
+  description = "Per-upload state machine (workflow mode), or null in the direct mode."
+  value       = module.workflow.upload_state_machine_arn
+}
+
+output "workflow_bucket_id" {
+  description = "Bucket of the ClamAV database (clamav/) and of bulk reprocessing's results and summaries (reprocess/)."
+  value       = module.workflow.workflow_bucket_id
+}
+
+output "scanner_ecr_repository_url" {
+  description = "Repository to push the scanner image (scanner/Dockerfile) to, in the workflow mode."
+  value       = module.workflow.scanner_ecr_repository_url
+}

@@ -1,0 +1,129 @@
+################################################################################
+# Task functions of the function image (index.workflow*, index.reprocess*)
+################################################################################
+
+resource "aws_cloudwatch_log_group" "function" {
+  for_each = local.function_names
+
+  name              = "/aws/lambda/${each.value}"
+  retention_in_days = var.log_retention_in_days
+  kms_key_id        = var.kms_key_arn
+  tags              = var.tags
+}
+
+# The imgpipe function's image and environment, the command selecting the task. No alias and no
+# versions: the state machines invoke $LATEST, which every apply moves to the released image. The
+# state machine retries, so Lambda's own asynchronous retries and dead-letter queue do not apply
+# (Step Functions invokes synchronously).
+resource "aws_lambda_function" "image" {
+  for_each = local.functions
+
+  function_name = local.function_names[each.key]
+  description   = "imgpipe ${each.key}: ${each.value.description} (${each.value.command})"
+  role          = aws_iam_role.function[each.key].arn
+  package_type  = "Image"
+  image_uri     = var.image_uri
+  architectures = var.architectures
+  memory_size   = coalesce(each.value.memory, var.memory_size)
+  timeout       = each.value.timeout
+  tags          = var.tags
+
+  image_config {
+    command = [each.value.command]
+  }
+
+  environment {
+    variables = merge(local.task_environment, {
+      POWERTOOLS_METRICS_FUNCTION_NAME = local.function_names[each.key]
+    })
+  }
+
+  logging_config {
+    log_format = "JSON"
+    log_group  = aws_cloudwatch_log_group.function[each.key].name
+    # Never above INFO: Lambda counts lines without a level, the EMF metrics among them, as INFO.
+    application_log_level = "INFO"
+    system_log_level      = "WARN"
+  }
+
+  tracing_config {
+    mode = local.tracing_mode
+  }
+
+  depends_on = [aws_iam_role_policy.function]
+}
+
+################################################################################
+# The malware scanner (scanner/Dockerfile): scanner.handler and scanner.update
+################################################################################
+
+resource "aws_lambda_function" "scanner" {
+  for_each = local.scanner_image_uri == null ? {} : local.scanner_tasks
+
+  function_name = local.function_names[each.key]
+  description   = "imgpipe ${each.key}: ${each.value.description} (${each.value.command})"
+  role          = aws_iam_role.function[each.key].arn
+  package_type  = "Image"
+  image_uri     = local.scanner_image_uri
+  architectures = var.architectures
+  # clamd loads the database into memory once per execution environment (README.md, "Sizing").
+  memory_size = each.value.memory
+  timeout     = each.value.timeout
+  tags        = var.tags
+
+  image_config {
+    command = [each.value.command]
+  }
+
+  # The database is copied to /tmp (about 350 MB unpacked), and clamd and freshclam write their
+  # temporary files there.
+  ephemeral_storage {
+    size = 2048
+  }
+
+  environment {
+    variables = merge(local.scanner_environment, {
+      POWERTOOLS_METRICS_FUNCTION_NAME = local.function_names[each.key]
+    })
+  }
+
+  logging_config {
+    log_format            = "JSON"
+    log_group             = aws_cloudwatch_log_group.function[each.key].name
+    application_log_level = "INFO"
+    system_log_level      = "WARN"
+  }
+
+  tracing_config {
+    mode = local.tracing_mode
+  }
+
+  depends_on = [aws_iam_role_policy.function]
+}
+
+# The database update, on a schedule: freshclam asks ClamAV's mirrors for what changed since the
+# copy in S3 and writes the result back.
+resource "aws_scheduler_schedule" "this" {
+  count = contains(keys(aws_lambda_function.scanner), "update-database") ? 1 : 0
+
+  name                         = "${var.name}-update-database"
+  description                  = "Brings the ClamAV signature database in s3://${local.bucket_name}/${local.signatures_prefix} up to date (freshclam)"
+  schedule_expression          = var.signature_update_schedule
+  schedule_expression_timezone = "UTC"
+
+  flexible_time_window {
+    mode                      = "FLEXIBLE"
+    maximum_window_in_minutes = 15
+  }
+
+  target {
+    arn      = aws_lambda_function.scanner["update-database"].arn
+    role_arn = aws_iam_role.scheduler[0].arn
+    input    = "{}"
+
+    retry_policy {
+      maximum_retry_attempts       = 2
+      maximum_event_age_in_seconds = 3600
+    }
+  }
+}

@@ -1,0 +1,80 @@
+# The workflow mode's resources and bulk reprocessing (README.md): the state machines of
+# definitions/, the Lambda functions they run, the malware scanner and its signature database, the
+# rule that starts a state machine per upload, and their alarms. The buckets, key, status table,
+# bus and image alerts topic are the imgpipe module's, passed in.
+
+data "aws_region" "current" {}
+
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
+locals {
+  account_id = data.aws_caller_identity.current.account_id
+  region     = data.aws_region.current.region
+  partition  = data.aws_partition.current.partition
+  arn        = "arn:${local.partition}"
+
+  # The functions of the function image, one per state machine task, selected by overriding the
+  # image command (src/handlers/README.md). `upload`: only in the workflow mode. `memory` null: the
+  # tuned memory (memory_size), for the tasks that decode images.
+  image_tasks = {
+    inspect             = { command = "index.workflowInspect", upload = true, memory = 512, timeout = 60, description = "inspects an upload's header and limits, no decode" }
+    moderate            = { command = "index.workflowModerate", upload = true, memory = null, timeout = 60, description = "Rekognition moderation of a JPEG rendition" }
+    process             = { command = "index.workflowProcess", upload = true, memory = null, timeout = var.timeout, description = "the pipeline: variants, manifest, status, Image Processed" }
+    quarantine          = { command = "index.workflowQuarantine", upload = true, memory = 512, timeout = 60, description = "quarantines a rejected upload with its reason" }
+    fail                = { command = "index.workflowFail", upload = true, memory = 256, timeout = 30, description = "records a failure no retry fixed" }
+    reprocess-plan      = { command = "index.reprocessPlan", upload = false, memory = 256, timeout = 30, description = "checks a bulk reprocessing request" }
+    reprocess-batch     = { command = "index.reprocessBatch", upload = false, memory = null, timeout = 270, description = "one batch of a bulk reprocessing" }
+    reprocess-summarize = { command = "index.reprocessSummarize", upload = false, memory = 512, timeout = 300, description = "adds up a bulk reprocessing's results" }
+  }
+  functions = { for key, task in local.image_tasks : key => task if var.upload_workflow_enabled || !task.upload }
+
+  # The scanner image's functions; only when the per-upload workflow scans for malware.
+  scanner_tasks = var.upload_workflow_enabled && var.malware_scan_enabled ? {
+    scan            = { command = "scanner.handler", memory = var.scanner_memory_size, timeout = 120, description = "scans an upload with ClamAV" }
+    update-database = { command = "scanner.update", memory = var.scanner_update_memory_size, timeout = 900, description = "brings the ClamAV database in S3 up to date (freshclam)" }
+  } : {}
+
+  function_names = merge(
+    { for key in keys(local.functions) : key => "${var.name}-${key}" },
+    { for key in keys(local.scanner_tasks) : key => "${var.name}-${key}" },
+  )
+  log_group_arns = { for key, name in local.function_names : key => "${local.arn}:logs:${local.region}:${local.account_id}:log-group:/aws/lambda/${name}" }
+  function_arns  = { for key, name in local.function_names : key => "${local.arn}:lambda:${local.region}:${local.account_id}:function:${name}" }
+
+  # The state machines, named and with ARNs known before they exist (their roles name them).
+  state_machines = merge(
+    var.upload_workflow_enabled ? { upload = { type = "EXPRESS" } } : {},
+    { reprocess = { type = "STANDARD" } },
+  )
+  state_machine_names = { for key in keys(local.state_machines) : key => "${var.name}-${key}" }
+  state_machine_arns  = { for key, name in local.state_machine_names : key => "${local.arn}:states:${local.region}:${local.account_id}:stateMachine:${name}" }
+
+  # One bucket for what the workflows keep: the ClamAV database (signatures_prefix) and bulk
+  # reprocessing's results (results_prefix).
+  bucket_name       = "${var.name}-workflow-${local.account_id}"
+  signatures_prefix = "clamav/"
+  results_prefix    = "reprocess/"
+
+  scanner_image_digest = lookup(var.scanner_image_digests, var.architectures[0], null)
+  scanner_image_uri    = local.scanner_image_digest == null ? null : "${module.scanner_ecr.ecr_repository_url}@${local.scanner_image_digest}"
+
+  task_environment = merge(var.environment, {
+    IMGPIPE_MODERATION_MIN_CONFIDENCE = tostring(var.moderation_min_confidence)
+    }, length(var.moderation_categories) == 0 ? {} : {
+    IMGPIPE_MODERATION_CATEGORIES = join(",", var.moderation_categories)
+  })
+  # The scanner runs no pipeline: its own settings, and of the pipeline's only the size limit and
+  # the logging and metrics names.
+  scanner_environment = merge(
+    { for key, value in var.environment : key => value if contains(["IMGPIPE_MAX_BYTES", "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL", "POWERTOOLS_TRACE_ENABLED"], key) },
+    {
+      IMGPIPE_SIGNATURES_BUCKET = module.bucket.s3_bucket_id
+      IMGPIPE_SIGNATURES_PREFIX = local.signatures_prefix
+    },
+  )
+
+  tracing_mode  = var.tracing_enabled ? "Active" : "PassThrough"
+  alarm_actions = var.alarm_topic_arn == null ? [] : [var.alarm_topic_arn]
+}

@@ -1,0 +1,44 @@
+output "upload_state_machine_arn" {
+  description = "ARN of the per-upload state machine (Express, `<name>-upload`), or null when upload_workflow_enabled is false."
+  value       = try(aws_sfn_state_machine.this["upload"].arn, null)
+}
+
+output "reprocess_state_machine_arn" {
+  description = "ARN of the bulk reprocessing state machine (Standard, `<name>-reprocess`): start it with {\"bucket\", \"prefix\" or \"keys\", \"force\", \"concurrency\", \"batchSize\", \"toleratedFailurePercentage\"} (README.md, \"Bulk reprocessing\")."
+  value       = aws_sfn_state_machine.this["reprocess"].arn
+}
+
+output "state_machine_log_group_names" {
+  description = "Execution log groups of the state machines, by state machine (upload, reprocess)."
+  value       = { for key, group in aws_cloudwatch_log_group.state_machine : key => group.name }
+}
+
+output "function_names" {
+  description = "Names of the task functions, by task (inspect, scan, moderate, process, quarantine, fail, update-database, reprocess-plan, reprocess-batch, reprocess-summarize; only those created)."
+  value       = merge({ for key, fn in aws_lambda_function.image : key => fn.function_name }, { for key, fn in aws_lambda_function.scanner : key => fn.function_name })
+}
+
+output "workflow_bucket_id" {
+  description = "Name of the workflow bucket: the ClamAV database under clamav/, bulk reprocessing's results and summaries under reprocess/<execution>/."
+  value       = module.bucket.s3_bucket_id
+}
+
+output "scanner_ecr_repository_url" {
+  description = "URL of the ECR repository for the scanner image (scanner/Dockerfile); pass its digest in scanner_image_digests."
+  value       = module.scanner_ecr.ecr_repository_url
+}
+
+output "upload_dead_letter_queue_url" {
+  description = "URL of the queue holding upload events the rule could not deliver, or null when upload_workflow_enabled is false."
+  value       = one(aws_sqs_queue.this[*].url)
+}
+
+output "cloudwatch_metric_alarm_names" {
+  description = "Names of the module's alarms: failed and timed-out executions per state machine, the rule's failed invocations and its dead-letter queue, the database update's errors (those created)."
+  value = concat(
+    [for alarm in aws_cloudwatch_metric_alarm.state_machine : alarm.alarm_name],
+    aws_cloudwatch_metric_alarm.rule_failed_invocations[*].alarm_name,
+    aws_cloudwatch_metric_alarm.dead_letter_queue[*].alarm_name,
+    aws_cloudwatch_metric_alarm.database_update[*].alarm_name,
+  )
+}

@@ -1,0 +1,193 @@
+# `terraform test` with a mocked AWS provider (the imgpipe module's mocks): which resources each
+# mode creates, how the definitions are rendered, and the input validation.
+
+mock_provider "aws" {
+  source = "../imgpipe/tests/mocks"
+}
+
+variables {
+  name                 = "imgpipe-test"
+  image_uri            = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/imgpipe-test@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+  environment          = { IMGPIPE_OUTPUT_BUCKET = "imgpipe-test-output-123456789012", IMGPIPE_QUARANTINE_BUCKET = "imgpipe-test-quarantine-123456789012", POWERTOOLS_SERVICE_NAME = "imgpipe", IMGPIPE_MAX_BYTES = "1000000" }
+  pipeline_policy_json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}"
+  kms_key_arn          = "arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555"
+  source_bucket_name   = "imgpipe-test-source-123456789012"
+  alarm_topic_arn      = "arn:aws:sns:eu-west-1:123456789012:imgpipe-test-alarms"
+  memory_size          = 1769
+  timeout              = 45
+  scanner_image_digests = {
+    arm64 = "sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
+  }
+}
+
+run "creates_the_per_upload_workflow_with_every_check" {
+  assert {
+    condition     = toset(keys(aws_lambda_function.image)) == toset(["inspect", "moderate", "process", "quarantine", "fail", "reprocess-plan", "reprocess-batch", "reprocess-summarize"])
+    error_message = "Every task of both state machines should have a function from the function image."
+  }
+
+  assert {
+    condition = alltrue([
+      for key, fn in aws_lambda_function.image :
+      fn.image_uri == var.image_uri && fn.function_name == "imgpipe-test-${key}" && fn.logging_config[0].log_group == "/aws/lambda/imgpipe-test-${key}"
+    ])
+    error_message = "Each task function should run the function image, by digest, named and logging as <name>-<task>."
+  }
+
+  assert {
+    condition     = aws_lambda_function.image["process"].image_config[0].command == tolist(["index.workflowProcess"]) && aws_lambda_function.image["reprocess-batch"].image_config[0].command == tolist(["index.reprocessBatch"])
+    error_message = "The command should select each task's entry point."
+  }
+
+  assert {
+    condition     = aws_lambda_function.image["process"].memory_size == 1769 && aws_lambda_function.image["process"].timeout == 45 && aws_lambda_function.image["moderate"].memory_size == 1769 && aws_lambda_function.image["inspect"].memory_size == 512
+    error_message = "The tasks that decode images should take the tuned memory and timeout; the inspection needs little."
+  }
+
+  assert {
+    condition     = aws_lambda_function.image["moderate"].environment[0].variables.IMGPIPE_MODERATION_MIN_CONFIDENCE == "80" && aws_lambda_function.image["process"].environment[0].variables.IMGPIPE_OUTPUT_BUCKET == "imgpipe-test-output-123456789012"
+    error_message = "The task functions should get the imgpipe function's environment and the moderation settings."
+  }
+
+  assert {
+    condition     = toset(keys(aws_lambda_function.scanner)) == toset(["scan", "update-database"]) && aws_lambda_function.scanner["scan"].image_uri == "${module.scanner_ecr.ecr_repository_url}@sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc" && aws_lambda_function.scanner["scan"].memory_size == 3008
+    error_message = "The scanner should run the scanner image, by digest, with memory for ClamAV's database."
+  }
+
+  assert {
+    condition     = aws_lambda_function.scanner["scan"].environment[0].variables.IMGPIPE_SIGNATURES_PREFIX == "clamav/" && aws_lambda_function.scanner["scan"].environment[0].variables.IMGPIPE_MAX_BYTES == "1000000" && !contains(keys(aws_lambda_function.scanner["scan"].environment[0].variables), "IMGPIPE_OUTPUT_BUCKET")
+    error_message = "The scanner should get the database's place and the size limit, and none of the pipeline's buckets."
+  }
+
+  assert {
+    condition     = aws_sfn_state_machine.this["upload"].type == "EXPRESS" && aws_sfn_state_machine.this["reprocess"].type == "STANDARD"
+    error_message = "The per-upload state machine should be Express, bulk reprocessing Standard."
+  }
+
+  assert {
+    condition     = aws_sfn_state_machine.this["upload"].logging_configuration[0].include_execution_data && aws_sfn_state_machine.this["upload"].logging_configuration[0].level == "ERROR" && aws_cloudwatch_log_group.state_machine["upload"].name == "/aws/vendedlogs/states/imgpipe-test-upload" && aws_cloudwatch_log_group.state_machine["upload"].kms_key_id == var.kms_key_arn
+    error_message = "Executions should be logged, with their data, to an encrypted log group of the state machine's own."
+  }
+
+  assert {
+    condition = (
+      jsondecode(aws_sfn_state_machine.this["upload"].definition).States.Inspect.Resource == "arn:aws:lambda:eu-west-1:123456789012:function:imgpipe-test-inspect"
+      && jsondecode(aws_sfn_state_machine.this["upload"].definition).States.Scan.Resource == "arn:aws:lambda:eu-west-1:123456789012:function:imgpipe-test-scan"
+      && jsondecode(aws_sfn_state_machine.this["upload"].definition).States.Start.Parameters.checks == { malware = "true", moderation = "true" }
+    )
+    error_message = "The per-upload definition should name the task functions and switch both checks on."
+  }
+
+  assert {
+    condition = (
+      jsondecode(aws_sfn_state_machine.this["reprocess"].definition).States.ByPrefix.ItemReader.Resource == "arn:aws:states:::s3:listObjectsV2"
+      && jsondecode(aws_sfn_state_machine.this["reprocess"].definition).States.ByPrefix.ResultWriter.Parameters.Bucket == "imgpipe-test-workflow-123456789012"
+    )
+    error_message = "Bulk reprocessing should list the prefix itself and write its results to the workflow bucket."
+  }
+
+  assert {
+    condition     = jsondecode(aws_cloudwatch_event_rule.this[0].event_pattern) == { source = ["aws.s3"], "detail-type" = ["Object Created"], detail = { bucket = { name = ["imgpipe-test-source-123456789012"] }, object = { key = [{ wildcard = "*" }] } } }
+    error_message = "The rule should start the workflow for every Object Created event of the source bucket."
+  }
+
+  assert {
+    condition     = aws_scheduler_schedule.this[0].schedule_expression == "rate(3 hours)" && length(aws_cloudwatch_metric_alarm.database_update) == 1
+    error_message = "The database update should run every three hours, with an alarm on its errors."
+  }
+
+  assert {
+    condition     = toset(output.cloudwatch_metric_alarm_names) == toset(["imgpipe-test-upload-failed", "imgpipe-test-upload-timed-out", "imgpipe-test-reprocess-failed", "imgpipe-test-reprocess-timed-out", "imgpipe-test-upload-rule-failed", "imgpipe-test-upload-dlq", "imgpipe-test-update-database-errors"])
+    error_message = "Failed and timed-out executions, the rule's failures, its dead-letter queue and the database update should each have an alarm."
+  }
+}
+
+run "filters_the_keys_that_start_the_workflow" {
+  variables {
+    source_notification_filters = { photos = { prefix = "photos/", suffix = ".jpg" } }
+  }
+
+  assert {
+    condition     = jsondecode(aws_cloudwatch_event_rule.this[0].event_pattern).detail.object.key == [{ wildcard = "photos/*.jpg" }]
+    error_message = "A prefix and suffix filter should become a wildcard on the key."
+  }
+}
+
+run "keeps_only_bulk_reprocessing_in_the_direct_mode" {
+  variables {
+    upload_workflow_enabled = false
+  }
+
+  assert {
+    condition     = toset(keys(aws_lambda_function.image)) == toset(["reprocess-plan", "reprocess-batch", "reprocess-summarize"]) && length(aws_lambda_function.scanner) == 0
+    error_message = "The direct mode should create only the reprocessing functions."
+  }
+
+  assert {
+    condition     = keys(aws_sfn_state_machine.this) == ["reprocess"] && length(aws_cloudwatch_event_rule.this) + length(aws_sqs_queue.this) + length(aws_scheduler_schedule.this) == 0
+    error_message = "The direct mode should have no per-upload state machine, rule, queue or schedule."
+  }
+
+  assert {
+    condition     = output.upload_state_machine_arn == null && output.upload_dead_letter_queue_url == null
+    error_message = "The per-upload outputs should be null in the direct mode."
+  }
+}
+
+run "switches_the_malware_scan_off" {
+  variables {
+    malware_scan_enabled  = false
+    scanner_image_digests = {}
+  }
+
+  assert {
+    condition     = length(aws_lambda_function.scanner) == 0 && length(aws_scheduler_schedule.this) == 0 && !contains(keys(aws_iam_role.function), "scan")
+    error_message = "Without the malware scan there should be no scanner, schedule or scanner role."
+  }
+
+  assert {
+    condition     = jsondecode(aws_sfn_state_machine.this["upload"].definition).States.Start.Parameters.checks.malware == "false"
+    error_message = "The definition should skip the Scan state."
+  }
+}
+
+run "refuses_the_malware_scan_without_a_scanner_image" {
+  command = plan
+
+  variables {
+    scanner_image_digests = {}
+  }
+
+  expect_failures = [aws_sfn_state_machine.this]
+}
+
+run "refuses_a_process_timeout_over_the_state_timeout" {
+  command = plan
+
+  variables {
+    timeout = 120
+  }
+
+  expect_failures = [var.timeout]
+}
+
+run "refuses_an_out_of_range_confidence_and_a_category_with_a_comma" {
+  command = plan
+
+  variables {
+    moderation_min_confidence = 101
+    moderation_categories     = ["Explicit,Violence"]
+  }
+
+  expect_failures = [var.moderation_min_confidence, var.moderation_categories]
+}
+
+run "refuses_an_image_by_tag" {
+  command = plan
+
+  variables {
+    image_uri = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/imgpipe-test:latest"
+  }
+
+  expect_failures = [var.image_uri]
+}

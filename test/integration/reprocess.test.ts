@@ -1,0 +1,288 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LOCAL_CREDENTIALS } from '../../src/cli/local-s3.ts';
+import { loadRuntimeConfig } from '../../src/config/index.ts';
+import {
+  type BatchResult,
+  createReprocessTasks,
+  parseReprocessRequest,
+  type ReprocessSummary,
+} from '../../src/handlers/reprocess.ts';
+import type { Manifest } from '../../src/pipeline/records.ts';
+import { S3Storage } from '../../src/storage/s3.ts';
+import { getJson } from '../../src/storage/types.ts';
+import { REPROCESS_VALUES, renderDefinition } from '../support/asl.ts';
+import { readFixture } from '../support/fixtures.ts';
+import { startTestS3 } from '../support/s3.ts';
+import { bind, runLocally } from '../support/workflow.ts';
+
+/**
+ * Bulk reprocessing (terraform/modules/workflow/definitions/reprocess.asl.json) run locally by
+ * aws-local-stepfunctions against a real S3 API server, its tasks bound to our real entry points.
+ *
+ * What the local interpreter lacks, and how this test stands in for it: it has no ItemReader, so
+ * the map over an S3 listing (ByPrefix) is checked by asl-validator and the Terraform tests, and the
+ * runs here go through the map over the request's keys (ByKeys), which has the same item selector,
+ * batcher, concurrency, tolerance, processor and result writer (test/unit/workflow). It has no
+ * ItemBatcher either: the binding hands each item to the batch task as the batcher would, a batch
+ * of one (`{"Items": [item]}`); batches of many are exercised by calling the task directly. It
+ * writes no ResultWriter files: the map's results reach Summarize inline, and the summary of
+ * ResultWriter files is tested on files laid out as Step Functions writes them.
+ */
+const SOURCE = 'rp-uploads';
+const OUTPUT = 'rp-variants';
+const QUARANTINE = 'rp-rejected';
+const RESULTS = REPROCESS_VALUES.results_bucket;
+const COUNT = 300;
+
+let s3: Awaited<ReturnType<typeof startTestS3>>;
+const keys: string[] = [];
+
+beforeAll(async () => {
+  s3 = await startTestS3([SOURCE, OUTPUT, QUARANTINE, RESULTS]);
+  const png = readFixture('edge/formats/1x1.png');
+  const jpeg = readFixture('edge/formats/1x1.jpg');
+  for (let i = 0; i < COUNT; i++) {
+    const key = `archive/${String(i).padStart(3, '0')}.${i % 2 ? 'png' : 'jpg'}`;
+    keys.push(key);
+    await s3.client.send(new PutObjectCommand({ Bucket: SOURCE, Key: key, Body: i % 2 ? png : jpeg }));
+  }
+  keys.push('archive/notes.jpg');
+  await s3.client.send(
+    new PutObjectCommand({
+      Bucket: SOURCE,
+      Key: 'archive/notes.jpg',
+      Body: readFixture('edge/broken/text-named.jpg'),
+    }),
+  );
+}, 120_000);
+
+afterAll(async () => {
+  await s3?.stop();
+});
+
+/** The batch task's S3 client fails every GetObject of these keys with 503 SlowDown. */
+function clientFailing(failing: Set<string>): S3Client {
+  const client = new S3Client({
+    endpoint: s3.endpoint,
+    forcePathStyle: true,
+    region: 'us-east-1',
+    credentials: LOCAL_CREDENTIALS,
+  });
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const key = (args.input as { Key?: string }).Key;
+      if (context.commandName === 'GetObjectCommand' && key !== undefined && failing.has(key))
+        throw Object.assign(new Error('Please reduce your request rate.'), {
+          name: 'SlowDown',
+          $metadata: { httpStatusCode: 503 },
+        });
+      return next(args);
+    },
+    { step: 'initialize', name: 'injectSlowDown' },
+  );
+  return client;
+}
+
+function setup(options: { width?: number; failing?: Set<string> } = {}) {
+  const config = loadRuntimeConfig({
+    IMGPIPE_OUTPUT_BUCKET: OUTPUT,
+    IMGPIPE_QUARANTINE_BUCKET: QUARANTINE,
+    IMGPIPE_QUARANTINE_PREFIX: '',
+    IMGPIPE_CONFIG: JSON.stringify({
+      variants: [{ name: 'thumb', width: options.width ?? 16, upscale: true }],
+      formats: { webp: {} },
+    }),
+  });
+  const client = clientFailing(options.failing ?? new Set());
+  const storage = (bucket: string) => new S3Storage(client, bucket);
+  const tasks = createReprocessTasks({
+    config,
+    sourceStorage: storage,
+    output: storage(OUTPUT),
+    quarantine: storage(QUARANTINE),
+    logger: new Logger({ serviceName: 'imgpipe-test', logLevel: 'CRITICAL' }),
+    metrics: new Metrics({ serviceName: 'imgpipe-test', namespace: 'imgpipe-test' }),
+  });
+  const definition = renderDefinition('reprocess', REPROCESS_VALUES);
+  const batchOfOne = bind(tasks.batch);
+  const run = (request: unknown) =>
+    runLocally(definition, request, {
+      Plan: bind(tasks.plan),
+      // The ItemBatcher the interpreter lacks: each item as a batch of one.
+      KeysBatch: (item) => batchOfOne({ Items: [item] }),
+      Summarize: bind(tasks.summarize),
+    });
+  return { tasks, run };
+}
+
+describe('bulk reprocessing on the Distributed Map, run locally', () => {
+  it('processes a few hundred objects once, tolerates failures, and counts every outcome', async () => {
+    const failing = new Set(['archive/007.png', 'archive/123.png']);
+    const { run } = setup({ failing });
+    const result = await run({ bucket: SOURCE, keys });
+    expect(result.error).toBeUndefined();
+    expect(result.invoked.filter((state) => state === 'KeysBatch')).toHaveLength(COUNT + 1);
+    const summary = result.output as ReprocessSummary & { location: string };
+    expect(summary).toMatchObject({
+      bucket: SOURCE,
+      keys: COUNT + 1,
+      force: false,
+      counts: { processed: COUNT - 2, quarantined: 1, failed: 2 },
+      failuresTotal: 2,
+      failedBatches: [],
+    });
+    expect(summary.failures.map((f) => f.key).sort()).toEqual([...failing].sort());
+    expect(summary.failures[0]!.reason).toMatch(/SlowDown/);
+    // Written beside the map's results, in the results bucket.
+    expect(summary.location).toMatch(new RegExp(`^s3://${RESULTS}/reprocess/[0-9a-f-]{36}/summary\\.json$`));
+    const written = await getJson<ReprocessSummary>(
+      new S3Storage(s3.client, RESULTS),
+      summary.location.replace(`s3://${RESULTS}/`, ''),
+    );
+    expect(written.counts).toEqual(summary.counts);
+    const manifest = await getJson<Manifest>(
+      new S3Storage(s3.client, OUTPUT),
+      'manifests/archive/000.jpg.json',
+    );
+    expect(manifest.outputs.map((o) => [o.key, o.width])).toEqual([['thumb/archive/000.jpg.webp', 16]]);
+
+    // Again: everything current is a duplicate, the failed two are processed now.
+    const again = await setup().run({ bucket: SOURCE, keys });
+    expect((again.output as ReprocessSummary).counts).toEqual({
+      duplicate: COUNT - 2,
+      processed: 2,
+      quarantined: 1,
+    });
+
+    // After a configuration change each object is processed exactly once more; forced, all of them.
+    const changed = await setup({ width: 24 }).run({ bucket: SOURCE, keys: keys.slice(0, 40) });
+    expect((changed.output as ReprocessSummary).counts).toEqual({ processed: 40 });
+    const unchanged = await setup({ width: 24 }).run({ bucket: SOURCE, keys: keys.slice(0, 40) });
+    expect((unchanged.output as ReprocessSummary).counts).toEqual({ duplicate: 40 });
+    const forced = await setup({ width: 24 }).run({ bucket: SOURCE, keys: keys.slice(0, 40), force: true });
+    expect((forced.output as ReprocessSummary).counts).toEqual({ processed: 40 });
+  }, 240_000);
+
+  it('fails the execution on a bad request, naming the value, before any object is touched', async () => {
+    const { run } = setup();
+    const result = await run({ bucket: SOURCE, keys: 'archive/000.jpg' });
+    expect(result.invoked).toEqual(['Plan']);
+    expect(result.error).toEqual({
+      name: 'Imgpipe.Failed',
+      message:
+        'ConfigError: Expected an array of at most 1000 object keys for event.keys but received "archive/000.jpg" of type string',
+    });
+    const both = await run({ bucket: SOURCE, prefix: 'a/', keys: ['a/b.jpg'] });
+    expect(both.error?.message).toMatch(/Expected either prefix or keys, not both for event/);
+  });
+});
+
+describe('the reprocessing tasks', () => {
+  it('plan fills in the defaults and keeps what the request says', () => {
+    expect(parseReprocessRequest({ bucket: 'b', prefix: '' })).toEqual({
+      bucket: 'b',
+      prefix: '',
+      force: false,
+      concurrency: 10,
+      toleratedFailurePercentage: 5,
+      batchSize: 10,
+    });
+    expect(() => parseReprocessRequest({ bucket: 'b', prefix: '', startAfter: 'x' })).toThrow(
+      'Expected nothing (the request takes bucket, prefix, keys, force, concurrency, toleratedFailurePercentage, batchSize) for event.startAfter but received "x" of type string',
+    );
+    expect(() => parseReprocessRequest({ bucket: 'b', prefix: '', concurrency: 0 })).toThrow(
+      'Expected an integer between 1 and 10000 for event.concurrency but received 0 of type number',
+    );
+  });
+
+  it('batch takes the batcher’s Items, several at a time, and lists single failures without throwing', async () => {
+    const { tasks } = setup({ width: 20, failing: new Set(['archive/011.png']) });
+    const items = ['archive/010.jpg', 'archive/011.png', 'archive/notes.jpg'].map((key) => ({
+      bucket: SOURCE,
+      key,
+      force: true,
+    }));
+    const result = (await tasks.batch({ Items: items })) as BatchResult;
+    expect(result.counts).toEqual({ processed: 1, failed: 1, quarantined: 1 });
+    expect(result.failures).toEqual([{ key: 'archive/011.png', reason: expect.stringMatching(/SlowDown/) }]);
+    await expect(tasks.batch({ Items: [{ key: 'x.jpg' }] })).rejects.toMatchObject({
+      name: 'Imgpipe.Failed',
+      message: 'Expected {"bucket", "key"} at Items[0] but received {"key":"x.jpg"}',
+    });
+  });
+
+  it('summarize reads the map’s ResultWriter files: succeeded batches counted, failed ones listed with their keys', async () => {
+    const results = new S3Storage(s3.client, RESULTS);
+    const put = (key: string, value: unknown) =>
+      results.put(key, new TextEncoder().encode(JSON.stringify(value)), { contentType: 'application/json' });
+    const run = 'reprocess/0b7e2f30-3a5e-3d4c-9a6e-6f1f2a1b9c0d';
+    const child = (status: string, items: string[], extra: Record<string, unknown>) => ({
+      ExecutionArn: `arn:aws:states:eu-west-1:123456789012:execution:imgpipe-test-reprocess/ByPrefix:${items[0]}`,
+      Input: JSON.stringify({ Items: items.map((key) => ({ bucket: SOURCE, key, force: false })) }),
+      InputDetails: { Included: true },
+      Name: items[0],
+      RedriveCount: 0,
+      RedriveStatus: 'NOT_REDRIVABLE',
+      StartDate: '2026-11-30T14:00:00.000Z',
+      StateMachineArn: 'arn:aws:states:eu-west-1:123456789012:stateMachine:imgpipe-test-reprocess/ByPrefix',
+      Status: status,
+      StopDate: '2026-11-30T14:00:05.000Z',
+      ...extra,
+    });
+    await put(`${run}/SUCCEEDED_0.json`, [
+      child('SUCCEEDED', ['a.jpg', 'b.jpg'], {
+        Output: JSON.stringify({ counts: { processed: 2 }, failures: [] }),
+        OutputDetails: { Included: true },
+      }),
+      child('SUCCEEDED', ['c.jpg', 'd.jpg'], {
+        Output: JSON.stringify({
+          counts: { duplicate: 1, failed: 1 },
+          failures: [{ key: 'd.jpg', reason: 'S3 get failed' }],
+        }),
+        OutputDetails: { Included: true },
+      }),
+    ]);
+    await put(`${run}/FAILED_0.json`, [
+      child('FAILED', ['e.jpg', 'f.jpg'], { Error: 'Imgpipe.Transient', Cause: 'The batch ran out of time' }),
+    ]);
+    await put(`${run}/manifest.json`, {
+      DestinationBucket: RESULTS,
+      MapRunArn: 'arn:aws:states:eu-west-1:123456789012:mapRun:imgpipe-test-reprocess/ByPrefix:0b7e2f30',
+      ResultFiles: {
+        FAILED: [{ Key: `${run}/FAILED_0.json`, Size: 1 }],
+        PENDING: [],
+        SUCCEEDED: [{ Key: `${run}/SUCCEEDED_0.json`, Size: 1 }],
+      },
+    });
+    const { tasks } = setup();
+    const summary = await tasks.summarize({
+      request: {
+        bucket: SOURCE,
+        prefix: '',
+        force: false,
+        concurrency: 10,
+        toleratedFailurePercentage: 5,
+        batchSize: 2,
+      },
+      results: {
+        MapRunArn: 'arn:aws:states:eu-west-1:123456789012:mapRun:imgpipe-test-reprocess/ByPrefix:0b7e2f30',
+        ResultWriterDetails: { Bucket: RESULTS, Key: `${run}/manifest.json` },
+      },
+      resultsBucket: RESULTS,
+      execution: 'nightly',
+    });
+    expect(summary).toEqual({
+      bucket: SOURCE,
+      prefix: '',
+      force: false,
+      counts: { processed: 2, duplicate: 1, failed: 1 },
+      failures: [{ key: 'd.jpg', reason: 'S3 get failed' }],
+      failuresTotal: 1,
+      failedBatches: [{ error: 'Imgpipe.Transient: The batch ran out of time', keys: ['e.jpg', 'f.jpg'] }],
+      location: `s3://${RESULTS}/reprocess/nightly/summary.json`,
+    });
+  });
+});

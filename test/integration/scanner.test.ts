@@ -1,0 +1,113 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createScanTask, createSignatureUpdater, type ScanTask } from '../../src/handlers/scanner.ts';
+import { S3Storage } from '../../src/storage/s3.ts';
+import { startTestS3 } from '../support/s3.ts';
+import { hasTool } from '../support/tools.ts';
+
+/**
+ * The scanner's entry points with the real ClamAV (Debian's clamd and freshclam) and a real S3 API
+ * server: the database comes from S3, a newer one in S3 is loaded without a restart, and the
+ * updater reports what freshclam said when it cannot reach ClamAV's mirrors (as here, where the
+ * network reaches only package registries).
+ */
+const SOURCE = 'scan-uploads';
+const SIGNATURES = 'scan-signatures';
+const tools = hasTool('clamd') && hasTool('freshclam');
+let s3: Awaited<ReturnType<typeof startTestS3>>;
+let workDir: string;
+const tasks: ScanTask[] = [];
+
+beforeAll(async () => {
+  s3 = await startTestS3([SOURCE, SIGNATURES]);
+  workDir = mkdtempSync(join(tmpdir(), 'imgpipe-scanner-'));
+});
+
+afterAll(async () => {
+  for (const task of tasks) await task.stop();
+  await s3?.stop();
+  if (workDir) rmSync(workDir, { recursive: true, force: true });
+});
+
+const put = (bucket: string, key: string, body: string | Uint8Array) =>
+  s3.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+
+function deps(name: string, options: { prefix?: string; refreshMs?: number } = {}) {
+  const storage = (bucket: string) => new S3Storage(s3.client, bucket);
+  return {
+    logger: new Logger({ serviceName: 'imgpipe-test', logLevel: 'CRITICAL' }),
+    metrics: new Metrics({ serviceName: 'imgpipe-test', namespace: 'imgpipe-test' }),
+    sourceStorage: storage,
+    signatures: storage(SIGNATURES),
+    signaturesPrefix: options.prefix ?? 'clamav/',
+    maxBytes: 1024 * 1024,
+    workDir: join(workDir, name),
+    refreshMs: options.refreshMs,
+  };
+}
+
+/** A body signature (.ndb) for a text anywhere in a file. */
+const signature = (name: string, text: string) => `${name}:0:*:${Buffer.from(text).toString('hex')}\n`;
+
+describe.skipIf(!tools)('the malware scanner', () => {
+  it('loads the database from S3, and a newer one there without a restart', async () => {
+    await put(SIGNATURES, 'clamav/first.ndb', signature('Imgpipe-Test-First', 'first marker'));
+    await put(SOURCE, 'a.txt', 'a file with the second marker in it');
+    const scan = createScanTask(deps('reload', { refreshMs: 0 }));
+    tasks.push(scan);
+    const object = { object: { bucket: SOURCE, key: 'a.txt' } };
+    expect(await scan(object)).toMatchObject({ status: 'passed', engine: expect.stringMatching(/^ClamAV /) });
+    await put(SIGNATURES, 'clamav/second.ndb', signature('Imgpipe-Test-Second', 'second marker'));
+    expect(await scan(object)).toMatchObject({
+      status: 'rejected',
+      rejection: { reason: 'malware', details: { signature: 'Imgpipe-Test-Second.UNOFFICIAL' } },
+    });
+  });
+
+  it('finds the EICAR test file itself, and passes a clean file, with the EICAR string as a custom signature', async () => {
+    // The official database cannot be downloaded here, so the test writes the signature: the EICAR
+    // string anywhere in a file (an .ndb body signature; clamscan has no built-in EICAR detection).
+    const eicar = 'X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*';
+    await put(SIGNATURES, 'eicar/eicar.ndb', signature('Eicar-Test-Signature', eicar));
+    await put(SOURCE, 'eicar.com', eicar);
+    await put(SOURCE, 'clean.txt', 'nothing to see');
+    const scan = createScanTask(deps('eicar', { prefix: 'eicar/' }));
+    tasks.push(scan);
+    expect(await scan({ object: { bucket: SOURCE, key: 'eicar.com' } })).toMatchObject({
+      status: 'rejected',
+      rejection: {
+        reason: 'malware',
+        message: 'ClamAV found Eicar-Test-Signature.UNOFFICIAL in the file',
+        details: { signature: 'Eicar-Test-Signature.UNOFFICIAL' },
+      },
+    });
+    expect(await scan({ object: { bucket: SOURCE, key: 'clean.txt' } })).toMatchObject({ status: 'passed' });
+  });
+
+  it('refuses to scan without a database, as a failure no retry fixes', async () => {
+    const scan = createScanTask(deps('empty', { prefix: 'nothing-here/' }));
+    tasks.push(scan);
+    await expect(scan({ object: { bucket: SOURCE, key: 'a.txt' } })).rejects.toMatchObject({
+      name: 'Imgpipe.Failed',
+      message: `ScannerError: No ClamAV database under s3://${SIGNATURES}/nothing-here/: run the signature updater first`,
+    });
+  });
+
+  it('reports freshclam’s own words when the update fails, and leaves the database in S3 as it was', async () => {
+    await put(SIGNATURES, 'update/first.ndb', signature('Imgpipe-Test-First', 'first marker'));
+    const update = createSignatureUpdater(deps('update', { prefix: 'update/' }));
+    const error = await update({}).catch((e: unknown) => e as Error);
+    expect(error).toMatchObject({ name: 'Imgpipe.Transient' });
+    expect((error as Error).message).toMatch(
+      /^ScannerError: freshclam failed \(status \d+\): .*Update failed/,
+    );
+    const left = [];
+    for await (const object of new S3Storage(s3.client, SIGNATURES).list('update/')) left.push(object.key);
+    expect(left).toEqual(['update/first.ndb']);
+  }, 60_000);
+});

@@ -1,0 +1,341 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { DetectModerationLabelsCommand, RekognitionClient } from '@aws-sdk/client-rekognition';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JsonLinesPublisher } from '../../src/bus/file.ts';
+import { type LocalDynamo, startLocalDynamo } from '../../src/cli/local-dynamodb.ts';
+import { LOCAL_CREDENTIALS } from '../../src/cli/local-s3.ts';
+import { loadRuntimeConfig } from '../../src/config/index.ts';
+import { createScanTask } from '../../src/handlers/scanner.ts';
+import { createWorkflowTasks } from '../../src/handlers/workflow.ts';
+import { probeImage } from '../../src/image/probe.ts';
+import { RekognitionModerator } from '../../src/moderation/rekognition.ts';
+import type { Manifest, QuarantineRecord } from '../../src/pipeline/records.ts';
+import { DynamoStatusStore } from '../../src/status/dynamodb.ts';
+import { S3Storage } from '../../src/storage/s3.ts';
+import { getJson } from '../../src/storage/types.ts';
+import { renderDefinition, UPLOAD_VALUES } from '../support/asl.ts';
+import { readFixture } from '../support/fixtures.ts';
+import { startTestS3 } from '../support/s3.ts';
+import { hasTool } from '../support/tools.ts';
+import { bind, runLocally } from '../support/workflow.ts';
+
+/**
+ * The per-upload state machine (terraform/modules/workflow/definitions/upload.asl.json) run locally
+ * by aws-local-stepfunctions, every Lambda task bound to our real entry point: S3 and DynamoDB are
+ * real API servers over HTTP (s3rver, dynalite), the scanner runs the real ClamAV daemon on a
+ * signature database this test writes (the EICAR test string: the official database cannot be
+ * downloaded here). Rekognition has no local server: its client is mocked (aws-sdk-client-mock).
+ */
+const SOURCE = 'wf-uploads';
+const OUTPUT = 'wf-variants';
+const QUARANTINE = 'wf-rejected';
+const SIGNATURES = 'wf-signatures';
+const EICAR = 'X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*';
+
+const clamd = hasTool('clamd');
+let s3: Awaited<ReturnType<typeof startTestS3>>;
+let dynamo: LocalDynamo;
+let workDir: string;
+let tables = 0;
+let sequencer = 0x1000;
+const scanners: { stop(): Promise<void> }[] = [];
+
+beforeAll(async () => {
+  s3 = await startTestS3([SOURCE, OUTPUT, QUARANTINE, SIGNATURES]);
+  dynamo = await startLocalDynamo();
+  workDir = mkdtempSync(join(tmpdir(), 'imgpipe-workflow-'));
+  // An .ndb body signature: the EICAR string anywhere in the file (sigtool(1), signatures.pdf).
+  const signature = `Eicar-Test-Signature:0:*:${Buffer.from(EICAR).toString('hex')}\n`;
+  await s3.client.send(new PutObjectCommand({ Bucket: SIGNATURES, Key: 'clamav/test.ndb', Body: signature }));
+});
+
+afterAll(async () => {
+  for (const scanner of scanners) await scanner.stop();
+  await s3?.stop();
+  await dynamo?.close();
+  if (workDir) rmSync(workDir, { recursive: true, force: true });
+});
+
+/** An S3 client of the same server that fails a key's GetObject calls as the test says, with 503 SlowDown. */
+function faultyClient(faults: Map<string, boolean[]>): S3Client {
+  const client = new S3Client({
+    endpoint: s3.endpoint,
+    forcePathStyle: true,
+    region: 'us-east-1',
+    credentials: LOCAL_CREDENTIALS,
+  });
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const key = (args.input as { Key?: string }).Key;
+      const plan = key === undefined ? undefined : faults.get(key);
+      if (context.commandName === 'GetObjectCommand' && plan && plan.shift() === true) {
+        throw Object.assign(new Error('Please reduce your request rate.'), {
+          name: 'SlowDown',
+          $metadata: { httpStatusCode: 503 },
+        });
+      }
+      return next(args);
+    },
+    // Before the SDK's own retries, so the fault reaches the pipeline as S3 would after them.
+    { step: 'initialize', name: 'injectSlowDown' },
+  );
+  return client;
+}
+
+async function setup(
+  options: { checks?: { malware: boolean; moderation: boolean }; labels?: unknown[] } = {},
+) {
+  const table = `imgpipe-workflow-${++tables}`;
+  await dynamo.createStatusTable(table);
+  const status = new DynamoStatusStore(dynamo.client, table);
+  const eventsFile = join(workDir, `${table}.jsonl`);
+  const config = loadRuntimeConfig({
+    IMGPIPE_OUTPUT_BUCKET: OUTPUT,
+    IMGPIPE_QUARANTINE_BUCKET: QUARANTINE,
+    IMGPIPE_QUARANTINE_PREFIX: '',
+    IMGPIPE_STATUS_TABLE: table,
+    IMGPIPE_CONFIG: JSON.stringify({
+      variants: [{ name: 'small', width: 160 }],
+      formats: { jpeg: {}, webp: {} },
+    }),
+  });
+  const faults = new Map<string, boolean[]>();
+  const client = faultyClient(faults);
+  const storage = (bucket: string) => new S3Storage(client, bucket);
+  const logger = new Logger({ serviceName: 'imgpipe-test', logLevel: 'CRITICAL' });
+  const metrics = new Metrics({ serviceName: 'imgpipe-test', namespace: 'imgpipe-test' });
+  const rekognition = new RekognitionClient({ region: 'us-east-1', credentials: LOCAL_CREDENTIALS });
+  const moderation = mockClient(rekognition);
+  moderation.on(DetectModerationLabelsCommand).resolves({
+    ModerationLabels: (options.labels ?? []) as never,
+    ModerationModelVersion: '7.0',
+  });
+  const tasks = createWorkflowTasks({
+    config,
+    sourceStorage: storage,
+    output: storage(OUTPUT),
+    quarantine: storage(QUARANTINE),
+    logger,
+    metrics,
+    status,
+    events: new JsonLinesPublisher(eventsFile),
+    moderator: new RekognitionModerator(rekognition, { minConfidence: 80, categories: [] }),
+  });
+  const scan = createScanTask({
+    logger,
+    metrics,
+    sourceStorage: storage,
+    signatures: storage(SIGNATURES),
+    signaturesPrefix: 'clamav/',
+    maxBytes: config.pipeline.limits.maxBytes,
+    workDir: join(workDir, table),
+  });
+  scanners.push(scan);
+  const checks = options.checks ?? { malware: true, moderation: true };
+  const definition = renderDefinition('upload', {
+    ...UPLOAD_VALUES,
+    malware_scan: String(checks.malware),
+    moderation: String(checks.moderation),
+  });
+  const bindings = {
+    Inspect: bind(tasks.inspect),
+    Scan: bind(scan),
+    Moderate: bind(tasks.moderate),
+    Process: bind(tasks.process),
+    Quarantine: bind(tasks.quarantine),
+    RecordFailure: bind(tasks.fail),
+  };
+  const events = () =>
+    readFileSync(eventsFile, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { 'detail-type': string; detail: Record<string, unknown> });
+  return {
+    run: (input: unknown) => runLocally(definition, input, bindings),
+    status,
+    faults,
+    moderation,
+    events,
+    stop: () => scan.stop(),
+  };
+}
+
+/** Uploads an object and returns the EventBridge "Object Created" event S3 sends for it. */
+async function upload(key: string, body: Uint8Array, bucket = SOURCE) {
+  let etag: string | undefined;
+  if (bucket === SOURCE) {
+    const put = await s3.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+    etag = put.ETag?.replaceAll('"', '');
+  }
+  return objectCreated(bucket, key, body.length, etag);
+}
+
+function objectCreated(bucket: string, key: string, size: number, etag?: string) {
+  return {
+    version: '0',
+    id: '17793124-05d4-b198-2fde-7ededc63b103',
+    'detail-type': 'Object Created',
+    source: 'aws.s3',
+    account: '123456789012',
+    time: new Date().toISOString(),
+    region: 'eu-west-1',
+    resources: [`arn:aws:s3:::${bucket}`],
+    detail: {
+      version: '0',
+      bucket: { name: bucket },
+      object: { key, size, ...(etag ? { etag } : {}), sequencer: (sequencer++).toString(16).toUpperCase() },
+      'request-id': 'N4N7GDK58NMKJ12R',
+      requester: '123456789012',
+      'source-ip-address': '1.2.3.4',
+      reason: 'PutObject',
+    },
+  };
+}
+
+const outputs = () => new S3Storage(s3.client, OUTPUT);
+const quarantined = () => new S3Storage(s3.client, QUARANTINE);
+
+describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
+  it('processes a clean photo: scanned, moderated, processed, recorded and announced', async () => {
+    const wf = await setup();
+    const key = 'photos/clean.jpg';
+    const run = await wf.run(await upload(key, readFixture('photos/portrait-friends-dogs.jpg')));
+    expect(run.error).toBeUndefined();
+    expect(run.invoked).toEqual(['Inspect', 'Scan', 'Moderate', 'Process']);
+    expect(run.retried).toEqual([]);
+    expect(run.output).toMatchObject({
+      inspection: { verdict: { status: 'passed' }, image: { format: 'jpeg', width: 1065, height: 1600 } },
+      verdict: { status: 'passed' },
+      result: { status: 'processed', bucket: SOURCE, key },
+    });
+    const manifest = await getJson<Manifest>(outputs(), `manifests/${key}.json`);
+    expect(manifest.outputs.map((o) => [o.key, o.width])).toEqual([
+      [`small/${key}.jpg`, 160],
+      [`small/${key}.webp`, 160],
+    ]);
+    expect(await wf.status.get(SOURCE, key)).toMatchObject({
+      status: 'processed',
+      attempts: 1,
+      format: 'jpeg',
+    });
+    expect(wf.events().map((e) => [e['detail-type'], e.detail.key])).toEqual([['Image Processed', key]]);
+    // Rekognition was asked once, with a JPEG rendition whose long side is 1024 px.
+    const calls = wf.moderation.commandCalls(DetectModerationLabelsCommand);
+    expect(calls).toHaveLength(1);
+    const sent = calls[0]!.args[0].input;
+    expect(sent.MinConfidence).toBe(80);
+    const header = probeImage('jpeg', sent.Image!.Bytes!);
+    expect([header.width, header.height]).toEqual([682, 1024]);
+  });
+
+  it('quarantines a JPEG carrying the EICAR test string as malware, found by ClamAV, and never retries it', async () => {
+    const wf = await setup();
+    const key = 'photos/polyglot.jpg';
+    const jpeg = readFixture('photos/portrait-friends-dogs.jpg');
+    const run = await wf.run(await upload(key, Buffer.concat([jpeg, Buffer.from(EICAR)])));
+    expect(run.error).toBeUndefined();
+    expect(run.invoked).toEqual(['Inspect', 'Scan', 'Quarantine']);
+    expect(run.retried).toEqual([]);
+    expect(run.output).toMatchObject({ result: { status: 'quarantined', reason: 'malware' } });
+    const record = await getJson<QuarantineRecord>(quarantined(), `reasons/${key}.json`);
+    expect(record).toMatchObject({
+      reason: 'malware',
+      // ClamAV marks signatures that are not from its official database.
+      message: 'ClamAV found Eicar-Test-Signature.UNOFFICIAL in the file',
+      details: {
+        signature: 'Eicar-Test-Signature.UNOFFICIAL',
+        engine: expect.stringMatching(/^ClamAV \d+\.\d+/),
+      },
+    });
+    expect((await quarantined().get(`objects/${key}`)).size).toBe(jpeg.length + EICAR.length);
+    expect(await outputs().head(`manifests/${key}.json`)).toBeUndefined();
+    expect(await wf.status.get(SOURCE, key)).toMatchObject({ status: 'quarantined', reason: 'malware' });
+    // Image Quarantined is what the module's rule sends to the image alerts topic (SNS).
+    expect(wf.events().map((e) => [e['detail-type'], e.detail.reason])).toEqual([
+      ['Image Quarantined', 'malware'],
+    ]);
+    expect(wf.moderation.commandCalls(DetectModerationLabelsCommand)).toHaveLength(0);
+  });
+
+  it('quarantines an image Rekognition flags, with the labels, before any output is written', async () => {
+    const wf = await setup({
+      labels: [
+        { Name: 'Explicit', ParentName: '', TaxonomyLevel: 1, Confidence: 97.314 },
+        { Name: 'Exposed Male Genitalia', ParentName: 'Explicit Nudity', TaxonomyLevel: 3, Confidence: 96.1 },
+      ],
+    });
+    const key = 'photos/flagged.png';
+    const run = await wf.run(await upload(key, readFixture('edge/formats/alpha-rgba8.png')));
+    expect(run.invoked).toEqual(['Inspect', 'Scan', 'Moderate', 'Quarantine']);
+    const record = await getJson<QuarantineRecord>(quarantined(), `reasons/${key}.json`);
+    expect(record.reason).toBe('moderation');
+    expect(record.message).toBe(
+      'Content moderation flagged the image: Explicit (97.31%), Exposed Male Genitalia (96.1%)',
+    );
+    expect(record.details).toMatchObject({
+      labels: [
+        { name: 'Explicit', parent: '', level: 1, confidence: 97.31 },
+        { name: 'Exposed Male Genitalia', parent: 'Explicit Nudity', level: 3, confidence: 96.1 },
+      ],
+      modelVersion: '7.0',
+    });
+    expect(await outputs().head(`manifests/${key}.json`)).toBeUndefined();
+    expect(await wf.status.get(SOURCE, key)).toMatchObject({ status: 'quarantined', reason: 'moderation' });
+  });
+
+  it('quarantines what the inspection refuses without scanning or moderating it', async () => {
+    const wf = await setup();
+    const key = 'docs/not-an-image.jpg';
+    const run = await wf.run(await upload(key, readFixture('edge/broken/text-named.jpg')));
+    expect(run.invoked).toEqual(['Inspect', 'Quarantine']);
+    expect(run.output).toMatchObject({ result: { status: 'quarantined', reason: 'unsupported-format' } });
+  });
+
+  it('retries a transient S3 fault in the Process task, then processes the image', async () => {
+    const wf = await setup({ checks: { malware: false, moderation: false } });
+    const key = 'photos/retried.png';
+    // The inspection's read succeeds; the Process task's first read gets 503 SlowDown.
+    wf.faults.set(key, [false, true]);
+    const run = await wf.run(await upload(key, readFixture('edge/formats/alpha-rgba8.png')));
+    expect(run.error).toBeUndefined();
+    expect(run.invoked).toEqual(['Inspect', 'Process', 'Process']);
+    expect(run.retried).toEqual(['Process']);
+    expect(run.output).toMatchObject({ result: { status: 'processed' } });
+    expect(await wf.status.get(SOURCE, key)).toMatchObject({ status: 'processed' });
+    expect(wf.events().map((e) => e['detail-type'])).toEqual(['Image Processed']);
+  });
+
+  it('records a permanent failure once, without retrying it, and fails the execution', async () => {
+    const wf = await setup();
+    const key = 'photos/nowhere.jpg';
+    const run = await wf.run(await upload(key, new Uint8Array(10), 'wf-no-such-bucket'));
+    expect(run.invoked).toEqual(['Inspect', 'RecordFailure']);
+    expect(run.retried).toEqual([]);
+    expect(run.caught).toEqual(['Inspect']);
+    expect(run.error).toMatchObject({ name: 'Imgpipe.Failed' });
+    const item = await wf.status.get('wf-no-such-bucket', key);
+    expect(item).toMatchObject({ status: 'failed' });
+    expect(item!.message).toMatch(
+      /^Imgpipe\.Failed: StorageError: S3 get of s3:\/\/wf-no-such-bucket\/photos\/nowhere\.jpg failed \(NoSuchBucket/,
+    );
+    expect(wf.events().map((e) => [e['detail-type'], e.detail.key])).toEqual([['Image Failed', key]]);
+  });
+
+  it('skips an object whose outputs are current before any check runs', async () => {
+    const wf = await setup({ checks: { malware: false, moderation: false } });
+    const key = 'photos/twice.png';
+    const event = await upload(key, readFixture('edge/formats/1x1.png'));
+    expect((await wf.run(event)).output).toMatchObject({ result: { status: 'processed' } });
+    const again = await wf.run(event);
+    expect(again.invoked).toEqual(['Inspect']);
+    expect(again.output).toMatchObject({
+      inspection: { verdict: { status: 'done', result: { status: 'duplicate' } } },
+    });
+  });
+});

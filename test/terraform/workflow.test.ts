@@ -1,0 +1,192 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { placeholders } from '../support/asl.ts';
+import { REPO_ROOT } from '../support/cli.ts';
+import {
+  type Body,
+  blocks,
+  documentOf,
+  loadTerraform,
+  statements,
+  TERRAFORM_DIR,
+  type TfDir,
+} from './hcl.ts';
+
+/**
+ * The workflow module (terraform/modules/workflow) read as HCL: the definitions it renders, the
+ * entry points its functions name, its permissions, and how the deployment and the bootstrap carry
+ * it. `terraform test` (its tests/ folder) checks what it plans.
+ */
+let dirs: Map<string, TfDir>;
+let workflow: TfDir;
+let imgpipe: TfDir;
+let bootstrap: TfDir;
+let root: TfDir;
+
+beforeAll(async () => {
+  dirs = await loadTerraform();
+  workflow = dirs.get('modules/workflow')!;
+  imgpipe = dirs.get('modules/imgpipe')!;
+  bootstrap = dirs.get('bootstrap')!;
+  root = dirs.get('deployment')!;
+});
+
+// HCL interpolations in expected values, without a `${` in a plain string literal.
+const DOLLAR = '$';
+const read = (path: string) => readFileSync(join(REPO_ROOT, path), 'utf8');
+const imageTasks = () => workflow.locals.image_tasks as Record<string, Body>;
+/** The scanner's tasks, by key, from the conditional map in the locals. */
+const scannerTasks = () =>
+  Object.fromEntries(
+    [
+      ...String(workflow.locals.scanner_tasks).matchAll(/^\s*([\w-]+)\s*=\s*\{\s*command\s*=\s*"([^"]+)"/gm),
+    ].map((m) => [m[1]!, m[2]!]),
+  );
+
+/** The `name = ...` keys a templatefile call of a definitions file passes. */
+function templateKeys(definition: 'upload' | 'reprocess'): string[] {
+  const call = String((workflow.locals.definitions as Record<string, string>)[definition]);
+  expect(call).toContain(`templatefile("\${path.module}/definitions/${definition}.asl.json"`);
+  return [...call.matchAll(/^\s*([a-z_]+)\s*=/gm)].map((m) => m[1]!).sort();
+}
+
+describe('the workflow module', () => {
+  it('renders the definition files the tests run, with exactly their placeholders', () => {
+    expect(templateKeys('upload')).toEqual(placeholders('upload'));
+    expect(templateKeys('reprocess')).toEqual(placeholders('reprocess'));
+  });
+
+  it('names only entry points the images export', () => {
+    const index = read('src/handlers/index.ts');
+    for (const [key, task] of Object.entries(imageTasks())) {
+      const name = String(task.command).replace(/^index\./, '');
+      expect(index, `${key}: ${task.command}`).toMatch(new RegExp(`^export const ${name} = `, 'm'));
+    }
+    const scanner = read('src/handlers/scanner-index.ts');
+    expect(scannerTasks()).toEqual({ scan: 'scanner.handler', 'update-database': 'scanner.update' });
+    for (const command of Object.values(scannerTasks()))
+      expect(scanner).toMatch(new RegExp(`^export const ${command.replace(/^scanner\./, '')} = `, 'm'));
+    // The scanner image is built from the scanner's own bundle.
+    expect(read('scanner/Dockerfile')).toMatch(/node scripts\/build\.ts --scanner --outdir \/dist/);
+    expect(read('scripts/build.ts')).toMatch(/scanner: join\(root, 'src\/handlers\/scanner-index\.ts'\)/);
+  });
+
+  it('keeps index.reprocess nowhere: bulk reprocessing is the Distributed Map', () => {
+    for (const tf of dirs.values())
+      for (const file of tf.files)
+        expect(readFileSync(join(TERRAFORM_DIR, file), 'utf8'), file).not.toMatch(/index\.reprocess"/);
+    expect(imgpipe.variable.create_reprocess_function).toBeUndefined();
+    expect(imgpipe.resource.aws_lambda_function!.reprocess).toBeUndefined();
+  });
+
+  it('runs uploads on Express with execution data logged, and bulk reprocessing on Standard', () => {
+    expect(String(workflow.locals.state_machines)).toMatch(/upload = \{ type = "EXPRESS" \}/);
+    expect(String(workflow.locals.state_machines)).toMatch(/reprocess = \{ type = "STANDARD" \}/);
+    const machine = workflow.resource.aws_sfn_state_machine!.this!;
+    expect(machine.logging_configuration[0]).toMatchObject({
+      include_execution_data: true,
+      level: 'var.log_level',
+    });
+    expect(machine.tracing_configuration[0].enabled).toBe('var.tracing_enabled');
+    const group = workflow.resource.aws_cloudwatch_log_group!.state_machine!;
+    expect(group.kms_key_id).toBe('var.kms_key_arn');
+  });
+
+  it('starts the upload workflow from the source bucket’s Object Created events, with a dead-letter queue', () => {
+    const pattern = String(workflow.resource.aws_cloudwatch_event_rule!.this!.event_pattern);
+    expect(pattern).toMatch(/source\s*=\s*\["aws\.s3"\]/);
+    expect(pattern).toMatch(/"detail-type"\s*=\s*\["Object Created"\]/);
+    expect(pattern).toMatch(/bucket = \{ name = \[var\.source_bucket_name\] \}/);
+    const target = workflow.resource.aws_cloudwatch_event_target!.this!;
+    expect(target.arn).toBe('aws_sfn_state_machine.this["upload"].arn');
+    expect(target.dead_letter_config[0].arn).toBe('aws_sqs_queue.this[0].arn');
+    // The imgpipe module sends the bucket's events to EventBridge instead of the function, never both.
+    const notification = imgpipe.resource.aws_s3_bucket_notification!.this!;
+    expect(notification.eventbridge).toBe('var.source_events_to_eventbridge');
+    expect(blocks(notification, 'lambda_function')).toHaveLength(1);
+    expect(String(notification.dynamic.lambda_function[0].for_each)).toMatch(
+      /if !var\.source_events_to_eventbridge/,
+    );
+    expect(root.module.imgpipe!.source_events_to_eventbridge).toBe('var.mode == "workflow"');
+    expect(root.module.workflow!.upload_workflow_enabled).toBe('var.mode == "workflow"');
+    expect(root.variable.mode!.default).toBe('direct');
+  });
+
+  it('grants "*" only where the service has no resource-level permission: Rekognition to Moderate alone', () => {
+    const noResource = new Set([
+      'rekognition:DetectModerationLabels',
+      'xray:GetSamplingRules',
+      'xray:GetSamplingTargets',
+      'xray:PutTelemetryRecords',
+      'xray:PutTraceSegments',
+      'logs:CreateLogDelivery',
+      'logs:DeleteLogDelivery',
+      'logs:DescribeLogGroups',
+      'logs:DescribeResourcePolicies',
+      'logs:GetLogDelivery',
+      'logs:ListLogDeliveries',
+      'logs:PutResourcePolicy',
+      'logs:UpdateLogDelivery',
+    ]);
+    let rekognition: Body[] = [];
+    for (const [name, document] of Object.entries(workflow.data.aws_iam_policy_document ?? {})) {
+      for (const statement of statements(document)) {
+        if (!Array.isArray(statement.resources) || !statement.resources.includes('*')) continue;
+        for (const action of statement.actions) expect(noResource, `${name}: ${action}`).toContain(action);
+        if (statement.actions.includes('rekognition:DetectModerationLabels'))
+          rekognition = [...rekognition, statement];
+      }
+    }
+    expect(rekognition).toHaveLength(1);
+    const uses = workflow.data.aws_iam_policy_document!.function!.dynamic.statement.filter((d: Body) =>
+      d.content[0].actions.includes('rekognition:DetectModerationLabels'),
+    );
+    expect(uses.map((d: Body) => d.for_each)).toEqual(['each.key == "moderate" ? [each.key] : []']);
+  });
+
+  it('builds the pipeline tasks’ roles on the imgpipe function’s own statements, each on its own log group', () => {
+    const document = workflow.data.aws_iam_policy_document!.function!;
+    expect(document.source_policy_documents).toBe(
+      'contains(local.pipeline_tasks, each.key) ? [var.pipeline_policy_json] : []',
+    );
+    expect(root.module.workflow!.pipeline_policy_json).toBe('module.imgpipe.pipeline_policy_json');
+    const logs = statements(document).find((s) => s.sid === 'WriteLogs')!;
+    expect(logs.resources).toEqual([`${DOLLAR}{local.log_group_arns[each.key]}:log-stream:*`]);
+    // Nothing of the module writes to the source bucket.
+    for (const name of Object.keys(workflow.data.aws_iam_policy_document ?? {}))
+      for (const s of statements(documentOf(workflow, `data.aws_iam_policy_document.${name}.json`)))
+        if (s.actions.some((a: string) => /^s3:(Put|Delete)/.test(a)))
+          expect(JSON.stringify(s.resources), name).not.toContain('source_bucket_name');
+  });
+
+  it('lets the bootstrap’s deploy role manage every function, state machine and schedule of it, bounded', () => {
+    const tasks = [...Object.keys(imageTasks()), ...Object.keys(scannerTasks())].sort();
+    expect([...(bootstrap.locals.workflow_tasks as string[])].sort()).toEqual(tasks);
+    const deploy = statements(bootstrap.data.aws_iam_policy_document!.deploy!);
+    const sid = (name: string) => deploy.find((s) => s.sid === name);
+    expect(sid('StateMachines')?.actions).toContain('states:CreateStateMachine');
+    expect(sid('Schedules')?.actions).toContain('scheduler:CreateSchedule');
+    expect(sid('PassWorkflowRoles')?.condition[0].values).toEqual([
+      'events.amazonaws.com',
+      'scheduler.amazonaws.com',
+      'states.amazonaws.com',
+    ]);
+    // What the module's roles do stays within the permissions boundary of the roles the deploy role creates.
+    const allowed = new Set(
+      statements(bootstrap.data.aws_iam_policy_document!.function_boundary!).flatMap(
+        (s) => s.actions as string[],
+      ),
+    );
+    for (const [name, document] of Object.entries(workflow.data.aws_iam_policy_document ?? {}))
+      for (const s of statements(document))
+        for (const action of s.actions as string[])
+          if (
+            action !== 'sts:AssumeRole' &&
+            action !== 'sqs:SendMessage' &&
+            !name.endsWith('assume_role') &&
+            name !== 'queue'
+          )
+            expect([...allowed], `${name}: ${action}`).toContain(action);
+  });
+});
