@@ -10,19 +10,27 @@ locals {
   )
   bench_subjects = [for environment in var.bench_environments : "repo:${var.github_repository}:environment:${environment}"]
 
-  # Each deployment's functions: <deployment> (S3 events) and the workflow module's task functions,
-  # <deployment>-<task>. Named exactly, like their log groups, not <deployment>-*.
-  workflow_tasks = ["inspect", "scan", "moderate", "process", "quarantine", "fail", "update-database", "reprocess-plan", "reprocess-batch", "reprocess-summarize"]
-  function_names = flatten([for name in local.deployments : concat([name], [for task in local.workflow_tasks : "${name}-${task}"])])
+  # Each deployment's functions and their log groups: <deployment> (S3 events) and <deployment>-*
+  # (the workflow module's tasks, the HTTP API's <deployment>-api), versions and aliases included.
+  # Patterns, not every name: the role's inline policies may hold 10,240 characters in all, and
+  # three deployments' names spelt out took more (bootstrap/tests/policies.tftest.hcl).
   function_arns = flatten([
-    for name in local.function_names : ["${local.arn}:lambda:${local.region_account}:function:${name}", "${local.arn}:lambda:${local.region_account}:function:${name}:*"]
+    for name in local.deployments : [
+      "${local.arn}:lambda:${local.region_account}:function:${name}",
+      "${local.arn}:lambda:${local.region_account}:function:${name}:*",
+      "${local.arn}:lambda:${local.region_account}:function:${name}-*",
+    ]
   ])
-  log_group_arns = concat(flatten([
-    for name in local.function_names : ["${local.arn}:logs:${local.region_account}:log-group:/aws/lambda/${name}", "${local.arn}:logs:${local.region_account}:log-group:/aws/lambda/${name}:*"]
-    ]), flatten([
-    # The workflow module's state machines' execution logs.
-    for name in local.deployments : ["${local.arn}:logs:${local.region_account}:log-group:/aws/vendedlogs/states/${name}-*"]
-  ]))
+  log_group_arns = flatten([
+    for name in local.deployments : [
+      "${local.arn}:logs:${local.region_account}:log-group:/aws/lambda/${name}",
+      "${local.arn}:logs:${local.region_account}:log-group:/aws/lambda/${name}:*",
+      "${local.arn}:logs:${local.region_account}:log-group:/aws/lambda/${name}-*",
+      # The workflow module's state machines' execution logs, the HTTP API's access logs.
+      "${local.arn}:logs:${local.region_account}:log-group:/aws/vendedlogs/states/${name}-*",
+      "${local.arn}:logs:${local.region_account}:log-group:/aws/apigateway/${name}-*",
+    ]
+  ])
   bucket_arns        = [for name in local.deployments : "${local.arn}:s3:::${name}-*"]
   object_arns        = [for name in local.deployments : "${local.arn}:s3:::${name}-*/*"]
   function_role_arns = [for name in local.deployments : "${local.arn}:iam::${local.account_id}:role/${name}-*"]
@@ -131,6 +139,7 @@ data "aws_iam_policy_document" "deploy" {
       "s3:GetReplicationConfiguration",
       "s3:ListBucket",
       "s3:ListBucketVersions",
+      "s3:PutBucketCORS",
       "s3:PutBucketNotification",
       "s3:PutBucketOwnershipControls",
       "s3:PutBucketPolicy",
@@ -244,7 +253,10 @@ data "aws_iam_policy_document" "deploy" {
     actions   = ["logs:DescribeLogGroups"]
     resources = ["${local.arn}:logs:${local.region_account}:log-group:*"]
   }
+}
 
+# Keys, queues, topics, alarms, dashboards, budgets, status tables, event buses and rules.
+data "aws_iam_policy_document" "deploy_platform" {
   statement {
     sid = "CreateTaggedKeys"
     # New keys have no ARN to name yet: creation is allowed only with the project tag, and the key
@@ -296,7 +308,7 @@ data "aws_iam_policy_document" "deploy" {
   statement {
     sid       = "ProjectKeyAliases"
     actions   = ["kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias"]
-    resources = [for name in local.deployments : "${local.arn}:kms:${local.region_account}:alias/${name}"]
+    resources = flatten([for name in local.deployments : ["${local.arn}:kms:${local.region_account}:alias/${name}", "${local.arn}:kms:${local.region_account}:alias/${name}-api"]])
   }
 
   statement {
@@ -334,7 +346,7 @@ data "aws_iam_policy_document" "deploy" {
   statement {
     sid       = "Dashboards"
     actions   = ["cloudwatch:DeleteDashboards", "cloudwatch:GetDashboard", "cloudwatch:PutDashboard"]
-    resources = [for name in local.deployments : "${local.arn}:cloudwatch::${local.account_id}:dashboard/${name}"]
+    resources = flatten([for name in local.deployments : ["${local.arn}:cloudwatch::${local.account_id}:dashboard/${name}", "${local.arn}:cloudwatch::${local.account_id}:dashboard/${name}-api"]])
   }
 
   statement {
@@ -416,6 +428,78 @@ data "aws_iam_policy_document" "deploy" {
     resources = flatten([
       for name in local.deployments : ["${local.arn}:events:${local.region_account}:rule/${name}-*", "${local.arn}:events:${local.region_account}:rule/*/${name}-*"]
     ])
+  }
+}
+
+# The HTTP API (modules/api), image repositories, the workflow (modules/workflow), registry login.
+data "aws_iam_policy_document" "deploy_extensions" {
+  # The HTTP API module (modules/api). API Gateway and Cognito name what they create by generated
+  # ids, so the API's paths and the account's user pools bound these, not the deployment's name.
+  statement {
+    sid     = "HttpApis"
+    actions = ["apigateway:DELETE", "apigateway:GET", "apigateway:PATCH", "apigateway:POST", "apigateway:PUT", "apigateway:TagResource", "apigateway:UntagResource"]
+    resources = [
+      "${local.arn}:apigateway:${var.region}::/apis",
+      "${local.arn}:apigateway:${var.region}::/apis/*",
+      "${local.arn}:apigateway:${var.region}::/domainnames",
+      "${local.arn}:apigateway:${var.region}::/domainnames/*",
+      "${local.arn}:apigateway:${var.region}::/tags/*",
+    ]
+  }
+
+  statement {
+    sid = "CreateUserPools"
+    # No resource to name before it exists (CreateUserPool), or none at all (DescribeUserPoolDomain).
+    actions   = ["cognito-idp:CreateUserPool", "cognito-idp:DescribeUserPoolDomain"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid = "UserPools"
+    actions = [
+      "cognito-idp:CreateGroup",
+      "cognito-idp:CreateUserPoolClient",
+      "cognito-idp:CreateUserPoolDomain",
+      "cognito-idp:DeleteGroup",
+      "cognito-idp:DeleteUserPool",
+      "cognito-idp:DeleteUserPoolClient",
+      "cognito-idp:DeleteUserPoolDomain",
+      "cognito-idp:DescribeUserPool",
+      "cognito-idp:DescribeUserPoolClient",
+      "cognito-idp:GetGroup",
+      "cognito-idp:GetUserPoolMfaConfig",
+      "cognito-idp:ListTagsForResource",
+      "cognito-idp:SetUserPoolMfaConfig",
+      "cognito-idp:TagResource",
+      "cognito-idp:UntagResource",
+      "cognito-idp:UpdateGroup",
+      "cognito-idp:UpdateUserPool",
+      "cognito-idp:UpdateUserPoolClient",
+    ]
+    resources = ["${local.arn}:cognito-idp:${local.region_account}:userpool/*"]
+  }
+
+  statement {
+    sid = "PageDistributions"
+    # The web page's CloudFront distribution and its origin access control (global, by id).
+    actions = [
+      "cloudfront:CreateDistribution",
+      "cloudfront:CreateOriginAccessControl",
+      "cloudfront:DeleteDistribution",
+      "cloudfront:DeleteOriginAccessControl",
+      "cloudfront:GetDistribution",
+      "cloudfront:GetDistributionConfig",
+      "cloudfront:GetOriginAccessControl",
+      "cloudfront:ListTagsForResource",
+      "cloudfront:TagResource",
+      "cloudfront:UntagResource",
+      "cloudfront:UpdateDistribution",
+      "cloudfront:UpdateOriginAccessControl",
+    ]
+    resources = [
+      "${local.arn}:cloudfront::${local.account_id}:distribution/*",
+      "${local.arn}:cloudfront::${local.account_id}:origin-access-control/*",
+    ]
   }
 
   statement {
@@ -510,10 +594,36 @@ data "aws_iam_policy_document" "deploy" {
   }
 }
 
-resource "aws_iam_role_policy" "deploy" {
-  name   = "deploy"
-  role   = aws_iam_role.deploy.id
-  policy = data.aws_iam_policy_document.deploy.json
+# Managed policies, three: IAM holds a role's inline policies to 10,240 characters in all and a
+# managed policy to 6,144, and three deployments' grants take about 16,000
+# (tests/policies.tftest.hcl renders them and checks each).
+resource "aws_iam_policy" "deploy" {
+  name        = "${var.name_prefix}-github-deploy"
+  description = "What the GitHub deploy role may do: state, buckets, functions, roles, logs."
+  policy      = data.aws_iam_policy_document.deploy.json
+}
+
+resource "aws_iam_policy" "deploy_platform" {
+  name        = "${var.name_prefix}-github-deploy-platform"
+  description = "What the GitHub deploy role may do: keys, queues, topics, alarms, budgets, status tables, events."
+  policy      = data.aws_iam_policy_document.deploy_platform.json
+}
+
+resource "aws_iam_policy" "deploy_extensions" {
+  name        = "${var.name_prefix}-github-deploy-extensions"
+  description = "What the GitHub deploy role may do: the HTTP API, image repositories, the workflow."
+  policy      = data.aws_iam_policy_document.deploy_extensions.json
+}
+
+resource "aws_iam_role_policy_attachment" "deploy" {
+  for_each = {
+    core       = aws_iam_policy.deploy.arn
+    platform   = aws_iam_policy.deploy_platform.arn
+    extensions = aws_iam_policy.deploy_extensions.arn
+  }
+
+  role       = aws_iam_role.deploy.name
+  policy_arn = each.value
 }
 
 ################################################################################
