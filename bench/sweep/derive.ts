@@ -1,3 +1,4 @@
+import { MAX_DECODE_BYTES_PER_PIXEL } from '../../src/codecs/memory.ts';
 import { leastSquares } from './stats.ts';
 import type { PixelFit } from './types.ts';
 
@@ -39,19 +40,14 @@ export const PIXEL_STEP = 1_000_000;
 /**
  * Bytes each input pixel costs at least, whatever the corpus says. The limit the sweep derives
  * (`IMGPIPE_MAX_PIXELS`) applies to every format the function accepts, while a corpus of photos is
- * JPEG, whose cost per pixel is the lowest (shrink-on-load decodes it at 1/2 to 1/8 size; fitted
- * slope ~1 byte per pixel here). Measured on this machine as the difference in peak RSS between a
- * 12 and a 24 MP synthetic image, default variants, one thread, the image's environment:
- *
- *   RGB PNG 13 | RGBA PNG 23 (before the alpha-weighted box shrink; since then a 24 MP one peaks
- *   at 475 instead of 858 MiB) | AVIF 8-bit 4:2:0 17 | AVIF 10-bit 4:4:4 27 (YUV planes and RGBA
- *   in the decoder's heap, plus the pixels' copy) | JPEG with a variant wider than half the image,
- *   so decoded whole, 8
- *
- * The floor is the worst of these, rounded up. A deployment that only ever receives JPEG can set a
- * higher IMGPIPE_MAX_PIXELS by hand (bench/README.md, "max_input_pixels").
+ * JPEG, whose cost per pixel is the lowest (shrink-on-load decodes it at 1/2 to 1/8 size). So the
+ * floor is the costliest decode there is, per decoded pixel, from the one table of what our codecs
+ * cost (src/codecs/memory.ts, measured by `npm run bench -- memory`), rounded up. The function's
+ * own per-image memory check (IMGPIPE_MEMORY_MB) uses the same table, per format, bit depth and
+ * channels; a deployment that only ever receives JPEG can set a higher IMGPIPE_MAX_PIXELS by hand
+ * (bench/README.md, "max_input_pixels").
  */
-export const MIN_BYTES_PER_PIXEL = 28;
+export const MIN_BYTES_PER_PIXEL = Math.ceil(MAX_DECODE_BYTES_PER_PIXEL);
 export const MIN_MAX_PIXELS = 1_000_000;
 export const MAX_MAX_PIXELS = 100_000_000;
 

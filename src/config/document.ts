@@ -4,6 +4,7 @@ import {
   type FormatOptions,
   type KeyTemplates,
   type Limits,
+  type MemoryBudget,
   type PipelineConfig,
   RESIZE_METHODS,
   type ResizeOptions,
@@ -122,6 +123,8 @@ export interface PipelineOverrides {
   maxPixels?: Override<number>;
   maxBytes?: Override<number>;
   maxSecondsPerImage?: Override<number>;
+  /** Not a document setting: the memory of the process the configuration is for (config/memory.ts). */
+  memory?: MemoryBudget;
 }
 
 /**
@@ -330,6 +333,7 @@ function parseLimits(setting: string, value: unknown, overrides: PipelineOverrid
         maxSecondsPerImage.min,
         maxSecondsPerImage.max,
       ),
+    ...(overrides.memory && { memory: overrides.memory }),
   };
 }
 

@@ -13,6 +13,7 @@ import {
   envStringAllowEmpty,
 } from './env.ts';
 import { applyQuickFlags, type QuickFlags } from './flags.ts';
+import { resolveMemory } from './memory.ts';
 import { ENV, SETTINGS } from './settings.ts';
 
 export { loadApiConfig } from './api.ts';
@@ -93,6 +94,8 @@ function environmentOverrides(env: Env): PipelineOverrides {
       };
     }
   }
+  // The memory is the process's, not the document's: it applies whichever way the document came.
+  overrides.memory = resolveMemory(env);
   return overrides;
 }
 

@@ -58,6 +58,9 @@ export const SETTINGS = {
     max: 900,
   },
   workers: { env: 'IMGPIPE_WORKERS', default: 0, min: 0, max: 64 },
+  // The memory an image may take (codecs/memory.ts estimates it from the header). 0: what Lambda
+  // (AWS_LAMBDA_FUNCTION_MEMORY_SIZE), else the cgroup, else the machine gives (config/memory.ts).
+  memoryMb: { env: 'IMGPIPE_MEMORY_MB', default: 0, min: 0, max: 1_048_576 },
   s3ForcePathStyle: { env: 'IMGPIPE_S3_FORCE_PATH_STYLE' },
   statusTable: { env: 'IMGPIPE_STATUS_TABLE' },
   eventBus: { env: 'IMGPIPE_EVENT_BUS' },

@@ -75,6 +75,19 @@ export interface Limits {
   readonly maxBytes: number;
   /** Time one image may take from probe to the last encode; in Lambda also capped by the invocation. */
   readonly maxSecondsPerImage: number;
+  /**
+   * The memory the process has, against which each image's estimated peak is checked before
+   * decoding (pipeline/memory-budget.ts). Absent: no memory check (a configuration parsed from a
+   * document alone; the loaders always set it).
+   */
+  readonly memory?: MemoryBudget;
+}
+
+export interface MemoryBudget {
+  /** MiB, as Lambda counts its memory size. */
+  readonly mb: number;
+  /** Where the figure comes from, for messages: e.g. `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`. */
+  readonly source: string;
 }
 
 /** How output and manifest keys are made (core/layout.ts renders them). */

@@ -33,6 +33,7 @@ export const INVALID_REASONS = [
   'truncated',
   'corrupt',
   'too-many-pixels',
+  'over-memory-budget',
   'bad-dimensions',
   'too-many-scans',
   'too-slow',

@@ -90,6 +90,7 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
   const { config, logger, metrics } = deps;
   const layout = new BucketLayout(config.pipeline, config.quarantinePrefix);
   const isOwnObject = layout.ownObjectGuard(config);
+  const trace = deps.tracer?.isTracingEnabled() ? tracedStage(deps.tracer) : undefined;
 
   function skip(result: RecordResult & { status: 'ignored' }): RecordResult {
     const { status, bucket, key, reason } = result;
@@ -210,6 +211,7 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
           quarantine: deps.quarantine,
           encoder: deps.encoder,
           force,
+          ...(trace ? { trace } : {}),
           invocationEndsAt: remainingMs === undefined ? undefined : performance.now() + remainingMs,
         });
         await deps.status?.finish(ref, finalStatus(outcome));
@@ -244,4 +246,26 @@ function outcomeDetails(outcome: Outcome): Record<string, unknown> {
     case 'missing':
       return { outputs: 0, message: outcome.message };
   }
+}
+
+/**
+ * A stage of the pipeline as an X-Ray subsegment of the invocation's (the S3, DynamoDB and
+ * EventBridge calls around it are captured by their clients), so a trace shows where the time went.
+ */
+function tracedStage(tracer: Tracer) {
+  return async <T>(stage: string, run: () => Promise<T>): Promise<T> => {
+    const parent = tracer.getSegment();
+    const subsegment = parent?.addNewSubsegment(`### ${stage}`);
+    if (!parent || !subsegment) return run();
+    tracer.setSegment(subsegment);
+    try {
+      return await run();
+    } catch (error) {
+      subsegment.addError(error as Error);
+      throw error;
+    } finally {
+      subsegment.close();
+      tracer.setSegment(parent);
+    }
+  };
 }

@@ -1,5 +1,6 @@
 import { InvalidImageError } from '../core/errors.ts';
 import type { InputFormat } from '../core/formats.ts';
+import { type Av1SequenceHeader, Av1SyntaxError, type ChromaLayout, findSequenceHeaders } from './av1.ts';
 import { readExifOrientation } from './exif.ts';
 import { isOrientation, type Orientation, orientationFromHeifTransforms, swapsAxes } from './orientation.ts';
 
@@ -20,6 +21,23 @@ export interface ImageHeader {
   readonly displayHeight: number;
   readonly hasAlpha: boolean;
   readonly animated: boolean;
+  /** How the pixels are coded, as far as the memory a decode takes depends on it. */
+  readonly layout: PixelLayout;
+}
+
+/**
+ * What the decoders' memory depends on besides the pixel count (codecs/memory.ts has the figures).
+ * JPEG is 8-bit gray or colour; the others say more in their headers.
+ */
+export interface PixelLayout {
+  /** Bits per sample: PNG 1-16 (a palette's entries are 8-bit), AVIF 8, 10 or 12, else 8. */
+  readonly bitDepth: number;
+  /** Samples per pixel, alpha included: 1 gray, 2 gray + alpha, 3 colour, 4 colour + alpha. */
+  readonly channels: number;
+  /** AVIF: the AV1 frames' chroma subsampling (4:0:0 is monochrome). */
+  readonly chroma?: ChromaLayout;
+  /** WebP: VP8L (lossless) rather than VP8. */
+  readonly lossless?: boolean;
 }
 
 export function probeImage(format: InputFormat, bytes: Uint8Array): ImageHeader {
@@ -42,6 +60,7 @@ export function probeImage(format: InputFormat, bytes: Uint8Array): ImageHeader 
     displayHeight: swap ? facts.width : facts.height,
     hasAlpha: facts.hasAlpha ?? false,
     animated: facts.animated ?? false,
+    layout: facts.layout ?? { bitDepth: 8, channels: facts.hasAlpha ? 4 : 3 },
   };
 }
 
@@ -51,6 +70,7 @@ interface Facts {
   orientation?: Orientation;
   hasAlpha?: boolean;
   animated?: boolean;
+  layout?: PixelLayout | undefined;
 }
 
 const PROBES: Record<InputFormat, (r: Reader) => Facts> = {
@@ -291,6 +311,7 @@ function probePng(r: Reader): Facts {
     throw r.corrupt('the first chunk is not IHDR');
   const width = r.u32(16, 'IHDR');
   const height = r.u32(20, 'IHDR');
+  const bitDepth = r.u8(24, 'IHDR');
   const colourType = r.u8(25, 'IHDR');
   let hasAlpha = colourType === 4 || colourType === 6;
   let orientation: Orientation | undefined;
@@ -314,7 +335,11 @@ function probePng(r: Reader): Facts {
     offset += 12 + length;
   }
   if (!sawData) throw r.corrupt('there is no IDAT chunk');
-  return { width, height, hasAlpha, orientation, animated };
+  // Colour types 0 gray, 2 RGB, 3 palette (expanded to 8-bit RGB), 4 gray + alpha, 6 RGBA; a tRNS
+  // chunk adds an alpha channel to 0, 2 and 3.
+  const colour = colourType === 0 || colourType === 4 ? 1 : 3;
+  const layout = { bitDepth: colourType === 3 ? 8 : bitDepth, channels: colour + (hasAlpha ? 1 : 0) };
+  return { width, height, hasAlpha, orientation, animated, layout };
 }
 
 // ---------------------------------------------------------------------------------------------- WebP
@@ -329,6 +354,7 @@ function probeWebp(r: Reader): Facts {
   let animated = false;
   let orientation: Orientation | undefined;
   let bitstream: { width: number; height: number } | undefined;
+  let lossless = false;
   while (offset + 8 <= riffSize + 8) {
     const type = r.fourcc(offset, 'chunk header');
     const size = r.u32(offset + 4, 'chunk header', true);
@@ -360,6 +386,7 @@ function probeWebp(r: Reader): Facts {
         if (r.u8(data, 'VP8L header') !== 0x2f) throw r.corrupt('the VP8L chunk has no signature');
         const bits = r.u32(data + 1, 'VP8L header', true);
         bitstream ??= { width: (bits & 0x3fff) + 1, height: ((bits >>> 14) & 0x3fff) + 1 };
+        lossless = true;
         hasAlpha ||= ((bits >>> 28) & 1) === 1;
         break;
       }
@@ -381,7 +408,8 @@ function probeWebp(r: Reader): Facts {
   const dims = canvas ?? bitstream;
   if (!dims) throw r.corrupt('there is no VP8, VP8L or VP8X chunk');
   if (!animated && !bitstream) throw r.corrupt('there is no image data (VP8 or VP8L chunk)');
-  return { ...dims, hasAlpha, animated, orientation };
+  const layout = { bitDepth: 8, channels: hasAlpha ? 4 : 3, lossless };
+  return { ...dims, hasAlpha, animated, orientation, layout };
 }
 
 // ---------------------------------------------------------------------------------------------- AVIF
@@ -429,6 +457,8 @@ function probeAvif(r: Reader): Facts {
 
   const itemTypes = readItemTypes(r, find('iinf'));
   const properties = readProperties(r, find('iprp'));
+  const propertiesOf = (item: number) =>
+    (properties.associations.get(item) ?? []).map((i) => properties.boxes[i - 1]);
   const primaryProps = properties.associations.get(primary) ?? [];
   const ispe = primaryProps.map((i) => properties.boxes[i - 1]).find((b) => b?.type === 'ispe');
   if (!ispe) throw r.corrupt(`the primary item ${primary} has no image size (ispe)`);
@@ -446,28 +476,210 @@ function probeAvif(r: Reader): Facts {
   const locations = readItemLocations(r, find('iloc'));
   const references = readReferences(r, find('iref'));
   let hasAlpha = false;
+  const alphaItems: number[] = [];
   for (const item of itemTypes.keys()) {
     const refs = references.get(item) ?? [];
     const describesPrimary = refs.some((ref) => ref.to.includes(primary));
     if (describesPrimary && refs.some((ref) => ref.type === 'auxl')) {
-      const auxC = (properties.associations.get(item) ?? [])
-        .map((i) => properties.boxes[i - 1])
-        .find((b) => b?.type === 'auxC');
+      const auxC = propertiesOf(item).find((b) => b?.type === 'auxC');
       const urn = auxC ? new TextDecoder().decode(r.bytes.subarray(auxC.body, auxC.end)) : '';
-      if (urn.includes('auxiliary:alpha') || urn.includes('auxid:1')) hasAlpha = true;
+      if (urn.includes('auxiliary:alpha') || urn.includes('auxid:1')) {
+        hasAlpha = true;
+        alphaItems.push(item);
+      }
     }
   }
   // The primary image's coded data must be in the file: a cut-short upload loses the mdat tail.
   const primaryData = locations.get(primary);
-  if (primaryData && primaryData.offset + primaryData.length > r.length) {
-    r.need(primaryData.offset, primaryData.length, 'image data (mdat)');
+  if (primaryData?.method === 0) {
+    for (const { offset, length } of primaryData.extents) r.need(offset, length, 'image data (mdat)');
   }
+  const coded = checkCodedSizes(r, {
+    items: [primary, ...alphaItems],
+    itemTypes,
+    propertiesOf,
+    locations,
+    references,
+    idat: find('idat'),
+  });
   // In AVIF, irot/imir are the orientation (MIAF 7.3.6.7); an Exif Orientation tag is informative
   // only, and browsers and libheif ignore it. Following them keeps outputs looking like the source.
   const orientation =
     irot !== undefined || imir !== undefined ? orientationFromHeifTransforms(irot, imir) : undefined;
   const majorBrand = r.fourcc(8, 'ftyp box');
-  return { width, height, orientation, hasAlpha, animated: majorBrand === 'avis' };
+  return {
+    width,
+    height,
+    orientation,
+    hasAlpha,
+    animated: majorBrand === 'avis',
+    layout: coded && {
+      bitDepth: coded.bitDepth,
+      channels: (coded.chroma === '4:0:0' ? 1 : 3) + (hasAlpha ? 1 : 0),
+      chroma: coded.chroma,
+    },
+  };
+}
+
+interface AvifItems {
+  /** The items to check: the primary item and its alpha items (av01 items or grids of them). */
+  readonly items: readonly number[];
+  readonly itemTypes: ReadonlyMap<number, string>;
+  readonly propertiesOf: (item: number) => (Box | undefined)[];
+  readonly locations: ReadonlyMap<number, ItemLocation>;
+  readonly references: ReadonlyMap<number, { type: string; to: number[] }[]>;
+  readonly idat: Box | undefined;
+}
+
+/**
+ * Holds every AV1 image the decoder will decode to its declared size: the sequence header's
+ * largest frame (what libaom allocates by) must be the item's `ispe`, and a grid's canvas and tiles
+ * must agree with its `ispe` (MIAF 7.3.11.4.2). Without this, a 64x64 `ispe` in front of a 49 MP
+ * frame passes the pixel limit and the decoder allocates ~800 MB before the sizes can be compared.
+ * Returns the first AV1 image's bit depth and chroma layout (for the memory estimate), or nothing
+ * if the primary item is not AV1 (libavif then refuses it).
+ */
+function checkCodedSizes(
+  r: Reader,
+  avif: AvifItems,
+): Pick<Av1SequenceHeader, 'bitDepth' | 'chroma'> | undefined {
+  let first: Av1SequenceHeader | undefined;
+  for (const item of avif.items) {
+    const type = avif.itemTypes.get(item);
+    let tiles = [item];
+    if (type === 'grid') tiles = checkGrid(r, avif, item);
+    else if (type !== 'av01') continue;
+    for (const tile of tiles) {
+      const size = itemSize(r, avif, tile);
+      const headers = sequenceHeaders(r, avif, tile);
+      for (const header of headers) {
+        if (header.maxWidth !== size.width || header.maxHeight !== size.height) {
+          throw r.corrupt(
+            `item ${tile}'s ispe declares ${size.width}x${size.height} but its AV1 sequence header declares frames of up to ${header.maxWidth}x${header.maxHeight}`,
+            { item: tile, declared: [size.width, size.height], coded: [header.maxWidth, header.maxHeight] },
+          );
+        }
+      }
+      first ??= headers[0];
+    }
+  }
+  return first && { bitDepth: first.bitDepth, chroma: first.chroma };
+}
+
+function itemSize(r: Reader, avif: AvifItems, item: number): { width: number; height: number } {
+  const ispe = avif.propertiesOf(item).find((b) => b?.type === 'ispe');
+  // libavif refuses an image item without ispe too ("missing a mandatory ispe property").
+  if (!ispe) throw r.corrupt(`item ${item} has no image size (ispe)`, { item });
+  return { width: r.u32(ispe.body, 'ispe box'), height: r.u32(ispe.body + 4, 'ispe box') };
+}
+
+/**
+ * The sequence headers in an AV1 item's data and in its av1C configOBUs. An AV1 image item's data
+ * is a temporal unit that starts with one (AV1-ISOBMFF 2.4, AVIF 2.1); libavif hands only the
+ * item's data to libaom, which cannot decode a frame without one. So an item whose data has none
+ * is refused here: it could not be decoded, and its frame size could not be bounded.
+ */
+function sequenceHeaders(r: Reader, avif: AvifItems, item: number): Av1SequenceHeader[] {
+  const parse = (data: Uint8Array, where: string) => {
+    try {
+      return findSequenceHeaders(data);
+    } catch (error) {
+      if (!(error instanceof Av1SyntaxError)) throw error;
+      throw r.corrupt(`item ${item}'s ${where}: ${error.message}`, { item });
+    }
+  };
+  const headers = parse(itemData(r, avif, item), 'AV1 data');
+  if (headers.length === 0) {
+    throw r.corrupt(`item ${item}'s AV1 data has no sequence header, so its frame size is unknown`, { item });
+  }
+  const av1C = avif.propertiesOf(item).find((b) => b?.type === 'av1C');
+  // av1C: 4 bytes of fields (AV1-ISOBMFF 2.3.3), then configOBUs, usually none.
+  if (av1C && av1C.end - av1C.body > 4)
+    headers.push(...parse(r.bytes.subarray(av1C.body + 4, av1C.end), 'av1C configOBUs'));
+  return headers;
+}
+
+/** An item's bytes: its extents in the file (construction method 0) or in the idat box (1). */
+function itemData(r: Reader, avif: AvifItems, item: number): Uint8Array {
+  const location = avif.locations.get(item);
+  if (!location) throw r.corrupt(`item ${item} has no location (iloc entry)`, { item });
+  let base = 0;
+  let end = r.length;
+  if (location.method === 1) {
+    if (!avif.idat) throw r.corrupt(`item ${item} is stored in an idat box, and there is none`, { item });
+    base = avif.idat.body;
+    end = avif.idat.end;
+  } else if (location.method !== 0) {
+    throw new InvalidImageError(
+      'unsupported-format',
+      `AVIF item ${item} is stored by reference to other items (iloc construction method ${location.method}), which is not supported`,
+      { format: 'avif', item, constructionMethod: location.method },
+    );
+  }
+  const parts = location.extents.map(({ offset, length }) => {
+    const start = base + offset;
+    // An extent length of 0 means "to the end" (ISO/IEC 14496-12, 8.11.3).
+    const size = length === 0 ? end - start : length;
+    if (start + size > end) {
+      if (location.method === 0) r.need(start, size, `item ${item}'s data`);
+      throw r.corrupt(`item ${item}'s data runs past the end of its idat box`, { item });
+    }
+    return r.bytes.subarray(start, start + size);
+  });
+  if (parts.length === 1) return parts[0]!;
+  return new Uint8Array(Buffer.concat(parts));
+}
+
+/**
+ * A grid (ISO/IEC 23008-12, 6.6.2.3): rows x columns of equal tiles, cropped to the output size.
+ * The output size must be the grid's ispe, the tiles must all have the same ispe, and the tiles
+ * must cover the canvas with only the last row and column reaching past it (MIAF 7.3.11.4.2, which
+ * libavif enforces too), so that no tile decodes more than the canvas needs. Returns the tiles.
+ */
+function checkGrid(r: Reader, avif: AvifItems, item: number): number[] {
+  const data = itemData(r, avif, item);
+  const grid = new Reader(data, 'avif');
+  const wide = (grid.u8(1, 'grid item') & 1) === 1;
+  const rows = grid.u8(2, 'grid item') + 1;
+  const columns = grid.u8(3, 'grid item') + 1;
+  const outputWidth = wide ? grid.u32(4, 'grid item') : grid.u16(4, 'grid item');
+  const outputHeight = wide ? grid.u32(8, 'grid item') : grid.u16(6, 'grid item');
+  const size = itemSize(r, avif, item);
+  if (outputWidth !== size.width || outputHeight !== size.height) {
+    throw r.corrupt(
+      `grid item ${item}'s ispe declares ${size.width}x${size.height} but the grid's output is ${outputWidth}x${outputHeight}`,
+      { item, declared: [size.width, size.height], grid: [outputWidth, outputHeight] },
+    );
+  }
+  const tiles = (avif.references.get(item) ?? [])
+    .filter((ref) => ref.type === 'dimg')
+    .flatMap((ref) => ref.to);
+  if (tiles.length < rows * columns) {
+    throw r.corrupt(`grid item ${item} has ${rows}x${columns} cells but ${tiles.length} tiles`, { item });
+  }
+  const used = tiles.slice(0, rows * columns);
+  const tile = itemSize(r, avif, used[0]!);
+  for (const other of used) {
+    const s = itemSize(r, avif, other);
+    if (s.width !== tile.width || s.height !== tile.height) {
+      throw r.corrupt(
+        `grid item ${item}'s tiles differ in size (${tile.width}x${tile.height} and ${s.width}x${s.height})`,
+        { item },
+      );
+    }
+    if (avif.itemTypes.get(other) !== 'av01') {
+      throw r.corrupt(`grid item ${item}'s tile ${other} is not an AV1 image`, { item, tile: other });
+    }
+  }
+  const covers = (cells: number, tileSize: number, output: number) =>
+    cells * tileSize >= output && (cells - 1) * tileSize < output;
+  if (!covers(columns, tile.width, outputWidth) || !covers(rows, tile.height, outputHeight)) {
+    throw r.corrupt(
+      `grid item ${item}'s ${rows}x${columns} tiles of ${tile.width}x${tile.height} do not fit its ${outputWidth}x${outputHeight} canvas`,
+      { item, tiles: [columns, rows], tile: [tile.width, tile.height], grid: [outputWidth, outputHeight] },
+    );
+  }
+  return used;
 }
 
 function readItemTypes(r: Reader, iinf: Box | undefined): Map<number, string> {
@@ -519,11 +731,15 @@ function readProperties(
   return { boxes, associations };
 }
 
-function readItemLocations(
-  r: Reader,
-  iloc: Box | undefined,
-): Map<number, { offset: number; length: number }> {
-  const locations = new Map<number, { offset: number; length: number }>();
+interface ItemLocation {
+  /** 0: offsets in the file; 1: offsets in the idat box; 2: in other items. */
+  readonly method: number;
+  /** With the base offset added; a length of 0 means "to the end". */
+  readonly extents: readonly { offset: number; length: number }[];
+}
+
+function readItemLocations(r: Reader, iloc: Box | undefined): Map<number, ItemLocation> {
+  const locations = new Map<number, ItemLocation>();
   if (!iloc) return locations;
   const version = r.u8(iloc.body, 'iloc box');
   let offset = iloc.body + 4;
@@ -538,27 +754,23 @@ function readItemLocations(
   for (let i = 0; i < count; i++) {
     const item = version < 2 ? r.u16(offset, 'iloc box') : r.u32(offset, 'iloc box');
     offset += version < 2 ? 2 : 4;
-    const constructionMethod = version === 1 || version === 2 ? r.u16(offset, 'iloc box') & 0xf : 0;
+    const method = version === 1 || version === 2 ? r.u16(offset, 'iloc box') & 0xf : 0;
     if (version === 1 || version === 2) offset += 2;
     offset += 2; // data_reference_index
     const base = r.uint(offset, baseOffsetSize, 'iloc box');
     offset += baseOffsetSize;
-    const extents = r.u16(offset, 'iloc box');
+    const count = r.u16(offset, 'iloc box');
     offset += 2;
-    let first: { offset: number; length: number } | undefined;
-    let total = 0;
-    for (let e = 0; e < extents; e++) {
+    const extents: { offset: number; length: number }[] = [];
+    for (let e = 0; e < count; e++) {
       offset += indexSize;
       const extentOffset = r.uint(offset, offsetSize, 'iloc box');
       offset += offsetSize;
       const extentLength = r.uint(offset, lengthSize, 'iloc box');
       offset += lengthSize;
-      first ??= { offset: base + extentOffset, length: extentLength };
-      total = Math.max(total, base + extentOffset + extentLength);
+      extents.push({ offset: base + extentOffset, length: extentLength });
     }
-    // Only file-offset items (construction method 0) can be checked against the file length.
-    if (first && constructionMethod === 0)
-      locations.set(item, { offset: first.offset, length: total - first.offset });
+    locations.set(item, { method, extents });
   }
   return locations;
 }

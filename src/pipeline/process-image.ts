@@ -10,12 +10,14 @@ import type { ImageHeader } from '../image/probe.ts';
 import { crop, flatten, hasTransparency, pad, type RawImage } from '../image/raw.ts';
 import { boxShrink, boxShrinkPremultiplied, integerShrink } from '../image/shrink.ts';
 import type { Deadline } from './deadline.ts';
+import { checkMemoryBudget } from './memory-budget.ts';
 import { centred, type FormatLimit, planSteps, type Region, type Size, type Step } from './plan.ts';
 
 /**
  * One image through the pipeline, from bytes to encoded variants, with no I/O:
- * sniff -> probe header -> check limits -> decode once -> resize largest to smallest (orienting the
- * first resize result) -> encode each variant in each of its formats.
+ * sniff -> probe header -> check limits -> plan -> check the memory estimate -> decode once ->
+ * resize largest to smallest (orienting the first resize result) -> encode each variant in each of
+ * its formats.
  */
 
 export interface EncodeResult {
@@ -35,10 +37,13 @@ export interface Encoder {
   ): Promise<EncodeResult>;
   /** True if encodes run elsewhere: the pipeline keeps resizing while they are in flight. */
   readonly parallel: boolean;
+  /** Encodes that can run at once, each with its own codec instances (absent: one). */
+  readonly workers?: number;
 }
 
 export const inThreadEncoder: Encoder = {
   parallel: false,
+  workers: 1,
   async encode(format, image, options, signal) {
     // A running encode holds this thread: the deadline can only stop one before it starts.
     signal?.throwIfAborted();
@@ -103,8 +108,11 @@ export async function processImage(
 
   const steps = planSteps({ width: header.displayWidth, height: header.displayHeight }, config.variants);
   const lastUse = lastUses(steps);
+  const shrink = loadShrink(header, steps);
+  const decoded = { width: Math.ceil(header.width / shrink), height: Math.ceil(header.height / shrink) };
+  checkMemoryBudget(header, decoded, steps, encoder.workers ?? 1, config.limits.memory);
   deadline?.enter('decode');
-  let source: RawImage | undefined = await decodeChecked(header, bytes, loadShrink(header, steps), deadline);
+  let source: RawImage | undefined = await decodeChecked(header, bytes, shrink, deadline);
   lap('decode');
   const transparent = header.hasAlpha && hasTransparency(source);
 

@@ -43,6 +43,8 @@ export interface ProcessDeps {
   readonly encoder?: Encoder;
   /** Reprocess even when a manifest for the same ETag and configuration exists. */
   readonly force?: boolean;
+  /** Runs a stage under a tracing span (X-Ray through Powertools in Lambda); as is without one. */
+  readonly trace?: <T>(stage: string, run: () => Promise<T>) => Promise<T>;
   /** When the Lambda invocation times out (a performance.now() time): caps the image's time budget. */
   readonly invocationEndsAt?: number;
 }
@@ -127,7 +129,8 @@ export async function processObject(ref: ObjectRef, deps: ProcessDeps): Promise<
     invocationEndsAt: deps.invocationEndsAt,
   });
   try {
-    image = await processImage(object.body, deps.config, deps.encoder ?? inThreadEncoder, deadline);
+    const run = () => processImage(object.body, deps.config, deps.encoder ?? inThreadEncoder, deadline);
+    image = await (deps.trace ? deps.trace('processImage', run) : run());
   } catch (error) {
     if (error instanceof InvalidImageError) return quarantine(ref, deps, error, readBase, started);
     throw error;

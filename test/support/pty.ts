@@ -19,8 +19,15 @@ export function runInPty(
 ): Promise<Run> {
   const command = [process.execPath, CLI, ...args].map(shellQuote).join(' ');
   const size = `stty cols ${options.columns ?? 120} rows 40`;
-  // The terminal decides about colour, not the test runner's own FORCE_COLOR.
-  const { FORCE_COLOR: _force, NO_COLOR: _no, ...inherited } = process.env;
+  // The terminal decides about colour, not the test runner's environment: Node turns colour off
+  // for FORCE_COLOR=0, NO_COLOR, NODE_DISABLE_COLORS and an unnamed CI (CI=true), so none leak in.
+  const {
+    FORCE_COLOR: _force,
+    NO_COLOR: _no,
+    NODE_DISABLE_COLORS: _disable,
+    CI: _ci,
+    ...inherited
+  } = process.env;
   return new Promise((resolve, reject) => {
     const child = spawn('script', ['-qfec', `${size}; exec ${command}`, '/dev/null'], {
       cwd: options.cwd ?? REPO_ROOT,

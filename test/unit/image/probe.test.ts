@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidImageError } from '../../../src/core/errors.ts';
 import { type InputFormat, isInputFormat } from '../../../src/core/formats.ts';
+import { parseSequenceHeader } from '../../../src/image/av1.ts';
 import { MAX_JPEG_SCANS, probeImage } from '../../../src/image/probe.ts';
+import { buildAvif, findBox, topLevelBox } from '../../support/avif.ts';
 import { fixtures, readFixture } from '../../support/fixtures.ts';
 import { progressiveJpeg, scanSegments, withRepeatedScan } from '../../support/scans.ts';
 
@@ -147,3 +149,202 @@ function catchError(run: () => unknown): InvalidImageError {
   }
   throw new Error('expected an InvalidImageError');
 }
+
+describe('probeImage on AVIF: the AV1 sequence header against ispe', () => {
+  const small = readFixture('edge/formats/avif-8bit-420.avif'); // 480x325, 8-bit 4:2:0
+  const large = readFixture('edge/bombs/avif-7000x7000-ispe-64x64.avif'); // a 7000x7000 frame
+  const frame = (file: Uint8Array, width: number, height: number) => ({
+    data: topLevelBox(file, 'mdat'),
+    av1C: findBox(file, 'av1C'),
+    width,
+    height,
+  });
+
+  it('reads the bit depth and chroma subsampling of the AV1 frames', () => {
+    expect(probeImage('avif', small).layout).toEqual({ bitDepth: 8, channels: 3, chroma: '4:2:0' });
+    expect(probeImage('avif', readFixture('edge/formats/avif-10bit-444.avif')).layout).toEqual({
+      bitDepth: 10,
+      channels: 3,
+      chroma: '4:4:4',
+    });
+  });
+
+  it('refuses an ispe of 64x64 in front of a 7000x7000 frame, naming both sizes', () => {
+    const error = catchError(() => probeImage('avif', large));
+    expect(error.reason).toBe('corrupt');
+    expect(error.message).toBe(
+      "The avif file is malformed: item 1's ispe declares 64x64 but its AV1 sequence header declares frames of up to 7000x7000",
+    );
+    expect(error.details).toMatchObject({ declared: [64, 64], coded: [7000, 7000] });
+  });
+
+  it('refuses a real file whose ispe was rewritten, smaller or larger than its frame', () => {
+    for (const [width, height] of [
+      [64, 64],
+      [960, 650],
+    ] as const) {
+      const error = catchError(() => probeImage('avif', buildAvif(frame(small, width, height))));
+      expect(error.message).toBe(
+        `The avif file is malformed: item 1's ispe declares ${width}x${height} but its AV1 sequence header declares frames of up to 480x325`,
+      );
+    }
+    expect(probeImage('avif', buildAvif(frame(small, 480, 325))).width).toBe(480);
+  });
+
+  it('refuses an alpha item whose frame is larger than its ispe', () => {
+    const error = catchError(() =>
+      probeImage('avif', buildAvif(frame(small, 480, 325), frame(large, 480, 325))),
+    );
+    expect(error.message).toBe(
+      "The avif file is malformed: item 2's ispe declares 480x325 but its AV1 sequence header declares frames of up to 7000x7000",
+    );
+  });
+
+  it('reads AV1 data stored in the idat box', () => {
+    const header = probeImage('avif', buildAvif({ ...frame(small, 480, 325), inIdat: true }));
+    expect([header.width, header.height, header.layout.chroma]).toEqual([480, 325, '4:2:0']);
+    const error = catchError(() => probeImage('avif', buildAvif({ ...frame(large, 64, 64), inIdat: true })));
+    expect(error.message).toMatch(/ispe declares 64x64 but .* up to 7000x7000$/);
+  });
+
+  it('refuses AV1 data without a sequence header: its frame size cannot be known', () => {
+    // The fixture's data: a temporal delimiter (2 bytes), the sequence header OBU, then the frame.
+    const data = topLevelBox(small, 'mdat');
+    expect([data[0], data[2]! >> 3]).toEqual([0x12, 1]);
+    const withoutHeader = new Uint8Array([...data.subarray(0, 2), ...data.subarray(4 + data[3]!)]);
+    const error = catchError(() =>
+      probeImage('avif', buildAvif({ ...frame(small, 480, 325), data: withoutHeader })),
+    );
+    expect(error.reason).toBe('corrupt');
+    expect(error.message).toBe(
+      "The avif file is malformed: item 1's AV1 data has no sequence header, so its frame size is unknown",
+    );
+  });
+
+  it('refuses an OBU whose size runs past the item data', () => {
+    const data = topLevelBox(small, 'mdat').slice();
+    data[3] = 0x7f; // the sequence header OBU's size
+    const error = catchError(() =>
+      probeImage('avif', buildAvif({ ...frame(small, 480, 325), data: data.subarray(0, 60) })),
+    );
+    expect(error.reason).toBe('corrupt');
+    expect(error.message).toMatch(
+      /^The avif file is malformed: item 1's AV1 data: the OBU at byte 2 declares 127 bytes/,
+    );
+  });
+});
+
+describe('parseSequenceHeader', () => {
+  /** Writes fields MSB first, as f(n) reads them. */
+  function bits(fields: [value: number, width: number][]): Uint8Array {
+    const out: number[] = [];
+    let current = 0;
+    let used = 0;
+    for (const [value, width] of fields)
+      for (let i = width - 1; i >= 0; i--) {
+        current = (current << 1) | (Math.floor(value / 2 ** i) & 1);
+        if (++used === 8) {
+          out.push(current);
+          current = 0;
+          used = 0;
+        }
+      }
+    if (used > 0) out.push(current << (8 - used));
+    return Uint8Array.from(out);
+  }
+
+  it('reads a full (not reduced) header with timing, decoder model and two operating points', () => {
+    const header = bits([
+      [2, 3], // seq_profile 2
+      [0, 1], // still_picture
+      [0, 1], // reduced_still_picture_header
+      [1, 1], // timing_info_present_flag
+      [1001, 32], // num_units_in_display_tick
+      [60000, 32], // time_scale
+      [1, 1], // equal_picture_interval
+      [0b00101, 5], // uvlc: two leading zeros, then 1, then 01 -> 4
+      [1, 1], // decoder_model_info_present_flag
+      [9, 5], // buffer_delay_length_minus_1 -> 10 bits
+      [1, 32], // num_units_in_decoding_tick
+      [4, 5], // buffer_removal_time_length_minus_1
+      [4, 5], // frame_presentation_time_length_minus_1
+      [1, 1], // initial_display_delay_present_flag
+      [1, 5], // operating_points_cnt_minus_1 -> 2
+      [0x101, 12], // operating_point_idc[0]
+      [9, 5], // seq_level_idx[0] > 7
+      [1, 1], // seq_tier[0]
+      [1, 1], // decoder_model_present_for_this_op[0]
+      [100, 10], // decoder_buffer_delay
+      [200, 10], // encoder_buffer_delay
+      [0, 1], // low_delay_mode_flag
+      [1, 1], // initial_display_delay_present_for_this_op[0]
+      [3, 4], // initial_display_delay_minus_1
+      [0, 12], // operating_point_idc[1]
+      [5, 5], // seq_level_idx[1]
+      [0, 1], // decoder_model_present_for_this_op[1]
+      [0, 1], // initial_display_delay_present_for_this_op[1]
+      [12, 4], // frame_width_bits_minus_1 -> 13 bits
+      [11, 4], // frame_height_bits_minus_1 -> 12 bits
+      [6999, 13], // max_frame_width_minus_1
+      [3999, 12], // max_frame_height_minus_1
+      [1, 1], // frame_id_numbers_present_flag
+      [5, 4], // delta_frame_id_length_minus_2
+      [2, 3], // additional_frame_id_length_minus_1
+      [0b111, 3], // use_128x128_superblock, enable_filter_intra, enable_intra_edge_filter
+      [0b1111, 4], // interintra, masked compound, warped motion, dual filter
+      [1, 1], // enable_order_hint
+      [0b11, 2], // enable_jnt_comp, enable_ref_frame_mvs
+      [0, 1], // seq_choose_screen_content_tools
+      [1, 1], // seq_force_screen_content_tools
+      [0, 1], // seq_choose_integer_mv
+      [1, 1], // seq_force_integer_mv
+      [6, 3], // order_hint_bits_minus_1
+      [0b011, 3], // enable_superres, enable_cdef, enable_restoration
+      [1, 1], // high_bitdepth
+      [1, 1], // twelve_bit
+      [0, 1], // mono_chrome
+      [1, 1], // color_description_present_flag
+      [9, 8], // color_primaries BT.2020
+      [16, 8], // transfer_characteristics PQ
+      [9, 8], // matrix_coefficients BT.2020 NCL
+      [0, 1], // color_range
+      [1, 1], // subsampling_x
+      [0, 1], // subsampling_y
+      [0, 1], // separate_uv_delta_q
+      [0, 1], // film_grain_params_present
+    ]);
+    expect(parseSequenceHeader(header)).toEqual({
+      profile: 2,
+      maxWidth: 7000,
+      maxHeight: 4000,
+      bitDepth: 12,
+      monochrome: false,
+      chroma: '4:2:2',
+    });
+    // Cut anywhere, it reports where it ran out instead of reading past the end.
+    expect(() => parseSequenceHeader(header.subarray(0, 20))).toThrow(
+      'the sequence header ends after 20 bytes, inside a field',
+    );
+  });
+
+  it('reads a reduced still-picture header of a monochrome image', () => {
+    const header = bits([
+      [0, 3],
+      [1, 1], // still_picture
+      [1, 1], // reduced_still_picture_header
+      [8, 5], // seq_level_idx[0]
+      [15, 4],
+      [15, 4],
+      [65535, 16], // 65536 wide
+      [0, 16], // 1 high
+      [0, 3],
+      [0, 3],
+      [0, 1], // high_bitdepth
+      [1, 1], // mono_chrome
+      [0, 1], // color_description_present_flag
+      [1, 1], // color_range
+      [0, 1], // film_grain_params_present
+    ]);
+    expect(parseSequenceHeader(header)).toMatchObject({ maxWidth: 65536, maxHeight: 1, chroma: '4:0:0' });
+  });
+});

@@ -6,9 +6,13 @@ import type { InputFormat } from '../../../src/core/formats.ts';
 import { inspectImage } from '../../../src/image/inspect.ts';
 import { crop } from '../../../src/image/raw.ts';
 import { sniffFormat } from '../../../src/image/sniff.ts';
+import { estimateMemory } from '../../../src/pipeline/memory-budget.ts';
 import { planSteps } from '../../../src/pipeline/plan.ts';
 import { loadShrink, processImage } from '../../../src/pipeline/process-image.ts';
+import { buildAvif, findBox, topLevelBox } from '../../support/avif.ts';
 import { CARD_QUADRANTS, fixtures, readFixture } from '../../support/fixtures.ts';
+import { inFreshProcess } from '../../support/fresh.ts';
+import { pngRgba16 } from '../../support/png.ts';
 import { progressiveJpeg, scanSegments, withRepeatedScan } from '../../support/scans.ts';
 import { hasTool, identify, metadataTags } from '../../support/tools.ts';
 
@@ -180,6 +184,95 @@ describe('processImage', () => {
     );
     // Decoding would need 1 GiB for the RGBA buffer alone.
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(16 * 1024 * 1024);
+  });
+
+  it('refuses an AVIF whose ispe hides a 49 MP frame without decoding it', async () => {
+    // Decoding the 7000x7000 frame takes ~800 MB; set up and refused from the header, far less.
+    const { result, peakRssBytes } = await inFreshProcess<{ reason: string; message: string }>(
+      {
+        processImage: 'src/pipeline/process-image.ts',
+        parsePipelineConfig: 'src/config/document.ts',
+        readFileSync: 'node:fs',
+      },
+      `const bytes = readFileSync('fixtures/edge/bombs/avif-7000x7000-ispe-64x64.avif');
+       const error = await processImage(bytes, parsePipelineConfig({})).catch((e) => e);
+       return { reason: error.reason, message: error.message };`,
+    );
+    expect(result).toEqual({
+      reason: 'corrupt',
+      message:
+        "The avif file is malformed: item 1's ispe declares 64x64 but its AV1 sequence header declares frames of up to 7000x7000",
+    });
+    expect(peakRssBytes).toBeLessThan(300 * 1024 * 1024);
+  });
+
+  it('decodes the AVIF files the tests build (their structure is what libavif reads)', async () => {
+    const file = readFixture('edge/formats/avif-8bit-420.avif');
+    const frame = { data: topLevelBox(file, 'mdat'), av1C: findBox(file, 'av1C'), width: 480, height: 325 };
+    for (const built of [buildAvif(frame), buildAvif({ ...frame, inIdat: true }), buildAvif(frame, frame)]) {
+      const image = await decode('avif', built);
+      expect([image.width, image.height]).toEqual([480, 325]);
+    }
+  });
+
+  describe('memory budget', () => {
+    const MiB = 1024 * 1024;
+    const variants = [
+      { name: 'large', width: 1600 },
+      { name: 'small', width: 64 },
+    ];
+    const withMemory = (mb: number) =>
+      parsePipelineConfig({ variants, formats: { webp: { effort: 0 } } }, 'config', {
+        memory: { mb, source: 'IMGPIPE_MEMORY_MB' },
+      });
+    /** The budget in MiB at which this image's estimate just fits. */
+    const fittingBudget = (bytes: Uint8Array) => {
+      const { variants: specs, limits } = withMemory(1);
+      const header = inspectImage(bytes, limits);
+      const steps = planSteps({ width: header.displayWidth, height: header.displayHeight }, specs);
+      const decoded = { width: header.width, height: header.height };
+      return Math.ceil(estimateMemory(header, decoded, steps, 1).bytes / MiB);
+    };
+
+    it('refuses a 16-bit RGBA PNG of 7071x7071 (50 MP) from its header under 512 MiB', async () => {
+      const bytes = pngRgba16(7071, 7071, { headerOnly: true });
+      const before = process.memoryUsage().arrayBuffers;
+      const error = (await processImage(bytes, withMemory(512)).catch(
+        (e: unknown) => e,
+      )) as InvalidImageError;
+      expect(error.reason).toBe('over-memory-budget');
+      expect(error.message).toMatch(
+        /^The png image of 7071x7071 needs an estimated [\d,]+ MiB of memory, more than the 512 MiB the process has \(IMGPIPE_MEMORY_MB\): \d+ MiB baseline \(encoding in this thread\) \+ the larger of decoding, 50\.0 MP x \d+ bytes\/pixel for png 16-bit RGBA = [\d,]+ MiB, and resizing and encoding the variants, [\d,]+ MiB$/,
+      );
+      expect(error.details).toMatchObject({ budgetMb: 512, kind: 'png 16-bit RGBA', width: 7071 });
+      // Its header only (the data stops after one row): decoding would have called it truncated.
+      expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(16 * MiB);
+    });
+
+    it.each([
+      [
+        'a 16-bit RGBA PNG',
+        () => pngRgba16(400, 300, { pixel: (x, y) => [x * 160, y * 200, 30000, 65535 - x * 100] }),
+      ],
+      ['a 10-bit 4:4:4 AVIF', () => readFixture('edge/formats/avif-10bit-444.avif')],
+      ['an 8-bit 4:2:0 AVIF', () => readFixture('edge/formats/avif-8bit-420.avif')],
+    ])(
+      'refuses %s under a budget just below its estimate and processes it at its estimate',
+      async (_, make) => {
+        const bytes = make();
+        const budget = fittingBudget(bytes);
+        const error = (await processImage(bytes, withMemory(budget - 1)).catch(
+          (e: unknown) => e,
+        )) as InvalidImageError;
+        expect(error.reason).toBe('over-memory-budget');
+        expect(error.message).toContain(
+          `, more than the ${budget - 1} MiB the process has (IMGPIPE_MEMORY_MB)`,
+        );
+        expect(error.message).toMatch(new RegExp(`needs an estimated ${budget.toLocaleString('en-US')} MiB`));
+        const result = await processImage(bytes, withMemory(budget));
+        expect(result.outputs.map((o) => o.variant)).toEqual(['large', 'small']);
+      },
+    );
   });
 
   it('refuses a progressive JPEG with its last scan repeated 3000 times before decoding it', async () => {

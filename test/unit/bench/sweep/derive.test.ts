@@ -5,6 +5,7 @@ import {
   fitMaxPixels,
   MIN_BYTES_PER_PIXEL,
 } from '../../../../bench/sweep/derive.ts';
+import { decodeCost, MAX_DECODE_BYTES_PER_PIXEL } from '../../../../src/codecs/memory.ts';
 
 describe('deriveTimeout', () => {
   it('is the slowest invocation times the margin, rounded up to a second', () => {
@@ -36,20 +37,21 @@ describe('deriveProvisionedConcurrency', () => {
 });
 
 describe('fitMaxPixels', () => {
-  // A line of 40 bytes per pixel (38.15 MiB/MP) from 200 MiB: steeper than the floor.
-  const slope = 40 / (1024 * 1024);
+  // A line of 60 bytes per pixel (57.22 MiB/MP) from 200 MiB: steeper than the floor.
+  const slope = 60 / (1024 * 1024);
   const points = [1e6, 2e6, 16e6].map((pixels) => ({ pixels, rssMb: 200 + slope * pixels }));
 
   it('solves the fitted line for the memory budget and rounds down to whole megapixels', () => {
     const { maxPixels, fit } = fitMaxPixels(points, 1024, 0.15, 1e6);
-    // (1024 x 0.85 - 200) / slope = 17.57 MP -> 17 MP.
+    // (1024 x 0.85 - 200) / slope = 11.72 MP -> 11 MP.
     expect(fit.kind).toBe('fit');
     if (fit.kind !== 'fit') return;
     expect(fit.interceptMb).toBeCloseTo(200, 6);
-    expect(fit.slopeMbPerMp).toBeCloseTo(40 / 1.048576, 6);
+    expect(MIN_BYTES_PER_PIXEL).toBeLessThan(60);
+    expect(fit.slopeMbPerMp).toBeCloseTo(60 / 1.048576, 6);
     expect(fit.budgetMb).toBeCloseTo(870.4, 6);
-    expect(fit.rawPixels / 1e6).toBeCloseTo(17.57, 1);
-    expect(maxPixels).toBe(17_000_000);
+    expect(fit.rawPixels / 1e6).toBeCloseTo(11.72, 1);
+    expect(maxPixels).toBe(11_000_000);
   });
 
   it('keeps the result between 1 MP and 100 MP', () => {
@@ -58,8 +60,11 @@ describe('fitMaxPixels', () => {
   });
 
   it('does not let the corpus make the slope shallower than the worst format measured', () => {
-    // Above every format's measured cost per pixel (derive.ts), so a JPEG corpus cannot lower it.
-    expect(MIN_BYTES_PER_PIXEL).toBeGreaterThanOrEqual(27);
+    // The costliest decode of the codecs' memory table, so a JPEG corpus cannot lower it.
+    expect(MIN_BYTES_PER_PIXEL).toBe(Math.ceil(MAX_DECODE_BYTES_PER_PIXEL));
+    expect(MIN_BYTES_PER_PIXEL).toBeGreaterThan(
+      decodeCost('jpeg', { bitDepth: 8, channels: 3 }).bytesPerPixel,
+    );
     const flat = [
       { pixels: 1e6, rssMb: 300 },
       { pixels: 2e6, rssMb: 300.5 },
@@ -105,7 +110,8 @@ describe('fitMaxPixels', () => {
     if (falling.fit.kind !== 'fit') throw new Error('expected a fit');
     expect(falling.fit.fittedSlopeMbPerMp).toBeLessThan(0);
     expect(falling.fit.slopeMbPerMp).toBeCloseTo((MIN_BYTES_PER_PIXEL * 1e6) / (1024 * 1024), 6);
-    // Through (1 MP, 400 MiB): (870.4 - 400 + 26.7) / 26.7 = 18.6 MP -> 18 MP.
-    expect(falling.maxPixels).toBe(18_000_000);
+    // Through (1 MP, 400 MiB) at the floor's slope: 1 MP + (870.4 - 400) / slope, whole MP.
+    const slope = (MIN_BYTES_PER_PIXEL * 1e6) / (1024 * 1024);
+    expect(falling.maxPixels).toBe(Math.floor(1 + (870.4 - 400) / slope) * 1e6);
   });
 });

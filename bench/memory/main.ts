@@ -1,0 +1,498 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs, promisify } from 'node:util';
+import { type Column, renderTable } from '../../src/cli/table.ts';
+import { encode } from '../../src/codecs/index.ts';
+import { decodeCost, ENCODE_COST } from '../../src/codecs/memory.ts';
+import { parsePipelineConfig } from '../../src/config/document.ts';
+import { IMAGE_ENV } from '../../src/core/runtime.ts';
+import { inspectImage } from '../../src/image/inspect.ts';
+import { estimateMemory } from '../../src/pipeline/memory-budget.ts';
+import { planSteps } from '../../src/pipeline/plan.ts';
+import { loadShrink } from '../../src/pipeline/process-image.ts';
+import type { Task, TaskResult } from './child.ts';
+import { pattern } from './patterns.ts';
+
+/**
+ * `npm run bench -- memory`: what an image costs in memory, measured as the sweep measures (peak
+ * RSS of a fresh Node process set up as the function is, in the container image's environment),
+ * to give src/codecs/memory.ts its figures and to check the estimate made from them.
+ *
+ * 1. Baseline: a process set up with 1 thread (encoding in it) and with 2 and 3 encoder threads;
+ *    and the same after one 1600x1200 image of each input format (warm: codec heaps under 48 MiB
+ *    are kept between images).
+ * 2. Decoding, per kind of input (format, bit depth, channels, chroma subsampling): synthetic
+ *    images at two sizes, decoded alone. Bytes per pixel = the most of the slope between the two
+ *    sizes and each size's (peak - set-up RSS) / pixels: WASM heaps grow in steps, so a slope
+ *    alone can come out low.
+ * 3. Encoding per format, of a smooth gradient and of text-like screen content (libaom spends
+ *    several times more on the second), and the resampler, the same way per pixel.
+ * 4. The check: processImage() on the synthetic images with several pipeline documents and
+ *    encoder threads, in a process made warm by one 1600x1200 image of each input format first,
+ *    the estimate (pipeline/memory-budget.ts) beside the measured peak. An estimate below what was
+ *    measured is a failure (exit status 1).
+ */
+const CHILD = fileURLToPath(new URL('./child.ts', import.meta.url));
+const run = promisify(execFile);
+const MiB = 1024 * 1024;
+
+interface Sources {
+  readonly rgb8: string;
+  readonly rgba8: string;
+  readonly rgb16: string;
+  readonly rgba16: string;
+  /** Text-like strokes on white (patterns.ts), as PNG bytes. */
+  screen(): Promise<Uint8Array>;
+}
+
+interface Kind {
+  readonly name: string;
+  readonly ext: string;
+  make(sources: Sources, out: string): Promise<void>;
+}
+
+const CONVERT = process.env.CONVERT ?? 'convert';
+const tool = (command: string, ...args: string[]) =>
+  run(command, args, { maxBuffer: 64 * 1024 * 1024 }).then(() => undefined);
+const convert = (input: string, ...args: string[]) => tool(CONVERT, input, ...args);
+const avifenc = (input: string, out: string, ...args: string[]) =>
+  tool('avifenc', '-s', '10', '-j', '1', '--min', '20', '--max', '30', ...args, input, out);
+const cwebp = (input: string, out: string, ...args: string[]) =>
+  tool('cwebp', '-quiet', ...args, input, '-o', out);
+
+const KINDS: readonly Kind[] = [
+  {
+    name: 'jpeg 4:2:0',
+    ext: 'jpg',
+    make: (s, o) => convert(s.rgb8, '-quality', '85', '-sampling-factor', '2x2,1x1,1x1', o),
+  },
+  {
+    name: 'jpeg gray',
+    ext: 'jpg',
+    make: (s, o) => convert(s.rgb8, '-colorspace', 'Gray', '-quality', '85', o),
+  },
+  {
+    name: 'png 8-bit gray',
+    ext: 'png',
+    make: (s, o) => convert(s.rgb8, '-colorspace', 'Gray', '-depth', '8', `PNG:${o}`),
+  },
+  { name: 'png 8-bit palette', ext: 'png', make: (s, o) => convert(s.rgb8, '-colors', '200', `PNG8:${o}`) },
+  { name: 'png 8-bit RGB', ext: 'png', make: (s, o) => convert(s.rgb8, `PNG24:${o}`) },
+  { name: 'png 8-bit RGBA', ext: 'png', make: (s, o) => convert(s.rgba8, `PNG32:${o}`) },
+  {
+    name: 'png 16-bit gray',
+    ext: 'png',
+    make: (s, o) => convert(s.rgb16, '-colorspace', 'Gray', '-depth', '16', `PNG:${o}`),
+  },
+  { name: 'png 16-bit RGB', ext: 'png', make: (s, o) => convert(s.rgb16, `PNG48:${o}`) },
+  { name: 'png 16-bit RGBA', ext: 'png', make: (s, o) => convert(s.rgba16, `PNG64:${o}`) },
+  { name: 'png screen', ext: 'png', make: async (s, o) => writeFile(o, await s.screen()) },
+  { name: 'webp lossy', ext: 'webp', make: (s, o) => cwebp(s.rgb8, o, '-q', '80') },
+  { name: 'webp lossy alpha', ext: 'webp', make: (s, o) => cwebp(s.rgba8, o, '-q', '80') },
+  { name: 'webp lossless', ext: 'webp', make: (s, o) => cwebp(s.rgb8, o, '-lossless', '-z', '1') },
+  { name: 'webp lossless alpha', ext: 'webp', make: (s, o) => cwebp(s.rgba8, o, '-lossless', '-z', '1') },
+  { name: 'avif 8-bit 4:0:0', ext: 'avif', make: (s, o) => avifenc(s.rgb8, o, '-d', '8', '-y', '400') },
+  { name: 'avif 8-bit 4:2:0', ext: 'avif', make: (s, o) => avifenc(s.rgb8, o, '-d', '8', '-y', '420') },
+  { name: 'avif 8-bit 4:4:4', ext: 'avif', make: (s, o) => avifenc(s.rgb8, o, '-d', '8', '-y', '444') },
+  {
+    name: 'avif 8-bit 4:2:0 alpha',
+    ext: 'avif',
+    make: (s, o) => avifenc(s.rgba8, o, '-d', '8', '-y', '420'),
+  },
+  { name: 'avif 10-bit 4:2:0', ext: 'avif', make: (s, o) => avifenc(s.rgb16, o, '-d', '10', '-y', '420') },
+  { name: 'avif 10-bit 4:4:4', ext: 'avif', make: (s, o) => avifenc(s.rgb16, o, '-d', '10', '-y', '444') },
+  {
+    name: 'avif 10-bit 4:4:4 alpha',
+    ext: 'avif',
+    make: (s, o) => avifenc(s.rgba16, o, '-d', '10', '-y', '444'),
+  },
+  { name: 'avif 12-bit 4:4:4', ext: 'avif', make: (s, o) => avifenc(s.rgb16, o, '-d', '12', '-y', '444') },
+];
+
+/** processImage() runs whose estimate is checked against the measured peak. */
+const CHECKS: readonly {
+  kinds: RegExp;
+  size: 'small' | 'large';
+  label: string;
+  document?: unknown;
+  workers: number;
+}[] = [
+  { kinds: /./, size: 'large', label: 'default variants', workers: 1 },
+  {
+    kinds: /^(jpeg 4:2:0|png 8-bit RGBA|avif 8-bit 4:2:0)$/,
+    size: 'large',
+    label: 'default variants, 2 encoder threads',
+    workers: 2,
+  },
+  {
+    kinds: /^(jpeg 4:2:0|png 8-bit RGB|png 16-bit RGBA|webp lossy|avif 10-bit 4:4:4)$/,
+    size: 'small',
+    label: 'a full-size JPEG and WebP variant',
+    document: { variants: [{ name: 'full' }], formats: { jpeg: {}, webp: {} } },
+    workers: 1,
+  },
+  {
+    kinds: /^(png 8-bit RGB|png screen)$/,
+    size: 'small',
+    label: 'full size and 0.8x, JPEG, WebP, AVIF, 2 encoder threads',
+    document: { variants: [{ name: 'full' }, { name: 'most', width: 3200 }] },
+    workers: 2,
+  },
+  {
+    kinds: /^(png screen)$/,
+    size: 'small',
+    label: 'a 3200-wide AVIF variant',
+    document: { variants: [{ name: 'wide', width: 3200 }], formats: { avif: {} } },
+    workers: 1,
+  },
+  {
+    kinds: /^(png 8-bit RGB|jpeg 4:2:0)$/,
+    size: 'small',
+    label: 'a 2900x2900 cover square and a 1000-wide variant',
+    document: {
+      variants: [
+        { name: 'square', width: 2900, height: 2900, fit: 'cover' },
+        { name: 'medium', width: 1000 },
+      ],
+    },
+    workers: 1,
+  },
+];
+
+async function makeSources(dir: string, width: number, height: number): Promise<Sources> {
+  const size = `${width}x${height}`;
+  const at = (name: string) => join(dir, `${name}-${size}.png`);
+  const screen = () =>
+    encode(
+      'png',
+      pattern('screen', width, height),
+      parsePipelineConfig({ formats: { png: {} } }).formatOptions,
+    );
+  const made = { rgb8: at('rgb8'), rgba8: at('rgba8'), rgb16: at('rgb16'), rgba16: at('rgba16'), screen };
+  if (existsSync(at('rgba16'))) return made;
+  const colour = ['-size', size, 'gradient:#e04010-#1040e0'];
+  const alpha = [
+    '(',
+    '-size',
+    size,
+    'gradient:white-black',
+    ')',
+    '-alpha',
+    'off',
+    '-compose',
+    'CopyOpacity',
+    '-composite',
+  ];
+  await tool(CONVERT, ...colour, `PNG24:${at('rgb8')}`);
+  await tool(CONVERT, ...colour, ...alpha, `PNG32:${at('rgba8')}`);
+  await tool(CONVERT, ...colour, '-depth', '16', `PNG48:${at('rgb16')}`);
+  await tool(CONVERT, ...colour, ...alpha, '-depth', '16', `PNG64:${at('rgba16')}`);
+  return made;
+}
+
+async function measure(task: Task): Promise<TaskResult> {
+  const { stdout } = await run(process.execPath, ['--expose-gc', CHILD, JSON.stringify(task)], {
+    env: { ...process.env, ...IMAGE_ENV },
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  return JSON.parse(stdout.trim().split('\n').at(-1)!) as TaskResult;
+}
+
+/** Bytes per pixel of two measurements: the most of the slope and of each one's cost per pixel. */
+function perPixel(a: TaskResult, b: TaskResult): { slope: number; bytesPerPixel: number } {
+  const over = (r: TaskResult) => (r.peakBytes - r.readyRssBytes) / r.pixels;
+  const slope = (b.peakBytes - a.peakBytes) / (b.pixels - a.pixels);
+  return { slope, bytesPerPixel: Math.max(slope, over(a), over(b)) };
+}
+
+interface PairRow {
+  readonly what: string;
+  readonly small: TaskResult;
+  readonly large: TaskResult;
+  /** What src/codecs/memory.ts has for it, where it has a figure. */
+  readonly table?: number;
+}
+
+interface CheckRow {
+  readonly kind: string;
+  readonly label: string;
+  readonly workers: number;
+  readonly pixels: number;
+  readonly measuredBytes: number;
+  readonly estimateBytes: number;
+}
+
+async function estimateFor(file: string, document: unknown, workers: number): Promise<number> {
+  const config = parsePipelineConfig(document ?? {});
+  const header = inspectImage(new Uint8Array(await readFile(file)), {
+    maxPixels: 1e9,
+    maxBytes: 1e10,
+    maxSecondsPerImage: 3600,
+  });
+  const steps = planSteps({ width: header.displayWidth, height: header.displayHeight }, config.variants);
+  const shrink = loadShrink(header, steps);
+  const decoded = { width: Math.ceil(header.width / shrink), height: Math.ceil(header.height / shrink) };
+  return estimateMemory(header, decoded, steps, workers).bytes;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    return await measureAll(argv);
+  } catch (error) {
+    // A bad flag is one line naming it, exit status 2, as elsewhere in bench/.
+    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`npm run bench -- memory: ${(error as Error).message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+}
+
+class UsageError extends Error {}
+
+async function measureAll(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      only: { type: 'string' },
+      sizes: { type: 'string', default: '4000x3000,6000x4000' },
+      out: { type: 'string', default: 'bench/results' },
+      phases: { type: 'string', default: 'baseline,decode,encode,resize,check' },
+      images: { type: 'string' },
+    },
+  });
+  const sizes = values.sizes!.split(',').map((s) => s.split('x').map(Number) as [number, number]);
+  if (sizes.length !== 2 || sizes.some(([w, h]) => !(w! > 0 && h! > 0)))
+    throw new UsageError(`--sizes takes two WxH sizes, e.g. 4000x3000,6000x4000; received ${values.sizes}`);
+  const only = values.only === undefined ? undefined : new RegExp(values.only, 'i');
+  const phases = new Set(values.phases!.split(','));
+  for (const phase of phases)
+    if (!['baseline', 'decode', 'encode', 'resize', 'check'].includes(phase))
+      throw new UsageError(`--phases takes baseline, decode, encode, resize and check; received ${phase}`);
+  // --images keeps the synthetic images in a folder and reuses those already there.
+  const dir = values.images ?? (await mkdtemp(join(tmpdir(), 'imgpipe-memory-')));
+  await mkdir(dir, { recursive: true });
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  try {
+    const sources = [];
+    for (const [w, h] of sizes) sources.push(await makeSources(dir, w!, h!));
+    const kinds = KINDS.filter((k) => !only || only.test(k.name));
+
+    const files = new Map<string, [string, string]>();
+    for (const kind of kinds) {
+      const pair: string[] = [];
+      for (const [i, [w, h]] of sizes.entries()) {
+        const file = join(dir, `${kind.name.replace(/[^a-z0-9]+/gi, '-')}-${w}x${h}.${kind.ext}`);
+        if (!existsSync(file)) await kind.make(sources[i]!, file);
+        pair.push(file);
+      }
+      files.set(kind.name, pair as [string, string]);
+    }
+
+    // Images of 1600x1200, one per input format, that leave a process warm (its codec heaps kept)
+    // without raising its peak above what the measured image will.
+    const warmKinds = KINDS.filter((k) =>
+      /^(jpeg 4:2:0|png 8-bit RGBA|webp lossy|avif 8-bit 4:2:0)$/.test(k.name),
+    );
+    const warmSources = await makeSources(dir, 1600, 1200);
+    const warmFiles: string[] = [];
+    for (const kind of warmKinds) {
+      const file = join(dir, `warm-${kind.name.replace(/[^a-z0-9]+/gi, '-')}-1600x1200.${kind.ext}`);
+      if (!existsSync(file)) await kind.make(warmSources, file);
+      warmFiles.push(file);
+    }
+
+    const baseline = [];
+    for (const workers of phases.has('baseline') ? [1, 2, 3] : []) {
+      const idle = await measure({ kind: 'baseline', workers });
+      const warm = await measure({ kind: 'warm', files: warmFiles, workers });
+      baseline.push({ workers, idleBytes: idle.readyRssBytes, warmBytes: warm.endRssBytes });
+      log(
+        `baseline, ${workers} thread(s): ${(idle.readyRssBytes / MiB).toFixed(0)} MiB set up, ${(warm.endRssBytes! / MiB).toFixed(0)} MiB warm`,
+      );
+    }
+
+    const decodeRows: PairRow[] = [];
+    for (const kind of phases.has('decode') ? kinds : []) {
+      const [small, large] = files.get(kind.name)!;
+      const pair = [
+        await measure({ kind: 'decode', file: small }),
+        await measure({ kind: 'decode', file: large }),
+      ];
+      const header = inspectImage(new Uint8Array(await readFile(small)), {
+        maxPixels: 1e9,
+        maxBytes: 1e10,
+        maxSecondsPerImage: 3600,
+      });
+      const table = decodeCost(header.format, header.layout).bytesPerPixel;
+      decodeRows.push({
+        what: `${kind.name} (${decodeCost(header.format, header.layout).kind})`,
+        small: pair[0]!,
+        large: pair[1]!,
+        table,
+      });
+      log(
+        `decode ${kind.name}: ${perPixel(pair[0]!, pair[1]!).bytesPerPixel.toFixed(1)} B/px (table ${table})`,
+      );
+    }
+
+    const encodeRows: PairRow[] = [];
+    for (const format of ['jpeg', 'webp', 'avif', 'png'] as const) {
+      for (const content of ['gradient', 'screen'] as const) {
+        if (!phases.has('encode') || (only && !only.test(`encode ${format}`))) continue;
+        const pair = [
+          await measure({ kind: 'encode', format, width: 1600, height: 900, content }),
+          await measure({ kind: 'encode', format, width: 3200, height: 1800, content }),
+        ];
+        const { fixedMb, bytesPerPixel } = ENCODE_COST[format];
+        // The table's fixed part and slope, as bytes per pixel at the larger size.
+        const table = Number(((fixedMb * MiB) / pair[1]!.pixels + bytesPerPixel).toFixed(1));
+        encodeRows.push({ what: `encode ${format}, ${content}`, small: pair[0]!, large: pair[1]!, table });
+        log(`encode ${format} ${content}: ${perPixel(pair[0]!, pair[1]!).bytesPerPixel.toFixed(1)} B/px`);
+      }
+    }
+    const resizeRows: PairRow[] = [];
+    if (phases.has('resize')) {
+      for (const [label, scale] of [
+        ['1.5x', 1 / 1.5],
+        ['1.1x', 1 / 1.1],
+      ] as const) {
+        const task = (width: number, height: number) =>
+          measure({
+            kind: 'resize',
+            width,
+            height,
+            outWidth: Math.round(width * scale),
+            outHeight: Math.round(height * scale),
+          });
+        const pair = [await task(3000, 2000), await task(6000, 4000)];
+        resizeRows.push({
+          what: `resize ${label} (lanczos3), per input pixel`,
+          small: pair[0]!,
+          large: pair[1]!,
+        });
+        log(`resize ${label}: ${perPixel(pair[0]!, pair[1]!).bytesPerPixel.toFixed(1)} B per input px`);
+      }
+    }
+
+    const checkRows: CheckRow[] = [];
+    if (phases.has('check')) {
+      for (const check of CHECKS) {
+        for (const kind of kinds.filter((k) => check.kinds.test(k.name))) {
+          const file = files.get(kind.name)![check.size === 'small' ? 0 : 1];
+          const result = await measure({
+            kind: 'process',
+            file,
+            workers: check.workers,
+            document: check.document,
+            warmFiles,
+          });
+          const estimateBytes = await estimateFor(file, check.document, check.workers);
+          checkRows.push({
+            kind: kind.name,
+            label: check.label,
+            workers: check.workers,
+            pixels: result.pixels,
+            measuredBytes: result.peakBytes,
+            estimateBytes,
+          });
+          log(
+            `check ${kind.name}, ${check.label}: measured ${(result.peakBytes / MiB).toFixed(0)} MiB, estimate ${(estimateBytes / MiB).toFixed(0)} MiB`,
+          );
+        }
+      }
+    }
+
+    const mib = (bytes: number) => (bytes / MiB).toFixed(0);
+    const pairColumns: Column<PairRow>[] = [
+      { header: 'what', value: (r) => r.what },
+      {
+        header: 'pixels',
+        value: (r) => `${(r.small.pixels / 1e6).toFixed(1)} / ${(r.large.pixels / 1e6).toFixed(1)} MP`,
+        align: 'right',
+      },
+      {
+        header: 'peak RSS, MiB',
+        value: (r) => `${mib(r.small.peakBytes)} / ${mib(r.large.peakBytes)}`,
+        align: 'right',
+      },
+      {
+        header: 'over set-up, MiB',
+        value: (r) =>
+          `${mib(r.small.peakBytes - r.small.readyRssBytes)} / ${mib(r.large.peakBytes - r.large.readyRssBytes)}`,
+        align: 'right',
+      },
+      { header: 'slope', value: (r) => perPixel(r.small, r.large).slope.toFixed(1), align: 'right' },
+      {
+        header: 'bytes/pixel',
+        value: (r) => perPixel(r.small, r.large).bytesPerPixel.toFixed(1),
+        align: 'right',
+      },
+      { header: 'table', value: (r) => r.table, align: 'right' },
+    ];
+    const checkColumns: Column<CheckRow>[] = [
+      { header: 'input', value: (r) => r.kind },
+      { header: 'pipeline', value: (r) => r.label },
+      { header: 'decoded', value: (r) => `${(r.pixels / 1e6).toFixed(1)} MP`, align: 'right' },
+      { header: 'peak RSS, MiB', value: (r) => mib(r.measuredBytes), align: 'right' },
+      { header: 'estimate, MiB', value: (r) => mib(r.estimateBytes), align: 'right' },
+      {
+        header: 'estimate / peak',
+        value: (r) => (r.estimateBytes / r.measuredBytes).toFixed(2),
+        align: 'right',
+      },
+    ];
+    const baselineColumns: Column<(typeof baseline)[number]>[] = [
+      {
+        header: 'threads',
+        value: (r) => (r.workers === 1 ? '1 (encoding in it)' : `1 + ${r.workers} encoder threads`),
+      },
+      { header: 'set up, MiB', value: (r) => mib(r.idleBytes), align: 'right' },
+      {
+        header: 'warm, MiB',
+        value: (r) => (r.warmBytes === undefined ? '' : mib(r.warmBytes)),
+        align: 'right',
+      },
+    ];
+    const sections: [string, string, string][] = [];
+    if (baseline.length > 0)
+      sections.push([
+        'Baseline',
+        renderTable(baselineColumns, baseline),
+        renderTable(baselineColumns, baseline, 'markdown'),
+      ]);
+    for (const [title, rows] of [
+      ['Decoding alone, per decoded pixel', decodeRows],
+      ['Encoding alone, per pixel (the input image is part of the set-up)', encodeRows],
+      ['The resampler alone, per input pixel (the input image is part of the set-up)', resizeRows],
+    ] as const) {
+      if (rows.length > 0)
+        sections.push([title, renderTable(pairColumns, rows), renderTable(pairColumns, rows, 'markdown')]);
+    }
+    if (checkRows.length > 0)
+      sections.push([
+        'The estimate against processImage() in a warm process (after one 1600x1200 image of each input format)',
+        renderTable(checkColumns, checkRows),
+        renderTable(checkColumns, checkRows, 'markdown'),
+      ]);
+    console.log(sections.map(([title, text]) => `${title}\n\n${text}`).join('\n\n'));
+    await mkdir(values.out!, { recursive: true });
+    await writeFile(
+      join(values.out!, 'memory.json'),
+      `${JSON.stringify({ sizes, baseline, decodeRows, encodeRows, resizeRows, checkRows }, null, 2)}\n`,
+    );
+    await writeFile(
+      join(values.out!, 'memory.md'),
+      `# Memory per pixel\n\n${sections.map(([title, , markdown]) => `## ${title}\n\n${markdown}`).join('\n\n')}\n`,
+    );
+    const under = checkRows.filter((r) => r.estimateBytes < r.measuredBytes);
+    for (const r of under) log(`estimate below the measured peak: ${r.kind}, ${r.label}`);
+    return under.length > 0 ? 1 : 0;
+  } finally {
+    if (values.images === undefined) await rm(dir, { recursive: true, force: true });
+  }
+}

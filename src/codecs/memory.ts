@@ -1,0 +1,141 @@
+import type { InputFormat, OutputFormat } from '../core/formats.ts';
+import type { PixelLayout } from '../image/probe.ts';
+
+/**
+ * What our codecs cost in memory, per pixel: the figures the per-image memory estimate
+ * (pipeline/memory-budget.ts) and the memory sweep's floor (bench/sweep/derive.ts) are made of.
+ *
+ * Measured with `npm run bench -- memory` (bench/memory/, method in bench/README.md, "Memory per
+ * pixel"): synthetic images of each kind at two sizes, each run in a fresh Node process set up as
+ * the function is (codecs compiled, encoder threads started) in the container image's environment
+ * (MALLOC_MMAP_THRESHOLD_); a figure is the most of the slope of peak RSS over pixels between the
+ * two sizes and of each size's (peak - set-up RSS) / pixels, rounded up to a whole byte.
+ */
+
+/**
+ * Resident memory of a warm process, before its next image: Node, the compiled codecs, and the
+ * codec heaps a process keeps between images (instances.ts replaces a heap only once it has grown
+ * past 48 MiB). Measured after one 12 MP image of each input format with the default variants:
+ * 284 MiB encoding in the one thread (91 MiB right after set-up); 368 and 430 MiB with 2 and 3
+ * encoder threads (134 and 152 MiB after set-up).
+ */
+export const BASELINE_MB = 290;
+/** With a pool of encoder threads: the main thread's share, and each worker's. */
+export const POOL_BASELINE_MB = 250;
+export const WORKER_MB = 65;
+
+/** The baseline for encodes in this thread (1) or in a pool of `workers` threads. */
+export function baselineMb(workers: number): number {
+  return workers <= 1 ? BASELINE_MB : POOL_BASELINE_MB + workers * WORKER_MB;
+}
+
+/** Decoding, per decoded pixel: the decoder's heap (its buffers and output) and the RGBA copy. */
+export interface DecodeCost {
+  /** What the figure is for, e.g. `avif 10-bit 4:4:4 with alpha`. */
+  readonly kind: string;
+  readonly bytesPerPixel: number;
+}
+
+interface DecodeRow {
+  readonly format: InputFormat;
+  readonly when: (layout: PixelLayout) => boolean;
+  readonly bytesPerPixel: number;
+}
+
+const any = () => true;
+const alpha = (l: PixelLayout) => l.channels === 2 || l.channels === 4;
+
+/**
+ * First match wins; each format ends with a row that matches anything. Measured at 12 and 24 MP
+ * (bytes per pixel, the most of the slope and of each size's cost; the table rounds up):
+ *
+ *   jpeg 8.1 (gray 8.1) | png gray 9.2, RGB 11.1, palette 11.3, RGBA 8.1, and the same at 16 bits
+ *   (the decoder reduces them to 8 bits row by row) | webp lossy 8.1, lossy with alpha 13.1,
+ *   lossless 12.1 (with alpha 12.1) | avif 8-bit 4:0:0 18.3, 4:2:0 19.7, 4:4:4 22.5, 4:2:0 with
+ *   alpha 32.8; 10-bit 4:2:0 22.0, 4:4:4 28.5, 4:4:4 with alpha 45.5; 12-bit 4:4:4 28.1
+ *
+ * AVIF rows not measured take the next costlier layout's figure (4:2:2 as 4:4:4) and alpha adds
+ * what it added where measured (13.1 at 8 bits, 17.0 at 10).
+ */
+const DECODE: readonly DecodeRow[] = [
+  // TurboJPEG writes RGBA into its heap (4) and we copy it out (4), at the size decoded.
+  { format: 'jpeg', when: any, bytesPerPixel: 9 },
+  // The png crate's rows in its heap (1 to 4 bytes), its RGBA output (4), our copy (4).
+  { format: 'png', when: (l) => l.channels === 4, bytesPerPixel: 9 },
+  { format: 'png', when: (l) => l.channels === 1, bytesPerPixel: 10 },
+  { format: 'png', when: any, bytesPerPixel: 12 },
+  // libwebp: YUV planes (lossy) or ARGB and its transforms (lossless), then RGBA and our copy.
+  { format: 'webp', when: (l) => !l.lossless && !alpha(l), bytesPerPixel: 9 },
+  { format: 'webp', when: (l) => l.lossless === true, bytesPerPixel: 13 },
+  { format: 'webp', when: any, bytesPerPixel: 14 },
+  // libavif + libaom: the decoder's frame buffers (with borders; 16-bit samples above 8 bits),
+  // libavif's YUV image, its RGBA conversion, our copy; an alpha item is a second AV1 image.
+  { format: 'avif', when: (l) => l.bitDepth <= 8 && l.chroma === '4:0:0' && !alpha(l), bytesPerPixel: 19 },
+  { format: 'avif', when: (l) => l.bitDepth <= 8 && l.chroma === '4:2:0' && !alpha(l), bytesPerPixel: 20 },
+  { format: 'avif', when: (l) => l.bitDepth <= 8 && !alpha(l), bytesPerPixel: 23 },
+  {
+    format: 'avif',
+    when: (l) => l.bitDepth <= 8 && (l.chroma === '4:2:0' || l.chroma === '4:0:0'),
+    bytesPerPixel: 34,
+  },
+  { format: 'avif', when: (l) => l.bitDepth <= 8, bytesPerPixel: 37 },
+  {
+    format: 'avif',
+    when: (l) => (l.chroma === '4:2:0' || l.chroma === '4:0:0') && !alpha(l),
+    bytesPerPixel: 23,
+  },
+  { format: 'avif', when: (l) => !alpha(l), bytesPerPixel: 29 },
+  { format: 'avif', when: (l) => l.chroma === '4:2:0' || l.chroma === '4:0:0', bytesPerPixel: 41 },
+  { format: 'avif', when: any, bytesPerPixel: 47 },
+];
+
+export function decodeCost(format: InputFormat, layout: PixelLayout): DecodeCost {
+  const row = DECODE.find((r) => r.format === format && r.when(layout))!;
+  return { kind: describeLayout(format, layout), bytesPerPixel: row.bytesPerPixel };
+}
+
+/** The costliest decode per pixel there is: the floor of the memory sweep's fit. */
+export const MAX_DECODE_BYTES_PER_PIXEL = Math.max(...DECODE.map((r) => r.bytesPerPixel));
+
+/** `png 16-bit RGBA`, `avif 10-bit 4:4:4 with alpha`, `webp lossless`, `jpeg 8-bit`. */
+export function describeLayout(format: InputFormat, layout: PixelLayout): string {
+  const depth = `${layout.bitDepth}-bit`;
+  const hasAlpha = layout.channels === 2 || layout.channels === 4;
+  switch (format) {
+    case 'png':
+      return `png ${depth} ${['gray', 'gray + alpha', 'RGB', 'RGBA'][layout.channels - 1] ?? `${layout.channels}-channel`}`;
+    case 'webp':
+      return `webp ${layout.lossless ? 'lossless' : 'lossy'}${hasAlpha ? ' with alpha' : ''}`;
+    case 'avif':
+      return `avif ${depth} ${layout.chroma ?? ''}${hasAlpha ? ' with alpha' : ''}`.replace('  ', ' ');
+    case 'jpeg':
+      return `jpeg ${depth}`;
+  }
+}
+
+/**
+ * The resampler (resizer.ts), per pixel: the input in its heap, the output in its heap and copied
+ * out, and its floating-point intermediate (one pass done, four f32 per pixel), whose size is the
+ * output width by the input height or the other way round. Fitted to lanczos3 at 1.5x and 1.1x
+ * from 6 and 24 MP (22.2 and 29.2 bytes per input pixel measured; this gives 22.2 and 29.2).
+ */
+export const RESIZE_BYTES = { input: 8, output: 8, intermediate: 16 } as const;
+
+/**
+ * Encoding: the encoder's heap (its copy of the pixels, YUV planes, analysis buffers) and the
+ * encoded result, besides the RGBA image it is given: a fixed part and bytes per pixel. Measured
+ * at 1600x900 and 3200x1800, of a smooth gradient and of text-like screen content; the figures
+ * cover the worse of the two (bytes per pixel at 3200x1800, screen content): MozJPEG 21.1,
+ * libwebp 15.5, the png crate 6.7. libaom spends far more where it takes the image for screen
+ * content (intra block copy builds hash tables over every block position): 194 MiB at 1600x900,
+ * 584 at 3200x1800 and 1,201 at 4800x2700 (97-141 bytes per pixel), against about 30 bytes per
+ * pixel on photos. Its fixed part shows on small images (52 MiB at 320x180).
+ */
+export const ENCODE_COST: Readonly<
+  Record<OutputFormat, { readonly fixedMb: number; readonly bytesPerPixel: number }>
+> = {
+  jpeg: { fixedMb: 8, bytesPerPixel: 22 },
+  webp: { fixedMb: 8, bytesPerPixel: 17 },
+  avif: { fixedMb: 80, bytesPerPixel: 100 },
+  png: { fixedMb: 8, bytesPerPixel: 9 },
+};

@@ -1,0 +1,152 @@
+import { baselineMb, type DecodeCost, decodeCost, ENCODE_COST, RESIZE_BYTES } from '../codecs/memory.ts';
+import type { MemoryBudget } from '../core/config.ts';
+import { InvalidImageError } from '../core/errors.ts';
+import type { ImageHeader } from '../image/probe.ts';
+import { integerShrink } from '../image/shrink.ts';
+import type { Size, Step } from './plan.ts';
+
+/**
+ * The memory an image will take, estimated from its header and the plan before a pixel is
+ * decoded, and checked against the memory the process has. A pixel limit alone does not bound
+ * memory: a 16-bit RGBA PNG costs more than twice what a JPEG of the same size does, and a
+ * variant near full size makes the resampler and the encoders work on a large image too.
+ *
+ * Peak RSS is modelled as the baseline (per thread) plus the larger of two phases, with the
+ * per-pixel figures of codecs/memory.ts:
+ *
+ * - decoding: decoded pixels x the decoder's bytes per pixel (its heap and our RGBA copy);
+ * - processing, once the decoder's heap is given back: the decoded RGBA image, the largest
+ *   resize step's working set (crop copy, box shrink, the resampler's heap), every variant's
+ *   pixels (kept until encoded; a flattened copy for JPEG of a transparent image), and the
+ *   encodes that can run at once (one in this thread; with a pool, one per worker, each with its
+ *   own copy of the pixels).
+ */
+export interface MemoryEstimate {
+  /** Estimated peak RSS. */
+  readonly bytes: number;
+  readonly baselineBytes: number;
+  /** Encoder threads (1: encodes in the calling thread). */
+  readonly workers: number;
+  /** Pixels the decoder produces (after shrink-on-load). */
+  readonly decoded: Size;
+  readonly decode: DecodeCost & { readonly bytes: number };
+  /** Resizing and encoding, the decoded image included. */
+  readonly processingBytes: number;
+}
+
+const MiB = 1024 * 1024;
+const RGBA = 4;
+
+export function estimateMemory(
+  header: ImageHeader,
+  decoded: Size,
+  steps: readonly Step[],
+  workers: number,
+): MemoryEstimate {
+  const threads = Math.max(1, workers);
+  const baselineBytes = baselineMb(threads) * MiB;
+  const cost = decodeCost(header.format, header.layout);
+  const decodedPixels = decoded.width * decoded.height;
+  const decodeBytes = decodedPixels * cost.bytesPerPixel;
+
+  // Steps are planned in display coordinates at full size; the decoded image may be smaller.
+  const scale = decoded.width / header.width;
+  const outputs = steps.map((step) => step.output.width * step.output.height);
+  let largestStep = 0;
+  steps.forEach((step, index) => {
+    const input =
+      step.from === 'source'
+        ? {
+            width: Math.max(1, Math.round(step.region.width * scale)),
+            height: Math.max(1, Math.round(step.region.height * scale)),
+          }
+        : steps[step.from]!.output;
+    // A region smaller than the image (cover) is cropped: a copy, unless it spans whole rows.
+    const whole = step.region.width === header.displayWidth && step.region.height === header.displayHeight;
+    const fx = integerShrink(step.resizeTo.width / input.width);
+    const fy = integerShrink(step.resizeTo.height / input.height);
+    const shrunk = { width: Math.floor(input.width / fx), height: Math.floor(input.height / fy) };
+    const out = step.resizeTo;
+    let bytes = whole ? 0 : input.width * input.height * RGBA;
+    if (fx > 1 || fy > 1) bytes += shrunk.width * shrunk.height * RGBA;
+    if (shrunk.width !== out.width || shrunk.height !== out.height) {
+      bytes +=
+        shrunk.width * shrunk.height * RESIZE_BYTES.input +
+        out.width * out.height * RESIZE_BYTES.output +
+        Math.max(out.width * shrunk.height, shrunk.width * out.height) * RESIZE_BYTES.intermediate;
+    }
+    // The result is oriented (a copy) and may be padded onto its canvas (another).
+    bytes += outputs[index]! * RGBA;
+    largestStep = Math.max(largestStep, bytes);
+  });
+  const flattened = (step: Step) => header.hasAlpha && step.variant.formats.includes('jpeg');
+  const kept = steps.reduce(
+    (sum, step, index) => sum + outputs[index]! * RGBA * (flattened(step) ? 2 : 1),
+    0,
+  );
+  const encodes = steps
+    .flatMap((step, index) =>
+      step.variant.formats.map((format) => {
+        const cost = ENCODE_COST[format];
+        // In a pool, the worker has its own copy of the pixels.
+        return cost.fixedMb * MiB + outputs[index]! * (cost.bytesPerPixel + (threads > 1 ? RGBA : 0));
+      }),
+    )
+    .sort((a, b) => b - a)
+    .slice(0, threads)
+    .reduce((sum, bytes) => sum + bytes, 0);
+  const processingBytes = decodedPixels * RGBA + largestStep + kept + encodes;
+  return {
+    bytes: baselineBytes + Math.max(decodeBytes, processingBytes),
+    baselineBytes,
+    workers: threads,
+    decoded,
+    decode: { ...cost, bytes: decodeBytes },
+    processingBytes,
+  };
+}
+
+/**
+ * Refuses an image whose estimated peak is more than the memory the process has, with a message
+ * naming the estimate, the budget and what they are made of. No budget, no check.
+ */
+export function checkMemoryBudget(
+  header: ImageHeader,
+  decoded: Size,
+  steps: readonly Step[],
+  workers: number,
+  budget: MemoryBudget | undefined,
+): MemoryEstimate | undefined {
+  if (!budget) return undefined;
+  const estimate = estimateMemory(header, decoded, steps, workers);
+  if (estimate.bytes <= budget.mb * MiB) return estimate;
+  const mib = (bytes: number) => `${Math.ceil(bytes / MiB).toLocaleString('en-US')} MiB`;
+  const { decode } = estimate;
+  const megapixels = (decoded.width * decoded.height) / 1e6;
+  const scaled =
+    decoded.width !== header.width || decoded.height !== header.height
+      ? ` (decoded at ${decoded.width}x${decoded.height})`
+      : '';
+  throw new InvalidImageError(
+    'over-memory-budget',
+    `The ${header.format} image of ${header.width}x${header.height}${scaled} needs an estimated ${mib(estimate.bytes)} of memory, more than the ${mib(budget.mb * MiB)} the process has (${budget.source}): ` +
+      `${mib(estimate.baselineBytes)} baseline (${estimate.workers === 1 ? 'encoding in this thread' : `${estimate.workers} encoder threads`}) + the larger of ` +
+      `decoding, ${megapixels.toFixed(1)} MP x ${decode.bytesPerPixel} bytes/pixel for ${decode.kind} = ${mib(decode.bytes)}, ` +
+      `and resizing and encoding the variants, ${mib(estimate.processingBytes)}`,
+    {
+      format: header.format,
+      width: header.width,
+      height: header.height,
+      decoded: [decoded.width, decoded.height],
+      kind: decode.kind,
+      bytesPerPixel: decode.bytesPerPixel,
+      estimateBytes: estimate.bytes,
+      baselineBytes: estimate.baselineBytes,
+      decodeBytes: decode.bytes,
+      processingBytes: estimate.processingBytes,
+      workers: estimate.workers,
+      budgetMb: budget.mb,
+      budgetSource: budget.source,
+    },
+  );
+}

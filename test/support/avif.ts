@@ -1,0 +1,132 @@
+/**
+ * A small AVIF writer for tests that need a file no encoder writes: AV1 data from real files put
+ * behind whatever `ispe` a test declares, an alpha item, data in an `idat` box. The structure is
+ * what libavif writes (ftyp, meta with hdlr/pitm/iloc/iinf/iref/iprp, then mdat), so the decoder
+ * reads what this builds (a test checks that it does).
+ */
+
+export interface AvifItem {
+  /** The coded AV1 data (a temporal unit: OBUs with size fields). */
+  readonly data: Uint8Array;
+  /** What ispe declares. */
+  readonly width: number;
+  readonly height: number;
+  /** The av1C box, copied from the file the data came from. */
+  readonly av1C: Uint8Array;
+  /** Store the data in the meta box's idat (iloc construction method 1) instead of mdat. */
+  readonly inIdat?: boolean;
+}
+
+const text = (s: string) => new TextEncoder().encode(s);
+const u8 = (n: number) => Uint8Array.of(n);
+const u16 = (n: number) => Uint8Array.of(n >> 8, n & 0xff);
+const u32 = (n: number) => Uint8Array.of(n >>> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff);
+const concat = (parts: readonly Uint8Array[]) => new Uint8Array(Buffer.concat(parts));
+
+function box(type: string, ...parts: Uint8Array[]): Uint8Array {
+  const body = concat(parts);
+  return concat([u32(8 + body.length), text(type), body]);
+}
+
+function fullBox(type: string, version: number, flags: number, ...parts: Uint8Array[]): Uint8Array {
+  return box(type, u8(version), u8(flags >> 16), u8((flags >> 8) & 0xff), u8(flags & 0xff), ...parts);
+}
+
+/** The body of the first top-level box of this type (e.g. the mdat of a single-item file). */
+export function topLevelBox(file: Uint8Array, type: string): Uint8Array {
+  const view = new DataView(file.buffer, file.byteOffset, file.byteLength);
+  for (let offset = 0; offset + 8 <= file.length; ) {
+    const size = view.getUint32(offset);
+    if (String.fromCharCode(...file.subarray(offset + 4, offset + 8)) === type)
+      return file.subarray(offset + 8, offset + size);
+    offset += size;
+  }
+  throw new Error(`no ${type} box`);
+}
+
+/** The first box of this type anywhere in the file, header included (e.g. its av1C). */
+export function findBox(file: Uint8Array, type: string): Uint8Array {
+  const at = Buffer.from(file).indexOf(type);
+  if (at < 4) throw new Error(`no ${type} box`);
+  const size = new DataView(file.buffer, file.byteOffset).getUint32(at - 4);
+  return file.subarray(at - 4, at - 4 + size);
+}
+
+/** An AVIF with a colour item (item 1) and, if given, an alpha item (item 2) for it. */
+export function buildAvif(color: AvifItem, alpha?: AvifItem): Uint8Array {
+  const items = alpha ? [color, alpha] : [color];
+  const pixi = (channels: number) => fullBox('pixi', 0, 0, u8(channels), ...Array(channels).fill(u8(8)));
+  // Properties, 1-based in ipma: per item its ispe, av1C and pixi; then the alpha auxC.
+  const properties: Uint8Array[] = [];
+  const associations = items.map((item, i) => {
+    const first = properties.length + 1;
+    properties.push(
+      fullBox('ispe', 0, 0, u32(item.width), u32(item.height)),
+      item.av1C,
+      pixi(i === 0 ? 3 : 1),
+    );
+    return [first, first + 1, first + 2];
+  });
+  if (alpha) {
+    properties.push(fullBox('auxC', 0, 0, text('urn:mpeg:mpegB:cicp:systems:auxiliary:alpha\0')));
+    associations[1]!.push(properties.length);
+  }
+  const ipma = fullBox(
+    'ipma',
+    0,
+    0,
+    u32(items.length),
+    ...associations.flatMap((list, i) => [
+      u16(i + 1),
+      u8(list.length),
+      // av1C (the second) is essential: its high bit is set.
+      ...list.map((index, j) => u8(j === 1 ? index | 0x80 : index)),
+    ]),
+  );
+  const iinf = fullBox(
+    'iinf',
+    0,
+    0,
+    u16(items.length),
+    ...items.map((_, i) => fullBox('infe', 2, i === 0 ? 0 : 1, u16(i + 1), u16(0), text('av01'), u8(0))),
+  );
+  const iref = alpha ? [fullBox('iref', 0, 0, box('auxl', u16(2), u16(1), u16(1)))] : [];
+  const idatItems = items.filter((item) => item.inIdat);
+  const idat = idatItems.length > 0 ? [box('idat', ...idatItems.map((item) => item.data))] : [];
+  // iloc version 1 (construction methods), 4-byte offsets and lengths, no base offset.
+  const iloc = (mdatStart: number) => {
+    let inMdat = mdatStart;
+    let inIdat = 0;
+    return fullBox(
+      'iloc',
+      1,
+      0,
+      u8(0x44),
+      u8(0x00),
+      u16(items.length),
+      ...items.flatMap((item, i) => {
+        const offset = item.inIdat ? inIdat : inMdat;
+        if (item.inIdat) inIdat += item.data.length;
+        else inMdat += item.data.length;
+        return [u16(i + 1), u16(item.inIdat ? 1 : 0), u16(0), u16(1), u32(offset), u32(item.data.length)];
+      }),
+    );
+  };
+  const meta = (mdatStart: number) =>
+    fullBox(
+      'meta',
+      0,
+      0,
+      fullBox('hdlr', 0, 0, u32(0), text('pict'), u32(0), u32(0), u32(0), u8(0)),
+      fullBox('pitm', 0, 0, u16(1)),
+      iloc(mdatStart),
+      iinf,
+      ...iref,
+      box('iprp', box('ipco', ...properties), ipma),
+      ...idat,
+    );
+  const ftyp = box('ftyp', text('avif'), u32(0), text('avifmif1miaf'));
+  const mdatStart = ftyp.length + meta(0).length + 8;
+  const mdat = box('mdat', ...items.filter((item) => !item.inIdat).map((item) => item.data));
+  return concat([ftyp, meta(mdatStart), mdat]);
+}

@@ -1,0 +1,127 @@
+import { describe, expect, it } from 'vitest';
+import { BASELINE_MB, decodeCost, POOL_BASELINE_MB, WORKER_MB } from '../../../src/codecs/memory.ts';
+import { parsePipelineConfig } from '../../../src/config/document.ts';
+import type { InputFormat } from '../../../src/core/formats.ts';
+import type { ImageHeader, PixelLayout } from '../../../src/image/probe.ts';
+import { checkMemoryBudget, estimateMemory } from '../../../src/pipeline/memory-budget.ts';
+import { planSteps } from '../../../src/pipeline/plan.ts';
+import { loadShrink } from '../../../src/pipeline/process-image.ts';
+
+const MiB = 1024 * 1024;
+
+function header(format: InputFormat, width: number, height: number, layout: PixelLayout): ImageHeader {
+  const hasAlpha = layout.channels === 2 || layout.channels === 4;
+  return {
+    format,
+    width,
+    height,
+    orientation: 1,
+    displayWidth: width,
+    displayHeight: height,
+    hasAlpha,
+    animated: false,
+    layout,
+  };
+}
+
+/** The estimate for an image under a pipeline document, as processImage computes it. */
+function estimate(image: ImageHeader, document: unknown = {}, workers = 1) {
+  const { variants } = parsePipelineConfig(document);
+  const steps = planSteps({ width: image.displayWidth, height: image.displayHeight }, variants);
+  const shrink = loadShrink(image, steps);
+  const decoded = { width: Math.ceil(image.width / shrink), height: Math.ceil(image.height / shrink) };
+  return { estimate: estimateMemory(image, decoded, steps, workers), decoded, steps };
+}
+
+const png16 = header('png', 7071, 7071, { bitDepth: 16, channels: 4 });
+const png8 = header('png', 7071, 7071, { bitDepth: 8, channels: 3 });
+const jpeg = header('jpeg', 7071, 7071, { bitDepth: 8, channels: 3 });
+
+describe('estimateMemory', () => {
+  it('counts the decoded pixels at the decoder bytes per pixel of the format, depth and channels', () => {
+    const { estimate: e } = estimate(png16);
+    const bytesPerPixel = decodeCost('png', png16.layout).bytesPerPixel;
+    expect(e.decode).toEqual({ kind: 'png 16-bit RGBA', bytesPerPixel, bytes: 7071 * 7071 * bytesPerPixel });
+    expect(e.baselineBytes).toBe(BASELINE_MB * MiB);
+    expect(e.bytes).toBe(e.baselineBytes + Math.max(e.decode.bytes, e.processingBytes));
+    // Costlier layouts cost more per pixel.
+    const avif = (layout: PixelLayout) => decodeCost('avif', layout).bytesPerPixel;
+    expect(avif({ bitDepth: 10, channels: 4, chroma: '4:4:4' })).toBeGreaterThan(
+      avif({ bitDepth: 10, channels: 3, chroma: '4:4:4' }),
+    );
+    expect(avif({ bitDepth: 10, channels: 3, chroma: '4:4:4' })).toBeGreaterThan(
+      avif({ bitDepth: 8, channels: 3, chroma: '4:2:0' }),
+    );
+    expect(avif({ bitDepth: 8, channels: 3, chroma: '4:2:0' })).toBeGreaterThan(
+      decodeCost('png', png8.layout).bytesPerPixel,
+    );
+  });
+
+  it('uses the size a JPEG is decoded at after shrink-on-load', () => {
+    const { estimate: e, decoded } = estimate(jpeg);
+    // 1/2: the 1600-wide variant is 4.4x smaller, which box-shrinks by 2 (image/shrink.ts).
+    expect(decoded).toEqual({ width: 3536, height: 3536 });
+    expect(e.decode.bytes).toBe(3536 * 3536 * decodeCost('jpeg', jpeg.layout).bytesPerPixel);
+    // A variant at full size decodes it whole, and resizing and encoding it then cost the most.
+    const full = estimate(jpeg, { variants: [{ name: 'full' }] });
+    expect(full.decoded).toEqual({ width: 7071, height: 7071 });
+    expect(full.estimate.processingBytes).toBeGreaterThan(full.estimate.decode.bytes);
+    expect(full.estimate.bytes).toBe(full.estimate.baselineBytes + full.estimate.processingBytes);
+  });
+
+  it('adds a large resize and large encodes for variants near full size', () => {
+    const small = estimate(png8, { variants: [{ name: 's', width: 320 }] }).estimate;
+    const near = estimate(png8, { variants: [{ name: 'l', width: 6000 }] }).estimate;
+    expect(near.processingBytes - small.processingBytes).toBeGreaterThan(6000 * 6000 * 16);
+  });
+
+  it('counts a baseline per encoder thread and one encode in flight per thread', () => {
+    const document = { variants: [{ name: 'full' }] };
+    const one = estimate(png8, document, 1).estimate;
+    const three = estimate(png8, document, 3).estimate;
+    expect(three.baselineBytes).toBe((POOL_BASELINE_MB + 3 * WORKER_MB) * MiB);
+    expect(one.baselineBytes).toBe(BASELINE_MB * MiB);
+    // Three formats of one full-size variant: three encodes at once instead of one.
+    expect(three.processingBytes).toBeGreaterThan(one.processingBytes + 2 * 7071 * 7071 * 8);
+  });
+});
+
+describe('checkMemoryBudget', () => {
+  it('refuses an image whose estimate exceeds the budget, naming the estimate, the budget and its inputs', () => {
+    const { decoded, steps, estimate: e } = estimate(png16);
+    const bpp = decodeCost('png', png16.layout).bytesPerPixel;
+    const total = Math.ceil(e.bytes / MiB).toLocaleString('en-US');
+    const decodeMiB = Math.ceil(e.decode.bytes / MiB).toLocaleString('en-US');
+    const baseline = Math.ceil(e.baselineBytes / MiB);
+    const processing = Math.ceil(e.processingBytes / MiB).toLocaleString('en-US');
+    const budget = { mb: 512, source: 'AWS_LAMBDA_FUNCTION_MEMORY_SIZE' };
+    expect(() => checkMemoryBudget(png16, decoded, steps, 1, budget)).toThrow(
+      expect.objectContaining({
+        reason: 'over-memory-budget',
+        message:
+          `The png image of 7071x7071 needs an estimated ${total} MiB of memory, more than the 512 MiB the process has (AWS_LAMBDA_FUNCTION_MEMORY_SIZE): ` +
+          `${baseline} MiB baseline (encoding in this thread) + the larger of decoding, 50.0 MP x ${bpp} bytes/pixel for png 16-bit RGBA = ${decodeMiB} MiB, ` +
+          `and resizing and encoding the variants, ${processing} MiB`,
+      }),
+    );
+  });
+
+  it('passes an image whose estimate fits, and does nothing without a budget', () => {
+    const { decoded, steps, estimate: e } = estimate(png16);
+    const fits = { mb: Math.ceil(e.bytes / MiB), source: 'IMGPIPE_MEMORY_MB' };
+    expect(checkMemoryBudget(png16, decoded, steps, 1, fits)).toEqual(e);
+    expect(() => checkMemoryBudget(png16, decoded, steps, 1, { ...fits, mb: fits.mb - 1 })).toThrow(
+      /needs an estimated/,
+    );
+    expect(checkMemoryBudget(png16, decoded, steps, 1, undefined)).toBeUndefined();
+  });
+
+  it('names the size a JPEG is decoded at', () => {
+    const { decoded, steps } = estimate(jpeg);
+    expect(() =>
+      checkMemoryBudget(jpeg, decoded, steps, 2, { mb: 100, source: 'IMGPIPE_MEMORY_MB' }),
+    ).toThrow(
+      /^The jpeg image of 7071x7071 \(decoded at 3536x3536\) needs .* \(2 encoder threads\) .* 12\.5 MP x \d+ bytes\/pixel for jpeg 8-bit/,
+    );
+  });
+});
