@@ -186,7 +186,9 @@ export function negotiate(accept: string | undefined, allowed: readonly OutputFo
     const [type, ...params] = part.split(';').map((p) => p.trim());
     const q = params.find((p) => p.startsWith('q='));
     if (q !== undefined && !(Number(q.slice(2)) > 0)) continue;
-    if (type === 'image/avif' || type === 'avif') accepted.add('avif');
+    if (type === 'image/avif') accepted.add('avif');
+    // The CloudFront Function's `avif` stands for both: every browser that decodes AVIF decodes WebP.
+    if (type === 'avif') accepted.add('avif').add('webp');
     if (type === 'image/webp' || type === 'webp') accepted.add('webp');
   }
   for (const format of AUTO_ORDER) {

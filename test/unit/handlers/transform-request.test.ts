@@ -97,6 +97,7 @@ describe('negotiate (fmt=auto)', () => {
     expect(negotiate('image/png,image/*;q=0.8', all)).toBe('jpeg');
     expect(negotiate(undefined, all)).toBe('jpeg');
     expect(negotiate('avif', all)).toBe('avif');
+    expect(negotiate('avif', ['webp', 'jpeg'])).toBe('webp');
     expect(negotiate('webp', all)).toBe('webp');
     expect(negotiate('other', all)).toBe('jpeg');
     expect(negotiate('image/avif;q=0, image/webp', all)).toBe('webp');
