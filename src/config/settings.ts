@@ -125,7 +125,7 @@ export const API_ENV = Object.fromEntries(
  */
 export const TRANSFORM_SETTINGS = {
   /** The bucket the source images are read from (the deployment's source bucket). */
-  sourceBucket: { env: 'IMGPIPE_TRANSFORM_SOURCE_BUCKET' },
+  sourceBucket: { env: 'IMGPIPE_TRANSFORM_SOURCE_BUCKET', terraform: 'source_bucket_id' },
   /** Allowed widths and heights (CSS pixels), comma-separated; set, it replaces the step rule. */
   sizes: { env: 'IMGPIPE_TRANSFORM_SIZES', terraform: 'sizes' },
   /** Without a list, a width or height must be a multiple of this. */
@@ -155,7 +155,7 @@ export const TRANSFORM_SETTINGS = {
   /** Where results are stored in the output bucket (core/layout.ts TransformLayout). */
   prefix: { env: 'IMGPIPE_TRANSFORM_PREFIX', terraform: 'results_prefix', default: 'transforms/' },
   /** Base URL serving the output bucket through the CDN; large results redirect there. */
-  cdnUrl: { env: 'IMGPIPE_TRANSFORM_CDN_URL', terraform: 'cdn_url' },
+  cdnUrl: { env: 'IMGPIPE_TRANSFORM_CDN_URL', terraform: 'domain_name' },
   /** Lifetime of the presigned GET a large result redirects to, without a CDN. */
   redirectExpiresSeconds: {
     env: 'IMGPIPE_TRANSFORM_REDIRECT_EXPIRES_SECONDS',

@@ -17,6 +17,7 @@ export const MODULE_DIRS = [
   'modules/imgpipe',
   'modules/imgpipe/modules/s3-bucket',
   'modules/imgpipe/modules/ecr-repository',
+  'modules/transform',
   'bootstrap',
 ];
 

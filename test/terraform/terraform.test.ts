@@ -72,11 +72,13 @@ describe('Terraform files', () => {
       'modules/imgpipe',
       'modules/imgpipe/modules/ecr-repository',
       'modules/imgpipe/modules/s3-bucket',
+      'modules/transform',
     ]);
     for (const path of [
       'modules/imgpipe',
       'modules/imgpipe/modules/s3-bucket',
       'modules/imgpipe/modules/ecr-repository',
+      'modules/transform',
     ]) {
       for (const file of ['main.tf', 'variables.tf', 'outputs.tf', 'versions.tf', 'README.md'])
         expect(existsSync(join(TERRAFORM_DIR, path, file)), `${path}/${file}`).toBe(true);
