@@ -16,6 +16,7 @@ import { createApiHandler } from '../handlers/api.ts';
 import { decodeS3Key } from '../handlers/events.ts';
 import type { HandlerDeps } from '../handlers/objects.ts';
 import { createS3EventHandler, type RecordResult } from '../handlers/s3-event.ts';
+import { createTransformHandler } from '../handlers/transform.ts';
 import { defaultWorkers } from '../pipeline/cpus.ts';
 import { createEncoder } from '../pipeline/encoder-pool.ts';
 import type { Encoder } from '../pipeline/process-image.ts';
@@ -54,6 +55,20 @@ const SAMPLES_PREFIX = 'samples/';
 /** imgpipe dev's bus: outcome events as JSON lines in the data folder. */
 export const DEV_EVENTS_FILE = 'events.jsonl';
 const RETRY_DELAYS_MS = [1_000, 2_000];
+
+/**
+ * The key imgpipe dev signs transformation URLs with, and `imgpipe sign` uses when no key is
+ * configured. It is public: only for local use. With IMGPIPE_TRANSFORM_SIGNING_KEY set, imgpipe dev
+ * accepts that key too (the newer one, as while rotating keys), and imgpipe sign signs with it.
+ */
+export const DEV_SIGNING_KEY = 'imgpipe-dev-signing-key-public-never-use-it-deployed';
+export const SIGNING_KEY_ENV = 'IMGPIPE_TRANSFORM_SIGNING_KEY';
+
+/** The signing keys: IMGPIPE_TRANSFORM_SIGNING_KEY when set, then the dev key. */
+export function devSigningKeys(env: NodeJS.ProcessEnv = process.env): string[] {
+  const configured = env[SIGNING_KEY_ENV]?.trim();
+  return configured ? [configured, DEV_SIGNING_KEY] : [DEV_SIGNING_KEY];
+}
 
 export interface DevCommandOptions {
   readonly host: string;
@@ -140,6 +155,14 @@ export async function runDevCommand(options: DevCommandOptions): Promise<number>
       issuer,
       files: await pageFiles(),
       throttle: options.apiThrottle ?? { rate: 50, burst: 100 },
+      transform: createTransformHandler(lambda.deps, {
+        env: { ...process.env, IMGPIPE_TRANSFORM_SOURCE_BUCKET: DEV_BUCKETS.source },
+        keys: devSigningKeys(),
+        onRequest: (entry) =>
+          out(
+            `  t ${entry.path} -> ${entry.status}${entry.cache ? ` ${entry.cache}` : ''}${entry.redirect ? ' (redirect)' : ''} [decodes: ${entry.decodes}]`,
+          ),
+      }),
     });
   }
 
@@ -151,6 +174,9 @@ export async function runDevCommand(options: DevCommandOptions): Promise<number>
   if (api) {
     out(
       `HTTP API at ${api.url} (local issuer ${api.url}/oidc; a token: npx imgpipe dev token --dir ${options.directory})`,
+    );
+    out(
+      `Transformations at ${api.url}/t/<key>?w=&h=&fit=&fmt=&q=&dpr= (signed: npx imgpipe sign samples/<file> --base ${api.url} --w 640 --fmt auto)`,
     );
   }
   out();

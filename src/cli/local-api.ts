@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { JwtRsaVerifier } from 'aws-jwt-verify';
 import { SimpleJwksCache } from 'aws-jwt-verify/jwk';
-import type { Context } from 'aws-lambda';
+import type { Context, LambdaFunctionURLEvent } from 'aws-lambda';
 import type { ApiEvent, ApiResponse } from '../handlers/http.ts';
 import { ROUTES } from '../handlers/http.ts';
 import type { LocalIssuer } from './local-oidc.ts';
@@ -32,6 +32,12 @@ export interface LocalApiHandlers {
   readonly files: ReadonlyMap<string, { readonly type: string; readonly body: Uint8Array | string }>;
   /** Requests per second and burst, as API Gateway's stage throttling. */
   readonly throttle: { readonly rate: number; readonly burst: number };
+  /**
+   * `index.transform` behind a Lambda function URL, on `/t/`: no authorizer, no throttling; the
+   * event is the function URL's (rawPath as sent), and a response over Lambda's 6 MB limit is
+   * answered 502 as a function URL answers it.
+   */
+  readonly transform?: (event: LambdaFunctionURLEvent, context: Context) => Promise<ApiResponse>;
 }
 
 export interface LocalApi {
@@ -44,6 +50,8 @@ export interface LocalApi {
 
 /** API Gateway's payload limit. */
 const MAX_BODY = 10 * 1024 * 1024;
+/** Lambda's limit on a buffered response (the JSON the function returns). */
+const MAX_LAMBDA_RESPONSE = 6 * 1024 * 1024;
 const TEXT_TYPES = /^(text\/|application\/(json|x-www-form-urlencoded|xml|javascript))/i;
 
 interface CompiledRoute {
@@ -79,6 +87,10 @@ export async function startLocalApi(options: { host: string; port: number }): Pr
       else res.destroy(error as Error);
     });
   });
+  // Node's default of 5 s is shorter than the pauses of an event loop decoding an image: a client
+  // reusing a connection the server closes meanwhile gets ECONNRESET. API Gateway and CloudFront
+  // keep idle connections for a minute or more.
+  server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => {
@@ -97,6 +109,8 @@ export async function startLocalApi(options: { host: string; port: number }): Pr
     const body = await readBody(req);
     if (body === undefined) return send(res, 413, { message: 'Request Entity Too Large' });
     if (target.pathname.startsWith('/oidc/')) return oidc(handlers.issuer, req, res, target, body);
+    if (handlers.transform && target.pathname.startsWith('/t/'))
+      return functionUrl(handlers.transform, req, res, target, body, port);
 
     let path: string;
     try {
@@ -247,6 +261,36 @@ function toEvent(
       ? { body: textual ? body.toString('utf8') : body.toString('base64'), isBase64Encoded: !textual }
       : { isBase64Encoded: false }),
   } as ApiEvent;
+}
+
+/** A Lambda function URL in front of `handler`: its event, its response limit, its 502. */
+async function functionUrl(
+  handler: NonNullable<LocalApiHandlers['transform']>,
+  req: IncomingMessage,
+  res: ServerResponse,
+  target: URL,
+  body: Buffer,
+  port: number,
+): Promise<void> {
+  const requestId = randomUUID();
+  const event = toEvent(req, target, target.pathname, body, '$default', {}, {}, requestId, port);
+  // A function URL passes the path as sent and has no authorizer.
+  const { authorizer: _, ...requestContext } = event.requestContext;
+  const urlEvent = { ...event, requestContext: { ...requestContext, apiId: 'imgpipe-dev-url' } };
+  let result: ApiResponse;
+  try {
+    result = await handler(urlEvent as unknown as LambdaFunctionURLEvent, lambdaContext(requestId));
+  } catch {
+    return send(res, 502, { Message: 'Internal Server Error' });
+  }
+  if (Buffer.byteLength(JSON.stringify(result)) > MAX_LAMBDA_RESPONSE)
+    return send(res, 502, {
+      Message: 'Response payload size exceeded maximum allowed payload size (6291556 bytes).',
+    });
+  const headers: Record<string, string | string[]> = { ...(result.headers as Record<string, string>) };
+  headers['x-amzn-requestid'] = requestId;
+  res.writeHead(result.statusCode ?? 200, headers);
+  res.end(result.isBase64Encoded ? Buffer.from(result.body ?? '', 'base64') : (result.body ?? ''));
 }
 
 /** Claims as API Gateway passes them: strings, arrays as `[a b]`. */

@@ -3,6 +3,7 @@ import type { PipelineConfig } from '../core/config.ts';
 import { ConfigError, describeError } from '../core/errors.ts';
 import { VERSION } from '../core/runtime.ts';
 import { didYouMean } from '../core/suggest.ts';
+import { signUrl } from '../handlers/transform-request.ts';
 import { availableCpus } from '../pipeline/cpus.ts';
 import {
   type CommandSpec,
@@ -12,7 +13,15 @@ import {
   renderHelp,
   UsageError,
 } from './args.ts';
-import { DEFAULT_DEV_DIR, DEFAULT_DEV_PORT, DEV_MARKER, defaultSamples, runDevCommand } from './dev.ts';
+import {
+  DEFAULT_DEV_DIR,
+  DEFAULT_DEV_PORT,
+  DEV_MARKER,
+  DEV_SIGNING_KEY,
+  defaultSamples,
+  runDevCommand,
+  SIGNING_KEY_ENV,
+} from './dev.ts';
 import { DEV_DEFAULT_USER, LocalIssuer } from './local-oidc.ts';
 import { runProcessCommand } from './process.ts';
 import { DEV_STATUS_TABLE, runStatusCommand, STATUS_TABLE_ENV } from './status.ts';
@@ -247,10 +256,49 @@ export const DEV_TOKEN_COMMAND: CommandSpec = {
     'Exit status: 0 with the token on standard output; 1 when the data folder has no issuer; 2 for a usage error.',
 };
 
+export const SIGN_COMMAND: CommandSpec = {
+  command: 'imgpipe sign',
+  usage:
+    'imgpipe sign <key> --base <url> [--w <px>] [--h <px>] [--fit <fit>] [--fmt <format>] [--q <n>] [--dpr <n>] [--expires <seconds>]',
+  summary:
+    'Prints a signed URL for an on-demand transformation of the source image <key> (index.transform): <base>/t/<key>?<parameters>&sig=<HMAC-SHA256>.',
+  description: [
+    `The key is ${SIGNING_KEY_ENV} (the newest line of the deployment's SecureString parameter); without it, the`,
+    'public key imgpipe dev accepts, with a note on standard error. Parameters are checked by the function, not',
+    'here: a signed URL with a size the deployment does not allow is answered 400.',
+  ].join('\n'),
+  positionals: true,
+  options: [
+    {
+      name: 'base',
+      value: '<url>',
+      description: 'The CloudFront (or function URL, or imgpipe dev) base URL.',
+    },
+    { name: 'w', value: '<px>', description: 'Width of the box, in CSS pixels.' },
+    { name: 'h', value: '<px>', description: 'Height of the box, in CSS pixels.' },
+    { name: 'fit', value: '<fit>', description: 'inside (default), cover or contain.' },
+    { name: 'fmt', value: '<format>', description: 'jpeg, webp, avif, png or auto (default: from Accept).' },
+    { name: 'q', value: '<n>', description: "Quality (default: the pipeline document's)." },
+    { name: 'dpr', value: '<n>', description: 'Device pixel ratio: 1, 1.5, 2, 2.5 or 3.' },
+    {
+      name: 'expires',
+      value: '<seconds>',
+      description: 'Valid for this many seconds from now (default: no expiry).',
+    },
+    HELP_OPTION,
+  ],
+  examples: [
+    'imgpipe sign samples/colour-fig-red-bowl.jpg --base http://127.0.0.1:4570 --w 640 --fmt auto',
+    'IMGPIPE_TRANSFORM_SIGNING_KEY=... imgpipe sign photos/cat.jpg --base https://d111111abcdef8.cloudfront.net --w 320 --dpr 2 --expires 86400',
+  ],
+  notes: 'Exit status: 0 with the URL on standard output; 2 for a usage error.',
+};
+
 const COMMANDS: Readonly<Record<string, CommandSpec>> = {
   process: PROCESS_COMMAND,
   dev: DEV_COMMAND,
   status: STATUS_COMMAND,
+  sign: SIGN_COMMAND,
 };
 
 const GLOBAL_HELP = `Usage: imgpipe <command> [options]
@@ -261,6 +309,7 @@ Commands:
   process   Run the pipeline on local files into a folder (same layout and manifests as in S3)
   dev       Run a local S3 server whose uploads go through the Lambda handler
   status    Show what happened to an upload (the status table), or list failures
+  sign      Print a signed URL for an on-demand transformation
 
 Options:
   -h, --help      Show this help (imgpipe <command> --help for a command's)
@@ -301,6 +350,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     if (spec === PROCESS_COMMAND) return await processCommand(values, positionals, env);
     if (spec === STATUS_COMMAND) return await statusCommand(values, positionals, env);
     if (spec === DEV_TOKEN_COMMAND) return await devTokenCommand(values);
+    if (spec === SIGN_COMMAND) return signCommand(values, positionals, env);
     return await devCommand(values, env);
   } catch (error) {
     return report(error, debug);
@@ -426,6 +476,48 @@ async function devTokenCommand(values: Values): Promise<number> {
     expiresInSeconds: integerFlag(command, '--expires', text(values.expires), 3600, 1, 7 * 24 * 3600),
   });
   process.stdout.write(`${token}\n`);
+  return 0;
+}
+
+function signCommand(values: Values, positionals: string[], env: NodeJS.ProcessEnv): number {
+  const command = SIGN_COMMAND.command;
+  if (positionals.length !== 1) throw new UsageError(command, 'give one source key, e.g. photos/cat.jpg');
+  const base = text(values.base);
+  if (base === undefined || !/^https?:\/\/[^/?#\s]+(\/[^?#\s]*)?$/.test(base))
+    throw new UsageError(
+      command,
+      `Expected a URL such as https://d111111abcdef8.cloudfront.net for --base but received ${JSON.stringify(base ?? null)}`,
+    );
+  let secret = env[SIGNING_KEY_ENV]?.trim();
+  if (!secret) {
+    secret = DEV_SIGNING_KEY;
+    process.stderr.write(
+      `imgpipe sign: ${SIGNING_KEY_ENV} is not set: signed with imgpipe dev's public key\n`,
+    );
+  }
+  const number = (name: string) => {
+    const value = text(values[name]);
+    if (value === undefined) return undefined;
+    if (!/^\d+(\.\d+)?$/.test(value))
+      throw new UsageError(command, `Expected a number for --${name} but received ${JSON.stringify(value)}`);
+    return Number(value);
+  };
+  const expires = number('expires');
+  const url = signUrl(
+    base,
+    positionals[0]!,
+    {
+      ...(number('w') !== undefined ? { w: number('w') } : {}),
+      ...(number('h') !== undefined ? { h: number('h') } : {}),
+      ...(text(values.fit) !== undefined ? { fit: text(values.fit) } : {}),
+      ...(text(values.fmt) !== undefined ? { fmt: text(values.fmt) } : {}),
+      ...(number('q') !== undefined ? { q: number('q') } : {}),
+      ...(number('dpr') !== undefined ? { dpr: number('dpr') } : {}),
+      ...(expires !== undefined ? { exp: Math.floor(Date.now() / 1000) + Math.round(expires) } : {}),
+    },
+    secret,
+  );
+  process.stdout.write(`${url}\n`);
   return 0;
 }
 

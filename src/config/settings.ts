@@ -132,3 +132,65 @@ export const API_SETTINGS = {
 export const API_ENV = Object.fromEntries(
   Object.entries(API_SETTINGS).map(([name, setting]) => [name, setting.env]),
 ) as { readonly [K in keyof typeof API_SETTINGS]: (typeof API_SETTINGS)[K]['env'] };
+
+/**
+ * The settings only the on-demand transformation function reads (`index.transform`), with the
+ * variables of terraform/modules/transform that set them. Documented in src/handlers/README.md;
+ * test/terraform/transform.test.ts holds that module to this table.
+ */
+export const TRANSFORM_SETTINGS = {
+  /** The bucket the source images are read from (the deployment's source bucket). */
+  sourceBucket: { env: 'IMGPIPE_TRANSFORM_SOURCE_BUCKET', terraform: 'source_bucket_id' },
+  /** Allowed widths and heights (CSS pixels), comma-separated; set, it replaces the step rule. */
+  sizes: { env: 'IMGPIPE_TRANSFORM_SIZES', terraform: 'sizes' },
+  /** Without a list, a width or height must be a multiple of this. */
+  sizeStep: { env: 'IMGPIPE_TRANSFORM_SIZE_STEP', terraform: 'size_step', default: 10, min: 1, max: 1000 },
+  /** Largest output width or height in device pixels (after dpr). */
+  maxSize: { env: 'IMGPIPE_TRANSFORM_MAX_SIZE', terraform: 'max_size', default: 4000, min: 16, max: 16_384 },
+  qualityMin: {
+    env: 'IMGPIPE_TRANSFORM_QUALITY_MIN',
+    terraform: 'quality_min',
+    default: 30,
+    min: 1,
+    max: 100,
+  },
+  qualityMax: {
+    env: 'IMGPIPE_TRANSFORM_QUALITY_MAX',
+    terraform: 'quality_max',
+    default: 90,
+    min: 1,
+    max: 100,
+  },
+  /** Output formats a request may ask for (fmt), comma-separated; auto picks among them. */
+  formats: { env: 'IMGPIPE_TRANSFORM_FORMATS', terraform: 'formats', default: 'avif,webp,jpeg,png' },
+  /** `required` (the default) or `off`: whether requests must carry a valid signature. */
+  signing: { env: 'IMGPIPE_TRANSFORM_SIGNING', terraform: 'signing', default: 'required' },
+  /** SecureString parameter holding the signing keys, one a line, the newest first. */
+  keysParameter: { env: 'IMGPIPE_TRANSFORM_KEYS_PARAMETER', terraform: 'signing_keys_parameter_name' },
+  /** Where results are stored in the output bucket (core/layout.ts TransformLayout). */
+  prefix: { env: 'IMGPIPE_TRANSFORM_PREFIX', terraform: 'results_prefix', default: 'transforms/' },
+  /** Base URL serving the output bucket through the CDN; large results redirect there. */
+  cdnUrl: { env: 'IMGPIPE_TRANSFORM_CDN_URL', terraform: 'domain_name' },
+  /** Lifetime of the presigned GET a large result redirects to, without a CDN. */
+  redirectExpiresSeconds: {
+    env: 'IMGPIPE_TRANSFORM_REDIRECT_EXPIRES_SECONDS',
+    terraform: 'redirect_expires_seconds',
+    default: 300,
+    min: 10,
+    max: 3600,
+  },
+  /** Cache lifetime of responses to unsigned requests (signed: a year, immutable). */
+  maxAgeSeconds: {
+    env: 'IMGPIPE_TRANSFORM_MAX_AGE_SECONDS',
+    terraform: 'max_age_seconds',
+    default: 86_400,
+    min: 0,
+    max: 31_536_000,
+  },
+  /** Transformations decoding at once in one process; more get 503 with Retry-After. */
+  concurrency: { env: 'IMGPIPE_TRANSFORM_CONCURRENCY', default: 1, min: 1, max: 64 },
+} as const satisfies Record<string, Setting | IntegerSetting | (Setting & { default: string })>;
+
+export const TRANSFORM_ENV = Object.fromEntries(
+  Object.entries(TRANSFORM_SETTINGS).map(([name, setting]) => [name, setting.env]),
+) as { readonly [K in keyof typeof TRANSFORM_SETTINGS]: (typeof TRANSFORM_SETTINGS)[K]['env'] };

@@ -163,3 +163,26 @@ export interface ApiConfig {
   /** Requests without a verified token act as the owner `anonymous` (deployed without auth). */
   readonly anonymous: boolean;
 }
+
+/** The on-demand transformation function's settings (`index.transform`), read once at cold start. */
+export interface TransformConfig {
+  /** Where source keys are looked up. */
+  readonly sourceBucket: string;
+  /** Allowed widths and heights; empty: multiples of sizeStep. */
+  readonly sizes: readonly number[];
+  readonly sizeStep: number;
+  /** Largest output width or height in device pixels. */
+  readonly maxSize: number;
+  readonly qualityMin: number;
+  readonly qualityMax: number;
+  /** Formats a request may name; fmt=auto picks AVIF, WebP, then JPEG among them. */
+  readonly formats: readonly OutputFormat[];
+  readonly signing: boolean;
+  readonly keysParameter?: string;
+  /** Results are stored under this prefix of the output bucket. */
+  readonly prefix: string;
+  readonly cdnUrl?: string;
+  readonly redirectExpiresSeconds: number;
+  readonly maxAgeSeconds: number;
+  readonly concurrency: number;
+}

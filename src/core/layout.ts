@@ -292,3 +292,45 @@ export function safeFileName(name: string): string {
     .replace(/[.-]+$/, '');
   return `${stem || 'upload'}${ext}`;
 }
+
+/** One on-demand transformation, normalised: device pixels, the format chosen, the quality used. */
+export interface TransformSpec {
+  readonly width?: number;
+  readonly height?: number;
+  readonly fit: 'inside' | 'cover' | 'contain';
+  readonly format: OutputFormat;
+  readonly quality: number;
+}
+
+/**
+ * Where on-demand results are stored in the output bucket (handlers/transform.ts):
+ *
+ *   <prefix><source key>/<w>x<h>-<fit>-q<quality>-<hash>.<ext>    transforms/photos/cat.jpg/640x0-inside-q75-3f0c9a1b2d4e.webp
+ *
+ * `w` and `h` are the output box in device pixels (dpr applied; 0 when not given). The hash covers
+ * the source's ETag and the pipeline configuration's hash besides the request, so a replaced source
+ * or a new configuration gets new keys and a stored result is never stale. Equivalent requests
+ * (parameter order, `jpg` for `jpeg`, `dpr=2&w=320` for `w=640`, auto resolved to the same format)
+ * share one key. Every result of a source starts with `sourcePrefix(key)`.
+ */
+export class TransformLayout {
+  readonly prefix: string;
+
+  constructor(prefix: string) {
+    this.prefix = prefix;
+  }
+
+  sourcePrefix(sourceKey: string): string {
+    return `${this.prefix}${sourceKey}/`;
+  }
+
+  key(sourceKey: string, spec: TransformSpec, sourceEtag: string, configHash: string): string {
+    const box = `${spec.width ?? 0}x${spec.height ?? 0}`;
+    const name = `${box}-${spec.fit}-q${spec.quality}`;
+    const hash = createHash('sha256')
+      .update(JSON.stringify([sourceKey, name, spec.format, sourceEtag, configHash]))
+      .digest('hex')
+      .slice(0, 12);
+    return `${this.sourcePrefix(sourceKey)}${name}-${hash}.${FORMAT_META[spec.format].extension}`;
+  }
+}

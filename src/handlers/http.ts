@@ -34,6 +34,7 @@ export const ERROR_STATUS = {
   'unsupported-media-type': 415,
   throttled: 429,
   internal: 500,
+  unavailable: 503,
 } as const;
 export type ErrorCode = keyof typeof ERROR_STATUS;
 

@@ -5,14 +5,16 @@ import { createApiHandler } from './api.ts';
 import { createLambdaDeps } from './lambda.ts';
 import { createReprocessTasks } from './reprocess.ts';
 import { createS3EventHandler } from './s3-event.ts';
+import { createTransformHandler } from './transform.ts';
 import { createWorkflowTasks } from './workflow.ts';
 
 /**
  * The Lambda entry points, built once at cold start. The image's CMD is `index.handler` (S3
  * events); every other entry point is a task of a state machine (terraform/modules/workflow),
  * selected by overriding the command: the per-upload workflow's `index.workflow*` and bulk
- * reprocessing's `index.reprocess*`; `index.api` is the HTTP API behind API Gateway. The malware
- * scanner is an image of its own (scanner/).
+ * reprocessing's `index.reprocess*`; `index.api` is the HTTP API behind API Gateway and
+ * `index.transform` on-demand transformations behind a function URL. The malware scanner is an
+ * image of its own (scanner/).
  */
 const deps = await createLambdaDeps();
 export const handler = createS3EventHandler(deps);
@@ -35,3 +37,5 @@ const reprocess = createReprocessTasks(deps);
 export const reprocessPlan = reprocess.plan;
 export const reprocessBatch = reprocess.batch;
 export const reprocessSummarize = reprocess.summarize;
+
+export const transform = createTransformHandler(deps);

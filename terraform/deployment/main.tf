@@ -62,6 +62,9 @@ module "imgpipe" {
   ecr_force_delete         = var.force_destroy
   alarm_email              = var.alarm_email
   budget_monthly_limit_usd = var.budget_monthly_limit_usd
+
+  # The transformation distribution reads (and decrypts) stored results.
+  output_cloudfront_read = var.transform.enabled
 }
 
 # The HTTP API (index.api of the same image), its sign-in and the web page, when api.enabled.
@@ -103,4 +106,40 @@ module "api" {
   certificate_arn          = var.api.certificate_arn
   web_dir                  = var.api.web_dir
   web_auth                 = var.api.web_auth
+}
+
+# On-demand transformations (index.transform of the same image) behind CloudFront, when
+# transform.enabled.
+module "transform" {
+  source = "../modules/transform"
+  count  = var.transform.enabled ? 1 : 0
+
+  name          = local.name
+  image_uri     = module.imgpipe.lambda_function_image_uri
+  architectures = var.architectures
+
+  function_environment               = module.imgpipe.lambda_environment_variables
+  source_bucket_id                   = module.imgpipe.source_bucket_id
+  source_bucket_arn                  = module.imgpipe.source_bucket_arn
+  output_bucket_arn                  = module.imgpipe.output_bucket_arn
+  output_bucket_regional_domain_name = module.imgpipe.output_bucket_regional_domain_name
+  kms_key_arn                        = module.imgpipe.kms_key_arn
+  alarm_topic_arn                    = module.imgpipe.sns_topic_arn
+
+  role_permissions_boundary = var.permissions_boundary_policy_name == null ? null : "arn:aws:iam::${var.aws_account_id}:policy/${var.permissions_boundary_policy_name}"
+  log_retention_in_days     = var.log_retention_in_days
+  tracing_enabled           = var.tracing_enabled
+
+  memory_size          = var.transform.memory_size
+  reserved_concurrency = var.transform.reserved_concurrency
+  sizes                = var.transform.sizes
+  size_step            = var.transform.size_step
+  max_size             = var.transform.max_size
+  quality_min          = var.transform.quality_min
+  quality_max          = var.transform.quality_max
+  formats              = var.transform.formats
+  signing              = var.transform.signing
+  domain_name          = var.transform.domain_name
+  certificate_arn      = var.transform.certificate_arn
+  price_class          = var.transform.price_class
 }

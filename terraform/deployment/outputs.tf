@@ -102,3 +102,13 @@ output "cognito_user_pool_id" {
   description = "User pool of the API's users (add them, and admins to the admin group), or null."
   value       = one(module.api[*].cognito_user_pool_id)
 }
+
+output "transform_url" {
+  description = "Base URL of on-demand transformations (<url>/t/<key>?w=…&sig=…; imgpipe sign --base <url>), or null when transform.enabled is false."
+  value       = one(module.transform[*].url)
+}
+
+output "transform_signing_keys_parameter_name" {
+  description = "The SecureString parameter to put the signing keys in (one a line, newest first), or null."
+  value       = one(module.transform[*].signing_keys_parameter_name)
+}

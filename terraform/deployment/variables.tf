@@ -216,3 +216,24 @@ variable "api" {
   default  = {}
   nullable = false
 }
+
+variable "transform" {
+  description = "On-demand transformations behind CloudFront (modules/transform), off by default. enabled turns it on; signing is \"required\" unless set to \"off\" (set the keys in the SecureString parameter the module creates, output transform_signing_keys_parameter_name). The other keys are the module's variables of the same names."
+  type = object({
+    enabled              = optional(bool, false)
+    memory_size          = optional(number, 2048)
+    reserved_concurrency = optional(number, 20)
+    sizes                = optional(list(number), [])
+    size_step            = optional(number, 10)
+    max_size             = optional(number, 4000)
+    quality_min          = optional(number, 30)
+    quality_max          = optional(number, 90)
+    formats              = optional(list(string), ["avif", "webp", "jpeg", "png"])
+    signing              = optional(string, "required")
+    domain_name          = optional(string)
+    certificate_arn      = optional(string)
+    price_class          = optional(string, "PriceClass_100")
+  })
+  default  = {}
+  nullable = false
+}

@@ -19,6 +19,7 @@ export const MODULE_DIRS = [
   'modules/imgpipe/modules/ecr-repository',
   'modules/api',
   'modules/workflow',
+  'modules/transform',
   'bootstrap',
 ];
 

@@ -20,11 +20,12 @@ export interface DevApi {
   stop(): Promise<void>;
 }
 
-export async function startDevApi(extra: readonly string[] = []): Promise<DevApi> {
+export async function startDevApi(extra: readonly string[] = [], env?: NodeJS.ProcessEnv): Promise<DevApi> {
   const dir = join(mkdtempSync(join(tmpdir(), 'imgpipe-api-')), 'data');
   const { child, output, match } = await startCli(
     ['dev', '--port', '0', '--no-samples', '--dir', dir, ...extra],
     /Local S3 at (http:\/\/\S+) [\s\S]*?Status table \S+ at (http:\/\/[^\s;]+);[\s\S]*Web page: (http:\/\/\S+)\/\n/,
+    env ? { env } : {},
   );
   return {
     url: match[3]!,

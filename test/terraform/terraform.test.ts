@@ -74,6 +74,7 @@ describe('Terraform files', () => {
       'modules/imgpipe/modules/ecr-repository',
       'modules/imgpipe/modules/s3-bucket',
       'modules/workflow',
+      'modules/transform',
     ]);
     for (const path of [
       'modules/api',
@@ -81,6 +82,7 @@ describe('Terraform files', () => {
       'modules/imgpipe/modules/s3-bucket',
       'modules/imgpipe/modules/ecr-repository',
       'modules/workflow',
+      'modules/transform',
     ]) {
       for (const file of ['main.tf', 'variables.tf', 'outputs.tf', 'versions.tf', 'README.md'])
         expect(existsSync(join(TERRAFORM_DIR, path, file)), `${path}/${file}`).toBe(true);

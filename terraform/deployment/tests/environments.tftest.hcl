@@ -71,3 +71,33 @@ run "deploys_the_api_with_a_user_pool_when_enabled" {
 
 # The module's refusal to deploy an open API is tested in modules/api/tests: expect_failures can
 # only name this root's own objects, not a precondition inside module.api.
+
+run "leaves_transformations_out_unless_enabled" {
+  command = plan
+
+  assert {
+    condition     = var.transform.enabled || (length(module.transform) == 0 && output.transform_url == null)
+    error_message = "On-demand transformations should be off unless transform.enabled."
+  }
+}
+
+run "deploys_transformations_behind_cloudfront_when_enabled" {
+  variables {
+    transform = { enabled = true }
+  }
+
+  assert {
+    condition     = output.transform_url == "https://d1example2page.cloudfront.net" && output.transform_signing_keys_parameter_name == "/imgpipe-${var.environment}/transform/signing-keys"
+    error_message = "transform.enabled should deploy the distribution and the signing keys' parameter."
+  }
+
+  assert {
+    condition     = module.imgpipe.output_bucket_regional_domain_name != null
+    error_message = "The output bucket should be the distribution's second origin."
+  }
+
+  assert {
+    condition     = length(module.transform) == 1 && module.transform[0].lambda_function_name == "imgpipe-${var.environment}-transform"
+    error_message = "The transformation function should be imgpipe-<environment>-transform."
+  }
+}

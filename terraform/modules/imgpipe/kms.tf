@@ -97,6 +97,30 @@ data "aws_iam_policy_document" "kms" {
     }
   }
 
+  # CloudFront distributions of this account that serve the output bucket through origin access
+  # control (modules/transform) decrypt its objects: decryption only (output_cloudfront_read says
+  # why not one distribution).
+  dynamic "statement" {
+    for_each = var.output_cloudfront_read ? [[local.account_distributions]] : []
+
+    content {
+      sid       = "CloudFrontDecryptsTheOutputs"
+      actions   = ["kms:Decrypt"]
+      resources = ["*"]
+
+      principals {
+        type        = "Service"
+        identifiers = ["cloudfront.amazonaws.com"]
+      }
+
+      condition {
+        test     = "ArnLike"
+        variable = "AWS:SourceArn"
+        values   = statement.value
+      }
+    }
+  }
+
   # Alarms and budget notifications publish to the encrypted topic. CloudWatch's documented key
   # statement has no condition; Budgets' is scoped to this account.
   statement {

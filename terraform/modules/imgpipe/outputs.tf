@@ -125,6 +125,11 @@ output "output_bucket_arn" {
   value       = module.output_bucket.s3_bucket_arn
 }
 
+output "output_bucket_regional_domain_name" {
+  description = "The output bucket's regional domain name: a CloudFront origin (modules/transform)."
+  value       = module.output_bucket.s3_bucket_regional_domain_name
+}
+
 output "quarantine_bucket_id" {
   description = "Name of the quarantine bucket (rejected inputs and their reason records)."
   value       = module.quarantine_bucket.s3_bucket_id

@@ -29,6 +29,9 @@ module "output_bucket" {
   force_destroy = var.s3_force_destroy
   tags          = var.tags
 
+  # The transformation distribution (modules/transform) serves stored results from here.
+  cloudfront_distribution_arns = var.output_cloudfront_read ? [local.account_distributions] : []
+
   lifecycle_rules = [
     {
       id                                     = "abort-incomplete-uploads"

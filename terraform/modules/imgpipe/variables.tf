@@ -628,3 +628,10 @@ variable "budget_cost_filter_tag" {
     error_message = "budget_cost_filter_tag must be null or a tag with a 1-128 character key and a value of at most 256 characters."
   }
 }
+
+variable "output_cloudfront_read" {
+  description = "Let CloudFront distributions of this account read the output bucket through origin access control and decrypt its objects (modules/transform serves stored results). Scoped to the account's distributions (aws:SourceArn distribution/*), not one: the transformation distribution's origin is a function that depends on this module's key and buckets, so naming its ARN here would be a cycle."
+  type        = bool
+  default     = false
+  nullable    = false
+}

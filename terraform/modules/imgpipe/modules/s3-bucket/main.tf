@@ -102,7 +102,7 @@ data "aws_iam_policy_document" "this" {
       }
 
       condition {
-        test     = "StringEquals"
+        test     = "ArnLike"
         variable = "AWS:SourceArn"
         values   = statement.value
       }

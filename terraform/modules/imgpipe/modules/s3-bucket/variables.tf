@@ -20,14 +20,14 @@ variable "kms_key_arn" {
 }
 
 variable "cloudfront_distribution_arns" {
-  description = "CloudFront distributions that may read the bucket's objects through origin access control (s3:GetObject, scoped by aws:SourceArn). Empty for none."
+  description = "CloudFront distributions that may read the bucket's objects through origin access control (s3:GetObject, scoped by aws:SourceArn, matched as ARN patterns: `distribution/*` stands for the account's distributions). Empty for none."
   type        = list(string)
   default     = []
   nullable    = false
 
   validation {
-    condition     = alltrue([for arn in var.cloudfront_distribution_arns : can(regex("^arn:aws[a-z-]*:cloudfront::[0-9]{12}:distribution/[A-Z0-9]+$", arn))])
-    error_message = "cloudfront_distribution_arns must be CloudFront distribution ARNs (arn:aws:cloudfront::<account>:distribution/<id>)."
+    condition     = alltrue([for arn in var.cloudfront_distribution_arns : can(regex("^arn:aws[a-z-]*:cloudfront::[0-9]{12}:distribution/([A-Z0-9]+|\\*)$", arn))])
+    error_message = "cloudfront_distribution_arns must be CloudFront distribution ARNs (arn:aws:cloudfront::<account>:distribution/<id>, or /* for the account's)."
   }
 }
 

@@ -35,7 +35,10 @@ mock_resource "aws_kms_key" {
 }
 
 mock_resource "aws_s3_bucket" {
-  defaults = { arn = "arn:aws:s3:::imgpipe-test-bucket" }
+  defaults = {
+    arn                         = "arn:aws:s3:::imgpipe-test-bucket"
+    bucket_regional_domain_name = "imgpipe-test-bucket.s3.eu-west-1.amazonaws.com"
+  }
 }
 
 mock_resource "aws_sqs_queue" {
@@ -105,4 +108,17 @@ mock_resource "aws_sfn_state_machine" {
 
 mock_resource "aws_cloudwatch_log_group" {
   defaults = { arn = "arn:aws:logs:eu-west-1:123456789012:log-group:imgpipe-test" }
+}
+
+# On-demand transformations (modules/transform).
+mock_resource "aws_lambda_function_url" {
+  defaults = { function_url = "https://abcdefghijklmnopqrstuvwxyz012345.lambda-url.eu-west-1.on.aws/" }
+}
+
+mock_resource "aws_cloudfront_function" {
+  defaults = { arn = "arn:aws:cloudfront::123456789012:function/imgpipe-test-transform-accept" }
+}
+
+mock_resource "aws_ssm_parameter" {
+  defaults = { arn = "arn:aws:ssm:eu-west-1:123456789012:parameter/imgpipe-test/transform/signing-keys" }
 }

@@ -1,0 +1,284 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { FormatOptions, TransformConfig } from '../core/config.ts';
+import { describeValue } from '../core/errors.ts';
+import { type OutputFormat, resolveOutputFormat } from '../core/formats.ts';
+import type { TransformSpec } from '../core/layout.ts';
+import { ApiError, keyPath } from './http.ts';
+
+/**
+ * The request of an on-demand transformation, `GET /t/<source key>?w=&h=&fit=&fmt=&q=&dpr=&exp=&sig=`:
+ * parsed, checked against the cost guards (TransformConfig), normalised; and the URL signature.
+ *
+ *   w, h   width and height of the box in CSS pixels: from the configured list, else multiples of the step
+ *   fit    inside (default), cover (crop to fill) or contain (pad); with one side given, inside
+ *   fmt    jpeg (jpg), webp, avif, png, or auto (default): AVIF, then WebP, then JPEG, as Accept allows
+ *   q      quality, within the configured range (default: the pipeline document's, per format)
+ *   dpr    device pixel ratio, one of DPRS: the box in device pixels is w x dpr by h x dpr
+ *   exp    expiry of a signed URL, Unix seconds
+ *   sig    the signature: HMAC-SHA256, base64url, over the canonical request (canonicalRequest)
+ *
+ * Every problem is a 400 naming the parameter, the value and what is allowed.
+ */
+export const TRANSFORM_PATH = '/t/';
+export const TRANSFORM_PARAMS = ['w', 'h', 'fit', 'fmt', 'q', 'dpr', 'exp', 'sig'] as const;
+export const DPRS = [1, 1.5, 2, 2.5, 3] as const;
+const FITS = ['inside', 'cover', 'contain'] as const;
+/** fmt=auto picks the first of these the client accepts (JPEG whatever it says). */
+const AUTO_ORDER: readonly OutputFormat[] = ['avif', 'webp', 'jpeg'];
+
+export interface TransformRequest {
+  /** The source key, decoded. */
+  readonly key: string;
+  /** The query as sent, one value per name (duplicates refused). */
+  readonly query: Readonly<Record<string, string>>;
+  readonly spec: TransformSpec;
+  /** fmt=auto: the response varies with Accept. */
+  readonly auto: boolean;
+  /** Expiry (Unix seconds) of a signed URL. */
+  readonly expires?: number;
+}
+
+/** The source key from the path as sent (percent-encoded, as a Lambda function URL passes rawPath). */
+export function keyFromPath(rawPath: string): string {
+  if (!rawPath.startsWith(TRANSFORM_PATH))
+    throw new ApiError(
+      'not-found',
+      `No such path ${rawPath}: transformations are under ${TRANSFORM_PATH}<key>`,
+    );
+  const encoded = rawPath.slice(TRANSFORM_PATH.length);
+  let key: string;
+  try {
+    key = encoded.split('/').map(decodeURIComponent).join('/');
+  } catch {
+    throw new ApiError('bad-request', `The path ${describeValue(rawPath)} is not valid percent-encoding`, {
+      field: 'key',
+    });
+  }
+  if (key === '' || key.length > 1024)
+    throw new ApiError(
+      'bad-request',
+      `Expected a source key of 1 to 1024 characters after ${TRANSFORM_PATH}`,
+      {
+        field: 'key',
+      },
+    );
+  return key;
+}
+
+/** The query as sent: each name once; unknown names refused. */
+export function parseQuery(rawQuery: string): Record<string, string> {
+  const query: Record<string, string> = {};
+  if (rawQuery === '') return query;
+  for (const part of rawQuery.split('&')) {
+    if (part === '') continue;
+    const eq = part.indexOf('=');
+    let name: string;
+    let value: string;
+    try {
+      name = decodeURIComponent((eq === -1 ? part : part.slice(0, eq)).replaceAll('+', ' '));
+      value = eq === -1 ? '' : decodeURIComponent(part.slice(eq + 1).replaceAll('+', ' '));
+    } catch {
+      throw new ApiError(
+        'bad-request',
+        `The query part ${describeValue(part)} is not valid percent-encoding`,
+        {
+          field: 'query',
+        },
+      );
+    }
+    if (!(TRANSFORM_PARAMS as readonly string[]).includes(name))
+      throw new ApiError(
+        'bad-request',
+        `Unknown parameter ${describeValue(name)}: expected only ${TRANSFORM_PARAMS.join(', ')}`,
+        { field: name },
+      );
+    if (Object.hasOwn(query, name))
+      throw new ApiError('bad-request', `The parameter ${name} is given more than once`, { field: name });
+    query[name] = value;
+  }
+  return query;
+}
+
+export function parseRequest(
+  key: string,
+  query: Readonly<Record<string, string>>,
+  accept: string | undefined,
+  config: TransformConfig,
+  defaults: FormatOptions,
+): TransformRequest {
+  const dpr = query.dpr === undefined ? 1 : dprOf(query.dpr);
+  const width = query.w === undefined ? undefined : sizeOf('w', query.w, dpr, config);
+  const height = query.h === undefined ? undefined : sizeOf('h', query.h, dpr, config);
+  let fit: TransformSpec['fit'] = 'inside';
+  if (query.fit !== undefined) {
+    if (!(FITS as readonly string[]).includes(query.fit))
+      throw bad('fit', `one of ${FITS.join(', ')}`, query.fit);
+    fit = query.fit as TransformSpec['fit'];
+  }
+  // cover and contain need a box: with one side they are inside (one key for all three).
+  if (width === undefined || height === undefined) fit = 'inside';
+  const fmt = (query.fmt ?? 'auto').toLowerCase();
+  const auto = fmt === 'auto';
+  let format: OutputFormat | undefined;
+  if (auto) format = negotiate(accept, config.formats);
+  else {
+    format = resolveOutputFormat(fmt);
+    if (!format || !config.formats.includes(format))
+      throw bad('fmt', `one of ${[...config.formats, 'auto'].join(', ')}`, query.fmt);
+  }
+  let quality = format === 'png' ? 0 : defaults[format].quality;
+  if (query.q !== undefined) {
+    const q = /^\d{1,3}$/.test(query.q) ? Number(query.q) : Number.NaN;
+    if (!(q >= config.qualityMin && q <= config.qualityMax))
+      throw bad('q', `an integer from ${config.qualityMin} to ${config.qualityMax}`, query.q);
+    // PNG is lossless: a quality does not change it, and must not split the cache.
+    if (format !== 'png') quality = q;
+  }
+  let expires: number | undefined;
+  if (query.exp !== undefined) {
+    expires = /^\d{1,12}$/.test(query.exp) ? Number(query.exp) : Number.NaN;
+    if (Number.isNaN(expires)) throw bad('exp', 'the expiry in Unix seconds', query.exp);
+  }
+  const spec: TransformSpec = {
+    ...(width === undefined ? {} : { width }),
+    ...(height === undefined ? {} : { height }),
+    fit,
+    format,
+    quality,
+  };
+  return { key, query, spec, auto, ...(expires === undefined ? {} : { expires }) };
+}
+
+function dprOf(value: string): number {
+  const dpr = /^\d(\.\d{1,2})?$/.test(value) ? Number(value) : Number.NaN;
+  if (!(DPRS as readonly number[]).includes(dpr)) throw bad('dpr', `one of ${DPRS.join(', ')}`, value);
+  return dpr;
+}
+
+function sizeOf(name: 'w' | 'h', value: string, dpr: number, config: TransformConfig): number {
+  const size = /^\d{1,5}$/.test(value) ? Number(value) : Number.NaN;
+  if (config.sizes.length > 0) {
+    if (!config.sizes.includes(size)) throw bad(name, `one of ${config.sizes.join(', ')}`, value);
+  } else if (!(size >= config.sizeStep && size % config.sizeStep === 0)) {
+    throw bad(
+      name,
+      `a multiple of ${config.sizeStep} (${config.sizeStep}, ${2 * config.sizeStep}, ...)`,
+      value,
+    );
+  }
+  const pixels = Math.round(size * dpr);
+  if (pixels > config.maxSize)
+    throw bad(
+      name,
+      `at most ${Math.floor(config.maxSize / dpr)} at dpr ${dpr} (${config.maxSize} device pixels)`,
+      value,
+    );
+  return pixels;
+}
+
+/**
+ * fmt=auto: AVIF, then WebP, from Accept (a browser's header, or the `avif`, `webp` or `other` our
+ * CloudFront Function reduces it to), then JPEG; only among the allowed formats.
+ */
+export function negotiate(accept: string | undefined, allowed: readonly OutputFormat[]): OutputFormat {
+  const accepted = new Set<string>();
+  for (const part of (accept ?? '').toLowerCase().split(',')) {
+    const [type, ...params] = part.split(';').map((p) => p.trim());
+    const q = params.find((p) => p.startsWith('q='));
+    if (q !== undefined && !(Number(q.slice(2)) > 0)) continue;
+    if (type === 'image/avif') accepted.add('avif');
+    // The CloudFront Function's `avif` stands for both: every browser that decodes AVIF decodes WebP.
+    if (type === 'avif') accepted.add('avif').add('webp');
+    if (type === 'image/webp' || type === 'webp') accepted.add('webp');
+  }
+  for (const format of AUTO_ORDER) {
+    if (allowed.includes(format) && (format === 'jpeg' || accepted.has(format))) return format;
+  }
+  return allowed.find((f) => accepted.has(f)) ?? allowed[0]!;
+}
+
+function bad(field: string, expected: string, value: unknown): ApiError {
+  return new ApiError(
+    'bad-request',
+    `Expected ${expected} for ${field} but received ${describeValue(value)}`,
+    {
+      field,
+    },
+  );
+}
+
+/**
+ * What a signature covers: the path with the key percent-encoded segment by segment, and every
+ * parameter but `sig`, sorted by name, each value percent-encoded. A URL signed by `signUrl` and
+ * the same URL with its parameters reordered or re-encoded verify; any other change does not.
+ */
+export function canonicalRequest(key: string, query: Readonly<Record<string, string>>): string {
+  const params = Object.keys(query)
+    .filter((name) => name !== 'sig')
+    .sort()
+    .map((name) => `${name}=${encodeURIComponent(query[name]!)}`)
+    .join('&');
+  return `${TRANSFORM_PATH}${keyPath(key)}?${params}`;
+}
+
+export function signature(secret: string, key: string, query: Readonly<Record<string, string>>): string {
+  return createHmac('sha256', secret).update(canonicalRequest(key, query)).digest('base64url');
+}
+
+/**
+ * Checks `sig` against every key (two while a key is being rotated) in constant time, then `exp`.
+ * Throws 403 saying which: missing, not matching, or expired.
+ */
+export function verifySignature(
+  key: string,
+  query: Readonly<Record<string, string>>,
+  secrets: readonly string[],
+  now: Date,
+): void {
+  const given = query.sig;
+  if (given === undefined || given === '')
+    throw new ApiError('forbidden', 'This URL is not signed: it needs sig (imgpipe sign makes signed URLs)', {
+      field: 'sig',
+    });
+  const received = Buffer.from(given, 'utf8');
+  let valid = false;
+  for (const secret of secrets) {
+    const expected = Buffer.from(signature(secret, key, query), 'utf8');
+    // The length of a signature is public (43 characters); only equal lengths are compared.
+    if (expected.length === received.length && timingSafeEqual(expected, received)) valid = true;
+  }
+  if (!valid) throw new ApiError('forbidden', 'The signature does not match this URL', { field: 'sig' });
+  if (query.exp !== undefined) {
+    const exp = /^\d{1,12}$/.test(query.exp) ? Number(query.exp) : Number.NaN;
+    if (!(exp * 1000 > now.getTime()))
+      throw new ApiError(
+        'forbidden',
+        `This URL expired at ${Number.isNaN(exp) ? describeValue(query.exp) : new Date(exp * 1000).toISOString()}`,
+        { field: 'exp' },
+      );
+  }
+}
+
+export interface SignOptions {
+  readonly w?: number;
+  readonly h?: number;
+  readonly fit?: string;
+  readonly fmt?: string;
+  readonly q?: number;
+  readonly dpr?: number;
+  /** Unix seconds. */
+  readonly exp?: number;
+}
+
+/** A signed URL: `<base>/t/<key>?<parameters>&sig=...`, parameters in canonical order. */
+export function signUrl(base: string, key: string, options: SignOptions, secret: string): string {
+  const query: Record<string, string> = {};
+  for (const name of TRANSFORM_PARAMS) {
+    const value = options[name as keyof SignOptions];
+    if (value !== undefined) query[name] = String(value);
+  }
+  const canonical = canonicalRequest(key, query);
+  const sig = signature(secret, key, query);
+  const params = canonical.slice(canonical.indexOf('?') + 1);
+  return `${base.replace(/\/+$/, '')}${canonical.slice(0, canonical.indexOf('?'))}?${params ? `${params}&` : ''}sig=${sig}`;
+}

@@ -1,0 +1,423 @@
+import { randomUUID } from 'node:crypto';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { SSMProvider } from '@aws-lambda-powertools/parameters/ssm';
+import type { SSMClient } from '@aws-sdk/client-ssm';
+import type { Context, LambdaFunctionURLEvent } from 'aws-lambda';
+import { TRANSFORM_ENV } from '../config/settings.ts';
+import { loadTransformConfig } from '../config/transform.ts';
+import type { Env, PipelineConfig, TransformConfig } from '../core/config.ts';
+import {
+  ConfigError,
+  describeError,
+  InvalidImageError,
+  type InvalidReason,
+  ObjectNotFoundError,
+  ObjectTooLargeError,
+  StorageError,
+} from '../core/errors.ts';
+import { FORMAT_META } from '../core/formats.ts';
+import { isPlainObject } from '../core/json.ts';
+import { TransformLayout, type TransformSpec } from '../core/layout.ts';
+import { msSince } from '../core/timing.ts';
+import { Deadline } from '../pipeline/deadline.ts';
+import { inThreadEncoder, processImage } from '../pipeline/process-image.ts';
+import { S3Storage } from '../storage/s3.ts';
+import type { ObjectInfo, Storage } from '../storage/types.ts';
+import { S3UrlSigner, type UrlSigner } from './api-signer.ts';
+import { ApiError, type ApiResponse, errorResponse, json } from './http.ts';
+import { type LambdaHandler, lambdaHandler } from './lambda.ts';
+import type { HandlerDeps } from './objects.ts';
+import {
+  keyFromPath,
+  parseQuery,
+  parseRequest,
+  type TransformRequest,
+  verifySignature,
+} from './transform-request.ts';
+
+/**
+ * `index.transform`: on-demand transformations, `GET /t/<source key>?w=&h=&fit=&fmt=&q=&dpr=&exp=&sig=`,
+ * behind a Lambda function URL (payload format 2.0) and CloudFront.
+ *
+ *   parse and check the query (400) -> verify the signature (403) -> HEAD the source (404, 413)
+ *   -> HEAD the stored result: there, it is served (or 304) without decoding
+ *   -> not there: the same processImage as the S3 path (limits and memory budget before decoding,
+ *      413/415), one variant in one format -> stored under TransformLayout's key -> served
+ *
+ * A result too large for a buffered Lambda response (6 MB, base64) is answered 302 to the stored
+ * object: through the CDN when IMGPIPE_TRANSFORM_CDN_URL is set, else a presigned GET.
+ */
+
+/** Lambda's buffered response limit, 6 MB of JSON, less room for the headers and the envelope. */
+const RESPONSE_LIMIT = 6 * 1024 * 1024 - 16 * 1024;
+/** The largest body that fits base64-encoded. */
+export const MAX_BUFFERED_BYTES = Math.floor(RESPONSE_LIMIT / 4) * 3;
+const YEAR = 31_536_000;
+/** Results are content-addressed (their key hashes the source ETag and the configuration). */
+const STORED_CACHE_CONTROL = `public, max-age=${YEAR}, immutable`;
+
+export interface TransformHandlerOptions {
+  /** Where the settings come from (default: the process environment). */
+  readonly env?: Env;
+  /** The signing keys, newest first, instead of reading IMGPIPE_TRANSFORM_KEYS_PARAMETER. */
+  readonly keys?: readonly string[];
+  readonly ssm?: SSMClient;
+  /** Presigns the redirect to a large result; by default with the output storage's S3 client. */
+  readonly signer?: UrlSigner;
+  readonly now?: () => Date;
+  /** Called once per request with what happened (imgpipe dev prints it). */
+  readonly onRequest?: (entry: TransformLogEntry) => void;
+}
+
+export interface TransformLogEntry {
+  readonly path: string;
+  readonly status: number;
+  readonly cache?: 'hit' | 'miss';
+  readonly key?: string;
+  readonly bytes?: number;
+  readonly redirect?: boolean;
+  /** Decodes so far in this container (TransformStats). */
+  readonly decodes: number;
+}
+
+/** What a container has done: a hit decodes nothing, so `decodes` counts the misses that ran. */
+export interface TransformStats {
+  requests: number;
+  hits: number;
+  /** Sources decoded (a source refused from its header is not). */
+  decodes: number;
+}
+
+export type TransformHandler = LambdaHandler<ApiResponse> & { readonly stats: Readonly<TransformStats> };
+
+interface Transform {
+  readonly config: TransformConfig;
+  readonly source: Storage;
+  readonly layout: TransformLayout;
+  readonly keys: () => Promise<readonly string[]>;
+  readonly signer?: UrlSigner;
+}
+
+export function createTransformHandler(
+  deps: HandlerDeps,
+  options: TransformHandlerOptions = {},
+): TransformHandler {
+  const { logger, metrics } = deps;
+  const env = options.env ?? process.env;
+  const now = options.now ?? (() => new Date());
+  const pipeline = deps.config.pipeline;
+  const stats: TransformStats = { requests: 0, hits: 0, decodes: 0 };
+  let running = 0;
+
+  // As index.api: required only in the function whose command is index.transform.
+  let transform: Transform | ConfigError;
+  try {
+    transform = setUp(deps, env, options);
+  } catch (error) {
+    if (!(error instanceof ConfigError) || env._HANDLER?.endsWith('.transform')) throw error;
+    transform = error;
+  }
+
+  const handler = lambdaHandler(deps, async (event: unknown, context?: Context) => {
+    const started = performance.now();
+    stats.requests++;
+    const requestId = context?.awsRequestId ?? randomUUID();
+    const log: { cache?: 'hit' | 'miss'; key?: string; bytes?: number; redirect?: boolean } = {};
+    let response: ApiResponse;
+    try {
+      if (transform instanceof ConfigError) throw transform;
+      if (!isUrlEvent(event))
+        throw new ApiError('bad-request', 'Expected a Lambda function URL event (payload format 2.0)');
+      response = await serve(transform, event, log);
+    } catch (error) {
+      response = failure(error, requestId);
+    }
+    const status = response.statusCode ?? 200;
+    metrics.addMetric('TransformRequests', MetricUnit.Count, 1);
+    if (log.cache === 'hit') metrics.addMetric('TransformCacheHits', MetricUnit.Count, 1);
+    if (status >= 500) metrics.addMetric('TransformServerErrors', MetricUnit.Count, 1);
+    const path = isUrlEvent(event)
+      ? `${event.rawPath}${event.rawQueryString ? `?${event.rawQueryString}` : ''}`
+      : '';
+    logger.info('Transform', { path, status, ...log, requestId, durationMs: msSince(started) });
+    options.onRequest?.({ path, status, ...log, decodes: stats.decodes });
+    return response;
+  });
+  return Object.assign(handler, { stats });
+
+  function failure(error: unknown, requestId: string): ApiResponse {
+    if (error instanceof ApiError) return errorResponse(error);
+    if (error instanceof InvalidImageError) return errorResponse(sourceError(error));
+    if (error instanceof StorageError && isThrottling(error))
+      return errorResponse(
+        new ApiError('unavailable', 'Storage is busy; try again in a moment', {
+          headers: { 'retry-after': '1' },
+        }),
+      );
+    logger.error('Transform failed', {
+      requestId,
+      error: error instanceof Error ? error : new Error(describeError(error)),
+    });
+    return json(500, {
+      error: { code: 'internal', message: `Internal error (request id ${requestId})`, requestId },
+    });
+  }
+
+  async function serve(
+    t: Transform,
+    event: LambdaFunctionURLEvent,
+    log: { cache?: 'hit' | 'miss'; key?: string; bytes?: number; redirect?: boolean },
+  ): Promise<ApiResponse> {
+    const method = event.requestContext.http.method;
+    if (method !== 'GET' && method !== 'HEAD')
+      throw new ApiError('bad-request', `Only GET and HEAD are served, not ${method}`, { field: 'method' });
+    const key = keyFromPath(event.rawPath);
+    const query = parseQuery(event.rawQueryString ?? '');
+    if (t.config.signing) verifySignature(key, query, await t.keys(), now());
+    const request = parseRequest(key, query, header(event, 'accept'), t.config, pipeline.formatOptions);
+
+    const source = await t.source.head(key);
+    if (source === undefined) throw new ApiError('not-found', `No image ${key} in ${t.config.sourceBucket}`);
+    const maxBytes = pipeline.limits.maxBytes;
+    if (source.size > maxBytes)
+      throw new ApiError(
+        'too-large',
+        `The source is ${source.size} bytes, more than maxBytes (${maxBytes})`,
+        {
+          field: 'key',
+        },
+      );
+    const resultKey = t.layout.key(key, request.spec, source.etag, pipeline.hash);
+    log.key = resultKey;
+    const headers = responseHeaders(t, request);
+
+    let stored = await deps.output.head(resultKey);
+    log.cache = stored ? 'hit' : 'miss';
+    if (stored) stats.hits++;
+    else stored = await produce(t, request, source, resultKey);
+    log.bytes = stored.size;
+
+    const etag = `"${stored.etag}"`;
+    headers.etag = etag;
+    if (matches(header(event, 'if-none-match'), etag)) return { statusCode: 304, headers };
+    if (stored.size > MAX_BUFFERED_BYTES) {
+      log.redirect = true;
+      const location = await resultUrl(t, resultKey);
+      // A presigned URL expires: the redirect may be cached only a little less long than it lives.
+      const cacheControl = t.config.cdnUrl
+        ? headers['cache-control']!
+        : `private, max-age=${Math.max(0, t.config.redirectExpiresSeconds - 60)}`;
+      return { statusCode: 302, headers: { ...headers, location, 'cache-control': cacheControl } };
+    }
+    const body = method === 'HEAD' ? undefined : (await deps.output.get(resultKey)).body;
+    return {
+      statusCode: 200,
+      headers: {
+        ...headers,
+        'content-type': FORMAT_META[request.spec.format].mimeType,
+        'content-length': String(stored.size),
+      },
+      ...(body ? { body: Buffer.from(body).toString('base64'), isBase64Encoded: true } : {}),
+    };
+  }
+
+  /** A miss: the source read within the byte limit and through processImage, as in the S3 path. */
+  async function produce(
+    t: Transform,
+    request: TransformRequest,
+    info: ObjectInfo,
+    resultKey: string,
+  ): Promise<ObjectInfo> {
+    if (running >= t.config.concurrency)
+      throw new ApiError('unavailable', `Busy with ${running} transformation(s); try again in a moment`, {
+        headers: { 'retry-after': '1' },
+      });
+    running++;
+    const deadline = new Deadline({ maxSeconds: pipeline.limits.maxSecondsPerImage });
+    try {
+      let object: Awaited<ReturnType<Storage['get']>>;
+      try {
+        object = await t.source.get(request.key, { maxBytes: pipeline.limits.maxBytes });
+      } catch (error) {
+        if (error instanceof ObjectNotFoundError)
+          throw new ApiError('not-found', `No image ${request.key} in ${t.config.sourceBucket}`);
+        if (error instanceof ObjectTooLargeError)
+          throw new ApiError(
+            'too-large',
+            `The source is ${error.size} bytes, more than maxBytes (${error.maxBytes})`,
+            { field: 'key' },
+          );
+        throw error;
+      }
+      if (object.etag !== info.etag) {
+        // Replaced between the HEAD and the GET: the key would name the old version.
+        throw new ApiError('unavailable', `${request.key} changed while being read; try again`, {
+          headers: { 'retry-after': '1' },
+        });
+      }
+      const image = await processImage(
+        object.body,
+        oneVariant(pipeline, request.spec, t.config),
+        deps.encoder ?? inThreadEncoder,
+        deadline,
+      );
+      const output = image.outputs[0]!;
+      return await deps.output.put(resultKey, output.bytes, {
+        contentType: FORMAT_META[output.format].mimeType,
+        cacheControl: STORED_CACHE_CONTROL,
+      });
+    } finally {
+      // The deadline follows the pipeline's stages: past the probe, the source was decoded.
+      if (deadline.stage !== 'probe') stats.decodes++;
+      deadline.dispose();
+      running--;
+    }
+  }
+
+  function responseHeaders(t: Transform, request: TransformRequest): Record<string, string> {
+    let cacheControl = `public, max-age=${t.config.maxAgeSeconds}`;
+    if (t.config.signing) {
+      // Long and immutable, but never past the URL's own expiry.
+      const left =
+        request.expires === undefined
+          ? YEAR
+          : Math.max(0, Math.floor(request.expires - now().getTime() / 1000));
+      cacheControl = `public, max-age=${Math.min(YEAR, left)}, immutable`;
+    }
+    return { 'cache-control': cacheControl, ...(request.auto ? { vary: 'Accept' } : {}) };
+  }
+
+  function resultUrl(t: Transform, key: string): Promise<string> {
+    if (t.config.cdnUrl)
+      return Promise.resolve(`${t.config.cdnUrl}/${key.split('/').map(encodeURIComponent).join('/')}`);
+    if (!t.signer)
+      throw new ConfigError(
+        TRANSFORM_ENV.cdnUrl,
+        undefined,
+        `A result over ${MAX_BUFFERED_BYTES} bytes needs ${TRANSFORM_ENV.cdnUrl} or S3 storage to presign`,
+      );
+    return t.signer.download(deps.config.outputBucket, key, t.config.redirectExpiresSeconds);
+  }
+}
+
+function setUp(deps: HandlerDeps, env: Env, options: TransformHandlerOptions): Transform {
+  const config = loadTransformConfig(env);
+  const keysParameter = config.keysParameter;
+  if (config.signing && !options.keys && !keysParameter)
+    throw new ConfigError(
+      TRANSFORM_ENV.keysParameter,
+      undefined,
+      `Signing is required (${TRANSFORM_ENV.signing}): set ${TRANSFORM_ENV.keysParameter} to the SecureString parameter holding the keys, or ${TRANSFORM_ENV.signing}=off`,
+    );
+  const output = deps.output;
+  const signer = options.signer ?? (output instanceof S3Storage ? new S3UrlSigner(output.client) : undefined);
+  return {
+    config,
+    source: deps.sourceStorage(config.sourceBucket),
+    layout: new TransformLayout(config.prefix),
+    keys: options.keys ? async () => options.keys! : parameterKeys(keysParameter ?? '', options.ssm),
+    ...(signer ? { signer } : {}),
+  };
+}
+
+/**
+ * The signing keys from a SecureString parameter, one a line (the newest first; two while rotating),
+ * read once per execution environment through Powertools Parameters and cached after.
+ */
+export function parameterKeys(name: string, ssm?: SSMClient): () => Promise<readonly string[]> {
+  let keys: Promise<readonly string[]> | undefined;
+  const provider = new SSMProvider(ssm ? { awsSdkV3Client: ssm } : {});
+  return () => {
+    keys ??= (async () => {
+      const value = await provider.get(name, { decrypt: true, maxAge: Number.MAX_SAFE_INTEGER });
+      const lines = (typeof value === 'string' ? value : '')
+        .split(/\r?\n/)
+        .map((line) => line.trim())
+        .filter(Boolean);
+      if (lines.length === 0 || lines.some((line) => line.length < 32))
+        throw new ConfigError(
+          TRANSFORM_ENV.keysParameter,
+          name,
+          `The parameter ${name} must hold one or two signing keys of at least 32 characters, one a line`,
+        );
+      return lines;
+    })().catch((error: unknown) => {
+      keys = undefined;
+      throw error;
+    });
+    return keys;
+  };
+}
+
+/** The pipeline document with one variant, in one format, at the request's quality. */
+function oneVariant(pipeline: PipelineConfig, spec: TransformSpec, config: TransformConfig): PipelineConfig {
+  const { format, quality } = spec;
+  const formatOptions =
+    format === 'png'
+      ? pipeline.formatOptions
+      : { ...pipeline.formatOptions, [format]: { ...pipeline.formatOptions[format], quality } };
+  return {
+    ...pipeline,
+    variants: [
+      {
+        name: 't',
+        // No box: the image as it is, at most maxSize on either side.
+        width: spec.width ?? (spec.height === undefined ? config.maxSize : undefined),
+        height: spec.height ?? (spec.width === undefined ? config.maxSize : undefined),
+        fit: spec.fit,
+        upscale: false,
+        formats: [format],
+      },
+    ] as PipelineConfig['variants'],
+    formats: [format],
+    formatOptions,
+  };
+}
+
+const LIMIT_REASONS: ReadonlySet<InvalidReason> = new Set([
+  'too-large',
+  'too-many-pixels',
+  'over-memory-budget',
+  'bad-dimensions',
+  'too-many-scans',
+  'too-slow',
+]);
+
+/** A source the pipeline refuses: 413 over a limit, 415 when it cannot be read as an image. */
+function sourceError(error: InvalidImageError): ApiError {
+  return new ApiError(
+    LIMIT_REASONS.has(error.reason) ? 'too-large' : 'unsupported-media-type',
+    `The source cannot be transformed (${error.reason}): ${error.message}`,
+    { field: 'key', cause: error },
+  );
+}
+
+function isUrlEvent(event: unknown): event is LambdaFunctionURLEvent {
+  return (
+    isPlainObject(event) &&
+    event.version === '2.0' &&
+    typeof event.rawPath === 'string' &&
+    isPlainObject(event.requestContext) &&
+    isPlainObject(event.requestContext.http)
+  );
+}
+
+function header(event: LambdaFunctionURLEvent, name: string): string | undefined {
+  return event.headers?.[name];
+}
+
+/** If-None-Match: `*`, or a list of (weak or strong) tags. */
+function matches(ifNoneMatch: string | undefined, etag: string): boolean {
+  if (!ifNoneMatch) return false;
+  if (ifNoneMatch.trim() === '*') return true;
+  return ifNoneMatch.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag);
+}
+
+function isThrottling(error: StorageError): boolean {
+  const cause = error.cause as { name?: string; $metadata?: { httpStatusCode?: number } } | undefined;
+  return (
+    cause?.$metadata?.httpStatusCode === 429 ||
+    cause?.$metadata?.httpStatusCode === 503 ||
+    /SlowDown|Throttl|TooManyRequests/.test(`${cause?.name ?? ''} ${error.message}`)
+  );
+}

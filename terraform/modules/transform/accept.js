@@ -1,0 +1,31 @@
+// imgpipe: the viewer-request CloudFront Function (JavaScript runtime 2.0) of the transformation
+// distribution. It reduces Accept to one of three values, so the cache key (which includes Accept,
+// for fmt=auto) is split three ways and not once per browser's spelling of the header:
+//   avif   the client accepts image/avif (and so WebP: every browser that decodes AVIF decodes WebP)
+//   webp   it accepts image/webp and not AVIF
+//   other  anything else (JPEG)
+// index.transform negotiates on these tokens as it does on a full header
+// (src/handlers/transform-request.ts negotiate); test/unit/handlers/cloudfront-accept.test.ts runs
+// this file in Node against sample headers and holds the two together.
+function handler(event) {
+  var request = event.request;
+  var header = request.headers.accept;
+  var accepts = { avif: false, webp: false };
+  if (header && header.value) {
+    var parts = header.value.toLowerCase().split(',');
+    for (var i = 0; i < parts.length; i++) {
+      var params = parts[i].split(';');
+      var type = params[0].trim();
+      var refused = false;
+      for (var j = 1; j < params.length; j++) {
+        var param = params[j].trim();
+        if (param.indexOf('q=') === 0 && !(Number(param.slice(2)) > 0)) refused = true;
+      }
+      if (refused) continue;
+      if (type === 'image/avif' || type === 'avif') accepts.avif = true;
+      if (type === 'image/webp' || type === 'webp') accepts.webp = true;
+    }
+  }
+  request.headers.accept = { value: accepts.avif ? 'avif' : accepts.webp ? 'webp' : 'other' };
+  return request;
+}

@@ -1,0 +1,168 @@
+# One distribution: /t/* goes to the function URL (signed by origin access control), cached on the
+# parameters and the reduced Accept; /<results_prefix>* goes to the output bucket (origin access
+# control; the deployment's key policy lets the account's distributions decrypt, modules/imgpipe
+# output_cloudfront_read), where large results are redirected.
+
+resource "aws_cloudfront_function" "this" {
+  name    = "${var.name}-transform-accept"
+  runtime = "cloudfront-js-2.0"
+  comment = "Reduces Accept to avif, webp or other (the cache key of fmt=auto)"
+  publish = true
+  code    = file("${path.module}/accept.js")
+}
+
+resource "aws_cloudfront_cache_policy" "this" {
+  name        = "${var.name}-transform"
+  comment     = "imgpipe transformations: the query parameters and the reduced Accept"
+  min_ttl     = 0
+  default_ttl = var.max_age_seconds
+  max_ttl     = 31536000
+
+  parameters_in_cache_key_and_forwarded_to_origin {
+    enable_accept_encoding_brotli = false
+    enable_accept_encoding_gzip   = false
+
+    cookies_config {
+      cookie_behavior = "none"
+    }
+
+    headers_config {
+      header_behavior = "whitelist"
+
+      headers {
+        items = ["Accept"]
+      }
+    }
+
+    query_strings_config {
+      query_string_behavior = "whitelist"
+
+      query_strings {
+        items = local.query_parameters
+      }
+    }
+  }
+}
+
+# What reaches the function besides the cache key: If-None-Match for 304s, nothing else (the
+# function URL must see its own Host).
+resource "aws_cloudfront_origin_request_policy" "this" {
+  name    = "${var.name}-transform"
+  comment = "imgpipe transformations: the parameters and Accept of the cache key, and If-None-Match"
+
+  cookies_config {
+    cookie_behavior = "none"
+  }
+
+  headers_config {
+    header_behavior = "whitelist"
+
+    headers {
+      items = ["If-None-Match"]
+    }
+  }
+
+  query_strings_config {
+    query_string_behavior = "whitelist"
+
+    query_strings {
+      items = local.query_parameters
+    }
+  }
+}
+
+resource "aws_cloudfront_origin_access_control" "function" {
+  name                              = "${var.name}-transform-function"
+  description                       = "imgpipe transformation function URL"
+  origin_access_control_origin_type = "lambda"
+  signing_behavior                  = "always"
+  signing_protocol                  = "sigv4"
+}
+
+resource "aws_cloudfront_origin_access_control" "results" {
+  name                              = "${var.name}-transform-results"
+  description                       = "imgpipe output bucket (stored transformation results)"
+  origin_access_control_origin_type = "s3"
+  signing_behavior                  = "always"
+  signing_protocol                  = "sigv4"
+}
+
+resource "aws_cloudfront_distribution" "this" {
+  enabled      = true
+  comment      = "${var.name} on-demand transformations"
+  http_version = "http2and3"
+  price_class  = var.price_class
+  aliases      = var.domain_name == null ? [] : [var.domain_name]
+  tags         = var.tags
+
+  origin {
+    origin_id                = "function"
+    domain_name              = replace(replace(aws_lambda_function_url.this.function_url, "https://", ""), "/", "")
+    origin_access_control_id = aws_cloudfront_origin_access_control.function.id
+
+    custom_origin_config {
+      http_port              = 80
+      https_port             = 443
+      origin_protocol_policy = "https-only"
+      origin_ssl_protocols   = ["TLSv1.2"]
+      origin_read_timeout    = min(var.timeout, 60)
+    }
+  }
+
+  origin {
+    origin_id                = "results"
+    domain_name              = var.output_bucket_regional_domain_name
+    origin_access_control_id = aws_cloudfront_origin_access_control.results.id
+  }
+
+  default_cache_behavior {
+    target_origin_id         = "function"
+    viewer_protocol_policy   = "redirect-to-https"
+    allowed_methods          = ["GET", "HEAD"]
+    cached_methods           = ["GET", "HEAD"]
+    compress                 = false
+    cache_policy_id          = aws_cloudfront_cache_policy.this.id
+    origin_request_policy_id = aws_cloudfront_origin_request_policy.this.id
+
+    function_association {
+      event_type   = "viewer-request"
+      function_arn = aws_cloudfront_function.this.arn
+    }
+  }
+
+  ordered_cache_behavior {
+    path_pattern           = "/${var.results_prefix}*"
+    target_origin_id       = "results"
+    viewer_protocol_policy = "redirect-to-https"
+    allowed_methods        = ["GET", "HEAD"]
+    cached_methods         = ["GET", "HEAD"]
+    compress               = false
+    # Managed CachingOptimized: honours the results' Cache-Control (a year, immutable).
+    cache_policy_id = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+  }
+
+  restrictions {
+    geo_restriction {
+      restriction_type = "none"
+    }
+  }
+
+  dynamic "viewer_certificate" {
+    for_each = var.domain_name == null ? [1] : []
+
+    content {
+      cloudfront_default_certificate = true
+      minimum_protocol_version       = "TLSv1.2_2021"
+    }
+  }
+
+  dynamic "viewer_certificate" {
+    for_each = var.domain_name == null ? [] : [1]
+
+    content {
+      acm_certificate_arn      = var.certificate_arn
+      ssl_support_method       = "sni-only"
+      minimum_protocol_version = "TLSv1.2_2021"
+    }
+  }
+}

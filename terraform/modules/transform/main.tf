@@ -1,0 +1,70 @@
+data "aws_region" "current" {}
+
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
+locals {
+  account_id = data.aws_caller_identity.current.account_id
+  region     = data.aws_region.current.region
+  partition  = data.aws_partition.current.partition
+
+  function_name  = "${var.name}-transform"
+  log_group_name = "/aws/lambda/${local.function_name}"
+  log_group_arn  = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.log_group_name}"
+
+  parameter_name = coalesce(var.signing_keys_parameter_name, "/${var.name}/transform/signing-keys")
+  parameter_arn  = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter/${trimprefix(local.parameter_name, "/")}"
+
+  # The parameters of src/handlers/transform-request.ts (TRANSFORM_PARAMS): the cache key and what
+  # reaches the function. Anything else is dropped at the edge.
+  query_parameters = ["w", "h", "fit", "fmt", "q", "dpr", "exp", "sig"]
+
+  # The pipeline document may live in Parameter Store (modules/imgpipe, pipeline_config_parameter_name).
+  config_parameter     = lookup(var.function_environment, "IMGPIPE_CONFIG_PARAMETER", null)
+  config_parameter_arn = local.config_parameter == null ? null : "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter/${trimprefix(local.config_parameter, "/")}"
+
+  # Large results redirect to the stored object through the distribution: by its custom domain,
+  # known before the distribution exists (its own domain name is not: the function's environment
+  # cannot name it without a cycle). Without one, a presigned GET.
+  cdn_url = var.domain_name == null ? null : "https://${var.domain_name}"
+
+  # The processing function's environment (same document and output bucket) without what this
+  # function does not use, and its own settings (src/config/settings.ts, TRANSFORM_SETTINGS).
+  environment = merge(
+    { for name, value in var.function_environment : name => value if !contains(["IMGPIPE_EVENT_BUS", "IMGPIPE_DELETE_OUTPUTS", "IMGPIPE_STATUS_TABLE"], name) },
+    {
+      POWERTOOLS_METRICS_FUNCTION_NAME           = local.function_name
+      POWERTOOLS_TRACE_ENABLED                   = tostring(var.tracing_enabled)
+      IMGPIPE_WORKERS                            = "1"
+      IMGPIPE_TRANSFORM_SOURCE_BUCKET            = var.source_bucket_id
+      IMGPIPE_TRANSFORM_SIZE_STEP                = tostring(var.size_step)
+      IMGPIPE_TRANSFORM_MAX_SIZE                 = tostring(var.max_size)
+      IMGPIPE_TRANSFORM_QUALITY_MIN              = tostring(var.quality_min)
+      IMGPIPE_TRANSFORM_QUALITY_MAX              = tostring(var.quality_max)
+      IMGPIPE_TRANSFORM_FORMATS                  = join(",", var.formats)
+      IMGPIPE_TRANSFORM_SIGNING                  = var.signing
+      IMGPIPE_TRANSFORM_KEYS_PARAMETER           = local.parameter_name
+      IMGPIPE_TRANSFORM_PREFIX                   = var.results_prefix
+      IMGPIPE_TRANSFORM_REDIRECT_EXPIRES_SECONDS = tostring(var.redirect_expires_seconds)
+      IMGPIPE_TRANSFORM_MAX_AGE_SECONDS          = tostring(var.max_age_seconds)
+    },
+    length(var.sizes) == 0 ? {} : { IMGPIPE_TRANSFORM_SIZES = join(",", [for size in var.sizes : tostring(size)]) },
+    local.cdn_url == null ? {} : { IMGPIPE_TRANSFORM_CDN_URL = local.cdn_url },
+  )
+}
+
+# The signing keys, one a line, the newest first (two while rotating). Terraform creates the
+# parameter with a placeholder and never reads or writes its value again: set it with
+#   aws ssm put-parameter --name <name> --type SecureString --overwrite --value "$(openssl rand -base64 48)"
+resource "aws_ssm_parameter" "this" {
+  name        = local.parameter_name
+  description = "imgpipe ${var.name}: URL signing keys of the transformation function, one a line, newest first. Set outside Terraform."
+  type        = "SecureString"
+  value       = "unset: set the signing keys outside Terraform"
+  tags        = var.tags
+
+  lifecycle {
+    ignore_changes = [value]
+  }
+}

@@ -1,0 +1,158 @@
+# `terraform test` with the mocked AWS provider (shared with modules/imgpipe): the transformation
+# function and its URL, the distribution with origin access control in front of it and of the output
+# bucket, the cache and origin-request policies, the CloudFront Function, the signing keys'
+# parameter, least-privilege IAM and the alarms (issue #13).
+
+mock_provider "aws" {
+  source = "../imgpipe/tests/mocks"
+}
+
+variables {
+  name      = "imgpipe-test"
+  image_uri = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/imgpipe-test@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+  function_environment = {
+    IMGPIPE_CONFIG            = "{}"
+    IMGPIPE_OUTPUT_BUCKET     = "imgpipe-test-output"
+    IMGPIPE_QUARANTINE_BUCKET = "imgpipe-test-quarantine"
+    IMGPIPE_STATUS_TABLE      = "imgpipe-test-status"
+    IMGPIPE_EVENT_BUS         = "arn:aws:events:eu-west-1:123456789012:event-bus/imgpipe-test"
+    IMGPIPE_DELETE_OUTPUTS    = "true"
+    POWERTOOLS_SERVICE_NAME   = "imgpipe"
+  }
+  source_bucket_id                   = "imgpipe-test-source"
+  source_bucket_arn                  = "arn:aws:s3:::imgpipe-test-source"
+  output_bucket_arn                  = "arn:aws:s3:::imgpipe-test-output"
+  output_bucket_regional_domain_name = "imgpipe-test-output.s3.eu-west-1.amazonaws.com"
+  kms_key_arn                        = "arn:aws:kms:eu-west-1:123456789012:key/99999999-8888-7777-6666-555555555555"
+  alarm_topic_arn                    = "arn:aws:sns:eu-west-1:123456789012:imgpipe-test-alarms"
+}
+
+run "runs_index_transform_behind_an_iam_function_url" {
+  assert {
+    condition     = aws_lambda_function.this.image_config[0].command == tolist(["index.transform"]) && aws_lambda_function_url.this.authorization_type == "AWS_IAM"
+    error_message = "The function should run index.transform behind a function URL only signed callers reach."
+  }
+
+  assert {
+    condition = (
+      aws_lambda_permission.cloudfront_url.principal == "cloudfront.amazonaws.com"
+      && aws_lambda_permission.cloudfront_url.source_arn == aws_cloudfront_distribution.this.arn
+      && aws_lambda_permission.cloudfront_url.action == "lambda:InvokeFunctionUrl"
+      && aws_lambda_permission.cloudfront_invoke.source_arn == aws_cloudfront_distribution.this.arn
+    )
+    error_message = "Only the distribution should be allowed to invoke the function URL."
+  }
+
+  assert {
+    condition = (
+      aws_lambda_function.this.environment[0].variables.IMGPIPE_TRANSFORM_SIGNING == "required"
+      && aws_lambda_function.this.environment[0].variables.IMGPIPE_TRANSFORM_KEYS_PARAMETER == "/imgpipe-test/transform/signing-keys"
+      && aws_lambda_function.this.environment[0].variables.IMGPIPE_TRANSFORM_SOURCE_BUCKET == "imgpipe-test-source"
+      && aws_lambda_function.this.environment[0].variables.IMGPIPE_OUTPUT_BUCKET == "imgpipe-test-output"
+      && !contains(keys(aws_lambda_function.this.environment[0].variables), "IMGPIPE_EVENT_BUS")
+      && !contains(keys(aws_lambda_function.this.environment[0].variables), "IMGPIPE_TRANSFORM_CDN_URL")
+    )
+    error_message = "Signing should be required by default, with the keys' parameter, the source and output buckets, and no event bus."
+  }
+}
+
+run "puts_a_distribution_with_origin_access_control_in_front_of_the_function_and_the_results" {
+  assert {
+    condition = (
+      aws_cloudfront_origin_access_control.function.origin_access_control_origin_type == "lambda"
+      && aws_cloudfront_origin_access_control.results.origin_access_control_origin_type == "s3"
+      && alltrue([for origin in aws_cloudfront_distribution.this.origin : origin.origin_access_control_id != ""])
+    )
+    error_message = "Both origins should be reached through origin access control."
+  }
+
+  assert {
+    condition     = toset([for origin in aws_cloudfront_distribution.this.origin : origin.domain_name]) == toset(["abcdefghijklmnopqrstuvwxyz012345.lambda-url.eu-west-1.on.aws", "imgpipe-test-output.s3.eu-west-1.amazonaws.com"])
+    error_message = "The origins should be the function URL's host and the output bucket."
+  }
+
+  assert {
+    condition     = aws_cloudfront_distribution.this.ordered_cache_behavior[0].path_pattern == "/transforms/*" && aws_cloudfront_distribution.this.ordered_cache_behavior[0].target_origin_id == "results"
+    error_message = "Stored results (the redirect target past 6 MB) should be served from the output bucket."
+  }
+
+  assert {
+    condition     = one(aws_cloudfront_distribution.this.default_cache_behavior[0].function_association).event_type == "viewer-request" && aws_cloudfront_function.this.runtime == "cloudfront-js-2.0" && strcontains(aws_cloudfront_function.this.code, "function handler(event)")
+    error_message = "The CloudFront Function reducing Accept should run on viewer requests, in runtime 2.0."
+  }
+}
+
+run "keys_the_cache_on_the_parameters_and_the_reduced_accept" {
+  assert {
+    condition = (
+      one(one(one(aws_cloudfront_cache_policy.this.parameters_in_cache_key_and_forwarded_to_origin).query_strings_config).query_strings).items == toset(["w", "h", "fit", "fmt", "q", "dpr", "exp", "sig"])
+      && one(one(one(aws_cloudfront_cache_policy.this.parameters_in_cache_key_and_forwarded_to_origin).headers_config).headers).items == toset(["Accept"])
+      && one(one(aws_cloudfront_cache_policy.this.parameters_in_cache_key_and_forwarded_to_origin).cookies_config).cookie_behavior == "none"
+    )
+    error_message = "The cache key should be the eight parameters and Accept, no cookies."
+  }
+
+  assert {
+    condition     = one(one(aws_cloudfront_origin_request_policy.this.headers_config).headers).items == toset(["If-None-Match"])
+    error_message = "The function should get If-None-Match (304s) and not the viewer's Host."
+  }
+}
+
+run "keeps_the_signing_keys_out_of_terraform" {
+  assert {
+    condition     = aws_ssm_parameter.this.type == "SecureString" && startswith(aws_ssm_parameter.this.value, "unset")
+    error_message = "The keys' parameter should be a SecureString created with a placeholder (the value is set outside Terraform and ignored after)."
+  }
+}
+
+run "alarms_on_5xx_and_origin_latency" {
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.server_errors.metric_name == "TransformServerErrors" && aws_cloudwatch_metric_alarm.server_errors.alarm_actions == toset(["arn:aws:sns:eu-west-1:123456789012:imgpipe-test-alarms"])
+    error_message = "The function's 5xx should raise an alarm to the deployment's topic."
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.origin_latency.metric_name == "Duration" && aws_cloudwatch_metric_alarm.origin_latency.extended_statistic == "p90" && aws_cloudwatch_metric_alarm.origin_latency.dimensions.FunctionName == "imgpipe-test-transform" && aws_cloudwatch_metric_alarm.function_errors.metric_name == "Errors"
+    error_message = "The origin's latency (the function's p90 duration) and its failures should raise alarms."
+  }
+}
+
+run "redirects_large_results_through_the_custom_domain" {
+  variables {
+    domain_name     = "img.example.com"
+    certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/abcd"
+    signing         = "off"
+    sizes           = [320, 640]
+  }
+
+  assert {
+    condition = (
+      aws_lambda_function.this.environment[0].variables.IMGPIPE_TRANSFORM_CDN_URL == "https://img.example.com"
+      && aws_lambda_function.this.environment[0].variables.IMGPIPE_TRANSFORM_SIGNING == "off"
+      && aws_lambda_function.this.environment[0].variables.IMGPIPE_TRANSFORM_SIZES == "320,640"
+      && output.url == "https://img.example.com"
+    )
+    error_message = "With a domain, large results should redirect through it."
+  }
+}
+
+run "refuses_a_domain_without_a_certificate" {
+  command = plan
+
+  variables {
+    domain_name = "img.example.com"
+  }
+
+  expect_failures = [var.certificate_arn]
+}
+
+run "refuses_a_quality_range_upside_down" {
+  command = plan
+
+  variables {
+    quality_min = 80
+    quality_max = 50
+  }
+
+  expect_failures = [var.quality_max]
+}

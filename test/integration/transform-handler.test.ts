@@ -1,0 +1,240 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import type { LambdaFunctionURLEvent } from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadRuntimeConfig } from '../../src/config/index.ts';
+import { createTransformHandler } from '../../src/handlers/transform.ts';
+import { signature } from '../../src/handlers/transform-request.ts';
+import { S3Storage } from '../../src/storage/s3.ts';
+import { readFixture } from '../support/fixtures.ts';
+import { startTestS3 } from '../support/s3.ts';
+
+/**
+ * index.transform called with the events a Lambda function URL sends, over a real S3 API (s3rver):
+ * the signing keys read once from Parameter Store, sources the pipeline refuses (413, 415), and
+ * parameter fuzzing (thousands of random queries from a fixed seed: never a 500). Real HTTP through
+ * imgpipe dev is test/integration/transform.test.ts.
+ */
+const SOURCE = 'tr-source';
+const OUTPUT = 'tr-output';
+const KEY_A = 'a'.repeat(40);
+const KEY_B = 'b'.repeat(40);
+
+let s3: Awaited<ReturnType<typeof startTestS3>>;
+beforeAll(async () => {
+  s3 = await startTestS3([SOURCE, OUTPUT]);
+  const source = new S3Storage(s3.client, SOURCE);
+  const type = { contentType: 'application/octet-stream' };
+  const tiny = await sharp({ create: { width: 64, height: 48, channels: 3, background: '#c04020' } })
+    .jpeg()
+    .toBuffer();
+  await source.put('tiny.jpg', tiny, type);
+  await source.put('text.jpg', readFixture('edge/broken/text-named.jpg'), type);
+  // 1500 x 1500 = 2.25 MP, over the 2 MP limit below; small on disk.
+  const wide = await sharp({ create: { width: 1500, height: 1500, channels: 3, background: '#fff' } })
+    .png()
+    .toBuffer();
+  await source.put('many-pixels.png', wide, type);
+  await source.put('big.bin', new Uint8Array(1_100_000), type);
+}, 60_000);
+afterAll(async () => {
+  await s3?.stop();
+});
+
+function deps() {
+  process.env.POWERTOOLS_METRICS_DISABLED = 'true';
+  const config = loadRuntimeConfig({
+    IMGPIPE_OUTPUT_BUCKET: OUTPUT,
+    IMGPIPE_MAX_PIXELS: '2000000',
+    IMGPIPE_MAX_BYTES: '1000000',
+  });
+  return {
+    config,
+    sourceStorage: (bucket: string) => new S3Storage(s3.client, bucket),
+    output: new S3Storage(s3.client, OUTPUT),
+    quarantine: new S3Storage(s3.client, OUTPUT),
+    logger: new Logger({ serviceName: 'imgpipe-test', logLevel: 'CRITICAL' }),
+    metrics: new Metrics({ serviceName: 'imgpipe-test', namespace: 'imgpipe-test' }),
+  };
+}
+
+function event(path: string, query = '', headers: Record<string, string> = {}): LambdaFunctionURLEvent {
+  return {
+    version: '2.0',
+    routeKey: '$default',
+    rawPath: path,
+    rawQueryString: query,
+    headers: { host: 'abc.lambda-url.us-east-1.on.aws', ...headers },
+    requestContext: {
+      accountId: '000000000000',
+      apiId: 'abc',
+      domainName: 'abc.lambda-url.us-east-1.on.aws',
+      domainPrefix: 'abc',
+      http: { method: 'GET', path, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'test' },
+      requestId: 'r',
+      routeKey: '$default',
+      stage: '$default',
+      time: '',
+      timeEpoch: 0,
+    },
+    isBase64Encoded: false,
+  };
+}
+
+const body = (response: { body?: string }) => JSON.parse(response.body ?? '{}');
+
+describe('signing keys from Parameter Store', () => {
+  it('reads the SecureString once per container, with decryption, and accepts both keys while rotating', async () => {
+    const ssm = new SSMClient({
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+    });
+    const mock = mockClient(ssm);
+    mock
+      .on(GetParameterCommand, { Name: '/imgpipe/test/transform-keys', WithDecryption: true })
+      .resolves({ Parameter: { Value: `${KEY_B}\n${KEY_A}\n` } });
+    const handler = createTransformHandler(deps(), {
+      env: {
+        IMGPIPE_TRANSFORM_SOURCE_BUCKET: SOURCE,
+        IMGPIPE_TRANSFORM_KEYS_PARAMETER: '/imgpipe/test/transform-keys',
+      },
+      ssm,
+    });
+    const signed = (secret: string) => `w=40&sig=${signature(secret, 'tiny.jpg', { w: '40' })}`;
+    expect((await handler(event('/t/tiny.jpg', signed(KEY_A)))).statusCode).toBe(200);
+    expect((await handler(event('/t/tiny.jpg', signed(KEY_B)))).statusCode).toBe(200);
+    const other = await handler(event('/t/tiny.jpg', signed('c'.repeat(40))));
+    expect([other.statusCode, body(other).error.field]).toEqual([403, 'sig']);
+    expect((await handler(event('/t/tiny.jpg', 'w=40'))).statusCode).toBe(403);
+    expect(mock.commandCalls(GetParameterCommand)).toHaveLength(1);
+  });
+
+  it('refuses to start with signing on and no keys, naming the setting', () => {
+    expect(() =>
+      createTransformHandler(deps(), {
+        env: { IMGPIPE_TRANSFORM_SOURCE_BUCKET: SOURCE, _HANDLER: 'index.transform' },
+      }),
+    ).toThrow(/set IMGPIPE_TRANSFORM_KEYS_PARAMETER/);
+  });
+});
+
+describe('sources the pipeline refuses, before decoding', () => {
+  const handler = () =>
+    createTransformHandler(deps(), {
+      env: { IMGPIPE_TRANSFORM_SOURCE_BUCKET: SOURCE, IMGPIPE_TRANSFORM_SIGNING: 'off' },
+    });
+
+  it('answers 413 over the pixel or byte limit and 415 for what is not an image, as JSON', async () => {
+    const h = handler();
+    const cases: [string, number, RegExp][] = [
+      ['/t/many-pixels.png', 413, /too-many-pixels.*2250000/],
+      ['/t/big.bin', 413, /1100000 bytes, more than maxBytes \(1000000\)/],
+      ['/t/text.jpg', 415, /unsupported-format/],
+      ['/t/missing.jpg', 404, /No image missing.jpg in tr-source/],
+    ];
+    for (const [path, status, message] of cases) {
+      const response = await h(event(path, 'w=100'));
+      expect(response.statusCode, path).toBe(status);
+      expect(response.headers?.['content-type']).toBe('application/json');
+      expect(body(response).error.message, path).toMatch(message);
+    }
+    // Refused from the header (or the HEAD): nothing was decoded.
+    expect(h.stats.decodes).toBe(0);
+  });
+});
+
+describe('parameter fuzzing', () => {
+  it('answers 3000 random requests from a fixed seed without a 500', async () => {
+    const h = createTransformHandler(deps(), {
+      env: {
+        IMGPIPE_TRANSFORM_SOURCE_BUCKET: SOURCE,
+        IMGPIPE_TRANSFORM_SIGNING: 'off',
+        IMGPIPE_TRANSFORM_FORMATS: 'webp,jpeg,png',
+      },
+    });
+    const random = mulberry32(20261130);
+    const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+    const names = ['w', 'h', 'fit', 'fmt', 'q', 'dpr', 'exp', 'sig', 'x', 'W', '', 'w[]', '%zz', 'fmt%00'];
+    const values = [
+      '',
+      '0',
+      '10',
+      '20',
+      '40',
+      '64',
+      '640',
+      '-10',
+      '1e3',
+      '0x10',
+      '4000',
+      '4010',
+      '99999999999999999999',
+      'inside',
+      'cover',
+      'contain',
+      'fill',
+      'auto',
+      'webp',
+      'jpg',
+      'avif',
+      'gif',
+      'PNG',
+      '1.5',
+      '2',
+      '3.0',
+      'NaN',
+      '%',
+      '%zz',
+      '%E2%82',
+      '🙂',
+      '../..',
+      'a&b',
+      '%00',
+      ' 10',
+      '10 ',
+      '+10',
+      '30',
+      '90',
+      '91',
+    ];
+    const paths = [
+      '/t/tiny.jpg',
+      '/t/text.jpg',
+      '/t/missing.jpg',
+      '/t/',
+      '/t//tiny.jpg',
+      '/t/%zz',
+      '/x/tiny.jpg',
+      '/t/tiny.jpg/',
+    ];
+    const accepts = [undefined, 'image/avif,image/webp,*/*', 'webp', 'other', 'image/*;q=abc', ''];
+    const statuses = new Map<number, number>();
+    for (let i = 0; i < 3000; i++) {
+      const parts = Array.from({ length: Math.floor(random() * 5) }, () =>
+        random() < 0.1 ? pick(values) : `${pick(names)}=${pick(values)}`,
+      );
+      const accept = pick(accepts);
+      const response = await h(event(pick(paths), parts.join('&'), accept === undefined ? {} : { accept }));
+      const status = response.statusCode ?? 0;
+      statuses.set(status, (statuses.get(status) ?? 0) + 1);
+      expect(status, `${JSON.stringify(parts)}: ${response.body?.slice(0, 200)}`).toBeLessThan(500);
+      if (status >= 400) expect(body(response).error.message).toEqual(expect.any(String));
+    }
+    // The seed reaches successes, refusals of each kind, and cache hits.
+    expect([...statuses.keys()].sort()).toEqual(expect.arrayContaining([200, 400, 404, 415]));
+    expect(h.stats.hits).toBeGreaterThan(0);
+  }, 240_000);
+});
+
+function mulberry32(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -1,0 +1,33 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { TRANSFORM_SETTINGS } from '../../src/config/settings.ts';
+import { TRANSFORM_PARAMS } from '../../src/handlers/transform-request.ts';
+import { TERRAFORM_DIR } from './hcl.ts';
+
+/**
+ * terraform/modules/transform held to the code: every setting of TRANSFORM_SETTINGS that names a
+ * module variable is declared there and reaches the function's environment; the cache key carries
+ * exactly the parameters the handler reads.
+ */
+const dir = join(TERRAFORM_DIR, 'modules/transform');
+const variables = readFileSync(join(dir, 'variables.tf'), 'utf8');
+const main = readFileSync(join(dir, 'main.tf'), 'utf8');
+
+describe('modules/transform and TRANSFORM_SETTINGS', () => {
+  it('declares each setting’s variable and sets its environment variable from it', () => {
+    for (const setting of Object.values(TRANSFORM_SETTINGS)) {
+      if (!('terraform' in setting)) continue;
+      expect(variables, setting.terraform).toContain(`variable "${setting.terraform}" {`);
+      expect(main, setting.env).toMatch(new RegExp(`\\b${setting.env}\\s*=`));
+    }
+  });
+
+  it('keys the cache on the parameters the handler reads', () => {
+    const listed = /query_parameters = \[(.*)\]/
+      .exec(main)![1]!
+      .split(',')
+      .map((p) => p.trim().replaceAll('"', ''));
+    expect(listed).toEqual([...TRANSFORM_PARAMS]);
+  });
+});

@@ -1,0 +1,70 @@
+import { readFileSync } from 'node:fs';
+import { runInNewContext } from 'node:vm';
+import { describe, expect, it } from 'vitest';
+import { OUTPUT_FORMATS } from '../../../src/core/formats.ts';
+import { negotiate } from '../../../src/handlers/transform-request.ts';
+
+/**
+ * The CloudFront Function that reduces Accept (terraform/modules/transform/accept.js), run in Node
+ * as CloudFront runs it: the file's `handler` called with a viewer-request event. Its three values
+ * must lead index.transform to the format the full header would have, whatever formats a
+ * deployment allows (`avif` stands for AVIF and WebP: no browser sends image/avif without WebP).
+ */
+const code = readFileSync(new URL('../../../terraform/modules/transform/accept.js', import.meta.url), 'utf8');
+type Request = { headers: Record<string, { value: string }> };
+const handler = runInNewContext(`${code}\nhandler;`, {}) as (event: { request: Request }) => Request;
+
+function reduce(accept: string | undefined): string {
+  const request: Request = { headers: accept === undefined ? {} : { accept: { value: accept } } };
+  return handler({ request }).headers.accept!.value;
+}
+
+const SAMPLES: [string | undefined, string][] = [
+  // Chrome, Edge, Opera (images)
+  ['image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8', 'avif'],
+  // Firefox 93+
+  ['image/avif,image/webp,*/*', 'avif'],
+  // Firefox before AVIF
+  ['image/webp,*/*', 'webp'],
+  // Safari 16+
+  [
+    'image/webp,image/avif,image/jxl,image/heic,image/heic-sequence,video/*;q=0.8,image/png,image/svg+xml,image/*;q=0.8,*/*;q=0.5',
+    'avif',
+  ],
+  // Safari 14-15
+  ['image/webp,image/png,image/svg+xml,image/*;q=0.8,video/*;q=0.8,*/*;q=0.5', 'webp'],
+  // old Safari, curl, crawlers
+  ['image/png,image/svg+xml,image/*;q=0.8,video/*;q=0.8,*/*;q=0.5', 'other'],
+  ['*/*', 'other'],
+  [undefined, 'other'],
+  ['', 'other'],
+  ['IMAGE/AVIF,IMAGE/WEBP', 'avif'],
+  ['image/avif;q=0, image/webp;q=0.9', 'webp'],
+  ['image/avif;q=0.0,image/webp;q=0', 'other'],
+  ['text/html, image/webp ; q=0.5', 'webp'],
+  // already reduced (a second pass changes nothing)
+  ['avif', 'avif'],
+  ['webp', 'webp'],
+  ['other', 'other'],
+];
+
+describe('the CloudFront Function reducing Accept', () => {
+  it('gives avif, webp or other for sample headers', () => {
+    for (const [accept, expected] of SAMPLES) expect(reduce(accept), String(accept)).toBe(expected);
+  });
+
+  it('leads fmt=auto to the format the full header leads to, for every allowed set of formats', () => {
+    const sets = [OUTPUT_FORMATS, ['webp', 'jpeg'], ['avif', 'jpeg'], ['jpeg'], ['png', 'webp']] as const;
+    for (const allowed of sets)
+      for (const [accept] of SAMPLES)
+        expect(negotiate(reduce(accept), allowed), `${accept} ${allowed}`).toBe(negotiate(accept, allowed));
+  });
+
+  it('keeps the other headers and the rest of the request', () => {
+    const request = { uri: '/t/a.jpg', headers: { accept: { value: 'image/webp' }, host: { value: 'x' } } };
+    expect(handler({ request } as never)).toEqual({
+      uri: '/t/a.jpg',
+      headers: { accept: { value: 'webp' }, host: { value: 'x' } },
+    });
+  });
+});

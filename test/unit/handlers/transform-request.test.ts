@@ -1,0 +1,170 @@
+import { describe, expect, it } from 'vitest';
+import { loadPipelineConfig } from '../../../src/config/index.ts';
+import { loadTransformConfig } from '../../../src/config/transform.ts';
+import { TransformLayout } from '../../../src/core/layout.ts';
+import { ApiError } from '../../../src/handlers/http.ts';
+import {
+  canonicalRequest,
+  keyFromPath,
+  negotiate,
+  parseQuery,
+  parseRequest,
+  signature,
+  signUrl,
+  verifySignature,
+} from '../../../src/handlers/transform-request.ts';
+
+const config = loadTransformConfig({ IMGPIPE_TRANSFORM_SOURCE_BUCKET: 'src' });
+const defaults = loadPipelineConfig({}).formatOptions;
+const KEY = 'photos/a b+c%.jpg';
+const SECRET = 'k'.repeat(40);
+
+function refusal(run: () => unknown): ApiError {
+  try {
+    run();
+  } catch (error) {
+    if (error instanceof ApiError) return error;
+    throw error;
+  }
+  throw new Error('expected a refusal');
+}
+
+describe('parseRequest', () => {
+  const parse = (query: string, accept?: string) =>
+    parseRequest(KEY, parseQuery(query), accept, config, defaults);
+
+  it('normalises: device pixels, jpg as jpeg, the default quality, fit inside with one side', () => {
+    expect(parse('w=320&dpr=2&fmt=jpg&fit=cover').spec).toEqual({
+      width: 640,
+      fit: 'inside',
+      format: 'jpeg',
+      quality: defaults.jpeg.quality,
+    });
+    expect(parse('w=640&fmt=jpeg').spec).toEqual(parse('fmt=jpg&w=320&dpr=2').spec);
+    expect(parse('w=300&h=200&fit=contain&fmt=webp&q=55').spec).toEqual({
+      width: 300,
+      height: 200,
+      fit: 'contain',
+      format: 'webp',
+      quality: 55,
+    });
+    // PNG is lossless: q does not split its cache.
+    expect(parse('w=100&fmt=png&q=40').spec.quality).toBe(0);
+  });
+
+  it('names the parameter, the value and what is allowed', () => {
+    const cases: [string, string, string][] = [
+      ['w=333', 'w', 'Expected a multiple of 10 (10, 20, ...) for w but received "333"'],
+      ['h=-10', 'h', 'for h but received "-10"'],
+      ['w=4010', 'w', 'Expected at most 4000 at dpr 1 (4000 device pixels) for w'],
+      ['w=2000&dpr=3', 'w', 'Expected at most 1333 at dpr 3 (4000 device pixels) for w'],
+      ['dpr=1.7', 'dpr', 'Expected one of 1, 1.5, 2, 2.5, 3 for dpr but received "1.7"'],
+      ['fit=fill', 'fit', 'Expected one of inside, cover, contain for fit'],
+      ['fmt=gif', 'fmt', 'Expected one of avif, webp, jpeg, png, auto for fmt but received "gif"'],
+      ['q=99', 'q', 'Expected an integer from 30 to 90 for q but received "99"'],
+      ['exp=soon', 'exp', 'for exp'],
+    ];
+    for (const [query, field, message] of cases) {
+      const error = refusal(() => parse(query));
+      expect(error.status, query).toBe(400);
+      expect(error.field, query).toBe(field);
+      expect(error.message, query).toContain(message);
+    }
+    const unknown = refusal(() => parseQuery('w=10&width=10'));
+    expect([unknown.status, unknown.field]).toEqual([400, 'width']);
+    expect(unknown.message).toContain('expected only w, h, fit, fmt, q, dpr, exp, sig');
+    expect(refusal(() => parseQuery('w=10&w=20')).message).toBe('The parameter w is given more than once');
+    expect(refusal(() => parseQuery('w=%E0%A4%A')).status).toBe(400);
+  });
+
+  it('limits sizes to a configured list when there is one', () => {
+    const listed = loadTransformConfig({
+      IMGPIPE_TRANSFORM_SOURCE_BUCKET: 's',
+      IMGPIPE_TRANSFORM_SIZES: '640,320',
+    });
+    expect(parseRequest(KEY, { w: '320' }, undefined, listed, defaults).spec.width).toBe(320);
+    expect(refusal(() => parseRequest(KEY, { w: '330' }, undefined, listed, defaults)).message).toBe(
+      'Expected one of 320, 640 for w but received "330" of type string',
+    );
+  });
+});
+
+describe('negotiate (fmt=auto)', () => {
+  const all = ['avif', 'webp', 'jpeg', 'png'] as const;
+  it('prefers AVIF, then WebP, then JPEG, from a browser header or the CloudFront Function token', () => {
+    expect(negotiate('image/avif,image/webp,image/apng,image/*,*/*;q=0.8', all)).toBe('avif');
+    expect(negotiate('image/webp,*/*', all)).toBe('webp');
+    expect(negotiate('image/png,image/*;q=0.8', all)).toBe('jpeg');
+    expect(negotiate(undefined, all)).toBe('jpeg');
+    expect(negotiate('avif', all)).toBe('avif');
+    expect(negotiate('avif', ['webp', 'jpeg'])).toBe('webp');
+    expect(negotiate('webp', all)).toBe('webp');
+    expect(negotiate('other', all)).toBe('jpeg');
+    expect(negotiate('image/avif;q=0, image/webp', all)).toBe('webp');
+    expect(negotiate('image/avif', ['webp', 'jpeg'])).toBe('jpeg');
+  });
+});
+
+describe('signatures', () => {
+  const now = new Date('2026-12-01T00:00:00Z');
+  const sign = (query: Record<string, string>) => ({ ...query, sig: signature(SECRET, KEY, query) });
+
+  it('covers the path and every parameter, in any order and encoding', () => {
+    expect(canonicalRequest(KEY, { w: '640', fmt: 'auto', sig: 'x' })).toBe(
+      '/t/photos/a%20b%2Bc%25.jpg?fmt=auto&w=640',
+    );
+    const url = new URL(signUrl('https://cdn.example.com/', KEY, { w: 640, fmt: 'auto' }, SECRET));
+    expect(url.pathname).toBe('/t/photos/a%20b%2Bc%25.jpg');
+    const query = parseQuery(url.search.slice(1));
+    expect(() => verifySignature(KEY, query, [SECRET], now)).not.toThrow();
+    // Reordered: still valid.
+    expect(() =>
+      verifySignature(KEY, parseQuery(`sig=${query.sig}&w=640&fmt=auto`), [SECRET], now),
+    ).not.toThrow();
+  });
+
+  it('refuses unsigned, tampered and expired requests with 403 saying which', () => {
+    const signed = sign({ w: '640', exp: String(now.getTime() / 1000 + 60) });
+    const cases: [Record<string, string>, string, Date][] = [
+      [{ w: '640' }, 'This URL is not signed', now],
+      [{ ...signed, w: '1280' }, 'The signature does not match this URL', now],
+      [{ ...signed, exp: String(now.getTime() / 1000 + 3600) }, 'does not match', now],
+      [{ ...signed, sig: `${signed.sig!.slice(0, -1)}A` }, 'does not match', now],
+      [{ ...signed, sig: 'short' }, 'does not match', now],
+      [signed, 'This URL expired at 2026-12-01T00:01:00.000Z', new Date(now.getTime() + 61_000)],
+    ];
+    for (const [query, message, at] of cases) {
+      const error = refusal(() => verifySignature(KEY, query, [SECRET], at));
+      expect(error.status).toBe(403);
+      expect(error.message).toContain(message);
+    }
+    expect(refusal(() => verifySignature('photos/other.jpg', signed, [SECRET], now)).status).toBe(403);
+  });
+
+  it('accepts either of two keys (rotation), and no other', () => {
+    const next = 'n'.repeat(40);
+    const query = { w: '640', sig: signature(next, KEY, { w: '640' }) };
+    expect(() => verifySignature(KEY, query, [next, SECRET], now)).not.toThrow();
+    expect(() =>
+      verifySignature(KEY, { w: '640', sig: signature(SECRET, KEY, { w: '640' }) }, [next, SECRET], now),
+    ).not.toThrow();
+    expect(refusal(() => verifySignature(KEY, query, [SECRET], now)).status).toBe(403);
+  });
+});
+
+describe('keyFromPath and the results key', () => {
+  it('decodes the key segment by segment, and keeps one key per normalised request', () => {
+    expect(keyFromPath('/t/photos/a%20b%2Bc%25.jpg')).toBe(KEY);
+    expect(keyFromPath('/t/a%2Fb')).toBe('a/b');
+    expect(refusal(() => keyFromPath('/t/')).field).toBe('key');
+    expect(refusal(() => keyFromPath('/x/a.jpg')).status).toBe(404);
+    const layout = new TransformLayout('transforms/');
+    const spec = { width: 640, fit: 'inside', format: 'webp', quality: 75 } as const;
+    const key = layout.key('photos/cat.jpg', spec, 'etag1', 'hash1');
+    expect(key).toMatch(/^transforms\/photos\/cat\.jpg\/640x0-inside-q75-[0-9a-f]{12}\.webp$/);
+    expect(layout.key('photos/cat.jpg', { ...spec }, 'etag1', 'hash1')).toBe(key);
+    expect(layout.key('photos/cat.jpg', spec, 'etag2', 'hash1')).not.toBe(key);
+    expect(layout.key('photos/cat.jpg', spec, 'etag1', 'hash2')).not.toBe(key);
+    expect(layout.key('photos/cat.jpg', { ...spec, format: 'avif' }, 'etag1', 'hash1')).toMatch(/\.avif$/);
+  });
+});
