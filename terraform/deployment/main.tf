@@ -118,7 +118,7 @@ module "transform" {
   image_uri     = module.imgpipe.lambda_function_image_uri
   architectures = var.architectures
 
-  function_environment               = module.imgpipe.lambda_environment_variables
+  function_environment               = module.imgpipe.lambda_environment
   source_bucket_id                   = module.imgpipe.source_bucket_id
   source_bucket_arn                  = module.imgpipe.source_bucket_arn
   output_bucket_arn                  = module.imgpipe.output_bucket_arn

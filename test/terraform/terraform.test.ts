@@ -73,8 +73,8 @@ describe('Terraform files', () => {
       'modules/imgpipe',
       'modules/imgpipe/modules/ecr-repository',
       'modules/imgpipe/modules/s3-bucket',
-      'modules/workflow',
       'modules/transform',
+      'modules/workflow',
     ]);
     for (const path of [
       'modules/api',

@@ -47,7 +47,7 @@ variable "architectures" {
 }
 
 variable "function_environment" {
-  description = "The processing function's environment (modules/imgpipe output lambda_environment_variables): this function reads the same pipeline document and output bucket."
+  description = "The processing function's environment (modules/imgpipe output lambda_environment): this function reads the same pipeline document and output bucket."
   type        = map(string)
   nullable    = false
 
@@ -60,6 +60,11 @@ variable "function_environment" {
 variable "source_bucket_id" {
   description = "The source bucket (modules/imgpipe output source_bucket_id): /t/<key> reads <key> there."
   type        = string
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.source_bucket_id))
+    error_message = "source_bucket_id must be an S3 bucket name."
+  }
 }
 
 variable "source_bucket_arn" {
@@ -106,6 +111,11 @@ variable "alarm_topic_arn" {
   description = "SNS topic for the function's alarm (modules/imgpipe output sns_topic_arn); null: no actions."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.alarm_topic_arn == null || can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:.+$", var.alarm_topic_arn))
+    error_message = "alarm_topic_arn must be null or an SNS topic ARN."
+  }
 }
 
 ################################################################################
@@ -135,7 +145,7 @@ variable "timeout" {
 }
 
 variable "reserved_concurrency" {
-  description = "Reserved concurrency (-1: unreserved, up to 1000): caps what a flood of cache misses can cost; beyond it CloudFront gets 429/503."
+  description = "Reserved concurrency, between -1 (unreserved) and 1000: caps what a flood of cache misses can cost; beyond it CloudFront gets 429/503."
   type        = number
   default     = 20
 
@@ -146,7 +156,7 @@ variable "reserved_concurrency" {
 }
 
 variable "log_retention_in_days" {
-  description = "Retention of the function's log group (a value CloudWatch Logs accepts, e.g. 14, 30, 90)."
+  description = "Days CloudWatch keeps the function's log group: one of 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653."
   type        = number
   default     = 30
 
@@ -167,6 +177,11 @@ variable "role_permissions_boundary" {
   description = "ARN of a permissions boundary for the function's role, or null."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.role_permissions_boundary == null || can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:policy/.+$", var.role_permissions_boundary))
+    error_message = "role_permissions_boundary must be null or an IAM policy ARN (arn:aws:iam::<account>:policy/<name>)."
+  }
 }
 
 ################################################################################
@@ -311,6 +326,11 @@ variable "domain_name" {
   description = "A custom domain for the distribution (with certificate_arn, in us-east-1), or null. With it, results over 6 MB redirect to https://<domain_name>/<results_prefix>…; without, to a presigned GET."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.domain_name == null || can(regex("^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]{2,63}$", var.domain_name))
+    error_message = "domain_name must be a lowercase host name such as images.example.com."
+  }
 }
 
 variable "certificate_arn" {
