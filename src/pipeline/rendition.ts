@@ -21,6 +21,8 @@ export function renditionConfig(
   limits: Limits,
   options: RenditionOptions = MODERATION_RENDITION,
 ): PipelineConfig {
+  // The memory budget belongs to the process, not the document: it is passed on as an override.
+  const { memory, ...documentLimits } = limits;
   return parsePipelineConfig(
     {
       variants: [
@@ -34,9 +36,10 @@ export function renditionConfig(
       ],
       formats: { jpeg: { quality: options.quality } },
       background: '#ffffff',
-      limits,
+      limits: documentLimits,
     },
     'rendition',
+    memory ? { memory } : {},
   );
 }
 
