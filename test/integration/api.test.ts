@@ -131,7 +131,7 @@ describe('the HTTP API through imgpipe dev', () => {
       [{ filename: 'a.jpg', contentType: 'image/jpeg', size: 1.5 }, 400, 'size'],
       [{ filename: 'a.jpg', contentType: 'image/jpeg', size: 10, acl: 'public-read' }, 400, 'acl'],
       [['a.jpg'], 400, 'body'],
-      [{ filename: 'a.gif', contentType: 'image/gif', size: 10 }, 415, 'contentType'],
+      [{ filename: 'a.tiff', contentType: 'image/tiff', size: 10 }, 415, 'contentType'],
       [{ filename: 'a.jpg', contentType: 'image/jpeg', size: MAX_BYTES + 1 }, 413, 'size'],
     ];
     for (const [json, status, field] of cases) {
