@@ -206,6 +206,11 @@ describe.skipIf(!tools)('phone and print inputs, checked against independent too
       'edge/formats/cmyk.jpg',
       ['-i', 'src/codecs/colour/cmyk-fogra39.icc'],
     ],
+    [
+      'coded as plain CMYK (APP14 transform 0, as libvips writes it), without a profile',
+      'edge/colour/cmyk-transform0.jpg',
+      ['-i', 'src/codecs/colour/cmyk-fogra39.icc'],
+    ],
   ])('converts an Adobe-inverted CMYK JPEG %s as Little CMS’s jpgicc does', async (_, fixture, input) => {
     const ours = await processedRgb(fixture);
     const out = join(dir, `${files++}.jpg`);
