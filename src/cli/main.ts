@@ -259,7 +259,7 @@ export const DEV_TOKEN_COMMAND: CommandSpec = {
 export const SIGN_COMMAND: CommandSpec = {
   command: 'imgpipe sign',
   usage:
-    'imgpipe sign <key> --base <url> [--w <px>] [--h <px>] [--fit <fit>] [--fmt <format>] [--q <n>] [--dpr <n>] [--expires <seconds>]',
+    'imgpipe sign <key> --base <url> [--w <px>] [--h <px>] [--fit <fit>] [--fmt <format>] [--q <n>] [--dpr <n>] [--wm 0] [--expires <seconds>]',
   summary:
     'Prints a signed URL for an on-demand transformation of the source image <key> (index.transform): <base>/t/<key>?<parameters>&sig=<HMAC-SHA256>.',
   description: [
@@ -280,6 +280,11 @@ export const SIGN_COMMAND: CommandSpec = {
     { name: 'fmt', value: '<format>', description: 'jpeg, webp, avif, png or auto (default: from Accept).' },
     { name: 'q', value: '<n>', description: "Quality (default: the pipeline document's)." },
     { name: 'dpr', value: '<n>', description: 'Device pixel ratio: 1, 1.5, 2, 2.5 or 3.' },
+    {
+      name: 'wm',
+      value: '<0|1>',
+      description: "0: without the pipeline document's watermark (accepted on signed URLs only).",
+    },
     {
       name: 'expires',
       value: '<seconds>',
@@ -513,6 +518,7 @@ function signCommand(values: Values, positionals: string[], env: NodeJS.ProcessE
       ...(text(values.fmt) !== undefined ? { fmt: text(values.fmt) } : {}),
       ...(number('q') !== undefined ? { q: number('q') } : {}),
       ...(number('dpr') !== undefined ? { dpr: number('dpr') } : {}),
+      ...(number('wm') !== undefined ? { wm: number('wm') as 0 | 1 } : {}),
       ...(expires !== undefined ? { exp: Math.floor(Date.now() / 1000) + Math.round(expires) } : {}),
     },
     secret,

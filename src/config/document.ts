@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import {
   ANIMATION_POLICIES,
   type AnimationPolicy,
@@ -12,6 +13,8 @@ import {
   type ResizeOptions,
   type Rgba,
   type VariantSpec,
+  WATERMARK_POSITIONS,
+  type Watermark,
 } from '../core/config.ts';
 import { ConfigError, invalidSetting } from '../core/errors.ts';
 import { OUTPUT_FORMATS, type OutputFormat, resolveOutputFormat } from '../core/formats.ts';
@@ -106,11 +109,29 @@ export const DOCUMENT_KEYS = [
   'cacheControl',
   'limits',
   'animation',
+  'watermark',
 ] as const;
 
 export const MAX_DIMENSION = 16_384;
 export const VARIANT_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 export const COLOUR_PATTERN = /^#([0-9a-f]{6})([0-9a-f]{2})?$/i;
+
+/** The watermark's settings besides `image`, with their defaults and ranges (the schema reads these). */
+export const WATERMARK_DEFAULTS = {
+  position: 'bottom-right',
+  margin: 0.02,
+  size: 0.2,
+  opacity: 1,
+  minWidth: 0,
+} as const;
+export const WATERMARK_RANGES = {
+  margin: { min: 0, max: 0.5 },
+  size: { min: 0.01, max: 1 },
+  opacity: { min: 0, max: 1 },
+  minWidth: { min: 0, max: MAX_DIMENSION },
+} as const;
+export const WATERMARK_KEYS = ['image', 'position', 'margin', 'size', 'opacity', 'minWidth'] as const;
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
 /** A value that overrides the document, and the setting it came from (a variable or a flag). */
 export interface Override<T> {
@@ -198,9 +219,19 @@ export function parsePipelineConfig(
   const cacheControl =
     overrides.cacheControl?.value ?? inDocument(() => checkString('cacheControl', doc.cacheControl));
 
+  const watermark =
+    doc.watermark === undefined || doc.watermark === null
+      ? undefined
+      : inDocument(() => parseWatermark('watermark', doc.watermark));
+
+  // The watermark enters the hash by its settings and its image's sha256 (not its path): a new
+  // image under the same name reprocesses, the same image moved does not. Absent, the hash is
+  // what it was before watermarks existed.
+  const { png: _png, image: _image, ...markHashed } = watermark ?? {};
   const shaping = { variants, formats, formatOptions, resize, background, keys };
-  const hash = createHash('sha256').update(JSON.stringify(shaping)).digest('hex').slice(0, 16);
-  return deepFreeze({ ...shaping, cacheControl, limits, animation, hash });
+  const hashed = watermark ? { ...shaping, watermark: markHashed } : shaping;
+  const hash = createHash('sha256').update(JSON.stringify(hashed)).digest('hex').slice(0, 16);
+  return deepFreeze({ ...shaping, cacheControl, limits, animation, ...(watermark && { watermark }), hash });
 }
 
 function parseFormats(
@@ -345,8 +376,47 @@ function parseLimits(setting: string, value: unknown, overrides: PipelineOverrid
   };
 }
 
+/**
+ * The watermark: its PNG is read here, once with the configuration (from the current directory for
+ * a relative path; in Lambda that is the task root, where the container image holds it).
+ */
+function parseWatermark(setting: string, value: unknown): Watermark {
+  if (!isPlainObject(value))
+    throw invalidSetting(setting, 'an object like {"image": "watermark.png"}', value);
+  checkKnownKeys(setting, value, WATERMARK_KEYS);
+  const image = checkString(`${setting}.image`, value.image, /\S/, 'the path of a PNG file');
+  let png: Uint8Array;
+  try {
+    png = new Uint8Array(readFileSync(image));
+  } catch (error) {
+    throw invalidSetting(`${setting}.image`, 'a readable PNG file', image, (error as Error).message);
+  }
+  if (png.length < 8 || PNG_SIGNATURE.some((byte, i) => png[i] !== byte))
+    throw invalidSetting(`${setting}.image`, 'a PNG file', image, 'it does not start with the PNG signature');
+  const merged = { ...WATERMARK_DEFAULTS, ...value } as Record<string, unknown>;
+  const fraction = (name: keyof typeof WATERMARK_RANGES) => {
+    const { min, max } = WATERMARK_RANGES[name];
+    const given = merged[name];
+    if (typeof given !== 'number' || !Number.isFinite(given) || given < min || given > max)
+      throw invalidSetting(`${setting}.${name}`, `a number between ${min} and ${max}`, given);
+    return given;
+  };
+  const { min, max } = WATERMARK_RANGES.minWidth;
+  return {
+    image,
+    png,
+    sha256: createHash('sha256').update(png).digest('hex'),
+    position: checkOneOf(`${setting}.position`, merged.position, WATERMARK_POSITIONS),
+    margin: fraction('margin'),
+    size: fraction('size'),
+    opacity: fraction('opacity'),
+    minWidth: checkInteger(`${setting}.minWidth`, merged.minWidth, min, max),
+  };
+}
+
 function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null) {
+  // A typed array with elements cannot be frozen (the watermark's bytes); it is left as it is.
+  if (typeof value === 'object' && value !== null && !ArrayBuffer.isView(value)) {
     for (const inner of Object.values(value)) deepFreeze(inner);
     Object.freeze(value);
   }

@@ -1,4 +1,4 @@
-import { ANIMATION_POLICIES, FITS, RESIZE_METHODS } from '../core/config.ts';
+import { ANIMATION_POLICIES, FITS, RESIZE_METHODS, WATERMARK_POSITIONS } from '../core/config.ts';
 import { OUTPUT_FORMAT_NAMES, type OutputFormat, resolveOutputFormat } from '../core/formats.ts';
 import {
   COLOUR_PATTERN,
@@ -9,6 +9,8 @@ import {
   type OptionRule,
   type VARIANT_KEYS,
   VARIANT_NAME_PATTERN,
+  WATERMARK_DEFAULTS,
+  WATERMARK_RANGES,
 } from './document.ts';
 import { SETTINGS } from './settings.ts';
 
@@ -99,6 +101,44 @@ export function pipelineDocumentSchema(): Schema {
       enum: [...ANIMATION_POLICIES],
       default: d.animation,
     },
+    watermark: {
+      description:
+        'An image composited over every output (upload variants and on-demand results) after resizing; null or absent: none.',
+      type: ['object', 'null'],
+      properties: {
+        image: {
+          type: 'string',
+          pattern: '\\S',
+          description:
+            'Path of a PNG file (with alpha for a see-through mark), relative to the current directory; in Lambda, a file in the container image.',
+        },
+        position: { enum: [...WATERMARK_POSITIONS], default: WATERMARK_DEFAULTS.position },
+        margin: numberSchema(
+          WATERMARK_RANGES.margin,
+          WATERMARK_DEFAULTS.margin,
+          "Space to the output's edges, as a fraction of its shorter side.",
+        ),
+        size: numberSchema(
+          WATERMARK_RANGES.size,
+          WATERMARK_DEFAULTS.size,
+          "The mark's width as a fraction of the output's width (less if its height would not fit).",
+        ),
+        opacity: numberSchema(
+          WATERMARK_RANGES.opacity,
+          WATERMARK_DEFAULTS.opacity,
+          "Multiplies the mark's own alpha.",
+        ),
+        minWidth: {
+          type: 'integer',
+          minimum: WATERMARK_RANGES.minWidth.min,
+          maximum: WATERMARK_RANGES.minWidth.max,
+          default: WATERMARK_DEFAULTS.minWidth,
+          description: 'Outputs narrower than this many pixels get no mark.',
+        },
+      },
+      required: ['image'],
+      additionalProperties: false,
+    },
   };
   return {
     $schema: 'https://json-schema.org/draft/2020-12/schema',
@@ -109,6 +149,10 @@ export function pipelineDocumentSchema(): Schema {
     properties,
     additionalProperties: false,
   };
+}
+
+function numberSchema(range: { min: number; max: number }, fallback: number, description: string): Schema {
+  return { type: 'number', minimum: range.min, maximum: range.max, default: fallback, description };
 }
 
 function variantSchema(): Schema {

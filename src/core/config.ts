@@ -105,6 +105,38 @@ export interface KeyTemplates {
   readonly manifest: string;
 }
 
+/** Where a watermark sits on an output. */
+export const WATERMARK_POSITIONS = [
+  'bottom-right',
+  'bottom-left',
+  'top-right',
+  'top-left',
+  'center',
+] as const;
+export type WatermarkPosition = (typeof WATERMARK_POSITIONS)[number];
+
+/**
+ * An image (PNG, usually with alpha) composited over every output after resizing, before encoding
+ * (pipeline/process-image.ts, image/watermark.ts).
+ */
+export interface Watermark {
+  /** The PNG's path as the document gives it (resolved against the current directory). */
+  readonly image: string;
+  /** The PNG's bytes, read once with the configuration. */
+  readonly png: Uint8Array;
+  /** sha256 of `png` (hex): part of the configuration hash, so a new image reprocesses. */
+  readonly sha256: string;
+  readonly position: WatermarkPosition;
+  /** Space between the mark and the output's edges, as a fraction of the output's shorter side. */
+  readonly margin: number;
+  /** The mark's width as a fraction of the output's width (smaller if it would not fit). */
+  readonly size: number;
+  /** 0..1, multiplied with the mark's own alpha. */
+  readonly opacity: number;
+  /** Outputs narrower than this many pixels get no mark. */
+  readonly minWidth: number;
+}
+
 export interface PipelineConfig {
   readonly variants: readonly VariantSpec[];
   /** Formats in output order. */
@@ -118,6 +150,8 @@ export interface PipelineConfig {
   readonly limits: Limits;
   /** What an animated input gives (not part of the hash: like the limits, it decides what is accepted). */
   readonly animation: AnimationPolicy;
+  /** Composited over every output when set (part of the hash, with its image's bytes). */
+  readonly watermark?: Watermark;
   /** sha256 of the settings that shape outputs; recorded in manifests so a config change reprocesses. */
   readonly hash: string;
 }

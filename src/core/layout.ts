@@ -300,6 +300,8 @@ export interface TransformSpec {
   readonly fit: 'inside' | 'cover' | 'contain';
   readonly format: OutputFormat;
   readonly quality: number;
+  /** false: without the document's watermark (`wm=0`, signed URLs only); absent: with it. */
+  readonly watermark?: false;
 }
 
 /**
@@ -307,7 +309,8 @@ export interface TransformSpec {
  *
  *   <prefix><source key>/<w>x<h>-<fit>-q<quality>-<hash>.<ext>    transforms/photos/cat.jpg/640x0-inside-q75-3f0c9a1b2d4e.webp
  *
- * `w` and `h` are the output box in device pixels (dpr applied; 0 when not given). The hash covers
+ * `w` and `h` are the output box in device pixels (dpr applied; 0 when not given); `-nowm` follows
+ * the quality for a result without the watermark (`wm=0`). The hash covers
  * the source's ETag and the pipeline configuration's hash besides the request, so a replaced source
  * or a new configuration gets new keys and a stored result is never stale. Equivalent requests
  * (parameter order, `jpg` for `jpeg`, `dpr=2&w=320` for `w=640`, auto resolved to the same format)
@@ -326,7 +329,7 @@ export class TransformLayout {
 
   key(sourceKey: string, spec: TransformSpec, sourceEtag: string, configHash: string): string {
     const box = `${spec.width ?? 0}x${spec.height ?? 0}`;
-    const name = `${box}-${spec.fit}-q${spec.quality}`;
+    const name = `${box}-${spec.fit}-q${spec.quality}${spec.watermark === false ? '-nowm' : ''}`;
     const hash = createHash('sha256')
       .update(JSON.stringify([sourceKey, name, spec.format, sourceEtag, configHash]))
       .digest('hex')

@@ -14,13 +14,14 @@ import { ApiError, keyPath } from './http.ts';
  *   fmt    jpeg (jpg), webp, avif, png, or auto (default): AVIF, then WebP, then JPEG, as Accept allows
  *   q      quality, within the configured range (default: the pipeline document's, per format)
  *   dpr    device pixel ratio, one of DPRS: the box in device pixels is w x dpr by h x dpr
+ *   wm     1 (default): the document's watermark, if any; 0: none, accepted only on a signed URL
  *   exp    expiry of a signed URL, Unix seconds
  *   sig    the signature: HMAC-SHA256, base64url, over the canonical request (canonicalRequest)
  *
  * Every problem is a 400 naming the parameter, the value and what is allowed.
  */
 export const TRANSFORM_PATH = '/t/';
-export const TRANSFORM_PARAMS = ['w', 'h', 'fit', 'fmt', 'q', 'dpr', 'exp', 'sig'] as const;
+export const TRANSFORM_PARAMS = ['w', 'h', 'fit', 'fmt', 'q', 'dpr', 'wm', 'exp', 'sig'] as const;
 export const DPRS = [1, 1.5, 2, 2.5, 3] as const;
 const FITS = ['inside', 'cover', 'contain'] as const;
 /** fmt=auto picks the first of these the client accepts (JPEG whatever it says). */
@@ -105,6 +106,8 @@ export function parseRequest(
   accept: string | undefined,
   config: TransformConfig,
   defaults: FormatOptions,
+  /** The signature was verified (signing on): only then may `wm=0` leave the watermark off. */
+  signed = config.signing,
 ): TransformRequest {
   const dpr = query.dpr === undefined ? 1 : dprOf(query.dpr);
   const width = query.w === undefined ? undefined : sizeOf('w', query.w, dpr, config);
@@ -139,12 +142,21 @@ export function parseRequest(
     expires = /^\d{1,12}$/.test(query.exp) ? Number(query.exp) : Number.NaN;
     if (Number.isNaN(expires)) throw bad('exp', 'the expiry in Unix seconds', query.exp);
   }
+  let watermark = true;
+  if (query.wm !== undefined) {
+    if (query.wm !== '0' && query.wm !== '1') throw bad('wm', '0 or 1', query.wm);
+    watermark = query.wm === '1';
+    // Anyone could take the watermark off an unsigned URL: only the URL's signer may.
+    if (!watermark && !signed)
+      throw new ApiError('forbidden', 'wm=0 (no watermark) is accepted only on signed URLs', { field: 'wm' });
+  }
   const spec: TransformSpec = {
     ...(width === undefined ? {} : { width }),
     ...(height === undefined ? {} : { height }),
     fit,
     format,
     quality,
+    ...(watermark ? {} : { watermark: false as const }),
   };
   return { key, query, spec, auto, ...(expires === undefined ? {} : { expires }) };
 }
@@ -266,6 +278,8 @@ export interface SignOptions {
   readonly fmt?: string;
   readonly q?: number;
   readonly dpr?: number;
+  /** 0: no watermark (signed URLs only). */
+  readonly wm?: 0 | 1;
   /** Unix seconds. */
   readonly exp?: number;
 }

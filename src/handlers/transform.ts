@@ -356,8 +356,11 @@ function oneVariant(pipeline: PipelineConfig, spec: TransformSpec, config: Trans
     format === 'png'
       ? pipeline.formatOptions
       : { ...pipeline.formatOptions, [format]: { ...pipeline.formatOptions[format], quality } };
+  // wm=0 (a signed URL): the result without the watermark.
+  const { watermark, ...rest } = pipeline;
   return {
-    ...pipeline,
+    ...rest,
+    ...(watermark && spec.watermark !== false && { watermark }),
     variants: [
       {
         name: 't',

@@ -12,7 +12,7 @@ import {
   standardCmykProfile,
   toSrgb,
 } from '../codecs/index.ts';
-import type { FormatOptions, PipelineConfig } from '../core/config.ts';
+import type { FormatOptions, PipelineConfig, Watermark } from '../core/config.ts';
 import { InvalidImageError } from '../core/errors.ts';
 import type { InputFormat, OutputFormat } from '../core/formats.ts';
 import { roundMs } from '../core/timing.ts';
@@ -21,6 +21,7 @@ import { applyOrientation, swapsAxes } from '../image/orientation.ts';
 import type { ImageHeader } from '../image/probe.ts';
 import { crop, flatten, hasTransparency, pad, type RawImage } from '../image/raw.ts';
 import { boxShrink, boxShrinkPremultiplied, integerShrink } from '../image/shrink.ts';
+import { compositeOver, placeMark } from '../image/watermark.ts';
 import type { Deadline } from './deadline.ts';
 import { checkMemoryBudget } from './memory-budget.ts';
 import { centred, type FormatLimit, planSteps, type Region, type Size, type Step } from './plan.ts';
@@ -147,6 +148,7 @@ export async function processImage(
   const results: (RawImage | undefined)[] = [];
   const outputs: Promise<ImageOutput>[] = [];
   const encodes = new WeakMap<RawImage, Map<OutputFormat, Promise<Uint8Array>>>();
+  const marked = new WeakMap<RawImage, RawImage>();
   for (const [index, step] of steps.entries()) {
     deadline?.enter('resize');
     let image: RawImage;
@@ -170,7 +172,13 @@ export async function processImage(
       // Variants that come out identical (an image smaller than several boxes) are encoded once.
       let encoded = encodes.get(image)?.get(format);
       if (!encoded) {
-        const pixels = format === 'jpeg' && transparent ? flatten(image, config.background) : image;
+        // The watermark goes over a copy: `image` may still be the base of smaller variants.
+        let final = marked.get(image);
+        if (!final) {
+          final = config.watermark ? await applyWatermark(image, config.watermark, config) : image;
+          marked.set(image, final);
+        }
+        const pixels = format === 'jpeg' && transparent ? flatten(final, config.background) : final;
         lap('resize');
         deadline?.enter('encode');
         encoded = encoder.encode(format, pixels, config.formatOptions, deadline?.signal).then((result) => {
@@ -290,6 +298,48 @@ async function fromEarlier(
     Math.min(base.height, Math.round(step.region.height * scale)),
   );
   return resample(base, region, step.resizeTo, config, transparent);
+}
+
+/** The watermark's decoded PNG, for the configuration's image (one image per process, in practice). */
+let markSource:
+  | { sha256: string; image: Promise<RawImage>; sized: Map<string, Promise<RawImage>> }
+  | undefined;
+/** Sizes kept of the resized mark: upload variants need a few; on-demand results may ask for many. */
+const MARK_SIZES_KEPT = 32;
+
+/**
+ * `image` with the watermark composited over it (image/watermark.ts), or `image` itself when it is
+ * narrower than `minWidth` or too small for the mark's margins. The PNG is decoded once per
+ * process and resized once per size with the configured resampler (premultiplied alpha), in sRGB
+ * like the outputs (an ICC profile in the PNG is not applied).
+ */
+export async function applyWatermark(
+  image: RawImage,
+  watermark: Watermark,
+  config: PipelineConfig,
+): Promise<RawImage> {
+  if (image.width < watermark.minWidth) return image;
+  if (markSource?.sha256 !== watermark.sha256) {
+    const decoded = decode('png', watermark.png);
+    markSource = { sha256: watermark.sha256, image: decoded, sized: new Map() };
+    // A PNG that cannot be decoded is the configuration's fault: the next image tries again.
+    decoded.catch(() => {
+      markSource = undefined;
+    });
+  }
+  const source = markSource;
+  const mark = await source.image;
+  const place = placeMark(image, mark, watermark);
+  if (!place) return image;
+  const sizeKey = `${place.width}x${place.height}`;
+  let sized = source.sized.get(sizeKey);
+  if (!sized) {
+    if (source.sized.size >= MARK_SIZES_KEPT) source.sized.clear();
+    const full = { left: 0, top: 0, width: mark.width, height: mark.height };
+    sized = resample(mark, full, place, config, true);
+    source.sized.set(sizeKey, sized);
+  }
+  return compositeOver(image, await sized, place.left, place.top, watermark.opacity);
 }
 
 async function resample(

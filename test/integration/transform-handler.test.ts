@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
@@ -5,6 +8,8 @@ import type { LambdaFunctionURLEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decode, encode } from '../../src/codecs/index.ts';
+import { parsePipelineConfig } from '../../src/config/document.ts';
 import { loadRuntimeConfig } from '../../src/config/index.ts';
 import { createTransformHandler } from '../../src/handlers/transform.ts';
 import { signature } from '../../src/handlers/transform-request.ts';
@@ -121,6 +126,69 @@ describe('signing keys from Parameter Store', () => {
   });
 });
 
+describe('the watermark on results', () => {
+  it('marks every result, and leaves it off only for wm=0 on a signed URL', async () => {
+    // A black 400 x 200 PNG source; a white 10 x 10 mark, 0.1 of the width, 0.1 of the shorter side
+    // from the bottom-right corner: at 200 x 100 it covers [170, 190) x [70, 90).
+    const { formatOptions } = parsePipelineConfig({ formats: { png: {} } });
+    const black = new Uint8ClampedArray(400 * 200 * 4);
+    for (let i = 3; i < black.length; i += 4) black[i] = 255;
+    await new S3Storage(s3.client, SOURCE).put(
+      'black.png',
+      await encode('png', { width: 400, height: 200, data: black }, formatOptions),
+      { contentType: 'image/png' },
+    );
+    const mark = join(mkdtempSync(join(tmpdir(), 'imgpipe-wm-')), 'mark.png');
+    writeFileSync(
+      mark,
+      await encode(
+        'png',
+        { width: 10, height: 10, data: new Uint8ClampedArray(400).fill(255) },
+        formatOptions,
+      ),
+    );
+    const base = deps();
+    const config = loadRuntimeConfig({
+      IMGPIPE_OUTPUT_BUCKET: OUTPUT,
+      IMGPIPE_CONFIG: JSON.stringify({ watermark: { image: mark, margin: 0.1, size: 0.1 } }),
+    });
+    const handler = (signing: 'required' | 'off') =>
+      createTransformHandler(
+        { ...base, config },
+        {
+          env: {
+            IMGPIPE_TRANSFORM_SOURCE_BUCKET: SOURCE,
+            IMGPIPE_TRANSFORM_SIGNING: signing,
+            IMGPIPE_TRANSFORM_FORMATS: 'png,jpeg',
+          },
+          keys: [KEY_A],
+        },
+      );
+    const pixel = async (response: { body?: string; isBase64Encoded?: boolean }, x: number, y: number) => {
+      const image = await decode('png', new Uint8Array(Buffer.from(response.body ?? '', 'base64')));
+      expect([image.width, image.height]).toEqual([200, 100]);
+      return Array.from(image.data.subarray((y * 200 + x) * 4, (y * 200 + x) * 4 + 4));
+    };
+    const signed = handler('required');
+    const query = (params: Record<string, string>) =>
+      `${new URLSearchParams(params)}&sig=${signature(KEY_A, 'black.png', params)}`;
+    const marked = await signed(event('/t/black.png', query({ w: '200', fmt: 'png' })));
+    expect(marked.statusCode).toBe(200);
+    expect(await pixel(marked, 180, 80)).toEqual([255, 255, 255, 255]);
+    expect(await pixel(marked, 169, 80)).toEqual([0, 0, 0, 255]);
+    const plain = await signed(event('/t/black.png', query({ w: '200', fmt: 'png', wm: '0' })));
+    expect(plain.statusCode).toBe(200);
+    expect(await pixel(plain, 180, 80)).toEqual([0, 0, 0, 255]);
+    // Unsigned URLs get the mark and cannot take it off.
+    const open = handler('off');
+    expect(await pixel(await open(event('/t/black.png', 'w=200&fmt=png')), 180, 80)).toEqual([
+      255, 255, 255, 255,
+    ]);
+    const refused = await open(event('/t/black.png', 'w=200&fmt=png&wm=0'));
+    expect([refused.statusCode, body(refused).error.field]).toEqual([403, 'wm']);
+  });
+});
+
 describe('sources the pipeline refuses, before decoding', () => {
   const handler = () =>
     createTransformHandler(deps(), {
@@ -157,7 +225,23 @@ describe('parameter fuzzing', () => {
     });
     const random = mulberry32(20261130);
     const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
-    const names = ['w', 'h', 'fit', 'fmt', 'q', 'dpr', 'exp', 'sig', 'x', 'W', '', 'w[]', '%zz', 'fmt%00'];
+    const names = [
+      'w',
+      'h',
+      'fit',
+      'fmt',
+      'q',
+      'dpr',
+      'wm',
+      'exp',
+      'sig',
+      'x',
+      'W',
+      '',
+      'w[]',
+      '%zz',
+      'fmt%00',
+    ];
     const values = [
       '',
       '0',

@@ -18,7 +18,7 @@ locals {
 
   # The parameters of src/handlers/transform-request.ts (TRANSFORM_PARAMS): the cache key and what
   # reaches the function. Anything else is dropped at the edge.
-  query_parameters = ["w", "h", "fit", "fmt", "q", "dpr", "exp", "sig"]
+  query_parameters = ["w", "h", "fit", "fmt", "q", "dpr", "wm", "exp", "sig"]
 
   # The pipeline document may live in Parameter Store (modules/imgpipe, pipeline_config_parameter_name).
   config_parameter     = lookup(var.function_environment, "IMGPIPE_CONFIG_PARAMETER", null)

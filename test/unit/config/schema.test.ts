@@ -12,8 +12,15 @@ import { REPO_ROOT } from '../../support/cli.ts';
  */
 const published = JSON.parse(readFileSync(`${REPO_ROOT}${PIPELINE_SCHEMA_PATH}`, 'utf8'));
 
+/** A PNG in the repository, for the watermark (paths are relative to the repository: vitest's directory). */
+const PNG = 'fixtures/edge/formats/1x1.png';
+
 const VALID: unknown[] = [
   {},
+  { watermark: { image: PNG } },
+  { watermark: { image: PNG, position: 'top-left', margin: 0, size: 1, opacity: 0, minWidth: 16384 } },
+  { watermark: { image: PNG, position: 'center', margin: 0.5, size: 0.01, opacity: 0.5 } },
+  { watermark: null },
   DEFAULT_PIPELINE_DOCUMENT,
   { $schema: './docs/pipeline.schema.json', formats: { webp: {} } },
   {
@@ -65,6 +72,17 @@ const INVALID: unknown[] = [
   { limits: { maxBytes: 6 * 1024 ** 3 } },
   { limits: { pixels: 1 } },
   { limits: { maxSecondsPerImage: 0 } },
+  { watermark: 'logo.png' },
+  { watermark: {} },
+  { watermark: { image: '' } },
+  { watermark: { image: PNG, position: 'middle' } },
+  { watermark: { image: PNG, opacity: 1.1 } },
+  { watermark: { image: PNG, size: 0 } },
+  { watermark: { image: PNG, margin: 0.6 } },
+  { watermark: { image: PNG, margin: '2%' } },
+  { watermark: { image: PNG, minWidth: 1.5 } },
+  { watermark: { image: PNG, minWidth: -1 } },
+  { watermark: { image: PNG, opactiy: 1 } },
 ];
 
 /** What JSON Schema cannot say; only the parser refuses these. */
@@ -73,6 +91,8 @@ const PARSER_ONLY: [unknown, string][] = [
   [{ variants: [{ name: 'a', formats: ['png'] }] }, 'a variant format must be one of the configured formats'],
   [{ keyTemplate: '{variant}/{key}' }, 'templates must give every output its own key'],
   [{ keyTemplate: '{variant}/{key}.{size}' }, 'known template tokens'],
+  [{ watermark: { image: 'fixtures/no-such-watermark.png' } }, 'the watermark image must be readable'],
+  [{ watermark: { image: 'fixtures/edge/broken/text-named.jpg' } }, 'the watermark image must be a PNG'],
 ];
 
 const parses = (document: unknown) => {

@@ -52,6 +52,29 @@ describe('parseRequest', () => {
     expect(parse('w=100&fmt=png&q=40').spec.quality).toBe(0);
   });
 
+  it('wm=0 leaves the watermark off, only when the URL was signed; wm=1 is the default', () => {
+    expect(parseRequest(KEY, { w: '320', wm: '0' }, undefined, config, defaults, true).spec.watermark).toBe(
+      false,
+    );
+    expect(parseRequest(KEY, { w: '320', wm: '1' }, undefined, config, defaults, true).spec).toEqual(
+      parseRequest(KEY, { w: '320' }, undefined, config, defaults, true).spec,
+    );
+    const unsigned = refusal(() =>
+      parseRequest(KEY, { w: '320', wm: '0' }, undefined, config, defaults, false),
+    );
+    expect([unsigned.status, unsigned.field, unsigned.message]).toEqual([
+      403,
+      'wm',
+      'wm=0 (no watermark) is accepted only on signed URLs',
+    ]);
+    const odd = refusal(() => parseRequest(KEY, { wm: 'no' }, undefined, config, defaults, true));
+    expect([odd.status, odd.field, odd.message]).toEqual([
+      400,
+      'wm',
+      'Expected 0 or 1 for wm but received "no" of type string',
+    ]);
+  });
+
   it('names the parameter, the value and what is allowed', () => {
     const cases: [string, string, string][] = [
       ['w=333', 'w', 'Expected a multiple of 10 (10, 20, ...) for w but received "333"'],
@@ -72,7 +95,7 @@ describe('parseRequest', () => {
     }
     const unknown = refusal(() => parseQuery('w=10&width=10'));
     expect([unknown.status, unknown.field]).toEqual([400, 'width']);
-    expect(unknown.message).toContain('expected only w, h, fit, fmt, q, dpr, exp, sig');
+    expect(unknown.message).toContain('expected only w, h, fit, fmt, q, dpr, wm, exp, sig');
     expect(refusal(() => parseQuery('w=10&w=20')).message).toBe('The parameter w is given more than once');
     expect(refusal(() => parseQuery('w=%E0%A4%A')).status).toBe(400);
   });
@@ -166,5 +189,9 @@ describe('keyFromPath and the results key', () => {
     expect(layout.key('photos/cat.jpg', spec, 'etag2', 'hash1')).not.toBe(key);
     expect(layout.key('photos/cat.jpg', spec, 'etag1', 'hash2')).not.toBe(key);
     expect(layout.key('photos/cat.jpg', { ...spec, format: 'avif' }, 'etag1', 'hash1')).toMatch(/\.avif$/);
+    // Without the watermark: its own key, named so.
+    expect(layout.key('photos/cat.jpg', { ...spec, watermark: false }, 'etag1', 'hash1')).toMatch(
+      /\/640x0-inside-q75-nowm-[0-9a-f]{12}\.webp$/,
+    );
   });
 });

@@ -85,7 +85,7 @@ run "puts_a_distribution_with_origin_access_control_in_front_of_the_function_and
 run "keys_the_cache_on_the_parameters_and_the_reduced_accept" {
   assert {
     condition = (
-      one(one(one(aws_cloudfront_cache_policy.this.parameters_in_cache_key_and_forwarded_to_origin).query_strings_config).query_strings).items == toset(["w", "h", "fit", "fmt", "q", "dpr", "exp", "sig"])
+      one(one(one(aws_cloudfront_cache_policy.this.parameters_in_cache_key_and_forwarded_to_origin).query_strings_config).query_strings).items == toset(["w", "h", "fit", "fmt", "q", "dpr", "wm", "exp", "sig"])
       && one(one(one(aws_cloudfront_cache_policy.this.parameters_in_cache_key_and_forwarded_to_origin).headers_config).headers).items == toset(["Accept"])
       && one(one(aws_cloudfront_cache_policy.this.parameters_in_cache_key_and_forwarded_to_origin).cookies_config).cookie_behavior == "none"
     )

@@ -1,0 +1,177 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { decode, encode } from '../../../src/codecs/index.ts';
+import { parsePipelineConfig } from '../../../src/config/document.ts';
+import { ConfigError } from '../../../src/core/errors.ts';
+import type { RawImage } from '../../../src/image/raw.ts';
+import { processImage } from '../../../src/pipeline/process-image.ts';
+
+const folder = mkdtempSync(join(tmpdir(), 'imgpipe-watermark-'));
+const { formatOptions } = parsePipelineConfig({ formats: { png: {} } });
+
+function solid(width: number, height: number, rgba: readonly number[]): RawImage {
+  const data = new Uint8ClampedArray(width * height * 4);
+  for (let i = 0; i < width * height; i++) data.set(rgba, i * 4);
+  return { width, height, data };
+}
+
+async function pngFile(name: string, image: RawImage): Promise<string> {
+  const path = join(folder, name);
+  writeFileSync(path, await encode('png', image, formatOptions));
+  return path;
+}
+
+const px = (image: RawImage, x: number, y: number) =>
+  Array.from(image.data.subarray((y * image.width + x) * 4, (y * image.width + x) * 4 + 4));
+
+/** The bounding box of the pixels that are not black. */
+function markBox(image: RawImage): { left: number; top: number; right: number; bottom: number } {
+  let [left, top, right, bottom] = [Infinity, Infinity, -1, -1];
+  for (let y = 0; y < image.height; y++) {
+    for (let x = 0; x < image.width; x++) {
+      const [r, g, b] = px(image, x, y);
+      if (r! + g! + b! === 0) continue;
+      left = Math.min(left, x);
+      top = Math.min(top, y);
+      right = Math.max(right, x + 1);
+      bottom = Math.max(bottom, y + 1);
+    }
+  }
+  return { left, top, right, bottom };
+}
+
+describe('watermark configuration', () => {
+  it('reads the PNG, applies the defaults and hashes its bytes', async () => {
+    const image = await pngFile('white.png', solid(10, 10, [255, 255, 255, 255]));
+    const config = parsePipelineConfig({ watermark: { image } });
+    expect(config.watermark).toMatchObject({
+      image,
+      position: 'bottom-right',
+      margin: 0.02,
+      size: 0.2,
+      opacity: 1,
+      minWidth: 0,
+    });
+    expect(config.watermark!.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(Object.isFrozen(config.watermark)).toBe(true);
+  });
+
+  it('changes the configuration hash when a setting or the image bytes change, not when nothing does', async () => {
+    const none = parsePipelineConfig({}).hash;
+    const path = join(folder, 'changing.png');
+    writeFileSync(path, await encode('png', solid(4, 4, [255, 255, 255, 255]), formatOptions));
+    const first = parsePipelineConfig({ watermark: { image: path } }).hash;
+    expect(parsePipelineConfig({ watermark: { image: path } }).hash).toBe(first);
+    expect(first).not.toBe(none);
+    expect(parsePipelineConfig({ watermark: { image: path, opacity: 0.5 } }).hash).not.toBe(first);
+    expect(parsePipelineConfig({ watermark: { image: path, position: 'center' } }).hash).not.toBe(first);
+    writeFileSync(path, await encode('png', solid(4, 4, [255, 0, 0, 255]), formatOptions));
+    expect(parsePipelineConfig({ watermark: { image: path } }).hash).not.toBe(first);
+    // Absent or null: the hash of a configuration without watermarks, as before they existed.
+    expect(parsePipelineConfig({ watermark: null }).hash).toBe(none);
+  });
+
+  it('refuses bad settings, naming the setting and the value', async () => {
+    const image = await pngFile('ok.png', solid(2, 2, [0, 0, 0, 255]));
+    const text = join(folder, 'not.png');
+    writeFileSync(text, 'hello');
+    const cases: [unknown, RegExp][] = [
+      ['logo.png', /Expected an object like .* for watermark but received "logo.png"/],
+      [{}, /Expected the path of a PNG file for watermark.image but received nothing/],
+      [
+        { image: join(folder, 'missing.png') },
+        /Expected a readable PNG file for watermark.image .*missing.png.*ENOENT/,
+      ],
+      [{ image: text }, /Expected a PNG file for watermark.image .*not.png.*PNG signature/],
+      [
+        { image, position: 'middle' },
+        /Expected one of bottom-right, .* for watermark.position but received "middle"/,
+      ],
+      [{ image, opacity: 1.5 }, /Expected a number between 0 and 1 for watermark.opacity but received 1.5/],
+      [{ image, size: 0 }, /Expected a number between 0.01 and 1 for watermark.size but received 0/],
+      [{ image, margin: '2%' }, /Expected a number between 0 and 0.5 for watermark.margin but received "2%"/],
+      [
+        { image, minWidth: 10.5 },
+        /Expected integer between 0 and 16384 for watermark.minWidth but received 10.5/,
+      ],
+      [{ image, opactiy: 1 }, /watermark.opactiy.*opacity/],
+    ];
+    for (const [watermark, message] of cases) {
+      expect(() => parsePipelineConfig({ watermark }, 'doc.json'), JSON.stringify(watermark)).toThrow(
+        message,
+      );
+      expect(() => parsePipelineConfig({ watermark }, 'doc.json')).toThrow(ConfigError);
+    }
+  });
+});
+
+describe('processImage with a watermark', () => {
+  it('composites the mark over each variant at its place, after resizing, skipping those below minWidth', async () => {
+    const source = await encode('png', solid(400, 200, [0, 0, 0, 255]), formatOptions);
+    const image = await pngFile('mark.png', solid(10, 10, [255, 255, 255, 255]));
+    const config = parsePipelineConfig({
+      variants: [
+        { name: 'large', width: 200 },
+        { name: 'medium', width: 100 },
+        { name: 'small', width: 40 },
+      ],
+      formats: { png: {}, jpeg: {} },
+      watermark: { image, position: 'bottom-right', margin: 0.1, size: 0.1, minWidth: 100 },
+    });
+    const result = await processImage(source, config);
+    const outputs = Object.fromEntries(
+      await Promise.all(
+        result.outputs.map(async (o) => [
+          `${o.variant}.${o.format}`,
+          await decode(o.format as 'png', o.bytes),
+        ]),
+      ),
+    );
+    // 200x100: margin 10 px, mark 20x20 -> [170, 190) x [70, 90); 100x50: margin 5, mark 10x10.
+    const large = outputs['large.png']!;
+    expect(markBox(large)).toEqual({ left: 170, top: 70, right: 190, bottom: 90 });
+    expect(px(large, 170, 70)).toEqual([255, 255, 255, 255]);
+    expect(px(large, 189, 89)).toEqual([255, 255, 255, 255]);
+    expect(markBox(outputs['medium.png']!)).toEqual({ left: 85, top: 35, right: 95, bottom: 45 });
+    // 40 px wide is below minWidth: no mark at all.
+    expect(markBox(outputs['small.png']!).right).toBe(-1);
+    // The JPEG carries the mark too (lossy: near white inside, near black away from it).
+    const jpeg = outputs['large.jpeg']!;
+    expect(px(jpeg, 180, 80)[0]).toBeGreaterThan(240);
+    expect(px(jpeg, 100, 50)[0]).toBeLessThan(15);
+  });
+
+  it('applies opacity on the output pixels: a 50% white mark over black gives 128', async () => {
+    const source = await encode('png', solid(100, 100, [0, 0, 0, 255]), formatOptions);
+    const image = await pngFile('half.png', solid(8, 8, [255, 255, 255, 255]));
+    const config = parsePipelineConfig({
+      variants: [{ name: 'v', width: 100 }],
+      formats: { png: {} },
+      watermark: { image, position: 'center', margin: 0, size: 0.5, opacity: 0.5 },
+    });
+    const out = await decode('png', (await processImage(source, config)).outputs[0]!.bytes);
+    expect(px(out, 50, 50)).toEqual([128, 128, 128, 255]);
+    expect(px(out, 25, 25)).toEqual([128, 128, 128, 255]);
+    expect(px(out, 24, 24)).toEqual([0, 0, 0, 255]);
+    expect(markBox(out)).toEqual({ left: 25, top: 25, right: 75, bottom: 75 });
+  });
+
+  it("leaves a transparent output's alpha to the mark where it lies, and a mark's transparent pixels show nothing", async () => {
+    const source = await encode('png', solid(50, 50, [0, 0, 0, 0]), formatOptions);
+    // Left half opaque white, right half fully transparent.
+    const mark = solid(10, 10, [255, 255, 255, 255]);
+    for (let y = 0; y < 10; y++) for (let x = 5; x < 10; x++) mark.data.set([0, 0, 0, 0], (y * 10 + x) * 4);
+    const image = await pngFile('split.png', mark);
+    const config = parsePipelineConfig({
+      variants: [{ name: 'v', width: 50 }],
+      formats: { png: {} },
+      watermark: { image, position: 'top-left', margin: 0, size: 0.2 },
+    });
+    const out = await decode('png', (await processImage(source, config)).outputs[0]!.bytes);
+    expect(px(out, 0, 0)).toEqual([255, 255, 255, 255]);
+    expect(px(out, 9, 9)).toEqual([0, 0, 0, 0]);
+    expect(px(out, 20, 20)).toEqual([0, 0, 0, 0]);
+  });
+});
