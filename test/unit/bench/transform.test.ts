@@ -59,6 +59,18 @@ describe('transform bench: rows and ratios', () => {
     expect(verdicts(ratios)[1]).toContain('bench/README.md');
   });
 
+  it('splits the storage calls off the miss and the hit when they were timed', () => {
+    const withStorage = (values: Sample[], storageMs: number) => values.map((v) => ({ ...v, storageMs }));
+    const base = webp();
+    const split = { ...base, miss: withStorage(base.miss, 9), hit: withStorage(base.hit, 1.5) };
+    const rows = transformRows([split]);
+    expect(rows[0]).toMatchObject({ storageP50: 9, ownP50: 100 });
+    expect(rows[1]!.ownP50).toBeCloseTo(0.4);
+    expect(rows[2]!.ownP50).toBeUndefined();
+    expect(transformRatios(rows)[0]!.hitOverMissOwn).toBeCloseTo(0.4 / 100);
+    expect(transformRatios(transformRows([base]))[0]!.hitOverMissOwn).toBeUndefined();
+  });
+
   it('says NOT met when a hit costs 5% of a miss or more', () => {
     const slow = { ...webp(), hit: samples(Array.from({ length: 20 }, () => 6)) };
     expect(verdicts(transformRatios(transformRows([slow])))[0]).toContain('NOT met');
