@@ -60,7 +60,8 @@ describe('transform bench: rows and ratios', () => {
   });
 
   it('splits the storage calls off the miss and the hit when they were timed', () => {
-    const withStorage = (values: Sample[], storageMs: number) => values.map((v) => ({ ...v, storageMs }));
+    const withStorage = (values: readonly Sample[], storageMs: number) =>
+      values.map((v) => ({ ...v, storageMs }));
     const base = webp();
     const split = { ...base, miss: withStorage(base.miss, 9), hit: withStorage(base.hit, 1.5) };
     const rows = transformRows([split]);
