@@ -68,7 +68,7 @@ export const BENCH_COMMAND: CommandSpec = {
   command: 'npm run bench',
   usage: 'npm run bench -- [options]  (npm run bench -- sweep --help for the memory sweep)',
   summary:
-    'Runs the codec micro-benchmarks, the pipeline over a corpus and the J1 reference job against sharp and the naive jSquash recipe, and writes bench.json and bench.md.',
+    'Runs the codec micro-benchmarks, the pipeline over a corpus, the J1 reference job against sharp and the naive jSquash recipe, and the on-demand transformation handler against sharp, and writes bench.json and bench.md.',
   options: [
     { name: 'quick', description: 'Fewer sizes and iterations (a smoke run).' },
     {
@@ -89,6 +89,7 @@ export const BENCH_COMMAND: CommandSpec = {
   examples: [
     'npm run bench -- --quick',
     'npm run bench -- --only j1 --runs 5',
+    'taskset -c 0 npm run bench -- --only transform --runs 20',
     'npm run bench -- sweep --quick',
   ],
   notes: 'Exit status: 0 when the results were written; 2 for a bad flag.',
