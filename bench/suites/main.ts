@@ -16,6 +16,16 @@ import { type AvifEncodeRow, avifEncodeComparison } from './avif.ts';
 import { type MicroRow, microTable, runMicro, SIZE_CLASSES_MP } from './micro.ts';
 import { curveSvg, QUALITIES, QUALITY_WIDTH, qualityCurves, qualitySamples, SPEEDS } from './quality.ts';
 import { runStatusOverhead, statusTable } from './status.ts';
+import {
+  ratioTable,
+  runTransformBench,
+  TRANSFORM_WIDTH,
+  transformMapping,
+  transformRatios,
+  transformRows,
+  transformTable,
+  verdicts,
+} from './transform.ts';
 
 /**
  * `npm run bench`: the codec micro-benchmarks, the pipeline over a corpus, and J1 against sharp and
@@ -31,9 +41,12 @@ interface JobRow {
 }
 
 /** The suites' common shape: what they print, what goes in bench.md and bench.json. */
-const SUITES = ['micro', 'pipeline', 'avif', 'j1', 'status', 'quality'] as const;
-/** The suites `npm run bench` runs without --only (quality takes ~15 minutes: ask for it). */
-const DEFAULT_SUITES: readonly SuiteName[] = ['micro', 'pipeline', 'avif', 'j1', 'status'];
+export const SUITES = ['micro', 'pipeline', 'avif', 'j1', 'transform', 'status', 'quality'] as const;
+/**
+ * The suites `npm run bench` runs without --only (quality takes ~15 minutes: ask for it);
+ * transform after j1, so that its miss is compared with the J1 ratio of the same run.
+ */
+const DEFAULT_SUITES: readonly SuiteName[] = ['micro', 'pipeline', 'avif', 'j1', 'transform', 'status'];
 type SuiteName = (typeof SUITES)[number];
 interface SuiteResult {
   readonly name: SuiteName;
@@ -55,7 +68,7 @@ export const BENCH_COMMAND: CommandSpec = {
   command: 'npm run bench',
   usage: 'npm run bench -- [options]  (npm run bench -- sweep --help for the memory sweep)',
   summary:
-    'Runs the codec micro-benchmarks, the pipeline over a corpus and the J1 reference job against sharp and the naive jSquash recipe, and writes bench.json and bench.md.',
+    'Runs the codec micro-benchmarks, the pipeline over a corpus, the J1 reference job against sharp and the naive jSquash recipe, and the on-demand transformation handler against sharp, and writes bench.json and bench.md.',
   options: [
     { name: 'quick', description: 'Fewer sizes and iterations (a smoke run).' },
     {
@@ -76,6 +89,7 @@ export const BENCH_COMMAND: CommandSpec = {
   examples: [
     'npm run bench -- --quick',
     'npm run bench -- --only j1 --runs 5',
+    'taskset -c 0 npm run bench -- --only transform --runs 20',
     'npm run bench -- sweep --quick',
   ],
   notes: 'Exit status: 0 when the results were written; 2 for a bad flag.',
@@ -97,15 +111,16 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (availableParallelism() < 2) console.warn('Only one CPU is available: the two-vCPU J1 row is skipped.');
+  const results: SuiteResult[] = [];
   const suites: Record<SuiteName, (options: BenchOptions) => Promise<SuiteResult>> = {
     micro: microSuite,
     pipeline: pipelineSuite,
     avif: avifSuite,
     j1: j1Suite,
+    transform: (o) => transformSuite(o, results.find((r) => r.name === 'j1')?.data as J1Data | undefined),
     status: statusSuite,
     quality: qualitySuite,
   };
-  const results: SuiteResult[] = [];
   for (const name of options.only ? [options.only] : DEFAULT_SUITES)
     results.push(await suites[name](options));
   const heading = `# imgpipe benchmark\n\n${new Date().toISOString()}, ${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} CPUs, Node ${process.version}\n`;
@@ -406,6 +421,48 @@ function j1Ratios(
     });
   }
   return ratios;
+}
+
+type J1Data = { readonly ratios: readonly Ratio[] };
+
+/**
+ * The on-demand transformation handler: misses and hits of w=640 WebP and AVIF from the bench
+ * photo against sharp, in this process, one thread; ratios hit / miss and miss / sharp, the
+ * latter against the J1 ratio when J1 ran before it in this invocation.
+ */
+async function transformSuite(options: BenchOptions, j1Data?: J1Data): Promise<SuiteResult> {
+  console.log(
+    `\n== On-demand transformations: ${basename(J1_INPUT)} (15.9 MP) to w=${TRANSFORM_WIDTH} WebP and AVIF through createTransformHandler (s3rver, signed, in-thread encoder) against sharp (one thread); miss, hit, sharp interleaved, ${options.runs} runs after one warm-up\n`,
+  );
+  const { samples, avifSpeed } = await runTransformBench(options.runs);
+  const mapping = transformMapping(avifSpeed);
+  const mappingColumns: Column<SettingRow>[] = [
+    { header: 'setting', value: (r) => r.setting },
+    { header: 'imgpipe', value: (r) => r.imgpipe },
+    { header: 'sharp', value: (r) => r.sharp },
+  ];
+  const rows = transformRows(samples);
+  const ratios = transformRatios(rows);
+  const ratio = (name: string) => j1Data?.ratios.find((r) => r.name === name)?.value;
+  const j1Wall = ratio('J1 wall time, imgpipe / sharp tune ssim (one CPU)');
+  const j1Cpu = ratio('J1 CPU time, imgpipe / sharp tune ssim (one CPU)');
+  const j1 = j1Wall !== undefined && j1Cpu !== undefined ? { wall: j1Wall, cpu: j1Cpu } : undefined;
+  const lines = verdicts(ratios, j1);
+  console.log(renderTable(mappingColumns, mapping));
+  console.log(`\n${transformTable(rows)}\n\n${ratioTable(ratios)}\n\n${lines.join('\n')}`);
+  const markdown = [
+    '## On-demand transformations',
+    '',
+    renderTable(mappingColumns, mapping, 'markdown'),
+    '',
+    transformTable(rows, 'markdown'),
+    '',
+    ratioTable(ratios, 'markdown'),
+    '',
+    ...lines.map((line) => `- ${line}`),
+    '',
+  ].join('\n');
+  return { name: 'transform', markdown, data: { mapping, samples, rows, ratios, j1 } };
 }
 
 /** The status table and event path's cost per object against the pipeline's own time. */

@@ -1,0 +1,371 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import type { LambdaFunctionURLEvent } from 'aws-lambda';
+import { startLocalS3 } from '../../src/cli/local-s3.ts';
+import { type Column, renderTable } from '../../src/cli/table.ts';
+import { parsePipelineConfig } from '../../src/config/document.ts';
+import { loadRuntimeConfig } from '../../src/config/index.ts';
+import { createTransformHandler, type TransformLogEntry } from '../../src/handlers/transform.ts';
+import { signUrl } from '../../src/handlers/transform-request.ts';
+import { S3Storage } from '../../src/storage/s3.ts';
+import type { Storage } from '../../src/storage/types.ts';
+import { J1_INPUT, j1Document, sharpSettings } from '../lib/jobs.ts';
+import { type SettingRow, settingsMapping } from '../lib/peers.ts';
+import { percentile } from '../sweep/stats.ts';
+
+/**
+ * The on-demand transformation path (issue 13, "Speed"): the real index.transform handler
+ * (createTransformHandler) called in this process with Lambda function URL events, signed with a
+ * bench key, over s3rver (the source and the results bucket), the handler's in-thread encoder (one
+ * thread: one vCPU), against sharp doing the same resize and encode with one libvips thread.
+ *
+ * Per format (w=640&fmt=webp, w=640&fmt=avif), each run, interleaved:
+ * - miss: the stored result deleted first, so the request reads the source, decodes and encodes;
+ * - hit: the same request again: HEAD and GET of the stored result, base64 body, no decode
+ *   (checked: the handler's decode counter does not move and it logs `cache: hit`);
+ * - sharp: the source bytes (already in memory) resized to 640 wide and encoded;
+ * - source GET: the source read from s3rver alone, the part of a miss that sharp is not given.
+ * Wall and CPU time per request, and for miss and hit the wall time inside the handler's storage
+ * calls (s3rver here; network round trips to S3 in a region), so that the handler's own work can be
+ * read apart from the storage's. CPU time is the process's, so it includes s3rver's work on the
+ * same thread (an upper bound for the handler's own, and for the hit mostly s3rver's).
+ */
+export const TRANSFORM_WIDTH = 640;
+export const TRANSFORM_FORMATS = ['webp', 'avif'] as const;
+export type TransformFormat = (typeof TRANSFORM_FORMATS)[number];
+export const HIT_TARGET = 0.05;
+
+export interface Sample {
+  readonly wallMs: number;
+  readonly cpuMs: number;
+  /** Wall time inside the handler's storage calls (HEAD, GET, PUT to s3rver), for miss and hit. */
+  readonly storageMs?: number;
+}
+
+export interface TransformSamples {
+  readonly format: TransformFormat;
+  readonly miss: readonly Sample[];
+  readonly hit: readonly Sample[];
+  readonly sharp: readonly Sample[];
+  /** The source's GET alone (through S3Storage, as the miss reads it): the part of a miss sharp is not given. */
+  readonly read: readonly Sample[];
+  /** Bytes of imgpipe's result and of sharp's output. */
+  readonly bytes: { readonly imgpipe: number; readonly sharp: number };
+}
+
+export const TRANSFORM_PATHS = ['miss', 'hit', 'sharp', 'read'] as const;
+export type TransformPath = (typeof TRANSFORM_PATHS)[number];
+
+export interface TransformRow {
+  readonly format: TransformFormat;
+  readonly path: TransformPath;
+  readonly runs: number;
+  readonly wallP50: number;
+  readonly wallP95: number;
+  readonly cpuP50: number;
+  readonly cpuP95: number;
+  /** p50 of the wall time in storage calls, and of the wall time less it (miss and hit). */
+  readonly storageP50?: number;
+  readonly ownP50?: number;
+  readonly bytes?: number;
+}
+
+export interface TransformRatios {
+  readonly format: TransformFormat;
+  /** hit / miss, p50 wall time (target under HIT_TARGET). */
+  readonly hitOverMiss: number;
+  readonly hitOverMissP95: number;
+  /** hit / miss, p50 of the wall time less the storage calls: the handler's own work. */
+  readonly hitOverMissOwn?: number;
+  /** miss / sharp, p50 wall and CPU time (target: at most the J1 ratio). */
+  readonly missOverSharp: number;
+  readonly missOverSharpCpu: number;
+}
+
+/** p50 and p95 (nearest rank: with 20 runs the 19th value) of each path's samples. */
+export function transformRows(samples: readonly TransformSamples[]): TransformRow[] {
+  return samples.flatMap((s) =>
+    TRANSFORM_PATHS.map((path) => {
+      const values = s[path];
+      const wall = values.map((v) => v.wallMs);
+      const cpu = values.map((v) => v.cpuMs);
+      return {
+        format: s.format,
+        path,
+        runs: values.length,
+        wallP50: percentile(wall, 50),
+        wallP95: percentile(wall, 95),
+        cpuP50: percentile(cpu, 50),
+        cpuP95: percentile(cpu, 95),
+        ...(values.every((v) => v.storageMs !== undefined) && values.length > 0
+          ? {
+              storageP50: percentile(
+                values.map((v) => v.storageMs!),
+                50,
+              ),
+              ownP50: percentile(
+                values.map((v) => v.wallMs - v.storageMs!),
+                50,
+              ),
+            }
+          : {}),
+        ...(path === 'miss' ? { bytes: s.bytes.imgpipe } : path === 'sharp' ? { bytes: s.bytes.sharp } : {}),
+      };
+    }),
+  );
+}
+
+export function transformRatios(rows: readonly TransformRow[]): TransformRatios[] {
+  return TRANSFORM_FORMATS.flatMap((format) => {
+    const row = (path: TransformRow['path']) => rows.find((r) => r.format === format && r.path === path);
+    const [miss, hit, sharp] = [row('miss'), row('hit'), row('sharp')];
+    if (!miss || !hit || !sharp) return [];
+    return [
+      {
+        format,
+        hitOverMiss: hit.wallP50 / miss.wallP50,
+        hitOverMissP95: hit.wallP95 / miss.wallP95,
+        ...(hit.ownP50 !== undefined && miss.ownP50 !== undefined
+          ? { hitOverMissOwn: hit.ownP50 / miss.ownP50 }
+          : {}),
+        missOverSharp: miss.wallP50 / sharp.wallP50,
+        missOverSharpCpu: miss.cpuP50 / sharp.cpuP50,
+      },
+    ];
+  });
+}
+
+/**
+ * One line per target. The miss target is "at most the J1 ratio against sharp": J1 is not run by
+ * this suite (minutes), so `j1` is the J1 ratio (imgpipe / sharp tune ssim, one CPU) the caller
+ * has, or the lines point at bench/README.md's J1 table.
+ */
+export function verdicts(ratios: readonly TransformRatios[], j1?: { wall: number; cpu: number }): string[] {
+  return ratios.flatMap((r) => {
+    const own = r.hitOverMissOwn === undefined ? '' : `, ${pct(r.hitOverMissOwn)} less the storage calls`;
+    const hit = `${r.format}: hit / miss ${pct(r.hitOverMiss)} at p50, ${pct(r.hitOverMissP95)} at p95${own} (target under ${pct(HIT_TARGET)}: ${r.hitOverMiss < HIT_TARGET && r.hitOverMissP95 < HIT_TARGET ? 'met' : 'NOT met'})`;
+    const miss = `${r.format}: miss / sharp ${r.missOverSharp.toFixed(2)} wall, ${r.missOverSharpCpu.toFixed(2)} CPU at p50 (target at most the J1 ratio: ${
+      j1
+        ? `${j1.wall.toFixed(2)} wall, ${j1.cpu.toFixed(2)} CPU in this run: ${r.missOverSharp <= j1.wall ? 'met' : 'NOT met'} in wall time, ${r.missOverSharpCpu <= j1.cpu ? 'met' : 'NOT met'} in CPU time`
+        : 'J1 not run in this invocation; compare with the J1 table in bench/README.md'
+    })`;
+    return [hit, miss];
+  });
+}
+
+const pct = (ratio: number) => `${(100 * ratio).toFixed(1)}%`;
+
+export function transformTable(rows: readonly TransformRow[], style?: 'markdown'): string {
+  const ms = (value: number) => value.toFixed(value < 10 ? 1 : 0);
+  const columns: Column<TransformRow>[] = [
+    { header: 'format', value: (r) => r.format },
+    { header: 'path', value: (r) => (r.path === 'read' ? 'source GET (part of a miss)' : r.path) },
+    { header: 'runs', value: (r) => r.runs, align: 'right' },
+    { header: 'wall p50 ms', value: (r) => ms(r.wallP50), align: 'right' },
+    { header: 'wall p95 ms', value: (r) => ms(r.wallP95), align: 'right' },
+    { header: 'CPU p50 ms', value: (r) => ms(r.cpuP50), align: 'right' },
+    { header: 'CPU p95 ms', value: (r) => ms(r.cpuP95), align: 'right' },
+    {
+      header: 'in storage p50 ms',
+      value: (r) => (r.storageP50 === undefined ? '' : ms(r.storageP50)),
+      align: 'right',
+    },
+    {
+      header: 'wall less storage p50 ms',
+      value: (r) => (r.ownP50 === undefined ? '' : ms(r.ownP50)),
+      align: 'right',
+    },
+    { header: 'bytes', value: (r) => r.bytes ?? '', align: 'right' },
+  ];
+  return renderTable(columns, rows, style);
+}
+
+export function ratioTable(ratios: readonly TransformRatios[], style?: 'markdown'): string {
+  const columns: Column<TransformRatios>[] = [
+    { header: 'format', value: (r) => r.format },
+    { header: 'hit / miss, p50', value: (r) => pct(r.hitOverMiss), align: 'right' },
+    { header: 'hit / miss, p95', value: (r) => pct(r.hitOverMissP95), align: 'right' },
+    {
+      header: 'hit / miss less storage, p50',
+      value: (r) => (r.hitOverMissOwn === undefined ? '' : pct(r.hitOverMissOwn)),
+      align: 'right',
+    },
+    { header: 'miss / sharp, wall p50', value: (r) => r.missOverSharp.toFixed(2), align: 'right' },
+    { header: 'miss / sharp, CPU p50', value: (r) => r.missOverSharpCpu.toFixed(2), align: 'right' },
+  ];
+  return renderTable(columns, ratios, style);
+}
+
+/** What each peer is told: the resize, WebP and AVIF rows of the J1 mapping (the same settings). */
+export function transformMapping(avifSpeed: number): SettingRow[] {
+  return settingsMapping(avifSpeed).filter((row) => row.setting !== 'JPEG');
+}
+
+const BUCKETS = { source: 'tbench-source', output: 'tbench-output' } as const;
+const SOURCE_KEY = 'photos/seeding-5312x2988.jpg';
+const BENCH_KEY = 'imgpipe-bench-transform-signing-key-0123456789';
+
+/** Runs the misses, hits and sharp, interleaved, `runs` times after one warm-up of each. */
+export async function runTransformBench(runs: number): Promise<{
+  samples: TransformSamples[];
+  avifSpeed: number;
+}> {
+  const folder = mkdtempSync(join(tmpdir(), 'imgpipe-bench-transform-'));
+  const s3 = await startLocalS3({
+    port: 0,
+    directory: join(folder, 's3'),
+    buckets: [BUCKETS.source, BUCKETS.output],
+  });
+  const previous = process.env.POWERTOOLS_METRICS_DISABLED;
+  process.env.POWERTOOLS_METRICS_DISABLED = 'true';
+  try {
+    const input = readFileSync(J1_INPUT);
+    const source = new S3Storage(s3.client, BUCKETS.source);
+    await source.put(SOURCE_KEY, input, { contentType: 'image/jpeg' });
+    const config = loadRuntimeConfig({ IMGPIPE_OUTPUT_BUCKET: BUCKETS.output });
+    // The handler runs the default document; the sharp settings are J1's, from that same document.
+    const j1 = parsePipelineConfig(j1Document());
+    for (const format of TRANSFORM_FORMATS) {
+      if (JSON.stringify(config.pipeline.formatOptions[format]) !== JSON.stringify(j1.formatOptions[format]))
+        throw new Error(`The handler's ${format} options differ from J1's: the sharp mapping would not hold`);
+    }
+    const avifSpeed = config.pipeline.formatOptions.avif.speed;
+    let last: TransformLogEntry | undefined;
+    const clock = { storageMs: 0 };
+    const output = new S3Storage(s3.client, BUCKETS.output);
+    const timedOutput = timedStorage(output, clock);
+    const handler = createTransformHandler(
+      {
+        config,
+        sourceStorage: (bucket) => timedStorage(new S3Storage(s3.client, bucket), clock),
+        output: timedOutput,
+        quarantine: timedOutput,
+        logger: new Logger({ serviceName: 'imgpipe-bench', logLevel: 'CRITICAL' }),
+        metrics: new Metrics({ serviceName: 'imgpipe-bench', namespace: 'imgpipe-bench' }),
+        // No encoder: the handler's in-thread encoder, one thread.
+      },
+      {
+        env: { IMGPIPE_TRANSFORM_SOURCE_BUCKET: BUCKETS.source, IMGPIPE_TRANSFORM_SIGNING: 'required' },
+        keys: [BENCH_KEY],
+        onRequest: (entry) => {
+          last = entry;
+        },
+      },
+    );
+    const { default: sharp } = await import('sharp');
+    sharp.concurrency(1);
+    sharp.cache(false);
+    const settings = sharpSettings(avifSpeed, 'ssim');
+
+    const request = async (format: TransformFormat, expect: 'hit' | 'miss') => {
+      const url = signUrl('', SOURCE_KEY, { w: TRANSFORM_WIDTH, fmt: format }, BENCH_KEY);
+      const [path, query] = url.split('?') as [string, string];
+      const decodes = handler.stats.decodes;
+      clock.storageMs = 0;
+      const { result, sample: times } = await timed(() => handler(urlEvent(path, query)));
+      const sample = { ...times, storageMs: clock.storageMs };
+      const entry = last!;
+      if (result.statusCode !== 200 || entry.cache !== expect)
+        throw new Error(`${url}: ${result.statusCode} ${entry.cache}, expected 200 and a ${expect}`);
+      if ((handler.stats.decodes - decodes === 0) !== (expect === 'hit'))
+        throw new Error(`${url}: a ${expect} that ${expect === 'hit' ? 'decoded' : 'did not decode'}`);
+      return { sample, key: entry.key!, bytes: entry.bytes! };
+    };
+    const sharpRun = (format: TransformFormat) =>
+      timed(() => {
+        const base = sharp(input).resize({ width: TRANSFORM_WIDTH, ...settings.resize });
+        return format === 'webp' ? base.webp(settings.webp).toBuffer() : base.avif(settings.avif).toBuffer();
+      });
+
+    const samples = TRANSFORM_FORMATS.map((format) => ({
+      format,
+      miss: [] as Sample[],
+      hit: [] as Sample[],
+      sharp: [] as Sample[],
+      read: [] as Sample[],
+      bytes: { imgpipe: 0, sharp: 0 },
+    }));
+    const resultKeys = new Map<TransformFormat, string>();
+    for (let i = 0; i <= runs; i++) {
+      for (const entry of samples) {
+        // A miss every run: the result the previous run stored is removed first.
+        if (i > 0) await output.delete(resultKeys.get(entry.format)!);
+        const miss = await request(entry.format, 'miss');
+        resultKeys.set(entry.format, miss.key);
+        const hit = await request(entry.format, 'hit');
+        const theirs = await sharpRun(entry.format);
+        const read = await timed(async () => (await source.get(SOURCE_KEY)).body);
+        if (i === 0) continue; // warm-up
+        entry.miss.push(miss.sample);
+        entry.hit.push(hit.sample);
+        entry.sharp.push(theirs.sample);
+        entry.read.push(read.sample);
+        entry.bytes = { imgpipe: miss.bytes, sharp: theirs.result.length };
+      }
+    }
+    return { samples, avifSpeed };
+  } finally {
+    if (previous === undefined) delete process.env.POWERTOOLS_METRICS_DISABLED;
+    else process.env.POWERTOOLS_METRICS_DISABLED = previous;
+    await s3.close();
+    rmSync(folder, { recursive: true, force: true });
+  }
+}
+
+async function timed<T>(work: () => Promise<T>): Promise<{ result: T; sample: Sample }> {
+  const cpu = process.cpuUsage();
+  const start = performance.now();
+  const result = await work();
+  const wallMs = performance.now() - start;
+  const used = process.cpuUsage(cpu);
+  return { result, sample: { wallMs, cpuMs: (used.user + used.system) / 1000 } };
+}
+
+const TIMED_CALLS: ReadonlySet<string | symbol> = new Set(['head', 'get', 'put', 'delete', 'copyFrom']);
+
+/** The storage with the wall time of every request (to settle) added to `clock.storageMs`. */
+function timedStorage(storage: Storage, clock: { storageMs: number }): Storage {
+  return new Proxy(storage, {
+    get(object, property, receiver) {
+      const value = Reflect.get(object, property, receiver);
+      if (typeof value !== 'function') return value;
+      if (!TIMED_CALLS.has(property)) return value.bind(object);
+      return async (...args: unknown[]) => {
+        const start = performance.now();
+        try {
+          return await value.apply(object, args);
+        } finally {
+          clock.storageMs += performance.now() - start;
+        }
+      };
+    },
+  });
+}
+
+function urlEvent(path: string, query: string): LambdaFunctionURLEvent {
+  const domainName = 'bench.lambda-url.us-east-1.on.aws';
+  return {
+    version: '2.0',
+    routeKey: '$default',
+    rawPath: path,
+    rawQueryString: query,
+    headers: { host: domainName, accept: 'image/avif,image/webp,*/*' },
+    requestContext: {
+      accountId: '000000000000',
+      apiId: 'bench',
+      domainName,
+      domainPrefix: 'bench',
+      http: { method: 'GET', path, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'imgpipe-bench' },
+      requestId: 'bench',
+      routeKey: '$default',
+      stage: '$default',
+      time: '',
+      timeEpoch: 0,
+    },
+    isBase64Encoded: false,
+  };
+}
