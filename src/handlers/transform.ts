@@ -191,10 +191,12 @@ export function createTransformHandler(
     log.key = resultKey;
     const headers = responseHeaders(t, request);
 
+    // A miss answers with the bytes it just made; only a hit reads the stored result.
     let stored = await deps.output.head(resultKey);
+    let made: Uint8Array | undefined;
     log.cache = stored ? 'hit' : 'miss';
     if (stored) stats.hits++;
-    else stored = await produce(t, request, source, resultKey);
+    else ({ info: stored, bytes: made } = await produce(t, request, source, resultKey));
     log.bytes = stored.size;
 
     const etag = `"${stored.etag}"`;
@@ -209,7 +211,7 @@ export function createTransformHandler(
         : `private, max-age=${Math.max(0, t.config.redirectExpiresSeconds - 60)}`;
       return { statusCode: 302, headers: { ...headers, location, 'cache-control': cacheControl } };
     }
-    const body = method === 'HEAD' ? undefined : (await deps.output.get(resultKey)).body;
+    const body = method === 'HEAD' ? undefined : (made ?? (await deps.output.get(resultKey)).body);
     return {
       statusCode: 200,
       headers: {
@@ -227,7 +229,7 @@ export function createTransformHandler(
     request: TransformRequest,
     info: ObjectInfo,
     resultKey: string,
-  ): Promise<ObjectInfo> {
+  ): Promise<{ info: ObjectInfo; bytes: Uint8Array }> {
     if (running >= t.config.concurrency)
       throw new ApiError('unavailable', `Busy with ${running} transformation(s); try again in a moment`, {
         headers: { 'retry-after': '1' },
@@ -262,10 +264,11 @@ export function createTransformHandler(
         deadline,
       );
       const output = image.outputs[0]!;
-      return await deps.output.put(resultKey, output.bytes, {
+      const stored = await deps.output.put(resultKey, output.bytes, {
         contentType: FORMAT_META[output.format].mimeType,
         cacheControl: STORED_CACHE_CONTROL,
       });
+      return { info: stored, bytes: output.bytes };
     } finally {
       // The deadline follows the pipeline's stages: past the probe, the source was decoded.
       if (deadline.stage !== 'probe') stats.decodes++;
