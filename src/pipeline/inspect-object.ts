@@ -4,8 +4,7 @@ import type { ObjectRef } from '../core/objects.ts';
 import { msSince } from '../core/timing.ts';
 import { inspectImage } from '../image/inspect.ts';
 import type { ImageHeader } from '../image/probe.ts';
-import { duplicate, type Outcome, type ProcessDeps, readSource } from './process-object.ts';
-import { readManifest } from './records.ts';
+import { duplicate, type Outcome, type ProcessDeps, previousOutputs, readSource } from './process-object.ts';
 
 /**
  * The first step of the workflow mode: everything that can be decided about a stored object before
@@ -28,12 +27,9 @@ export async function inspectObject(
   const started = performance.now();
   const storage = deps.source(ref.bucket);
   const base = { source: storage.locate(ref.key), key: ref.key, bytesIn: 0, bytesOut: 0 };
-  const manifestKey = deps.layout.manifestKey(ref.key);
-  const previous = deps.force ? undefined : await readManifest(deps.output, manifestKey);
-  const current = (etag: string | undefined) =>
-    etag !== undefined && previous?.source.etag === etag && previous.configHash === deps.config.hash;
-  if (previous && current(ref.etag))
-    return { kind: 'done', outcome: duplicate(base, previous, manifestKey, started) };
+  const { manifestKey, current } = await previousOutputs(ref.key, deps);
+  const known = current(ref.etag);
+  if (known) return { kind: 'done', outcome: duplicate(base, known, manifestKey, started) };
 
   const read = await readSource(storage, ref, deps.config);
   if (read.kind === 'missing') {
@@ -48,8 +44,8 @@ export async function inspectObject(
   }
   if (read.kind === 'invalid') return { kind: 'invalid', error: read.error, ref };
   const { object } = read;
-  if (previous && current(object.etag))
-    return { kind: 'done', outcome: duplicate(base, previous, manifestKey, started) };
+  const unchanged = current(object.etag);
+  if (unchanged) return { kind: 'done', outcome: duplicate(base, unchanged, manifestKey, started) };
   // The event may lack what the read found: later steps name the very content inspected.
   const inspected: ObjectRef = { ...ref, etag: object.etag, size: object.size };
   try {

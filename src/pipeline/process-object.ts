@@ -97,17 +97,29 @@ export type Outcome =
 export type OutcomeStatus = Outcome['status'];
 type Total = { readonly total: number };
 
-export async function processObject(ref: ObjectRef, deps: ProcessDeps): Promise<Outcome> {
-  const started = performance.now();
-  const storage = deps.source(ref.bucket);
-  const base = { source: storage.locate(ref.key), key: ref.key, bytesIn: 0, bytesOut: 0 };
-  const manifestKey = deps.layout.manifestKey(ref.key);
-
+/**
+ * The manifest of a source's previous run, and a test of whether it is current for a given ETag
+ * (same source bytes, same configuration). `force` ignores it. Used before reading the source (the
+ * event's ETag) and after (the ETag the read found).
+ */
+export async function previousOutputs(
+  key: string,
+  deps: Pick<ProcessDeps, 'config' | 'layout' | 'output' | 'force'>,
+): Promise<{ manifestKey: string; current: (etag: string | undefined) => Manifest | undefined }> {
+  const manifestKey = deps.layout.manifestKey(key);
   const previous = deps.force ? undefined : await readManifest(deps.output, manifestKey);
   const current = (etag: string | undefined) =>
     etag !== undefined && previous?.source.etag === etag && previous.configHash === deps.config.hash
       ? previous
       : undefined;
+  return { manifestKey, current };
+}
+
+export async function processObject(ref: ObjectRef, deps: ProcessDeps): Promise<Outcome> {
+  const started = performance.now();
+  const storage = deps.source(ref.bucket);
+  const base = { source: storage.locate(ref.key), key: ref.key, bytesIn: 0, bytesOut: 0 };
+  const { manifestKey, current } = await previousOutputs(ref.key, deps);
   const known = current(ref.etag);
   if (known) return duplicate(base, known, manifestKey, started);
 
