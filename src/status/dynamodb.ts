@@ -265,11 +265,13 @@ export class DynamoStatusStore implements StatusStore {
         ...(query.keyPrefix === undefined ? {} : { ':keyPrefix': query.keyPrefix }),
       },
       ScanIndexForward: false,
-      Limit: limit,
+      // One more than the page: seeing it is how a full last page knows it is the last.
+      Limit: limit + 1,
     };
     // DynamoDB applies Limit before the filter, and its LastEvaluatedKey may be an item the filter
     // left out (another owner's key): pages are filled across queries, and the cursor is made from
-    // the last item returned, so it names only what the caller was shown.
+    // the last item returned, so it names only what the caller was shown. A cursor is given only
+    // when a further matching item was seen, so no `next` leads to an empty page.
     const items: Record<string, unknown>[] = [];
     let start = query.cursor ? decodeCursor(query.cursor) : undefined;
     let more = false;
@@ -283,13 +285,13 @@ export class DynamoStatusStore implements StatusStore {
           else items.push(item);
         }
         start = page.LastEvaluatedKey;
-      } while (items.length < limit && start);
+      } while (!more && start);
     } catch (error) {
       throw this.#failure('list', `${index.name}/${query.status}`, error);
     }
     const last = items.at(-1);
     const cursor =
-      last && (more || start)
+      last && more
         ? encodeCursor({
             [STATUS_TABLE.partitionKey]: last[STATUS_TABLE.partitionKey],
             [index.partitionKey]: last[index.partitionKey],
