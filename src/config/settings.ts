@@ -1,8 +1,8 @@
 /**
  * Every setting the function reads from its environment, in one table: the variable, its path in
  * the pipeline document when the document has it too, the Terraform module variable that sets it
- * when the module exposes one, and the range of numbers. The loaders (index.ts), the README's
- * configuration table, the Terraform module and the memory sweep's tuning file all take their names
+ * when the module exposes one, and the range of numbers. The loaders (index.ts), the variable table
+ * in src/config/README.md, the Terraform module and the memory sweep's tuning file all take their names
  * from here, and tests hold each of them to it.
  */
 export interface Setting {
