@@ -296,7 +296,10 @@ describe('S3 event handler', () => {
         new S3Storage(s3.client, QUARANTINE),
         `reasons/${key}.json`,
       );
-      expect(record.source, key).toMatchObject({ etag: current.ETag!.replaceAll('"', ''), size: body.length });
+      expect(record.source, key).toMatchObject({
+        etag: current.ETag!.replaceAll('"', ''),
+        size: body.length,
+      });
     }
   });
 

@@ -19,7 +19,13 @@ import type { AddressInfo, Socket } from 'node:net';
  * injected, the SDK's own retries (its `amz-sdk-request: attempt=N` header), and logs every write
  * (PUT, POST, DELETE) the server answered, in the order the server answered them.
  */
-export const FAULT_KINDS = ['internal-error', 'slow-down', 'reset-request', 'reset-response', 'delay'] as const;
+export const FAULT_KINDS = [
+  'internal-error',
+  'slow-down',
+  'reset-request',
+  'reset-response',
+  'delay',
+] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 export interface FaultProxyOptions {
@@ -78,7 +84,11 @@ const escapeXml = (text: string) =>
   text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('"', '&quot;');
 
 const ERRORS = {
-  'internal-error': { status: 500, code: 'InternalError', message: 'We encountered an internal error. Please try again.' },
+  'internal-error': {
+    status: 500,
+    code: 'InternalError',
+    message: 'We encountered an internal error. Please try again.',
+  },
   'slow-down': { status: 503, code: 'SlowDown', message: 'Please reduce your request rate.' },
 } as const;
 
@@ -207,6 +217,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     forward(req, res, fault);
   });
   server.on('clientError', (_error, socket) => socket.destroy());
+  // Longer than the SDK keeps an idle socket, so no reset comes from the proxy but the injected ones.
+  server.keepAliveTimeout = 120_000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
