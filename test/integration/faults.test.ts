@@ -38,7 +38,7 @@ import { hasTool, metadataTagsUnder } from '../support/tools.ts';
  * both events delivered; 300 repeated deliveries), shuffled, then every event delivered again.
  *
  * Other seeds, shares or sizes: IMGPIPE_FAULT_SEED, IMGPIPE_FAULT_SHARE (0-1),
- * IMGPIPE_FAULT_SOURCES, IMGPIPE_FAULT_CONCURRENCY; a longer soak: scripts/soak.sh.
+ * IMGPIPE_FAULT_SOURCES, IMGPIPE_FAULT_CONCURRENCY; a soak of 5,000 events: npm run soak.
  */
 const SOURCE = 'uploads';
 const OUTPUT = 'variants';
@@ -173,7 +173,8 @@ const statuses = (results: readonly (HandlerResult | undefined)[]) =>
 
 describe('faults and load against S3', () => {
   it('ends every source in one complete output set or one quarantine record, writes manifests last, never touches a source, and changes nothing on a second delivery', {
-    timeout: 240_000,
+    // 2 s per source, about three times what a 2-core machine shared with other jobs took.
+    timeout: Math.max(240_000, SOURCES * 2_000),
   }, async () => {
     const random = seededRandom(SEED);
     const pick = <T>(list: readonly T[]) => list[Math.floor(random() * list.length)]!;
