@@ -19,6 +19,7 @@ import {
   type ManifestOutput,
   type QuarantineRecord,
   readManifest,
+  readQuarantineRecord,
   type Timings,
   writeRecord,
 } from './records.ts';
@@ -288,24 +289,32 @@ async function quarantine(
   started: number,
 ): Promise<Outcome> {
   const keys = deps.layout.quarantineKeys(ref.key);
-  await deps.quarantine.copyFrom(deps.source(ref.bucket), ref.key, keys.object);
-  const record: QuarantineRecord = {
-    version: 1,
-    generator: GENERATOR,
-    source: {
-      location: base.source,
-      key: ref.key,
-      etag: base.etag ?? ref.etag,
-      size: base.size ?? ref.size ?? base.bytesIn,
-      versionId: ref.versionId,
-    },
-    reason: error.reason,
-    message: error.message,
-    details: error.details,
-    copiedTo: deps.quarantine.locate(keys.object),
-    quarantinedAt: new Date().toISOString(),
-  };
-  await writeRecord(deps.quarantine, keys.reason, record);
+  const etag = base.etag ?? ref.etag;
+  // S3 delivers an event at least once: this version may be quarantined already, for this reason.
+  // The record is written after the copy, so a record naming its ETag means both are there.
+  const existing = etag === undefined ? undefined : await readQuarantineRecord(deps.quarantine, keys.reason);
+  const done =
+    existing?.source.etag === etag && existing?.source.key === ref.key && existing?.reason === error.reason;
+  if (!done) {
+    await deps.quarantine.copyFrom(deps.source(ref.bucket), ref.key, keys.object);
+    const record: QuarantineRecord = {
+      version: 1,
+      generator: GENERATOR,
+      source: {
+        location: base.source,
+        key: ref.key,
+        etag,
+        size: base.size ?? ref.size ?? base.bytesIn,
+        versionId: ref.versionId,
+      },
+      reason: error.reason,
+      message: error.message,
+      details: error.details,
+      copiedTo: deps.quarantine.locate(keys.object),
+      quarantinedAt: new Date().toISOString(),
+    };
+    await writeRecord(deps.quarantine, keys.reason, record);
+  }
   const removedOutputs = await withdrawReplacedOutputs(ref, deps, base.etag ?? ref.etag);
   return {
     ...base,
