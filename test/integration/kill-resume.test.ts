@@ -1,23 +1,28 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { type Dirent, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { type Dirent, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, it } from 'vitest';
+import { buildS3Notification, LOCAL_CREDENTIALS } from '../../src/cli/local-s3.ts';
 import { decode } from '../../src/codecs/index.ts';
 import type { InputFormat } from '../../src/core/formats.ts';
 import { sniffFormat } from '../../src/image/sniff.ts';
 import type { Manifest, QuarantineRecord } from '../../src/pipeline/records.ts';
 import { CLI, REPO_ROOT, runCli } from '../support/cli.ts';
-import { FIXTURES } from '../support/fixtures.ts';
+import { FIXTURES, readFixture } from '../support/fixtures.ts';
+import { startTestS3 } from '../support/s3.ts';
 import { hasTool, metadataTagsUnder } from '../support/tools.ts';
 
 /**
- * Kill and resume: `imgpipe process fixtures` (every fixture: the photos, the 15.9 MP photo, the
+ * Kill and resume, twice. `imgpipe process fixtures` (every fixture: the photos, the 15.9 MP photo, the
  * edge cases and the files that must be quarantined) is killed with SIGKILL once it has finished
  * some images and is part-way through another (some of its outputs written, not its manifest),
  * then run again. The rerun completes the batch: what was finished is skipped, nothing is
- * duplicated or left half-written, and every output decodes and carries no metadata.
+ * duplicated or left half-written, and every output decodes and carries no metadata. And the
+ * function's entry point (`index.handler`, as the container runs it) in a child process, given one
+ * event of many records against a local S3 server, killed the same way and invoked again.
  */
 const work = mkdtempSync(join(tmpdir(), 'imgpipe-kill-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -155,5 +160,153 @@ describe('kill and resume', () => {
         `  rerun                     ${[...new Set(outcomes.values())].map((o) => `${o} ${[...outcomes.values()].filter((v) => v === o).length}`).join(', ')}\n` +
         `  checked                   ${decoded} outputs decoded, ${tagged} read by exiftool: no EXIF, GPS, XMP or ICC\n`,
     );
+  });
+
+  it('completes a Lambda batch killed mid-image when the event is delivered again', {
+    timeout: 240_000,
+  }, async () => {
+    const s3 = await startTestS3(['uploads', 'variants', 'rejected']);
+    try {
+      const inputs = [
+        'photos/portrait-friends-dogs.jpg',
+        'edge/formats/grayscale.jpg',
+        'edge/formats/lossy.webp',
+        'edge/formats/avif-8bit-420.avif',
+        'edge/colour/p3-photo.heic',
+        'edge/orientation/photo-exif-orientation-6.jpg',
+        'edge/broken/text-named.jpg',
+        'edge/formats/progressive.jpg',
+        'edge/formats/cmyk.jpg',
+      ];
+      const records = [];
+      for (const [i, path] of inputs.entries()) {
+        const key = `batch/${i}/${path.split('/').pop()}`;
+        const body = readFixture(path);
+        const put = await s3.client.send(new PutObjectCommand({ Bucket: 'uploads', Key: key, Body: body }));
+        records.push(
+          ...buildS3Notification({ bucket: 'uploads', key, size: body.length, etag: put.ETag }).Records,
+        );
+      }
+      const eventFile = join(work, 'event.json');
+      writeFileSync(eventFile, JSON.stringify({ Records: records }));
+      const env = {
+        ...process.env,
+        IMGPIPE_OUTPUT_BUCKET: 'variants',
+        IMGPIPE_QUARANTINE_BUCKET: 'rejected',
+        IMGPIPE_CONFIG: JSON.stringify({
+          variants: [
+            { name: 'large', width: 480 },
+            { name: 'small', width: 160 },
+          ],
+          formats: { jpeg: {}, webp: {}, avif: { speed: 9 } },
+        }),
+        IMGPIPE_WORKERS: '1',
+        IMGPIPE_S3_FORCE_PATH_STYLE: 'true',
+        AWS_ENDPOINT_URL_S3: s3.endpoint,
+        AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+        AWS_REGION: 'us-east-1',
+        POWERTOOLS_METRICS_DISABLED: 'true',
+        POWERTOOLS_LOG_LEVEL: 'SILENT',
+      };
+      const invoke = () =>
+        spawn(process.execPath, [join(REPO_ROOT, 'test/support/handler-child.ts'), eventFile], {
+          cwd: REPO_ROOT,
+          env,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+      const listOutputs = async () => {
+        const found = new Map<string, string>();
+        let token: string | undefined;
+        do {
+          const page = await s3.client.send(
+            new ListObjectsV2Command({ Bucket: 'variants', ContinuationToken: token }),
+          );
+          for (const o of page.Contents ?? []) found.set(o.Key!, `${o.ETag} ${o.LastModified?.getTime()}`);
+          token = page.NextContinuationToken;
+        } while (token);
+        return found;
+      };
+
+      // First invocation: killed once some images are done and another one is half-written.
+      const first = invoke();
+      const exited = new Promise<string | null>((resolve) =>
+        first.on('close', (_code, signal) => resolve(signal)),
+      );
+      let killedAt: Map<string, string> | undefined;
+      let running = true;
+      void exited.then(() => {
+        running = false;
+      });
+      while (running && !killedAt) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        const listed = await listOutputs();
+        const done = new Set([...listed.keys()].filter((k) => k.startsWith(MANIFESTS)).map(sourceOfManifest));
+        const half = [...listed.keys()].filter(
+          (k) => !k.startsWith(MANIFESTS) && !done.has(sourceOfOutput(k)),
+        );
+        if (done.size >= 2 && half.length > 0) {
+          first.kill('SIGKILL');
+          killedAt = listed;
+        }
+      }
+      expect(await exited, 'killed while the batch was running').toBe('SIGKILL');
+      const before = await listOutputs();
+      const manifestsBefore = [...before].filter(([k]) => k.startsWith(MANIFESTS));
+      const valid = inputs.filter((p) => !p.includes('broken/')).length;
+      expect(manifestsBefore.length).toBeLessThan(valid);
+
+      // The event again (Lambda's retry): everything done, nothing done twice.
+      const second = invoke();
+      let stdout = '';
+      let stderr = '';
+      second.stdout!.on('data', (chunk) => (stdout += chunk));
+      second.stderr!.on('data', (chunk) => (stderr += chunk));
+      const code = await new Promise<number | null>((resolve) => second.on('close', resolve));
+      expect(stderr).toBe('');
+      expect(code).toBe(0);
+      const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as {
+        records: { key: string; status: string }[];
+      };
+      const statusOf = new Map(result.records.map((r) => [r.key, r.status]));
+      for (const [manifest] of manifestsBefore)
+        expect(statusOf.get(sourceOfManifest(manifest))).toBe('duplicate');
+      const after = await listOutputs();
+      for (const [manifest, version] of manifestsBefore) expect(after.get(manifest)).toBe(version);
+
+      const expected = new Set<string>();
+      let decoded = 0;
+      for (const record of records) {
+        const key = decodeURIComponent(record.s3.object.key.replaceAll('+', ' '));
+        if (key.endsWith('text-named.jpg')) {
+          expect(statusOf.get(key)).toBe('quarantined');
+          continue;
+        }
+        const manifestKey = `${MANIFESTS}${key}.json`;
+        const manifest = JSON.parse(
+          await (
+            await s3.client.send(new GetObjectCommand({ Bucket: 'variants', Key: manifestKey }))
+          ).Body!.transformToString(),
+        ) as Manifest;
+        expected.add(manifestKey);
+        for (const entry of manifest.outputs) {
+          const object = await s3.client.send(new GetObjectCommand({ Bucket: 'variants', Key: entry.key }));
+          const bytes = await object.Body!.transformToByteArray();
+          expect(bytes.length, entry.key).toBe(entry.bytes);
+          const image = await decode(sniffFormat(bytes) as InputFormat, bytes);
+          expect([image.width, image.height], entry.key).toEqual([entry.width, entry.height]);
+          expected.add(entry.key);
+          decoded++;
+        }
+      }
+      expect([...after.keys()].sort()).toEqual([...expected].sort());
+      console.log(
+        `\nKill and resume, index.handler (test/integration/kill-resume.test.ts)\n` +
+          `  killed after              ${manifestsBefore.length} of ${valid} images of a ${records.length}-record event, ${[...killedAt!.keys()].filter((k) => !k.startsWith(MANIFESTS) && !manifestsBefore.some(([m]) => sourceOfManifest(m) === sourceOfOutput(k))).length} outputs of unfinished images written\n` +
+          `  invoked again             ${[...new Set(statusOf.values())].map((s) => `${s} ${[...statusOf.values()].filter((v) => v === s).length}`).join(', ')}; ${decoded} outputs decoded\n`,
+      );
+    } finally {
+      await s3.stop();
+    }
   });
 });
