@@ -1,8 +1,10 @@
-import { glob, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { glob, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { ObjectRef } from '../core/objects.ts';
 import { walkFiles } from '../storage/files.ts';
+import { FsStorage } from '../storage/fs.ts';
+import { invalidKeyReason } from '../storage/fs-keys.ts';
 import { UsageError } from './args.ts';
 import { exists } from './folders.ts';
 
@@ -153,6 +155,9 @@ async function readStandardInput(options: CollectOptions, temporary: string[]): 
   }
   const key = options.stdinKey ?? 'stdin';
   const segments = key.split('/');
+  const invalid = invalidKeyReason(key);
+  if (invalid)
+    throw new UsageError(options.command, `--name ${JSON.stringify(key)} is not a usable key: ${invalid}`);
   if (isAbsolute(key) || segments.some((s) => s === '' || s === '.' || s === '..') || key.includes('\\')) {
     throw new UsageError(
       options.command,
@@ -161,11 +166,11 @@ async function readStandardInput(options: CollectOptions, temporary: string[]): 
   }
   const chunks: Buffer[] = [];
   for await (const chunk of stdin) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
-  // The pipeline reads objects from storage: standard input becomes a file in a folder of its own.
+  // The pipeline reads objects from storage: standard input becomes an object in a folder of its
+  // own, stored as FsStorage stores keys (a name over 255 bytes is split over folders, not refused).
   const folder = await mkdtemp(join(tmpdir(), 'imgpipe-stdin-'));
   temporary.push(folder);
-  const path = join(folder, ...segments);
-  await mkdir(dirname(path), { recursive: true });
-  await writeFile(path, Buffer.concat(chunks));
-  return { display: '-', path, ref: { bucket: folder, key } };
+  const storage = new FsStorage(folder);
+  await storage.put(key, Buffer.concat(chunks), { contentType: 'application/octet-stream' });
+  return { display: '-', path: storage.pathOf(key, 'get'), ref: { bucket: folder, key } };
 }

@@ -123,14 +123,17 @@ export class ObjectNotFoundError extends StorageError {
 export class ObjectTooLargeError extends StorageError {
   readonly size: number;
   readonly maxBytes: number;
+  /** The ETag of the object that was measured, when the storage reported one. */
+  readonly etag: string | undefined;
 
-  constructor(location: string, size: number, maxBytes: number) {
+  constructor(location: string, size: number, maxBytes: number, etag?: string) {
     super('get', location, `Object ${location} is ${size} bytes, more than the limit of ${maxBytes} bytes`, {
       retryable: false,
       code: 'storage/too-large',
     });
     this.size = size;
     this.maxBytes = maxBytes;
+    this.etag = etag;
   }
 }
 

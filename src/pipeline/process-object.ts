@@ -19,6 +19,7 @@ import {
   type ManifestOutput,
   type QuarantineRecord,
   readManifest,
+  readQuarantineRecord,
   type Timings,
   writeRecord,
 } from './records.ts';
@@ -127,12 +128,13 @@ export async function processObject(ref: ObjectRef, deps: ProcessDeps): Promise<
   if (read.kind === 'missing') {
     return { ...base, status: 'missing', etag: ref.etag, message: read.message, timings: total(started) };
   }
-  if (read.kind === 'invalid') return quarantine(ref, deps, read.error, base, started);
+  if (read.kind === 'invalid') return quarantine(ref, deps, read.error, { ...base, ...read.object }, started);
   const { object, ms: readMs } = read;
   const unchanged = current(object.etag);
   if (unchanged) return duplicate(base, unchanged, manifestKey, started);
 
-  const readBase = { ...base, etag: object.etag, bytesIn: object.size };
+  // The object as read: an event delivered late names an earlier version (its ETag and size).
+  const readBase = { ...base, etag: object.etag, size: object.size, bytesIn: object.size };
   let image: ProcessedImage;
   // Outputs are written only once processImage has returned: an image stopped at its deadline
   // leaves nothing behind but its quarantine copy.
@@ -183,7 +185,12 @@ export async function processObject(ref: ObjectRef, deps: ProcessDeps): Promise<
 export type SourceRead =
   | { readonly kind: 'read'; readonly object: StoredObject; readonly ms: number }
   | { readonly kind: 'missing'; readonly message: string }
-  | { readonly kind: 'invalid'; readonly error: InvalidImageError };
+  | {
+      readonly kind: 'invalid';
+      readonly error: InvalidImageError;
+      /** What the storage said of the object it refused to read (its current version, not the event's). */
+      readonly object: { readonly etag?: string; readonly size?: number };
+    };
 
 /** Reads the source within the byte limit: the object, or why there is none to process. */
 export async function readSource(
@@ -203,7 +210,7 @@ export async function readSource(
         `The file is ${error.size} bytes, more than maxBytes (${error.maxBytes})`,
         { bytes: error.size, maxBytes: error.maxBytes },
       );
-      return { kind: 'invalid', error: invalid };
+      return { kind: 'invalid', error: invalid, object: { etag: error.etag, size: error.size } };
     }
     throw error;
   }
@@ -290,28 +297,36 @@ async function quarantine(
   ref: ObjectRef,
   deps: ProcessDeps,
   error: InvalidImageError,
-  base: OutcomeBase & { readonly etag?: string },
+  base: OutcomeBase & { readonly etag?: string; readonly size?: number },
   started: number,
 ): Promise<Outcome> {
   const keys = deps.layout.quarantineKeys(ref.key);
-  await deps.quarantine.copyFrom(deps.source(ref.bucket), ref.key, keys.object);
-  const record: QuarantineRecord = {
-    version: 1,
-    generator: GENERATOR,
-    source: {
-      location: base.source,
-      key: ref.key,
-      etag: base.etag ?? ref.etag,
-      size: ref.size ?? base.bytesIn,
-      versionId: ref.versionId,
-    },
-    reason: error.reason,
-    message: error.message,
-    details: error.details,
-    copiedTo: deps.quarantine.locate(keys.object),
-    quarantinedAt: new Date().toISOString(),
-  };
-  await writeRecord(deps.quarantine, keys.reason, record);
+  const etag = base.etag ?? ref.etag;
+  // S3 delivers an event at least once: this version may be quarantined already, for this reason.
+  // The record is written after the copy, so a record naming its ETag means both are there.
+  const existing = etag === undefined ? undefined : await readQuarantineRecord(deps.quarantine, keys.reason);
+  const done =
+    existing?.source.etag === etag && existing?.source.key === ref.key && existing?.reason === error.reason;
+  if (!done) {
+    await deps.quarantine.copyFrom(deps.source(ref.bucket), ref.key, keys.object);
+    const record: QuarantineRecord = {
+      version: 1,
+      generator: GENERATOR,
+      source: {
+        location: base.source,
+        key: ref.key,
+        etag,
+        size: base.size ?? ref.size ?? base.bytesIn,
+        versionId: ref.versionId,
+      },
+      reason: error.reason,
+      message: error.message,
+      details: error.details,
+      copiedTo: deps.quarantine.locate(keys.object),
+      quarantinedAt: new Date().toISOString(),
+    };
+    await writeRecord(deps.quarantine, keys.reason, record);
+  }
   const removedOutputs = await withdrawReplacedOutputs(ref, deps, base.etag ?? ref.etag);
   return {
     ...base,

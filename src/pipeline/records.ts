@@ -84,6 +84,19 @@ export async function writeRecord(storage: Storage, key: string, record: Manifes
   await storage.put(key, jsonBytes(record), RECORD_PUT);
 }
 
+/** The quarantine record at `key`, or undefined when there is none or it cannot be read as JSON. */
+export async function readQuarantineRecord(
+  storage: Storage,
+  key: string,
+): Promise<QuarantineRecord | undefined> {
+  try {
+    return await getJson<QuarantineRecord>(storage, key);
+  } catch (error) {
+    if (error instanceof ObjectNotFoundError || error instanceof SyntaxError) return undefined;
+    throw error;
+  }
+}
+
 /** The manifest at `key`, or undefined when there is none or it cannot be read as JSON. */
 export async function readManifest(storage: Storage, key: string): Promise<Manifest | undefined> {
   try {

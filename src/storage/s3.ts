@@ -52,9 +52,9 @@ export class S3Storage implements Storage {
     const { maxBytes } = options;
     try {
       if (maxBytes !== undefined && declared > maxBytes) {
-        throw new ObjectTooLargeError(this.locate(key), declared, maxBytes);
+        throw new ObjectTooLargeError(this.locate(key), declared, maxBytes, unquote(response.ETag));
       }
-      const bytes = await readCapped(body, declared, maxBytes, this.locate(key));
+      const bytes = await readCapped(body, declared, maxBytes, this.locate(key), unquote(response.ETag));
       return {
         key,
         size: bytes.length,
@@ -171,6 +171,7 @@ async function readCapped(
   declared: number,
   maxBytes: number | undefined,
   location: string,
+  etag: string,
 ): Promise<Uint8Array> {
   if (!body) return new Uint8Array(0);
   const limit = maxBytes ?? Number.POSITIVE_INFINITY;
@@ -207,7 +208,7 @@ async function readCapped(
   let total = 0;
   for await (const chunk of body as AsyncIterable<Uint8Array>) {
     total += chunk.length;
-    if (total > limit) throw new ObjectTooLargeError(location, total, limit);
+    if (total > limit) throw new ObjectTooLargeError(location, total, limit, etag);
     chunks.push(chunk);
   }
   return Buffer.concat(chunks, total);

@@ -280,6 +280,47 @@ describe('S3 event handler', () => {
     expect(copy.ContentLength).toBe(body.length);
   });
 
+  it('writes nothing when an invalid upload is delivered again', async () => {
+    const event = await upload(SOURCE, 'again/text.jpg', readFixture('edge/broken/text-named.jpg'));
+    const handler = handlerFor(config());
+    await capture(() => handler(event));
+    const heads = () =>
+      Promise.all(
+        ['objects/again/text.jpg', 'reasons/again/text.jpg.json'].map((Key) =>
+          s3.client.send(new HeadObjectCommand({ Bucket: QUARANTINE, Key })),
+        ),
+      );
+    const before = await heads();
+    await new Promise((resolve) => setTimeout(resolve, 1100)); // S3's LastModified has 1 s resolution
+    const { result } = await capture(() => handler(event));
+    expect(result.records[0]).toMatchObject({ status: 'quarantined', reason: 'unsupported-format' });
+    const after = await heads();
+    expect(after.map((h) => [h.ETag, h.LastModified])).toEqual(before.map((h) => [h.ETag, h.LastModified]));
+  });
+
+  it('records the ETag and size of the object it quarantined, not those of a stale event', async () => {
+    // S3 delivers the events of two uploads of one key in any order: the first upload's event may
+    // come after the second upload, whose content is what gets read (or measured) and copied.
+    for (const [key, replacement] of [
+      ['stale/too-large.jpg', 'photos/landscape-picos-de-europa.jpg'],
+      ['stale/text.jpg', 'edge/broken/text-named.jpg'],
+    ] as const) {
+      const stale = await upload(SOURCE, key, readFixture('edge/formats/1x1.jpg'));
+      const body = readFixture(replacement);
+      const current = await s3.client.send(new PutObjectCommand({ Bucket: SOURCE, Key: key, Body: body }));
+      const { result } = await capture(() => handlerFor(config({ IMGPIPE_MAX_BYTES: '100000' }))(stale));
+      expect(result.records[0]!.status).toBe('quarantined');
+      const record = await getJson<QuarantineRecord>(
+        new S3Storage(s3.client, QUARANTINE),
+        `reasons/${key}.json`,
+      );
+      expect(record.source, key).toMatchObject({
+        etag: current.ETag!.replaceAll('"', ''),
+        size: body.length,
+      });
+    }
+  });
+
   it('quarantines an image that would outlast the invocation, with no output, instead of timing out', async () => {
     // 15.9 MP: decoding, resizing and encoding it takes seconds. The invocation has 0.4 s left: a
     // quarter of it is kept to record the outcome, which leaves the image 0.3 s.

@@ -51,10 +51,28 @@ export function metadataTags(bytes: Uint8Array): string[] {
     const [tags] = JSON.parse(
       execFileSync('exiftool', ['-j', '-G', '-a', '-u', path], { encoding: 'utf8' }),
     ) as Record<string, unknown>[];
-    // Groups that carry metadata (case matters: "ExifTool:" is exiftool describing itself).
-    return Object.keys(tags ?? {}).filter(
-      (key) =>
-        /^(EXIF|GPS|XMP|XMP-\w+|IPTC|MakerNotes|Photoshop|ICC_Profile):/.test(key) || /:Comment$/.test(key),
-    );
+    return metadataKeys(tags ?? {});
   });
+}
+
+/** Groups that carry metadata (case matters: "ExifTool:" is exiftool describing itself). */
+function metadataKeys(tags: Record<string, unknown>): string[] {
+  return Object.keys(tags).filter(
+    (key) =>
+      /^(EXIF|GPS|XMP|XMP-\w+|IPTC|MakerNotes|Photoshop|ICC_Profile):/.test(key) || /:Comment$/.test(key),
+  );
+}
+
+/**
+ * metadataTags for every file under a folder, in one exiftool run (one process per file would cost
+ * ~0.1 s each): file path -> the metadata tags found in it.
+ */
+export function metadataTagsUnder(folder: string): Map<string, string[]> {
+  const found = JSON.parse(
+    execFileSync('exiftool', ['-j', '-G', '-a', '-u', '-r', '-q', folder], {
+      encoding: 'utf8',
+      maxBuffer: 256 * 1024 * 1024,
+    }) || '[]',
+  ) as Record<string, unknown>[];
+  return new Map(found.map((tags) => [String(tags.SourceFile), metadataKeys(tags)]));
 }
