@@ -54,7 +54,8 @@ export interface FaultProxy {
   /** Requests seen, and how many of them were the SDK's retries (attempt 2 or later). */
   readonly counts: { requests: number; sdkRetries: number };
   readonly writes: ServerWrite[];
-  /** Changes the share of faulted requests from now on (0: a plain proxy). */
+  /** The share of requests faulted now; setShare changes it from now on (0: a plain proxy). */
+  readonly share: number;
   setShare(share: number): void;
   close(): Promise<void>;
 }
@@ -114,7 +115,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   let seq = 0;
 
   function choose(): FaultKind | undefined {
-    // Two draws per request whatever the share, so changing the share keeps the sequence aligned.
+    // Two draws per request whatever the share (a delay takes a third, for its length).
     const hit = random() < share;
     const kind = FAULT_KINDS[Math.floor(random() * FAULT_KINDS.length)]!;
     return hit ? kind : undefined;
@@ -226,6 +227,9 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     injected,
     counts,
     writes,
+    get share() {
+      return share;
+    },
     setShare(next) {
       share = next;
     },

@@ -14,7 +14,7 @@ export interface AsyncDelivery<E, R> {
   /** Invocations that threw and were retried. */
   readonly retries: number;
   /** Events that failed three times: what Lambda would send to the dead-letter queue. */
-  readonly deadLetters: { readonly event: E; readonly error: unknown }[];
+  readonly deadLetters: { readonly event: E; readonly index: number; readonly error: unknown }[];
 }
 
 export async function deliverAsync<E, R>(
@@ -25,7 +25,7 @@ export async function deliverAsync<E, R>(
   const maxRetries = options.maxRetries ?? 2;
   const queue = events.map((event, index) => ({ event, index, attempt: 0 }));
   const results: (R | undefined)[] = new Array(events.length).fill(undefined);
-  const deadLetters: { event: E; error: unknown }[] = [];
+  const deadLetters: { event: E; index: number; error: unknown }[] = [];
   let invocations = 0;
   let retries = 0;
 
@@ -39,7 +39,7 @@ export async function deliverAsync<E, R>(
           retries++;
           queue.push({ ...next, attempt: next.attempt + 1 });
         } else {
-          deadLetters.push({ event: next.event, error });
+          deadLetters.push({ event: next.event, index: next.index, error });
         }
       }
     }
