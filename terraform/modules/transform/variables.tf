@@ -297,7 +297,7 @@ variable "results_prefix" {
 }
 
 variable "redirect_expires_seconds" {
-  description = "Lifetime of the presigned GET a result over 6 MB redirects to, without domain_name (10-3600). IMGPIPE_TRANSFORM_REDIRECT_EXPIRES_SECONDS."
+  description = "Lifetime of the presigned GET a result over 6 MB redirects to when the function has no CDN URL (10-3600; this module always gives it one, so only for other setups). IMGPIPE_TRANSFORM_REDIRECT_EXPIRES_SECONDS."
   type        = number
   default     = 300
 
@@ -323,7 +323,7 @@ variable "max_age_seconds" {
 ################################################################################
 
 variable "domain_name" {
-  description = "A custom domain for the distribution (with certificate_arn, in us-east-1), or null. With it, results over 6 MB redirect to https://<domain_name>/<results_prefix>…; without, to a presigned GET."
+  description = "A custom domain for the distribution (with certificate_arn, in us-east-1), or null. Results over 6 MB redirect to https://<domain_name>/<results_prefix>…?v=… with it; without, to /<results_prefix>…?v=… on the distribution's own host."
   type        = string
   default     = null
 
