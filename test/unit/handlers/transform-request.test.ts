@@ -112,6 +112,17 @@ describe('parseRequest', () => {
   });
 });
 
+describe('IMGPIPE_TRANSFORM_CDN_URL', () => {
+  it('takes a URL, or / for a path on the host the request came to, and refuses anything else', () => {
+    const cdn = (value: string) =>
+      loadTransformConfig({ IMGPIPE_TRANSFORM_SOURCE_BUCKET: 's', IMGPIPE_TRANSFORM_CDN_URL: value }).cdnUrl;
+    expect(cdn('https://img.example.com/')).toBe('https://img.example.com');
+    expect(cdn('/')).toBe('');
+    expect(() => cdn('img.example.com')).toThrow(/or \/ for the host the request came to/);
+    expect(() => cdn('/cdn')).toThrow(/IMGPIPE_TRANSFORM_CDN_URL/);
+  });
+});
+
 describe('negotiate (fmt=auto)', () => {
   const all = ['avif', 'webp', 'jpeg', 'png'] as const;
   it('prefers AVIF, then WebP, then JPEG, from a browser header or the CloudFront Function token', () => {
