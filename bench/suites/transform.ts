@@ -25,12 +25,12 @@ import { percentile } from '../sweep/stats.ts';
  *
  * Per format (w=640&fmt=webp, w=640&fmt=avif), each run, interleaved:
  * - miss: the stored result deleted first, so the request reads the source, decodes and encodes;
- * - hit: the same request again: HEAD and GET of the stored result, base64 body, no decode
+ * - hit: the same request again: GET of the stored result beside the source's HEAD, base64 body, no decode
  *   (checked: the handler's decode counter does not move and it logs `cache: hit`);
  * - sharp: the source bytes (already in memory) resized to 640 wide and encoded;
  * - source GET: the source read from s3rver alone, the part of a miss that sharp is not given.
  * Wall and CPU time per request, and for miss and hit the wall time inside the handler's storage
- * calls (s3rver here; network round trips to S3 in a region), so that the handler's own work can be
+ * calls (s3rver here; network round trips to S3 in a region; concurrent calls counted once), so that the handler's own work can be
  * read apart from the storage's. CPU time is the process's, so it includes s3rver's work on the
  * same thread (an upper bound for the handler's own, and for the hit mostly s3rver's).
  */
