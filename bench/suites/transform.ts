@@ -25,12 +25,12 @@ import { percentile } from '../sweep/stats.ts';
  *
  * Per format (w=640&fmt=webp, w=640&fmt=avif), each run, interleaved:
  * - miss: the stored result deleted first, so the request reads the source, decodes and encodes;
- * - hit: the same request again: HEAD and GET of the stored result, base64 body, no decode
+ * - hit: the same request again: GET of the stored result beside the source's HEAD, base64 body, no decode
  *   (checked: the handler's decode counter does not move and it logs `cache: hit`);
  * - sharp: the source bytes (already in memory) resized to 640 wide and encoded;
  * - source GET: the source read from s3rver alone, the part of a miss that sharp is not given.
  * Wall and CPU time per request, and for miss and hit the wall time inside the handler's storage
- * calls (s3rver here; network round trips to S3 in a region), so that the handler's own work can be
+ * calls (s3rver here; network round trips to S3 in a region; concurrent calls counted once), so that the handler's own work can be
  * read apart from the storage's. CPU time is the process's, so it includes s3rver's work on the
  * same thread (an upper bound for the handler's own, and for the hit mostly s3rver's).
  */
@@ -235,7 +235,7 @@ export async function runTransformBench(runs: number): Promise<{
     }
     const avifSpeed = config.pipeline.formatOptions.avif.speed;
     let last: TransformLogEntry | undefined;
-    const clock = { storageMs: 0 };
+    const clock: StorageClock = { storageMs: 0, inFlight: 0, since: 0 };
     const output = new S3Storage(s3.client, BUCKETS.output);
     const timedOutput = timedStorage(output, clock);
     const handler = createTransformHandler(
@@ -327,23 +327,32 @@ async function timed<T>(work: () => Promise<T>): Promise<{ result: T; sample: Sa
 
 const TIMED_CALLS: ReadonlySet<string | symbol> = new Set(['head', 'get', 'put', 'delete', 'copyFrom']);
 
-/** The storage with the wall time of every request (to settle) added to `clock.storageMs`. */
-function timedStorage(storage: Storage, clock: { storageMs: number }): Storage {
+/**
+ * The storage with the wall time during which at least one of its requests is in flight added to
+ * `clock.storageMs` (concurrent requests, such as a hit's GET and HEAD, count once).
+ */
+function timedStorage(storage: Storage, clock: StorageClock): Storage {
   return new Proxy(storage, {
     get(object, property, receiver) {
       const value = Reflect.get(object, property, receiver);
       if (typeof value !== 'function') return value;
       if (!TIMED_CALLS.has(property)) return value.bind(object);
       return async (...args: unknown[]) => {
-        const start = performance.now();
+        if (clock.inFlight++ === 0) clock.since = performance.now();
         try {
           return await value.apply(object, args);
         } finally {
-          clock.storageMs += performance.now() - start;
+          if (--clock.inFlight === 0) clock.storageMs += performance.now() - clock.since;
         }
       };
     },
   });
+}
+
+interface StorageClock {
+  storageMs: number;
+  inFlight: number;
+  since: number;
 }
 
 function urlEvent(path: string, query: string): LambdaFunctionURLEvent {

@@ -8,7 +8,7 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 import { JsonLinesPublisher } from '../bus/file.ts';
 import type { EventPublisher } from '../bus/types.ts';
-import { SERVICE_NAME } from '../config/settings.ts';
+import { SERVICE_NAME, TRANSFORM_ENV, TRANSFORM_SETTINGS } from '../config/settings.ts';
 import type { PipelineConfig, RuntimeConfig } from '../core/config.ts';
 import { describeError } from '../core/errors.ts';
 import { BucketLayout } from '../core/layout.ts';
@@ -295,6 +295,8 @@ function createDevLambda(
     quarantinePrefix: '',
     workers: options.workers ?? 0,
     deleteOutputs: true,
+    // Where the transformation function it serves stores results.
+    transformPrefix: process.env[TRANSFORM_ENV.prefix] || TRANSFORM_SETTINGS.prefix.default,
   };
   const layout = new BucketLayout(config.pipeline, config.quarantinePrefix);
   if (!options.verbose) process.env.POWERTOOLS_METRICS_DISABLED = 'true';

@@ -14,7 +14,7 @@ import {
 } from './env.ts';
 import { applyQuickFlags, type QuickFlags } from './flags.ts';
 import { resolveMemory } from './memory.ts';
-import { ENV, SETTINGS } from './settings.ts';
+import { ENV, SETTINGS, TRANSFORM_ENV } from './settings.ts';
 
 export { loadApiConfig } from './api.ts';
 export { DEFAULT_PIPELINE_DOCUMENT, parsePipelineConfig } from './document.ts';
@@ -130,6 +130,11 @@ export function loadRuntimeConfig(env: Env): RuntimeConfig {
       );
     }
   }
+  const transformPrefixText = envString(env, TRANSFORM_ENV.prefix);
+  const transformPrefix =
+    transformPrefixText === undefined ? undefined : checkKeyPrefix(TRANSFORM_ENV.prefix, transformPrefixText);
+  if (transformPrefix !== undefined && !transformPrefix.endsWith('/'))
+    throw invalidSetting(TRANSFORM_ENV.prefix, 'a key prefix ending in /', transformPrefix);
   return Object.freeze({
     pipeline,
     outputBucket,
@@ -140,6 +145,7 @@ export function loadRuntimeConfig(env: Env): RuntimeConfig {
     statusTable: envString(env, ENV.statusTable),
     eventBus: envString(env, ENV.eventBus),
     deleteOutputs: envBoolean(env, ENV.deleteOutputs, true),
+    ...(transformPrefix === undefined ? {} : { transformPrefix }),
   });
 }
 

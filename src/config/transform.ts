@@ -48,8 +48,13 @@ export function loadTransformConfig(env: Env): TransformConfig {
   );
   if (!prefix.endsWith('/')) throw invalidSetting(TRANSFORM_ENV.prefix, 'a key prefix ending in /', prefix);
   const cdnUrl = envString(env, TRANSFORM_ENV.cdnUrl);
-  if (cdnUrl !== undefined && !/^https?:\/\/[^/?#\s]+(\/[^?#\s]*)?$/.test(cdnUrl))
-    throw invalidSetting(TRANSFORM_ENV.cdnUrl, 'a URL such as https://d111111abcdef8.cloudfront.net', cdnUrl);
+  // `/`: the results' paths on the host the request came to (CloudFront without a custom domain).
+  if (cdnUrl !== undefined && cdnUrl !== '/' && !/^https?:\/\/[^/?#\s]+(\/[^?#\s]*)?$/.test(cdnUrl))
+    throw invalidSetting(
+      TRANSFORM_ENV.cdnUrl,
+      'a URL such as https://d111111abcdef8.cloudfront.net, or / for the host the request came to',
+      cdnUrl,
+    );
   const keysParameter = envString(env, TRANSFORM_ENV.keysParameter);
   return Object.freeze({
     sourceBucket: envRequired(env, TRANSFORM_ENV.sourceBucket, 'the bucket source images are read from'),

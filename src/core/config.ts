@@ -176,6 +176,11 @@ export interface RuntimeConfig extends Destinations {
   readonly eventBus?: string;
   /** On an ObjectRemoved event, delete that object's outputs and manifest. */
   readonly deleteOutputs: boolean;
+  /**
+   * Where the transformation function stores its results in the output bucket (IMGPIPE_TRANSFORM_PREFIX),
+   * when it runs beside this one: with deleteOutputs, a removed source's results are deleted too.
+   */
+  readonly transformPrefix?: string;
 }
 
 /** The HTTP API function's own settings (`index.api`), read once at cold start. */

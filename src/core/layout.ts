@@ -310,12 +310,20 @@ export interface TransformSpec {
  *   <prefix><source key>/<w>x<h>-<fit>-q<quality>-<hash>.<ext>    transforms/photos/cat.jpg/640x0-inside-q75-3f0c9a1b2d4e.webp
  *
  * `w` and `h` are the output box in device pixels (dpr applied; 0 when not given); `-nowm` follows
- * the quality for a result without the watermark (`wm=0`). The hash covers
- * the source's ETag and the pipeline configuration's hash besides the request, so a replaced source
- * or a new configuration gets new keys and a stored result is never stale. Equivalent requests
- * (parameter order, `jpg` for `jpeg`, `dpr=2&w=320` for `w=640`, auto resolved to the same format)
- * share one key. Every result of a source starts with `sourcePrefix(key)`.
+ * the quality for a result without the watermark (`wm=0`). The hash covers the request and the
+ * pipeline configuration's hash, so a new configuration gets new keys. It does not cover the
+ * source's ETag: the key is known from the request alone, so a hit reads the result while the
+ * source's HEAD is in flight (one round trip). The ETag of the source a result was made from is
+ * stored with it, in the metadata `SOURCE_ETAG_METADATA`; a result whose recorded ETag is not the
+ * source's current one is stale and made again. Equivalent requests (parameter order, `jpg` for
+ * `jpeg`, `dpr=2&w=320` for `w=640`, auto resolved to the same format) share one key.
+ *
+ * The results of a source are the keys directly under `sourcePrefix(key)` (`isResultOf`): the
+ * results of `a/b.jpg` are under `transforms/a/b.jpg/`, which is also under `transforms/a/`, so a
+ * source `a` owns only the keys there without a further `/`.
  */
+export const SOURCE_ETAG_METADATA = 'imgpipe-source-etag';
+
 export class TransformLayout {
   readonly prefix: string;
 
@@ -327,11 +335,17 @@ export class TransformLayout {
     return `${this.prefix}${sourceKey}/`;
   }
 
-  key(sourceKey: string, spec: TransformSpec, sourceEtag: string, configHash: string): string {
+  /** Whether `key` is a stored result of `sourceKey` (not of a source under it, e.g. `a/b.jpg` of `a`). */
+  isResultOf(sourceKey: string, key: string): boolean {
+    const prefix = this.sourcePrefix(sourceKey);
+    return key.startsWith(prefix) && key.length > prefix.length && !key.includes('/', prefix.length);
+  }
+
+  key(sourceKey: string, spec: TransformSpec, configHash: string): string {
     const box = `${spec.width ?? 0}x${spec.height ?? 0}`;
     const name = `${box}-${spec.fit}-q${spec.quality}${spec.watermark === false ? '-nowm' : ''}`;
     const hash = createHash('sha256')
-      .update(JSON.stringify([sourceKey, name, spec.format, sourceEtag, configHash]))
+      .update(JSON.stringify([sourceKey, name, spec.format, configHash]))
       .digest('hex')
       .slice(0, 12);
     return `${this.sourcePrefix(sourceKey)}${name}-${hash}.${FORMAT_META[spec.format].extension}`;

@@ -4,7 +4,7 @@ import type { Tracer } from '@aws-lambda-powertools/tracer';
 import type { EventPublisher, ImageEvent } from '../bus/types.ts';
 import type { RuntimeConfig } from '../core/config.ts';
 import { describeError, type InvalidImageError, type InvalidReason, StorageError } from '../core/errors.ts';
-import { BucketLayout } from '../core/layout.ts';
+import { BucketLayout, TransformLayout } from '../core/layout.ts';
 import type { ObjectRef } from '../core/objects.ts';
 import { msSince } from '../core/timing.ts';
 import type { ImageHeader } from '../image/probe.ts';
@@ -189,6 +189,9 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
         source: deps.sourceStorage,
         output: deps.output,
         deleteOutputs: config.deleteOutputs,
+        ...(config.transformPrefix === undefined
+          ? {}
+          : { transforms: new TransformLayout(config.transformPrefix) }),
         ...(deps.status ? { record: () => deps.status!.finish(ref, { status: 'deleted' }) } : {}),
       });
       if (removal.status === 'kept') {

@@ -17,7 +17,7 @@ import {
 } from '../core/errors.ts';
 import { FORMAT_META } from '../core/formats.ts';
 import { isPlainObject } from '../core/json.ts';
-import { TransformLayout, type TransformSpec } from '../core/layout.ts';
+import { SOURCE_ETAG_METADATA, TransformLayout, type TransformSpec } from '../core/layout.ts';
 import { msSince } from '../core/timing.ts';
 import { Deadline } from '../pipeline/deadline.ts';
 import { inThreadEncoder, processImage } from '../pipeline/process-image.ts';
@@ -39,13 +39,16 @@ import {
  * `index.transform`: on-demand transformations, `GET /t/<source key>?w=&h=&fit=&fmt=&q=&dpr=&exp=&sig=`,
  * behind a Lambda function URL (payload format 2.0) and CloudFront.
  *
- *   parse and check the query (400) -> verify the signature (403) -> HEAD the source (404, 413)
- *   -> HEAD the stored result: there, it is served (or 304) without decoding
- *   -> not there: the same processImage as the S3 path (limits and memory budget before decoding,
- *      413/415), one variant in one format -> stored under TransformLayout's key -> served
+ *   parse and check the query (400) -> verify the signature (403)
+ *   -> at once: HEAD the source (404, 413) and GET the stored result (its key is the request's)
+ *   -> stored and made from the source's current ETag: served (or 304) without decoding
+ *   -> else: the same processImage as the S3 path (limits and memory budget before decoding,
+ *      413/415), one variant in one format -> stored under TransformLayout's key, with the source
+ *      ETag it was made from -> served
  *
  * A result too large for a buffered Lambda response (6 MB, base64) is answered 302 to the stored
- * object: through the CDN when IMGPIPE_TRANSFORM_CDN_URL is set, else a presigned GET.
+ * object: through the CDN when IMGPIPE_TRANSFORM_CDN_URL is set (its URL, or `/` for the host the
+ * request came to), else a presigned GET.
  */
 
 /** Lambda's buffered response limit, 6 MB of JSON, less room for the headers and the envelope. */
@@ -53,7 +56,10 @@ const RESPONSE_LIMIT = 6 * 1024 * 1024 - 16 * 1024;
 /** The largest body that fits base64-encoded. */
 export const MAX_BUFFERED_BYTES = Math.floor(RESPONSE_LIMIT / 4) * 3;
 const YEAR = 31_536_000;
-/** Results are content-addressed (their key hashes the source ETag and the configuration). */
+/**
+ * A stored result's own Cache-Control: it is fetched directly only through a redirect, whose URL
+ * carries the result's ETag (`v`), so that URL always names these bytes.
+ */
 const STORED_CACHE_CONTROL = `public, max-age=${YEAR}, immutable`;
 
 export interface TransformHandlerOptions {
@@ -176,7 +182,12 @@ export function createTransformHandler(
     if (t.config.signing) verifySignature(key, query, await t.keys(), now());
     const request = parseRequest(key, query, header(event, 'accept'), t.config, pipeline.formatOptions);
 
-    const source = await t.source.head(key);
+    // One round trip on a hit: the key is known from the request, so the stored result is read
+    // while the source's HEAD is in flight. The result is fresh only if it was made from the
+    // source's current version (the ETag recorded in its metadata).
+    const resultKey = t.layout.key(key, request.spec, pipeline.hash);
+    log.key = resultKey;
+    const [source, found] = await Promise.all([t.source.head(key), readResult(resultKey, method)]);
     if (source === undefined) throw new ApiError('not-found', `No image ${key} in ${t.config.sourceBucket}`);
     const maxBytes = pipeline.limits.maxBytes;
     if (source.size > maxBytes)
@@ -187,16 +198,19 @@ export function createTransformHandler(
           field: 'key',
         },
       );
-    const resultKey = t.layout.key(key, request.spec, source.etag, pipeline.hash);
-    log.key = resultKey;
     const headers = responseHeaders(t, request);
 
-    // A miss answers with the bytes it just made; only a hit reads the stored result.
-    let stored = await deps.output.head(resultKey);
-    let made: Uint8Array | undefined;
-    log.cache = stored ? 'hit' : 'miss';
-    if (stored) stats.hits++;
-    else ({ info: stored, bytes: made } = await produce(t, request, source, resultKey));
+    // A miss answers with the bytes it just made; a hit with the bytes it read.
+    let stored: ObjectInfo;
+    let bytes: Uint8Array | undefined;
+    if (found && found.info.metadata?.[SOURCE_ETAG_METADATA] === source.etag) {
+      log.cache = 'hit';
+      stats.hits++;
+      ({ info: stored, bytes } = found);
+    } else {
+      log.cache = 'miss';
+      ({ info: stored, bytes } = await produce(t, request, resultKey));
+    }
     log.bytes = stored.size;
 
     const etag = `"${stored.etag}"`;
@@ -204,14 +218,16 @@ export function createTransformHandler(
     if (matches(header(event, 'if-none-match'), etag)) return { statusCode: 304, headers };
     if (stored.size > MAX_BUFFERED_BYTES) {
       log.redirect = true;
-      const location = await resultUrl(t, resultKey);
+      const location = await resultUrl(t, stored);
       // A presigned URL expires: the redirect may be cached only a little less long than it lives.
-      const cacheControl = t.config.cdnUrl
-        ? headers['cache-control']!
-        : `private, max-age=${Math.max(0, t.config.redirectExpiresSeconds - 60)}`;
+      // Through the CDN, as long as an unsigned response (results may expire, see the module README).
+      const cacheControl =
+        t.config.cdnUrl === undefined
+          ? `private, max-age=${Math.max(0, t.config.redirectExpiresSeconds - 60)}`
+          : `public, max-age=${Math.min(t.config.maxAgeSeconds, maxAge(request))}`;
       return { statusCode: 302, headers: { ...headers, location, 'cache-control': cacheControl } };
     }
-    const body = method === 'HEAD' ? undefined : (made ?? (await deps.output.get(resultKey)).body);
+    const body = method === 'HEAD' ? undefined : bytes;
     return {
       statusCode: 200,
       headers: {
@@ -223,11 +239,14 @@ export function createTransformHandler(
     };
   }
 
-  /** A miss: the source read within the byte limit and through processImage, as in the S3 path. */
+  /**
+   * A miss: the source read within the byte limit and through processImage, as in the S3 path. The
+   * result records the ETag of the version read (if the source was replaced since the HEAD, the
+   * newer one: the result is then fresh for it).
+   */
   async function produce(
     t: Transform,
     request: TransformRequest,
-    info: ObjectInfo,
     resultKey: string,
   ): Promise<{ info: ObjectInfo; bytes: Uint8Array }> {
     if (running >= t.config.concurrency)
@@ -251,12 +270,6 @@ export function createTransformHandler(
           );
         throw error;
       }
-      if (object.etag !== info.etag) {
-        // Replaced between the HEAD and the GET: the key would name the old version.
-        throw new ApiError('unavailable', `${request.key} changed while being read; try again`, {
-          headers: { 'retry-after': '1' },
-        });
-      }
       const image = await processImage(
         object.body,
         oneVariant(pipeline, request.spec, t.config),
@@ -267,6 +280,7 @@ export function createTransformHandler(
       const stored = await deps.output.put(resultKey, output.bytes, {
         contentType: FORMAT_META[output.format].mimeType,
         cacheControl: STORED_CACHE_CONTROL,
+        metadata: { [SOURCE_ETAG_METADATA]: object.etag },
       });
       return { info: stored, bytes: output.bytes };
     } finally {
@@ -277,29 +291,61 @@ export function createTransformHandler(
     }
   }
 
-  function responseHeaders(t: Transform, request: TransformRequest): Record<string, string> {
-    let cacheControl = `public, max-age=${t.config.maxAgeSeconds}`;
-    if (t.config.signing) {
-      // Long and immutable, but never past the URL's own expiry.
-      const left =
-        request.expires === undefined
-          ? YEAR
-          : Math.max(0, Math.floor(request.expires - now().getTime() / 1000));
-      cacheControl = `public, max-age=${Math.min(YEAR, left)}, immutable`;
+  /**
+   * The stored result, if any: for a GET its bytes too when it fits a buffered response (a larger
+   * one, rare, is looked up again with a HEAD: it is redirected to, not read).
+   */
+  async function readResult(
+    key: string,
+    method: string,
+  ): Promise<{ info: ObjectInfo; bytes?: Uint8Array } | undefined> {
+    if (method === 'HEAD') {
+      const info = await deps.output.head(key);
+      return info && { info };
     }
+    try {
+      const { body, ...info } = await deps.output.get(key, { maxBytes: MAX_BUFFERED_BYTES });
+      return { info, bytes: body };
+    } catch (error) {
+      if (error instanceof ObjectNotFoundError) return undefined;
+      if (!(error instanceof ObjectTooLargeError)) throw error;
+      const info = await deps.output.head(key);
+      return info && { info };
+    }
+  }
+
+  /** Seconds a response may be cached: a signed URL's until its expiry (a year at most). */
+  function maxAge(request: TransformRequest): number {
+    return request.expires === undefined
+      ? YEAR
+      : Math.min(YEAR, Math.max(0, Math.floor(request.expires - now().getTime() / 1000)));
+  }
+
+  function responseHeaders(t: Transform, request: TransformRequest): Record<string, string> {
+    // Signed: long and immutable, but never past the URL's own expiry.
+    const cacheControl = t.config.signing
+      ? `public, max-age=${maxAge(request)}, immutable`
+      : `public, max-age=${t.config.maxAgeSeconds}`;
     return { 'cache-control': cacheControl, ...(request.auto ? { vary: 'Accept' } : {}) };
   }
 
-  function resultUrl(t: Transform, key: string): Promise<string> {
-    if (t.config.cdnUrl)
-      return Promise.resolve(`${t.config.cdnUrl}/${key.split('/').map(encodeURIComponent).join('/')}`);
+  /**
+   * Where a large result is fetched from: through the CDN (IMGPIPE_TRANSFORM_CDN_URL: its URL, or
+   * `/` for a path on the host the request came to), with the result's ETag as `v` so a result made
+   * again from a replaced source is a new URL to the CDN's cache; else a presigned GET.
+   */
+  function resultUrl(t: Transform, stored: ObjectInfo): Promise<string> {
+    if (t.config.cdnUrl !== undefined) {
+      const path = stored.key.split('/').map(encodeURIComponent).join('/');
+      return Promise.resolve(`${t.config.cdnUrl}/${path}?v=${encodeURIComponent(stored.etag)}`);
+    }
     if (!t.signer)
       throw new ConfigError(
         TRANSFORM_ENV.cdnUrl,
         undefined,
         `A result over ${MAX_BUFFERED_BYTES} bytes needs ${TRANSFORM_ENV.cdnUrl} or S3 storage to presign`,
       );
-    return t.signer.download(deps.config.outputBucket, key, t.config.redirectExpiresSeconds);
+    return t.signer.download(deps.config.outputBucket, stored.key, t.config.redirectExpiresSeconds);
   }
 }
 

@@ -1,4 +1,4 @@
-import type { BucketLayout } from '../core/layout.ts';
+import type { BucketLayout, TransformLayout } from '../core/layout.ts';
 import type { ObjectRef } from '../core/objects.ts';
 import type { Storage } from '../storage/types.ts';
 import { deleteOutputs } from './process-object.ts';
@@ -6,7 +6,8 @@ import { readManifest } from './records.ts';
 
 /**
  * A source object was removed (S3 ObjectRemoved, or EventBridge Object Deleted): its outputs and
- * manifest go too, so a deleted upload leaves nothing behind (people delete photos for privacy).
+ * manifest go too, and its on-demand results when `transforms` is given, so a deleted upload
+ * leaves nothing behind (people delete photos for privacy).
  *
  * Only while the key is really gone: the source is looked up first, and if it exists (a newer
  * upload of the same key, or, in a versioned bucket, the permanent deletion of an older version
@@ -19,6 +20,11 @@ export interface RemovalDeps {
   readonly output: Storage;
   /** IMGPIPE_DELETE_OUTPUTS: false keeps the outputs of deleted sources. */
   readonly deleteOutputs: boolean;
+  /**
+   * Where on-demand results are stored (IMGPIPE_TRANSFORM_PREFIX), when the transformation function
+   * runs beside this one: the source's results there go with its outputs.
+   */
+  readonly transforms?: TransformLayout;
   /**
    * Records the removal once the key is known to be gone (the status table); `stale` when a later
    * event of the key is already recorded, which then decides the outputs instead.
@@ -44,8 +50,24 @@ export async function removeObject(ref: ObjectRef, deps: RemovalDeps): Promise<R
     return { status: 'kept', reason: 'stale event: the status table holds a later event for this key' };
   }
   if (!deps.deleteOutputs) return { status: 'deleted', removedOutputs: [] };
+  const results = deps.transforms ? await deleteResults(ref.key, deps.output, deps.transforms) : [];
   const manifestKey = deps.layout.manifestKey(ref.key);
   const manifest = await readManifest(deps.output, manifestKey);
-  if (!manifest) return { status: 'deleted', removedOutputs: [] };
-  return { status: 'deleted', removedOutputs: await deleteOutputs(deps.output, manifestKey, manifest) };
+  if (!manifest) return { status: 'deleted', removedOutputs: results };
+  return {
+    status: 'deleted',
+    removedOutputs: [...results, ...(await deleteOutputs(deps.output, manifestKey, manifest))],
+  };
+}
+
+/**
+ * The on-demand results of a source: the keys directly under its prefix (those further down belong
+ * to sources whose keys continue this one's, `a/b.jpg` under `a`).
+ */
+async function deleteResults(key: string, output: Storage, layout: TransformLayout): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const object of output.list(layout.sourcePrefix(key)))
+    if (layout.isResultOf(key, object.key)) keys.push(object.key);
+  await Promise.all(keys.map((result) => output.delete(result)));
+  return keys;
 }

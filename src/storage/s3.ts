@@ -61,6 +61,7 @@ export class S3Storage implements Storage {
         etag: unquote(response.ETag),
         contentType: response.ContentType,
         cacheControl: response.CacheControl,
+        ...(response.Metadata ? { metadata: response.Metadata } : {}),
         body: bytes,
       };
     } catch (error) {
@@ -78,6 +79,7 @@ export class S3Storage implements Storage {
         etag: unquote(response.ETag),
         contentType: response.ContentType,
         cacheControl: response.CacheControl,
+        ...(response.Metadata ? { metadata: response.Metadata } : {}),
       };
     } catch (error) {
       const failure = classifyS3Error(error, 'head', this.locate(key));
@@ -96,6 +98,7 @@ export class S3Storage implements Storage {
           ContentLength: body.length,
           ContentType: options.contentType,
           CacheControl: options.cacheControl,
+          Metadata: options.metadata,
         }),
       );
       return {
@@ -104,6 +107,7 @@ export class S3Storage implements Storage {
         etag: unquote(response.ETag),
         contentType: options.contentType,
         cacheControl: options.cacheControl,
+        ...(options.metadata ? { metadata: options.metadata } : {}),
       };
     } catch (error) {
       throw classifyS3Error(error, 'put', this.locate(key));

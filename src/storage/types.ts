@@ -11,6 +11,11 @@ export interface ObjectInfo {
   readonly etag: string;
   readonly contentType?: string;
   readonly cacheControl?: string;
+  /**
+   * User metadata (S3 `x-amz-meta-*`, names lower case), as written by `put`. S3Storage keeps it;
+   * FsStorage keeps none and returns none.
+   */
+  readonly metadata?: Readonly<Record<string, string>>;
 }
 
 export interface StoredObject extends ObjectInfo {
@@ -27,6 +32,8 @@ export interface GetOptions {
 export interface PutOptions {
   readonly contentType: string;
   readonly cacheControl?: string;
+  /** User metadata: lower-case names, ASCII values (S3's rules; FsStorage drops it). */
+  readonly metadata?: Readonly<Record<string, string>>;
 }
 
 export interface Storage {

@@ -16,8 +16,27 @@ provider "aws" {
   }
 }
 
+# CloudFront publishes its metrics in us-east-1: the transformation distribution's alarms live there.
+provider "aws" {
+  alias               = "us_east_1"
+  region              = "us-east-1"
+  allowed_account_ids = [var.aws_account_id]
+
+  default_tags {
+    tags = {
+      Project     = "imgpipe"
+      Environment = var.environment
+      ManagedBy   = "terraform"
+    }
+  }
+}
+
 locals {
   name = "imgpipe-${var.environment}"
+
+  # Where the transformation function stores results: the processing function deletes a deleted
+  # source's results there, and they expire after a year (a backstop for a missed deletion).
+  transform_results_prefix = "transforms/"
 }
 
 module "imgpipe" {
@@ -64,7 +83,9 @@ module "imgpipe" {
   budget_monthly_limit_usd = var.budget_monthly_limit_usd
 
   # The transformation distribution reads (and decrypts) stored results.
-  output_cloudfront_read = var.transform.enabled
+  output_cloudfront_read   = var.transform.enabled
+  transform_results_prefix = var.transform.enabled ? local.transform_results_prefix : null
+  environment_variables    = var.transform.enabled ? { IMGPIPE_TRANSFORM_PREFIX = local.transform_results_prefix } : {}
 }
 
 # The HTTP API (index.api of the same image), its sign-in and the web page, when api.enabled.
@@ -114,6 +135,11 @@ module "transform" {
   source = "../modules/transform"
   count  = var.transform.enabled ? 1 : 0
 
+  providers = {
+    aws           = aws
+    aws.us_east_1 = aws.us_east_1
+  }
+
   name          = local.name
   image_uri     = module.imgpipe.lambda_function_image_uri
   architectures = var.architectures
@@ -125,6 +151,10 @@ module "transform" {
   output_bucket_regional_domain_name = module.imgpipe.output_bucket_regional_domain_name
   kms_key_arn                        = module.imgpipe.kms_key_arn
   alarm_topic_arn                    = module.imgpipe.sns_topic_arn
+  alarm_email                        = var.alarm_email
+  processing_role_name               = module.imgpipe.lambda_role_name
+  results_prefix                     = local.transform_results_prefix
+  kms_key_administrator_arns         = var.deploy_role_name == null ? [] : ["arn:aws:iam::${var.aws_account_id}:role/${var.deploy_role_name}"]
 
   role_permissions_boundary = var.permissions_boundary_policy_name == null ? null : "arn:aws:iam::${var.aws_account_id}:policy/${var.permissions_boundary_policy_name}"
   log_retention_in_days     = var.log_retention_in_days

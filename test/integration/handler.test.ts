@@ -1,6 +1,12 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+} from '@aws-sdk/client-s3';
+import type { LambdaFunctionURLEvent } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildS3Notification } from '../../src/cli/local-s3.ts';
 import { decode } from '../../src/codecs/index.ts';
@@ -8,6 +14,7 @@ import { loadRuntimeConfig } from '../../src/config/index.ts';
 import type { RuntimeConfig } from '../../src/core/config.ts';
 import type { InputFormat } from '../../src/core/formats.ts';
 import { createS3EventHandler, RecordsFailedError } from '../../src/handlers/s3-event.ts';
+import { createTransformHandler } from '../../src/handlers/transform.ts';
 import { sniffFormat } from '../../src/image/sniff.ts';
 import type { Manifest, QuarantineRecord } from '../../src/pipeline/records.ts';
 import { S3Storage } from '../../src/storage/s3.ts';
@@ -84,6 +91,30 @@ async function capture<T>(run: () => Promise<T>): Promise<{ result: T; lines: Re
   } finally {
     vi.restoreAllMocks();
   }
+}
+
+function urlEvent(path: string, query: string): LambdaFunctionURLEvent {
+  const http = { method: 'GET', path, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'test' };
+  return {
+    version: '2.0',
+    routeKey: '$default',
+    rawPath: path,
+    rawQueryString: query,
+    headers: {},
+    requestContext: {
+      accountId: '000000000000',
+      apiId: 'x',
+      domainName: 'x.lambda-url.us-east-1.on.aws',
+      domainPrefix: 'x',
+      http,
+      requestId: 'r',
+      routeKey: '$default',
+      stage: '$default',
+      time: '',
+      timeEpoch: 0,
+    },
+    isBase64Encoded: false,
+  };
 }
 
 const objectLines = (lines: Record<string, unknown>[]) => lines.filter((l) => typeof l.outcome === 'string');
@@ -404,6 +435,61 @@ describe('S3 event handler', () => {
       eventName: 'ObjectRestore:Completed',
     });
     expect((await capture(() => handler(restored))).result.records[0]).toMatchObject({ status: 'ignored' });
+  });
+
+  it('deletes the stored on-demand results of a deleted source, and only its own', async () => {
+    const transform = createTransformHandler(
+      {
+        config: config(),
+        sourceStorage: (bucket) => new S3Storage(s3.client, bucket),
+        output: new S3Storage(s3.client, OUTPUT),
+        quarantine: new S3Storage(s3.client, QUARANTINE),
+        logger: new Logger({ serviceName: 'imgpipe-test', logLevel: 'CRITICAL' }),
+        metrics: new Metrics({ serviceName: 'imgpipe-test', namespace: 'imgpipe-test' }),
+      },
+      { env: { IMGPIPE_TRANSFORM_SOURCE_BUCKET: SOURCE, IMGPIPE_TRANSFORM_SIGNING: 'off' } },
+    );
+    const png = readFixture('edge/formats/1x1.png');
+    // A source, and one whose key continues it: its results are under the first one's prefix.
+    for (const key of ['gone/a.png', 'gone/a.png/b.png']) {
+      await s3.client.send(new PutObjectCommand({ Bucket: SOURCE, Key: key, Body: png }));
+      for (const fmt of ['webp', 'png'])
+        expect((await transform(urlEvent(`/t/${key}`, `w=10&fmt=${fmt}`))).statusCode).toBe(200);
+    }
+    const results = async () => {
+      const keys: string[] = [];
+      for await (const object of new S3Storage(s3.client, OUTPUT).list('transforms/gone/'))
+        keys.push(object.key);
+      return keys;
+    };
+    const before = await results();
+    expect(before).toHaveLength(4);
+    const own = before.filter((key) => !key.startsWith('transforms/gone/a.png/b.png/'));
+    expect(own).toHaveLength(2);
+
+    await s3.client.send(new DeleteObjectCommand({ Bucket: SOURCE, Key: 'gone/a.png' }));
+    const removed = buildS3Notification({
+      bucket: SOURCE,
+      key: 'gone/a.png',
+      eventName: 'ObjectRemoved:Delete',
+    });
+    const { result, lines } = await capture(() =>
+      handlerFor(config({ IMGPIPE_TRANSFORM_PREFIX: 'transforms/' }))(removed),
+    );
+    expect(result.records[0]!.status).toBe('deleted');
+    expect(objectLines(lines)[0]!.removedOutputs).toEqual(expect.arrayContaining(own));
+    expect(await results()).toEqual(before.filter((key) => !own.includes(key)));
+    // With IMGPIPE_DELETE_OUTPUTS=false the results stay, as the outputs do.
+    await s3.client.send(new DeleteObjectCommand({ Bucket: SOURCE, Key: 'gone/a.png/b.png' }));
+    const kept = buildS3Notification({
+      bucket: SOURCE,
+      key: 'gone/a.png/b.png',
+      eventName: 'ObjectRemoved:Delete',
+    });
+    await capture(() =>
+      handlerFor(config({ IMGPIPE_DELETE_OUTPUTS: 'false', IMGPIPE_TRANSFORM_PREFIX: 'transforms/' }))(kept),
+    );
+    expect(await results()).toHaveLength(2);
   });
 
   it('records a deleted object as missing and succeeds', async () => {

@@ -44,6 +44,20 @@ describe('S3Storage', () => {
     expect([head.ContentType, head.CacheControl]).toEqual(['image/avif', 'public, max-age=86400']);
   });
 
+  it('stores user metadata and returns it from get and head', async () => {
+    await createBucket(s3, 'metadata');
+    const storage = new S3Storage(s3.client, 'metadata');
+    const put = await storage.put('r.webp', new Uint8Array([1, 2, 3]), {
+      contentType: 'image/webp',
+      metadata: { 'imgpipe-source-etag': 'abc123' },
+    });
+    expect(put.metadata).toEqual({ 'imgpipe-source-etag': 'abc123' });
+    const head = await s3.client.send(new HeadObjectCommand({ Bucket: 'metadata', Key: 'r.webp' }));
+    expect(head.Metadata).toEqual({ 'imgpipe-source-etag': 'abc123' });
+    expect((await storage.get('r.webp')).metadata).toEqual({ 'imgpipe-source-etag': 'abc123' });
+    expect((await storage.head('r.webp'))?.metadata).toEqual({ 'imgpipe-source-etag': 'abc123' });
+  });
+
   it('pages through a listing longer than a page (the local server continues it)', async () => {
     await createBucket(s3, 'pages');
     const keys = ['p/a', 'p/b', 'p/b/c', 'p/b.d', 'p/\u00e9', 'p/\u{1F600}', 'p/\uFF01'];

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,9 +12,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decode, encode } from '../../src/codecs/index.ts';
 import { parsePipelineConfig } from '../../src/config/document.ts';
 import { loadRuntimeConfig } from '../../src/config/index.ts';
-import { createTransformHandler } from '../../src/handlers/transform.ts';
+import { createTransformHandler, MAX_BUFFERED_BYTES } from '../../src/handlers/transform.ts';
 import { signature } from '../../src/handlers/transform-request.ts';
 import { S3Storage } from '../../src/storage/s3.ts';
+import type { Storage } from '../../src/storage/types.ts';
 import { readFixture } from '../support/fixtures.ts';
 import { startTestS3 } from '../support/s3.ts';
 
@@ -187,6 +189,128 @@ describe('the watermark on results', () => {
     const refused = await open(event('/t/black.png', 'w=200&fmt=png&wm=0'));
     expect([refused.statusCode, body(refused).error.field]).toEqual([403, 'wm']);
   });
+});
+
+describe('the stored result', () => {
+  /** A storage that records each call as it starts and as it settles. */
+  function recorded(storage: Storage, name: string, calls: string[]): Storage {
+    return new Proxy(storage, {
+      get(object, property, receiver) {
+        const value = Reflect.get(object, property, receiver);
+        if (typeof value !== 'function') return value;
+        if (!['get', 'head', 'put', 'delete', 'list', 'copyFrom'].includes(String(property)))
+          return value.bind(object);
+        return (...args: unknown[]) => {
+          const call = `${String(property)} ${name} ${String(args[0])}`;
+          calls.push(`start ${call}`);
+          const settled = () => calls.push(`end ${call}`);
+          const result = value.apply(object, args);
+          if (result instanceof Promise) result.then(settled, settled);
+          return result;
+        };
+      },
+    });
+  }
+
+  it('is served in one round trip: the result GET and the source HEAD in flight together', async () => {
+    const calls: string[] = [];
+    const base = deps();
+    const h = createTransformHandler(
+      {
+        ...base,
+        sourceStorage: (bucket) => recorded(new S3Storage(s3.client, bucket), 'source', calls),
+        output: recorded(base.output, 'output', calls),
+      },
+      { env: { IMGPIPE_TRANSFORM_SOURCE_BUCKET: SOURCE, IMGPIPE_TRANSFORM_SIGNING: 'off' } },
+    );
+    const first = await h(event('/t/tiny.jpg', 'w=40&fmt=webp'));
+    expect(first.statusCode).toBe(200);
+    calls.length = 0;
+    const second = await h(event('/t/tiny.jpg', 'w=40&fmt=webp'));
+    expect([second.statusCode, second.body]).toEqual([200, first.body]);
+    expect(h.stats.hits).toBe(1);
+    // Both requests start before either settles, and there is no other.
+    expect(calls.slice(0, 2).every((call) => call.startsWith('start '))).toBe(true);
+    expect(calls.slice(0, 2).sort()).toEqual([
+      expect.stringMatching(/^start get output transforms\/tiny\.jpg\/40x0-inside-q\d+-[0-9a-f]{12}\.webp$/),
+      'start head source tiny.jpg',
+    ]);
+    expect(calls).toHaveLength(4);
+  });
+
+  it('never serves the result of a replaced source', async () => {
+    const source = new S3Storage(s3.client, SOURCE);
+    const solid = (background: string) =>
+      sharp({ create: { width: 64, height: 48, channels: 3, background } })
+        .png()
+        .toBuffer();
+    const h = createTransformHandler(deps(), {
+      env: { IMGPIPE_TRANSFORM_SOURCE_BUCKET: SOURCE, IMGPIPE_TRANSFORM_SIGNING: 'off' },
+    });
+    const colour = async (response: { body?: string }) => {
+      const image = await decode('png', new Uint8Array(Buffer.from(response.body ?? '', 'base64')));
+      return Array.from(image.data.subarray(0, 3));
+    };
+    await source.put('swap.png', await solid('#ff0000'), { contentType: 'image/png' });
+    const red = await h(event('/t/swap.png', 'w=30&fmt=png'));
+    expect([red.statusCode, red.body?.slice(0, 200)]).toEqual([200, expect.any(String)]);
+    expect(await colour(red)).toEqual([255, 0, 0]);
+    expect(await colour(await h(event('/t/swap.png', 'w=30&fmt=png')))).toEqual([255, 0, 0]);
+    expect([h.stats.decodes, h.stats.hits]).toEqual([1, 1]);
+
+    await source.put('swap.png', await solid('#0000ff'), { contentType: 'image/png' });
+    const blue = await h(event('/t/swap.png', 'w=30&fmt=png'));
+    expect(await colour(blue)).toEqual([0, 0, 255]);
+    expect(blue.headers?.etag).not.toBe(red.headers?.etag);
+    expect([h.stats.decodes, h.stats.hits]).toEqual([2, 1]);
+    // The new result is the one stored and served next.
+    expect(await colour(await h(event('/t/swap.png', 'w=30&fmt=png')))).toEqual([0, 0, 255]);
+    expect([h.stats.decodes, h.stats.hits]).toEqual([2, 2]);
+    // If-None-Match with the old result's tag is not a 304.
+    const old = await h(event('/t/swap.png', 'w=30&fmt=png', { 'if-none-match': String(red.headers?.etag) }));
+    expect(old.statusCode).toBe(200);
+  });
+});
+
+describe('a result over the response limit, behind CloudFront without a custom domain', () => {
+  it('redirects to the result path on the same host, versioned by the result ETag', async () => {
+    const noise = await sharp(randomBytes(2400 * 1800 * 3), {
+      raw: { width: 2400, height: 1800, channels: 3 },
+    })
+      .jpeg({ quality: 95 })
+      .toBuffer();
+    const base = deps();
+    const config = loadRuntimeConfig({ IMGPIPE_OUTPUT_BUCKET: OUTPUT });
+    await new S3Storage(s3.client, SOURCE).put('noise.jpg', noise, { contentType: 'image/jpeg' });
+    const h = createTransformHandler(
+      { ...base, config },
+      {
+        env: {
+          IMGPIPE_TRANSFORM_SOURCE_BUCKET: SOURCE,
+          IMGPIPE_TRANSFORM_SIGNING: 'off',
+          IMGPIPE_TRANSFORM_CDN_URL: '/',
+        },
+      },
+    );
+    const reply = await h(event('/t/noise.jpg', 'w=2400&fmt=png'));
+    expect(reply.statusCode).toBe(302);
+    const location = String(reply.headers?.location);
+    const match = /^\/(transforms\/noise\.jpg\/2400x0-inside-q0-[0-9a-f]{12}\.png)\?v=([0-9a-f]{32})$/.exec(
+      location,
+    );
+    expect(match, location).not.toBeNull();
+    const stored = await new S3Storage(s3.client, OUTPUT).head(match![1]!);
+    expect(stored?.etag).toBe(match![2]);
+    expect(stored!.size).toBeGreaterThan(MAX_BUFFERED_BYTES);
+    expect(reply.headers?.['cache-control']).toBe('public, max-age=86400');
+    // The hit (GET or HEAD) redirects to the same place without decoding.
+    const decodes = h.stats.decodes;
+    expect((await h(event('/t/noise.jpg', 'w=2400&fmt=png'))).headers?.location).toBe(location);
+    const head = event('/t/noise.jpg', 'w=2400&fmt=png');
+    head.requestContext.http.method = 'HEAD';
+    expect((await h(head)).headers?.location).toBe(location);
+    expect([h.stats.decodes, h.stats.hits]).toEqual([decodes, 2]);
+  }, 120_000);
 });
 
 describe('sources the pipeline refuses, before decoding', () => {

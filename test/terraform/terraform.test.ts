@@ -354,9 +354,12 @@ describe('S3', () => {
     expect(rules('quarantine_bucket')[0]).toMatchObject({
       expiration_days: 'var.quarantine_expiration_days',
     });
-    expect(rules('output_bucket')[0]).toMatchObject({
-      transition_to_standard_ia_days: 'var.output_transition_to_ia_days',
-    });
+    // The output bucket's rules are a concat(): the transformation results' expiry joins them when set.
+    const output = String(bucket('output_bucket').lifecycle_rules).replace(/\s+/g, ' ');
+    expect(output).toContain('transition_to_standard_ia_days = var.output_transition_to_ia_days');
+    expect(output).toContain(
+      'var.transform_results_prefix == null ? [] : [ { id = "expire-transform-results" prefix = var.transform_results_prefix expiration_days = var.transform_results_expiration_days }, ]',
+    );
     const encryption = dir('modules/imgpipe/modules/s3-bucket').resource
       .aws_s3_bucket_server_side_encryption_configuration!.this!;
     expect(encryption.rule[0].bucket_key_enabled).toBe('var.kms_key_arn != null');

@@ -10,6 +10,12 @@ mock_provider "aws" {
   source = "../modules/imgpipe/tests/mocks"
 }
 
+# us-east-1: the transformation distribution's CloudFront alarms.
+mock_provider "aws" {
+  alias  = "us_east_1"
+  source = "../modules/imgpipe/tests/mocks"
+}
+
 # The variables block of a test file takes precedence over -var-file: only what the committed files
 # cannot hold is set here.
 variables {
@@ -99,5 +105,10 @@ run "deploys_transformations_behind_cloudfront_when_enabled" {
   assert {
     condition     = length(module.transform) == 1 && module.transform[0].lambda_function_name == "imgpipe-${var.environment}-transform"
     error_message = "The transformation function should be imgpipe-<environment>-transform."
+  }
+
+  assert {
+    condition     = module.imgpipe.lambda_environment.IMGPIPE_TRANSFORM_PREFIX == "transforms/"
+    error_message = "The processing function should know where results are stored, to delete those of a deleted source."
   }
 }

@@ -6,6 +6,12 @@ mock_provider "aws" {
   source = "../modules/imgpipe/tests/mocks"
 }
 
+# us-east-1: the transformation distribution's CloudFront alarms.
+mock_provider "aws" {
+  alias  = "us_east_1"
+  source = "../modules/imgpipe/tests/mocks"
+}
+
 variables {
   aws_account_id = "123456789012"
   image_digests = {

@@ -32,13 +32,21 @@ module "output_bucket" {
   # The transformation distribution (modules/transform) serves stored results from here.
   cloudfront_distribution_arns = var.output_cloudfront_read ? [local.account_distributions] : []
 
-  lifecycle_rules = [
+  # On-demand results (modules/transform) are made again on request: they expire, a backstop for
+  # those of a source whose deletion the function missed (it deletes them with the outputs).
+  lifecycle_rules = concat([
     {
       id                                     = "abort-incomplete-uploads"
       abort_incomplete_multipart_upload_days = var.abort_incomplete_multipart_upload_days
       transition_to_standard_ia_days         = var.output_transition_to_ia_days
     },
-  ]
+    ], var.transform_results_prefix == null ? [] : [
+    {
+      id              = "expire-transform-results"
+      prefix          = var.transform_results_prefix
+      expiration_days = var.transform_results_expiration_days
+    },
+  ])
 }
 
 module "quarantine_bucket" {

@@ -635,3 +635,26 @@ variable "output_cloudfront_read" {
   default     = false
   nullable    = false
 }
+
+variable "transform_results_prefix" {
+  description = "Where on-demand transformation results are stored in the output bucket (modules/transform results_prefix), or null: objects under it expire after transform_results_expiration_days."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.transform_results_prefix == null || can(regex("^[^/].{0,254}/$", var.transform_results_prefix))
+    error_message = "transform_results_prefix must be null or a key prefix ending in / and not starting with /."
+  }
+}
+
+variable "transform_results_expiration_days" {
+  description = "Days after which a stored transformation result expires (1-36500); one is made again on the next request. Longer than the transformation's max_age_seconds, which a redirect to a result may be cached for."
+  type        = number
+  default     = 365
+  nullable    = false
+
+  validation {
+    condition     = floor(var.transform_results_expiration_days) == var.transform_results_expiration_days && var.transform_results_expiration_days >= 1 && var.transform_results_expiration_days <= 36500
+    error_message = "transform_results_expiration_days must be a whole number from 1 to 36500."
+  }
+}

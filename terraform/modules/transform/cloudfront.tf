@@ -1,7 +1,8 @@
 # One distribution: /t/* goes to the function URL (signed by origin access control), cached on the
 # parameters and the reduced Accept; /<results_prefix>* goes to the output bucket (origin access
 # control; the deployment's key policy lets the account's distributions decrypt, modules/imgpipe
-# output_cloudfront_read), where large results are redirected.
+# output_cloudfront_read), where large results are redirected: `Location: /<key>?v=<result ETag>`
+# (or https://<domain_name>/<key>?v=…), cached on v.
 
 resource "aws_cloudfront_function" "this" {
   name    = "${var.name}-transform-accept"
@@ -67,6 +68,38 @@ resource "aws_cloudfront_origin_request_policy" "this" {
 
     query_strings {
       items = local.query_parameters
+    }
+  }
+}
+
+# Stored results: a result's key stays when it is made again from a replaced source, so the
+# redirect names the bytes by their ETag (v), and v is the cache key. Nothing reaches the bucket but
+# the key and v (S3 ignores a query parameter it does not know).
+resource "aws_cloudfront_cache_policy" "results" {
+  name        = "${var.name}-transform-results"
+  comment     = "imgpipe stored transformation results: the key and the result's ETag (v)"
+  min_ttl     = 0
+  default_ttl = var.max_age_seconds
+  max_ttl     = 31536000
+
+  parameters_in_cache_key_and_forwarded_to_origin {
+    enable_accept_encoding_brotli = false
+    enable_accept_encoding_gzip   = false
+
+    cookies_config {
+      cookie_behavior = "none"
+    }
+
+    headers_config {
+      header_behavior = "none"
+    }
+
+    query_strings_config {
+      query_string_behavior = "whitelist"
+
+      query_strings {
+        items = ["v"]
+      }
     }
   }
 }
@@ -137,8 +170,8 @@ resource "aws_cloudfront_distribution" "this" {
     allowed_methods        = ["GET", "HEAD"]
     cached_methods         = ["GET", "HEAD"]
     compress               = false
-    # Managed CachingOptimized: honours the results' Cache-Control (a year, immutable).
-    cache_policy_id = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+    # Honours the results' Cache-Control (a year, immutable): the URL carries their ETag.
+    cache_policy_id = aws_cloudfront_cache_policy.results.id
   }
 
   restrictions {

@@ -156,3 +156,21 @@ resource "aws_iam_role_policy" "this" {
   role   = aws_iam_role.this.id
   policy = data.aws_iam_policy_document.function.json
 }
+
+# The processing function deletes a deleted source's results with its outputs (src/pipeline/
+# remove-object.ts); its own policy reaches only the output prefix, which need not hold these.
+data "aws_iam_policy_document" "processing" {
+  statement {
+    sid       = "DeleteTheResultsOfDeletedSources"
+    actions   = ["s3:DeleteObject"]
+    resources = ["${var.output_bucket_arn}/${var.results_prefix}*"]
+  }
+}
+
+resource "aws_iam_role_policy" "processing" {
+  count = var.processing_role_name == null ? 0 : 1
+
+  name   = "${local.function_name}-results"
+  role   = var.processing_role_name
+  policy = data.aws_iam_policy_document.processing.json
+}

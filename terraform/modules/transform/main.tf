@@ -24,10 +24,11 @@ locals {
   config_parameter     = lookup(var.function_environment, "IMGPIPE_CONFIG_PARAMETER", null)
   config_parameter_arn = local.config_parameter == null ? null : "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter/${trimprefix(local.config_parameter, "/")}"
 
-  # Large results redirect to the stored object through the distribution: by its custom domain,
-  # known before the distribution exists (its own domain name is not: the function's environment
-  # cannot name it without a cycle). Without one, a presigned GET.
-  cdn_url = var.domain_name == null ? null : "https://${var.domain_name}"
+  # Large results redirect to the stored object through the distribution: by its custom domain, or
+  # without one by a path on the host the request came to ("/": the function's environment cannot
+  # name the distribution's own domain without a cycle), which the results behaviour routes to the
+  # output bucket.
+  cdn_url = var.domain_name == null ? "/" : "https://${var.domain_name}"
 
   # The processing function's environment (same document and output bucket) without what this
   # function does not use, and its own settings (src/config/settings.ts, TRANSFORM_SETTINGS).
@@ -50,7 +51,7 @@ locals {
       IMGPIPE_TRANSFORM_MAX_AGE_SECONDS          = tostring(var.max_age_seconds)
     },
     length(var.sizes) == 0 ? {} : { IMGPIPE_TRANSFORM_SIZES = join(",", [for size in var.sizes : tostring(size)]) },
-    local.cdn_url == null ? {} : { IMGPIPE_TRANSFORM_CDN_URL = local.cdn_url },
+    { IMGPIPE_TRANSFORM_CDN_URL = local.cdn_url },
   )
 }
 

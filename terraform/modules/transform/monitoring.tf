@@ -57,3 +57,90 @@ resource "aws_cloudwatch_metric_alarm" "origin_latency" {
   ok_actions          = local.alarm_actions
   tags                = var.tags
 }
+
+################################################################################
+# CloudFront's own metrics: in us-east-1 (provider aws.us_east_1), for the distribution as viewers
+# see it. OriginLatency is one of the additional metrics, which the monitoring subscription turns on
+# (charged per distribution and month); 5xxErrorRate is standard.
+################################################################################
+
+resource "aws_cloudfront_monitoring_subscription" "this" {
+  distribution_id = aws_cloudfront_distribution.this.id
+
+  monitoring_subscription {
+    realtime_metrics_subscription_config {
+      realtime_metrics_subscription_status = "Enabled"
+    }
+  }
+}
+
+# A CloudWatch alarm notifies topics of its own region only: the CloudFront alarms publish to
+# cloudfront_alarm_topic_arn, or to a topic made here in us-east-1, encrypted with its own key
+# (kms.tf; the deployment's key and topic are in the deployment's region), with alarm_email
+# subscribed.
+locals {
+  create_cloudfront_topic  = var.cloudfront_alarm_topic_arn == null
+  cloudfront_alarm_actions = local.create_cloudfront_topic ? [aws_sns_topic.this[0].arn] : [var.cloudfront_alarm_topic_arn]
+}
+
+resource "aws_sns_topic" "this" {
+  count    = local.create_cloudfront_topic ? 1 : 0
+  provider = aws.us_east_1
+
+  name              = "${var.name}-transform-cloudfront-alarms"
+  kms_master_key_id = aws_kms_key.this[0].arn
+  tags              = var.tags
+}
+
+resource "aws_sns_topic_subscription" "this" {
+  count    = local.create_cloudfront_topic && var.alarm_email != null ? 1 : 0
+  provider = aws.us_east_1
+
+  topic_arn = aws_sns_topic.this[0].arn
+  protocol  = "email"
+  endpoint  = var.alarm_email
+}
+
+# The distribution's p90 wait for its origins (the function on a miss, the bucket for a redirected
+# result); cache hits do not count.
+resource "aws_cloudwatch_metric_alarm" "cloudfront_origin_latency" {
+  provider = aws.us_east_1
+
+  alarm_name          = "${var.name}-transform-cloudfront-origin-latency"
+  alarm_description   = "CloudFront's p90 origin latency for the transformation distribution ${aws_cloudfront_distribution.this.id} was over ${var.alarm_origin_latency_ms} ms for 15 minutes: misses on large sources, slow formats, or too little memory."
+  namespace           = "AWS/CloudFront"
+  metric_name         = "OriginLatency"
+  dimensions          = { DistributionId = aws_cloudfront_distribution.this.id, Region = "Global" }
+  extended_statistic  = "p90"
+  period              = 300
+  evaluation_periods  = 3
+  threshold           = var.alarm_origin_latency_ms
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.cloudfront_alarm_actions
+  ok_actions          = local.cloudfront_alarm_actions
+  tags                = var.tags
+
+  depends_on = [aws_cloudfront_monitoring_subscription.this]
+}
+
+# The share of viewer requests answered 5xx, the function's and CloudFront's own (502/504 when the
+# function fails or times out).
+resource "aws_cloudwatch_metric_alarm" "cloudfront_5xx_rate" {
+  provider = aws.us_east_1
+
+  alarm_name          = "${var.name}-transform-cloudfront-5xx-rate"
+  alarm_description   = "Over ${var.alarm_5xx_rate_percent}% of the transformation distribution ${aws_cloudfront_distribution.this.id}'s requests were answered 5xx for 10 minutes."
+  namespace           = "AWS/CloudFront"
+  metric_name         = "5xxErrorRate"
+  dimensions          = { DistributionId = aws_cloudfront_distribution.this.id, Region = "Global" }
+  statistic           = "Average"
+  period              = 300
+  evaluation_periods  = 2
+  threshold           = var.alarm_5xx_rate_percent
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.cloudfront_alarm_actions
+  ok_actions          = local.cloudfront_alarm_actions
+  tags                = var.tags
+}

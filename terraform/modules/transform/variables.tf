@@ -297,7 +297,7 @@ variable "results_prefix" {
 }
 
 variable "redirect_expires_seconds" {
-  description = "Lifetime of the presigned GET a result over 6 MB redirects to, without domain_name (10-3600). IMGPIPE_TRANSFORM_REDIRECT_EXPIRES_SECONDS."
+  description = "Lifetime of the presigned GET a result over 6 MB redirects to when the function has no CDN URL (10-3600; this module always gives it one, so only for other setups). IMGPIPE_TRANSFORM_REDIRECT_EXPIRES_SECONDS."
   type        = number
   default     = 300
 
@@ -323,7 +323,7 @@ variable "max_age_seconds" {
 ################################################################################
 
 variable "domain_name" {
-  description = "A custom domain for the distribution (with certificate_arn, in us-east-1), or null. With it, results over 6 MB redirect to https://<domain_name>/<results_prefix>…; without, to a presigned GET."
+  description = "A custom domain for the distribution (with certificate_arn, in us-east-1), or null. Results over 6 MB redirect to https://<domain_name>/<results_prefix>…?v=… with it; without, to /<results_prefix>…?v=… on the distribution's own host."
   type        = string
   default     = null
 
@@ -379,5 +379,61 @@ variable "alarm_origin_latency_ms" {
   validation {
     condition     = var.alarm_origin_latency_ms >= 100 && var.alarm_origin_latency_ms <= 60000
     error_message = "alarm_origin_latency_ms must be from 100 to 60000."
+  }
+}
+
+variable "alarm_5xx_rate_percent" {
+  description = "Share of the distribution's requests answered 5xx (CloudFront 5xxErrorRate, in us-east-1), in percent over 10 minutes, that raises its alarm (0.1-100)."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.alarm_5xx_rate_percent >= 0.1 && var.alarm_5xx_rate_percent <= 100
+    error_message = "alarm_5xx_rate_percent must be from 0.1 to 100."
+  }
+}
+
+variable "cloudfront_alarm_topic_arn" {
+  description = "SNS topic in us-east-1 for the CloudFront alarms (an alarm notifies topics of its own region only), or null to create one there, encrypted, with alarm_email subscribed."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.cloudfront_alarm_topic_arn == null || can(regex("^arn:aws[a-z-]*:sns:us-east-1:[0-9]{12}:[A-Za-z0-9_-]{1,256}$", var.cloudfront_alarm_topic_arn))
+    error_message = "cloudfront_alarm_topic_arn must be an SNS topic ARN in us-east-1."
+  }
+}
+
+variable "alarm_email" {
+  description = "Address subscribed to the CloudFront alarms' topic the module creates in us-east-1 (it confirms the subscription by mail), or null."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.alarm_email == null || can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.alarm_email))
+    error_message = "alarm_email must be an email address or null."
+  }
+}
+
+variable "kms_key_administrator_arns" {
+  description = "IAM roles or users (ARNs, up to 10) named in the policy of the CloudFront alarms' topic key as its administrators, besides the account's IAM policies: typically the deploy role that runs Terraform (as for modules/imgpipe). Empty for none."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = length(var.kms_key_administrator_arns) <= 10 && alltrue([for arn in var.kms_key_administrator_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/.+$", arn))])
+    error_message = "kms_key_administrator_arns must hold at most 10 IAM role or user ARNs."
+  }
+}
+
+variable "processing_role_name" {
+  description = "The processing function's role (modules/imgpipe lambda_role_name), or null: it is allowed to delete results under results_prefix, which it does when their source is deleted (IMGPIPE_TRANSFORM_PREFIX in its environment)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.processing_role_name == null || can(regex("^[A-Za-z0-9+=,.@_-]{1,64}$", var.processing_role_name))
+    error_message = "processing_role_name must be an IAM role name (1-64 characters) or null."
   }
 }

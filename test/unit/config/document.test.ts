@@ -158,6 +158,21 @@ describe('loadRuntimeConfig', () => {
     });
   });
 
+  it('reads where transformation results are, only when told, and refuses a prefix without /', () => {
+    expect(loadRuntimeConfig({ IMGPIPE_OUTPUT_BUCKET: 'out' }).transformPrefix).toBeUndefined();
+    expect(
+      loadRuntimeConfig({ IMGPIPE_OUTPUT_BUCKET: 'out', IMGPIPE_TRANSFORM_PREFIX: 'transforms/' })
+        .transformPrefix,
+    ).toBe('transforms/');
+    const error = configError(() =>
+      loadRuntimeConfig({ IMGPIPE_OUTPUT_BUCKET: 'out', IMGPIPE_TRANSFORM_PREFIX: 'transforms' }),
+    );
+    expect([error.setting, error.message]).toEqual([
+      'IMGPIPE_TRANSFORM_PREFIX',
+      expect.stringContaining('ending in /'),
+    ]);
+  });
+
   it('refuses a quarantine prefix that output keys fall under in a shared bucket', () => {
     expect(() =>
       loadRuntimeConfig({ IMGPIPE_OUTPUT_BUCKET: 'out', IMGPIPE_QUARANTINE_PREFIX: 'large/' }),

@@ -112,6 +112,17 @@ describe('parseRequest', () => {
   });
 });
 
+describe('IMGPIPE_TRANSFORM_CDN_URL', () => {
+  it('takes a URL, or / for a path on the host the request came to, and refuses anything else', () => {
+    const cdn = (value: string) =>
+      loadTransformConfig({ IMGPIPE_TRANSFORM_SOURCE_BUCKET: 's', IMGPIPE_TRANSFORM_CDN_URL: value }).cdnUrl;
+    expect(cdn('https://img.example.com/')).toBe('https://img.example.com');
+    expect(cdn('/')).toBe('');
+    expect(() => cdn('img.example.com')).toThrow(/or \/ for the host the request came to/);
+    expect(() => cdn('/cdn')).toThrow(/IMGPIPE_TRANSFORM_CDN_URL/);
+  });
+});
+
 describe('negotiate (fmt=auto)', () => {
   const all = ['avif', 'webp', 'jpeg', 'png'] as const;
   it('prefers AVIF, then WebP, then JPEG, from a browser header or the CloudFront Function token', () => {
@@ -183,15 +194,25 @@ describe('keyFromPath and the results key', () => {
     expect(refusal(() => keyFromPath('/x/a.jpg')).status).toBe(404);
     const layout = new TransformLayout('transforms/');
     const spec = { width: 640, fit: 'inside', format: 'webp', quality: 75 } as const;
-    const key = layout.key('photos/cat.jpg', spec, 'etag1', 'hash1');
+    const key = layout.key('photos/cat.jpg', spec, 'hash1');
     expect(key).toMatch(/^transforms\/photos\/cat\.jpg\/640x0-inside-q75-[0-9a-f]{12}\.webp$/);
-    expect(layout.key('photos/cat.jpg', { ...spec }, 'etag1', 'hash1')).toBe(key);
-    expect(layout.key('photos/cat.jpg', spec, 'etag2', 'hash1')).not.toBe(key);
-    expect(layout.key('photos/cat.jpg', spec, 'etag1', 'hash2')).not.toBe(key);
-    expect(layout.key('photos/cat.jpg', { ...spec, format: 'avif' }, 'etag1', 'hash1')).toMatch(/\.avif$/);
+    expect(layout.key('photos/cat.jpg', { ...spec }, 'hash1')).toBe(key);
+    expect(layout.key('photos/cat.jpg', spec, 'hash2')).not.toBe(key);
+    expect(layout.key('photos/cat.jpg', { ...spec, format: 'avif' }, 'hash1')).toMatch(/\.avif$/);
     // Without the watermark: its own key, named so.
-    expect(layout.key('photos/cat.jpg', { ...spec, watermark: false }, 'etag1', 'hash1')).toMatch(
+    expect(layout.key('photos/cat.jpg', { ...spec, watermark: false }, 'hash1')).toMatch(
       /\/640x0-inside-q75-nowm-[0-9a-f]{12}\.webp$/,
     );
+  });
+
+  it('tells the results of a source from those of the sources under it', () => {
+    const layout = new TransformLayout('transforms/');
+    const spec = { width: 640, fit: 'inside', format: 'webp', quality: 75 } as const;
+    expect(layout.isResultOf('a', layout.key('a', spec, 'h'))).toBe(true);
+    expect(layout.isResultOf('a', layout.key('a/b.jpg', spec, 'h'))).toBe(false);
+    expect(layout.isResultOf('a/b.jpg', layout.key('a/b.jpg', spec, 'h'))).toBe(true);
+    expect(layout.isResultOf('a', layout.key('a/', spec, 'h'))).toBe(false);
+    expect(layout.isResultOf('a', 'transforms/a/')).toBe(false);
+    expect(layout.isResultOf('a', 'transforms/ab/x.webp')).toBe(false);
   });
 });

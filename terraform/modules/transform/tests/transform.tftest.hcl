@@ -7,6 +7,12 @@ mock_provider "aws" {
   source = "../imgpipe/tests/mocks"
 }
 
+# CloudFront's metrics and their alarms are in us-east-1.
+mock_provider "aws" {
+  alias  = "us_east_1"
+  source = "../imgpipe/tests/mocks"
+}
+
 variables {
   name      = "imgpipe-test"
   image_uri = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/imgpipe-test@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -50,9 +56,9 @@ run "runs_index_transform_behind_an_iam_function_url" {
       && aws_lambda_function.this.environment[0].variables.IMGPIPE_TRANSFORM_SOURCE_BUCKET == "imgpipe-test-source"
       && aws_lambda_function.this.environment[0].variables.IMGPIPE_OUTPUT_BUCKET == "imgpipe-test-output"
       && !contains(keys(aws_lambda_function.this.environment[0].variables), "IMGPIPE_EVENT_BUS")
-      && !contains(keys(aws_lambda_function.this.environment[0].variables), "IMGPIPE_TRANSFORM_CDN_URL")
+      && aws_lambda_function.this.environment[0].variables.IMGPIPE_TRANSFORM_CDN_URL == "/"
     )
-    error_message = "Signing should be required by default, with the keys' parameter, the source and output buckets, and no event bus."
+    error_message = "Signing should be required by default, with the keys' parameter, the source and output buckets, no event bus, and large results redirected through the distribution's own host (/)."
   }
 }
 
@@ -74,6 +80,15 @@ run "puts_a_distribution_with_origin_access_control_in_front_of_the_function_and
   assert {
     condition     = aws_cloudfront_distribution.this.ordered_cache_behavior[0].path_pattern == "/transforms/*" && aws_cloudfront_distribution.this.ordered_cache_behavior[0].target_origin_id == "results"
     error_message = "Stored results (the redirect target past 6 MB) should be served from the output bucket."
+  }
+
+  assert {
+    condition = (
+      aws_cloudfront_distribution.this.ordered_cache_behavior[0].cache_policy_id == aws_cloudfront_cache_policy.results.id
+      && one(one(one(aws_cloudfront_cache_policy.results.parameters_in_cache_key_and_forwarded_to_origin).query_strings_config).query_strings).items == toset(["v"])
+      && one(one(aws_cloudfront_cache_policy.results.parameters_in_cache_key_and_forwarded_to_origin).headers_config).header_behavior == "none"
+    )
+    error_message = "Stored results should be cached on v (the result's ETag in the redirect), so a result made again is a new cache entry."
   }
 
   assert {
@@ -114,6 +129,77 @@ run "alarms_on_5xx_and_origin_latency" {
   assert {
     condition     = aws_cloudwatch_metric_alarm.origin_latency.metric_name == "Duration" && aws_cloudwatch_metric_alarm.origin_latency.extended_statistic == "p90" && aws_cloudwatch_metric_alarm.origin_latency.dimensions.FunctionName == "imgpipe-test-transform" && aws_cloudwatch_metric_alarm.function_errors.metric_name == "Errors"
     error_message = "The origin's latency (the function's p90 duration) and its failures should raise alarms."
+  }
+}
+
+run "alarms_on_cloudfront_origin_latency_and_5xx_rate_in_us_east_1" {
+  variables {
+    alarm_email = "ops@example.com"
+  }
+
+  assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.cloudfront_origin_latency.namespace == "AWS/CloudFront"
+      && aws_cloudwatch_metric_alarm.cloudfront_origin_latency.metric_name == "OriginLatency"
+      && aws_cloudwatch_metric_alarm.cloudfront_origin_latency.extended_statistic == "p90"
+      && aws_cloudwatch_metric_alarm.cloudfront_origin_latency.dimensions == tomap({ DistributionId = aws_cloudfront_distribution.this.id, Region = "Global" })
+      && aws_cloudwatch_metric_alarm.cloudfront_5xx_rate.metric_name == "5xxErrorRate"
+      && aws_cloudwatch_metric_alarm.cloudfront_5xx_rate.threshold == 5
+      && aws_cloudwatch_metric_alarm.cloudfront_5xx_rate.dimensions.DistributionId == aws_cloudfront_distribution.this.id
+    )
+    error_message = "CloudFront's OriginLatency (p90) and 5xxErrorRate of this distribution should raise alarms."
+  }
+
+  assert {
+    condition     = one(one(aws_cloudfront_monitoring_subscription.this.monitoring_subscription).realtime_metrics_subscription_config).realtime_metrics_subscription_status == "Enabled" && aws_cloudfront_monitoring_subscription.this.distribution_id == aws_cloudfront_distribution.this.id
+    error_message = "OriginLatency is an additional metric: the distribution's monitoring subscription should turn it on."
+  }
+
+  assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.cloudfront_5xx_rate.alarm_actions == toset([aws_sns_topic.this[0].arn])
+      && aws_cloudwatch_metric_alarm.cloudfront_origin_latency.ok_actions == toset([aws_sns_topic.this[0].arn])
+      && aws_sns_topic.this[0].kms_master_key_id == aws_kms_key.this[0].arn
+      && aws_sns_topic_subscription.this[0].endpoint == "ops@example.com"
+    )
+    error_message = "The CloudFront alarms should notify an encrypted topic of their own region, with the alarm address subscribed."
+  }
+}
+
+run "takes_a_us_east_1_topic_for_the_cloudfront_alarms" {
+  variables {
+    cloudfront_alarm_topic_arn = "arn:aws:sns:us-east-1:123456789012:ops"
+  }
+
+  assert {
+    condition     = length(aws_sns_topic.this) == 0 && aws_cloudwatch_metric_alarm.cloudfront_5xx_rate.alarm_actions == toset(["arn:aws:sns:us-east-1:123456789012:ops"])
+    error_message = "A given topic should be used instead of creating one."
+  }
+}
+
+run "refuses_a_cloudfront_alarm_topic_outside_us_east_1" {
+  command = plan
+
+  variables {
+    cloudfront_alarm_topic_arn = "arn:aws:sns:eu-west-1:123456789012:ops"
+  }
+
+  expect_failures = [var.cloudfront_alarm_topic_arn]
+}
+
+run "lets_the_processing_function_delete_the_results_of_deleted_sources" {
+  variables {
+    processing_role_name = "imgpipe-test"
+  }
+
+  assert {
+    condition = (
+      aws_iam_role_policy.processing[0].role == "imgpipe-test"
+      && aws_iam_role_policy.processing[0].policy == data.aws_iam_policy_document.processing.json
+      && one(data.aws_iam_policy_document.processing.statement).actions == toset(["s3:DeleteObject"])
+      && one(data.aws_iam_policy_document.processing.statement).resources == toset(["arn:aws:s3:::imgpipe-test-output/transforms/*"])
+    )
+    error_message = "The processing function should be allowed to delete results, under the results prefix only."
   }
 }
 
