@@ -74,6 +74,7 @@ export async function createLambdaDeps(
     logger,
     metrics,
     tracer,
+    ...(env.AWS_LAMBDA_FUNCTION_VERSION ? { functionVersion: env.AWS_LAMBDA_FUNCTION_VERSION } : {}),
     ...(encoder ? { encoder } : {}),
     ...(status ? { status } : {}),
     ...(events ? { events } : {}),
