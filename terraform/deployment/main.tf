@@ -43,8 +43,8 @@ module "imgpipe" {
   role_permissions_boundary      = var.permissions_boundary_policy_name == null ? null : "arn:aws:iam::${var.aws_account_id}:policy/${var.permissions_boundary_policy_name}"
   kms_key_administrator_arns     = var.deploy_role_name == null ? [] : ["arn:aws:iam::${var.aws_account_id}:role/${var.deploy_role_name}"]
 
-  live_version  = var.live_version
-  canary_weight = var.canary_weight
+  # Releases go through CodeDeploy (modules/imgpipe/codedeploy.tf, deploy.yml).
+  release_deployment_config = var.release_deployment_config
 
   # The deployment mode (workflow.tf): in the workflow mode the source bucket's events go to
   # EventBridge, whose rule starts the per-upload state machine, instead of invoking the function.

@@ -125,16 +125,10 @@ variable "deploy_role_name" {
   default     = "imgpipe-github-deploy"
 }
 
-variable "live_version" {
-  description = "Version the live alias keeps while a canary runs or after a rollback; null routes to the newest version. Set by the deploy workflow."
+variable "release_deployment_config" {
+  description = "CodeDeploy configuration that shifts the live alias in a release (modules/imgpipe, release_deployment_config): e.g. CodeDeployDefault.LambdaAllAtOnce in dev, a canary in staging and prod."
   type        = string
-  default     = null
-}
-
-variable "canary_weight" {
-  description = "Share of traffic (0-0.5) for the newest version while live_version keeps the rest. Set by the deploy workflow."
-  type        = number
-  default     = 0
+  default     = "CodeDeployDefault.LambdaCanary10Percent10Minutes"
 }
 
 variable "create_status_table" {

@@ -2,6 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { RELEASE_CHECK_PREFIX } from '../../src/core/layout.ts';
+import { STATUS_METRIC, VERSION_DIMENSION, VERSIONED_OUTCOMES } from '../../src/handlers/objects.ts';
 import { TFVARS_KEYS } from '../../bench/sweep/tfvars.ts';
 import { ENV, SETTINGS } from '../../src/config/index.ts';
 import { REPO_ROOT } from '../support/cli.ts';
@@ -466,19 +468,38 @@ describe('Lambda', () => {
     expect(environment).toMatch(/IMGPIPE_QUARANTINE_PREFIX\s*=\s*""/);
   });
 
-  it('routes the live alias by weight and keeps provisioned concurrency on a version number', () => {
+  it('creates the live alias once and leaves its version and weights to CodeDeploy', () => {
     const alias = imgpipe.resource.aws_lambda_alias!.this!;
     expect(alias.name).toBe('live');
-    expect(alias.function_version).toBe('local.live_version');
-    expect(blocks(alias, 'routing_config')[0]!.additional_version_weights).toEqual({
-      '(routing_config.value)': 'var.canary_weight',
-    });
-    expect(alias.depends_on).toEqual(['aws_lambda_provisioned_concurrency_config.this']);
+    expect(alias.function_version).toBe('local.published_version');
+    expect(alias.lifecycle[0].ignore_changes).toEqual(['function_version', 'routing_config']);
+    expect(blocks(alias, 'routing_config')).toEqual([]);
     const concurrency = imgpipe.resource.aws_lambda_provisioned_concurrency_config!.this!;
-    expect(concurrency.qualifier, 'a version, not the weighted alias').toBe('local.live_version');
+    expect(concurrency.qualifier, 'the version CodeDeploy shifts to, not the alias').toBe('local.published_version');
     expect(concurrency.count).toBe('var.provisioned_concurrent_executions > 0 ? 1 : 0');
-    expect(imgpipe.locals.live_version).toBe('coalesce(var.live_version, local.published_version)');
     expect(imgpipe.locals.published_version).toBe('aws_lambda_function.this.version');
+    expect(imgpipe.variable.live_version).toBeUndefined();
+    expect(imgpipe.variable.canary_weight).toBeUndefined();
+  });
+
+  it('releases through a CodeDeploy Lambda deployment group that rolls back on AWS’s side', () => {
+    expect(imgpipe.resource.aws_codedeploy_app!.this!.compute_platform).toBe('Lambda');
+    const group = imgpipe.resource.aws_codedeploy_deployment_group!.this!;
+    expect(group.deployment_config_name).toBe('var.release_deployment_config');
+    expect(group.auto_rollback_configuration[0]).toEqual({
+      enabled: true,
+      events: ['DEPLOYMENT_FAILURE', 'DEPLOYMENT_STOP_ON_ALARM', 'DEPLOYMENT_STOP_ON_REQUEST'],
+    });
+    expect(group.alarm_configuration[0]).toMatchObject({ enabled: true, alarms: 'local.release_alarm_names' });
+    expect(group.deployment_style[0]).toEqual({
+      deployment_option: 'WITH_TRAFFIC_CONTROL',
+      deployment_type: 'BLUE_GREEN',
+    });
+    const hooks = imgpipe.locals.release_hooks;
+    expect(Object.keys(hooks).sort()).toEqual(['AfterAllowTraffic', 'BeforeAllowTraffic']);
+    expect(hooks.BeforeAllowTraffic.command).toBe('index.releaseCheck');
+    expect(hooks.AfterAllowTraffic.command).toBe('index.releaseCheckAfter');
+    expect(imgpipe.locals.release_check_prefix).toBe(RELEASE_CHECK_PREFIX);
   });
 
   it('sends exhausted asynchronous events to the KMS-encrypted dead-letter queue', () => {
@@ -661,12 +682,16 @@ describe('terraform/README.md', () => {
 });
 
 describe('Monitoring', () => {
-  it('alarms on errors, throttles, p99 duration near the timeout, a non-empty DLQ and old events', () => {
-    const alarms = imgpipe.resource.aws_cloudwatch_metric_alarm!;
-    expect(alarms.errors).toMatchObject({ namespace: 'AWS/Lambda', metric_name: 'Errors' });
-    expect(alarms.throttles).toMatchObject({ namespace: 'AWS/Lambda', metric_name: 'Throttles' });
-    expect(alarms.duration_p99).toMatchObject({
-      metric_name: 'Duration',
+  it('alarms from one map: errors, throttles, p99 near the timeout, lost events, old events, the new version', () => {
+    const alarm = imgpipe.resource.aws_cloudwatch_metric_alarm!.this!;
+    expect(alarm.for_each).toBe('local.alarms');
+    expect(alarm.alarm_name).toBe('$' + '{var.name}-$' + '{each.key}');
+    const alarms = imgpipe.locals.alarms;
+    const metric = (key: string) => [alarms[key].namespace, alarms[key].metric];
+    expect(metric('errors')).toEqual(['AWS/Lambda', 'Errors']);
+    expect(metric('throttles')).toEqual(['AWS/Lambda', 'Throttles']);
+    expect(alarms['duration-p99']).toMatchObject({
+      metric: 'Duration',
       extended_statistic: 'p99',
       threshold: 'local.duration_threshold_ms',
     });
@@ -674,13 +699,58 @@ describe('Monitoring', () => {
       'var.timeout * 1000 * var.alarm_duration_percent_of_timeout / 100',
     );
     expect(imgpipe.variable.alarm_duration_percent_of_timeout!.default).toBe(80);
-    expect(alarms.dead_letter_queue).toMatchObject({
-      namespace: 'AWS/SQS',
-      metric_name: 'ApproximateNumberOfMessagesVisible',
+    expect(metric('dead-letter-queue')).toEqual(['AWS/SQS', 'ApproximateNumberOfMessagesVisible']);
+    expect(metric('async-event-age')).toEqual(['AWS/Lambda', 'AsyncEventAge']);
+    expect(metric('async-events-dropped')).toEqual(['AWS/Lambda', 'AsyncEventsDropped']);
+    expect(metric('destination-delivery-failures')).toEqual(['AWS/Lambda', 'DestinationDeliveryFailures']);
+    // Every alarm waits for 3 of 5 datapoints, but those counting lost events, where one is a loss.
+    expect(imgpipe.locals.alarm_evaluation).toEqual({
+      noisy: { evaluation_periods: 5, datapoints_to_alarm: 3 },
+      loss: { evaluation_periods: 1, datapoints_to_alarm: 1 },
     });
-    expect(alarms.async_event_age).toMatchObject({ namespace: 'AWS/Lambda', metric_name: 'AsyncEventAge' });
-    for (const name of ['errors', 'throttles', 'duration_p99', 'dead_letter_queue', 'async_event_age'])
-      expect(alarms[name]!.alarm_actions, name).toBe('local.alarm_actions');
+    const loss = Object.keys(alarms).filter((key) => alarms[key].evaluation === 'loss');
+    expect(loss.sort()).toEqual([
+      'async-events-dropped',
+      'dead-letter-queue',
+      'destination-delivery-failures',
+      'events-failed',
+      'image-alerts-failed',
+    ]);
+    for (const key of Object.keys(alarms)) expect(['noisy', 'loss'], key).toContain(alarms[key].evaluation);
+    expect(alarm.alarm_actions).toBe('each.value.notify ? local.alarm_actions : []');
+    for (const key of ['errors', 'throttles', 'duration-p99', 'dead-letter-queue', 'async-event-age'])
+      expect(alarms[key].notify, key).toBe(true);
+    const ratio = imgpipe.resource.aws_cloudwatch_metric_alarm!.ratio!;
+    expect([ratio.evaluation_periods, ratio.datapoints_to_alarm]).toEqual([5, 3]);
+    expect(imgpipe.resource.aws_cloudwatch_metric_alarm!.status_throttles).toMatchObject({
+      evaluation_periods: 5,
+      datapoints_to_alarm: 3,
+    });
+    // No alarm block repeated by hand: one map, one metric-math map, the status table's.
+    expect(Object.keys(imgpipe.resource.aws_cloudwatch_metric_alarm!).sort()).toEqual([
+      'ratio',
+      'status_throttles',
+      'this',
+    ]);
+  });
+
+  it('judges the new version by its quarantine and failure ratios (outcome metrics with a version dimension)', () => {
+    const ratios = imgpipe.locals.ratio_alarms;
+    expect(Object.keys(ratios).sort()).toEqual([
+      'canary-failure-ratio',
+      'canary-quarantine-ratio',
+      'failure-ratio',
+      'quarantine-ratio',
+    ]);
+    expect(ratios['canary-quarantine-ratio'].dimensions).toEqual({
+      service: 'var.service_name',
+      [VERSION_DIMENSION]: 'local.published_version',
+    });
+    expect(ratios['canary-quarantine-ratio'].release).toBe(true);
+    expect(ratios['canary-failure-ratio'].release).toBe(true);
+    const metrics = Object.values(imgpipe.locals.outcome_metrics).sort();
+    const versioned = [...VERSIONED_OUTCOMES].map((status) => STATUS_METRIC[status]).sort();
+    expect(metrics).toEqual(versioned);
   });
 
   it('charts the pipeline’s EMF metrics on the dashboard', () => {

@@ -402,31 +402,15 @@ variable "image_alert_email" {
 # Releases (blue/green through the `live` alias)
 ################################################################################
 
-variable "live_version" {
-  description = "Published version (a number, as a string) the `live` alias routes to. null (the default) routes to the version this apply publishes, which completes a release. The deploy workflow pins it to the current version while a canary runs, and to roll back."
+variable "release_deployment_config" {
+  description = "CodeDeploy's predefined configuration that shifts the `live` alias to a new version: CodeDeployDefault.LambdaAllAtOnce, LambdaCanary10Percent5Minutes, 10Minutes, 15Minutes or 30Minutes, or LambdaLinear10PercentEvery1Minute, 2Minutes, 3Minutes or 10Minutes. The hooks and alarms apply to all of them; canary and linear ones watch the alarms while part of the traffic is on the new version."
   type        = string
-  default     = null
-
-  validation {
-    condition     = var.live_version == null || can(regex("^[1-9][0-9]*$", coalesce(var.live_version, "x")))
-    error_message = "live_version must be null or a published version number such as \"12\" ($LATEST cannot take traffic through the alias)."
-  }
-}
-
-variable "canary_weight" {
-  description = "Share of the alias's traffic sent to the version this apply published while live_version keeps the rest: between 0 (no canary, the default) and 0.5. Needs live_version."
-  type        = number
-  default     = 0
+  default     = "CodeDeployDefault.LambdaCanary10Percent10Minutes"
   nullable    = false
 
   validation {
-    condition     = var.canary_weight >= 0 && var.canary_weight <= 0.5
-    error_message = "canary_weight must be between 0 and 0.5: a canary is the smaller share of the traffic."
-  }
-
-  validation {
-    condition     = var.canary_weight == 0 || var.live_version != null
-    error_message = "canary_weight needs live_version: the version that keeps the rest of the traffic."
+    condition     = contains(["CodeDeployDefault.LambdaAllAtOnce", "CodeDeployDefault.LambdaCanary10Percent5Minutes", "CodeDeployDefault.LambdaCanary10Percent10Minutes", "CodeDeployDefault.LambdaCanary10Percent15Minutes", "CodeDeployDefault.LambdaCanary10Percent30Minutes", "CodeDeployDefault.LambdaLinear10PercentEvery1Minute", "CodeDeployDefault.LambdaLinear10PercentEvery2Minutes", "CodeDeployDefault.LambdaLinear10PercentEvery3Minutes", "CodeDeployDefault.LambdaLinear10PercentEvery10Minutes"], var.release_deployment_config)
+    error_message = "release_deployment_config must be one of CodeDeploy's predefined Lambda configurations (CodeDeployDefault.LambdaAllAtOnce, ...Canary10Percent{5,10,15,30}Minutes, ...Linear10PercentEvery{1Minute,2Minutes,3Minutes,10Minutes})."
   }
 }
 
@@ -601,6 +585,42 @@ variable "alarm_async_event_age_seconds" {
   validation {
     condition     = var.alarm_async_event_age_seconds >= 1 && var.alarm_async_event_age_seconds < var.maximum_event_age_in_seconds
     error_message = "alarm_async_event_age_seconds must be at least 1 and below maximum_event_age_in_seconds."
+  }
+}
+
+variable "alarm_quarantine_ratio" {
+  description = "Share of objects quarantined (quarantined / (processed + duplicate + quarantined + failed)) above which the quarantine-ratio alarms fire: function-wide over 5-minute periods, and for the new version during a release (0.01-1)."
+  type        = number
+  default     = 0.5
+  nullable    = false
+
+  validation {
+    condition     = var.alarm_quarantine_ratio >= 0.01 && var.alarm_quarantine_ratio <= 1
+    error_message = "alarm_quarantine_ratio must be between 0.01 and 1."
+  }
+}
+
+variable "alarm_failure_ratio" {
+  description = "Share of objects failed (after the function's own retries) above which the failure-ratio alarms fire, function-wide and for the new version (0.001-1)."
+  type        = number
+  default     = 0.05
+  nullable    = false
+
+  validation {
+    condition     = var.alarm_failure_ratio >= 0.001 && var.alarm_failure_ratio <= 1
+    error_message = "alarm_failure_ratio must be between 0.001 and 1."
+  }
+}
+
+variable "alarm_ratio_min_objects" {
+  description = "Objects a period must hold before a quarantine or failure ratio counts (1-10000): fewer count as 0, so one rejected upload in a quiet hour does not page."
+  type        = number
+  default     = 10
+  nullable    = false
+
+  validation {
+    condition     = floor(var.alarm_ratio_min_objects) == var.alarm_ratio_min_objects && var.alarm_ratio_min_objects >= 1 && var.alarm_ratio_min_objects <= 10000
+    error_message = "alarm_ratio_min_objects must be a whole number between 1 and 10000."
   }
 }
 
