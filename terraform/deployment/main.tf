@@ -62,6 +62,10 @@ module "imgpipe" {
   ecr_force_delete         = var.force_destroy
   alarm_email              = var.alarm_email
   budget_monthly_limit_usd = var.budget_monthly_limit_usd
+  # This environment's costs alone: every resource carries the provider's default Environment tag,
+  # activated as a cost-allocation tag in Billing (terraform/README.md, "Alarms, dashboard and
+  # budget"). Without the filter each environment's budget would count the whole account.
+  budget_cost_filter_tag = { key = "Environment", value = var.environment }
 
   # The transformation distribution reads (and decrypts) stored results.
   output_cloudfront_read = var.transform.enabled

@@ -777,14 +777,23 @@ describe('Monitoring', () => {
       expect(widgets, metric).toContain(metric);
   });
 
-  it('notifies at 80% and 95% of the monthly budget', () => {
+  it('notifies at 80% and 95% of actual spend and on a forecast above the budget, per environment', () => {
     const budget = imgpipe.resource.aws_budgets_budget!.this!;
     expect(budget).toMatchObject({ budget_type: 'COST', time_unit: 'MONTHLY' });
-    expect(budget.dynamic.notification[0].for_each).toEqual([80, 95]);
+    expect(budget.dynamic.notification[0].for_each).toBe('local.budget_notifications');
+    expect(imgpipe.locals.budget_notifications).toEqual([
+      { type: 'ACTUAL', threshold: 80 },
+      { type: 'ACTUAL', threshold: 95 },
+      { type: 'FORECASTED', threshold: 100 },
+    ]);
     expect(budget.dynamic.notification[0].content[0]).toMatchObject({
       threshold_type: 'PERCENTAGE',
-      threshold: 'notification.value',
+      threshold: 'notification.value.threshold',
+      notification_type: 'notification.value.type',
     });
+    // Each environment's root passes its own tag, so no budget counts the whole account.
+    const root = dirs.get('deployment')!;
+    expect(root.module.imgpipe!.budget_cost_filter_tag).toEqual({ key: 'Environment', value: 'var.environment' });
   });
 });
 

@@ -227,6 +227,16 @@ output "cloudwatch_dashboard_name" {
   value       = aws_cloudwatch_dashboard.this.dashboard_name
 }
 
+output "budget_cost_filters" {
+  description = "Cost filters of the monthly budget (name, values): what it counts. Empty without a budget or a filter."
+  value       = flatten([for budget in aws_budgets_budget.this : [for filter in budget.cost_filter : { name = filter.name, values = filter.values }]])
+}
+
+output "budget_notification_types" {
+  description = "Notification types of the monthly budget (ACTUAL, FORECASTED), one per notification; empty without a budget."
+  value       = flatten([for budget in aws_budgets_budget.this : [for n in budget.notification : n.notification_type]])
+}
+
 output "budgets_budget_name" {
   description = "Name of the monthly cost budget, or null when budget_monthly_limit_usd is null."
   value       = one(aws_budgets_budget.this[*].name)

@@ -625,7 +625,7 @@ variable "alarm_ratio_min_objects" {
 }
 
 variable "budget_monthly_limit_usd" {
-  description = "Monthly cost budget in USD (0.01-1000000) with notifications to the alarm topic at 80% and 95% of it. null for no budget. Budgets cover the whole account unless budget_cost_filter_tag narrows them."
+  description = "Monthly cost budget in USD (0.01-1000000) with notifications to the alarm topic at 80% and 95% of actual spend and when the month's forecast exceeds it. null for no budget. Budgets cover the whole account unless budget_cost_filter_tag narrows them (terraform/deployment passes its Environment tag)."
   type        = number
   default     = null
 
