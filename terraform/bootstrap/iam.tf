@@ -188,7 +188,8 @@ data "aws_iam_policy_document" "deploy" {
 
   statement {
     sid = "Objects"
-    # The dev smoke test uploads a photo and reads its manifest; force_destroy empties buckets.
+    # The release check objects are uploaded once per environment and their manifests read;
+    # force_destroy empties buckets.
     actions   = ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:GetObject", "s3:PutObject"]
     resources = each.value.object_arns
   }
@@ -214,6 +215,8 @@ data "aws_iam_policy_document" "deploy" {
       "lambda:GetPolicy",
       "lambda:GetProvisionedConcurrencyConfig",
       "lambda:GetRuntimeManagementConfig",
+      # The release's synthetic traffic on the new version (deploy.yml).
+      "lambda:InvokeFunction",
       "lambda:ListProvisionedConcurrencyConfigs",
       "lambda:ListTags",
       "lambda:ListVersionsByFunction",
@@ -585,6 +588,7 @@ data "aws_iam_policy_document" "deploy_extensions" {
       "ecr:DeleteLifecyclePolicy",
       "ecr:DeleteRepository",
       "ecr:DeleteRepositoryPolicy",
+      "ecr:DescribeImageScanFindings",
       "ecr:DescribeImages",
       "ecr:DescribeRepositories",
       "ecr:GetDownloadUrlForLayer",

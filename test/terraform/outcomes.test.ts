@@ -382,7 +382,9 @@ describe('alarms and dashboard for status and events', () => {
     expect(sum.split(' + ').sort()).toEqual(Object.keys(queried).sort());
     expect(throttles.alarm_actions).toBe('local.alarm_actions');
     const names = String(imgpipe.output.cloudwatch_metric_alarm_names!.value);
-    expect(names).toContain('status_throttles = one(aws_cloudwatch_metric_alarm.status_throttles[*].alarm_name)');
+    expect(names).toContain(
+      'status_throttles = one(aws_cloudwatch_metric_alarm.status_throttles[*].alarm_name)',
+    );
     // None of them judges a release: they are about the bus and the table, not the new version.
     expect(entry('events-failed').release).toBe(false);
     expect(entry('image-alerts-failed').release).toBe(false);

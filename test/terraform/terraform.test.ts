@@ -2,10 +2,10 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { RELEASE_CHECK_PREFIX } from '../../src/core/layout.ts';
-import { STATUS_METRIC, VERSION_DIMENSION, VERSIONED_OUTCOMES } from '../../src/handlers/objects.ts';
 import { TFVARS_KEYS } from '../../bench/sweep/tfvars.ts';
 import { ENV, SETTINGS } from '../../src/config/index.ts';
+import { RELEASE_CHECK_PREFIX } from '../../src/core/layout.ts';
+import { STATUS_METRIC, VERSION_DIMENSION, VERSIONED_OUTCOMES } from '../../src/handlers/objects.ts';
 import { REPO_ROOT } from '../support/cli.ts';
 import {
   type Body,
@@ -274,9 +274,13 @@ describe('IAM', () => {
       values: ['sts.amazonaws.com'],
     });
     expect(conditions['token.actions.githubusercontent.com:sub'].test).toBe('StringEquals');
+    // One subject per role: the role of the environment it is for (bootstrap tests render them).
+    expect(conditions['token.actions.githubusercontent.com:sub'].values).toEqual(['each.value']);
+    expect(bootstrap.data.aws_iam_policy_document!.deploy_trust!.for_each).toBe('local.deploy_subjects');
     expect(String(bootstrap.locals.deploy_subjects)).toMatch(
-      /"repo:\$\{var\.github_repository\}:environment:\$\{environment\}"/,
+      /environment => "repo:\$\{var\.github_repository\}:environment:\$\{environment\}"/,
     );
+    expect(bootstrap.variable.github_branches).toBeUndefined();
   });
 
   it('lets the bench role delete only the versions it published, never the function', () => {
@@ -475,7 +479,9 @@ describe('Lambda', () => {
     expect(alias.lifecycle[0].ignore_changes).toEqual(['function_version', 'routing_config']);
     expect(blocks(alias, 'routing_config')).toEqual([]);
     const concurrency = imgpipe.resource.aws_lambda_provisioned_concurrency_config!.this!;
-    expect(concurrency.qualifier, 'the version CodeDeploy shifts to, not the alias').toBe('local.published_version');
+    expect(concurrency.qualifier, 'the version CodeDeploy shifts to, not the alias').toBe(
+      'local.published_version',
+    );
     expect(concurrency.count).toBe('var.provisioned_concurrent_executions > 0 ? 1 : 0');
     expect(imgpipe.locals.published_version).toBe('aws_lambda_function.this.version');
     expect(imgpipe.variable.live_version).toBeUndefined();
@@ -490,7 +496,10 @@ describe('Lambda', () => {
       enabled: true,
       events: ['DEPLOYMENT_FAILURE', 'DEPLOYMENT_STOP_ON_ALARM', 'DEPLOYMENT_STOP_ON_REQUEST'],
     });
-    expect(group.alarm_configuration[0]).toMatchObject({ enabled: true, alarms: 'local.release_alarm_names' });
+    expect(group.alarm_configuration[0]).toMatchObject({
+      enabled: true,
+      alarms: 'local.release_alarm_names',
+    });
     expect(group.deployment_style[0]).toEqual({
       deployment_option: 'WITH_TRAFFIC_CONTROL',
       deployment_type: 'BLUE_GREEN',
@@ -793,7 +802,10 @@ describe('Monitoring', () => {
     });
     // Each environment's root passes its own tag, so no budget counts the whole account.
     const root = dirs.get('deployment')!;
-    expect(root.module.imgpipe!.budget_cost_filter_tag).toEqual({ key: 'Environment', value: 'var.environment' });
+    expect(root.module.imgpipe!.budget_cost_filter_tag).toEqual({
+      key: 'Environment',
+      value: 'var.environment',
+    });
   });
 });
 
@@ -819,13 +831,21 @@ describe('the workflows’ view of the bootstrap', () => {
   it('assumes the roles and uses the state bucket the bootstrap names', () => {
     const prefix = bootstrap.variable.name_prefix!.default;
     expect(prefix).toBe('imgpipe');
-    expect(bootstrap.resource.aws_iam_role!.deploy!.name).toMatch(/^\$\{var\.name_prefix\}-github-deploy$/);
+    expect(bootstrap.resource.aws_iam_role!.deploy!.name).toMatch(
+      /^\$\{var\.name_prefix\}-github-deploy-\$\{each\.key\}$/,
+    );
+    expect(bootstrap.resource.aws_iam_role!.plan!.name).toMatch(
+      /^\$\{var\.name_prefix\}-github-plan-\$\{each\.key\}$/,
+    );
     expect(bootstrap.resource.aws_iam_role!.bench!.name).toMatch(/^\$\{var\.name_prefix\}-github-bench$/);
     expect(bootstrap.locals.state_bucket_name).toMatch(
       /^coalesce\(var\.state_bucket_name, "\$\{var\.name_prefix\}-tfstate-\$\{local\.account_id\}-\$\{var\.region\}"\)$/,
     );
-    for (const file of ['release.yml', 'deploy.yml'])
-      expect(workflow(file)).toContain(`role/${prefix}-github-deploy`);
+    // Each environment's job assumes that environment's role, and only it.
+    expect(workflow('release.yml')).toContain(`role/${prefix}-github-deploy-dev`);
+    expect(workflow('deploy.yml')).toContain(`role/${prefix}-github-deploy-$ENVIRONMENT`);
+    expect(workflow('deploy.yml')).toContain(`role/${prefix}-github-plan-$ENVIRONMENT`);
+    expect(workflow('ci.yml')).toContain(`role/${prefix}-github-plan-$ENVIRONMENT`);
     expect(workflow('bench.yml')).toContain(`role/${prefix}-github-bench`);
     expect(workflow('deploy.yml')).toContain(`state_bucket=${prefix}-tfstate-$account-$region`);
     // The root names each environment's deployment as the bootstrap's policies expect.
