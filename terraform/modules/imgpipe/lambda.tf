@@ -33,7 +33,10 @@ resource "aws_lambda_function" "this" {
     # Never above INFO: Lambda counts lines without a level, the EMF metrics among them, as INFO
     # and would drop them. Powertools applies log_level to its own lines.
     application_log_level = var.log_level == "DEBUG" ? "DEBUG" : "INFO"
-    system_log_level      = "WARN"
+    # INFO: the platform.report record of each invocation (duration, billed duration, max memory
+    # used, init duration) is logged at INFO; at WARN it is dropped, and with it what the memory
+    # sweep (bench/sweep/report-line.ts) and Logs Insights read.
+    system_log_level = "INFO"
   }
 
   tracing_config {

@@ -190,6 +190,11 @@ run "keeps_lambdas_log_filter_at_info_so_metrics_survive" {
     condition     = aws_lambda_function.this.logging_config[0].application_log_level == "INFO" && aws_lambda_function.this.environment[0].variables.POWERTOOLS_LOG_LEVEL == "WARN"
     error_message = "EMF lines have no level and count as INFO: Lambda's filter must stay at INFO while Powertools filters at WARN."
   }
+
+  assert {
+    condition     = aws_lambda_function.this.logging_config[0].system_log_level == "INFO" && aws_lambda_function.this.logging_config[0].log_format == "JSON"
+    error_message = "The platform.report record (INFO) must be logged: the memory sweep and Logs Insights read duration and max memory from it."
+  }
 }
 
 run "picks_the_image_for_the_architecture" {
