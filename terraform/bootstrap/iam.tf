@@ -834,6 +834,13 @@ data "aws_iam_policy_document" "function_boundary" {
   }
 
   statement {
+    sid = "AttachToAVpc"
+    # The optional VPC mode (modules/imgpipe/vpc.tf): Lambda attaches the functions to the subnets.
+    actions   = ["ec2:AssignPrivateIpAddresses", "ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets", "ec2:UnassignPrivateIpAddresses"]
+    resources = ["*"]
+  }
+
+  statement {
     sid       = "ReleaseHooks"
     actions   = ["codedeploy:GetDeployment", "codedeploy:PutLifecycleEventHookExecutionStatus"]
     resources = ["${local.arn}:codedeploy:${local.region_account}:deploymentgroup:${var.name_prefix}-*"]

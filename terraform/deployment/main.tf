@@ -46,6 +46,10 @@ module "imgpipe" {
   # Releases go through CodeDeploy (modules/imgpipe/codedeploy.tf, deploy.yml).
   release_deployment_config = var.release_deployment_config
 
+  # Security options, off unless the environment's settings turn them on.
+  vpc                = var.vpc
+  cloudtrail_enabled = var.cloudtrail_enabled
+
   # The deployment mode (workflow.tf): in the workflow mode the source bucket's events go to
   # EventBridge, whose rule starts the per-upload state machine, instead of invoking the function.
   source_events_to_eventbridge = var.mode == "workflow"

@@ -231,3 +231,18 @@ variable "transform" {
   default  = {}
   nullable = false
 }
+
+variable "vpc" {
+  description = "Optional VPC mode (modules/imgpipe, vpc): { cidr_block, availability_zones }, or null (the default) for none."
+  type = object({
+    cidr_block         = optional(string, "10.40.0.0/16")
+    availability_zones = optional(list(string))
+  })
+  default = null
+}
+
+variable "cloudtrail_enabled" {
+  description = "Record the buckets' S3 data events with a KMS-encrypted CloudTrail trail (modules/imgpipe, cloudtrail_enabled). Default false."
+  type        = bool
+  default     = false
+}

@@ -344,8 +344,15 @@ describe('S3', () => {
       'modules/imgpipe:output_bucket',
       'modules/imgpipe:quarantine_bucket',
       'modules/imgpipe:source_bucket',
+      'modules/imgpipe:trail_bucket',
       'modules/workflow:bucket',
     ]);
+    // The optional trail's bucket: the module's key, versions kept, written by the trail alone.
+    expect(imgpipe.module.trail_bucket).toMatchObject({
+      kms_key_arn: 'aws_kms_key.this.arn',
+      versioning_enabled: true,
+      cloudtrail_trail_arns: ['local.trail_arn'],
+    });
   });
 
   it('versions sources, expires old versions, quarantine and incomplete uploads, and moves outputs to IA', () => {

@@ -233,9 +233,18 @@ resource "aws_lambda_function" "release_check" {
     system_log_level      = "WARN"
   }
 
+  dynamic "vpc_config" {
+    for_each = local.vpc_config
+
+    content {
+      subnet_ids         = vpc_config.value.subnet_ids
+      security_group_ids = vpc_config.value.security_group_ids
+    }
+  }
+
   tracing_config {
     mode = local.tracing_mode
   }
 
-  depends_on = [aws_iam_role_policy.release_check]
+  depends_on = [aws_iam_role_policy.release_check, aws_iam_role_policy.vpc]
 }

@@ -39,6 +39,15 @@ resource "aws_lambda_function" "this" {
     system_log_level = "INFO"
   }
 
+  dynamic "vpc_config" {
+    for_each = local.vpc_config
+
+    content {
+      subnet_ids         = vpc_config.value.subnet_ids
+      security_group_ids = vpc_config.value.security_group_ids
+    }
+  }
+
   tracing_config {
     mode = local.tracing_mode
   }
@@ -50,7 +59,7 @@ resource "aws_lambda_function" "this" {
     }
   }
 
-  depends_on = [aws_iam_role_policy.this]
+  depends_on = [aws_iam_role_policy.this, aws_iam_role_policy.vpc]
 }
 
 # CodeDeploy moves the alias (codedeploy.tf): Terraform creates it on the version the first apply

@@ -655,3 +655,45 @@ variable "output_cloudfront_read" {
   default     = false
   nullable    = false
 }
+
+################################################################################
+# Security options (both off by default)
+################################################################################
+
+variable "vpc" {
+  description = "Run the functions in private subnets of a VPC of their own (vpc.tf): cidr_block (a /16 to /24, default 10.40.0.0/16; each subnet is a sixteenth of it) and availability_zones (2-3 names; default the region's first two). S3 and DynamoDB through gateway endpoints, the other services through interface endpoints, no NAT gateway, no inbound rule. null (the default): no VPC."
+  type = object({
+    cidr_block         = optional(string, "10.40.0.0/16")
+    availability_zones = optional(list(string))
+  })
+  default = null
+
+  validation {
+    condition     = var.vpc == null ? true : try(can(cidrhost(var.vpc.cidr_block, 0)) && tonumber(split("/", var.vpc.cidr_block)[1]) >= 16 && tonumber(split("/", var.vpc.cidr_block)[1]) <= 24, false)
+    error_message = "vpc.cidr_block must be an IPv4 CIDR block from /16 to /24."
+  }
+
+  validation {
+    condition     = var.vpc == null ? true : (var.vpc.availability_zones == null ? true : (length(var.vpc.availability_zones) >= 2 && length(var.vpc.availability_zones) <= 3))
+    error_message = "vpc.availability_zones must name 2 or 3 availability zones, or be left out."
+  }
+}
+
+variable "cloudtrail_enabled" {
+  description = "Record the S3 data events of the source, output and quarantine buckets with a CloudTrail trail <name>-data-events, encrypted with the deployment's key, into the bucket <name>-trail-<account> (trail.tf). Data events are billed per event. Default false."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "cloudtrail_retention_days" {
+  description = "Days the trail's log files are kept (1-3650)."
+  type        = number
+  default     = 365
+  nullable    = false
+
+  validation {
+    condition     = floor(var.cloudtrail_retention_days) == var.cloudtrail_retention_days && var.cloudtrail_retention_days >= 1 && var.cloudtrail_retention_days <= 3650
+    error_message = "cloudtrail_retention_days must be a whole number between 1 and 3650."
+  }
+}
