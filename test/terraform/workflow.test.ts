@@ -166,8 +166,9 @@ describe('the workflow module', () => {
     const tasks = [...Object.keys(imageTasks()), ...Object.keys(scannerTasks())];
     expect(tasks.length).toBeGreaterThan(0);
     const scoped = JSON.stringify(bootstrap.locals.scoped);
-    expect(scoped).toContain(':function:${var.name_prefix}-${environment}-*');
-    expect(scoped).toContain(':log-group:/aws/lambda/${var.name_prefix}-${environment}-*');
+    const names = `${DOLLAR}{var.name_prefix}-${DOLLAR}{environment}`;
+    expect(scoped).toContain(`:function:${names}-*`);
+    expect(scoped).toContain(`:log-group:/aws/lambda/${names}-*`);
     const deploy = ['deploy', 'deploy_platform', 'deploy_extensions'].flatMap((name) =>
       statements(bootstrap.data.aws_iam_policy_document![name]!),
     );

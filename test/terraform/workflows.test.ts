@@ -162,7 +162,6 @@ describe('ci.yml', () => {
 
 describe('release.yml', () => {
   const release = read('release.yml');
-  const deploy = read('deploy.yml');
 
   it('builds one single-platform image per architecture, reproducibly and without attestations', () => {
     expect(release).toMatch(/^on:\n {2}push:\n {4}branches: \[main\]/m);
