@@ -23,7 +23,8 @@ import type { Architecture, ImageResult, RowFailure, RunSample, SweepRow } from 
  * for each size, set MemorySize, wait for the update, publish a version (a new version starts in a
  * fresh execution environment, so its first invocation is cold), invoke it with each input once
  * (the first is the cold start) and then `runs` more times, and read Duration, Billed Duration,
- * Max Memory Used and Init Duration from the REPORT line in the log tail. Whatever happens, the
+ * Max Memory Used and Init Duration from the REPORT line (text logs) or platform.report record (JSON
+ * logs) in the log tail. Whatever happens, the
  * original memory size and timeout are restored and the published versions deleted.
  *
  * The handler skips an object whose manifest is current (S3 delivers events at least once), so an
@@ -256,7 +257,10 @@ async function invoke(
       outOfMemory,
     );
   }
-  if (!report) throw new Error(`No REPORT line in the log tail of ${input.label} at ${memoryMb} MB`);
+  if (!report)
+    throw new Error(
+      `No REPORT line or platform.report record in the log tail of ${input.label} at ${memoryMb} MB (with JSON logs, the function's system log level must be INFO or DEBUG)`,
+    );
   if (/"outcome"\s*:\s*"duplicate"/.test(log)) {
     throw new Error(
       `The function skipped ${input.label} at ${memoryMb} MB as a duplicate (its manifest is current), so the run measured no processing; pass --delete-manifest to remove the manifest before each invocation`,

@@ -86,6 +86,8 @@ export const SETTINGS = {
   /** Where the malware scanner's signature database lives, written by the signature updater. */
   signaturesBucket: { env: 'IMGPIPE_SIGNATURES_BUCKET' },
   signaturesPrefix: { env: 'IMGPIPE_SIGNATURES_PREFIX' },
+  /** The release hooks (`index.releaseCheck*`): the source bucket holding the release check objects. */
+  releaseCheckBucket: { env: 'IMGPIPE_RELEASE_CHECK_BUCKET' },
 } as const satisfies Record<string, Setting | IntegerSetting>;
 
 export type SettingName = keyof typeof SETTINGS;

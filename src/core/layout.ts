@@ -41,6 +41,27 @@ export interface QuarantineKeys {
   readonly reason: string;
 }
 
+/**
+ * The known objects a release is checked with (src/handlers/release-check.ts): the release workflow
+ * uploads them once per environment under this prefix of the source bucket (their one
+ * notification is handled by whatever version is live then); the BeforeAllowTraffic hook then runs
+ * the new version on them, and the AfterAllowTraffic hook the alias. Each with the outcome it must
+ * end in: a real photo `processed` with every variant, a text file `quarantined`.
+ */
+export const RELEASE_CHECK_PREFIX = 'imgpipe-release-check/';
+export const RELEASE_CHECK_OBJECTS = [
+  {
+    key: `${RELEASE_CHECK_PREFIX}photo.jpg`,
+    fixture: 'fixtures/photos/portrait-friends-dogs.jpg',
+    expect: 'processed',
+  },
+  {
+    key: `${RELEASE_CHECK_PREFIX}text-named.jpg`,
+    fixture: 'fixtures/edge/broken/text-named.jpg',
+    expect: 'quarantined',
+  },
+] as const;
+
 export class BucketLayout {
   readonly keys: KeyTemplates;
   readonly quarantinePrefix: string;

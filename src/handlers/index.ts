@@ -3,6 +3,7 @@ import { loadModerationConfig } from '../config/workflow.ts';
 import { RekognitionModerator } from '../moderation/rekognition.ts';
 import { createApiHandler } from './api.ts';
 import { createLambdaDeps } from './lambda.ts';
+import { createReleaseCheckHandler } from './release-check.ts';
 import { createReprocessTasks } from './reprocess.ts';
 import { createS3EventHandler } from './s3-event.ts';
 import { createTransformHandler } from './transform.ts';
@@ -13,7 +14,8 @@ import { createWorkflowTasks } from './workflow.ts';
  * events); every other entry point is a task of a state machine (terraform/modules/workflow),
  * selected by overriding the command: the per-upload workflow's `index.workflow*` and bulk
  * reprocessing's `index.reprocess*`; `index.api` is the HTTP API behind API Gateway and
- * `index.transform` on-demand transformations behind a function URL. The malware scanner is an
+ * `index.transform` on-demand transformations behind a function URL; `index.releaseCheck` and
+ * `index.releaseCheckAfter` are the release's CodeDeploy hooks. The malware scanner is an
  * image of its own (scanner/).
  */
 const deps = await createLambdaDeps();
@@ -39,3 +41,8 @@ export const reprocessBatch = reprocess.batch;
 export const reprocessSummarize = reprocess.summarize;
 
 export const transform = createTransformHandler(deps);
+
+// The release's CodeDeploy hooks (terraform/modules/imgpipe/codedeploy.tf): the new version on the
+// known objects before traffic moves, and the alias after.
+export const releaseCheck = createReleaseCheckHandler(deps, 'BeforeAllowTraffic');
+export const releaseCheckAfter = createReleaseCheckHandler(deps, 'AfterAllowTraffic');

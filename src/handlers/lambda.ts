@@ -35,7 +35,11 @@ export interface AwsClients {
 }
 
 /** Entry points that never decode or encode an image. */
-const NO_CODECS: ReadonlySet<string> = new Set(['index.api']);
+const NO_CODECS: ReadonlySet<string> = new Set([
+  'index.api',
+  'index.releaseCheck',
+  'index.releaseCheckAfter',
+]);
 
 export async function createLambdaDeps(
   env: Env = process.env,
@@ -74,6 +78,7 @@ export async function createLambdaDeps(
     logger,
     metrics,
     tracer,
+    ...(env.AWS_LAMBDA_FUNCTION_VERSION ? { functionVersion: env.AWS_LAMBDA_FUNCTION_VERSION } : {}),
     ...(encoder ? { encoder } : {}),
     ...(status ? { status } : {}),
     ...(events ? { events } : {}),

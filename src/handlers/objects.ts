@@ -35,6 +35,12 @@ export interface HandlerDeps {
   readonly events?: EventPublisher;
   /** X-Ray through Powertools (off outside Lambda). */
   readonly tracer?: Tracer;
+  /**
+   * The function version running this code (Lambda's AWS_LAMBDA_FUNCTION_VERSION: a number, or
+   * `$LATEST`). When set, the outcome counts are emitted a second time with a `version` dimension,
+   * which the release's canary alarms watch for the new version alone.
+   */
+  readonly functionVersion?: string;
 }
 
 /** One record's result, as the handlers return it (Lambda's response) and count it. */
@@ -53,6 +59,21 @@ export type RecordResult =
   | { readonly status: 'failed'; readonly bucket: string; readonly key: string; readonly reason: string };
 
 export type RecordStatus = RecordResult['status'];
+
+/**
+ * The outcomes counted per function version too: what a release is judged by (the canary alarms'
+ * quarantine and failure ratios over processed + duplicate + quarantined + failed). Ignored,
+ * missing and deleted records say nothing about the version, and every metric costs per version.
+ */
+export const VERSIONED_OUTCOMES: ReadonlySet<RecordStatus> = new Set([
+  'processed',
+  'duplicate',
+  'quarantined',
+  'failed',
+]);
+
+/** The dimension that carries the function version (terraform/modules/imgpipe/monitoring.tf). */
+export const VERSION_DIMENSION = 'version';
 
 export const STATUS_METRIC: Record<RecordStatus, string> = {
   processed: 'ObjectsProcessed',
@@ -119,10 +140,25 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
   const isOwnObject = layout.ownObjectGuard(config);
   const trace = deps.tracer?.isTracingEnabled() ? tracedStage(deps.tracer) : undefined;
 
+  /**
+   * Counts one outcome under `service` (dashboard, function-wide alarms) and, for the versioned
+   * outcomes, once more under `service` + `version` as a metric of its own line (Powertools'
+   * singleMetric: another dimension set must not change the dimensions of the invocation's other
+   * metrics, which the existing alarms name).
+   */
+  function count(status: RecordStatus): void {
+    metrics.addMetric(STATUS_METRIC[status], MetricUnit.Count, 1);
+    if (deps.functionVersion && VERSIONED_OUTCOMES.has(status)) {
+      const single = metrics.singleMetric();
+      single.addDimension(VERSION_DIMENSION, deps.functionVersion);
+      single.addMetric(STATUS_METRIC[status], MetricUnit.Count, 1);
+    }
+  }
+
   function skip(result: RecordResult & { status: 'ignored' }): RecordResult {
     const { status, bucket, key, reason } = result;
     logger.info(`Record ${status}`, { outcome: status, bucket, key, reason });
-    metrics.addMetric(STATUS_METRIC[status], MetricUnit.Count, 1);
+    count(status);
     return result;
   }
 
@@ -139,7 +175,7 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       ...outcomeDetails(outcome),
       durationsMs: outcome.timings,
     });
-    metrics.addMetric(STATUS_METRIC[outcome.status], MetricUnit.Count, 1);
+    count(outcome.status);
     if (outcome.status === 'processed') {
       metrics.addMetric('BytesIn', MetricUnit.Bytes, outcome.bytesIn);
       metrics.addMetric('BytesOut', MetricUnit.Bytes, outcome.bytesOut);
@@ -171,7 +207,7 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       retryable: error instanceof StorageError ? error.retryable : undefined,
       error: error instanceof Error ? error : new Error(describeError(error)),
     });
-    metrics.addMetric(STATUS_METRIC.failed, MetricUnit.Count, 1);
+    count('failed');
     return { bucket: ref.bucket, key: ref.key, status: 'failed', reason: describeError(error) };
   }
 
@@ -207,7 +243,7 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
         removedOutputs: removal.removedOutputs,
         durationsMs: { total: msSince(started) },
       });
-      metrics.addMetric(STATUS_METRIC.deleted, MetricUnit.Count, 1);
+      count('deleted');
       return {
         result: { bucket: ref.bucket, key: ref.key, status: 'deleted' },
         event: deletedEvent(ref, removal.removedOutputs.length),

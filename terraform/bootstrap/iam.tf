@@ -2,39 +2,42 @@ locals {
   region_account = "${var.region}:${local.account_id}"
   arn            = "arn:${local.partition}"
 
-  # GitHub's OIDC subjects: jobs that run in one of the environments (deploy.yml, bench.yml) and,
-  # optionally, jobs on the listed branches. Exact matches only: no wildcard subject.
-  deploy_subjects = concat(
-    [for environment in var.environments : "repo:${var.github_repository}:environment:${environment}"],
-    [for branch in var.github_branches : "repo:${var.github_repository}:ref:refs/heads/${branch}"],
-  )
-  bench_subjects = [for environment in var.bench_environments : "repo:${var.github_repository}:environment:${environment}"]
+  # Each environment's deploy role trusts exactly one GitHub OIDC subject, that environment's
+  # (`repo:<owner>/<repo>:environment:<env>`): a job of the dev environment (no reviewers) cannot
+  # assume the prod role, even with all three environments in one account. The plan role of an
+  # environment trusts its `<env>-plan` environment (no reviewers, pull requests allowed): it may
+  # read, never write. Exact matches only: no wildcard subject.
+  deploy_subjects = { for environment in var.environments : environment => "repo:${var.github_repository}:environment:${environment}" }
+  plan_subjects   = { for environment in var.environments : environment => "repo:${var.github_repository}:environment:${environment}-plan" }
+  bench_subjects  = [for environment in var.bench_environments : "repo:${var.github_repository}:environment:${environment}"]
 
-  # Each deployment's functions and their log groups: <deployment> (S3 events) and <deployment>-*
-  # (the workflow module's tasks, the HTTP API's <deployment>-api), versions and aliases included.
-  # Patterns, not every name: the role's inline policies may hold 10,240 characters in all, and
-  # three deployments' names spelt out took more (bootstrap/tests/policies.tftest.hcl).
-  function_arns = flatten([
-    for name in local.deployments : [
-      "${local.arn}:lambda:${local.region_account}:function:${name}",
-      "${local.arn}:lambda:${local.region_account}:function:${name}:*",
-      "${local.arn}:lambda:${local.region_account}:function:${name}-*",
-    ]
-  ])
-  log_group_arns = flatten([
-    for name in local.deployments : [
-      "${local.arn}:logs:${local.region_account}:log-group:/aws/lambda/${name}",
-      "${local.arn}:logs:${local.region_account}:log-group:/aws/lambda/${name}:*",
-      "${local.arn}:logs:${local.region_account}:log-group:/aws/lambda/${name}-*",
-      # The workflow module's state machines' execution logs, the HTTP API's access logs.
-      "${local.arn}:logs:${local.region_account}:log-group:/aws/vendedlogs/states/${name}-*",
-      "${local.arn}:logs:${local.region_account}:log-group:/aws/apigateway/${name}-*",
-    ]
-  ])
-  bucket_arns        = [for name in local.deployments : "${local.arn}:s3:::${name}-*"]
-  object_arns        = [for name in local.deployments : "${local.arn}:s3:::${name}-*/*"]
-  function_role_arns = [for name in local.deployments : "${local.arn}:iam::${local.account_id}:role/${name}-*"]
-  boundary_arn       = "${local.arn}:iam::${local.account_id}:policy/${var.name_prefix}-function-boundary"
+  # Each environment's deployment (<prefix>-<environment>), and what its deploy role may touch:
+  # functions and log groups <deployment> (S3 events) and <deployment>-* (the release hooks, the
+  # workflow module's tasks, the HTTP API's <deployment>-api), versions and aliases included; its
+  # buckets, objects and roles. Patterns, not every name: a managed policy holds 6,144 characters
+  # (bootstrap/tests/policies.tftest.hcl).
+  scoped = {
+    for environment in var.environments : environment => {
+      name = "${var.name_prefix}-${environment}"
+      function_arns = [
+        "${local.arn}:lambda:${local.region_account}:function:${var.name_prefix}-${environment}",
+        "${local.arn}:lambda:${local.region_account}:function:${var.name_prefix}-${environment}:*",
+        "${local.arn}:lambda:${local.region_account}:function:${var.name_prefix}-${environment}-*",
+      ]
+      log_group_arns = [
+        "${local.arn}:logs:${local.region_account}:log-group:/aws/lambda/${var.name_prefix}-${environment}",
+        "${local.arn}:logs:${local.region_account}:log-group:/aws/lambda/${var.name_prefix}-${environment}:*",
+        "${local.arn}:logs:${local.region_account}:log-group:/aws/lambda/${var.name_prefix}-${environment}-*",
+        # The workflow module's state machines' execution logs, the HTTP API's access logs.
+        "${local.arn}:logs:${local.region_account}:log-group:/aws/vendedlogs/states/${var.name_prefix}-${environment}-*",
+        "${local.arn}:logs:${local.region_account}:log-group:/aws/apigateway/${var.name_prefix}-${environment}-*",
+      ]
+      bucket_arns        = ["${local.arn}:s3:::${var.name_prefix}-${environment}-*"]
+      object_arns        = ["${local.arn}:s3:::${var.name_prefix}-${environment}-*/*"]
+      function_role_arns = ["${local.arn}:iam::${local.account_id}:role/${var.name_prefix}-${environment}-*"]
+    }
+  }
+  boundary_arn = "${local.arn}:iam::${local.account_id}:policy/${var.name_prefix}-function-boundary"
 }
 
 ################################################################################
@@ -42,6 +45,8 @@ locals {
 ################################################################################
 
 data "aws_iam_policy_document" "deploy_trust" {
+  for_each = local.deploy_subjects
+
   statement {
     actions = ["sts:AssumeRoleWithWebIdentity"]
 
@@ -59,7 +64,32 @@ data "aws_iam_policy_document" "deploy_trust" {
     condition {
       test     = "StringEquals"
       variable = "token.actions.githubusercontent.com:sub"
-      values   = local.deploy_subjects
+      values   = [each.value]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "plan_trust" {
+  for_each = local.plan_subjects
+
+  statement {
+    actions = ["sts:AssumeRoleWithWebIdentity"]
+
+    principals {
+      type        = "Federated"
+      identifiers = [local.github_oidc_provider_arn]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "token.actions.githubusercontent.com:aud"
+      values   = ["sts.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "token.actions.githubusercontent.com:sub"
+      values   = [each.value]
     }
   }
 }
@@ -94,13 +124,17 @@ data "aws_iam_policy_document" "bench_trust" {
 ################################################################################
 
 resource "aws_iam_role" "deploy" {
-  name                 = "${var.name_prefix}-github-deploy"
-  description          = "Assumed by ${var.github_repository}'s release and deploy workflows"
-  assume_role_policy   = data.aws_iam_policy_document.deploy_trust.json
+  for_each = local.scoped
+
+  name                 = "${var.name_prefix}-github-deploy-${each.key}"
+  description          = "Assumed by ${var.github_repository}'s release and deploy workflows in the ${each.key} environment; may change ${each.value.name} alone"
+  assume_role_policy   = data.aws_iam_policy_document.deploy_trust[each.key].json
   max_session_duration = 3600
 }
 
 data "aws_iam_policy_document" "deploy" {
+  for_each = local.scoped
+
   statement {
     sid       = "TerraformStateList"
     actions   = ["s3:ListBucket"]
@@ -111,7 +145,7 @@ data "aws_iam_policy_document" "deploy" {
     sid = "TerraformStateAndLock"
     # The lock is an object next to the state (use_lockfile), deleted on unlock.
     actions   = ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
-    resources = ["${module.state_bucket.s3_bucket_arn}/${var.name_prefix}/*"]
+    resources = ["${module.state_bucket.s3_bucket_arn}/${var.name_prefix}/${each.key}/*"]
   }
 
   statement {
@@ -149,14 +183,15 @@ data "aws_iam_policy_document" "deploy" {
       "s3:PutEncryptionConfiguration",
       "s3:PutLifecycleConfiguration",
     ]
-    resources = local.bucket_arns
+    resources = each.value.bucket_arns
   }
 
   statement {
     sid = "Objects"
-    # The dev smoke test uploads a photo and reads its manifest; force_destroy empties buckets.
+    # The release check objects are uploaded once per environment and their manifests read;
+    # force_destroy empties buckets.
     actions   = ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:GetObject", "s3:PutObject"]
-    resources = local.object_arns
+    resources = each.value.object_arns
   }
 
   statement {
@@ -180,6 +215,8 @@ data "aws_iam_policy_document" "deploy" {
       "lambda:GetPolicy",
       "lambda:GetProvisionedConcurrencyConfig",
       "lambda:GetRuntimeManagementConfig",
+      # The release's synthetic traffic on the new version (deploy.yml).
+      "lambda:InvokeFunction",
       "lambda:ListProvisionedConcurrencyConfigs",
       "lambda:ListTags",
       "lambda:ListVersionsByFunction",
@@ -195,7 +232,7 @@ data "aws_iam_policy_document" "deploy" {
       "lambda:UpdateFunctionConfiguration",
       "lambda:UpdateFunctionEventInvokeConfig",
     ]
-    resources = local.function_arns
+    resources = each.value.function_arns
   }
 
   statement {
@@ -203,7 +240,7 @@ data "aws_iam_policy_document" "deploy" {
     # Roles the deploy role creates or edits must carry the boundary: it cannot mint a role with
     # more rights than the function needs.
     actions   = ["iam:CreateRole", "iam:DeleteRolePolicy", "iam:PutRolePermissionsBoundary", "iam:PutRolePolicy"]
-    resources = local.function_role_arns
+    resources = each.value.function_role_arns
 
     condition {
       test     = "StringEquals"
@@ -227,13 +264,13 @@ data "aws_iam_policy_document" "deploy" {
       "iam:UpdateRole",
       "iam:UpdateRoleDescription",
     ]
-    resources = local.function_role_arns
+    resources = each.value.function_role_arns
   }
 
   statement {
     sid       = "PassFunctionRoleToLambda"
     actions   = ["iam:PassRole"]
-    resources = local.function_role_arns
+    resources = each.value.function_role_arns
 
     condition {
       test     = "StringEquals"
@@ -245,7 +282,7 @@ data "aws_iam_policy_document" "deploy" {
   statement {
     sid       = "LogGroups"
     actions   = ["logs:AssociateKmsKey", "logs:CreateLogGroup", "logs:DeleteLogGroup", "logs:DeleteRetentionPolicy", "logs:DisassociateKmsKey", "logs:ListTagsForResource", "logs:ListTagsLogGroup", "logs:PutRetentionPolicy", "logs:TagLogGroup", "logs:TagResource", "logs:UntagLogGroup", "logs:UntagResource"]
-    resources = local.log_group_arns
+    resources = each.value.log_group_arns
   }
 
   statement {
@@ -257,6 +294,8 @@ data "aws_iam_policy_document" "deploy" {
 
 # Keys, queues, topics, alarms, dashboards, budgets, status tables, event buses and rules.
 data "aws_iam_policy_document" "deploy_platform" {
+  for_each = local.scoped
+
   statement {
     sid = "CreateTaggedKeys"
     # New keys have no ARN to name yet: creation is allowed only with the project tag, and the key
@@ -308,13 +347,13 @@ data "aws_iam_policy_document" "deploy_platform" {
   statement {
     sid       = "ProjectKeyAliases"
     actions   = ["kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias"]
-    resources = flatten([for name in local.deployments : ["${local.arn}:kms:${local.region_account}:alias/${name}", "${local.arn}:kms:${local.region_account}:alias/${name}-api"]])
+    resources = flatten([for name in [each.value.name] : ["${local.arn}:kms:${local.region_account}:alias/${name}", "${local.arn}:kms:${local.region_account}:alias/${name}-api"]])
   }
 
   statement {
     sid       = "DeadLetterQueues"
     actions   = ["sqs:CreateQueue", "sqs:DeleteQueue", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ListQueueTags", "sqs:SetQueueAttributes", "sqs:TagQueue", "sqs:UntagQueue"]
-    resources = [for name in local.deployments : "${local.arn}:sqs:${local.region_account}:${name}-*"]
+    resources = [for name in [each.value.name] : "${local.arn}:sqs:${local.region_account}:${name}-*"]
   }
 
   statement {
@@ -334,25 +373,59 @@ data "aws_iam_policy_document" "deploy_platform" {
       "sns:UntagResource",
     ]
     # Topics, and their subscriptions (<topic arn>:<id>).
-    resources = [for name in local.deployments : "${local.arn}:sns:${local.region_account}:${name}-*"]
+    resources = [for name in [each.value.name] : "${local.arn}:sns:${local.region_account}:${name}-*"]
+  }
+
+  # Releases (modules/imgpipe/codedeploy.tf, deploy.yml): the application, its deployment group and
+  # its deployments, and the predefined configurations they name.
+  statement {
+    sid = "Releases"
+    actions = [
+      "codedeploy:CreateApplication", "codedeploy:CreateDeployment", "codedeploy:CreateDeploymentGroup", "codedeploy:DeleteApplication",
+      "codedeploy:DeleteDeploymentGroup", "codedeploy:GetApplication", "codedeploy:GetApplicationRevision", "codedeploy:GetDeployment",
+      "codedeploy:GetDeploymentGroup", "codedeploy:ListTagsForResource", "codedeploy:RegisterApplicationRevision", "codedeploy:StopDeployment",
+      "codedeploy:TagResource", "codedeploy:UntagResource", "codedeploy:UpdateDeploymentGroup",
+    ]
+    resources = [
+      "${local.arn}:codedeploy:${local.region_account}:application:${each.value.name}",
+      "${local.arn}:codedeploy:${local.region_account}:deploymentgroup:${each.value.name}/*",
+    ]
+  }
+
+  statement {
+    sid       = "ReleaseConfigurations"
+    actions   = ["codedeploy:GetDeploymentConfig"]
+    resources = ["${local.arn}:codedeploy:${local.region_account}:deploymentconfig:CodeDeployDefault.*"]
+  }
+
+  statement {
+    sid       = "PassTheReleaseRoleToCodeDeploy"
+    actions   = ["iam:PassRole"]
+    resources = ["${local.arn}:iam::${local.account_id}:role/${each.value.name}-codedeploy"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["codedeploy.amazonaws.com"]
+    }
   }
 
   statement {
     sid       = "Alarms"
     actions   = ["cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource", "cloudwatch:PutMetricAlarm", "cloudwatch:TagResource", "cloudwatch:UntagResource"]
-    resources = [for name in local.deployments : "${local.arn}:cloudwatch:${local.region_account}:alarm:${name}-*"]
+    resources = [for name in [each.value.name] : "${local.arn}:cloudwatch:${local.region_account}:alarm:${name}-*"]
   }
 
   statement {
     sid       = "Dashboards"
     actions   = ["cloudwatch:DeleteDashboards", "cloudwatch:GetDashboard", "cloudwatch:PutDashboard"]
-    resources = flatten([for name in local.deployments : ["${local.arn}:cloudwatch::${local.account_id}:dashboard/${name}", "${local.arn}:cloudwatch::${local.account_id}:dashboard/${name}-api"]])
+    resources = flatten([for name in [each.value.name] : ["${local.arn}:cloudwatch::${local.account_id}:dashboard/${name}", "${local.arn}:cloudwatch::${local.account_id}:dashboard/${name}-api"]])
   }
 
   statement {
     sid       = "Budgets"
     actions   = ["budgets:ListTagsForResource", "budgets:ModifyBudget", "budgets:TagResource", "budgets:UntagResource", "budgets:ViewBudget"]
-    resources = [for name in local.deployments : "${local.arn}:budgets::${local.account_id}:budget/${name}-*"]
+    resources = [for name in [each.value.name] : "${local.arn}:budgets::${local.account_id}:budget/${name}-*"]
   }
 
   statement {
@@ -370,7 +443,7 @@ data "aws_iam_policy_document" "deploy_platform" {
       "dynamodb:UpdateContinuousBackups",
       "dynamodb:UpdateTable",
     ]
-    resources = [for name in local.deployments : "${local.arn}:dynamodb:${local.region_account}:table/${name}-*"]
+    resources = [for name in [each.value.name] : "${local.arn}:dynamodb:${local.region_account}:table/${name}-*"]
   }
 
   statement {
@@ -397,7 +470,7 @@ data "aws_iam_policy_document" "deploy_platform" {
   statement {
     sid       = "EventBuses"
     actions   = ["events:CreateEventBus", "events:DeleteEventBus", "events:DescribeEventBus", "events:ListTagsForResource", "events:TagResource", "events:UntagResource", "events:UpdateEventBus"]
-    resources = [for name in local.deployments : "${local.arn}:events:${local.region_account}:event-bus/${name}"]
+    resources = [for name in [each.value.name] : "${local.arn}:events:${local.region_account}:event-bus/${name}"]
   }
 
   statement {
@@ -426,13 +499,15 @@ data "aws_iam_policy_document" "deploy_platform" {
       "events:UntagResource",
     ]
     resources = flatten([
-      for name in local.deployments : ["${local.arn}:events:${local.region_account}:rule/${name}-*", "${local.arn}:events:${local.region_account}:rule/*/${name}-*"]
+      for name in [each.value.name] : ["${local.arn}:events:${local.region_account}:rule/${name}-*", "${local.arn}:events:${local.region_account}:rule/*/${name}-*"]
     ])
   }
 }
 
 # The HTTP API (modules/api), image repositories, the workflow (modules/workflow), registry login.
 data "aws_iam_policy_document" "deploy_extensions" {
+  for_each = local.scoped
+
   # The HTTP API module (modules/api). API Gateway and Cognito name what they create by generated
   # ids, so the API's paths and the account's user pools bound these, not the deployment's name.
   statement {
@@ -513,6 +588,7 @@ data "aws_iam_policy_document" "deploy_extensions" {
       "ecr:DeleteLifecyclePolicy",
       "ecr:DeleteRepository",
       "ecr:DeleteRepositoryPolicy",
+      "ecr:DescribeImageScanFindings",
       "ecr:DescribeImages",
       "ecr:DescribeRepositories",
       "ecr:GetDownloadUrlForLayer",
@@ -531,7 +607,7 @@ data "aws_iam_policy_document" "deploy_extensions" {
       "ecr:UploadLayerPart",
     ]
     # The function's repository and the workflow module's scanner repository.
-    resources = flatten([for name in local.deployments : ["${local.arn}:ecr:${local.region_account}:repository/${name}", "${local.arn}:ecr:${local.region_account}:repository/${name}-scanner"]])
+    resources = flatten([for name in [each.value.name] : ["${local.arn}:ecr:${local.region_account}:repository/${name}", "${local.arn}:ecr:${local.region_account}:repository/${name}-scanner"]])
   }
 
   # The workflow module: its state machines, the database update's schedule, and the roles it
@@ -548,7 +624,7 @@ data "aws_iam_policy_document" "deploy_extensions" {
       "states:UntagResource",
       "states:UpdateStateMachine",
     ]
-    resources = [for name in local.deployments : "${local.arn}:states:${local.region_account}:stateMachine:${name}-*"]
+    resources = [for name in [each.value.name] : "${local.arn}:states:${local.region_account}:stateMachine:${name}-*"]
   }
 
   statement {
@@ -561,13 +637,13 @@ data "aws_iam_policy_document" "deploy_extensions" {
   statement {
     sid       = "Schedules"
     actions   = ["scheduler:CreateSchedule", "scheduler:DeleteSchedule", "scheduler:GetSchedule", "scheduler:ListTagsForResource", "scheduler:TagResource", "scheduler:UntagResource", "scheduler:UpdateSchedule"]
-    resources = [for name in local.deployments : "${local.arn}:scheduler:${local.region_account}:schedule/default/${name}-*"]
+    resources = [for name in [each.value.name] : "${local.arn}:scheduler:${local.region_account}:schedule/default/${name}-*"]
   }
 
   statement {
     sid       = "PassWorkflowRoles"
     actions   = ["iam:PassRole"]
-    resources = local.function_role_arns
+    resources = each.value.function_role_arns
 
     condition {
       test     = "StringEquals"
@@ -598,32 +674,63 @@ data "aws_iam_policy_document" "deploy_extensions" {
 # managed policy to 6,144, and three deployments' grants take about 16,000
 # (tests/policies.tftest.hcl renders them and checks each).
 resource "aws_iam_policy" "deploy" {
-  name        = "${var.name_prefix}-github-deploy"
-  description = "What the GitHub deploy role may do: state, buckets, functions, roles, logs."
-  policy      = data.aws_iam_policy_document.deploy.json
+  for_each = local.scoped
+
+  name        = "${var.name_prefix}-github-deploy-${each.key}"
+  description = "What the ${each.key} deploy role may do: state, buckets, functions, roles, logs of ${each.value.name}."
+  policy      = data.aws_iam_policy_document.deploy[each.key].json
 }
 
 resource "aws_iam_policy" "deploy_platform" {
-  name        = "${var.name_prefix}-github-deploy-platform"
-  description = "What the GitHub deploy role may do: keys, queues, topics, alarms, budgets, status tables, events."
-  policy      = data.aws_iam_policy_document.deploy_platform.json
+  for_each = local.scoped
+
+  name        = "${var.name_prefix}-github-deploy-${each.key}-platform"
+  description = "What the ${each.key} deploy role may do: keys, queues, topics, alarms, budgets, status tables, events, releases of ${each.value.name}."
+  policy      = data.aws_iam_policy_document.deploy_platform[each.key].json
 }
 
 resource "aws_iam_policy" "deploy_extensions" {
-  name        = "${var.name_prefix}-github-deploy-extensions"
-  description = "What the GitHub deploy role may do: the HTTP API, image repositories, the workflow."
-  policy      = data.aws_iam_policy_document.deploy_extensions.json
+  for_each = local.scoped
+
+  name        = "${var.name_prefix}-github-deploy-${each.key}-extensions"
+  description = "What the ${each.key} deploy role may do: the HTTP API, image repositories, the workflow of ${each.value.name}."
+  policy      = data.aws_iam_policy_document.deploy_extensions[each.key].json
 }
 
 resource "aws_iam_role_policy_attachment" "deploy" {
-  for_each = {
-    core       = aws_iam_policy.deploy.arn
-    platform   = aws_iam_policy.deploy_platform.arn
-    extensions = aws_iam_policy.deploy_extensions.arn
-  }
+  for_each = merge([
+    for environment in var.environments : {
+      "${environment}/core"       = { role = environment, policy = aws_iam_policy.deploy[environment].arn }
+      "${environment}/platform"   = { role = environment, policy = aws_iam_policy.deploy_platform[environment].arn }
+      "${environment}/extensions" = { role = environment, policy = aws_iam_policy.deploy_extensions[environment].arn }
+    }
+  ]...)
 
-  role       = aws_iam_role.deploy.name
-  policy_arn = each.value
+  role       = aws_iam_role.deploy[each.value.role].name
+  policy_arn = each.value.policy
+}
+
+################################################################################
+# Plan roles: terraform plan on pull requests and before each apply, read-only
+################################################################################
+
+# The `<env>-plan` GitHub environment's jobs (ci.yml on pull requests, deploy.yml's plan job) run
+# `terraform plan -lock=false` with it: AWS's ReadOnlyAccess (Terraform refreshes every resource
+# type the root manages) and nothing that writes. Pull requests from forks get no OIDC token.
+resource "aws_iam_role" "plan" {
+  for_each = local.scoped
+
+  name                 = "${var.name_prefix}-github-plan-${each.key}"
+  description          = "Assumed by ${var.github_repository}'s plan jobs in the ${each.key}-plan environment: read-only"
+  assume_role_policy   = data.aws_iam_policy_document.plan_trust[each.key].json
+  max_session_duration = 3600
+}
+
+resource "aws_iam_role_policy_attachment" "plan" {
+  for_each = local.scoped
+
+  role       = aws_iam_role.plan[each.key].name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/ReadOnlyAccess"
 }
 
 ################################################################################
@@ -719,9 +826,30 @@ data "aws_iam_policy_document" "function_boundary" {
   }
 
   statement {
-    sid       = "InvokeTaskFunctions"
-    actions   = ["lambda:InvokeFunction"]
+    sid = "InvokeTaskFunctions"
+    # Also the release: CodeDeploy invokes the hooks, the hooks invoke the new version and read the
+    # alias, CodeDeploy moves the alias (modules/imgpipe/codedeploy.tf).
+    actions   = ["lambda:GetAlias", "lambda:GetProvisionedConcurrencyConfig", "lambda:InvokeFunction", "lambda:UpdateAlias"]
     resources = ["${local.arn}:lambda:${local.region_account}:function:${var.name_prefix}-*"]
+  }
+
+  statement {
+    sid = "AttachToAVpc"
+    # The optional VPC mode (modules/imgpipe/vpc.tf): Lambda attaches the functions to the subnets.
+    actions   = ["ec2:AssignPrivateIpAddresses", "ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets", "ec2:UnassignPrivateIpAddresses"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "ReleaseHooks"
+    actions   = ["codedeploy:GetDeployment", "codedeploy:PutLifecycleEventHookExecutionStatus"]
+    resources = ["${local.arn}:codedeploy:${local.region_account}:deploymentgroup:${var.name_prefix}-*"]
+  }
+
+  statement {
+    sid       = "ReleaseAlarms"
+    actions   = ["cloudwatch:DescribeAlarms"]
+    resources = ["${local.arn}:cloudwatch:${local.region_account}:alarm:${var.name_prefix}-*"]
   }
 
   statement {

@@ -13,9 +13,14 @@ output "github_oidc_provider_arn" {
   value       = local.github_oidc_provider_arn
 }
 
-output "deploy_role_arn" {
-  description = "ARN of the role the release and deploy workflows assume (`<name_prefix>-github-deploy`)."
-  value       = aws_iam_role.deploy.arn
+output "deploy_role_arns" {
+  description = "ARN of each environment's deploy role (`<name_prefix>-github-deploy-<environment>`), by environment: the deploy workflow's job in that GitHub environment assumes it."
+  value       = { for environment, role in aws_iam_role.deploy : environment => role.arn }
+}
+
+output "plan_role_arns" {
+  description = "ARN of each environment's read-only plan role (`<name_prefix>-github-plan-<environment>`), by environment: jobs in the GitHub environment `<environment>-plan` assume it."
+  value       = { for environment, role in aws_iam_role.plan : environment => role.arn }
 }
 
 output "bench_role_arn" {

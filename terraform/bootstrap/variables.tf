@@ -19,25 +19,13 @@ variable "github_repository" {
 }
 
 variable "environments" {
-  description = "The environments this account hosts (1-3 of dev, staging, prod): each is a deployment named <name_prefix>-<environment> and the GitHub environment whose jobs may assume the deploy role."
+  description = "The environments this account hosts (1-3 of dev, staging, prod): each is a deployment named <name_prefix>-<environment>, with a deploy role only the GitHub environment of that name may assume and a read-only plan role for the GitHub environment <environment>-plan."
   type        = list(string)
   nullable    = false
 
   validation {
     condition     = length(var.environments) >= 1 && length(var.environments) <= 3 && length(distinct(var.environments)) == length(var.environments) && alltrue([for e in var.environments : contains(["dev", "staging", "prod"], e)])
     error_message = "environments must list 1-3 distinct names out of dev, staging and prod."
-  }
-}
-
-variable "github_branches" {
-  description = "Branches whose jobs may assume the deploy role without a GitHub environment (0-10 names). Empty (the default) leaves the role to environment jobs, whose approval rules then cannot be bypassed by a workflow on the branch."
-  type        = list(string)
-  default     = []
-  nullable    = false
-
-  validation {
-    condition     = length(var.github_branches) <= 10 && alltrue([for b in var.github_branches : can(regex("^[A-Za-z0-9._/-]{1,200}$", b))])
-    error_message = "github_branches must hold at most 10 branch names (letters, digits, . _ / -), without wildcards."
   }
 }
 

@@ -62,8 +62,12 @@ module "imgpipe" {
   role_permissions_boundary      = var.permissions_boundary_policy_name == null ? null : "arn:aws:iam::${var.aws_account_id}:policy/${var.permissions_boundary_policy_name}"
   kms_key_administrator_arns     = var.deploy_role_name == null ? [] : ["arn:aws:iam::${var.aws_account_id}:role/${var.deploy_role_name}"]
 
-  live_version  = var.live_version
-  canary_weight = var.canary_weight
+  # Releases go through CodeDeploy (modules/imgpipe/codedeploy.tf, deploy.yml).
+  release_deployment_config = var.release_deployment_config
+
+  # Security options, off unless the environment's settings turn them on.
+  vpc                = var.vpc
+  cloudtrail_enabled = var.cloudtrail_enabled
 
   # The deployment mode (workflow.tf): in the workflow mode the source bucket's events go to
   # EventBridge, whose rule starts the per-upload state machine, instead of invoking the function.
@@ -81,6 +85,10 @@ module "imgpipe" {
   ecr_force_delete         = var.force_destroy
   alarm_email              = var.alarm_email
   budget_monthly_limit_usd = var.budget_monthly_limit_usd
+  # This environment's costs alone: every resource carries the provider's default Environment tag,
+  # activated as a cost-allocation tag in Billing (terraform/README.md, "Alarms, dashboard and
+  # budget"). Without the filter each environment's budget would count the whole account.
+  budget_cost_filter_tag = { key = "Environment", value = var.environment }
 
   # The transformation distribution reads (and decrypts) stored results.
   output_cloudfront_read   = var.transform.enabled

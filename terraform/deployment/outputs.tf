@@ -4,7 +4,7 @@ output "lambda_function_name" {
 }
 
 output "lambda_function_version" {
-  description = "Newest published version (the canary's while a canary runs)."
+  description = "Newest published version: the TargetVersion of the next CodeDeploy deployment."
   value       = module.imgpipe.lambda_function_version
 }
 
@@ -78,9 +78,24 @@ output "sns_topic_arn" {
   value       = module.imgpipe.sns_topic_arn
 }
 
-output "canary_alarm_names" {
-  description = "Alarms the deploy workflow watches during a canary."
-  value       = module.imgpipe.canary_alarm_names
+output "release_alarm_names" {
+  description = "Alarms CodeDeploy watches while it shifts the live alias; any in ALARM rolls it back."
+  value       = module.imgpipe.release_alarm_names
+}
+
+output "codedeploy_app_name" {
+  description = "CodeDeploy application of the release (deploy.yml creates deployments in it)."
+  value       = module.imgpipe.codedeploy_app_name
+}
+
+output "codedeploy_deployment_group_name" {
+  description = "Deployment group that shifts the live alias."
+  value       = module.imgpipe.codedeploy_deployment_group_name
+}
+
+output "release_hook_function_names" {
+  description = "The release hooks by lifecycle event (the AppSpec's Hooks)."
+  value       = module.imgpipe.release_hook_function_names
 }
 
 output "cloudwatch_dashboard_name" {

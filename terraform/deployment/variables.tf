@@ -125,16 +125,10 @@ variable "deploy_role_name" {
   default     = "imgpipe-github-deploy"
 }
 
-variable "live_version" {
-  description = "Version the live alias keeps while a canary runs or after a rollback; null routes to the newest version. Set by the deploy workflow."
+variable "release_deployment_config" {
+  description = "CodeDeploy configuration that shifts the live alias in a release (modules/imgpipe, release_deployment_config): e.g. CodeDeployDefault.LambdaAllAtOnce in dev, a canary in staging and prod."
   type        = string
-  default     = null
-}
-
-variable "canary_weight" {
-  description = "Share of traffic (0-0.5) for the newest version while live_version keeps the rest. Set by the deploy workflow."
-  type        = number
-  default     = 0
+  default     = "CodeDeployDefault.LambdaCanary10Percent10Minutes"
 }
 
 variable "create_status_table" {
@@ -236,4 +230,19 @@ variable "transform" {
   })
   default  = {}
   nullable = false
+}
+
+variable "vpc" {
+  description = "Optional VPC mode (modules/imgpipe, vpc): { cidr_block, availability_zones }, or null (the default) for none."
+  type = object({
+    cidr_block         = optional(string, "10.40.0.0/16")
+    availability_zones = optional(list(string))
+  })
+  default = null
+}
+
+variable "cloudtrail_enabled" {
+  description = "Record the buckets' S3 data events with a KMS-encrypted CloudTrail trail (modules/imgpipe, cloudtrail_enabled). Default false."
+  type        = bool
+  default     = false
 }

@@ -102,3 +102,8 @@ output "scanner_ecr_repository_url" {
   description = "Repository to push the scanner image (scanner/Dockerfile) to, in the workflow mode."
   value       = module.workflow.scanner_ecr_repository_url
 }
+
+output "task_function_versions" {
+  description = "Newest published version of each task function of the imgpipe image, by name: deploy.yml moves their live aliases to them once CodeDeploy has released the main function."
+  value       = module.workflow.task_function_versions
+}

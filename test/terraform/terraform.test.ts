@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { TFVARS_KEYS } from '../../bench/sweep/tfvars.ts';
 import { ENV, SETTINGS } from '../../src/config/index.ts';
+import { RELEASE_CHECK_PREFIX } from '../../src/core/layout.ts';
+import { STATUS_METRIC, VERSION_DIMENSION, VERSIONED_OUTCOMES } from '../../src/handlers/objects.ts';
 import { REPO_ROOT } from '../support/cli.ts';
 import {
   type Body,
@@ -272,9 +274,13 @@ describe('IAM', () => {
       values: ['sts.amazonaws.com'],
     });
     expect(conditions['token.actions.githubusercontent.com:sub'].test).toBe('StringEquals');
+    // One subject per role: the role of the environment it is for (bootstrap tests render them).
+    expect(conditions['token.actions.githubusercontent.com:sub'].values).toEqual(['each.value']);
+    expect(bootstrap.data.aws_iam_policy_document!.deploy_trust!.for_each).toBe('local.deploy_subjects');
     expect(String(bootstrap.locals.deploy_subjects)).toMatch(
-      /"repo:\$\{var\.github_repository\}:environment:\$\{environment\}"/,
+      /environment => "repo:\$\{var\.github_repository\}:environment:\$\{environment\}"/,
     );
+    expect(bootstrap.variable.github_branches).toBeUndefined();
   });
 
   it('lets the bench role delete only the versions it published, never the function', () => {
@@ -338,8 +344,15 @@ describe('S3', () => {
       'modules/imgpipe:output_bucket',
       'modules/imgpipe:quarantine_bucket',
       'modules/imgpipe:source_bucket',
+      'modules/imgpipe:trail_bucket',
       'modules/workflow:bucket',
     ]);
+    // The optional trail's bucket: the module's key, versions kept, written by the trail alone.
+    expect(imgpipe.module.trail_bucket).toMatchObject({
+      kms_key_arn: 'aws_kms_key.this.arn',
+      versioning_enabled: true,
+      cloudtrail_trail_arns: ['local.trail_arn'],
+    });
   });
 
   it('versions sources, expires old versions, quarantine and incomplete uploads, and moves outputs to IA', () => {
@@ -469,19 +482,43 @@ describe('Lambda', () => {
     expect(environment).toMatch(/IMGPIPE_QUARANTINE_PREFIX\s*=\s*""/);
   });
 
-  it('routes the live alias by weight and keeps provisioned concurrency on a version number', () => {
+  it('creates the live alias once and leaves its version and weights to CodeDeploy', () => {
     const alias = imgpipe.resource.aws_lambda_alias!.this!;
     expect(alias.name).toBe('live');
-    expect(alias.function_version).toBe('local.live_version');
-    expect(blocks(alias, 'routing_config')[0]!.additional_version_weights).toEqual({
-      '(routing_config.value)': 'var.canary_weight',
-    });
-    expect(alias.depends_on).toEqual(['aws_lambda_provisioned_concurrency_config.this']);
+    expect(alias.function_version).toBe('local.published_version');
+    expect(alias.lifecycle[0].ignore_changes).toEqual(['function_version', 'routing_config']);
+    expect(blocks(alias, 'routing_config')).toEqual([]);
     const concurrency = imgpipe.resource.aws_lambda_provisioned_concurrency_config!.this!;
-    expect(concurrency.qualifier, 'a version, not the weighted alias').toBe('local.live_version');
+    expect(concurrency.qualifier, 'the version CodeDeploy shifts to, not the alias').toBe(
+      'local.published_version',
+    );
     expect(concurrency.count).toBe('var.provisioned_concurrent_executions > 0 ? 1 : 0');
-    expect(imgpipe.locals.live_version).toBe('coalesce(var.live_version, local.published_version)');
     expect(imgpipe.locals.published_version).toBe('aws_lambda_function.this.version');
+    expect(imgpipe.variable.live_version).toBeUndefined();
+    expect(imgpipe.variable.canary_weight).toBeUndefined();
+  });
+
+  it('releases through a CodeDeploy Lambda deployment group that rolls back on AWS’s side', () => {
+    expect(imgpipe.resource.aws_codedeploy_app!.this!.compute_platform).toBe('Lambda');
+    const group = imgpipe.resource.aws_codedeploy_deployment_group!.this!;
+    expect(group.deployment_config_name).toBe('var.release_deployment_config');
+    expect(group.auto_rollback_configuration[0]).toEqual({
+      enabled: true,
+      events: ['DEPLOYMENT_FAILURE', 'DEPLOYMENT_STOP_ON_ALARM', 'DEPLOYMENT_STOP_ON_REQUEST'],
+    });
+    expect(group.alarm_configuration[0]).toMatchObject({
+      enabled: true,
+      alarms: 'local.release_alarm_names',
+    });
+    expect(group.deployment_style[0]).toEqual({
+      deployment_option: 'WITH_TRAFFIC_CONTROL',
+      deployment_type: 'BLUE_GREEN',
+    });
+    const hooks = imgpipe.locals.release_hooks;
+    expect(Object.keys(hooks).sort()).toEqual(['AfterAllowTraffic', 'BeforeAllowTraffic']);
+    expect(hooks.BeforeAllowTraffic.command).toBe('index.releaseCheck');
+    expect(hooks.AfterAllowTraffic.command).toBe('index.releaseCheckAfter');
+    expect(imgpipe.locals.release_check_prefix).toBe(RELEASE_CHECK_PREFIX);
   });
 
   it('sends exhausted asynchronous events to the KMS-encrypted dead-letter queue', () => {
@@ -664,12 +701,16 @@ describe('terraform/README.md', () => {
 });
 
 describe('Monitoring', () => {
-  it('alarms on errors, throttles, p99 duration near the timeout, a non-empty DLQ and old events', () => {
-    const alarms = imgpipe.resource.aws_cloudwatch_metric_alarm!;
-    expect(alarms.errors).toMatchObject({ namespace: 'AWS/Lambda', metric_name: 'Errors' });
-    expect(alarms.throttles).toMatchObject({ namespace: 'AWS/Lambda', metric_name: 'Throttles' });
-    expect(alarms.duration_p99).toMatchObject({
-      metric_name: 'Duration',
+  it('alarms from one map: errors, throttles, p99 near the timeout, lost events, old events, the new version', () => {
+    const alarm = imgpipe.resource.aws_cloudwatch_metric_alarm!.this!;
+    expect(alarm.for_each).toBe('local.alarms');
+    expect(alarm.alarm_name).toBe('$' + '{var.name}-$' + '{each.key}');
+    const alarms = imgpipe.locals.alarms;
+    const metric = (key: string) => [alarms[key].namespace, alarms[key].metric];
+    expect(metric('errors')).toEqual(['AWS/Lambda', 'Errors']);
+    expect(metric('throttles')).toEqual(['AWS/Lambda', 'Throttles']);
+    expect(alarms['duration-p99']).toMatchObject({
+      metric: 'Duration',
       extended_statistic: 'p99',
       threshold: 'local.duration_threshold_ms',
     });
@@ -677,13 +718,58 @@ describe('Monitoring', () => {
       'var.timeout * 1000 * var.alarm_duration_percent_of_timeout / 100',
     );
     expect(imgpipe.variable.alarm_duration_percent_of_timeout!.default).toBe(80);
-    expect(alarms.dead_letter_queue).toMatchObject({
-      namespace: 'AWS/SQS',
-      metric_name: 'ApproximateNumberOfMessagesVisible',
+    expect(metric('dead-letter-queue')).toEqual(['AWS/SQS', 'ApproximateNumberOfMessagesVisible']);
+    expect(metric('async-event-age')).toEqual(['AWS/Lambda', 'AsyncEventAge']);
+    expect(metric('async-events-dropped')).toEqual(['AWS/Lambda', 'AsyncEventsDropped']);
+    expect(metric('destination-delivery-failures')).toEqual(['AWS/Lambda', 'DestinationDeliveryFailures']);
+    // Every alarm waits for 3 of 5 datapoints, but those counting lost events, where one is a loss.
+    expect(imgpipe.locals.alarm_evaluation).toEqual({
+      noisy: { evaluation_periods: 5, datapoints_to_alarm: 3 },
+      loss: { evaluation_periods: 1, datapoints_to_alarm: 1 },
     });
-    expect(alarms.async_event_age).toMatchObject({ namespace: 'AWS/Lambda', metric_name: 'AsyncEventAge' });
-    for (const name of ['errors', 'throttles', 'duration_p99', 'dead_letter_queue', 'async_event_age'])
-      expect(alarms[name]!.alarm_actions, name).toBe('local.alarm_actions');
+    const loss = Object.keys(alarms).filter((key) => alarms[key].evaluation === 'loss');
+    expect(loss.sort()).toEqual([
+      'async-events-dropped',
+      'dead-letter-queue',
+      'destination-delivery-failures',
+      'events-failed',
+      'image-alerts-failed',
+    ]);
+    for (const key of Object.keys(alarms)) expect(['noisy', 'loss'], key).toContain(alarms[key].evaluation);
+    expect(alarm.alarm_actions).toBe('each.value.notify ? local.alarm_actions : []');
+    for (const key of ['errors', 'throttles', 'duration-p99', 'dead-letter-queue', 'async-event-age'])
+      expect(alarms[key].notify, key).toBe(true);
+    const ratio = imgpipe.resource.aws_cloudwatch_metric_alarm!.ratio!;
+    expect([ratio.evaluation_periods, ratio.datapoints_to_alarm]).toEqual([5, 3]);
+    expect(imgpipe.resource.aws_cloudwatch_metric_alarm!.status_throttles).toMatchObject({
+      evaluation_periods: 5,
+      datapoints_to_alarm: 3,
+    });
+    // No alarm block repeated by hand: one map, one metric-math map, the status table's.
+    expect(Object.keys(imgpipe.resource.aws_cloudwatch_metric_alarm!).sort()).toEqual([
+      'ratio',
+      'status_throttles',
+      'this',
+    ]);
+  });
+
+  it('judges the new version by its quarantine and failure ratios (outcome metrics with a version dimension)', () => {
+    const ratios = imgpipe.locals.ratio_alarms;
+    expect(Object.keys(ratios).sort()).toEqual([
+      'canary-failure-ratio',
+      'canary-quarantine-ratio',
+      'failure-ratio',
+      'quarantine-ratio',
+    ]);
+    expect(ratios['canary-quarantine-ratio'].dimensions).toEqual({
+      service: 'var.service_name',
+      [VERSION_DIMENSION]: 'local.published_version',
+    });
+    expect(ratios['canary-quarantine-ratio'].release).toBe(true);
+    expect(ratios['canary-failure-ratio'].release).toBe(true);
+    const metrics = Object.values(imgpipe.locals.outcome_metrics).sort();
+    const versioned = [...VERSIONED_OUTCOMES].map((status) => STATUS_METRIC[status]).sort();
+    expect(metrics).toEqual(versioned);
   });
 
   it('charts the pipeline’s EMF metrics on the dashboard', () => {
@@ -710,13 +796,25 @@ describe('Monitoring', () => {
       expect(widgets, metric).toContain(metric);
   });
 
-  it('notifies at 80% and 95% of the monthly budget', () => {
+  it('notifies at 80% and 95% of actual spend and on a forecast above the budget, per environment', () => {
     const budget = imgpipe.resource.aws_budgets_budget!.this!;
     expect(budget).toMatchObject({ budget_type: 'COST', time_unit: 'MONTHLY' });
-    expect(budget.dynamic.notification[0].for_each).toEqual([80, 95]);
+    expect(budget.dynamic.notification[0].for_each).toBe('local.budget_notifications');
+    expect(imgpipe.locals.budget_notifications).toEqual([
+      { type: 'ACTUAL', threshold: 80 },
+      { type: 'ACTUAL', threshold: 95 },
+      { type: 'FORECASTED', threshold: 100 },
+    ]);
     expect(budget.dynamic.notification[0].content[0]).toMatchObject({
       threshold_type: 'PERCENTAGE',
-      threshold: 'notification.value',
+      threshold: 'notification.value.threshold',
+      notification_type: 'notification.value.type',
+    });
+    // Each environment's root passes its own tag, so no budget counts the whole account.
+    const root = dirs.get('deployment')!;
+    expect(root.module.imgpipe!.budget_cost_filter_tag).toEqual({
+      key: 'Environment',
+      value: 'var.environment',
     });
   });
 });
@@ -743,13 +841,21 @@ describe('the workflows’ view of the bootstrap', () => {
   it('assumes the roles and uses the state bucket the bootstrap names', () => {
     const prefix = bootstrap.variable.name_prefix!.default;
     expect(prefix).toBe('imgpipe');
-    expect(bootstrap.resource.aws_iam_role!.deploy!.name).toMatch(/^\$\{var\.name_prefix\}-github-deploy$/);
+    expect(bootstrap.resource.aws_iam_role!.deploy!.name).toMatch(
+      /^\$\{var\.name_prefix\}-github-deploy-\$\{each\.key\}$/,
+    );
+    expect(bootstrap.resource.aws_iam_role!.plan!.name).toMatch(
+      /^\$\{var\.name_prefix\}-github-plan-\$\{each\.key\}$/,
+    );
     expect(bootstrap.resource.aws_iam_role!.bench!.name).toMatch(/^\$\{var\.name_prefix\}-github-bench$/);
     expect(bootstrap.locals.state_bucket_name).toMatch(
       /^coalesce\(var\.state_bucket_name, "\$\{var\.name_prefix\}-tfstate-\$\{local\.account_id\}-\$\{var\.region\}"\)$/,
     );
-    for (const file of ['release.yml', 'deploy.yml'])
-      expect(workflow(file)).toContain(`role/${prefix}-github-deploy`);
+    // Each environment's job assumes that environment's role, and only it.
+    expect(workflow('release.yml')).toContain(`role/${prefix}-github-deploy-dev`);
+    expect(workflow('deploy.yml')).toContain(`role/${prefix}-github-deploy-$ENVIRONMENT`);
+    expect(workflow('deploy.yml')).toContain(`role/${prefix}-github-plan-$ENVIRONMENT`);
+    expect(workflow('ci.yml')).toContain(`role/${prefix}-github-plan-$ENVIRONMENT`);
     expect(workflow('bench.yml')).toContain(`role/${prefix}-github-bench`);
     expect(workflow('deploy.yml')).toContain(`state_bucket=${prefix}-tfstate-$account-$region`);
     // The root names each environment's deployment as the bootstrap's policies expect.

@@ -165,8 +165,10 @@ describe('the workflow module', () => {
     // and their log groups, so a new task needs no change there.
     const tasks = [...Object.keys(imageTasks()), ...Object.keys(scannerTasks())];
     expect(tasks.length).toBeGreaterThan(0);
-    expect(JSON.stringify(bootstrap.locals.function_arns)).toContain(':function:${name}-*');
-    expect(JSON.stringify(bootstrap.locals.log_group_arns)).toContain(':log-group:/aws/lambda/${name}-*');
+    const scoped = JSON.stringify(bootstrap.locals.scoped);
+    const names = `${DOLLAR}{var.name_prefix}-${DOLLAR}{environment}`;
+    expect(scoped).toContain(`:function:${names}-*`);
+    expect(scoped).toContain(`:log-group:/aws/lambda/${names}-*`);
     const deploy = ['deploy', 'deploy_platform', 'deploy_extensions'].flatMap((name) =>
       statements(bootstrap.data.aws_iam_policy_document![name]!),
     );
@@ -194,5 +196,17 @@ describe('the workflow module', () => {
             name !== 'queue'
           )
             expect([...allowed], `${name}: ${action}`).toContain(action);
+  });
+
+  it('keeps the release roles of the imgpipe module within the same boundary', () => {
+    const allowed = new Set(
+      statements(bootstrap.data.aws_iam_policy_document!.function_boundary!).flatMap(
+        (s) => s.actions as string[],
+      ),
+    );
+    for (const name of ['codedeploy', 'release_check'])
+      for (const s of statements(imgpipe.data.aws_iam_policy_document![name]!))
+        for (const action of s.actions as string[])
+          expect([...allowed], `${name}: ${action}`).toContain(action);
   });
 });

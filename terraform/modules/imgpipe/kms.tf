@@ -178,4 +178,53 @@ data "aws_iam_policy_document" "kms" {
       values   = [local.account_id]
     }
   }
+
+  # The optional CloudTrail trail (trail.tf) encrypts its log files with this key.
+  dynamic "statement" {
+    for_each = var.cloudtrail_enabled ? [local.trail_arn] : []
+
+    content {
+      sid       = "CloudTrailEncryptsItsLogFiles"
+      actions   = ["kms:GenerateDataKey"]
+      resources = ["*"]
+
+      principals {
+        type        = "Service"
+        identifiers = ["cloudtrail.amazonaws.com"]
+      }
+
+      condition {
+        test     = "StringEquals"
+        variable = "aws:SourceArn"
+        values   = [statement.value]
+      }
+
+      condition {
+        test     = "StringLike"
+        variable = "kms:EncryptionContext:aws:cloudtrail:arn"
+        values   = ["arn:${local.partition}:cloudtrail:*:${local.account_id}:trail/*"]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.cloudtrail_enabled ? [local.trail_arn] : []
+
+    content {
+      sid       = "CloudTrailDescribesTheKey"
+      actions   = ["kms:DescribeKey"]
+      resources = ["*"]
+
+      principals {
+        type        = "Service"
+        identifiers = ["cloudtrail.amazonaws.com"]
+      }
+
+      condition {
+        test     = "StringEquals"
+        variable = "aws:SourceArn"
+        values   = [statement.value]
+      }
+    }
+  }
 }

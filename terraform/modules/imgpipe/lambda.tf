@@ -33,7 +33,19 @@ resource "aws_lambda_function" "this" {
     # Never above INFO: Lambda counts lines without a level, the EMF metrics among them, as INFO
     # and would drop them. Powertools applies log_level to its own lines.
     application_log_level = var.log_level == "DEBUG" ? "DEBUG" : "INFO"
-    system_log_level      = "WARN"
+    # INFO: the platform.report record of each invocation (duration, billed duration, max memory
+    # used, init duration) is logged at INFO; at WARN it is dropped, and with it what the memory
+    # sweep (bench/sweep/report-line.ts) and Logs Insights read.
+    system_log_level = "INFO"
+  }
+
+  dynamic "vpc_config" {
+    for_each = local.vpc_config
+
+    content {
+      subnet_ids         = vpc_config.value.subnet_ids
+      security_group_ids = vpc_config.value.security_group_ids
+    }
   }
 
   tracing_config {
@@ -47,45 +59,36 @@ resource "aws_lambda_function" "this" {
     }
   }
 
-  depends_on = [aws_iam_role_policy.this]
+  depends_on = [aws_iam_role_policy.this, aws_iam_role_policy.vpc]
 }
 
+# CodeDeploy moves the alias (codedeploy.tf): Terraform creates it on the version the first apply
+# publishes and never touches its version or weights again, so a plain apply neither interrupts a
+# deployment nor routes traffic back to a version CodeDeploy rolled back from.
 resource "aws_lambda_alias" "this" {
   name             = "live"
-  description      = "Receives every S3 event; routes to the live version and, during a canary, part of the traffic to the newest one."
+  description      = "Receives every S3 event; CodeDeploy shifts it from version to version (terraform/README.md, \"Releases\")."
   function_name    = aws_lambda_function.this.function_name
-  function_version = local.live_version
-
-  dynamic "routing_config" {
-    for_each = local.canary ? [local.published_version] : []
-
-    content {
-      additional_version_weights = { (routing_config.value) = var.canary_weight }
-    }
-  }
+  function_version = local.published_version
 
   lifecycle {
-    precondition {
-      condition     = !local.canary || var.live_version != local.published_version
-      error_message = "canary_weight is set but this apply published no version newer than live_version ${coalesce(var.live_version, "null")}: there is nothing to shift traffic to."
-    }
+    ignore_changes = [function_version, routing_config]
   }
-
-  # Provisioned concurrency is ready on the version before the alias sends it traffic.
-  depends_on = [aws_lambda_provisioned_concurrency_config.this]
 }
 
 # On the version number, not the alias: Lambda refuses provisioned concurrency on an alias with a
-# routing configuration, and a canary's share of traffic runs on demand.
+# routing configuration. On the version this apply published, the one the next deployment shifts
+# to: it is warm before CodeDeploy sends it traffic (CodeDeploy waits for it), while the version
+# being replaced serves the rest of the deployment on demand.
 resource "aws_lambda_provisioned_concurrency_config" "this" {
   count = var.provisioned_concurrent_executions > 0 ? 1 : 0
 
   function_name                     = aws_lambda_function.this.function_name
-  qualifier                         = local.live_version
+  qualifier                         = local.published_version
   provisioned_concurrent_executions = var.provisioned_concurrent_executions
 
   lifecycle {
-    # When the live version moves, the new version is warm before the old one is released.
+    # The new version is warm before the old one's configuration goes.
     create_before_destroy = true
   }
 }

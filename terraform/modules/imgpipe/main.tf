@@ -87,9 +87,7 @@ locals {
   # with a sampled trace header, which S3 events never carry.
   tracing_mode = var.tracing_enabled ? "Active" : "PassThrough"
 
-  # Blue/green: the alias routes to live_version (default: the version this apply publishes) and,
-  # during a canary, sends canary_weight of the traffic to the newly published version.
+  # The version this apply published: the target of the next CodeDeploy deployment (codedeploy.tf),
+  # whose canary alarms watch it alone.
   published_version = aws_lambda_function.this.version
-  live_version      = coalesce(var.live_version, local.published_version)
-  canary            = var.canary_weight > 0
 }

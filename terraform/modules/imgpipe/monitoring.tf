@@ -75,6 +75,7 @@ resource "aws_sns_topic_subscription" "this" {
 
 locals {
   function_dimensions = { FunctionName = aws_lambda_function.this.function_name }
+  # The new version behind the alias while CodeDeploy shifts traffic to it (Lambda's own metrics).
   canary_dimensions = {
     FunctionName    = aws_lambda_function.this.function_name
     Resource        = "${aws_lambda_function.this.function_name}:${aws_lambda_alias.this.name}"
@@ -82,133 +83,216 @@ locals {
   }
   duration_threshold_ms = var.timeout * 1000 * var.alarm_duration_percent_of_timeout / 100
   alarm_actions         = [aws_sns_topic.this.arn]
+
+  # Every single-metric alarm, by the suffix of its name. Two kinds of evaluation:
+  # - noisy signals (errors, throttles, durations, event age): 3 datapoints out of 5, so a blip
+  #   does not page, a lasting problem does within minutes;
+  # - lost events (dead-letter queue, AsyncEventsDropped, DestinationDeliveryFailures, outcome
+  #   events or alerts not delivered): 1 of 1, since every datapoint is an event nobody will see.
+  # `release = true`: CodeDeploy watches it during a deployment and rolls back when it fires
+  # (codedeploy.tf); `notify = false`: only CodeDeploy acts on it.
+  alarm_evaluation = {
+    noisy = { evaluation_periods = 5, datapoints_to_alarm = 3 }
+    loss  = { evaluation_periods = 1, datapoints_to_alarm = 1 }
+  }
+  alarms = {
+    errors = {
+      evaluation  = "noisy"
+      description = "Invocations of ${var.name} that threw in 3 of 5 minutes (S3 errors are retried; bad input is quarantined and does not count)."
+      namespace   = "AWS/Lambda", metric = "Errors", dimensions = local.function_dimensions
+      statistic   = "Sum", period = 60, threshold = var.alarm_errors_threshold, release = true, notify = true
+    }
+    throttles = {
+      evaluation  = "noisy"
+      description = "Invocations of ${var.name} refused for lack of concurrency in 3 of 5 minutes; S3 events are retried for up to maximum_event_age_in_seconds."
+      namespace   = "AWS/Lambda", metric = "Throttles", dimensions = local.function_dimensions
+      statistic   = "Sum", period = 60, threshold = 0, release = true, notify = true
+    }
+    duration-p99 = {
+      evaluation  = "noisy"
+      description = "p99 duration of ${var.name} above ${var.alarm_duration_percent_of_timeout}% of its ${var.timeout} s timeout in 3 of 5 periods of 5 minutes."
+      namespace   = "AWS/Lambda", metric = "Duration", dimensions = local.function_dimensions
+      statistic   = null, extended_statistic = "p99", period = 300, threshold = local.duration_threshold_ms, release = false, notify = true
+    }
+    async-event-age = {
+      evaluation  = "noisy"
+      description = "S3 events waited more than ${var.alarm_async_event_age_seconds} s before ${var.name} ran them (throttling or retries); after ${var.maximum_event_age_in_seconds} s they go to the dead-letter queue."
+      namespace   = "AWS/Lambda", metric = "AsyncEventAge", dimensions = local.function_dimensions
+      statistic   = "Maximum", period = 60, threshold = var.alarm_async_event_age_seconds * 1000, release = false, notify = true
+    }
+    dead-letter-queue = {
+      evaluation  = "loss"
+      description = "Events ${var.name} gave up on are waiting in ${aws_sqs_queue.this.name}; redrive them (terraform/README.md: Dead-letter queue)."
+      namespace   = "AWS/SQS", metric = "ApproximateNumberOfMessagesVisible", dimensions = { QueueName = aws_sqs_queue.this.name }
+      statistic   = "Maximum", period = 300, threshold = 0, release = false, notify = true
+    }
+    # Events Lambda dropped without running them to the end (too old, retries exhausted) and
+    # could not hand to the dead-letter queue either: lost for good.
+    async-events-dropped = {
+      evaluation  = "loss"
+      description = "S3 events for ${var.name} dropped by Lambda (too old or retried too often) and not delivered anywhere: upload them again or reprocess their keys."
+      namespace   = "AWS/Lambda", metric = "AsyncEventsDropped", dimensions = local.function_dimensions
+      statistic   = "Sum", period = 300, threshold = 0, release = false, notify = true
+    }
+    destination-delivery-failures = {
+      evaluation  = "loss"
+      description = "Lambda could not write failed events of ${var.name} to the dead-letter queue ${aws_sqs_queue.this.name} (its policy or key): those events are lost."
+      namespace   = "AWS/Lambda", metric = "DestinationDeliveryFailures", dimensions = local.function_dimensions
+      statistic   = "Sum", period = 300, threshold = 0, release = false, notify = true
+    }
+    # Outcome events the functions could not put after the publisher's retries (EMF metric
+    # EventsFailed): the image is processed and its status recorded, but subscribers never hear of
+    # it. Every function running the pipeline emits it under the same service dimension.
+    events-failed = {
+      evaluation  = "loss"
+      description = "Outcome events of ${var.name} that could not be put on ${local.event_bus_name} after retries (see terraform/README.md, \"Status, events and image alerts\"). The images themselves are processed."
+      namespace   = var.metrics_namespace, metric = "EventsFailed", dimensions = { service = var.service_name }
+      statistic   = "Sum", period = 300, threshold = 0, release = false, notify = true
+    }
+    # Deliveries of the image alerts rule to its topic that failed for good. EventBridge names rules
+    # on the default bus by RuleName alone, on other buses by EventBusName and RuleName.
+    image-alerts-failed = {
+      evaluation  = "loss"
+      description = "The ${aws_cloudwatch_event_rule.this.name} rule could not deliver quarantined or failed image events to the ${aws_sns_topic.image_alerts.name} topic."
+      namespace   = "AWS/Events", metric = "FailedInvocations"
+      dimensions  = local.event_bus_name == "default" ? { RuleName = aws_cloudwatch_event_rule.this.name } : { EventBusName = local.event_bus_name, RuleName = aws_cloudwatch_event_rule.this.name }
+      statistic   = "Sum", period = 300, threshold = 0, release = false, notify = true
+    }
+    # The new version alone, behind the alias, while CodeDeploy shifts traffic: at a 10% weight its
+    # errors would be lost in the function-wide numbers.
+    canary-errors = {
+      evaluation  = "noisy"
+      description = "Errors of version ${local.published_version} of ${var.name} behind the live alias, in 3 of 5 minutes."
+      namespace   = "AWS/Lambda", metric = "Errors", dimensions = local.canary_dimensions
+      statistic   = "Sum", period = 60, threshold = 0, release = true, notify = false
+    }
+    canary-duration-p99 = {
+      evaluation  = "noisy"
+      description = "p99 duration of version ${local.published_version} of ${var.name} above ${var.alarm_duration_percent_of_timeout}% of the timeout, in 3 of 5 minutes."
+      namespace   = "AWS/Lambda", metric = "Duration", dimensions = local.canary_dimensions
+      statistic   = null, extended_statistic = "p99", period = 60, threshold = local.duration_threshold_ms, release = true, notify = false
+    }
+  }
+
+  # Ratios of outcomes (EMF metrics of src/handlers/objects.ts), function-wide and for the new
+  # version (dimension `version`, AWS_LAMBDA_FUNCTION_VERSION): a release that quarantines every
+  # valid photo throws nothing, so only these see it. A period with fewer than
+  # alarm_ratio_min_objects objects counts as 0 for the function-wide ones; for the new version the
+  # release check's own objects are enough (min 1), since they are its first traffic.
+  outcome_metrics = { p = "ObjectsProcessed", d = "ObjectsDuplicate", q = "ObjectsQuarantined", f = "ObjectsFailed" }
+  ratio_alarms = {
+    quarantine-ratio = { numerator = "q", threshold = var.alarm_quarantine_ratio, dimensions = { service = var.service_name }, period = 300, min = var.alarm_ratio_min_objects, release = false, notify = true, what = "quarantined" }
+    failure-ratio    = { numerator = "f", threshold = var.alarm_failure_ratio, dimensions = { service = var.service_name }, period = 300, min = var.alarm_ratio_min_objects, release = true, notify = true, what = "failed" }
+    canary-quarantine-ratio = {
+      numerator = "q", threshold = var.alarm_quarantine_ratio, dimensions = { service = var.service_name, version = local.published_version }
+      period    = 60, min = 1, release = true, notify = false, what = "quarantined by version ${local.published_version}"
+    }
+    canary-failure-ratio = {
+      numerator = "f", threshold = var.alarm_failure_ratio, dimensions = { service = var.service_name, version = local.published_version }
+      period    = 60, min = 1, release = true, notify = false, what = "failed in version ${local.published_version}"
+    }
+  }
 }
 
-resource "aws_cloudwatch_metric_alarm" "errors" {
-  alarm_name          = "${var.name}-errors"
-  alarm_description   = "Invocations of ${var.name} that threw (S3 errors are retried; bad input is quarantined and does not count)."
-  namespace           = "AWS/Lambda"
-  metric_name         = "Errors"
-  dimensions          = local.function_dimensions
-  statistic           = "Sum"
-  period              = 60
-  evaluation_periods  = 1
+resource "aws_cloudwatch_metric_alarm" "this" {
+  for_each = local.alarms
+
+  alarm_name          = "${var.name}-${each.key}"
+  alarm_description   = each.value.description
+  namespace           = each.value.namespace
+  metric_name         = each.value.metric
+  dimensions          = each.value.dimensions
+  statistic           = each.value.statistic
+  extended_statistic  = lookup(each.value, "extended_statistic", null)
+  period              = each.value.period
+  evaluation_periods  = local.alarm_evaluation[each.value.evaluation].evaluation_periods
+  datapoints_to_alarm = local.alarm_evaluation[each.value.evaluation].datapoints_to_alarm
   comparison_operator = "GreaterThanThreshold"
-  threshold           = var.alarm_errors_threshold
+  threshold           = each.value.threshold
   treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
+  alarm_actions       = each.value.notify ? local.alarm_actions : []
+  ok_actions          = each.value.notify ? local.alarm_actions : []
   tags                = var.tags
 }
 
-resource "aws_cloudwatch_metric_alarm" "throttles" {
-  alarm_name          = "${var.name}-throttles"
-  alarm_description   = "Invocations of ${var.name} refused for lack of concurrency; S3 events are retried for up to maximum_event_age_in_seconds."
-  namespace           = "AWS/Lambda"
-  metric_name         = "Throttles"
-  dimensions          = local.function_dimensions
-  statistic           = "Sum"
-  period              = 60
-  evaluation_periods  = 1
+resource "aws_cloudwatch_metric_alarm" "ratio" {
+  for_each = local.ratio_alarms
+
+  alarm_name          = "${var.name}-${each.key}"
+  alarm_description   = "Share of objects ${each.value.what} above ${each.value.threshold} in 3 of 5 periods of ${each.value.period} s (periods with fewer than ${each.value.min} objects count as 0)."
+  evaluation_periods  = 5
+  datapoints_to_alarm = 3
   comparison_operator = "GreaterThanThreshold"
-  threshold           = 0
+  threshold           = each.value.threshold
   treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
+  alarm_actions       = each.value.notify ? local.alarm_actions : []
+  ok_actions          = each.value.notify ? local.alarm_actions : []
   tags                = var.tags
+
+  metric_query {
+    id          = "ratio"
+    expression  = "IF(total >= ${each.value.min}, FILL(${each.value.numerator}, 0) / total, 0)"
+    label       = "Share ${each.value.what}"
+    return_data = true
+  }
+
+  metric_query {
+    id         = "total"
+    expression = "FILL(p, 0) + FILL(d, 0) + FILL(q, 0) + FILL(f, 0)"
+    label      = "Objects"
+  }
+
+  dynamic "metric_query" {
+    for_each = local.outcome_metrics
+
+    content {
+      id = metric_query.key
+
+      metric {
+        namespace   = var.metrics_namespace
+        metric_name = metric_query.value
+        dimensions  = each.value.dimensions
+        stat        = "Sum"
+        period      = each.value.period
+      }
+    }
+  }
 }
 
-resource "aws_cloudwatch_metric_alarm" "duration_p99" {
-  alarm_name          = "${var.name}-duration-p99"
-  alarm_description   = "p99 duration of ${var.name} above ${var.alarm_duration_percent_of_timeout}% of its ${var.timeout} s timeout."
-  namespace           = "AWS/Lambda"
-  metric_name         = "Duration"
-  dimensions          = local.function_dimensions
-  extended_statistic  = "p99"
-  period              = 300
-  evaluation_periods  = 1
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = local.duration_threshold_ms
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-  tags                = var.tags
+# The single alarms of earlier versions of this module, now entries of the maps above.
+moved {
+  from = aws_cloudwatch_metric_alarm.errors
+  to   = aws_cloudwatch_metric_alarm.this["errors"]
 }
 
-resource "aws_cloudwatch_metric_alarm" "dead_letter_queue" {
-  alarm_name          = "${var.name}-dead-letter-queue"
-  alarm_description   = "Events ${var.name} gave up on are waiting in ${aws_sqs_queue.this.name}; redrive them (terraform/README.md: Dead-letter queue)."
-  namespace           = "AWS/SQS"
-  metric_name         = "ApproximateNumberOfMessagesVisible"
-  dimensions          = { QueueName = aws_sqs_queue.this.name }
-  statistic           = "Maximum"
-  period              = 300
-  evaluation_periods  = 1
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = 0
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-  tags                = var.tags
+moved {
+  from = aws_cloudwatch_metric_alarm.throttles
+  to   = aws_cloudwatch_metric_alarm.this["throttles"]
 }
 
-resource "aws_cloudwatch_metric_alarm" "async_event_age" {
-  alarm_name          = "${var.name}-async-event-age"
-  alarm_description   = "S3 events waited more than ${var.alarm_async_event_age_seconds} s before ${var.name} ran them (throttling or retries); after ${var.maximum_event_age_in_seconds} s they go to the dead-letter queue."
-  namespace           = "AWS/Lambda"
-  metric_name         = "AsyncEventAge"
-  dimensions          = local.function_dimensions
-  statistic           = "Maximum"
-  period              = 300
-  evaluation_periods  = 1
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = var.alarm_async_event_age_seconds * 1000
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-  tags                = var.tags
+moved {
+  from = aws_cloudwatch_metric_alarm.duration_p99
+  to   = aws_cloudwatch_metric_alarm.this["duration-p99"]
 }
 
-# Outcome events the functions could not put after the publisher's retries (EMF metric EventsFailed):
-# the image is processed and its status recorded, but subscribers never hear of it. Summed over 5
-# minutes, so an episode (a throttled burst, a missing permission, a deleted bus) raises one alarm,
-# yet a single lost event in a quiet hour still counts. Every function running the pipeline emits it
-# under the same service dimension.
-resource "aws_cloudwatch_metric_alarm" "events_failed" {
-  alarm_name          = "${var.name}-events-failed"
-  alarm_description   = "Outcome events of ${var.name} that could not be put on ${local.event_bus_name} after retries (see terraform/README.md, \"Status, events and image alerts\"). The images themselves are processed."
-  namespace           = var.metrics_namespace
-  metric_name         = "EventsFailed"
-  dimensions          = { service = var.service_name }
-  statistic           = "Sum"
-  period              = 300
-  evaluation_periods  = 1
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = 0
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-  tags                = var.tags
+moved {
+  from = aws_cloudwatch_metric_alarm.dead_letter_queue
+  to   = aws_cloudwatch_metric_alarm.this["dead-letter-queue"]
 }
 
-# Deliveries of the image alerts rule to its topic that failed for good: a topic or key policy that
-# refuses EventBridge, a deleted topic. Without it, alerts would stop silently. EventBridge names
-# rules on the default bus by RuleName alone, on other buses by EventBusName and RuleName.
-resource "aws_cloudwatch_metric_alarm" "image_alerts_failed" {
-  alarm_name          = "${var.name}-image-alerts-failed"
-  alarm_description   = "The ${aws_cloudwatch_event_rule.this.name} rule could not deliver quarantined or failed image events to the ${aws_sns_topic.image_alerts.name} topic."
-  namespace           = "AWS/Events"
-  metric_name         = "FailedInvocations"
-  dimensions          = local.event_bus_name == "default" ? { RuleName = aws_cloudwatch_event_rule.this.name } : { EventBusName = local.event_bus_name, RuleName = aws_cloudwatch_event_rule.this.name }
-  statistic           = "Sum"
-  period              = 300
-  evaluation_periods  = 1
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = 0
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-  tags                = var.tags
+moved {
+  from = aws_cloudwatch_metric_alarm.async_event_age
+  to   = aws_cloudwatch_metric_alarm.this["async-event-age"]
+}
+
+moved {
+  from = aws_cloudwatch_metric_alarm.events_failed
+  to   = aws_cloudwatch_metric_alarm.this["events-failed"]
+}
+
+moved {
+  from = aws_cloudwatch_metric_alarm.image_alerts_failed
+  to   = aws_cloudwatch_metric_alarm.this["image-alerts-failed"]
 }
 
 # Throttled reads and writes of the status table or its index. On demand, DynamoDB throttles a
@@ -221,7 +305,8 @@ resource "aws_cloudwatch_metric_alarm" "status_throttles" {
 
   alarm_name          = "${var.name}-status-throttles"
   alarm_description   = "Reads or writes of the status table ${aws_dynamodb_table.this[0].name} or its ${local.status_index_name} index were throttled."
-  evaluation_periods  = 1
+  evaluation_periods  = 5
+  datapoints_to_alarm = 3
   comparison_operator = "GreaterThanThreshold"
   threshold           = 0
   treat_missing_data  = "notBreaching"
@@ -255,42 +340,6 @@ resource "aws_cloudwatch_metric_alarm" "status_throttles" {
       }
     }
   }
-}
-
-# While a canary runs, alarms on the new version alone: at a 10% weight its errors would be lost in
-# the function-wide numbers. The deploy workflow watches these (output canary_alarm_names).
-resource "aws_cloudwatch_metric_alarm" "canary_errors" {
-  count = local.canary ? 1 : 0
-
-  alarm_name          = "${var.name}-canary-errors"
-  alarm_description   = "Errors of the canary version of ${var.name}."
-  namespace           = "AWS/Lambda"
-  metric_name         = "Errors"
-  dimensions          = local.canary_dimensions
-  statistic           = "Sum"
-  period              = 60
-  evaluation_periods  = 1
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = 0
-  treat_missing_data  = "notBreaching"
-  tags                = var.tags
-}
-
-resource "aws_cloudwatch_metric_alarm" "canary_duration_p99" {
-  count = local.canary ? 1 : 0
-
-  alarm_name          = "${var.name}-canary-duration-p99"
-  alarm_description   = "p99 duration of the canary version of ${var.name} above ${var.alarm_duration_percent_of_timeout}% of the timeout."
-  namespace           = "AWS/Lambda"
-  metric_name         = "Duration"
-  dimensions          = local.canary_dimensions
-  extended_statistic  = "p99"
-  period              = 60
-  evaluation_periods  = 1
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = local.duration_threshold_ms
-  treat_missing_data  = "notBreaching"
-  tags                = var.tags
 }
 
 locals {

@@ -37,7 +37,7 @@ output "lambda_function_arn" {
 }
 
 output "lambda_function_version" {
-  description = "Latest version published by Terraform (the canary's version while a canary runs)."
+  description = "Latest version published by Terraform: the TargetVersion of the next CodeDeploy deployment (the live alias may still route to an earlier one)."
   value       = aws_lambda_function.this.version
 }
 
@@ -57,7 +57,7 @@ output "lambda_alias_arn" {
 }
 
 output "lambda_alias_function_version" {
-  description = "Version the `live` alias routes to (all traffic, or all but the canary's share)."
+  description = "Version the `live` alias routed to when Terraform last read it; CodeDeploy moves it (`aws lambda get-alias` has the current one)."
   value       = aws_lambda_alias.this.function_version
 }
 
@@ -194,31 +194,47 @@ output "sns_topic_arn" {
 }
 
 output "cloudwatch_metric_alarm_names" {
-  description = "Names of the standing alarms, by purpose: errors, throttles, duration_p99, dead_letter_queue, async_event_age, events_failed, image_alerts_failed, status_throttles (null when create_status_table is false)."
-  value = {
-    errors              = aws_cloudwatch_metric_alarm.errors.alarm_name
-    throttles           = aws_cloudwatch_metric_alarm.throttles.alarm_name
-    duration_p99        = aws_cloudwatch_metric_alarm.duration_p99.alarm_name
-    dead_letter_queue   = aws_cloudwatch_metric_alarm.dead_letter_queue.alarm_name
-    async_event_age     = aws_cloudwatch_metric_alarm.async_event_age.alarm_name
-    events_failed       = aws_cloudwatch_metric_alarm.events_failed.alarm_name
-    image_alerts_failed = aws_cloudwatch_metric_alarm.image_alerts_failed.alarm_name
-    status_throttles    = one(aws_cloudwatch_metric_alarm.status_throttles[*].alarm_name)
-  }
+  description = "Names of the alarms by purpose (the suffix of the name, with underscores): errors, throttles, duration_p99, async_event_age, dead_letter_queue, async_events_dropped, destination_delivery_failures, events_failed, image_alerts_failed, quarantine_ratio, failure_ratio, the canary_* alarms of the newest version, and status_throttles (null when create_status_table is false)."
+  value = merge(
+    { for key, alarm in aws_cloudwatch_metric_alarm.this : replace(key, "-", "_") => alarm.alarm_name },
+    { for key, alarm in aws_cloudwatch_metric_alarm.ratio : replace(key, "-", "_") => alarm.alarm_name },
+    { status_throttles = one(aws_cloudwatch_metric_alarm.status_throttles[*].alarm_name) },
+  )
 }
 
-output "canary_alarm_names" {
-  description = "Alarms a canary is judged by: errors and p99 duration of the new version (present only while canary_weight > 0) and the function's throttles. Any of them in ALARM rolls the release back."
-  value = concat(
-    aws_cloudwatch_metric_alarm.canary_errors[*].alarm_name,
-    aws_cloudwatch_metric_alarm.canary_duration_p99[*].alarm_name,
-    [aws_cloudwatch_metric_alarm.throttles.alarm_name],
-  )
+output "release_alarm_names" {
+  description = "Alarms CodeDeploy watches while it shifts the live alias (the deployment group's): the new version's errors, p99 duration, quarantine and failure ratios, and the function's errors, throttles and failure ratio. Any of them in ALARM stops the deployment and rolls the alias back."
+  value       = local.release_alarm_names
+}
+
+output "codedeploy_app_name" {
+  description = "CodeDeploy application that releases the function (`<name>`)."
+  value       = aws_codedeploy_app.this.name
+}
+
+output "codedeploy_deployment_group_name" {
+  description = "Deployment group that shifts the live alias (`live`)."
+  value       = aws_codedeploy_deployment_group.this.deployment_group_name
+}
+
+output "release_hook_function_names" {
+  description = "The release hooks, by lifecycle event: BeforeAllowTraffic and AfterAllowTraffic (the AppSpec's Hooks)."
+  value       = { for event, hook in aws_lambda_function.release_check : event => hook.function_name }
 }
 
 output "cloudwatch_dashboard_name" {
   description = "Name of the CloudWatch dashboard (invocations, errors, duration percentiles, concurrency, the pipeline's EMF metrics, outcome events and the status table)."
   value       = aws_cloudwatch_dashboard.this.dashboard_name
+}
+
+output "budget_cost_filters" {
+  description = "Cost filters of the monthly budget (name, values): what it counts. Empty without a budget or a filter."
+  value       = flatten([for budget in aws_budgets_budget.this : [for filter in budget.cost_filter : { name = filter.name, values = filter.values }]])
+}
+
+output "budget_notification_types" {
+  description = "Notification types of the monthly budget (ACTUAL, FORECASTED), one per notification; empty without a budget."
+  value       = flatten([for budget in aws_budgets_budget.this : [for n in budget.notification : n.notification_type]])
 }
 
 output "budgets_budget_name" {

@@ -402,31 +402,15 @@ variable "image_alert_email" {
 # Releases (blue/green through the `live` alias)
 ################################################################################
 
-variable "live_version" {
-  description = "Published version (a number, as a string) the `live` alias routes to. null (the default) routes to the version this apply publishes, which completes a release. The deploy workflow pins it to the current version while a canary runs, and to roll back."
+variable "release_deployment_config" {
+  description = "CodeDeploy's predefined configuration that shifts the `live` alias to a new version: CodeDeployDefault.LambdaAllAtOnce, LambdaCanary10Percent5Minutes, 10Minutes, 15Minutes or 30Minutes, or LambdaLinear10PercentEvery1Minute, 2Minutes, 3Minutes or 10Minutes. The hooks and alarms apply to all of them; canary and linear ones watch the alarms while part of the traffic is on the new version."
   type        = string
-  default     = null
-
-  validation {
-    condition     = var.live_version == null || can(regex("^[1-9][0-9]*$", coalesce(var.live_version, "x")))
-    error_message = "live_version must be null or a published version number such as \"12\" ($LATEST cannot take traffic through the alias)."
-  }
-}
-
-variable "canary_weight" {
-  description = "Share of the alias's traffic sent to the version this apply published while live_version keeps the rest: between 0 (no canary, the default) and 0.5. Needs live_version."
-  type        = number
-  default     = 0
+  default     = "CodeDeployDefault.LambdaCanary10Percent10Minutes"
   nullable    = false
 
   validation {
-    condition     = var.canary_weight >= 0 && var.canary_weight <= 0.5
-    error_message = "canary_weight must be between 0 and 0.5: a canary is the smaller share of the traffic."
-  }
-
-  validation {
-    condition     = var.canary_weight == 0 || var.live_version != null
-    error_message = "canary_weight needs live_version: the version that keeps the rest of the traffic."
+    condition     = contains(["CodeDeployDefault.LambdaAllAtOnce", "CodeDeployDefault.LambdaCanary10Percent5Minutes", "CodeDeployDefault.LambdaCanary10Percent10Minutes", "CodeDeployDefault.LambdaCanary10Percent15Minutes", "CodeDeployDefault.LambdaCanary10Percent30Minutes", "CodeDeployDefault.LambdaLinear10PercentEvery1Minute", "CodeDeployDefault.LambdaLinear10PercentEvery2Minutes", "CodeDeployDefault.LambdaLinear10PercentEvery3Minutes", "CodeDeployDefault.LambdaLinear10PercentEvery10Minutes"], var.release_deployment_config)
+    error_message = "release_deployment_config must be one of CodeDeploy's predefined Lambda configurations (CodeDeployDefault.LambdaAllAtOnce, ...Canary10Percent{5,10,15,30}Minutes, ...Linear10PercentEvery{1Minute,2Minutes,3Minutes,10Minutes})."
   }
 }
 
@@ -604,8 +588,44 @@ variable "alarm_async_event_age_seconds" {
   }
 }
 
+variable "alarm_quarantine_ratio" {
+  description = "Share of objects quarantined (quarantined / (processed + duplicate + quarantined + failed)) above which the quarantine-ratio alarms fire: function-wide over 5-minute periods, and for the new version during a release (0.01-1)."
+  type        = number
+  default     = 0.5
+  nullable    = false
+
+  validation {
+    condition     = var.alarm_quarantine_ratio >= 0.01 && var.alarm_quarantine_ratio <= 1
+    error_message = "alarm_quarantine_ratio must be between 0.01 and 1."
+  }
+}
+
+variable "alarm_failure_ratio" {
+  description = "Share of objects failed (after the function's own retries) above which the failure-ratio alarms fire, function-wide and for the new version (0.001-1)."
+  type        = number
+  default     = 0.05
+  nullable    = false
+
+  validation {
+    condition     = var.alarm_failure_ratio >= 0.001 && var.alarm_failure_ratio <= 1
+    error_message = "alarm_failure_ratio must be between 0.001 and 1."
+  }
+}
+
+variable "alarm_ratio_min_objects" {
+  description = "Objects a period must hold before a quarantine or failure ratio counts (1-10000): fewer count as 0, so one rejected upload in a quiet hour does not page."
+  type        = number
+  default     = 10
+  nullable    = false
+
+  validation {
+    condition     = floor(var.alarm_ratio_min_objects) == var.alarm_ratio_min_objects && var.alarm_ratio_min_objects >= 1 && var.alarm_ratio_min_objects <= 10000
+    error_message = "alarm_ratio_min_objects must be a whole number between 1 and 10000."
+  }
+}
+
 variable "budget_monthly_limit_usd" {
-  description = "Monthly cost budget in USD (0.01-1000000) with notifications to the alarm topic at 80% and 95% of it. null for no budget. Budgets cover the whole account unless budget_cost_filter_tag narrows them."
+  description = "Monthly cost budget in USD (0.01-1000000) with notifications to the alarm topic at 80% and 95% of actual spend and when the month's forecast exceeds it. null for no budget. Budgets cover the whole account unless budget_cost_filter_tag narrows them (terraform/deployment passes its Environment tag)."
   type        = number
   default     = null
 
@@ -656,5 +676,47 @@ variable "transform_results_expiration_days" {
   validation {
     condition     = floor(var.transform_results_expiration_days) == var.transform_results_expiration_days && var.transform_results_expiration_days >= 1 && var.transform_results_expiration_days <= 36500
     error_message = "transform_results_expiration_days must be a whole number from 1 to 36500."
+  }
+}
+
+################################################################################
+# Security options (both off by default)
+################################################################################
+
+variable "vpc" {
+  description = "Run the functions in private subnets of a VPC of their own (vpc.tf): cidr_block (a /16 to /24, default 10.40.0.0/16; each subnet is a sixteenth of it) and availability_zones (2-3 names; default the region's first two). S3 and DynamoDB through gateway endpoints, the other services through interface endpoints, no NAT gateway, no inbound rule. null (the default): no VPC."
+  type = object({
+    cidr_block         = optional(string, "10.40.0.0/16")
+    availability_zones = optional(list(string))
+  })
+  default = null
+
+  validation {
+    condition     = var.vpc == null ? true : try(can(cidrhost(var.vpc.cidr_block, 0)) && tonumber(split("/", var.vpc.cidr_block)[1]) >= 16 && tonumber(split("/", var.vpc.cidr_block)[1]) <= 24, false)
+    error_message = "vpc.cidr_block must be an IPv4 CIDR block from /16 to /24."
+  }
+
+  validation {
+    condition     = var.vpc == null ? true : (var.vpc.availability_zones == null ? true : (length(var.vpc.availability_zones) >= 2 && length(var.vpc.availability_zones) <= 3))
+    error_message = "vpc.availability_zones must name 2 or 3 availability zones, or be left out."
+  }
+}
+
+variable "cloudtrail_enabled" {
+  description = "Record the S3 data events of the source, output and quarantine buckets with a CloudTrail trail <name>-data-events, encrypted with the deployment's key, into the bucket <name>-trail-<account> (trail.tf). Data events are billed per event. Default false."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "cloudtrail_retention_days" {
+  description = "Days the trail's log files are kept (1-3650)."
+  type        = number
+  default     = 365
+  nullable    = false
+
+  validation {
+    condition     = floor(var.cloudtrail_retention_days) == var.cloudtrail_retention_days && var.cloudtrail_retention_days >= 1 && var.cloudtrail_retention_days <= 3650
+    error_message = "cloudtrail_retention_days must be a whole number between 1 and 3650."
   }
 }

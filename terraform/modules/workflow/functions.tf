@@ -11,10 +11,12 @@ resource "aws_cloudwatch_log_group" "function" {
   tags              = var.tags
 }
 
-# The imgpipe function's image and environment, the command selecting the task. No alias and no
-# versions: the state machines invoke $LATEST, which every apply moves to the released image. The
-# state machine retries, so Lambda's own asynchronous retries and dead-letter queue do not apply
-# (Step Functions invokes synchronously).
+# The imgpipe function's image and environment, the command selecting the task. Each apply
+# publishes a version; the state machines invoke the `live` alias, which the deploy workflow moves
+# to that version only after CodeDeploy has released the image on the main function (deploy.yml),
+# so a backfill never runs an image still in its canary, or one that was rolled back. The state
+# machine retries, so Lambda's own asynchronous retries and dead-letter queue do not apply (Step
+# Functions invokes synchronously).
 resource "aws_lambda_function" "image" {
   for_each = local.functions
 
@@ -26,6 +28,7 @@ resource "aws_lambda_function" "image" {
   architectures = var.architectures
   memory_size   = coalesce(each.value.memory, var.memory_size)
   timeout       = each.value.timeout
+  publish       = true
   tags          = var.tags
 
   image_config {
@@ -51,6 +54,21 @@ resource "aws_lambda_function" "image" {
   }
 
   depends_on = [aws_iam_role_policy.function]
+}
+
+# Created on the first published version; later versions are the release's to route to (the
+# deploy workflow's last step), never Terraform's, so an apply after a rollback keeps the old one.
+resource "aws_lambda_alias" "this" {
+  for_each = local.functions
+
+  name             = local.task_alias
+  description      = "The released version of ${local.function_names[each.key]}: moved by the deploy workflow after CodeDeploy released the image."
+  function_name    = aws_lambda_function.image[each.key].function_name
+  function_version = aws_lambda_function.image[each.key].version
+
+  lifecycle {
+    ignore_changes = [function_version]
+  }
 }
 
 ################################################################################

@@ -184,8 +184,8 @@ resource "aws_iam_role" "state_machine" {
 locals {
   # The functions each state machine invokes.
   state_machine_functions = {
-    upload    = [for key in ["inspect", "scan", "moderate", "process", "quarantine", "fail"] : local.function_arns[key] if contains(keys(local.function_arns), key)]
-    reprocess = [for key in ["reprocess-plan", "reprocess-batch", "reprocess-summarize"] : local.function_arns[key]]
+    upload    = [for key in ["inspect", "scan", "moderate", "process", "quarantine", "fail"] : local.invoke_arns[key] if contains(keys(local.invoke_arns), key)]
+    reprocess = [for key in ["reprocess-plan", "reprocess-batch", "reprocess-summarize"] : local.invoke_arns[key]]
   }
 }
 

@@ -42,3 +42,8 @@ output "cloudwatch_metric_alarm_names" {
     aws_cloudwatch_metric_alarm.database_update[*].alarm_name,
   )
 }
+
+output "task_function_versions" {
+  description = "Newest published version of each task function of the imgpipe image, by function name: the deploy workflow moves each one's `live` alias to it once the release succeeded."
+  value       = { for key, fn in aws_lambda_function.image : fn.function_name => fn.version }
+}

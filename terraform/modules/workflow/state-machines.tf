@@ -15,19 +15,19 @@ resource "aws_cloudwatch_log_group" "state_machine" {
 locals {
   definitions = {
     upload = var.upload_workflow_enabled ? templatefile("${path.module}/definitions/upload.asl.json", {
-      inspect_function_arn    = local.function_arns.inspect
+      inspect_function_arn    = local.invoke_arns.inspect
       scan_function_arn       = "${local.arn}:lambda:${local.region}:${local.account_id}:function:${var.name}-scan"
-      moderate_function_arn   = local.function_arns.moderate
-      process_function_arn    = local.function_arns.process
-      quarantine_function_arn = local.function_arns.quarantine
-      fail_function_arn       = local.function_arns.fail
+      moderate_function_arn   = local.invoke_arns.moderate
+      process_function_arn    = local.invoke_arns.process
+      quarantine_function_arn = local.invoke_arns.quarantine
+      fail_function_arn       = local.invoke_arns.fail
       malware_scan            = tostring(var.malware_scan_enabled)
       moderation              = tostring(var.moderation_enabled)
     }) : null
     reprocess = templatefile("${path.module}/definitions/reprocess.asl.json", {
-      plan_function_arn      = local.function_arns["reprocess-plan"]
-      batch_function_arn     = local.function_arns["reprocess-batch"]
-      summarize_function_arn = local.function_arns["reprocess-summarize"]
+      plan_function_arn      = local.invoke_arns["reprocess-plan"]
+      batch_function_arn     = local.invoke_arns["reprocess-batch"]
+      summarize_function_arn = local.invoke_arns["reprocess-summarize"]
       results_bucket         = local.bucket_name
     })
   }

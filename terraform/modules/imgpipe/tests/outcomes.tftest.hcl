@@ -146,7 +146,7 @@ run "creates_a_bus_and_lets_the_functions_put_on_it_alone" {
   }
 
   assert {
-    condition     = aws_cloudwatch_metric_alarm.image_alerts_failed.dimensions == tomap({ EventBusName = "imgpipe-test", RuleName = "imgpipe-test-image-alerts" })
+    condition     = aws_cloudwatch_metric_alarm.this["image-alerts-failed"].dimensions == tomap({ EventBusName = "imgpipe-test", RuleName = "imgpipe-test-image-alerts" })
     error_message = "A rule on a custom bus reports its metrics by EventBusName and RuleName."
   }
 
@@ -183,7 +183,7 @@ run "uses_an_existing_bus_by_name" {
   }
 
   assert {
-    condition     = aws_cloudwatch_metric_alarm.image_alerts_failed.dimensions == tomap({ RuleName = "imgpipe-test-image-alerts" })
+    condition     = aws_cloudwatch_metric_alarm.this["image-alerts-failed"].dimensions == tomap({ RuleName = "imgpipe-test-image-alerts" })
     error_message = "A rule on the default bus reports its metrics by RuleName alone."
   }
 

@@ -1,5 +1,5 @@
-# `terraform test` with a mocked AWS provider: no account needed. Checks the release logic (alias,
-# canary, provisioned concurrency), where the source bucket's events go, and the input validation, which
+# `terraform test` with a mocked AWS provider: no account needed. Checks the release set-up (alias,
+# CodeDeploy, hooks, alarms, provisioned concurrency), where the source bucket's events go, and the input validation, which
 # `validate` cannot evaluate.
 
 mock_provider "aws" {
@@ -17,10 +17,10 @@ variables {
   }
 }
 
-run "routes_all_traffic_to_the_published_version_by_default" {
+run "creates_the_alias_on_the_published_version_and_leaves_it_to_codedeploy" {
   assert {
     condition     = aws_lambda_alias.this.function_version == "7" && length(aws_lambda_alias.this.routing_config) == 0
-    error_message = "The alias should route everything to the newly published version."
+    error_message = "The first apply should create the alias on the version it published, without weights."
   }
 
   assert {
@@ -37,11 +37,124 @@ run "routes_all_traffic_to_the_published_version_by_default" {
     condition     = aws_lambda_function.this.environment[0].variables.IMGPIPE_MAX_PIXELS == "50000000" && aws_lambda_function.this.environment[0].variables.IMGPIPE_QUARANTINE_PREFIX == ""
     error_message = "The function's environment should carry the tuning and an empty quarantine prefix."
   }
+}
+
+run "releases_through_codedeploy_with_rollback_on_failure_alarm_and_stop" {
+  command = plan
 
   assert {
-    condition     = output.canary_alarm_names == ["imgpipe-test-throttles"]
-    error_message = "Without a canary only the throttles alarm is watched."
+    condition     = aws_codedeploy_app.this.compute_platform == "Lambda" && aws_codedeploy_deployment_group.this.deployment_config_name == "CodeDeployDefault.LambdaCanary10Percent10Minutes"
+    error_message = "The release should be a CodeDeploy Lambda deployment, a 10% canary for 10 minutes by default."
   }
+
+  assert {
+    condition = (
+      aws_codedeploy_deployment_group.this.auto_rollback_configuration[0].enabled
+      && toset(aws_codedeploy_deployment_group.this.auto_rollback_configuration[0].events) == toset(["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM", "DEPLOYMENT_STOP_ON_REQUEST"])
+    )
+    error_message = "CodeDeploy should roll back on a failure, an alarm and a stop."
+  }
+
+  assert {
+    condition = (
+      aws_codedeploy_deployment_group.this.alarm_configuration[0].enabled
+      && toset(aws_codedeploy_deployment_group.this.alarm_configuration[0].alarms) == toset([
+        "imgpipe-test-canary-duration-p99", "imgpipe-test-canary-errors", "imgpipe-test-canary-failure-ratio", "imgpipe-test-canary-quarantine-ratio",
+        "imgpipe-test-errors", "imgpipe-test-failure-ratio", "imgpipe-test-throttles",
+      ])
+      && output.release_alarm_names == tolist(aws_codedeploy_deployment_group.this.alarm_configuration[0].alarms)
+    )
+    error_message = "The deployment group should watch the new version's errors, p99, quarantine and failure ratios and the function's errors, throttles and failure ratio."
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.this["canary-errors"].dimensions.ExecutedVersion == "7" && aws_cloudwatch_metric_alarm.this["canary-errors"].dimensions.Resource == "imgpipe-test:live"
+    error_message = "The canary errors alarm should watch version 7 behind the live alias."
+  }
+
+  assert {
+    condition = alltrue([
+      for q in aws_cloudwatch_metric_alarm.ratio["canary-quarantine-ratio"].metric_query : q.metric[0].dimensions == tomap({ service = "imgpipe", version = "7" }) if length(q.metric) > 0
+    ])
+    error_message = "The canary quarantine ratio should read the outcome metrics of version 7 (dimension version)."
+  }
+
+  assert {
+    condition = (
+      aws_lambda_function.release_check["BeforeAllowTraffic"].image_config[0].command == tolist(["index.releaseCheck"])
+      && aws_lambda_function.release_check["AfterAllowTraffic"].image_config[0].command == tolist(["index.releaseCheckAfter"])
+      && aws_lambda_function.release_check["BeforeAllowTraffic"].environment[0].variables.IMGPIPE_RELEASE_CHECK_BUCKET == module.source_bucket.s3_bucket_id
+      && aws_lambda_function.release_check["BeforeAllowTraffic"].image_uri == aws_lambda_function.this.image_uri
+    )
+    error_message = "The hooks should run the release's image with the release check entry points and the source bucket."
+  }
+}
+
+run "keeps_every_alarm_from_paging_on_one_blip_but_counts_every_lost_event" {
+  command = plan
+
+  assert {
+    condition = alltrue([
+      for key in ["errors", "throttles", "duration-p99", "async-event-age", "canary-errors", "canary-duration-p99"] :
+      aws_cloudwatch_metric_alarm.this[key].datapoints_to_alarm == 3 && aws_cloudwatch_metric_alarm.this[key].evaluation_periods == 5
+    ]) && alltrue([for a in aws_cloudwatch_metric_alarm.ratio : a.datapoints_to_alarm == 3 && a.evaluation_periods == 5])
+    error_message = "Noisy signals should need 3 breaching datapoints out of 5."
+  }
+
+  assert {
+    condition = alltrue([
+      for key in ["dead-letter-queue", "async-events-dropped", "destination-delivery-failures", "events-failed", "image-alerts-failed"] :
+      aws_cloudwatch_metric_alarm.this[key].datapoints_to_alarm == 1 && aws_cloudwatch_metric_alarm.this[key].threshold == 0
+    ])
+    error_message = "A lost event should alarm at once."
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.this["async-events-dropped"].metric_name == "AsyncEventsDropped" && aws_cloudwatch_metric_alarm.this["destination-delivery-failures"].metric_name == "DestinationDeliveryFailures"
+    error_message = "Dropped events and failed deliveries to the dead-letter queue should alarm."
+  }
+
+  assert {
+    condition = (
+      one([for q in aws_cloudwatch_metric_alarm.ratio["quarantine-ratio"].metric_query : q.expression if q.id == "ratio"]) == "IF(total >= 10, FILL(q, 0) / total, 0)"
+      && aws_cloudwatch_metric_alarm.ratio["quarantine-ratio"].threshold == 0.5 && aws_cloudwatch_metric_alarm.ratio["failure-ratio"].threshold == 0.05
+    )
+    error_message = "The function-wide ratios should count only periods with at least alarm_ratio_min_objects objects."
+  }
+}
+
+run "puts_provisioned_concurrency_on_the_version_codedeploy_shifts_to" {
+  variables {
+    provisioned_concurrent_executions = 2
+  }
+
+  assert {
+    condition     = aws_lambda_provisioned_concurrency_config.this[0].qualifier == "7"
+    error_message = "Provisioned concurrency belongs on the published version's number, warm before traffic moves to it."
+  }
+}
+
+run "takes_a_linear_configuration_and_refuses_an_unknown_one" {
+  command = plan
+
+  variables {
+    release_deployment_config = "CodeDeployDefault.LambdaLinear10PercentEvery1Minute"
+  }
+
+  assert {
+    condition     = aws_codedeploy_deployment_group.this.deployment_config_name == "CodeDeployDefault.LambdaLinear10PercentEvery1Minute"
+    error_message = "A predefined linear configuration should be accepted."
+  }
+}
+
+run "refuses_an_unknown_deployment_configuration" {
+  command = plan
+
+  variables {
+    release_deployment_config = "CodeDeployDefault.AllAtOnce"
+  }
+
+  expect_failures = [var.release_deployment_config]
 }
 
 run "sends_source_events_to_the_function_by_default" {
@@ -77,6 +190,11 @@ run "keeps_lambdas_log_filter_at_info_so_metrics_survive" {
     condition     = aws_lambda_function.this.logging_config[0].application_log_level == "INFO" && aws_lambda_function.this.environment[0].variables.POWERTOOLS_LOG_LEVEL == "WARN"
     error_message = "EMF lines have no level and count as INFO: Lambda's filter must stay at INFO while Powertools filters at WARN."
   }
+
+  assert {
+    condition     = aws_lambda_function.this.logging_config[0].system_log_level == "INFO" && aws_lambda_function.this.logging_config[0].log_format == "JSON"
+    error_message = "The platform.report record (INFO) must be logged: the memory sweep and Logs Insights read duration and max memory from it."
+  }
 }
 
 run "picks_the_image_for_the_architecture" {
@@ -88,77 +206,6 @@ run "picks_the_image_for_the_architecture" {
     condition     = endswith(aws_lambda_function.this.image_uri, "@sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb") && output.image_platform == "linux/amd64"
     error_message = "x86_64 should run the x86_64 digest, built for linux/amd64."
   }
-}
-
-run "canary_keeps_the_live_version_and_shifts_a_share_to_the_new_one" {
-  variables {
-    live_version                      = "6"
-    canary_weight                     = 0.1
-    provisioned_concurrent_executions = 2
-  }
-
-  assert {
-    condition     = aws_lambda_alias.this.function_version == "6" && aws_lambda_alias.this.routing_config[0].additional_version_weights["7"] == 0.1
-    error_message = "The alias should keep version 6 and send 10% to version 7."
-  }
-
-  assert {
-    condition     = aws_lambda_provisioned_concurrency_config.this[0].qualifier == "6"
-    error_message = "Provisioned concurrency belongs on the live version's number, not the weighted alias."
-  }
-
-  assert {
-    condition     = aws_cloudwatch_metric_alarm.canary_errors[0].dimensions.ExecutedVersion == "7" && aws_cloudwatch_metric_alarm.canary_errors[0].dimensions.Resource == "imgpipe-test:live"
-    error_message = "The canary alarm should watch version 7 behind the live alias."
-  }
-
-  assert {
-    condition     = length(output.canary_alarm_names) == 3
-    error_message = "During a canary the workflow watches the canary errors, canary duration and throttles alarms."
-  }
-}
-
-run "completing_moves_the_alias_and_provisioned_concurrency_to_the_new_version" {
-  variables {
-    provisioned_concurrent_executions = 2
-  }
-
-  assert {
-    condition     = aws_lambda_alias.this.function_version == "7" && aws_lambda_provisioned_concurrency_config.this[0].qualifier == "7"
-    error_message = "After completion the alias and provisioned concurrency should be on version 7."
-  }
-}
-
-run "rolling_back_pins_the_previous_version_without_weights" {
-  variables {
-    live_version = "6"
-  }
-
-  assert {
-    condition     = aws_lambda_alias.this.function_version == "6" && length(aws_lambda_alias.this.routing_config) == 0
-    error_message = "A rollback routes everything to version 6."
-  }
-}
-
-run "refuses_a_canary_without_a_live_version" {
-  command = plan
-
-  variables {
-    canary_weight = 0.1
-  }
-
-  expect_failures = [var.canary_weight]
-}
-
-run "refuses_a_canary_onto_the_version_that_is_already_live" {
-  command = plan
-
-  variables {
-    live_version  = "7"
-    canary_weight = 0.1
-  }
-
-  expect_failures = [aws_lambda_alias.this]
 }
 
 run "refuses_a_function_without_an_image_for_its_architecture" {

@@ -71,7 +71,7 @@ run "creates_the_per_upload_workflow_with_every_check" {
 
   assert {
     condition = (
-      jsondecode(aws_sfn_state_machine.this["upload"].definition).States.Inspect.Resource == "arn:aws:lambda:eu-west-1:123456789012:function:imgpipe-test-inspect"
+      jsondecode(aws_sfn_state_machine.this["upload"].definition).States.Inspect.Resource == "arn:aws:lambda:eu-west-1:123456789012:function:imgpipe-test-inspect:live"
       && jsondecode(aws_sfn_state_machine.this["upload"].definition).States.Scan.Resource == "arn:aws:lambda:eu-west-1:123456789012:function:imgpipe-test-scan"
       && jsondecode(aws_sfn_state_machine.this["upload"].definition).States.Start.Parameters.checks == { malware = "true", moderation = "true" }
     )
@@ -131,6 +131,33 @@ run "keeps_only_bulk_reprocessing_in_the_direct_mode" {
   assert {
     condition     = output.upload_state_machine_arn == null && output.upload_dead_letter_queue_url == null
     error_message = "The per-upload outputs should be null in the direct mode."
+  }
+}
+
+run "runs_the_backfill_on_the_released_alias_not_latest" {
+  variables {
+    upload_workflow_enabled = false
+  }
+
+  assert {
+    condition = alltrue([
+      for state in ["Plan", "Summarize"] : endswith(jsondecode(aws_sfn_state_machine.this["reprocess"].definition).States[state].Resource, ":function:imgpipe-test-reprocess-${lower(state)}:live")
+    ])
+    error_message = "Bulk reprocessing should invoke the live alias of its task functions, never $LATEST."
+  }
+
+  assert {
+    condition = alltrue([
+      for fn in aws_lambda_function.image : fn.publish
+      ]) && alltrue([
+      for key, alias in aws_lambda_alias.this : alias.name == "live" && alias.function_version == aws_lambda_function.image[key].version
+    ])
+    error_message = "Each task function should publish versions and have a live alias created on the first one."
+  }
+
+  assert {
+    condition     = contains(one([for s in data.aws_iam_policy_document.state_machine["reprocess"].statement : s.resources if s.sid == "InvokeTheTaskFunctions"]), "arn:aws:lambda:eu-west-1:123456789012:function:imgpipe-test-reprocess-batch:live")
+    error_message = "The state machine role should invoke the alias, by its ARN."
   }
 }
 

@@ -66,4 +66,55 @@ describe('parseReportLines', () => {
       /Cannot read this REPORT line/,
     );
   });
+
+  // The function logs in Lambda's JSON format (terraform/modules/imgpipe/lambda.tf, log_format
+  // "JSON"): START and REPORT become platform.start and platform.report records, in the shape of the
+  // Telemetry API's platform.report schema (AWS Lambda docs, "Lambda Telemetry API Event schema
+  // reference"): time, type, record { requestId, metrics { durationMs, billedDurationMs,
+  // memorySizeMB, maxMemoryUsedMB, initDurationMs? }, tracing?, status, errorType? }.
+  const JSON_COLD = [
+    '{"time":"2026-11-30T18:20:11.402Z","type":"platform.initStart","record":{"initializationType":"on-demand","phase":"init","runtimeVersion":"nodejs:24.v12","runtimeVersionArn":"arn:aws:lambda:eu-west-1::runtime:0123456789abcdef","functionName":"imgpipe-dev","functionVersion":"7","instanceId":"2024/11/30/[7]abc","instanceMaxMemory":1769}}',
+    '{"time":"2026-11-30T18:20:11.930Z","type":"platform.start","record":{"requestId":"0d2d1a8e-4b8e-4c1f-9b0f-2f5e0c1b9a11","version":"7"}}',
+    '{"timestamp":"2026-11-30T18:20:14.700Z","level":"INFO","requestId":"0d2d1a8e-4b8e-4c1f-9b0f-2f5e0c1b9a11","message":"Object processed","outcome":"processed"}',
+    '{"time":"2026-11-30T18:20:14.805Z","type":"platform.runtimeDone","record":{"requestId":"0d2d1a8e-4b8e-4c1f-9b0f-2f5e0c1b9a11","status":"success","metrics":{"durationMs":2875.31,"producedBytes":54}}}',
+    '{"time":"2026-11-30T18:20:14.806Z","type":"platform.report","record":{"requestId":"0d2d1a8e-4b8e-4c1f-9b0f-2f5e0c1b9a11","metrics":{"durationMs":2875.31,"billedDurationMs":3402,"memorySizeMB":1769,"maxMemoryUsedMB":486,"initDurationMs":526.08},"tracing":{"spanId":"1a2b3c4d5e6f7a8b","type":"X-Amzn-Trace-Id","value":"Root=1-6746f1a2-3b5c0d1e2f3a4b5c6d7e8f90;Parent=1a2b3c4d5e6f7a8b;Sampled=1"},"status":"success"}}',
+    '',
+  ].join('\n');
+  const JSON_OUT_OF_MEMORY =
+    '{"time":"2026-11-30T18:22:40.118Z","type":"platform.report","record":{"requestId":"9e8d7c6b-2222-4f00-a000-123456789abc","metrics":{"durationMs":1811.12,"billedDurationMs":1812,"memorySizeMB":512,"maxMemoryUsedMB":512},"status":"error","errorType":"Runtime.OutOfMemory"}}\n';
+
+  it('reads a JSON platform.report record (cold start), skipping the other platform records', () => {
+    expect(parseReportLines(JSON_COLD)).toEqual([
+      {
+        requestId: '0d2d1a8e-4b8e-4c1f-9b0f-2f5e0c1b9a11',
+        durationMs: 2875.31,
+        billedMs: 3402,
+        memorySizeMb: 1769,
+        maxMemoryUsedMb: 486,
+        initMs: 526.08,
+      },
+    ]);
+  });
+
+  it('reads the status and error type of a failed JSON report, like the text one', () => {
+    expect(parseReportLines(JSON_OUT_OF_MEMORY)).toEqual(
+      parseReportLines(OUT_OF_MEMORY).map((r) => ({ ...r, requestId: r.requestId })),
+    );
+    expect(parseReportLines(JSON_OUT_OF_MEMORY)[0]).toMatchObject({
+      status: 'error',
+      errorType: 'Runtime.OutOfMemory',
+      maxMemoryUsedMb: 512,
+    });
+  });
+
+  it('ignores a JSON line cut at the start of the 4 KB tail, and refuses a report without its metrics', () => {
+    expect(
+      parseReportLines(`0.806Z","type":"platform.report","record":{}}\n${JSON_OUT_OF_MEMORY}`),
+    ).toHaveLength(1);
+    expect(() =>
+      parseReportLines(
+        '{"time":"x","type":"platform.report","record":{"requestId":"r1","metrics":{"durationMs":3}}}',
+      ),
+    ).toThrow(/Cannot read this platform\.report record: .*"requestId":"r1"/);
+  });
 });

@@ -110,9 +110,59 @@ data "aws_iam_policy_document" "this" {
   }
 }
 
+# A CloudTrail trail delivers its log files here (CloudTrail's documented bucket policy), only the
+# trails named, and only under AWSLogs/.
+data "aws_iam_policy_document" "cloudtrail" {
+  count = length(var.cloudtrail_trail_arns) > 0 ? 1 : 0
+
+  statement {
+    sid       = "CloudTrailReadsTheAcl"
+    actions   = ["s3:GetBucketAcl"]
+    resources = [aws_s3_bucket.this.arn]
+
+    principals {
+      type        = "Service"
+      identifiers = ["cloudtrail.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceArn"
+      values   = var.cloudtrail_trail_arns
+    }
+  }
+
+  statement {
+    sid       = "CloudTrailWritesLogFiles"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.this.arn}/AWSLogs/*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["cloudtrail.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceArn"
+      values   = var.cloudtrail_trail_arns
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "s3:x-amz-acl"
+      values   = ["bucket-owner-full-control"]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "combined" {
+  source_policy_documents = concat([data.aws_iam_policy_document.this.json], data.aws_iam_policy_document.cloudtrail[*].json)
+}
+
 resource "aws_s3_bucket_policy" "this" {
   bucket = aws_s3_bucket.this.id
-  policy = data.aws_iam_policy_document.this.json
+  policy = data.aws_iam_policy_document.combined.json
 
   # S3 rejects a policy naming "*" principals until the public access block is in place.
   depends_on = [aws_s3_bucket_public_access_block.this]

@@ -31,6 +31,18 @@ variable "cloudfront_distribution_arns" {
   }
 }
 
+variable "cloudtrail_trail_arns" {
+  description = "CloudTrail trails that may deliver their log files to this bucket (s3:GetBucketAcl and s3:PutObject under AWSLogs/, scoped by aws:SourceArn). Empty for none."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for arn in var.cloudtrail_trail_arns : can(regex("^arn:aws[a-z-]*:cloudtrail:[a-z0-9-]+:[0-9]{12}:trail/[A-Za-z0-9._-]+$", arn))])
+    error_message = "cloudtrail_trail_arns must be CloudTrail trail ARNs (arn:aws:cloudtrail:<region>:<account>:trail/<name>)."
+  }
+}
+
 variable "versioning_enabled" {
   description = "Whether to keep object versions (true or false). Pair it with a noncurrent_version_expiration_days lifecycle rule."
   type        = bool

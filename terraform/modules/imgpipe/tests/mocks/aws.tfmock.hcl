@@ -122,3 +122,8 @@ mock_resource "aws_cloudfront_function" {
 mock_resource "aws_ssm_parameter" {
   defaults = { arn = "arn:aws:ssm:eu-west-1:123456789012:parameter/imgpipe-test/transform/signing-keys" }
 }
+
+# The optional VPC (modules/imgpipe/vpc.tf).
+mock_data "aws_availability_zones" {
+  defaults = { names = ["eu-west-1a", "eu-west-1b", "eu-west-1c"] }
+}

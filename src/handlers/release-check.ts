@@ -1,0 +1,306 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import {
+  CodeDeployClient,
+  GetDeploymentCommand,
+  LifecycleEventStatus,
+  PutLifecycleEventHookExecutionStatusCommand,
+} from '@aws-sdk/client-codedeploy';
+import { GetAliasCommand, InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { ENV } from '../config/settings.ts';
+import type { Env, RuntimeConfig } from '../core/config.ts';
+import { describeError } from '../core/errors.ts';
+import { BucketLayout, RELEASE_CHECK_OBJECTS } from '../core/layout.ts';
+import type { Manifest } from '../pipeline/records.ts';
+import { getJson, type Storage } from '../storage/types.ts';
+import type { HandlerDeps, RecordResult } from './objects.ts';
+import { type LambdaHandler, lambdaHandler } from './wrap.ts';
+
+/**
+ * The release's CodeDeploy hooks (terraform/modules/imgpipe/codedeploy.tf): functions of their own
+ * running the same image with `index.releaseCheck` (BeforeAllowTraffic) and
+ * `index.releaseCheckAfter` (AfterAllowTraffic).
+ *
+ * Before any traffic moves, the new version (TargetVersion of the deployment's AppSpec) is invoked
+ * directly with an S3 event for each known object under RELEASE_CHECK_PREFIX of the source bucket
+ * (core/layout.ts): the photo must come back `processed` with a manifest listing every variant in
+ * every format, each output present at its size; the text file must come back `quarantined` with
+ * its reason record. After the shift, the alias must route to the target version alone, and the
+ * photo must be processed through it. The photo's manifest is deleted first each time, or the run
+ * would be a `duplicate` and prove nothing. The verdict goes to CodeDeploy
+ * (PutLifecycleEventHookExecutionStatus): Failed stops the deployment and CodeDeploy rolls back.
+ */
+export interface ReleaseCheckDeps {
+  readonly config: RuntimeConfig;
+  /** The source bucket holding the check objects (IMGPIPE_RELEASE_CHECK_BUCKET), and its storage. */
+  readonly sourceBucket: string;
+  readonly source: Storage;
+  readonly output: Storage;
+  readonly quarantine: Storage;
+  readonly codedeploy: CodeDeployClient;
+  readonly lambda: LambdaClient;
+  readonly logger: Logger;
+}
+
+/** What CodeDeploy invokes a Lambda hook with. */
+export interface LifecycleHookEvent {
+  readonly DeploymentId: string;
+  readonly LifecycleEventHookExecutionId: string;
+}
+
+/** The AppSpec's one resource (AWS::Lambda::Function) as the release workflow writes it. */
+export interface AppSpecTarget {
+  readonly name: string;
+  readonly alias: string;
+  readonly currentVersion: string;
+  readonly targetVersion: string;
+}
+
+export type HookStage = 'BeforeAllowTraffic' | 'AfterAllowTraffic';
+
+export interface CheckResult {
+  readonly status: 'Succeeded' | 'Failed';
+  readonly target?: AppSpecTarget;
+  readonly problems: readonly string[];
+}
+
+export class ReleaseCheckError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'ReleaseCheckError';
+  }
+}
+
+export function parseHookEvent(event: unknown): LifecycleHookEvent {
+  const e = event as Partial<LifecycleHookEvent> | null;
+  if (!e || typeof e.DeploymentId !== 'string' || typeof e.LifecycleEventHookExecutionId !== 'string')
+    throw new ReleaseCheckError(
+      `Expected a CodeDeploy lifecycle hook event with DeploymentId and LifecycleEventHookExecutionId but received ${JSON.stringify(event)?.slice(0, 200)}`,
+    );
+  return { DeploymentId: e.DeploymentId, LifecycleEventHookExecutionId: e.LifecycleEventHookExecutionId };
+}
+
+/** The function, alias and versions of a deployment, from its AppSpec (JSON, as the workflow writes it). */
+export function parseAppSpec(content: string): AppSpecTarget {
+  let spec: { Resources?: Record<string, { Type?: string; Properties?: Record<string, unknown> }>[] };
+  try {
+    spec = JSON.parse(content);
+  } catch (error) {
+    throw new ReleaseCheckError(`The deployment's AppSpec is not JSON: ${describeError(error)}`, {
+      cause: error,
+    });
+  }
+  const resources = (spec.Resources ?? []).flatMap((entry) => Object.values(entry));
+  const fn = resources.find((r) => r.Type === 'AWS::Lambda::Function');
+  const p = fn?.Properties ?? {};
+  const field = (name: string) => {
+    const value = p[name];
+    if (typeof value !== 'string' && typeof value !== 'number')
+      throw new ReleaseCheckError(
+        `The deployment's AppSpec has no ${name} for an AWS::Lambda::Function resource`,
+      );
+    return String(value);
+  };
+  return {
+    name: field('Name'),
+    alias: field('Alias'),
+    currentVersion: field('CurrentVersion'),
+    targetVersion: field('TargetVersion'),
+  };
+}
+
+export function createReleaseCheck(deps: ReleaseCheckDeps, stage: HookStage) {
+  const { config, logger } = deps;
+  const layout = new BucketLayout(config.pipeline, config.quarantinePrefix);
+
+  async function target(deploymentId: string): Promise<AppSpecTarget> {
+    const { deploymentInfo } = await deps.codedeploy.send(new GetDeploymentCommand({ deploymentId }));
+    const revision = deploymentInfo?.revision;
+    const content = revision?.appSpecContent?.content ?? revision?.string?.content;
+    if (!content)
+      throw new ReleaseCheckError(
+        `Deployment ${deploymentId} has no AppSpec content (revision ${revision?.revisionType})`,
+      );
+    return parseAppSpec(content);
+  }
+
+  /** An S3 ObjectCreated notification for one check object, as S3 writes it (URL-encoded key). */
+  async function eventFor(key: string) {
+    const head = await deps.source.head(key);
+    if (!head)
+      throw new ReleaseCheckError(
+        `The release check object s3://${deps.sourceBucket}/${key} is missing: the release workflow uploads it (terraform/README.md, "Releases")`,
+      );
+    return {
+      Records: [
+        {
+          eventVersion: '2.1',
+          eventSource: 'aws:s3',
+          eventName: 'ObjectCreated:Put',
+          eventTime: new Date().toISOString(),
+          s3: {
+            s3SchemaVersion: '1.0',
+            bucket: { name: deps.sourceBucket, arn: `arn:aws:s3:::${deps.sourceBucket}` },
+            object: {
+              key: encodeURIComponent(key).replace(/%2F/g, '/').replace(/%20/g, '+'),
+              size: head.size,
+              ...(head.etag ? { eTag: head.etag.replace(/"/g, '') } : {}),
+            },
+          },
+        },
+      ],
+    };
+  }
+
+  async function invoke(functionName: string, qualifier: string, payload: unknown): Promise<RecordResult[]> {
+    const response = await deps.lambda.send(
+      new InvokeCommand({
+        FunctionName: functionName,
+        Qualifier: qualifier,
+        InvocationType: 'RequestResponse',
+        Payload: new TextEncoder().encode(JSON.stringify(payload)),
+      }),
+    );
+    const body = response.Payload ? new TextDecoder().decode(response.Payload) : '';
+    if (response.FunctionError)
+      throw new ReleaseCheckError(
+        `${functionName}:${qualifier} failed (${response.FunctionError}): ${body.slice(0, 500)}`,
+      );
+    const records = (JSON.parse(body || '{}') as { records?: RecordResult[] }).records;
+    if (!Array.isArray(records))
+      throw new ReleaseCheckError(
+        `${functionName}:${qualifier} answered without records: ${body.slice(0, 500)}`,
+      );
+    return records;
+  }
+
+  /** The problems with one check object's outcome; none when it ended as it must. */
+  async function check(
+    functionName: string,
+    qualifier: string,
+    object: (typeof RELEASE_CHECK_OBJECTS)[number],
+  ): Promise<string[]> {
+    const where = `${functionName}:${qualifier} on ${object.key}`;
+    const manifestKey = layout.manifestKey(object.key);
+    // Without this the photo is a duplicate of the last check, and its outputs would prove nothing.
+    await deps.output.delete(manifestKey);
+    const records = await invoke(functionName, qualifier, await eventFor(object.key));
+    const record = records.find((r) => r.key === object.key);
+    if (record?.status !== object.expect)
+      return [
+        `${where}: expected ${object.expect} but the outcome was ${record ? JSON.stringify(record) : 'missing'}`,
+      ];
+    if (object.expect === 'quarantined') {
+      const reason = layout.quarantineKeys(object.key).reason;
+      return (await deps.quarantine.head(reason))
+        ? []
+        : [`${where}: quarantined without its reason record ${reason}`];
+    }
+    let manifest: Manifest;
+    try {
+      manifest = await getJson<Manifest>(deps.output, manifestKey);
+    } catch (error) {
+      return [`${where}: processed, but its manifest ${manifestKey} cannot be read: ${describeError(error)}`];
+    }
+    const problems: string[] = [];
+    for (const variant of config.pipeline.variants) {
+      for (const format of variant.formats) {
+        const entry = manifest.outputs.find((o) => o.variant === variant.name && o.format === format);
+        if (!entry) {
+          problems.push(`${where}: the manifest lists no ${variant.name} ${format} output`);
+          continue;
+        }
+        const stored = await deps.output.head(entry.key);
+        if (!stored || stored.size !== entry.bytes || entry.bytes === 0)
+          problems.push(
+            `${where}: output ${entry.key} is ${stored ? `${stored.size} bytes` : 'missing'}, the manifest says ${entry.bytes}`,
+          );
+      }
+    }
+    return problems;
+  }
+
+  async function run(deploymentId: string): Promise<CheckResult> {
+    let spec: AppSpecTarget | undefined;
+    try {
+      spec = await target(deploymentId);
+      const problems: string[] = [];
+      let qualifier = spec.targetVersion;
+      if (stage === 'AfterAllowTraffic') {
+        const alias = await deps.lambda.send(
+          new GetAliasCommand({ FunctionName: spec.name, Name: spec.alias }),
+        );
+        const weights = alias.RoutingConfig?.AdditionalVersionWeights ?? {};
+        if (alias.FunctionVersion !== spec.targetVersion || Object.keys(weights).length > 0)
+          problems.push(
+            `${spec.name}:${spec.alias} routes to version ${alias.FunctionVersion} with weights ${JSON.stringify(weights)}, not to version ${spec.targetVersion} alone`,
+          );
+        qualifier = spec.alias;
+      }
+      const objects =
+        stage === 'AfterAllowTraffic' ? RELEASE_CHECK_OBJECTS.slice(0, 1) : RELEASE_CHECK_OBJECTS;
+      for (const object of objects) problems.push(...(await check(spec.name, qualifier, object)));
+      return { status: problems.length === 0 ? 'Succeeded' : 'Failed', target: spec, problems };
+    } catch (error) {
+      const problem = error instanceof ReleaseCheckError ? error.message : describeError(error);
+      return { status: 'Failed', ...(spec ? { target: spec } : {}), problems: [problem] };
+    }
+  }
+
+  /** The hook: checks, then reports the verdict to CodeDeploy. Throws only when it cannot report. */
+  return async (event: unknown): Promise<CheckResult> => {
+    const hook = parseHookEvent(event);
+    const result = await run(hook.DeploymentId);
+    const log = { stage, deploymentId: hook.DeploymentId, ...result };
+    if (result.status === 'Succeeded') logger.info('Release check passed', log);
+    else logger.error('Release check failed', log);
+    await deps.codedeploy.send(
+      new PutLifecycleEventHookExecutionStatusCommand({
+        deploymentId: hook.DeploymentId,
+        lifecycleEventHookExecutionId: hook.LifecycleEventHookExecutionId,
+        status: result.status === 'Succeeded' ? LifecycleEventStatus.SUCCEEDED : LifecycleEventStatus.FAILED,
+      }),
+    );
+    return result;
+  };
+}
+
+/**
+ * The entry points (`index.releaseCheck`, `index.releaseCheckAfter`) over the dependencies every
+ * entry point shares. The bucket is read per invocation, so the other entry points of the image,
+ * which never set it, start as before.
+ */
+export function createReleaseCheckHandler(
+  deps: HandlerDeps,
+  stage: HookStage,
+  env: Env = process.env,
+  clients: { codedeploy?: CodeDeployClient; lambda?: LambdaClient } = {},
+): LambdaHandler<CheckResult> {
+  let check: ((event: unknown) => Promise<CheckResult>) | undefined;
+  return lambdaHandler(deps, async (event) => {
+    if (!check) {
+      const bucket = env[ENV.releaseCheckBucket]?.trim();
+      if (!bucket)
+        throw new ReleaseCheckError(
+          `${ENV.releaseCheckBucket} is not set: the release hooks need the source bucket holding the release check objects`,
+        );
+      const trace = <T extends object>(client: T): T => deps.tracer?.captureAWSv3Client(client) ?? client;
+      check = createReleaseCheck(
+        {
+          config: deps.config,
+          sourceBucket: bucket,
+          source: deps.sourceStorage(bucket),
+          output: deps.output,
+          quarantine: deps.quarantine,
+          codedeploy: clients.codedeploy ?? trace(new CodeDeployClient({})),
+          lambda: clients.lambda ?? trace(new LambdaClient({})),
+          logger: deps.logger,
+        },
+        stage,
+      );
+    }
+    const result = await check(event);
+    deps.metrics.addMetric(`ReleaseChecks${result.status}`, MetricUnit.Count, 1);
+    return result;
+  });
+}

@@ -1,0 +1,124 @@
+# `terraform test` with the mocked AWS provider: the optional VPC mode and CloudTrail trail, both
+# off by default.
+
+mock_provider "aws" {
+  source = "./tests/mocks"
+}
+
+variables {
+  name             = "imgpipe-test"
+  memory_size      = 3008
+  timeout          = 60
+  max_input_pixels = 50000000
+  image_digests = {
+    arm64  = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+    x86_64 = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+  }
+}
+
+run "creates_no_vpc_and_no_trail_by_default" {
+  command = plan
+
+  assert {
+    condition     = length(aws_vpc.this) + length(aws_vpc_endpoint.interface) + length(aws_security_group.functions) == 0 && length(aws_lambda_function.this.vpc_config) == 0
+    error_message = "Without vpc there should be no VPC, endpoint or security group, and the function outside any VPC."
+  }
+
+  assert {
+    condition     = length(aws_cloudtrail.this) == 0 && length(module.trail_bucket) == 0
+    error_message = "Without cloudtrail_enabled there should be no trail and no trail bucket."
+  }
+}
+
+run "puts_the_functions_in_private_subnets_with_endpoints_and_no_way_out" {
+  variables {
+    vpc = { cidr_block = "10.50.0.0/16" }
+  }
+
+  assert {
+    condition     = length(aws_subnet.this) == 2 && toset([for s in aws_subnet.this : s.cidr_block]) == toset(["10.50.0.0/20", "10.50.16.0/20"])
+    error_message = "The functions should get one private subnet in each of two zones."
+  }
+
+  assert {
+    condition = (
+      length(aws_lambda_function.this.vpc_config) == 1
+      && length(aws_lambda_function.this.vpc_config[0].subnet_ids) == 2
+      && alltrue([for hook in aws_lambda_function.release_check : length(hook.vpc_config) == 1])
+    )
+    error_message = "The pipeline function and the release hooks should run in the private subnets."
+  }
+
+  assert {
+    condition     = toset(keys(aws_vpc_endpoint.gateway)) == toset(["s3", "dynamodb"]) && alltrue([for e in aws_vpc_endpoint.gateway : e.vpc_endpoint_type == "Gateway"])
+    error_message = "S3 and DynamoDB should be reached through gateway endpoints."
+  }
+
+  assert {
+    condition     = toset(keys(aws_vpc_endpoint.interface)) == toset(["events", "lambda", "codedeploy", "xray"]) && alltrue([for e in aws_vpc_endpoint.interface : e.private_dns_enabled])
+    error_message = "Only the services the code calls (events, lambda, codedeploy, and xray with tracing) should get interface endpoints."
+  }
+
+  assert {
+    condition     = length(aws_route_table.this) == 1 && length(aws_route_table.this[0].route) == 0
+    error_message = "The route table should have no route out (no NAT, no internet gateway)."
+  }
+
+  assert {
+    condition     = length(aws_security_group.functions[0].ingress) == 0 && length(aws_vpc_security_group_egress_rule.functions_to_gateways) == 2
+    error_message = "The functions' security group should have no inbound rule, and reach out only over HTTPS to the endpoints."
+  }
+}
+
+run "adds_a_parameter_store_endpoint_only_for_a_parameter_and_no_xray_without_tracing" {
+  command = plan
+
+  variables {
+    vpc                            = { availability_zones = ["eu-west-1a", "eu-west-1b", "eu-west-1c"] }
+    pipeline_config_parameter_name = "/imgpipe/test/pipeline"
+    tracing_enabled                = false
+  }
+
+  assert {
+    condition     = toset(keys(aws_vpc_endpoint.interface)) == toset(["events", "lambda", "codedeploy", "ssm"]) && length(aws_subnet.this) == 3
+    error_message = "ssm should be added with a pipeline parameter, xray left out without tracing."
+  }
+}
+
+run "refuses_a_vpc_too_small_or_with_one_zone" {
+  command = plan
+
+  variables {
+    vpc = { cidr_block = "10.0.0.0/28", availability_zones = ["eu-west-1a"] }
+  }
+
+  expect_failures = [var.vpc]
+}
+
+run "records_the_buckets_data_events_encrypted_into_a_protected_bucket" {
+  variables {
+    cloudtrail_enabled = true
+  }
+
+  assert {
+    condition = (
+      aws_cloudtrail.this[0].kms_key_id == aws_kms_key.this.arn
+      && aws_cloudtrail.this[0].enable_log_file_validation
+      && aws_cloudtrail.this[0].s3_bucket_name == module.trail_bucket[0].s3_bucket_id
+    )
+    error_message = "The trail should encrypt with the deployment's key, validate its files and deliver to the trail bucket."
+  }
+
+  assert {
+    condition = (
+      one([for f in aws_cloudtrail.this[0].advanced_event_selector[0].field_selector : f.equals if f.field == "eventCategory"]) == tolist(["Data"])
+      && length(one([for f in aws_cloudtrail.this[0].advanced_event_selector[0].field_selector : f.starts_with if f.field == "resources.ARN"])) == 3
+    )
+    error_message = "The trail should record S3 data events of the three buckets."
+  }
+
+  assert {
+    condition     = length(module.trail_bucket) == 1 && strcontains(data.aws_iam_policy_document.kms.json, "") && length([for s in data.aws_iam_policy_document.kms.statement : s if s.sid == "CloudTrailEncryptsItsLogFiles"]) == 1
+    error_message = "The key should let CloudTrail encrypt this trail's log files."
+  }
+}
