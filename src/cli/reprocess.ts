@@ -9,6 +9,7 @@ import {
 } from '@aws-sdk/client-sfn';
 import cliProgress from 'cli-progress';
 import type { ReprocessSummary } from '../handlers/reprocess.ts';
+import { describeError } from '../core/errors.ts';
 import { UsageError } from './args.ts';
 import { LOCAL_CREDENTIALS } from './local-s3.ts';
 import { formatMs } from './table.ts';
@@ -97,25 +98,59 @@ export async function runReprocessCommand(options: ReprocessCommandOptions): Pro
   const name =
     options.name ?? `imgpipe-reprocess-${new Date().toISOString().replace(/[-:.]/g, '').replace('T', '-')}`;
   const started = performance.now();
-  const { executionArn } = await call(
-    () =>
-      client.send(
-        new StartExecutionCommand({
-          stateMachineArn: options.stateMachine,
-          name,
-          input: JSON.stringify(request),
-        }),
-      ),
-    options,
-  );
-  const stop = `aws stepfunctions stop-execution --execution-arn ${executionArn}${options.endpoint ? ` --endpoint-url ${options.endpoint}` : ` --region ${region}`}`;
+  // The execution's ARN follows from the machine's and the name: known before it starts, so an
+  // interruption at any point can name it.
+  const executionArn = `${options.stateMachine.replace(':stateMachine:', ':execution:')}:${name}`;
+  const where = options.endpoint ? ` --endpoint-url ${options.endpoint}` : ` --region ${region}`;
+  const stop = `aws stepfunctions stop-execution --execution-arn ${executionArn}${where}`;
+  let startedRun = false;
+  let bar: cliProgress.SingleBar | undefined;
+  // Ctrl-C stops following, not the run: it goes on in Step Functions (a Standard execution), so say
+  // so and how to stop it, instead of leaving the user to guess.
+  const onInterrupt = () => {
+    bar?.stop();
+    err();
+    if (startedRun) {
+      err(
+        `${COMMAND}: stopped following; the run continues ${options.endpoint ? 'in imgpipe dev' : 'on AWS'}: ${executionArn}`,
+      );
+    } else {
+      err(
+        `${COMMAND}: interrupted while starting ${executionArn}; it may have started. Check: aws stepfunctions describe-execution --execution-arn ${executionArn}${where}`,
+      );
+    }
+    err(`To stop it: ${stop}`);
+    if (!options.endpoint)
+      err(
+        `To follow it: https://${region}.console.aws.amazon.com/states/home?region=${region}#/v2/executions/details/${executionArn}`,
+      );
+    process.exit(130);
+  };
+  process.once('SIGINT', onInterrupt);
+  try {
+    await call(
+      () =>
+        client.send(
+          new StartExecutionCommand({
+            stateMachineArn: options.stateMachine,
+            name,
+            input: JSON.stringify(request),
+          }),
+        ),
+      options,
+    );
+  } catch (error) {
+    process.off('SIGINT', onInterrupt);
+    throw error;
+  }
+  startedRun = true;
   out(
     `Reprocessing s3://${bucket}/${prefix} (${options.force ? 'every object, --force' : 'objects whose outputs are not current'}) on ${options.stateMachine}`,
   );
   out(`Execution ${executionArn}`);
 
   const tty = 'isTTY' in options.stderr && (options.stderr as NodeJS.WriteStream).isTTY === true;
-  const bar = tty
+  bar = tty
     ? new cliProgress.SingleBar(
         {
           stream: options.stderr as NodeJS.WriteStream,
@@ -127,23 +162,6 @@ export async function runReprocessCommand(options: ReprocessCommandOptions): Pro
       )
     : undefined;
   let barStarted = false;
-  // Ctrl-C stops following, not the run: it goes on in Step Functions (a Standard execution), so say
-  // so and how to stop it, instead of leaving the user to guess.
-  const onInterrupt = () => {
-    bar?.stop();
-    err();
-    err(
-      `${COMMAND}: stopped following; the run continues ${options.endpoint ? 'in imgpipe dev' : 'on AWS'}: ${executionArn}`,
-    );
-    err(`To stop it: ${stop}`);
-    if (!options.endpoint)
-      err(
-        `To follow it: https://${region}.console.aws.amazon.com/states/home?region=${region}#/v2/executions/details/${executionArn}`,
-      );
-    process.exit(130);
-  };
-  process.once('SIGINT', onInterrupt);
-
   let execution: DescribeExecutionCommandOutput;
   let mapRunArn: string | undefined;
   let last: Progress | undefined;
@@ -172,6 +190,12 @@ export async function runReprocessCommand(options: ReprocessCommandOptions): Pro
       if (execution.status !== 'RUNNING' && execution.status !== 'PENDING_REDRIVE') break;
       await new Promise((resolveWait) => setTimeout(resolveWait, pollMs));
     }
+  } catch (error) {
+    // Following failed (throttled past the SDK's retries, the network): the run does not stop.
+    bar?.stop();
+    err(`${COMMAND}: lost track of the run (${describeError(error)}); it continues: ${executionArn}`);
+    err(`To stop it: ${stop}`);
+    return 1;
   } finally {
     process.off('SIGINT', onInterrupt);
     bar?.stop();

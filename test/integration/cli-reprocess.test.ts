@@ -3,10 +3,12 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DescribeExecutionCommand, SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_CREDENTIALS } from '../../src/cli/local-s3.ts';
 import { runCli, startCli } from '../support/cli.ts';
 import { readFixture } from '../support/fixtures.ts';
+import { runInPty } from '../support/pty.ts';
 import { hasTool } from '../support/tools.ts';
 
 /**
@@ -21,6 +23,10 @@ const COUNT = 200;
 const CURRENT = 20;
 const SOURCE = 'imgpipe-source';
 const SLOW = { timeoutMs: 120_000 };
+const HIDE_CURSOR = '\x1b[?25l';
+const SHOW_CURSOR = '\x1b[?25h';
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the terminal's escape sequences are the point
+const plain = (text: string) => text.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replaceAll('\r', '');
 
 interface Dev {
   readonly child: ChildProcess;
@@ -171,6 +177,40 @@ describe('imgpipe reprocess against imgpipe dev --workflow', () => {
     expect(forced.stdout).toContain('(every object, --force)');
     expect(forced.stdout).toMatch(new RegExp(`^ {2}processed +${CURRENT}$`, 'm'));
     expect(forced.stdout).toMatch(/^ {2}current +0 /m);
+
+    // At a terminal: a progress bar from the map run's item counts, the cursor given back at the end.
+    const tty = await runInPty(
+      ['reprocess', `s3://${SOURCE}/archive/a/`, '--force', '--endpoint', dev.sfn!],
+      SLOW,
+    );
+    expect(tty.code).toBe(0);
+    expect(tty.stdout).toContain(HIDE_CURSOR);
+    expect(tty.stdout.lastIndexOf(SHOW_CURSOR)).toBeGreaterThan(tty.stdout.lastIndexOf(HIDE_CURSOR));
+    expect(plain(tty.stdout)).toMatch(new RegExp(`\\d+/${CURRENT} items \\| \\d+ running \\| 0 failed`));
+    expect(plain(tty.stdout)).toMatch(new RegExp(`^ {2}processed +${CURRENT}$`, 'm'));
+
+    // Ctrl-C stops following, not the run, and says how to stop it; that command's call stops it.
+    const follow = await startCli(
+      ['reprocess', `s3://${SOURCE}/archive/`, '--force', '-j', '1', '--endpoint', dev.sfn!],
+      /^Execution (\S+)$/m,
+    );
+    const interrupted = new Promise<number | null>((resolveExit) => follow.child.once('close', resolveExit));
+    follow.child.kill('SIGINT');
+    expect(await interrupted).toBe(130);
+    const execution = follow.match[1]!;
+    expect(follow.output()).toContain(
+      `imgpipe reprocess: stopped following; the run continues in imgpipe dev: ${execution}\nTo stop it: aws stepfunctions stop-execution --execution-arn ${execution} --endpoint-url ${dev.sfn}\n`,
+    );
+    const sfn = new SFNClient({ endpoint: dev.sfn, region: 'us-east-1', credentials: LOCAL_CREDENTIALS });
+    expect((await sfn.send(new DescribeExecutionCommand({ executionArn: execution }))).status).toBe(
+      'RUNNING',
+    );
+    await sfn.send(new StopExecutionCommand({ executionArn: execution }));
+    expect((await sfn.send(new DescribeExecutionCommand({ executionArn: execution }))).status).toBe(
+      'ABORTED',
+    );
+    await printed(dev, new RegExp(`^ {2}reprocess ${execution.split(':').at(-1)}: ABORTED`), 1);
+    sfn.destroy();
 
     // An object whose outputs cannot be written (a file stands where the output folder must be)
     // fails: the run says which, and exits 1.
