@@ -172,13 +172,23 @@ export async function runDevCommand(options: DevCommandOptions): Promise<number>
   let scanDir: string | undefined;
   if (options.workflow) {
     scanDir = await mkdtemp(join(tmpdir(), 'imgpipe-dev-clamav-'));
-    scanner = await devScanner({
-      choice: options.scan ?? 'auto',
-      clamavDatabase: options.clamavDatabase ?? DEFAULT_CLAMAV_DB,
-      deps: lambda.deps,
-      signatures: new S3Storage(s3.client, DEV_BUCKETS.workflow),
-      workDir: scanDir,
-    });
+    try {
+      scanner = await devScanner({
+        choice: options.scan ?? 'auto',
+        clamavDatabase: options.clamavDatabase ?? DEFAULT_CLAMAV_DB,
+        deps: lambda.deps,
+        signatures: new S3Storage(s3.client, DEV_BUCKETS.workflow),
+        workDir: scanDir,
+      });
+    } catch (error) {
+      // --scan without clamd or a database: nothing is left running.
+      await api?.close();
+      await s3.close();
+      await dynamo.close();
+      await pool?.close();
+      await rm(scanDir, { recursive: true, force: true });
+      throw error;
+    }
     lambda.useWorkflow(devUploadWorkflow(lambda.deps, scanner.task));
   }
   s3.onObjectChanged(DEV_BUCKETS.source, (event) => lambda.invoke(event));

@@ -8,8 +8,8 @@ import {
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import cliProgress from 'cli-progress';
-import type { ReprocessSummary } from '../handlers/reprocess.ts';
 import { describeError } from '../core/errors.ts';
+import type { ReprocessSummary } from '../handlers/reprocess.ts';
 import { UsageError } from './args.ts';
 import { LOCAL_CREDENTIALS } from './local-s3.ts';
 import { formatMs } from './table.ts';

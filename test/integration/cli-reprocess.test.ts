@@ -225,12 +225,25 @@ describe('imgpipe reprocess against imgpipe dev --workflow', () => {
   }, 600_000);
 
   it('refuses bad arguments with the value named, before starting anything', async () => {
-    const [bad, upper, both, none, arn] = await Promise.all([
+    const [bad, upper, both, none, arn, scanAlone, scanWithout] = await Promise.all([
       runCli(['reprocess', 'imgpipe-source/photos/', '--endpoint', 'http://127.0.0.1:9']),
       runCli(['reprocess', 's3://Photos/x', '--endpoint', 'http://127.0.0.1:9']),
       runCli(['reprocess', 's3://b-1/x', '--force', '--only-stale']),
       runCli(['reprocess', 's3://b-1/x'], { env: { IMGPIPE_REPROCESS_STATE_MACHINE: '' } }),
       runCli(['reprocess', 's3://b-1/x', '--state-machine', 'imgpipe-prod-reprocess']),
+      runCli(['dev', '--scan', '--port', '0', '--dir', join(work, 'dev-args')]),
+      runCli([
+        'dev',
+        '--workflow',
+        '--scan',
+        '--clamav-db',
+        join(work, 'none'),
+        '--no-samples',
+        '--port',
+        '0',
+        '--dir',
+        join(work, 'dev-args'),
+      ]),
     ]);
     expect(bad.code).toBe(2);
     expect(bad.stderr.split('\n')[0]).toBe(
@@ -244,6 +257,15 @@ describe('imgpipe reprocess against imgpipe dev --workflow', () => {
     );
     expect(arn.code).toBe(2);
     expect(arn.stderr).toContain('for --state-machine but received "imgpipe-prod-reprocess"');
+    expect(scanAlone.code).toBe(2);
+    expect(scanAlone.stderr.split('\n')[0]).toBe(
+      'imgpipe dev: --scan is for the per-upload workflow: add --workflow',
+    );
+    // --scan demands a scanner: without clamd or a database imgpipe dev says which and stops.
+    expect(scanWithout.code).toBe(2);
+    expect(scanWithout.stderr.split('\n')[0]).toMatch(
+      /^imgpipe dev: --scan: (no ClamAV signature database in s3:\/\/imgpipe-workflow\/clamav\/|clamd is not installed)/,
+    );
   }, 60_000);
 
   it('says when there are no credentials, and when the state machine does not exist', async () => {
