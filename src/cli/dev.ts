@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Logger } from '@aws-lambda-powertools/logger';
@@ -26,11 +27,22 @@ import type { StatusStore } from '../status/types.ts';
 import { S3Storage } from '../storage/s3.ts';
 import { getJson, perBucket } from '../storage/types.ts';
 import { UsageError } from './args.ts';
+import {
+  DEFAULT_CLAMAV_DB,
+  DEV_WORKFLOW_BUCKET,
+  devReprocessMachine,
+  devScanner,
+  devUploadWorkflow,
+  objectCreatedEvent,
+  type ScanChoice,
+} from './dev-workflow.ts';
 import { fileInPath, makeFolder, systemReason } from './folders.ts';
 import { type LocalApi, startLocalApi } from './local-api.ts';
 import { startLocalDynamo } from './local-dynamodb.ts';
 import { DEV_CLIENT_ID, LocalIssuer } from './local-oidc.ts';
 import { LOCAL_CREDENTIALS, type LocalS3, type S3Notification, startLocalS3 } from './local-s3.ts';
+import { type ExecutionRecord, type LocalStepFunctions, startLocalStepFunctions } from './local-sfn-api.ts';
+import type { Run } from './local-stepfunctions.ts';
 import { DEV_STATUS_TABLE } from './status.ts';
 import { type Column, formatBytes, renderTable } from './table.ts';
 import { buildPage } from './web-page.ts';
@@ -45,6 +57,8 @@ export const DEV_BUCKETS = {
   source: 'imgpipe-source',
   output: 'imgpipe-output',
   quarantine: 'imgpipe-quarantine',
+  /** The workflow module's bucket: the ClamAV database under clamav/, reprocessing summaries under reprocess/. */
+  workflow: DEV_WORKFLOW_BUCKET,
 } as const;
 export const DEFAULT_DEV_PORT = 4568;
 export const DEFAULT_DEV_DIR = '.imgpipe-dev';
@@ -87,6 +101,12 @@ export interface DevCommandOptions {
   readonly stdout: NodeJS.WritableStream;
   /** Stops the server (in addition to SIGINT and SIGTERM). */
   readonly signal?: AbortSignal;
+  /** Uploads go through the per-upload state machine (the workflow mode) instead of the S3 handler. */
+  readonly workflow?: boolean;
+  /** With workflow: the malware scan (auto: when clamd and a database are there). */
+  readonly scan?: ScanChoice;
+  /** A ClamAV database folder copied to s3://imgpipe-workflow/clamav/ when that has none. */
+  readonly clamavDatabase?: string;
 }
 
 interface Invocation {
@@ -113,8 +133,10 @@ export async function runDevCommand(options: DevCommandOptions): Promise<number>
   await prepareDataFolder(options.directory, options.fresh);
   const dynamoPort = options.port === 0 ? 0 : options.port + 1;
   const apiPort = options.port === 0 ? 0 : options.port + 2;
+  const stepFunctionsPort = options.port === 0 ? 0 : options.port + 3;
   await checkListen(options.host, options.port);
   await checkListen(options.host, dynamoPort);
+  if (!options.once) await checkListen(options.host, stepFunctionsPort);
   // The API and the page (not with --once: nobody would use them). It listens first, so that the
   // source bucket's CORS rule can name the page's origin.
   let api: LocalApi | undefined;
@@ -145,7 +167,40 @@ export async function runDevCommand(options: DevCommandOptions): Promise<number>
     { status, events },
     out,
   );
+  // The workflow mode: each upload through the per-upload state machine, locally.
+  let scanner: Awaited<ReturnType<typeof devScanner>> | undefined;
+  let scanDir: string | undefined;
+  if (options.workflow) {
+    scanDir = await mkdtemp(join(tmpdir(), 'imgpipe-dev-clamav-'));
+    try {
+      scanner = await devScanner({
+        choice: options.scan ?? 'auto',
+        clamavDatabase: options.clamavDatabase ?? DEFAULT_CLAMAV_DB,
+        deps: lambda.deps,
+        signatures: new S3Storage(s3.client, DEV_BUCKETS.workflow),
+        workDir: scanDir,
+      });
+    } catch (error) {
+      // --scan without clamd or a database: nothing is left running.
+      await api?.close();
+      await s3.close();
+      await dynamo.close();
+      await pool?.close();
+      await rm(scanDir, { recursive: true, force: true });
+      throw error;
+    }
+    lambda.useWorkflow(devUploadWorkflow(lambda.deps, scanner.task));
+  }
   s3.onObjectChanged(DEV_BUCKETS.source, (event) => lambda.invoke(event));
+  // Step Functions' API with the bulk reprocessing state machine, for imgpipe reprocess --endpoint.
+  let stepFunctions: LocalStepFunctions | undefined;
+  if (!options.once) {
+    stepFunctions = await startLocalStepFunctions({
+      host: options.host,
+      port: stepFunctionsPort,
+      machines: [devReprocessMachine(lambda.deps, (execution) => out(describeExecution(execution)))],
+    });
+  }
   if (api) {
     const issuer = await LocalIssuer.open(directory, `${api.url}/oidc`);
     api.serve({
@@ -169,8 +224,16 @@ export async function runDevCommand(options: DevCommandOptions): Promise<number>
   out(`Local S3 at ${s3.endpoint} (data in ${directory})`);
   out(`Status table ${DEV_STATUS_TABLE} at ${dynamo.endpoint}; outcome events appended to ${eventsFile}`);
   out(
-    `Buckets: s3://${DEV_BUCKETS.source} (uploads) -> s3://${DEV_BUCKETS.output} (variants, manifests), s3://${DEV_BUCKETS.quarantine} (rejected inputs)`,
+    `Buckets: s3://${DEV_BUCKETS.source} (uploads) -> s3://${DEV_BUCKETS.output} (variants, manifests), s3://${DEV_BUCKETS.quarantine} (rejected inputs), s3://${DEV_BUCKETS.workflow} (workflow)`,
   );
+  if (options.workflow)
+    out(
+      `Uploads go through the per-upload workflow (upload.asl.json on aws-local-stepfunctions): ${scanner!.description}; moderation off (Rekognition has no local server)`,
+    );
+  if (stepFunctions)
+    out(
+      `Step Functions at ${stepFunctions.endpoint}: bulk reprocessing (reprocess.asl.json), e.g. npx imgpipe reprocess s3://${DEV_BUCKETS.source}/${SAMPLES_PREFIX} --endpoint ${stepFunctions.endpoint}`,
+    );
   if (api) {
     out(
       `HTTP API at ${api.url} (local issuer ${api.url}/oidc; a token: npx imgpipe dev token --dir ${options.directory})`,
@@ -184,14 +247,20 @@ export async function runDevCommand(options: DevCommandOptions): Promise<number>
   await lambda.idle();
   out();
 
+  const stopWorkflow = async () => {
+    await stepFunctions?.close();
+    await scanner?.task?.stop();
+    if (scanDir) await rm(scanDir, { recursive: true, force: true });
+  };
   if (options.once) {
+    await stopWorkflow();
     await s3.close();
     await dynamo.close();
     await pool?.close();
     out(lambda.totals());
     return lambda.failures() > 0 ? 1 : 0;
   }
-  printHowTo(s3, dynamo.endpoint, out);
+  printHowTo(s3, dynamo.endpoint, stepFunctions?.endpoint, out);
   out();
   out('Watching for uploads; press Ctrl-C to stop.');
   if (api) out(`Web page: ${api.url}/`);
@@ -199,6 +268,7 @@ export async function runDevCommand(options: DevCommandOptions): Promise<number>
   out('Stopping: finishing queued events...');
   await api?.close();
   await lambda.idle();
+  await stopWorkflow();
   await s3.close();
   await dynamo.close();
   await pool?.close();
@@ -300,24 +370,54 @@ function createDevLambda(
   };
   const layout = new BucketLayout(config.pipeline, config.quarantinePrefix);
   if (!options.verbose) process.env.POWERTOOLS_METRICS_DISABLED = 'true';
+  const logger = new Logger({ serviceName: SERVICE_NAME, logLevel: options.verbose ? 'INFO' : 'CRITICAL' });
   const deps: HandlerDeps = {
     config,
     sourceStorage: bucket,
     output,
     quarantine,
-    logger: new Logger({ serviceName: SERVICE_NAME, logLevel: options.verbose ? 'INFO' : 'CRITICAL' }),
-    metrics: new Metrics({ serviceName: SERVICE_NAME, namespace: SERVICE_NAME }),
+    logger,
+    // Its warnings (an invocation without metrics, as the workflow's tasks often are) go to the logger.
+    metrics: new Metrics({ serviceName: SERVICE_NAME, namespace: SERVICE_NAME, logger }),
     ...(options.encoder ? { encoder: options.encoder } : {}),
     status: outcomes.status,
     events: outcomes.events,
   };
   const handler = createS3EventHandler(deps);
+  let workflow: ((event: unknown) => Promise<Run>) | undefined;
 
   let failures = 0;
   const counts = new Map<string, number>();
   const count = (status: string) => counts.set(status, (counts.get(status) ?? 0) + 1);
   const queue = new InvocationQueue(async (invocation) => {
-    const key = decodeS3Key(invocation.event.Records[0]!.s3.object.key);
+    const record = invocation.event.Records[0]!;
+    const key = decodeS3Key(record.s3.object.key);
+    if (workflow) {
+      // The EventBridge rule starts the per-upload workflow for Object Created events only; its
+      // tasks retry as the definition says, and a failure is recorded by its RecordFailure state.
+      if (!record.eventName.startsWith('ObjectCreated:')) return undefined;
+      const run = await workflow(objectCreatedEvent(invocation.event));
+      const states = `    states: ${run.invoked.join(' > ')}`;
+      if (run.error) {
+        failures++;
+        count('failed');
+        const item = await deps.status?.get(record.s3.bucket.name, key).catch(() => undefined);
+        out(`  x ${key}: failed (${run.error.name}): ${item?.message ?? run.error.message}`);
+        out(states);
+        return undefined;
+      }
+      const output = run.output as {
+        result?: RecordResult;
+        inspection?: { verdict?: { result?: RecordResult } };
+      };
+      const result = output.result ?? output.inspection?.verdict?.result;
+      if (result) {
+        count(result.status);
+        await printRecord(result, key);
+      }
+      out(states);
+      return undefined;
+    }
     try {
       const result = await handler(invocation.event, lambdaContext());
       for (const record of result.records) {
@@ -371,6 +471,10 @@ function createDevLambda(
     /** What the handlers share (the API handler too). */
     deps,
     invoke: (event: S3Notification) => queue.push({ event, attempt: 0 }),
+    /** Uploads through this instead of the S3 handler: the per-upload workflow. */
+    useWorkflow: (run: (event: unknown) => Promise<Run>) => {
+      workflow = run;
+    },
     idle: () => queue.idle(),
     failures: () => failures,
     /** "6 events: 5 processed, 1 quarantined". */
@@ -425,7 +529,25 @@ function untilStopped(signal?: AbortSignal): Promise<void> {
   });
 }
 
-function printHowTo(s3: LocalS3, dynamoEndpoint: string, out: (line?: string) => void): void {
+/** One line for a reprocess execution that ended: its status and counts, or its error. */
+function describeExecution(execution: ExecutionRecord): string {
+  const head = `  reprocess ${execution.name}: ${execution.status}`;
+  if (execution.output) {
+    const summary = JSON.parse(execution.output) as { counts?: Record<string, number>; location?: string };
+    const counts = Object.entries(summary.counts ?? {})
+      .map(([status, n]) => `${n} ${status}`)
+      .join(', ');
+    return `${head}${counts ? `: ${counts}` : ''}${summary.location ? `; summary ${summary.location}` : ''}`;
+  }
+  return execution.error ? `${head}: ${execution.error}: ${execution.cause ?? ''}` : head;
+}
+
+function printHowTo(
+  s3: LocalS3,
+  dynamoEndpoint: string,
+  stepFunctionsEndpoint: string | undefined,
+  out: (line?: string) => void,
+): void {
   const env = `AWS_ACCESS_KEY_ID=${LOCAL_CREDENTIALS.accessKeyId} AWS_SECRET_ACCESS_KEY=${LOCAL_CREDENTIALS.secretAccessKey} AWS_DEFAULT_REGION=us-east-1`;
   out('Try it with any S3 client, for example the AWS CLI:');
   out(`  export ${env}`);
@@ -436,6 +558,14 @@ function printHowTo(s3: LocalS3, dynamoEndpoint: string, out: (line?: string) =>
   out('What happened to an upload, and what was rejected:');
   out(`  npx imgpipe status s3://${DEV_BUCKETS.source}/photos/photo.jpg --endpoint ${dynamoEndpoint}`);
   out(`  npx imgpipe status --quarantined --endpoint ${dynamoEndpoint}`);
+  if (stepFunctionsEndpoint) {
+    out(
+      'Reprocess what is already in the bucket (after changing the configuration: --only-stale; all of it: --force):',
+    );
+    out(
+      `  npx imgpipe reprocess s3://${DEV_BUCKETS.source}/${SAMPLES_PREFIX} --endpoint ${stepFunctionsEndpoint}`,
+    );
+  }
 }
 
 /** The publisher, also printing each event (with --verbose), as a rule on the bus would see it. */

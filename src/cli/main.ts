@@ -24,6 +24,7 @@ import {
 } from './dev.ts';
 import { DEV_DEFAULT_USER, LocalIssuer } from './local-oidc.ts';
 import { runProcessCommand } from './process.ts';
+import { DEV_REPROCESS_STATE_MACHINE, runReprocessCommand, STATE_MACHINE_ENV } from './reprocess.ts';
 import { DEV_STATUS_TABLE, runStatusCommand, STATUS_TABLE_ENV } from './status.ts';
 
 const CONFIG_OPTION = {
@@ -130,7 +131,16 @@ export const DEV_COMMAND: CommandSpec = {
   description: [
     'Beside it: the HTTP API (index.api) behind a local API Gateway on --port + 2, with a local OpenID',
     'Connect issuer that verifies tokens as the JWT authorizer does, and the web page at its root.',
-    '`imgpipe dev token` prints a token for the API.',
+    '`imgpipe dev token` prints a token for the API. On --port + 3, the Step Functions API with the bulk',
+    'reprocessing state machine (terraform/modules/workflow/definitions/reprocess.asl.json, run by',
+    'aws-local-stepfunctions with the real tasks; its S3 item reader is a listing of the local server and each',
+    'object a batch of one): `imgpipe reprocess s3://imgpipe-source/<prefix> --endpoint <url>`.',
+    '',
+    'With --workflow, uploads go through the per-upload state machine (definitions/upload.asl.json) instead,',
+    'as the workflow mode does on AWS: Inspect, Scan, Process, Quarantine, RecordFailure run the real task',
+    'entry points in this process. The malware scan runs when clamd is installed and a ClamAV database is in',
+    's3://imgpipe-workflow/clamav/ (copied there from --clamav-db at start), or when --scan demands it;',
+    'content moderation is always off locally: Amazon Rekognition has no local server.',
   ].join('\n'),
   options: [
     {
@@ -160,6 +170,25 @@ export const DEV_COMMAND: CommandSpec = {
     },
     { name: 'no-samples', description: 'Do not upload the sample photos at start.' },
     {
+      name: 'workflow',
+      description:
+        'Uploads through the per-upload Step Functions workflow (inspect, scan, process; quarantine, record failure), run locally, instead of the S3 handler.',
+    },
+    {
+      name: 'scan',
+      description:
+        'With --workflow: scan every upload with ClamAV, or refuse to start (clamd or the database missing).',
+    },
+    {
+      name: 'no-scan',
+      description: 'With --workflow: no malware scan (default: scan when clamd and a database are there).',
+    },
+    {
+      name: 'clamav-db',
+      value: '<dir>',
+      description: `With --workflow: a ClamAV database folder copied to s3://imgpipe-workflow/clamav/ when that is empty (default /var/lib/clamav).`,
+    },
+    {
       name: 'api-rate',
       value: '<n>',
       description:
@@ -177,6 +206,7 @@ export const DEV_COMMAND: CommandSpec = {
     'imgpipe dev',
     'imgpipe dev --once --port 0 --dir /tmp/imgpipe-dev --fresh',
     'imgpipe dev -c thumbs.json --verbose',
+    'imgpipe dev --workflow --no-scan',
     'curl -H "Authorization: Bearer $(npx imgpipe dev token)" http://127.0.0.1:4570/images?status=quarantined',
   ],
   notes:
@@ -219,6 +249,67 @@ export const STATUS_COMMAND: CommandSpec = {
     'imgpipe status --table imgpipe-prod-status --quarantined --since 1d',
   ],
   notes: 'Exit status: 0 when found (or listed); 1 when the object has no status; 2 for a usage error.',
+};
+
+export const REPROCESS_COMMAND: CommandSpec = {
+  command: 'imgpipe reprocess',
+  usage: 'imgpipe reprocess s3://<bucket>/<prefix> [--only-stale | --force] [--concurrency <n>] [options]',
+  summary:
+    'Reprocesses every object under a prefix of the source bucket on the bulk reprocessing state machine (Step Functions, a Distributed Map), following the run with a progress bar to a summary: objects processed, skipped as current, quarantined and failed, and where the results were written.',
+  description: [
+    'By default (--only-stale) an object whose outputs are current for the deployed configuration is skipped;',
+    '--force redoes every object. s3://<bucket> or s3://<bucket>/ takes the whole bucket. The run itself is a',
+    'Standard execution on AWS: Ctrl-C stops following it, not the run, and prints how to stop it',
+    '(aws stepfunctions stop-execution --execution-arn <arn>). Against imgpipe dev, give --endpoint.',
+  ].join('\n'),
+  positionals: true,
+  options: [
+    {
+      name: 'only-stale',
+      description: 'Skip objects whose outputs are current (the default; the opposite of --force).',
+    },
+    { name: 'force', short: 'f', description: 'Reprocess every object, current or not.' },
+    {
+      name: 'concurrency',
+      short: 'j',
+      value: '<n>',
+      description: "Batches processed at once (the map's MaxConcurrency, 1-10000; default 10).",
+    },
+    {
+      name: 'batch-size',
+      value: '<n>',
+      description: 'Objects per batch, one function invocation each (1-100; default 10).',
+    },
+    {
+      name: 'state-machine',
+      value: '<arn>',
+      description: `The reprocess state machine (terraform output reprocess_state_machine_arn; default ${STATE_MACHINE_ENV}, else with --endpoint imgpipe dev's).`,
+    },
+    {
+      name: 'endpoint',
+      value: '<url>',
+      description:
+        "A Step Functions endpoint, e.g. imgpipe dev's (it prints it); AWS otherwise, with the SDK's credentials and the region of the ARN.",
+    },
+    {
+      name: 'name',
+      value: '<name>',
+      description: 'Name of the execution (default imgpipe-reprocess-<time>).',
+    },
+    VERBOSE_OPTION,
+    HELP_OPTION,
+  ],
+  examples: [
+    'imgpipe reprocess s3://imgpipe-source/samples/ --endpoint http://127.0.0.1:4571',
+    'export IMGPIPE_REPROCESS_STATE_MACHINE="$(terraform -chdir=terraform/deployment output -raw reprocess_state_machine_arn)"',
+    'imgpipe reprocess s3://imgpipe-prod-source-123456789012/photos/ --only-stale --concurrency 50',
+    'imgpipe reprocess s3://imgpipe-prod-source-123456789012/photos/2024/ --force',
+  ],
+  notes: [
+    'Exit status: 0 when the run succeeded and no object failed; 1 when the run failed or any object failed',
+    '(the failed keys are listed); 2 for a usage error (a bad s3:// URL, an unknown state machine); 130 when',
+    'interrupted (the run goes on).',
+  ].join('\n'),
 };
 
 export const DEV_TOKEN_COMMAND: CommandSpec = {
@@ -303,6 +394,7 @@ const COMMANDS: Readonly<Record<string, CommandSpec>> = {
   process: PROCESS_COMMAND,
   dev: DEV_COMMAND,
   status: STATUS_COMMAND,
+  reprocess: REPROCESS_COMMAND,
   sign: SIGN_COMMAND,
 };
 
@@ -314,6 +406,7 @@ Commands:
   process   Run the pipeline on local files into a folder (same layout and manifests as in S3)
   dev       Run a local S3 server whose uploads go through the Lambda handler
   status    Show what happened to an upload (the status table), or list failures
+  reprocess Reprocess the objects under a prefix on Step Functions, with progress and a summary
   sign      Print a signed URL for an on-demand transformation
 
 Options:
@@ -354,6 +447,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     }
     if (spec === PROCESS_COMMAND) return await processCommand(values, positionals, env);
     if (spec === STATUS_COMMAND) return await statusCommand(values, positionals, env);
+    if (spec === REPROCESS_COMMAND) return await reprocessCommand(values, positionals, env);
     if (spec === DEV_TOKEN_COMMAND) return await devTokenCommand(values);
     if (spec === SIGN_COMMAND) return signCommand(values, positionals, env);
     return await devCommand(values, env);
@@ -447,7 +541,15 @@ async function devCommand(values: Values, env: NodeJS.ProcessEnv): Promise<numbe
     );
   }
   const config = loadConfig(values, env);
+  if (values.scan === true && values['no-scan'] === true)
+    throw new UsageError(command, 'choose --scan or --no-scan, not both');
+  const workflowOnly = (['scan', 'no-scan', 'clamav-db'] as const).find((name) => values[name] !== undefined);
+  if (workflowOnly !== undefined && values.workflow !== true)
+    throw new UsageError(command, `--${workflowOnly} is for the per-upload workflow: add --workflow`);
   return await runDevCommand({
+    workflow: values.workflow === true,
+    scan: values.scan === true ? 'on' : values['no-scan'] === true ? 'off' : 'auto',
+    ...(text(values['clamav-db']) !== undefined ? { clamavDatabase: text(values['clamav-db']) } : {}),
     host: text(values.host) ?? '127.0.0.1',
     port,
     directory: text(values.dir) ?? DEFAULT_DEV_DIR,
@@ -546,6 +648,48 @@ async function statusCommand(values: Values, positionals: string[], env: NodeJS.
     ...(text(values.endpoint) !== undefined ? { endpoint: text(values.endpoint) } : {}),
     json: values.json === true,
     stdout: process.stdout,
+  });
+}
+
+async function reprocessCommand(
+  values: Values,
+  positionals: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<number> {
+  const command = REPROCESS_COMMAND.command;
+  if (positionals.length !== 1)
+    throw new UsageError(command, 'give one s3://<bucket>/<prefix>, e.g. s3://imgpipe-source/photos/');
+  if (values.force === true && values['only-stale'] === true)
+    throw new UsageError(command, 'choose --only-stale or --force, not both');
+  const endpoint = text(values.endpoint);
+  if (endpoint !== undefined && !/^https?:\/\/[^/?#\s]+\/?$/.test(endpoint))
+    throw new UsageError(
+      command,
+      `Expected a URL such as http://127.0.0.1:4571 for --endpoint but received ${JSON.stringify(endpoint)}`,
+    );
+  const stateMachine =
+    text(values['state-machine']) ??
+    (env[STATE_MACHINE_ENV]?.trim() || undefined) ??
+    (endpoint !== undefined ? DEV_REPROCESS_STATE_MACHINE : undefined);
+  if (stateMachine === undefined)
+    throw new UsageError(
+      command,
+      `which state machine? Give --state-machine <arn> or set ${STATE_MACHINE_ENV} (terraform -chdir=terraform/deployment output -raw reprocess_state_machine_arn), or --endpoint for imgpipe dev`,
+    );
+  return await runReprocessCommand({
+    target: positionals[0]!,
+    force: values.force === true,
+    ...(values.concurrency !== undefined
+      ? { concurrency: integerFlag(command, '--concurrency', text(values.concurrency), 10, 1, 10_000) }
+      : {}),
+    ...(values['batch-size'] !== undefined
+      ? { batchSize: integerFlag(command, '--batch-size', text(values['batch-size']), 10, 1, 100) }
+      : {}),
+    stateMachine,
+    ...(endpoint !== undefined ? { endpoint } : {}),
+    ...(text(values.name) !== undefined ? { name: text(values.name) } : {}),
+    stdout: process.stdout,
+    stderr: process.stderr,
   });
 }
 

@@ -44,7 +44,8 @@ export interface ScannerDeps {
 }
 
 /** Signature files are the database; anything else under the prefix is not copied. */
-const DATABASE_FILE =
+/** The files of a ClamAV database (sigtool(1), signatures.pdf). */
+export const DATABASE_FILE =
   /\.(cvd|cld|cud|ndb|hdb|hsb|mdb|msb|ldb|cdb|fp|sfp|ign2|pdb|gdb|wdb|ftm|yar|yara|cbc|crb|info|cat|idb|ign)$/;
 /** main.cvd is about 170 MB: read whole, never over this. */
 const MAX_DATABASE_FILE = 1024 * 1024 * 1024;

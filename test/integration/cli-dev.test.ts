@@ -43,6 +43,7 @@ describe('imgpipe dev --fresh and --once', () => {
         'events.jsonl',
         'imgpipe-output',
         'imgpipe-quarantine',
+        'imgpipe-workflow',
         'imgpipe-source',
         'notes.txt',
       ].sort(),

@@ -22,6 +22,7 @@ describe('imgpipe help', () => {
     ['process', ['process', '--help']],
     ['process', ['process', '-h']],
     ['dev', ['dev', '--help']],
+    ['reprocess', ['reprocess', '--help']],
     ['process', ['help', 'process']],
   ])('prints the help of %s for %j and exits 0', async (command, args) => {
     const run = await runCli(args);
@@ -45,10 +46,35 @@ describe('imgpipe help', () => {
     expect(stdout).toContain('-p, --port <n>');
   });
 
+  it('documents the workflow mode in the help of dev: scan when clamd is there, moderation off', async () => {
+    const { stdout } = await runCli(['dev', '--help']);
+    expect(stdout).toMatch(/^ +--workflow +Uploads through the per-upload Step Functions workflow/m);
+    expect(stdout).toContain('The malware scan runs when clamd is installed');
+    expect(stdout).toContain('content moderation is always off locally');
+    expect(stdout).toMatch(/^ +--scan +/m);
+    expect(stdout).toMatch(/^ +--no-scan +/m);
+  });
+
+  it('says in the help of reprocess what Ctrl-C does and how to stop a run', async () => {
+    const { stdout } = await runCli(['reprocess', '--help']);
+    expect(stdout).toContain('Ctrl-C stops following it, not the run');
+    expect(stdout).toContain('aws stepfunctions stop-execution --execution-arn <arn>');
+    for (const flag of [
+      '--only-stale',
+      '-f, --force',
+      '-j, --concurrency <n>',
+      '--state-machine <arn>',
+      '--endpoint <url>',
+    ])
+      expect(stdout).toContain(flag);
+  });
+
   it('prints the global help on stdout with exit 0 when run without arguments', async () => {
     const run = await runCli([]);
     expect([run.code, run.stderr]).toEqual([0, '']);
     expect(run.stdout).toMatch(/^Usage: imgpipe <command>/m);
+    for (const command of ['process', 'dev', 'status', 'reprocess', 'sign'])
+      expect(run.stdout).toMatch(new RegExp(`^ {2}${command} +\\S`, 'm'));
     expect(run.stdout).toContain('imgpipe <command> --help');
   });
 

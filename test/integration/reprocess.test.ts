@@ -3,6 +3,7 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_CREDENTIALS } from '../../src/cli/local-s3.ts';
+import { reprocessBindings } from '../../src/cli/local-stepfunctions.ts';
 import { loadRuntimeConfig } from '../../src/config/index.ts';
 import {
   type BatchResult,
@@ -16,7 +17,7 @@ import { getJson } from '../../src/storage/types.ts';
 import { REPROCESS_VALUES, renderDefinition } from '../support/asl.ts';
 import { readFixture } from '../support/fixtures.ts';
 import { startTestS3 } from '../support/s3.ts';
-import { bind, runLocally } from '../support/workflow.ts';
+import { runLocally } from '../support/workflow.ts';
 
 /**
  * Bulk reprocessing (terraform/modules/workflow/definitions/reprocess.asl.json) run locally by
@@ -107,14 +108,9 @@ function setup(options: { width?: number; failing?: Set<string> } = {}) {
     metrics: new Metrics({ serviceName: 'imgpipe-test', namespace: 'imgpipe-test' }),
   });
   const definition = renderDefinition('reprocess', REPROCESS_VALUES);
-  const batchOfOne = bind(tasks.batch);
-  const run = (request: unknown) =>
-    runLocally(definition, request, {
-      Plan: bind(tasks.plan),
-      // The ItemBatcher the interpreter lacks: each item as a batch of one.
-      KeysBatch: (item) => batchOfOne({ Items: [item] }),
-      Summarize: bind(tasks.summarize),
-    });
+  // The bindings imgpipe dev serves too (src/cli/local-stepfunctions.ts): the ItemBatcher the
+  // interpreter lacks gives each item to the batch task as a batch of one.
+  const run = (request: unknown) => runLocally(definition, request, reprocessBindings(tasks));
   return { tasks, run };
 }
 

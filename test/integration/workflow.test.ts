@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JsonLinesPublisher } from '../../src/bus/file.ts';
 import { type LocalDynamo, startLocalDynamo } from '../../src/cli/local-dynamodb.ts';
 import { LOCAL_CREDENTIALS } from '../../src/cli/local-s3.ts';
+import { uploadBindings } from '../../src/cli/local-stepfunctions.ts';
 import { loadRuntimeConfig } from '../../src/config/index.ts';
 import { createScanTask } from '../../src/handlers/scanner.ts';
 import { createWorkflowTasks } from '../../src/handlers/workflow.ts';
@@ -23,7 +24,7 @@ import { renderDefinition, UPLOAD_VALUES } from '../support/asl.ts';
 import { readFixture } from '../support/fixtures.ts';
 import { startTestS3 } from '../support/s3.ts';
 import { hasTool } from '../support/tools.ts';
-import { bind, runLocally } from '../support/workflow.ts';
+import { runLocally } from '../support/workflow.ts';
 
 /**
  * The per-upload state machine (terraform/modules/workflow/definitions/upload.asl.json) run locally
@@ -143,14 +144,8 @@ async function setup(
     malware_scan: String(checks.malware),
     moderation: String(checks.moderation),
   });
-  const bindings = {
-    Inspect: bind(tasks.inspect),
-    Scan: bind(scan),
-    Moderate: bind(tasks.moderate),
-    Process: bind(tasks.process),
-    Quarantine: bind(tasks.quarantine),
-    RecordFailure: bind(tasks.fail),
-  };
+  // The bindings imgpipe dev --workflow uses too (src/cli/local-stepfunctions.ts).
+  const bindings = uploadBindings(tasks, scan);
   const events = () =>
     readFileSync(eventsFile, 'utf8')
       .trim()

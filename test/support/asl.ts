@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { definitionText } from '../../src/cli/local-stepfunctions.ts';
 import { REPO_ROOT } from './cli.ts';
 
 /**
@@ -11,24 +11,11 @@ export const DEFINITIONS_DIR = join(REPO_ROOT, 'terraform/modules/workflow/defin
 
 export type Definition = 'upload' | 'reprocess';
 
-export function definitionText(name: Definition): string {
-  return readFileSync(join(DEFINITIONS_DIR, `${name}.asl.json`), 'utf8');
-}
+export { definitionText, renderDefinition } from '../../src/cli/local-stepfunctions.ts';
 
 /** The `${...}` names a definition file uses. */
 export function placeholders(name: Definition): string[] {
   return [...new Set([...definitionText(name).matchAll(/\$\{([a-z_]+)\}/g)].map((m) => m[1]!))].sort();
-}
-
-export function renderDefinition(name: Definition, values: Record<string, string>): Record<string, unknown> {
-  const text = definitionText(name);
-  if (/%\{|\$\{(?![a-z_]+\})/.test(text)) throw new Error(`${name}: template syntax other than \${name}`);
-  const rendered = text.replace(/\$\{([a-z_]+)\}/g, (_, key: string) => {
-    const value = values[key];
-    if (value === undefined) throw new Error(`${name}: no value for \${${key}}`);
-    return value;
-  });
-  return JSON.parse(rendered) as Record<string, unknown>;
 }
 
 /** Lambda ARNs of the shape Terraform passes, named after the task. */

@@ -1,0 +1,304 @@
+import {
+  DescribeExecutionCommand,
+  type DescribeExecutionCommandOutput,
+  DescribeMapRunCommand,
+  type DescribeMapRunCommandOutput,
+  ListMapRunsCommand,
+  SFNClient,
+  StartExecutionCommand,
+} from '@aws-sdk/client-sfn';
+import cliProgress from 'cli-progress';
+import { describeError } from '../core/errors.ts';
+import type { ReprocessSummary } from '../handlers/reprocess.ts';
+import { UsageError } from './args.ts';
+import { LOCAL_CREDENTIALS } from './local-s3.ts';
+import { formatMs } from './table.ts';
+
+/**
+ * `imgpipe reprocess s3://bucket/prefix`: starts the bulk reprocessing state machine
+ * (terraform/modules/workflow, `<name>-reprocess`) with StartExecution and follows it to the end:
+ * progress from its Distributed Map run's item counts (ListMapRuns, DescribeMapRun), the end and the
+ * summary from DescribeExecution (the Summarize task's output). Against AWS (the SDK's
+ * credentials; the region of the state machine's ARN) or `imgpipe dev` (`--endpoint`), which
+ * answers the same calls.
+ */
+const COMMAND = 'imgpipe reprocess';
+/** Where the state machine's ARN comes from when --state-machine is not given. */
+export const STATE_MACHINE_ENV = 'IMGPIPE_REPROCESS_STATE_MACHINE';
+/** imgpipe dev's reprocess state machine (local-sfn-api.ts). */
+export const DEV_REPROCESS_STATE_MACHINE =
+  'arn:aws:states:us-east-1:000000000000:stateMachine:imgpipe-dev-reprocess';
+
+export interface ReprocessCommandOptions {
+  /** `s3://bucket/prefix` (`s3://bucket` or `s3://bucket/` for the whole bucket). */
+  readonly target: string;
+  /** Redo objects whose manifest is current; otherwise (the default, --only-stale) they are skipped. */
+  readonly force: boolean;
+  readonly concurrency?: number;
+  readonly batchSize?: number;
+  readonly stateMachine: string;
+  readonly endpoint?: string;
+  /** The execution's name (default imgpipe-reprocess-<time>). */
+  readonly name?: string;
+  /** How often the run is polled (default 2 s; 0.5 s against an endpoint). */
+  readonly pollMs?: number;
+  readonly stdout: NodeJS.WritableStream;
+  readonly stderr: NodeJS.WritableStream;
+}
+
+const STATE_MACHINE_ARN = /^arn:aws[a-z-]*:states:([a-z0-9-]+):(\d{12}):stateMachine:[A-Za-z0-9_-]{1,80}$/;
+
+/** `s3://bucket/prefix` as bucket and prefix ("" for the whole bucket). */
+export function parseTarget(text: string): { bucket: string; prefix: string } {
+  const match = /^s3:\/\/([^/]*)(?:\/(.*))?$/s.exec(text);
+  const bucket = match?.[1] ?? '';
+  if (!match || !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket) || bucket.includes('..'))
+    throw new UsageError(
+      COMMAND,
+      `Expected s3://<bucket>/<prefix> (a bucket name: 3-63 lowercase letters, digits, dots and hyphens) but received ${JSON.stringify(text)}`,
+    );
+  return { bucket, prefix: match[2] ?? '' };
+}
+
+export function checkStateMachineArn(arn: string): { region: string } {
+  const match = STATE_MACHINE_ARN.exec(arn);
+  if (!match)
+    throw new UsageError(
+      COMMAND,
+      `Expected a state machine ARN (arn:aws:states:<region>:<account>:stateMachine:<name>, the deployment's reprocess_state_machine_arn output) for --state-machine but received ${JSON.stringify(arn)}`,
+    );
+  return { region: match[1]! };
+}
+
+interface Progress {
+  readonly total: number;
+  readonly done: number;
+  readonly running: number;
+  readonly failed: number;
+}
+
+export async function runReprocessCommand(options: ReprocessCommandOptions): Promise<number> {
+  const { bucket, prefix } = parseTarget(options.target);
+  const { region } = checkStateMachineArn(options.stateMachine);
+  const out = (line = '') => options.stdout.write(`${line}\n`);
+  const err = (line = '') => options.stderr.write(`${line}\n`);
+  const client = new SFNClient(
+    options.endpoint
+      ? { endpoint: options.endpoint, region, credentials: LOCAL_CREDENTIALS, maxAttempts: 1 }
+      : { region },
+  );
+  const pollMs = options.pollMs ?? (options.endpoint ? 500 : 2_000);
+  const request = {
+    bucket,
+    prefix,
+    force: options.force,
+    ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
+    ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
+  };
+  const name =
+    options.name ?? `imgpipe-reprocess-${new Date().toISOString().replace(/[-:.]/g, '').replace('T', '-')}`;
+  const started = performance.now();
+  // The execution's ARN follows from the machine's and the name: known before it starts, so an
+  // interruption at any point can name it.
+  const executionArn = `${options.stateMachine.replace(':stateMachine:', ':execution:')}:${name}`;
+  const where = options.endpoint ? ` --endpoint-url ${options.endpoint}` : ` --region ${region}`;
+  const stop = `aws stepfunctions stop-execution --execution-arn ${executionArn}${where}`;
+  let startedRun = false;
+  let bar: cliProgress.SingleBar | undefined;
+  // Ctrl-C stops following, not the run: it goes on in Step Functions (a Standard execution), so say
+  // so and how to stop it, instead of leaving the user to guess.
+  const onInterrupt = () => {
+    bar?.stop();
+    err();
+    if (startedRun) {
+      err(
+        `${COMMAND}: stopped following; the run continues ${options.endpoint ? 'in imgpipe dev' : 'on AWS'}: ${executionArn}`,
+      );
+    } else {
+      err(
+        `${COMMAND}: interrupted while starting ${executionArn}; it may have started. Check: aws stepfunctions describe-execution --execution-arn ${executionArn}${where}`,
+      );
+    }
+    err(`To stop it: ${stop}`);
+    if (!options.endpoint)
+      err(
+        `To follow it: https://${region}.console.aws.amazon.com/states/home?region=${region}#/v2/executions/details/${executionArn}`,
+      );
+    process.exit(130);
+  };
+  process.once('SIGINT', onInterrupt);
+  try {
+    await call(
+      () =>
+        client.send(
+          new StartExecutionCommand({
+            stateMachineArn: options.stateMachine,
+            name,
+            input: JSON.stringify(request),
+          }),
+        ),
+      options,
+    );
+  } catch (error) {
+    process.off('SIGINT', onInterrupt);
+    throw error;
+  }
+  startedRun = true;
+  out(
+    `Reprocessing s3://${bucket}/${prefix} (${options.force ? 'every object, --force' : 'objects whose outputs are not current'}) on ${options.stateMachine}`,
+  );
+  out(`Execution ${executionArn}`);
+
+  const tty = 'isTTY' in options.stderr && (options.stderr as NodeJS.WriteStream).isTTY === true;
+  bar = tty
+    ? new cliProgress.SingleBar(
+        {
+          stream: options.stderr as NodeJS.WriteStream,
+          format: '{bar} {value}/{total} items | {running} running | {failed} failed',
+          hideCursor: true,
+          clearOnComplete: true,
+        },
+        cliProgress.Presets.shades_classic,
+      )
+    : undefined;
+  let barStarted = false;
+  let execution: DescribeExecutionCommandOutput;
+  let mapRunArn: string | undefined;
+  let last: Progress | undefined;
+  let lastLine = '';
+  try {
+    for (;;) {
+      execution = await call(() => client.send(new DescribeExecutionCommand({ executionArn })), options);
+      if (mapRunArn === undefined) {
+        const runs = await call(() => client.send(new ListMapRunsCommand({ executionArn })), options);
+        mapRunArn = runs.mapRuns?.[0]?.mapRunArn;
+      }
+      if (mapRunArn !== undefined) {
+        const run = await call(() => client.send(new DescribeMapRunCommand({ mapRunArn })), options);
+        last = progressOf(run);
+        if (bar) {
+          if (!barStarted) bar.start(last.total, last.done, { running: last.running, failed: last.failed });
+          barStarted = true;
+          bar.setTotal(last.total);
+          bar.update(last.done, { running: last.running, failed: last.failed });
+        } else {
+          const line = `[${formatMs(performance.now() - started)}] ${last.done}/${last.total} items done, ${last.running} running, ${last.failed} failed`;
+          if (line.replace(/^\[[^\]]*\] /, '') !== lastLine) err(line);
+          lastLine = line.replace(/^\[[^\]]*\] /, '');
+        }
+      }
+      if (execution.status !== 'RUNNING' && execution.status !== 'PENDING_REDRIVE') break;
+      await new Promise((resolveWait) => setTimeout(resolveWait, pollMs));
+    }
+  } catch (error) {
+    // Following failed (throttled past the SDK's retries, the network): the run does not stop.
+    bar?.stop();
+    err(`${COMMAND}: lost track of the run (${describeError(error)}); it continues: ${executionArn}`);
+    err(`To stop it: ${stop}`);
+    return 1;
+  } finally {
+    process.off('SIGINT', onInterrupt);
+    bar?.stop();
+  }
+  return report(execution, last, performance.now() - started, options, out);
+}
+
+function progressOf(run: DescribeMapRunCommandOutput): Progress {
+  const c = run.itemCounts;
+  const done = (c?.succeeded ?? 0) + (c?.failed ?? 0) + (c?.timedOut ?? 0) + (c?.aborted ?? 0);
+  return {
+    total: c?.total ?? 0,
+    done,
+    running: c?.running ?? 0,
+    failed: (c?.failed ?? 0) + (c?.timedOut ?? 0) + (c?.aborted ?? 0),
+  };
+}
+
+/** The final summary; the exit status: 0 when the run succeeded and no object failed. */
+function report(
+  execution: DescribeExecutionCommandOutput,
+  progress: Progress | undefined,
+  ms: number,
+  options: ReprocessCommandOptions,
+  out: (line?: string) => void,
+): number {
+  out(`${execution.status} in ${formatMs(ms)}`);
+  let summary: ReprocessSummary | undefined;
+  if (execution.output) {
+    try {
+      summary = JSON.parse(execution.output) as ReprocessSummary;
+    } catch {
+      summary = undefined;
+    }
+  }
+  if (!summary || typeof summary.counts !== 'object') {
+    if (progress)
+      out(`  items     ${progress.done} of ${progress.total} finished, ${progress.failed} in failed batches`);
+    if (execution.error || execution.cause)
+      out(`  error     ${[execution.error, execution.cause].filter(Boolean).join(': ')}`);
+    return 1;
+  }
+  const counts = summary.counts;
+  const total = Object.values(counts).reduce((sum, n) => sum + (n ?? 0), 0);
+  const rows: [string, number | undefined][] = [
+    ['objects', total],
+    ['processed', counts.processed ?? 0],
+    ['current', counts.duplicate ?? 0],
+    ['quarantined', counts.quarantined ?? 0],
+    ['missing', counts.missing],
+    ['ignored', counts.ignored],
+    ['failed', counts.failed ?? 0],
+  ];
+  for (const [label, value] of rows)
+    if (value !== undefined)
+      out(
+        `  ${label.padEnd(12)}${String(value).padStart(8)}${label === 'current' ? '  (skipped: outputs current)' : ''}`,
+      );
+  if (summary.failures.length > 0) {
+    out(
+      `Failed objects${summary.failuresTotal > summary.failures.length ? ` (first ${summary.failures.length} of ${summary.failuresTotal})` : ''}:`,
+    );
+    for (const failure of summary.failures.slice(0, 20))
+      out(`  s3://${summary.bucket}/${failure.key}${failure.reason ? `: ${failure.reason}` : ''}`);
+    if (summary.failures.length > 20) out(`  ... and ${summary.failuresTotal - 20} more in the summary`);
+  }
+  for (const batch of summary.failedBatches) {
+    out(`Failed batch (${batch.error}): ${batch.keys.length} objects not reprocessed`);
+    for (const key of batch.keys.slice(0, 20)) out(`  s3://${summary.bucket}/${key}`);
+  }
+  if (summary.location) out(`Results: ${summary.location}`);
+  const failed = (counts.failed ?? 0) > 0 || summary.failedBatches.length > 0;
+  if (failed)
+    out(
+      `Run it again to retry what failed (objects already done are skipped${options.force ? ' without --force' : ''}).`,
+    );
+  return execution.status === 'SUCCEEDED' && !failed ? 0 : 1;
+}
+
+/** An SDK call, its errors in words: a state machine that does not exist, no credentials, no server. */
+async function call<T>(send: () => Promise<T>, options: ReprocessCommandOptions): Promise<T> {
+  try {
+    return await send();
+  } catch (error) {
+    const e = error as Error & { code?: string; cause?: { code?: string } };
+    if (e.name === 'StateMachineDoesNotExist')
+      throw new UsageError(
+        COMMAND,
+        `state machine ${options.stateMachine} does not exist${options.endpoint ? ` at ${options.endpoint}` : ' (in that account and region, for these credentials)'}: check --state-machine or ${STATE_MACHINE_ENV} (terraform output reprocess_state_machine_arn)`,
+      );
+    if (e.name === 'CredentialsProviderError')
+      throw new Error(
+        'no AWS credentials found: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or run aws sso login; for imgpipe dev give --endpoint',
+        { cause: error },
+      );
+    const code = e.code ?? e.cause?.code;
+    if (options.endpoint && (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'ECONNRESET'))
+      throw new Error(
+        `cannot reach --endpoint ${options.endpoint} (${code}): is imgpipe dev running there?`,
+        {
+          cause: error,
+        },
+      );
+    throw error;
+  }
+}

@@ -1,0 +1,363 @@
+import type { ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DescribeExecutionCommand, SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LOCAL_CREDENTIALS } from '../../src/cli/local-s3.ts';
+import { runCli, startCli } from '../support/cli.ts';
+import { readFixture } from '../support/fixtures.ts';
+import { runInPty } from '../support/pty.ts';
+import { hasTool } from '../support/tools.ts';
+
+/**
+ * `imgpipe reprocess` through the real command against `imgpipe dev --workflow`: uploads go through
+ * the per-upload state machine, and the command starts and follows the bulk reprocessing state
+ * machine over imgpipe dev's Step Functions API (StartExecution, ListMapRuns, DescribeMapRun,
+ * DescribeExecution over HTTP, as against AWS). Both machines are the workflow module's definition
+ * files on aws-local-stepfunctions with the real tasks; the map's S3 item reader is a listing of the
+ * local server and each object a batch of one (src/cli/local-stepfunctions.ts).
+ */
+const COUNT = 200;
+const CURRENT = 20;
+const SOURCE = 'imgpipe-source';
+const SLOW = { timeoutMs: 120_000 };
+const HIDE_CURSOR = '\x1b[?25l';
+const SHOW_CURSOR = '\x1b[?25h';
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the terminal's escape sequences are the point
+const plain = (text: string) => text.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replaceAll('\r', '');
+
+interface Dev {
+  readonly child: ChildProcess;
+  readonly output: () => string;
+  readonly s3: string;
+  readonly dynamo: string;
+  readonly sfn?: string;
+}
+
+let work: string;
+let dataDir: string;
+const keys: string[] = [];
+const running = new Set<ChildProcess>();
+
+async function startDev(args: readonly string[]): Promise<Dev> {
+  const { child, output } = await startCli(
+    ['dev', '--port', '0', '--no-samples', ...args],
+    /Watching for uploads|Exit after/,
+  );
+  running.add(child);
+  const text = output();
+  const url = (pattern: RegExp) => text.match(pattern)?.[1];
+  return {
+    child,
+    output,
+    s3: url(/Local S3 at (http:\/\/\S+)/)!,
+    dynamo: url(/Status table \S+ at (http:\/\/\S+?);/)!,
+    ...(url(/Step Functions at (http:\/\/[^\s:]+:\d+)/)
+      ? { sfn: url(/Step Functions at (http:\/\/[^\s:]+:\d+)/)! }
+      : {}),
+  };
+}
+
+async function stopDev(dev: Dev): Promise<void> {
+  const closed = new Promise((resolveClose) => dev.child.once('close', resolveClose));
+  dev.child.kill('SIGINT');
+  await closed;
+  running.delete(dev.child);
+}
+
+/** Waits (as long as the test's timeout allows) until imgpipe dev has printed `count` lines matching. */
+async function printed(dev: Dev, line: RegExp, count: number): Promise<void> {
+  const global = new RegExp(line.source, 'gm');
+  while ((dev.output().match(global) ?? []).length < count) await new Promise((r) => setTimeout(r, 100));
+}
+
+function s3Client(endpoint: string): S3Client {
+  return new S3Client({
+    endpoint,
+    forcePathStyle: true,
+    region: 'us-east-1',
+    credentials: LOCAL_CREDENTIALS,
+  });
+}
+
+function config(name: string, width: number): string {
+  const path = join(work, `${name}.json`);
+  writeFileSync(path, JSON.stringify({ variants: [{ name, width, upscale: true }], formats: { webp: {} } }));
+  return path;
+}
+
+/** The keys of the `Image Processed` events imgpipe dev appended after `from` lines. */
+function processedEvents(from: number): { lines: number; keys: string[] } {
+  const lines = readFileSync(join(dataDir, 'events.jsonl'), 'utf8').trim().split('\n');
+  return {
+    lines: lines.length,
+    keys: lines
+      .slice(from)
+      .map((line) => JSON.parse(line) as { 'detail-type': string; detail: { key: string } })
+      .filter((event) => event['detail-type'] === 'Image Processed')
+      .map((event) => event.detail.key),
+  };
+}
+
+const reprocess = (args: readonly string[], dev: Dev) =>
+  runCli(['reprocess', ...args, '--endpoint', dev.sfn!], SLOW);
+
+beforeAll(() => {
+  work = mkdtempSync(join(tmpdir(), 'imgpipe-reprocess-cli-'));
+  dataDir = join(work, 'dev');
+});
+
+afterAll(() => {
+  for (const child of running) child.kill('SIGKILL');
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+describe('imgpipe reprocess against imgpipe dev --workflow', () => {
+  it('after a configuration change reprocesses each object once with --only-stale, skips current ones, redoes them with --force, and names a failed key', async () => {
+    // Uploads through the per-upload workflow, with the first configuration.
+    const first = await startDev(['--workflow', '--no-scan', '--dir', dataDir, '-c', config('small', 16)]);
+    expect(first.output()).toContain('Uploads go through the per-upload workflow');
+    const s3 = s3Client(first.s3);
+    const png = readFixture('edge/formats/1x1.png');
+    const jpeg = readFixture('edge/formats/1x1.jpg');
+    for (let i = 0; i < COUNT; i++) {
+      const folder = i < CURRENT ? 'archive/a' : 'archive/b';
+      const key = `${folder}/${String(i).padStart(3, '0')}.${i % 2 ? 'png' : 'jpg'}`;
+      keys.push(key);
+      await s3.send(new PutObjectCommand({ Bucket: SOURCE, Key: key, Body: i % 2 ? png : jpeg }));
+    }
+    await s3.send(new PutObjectCommand({ Bucket: SOURCE, Key: 'broken/one.png', Body: png }));
+    await printed(first, /^ {2}\+ \S+: processed/, COUNT + 1);
+    expect(first.output()).toMatch(/\+ archive\/a\/001\.png: processed, png 1x1 -> 1 outputs/);
+    expect(first.output()).toContain('    states: Inspect > Process\n');
+    const status = await runCli(['status', `s3://${SOURCE}/archive/b/100.jpg`, '--endpoint', first.dynamo]);
+    expect(status.stdout.split('\n')[0]).toBe(`s3://${SOURCE}/archive/b/100.jpg: processed`);
+    s3.destroy();
+    await stopDev(first);
+
+    // The configuration changes: a wider variant under a new name.
+    const dev = await startDev(['--workflow', '--no-scan', '--dir', dataDir, '-c', config('medium', 24)]);
+    expect(dev.sfn).toBeDefined();
+    expect(dev.output()).toContain(`npx imgpipe reprocess s3://${SOURCE}/samples/ --endpoint ${dev.sfn}`);
+    const before = processedEvents(0).lines;
+
+    // Part of the prefix is brought up to date first...
+    const part = await reprocess([`s3://${SOURCE}/archive/a/`], dev);
+    expect(part.stderr).toBe(part.stderr.replace(/imgpipe:/, ''));
+    expect(part.code).toBe(0);
+    expect(part.stdout).toMatch(new RegExp(`^ {2}processed +${CURRENT}$`, 'm'));
+
+    // ...then the whole prefix with --only-stale: every stale object once, the current ones skipped.
+    const stale = await reprocess([`s3://${SOURCE}/archive/`, '--only-stale', '--concurrency', '4'], dev);
+    expect(stale.code).toBe(0);
+    expect(stale.stdout).toContain(
+      `Reprocessing s3://${SOURCE}/archive/ (objects whose outputs are not current)`,
+    );
+    expect(stale.stdout).toMatch(/^SUCCEEDED in /m);
+    expect(stale.stdout).toMatch(new RegExp(`^ {2}objects +${COUNT}$`, 'm'));
+    expect(stale.stdout).toMatch(new RegExp(`^ {2}processed +${COUNT - CURRENT}$`, 'm'));
+    expect(stale.stdout).toMatch(
+      new RegExp(`^ {2}current +${CURRENT} {2}\\(skipped: outputs current\\)$`, 'm'),
+    );
+    expect(stale.stdout).toMatch(/^ {2}failed +0$/m);
+    expect(stale.stdout).toMatch(
+      /^Results: s3:\/\/imgpipe-workflow\/reprocess\/imgpipe-reprocess-[0-9-]+Z\/summary\.json$/m,
+    );
+    // Progress came from the map run's item counts (not a terminal: periodic lines).
+    expect(stale.stderr).toMatch(new RegExp(`\\] ${COUNT}/${COUNT} items done, 0 running, 0 failed$`, 'm'));
+    // Each object was processed exactly once over the two runs.
+    const events = processedEvents(before);
+    expect(events.keys.sort()).toEqual([...keys].sort());
+
+    // Forced: the current ones are processed again.
+    const forced = await reprocess([`s3://${SOURCE}/archive/a/`, '--force'], dev);
+    expect(forced.code).toBe(0);
+    expect(forced.stdout).toContain('(every object, --force)');
+    expect(forced.stdout).toMatch(new RegExp(`^ {2}processed +${CURRENT}$`, 'm'));
+    expect(forced.stdout).toMatch(/^ {2}current +0 /m);
+
+    // At a terminal: a progress bar from the map run's item counts, the cursor given back at the end.
+    const tty = await runInPty(
+      ['reprocess', `s3://${SOURCE}/archive/a/`, '--force', '--endpoint', dev.sfn!],
+      SLOW,
+    );
+    expect(tty.code).toBe(0);
+    expect(tty.stdout).toContain(HIDE_CURSOR);
+    expect(tty.stdout.lastIndexOf(SHOW_CURSOR)).toBeGreaterThan(tty.stdout.lastIndexOf(HIDE_CURSOR));
+    expect(plain(tty.stdout)).toMatch(new RegExp(`\\d+/${CURRENT} items \\| \\d+ running \\| 0 failed`));
+    expect(plain(tty.stdout)).toMatch(new RegExp(`^ {2}processed +${CURRENT}$`, 'm'));
+
+    // Ctrl-C stops following, not the run, and says how to stop it; that command's call stops it.
+    const follow = await startCli(
+      ['reprocess', `s3://${SOURCE}/archive/`, '--force', '-j', '1', '--endpoint', dev.sfn!],
+      /^Execution (\S+)$/m,
+    );
+    const interrupted = new Promise<number | null>((resolveExit) => follow.child.once('close', resolveExit));
+    follow.child.kill('SIGINT');
+    expect(await interrupted).toBe(130);
+    const execution = follow.match[1]!;
+    expect(follow.output()).toContain(
+      `imgpipe reprocess: stopped following; the run continues in imgpipe dev: ${execution}\nTo stop it: aws stepfunctions stop-execution --execution-arn ${execution} --endpoint-url ${dev.sfn}\n`,
+    );
+    const sfn = new SFNClient({ endpoint: dev.sfn, region: 'us-east-1', credentials: LOCAL_CREDENTIALS });
+    expect((await sfn.send(new DescribeExecutionCommand({ executionArn: execution }))).status).toBe(
+      'RUNNING',
+    );
+    await sfn.send(new StopExecutionCommand({ executionArn: execution }));
+    expect((await sfn.send(new DescribeExecutionCommand({ executionArn: execution }))).status).toBe(
+      'ABORTED',
+    );
+    await printed(dev, new RegExp(`^ {2}reprocess ${execution.split(':').at(-1)}: ABORTED`), 1);
+    sfn.destroy();
+
+    // An object whose outputs cannot be written (a file stands where the output folder must be)
+    // fails: the run says which, and exits 1.
+    mkdirSync(join(dataDir, 'imgpipe-output', 'medium'), { recursive: true });
+    writeFileSync(join(dataDir, 'imgpipe-output', 'medium', 'broken'), 'in the way');
+    const failed = await reprocess([`s3://${SOURCE}/broken/`], dev);
+    expect(failed.code).toBe(1);
+    expect(failed.stdout).toMatch(/^ {2}failed +1$/m);
+    expect(failed.stdout).toMatch(/^Failed objects:\n {2}s3:\/\/imgpipe-source\/broken\/one\.png: /m);
+    expect(failed.stdout).toContain('Run it again to retry what failed');
+    await stopDev(dev);
+  }, 600_000);
+
+  it('refuses bad arguments with the value named, before starting anything', async () => {
+    const [bad, upper, both, none, arn, scanAlone, scanWithout] = await Promise.all([
+      runCli(['reprocess', 'imgpipe-source/photos/', '--endpoint', 'http://127.0.0.1:9']),
+      runCli(['reprocess', 's3://Photos/x', '--endpoint', 'http://127.0.0.1:9']),
+      runCli(['reprocess', 's3://b-1/x', '--force', '--only-stale']),
+      runCli(['reprocess', 's3://b-1/x'], { env: { IMGPIPE_REPROCESS_STATE_MACHINE: '' } }),
+      runCli(['reprocess', 's3://b-1/x', '--state-machine', 'imgpipe-prod-reprocess']),
+      runCli(['dev', '--scan', '--port', '0', '--dir', join(work, 'dev-args')]),
+      runCli([
+        'dev',
+        '--workflow',
+        '--scan',
+        '--clamav-db',
+        join(work, 'none'),
+        '--no-samples',
+        '--port',
+        '0',
+        '--dir',
+        join(work, 'dev-args'),
+      ]),
+    ]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.split('\n')[0]).toBe(
+      'imgpipe reprocess: Expected s3://<bucket>/<prefix> (a bucket name: 3-63 lowercase letters, digits, dots and hyphens) but received "imgpipe-source/photos/"',
+    );
+    expect(upper.stderr).toContain('but received "s3://Photos/x"');
+    expect(both.stderr.split('\n')[0]).toBe('imgpipe reprocess: choose --only-stale or --force, not both');
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(
+      /^imgpipe reprocess: which state machine\? Give --state-machine <arn> or set IMGPIPE_REPROCESS_STATE_MACHINE/,
+    );
+    expect(arn.code).toBe(2);
+    expect(arn.stderr).toContain('for --state-machine but received "imgpipe-prod-reprocess"');
+    expect(scanAlone.code).toBe(2);
+    expect(scanAlone.stderr.split('\n')[0]).toBe(
+      'imgpipe dev: --scan is for the per-upload workflow: add --workflow',
+    );
+    // --scan demands a scanner: without clamd or a database imgpipe dev says which and stops.
+    expect(scanWithout.code).toBe(2);
+    expect(scanWithout.stderr.split('\n')[0]).toMatch(
+      /^imgpipe dev: --scan: (no ClamAV signature database in s3:\/\/imgpipe-workflow\/clamav\/|clamd is not installed)/,
+    );
+  }, 60_000);
+
+  it('says when there are no credentials, and when the state machine does not exist', async () => {
+    const empty = join(work, 'no-aws');
+    mkdirSync(empty, { recursive: true });
+    const noCredentials = await runCli(
+      [
+        'reprocess',
+        's3://b-1/x',
+        '--state-machine',
+        'arn:aws:states:eu-west-1:123456789012:stateMachine:imgpipe-prod-reprocess',
+      ],
+      {
+        env: {
+          HOME: empty,
+          AWS_ACCESS_KEY_ID: '',
+          AWS_SECRET_ACCESS_KEY: '',
+          AWS_SESSION_TOKEN: '',
+          AWS_PROFILE: '',
+          AWS_CONFIG_FILE: join(empty, 'config'),
+          AWS_SHARED_CREDENTIALS_FILE: join(empty, 'credentials'),
+          AWS_EC2_METADATA_DISABLED: 'true',
+          AWS_CONTAINER_CREDENTIALS_FULL_URI: '',
+          AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: '',
+          AWS_WEB_IDENTITY_TOKEN_FILE: '',
+        },
+      },
+    );
+    expect(noCredentials.code).toBe(1);
+    expect(noCredentials.stderr.split('\n')[0]).toBe(
+      'imgpipe: Error: no AWS credentials found: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or run aws sso login; for imgpipe dev give --endpoint',
+    );
+
+    const dev = await startDev(['--dir', join(work, 'dev-unknown')]);
+    const unknown = 'arn:aws:states:us-east-1:000000000000:stateMachine:imgpipe-prod-reprocess';
+    const run = await runCli([
+      'reprocess',
+      's3://imgpipe-source/x',
+      '--state-machine',
+      unknown,
+      '--endpoint',
+      dev.sfn!,
+    ]);
+    expect(run.code).toBe(2);
+    expect(run.stderr.split('\n')[0]).toBe(
+      `imgpipe reprocess: state machine ${unknown} does not exist at ${dev.sfn}: check --state-machine or IMGPIPE_REPROCESS_STATE_MACHINE (terraform output reprocess_state_machine_arn)`,
+    );
+    await stopDev(dev);
+  }, 120_000);
+});
+
+const EICAR = 'X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*';
+
+describe.skipIf(!hasTool('clamd'))('imgpipe dev --workflow --scan', () => {
+  it('quarantines an upload carrying the EICAR test string as malware and processes a clean one', async () => {
+    const database = join(work, 'clamav');
+    mkdirSync(database, { recursive: true });
+    // An .ndb body signature (the official database cannot be downloaded here).
+    writeFileSync(
+      join(database, 'test.ndb'),
+      `Eicar-Test-Signature:0:*:${Buffer.from(EICAR).toString('hex')}\n`,
+    );
+    const dev = await startDev([
+      '--workflow',
+      '--scan',
+      '--clamav-db',
+      database,
+      '--dir',
+      join(work, 'dev-scan'),
+    ]);
+    expect(dev.output()).toMatch(
+      /malware scan on: \S*clamd with the 1 database file\(s\) in s3:\/\/imgpipe-workflow\/clamav\//,
+    );
+    const s3 = s3Client(dev.s3);
+    const png = readFixture('edge/formats/1x1.png');
+    await s3.send(new PutObjectCommand({ Bucket: SOURCE, Key: 'up/clean.png', Body: png }));
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: SOURCE,
+        Key: 'up/eicar.png',
+        Body: Buffer.concat([png, Buffer.from(EICAR)]),
+      }),
+    );
+    await printed(dev, /^ {2}[+-] up\//, 2);
+    expect(dev.output()).toMatch(/\+ up\/clean\.png: processed/);
+    expect(dev.output()).toContain(
+      '  - up/eicar.png: quarantined (malware): ClamAV found Eicar-Test-Signature.UNOFFICIAL in the file',
+    );
+    expect(dev.output()).toContain('    states: Inspect > Scan > Quarantine\n');
+    const status = await runCli(['status', `s3://${SOURCE}/up/eicar.png`, '--endpoint', dev.dynamo]);
+    expect(status.stdout).toMatch(/^s3:\/\/imgpipe-source\/up\/eicar\.png: quarantined\n {2}reason +malware/);
+    s3.destroy();
+    await stopDev(dev);
+  }, 120_000);
+});
