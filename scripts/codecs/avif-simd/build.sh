@@ -101,23 +101,17 @@ unpack() { # name orig debian-tar [patch...]
 
 # Flags that make the output independent of where the build runs.
 PREFIX_MAP="-ffile-prefix-map=$WORK=/build"
-# WebAssembly features for all of aom's C, not only its intrinsics: SIMD (clang vectorises loops of
-# integer C; it cannot reorder floating-point sums), bulk memory (memcpy and memset become
-# memory.copy and memory.fill instead of calls into libc's byte loops and, from 512 bytes, into
-# JavaScript), non-trapping float-to-int conversions (no range checks around each one).
-AOM_WASM_FEATURES=${AOM_WASM_FEATURES--msimd128 -mbulk-memory -mnontrapping-fptoint}
 
 configure_aom() { # build-dir target-cpu exclude-file
   local dir=$1 cpu=$2 exclude=$3
   local simd=(-DAOM_TARGET_CPU=x86 -DAS_EXECUTABLE=/bin/true -DENABLE_SSE4_2=0 -DENABLE_AVX=0 -DENABLE_AVX2=0
     -DCMAKE_REQUIRED_FLAGS=-msimd128 "-DAOM_RTCD_FLAGS=--exclude=$exclude")
-  local features=$AOM_WASM_FEATURES
-  [ "$cpu" = generic ] && simd=(-DAOM_TARGET_CPU=generic) features=
+  [ "$cpu" = generic ] && simd=(-DAOM_TARGET_CPU=generic)
   rm -rf "$dir"
   log "aom ($cpu) in $dir"
   # Compiler checks only compile (no link: each emcc link costs seconds and proves nothing here).
   emcmake cmake -S "$WORK/aom" -B "$dir" -DCMAKE_TRY_COMPILE_TARGET_TYPE=STATIC_LIBRARY \
-    -DCMAKE_BUILD_TYPE=Release "-DCMAKE_C_FLAGS=$PREFIX_MAP $features" "-DCMAKE_CXX_FLAGS=$PREFIX_MAP $features" \
+    -DCMAKE_BUILD_TYPE=Release "-DCMAKE_C_FLAGS=$PREFIX_MAP" "-DCMAKE_CXX_FLAGS=$PREFIX_MAP" \
     "${simd[@]}" \
     -DCONFIG_MULTITHREAD=0 -DCONFIG_RUNTIME_CPU_DETECT=0 -DCONFIG_AV1_DECODER=0 -DCONFIG_AV1_HIGHBITDEPTH=1 \
     -DCONFIG_WEBM_IO=0 -DCONFIG_LIBYUV=0 -DCONFIG_INSPECTION=0 -DENABLE_TESTS=0 -DENABLE_EXAMPLES=0 \
@@ -196,9 +190,7 @@ $fence
 - aom $AOM_VERSION with its Debian patch series, then the three patches Debian's 3.6.0-1+deb12u3
   security update adds (\`scripts/codecs/avif-simd/debian-security/\`, SHA-256 in its SHA256SUMS),
   then \`patches/aom-wasm-simd.patch\` (no NASM under emscripten, \`-msimd128\` beside each SSE
-  flag, rtcd.pl's \`--exclude\`, no inline x86 assembly in \`aom_ports/x86.h\`) and
-  \`patches/aom-cnn-sse2.patch\` (an SSE2 version of the partition CNN's convolution, bit-exact
-  with its C code).
+  flag, rtcd.pl's \`--exclude\`, no inline x86 assembly in \`aom_ports/x86.h\`).
 - libheif $HEIF_VERSION with its Debian patch series.
 - \`avif_enc.cpp\` and \`avif_encode.h\` (this repository): jSquash's \`encode()\` entry point.
 - rtcd exclude list: \`aom-rtcd-exclude.txt\`, $(wc -l <"$WORK/aom-rtcd-exclude.txt") specializations, derived by
@@ -210,9 +202,8 @@ Debian bookworm packages: $(printf '%s ' "${TOOLCHAIN[@]}")
 
 ## Configuration
 
-- aom: \`AOM_TARGET_CPU=x86\`; SSE2, SSE3, SSSE3 and SSE4.1 intrinsics; no SSE4.2, AVX, AVX2 or
-  assembly; every file compiled with \`$AOM_WASM_FEATURES\`;
-  \`CONFIG_RUNTIME_CPU_DETECT=0 CONFIG_MULTITHREAD=0 CONFIG_AV1_DECODER=0
+- aom: \`AOM_TARGET_CPU=x86\`; SSE2, SSE3, SSSE3 and SSE4.1 intrinsics with \`-msimd128\`; no SSE4.2,
+  AVX, AVX2 or assembly; \`CONFIG_RUNTIME_CPU_DETECT=0 CONFIG_MULTITHREAD=0 CONFIG_AV1_DECODER=0
   CONFIG_AV1_HIGHBITDEPTH=1\`; Release (\`-O3\`).
 - libheif: static, the aom encoder built in; no plugins, decoders or threads.
 - Link: \`em++ -O3 --bind -s ENVIRONMENT=web,worker -s MODULARIZE=1 -s EXPORT_ES6=1
@@ -231,7 +222,7 @@ check_toolchain
 mkdir -p "$WORK"
 fetch_sources
 unpack aom aom_3.6.0.orig.tar.gz "aom_$AOM_VERSION.debian.tar.xz" \
-  "$HERE"/debian-security/0*.patch "$HERE/patches/aom-wasm-simd.patch" "$HERE/patches/aom-cnn-sse2.patch"
+  "$HERE"/debian-security/0*.patch "$HERE/patches/aom-wasm-simd.patch"
 unpack libheif libheif_1.15.1.orig.tar.gz "libheif_$HEIF_VERSION.debian.tar.xz"
 
 case "$MODE" in
