@@ -670,7 +670,69 @@ data "aws_iam_policy_document" "deploy_extensions" {
   }
 }
 
-# Managed policies, three: IAM holds a role's inline policies to 10,240 characters in all and a
+# The security options of modules/imgpipe (off by default): the VPC (vpc.tf) and the CloudTrail trail
+# (trail.tf). EC2 network resources have no names to scope by: they are created only with the
+# environment's tag (the deployment root's default_tags) and changed or deleted only when they
+# carry it. The S3 prefix list a gateway rule names is AWS's and untagged.
+data "aws_iam_policy_document" "deploy_network" {
+  for_each = local.scoped
+
+  statement {
+    sid       = "DescribeNetworkAndTrails"
+    actions   = ["cloudtrail:DescribeTrails", "ec2:DescribeAvailabilityZones", "ec2:DescribeNetworkInterfaces", "ec2:DescribePrefixLists", "ec2:DescribeRouteTables", "ec2:DescribeSecurityGroupRules", "ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "ec2:DescribeVpcAttribute", "ec2:DescribeVpcEndpoints", "ec2:DescribeVpcs"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "CreateTaggedNetwork"
+    actions   = ["ec2:AuthorizeSecurityGroupEgress", "ec2:AuthorizeSecurityGroupIngress", "ec2:CreateRouteTable", "ec2:CreateSecurityGroup", "ec2:CreateSubnet", "ec2:CreateVpc", "ec2:CreateVpcEndpoint"]
+    resources = ["*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/Environment"
+      values   = [each.key]
+    }
+  }
+
+  statement {
+    sid       = "TagOnCreate"
+    actions   = ["ec2:CreateTags"]
+    resources = ["*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "ec2:CreateAction"
+      values   = ["AuthorizeSecurityGroupEgress", "AuthorizeSecurityGroupIngress", "CreateRouteTable", "CreateSecurityGroup", "CreateSubnet", "CreateVpc", "CreateVpcEndpoint"]
+    }
+  }
+
+  statement {
+    sid       = "EnvironmentNetwork"
+    actions   = ["ec2:AssociateRouteTable", "ec2:AuthorizeSecurityGroupEgress", "ec2:AuthorizeSecurityGroupIngress", "ec2:CreateTags", "ec2:DeleteRouteTable", "ec2:DeleteSecurityGroup", "ec2:DeleteSubnet", "ec2:DeleteTags", "ec2:DeleteVpc", "ec2:DeleteVpcEndpoints", "ec2:DisassociateRouteTable", "ec2:ModifySecurityGroupRules", "ec2:ModifySubnetAttribute", "ec2:ModifyVpcAttribute", "ec2:ModifyVpcEndpoint", "ec2:RevokeSecurityGroupEgress", "ec2:RevokeSecurityGroupIngress"]
+    resources = ["*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/Environment"
+      values   = [each.key]
+    }
+  }
+
+  statement {
+    sid       = "AwsPrefixLists"
+    actions   = ["ec2:AuthorizeSecurityGroupEgress", "ec2:RevokeSecurityGroupEgress"]
+    resources = ["${local.arn}:ec2:${var.region}:aws:prefix-list/*"]
+  }
+
+  statement {
+    sid       = "Trail"
+    actions   = ["cloudtrail:AddTags", "cloudtrail:CreateTrail", "cloudtrail:DeleteTrail", "cloudtrail:GetEventSelectors", "cloudtrail:GetInsightSelectors", "cloudtrail:GetTrail", "cloudtrail:GetTrailStatus", "cloudtrail:ListTags", "cloudtrail:PutEventSelectors", "cloudtrail:RemoveTags", "cloudtrail:StartLogging", "cloudtrail:StopLogging", "cloudtrail:UpdateTrail"]
+    resources = ["${local.arn}:cloudtrail:${local.region_account}:trail/${each.value.name}-*"]
+  }
+}
+
+# Managed policies, four: IAM holds a role's inline policies to 10,240 characters in all and a
 # managed policy to 6,144, and three deployments' grants take about 16,000
 # (tests/policies.tftest.hcl renders them and checks each).
 resource "aws_iam_policy" "deploy" {
@@ -697,12 +759,21 @@ resource "aws_iam_policy" "deploy_extensions" {
   policy      = data.aws_iam_policy_document.deploy_extensions[each.key].json
 }
 
+resource "aws_iam_policy" "deploy_network" {
+  for_each = local.scoped
+
+  name        = "${var.name_prefix}-github-deploy-${each.key}-network"
+  description = "What the ${each.key} deploy role may do: the optional VPC and CloudTrail trail of ${each.value.name}."
+  policy      = data.aws_iam_policy_document.deploy_network[each.key].json
+}
+
 resource "aws_iam_role_policy_attachment" "deploy" {
   for_each = merge([
     for environment in var.environments : {
       "${environment}/core"       = { role = environment, policy = aws_iam_policy.deploy[environment].arn }
       "${environment}/platform"   = { role = environment, policy = aws_iam_policy.deploy_platform[environment].arn }
       "${environment}/extensions" = { role = environment, policy = aws_iam_policy.deploy_extensions[environment].arn }
+      "${environment}/network"    = { role = environment, policy = aws_iam_policy.deploy_network[environment].arn }
     }
   ]...)
 

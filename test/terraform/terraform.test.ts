@@ -283,6 +283,46 @@ describe('IAM', () => {
     expect(bootstrap.variable.github_branches).toBeUndefined();
   });
 
+  it('lets each deploy role create and remove what the VPC and trail options declare, only with its environment tag', () => {
+    const deploy = ['deploy', 'deploy_platform', 'deploy_extensions', 'deploy_network'].flatMap((name) =>
+      statements(bootstrap.data.aws_iam_policy_document![name]!),
+    );
+    const granted = (action: string) => deploy.some((s) => (s.actions as string[]).includes(action));
+    // Create and delete of every resource type in modules/imgpipe's vpc.tf and trail.tf.
+    const needs: Record<string, string[]> = {
+      aws_vpc: ['ec2:CreateVpc', 'ec2:DeleteVpc'],
+      aws_subnet: ['ec2:CreateSubnet', 'ec2:DeleteSubnet'],
+      aws_route_table: ['ec2:CreateRouteTable', 'ec2:DeleteRouteTable'],
+      aws_route_table_association: ['ec2:AssociateRouteTable', 'ec2:DisassociateRouteTable'],
+      aws_vpc_endpoint: ['ec2:CreateVpcEndpoint', 'ec2:DeleteVpcEndpoints'],
+      aws_security_group: ['ec2:CreateSecurityGroup', 'ec2:DeleteSecurityGroup'],
+      aws_vpc_security_group_egress_rule: [
+        'ec2:AuthorizeSecurityGroupEgress',
+        'ec2:RevokeSecurityGroupEgress',
+      ],
+      aws_vpc_security_group_ingress_rule: [
+        'ec2:AuthorizeSecurityGroupIngress',
+        'ec2:RevokeSecurityGroupIngress',
+      ],
+      aws_cloudtrail: ['cloudtrail:CreateTrail', 'cloudtrail:DeleteTrail', 'cloudtrail:PutEventSelectors'],
+    };
+    const declared = Object.keys(imgpipe.resource ?? {}).filter((type) =>
+      /^aws_(vpc|subnet|route_table|security_group|cloudtrail)/.test(type),
+    );
+    expect(declared.length).toBeGreaterThan(5);
+    for (const type of declared) {
+      expect(needs[type], `${type}: add it to this test and to the deploy roles`).toBeDefined();
+      for (const action of needs[type]!) expect(granted(action), `${type}: ${action}`).toBe(true);
+    }
+    // Network resources have no names: created only with, changed only carrying, the environment's tag.
+    for (const s of deploy.filter((s) =>
+      (s.actions as string[]).some((a) => /^ec2:(Create(?!Tags)|Delete)/.test(a)),
+    )) {
+      const variables = (s.condition ?? []).map((c: Body) => c.variable);
+      expect(variables, s.sid).toEqual([expect.stringMatching(/^aws:(Request|Resource)Tag\/Environment$/)]);
+    }
+  });
+
   it('lets the bench role delete only the versions it published, never the function', () => {
     const bench = statements(bootstrap.data.aws_iam_policy_document!.bench!);
     const deletes = bench.filter((s) => s.actions.includes('lambda:DeleteFunction'));

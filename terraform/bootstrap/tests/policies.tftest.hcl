@@ -68,6 +68,11 @@ run "each_environments_policies_fit_the_iam_quotas" {
   }
 
   assert {
+    condition     = alltrue([for environment in var.environments : length(replace(data.aws_iam_policy_document.deploy_network[environment].json, "/\\s/", "")) <= 6144])
+    error_message = "A deploy role's policy deploy_network is over 6,144 characters (without whitespace)."
+  }
+
+  assert {
     condition     = length(replace(data.aws_iam_policy_document.function_boundary.json, "/\\s/", "")) <= 6144
     error_message = "The function boundary has ${length(replace(data.aws_iam_policy_document.function_boundary.json, "/\\s/", ""))} characters (without whitespace): a managed policy may hold 6,144."
   }
@@ -104,13 +109,15 @@ run "one_deploy_role_per_environment_trusting_only_its_own_subject" {
       && !strcontains(data.aws_iam_policy_document.deploy["dev"].json, "imgpipe-prod")
       && !strcontains(data.aws_iam_policy_document.deploy_platform["dev"].json, "imgpipe-prod")
       && !strcontains(data.aws_iam_policy_document.deploy_extensions["dev"].json, "imgpipe-prod")
+      && !strcontains(data.aws_iam_policy_document.deploy_network["dev"].json, "imgpipe-prod")
+      && strcontains(data.aws_iam_policy_document.deploy_network["dev"].json, "trail/imgpipe-dev-")
       && strcontains(data.aws_iam_policy_document.deploy["dev"].json, "imgpipe-tfstate-123456789012/imgpipe/dev/*")
     )
     error_message = "The dev deploy role should name dev's resources and state alone, nothing of prod."
   }
 
   assert {
-    condition     = length(aws_iam_role_policy_attachment.deploy) == 9 && aws_iam_role_policy_attachment.deploy["staging/platform"].role == "imgpipe-github-deploy-staging"
-    error_message = "Each deploy role should carry its own three managed policies."
+    condition     = length(aws_iam_role_policy_attachment.deploy) == 12 && aws_iam_role_policy_attachment.deploy["staging/network"].role == "imgpipe-github-deploy-staging"
+    error_message = "Each deploy role should carry its own four managed policies."
   }
 }
