@@ -120,6 +120,24 @@ export class ObjectNotFoundError extends StorageError {
   }
 }
 
+/**
+ * A conditional copy found the source replaced: it no longer has the ETag the caller read. The
+ * content that was read is gone; the new content has its own event.
+ */
+export class ObjectChangedError extends StorageError {
+  /** The ETag the caller expected. */
+  readonly etag: string;
+
+  constructor(operation: StorageOperation, location: string, etag: string, options?: ErrorOptions) {
+    super(operation, location, `${location} no longer has ETag ${etag}: it was replaced`, {
+      ...options,
+      retryable: false,
+      code: 'storage/changed',
+    });
+    this.etag = etag;
+  }
+}
+
 export class ObjectTooLargeError extends StorageError {
   readonly size: number;
   readonly maxBytes: number;

@@ -3,6 +3,7 @@ import type { PipelineConfig } from '../core/config.ts';
 import {
   InvalidImageError,
   type InvalidReason,
+  ObjectChangedError,
   ObjectNotFoundError,
   ObjectTooLargeError,
 } from '../core/errors.ts';
@@ -308,7 +309,19 @@ async function quarantine(
   const done =
     existing?.source.etag === etag && existing?.source.key === ref.key && existing?.reason === error.reason;
   if (!done) {
-    await deps.quarantine.copyFrom(deps.source(ref.bucket), ref.key, keys.object);
+    try {
+      // Only the content that was judged: a source replaced since has its own event.
+      await deps.quarantine.copyFrom(deps.source(ref.bucket), ref.key, keys.object, { ifMatch: etag });
+    } catch (changed) {
+      if (!(changed instanceof ObjectChangedError)) throw changed;
+      return {
+        ...base,
+        status: 'missing',
+        etag,
+        message: `${changed.message} after it was found invalid (${error.reason}); its new content is handled by its own event`,
+        timings: total(started),
+      };
+    }
     const record: QuarantineRecord = {
       version: 1,
       generator: GENERATOR,

@@ -1,8 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { copyFile, mkdir, open, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
+  ObjectChangedError,
   ObjectNotFoundError,
   ObjectTooLargeError,
   StorageError,
@@ -11,7 +13,7 @@ import {
 import { contentTypeFor } from '../core/formats.ts';
 import { walkFiles } from './files.ts';
 import { invalidKeyReason, keyToNames, leavesFolder, namesToKey, temporaryName } from './fs-keys.ts';
-import type { GetOptions, ObjectInfo, PutOptions, Storage, StoredObject } from './types.ts';
+import type { CopyOptions, GetOptions, ObjectInfo, PutOptions, Storage, StoredObject } from './types.ts';
 
 /**
  * A folder that behaves like a bucket: keys map to relative paths, ETags are the MD5 of the content
@@ -103,18 +105,25 @@ export class FsStorage implements Storage {
     return this.info(key, body);
   }
 
-  async copyFrom(source: Storage, sourceKey: string, key: string): Promise<void> {
+  async copyFrom(source: Storage, sourceKey: string, key: string, options: CopyOptions = {}): Promise<void> {
     if (!(source instanceof FsStorage)) {
       const object = await source.get(sourceKey);
+      if (options.ifMatch !== undefined && object.etag !== options.ifMatch)
+        throw new ObjectChangedError('copy', source.locate(sourceKey), options.ifMatch);
       await this.put(key, object.body, { contentType: object.contentType ?? 'application/octet-stream' });
       return;
     }
     const from = source.pathOf(sourceKey, 'copy');
     const to = this.pathOf(key, 'copy');
     try {
-      await this.writeAtomically(to, (temporary) => copyFile(from, temporary));
+      await this.writeAtomically(to, async (temporary) => {
+        await copyFile(from, temporary);
+        // The copy is what is checked (streamed, so a file over the size limit is never held whole).
+        if (options.ifMatch !== undefined && (await md5OfFile(temporary)) !== options.ifMatch)
+          throw new ObjectChangedError('copy', source.locate(sourceKey), options.ifMatch);
+      });
     } catch (error) {
-      throw await this.failure('copy', key, error);
+      throw error instanceof StorageError ? error : await this.failure('copy', key, error);
     }
   }
 
@@ -235,4 +244,10 @@ async function kindOf(path: string): Promise<'file' | 'folder' | undefined> {
   } catch {
     return undefined;
   }
+}
+
+async function md5OfFile(path: string): Promise<string> {
+  const hash = createHash('md5');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
 }

@@ -11,12 +11,13 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import {
+  ObjectChangedError,
   ObjectNotFoundError,
   ObjectTooLargeError,
   StorageError,
   type StorageOperation,
 } from '../core/errors.ts';
-import type { GetOptions, ObjectInfo, PutOptions, Storage, StoredObject } from './types.ts';
+import type { CopyOptions, GetOptions, ObjectInfo, PutOptions, Storage, StoredObject } from './types.ts';
 
 /**
  * One bucket through the AWS SDK v3. The client is injected (tests point it at a local S3 server;
@@ -114,9 +115,11 @@ export class S3Storage implements Storage {
     }
   }
 
-  async copyFrom(source: Storage, sourceKey: string, key: string): Promise<void> {
+  async copyFrom(source: Storage, sourceKey: string, key: string, options: CopyOptions = {}): Promise<void> {
     if (!(source instanceof S3Storage)) {
       const object = await source.get(sourceKey);
+      if (options.ifMatch !== undefined && object.etag !== options.ifMatch)
+        throw new ObjectChangedError('copy', source.locate(sourceKey), options.ifMatch);
       await this.put(key, object.body, { contentType: object.contentType ?? 'application/octet-stream' });
       return;
     }
@@ -128,9 +131,16 @@ export class S3Storage implements Storage {
           Key: key,
           CopySource: `${source.bucket}/${encodeURIComponent(sourceKey).replaceAll('%2F', '/')}`,
           MetadataDirective: 'COPY',
+          ...(options.ifMatch === undefined ? {} : { CopySourceIfMatch: `"${options.ifMatch}"` }),
         }),
       );
     } catch (error) {
+      const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+      if (
+        options.ifMatch !== undefined &&
+        (e.name === 'PreconditionFailed' || e.$metadata?.httpStatusCode === 412)
+      )
+        throw new ObjectChangedError('copy', source.locate(sourceKey), options.ifMatch, { cause: error });
       throw classifyS3Error(error, 'copy', this.locate(key));
     }
   }

@@ -29,6 +29,11 @@ export interface GetOptions {
   readonly versionId?: string;
 }
 
+export interface CopyOptions {
+  /** Copy only the content with this ETag (as `ObjectInfo.etag`: no quotes). */
+  readonly ifMatch?: string;
+}
+
 export interface PutOptions {
   readonly contentType: string;
   readonly cacheControl?: string;
@@ -47,8 +52,12 @@ export interface Storage {
   head(key: string): Promise<ObjectInfo | undefined>;
   /** Writes the whole object; readers never see a partial one. */
   put(key: string, body: Uint8Array, options: PutOptions): Promise<ObjectInfo>;
-  /** Copies `sourceKey` of `source` to `key` here, server-side where both are the same kind. */
-  copyFrom(source: Storage, sourceKey: string, key: string): Promise<void>;
+  /**
+   * Copies `sourceKey` of `source` to `key` here, server-side where both are the same kind. With
+   * `ifMatch`, only while the source's ETag is that one (S3's CopySourceIfMatch); otherwise
+   * ObjectChangedError and nothing is written.
+   */
+  copyFrom(source: Storage, sourceKey: string, key: string, options?: CopyOptions): Promise<void>;
   /**
    * Removes the object. Deleting a key that does not exist succeeds (as S3's DeleteObject does),
    * so a retried or repeated delete is harmless.

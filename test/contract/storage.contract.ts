@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { ObjectNotFoundError, ObjectTooLargeError } from '../../src/core/errors.ts';
+import { ObjectChangedError, ObjectNotFoundError, ObjectTooLargeError } from '../../src/core/errors.ts';
 import type { Storage } from '../../src/storage/types.ts';
 
 /**
@@ -79,6 +79,23 @@ export function describeStorageContract(
         ),
       ).toBe(0);
       expect((await other.get('src/photo one.jpg')).size).toBe(3000);
+    });
+
+    it('copies only while the source still has the ETag it was asked for', async () => {
+      const { storage, other } = await setup();
+      const first = await other.put('src/replaced.jpg', bytes('first upload'), { contentType: 'image/jpeg' });
+      await storage.copyFrom(other, 'src/replaced.jpg', 'q/one.jpg', { ifMatch: first.etag });
+      expect(new TextDecoder().decode((await storage.get('q/one.jpg')).body)).toBe('first upload');
+
+      // Replaced between the read and the copy: the copy must not pass the new bytes off as the old.
+      await other.put('src/replaced.jpg', bytes('second upload'), { contentType: 'image/jpeg' });
+      const error = await storage
+        .copyFrom(other, 'src/replaced.jpg', 'q/two.jpg', { ifMatch: first.etag })
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ObjectChangedError);
+      expect((error as Error).message).toContain(first.etag);
+      expect((error as Error).message).toContain('src/replaced.jpg');
+      expect(await storage.head('q/two.jpg')).toBeUndefined();
     });
 
     it('lists keys under a prefix in key order', async () => {
