@@ -487,6 +487,7 @@ function createDevLambda(
 }
 
 async function uploadSamples(s3: LocalS3, samples: readonly string[], out: (line?: string) => void) {
+  if (samples.length === 0) return;
   out(`Uploading ${samples.length} sample file(s) to s3://${DEV_BUCKETS.source}/${SAMPLES_PREFIX}`);
   const source = new S3Storage(s3.client, DEV_BUCKETS.source);
   for (const sample of samples) {

@@ -48,6 +48,7 @@ async function startDev(args: readonly string[]): Promise<Dev> {
   );
   running.add(child);
   const text = output();
+  expect(text, 'no samples, so no line about uploading them').not.toMatch(/Uploading \d+ sample/);
   const url = (pattern: RegExp) => text.match(pattern)?.[1];
   return {
     child,
