@@ -432,7 +432,7 @@ type J1Data = { readonly ratios: readonly Ratio[] };
  */
 async function transformSuite(options: BenchOptions, j1Data?: J1Data): Promise<SuiteResult> {
   console.log(
-    `\n== On-demand transformations: ${basename(J1_INPUT)} (15.9 MP) to w=${TRANSFORM_WIDTH} WebP and AVIF through createTransformHandler (s3rver, signed, in-thread encoder) against sharp (one thread); miss, hit, sharp interleaved, ${options.runs} runs after one warm-up\n`,
+    `\n== On-demand transformations: ${basename(J1_INPUT)} (15.9 MP) to w=${TRANSFORM_WIDTH} WebP and AVIF through createTransformHandler (s3rver in a process of its own, on the last CPU where there are two or more; signed; in-thread encoder) against sharp (one thread); miss, hit, sharp interleaved, ${options.runs} runs after one warm-up\n`,
   );
   const { samples, avifSpeed } = await runTransformBench(options.runs);
   const mapping = transformMapping(avifSpeed);

@@ -5,7 +5,6 @@ import { performance } from 'node:perf_hooks';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { LambdaFunctionURLEvent } from 'aws-lambda';
-import { startLocalS3 } from '../../src/cli/local-s3.ts';
 import { type Column, renderTable } from '../../src/cli/table.ts';
 import { parsePipelineConfig } from '../../src/config/document.ts';
 import { loadRuntimeConfig } from '../../src/config/index.ts';
@@ -15,6 +14,7 @@ import { S3Storage } from '../../src/storage/s3.ts';
 import type { Storage } from '../../src/storage/types.ts';
 import { J1_INPUT, j1Document, sharpSettings } from '../lib/jobs.ts';
 import { type SettingRow, settingsMapping } from '../lib/peers.ts';
+import { startS3Process } from '../lib/s3rver-process.ts';
 import { percentile } from '../sweep/stats.ts';
 
 /**
@@ -31,8 +31,9 @@ import { percentile } from '../sweep/stats.ts';
  * - source GET: the source read from s3rver alone, the part of a miss that sharp is not given.
  * Wall and CPU time per request, and for miss and hit the wall time inside the handler's storage
  * calls (s3rver here; network round trips to S3 in a region; concurrent calls counted once), so that the handler's own work can be
- * read apart from the storage's. CPU time is the process's, so it includes s3rver's work on the
- * same thread (an upper bound for the handler's own, and for the hit mostly s3rver's).
+ * read apart from the storage's. s3rver runs in a process of its own (on the last CPU where there
+ * are two or more), as S3 is another service: CPU time is this process's, the handler's and its
+ * SDK's, not the storage server's.
  */
 export const TRANSFORM_WIDTH = 640;
 export const TRANSFORM_FORMATS = ['webp', 'avif'] as const;
@@ -215,11 +216,7 @@ export async function runTransformBench(runs: number): Promise<{
   avifSpeed: number;
 }> {
   const folder = mkdtempSync(join(tmpdir(), 'imgpipe-bench-transform-'));
-  const s3 = await startLocalS3({
-    port: 0,
-    directory: join(folder, 's3'),
-    buckets: [BUCKETS.source, BUCKETS.output],
-  });
+  const s3 = await startS3Process(join(folder, 's3'), [BUCKETS.source, BUCKETS.output]);
   const previous = process.env.POWERTOOLS_METRICS_DISABLED;
   process.env.POWERTOOLS_METRICS_DISABLED = 'true';
   try {
