@@ -127,3 +127,8 @@ output "transform_signing_keys_parameter_name" {
   description = "The SecureString parameter to put the signing keys in (one a line, newest first), or null."
   value       = one(module.transform[*].signing_keys_parameter_name)
 }
+
+output "transform_distribution_id" {
+  description = "The transformations' CloudFront distribution id (for invalidations, e.g. /t/<key>* after replacing a source), or null."
+  value       = one(module.transform[*].cloudfront_distribution_id)
+}
