@@ -1,7 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { SSMProvider } from '@aws-lambda-powertools/parameters/ssm';
-import { Tracer } from '@aws-lambda-powertools/tracer';
+import type { Tracer } from '@aws-lambda-powertools/tracer';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { SSMClient } from '@aws-sdk/client-ssm';
@@ -46,24 +46,18 @@ export async function createLambdaDeps(
   clients: AwsClients = {},
 ): Promise<HandlerDeps> {
   const serviceName = env[ENV.serviceName] ?? SERVICE_NAME;
-  // Off outside Lambda (no AWS_EXECUTION_ENV), so local runs and tests send no segments.
-  const tracer = new Tracer({ serviceName });
+  const tracer = await loadTracer(serviceName, env);
+  const traced = <T>(client: T): T => (tracer ? tracer.captureAWSv3Client(client) : client);
   const config = loadRuntimeConfig(await withParameterDocument(env, clients.ssm));
-  const client = tracer.captureAWSv3Client(createS3Client({ forcePathStyle: config.s3ForcePathStyle }));
+  const client = traced(createS3Client({ forcePathStyle: config.s3ForcePathStyle }));
   const bucket = perBucket((name) => new S3Storage(client, name));
   const logger = new Logger({ serviceName });
   const metrics = new Metrics({ serviceName, namespace: env[ENV.metricsNamespace] ?? SERVICE_NAME });
   const status = config.statusTable
-    ? new DynamoStatusStore(
-        tracer.captureAWSv3Client(clients.dynamodb ?? new DynamoDBClient({})),
-        config.statusTable,
-      )
+    ? new DynamoStatusStore(traced(clients.dynamodb ?? new DynamoDBClient({})), config.statusTable)
     : undefined;
   const events = config.eventBus
-    ? new EventBridgePublisher(
-        tracer.captureAWSv3Client(clients.eventbridge ?? new EventBridgeClient({})),
-        config.eventBus,
-      )
+    ? new EventBridgePublisher(traced(clients.eventbridge ?? new EventBridgeClient({})), config.eventBus)
     : undefined;
   // Codecs are compiled and instantiated here, in the init phase, for this thread and the workers;
   // not in a function whose entry point processes no image (its command names it, in _HANDLER).
@@ -77,12 +71,27 @@ export async function createLambdaDeps(
     quarantine: bucket(config.quarantineBucket),
     logger,
     metrics,
-    tracer,
+    ...(tracer ? { tracer } : {}),
     ...(env.AWS_LAMBDA_FUNCTION_VERSION ? { functionVersion: env.AWS_LAMBDA_FUNCTION_VERSION } : {}),
     ...(encoder ? { encoder } : {}),
     ...(status ? { status } : {}),
     ...(events ? { events } : {}),
   };
+}
+
+const TRACING_OFF: ReadonlySet<string> = new Set(['false', '0', 'no', 'off', 'n']);
+
+/**
+ * Powertools Tracer, only where it traces: in Lambda (AWS_EXECUTION_ENV) unless
+ * POWERTOOLS_TRACE_ENABLED is off. Loading it loads aws-xray-sdk-core, whose context namespace is an
+ * async hook with a destroy callback that every promise of the process pays for, traced or not
+ * (aws/aws-xray-sdk-node#420), so local runs, the benchmarks and untraced functions never load it.
+ */
+async function loadTracer(serviceName: string, env: Env): Promise<Tracer | undefined> {
+  if (!env.AWS_EXECUTION_ENV || TRACING_OFF.has((env.POWERTOOLS_TRACE_ENABLED ?? '').trim().toLowerCase()))
+    return undefined;
+  const { Tracer } = await import('@aws-lambda-powertools/tracer');
+  return new Tracer({ serviceName });
 }
 
 /**
