@@ -313,7 +313,14 @@ export async function runTransformBench(runs: number): Promise<{
   }
 }
 
+/**
+ * One sample, started from a collected heap (`npm run bench` runs Node with --expose-gc; the
+ * collection is not timed): otherwise a miss's garbage, its 16 MB source among it, is collected
+ * during whatever runs next, typically the hit (measured: a hit's CPU 16-37 ms right after a miss,
+ * 5 ms alone). A miss's own collection is then counted nowhere, which only makes misses cheaper.
+ */
 async function timed<T>(work: () => Promise<T>): Promise<{ result: T; sample: Sample }> {
+  (globalThis as { gc?: () => void }).gc?.();
   const cpu = process.cpuUsage();
   const start = performance.now();
   const result = await work();
