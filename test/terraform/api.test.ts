@@ -219,9 +219,7 @@ describe('the web page on S3 behind CloudFront', () => {
     expect(grant.actions).toEqual(['s3:GetObject']);
     expect(grant.principals[0]).toEqual({ type: 'Service', identifiers: ['cloudfront.amazonaws.com'] });
     expect(grant.condition[0]).toEqual({
-      // ArnLike: modules/transform passes a pattern (its account's distributions); an exact ARN
-      // matches as with StringEquals.
-      test: 'ArnLike',
+      test: 'StringEquals',
       variable: 'AWS:SourceArn',
       values: 'statement.value',
     });

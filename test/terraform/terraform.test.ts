@@ -211,6 +211,7 @@ describe('IAM', () => {
       aws_sns_topic_policy: 'policy',
       aws_ecr_repository_policy: 'policy',
       aws_kms_key: 'policy',
+      aws_kms_key_policy: 'policy',
     };
     let checked = 0;
     for (const tf of dirs.values()) {
@@ -386,6 +387,16 @@ describe('S3', () => {
       'modules/imgpipe:source_bucket',
       'modules/imgpipe:trail_bucket',
       'modules/workflow:bucket',
+    ]);
+    // The output bucket's policy is attached outside the module (it names the transformation
+    // distribution, created after the bucket), on top of the module's own TLS rules.
+    expect(imgpipe.module.output_bucket!.attach_policy).toBe(false);
+    expect(imgpipe.resource.aws_s3_bucket_policy!.this).toMatchObject({
+      bucket: 'module.output_bucket.s3_bucket_id',
+      policy: 'data.aws_iam_policy_document.output_bucket.json',
+    });
+    expect(imgpipe.data.aws_iam_policy_document!.output_bucket!.source_policy_documents).toEqual([
+      'module.output_bucket.s3_bucket_policy_json',
     ]);
     // The optional trail's bucket: the module's key, versions kept, written by the trail alone.
     expect(imgpipe.module.trail_bucket).toMatchObject({
@@ -867,6 +878,29 @@ describe('ECR and KMS', () => {
     expect(repository.image_scanning_configuration[0].scan_on_push).toBe(true);
     expect(ecr.resource.aws_ecr_lifecycle_policy!.this!.policy).toContain('imageCountMoreThan');
     expect(imgpipe.module.ecr!.max_image_count).toBe('var.ecr_max_image_count');
+  });
+
+  it('lets the transformation distribution alone decrypt outputs, by the ARN the root passes', () => {
+    expect(root.module.imgpipe!.output_cloudfront_distribution_arn).toBe(
+      'var.transform.enabled ? module.transform[0].cloudfront_distribution_arn : null',
+    );
+    // The key is created with the statements that name nothing created after it; the key policy
+    // resource adds the distribution's and owns the policy from then on.
+    const key = imgpipe.resource.aws_kms_key!.this!;
+    expect(key.policy).toBe('data.aws_iam_policy_document.kms.json');
+    expect(key.lifecycle[0].ignore_changes).toEqual(['policy']);
+    expect(imgpipe.resource.aws_kms_key_policy!.this).toMatchObject({
+      key_id: 'aws_kms_key.this.id',
+      policy: 'data.aws_iam_policy_document.kms_with_cloudfront.json',
+    });
+    const decrypt = statements(
+      documentOf(imgpipe, 'data.aws_iam_policy_document.kms_with_cloudfront.json'),
+    ).filter((s) => s.principals?.[0]?.identifiers?.includes('cloudfront.amazonaws.com'));
+    expect(decrypt).toHaveLength(1);
+    expect(decrypt[0]!.actions).toEqual(['kms:Decrypt']);
+    expect(decrypt[0]!.condition).toEqual([
+      { test: 'StringEquals', variable: 'AWS:SourceArn', values: ['statement.value'] },
+    ]);
   });
 
   it('rotates the key that encrypts the buckets, logs, queue and topic', () => {

@@ -1,3 +1,7 @@
+# The key is created with every statement but the transformation distribution's (kms), which
+# cannot be named before the key exists: that distribution's origin is a function encrypted with
+# this key. aws_kms_key_policy.this then sets the whole policy (kms_with_cloudfront) once the
+# distribution exists, and owns it from then on; the key's own policy argument only seeds it.
 resource "aws_kms_key" "this" {
   description             = "${var.name}: buckets, logs, dead-letter queue, status table and topics"
   enable_key_rotation     = true
@@ -5,6 +9,16 @@ resource "aws_kms_key" "this" {
   deletion_window_in_days = var.kms_key_deletion_window_in_days
   policy                  = data.aws_iam_policy_document.kms.json
   tags                    = var.tags
+
+  lifecycle {
+    # aws_kms_key_policy.this manages the policy after creation.
+    ignore_changes = [policy]
+  }
+}
+
+resource "aws_kms_key_policy" "this" {
+  key_id = aws_kms_key.this.id
+  policy = data.aws_iam_policy_document.kms_with_cloudfront.json
 }
 
 resource "aws_kms_alias" "this" {
@@ -94,30 +108,6 @@ data "aws_iam_policy_document" "kms" {
       variable = "kms:EncryptionContext:aws:logs:arn"
       # The main function's log group and the deployment's other ones (<name>-*).
       values = local.log_group_arns
-    }
-  }
-
-  # CloudFront distributions of this account that serve the output bucket through origin access
-  # control (modules/transform) decrypt its objects: decryption only (output_cloudfront_read says
-  # why not one distribution).
-  dynamic "statement" {
-    for_each = var.output_cloudfront_read ? [[local.account_distributions]] : []
-
-    content {
-      sid       = "CloudFrontDecryptsTheOutputs"
-      actions   = ["kms:Decrypt"]
-      resources = ["*"]
-
-      principals {
-        type        = "Service"
-        identifiers = ["cloudfront.amazonaws.com"]
-      }
-
-      condition {
-        test     = "ArnLike"
-        variable = "AWS:SourceArn"
-        values   = statement.value
-      }
     }
   }
 
@@ -223,6 +213,33 @@ data "aws_iam_policy_document" "kms" {
       condition {
         test     = "StringEquals"
         variable = "aws:SourceArn"
+        values   = [statement.value]
+      }
+    }
+  }
+}
+
+# The whole key policy: the statements above and, when the transformation distribution serves the
+# output bucket (modules/transform), decryption for that distribution alone.
+data "aws_iam_policy_document" "kms_with_cloudfront" {
+  source_policy_documents = [data.aws_iam_policy_document.kms.json]
+
+  dynamic "statement" {
+    for_each = var.output_cloudfront_distribution_arn == null ? [] : [var.output_cloudfront_distribution_arn]
+
+    content {
+      sid       = "CloudFrontDecryptsTheOutputs"
+      actions   = ["kms:Decrypt"]
+      resources = ["*"]
+
+      principals {
+        type        = "Service"
+        identifiers = ["cloudfront.amazonaws.com"]
+      }
+
+      condition {
+        test     = "StringEquals"
+        variable = "AWS:SourceArn"
         values   = [statement.value]
       }
     }

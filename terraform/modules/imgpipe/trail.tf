@@ -60,5 +60,5 @@ resource "aws_cloudtrail" "this" {
   }
 
   # CloudTrail checks at creation that it may write to the bucket and use the key.
-  depends_on = [module.trail_bucket, aws_kms_key.this]
+  depends_on = [module.trail_bucket, aws_kms_key_policy.this]
 }
