@@ -74,6 +74,7 @@ describe('Terraform files', () => {
       'modules/api',
       'modules/imgpipe',
       'modules/imgpipe/modules/ecr-repository',
+      'modules/imgpipe/modules/kms-key',
       'modules/imgpipe/modules/s3-bucket',
       'modules/transform',
       'modules/workflow',
@@ -83,6 +84,7 @@ describe('Terraform files', () => {
       'modules/imgpipe',
       'modules/imgpipe/modules/s3-bucket',
       'modules/imgpipe/modules/ecr-repository',
+      'modules/imgpipe/modules/kms-key',
       'modules/workflow',
       'modules/transform',
     ]) {
@@ -252,7 +254,7 @@ describe('IAM', () => {
     expect(grants.filter((g) => g.actions.some((a) => a.startsWith('s3:Delete')))).toEqual([
       expect.objectContaining({ resources: [expect.stringMatching(underOutputPrefix)] }),
     ]);
-    expect(grant('kms:GenerateDataKey', 'aws_kms_key.this.arn')).toBe(true);
+    expect(grant('kms:GenerateDataKey', 'module.kms.key_arn')).toBe(true);
     expect(grant('sqs:SendMessage', 'aws_sqs_queue.this.arn')).toBe(true);
     expect(grant('logs:PutLogEvents', 'local.log_group_arn')).toBe(true);
     // Nothing writes to the source bucket.
@@ -400,7 +402,7 @@ describe('S3', () => {
     ]);
     // The optional trail's bucket: the module's key, versions kept, written by the trail alone.
     expect(imgpipe.module.trail_bucket).toMatchObject({
-      kms_key_arn: 'aws_kms_key.this.arn',
+      kms_key_arn: 'module.kms.key_arn',
       versioning_enabled: true,
       cloudtrail_trail_arns: ['local.trail_arn'],
     });
@@ -409,7 +411,7 @@ describe('S3', () => {
   it('versions sources, expires old versions, quarantine and incomplete uploads, and moves outputs to IA', () => {
     const bucket = (name: string) => imgpipe.module[name]!;
     expect(bucket('source_bucket').versioning_enabled).toBe(true);
-    expect(bucket('source_bucket').kms_key_arn).toBe('aws_kms_key.this.arn');
+    expect(bucket('source_bucket').kms_key_arn).toBe('module.kms.key_arn');
     const rules = (name: string) => bucket(name).lifecycle_rules as Body[];
     expect(rules('source_bucket')[0]).toMatchObject({
       noncurrent_version_expiration_days: 'var.source_noncurrent_version_expiration_days',
@@ -481,7 +483,7 @@ describe('Lambda', () => {
     const logGroup = imgpipe.resource.aws_cloudwatch_log_group!.this!;
     expect(logGroup).toMatchObject({
       retention_in_days: 'var.log_retention_in_days',
-      kms_key_id: 'aws_kms_key.this.arn',
+      kms_key_id: 'module.kms.key_arn',
     });
   });
 
@@ -580,7 +582,7 @@ describe('Lambda', () => {
       maximum_event_age_in_seconds: 'var.maximum_event_age_in_seconds',
     });
     expect(invoke.destination_config[0].on_failure[0].destination).toBe('aws_sqs_queue.this.arn');
-    expect(imgpipe.resource.aws_sqs_queue!.this!.kms_master_key_id).toBe('aws_kms_key.this.arn');
+    expect(imgpipe.resource.aws_sqs_queue!.this!.kms_master_key_id).toBe('module.kms.key_arn');
   });
 });
 
@@ -886,15 +888,21 @@ describe('ECR and KMS', () => {
     );
     // The key is created with the statements that name nothing created after it; the key policy
     // resource adds the distribution's and owns the policy from then on.
-    const key = imgpipe.resource.aws_kms_key!.this!;
-    expect(key.policy).toBe('data.aws_iam_policy_document.kms.json');
+    const kms = dir('modules/imgpipe/modules/kms-key');
+    const key = kms.resource.aws_kms_key!.this!;
+    expect(key.policy).toBe('data.aws_iam_policy_document.at_creation.json');
     expect(key.lifecycle[0].ignore_changes).toEqual(['policy']);
-    expect(imgpipe.resource.aws_kms_key_policy!.this).toMatchObject({
+    expect(kms.resource.aws_kms_key_policy!.this).toMatchObject({
       key_id: 'aws_kms_key.this.id',
-      policy: 'data.aws_iam_policy_document.kms_with_cloudfront.json',
+      policy: 'data.aws_iam_policy_document.complete.json',
+    });
+    expect(imgpipe.module.kms).toMatchObject({
+      source: './modules/kms-key',
+      policy_documents: ['data.aws_iam_policy_document.kms.json'],
+      late_policy_documents: ['data.aws_iam_policy_document.kms_cloudfront.json'],
     });
     const decrypt = statements(
-      documentOf(imgpipe, 'data.aws_iam_policy_document.kms_with_cloudfront.json'),
+      documentOf(imgpipe, 'data.aws_iam_policy_document.kms_cloudfront.json'),
     ).filter((s) => s.principals?.[0]?.identifiers?.includes('cloudfront.amazonaws.com'));
     expect(decrypt).toHaveLength(1);
     expect(decrypt[0]!.actions).toEqual(['kms:Decrypt']);
@@ -904,8 +912,9 @@ describe('ECR and KMS', () => {
   });
 
   it('rotates the key that encrypts the buckets, logs, queue and topic', () => {
-    expect(imgpipe.resource.aws_kms_key!.this!.enable_key_rotation).toBe(true);
-    expect(imgpipe.resource.aws_sns_topic!.this!.kms_master_key_id).toBe('aws_kms_key.this.arn');
+    expect(dir('modules/imgpipe/modules/kms-key').resource.aws_kms_key!.this!.enable_key_rotation).toBe(true);
+    expect(imgpipe.module.kms!.source).toBe('./modules/kms-key');
+    expect(imgpipe.resource.aws_sns_topic!.this!.kms_master_key_id).toBe('module.kms.key_arn');
   });
 });
 

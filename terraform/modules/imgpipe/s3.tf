@@ -2,7 +2,7 @@ module "source_bucket" {
   source = "./modules/s3-bucket"
 
   bucket             = local.bucket_names.source
-  kms_key_arn        = aws_kms_key.this.arn
+  kms_key_arn        = module.kms.key_arn
   versioning_enabled = true
   force_destroy      = var.s3_force_destroy
   tags               = var.tags
@@ -25,7 +25,7 @@ module "output_bucket" {
   source = "./modules/s3-bucket"
 
   bucket        = local.bucket_names.output
-  kms_key_arn   = aws_kms_key.this.arn
+  kms_key_arn   = module.kms.key_arn
   force_destroy = var.s3_force_destroy
   tags          = var.tags
 
@@ -95,7 +95,7 @@ module "quarantine_bucket" {
   source = "./modules/s3-bucket"
 
   bucket        = local.bucket_names.quarantine
-  kms_key_arn   = aws_kms_key.this.arn
+  kms_key_arn   = module.kms.key_arn
   force_destroy = var.s3_force_destroy
   tags          = var.tags
 

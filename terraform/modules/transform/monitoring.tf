@@ -88,7 +88,7 @@ resource "aws_sns_topic" "this" {
   provider = aws.us_east_1
 
   name              = "${var.name}-transform-cloudfront-alarms"
-  kms_master_key_id = aws_kms_key.this[0].arn
+  kms_master_key_id = module.kms[0].key_arn
   tags              = var.tags
 }
 

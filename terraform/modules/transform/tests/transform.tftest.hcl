@@ -159,7 +159,7 @@ run "alarms_on_cloudfront_origin_latency_and_5xx_rate_in_us_east_1" {
     condition = (
       aws_cloudwatch_metric_alarm.cloudfront_5xx_rate.alarm_actions == toset([aws_sns_topic.this[0].arn])
       && aws_cloudwatch_metric_alarm.cloudfront_origin_latency.ok_actions == toset([aws_sns_topic.this[0].arn])
-      && aws_sns_topic.this[0].kms_master_key_id == aws_kms_key.this[0].arn
+      && aws_sns_topic.this[0].kms_master_key_id == module.kms[0].key_arn
       && aws_sns_topic_subscription.this[0].endpoint == "ops@example.com"
     )
     error_message = "The CloudFront alarms should notify an encrypted topic of their own region, with the alarm address subscribed."
