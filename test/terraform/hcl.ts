@@ -109,7 +109,9 @@ export async function loadAttributes(path: string): Promise<Body> {
 
 /** The policy document an argument such as `policy = data.aws_iam_policy_document.x.json` names. */
 export function documentOf(tf: TfDir, policy: unknown): Body {
-  const match = String(policy).match(/^data\.aws_iam_policy_document\.(\w+)(\[0\]|\[each\.key\])?\.json$/);
+  const match = String(policy).match(
+    /^data\.aws_iam_policy_document\.(\w+)(\[0\]|\[each\.key\]|\["[^"]*"\])?\.json$/,
+  );
   if (!match) throw new Error(`not a policy document reference: ${String(policy)}`);
   const document = tf.data.aws_iam_policy_document?.[match[1]!];
   if (!document) throw new Error(`${tf.path} has no data.aws_iam_policy_document.${match[1]}`);

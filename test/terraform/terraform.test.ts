@@ -269,7 +269,8 @@ describe('IAM', () => {
   });
 
   it('lets only this repository’s environments assume the deploy role, without wildcards', () => {
-    const trust = statements(bootstrap.data.aws_iam_policy_document!.deploy_trust!)[0]!;
+    // One trust document per role (deploy-<env>, plan-<env>, bench), from one for_each.
+    const trust = statements(bootstrap.data.aws_iam_policy_document!.trust!)[0]!;
     expect(trust.actions).toEqual(['sts:AssumeRoleWithWebIdentity']);
     const conditions = Object.fromEntries(trust.condition.map((c: Body) => [c.variable, c]));
     expect(conditions['token.actions.githubusercontent.com:aud']).toMatchObject({
@@ -278,8 +279,11 @@ describe('IAM', () => {
     });
     expect(conditions['token.actions.githubusercontent.com:sub'].test).toBe('StringEquals');
     // One subject per role: the role of the environment it is for (bootstrap tests render them).
-    expect(conditions['token.actions.githubusercontent.com:sub'].values).toEqual(['each.value']);
-    expect(bootstrap.data.aws_iam_policy_document!.deploy_trust!.for_each).toBe('local.deploy_subjects');
+    expect(conditions['token.actions.githubusercontent.com:sub'].values).toBe('each.value');
+    expect(bootstrap.data.aws_iam_policy_document!.trust!.for_each).toBe('local.trust_subjects');
+    expect(String(bootstrap.locals.trust_subjects)).toMatch(
+      /for environment, subject in local\.deploy_subjects : "deploy-\$\{environment\}" => \[subject\]/,
+    );
     expect(String(bootstrap.locals.deploy_subjects)).toMatch(
       /environment => "repo:\$\{var\.github_repository\}:environment:\$\{environment\}"/,
     );
