@@ -10,6 +10,11 @@ locals {
   deploy_subjects = { for environment in var.environments : environment => "repo:${var.github_repository}:environment:${environment}" }
   plan_subjects   = { for environment in var.environments : environment => "repo:${var.github_repository}:environment:${environment}-plan" }
   bench_subjects  = [for environment in var.bench_environments : "repo:${var.github_repository}:environment:${environment}"]
+  trust_subjects = merge(
+    { for environment, subject in local.deploy_subjects : "deploy-${environment}" => [subject] },
+    { for environment, subject in local.plan_subjects : "plan-${environment}" => [subject] },
+    length(local.bench_subjects) > 0 ? { bench = local.bench_subjects } : {},
+  )
 
   # Each environment's deployment (<prefix>-<environment>), and what its deploy role may touch:
   # functions and log groups <deployment> (S3 events) and <deployment>-* (the release hooks, the
@@ -44,8 +49,10 @@ locals {
 # Who may assume the roles: this repository's workflows, through GitHub's OIDC provider
 ################################################################################
 
-data "aws_iam_policy_document" "deploy_trust" {
-  for_each = local.deploy_subjects
+# One trust document per role, each naming its subjects: deploy-<environment> and
+# plan-<environment> one each, bench those of bench_environments.
+data "aws_iam_policy_document" "trust" {
+  for_each = local.trust_subjects
 
   statement {
     actions = ["sts:AssumeRoleWithWebIdentity"]
@@ -64,57 +71,7 @@ data "aws_iam_policy_document" "deploy_trust" {
     condition {
       test     = "StringEquals"
       variable = "token.actions.githubusercontent.com:sub"
-      values   = [each.value]
-    }
-  }
-}
-
-data "aws_iam_policy_document" "plan_trust" {
-  for_each = local.plan_subjects
-
-  statement {
-    actions = ["sts:AssumeRoleWithWebIdentity"]
-
-    principals {
-      type        = "Federated"
-      identifiers = [local.github_oidc_provider_arn]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "token.actions.githubusercontent.com:aud"
-      values   = ["sts.amazonaws.com"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "token.actions.githubusercontent.com:sub"
-      values   = [each.value]
-    }
-  }
-}
-
-data "aws_iam_policy_document" "bench_trust" {
-  count = length(var.bench_environments) > 0 ? 1 : 0
-
-  statement {
-    actions = ["sts:AssumeRoleWithWebIdentity"]
-
-    principals {
-      type        = "Federated"
-      identifiers = [local.github_oidc_provider_arn]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "token.actions.githubusercontent.com:aud"
-      values   = ["sts.amazonaws.com"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "token.actions.githubusercontent.com:sub"
-      values   = local.bench_subjects
+      values   = each.value
     }
   }
 }
@@ -128,7 +85,7 @@ resource "aws_iam_role" "deploy" {
 
   name                 = "${var.name_prefix}-github-deploy-${each.key}"
   description          = "Assumed by ${var.github_repository}'s release and deploy workflows in the ${each.key} environment; may change ${each.value.name} alone"
-  assume_role_policy   = data.aws_iam_policy_document.deploy_trust[each.key].json
+  assume_role_policy   = data.aws_iam_policy_document.trust["deploy-${each.key}"].json
   max_session_duration = 3600
 }
 
@@ -793,7 +750,7 @@ resource "aws_iam_role" "plan" {
 
   name                 = "${var.name_prefix}-github-plan-${each.key}"
   description          = "Assumed by ${var.github_repository}'s plan jobs in the ${each.key}-plan environment: read-only"
-  assume_role_policy   = data.aws_iam_policy_document.plan_trust[each.key].json
+  assume_role_policy   = data.aws_iam_policy_document.trust["plan-${each.key}"].json
   max_session_duration = 3600
 }
 
@@ -959,7 +916,7 @@ resource "aws_iam_role" "bench" {
 
   name                 = "${var.name_prefix}-github-bench"
   description          = "Assumed by ${var.github_repository}'s bench workflow to run the memory sweep"
-  assume_role_policy   = data.aws_iam_policy_document.bench_trust[0].json
+  assume_role_policy   = data.aws_iam_policy_document.trust["bench"].json
   max_session_duration = 3600
 }
 

@@ -90,10 +90,10 @@ module "imgpipe" {
   # budget"). Without the filter each environment's budget would count the whole account.
   budget_cost_filter_tag = { key = "Environment", value = var.environment }
 
-  # The transformation distribution reads (and decrypts) stored results.
-  output_cloudfront_read   = var.transform.enabled
-  transform_results_prefix = var.transform.enabled ? local.transform_results_prefix : null
-  environment_variables    = var.transform.enabled ? { IMGPIPE_TRANSFORM_PREFIX = local.transform_results_prefix } : {}
+  # The transformation distribution, and no other, reads (and decrypts) stored results.
+  output_cloudfront_distribution_arn = var.transform.enabled ? module.transform[0].cloudfront_distribution_arn : null
+  transform_results_prefix           = var.transform.enabled ? local.transform_results_prefix : null
+  environment_variables              = var.transform.enabled ? { IMGPIPE_TRANSFORM_PREFIX = local.transform_results_prefix } : {}
 }
 
 # The HTTP API (index.api of the same image), its sign-in and the web page, when api.enabled.

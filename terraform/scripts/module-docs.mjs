@@ -17,6 +17,7 @@ export const MODULE_DIRS = [
   'modules/imgpipe',
   'modules/imgpipe/modules/s3-bucket',
   'modules/imgpipe/modules/ecr-repository',
+  'modules/imgpipe/modules/kms-key',
   'modules/api',
   'modules/workflow',
   'modules/transform',

@@ -14,6 +14,7 @@ import { type Body, blocks, documentOf, loadTerraform, statements, type TfDir } 
 
 let api: TfDir;
 let bucket: TfDir;
+let kmsKey: TfDir;
 let root: TfDir;
 let bootstrap: TfDir;
 
@@ -25,6 +26,7 @@ beforeAll(async () => {
   const dirs = await loadTerraform();
   api = dirs.get('modules/api')!;
   bucket = dirs.get('modules/imgpipe/modules/s3-bucket')!;
+  kmsKey = dirs.get('modules/imgpipe/modules/kms-key')!;
   root = dirs.get('deployment')!;
   bootstrap = dirs.get('bootstrap')!;
   expect(api, 'terraform/modules/api').toBeDefined();
@@ -210,7 +212,7 @@ describe('the web page on S3 behind CloudFront', () => {
     expect(web).toMatchObject({
       source: '../imgpipe/modules/s3-bucket',
       count: TOGGLE,
-      kms_key_arn: 'aws_kms_key.this.arn',
+      kms_key_arn: 'module.kms.key_arn',
       cloudfront_distribution_arns: ['aws_cloudfront_distribution.this[0].arn'],
     });
     const grant = statements(bucket.data.aws_iam_policy_document!.this!).find(
@@ -219,9 +221,7 @@ describe('the web page on S3 behind CloudFront', () => {
     expect(grant.actions).toEqual(['s3:GetObject']);
     expect(grant.principals[0]).toEqual({ type: 'Service', identifiers: ['cloudfront.amazonaws.com'] });
     expect(grant.condition[0]).toEqual({
-      // ArnLike: modules/transform passes a pattern (its account's distributions); an exact ARN
-      // matches as with StringEquals.
-      test: 'ArnLike',
+      test: 'StringEquals',
       variable: 'AWS:SourceArn',
       values: 'statement.value',
     });
@@ -239,15 +239,18 @@ describe('the web page on S3 behind CloudFront', () => {
       signing_behavior: 'always',
       signing_protocol: 'sigv4',
     });
-    const key = api.resource.aws_kms_key!.this!;
-    expect(key.enable_key_rotation).toBe(true);
-    const decrypt = statements(documentOf(api, key.policy)).find(
+    // The API's key goes through the shared kms-key module (rotation, administration).
+    const key = api.module.kms!;
+    expect(key.source).toBe('../imgpipe/modules/kms-key');
+    expect(kmsKey.resource.aws_kms_key!.this!.enable_key_rotation).toBe(true);
+    const decrypt = statements(documentOf(api, (key.policy_documents as string[])[0])).find(
       (s) => s.sid === 'TheWebDistributionDecryptsThePage',
     )!;
     expect(decrypt.actions).toEqual(['kms:Decrypt']);
     expect(decrypt.principals[0].identifiers).toEqual(['cloudfront.amazonaws.com']);
     expect(decrypt.condition[0]).toMatchObject({ test: 'StringEquals', variable: 'AWS:SourceArn' });
-    expect(api.resource.aws_kms_key_policy).toBeUndefined();
+    // In the policy from the key's creation on: the distribution exists before the key.
+    expect(key.late_policy_documents).toBeUndefined();
   });
 
   it('publishes what npm run build:web writes, each file with a content type', async () => {

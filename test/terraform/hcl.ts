@@ -109,7 +109,9 @@ export async function loadAttributes(path: string): Promise<Body> {
 
 /** The policy document an argument such as `policy = data.aws_iam_policy_document.x.json` names. */
 export function documentOf(tf: TfDir, policy: unknown): Body {
-  const match = String(policy).match(/^data\.aws_iam_policy_document\.(\w+)(\[0\]|\[each\.key\])?\.json$/);
+  const match = String(policy).match(
+    /^data\.aws_iam_policy_document\.(\w+)(\[0\]|\[each\.key\]|\["[^"]*"\])?\.json$/,
+  );
   if (!match) throw new Error(`not a policy document reference: ${String(policy)}`);
   const document = tf.data.aws_iam_policy_document?.[match[1]!];
   if (!document) throw new Error(`${tf.path} has no data.aws_iam_policy_document.${match[1]}`);
@@ -118,8 +120,9 @@ export function documentOf(tf: TfDir, policy: unknown): Body {
 
 /**
  * A document with the statements of its `source_policy_documents` merged in, as AWS applies them.
- * A source given by a variable (the workflow module's `var.pipeline_policy_json`, the imgpipe
- * module's pipeline document) is checked in the module that writes it, and left out here; so is
+ * A source given by a variable or a module output (the workflow module's `var.pipeline_policy_json`,
+ * the imgpipe module's pipeline document, the s3-bucket module's `s3_bucket_policy_json`) is
+ * checked in the module that writes it, and left out here; so is
  * the choice in a conditional list (`cond ? [a] : []`): every document it names is merged.
  */
 function withSources(tf: TfDir, document: Body): Body {
@@ -127,7 +130,7 @@ function withSources(tf: TfDir, document: Body): Body {
   const sources = Array.isArray(raw)
     ? (raw as string[]).map((source) => String(source).replace(/^\$\{(.*)\}$/, '$1'))
     : [...String(raw).matchAll(/data\.aws_iam_policy_document\.\w+(?:\[0\])?\.json/g)].map((m) => m[0]);
-  const local = sources.filter((source) => !source.startsWith('var.'));
+  const local = sources.filter((source) => !source.startsWith('var.') && !source.startsWith('module.'));
   if (local.length === 0) return document;
   const merged: Body[] = [];
   for (const source of local) merged.push(...statements(documentOf(tf, source)));

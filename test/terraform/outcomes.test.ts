@@ -94,7 +94,7 @@ describe('the status table', () => {
   it('recovers to any point, is encrypted with the module key, and is protected from deletion by a variable', () => {
     const t = table();
     expect(t.point_in_time_recovery).toEqual([{ enabled: true }]);
-    expect(t.server_side_encryption).toEqual([{ enabled: true, kms_key_arn: 'aws_kms_key.this.arn' }]);
+    expect(t.server_side_encryption).toEqual([{ enabled: true, kms_key_arn: 'module.kms.key_arn' }]);
     expect(t.deletion_protection_enabled).toBe('var.status_table_deletion_protection');
     expect(imgpipe.variable.status_table_deletion_protection).toMatchObject({ type: 'bool', default: true });
     expect(t.name).toBe('local.status_table_name');
@@ -220,7 +220,7 @@ describe('outcome events and image alerts', () => {
     const topic = imgpipe.resource.aws_sns_topic!.image_alerts!;
     expect(topic).toMatchObject({
       name: 'local.image_alerts_name',
-      kms_master_key_id: 'aws_kms_key.this.arn',
+      kms_master_key_id: 'module.kms.key_arn',
     });
     expect(imgpipe.locals.image_alerts_name).toBe(`${DOLLAR}{var.name}-image-alerts`);
     const policy = imgpipe.resource.aws_sns_topic_policy!.image_alerts!;

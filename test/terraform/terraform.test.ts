@@ -74,6 +74,7 @@ describe('Terraform files', () => {
       'modules/api',
       'modules/imgpipe',
       'modules/imgpipe/modules/ecr-repository',
+      'modules/imgpipe/modules/kms-key',
       'modules/imgpipe/modules/s3-bucket',
       'modules/transform',
       'modules/workflow',
@@ -83,6 +84,7 @@ describe('Terraform files', () => {
       'modules/imgpipe',
       'modules/imgpipe/modules/s3-bucket',
       'modules/imgpipe/modules/ecr-repository',
+      'modules/imgpipe/modules/kms-key',
       'modules/workflow',
       'modules/transform',
     ]) {
@@ -211,6 +213,7 @@ describe('IAM', () => {
       aws_sns_topic_policy: 'policy',
       aws_ecr_repository_policy: 'policy',
       aws_kms_key: 'policy',
+      aws_kms_key_policy: 'policy',
     };
     let checked = 0;
     for (const tf of dirs.values()) {
@@ -251,7 +254,7 @@ describe('IAM', () => {
     expect(grants.filter((g) => g.actions.some((a) => a.startsWith('s3:Delete')))).toEqual([
       expect.objectContaining({ resources: [expect.stringMatching(underOutputPrefix)] }),
     ]);
-    expect(grant('kms:GenerateDataKey', 'aws_kms_key.this.arn')).toBe(true);
+    expect(grant('kms:GenerateDataKey', 'module.kms.key_arn')).toBe(true);
     expect(grant('sqs:SendMessage', 'aws_sqs_queue.this.arn')).toBe(true);
     expect(grant('logs:PutLogEvents', 'local.log_group_arn')).toBe(true);
     // Nothing writes to the source bucket.
@@ -266,7 +269,8 @@ describe('IAM', () => {
   });
 
   it('lets only this repository’s environments assume the deploy role, without wildcards', () => {
-    const trust = statements(bootstrap.data.aws_iam_policy_document!.deploy_trust!)[0]!;
+    // One trust document per role (deploy-<env>, plan-<env>, bench), from one for_each.
+    const trust = statements(bootstrap.data.aws_iam_policy_document!.trust!)[0]!;
     expect(trust.actions).toEqual(['sts:AssumeRoleWithWebIdentity']);
     const conditions = Object.fromEntries(trust.condition.map((c: Body) => [c.variable, c]));
     expect(conditions['token.actions.githubusercontent.com:aud']).toMatchObject({
@@ -275,8 +279,11 @@ describe('IAM', () => {
     });
     expect(conditions['token.actions.githubusercontent.com:sub'].test).toBe('StringEquals');
     // One subject per role: the role of the environment it is for (bootstrap tests render them).
-    expect(conditions['token.actions.githubusercontent.com:sub'].values).toEqual(['each.value']);
-    expect(bootstrap.data.aws_iam_policy_document!.deploy_trust!.for_each).toBe('local.deploy_subjects');
+    expect(conditions['token.actions.githubusercontent.com:sub'].values).toBe('each.value');
+    expect(bootstrap.data.aws_iam_policy_document!.trust!.for_each).toBe('local.trust_subjects');
+    expect(String(bootstrap.locals.trust_subjects)).toMatch(
+      /for environment, subject in local\.deploy_subjects : "deploy-\$\{environment\}" => \[subject\]/,
+    );
     expect(String(bootstrap.locals.deploy_subjects)).toMatch(
       /environment => "repo:\$\{var\.github_repository\}:environment:\$\{environment\}"/,
     );
@@ -387,9 +394,19 @@ describe('S3', () => {
       'modules/imgpipe:trail_bucket',
       'modules/workflow:bucket',
     ]);
+    // The output bucket's policy is attached outside the module (it names the transformation
+    // distribution, created after the bucket), on top of the module's own TLS rules.
+    expect(imgpipe.module.output_bucket!.attach_policy).toBe(false);
+    expect(imgpipe.resource.aws_s3_bucket_policy!.this).toMatchObject({
+      bucket: 'module.output_bucket.s3_bucket_id',
+      policy: 'data.aws_iam_policy_document.output_bucket.json',
+    });
+    expect(imgpipe.data.aws_iam_policy_document!.output_bucket!.source_policy_documents).toEqual([
+      'module.output_bucket.s3_bucket_policy_json',
+    ]);
     // The optional trail's bucket: the module's key, versions kept, written by the trail alone.
     expect(imgpipe.module.trail_bucket).toMatchObject({
-      kms_key_arn: 'aws_kms_key.this.arn',
+      kms_key_arn: 'module.kms.key_arn',
       versioning_enabled: true,
       cloudtrail_trail_arns: ['local.trail_arn'],
     });
@@ -398,7 +415,7 @@ describe('S3', () => {
   it('versions sources, expires old versions, quarantine and incomplete uploads, and moves outputs to IA', () => {
     const bucket = (name: string) => imgpipe.module[name]!;
     expect(bucket('source_bucket').versioning_enabled).toBe(true);
-    expect(bucket('source_bucket').kms_key_arn).toBe('aws_kms_key.this.arn');
+    expect(bucket('source_bucket').kms_key_arn).toBe('module.kms.key_arn');
     const rules = (name: string) => bucket(name).lifecycle_rules as Body[];
     expect(rules('source_bucket')[0]).toMatchObject({
       noncurrent_version_expiration_days: 'var.source_noncurrent_version_expiration_days',
@@ -470,7 +487,7 @@ describe('Lambda', () => {
     const logGroup = imgpipe.resource.aws_cloudwatch_log_group!.this!;
     expect(logGroup).toMatchObject({
       retention_in_days: 'var.log_retention_in_days',
-      kms_key_id: 'aws_kms_key.this.arn',
+      kms_key_id: 'module.kms.key_arn',
     });
   });
 
@@ -569,7 +586,7 @@ describe('Lambda', () => {
       maximum_event_age_in_seconds: 'var.maximum_event_age_in_seconds',
     });
     expect(invoke.destination_config[0].on_failure[0].destination).toBe('aws_sqs_queue.this.arn');
-    expect(imgpipe.resource.aws_sqs_queue!.this!.kms_master_key_id).toBe('aws_kms_key.this.arn');
+    expect(imgpipe.resource.aws_sqs_queue!.this!.kms_master_key_id).toBe('module.kms.key_arn');
   });
 });
 
@@ -869,9 +886,39 @@ describe('ECR and KMS', () => {
     expect(imgpipe.module.ecr!.max_image_count).toBe('var.ecr_max_image_count');
   });
 
+  it('lets the transformation distribution alone decrypt outputs, by the ARN the root passes', () => {
+    expect(root.module.imgpipe!.output_cloudfront_distribution_arn).toBe(
+      'var.transform.enabled ? module.transform[0].cloudfront_distribution_arn : null',
+    );
+    // The key is created with the statements that name nothing created after it; the key policy
+    // resource adds the distribution's and owns the policy from then on.
+    const kms = dir('modules/imgpipe/modules/kms-key');
+    const key = kms.resource.aws_kms_key!.this!;
+    expect(key.policy).toBe('data.aws_iam_policy_document.at_creation.json');
+    expect(key.lifecycle[0].ignore_changes).toEqual(['policy']);
+    expect(kms.resource.aws_kms_key_policy!.this).toMatchObject({
+      key_id: 'aws_kms_key.this.id',
+      policy: 'data.aws_iam_policy_document.complete.json',
+    });
+    expect(imgpipe.module.kms).toMatchObject({
+      source: './modules/kms-key',
+      policy_documents: ['data.aws_iam_policy_document.kms.json'],
+      late_policy_documents: ['data.aws_iam_policy_document.kms_cloudfront.json'],
+    });
+    const decrypt = statements(
+      documentOf(imgpipe, 'data.aws_iam_policy_document.kms_cloudfront.json'),
+    ).filter((s) => s.principals?.[0]?.identifiers?.includes('cloudfront.amazonaws.com'));
+    expect(decrypt).toHaveLength(1);
+    expect(decrypt[0]!.actions).toEqual(['kms:Decrypt']);
+    expect(decrypt[0]!.condition).toEqual([
+      { test: 'StringEquals', variable: 'AWS:SourceArn', values: ['statement.value'] },
+    ]);
+  });
+
   it('rotates the key that encrypts the buckets, logs, queue and topic', () => {
-    expect(imgpipe.resource.aws_kms_key!.this!.enable_key_rotation).toBe(true);
-    expect(imgpipe.resource.aws_sns_topic!.this!.kms_master_key_id).toBe('aws_kms_key.this.arn');
+    expect(dir('modules/imgpipe/modules/kms-key').resource.aws_kms_key!.this!.enable_key_rotation).toBe(true);
+    expect(imgpipe.module.kms!.source).toBe('./modules/kms-key');
+    expect(imgpipe.resource.aws_sns_topic!.this!.kms_master_key_id).toBe('module.kms.key_arn');
   });
 });
 

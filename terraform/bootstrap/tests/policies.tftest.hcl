@@ -89,7 +89,7 @@ run "one_deploy_role_per_environment_trusting_only_its_own_subject" {
   assert {
     condition = alltrue([
       for environment in ["dev", "staging", "prod"] :
-      jsondecode(data.aws_iam_policy_document.deploy_trust[environment].json).Statement[0].Condition.StringEquals["token.actions.githubusercontent.com:sub"] == "repo:example-org/imgpipe:environment:${environment}"
+      jsondecode(data.aws_iam_policy_document.trust["deploy-${environment}"].json).Statement[0].Condition.StringEquals["token.actions.githubusercontent.com:sub"] == "repo:example-org/imgpipe:environment:${environment}"
     ])
     error_message = "Each deploy role should trust exactly one subject: its own environment's."
   }
@@ -97,7 +97,7 @@ run "one_deploy_role_per_environment_trusting_only_its_own_subject" {
   assert {
     condition = alltrue([
       for environment in ["dev", "staging", "prod"] :
-      jsondecode(data.aws_iam_policy_document.plan_trust[environment].json).Statement[0].Condition.StringEquals["token.actions.githubusercontent.com:sub"] == "repo:example-org/imgpipe:environment:${environment}-plan"
+      jsondecode(data.aws_iam_policy_document.trust["plan-${environment}"].json).Statement[0].Condition.StringEquals["token.actions.githubusercontent.com:sub"] == "repo:example-org/imgpipe:environment:${environment}-plan"
       && aws_iam_role_policy_attachment.plan[environment].policy_arn == "arn:aws:iam::aws:policy/ReadOnlyAccess"
     ])
     error_message = "Each plan role should trust only its <environment>-plan environment and read only."

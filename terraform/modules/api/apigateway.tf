@@ -78,7 +78,7 @@ resource "aws_apigatewayv2_route" "this" {
 resource "aws_cloudwatch_log_group" "access" {
   name              = local.access_log_group_name
   retention_in_days = var.log_retention_in_days
-  kms_key_id        = aws_kms_key.this.arn
+  kms_key_id        = module.kms.key_arn
   tags              = var.tags
 }
 

@@ -32,7 +32,7 @@ module "web_bucket" {
   count  = local.web_enabled ? 1 : 0
 
   bucket                       = local.web_bucket_name
-  kms_key_arn                  = aws_kms_key.this.arn
+  kms_key_arn                  = module.kms.key_arn
   force_destroy                = var.force_destroy
   cloudfront_distribution_arns = [aws_cloudfront_distribution.this[0].arn]
   tags                         = var.tags

@@ -169,7 +169,7 @@ data "aws_iam_policy_document" "release_check" {
   statement {
     sid       = "UseTheKey"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-    resources = [aws_kms_key.this.arn]
+    resources = [module.kms.key_arn]
   }
 
   statement {
@@ -196,7 +196,7 @@ resource "aws_cloudwatch_log_group" "release_check" {
 
   name              = "/aws/lambda/${each.value.name}"
   retention_in_days = var.log_retention_in_days
-  kms_key_id        = aws_kms_key.this.arn
+  kms_key_id        = module.kms.key_arn
   tags              = var.tags
 }
 

@@ -57,7 +57,7 @@ resource "aws_cloudwatch_event_target" "this" {
 
 resource "aws_sns_topic" "image_alerts" {
   name              = local.image_alerts_name
-  kms_master_key_id = aws_kms_key.this.arn
+  kms_master_key_id = module.kms.key_arn
   tags              = var.tags
 }
 

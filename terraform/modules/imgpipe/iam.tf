@@ -56,7 +56,7 @@ data "aws_iam_policy_document" "objects" {
   statement {
     sid       = "UseTheKey"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-    resources = [aws_kms_key.this.arn]
+    resources = [module.kms.key_arn]
   }
 
   statement {

@@ -1,84 +1,38 @@
-resource "aws_kms_key" "this" {
+# The deployment's key (../kms-key: administration, rotation, the key policy as its own resource).
+# The key is created with the statements of kms, which name only what is known before the key
+# exists; the transformation distribution's (kms_cloudfront) joins them once that distribution
+# exists, since its origins, the output bucket and the transformation function, are encrypted with
+# this key.
+module "kms" {
+  source = "./modules/kms-key"
+
   description             = "${var.name}: buckets, logs, dead-letter queue, status table and topics"
-  enable_key_rotation     = true
+  alias_name              = "alias/${var.name}"
+  administrator_arns      = var.kms_key_administrator_arns
   rotation_period_in_days = var.kms_key_rotation_period_in_days
   deletion_window_in_days = var.kms_key_deletion_window_in_days
-  policy                  = data.aws_iam_policy_document.kms.json
+  policy_documents        = [data.aws_iam_policy_document.kms.json]
+  late_policy_documents   = [data.aws_iam_policy_document.kms_cloudfront.json]
   tags                    = var.tags
 }
 
-resource "aws_kms_alias" "this" {
-  name          = "alias/${var.name}"
-  target_key_id = aws_kms_key.this.key_id
+moved {
+  from = aws_kms_key.this
+  to   = module.kms.aws_kms_key.this
 }
 
-locals {
-  # Listed rather than "kms:*" so the policy says what it allows.
-  kms_key_actions = [
-    "kms:CancelKeyDeletion",
-    "kms:CreateAlias",
-    "kms:CreateGrant",
-    "kms:Decrypt",
-    "kms:DeleteAlias",
-    "kms:DescribeKey",
-    "kms:DisableKey",
-    "kms:DisableKeyRotation",
-    "kms:EnableKey",
-    "kms:EnableKeyRotation",
-    "kms:Encrypt",
-    "kms:GenerateDataKey",
-    "kms:GenerateDataKeyWithoutPlaintext",
-    "kms:GetKeyPolicy",
-    "kms:GetKeyRotationStatus",
-    "kms:ListAliases",
-    "kms:ListGrants",
-    "kms:ListKeyPolicies",
-    "kms:ListKeyRotations",
-    "kms:ListResourceTags",
-    "kms:PutKeyPolicy",
-    "kms:ReEncryptFrom",
-    "kms:ReEncryptTo",
-    "kms:RetireGrant",
-    "kms:RevokeGrant",
-    "kms:RotateKeyOnDemand",
-    "kms:ScheduleKeyDeletion",
-    "kms:TagResource",
-    "kms:UntagResource",
-    "kms:UpdateAlias",
-    "kms:UpdateKeyDescription",
-  ]
+moved {
+  from = aws_kms_key_policy.this
+  to   = module.kms.aws_kms_key_policy.this
 }
 
+moved {
+  from = aws_kms_alias.this
+  to   = module.kms.aws_kms_alias.this[0]
+}
+
+# What services may do with the key, besides the account and the named administrators.
 data "aws_iam_policy_document" "kms" {
-  # The account administers and uses the key through IAM policies (the function role, operators).
-  statement {
-    sid       = "AccountAdministersAndUsesTheKeyThroughIam"
-    actions   = local.kms_key_actions
-    resources = ["*"]
-
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
-    }
-  }
-
-  # Named administrators (the deploy role) need no IAM grant, and so KMS's lockout check passes
-  # when that role creates the key.
-  dynamic "statement" {
-    for_each = length(var.kms_key_administrator_arns) > 0 ? [var.kms_key_administrator_arns] : []
-
-    content {
-      sid       = "NamedAdministrators"
-      actions   = local.kms_key_actions
-      resources = ["*"]
-
-      principals {
-        type        = "AWS"
-        identifiers = statement.value
-      }
-    }
-  }
-
   statement {
     sid       = "CloudWatchLogsEncryptsTheFunctionLogGroups"
     actions   = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom", "kms:ReEncryptTo"]
@@ -94,30 +48,6 @@ data "aws_iam_policy_document" "kms" {
       variable = "kms:EncryptionContext:aws:logs:arn"
       # The main function's log group and the deployment's other ones (<name>-*).
       values = local.log_group_arns
-    }
-  }
-
-  # CloudFront distributions of this account that serve the output bucket through origin access
-  # control (modules/transform) decrypt its objects: decryption only (output_cloudfront_read says
-  # why not one distribution).
-  dynamic "statement" {
-    for_each = var.output_cloudfront_read ? [[local.account_distributions]] : []
-
-    content {
-      sid       = "CloudFrontDecryptsTheOutputs"
-      actions   = ["kms:Decrypt"]
-      resources = ["*"]
-
-      principals {
-        type        = "Service"
-        identifiers = ["cloudfront.amazonaws.com"]
-      }
-
-      condition {
-        test     = "ArnLike"
-        variable = "AWS:SourceArn"
-        values   = statement.value
-      }
     }
   }
 
@@ -223,6 +153,31 @@ data "aws_iam_policy_document" "kms" {
       condition {
         test     = "StringEquals"
         variable = "aws:SourceArn"
+        values   = [statement.value]
+      }
+    }
+  }
+}
+
+# When the transformation distribution serves the output bucket (modules/transform), decryption
+# for that distribution alone: added to the key policy once the distribution exists.
+data "aws_iam_policy_document" "kms_cloudfront" {
+  dynamic "statement" {
+    for_each = var.output_cloudfront_distribution_arn == null ? [] : [var.output_cloudfront_distribution_arn]
+
+    content {
+      sid       = "CloudFrontDecryptsTheOutputs"
+      actions   = ["kms:Decrypt"]
+      resources = ["*"]
+
+      principals {
+        type        = "Service"
+        identifiers = ["cloudfront.amazonaws.com"]
+      }
+
+      condition {
+        test     = "StringEquals"
+        variable = "AWS:SourceArn"
         values   = [statement.value]
       }
     }

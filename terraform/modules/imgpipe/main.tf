@@ -9,9 +9,6 @@ locals {
   region     = data.aws_region.current.region
   partition  = data.aws_partition.current.partition
 
-  # Every CloudFront distribution of this account, as an aws:SourceArn pattern (output_cloudfront_read).
-  account_distributions = "arn:${local.partition}:cloudfront::${local.account_id}:distribution/*"
-
   # The one place that maps Lambda's architecture names to OCI platforms. The build pushes one
   # single-platform image per architecture; the function runs the one matching var.architectures.
   platforms = {

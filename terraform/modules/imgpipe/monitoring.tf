@@ -1,6 +1,6 @@
 resource "aws_sns_topic" "this" {
   name              = "${var.name}-alarms"
-  kms_master_key_id = aws_kms_key.this.arn
+  kms_master_key_id = module.kms.key_arn
   tags              = var.tags
 }
 

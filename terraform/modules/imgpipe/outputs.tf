@@ -97,12 +97,12 @@ output "cloudwatch_log_group_arn" {
 
 output "kms_key_arn" {
   description = "ARN of the KMS key encrypting the buckets, logs, dead-letter queue, status table and topics. Uploaders need kms:GenerateDataKey on it, readers of outputs kms:Decrypt."
-  value       = aws_kms_key.this.arn
+  value       = module.kms.key_arn
 }
 
 output "kms_alias_name" {
   description = "Alias of the KMS key (`alias/<name>`)."
-  value       = aws_kms_alias.this.name
+  value       = module.kms.alias_name
 }
 
 output "source_bucket_id" {

@@ -2,7 +2,7 @@ module "source_bucket" {
   source = "./modules/s3-bucket"
 
   bucket             = local.bucket_names.source
-  kms_key_arn        = aws_kms_key.this.arn
+  kms_key_arn        = module.kms.key_arn
   versioning_enabled = true
   force_destroy      = var.s3_force_destroy
   tags               = var.tags
@@ -25,12 +25,13 @@ module "output_bucket" {
   source = "./modules/s3-bucket"
 
   bucket        = local.bucket_names.output
-  kms_key_arn   = aws_kms_key.this.arn
+  kms_key_arn   = module.kms.key_arn
   force_destroy = var.s3_force_destroy
   tags          = var.tags
 
-  # The transformation distribution (modules/transform) serves stored results from here.
-  cloudfront_distribution_arns = var.output_cloudfront_read ? [local.account_distributions] : []
+  # The policy is attached below: it names the transformation distribution, which is created
+  # after this bucket.
+  attach_policy = false
 
   # On-demand results (modules/transform) are made again on request: they expire, a backstop for
   # those of a source whose deletion the function missed (it deletes them with the outputs).
@@ -49,11 +50,52 @@ module "output_bucket" {
   ])
 }
 
+# The output bucket's policy: the module's (TLS only) and, when the transformation distribution
+# serves stored results from here (modules/transform), s3:GetObject for that distribution alone.
+# It lives outside the bucket module so that it can wait for the distribution: the distribution's
+# other origin, the transformation function, takes the bucket's name (s3_bucket_id), which the
+# module gives out only once its own policy is in place.
+data "aws_iam_policy_document" "output_bucket" {
+  source_policy_documents = [module.output_bucket.s3_bucket_policy_json]
+
+  dynamic "statement" {
+    for_each = var.output_cloudfront_distribution_arn == null ? [] : [var.output_cloudfront_distribution_arn]
+
+    content {
+      sid       = "CloudFrontReadsThroughOriginAccessControl"
+      actions   = ["s3:GetObject"]
+      resources = ["${module.output_bucket.s3_bucket_arn}/*"]
+
+      principals {
+        type        = "Service"
+        identifiers = ["cloudfront.amazonaws.com"]
+      }
+
+      condition {
+        test     = "StringEquals"
+        variable = "AWS:SourceArn"
+        values   = [statement.value]
+      }
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "this" {
+  bucket = module.output_bucket.s3_bucket_id
+  policy = data.aws_iam_policy_document.output_bucket.json
+}
+
+# Was the bucket module's own policy (which moved to this[0] when it became optional).
+moved {
+  from = module.output_bucket.aws_s3_bucket_policy.this[0]
+  to   = aws_s3_bucket_policy.this
+}
+
 module "quarantine_bucket" {
   source = "./modules/s3-bucket"
 
   bucket        = local.bucket_names.quarantine
-  kms_key_arn   = aws_kms_key.this.arn
+  kms_key_arn   = module.kms.key_arn
   force_destroy = var.s3_force_destroy
   tags          = var.tags
 

@@ -4,7 +4,7 @@
 resource "aws_sqs_queue" "this" {
   name                              = "${var.name}-dlq"
   message_retention_seconds         = var.dead_letter_queue_message_retention_seconds
-  kms_master_key_id                 = aws_kms_key.this.arn
+  kms_master_key_id                 = module.kms.key_arn
   kms_data_key_reuse_period_seconds = 3600
   tags                              = var.tags
 }

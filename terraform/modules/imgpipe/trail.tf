@@ -15,7 +15,7 @@ module "trail_bucket" {
   count  = var.cloudtrail_enabled ? 1 : 0
 
   bucket                = "${var.name}-trail-${local.account_id}"
-  kms_key_arn           = aws_kms_key.this.arn
+  kms_key_arn           = module.kms.key_arn
   versioning_enabled    = true
   force_destroy         = var.s3_force_destroy
   cloudtrail_trail_arns = [local.trail_arn]
@@ -34,7 +34,7 @@ resource "aws_cloudtrail" "this" {
 
   name                          = local.trail_name
   s3_bucket_name                = module.trail_bucket[0].s3_bucket_id
-  kms_key_id                    = aws_kms_key.this.arn
+  kms_key_id                    = module.kms.key_arn
   enable_log_file_validation    = true
   include_global_service_events = false
   is_multi_region_trail         = false
@@ -60,5 +60,5 @@ resource "aws_cloudtrail" "this" {
   }
 
   # CloudTrail checks at creation that it may write to the bucket and use the key.
-  depends_on = [module.trail_bucket, aws_kms_key.this]
+  depends_on = [module.trail_bucket, module.kms]
 }

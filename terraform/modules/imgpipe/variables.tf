@@ -649,11 +649,15 @@ variable "budget_cost_filter_tag" {
   }
 }
 
-variable "output_cloudfront_read" {
-  description = "Let CloudFront distributions of this account read the output bucket through origin access control and decrypt its objects (modules/transform serves stored results). Scoped to the account's distributions (aws:SourceArn distribution/*), not one: the transformation distribution's origin is a function that depends on this module's key and buckets, so naming its ARN here would be a cycle."
-  type        = bool
-  default     = false
-  nullable    = false
+variable "output_cloudfront_distribution_arn" {
+  description = "ARN of the CloudFront distribution that serves the output bucket through origin access control (modules/transform cloudfront_distribution_arn), or null for none: the bucket policy lets it alone read objects and the key policy lets it alone decrypt them (aws:SourceArn equal to this ARN). Both policies are their own resources, applied once the distribution exists."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.output_cloudfront_distribution_arn == null || can(regex("^arn:aws[a-z-]*:cloudfront::[0-9]{12}:distribution/[A-Z0-9]+$", var.output_cloudfront_distribution_arn))
+    error_message = "output_cloudfront_distribution_arn must be null or a CloudFront distribution ARN (arn:aws:cloudfront::<account>:distribution/<id>)."
+  }
 }
 
 variable "transform_results_prefix" {

@@ -1,7 +1,7 @@
 # One distribution: /t/* goes to the function URL (signed by origin access control), cached on the
 # parameters and the reduced Accept; /<results_prefix>* goes to the output bucket (origin access
-# control; the deployment's key policy lets the account's distributions decrypt, modules/imgpipe
-# output_cloudfront_read), where large results are redirected: `Location: /<key>?v=<result ETag>`
+# control; the bucket and key policies let this distribution alone read and decrypt, modules/imgpipe
+# output_cloudfront_distribution_arn), where large results are redirected: `Location: /<key>?v=<result ETag>`
 # (or https://<domain_name>/<key>?v=…), cached on v.
 
 resource "aws_cloudfront_function" "this" {

@@ -1,83 +1,27 @@
 # The key of the CloudFront alarms' topic in us-east-1 (monitoring.tf), when the module creates
 # that topic: the deployment's key is in the deployment's region, and an alarm notifies topics of
-# its own region only.
-resource "aws_kms_key" "this" {
-  count    = local.create_cloudfront_topic ? 1 : 0
-  provider = aws.us_east_1
+# its own region only (../imgpipe/modules/kms-key).
+module "kms" {
+  source = "../imgpipe/modules/kms-key"
+  count  = local.create_cloudfront_topic ? 1 : 0
 
-  description             = "${var.name}-transform: the CloudFront alarms' topic in us-east-1"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
-  policy                  = data.aws_iam_policy_document.kms.json
-  tags                    = var.tags
+  providers = {
+    aws = aws.us_east_1
+  }
+
+  description        = "${var.name}-transform: the CloudFront alarms' topic in us-east-1"
+  administrator_arns = var.kms_key_administrator_arns
+  policy_documents   = [data.aws_iam_policy_document.kms.json]
+  tags               = var.tags
 }
 
-locals {
-  # Listed rather than "kms:*" so the policy says what it allows.
-  kms_key_actions = [
-    "kms:CancelKeyDeletion",
-    "kms:CreateAlias",
-    "kms:CreateGrant",
-    "kms:Decrypt",
-    "kms:DeleteAlias",
-    "kms:DescribeKey",
-    "kms:DisableKey",
-    "kms:DisableKeyRotation",
-    "kms:EnableKey",
-    "kms:EnableKeyRotation",
-    "kms:Encrypt",
-    "kms:GenerateDataKey",
-    "kms:GenerateDataKeyWithoutPlaintext",
-    "kms:GetKeyPolicy",
-    "kms:GetKeyRotationStatus",
-    "kms:ListAliases",
-    "kms:ListGrants",
-    "kms:ListKeyPolicies",
-    "kms:ListKeyRotations",
-    "kms:ListResourceTags",
-    "kms:PutKeyPolicy",
-    "kms:ReEncryptFrom",
-    "kms:ReEncryptTo",
-    "kms:RetireGrant",
-    "kms:RevokeGrant",
-    "kms:RotateKeyOnDemand",
-    "kms:ScheduleKeyDeletion",
-    "kms:TagResource",
-    "kms:UntagResource",
-    "kms:UpdateAlias",
-    "kms:UpdateKeyDescription",
-  ]
+moved {
+  from = aws_kms_key.this[0]
+  to   = module.kms[0].aws_kms_key.this
 }
 
+# What services may do with the key, besides the account and the named administrators.
 data "aws_iam_policy_document" "kms" {
-  statement {
-    sid       = "AccountAdministersAndUsesTheKeyThroughIam"
-    actions   = local.kms_key_actions
-    resources = ["*"]
-
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
-    }
-  }
-
-  # Named administrators (the deploy role) need no IAM grant, and so KMS's lockout check passes
-  # when that role creates the key.
-  dynamic "statement" {
-    for_each = length(var.kms_key_administrator_arns) > 0 ? [var.kms_key_administrator_arns] : []
-
-    content {
-      sid       = "NamedAdministrators"
-      actions   = local.kms_key_actions
-      resources = ["*"]
-
-      principals {
-        type        = "AWS"
-        identifiers = statement.value
-      }
-    }
-  }
-
   # CloudWatch's documented statement for alarms publishing to an encrypted topic.
   statement {
     sid       = "CloudWatchAlarmsPublishToTheEncryptedTopic"

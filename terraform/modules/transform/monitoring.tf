@@ -2,60 +2,67 @@ locals {
   alarm_actions = var.alarm_topic_arn == null ? [] : [var.alarm_topic_arn]
 }
 
-# The function answered 5xx (never for bad parameters: a bug, a broken dependency, or busy).
-resource "aws_cloudwatch_metric_alarm" "server_errors" {
-  alarm_name          = "${var.name}-transform-5xx"
-  alarm_description   = "index.transform answered 5xx (TransformServerErrors). Its log group has the request ids."
-  namespace           = lookup(var.function_environment, "POWERTOOLS_METRICS_NAMESPACE", "imgpipe")
-  metric_name         = "TransformServerErrors"
-  dimensions          = { service = lookup(var.function_environment, "POWERTOOLS_SERVICE_NAME", "imgpipe") }
-  statistic           = "Sum"
+locals {
+  # The alarms in the deployment's region, one entry each: the function's 5xx answers, its
+  # failures, and its p90 duration.
+  alarms = {
+    # The function answered 5xx (never for bad parameters: a bug, a broken dependency, or busy).
+    "5xx" = {
+      description = "index.transform answered 5xx (TransformServerErrors). Its log group has the request ids."
+      namespace   = lookup(var.function_environment, "POWERTOOLS_METRICS_NAMESPACE", "imgpipe"), metric = "TransformServerErrors"
+      dimensions  = { service = lookup(var.function_environment, "POWERTOOLS_SERVICE_NAME", "imgpipe") }
+      statistic   = "Sum", extended_statistic = null, evaluation_periods = 1, threshold = var.alarm_5xx_threshold, comparison = "GreaterThanOrEqualToThreshold"
+    }
+    # The function failed outright (Lambda's own errors: CloudFront then answers 502).
+    errors = {
+      description = "The transformation function failed or timed out (CloudFront answers 502/504)."
+      namespace   = "AWS/Lambda", metric = "Errors", dimensions = { FunctionName = aws_lambda_function.this.function_name }
+      statistic   = "Sum", extended_statistic = null, evaluation_periods = 1, threshold = 1, comparison = "GreaterThanOrEqualToThreshold"
+    }
+    # Origin latency: what the distribution waits for on a miss is the function's duration (and
+    # the network). CloudFront's own OriginLatency metric exists only in us-east-1; the function's
+    # p90 duration is in this region, beside the rest of the deployment's alarms.
+    origin-latency = {
+      description = "The transformation function's p90 duration (CloudFront's origin latency on misses) was over ${var.alarm_origin_latency_ms} ms for 15 minutes: large sources, slow formats, or too little memory."
+      namespace   = "AWS/Lambda", metric = "Duration", dimensions = { FunctionName = aws_lambda_function.this.function_name }
+      statistic   = null, extended_statistic = "p90", evaluation_periods = 3, threshold = var.alarm_origin_latency_ms, comparison = "GreaterThanThreshold"
+    }
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "this" {
+  for_each = local.alarms
+
+  alarm_name          = "${var.name}-transform-${each.key}"
+  alarm_description   = each.value.description
+  namespace           = each.value.namespace
+  metric_name         = each.value.metric
+  dimensions          = each.value.dimensions
+  statistic           = each.value.statistic
+  extended_statistic  = each.value.extended_statistic
   period              = 300
-  evaluation_periods  = 1
-  threshold           = var.alarm_5xx_threshold
-  comparison_operator = "GreaterThanOrEqualToThreshold"
+  evaluation_periods  = each.value.evaluation_periods
+  threshold           = each.value.threshold
+  comparison_operator = each.value.comparison
   treat_missing_data  = "notBreaching"
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions
   tags                = var.tags
 }
 
-# The function failed outright (Lambda's own errors: CloudFront then answers 502).
-resource "aws_cloudwatch_metric_alarm" "function_errors" {
-  alarm_name          = "${var.name}-transform-errors"
-  alarm_description   = "The transformation function failed or timed out (CloudFront answers 502/504)."
-  namespace           = "AWS/Lambda"
-  metric_name         = "Errors"
-  dimensions          = { FunctionName = aws_lambda_function.this.function_name }
-  statistic           = "Sum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = 1
-  comparison_operator = "GreaterThanOrEqualToThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-  tags                = var.tags
+moved {
+  from = aws_cloudwatch_metric_alarm.server_errors
+  to   = aws_cloudwatch_metric_alarm.this["5xx"]
 }
 
-# Origin latency: what the distribution waits for on a miss is the function's duration (and the
-# network). CloudFront's own OriginLatency metric exists only in us-east-1; the function's p90
-# duration is in this region, beside the rest of the deployment's alarms.
-resource "aws_cloudwatch_metric_alarm" "origin_latency" {
-  alarm_name          = "${var.name}-transform-origin-latency"
-  alarm_description   = "The transformation function's p90 duration (CloudFront's origin latency on misses) was over ${var.alarm_origin_latency_ms} ms for 15 minutes: large sources, slow formats, or too little memory."
-  namespace           = "AWS/Lambda"
-  metric_name         = "Duration"
-  dimensions          = { FunctionName = aws_lambda_function.this.function_name }
-  extended_statistic  = "p90"
-  period              = 300
-  evaluation_periods  = 3
-  threshold           = var.alarm_origin_latency_ms
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-  tags                = var.tags
+moved {
+  from = aws_cloudwatch_metric_alarm.function_errors
+  to   = aws_cloudwatch_metric_alarm.this["errors"]
+}
+
+moved {
+  from = aws_cloudwatch_metric_alarm.origin_latency
+  to   = aws_cloudwatch_metric_alarm.this["origin-latency"]
 }
 
 ################################################################################
@@ -88,7 +95,7 @@ resource "aws_sns_topic" "this" {
   provider = aws.us_east_1
 
   name              = "${var.name}-transform-cloudfront-alarms"
-  kms_master_key_id = aws_kms_key.this[0].arn
+  kms_master_key_id = module.kms[0].key_arn
   tags              = var.tags
 }
 
@@ -101,46 +108,53 @@ resource "aws_sns_topic_subscription" "this" {
   endpoint  = var.alarm_email
 }
 
-# The distribution's p90 wait for its origins (the function on a miss, the bucket for a redirected
-# result); cache hits do not count.
-resource "aws_cloudwatch_metric_alarm" "cloudfront_origin_latency" {
+locals {
+  cloudfront_alarms = {
+    # The distribution's p90 wait for its origins (the function on a miss, the bucket for a
+    # redirected result); cache hits do not count.
+    cloudfront-origin-latency = {
+      description = "CloudFront's p90 origin latency for the transformation distribution ${aws_cloudfront_distribution.this.id} was over ${var.alarm_origin_latency_ms} ms for 15 minutes: misses on large sources, slow formats, or too little memory."
+      metric      = "OriginLatency", statistic = null, extended_statistic = "p90", evaluation_periods = 3, threshold = var.alarm_origin_latency_ms
+    }
+    # The share of viewer requests answered 5xx, the function's and CloudFront's own (502/504
+    # when the function fails or times out).
+    cloudfront-5xx-rate = {
+      description = "Over ${var.alarm_5xx_rate_percent}% of the transformation distribution ${aws_cloudfront_distribution.this.id}'s requests were answered 5xx for 10 minutes."
+      metric      = "5xxErrorRate", statistic = "Average", extended_statistic = null, evaluation_periods = 2, threshold = var.alarm_5xx_rate_percent
+    }
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "cloudfront" {
+  for_each = local.cloudfront_alarms
   provider = aws.us_east_1
 
-  alarm_name          = "${var.name}-transform-cloudfront-origin-latency"
-  alarm_description   = "CloudFront's p90 origin latency for the transformation distribution ${aws_cloudfront_distribution.this.id} was over ${var.alarm_origin_latency_ms} ms for 15 minutes: misses on large sources, slow formats, or too little memory."
+  alarm_name          = "${var.name}-transform-${each.key}"
+  alarm_description   = each.value.description
   namespace           = "AWS/CloudFront"
-  metric_name         = "OriginLatency"
+  metric_name         = each.value.metric
   dimensions          = { DistributionId = aws_cloudfront_distribution.this.id, Region = "Global" }
-  extended_statistic  = "p90"
+  statistic           = each.value.statistic
+  extended_statistic  = each.value.extended_statistic
   period              = 300
-  evaluation_periods  = 3
-  threshold           = var.alarm_origin_latency_ms
+  evaluation_periods  = each.value.evaluation_periods
+  threshold           = each.value.threshold
   comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "notBreaching"
   alarm_actions       = local.cloudfront_alarm_actions
   ok_actions          = local.cloudfront_alarm_actions
   tags                = var.tags
 
+  # OriginLatency is published only with the subscription.
   depends_on = [aws_cloudfront_monitoring_subscription.this]
 }
 
-# The share of viewer requests answered 5xx, the function's and CloudFront's own (502/504 when the
-# function fails or times out).
-resource "aws_cloudwatch_metric_alarm" "cloudfront_5xx_rate" {
-  provider = aws.us_east_1
+moved {
+  from = aws_cloudwatch_metric_alarm.cloudfront_origin_latency
+  to   = aws_cloudwatch_metric_alarm.cloudfront["cloudfront-origin-latency"]
+}
 
-  alarm_name          = "${var.name}-transform-cloudfront-5xx-rate"
-  alarm_description   = "Over ${var.alarm_5xx_rate_percent}% of the transformation distribution ${aws_cloudfront_distribution.this.id}'s requests were answered 5xx for 10 minutes."
-  namespace           = "AWS/CloudFront"
-  metric_name         = "5xxErrorRate"
-  dimensions          = { DistributionId = aws_cloudfront_distribution.this.id, Region = "Global" }
-  statistic           = "Average"
-  period              = 300
-  evaluation_periods  = 2
-  threshold           = var.alarm_5xx_rate_percent
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.cloudfront_alarm_actions
-  ok_actions          = local.cloudfront_alarm_actions
-  tags                = var.tags
+moved {
+  from = aws_cloudwatch_metric_alarm.cloudfront_5xx_rate
+  to   = aws_cloudwatch_metric_alarm.cloudfront["cloudfront-5xx-rate"]
 }

@@ -1,5 +1,5 @@
 output "cloudfront_distribution_arn" {
-  description = "The distribution's ARN (modules/imgpipe output_cloudfront_read lets the account's distributions read and decrypt the results)."
+  description = "The distribution's ARN (modules/imgpipe output_cloudfront_distribution_arn: the output bucket and key policies let it alone read and decrypt the results)."
   value       = aws_cloudfront_distribution.this.arn
 }
 

@@ -42,7 +42,7 @@ run "creates_the_status_table_and_passes_it_to_both_functions" {
   }
 
   assert {
-    condition     = aws_dynamodb_table.this[0].point_in_time_recovery[0].enabled && aws_dynamodb_table.this[0].server_side_encryption[0].kms_key_arn == aws_kms_key.this.arn
+    condition     = aws_dynamodb_table.this[0].point_in_time_recovery[0].enabled && aws_dynamodb_table.this[0].server_side_encryption[0].kms_key_arn == module.kms.key_arn
     error_message = "The status table should have point-in-time recovery and be encrypted with the module's key."
   }
 
@@ -128,7 +128,7 @@ run "creates_a_bus_and_lets_the_functions_put_on_it_alone" {
   }
 
   assert {
-    condition     = aws_sns_topic.image_alerts.kms_master_key_id == aws_kms_key.this.arn && aws_sns_topic.image_alerts.arn != aws_sns_topic.this.arn
+    condition     = aws_sns_topic.image_alerts.kms_master_key_id == module.kms.key_arn && aws_sns_topic.image_alerts.arn != aws_sns_topic.this.arn
     error_message = "The image alerts topic should be its own, encrypted with the module's key."
   }
 

@@ -1,5 +1,6 @@
 # `terraform test` with the mocked AWS provider: the optional VPC mode and CloudTrail trail, both
-# off by default.
+# off by default, and who besides the account may read and decrypt the outputs (the transformation
+# distribution, named by its ARN).
 
 mock_provider "aws" {
   source = "./tests/mocks"
@@ -102,7 +103,7 @@ run "records_the_buckets_data_events_encrypted_into_a_protected_bucket" {
 
   assert {
     condition = (
-      aws_cloudtrail.this[0].kms_key_id == aws_kms_key.this.arn
+      aws_cloudtrail.this[0].kms_key_id == module.kms.key_arn
       && aws_cloudtrail.this[0].enable_log_file_validation
       && aws_cloudtrail.this[0].s3_bucket_name == module.trail_bucket[0].s3_bucket_id
     )
@@ -120,5 +121,54 @@ run "records_the_buckets_data_events_encrypted_into_a_protected_bucket" {
   assert {
     condition     = length(module.trail_bucket) == 1 && strcontains(data.aws_iam_policy_document.kms.json, "") && length([for s in data.aws_iam_policy_document.kms.statement : s if s.sid == "CloudTrailEncryptsItsLogFiles"]) == 1
     error_message = "The key should let CloudTrail encrypt this trail's log files."
+  }
+}
+
+# The transformation distribution (modules/transform) serves stored results from the output bucket:
+# that distribution alone, by its exact ARN, may read them (bucket policy) and decrypt them (key
+# policy), not every distribution of the account.
+run "lets_only_the_transformation_distribution_read_and_decrypt_the_outputs" {
+  variables {
+    output_cloudfront_distribution_arn = "arn:aws:cloudfront::123456789012:distribution/E2EXAMPLE3DIST"
+  }
+
+  assert {
+    condition = jsonencode([
+      for s in data.aws_iam_policy_document.output_bucket.statement : [s.actions, [for c in s.condition : [c.test, c.variable, sort(c.values)]]]
+      if one(s.principals).type == "Service" && one(one(s.principals).identifiers) == "cloudfront.amazonaws.com"
+    ]) == jsonencode([[["s3:GetObject"], [["StringEquals", "AWS:SourceArn", ["arn:aws:cloudfront::123456789012:distribution/E2EXAMPLE3DIST"]]]]])
+    error_message = "The output bucket policy should let the transformation distribution alone (aws:SourceArn equal to its ARN, no wildcard) read objects."
+  }
+
+  assert {
+    condition = jsonencode([
+      for s in data.aws_iam_policy_document.kms_cloudfront.statement : [s.actions, [for c in s.condition : [c.test, c.variable, sort(c.values)]]]
+      if one(s.principals).type == "Service" && one(one(s.principals).identifiers) == "cloudfront.amazonaws.com"
+    ]) == jsonencode([[["kms:Decrypt"], [["StringEquals", "AWS:SourceArn", ["arn:aws:cloudfront::123456789012:distribution/E2EXAMPLE3DIST"]]]]])
+    error_message = "The key policy should let the transformation distribution alone (aws:SourceArn equal to its ARN, no wildcard) decrypt."
+  }
+
+  assert {
+    condition = (
+      aws_s3_bucket_policy.this.bucket == module.output_bucket.s3_bucket_id
+      && aws_s3_bucket_policy.this.policy == data.aws_iam_policy_document.output_bucket.json
+      && one(data.aws_iam_policy_document.output_bucket.source_policy_documents) == module.output_bucket.s3_bucket_policy_json
+    )
+    error_message = "The output bucket should carry that policy, on top of the bucket module's TLS rules (the key policy's assembly is tested in modules/kms-key)."
+  }
+
+  assert {
+    condition     = !anytrue([for s in data.aws_iam_policy_document.kms.statement : contains(flatten([for p in s.principals : p.identifiers]), "cloudfront.amazonaws.com")])
+    error_message = "The policy the key is created with should not name CloudFront: the distribution does not exist yet."
+  }
+}
+
+run "lets_no_distribution_read_or_decrypt_the_outputs_by_default" {
+  assert {
+    condition = alltrue([
+      for s in concat(data.aws_iam_policy_document.output_bucket.statement, data.aws_iam_policy_document.kms_cloudfront.statement) :
+      !contains(flatten([for p in s.principals : p.identifiers]), "cloudfront.amazonaws.com")
+    ])
+    error_message = "Without output_cloudfront_distribution_arn, neither policy should name CloudFront."
   }
 }

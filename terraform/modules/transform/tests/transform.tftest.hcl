@@ -122,12 +122,12 @@ run "keeps_the_signing_keys_out_of_terraform" {
 
 run "alarms_on_5xx_and_origin_latency" {
   assert {
-    condition     = aws_cloudwatch_metric_alarm.server_errors.metric_name == "TransformServerErrors" && aws_cloudwatch_metric_alarm.server_errors.alarm_actions == toset(["arn:aws:sns:eu-west-1:123456789012:imgpipe-test-alarms"])
+    condition     = aws_cloudwatch_metric_alarm.this["5xx"].metric_name == "TransformServerErrors" && aws_cloudwatch_metric_alarm.this["5xx"].alarm_actions == toset(["arn:aws:sns:eu-west-1:123456789012:imgpipe-test-alarms"])
     error_message = "The function's 5xx should raise an alarm to the deployment's topic."
   }
 
   assert {
-    condition     = aws_cloudwatch_metric_alarm.origin_latency.metric_name == "Duration" && aws_cloudwatch_metric_alarm.origin_latency.extended_statistic == "p90" && aws_cloudwatch_metric_alarm.origin_latency.dimensions.FunctionName == "imgpipe-test-transform" && aws_cloudwatch_metric_alarm.function_errors.metric_name == "Errors"
+    condition     = aws_cloudwatch_metric_alarm.this["origin-latency"].metric_name == "Duration" && aws_cloudwatch_metric_alarm.this["origin-latency"].extended_statistic == "p90" && aws_cloudwatch_metric_alarm.this["origin-latency"].dimensions.FunctionName == "imgpipe-test-transform" && aws_cloudwatch_metric_alarm.this["errors"].metric_name == "Errors"
     error_message = "The origin's latency (the function's p90 duration) and its failures should raise alarms."
   }
 }
@@ -139,13 +139,13 @@ run "alarms_on_cloudfront_origin_latency_and_5xx_rate_in_us_east_1" {
 
   assert {
     condition = (
-      aws_cloudwatch_metric_alarm.cloudfront_origin_latency.namespace == "AWS/CloudFront"
-      && aws_cloudwatch_metric_alarm.cloudfront_origin_latency.metric_name == "OriginLatency"
-      && aws_cloudwatch_metric_alarm.cloudfront_origin_latency.extended_statistic == "p90"
-      && aws_cloudwatch_metric_alarm.cloudfront_origin_latency.dimensions == tomap({ DistributionId = aws_cloudfront_distribution.this.id, Region = "Global" })
-      && aws_cloudwatch_metric_alarm.cloudfront_5xx_rate.metric_name == "5xxErrorRate"
-      && aws_cloudwatch_metric_alarm.cloudfront_5xx_rate.threshold == 5
-      && aws_cloudwatch_metric_alarm.cloudfront_5xx_rate.dimensions.DistributionId == aws_cloudfront_distribution.this.id
+      aws_cloudwatch_metric_alarm.cloudfront["cloudfront-origin-latency"].namespace == "AWS/CloudFront"
+      && aws_cloudwatch_metric_alarm.cloudfront["cloudfront-origin-latency"].metric_name == "OriginLatency"
+      && aws_cloudwatch_metric_alarm.cloudfront["cloudfront-origin-latency"].extended_statistic == "p90"
+      && aws_cloudwatch_metric_alarm.cloudfront["cloudfront-origin-latency"].dimensions == tomap({ DistributionId = aws_cloudfront_distribution.this.id, Region = "Global" })
+      && aws_cloudwatch_metric_alarm.cloudfront["cloudfront-5xx-rate"].metric_name == "5xxErrorRate"
+      && aws_cloudwatch_metric_alarm.cloudfront["cloudfront-5xx-rate"].threshold == 5
+      && aws_cloudwatch_metric_alarm.cloudfront["cloudfront-5xx-rate"].dimensions.DistributionId == aws_cloudfront_distribution.this.id
     )
     error_message = "CloudFront's OriginLatency (p90) and 5xxErrorRate of this distribution should raise alarms."
   }
@@ -157,9 +157,9 @@ run "alarms_on_cloudfront_origin_latency_and_5xx_rate_in_us_east_1" {
 
   assert {
     condition = (
-      aws_cloudwatch_metric_alarm.cloudfront_5xx_rate.alarm_actions == toset([aws_sns_topic.this[0].arn])
-      && aws_cloudwatch_metric_alarm.cloudfront_origin_latency.ok_actions == toset([aws_sns_topic.this[0].arn])
-      && aws_sns_topic.this[0].kms_master_key_id == aws_kms_key.this[0].arn
+      aws_cloudwatch_metric_alarm.cloudfront["cloudfront-5xx-rate"].alarm_actions == toset([aws_sns_topic.this[0].arn])
+      && aws_cloudwatch_metric_alarm.cloudfront["cloudfront-origin-latency"].ok_actions == toset([aws_sns_topic.this[0].arn])
+      && aws_sns_topic.this[0].kms_master_key_id == module.kms[0].key_arn
       && aws_sns_topic_subscription.this[0].endpoint == "ops@example.com"
     )
     error_message = "The CloudFront alarms should notify an encrypted topic of their own region, with the alarm address subscribed."
@@ -172,7 +172,7 @@ run "takes_a_us_east_1_topic_for_the_cloudfront_alarms" {
   }
 
   assert {
-    condition     = length(aws_sns_topic.this) == 0 && aws_cloudwatch_metric_alarm.cloudfront_5xx_rate.alarm_actions == toset(["arn:aws:sns:us-east-1:123456789012:ops"])
+    condition     = length(aws_sns_topic.this) == 0 && aws_cloudwatch_metric_alarm.cloudfront["cloudfront-5xx-rate"].alarm_actions == toset(["arn:aws:sns:us-east-1:123456789012:ops"])
     error_message = "A given topic should be used instead of creating one."
   }
 }

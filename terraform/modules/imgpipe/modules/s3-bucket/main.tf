@@ -102,7 +102,7 @@ data "aws_iam_policy_document" "this" {
       }
 
       condition {
-        test     = "ArnLike"
+        test     = "StringEquals"
         variable = "AWS:SourceArn"
         values   = statement.value
       }
@@ -161,11 +161,18 @@ data "aws_iam_policy_document" "combined" {
 }
 
 resource "aws_s3_bucket_policy" "this" {
+  count = var.attach_policy ? 1 : 0
+
   bucket = aws_s3_bucket.this.id
   policy = data.aws_iam_policy_document.combined.json
 
   # S3 rejects a policy naming "*" principals until the public access block is in place.
   depends_on = [aws_s3_bucket_public_access_block.this]
+}
+
+moved {
+  from = aws_s3_bucket_policy.this
+  to   = aws_s3_bucket_policy.this[0]
 }
 
 resource "aws_s3_bucket_lifecycle_configuration" "this" {

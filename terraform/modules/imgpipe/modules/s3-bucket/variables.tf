@@ -20,14 +20,14 @@ variable "kms_key_arn" {
 }
 
 variable "cloudfront_distribution_arns" {
-  description = "CloudFront distributions that may read the bucket's objects through origin access control (s3:GetObject, scoped by aws:SourceArn, matched as ARN patterns: `distribution/*` stands for the account's distributions). Empty for none."
+  description = "CloudFront distributions that may read the bucket's objects through origin access control (s3:GetObject, aws:SourceArn equal to one of these ARNs). Empty for none."
   type        = list(string)
   default     = []
   nullable    = false
 
   validation {
-    condition     = alltrue([for arn in var.cloudfront_distribution_arns : can(regex("^arn:aws[a-z-]*:cloudfront::[0-9]{12}:distribution/([A-Z0-9]+|\\*)$", arn))])
-    error_message = "cloudfront_distribution_arns must be CloudFront distribution ARNs (arn:aws:cloudfront::<account>:distribution/<id>, or /* for the account's)."
+    condition     = alltrue([for arn in var.cloudfront_distribution_arns : can(regex("^arn:aws[a-z-]*:cloudfront::[0-9]{12}:distribution/[A-Z0-9]+$", arn))])
+    error_message = "cloudfront_distribution_arns must be CloudFront distribution ARNs (arn:aws:cloudfront::<account>:distribution/<id>)."
   }
 }
 
@@ -41,6 +41,13 @@ variable "cloudtrail_trail_arns" {
     condition     = alltrue([for arn in var.cloudtrail_trail_arns : can(regex("^arn:aws[a-z-]*:cloudtrail:[a-z0-9-]+:[0-9]{12}:trail/[A-Za-z0-9._-]+$", arn))])
     error_message = "cloudtrail_trail_arns must be CloudTrail trail ARNs (arn:aws:cloudtrail:<region>:<account>:trail/<name>)."
   }
+}
+
+variable "attach_policy" {
+  description = "Whether the module attaches the bucket policy (true or false). false when the caller attaches s3_bucket_policy_json with statements of its own, e.g. one naming a resource created after the bucket (S3 keeps one policy per bucket)."
+  type        = bool
+  default     = true
+  nullable    = false
 }
 
 variable "versioning_enabled" {
