@@ -171,7 +171,7 @@ const OWN_BUILDS = [
       ],
       ['libheif 1.15.1 (Debian 1.15.1-1+deb12u1)', 'LGPL-3.0-or-later'],
       [
-        'the emscripten 3.1.6 runtime: musl libc, LLVM libc++ and libc++abi, embind',
+        'the emscripten 3.1.6 runtime: musl libc, LLVM libc++ and libc++abi, embind; its JavaScript glue and pthread worker script (wasm/avif_enc_simd.cjs, wasm/avif_enc_simd.worker.cjs)',
         'MIT; Apache-2.0 WITH LLVM-exception; MIT',
       ],
     ],

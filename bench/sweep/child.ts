@@ -68,7 +68,10 @@ function send(message: ChildMessage): void {
 
 const ms = (usage: NodeJS.CpuUsage) => (usage.user + usage.system) / 1000;
 
-/** Records the CPU time of each encode that runs in this thread (the pipeline awaits each one). */
+/**
+ * Records the CPU time of each encode that runs in this thread (the pipeline awaits each one): of
+ * this thread only, so for AVIF the calling thread's share (its second aom thread is a Worker).
+ */
 function timedEncoder(encoder: Encoder, log: number[]): Encoder {
   return {
     parallel: false,

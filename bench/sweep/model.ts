@@ -13,7 +13,11 @@ import { lambdaVcpus, MB_PER_VCPU, workersForCpus } from '../../src/pipeline/cpu
  *   with a pool (workers w):   wall(s) = max(C / s, M, D + max(Emax, (C - M) / w))
  *
  * C is the CPU time of all threads, M that of the main thread, D probe + decode, Emax the largest
- * single encode of the image (measured in a run without workers), s the share in vCPUs.
+ * single encode of the image (measured in a run without workers), s the share in vCPUs. Every row,
+ * 1 vCPU or 6, encodes AVIF with the same two aom threads (src/codecs/avif-simd.ts AVIF_THREADS:
+ * one output per input on every size); the second runs in a Worker of its own, so its CPU is in C
+ * and not in M, and Emax is the calling thread's share of an encode (the floor of its wall time
+ * when the two threads run side by side, from 2 vCPUs up).
  * - C / s: s CPUs cannot do C CPU-milliseconds in less time (CFS enforces the share per 100 ms).
  * - M: the main thread decodes and resizes in sequence; more CPUs do not shorten it.
  * - D + ...: encodes start only after the decode; then w workers share C - M, and no encode can be

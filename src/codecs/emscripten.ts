@@ -19,9 +19,12 @@ export class EmscriptenCodec implements CodecInstance {
   #memory?: WebAssembly.Memory;
   #ready?: Promise<void>;
 
-  constructor(wasm: WasmName, init: unknown) {
+  readonly releaseBytes?: number;
+
+  constructor(wasm: WasmName, init: unknown, options: { releaseBytes?: number } = {}) {
     this.wasm = wasm;
     this.#init = init as EmscriptenInit;
+    if (options.releaseBytes !== undefined) this.releaseBytes = options.releaseBytes;
   }
 
   heapBytes(): number {
@@ -40,11 +43,13 @@ export class EmscriptenCodec implements CodecInstance {
       };
       const instantiateWasm = (
         imports: WebAssembly.Imports,
-        done: (instance: WebAssembly.Instance) => void,
+        done: (instance: WebAssembly.Instance, module: WebAssembly.Module) => void,
       ) => {
         const instance = new WebAssembly.Instance(module, imports);
+        // A threaded build's memory is imported (shared) rather than exported.
         this.#memory = findMemory(instance.exports) ?? Object.values(imports).map(findMemory).find(Boolean);
-        done(instance);
+        // The module too: a threaded build (avif-simd.ts) posts it to its pthread Workers.
+        done(instance, module);
         return instance.exports;
       };
       // init() stores the instantiation inside jSquash; awaiting it is enough.

@@ -47,7 +47,12 @@ const codec = {
   webpDec: register('webpDec', new EmscriptenCodec('webpDec', webpDecoder.init)),
   webpEnc: register('webpEnc', new EmscriptenCodec('webpEnc', webpEncoder.init)),
   avifDec: register('avifDec', new EmscriptenCodec('avifDec', avifDecoder.init)),
-  avifEnc: register('avifEnc', new EmscriptenCodec('avifEnc', simdAvifEncoder.init)),
+  avifEnc: register(
+    'avifEnc',
+    new EmscriptenCodec('avifEnc', simdAvifEncoder.init, {
+      releaseBytes: simdAvifEncoder.AVIF_HEAP_RELEASE_BYTES,
+    }),
+  ),
   avifEncScalar: register('avifEncScalar', new EmscriptenCodec('avifEncScalar', jsquashAvifEncoder.init)),
 };
 const jpegTurbo = lazyInstance('jpegTurbo', async () => new TurboJpeg(await compileWasm('jpegTurbo')));

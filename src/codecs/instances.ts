@@ -21,6 +21,8 @@ export interface CodecInstance {
   memory(): WebAssembly.Memory | undefined;
   /** A fresh instance from the compiled module: after a failure, or to give back a heap that grew. */
   restart(): void | Promise<void>;
+  /** Heap size past which releaseIfGrown() replaces it; HEAP_RELEASE_BYTES when absent. */
+  readonly releaseBytes?: number;
 }
 
 const instances = new Map<string, CodecInstance>();
@@ -58,9 +60,12 @@ export function heapSizes(): Record<string, number> {
   return sizes;
 }
 
-/** Replaces the instance if its heap has grown past HEAP_RELEASE_BYTES, then collects garbage. */
+/**
+ * Replaces the instance if its heap has grown past its releaseBytes (HEAP_RELEASE_BYTES unless it
+ * says otherwise), then collects garbage.
+ */
 export async function releaseIfGrown(instance: CodecInstance): Promise<void> {
-  if (instance.heapBytes() > HEAP_RELEASE_BYTES) {
+  if (instance.heapBytes() > (instance.releaseBytes ?? HEAP_RELEASE_BYTES)) {
     await instance.restart();
     collectGarbage();
   }

@@ -32,10 +32,15 @@ export type WasmName = keyof typeof WASM_FILES;
 
 /**
  * Data files the codecs read at run time, beside the .wasm files in the image: the CMYK profile
- * applied to a CMYK JPEG that embeds none (colour/PROVENANCE.md).
+ * applied to a CMYK JPEG that embeds none (colour/PROVENANCE.md), and the scripts the AVIF
+ * encoder's threads start from.
  */
 export const DATA_FILES = {
   cmykProfile: './colour/cmyk-fogra39.icc',
+  // The AVIF encoder's emscripten glue and pthread worker (avif-simd.ts): each aom thread is a
+  // worker_threads Worker that runs the worker script, which evaluates the glue file itself.
+  avifEncGlue: './avif-simd/avif_enc_simd.cjs',
+  avifEncWorker: './avif-simd/avif_enc_simd.worker.cjs',
 } as const;
 export type DataName = keyof typeof DATA_FILES;
 
