@@ -211,7 +211,7 @@ variable "delete_outputs" {
 }
 
 variable "tracing_enabled" {
-  description = "Whether both functions trace with AWS X-Ray (true, the default: tracing mode Active, and Powertools Tracer on through POWERTOOLS_TRACE_ENABLED) or not (false: mode PassThrough, Tracer off). X-Ray bills per trace recorded (5% of requests after the first each second by default)."
+  description = "Whether both functions trace with AWS X-Ray (true, the default: tracing mode Active, and Powertools Tracer on through POWERTOOLS_TRACE_ENABLED) or not (false: mode PassThrough, Tracer off). X-Ray bills per trace recorded (5% of requests after the first each second by default). With tracing on the function loads the X-Ray SDK, whose async hooks cost every promise: the on-demand transform miss measured 17-24% slower with it loaded (bench/README.md)."
   type        = bool
   default     = true
   nullable    = false
