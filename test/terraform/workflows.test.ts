@@ -128,9 +128,10 @@ describe('ci.yml', () => {
 
   it('checks formatting, then inits without a backend and validates every Terraform root', () => {
     const roots = ci
-      .match(/root: \[(.*)\]/)![1]!
+      .match(/root:\s*\[([^\]]*)\]/)![1]!
       .split(',')
-      .map((r) => r.trim());
+      .map((r) => r.trim())
+      .filter(Boolean);
     // Every folder of .tf files, but the module's own submodules, which modules/imgpipe validates,
     // unless a submodule has tests of its own (terraform test runs in each root).
     const expected = terraformDirs().filter(
