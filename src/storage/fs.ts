@@ -13,7 +13,15 @@ import {
 import { contentTypeFor } from '../core/formats.ts';
 import { walkFiles } from './files.ts';
 import { invalidKeyReason, keyToNames, leavesFolder, namesToKey, temporaryName } from './fs-keys.ts';
-import type { CopyOptions, GetOptions, ObjectInfo, PutOptions, Storage, StoredObject } from './types.ts';
+import {
+  type CopyOptions,
+  copyThroughMemory,
+  type GetOptions,
+  type ObjectInfo,
+  type PutOptions,
+  type Storage,
+  type StoredObject,
+} from './types.ts';
 
 /**
  * A folder that behaves like a bucket: keys map to relative paths, ETags are the MD5 of the content
@@ -107,11 +115,7 @@ export class FsStorage implements Storage {
 
   async copyFrom(source: Storage, sourceKey: string, key: string, options: CopyOptions = {}): Promise<void> {
     if (!(source instanceof FsStorage)) {
-      const object = await source.get(sourceKey);
-      if (options.ifMatch !== undefined && object.etag !== options.ifMatch)
-        throw new ObjectChangedError('copy', source.locate(sourceKey), options.ifMatch);
-      await this.put(key, object.body, { contentType: object.contentType ?? 'application/octet-stream' });
-      return;
+      return copyThroughMemory(source, sourceKey, this, key, options);
     }
     const from = source.pathOf(sourceKey, 'copy');
     const to = this.pathOf(key, 'copy');

@@ -17,7 +17,15 @@ import {
   StorageError,
   type StorageOperation,
 } from '../core/errors.ts';
-import type { CopyOptions, GetOptions, ObjectInfo, PutOptions, Storage, StoredObject } from './types.ts';
+import {
+  type CopyOptions,
+  copyThroughMemory,
+  type GetOptions,
+  type ObjectInfo,
+  type PutOptions,
+  type Storage,
+  type StoredObject,
+} from './types.ts';
 
 /**
  * One bucket through the AWS SDK v3. The client is injected (tests point it at a local S3 server;
@@ -117,11 +125,7 @@ export class S3Storage implements Storage {
 
   async copyFrom(source: Storage, sourceKey: string, key: string, options: CopyOptions = {}): Promise<void> {
     if (!(source instanceof S3Storage)) {
-      const object = await source.get(sourceKey);
-      if (options.ifMatch !== undefined && object.etag !== options.ifMatch)
-        throw new ObjectChangedError('copy', source.locate(sourceKey), options.ifMatch);
-      await this.put(key, object.body, { contentType: object.contentType ?? 'application/octet-stream' });
-      return;
+      return copyThroughMemory(source, sourceKey, this, key, options);
     }
     try {
       // Server-side copy: works for objects we refused to download (too large) and keeps the bytes exact.

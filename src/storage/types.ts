@@ -1,3 +1,5 @@
+import { ObjectChangedError } from '../core/errors.ts';
+
 /**
  * Where objects live. The pipeline talks to this interface only; `S3Storage` and `FsStorage`
  * implement it, and one contract test suite (test/contract/storage.contract.ts) runs against both.
@@ -83,4 +85,21 @@ export function perBucket<T extends Storage>(create: (bucket: string) => T): (bu
     made.set(bucket, storage);
     return storage;
   };
+}
+
+/**
+ * A copy between storages of different kinds: read, check the ETag that was read (`ifMatch`), write
+ * exactly those bytes.
+ */
+export async function copyThroughMemory(
+  source: Storage,
+  sourceKey: string,
+  target: Storage,
+  key: string,
+  options: CopyOptions = {},
+): Promise<void> {
+  const object = await source.get(sourceKey);
+  if (options.ifMatch !== undefined && object.etag !== options.ifMatch)
+    throw new ObjectChangedError('copy', source.locate(sourceKey), options.ifMatch);
+  await target.put(key, object.body, { contentType: object.contentType ?? 'application/octet-stream' });
 }
