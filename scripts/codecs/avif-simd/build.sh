@@ -38,50 +38,12 @@ done
 # -- pinned inputs -------------------------------------------------------------------------------
 AOM_VERSION=3.6.0-1+deb12u2
 HEIF_VERSION=1.15.1-1+deb12u1
-# The toolchain (Debian bookworm packages) that produced the committed module. Node.js, which
-# emscripten runs to write the JavaScript glue, is not pinned: the glue does not depend on it.
-TOOLCHAIN=(emscripten=3.1.6~dfsg-5 clang-14=1:14.0.6-12 lld-14=1:14.0.6-12 llvm-14=1:14.0.6-12
-  binaryen=108-1)
-export SOURCE_DATE_EPOCH=1672531200 # 2023-01-01, fixed: nothing in the build may depend on the date
-export NODE_PATH=/usr/share/nodejs  # Debian's emscripten runs its JS with Debian's node and modules
-export LC_ALL=C TZ=UTC
+# The toolchain, SOURCE_DATE_EPOCH, check_toolchain and fetch_debian_sources.
+# shellcheck source=SCRIPTDIR/../debian-source.sh
+. "$HERE/../debian-source.sh"
 
-log() { printf '== %s\n' "$*" >&2; }
-
-check_toolchain() {
-  local missing=() pkg want have
-  for spec in "${TOOLCHAIN[@]}"; do
-    pkg=${spec%%=*} want=${spec#*=}
-    have=$(dpkg-query -W -f='${Version}' "$pkg" 2>/dev/null || true)
-    [ "$have" = "$want" ] || missing+=("$pkg: want $want, have ${have:-none}")
-  done
-  for tool in perl python3 cmake make patch; do command -v "$tool" >/dev/null || missing+=("$tool: not installed"); done
-  if [ ${#missing[@]} -gt 0 ]; then
-    printf 'The build needs this toolchain (apt-get install %s cmake make patch python3):\n' "${TOOLCHAIN[*]}" >&2
-    printf '  %s\n' "${missing[@]}" >&2
-    exit 1
-  fi
-}
-
-# apt-get source into $WORK/debian with a private copy of the Debian sources list (deb-src added),
-# so the machine's own apt state is left alone.
 fetch_sources() {
-  local dir="$WORK/debian"
-  mkdir -p "$dir/lists/partial" "$dir/archives/partial"
-  if [ ! -f "$dir/sources.list" ]; then
-    local system=/etc/apt/sources.list.d/debian.sources
-    [ -f "$system" ] || { echo "no $system to derive the deb-src entries from" >&2; exit 1; }
-    sed 's/^Types: deb$/Types: deb-src/' "$system" >"$dir/deb-src.sources"
-    touch "$dir/sources.list"
-  fi
-  local apt=(-o "Dir::Etc::sourcelist=$dir/sources.list" -o "Dir::Etc::sourceparts=$dir"
-    -o "Dir::State::Lists=$dir/lists" -o "Dir::Cache::Archives=$dir/archives" -o APT::Sandbox::User=root)
-  if ! (cd "$dir" && sha256sum --quiet -c "$HERE/SHA256SUMS" >/dev/null 2>&1); then
-    log "apt-get source aom=$AOM_VERSION libheif=$HEIF_VERSION"
-    apt-get "${apt[@]}" -qq update
-    (cd "$dir" && apt-get "${apt[@]}" -qq source --download-only "aom=$AOM_VERSION" "libheif=$HEIF_VERSION")
-  fi
-  (cd "$dir" && sha256sum --quiet -c "$HERE/SHA256SUMS")
+  fetch_debian_sources "$WORK/debian" "$HERE/SHA256SUMS" "aom=$AOM_VERSION" "libheif=$HEIF_VERSION"
   (cd "$HERE/debian-security" && sha256sum --quiet -c SHA256SUMS)
 }
 
@@ -244,7 +206,7 @@ $fence
 EOF
 }
 
-check_toolchain
+check_toolchain perl python3 cmake make patch
 mkdir -p "$WORK"
 fetch_sources
 unpack aom aom_3.6.0.orig.tar.gz "aom_$AOM_VERSION.debian.tar.xz" \
