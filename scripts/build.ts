@@ -178,6 +178,16 @@ const OWN_BUILDS = [
     licences: join(root, 'src/codecs/avif-simd/LICENSES'),
     lgpl: true,
   },
+  {
+    file: 'resample.wasm',
+    built: 'scripts/codecs/resample/build.sh (provenance: src/codecs/resample/PROVENANCE.md)',
+    libraries: [
+      ["Pillow 9.4.0's src/libImaging/Resample.c (Debian 9.4.0-1.1+deb12u1)", 'HPND'],
+      ['the emscripten 3.1.6 runtime: musl libc and its malloc', 'MIT'],
+    ],
+    licences: join(root, 'src/codecs/resample'),
+    lgpl: false,
+  },
 ] as const;
 
 async function writeNotices(

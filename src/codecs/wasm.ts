@@ -22,6 +22,9 @@ export const WASM_FILES = {
   avifEnc: './avif-simd/avif_enc_simd.wasm',
   // jSquash's single-threaded AVIF encoder: the fallback where WebAssembly SIMD is missing.
   avifEncScalar: '@jsquash/avif/codec/enc/avif_enc.wasm',
+  // Pillow's resampler with WebAssembly SIMD loops, built by scripts/codecs/resample/build.sh
+  // (resample.ts): opaque images in sRGB. jSquash's resize (float) does alpha and linear light.
+  resample: './resample/resample.wasm',
   resize: '@jsquash/resize/lib/resize/pkg/squoosh_resize_bg.wasm',
   // libheif with libde265 (HEIC), LGPL-3.0: its own file, replaceable in the image (heif.ts).
   heif: 'libheif-js/libheif-wasm/libheif.wasm',

@@ -70,6 +70,11 @@ describe('build artifact', () => {
     expect(notices).toContain('Compiled into its .wasm: Little CMS 2 (MIT).');
     expect(notices).toContain('## wasm/cmyk-fogra39.icc');
     expect(notices).toContain('FOGRA39L.ti3 from Debian icc-profiles-free 2.0.1 (Kai-Uwe Behrmann): Zlib');
+    // The resampler this repository builds: Pillow's Resample.c, with Pillow's licence text.
+    const resample = notices.slice(notices.indexOf('## wasm/resample.wasm'));
+    expect(resample).toMatch(/^## wasm\/resample\.wasm\n/);
+    expect(resample).toContain("- Pillow 9.4.0's src/libImaging/Resample.c (Debian 9.4.0-1.1+deb12u1): HPND");
+    expect(resample).toContain('Like PIL, Pillow is licensed under the open source HPND License');
   });
 
   it('stays under 15 MB', () => {

@@ -431,13 +431,22 @@ describe('bench.yml', () => {
 describe('codecs.yml', () => {
   const codecs = read('codecs.yml');
 
-  it('rebuilds the SIMD AVIF encoder with the pinned toolchain and fails if a byte differs', () => {
-    const build = readFileSync(join(REPO_ROOT, 'scripts/codecs/avif-simd/build.sh'), 'utf8');
-    const pinned = /^TOOLCHAIN=\(([^)]*)\)/m.exec(build)![1]!.split(/\s+/).filter(Boolean);
+  // The toolchain both builds pin (scripts/codecs/debian-source.sh), installed by each job.
+  const shared = readFileSync(join(REPO_ROOT, 'scripts/codecs/debian-source.sh'), 'utf8');
+  const pinned = /^TOOLCHAIN=\(([^)]*)\)/m.exec(shared)![1]!.split(/\s+/).filter(Boolean);
+  const job = (name: string) => codecs.slice(codecs.indexOf(`\n  ${name}:\n`) + 1).split(/\n {2}\S/)[0]!;
+
+  it.each([
+    ['avif-simd', 'bash scripts/codecs/avif-simd/build.sh --derive'],
+    ['resample', 'bash scripts/codecs/resample/build.sh'],
+  ])('rebuilds %s with the pinned toolchain and fails if a byte differs', (name, command) => {
+    const build = readFileSync(join(REPO_ROOT, `scripts/codecs/${name}/build.sh`), 'utf8');
+    expect(build).toContain('. "$HERE/../debian-source.sh"');
     expect(pinned.length).toBeGreaterThan(3);
-    for (const spec of pinned) expect(codecs).toContain(spec);
-    expect(codecs).toMatch(/container: debian:bookworm/);
-    expect(codecs).toContain('bash scripts/codecs/avif-simd/build.sh --derive');
-    expect(codecs).toContain('git diff --exit-code --stat -- src/codecs/avif-simd scripts/codecs/avif-simd');
+    for (const spec of pinned) expect(job(name)).toContain(spec);
+    expect(job(name)).toMatch(/container: debian:bookworm/);
+    expect(job(name)).toContain(command);
+    expect(job(name)).toContain(`git diff --exit-code --stat -- src/codecs/${name} scripts/codecs/${name}`);
+    expect(codecs).toContain(`- src/codecs/${name}/**`);
   });
 });

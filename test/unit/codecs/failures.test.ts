@@ -86,13 +86,11 @@ describe('a codec that crashes', () => {
     await expectSampleAsFresh();
   });
 
+  const pixels = (w: number, h: number) => ({ width: w, height: h, data: new Uint8ClampedArray(w * h * 4) });
+
   it('in the resampler is a CodecError naming the resize, and the resampler is replaced', async () => {
-    const call = { method: 'lanczos3', linearRGB: false, premultiply: false } as const;
-    const pixels = (w: number, h: number) => ({
-      width: w,
-      height: h,
-      data: new Uint8ClampedArray(w * h * 4),
-    });
+    // jSquash's resampler (resizer.ts), which alpha takes: it traps when its heap cannot grow.
+    const call = { method: 'lanczos3', linearRGB: false, premultiply: true } as const;
     await resize(pixels(8, 8), 4, 4, call); // started, with a small heap
     exhaustHeap('resize');
     const failure = await resize(pixels(1000, 1000), 500, 500, call).catch((error: unknown) => error);
@@ -100,6 +98,19 @@ describe('a codec that crashes', () => {
     expect
       .soft((failure as Error).message)
       .toBe('Resampling 1000x1000 to 500x500 (lanczos3) failed: WebAssembly trap: unreachable');
+    await expectSampleAsFresh();
+  });
+
+  it('in Pillow’s resampler (opaque images) is a CodecError naming the resize, and the next image is as fresh', async () => {
+    // Its allocator reports what its heap (at most 2 GiB) cannot hold: 30000x30000 is 3.6 GB.
+    const call = { method: 'lanczos3', linearRGB: false, premultiply: false } as const;
+    const failure = await resize(pixels(8, 8), 30_000, 30_000, call).catch((error: unknown) => error);
+    expect.soft(failure).toBeInstanceOf(CodecError);
+    expect
+      .soft((failure as Error).message)
+      .toBe(
+        'Resampling 8x8 to 30000x30000 (lanczos3) failed: Error: The resampler refused 8x8 to 30000x30000 (out of memory or of range)',
+      );
     await expectSampleAsFresh();
   });
 
