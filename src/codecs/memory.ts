@@ -143,10 +143,12 @@ export function describeLayout(format: InputFormat, layout: PixelLayout): string
 }
 
 /**
- * The resampler (resizer.ts), per pixel: the input in its heap, the output in its heap and copied
- * out, and its floating-point intermediate (one pass done, four f32 per pixel), whose size is the
- * output width by the input height or the other way round. Fitted to lanczos3 at 1.5x and 1.1x
- * from 6 and 24 MP (22.2 and 29.2 bytes per input pixel measured; this gives 22.2 and 29.2).
+ * The resampler, per pixel: the input in its heap, the output in its heap and copied out, and the
+ * intermediate after the first pass, whose size is the output width by the input height or the
+ * other way round. These are jSquash's float resampler's (resizer.ts: four f32 per pixel in the
+ * intermediate), fitted to lanczos3 at 1.5x and 1.1x from 6 and 24 MP (22.2 and 29.2 bytes per
+ * input pixel measured; this gives 22.2 and 29.2). Pillow's (resample.ts, opaque images) keeps
+ * 8-bit RGBA throughout, a quarter of that intermediate: the estimate holds for both.
  */
 export const RESIZE_BYTES = { input: 8, output: 8, intermediate: 16 } as const;
 
