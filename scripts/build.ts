@@ -139,7 +139,11 @@ const COMPILED_IN = [
   ],
   ['@jsquash/png', 'the Rust png crate', 'MIT OR Apache-2.0'],
   ['@jsquash/resize', 'the Rust resize crate', 'MIT'],
-  ['@cwasm/jpeg-turbo', 'libjpeg-turbo 2.0.4', 'IJG AND BSD-3-Clause AND Zlib'],
+  [
+    '@cwasm/jpeg-turbo',
+    'libjpeg-turbo 2.0.4 (the JPEG decoder where WebAssembly SIMD is missing)',
+    'IJG AND BSD-3-Clause AND Zlib',
+  ],
   [
     'libheif-js',
     'libheif 1.23 and libde265 (wasm/libheif.wasm, a separate file: replace it with a build of modified sources of the same interface, as the LGPL allows; sources and build script: https://github.com/catdad-experiments/libheif-js)',
@@ -186,6 +190,16 @@ const OWN_BUILDS = [
       ['the emscripten 3.1.6 runtime: musl libc and its malloc', 'MIT'],
     ],
     licences: join(root, 'src/codecs/resample'),
+    lgpl: false,
+  },
+  {
+    file: 'turbojpeg.wasm',
+    built: 'scripts/codecs/jpeg-turbo/build.sh (provenance: src/codecs/jpeg-turbo/PROVENANCE.md)',
+    libraries: [
+      ['libjpeg-turbo 2.1.5 (Debian 1:2.1.5-2), its TurboJPEG decompressor', 'IJG AND BSD-3-Clause AND Zlib'],
+      ['the emscripten 3.1.6 runtime: musl libc and its malloc', 'MIT'],
+    ],
+    licences: join(root, 'src/codecs/jpeg-turbo'),
     lgpl: false,
   },
 ] as const;

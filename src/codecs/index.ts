@@ -56,7 +56,10 @@ const codec = {
   ),
   avifEncScalar: register('avifEncScalar', new EmscriptenCodec('avifEncScalar', jsquashAvifEncoder.init)),
 };
-const jpegTurbo = lazyInstance('jpegTurbo', async () => new TurboJpeg(await compileWasm('jpegTurbo')));
+const jpegTurbo = lazyInstance(
+  'jpegTurbo',
+  async () => new TurboJpeg(await compileWasm(WASM_SIMD ? 'jpegTurbo' : 'jpegTurboScalar')),
+);
 const pngDecoder = lazyInstance('pngDec', async () => new PngDecoder(await compileWasm('png')));
 const resizer = lazyInstance('resize', async () => new Resizer(await compileWasm('resize')));
 const resampler = lazyInstance('resample', async () => new SimdResampler(await compileWasm('resample')));

@@ -1,14 +1,16 @@
 /**
- * JPEG decoding with libjpeg-turbo's TurboJPEG API, from @cwasm/jpeg-turbo's WebAssembly build
- * (libjpeg-turbo 2.0.4, WASI, no SIMD). It decodes to the same pixels as jSquash's MozJPEG decoder
- * (MozJPEG is a libjpeg-turbo fork with the same decompressor), faster, and it can decode at 1/2,
- * 1/4 or 1/8 of the size in the DCT domain: libjpeg's scaled IDCT, which libvips (so sharp) calls
- * shrink-on-load. A 16 MP photo headed for 1600 px then never exists at full size in memory.
+ * JPEG decoding with libjpeg-turbo's TurboJPEG API: our build of libjpeg-turbo 2.1.5 with
+ * WebAssembly SIMD IDCTs and colour conversion (scripts/codecs/jpeg-turbo, bit-identical to its C
+ * routines), or, where SIMD is missing, @cwasm/jpeg-turbo's scalar build of 2.0.4, which gives the
+ * same pixels. Both decode to the same pixels as jSquash's MozJPEG decoder (MozJPEG is a
+ * libjpeg-turbo fork with the same decompressor), faster, and at 1/2, 1/4 or 1/8 of the size in
+ * the DCT domain: libjpeg's scaled IDCT, which libvips (so sharp) calls shrink-on-load. A 16 MP
+ * photo headed for 1600 px then never exists at full size in memory.
  *
- * The package's own JavaScript decodes at full size only; we call the exported TurboJPEG functions
- * (tjInitDecompress, tjDecompressHeader3, tjDecompress2, tjDestroy, malloc, free) ourselves.
+ * We call the exported TurboJPEG functions (tjInitDecompress, tjDecompressHeader3, tjDecompress2,
+ * tjDestroy, malloc, free) ourselves; @cwasm's own JavaScript decodes at full size only.
  *
- * Errors: the build stubs setjmp (it returns 0) and imports longjmp, which we make throw, so a fatal
+ * Errors: both builds import setjmp (it returns 0) and longjmp, which we make throw, so a fatal
  * libjpeg error unwinds out of the instance, which is then replaced. TurboJPEG writes the text of
  * the last error or first warning into a static buffer (`errStr`, initially "No error") and does
  * not export it; we find that buffer once per instance by provoking a known error (below).
@@ -34,6 +36,9 @@ export class TurboJpegError extends Error {
 
 interface Exports {
   readonly memory: WebAssembly.Memory;
+  _initialize?(): void;
+  /** Our build only: which SIMD routines libjpeg uses (bits 1, 2, 4: 8x8 IDCT, 4x4 IDCT, colour). */
+  imgpipe_set_simd?(routines: number): void;
   malloc(size: number): number;
   free(ptr: number): void;
   tjInitDecompress(): number;
@@ -65,6 +70,8 @@ class Longjmp extends Error {}
 const IMPORTS: WebAssembly.Imports = {
   env: {
     setjmp: () => 0,
+    // Our build's only other import: emscripten tells the host that the heap grew (nothing to do).
+    emscripten_notify_memory_growth: () => undefined,
     longjmp: () => {
       throw new Longjmp('libjpeg error exit');
     },
@@ -86,6 +93,7 @@ export class TurboJpeg {
   readonly #module: WebAssembly.Module;
   #exports!: Exports;
   #errStr = 0;
+  #simd = 7;
 
   constructor(module: WebAssembly.Module) {
     this.#module = module;
@@ -95,7 +103,22 @@ export class TurboJpeg {
   /** A fresh instance (after an error, or to give back a heap that grew). */
   restart(): void {
     this.#exports = new WebAssembly.Instance(this.#module, IMPORTS).exports as unknown as Exports;
+    // An emscripten reactor (our build) runs its constructors once, before any other call.
+    this.#exports._initialize?.();
+    this.#exports.imgpipe_set_simd?.(this.#simd);
     this.#errStr = this.#findErrStr();
+  }
+
+  /**
+   * Which of our build's SIMD routines libjpeg uses from the next decode (bits 1, 2 and 4: the 8x8
+   * IDCT, the 4x4 IDCT, YCbCr to RGB; 0 for libjpeg-turbo's C throughout): the tests compare the
+   * two. False for a build without them (@cwasm's).
+   */
+  useSimd(routines: number): boolean {
+    if (!this.#exports.imgpipe_set_simd) return false;
+    this.#simd = routines;
+    this.#exports.imgpipe_set_simd(routines);
+    return true;
   }
 
   heapBytes(): number {
@@ -205,7 +228,7 @@ export class TurboJpeg {
     );
     if (changed.length !== 1)
       throw new Error(
-        `Cannot find TurboJPEG's error buffer in @cwasm/jpeg-turbo (${changed.length} candidates changed): an unexpected build`,
+        `Cannot find TurboJPEG's error buffer in the JPEG decoder (${changed.length} candidates changed): an unexpected build`,
       );
     return changed[0]!;
   }

@@ -11,7 +11,10 @@ import { BUNDLED } from '../core/runtime.ts';
  */
 export const WASM_FILES = {
   // libjpeg-turbo's TurboJPEG (jpeg-turbo.ts): it decodes JPEG at full size or smaller (shrink-on-load).
-  jpegTurbo: '@cwasm/jpeg-turbo/jpeg-turbo.wasm',
+  // Built by scripts/codecs/jpeg-turbo/build.sh with WebAssembly SIMD IDCTs and colour conversion.
+  jpegTurbo: './jpeg-turbo/turbojpeg.wasm',
+  // @cwasm's scalar build of the same decoder (same pixels): the fallback where SIMD is missing.
+  jpegTurboScalar: '@cwasm/jpeg-turbo/jpeg-turbo.wasm',
   jpegEnc: '@jsquash/jpeg/codec/enc/mozjpeg_enc.wasm',
   png: '@jsquash/png/codec/pkg/squoosh_png_bg.wasm',
   webpDec: '@jsquash/webp/codec/dec/webp_dec.wasm',
@@ -73,12 +76,12 @@ export function readData(name: DataName): Promise<Uint8Array> {
 }
 
 /**
- * Codecs left out of the Lambda image: jSquash's scalar AVIF encoder (3.3 MiB) is the fallback for
- * engines without WebAssembly SIMD, and the image's Node 24 always has it. Leaving it out keeps the
- * artifact under 15 MB with the HEIC decoder and the colour engine in it. Run from node_modules
- * (the CLI, the tests), every codec is there.
+ * Codecs left out of the Lambda image: jSquash's scalar AVIF encoder (3.3 MiB) and @cwasm's scalar
+ * JPEG decoder are the fallbacks for engines without WebAssembly SIMD, and the image's Node 24
+ * always has it. Leaving them out keeps the artifact under 15 MB with the HEIC decoder and the
+ * colour engine in it. Run from node_modules (the CLI, the tests), every codec is there.
  */
-export const NOT_IN_IMAGE: readonly WasmName[] = ['avifEncScalar'];
+export const NOT_IN_IMAGE: readonly WasmName[] = ['avifEncScalar', 'jpegTurboScalar'];
 
 /**
  * The file of a codec: from node_modules (or, for `./` paths, from this folder), or from ./wasm

@@ -439,6 +439,7 @@ describe('codecs.yml', () => {
   it.each([
     ['avif-simd', 'bash scripts/codecs/avif-simd/build.sh --derive'],
     ['resample', 'bash scripts/codecs/resample/build.sh'],
+    ['jpeg-turbo', 'bash scripts/codecs/jpeg-turbo/build.sh'],
   ])('rebuilds %s with the pinned toolchain and fails if a byte differs', (name, command) => {
     const build = readFileSync(join(REPO_ROOT, `scripts/codecs/${name}/build.sh`), 'utf8');
     expect(build).toContain('. "$HERE/../debian-source.sh"');
