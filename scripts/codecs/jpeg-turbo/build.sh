@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds src/codecs/jpeg-turbo/turbojpeg.wasm: libjpeg-turbo's TurboJPEG decompressor with
 # WebAssembly SIMD versions of the accurate IDCT, the 4x4 reduced IDCT and YCbCr -> RGB
-# (jsimd_wasm.c, bit-identical to the C routines, which idct-check.c verifies on every build).
+# (jsimd_wasm.c, bit-identical to the C routines, which idct-check.c verifies on every build), and
+# a 64-bit Huffman bit buffer (wasm32-bit-buffer.patch).
 # Byte for byte reproducible on Debian bookworm with the toolchain pinned in ../debian-source.sh;
 # .github/workflows/codecs.yml rebuilds it and fails if a byte differs.
 #
@@ -48,7 +49,7 @@ CMAKE=(-DCMAKE_BUILD_TYPE=Release -DCMAKE_TRY_COMPILE_TARGET_TYPE=STATIC_LIBRARY
   -DWITH_SIMD=0 -DENABLE_SHARED=0 -DWITH_TURBOJPEG=1 -DWITH_JAVA=0 -DWITH_ARITH_DEC=0
   -DWITH_ARITH_ENC=0)
 
-check_toolchain tar gzip cmake make node
+check_toolchain tar gzip cmake make patch node
 mkdir -p "$WORK" "$OUT"
 fetch_debian_sources "$WORK/debian" "$HERE/SHA256SUMS" "libjpeg-turbo=$JPEG_TURBO_VERSION"
 rm -rf "$WORK/src" "$WORK/build" "$WORK/check"
@@ -58,6 +59,7 @@ tar -xzf "$WORK/debian/libjpeg-turbo_2.1.5.orig.tar.gz" -C "$WORK/src" --strip-c
 mv "$WORK/src/jsimd_none.c" "$WORK/src/jsimd_none_orig.c"
 cp "$HERE/jsimd_wasm.c" "$WORK/src/jsimd_none.c"
 cp "$HERE/tj-setjmp.h" "$WORK/src/"
+patch -s -p1 -d "$WORK/src" <"$HERE/wasm32-bit-buffer.patch"
 
 cflags="${FLAGS[*]} ${PREFIX_MAP[*]} -include $WORK/src/tj-setjmp.h"
 log "cmake (emscripten) libjpeg-turbo, CFLAGS $cflags"
@@ -104,6 +106,8 @@ $fence
   (\`idct-check.c\` compares 200,000 random blocks on every build), and \`imgpipe_set_simd\`, which
   switches them off for the tests.
 - \`tj-setjmp.h\` (this repository): setjmp and longjmp as imports (a JavaScript exception unwinds).
+- \`wasm32-bit-buffer.patch\` (this repository): the Huffman decoder's 64-bit bit buffer, as
+  libjpeg-turbo has it for x32, for wasm32 too.
 
 ## Toolchain
 
