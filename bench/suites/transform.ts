@@ -318,9 +318,13 @@ export async function runTransformBench(runs: number): Promise<{
  * collection is not timed): otherwise a miss's garbage, its 16 MB source among it, is collected
  * during whatever runs next, typically the hit (measured: a hit's CPU 16-37 ms right after a miss,
  * 5 ms alone). A miss's own collection is then counted nowhere, which only makes misses cheaper.
+ * V8 sweeps the collected heap on background threads after gc() returns, on the same CPU when the
+ * bench is pinned to one: 50 ms of quiet first, or that sweep is timed too (measured: a hit's p50
+ * 25 ms wall and 19 ms CPU without the pause, 15 and 9.5 with it; 10 and 6.4 in a loop of hits).
  */
 async function timed<T>(work: () => Promise<T>): Promise<{ result: T; sample: Sample }> {
   (globalThis as { gc?: () => void }).gc?.();
+  await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
   const cpu = process.cpuUsage();
   const start = performance.now();
   const result = await work();
@@ -328,6 +332,9 @@ async function timed<T>(work: () => Promise<T>): Promise<{ result: T; sample: Sa
   const used = process.cpuUsage(cpu);
   return { result, sample: { wallMs, cpuMs: (used.user + used.system) / 1000 } };
 }
+
+/** The pause after each gc(), for V8's background sweeping (timed()). */
+const SETTLE_MS = 50;
 
 const TIMED_CALLS: ReadonlySet<string | symbol> = new Set(['head', 'get', 'put', 'delete', 'copyFrom']);
 

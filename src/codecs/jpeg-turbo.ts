@@ -2,10 +2,11 @@
  * JPEG decoding with libjpeg-turbo's TurboJPEG API: our build of libjpeg-turbo 2.1.5 with
  * WebAssembly SIMD IDCTs and colour conversion (scripts/codecs/jpeg-turbo, bit-identical to its C
  * routines), or, where SIMD is missing, @cwasm/jpeg-turbo's scalar build of 2.0.4, which gives the
- * same pixels. Both decode to the same pixels as jSquash's MozJPEG decoder (MozJPEG is a
- * libjpeg-turbo fork with the same decompressor), faster, and at 1/2, 1/4 or 1/8 of the size in
- * the DCT domain: libjpeg's scaled IDCT, which libvips (so sharp) calls shrink-on-load. A 16 MP
- * photo headed for 1600 px then never exists at full size in memory.
+ * same pixels for valid files (a damaged one gets an error or a warning where it gives one). Both
+ * decode to the same pixels as jSquash's MozJPEG decoder (MozJPEG is a libjpeg-turbo fork with the
+ * same decompressor), faster, and at 1/2, 1/4 or 1/8 of the size in the DCT domain: libjpeg's
+ * scaled IDCT, which libvips (so sharp) calls shrink-on-load. A 16 MP photo headed for 1600 px then
+ * never exists at full size in memory.
  *
  * We call the exported TurboJPEG functions (tjInitDecompress, tjDecompressHeader3, tjDecompress2,
  * tjDestroy, malloc, free) ourselves; @cwasm's own JavaScript decodes at full size only.

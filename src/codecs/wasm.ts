@@ -13,7 +13,7 @@ export const WASM_FILES = {
   // libjpeg-turbo's TurboJPEG (jpeg-turbo.ts): it decodes JPEG at full size or smaller (shrink-on-load).
   // Built by scripts/codecs/jpeg-turbo/build.sh with WebAssembly SIMD IDCTs and colour conversion.
   jpegTurbo: './jpeg-turbo/turbojpeg.wasm',
-  // @cwasm's scalar build of the same decoder (same pixels): the fallback where SIMD is missing.
+  // @cwasm's scalar build of the same decoder (same pixels for valid files): the fallback where SIMD is missing.
   jpegTurboScalar: '@cwasm/jpeg-turbo/jpeg-turbo.wasm',
   jpegEnc: '@jsquash/jpeg/codec/enc/mozjpeg_enc.wasm',
   png: '@jsquash/png/codec/pkg/squoosh_png_bg.wasm',
