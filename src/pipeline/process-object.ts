@@ -10,6 +10,7 @@ import {
 import { FORMAT_META } from '../core/formats.ts';
 import type { BucketLayout } from '../core/layout.ts';
 import type { ObjectRef } from '../core/objects.ts';
+import { settleAll } from '../core/settle.ts';
 import { msSince, roundMs } from '../core/timing.ts';
 import type { Storage, StoredObject } from '../storage/types.ts';
 import { Deadline } from './deadline.ts';
@@ -223,7 +224,7 @@ async function writeOutputs(
   image: ProcessedImage,
   deps: ProcessDeps,
 ): Promise<ManifestOutput[]> {
-  return Promise.all(
+  return settleAll(
     image.outputs.map(async (output): Promise<ManifestOutput> => {
       const key = deps.layout.outputKey(sourceKey, output.variant, output.format);
       const contentType = FORMAT_META[output.format].mimeType;
@@ -418,7 +419,7 @@ export async function deleteOutputs(
   const outputs = [...new Set(manifest.outputs.map((entry) => entry.key))].filter(
     (key) => key !== manifestKey,
   );
-  await Promise.all(outputs.map((key) => output.delete(key)));
+  await settleAll(outputs.map((key) => output.delete(key)));
   await output.delete(manifestKey);
   return [...outputs, manifestKey];
 }

@@ -1,5 +1,6 @@
 import type { BucketLayout, TransformLayout } from '../core/layout.ts';
 import type { ObjectRef } from '../core/objects.ts';
+import { settleAll } from '../core/settle.ts';
 import type { Storage } from '../storage/types.ts';
 import { deleteOutputs } from './process-object.ts';
 import { readManifest } from './records.ts';
@@ -68,6 +69,6 @@ async function deleteResults(key: string, output: Storage, layout: TransformLayo
   const keys: string[] = [];
   for await (const object of output.list(layout.sourcePrefix(key)))
     if (layout.isResultOf(key, object.key)) keys.push(object.key);
-  await Promise.all(keys.map((result) => output.delete(result)));
+  await settleAll(keys.map((result) => output.delete(result)));
   return keys;
 }
