@@ -294,12 +294,16 @@ export interface S3ClientOptions {
   region?: string;
   forcePathStyle?: boolean;
   credentials?: S3ClientConfig['credentials'];
+  /** How long a connection may stay silent, mid-request or mid-body, before the attempt fails (30 s). */
+  idleTimeoutMs?: number;
 }
 
 /**
  * The client the handler uses. Timeouts are set so a stuck connection fails (and Lambda retries the
  * event) instead of running into the function timeout; the SDK retries transient errors itself
- * (standard mode, AWS_MAX_ATTEMPTS, default 3 attempts).
+ * (standard mode, AWS_MAX_ATTEMPTS, default 3 attempts). The idle limit is `socketTimeout`: since
+ * @smithy/node-http-handler 4.x `requestTimeout` only logs a warning unless told to throw, and a
+ * connection that stopped mid-body hung the invocation for good (found by the fault test).
  */
 export function createS3Client(options: S3ClientOptions = {}): S3Client {
   return new S3Client({
@@ -307,6 +311,6 @@ export function createS3Client(options: S3ClientOptions = {}): S3Client {
     endpoint: options.endpoint,
     forcePathStyle: options.forcePathStyle,
     credentials: options.credentials,
-    requestHandler: { connectionTimeout: 3_000, requestTimeout: 30_000 },
+    requestHandler: { connectionTimeout: 3_000, socketTimeout: options.idleTimeoutMs ?? 30_000 },
   });
 }

@@ -120,6 +120,47 @@ describe('S3Storage', () => {
     });
   });
 
+  it('fails a connection that goes silent, before the headers or in the middle of the body, and retries it', async () => {
+    let requests = 0;
+    const server = createServer((req, res) => {
+      requests++;
+      // A GET gets its headers and half its body, then nothing; a HEAD gets nothing at all.
+      if (req.method === 'GET') {
+        res.writeHead(200, {
+          'content-type': 'application/octet-stream',
+          'content-length': '10',
+          etag: '"e"',
+        });
+        res.write('12345');
+      }
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as { port: number };
+      const storage = new S3Storage(
+        createS3Client({
+          endpoint: `http://127.0.0.1:${port}`,
+          forcePathStyle: true,
+          credentials: LOCAL_CREDENTIALS,
+          idleTimeoutMs: 300,
+        }),
+        'b',
+      );
+      const head = (await storage.head('k').catch((e: unknown) => e)) as StorageError;
+      expect(head).toBeInstanceOf(StorageError);
+      expect(head.retryable).toBe(true);
+      expect(head.message).toMatch(/^S3 head of s3:\/\/b\/k failed \(TimeoutError\).*timed out after 300 ms/);
+      expect(requests, 'the SDK retried it').toBe(3);
+      const get = (await storage.get('k').catch((e: unknown) => e)) as StorageError;
+      expect(get).toBeInstanceOf(StorageError);
+      expect(get.retryable).toBe(true);
+      expect(get.message).toMatch(/^S3 get of s3:\/\/b\/k failed \(TimeoutError\).*timed out after 300 ms/);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
   it('marks a refused connection as retryable', async () => {
     const storage = new S3Storage(
       createS3Client({

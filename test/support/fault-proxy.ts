@@ -131,6 +131,11 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       headers: req.headers,
     });
     upstream.on('response', (answer) => {
+      // An answer cut short upstream (s3rver writes files in place, so a GET racing a PUT of the
+      // same key can end early) reaches the client as a reset, as over a network, not as silence.
+      answer.on('close', () => {
+        if (!answer.complete) reset(req.socket);
+      });
       const record = () => {
         if (!isWrite) return;
         const copy = req.headers['x-amz-copy-source'];
