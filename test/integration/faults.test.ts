@@ -21,7 +21,7 @@ import { sniffFormat } from '../../src/image/sniff.ts';
 import type { Manifest, QuarantineRecord } from '../../src/pipeline/records.ts';
 import { createS3Client, S3Storage } from '../../src/storage/s3.ts';
 import { perBucket } from '../../src/storage/types.ts';
-import { FAULT_KINDS, type FaultProxy, seededRandom, startFaultProxy } from '../support/fault-proxy.ts';
+import { type FaultProxy, seededRandom, startFaultProxy } from '../support/fault-proxy.ts';
 import { FIXTURES, readFixture } from '../support/fixtures.ts';
 import { deliverAsync } from '../support/lambda-async.ts';
 import { startTestS3 } from '../support/s3.ts';
