@@ -120,7 +120,7 @@ describe('S3Storage', () => {
     });
   });
 
-  it('fails a connection that goes silent, before the headers or in the middle of the body, and retries it', async () => {
+  it('fails a connection that goes silent before the headers (the SDK retries it) or in the middle of the body', async () => {
     let requests = 0;
     const server = createServer((req, res) => {
       requests++;
