@@ -18,7 +18,10 @@ WORKDIR /src
 # Lockfile install, without install scripts: the build needs esbuild and TypeScript, whose
 # platform binaries come from their optional dependencies, and nothing that must compile.
 COPY package.json package-lock.json ./
-RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY scripts/patch-glue.mjs ./scripts/patch-glue.mjs
+# ... then the one install step the bundle needs: jSquash's glue copies its inputs with one
+# TypedArray.set instead of a loop over their bytes (scripts/patch-glue.mjs; build.ts checks it).
+RUN npm ci --ignore-scripts --no-audit --no-fund && node scripts/patch-glue.mjs
 COPY tsconfig.json tsconfig.build.json ./
 COPY scripts/build.ts ./scripts/build.ts
 COPY src ./src
