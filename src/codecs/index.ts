@@ -16,7 +16,7 @@ import { EmscriptenCodec } from './emscripten.ts';
 import { decodeGifFirstFrame, GifError } from './gif.ts';
 import { HeifDecoder, HeifError } from './heif.ts';
 import { heapSizes, lazyInstance, register, releaseIfGrown, replace } from './instances.ts';
-import { TurboJpeg, TurboJpegError } from './jpeg-turbo.ts';
+import { type JpegRows, TurboJpeg, TurboJpegError } from './jpeg-turbo.ts';
 import { PngDecoder } from './png-decoder.ts';
 import { SimdResampler } from './resample.ts';
 import { type ResizeCall, Resizer } from './resizer.ts';
@@ -26,6 +26,7 @@ import { CodecTimeoutError, runUntil } from './watchdog.ts';
 export type { PixelLayout, ProfileInfo, ProfileSpace } from './colour.ts';
 export { ColourError, LAYOUT_SPACE } from './colour.ts';
 export { HEAP_RELEASE_BYTES } from './instances.ts';
+export type { JpegRows } from './jpeg-turbo.ts';
 export type { ResizeCall } from './resizer.ts';
 export { CodecTimeoutError } from './watchdog.ts';
 
@@ -217,11 +218,13 @@ async function decodeJpeg(
   shrink: DecodeShrink,
   deadline?: number,
   cmyk = false,
+  rows?: JpegRows,
+  into?: Uint8ClampedArray,
 ): Promise<RawImage> {
   const decoder = await jpegTurbo();
   let image: ReturnType<TurboJpeg['decode']>;
   try {
-    image = runUntil(deadline, 'jpeg decode', () => decoder.decode(bytes, shrink, cmyk));
+    image = runUntil(deadline, 'jpeg decode', () => decoder.decode(bytes, shrink, cmyk, rows, into));
   } catch (error) {
     if (error instanceof CodecTimeoutError) {
       // Stopped mid-call, its finally blocks skipped: a fresh instance for the next image.
@@ -246,6 +249,27 @@ async function decodeJpeg(
     throw rejection('jpeg', image.warning, reasonOf(image.warning));
   await releaseIfGrown(decoder);
   return { width: image.width, height: image.height, data: image.data };
+}
+
+/**
+ * Rows [first, first + count) of a JPEG decoded at 1/`shrink` (RGBA, or CMYK with `cmyk`): the
+ * bytes of those rows of decode()'s image, with the same errors; so two threads can each decode a
+ * band of one image (pipeline/process-image.ts). A damaged file fails in the band that reads past
+ * the damage: the bottom band reads the whole file, the top one stops after its last row.
+ * `into`: where to write the pixels (a band's view of the whole image), instead of a new array.
+ */
+export async function decodeJpegRows(
+  bytes: Uint8Array,
+  shrink: DecodeShrink,
+  rows: JpegRows,
+  options: { deadline?: number; cmyk?: boolean; into?: Uint8ClampedArray } = {},
+): Promise<RawImage> {
+  return decodeJpeg(bytes, shrink, options.deadline, options.cmyk, rows, options.into);
+}
+
+/** True where decodeJpegRows works: our libjpeg-turbo build (WebAssembly SIMD), not the fallback. */
+export async function decodesJpegRows(): Promise<boolean> {
+  return (await jpegTurbo()).decodesRows;
 }
 
 /**

@@ -64,6 +64,26 @@ interface Exports {
     format: number,
     flags: number,
   ): number;
+  /** Our build only: tjDecompress2 for output rows [first, first + count), written from dst's row 0. */
+  tjDecompressRows?(
+    handle: number,
+    src: number,
+    size: number,
+    dst: number,
+    width: number,
+    pitch: number,
+    height: number,
+    format: number,
+    flags: number,
+    first: number,
+    count: number,
+  ): number;
+}
+
+/** A band of output rows: `first` counted from the top of the (scaled) image. */
+export interface JpegRows {
+  readonly first: number;
+  readonly count: number;
 }
 
 class Longjmp extends Error {}
@@ -122,6 +142,11 @@ export class TurboJpeg {
     return true;
   }
 
+  /** True for a build that can decode a band of rows (ours; not @cwasm's). */
+  get decodesRows(): boolean {
+    return this.#exports.tjDecompressRows !== undefined;
+  }
+
   heapBytes(): number {
     return this.#exports.memory.buffer.byteLength;
   }
@@ -134,9 +159,19 @@ export class TurboJpeg {
    * Decodes to RGBA at 1/`shrink` of the stored size (1, 2, 4 or 8; each side rounded up, as
    * libjpeg does); with `cmyk`, a CMYK or YCCK JPEG to its CMYK values, four bytes a pixel, as
    * stored (Adobe-inverted or not). Throws TurboJpegError with libjpeg's text when the data
-   * cannot be decoded.
+   * cannot be decoded. With `rows`, only those rows of the scaled image (`height` is then
+   * `rows.count`): the rows above are entropy-decoded and skipped, decoding stops after the last
+   * one, and the bytes are the whole decode's rows (test/unit/codecs/jpeg-turbo.test.ts). With
+   * `into` (exactly the decoded bytes' length, e.g. a band's view of a whole image), the pixels are
+   * written there rather than into a new array.
    */
-  decode(bytes: Uint8Array, shrink: 1 | 2 | 4 | 8 = 1, cmyk = false): TurboJpegImage {
+  decode(
+    bytes: Uint8Array,
+    shrink: 1 | 2 | 4 | 8 = 1,
+    cmyk = false,
+    rows?: JpegRows,
+    into?: Uint8ClampedArray,
+  ): TurboJpegImage {
     const x = this.#exports;
     let failed = true;
     const input = x.malloc(bytes.length);
@@ -155,24 +190,41 @@ export class TurboJpeg {
         number,
       ];
       const width = Math.ceil(fullWidth / shrink);
-      const height = Math.ceil(fullHeight / shrink);
+      const scaledHeight = Math.ceil(fullHeight / shrink);
+      if (
+        rows &&
+        (!x.tjDecompressRows || rows.first < 0 || rows.count < 1 || rows.first + rows.count > scaledHeight)
+      )
+        throw new RangeError(
+          `Cannot decode rows ${rows.first}-${rows.first + rows.count - 1} of a ${width}x${scaledHeight} JPEG${x.tjDecompressRows ? '' : ' with this build'}`,
+        );
+      const height = rows ? rows.count : scaledHeight;
+      if (into && into.length !== width * height * 4)
+        throw new RangeError(`${into.length} bytes given for ${width}x${height} RGBA pixels`);
       const output = x.malloc(width * height * 4);
       if (!output)
         throw new TurboJpegError(`out of memory for ${width}x${height} pixels in the JPEG decoder`);
-      const status = x.tjDecompress2(
-        handle,
-        input,
-        bytes.length,
-        output,
-        width,
-        width * 4,
-        height,
-        cmyk ? TJPF_CMYK : TJPF_RGBA,
-        0,
-      );
+      const format = cmyk ? TJPF_CMYK : TJPF_RGBA;
+      const status = rows
+        ? x.tjDecompressRows!(
+            handle,
+            input,
+            bytes.length,
+            output,
+            width,
+            width * 4,
+            scaledHeight,
+            format,
+            0,
+            rows.first,
+            rows.count,
+          )
+        : x.tjDecompress2(handle, input, bytes.length, output, width, width * 4, height, format, 0);
       // TurboJPEG returns -1 after a warning too (corrupt or missing data it skipped or filled in).
       const warning = status === 0 ? undefined : this.#message();
-      const data = new Uint8ClampedArray(x.memory.buffer, output, width * height * 4).slice();
+      const decoded = new Uint8ClampedArray(x.memory.buffer, output, width * height * 4);
+      into?.set(decoded);
+      const data = into ?? decoded.slice();
       x.free(output);
       failed = false;
       return warning === undefined ? { width, height, data } : { width, height, data, warning };

@@ -60,6 +60,11 @@ export interface PixelLayout {
   readonly chroma?: ChromaLayout;
   /** WebP: VP8L (lossless) rather than VP8. */
   readonly lossless?: boolean;
+  /**
+   * JPEG: its scans. One (sequential, all components interleaved) decodes row by row; more
+   * (progressive, or components in separate scans) hold every coefficient until the last scan.
+   */
+  readonly scans?: number;
 }
 
 export function probeImage(format: InputFormat, bytes: Uint8Array): ImageHeader {
@@ -296,7 +301,14 @@ function probeJpeg(r: Reader): Facts {
           inverted: adobeTransform !== undefined,
         }
       : undefined;
-  return { width: frame.width, height: frame.height, orientation, cmyk, colour: jpegColour(iccSegments) };
+  return {
+    width: frame.width,
+    height: frame.height,
+    orientation,
+    cmyk,
+    colour: jpegColour(iccSegments),
+    layout: { bitDepth: 8, channels: 3, scans },
+  };
 }
 
 function isExifApp1(bytes: Uint8Array, start: number, length: number): boolean {

@@ -1,10 +1,11 @@
 import { Worker } from 'node:worker_threads';
-import { warmUp } from '../codecs/index.ts';
+import { type DecodeShrink, type JpegRows, warmUp } from '../codecs/index.ts';
 import type { FormatOptions } from '../core/config.ts';
+import { InvalidImageError } from '../core/errors.ts';
 import type { OutputFormat } from '../core/formats.ts';
 import { BUNDLED } from '../core/runtime.ts';
 import type { RawImage } from '../image/raw.ts';
-import type { EncodeReply, EncodeRequest } from './encode-worker.ts';
+import type { DecodeRowsRequest, EncodeReply, EncodeRequest, WorkerError } from './encode-worker.ts';
 import { type EncodeResult, type Encoder, inThreadEncoder } from './process-image.ts';
 
 /**
@@ -21,6 +22,9 @@ export interface PooledEncoder extends Encoder {
   close(): Promise<void>;
 }
 
+type Request = Omit<EncodeRequest, 'id'> | Omit<DecodeRowsRequest, 'id'>;
+type Success = Exclude<EncodeReply, { error: WorkerError }>;
+
 /** Relative cost per pixel, measured on the J1 job (bench/): AVIF at speed 6 is ~3x WebP and JPEG. */
 const COST_PER_PIXEL: Record<OutputFormat, number> = { avif: 10, webp: 3, jpeg: 3, png: 4 };
 
@@ -29,10 +33,10 @@ const WORKER_URL = BUNDLED
   : new URL('./encode-worker.ts', import.meta.url);
 
 interface Task {
-  readonly request: Omit<EncodeRequest, 'id'>;
+  readonly request: Request;
   readonly cost: number;
   readonly signal?: AbortSignal;
-  resolve(result: EncodeResult): void;
+  resolve(reply: Success): void;
   reject(error: unknown): void;
 }
 
@@ -102,21 +106,53 @@ export class EncoderPool implements PooledEncoder {
     options: FormatOptions,
     signal?: AbortSignal,
   ): Promise<EncodeResult> {
+    const request = { format, width: image.width, height: image.height, data: whole(image.data), options };
+    const cost = image.width * image.height * COST_PER_PIXEL[format];
+    return this.run(request, cost, signal, (reply) => {
+      if (!('bytes' in reply)) throw new Error('An encoder thread answered an encode with pixels');
+      return { bytes: reply.bytes, ms: reply.ms };
+    });
+  }
+
+  /**
+   * Rows of a JPEG decoded in a worker (codecs' decodeJpegRows), while this thread decodes others:
+   * ahead of every queued encode, which waits for the image anyway, and sent at once.
+   */
+  decodeJpegRows(
+    bytes: Uint8Array,
+    shrink: DecodeShrink,
+    rows: JpegRows,
+    options: { cmyk?: boolean; signal?: AbortSignal } = {},
+  ): Promise<RawImage> {
+    const request = { decode: { bytes: whole(bytes), shrink, rows, cmyk: options.cmyk ?? false } };
+    return this.run(request, Number.POSITIVE_INFINITY, options.signal, (reply) => {
+      if (!('image' in reply)) throw new Error('An encoder thread answered a decode with bytes');
+      return reply.image;
+    });
+  }
+
+  private run<T>(
+    request: Request,
+    cost: number,
+    signal: AbortSignal | undefined,
+    take: (reply: Success) => T,
+  ) {
     if (this.closed) return Promise.reject(new Error('The encoder pool is closed'));
     if (signal?.aborted) return Promise.reject(signal.reason);
-    // A view into a larger buffer would be cloned whole: send only its bytes.
-    const { data } = image;
-    const pixels = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : data.slice();
-    return new Promise((resolve, reject) => {
+    return new Promise<T>((resolve, reject) => {
       const onAbort = () => this.abort(task);
       const settled = () => signal?.removeEventListener('abort', onAbort);
       const task: Task = {
-        request: { format, width: image.width, height: image.height, data: pixels, options },
-        cost: image.width * image.height * COST_PER_PIXEL[format],
+        request,
+        cost,
         signal,
-        resolve: (result) => {
+        resolve: (reply) => {
           settled();
-          resolve(result);
+          try {
+            resolve(take(reply));
+          } catch (error) {
+            reject(error);
+          }
         },
         reject: (error) => {
           settled();
@@ -125,6 +161,10 @@ export class EncoderPool implements PooledEncoder {
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       this.queue.push(task);
+      if (cost === Number.POSITIVE_INFINITY) {
+        this.dispatch();
+        return;
+      }
       // Dispatch once the caller has queued everything it has now: a step's formats arrive in one
       // synchronous burst, and dispatching each on arrival would hand the first two to the idle
       // workers in arrival order, leaving the most expensive one waiting behind them.
@@ -154,7 +194,7 @@ export class EncoderPool implements PooledEncoder {
       slot.id = this.nextId++;
       // Keep the process alive while a worker holds a task; an idle pool must not.
       slot.worker.ref();
-      slot.worker.postMessage({ ...task!.request, id: slot.id } satisfies EncodeRequest);
+      slot.worker.postMessage({ ...task!.request, id: slot.id } satisfies EncodeRequest | DecodeRowsRequest);
     }
   }
 
@@ -195,11 +235,8 @@ export class EncoderPool implements PooledEncoder {
       const task = slot.task;
       slot.task = undefined;
       slot.worker.unref();
-      if ('error' in reply)
-        task.reject(
-          Object.assign(new Error(reply.error.message), { name: reply.error.name, stack: reply.error.stack }),
-        );
-      else task.resolve({ bytes: reply.bytes, ms: reply.ms });
+      if ('error' in reply) task.reject(rebuild(reply.error));
+      else task.resolve(reply);
       this.dispatch();
     });
     const replace = (error: Error) => {
@@ -217,4 +254,19 @@ export class EncoderPool implements PooledEncoder {
     });
     return slot;
   }
+}
+
+/** A view into a larger buffer would be cloned whole: send only its bytes. */
+function whole<T extends Uint8Array | Uint8ClampedArray>(view: T): T {
+  return view.byteOffset === 0 && view.byteLength === view.buffer.byteLength ? view : (view.slice() as T);
+}
+
+/** A worker's failure in this thread: an InvalidImageError (a decode's) as it was thrown there. */
+function rebuild(error: WorkerError): Error {
+  const rebuilt =
+    error.reason !== undefined
+      ? new InvalidImageError(error.reason, error.message, { ...error.details })
+      : Object.assign(new Error(error.message), { name: error.name });
+  if (error.stack !== undefined) rebuilt.stack = error.stack;
+  return rebuilt;
 }

@@ -5,8 +5,11 @@ import {
   type DecodeShrink,
   decode,
   decodeCmyk,
+  decodeJpegRows,
+  decodesJpegRows,
   describeProfile,
   encode,
+  type JpegRows,
   type PixelLayout,
   resize,
   standardCmykProfile,
@@ -52,6 +55,16 @@ export interface Encoder {
   readonly parallel: boolean;
   /** Encodes that can run at once, each with its own codec instances (absent: one). */
   readonly workers?: number;
+  /**
+   * Rows of a JPEG decoded in another thread (the pool's), so that this thread and a worker share
+   * one large decode (decodeInBands). Absent: every decode runs in this thread.
+   */
+  decodeJpegRows?(
+    bytes: Uint8Array,
+    shrink: DecodeShrink,
+    rows: JpegRows,
+    options?: { cmyk?: boolean; signal?: AbortSignal },
+  ): Promise<RawImage>;
 }
 
 export const inThreadEncoder: Encoder = {
@@ -136,10 +149,12 @@ export async function processImage(
   const lastUse = lastUses(steps);
   const shrink = loadShrink(header, steps);
   const decoded = { width: Math.ceil(header.width / shrink), height: Math.ceil(header.height / shrink) };
-  checkMemoryBudget(header, decoded, steps, encoder.workers ?? 1, config.limits.memory);
+  const split = await bandSplit(header, decoded, encoder);
+  const workerRows = split === undefined ? 0 : decoded.height - split;
+  checkMemoryBudget(header, decoded, steps, encoder.workers ?? 1, config.limits.memory, workerRows);
   deadline?.enter('decode');
   const colour = await colourPlan(header);
-  let source: RawImage | undefined = await decodeChecked(header, bytes, shrink, deadline);
+  let source: RawImage | undefined = await decodeChecked(header, bytes, shrink, deadline, split, encoder);
   if (colour.layout === 'cmyk' || colour.layout === 'cmyk-inverted')
     source = await convertColour(source, colour); // a CMYK image becomes RGBA before anything else
   lap('decode');
@@ -228,17 +243,43 @@ export function loadShrink(header: ImageHeader, steps: readonly Step[]): DecodeS
   return factor >= 8 ? 8 : factor >= 4 ? 4 : factor >= 2 ? 2 : 1;
 }
 
+/** Decoded pixels from which a sequential JPEG is decoded in two bands, with an encoder pool. */
+export const BAND_DECODE_MIN_PIXELS = 2_000_000;
+/**
+ * The share of rows this thread decodes; the worker decodes the rest after skipping these (for a
+ * sequential JPEG the skip is entropy decoding alone, about a third of the work), so the two end
+ * together at about 0.6 of one thread's time.
+ */
+const TOP_BAND_SHARE = 0.6;
+
+/**
+ * The first row the pool's worker decodes, when the decode is shared (decodeInBands): a sequential
+ * JPEG (one scan: a progressive one holds every coefficient in each thread, and its entropy
+ * decoding, which both threads would do, is most of its work) of at least
+ * BAND_DECODE_MIN_PIXELS decoded, with a pool and our libjpeg-turbo build. A multiple of 32 rows,
+ * an iMCU row boundary at any scale and sampling.
+ */
+async function bandSplit(header: ImageHeader, decoded: Size, encoder: Encoder): Promise<number | undefined> {
+  if (!encoder.decodeJpegRows || (encoder.workers ?? 1) < 2) return undefined;
+  if (header.format !== 'jpeg' || header.layout.scans !== 1) return undefined;
+  if (decoded.width * decoded.height < BAND_DECODE_MIN_PIXELS || decoded.height < 64) return undefined;
+  if (!(await decodesJpegRows())) return undefined;
+  return Math.min(decoded.height - 32, Math.max(32, Math.round((decoded.height * TOP_BAND_SHARE) / 32) * 32));
+}
+
 async function decodeChecked(
   header: ImageHeader,
   bytes: Uint8Array,
   shrink: DecodeShrink,
-  deadline?: Deadline,
+  deadline: Deadline | undefined,
+  split: number | undefined,
+  encoder: Encoder,
 ): Promise<RawImage> {
   let image: RawImage;
   try {
-    image = header.cmyk
-      ? await decodeCmyk(bytes, shrink, deadline?.at)
-      : await decode(header.format as InputFormat, bytes, shrink, deadline?.at);
+    if (split !== undefined) image = await decodeInBands(header, bytes, shrink, split, encoder, deadline);
+    else if (header.cmyk) image = await decodeCmyk(bytes, shrink, deadline?.at);
+    else image = await decode(header.format as InputFormat, bytes, shrink, deadline?.at);
   } catch (error) {
     if (deadline && error instanceof CodecTimeoutError) throw deadline.exceeded(true);
     throw error;
@@ -258,6 +299,67 @@ async function decodeChecked(
     );
   }
   return image;
+}
+
+/**
+ * One JPEG decoded by two threads: rows [0, split) here, straight into the whole image's buffer,
+ * and the rest in a pool worker, which skips the rows above its band. The pixels are the same as
+ * one decode's (test/unit/codecs/jpeg-turbo.test.ts), and so is a failure: the worker's band reads
+ * the whole file, so its failure is the one a whole decode would have had; this thread's counts
+ * only when the worker's band decoded.
+ */
+async function decodeInBands(
+  header: ImageHeader,
+  bytes: Uint8Array,
+  shrink: DecodeShrink,
+  split: number,
+  encoder: Encoder,
+  deadline: Deadline | undefined,
+): Promise<RawImage> {
+  const width = Math.ceil(header.width / shrink);
+  const height = Math.ceil(header.height / shrink);
+  const cmyk = header.cmyk !== undefined;
+  // Sent first, so that the worker starts while this thread decodes its band.
+  const below = encoder.decodeJpegRows!(
+    bytes,
+    shrink,
+    { first: split, count: height - split },
+    {
+      cmyk,
+      ...(deadline && { signal: deadline.signal }),
+    },
+  ).then(
+    (image) => ({ image }),
+    (error: unknown) => ({ error }),
+  );
+  // Not zeroed (64 MB of zeros cost 15-20 ms here): both bands write every byte of it.
+  const whole = Buffer.allocUnsafeSlow(width * height * 4);
+  const data = new Uint8ClampedArray(whole.buffer, whole.byteOffset, whole.length);
+  const above = await decodeJpegRows(
+    bytes,
+    shrink,
+    { first: 0, count: split },
+    {
+      cmyk,
+      into: data.subarray(0, split * width * 4),
+      ...(deadline && { deadline: deadline.at }),
+    },
+  ).then(
+    (image) => ({ image }),
+    (error: unknown) => ({ error }),
+  );
+  const bottom = await below;
+  if ('error' in bottom) throw bottom.error;
+  if ('error' in above) throw above.error;
+  if (bottom.image.width !== width || bottom.image.height !== height - split) {
+    throw new InvalidImageError(
+      'corrupt',
+      `The jpeg rows ${split}-${height - 1} decode to ${bottom.image.width}x${bottom.image.height}, not ${width}x${height - split}`,
+      { format: 'jpeg', decoded: [bottom.image.width, bottom.image.height], rows: [split, height - split] },
+    );
+  }
+  data.set(bottom.image.data, split * width * 4);
+  return { width, height, data };
 }
 
 /**

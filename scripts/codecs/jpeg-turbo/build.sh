@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds src/codecs/jpeg-turbo/turbojpeg.wasm: libjpeg-turbo's TurboJPEG decompressor with
 # WebAssembly SIMD versions of the accurate IDCT, the 4x4 reduced IDCT and YCbCr -> RGB
-# (jsimd_wasm.c, bit-identical to the C routines, which idct-check.c verifies on every build), and
-# a 64-bit Huffman bit buffer (wasm32-bit-buffer.patch).
+# (jsimd_wasm.c, bit-identical to the C routines, which idct-check.c verifies on every build), a
+# 64-bit Huffman bit buffer (wasm32-bit-buffer.patch), and tjDecompressRows(), which decodes a band
+# of rows (tj-decompress-rows.c).
 # Byte for byte reproducible on Debian bookworm with the toolchain pinned in ../debian-source.sh;
 # .github/workflows/codecs.yml rebuilds it and fails if a byte differs.
 #
@@ -29,7 +30,7 @@ JPEG_TURBO_VERSION=1:2.1.5-2
 
 # The upstream tarball as released: Debian's patches concern its SIMD initialisation, the manual
 # pages and the shared library's RPATH, none of which is built here.
-EXPORTS=_malloc,_free,_tjInitDecompress,_tjDecompressHeader3,_tjDecompress2,_tjDestroy
+EXPORTS=_malloc,_free,_tjInitDecompress,_tjDecompressHeader3,_tjDecompress2,_tjDestroy,_tjDecompressRows
 FLAGS=(-O3 -msimd128 -mbulk-memory -mnontrapping-fptoint)
 PREFIX_MAP=("-ffile-prefix-map=$WORK=/build" "-ffile-prefix-map=$HERE=/build")
 # setjmp and longjmp are imports (tj-setjmp.h) that emscripten would call undefined: the link
@@ -60,6 +61,8 @@ mv "$WORK/src/jsimd_none.c" "$WORK/src/jsimd_none_orig.c"
 cp "$HERE/jsimd_wasm.c" "$WORK/src/jsimd_none.c"
 cp "$HERE/tj-setjmp.h" "$WORK/src/"
 patch -s -p1 -d "$WORK/src" <"$HERE/wasm32-bit-buffer.patch"
+# tjDecompressRows(): tjDecompress2() for a band of rows, so two threads can share one decode.
+cat "$HERE/tj-decompress-rows.c" >>"$WORK/src/turbojpeg.c"
 
 cflags="${FLAGS[*]} ${PREFIX_MAP[*]} -include $WORK/src/tj-setjmp.h"
 log "cmake (emscripten) libjpeg-turbo, CFLAGS $cflags"
@@ -108,6 +111,8 @@ $fence
 - \`tj-setjmp.h\` (this repository): setjmp and longjmp as imports (a JavaScript exception unwinds).
 - \`wasm32-bit-buffer.patch\` (this repository): the Huffman decoder's 64-bit bit buffer, as
   libjpeg-turbo has it for x32, for wasm32 too.
+- \`tj-decompress-rows.c\` (this repository), appended to \`turbojpeg.c\`: \`tjDecompressRows()\`,
+  \`tjDecompress2()\` for a band of output rows (\`jpeg_skip_scanlines()\` above it).
 
 ## Toolchain
 

@@ -1,11 +1,16 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as mozjpeg from '@jsquash/jpeg/decode.js';
 import { describe, expect, it } from 'vitest';
-import { decode } from '../../../src/codecs/index.ts';
+import { decode, decodeJpegRows } from '../../../src/codecs/index.ts';
 import { TurboJpeg, TurboJpegError } from '../../../src/codecs/jpeg-turbo.ts';
 import { compileWasm } from '../../../src/codecs/wasm.ts';
 import { InvalidImageError } from '../../../src/core/errors.ts';
 import { boxShrink } from '../../../src/image/shrink.ts';
-import { readFixture } from '../../support/fixtures.ts';
+import { fixturePath, readFixture } from '../../support/fixtures.ts';
+import { hasTool } from '../../support/tools.ts';
 
 const turbo = new TurboJpeg(await compileWasm('jpegTurbo'));
 /** @cwasm's scalar build of libjpeg-turbo 2.0.4: the fallback, and an independent reference. */
@@ -252,5 +257,122 @@ describe("the JPEG decoder's WebAssembly SIMD routines (scripts/codecs/jpeg-turb
       const none = decodeWith(0, bytes, shrink);
       for (const routine of [1, 2, 4]) expect(same(decodeWith(routine, bytes, shrink), none)).toBe(true);
     }
+  });
+});
+
+describe('a band of rows (tjDecompressRows, our build)', () => {
+  /** A decode in two bands at `split`, as two threads do it (pipeline/process-image.ts). */
+  function inBands(bytes: Uint8Array, shrink: 1 | 2 | 4 | 8, split: number, cmyk = false) {
+    const whole = turbo.decode(bytes, shrink, cmyk);
+    const top = turbo.decode(bytes, shrink, cmyk, { first: 0, count: split });
+    const bottom = turbo.decode(bytes, shrink, cmyk, { first: split, count: whole.height - split });
+    return { whole, top, bottom, rowBytes: whole.width * 4 };
+  }
+
+  function expectSameRows(bytes: Uint8Array, label: string, cmyk = false) {
+    for (const shrink of [1, 2, 4, 8] as const) {
+      const height = turbo.decode(bytes, shrink, cmyk).height;
+      // iMCU boundaries (multiples of 8, 16, 32), rows inside one, and the first and last rows.
+      const splits = [
+        1,
+        7,
+        8,
+        17,
+        32,
+        Math.floor(height / 2),
+        Math.round((height * 0.6) / 32) * 32,
+        height - 1,
+      ];
+      for (const split of new Set(splits.filter((row) => row > 0 && row < height))) {
+        const { whole, top, bottom, rowBytes } = inBands(bytes, shrink, split, cmyk);
+        const at = `${label} at 1/${shrink}, split at row ${split} of ${height}`;
+        expect([top.width, top.height, bottom.height], at).toEqual([whole.width, split, height - split]);
+        expect(Buffer.from(top.data).equals(Buffer.from(whole.data.subarray(0, split * rowBytes))), at).toBe(
+          true,
+        );
+        expect(Buffer.from(bottom.data).equals(Buffer.from(whole.data.subarray(split * rowBytes))), at).toBe(
+          true,
+        );
+        expect([top.warning, bottom.warning], at).toEqual([undefined, undefined]);
+      }
+    }
+  }
+
+  it.each([
+    'photos/colour-fig-red-bowl.jpg',
+    'photos/portrait-friends-dogs.jpg',
+    'edge/formats/progressive.jpg',
+    'edge/formats/grayscale.jpg',
+    'edge/formats/chroma-444.jpg',
+  ])('gives the whole decode’s rows for %s at every scale and split', (path) => {
+    expect(turbo.decodesRows).toBe(true);
+    expectSameRows(readFixture(path), path);
+  });
+
+  it('gives the whole decode’s CMYK values for a YCCK JPEG', () => {
+    expectSameRows(readFixture('edge/formats/cmyk.jpg'), 'cmyk.jpg', true);
+  });
+
+  const magick = hasTool('convert');
+  it.skipIf(!magick)(
+    'gives the whole decode’s rows for every chroma sampling (fancy upsampling needs rows above) and restart intervals',
+    () => {
+      const dir = mkdtempSync(join(tmpdir(), 'imgpipe-rows-'));
+      try {
+        const source = fixturePath('photos/portrait-friends-dogs.jpg');
+        for (const [sampling, extra] of [
+          ['4:2:0', []],
+          ['4:2:2', []],
+          ['4:4:0', []],
+          ['4:1:1', []],
+          ['4:2:0', ['-define', 'jpeg:restart-interval=3']],
+        ] as const) {
+          const out = join(dir, 'x.jpg');
+          // 997 x 1498: not a multiple of any iMCU size.
+          execFileSync('convert', [source, '-resize', '997x', '-sampling-factor', sampling, ...extra, out]);
+          expectSameRows(new Uint8Array(readFileSync(out)), `${sampling} ${extra.join(' ')}`);
+        }
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
+
+  it('fails where a whole decode fails: the bottom band reads the whole file, the top band its part', async () => {
+    const good = readFixture('photos/portrait-friends-dogs.jpg');
+    const height = turbo.decode(good, 2).height;
+    const split = Math.round((height * 0.6) / 32) * 32;
+    // Cut after 60% of the file: the damage is below the top band.
+    const cut = good.slice(0, Math.floor(good.length * 0.6));
+    const { whole, top, bottom, rowBytes } = inBands(cut, 2, split);
+    expect(whole.warning).toBe('Premature end of JPEG file');
+    expect(bottom.warning).toBe(whole.warning);
+    expect(top.warning).toBeUndefined();
+    expect(Buffer.from(bottom.data).equals(Buffer.from(whole.data.subarray(split * rowBytes)))).toBe(true);
+    // Cut after 10%: both bands see it. decodeJpegRows rejects the warning as decode() does.
+    const early = good.slice(0, Math.floor(good.length * 0.1));
+    const failure = (run: Promise<unknown>) =>
+      run.then(
+        () => undefined,
+        (error: unknown) => error as InvalidImageError,
+      );
+    const rejection = (await failure(decode('jpeg', early, 2)))!;
+    for (const rows of [
+      { first: 0, count: split },
+      { first: split, count: height - split },
+    ]) {
+      const error = (await failure(decodeJpegRows(early, 2, rows)))!;
+      expect(error).toBeInstanceOf(InvalidImageError);
+      expect([error.reason, error.message]).toEqual([rejection.reason, rejection.message]);
+    }
+  });
+
+  it('refuses rows outside the image, and keeps working', () => {
+    const bytes = readFixture('photos/colour-fig-red-bowl.jpg');
+    expect(() => turbo.decode(bytes, 2, false, { first: 500, count: 100 })).toThrow(
+      'Cannot decode rows 500-599 of a 800x541 JPEG',
+    );
+    expect(() => scalar.decode(bytes, 2, false, { first: 0, count: 10 })).toThrow(/with this build/);
+    expect(turbo.decode(bytes, 2, false, { first: 0, count: 541 }).height).toBe(541);
   });
 });

@@ -90,8 +90,10 @@ describe('probeImage', () => {
       const jpeg = await progressiveJpeg('photos/landscape-picos-de-europa.jpg', 320, 240);
       const scans = scanSegments(jpeg).length;
       expect(scans).toBeGreaterThan(1);
+      expect(probeImage('jpeg', jpeg).layout.scans).toBe(scans);
       const atLimit = withRepeatedScan(jpeg, -1, MAX_JPEG_SCANS - scans);
       expect(probeImage('jpeg', atLimit)).toMatchObject({ width: 320, height: 240 });
+      expect(probeImage('jpeg', atLimit).layout.scans).toBe(MAX_JPEG_SCANS);
 
       const error = catchError(() =>
         probeImage('jpeg', withRepeatedScan(jpeg, -1, MAX_JPEG_SCANS + 1 - scans)),
@@ -99,6 +101,15 @@ describe('probeImage', () => {
       expect(error.reason).toBe('too-many-scans');
       expect(error.message).toMatch(/^The jpeg file has more than 100 scans/);
       expect(error.details).toMatchObject({ format: 'jpeg', maxScans: MAX_JPEG_SCANS });
+    });
+
+    it('tells a sequential JPEG (one scan) from a progressive one in its layout', () => {
+      expect(probeImage('jpeg', readFixture('photos/colour-fig-red-bowl.jpg')).layout).toEqual({
+        bitDepth: 8,
+        channels: 3,
+        scans: 1,
+      });
+      expect(probeImage('jpeg', readFixture('edge/formats/progressive.jpg')).layout.scans).toBeGreaterThan(1);
     });
 
     it('counts the scans of every progressive and baseline fixture within the limit', () => {

@@ -3,9 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parsePipelineConfig } from '../../../src/config/document.ts';
+import { InvalidImageError } from '../../../src/core/errors.ts';
+import { probeImage } from '../../../src/image/probe.ts';
 import { availableCpus, defaultWorkers, lambdaVcpus, readCgroupQuota } from '../../../src/pipeline/cpus.ts';
-import { createEncoder, EncoderPool } from '../../../src/pipeline/encoder-pool.ts';
-import { processImage } from '../../../src/pipeline/process-image.ts';
+import { createEncoder, EncoderPool, type PooledEncoder } from '../../../src/pipeline/encoder-pool.ts';
+import { estimateMemory } from '../../../src/pipeline/memory-budget.ts';
+import { planSteps } from '../../../src/pipeline/plan.ts';
+import { type Encoder, processImage } from '../../../src/pipeline/process-image.ts';
 import { readFixture } from '../../support/fixtures.ts';
 
 describe('encoder pool', () => {
@@ -27,6 +31,97 @@ describe('encoder pool', () => {
     } finally {
       await pool.close();
     }
+  });
+
+  describe('a large sequential JPEG decoded by this thread and a worker, in two bands', () => {
+    // 5312x2988, one scan; to 1600 px it decodes at 1/2 (2656x1494, over BAND_DECODE_MIN_PIXELS).
+    const photo = readFixture('bench/seeding-5312x2988.jpg');
+    const oneVariant = parsePipelineConfig({
+      variants: [{ name: 'large', width: 1600 }],
+      formats: { jpeg: {}, webp: {} },
+    });
+
+    /** The pool, with its band decodes counted. */
+    function counted(pool: PooledEncoder) {
+      const bands: number[] = [];
+      const encoder: Encoder = {
+        parallel: pool.parallel,
+        workers: pool.workers,
+        encode: pool.encode.bind(pool),
+        decodeJpegRows: (bytes, shrink, rows, options) => {
+          bands.push(rows.first);
+          return pool.decodeJpegRows!(bytes, shrink, rows, options);
+        },
+      };
+      return { encoder, bands };
+    }
+
+    it('gives the bytes of one decode in one thread', async () => {
+      expect(probeImage('jpeg', photo).layout.scans).toBe(1);
+      const single = await createEncoder(1, oneVariant.formats);
+      const pool = await createEncoder(2, oneVariant.formats);
+      try {
+        const { encoder, bands } = counted(pool);
+        const [a, b] = [
+          await processImage(photo, oneVariant, single),
+          await processImage(photo, oneVariant, encoder),
+        ];
+        expect(bands).toEqual([896]); // 1494 x 0.6, to a multiple of 32: the worker's rows 896-1493
+        expect(b.outputs.map((o) => [o.format, o.width, o.height])).toEqual(
+          a.outputs.map((o) => [o.format, o.width, o.height]),
+        );
+        for (const [i, output] of b.outputs.entries())
+          expect(Buffer.from(output.bytes).equals(Buffer.from(a.outputs[i]!.bytes)), output.format).toBe(
+            true,
+          );
+      } finally {
+        await pool.close();
+      }
+    });
+
+    it('fails as one decode fails, with the reason and message the worker found', async () => {
+      // Damaged scan data below the top band (the file still ends with its EOI marker, so the
+      // probe lets it through): only the worker's band reads it.
+      const cut = new Uint8Array(photo);
+      for (let i = 0; i < 40; i++) cut[Math.floor(photo.length * 0.85) + i * 7]! ^= 0x5a;
+      const single = await createEncoder(1, oneVariant.formats);
+      const pool = await createEncoder(2, oneVariant.formats);
+      try {
+        const { encoder, bands } = counted(pool);
+        const failure = (run: Promise<unknown>) =>
+          run.then(
+            () => undefined,
+            (error: unknown) => error,
+          );
+        const alone = (await failure(processImage(cut, oneVariant, single))) as InvalidImageError;
+        const shared = (await failure(processImage(cut, oneVariant, encoder))) as InvalidImageError;
+        expect(bands).toHaveLength(1);
+        expect(alone).toBeInstanceOf(InvalidImageError);
+        expect(shared).toBeInstanceOf(InvalidImageError);
+        expect([shared.reason, shared.message, shared.details]).toEqual([
+          alone.reason,
+          alone.message,
+          alone.details,
+        ]);
+        expect(shared.reason).toBe('corrupt');
+        // The worker is still there for the next image.
+        expect((await processImage(photo, oneVariant, pool)).outputs).toHaveLength(2);
+      } finally {
+        await pool.close();
+      }
+    });
+
+    it('counts the worker’s band in the memory estimate', () => {
+      const header = probeImage('jpeg', photo);
+      const decoded = { width: 2656, height: 1494 };
+      const steps = planSteps(
+        { width: header.displayWidth, height: header.displayHeight },
+        oneVariant.variants,
+      );
+      const alone = estimateMemory(header, decoded, steps, 2);
+      const shared = estimateMemory(header, decoded, steps, 2, 1494 - 896);
+      expect(shared.decode.bytes - alone.decode.bytes).toBe((1494 - 896) * 2656 * 4);
+    });
   });
 
   it('starts the most expensive of the tasks queued together first, whatever their order', async () => {
