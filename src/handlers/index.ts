@@ -1,5 +1,6 @@
 import { RekognitionClient } from '@aws-sdk/client-rekognition';
 import { loadModerationConfig } from '../config/workflow.ts';
+import { awsHttpLimits } from '../core/aws.ts';
 import { RekognitionModerator } from '../moderation/rekognition.ts';
 import { createApiHandler } from './api.ts';
 import { createLambdaDeps } from './lambda.ts';
@@ -25,7 +26,9 @@ export const api = createApiHandler(deps);
 const workflow = createWorkflowTasks({
   ...deps,
   moderator: new RekognitionModerator(
-    deps.tracer ? deps.tracer.captureAWSv3Client(new RekognitionClient({})) : new RekognitionClient({}),
+    deps.tracer
+      ? deps.tracer.captureAWSv3Client(new RekognitionClient({ requestHandler: awsHttpLimits() }))
+      : new RekognitionClient({ requestHandler: awsHttpLimits() }),
     loadModerationConfig(process.env),
   ),
 });

@@ -8,6 +8,7 @@ import type { SSMClient } from '@aws-sdk/client-ssm';
 import { EventBridgePublisher } from '../bus/eventbridge.ts';
 import { loadRuntimeConfig } from '../config/index.ts';
 import { ENV, SERVICE_NAME } from '../config/settings.ts';
+import { awsHttpLimits } from '../core/aws.ts';
 import type { Env } from '../core/config.ts';
 import { ConfigError, describeError } from '../core/errors.ts';
 import { defaultWorkers } from '../pipeline/cpus.ts';
@@ -32,6 +33,8 @@ export interface AwsClients {
   readonly ssm?: SSMClient;
   readonly dynamodb?: DynamoDBClient;
   readonly eventbridge?: EventBridgeClient;
+  /** The idle limit of the clients made here (core/aws.ts, 30 s); tests shorten it. */
+  readonly idleTimeoutMs?: number;
 }
 
 /** Entry points that never decode or encode an image. */
@@ -49,15 +52,18 @@ export async function createLambdaDeps(
   const tracer = await loadTracer(serviceName, env);
   const traced = <T>(client: T): T => (tracer ? tracer.captureAWSv3Client(client) : client);
   const config = loadRuntimeConfig(await withParameterDocument(env, clients.ssm));
-  const client = traced(createS3Client({ forcePathStyle: config.s3ForcePathStyle }));
+  const limits = { requestHandler: awsHttpLimits(clients.idleTimeoutMs) };
+  const client = traced(
+    createS3Client({ forcePathStyle: config.s3ForcePathStyle, idleTimeoutMs: clients.idleTimeoutMs }),
+  );
   const bucket = perBucket((name) => new S3Storage(client, name));
   const logger = new Logger({ serviceName });
   const metrics = new Metrics({ serviceName, namespace: env[ENV.metricsNamespace] ?? SERVICE_NAME });
   const status = config.statusTable
-    ? new DynamoStatusStore(traced(clients.dynamodb ?? new DynamoDBClient({})), config.statusTable)
+    ? new DynamoStatusStore(traced(clients.dynamodb ?? new DynamoDBClient(limits)), config.statusTable)
     : undefined;
   const events = config.eventBus
-    ? new EventBridgePublisher(traced(clients.eventbridge ?? new EventBridgeClient({})), config.eventBus)
+    ? new EventBridgePublisher(traced(clients.eventbridge ?? new EventBridgeClient(limits)), config.eventBus)
     : undefined;
   // Codecs are compiled and instantiated here, in the init phase, for this thread and the workers;
   // not in a function whose entry point processes no image (its command names it, in _HANDLER).

@@ -8,6 +8,7 @@ import {
 } from '@aws-sdk/client-codedeploy';
 import { GetAliasCommand, InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { ENV } from '../config/settings.ts';
+import { awsHttpLimits } from '../core/aws.ts';
 import type { Env, RuntimeConfig } from '../core/config.ts';
 import { describeError } from '../core/errors.ts';
 import { BucketLayout, RELEASE_CHECK_OBJECTS } from '../core/layout.ts';
@@ -292,8 +293,8 @@ export function createReleaseCheckHandler(
           source: deps.sourceStorage(bucket),
           output: deps.output,
           quarantine: deps.quarantine,
-          codedeploy: clients.codedeploy ?? trace(new CodeDeployClient({})),
-          lambda: clients.lambda ?? trace(new LambdaClient({})),
+          codedeploy: clients.codedeploy ?? trace(new CodeDeployClient({ requestHandler: awsHttpLimits() })),
+          lambda: clients.lambda ?? trace(new LambdaClient({ requestHandler: awsHttpLimits() })),
           logger: deps.logger,
         },
         stage,

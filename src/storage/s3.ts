@@ -10,6 +10,7 @@ import {
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
+import { awsHttpLimits } from '../core/aws.ts';
 import {
   ObjectChangedError,
   ObjectNotFoundError,
@@ -299,13 +300,10 @@ export interface S3ClientOptions {
 }
 
 /**
- * The client the handler uses. Timeouts are set so a stuck connection fails (and Lambda retries the
- * event) instead of running into the function timeout; the SDK retries transient errors itself
- * (standard mode, AWS_MAX_ATTEMPTS, default 3 attempts). The idle limit is `socketTimeout`, which
- * also covers a body that stops after the headers: in @smithy/node-http-handler 4.x `requestTimeout`
- * only logs a warning unless told to throw, and even then ends with the headers, so a connection
- * that stopped mid-body hung the invocation for good (found by the fault test). A limit of 6 s or
- * more is armed 3 s into the request: a silent connection fails after about 30-33 s.
+ * The client the handler uses. Timeouts are set (core/aws.ts) so a stuck connection fails (and
+ * Lambda retries the event) instead of running into the function timeout; the SDK retries
+ * transient errors itself (standard mode, AWS_MAX_ATTEMPTS, default 3 attempts). Without the idle
+ * limit a connection that stopped mid-body hung the invocation for good (found by the fault test).
  */
 export function createS3Client(options: S3ClientOptions = {}): S3Client {
   return new S3Client({
@@ -313,6 +311,6 @@ export function createS3Client(options: S3ClientOptions = {}): S3Client {
     endpoint: options.endpoint,
     forcePathStyle: options.forcePathStyle,
     credentials: options.credentials,
-    requestHandler: { connectionTimeout: 3_000, socketTimeout: options.idleTimeoutMs ?? 30_000 },
+    requestHandler: awsHttpLimits(options.idleTimeoutMs),
   });
 }

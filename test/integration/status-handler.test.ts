@@ -1,3 +1,4 @@
+import { createServer } from 'node:http';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
@@ -307,6 +308,55 @@ describe('createLambdaDeps', () => {
     );
     expect(deps.config.pipeline.variants.map((v) => v.name)).toEqual(['tiny']);
     await (deps.encoder as { close?: () => Promise<void> }).close?.();
+  });
+
+  it('gives its DynamoDB and EventBridge clients an idle limit: a silent service fails the call instead of hanging', async () => {
+    // A server that accepts connections and never answers, as both services' endpoint (the SDK
+    // reads AWS_ENDPOINT_URL_* from the process environment, not from the env given here).
+    let requests = 0;
+    const server = createServer(() => {
+      requests++;
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const endpoint = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    const saved = { ...process.env };
+    Object.assign(process.env, {
+      AWS_ENDPOINT_URL_DYNAMODB: endpoint,
+      AWS_ENDPOINT_URL_EVENTBRIDGE: endpoint,
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'x',
+      AWS_SECRET_ACCESS_KEY: 'x',
+      AWS_MAX_ATTEMPTS: '1',
+    });
+    try {
+      const deps = await createLambdaDeps(
+        {
+          IMGPIPE_OUTPUT_BUCKET: OUTPUT,
+          IMGPIPE_STATUS_TABLE: 'silent-table',
+          IMGPIPE_EVENT_BUS: 'silent-bus',
+          _HANDLER: 'index.api',
+        },
+        { idleTimeoutMs: 300 },
+      );
+      const started = Date.now();
+      const failure = await deps.status!.get(SOURCE, 'k').then(
+        () => undefined,
+        (error: unknown) => error as Error,
+      );
+      expect(failure?.message).toMatch(/TimeoutError|timed out after 300 ms/);
+      const published = await deps.events!.publish([
+        { detailType: 'Image Deleted', detail: { bucket: SOURCE, key: 'k' } as unknown as ImageEventDetail },
+      ]);
+      expect(published.failed).toBe(1);
+      expect(published.errors[0]).toMatch(/TimeoutError|timed out after 300 ms/);
+      // Each was cut after its idle limit, not the function's timeout (nor the SDK's none).
+      expect(Date.now() - started).toBeLessThan(20_000);
+      expect(requests).toBeGreaterThanOrEqual(2);
+    } finally {
+      process.env = saved;
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it('refuses IMGPIPE_CONFIG_PARAMETER beside IMGPIPE_CONFIG, naming both', async () => {
