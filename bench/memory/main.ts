@@ -13,7 +13,7 @@ import { IMAGE_ENV } from '../../src/core/runtime.ts';
 import { inspectImage } from '../../src/image/inspect.ts';
 import { estimateMemory } from '../../src/pipeline/memory-budget.ts';
 import { planSteps } from '../../src/pipeline/plan.ts';
-import { loadShrink } from '../../src/pipeline/process-image.ts';
+import { bandSplitRow, loadShrink } from '../../src/pipeline/process-image.ts';
 import type { Task, TaskResult } from './child.ts';
 import { pattern } from './patterns.ts';
 
@@ -242,7 +242,10 @@ async function estimateFor(file: string, document: unknown, workers: number): Pr
   const steps = planSteps({ width: header.displayWidth, height: header.displayHeight }, config.variants);
   const shrink = loadShrink(header, steps);
   const decoded = { width: Math.ceil(header.width / shrink), height: Math.ceil(header.height / shrink) };
-  return estimateMemory(header, decoded, steps, workers).bytes;
+  // With two or more threads a large sequential JPEG is decoded in two bands (process-image.ts).
+  const split = bandSplitRow(header, decoded, workers);
+  return estimateMemory(header, decoded, steps, workers, split === undefined ? 0 : decoded.height - split)
+    .bytes;
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -247,8 +247,8 @@ export function loadShrink(header: ImageHeader, steps: readonly Step[]): DecodeS
 export const BAND_DECODE_MIN_PIXELS = 2_000_000;
 /**
  * The share of rows this thread decodes; the worker decodes the rest after skipping these (for a
- * sequential JPEG the skip is entropy decoding alone, about a third of the work), so the two end
- * together at about 0.6 of one thread's time.
+ * sequential JPEG the skip is entropy decoding alone, 40-45% of a decode with our SIMD IDCTs), so
+ * the two end together, at 0.6-0.8 of one thread's time (0.5-0.7 measured as the best share).
  */
 const TOP_BAND_SHARE = 0.6;
 
@@ -256,15 +256,20 @@ const TOP_BAND_SHARE = 0.6;
  * The first row the pool's worker decodes, when the decode is shared (decodeInBands): a sequential
  * JPEG (one scan: a progressive one holds every coefficient in each thread, and its entropy
  * decoding, which both threads would do, is most of its work) of at least
- * BAND_DECODE_MIN_PIXELS decoded, with a pool and our libjpeg-turbo build. A multiple of 32 rows,
- * an iMCU row boundary at any scale and sampling.
+ * BAND_DECODE_MIN_PIXELS decoded, with two or more encoder threads. A multiple of 32 rows, an iMCU
+ * row boundary at any scale and sampling. (The memory estimate of bench/memory uses it too.)
  */
-async function bandSplit(header: ImageHeader, decoded: Size, encoder: Encoder): Promise<number | undefined> {
-  if (!encoder.decodeJpegRows || (encoder.workers ?? 1) < 2) return undefined;
-  if (header.format !== 'jpeg' || header.layout.scans !== 1) return undefined;
+export function bandSplitRow(header: ImageHeader, decoded: Size, workers: number): number | undefined {
+  if (workers < 2 || header.format !== 'jpeg' || header.layout.scans !== 1) return undefined;
   if (decoded.width * decoded.height < BAND_DECODE_MIN_PIXELS || decoded.height < 64) return undefined;
-  if (!(await decodesJpegRows())) return undefined;
   return Math.min(decoded.height - 32, Math.max(32, Math.round((decoded.height * TOP_BAND_SHARE) / 32) * 32));
+}
+
+/** bandSplitRow, for an encoder that can decode rows, with our libjpeg-turbo build. */
+async function bandSplit(header: ImageHeader, decoded: Size, encoder: Encoder): Promise<number | undefined> {
+  if (!encoder.decodeJpegRows) return undefined;
+  const row = bandSplitRow(header, decoded, encoder.workers ?? 1);
+  return row !== undefined && (await decodesJpegRows()) ? row : undefined;
 }
 
 async function decodeChecked(
