@@ -234,7 +234,8 @@ interface CheckRow {
 
 async function estimateFor(file: string, document: unknown, workers: number): Promise<number> {
   const config = parsePipelineConfig(document ?? {});
-  const header = inspectImage(new Uint8Array(await readFile(file)), {
+  const bytes = new Uint8Array(await readFile(file));
+  const header = inspectImage(bytes, {
     maxPixels: 1e9,
     maxBytes: 1e10,
     maxSecondsPerImage: 3600,
@@ -244,8 +245,8 @@ async function estimateFor(file: string, document: unknown, workers: number): Pr
   const decoded = { width: Math.ceil(header.width / shrink), height: Math.ceil(header.height / shrink) };
   // With two or more threads a large sequential JPEG is decoded in two bands (process-image.ts).
   const split = bandSplitRow(header, decoded, workers);
-  return estimateMemory(header, decoded, steps, workers, split === undefined ? 0 : decoded.height - split)
-    .bytes;
+  const rows = split === undefined ? 0 : decoded.height - split;
+  return estimateMemory(header, decoded, steps, workers, rows, bytes.length).bytes;
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -484,7 +484,7 @@ interface InterleavedJob {
   readonly twin?: string;
 }
 
-/** Each job's median wall and CPU time in one round (a twin's: the mean of the two copies'). */
+/** Each job's median wall and CPU time in one round (a twin's: over both copies' runs). */
 type RoundResult = Record<string, { wall: number; cpu: number }>;
 
 /**

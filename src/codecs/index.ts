@@ -231,6 +231,8 @@ async function decodeJpeg(
       await replace(decoder);
       throw error;
     }
+    // Rows or a target that do not fit the image: the caller's mistake, not the file's.
+    if (error instanceof RangeError) throw error;
     // Any other failure: TurboJpeg has already replaced its instance (jpeg-turbo.ts).
     if (!(error instanceof TurboJpegError)) throw decodeFailure('jpeg', error);
     if (/arithmetic coding is not implemented/i.test(error.message))

@@ -230,6 +230,8 @@ export class TurboJpeg {
       return warning === undefined ? { width, height, data } : { width, height, data, warning };
     } catch (error) {
       if (error instanceof Longjmp) throw new TurboJpegError(this.#message(), { cause: error });
+      // Refused arguments (rows, `into`): thrown before libjpeg decoded anything, the instance is sound.
+      if (error instanceof RangeError) failed = false;
       throw error;
     } finally {
       if (failed) {

@@ -1,5 +1,6 @@
 /**
- * The HTTP limits of every AWS SDK client the functions create. The SDK sets none, so a connection
+ * The HTTP limits of the AWS SDK clients the functions create (all but the release hook's Lambda
+ * client, whose synchronous invoke is silent until the function ends). The SDK sets none, so a connection
  * that goes silent would hold the invocation until the function times out. `connectionTimeout`:
  * the connection must be up in 3 s. `socketTimeout`: a connection silent for the idle limit, before
  * or after the response headers, fails the attempt (a TimeoutError, which the SDK retries). In

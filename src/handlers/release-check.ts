@@ -294,7 +294,9 @@ export function createReleaseCheckHandler(
           output: deps.output,
           quarantine: deps.quarantine,
           codedeploy: clients.codedeploy ?? trace(new CodeDeployClient({ requestHandler: awsHttpLimits() })),
-          lambda: clients.lambda ?? trace(new LambdaClient({ requestHandler: awsHttpLimits() })),
+          // A synchronous invoke answers when the function ends (up to its timeout, and the hook's
+          // own timeout is two of them): a connect limit, but no idle limit (core/aws.ts).
+          lambda: clients.lambda ?? trace(new LambdaClient({ requestHandler: { connectionTimeout: 3_000 } })),
           logger: deps.logger,
         },
         stage,

@@ -43,14 +43,17 @@ export function estimateMemory(
   steps: readonly Step[],
   workers: number,
   workerRows = 0,
+  fileBytes = 0,
 ): MemoryEstimate {
   const threads = Math.max(1, workers);
   const baselineBytes = baselineMb(threads) * MiB;
   const cost = decodeCost(header.format, header.layout);
   const decodedPixels = decoded.width * decoded.height;
   // A decode shared with a worker (process-image.ts decodeInBands): the worker's band is in its
-  // heap and in the copy it sends; this thread's band goes from its heap into the whole image.
-  const decodeBytes = decodedPixels * cost.bytesPerPixel + workerRows * decoded.width * RGBA;
+  // heap and in the copy it sends, and the file is sent to it (a copy, and one in its heap); this
+  // thread's band goes from its heap into the whole image.
+  const shared = workerRows > 0 ? workerRows * decoded.width * RGBA + 2 * fileBytes : 0;
+  const decodeBytes = decodedPixels * cost.bytesPerPixel + shared;
 
   // Steps are planned in display coordinates at full size; the decoded image may be smaller.
   const scale = decoded.width / header.width;
@@ -120,9 +123,10 @@ export function checkMemoryBudget(
   workers: number,
   budget: MemoryBudget | undefined,
   workerRows = 0,
+  fileBytes = 0,
 ): MemoryEstimate | undefined {
   if (!budget) return undefined;
-  const estimate = estimateMemory(header, decoded, steps, workers, workerRows);
+  const estimate = estimateMemory(header, decoded, steps, workers, workerRows, fileBytes);
   if (estimate.bytes <= budget.mb * MiB) return estimate;
   const mib = (bytes: number) => `${Math.ceil(bytes / MiB).toLocaleString('en-US')} MiB`;
   const { decode } = estimate;
@@ -135,7 +139,7 @@ export function checkMemoryBudget(
     'over-memory-budget',
     `The ${header.format} image of ${header.width}x${header.height}${scaled} needs an estimated ${mib(estimate.bytes)} of memory, more than the ${mib(budget.mb * MiB)} the process has (${budget.source}): ` +
       `${mib(estimate.baselineBytes)} baseline (${estimate.workers === 1 ? 'encoding in this thread' : `${estimate.workers} encoder threads`}) + the larger of ` +
-      `decoding, ${megapixels.toFixed(1)} MP x ${decode.bytesPerPixel} bytes/pixel for ${decode.kind}${workerRows > 0 ? ` + ${workerRows} of its rows x 4 bytes/pixel passed from an encoder thread` : ''} = ${mib(decode.bytes)}, ` +
+      `decoding, ${megapixels.toFixed(1)} MP x ${decode.bytesPerPixel} bytes/pixel for ${decode.kind}${workerRows > 0 ? ` + ${workerRows} of its rows x 4 bytes/pixel and two copies of the file in the encoder thread that decodes them` : ''} = ${mib(decode.bytes)}, ` +
       `and resizing and encoding the variants, ${mib(estimate.processingBytes)}`,
     {
       format: header.format,

@@ -151,7 +151,15 @@ export async function processImage(
   const decoded = { width: Math.ceil(header.width / shrink), height: Math.ceil(header.height / shrink) };
   const split = await bandSplit(header, decoded, encoder);
   const workerRows = split === undefined ? 0 : decoded.height - split;
-  checkMemoryBudget(header, decoded, steps, encoder.workers ?? 1, config.limits.memory, workerRows);
+  checkMemoryBudget(
+    header,
+    decoded,
+    steps,
+    encoder.workers ?? 1,
+    config.limits.memory,
+    workerRows,
+    bytes.length,
+  );
   deadline?.enter('decode');
   const colour = await colourPlan(header);
   let source: RawImage | undefined = await decodeChecked(header, bytes, shrink, deadline, split, encoder);
@@ -262,7 +270,8 @@ const TOP_BAND_SHARE = 0.6;
 export function bandSplitRow(header: ImageHeader, decoded: Size, workers: number): number | undefined {
   if (workers < 2 || header.format !== 'jpeg' || header.layout.scans !== 1) return undefined;
   if (decoded.width * decoded.height < BAND_DECODE_MIN_PIXELS || decoded.height < 64) return undefined;
-  return Math.min(decoded.height - 32, Math.max(32, Math.round((decoded.height * TOP_BAND_SHARE) / 32) * 32));
+  const row = Math.round((decoded.height * TOP_BAND_SHARE) / 32) * 32;
+  return Math.min(Math.floor((decoded.height - 1) / 32) * 32, Math.max(32, row));
 }
 
 /** bandSplitRow, for an encoder that can decode rows, with our libjpeg-turbo build. */

@@ -319,15 +319,16 @@ describe('createLambdaDeps', () => {
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const endpoint = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-    const saved = { ...process.env };
-    Object.assign(process.env, {
+    // Set on process.env itself and put back as they were (vi.unstubAllEnvs), not a copy swapped in.
+    for (const [name, value] of Object.entries({
       AWS_ENDPOINT_URL_DYNAMODB: endpoint,
       AWS_ENDPOINT_URL_EVENTBRIDGE: endpoint,
       AWS_REGION: 'us-east-1',
       AWS_ACCESS_KEY_ID: 'x',
       AWS_SECRET_ACCESS_KEY: 'x',
       AWS_MAX_ATTEMPTS: '1',
-    });
+    }))
+      vi.stubEnv(name, value);
     try {
       const deps = await createLambdaDeps(
         {
@@ -353,7 +354,7 @@ describe('createLambdaDeps', () => {
       expect(Date.now() - started).toBeLessThan(20_000);
       expect(requests).toBeGreaterThanOrEqual(2);
     } finally {
-      process.env = saved;
+      vi.unstubAllEnvs();
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
     }
