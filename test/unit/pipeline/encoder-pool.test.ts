@@ -6,6 +6,7 @@ import { parsePipelineConfig } from '../../../src/config/document.ts';
 import { InvalidImageError } from '../../../src/core/errors.ts';
 import { probeImage } from '../../../src/image/probe.ts';
 import { availableCpus, defaultWorkers, lambdaVcpus, readCgroupQuota } from '../../../src/pipeline/cpus.ts';
+import { Deadline } from '../../../src/pipeline/deadline.ts';
 import { createEncoder, EncoderPool, type PooledEncoder } from '../../../src/pipeline/encoder-pool.ts';
 import { estimateMemory } from '../../../src/pipeline/memory-budget.ts';
 import { planSteps } from '../../../src/pipeline/plan.ts';
@@ -105,6 +106,28 @@ describe('encoder pool', () => {
         ]);
         expect(shared.reason).toBe('corrupt');
         // The worker is still there for the next image.
+        expect((await processImage(photo, oneVariant, pool)).outputs).toHaveLength(2);
+      } finally {
+        await pool.close();
+      }
+    });
+
+    it('stops both bands at the deadline: the image is too-slow and the pool works afterwards', async () => {
+      // At full size (15.9 MP) this thread's band alone takes 130-170 ms; the budget is 100 ms. The
+      // watchdog stops this thread's band, the deadline's signal terminates the worker's. (On a
+      // machine fast enough to finish the decode in time, the full-size encode runs past it.)
+      const fullSize = parsePipelineConfig({ variants: [{ name: 'full' }], formats: { jpeg: {} } });
+      const pool = await createEncoder(2, fullSize.formats);
+      try {
+        const { encoder, bands } = counted(pool);
+        const deadline = new Deadline({ maxSeconds: 0.1 });
+        const error = (await processImage(photo, fullSize, encoder, deadline).then(
+          () => undefined,
+          (e: unknown) => e,
+        )) as InvalidImageError;
+        expect(bands).toEqual([1792]); // 2988 x 0.6, to a multiple of 32
+        expect(error).toBeInstanceOf(InvalidImageError);
+        expect(error.reason).toBe('too-slow');
         expect((await processImage(photo, oneVariant, pool)).outputs).toHaveLength(2);
       } finally {
         await pool.close();
