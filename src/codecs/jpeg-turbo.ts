@@ -65,19 +65,7 @@ interface Exports {
     flags: number,
   ): number;
   /** Our build only: tjDecompress2 for output rows [first, first + count), written from dst's row 0. */
-  tjDecompressRows?(
-    handle: number,
-    src: number,
-    size: number,
-    dst: number,
-    width: number,
-    pitch: number,
-    height: number,
-    format: number,
-    flags: number,
-    first: number,
-    count: number,
-  ): number;
+  tjDecompressRows?(...args: [...Parameters<Exports['tjDecompress2']>, first: number, count: number]): number;
 }
 
 /** A band of output rows: `first` counted from the top of the (scaled) image. */
