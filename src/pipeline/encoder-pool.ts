@@ -36,6 +36,8 @@ interface Task {
   readonly request: Request;
   readonly cost: number;
   readonly signal?: AbortSignal;
+  /** Buffers moved to the worker with the request (copies made for it), not cloned again. */
+  readonly transfer: ArrayBuffer[];
   resolve(reply: Success): void;
   reject(error: unknown): void;
 }
@@ -106,12 +108,19 @@ export class EncoderPool implements PooledEncoder {
     options: FormatOptions,
     signal?: AbortSignal,
   ): Promise<EncodeResult> {
-    const request = { format, width: image.width, height: image.height, data: whole(image.data), options };
+    const data = sendable(image.data);
+    const request = { format, width: image.width, height: image.height, data: data.view, options };
     const cost = image.width * image.height * COST_PER_PIXEL[format];
-    return this.run(request, cost, signal, (reply) => {
-      if (!('bytes' in reply)) throw new Error('An encoder thread answered an encode with pixels');
-      return { bytes: reply.bytes, ms: reply.ms };
-    });
+    return this.run(
+      request,
+      cost,
+      signal,
+      (reply) => {
+        if (!('bytes' in reply)) throw new Error('An encoder thread answered an encode with pixels');
+        return { bytes: reply.bytes, ms: reply.ms };
+      },
+      data.transfer,
+    );
   }
 
   /**
@@ -124,11 +133,18 @@ export class EncoderPool implements PooledEncoder {
     rows: JpegRows,
     options: { cmyk?: boolean; signal?: AbortSignal } = {},
   ): Promise<RawImage> {
-    const request = { decode: { bytes: whole(bytes), shrink, rows, cmyk: options.cmyk ?? false } };
-    return this.run(request, Number.POSITIVE_INFINITY, options.signal, (reply) => {
-      if (!('image' in reply)) throw new Error('An encoder thread answered a decode with bytes');
-      return reply.image;
-    });
+    const file = sendable(bytes);
+    const request = { decode: { bytes: file.view, shrink, rows, cmyk: options.cmyk ?? false } };
+    return this.run(
+      request,
+      Number.POSITIVE_INFINITY,
+      options.signal,
+      (reply) => {
+        if (!('image' in reply)) throw new Error('An encoder thread answered a decode with bytes');
+        return reply.image;
+      },
+      file.transfer,
+    );
   }
 
   private run<T>(
@@ -136,6 +152,7 @@ export class EncoderPool implements PooledEncoder {
     cost: number,
     signal: AbortSignal | undefined,
     take: (reply: Success) => T,
+    transfer: ArrayBuffer[] = [],
   ) {
     if (this.closed) return Promise.reject(new Error('The encoder pool is closed'));
     if (signal?.aborted) return Promise.reject(signal.reason);
@@ -146,6 +163,7 @@ export class EncoderPool implements PooledEncoder {
         request,
         cost,
         signal,
+        transfer,
         resolve: (reply) => {
           settled();
           try {
@@ -194,7 +212,10 @@ export class EncoderPool implements PooledEncoder {
       slot.id = this.nextId++;
       // Keep the process alive while a worker holds a task; an idle pool must not.
       slot.worker.ref();
-      slot.worker.postMessage({ ...task!.request, id: slot.id } satisfies EncodeRequest | DecodeRowsRequest);
+      slot.worker.postMessage(
+        { ...task!.request, id: slot.id } satisfies EncodeRequest | DecodeRowsRequest,
+        task!.transfer,
+      );
     }
   }
 
@@ -256,9 +277,14 @@ export class EncoderPool implements PooledEncoder {
   }
 }
 
-/** A view into a larger buffer would be cloned whole: send only its bytes. */
-function whole<T extends Uint8Array | Uint8ClampedArray>(view: T): T {
-  return view.byteOffset === 0 && view.byteLength === view.buffer.byteLength ? view : (view.slice() as T);
+/**
+ * How to send pixels or a file to a worker with one copy: a whole buffer is cloned by postMessage;
+ * a view into a larger one (which would be cloned whole) is copied and the copy moved (transferred).
+ */
+function sendable<T extends Uint8Array | Uint8ClampedArray>(view: T): { view: T; transfer: ArrayBuffer[] } {
+  if (view.byteOffset === 0 && view.byteLength === view.buffer.byteLength) return { view, transfer: [] };
+  const copy = view.slice() as T;
+  return { view: copy, transfer: [copy.buffer as ArrayBuffer] };
 }
 
 /** A worker's failure in this thread: an InvalidImageError (a decode's) as it was thrown there. */

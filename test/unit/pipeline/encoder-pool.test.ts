@@ -10,7 +10,7 @@ import { Deadline } from '../../../src/pipeline/deadline.ts';
 import { createEncoder, EncoderPool, type PooledEncoder } from '../../../src/pipeline/encoder-pool.ts';
 import { estimateMemory } from '../../../src/pipeline/memory-budget.ts';
 import { planSteps } from '../../../src/pipeline/plan.ts';
-import { type Encoder, processImage } from '../../../src/pipeline/process-image.ts';
+import { type Encoder, inThreadEncoder, processImage } from '../../../src/pipeline/process-image.ts';
 import { readFixture } from '../../support/fixtures.ts';
 
 describe('encoder pool', () => {
@@ -164,6 +164,26 @@ describe('encoder pool', () => {
         track('jpeg 256x256', pool.encode('jpeg', large, config.formatOptions)),
       ]);
       expect(finished).toEqual(['avif 256x256', 'jpeg 256x256', 'jpeg 8x8', 'webp 8x8']);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it("sends a view's pixels alone, and leaves the caller's buffer whole", async () => {
+    const pool = await createEncoder(2, config.formats);
+    try {
+      // Rows 2-5 of an 8-row image, as a whole-width crop gives them: a view into its buffer.
+      const buffer = new Uint8ClampedArray(16 * 8 * 4).map((_, i) => (i * 37) % 251);
+      const view = { width: 16, height: 4, data: buffer.subarray(2 * 16 * 4, 6 * 16 * 4) };
+      const copy = { width: 16, height: 4, data: view.data.slice() };
+      const [pooled, inThread] = [
+        await pool.encode('webp', view, config.formatOptions),
+        await inThreadEncoder.encode('webp', copy, config.formatOptions),
+      ];
+      expect(Buffer.from(pooled.bytes).equals(Buffer.from(inThread.bytes))).toBe(true);
+      // Only the worker's copy was moved: the caller's buffer is neither detached nor changed.
+      expect(buffer.byteLength).toBe(16 * 8 * 4);
+      expect(Buffer.from(view.data).equals(Buffer.from(copy.data))).toBe(true);
     } finally {
       await pool.close();
     }
