@@ -163,9 +163,12 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
   }
 
   function report(ref: ObjectRef, trigger: string, outcome: Outcome): RecordResult {
-    const level = outcome.status === 'quarantined' || outcome.status === 'missing' ? 'warn' : 'info';
-    logger[level](`Object ${outcome.status}`, {
-      outcome: outcome.status,
+    // A redelivered quarantine is a duplicate, as a redelivered image is: the first delivery was
+    // counted and announced.
+    const status = outcome.status === 'quarantined' && outcome.repeated ? 'duplicate' : outcome.status;
+    const level = status === 'quarantined' || status === 'missing' ? 'warn' : 'info';
+    logger[level](`Object ${status}`, {
+      outcome: status,
       bucket: ref.bucket,
       key: ref.key,
       etag: outcome.etag,
@@ -175,7 +178,7 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       ...outcomeDetails(outcome),
       durationsMs: outcome.timings,
     });
-    count(outcome.status);
+    count(status);
     if (outcome.status === 'processed') {
       metrics.addMetric('BytesIn', MetricUnit.Bytes, outcome.bytesIn);
       metrics.addMetric('BytesOut', MetricUnit.Bytes, outcome.bytesOut);
@@ -192,9 +195,9 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       }
     }
     const { bucket, key } = ref;
-    return outcome.status === 'quarantined'
-      ? { bucket, key, status: outcome.status, reason: outcome.reason }
-      : { bucket, key, status: outcome.status };
+    if (outcome.status === 'quarantined' && !outcome.repeated)
+      return { bucket, key, status: 'quarantined', reason: outcome.reason };
+    return { bucket, key, status: outcome.status === 'quarantined' ? 'duplicate' : outcome.status };
   }
 
   function reportFailure(ref: ObjectRef, trigger: string, error: unknown): RecordResult {
@@ -339,25 +342,30 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
   };
 }
 
-/** The log fields particular to each outcome. */
+/**
+ * The log fields particular to each outcome. The outcome's own message goes in `detail`: Powertools
+ * reserves `message` for the log line's (it would drop ours, with a warning line of its own).
+ */
 function outcomeDetails(outcome: Outcome): Record<string, unknown> {
   switch (outcome.status) {
     case 'processed':
     case 'duplicate': {
       const { format, width, height, manifestKey } = outcome;
-      const message = outcome.status === 'duplicate' ? outcome.message : undefined;
-      return { format, width, height, outputs: outcome.outputs.length, manifest: manifestKey, message };
+      const detail = outcome.status === 'duplicate' ? outcome.message : undefined;
+      return { format, width, height, outputs: outcome.outputs.length, manifest: manifestKey, detail };
     }
     case 'quarantined':
       return {
         outputs: 0,
         reason: outcome.reason,
-        message: outcome.message,
+        detail: outcome.repeated
+          ? `Already quarantined for this reason: ${outcome.message}`
+          : outcome.message,
         quarantinedAs: outcome.quarantineKey,
         removedOutputs: outcome.removedOutputs,
       };
     case 'missing':
-      return { outputs: 0, message: outcome.message };
+      return { outputs: 0, detail: outcome.message };
   }
 }
 

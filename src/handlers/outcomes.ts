@@ -45,7 +45,7 @@ export function finalStatus(outcome: Outcome): FinalStatus {
 
 /**
  * The event an outcome announces. A duplicate announces nothing (the first delivery did), nor does
- * a missing object (its ObjectRemoved event does).
+ * a quarantine repeated on a redelivery, nor a missing object (its ObjectRemoved event does).
  */
 export function outcomeEvent(
   ref: ObjectRef,
@@ -74,6 +74,7 @@ export function outcomeEvent(
         outputs: outcome.outputs,
       });
     case 'quarantined':
+      if (outcome.repeated) return undefined;
       return imageEvent({
         ...base,
         status: 'quarantined',

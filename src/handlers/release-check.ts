@@ -183,8 +183,11 @@ export function createReleaseCheck(deps: ReleaseCheckDeps, stage: HookStage) {
   ): Promise<string[]> {
     const where = `${functionName}:${qualifier} on ${object.key}`;
     const manifestKey = layout.manifestKey(object.key);
-    // Without this the photo is a duplicate of the last check, and its outputs would prove nothing.
+    // Without these the objects are duplicates of the last check's, and would prove nothing: the
+    // photo's outputs and the bad file's quarantine are made again by the version under test.
     await deps.output.delete(manifestKey);
+    if (object.expect === 'quarantined')
+      await deps.quarantine.delete(layout.quarantineKeys(object.key).reason);
     const records = await invoke(functionName, qualifier, await eventFor(object.key));
     const record = records.find((r) => r.key === object.key);
     if (record?.status !== object.expect)

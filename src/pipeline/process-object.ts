@@ -86,6 +86,11 @@ export type Outcome =
       readonly reason: InvalidReason;
       readonly message: string;
       readonly quarantineKey: string;
+      /**
+       * This version was quarantined already, for the same reason (S3 delivered its event again):
+       * nothing was copied or recorded this time. Never set when `force` is.
+       */
+      readonly repeated: boolean;
       /** Outputs, then the manifest, of the earlier version this one replaced, now deleted. */
       readonly removedOutputs: readonly string[];
       readonly timings: Total;
@@ -349,6 +354,7 @@ async function quarantine(
     reason: error.reason,
     message: error.message,
     quarantineKey: keys.object,
+    repeated: done && !deps.force,
     removedOutputs,
     timings: total(started),
   };

@@ -8,6 +8,7 @@ import {
 } from '@aws-sdk/client-s3';
 import type { LambdaFunctionURLEvent } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { EventPublisher, ImageEvent } from '../../src/bus/types.ts';
 import { buildS3Notification } from '../../src/cli/local-s3.ts';
 import { decode } from '../../src/codecs/index.ts';
 import { loadRuntimeConfig } from '../../src/config/index.ts';
@@ -59,10 +60,12 @@ const config = (env: Record<string, string> = {}): RuntimeConfig =>
 function handlerFor(
   runtime: RuntimeConfig,
   sourceStorage = (bucket: string) => new S3Storage(s3.client, bucket),
+  events?: EventPublisher,
 ) {
   return createS3EventHandler({
     config: runtime,
     sourceStorage,
+    ...(events && { events }),
     output: new S3Storage(s3.client, runtime.outputBucket),
     quarantine: new S3Storage(s3.client, runtime.quarantineBucket),
     logger: new Logger({ serviceName: 'imgpipe-test' }),
@@ -236,13 +239,34 @@ describe('S3 event handler', () => {
       expect(await exists(quarantine(), `reasons/${key}.json`)).toBe(true);
       expect(objectLines(lines)[0]).toMatchObject({
         outcome: 'quarantined',
+        detail: expect.stringMatching(/^The file's content is text/),
         removedOutputs: [...outputs, `manifests/${key}.json`],
       });
+      // The outcome's message is in the line, so Powertools has no reserved key to drop and warn of.
+      expect(lines.filter((line) => String(line.message).includes('reserved key'))).toEqual([]);
 
-      // S3 delivers at least once: the same event again is quarantined again, with nothing to remove.
-      const again = await capture(() => handlerFor(config())(replacement));
-      expect(again.result.records[0]).toMatchObject({ status: 'quarantined', reason: 'unsupported-format' });
-      expect(objectLines(again.lines)[0]).toMatchObject({ removedOutputs: [] });
+      // S3 delivers at least once: the same event again is a duplicate, as a redelivered image is.
+      // It is counted once as a duplicate, announced no second time, and nothing is removed.
+      const announced: ImageEvent[] = [];
+      const bus: EventPublisher = {
+        publish: async (events) => {
+          announced.push(...events);
+          return { sent: events.length, failed: 0, errors: [] };
+        },
+      };
+      const again = await capture(() => handlerFor(config(), undefined, bus)(replacement));
+      expect(again.result.records[0]).toEqual({ status: 'duplicate', bucket: SOURCE, key });
+      expect(objectLines(again.lines)[0]).toMatchObject({
+        outcome: 'duplicate',
+        reason: 'unsupported-format',
+        detail: expect.stringMatching(/^Already quarantined for this reason: The file's content is text/),
+        removedOutputs: [],
+      });
+      const counted = again.lines.filter((line) => '_aws' in line);
+      expect(counted.map((line) => [line.ObjectsDuplicate, line.ObjectsQuarantined])).toEqual([
+        [1, undefined],
+      ]);
+      expect(announced).toEqual([]);
       expect(await exists(quarantine(), `objects/${key}`)).toBe(true);
     });
 
@@ -324,7 +348,7 @@ describe('S3 event handler', () => {
     const before = await heads();
     await new Promise((resolve) => setTimeout(resolve, 1100)); // S3's LastModified has 1 s resolution
     const { result } = await capture(() => handler(event));
-    expect(result.records[0]).toMatchObject({ status: 'quarantined', reason: 'unsupported-format' });
+    expect(result.records[0]).toEqual({ status: 'duplicate', bucket: SOURCE, key: 'again/text.jpg' });
     const after = await heads();
     expect(after.map((h) => [h.ETag, h.LastModified])).toEqual(before.map((h) => [h.ETag, h.LastModified]));
   });

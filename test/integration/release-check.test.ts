@@ -158,15 +158,15 @@ const reported = () =>
 describe('BeforeAllowTraffic (index.releaseCheck)', () => {
   it('runs the target version on the known objects and reports Succeeded', async () => {
     deployment('7', '8');
-    // The photo was processed before (its manifest exists): the check must run it again anyway.
-    await versions['7']!({
-      Records: [
-        {
-          eventName: 'ObjectCreated:Put',
-          s3: { bucket: { name: SOURCE }, object: { key: RELEASE_CHECK_OBJECTS[0].key } },
-        },
-      ],
+    // Both objects were checked before (the photo's manifest and the bad file's quarantine record
+    // exist): the check must run them again anyway, not count them as duplicates.
+    const earlier = await versions['7']!({
+      Records: RELEASE_CHECK_OBJECTS.map((object) => ({
+        eventName: 'ObjectCreated:Put',
+        s3: { bucket: { name: SOURCE }, object: { key: object.key } },
+      })),
     });
+    expect(earlier.records.map((r: { status: string }) => r.status)).toEqual(['processed', 'quarantined']);
     const result = await hook('BeforeAllowTraffic')(event);
     expect(result.problems).toEqual([]);
     expect(result.status).toBe('Succeeded');

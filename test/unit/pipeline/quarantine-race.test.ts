@@ -53,3 +53,35 @@ describe('processObject when the source is replaced while it is being quarantine
     expect(await quarantine.head(keys.reason)).toBeUndefined();
   });
 });
+
+/**
+ * S3 delivers an event at least once: the same invalid version again finds its quarantine done. The
+ * outcome says so (`repeated`), so the handlers count it as a duplicate and announce nothing; a
+ * forced run (bulk reprocessing) is a new judgement.
+ */
+describe('processObject on an invalid version quarantined already', () => {
+  it('copies and records nothing the second time and says so; a forced run is not repeated', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'imgpipe-qagain-'));
+    const config = parsePipelineConfig({});
+    const layout = new BucketLayout(config, 'quarantine/');
+    const files = new FsStorage(join(root, 'in'));
+    const output = new FsStorage(join(root, 'out'));
+    const quarantine = new FsStorage(join(root, 'quarantine'));
+    await files.put('bad.jpg', new TextEncoder().encode('text, not a JPEG'), { contentType: 'image/jpeg' });
+    const deps = { config, layout, source: () => files, output, quarantine };
+    const ref = { bucket: 'in', key: 'bad.jpg' };
+    const keys = layout.quarantineKeys('bad.jpg');
+
+    const first = await processObject(ref, deps);
+    expect(first).toMatchObject({ status: 'quarantined', reason: 'unsupported-format', repeated: false });
+    const record = await quarantine.head(keys.reason);
+    expect(record).toBeDefined();
+
+    const again = await processObject(ref, deps);
+    expect(again).toMatchObject({ status: 'quarantined', reason: 'unsupported-format', repeated: true });
+    expect((await quarantine.head(keys.reason))?.etag).toBe(record!.etag);
+
+    const forced = await processObject(ref, { ...deps, force: true });
+    expect(forced).toMatchObject({ status: 'quarantined', reason: 'unsupported-format', repeated: false });
+  });
+});
