@@ -51,7 +51,7 @@ export async function createLambdaDeps(
   const serviceName = env[ENV.serviceName] ?? SERVICE_NAME;
   const tracer = await loadTracer(serviceName, env);
   const traced = <T>(client: T): T => (tracer ? tracer.captureAWSv3Client(client) : client);
-  const config = loadRuntimeConfig(await withParameterDocument(env, clients.ssm));
+  const config = loadRuntimeConfig(await withParameterDocument(env, clients.ssm, clients.idleTimeoutMs));
   const limits = { requestHandler: awsHttpLimits(clients.idleTimeoutMs) };
   const client = traced(
     createS3Client({ forcePathStyle: config.s3ForcePathStyle, idleTimeoutMs: clients.idleTimeoutMs }),
@@ -106,12 +106,23 @@ async function loadTracer(serviceName: string, env: Env): Promise<Tracer | undef
  * environments is then promoting a parameter value. It takes the place of IMGPIPE_CONFIG, so the
  * two (and IMGPIPE_CONFIG_FILE) are exclusive.
  */
-async function withParameterDocument(env: Env, ssm?: SSMClient): Promise<Env> {
+/**
+ * Powertools Parameters' SSM provider, over `ssm` (tests) or a client of its own with the idle
+ * limits of every other AWS client (core/aws.ts): a silent Parameter Store connection fails and is
+ * retried instead of holding the cold start until the function times out.
+ */
+export function parameterProvider(ssm?: SSMClient, idleTimeoutMs?: number): SSMProvider {
+  return new SSMProvider(
+    ssm ? { awsSdkV3Client: ssm } : { clientConfig: { requestHandler: awsHttpLimits(idleTimeoutMs) } },
+  );
+}
+
+async function withParameterDocument(env: Env, ssm?: SSMClient, idleTimeoutMs?: number): Promise<Env> {
   const name = env[ENV.configParameter]?.trim();
   if (!name) return env;
   const other = [ENV.config, ENV.configFile].find((setting) => env[setting]?.trim());
   if (other) throw new ConfigError(other, env[other], `Set only one of ${ENV.configParameter} and ${other}`);
-  const provider = new SSMProvider(ssm ? { awsSdkV3Client: ssm } : {});
+  const provider = parameterProvider(ssm, idleTimeoutMs);
   let document: string | undefined;
   try {
     document = await provider.get(name, { decrypt: true, maxAge: Number.MAX_SAFE_INTEGER });

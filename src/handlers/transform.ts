@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { SSMProvider } from '@aws-lambda-powertools/parameters/ssm';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import type { Context, LambdaFunctionURLEvent } from 'aws-lambda';
 import { TRANSFORM_ENV } from '../config/settings.ts';
@@ -25,7 +24,7 @@ import { S3Storage } from '../storage/s3.ts';
 import type { ObjectInfo, Storage } from '../storage/types.ts';
 import { S3UrlSigner, type UrlSigner } from './api-signer.ts';
 import { ApiError, type ApiResponse, errorResponse, json } from './http.ts';
-import { type LambdaHandler, lambdaHandler } from './lambda.ts';
+import { type LambdaHandler, lambdaHandler, parameterProvider } from './lambda.ts';
 import type { HandlerDeps } from './objects.ts';
 import {
   keyFromPath,
@@ -375,7 +374,7 @@ function setUp(deps: HandlerDeps, env: Env, options: TransformHandlerOptions): T
  */
 export function parameterKeys(name: string, ssm?: SSMClient): () => Promise<readonly string[]> {
   let keys: Promise<readonly string[]> | undefined;
-  const provider = new SSMProvider(ssm ? { awsSdkV3Client: ssm } : {});
+  const provider = parameterProvider(ssm);
   return () => {
     keys ??= (async () => {
       const value = await provider.get(name, { decrypt: true, maxAge: Number.MAX_SAFE_INTEGER });

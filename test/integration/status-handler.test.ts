@@ -310,7 +310,7 @@ describe('createLambdaDeps', () => {
     await (deps.encoder as { close?: () => Promise<void> }).close?.();
   });
 
-  it('gives its DynamoDB and EventBridge clients an idle limit: a silent service fails the call instead of hanging', async () => {
+  it('gives its DynamoDB, EventBridge and Parameter Store clients an idle limit: a silent service fails the call instead of hanging', async () => {
     // A server that accepts connections and never answers, as both services' endpoint (the SDK
     // reads AWS_ENDPOINT_URL_* from the process environment, not from the env given here).
     let requests = 0;
@@ -323,6 +323,7 @@ describe('createLambdaDeps', () => {
     for (const [name, value] of Object.entries({
       AWS_ENDPOINT_URL_DYNAMODB: endpoint,
       AWS_ENDPOINT_URL_EVENTBRIDGE: endpoint,
+      AWS_ENDPOINT_URL_SSM: endpoint,
       AWS_REGION: 'us-east-1',
       AWS_ACCESS_KEY_ID: 'x',
       AWS_SECRET_ACCESS_KEY: 'x',
@@ -353,6 +354,22 @@ describe('createLambdaDeps', () => {
       // Each was cut after its idle limit, not the function's timeout (nor the SDK's none).
       expect(Date.now() - started).toBeLessThan(20_000);
       expect(requests).toBeGreaterThanOrEqual(2);
+      // Powertools Parameters' own SSM client: the pipeline document's parameter, read at start.
+      const reading = Date.now();
+      await expect(
+        createLambdaDeps(
+          {
+            IMGPIPE_OUTPUT_BUCKET: OUTPUT,
+            IMGPIPE_CONFIG_PARAMETER: '/silent/document',
+            _HANDLER: 'index.api',
+          },
+          { idleTimeoutMs: 300 },
+        ),
+      ).rejects.toThrow(
+        /Cannot read the pipeline document from the parameter \/silent\/document .*(TimeoutError|timed out after 300 ms)/,
+      );
+      expect(Date.now() - reading).toBeLessThan(20_000);
+      expect(requests).toBeGreaterThanOrEqual(3);
     } finally {
       vi.unstubAllEnvs();
       server.closeAllConnections();
