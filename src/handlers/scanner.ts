@@ -187,7 +187,7 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
       };
     } catch (error) {
       const named = taskError(error);
-      logger.error('Task failed', { error: named.name, message: named.message });
+      logger.error('Task failed', { error: named });
       throw named;
     }
   });

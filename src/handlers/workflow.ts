@@ -84,7 +84,7 @@ export function createWorkflowTasks(deps: WorkflowDeps): WorkflowTasks {
         return await run(event, context);
       } catch (error) {
         const named = taskError(error);
-        logger.error('Task failed', { error: named.name, message: named.message });
+        logger.error('Task failed', { error: named });
         throw named;
       }
     });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createScanTask, createSignatureUpdater, type ScanTask } from '../../src/handlers/scanner.ts';
 import { S3Storage } from '../../src/storage/s3.ts';
 import { startTestS3 } from '../support/s3.ts';
@@ -90,12 +90,29 @@ describe.skipIf(!tools)('the malware scanner', () => {
   });
 
   it('refuses to scan without a database, as a failure no retry fixes', async () => {
-    const scan = createScanTask(deps('empty', { prefix: 'nothing-here/' }));
+    const logger = new Logger({ serviceName: 'imgpipe-test', logLevel: 'ERROR' });
+    const scan = createScanTask({ ...deps('empty', { prefix: 'nothing-here/' }), logger });
     tasks.push(scan);
-    await expect(scan({ object: { bucket: SOURCE, key: 'a.txt' } })).rejects.toMatchObject({
-      name: 'Imgpipe.Failed',
-      message: `ScannerError: No ClamAV database under s3://${SIGNATURES}/nothing-here/: run the signature updater first`,
+    const message = `ScannerError: No ClamAV database under s3://${SIGNATURES}/nothing-here/: run the signature updater first`;
+    // Powertools writes ERROR lines to standard error.
+    const lines: Record<string, unknown>[] = [];
+    vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      for (const line of String(chunk).split('\n')) if (line.startsWith('{')) lines.push(JSON.parse(line));
+      return true;
     });
+    try {
+      await expect(scan({ object: { bucket: SOURCE, key: 'a.txt' } })).rejects.toMatchObject({
+        name: 'Imgpipe.Failed',
+        message,
+      });
+    } finally {
+      vi.restoreAllMocks();
+    }
+    // The log line names the failure: its message is not a reserved key Powertools drops.
+    const failed = lines.filter((line) => line.message === 'Task failed');
+    expect(failed).toHaveLength(1);
+    expect(failed[0]!.error).toMatchObject({ name: 'Imgpipe.Failed', message });
+    expect(lines.filter((line) => String(line.message).includes('reserved key'))).toEqual([]);
   });
 
   it('reports freshclam’s own words when the update fails, and leaves the database in S3 as it was', async () => {
