@@ -6,8 +6,9 @@ import {
 import { describeError } from '../core/errors.ts';
 import { EVENT_SOURCE, type EventPublisher, type ImageEvent, type PublishResult } from './types.ts';
 
-/** PutEvents takes at most 10 entries per call. */
+/** PutEvents takes at most 10 entries per call, of less than 256 KB together (entrySize). */
 const BATCH = 10;
+export const MAX_PUT_EVENTS_BYTES = 256 * 1024;
 /** Attempts for an entry that PutEvents reports as failed (throttling, internal errors). */
 const ATTEMPTS = 3;
 
@@ -27,20 +28,46 @@ export class EventBridgePublisher implements EventPublisher {
     this.#delayMs = options.retryDelayMs ?? 100;
   }
 
+  /**
+   * Sends the events in requests of at most 10 entries and less than 256 KB. An event that is
+   * 256 KB or more on its own (a processed image with very many outputs under very long keys) is
+   * reported as failed without being sent, so the others still go.
+   */
   async publish(events: readonly ImageEvent[]): Promise<PublishResult> {
     let sent = 0;
     const errors: string[] = [];
-    for (let start = 0; start < events.length; start += BATCH) {
-      const batch = events.slice(start, start + BATCH);
+    let batch: Pending[] = [];
+    let bytes = 0;
+    const flush = async () => {
+      if (batch.length === 0) return;
       const result = await this.#send(batch);
       sent += result.sent;
       errors.push(...result.errors);
+      batch = [];
+      bytes = 0;
+    };
+    for (const event of events) {
+      const entry = this.#entry(event);
+      const size = entrySize(entry);
+      if (size >= MAX_PUT_EVENTS_BYTES) {
+        errors.push(
+          describeEvent(
+            event,
+            `${size} bytes, more than the ${MAX_PUT_EVENTS_BYTES - 1} an EventBridge entry may have`,
+          ),
+        );
+        continue;
+      }
+      if (batch.length === BATCH || bytes + size >= MAX_PUT_EVENTS_BYTES) await flush();
+      batch.push({ event, entry, error: '' });
+      bytes += size;
     }
+    await flush();
     return { sent, failed: errors.length, errors };
   }
 
-  async #send(batch: readonly ImageEvent[]): Promise<{ sent: number; errors: string[] }> {
-    let pending = batch.map((event) => ({ event, entry: this.#entry(event), error: '' }));
+  async #send(batch: readonly Pending[]): Promise<{ sent: number; errors: string[] }> {
+    let pending = batch.map((item) => ({ ...item }));
     let sent = 0;
     for (let attempt = 1; attempt <= ATTEMPTS && pending.length > 0; attempt++) {
       if (attempt > 1)
@@ -56,7 +83,7 @@ export class EventBridgePublisher implements EventPublisher {
         for (const item of pending) item.error = describeError(error);
         break;
       }
-      const failed: typeof pending = [];
+      const failed: Pending[] = [];
       pending.forEach((item, index) => {
         const result = results[index];
         if (result?.ErrorCode)
@@ -65,13 +92,7 @@ export class EventBridgePublisher implements EventPublisher {
       });
       pending = failed;
     }
-    return {
-      sent,
-      errors: pending.map(
-        ({ event, error }) =>
-          `${event.detailType} for s3://${event.detail.bucket}/${event.detail.key}: ${error}`,
-      ),
-    };
+    return { sent, errors: pending.map(({ event, error }) => describeEvent(event, error)) };
   }
 
   #entry(event: ImageEvent): PutEventsRequestEntry {
@@ -83,4 +104,25 @@ export class EventBridgePublisher implements EventPublisher {
       Time: new Date(event.detail.time),
     };
   }
+}
+
+interface Pending {
+  readonly event: ImageEvent;
+  readonly entry: PutEventsRequestEntry;
+  error: string;
+}
+
+function describeEvent(event: ImageEvent, problem: string): string {
+  return `${event.detailType} for s3://${event.detail.bucket}/${event.detail.key}: ${problem}`;
+}
+
+/**
+ * An entry's size as EventBridge counts it against the 256 KB of a PutEvents request: 14 bytes for
+ * Time, and the UTF-8 bytes of Source, DetailType, Detail and each of Resources.
+ */
+export function entrySize(entry: PutEventsRequestEntry): number {
+  let size = entry.Time ? 14 : 0;
+  for (const text of [entry.Source, entry.DetailType, entry.Detail, ...(entry.Resources ?? [])])
+    if (text) size += Buffer.byteLength(text, 'utf8');
+  return size;
 }

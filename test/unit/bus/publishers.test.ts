@@ -5,7 +5,7 @@ import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it } from 'vitest';
-import { EventBridgePublisher } from '../../../src/bus/eventbridge.ts';
+import { EventBridgePublisher, entrySize, MAX_PUT_EVENTS_BYTES } from '../../../src/bus/eventbridge.ts';
 import { JsonLinesPublisher } from '../../../src/bus/file.ts';
 import schema from '../../../src/bus/image-event.schema.json' with { type: 'json' };
 import { DETAIL_TYPES, EVENT_SOURCE, type ImageEvent, imageEvent } from '../../../src/bus/types.ts';
@@ -118,6 +118,50 @@ describe('EventBridgePublisher', () => {
     expect(result.failed).toBe(1);
     expect(result.errors[0]).toMatch(/Image Processed for s3:\/\/uploads\/k2: InternalFailure: boom/);
     expect(calls).toBe(3);
+  });
+
+  it('keeps each request under 256 KB, and reports an event too large to send alone', async () => {
+    const { client, mock, received } = mockedBus();
+    const sizes: number[] = [];
+    // As EventBridge does: a request whose entries reach 256 KB together is refused whole.
+    mock.on(PutEventsCommand).callsFake((input: PutEventsCommand['input']) => {
+      const entries = input.Entries ?? [];
+      const total = entries.reduce((sum, entry) => sum + entrySize(entry), 0);
+      sizes.push(total);
+      if (total >= MAX_PUT_EVENTS_BYTES)
+        throw Object.assign(new Error('Total size of the entries in the request is over the limit.'), {
+          name: 'ValidationException',
+        });
+      for (const entry of entries)
+        received.push({
+          detailType: entry.DetailType as ImageEvent['detailType'],
+          detail: JSON.parse(entry.Detail!),
+        });
+      return { FailedEntryCount: 0, Entries: entries.map(() => ({ EventId: 'ok' })) };
+    });
+    // Ten images with 30 outputs under 900-character keys: about 31 KB an event; and one with 300.
+    const withOutputs = (key: string, count: number) =>
+      imageEvent({
+        ...processed.detail,
+        key,
+        outputs: Array.from({ length: count }, (_, i) => ({
+          ...processed.detail.outputs![0]!,
+          key: `v${i}/${'k'.repeat(900)}.webp`,
+        })),
+      });
+    const events = [
+      ...Array.from({ length: 10 }, (_, i) => withOutputs(`k${i}`, 30)),
+      withOutputs('huge', 300),
+    ];
+    const result = await new EventBridgePublisher(client, 'bus').publish(events);
+    expect(result.sent).toBe(10);
+    expect(result.failed).toBe(1);
+    expect(result.errors[0]).toMatch(
+      /^Image Processed for s3:\/\/uploads\/huge: \d+ bytes, more than the 262143 an EventBridge entry may have$/,
+    );
+    expect(received.map((event) => event.detail.key)).toEqual(events.slice(0, 10).map((e) => e.detail.key));
+    expect(sizes.length).toBeGreaterThan(1);
+    for (const size of sizes) expect(size).toBeLessThan(MAX_PUT_EVENTS_BYTES);
   });
 
   it('reports, not throws, when the request itself fails', async () => {
