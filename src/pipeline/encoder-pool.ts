@@ -204,18 +204,27 @@ export class EncoderPool implements PooledEncoder {
 
   private dispatch(): void {
     for (const slot of this.slots) {
-      if (slot.task || this.queue.length === 0) continue;
-      let best = 0;
-      for (let i = 1; i < this.queue.length; i++) if (this.queue[i]!.cost > this.queue[best]!.cost) best = i;
-      const [task] = this.queue.splice(best, 1);
-      slot.task = task!;
-      slot.id = this.nextId++;
-      // Keep the process alive while a worker holds a task; an idle pool must not.
-      slot.worker.ref();
-      slot.worker.postMessage(
-        { ...task!.request, id: slot.id } satisfies EncodeRequest | DecodeRowsRequest,
-        task!.transfer,
-      );
+      while (!slot.task && this.queue.length > 0) {
+        let best = 0;
+        for (let i = 1; i < this.queue.length; i++)
+          if (this.queue[i]!.cost > this.queue[best]!.cost) best = i;
+        const [task] = this.queue.splice(best, 1) as [Task];
+        const id = this.nextId++;
+        try {
+          slot.worker.postMessage(
+            { ...task.request, id } satisfies EncodeRequest | DecodeRowsRequest,
+            task.transfer,
+          );
+        } catch (error) {
+          // A request that cannot be sent (a DataCloneError) fails alone; the worker stays free.
+          task.reject(error);
+          continue;
+        }
+        slot.task = task;
+        slot.id = id;
+        // Keep the process alive while a worker holds a task; an idle pool must not.
+        slot.worker.ref();
+      }
     }
   }
 
@@ -279,11 +288,14 @@ export class EncoderPool implements PooledEncoder {
 
 /**
  * How to send pixels or a file to a worker with one copy: a whole buffer is cloned by postMessage;
- * a view into a larger one (which would be cloned whole) is copied and the copy moved (transferred).
+ * a view into a larger one (which would be cloned whole) is copied into an ArrayBuffer of its own
+ * and that is moved (transferred). Not with slice(): a Node Buffer's is a view of the same memory,
+ * and transferring it would detach the caller's bytes (or, for Node's pool of small Buffers, which
+ * cannot be transferred, make postMessage throw).
  */
 function sendable<T extends Uint8Array | Uint8ClampedArray>(view: T): { view: T; transfer: ArrayBuffer[] } {
   if (view.byteOffset === 0 && view.byteLength === view.buffer.byteLength) return { view, transfer: [] };
-  const copy = view.slice() as T;
+  const copy = (view instanceof Uint8ClampedArray ? new Uint8ClampedArray(view) : new Uint8Array(view)) as T;
   return { view: copy, transfer: [copy.buffer as ArrayBuffer] };
 }
 

@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { decodeJpegRows } from '../../../src/codecs/index.ts';
 import { parsePipelineConfig } from '../../../src/config/document.ts';
 import { InvalidImageError } from '../../../src/core/errors.ts';
 import { probeImage } from '../../../src/image/probe.ts';
@@ -184,6 +185,46 @@ describe('encoder pool', () => {
       // Only the worker's copy was moved: the caller's buffer is neither detached nor changed.
       expect(buffer.byteLength).toBe(16 * 8 * 4);
       expect(Buffer.from(view.data).equals(Buffer.from(copy.data))).toBe(true);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it("sends a file in a Node Buffer (a view, or one of Node's pooled small Buffers) without touching it", async () => {
+    const pool = await createEncoder(2, config.formats);
+    try {
+      const jpeg = readFixture('edge/formats/1x1.jpg');
+      const expected = await decodeJpegRows(jpeg, 1, { first: 0, count: 1 });
+      // Node's Buffer.slice() shares memory: a copy made with it would move the caller's bytes.
+      const larger = Buffer.concat([Buffer.alloc(16), jpeg]);
+      const view = larger.subarray(16);
+      // Under 4 KB, Buffer.from copies into Node's shared pool, whose memory cannot be transferred.
+      const pooled = Buffer.from(jpeg);
+      expect(pooled.buffer.byteLength).toBeGreaterThan(pooled.length);
+      for (const bytes of [view, pooled]) {
+        const image = await pool.decodeJpegRows!(bytes, 1, { first: 0, count: 1 });
+        expect(Buffer.from(image.data).equals(Buffer.from(expected.data))).toBe(true);
+        expect(Buffer.from(bytes).equals(Buffer.from(jpeg))).toBe(true);
+      }
+      expect(larger.length).toBe(jpeg.length + 16);
+      // Both workers are free afterwards: two encodes at once finish.
+      const image = { width: 2, height: 2, data: new Uint8ClampedArray(16) };
+      const done = await Promise.all([0, 1].map(() => pool.encode('jpeg', image, config.formatOptions)));
+      expect(done.map((result) => result.bytes[0])).toEqual([0xff, 0xff]);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('fails a request that cannot be sent to a worker alone, and keeps both workers', async () => {
+    const pool = await createEncoder(2, config.formats);
+    try {
+      const image = { width: 2, height: 2, data: new Uint8ClampedArray(16) };
+      // A function cannot be cloned into a worker's message.
+      const unsendable = { ...config.formatOptions, jpeg: { ...config.formatOptions.jpeg, hook: () => 1 } };
+      await expect(pool.encode('jpeg', image, unsendable as never)).rejects.toThrow(/could not be cloned/);
+      const done = await Promise.all([0, 1].map(() => pool.encode('jpeg', image, config.formatOptions)));
+      expect(done.map((result) => result.bytes[0])).toEqual([0xff, 0xff]);
     } finally {
       await pool.close();
     }
