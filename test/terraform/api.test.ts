@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { buildWeb } from '../../scripts/build-web.ts';
 import { API_SETTINGS, ENV } from '../../src/config/settings.ts';
 import { ROUTES } from '../../src/handlers/http.ts';
-import { type Body, blocks, documentOf, loadTerraform, statements, type TfDir } from './hcl.ts';
+import { type Body, blocks, DOLLAR, documentOf, loadTerraform, statements, type TfDir } from './hcl.ts';
 
 // terraform/modules/api, the HTTP API (issue #12), read with HashiCorp's HCL parser and held to the
 // code it deploys: the routes index.api dispatches on, the settings it reads, the page it publishes.
@@ -20,7 +20,6 @@ let bootstrap: TfDir;
 
 const TOGGLE = 'local.web_enabled ? 1 : 0';
 // HCL interpolations in expected values, without a `${` in a plain string literal.
-const DOLLAR = '$';
 
 beforeAll(async () => {
   const dirs = await loadTerraform();

@@ -158,3 +158,6 @@ export function blocks(body: Body, name: string): Body[] {
 export function onPath(command: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
 }
+
+/** `${` in an expected interpolation, without a template string's placeholder. */
+export const DOLLAR = '$';

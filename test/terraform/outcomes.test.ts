@@ -6,6 +6,7 @@ import { STATUS_TABLE, statusTableDefinition } from '../../src/status/dynamodb.t
 import {
   type Body,
   blocks,
+  DOLLAR,
   documentOf,
   loadTerraform,
   statements,
@@ -14,7 +15,6 @@ import {
 } from './hcl.ts';
 
 // HCL interpolations in expected values, without a `${` in a plain string literal.
-const DOLLAR = '$';
 
 // Issue #8 in the module: the status table, outcome events on EventBridge, image alerts on SNS, S3
 // removals, X-Ray and the pipeline parameter; and what the bootstrap must allow for them.

@@ -10,6 +10,7 @@ import { REPO_ROOT } from '../support/cli.ts';
 import {
   type Body,
   blocks,
+  DOLLAR,
   documentOf,
   loadAttributes,
   loadTerraform,
@@ -576,6 +577,14 @@ describe('Lambda', () => {
     expect(hooks.BeforeAllowTraffic.command).toBe('index.releaseCheck');
     expect(hooks.AfterAllowTraffic.command).toBe('index.releaseCheckAfter');
     expect(imgpipe.locals.release_check_prefix).toBe(RELEASE_CHECK_PREFIX);
+    // What BeforeAllowTraffic deletes before each check (release-check.ts), so that the version
+    // under test judges both objects again: the photo's manifest and the bad file's reason record.
+    const grants = statements(imgpipe.data.aws_iam_policy_document!.release_check!);
+    const deletes = grants.filter((s) => s.actions.includes('s3:DeleteObject')).flatMap((s) => s.resources);
+    expect(deletes.sort()).toEqual([
+      `${DOLLAR}{module.output_bucket.s3_bucket_arn}/${DOLLAR}{var.output_prefix}*`,
+      `${DOLLAR}{module.quarantine_bucket.s3_bucket_arn}/reasons/${DOLLAR}{local.release_check_prefix}*`,
+    ]);
   });
 
   it('sends exhausted asynchronous events to the KMS-encrypted dead-letter queue', () => {

@@ -6,6 +6,7 @@ import { REPO_ROOT } from '../support/cli.ts';
 import {
   type Body,
   blocks,
+  DOLLAR,
   documentOf,
   loadTerraform,
   statements,
@@ -33,7 +34,6 @@ beforeAll(async () => {
 });
 
 // HCL interpolations in expected values, without a `${` in a plain string literal.
-const DOLLAR = '$';
 const read = (path: string) => readFileSync(join(REPO_ROOT, path), 'utf8');
 const imageTasks = () => workflow.locals.image_tasks as Record<string, Body>;
 /** The scanner's tasks, by key, from the conditional map in the locals. */

@@ -155,8 +155,10 @@ data "aws_iam_policy_document" "release_check" {
   }
 
   statement {
-    sid       = "ReadTheCheckQuarantineRecords"
-    actions   = ["s3:GetObject"]
+    sid = "ReadAndResetTheCheckQuarantineRecords"
+    # The bad file's reason record is deleted before each check, or the version would count it as a
+    # duplicate of the last check's quarantine instead of quarantining it.
+    actions   = ["s3:DeleteObject", "s3:GetObject"]
     resources = ["${module.quarantine_bucket.s3_bucket_arn}/reasons/${local.release_check_prefix}*"]
   }
 
