@@ -441,17 +441,23 @@ function createDevLambda(
   });
 
   async function printRecord(record: RecordResult, key: string): Promise<void> {
-    if (record.status === 'processed' || record.status === 'duplicate') {
-      const manifest = (await readManifest(output, layout.manifestKey(key)))!;
+    // A duplicate is an image processed already, or a file quarantined already (no manifest).
+    const manifest =
+      record.status === 'processed' || record.status === 'duplicate'
+        ? await readManifest(output, layout.manifestKey(key))
+        : undefined;
+    if (manifest) {
       const { format, displayWidth, displayHeight } = manifest.source;
       out(
         `  ${record.status === 'processed' ? '+' : '='} ${key}: ${record.status}, ${format} ${displayWidth}x${displayHeight} -> ${manifest.outputs.length} outputs in ${Math.round(manifest.timings.total)} ms`,
       );
       printOutputs(manifest);
-    } else if (record.status === 'quarantined') {
+    } else if (record.status === 'quarantined' || record.status === 'duplicate') {
       const keys = layout.quarantineKeys(key);
       const reason = await getJson<QuarantineRecord>(quarantine, keys.reason);
-      out(`  - ${key}: quarantined (${reason.reason}): ${reason.message}`);
+      const what =
+        record.status === 'duplicate' ? `= ${key}: duplicate, quarantined already` : `- ${key}: quarantined`;
+      out(`  ${what} (${reason.reason}): ${reason.message}`);
       out(`    copied to ${quarantine.locate(keys.object)}, reason in ${quarantine.locate(keys.reason)}`);
     } else {
       out(`  . ${key}: ${record.status}${'reason' in record ? ` (${record.reason})` : ''}`);

@@ -32,7 +32,7 @@ export const DEV_REPROCESS_STATE_MACHINE =
 export interface ReprocessCommandOptions {
   /** `s3://bucket/prefix` (`s3://bucket` or `s3://bucket/` for the whole bucket). */
   readonly target: string;
-  /** Redo objects whose manifest is current; otherwise (the default, --only-stale) they are skipped. */
+  /** Redo objects whose manifest is current, or quarantined already; otherwise (the default, --only-stale) they are skipped. */
   readonly force: boolean;
   readonly concurrency?: number;
   readonly batchSize?: number;
@@ -252,7 +252,7 @@ function report(
   for (const [label, value] of rows)
     if (value !== undefined)
       out(
-        `  ${label.padEnd(12)}${String(value).padStart(8)}${label === 'current' ? '  (skipped: outputs current)' : ''}`,
+        `  ${label.padEnd(12)}${String(value).padStart(8)}${label === 'current' ? '  (skipped: outputs current, or quarantined already)' : ''}`,
       );
   if (summary.failures.length > 0) {
     out(

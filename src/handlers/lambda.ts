@@ -101,12 +101,6 @@ async function loadTracer(serviceName: string, env: Env): Promise<Tracer | undef
 }
 
 /**
- * With IMGPIPE_CONFIG_PARAMETER, the pipeline document comes from that Parameter Store parameter,
- * read once per execution environment (Powertools Parameters): promoting a configuration between
- * environments is then promoting a parameter value. It takes the place of IMGPIPE_CONFIG, so the
- * two (and IMGPIPE_CONFIG_FILE) are exclusive.
- */
-/**
  * Powertools Parameters' SSM provider, over `ssm` (tests) or a client of its own with the idle
  * limits of every other AWS client (core/aws.ts): a silent Parameter Store connection fails and is
  * retried instead of holding the cold start until the function times out.
@@ -117,6 +111,12 @@ export function parameterProvider(ssm?: SSMClient, idleTimeoutMs?: number): SSMP
   );
 }
 
+/**
+ * With IMGPIPE_CONFIG_PARAMETER, the pipeline document comes from that Parameter Store parameter,
+ * read once per execution environment (Powertools Parameters): promoting a configuration between
+ * environments is then promoting a parameter value. It takes the place of IMGPIPE_CONFIG, so the
+ * two (and IMGPIPE_CONFIG_FILE) are exclusive.
+ */
 async function withParameterDocument(env: Env, ssm?: SSMClient, idleTimeoutMs?: number): Promise<Env> {
   const name = env[ENV.configParameter]?.trim();
   if (!name) return env;

@@ -27,7 +27,10 @@ export interface ReprocessRequest {
   readonly prefix?: string;
   /** ...or these objects. */
   readonly keys?: readonly string[];
-  /** Redo objects whose manifest is current (otherwise they come back as `duplicate`). */
+  /**
+   * Redo objects whose manifest is current, or that are quarantined already for the same reason
+   * (otherwise they come back as `duplicate`).
+   */
   readonly force: boolean;
   /** Child executions at once (the map's MaxConcurrency). */
   readonly concurrency: number;

@@ -310,7 +310,8 @@ async function quarantine(
   const keys = deps.layout.quarantineKeys(ref.key);
   const etag = base.etag ?? ref.etag;
   // S3 delivers an event at least once: this version may be quarantined already, for this reason.
-  // The record is written after the copy, so a record naming its ETag means both are there.
+  // The record is written last, so a record naming its ETag means the copy is there and the
+  // replaced version's outputs are withdrawn: a retry after a failure in between redoes it all.
   const existing = etag === undefined ? undefined : await readQuarantineRecord(deps.quarantine, keys.reason);
   const done =
     existing?.source.etag === etag && existing?.source.key === ref.key && existing?.reason === error.reason;
@@ -328,6 +329,9 @@ async function quarantine(
         timings: total(started),
       };
     }
+  }
+  const removedOutputs = await withdrawReplacedOutputs(ref, deps, base.etag ?? ref.etag);
+  if (!done) {
     const record: QuarantineRecord = {
       version: 1,
       generator: GENERATOR,
@@ -346,7 +350,6 @@ async function quarantine(
     };
     await writeRecord(deps.quarantine, keys.reason, record);
   }
-  const removedOutputs = await withdrawReplacedOutputs(ref, deps, base.etag ?? ref.etag);
   return {
     ...base,
     etag: base.etag ?? ref.etag,

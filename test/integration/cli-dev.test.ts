@@ -34,6 +34,9 @@ describe('imgpipe dev --fresh and --once', () => {
     writeFileSync(join(dir, 'notes.txt'), 'mine');
     const again = await runCli(['dev', '--once', '--port', '0', '--dir', dir], SLOW);
     expect(again.stdout).toMatch(/= samples\/portrait-friends-dogs\.jpg: duplicate/);
+    // The file quarantined by the first run is a duplicate too, shown with its reason.
+    expect(again.stdout).toMatch(/= samples\/\S+: duplicate, quarantined already \([a-z-]+\): /);
+    expect(again.stdout.trimEnd().split('\n').at(-1)).toBe('6 events: 6 duplicate');
     const fresh = await runCli(['dev', '--once', '--fresh', '--port', '0', '--dir', dir], SLOW);
     expect(fresh.code).toBe(0);
     expect(fresh.stdout).toMatch(/\+ samples\/portrait-friends-dogs\.jpg: processed/);

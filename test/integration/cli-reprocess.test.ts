@@ -160,7 +160,7 @@ describe('imgpipe reprocess against imgpipe dev --workflow', () => {
     expect(stale.stdout).toMatch(new RegExp(`^ {2}objects +${COUNT}$`, 'm'));
     expect(stale.stdout).toMatch(new RegExp(`^ {2}processed +${COUNT - CURRENT}$`, 'm'));
     expect(stale.stdout).toMatch(
-      new RegExp(`^ {2}current +${CURRENT} {2}\\(skipped: outputs current\\)$`, 'm'),
+      new RegExp(`^ {2}current +${CURRENT} {2}\\(skipped: outputs current, or quarantined already\\)$`, 'm'),
     );
     expect(stale.stdout).toMatch(/^ {2}failed +0$/m);
     expect(stale.stdout).toMatch(

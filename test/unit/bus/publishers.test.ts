@@ -164,6 +164,39 @@ describe('EventBridgePublisher', () => {
     for (const size of sizes) expect(size).toBeLessThan(MAX_PUT_EVENTS_BYTES);
   });
 
+  it("counts an entry's size as EventBridge does, and sends one of 256 KB less a byte", async () => {
+    // Time 14 bytes; Source, DetailType, Detail and each resource in UTF-8 (é is two bytes).
+    expect(
+      entrySize({
+        Time: new Date(0),
+        Source: 'imgpipe',
+        DetailType: 'Image Processed',
+        Detail: '{"a":"é"}',
+        Resources: ['r1'],
+      }),
+    ).toBe(14 + 7 + 15 + 10 + 2);
+    const { client, mock } = mockedBus();
+    const ofSize = (bytes: number) => {
+      const base = entrySize({
+        Time: new Date(0),
+        Source: EVENT_SOURCE,
+        DetailType: processed.detailType,
+        Detail: JSON.stringify({ ...processed.detail, key: '' }),
+      });
+      return imageEvent({ ...processed.detail, key: 'k'.repeat(bytes - base) });
+    };
+    const result = await new EventBridgePublisher(client, 'bus').publish([
+      ofSize(MAX_PUT_EVENTS_BYTES - 1),
+      ofSize(MAX_PUT_EVENTS_BYTES),
+    ]);
+    expect(result).toMatchObject({ sent: 1, failed: 1 });
+    expect(result.errors[0]).toMatch(/: 262144 bytes, more than the 262143 /);
+    const sent = mock
+      .commandCalls(PutEventsCommand)
+      .map((call) => call.args[0].input.Entries!.map(entrySize));
+    expect(sent).toEqual([[MAX_PUT_EVENTS_BYTES - 1]]);
+  });
+
   it('reports, not throws, when the request itself fails', async () => {
     const { client, mock } = mockedBus();
     mock

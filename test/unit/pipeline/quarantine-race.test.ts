@@ -7,6 +7,7 @@ import { BucketLayout } from '../../../src/core/layout.ts';
 import { processObject } from '../../../src/pipeline/process-object.ts';
 import { FsStorage } from '../../../src/storage/fs.ts';
 import type { Storage } from '../../../src/storage/types.ts';
+import { readFixture } from '../../support/fixtures.ts';
 
 /**
  * An invalid upload replaced between the read that found it invalid and the quarantine copy: the
@@ -83,5 +84,45 @@ describe('processObject on an invalid version quarantined already', () => {
 
     const forced = await processObject(ref, { ...deps, force: true });
     expect(forced).toMatchObject({ status: 'quarantined', reason: 'unsupported-format', repeated: false });
+  });
+});
+
+describe('processObject when quarantining stops before its reason record', () => {
+  it('writes the record last, so the retry quarantines in full and is not taken for a repeat', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'imgpipe-qretry-'));
+    const config = parsePipelineConfig({ variants: [{ name: 'small', width: 32 }], formats: { jpeg: {} } });
+    const layout = new BucketLayout(config, 'quarantine/');
+    const files = new FsStorage(join(root, 'in'));
+    const output = new FsStorage(join(root, 'out'));
+    const quarantine = new FsStorage(join(root, 'quarantine'));
+    const ref = { bucket: 'in', key: 'photo.jpg' };
+    await files.put('photo.jpg', readFixture('photos/colour-fig-red-bowl.jpg'), {
+      contentType: 'image/jpeg',
+    });
+    const deps = { config, layout, source: () => files, output, quarantine };
+    expect((await processObject(ref, deps)).status).toBe('processed');
+    // Replaced by a text file: its outputs are withdrawn, and here the first deletion fails.
+    await files.put('photo.jpg', new TextEncoder().encode('not a photo any more'), {
+      contentType: 'image/jpeg',
+    });
+    let failures = 1;
+    const flaky: Storage = Object.assign(Object.create(output) as FsStorage, {
+      async delete(...args: Parameters<Storage['delete']>) {
+        if (failures-- > 0) throw new Error('SlowDown: please reduce your request rate');
+        return output.delete(...args);
+      },
+    });
+    await expect(processObject(ref, { ...deps, output: flaky })).rejects.toThrow(/SlowDown/);
+    const keys = layout.quarantineKeys('photo.jpg');
+    expect(await quarantine.head(keys.reason)).toBeUndefined();
+
+    const retried = await processObject(ref, deps);
+    expect(retried).toMatchObject({
+      status: 'quarantined',
+      reason: 'unsupported-format',
+      repeated: false,
+      removedOutputs: expect.arrayContaining(['manifests/photo.jpg.json']),
+    });
+    expect(await quarantine.head(keys.reason)).toBeDefined();
   });
 });
