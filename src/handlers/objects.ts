@@ -272,10 +272,22 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
     return undefined;
   }
 
-  /** Records an outcome: the status item, the log line and metrics, and the event to announce it. */
+  /**
+   * Records an outcome: the status item, the log line and metrics, and the event to announce it.
+   * When the status item cannot be written, the outcome still stands (its outputs or quarantine
+   * are in place): the record fails, so it is retried and recorded then, but its event goes out
+   * now, since the retry finds the work done (a duplicate, which announces nothing).
+   */
   async function finish(ref: ObjectRef, trigger: string, outcome: Outcome): Promise<Handled> {
-    await deps.status?.finish(ref, finalStatus(outcome));
-    return { result: report(ref, trigger, outcome), event: outcomeEvent(ref, outcome, config) };
+    const event = outcomeEvent(ref, outcome, config);
+    try {
+      await deps.status?.finish(ref, finalStatus(outcome));
+    } catch (error) {
+      const message = describeError(error);
+      await deps.status?.finish(ref, { status: 'failed', message }).catch(() => undefined);
+      return { result: reportFailure(ref, trigger, error), error, event };
+    }
+    return { result: report(ref, trigger, outcome), event };
   }
 
   const processDeps = {

@@ -69,12 +69,23 @@ export function createWorkflowTasks(deps: WorkflowDeps): WorkflowTasks {
   const objects = createObjectHandling(deps);
   const rendition = renditionConfig(config.pipeline.limits);
 
-  /** Sends the outcome's event, if any; returns the result. */
+  /**
+   * Sends the outcome's event, if any, and returns the result; a failed one is thrown for the state
+   * machine to retry. Its failure event goes out once, from RecordFailure; but an outcome reached
+   * before the failure (its status item could not be written) is announced now, since the retry
+   * finds the work done and announces nothing.
+   */
   async function announce(handled: Handled): Promise<RecordResult> {
-    const events = new EventBatch(deps.events, logger, metrics);
-    events.add(handled.event);
-    await events.flush();
+    const failed = handled.result.status === 'failed';
+    if (!failed || handled.event?.detail.status !== 'failed') await send(handled.event);
+    if (failed) throw taskError(handled.error);
     return handled.result;
+  }
+
+  async function send(event: Handled['event']): Promise<void> {
+    const events = new EventBatch(deps.events, logger, metrics);
+    events.add(event);
+    await events.flush();
   }
 
   /** Runs a task body; anything it throws reaches the state machine named for Retry and Catch. */
@@ -170,8 +181,6 @@ export function createWorkflowTasks(deps: WorkflowDeps): WorkflowTasks {
         begun: true,
         remainingMs: context?.getRemainingTimeInMillis(),
       });
-      // A failure is the state machine's to retry; its event goes out once, from RecordFailure.
-      if (handled.result.status === 'failed') throw taskError(handled.error);
       return announce(handled);
     }),
 
@@ -203,7 +212,10 @@ export function createWorkflowTasks(deps: WorkflowDeps): WorkflowTasks {
         isPlainObject(state.inspection) && isPlainObject(state.inspection.object)
           ? objectOf(state.inspection, 'input.inspection.object')
           : objectOfEvent(state.event);
-      return announce(await objects.fail(ref, failureMessage(state.error), { trigger: TRIGGER }));
+      // The failure recorded and announced, once: the end of the execution, not an error.
+      const handled = await objects.fail(ref, failureMessage(state.error), { trigger: TRIGGER });
+      await send(handled.event);
+      return handled.result;
     }),
   };
 }

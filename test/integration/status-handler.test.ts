@@ -16,6 +16,7 @@ import { loadRuntimeConfig } from '../../src/config/index.ts';
 import { createLambdaDeps } from '../../src/handlers/lambda.ts';
 import { createS3EventHandler } from '../../src/handlers/s3-event.ts';
 import { DynamoStatusStore } from '../../src/status/dynamodb.ts';
+import type { StatusStore } from '../../src/status/types.ts';
 import { S3Storage } from '../../src/storage/s3.ts';
 import type { Storage } from '../../src/storage/types.ts';
 import { readFixture } from '../support/fixtures.ts';
@@ -50,11 +51,14 @@ async function setup(
     sourceStorage?: (bucket: string) => Storage;
     env?: Record<string, string>;
     withoutTable?: boolean;
+    /** Wraps the table's store (to make its writes fail). */
+    wrapStatus?: (store: StatusStore) => StatusStore;
   } = {},
 ) {
   const table = `imgpipe-handler-${++tables}`;
   await dynamo.createStatusTable(table);
   const status = new DynamoStatusStore(dynamo.client, table);
+  const store = options.wrapStatus ? options.wrapStatus(status) : status;
   const bus = new EventBridgeClient({
     region: 'us-east-1',
     credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
@@ -97,7 +101,7 @@ async function setup(
     quarantine: new S3Storage(s3.client, QUARANTINE),
     logger,
     metrics,
-    ...(options.withoutTable ? {} : { status }),
+    ...(options.withoutTable ? {} : { status: store }),
     events: new EventBridgePublisher(bus, 'imgpipe-test', { retryDelayMs: 1 }),
   });
   return { handler, status, details, metrics };
@@ -203,6 +207,35 @@ describe('the S3 handler with the status table and events', () => {
     await handler(event);
     expect(await status.get(SOURCE, 'd/photo.jpg')).toMatchObject({ status: 'processed', attempts: 2 });
     expect((await status.list({ status: 'failed' })).items).toEqual([]);
+  });
+
+  it('announces an image processed once when its status item could not be written, and records it on the retry', async () => {
+    let failures = 1;
+    const wrapStatus = (store: StatusStore): StatusStore => ({
+      begin: (...args) => store.begin(...args),
+      get: (...args) => store.get(...args),
+      list: (...args) => store.list(...args),
+      finish: (...args) =>
+        args[1].status === 'processed' && failures-- > 0
+          ? Promise.reject(
+              Object.assign(new Error('Throughput exceeds the current capacity'), {
+                name: 'ProvisionedThroughputExceededException',
+              }),
+            )
+          : store.finish(...args),
+    });
+    const { handler, status, details } = await setup({ wrapStatus });
+    const event = await upload('e2/photo.jpg', readFixture('photos/colour-fig-red-bowl.jpg'), '0550');
+    // The outputs are written; only the item failed: the record fails (Lambda retries it) and the
+    // image is announced as processed, not failed.
+    await expect(handler(event)).rejects.toThrow(/record\(s\) failed.*ProvisionedThroughputExceeded/);
+    expect(details.map((d) => d.status)).toEqual(['processed']);
+    expect(await status.get(SOURCE, 'e2/photo.jpg')).toMatchObject({ status: 'failed' });
+    // The retry finds the outputs current: a duplicate, recorded as processed, announced no second time.
+    const retried = await handler(event);
+    expect(retried.records[0]?.status).toBe('duplicate');
+    expect(await status.get(SOURCE, 'e2/photo.jpg')).toMatchObject({ status: 'processed', attempts: 2 });
+    expect(details.map((d) => d.status)).toEqual(['processed']);
   });
 
   it('ends two concurrent invocations for one object with one processed item', async () => {

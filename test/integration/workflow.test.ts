@@ -18,6 +18,7 @@ import { probeImage } from '../../src/image/probe.ts';
 import { RekognitionModerator } from '../../src/moderation/rekognition.ts';
 import type { Manifest, QuarantineRecord } from '../../src/pipeline/records.ts';
 import { DynamoStatusStore } from '../../src/status/dynamodb.ts';
+import type { StatusStore } from '../../src/status/types.ts';
 import { S3Storage } from '../../src/storage/s3.ts';
 import { getJson } from '../../src/storage/types.ts';
 import { renderDefinition, UPLOAD_VALUES } from '../support/asl.ts';
@@ -90,7 +91,12 @@ function faultyClient(faults: Map<string, boolean[]>): S3Client {
 }
 
 async function setup(
-  options: { checks?: { malware: boolean; moderation: boolean }; labels?: unknown[] } = {},
+  options: {
+    checks?: { malware: boolean; moderation: boolean };
+    labels?: unknown[];
+    /** Wraps the table's store (to make its writes fail). */
+    wrapStatus?: (store: StatusStore) => StatusStore;
+  } = {},
 ) {
   const table = `imgpipe-workflow-${++tables}`;
   await dynamo.createStatusTable(table);
@@ -124,7 +130,7 @@ async function setup(
     quarantine: storage(QUARANTINE),
     logger,
     metrics,
-    status,
+    status: options.wrapStatus ? options.wrapStatus(status) : status,
     events: new JsonLinesPublisher(eventsFile),
     moderator: new RekognitionModerator(rekognition, { minConfidence: 80, categories: [] }),
   });
@@ -290,6 +296,38 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
     const run = await wf.run(await upload(key, readFixture('edge/broken/text-named.jpg')));
     expect(run.invoked).toEqual(['Inspect', 'Quarantine']);
     expect(run.output).toMatchObject({ result: { status: 'quarantined', reason: 'unsupported-format' } });
+  });
+
+  it('announces a quarantine whose status item failed to be written, and retries the task to record it', async () => {
+    let failures = 1;
+    const wrapStatus = (store: StatusStore): StatusStore => ({
+      begin: (...args) => store.begin(...args),
+      get: (...args) => store.get(...args),
+      list: (...args) => store.list(...args),
+      finish: (...args) =>
+        args[1].status === 'quarantined' && failures-- > 0
+          ? Promise.reject(
+              Object.assign(new Error('Throughput exceeds the current capacity'), {
+                name: 'ProvisionedThroughputExceededException',
+                $metadata: { httpStatusCode: 400 },
+              }),
+            )
+          : store.finish(...args),
+    });
+    const wf = await setup({ wrapStatus });
+    const key = 'docs/throttled.jpg';
+    const run = await wf.run(await upload(key, readFixture('edge/broken/text-named.jpg')));
+    expect(run.error).toBeUndefined();
+    expect(run.invoked).toEqual(['Inspect', 'Quarantine', 'Quarantine']);
+    expect(run.retried).toEqual(['Quarantine']);
+    // The retry finds the quarantine done: a duplicate, recorded as quarantined.
+    expect(run.output).toMatchObject({ result: { status: 'duplicate' } });
+    expect(await wf.status.get(SOURCE, key)).toMatchObject({
+      status: 'quarantined',
+      reason: 'unsupported-format',
+    });
+    // Announced by the attempt that quarantined it, and again by the retry (which cannot tell).
+    expect(wf.events().map((e) => e['detail-type'])).toEqual(['Image Quarantined', 'Image Quarantined']);
   });
 
   it('retries a transient S3 fault in the Process task, then processes the image', async () => {
