@@ -824,6 +824,14 @@ data "aws_iam_policy_document" "function_boundary" {
   }
 
   statement {
+    sid = "ResetTheReleaseCheckQuarantineRecord"
+    # The release hook deletes the check file's reason record before each check (modules/imgpipe,
+    # codedeploy.tf), so the version under test must quarantine it again.
+    actions   = ["s3:DeleteObject"]
+    resources = ["${local.arn}:s3:::${var.name_prefix}-*-quarantine-${local.account_id}/reasons/imgpipe-release-check/*"]
+  }
+
+  statement {
     sid = "DeleteOutputsOfDeletedSources"
     # IMGPIPE_DELETE_OUTPUTS: a deleted upload's outputs and manifest go too (output buckets only).
     actions   = ["s3:DeleteObject"]

@@ -161,3 +161,35 @@ export function onPath(command: string): boolean {
 
 /** `${` in an expected interpolation, without a template string's placeholder. */
 export const DOLLAR = '$';
+
+/**
+ * A policy's text made concrete: each expression of `values` (e.g. `module.output_bucket.s3_bucket_arn`)
+ * replaced by its value, whether the text is that expression alone or a template holding it.
+ */
+export function concrete(text: string, values: Readonly<Record<string, string>>): string {
+  return (
+    values[text] ??
+    Object.entries(values).reduce((out, [name, value]) => out.replaceAll(`${DOLLAR}{${name}}`, value), text)
+  );
+}
+
+/** True if one of the statements allows `action` on `arn` (an IAM resource pattern: `*` is any text). */
+export function allows(
+  policy: readonly Body[],
+  action: string,
+  arn: string,
+  values: Readonly<Record<string, string>>,
+): boolean {
+  const glob = (pattern: string) =>
+    new RegExp(
+      `^${pattern
+        .split('*')
+        .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+        .join('.*')}$`,
+    );
+  return policy.some(
+    (statement) =>
+      (statement.actions as string[]).includes(action) &&
+      (statement.resources as string[]).some((resource) => glob(concrete(resource, values)).test(arn)),
+  );
+}

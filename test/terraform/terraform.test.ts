@@ -8,8 +8,10 @@ import { RELEASE_CHECK_PREFIX } from '../../src/core/layout.ts';
 import { STATUS_METRIC, VERSION_DIMENSION, VERSIONED_OUTCOMES } from '../../src/handlers/objects.ts';
 import { REPO_ROOT } from '../support/cli.ts';
 import {
+  allows,
   type Body,
   blocks,
+  concrete,
   DOLLAR,
   documentOf,
   loadAttributes,
@@ -585,6 +587,40 @@ describe('Lambda', () => {
       `${DOLLAR}{module.output_bucket.s3_bucket_arn}/${DOLLAR}{var.output_prefix}*`,
       `${DOLLAR}{module.quarantine_bucket.s3_bucket_arn}/reasons/${DOLLAR}{local.release_check_prefix}*`,
     ]);
+  });
+
+  it("keeps every S3 grant of the pipeline's roles inside the deployment's permissions boundary", () => {
+    // The module's roles (the function, the release hook) get the bootstrap's boundary
+    // (role_permissions_boundary): an action the boundary does not allow is denied in AWS however
+    // the role's own policy reads. Both are made concrete for one environment and compared.
+    const account = '123456789012';
+    const values: Record<string, string> = {
+      'module.source_bucket.s3_bucket_arn': `arn:aws:s3:::imgpipe-prod-source-${account}`,
+      'module.output_bucket.s3_bucket_arn': `arn:aws:s3:::imgpipe-prod-output-${account}`,
+      'module.quarantine_bucket.s3_bucket_arn': `arn:aws:s3:::imgpipe-prod-quarantine-${account}`,
+      'var.output_prefix': '',
+      'local.release_check_prefix': RELEASE_CHECK_PREFIX,
+      'local.arn': 'arn:aws',
+      'var.name_prefix': 'imgpipe',
+      'local.account_id': account,
+    };
+    const boundary = statements(bootstrap.data.aws_iam_policy_document!.function_boundary!);
+    let checked = 0;
+    for (const name of ['this', 'release_check']) {
+      const policy = imgpipe.resource.aws_iam_role_policy![name]!.policy;
+      for (const statement of statements(documentOf(imgpipe, policy))) {
+        for (const action of (statement.actions as string[]).filter((a) => a.startsWith('s3:'))) {
+          for (const resource of statement.resources as string[]) {
+            const sample = concrete(resource, values).replaceAll('*', 'photos/a.jpg');
+            expect(sample, `${name}: ${resource}`).not.toContain(DOLLAR);
+            const allowed = allows(boundary, action, sample, values);
+            expect(allowed, `${name}: ${action} on ${resource} (${sample})`).toBe(true);
+            checked++;
+          }
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(10);
   });
 
   it('sends exhausted asynchronous events to the KMS-encrypted dead-letter queue', () => {

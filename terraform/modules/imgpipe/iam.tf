@@ -35,7 +35,7 @@ data "aws_iam_policy_document" "objects" {
     # Without ListBucket, S3 answers 403 instead of 404 for a missing key: a deleted source or an
     # absent manifest would look like an access error and be retried.
     actions   = ["s3:ListBucket"]
-    resources = [module.source_bucket.s3_bucket_arn, module.output_bucket.s3_bucket_arn]
+    resources = [module.source_bucket.s3_bucket_arn, module.output_bucket.s3_bucket_arn, module.quarantine_bucket.s3_bucket_arn]
   }
 
   statement {
@@ -47,9 +47,10 @@ data "aws_iam_policy_document" "objects" {
   }
 
   statement {
-    sid = "WriteQuarantine"
+    sid = "ReadAndWriteQuarantine"
+    # GetObject: a quarantine reads its reason record first (a redelivered event finds it done).
     # PutObjectTagging: CopyObject carries the source's tags over to the copy.
-    actions   = ["s3:PutObject", "s3:PutObjectTagging"]
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:PutObjectTagging"]
     resources = ["${module.quarantine_bucket.s3_bucket_arn}/*"]
   }
 
