@@ -198,9 +198,10 @@ describe('the permissions boundary the deployment puts on the API function’s r
     expect(deletes).toContain(
       `${DOLLAR}{local.arn}:s3:::${DOLLAR}{var.name_prefix}-*-source-${DOLLAR}{local.account_id}/*`,
     );
-    // Besides sources and outputs, only the workflow's signature database (modules/workflow).
+    // Besides sources and outputs, only the workflow's signature database (modules/workflow) and
+    // the release check's quarantine record (modules/imgpipe, codedeploy.tf).
     const allowed =
-      /-(source|output)-\$\{local\.account_id\}\/\*$|-workflow-\$\{local\.account_id\}\/clamav\/\*$/;
+      /-(source|output)-\$\{local\.account_id\}\/\*$|-workflow-\$\{local\.account_id\}\/clamav\/\*$|-quarantine-\$\{local\.account_id\}\/reasons\/imgpipe-release-check\/\*$/;
     expect(deletes.filter((r) => !allowed.test(r))).toEqual([]);
   });
 });

@@ -430,6 +430,8 @@ describe('the bootstrap, for status and events', () => {
       `${DOLLAR}{local.arn}:ssm:${DOLLAR}{local.region_account}:parameter/${DOLLAR}{var.name_prefix}/*`,
     ]);
     expect(resources('s3:DeleteObject')).toEqual([
+      // The release hook resets the check file's quarantine reason record, and only that.
+      `${DOLLAR}{local.arn}:s3:::${DOLLAR}{var.name_prefix}-*-quarantine-${DOLLAR}{local.account_id}/reasons/imgpipe-release-check/*`,
       `${DOLLAR}{local.arn}:s3:::${DOLLAR}{var.name_prefix}-*-output-${DOLLAR}{local.account_id}/*`,
       // DELETE /images (modules/api, test/terraform/api.test.ts).
       `${DOLLAR}{local.arn}:s3:::${DOLLAR}{var.name_prefix}-*-source-${DOLLAR}{local.account_id}/*`,
