@@ -47,8 +47,8 @@ export function finalStatus(outcome: Outcome): FinalStatus {
  * The event an outcome announces. A duplicate announces nothing (the first delivery did), nor does
  * a missing object (its ObjectRemoved event does). A quarantine repeated on a redelivery is
  * announced again: its reason record cannot tell whether the earlier attempt got as far as its
- * event (it may have failed after the record, and been retried), and a malware alert must not be
- * lost. Consumers see it twice at most, as EventBridge's at-least-once delivery may do anyway.
+ * event (it may have stopped after the record: a timeout, a crash), and a malware alert must not
+ * be lost. Consumers may see it twice, as EventBridge's at-least-once delivery may do anyway.
  */
 export function outcomeEvent(
   ref: ObjectRef,

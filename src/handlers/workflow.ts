@@ -73,7 +73,7 @@ export function createWorkflowTasks(deps: WorkflowDeps): WorkflowTasks {
    * Sends the outcome's event, if any, and returns the result; a failed one is thrown for the state
    * machine to retry. Its failure event goes out once, from RecordFailure; but an outcome reached
    * before the failure (its status item could not be written) is announced now, since the retry
-   * finds the work done and announces nothing.
+   * finds the work done (objects.ts finish() says which such outcomes are announced).
    */
   async function announce(handled: Handled): Promise<RecordResult> {
     const failed = handled.result.status === 'failed';

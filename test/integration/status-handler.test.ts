@@ -238,6 +238,28 @@ describe('the S3 handler with the status table and events', () => {
     expect(details.map((d) => d.status)).toEqual(['processed']);
   });
 
+  it('announces a quarantine twice at most while its status item keeps failing', async () => {
+    let failures = 2;
+    const wrapStatus = (store: StatusStore): StatusStore => ({
+      begin: (...args) => store.begin(...args),
+      get: (...args) => store.get(...args),
+      list: (...args) => store.list(...args),
+      finish: (...args) =>
+        args[1].status === 'quarantined' && failures-- > 0
+          ? Promise.reject(Object.assign(new Error('Throttled'), { name: 'ThrottlingException' }))
+          : store.finish(...args),
+    });
+    const { handler, status, details } = await setup({ wrapStatus });
+    const event = await upload('e3/notes.jpg', readFixture('edge/broken/text-named.jpg'), '0560');
+    // The attempt that quarantines announces it; the retry that finds it done and still cannot
+    // record it does not; the one that records it announces it again (it cannot tell).
+    await expect(handler(event)).rejects.toThrow(/Throttled/);
+    await expect(handler(event)).rejects.toThrow(/Throttled/);
+    expect((await handler(event)).records[0]?.status).toBe('duplicate');
+    expect(details.map((d) => d.status)).toEqual(['quarantined', 'quarantined']);
+    expect(await status.get(SOURCE, 'e3/notes.jpg')).toMatchObject({ status: 'quarantined', attempts: 3 });
+  });
+
   it('ends two concurrent invocations for one object with one processed item', async () => {
     const { handler, status } = await setup();
     const event = await upload('e/photo.jpg', readFixture('photos/colour-fig-red-bowl.jpg'), '0500');
