@@ -263,9 +263,13 @@ function report(
     if (summary.failures.length > 20) out(`  ... and ${summary.failuresTotal - 20} more in the summary`);
   }
   for (const batch of summary.failedBatches) {
-    out(`Failed batch (${batch.error}): ${batch.keys.length} objects not reprocessed`);
+    out(`Failed batch (${batch.error}): ${batch.objects} objects not reprocessed`);
     for (const key of batch.keys.slice(0, 20)) out(`  s3://${summary.bucket}/${key}`);
+    if (batch.objects > batch.keys.length)
+      out(`  ... and ${batch.objects - batch.keys.length} more in the summary`);
   }
+  const moreBatches = (summary.failedBatchesTotal ?? 0) - summary.failedBatches.length;
+  if (moreBatches > 0) out(`... and ${moreBatches} more failed batches in the summary`);
   if (summary.location) out(`Results: ${summary.location}`);
   const failed = (counts.failed ?? 0) > 0 || summary.failedBatches.length > 0;
   if (failed)

@@ -47,6 +47,8 @@ export const DEFAULT_BATCH_SIZE = 10;
 export const MAX_BATCH_SIZE = 100;
 /** Keys named in a request travel in the execution's input, which Step Functions caps at 256 KiB. */
 export const MAX_KEYS = 1000;
+/** The bytes of `keys` (as JSON) a request may hold, leaving room in the 256 KB execution input. */
+export const MAX_KEYS_BYTES = 200_000;
 
 export function parseReprocessRequest(event: unknown): ReprocessRequest {
   if (!isPlainObject(event))
@@ -77,6 +79,16 @@ export function parseReprocessRequest(event: unknown): ReprocessRequest {
     (!Array.isArray(keys) || keys.length > MAX_KEYS || !keys.every((k) => typeof k === 'string' && k !== ''))
   ) {
     throw invalidSetting('event.keys', `an array of at most ${MAX_KEYS} object keys`, keys);
+  }
+  // The request travels with the execution, whose input Step Functions limits to 256 KB.
+  const keysBytes = keys === undefined ? 0 : Buffer.byteLength(JSON.stringify(keys));
+  if (keysBytes > MAX_KEYS_BYTES) {
+    throw invalidSetting(
+      'event.keys',
+      `keys of at most ${MAX_KEYS_BYTES.toLocaleString('en-US')} bytes together (Step Functions' 256 KB execution input)`,
+      keys,
+      `${keysBytes.toLocaleString('en-US')} bytes in ${(keys as string[]).length} keys`,
+    );
   }
   if (prefix !== undefined && keys !== undefined)
     throw invalidSetting('event', 'either prefix or keys, not both', event);
@@ -148,14 +160,35 @@ export interface ReprocessSummary {
   /** Objects that failed (first MAX_LISTED; `failuresTotal` counts them all). */
   readonly failures: readonly Failure[];
   readonly failuresTotal: number;
-  /** Child executions that failed as a whole (after their retries), with the items they held. */
-  readonly failedBatches: readonly { readonly error: string; readonly keys: readonly string[] }[];
+  /**
+   * Child executions that failed as a whole (after their retries), with the items they held
+   * (`objects` of them; `keys` lists them, or the first OUTPUT_BATCH_KEYS in a returned summary).
+   */
+  readonly failedBatches: readonly FailedBatch[];
+  /** How many batches failed, when the returned summary lists only the first (OUTPUT_BATCHES). */
+  readonly failedBatchesTotal?: number;
   /** Where the summary and the map's result files are, when they were written to S3. */
   readonly location?: string;
 }
 
+export interface FailedBatch {
+  readonly error: string;
+  readonly objects: number;
+  readonly keys: readonly string[];
+}
+
 /** Failures listed in a summary; a larger run's are in the result files. */
 export const MAX_LISTED = 1000;
+/**
+ * What the Summarize state returns when the whole summary is in S3 (summary.json): the first
+ * failures and failed batches, so that its output stays far below Step Functions' 256 KB whatever
+ * the run's failures (keys of up to 1 KB, reasons of up to MAX_REASON_CHARS).
+ */
+export const OUTPUT_LISTED = 20;
+export const OUTPUT_BATCHES = 5;
+export const OUTPUT_BATCH_KEYS = 5;
+/** A failure's reason, as a batch returns it and a summary lists it. */
+export const MAX_REASON_CHARS = 500;
 /** A batch stops taking objects when less than this is left of its invocation, and is retried. */
 export const TIME_RESERVE_MS = 30_000;
 
@@ -200,7 +233,7 @@ export function createReprocessTasks(deps: HandlerDeps): ReprocessTasks {
           events.add(outcome);
           if (events.size >= EventBatch.BATCH) await events.flush();
           counts[result.status] = (counts[result.status] ?? 0) + 1;
-          if (result.status === 'failed') failures.push({ key: item.key, reason: result.reason });
+          if (result.status === 'failed') failures.push({ key: item.key, reason: clip(result.reason) });
           metrics.publishStoredMetrics();
         }
       } finally {
@@ -272,7 +305,7 @@ async function summarize(event: unknown, deps: HandlerDeps): Promise<ReprocessSu
   const counts: Counts = {};
   const failures: Failure[] = [];
   let failuresTotal = 0;
-  const failedBatches: { error: string; keys: string[] }[] = [];
+  const failedBatches: FailedBatch[] = [];
   const add = (result: unknown) => {
     if (!isPlainObject(result)) return;
     for (const [status, count] of Object.entries(isPlainObject(result.counts) ? result.counts : {}))
@@ -340,9 +373,20 @@ async function summarize(event: unknown, deps: HandlerDeps): Promise<ReprocessSu
     deps.logger.info('Reprocessing summarised', {
       ...summary,
       failures: failures.length,
+      failedBatches: failedBatches.length,
       summary: storage.locate(key),
     });
-    return { ...summary, location: storage.locate(key) };
+    return {
+      ...summary,
+      failures: failures
+        .slice(0, OUTPUT_LISTED)
+        .map((f) => (f.reason ? { ...f, reason: clip(f.reason) } : f)),
+      failedBatches: failedBatches
+        .slice(0, OUTPUT_BATCHES)
+        .map((batch) => ({ ...batch, keys: batch.keys.slice(0, OUTPUT_BATCH_KEYS) })),
+      failedBatchesTotal: failedBatches.length,
+      location: storage.locate(key),
+    };
   }
   return summary;
 }
@@ -351,7 +395,7 @@ async function summarize(event: unknown, deps: HandlerDeps): Promise<ReprocessSu
 export const REPROCESS_RESULTS_PREFIX = 'reprocess/';
 const RESULT_FILE_BYTES = 512 * 1024 * 1024;
 
-function failedBatch(execution: ChildExecution): { error: string; keys: string[] } {
+function failedBatch(execution: ChildExecution): FailedBatch {
   let keys: string[] = [];
   try {
     const input: unknown = JSON.parse(execution.Input ?? '{}');
@@ -363,7 +407,14 @@ function failedBatch(execution: ChildExecution): { error: string; keys: string[]
     // An input Step Functions did not include (over its size limit) lists no keys.
   }
   return {
-    error: [execution.Error, execution.Cause].filter(Boolean).join(': ') || (execution.Status ?? 'FAILED'),
+    error: clip(
+      [execution.Error, execution.Cause].filter(Boolean).join(': ') || (execution.Status ?? 'FAILED'),
+    ),
+    objects: keys.length,
     keys,
   };
+}
+
+function clip(text: string): string {
+  return text.length > MAX_REASON_CHARS ? `${text.slice(0, MAX_REASON_CHARS - 1)}…` : text;
 }

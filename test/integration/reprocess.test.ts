@@ -274,8 +274,84 @@ describe('the reprocessing tasks', () => {
       counts: { processed: 2, duplicate: 1, failed: 1 },
       failures: [{ key: 'd.jpg', reason: 'S3 get failed' }],
       failuresTotal: 1,
-      failedBatches: [{ error: 'Imgpipe.Transient: The batch ran out of time', keys: ['e.jpg', 'f.jpg'] }],
+      failedBatches: [
+        { error: 'Imgpipe.Transient: The batch ran out of time', objects: 2, keys: ['e.jpg', 'f.jpg'] },
+      ],
+      failedBatchesTotal: 1,
       location: `s3://${RESULTS}/reprocess/nightly/summary.json`,
     });
+  });
+
+  it('keeps the returned summary small whatever the failures; summary.json in S3 lists them', async () => {
+    const results = new S3Storage(s3.client, RESULTS);
+    const put = (key: string, value: unknown) =>
+      results.put(key, new TextEncoder().encode(JSON.stringify(value)), { contentType: 'application/json' });
+    const run = 'reprocess/5d2c1a80-1b2c-4d3e-8f90-aabbccddeeff';
+    // Keys of 1,000 bytes, reasons naming them twice: 40 batches of 100 failed objects, 30 failed batches.
+    const long = (i: number) => `${String(i).padStart(6, '0')}/${'k'.repeat(993)}`;
+    const reason = (key: string) =>
+      `AccessDenied: S3 get of s3://${SOURCE}/${key} failed: not allowed to read ${key}`;
+    const succeeded = Array.from({ length: 40 }, (_, b) => ({
+      Status: 'SUCCEEDED',
+      Output: JSON.stringify({
+        counts: { failed: 100 },
+        failures: Array.from({ length: 100 }, (_, i) => ({
+          key: long(b * 100 + i),
+          reason: reason(long(b * 100 + i)),
+        })),
+      }),
+    }));
+    const failed = Array.from({ length: 30 }, (_, b) => ({
+      Status: 'FAILED',
+      Error: 'Imgpipe.Transient',
+      Cause: 'x'.repeat(5000),
+      Input: JSON.stringify({
+        Items: Array.from({ length: 100 }, (_, i) => ({ bucket: SOURCE, key: long(10_000 + b * 100 + i) })),
+      }),
+    }));
+    await put(`${run}/SUCCEEDED_0.json`, succeeded);
+    await put(`${run}/FAILED_0.json`, failed);
+    await put(`${run}/manifest.json`, {
+      ResultFiles: {
+        FAILED: [{ Key: `${run}/FAILED_0.json` }],
+        SUCCEEDED: [{ Key: `${run}/SUCCEEDED_0.json` }],
+      },
+    });
+    const { tasks } = setup();
+    const summary = await tasks.summarize({
+      request: {
+        bucket: SOURCE,
+        prefix: '',
+        force: false,
+        concurrency: 10,
+        toleratedFailurePercentage: 5,
+        batchSize: 100,
+      },
+      results: { ResultWriterDetails: { Bucket: RESULTS, Key: `${run}/manifest.json` } },
+      resultsBucket: RESULTS,
+      execution: 'huge',
+    });
+    // Far below Step Functions' 256 KB state output.
+    expect(Buffer.byteLength(JSON.stringify(summary))).toBeLessThan(100 * 1024);
+    expect(summary).toMatchObject({ counts: { failed: 4000 }, failuresTotal: 4000, failedBatchesTotal: 30 });
+    expect(summary.failures).toHaveLength(20);
+    expect(summary.failedBatches).toHaveLength(5);
+    expect(summary.failedBatches[0]).toMatchObject({
+      objects: 100,
+      keys: [long(10_000), long(10_001), long(10_002), long(10_003), long(10_004)],
+    });
+    expect(summary.failedBatches[0]!.error.length).toBeLessThanOrEqual(500);
+    // The summary in S3 lists what the run's operator needs: 1,000 failures and every failed batch.
+    const written = await getJson<ReprocessSummary>(results, 'reprocess/huge/summary.json', 64 * 1024 * 1024);
+    expect(written.failures).toHaveLength(1000);
+    expect(written.failedBatches).toHaveLength(30);
+    expect(written.failedBatches[29]!.keys).toHaveLength(100);
+  });
+
+  it('refuses keys that would not fit in the execution input, naming their size', () => {
+    const keys = Array.from({ length: 300 }, (_, i) => `${i}/${'k'.repeat(900)}`);
+    expect(() => parseReprocessRequest({ bucket: SOURCE, keys })).toThrow(
+      /^Expected keys of at most 200,000 bytes together \(Step Functions' 256 KB execution input\) for event\.keys but received .* \(27\d,\d{3} bytes in 300 keys\)$/,
+    );
   });
 });
