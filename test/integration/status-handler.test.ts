@@ -21,6 +21,7 @@ import { S3Storage } from '../../src/storage/s3.ts';
 import type { Storage } from '../../src/storage/types.ts';
 import { readFixture } from '../support/fixtures.ts';
 import { startTestS3 } from '../support/s3.ts';
+import { throttledFinish } from '../support/status.ts';
 
 /**
  * The S3 event handler with the status table and outcome events on: S3 and DynamoDB are real API
@@ -210,20 +211,7 @@ describe('the S3 handler with the status table and events', () => {
   });
 
   it('announces an image processed once when its status item could not be written, and records it on the retry', async () => {
-    let failures = 1;
-    const wrapStatus = (store: StatusStore): StatusStore => ({
-      begin: (...args) => store.begin(...args),
-      get: (...args) => store.get(...args),
-      list: (...args) => store.list(...args),
-      finish: (...args) =>
-        args[1].status === 'processed' && failures-- > 0
-          ? Promise.reject(
-              Object.assign(new Error('Throughput exceeds the current capacity'), {
-                name: 'ProvisionedThroughputExceededException',
-              }),
-            )
-          : store.finish(...args),
-    });
+    const wrapStatus = (store: StatusStore) => throttledFinish(store, 'processed', 1);
     const { handler, status, details } = await setup({ wrapStatus });
     const event = await upload('e2/photo.jpg', readFixture('photos/colour-fig-red-bowl.jpg'), '0550');
     // The outputs are written; only the item failed: the record fails (Lambda retries it) and the
@@ -239,22 +227,13 @@ describe('the S3 handler with the status table and events', () => {
   });
 
   it('announces a quarantine twice at most while its status item keeps failing', async () => {
-    let failures = 2;
-    const wrapStatus = (store: StatusStore): StatusStore => ({
-      begin: (...args) => store.begin(...args),
-      get: (...args) => store.get(...args),
-      list: (...args) => store.list(...args),
-      finish: (...args) =>
-        args[1].status === 'quarantined' && failures-- > 0
-          ? Promise.reject(Object.assign(new Error('Throttled'), { name: 'ThrottlingException' }))
-          : store.finish(...args),
-    });
+    const wrapStatus = (store: StatusStore) => throttledFinish(store, 'quarantined', 2);
     const { handler, status, details } = await setup({ wrapStatus });
     const event = await upload('e3/notes.jpg', readFixture('edge/broken/text-named.jpg'), '0560');
     // The attempt that quarantines announces it; the retry that finds it done and still cannot
     // record it does not; the one that records it announces it again (it cannot tell).
-    await expect(handler(event)).rejects.toThrow(/Throttled/);
-    await expect(handler(event)).rejects.toThrow(/Throttled/);
+    await expect(handler(event)).rejects.toThrow(/ProvisionedThroughputExceeded/);
+    await expect(handler(event)).rejects.toThrow(/ProvisionedThroughputExceeded/);
     expect((await handler(event)).records[0]?.status).toBe('duplicate');
     expect(details.map((d) => d.status)).toEqual(['quarantined', 'quarantined']);
     expect(await status.get(SOURCE, 'e3/notes.jpg')).toMatchObject({ status: 'quarantined', attempts: 3 });

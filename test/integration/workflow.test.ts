@@ -24,6 +24,7 @@ import { getJson } from '../../src/storage/types.ts';
 import { renderDefinition, UPLOAD_VALUES } from '../support/asl.ts';
 import { readFixture } from '../support/fixtures.ts';
 import { startTestS3 } from '../support/s3.ts';
+import { throttledFinish } from '../support/status.ts';
 import { hasTool } from '../support/tools.ts';
 import { runLocally } from '../support/workflow.ts';
 
@@ -299,21 +300,7 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
   });
 
   it('announces a quarantine whose status item failed to be written, and retries the task to record it', async () => {
-    let failures = 1;
-    const wrapStatus = (store: StatusStore): StatusStore => ({
-      begin: (...args) => store.begin(...args),
-      get: (...args) => store.get(...args),
-      list: (...args) => store.list(...args),
-      finish: (...args) =>
-        args[1].status === 'quarantined' && failures-- > 0
-          ? Promise.reject(
-              Object.assign(new Error('Throughput exceeds the current capacity'), {
-                name: 'ProvisionedThroughputExceededException',
-                $metadata: { httpStatusCode: 400 },
-              }),
-            )
-          : store.finish(...args),
-    });
+    const wrapStatus = (store: StatusStore) => throttledFinish(store, 'quarantined', 1);
     const wf = await setup({ wrapStatus });
     const key = 'docs/throttled.jpg';
     const run = await wf.run(await upload(key, readFixture('edge/broken/text-named.jpg')));
