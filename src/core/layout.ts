@@ -62,6 +62,9 @@ export const RELEASE_CHECK_OBJECTS = [
   },
 ] as const;
 
+/** The longest key S3 stores, in bytes of UTF-8. */
+export const S3_MAX_KEY_BYTES = 1024;
+
 export class BucketLayout {
   readonly keys: KeyTemplates;
   readonly quarantinePrefix: string;
@@ -88,6 +91,14 @@ export class BucketLayout {
       object: `${this.quarantinePrefix}objects/${sourceKey}`,
       reason: `${this.quarantinePrefix}reasons/${sourceKey}.json`,
     };
+  }
+
+  /** The keys processing a source reads and writes: its manifest and every output. */
+  outputKeys(sourceKey: string): string[] {
+    const keys = [this.manifestKey(sourceKey)];
+    for (const variant of this.#spec.variants)
+      for (const format of this.#spec.formats) keys.push(this.outputKey(sourceKey, variant.name, format));
+    return keys;
   }
 
   /**

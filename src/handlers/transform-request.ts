@@ -55,14 +55,10 @@ export function keyFromPath(rawPath: string): string {
       field: 'key',
     });
   }
-  if (key === '' || key.length > 1024)
-    throw new ApiError(
-      'bad-request',
-      `Expected a source key of 1 to 1024 characters after ${TRANSFORM_PATH}`,
-      {
-        field: 'key',
-      },
-    );
+  if (key === '' || Buffer.byteLength(key) > 1024)
+    throw new ApiError('bad-request', `Expected a source key of 1 to 1024 bytes after ${TRANSFORM_PATH}`, {
+      field: 'key',
+    });
   return key;
 }
 

@@ -16,7 +16,12 @@ import {
 } from '../core/errors.ts';
 import { FORMAT_META } from '../core/formats.ts';
 import { isPlainObject } from '../core/json.ts';
-import { SOURCE_ETAG_METADATA, TransformLayout, type TransformSpec } from '../core/layout.ts';
+import {
+  S3_MAX_KEY_BYTES,
+  SOURCE_ETAG_METADATA,
+  TransformLayout,
+  type TransformSpec,
+} from '../core/layout.ts';
 import { msSince } from '../core/timing.ts';
 import { Deadline } from '../pipeline/deadline.ts';
 import { inThreadEncoder, processImage } from '../pipeline/process-image.ts';
@@ -185,6 +190,12 @@ export function createTransformHandler(
     // while the source's HEAD is in flight. The result is fresh only if it was made from the
     // source's current version (the ETag recorded in its metadata).
     const resultKey = t.layout.key(key, request.spec, pipeline.hash);
+    if (Buffer.byteLength(resultKey) > S3_MAX_KEY_BYTES)
+      throw new ApiError(
+        'bad-request',
+        `The source key is ${Buffer.byteLength(key)} bytes: its results' keys would be ${Buffer.byteLength(resultKey)} bytes, more than the ${S3_MAX_KEY_BYTES} S3 stores`,
+        { field: 'key' },
+      );
     log.key = resultKey;
     const [source, found] = await Promise.all([t.source.head(key), readResult(resultKey, method)]);
     if (source === undefined) throw new ApiError('not-found', `No image ${key} in ${t.config.sourceBucket}`);

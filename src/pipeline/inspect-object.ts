@@ -4,7 +4,14 @@ import type { ObjectRef } from '../core/objects.ts';
 import { msSince } from '../core/timing.ts';
 import { inspectImage } from '../image/inspect.ts';
 import type { ImageHeader } from '../image/probe.ts';
-import { duplicate, type Outcome, type ProcessDeps, previousOutputs, readSource } from './process-object.ts';
+import {
+  checkKeyLengths,
+  duplicate,
+  type Outcome,
+  type ProcessDeps,
+  previousOutputs,
+  readSource,
+} from './process-object.ts';
 
 /**
  * The first step of the workflow mode: everything that can be decided about a stored object before
@@ -24,6 +31,7 @@ export async function inspectObject(
   ref: ObjectRef,
   deps: Pick<ProcessDeps, 'config' | 'layout' | 'source' | 'output' | 'force'>,
 ): Promise<Inspection> {
+  checkKeyLengths(ref, deps.layout, 'outputs');
   const started = performance.now();
   const storage = deps.source(ref.bucket);
   const base = { source: storage.locate(ref.key), key: ref.key, bytesIn: 0, bytesOut: 0 };

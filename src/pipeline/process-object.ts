@@ -6,9 +6,10 @@ import {
   ObjectChangedError,
   ObjectNotFoundError,
   ObjectTooLargeError,
+  StorageError,
 } from '../core/errors.ts';
 import { FORMAT_META } from '../core/formats.ts';
-import type { BucketLayout } from '../core/layout.ts';
+import { type BucketLayout, S3_MAX_KEY_BYTES } from '../core/layout.ts';
 import type { ObjectRef } from '../core/objects.ts';
 import { settleAll } from '../core/settle.ts';
 import { msSince, roundMs } from '../core/timing.ts';
@@ -123,7 +124,27 @@ export async function previousOutputs(
   return { manifestKey, current };
 }
 
+/**
+ * Refuses a source whose derived keys (its outputs and manifest, or its quarantine copy and record)
+ * would be longer than S3 stores (1,024 bytes), before any request for them: S3 would refuse each
+ * ("Your key is too long"), and no retry can change that.
+ */
+export function checkKeyLengths(ref: ObjectRef, layout: BucketLayout, of: 'outputs' | 'quarantine'): void {
+  const keys = of === 'outputs' ? layout.outputKeys(ref.key) : Object.values(layout.quarantineKeys(ref.key));
+  const what = of === 'outputs' ? 'outputs and manifest' : 'quarantine copy and record';
+  const longest = Math.max(...keys.map((key) => Buffer.byteLength(key)));
+  if (longest <= S3_MAX_KEY_BYTES) return;
+  const shown = `s3://${ref.bucket}/${ref.key.slice(0, 80)}${ref.key.length > 80 ? '…' : ''}`;
+  throw new StorageError(
+    'put',
+    `s3://${ref.bucket}/${ref.key}`,
+    `The key of ${shown} is ${Buffer.byteLength(ref.key)} bytes: its ${what} would have keys of up to ${longest} bytes, more than the ${S3_MAX_KEY_BYTES} S3 stores; it needs a key at least ${longest - S3_MAX_KEY_BYTES} bytes shorter`,
+    { retryable: false, code: 'storage/key-too-long' },
+  );
+}
+
 export async function processObject(ref: ObjectRef, deps: ProcessDeps): Promise<Outcome> {
+  checkKeyLengths(ref, deps.layout, 'outputs');
   const started = performance.now();
   const storage = deps.source(ref.bucket);
   const base = { source: storage.locate(ref.key), key: ref.key, bytesIn: 0, bytesOut: 0 };
@@ -308,6 +329,7 @@ async function quarantine(
   started: number,
 ): Promise<Outcome> {
   const keys = deps.layout.quarantineKeys(ref.key);
+  checkKeyLengths(ref, deps.layout, 'quarantine');
   const etag = base.etag ?? ref.etag;
   // S3 delivers an event at least once: this version may be quarantined already, for this reason.
   // The record is written last, so a record naming its ETag means the copy is there and the

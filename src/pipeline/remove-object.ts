@@ -1,4 +1,4 @@
-import type { BucketLayout, TransformLayout } from '../core/layout.ts';
+import { type BucketLayout, S3_MAX_KEY_BYTES, type TransformLayout } from '../core/layout.ts';
 import type { ObjectRef } from '../core/objects.ts';
 import { settleAll } from '../core/settle.ts';
 import type { Storage } from '../storage/types.ts';
@@ -50,7 +50,9 @@ export async function removeObject(ref: ObjectRef, deps: RemovalDeps): Promise<R
   if ((await deps.record?.()) === 'stale') {
     return { status: 'kept', reason: 'stale event: the status table holds a later event for this key' };
   }
-  if (!deps.deleteOutputs) return { status: 'deleted', removedOutputs: [] };
+  // A key too long for its outputs (checkKeyLengths) never had any.
+  const tooLong = deps.layout.outputKeys(ref.key).some((key) => Buffer.byteLength(key) > S3_MAX_KEY_BYTES);
+  if (!deps.deleteOutputs || tooLong) return { status: 'deleted', removedOutputs: [] };
   const results = deps.transforms ? await deleteResults(ref.key, deps.output, deps.transforms) : [];
   const manifestKey = deps.layout.manifestKey(ref.key);
   const manifest = await readManifest(deps.output, manifestKey);

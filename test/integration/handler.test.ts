@@ -13,7 +13,9 @@ import { buildS3Notification } from '../../src/cli/local-s3.ts';
 import { decode } from '../../src/codecs/index.ts';
 import { loadRuntimeConfig } from '../../src/config/index.ts';
 import type { RuntimeConfig } from '../../src/core/config.ts';
+import type { StorageError } from '../../src/core/errors.ts';
 import type { InputFormat } from '../../src/core/formats.ts';
+import { BucketLayout } from '../../src/core/layout.ts';
 import { createS3EventHandler, RecordsFailedError } from '../../src/handlers/s3-event.ts';
 import { createTransformHandler } from '../../src/handlers/transform.ts';
 import { sniffFormat } from '../../src/image/sniff.ts';
@@ -517,6 +519,64 @@ describe('S3 event handler', () => {
       handlerFor(config({ IMGPIPE_DELETE_OUTPUTS: 'false', IMGPIPE_TRANSFORM_PREFIX: 'transforms/' }))(kept),
     );
     expect(await results()).toHaveLength(2);
+  });
+
+  it('refuses a key too long for its outputs or quarantine record, naming the lengths, before any request for them', async () => {
+    // A quarantine prefix longer than the manifest's makes the reason record the longest key.
+    const runtime = config({ IMGPIPE_QUARANTINE_PREFIX: 'rejected-files/' });
+    const layout = new BucketLayout(runtime.pipeline, runtime.quarantinePrefix);
+    const bytes = (keys: readonly string[]) => Math.max(...keys.map((k) => Buffer.byteLength(k)));
+    const keyOf = (length: number) => `long/${'k'.repeat(length - 9)}.jpg`;
+    // The longest key whose outputs fit; and one whose outputs fit but whose reason record does not.
+    let fits = 1024;
+    while (bytes(layout.outputKeys(keyOf(fits))) > 1024) fits--;
+    const quarantineFits = (length: number) =>
+      bytes(Object.values(layout.quarantineKeys(keyOf(length)))) <= 1024;
+    const writes: string[] = [];
+    const recording = (bucket: string) =>
+      new Proxy(new S3Storage(s3.client, bucket), {
+        get(target, property, receiver) {
+          const value = Reflect.get(target, property, receiver);
+          return typeof value === 'function'
+            ? (key: string, ...rest: unknown[]) => {
+                writes.push(`${String(property)} ${bucket}/${String(key).slice(0, 12)}`);
+                return value.call(target, key, ...rest);
+              }
+            : value;
+        },
+      });
+    const handler = createS3EventHandler({
+      config: runtime,
+      sourceStorage: (bucket) => new S3Storage(s3.client, bucket),
+      output: recording(OUTPUT),
+      quarantine: recording(QUARANTINE),
+      logger: new Logger({ serviceName: 'imgpipe-test', logLevel: 'CRITICAL' }),
+      metrics: new Metrics({ serviceName: 'imgpipe-test', namespace: 'imgpipe-test' }),
+    });
+    const photo = readFixture('photos/colour-fig-red-bowl.jpg');
+    // One byte more than fits: failed, not retried into S3's "Your key is too long", nothing read.
+    const tooLong = await upload(SOURCE, keyOf(fits + 1), photo);
+    const error = await handler(tooLong).catch((e: unknown) => e as RecordsFailedError);
+    expect(error).toBeInstanceOf(RecordsFailedError);
+    expect((error as RecordsFailedError).message).toMatch(
+      new RegExp(
+        `is ${fits + 1} bytes: its outputs and manifest would have keys of up to 1025 bytes, more than the 1024 S3 stores; it needs a key at least 1 bytes shorter`,
+      ),
+    );
+    expect(((error as RecordsFailedError).failures[0]!.error as StorageError).retryable).toBe(false);
+    expect(writes).toEqual([]);
+    // The longest that fits is processed, even where a quarantine record would not fit.
+    const longest = await upload(SOURCE, keyOf(fits), photo);
+    expect((await handler(longest)).records[0]!.status).toBe('processed');
+    expect(quarantineFits(fits)).toBe(false);
+    // An invalid file under that key cannot be quarantined: failed, naming why, nothing written.
+    writes.length = 0;
+    const text = await upload(SOURCE, keyOf(fits), readFixture('edge/broken/text-named.jpg'));
+    const refused = await handler(text).catch((e: unknown) => e as RecordsFailedError);
+    expect((refused as RecordsFailedError).message).toMatch(
+      /is \d+ bytes: its quarantine copy and record would have keys of up to \d+ bytes, more than the 1024 S3 stores/,
+    );
+    expect(writes.filter((w) => w.startsWith('put') || w.startsWith('copy'))).toEqual([]);
   });
 
   it('records a deleted object as missing and succeeds', async () => {

@@ -190,6 +190,14 @@ describe('errors', () => {
       [url('tr/missing.jpg', { w: 400 }), 404, undefined, /No image tr\/missing.jpg in imgpipe-source/],
       [url('tr/huge.png', { w: 400 }), 413, 'key', /too-many-pixels/],
       [url('tr/text.jpg', { w: 400 }), 415, 'key', /unsupported-format/],
+      // S3's keys are at most 1,024 bytes: the source's, and its stored results' (a 500 before).
+      [url('€'.repeat(400), { w: 400 }), 400, 'key', /1 to 1024 bytes/],
+      [
+        url(`tr/${'k'.repeat(1000)}.jpg`, { w: 400 }),
+        400,
+        'key',
+        /is 1007 bytes: its results' keys would be \d+ bytes/,
+      ],
     ];
     for (const [target, status, field, message] of cases) {
       const reply = await get(target);
