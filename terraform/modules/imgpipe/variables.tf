@@ -502,7 +502,7 @@ variable "output_transition_to_ia_days" {
 ################################################################################
 
 variable "maximum_retry_attempts" {
-  description = "Retries after a failed asynchronous invocation (0-2). The handler throws only on errors a retry can fix; bad input is quarantined instead."
+  description = "Retries after a failed asynchronous invocation (0-2). An invocation fails when one of its records does (storage errors, timeouts, a key too long for its outputs), so the event is retried and then sent to the dead-letter queue, to be redriven once the cause is fixed; bad input is quarantined instead."
   type        = number
   default     = 2
   nullable    = false
