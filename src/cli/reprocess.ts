@@ -263,10 +263,11 @@ function report(
     if (summary.failures.length > 20) out(`  ... and ${summary.failuresTotal - 20} more in the summary`);
   }
   for (const batch of summary.failedBatches) {
-    out(`Failed batch (${batch.error}): ${batch.objects} objects not reprocessed`);
+    // A summary from a deployment older than this command lists every key and no count.
+    const objects = batch.objects ?? batch.keys.length;
+    out(`Failed batch (${batch.error}): ${objects} objects not reprocessed`);
     for (const key of batch.keys.slice(0, 20)) out(`  s3://${summary.bucket}/${key}`);
-    if (batch.objects > batch.keys.length)
-      out(`  ... and ${batch.objects - batch.keys.length} more in the summary`);
+    if (objects > batch.keys.length) out(`  ... and ${objects - batch.keys.length} more in the summary`);
   }
   const moreBatches = (summary.failedBatchesTotal ?? 0) - summary.failedBatches.length;
   if (moreBatches > 0) out(`... and ${moreBatches} more failed batches in the summary`);

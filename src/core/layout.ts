@@ -30,7 +30,8 @@ export const DEFAULT_QUARANTINE_PREFIX = 'quarantine/';
 /** What the layout needs to know of the pipeline configuration. */
 export interface LayoutSpec {
   readonly keys: KeyTemplates;
-  readonly variants: readonly { readonly name: string }[];
+  /** Each variant's formats, when they are its own (a subset of `formats`). */
+  readonly variants: readonly { readonly name: string; readonly formats?: readonly OutputFormat[] }[];
   readonly formats: readonly OutputFormat[];
 }
 
@@ -97,7 +98,8 @@ export class BucketLayout {
   outputKeys(sourceKey: string): string[] {
     const keys = [this.manifestKey(sourceKey)];
     for (const variant of this.#spec.variants)
-      for (const format of this.#spec.formats) keys.push(this.outputKey(sourceKey, variant.name, format));
+      for (const format of variant.formats ?? this.#spec.formats)
+        keys.push(this.outputKey(sourceKey, variant.name, format));
     return keys;
   }
 

@@ -276,9 +276,8 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
    * Records an outcome: the status item, the log line and metrics, and the event to announce it.
    * When the status item cannot be written, the outcome still stands (its outputs or quarantine
    * are in place): the record fails, so it is retried and recorded then, but its event goes out
-   * now, since the retry finds the work done (a duplicate, which announces nothing). A repeated
-   * quarantine that fails so is not announced: the attempt that quarantined it was, and the retry
-   * that records it will be.
+   * now, since the retry finds the work done (a duplicate, which announces nothing; a repeated
+   * quarantine is announced by each attempt, since none can tell whether an earlier one did).
    */
   async function finish(ref: ObjectRef, trigger: string, outcome: Outcome): Promise<Handled> {
     const event = outcomeEvent(ref, outcome, config);
@@ -287,8 +286,7 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
     } catch (error) {
       const message = describeError(error);
       await deps.status?.finish(ref, { status: 'failed', message }).catch(() => undefined);
-      const repeated = outcome.status === 'quarantined' && outcome.repeated;
-      return { result: reportFailure(ref, trigger, error), error, ...(!repeated && { event }) };
+      return { result: reportFailure(ref, trigger, error), error, event };
     }
     return { result: report(ref, trigger, outcome), event };
   }

@@ -50,10 +50,11 @@ export async function removeObject(ref: ObjectRef, deps: RemovalDeps): Promise<R
   if ((await deps.record?.()) === 'stale') {
     return { status: 'kept', reason: 'stale event: the status table holds a later event for this key' };
   }
-  // A key too long for its outputs (checkKeyLengths) never had any.
-  const tooLong = deps.layout.outputKeys(ref.key).some((key) => Buffer.byteLength(key) > S3_MAX_KEY_BYTES);
-  if (!deps.deleteOutputs || tooLong) return { status: 'deleted', removedOutputs: [] };
+  if (!deps.deleteOutputs) return { status: 'deleted', removedOutputs: [] };
   const results = deps.transforms ? await deleteResults(ref.key, deps.output, deps.transforms) : [];
+  // A key too long for its outputs (checkKeyLengths) never had any, nor a manifest to read.
+  if (deps.layout.outputKeys(ref.key).some((key) => Buffer.byteLength(key) > S3_MAX_KEY_BYTES))
+    return { status: 'deleted', removedOutputs: results };
   const manifestKey = deps.layout.manifestKey(ref.key);
   const manifest = await readManifest(deps.output, manifestKey);
   if (!manifest) return { status: 'deleted', removedOutputs: results };

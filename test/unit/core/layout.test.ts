@@ -33,6 +33,22 @@ describe('BucketLayout keys', () => {
     expect(layout.outputKey('a/b c.png', 'thumb', 'avif')).toBe('avif/thumb/a/b c.avif');
   });
 
+  it("lists the keys processing a source uses: its manifest and each variant's own formats", () => {
+    const config = parsePipelineConfig({
+      variants: [
+        { name: 'large', width: 1600 },
+        { name: 'thumb', width: 160, formats: ['jpeg'] },
+      ],
+      formats: { jpeg: {}, webp: {} },
+    });
+    expect(new BucketLayout(config, 'quarantine/').outputKeys('a/b.png').sort()).toEqual([
+      'large/a/b.png.jpg',
+      'large/a/b.png.webp',
+      'manifests/a/b.png.json',
+      'thumb/a/b.png.jpg',
+    ]);
+  });
+
   it('puts the quarantine copy and its reason record under the quarantine prefix', () => {
     expect(layoutOf({}, 'q/').quarantineKeys('up/x.jpg')).toEqual({
       object: 'q/objects/up/x.jpg',
