@@ -48,7 +48,7 @@ export function finalStatus(outcome: Outcome): FinalStatus {
  * a missing object (its ObjectRemoved event does). A quarantine repeated on a redelivery is
  * announced again: its reason record cannot tell whether the earlier attempt got as far as its
  * event (it may have stopped after the record: a timeout, a crash), and a malware alert must not
- * be lost. Consumers may see it twice, as EventBridge's at-least-once delivery may do anyway.
+ * be lost. Consumers may see it more than once, as EventBridge's at-least-once delivery may do anyway.
  */
 export function outcomeEvent(
   ref: ObjectRef,
