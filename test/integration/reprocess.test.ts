@@ -173,6 +173,16 @@ describe('bulk reprocessing on the Distributed Map, run locally', () => {
   });
 });
 
+/** A whole-bucket request as Plan returns it, for the Summarize task's input. */
+const prefixRequest = (batchSize: number) => ({
+  bucket: SOURCE,
+  prefix: '',
+  force: false,
+  concurrency: 10,
+  toleratedFailurePercentage: 5,
+  batchSize,
+});
+
 describe('the reprocessing tasks', () => {
   it('plan fills in the defaults and keeps what the request says', () => {
     expect(parseReprocessRequest({ bucket: 'b', prefix: '' })).toEqual({
@@ -252,14 +262,7 @@ describe('the reprocessing tasks', () => {
     });
     const { tasks } = setup();
     const summary = await tasks.summarize({
-      request: {
-        bucket: SOURCE,
-        prefix: '',
-        force: false,
-        concurrency: 10,
-        toleratedFailurePercentage: 5,
-        batchSize: 2,
-      },
+      request: prefixRequest(2),
       results: {
         MapRunArn: 'arn:aws:states:eu-west-1:123456789012:mapRun:imgpipe-test-reprocess/ByPrefix:0b7e2f30',
         ResultWriterDetails: { Bucket: RESULTS, Key: `${run}/manifest.json` },
@@ -319,14 +322,7 @@ describe('the reprocessing tasks', () => {
     });
     const { tasks } = setup();
     const summary = await tasks.summarize({
-      request: {
-        bucket: SOURCE,
-        prefix: '',
-        force: false,
-        concurrency: 10,
-        toleratedFailurePercentage: 5,
-        batchSize: 100,
-      },
+      request: prefixRequest(100),
       results: { ResultWriterDetails: { Bucket: RESULTS, Key: `${run}/manifest.json` } },
       resultsBucket: RESULTS,
       execution: 'huge',

@@ -9,6 +9,19 @@ import { FsStorage } from '../../../src/storage/fs.ts';
 import type { Storage } from '../../../src/storage/types.ts';
 import { readFixture } from '../../support/fixtures.ts';
 
+/** A pipeline over three fresh folders: sources (`files`), outputs and quarantine. */
+function folders(name: string, document: unknown = {}) {
+  const root = mkdtempSync(join(tmpdir(), `imgpipe-${name}-`));
+  const config = parsePipelineConfig(document);
+  return {
+    config,
+    layout: new BucketLayout(config, 'quarantine/'),
+    files: new FsStorage(join(root, 'in')),
+    output: new FsStorage(join(root, 'out')),
+    quarantine: new FsStorage(join(root, 'quarantine')),
+  };
+}
+
 /**
  * An invalid upload replaced between the read that found it invalid and the quarantine copy: the
  * copy must not put the new content beside a record naming the old ETag. The new content has its
@@ -16,12 +29,7 @@ import { readFixture } from '../../support/fixtures.ts';
  */
 describe('processObject when the source is replaced while it is being quarantined', () => {
   it('copies nothing and records the event as missing, naming the ETag that is gone', async () => {
-    const root = mkdtempSync(join(tmpdir(), 'imgpipe-qrace-'));
-    const config = parsePipelineConfig({});
-    const layout = new BucketLayout(config, 'quarantine/');
-    const files = new FsStorage(join(root, 'in'));
-    const output = new FsStorage(join(root, 'out'));
-    const quarantine = new FsStorage(join(root, 'quarantine'));
+    const { config, layout, files, output, quarantine } = folders('qrace');
     const first = await files.put('upload.jpg', new TextEncoder().encode('not an image, first upload'), {
       contentType: 'image/jpeg',
     });
@@ -57,17 +65,12 @@ describe('processObject when the source is replaced while it is being quarantine
 
 /**
  * S3 delivers an event at least once: the same invalid version again finds its quarantine done. The
- * outcome says so (`repeated`), so the handlers count it as a duplicate and announce nothing; a
- * forced run (bulk reprocessing) is a new judgement.
+ * outcome says so (`repeated`), so the handlers count it as a duplicate (and announce it again:
+ * outcomes.ts says why); a forced run (bulk reprocessing) is a new judgement.
  */
 describe('processObject on an invalid version quarantined already', () => {
   it('copies and records nothing the second time and says so; a forced run is not repeated', async () => {
-    const root = mkdtempSync(join(tmpdir(), 'imgpipe-qagain-'));
-    const config = parsePipelineConfig({});
-    const layout = new BucketLayout(config, 'quarantine/');
-    const files = new FsStorage(join(root, 'in'));
-    const output = new FsStorage(join(root, 'out'));
-    const quarantine = new FsStorage(join(root, 'quarantine'));
+    const { config, layout, files, output, quarantine } = folders('qagain');
     await files.put('bad.jpg', new TextEncoder().encode('text, not a JPEG'), { contentType: 'image/jpeg' });
     const deps = { config, layout, source: () => files, output, quarantine };
     const ref = { bucket: 'in', key: 'bad.jpg' };
@@ -89,12 +92,10 @@ describe('processObject on an invalid version quarantined already', () => {
 
 describe('processObject when quarantining stops before its reason record', () => {
   it('writes the record last, so the retry quarantines in full and is not taken for a repeat', async () => {
-    const root = mkdtempSync(join(tmpdir(), 'imgpipe-qretry-'));
-    const config = parsePipelineConfig({ variants: [{ name: 'small', width: 32 }], formats: { jpeg: {} } });
-    const layout = new BucketLayout(config, 'quarantine/');
-    const files = new FsStorage(join(root, 'in'));
-    const output = new FsStorage(join(root, 'out'));
-    const quarantine = new FsStorage(join(root, 'quarantine'));
+    const { config, layout, files, output, quarantine } = folders('qretry', {
+      variants: [{ name: 'small', width: 32 }],
+      formats: { jpeg: {} },
+    });
     const ref = { bucket: 'in', key: 'photo.jpg' };
     await files.put('photo.jpg', readFixture('photos/colour-fig-red-bowl.jpg'), {
       contentType: 'image/jpeg',
