@@ -80,10 +80,13 @@ export class Deadline {
     return performance.now() >= this.at;
   }
 
-  /** Moves on to `stage`, unless the deadline has passed: then throws the refusal. */
+  /**
+   * Moves on to `stage`, unless the deadline has passed: then throws the refusal, which names the
+   * stage that ran out of time (the one ending now), not the one that was about to start.
+   */
   enter(stage: Stage): void {
-    this.stage = stage;
     this.check();
+    this.stage = stage;
   }
 
   /** Throws the refusal (and stops the image's encoder tasks) if the deadline has passed. */

@@ -87,15 +87,36 @@ describe('Deadline', () => {
     });
     deadline.dispose();
   });
+  it('names the stage that ran out of time when the next one is entered, and stays in it', () => {
+    const caught = (run: () => void) => {
+      try {
+        run();
+      } catch (error) {
+        return error as InvalidImageError;
+      }
+      throw new Error('no refusal');
+    };
+    // Started 2 s ago with 1 s allowed: passed, and its timer has not fired yet.
+    const late = new Deadline({ maxSeconds: 1, now: performance.now() - 2_000 });
+    late.stage = 'decode';
+    expect(caught(() => late.enter('resize')).details).toMatchObject({ stage: 'decode', interrupted: false });
+    expect(late.stage).toBe('decode');
+    late.dispose();
+    const early = new Deadline({ maxSeconds: 1, now: performance.now() - 2_000 });
+    expect(caught(() => early.enter('decode')).details).toMatchObject({ stage: 'probe' });
+    expect(early.stage).toBe('probe'); // the transform handler counts no decode for it
+    early.dispose();
+  });
 });
 
 describe('processImage against its deadline', () => {
   it('stops a decode in progress, and the next image is processed as if nothing happened', async () => {
     const next = readFixture('photos/landscape-picos-de-europa.jpg');
     const before = await processImage(next, normal);
-    // 15.9 MP decoded at full size for a full-size variant: far more than 0.2 s of work.
+    // 15.9 MP decoded at full size for a full-size variant: about 0.2 s here, twice the budget.
+    // Whether the watchdog stops it or it ends past the deadline first, the decode is named.
     const full = parsePipelineConfig({ variants: [{ name: 'full' }], formats: { jpeg: {} } });
-    const deadline = new Deadline({ maxSeconds: 0.2 });
+    const deadline = new Deadline({ maxSeconds: 0.1 });
     const error = await refusal(
       processImage(readFixture('bench/seeding-5312x2988.jpg'), full, inThreadEncoder, deadline),
     );
