@@ -63,7 +63,8 @@ const WORDS = {
 export function statusOf(result: FileResult): string {
   if (result.error !== undefined) return `failed: ${describeError(result.error)}`;
   const outcome = result.outcome!;
-  return outcome.status === 'quarantined' ? `quarantined (${outcome.reason})` : WORDS[outcome.status];
+  if (outcome.status !== 'quarantined') return WORDS[outcome.status];
+  return `${outcome.repeated ? 'already quarantined' : 'quarantined'} (${outcome.reason})`;
 }
 
 function shortStatus(result: FileResult): string {
@@ -121,7 +122,7 @@ export function renderSummary(results: readonly FileResult[], out: string, termi
   const totals = countTotals(results);
   const lines = [
     `${results.length} file(s): ${totals.processed} processed, ${totals.duplicate} already done, ${totals.quarantined} quarantined, ${totals.failed} failed${totals.missing ? `, ${totals.missing} missing` : ''}`,
-    `outputs in ${resolve(out)}${totals.quarantined ? `, quarantined inputs in ${join(resolve(out), DEFAULT_QUARANTINE_PREFIX)}` : ''}`,
+    `outputs in ${resolve(out)}${results.some((r) => r.outcome?.status === 'quarantined') ? `, quarantined inputs in ${join(resolve(out), DEFAULT_QUARANTINE_PREFIX)}` : ''}`,
   ];
   const table = renderTable(columns, results, 'text', {
     ...(terminal.columns ? { maxWidth: terminal.columns } : {}),
@@ -130,13 +131,19 @@ export function renderSummary(results: readonly FileResult[], out: string, termi
   return `${table}\n\n${lines.join('\n')}`;
 }
 
+/** An input quarantined by an earlier run counts as already done, as in the function's metrics. */
 function countTotals(results: readonly FileResult[]) {
-  const count = (status: string) =>
-    results.filter((r) => r.error === undefined && r.outcome!.status === status).length;
+  const count = (status: string, repeated = false) =>
+    results.filter(
+      (r) =>
+        r.error === undefined &&
+        r.outcome!.status === status &&
+        (r.outcome!.status !== 'quarantined' || r.outcome!.repeated === repeated),
+    ).length;
   return {
     files: results.length,
     processed: count('processed'),
-    duplicate: count('duplicate'),
+    duplicate: count('duplicate') + count('quarantined', true),
     quarantined: count('quarantined'),
     missing: count('missing'),
     failed: results.filter((r) => r.error !== undefined).length,
@@ -148,7 +155,8 @@ function countTotals(results: readonly FileResult[]) {
 /**
  * The one JSON document of --json: per input its outcome (the function's outcome names:
  * processed, duplicate, quarantined, missing, failed; for a dry run planned, duplicate,
- * quarantined), the reason and message, the size, every output with its key, path, size and bytes;
+ * quarantined; `repeated` on an input quarantined by an earlier run, which the totals count as a
+ * duplicate), the reason and message, the size, every output with its key, path, size and bytes;
  * then the totals.
  */
 export function jsonSummary(items: readonly (FileResult | PlannedFile)[], out: string, dryRun: boolean) {
@@ -184,7 +192,9 @@ export function jsonSummary(items: readonly (FileResult | PlannedFile)[], out: s
       path: item.display,
       key: item.key,
       outcome: outcome.status,
-      ...(outcome.status === 'quarantined' ? { reason: outcome.reason } : {}),
+      ...(outcome.status === 'quarantined'
+        ? { reason: outcome.reason, ...(outcome.repeated && { repeated: true }) }
+        : {}),
       ...('message' in outcome ? { message: outcome.message } : {}),
       ...('format' in outcome ? { format: outcome.format } : {}),
       ...('width' in outcome

@@ -57,7 +57,9 @@ describe('imgpipe process', () => {
     expect(existsSync(join(dir, 'out', 'small', '.hidden.jpg.jpg'))).toBe(false);
 
     const again = await runCli(['process', 'in', '--out', 'out'], { cwd: dir });
-    expect(again.stdout).toContain('3 file(s): 0 processed, 2 already done, 1 quarantined, 0 failed');
+    expect(again.stdout).toMatch(/in\/cut\.jpg\s+already quarantined \(truncated\)/);
+    expect(again.stdout).toContain('3 file(s): 0 processed, 3 already done, 0 quarantined, 0 failed');
+    expect(again.stdout).toContain(`quarantined inputs in ${join(dir, 'out', 'quarantine')}`);
     const forced = await runCli(['process', 'in/rotated.jpg', '--out', 'out', '--force'], { cwd: dir });
     expect(forced.stdout).toContain('1 file(s): 1 processed');
   });
