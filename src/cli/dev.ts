@@ -441,9 +441,11 @@ function createDevLambda(
   });
 
   async function printRecord(record: RecordResult, key: string): Promise<void> {
-    // A duplicate is an image processed already, or a file quarantined already (no manifest).
+    // A duplicate is an image processed already, or a file quarantined already (with its reason:
+    // a manifest of the same content may remain from before a configuration change refused it).
+    const quarantined = record.status === 'quarantined' || (record.status === 'duplicate' && !!record.reason);
     const manifest =
-      record.status === 'processed' || record.status === 'duplicate'
+      !quarantined && (record.status === 'processed' || record.status === 'duplicate')
         ? await readManifest(output, layout.manifestKey(key))
         : undefined;
     if (manifest) {
@@ -452,7 +454,7 @@ function createDevLambda(
         `  ${record.status === 'processed' ? '+' : '='} ${key}: ${record.status}, ${format} ${displayWidth}x${displayHeight} -> ${manifest.outputs.length} outputs in ${Math.round(manifest.timings.total)} ms`,
       );
       printOutputs(manifest);
-    } else if (record.status === 'quarantined' || record.status === 'duplicate') {
+    } else if (quarantined) {
       const keys = layout.quarantineKeys(key);
       const reason = await getJson<QuarantineRecord>(quarantine, keys.reason);
       const what =

@@ -45,7 +45,18 @@ export interface HandlerDeps {
 
 /** One record's result, as the handlers return it (Lambda's response) and count it. */
 export type RecordResult =
-  | { readonly status: Exclude<OutcomeStatus, 'quarantined'>; readonly bucket: string; readonly key: string }
+  | {
+      readonly status: Exclude<OutcomeStatus, 'quarantined' | 'duplicate'>;
+      readonly bucket: string;
+      readonly key: string;
+    }
+  /** Done by an earlier delivery: processed, or quarantined (then with its reason). */
+  | {
+      readonly status: 'duplicate';
+      readonly bucket: string;
+      readonly key: string;
+      readonly reason?: InvalidReason;
+    }
   | {
       readonly status: 'quarantined';
       readonly bucket: string;
@@ -195,9 +206,11 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       }
     }
     const { bucket, key } = ref;
-    if (outcome.status === 'quarantined' && !outcome.repeated)
-      return { bucket, key, status: 'quarantined', reason: outcome.reason };
-    return { bucket, key, status: outcome.status === 'quarantined' ? 'duplicate' : outcome.status };
+    if (outcome.status === 'quarantined')
+      return outcome.repeated
+        ? { bucket, key, status: 'duplicate', reason: outcome.reason }
+        : { bucket, key, status: 'quarantined', reason: outcome.reason };
+    return { bucket, key, status: outcome.status };
   }
 
   function reportFailure(ref: ObjectRef, trigger: string, error: unknown): RecordResult {

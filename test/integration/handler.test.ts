@@ -258,7 +258,12 @@ describe('S3 event handler', () => {
         },
       };
       const again = await capture(() => handlerFor(config(), undefined, bus)(replacement));
-      expect(again.result.records[0]).toEqual({ status: 'duplicate', bucket: SOURCE, key });
+      expect(again.result.records[0]).toEqual({
+        status: 'duplicate',
+        bucket: SOURCE,
+        key,
+        reason: 'unsupported-format',
+      });
       expect(objectLines(again.lines)[0]).toMatchObject({
         outcome: 'duplicate',
         reason: 'unsupported-format',
@@ -353,7 +358,12 @@ describe('S3 event handler', () => {
     const before = await heads();
     await new Promise((resolve) => setTimeout(resolve, 1100)); // S3's LastModified has 1 s resolution
     const { result } = await capture(() => handler(event));
-    expect(result.records[0]).toEqual({ status: 'duplicate', bucket: SOURCE, key: 'again/text.jpg' });
+    expect(result.records[0]).toEqual({
+      status: 'duplicate',
+      bucket: SOURCE,
+      key: 'again/text.jpg',
+      reason: 'unsupported-format',
+    });
     const after = await heads();
     expect(after.map((h) => [h.ETag, h.LastModified])).toEqual(before.map((h) => [h.ETag, h.LastModified]));
   });

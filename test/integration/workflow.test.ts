@@ -308,7 +308,7 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
     expect(run.invoked).toEqual(['Inspect', 'Quarantine', 'Quarantine']);
     expect(run.retried).toEqual(['Quarantine']);
     // The retry finds the quarantine done: a duplicate, recorded as quarantined.
-    expect(run.output).toMatchObject({ result: { status: 'duplicate' } });
+    expect(run.output).toMatchObject({ result: { status: 'duplicate', reason: 'unsupported-format' } });
     expect(await wf.status.get(SOURCE, key)).toMatchObject({
       status: 'quarantined',
       reason: 'unsupported-format',
