@@ -1,8 +1,8 @@
 import { INVALID_REASONS, InvalidImageError, type InvalidReason } from '../core/errors.ts';
 import { isPlainObject } from '../core/json.ts';
 import type { ObjectRef } from '../core/objects.ts';
-import type { ModerationResult } from '../moderation/rekognition.ts';
-import { renderJpeg, renditionConfig } from '../pipeline/rendition.ts';
+import type { ModerationFinding, ModerationResult } from '../moderation/rekognition.ts';
+import { type Rendition, renderJpegs } from '../pipeline/rendition.ts';
 import { parseS3Event } from './events.ts';
 import { type LambdaHandler, lambdaHandler } from './lambda.ts';
 import { createObjectHandling, type Handled, type HandlerDeps, type RecordResult } from './objects.ts';
@@ -67,7 +67,6 @@ export function rejectionOf(error: InvalidImageError): Rejection {
 export function createWorkflowTasks(deps: WorkflowDeps): WorkflowTasks {
   const { config, logger, metrics } = deps;
   const objects = createObjectHandling(deps);
-  const rendition = renditionConfig(config.pipeline.limits);
 
   /**
    * Sends the outcome's event, if any, and returns the result; a failed one is thrown for the state
@@ -138,40 +137,54 @@ export function createWorkflowTasks(deps: WorkflowDeps): WorkflowTasks {
         versionId: ref.versionId,
       });
       const remainingMs = context?.getRemainingTimeInMillis();
-      let jpeg: Awaited<ReturnType<typeof renderJpeg>>;
+      let renditions: Rendition[];
       try {
-        jpeg = await renderJpeg(
+        renditions = await renderJpegs(
           object.body,
-          rendition,
+          config.pipeline.limits,
           remainingMs === undefined ? undefined : performance.now() + remainingMs,
         );
       } catch (error) {
         if (error instanceof InvalidImageError) return { status: 'rejected', rejection: rejectionOf(error) };
         throw error;
       }
-      const result = await deps.moderator.moderate(jpeg.bytes);
-      const rendered = { width: jpeg.width, height: jpeg.height, bytes: jpeg.bytes.length };
-      logger.info('Object moderated', {
-        bucket: ref.bucket,
-        key: ref.key,
-        labels: result.labels,
-        flagged: result.flagged.length,
-        rendition: rendered,
-      });
-      if (result.flagged.length === 0) return { status: 'passed', labels: result.labels };
-      const names = result.flagged.map((label) => `${label.name} (${label.confidence}%)`).join(', ');
-      return {
-        status: 'rejected',
-        rejection: {
-          reason: 'moderation',
-          message: `Content moderation flagged the image: ${names}`,
-          details: {
-            labels: result.flagged,
-            ...(result.modelVersion ? { modelVersion: result.modelVersion } : {}),
-            rendition: rendered,
+      // An image with transparency is looked at on white and on black; the first that is
+      // flagged rejects it.
+      const labels: ModerationFinding[] = [];
+      for (const jpeg of renditions) {
+        const result = await deps.moderator.moderate(jpeg.bytes);
+        labels.push(...result.labels);
+        const rendered = {
+          background: jpeg.background,
+          width: jpeg.width,
+          height: jpeg.height,
+          bytes: jpeg.bytes.length,
+        };
+        logger.info('Object moderated', {
+          bucket: ref.bucket,
+          key: ref.key,
+          labels: result.labels,
+          flagged: result.flagged.length,
+          rendition: rendered,
+        });
+        if (result.flagged.length === 0) continue;
+        const names = result.flagged.map((label) => `${label.name} (${label.confidence}%)`).join(', ');
+        const where =
+          jpeg.background === 'white' ? '' : ` (its transparent pixels shown on ${jpeg.background})`;
+        return {
+          status: 'rejected',
+          rejection: {
+            reason: 'moderation',
+            message: `Content moderation flagged the image${where}: ${names}`,
+            details: {
+              labels: result.flagged,
+              ...(result.modelVersion ? { modelVersion: result.modelVersion } : {}),
+              rendition: rendered,
+            },
           },
-        },
-      };
+        };
+      }
+      return { status: 'passed', labels };
     }),
 
     process: task(async (input, context) => {

@@ -11,6 +11,8 @@ import { JsonLinesPublisher } from '../../src/bus/file.ts';
 import { type LocalDynamo, startLocalDynamo } from '../../src/cli/local-dynamodb.ts';
 import { LOCAL_CREDENTIALS } from '../../src/cli/local-s3.ts';
 import { uploadBindings } from '../../src/cli/local-stepfunctions.ts';
+import { decode, encode } from '../../src/codecs/index.ts';
+import { parsePipelineConfig } from '../../src/config/document.ts';
 import { loadRuntimeConfig } from '../../src/config/index.ts';
 import { createScanTask } from '../../src/handlers/scanner.ts';
 import { createWorkflowTasks } from '../../src/handlers/workflow.ts';
@@ -289,6 +291,59 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
     });
     expect(await outputs().head(`manifests/${key}.json`)).toBeUndefined();
     expect(await wf.status.get(SOURCE, key)).toMatchObject({ status: 'quarantined', reason: 'moderation' });
+  });
+
+  it('moderates a transparent image on black too: a picture drawn in its alpha channel over white pixels is rejected', async () => {
+    const wf = await setup();
+    // Rekognition stands in (no local server): it flags what it can see, any rendition that is not
+    // one flat colour. White pixels, a square drawn only in opacity: blank on white, a white
+    // square on black.
+    wf.moderation
+      .on(DetectModerationLabelsCommand)
+      .callsFake(async (input: { Image: { Bytes: Uint8Array } }) => {
+        const image = await decode('jpeg', input.Image.Bytes);
+        let [min, max] = [255, 0];
+        for (let i = 0; i < image.data.length; i += 4) {
+          min = Math.min(min, image.data[i]!);
+          max = Math.max(max, image.data[i]!);
+        }
+        const seen = max - min > 64;
+        return {
+          ModerationLabels: seen
+            ? [{ Name: 'Explicit', ParentName: '', TaxonomyLevel: 1, Confidence: 99 }]
+            : [],
+          ModerationModelVersion: '7.0',
+        };
+      });
+    const [width, height] = [200, 150];
+    const data = new Uint8ClampedArray(width * height * 4).fill(255);
+    for (let y = 0; y < height; y++)
+      for (let x = 0; x < width; x++) {
+        const inside = x >= 50 && x < 150 && y >= 40 && y < 110;
+        data[(y * width + x) * 4 + 3] = inside ? 255 : 0;
+      }
+    const png = await encode('png', { width, height, data }, parsePipelineConfig({}).formatOptions);
+    const key = 'photos/hidden-in-alpha.png';
+    const run = await wf.run(await upload(key, png));
+    expect(run.invoked).toEqual(['Inspect', 'Scan', 'Moderate', 'Quarantine']);
+    const calls = wf.moderation.commandCalls(DetectModerationLabelsCommand);
+    expect(calls).toHaveLength(2);
+    const record = await getJson<QuarantineRecord>(quarantined(), `reasons/${key}.json`);
+    expect(record).toMatchObject({
+      reason: 'moderation',
+      message: 'Content moderation flagged the image (its transparent pixels shown on black): Explicit (99%)',
+      details: { rendition: { background: 'black', width: 1024, height: 768 } },
+    });
+    expect(await outputs().head(`manifests/${key}.json`)).toBeUndefined();
+  });
+
+  it('moderates an opaque image once, and an image with transparency that passes on both backgrounds twice', async () => {
+    const wf = await setup();
+    await wf.run(await upload('photos/opaque.jpg', readFixture('photos/portrait-friends-dogs.jpg')));
+    expect(wf.moderation.commandCalls(DetectModerationLabelsCommand)).toHaveLength(1);
+    const run = await wf.run(await upload('photos/alpha.png', readFixture('edge/formats/alpha-rgba8.png')));
+    expect(run.output).toMatchObject({ result: { status: 'processed' } });
+    expect(wf.moderation.commandCalls(DetectModerationLabelsCommand)).toHaveLength(3);
   });
 
   it('quarantines what the inspection refuses without scanning or moderating it', async () => {
