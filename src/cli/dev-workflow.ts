@@ -23,6 +23,7 @@ import {
   runLocally,
   startLocally,
   uploadBindings,
+  withLocalBatches,
   withLocalItemReader,
 } from './local-stepfunctions.ts';
 
@@ -186,20 +187,25 @@ export function devUploadWorkflow(
  * The reprocess state machine (definitions/reprocess.asl.json) as imgpipe dev's Step Functions API
  * serves it: the real Plan, batch and Summarize tasks; ByPrefix's item reader a listing of the local
  * S3 server; batches of one; the summary written to s3://imgpipe-workflow/reprocess/<execution>/.
+ * With `upload` (imgpipe dev --workflow), each object goes through the per-upload workflow.
  */
 export function devReprocessMachine(
   deps: HandlerDeps,
   onEnd?: LocalStateMachine['onEnd'],
+  upload?: (event: unknown) => Promise<Run>,
 ): LocalStateMachine {
-  const definition = withLocalItemReader(
-    renderDefinition('reprocess', {
-      plan_function_arn: functionArn('reprocess-plan'),
-      batch_function_arn: functionArn('reprocess-batch'),
-      summarize_function_arn: functionArn('reprocess-summarize'),
-      results_bucket: DEV_WORKFLOW_BUCKET,
-    }),
+  const definition = withLocalBatches(
+    withLocalItemReader(
+      renderDefinition('reprocess', {
+        plan_function_arn: functionArn('reprocess-plan'),
+        batch_function_arn: functionArn('reprocess-batch'),
+        summarize_function_arn: functionArn('reprocess-summarize'),
+        results_bucket: DEV_WORKFLOW_BUCKET,
+        upload_state_machine_arn: upload ? localStateMachineArn(DEV_UPLOAD_NAME) : '',
+      }),
+    ),
   );
-  const bindings = reprocessBindings(createReprocessTasks(deps), deps.sourceStorage);
+  const bindings = reprocessBindings(createReprocessTasks(deps), deps.sourceStorage, upload);
   const arn = localStateMachineArn(DEV_REPROCESS_NAME);
   return {
     arn,

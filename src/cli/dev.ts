@@ -170,6 +170,7 @@ export async function runDevCommand(options: DevCommandOptions): Promise<number>
   // The workflow mode: each upload through the per-upload state machine, locally.
   let scanner: Awaited<ReturnType<typeof devScanner>> | undefined;
   let scanDir: string | undefined;
+  let uploadWorkflow: ReturnType<typeof devUploadWorkflow> | undefined;
   if (options.workflow) {
     scanDir = await mkdtemp(join(tmpdir(), 'imgpipe-dev-clamav-'));
     try {
@@ -189,7 +190,8 @@ export async function runDevCommand(options: DevCommandOptions): Promise<number>
       await rm(scanDir, { recursive: true, force: true });
       throw error;
     }
-    lambda.useWorkflow(devUploadWorkflow(lambda.deps, scanner.task));
+    uploadWorkflow = devUploadWorkflow(lambda.deps, scanner.task);
+    lambda.useWorkflow(uploadWorkflow);
   }
   s3.onObjectChanged(DEV_BUCKETS.source, (event) => lambda.invoke(event));
   // Step Functions' API with the bulk reprocessing state machine, for imgpipe reprocess --endpoint.
@@ -198,7 +200,9 @@ export async function runDevCommand(options: DevCommandOptions): Promise<number>
     stepFunctions = await startLocalStepFunctions({
       host: options.host,
       port: stepFunctionsPort,
-      machines: [devReprocessMachine(lambda.deps, (execution) => out(describeExecution(execution)))],
+      machines: [
+        devReprocessMachine(lambda.deps, (execution) => out(describeExecution(execution)), uploadWorkflow),
+      ],
     });
   }
   if (api) {

@@ -225,6 +225,47 @@ export function withLocalItemReader(definition: Record<string, unknown>): Record
   return copy;
 }
 
+/**
+ * The reprocess definition with each batching map's items made batches of one, as its ItemBatcher
+ * would make them (`{"Items": [item]}`), by a Pass state the item processor starts with: the
+ * interpreter has no ItemBatcher.
+ */
+export function withLocalBatches(definition: Record<string, unknown>): Record<string, unknown> {
+  const copy = structuredClone(definition) as { States: Record<string, Record<string, unknown>> };
+  for (const [name, state] of Object.entries(copy.States)) {
+    if (state.Type !== 'Map' || !state.ItemBatcher) continue;
+    delete state.ItemBatcher;
+    const processor = state.ItemProcessor as { StartAt: string; States: Record<string, unknown> };
+    const start = `${name}LocalBatch`;
+    processor.States = {
+      [start]: {
+        Type: 'Pass',
+        Comment: `Stands in for ${name}'s ItemBatcher, which the local interpreter lacks: a batch of one.`,
+        Parameters: { 'Items.$': 'States.Array($)' },
+        Next: processor.StartAt,
+      },
+      ...processor.States,
+    };
+    processor.StartAt = start;
+  }
+  return copy;
+}
+
+/**
+ * What StartSyncExecution answers, from a local run of the per-upload workflow: its status, and its
+ * output when it succeeded (the output is then a JSON string, as in the API).
+ */
+export function localSyncExecution(run: (event: unknown) => Promise<Run>): Binding {
+  return async (input) => {
+    const { StateMachineArn, Input } = input as { StateMachineArn: string; Input: string };
+    const result = await run(JSON.parse(Input));
+    const ExecutionArn = `${StateMachineArn.replace(':stateMachine:', ':express:')}:${randomUUID()}`;
+    if (result.error)
+      return { ExecutionArn, Status: 'FAILED', Error: result.error.name, Cause: result.error.message };
+    return { ExecutionArn, Status: 'SUCCEEDED', Output: JSON.stringify(result.output) };
+  };
+}
+
 /** One object as the s3:listObjectsV2 item reader yields it (the fields the storage knows; the map uses Key). */
 export interface ListedObject {
   readonly Key: string;
@@ -249,20 +290,21 @@ export function listingReader(storage: (bucket: string) => Storage): Binding {
 }
 
 /**
- * The reprocess machine's task states bound to the real tasks; each map item reaches the batch task
- * as a batch of one (the interpreter has no ItemBatcher). With `storage`, the local item reader too
- * (run the definition through withLocalItemReader).
+ * The reprocess machine's task states bound to the real tasks (run the definition through
+ * withLocalBatches). With `storage`, the local item reader too (withLocalItemReader); with
+ * `upload`, the per-upload workflow that each object goes through when the definition names one.
  */
 export function reprocessBindings(
   tasks: ReprocessTasks,
   storage?: (bucket: string) => Storage,
+  upload?: (event: unknown) => Promise<Run>,
 ): Record<string, Binding> {
-  const batchOfOne = (item: unknown) => tasks.batch({ Items: [item] }) as Promise<unknown>;
   return {
     Plan: bind(tasks.plan),
     ...(storage ? { [LOCAL_ITEM_READER]: listingReader(storage) } : {}),
-    ListedBatch: batchOfOne,
-    KeysBatch: batchOfOne,
+    ListedBatch: bind(tasks.batch),
+    KeysBatch: bind(tasks.batch),
+    ...(upload ? { ListedUpload: localSyncExecution(upload), KeysUpload: localSyncExecution(upload) } : {}),
     Summarize: bind(tasks.summarize),
   };
 }

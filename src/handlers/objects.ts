@@ -127,7 +127,7 @@ export interface ObjectHandling {
    * duplicate, missing or own object ends here, recorded, logged and counted as handle() does; an
    * invalid one comes back with its reason for the quarantine step. Throws what a retry may fix.
    */
-  inspect(ref: ObjectRef, options: { trigger: string }): Promise<Inspected>;
+  inspect(ref: ObjectRef, options: { trigger: string; force?: boolean }): Promise<Inspected>;
   /**
    * Quarantines an object for a reason found outside the pipeline (a malware signature, moderation
    * labels) or by the inspection: copy, reason record, withdrawn outputs of a replaced version,
@@ -315,10 +315,10 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
   return {
     skip,
     remove,
-    async inspect(ref, { trigger }) {
+    async inspect(ref, { trigger, force }) {
       const ended = await start(ref);
       if (ended) return { kind: 'done', handled: ended };
-      const inspection = await inspectObject(ref, processDeps);
+      const inspection = await inspectObject(ref, { ...processDeps, force });
       if (inspection.kind === 'done')
         return { kind: 'done', handled: await finish(ref, trigger, inspection.outcome) };
       if (inspection.kind === 'invalid')

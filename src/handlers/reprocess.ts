@@ -307,13 +307,35 @@ async function summarize(event: unknown, deps: HandlerDeps): Promise<ReprocessSu
   let failuresTotal = 0;
   const failedBatches: FailedBatch[] = [];
   const add = (result: unknown) => {
+    if (Array.isArray(result)) {
+      addChecked(result);
+      return;
+    }
     if (!isPlainObject(result)) return;
     for (const [status, count] of Object.entries(isPlainObject(result.counts) ? result.counts : {}))
       if (typeof count === 'number')
         counts[status as RecordStatus] = (counts[status as RecordStatus] ?? 0) + count;
-    for (const failure of Array.isArray(result.failures) ? result.failures : []) {
-      failuresTotal++;
-      if (failures.length < MAX_LISTED) failures.push(failure as Failure);
+    for (const failure of Array.isArray(result.failures) ? result.failures : []) fail(failure as Failure);
+  };
+
+  const fail = (failure: Failure) => {
+    failuresTotal++;
+    if (failures.length < MAX_LISTED) failures.push(failure);
+  };
+  // A batch that went through the per-upload workflow: one entry per object, its execution's
+  // result ({key, result}), or how it ended ({key, status, execution}: FAILED, TIMED_OUT, ABORTED,
+  // its reason recorded by the execution's RecordFailure).
+  const addChecked = (objects: unknown[]) => {
+    for (const entry of objects) {
+      if (!isPlainObject(entry) || typeof entry.key !== 'string') continue;
+      const result = isPlainObject(entry.result) ? entry.result : undefined;
+      const status = typeof result?.status === 'string' ? (result.status as RecordStatus) : 'failed';
+      counts[status] = (counts[status] ?? 0) + 1;
+      if (status !== 'failed') continue;
+      const reason = result
+        ? String(result.reason ?? 'failed')
+        : `the upload workflow's execution ${String(entry.execution)} ended ${String(entry.status)}; its status item and Image Failed event say why`;
+      fail({ key: entry.key, reason: clip(reason) });
     }
   };
 

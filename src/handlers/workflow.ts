@@ -59,6 +59,7 @@ export interface WorkflowTasks {
 }
 
 const TRIGGER = 'Workflow';
+const REPROCESS_TRIGGER = 'Reprocess';
 
 export function rejectionOf(error: InvalidImageError): Rejection {
   return { reason: error.reason, message: error.message, details: error.details };
@@ -102,6 +103,11 @@ export function createWorkflowTasks(deps: WorkflowDeps): WorkflowTasks {
   return {
     inspect: task(async (input) => {
       const event = isPlainObject(input) && 'event' in input ? input.event : input;
+      // Bulk reprocessing starts this workflow with an Object Created event of its own, marked
+      // `imgpipe` (S3's events never carry it; only whoever may start executions can send one).
+      const reprocess = isPlainObject(event) && isPlainObject(event.imgpipe) ? event.imgpipe : undefined;
+      const force = reprocess?.force === true;
+      const trigger = reprocess ? REPROCESS_TRIGGER : TRIGGER;
       const parsed = parseS3Event(event);
       const change = parsed.kind === 'records' ? parsed.changes[0] : undefined;
       if (change?.kind !== 'created') {
@@ -112,7 +118,7 @@ export function createWorkflowTasks(deps: WorkflowDeps): WorkflowTasks {
         const result = objects.skip({ status: 'ignored', reason });
         return { object: null, verdict: { status: 'done', result } };
       }
-      const inspected = await objects.inspect(change.object, { trigger: TRIGGER });
+      const inspected = await objects.inspect(change.object, { trigger, force });
       if (inspected.kind === 'done') {
         return {
           object: change.object,
@@ -125,7 +131,12 @@ export function createWorkflowTasks(deps: WorkflowDeps): WorkflowTasks {
           verdict: { status: 'rejected', rejection: rejectionOf(inspected.error) },
         };
       const { format, displayWidth: width, displayHeight: height } = inspected.header;
-      return { object: inspected.ref, verdict: { status: 'passed' }, image: { format, width, height } };
+      return {
+        object: inspected.ref,
+        verdict: { status: 'passed' },
+        image: { format, width, height },
+        force,
+      };
     }),
 
     moderate: task(async (input, context) => {
@@ -189,9 +200,12 @@ export function createWorkflowTasks(deps: WorkflowDeps): WorkflowTasks {
 
     process: task(async (input, context) => {
       const ref = objectOf(input);
+      // `force` (a reprocessing with --force, from Inspect): redo outputs that are current.
+      const force = isPlainObject(input) && input.force === true;
       const handled = await objects.handle(ref, {
-        trigger: TRIGGER,
+        trigger: force ? REPROCESS_TRIGGER : TRIGGER,
         begun: true,
+        force,
         remainingMs: context?.getRemainingTimeInMillis(),
       });
       return announce(handled);

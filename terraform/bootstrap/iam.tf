@@ -890,7 +890,7 @@ data "aws_iam_policy_document" "function_boundary" {
 
   statement {
     sid       = "RunStateMachines"
-    actions   = ["states:DescribeExecution", "states:RedriveExecution", "states:StartExecution", "states:StopExecution"]
+    actions   = ["states:DescribeExecution", "states:RedriveExecution", "states:StartExecution", "states:StartSyncExecution", "states:StopExecution"]
     resources = ["${local.arn}:states:${local.region_account}:stateMachine:${var.name_prefix}-*", "${local.arn}:states:${local.region_account}:execution:${var.name_prefix}-*", "${local.arn}:states:${local.region_account}:mapRun:${var.name_prefix}-*"]
   }
 

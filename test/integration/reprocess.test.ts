@@ -3,7 +3,7 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_CREDENTIALS } from '../../src/cli/local-s3.ts';
-import { reprocessBindings } from '../../src/cli/local-stepfunctions.ts';
+import { reprocessBindings, withLocalBatches } from '../../src/cli/local-stepfunctions.ts';
 import { loadRuntimeConfig } from '../../src/config/index.ts';
 import {
   type BatchResult,
@@ -107,9 +107,9 @@ function setup(options: { width?: number; failing?: Set<string> } = {}) {
     logger: new Logger({ serviceName: 'imgpipe-test', logLevel: 'CRITICAL' }),
     metrics: new Metrics({ serviceName: 'imgpipe-test', namespace: 'imgpipe-test' }),
   });
-  const definition = renderDefinition('reprocess', REPROCESS_VALUES);
-  // The bindings imgpipe dev serves too (src/cli/local-stepfunctions.ts): the ItemBatcher the
-  // interpreter lacks gives each item to the batch task as a batch of one.
+  // As imgpipe dev runs it (src/cli/local-stepfunctions.ts): the ItemBatcher the interpreter lacks
+  // gives each item to the batch task as a batch of one.
+  const definition = withLocalBatches(renderDefinition('reprocess', REPROCESS_VALUES));
   const run = (request: unknown) => runLocally(definition, request, reprocessBindings(tasks));
   return { tasks, run };
 }

@@ -10,10 +10,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JsonLinesPublisher } from '../../src/bus/file.ts';
 import { type LocalDynamo, startLocalDynamo } from '../../src/cli/local-dynamodb.ts';
 import { LOCAL_CREDENTIALS } from '../../src/cli/local-s3.ts';
-import { uploadBindings } from '../../src/cli/local-stepfunctions.ts';
+import { reprocessBindings, uploadBindings, withLocalBatches } from '../../src/cli/local-stepfunctions.ts';
 import { decode, encode } from '../../src/codecs/index.ts';
 import { parsePipelineConfig } from '../../src/config/document.ts';
 import { loadRuntimeConfig } from '../../src/config/index.ts';
+import { createReprocessTasks, type ReprocessSummary } from '../../src/handlers/reprocess.ts';
 import { createScanTask } from '../../src/handlers/scanner.ts';
 import { createWorkflowTasks } from '../../src/handlers/workflow.ts';
 import { probeImage } from '../../src/image/probe.ts';
@@ -23,7 +24,7 @@ import { DynamoStatusStore } from '../../src/status/dynamodb.ts';
 import type { StatusStore } from '../../src/status/types.ts';
 import { S3Storage } from '../../src/storage/s3.ts';
 import { getJson } from '../../src/storage/types.ts';
-import { renderDefinition, UPLOAD_VALUES } from '../support/asl.ts';
+import { REPROCESS_VALUES, renderDefinition, UPLOAD_VALUES } from '../support/asl.ts';
 import { readFixture } from '../support/fixtures.ts';
 import { startTestS3 } from '../support/s3.ts';
 import { throttledFinish } from '../support/status.ts';
@@ -52,7 +53,7 @@ let sequencer = 0x1000;
 const scanners: { stop(): Promise<void> }[] = [];
 
 beforeAll(async () => {
-  s3 = await startTestS3([SOURCE, OUTPUT, QUARANTINE, SIGNATURES]);
+  s3 = await startTestS3([SOURCE, OUTPUT, QUARANTINE, SIGNATURES, REPROCESS_VALUES.results_bucket]);
   dynamo = await startLocalDynamo();
   workDir = mkdtempSync(join(tmpdir(), 'imgpipe-workflow-'));
   // An .ndb body signature: the EICAR string anywhere in the file (sigtool(1), signatures.pdf).
@@ -126,7 +127,7 @@ async function setup(
     ModerationLabels: (options.labels ?? []) as never,
     ModerationModelVersion: '7.0',
   });
-  const tasks = createWorkflowTasks({
+  const deps = {
     config,
     sourceStorage: storage,
     output: storage(OUTPUT),
@@ -136,7 +137,8 @@ async function setup(
     status: options.wrapStatus ? options.wrapStatus(status) : status,
     events: new JsonLinesPublisher(eventsFile),
     moderator: new RekognitionModerator(rekognition, { minConfidence: 80, categories: [] }),
-  });
+  };
+  const tasks = createWorkflowTasks(deps);
   const scan = createScanTask({
     logger,
     metrics,
@@ -155,13 +157,23 @@ async function setup(
   });
   // The bindings imgpipe dev --workflow uses too (src/cli/local-stepfunctions.ts).
   const bindings = uploadBindings(tasks, scan);
+  const runUpload = (input: unknown) => runLocally(definition, input, bindings);
+  // Bulk reprocessing with this workflow deployed: each object goes through it.
+  const reprocessDefinition = withLocalBatches(
+    renderDefinition('reprocess', {
+      ...REPROCESS_VALUES,
+      upload_state_machine_arn: 'arn:aws:states:eu-west-1:123456789012:stateMachine:imgpipe-test-upload',
+    }),
+  );
+  const reprocessing = reprocessBindings(createReprocessTasks(deps), undefined, runUpload);
   const events = () =>
     readFileSync(eventsFile, 'utf8')
       .trim()
       .split('\n')
       .map((line) => JSON.parse(line) as { 'detail-type': string; detail: Record<string, unknown> });
   return {
-    run: (input: unknown) => runLocally(definition, input, bindings),
+    run: runUpload,
+    reprocess: (request: unknown) => runLocally(reprocessDefinition, request, reprocessing),
     status,
     faults,
     moderation,
@@ -344,6 +356,61 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
     const run = await wf.run(await upload('photos/alpha.png', readFixture('edge/formats/alpha-rgba8.png')));
     expect(run.output).toMatchObject({ result: { status: 'processed' } });
     expect(wf.moderation.commandCalls(DetectModerationLabelsCommand)).toHaveLength(3);
+  });
+
+  it('reprocesses through the workflow: a quarantined image stays quarantined, an unchecked one is scanned and moderated first', async () => {
+    const flagged = { Name: 'Explicit', ParentName: '', TaxonomyLevel: 1, Confidence: 99 };
+    const wf = await setup({ labels: [flagged] });
+    const photo = readFixture('photos/portrait-friends-dogs.jpg');
+    // Uploaded and rejected by moderation: quarantined, no outputs.
+    const rejected = 'again/flagged.jpg';
+    await wf.run(await upload(rejected, photo));
+    expect(await wf.status.get(SOURCE, rejected)).toMatchObject({
+      status: 'quarantined',
+      reason: 'moderation',
+    });
+    // Put there without an event (never checked), and one carrying EICAR.
+    const unchecked = 'again/unchecked.jpg';
+    const infected = 'again/infected.jpg';
+    await s3.client.send(new PutObjectCommand({ Bucket: SOURCE, Key: unchecked, Body: photo }));
+    await s3.client.send(
+      new PutObjectCommand({
+        Bucket: SOURCE,
+        Key: infected,
+        Body: Buffer.concat([photo, Buffer.from(EICAR)]),
+      }),
+    );
+    const calls = wf.moderation.commandCalls(DetectModerationLabelsCommand).length;
+
+    const run = await wf.reprocess({ bucket: SOURCE, keys: [rejected, unchecked, infected], force: true });
+    expect(run.error).toBeUndefined();
+    expect(run.invoked.filter((state) => state === 'KeysUpload')).toHaveLength(3);
+    expect(run.invoked).not.toContain('KeysBatch');
+    const summary = run.output as ReprocessSummary;
+    // The rejected image is quarantined already, for the same reason: a duplicate.
+    expect(summary.counts).toEqual({ duplicate: 1, quarantined: 2 });
+    // Nothing was published: every object was checked again, and rejected.
+    for (const key of [rejected, unchecked, infected])
+      expect(await outputs().head(`manifests/${key}.json`), key).toBeUndefined();
+    expect(wf.moderation.commandCalls(DetectModerationLabelsCommand).length - calls).toBe(2);
+    expect(await wf.status.get(SOURCE, infected)).toMatchObject({ status: 'quarantined', reason: 'malware' });
+    expect(await wf.status.get(SOURCE, unchecked)).toMatchObject({
+      status: 'quarantined',
+      reason: 'moderation',
+    });
+  });
+
+  it('reprocesses through the workflow: a clean image whose outputs are current is a duplicate, and with force it is processed again', async () => {
+    const wf = await setup();
+    const key = 'again/clean.jpg';
+    await wf.run(await upload(key, readFixture('photos/portrait-friends-dogs.jpg')));
+    const first = await outputs().head(`manifests/${key}.json`);
+    expect(first).toBeDefined();
+    const again = await wf.reprocess({ bucket: SOURCE, keys: [key] });
+    expect((again.output as ReprocessSummary).counts).toEqual({ duplicate: 1 });
+    const forced = await wf.reprocess({ bucket: SOURCE, keys: [key], force: true });
+    expect((forced.output as ReprocessSummary).counts).toEqual({ processed: 1 });
+    expect((await outputs().head(`manifests/${key}.json`))!.etag).not.toBe(first!.etag);
   });
 
   it('quarantines what the inspection refuses without scanning or moderating it', async () => {

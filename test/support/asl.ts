@@ -37,4 +37,6 @@ export const REPROCESS_VALUES = {
   batch_function_arn: arn('reprocess-batch'),
   summarize_function_arn: arn('reprocess-summarize'),
   results_bucket: 'imgpipe-test-workflow-123456789012',
+  // Empty: the direct mode, no per-upload workflow to go through.
+  upload_state_machine_arn: '',
 };

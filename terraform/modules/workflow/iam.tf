@@ -265,6 +265,16 @@ data "aws_iam_policy_document" "state_machine" {
   }
 
   dynamic "statement" {
+    for_each = each.key == "reprocess" && var.upload_workflow_enabled ? [each.key] : []
+
+    content {
+      sid       = "RunTheUploadWorkflowPerObject"
+      actions   = ["states:StartSyncExecution"]
+      resources = [local.state_machine_arns.upload]
+    }
+  }
+
+  dynamic "statement" {
     for_each = each.key == "reprocess" ? [each.key] : []
 
     content {

@@ -29,6 +29,9 @@ locals {
       batch_function_arn     = local.invoke_arns["reprocess-batch"]
       summarize_function_arn = local.invoke_arns["reprocess-summarize"]
       results_bucket         = local.bucket_name
+      # With the per-upload workflow, each object goes through it (scan, moderation, pipeline);
+      # its ARN is built from its name, since both machines are one for_each resource.
+      upload_state_machine_arn = lookup(local.state_machine_arns, "upload", "")
     })
   }
 }
