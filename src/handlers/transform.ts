@@ -380,8 +380,18 @@ function setUp(deps: HandlerDeps, env: Env, options: TransformHandlerOptions): T
 }
 
 /**
+ * The value terraform/modules/transform gives the keys' parameter until the operator sets it (public:
+ * it is in the module's source). Never a key: a deployment whose keys were not set answers 500 (and
+ * its 5xx alarm fires) rather than accept URLs signed with it. test/terraform/transform.test.ts holds
+ * main.tf to it.
+ */
+export const SIGNING_KEYS_PLACEHOLDER = 'unset: set the signing keys outside Terraform';
+
+/**
  * The signing keys from a SecureString parameter, one a line (the newest first; two while rotating),
- * read once per execution environment through Powertools Parameters and cached after.
+ * read once per execution environment through Powertools Parameters and cached after. Refused (a
+ * ConfigError, answered 500, read again by the next request): no key, a key under 32 characters or
+ * with whitespace in it, or the module's placeholder.
  */
 export function parameterKeys(name: string, ssm?: SSMClient): () => Promise<readonly string[]> {
   let keys: Promise<readonly string[]> | undefined;
@@ -389,16 +399,26 @@ export function parameterKeys(name: string, ssm?: SSMClient): () => Promise<read
   return () => {
     keys ??= (async () => {
       const value = await provider.get(name, { decrypt: true, maxAge: Number.MAX_SAFE_INTEGER });
-      const lines = (typeof value === 'string' ? value : '')
+      const text = typeof value === 'string' ? value : '';
+      const refuse = (problem: string) =>
+        new ConfigError(
+          TRANSFORM_ENV.keysParameter,
+          name,
+          `The parameter ${name} ${problem}: it must hold one or two signing keys of at least 32 characters without whitespace, one a line (aws ssm put-parameter --name ${name} --type SecureString --overwrite --value "$(openssl rand -base64 48)")`,
+        );
+      if (text.trim() === SIGNING_KEYS_PLACEHOLDER)
+        throw refuse(
+          `still holds the placeholder ${JSON.stringify(SIGNING_KEYS_PLACEHOLDER)}: the signing keys were never set`,
+        );
+      const lines = text
         .split(/\r?\n/)
         .map((line) => line.trim())
         .filter(Boolean);
-      if (lines.length === 0 || lines.some((line) => line.length < 32))
-        throw new ConfigError(
-          TRANSFORM_ENV.keysParameter,
-          name,
-          `The parameter ${name} must hold one or two signing keys of at least 32 characters, one a line`,
-        );
+      if (lines.length === 0) throw refuse('holds no key');
+      for (const [index, line] of lines.entries()) {
+        if (line.length < 32) throw refuse(`has a key of ${line.length} characters on line ${index + 1}`);
+        if (/\s/.test(line)) throw refuse(`has whitespace within the key on line ${index + 1}`);
+      }
       return lines;
     })().catch((error: unknown) => {
       keys = undefined;

@@ -12,7 +12,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decode, encode } from '../../src/codecs/index.ts';
 import { parsePipelineConfig } from '../../src/config/document.ts';
 import { loadRuntimeConfig } from '../../src/config/index.ts';
-import { createTransformHandler, MAX_BUFFERED_BYTES } from '../../src/handlers/transform.ts';
+import {
+  createTransformHandler,
+  MAX_BUFFERED_BYTES,
+  parameterKeys,
+  SIGNING_KEYS_PLACEHOLDER,
+} from '../../src/handlers/transform.ts';
 import { signature } from '../../src/handlers/transform-request.ts';
 import { S3Storage } from '../../src/storage/s3.ts';
 import type { Storage } from '../../src/storage/types.ts';
@@ -117,6 +122,36 @@ describe('signing keys from Parameter Store', () => {
     expect([other.statusCode, body(other).error.field]).toEqual([403, 'sig']);
     expect((await handler(event('/t/tiny.jpg', 'w=40'))).statusCode).toBe(403);
     expect(mock.commandCalls(GetParameterCommand)).toHaveLength(1);
+  });
+
+  it('fails closed, 500, while the parameter holds the module’s placeholder or a key with whitespace', async () => {
+    const values = [SIGNING_KEYS_PLACEHOLDER, `${KEY_A}\n${KEY_B.slice(0, 20)} ${KEY_B.slice(20)}`];
+    const messages = [
+      /still holds the placeholder "unset: set the signing keys/,
+      /whitespace within the key on line 2/,
+    ];
+    for (const [i, value] of values.entries()) {
+      const ssm = new SSMClient({
+        region: 'us-east-1',
+        credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+      });
+      mockClient(ssm)
+        .on(GetParameterCommand)
+        .resolves({ Parameter: { Value: value } });
+      const name = '/imgpipe/test/unset-keys';
+      await expect(parameterKeys(name, ssm)()).rejects.toThrow(messages[i]!);
+      const handler = createTransformHandler(deps(), {
+        env: { IMGPIPE_TRANSFORM_SOURCE_BUCKET: SOURCE, IMGPIPE_TRANSFORM_KEYS_PARAMETER: name },
+        ssm,
+      });
+      // Signed with the (public) placeholder, or with either line: never served.
+      for (const secret of value.split('\n')) {
+        const reply = await handler(
+          event('/t/tiny.jpg', `w=40&sig=${signature(secret, 'tiny.jpg', { w: '40' })}`),
+        );
+        expect([reply.statusCode, body(reply).error.code], value).toEqual([500, 'internal']);
+      }
+    }
   });
 
   it('refuses to start with signing on and no keys, naming the setting', () => {

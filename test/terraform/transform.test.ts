@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TRANSFORM_SETTINGS } from '../../src/config/settings.ts';
+import { SIGNING_KEYS_PLACEHOLDER } from '../../src/handlers/transform.ts';
 import { TRANSFORM_PARAMS } from '../../src/handlers/transform-request.ts';
 import { TERRAFORM_DIR } from './hcl.ts';
 
@@ -29,5 +30,11 @@ describe('modules/transform and TRANSFORM_SETTINGS', () => {
       .split(',')
       .map((p) => p.trim().replaceAll('"', ''));
     expect(listed).toEqual([...TRANSFORM_PARAMS]);
+  });
+
+  it('creates the keys’ parameter with the placeholder the function refuses as a key', () => {
+    const resource = main.slice(main.indexOf('resource "aws_ssm_parameter" "this"'));
+    const value = /^\s*value\s*=\s*"([^"]*)"/m.exec(resource)?.[1];
+    expect(value).toBe(SIGNING_KEYS_PLACEHOLDER);
   });
 });

@@ -56,7 +56,9 @@ locals {
 }
 
 # The signing keys, one a line, the newest first (two while rotating). Terraform creates the
-# parameter with a placeholder and never reads or writes its value again: set it with
+# parameter with a placeholder (SIGNING_KEYS_PLACEHOLDER of src/handlers/transform.ts: the function
+# refuses it as a key and answers 500 until the keys are set) and never reads or writes its value
+# again: set it with
 #   aws ssm put-parameter --name <name> --type SecureString --overwrite --value "$(openssl rand -base64 48)"
 resource "aws_ssm_parameter" "this" {
   name        = local.parameter_name
