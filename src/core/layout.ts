@@ -343,7 +343,8 @@ export interface TransformSpec {
  *
  *   <prefix><source key>/<w>x<h>-<fit>-q<quality>-<hash>.<ext>    transforms/photos/cat.jpg/640x0-inside-q75-3f0c9a1b2d4e.webp
  *
- * `w` and `h` are the output box in device pixels (dpr applied; 0 when not given); `-nowm` follows
+ * `w` and `h` are the output box in device pixels (dpr applied; 0 for a side not given; neither
+ * given: IMGPIPE_TRANSFORM_MAX_SIZE on both, so a new maximum is a new key); `-nowm` follows
  * the quality for a result without the watermark (`wm=0`). The hash covers the request and the
  * pipeline configuration's hash, so a new configuration gets new keys. It does not cover the
  * source's ETag: the key is known from the request alone, so a hit reads the result while the

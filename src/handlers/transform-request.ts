@@ -106,8 +106,11 @@ export function parseRequest(
   signed = config.signing,
 ): TransformRequest {
   const dpr = query.dpr === undefined ? 1 : dprOf(query.dpr);
-  const width = query.w === undefined ? undefined : sizeOf('w', query.w, dpr, config);
-  const height = query.h === undefined ? undefined : sizeOf('h', query.h, dpr, config);
+  let width = query.w === undefined ? undefined : sizeOf('w', query.w, dpr, config);
+  let height = query.h === undefined ? undefined : sizeOf('h', query.h, dpr, config);
+  // No box: the image as it is, at most maxSize on either side. The box is in the spec, hence the
+  // result's key: after a change of maxSize, such a request gets a new result.
+  if (width === undefined && height === undefined) width = height = config.maxSize;
   let fit: TransformSpec['fit'] = 'inside';
   if (query.fit !== undefined) {
     if (!(FITS as readonly string[]).includes(query.fit))

@@ -282,7 +282,7 @@ export function createTransformHandler(
       }
       const image = await processImage(
         object.body,
-        oneVariant(pipeline, request.spec, t.config),
+        oneVariant(pipeline, request.spec),
         deps.encoder ?? inThreadEncoder,
         deadline,
       );
@@ -429,7 +429,7 @@ export function parameterKeys(name: string, ssm?: SSMClient): () => Promise<read
 }
 
 /** The pipeline document with one variant, in one format, at the request's quality. */
-function oneVariant(pipeline: PipelineConfig, spec: TransformSpec, config: TransformConfig): PipelineConfig {
+function oneVariant(pipeline: PipelineConfig, spec: TransformSpec): PipelineConfig {
   const { format, quality } = spec;
   const formatOptions =
     format === 'png'
@@ -443,9 +443,9 @@ function oneVariant(pipeline: PipelineConfig, spec: TransformSpec, config: Trans
     variants: [
       {
         name: 't',
-        // No box: the image as it is, at most maxSize on either side.
-        width: spec.width ?? (spec.height === undefined ? config.maxSize : undefined),
-        height: spec.height ?? (spec.width === undefined ? config.maxSize : undefined),
+        // parseRequest gives a request without a box maxSize on both sides.
+        width: spec.width,
+        height: spec.height,
         fit: spec.fit,
         upscale: false,
         formats: [format],

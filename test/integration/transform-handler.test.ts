@@ -273,6 +273,31 @@ describe('the stored result', () => {
     expect(calls).toHaveLength(4);
   });
 
+  it('makes a request without a box again after IMGPIPE_TRANSFORM_MAX_SIZE is lowered', async () => {
+    const source = new S3Storage(s3.client, SOURCE);
+    const grey = await sharp({ create: { width: 240, height: 120, channels: 3, background: '#808080' } })
+      .png()
+      .toBuffer();
+    await source.put('boxless.png', grey, { contentType: 'image/png' });
+    const size = async (maxSize: number) => {
+      const h = createTransformHandler(deps(), {
+        env: {
+          IMGPIPE_TRANSFORM_SOURCE_BUCKET: SOURCE,
+          IMGPIPE_TRANSFORM_SIGNING: 'off',
+          IMGPIPE_TRANSFORM_MAX_SIZE: String(maxSize),
+        },
+      });
+      const reply = await h(event('/t/boxless.png', 'fmt=png'));
+      expect(reply.statusCode).toBe(200);
+      const image = await decode('png', new Uint8Array(Buffer.from(reply.body ?? '', 'base64')));
+      return [image.width, image.height];
+    };
+    expect(await size(4000)).toEqual([240, 120]);
+    // The same output bucket and pipeline document: only the maximum changed.
+    expect(await size(100)).toEqual([100, 50]);
+    expect(await size(4000)).toEqual([240, 120]);
+  });
+
   it('never serves the result of a replaced source', async () => {
     const source = new S3Storage(s3.client, SOURCE);
     const solid = (background: string) =>

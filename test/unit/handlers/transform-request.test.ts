@@ -52,6 +52,19 @@ describe('parseRequest', () => {
     expect(parse('w=100&fmt=png&q=40').spec.quality).toBe(0);
   });
 
+  it('gives a request without a box the configured maximum on both sides (its result key)', () => {
+    const small = loadTransformConfig({
+      IMGPIPE_TRANSFORM_SOURCE_BUCKET: 's',
+      IMGPIPE_TRANSFORM_MAX_SIZE: '1000',
+    });
+    const spec = (c: typeof config) => parseRequest(KEY, { fmt: 'webp' }, undefined, c, defaults).spec;
+    expect(spec(small)).toMatchObject({ width: 1000, height: 1000, fit: 'inside' });
+    expect(spec(config)).toMatchObject({ width: config.maxSize, height: config.maxSize });
+    const layout = new TransformLayout('transforms/');
+    expect(layout.key(KEY, spec(small), 'h')).toMatch(/\/1000x1000-inside-/);
+    expect(layout.key(KEY, spec(small), 'h')).not.toBe(layout.key(KEY, spec(config), 'h'));
+  });
+
   it('wm=0 leaves the watermark off, only when the URL was signed; wm=1 is the default', () => {
     expect(parseRequest(KEY, { w: '320', wm: '0' }, undefined, config, defaults, true).spec.watermark).toBe(
       false,
