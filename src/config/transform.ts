@@ -39,6 +39,14 @@ export function loadTransformConfig(env: Env): TransformConfig {
       throw invalidSetting(TRANSFORM_ENV.formats, `a list of ${OUTPUT_FORMATS.join(', ')}`, formatsText);
     if (!formats.includes(format)) formats.push(format);
   }
+  // fmt=auto answers a client that decodes neither AVIF nor WebP with JPEG, else PNG.
+  if (!formats.includes('jpeg') && !formats.includes('png'))
+    throw invalidSetting(
+      TRANSFORM_ENV.formats,
+      'a list with jpeg or png',
+      formatsText,
+      'fmt=auto falls back to one of them for clients that accept neither AVIF nor WebP',
+    );
   const signingText = envString(env, TRANSFORM_ENV.signing, s.signing.default).toLowerCase();
   if (signingText !== 'required' && signingText !== 'off')
     throw invalidSetting(TRANSFORM_ENV.signing, 'required or off', env[TRANSFORM_ENV.signing]);

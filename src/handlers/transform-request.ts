@@ -11,7 +11,7 @@ import { ApiError, keyPath } from './http.ts';
  *
  *   w, h   width and height of the box in CSS pixels: from the configured list, else multiples of the step
  *   fit    inside (default), cover (crop to fill) or contain (pad); with one side given, inside
- *   fmt    jpeg (jpg), webp, avif, png, or auto (default): AVIF, then WebP, then JPEG, as Accept allows
+ *   fmt    jpeg (jpg), webp, avif, png, or auto (default): AVIF, then WebP, as Accept allows, else JPEG, else PNG
  *   q      quality, within the configured range (default: the pipeline document's, per format)
  *   dpr    device pixel ratio, one of DPRS: the box in device pixels is w x dpr by h x dpr
  *   wm     1 (default): the document's watermark, if any; 0: none, accepted only on a signed URL
@@ -24,8 +24,12 @@ export const TRANSFORM_PATH = '/t/';
 export const TRANSFORM_PARAMS = ['w', 'h', 'fit', 'fmt', 'q', 'dpr', 'wm', 'exp', 'sig'] as const;
 export const DPRS = [1, 1.5, 2, 2.5, 3] as const;
 const FITS = ['inside', 'cover', 'contain'] as const;
-/** fmt=auto picks the first of these the client accepts (JPEG whatever it says). */
-const AUTO_ORDER: readonly OutputFormat[] = ['avif', 'webp', 'jpeg'];
+/**
+ * fmt=auto picks the first of these that is allowed and that the client accepts: JPEG and PNG
+ * whatever it says (every client decodes them; the configuration allows at least one).
+ */
+const AUTO_ORDER: readonly OutputFormat[] = ['avif', 'webp', 'jpeg', 'png'];
+const UNIVERSAL: readonly OutputFormat[] = ['jpeg', 'png'];
 
 export interface TransformRequest {
   /** The source key, decoded. */
@@ -189,7 +193,7 @@ function sizeOf(name: 'w' | 'h', value: string, dpr: number, config: TransformCo
 
 /**
  * fmt=auto: AVIF, then WebP, from Accept (a browser's header, or the `avif`, `webp` or `other` our
- * CloudFront Function reduces it to), then JPEG; only among the allowed formats.
+ * CloudFront Function reduces it to), then JPEG, then PNG; only among the allowed formats.
  */
 export function negotiate(accept: string | undefined, allowed: readonly OutputFormat[]): OutputFormat {
   const accepted = new Set<string>();
@@ -203,9 +207,10 @@ export function negotiate(accept: string | undefined, allowed: readonly OutputFo
     if (type === 'image/webp' || type === 'webp') accepted.add('webp');
   }
   for (const format of AUTO_ORDER) {
-    if (allowed.includes(format) && (format === 'jpeg' || accepted.has(format))) return format;
+    if (allowed.includes(format) && (UNIVERSAL.includes(format) || accepted.has(format))) return format;
   }
-  return allowed.find((f) => accepted.has(f)) ?? allowed[0]!;
+  // loadTransformConfig refuses such a list: nothing every client decodes.
+  throw new Error(`fmt=auto needs jpeg or png among the allowed formats, not only ${allowed.join(', ')}`);
 }
 
 function bad(field: string, expected: string, value: unknown): ApiError {

@@ -250,7 +250,7 @@ variable "quality_max" {
 }
 
 variable "formats" {
-  description = "Formats a request may ask for (jpeg, webp, avif, png); fmt=auto picks AVIF, WebP, then JPEG among them. IMGPIPE_TRANSFORM_FORMATS."
+  description = "Formats a request may ask for (jpeg, webp, avif, png), with jpeg or png among them; fmt=auto picks AVIF or WebP as Accept allows, else JPEG, else PNG. IMGPIPE_TRANSFORM_FORMATS."
   type        = list(string)
   default     = ["avif", "webp", "jpeg", "png"]
   nullable    = false
@@ -258,6 +258,11 @@ variable "formats" {
   validation {
     condition     = length(var.formats) > 0 && alltrue([for format in var.formats : contains(["jpeg", "webp", "avif", "png"], format)])
     error_message = "formats must be a non-empty list of jpeg, webp, avif and png."
+  }
+
+  validation {
+    condition     = contains(var.formats, "jpeg") || contains(var.formats, "png")
+    error_message = "formats must include jpeg or png: fmt=auto answers one of them to clients that decode neither AVIF nor WebP."
   }
 }
 

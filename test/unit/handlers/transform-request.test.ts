@@ -150,6 +150,23 @@ describe('negotiate (fmt=auto)', () => {
     expect(negotiate('image/avif;q=0, image/webp', all)).toBe('webp');
     expect(negotiate('image/avif', ['webp', 'jpeg'])).toBe('jpeg');
   });
+
+  it('falls back to PNG without JPEG, never to a format the client did not accept', () => {
+    const noJpeg = ['avif', 'webp', 'png'] as const;
+    expect(negotiate('other', noJpeg)).toBe('png');
+    expect(negotiate(undefined, noJpeg)).toBe('png');
+    expect(negotiate('image/webp,*/*', noJpeg)).toBe('webp');
+    expect(negotiate('other', ['png', 'avif'])).toBe('png');
+  });
+
+  it('refuses formats with neither JPEG nor PNG, naming the setting and the value', () => {
+    const load = (formats: string) =>
+      loadTransformConfig({ IMGPIPE_TRANSFORM_SOURCE_BUCKET: 's', IMGPIPE_TRANSFORM_FORMATS: formats });
+    expect(() => load('avif,webp')).toThrow(
+      'Expected a list with jpeg or png for IMGPIPE_TRANSFORM_FORMATS but received "avif,webp"',
+    );
+    expect(load('webp,png').formats).toEqual(['webp', 'png']);
+  });
 });
 
 describe('signatures', () => {

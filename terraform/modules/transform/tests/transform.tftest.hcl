@@ -242,3 +242,26 @@ run "refuses_a_quality_range_upside_down" {
 
   expect_failures = [var.quality_max]
 }
+
+run "refuses_formats_without_jpeg_or_png" {
+  command = plan
+
+  variables {
+    formats = ["avif", "webp"]
+  }
+
+  expect_failures = [var.formats]
+}
+
+run "accepts_png_as_the_format_every_client_decodes" {
+  command = plan
+
+  variables {
+    formats = ["avif", "webp", "png"]
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables.IMGPIPE_TRANSFORM_FORMATS == "avif,webp,png"
+    error_message = "A list with png and without jpeg should be accepted."
+  }
+}
