@@ -189,7 +189,7 @@ variable "role_permissions_boundary" {
 ################################################################################
 
 variable "sizes" {
-  description = "Allowed widths and heights in CSS pixels (each 1-16384); empty: multiples of size_step. IMGPIPE_TRANSFORM_SIZES."
+  description = "Allowed widths and heights in CSS pixels (each from 1 to max_size); empty: multiples of size_step. IMGPIPE_TRANSFORM_SIZES."
   type        = list(number)
   default     = []
   nullable    = false
@@ -197,6 +197,11 @@ variable "sizes" {
   validation {
     condition     = alltrue([for size in var.sizes : size >= 1 && size <= 16384 && floor(size) == size])
     error_message = "sizes must be integers from 1 to 16384."
+  }
+
+  validation {
+    condition     = alltrue([for size in var.sizes : size <= var.max_size])
+    error_message = "sizes must be at most max_size (${var.max_size}): the function refuses to start with a larger one (IMGPIPE_TRANSFORM_SIZES)."
   }
 }
 

@@ -265,3 +265,14 @@ run "accepts_png_as_the_format_every_client_decodes" {
     error_message = "A list with png and without jpeg should be accepted."
   }
 }
+
+run "refuses_a_size_over_max_size" {
+  command = plan
+
+  variables {
+    sizes    = [320, 1200]
+    max_size = 1000
+  }
+
+  expect_failures = [var.sizes]
+}
