@@ -295,14 +295,14 @@ variable "signing_keys_parameter_name" {
 }
 
 variable "results_prefix" {
-  description = "Where results are stored in the output bucket, ending in / (the distribution serves this path from the bucket). IMGPIPE_TRANSFORM_PREFIX."
+  description = "Where results are stored in the output bucket, ending in / and not starting with t/ (the distribution serves this path from the bucket). IMGPIPE_TRANSFORM_PREFIX."
   type        = string
   default     = "transforms/"
   nullable    = false
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9!_.*'()-][A-Za-z0-9!_.*'()/-]*/$", var.results_prefix)) && var.results_prefix != "t/"
-    error_message = "results_prefix must be a key prefix without a leading / that ends in /, and not t/ (the transformation path)."
+    condition     = can(regex("^[A-Za-z0-9!_.*'()-][A-Za-z0-9!_.*'()/-]*/$", var.results_prefix)) && !startswith(var.results_prefix, "t/")
+    error_message = "results_prefix must be a key prefix without a leading / that ends in /, and not start with t/: the distribution serves /<results_prefix>* from the bucket, which would take transformation paths (/t/…) from the function."
   }
 }
 

@@ -276,3 +276,13 @@ run "refuses_a_size_over_max_size" {
 
   expect_failures = [var.sizes]
 }
+
+run "refuses_a_results_prefix_under_the_transformation_path" {
+  command = plan
+
+  variables {
+    results_prefix = "t/results/"
+  }
+
+  expect_failures = [var.results_prefix]
+}
