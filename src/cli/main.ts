@@ -3,7 +3,8 @@ import type { PipelineConfig } from '../core/config.ts';
 import { ConfigError, describeError } from '../core/errors.ts';
 import { VERSION } from '../core/runtime.ts';
 import { didYouMean } from '../core/suggest.ts';
-import { signUrl } from '../handlers/transform-request.ts';
+import { ApiError } from '../handlers/http.ts';
+import { checkSourceKey, signUrl } from '../handlers/transform-request.ts';
 import { availableCpus } from '../pipeline/cpus.ts';
 import {
   type CommandSpec,
@@ -356,7 +357,8 @@ export const SIGN_COMMAND: CommandSpec = {
   description: [
     `The key is ${SIGNING_KEY_ENV} (the newest line of the deployment's SecureString parameter); without it, the`,
     'public key imgpipe dev accepts, with a note on standard error. Parameters are checked by the function, not',
-    'here: a signed URL with a size the deployment does not allow is answered 400.',
+    'here: a signed URL with a size the deployment does not allow is answered 400. A key with a . or .. segment',
+    'is refused: browsers and CDNs resolve such segments, so no URL can name it.',
   ].join('\n'),
   positionals: true,
   options: [
@@ -589,6 +591,12 @@ async function devTokenCommand(values: Values): Promise<number> {
 function signCommand(values: Values, positionals: string[], env: NodeJS.ProcessEnv): number {
   const command = SIGN_COMMAND.command;
   if (positionals.length !== 1) throw new UsageError(command, 'give one source key, e.g. photos/cat.jpg');
+  try {
+    checkSourceKey(positionals[0]!);
+  } catch (error) {
+    if (error instanceof ApiError) throw new UsageError(command, error.message);
+    throw error;
+  }
   const base = text(values.base);
   if (base === undefined || !/^https?:\/\/[^/?#\s]+(\/[^?#\s]*)?$/.test(base))
     throw new UsageError(

@@ -63,7 +63,23 @@ export function keyFromPath(rawPath: string): string {
     throw new ApiError('bad-request', `Expected a source key of 1 to 1024 bytes after ${TRANSFORM_PATH}`, {
       field: 'key',
     });
+  checkSourceKey(key);
   return key;
+}
+
+/**
+ * A key with a `.` or `..` segment (`a/../b.jpg`) cannot be served: browsers and CloudFront resolve
+ * dot segments, also percent-encoded ones (`%2e%2e`), before the request reaches the function, so
+ * the path it sees is not the one signed. Refused when signing and when serving (400, field key).
+ */
+export function checkSourceKey(key: string): void {
+  const dots = key.split('/').find((segment) => segment === '.' || segment === '..');
+  if (dots !== undefined)
+    throw new ApiError(
+      'bad-request',
+      `The source key ${JSON.stringify(key)} has a ${JSON.stringify(dots)} segment: browsers and CloudFront resolve such segments (also %2e%2e), so no URL can name it`,
+      { field: 'key' },
+    );
 }
 
 /** The query as sent: each name once; unknown names refused. */
@@ -288,8 +304,12 @@ export interface SignOptions {
   readonly exp?: number;
 }
 
-/** A signed URL: `<base>/t/<key>?<parameters>&sig=...`, parameters in canonical order. */
+/**
+ * A signed URL: `<base>/t/<key>?<parameters>&sig=...`, parameters in canonical order. Throws the
+ * ApiError (field key) of checkSourceKey for a key no URL can name.
+ */
 export function signUrl(base: string, key: string, options: SignOptions, secret: string): string {
+  checkSourceKey(key);
   const query: Record<string, string> = {};
   for (const name of TRANSFORM_PARAMS) {
     const value = options[name as keyof SignOptions];

@@ -203,6 +203,15 @@ describe('imgpipe usage errors', () => {
     }
   });
 
+  it('refuses to sign a key with a .. segment, which no URL can name', async () => {
+    const run = await runCli(['sign', 'photos/../cat.jpg', '--base', 'https://cdn.example.com']);
+    expect([run.code, run.stdout]).toEqual([2, '']);
+    expect(lines(run.stderr)[0]).toBe(
+      'imgpipe sign: The source key "photos/../cat.jpg" has a ".." segment: browsers and CloudFront resolve such segments (also %2e%2e), so no URL can name it',
+    );
+    noStack(run.stderr);
+  });
+
   it('validates --concurrency', async () => {
     const run = await runCli(['process', 'x.jpg', '--out', 'out', '-j', '0'], { cwd: tempDir() });
     expect(run.code).toBe(2);

@@ -398,6 +398,20 @@ describe('sources the pipeline refuses, before decoding', () => {
   });
 });
 
+describe('source keys no URL can name', () => {
+  it('answers 400 naming key for a . or .. segment, encoded or not, before any storage call', async () => {
+    const h = createTransformHandler(deps(), {
+      env: { IMGPIPE_TRANSFORM_SOURCE_BUCKET: SOURCE, IMGPIPE_TRANSFORM_SIGNING: 'off' },
+    });
+    for (const path of ['/t/x/../tiny.jpg', '/t/x/%2e%2e/tiny.jpg', '/t/./tiny.jpg']) {
+      const reply = await h(event(path, 'w=40'));
+      expect([reply.statusCode, body(reply).error.field], path).toEqual([400, 'key']);
+      expect(body(reply).error.message).toMatch(/^The source key ".*tiny\.jpg" has a "\.{1,2}" segment/);
+    }
+    expect([h.stats.decodes, h.stats.hits]).toEqual([0, 0]);
+  });
+});
+
 describe('parameter fuzzing', () => {
   it('answers 3000 random requests from a fixed seed without a 500', async () => {
     const h = createTransformHandler(deps(), {

@@ -235,6 +235,24 @@ describe('keyFromPath and the results key', () => {
     );
   });
 
+  it('refuses a key with a . or .. segment (no URL reaches the function with it), serving and signing', () => {
+    for (const [path, key, dots] of [
+      ['/t/a/../b.jpg', 'a/../b.jpg', '..'],
+      ['/t/a/%2e%2e/b.jpg', 'a/../b.jpg', '..'],
+      ['/t/%2E/b.jpg', './b.jpg', '.'],
+      ['/t/a/..', 'a/..', '..'],
+    ] as const) {
+      const error = refusal(() => keyFromPath(path));
+      expect([error.status, error.field], path).toEqual([400, 'key']);
+      expect(error.message).toContain(`The source key ${JSON.stringify(key)} has a "${dots}" segment`);
+      const signing = refusal(() => signUrl('https://cdn.example.com', key, { w: 640 }, SECRET));
+      expect([signing.status, signing.field, signing.message]).toEqual([400, 'key', error.message]);
+    }
+    // Dots within a segment are a name like any other.
+    expect(keyFromPath('/t/a/..b.jpg/...')).toBe('a/..b.jpg/...');
+    expect(signUrl('https://cdn.example.com', 'a/.b', {}, SECRET)).toMatch(/\/t\/a\/\.b\?sig=/);
+  });
+
   it('tells the results of a source from those of the sources under it', () => {
     const layout = new TransformLayout('transforms/');
     const spec = { width: 640, fit: 'inside', format: 'webp', quality: 75 } as const;
