@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { TRANSFORM_SETTINGS } from '../../src/config/settings.ts';
 import { SIGNING_KEYS_PLACEHOLDER } from '../../src/handlers/transform.ts';
 import { TRANSFORM_PARAMS } from '../../src/handlers/transform-request.ts';
-import { TERRAFORM_DIR } from './hcl.ts';
+import { blocks, loadTerraform, TERRAFORM_DIR } from './hcl.ts';
 
 /**
  * terraform/modules/transform held to the code: every setting of TRANSFORM_SETTINGS that names a
@@ -36,5 +36,11 @@ describe('modules/transform and TRANSFORM_SETTINGS', () => {
     const resource = main.slice(main.indexOf('resource "aws_ssm_parameter" "this"'));
     const value = /^\s*value\s*=\s*"([^"]*)"/m.exec(resource)?.[1];
     expect(value).toBe(SIGNING_KEYS_PLACEHOLDER);
+  });
+
+  it('sends the function no viewer header besides the cache key’s, not If-None-Match', async () => {
+    const module = (await loadTerraform()).get('modules/transform')!;
+    const policy = module.resource.aws_cloudfront_origin_request_policy!.this!;
+    expect(blocks(policy, 'headers_config')).toEqual([{ header_behavior: 'none' }]);
   });
 });

@@ -45,22 +45,21 @@ resource "aws_cloudfront_cache_policy" "this" {
   }
 }
 
-# What reaches the function besides the cache key: If-None-Match for 304s, nothing else (the
-# function URL must see its own Host).
+# What reaches the function: the cache key, and no viewer header besides (the function URL must see
+# its own Host). Not the viewer's If-None-Match: CloudFront answers conditional requests from its
+# cache itself, and revalidates an expired copy with its own If-None-Match (the cached ETag), which
+# needs no policy. A viewer's tag forwarded on a miss would get a 304 that CloudFront cannot cache,
+# so that edge would call the function again for the next viewer.
 resource "aws_cloudfront_origin_request_policy" "this" {
   name    = "${var.name}-transform"
-  comment = "imgpipe transformations: the parameters and Accept of the cache key, and If-None-Match"
+  comment = "imgpipe transformations: the parameters and Accept of the cache key, nothing else"
 
   cookies_config {
     cookie_behavior = "none"
   }
 
   headers_config {
-    header_behavior = "whitelist"
-
-    headers {
-      items = ["If-None-Match"]
-    }
+    header_behavior = "none"
   }
 
   query_strings_config {
