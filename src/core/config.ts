@@ -195,7 +195,7 @@ export interface ApiConfig {
   readonly downloadExpiresSeconds: number;
   /** Outputs are `<cdnUrl>/<output key>` when set; presigned GETs otherwise. */
   readonly cdnUrl?: string;
-  /** Members of this group (`cognito:groups` or `groups` claim) may list and read every image. */
+  /** Members of this group (`cognito:groups`, or a single-valued `groups` claim) may list and read every image. */
   readonly adminGroup: string;
   /** Tokens with this scope may too. */
   readonly adminScope: string;

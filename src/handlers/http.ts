@@ -135,7 +135,7 @@ export function keyPath(key: string): string {
 export interface Principal {
   /** The token's `sub`: owner of the uploads it makes. */
   readonly owner: string;
-  /** In the admin group, or holding the admin scope: may read and list every image. */
+  /** In the admin group (`cognito:groups`, or a single-valued `groups`), or holding the admin scope. */
   readonly admin: boolean;
 }
 
@@ -158,20 +158,28 @@ export function principalOf(event: ApiEvent, rules: PrincipalRules): Principal {
       headers: { 'www-authenticate': 'Bearer' },
     });
   }
-  const groups = [...list(claims?.['cognito:groups']), ...list(claims?.groups)];
-  const scopes = [...list(claims?.scope), ...(jwt?.scopes ?? [])];
-  return { owner: sub, admin: groups.includes(rules.adminGroup) || scopes.includes(rules.adminScope) };
+  const scopes = [...words(claims?.scope), ...(jwt?.scopes ?? [])];
+  return {
+    owner: sub,
+    admin:
+      words(claims?.['cognito:groups']).includes(rules.adminGroup) ||
+      claims?.groups === rules.adminGroup ||
+      scopes.includes(rules.adminScope),
+  };
 }
 
 /**
- * A claim as a list. API Gateway passes claims as strings: a scope claim is space-separated, and
- * an array claim such as `cognito:groups` arrives flattened as `[admin editors]`.
+ * A claim whose values cannot hold whitespace, as a list: `scope` is space-separated, and an
+ * array claim such as `cognito:groups` arrives from API Gateway flattened as `[admin editors]`.
+ * Only whitespace separates (Cognito group names may hold commas). Other issuers' group names may
+ * hold spaces, so a flattened `groups` claim cannot be split safely (`[Marketing admin]` is one
+ * group or two): `groups` counts only when it is a single value equal to the admin group.
  */
-function list(claim: unknown): string[] {
+function words(claim: unknown): string[] {
   if (Array.isArray(claim)) return claim.map(String);
   if (typeof claim !== 'string') return [];
   return claim
     .replace(/^\[|\]$/g, '')
-    .split(/[\s,]+/)
+    .split(/\s+/)
     .filter(Boolean);
 }

@@ -162,7 +162,7 @@ describe('index.api', () => {
     expect(lines.join('')).toContain('"stack"');
   });
 
-  it('reads groups and scopes as API Gateway flattens them, and refuses a request without claims', async () => {
+  it("reads groups and scopes as API Gateway flattens them, never a group that merely holds the admin group's name, and refuses a request without claims", async () => {
     const { handler } = await setup();
     const list = (claims: Record<string, string> | null) =>
       handler(event('GET /images/{key+}', { key: 'uploads/bob/1/b.jpg', claims }));
@@ -170,6 +170,14 @@ describe('index.api', () => {
     expect((await list({ sub: 'ops', 'cognito:groups': '[editors admin]' })).statusCode).toBe(404);
     expect((await list({ sub: 'ops', scope: 'openid imgpipe/admin' })).statusCode).toBe(404);
     expect((await list({ sub: 'ops', 'cognito:groups': '[administrators]' })).statusCode).toBe(403);
+    // A group whose name merely holds the admin group's is not it: Cognito's may hold commas,
+    // other issuers' spaces (a flattened `groups` claim cannot be split: one group or two?).
+    expect((await list({ sub: 'ops', 'cognito:groups': '[ops,admin]' })).statusCode).toBe(403);
+    expect((await list({ sub: 'ops', 'cognito:groups': '[editors ops,admin]' })).statusCode).toBe(403);
+    expect((await list({ sub: 'ops', groups: '[Marketing admin]' })).statusCode).toBe(403);
+    expect((await list({ sub: 'ops', groups: '[editors admin]' })).statusCode).toBe(403);
+    expect((await list({ sub: 'ops', groups: 'admin' })).statusCode).toBe(404);
+    expect((await list({ sub: 'ops', groups: 'Marketing admin' })).statusCode).toBe(403);
     const anonymous = await list(null);
     expect(anonymous.statusCode).toBe(401);
     expect(parse(anonymous.body).error.code).toBe('unauthorized');

@@ -236,7 +236,7 @@ variable "cdn_url" {
 }
 
 variable "admin_group" {
-  description = "Members of this group (`cognito:groups` or `groups` claim) may list, read and delete every image. The user pool, when created, has it."
+  description = "Members of this group may list, read and delete every image: a Cognito group (`cognito:groups`), or a `groups` claim holding this one value. With another issuer whose tokens list several groups, use admin_scope. The user pool, when created, has it."
   type        = string
   default     = "admin"
   nullable    = false
