@@ -7,7 +7,7 @@ import type { ApiConfig, Env } from '../core/config.ts';
 import { ConfigError, describeError, describeValue, StorageError } from '../core/errors.ts';
 import { FORMAT_META, INPUT_FORMATS } from '../core/formats.ts';
 import { isPlainObject } from '../core/json.ts';
-import { BucketLayout, UploadLayout } from '../core/layout.ts';
+import { BucketLayout, S3_MAX_KEY_BYTES, UploadLayout } from '../core/layout.ts';
 import { msSince } from '../core/timing.ts';
 import { readManifest } from '../pipeline/records.ts';
 import { LISTED_STATUSES, type ListedStatus, type StatusItem, type StatusStore } from '../status/types.ts';
@@ -310,6 +310,13 @@ export function createApiHandler(
   function pathKey(event: ApiEvent): string {
     const key = event.pathParameters?.key;
     if (!key) throw badField('key', 'an image key in the path, /images/<key>', key);
+    const bytes = Buffer.byteLength(key);
+    if (bytes > S3_MAX_KEY_BYTES)
+      throw badField(
+        'key',
+        `an image key of at most ${S3_MAX_KEY_BYTES} bytes in UTF-8 (this one has ${bytes})`,
+        key,
+      );
     return key;
   }
 

@@ -183,6 +183,36 @@ describe('index.api', () => {
     expect(parse(anonymous.body).error.code).toBe('unauthorized');
   });
 
+  it('refuses a key longer than the 1,024 bytes S3 stores (400 naming key), for the owner and an admin', async () => {
+    const { handler } = await setup();
+    // Segments of 199 bytes, as a file system holds them; é is two bytes in UTF-8.
+    const longKey = (bytes: number) => {
+      let key = 'uploads/alice/1/';
+      const segment = `${'é'.repeat(99)}/`;
+      while (Buffer.byteLength(key + segment) < bytes) key += segment;
+      return key + 'x'.repeat(bytes - Buffer.byteLength(key));
+    };
+    for (const bytes of [1025, 3000]) {
+      const key = longKey(bytes);
+      expect(Buffer.byteLength(key)).toBe(bytes);
+      for (const [route, claims] of [
+        ['GET /images/{key+}', { sub: 'alice' }],
+        ['DELETE /images/{key+}', { sub: 'alice' }],
+        ['GET /images/{key+}', { sub: 'ops', scope: 'imgpipe/admin' }],
+      ] as const) {
+        const answer = await handler(event(route, { key, claims }));
+        expect(answer.statusCode, `${route} ${bytes} bytes`).toBe(400);
+        const { error } = parse(answer.body);
+        expect(error.field).toBe('key');
+        expect(error.message).toContain(`has ${bytes})`);
+        expect(error.message).toContain(key.slice(0, 20));
+      }
+    }
+    // 1,024 bytes is a key S3 can hold: looked up, and not found.
+    const longest = longKey(1024);
+    expect((await handler(event('GET /images/{key+}', { key: longest }))).statusCode).toBe(404);
+  });
+
   it('lets a deployment without auth act as the owner "anonymous" when allowed', async () => {
     const { handler } = await setup({ env: { IMGPIPE_API_ANONYMOUS: 'true' } });
     const own = await handler(
