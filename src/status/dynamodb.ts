@@ -11,6 +11,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { invalidSetting, StorageError } from '../core/errors.ts';
+import { isPlainObject } from '../core/json.ts';
 import { type ObjectRef, sequencerOrder } from '../core/objects.ts';
 import {
   type FinalStatus,
@@ -273,7 +274,9 @@ export class DynamoStatusStore implements StatusStore {
     // the last item returned, so it names only what the caller was shown. A cursor is given only
     // when a further matching item was seen, so no `next` leads to an empty page.
     const items: Record<string, unknown>[] = [];
-    let start = query.cursor ? decodeCursor(query.cursor) : undefined;
+    let start: Record<string, unknown> | undefined = query.cursor
+      ? decodeCursor(query.cursor, query)
+      : undefined;
     let more = false;
     try {
       do {
@@ -287,6 +290,14 @@ export class DynamoStatusStore implements StatusStore {
         start = page.LastEvaluatedKey;
       } while (!more && start);
     } catch (error) {
+      // What DynamoDB still refuses of a cursor that passed decodeCursor is the cursor's fault.
+      if (query.cursor && (error as { name?: string }).name === 'ValidationException')
+        throw invalidSetting(
+          'cursor',
+          'the cursor of an earlier page of this listing',
+          query.cursor,
+          `DynamoDB refused it: ${(error as Error).message}`,
+        );
       throw this.#failure('list', `${index.name}/${query.status}`, error);
     }
     const last = items.at(-1);
@@ -351,12 +362,50 @@ function encodeCursor(key: Record<string, unknown>): string {
   return Buffer.from(JSON.stringify(key)).toString('base64url');
 }
 
-function decodeCursor(cursor: string): Record<string, unknown> {
+/** The shape of a cursor: the last item's table and index keys, as toISOString writes times. */
+const CURSOR_FIELDS = [
+  STATUS_TABLE.partitionKey,
+  STATUS_TABLE.index.partitionKey,
+  STATUS_TABLE.index.sortKey,
+];
+const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+/** DynamoDB's limit on a partition key value. */
+const MAX_ID_BYTES = 2048;
+
+/**
+ * A cursor back as the ExclusiveStartKey it was made from, refused (naming `cursor`) unless it has
+ * exactly that shape and could have come from a page of this very query: the same status, an id in
+ * the query's bucket and key prefix, a time not before `since`. DynamoDB would refuse the rest
+ * (ValidationException), or start the query at a key the query does not reach.
+ */
+function decodeCursor(cursor: string, query: ListQuery): Record<string, string> {
+  const refuse = (why: string) =>
+    invalidSetting('cursor', 'the cursor of an earlier page of this listing', cursor, why);
+  let key: unknown;
   try {
-    const key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (typeof key === 'object' && key !== null && !Array.isArray(key)) return key;
+    key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
   } catch {
-    // fall through
+    throw refuse('not an encoded cursor');
   }
-  throw invalidSetting('cursor', 'a cursor returned by an earlier page', cursor);
+  const fields = isPlainObject(key) ? Object.keys(key) : [];
+  if (
+    !isPlainObject(key) ||
+    fields.length !== CURSOR_FIELDS.length ||
+    !CURSOR_FIELDS.every((field) => typeof key[field] === 'string')
+  )
+    throw refuse(`a cursor holds ${CURSOR_FIELDS.join(', ')}, each a string, and nothing else`);
+  const { id, listStatus, updatedAt } = key as { id: string; listStatus: string; updatedAt: string };
+  if (listStatus !== query.status) throw refuse(`it lists status ${listStatus}, not ${query.status}`);
+  if (!ISO_TIME.test(updatedAt) || Number.isNaN(Date.parse(updatedAt)))
+    throw refuse('its time is not one a page writes');
+  if (query.since !== undefined && updatedAt < query.since.toISOString())
+    throw refuse(`it is from before since (${query.since.toISOString()}): start again without a cursor`);
+  const slash = id.indexOf('/');
+  if (slash < 1 || Buffer.byteLength(id) > MAX_ID_BYTES) throw refuse('its key is not one of this table');
+  const [bucket, objectKey] = [id.slice(0, slash), id.slice(slash + 1)];
+  if (query.bucket !== undefined && bucket !== query.bucket)
+    throw refuse(`it is from another bucket than ${query.bucket}`);
+  if (query.keyPrefix !== undefined && !objectKey.startsWith(query.keyPrefix))
+    throw refuse(`it is from a listing of other keys than ${query.keyPrefix}…`);
+  return { id, listStatus, updatedAt };
 }

@@ -213,6 +213,55 @@ describe('index.api', () => {
     expect((await handler(event('GET /images/{key+}', { key: longest }))).statusCode).toBe(404);
   });
 
+  it('answers 400 naming cursor for a cursor that was tampered with or belongs to another listing', async () => {
+    const { handler, status } = await setup();
+    const at = (minute: number) => new Date(Date.UTC(2026, 2, 1, 0, minute));
+    for (const [i, owner] of ['alice', 'alice', 'bob', 'alice'].entries()) {
+      const ref = { bucket: SOURCE, key: `uploads/${owner}/${i}/photo.jpg`, sequencer: `0${i}` };
+      await status.begin(ref, at(i));
+      await status.finish(ref, { status: 'failed', message: 'x' }, at(i));
+    }
+    const list = (query: Record<string, string>, claims: Record<string, string> = { sub: 'alice' }) =>
+      handler(event('GET /images', { query, claims }));
+    const first = await list({ status: 'failed', limit: '1' });
+    expect(first.statusCode).toBe(200);
+    const { cursor } = parse(first.body);
+    const opened = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    const seal = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    // The cursor itself leads on.
+    const second = await list({ status: 'failed', limit: '1', cursor });
+    expect(second.statusCode).toBe(200);
+    expect(parse(second.body).items).toHaveLength(1);
+
+    const bad: [string, Record<string, string>, Record<string, string>?][] = [
+      ['an empty object', { status: 'failed', cursor: seal({}) }],
+      ['a number for id', { status: 'failed', cursor: seal({ ...opened, id: 5 }) }],
+      ['an extra field', { status: 'failed', cursor: seal({ ...opened, status: 'failed' }) }],
+      ['a time that is not one', { status: 'failed', cursor: seal({ ...opened, updatedAt: 'soon' }) }],
+      ['an array', { status: 'failed', cursor: seal([opened]) }],
+      ['another status', { status: 'quarantined', cursor }],
+      ['a later since', { status: 'failed', since: '2099-01-01T00:00:00Z', cursor }],
+      ['another bucket', { status: 'failed', cursor: seal({ ...opened, id: `elsewhere/${opened.id}` }) }],
+      [
+        "another owner's key",
+        { status: 'failed', cursor: seal({ ...opened, id: `${SOURCE}/uploads/bob/2/photo.jpg` }) },
+      ],
+      ['another owner', { status: 'failed', cursor }, { sub: 'bob' }],
+    ];
+    for (const [what, query, claims] of bad) {
+      const reply = await list(query, claims);
+      expect(reply.statusCode, what).toBe(400);
+      expect(parse(reply.body).error, what).toMatchObject({ code: 'bad-request', field: 'cursor' });
+      expect(parse(reply.body).error.message, what).toContain(query.cursor!.slice(0, 20));
+    }
+    // An admin lists every owner's items: the cursor of any of them leads on.
+    const admin = await list(
+      { status: 'failed', limit: '1', cursor },
+      { sub: 'ops', scope: 'imgpipe/admin' },
+    );
+    expect(admin.statusCode).toBe(200);
+  });
+
   it('lets a deployment without auth act as the owner "anonymous" when allowed', async () => {
     const { handler } = await setup({ env: { IMGPIPE_API_ANONYMOUS: 'true' } });
     const own = await handler(
