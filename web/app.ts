@@ -50,6 +50,18 @@ interface ApiErrorBody {
   readonly message?: string;
 }
 
+/** The upload types by file extension (the API's: image/jpeg, image/png, ... image/gif). */
+const TYPES_BY_EXTENSION: Readonly<Record<string, string>> = {
+  jpg: 'image/jpeg',
+  jpeg: 'image/jpeg',
+  jpe: 'image/jpeg',
+  png: 'image/png',
+  webp: 'image/webp',
+  avif: 'image/avif',
+  heic: 'image/heic',
+  heif: 'image/heic',
+  gif: 'image/gif',
+};
 const FINAL = new Set(['processed', 'quarantined', 'failed', 'deleted']);
 const POLL_MS = 1000;
 const POLL_LIMIT_MS = 10 * 60 * 1000;
@@ -222,7 +234,7 @@ async function uploadFile(file: File): Promise<void> {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({
         filename: file.name,
-        contentType: file.type || 'application/octet-stream',
+        contentType: contentType(file),
         size: file.size,
       }),
     });
@@ -246,6 +258,16 @@ async function uploadFile(file: File): Promise<void> {
   } catch (error) {
     card.fail((error as Error).message);
   }
+}
+
+/**
+ * The type to declare: the browser's, or from the name when it has none (browsers often report ''
+ * for .heic). An unknown one is sent as is, and the API names the types it takes.
+ */
+function contentType(file: File): string {
+  if (file.type) return file.type;
+  const extension = /\.([A-Za-z0-9]+)$/.exec(file.name)?.[1]?.toLowerCase() ?? '';
+  return TYPES_BY_EXTENSION[extension] ?? 'application/octet-stream';
 }
 
 /** The presigned POST, with the progress of the upload (XMLHttpRequest: fetch reports none). */

@@ -1,6 +1,7 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UPLOAD_CONTENT_TYPES } from '../../src/handlers/api.ts';
 import { type DevApi, startDevApi } from '../support/dev-api.ts';
 import { fixturePath } from '../support/fixtures.ts';
 
@@ -106,6 +107,46 @@ describe.runIf(present)('the web page', () => {
     // Deleting from the page removes the card.
     await text.getByRole('button', { name: 'Delete text-named.jpg' }).click();
     await text.waitFor({ state: 'detached' });
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 300_000);
+
+  it('offers every type the API takes, and uploads a .heic the browser gives no type', async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    await signIn(page, 'hana');
+    const accept = (await page.locator('#files').getAttribute('accept'))!.split(',');
+    const label = (await page.locator('#drop').textContent())!.toLowerCase();
+    for (const type of UPLOAD_CONTENT_TYPES) {
+      expect(accept, type).toContain(type);
+      expect(label, type).toContain(type.split('/')[1]);
+    }
+    expect(accept).toContain('.heic');
+
+    // Browsers often report '' as the type of a .heic: the page declares it from the name. The
+    // files are dropped as the page built them, so that their type is exactly as given.
+    const files = [
+      { name: 'phone.heic', type: '', path: 'edge/formats/heic.heic' },
+      { name: 'anim.gif', type: 'image/gif', path: 'edge/formats/gif.gif' },
+    ].map((file) => ({ ...file, bytes: [...readFileSync(fixturePath(file.path))] }));
+    const types = await page.evaluate((files) => {
+      const transfer = new DataTransfer();
+      for (const file of files)
+        transfer.items.add(new File([new Uint8Array(file.bytes)], file.name, { type: file.type }));
+      const drop = document.getElementById('drop')!;
+      drop.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+      return [...transfer.files].map((file) => file.type);
+    }, files);
+    expect(types).toEqual(['', 'image/gif']);
+    for (const name of ['phone.heic', 'anim.gif']) {
+      const card = page.locator(`li.upload[data-file="${name}"]`);
+      await expect
+        .poll(() => card.getAttribute('data-status'), { timeout: 120_000, interval: 500 })
+        .not.toBeNull();
+      expect(await card.getAttribute('data-status'), (await card.textContent()) ?? '').toBe('processed');
+      expect(await card.locator('.variants img').count()).toBeGreaterThan(0);
+    }
     expect(errors).toEqual([]);
     await page.close();
   }, 300_000);
