@@ -4,6 +4,11 @@
  * API returns (with progress), follow each upload's status, and show every variant side by side
  * with its size, format, bytes and saving, or the reason a file was rejected.
  *
+ * Within the stage's rate limits: four files are uploaded at a time, a 429, 5xx or unreachable API
+ * is asked again with backoff (honouring Retry-After), and statuses are polled every 1 s, growing
+ * to every 5 s. Once a file is in S3 the page never says "Not uploaded": a status it cannot read
+ * is "Status unavailable", asked again, with Delete.
+ *
  * Plain TypeScript and the DOM; esbuild bundles it (src/cli/web-page.ts). `config.json`, served
  * beside the page, says where the API and the sign-in endpoints are.
  */
@@ -63,18 +68,36 @@ const TYPES_BY_EXTENSION: Readonly<Record<string, string>> = {
   gif: 'image/gif',
 };
 const FINAL = new Set(['processed', 'quarantined', 'failed', 'deleted']);
-const POLL_MS = 1000;
+/** Polling for a status: every second at first, then less often, up to every 5 s, for 10 minutes. */
+const POLL_FIRST_MS = 1000;
+const POLL_MAX_MS = 5000;
+const POLL_GROWTH = 1.5;
 const POLL_LIMIT_MS = 10 * 60 * 1000;
+/** Files asked for and sent to S3 at once (the stage lets 10 uploads a second through, 20 at once). */
+const PARALLEL_UPLOADS = 4;
+/** A throttled (429), failing (5xx) or unreachable API is asked again this often, with backoff. */
+const RETRIES = 5;
+const RETRY_FIRST_MS = 500;
+const RETRY_MAX_MS = 15_000;
 const TOKEN_KEY = 'imgpipe.token';
 const PKCE_KEY = 'imgpipe.pkce';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
 class ApiFailure extends Error {
+  /** 0: the API could not be reached. */
   readonly status: number;
-  constructor(status: number, message: string) {
+  /** From a Retry-After header. */
+  readonly retryAfterMs: number | undefined;
+  constructor(status: number, message: string, retryAfterMs?: number) {
     super(message);
     this.status = status;
+    this.retryAfterMs = retryAfterMs;
+  }
+
+  /** Throttled, a server error or no answer: asking again later may succeed. */
+  get retryable(): boolean {
+    return this.status === 0 || this.status === 429 || this.status >= 500;
   }
 }
 
@@ -204,59 +227,130 @@ function base64url(bytes: Uint8Array): string {
 
 // --- The API --------------------------------------------------------------------------------------
 
-async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
+/** A call of the API, asked again with backoff (honouring Retry-After) while it may succeed. */
+async function api<T>(path: string, init: RequestInit = {}, retries = RETRIES): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await request<T>(path, init);
+    } catch (error) {
+      if (!(error instanceof ApiFailure) || !error.retryable || attempt >= retries) throw error;
+      const backoff = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** attempt);
+      await sleep(error.retryAfterMs ?? backoff * (0.5 + Math.random() / 2));
+    }
+  }
+}
+
+async function request<T>(path: string, init: RequestInit): Promise<T> {
   const headers = new Headers(init.headers);
   const jwt = token();
   if (jwt) headers.set('authorization', `Bearer ${jwt}`);
-  const response = await fetch(path.startsWith('http') ? path : `${config.apiUrl}${path}`, {
-    ...init,
-    headers,
-  });
+  let response: Response;
+  try {
+    response = await fetch(path.startsWith('http') ? path : `${config.apiUrl}${path}`, {
+      ...init,
+      headers,
+    });
+  } catch {
+    throw new ApiFailure(0, 'The API could not be reached.');
+  }
   if (response.status === 401 && config.auth) {
     signOut();
     throw new ApiFailure(401, 'Your sign-in has expired: sign in again.');
   }
   const body = (await response.json().catch(() => ({}))) as T & ApiErrorBody;
   if (!response.ok) {
-    throw new ApiFailure(response.status, body.error?.message ?? body.message ?? `HTTP ${response.status}`);
+    throw new ApiFailure(
+      response.status,
+      body.error?.message ?? body.message ?? `HTTP ${response.status}`,
+      retryAfter(response.headers.get('retry-after')),
+    );
   }
   return body;
+}
+
+/** Retry-After in milliseconds (seconds or an HTTP date), at most a minute. */
+function retryAfter(value: string | null): number | undefined {
+  if (!value) return undefined;
+  const ms = /^\d+$/.test(value) ? Number(value) * 1000 : Date.parse(value) - Date.now();
+  return Number.isNaN(ms) ? undefined : Math.min(60_000, Math.max(0, ms));
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Runs `work` once fewer than PARALLEL_UPLOADS others run. */
+let uploading = 0;
+const queued: (() => void)[] = [];
+async function inTurn<T>(work: () => Promise<T>): Promise<T> {
+  if (uploading < PARALLEL_UPLOADS) uploading++;
+  else await new Promise<void>((resolve) => queued.push(resolve));
+  try {
+    return await work();
+  } finally {
+    const next = queued.shift();
+    if (next) next();
+    else uploading--;
+  }
 }
 
 // --- One upload -------------------------------------------------------------------------------------
 
 async function uploadFile(file: File): Promise<void> {
   const card = new UploadCard(file);
+  card.state('Waiting to upload…');
+  let upload: Upload;
   try {
-    card.state('Asking for an upload URL…');
-    const upload = await api<Upload>('/uploads', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        filename: file.name,
-        contentType: contentType(file),
-        size: file.size,
-      }),
+    upload = await inTurn(async () => {
+      card.state('Asking for an upload URL…');
+      const upload = await api<Upload>('/uploads', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ filename: file.name, contentType: contentType(file), size: file.size }),
+      });
+      card.key = upload.key;
+      card.state('Uploading…');
+      await postToS3(upload, file, (fraction) => card.progress(fraction));
+      return upload;
     });
-    card.key = upload.key;
-    card.state('Uploading…');
-    await postToS3(upload, file, (fraction) => card.progress(fraction));
-    card.progress(1);
-    card.state('Uploaded; waiting for the variants…');
-    const started = Date.now();
-    for (;;) {
-      const status = await api<ImageStatus>(upload.statusUrl);
-      if (FINAL.has(status.status)) {
-        card.show(status, file.size);
-        return;
-      }
-      card.state(status.status === 'processing' ? 'Processing…' : 'Uploaded; waiting for the variants…');
-      if (Date.now() - started > POLL_LIMIT_MS)
-        throw new Error('No result after 10 minutes; look again later.');
-      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-    }
   } catch (error) {
     card.fail((error as Error).message);
+    return;
+  }
+  card.progress(1);
+  await follow(card, upload, file.size);
+}
+
+/**
+ * Polls an uploaded file's status until it is final. The file is in S3 by now: a failing status
+ * request says the status is unavailable (with Delete) and is asked again, never "Not uploaded".
+ */
+async function follow(card: UploadCard, upload: Upload, fileBytes: number): Promise<void> {
+  card.state('Uploaded; waiting for the variants…');
+  const started = Date.now();
+  let wait = POLL_FIRST_MS;
+  for (;;) {
+    if (card.gone) return;
+    try {
+      const status = await api<ImageStatus>(upload.statusUrl, {}, 2);
+      if (card.gone) return;
+      if (FINAL.has(status.status)) {
+        card.show(status, fileBytes);
+        return;
+      }
+      card.waiting(status.status === 'processing' ? 'Processing…' : 'Uploaded; waiting for the variants…');
+    } catch (error) {
+      if (card.gone) return;
+      const retryable = !(error instanceof ApiFailure) || error.retryable;
+      card.unavailable((error as Error).message, retryable);
+      if (!retryable) return;
+    }
+    if (Date.now() - started > POLL_LIMIT_MS) {
+      card.unavailable('No result after 10 minutes; look again later.', false);
+      return;
+    }
+    await sleep(wait);
+    wait = Math.min(POLL_MAX_MS, wait * POLL_GROWTH);
   }
 }
 
@@ -320,8 +414,41 @@ class UploadCard {
     $('uploads').prepend(this.#item);
   }
 
+  /** Deleted from the page: nothing more to show. */
+  get gone(): boolean {
+    return !this.#item.isConnected;
+  }
+
   state(text: string): void {
     this.#state.textContent = text;
+  }
+
+  /** Not final yet: the state, and no notice of an earlier unavailable status. */
+  waiting(text: string): void {
+    this.state(text);
+    if (this.#item.dataset.unavailable !== undefined) {
+      delete this.#item.dataset.unavailable;
+      this.#body.replaceChildren();
+    }
+  }
+
+  /** Uploaded, but its status cannot be read now: say so, offer Delete, and (when) that it retries. */
+  unavailable(message: string, retrying: boolean): void {
+    this.#bar.hidden = true;
+    this.state('Uploaded');
+    const text = `${message}${retrying ? ' Trying again…' : ''}`;
+    if (this.#item.dataset.unavailable !== undefined) {
+      // Already shown: only the message changes (the Delete button keeps its focus).
+      this.#body.querySelector('.detail')!.textContent = text;
+      return;
+    }
+    this.#item.dataset.unavailable = '';
+    const box = document.createElement('p');
+    box.className = 'reason';
+    box.setAttribute('role', 'status');
+    box.innerHTML = '<strong>Status unavailable.</strong> <span class="detail"></span>';
+    box.querySelector('.detail')!.textContent = text;
+    this.#body.replaceChildren(box, this.#deleteButton());
   }
 
   progress(fraction: number): void {

@@ -37,8 +37,8 @@ afterAll(async () => {
   await dev?.stop();
 });
 
-async function signIn(page: Page, user: string): Promise<void> {
-  await page.goto(`${dev.url}/`);
+async function signIn(page: Page, user: string, base = dev.url): Promise<void> {
+  await page.goto(`${base}/`);
   await expect.poll(() => page.locator('#who').textContent()).toBe('Not signed in');
   // The keyboard alone: skip link, then the sign-in button.
   await page.keyboard.press('Tab');
@@ -48,7 +48,7 @@ async function signIn(page: Page, user: string): Promise<void> {
   await page.waitForURL(/\/oidc\/authorize\?/);
   await page.getByLabel('User name').fill(user);
   await page.keyboard.press('Enter');
-  await page.waitForURL(`${dev.url}/`);
+  await page.waitForURL(`${base}/`);
   await expect.poll(() => page.locator('#who').textContent()).toBe(`Signed in as ${user}`);
 }
 
@@ -147,6 +147,90 @@ describe.runIf(present)('the web page', () => {
       expect(await card.getAttribute('data-status'), (await card.textContent()) ?? '').toBe('processed');
       expect(await card.locator('.variants img').count()).toBeGreaterThan(0);
     }
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 300_000);
+});
+
+describe.runIf(present)('the web page against a throttled API', () => {
+  let slow: DevApi;
+  beforeAll(async () => {
+    // API Gateway's throttling at 2 requests a second, 4 at once: most of a drop of ten files
+    // and their polling meets 429s.
+    slow = await startDevApi(['--api-rate', '2', '--api-burst', '4']);
+  }, 120_000);
+  afterAll(async () => {
+    await slow?.stop();
+  });
+
+  it('uploads every file of a large drop, and never says "Not uploaded" of a file in S3', async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    const answers: number[] = [];
+    page.on('response', (response) => {
+      if (new URL(response.url()).pathname.match(/^\/(uploads|images)/)) answers.push(response.status());
+    });
+    // Faults on the way to the status of two files: one answers 503 and then fails to connect
+    // before it recovers; the other's status cannot be reached at all.
+    let flaky = 0;
+    await page.route(/\/images\/.*\/flaky\.jpg$/, (route) =>
+      ++flaky === 1
+        ? route.fulfill({
+            status: 503,
+            contentType: 'application/json',
+            body: '{"message":"Service Unavailable"}',
+          })
+        : flaky === 2
+          ? route.abort('connectionrefused')
+          : route.continue(),
+    );
+    await page.route(/\/images\/.*\/down\.jpg$/, (route) =>
+      route.request().method() === 'GET' ? route.abort('connectionrefused') : route.continue(),
+    );
+    await signIn(page, 'ines', slow.url);
+
+    const bytes = [...readFileSync(fixturePath('edge/formats/1x1.jpg'))];
+    const names = [...Array.from({ length: 10 }, (_, i) => `drop-${i}.jpg`), 'flaky.jpg', 'down.jpg'];
+    await page.evaluate(
+      ({ names, bytes }) => {
+        const transfer = new DataTransfer();
+        for (const name of names)
+          transfer.items.add(new File([new Uint8Array(bytes)], name, { type: 'image/jpeg' }));
+        document
+          .getElementById('drop')!
+          .dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+      },
+      { names, bytes },
+    );
+
+    const settled = names.filter((name) => name !== 'down.jpg');
+    await page.waitForFunction(
+      (names) =>
+        names.every((name) =>
+          document.querySelector(`li.upload[data-file="${name}"]`)?.hasAttribute('data-status'),
+        ),
+      settled,
+      { timeout: 240_000, polling: 500 },
+    );
+    for (const name of settled) {
+      const card = page.locator(`li.upload[data-file="${name}"]`);
+      expect(await card.getAttribute('data-status'), (await card.textContent()) ?? '').toBe('processed');
+    }
+    expect(answers).toContain(429);
+    expect(flaky).toBeGreaterThan(2);
+
+    // The file whose status cannot be read is uploaded: it says so, keeps trying, and can be deleted.
+    const down = page.locator('li.upload[data-file="down.jpg"]');
+    await page.waitForSelector('li.upload[data-file="down.jpg"][data-unavailable]');
+    expect(await down.textContent()).toMatch(
+      /Status unavailable\. The API could not be reached\. Trying again/,
+    );
+    expect(await page.locator('li.upload').allTextContents()).not.toContainEqual(
+      expect.stringContaining('Not uploaded'),
+    );
+    await down.getByRole('button', { name: 'Delete down.jpg' }).click();
+    await down.waitFor({ state: 'detached' });
     expect(errors).toEqual([]);
     await page.close();
   }, 300_000);
