@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   ConditionalCheckFailedException,
   type CreateTableCommandInput,
@@ -131,12 +132,24 @@ class Update {
   }
 }
 
+/**
+ * The work one filtered `list` call may do: Query calls of up to `queryLimit` items each, at most
+ * `maxQueries` of them (so about 3,000 items read, whatever the page size).
+ */
+export interface ListWork {
+  readonly queryLimit: number;
+  readonly maxQueries: number;
+}
+export const LIST_WORK: ListWork = { queryLimit: 1000, maxQueries: 3 };
+
 export class DynamoStatusStore implements StatusStore {
   readonly tableName: string;
   readonly #client: DynamoDBDocumentClient;
+  readonly #work: ListWork;
 
-  constructor(client: DynamoDBClient, tableName: string) {
+  constructor(client: DynamoDBClient, tableName: string, work: ListWork = LIST_WORK) {
     this.tableName = tableName;
+    this.#work = work;
     this.#client = DynamoDBDocumentClient.from(client, {
       marshallOptions: { removeUndefinedValues: true },
     });
@@ -248,47 +261,66 @@ export class DynamoStatusStore implements StatusStore {
       ...(query.bucket === undefined ? [] : ['#bucket = :bucket']),
       ...(query.keyPrefix === undefined ? [] : ['begins_with(#key, :keyPrefix)']),
     ];
+    const resume = query.cursor ? decodeCursor(query.cursor, query) : undefined;
+    const before = resume && 'before' in resume ? resume : undefined;
+    const since = query.since?.toISOString();
+    const range =
+      since !== undefined && before
+        ? ' AND #s BETWEEN :since AND :before'
+        : since !== undefined
+          ? ' AND #s >= :since'
+          : before
+            ? ' AND #s <= :before'
+            : '';
     const input: QueryCommandInput = {
       TableName: this.tableName,
       IndexName: index.name,
-      KeyConditionExpression: query.since === undefined ? '#p = :status' : '#p = :status AND #s >= :since',
+      KeyConditionExpression: `#p = :status${range}`,
       ...(filters.length > 0 ? { FilterExpression: filters.join(' AND ') } : {}),
       ExpressionAttributeNames: {
         '#p': index.partitionKey,
-        ...(query.since ? { '#s': index.sortKey } : {}),
+        ...(range ? { '#s': index.sortKey } : {}),
         ...(query.bucket === undefined ? {} : { '#bucket': 'bucket' }),
         ...(query.keyPrefix === undefined ? {} : { '#key': 'key' }),
       },
       ExpressionAttributeValues: {
         ':status': query.status,
-        ...(query.since ? { ':since': query.since.toISOString() } : {}),
+        ...(since !== undefined ? { ':since': since } : {}),
+        ...(before ? { ':before': before.before } : {}),
         ...(query.bucket === undefined ? {} : { ':bucket': query.bucket }),
         ...(query.keyPrefix === undefined ? {} : { ':keyPrefix': query.keyPrefix }),
       },
       ScanIndexForward: false,
-      // One more than the page: seeing it is how a full last page knows it is the last.
-      Limit: limit + 1,
+      // Unfiltered, one more than the page: seeing it is how a full last page knows it is the
+      // last. Filtered, DynamoDB applies Limit before the filter: many items a call.
+      Limit: filters.length > 0 ? this.#work.queryLimit : limit + 1,
     };
-    // DynamoDB applies Limit before the filter, and its LastEvaluatedKey may be an item the filter
-    // left out (another owner's key): pages are filled across queries, and the cursor is made from
-    // the last item returned, so it names only what the caller was shown. A cursor is given only
-    // when a further matching item was seen, so no `next` leads to an empty page.
+    // Pages are filled across queries, and the cursor is made from the last item returned, so it
+    // names only what the caller was shown (not another owner's key); a cursor is given only when
+    // a further matching item was seen, so no `next` leads to an empty page. Past the work cap
+    // (other owners' items in between), the page so far is returned with a cursor that resumes at
+    // the time of the last item read: at or before it, less the caller's items shown at that time.
     const items: Record<string, unknown>[] = [];
-    let start: Record<string, unknown> | undefined = query.cursor
-      ? decodeCursor(query.cursor, query)
-      : undefined;
+    let start: Record<string, unknown> | undefined = resume && 'id' in resume ? resume : undefined;
     let more = false;
+    let queries = 0;
     try {
       do {
         const page = await this.#client.send(
           new QueryCommand({ ...input, ...(start ? { ExclusiveStartKey: start } : {}) }),
         );
+        queries++;
         for (const item of page.Items ?? []) {
-          if (items.length === limit) more = true;
-          else items.push(item);
+          if (before && item[index.sortKey] === before.before && before.shown.includes(shownId(item)))
+            continue;
+          if (items.length === limit) {
+            more = true;
+            break;
+          }
+          items.push(item);
         }
         start = page.LastEvaluatedKey;
-      } while (!more && start);
+      } while (!more && start && queries < this.#work.maxQueries);
     } catch (error) {
       // What DynamoDB still refuses of a cursor that passed decodeCursor is the cursor's fault.
       if (query.cursor && (error as { name?: string }).name === 'ValidationException')
@@ -301,14 +333,19 @@ export class DynamoStatusStore implements StatusStore {
       throw this.#failure('list', `${index.name}/${query.status}`, error);
     }
     const last = items.at(-1);
-    const cursor =
-      last && more
-        ? encodeCursor({
-            [STATUS_TABLE.partitionKey]: last[STATUS_TABLE.partitionKey],
-            [index.partitionKey]: last[index.partitionKey],
-            [index.sortKey]: last[index.sortKey],
-          })
-        : undefined;
+    let cursor: string | undefined;
+    if (last && more) {
+      cursor = encodeCursor({
+        [STATUS_TABLE.partitionKey]: last[STATUS_TABLE.partitionKey],
+        [index.partitionKey]: last[index.partitionKey],
+        [index.sortKey]: last[index.sortKey],
+      });
+    } else if (!more && start) {
+      const time = start[index.sortKey] as string;
+      const shown = items.filter((item) => item[index.sortKey] === time).map(shownId);
+      if (before?.before === time) shown.push(...before.shown);
+      cursor = encodeCursor({ [index.partitionKey]: query.status, before: time, shown });
+    }
     return { items: items.map(toItem), ...(cursor ? { cursor } : {}) };
   }
 
@@ -362,23 +399,35 @@ function encodeCursor(key: Record<string, unknown>): string {
   return Buffer.from(JSON.stringify(key)).toString('base64url');
 }
 
-/** The shape of a cursor: the last item's table and index keys, as toISOString writes times. */
-const CURSOR_FIELDS = [
-  STATUS_TABLE.partitionKey,
-  STATUS_TABLE.index.partitionKey,
-  STATUS_TABLE.index.sortKey,
-];
+/**
+ * The two shapes of a cursor: the last item's table and index keys (as toISOString writes times),
+ * or, after a page stopped at the work cap, the time to resume at (`before`, inclusive) with short
+ * hashes of the caller's items at that time that were shown already (`shown`).
+ */
+const KEY_CURSOR = [STATUS_TABLE.partitionKey, STATUS_TABLE.index.partitionKey, STATUS_TABLE.index.sortKey];
+const TIME_CURSOR = [STATUS_TABLE.index.partitionKey, 'before', 'shown'];
 const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+const SHOWN_ID = /^[A-Za-z0-9_-]{16}$/;
 /** DynamoDB's limit on a partition key value. */
 const MAX_ID_BYTES = 2048;
 
+/** An item's id as a time cursor holds it: hashed, so it names no key. */
+function shownId(item: Record<string, unknown>): string {
+  return createHash('sha256')
+    .update(String(item[STATUS_TABLE.partitionKey]))
+    .digest('base64url')
+    .slice(0, 16);
+}
+
+type Resume = { id: string; listStatus: string; updatedAt: string } | { before: string; shown: string[] };
+
 /**
- * A cursor back as the ExclusiveStartKey it was made from, refused (naming `cursor`) unless it has
- * exactly that shape and could have come from a page of this very query: the same status, an id in
- * the query's bucket and key prefix, a time not before `since`. DynamoDB would refuse the rest
+ * A cursor back as where to resume, refused (naming `cursor`) unless it has exactly one of its
+ * shapes and could have come from a page of this very query: the same status, an id in the
+ * query's bucket and key prefix, a time not before `since`. DynamoDB would refuse the rest
  * (ValidationException), or start the query at a key the query does not reach.
  */
-function decodeCursor(cursor: string, query: ListQuery): Record<string, string> {
+function decodeCursor(cursor: string, query: ListQuery): Resume {
   const refuse = (why: string) =>
     invalidSetting('cursor', 'the cursor of an earlier page of this listing', cursor, why);
   let key: unknown;
@@ -387,25 +436,39 @@ function decodeCursor(cursor: string, query: ListQuery): Record<string, string> 
   } catch {
     throw refuse('not an encoded cursor');
   }
-  const fields = isPlainObject(key) ? Object.keys(key) : [];
+  const fields = isPlainObject(key) ? Object.keys(key).sort() : [];
+  const shape = [KEY_CURSOR, TIME_CURSOR].find(
+    (shape) => fields.length === shape.length && [...shape].sort().every((field, i) => field === fields[i]),
+  );
+  const { id, listStatus, updatedAt, before, shown } = (isPlainObject(key) ? key : {}) as Record<
+    string,
+    unknown
+  >;
+  const time = shape === TIME_CURSOR ? before : updatedAt;
   if (
-    !isPlainObject(key) ||
-    fields.length !== CURSOR_FIELDS.length ||
-    !CURSOR_FIELDS.every((field) => typeof key[field] === 'string')
+    shape === undefined ||
+    typeof listStatus !== 'string' ||
+    typeof time !== 'string' ||
+    (shape === KEY_CURSOR
+      ? typeof id !== 'string'
+      : !Array.isArray(shown) ||
+        shown.length > 1000 ||
+        !shown.every((s) => typeof s === 'string' && SHOWN_ID.test(s)))
   )
-    throw refuse(`a cursor holds ${CURSOR_FIELDS.join(', ')}, each a string, and nothing else`);
-  const { id, listStatus, updatedAt } = key as { id: string; listStatus: string; updatedAt: string };
+    throw refuse('not a cursor this API writes');
   if (listStatus !== query.status) throw refuse(`it lists status ${listStatus}, not ${query.status}`);
-  if (!ISO_TIME.test(updatedAt) || Number.isNaN(Date.parse(updatedAt)))
+  if (!ISO_TIME.test(time) || Number.isNaN(Date.parse(time)))
     throw refuse('its time is not one a page writes');
-  if (query.since !== undefined && updatedAt < query.since.toISOString())
+  if (query.since !== undefined && time < query.since.toISOString())
     throw refuse(`it is from before since (${query.since.toISOString()}): start again without a cursor`);
-  const slash = id.indexOf('/');
-  if (slash < 1 || Buffer.byteLength(id) > MAX_ID_BYTES) throw refuse('its key is not one of this table');
-  const [bucket, objectKey] = [id.slice(0, slash), id.slice(slash + 1)];
+  if (shape === TIME_CURSOR) return { before: time, shown: shown as string[] };
+  const slash = (id as string).indexOf('/');
+  if (slash < 1 || Buffer.byteLength(id as string) > MAX_ID_BYTES)
+    throw refuse('its key is not one of this table');
+  const [bucket, objectKey] = [(id as string).slice(0, slash), (id as string).slice(slash + 1)];
   if (query.bucket !== undefined && bucket !== query.bucket)
     throw refuse(`it is from another bucket than ${query.bucket}`);
   if (query.keyPrefix !== undefined && !objectKey.startsWith(query.keyPrefix))
     throw refuse(`it is from a listing of other keys than ${query.keyPrefix}…`);
-  return { id, listStatus, updatedAt };
+  return { id: id as string, listStatus, updatedAt: time };
 }

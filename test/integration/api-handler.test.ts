@@ -239,6 +239,10 @@ describe('index.api', () => {
       ['an extra field', { status: 'failed', cursor: seal({ ...opened, status: 'failed' }) }],
       ['a time that is not one', { status: 'failed', cursor: seal({ ...opened, updatedAt: 'soon' }) }],
       ['an array', { status: 'failed', cursor: seal([opened]) }],
+      [
+        'a resume time with a bad hash',
+        { status: 'failed', cursor: seal({ listStatus: 'failed', before: opened.updatedAt, shown: [5] }) },
+      ],
       ['another status', { status: 'quarantined', cursor }],
       ['a later since', { status: 'failed', since: '2099-01-01T00:00:00Z', cursor }],
       ['another bucket', { status: 'failed', cursor: seal({ ...opened, id: `elsewhere/${opened.id}` }) }],

@@ -1,7 +1,10 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalDynamo, startLocalDynamo } from '../../src/cli/local-dynamodb.ts';
+import { LOCAL_CREDENTIALS } from '../../src/cli/local-s3.ts';
 import { StorageError } from '../../src/core/errors.ts';
-import { DynamoStatusStore } from '../../src/status/dynamodb.ts';
+import { DynamoStatusStore, LIST_WORK, type ListWork } from '../../src/status/dynamodb.ts';
+import type { ListQuery, StatusStore } from '../../src/status/types.ts';
 import { describeStatusStoreContract } from '../contract/status.contract.ts';
 
 // DynamoDB's API served by dynalite over HTTP: the SDK's real requests, DynamoDB's own condition
@@ -34,5 +37,107 @@ describe('DynamoStatusStore', () => {
     await dynamo.createStatusTable(name);
     const store = new DynamoStatusStore(dynamo.client, name);
     await expect(store.list({ status: 'failed', cursor: 'not a cursor' })).rejects.toThrow(/for cursor/);
+  });
+
+  describe("one owner's listing among many other items", () => {
+    /** A store whose DynamoDB client counts the Query calls it sends (one per HTTP request). */
+    async function counted(work?: ListWork) {
+      const name = `imgpipe-status-${++tables}`;
+      await dynamo.createStatusTable(name);
+      const client = new DynamoDBClient({
+        endpoint: dynamo.endpoint,
+        region: 'us-east-1',
+        credentials: LOCAL_CREDENTIALS,
+      });
+      const calls = { queries: 0 };
+      client.middlewareStack.add(
+        (next, context) => (args) => {
+          if (context.commandName === 'QueryCommand') calls.queries++;
+          return next(args);
+        },
+        { step: 'finalizeRequest' },
+      );
+      return { store: new DynamoStatusStore(client, name, work), calls, close: () => client.destroy() };
+    }
+
+    /** Failed items of these owners, `perMs` of them sharing each millisecond, oldest first. */
+    async function fill(store: StatusStore, owners: readonly string[], perMs = 1): Promise<string[]> {
+      const keys = owners.map((owner, i) => `uploads/${owner}/${String(i).padStart(5, '0')}/photo.jpg`);
+      for (let i = 0; i < keys.length; i += 50) {
+        await Promise.all(
+          keys
+            .slice(i, i + 50)
+            .map((key, j) =>
+              store.finish(
+                { bucket: 'uploads', key, sequencer: '01' },
+                { status: 'failed', message: 'x' },
+                new Date(Date.UTC(2026, 3, 1) + Math.floor((i + j) / perMs)),
+              ),
+            ),
+        );
+      }
+      return keys;
+    }
+
+    /** Every page of a listing, with the Query calls each took. */
+    async function pages(store: StatusStore, calls: { queries: number }, query: ListQuery) {
+      const listed: string[] = [];
+      const perPage: number[] = [];
+      const sizes: number[] = [];
+      let cursor: string | undefined;
+      for (let page = 0; page < 500; page++) {
+        const before = calls.queries;
+        const result = await store.list({ ...query, ...(cursor ? { cursor } : {}) });
+        perPage.push(calls.queries - before);
+        sizes.push(result.items.length);
+        listed.push(...result.items.map((item) => item.key));
+        cursor = result.cursor;
+        if (!cursor) break;
+        expect(Buffer.from(cursor, 'base64url').toString('utf8')).not.toMatch(/bob/);
+      }
+      return { listed, perPage, sizes };
+    }
+
+    it('bounds the Query calls of a page, and continues with a cursor where it stopped', async () => {
+      const { store, calls, close } = await counted();
+      const owners = Array.from({ length: 4000 }, (_, i) => (i === 10 || i === 3990 ? 'alice' : 'bob'));
+      const keys = await fill(store, owners);
+      const mine = keys.filter((key) => key.includes('/alice/')).reverse();
+      const query = { status: 'failed' as const, bucket: 'uploads', keyPrefix: 'uploads/alice/', limit: 2 };
+      const { listed, perPage, sizes } = await pages(store, calls, query);
+      expect(listed).toEqual(mine);
+      expect(Math.max(...perPage)).toBeLessThanOrEqual(LIST_WORK.maxQueries);
+      // About 4,000 items at 1,000 a call: a few calls in all, not one per page of 1 + 1.
+      expect(perPage.reduce((a, b) => a + b)).toBeLessThanOrEqual(
+        Math.ceil(owners.length / LIST_WORK.queryLimit) + 2,
+      );
+      // The page stopped by the cap holds fewer than limit, yet leads on to the next.
+      expect(sizes).toEqual([1, 1]);
+      close();
+    }, 120_000);
+
+    it("lists each of the owner's items once when a page stops among items of the same millisecond", async () => {
+      const work = { queryLimit: 4, maxQueries: 1 };
+      const { store, calls, close } = await counted(work);
+      // Three items a millisecond, alice's among bob's, so that pages stop inside every group.
+      const owners = Array.from({ length: 120 }, (_, i) => (i % 4 === 1 || i % 7 === 0 ? 'alice' : 'bob'));
+      const keys = await fill(store, owners, 3);
+      // Since the fourth millisecond: a time cursor stays within since.
+      const since = new Date(Date.UTC(2026, 3, 1) + 3);
+      const expected = keys.filter((key, i) => key.includes('/alice/') && Math.floor(i / 3) >= 3);
+      for (const limit of [1, 2, 5]) {
+        const { listed, perPage } = await pages(store, calls, {
+          status: 'failed',
+          bucket: 'uploads',
+          keyPrefix: 'uploads/alice/',
+          limit,
+          since,
+        });
+        expect(new Set(listed).size, `limit ${limit}`).toBe(listed.length);
+        expect([...listed].sort(), `limit ${limit}`).toEqual([...expected].sort());
+        expect(Math.max(...perPage)).toBe(1);
+      }
+      close();
+    }, 120_000);
   });
 });
