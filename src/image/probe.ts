@@ -408,7 +408,7 @@ function probeWebp(r: Reader): Facts {
   let hasAlpha = false;
   let animated = false;
   let orientation: Orientation | undefined;
-  let bitstream: { width: number; height: number } | undefined;
+  let bitstream: WebpBitstream | undefined;
   let frames = 0;
   let iccp: Uint8Array | undefined;
   let lossless = false;
@@ -425,26 +425,12 @@ function probeWebp(r: Reader): Facts {
         canvas = { width: r.u24le(data + 4, 'VP8X chunk') + 1, height: r.u24le(data + 7, 'VP8X chunk') + 1 };
         break;
       }
-      case 'VP8 ': {
-        if (
-          r.u8(data + 3, 'VP8 frame') !== 0x9d ||
-          r.u8(data + 4, 'VP8 frame') !== 0x01 ||
-          r.u8(data + 5, 'VP8 frame') !== 0x2a
-        ) {
-          throw r.corrupt('the VP8 frame has no start code');
-        }
-        bitstream ??= {
-          width: r.u16(data + 6, 'VP8 frame', true) & 0x3fff,
-          height: r.u16(data + 8, 'VP8 frame', true) & 0x3fff,
-        };
-        break;
-      }
+      case 'VP8 ':
       case 'VP8L': {
-        if (r.u8(data, 'VP8L header') !== 0x2f) throw r.corrupt('the VP8L chunk has no signature');
-        const bits = r.u32(data + 1, 'VP8L header', true);
-        bitstream ??= { width: (bits & 0x3fff) + 1, height: ((bits >>> 14) & 0x3fff) + 1 };
-        lossless = true;
-        hasAlpha ||= ((bits >>> 28) & 1) === 1;
+        const still = webpBitstream(r, type, data);
+        bitstream ??= still;
+        lossless ||= still.lossless;
+        hasAlpha ||= still.alpha;
         break;
       }
       case 'ALPH':
@@ -455,7 +441,7 @@ function probeWebp(r: Reader): Facts {
         break;
       case 'ANMF':
         animated = true;
-        frames++;
+        if (frames++ === 0) lossless = firstWebpFrame(r, data, size, canvas).lossless;
         break;
       case 'ICCP':
         iccp ??= r.bytes.subarray(data, data + size);
@@ -475,6 +461,85 @@ function probeWebp(r: Reader): Facts {
   const colour: ColourFacts = iccp ? { icc: iccp, iccSource: 'ICCP', warnings: [] } : { warnings: [] };
   const layout = { bitDepth: 8, channels: hasAlpha ? 4 : 3, lossless };
   return { ...dims, hasAlpha, animated, orientation, frames: animated ? frames : 1, colour, layout };
+}
+
+interface WebpBitstream {
+  readonly width: number;
+  readonly height: number;
+  readonly lossless: boolean;
+  /** VP8L's alpha hint. */
+  readonly alpha: boolean;
+}
+
+/** The frame size a VP8 (key frame header) or VP8L (signature and 14-bit sizes) chunk codes. */
+function webpBitstream(r: Reader, type: 'VP8 ' | 'VP8L', data: number): WebpBitstream {
+  if (type === 'VP8 ') {
+    if (
+      r.u8(data + 3, 'VP8 frame') !== 0x9d ||
+      r.u8(data + 4, 'VP8 frame') !== 0x01 ||
+      r.u8(data + 5, 'VP8 frame') !== 0x2a
+    ) {
+      throw r.corrupt('the VP8 frame has no start code');
+    }
+    return {
+      width: r.u16(data + 6, 'VP8 frame', true) & 0x3fff,
+      height: r.u16(data + 8, 'VP8 frame', true) & 0x3fff,
+      lossless: false,
+      alpha: false,
+    };
+  }
+  if (r.u8(data, 'VP8L header') !== 0x2f) throw r.corrupt('the VP8L chunk has no signature');
+  const bits = r.u32(data + 1, 'VP8L header', true);
+  return {
+    width: (bits & 0x3fff) + 1,
+    height: ((bits >>> 14) & 0x3fff) + 1,
+    lossless: true,
+    alpha: ((bits >>> 28) & 1) === 1,
+  };
+}
+
+/**
+ * The first ANMF chunk of an animation, which is what gets decoded (image/webp-frame.ts cuts it out):
+ * its frame must fit the canvas, and its VP8 or VP8L bitstream (after an optional ALPH chunk) must
+ * code the frame's size. The decoder allocates by the bitstream's size, so without this a 1x1
+ * canvas and frame could hide a 9000x9000 VP8L bitstream that no pixel limit or memory estimate saw.
+ */
+function firstWebpFrame(
+  r: Reader,
+  data: number,
+  size: number,
+  canvas: { width: number; height: number } | undefined,
+): WebpBitstream {
+  if (!canvas) throw r.corrupt('an animation frame (ANMF chunk) comes before the canvas (VP8X chunk)');
+  const x = r.u24le(data, 'ANMF chunk') * 2;
+  const y = r.u24le(data + 3, 'ANMF chunk') * 2;
+  const width = r.u24le(data + 6, 'ANMF chunk') + 1;
+  const height = r.u24le(data + 9, 'ANMF chunk') + 1;
+  if (x + width > canvas.width || y + height > canvas.height) {
+    throw r.corrupt(
+      `the first frame (${width}x${height} at ${x},${y}) does not fit the ${canvas.width}x${canvas.height} canvas`,
+      { frame: [width, height], at: [x, y], canvas: [canvas.width, canvas.height] },
+    );
+  }
+  const end = data + size;
+  let offset = data + 16;
+  if (offset + 8 <= end && r.fourcc(offset, 'ANMF chunk') === 'ALPH') {
+    const alph = r.u32(offset + 4, 'ANMF chunk', true);
+    offset += 8 + alph + (alph & 1);
+  }
+  const type = offset + 8 <= end ? r.fourcc(offset, 'ANMF chunk') : '';
+  if (type !== 'VP8 ' && type !== 'VP8L') throw r.corrupt('the first frame has no VP8 or VP8L chunk');
+  const chunkSize = r.u32(offset + 4, 'ANMF chunk', true);
+  if (offset + 8 + chunkSize > end)
+    throw r.corrupt(`the first frame's ${type} chunk runs past the end of its ANMF chunk`);
+  const coded = webpBitstream(r, type, offset + 8);
+  if (coded.width !== width || coded.height !== height) {
+    throw r.corrupt(
+      `the first frame declares ${width}x${height} but its ${type.trim()} bitstream codes ${coded.width}x${coded.height}`,
+      { frame: [width, height], coded: [coded.width, coded.height] },
+    );
+  }
+  return coded;
 }
 
 // ---------------------------------------------------------------------------------------------- AVIF

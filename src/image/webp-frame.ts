@@ -1,7 +1,7 @@
 /**
  * The first frame of an animated WebP, as a still WebP a still-image decoder reads (WebP container
  * specification, "Animation"): the frame's image chunks (ALPH and VP8, or VP8L) from its ANMF
- * chunk, behind a VP8X header of the frame's size when it has an alpha chunk. With the frame's
+ * chunk, always behind a VP8X header of the frame's size. With the frame's
  * place on the canvas, where the caller puts it (the canvas is transparent before the first
  * frame, as browsers show it). Undefined for a still WebP. The header probe has already walked
  * and bounds-checked the chunks.
@@ -34,35 +34,36 @@ export function firstWebpFrame(bytes: Uint8Array): WebpFrame | undefined {
         height: u24(body + 9) + 1,
       };
       const chunks = bytes.subarray(body + 16, Math.min(body + size, end));
-      const hasAlpha = String.fromCharCode(...chunks.subarray(0, 4)) === 'ALPH';
-      const parts: Uint8Array[] = [];
-      if (hasAlpha) {
-        // VP8X: size 10, the alpha flag, 3 reserved bytes, canvas width - 1 and height - 1 (24 bits).
-        const w = frame.width - 1;
-        const h = frame.height - 1;
-        parts.push(
-          new Uint8Array([
-            0x56,
-            0x50,
-            0x38,
-            0x58,
-            10,
-            0,
-            0,
-            0,
-            0x10,
-            0,
-            0,
-            0,
-            w & 255,
-            (w >> 8) & 255,
-            w >> 16,
-            h & 255,
-            (h >> 8) & 255,
-            h >> 16,
-          ]),
-        );
-      }
+      const first = String.fromCharCode(...chunks.subarray(0, 4));
+      // Always behind a VP8X header of the frame's size: libwebp then refuses a bitstream of
+      // another size before it allocates (the probe refuses one already). The alpha flag when the
+      // frame has an alpha chunk or is lossless (VP8L carries its own alpha).
+      const flags = first === 'ALPH' || first === 'VP8L' ? 0x10 : 0;
+      // VP8X: size 10, the flags, 3 reserved bytes, canvas width - 1 and height - 1 (24 bits).
+      const w = frame.width - 1;
+      const h = frame.height - 1;
+      const parts: Uint8Array[] = [
+        new Uint8Array([
+          0x56,
+          0x50,
+          0x38,
+          0x58,
+          10,
+          0,
+          0,
+          0,
+          flags,
+          0,
+          0,
+          0,
+          w & 255,
+          (w >> 8) & 255,
+          w >> 16,
+          h & 255,
+          (h >> 8) & 255,
+          h >> 16,
+        ]),
+      ];
       parts.push(chunks);
       const length = 4 + parts.reduce((sum, part) => sum + part.length, 0);
       const riff = new Uint8Array(12);
