@@ -857,9 +857,20 @@ function readItemTypes(r: Reader, iinf: Box | undefined): Map<number, string> {
     if (v < 2) continue;
     const id = v === 2 ? r.u16(infe.body + 4, 'infe box') : r.u32(infe.body + 4, 'infe box');
     const typeOffset = infe.body + 4 + (v === 2 ? 2 : 4) + 2;
+    if (types.has(id)) throw duplicateItem(r, id, 'iinf');
     types.set(id, r.fourcc(typeOffset, 'infe box'));
   }
   return types;
+}
+
+/**
+ * An item described twice (ISO/IEC 23008-12 allows one entry per item in iinf, iloc and across
+ * the ipma boxes): decoders differ in which one they take (libheif the first of two ipma entries),
+ * so a probe that took the other would check a size the decoder does not use.
+ */
+function duplicateItem(r: Reader, item: number, where: 'iinf' | 'iloc' | 'ipma'): InvalidImageError {
+  const boxes = where === 'ipma' ? 'the ipma boxes' : `the ${where} box`;
+  return r.corrupt(`item ${item} is listed more than once in ${boxes}`, { item, box: where });
 }
 
 function readProperties(
@@ -889,6 +900,7 @@ function readProperties(
         list.push(wide ? r.u16(offset, 'ipma box') & 0x7fff : r.u8(offset, 'ipma box') & 0x7f);
         offset += wide ? 2 : 1;
       }
+      if (associations.has(item)) throw duplicateItem(r, item, 'ipma');
       associations.set(item, list);
     }
   }
@@ -957,6 +969,7 @@ function readItemLocations(r: Reader, iloc: Box | undefined): Map<number, ItemLo
       offset += lengthSize;
       extents.push({ offset: base + extentOffset, length: extentLength });
     }
+    if (locations.has(item)) throw duplicateItem(r, item, 'iloc');
     locations.set(item, { method, extents });
   }
   return locations;

@@ -5,6 +5,7 @@ import { parseSequenceHeader } from '../../../src/image/av1.ts';
 import { MAX_JPEG_SCANS, probeImage } from '../../../src/image/probe.ts';
 import { buildAvif, findBox, topLevelBox } from '../../support/avif.ts';
 import { fixtures, readFixture } from '../../support/fixtures.ts';
+import { buildHeif, heifParts, ispe } from '../../support/heif.ts';
 import { progressiveJpeg, scanSegments, withRepeatedScan } from '../../support/scans.ts';
 
 const probeable = fixtures(
@@ -510,6 +511,46 @@ describe('probeImage on GIF: the LZW minimum code size', () => {
     expect(error.reason).toBe('corrupt');
     expect(error.message).toBe(
       `The gif file is malformed: frame 1 has the LZW minimum code size ${size} (1 to 8 are defined)`,
+    );
+  });
+});
+
+describe('probeImage on HEIC: items described once', () => {
+  // heic.heic codes 320x216, p3-card.heic 96x64; their hvcC boxes carry the sequence parameter sets.
+  const large = heifParts(readFixture('edge/formats/heic.heic'));
+  const small = heifParts(readFixture('edge/colour/p3-card.heic'));
+
+  it('refuses an item with two ipma entries: libheif takes the first, 320x216 behind a 96x64 one', () => {
+    const file = buildHeif({
+      items: [{ id: 1, type: 'hvc1', data: large.data }],
+      primary: 1,
+      properties: [large.hvcC, ispe(320, 216), small.hvcC, ispe(96, 64)],
+      associations: [
+        [1, [1, 2]],
+        [1, [3, 4]],
+      ],
+    });
+    const error = catchError(() => probeImage('heic', file));
+    expect(error.reason).toBe('corrupt');
+    expect(error.message).toBe(
+      'The heic file is malformed: item 1 is listed more than once in the ipma boxes',
+    );
+    expect(error.details).toMatchObject({ item: 1, box: 'ipma' });
+  });
+
+  it('refuses an item listed twice in iloc or iinf', () => {
+    const base = {
+      items: [{ id: 1, type: 'hvc1', data: small.data }],
+      primary: 1,
+      properties: [small.hvcC, ispe(96, 64)],
+      associations: [[1, [1, 2]]] as const,
+    };
+    expect(probeImage('heic', buildHeif(base))).toMatchObject({ width: 96, height: 64 });
+    expect(catchError(() => probeImage('heic', buildHeif({ ...base, locations: [1, 1] }))).message).toBe(
+      'The heic file is malformed: item 1 is listed more than once in the iloc box',
+    );
+    expect(catchError(() => probeImage('heic', buildHeif({ ...base, infos: [1, 1] }))).message).toBe(
+      'The heic file is malformed: item 1 is listed more than once in the iinf box',
     );
   });
 });
