@@ -691,8 +691,12 @@ const CODED_ITEMS = new Set(['av01', 'hvc1']);
  * (what libde265 allocates by), must be the item's `ispe`, and a grid's canvas and tiles must agree
  * with its `ispe` (MIAF 7.3.11.4.2). Without this, a 64x64 `ispe` in front of a 49 MP frame passes
  * the pixel limit and the decoder allocates ~800 MB before the sizes can be compared. Returns the
- * first coded image's bit depth and chroma layout (for the memory estimate), or nothing if the
- * primary item is neither AV1 nor HEVC (the decoder then refuses it).
+ * first coded image's bit depth and chroma layout (for the memory estimate).
+ *
+ * The primary and alpha items must be AV1 or HEVC images or grids of them. Any other (a derived
+ * `iden` or `iovl` image, uncompressed `unci`, JPEG) is refused as unsupported: libheif decodes
+ * `iden` and `iovl` by decoding the items they reference, whose sizes this would not check (an
+ * `iovl` of a 9000x9000 tile behind a 64x64 `ispe` went past the pixel limit).
  */
 function checkCodedSizes(r: Reader, heif: HeifItems): CodedLayout | undefined {
   let first: CodedLayout | undefined;
@@ -700,7 +704,15 @@ function checkCodedSizes(r: Reader, heif: HeifItems): CodedLayout | undefined {
     const type = heif.itemTypes.get(item);
     let tiles = [item];
     if (type === 'grid') tiles = checkGrid(r, heif, item);
-    else if (!CODED_ITEMS.has(type ?? '')) continue;
+    else if (!CODED_ITEMS.has(type ?? '')) {
+      const role = item === heif.items[0] ? 'primary' : 'alpha';
+      const kind = type === undefined ? 'has no item type (infe)' : `is of type ${JSON.stringify(type)}`;
+      throw new InvalidImageError(
+        'unsupported-format',
+        `The ${r.format} file's ${role} item ${item} ${kind}: only AV1 (av01) and HEVC (hvc1) images and grids of them are supported`,
+        { format: r.format, item, itemType: type ?? null, role },
+      );
+    }
     for (const tile of tiles) {
       const size = itemSize(r, heif, tile);
       const hevc = heif.itemTypes.get(tile) === 'hvc1';

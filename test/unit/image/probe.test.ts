@@ -5,7 +5,7 @@ import { parseSequenceHeader } from '../../../src/image/av1.ts';
 import { MAX_JPEG_SCANS, probeImage } from '../../../src/image/probe.ts';
 import { buildAvif, findBox, topLevelBox } from '../../support/avif.ts';
 import { fixtures, readFixture } from '../../support/fixtures.ts';
-import { buildHeif, heifParts, ispe } from '../../support/heif.ts';
+import { alphaAuxC, buildHeif, heifParts, ispe } from '../../support/heif.ts';
 import { progressiveJpeg, scanSegments, withRepeatedScan } from '../../support/scans.ts';
 
 const probeable = fixtures(
@@ -552,5 +552,63 @@ describe('probeImage on HEIC: items described once', () => {
     expect(catchError(() => probeImage('heic', buildHeif({ ...base, infos: [1, 1] }))).message).toBe(
       'The heic file is malformed: item 1 is listed more than once in the iinf box',
     );
+  });
+});
+
+describe('probeImage on HEIC: the primary and alpha items are coded images or grids', () => {
+  const large = heifParts(readFixture('edge/formats/heic.heic'));
+  const small = heifParts(readFixture('edge/colour/p3-card.heic'));
+  // Item 1: a hidden 320x216 HEVC image; item 2, the primary, derived from it behind a 96x64 ispe.
+  const derived = (type: string, data?: Uint8Array) =>
+    buildHeif({
+      items: [
+        { id: 1, type: 'hvc1', data: large.data, hidden: true },
+        { id: 2, type, ...(data && { data }) },
+      ],
+      primary: 2,
+      properties: [large.hvcC, ispe(320, 216), ispe(96, 64)],
+      associations: [
+        [1, [1, 2]],
+        [2, [3]],
+      ],
+      references: [['dimg', 2, [1]]],
+    });
+
+  it('refuses an iden or iovl primary item as unsupported, naming its type', () => {
+    const iden = catchError(() => probeImage('heic', derived('iden')));
+    expect(iden.reason).toBe('unsupported-format');
+    expect(iden.message).toBe(
+      'The heic file\'s primary item 2 is of type "iden": only AV1 (av01) and HEVC (hvc1) images and grids of them are supported',
+    );
+    expect(iden.details).toMatchObject({ item: 2, itemType: 'iden', role: 'primary' });
+    // ImageOverlay: version, flags, output 96x64, the one image at 0,0.
+    const overlay = Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 96, 0, 64, 0, 0, 0, 0);
+    const iovl = catchError(() => probeImage('heic', derived('iovl', overlay)));
+    expect(iovl.reason).toBe('unsupported-format');
+    expect(iovl.details).toMatchObject({ item: 2, itemType: 'iovl' });
+  });
+
+  it('refuses an alpha item that is not a coded image or grid', () => {
+    const file = buildHeif({
+      items: [
+        { id: 1, type: 'hvc1', data: small.data },
+        { id: 2, type: 'hvc1', data: small.data, hidden: true },
+        { id: 3, type: 'iden', hidden: true },
+      ],
+      primary: 1,
+      properties: [small.hvcC, ispe(96, 64), alphaAuxC()],
+      associations: [
+        [1, [1, 2]],
+        [2, [1, 2]],
+        [3, [2, 3]],
+      ],
+      references: [
+        ['auxl', 3, [1]],
+        ['dimg', 3, [2]],
+      ],
+    });
+    const error = catchError(() => probeImage('heic', file));
+    expect(error.reason).toBe('unsupported-format');
+    expect(error.details).toMatchObject({ item: 3, itemType: 'iden', role: 'alpha' });
   });
 });
