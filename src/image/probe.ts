@@ -242,6 +242,14 @@ function probeJpeg(r: Reader): Facts {
     const body = offset + 4;
     r.need(offset + 2, length, `segment 0xFF${marker.toString(16).toUpperCase()}`);
     if (SOF_MARKERS.has(marker)) {
+      // libjpeg sizes its buffers by the first and fails at the second ("two SOF markers"), after
+      // allocating: a 10000x10000 first frame could hide behind a 16x16 second one.
+      if (frame) {
+        throw r.corrupt(
+          `a second frame header (SOF) at byte ${offset}, after one of ${frame.width}x${frame.height}`,
+          { offset, first: [frame.width, frame.height] },
+        );
+      }
       frame = {
         marker,
         precision: r.u8(body, 'frame header'),

@@ -145,6 +145,34 @@ describe('probeImage', () => {
       expect(error.reason).toBe('too-many-scans');
     });
 
+    it('refuses a second frame header (SOF): libjpeg allocates by the first', () => {
+      const sof = (width: number, height: number) => [
+        0xff,
+        0xc0,
+        0,
+        11,
+        8,
+        height >> 8,
+        height & 0xff,
+        width >> 8,
+        width & 0xff,
+        1,
+        1,
+        0x11,
+        0,
+      ];
+      const sos = [0xff, 0xda, 0, 8, 1, 1, 0, 0, 63, 0];
+      const jpeg = (...frames: number[][]) =>
+        new Uint8Array([0xff, 0xd8, ...frames.flat(), ...sos, 0x12, 0x34, 0xff, 0xd9]);
+      expect(probeImage('jpeg', jpeg(sof(16, 16)))).toMatchObject({ width: 16, height: 16 });
+      const error = catchError(() => probeImage('jpeg', jpeg(sof(10000, 10000), sof(16, 16))));
+      expect(error.reason).toBe('corrupt');
+      expect(error.message).toBe(
+        'The jpeg file is malformed: a second frame header (SOF) at byte 15, after one of 10000x10000',
+      );
+      expect(error.details).toMatchObject({ first: [10000, 10000] });
+    });
+
     it('reports a progressive JPEG cut short in a later scan as truncated', async () => {
       const jpeg = await progressiveJpeg('photos/landscape-picos-de-europa.jpg', 320, 240);
       const last = scanSegments(jpeg).at(-1)!;
