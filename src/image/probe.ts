@@ -635,6 +635,19 @@ function probeHeif(r: Reader): Facts {
       }
     }
   }
+  // An alpha image is the primary's size (as libavif requires): the decoder decodes it whole, so a
+  // 9000x9000 alpha item behind a 64x64 primary would pass the pixel limit and the estimate.
+  for (const item of alphaItems) {
+    const ispe = propertiesOf(item).find((b) => b.type === 'ispe');
+    if (!ispe) throw r.corrupt(`item ${item} has no image size (ispe)`, { item });
+    const size = [r.u32(ispe.body, 'ispe box'), r.u32(ispe.body + 4, 'ispe box')];
+    if (size[0] !== width || size[1] !== height) {
+      throw r.corrupt(
+        `the alpha item ${item} declares ${size[0]}x${size[1]} but the primary item ${primary} is ${width}x${height}`,
+        { item, alpha: size, primary: [width, height] },
+      );
+    }
+  }
   // The primary image's coded data must be in the file: a cut-short upload loses the mdat tail.
   const primaryData = locations.get(primary);
   if (primaryData?.method === 0) {

@@ -640,3 +640,39 @@ describe('probeImage on HEIC: the primary and alpha items are coded images or gr
     expect(error.details).toMatchObject({ item: 3, itemType: 'iden', role: 'alpha' });
   });
 });
+
+describe("probeImage on HEIC: the alpha item is the primary item's size", () => {
+  const large = heifParts(readFixture('edge/formats/heic.heic'));
+  const small = heifParts(readFixture('edge/colour/p3-card.heic'));
+  const withAlpha = (alpha: { hvcC: Uint8Array; data: Uint8Array }, width: number, height: number) =>
+    buildHeif({
+      items: [
+        { id: 1, type: 'hvc1', data: small.data },
+        { id: 2, type: 'hvc1', data: alpha.data, hidden: true },
+      ],
+      primary: 1,
+      properties: [small.hvcC, ispe(96, 64), alpha.hvcC, ispe(width, height), alphaAuxC()],
+      associations: [
+        [1, [1, 2]],
+        [2, [3, 4, 5]],
+      ],
+      references: [['auxl', 2, [1]]],
+    });
+
+  it('reads an alpha item of the same size', () => {
+    expect(probeImage('heic', withAlpha(small, 96, 64))).toMatchObject({
+      width: 96,
+      height: 64,
+      hasAlpha: true,
+    });
+  });
+
+  it('refuses a 320x216 alpha item behind a 96x64 primary, naming both sizes', () => {
+    const error = catchError(() => probeImage('heic', withAlpha(large, 320, 216)));
+    expect(error.reason).toBe('corrupt');
+    expect(error.message).toBe(
+      'The heic file is malformed: the alpha item 2 declares 320x216 but the primary item 1 is 96x64',
+    );
+    expect(error.details).toMatchObject({ item: 2, alpha: [320, 216], primary: [96, 64] });
+  });
+});
