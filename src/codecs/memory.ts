@@ -119,6 +119,31 @@ export function decodeCost(format: InputFormat, layout: PixelLayout): DecodeCost
   return { kind: describeLayout(format, layout), bytesPerPixel: row.bytesPerPixel };
 }
 
+/**
+ * A JPEG of more than one scan (progressive, or components in separate scans): libjpeg keeps every
+ * DCT coefficient of the whole image until its last scan (jdcoefct.c's whole-image buffers): 64
+ * two-byte coefficients per 8x8 block of each component at its sampling, the blocks rounded up to
+ * whole MCUs, at full size whatever scale it is decoded at (shrink-on-load scales the inverse DCT,
+ * not the coefficients). So a 7000x7000 progressive CMYK decoded at 1/8 holds 374 MiB. 0 for one
+ * scan, which decodes row by row, and for other formats.
+ */
+export function coefficientBytes(
+  format: InputFormat,
+  width: number,
+  height: number,
+  layout: PixelLayout,
+): number {
+  if (format !== 'jpeg' || (layout.scans ?? 1) <= 1 || !layout.sampling?.length) return 0;
+  const maxH = Math.max(...layout.sampling.map(([h]) => h));
+  const maxV = Math.max(...layout.sampling.map(([, v]) => v));
+  const roundUp = (n: number, to: number) => Math.ceil(n / to) * to;
+  return layout.sampling.reduce((sum, [h, v]) => {
+    const blocksWide = roundUp(Math.ceil((width * h) / (maxH * 8)), h);
+    const blocksHigh = roundUp(Math.ceil((height * v) / (maxV * 8)), v);
+    return sum + blocksWide * blocksHigh * 64 * 2;
+  }, 0);
+}
+
 /** The costliest decode per pixel there is: the floor of the memory sweep's fit. */
 export const MAX_DECODE_BYTES_PER_PIXEL = Math.max(...DECODE.map((r) => r.bytesPerPixel));
 

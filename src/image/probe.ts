@@ -65,6 +65,11 @@ export interface PixelLayout {
    * (progressive, or components in separate scans) hold every coefficient until the last scan.
    */
   readonly scans?: number;
+  /**
+   * JPEG: each component's sampling factors, horizontal and vertical (1-4), in frame order. With
+   * more than one scan the decoder holds every component's coefficients at this sampling.
+   */
+  readonly sampling?: readonly (readonly [number, number])[];
 }
 
 export function probeImage(format: InputFormat, bytes: Uint8Array): ImageHeader {
@@ -213,7 +218,14 @@ export const MAX_JPEG_SCANS = 100;
 function probeJpeg(r: Reader): Facts {
   let offset = 2;
   let frame:
-    | { width: number; height: number; components: number; precision: number; marker: number }
+    | {
+        width: number;
+        height: number;
+        components: number;
+        precision: number;
+        marker: number;
+        sampling: [number, number][];
+      }
     | undefined;
   let orientation: Orientation | undefined;
   let adobeTransform: number | undefined;
@@ -256,7 +268,19 @@ function probeJpeg(r: Reader): Facts {
         height: r.u16(body + 1, 'frame header'),
         width: r.u16(body + 3, 'frame header'),
         components: r.u8(body + 5, 'frame header'),
+        sampling: [],
       };
+      for (let c = 0; c < frame.components; c++) {
+        const factors = r.u8(body + 7 + 3 * c, 'frame header');
+        const [h, v] = [factors >> 4, factors & 15];
+        // libjpeg refuses other factors ("Bogus sampling factors") too.
+        if (h < 1 || h > 4 || v < 1 || v > 4)
+          throw r.corrupt(`component ${c + 1} has the sampling factors ${h}x${v} (1 to 4 are defined)`, {
+            component: c + 1,
+            sampling: [h, v],
+          });
+        frame.sampling.push([h, v]);
+      }
     } else if (marker === 0xe1 && orientation === undefined && isExifApp1(r.bytes, body, length - 2)) {
       const value = readExifOrientation(r.bytes.subarray(body, body + length - 2));
       if (isOrientation(value)) orientation = value;
@@ -315,7 +339,7 @@ function probeJpeg(r: Reader): Facts {
     orientation,
     cmyk,
     colour: jpegColour(iccSegments),
-    layout: { bitDepth: 8, channels: 3, scans },
+    layout: { bitDepth: 8, channels: 3, scans, sampling: frame.sampling },
   };
 }
 

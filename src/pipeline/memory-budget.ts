@@ -1,4 +1,11 @@
-import { baselineMb, type DecodeCost, decodeCost, ENCODE_COST, RESIZE_BYTES } from '../codecs/memory.ts';
+import {
+  baselineMb,
+  coefficientBytes,
+  type DecodeCost,
+  decodeCost,
+  ENCODE_COST,
+  RESIZE_BYTES,
+} from '../codecs/memory.ts';
 import type { MemoryBudget } from '../core/config.ts';
 import { InvalidImageError } from '../core/errors.ts';
 import type { ImageHeader } from '../image/probe.ts';
@@ -14,7 +21,8 @@ import type { Size, Step } from './plan.ts';
  * Peak RSS is modelled as the baseline (per thread) plus the larger of two phases, with the
  * per-pixel figures of codecs/memory.ts:
  *
- * - decoding: decoded pixels x the decoder's bytes per pixel (its heap and our RGBA copy);
+ * - decoding: decoded pixels x the decoder's bytes per pixel (its heap and our RGBA copy), and for
+ *   a JPEG of several scans its coefficients at full size (codecs/memory.ts coefficientBytes);
  * - processing, once the decoder's heap is given back: the decoded RGBA image, the largest
  *   resize step's working set (crop copy, box shrink, the resampler's heap), every variant's
  *   pixels (kept until encoded; a flattened copy for JPEG of a transparent image), and the
@@ -30,6 +38,8 @@ export interface MemoryEstimate {
   /** Pixels the decoder produces (after shrink-on-load). */
   readonly decoded: Size;
   readonly decode: DecodeCost & { readonly bytes: number };
+  /** Part of the decode's bytes: a multi-scan JPEG's coefficients, held at full size (else 0). */
+  readonly coefficientBytes: number;
   /** Resizing and encoding, the decoded image included. */
   readonly processingBytes: number;
 }
@@ -53,7 +63,8 @@ export function estimateMemory(
   // heap and in the copy it sends, and the file is sent to it (a copy, and one in its heap); this
   // thread's band goes from its heap into the whole image.
   const shared = workerRows > 0 ? workerRows * decoded.width * RGBA + 2 * fileBytes : 0;
-  const decodeBytes = decodedPixels * cost.bytesPerPixel + shared;
+  const coefficients = coefficientBytes(header.format, header.width, header.height, header.layout);
+  const decodeBytes = decodedPixels * cost.bytesPerPixel + shared + coefficients;
 
   // Steps are planned in display coordinates at full size; the decoded image may be smaller.
   const scale = decoded.width / header.width;
@@ -108,6 +119,7 @@ export function estimateMemory(
     workers: threads,
     decoded,
     decode: { ...cost, bytes: decodeBytes },
+    coefficientBytes: coefficients,
     processingBytes,
   };
 }
@@ -139,7 +151,7 @@ export function checkMemoryBudget(
     'over-memory-budget',
     `The ${header.format} image of ${header.width}x${header.height}${scaled} needs an estimated ${mib(estimate.bytes)} of memory, more than the ${mib(budget.mb * MiB)} the process has (${budget.source}): ` +
       `${mib(estimate.baselineBytes)} baseline (${estimate.workers === 1 ? 'encoding in this thread' : `${estimate.workers} encoder threads`}) + the larger of ` +
-      `decoding, ${megapixels.toFixed(1)} MP x ${decode.bytesPerPixel} bytes/pixel for ${decode.kind}${workerRows > 0 ? ` + ${workerRows} of its rows x 4 bytes/pixel and two copies of the file in the encoder thread that decodes them` : ''} = ${mib(decode.bytes)}, ` +
+      `decoding, ${megapixels.toFixed(1)} MP x ${decode.bytesPerPixel} bytes/pixel for ${decode.kind}${workerRows > 0 ? ` + ${workerRows} of its rows x 4 bytes/pixel and two copies of the file in the encoder thread that decodes them` : ''}${estimate.coefficientBytes > 0 ? ` + ${mib(estimate.coefficientBytes)} of DCT coefficients held at full size for its ${header.layout.scans} scans` : ''} = ${mib(decode.bytes)}, ` +
       `and resizing and encoding the variants, ${mib(estimate.processingBytes)}`,
     {
       format: header.format,
@@ -151,6 +163,7 @@ export function checkMemoryBudget(
       estimateBytes: estimate.bytes,
       baselineBytes: estimate.baselineBytes,
       decodeBytes: decode.bytes,
+      coefficientBytes: estimate.coefficientBytes,
       processingBytes: estimate.processingBytes,
       workers: estimate.workers,
       budgetMb: budget.mb,

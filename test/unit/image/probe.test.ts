@@ -15,6 +15,13 @@ const probeable = fixtures(
     ['ok', 'too-many-pixels'].includes(f.expect) === true,
 );
 
+/** 4:2:0: luma at twice the chroma's resolution both ways. */
+const SAMPLING_420 = [
+  [2, 2],
+  [1, 1],
+  [1, 1],
+];
+
 describe('probeImage', () => {
   it.each(probeable.map((f) => [f.path, f]))('reads the header of %s', (path, fixture) => {
     const header = probeImage(fixture.format as InputFormat, readFixture(path));
@@ -109,8 +116,25 @@ describe('probeImage', () => {
         bitDepth: 8,
         channels: 3,
         scans: 1,
+        sampling: SAMPLING_420,
       });
       expect(probeImage('jpeg', readFixture('edge/formats/progressive.jpg')).layout.scans).toBeGreaterThan(1);
+    });
+
+    it("reads each component's sampling factors, and refuses factors libjpeg refuses", () => {
+      expect(probeImage('jpeg', readFixture('edge/formats/chroma-444.jpg')).layout.sampling).toEqual([
+        [1, 1],
+        [1, 1],
+        [1, 1],
+      ]);
+      const bytes = Uint8Array.from(readFixture('edge/formats/progressive.jpg'));
+      const sof = Buffer.from(bytes).indexOf(Buffer.from([0xff, 0xc2]));
+      bytes[sof + 11] = 0x50; // the first component's factors: 5x0
+      const error = catchError(() => probeImage('jpeg', bytes));
+      expect(error.reason).toBe('corrupt');
+      expect(error.message).toBe(
+        'The jpeg file is malformed: component 1 has the sampling factors 5x0 (1 to 4 are defined)',
+      );
     });
 
     it('counts the scans of every progressive and baseline fixture within the limit', () => {

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { BASELINE_MB, decodeCost, POOL_BASELINE_MB, WORKER_MB } from '../../../src/codecs/memory.ts';
+import {
+  BASELINE_MB,
+  coefficientBytes,
+  decodeCost,
+  POOL_BASELINE_MB,
+  WORKER_MB,
+} from '../../../src/codecs/memory.ts';
 import { parsePipelineConfig } from '../../../src/config/document.ts';
 import type { InputFormat } from '../../../src/core/formats.ts';
 import type { ImageHeader, PixelLayout } from '../../../src/image/probe.ts';
@@ -141,5 +147,58 @@ describe('decodeCost for HEIC and GIF', () => {
     });
     expect(decodeCost('heic', { bitDepth: 10, channels: 4, chroma: '4:4:4' }).bytesPerPixel).toBe(36);
     expect(decodeCost('gif', { bitDepth: 8, channels: 4 })).toEqual({ kind: 'gif', bytesPerPixel: 6 });
+  });
+});
+
+describe('a JPEG of several scans: its coefficients at full size', () => {
+  const cmyk = (scans: number) =>
+    header('jpeg', 7000, 7000, {
+      bitDepth: 8,
+      channels: 3,
+      scans,
+      sampling: [
+        [1, 1],
+        [1, 1],
+        [1, 1],
+        [1, 1],
+      ],
+    });
+
+  it("adds every component's coefficients, at full size, to the decode of a progressive JPEG decoded at 1/8", () => {
+    const { estimate: e, decoded } = estimate(cmyk(18), { variants: [{ name: 's', width: 64 }] });
+    expect(decoded).toEqual({ width: 875, height: 875 });
+    expect(e.coefficientBytes).toBe(875 * 875 * 4 * 64 * 2);
+    expect(e.decode.bytes).toBe(
+      875 * 875 * decodeCost('jpeg', cmyk(18).layout).bytesPerPixel + e.coefficientBytes,
+    );
+    // One scan decodes row by row.
+    expect(estimate(cmyk(1), { variants: [{ name: 's', width: 64 }] }).estimate.coefficientBytes).toBe(0);
+  });
+
+  it('rounds each component up to whole blocks and MCUs at its sampling', () => {
+    // 4:2:0 at 17x17: luma 3 blocks a side, rounded up to 4 (2x2 MCUs); chroma 2x2 blocks each.
+    expect(
+      coefficientBytes('jpeg', 17, 17, {
+        bitDepth: 8,
+        channels: 3,
+        scans: 2,
+        sampling: [
+          [2, 2],
+          [1, 1],
+          [1, 1],
+        ],
+      }),
+    ).toBe((16 + 4 + 4) * 128);
+    expect(coefficientBytes('png', 17, 17, { bitDepth: 8, channels: 3, scans: 2 })).toBe(0);
+  });
+
+  it('refuses the 7000x7000 progressive CMYK under 512 MiB, naming the coefficients', () => {
+    const { decoded, steps } = estimate(cmyk(18), { variants: [{ name: 's', width: 64 }] });
+    expect(() =>
+      checkMemoryBudget(cmyk(18), decoded, steps, 1, { mb: 512, source: 'IMGPIPE_MEMORY_MB' }),
+    ).toThrow(/for jpeg 8-bit \+ 374 MiB of DCT coefficients held at full size for its 18 scans = 381 MiB, /);
+    expect(
+      checkMemoryBudget(cmyk(1), decoded, steps, 1, { mb: 512, source: 'IMGPIPE_MEMORY_MB' }),
+    ).toBeDefined();
   });
 });

@@ -249,6 +249,26 @@ describe('processImage', () => {
       expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(16 * MiB);
     });
 
+    it('refuses a progressive CMYK JPEG of 7000x7000 under 512 MiB: its coefficients are held at full size', async () => {
+      // Its header and two empty scans: the decoder would call it corrupt, but it never runs.
+      const size = [0x1b, 0x58]; // 7000
+      const components = [1, 2, 3, 4].flatMap((id) => [id, 0x11, 0]);
+      const sof = [0xff, 0xc2, 0, 20, 8, ...size, ...size, 4, ...components];
+      const scan = [0xff, 0xda, 0, 14, 4, 1, 0, 2, 0, 3, 0, 4, 0, 0, 0, 0, 0x00];
+      const bytes = new Uint8Array([0xff, 0xd8, ...sof, ...scan, ...scan, 0xff, 0xd9]);
+      // A 64-wide variant only: decoded at 1/8 (875x875), 361 MiB without the coefficients.
+      const config = parsePipelineConfig({ variants: [{ name: 'small', width: 64 }] }, 'config', {
+        memory: { mb: 512, source: 'IMGPIPE_MEMORY_MB' },
+      });
+      const error = (await processImage(bytes, config).catch((e: unknown) => e)) as InvalidImageError;
+      expect(error.reason).toBe('over-memory-budget');
+      // 875x875 blocks of 64 two-byte coefficients in each of the four components: 374 MiB.
+      expect(error.message).toMatch(
+        /^The jpeg image of 7000x7000 \(decoded at 875x875\) needs an estimated [\d,]+ MiB .* for jpeg 8-bit \+ 374 MiB of DCT coefficients held at full size for its 2 scans = [\d,]+ MiB, /,
+      );
+      expect(error.details).toMatchObject({ coefficientBytes: 875 * 875 * 4 * 128 });
+    });
+
     it.each([
       [
         'a 16-bit RGBA PNG',
