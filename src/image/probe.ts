@@ -339,7 +339,8 @@ function probeJpeg(r: Reader): Facts {
     orientation,
     cmyk,
     colour: jpegColour(iccSegments),
-    layout: { bitDepth: 8, channels: 3, scans, sampling: frame.sampling },
+    // One component is grey; three are colour; four (CMYK, YCCK) are decoded to colour.
+    layout: { bitDepth: 8, channels: frame.components === 1 ? 1 : 3, scans, sampling: frame.sampling },
   };
 }
 

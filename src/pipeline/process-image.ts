@@ -496,7 +496,8 @@ function lastUses(steps: readonly Step[]): { source: number; steps: Map<number, 
  *   transform and no cost;
  * - a profile whose description names sRGB ("sRGB IEC61966-2.1", as most cameras embed): the same,
  *   without the transform's cost;
- * - any other RGB or grey profile: the pixels are converted to sRGB (Little CMS, perceptual);
+ * - any other RGB profile of an RGB image, or grey profile of a grey one: the pixels are converted
+ *   to sRGB (Little CMS, perceptual);
  * - a CMYK or YCCK JPEG: its embedded CMYK profile, or imgpipe's default CMYK profile when it has
  *   none or an unusable one;
  * - a profile Little CMS cannot read, or of another colour space than the pixels: ignored, with a
@@ -568,13 +569,16 @@ async function colourPlan(header: ImageHeader): Promise<ColourPlan> {
   if (!info) return plan;
   plan.profile = info.description;
   plan.source = iccSource;
-  if (info.space === 'RGB' && SRGB_DESCRIPTIONS.test(info.description)) return plan;
-  if (info.space !== 'RGB' && info.space !== 'GRAY') {
+  // A grey profile fits grey pixels (1 or 2 channels, alpha included), an RGB profile colour
+  // ones: Little CMS reads one channel through a grey profile, so an RGB image would turn grey.
+  const space = header.layout.channels <= 2 ? 'GRAY' : 'RGB';
+  if (info.space !== space) {
     plan.warnings.push(
-      `The embedded ICC profile describes ${info.space}, not the image's RGB; it was ignored`,
+      `The embedded ICC profile describes ${info.space}, not the image's ${space}; it was ignored`,
     );
     return plan;
   }
+  if (info.space === 'RGB' && SRGB_DESCRIPTIONS.test(info.description)) return plan;
   return Object.assign(plan, { layout: info.space === 'GRAY' ? 'gray' : 'rgba', icc });
 }
 

@@ -121,6 +121,11 @@ describe('probeImage', () => {
       expect(probeImage('jpeg', readFixture('edge/formats/progressive.jpg')).layout.scans).toBeGreaterThan(1);
     });
 
+    it('reports one channel for a one-component (grey) JPEG', () => {
+      expect(probeImage('jpeg', readFixture('edge/formats/grayscale.jpg')).layout.channels).toBe(1);
+      expect(probeImage('jpeg', readFixture('edge/formats/cmyk.jpg')).layout.channels).toBe(3);
+    });
+
     it("reads each component's sampling factors, and refuses factors libjpeg refuses", () => {
       expect(probeImage('jpeg', readFixture('edge/formats/chroma-444.jpg')).layout.sampling).toEqual([
         [1, 1],

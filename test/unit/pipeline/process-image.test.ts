@@ -4,6 +4,7 @@ import { parsePipelineConfig } from '../../../src/config/document.ts';
 import { InvalidImageError } from '../../../src/core/errors.ts';
 import type { InputFormat } from '../../../src/core/formats.ts';
 import { inspectImage } from '../../../src/image/inspect.ts';
+import { probeImage } from '../../../src/image/probe.ts';
 import { crop } from '../../../src/image/raw.ts';
 import { sniffFormat } from '../../../src/image/sniff.ts';
 import { estimateMemory } from '../../../src/pipeline/memory-budget.ts';
@@ -12,6 +13,7 @@ import { loadShrink, processImage } from '../../../src/pipeline/process-image.ts
 import { buildAvif, findBox, topLevelBox } from '../../support/avif.ts';
 import { CARD_QUADRANTS, fixtures, readFixture } from '../../support/fixtures.ts';
 import { inFreshProcess } from '../../support/fresh.ts';
+import { grayProfile, withIccProfile } from '../../support/icc.ts';
 import { pngRgba16 } from '../../support/png.ts';
 import { progressiveJpeg, scanSegments, withRepeatedScan } from '../../support/scans.ts';
 import { hasTool, identify, metadataTags } from '../../support/tools.ts';
@@ -437,5 +439,36 @@ describe('processImage', () => {
     for (const stage of ['decode', 'resize', 'encode', 'total'] as const)
       expect(timings[stage]).toBeGreaterThan(0);
     expect(timings.total).toBeGreaterThanOrEqual(timings.decode + timings.resize);
+  });
+});
+
+describe('processImage: a colour profile of another colour space than the pixels', () => {
+  const config = parsePipelineConfig({ variants: [{ name: 'small', width: 96 }], formats: { png: {} } });
+  const card = readFixture('edge/orientation/exif-orientation-1.jpg'); // RGB, red top-left
+  const gray = readFixture('edge/formats/grayscale.jpg'); // one component
+
+  it('ignores a grey profile on an RGB image, with a warning, instead of turning it grey', async () => {
+    const result = await processImage(withIccProfile(card, grayProfile()), config);
+    expect(result.colour).toEqual({
+      profile: 'Test grey, gamma 2.2',
+      source: 'APP2',
+      converted: false,
+      warnings: ["The embedded ICC profile describes GRAY, not the image's RGB; it was ignored"],
+    });
+    const out = await decode('png', result.outputs[0]!.bytes);
+    const [r, g, b] = out.data.subarray(0, 3);
+    expect(r).toBeGreaterThan(240);
+    expect(Math.max(g!, b!)).toBeLessThan(16);
+  });
+
+  it('ignores an RGB profile on a grey image, and converts a grey one', async () => {
+    const p3 = probeImage('jpeg', readFixture('edge/colour/p3-card.jpg')).colour.icc!;
+    const rgb = await processImage(withIccProfile(gray, p3), config);
+    expect(rgb.colour.converted).toBe(false);
+    expect(rgb.colour.warnings).toEqual([
+      "The embedded ICC profile describes RGB, not the image's GRAY; it was ignored",
+    ]);
+    const grey = await processImage(withIccProfile(gray, grayProfile()), config);
+    expect(grey.colour).toMatchObject({ converted: true, warnings: [] });
   });
 });

@@ -1,0 +1,61 @@
+/**
+ * A minimal ICC v2 grey profile (monitor class, XYZ PCS): a description, the D50 white point and
+ * a gamma curve. Little CMS reads it as a GRAY profile; no encoder embeds one in an RGB image, which
+ * is what the tests that use it need.
+ */
+export function grayProfile(description = 'Test grey, gamma 2.2'): Uint8Array {
+  const ascii = Buffer.from(`${description}\0`, 'latin1');
+  const desc = Buffer.concat([
+    Buffer.from('desc\0\0\0\0', 'latin1'),
+    u32(ascii.length),
+    ascii,
+    u32(0), // Unicode language
+    u32(0), // Unicode count
+    Buffer.alloc(2 + 1 + 67), // ScriptCode code, count and its 67 bytes
+  ]);
+  const s15 = (v: number) => u32(Math.round(v * 65536));
+  const wtpt = Buffer.concat([Buffer.from('XYZ \0\0\0\0', 'latin1'), s15(0.9642), s15(1), s15(0.8249)]);
+  const kTRC = Buffer.concat([Buffer.from('curv\0\0\0\0', 'latin1'), u32(1), Buffer.from([0x02, 0x33])]);
+  const tags: [string, Buffer][] = [
+    ['desc', desc],
+    ['wtpt', wtpt],
+    ['kTRC', kTRC],
+  ];
+  const pad = (b: Buffer) => Buffer.concat([b, Buffer.alloc((4 - (b.length % 4)) % 4)]);
+  let offset = 128 + 4 + 12 * tags.length;
+  const table: Buffer[] = [u32(tags.length)];
+  const data: Buffer[] = [];
+  for (const [signature, body] of tags) {
+    table.push(Buffer.from(signature, 'latin1'), u32(offset), u32(body.length));
+    data.push(pad(body));
+    offset += pad(body).length;
+  }
+  const header = Buffer.alloc(128);
+  header.writeUInt32BE(offset, 0);
+  header.writeUInt32BE(0x02100000, 8);
+  header.write('mntrGRAYXYZ ', 12, 'latin1');
+  header.write('acsp', 36, 'latin1');
+  s15(0.9642).copy(header, 68);
+  s15(1).copy(header, 72);
+  s15(0.8249).copy(header, 76);
+  return new Uint8Array(Buffer.concat([header, ...table, ...data]));
+}
+
+/** A JPEG with an ICC profile in one APP2 segment right after its SOI marker. */
+export function withIccProfile(jpeg: Uint8Array, icc: Uint8Array): Uint8Array {
+  const body = Buffer.concat([Buffer.from('ICC_PROFILE\0', 'latin1'), Buffer.from([1, 1]), icc]);
+  const app2 = Buffer.concat([Buffer.from([0xff, 0xe2]), u16(body.length + 2), body]);
+  return new Uint8Array(Buffer.concat([jpeg.subarray(0, 2), app2, jpeg.subarray(2)]));
+}
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n >>> 0);
+  return b;
+}
+
+function u16(n: number): Buffer {
+  const b = Buffer.alloc(2);
+  b.writeUInt16BE(n);
+  return b;
+}
