@@ -63,6 +63,9 @@ describe('parseRequest', () => {
     const layout = new TransformLayout('transforms/');
     expect(layout.key(KEY, spec(small), 'h')).toMatch(/\/1000x1000-inside-/);
     expect(layout.key(KEY, spec(small), 'h')).not.toBe(layout.key(KEY, spec(config), 'h'));
+    // Without a box, cover and contain are inside: the image as it is, not a square, one key.
+    for (const fit of ['cover', 'contain'])
+      expect(parseRequest(KEY, { fmt: 'webp', fit }, undefined, small, defaults).spec).toEqual(spec(small));
   });
 
   it('wm=0 leaves the watermark off, only when the URL was signed; wm=1 is the default', () => {
