@@ -1,7 +1,9 @@
+import { encode } from '../codecs/index.ts';
 import { parsePipelineConfig } from '../config/document.ts';
-import type { Limits, PipelineConfig } from '../core/config.ts';
+import type { Limits, PipelineConfig, Rgba } from '../core/config.ts';
+import { flatten, type RawImage } from '../image/raw.ts';
 import { Deadline } from './deadline.ts';
-import { inThreadEncoder, processImage } from './process-image.ts';
+import { type Encoder, processImage } from './process-image.ts';
 
 /**
  * Small JPEGs of an image, for a service that looks at the picture rather than the file (content
@@ -10,7 +12,7 @@ import { inThreadEncoder, processImage } from './process-image.ts';
  * pixels is also flattened onto black. One background alone can hide a picture drawn in the alpha
  * channel (white pixels shaped by their opacity vanish on white and show on any dark page), but
  * none can hide it on both. The same decode, limits and time budget as processImage, since it is
- * processImage with one variant.
+ * processImage with one variant, decoded once for both.
  */
 export interface RenditionOptions {
   readonly longSide: number;
@@ -22,12 +24,16 @@ export const MODERATION_RENDITION: RenditionOptions = { longSide: 1024, quality:
 
 export type RenditionBackground = 'white' | 'black';
 
-const BACKGROUNDS: Record<RenditionBackground, string> = { white: '#ffffff', black: '#000000' };
+const BACKGROUNDS: Record<RenditionBackground, Rgba> = {
+  white: { r: 255, g: 255, b: 255, a: 255 },
+  black: { r: 0, g: 0, b: 0, a: 255 },
+};
 
+/** The rendition as a pipeline document: JPEG, or PNG (which keeps the alpha channel). */
 export function renditionConfig(
   limits: Limits,
   options: RenditionOptions = MODERATION_RENDITION,
-  background: RenditionBackground = 'white',
+  format: 'jpeg' | 'png' = 'jpeg',
 ): PipelineConfig {
   // The memory budget belongs to the process, not the document: it is passed on as an override.
   const { memory, ...documentLimits } = limits;
@@ -42,8 +48,7 @@ export function renditionConfig(
           upscale: true,
         },
       ],
-      formats: { jpeg: { quality: options.quality } },
-      background: BACKGROUNDS[background],
+      formats: format === 'jpeg' ? { jpeg: { quality: options.quality } } : { png: {} },
       limits: documentLimits,
     },
     'rendition',
@@ -60,7 +65,8 @@ export interface Rendition {
 
 /**
  * The renditions of `bytes` under `limits`: on white, then on black if the image has transparent
- * pixels (a second decode, within the same time budget).
+ * pixels. One decode and resize (processImage, whose one encode is replaced by keeping the
+ * unflattened pixels), then each background flattened and encoded here, within the same deadline.
  */
 export async function renderJpegs(
   bytes: Uint8Array,
@@ -68,20 +74,30 @@ export async function renderJpegs(
   invocationEndsAt?: number,
   options: RenditionOptions = MODERATION_RENDITION,
 ): Promise<Rendition[]> {
+  const jpegOptions = renditionConfig(limits, options).formatOptions;
+  // As PNG, processImage hands its encoder the pixels unflattened.
+  const unflattened = renditionConfig(limits, options, 'png');
+  let pixels: RawImage | undefined;
+  const keep: Encoder = {
+    parallel: false,
+    workers: 1,
+    async encode(_format, image, _options, signal) {
+      signal?.throwIfAborted();
+      pixels = image;
+      return { bytes: new Uint8Array(0), ms: 0 };
+    },
+  };
   const deadline = new Deadline({ maxSeconds: limits.maxSecondsPerImage, invocationEndsAt });
   try {
+    const image = await processImage(bytes, unflattened, keep, deadline);
     const renditions: Rendition[] = [];
-    for (const background of ['white', 'black'] as const) {
-      const image = await processImage(
-        bytes,
-        renditionConfig(limits, options, background),
-        inThreadEncoder,
-        deadline,
-      );
-      const output = image.outputs[0]!;
-      renditions.push({ background, bytes: output.bytes, width: output.width, height: output.height });
-      if (!image.transparent) break;
+    for (const background of image.transparent ? (['white', 'black'] as const) : (['white'] as const)) {
+      deadline.enter('encode');
+      const flat = image.transparent ? flatten(pixels!, BACKGROUNDS[background]) : pixels!;
+      const jpeg = await encode('jpeg', flat, jpegOptions);
+      renditions.push({ background, bytes: jpeg, width: flat.width, height: flat.height });
     }
+    deadline.check();
     return renditions;
   } finally {
     deadline.dispose();
