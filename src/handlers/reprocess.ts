@@ -50,7 +50,12 @@ export const MAX_KEYS = 1000;
 /** The bytes of `keys` (as JSON) a request may hold, leaving room in the 256 KB execution input. */
 export const MAX_KEYS_BYTES = 200_000;
 
-export function parseReprocessRequest(event: unknown): ReprocessRequest {
+/**
+ * `workflow`: the deployment's per-upload workflow runs each object (the workflow mode), so each
+ * object is a batch of its own: one execution of up to its 290 s in the child execution's 5 minutes,
+ * and `concurrency` of them at once.
+ */
+export function parseReprocessRequest(event: unknown, { workflow = false } = {}): ReprocessRequest {
   if (!isPlainObject(event))
     throw invalidSetting('event', 'an object like {"bucket": "uploads", "prefix": "photos/"}', event);
   const known = [
@@ -119,6 +124,12 @@ export function parseReprocessRequest(event: unknown): ReprocessRequest {
     !(Number.isInteger(batchSize) && (batchSize as number) >= 1 && (batchSize as number) <= MAX_BATCH_SIZE)
   )
     throw invalidSetting('event.batchSize', `an integer between 1 and ${MAX_BATCH_SIZE}`, batchSize);
+  if (workflow && batchSize !== undefined && batchSize !== 1)
+    throw invalidSetting(
+      'event.batchSize',
+      '1 (in the workflow mode each object is a batch of its own: one run of the per-upload workflow)',
+      batchSize,
+    );
   return {
     bucket,
     ...(prefix === undefined ? {} : { prefix }),
@@ -127,7 +138,7 @@ export function parseReprocessRequest(event: unknown): ReprocessRequest {
     concurrency: (concurrency as number | undefined) ?? DEFAULT_CONCURRENCY,
     toleratedFailurePercentage:
       (toleratedFailurePercentage as number | undefined) ?? DEFAULT_TOLERATED_FAILURE_PERCENTAGE,
-    batchSize: (batchSize as number | undefined) ?? DEFAULT_BATCH_SIZE,
+    batchSize: workflow ? 1 : ((batchSize as number | undefined) ?? DEFAULT_BATCH_SIZE),
   };
 }
 
@@ -205,7 +216,11 @@ export function createReprocessTasks(deps: HandlerDeps): ReprocessTasks {
   return {
     plan: lambdaHandler(deps, async (event) => {
       try {
-        return parseReprocessRequest(event);
+        // {"request", "workflow"}: the state machine adds the per-upload workflow's ARN ("" if none).
+        const { request, workflow } = isPlainObject(event) ? event : {};
+        if (typeof workflow !== 'string')
+          throw invalidSetting('input.workflow', 'the per-upload workflow ARN, or ""', workflow);
+        return { ...parseReprocessRequest(request, { workflow: workflow !== '' }), workflow };
       } catch (error) {
         throw new TaskError(FAILED_ERROR, describeError(error), { cause: error });
       }

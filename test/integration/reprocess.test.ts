@@ -196,6 +196,13 @@ describe('the reprocessing tasks', () => {
     expect(() => parseReprocessRequest({ bucket: 'b', prefix: '', startAfter: 'x' })).toThrow(
       'Expected nothing (the request takes bucket, prefix, keys, force, concurrency, toleratedFailurePercentage, batchSize) for event.startAfter but received "x" of type string',
     );
+    // In the workflow mode each object is a batch of its own (one run of the per-upload workflow).
+    expect(parseReprocessRequest({ bucket: 'b', prefix: '' }, { workflow: true }).batchSize).toBe(1);
+    expect(() =>
+      parseReprocessRequest({ bucket: 'b', prefix: '', batchSize: 5 }, { workflow: true }),
+    ).toThrow(
+      /^Expected 1 \(in the workflow mode each object is a batch of its own.*\) for event\.batchSize but received 5/,
+    );
     expect(() => parseReprocessRequest({ bucket: 'b', prefix: '', concurrency: 0 })).toThrow(
       'Expected an integer between 1 and 10000 for event.concurrency but received 0 of type number',
     );

@@ -166,13 +166,13 @@ describe('the bulk reprocessing map', () => {
       'bucket.$': '$.bucket',
       'key.$': '$$.Map.Item.Value.Key',
       'force.$': '$.force',
-      workflow: '',
+      'workflow.$': '$.workflow',
     });
     expect(ByKeys!.ItemSelector).toEqual({
       'bucket.$': '$.bucket',
       'key.$': '$$.Map.Item.Value',
       'force.$': '$.force',
-      workflow: '',
+      'workflow.$': '$.workflow',
     });
   });
 });
