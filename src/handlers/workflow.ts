@@ -1,4 +1,9 @@
-import { INVALID_REASONS, InvalidImageError, type InvalidReason } from '../core/errors.ts';
+import {
+  INVALID_REASONS,
+  InvalidImageError,
+  type InvalidReason,
+  ObjectNotFoundError,
+} from '../core/errors.ts';
 import { isPlainObject } from '../core/json.ts';
 import type { ObjectRef } from '../core/objects.ts';
 import type { ModerationFinding, ModerationResult } from '../moderation/rekognition.ts';
@@ -143,10 +148,17 @@ export function createWorkflowTasks(deps: WorkflowDeps): WorkflowTasks {
       const ref = objectOf(input);
       if (!deps.moderator) throw new TaskError(FAILED_ERROR, 'This function has no moderator configured');
       const source = deps.sourceStorage(ref.bucket);
-      const object = await source.get(ref.key, {
-        maxBytes: config.pipeline.limits.maxBytes,
-        versionId: ref.versionId,
-      });
+      let object: Awaited<ReturnType<typeof source.get>>;
+      try {
+        object = await source.get(ref.key, {
+          maxBytes: config.pipeline.limits.maxBytes,
+          versionId: ref.versionId,
+        });
+      } catch (error) {
+        // Gone since the inspection: nothing to moderate; the Process task records it as missing.
+        if (error instanceof ObjectNotFoundError) return { status: 'passed', missing: true };
+        throw error;
+      }
       const remainingMs = context?.getRemainingTimeInMillis();
       let renditions: Rendition[];
       try {

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
@@ -100,6 +100,8 @@ async function setup(
     labels?: unknown[];
     /** Wraps the table's store (to make its writes fail). */
     wrapStatus?: (store: StatusStore) => StatusStore;
+    /** Runs once the Inspect task has returned (to change the object under the later tasks). */
+    afterInspect?: (output: unknown) => Promise<void>;
   } = {},
 ) {
   const table = `imgpipe-workflow-${++tables}`;
@@ -157,6 +159,15 @@ async function setup(
   });
   // The bindings imgpipe dev --workflow uses too (src/cli/local-stepfunctions.ts).
   const bindings = uploadBindings(tasks, scan);
+  const { afterInspect } = options;
+  if (afterInspect) {
+    const inspect = bindings.Inspect!;
+    bindings.Inspect = async (input) => {
+      const output = await inspect(input);
+      await afterInspect(output);
+      return output;
+    };
+  }
   const runUpload = (input: unknown) => runLocally(definition, input, bindings);
   // Bulk reprocessing with this workflow deployed: each object goes through it.
   const reprocessDefinition = withLocalBatches(
@@ -167,9 +178,10 @@ async function setup(
   );
   const reprocessing = reprocessBindings(createReprocessTasks(deps), undefined, runUpload);
   const events = () =>
-    readFileSync(eventsFile, 'utf8')
+    (existsSync(eventsFile) ? readFileSync(eventsFile, 'utf8') : '')
       .trim()
       .split('\n')
+      .filter((line) => line !== '')
       .map((line) => JSON.parse(line) as { 'detail-type': string; detail: Record<string, unknown> });
   return {
     run: runUpload,
@@ -468,6 +480,37 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
     );
     expect(wf.events().map((e) => [e['detail-type'], e.detail.key])).toEqual([['Image Failed', key]]);
   });
+
+  for (const checks of [
+    { malware: true, moderation: true },
+    { malware: false, moderation: true },
+  ]) {
+    it(`records an object deleted after its inspection as missing, not failed (malware scan ${checks.malware ? 'on' : 'off'}, moderation on)`, async () => {
+      const key = `photos/deleted-${checks.malware ? 'scanned' : 'unscanned'}.png`;
+      const wf = await setup({
+        checks,
+        afterInspect: async () => {
+          await new S3Storage(s3.client, SOURCE).delete(key);
+        },
+      });
+      const run = await wf.run(await upload(key, readFixture('edge/formats/alpha-rgba8.png')));
+      expect(run.error).toBeUndefined();
+      // Scanned, the object is known gone and not moderated; otherwise Moderate finds it gone.
+      expect(run.invoked).toEqual(
+        checks.malware ? ['Inspect', 'Scan', 'Process'] : ['Inspect', 'Moderate', 'Process'],
+      );
+      expect(run.caught).toEqual([]);
+      expect(run.output).toMatchObject({
+        verdict: { status: 'passed', missing: true },
+        result: { status: 'missing', key },
+      });
+      // The status table has no "missing": a missing object's item reads deleted, as in the direct mode.
+      expect(await wf.status.get(SOURCE, key)).toMatchObject({ status: 'deleted' });
+      expect(wf.moderation.commandCalls(DetectModerationLabelsCommand)).toHaveLength(0);
+      // A missing object announces nothing (no Image Failed).
+      expect(wf.events()).toEqual([]);
+    });
+  }
 
   it('skips an object whose outputs are current before any check runs', async () => {
     const wf = await setup({ checks: { malware: false, moderation: false } });

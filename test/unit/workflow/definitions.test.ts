@@ -108,7 +108,15 @@ describe('retries and failures', () => {
       );
     expect(routes('Inspected')).toContain('$.inspection.verdict.status=rejected->InspectionRejected');
     expect(states.InspectionRejected!.Next).toBe('Quarantine');
-    expect(routes('Scanned')).toEqual(['$.verdict.status=rejected->Quarantine']);
+    expect(routes('Scanned')[0]).toBe('$.verdict.status=rejected->Quarantine');
+    // An object gone since the inspection goes straight to Process, which records it as missing.
+    expect((states.Scanned!.Choices as unknown[])[1]).toEqual({
+      And: [
+        { Variable: '$.verdict.missing', IsPresent: true },
+        { Variable: '$.verdict.missing', BooleanEquals: true },
+      ],
+      Next: 'Process',
+    });
     expect(routes('Moderated')).toEqual(['$.verdict.status=rejected->Quarantine']);
     expect(states.Quarantine!.Parameters).toEqual({
       'object.$': '$.inspection.object',
