@@ -180,6 +180,11 @@ export interface ReprocessSummary {
   readonly failedBatchesTotal?: number;
   /** Where the summary and the map's result files are, when they were written to S3. */
   readonly location?: string;
+  /**
+   * The map's own error, when it failed (more batches failed than tolerated): the execution then
+   * fails after this summary is written; the counts hold only what reached it.
+   */
+  readonly mapFailure?: string;
 }
 
 export interface FailedBatch {
@@ -203,15 +208,72 @@ export const MAX_REASON_CHARS = 500;
 /** A batch stops taking objects when less than this is left of its invocation, and is retried. */
 export const TIME_RESERVE_MS = 30_000;
 
+/**
+ * Which keys the uploads reach the pipeline for (the S3 notifications' or the upload rule's
+ * filters, terraform/modules/workflow `source_notification_filters`): a key is processed when it
+ * starts with one filter's prefix and ends with its suffix. Terraform gives them to the batch
+ * function as JSON in KEY_FILTERS_ENV; unset, every key.
+ */
+export interface KeyFilter {
+  readonly prefix: string;
+  readonly suffix: string;
+}
+
+export const KEY_FILTERS_ENV = 'IMGPIPE_REPROCESS_KEY_FILTERS';
+
+export function parseKeyFilters(raw: string | undefined): readonly KeyFilter[] {
+  if (raw === undefined || raw.trim() === '') return [{ prefix: '', suffix: '' }];
+  const expected = 'a JSON array of {"prefix", "suffix"} (the source notification filters)';
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw invalidSetting(KEY_FILTERS_ENV, expected, raw);
+  }
+  if (!Array.isArray(parsed) || parsed.length === 0) throw invalidSetting(KEY_FILTERS_ENV, expected, raw);
+  return parsed.map((filter) => {
+    const prefix = isPlainObject(filter) ? (filter.prefix ?? '') : undefined;
+    const suffix = isPlainObject(filter) ? (filter.suffix ?? '') : undefined;
+    if (typeof prefix !== 'string' || typeof suffix !== 'string')
+      throw invalidSetting(KEY_FILTERS_ENV, expected, raw);
+    return { prefix, suffix };
+  });
+}
+
+/**
+ * Why a listed or named key is not reprocessed, or undefined: a folder marker (a key ending in `/`,
+ * which the S3 console's "Create folder" writes, 0 bytes), or a key no upload filter matches.
+ */
+export function skipReason(key: string, filters: readonly KeyFilter[]): string | undefined {
+  if (key.endsWith('/')) return 'folder marker (a key ending in /)';
+  if (filters.some((f) => key.startsWith(f.prefix) && key.endsWith(f.suffix))) return undefined;
+  const described = filters.map((f) => `${f.prefix || '(any)'}*${f.suffix}`).join(', ');
+  return `outside the upload filters (${described})`;
+}
+
+export interface ReprocessOptions {
+  /** Default: parsed from KEY_FILTERS_ENV in process.env at the first batch. */
+  readonly keyFilters?: readonly KeyFilter[];
+}
+
 export interface ReprocessTasks {
   readonly plan: LambdaHandler<ReprocessRequest>;
   readonly batch: LambdaHandler<BatchResult>;
   readonly summarize: LambdaHandler<ReprocessSummary>;
 }
 
-export function createReprocessTasks(deps: HandlerDeps): ReprocessTasks {
+export function createReprocessTasks(deps: HandlerDeps, options: ReprocessOptions = {}): ReprocessTasks {
   const { logger, metrics } = deps;
   const objects = createObjectHandling(deps);
+  let keyFilters = options.keyFilters;
+  const filters = (): readonly KeyFilter[] => {
+    try {
+      keyFilters ??= parseKeyFilters(process.env[KEY_FILTERS_ENV]);
+    } catch (error) {
+      throw new TaskError(FAILED_ERROR, describeError(error), { cause: error });
+    }
+    return keyFilters;
+  };
 
   return {
     plan: lambdaHandler(deps, async (event) => {
@@ -228,6 +290,7 @@ export function createReprocessTasks(deps: HandlerDeps): ReprocessTasks {
 
     batch: lambdaHandler(deps, async (event, context) => {
       const items = batchItems(event);
+      const only = filters();
       const counts: Counts = {};
       const failures: Failure[] = [];
       const events = new EventBatch(deps.events, logger, metrics);
@@ -240,6 +303,13 @@ export function createReprocessTasks(deps: HandlerDeps): ReprocessTasks {
               TRANSIENT_ERROR,
               `The batch ran out of time before s3://${item.bucket}/${item.key}: ${remainingMs} ms left`,
             );
+          }
+          const reason = skipReason(item.key, only);
+          if (reason !== undefined) {
+            // What an upload would never have started: counted as ignored, never read or quarantined.
+            objects.skip({ bucket: item.bucket, key: item.key, status: 'ignored', reason });
+            counts.ignored = (counts.ignored ?? 0) + 1;
+            continue;
           }
           const { result, event: outcome } = await objects.handle(
             { bucket: item.bucket, key: item.key },
@@ -355,8 +425,12 @@ async function summarize(event: unknown, deps: HandlerDeps): Promise<ReprocessSu
   };
 
   let location: string | undefined;
+  let mapFailure: string | undefined;
   const results = input.results;
-  if (Array.isArray(results)) {
+  if (isPlainObject(results) && typeof results.Error === 'string') {
+    // The map's Catch: the run failed as a whole; its error is what there is to summarize.
+    mapFailure = clip(failureText(results.Error, results.Cause));
+  } else if (Array.isArray(results)) {
     // Inline: a map without a ResultWriter (the local interpreter has none) returns the batches' results.
     for (const result of results) add(result);
   } else if (isPlainObject(results) && isPlainObject(results.ResultWriterDetails)) {
@@ -400,6 +474,7 @@ async function summarize(event: unknown, deps: HandlerDeps): Promise<ReprocessSu
     failuresTotal,
     failedBatches,
     ...(location ? { location } : {}),
+    ...(mapFailure ? { mapFailure } : {}),
   };
   if (input.resultsBucket && input.execution) {
     const storage = deps.sourceStorage(input.resultsBucket);
@@ -450,6 +525,18 @@ function failedBatch(execution: ChildExecution): FailedBatch {
     objects: keys.length,
     keys,
   };
+}
+
+/** A caught error's `Error: Cause`, the Cause's errorMessage when it is a Lambda error's JSON. */
+function failureText(error: string, cause: unknown): string {
+  let text = typeof cause === 'string' ? cause : '';
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (isPlainObject(parsed) && typeof parsed.errorMessage === 'string') text = parsed.errorMessage;
+  } catch {
+    // A plain-text cause is the message itself.
+  }
+  return text ? `${error}: ${text}` : error;
 }
 
 function clip(text: string): string {

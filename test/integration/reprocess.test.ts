@@ -3,14 +3,17 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_CREDENTIALS } from '../../src/cli/local-s3.ts';
-import { reprocessBindings, withLocalBatches } from '../../src/cli/local-stepfunctions.ts';
+import { reprocessBindings, withLocalBatches, withLocalItemReader } from '../../src/cli/local-stepfunctions.ts';
 import { loadRuntimeConfig } from '../../src/config/index.ts';
 import {
   type BatchResult,
   createReprocessTasks,
+  type KeyFilter,
+  parseKeyFilters,
   parseReprocessRequest,
   type ReprocessSummary,
 } from '../../src/handlers/reprocess.ts';
+import { TaskError, TRANSIENT_ERROR } from '../../src/handlers/tasks.ts';
 import type { Manifest } from '../../src/pipeline/records.ts';
 import { S3Storage } from '../../src/storage/s3.ts';
 import { getJson } from '../../src/storage/types.ts';
@@ -87,7 +90,7 @@ function clientFailing(failing: Set<string>): S3Client {
   return client;
 }
 
-function setup(options: { width?: number; failing?: Set<string> } = {}) {
+function setup(options: { width?: number; failing?: Set<string>; keyFilters?: readonly KeyFilter[] } = {}) {
   const config = loadRuntimeConfig({
     IMGPIPE_OUTPUT_BUCKET: OUTPUT,
     IMGPIPE_QUARANTINE_BUCKET: QUARANTINE,
@@ -99,19 +102,25 @@ function setup(options: { width?: number; failing?: Set<string> } = {}) {
   });
   const client = clientFailing(options.failing ?? new Set());
   const storage = (bucket: string) => new S3Storage(client, bucket);
-  const tasks = createReprocessTasks({
-    config,
-    sourceStorage: storage,
-    output: storage(OUTPUT),
-    quarantine: storage(QUARANTINE),
-    logger: new Logger({ serviceName: 'imgpipe-test', logLevel: 'CRITICAL' }),
-    metrics: new Metrics({ serviceName: 'imgpipe-test', namespace: 'imgpipe-test' }),
-  });
+  const tasks = createReprocessTasks(
+    {
+      config,
+      sourceStorage: storage,
+      output: storage(OUTPUT),
+      quarantine: storage(QUARANTINE),
+      logger: new Logger({ serviceName: 'imgpipe-test', logLevel: 'CRITICAL' }),
+      metrics: new Metrics({ serviceName: 'imgpipe-test', namespace: 'imgpipe-test' }),
+    },
+    { keyFilters: options.keyFilters ?? parseKeyFilters(undefined) },
+  );
   // As imgpipe dev runs it (src/cli/local-stepfunctions.ts): the ItemBatcher the interpreter lacks
   // gives each item to the batch task as a batch of one.
   const definition = withLocalBatches(renderDefinition('reprocess', REPROCESS_VALUES));
   const run = (request: unknown) => runLocally(definition, request, reprocessBindings(tasks));
-  return { tasks, run };
+  // ByPrefix too, its ItemReader stood in for by a listing of the local server.
+  const runByPrefix = (request: unknown) =>
+    runLocally(withLocalItemReader(definition), request, reprocessBindings(tasks, storage));
+  return { tasks, run, runByPrefix, definition };
 }
 
 describe('bulk reprocessing on the Distributed Map, run locally', () => {
@@ -158,6 +167,68 @@ describe('bulk reprocessing on the Distributed Map, run locally', () => {
     const forced = await setup({ width: 24 }).run({ bucket: SOURCE, keys: keys.slice(0, 40), force: true });
     expect((forced.output as ReprocessSummary).counts).toEqual({ processed: 40 });
   }, 240_000);
+
+  it('skips folder markers and keys outside the upload filters by prefix: ignored, never quarantined', async () => {
+    const put = (key: string, body: Uint8Array) =>
+      s3.client.send(new PutObjectCommand({ Bucket: SOURCE, Key: key, Body: body }));
+    // The S3 console's "Create folder" writes a 0-byte object whose key ends in /.
+    await put('mixed/', new Uint8Array(0));
+    await put('mixed/sub/', new Uint8Array(0));
+    await put('mixed/a.jpg', readFixture('edge/formats/1x1.jpg'));
+    await put('mixed/readme.txt', readFixture('edge/broken/text-named.jpg'));
+    await put('mixed/b.png', readFixture('edge/formats/1x1.png'));
+    // The uploads' filters (source_notification_filters): JPEG and PNG suffixes.
+    const { runByPrefix } = setup({
+      keyFilters: [
+        { prefix: '', suffix: '.jpg' },
+        { prefix: 'mixed/', suffix: '.png' },
+      ],
+    });
+    const result = await runByPrefix({ bucket: SOURCE, prefix: 'mixed/' });
+    expect(result.error).toBeUndefined();
+    expect(result.invoked.filter((state) => state === 'ListedBatch')).toHaveLength(5);
+    expect((result.output as ReprocessSummary).counts).toEqual({ processed: 2, ignored: 3 });
+    const quarantine = new S3Storage(s3.client, QUARANTINE);
+    const quarantined: string[] = [];
+    for await (const object of quarantine.list(''))
+      if (object.key.includes('mixed/')) quarantined.push(object.key);
+    expect(quarantined).toEqual([]);
+  });
+
+  it('summarizes a run whose map failed (more failed batches than tolerated), then fails it', async () => {
+    const { tasks, definition } = setup();
+    const bindings = reprocessBindings(tasks);
+    const batch = bindings.KeysBatch!;
+    // A batch that fails after its retries (as one running out of time would, every attempt): the
+    // interpreter fails the map on it, as Step Functions does past toleratedFailurePercentage.
+    bindings.KeysBatch = async (batchInput) => {
+      if ((batchInput as { Items: { key: string }[] }).Items[0]!.key === 'archive/001.png')
+        throw new TaskError(
+          TRANSIENT_ERROR,
+          'The batch ran out of time before s3://rp-uploads/archive/001.png',
+        );
+      return batch(batchInput);
+    };
+    const request = { bucket: SOURCE, keys: ['archive/000.jpg', 'archive/001.png'], concurrency: 1 };
+    const result = await runLocally(definition, request, bindings, {
+      context: { Execution: { Name: 'map-failed', Input: request, StartTime: new Date().toISOString() } },
+    });
+    expect(result.invoked).toContain('Summarize');
+    expect(result.caught).toEqual(['ByKeys']);
+    expect(result.error).toMatchObject({
+      name: 'Imgpipe.Failed',
+      message: expect.stringMatching(/summary\.json/),
+    });
+    const written = await getJson<ReprocessSummary>(
+      new S3Storage(s3.client, RESULTS),
+      'reprocess/map-failed/summary.json',
+    );
+    expect(written).toMatchObject({
+      bucket: SOURCE,
+      keys: 2,
+      mapFailure: 'Imgpipe.Transient: The batch ran out of time before s3://rp-uploads/archive/001.png',
+    });
+  });
 
   it('fails the execution on a bad request, naming the value, before any object is touched', async () => {
     const { run } = setup();

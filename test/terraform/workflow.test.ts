@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { KEY_FILTERS_ENV } from '../../src/handlers/reprocess.ts';
 import { placeholders } from '../support/asl.ts';
 import { REPO_ROOT } from '../support/cli.ts';
 import {
@@ -55,6 +56,15 @@ describe('the workflow module', () => {
   it('renders the definition files the tests run, with exactly their placeholders', () => {
     expect(templateKeys('upload')).toEqual(placeholders('upload'));
     expect(templateKeys('reprocess')).toEqual(placeholders('reprocess'));
+  });
+
+  it('gives the reprocessing batch the upload filters, under the name the batch reads', () => {
+    const env = String(blocks(workflow.resource.aws_lambda_function!.image!, 'environment')[0]!.variables);
+    expect(env).toMatch(
+      new RegExp(
+        `each\\.key == "reprocess-batch" \\? \\{\\s*${KEY_FILTERS_ENV} = jsonencode\\(\\[for filter in values\\(var\\.source_notification_filters\\)`,
+      ),
+    );
   });
 
   it('names only entry points the images export', () => {

@@ -81,7 +81,7 @@ variable "source_bucket_name" {
 }
 
 variable "source_notification_filters" {
-  description = "Which keys of the source bucket start the per-upload workflow, as the imgpipe module's source_notification_filters: a map of { prefix, suffix } (empty strings match everything). An object matching any entry starts one execution."
+  description = "Which keys of the source bucket start the per-upload workflow, as the imgpipe module's source_notification_filters: a map of { prefix, suffix } (empty strings match everything). An object matching any entry starts one execution; bulk reprocessing skips (counts as ignored) the keys no entry matches."
   type = map(object({
     prefix = optional(string, "")
     suffix = optional(string, "")

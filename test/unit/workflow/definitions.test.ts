@@ -156,7 +156,21 @@ describe('the bulk reprocessing map', () => {
         Parameters: { Bucket: REPROCESS_VALUES.results_bucket, Prefix: 'reprocess/' },
       });
       expect(map.Next).toBe('Summarize');
+      // A map that fails (past the tolerated failures) is summarized all the same, then fails the run.
+      expect(map.Catch).toEqual([
+        {
+          ErrorEquals: ['States.ALL'],
+          Comment: expect.any(String),
+          ResultPath: '$.results',
+          Next: 'Summarize',
+        },
+      ]);
     }
+    expect(states.Summarize!.Next).toBe('Summarized');
+    expect(states.Summarized!.Choices).toEqual([
+      { Variable: '$.mapFailure', IsPresent: true, Next: 'MapFailed' },
+    ]);
+    expect(states.MapFailed).toMatchObject({ Type: 'Fail', Error: 'Imgpipe.Failed' });
   });
 
   it('treats a listed object and a named key alike: the same items, batches and tasks', () => {

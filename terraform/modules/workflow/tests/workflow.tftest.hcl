@@ -111,6 +111,11 @@ run "filters_the_keys_that_start_the_workflow" {
     condition     = jsondecode(aws_cloudwatch_event_rule.this[0].event_pattern).detail.object.key == [{ wildcard = "photos/*.jpg" }]
     error_message = "A prefix and suffix filter should become a wildcard on the key."
   }
+
+  assert {
+    condition     = jsondecode(aws_lambda_function.image["reprocess-batch"].environment[0].variables.IMGPIPE_REPROCESS_KEY_FILTERS) == [{ prefix = "photos/", suffix = ".jpg" }]
+    error_message = "Bulk reprocessing should skip the keys the filters keep from the uploads' workflow."
+  }
 }
 
 run "keeps_only_bulk_reprocessing_in_the_direct_mode" {
