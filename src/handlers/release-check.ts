@@ -114,8 +114,10 @@ export function createReleaseCheck(deps: ReleaseCheckDeps, stage: HookStage) {
   const { config, logger } = deps;
   const layout = new BucketLayout(config.pipeline, config.quarantinePrefix);
 
-  async function target(deploymentId: string): Promise<AppSpecTarget> {
-    const { deploymentInfo } = await deps.codedeploy.send(new GetDeploymentCommand({ deploymentId }));
+  async function target(deploymentId: string, signal: AbortSignal): Promise<AppSpecTarget> {
+    const { deploymentInfo } = await deps.codedeploy.send(new GetDeploymentCommand({ deploymentId }), {
+      abortSignal: signal,
+    });
     const revision = deploymentInfo?.revision;
     const content = revision?.appSpecContent?.content ?? revision?.string?.content;
     if (!content)
@@ -153,7 +155,12 @@ export function createReleaseCheck(deps: ReleaseCheckDeps, stage: HookStage) {
     };
   }
 
-  async function invoke(functionName: string, qualifier: string, payload: unknown): Promise<RecordResult[]> {
+  async function invoke(
+    functionName: string,
+    qualifier: string,
+    payload: unknown,
+    signal: AbortSignal,
+  ): Promise<RecordResult[]> {
     const response = await deps.lambda.send(
       new InvokeCommand({
         FunctionName: functionName,
@@ -161,6 +168,8 @@ export function createReleaseCheck(deps: ReleaseCheckDeps, stage: HookStage) {
         InvocationType: 'RequestResponse',
         Payload: new TextEncoder().encode(JSON.stringify(payload)),
       }),
+      // Never past the hook's deadline: the invoke answers only when the function ends.
+      { abortSignal: signal },
     );
     const body = response.Payload ? new TextDecoder().decode(response.Payload) : '';
     if (response.FunctionError)
@@ -180,6 +189,7 @@ export function createReleaseCheck(deps: ReleaseCheckDeps, stage: HookStage) {
     functionName: string,
     qualifier: string,
     object: (typeof RELEASE_CHECK_OBJECTS)[number],
+    signal: AbortSignal,
   ): Promise<string[]> {
     const where = `${functionName}:${qualifier} on ${object.key}`;
     const manifestKey = layout.manifestKey(object.key);
@@ -188,7 +198,7 @@ export function createReleaseCheck(deps: ReleaseCheckDeps, stage: HookStage) {
     await deps.output.delete(manifestKey);
     if (object.expect === 'quarantined')
       await deps.quarantine.delete(layout.quarantineKeys(object.key).reason);
-    const records = await invoke(functionName, qualifier, await eventFor(object.key));
+    const records = await invoke(functionName, qualifier, await eventFor(object.key), signal);
     const record = records.find((r) => r.key === object.key);
     if (record?.status !== object.expect)
       return [
@@ -224,15 +234,16 @@ export function createReleaseCheck(deps: ReleaseCheckDeps, stage: HookStage) {
     return problems;
   }
 
-  async function run(deploymentId: string): Promise<CheckResult> {
+  async function run(deploymentId: string, signal: AbortSignal): Promise<CheckResult> {
     let spec: AppSpecTarget | undefined;
     try {
-      spec = await target(deploymentId);
+      spec = await target(deploymentId, signal);
       const problems: string[] = [];
       let qualifier = spec.targetVersion;
       if (stage === 'AfterAllowTraffic') {
         const alias = await deps.lambda.send(
           new GetAliasCommand({ FunctionName: spec.name, Name: spec.alias }),
+          { abortSignal: signal },
         );
         const weights = alias.RoutingConfig?.AdditionalVersionWeights ?? {};
         if (alias.FunctionVersion !== spec.targetVersion || Object.keys(weights).length > 0)
@@ -243,7 +254,10 @@ export function createReleaseCheck(deps: ReleaseCheckDeps, stage: HookStage) {
       }
       const objects =
         stage === 'AfterAllowTraffic' ? RELEASE_CHECK_OBJECTS.slice(0, 1) : RELEASE_CHECK_OBJECTS;
-      for (const object of objects) problems.push(...(await check(spec.name, qualifier, object)));
+      // At once: the hook's timeout (codedeploy.tf) covers one run of the function, not one per object.
+      const name = spec.name;
+      for (const found of await Promise.all(objects.map((object) => check(name, qualifier, object, signal))))
+        problems.push(...found);
       return { status: problems.length === 0 ? 'Succeeded' : 'Failed', target: spec, problems };
     } catch (error) {
       const problem = error instanceof ReleaseCheckError ? error.message : describeError(error);
@@ -251,22 +265,68 @@ export function createReleaseCheck(deps: ReleaseCheckDeps, stage: HookStage) {
     }
   }
 
-  /** The hook: checks, then reports the verdict to CodeDeploy. Throws only when it cannot report. */
-  return async (event: unknown): Promise<CheckResult> => {
+  /**
+   * The hook: checks, then reports the verdict to CodeDeploy. Throws only when it cannot report.
+   * With the invocation's remaining time, the check has until REPORT_MARGIN_MS before the end: a
+   * check still running then (a version that hangs) is reported Failed, rather than never reported
+   * and left for CodeDeploy's own hour-long wait.
+   */
+  return async (event: unknown, remainingMs?: number): Promise<CheckResult> => {
     const hook = parseHookEvent(event);
-    const result = await run(hook.DeploymentId);
-    const log = { stage, deploymentId: hook.DeploymentId, ...result };
-    if (result.status === 'Succeeded') logger.info('Release check passed', log);
-    else logger.error('Release check failed', log);
-    await deps.codedeploy.send(
-      new PutLifecycleEventHookExecutionStatusCommand({
-        deploymentId: hook.DeploymentId,
-        lifecycleEventHookExecutionId: hook.LifecycleEventHookExecutionId,
-        status: result.status === 'Succeeded' ? LifecycleEventStatus.SUCCEEDED : LifecycleEventStatus.FAILED,
-      }),
-    );
+    const result = await withDeadline(stage, remainingMs, (signal) => run(hook.DeploymentId, signal));
+    await reportVerdict(deps.codedeploy, logger, stage, hook, result);
     return result;
   };
+}
+
+/** What the hook keeps of its invocation's time to report its verdict to CodeDeploy. */
+export const REPORT_MARGIN_MS = 15_000;
+
+/** The check, or a Failed result once its time (the remaining time less the margin) is up. */
+async function withDeadline(
+  stage: HookStage,
+  remainingMs: number | undefined,
+  check: (signal: AbortSignal) => Promise<CheckResult>,
+): Promise<CheckResult> {
+  const controller = new AbortController();
+  if (remainingMs === undefined) return check(controller.signal);
+  const budgetMs = Math.max(0, remainingMs - REPORT_MARGIN_MS);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<CheckResult>((resolve) => {
+    timer = setTimeout(() => {
+      controller.abort();
+      resolve({
+        status: 'Failed',
+        problems: [
+          `The ${stage} check did not finish within ${Math.round(budgetMs / 1000)} s (the hook's timeout less ${REPORT_MARGIN_MS / 1000} s to report): the version under test did not answer in time`,
+        ],
+      });
+    }, budgetMs);
+  });
+  try {
+    return await Promise.race([check(controller.signal), timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function reportVerdict(
+  codedeploy: CodeDeployClient,
+  logger: Logger,
+  stage: HookStage,
+  hook: LifecycleHookEvent,
+  result: CheckResult,
+): Promise<void> {
+  const log = { stage, deploymentId: hook.DeploymentId, ...result };
+  if (result.status === 'Succeeded') logger.info('Release check passed', log);
+  else logger.error('Release check failed', log);
+  await codedeploy.send(
+    new PutLifecycleEventHookExecutionStatusCommand({
+      deploymentId: hook.DeploymentId,
+      lifecycleEventHookExecutionId: hook.LifecycleEventHookExecutionId,
+      status: result.status === 'Succeeded' ? LifecycleEventStatus.SUCCEEDED : LifecycleEventStatus.FAILED,
+    }),
+  );
 }
 
 /**
@@ -280,15 +340,27 @@ export function createReleaseCheckHandler(
   env: Env = process.env,
   clients: { codedeploy?: CodeDeployClient; lambda?: LambdaClient } = {},
 ): LambdaHandler<CheckResult> {
-  let check: ((event: unknown) => Promise<CheckResult>) | undefined;
-  return lambdaHandler(deps, async (event) => {
+  let check: ((event: unknown, remainingMs?: number) => Promise<CheckResult>) | undefined;
+  const trace = <T extends object>(client: T): T => deps.tracer?.captureAWSv3Client(client) ?? client;
+  let codedeploy = clients.codedeploy;
+  return lambdaHandler(deps, async (event, context) => {
+    const hook = parseHookEvent(event);
+    codedeploy ??= trace(new CodeDeployClient({ requestHandler: awsHttpLimits() }));
+    let result: CheckResult;
     if (!check) {
       const bucket = env[ENV.releaseCheckBucket]?.trim();
-      if (!bucket)
-        throw new ReleaseCheckError(
-          `${ENV.releaseCheckBucket} is not set: the release hooks need the source bucket holding the release check objects`,
-        );
-      const trace = <T extends object>(client: T): T => deps.tracer?.captureAWSv3Client(client) ?? client;
+      if (!bucket) {
+        // A configuration error is a verdict too: unreported, CodeDeploy would wait an hour.
+        result = {
+          status: 'Failed',
+          problems: [
+            `${ENV.releaseCheckBucket} is not set: the release hooks need the source bucket holding the release check objects`,
+          ],
+        };
+        await reportVerdict(codedeploy, deps.logger, stage, hook, result);
+        deps.metrics.addMetric(`ReleaseChecks${result.status}`, MetricUnit.Count, 1);
+        return result;
+      }
       check = createReleaseCheck(
         {
           config: deps.config,
@@ -296,16 +368,16 @@ export function createReleaseCheckHandler(
           source: deps.sourceStorage(bucket),
           output: deps.output,
           quarantine: deps.quarantine,
-          codedeploy: clients.codedeploy ?? trace(new CodeDeployClient({ requestHandler: awsHttpLimits() })),
-          // A synchronous invoke answers when the function ends (up to its timeout, and the hook's
-          // own timeout is two of them): a connect limit, but no idle limit (core/aws.ts).
+          codedeploy,
+          // A synchronous invoke answers when the function ends: a connect limit but no idle
+          // limit (core/aws.ts); the hook's deadline aborts it (REPORT_MARGIN_MS before the end).
           lambda: clients.lambda ?? trace(new LambdaClient({ requestHandler: { connectionTimeout: 3_000 } })),
           logger: deps.logger,
         },
         stage,
       );
     }
-    const result = await check(event);
+    result = await check(event, context?.getRemainingTimeInMillis());
     deps.metrics.addMetric(`ReleaseChecks${result.status}`, MetricUnit.Count, 1);
     return result;
   });

@@ -7,13 +7,18 @@ import {
 } from '@aws-sdk/client-codedeploy';
 import { GetAliasCommand, InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import type { Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadRuntimeConfig } from '../../src/config/index.ts';
 import type { RuntimeConfig } from '../../src/core/config.ts';
 import { RELEASE_CHECK_OBJECTS } from '../../src/core/layout.ts';
 import type { HandlerDeps } from '../../src/handlers/objects.ts';
-import { createReleaseCheckHandler, type HookStage } from '../../src/handlers/release-check.ts';
+import {
+  createReleaseCheckHandler,
+  type HookStage,
+  REPORT_MARGIN_MS,
+} from '../../src/handlers/release-check.ts';
 import { createS3EventHandler } from '../../src/handlers/s3-event.ts';
 import type { Manifest } from '../../src/pipeline/records.ts';
 import { S3Storage } from '../../src/storage/s3.ts';
@@ -214,6 +219,58 @@ describe('BeforeAllowTraffic (index.releaseCheck)', () => {
       `The release check object s3://${SOURCE}/${RELEASE_CHECK_OBJECTS[1].key} is missing: the release workflow uploads it (terraform/README.md, "Releases")`,
     ]);
     expect(reported().map((r) => r.status)).toEqual(['Failed', 'Failed']);
+  });
+
+  it('reports Failed before its own timeout when the version under test never answers', async () => {
+    deployment('7', '8');
+    // The version hangs (Invoke never answers, as a function stuck until its timeout would).
+    const aborted: boolean[] = [];
+    lambdaMock.on(InvokeCommand).callsFake(
+      () =>
+        new Promise(() => {
+          aborted.push(false);
+        }),
+    );
+    // 0.5 s left before the hook's margin for reporting.
+    const context = { getRemainingTimeInMillis: () => REPORT_MARGIN_MS + 500 } as Context;
+    const started = performance.now();
+    const result = await hook('BeforeAllowTraffic')(event, context);
+    expect(performance.now() - started).toBeLessThan(3_000);
+    expect(result).toEqual({
+      status: 'Failed',
+      problems: [
+        "The BeforeAllowTraffic check did not finish within 1 s (the hook's timeout less 15 s to report): the version under test did not answer in time",
+      ],
+    });
+    expect(reported()).toEqual([
+      { deploymentId: DEPLOYMENT, lifecycleEventHookExecutionId: HOOK_EXECUTION, status: 'Failed' },
+    ]);
+    // Both check objects were sent at once: the hook's timeout covers one run of the function.
+    expect(aborted).toHaveLength(2);
+  }, 10_000);
+
+  it('reports Failed when the hook is misconfigured (no check bucket), once it knows the hook event', async () => {
+    const misconfigured = createReleaseCheckHandler(
+      depsFor(config()),
+      'BeforeAllowTraffic',
+      {},
+      {
+        codedeploy,
+        lambda,
+      },
+    );
+    const result = await misconfigured(event);
+    expect(result).toEqual({
+      status: 'Failed',
+      problems: [
+        'IMGPIPE_RELEASE_CHECK_BUCKET is not set: the release hooks need the source bucket holding the release check objects',
+      ],
+    });
+    expect(reported()).toEqual([
+      { deploymentId: DEPLOYMENT, lifecycleEventHookExecutionId: HOOK_EXECUTION, status: 'Failed' },
+    ]);
+    // An event it cannot read still throws: there is no hook execution to report to.
+    await expect(misconfigured({})).rejects.toThrow(/Expected a CodeDeploy lifecycle hook event/);
   });
 
   it('refuses an event that is not a lifecycle hook event, reporting nothing', async () => {

@@ -6,6 +6,7 @@ import { TFVARS_KEYS } from '../../bench/sweep/tfvars.ts';
 import { ENV, SETTINGS } from '../../src/config/index.ts';
 import { RELEASE_CHECK_PREFIX } from '../../src/core/layout.ts';
 import { STATUS_METRIC, VERSION_DIMENSION, VERSIONED_OUTCOMES } from '../../src/handlers/objects.ts';
+import { REPORT_MARGIN_MS } from '../../src/handlers/release-check.ts';
 import { REPO_ROOT } from '../support/cli.ts';
 import {
   allows,
@@ -587,6 +588,21 @@ describe('Lambda', () => {
       `${DOLLAR}{module.output_bucket.s3_bucket_arn}/${DOLLAR}{var.output_prefix}*`,
       `${DOLLAR}{module.quarantine_bucket.s3_bucket_arn}/reasons/${DOLLAR}{local.release_check_prefix}*`,
     ]);
+  });
+
+  it('gives the release hooks time for one run of the function, the checks around it and the report', () => {
+    const expression = String(imgpipe.resource.aws_lambda_function!.release_check!.timeout);
+    expect(expression).toBe('min(900, var.timeout + 90)');
+    const slack = Number(/^min\(900, var\.timeout \+ (\d+)\)$/.exec(expression)![1]);
+    const hookTimeout = (timeout: number) => Math.min(900, timeout + slack);
+    // The check objects run at once: one function run, at most its timeout, must fit before the
+    // check's deadline (REPORT_MARGIN_MS before the hook's end), with time for S3 and CodeDeploy.
+    for (const timeout of [3, 60, 420, 421, 810])
+      expect(hookTimeout(timeout) - REPORT_MARGIN_MS / 1000, `timeout ${timeout}`).toBeGreaterThanOrEqual(
+        timeout + 60,
+      );
+    // Past 810 s no hook can wait that long (900 s at most): the deadline reports Failed instead.
+    expect(hookTimeout(900)).toBe(900);
   });
 
   it("keeps every S3 grant of the pipeline's roles inside the deployment's permissions boundary", () => {
