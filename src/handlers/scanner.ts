@@ -177,12 +177,19 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
         ...verdict,
       });
       if (!verdict.infected) return { status: 'passed', engine: verdict.engine };
+      // A limit clamd stopped at is not a clean result: quarantined as malware would be, named so.
       return {
         status: 'rejected',
         rejection: {
           reason: 'malware',
-          message: `ClamAV found ${verdict.signature} in the file`,
-          details: { signature: verdict.signature, engine: verdict.engine },
+          message: verdict.limitExceeded
+            ? `ClamAV could not scan the whole file (${verdict.signature}): content past its limits is unscanned`
+            : `ClamAV found ${verdict.signature} in the file`,
+          details: {
+            signature: verdict.signature,
+            ...(verdict.limitExceeded ? { limitExceeded: true } : {}),
+            engine: verdict.engine,
+          },
         },
       };
     } catch (error) {

@@ -21,10 +21,16 @@ import { describeError, ImgpipeError } from '../core/errors.ts';
  */
 
 export interface ScanVerdict {
-  /** A signature matched. */
+  /** A signature matched, or the object could not be scanned whole (`limitExceeded`). */
   readonly infected: boolean;
-  /** The matching signature's name, e.g. `Eicar-Test-Signature`. */
+  /** The matching signature's name, e.g. `Eicar-Test-Signature`, or the limit's heuristic name. */
   readonly signature?: string;
+  /**
+   * clamd stopped short of the whole content at one of its limits (size, recursion, files inside
+   * an archive): `Heuristics.Limits.Exceeded.MaxFileSize`... as `signature`. Not clean: what was not
+   * scanned may hold anything.
+   */
+  readonly limitExceeded?: boolean;
   /** Engine and database versions as clamd reports them, e.g. `ClamAV 1.4.6/27480/Mon Nov 30 ...`. */
   readonly engine: string;
 }
@@ -55,6 +61,8 @@ export interface ClamdOptions {
 }
 
 const CHUNK = 64 * 1024;
+/** What clamd names a scan cut short by one of its limits, with AlertExceedsMax on. */
+export const LIMITS_EXCEEDED = 'Heuristics.Limits.Exceeded';
 const MIB = 1024 * 1024;
 
 export class Clamd {
@@ -76,8 +84,11 @@ export class Clamd {
     await mkdir(workDir, { recursive: true });
     const socket = join(workDir, 'clamd.sock');
     const config = join(workDir, 'clamd.conf');
-    // Limits at least maxBytes, so every object the pipeline would read is scanned whole.
-    const limit = `${Math.ceil(maxBytes / MIB) + 1}M`;
+    // The stream takes every object the pipeline would read. MaxScanSize and MaxFileSize apply to
+    // what clamd unpacks (an archive's members, embedded files), so they stay at clamd's defaults
+    // (400M, 100M; more for a larger stream), and AlertExceedsMax makes anything left unscanned
+    // past a limit a Heuristics.Limits.Exceeded.* finding instead of `stream: OK`.
+    const streamMiB = Math.ceil(maxBytes / MIB) + 1;
     await writeFile(
       config,
       [
@@ -85,9 +96,10 @@ export class Clamd {
         `LocalSocket ${socket}`,
         `DatabaseDirectory ${databaseDir}`,
         `TemporaryDirectory ${workDir}`,
-        `StreamMaxLength ${limit}`,
-        `MaxScanSize ${limit}`,
-        `MaxFileSize ${limit}`,
+        `StreamMaxLength ${streamMiB}M`,
+        `MaxScanSize ${Math.max(400, streamMiB)}M`,
+        `MaxFileSize ${Math.max(100, streamMiB)}M`,
+        'AlertExceedsMax yes',
         // A reload blocks scans instead of holding two databases in memory at once.
         'ConcurrentDatabaseReload no',
         // Signature updates come from the S3 copy (the updater function), never from clamd itself.
@@ -158,7 +170,15 @@ export class Clamd {
     // "stream: OK", "stream: <signature> FOUND", or "<message> ERROR".
     if (reply === 'stream: OK') return { infected: false, engine };
     const found = reply.match(/^stream: (.+) FOUND$/);
-    if (found) return { infected: true, signature: found[1]!, engine };
+    if (found) {
+      const signature = found[1]!;
+      return {
+        infected: true,
+        signature,
+        ...(signature.startsWith(LIMITS_EXCEEDED) ? { limitExceeded: true } : {}),
+        engine,
+      };
+    }
     throw new ScannerError(`clamd could not scan the object: ${reply}`);
   }
 

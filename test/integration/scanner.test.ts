@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { crc32, deflateRawSync } from 'node:zlib';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
@@ -54,6 +55,49 @@ function deps(name: string, options: { prefix?: string; refreshMs?: number } = {
 /** A body signature (.ndb) for a text anywhere in a file. */
 const signature = (name: string, text: string) => `${name}:0:*:${Buffer.from(text).toString('hex')}\n`;
 
+/** A zip file (deflated members), built here so the test needs no zip tool. */
+function zip(entries: { name: string; data: Uint8Array }[]): Uint8Array {
+  const parts: Buffer[] = [];
+  const directory: Buffer[] = [];
+  let offset = 0;
+  for (const { name, data } of entries) {
+    const packed = deflateRawSync(data, { level: 9 });
+    const file = Buffer.from(name);
+    const crc = crc32(data);
+    const local = Buffer.alloc(30);
+    local.writeUInt32LE(0x04034b50, 0);
+    local.writeUInt16LE(20, 4);
+    local.writeUInt16LE(8, 8);
+    local.writeUInt32LE(crc, 14);
+    local.writeUInt32LE(packed.length, 18);
+    local.writeUInt32LE(data.length, 22);
+    local.writeUInt16LE(file.length, 26);
+    const central = Buffer.alloc(46);
+    central.writeUInt32LE(0x02014b50, 0);
+    central.writeUInt16LE(20, 4);
+    central.writeUInt16LE(20, 6);
+    central.writeUInt16LE(8, 10);
+    central.writeUInt32LE(crc, 16);
+    central.writeUInt32LE(packed.length, 20);
+    central.writeUInt32LE(data.length, 24);
+    central.writeUInt16LE(file.length, 28);
+    central.writeUInt32LE(offset, 42);
+    parts.push(local, file, packed);
+    directory.push(central, file);
+    offset += local.length + file.length + packed.length;
+  }
+  const listing = Buffer.concat(directory);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(entries.length, 8);
+  end.writeUInt16LE(entries.length, 10);
+  end.writeUInt32LE(listing.length, 12);
+  end.writeUInt32LE(offset, 16);
+  return Buffer.concat([...parts, listing, end]);
+}
+
+const EICAR = 'X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*';
+
 describe.skipIf(!tools)('the malware scanner', () => {
   it('loads the database from S3, and a newer one there without a restart', async () => {
     await put(SIGNATURES, 'clamav/first.ndb', signature('Imgpipe-Test-First', 'first marker'));
@@ -72,9 +116,8 @@ describe.skipIf(!tools)('the malware scanner', () => {
   it('finds the EICAR test file itself, and passes a clean file, with the EICAR string as a custom signature', async () => {
     // The official database cannot be downloaded here, so the test writes the signature: the EICAR
     // string anywhere in a file (an .ndb body signature; clamscan has no built-in EICAR detection).
-    const eicar = 'X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*';
-    await put(SIGNATURES, 'eicar/eicar.ndb', signature('Eicar-Test-Signature', eicar));
-    await put(SOURCE, 'eicar.com', eicar);
+    await put(SIGNATURES, 'eicar/eicar.ndb', signature('Eicar-Test-Signature', EICAR));
+    await put(SOURCE, 'eicar.com', EICAR);
     await put(SOURCE, 'clean.txt', 'nothing to see');
     const scan = createScanTask(deps('eicar', { prefix: 'eicar/' }));
     tasks.push(scan);
@@ -87,6 +130,35 @@ describe.skipIf(!tools)('the malware scanner', () => {
       },
     });
     expect(await scan({ object: { bucket: SOURCE, key: 'clean.txt' } })).toMatchObject({ status: 'passed' });
+  });
+
+  it('scans what an archive unpacks to past maxBytes, and quarantines what it cannot scan whole', async () => {
+    await put(SIGNATURES, 'limits/eicar.ndb', signature('Eicar-Test-Signature', EICAR));
+    // 3 KB of zip inflating to 3 MiB with EICAR at its end; the scanner's maxBytes is 1 MiB.
+    const bomb = zip([
+      { name: 'a.bin', data: Buffer.concat([Buffer.alloc(3 * 1024 * 1024), Buffer.from(EICAR)]) },
+    ]);
+    expect(bomb.length).toBeLessThan(8 * 1024);
+    await put(SOURCE, 'inflating.zip', bomb);
+    // Zips nested deeper than clamd's MaxRecursion (17): the innermost is never looked at.
+    let nested: Uint8Array = Buffer.from('nothing known in here');
+    for (let depth = 0; depth < 20; depth++) nested = zip([{ name: `level-${depth}.zip`, data: nested }]);
+    await put(SOURCE, 'nested.zip', nested);
+    const scan = createScanTask(deps('limits', { prefix: 'limits/' }));
+    tasks.push(scan);
+    expect(await scan({ object: { bucket: SOURCE, key: 'inflating.zip' } })).toMatchObject({
+      status: 'rejected',
+      rejection: { reason: 'malware', details: { signature: 'Eicar-Test-Signature.UNOFFICIAL' } },
+    });
+    expect(await scan({ object: { bucket: SOURCE, key: 'nested.zip' } })).toMatchObject({
+      status: 'rejected',
+      rejection: {
+        reason: 'malware',
+        message:
+          'ClamAV could not scan the whole file (Heuristics.Limits.Exceeded.MaxRecursion): content past its limits is unscanned',
+        details: { signature: 'Heuristics.Limits.Exceeded.MaxRecursion', limitExceeded: true },
+      },
+    });
   });
 
   it('refuses to scan without a database, as a failure no retry fixes', async () => {
