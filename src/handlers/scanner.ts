@@ -7,7 +7,7 @@ import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Tracer } from '@aws-lambda-powertools/tracer';
 import { describeError, ObjectTooLargeError } from '../core/errors.ts';
-import { Clamd, ScannerError } from '../scan/clamd.ts';
+import { Clamd, IDLE_TIMEOUT_MS, ScannerError } from '../scan/clamd.ts';
 import type { Storage } from '../storage/types.ts';
 import { objectOf, taskError } from './tasks.ts';
 import type { Verdict } from './workflow.ts';
@@ -140,7 +140,7 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
     logger.info('Scanner database reloaded', { database: [...files.keys()], engine: await clamd.version() });
   }
 
-  const handler = lambdaHandler(deps, async (input): Promise<Verdict> => {
+  const handler = lambdaHandler(deps, async (input, context): Promise<Verdict> => {
     try {
       const ref = objectOf(input);
       const clamd = await ready();
@@ -168,7 +168,14 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
           return { status: 'passed', missing: true };
         throw error;
       }
-      const verdict = await clamd.scan(bytes);
+      // A clamd that hangs fails the attempt (retryable) before the function's own timeout would.
+      const remainingMs = context?.getRemainingTimeInMillis();
+      const verdict = await clamd.scan(bytes, {
+        idleTimeoutMs:
+          remainingMs === undefined
+            ? IDLE_TIMEOUT_MS
+            : Math.max(1_000, Math.min(IDLE_TIMEOUT_MS, remainingMs - 5_000)),
+      });
       metrics.addMetric(verdict.infected ? 'ObjectsInfected' : 'ObjectsScannedClean', MetricUnit.Count, 1);
       logger.info(verdict.infected ? 'Malware found' : 'Object scanned clean', {
         bucket: ref.bucket,

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describeError, ImgpipeError } from '../core/errors.ts';
@@ -61,6 +61,12 @@ export interface ClamdOptions {
 }
 
 const CHUNK = 64 * 1024;
+/**
+ * How long a connection to clamd may stay silent: longer than MAX_SCAN_TIME_MS, after which clamd
+ * itself gives up on a scan (and says so), so only a clamd that hangs reaches it.
+ */
+export const MAX_SCAN_TIME_MS = 60_000;
+export const IDLE_TIMEOUT_MS = MAX_SCAN_TIME_MS + 15_000;
 /** What clamd names a scan cut short by one of its limits, with AlertExceedsMax on. */
 export const LIMITS_EXCEEDED = 'Heuristics.Limits.Exceeded';
 const MIB = 1024 * 1024;
@@ -100,6 +106,8 @@ export class Clamd {
         `MaxScanSize ${Math.max(400, streamMiB)}M`,
         `MaxFileSize ${Math.max(100, streamMiB)}M`,
         'AlertExceedsMax yes',
+        // A scan that takes longer ends as Heuristics.Limits.Exceeded.MaxScanTime, within the task.
+        `MaxScanTime ${MAX_SCAN_TIME_MS}`,
         // A reload blocks scans instead of holding two databases in memory at once.
         'ConcurrentDatabaseReload no',
         // Signature updates come from the S3 copy (the updater function), never from clamd itself.
@@ -153,20 +161,29 @@ export class Clamd {
     return this.#command('zVERSION\0');
   }
 
-  /** Scans the bytes over INSTREAM. */
-  async scan(bytes: Uint8Array): Promise<ScanVerdict> {
-    const engine = await this.version();
-    const reply = await this.#exchange((socket) => {
-      socket.write('zINSTREAM\0');
-      for (let offset = 0; offset < bytes.length; offset += CHUNK) {
+  /**
+   * Scans the bytes over INSTREAM. `idleTimeoutMs` (default IDLE_TIMEOUT_MS): how long the
+   * connection may stay silent before the scan fails as retryable (a hung clamd).
+   */
+  async scan(bytes: Uint8Array, options: { idleTimeoutMs?: number } = {}): Promise<ScanVerdict> {
+    const idleTimeoutMs = options.idleTimeoutMs ?? IDLE_TIMEOUT_MS;
+    const engine = await this.#exchange((socket) => socket.write('zVERSION\0'), idleTimeoutMs);
+    const reply = await this.#exchange(async (socket, answered) => {
+      // One chunk at a time, stopping once clamd has answered: it answers early, and closes, when
+      // it refuses the stream (StreamMaxLength), and what is written after that fails with EPIPE.
+      const write = (data: Uint8Array | string) =>
+        new Promise<void>((resolve, reject) =>
+          socket.write(data, (error) => (error ? reject(error) : resolve())),
+        );
+      await write('zINSTREAM\0');
+      for (let offset = 0; offset < bytes.length && !answered(); offset += CHUNK) {
         const chunk = bytes.subarray(offset, offset + CHUNK);
         const size = Buffer.alloc(4);
         size.writeUInt32BE(chunk.length);
-        socket.write(size);
-        socket.write(chunk);
+        await write(Buffer.concat([size, chunk]));
       }
-      socket.write(Buffer.alloc(4));
-    });
+      if (!answered()) await write(Buffer.alloc(4));
+    }, idleTimeoutMs);
     // "stream: OK", "stream: <signature> FOUND", or "<message> ERROR".
     if (reply === 'stream: OK') return { infected: false, engine };
     const found = reply.match(/^stream: (.+) FOUND$/);
@@ -179,7 +196,17 @@ export class Clamd {
         engine,
       };
     }
+    // The stream is over StreamMaxLength: the same bytes would be refused again.
+    if (/size limit exceeded/i.test(reply))
+      throw new ScannerError(`clamd refused the object (${bytes.length} bytes): ${reply}`, {
+        retryable: false,
+      });
     throw new ScannerError(`clamd could not scan the object: ${reply}`);
+  }
+
+  /** The daemon's process id (tests stop and resume it). */
+  get pid(): number | undefined {
+    return this.#process.pid;
   }
 
   /** Makes clamd read the database folder again (after the updater replaced files in it). */
@@ -199,27 +226,49 @@ export class Clamd {
   }
 
   #command(command: string): Promise<string> {
-    return this.#exchange((socket) => socket.write(command));
+    return this.#exchange((socket) => socket.write(command), IDLE_TIMEOUT_MS);
   }
 
-  /** One connection: send, then read the null-terminated reply. */
-  #exchange(send: (socket: ReturnType<typeof connect>) => void): Promise<string> {
+  /**
+   * One connection: send, then read the null-terminated reply. A reply that arrived counts even
+   * when sending failed (clamd closes the socket once it has refused a stream: EPIPE); a
+   * connection silent for `idleTimeoutMs` fails, retryable.
+   */
+  #exchange(
+    send: (socket: Socket, answered: () => boolean) => unknown,
+    idleTimeoutMs: number,
+  ): Promise<string> {
     return new Promise((resolve, reject) => {
       const socket = connect(this.socket);
       const chunks: Buffer[] = [];
-      socket.on('connect', () => send(socket));
+      let complete = false;
+      let failure: Error | undefined;
+      socket.setTimeout(idleTimeoutMs, () => {
+        failure = new ScannerError(`clamd did not answer on ${this.socket} within ${idleTimeoutMs} ms`);
+        socket.destroy();
+      });
+      socket.on('connect', () => {
+        Promise.resolve(send(socket, () => complete || socket.destroyed)).catch(() => {
+          // The socket's own error event says why; a reply read before it still counts.
+        });
+      });
       socket.on('data', (chunk) => {
         chunks.push(chunk);
-        if (chunk.includes(0)) socket.end();
+        if (chunk.includes(0)) {
+          complete = true;
+          socket.end();
+        }
       });
-      socket.on('error', (error) =>
-        reject(
-          new ScannerError(`clamd did not answer on ${this.socket}: ${describeError(error)}`, {
-            cause: error,
-          }),
-        ),
-      );
-      socket.on('close', () => resolve(Buffer.concat(chunks).toString('utf8').replace(/\0.*$/s, '').trim()));
+      socket.on('error', (error) => {
+        failure ??= new ScannerError(`clamd did not answer on ${this.socket}: ${describeError(error)}`, {
+          cause: error,
+        });
+      });
+      socket.on('close', () => {
+        const reply = Buffer.concat(chunks).toString('utf8').replace(/\0.*$/s, '').trim();
+        if (complete || (!failure && reply !== '')) resolve(reply);
+        else reject(failure ?? new ScannerError(`clamd closed ${this.socket} without answering`));
+      });
     });
   }
 }

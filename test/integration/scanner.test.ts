@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32, deflateRawSync } from 'node:zlib';
@@ -7,6 +7,7 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createScanTask, createSignatureUpdater, type ScanTask } from '../../src/handlers/scanner.ts';
+import { Clamd } from '../../src/scan/clamd.ts';
 import { S3Storage } from '../../src/storage/s3.ts';
 import { startTestS3 } from '../support/s3.ts';
 import { hasTool } from '../support/tools.ts';
@@ -160,6 +161,43 @@ describe.skipIf(!tools)('the malware scanner', () => {
       },
     });
   });
+
+  it('reports clamd’s refusal of a stream over its limit as it is, not retryable; a hung clamd times out, retryable', async () => {
+    const dir = join(workDir, 'clamd-direct');
+    mkdirSync(join(dir, 'db'), { recursive: true });
+    writeFileSync(join(dir, 'db', 'test.ndb'), signature('Imgpipe-Test-Marker', 'marker'));
+    // StreamMaxLength 2M: clamd answers and closes the socket while 3 MiB are still being sent (EPIPE).
+    const clamd = await Clamd.start({
+      databaseDir: join(dir, 'db'),
+      workDir: join(dir, 'work'),
+      maxBytes: 1024 * 1024,
+      log: () => {},
+    });
+    try {
+      for (let i = 0; i < 5; i++)
+        await expect(clamd.scan(new Uint8Array(3 * 1024 * 1024 + i * 4099))).rejects.toMatchObject({
+          name: 'ScannerError',
+          retryable: false,
+          message: expect.stringMatching(
+            /^clamd refused the object \(\d+ bytes\): INSTREAM size limit exceeded\. ERROR$/,
+          ),
+        });
+      // Stopped (SIGSTOP), clamd accepts connections and never answers.
+      process.kill(clamd.pid!, 'SIGSTOP');
+      const started = performance.now();
+      await expect(clamd.scan(new Uint8Array(10), { idleTimeoutMs: 300 })).rejects.toMatchObject({
+        name: 'ScannerError',
+        retryable: true,
+        message: expect.stringMatching(/did not answer on .* within 300 ms$/),
+      });
+      expect(performance.now() - started).toBeLessThan(2_000);
+      process.kill(clamd.pid!, 'SIGCONT');
+      expect(await clamd.scan(new TextEncoder().encode('a marker'))).toMatchObject({ infected: true });
+    } finally {
+      process.kill(clamd.pid!, 'SIGCONT');
+      await clamd.stop();
+    }
+  }, 30_000);
 
   it('refuses to scan without a database, as a failure no retry fixes', async () => {
     const logger = new Logger({ serviceName: 'imgpipe-test', logLevel: 'ERROR' });
