@@ -61,6 +61,11 @@ export interface ClamdOptions {
 }
 
 const CHUNK = 64 * 1024;
+/** clamd's StreamMaxLength for objects of maxBytes: whole MiB, one more than they need. */
+function streamMaxLength(maxBytes: number): number {
+  return (Math.ceil(maxBytes / MIB) + 1) * MIB;
+}
+
 /**
  * How long a connection to clamd may stay silent: longer than MAX_SCAN_TIME_MS, after which clamd
  * itself gives up on a scan (and says so), so only a clamd that hangs reaches it.
@@ -73,11 +78,16 @@ const MIB = 1024 * 1024;
 
 export class Clamd {
   readonly socket: string;
+  /** The largest stream it was started for (maxBytes), and its StreamMaxLength in bytes. */
+  readonly maxBytes: number;
+  readonly streamMaxLength: number;
   readonly #process: ChildProcess;
   #exited: string | undefined;
 
-  private constructor(socket: string, child: ChildProcess) {
+  private constructor(socket: string, child: ChildProcess, maxBytes: number) {
     this.socket = socket;
+    this.maxBytes = maxBytes;
+    this.streamMaxLength = streamMaxLength(maxBytes);
     this.#process = child;
     child.on('exit', (code, signal) => {
       this.#exited = `clamd exited (${signal ?? `status ${code}`})`;
@@ -94,7 +104,7 @@ export class Clamd {
     // what clamd unpacks (an archive's members, embedded files), so they stay at clamd's defaults
     // (400M, 100M; more for a larger stream), and AlertExceedsMax makes anything left unscanned
     // past a limit a Heuristics.Limits.Exceeded.* finding instead of `stream: OK`.
-    const streamMiB = Math.ceil(maxBytes / MIB) + 1;
+    const streamMiB = streamMaxLength(maxBytes) / MIB;
     await writeFile(
       config,
       [
@@ -135,7 +145,7 @@ export class Clamd {
       child.once('spawn', () => resolve());
     });
     await started;
-    const clamd = new Clamd(socket, child);
+    const clamd = new Clamd(socket, child, maxBytes);
     const deadline = performance.now() + (options.startTimeoutMs ?? 120_000);
     for (;;) {
       if (clamd.#exited) {
@@ -167,6 +177,14 @@ export class Clamd {
    */
   async scan(bytes: Uint8Array, options: { idleTimeoutMs?: number } = {}): Promise<ScanVerdict> {
     const idleTimeoutMs = options.idleTimeoutMs ?? IDLE_TIMEOUT_MS;
+    // clamd would read up to its limit, answer, and close while the rest is still being written:
+    // Node then destroys the socket on EPIPE, and the answer may be lost with it. The same bytes
+    // are refused every time, so not retryable.
+    if (bytes.length > this.streamMaxLength)
+      throw new ScannerError(
+        `clamd cannot take the object (${bytes.length} bytes): over its StreamMaxLength of ${this.streamMaxLength} bytes (INSTREAM size limit exceeded)`,
+        { retryable: false },
+      );
     const engine = await this.#exchange((socket) => socket.write('zVERSION\0'), idleTimeoutMs);
     const reply = await this.#exchange(async (socket, answered) => {
       // One chunk at a time, stopping once clamd has answered: it answers early, and closes, when

@@ -162,11 +162,12 @@ describe.skipIf(!tools)('the malware scanner', () => {
     });
   });
 
-  it('reports clamd’s refusal of a stream over its limit as it is, not retryable; a hung clamd times out, retryable', async () => {
+  it('refuses a stream over clamd’s limit as clamd would, not retryable; a hung clamd times out, retryable', async () => {
     const dir = join(workDir, 'clamd-direct');
     mkdirSync(join(dir, 'db'), { recursive: true });
     writeFileSync(join(dir, 'db', 'test.ndb'), signature('Imgpipe-Test-Marker', 'marker'));
-    // StreamMaxLength 2M: clamd answers and closes the socket while 3 MiB are still being sent (EPIPE).
+    // StreamMaxLength 2M: clamd would answer and close the socket while 3 MiB are still being sent
+    // (EPIPE); the client refuses them itself, as clamd would, not retryable.
     const clamd = await Clamd.start({
       databaseDir: join(dir, 'db'),
       workDir: join(dir, 'work'),
@@ -179,7 +180,7 @@ describe.skipIf(!tools)('the malware scanner', () => {
           name: 'ScannerError',
           retryable: false,
           message: expect.stringMatching(
-            /^clamd refused the object \(\d+ bytes\): INSTREAM size limit exceeded\. ERROR$/,
+            /^clamd cannot take the object \(\d+ bytes\): over its StreamMaxLength of 2097152 bytes \(INSTREAM size limit exceeded\)$/,
           ),
         });
       // Stopped (SIGSTOP), clamd accepts connections and never answers.
