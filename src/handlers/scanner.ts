@@ -6,10 +6,12 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Tracer } from '@aws-lambda-powertools/tracer';
+import { SETTINGS } from '../config/settings.ts';
 import { describeError, ObjectTooLargeError } from '../core/errors.ts';
+import { isPlainObject } from '../core/json.ts';
 import { Clamd, IDLE_TIMEOUT_MS, ScannerError } from '../scan/clamd.ts';
 import type { Storage } from '../storage/types.ts';
-import { objectOf, taskError } from './tasks.ts';
+import { FAILED_ERROR, objectOf, TaskError, taskError } from './tasks.ts';
 import type { Verdict } from './workflow.ts';
 import { type LambdaHandler, lambdaHandler } from './wrap.ts';
 
@@ -33,7 +35,10 @@ export interface ScannerDeps {
   /** Where the database lives: the signatures bucket, and the prefix of its files. */
   readonly signatures: Storage;
   readonly signaturesPrefix: string;
-  /** The largest object scanned (the pipeline's maxBytes; larger ones never get this far). */
+  /**
+   * The largest object scanned when a task's input names none (IMGPIPE_MAX_BYTES). The workflow's
+   * Scan state passes the maxBytes the Inspect task resolved from the pipeline document.
+   */
   readonly maxBytes: number;
   /** A folder of its own under /tmp in Lambda. */
   readonly workDir: string;
@@ -82,7 +87,7 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
   let loaded = new Map<string, string>();
   let checkedAt = 0;
 
-  async function startEngine(): Promise<Clamd> {
+  async function startEngine(maxBytes: number): Promise<Clamd> {
     const started = performance.now();
     const files = await listDatabase(deps);
     if (files.size === 0) {
@@ -96,7 +101,7 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
     const clamd = await Clamd.start({
       databaseDir,
       workDir: deps.workDir,
-      maxBytes: deps.maxBytes,
+      maxBytes,
       binary: deps.clamd,
       log: (line) => logger.debug('clamd', { line }),
     });
@@ -114,11 +119,15 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
     return clamd;
   }
 
-  /** The running engine, started (or restarted, after a crash) when needed. */
-  async function ready(): Promise<Clamd> {
+  /**
+   * The running engine, started (or restarted, after a crash) when needed, taking streams of
+   * maxBytes: one started for less is restarted for more (once: the pipeline's limit is constant).
+   */
+  async function ready(maxBytes: number): Promise<Clamd> {
     const current = engine ? await engine.catch(() => undefined) : undefined;
-    if (current?.running) return current;
-    engine = startEngine();
+    if (current?.running && current.maxBytes >= maxBytes) return current;
+    await current?.stop();
+    engine = startEngine(Math.max(maxBytes, deps.maxBytes));
     engine.catch(() => {
       engine = undefined;
     });
@@ -143,15 +152,13 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
   const handler = lambdaHandler(deps, async (input, context): Promise<Verdict> => {
     try {
       const ref = objectOf(input);
-      const clamd = await ready();
+      const maxBytes = maxBytesOf(input) ?? deps.maxBytes;
+      const clamd = await ready(maxBytes);
       await refresh(clamd);
       let bytes: Uint8Array;
       try {
-        bytes = (
-          await deps
-            .sourceStorage(ref.bucket)
-            .get(ref.key, { maxBytes: deps.maxBytes, versionId: ref.versionId })
-        ).body;
+        bytes = (await deps.sourceStorage(ref.bucket).get(ref.key, { maxBytes, versionId: ref.versionId }))
+          .body;
       } catch (error) {
         if (error instanceof ObjectTooLargeError) {
           return {
@@ -212,6 +219,19 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
       await current?.stop();
     },
   });
+}
+
+/** The task input's maxBytes (the pipeline's, from the Inspect task), when it names one. */
+function maxBytesOf(input: unknown): number | undefined {
+  const value = isPlainObject(input) ? input.maxBytes : undefined;
+  if (value === undefined) return undefined;
+  const { min, max } = SETTINGS.maxBytes;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max)
+    throw new TaskError(
+      FAILED_ERROR,
+      `Expected an integer from ${min} to ${max} at input.maxBytes but received ${JSON.stringify(value)}`,
+    );
+  return value;
 }
 
 export interface UpdateResult {

@@ -44,6 +44,11 @@ export interface InspectOutput {
   readonly object: ObjectRef | null;
   readonly verdict: Verdict;
   readonly image?: { readonly format: string; readonly width: number; readonly height: number };
+  /**
+   * The limits the pipeline resolved (its document, then IMGPIPE_MAX_BYTES...), for the states
+   * after it: the Scan task, in an image of its own that reads no pipeline document, takes maxBytes.
+   */
+  readonly limits: { readonly maxBytes: number };
 }
 
 /** Content moderation, as the Moderate task uses it (moderation/rekognition.ts). */
@@ -106,7 +111,8 @@ export function createWorkflowTasks(deps: WorkflowDeps): WorkflowTasks {
     });
 
   return {
-    inspect: task(async (input) => {
+    inspect: task(async (input): Promise<InspectOutput> => {
+      const limits = { maxBytes: config.pipeline.limits.maxBytes };
       const event = isPlainObject(input) && 'event' in input ? input.event : input;
       // Bulk reprocessing starts this workflow with an Object Created event of its own, marked
       // `imgpipe` (S3's events never carry it; only whoever may start executions can send one).
@@ -121,19 +127,21 @@ export function createWorkflowTasks(deps: WorkflowDeps): WorkflowTasks {
             ? parsed.skipped[0].reason
             : 'not an S3 Object Created event';
         const result = objects.skip({ status: 'ignored', reason });
-        return { object: null, verdict: { status: 'done', result } };
+        return { object: null, verdict: { status: 'done', result }, limits };
       }
       const inspected = await objects.inspect(change.object, { trigger, force });
       if (inspected.kind === 'done') {
         return {
           object: change.object,
           verdict: { status: 'done', result: await announce(inspected.handled) },
+          limits,
         };
       }
       if (inspected.kind === 'invalid')
         return {
           object: inspected.ref,
           verdict: { status: 'rejected', rejection: rejectionOf(inspected.error) },
+          limits,
         };
       const { format, displayWidth: width, displayHeight: height } = inspected.header;
       return {
@@ -141,6 +149,7 @@ export function createWorkflowTasks(deps: WorkflowDeps): WorkflowTasks {
         verdict: { status: 'passed' },
         image: { format, width, height },
         force,
+        limits,
       };
     }),
 

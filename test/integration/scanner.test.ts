@@ -200,6 +200,25 @@ describe.skipIf(!tools)('the malware scanner', () => {
     }
   }, 30_000);
 
+  it('scans up to the maxBytes its input names, restarting clamd for streams longer than it took', async () => {
+    await put(SIGNATURES, 'larger/test.ndb', signature('Imgpipe-Test-Tail', 'tail marker'));
+    // 3 MiB, the marker at its end; the scanner's own maxBytes (IMGPIPE_MAX_BYTES) is 1 MiB.
+    await put(
+      SOURCE,
+      'three-mib.bin',
+      Buffer.concat([Buffer.alloc(3 * 1024 * 1024), Buffer.from('tail marker')]),
+    );
+    const scan = createScanTask(deps('larger', { prefix: 'larger/' }));
+    tasks.push(scan);
+    const object = { bucket: SOURCE, key: 'three-mib.bin' };
+    expect(await scan({ object })).toMatchObject({ status: 'rejected', rejection: { reason: 'too-large' } });
+    expect(await scan({ object, maxBytes: 4 * 1024 * 1024 })).toMatchObject({
+      status: 'rejected',
+      rejection: { reason: 'malware', details: { signature: 'Imgpipe-Test-Tail.UNOFFICIAL' } },
+    });
+    await expect(scan({ object, maxBytes: 'lots' })).rejects.toMatchObject({ name: 'Imgpipe.Failed' });
+  });
+
   it('refuses to scan without a database, as a failure no retry fixes', async () => {
     const logger = new Logger({ serviceName: 'imgpipe-test', logLevel: 'ERROR' });
     const scan = createScanTask({ ...deps('empty', { prefix: 'nothing-here/' }), logger });

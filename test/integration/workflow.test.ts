@@ -100,6 +100,8 @@ async function setup(
     labels?: unknown[];
     /** Wraps the table's store (to make its writes fail). */
     wrapStatus?: (store: StatusStore) => StatusStore;
+    /** The pipeline document's limits.maxBytes, and the scanner's own IMGPIPE_MAX_BYTES. */
+    maxBytes?: { document: number; scanner: number };
     /** Runs once the Inspect task has returned (to change the object under the later tasks). */
     afterInspect?: (output: unknown) => Promise<void>;
   } = {},
@@ -116,6 +118,7 @@ async function setup(
     IMGPIPE_CONFIG: JSON.stringify({
       variants: [{ name: 'small', width: 160 }],
       formats: { jpeg: {}, webp: {} },
+      ...(options.maxBytes ? { limits: { maxBytes: options.maxBytes.document } } : {}),
     }),
   });
   const faults = new Map<string, boolean[]>();
@@ -147,7 +150,7 @@ async function setup(
     sourceStorage: storage,
     signatures: storage(SIGNATURES),
     signaturesPrefix: 'clamav/',
-    maxBytes: config.pipeline.limits.maxBytes,
+    maxBytes: options.maxBytes?.scanner ?? config.pipeline.limits.maxBytes,
     workDir: join(workDir, table),
   });
   scanners.push(scan);
@@ -511,6 +514,24 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
       expect(wf.events()).toEqual([]);
     });
   }
+
+  it('scans within the maxBytes of the pipeline document, not the scanner’s own IMGPIPE_MAX_BYTES', async () => {
+    // The document allows 1 MiB; the scanner's environment says 100,000 bytes (as IMGPIPE_MAX_BYTES,
+    // or its 32 MiB default, would while the document says 64 MiB). The photo is 196,498 bytes.
+    const wf = await setup({
+      checks: { malware: true, moderation: false },
+      maxBytes: { document: 1024 * 1024, scanner: 100_000 },
+    });
+    const key = 'photos/larger-than-the-scanner-env.jpg';
+    const run = await wf.run(await upload(key, readFixture('photos/portrait-friends-dogs.jpg')));
+    expect(run.error).toBeUndefined();
+    expect(run.invoked).toEqual(['Inspect', 'Scan', 'Process']);
+    expect(run.output).toMatchObject({
+      inspection: { limits: { maxBytes: 1024 * 1024 } },
+      verdict: { status: 'passed' },
+      result: { status: 'processed', key },
+    });
+  });
 
   it('skips an object whose outputs are current before any check runs', async () => {
     const wf = await setup({ checks: { malware: false, moderation: false } });

@@ -70,8 +70,9 @@ locals {
     }, length(var.moderation_categories) == 0 ? {} : {
     IMGPIPE_MODERATION_CATEGORIES = join(",", var.moderation_categories)
   })
-  # The scanner runs no pipeline: its own settings, and of the pipeline's only the size limit and
-  # the logging and metrics names.
+  # The scanner runs no pipeline: its own settings, and of the pipeline's the logging and metrics
+  # names and IMGPIPE_MAX_BYTES, a fallback only: the Scan state passes the maxBytes the Inspect
+  # task resolved (the pipeline document's limits.maxBytes, from IMGPIPE_CONFIG or its parameter).
   scanner_environment = merge(
     { for key, value in var.environment : key => value if contains(["IMGPIPE_MAX_BYTES", "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL", "POWERTOOLS_TRACE_ENABLED"], key) },
     {
