@@ -49,6 +49,8 @@ export interface InspectOutput {
    * after it: the Scan task, in an image of its own that reads no pipeline document, takes maxBytes.
    */
   readonly limits: { readonly maxBytes: number };
+  /** A reprocessing with --force (the event's `imgpipe.force`): Process redoes current outputs. */
+  readonly force?: boolean;
 }
 
 /** Content moderation, as the Moderate task uses it (moderation/rekognition.ts). */
