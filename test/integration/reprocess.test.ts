@@ -3,7 +3,11 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_CREDENTIALS } from '../../src/cli/local-s3.ts';
-import { reprocessBindings, withLocalBatches, withLocalItemReader } from '../../src/cli/local-stepfunctions.ts';
+import {
+  reprocessBindings,
+  withLocalBatches,
+  withLocalItemReader,
+} from '../../src/cli/local-stepfunctions.ts';
 import { loadRuntimeConfig } from '../../src/config/index.ts';
 import {
   type BatchResult,
