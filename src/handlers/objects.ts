@@ -71,6 +71,9 @@ export type RecordResult =
 
 export type RecordStatus = RecordResult['status'];
 
+/** Why a key ending in `/` is not processed (reprocessing skips it for the same reason). */
+export const FOLDER_MARKER = 'folder marker (a key ending in /)';
+
 /**
  * The outcomes counted per function version too: what a release is judged by (the canary alarms'
  * quarantine and failure ratios over processed + duplicate + quarantined + failed). Ignored,
@@ -277,6 +280,9 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
         result: skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason: `own output: ${own}` }),
       };
     }
+    // The S3 console's "Create folder" writes an empty object named after the folder: no upload.
+    if (ref.key.endsWith('/'))
+      return { result: skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason: FOLDER_MARKER }) };
     // A later event of this key is already recorded: this one is about content that is gone.
     if ((await deps.status?.begin(ref)) === 'stale') {
       const reason = 'stale event: the status table holds a later event for this key';

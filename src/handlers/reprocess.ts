@@ -2,7 +2,7 @@ import { describeError, invalidSetting } from '../core/errors.ts';
 import { isPlainObject } from '../core/json.ts';
 import { getJson } from '../storage/types.ts';
 import { type LambdaHandler, lambdaHandler } from './lambda.ts';
-import { createObjectHandling, type HandlerDeps, type RecordStatus } from './objects.ts';
+import { createObjectHandling, FOLDER_MARKER, type HandlerDeps, type RecordStatus } from './objects.ts';
 import { EventBatch } from './outcomes.ts';
 import { FAILED_ERROR, TaskError, TRANSIENT_ERROR, taskError } from './tasks.ts';
 
@@ -245,7 +245,7 @@ export function parseKeyFilters(raw: string | undefined): readonly KeyFilter[] {
  * which the S3 console's "Create folder" writes, 0 bytes), or a key no upload filter matches.
  */
 export function skipReason(key: string, filters: readonly KeyFilter[]): string | undefined {
-  if (key.endsWith('/')) return 'folder marker (a key ending in /)';
+  if (key.endsWith('/')) return FOLDER_MARKER;
   if (filters.some((f) => key.startsWith(f.prefix) && key.endsWith(f.suffix))) return undefined;
   const described = filters.map((f) => `${f.prefix || '(any)'}*${f.suffix}`).join(', ');
   return `outside the upload filters (${described})`;

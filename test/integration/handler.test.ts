@@ -345,6 +345,19 @@ describe('S3 event handler', () => {
     expect(copy.ContentLength).toBe(body.length);
   });
 
+  it("ignores the S3 console's folder markers (empty keys ending in /) instead of quarantining them", async () => {
+    const event = await upload(SOURCE, 'albums/summer/', new Uint8Array(0));
+    const { result } = await capture(() => handlerFor(config())(event));
+    expect(result.records[0]).toEqual({
+      status: 'ignored',
+      bucket: SOURCE,
+      key: 'albums/summer/',
+      reason: 'folder marker (a key ending in /)',
+    });
+    const quarantine = new S3Storage(s3.client, QUARANTINE);
+    expect(await quarantine.head('reasons/albums/summer/.json')).toBeUndefined();
+  });
+
   it('writes nothing when an invalid upload is delivered again', async () => {
     const event = await upload(SOURCE, 'again/text.jpg', readFixture('edge/broken/text-named.jpg'));
     const handler = handlerFor(config());
