@@ -54,8 +54,16 @@ export async function inspectObject(
   const { object } = read;
   const unchanged = current(object.etag);
   if (unchanged) return { kind: 'done', outcome: duplicate(base, unchanged, manifestKey, started) };
-  // The event may lack what the read found: later steps name the very content inspected.
-  const inspected: ObjectRef = { ...ref, etag: object.etag, size: object.size };
+  // The event may lack what the read found: later steps name the very content inspected, by its
+  // version where the bucket keeps versions (a reprocessing's event names none), so a newer upload
+  // between the checks and Process is not published unchecked.
+  const version = object.versionId ?? ref.versionId;
+  const inspected: ObjectRef = {
+    ...ref,
+    etag: object.etag,
+    size: object.size,
+    ...(version === undefined ? {} : { versionId: version }),
+  };
   try {
     const header = inspectImage(object.body, deps.config.limits);
     return { kind: 'image', ref: inspected, header, ms: msSince(started) };

@@ -72,6 +72,7 @@ export class S3Storage implements Storage {
         contentType: response.ContentType,
         cacheControl: response.CacheControl,
         ...(response.Metadata ? { metadata: response.Metadata } : {}),
+        ...(response.VersionId && response.VersionId !== 'null' ? { versionId: response.VersionId } : {}),
         body: bytes,
       };
     } catch (error) {

@@ -22,6 +22,8 @@ export interface ObjectInfo {
 
 export interface StoredObject extends ObjectInfo {
   readonly body: Uint8Array;
+  /** The version read, in a versioned bucket (S3 only). */
+  readonly versionId?: string;
 }
 
 export interface GetOptions {

@@ -33,6 +33,32 @@ describeStorageContract('S3Storage over s3rver', async () => {
 });
 
 describe('S3Storage', () => {
+  it("names the version S3 read in a versioned bucket, and none for an unversioned one's 'null'", async () => {
+    await createBucket(s3, 'versions');
+    await new S3Storage(s3.client, 'versions').put('a.jpg', new Uint8Array([1]), PLAIN);
+    // s3rver keeps no versions: its answer is given the header a versioned bucket's would have.
+    const reading = (versionId: string) => {
+      const client = createS3Client({
+        endpoint: s3.endpoint,
+        forcePathStyle: true,
+        credentials: LOCAL_CREDENTIALS,
+      });
+      client.middlewareStack.add(
+        (next) => async (args) => {
+          const result = await next(args);
+          (result.output as { VersionId?: string }).VersionId = versionId;
+          return result;
+        },
+        { step: 'initialize', name: 'versionedBucket' },
+      );
+      return new S3Storage(client, 'versions').get('a.jpg');
+    };
+    expect((await reading('3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY')).versionId).toBe(
+      '3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY',
+    );
+    expect((await reading('null')).versionId).toBeUndefined();
+  });
+
   it('stores Content-Type and Cache-Control on the object', async () => {
     await createBucket(s3, 'headers');
     const storage = new S3Storage(s3.client, 'headers');
