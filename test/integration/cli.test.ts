@@ -86,7 +86,7 @@ describe('imgpipe process', () => {
     // Plain names stay plain paths; a second run reads the split ones back as the same keys.
     expect(existsSync(join(dir, 'out', 'small', 'back\\slash.jpg.webp'))).toBe(true);
     const again = await runCli(['process', 'in', '--out', 'out'], { cwd: dir });
-    expect(again.stdout).toContain('4 file(s): 0 processed, 3 already done, 1 quarantined, 0 failed');
+    expect(again.stdout).toContain('4 file(s): 0 processed, 4 already done, 0 quarantined, 0 failed');
   });
 
   it('removes the outputs of a file replaced by an invalid one', async () => {
