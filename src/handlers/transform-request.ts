@@ -128,11 +128,13 @@ export function parseRequest(
   const dpr = query.dpr === undefined ? 1 : dprOf(query.dpr);
   let width = query.w === undefined ? undefined : sizeOf('w', query.w, dpr, config);
   let height = query.h === undefined ? undefined : sizeOf('h', query.h, dpr, config);
-  // No box: the image as it is (fit inside, whatever `fit` says), at most maxSize on either side.
-  // The box is in the spec, hence the result's key: after a change of maxSize, such a request gets
-  // a new result.
-  const boxless = width === undefined && height === undefined;
-  if (boxless) width = height = config.maxSize;
+  // A side not given is maxSize, and the fit inside whatever `fit` says: no side of a result passes
+  // maxSize (w=640 of a very tall photo is at most maxSize high), and with no side at all it is
+  // the image as it is. The box is in the spec, hence the result's key: after a change of maxSize,
+  // such a request gets a new result.
+  const partial = width === undefined || height === undefined;
+  width ??= config.maxSize;
+  height ??= config.maxSize;
   let fit: TransformSpec['fit'] = 'inside';
   if (query.fit !== undefined) {
     if (!(FITS as readonly string[]).includes(query.fit))
@@ -140,7 +142,7 @@ export function parseRequest(
     fit = query.fit as TransformSpec['fit'];
   }
   // cover and contain need a box: with one side or none they are inside (one key for all three).
-  if (boxless || width === undefined || height === undefined) fit = 'inside';
+  if (partial) fit = 'inside';
   const fmt = (query.fmt ?? 'auto').toLowerCase();
   const auto = fmt === 'auto';
   let format: OutputFormat | undefined;

@@ -34,8 +34,10 @@ describe('parseRequest', () => {
     parseRequest(KEY, parseQuery(query), accept, config, defaults);
 
   it('normalises: device pixels, jpg as jpeg, the default quality, fit inside with one side', () => {
+    // The side not given is the maximum: no side of a result passes it.
     expect(parse('w=320&dpr=2&fmt=jpg&fit=cover').spec).toEqual({
       width: 640,
+      height: config.maxSize,
       fit: 'inside',
       format: 'jpeg',
       quality: defaults.jpeg.quality,
