@@ -320,7 +320,13 @@ export class DynamoStatusStore implements StatusStore {
           items.push(item);
         }
         start = page.LastEvaluatedKey;
-      } while (!more && start && queries < this.#work.maxQueries);
+        // A page that resumed at a time moves past it: past the work cap too while still there
+        // (more items of one millisecond than the cap reads), or its cursor would be the same.
+      } while (
+        !more &&
+        start &&
+        (queries < this.#work.maxQueries || start[index.sortKey] === before?.before)
+      );
     } catch (error) {
       // What DynamoDB still refuses of a cursor that passed decodeCursor is the cursor's fault.
       if (query.cursor && (error as { name?: string }).name === 'ValidationException')

@@ -116,6 +116,19 @@ describe('DynamoStatusStore', () => {
       close();
     }, 120_000);
 
+    it('moves on when more items share one millisecond than a page may read', async () => {
+      const { store, calls, close } = await counted({ queryLimit: 4, maxQueries: 1 });
+      // Twelve items of one millisecond, then three more: alice's among bob's.
+      const owners = Array.from({ length: 15 }, (_, i) => (i === 2 || i === 9 || i === 13 ? 'alice' : 'bob'));
+      const keys = await fill(store, owners, 12);
+      const mine = keys.filter((key) => key.includes('/alice/'));
+      const query = { status: 'failed' as const, bucket: 'uploads', keyPrefix: 'uploads/alice/', limit: 5 };
+      const { listed, sizes } = await pages(store, calls, query);
+      expect([...listed].sort()).toEqual([...mine].sort());
+      expect(sizes.length).toBeLessThan(10);
+      close();
+    }, 120_000);
+
     it("lists each of the owner's items once when a page stops among items of the same millisecond", async () => {
       const work = { queryLimit: 4, maxQueries: 1 };
       const { store, calls, close } = await counted(work);
