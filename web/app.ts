@@ -5,9 +5,10 @@
  * with its size, format, bytes and saving, or the reason a file was rejected.
  *
  * Within the stage's rate limits: four files are uploaded at a time, a 429, 5xx or unreachable API
- * is asked again with backoff (honouring Retry-After), and statuses are polled every 1 s, growing
- * to every 5 s. Once a file is in S3 the page never says "Not uploaded": a status it cannot read
- * is "Status unavailable", asked again, with Delete.
+ * is asked again with backoff (honouring Retry-After), and each file's status is polled every 1 s,
+ * growing to every 5 s, through one scheduler for the page: at most 4 status requests a second and
+ * 2 at once, however many files, the longest-due card first. Once a file is in S3 the page never
+ * says "Not uploaded": a status it cannot read is "Status unavailable", asked again, with Delete.
  *
  * Plain TypeScript and the DOM; esbuild bundles it (src/cli/web-page.ts). `config.json`, served
  * beside the page, says where the API and the sign-in endpoints are.
@@ -73,6 +74,14 @@ const POLL_FIRST_MS = 1000;
 const POLL_MAX_MS = 5000;
 const POLL_GROWTH = 1.5;
 const POLL_LIMIT_MS = 10 * 60 * 1000;
+/**
+ * Status requests of the whole page, however many files it follows: at most this many a second and
+ * at once (the stage lets 50 a second through for all its users together).
+ */
+const STATUS_PER_SECOND = 4;
+const STATUS_IN_FLIGHT = 2;
+/** A status that cannot be read is asked again this often, with backoff, before the card says so. */
+const STATUS_RETRIES = 2;
 /** Files asked for and sent to S3 at once (the stage lets 10 uploads a second through, 20 at once). */
 const PARALLEL_UPLOADS = 4;
 /** A throttled (429), failing (5xx) or unreachable API is asked again this often, with backoff. */
@@ -322,37 +331,134 @@ async function uploadFile(file: File): Promise<void> {
 }
 
 /**
- * Polls an uploaded file's status until it is final. The file is in S3 by now: a failing status
- * request says the status is unavailable (with Delete) and is asked again, never "Not uploaded".
+ * Polls an uploaded file's status until it is final, in the turns the page's scheduler gives
+ * (`statuses`). The file is in S3 by now: a failing status request says the status is unavailable
+ * (with Delete) and is asked again, never "Not uploaded".
  */
 async function follow(card: UploadCard, upload: Upload, fileBytes: number): Promise<void> {
   card.state('Uploaded; waiting for the variants…');
   const started = Date.now();
   let wait = POLL_FIRST_MS;
+  let failures = 0;
+  let due = started;
   for (;;) {
-    if (card.gone) return;
+    if (!(await statuses.turn(due, () => card.gone))) return;
+    let status: ImageStatus | undefined;
+    let failure: unknown;
     try {
-      const status = await api<ImageStatus>(upload.statusUrl, {}, 2);
-      if (card.gone) return;
+      status = await request<ImageStatus>(upload.statusUrl, {});
+    } catch (error) {
+      failure = error;
+    } finally {
+      // Throttled: the stage's limit holds every caller, so the whole page waits, not this card only.
+      statuses.done(
+        failure instanceof ApiFailure && failure.status === 429
+          ? (failure.retryAfterMs ?? RETRY_FIRST_MS)
+          : 0,
+      );
+    }
+    if (card.gone) return;
+    let next = wait;
+    if (status) {
+      failures = 0;
       if (FINAL.has(status.status)) {
         card.show(status, fileBytes);
         return;
       }
       card.waiting(status.status === 'processing' ? 'Processing…' : 'Uploaded; waiting for the variants…');
-    } catch (error) {
-      if (card.gone) return;
-      const retryable = !(error instanceof ApiFailure) || error.retryable;
-      card.unavailable((error as Error).message, retryable);
+    } else {
+      const retryable = !(failure instanceof ApiFailure) || failure.retryable;
+      const retryAfterMs = failure instanceof ApiFailure ? failure.retryAfterMs : undefined;
+      // The card's backoff, or the API's Retry-After; the first STATUS_RETRIES failures say nothing.
+      failures++;
+      const backoff =
+        Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** (failures - 1)) * (0.5 + Math.random() / 2);
+      if (retryable && failures <= STATUS_RETRIES) {
+        due = Date.now() + (retryAfterMs ?? backoff);
+        continue;
+      }
+      card.unavailable((failure as Error).message, retryable);
       if (!retryable) return;
+      next = retryAfterMs ?? Math.max(wait, backoff);
     }
     if (Date.now() - started > POLL_LIMIT_MS) {
       card.unavailable('No result after 10 minutes; look again later.', false);
       return;
     }
-    await sleep(wait);
+    due = Date.now() + next;
     wait = Math.min(POLL_MAX_MS, wait * POLL_GROWTH);
   }
 }
+
+/**
+ * Every status request of the page goes through here, however many files there are: at most
+ * STATUS_PER_SECOND a second and STATUS_IN_FLIGHT at once. The card whose turn has been due the
+ * longest goes first (ties: the card that asked first), so a large drop slows every card's polling
+ * alike instead of throttling the API; a throttled answer holds the whole page for a while.
+ */
+class StatusScheduler {
+  readonly #waiting: {
+    due: number;
+    seq: number;
+    cancelled: () => boolean;
+    go: (granted: boolean) => void;
+  }[] = [];
+  #seq = 0;
+  #inFlight = 0;
+  /** No request starts before this: the last start plus the spacing, or the end of a hold. */
+  #next = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  /**
+   * Resolves true when a request for a card may start, not before `due`; false once `cancelled` (the
+   * card is gone). A true turn must be followed by done().
+   */
+  turn(due: number, cancelled: () => boolean): Promise<boolean> {
+    return new Promise((go) => {
+      this.#waiting.push({ due, seq: this.#seq++, cancelled, go });
+      this.#pump();
+    });
+  }
+
+  /** The request of a turn is over; `holdMs` > 0 (throttled) keeps every card waiting that long. */
+  done(holdMs = 0): void {
+    this.#inFlight--;
+    if (holdMs > 0) this.#next = Math.max(this.#next, Date.now() + holdMs);
+    this.#pump();
+  }
+
+  #pump(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    for (let i = this.#waiting.length - 1; i >= 0; i--) {
+      const entry = this.#waiting[i]!;
+      if (entry.cancelled()) {
+        this.#waiting.splice(i, 1);
+        entry.go(false);
+      }
+    }
+    if (this.#waiting.length === 0 || this.#inFlight >= STATUS_IN_FLIGHT) return;
+    const now = Date.now();
+    let first = 0;
+    for (let i = 1; i < this.#waiting.length; i++) {
+      const entry = this.#waiting[i]!;
+      const best = this.#waiting[first]!;
+      if (entry.due < best.due || (entry.due === best.due && entry.seq < best.seq)) first = i;
+    }
+    const at = Math.max(this.#next, this.#waiting[first]!.due);
+    if (at > now) {
+      this.#timer = setTimeout(() => this.#pump(), at - now);
+      return;
+    }
+    const [entry] = this.#waiting.splice(first, 1);
+    this.#inFlight++;
+    this.#next = now + 1000 / STATUS_PER_SECOND;
+    entry!.go(true);
+    this.#pump();
+  }
+}
+
+const statuses = new StatusScheduler();
 
 /**
  * The type to declare: the browser's, or from the name when it has none (browsers often report ''

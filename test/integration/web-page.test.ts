@@ -150,6 +150,75 @@ describe.runIf(present)('the web page', () => {
     expect(errors).toEqual([]);
     await page.close();
   }, 300_000);
+
+  it('paces the status requests of a large drop page-wide, and still sees every file processed', async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    await signIn(page, 'kofi');
+    // The browser's own record of every request (start and end), not the test's clock.
+    await page.evaluate(() => performance.setResourceTimingBufferSize(100_000));
+
+    const bytes = [...readFileSync(fixturePath('edge/formats/1x1.jpg'))];
+    const names = Array.from({ length: 40 }, (_, i) => `many-${i}.jpg`);
+    await page.evaluate(
+      ({ names, bytes }) => {
+        const transfer = new DataTransfer();
+        for (const name of names)
+          transfer.items.add(new File([new Uint8Array(bytes)], name, { type: 'image/jpeg' }));
+        document
+          .getElementById('drop')!
+          .dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+      },
+      { names, bytes },
+    );
+    await page.waitForFunction(
+      (names) =>
+        names.every((name) =>
+          document.querySelector(`li.upload[data-file="${name}"]`)?.hasAttribute('data-status'),
+        ),
+      names,
+      { timeout: 240_000, polling: 500 },
+    );
+    for (const name of names) {
+      const card = page.locator(`li.upload[data-file="${name}"]`);
+      expect(await card.getAttribute('data-status'), (await card.textContent()) ?? '').toBe('processed');
+    }
+
+    const statuses = await page.evaluate(() =>
+      performance
+        .getEntriesByType('resource')
+        .filter((entry) => {
+          const timing = entry as PerformanceResourceTiming;
+          return timing.initiatorType === 'fetch' && new URL(timing.name).pathname.startsWith('/images/');
+        })
+        .map((entry) => ({ start: entry.startTime, end: (entry as PerformanceResourceTiming).responseEnd })),
+    );
+    expect(statuses.length).toBeGreaterThanOrEqual(names.length);
+    // The page asks at most 4 statuses a second, 2 at once, however many files it follows (the
+    // stage's 50 a second are for all its users): the busiest second by the requests' own start
+    // times, and the most requests open together, each with slack.
+    const starts = statuses.map((request) => request.start).sort((a, b) => a - b);
+    const busiest = Math.max(
+      ...starts.map((start) => starts.filter((other) => other >= start && other < start + 1000).length),
+    );
+    expect(busiest).toBeLessThanOrEqual(6);
+    const edges = statuses
+      .flatMap((request) => [
+        { at: request.start, open: 1 },
+        { at: request.end, open: -1 },
+      ])
+      .sort((a, b) => a.at - b.at || a.open - b.open);
+    let open = 0;
+    let mostOpen = 0;
+    for (const edge of edges) {
+      open += edge.open;
+      mostOpen = Math.max(mostOpen, open);
+    }
+    expect(mostOpen).toBeLessThanOrEqual(3);
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 300_000);
 });
 
 describe.runIf(present)('the web page against a throttled API', () => {
