@@ -256,6 +256,19 @@ export interface ReprocessOptions {
   readonly keyFilters?: readonly KeyFilter[];
 }
 
+/** The filters of `options`, else KEY_FILTERS_ENV's, read once; a bad value fails the task. */
+export function uploadFilters(options: ReprocessOptions): () => readonly KeyFilter[] {
+  let keyFilters = options.keyFilters;
+  return () => {
+    try {
+      keyFilters ??= parseKeyFilters(process.env[KEY_FILTERS_ENV]);
+    } catch (error) {
+      throw new TaskError(FAILED_ERROR, describeError(error), { cause: error });
+    }
+    return keyFilters;
+  };
+}
+
 export interface ReprocessTasks {
   readonly plan: LambdaHandler<ReprocessRequest>;
   readonly batch: LambdaHandler<BatchResult>;
@@ -265,15 +278,7 @@ export interface ReprocessTasks {
 export function createReprocessTasks(deps: HandlerDeps, options: ReprocessOptions = {}): ReprocessTasks {
   const { logger, metrics } = deps;
   const objects = createObjectHandling(deps);
-  let keyFilters = options.keyFilters;
-  const filters = (): readonly KeyFilter[] => {
-    try {
-      keyFilters ??= parseKeyFilters(process.env[KEY_FILTERS_ENV]);
-    } catch (error) {
-      throw new TaskError(FAILED_ERROR, describeError(error), { cause: error });
-    }
-    return keyFilters;
-  };
+  const filters = uploadFilters(options);
 
   return {
     plan: lambdaHandler(deps, async (event) => {

@@ -12,6 +12,7 @@ import { parseS3Event } from './events.ts';
 import { type LambdaHandler, lambdaHandler } from './lambda.ts';
 import { createObjectHandling, type Handled, type HandlerDeps, type RecordResult } from './objects.ts';
 import { EventBatch } from './outcomes.ts';
+import { type ReprocessOptions, skipReason, uploadFilters } from './reprocess.ts';
 import { FAILED_ERROR, objectOf, TaskError, taskError } from './tasks.ts';
 
 /**
@@ -77,9 +78,14 @@ export function rejectionOf(error: InvalidImageError): Rejection {
   return { reason: error.reason, message: error.message, details: error.details };
 }
 
-export function createWorkflowTasks(deps: WorkflowDeps): WorkflowTasks {
+/**
+ * `keyFilters`: the upload filters, which a reprocessing's own events have not passed (the upload
+ * rule applies them to S3's); default: KEY_FILTERS_ENV, as the reprocessing batch reads it.
+ */
+export function createWorkflowTasks(deps: WorkflowDeps, options: ReprocessOptions = {}): WorkflowTasks {
   const { config, logger, metrics } = deps;
   const objects = createObjectHandling(deps);
+  const filters = uploadFilters(options);
 
   /**
    * Sends the outcome's event, if any, and returns the result; a failed one is thrown for the state
@@ -130,6 +136,12 @@ export function createWorkflowTasks(deps: WorkflowDeps): WorkflowTasks {
             : 'not an S3 Object Created event';
         const result = objects.skip({ status: 'ignored', reason });
         return { object: null, verdict: { status: 'done', result }, limits };
+      }
+      const outside = reprocess ? skipReason(change.object.key, filters()) : undefined;
+      if (outside !== undefined) {
+        const { bucket, key } = change.object;
+        const result = objects.skip({ bucket, key, status: 'ignored', reason: outside });
+        return { object: change.object, verdict: { status: 'done', result }, limits };
       }
       const inspected = await objects.inspect(change.object, { trigger, force });
       if (inspected.kind === 'done') {

@@ -143,7 +143,13 @@ async function setup(
     events: new JsonLinesPublisher(eventsFile),
     moderator: new RekognitionModerator(rekognition, { minConfidence: 80, categories: [] }),
   };
-  const tasks = createWorkflowTasks(deps);
+  // The upload filters a reprocessing's own events are held to (the upload rule's, in AWS).
+  const tasks = createWorkflowTasks(deps, {
+    keyFilters: [
+      { prefix: '', suffix: '.jpg' },
+      { prefix: '', suffix: '.png' },
+    ],
+  });
   const scan = createScanTask({
     logger,
     metrics,
@@ -413,6 +419,18 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
       status: 'quarantined',
       reason: 'moderation',
     });
+  });
+
+  it('reprocesses through the workflow only the keys the upload filters let through, and no folder marker', async () => {
+    const wf = await setup();
+    for (const key of ['again/notes.txt', 'again/folder/'])
+      await s3.client.send(
+        new PutObjectCommand({ Bucket: SOURCE, Key: key, Body: key.endsWith('/') ? '' : 'text' }),
+      );
+    const run = await wf.reprocess({ bucket: SOURCE, keys: ['again/notes.txt', 'again/folder/'] });
+    expect((run.output as ReprocessSummary).counts).toEqual({ ignored: 2 });
+    for (const key of ['again/notes.txt', 'again/folder/'])
+      expect(await quarantined().head(`reasons/${key}.json`), key).toBeUndefined();
   });
 
   it('reprocesses through the workflow: a clean image whose outputs are current is a duplicate, and with force it is processed again', async () => {

@@ -58,11 +58,11 @@ describe('the workflow module', () => {
     expect(templateKeys('reprocess')).toEqual(placeholders('reprocess'));
   });
 
-  it('gives the reprocessing batch the upload filters, under the name the batch reads', () => {
+  it('gives the reprocessing batch and Inspect the upload filters, under the name they read', () => {
     const env = String(blocks(workflow.resource.aws_lambda_function!.image!, 'environment')[0]!.variables);
     expect(env).toMatch(
       new RegExp(
-        `each\\.key == "reprocess-batch" \\? \\{\\s*${KEY_FILTERS_ENV} = jsonencode\\(\\[for filter in values\\(var\\.source_notification_filters\\)`,
+        `contains\\(\\["reprocess-batch", "inspect"\\], each\\.key\\) \\? \\{\\s*${KEY_FILTERS_ENV} = jsonencode\\(\\[for filter in values\\(var\\.source_notification_filters\\)`,
       ),
     );
   });

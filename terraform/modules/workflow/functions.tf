@@ -35,12 +35,13 @@ resource "aws_lambda_function" "image" {
     command = [each.value.command]
   }
 
-  # The reprocessing batch skips the keys no upload would have reached the pipeline for: those
-  # outside the upload filters (src/handlers/reprocess.ts, KEY_FILTERS_ENV).
+  # The reprocessing batch, and Inspect for a reprocessing's own events, skip the keys no upload
+  # would have reached the pipeline for: those outside the upload filters
+  # (src/handlers/reprocess.ts, KEY_FILTERS_ENV).
   environment {
     variables = merge(local.task_environment, {
       POWERTOOLS_METRICS_FUNCTION_NAME = local.function_names[each.key]
-      }, each.key == "reprocess-batch" ? {
+      }, contains(["reprocess-batch", "inspect"], each.key) ? {
       IMGPIPE_REPROCESS_KEY_FILTERS = jsonencode([for filter in values(var.source_notification_filters) : { prefix = filter.prefix, suffix = filter.suffix }])
     } : {})
   }
