@@ -52,6 +52,22 @@ async function signIn(page: Page, user: string, base = dev.url): Promise<void> {
   await expect.poll(() => page.locator('#who').textContent()).toBe(`Signed in as ${user}`);
 }
 
+/** Waits until every named card has a final status, and expects each to say processed. */
+async function expectProcessed(page: Page, names: readonly string[]): Promise<void> {
+  await page.waitForFunction(
+    (names) =>
+      names.every((name) =>
+        document.querySelector(`li.upload[data-file="${name}"]`)?.hasAttribute('data-status'),
+      ),
+    names,
+    { timeout: 240_000, polling: 500 },
+  );
+  for (const name of names) {
+    const card = page.locator(`li.upload[data-file="${name}"]`);
+    expect(await card.getAttribute('data-status'), (await card.textContent()) ?? '').toBe('processed');
+  }
+}
+
 describe.runIf(present)('the web page', () => {
   it('uploads a photo and shows every variant decoded, and a rejected file with its reason', async () => {
     const page = await browser.newPage({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 1 });
@@ -172,18 +188,7 @@ describe.runIf(present)('the web page', () => {
       },
       { names, bytes },
     );
-    await page.waitForFunction(
-      (names) =>
-        names.every((name) =>
-          document.querySelector(`li.upload[data-file="${name}"]`)?.hasAttribute('data-status'),
-        ),
-      names,
-      { timeout: 240_000, polling: 500 },
-    );
-    for (const name of names) {
-      const card = page.locator(`li.upload[data-file="${name}"]`);
-      expect(await card.getAttribute('data-status'), (await card.textContent()) ?? '').toBe('processed');
-    }
+    await expectProcessed(page, names);
 
     const statuses = await page.evaluate(() =>
       performance
@@ -274,18 +279,7 @@ describe.runIf(present)('the web page against a throttled API', () => {
     );
 
     const settled = names.filter((name) => name !== 'down.jpg');
-    await page.waitForFunction(
-      (names) =>
-        names.every((name) =>
-          document.querySelector(`li.upload[data-file="${name}"]`)?.hasAttribute('data-status'),
-        ),
-      settled,
-      { timeout: 240_000, polling: 500 },
-    );
-    for (const name of settled) {
-      const card = page.locator(`li.upload[data-file="${name}"]`);
-      expect(await card.getAttribute('data-status'), (await card.textContent()) ?? '').toBe('processed');
-    }
+    await expectProcessed(page, settled);
     expect(answers).toContain(429);
     expect(flaky).toBeGreaterThan(2);
 
