@@ -17,6 +17,7 @@ import { decodeGifFirstFrame, GifError } from './gif.ts';
 import { HeifDecoder, HeifError } from './heif.ts';
 import { heapSizes, lazyInstance, register, releaseIfGrown, replace } from './instances.ts';
 import { type JpegRows, TurboJpeg, TurboJpegError } from './jpeg-turbo.ts';
+import { diagnosePng } from './png-check.ts';
 import { PngDecoder } from './png-decoder.ts';
 import { SimdResampler } from './resample.ts';
 import { type ResizeCall, Resizer } from './resizer.ts';
@@ -203,7 +204,8 @@ async function decodePng(bytes: Uint8Array, _shrink: DecodeShrink, deadline?: nu
       throw error;
     }
     decoder.restart();
-    throw decodeFailure('png', error);
+    // The glue's refusal says only "`unwrap_throw` failed": name the fault ourselves (png-check.ts).
+    throw decodeFailure('png', error, isCrash(error) ? '' : (diagnosePng(bytes) ?? ''));
   } finally {
     await releaseIfGrown(decoder);
   }
