@@ -2,8 +2,10 @@ import {
   deriveProvisionedConcurrency,
   deriveTimeout,
   fitMaxPixels,
+  MAX_TIMEOUT_SECONDS,
   MIN_MAX_PIXELS,
   PIXEL_STEP,
+  requiredTimeout,
 } from './derive.ts';
 import { imagePixels, isEligible } from './rows.ts';
 import { chooseMemory } from './strategy.ts';
@@ -26,8 +28,10 @@ export interface DecisionSettings {
  * Chooses the memory size among the eligible rows (see strategy.ts) and derives the deployment
  * settings from the chosen row. A row is eligible if it ran every input within its memory and the
  * largest input it could take (max_input_pixels, fitted per row) is at least `minPixels`: a size
- * that is cheapest only because it cannot take a normal photo is not a choice. Undefined, with the
- * reason, when no size is eligible.
+ * that is cheapest only because it cannot take a normal photo is not a choice. Nor is a size whose
+ * slowest invocation x margin is above the longest timeout the deployment accepts
+ * (MAX_TIMEOUT_SECONDS): its timeout would have to be cut below what the margin asks for. Undefined,
+ * with the reason, when no size is eligible.
  */
 export function decide(
   rows: readonly SweepRow[],
@@ -55,8 +59,18 @@ export function decide(
       reason: `no size can take inputs of ${settings.minPixels.toLocaleString('en-US')} pixels (--min-pixels): the largest limit is ${Math.max(...[...limits.values()].map((l) => l.maxPixels)).toLocaleString('en-US')}`,
     };
   }
+  const timeouts = new Map(
+    eligible.map((row) => [row.memoryMb, requiredTimeout(timeoutBasis(row), settings.timeoutMargin)]),
+  );
+  const inTime = eligible.filter((row) => timeouts.get(row.memoryMb)! <= MAX_TIMEOUT_SECONDS);
+  const tooSlow = eligible.filter((row) => !inTime.includes(row)).map((row) => row.memoryMb);
+  if (inTime.length === 0) {
+    return {
+      reason: `no size fits a timeout of ${MAX_TIMEOUT_SECONDS} s, the longest the deployment accepts (terraform/modules/workflow): slowest invocation x --timeout-margin ${settings.timeoutMargin} needs at least ${Math.min(...timeouts.values())} s`,
+    };
+  }
   const chosen = chooseMemory(
-    eligible.map((row) => ({
+    inTime.map((row) => ({
       memoryMb: row.memoryMb,
       cost: row.stats!.costPer1000[settings.architecture],
       durationMs: row.stats!.expectedMs,
@@ -64,9 +78,9 @@ export function decide(
     settings.strategy,
     settings.weight,
   )!;
-  const row = eligible.find((r) => r.memoryMb === chosen.memoryMb)!;
+  const row = inTime.find((r) => r.memoryMb === chosen.memoryMb)!;
   const stats = row.stats!;
-  const timeoutBasisMs = Math.max(stats.coldMaxMs, stats.maxMs);
+  const timeoutBasisMs = timeoutBasis(row);
   const { maxPixels, fit } = limits.get(row.memoryMb)!;
   return {
     derived: {
@@ -81,8 +95,14 @@ export function decide(
       pixelFit: fit,
       minPixels: settings.minPixels,
       ...(tooSmall.length > 0 ? { tooSmallForMinPixels: tooSmall } : {}),
+      ...(tooSlow.length > 0 ? { tooSlowForTimeout: tooSlow } : {}),
     },
   };
+}
+
+/** The slowest invocation of a row: the worse of a cold one (init + first run) and the warm runs. */
+function timeoutBasis(row: SweepRow): number {
+  return Math.max(row.stats!.coldMaxMs, row.stats!.maxMs);
 }
 
 /** max_input_pixels for one row: the fit of its peak RSS against pixels (derive.ts). */

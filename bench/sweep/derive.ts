@@ -7,18 +7,28 @@ import type { PixelFit } from './types.ts';
  * concurrency for an expected arrival rate, and the largest input that fits in memory.
  */
 
-/** Lambda's ceiling for a function timeout. */
-export const MAX_TIMEOUT_SECONDS = 900;
+/**
+ * The longest timeout the deployment accepts. Lambda's own ceiling is 900 s, but the tuned timeout
+ * is also the workflow's Process task function's (terraform/deployment/workflow.tf), whose module
+ * refuses more than 110 s (terraform/modules/workflow/variables.tf: under the Process state's own
+ * 120 s), and that module is deployed in both modes: a higher value fails `terraform plan`.
+ */
+export const MAX_TIMEOUT_SECONDS = 110;
 export const MIN_TIMEOUT_SECONDS = 10;
 
 /**
- * ceil(slowest measured invocation x margin), between 10 s and Lambda's 900 s. The slowest
- * invocation is the worst of a cold one (init + first run) and the warm runs: the margin covers
- * S3 reads and writes (not part of the sweep), larger inputs and slower hosts.
+ * ceil(slowest measured invocation x margin), at least 10 s. The slowest invocation is the worst of
+ * a cold one (init + first run) and the warm runs: the margin covers S3 reads and writes (not part
+ * of the sweep), larger inputs and slower hosts. It may be above MAX_TIMEOUT_SECONDS: such a size
+ * is not chosen (decide.ts).
  */
+export function requiredTimeout(slowestMs: number, margin: number): number {
+  return Math.max(MIN_TIMEOUT_SECONDS, Math.ceil((slowestMs / 1000) * margin));
+}
+
+/** The timeout written for the chosen size: requiredTimeout, never above MAX_TIMEOUT_SECONDS. */
 export function deriveTimeout(slowestMs: number, margin: number): number {
-  const seconds = Math.ceil((slowestMs / 1000) * margin);
-  return Math.min(MAX_TIMEOUT_SECONDS, Math.max(MIN_TIMEOUT_SECONDS, seconds));
+  return Math.min(MAX_TIMEOUT_SECONDS, requiredTimeout(slowestMs, margin));
 }
 
 /** AWS's estimate plus its recommended 10% buffer. */

@@ -248,11 +248,6 @@ async function finish(
         `max_input_pixels (${(d.maxInputPixels / 1e6).toFixed(0)} MP) extrapolates the memory fit ${(d.maxInputPixels / largest).toFixed(1)}x beyond the largest input (${(largest / 1e6).toFixed(1)} MP); add a larger image to the corpus to check it.`,
       );
     }
-    if (Math.ceil((d.timeoutBasisMs / 1000) * options.timeoutMargin) > 900) {
-      warnings.push(
-        `The timeout was capped at Lambda's 900 s; the slowest invocation x margin asks for more.`,
-      );
-    }
     try {
       tfvars = buildTfvars(d);
     } catch (error) {

@@ -1,5 +1,10 @@
 import { type Column, formatBytes, formatMs, renderTable } from '../../src/cli/table.ts';
-import { MIN_BYTES_PER_PIXEL, PROVISIONED_CONCURRENCY_BUFFER } from './derive.ts';
+import {
+  MAX_TIMEOUT_SECONDS,
+  MIN_BYTES_PER_PIXEL,
+  MIN_TIMEOUT_SECONDS,
+  PROVISIONED_CONCURRENCY_BUFFER,
+} from './derive.ts';
 import { MODELLED_NOTE, type SweepDocument, sourceLabel } from './document.ts';
 import { median } from './stats.ts';
 import { renderTfvars } from './tfvars.ts';
@@ -82,7 +87,7 @@ function choiceLines(doc: SweepDocument): string[] {
   const lines = [
     `Chosen: ${choice.memoryMb} MB (strategy ${strategy}, ${choice.architecture} prices; ${sourceLabel(row)}): ` +
       `${formatUsd(stats.costPer1000[choice.architecture])} per 1,000 images, expected ${formatMs(stats.expectedMs)} per image.`,
-    `Timeout: ${choice.timeoutSeconds} s = ceil(slowest invocation ${formatMs(choice.timeoutBasisMs)} x margin ${doc.settings.timeoutMargin}), within 10-900 s.`,
+    `Timeout: ${choice.timeoutSeconds} s = ceil(slowest invocation ${formatMs(choice.timeoutBasisMs)} x margin ${doc.settings.timeoutMargin}), within ${MIN_TIMEOUT_SECONDS}-${MAX_TIMEOUT_SECONDS} s.`,
     `Provisioned concurrency: ${choice.provisionedConcurrency} = ceil(${doc.settings.rps} rps x p95 ${formatMs(stats.p95Ms)} x ${PROVISIONED_CONCURRENCY_BUFFER}).`,
   ];
   const fit = choice.pixelFit;
@@ -95,6 +100,10 @@ function choiceLines(doc: SweepDocument): string[] {
   if (choice.tooSmallForMinPixels)
     lines.push(
       `Not chosen, though they ran every input: ${choice.tooSmallForMinPixels.map((m) => `${m} MB`).join(', ')}, whose max_input_pixels would be below --min-pixels ${(choice.minPixels ?? 0).toLocaleString('en-US')}.`,
+    );
+  if (choice.tooSlowForTimeout)
+    lines.push(
+      `Not chosen, though they ran every input: ${choice.tooSlowForTimeout.map((m) => `${m} MB`).join(', ')}, whose slowest invocation x margin is above the ${MAX_TIMEOUT_SECONDS} s timeout the deployment accepts.`,
     );
   return lines;
 }

@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { SETTINGS } from '../../src/config/settings.ts';
+import { MAX_TIMEOUT_SECONDS } from './derive.ts';
 import type { Derived } from './types.ts';
 
 /** The pixel limit's Terraform name, from the settings table (it sets IMGPIPE_MAX_PIXELS). */
@@ -14,7 +15,7 @@ const MAX_PIXELS = SETTINGS.maxPixels.terraform;
 export interface TuningTfvars {
   /** MB, integer. */
   readonly lambda_memory_size: number;
-  /** Seconds, integer, at most 900. */
+  /** Seconds, integer, at most MAX_TIMEOUT_SECONDS (the workflow module's 110, below Lambda's 900). */
   readonly lambda_timeout: number;
   /** Integer, 0-10000 (the module's limit). */
   readonly lambda_provisioned_concurrency: number;
@@ -38,7 +39,7 @@ export function buildTfvars(derived: Derived): TuningTfvars {
   };
   return {
     lambda_memory_size: integer('lambda_memory_size', derived.memoryMb, 128, 10240),
-    lambda_timeout: integer('lambda_timeout', derived.timeoutSeconds, 1, 900),
+    lambda_timeout: integer('lambda_timeout', derived.timeoutSeconds, 1, MAX_TIMEOUT_SECONDS),
     lambda_provisioned_concurrency: integer(
       'lambda_provisioned_concurrency',
       derived.provisionedConcurrency,

@@ -129,6 +129,8 @@ export interface Derived {
   readonly minPixels?: number;
   /** Sizes that ran every input but were passed over because their limit is below minPixels. */
   readonly tooSmallForMinPixels?: readonly number[];
+  /** Sizes passed over because their slowest invocation x margin is above the longest timeout allowed. */
+  readonly tooSlowForTimeout?: readonly number[];
 }
 
 export type PixelFit =

@@ -2,7 +2,9 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { TFVARS_KEYS } from '../../bench/sweep/tfvars.ts';
+import { MAX_TIMEOUT_SECONDS } from '../../bench/sweep/derive.ts';
+import { buildTfvars, TFVARS_KEYS } from '../../bench/sweep/tfvars.ts';
+import type { Derived } from '../../bench/sweep/types.ts';
 import { ENV, SETTINGS } from '../../src/config/index.ts';
 import { RELEASE_CHECK_PREFIX } from '../../src/core/layout.ts';
 import { STATUS_METRIC, VERSION_DIMENSION, VERSIONED_OUTCOMES } from '../../src/handlers/objects.ts';
@@ -30,6 +32,17 @@ const ROOT = 'deployment';
 const ENV_FILES = ['backend.s3.tfbackend', 'terraform.tfvars.json', 'tuning.tfvars.json'];
 /** What the memory sweep writes to envs/<environment>/tuning.tfvars.json. */
 const TUNING_KEYS: readonly string[] = TFVARS_KEYS;
+/** A choice of the memory sweep, for what its tuning file would hold. */
+const TUNED: Derived = {
+  memoryMb: 1024,
+  architecture: 'arm64',
+  strategy: 'cost',
+  timeoutSeconds: 20,
+  timeoutBasisMs: 6400,
+  provisionedConcurrency: 0,
+  maxInputPixels: 24_000_000,
+  pixelFit: { kind: 'fallback', reason: 'test' },
+};
 
 let dirs: Map<string, TfDir>;
 let imgpipe: TfDir;
@@ -681,6 +694,27 @@ describe('Environments', () => {
     expect(ignored).toMatch(/^deployment\/\.terraform-\*\/$/m);
   });
 
+  it('take from the memory sweep no timeout a module given lambda_timeout refuses', () => {
+    // Every module the root passes var.lambda_timeout to validates it; the sweep's ceiling must be
+    // at or below the lowest of their upper bounds (the workflow's Process function: 110 s).
+    const bounds: number[] = [];
+    for (const [name, call] of Object.entries(root.module)) {
+      for (const [input, value] of Object.entries(call as Body)) {
+        if (value !== 'var.lambda_timeout') continue;
+        const module = dir(String((call as Body).source).replace(/^\.\.\//, ''));
+        const condition = String(module.variable[input]!.validation[0].condition);
+        const bound = new RegExp(`var\\.${input} <= (\\d+)`).exec(condition);
+        expect(bound, `module ${name}: ${input}: ${condition}`).not.toBeNull();
+        bounds.push(Number(bound![1]));
+      }
+    }
+    expect(bounds.length).toBeGreaterThanOrEqual(2);
+    expect(MAX_TIMEOUT_SECONDS).toBe(Math.min(...bounds));
+    expect(() => buildTfvars({ ...TUNED, timeoutSeconds: Math.min(...bounds) + 1 })).toThrow(
+      /lambda_timeout/,
+    );
+  });
+
   it('commit a tuning file with exactly the memory sweep’s keys, in range', () => {
     for (const env of ENVIRONMENTS) {
       const values = tuning(env) as Record<string, number>;
@@ -689,7 +723,7 @@ describe('Environments', () => {
       expect(values.lambda_memory_size).toBeGreaterThanOrEqual(128);
       expect(values.lambda_memory_size).toBeLessThanOrEqual(10240);
       expect(values.lambda_timeout).toBeGreaterThanOrEqual(1);
-      expect(values.lambda_timeout).toBeLessThanOrEqual(900);
+      expect(values.lambda_timeout).toBeLessThanOrEqual(MAX_TIMEOUT_SECONDS);
       expect(values.lambda_provisioned_concurrency).toBeGreaterThanOrEqual(0);
       expect(values.max_input_pixels).toBeGreaterThanOrEqual(1);
       expect(values.max_input_pixels).toBeLessThanOrEqual(SETTINGS.maxPixels.max);

@@ -3,7 +3,9 @@ import {
   deriveProvisionedConcurrency,
   deriveTimeout,
   fitMaxPixels,
+  MAX_TIMEOUT_SECONDS,
   MIN_BYTES_PER_PIXEL,
+  requiredTimeout,
 } from '../../../../bench/sweep/derive.ts';
 import { decodeCost, MAX_DECODE_BYTES_PER_PIXEL } from '../../../../src/codecs/memory.ts';
 
@@ -13,9 +15,11 @@ describe('deriveTimeout', () => {
     expect(deriveTimeout(20_000, 2.5)).toBe(50);
   });
 
-  it('is at least 10 s and at most 900 s', () => {
+  it('is at least 10 s and at most the 110 s the deployment accepts', () => {
     expect(deriveTimeout(100, 3)).toBe(10);
-    expect(deriveTimeout(400_000, 3)).toBe(900);
+    expect(MAX_TIMEOUT_SECONDS).toBe(110);
+    expect(deriveTimeout(400_000, 3)).toBe(110);
+    expect(requiredTimeout(400_000, 3)).toBe(1200);
   });
 });
 

@@ -134,6 +134,27 @@ describe('decide', () => {
     );
   });
 
+  it('passes over a cheaper size that needs a timeout above the 110 s the deployment accepts, and says so', () => {
+    // 512 MB: init 0.5 s + 39 s cold, x 3 = 118.5 s; 1024 MB: 20.5 s x 3 = 61.5 s. 512 MB is the
+    // cheaper (0.5 GB x 39 s against 1 GB x 20 s).
+    const rows = [sized(512, 39_000, 300), sized(1024, 20_000, 300)];
+    expect(rows[0]!.stats!.costPer1000.arm64).toBeLessThan(rows[1]!.stats!.costPer1000.arm64);
+    const derived = decide(rows, settings).derived;
+    expect(derived?.memoryMb).toBe(1024);
+    expect(derived?.timeoutSeconds).toBe(62);
+    expect(derived?.tooSlowForTimeout).toEqual([512]);
+    // With a margin of 2, 512 MB needs 79 s and is chosen.
+    const cheap = decide(rows, { ...settings, timeoutMargin: 2 }).derived;
+    expect(cheap?.memoryMb).toBe(512);
+    expect(cheap?.timeoutSeconds).toBe(79);
+    expect(cheap?.tooSlowForTimeout).toBeUndefined();
+    const none = decide([rows[0]!], settings);
+    expect(none.derived).toBeUndefined();
+    expect('reason' in none && none.reason).toMatch(
+      /^no size fits a timeout of 110 s, .* needs at least 119 s/,
+    );
+  });
+
   it('derives timeout, provisioned concurrency and max pixels from the chosen row', () => {
     const rows = [sized(2048, 2000, 400)];
     const { derived } = decide(rows, { ...settings, requestsPerSecond: 10 });

@@ -41,9 +41,11 @@ describe('tfvars writer', () => {
   });
 
   it('refuses values Terraform would reject', () => {
-    expect(() => buildTfvars({ ...derived, timeoutSeconds: 901 })).toThrow(
-      /lambda_timeout must be an integer between 1 and 900/,
+    // The workflow module's Process function takes the same timeout and refuses more than 110 s.
+    expect(() => buildTfvars({ ...derived, timeoutSeconds: 111 })).toThrow(
+      /lambda_timeout must be an integer between 1 and 110, not 111/,
     );
+    expect(buildTfvars({ ...derived, timeoutSeconds: 110 }).lambda_timeout).toBe(110);
     expect(() => buildTfvars({ ...derived, memoryMb: 1769.5 })).toThrow(/lambda_memory_size/);
     expect(() => buildTfvars({ ...derived, provisionedConcurrency: 10_001 })).toThrow(
       /lambda_provisioned_concurrency/,
