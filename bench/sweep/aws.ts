@@ -261,12 +261,42 @@ async function invoke(
     throw new Error(
       `No REPORT line or platform.report record in the log tail of ${input.label} at ${memoryMb} MB (with JSON logs, the function's system log level must be INFO or DEBUG)`,
     );
-  if (/"outcome"\s*:\s*"duplicate"/.test(log)) {
+  const unprocessed = unprocessedRecords(payload);
+  if (/"outcome"\s*:\s*"duplicate"/.test(log) || unprocessed.some((r) => r.status === 'duplicate')) {
     throw new Error(
       `The function skipped ${input.label} at ${memoryMb} MB as a duplicate (its manifest is current), so the run measured no processing; pass --delete-manifest to remove the manifest before each invocation`,
     );
   }
+  if (unprocessed.length > 0) {
+    // A quarantined image (over-memory-budget at a small size, too-slow within the function's
+    // timeout, ...) is an invocation that succeeded without processing it: its duration is not
+    // what the size costs to process the input, and the size cannot take it.
+    const what = unprocessed
+      .map((r) => `${r.status}${r.reason === undefined ? '' : ` (${r.reason})`}`)
+      .join(', ');
+    throw new Error(`The function did not process ${input.label} at ${memoryMb} MB: ${what}`);
+  }
   return report;
+}
+
+/**
+ * The records of an S3 event handler's response ({ records: [{ status, reason }] },
+ * src/handlers/s3-event.ts) that were not processed; none for any other response.
+ */
+function unprocessedRecords(payload: string): { status: string; reason?: string }[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(payload);
+  } catch {
+    return [];
+  }
+  const records = (parsed as { records?: unknown } | null)?.records;
+  if (!Array.isArray(records)) return [];
+  return records.flatMap((record: unknown) => {
+    const { status, reason } = (record ?? {}) as { status?: unknown; reason?: unknown };
+    if (typeof status !== 'string' || status === 'processed') return [];
+    return [{ status, ...(typeof reason === 'string' ? { reason } : {}) }];
+  });
 }
 
 /** Polls until the function (or a version) has finished updating, as the SDK's waiters do. */

@@ -21,6 +21,7 @@ import { type AwsInput, probeObject, runAwsSweep, SweepAbortedError } from '../.
 import { silentProgress } from '../../../../bench/sweep/progress.ts';
 import { summariseRow } from '../../../../bench/sweep/rows.ts';
 import { buildS3Notification } from '../../../../src/cli/local-s3.ts';
+import type { RecordResult } from '../../../../src/handlers/objects.ts';
 
 const lambdaMock = mockClient(LambdaClient);
 const s3Mock = mockClient(S3Client);
@@ -254,6 +255,33 @@ describe('runAwsSweep (mocked Lambda)', () => {
     }));
     const result = await runAwsSweep(settings({ memories: [1024] }));
     expect(result.rows[0]!.failures[0]!.message).toMatch(/as a duplicate .* --delete-manifest/);
+  });
+
+  it('fails a size where the function quarantined the input instead of processing it', async () => {
+    // What the S3 handler returns: one result per record. At 1024 MB the image is over the memory
+    // budget and quarantined, a short, successful invocation that processed nothing.
+    const response = (memory: number): { records: RecordResult[] } => ({
+      records: [
+        memory < 2048
+          ? { bucket: 'uploads', key: 'photos/a.jpg', status: 'quarantined', reason: 'over-memory-budget' }
+          : { bucket: 'uploads', key: 'photos/a.jpg', status: 'processed' },
+      ],
+    });
+    fakeFunction((memory) => ({
+      log: report(memory, memory < 2048 ? 30 : 1500),
+      payload: JSON.stringify(response(memory)),
+    }));
+    const result = await runAwsSweep(settings({ memories: [1024, 2048] }));
+    const [small, large] = result.rows;
+    expect(small!.failures).toEqual([
+      {
+        image: 's3://uploads/photos/a.jpg',
+        message:
+          'The function did not process s3://uploads/photos/a.jpg at 1024 MB: quarantined (over-memory-budget)',
+      },
+    ]);
+    expect(large!.failures).toEqual([]);
+    expect(large!.images[0]!.first.wallMs).toBe(1500);
   });
 
   it('deletes the manifest before every invocation when asked', async () => {
