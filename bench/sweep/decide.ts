@@ -6,6 +6,7 @@ import {
   MIN_MAX_PIXELS,
   PIXEL_STEP,
   requiredTimeout,
+  slowestAtPixels,
 } from './derive.ts';
 import { imagePixels, isEligible } from './rows.ts';
 import { chooseMemory } from './strategy.ts';
@@ -60,13 +61,16 @@ export function decide(
     };
   }
   const timeouts = new Map(
-    eligible.map((row) => [row.memoryMb, requiredTimeout(timeoutBasis(row), settings.timeoutMargin)]),
+    eligible.map((row) => [
+      row.memoryMb,
+      requiredTimeout(timeoutBasis(row, limits.get(row.memoryMb)!.maxPixels), settings.timeoutMargin),
+    ]),
   );
   const inTime = eligible.filter((row) => timeouts.get(row.memoryMb)! <= MAX_TIMEOUT_SECONDS);
   const tooSlow = eligible.filter((row) => !inTime.includes(row)).map((row) => row.memoryMb);
   if (inTime.length === 0) {
     return {
-      reason: `no size fits a timeout of ${MAX_TIMEOUT_SECONDS} s, the longest the deployment accepts (terraform/modules/workflow): slowest invocation x --timeout-margin ${settings.timeoutMargin} needs at least ${Math.min(...timeouts.values())} s`,
+      reason: `no size fits a timeout of ${MAX_TIMEOUT_SECONDS} s, the longest the deployment accepts (terraform/modules/workflow): slowest invocation (at max_input_pixels) x --timeout-margin ${settings.timeoutMargin} needs at least ${Math.min(...timeouts.values())} s`,
     };
   }
   const chosen = chooseMemory(
@@ -80,8 +84,9 @@ export function decide(
   )!;
   const row = inTime.find((r) => r.memoryMb === chosen.memoryMb)!;
   const stats = row.stats!;
-  const timeoutBasisMs = timeoutBasis(row);
   const { maxPixels, fit } = limits.get(row.memoryMb)!;
+  const timeoutBasisMs = timeoutBasis(row, maxPixels);
+  const slowestMeasuredMs = Math.max(stats.coldMaxMs, stats.maxMs);
   return {
     derived: {
       memoryMb: row.memoryMb,
@@ -90,6 +95,7 @@ export function decide(
       ...(settings.strategy === 'balanced' ? { weight: settings.weight } : {}),
       timeoutSeconds: deriveTimeout(timeoutBasisMs, settings.timeoutMargin),
       timeoutBasisMs,
+      ...(timeoutBasisMs > slowestMeasuredMs ? { slowestMeasuredMs } : {}),
       provisionedConcurrency: deriveProvisionedConcurrency(settings.requestsPerSecond, stats.p95Ms),
       maxInputPixels: maxPixels,
       pixelFit: fit,
@@ -100,9 +106,17 @@ export function decide(
   };
 }
 
-/** The slowest invocation of a row: the worse of a cold one (init + first run) and the warm runs. */
-function timeoutBasis(row: SweepRow): number {
-  return Math.max(row.stats!.coldMaxMs, row.stats!.maxMs);
+/**
+ * The slowest invocation of a row (the worse of a cold one, init + first run, and the warm runs),
+ * for an input of the row's max_input_pixels (derive.ts slowestAtPixels).
+ */
+function timeoutBasis(row: SweepRow, maxPixels: number): number {
+  const points = row.images.flatMap((image) => {
+    const pixels = imagePixels(image);
+    const slowestMs = Math.max(image.initMs + image.first.wallMs, ...image.warm.map((run) => run.wallMs));
+    return pixels === undefined ? [] : [{ pixels, slowestMs }];
+  });
+  return Math.max(row.stats!.coldMaxMs, row.stats!.maxMs, slowestAtPixels(points, maxPixels));
 }
 
 /** max_input_pixels for one row: the fit of its peak RSS against pixels (derive.ts). */

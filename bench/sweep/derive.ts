@@ -31,6 +31,34 @@ export function deriveTimeout(slowestMs: number, margin: number): number {
   return Math.min(MAX_TIMEOUT_SECONDS, requiredTimeout(slowestMs, margin));
 }
 
+/** How many times the smallest input's pixels the largest must have for a line of duration. */
+export const MIN_PIXEL_SPAN = 2;
+
+/**
+ * The slowest invocation to expect of an input of `maxPixels`, the largest the function will accept
+ * (max_input_pixels): the corpus's slowest invocation per image against its pixels, a line fitted by
+ * least squares (slope at least 0) and moved up to lie on or above every image, evaluated at
+ * `maxPixels`; never less than the slowest measured. max_input_pixels is usually far above the
+ * corpus's largest image (24-100 MP against a 16 MP photo), and the decode and the first resize grow
+ * with the pixels: a timeout from the corpus alone would be too short for the inputs the limit
+ * admits, which the function then refuses as too-slow. Without inputs whose sizes differ at least
+ * MIN_PIXEL_SPAN-fold, the slowest measured: between photos of 1.0 and 1.5 MP the content, not the
+ * pixels, decides which is slower, and a line through them, extended 40-fold, is noise.
+ */
+export function slowestAtPixels(
+  points: readonly { pixels: number; slowestMs: number }[],
+  maxPixels: number,
+): number {
+  const measured = Math.max(0, ...points.map((p) => p.slowestMs));
+  const sizes = points.map((p) => p.pixels);
+  if (points.length < 2 || Math.max(...sizes) < MIN_PIXEL_SPAN * Math.min(...sizes)) return measured;
+  const line = leastSquares(points.map((p) => ({ x: p.pixels, y: p.slowestMs })));
+  if (!line) return measured;
+  const slope = Math.max(0, line.slope);
+  const intercept = Math.max(...points.map((p) => p.slowestMs - slope * p.pixels));
+  return Math.max(measured, intercept + slope * maxPixels);
+}
+
 /** AWS's estimate plus its recommended 10% buffer. */
 export const PROVISIONED_CONCURRENCY_BUFFER = 1.1;
 

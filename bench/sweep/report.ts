@@ -87,7 +87,7 @@ function choiceLines(doc: SweepDocument): string[] {
   const lines = [
     `Chosen: ${choice.memoryMb} MB (strategy ${strategy}, ${choice.architecture} prices; ${sourceLabel(row)}): ` +
       `${formatUsd(stats.costPer1000[choice.architecture])} per 1,000 images, expected ${formatMs(stats.expectedMs)} per image.`,
-    `Timeout: ${choice.timeoutSeconds} s = ceil(slowest invocation ${formatMs(choice.timeoutBasisMs)} x margin ${doc.settings.timeoutMargin}), within ${MIN_TIMEOUT_SECONDS}-${MAX_TIMEOUT_SECONDS} s.`,
+    `Timeout: ${choice.timeoutSeconds} s = ceil(slowest invocation ${formatMs(choice.timeoutBasisMs)}${choice.slowestMeasuredMs === undefined ? '' : ` (at max_input_pixels, extrapolated from the corpus; ${formatMs(choice.slowestMeasuredMs)} measured)`} x margin ${doc.settings.timeoutMargin}), within ${MIN_TIMEOUT_SECONDS}-${MAX_TIMEOUT_SECONDS} s.`,
     `Provisioned concurrency: ${choice.provisionedConcurrency} = ceil(${doc.settings.rps} rps x p95 ${formatMs(stats.p95Ms)} x ${PROVISIONED_CONCURRENCY_BUFFER}).`,
   ];
   const fit = choice.pixelFit;

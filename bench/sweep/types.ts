@@ -120,7 +120,10 @@ export interface Derived {
   readonly strategy: Strategy;
   readonly weight?: number;
   readonly timeoutSeconds: number;
+  /** The slowest invocation the timeout is for: measured, or extrapolated to maxInputPixels. */
   readonly timeoutBasisMs: number;
+  /** When timeoutBasisMs is extrapolated to maxInputPixels: the slowest invocation measured. */
+  readonly slowestMeasuredMs?: number;
   readonly provisionedConcurrency: number;
   readonly maxInputPixels: number;
   /** How max_input_pixels was obtained: a fit (a + b * pixels), or why not. */

@@ -6,6 +6,7 @@ import {
   MAX_TIMEOUT_SECONDS,
   MIN_BYTES_PER_PIXEL,
   requiredTimeout,
+  slowestAtPixels,
 } from '../../../../bench/sweep/derive.ts';
 import { decodeCost, MAX_DECODE_BYTES_PER_PIXEL } from '../../../../src/codecs/memory.ts';
 
@@ -20,6 +21,39 @@ describe('deriveTimeout', () => {
     expect(MAX_TIMEOUT_SECONDS).toBe(110);
     expect(deriveTimeout(400_000, 3)).toBe(110);
     expect(requiredTimeout(400_000, 3)).toBe(1200);
+  });
+});
+
+describe('slowestAtPixels', () => {
+  it('extends the slowest invocation per image to the pixel limit along a line on or above every image', () => {
+    // 1 s per MP from 2 s, with the 6 MP image 1 s above the line through the others.
+    const points = [
+      { pixels: 1e6, slowestMs: 3000 },
+      { pixels: 6e6, slowestMs: 9000 },
+      { pixels: 11e6, slowestMs: 13_000 },
+    ];
+    const extrapolated = slowestAtPixels(points, 50e6);
+    expect(extrapolated).toBeGreaterThan(13_000);
+    for (const p of points) expect(extrapolated).toBeGreaterThanOrEqual(p.slowestMs);
+    // Least squares slope 1000 ms/MP, raised to pass through the 6 MP image: 9 s + 44 MP x 1 s = 53 s.
+    expect(extrapolated).toBeCloseTo(9000 + 1000 * (50 - 6), 6);
+  });
+
+  it('is the slowest measured where larger images are not slower, or there is no line', () => {
+    const falling = [
+      { pixels: 1e6, slowestMs: 4000 },
+      { pixels: 16e6, slowestMs: 3000 },
+    ];
+    expect(slowestAtPixels(falling, 60e6)).toBe(4000);
+    expect(slowestAtPixels([{ pixels: 16e6, slowestMs: 3000 }], 60e6)).toBe(3000);
+    // Inputs of 1.0 and 1.5 MP: which is slower is their content, not a trend to extend to 60 MP.
+    const narrow = [
+      { pixels: 1.0e6, slowestMs: 12_000 },
+      { pixels: 1.5e6, slowestMs: 14_200 },
+    ];
+    expect(slowestAtPixels(narrow, 60e6)).toBe(14_200);
+    expect(slowestAtPixels([...narrow, { pixels: 3e6, slowestMs: 15_000 }], 60e6)).toBeGreaterThan(14_200);
+    expect(slowestAtPixels([], 60e6)).toBe(0);
   });
 });
 

@@ -155,6 +155,24 @@ describe('decide', () => {
     );
   });
 
+  it('sets the timeout for an input of max_input_pixels, not only for the corpus', () => {
+    // Slowest invocation 2.5 s at 1 MP and 12.5 s at 11 MP: 1.5 s + 1 s per MP. The memory fit lets
+    // 2048 MB take 33 MP, which would take 34.5 s, not the 12.5 s of the largest image measured.
+    const base = row({
+      memoryMb: 2048,
+      images: [
+        image({ pixels: 1e6, first: run(2000), warm: [run(1000)], peakRssMb: 300 }),
+        image({ image: 'b.png', pixels: 11e6, first: run(12_000), warm: [run(11_000)], peakRssMb: 400 }),
+      ],
+    });
+    const rows = [{ ...base, stats: summariseRow(base, summary)! }];
+    const { derived } = decide(rows, { ...settings, timeoutMargin: 2 });
+    expect(derived?.maxInputPixels).toBe(33_000_000);
+    expect(derived?.slowestMeasuredMs).toBe(12_500);
+    expect(derived?.timeoutBasisMs).toBeCloseTo(34_500, 6);
+    expect(derived?.timeoutSeconds).toBe(69);
+  });
+
   it('derives timeout, provisioned concurrency and max pixels from the chosen row', () => {
     const rows = [sized(2048, 2000, 400)];
     const { derived } = decide(rows, { ...settings, requestsPerSecond: 10 });
