@@ -8,7 +8,7 @@ import {
 import { MODELLED_NOTE, type SweepDocument, sourceLabel } from './document.ts';
 import { median } from './stats.ts';
 import { renderTfvars } from './tfvars.ts';
-import type { SweepRow } from './types.ts';
+import { ARCHITECTURES, type SweepRow } from './types.ts';
 
 /**
  * The console summary and the Markdown report, from the same columns (src/cli/table.ts renders
@@ -60,6 +60,17 @@ function rowNotes(row: SweepRow, chosen: number | undefined): string {
   return notes.join('; ');
 }
 
+/**
+ * The AWS mode measures one architecture, the function's, and prices both with its durations: the
+ * other's column is what it would cost if it ran as fast, which nothing measured.
+ */
+function architectureNote(doc: SweepDocument): string | undefined {
+  const measured = doc.settings.target === 'aws' ? doc.settings.functionArchitecture : undefined;
+  if (!measured) return undefined;
+  const other = ARCHITECTURES.find((a) => a !== measured)!;
+  return `Durations were measured on ${measured} only: the $/1k ${other} column prices the ${measured} durations at ${other} prices, as if ${other} ran as fast${doc.settings.architecture === other ? `, and the choice (on ${other} prices) rests on it` : ''}; sweep an ${other} deployment to measure it.`;
+}
+
 export function renderSweepTable(doc: SweepDocument, format: 'text' | 'markdown'): string {
   return renderTable(sweepColumns(doc), doc.rows, format);
 }
@@ -68,6 +79,8 @@ export function renderSweepTable(doc: SweepDocument, format: 'text' | 'markdown'
 export function renderConsoleSummary(doc: SweepDocument, files: readonly string[]): string {
   const lines = [renderSweepTable(doc, 'text'), ''];
   if (doc.rows.some((r) => r.mode === 'modelled')) lines.push(MODELLED_NOTE, '');
+  const measuredOn = architectureNote(doc);
+  if (measuredOn) lines.push(measuredOn, '');
   lines.push(...choiceLines(doc), '');
   for (const warning of doc.warnings) lines.push(`Warning: ${warning}`);
   lines.push(
@@ -125,18 +138,24 @@ export function renderMarkdownReport(doc: SweepDocument, chartFile: string): str
     `${p.date} · ${s.target === 'aws' ? `function \`${s.functionName}\` (${s.functionArchitecture})` : `${p.cpuModel}, ${p.cores} CPUs`} · commit ${git} · Node ${p.node} · took ${formatDuration(doc.elapsedSeconds)}${doc.chosenAgainFrom ? ` · chosen again from \`${doc.chosenAgainFrom}\`` : ''}`,
     '',
     `- Inputs: ${s.inputs.length} (${s.inputs.map((i) => `\`${i}\``).join(', ')}); corpus hash \`${p.corpusHash.slice(0, 16)}\``,
-    `- Runs: one cold (fresh process: init, then the first run) and ${s.runs} warm per input and size`,
+    s.target === 'aws'
+      ? `- Runs: ${1 + s.runs} invocations per input and size, of a version published for the size; its first invocation is the cold one, and its Init Duration is counted as every input's init`
+      : `- Runs: one cold (fresh process: init, then the first run) and ${s.runs} warm per input and size`,
     `- CPU share: ${p.cgroup}`,
     `- Prices: arm64 $${s.prices.arm64}/GB-s, x86_64 $${s.prices.x86_64}/GB-s, $${s.prices.requestPerMillion} per 1M requests; ${s.coldStartRate * 100}% of invocations cold (init billed)`,
     `- Strategy: ${s.strategy}${s.strategy === 'balanced' ? ` (weight ${s.weight})` : ''} on ${s.architecture} prices; headroom ${s.headroom * 100}%; timeout margin ${s.timeoutMargin}; ${s.rps} requests/s`,
     '',
     '## Results',
     '',
-    'Durations are per image (no S3 I/O), p50/p95/max over the warm runs of all images; cold max is init plus the first run; cost is for 1,000 images drawn evenly from the inputs, cold starts included.',
+    s.target === 'aws'
+      ? `Durations are the deployed function's Duration per invocation (reading the source from S3 and writing the variants included), p50/p95/max over the warm runs of all inputs; cold max is Init Duration plus an input's first invocation; cost is for 1,000 images drawn evenly from the inputs, cold starts included.`
+      : 'Durations are per image (no S3 I/O), p50/p95/max over the warm runs of all images; cold max is init plus the first run; cost is for 1,000 images drawn evenly from the inputs, cold starts included.',
     '',
     renderSweepTable(doc, 'markdown'),
     '',
   ];
+  const measuredOn = architectureNote(doc);
+  if (measuredOn) out.push(measuredOn, '');
   if (doc.rows.some((r) => r.mode === 'modelled')) out.push(`**${MODELLED_NOTE}**`, '');
   if (doc.rows.some((r) => r.stats?.contended)) {
     out.push(

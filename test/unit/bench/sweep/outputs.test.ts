@@ -182,6 +182,34 @@ describe('tables and report', () => {
     expect(text.split('\n').find((l) => l.trimStart().startsWith('512'))).toMatch(/OOM/);
   });
 
+  it('says of an AWS sweep that its durations include S3 and were measured on one architecture', () => {
+    const aws: SweepDocument = {
+      ...doc,
+      settings: {
+        ...doc.settings,
+        target: 'aws',
+        functionName: 'imgpipe-dev',
+        functionArchitecture: 'x86_64',
+        architecture: 'arm64',
+      },
+      rows: rows.map((r) => ({ ...r, mode: 'measured-aws' as const })),
+    };
+    const markdown = renderMarkdownReport(aws, 'sweep.svg');
+    expect(markdown).not.toMatch(/no S3 I\/O/);
+    expect(markdown).not.toMatch(/fresh process/);
+    expect(markdown).toMatch(
+      /Durations are the deployed function's Duration per invocation \(reading the source from S3/,
+    );
+    const note =
+      'Durations were measured on x86_64 only: the $/1k arm64 column prices the x86_64 durations at arm64 prices, as if arm64 ran as fast, and the choice (on arm64 prices) rests on it; sweep an arm64 deployment to measure it.';
+    expect(markdown).toContain(note);
+    expect(renderConsoleSummary(aws, [])).toContain(note);
+    // A local sweep's report says what it measured, and has no such note.
+    const local = renderMarkdownReport(doc, 'sweep.svg');
+    expect(local).toMatch(/Durations are per image \(no S3 I\/O\)/);
+    expect(local).not.toMatch(/Durations were measured on/);
+  });
+
   it('renders the same rows as Markdown with the source column and the derivations', () => {
     const table = renderSweepTable(doc, 'markdown');
     expect(table.split('\n')[0]).toBe(
