@@ -4,7 +4,6 @@ import {
   fitMaxPixels,
   MAX_TIMEOUT_SECONDS,
   MIN_MAX_PIXELS,
-  PIXEL_STEP,
   requiredTimeout,
   slowestAtPixels,
 } from './derive.ts';
@@ -125,11 +124,10 @@ function pixelLimit(row: SweepRow, settings: DecisionSettings): ReturnType<typeo
     const pixels = imagePixels(image);
     return pixels === undefined ? [] : [{ pixels, rssMb: image.peakRssMb }];
   });
-  // Without a fit, the largest image that ran is known to fit; with no sizes at all, keep the limit.
+  // Without a fit, the largest image that ran is known to fit, itself: rounded down to whole
+  // megapixels it would be refused (a 5312x2988 photo, 15.9 MP, under a 15 MP limit). With no sizes
+  // at all, keep the limit.
   const largest = Math.max(0, ...points.map((p) => p.pixels));
-  const fallbackPixels =
-    largest > 0
-      ? Math.max(MIN_MAX_PIXELS, Math.floor(largest / PIXEL_STEP) * PIXEL_STEP)
-      : settings.configuredMaxPixels;
+  const fallbackPixels = largest > 0 ? Math.max(MIN_MAX_PIXELS, largest) : settings.configuredMaxPixels;
   return fitMaxPixels(points, row.memoryMb, settings.headroom, fallbackPixels);
 }

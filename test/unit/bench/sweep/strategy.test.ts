@@ -173,6 +173,23 @@ describe('decide', () => {
     expect(derived?.timeoutSeconds).toBe(69);
   });
 
+  it('without a fit, sets max_input_pixels to the largest input that ran, not below it', () => {
+    // One input, as bench.yml's AWS sweep runs: the bench photo, 5312 x 2988 = 15,872,256 pixels.
+    const pixels = 5312 * 2988;
+    const base = row({ memoryMb: 2048, images: [image({ width: 5312, height: 2988, pixels })] });
+    const { derived } = decide([{ ...base, stats: summariseRow(base, summary)! }], settings);
+    expect(derived?.pixelFit.kind).toBe('fallback');
+    expect(derived?.maxInputPixels).toBe(pixels);
+    // Two inputs of the same size: no line either.
+    const same = row({
+      memoryMb: 2048,
+      images: [image({ pixels }), image({ image: 'b.jpg', pixels, peakRssMb: 350 })],
+    });
+    expect(decide([{ ...same, stats: summariseRow(same, summary)! }], settings).derived?.maxInputPixels).toBe(
+      pixels,
+    );
+  });
+
   it('derives timeout, provisioned concurrency and max pixels from the chosen row', () => {
     const rows = [sized(2048, 2000, 400)];
     const { derived } = decide(rows, { ...settings, requestsPerSecond: 10 });
