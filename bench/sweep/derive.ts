@@ -1,4 +1,5 @@
 import { MAX_DECODE_BYTES_PER_PIXEL } from '../../src/codecs/memory.ts';
+import { INVOCATION_RESERVE_MS } from '../../src/pipeline/deadline.ts';
 import { leastSquares } from './stats.ts';
 import type { PixelFit } from './types.ts';
 
@@ -21,9 +22,16 @@ export const MIN_TIMEOUT_SECONDS = 10;
  * a cold one (init + first run) and the warm runs: the margin covers S3 reads and writes (not part
  * of the sweep), larger inputs and slower hosts. It may be above MAX_TIMEOUT_SECONDS: such a size
  * is not chosen (decide.ts).
+ *
+ * Whatever the margin, the slowest invocation must also fit before the function's own deadline:
+ * the function refuses an image as too-slow at the invocation's remaining time less a reserve
+ * (src/pipeline/deadline.ts: INVOCATION_RESERVE_MS, or a quarter of what remains if that is less),
+ * kept to record the outcome. So the timeout is at least the slowest invocation plus that reserve:
+ * with --timeout-margin 1 it was the slowest invocation itself, which the deadline then refused.
  */
 export function requiredTimeout(slowestMs: number, margin: number): number {
-  return Math.max(MIN_TIMEOUT_SECONDS, Math.ceil((slowestMs / 1000) * margin));
+  const withReserve = slowestMs + Math.min(INVOCATION_RESERVE_MS, slowestMs / 3);
+  return Math.max(MIN_TIMEOUT_SECONDS, Math.ceil(Math.max(slowestMs * margin, withReserve) / 1000));
 }
 
 /** The timeout written for the chosen size: requiredTimeout, never above MAX_TIMEOUT_SECONDS. */

@@ -9,6 +9,7 @@ import {
   slowestAtPixels,
 } from '../../../../bench/sweep/derive.ts';
 import { decodeCost, MAX_DECODE_BYTES_PER_PIXEL } from '../../../../src/codecs/memory.ts';
+import { Deadline } from '../../../../src/pipeline/deadline.ts';
 
 describe('deriveTimeout', () => {
   it('is the slowest invocation times the margin, rounded up to a second', () => {
@@ -21,6 +22,36 @@ describe('deriveTimeout', () => {
     expect(MAX_TIMEOUT_SECONDS).toBe(110);
     expect(deriveTimeout(400_000, 3)).toBe(110);
     expect(requiredTimeout(400_000, 3)).toBe(1200);
+  });
+
+  it("leaves the slowest invocation its time before the function's deadline, whatever the margin", () => {
+    // The function's deadline in an invocation of the derived timeout (src/pipeline/deadline.ts),
+    // for a cold invocation of 1 s of init and then processImage: processImage must fit before it.
+    for (const [initMs, processMs] of [
+      [1000, 20_000],
+      [500, 5_000],
+      [2000, 60_000],
+      [300, 9_000],
+    ] as const) {
+      for (const margin of [1, 1.2, 1.5]) {
+        const timeout = deriveTimeout(initMs + processMs, margin);
+        const now = 0;
+        const deadline = new Deadline({
+          maxSeconds: 900,
+          invocationEndsAt: now + timeout * 1000 - initMs,
+          now,
+        });
+        deadline.dispose();
+        expect(
+          deadline.limitMs,
+          `${initMs} + ${processMs} ms, margin ${margin}: ${timeout} s`,
+        ).toBeGreaterThanOrEqual(processMs);
+      }
+    }
+    // 21 s with margin 1: 21 s + 5 s of reserve.
+    expect(requiredTimeout(21_000, 1)).toBe(26);
+    // A short one: a third of it (the quarter of what remains), not 5 s.
+    expect(requiredTimeout(9_300, 1)).toBe(13);
   });
 });
 
