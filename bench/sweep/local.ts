@@ -33,6 +33,11 @@ export interface LocalSweepSettings {
    */
   readonly maxForeignCpu: number;
   readonly waitQuietMs: number;
+  /**
+   * limits.maxSecondsPerImage of the configuration the children run: the function refuses an image
+   * whose processing takes longer (too-slow), so such a run fails the image at that size.
+   */
+  readonly maxSecondsPerImage?: number;
   readonly progress: Progress;
 }
 
@@ -89,14 +94,19 @@ async function measureImage(
 ): Promise<ImageResult> {
   if (plan.mode === 'modelled') {
     settings.progress.step(step);
-    return buildImageResult(plan, label, await runChild(plan, image, settings));
+    return buildImageResult(plan, label, await runChild(plan, image, settings), settings.maxSecondsPerImage);
   }
   const allowance = foreignAllowance(plan.cpuQuota!, settings.machineCpus, settings.maxForeignCpu);
   let best: ImageResult | undefined;
   for (let attempt = 1; attempt <= CONTENDED_ATTEMPTS; attempt++) {
     await waitForQuiet(settings, step, allowance);
     settings.progress.step(attempt === 1 ? step : `${step} (again: the first try was contended)`);
-    const result = buildImageResult(plan, label, await runChild(plan, image, settings));
+    const result = buildImageResult(
+      plan,
+      label,
+      await runChild(plan, image, settings),
+      settings.maxSecondsPerImage,
+    );
     if (best === undefined || foreignOf(result) < foreignOf(best)) best = result;
     if (foreignOf(best) <= allowance) break;
   }
@@ -218,11 +228,14 @@ function collect(child: ChildProcess, settings: LocalSweepSettings): Promise<Chi
 /**
  * Turns a child's report into an image result. Measured rows keep the wall times; modelled rows
  * get durations and init from the model, with the measured unconstrained values beside them.
+ * A run longer than `maxSecondsPerImage` (measured, or modelled for the size) is one the function
+ * would have stopped and refused as too-slow (src/pipeline/deadline.ts): the image fails at the size.
  */
 export function buildImageResult(
   plan: RowPlan,
   label: string,
   messages: readonly ChildMessage[],
+  maxSecondsPerImage?: number,
 ): ImageResult {
   const ready = messages.find((m) => m.type === 'ready');
   const runs = messages.filter((m) => m.type === 'run').sort((a, b) => a.index - b.index);
@@ -249,6 +262,12 @@ export function buildImageResult(
     ...(run.foreignCpu !== undefined ? { foreignCpu: run.foreignCpu } : {}),
   });
   const [first, ...warm] = runs;
+  const slowest = Math.max(...runs.map((run) => sample(run).wallMs));
+  if (maxSecondsPerImage !== undefined && slowest > maxSecondsPerImage * 1000) {
+    throw new Error(
+      `${label} took ${(slowest / 1000).toFixed(1)} s to process at ${plan.memoryMb} MB${modelled ? ' (modelled)' : ''}, more than limits.maxSecondsPerImage (${maxSecondsPerImage} s): the function refuses it as too-slow`,
+    );
+  }
   return {
     image: label,
     width: first!.width,

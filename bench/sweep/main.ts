@@ -84,6 +84,7 @@ async function sweepLocal(options: SweepOptions): Promise<number> {
       ...(options.config !== undefined ? { configFile: resolve(options.config) } : {}),
       maxForeignCpu: options.maxForeignCpu,
       waitQuietMs: options.waitQuietSeconds * 1000,
+      maxSecondsPerImage: config.limits.maxSecondsPerImage,
       progress: createProgress(process.stderr),
     });
   } finally {

@@ -109,6 +109,20 @@ describe('buildImageResult (the modelled fallback)', () => {
     expect(result.unconstrainedInitMs).toBe(650);
   });
 
+  it('fails an image whose run takes longer than the per-image time budget the function enforces', () => {
+    // The first run took 4.2 s here; the function stops processImage at limits.maxSecondsPerImage.
+    const measured = planRow(3538, { available: true, version: 1 }, 2);
+    expect(() => buildImageResult(measured, 'portrait.jpg', messages, 4)).toThrow(
+      'portrait.jpg took 4.2 s to process at 3538 MB, more than limits.maxSecondsPerImage (4 s): the function refuses it as too-slow',
+    );
+    expect(buildImageResult(measured, 'portrait.jpg', messages, 5).first.wallMs).toBe(4200);
+    // A modelled size is judged by its modelled duration: 3600 ms of CPU at 0.29 vCPU is 12.4 s.
+    const small = planRow(512, { available: false, reason: 'not root' }, 2);
+    expect(() => buildImageResult(small, 'portrait.jpg', messages, 10)).toThrow(
+      /^portrait\.jpg took 12\.4 s to process at 512 MB \(modelled\), more than limits\.maxSecondsPerImage \(10 s\)/,
+    );
+  });
+
   it('keeps the measured wall times of a measured row', () => {
     const plan = planRow(3538, { available: true, version: 1 }, 2);
     const result = buildImageResult(plan, 'portrait.jpg', messages);
