@@ -36,7 +36,7 @@ describe('a PNG the decoder refuses is refused in words that name the fault', ()
   it('a chunk whose CRC does not match, with both values', async () => {
     const bytes = Buffer.from(source);
     const at = Buffer.from(bytes).indexOf('IDAT') + 40; // inside the data, CRC left as it was
-    bytes[at] ^= 0xff;
+    bytes[at] = bytes[at]! ^ 0xff;
     const error = await refusal(bytes);
     expect(error.message).toMatch(
       /^The png decoder rejected the file: its IDAT chunk at byte 33 fails its CRC check \(stored 0x[0-9a-f]{8}, computed 0x[0-9a-f]{8}\)$/,
