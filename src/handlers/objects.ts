@@ -300,14 +300,45 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
    */
   async function finish(ref: ObjectRef, trigger: string, outcome: Outcome): Promise<Handled> {
     const event = outcomeEvent(ref, outcome, config);
+    let written: Awaited<ReturnType<StatusStore['finish']>> | undefined;
     try {
-      await deps.status?.finish(ref, finalStatus(outcome));
+      written = await deps.status?.finish(ref, finalStatus(outcome));
     } catch (error) {
       const message = describeError(error);
       await deps.status?.finish(ref, { status: 'failed', message }).catch(() => undefined);
       return { result: reportFailure(ref, trigger, error), error, event };
     }
+    if (written === 'stale' && outcome.status === 'processed') return superseded(ref, trigger);
     return { result: report(ref, trigger, outcome), event };
+  }
+
+  /**
+   * A later event of the key was recorded while this one was processed (a version uploaded in the
+   * meantime, or a removal): the outputs and manifest just written are of content that is gone, and
+   * may have replaced the later version's. They are brought back in line with the key as it is now
+   * (made again from the current content, or deleted when the key is gone), and nothing is
+   * announced: the later event's status and event stand.
+   */
+  async function superseded(ref: ObjectRef, trigger: string): Promise<Handled> {
+    const { bucket, key } = ref;
+    try {
+      const removal = await removeObject(
+        { bucket, key },
+        { ...processDeps, deleteOutputs: config.deleteOutputs },
+      );
+      const now =
+        removal.status === 'deleted'
+          ? `the key is gone, ${removal.removedOutputs.length} output(s) deleted`
+          : (await processObject({ bucket, key }, { ...processDeps, encoder: deps.encoder })).status;
+      const reason = `stale event: a later event of this key was recorded while this one was processed; its outputs were redone for the key's current content (${now})`;
+      return { result: skip({ bucket, key, status: 'ignored', reason }) };
+    } catch (error) {
+      const failure = new Error(
+        `A later event of s3://${bucket}/${key} was recorded while this one was processed, and its outputs could not be redone for the current content (reprocess the key): ${describeError(error)}`,
+        { cause: error },
+      );
+      return { result: reportFailure(ref, trigger, failure), error: failure };
+    }
   }
 
   const processDeps = {
