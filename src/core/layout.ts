@@ -129,13 +129,15 @@ export class BucketLayout {
    *
    * With an output prefix, everything under it is ours. Without one, a key is ours when it matches
    * the output or manifest key template, so genuine uploads to a shared bucket are still processed.
-   * Returns why the object is ours, or undefined.
+   * On-demand transformation results (`transformPrefix` of the output bucket, TransformLayout) are
+   * ours too, whatever the output prefix. Returns why the object is ours, or undefined.
    */
   ownObjectGuard(
-    buckets: Omit<Destinations, 'quarantinePrefix'>,
+    buckets: Omit<Destinations, 'quarantinePrefix'> & { readonly transformPrefix?: string },
   ): (bucket: string, key: string) => string | undefined {
     const { prefix } = this.keys;
     const quarantinePrefix = this.quarantinePrefix;
+    const { transformPrefix } = buckets;
     const patterns = [this.#templatePattern(this.keys.output), this.#templatePattern(this.keys.manifest)];
     return (bucket, key) => {
       if (bucket === buckets.quarantineBucket && key.startsWith(quarantinePrefix)) {
@@ -144,6 +146,8 @@ export class BucketLayout {
           : `key is under the quarantine prefix ${quarantinePrefix}`;
       }
       if (bucket !== buckets.outputBucket) return undefined;
+      if (transformPrefix && key.startsWith(transformPrefix))
+        return `key is under the on-demand results prefix ${transformPrefix}`;
       if (prefix !== '')
         return key.startsWith(prefix) ? `key is under the output prefix ${prefix}` : undefined;
       return patterns.some((pattern) => pattern.test(key))

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { parsePipelineConfig } from '../../../src/config/index.ts';
-import { BucketLayout, findTemplateProblem, splitSourceKey } from '../../../src/core/layout.ts';
+import {
+  BucketLayout,
+  findTemplateProblem,
+  splitSourceKey,
+  TransformLayout,
+} from '../../../src/core/layout.ts';
 
 const layoutOf = (document: object, quarantinePrefix = 'quarantine/') =>
   new BucketLayout(parsePipelineConfig(document), quarantinePrefix);
@@ -100,6 +105,23 @@ describe('BucketLayout.ownObjectGuard', () => {
     expect(guard('b', 'photos/cat.jpg')).toBeUndefined();
     expect(guard('b', 'huge/photos/cat.jpg.webp')).toBeUndefined();
     expect(guard('q', 'anything')).toBe('bucket q is the quarantine bucket');
+  });
+
+  it('treats on-demand results in the output bucket as its own, with or without an output prefix', () => {
+    for (const outputPrefix of ['', 'out/']) {
+      const guard = layoutOf({ outputPrefix }, 'quarantine/').ownObjectGuard({
+        outputBucket: 'b',
+        quarantineBucket: 'q',
+        transformPrefix: 'transforms/',
+      });
+      const result = new TransformLayout('transforms/').key(
+        'photos/cat.jpg',
+        { width: 640, fit: 'inside', format: 'webp', quality: 75 },
+        'hash',
+      );
+      expect(guard('b', result), outputPrefix).toBe('key is under the on-demand results prefix transforms/');
+      expect(guard('src', result), outputPrefix).toBeUndefined();
+    }
   });
 
   it('matches a dot in a variant name literally, so a genuine upload is not taken for an output', () => {
