@@ -228,6 +228,12 @@ export class DynamoStatusStore implements StatusStore {
     let condition: string;
     if (seq === undefined) {
       condition = `${status} <> ${update.value('deleted', 'deleted')}`;
+      // A backfill of content other than the item's: an upload's event began since (it names its
+      // ETag), so what the backfill read is an older version, and the event decides.
+      if ('etag' in result && result.etag !== undefined) {
+        const etag = update.name('etag');
+        condition += ` AND (attribute_not_exists(${etag}) OR ${etag} = :etag)`;
+      }
     } else if (result.status === 'failed') {
       const sequencer = update.name('sequencer');
       // A failure never overwrites a final status of the same event (another delivery finished it).

@@ -95,7 +95,8 @@ export interface StatusPage {
  * move an item back to an older state: a write for an event with a sequencer older than the
  * item's is refused (`stale`); for the same event, a final status replaces `processing` or
  * `failed`, and `failed` never replaces a final status. A reference without a sequencer (a
- * backfill) is about the object as it is now and is refused only on a deleted item.
+ * backfill) is about the object as it is now: it is refused on a deleted item, and a final status
+ * naming other content (ETag) than the item's, whose upload event began while the backfill ran.
  */
 export interface StatusStore {
   /** Records that processing of this event starts; `stale` means a later event was already recorded. */

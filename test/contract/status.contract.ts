@@ -221,5 +221,22 @@ export function describeStatusStoreContract(name: string, setup: () => Promise<S
       expect(await store.begin(backfill)).toBe('stale');
       expect(await store.finish(backfill, processed())).toBe('stale');
     });
+
+    it('refuses a backfill of content that a later upload replaced while it ran', async () => {
+      const store = await setup();
+      const object = ref('0060', { etag: 'old' });
+      await store.begin(object);
+      await store.finish(object, processed('old'));
+      const backfill = { bucket: object.bucket, key: object.key };
+      expect(await store.begin(backfill)).toBe('applied');
+      // A new version is uploaded while the backfill processes the old one.
+      const upload = { ...object, etag: 'new', sequencer: '0061' };
+      expect(await store.begin(upload)).toBe('applied');
+      expect(await store.finish(backfill, processed('old'))).toBe('stale');
+      expect(await store.get(object.bucket, object.key)).toMatchObject({ status: 'processing', etag: 'new' });
+      // Content the upload's event names is the backfill's to record; so is any when none is named.
+      expect(await store.finish(backfill, processed('new'))).toBe('applied');
+      expect(await store.finish(upload, processed('new'))).toBe('applied');
+    });
   });
 }
