@@ -308,18 +308,37 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       await deps.status?.finish(ref, { status: 'failed', message }).catch(() => undefined);
       return { result: reportFailure(ref, trigger, error), error, event };
     }
-    if (written === 'stale' && outcome.status === 'processed') return superseded(ref, trigger);
+    if (written === 'stale' && outcome.status === 'processed')
+      return superseded(ref, trigger, 'a later event of this key was recorded while this one was processed');
+    if (!deps.status && (outcome.status === 'processed' || outcome.status === 'duplicate')) {
+      // Without the table nothing orders the events of a key: a late event (a retry, a redrive)
+      // read its own version, older than the key's. The key's content now says whether it was.
+      let replaced: string | undefined;
+      try {
+        const current = await deps.sourceStorage(ref.bucket).head(ref.key);
+        replaced =
+          current === undefined
+            ? 'the key was deleted while this event was processed'
+            : current.etag === outcome.etag
+              ? undefined
+              : `the key holds other content (ETag ${current.etag}) than this event's (ETag ${outcome.etag})`;
+      } catch (error) {
+        return { result: reportFailure(ref, trigger, error), error };
+      }
+      if (replaced) return superseded(ref, trigger, replaced);
+    }
     return { result: report(ref, trigger, outcome), event };
   }
 
   /**
    * A later event of the key was recorded while this one was processed (a version uploaded in the
-   * meantime, or a removal): the outputs and manifest just written are of content that is gone, and
-   * may have replaced the later version's. They are brought back in line with the key as it is now
+   * meantime, or a removal), or, without a status table, the key no longer holds the content
+   * processed: the outputs and manifest just written are of content that is gone, and may have
+   * replaced the later version's. They are brought back in line with the key as it is now
    * (made again from the current content, or deleted when the key is gone), and nothing is
    * announced: the later event's status and event stand.
    */
-  async function superseded(ref: ObjectRef, trigger: string): Promise<Handled> {
+  async function superseded(ref: ObjectRef, trigger: string, why: string): Promise<Handled> {
     const { bucket, key } = ref;
     try {
       const removal = await removeObject(
@@ -330,11 +349,11 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
         removal.status === 'deleted'
           ? `the key is gone, ${removal.removedOutputs.length} output(s) deleted`
           : (await processObject({ bucket, key }, { ...processDeps, encoder: deps.encoder })).status;
-      const reason = `stale event: a later event of this key was recorded while this one was processed; its outputs were redone for the key's current content (${now})`;
+      const reason = `stale event: ${why}; its outputs were redone for the key's current content (${now})`;
       return { result: skip({ bucket, key, status: 'ignored', reason }) };
     } catch (error) {
       const failure = new Error(
-        `A later event of s3://${bucket}/${key} was recorded while this one was processed, and its outputs could not be redone for the current content (reprocess the key): ${describeError(error)}`,
+        `s3://${bucket}/${key}: ${why}, and its outputs could not be redone for the current content (reprocess the key): ${describeError(error)}`,
         { cause: error },
       );
       return { result: reportFailure(ref, trigger, failure), error: failure };

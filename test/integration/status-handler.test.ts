@@ -249,48 +249,54 @@ describe('the S3 handler with the status table and events', () => {
     expect(item).toMatchObject({ status: 'processed', outputs: 1 });
   });
 
-  it('leaves the newer version’s outputs when an older event finishes after it, and announces only the newer', async () => {
-    // The older event's read is held until the newer upload has been processed and recorded.
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let gets = 0;
-    let read = false;
-    const sourceStorage = (bucket: string): Storage => {
-      const real = new S3Storage(s3.client, bucket);
-      return new Proxy(real, {
-        get(target, property, receiver) {
-          if (property === 'get' && gets++ === 0)
-            return async (...args: Parameters<Storage['get']>) => {
-              const object = await real.get(...args);
-              read = true;
-              await held;
-              return object;
-            };
-          return Reflect.get(target, property, receiver);
-        },
+  it.each([
+    ['with', false],
+    ['without', true],
+  ])(
+    'leaves the newer version’s outputs when an older event finishes after it, %s a status table',
+    async (_, withoutTable) => {
+      // The older event's read is held until the newer upload has been processed and recorded.
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => {
+        release = resolve;
       });
-    };
-    const { handler, status, details } = await setup({ sourceStorage });
-    const older = await upload('k/photo.jpg', readFixture('photos/colour-fig-red-bowl.jpg'), '0B00');
-    const first = handler(older);
-    while (!read) await new Promise((resolve) => setTimeout(resolve, 5));
-    const newer = await upload('k/photo.jpg', readFixture('photos/portrait-friends-dogs.jpg'), '0B01');
-    expect((await handler(newer)).records[0]?.status).toBe('processed');
-    const newerEtag = (await status.get(SOURCE, 'k/photo.jpg'))?.etag;
-    release();
-    const { records } = await first;
-    expect(records[0]).toMatchObject({ status: 'ignored', reason: expect.stringMatching(/later event/) });
-    const manifest = JSON.parse(
-      new TextDecoder().decode(
-        (await new S3Storage(s3.client, OUTPUT).get('manifests/k/photo.jpg.json')).body,
-      ),
-    );
-    expect(manifest.source.etag).toBe(newerEtag);
-    expect(await status.get(SOURCE, 'k/photo.jpg')).toMatchObject({ status: 'processed', etag: newerEtag });
-    expect(details.map((d) => [d.status, d.sequencer])).toEqual([['processed', '0B01']]);
-  });
+      let gets = 0;
+      let read = false;
+      const sourceStorage = (bucket: string): Storage => {
+        const real = new S3Storage(s3.client, bucket);
+        return new Proxy(real, {
+          get(target, property, receiver) {
+            if (property === 'get' && gets++ === 0)
+              return async (...args: Parameters<Storage['get']>) => {
+                const object = await real.get(...args);
+                read = true;
+                await held;
+                return object;
+              };
+            return Reflect.get(target, property, receiver);
+          },
+        });
+      };
+      const { handler, status, details } = await setup({ sourceStorage, withoutTable });
+      const key = `k${withoutTable ? 2 : 1}/photo.jpg`;
+      const older = await upload(key, readFixture('photos/colour-fig-red-bowl.jpg'), '0B00');
+      const first = handler(older);
+      while (!read) await new Promise((resolve) => setTimeout(resolve, 5));
+      const newer = await upload(key, readFixture('photos/portrait-friends-dogs.jpg'), '0B01');
+      expect((await handler(newer)).records[0]?.status).toBe('processed');
+      const newerEtag = (await new S3Storage(s3.client, SOURCE).head(key))?.etag;
+      release();
+      const { records } = await first;
+      expect(records[0]).toMatchObject({ status: 'ignored', reason: expect.stringMatching(/^stale event/) });
+      const manifest = JSON.parse(
+        new TextDecoder().decode((await new S3Storage(s3.client, OUTPUT).get(`manifests/${key}.json`)).body),
+      );
+      expect(manifest.source.etag).toBe(newerEtag);
+      if (!withoutTable)
+        expect(await status.get(SOURCE, key)).toMatchObject({ status: 'processed', etag: newerEtag });
+      expect(details.map((d) => [d.status, d.sequencer])).toEqual([['processed', '0B01']]);
+    },
+  );
 
   it('counts events it could not send, and the image stays processed', async () => {
     const { handler, status, metrics } = await setup({ failEvents: true });
