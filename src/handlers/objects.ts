@@ -237,6 +237,9 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
         result: skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason: `own output: ${own}` }),
       };
     }
+    // Its upload was ignored (start()): it had no outputs, status or event to remove or announce.
+    if (ref.key.endsWith('/'))
+      return { result: skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason: FOLDER_MARKER }) };
     const started = performance.now();
     try {
       const removal = await removeObject(ref, {

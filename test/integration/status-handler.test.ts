@@ -362,6 +362,16 @@ describe('the S3 handler on removals', () => {
     expect(await exists('small/i/photo.jpg.webp')).toBe(true);
   });
 
+  it('ignores the removal of a folder marker, as its upload was, recording and announcing nothing', async () => {
+    const { handler, status, details } = await setup();
+    const { records } = await handler(removed('l/', '0C00'));
+    expect(records).toEqual([
+      { bucket: SOURCE, key: 'l/', status: 'ignored', reason: 'folder marker (a key ending in /)' },
+    ]);
+    expect(await status.get(SOURCE, 'l/')).toBeUndefined();
+    expect(details).toEqual([]);
+  });
+
   it('records a removal but keeps the outputs with IMGPIPE_DELETE_OUTPUTS=false', async () => {
     const { handler, status } = await setup({ env: { IMGPIPE_DELETE_OUTPUTS: 'false' } });
     await handler(await upload('j/photo.jpg', readFixture('photos/colour-fig-red-bowl.jpg'), '0A00'));
