@@ -5,10 +5,18 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { MAX_TIMEOUT_SECONDS } from '../../bench/sweep/derive.ts';
 import { buildTfvars, TFVARS_KEYS } from '../../bench/sweep/tfvars.ts';
 import type { Derived } from '../../bench/sweep/types.ts';
-import { ENV, SETTINGS } from '../../src/config/index.ts';
+import { ENV, parsePipelineConfig, SETTINGS } from '../../src/config/index.ts';
+import { resolveMemory } from '../../src/config/memory.ts';
+import { INPUT_FORMATS } from '../../src/core/formats.ts';
 import { RELEASE_CHECK_PREFIX } from '../../src/core/layout.ts';
 import { STATUS_METRIC, VERSION_DIMENSION, VERSIONED_OUTCOMES } from '../../src/handlers/objects.ts';
 import { REPORT_MARGIN_MS } from '../../src/handlers/release-check.ts';
+import type { ChromaLayout } from '../../src/image/av1.ts';
+import type { ImageHeader, PixelLayout } from '../../src/image/probe.ts';
+import { lambdaVcpus, workersForCpus } from '../../src/pipeline/cpus.ts';
+import { checkMemoryBudget } from '../../src/pipeline/memory-budget.ts';
+import { planSteps } from '../../src/pipeline/plan.ts';
+import { loadShrink } from '../../src/pipeline/process-image.ts';
 import { REPO_ROOT } from '../support/cli.ts';
 import {
   allows,
@@ -727,6 +735,101 @@ describe('Environments', () => {
       expect(values.lambda_provisioned_concurrency).toBeGreaterThanOrEqual(0);
       expect(values.max_input_pixels).toBeGreaterThanOrEqual(1);
       expect(values.max_input_pixels).toBeLessThanOrEqual(SETTINGS.maxPixels.max);
+    }
+  });
+
+  it('give the function memory enough for every input their max_input_pixels admits', () => {
+    // The function refuses as over-memory-budget an image whose estimated peak is above its
+    // memory (pipeline/memory-budget.ts), whatever max_input_pixels says: a limit the memory
+    // cannot hold refuses inputs it claims to accept (24 MP at 1024 MB, a 10-bit 4:4:4 AVIF with
+    // alpha). Checked as the function checks it: its memory from AWS_LAMBDA_FUNCTION_MEMORY_SIZE
+    // (config/memory.ts), the encoder threads Lambda's vCPUs give (cpus.ts), the environment's
+    // pipeline document, every layout the decoders cost differently, at the limit's pixels.
+    const layouts: [(typeof INPUT_FORMATS)[number], PixelLayout][] = [];
+    const chromas: ChromaLayout[] = ['4:0:0', '4:2:0', '4:2:2', '4:4:4'];
+    for (const format of INPUT_FORMATS.filter((f) => f !== 'jpeg')) {
+      for (const bitDepth of [8, 10, 12, 16]) {
+        for (const channels of [1, 2, 3, 4]) {
+          for (const chroma of chromas) {
+            for (const lossless of [false, true])
+              layouts.push([format, { bitDepth, channels, chroma, lossless }]);
+          }
+        }
+      }
+    }
+    // JPEG: gray, colour and CMYK, sequential or progressive (which holds every coefficient at
+    // full size, whatever scale it is decoded at); never alpha.
+    for (const channels of [1, 3, 4]) layouts.push(['jpeg', { bitDepth: 8, channels }]);
+    for (const sampling of [
+      [
+        [1, 1],
+        [1, 1],
+        [1, 1],
+      ],
+      [
+        [1, 1],
+        [1, 1],
+        [1, 1],
+        [1, 1],
+      ],
+      [
+        [2, 2],
+        [1, 1],
+        [1, 1],
+      ],
+    ] as const) {
+      layouts.push(['jpeg', { bitDepth: 8, channels: sampling.length, scans: 10, sampling }]);
+    }
+    for (const env of ENVIRONMENTS) {
+      const values = tuning(env) as Record<string, number>;
+      const memoryMb = values.lambda_memory_size!;
+      const maxPixels = values.max_input_pixels!;
+      const document = settings(env).pipeline_config;
+      const { variants } = parsePipelineConfig(typeof document === 'string' ? JSON.parse(document) : {});
+      const budget = resolveMemory(
+        { AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(memoryMb) },
+        '/nonexistent',
+        '/nonexistent',
+        Number.MAX_SAFE_INTEGER,
+      );
+      expect(budget.mb, env).toBe(memoryMb);
+      const workers = workersForCpus(lambdaVcpus(memoryMb));
+      // Photos' shapes, both ways round. (An image narrower than the largest variant is that
+      // variant at full size, which costs more than its decode: the function refuses such a one
+      // by its estimate whatever the pixel limit; src/pipeline/README.md, "Limits".)
+      const shapes = [1, 4 / 3, 3 / 2, 16 / 9].flatMap((ratio) => {
+        const width = Math.floor(Math.sqrt(maxPixels * ratio));
+        const height = Math.floor(maxPixels / width);
+        return [
+          [width, height],
+          [height, width],
+        ] as const;
+      });
+      for (const [format, layout] of layouts) {
+        for (const [width, height] of shapes) {
+          const hasAlpha = format !== 'jpeg' && (layout.channels === 2 || layout.channels === 4);
+          const header: ImageHeader = {
+            format,
+            width,
+            height,
+            orientation: 1,
+            displayWidth: width,
+            displayHeight: height,
+            hasAlpha,
+            animated: false,
+            frames: 1,
+            colour: { warnings: [] },
+            layout,
+          };
+          const steps = planSteps({ width, height }, variants);
+          const shrink = loadShrink(header, steps);
+          const decoded = { width: Math.ceil(width / shrink), height: Math.ceil(height / shrink) };
+          expect(
+            () => checkMemoryBudget(header, decoded, steps, workers, budget),
+            `envs/${env}/tuning.tfvars.json: max_input_pixels ${maxPixels} at lambda_memory_size ${memoryMb}`,
+          ).not.toThrow();
+        }
+      }
     }
   });
 
