@@ -1,3 +1,4 @@
+import { pixelsWithinMemory } from '../../src/pipeline/memory-budget.ts';
 import {
   deriveProvisionedConcurrency,
   deriveTimeout,
@@ -47,16 +48,20 @@ export function decide(
     };
   }
   const limits = new Map(ran.map((row) => [row.memoryMb, pixelLimit(row, settings)]));
-  // Without a fit (fewer than two image sizes) the limit is only the largest image that ran, which
-  // says nothing about what a size could take: --min-pixels applies to fitted limits.
+  // A fitted limit must reach --min-pixels. Without a fit (fewer than two image sizes) the limit is
+  // --min-pixels, or the largest image that ran if larger, and the size must hold it by the
+  // function's own memory check (pixelsWithinMemory): the one input that ran says nothing about
+  // costlier ones, and without this the cheapest size that ran the bench photo was chosen with a
+  // limit below --min-pixels (1024 MB and 15,872,256 pixels, for a 24 MP --min-pixels).
   const eligible = ran.filter((row) => {
     const limit = limits.get(row.memoryMb)!;
-    return limit.fit.kind !== 'fit' || limit.maxPixels >= settings.minPixels;
+    return limit.maxPixels >= settings.minPixels && limit.maxPixels <= limit.heldPixels;
   });
   const tooSmall = ran.filter((row) => !eligible.includes(row)).map((row) => row.memoryMb);
   if (eligible.length === 0) {
+    const largest = Math.max(...[...limits.values()].map((l) => Math.min(l.maxPixels, l.heldPixels)));
     return {
-      reason: `no size can take inputs of ${settings.minPixels.toLocaleString('en-US')} pixels (--min-pixels): the largest limit is ${Math.max(...[...limits.values()].map((l) => l.maxPixels)).toLocaleString('en-US')}`,
+      reason: `no size can take inputs of ${settings.minPixels.toLocaleString('en-US')} pixels (--min-pixels): the largest limit is ${largest.toLocaleString('en-US')}`,
     };
   }
   const timeouts = new Map(
@@ -118,16 +123,29 @@ function timeoutBasis(row: SweepRow, maxPixels: number): number {
   return Math.max(row.stats!.coldMaxMs, row.stats!.maxMs, slowestAtPixels(points, maxPixels));
 }
 
-/** max_input_pixels for one row: the fit of its peak RSS against pixels (derive.ts). */
-function pixelLimit(row: SweepRow, settings: DecisionSettings): ReturnType<typeof fitMaxPixels> {
+/**
+ * max_input_pixels for one row: the fit of its peak RSS against pixels (derive.ts), and the most
+ * pixels the row's memory holds by the function's own check, which a limit without a fit must not
+ * pass (a fitted one has its floor per pixel and headroom instead).
+ */
+function pixelLimit(
+  row: SweepRow,
+  settings: DecisionSettings,
+): ReturnType<typeof fitMaxPixels> & { heldPixels: number } {
   const points = row.images.flatMap((image) => {
     const pixels = imagePixels(image);
     return pixels === undefined ? [] : [{ pixels, rssMb: image.peakRssMb }];
   });
-  // Without a fit, the largest image that ran is known to fit, itself: rounded down to whole
-  // megapixels it would be refused (a 5312x2988 photo, 15.9 MP, under a 15 MP limit). With no sizes
-  // at all, keep the limit.
+  // Without a fit: --min-pixels, or the largest image that ran if larger (rounded down to whole
+  // megapixels it would be refused: a 5312x2988 photo, 15.9 MP, under a 15 MP limit). With no
+  // sizes at all, keep the limit.
   const largest = Math.max(0, ...points.map((p) => p.pixels));
-  const fallbackPixels = largest > 0 ? Math.max(MIN_MAX_PIXELS, largest) : settings.configuredMaxPixels;
-  return fitMaxPixels(points, row.memoryMb, settings.headroom, fallbackPixels);
+  const fallbackPixels =
+    largest > 0 ? Math.max(MIN_MAX_PIXELS, settings.minPixels, largest) : settings.configuredMaxPixels;
+  const fitted = fitMaxPixels(points, row.memoryMb, settings.headroom, fallbackPixels);
+  const heldPixels =
+    fitted.fit.kind === 'fallback' && largest > 0
+      ? pixelsWithinMemory(row.memoryMb, row.workers)
+      : Number.POSITIVE_INFINITY;
+  return { ...fitted, heldPixels };
 }

@@ -130,7 +130,7 @@ export interface Derived {
   readonly pixelFit: PixelFit;
   /** The smallest max_input_pixels a size needed to be chosen (--min-pixels). */
   readonly minPixels?: number;
-  /** Sizes that ran every input but were passed over because their limit is below minPixels. */
+  /** Sizes that ran every input but were passed over: their limit is below minPixels, or (without a fit) above what their memory holds. */
   readonly tooSmallForMinPixels?: readonly number[];
   /** Sizes passed over because their slowest invocation x margin is above the longest timeout allowed. */
   readonly tooSlowForTimeout?: readonly number[];

@@ -4,6 +4,7 @@ import {
   type DecodeCost,
   decodeCost,
   ENCODE_COST,
+  MAX_DECODE_BYTES_PER_PIXEL,
   RESIZE_BYTES,
 } from '../codecs/memory.ts';
 import type { MemoryBudget } from '../core/config.ts';
@@ -122,6 +123,18 @@ export function estimateMemory(
     coefficientBytes: coefficients,
     processingBytes,
   };
+}
+
+/**
+ * The most pixels an input of any format can have and still be decoded within `memoryMb` by
+ * estimateMemory: the baseline for `workers` encoder threads plus the decode at the costliest
+ * figure per pixel there is (codecs/memory.ts, 10-bit 4:4:4 AVIF with alpha). A pixel limit above
+ * it admits inputs checkMemoryBudget refuses; the memory sweep holds the limits it writes without
+ * a fit to it (bench/sweep/decide.ts).
+ */
+export function pixelsWithinMemory(memoryMb: number, workers: number): number {
+  const free = (memoryMb - baselineMb(Math.max(1, workers))) * MiB;
+  return Math.max(0, Math.floor(free / MAX_DECODE_BYTES_PER_PIXEL));
 }
 
 /**

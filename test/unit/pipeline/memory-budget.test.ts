@@ -9,7 +9,11 @@ import {
 import { parsePipelineConfig } from '../../../src/config/document.ts';
 import type { InputFormat } from '../../../src/core/formats.ts';
 import type { ImageHeader, PixelLayout } from '../../../src/image/probe.ts';
-import { checkMemoryBudget, estimateMemory } from '../../../src/pipeline/memory-budget.ts';
+import {
+  checkMemoryBudget,
+  estimateMemory,
+  pixelsWithinMemory,
+} from '../../../src/pipeline/memory-budget.ts';
 import { planSteps } from '../../../src/pipeline/plan.ts';
 import { loadShrink } from '../../../src/pipeline/process-image.ts';
 
@@ -200,5 +204,28 @@ describe('a JPEG of several scans: its coefficients at full size', () => {
     expect(
       checkMemoryBudget(cmyk(1), decoded, steps, 1, { mb: 512, source: 'IMGPIPE_MEMORY_MB' }),
     ).toBeDefined();
+  });
+});
+
+describe('pixelsWithinMemory', () => {
+  it('is the most pixels of the costliest input per pixel that checkMemoryBudget lets through', () => {
+    const layout = { bitDepth: 10, channels: 4, chroma: '4:4:4' } as const;
+    for (const [memoryMb, workers] of [
+      [1024, 1],
+      [1536, 1],
+      [3008, 2],
+    ] as const) {
+      const most = pixelsWithinMemory(memoryMb, workers);
+      // A square image, whose decode is its largest phase; one row more does not fit.
+      const side = Math.floor(Math.sqrt(most));
+      const rows = Math.floor(most / side);
+      const check = (height: number) => {
+        const image = header('avif', side, height, layout);
+        const { steps, decoded } = estimate(image, {}, workers);
+        return () => checkMemoryBudget(image, decoded, steps, workers, { mb: memoryMb, source: 'test' });
+      };
+      expect(check(rows), `${memoryMb} MB`).not.toThrow();
+      expect(check(rows + 1), `${memoryMb} MB`).toThrow(/more than the/);
+    }
   });
 });

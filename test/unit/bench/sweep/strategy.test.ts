@@ -3,6 +3,7 @@ import { decide } from '../../../../bench/sweep/decide.ts';
 import { summariseRow } from '../../../../bench/sweep/rows.ts';
 import { type Candidate, chooseMemory } from '../../../../bench/sweep/strategy.ts';
 import type { SweepRow } from '../../../../bench/sweep/types.ts';
+import { pixelsWithinMemory } from '../../../../src/pipeline/memory-budget.ts';
 import { image, row, run } from './helpers.ts';
 
 const c = (memoryMb: number, cost: number, durationMs: number): Candidate => ({ memoryMb, cost, durationMs });
@@ -187,6 +188,45 @@ describe('decide', () => {
     });
     expect(decide([{ ...same, stats: summariseRow(same, summary)! }], settings).derived?.maxInputPixels).toBe(
       pixels,
+    );
+  });
+
+  it('without a fit, passes over a size whose memory cannot hold --min-pixels, and writes at least --min-pixels', () => {
+    // bench.yml's AWS sweep of the bench photo alone, replayed from docs/benchmarks/sweep.json's
+    // rows: 1024 MB ran it and is the cheapest, but the function's estimate for a 24 MP input of
+    // the costliest format (350 MiB + 24 MP x 47 bytes = 1,426 MiB) is above 1,024 MB.
+    const pixels = 5312 * 2988;
+    const single = (memoryMb: number, ms: number, workers: number) => {
+      const base = row({
+        memoryMb,
+        workers,
+        images: [
+          image({ width: 5312, height: 2988, pixels, first: run(ms), warm: [run(ms)], peakRssMb: 265 }),
+        ],
+      });
+      return { ...base, stats: summariseRow(base, summary)! };
+    };
+    const rows = [single(1024, 4300, 1), single(1536, 2900, 1), single(3008, 1600, 2)];
+    expect(rows[0]!.stats!.costPer1000.arm64).toBeLessThan(rows[1]!.stats!.costPer1000.arm64);
+    expect(pixelsWithinMemory(1024, 1)).toBeLessThan(24_000_000);
+    expect(pixelsWithinMemory(1536, 1)).toBeGreaterThanOrEqual(24_000_000);
+    const { derived } = decide(rows, { ...settings, minPixels: 24_000_000 });
+    expect(derived?.pixelFit.kind).toBe('fallback');
+    expect(derived?.memoryMb).toBe(1536);
+    expect(derived?.maxInputPixels).toBe(24_000_000);
+    expect(derived?.tooSmallForMinPixels).toEqual([1024]);
+    // Unconstrained, the limit is the input that ran, on a size that holds it: 1024 MB holds
+    // 15,036,... pixels of the costliest format, not the photo's 15,872,256.
+    expect(pixelsWithinMemory(1024, 1)).toBeLessThan(pixels);
+    const free = decide(rows, settings).derived;
+    expect(free?.memoryMb).toBe(1536);
+    expect(free?.maxInputPixels).toBe(pixels);
+    expect(free?.tooSmallForMinPixels).toEqual([1024]);
+    // No size holds --min-pixels: nothing is chosen, and the reason names what they hold.
+    const none = decide(rows, { ...settings, minPixels: 80_000_000 });
+    expect(none.derived).toBeUndefined();
+    expect('reason' in none && none.reason).toMatch(
+      new RegExp(`the largest limit is ${pixelsWithinMemory(3008, 2).toLocaleString('en-US')}$`),
     );
   });
 
