@@ -5,6 +5,7 @@ import {
   fitMaxPixels,
   MAX_TIMEOUT_SECONDS,
   MIN_MAX_PIXELS,
+  PIXEL_STEP,
   requiredTimeout,
   slowestAtPixels,
 } from './derive.ts';
@@ -143,9 +144,13 @@ function pixelLimit(
   const fallbackPixels =
     largest > 0 ? Math.max(MIN_MAX_PIXELS, settings.minPixels, largest) : settings.configuredMaxPixels;
   const fitted = fitMaxPixels(points, row.memoryMb, settings.headroom, fallbackPixels);
-  const heldPixels =
-    fitted.fit.kind === 'fallback' && largest > 0
-      ? pixelsWithinMemory(row.memoryMb, row.workers)
-      : Number.POSITIVE_INFINITY;
-  return { ...fitted, heldPixels };
+  const held = pixelsWithinMemory(row.memoryMb, row.workers);
+  if (fitted.fit.kind === 'fallback')
+    return { ...fitted, heldPixels: largest > 0 ? held : Number.POSITIVE_INFINITY };
+  // The fit leaves headroom over the measured peaks, but at small sizes the function's baseline is
+  // more than the fit's intercept plus that headroom (512 MB: fitted 5 MP, held 3.6 MP): a fitted
+  // limit is kept to what the function's check holds, rounded down to whole megapixels.
+  const cap = Math.max(MIN_MAX_PIXELS, Math.floor(held / PIXEL_STEP) * PIXEL_STEP);
+  if (fitted.maxPixels <= cap) return { ...fitted, heldPixels: Number.POSITIVE_INFINITY };
+  return { maxPixels: cap, fit: { ...fitted.fit, heldPixels: held }, heldPixels: Number.POSITIVE_INFINITY };
 }

@@ -107,7 +107,7 @@ function choiceLines(doc: SweepDocument): string[] {
   lines.push(
     fit.kind === 'fit'
       ? `Max input pixels: ${choice.maxInputPixels.toLocaleString('en-US')} (peak RSS = ${fit.interceptMb.toFixed(0)} MiB + ${fit.slopeMbPerMp.toFixed(2)} MiB/MP${fit.slopeMbPerMp > fit.fittedSlopeMbPerMp ? ` (the ${MIN_BYTES_PER_PIXEL} bytes/pixel floor; fitted ${fit.fittedSlopeMbPerMp.toFixed(2)})` : ''}; ` +
-          `budget ${fit.budgetMb.toFixed(0)} MiB = ${choice.memoryMb} MB x (1 - ${doc.settings.headroom}) -> ${(fit.rawPixels / 1e6).toFixed(1)} MP, rounded down, within 1-100 MP).`
+          `budget ${fit.budgetMb.toFixed(0)} MiB = ${choice.memoryMb} MB x (1 - ${doc.settings.headroom}) -> ${(fit.rawPixels / 1e6).toFixed(1)} MP, rounded down, within 1-100 MP${fit.heldPixels === undefined ? '' : `; cut to the ${(fit.heldPixels / 1e6).toFixed(1)} MP of the costliest input the function's memory check holds at ${choice.memoryMb} MB, rounded down`}).`
       : `Max input pixels: ${choice.maxInputPixels.toLocaleString('en-US')} (not fitted: ${fit.reason}).`,
   );
   if (choice.tooSmallForMinPixels)

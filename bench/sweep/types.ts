@@ -148,5 +148,10 @@ export type PixelFit =
       /** Pixels where the line meets the budget, before rounding and clamping. */
       readonly rawPixels: number;
       readonly points: readonly { readonly pixels: number; readonly rssMb: number }[];
+      /**
+       * Set when the fitted limit was above it: the most pixels of the costliest input the
+       * function's memory check holds at this size (pixelsWithinMemory), to which the limit was cut.
+       */
+      readonly heldPixels?: number;
     }
   | { readonly kind: 'fallback'; readonly reason: string };

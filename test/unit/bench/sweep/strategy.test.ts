@@ -230,6 +230,23 @@ describe('decide', () => {
     );
   });
 
+  it('keeps a fitted limit to what the function’s memory check holds of the costliest input', () => {
+    // 512 MB, peaks 180 and 280 MiB at 1 and 11 MP: the line with the 47 bytes/pixel floor meets
+    // 435 MiB (512 MB less 15%) at 6.7 MP, but the function's estimate, 350 MiB + 47 bytes a pixel,
+    // holds 3.6 MP of a 10-bit 4:4:4 AVIF with alpha: a 6 MP limit admitted inputs it refused.
+    const small = sized(512, 1000, 180);
+    const { derived } = decide([small], settings);
+    expect(derived?.pixelFit.kind).toBe('fit');
+    expect(pixelsWithinMemory(512, 1)).toBeLessThan(4_000_000);
+    expect(derived?.maxInputPixels).toBe(3_000_000);
+    expect(derived?.pixelFit).toMatchObject({ heldPixels: pixelsWithinMemory(512, 1) });
+    expect(derived!.pixelFit).toMatchObject({ rawPixels: expect.toSatisfy((p: number) => p > 4_000_000) });
+    // Where the fit is below what the check holds, it stands.
+    const large = decide([sized(2048, 1000, 300)], settings).derived;
+    expect(large?.maxInputPixels).toBeLessThanOrEqual(pixelsWithinMemory(2048, 1));
+    expect(large?.pixelFit).not.toHaveProperty('heldPixels');
+  });
+
   it('derives timeout, provisioned concurrency and max pixels from the chosen row', () => {
     const rows = [sized(2048, 2000, 400)];
     const { derived } = decide(rows, { ...settings, requestsPerSecond: 10 });
