@@ -72,6 +72,9 @@ module "imgpipe" {
   # The deployment mode (workflow.tf): in the workflow mode the source bucket's events go to
   # EventBridge, whose rule starts the per-upload state machine, instead of invoking the function.
   source_events_to_eventbridge = var.mode == "workflow"
+  # The same filters go to the workflow module (workflow.tf): its upload rule, Inspect and bulk
+  # reprocessing hold to the keys S3 would invoke the function for.
+  source_notification_filters = var.source_notification_filters
 
   # imgpipe-<environment>-status, the bus (imgpipe-<environment> or an existing one) and the
   # imgpipe-<environment>-image-alerts topic.

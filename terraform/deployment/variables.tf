@@ -89,6 +89,16 @@ variable "pipeline_config_parameter_name" {
   }
 }
 
+variable "source_notification_filters" {
+  description = "Which keys of the source bucket are processed: 1-20 filters of { prefix, suffix } (each optional, \"\" matches everything; no two may overlap, as S3 requires). A key is processed when it starts with one filter's prefix and ends with its suffix: in the direct mode S3's notifications, in the workflow mode the upload rule and Inspect, and in both modes bulk reprocessing hold to them. The default, one empty filter, takes every key."
+  type = list(object({
+    prefix = optional(string, "")
+    suffix = optional(string, "")
+  }))
+  default  = [{}]
+  nullable = false
+}
+
 variable "delete_outputs" {
   description = "Whether deleting a source object deletes its outputs and manifest (IMGPIPE_DELETE_OUTPUTS)."
   type        = bool

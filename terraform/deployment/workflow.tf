@@ -59,7 +59,10 @@ module "workflow" {
   pipeline_policy_json = module.imgpipe.pipeline_policy_json
   kms_key_arn          = module.imgpipe.kms_key_arn
   source_bucket_name   = module.imgpipe.source_bucket_id
-  alarm_topic_arn      = module.imgpipe.sns_topic_arn
+  # The upload filters (variables.tf), which the imgpipe module's notifications use in the direct
+  # mode: the upload rule and Inspect hold to them in the workflow mode, bulk reprocessing in both.
+  source_notification_filters = { for index, filter in var.source_notification_filters : tostring(index) => filter }
+  alarm_topic_arn             = module.imgpipe.sns_topic_arn
 
   # The tuned memory and timeout (tuning.tfvars.json), for the tasks that decode images.
   memory_size = var.lambda_memory_size

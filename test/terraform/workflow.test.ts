@@ -67,6 +67,18 @@ describe('the workflow module', () => {
     );
   });
 
+  it('gets the deployment’s upload filters, the ones the imgpipe module’s notifications use', () => {
+    // One setting for every path: S3's notifications (direct mode), the upload rule and Inspect
+    // (workflow mode) and bulk reprocessing (both) hold to the same keys.
+    const filters = root.variable.source_notification_filters!;
+    expect(filters.type).toBe(imgpipe.variable.source_notification_filters!.type);
+    expect(filters.default).toEqual([{}]);
+    expect(root.module.imgpipe!.source_notification_filters).toBe('var.source_notification_filters');
+    expect(root.module.workflow!.source_notification_filters).toBe(
+      '{ for index, filter in var.source_notification_filters : tostring(index) => filter }',
+    );
+  });
+
   it('names only entry points the images export', () => {
     const index = read('src/handlers/index.ts');
     for (const [key, task] of Object.entries(imageTasks())) {

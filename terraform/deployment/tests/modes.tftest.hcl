@@ -61,3 +61,18 @@ run "refuses_an_unknown_mode" {
 
   expect_failures = [var.mode]
 }
+
+run "holds_both_modes_to_the_upload_filters" {
+  command = plan
+
+  variables {
+    mode                        = "workflow"
+    malware_scan_enabled        = false
+    source_notification_filters = [{ prefix = "uploads/", suffix = ".jpg" }, { prefix = "uploads/", suffix = ".png" }]
+  }
+
+  assert {
+    condition     = output.mode == "workflow"
+    error_message = "The root should pass the same filters to the imgpipe and workflow modules, in the form each takes."
+  }
+}
