@@ -419,7 +419,7 @@ variable "release_deployment_config" {
 ################################################################################
 
 variable "source_notification_filters" {
-  description = "Which new objects in the source bucket invoke the function: 1-20 filters of { prefix, suffix } (each optional, \"\" matches everything; S3 rejects overlapping filters). The default, one empty filter, sends every upload: the function identifies formats from their bytes and quarantines what it cannot process, so narrowing by suffix also skips that."
+  description = "Which new objects in the source bucket invoke the function: 1-20 filters of { prefix, suffix } (each optional, \"\" matches everything; no two may overlap: S3 refuses two where one prefix starts the other and one suffix ends the other). The default, one empty filter, sends every upload: the function identifies formats from their bytes and quarantines what it cannot process, so narrowing by suffix also skips that."
   type = list(object({
     prefix = optional(string, "")
     suffix = optional(string, "")
@@ -440,6 +440,20 @@ variable "source_notification_filters" {
   validation {
     condition     = alltrue([for f in var.source_notification_filters : length(f.prefix) <= 1024 && length(f.suffix) <= 1024])
     error_message = "Filter prefixes and suffixes must be at most 1024 characters."
+  }
+
+  # S3 refuses a notification configuration in which two filters of the same events overlap: one
+  # prefix starts the other and one suffix ends the other ("" overlaps everything). Refused at plan,
+  # naming the pair, instead of by S3 halfway through an apply.
+  validation {
+    condition = alltrue(flatten([for i, a in var.source_notification_filters : [
+      for j, b in var.source_notification_filters : j <= i || !(
+        (startswith(a.prefix, b.prefix) || startswith(b.prefix, a.prefix)) && (endswith(a.suffix, b.suffix) || endswith(b.suffix, a.suffix))
+      )
+    ]]))
+    error_message = "source_notification_filters must not overlap (S3 refuses two filters where one prefix starts the other and one suffix ends the other; \"\" overlaps everything): ${join("; ", flatten([for i, a in var.source_notification_filters : [
+      for j, b in var.source_notification_filters : "${jsonencode(a)} overlaps ${jsonencode(b)}" if j > i && (startswith(a.prefix, b.prefix) || startswith(b.prefix, a.prefix)) && (endswith(a.suffix, b.suffix) || endswith(b.suffix, a.suffix))
+    ]]))}."
   }
 }
 

@@ -179,6 +179,35 @@ run "sends_source_events_to_eventbridge_instead_of_the_function_in_the_workflow_
   }
 }
 
+run "invokes_the_function_for_each_of_several_disjoint_filters" {
+  command = plan
+
+  variables {
+    # Same prefix with different suffixes, and different prefixes with the same suffix: S3 takes both.
+    source_notification_filters = [
+      { prefix = "photos/", suffix = ".jpg" },
+      { prefix = "photos/", suffix = ".png" },
+      { prefix = "scans/", suffix = ".jpg" },
+    ]
+  }
+
+  assert {
+    condition     = [for target in aws_s3_bucket_notification.this.lambda_function : "${target.filter_prefix}*${target.filter_suffix}"] == ["photos/*.jpg", "photos/*.png", "scans/*.jpg"]
+    error_message = "Each filter should be one notification target with its own prefix and suffix."
+  }
+}
+
+run "refuses_overlapping_filters_s3_would_refuse_at_apply" {
+  command = plan
+
+  variables {
+    # "photos/a.jpg" matches both: S3 refuses the configuration as overlapping.
+    source_notification_filters = [{ prefix = "photos/" }, { suffix = ".jpg" }]
+  }
+
+  expect_failures = [var.source_notification_filters]
+}
+
 run "keeps_lambdas_log_filter_at_info_so_metrics_survive" {
   command = plan
 
