@@ -274,6 +274,26 @@ describe('release.yml', () => {
     }
   });
 
+  it('lets the slowest release configuration the module accepts finish before the deploy job times out', () => {
+    // A timed-out run stops the deployment with a rollback: every configuration the module's
+    // release_deployment_config takes must fit, with both hooks at Lambda's 15 minutes and 30
+    // minutes for the apply, the release check uploads and the task aliases.
+    const variables = readFileSync(join(TERRAFORM_DIR, 'modules/imgpipe/variables.tf'), 'utf8');
+    const accepted = /contains\(\[([^\]]*)\], var\.release_deployment_config\)/.exec(variables)![1]!;
+    const shiftMinutes = [...accepted.matchAll(/"CodeDeployDefault\.Lambda(\w+)"/g)].map(([, name]) => {
+      const canary = /^Canary10Percent(\d+)Minutes$/.exec(name!);
+      if (canary) return Number(canary[1]);
+      // 10% more every N minutes: all of it after nine steps.
+      const linear = /^Linear10PercentEvery(\d+)Minutes?$/.exec(name!);
+      if (linear) return 9 * Number(linear[1]);
+      expect(name).toBe('AllAtOnce');
+      return 0;
+    });
+    expect(Math.max(...shiftMinutes)).toBe(90);
+    const deploy = workflowYaml('deploy.yml').jobs.deploy;
+    expect(deploy['timeout-minutes']).toBeGreaterThanOrEqual(Math.max(...shiftMinutes) + 2 * 15 + 30);
+  });
+
   it('uploads the release check objects the hooks expect, from the repository', () => {
     const upload = String(
       steps('deploy.yml').find((s) => String(s.run).includes('imgpipe-release-check/'))!.run,
