@@ -83,10 +83,12 @@ data "aws_iam_policy_document" "trust" {
 resource "aws_iam_role" "deploy" {
   for_each = local.scoped
 
-  name                 = "${var.name_prefix}-github-deploy-${each.key}"
-  description          = "Assumed by ${var.github_repository}'s release and deploy workflows in the ${each.key} environment; may change ${each.value.name} alone"
-  assume_role_policy   = data.aws_iam_policy_document.trust["deploy-${each.key}"].json
-  max_session_duration = 3600
+  name               = "${var.name_prefix}-github-deploy-${each.key}"
+  description        = "Assumed by ${var.github_repository}'s release and deploy workflows in the ${each.key} environment; may change ${each.value.name} alone"
+  assume_role_policy = data.aws_iam_policy_document.trust["deploy-${each.key}"].json
+  # deploy.yml's deploy job holds one session for its whole run, up to 150 minutes: the slowest
+  # CodeDeploy release, its hooks and the apply.
+  max_session_duration = 10800
 }
 
 data "aws_iam_policy_document" "deploy" {

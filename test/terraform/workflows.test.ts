@@ -274,7 +274,7 @@ describe('release.yml', () => {
     }
   });
 
-  it('lets the slowest release configuration the module accepts finish before the deploy job times out', () => {
+  it('lets the slowest release configuration the module accepts finish before the deploy job or its credentials run out', () => {
     // A timed-out run stops the deployment with a rollback: every configuration the module's
     // release_deployment_config takes must fit, with both hooks at Lambda's 15 minutes and 30
     // minutes for the apply, the release check uploads and the task aliases.
@@ -291,7 +291,17 @@ describe('release.yml', () => {
     });
     expect(Math.max(...shiftMinutes)).toBe(90);
     const deploy = workflowYaml('deploy.yml').jobs.deploy;
-    expect(deploy['timeout-minutes']).toBeGreaterThanOrEqual(Math.max(...shiftMinutes) + 2 * 15 + 30);
+    const minutes = deploy['timeout-minutes'];
+    expect(minutes).toBeGreaterThanOrEqual(Math.max(...shiftMinutes) + 2 * 15 + 30);
+    // One session for the whole job: its credentials must last as long, and the role allow it.
+    const credentials = deploy.steps.find((step: Yaml) =>
+      String(step.uses).startsWith('aws-actions/configure-aws-credentials@'),
+    );
+    expect(credentials.with['role-duration-seconds']).toBeGreaterThanOrEqual(minutes * 60);
+    const bootstrap = readFileSync(join(TERRAFORM_DIR, 'bootstrap/iam.tf'), 'utf8');
+    const role = /resource "aws_iam_role" "deploy" \{[\s\S]*?\n\}/.exec(bootstrap)![0];
+    const maxSession = Number(/max_session_duration\s*=\s*(\d+)/.exec(role)![1]);
+    expect(maxSession).toBeGreaterThanOrEqual(credentials.with['role-duration-seconds']);
   });
 
   it('uploads the release check objects the hooks expect, from the repository', () => {
