@@ -97,6 +97,13 @@ variable "source_notification_filters" {
   }))
   default  = [{}]
   nullable = false
+
+  # The API puts uploads under its upload_prefix and waits for their outcome: a filter that takes
+  # none of them would leave every upload pending for good.
+  validation {
+    condition     = !var.api.enabled || anytrue([for filter in var.source_notification_filters : startswith(var.api.upload_prefix, filter.prefix)])
+    error_message = "source_notification_filters: no filter's prefix takes the API's uploads under ${jsonencode(var.api.upload_prefix)} (prefixes ${jsonencode([for filter in var.source_notification_filters : filter.prefix])}), so none would be processed; add a filter whose prefix starts ${jsonencode(var.api.upload_prefix)}, e.g. { \"prefix\": ${jsonencode(var.api.upload_prefix)} }."
+  }
 }
 
 variable "delete_outputs" {

@@ -76,3 +76,28 @@ run "holds_both_modes_to_the_upload_filters" {
     error_message = "The root should pass the same filters to the imgpipe and workflow modules, in the form each takes."
   }
 }
+
+run "refuses_filters_that_take_none_of_the_api_uploads" {
+  command = plan
+
+  variables {
+    api                         = { enabled = true, upload_prefix = "uploads/" }
+    source_notification_filters = [{ prefix = "photos/" }]
+  }
+
+  expect_failures = [var.source_notification_filters]
+}
+
+run "takes_filters_under_which_the_api_uploads_fall" {
+  command = plan
+
+  variables {
+    api                         = { enabled = true, upload_prefix = "uploads/" }
+    source_notification_filters = [{ prefix = "photos/" }, { prefix = "uploads/", suffix = ".jpg" }]
+  }
+
+  assert {
+    condition     = length(module.api) == 1
+    error_message = "A filter under the upload prefix should let the API deploy."
+  }
+}
