@@ -145,3 +145,57 @@ resource "aws_s3_bucket_notification" "this" {
   # S3 test-invokes the function when the notification is saved and refuses it without permission.
   depends_on = [aws_lambda_permission.this]
 }
+
+# In the workflow mode the upload rule (workflow module) takes Object Created events alone: this
+# rule sends the bucket's Object Deleted events of the same keys to the `live` alias, which records
+# the removal, puts Image Deleted and, with delete_outputs, deletes the outputs and manifest, as the
+# notification does in the direct mode. S3 puts its events on the default bus.
+resource "aws_cloudwatch_event_rule" "source_deleted" {
+  count = var.source_events_to_eventbridge ? 1 : 0
+
+  name        = "${var.name}-source-deleted"
+  description = "${var.name}: objects deleted from ${local.bucket_names.source} go to the ${var.name} function"
+  state       = "ENABLED"
+  tags        = var.tags
+
+  event_pattern = jsonencode({
+    source        = ["aws.s3"]
+    "detail-type" = ["Object Deleted"]
+    detail = {
+      bucket = { name = [module.source_bucket.s3_bucket_id] }
+      object = {
+        key = [for filter in var.source_notification_filters :
+          filter.prefix == "" && filter.suffix == "" ? { wildcard = "*" } : { wildcard = "${filter.prefix}*${filter.suffix}" }
+        ]
+      }
+    }
+  })
+}
+
+resource "aws_lambda_permission" "source_deleted" {
+  count = var.source_events_to_eventbridge ? 1 : 0
+
+  statement_id  = "AllowSourceDeletedRuleInvoke"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.this.function_name
+  qualifier     = aws_lambda_alias.this.name
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.source_deleted[0].arn
+}
+
+# An asynchronous invocation: Lambda's retries and the dead-letter queue (lambda.tf) apply as to
+# the notification's; EventBridge retries what Lambda refuses (throttled) for a day.
+resource "aws_cloudwatch_event_target" "source_deleted" {
+  count = var.source_events_to_eventbridge ? 1 : 0
+
+  rule      = aws_cloudwatch_event_rule.source_deleted[0].name
+  target_id = "function-live-alias"
+  arn       = aws_lambda_alias.this.arn
+
+  retry_policy {
+    maximum_event_age_in_seconds = 86400
+    maximum_retry_attempts       = 185
+  }
+
+  depends_on = [aws_lambda_permission.source_deleted]
+}

@@ -179,6 +179,46 @@ run "sends_source_events_to_eventbridge_instead_of_the_function_in_the_workflow_
   }
 }
 
+run "sends_deletions_to_the_function_in_the_workflow_mode" {
+  variables {
+    source_events_to_eventbridge = true
+    source_notification_filters  = [{ prefix = "uploads/" }, { prefix = "photos/", suffix = ".jpg" }]
+  }
+
+  # The upload rule (workflow module) starts state machines for Object Created alone: removals of
+  # the keys the filters take must still reach the function, which deletes outputs and records them.
+  assert {
+    condition = jsondecode(aws_cloudwatch_event_rule.source_deleted[0].event_pattern) == {
+      source        = ["aws.s3"]
+      "detail-type" = ["Object Deleted"]
+      detail = {
+        bucket = { name = [module.source_bucket.s3_bucket_id] }
+        object = { key = [{ wildcard = "uploads/*" }, { wildcard = "photos/*.jpg" }] }
+      }
+    }
+    error_message = "In the workflow mode a rule should send the source bucket's Object Deleted events of the filtered keys to the function."
+  }
+
+  assert {
+    condition = (
+      aws_cloudwatch_event_target.source_deleted[0].arn == aws_lambda_alias.this.arn
+      && aws_lambda_permission.source_deleted[0].principal == "events.amazonaws.com"
+      && aws_lambda_permission.source_deleted[0].qualifier == "live"
+      && aws_lambda_permission.source_deleted[0].source_arn == aws_cloudwatch_event_rule.source_deleted[0].arn
+    )
+    error_message = "The deletion rule should invoke the live alias, with a permission for that rule alone."
+  }
+}
+
+run "leaves_deletions_to_the_notification_in_the_direct_mode" {
+  command = plan
+
+  assert {
+    condition     = length(aws_cloudwatch_event_rule.source_deleted) == 0 && length(aws_lambda_permission.source_deleted) == 0
+    error_message = "In the direct mode the notification sends removals to the function; no rule should send them twice."
+  }
+}
+
 run "invokes_the_function_for_each_of_several_disjoint_filters" {
   command = plan
 
