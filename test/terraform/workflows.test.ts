@@ -169,6 +169,93 @@ describe('ci.yml', () => {
   it('runs actionlint', () => {
     expect(ci).toMatch(/\.\/actionlint/);
   });
+
+  describe('plans an environment whose first release has not run yet', () => {
+    // The plan step's script, run as GitHub runs it (bash -e). AWS has no local Lambda server, so
+    // `aws` is a stand-in that answers GetFunction as the AWS CLI does (message on stderr, status
+    // 254 for a service error); `terraform` and `gh` only record that they ran.
+    const script = String(steps('ci.yml').find((s) => s.job === 'plan' && s.name === 'terraform plan')!.run);
+
+    function runPlan(getFunction: { stdout?: string; stderr?: string; status: number }) {
+      const dir = mkdtempSync(join(tmpdir(), 'imgpipe-ci-plan-'));
+      try {
+        const bin = join(dir, 'bin');
+        spawnSync('mkdir', [bin]);
+        const fake = (name: string, body: string) => {
+          writeFileSync(join(bin, name), `#!/bin/bash\n${body}\n`, { mode: 0o755 });
+        };
+        fake(
+          'aws',
+          `[ "$1 $2" = "lambda get-function" ] || exit 1\nprintf '%b' ${JSON.stringify(getFunction.stdout ?? '')}\nprintf '%b' ${JSON.stringify(getFunction.stderr ?? '')} >&2\nexit ${getFunction.status}`,
+        );
+        fake(
+          'terraform',
+          'echo "terraform $*" >> "$RUNNER_TEMP/calls"; [ "$1" = show ] && echo "Plan: 3 to add, 0 to change, 0 to destroy."; exit 0',
+        );
+        fake('gh', 'exit 0');
+        const result = spawnSync('bash', ['--norc', '--noprofile', '-e', '-c', script], {
+          cwd: dir,
+          encoding: 'utf8',
+          env: {
+            PATH: `${bin}:${process.env.PATH}`,
+            ENVIRONMENT: 'staging',
+            RUNNER_TEMP: dir,
+            GITHUB_STEP_SUMMARY: join(dir, 'summary.md'),
+            GITHUB_REPOSITORY: 'example/imgpipe',
+            IMAGE_FILE: join(dir, IMAGE_FILE),
+            BACKEND_FILE: 'backend.s3.tfbackend',
+            SETTINGS_FILE: 'terraform.tfvars.json',
+            TUNING_FILE: 'tuning.tfvars.json',
+            STATE_BUCKET: 'imgpipe-tfstate-123456789012-eu-west-1',
+            REGION: 'eu-west-1',
+            PR: '1',
+          },
+        });
+        const image = existsSync(join(dir, IMAGE_FILE))
+          ? JSON.parse(readFileSync(join(dir, IMAGE_FILE), 'utf8'))
+          : null;
+        const calls = existsSync(join(dir, 'calls')) ? readFileSync(join(dir, 'calls'), 'utf8') : '';
+        return { ...result, image, calls };
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+
+    // The module's check of image_digests (terraform/modules/imgpipe/variables.tf).
+    const DIGEST = /^sha256:[0-9a-f]{64}$/;
+
+    it('plans with a placeholder digest when the function does not exist yet', () => {
+      const result = runPlan({
+        status: 254,
+        stderr:
+          '\nAn error occurred (ResourceNotFoundException) when calling the GetFunction operation: Function not found: arn:aws:lambda:eu-west-1:123456789012:function:imgpipe-staging\n',
+      });
+      expect(result.stderr).toBe('');
+      expect(result.status).toBe(0);
+      expect(result.image.image_digests.arm64).toMatch(DIGEST);
+      expect(result.image.image_digests.x86_64).toMatch(DIGEST);
+      expect(result.calls).toMatch(/^terraform plan /m);
+    });
+
+    it('plans with the digest the function runs', () => {
+      const digest = `sha256:${'ab'.repeat(32)}`;
+      const result = runPlan({
+        status: 0,
+        stdout: `123456789012.dkr.ecr.eu-west-1.amazonaws.com/imgpipe-staging@${digest}\n`,
+      });
+      expect(result.status).toBe(0);
+      expect(result.image.image_digests).toEqual({ arm64: digest, x86_64: digest });
+    });
+
+    it('stops on any other error, showing it', () => {
+      const denied =
+        'An error occurred (AccessDeniedException) when calling the GetFunction operation: not authorized';
+      const result = runPlan({ status: 254, stderr: denied });
+      expect(result.status).not.toBe(0);
+      expect(result.stderr).toContain(denied);
+      expect(result.calls).not.toMatch(/^terraform plan /m);
+    });
+  });
 });
 
 describe('release.yml', () => {
