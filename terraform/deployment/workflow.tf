@@ -44,7 +44,7 @@ variable "moderation_categories" {
 }
 
 variable "scanner_image_digests" {
-  description = "Workflow mode: digests of the scanner image (scanner/Dockerfile) by architecture, as image_digests. Written by the deploy workflow."
+  description = "Workflow mode: digests of the scanner image (scanner/Dockerfile) in this environment's scanner repository (output scanner_ecr_repository_url), by architecture, as image_digests. Set in the environment's terraform.tfvars.json after pushing the image by hand (terraform/README.md, \"Deployment modes\"): the deploy workflow neither builds nor passes it."
   type        = map(string)
   default     = {}
 }

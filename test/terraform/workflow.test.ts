@@ -79,6 +79,17 @@ describe('the workflow module', () => {
     );
   });
 
+  it('says the deploy workflow passes only the variables it writes to the image file', () => {
+    // deploy.yml writes image.tfvars.json with jq; any other variable is the environment's files'.
+    const deploy = read('.github/workflows/deploy.yml');
+    const written = /jq -n [^\n]*\\\n\s*'\{([a-z_]+):/.exec(deploy)![1];
+    expect(written).toBe('image_digests');
+    for (const [name, variable] of Object.entries(root.variable)) {
+      if (name === written) continue;
+      expect(String(variable.description), name).not.toMatch(/(Written|Passed) by the deploy workflow/i);
+    }
+  });
+
   it('names only entry points the images export', () => {
     const index = read('src/handlers/index.ts');
     for (const [key, task] of Object.entries(imageTasks())) {
