@@ -889,6 +889,18 @@ describe('terraform/README.md', () => {
       .replace(/ /g, '-');
   const shellBlocks = () => [...readme.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]!);
 
+  it('names in the table of value files only variables the root declares', () => {
+    // A variable file's undeclared key is only a warning: a setting the table promises but the root
+    // lacks would be silently ignored.
+    for (const row of readme.matchAll(
+      /^\| `(terraform|tuning|image)\.tfvars\.json` \|[^|]*\| ([^|]*) \|/gm,
+    )) {
+      const names = [...row[2]!.matchAll(/`([a-z][a-z0-9_]*)`/g)].map((m) => m[1]!);
+      expect(names.length, row[1]).toBeGreaterThan(0);
+      for (const name of names) expect(root.variable, `${row[1]}.tfvars.json: ${name}`).toHaveProperty(name);
+    }
+  });
+
   it('links only to its own headings and to files that exist', () => {
     const anchors = new Set(headings.map(slug));
     const links = [...readme.matchAll(/\]\(([^)\s]+)\)/g)].map((m) => m[1]!);
