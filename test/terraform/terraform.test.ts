@@ -8,7 +8,14 @@ import type { Derived } from '../../bench/sweep/types.ts';
 import { ENV, parsePipelineConfig, SETTINGS } from '../../src/config/index.ts';
 import { resolveMemory } from '../../src/config/memory.ts';
 import { INPUT_FORMATS } from '../../src/core/formats.ts';
-import { RELEASE_CHECK_PREFIX } from '../../src/core/layout.ts';
+import {
+  BucketLayout,
+  DEFAULT_KEY_TEMPLATE,
+  DEFAULT_QUARANTINE_PREFIX,
+  findTemplateProblem,
+  RELEASE_CHECK_OBJECTS,
+  RELEASE_CHECK_PREFIX,
+} from '../../src/core/layout.ts';
 import { STATUS_METRIC, VERSION_DIMENSION, VERSIONED_OUTCOMES } from '../../src/handlers/objects.ts';
 import { REPORT_MARGIN_MS } from '../../src/handlers/release-check.ts';
 import type { ChromaLayout } from '../../src/image/av1.ts';
@@ -606,9 +613,34 @@ describe('Lambda', () => {
     const grants = statements(imgpipe.data.aws_iam_policy_document!.release_check!);
     const deletes = grants.filter((s) => s.actions.includes('s3:DeleteObject')).flatMap((s) => s.resources);
     expect(deletes.sort()).toEqual([
-      `${DOLLAR}{module.output_bucket.s3_bucket_arn}/${DOLLAR}{var.output_prefix}*`,
+      `${DOLLAR}{module.output_bucket.s3_bucket_arn}/${DOLLAR}{var.output_prefix}*${DOLLAR}{local.release_check_prefix}*`,
       `${DOLLAR}{module.quarantine_bucket.s3_bucket_arn}/reasons/${DOLLAR}{local.release_check_prefix}*`,
     ]);
+    // The check photo's manifest, whatever valid template names it, and nothing of the users'.
+    const output = 'arn:aws:s3:::imgpipe-prod-output-123456789012';
+    const values = {
+      'module.output_bucket.s3_bucket_arn': output,
+      'module.quarantine_bucket.s3_bucket_arn': 'arn:aws:s3:::imgpipe-prod-quarantine-123456789012',
+      'var.output_prefix': 'out/',
+      'local.release_check_prefix': RELEASE_CHECK_PREFIX,
+    };
+    const photo = RELEASE_CHECK_OBJECTS[0]!.key;
+    for (const manifest of [
+      'manifests/{key}.json',
+      '{dir}{name}.manifest.json',
+      'm/{dir}/{name}/index.json',
+    ]) {
+      const spec = {
+        keys: { prefix: 'out/', output: DEFAULT_KEY_TEMPLATE, manifest },
+        variants: [{ name: 'thumb' }],
+        formats: ['webp' as const],
+      };
+      expect(findTemplateProblem(spec), manifest).toBeUndefined();
+      const key = new BucketLayout(spec, DEFAULT_QUARANTINE_PREFIX).manifestKey(photo);
+      expect(allows(grants, 's3:DeleteObject', `${output}/${key}`, values), key).toBe(true);
+    }
+    for (const key of ['out/manifests/uploads/alice/1/a.jpg.json', 'out/uploads/alice/1/a-640.webp'])
+      expect(allows(grants, 's3:DeleteObject', `${output}/${key}`, values), key).toBe(false);
   });
 
   it('gives the release hooks time for one run of the function, the checks around it and the report', () => {

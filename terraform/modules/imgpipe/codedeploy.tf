@@ -148,10 +148,18 @@ data "aws_iam_policy_document" "release_check" {
   }
 
   statement {
-    sid = "ReadAndResetTheCheckManifests"
-    # The photo's manifest is deleted before each check, or the version would skip it as a duplicate.
-    actions   = ["s3:DeleteObject", "s3:GetObject"]
+    sid       = "ReadTheCheckOutputsAndManifests"
+    actions   = ["s3:GetObject"]
     resources = ["${module.output_bucket.s3_bucket_arn}/${var.output_prefix}*"]
+  }
+
+  statement {
+    sid = "ResetTheCheckManifests"
+    # The photo's manifest is deleted before each check, or the version would skip it as a duplicate.
+    # Every manifest template holds {key}, or {dir} and {name} (src/core/layout.ts), so the check
+    # photo's manifest key holds its folder: the hooks may delete no user's outputs or manifests.
+    actions   = ["s3:DeleteObject"]
+    resources = ["${module.output_bucket.s3_bucket_arn}/${var.output_prefix}*${local.release_check_prefix}*"]
   }
 
   statement {
