@@ -9,7 +9,7 @@ import { UsageError } from './args.ts';
 import { exists } from './folders.ts';
 
 /**
- * What `imgpipe process` was asked to work on: files, folders (recursively, dot-files skipped),
+ * What `imgpipe process` was asked to work on: files, folders (recursively, dot-files and --out skipped),
  * glob patterns the shell left alone (quoted, or a shell without globbing), and `-` for one image on
  * standard input. Each becomes an object: the folder it was found in plays the bucket, its path
  * below that folder is the key, exactly as an upload's key in S3 decides its output keys.
@@ -99,11 +99,13 @@ export async function collectInputs(
         )
         .join(sep);
       const fixed = resolve(cwd, fixedPart || '.');
+      // Nor, as a folder's walk, anything under --out: a second run of '**/*.jpg' -o out would
+      // take the first run's outputs for inputs.
       const visible = matches.filter(
         (match) =>
           !relative(fixed, match)
             .split(sep)
-            .some((part) => part.startsWith('.') && part !== '..'),
+            .some((part) => part.startsWith('.') && part !== '..') && !isInside(match, outRoot),
       );
       if (visible.length === 0) throw new UsageError(options.command, `no file matches ${path}`);
       for (const match of visible.sort()) await addPath(match);
@@ -113,6 +115,12 @@ export async function collectInputs(
     await cleanup();
     throw error;
   }
+}
+
+/** Whether `path` is `folder` or below it (both absolute). */
+function isInside(path: string, folder: string): boolean {
+  const below = relative(folder, path);
+  return below === '' || (!below.startsWith(`..${sep}`) && below !== '..' && !isAbsolute(below));
 }
 
 /** The same file named twice (a folder and a file in it) is one input. */

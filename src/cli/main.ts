@@ -46,11 +46,12 @@ export const PROCESS_COMMAND: CommandSpec = {
   summary:
     'Runs the pipeline on local images into <dir>, with the key layout, manifests and quarantine records the function writes to S3.',
   description: [
-    'Folders are read recursively (dot-files skipped); a file keeps its path below the folder named as its key',
-    '(photos/2024/cat.jpg gives large/2024/cat.jpg.webp with `imgpipe process photos`). Quoted globs are',
-    'expanded; - reads one image from standard input (its key from --name). Two inputs with the same key are',
-    'refused: they would write the same outputs. Inputs whose manifest is current are skipped (--force redoes',
-    'them); quarantined inputs are copied under <dir>/quarantine/ with their reason.',
+    'Folders are read recursively (dot-files and anything under --out skipped); a file keeps its path below',
+    'the folder named as its key (photos/2024/cat.jpg gives large/2024/cat.jpg.webp with `imgpipe process',
+    'photos`). Quoted globs are expanded, skipping the same; - reads one image from standard input (its key',
+    'from --name). Two inputs with the same key are refused: they would write the same outputs. Inputs whose',
+    'manifest is current are skipped (--force redoes them); quarantined inputs are copied under',
+    '<dir>/quarantine/ with their reason.',
   ].join('\n'),
   positionals: true,
   options: [

@@ -123,6 +123,25 @@ describe('imgpipe process inputs', () => {
     ]);
   });
 
+  it("leaves a glob's matches under --out alone, as a folder's walk does", async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'in', '2024'), { recursive: true });
+    copyFileSync(fixturePath('edge/formats/1x1.jpg'), join(dir, 'in', 'a.jpg'));
+    copyFileSync(fixturePath('edge/formats/1x1.jpg'), join(dir, 'in', '2024', 'b.jpg'));
+    const args = ['process', '**/*.jpg', '--out', 'in/out', '--json'];
+    const first = await runCli(args, { cwd: dir });
+    expect(first.code).toBe(0);
+    const again = await runCli(args, { cwd: dir });
+    expect(again.stderr).toBe('');
+    expect(again.code).toBe(0);
+    expect(
+      JSON.parse(again.stdout).inputs.map((i: { path: string; outcome: string }) => [i.path, i.outcome]),
+    ).toEqual([
+      [join('in', '2024', 'b.jpg'), 'duplicate'],
+      [join('in', 'a.jpg'), 'duplicate'],
+    ]);
+  });
+
   it('reads one image from standard input with -, named by --name', async () => {
     const dir = tempDir();
     const run = await runCli(['process', '-', '--name', 'uploads/dogs.jpg', '--out', 'out', '--json'], {
