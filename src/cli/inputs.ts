@@ -1,3 +1,4 @@
+import type { Stats } from 'node:fs';
 import { glob, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
@@ -70,6 +71,12 @@ export async function collectInputs(
         path: absolute,
         ref: { bucket: dirname(absolute), key: basename(absolute) },
       });
+    } else {
+      // Dropped, it would end with no outcome while the run said all went well.
+      throw new UsageError(
+        options.command,
+        `${display(absolute)} is ${kindOf(info)}, not a file or folder: give the image's file`,
+      );
     }
   };
   try {
@@ -115,6 +122,13 @@ export async function collectInputs(
     await cleanup();
     throw error;
   }
+}
+
+function kindOf(info: Stats): string {
+  if (info.isFIFO()) return 'a named pipe';
+  if (info.isSocket()) return 'a socket';
+  if (info.isCharacterDevice() || info.isBlockDevice()) return 'a device';
+  return 'a special file';
 }
 
 /** Whether `path` is `folder` or below it (both absolute). */

@@ -131,6 +131,18 @@ describe('imgpipe usage errors', () => {
     expect(lines(run.stderr)[0]).toBe('imgpipe process: no such file or folder: nonexist.jpg');
   });
 
+  it('refuses an input that is no file or folder instead of leaving it out', async () => {
+    const dir = tempDir();
+    copyFileSync(fixturePath('edge/formats/1x1.jpg'), join(dir, 'a.jpg'));
+    const run = await runCli(['process', '/dev/null', 'a.jpg', '--out', 'out'], { cwd: dir });
+    expect(run.code).toBe(2);
+    noStack(run.stderr);
+    expect(lines(run.stderr)[0]).toBe(
+      "imgpipe process: /dev/null is a device, not a file or folder: give the image's file",
+    );
+    expect(readdirSync(dir)).toEqual(['a.jpg']);
+  });
+
   it('reports a glob that matches nothing in one line', async () => {
     const dir = tempDir();
     const run = await runCli(['process', 'photos/*.jpg', '--out', 'out'], { cwd: dir });
