@@ -121,7 +121,8 @@ export const PROCESS_COMMAND: CommandSpec = {
   notes: [
     'Precedence: flags, then IMGPIPE_* variables, then the document, then the defaults.',
     'Exit status: 0 when every input was processed, already done or quarantined; 1 when any failed for',
-    'another reason; 2 for a usage or configuration error; 130 when interrupted (run again to resume).',
+    'another reason or went missing while the run was on; 2 for a usage or configuration error; 130 when',
+    'interrupted (run again to resume).',
   ].join('\n'),
 };
 

@@ -87,13 +87,15 @@ export async function runProcessCommand(
     } else if (!options.quiet) {
       options.stdout.write(`${renderSummary(results, options.out, terminal)}\n`);
     }
-    const failures = results.filter((r) => r.error !== undefined);
+    // A missing input (deleted after it was listed) got no outputs: not a success either.
+    const failures = results.filter((r) => r.error !== undefined || r.outcome?.status === 'missing');
     if (options.quiet) {
       for (const failure of failures)
         options.stderr.write(`${COMMAND}: ${failure.display}: ${statusOf(failure)}\n`);
     }
     if (options.verbose) {
       for (const failure of failures) {
+        if (failure.error === undefined) continue;
         options.stderr.write(
           `${failure.display}: ${(failure.error as Error)?.stack ?? String(failure.error)}\n`,
         );

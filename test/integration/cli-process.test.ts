@@ -5,12 +5,17 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  rmSync,
   statSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { runProcessCommand } from '../../src/cli/process.ts';
 import { decode } from '../../src/codecs/index.ts';
+import { loadPipelineConfig } from '../../src/config/index.ts';
+import { inThreadEncoder } from '../../src/pipeline/process-image.ts';
 import { runCli } from '../support/cli.ts';
 import { fixturePath } from '../support/fixtures.ts';
 
@@ -192,6 +197,39 @@ describe('imgpipe process inputs', () => {
     expect(bad.stderr).toContain(
       'Expected one or more of jpg, jpeg, webp, avif, png for --format but received "gif"',
     );
+  });
+});
+
+describe('imgpipe process exit status', () => {
+  it('is 1 when an input went missing before it was read: it got no outputs', async () => {
+    const dir = tempDir();
+    copyFileSync(fixturePath('edge/formats/1x1.jpg'), join(dir, 'a.jpg'));
+    copyFileSync(fixturePath('edge/formats/1x1.jpg'), join(dir, 'b.jpg'));
+    const sink = () => Object.assign(new PassThrough(), { isTTY: false });
+    const stdout = sink();
+    let text = '';
+    stdout.on('data', (chunk) => (text += chunk));
+    // One file at a time: b.jpg is deleted while a.jpg is encoded, after the inputs were listed.
+    const { exitCode, results } = await runProcessCommand({
+      inputs: [join(dir, 'a.jpg'), join(dir, 'b.jpg')],
+      out: join(dir, 'out'),
+      config: loadPipelineConfig({}),
+      force: false,
+      concurrency: 1,
+      encoder: {
+        ...inThreadEncoder,
+        encode: (...args) => {
+          rmSync(join(dir, 'b.jpg'), { force: true });
+          return inThreadEncoder.encode(...args);
+        },
+      },
+      json: true,
+      stdout,
+      stderr: sink(),
+    });
+    expect(results.map((r) => r.outcome?.status)).toEqual(['processed', 'missing']);
+    expect(JSON.parse(text).totals).toMatchObject({ processed: 1, missing: 1 });
+    expect(exitCode).toBe(1);
   });
 });
 
