@@ -104,7 +104,9 @@ export function parseSince(text: string, now = new Date()): Date {
     ];
     return new Date(now.getTime() - Number(relative[1]) * unit);
   }
-  const date = new Date(text);
+  // Only an ISO date: Date also reads "12" as 2001-12-01, so a forgotten unit listed 25 years.
+  const iso = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/i;
+  const date = iso.test(text.trim()) ? new Date(text.trim()) : new Date(Number.NaN);
   if (Number.isNaN(date.getTime())) {
     throw new UsageError(
       COMMAND,

@@ -89,6 +89,15 @@ describe('status arguments', () => {
     expect(parseSince('1d', now).toISOString()).toBe('2026-11-29T12:00:00.000Z');
     expect(parseSince('30m', now).toISOString()).toBe('2026-11-30T11:30:00.000Z');
     expect(parseSince('2026-11-01', now).toISOString()).toBe('2026-11-01T00:00:00.000Z');
+    expect(parseSince('2026-11-01T10:00:00+02:00', now).toISOString()).toBe('2026-11-01T08:00:00.000Z');
     expect(() => parseSince('yesterday', now)).toThrow(/--since takes 30m, 12h, 1d, 2w or an ISO date/);
+  });
+
+  it('refuses a number without its unit instead of reading it as a year or a month', () => {
+    const now = new Date('2026-11-30T12:00:00Z');
+    for (const text of ['12', '7', '0', '1 2', 'May 5'])
+      expect(() => parseSince(text, now), text).toThrow(
+        `--since takes 30m, 12h, 1d, 2w or an ISO date, not ${JSON.stringify(text)}`,
+      );
   });
 });
