@@ -3,8 +3,8 @@ import type { PipelineConfig } from '../core/config.ts';
 import { ConfigError, describeError } from '../core/errors.ts';
 import { VERSION } from '../core/runtime.ts';
 import { didYouMean } from '../core/suggest.ts';
-import { ApiError } from '../handlers/http.ts';
-import { checkSourceKey, signUrl } from '../handlers/transform-request.ts';
+import { ApiError, keyPath } from '../handlers/http.ts';
+import { keyFromPath, signUrl, TRANSFORM_PATH } from '../handlers/transform-request.ts';
 import { availableCpus } from '../pipeline/cpus.ts';
 import {
   type CommandSpec,
@@ -360,7 +360,8 @@ export const SIGN_COMMAND: CommandSpec = {
     `The key is ${SIGNING_KEY_ENV} (the newest line of the deployment's SecureString parameter); without it, the`,
     'public key imgpipe dev accepts, with a note on standard error. Parameters are checked by the function, not',
     'here: a signed URL with a size the deployment does not allow is answered 400. A key with a . or .. segment',
-    'is refused: browsers and CDNs resolve such segments, so no URL can name it.',
+    'is refused: browsers and CDNs resolve such segments, so no URL can name it; so is an empty key or one over',
+    '1,024 bytes, which the function refuses.',
   ].join('\n'),
   positionals: true,
   options: [
@@ -594,7 +595,9 @@ function signCommand(values: Values, positionals: string[], env: NodeJS.ProcessE
   const command = SIGN_COMMAND.command;
   if (positionals.length !== 1) throw new UsageError(command, 'give one source key, e.g. photos/cat.jpg');
   try {
-    checkSourceKey(positionals[0]!);
+    // The key as the function will read it back from the URL's path: one it refuses (empty, over
+    // S3's 1,024 bytes, a . or .. segment) is refused here, not signed into a URL that cannot work.
+    keyFromPath(`${TRANSFORM_PATH}${keyPath(positionals[0]!)}`);
   } catch (error) {
     if (error instanceof ApiError) throw new UsageError(command, error.message);
     throw error;

@@ -224,6 +224,16 @@ describe('imgpipe usage errors', () => {
     noStack(run.stderr);
   });
 
+  it('refuses to sign an empty key or one over 1,024 bytes, which the function refuses', async () => {
+    for (const key of ['', 'k'.repeat(1025)]) {
+      const run = await runCli(['sign', key, '--base', 'https://cdn.example.com']);
+      expect([run.code, run.stdout]).toEqual([2, '']);
+      expect(lines(run.stderr)[0]).toBe('imgpipe sign: Expected a source key of 1 to 1024 bytes after /t/');
+    }
+    const longest = await runCli(['sign', 'k'.repeat(1024), '--base', 'https://cdn.example.com']);
+    expect(longest.code).toBe(0);
+  });
+
   it('validates --concurrency', async () => {
     const run = await runCli(['process', 'x.jpg', '--out', 'out', '-j', '0'], { cwd: tempDir() });
     expect(run.code).toBe(2);
