@@ -384,7 +384,7 @@ export const SIGN_COMMAND: CommandSpec = {
     {
       name: 'expires',
       value: '<seconds>',
-      description: 'Valid for this many seconds from now (default: no expiry).',
+      description: 'Valid for this many seconds from now, 1 to 3153600000 (default: no expiry).',
     },
     HELP_OPTION,
   ],
@@ -394,6 +394,9 @@ export const SIGN_COMMAND: CommandSpec = {
   ],
   notes: 'Exit status: 0 with the URL on standard output; 2 for a usage error.',
 };
+
+/** 100 years: exp stays within the 12 digits the function reads. */
+const MAX_EXPIRES_SECONDS = 100 * 365 * 24 * 3600;
 
 const COMMANDS: Readonly<Record<string, CommandSpec>> = {
   process: PROCESS_COMMAND,
@@ -608,13 +611,6 @@ function signCommand(values: Values, positionals: string[], env: NodeJS.ProcessE
       command,
       `Expected a URL such as https://d111111abcdef8.cloudfront.net for --base but received ${JSON.stringify(base ?? null)}`,
     );
-  let secret = env[SIGNING_KEY_ENV]?.trim();
-  if (!secret) {
-    secret = DEV_SIGNING_KEY;
-    process.stderr.write(
-      `imgpipe sign: ${SIGNING_KEY_ENV} is not set: signed with imgpipe dev's public key\n`,
-    );
-  }
   const number = (name: string) => {
     const value = text(values[name]);
     if (value === undefined) return undefined;
@@ -622,22 +618,31 @@ function signCommand(values: Values, positionals: string[], env: NodeJS.ProcessE
       throw new UsageError(command, `Expected a number for --${name} but received ${JSON.stringify(value)}`);
     return Number(value);
   };
-  const expires = number('expires');
-  const url = signUrl(
-    base,
-    positionals[0]!,
-    {
-      ...(number('w') !== undefined ? { w: number('w') } : {}),
-      ...(number('h') !== undefined ? { h: number('h') } : {}),
-      ...(text(values.fit) !== undefined ? { fit: text(values.fit) } : {}),
-      ...(text(values.fmt) !== undefined ? { fmt: text(values.fmt) } : {}),
-      ...(number('q') !== undefined ? { q: number('q') } : {}),
-      ...(number('dpr') !== undefined ? { dpr: number('dpr') } : {}),
-      ...(number('wm') !== undefined ? { wm: number('wm') as 0 | 1 } : {}),
-      ...(expires !== undefined ? { exp: Math.floor(Date.now() / 1000) + Math.round(expires) } : {}),
-    },
-    secret,
-  );
+  // At least a second, whole seconds, and an exp of at most 12 digits, as the function reads it: an
+  // --expires 0 URL was expired when printed, a longer exp answered "expired" forever.
+  const expires =
+    values.expires === undefined
+      ? undefined
+      : integerFlag(command, '--expires', text(values.expires), 0, 1, MAX_EXPIRES_SECONDS);
+  const options = {
+    ...(number('w') !== undefined ? { w: number('w') } : {}),
+    ...(number('h') !== undefined ? { h: number('h') } : {}),
+    ...(text(values.fit) !== undefined ? { fit: text(values.fit) } : {}),
+    ...(text(values.fmt) !== undefined ? { fmt: text(values.fmt) } : {}),
+    ...(number('q') !== undefined ? { q: number('q') } : {}),
+    ...(number('dpr') !== undefined ? { dpr: number('dpr') } : {}),
+    ...(number('wm') !== undefined ? { wm: number('wm') as 0 | 1 } : {}),
+    ...(expires !== undefined ? { exp: Math.floor(Date.now() / 1000) + expires } : {}),
+  };
+  // The note only once every flag is good: it says a URL was signed.
+  let secret = env[SIGNING_KEY_ENV]?.trim();
+  if (!secret) {
+    secret = DEV_SIGNING_KEY;
+    process.stderr.write(
+      `imgpipe sign: ${SIGNING_KEY_ENV} is not set: signed with imgpipe dev's public key\n`,
+    );
+  }
+  const url = signUrl(base, positionals[0]!, options, secret);
   process.stdout.write(`${url}\n`);
   return 0;
 }

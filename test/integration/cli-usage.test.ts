@@ -234,6 +234,20 @@ describe('imgpipe usage errors', () => {
     expect(longest.code).toBe(0);
   });
 
+  it('signs for whole seconds, at least one, within the exp the function reads', async () => {
+    for (const expires of ['0', '1.5', '99999999999999']) {
+      const run = await runCli(['sign', 'a.jpg', '--base', 'https://cdn.example.com', '--expires', expires]);
+      expect([run.code, run.stdout]).toEqual([2, '']);
+      expect(lines(run.stderr)[0]).toBe(
+        `imgpipe sign: Expected integer between 1 and 3153600000 for --expires but received "${expires}" of type string`,
+      );
+    }
+    const day = await runCli(['sign', 'a.jpg', '--base', 'https://cdn.example.com', '--expires', '86400']);
+    expect(day.code).toBe(0);
+    const exp = Number(new URL(day.stdout.trim()).searchParams.get('exp'));
+    expect(exp - Date.now() / 1000).toBeGreaterThan(86_000);
+  });
+
   it('validates --concurrency', async () => {
     const run = await runCli(['process', 'x.jpg', '--out', 'out', '-j', '0'], { cwd: tempDir() });
     expect(run.code).toBe(2);
