@@ -368,7 +368,7 @@ export const SIGN_COMMAND: CommandSpec = {
     {
       name: 'base',
       value: '<url>',
-      description: 'The CloudFront (or function URL, or imgpipe dev) base URL.',
+      description: 'The CloudFront (or function URL, or imgpipe dev) base URL, without a path.',
     },
     { name: 'w', value: '<px>', description: 'Width of the box, in CSS pixels.' },
     { name: 'h', value: '<px>', description: 'Height of the box, in CSS pixels.' },
@@ -606,10 +606,12 @@ function signCommand(values: Values, positionals: string[], env: NodeJS.ProcessE
     throw error;
   }
   const base = text(values.base);
-  if (base === undefined || !/^https?:\/\/[^/?#\s]+(\/[^?#\s]*)?$/.test(base))
+  // No path: the function serves /t/<key> from the root (CloudFront's /t/* behaviour, the function
+  // URL), so <base>/img/t/<key> would be answered 404.
+  if (base === undefined || !/^https?:\/\/[^/?#\s]+\/?$/.test(base))
     throw new UsageError(
       command,
-      `Expected a URL such as https://d111111abcdef8.cloudfront.net for --base but received ${JSON.stringify(base ?? null)}`,
+      `Expected a URL such as https://d111111abcdef8.cloudfront.net (no path: transformations are under /t/ at its root) for --base but received ${JSON.stringify(base ?? null)}`,
     );
   const number = (name: string) => {
     const value = text(values[name]);

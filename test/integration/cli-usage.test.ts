@@ -234,6 +234,16 @@ describe('imgpipe usage errors', () => {
     expect(longest.code).toBe(0);
   });
 
+  it('refuses a --base with a path: transformations are under /t/ at its root', async () => {
+    const run = await runCli(['sign', 'a.jpg', '--base', 'https://cdn.example.com/img']);
+    expect([run.code, run.stdout]).toEqual([2, '']);
+    expect(lines(run.stderr)[0]).toBe(
+      'imgpipe sign: Expected a URL such as https://d111111abcdef8.cloudfront.net (no path: transformations are under /t/ at its root) for --base but received "https://cdn.example.com/img"',
+    );
+    const root = await runCli(['sign', 'a.jpg', '--base', 'https://cdn.example.com/']);
+    expect(root.stdout).toMatch(/^https:\/\/cdn\.example\.com\/t\/a\.jpg\?sig=/);
+  });
+
   it('signs for whole seconds, at least one, within the exp the function reads', async () => {
     for (const expires of ['0', '1.5', '99999999999999']) {
       const run = await runCli(['sign', 'a.jpg', '--base', 'https://cdn.example.com', '--expires', expires]);
