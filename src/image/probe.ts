@@ -474,7 +474,13 @@ function probeWebp(r: Reader): Facts {
         break;
       case 'ANMF':
         animated = true;
-        if (frames++ === 0) lossless = firstWebpFrame(r, data, size, canvas).lossless;
+        if (frames++ === 0) {
+          const first = firstWebpFrame(r, data, size, canvas);
+          lossless = first.lossless;
+          // The canvas is transparent where the first frame does not reach, and the frame's own
+          // alpha (ALPH, or VP8L's) is decoded whatever the VP8X flags say.
+          hasAlpha ||= first.alpha || !first.coversCanvas;
+        }
         break;
       case 'ICCP':
         iccp ??= r.bytes.subarray(data, data + size);
@@ -542,7 +548,7 @@ function firstWebpFrame(
   data: number,
   size: number,
   canvas: { width: number; height: number } | undefined,
-): WebpBitstream {
+): WebpBitstream & { readonly coversCanvas: boolean } {
   if (!canvas) throw r.corrupt('an animation frame (ANMF chunk) comes before the canvas (VP8X chunk)');
   const x = r.u24le(data, 'ANMF chunk') * 2;
   const y = r.u24le(data + 3, 'ANMF chunk') * 2;
@@ -556,9 +562,10 @@ function firstWebpFrame(
   }
   const end = data + size;
   let offset = data + 16;
-  if (offset + 8 <= end && r.fourcc(offset, 'ANMF chunk') === 'ALPH') {
-    const alph = r.u32(offset + 4, 'ANMF chunk', true);
-    offset += 8 + alph + (alph & 1);
+  const alph = offset + 8 <= end && r.fourcc(offset, 'ANMF chunk') === 'ALPH';
+  if (alph) {
+    const alphSize = r.u32(offset + 4, 'ANMF chunk', true);
+    offset += 8 + alphSize + (alphSize & 1);
   }
   const type = offset + 8 <= end ? r.fourcc(offset, 'ANMF chunk') : '';
   if (type !== 'VP8 ' && type !== 'VP8L') throw r.corrupt('the first frame has no VP8 or VP8L chunk');
@@ -572,7 +579,9 @@ function firstWebpFrame(
       { frame: [width, height], coded: [coded.width, coded.height] },
     );
   }
-  return coded;
+  const coversCanvas = x === 0 && y === 0 && width === canvas.width && height === canvas.height;
+  // The frame is decoded with an alpha channel when it has ALPH or is VP8L (image/webp-frame.ts).
+  return { ...coded, alpha: alph || coded.lossless, coversCanvas };
 }
 
 // ---------------------------------------------------------------------------------------------- AVIF

@@ -17,6 +17,7 @@ import { grayProfile, withIccProfile } from '../../support/icc.ts';
 import { pngRgba16 } from '../../support/png.ts';
 import { progressiveJpeg, scanSegments, withRepeatedScan } from '../../support/scans.ts';
 import { hasTool, identify, metadataTags } from '../../support/tools.ts';
+import { animatedWebp, chunk, vp8l } from '../../support/webp.ts';
 
 const config = parsePipelineConfig({
   variants: [
@@ -156,6 +157,40 @@ describe('processImage', () => {
     const [r, g, b, a] = await corner('jpeg');
     expect(a).toBe(255);
     for (const channel of [r!, g!, b!]) expect(channel).toBeGreaterThan(245);
+  });
+
+  it.each([
+    [
+      'an opaque first frame that leaves part of the canvas uncovered',
+      { x: 16, y: 16, width: 32, height: 32 },
+      255,
+    ],
+    ['a first frame with alpha whose VP8X header does not declare it', { width: 64, height: 64 }, 0],
+  ])('flattens an animated WebP with %s onto the background for JPEG', async (_, frame, alpha) => {
+    // The VP8X flags say animation only, no alpha: the transparency is the canvas's or the frame's.
+    const bytes = animatedWebp(
+      { width: 64, height: 64 },
+      frame,
+      chunk('VP8L', vp8l(frame.width, frame.height, alpha)),
+    );
+    const flat = parsePipelineConfig({
+      variants: [{ name: 'full' }, { name: 'half', width: 32 }],
+      formats: { jpeg: { quality: 100, chromaSubsampling: '4:4:4' }, png: {} },
+      background: '#00ff00',
+    });
+    const result = await processImage(bytes, flat);
+    expect(result.transparent).toBe(true);
+    for (const variant of ['full', 'half']) {
+      const jpeg = result.outputs.find((o) => o.variant === variant && o.format === 'jpeg')!;
+      const image = await decode('jpeg', jpeg.bytes);
+      const [r, g, b] = Array.from(image.data.subarray(0, 3));
+      expect(
+        [r!, 255 - g!, b!].every((c) => c < 8),
+        `${variant} corner ${[r, g, b]}`,
+      ).toBe(true);
+      const png = result.outputs.find((o) => o.variant === variant && o.format === 'png')!;
+      expect((await decode('png', png.bytes)).data[3]).toBe(0);
+    }
   });
 
   it('encodes identical variants once when the image is smaller than several boxes', async () => {
