@@ -14,7 +14,32 @@ export class GifError extends Error {
   override readonly name = 'GifError';
 }
 
-export function decodeGifFirstFrame(bytes: Uint8Array): RawImage {
+/**
+ * The first frame as RGBA. `guard` runs the decoding (the watchdog, with a deadline): omggif's
+ * console.log is captured around it, here, so a call stopped mid-way (which skips its own finally
+ * blocks) still gives console.log back.
+ */
+export function decodeGifFirstFrame(
+  bytes: Uint8Array,
+  guard: <T>(call: () => T) => T = (call) => call(),
+): RawImage {
+  // omggif reports a frame whose LZW data ends early only by console.log, and leaves the rest of the
+  // frame at colour 0: listen for it during the (synchronous) call, and refuse the damaged frame.
+  const warnings: string[] = [];
+  const log = console.log;
+  console.log = (...args: unknown[]) => void warnings.push(args.map(String).join(' '));
+  let image: RawImage;
+  try {
+    image = guard(() => decodeFrame(bytes));
+  } finally {
+    console.log = log;
+  }
+  const short = warnings.find((warning) => /shorter than expected/.test(warning));
+  if (short) throw new GifError(`damaged image data: ${short.replace(/^Warning, /, '')}`);
+  return image;
+}
+
+function decodeFrame(bytes: Uint8Array): RawImage {
   let reader: GifReader;
   try {
     reader = new GifReader(firstFrameOnly(bytes));
@@ -25,20 +50,11 @@ export function decodeGifFirstFrame(bytes: Uint8Array): RawImage {
   const frame = reader.frameInfo(0);
   if (frame.palette_offset === null) throw new GifError('the first frame has no colour table');
   const data = new Uint8ClampedArray(reader.width * reader.height * 4);
-  // omggif reports a frame whose LZW data ends early only by console.log, and leaves the rest of the
-  // frame at colour 0: listen for it during the (synchronous) call, and refuse the damaged frame.
-  const warnings: string[] = [];
-  const log = console.log;
-  console.log = (...args: unknown[]) => void warnings.push(args.map(String).join(' '));
   try {
     reader.decodeAndBlitFrameRGBA(0, data);
   } catch (error) {
     throw new GifError((error as Error).message, { cause: error });
-  } finally {
-    console.log = log;
   }
-  const short = warnings.find((warning) => /shorter than expected/.test(warning));
-  if (short) throw new GifError(`damaged image data: ${short.replace(/^Warning, /, '')}`);
   return { width: reader.width, height: reader.height, data };
 }
 

@@ -313,7 +313,7 @@ async function decodeHeic(bytes: Uint8Array, _shrink: DecodeShrink, deadline?: n
 /** GIF's first frame (gif.ts): plain JavaScript, under the watchdog like the WASM decoders. */
 async function decodeGif(bytes: Uint8Array, _shrink: DecodeShrink, deadline?: number): Promise<RawImage> {
   try {
-    return runUntil(deadline, 'gif decode', () => decodeGifFirstFrame(bytes));
+    return decodeGifFirstFrame(bytes, (call) => runUntil(deadline, 'gif decode', call));
   } catch (error) {
     if (error instanceof CodecTimeoutError) throw error;
     if (error instanceof GifError) throw rejection('gif', error.message, reasonOf(error.message), error);

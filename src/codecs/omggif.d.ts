@@ -17,4 +17,17 @@ declare module 'omggif' {
     frameInfo(frame: number): GifFrameInfo;
     decodeAndBlitFrameRGBA(frame: number, pixels: Uint8Array | Uint8ClampedArray): void;
   }
+  /** Used by tests to write GIFs. */
+  export class GifWriter {
+    constructor(buffer: Uint8Array, width: number, height: number, options?: { palette?: number[] });
+    addFrame(
+      x: number,
+      y: number,
+      width: number,
+      height: number,
+      indexed: Uint8Array,
+      options?: object,
+    ): number;
+    end(): number;
+  }
 }

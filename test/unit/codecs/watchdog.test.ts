@@ -47,6 +47,33 @@ describe('decoding against a deadline', () => {
     expect(Buffer.compare(Buffer.from(after.data), Buffer.from(before.data))).toBe(0);
   });
 
+  it('stops a GIF decode mid-way and gives console.log back', async () => {
+    const { GifWriter } = await import('omggif');
+    const width = 3000;
+    const height = 2000;
+    const indexed = new Uint8Array(width * height);
+    let seed = 1;
+    for (let i = 0; i < indexed.length; i++) {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      indexed[i] = seed >>> 24;
+    }
+    const palette = Array.from({ length: 256 }, (_, i) => i * 0x010101);
+    const buffer = new Uint8Array(width * height * 2);
+    const writer = new GifWriter(buffer, width, height, { palette });
+    writer.addFrame(0, 0, width, height, indexed);
+    const gif = buffer.subarray(0, writer.end());
+    // Stopped halfway through a whole decode's time: in omggif's pixel loop, where its
+    // console.log is captured (for its damaged-data warning).
+    const started = performance.now();
+    await decode('gif', gif);
+    const half = (performance.now() - started) / 2;
+    const log = console.log;
+    const error = await decode('gif', gif, 1, performance.now() + half).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CodecTimeoutError);
+    expect((error as Error).message).toMatch(/^The gif decode was stopped at its deadline/);
+    expect(console.log).toBe(log);
+  });
+
   it('decodes as usual when the deadline is not reached', async () => {
     const bytes = readFixture('photos/portrait-friends-dogs.jpg');
     const image = await decode('jpeg', bytes, 2, performance.now() + 60_000);
