@@ -311,7 +311,8 @@ function parseVariants(setting: string, value: unknown, formats: readonly Output
       if (!Array.isArray(raw.formats) || raw.formats.length === 0) {
         throw invalidSetting(`${at}.formats`, `a non-empty array of ${formats.join(', ')}`, raw.formats);
       }
-      variantFormats = raw.formats.map((f, i) => {
+      const listed: unknown[] = raw.formats;
+      variantFormats = listed.map((f, i) => {
         const format = typeof f === 'string' ? resolveOutputFormat(f) : undefined;
         if (!format || !formats.includes(format)) {
           throw invalidSetting(
@@ -320,6 +321,10 @@ function parseVariants(setting: string, value: unknown, formats: readonly Output
             f,
           );
         }
+        // Twice (or as jpg and jpeg) would list one output, with one key, twice in the manifest.
+        const first = listed.findIndex((g) => typeof g === 'string' && resolveOutputFormat(g) === format);
+        if (first !== i)
+          throw invalidSetting(`${at}.formats[${i}]`, `each format once (formats[${first}] is ${format})`, f);
         return format;
       });
     }

@@ -174,6 +174,7 @@ function variantSchema(): Schema {
     formats: {
       type: 'array',
       minItems: 1,
+      uniqueItems: true,
       items: { type: 'string', pattern: namesPattern(OUTPUT_FORMAT_NAMES) },
       description: 'A subset of the configured formats for this variant.',
     },

@@ -73,6 +73,18 @@ describe('parsePipelineConfig', () => {
     );
   });
 
+  it('rejects a variant that lists a format twice, which would list one output twice', () => {
+    expect(
+      configError(() => parsePipelineConfig({ variants: [{ name: 'a', formats: ['webp', 'webp'] }] }))
+        .message,
+    ).toBe(
+      'config: Expected each format once (formats[0] is webp) for variants[0].formats[1] but received "webp" of type string',
+    );
+    expect(() =>
+      parsePipelineConfig({ variants: [{ name: 'a', formats: ['jpeg', 'avif', 'jpg'] }] }),
+    ).toThrow(/variants\[0\]\.formats\[2\]/);
+  });
+
   it('rejects key templates that would write two outputs to one key', () => {
     const error = configError(() => parsePipelineConfig({ keyTemplate: '{variant}/{key}' }));
     expect(error.message).toMatch(/would both be written to large\/sample\/dir\/photo\.jpg/);

@@ -49,6 +49,7 @@ const INVALID: unknown[] = [
   { variants: [{ name: 'a', fit: 'fill' }] },
   { variants: [{ name: 'a', upscale: 'yes' }] },
   { variants: [{ name: 'a', formats: [] }] },
+  { variants: [{ name: 'a', formats: ['webp', 'webp'] }] },
   { formats: {} },
   { formats: { gif: {} } },
   { formats: { jpeg: {}, jpg: {} } },
@@ -89,6 +90,10 @@ const INVALID: unknown[] = [
 const PARSER_ONLY: [unknown, string][] = [
   [{ variants: [{ name: 'a' }, { name: 'a' }] }, 'unique variant names'],
   [{ variants: [{ name: 'a', formats: ['png'] }] }, 'a variant format must be one of the configured formats'],
+  [
+    { variants: [{ name: 'a', formats: ['jpg', 'jpeg'] }] },
+    'a variant lists each format once, by either name',
+  ],
   [{ keyTemplate: '{variant}/{key}' }, 'templates must give every output its own key'],
   [{ keyTemplate: '{variant}/{key}.{size}' }, 'known template tokens'],
   [{ watermark: { image: 'fixtures/no-such-watermark.png' } }, 'the watermark image must be readable'],
