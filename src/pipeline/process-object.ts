@@ -114,14 +114,22 @@ type Total = { readonly total: number };
 export async function previousOutputs(
   key: string,
   deps: Pick<ProcessDeps, 'config' | 'layout' | 'output' | 'force'>,
-): Promise<{ manifestKey: string; current: (etag: string | undefined) => Manifest | undefined }> {
+): Promise<{
+  manifestKey: string;
+  current: (etag: string | undefined) => Manifest | undefined;
+  /** The manifest as it was (with `force` too): what the outputs written now replace. */
+  previous: Manifest | undefined;
+}> {
   const manifestKey = deps.layout.manifestKey(key);
-  const previous = deps.force ? undefined : await readManifest(deps.output, manifestKey);
+  const previous = await readManifest(deps.output, manifestKey);
   const current = (etag: string | undefined) =>
-    etag !== undefined && previous?.source.etag === etag && previous.configHash === deps.config.hash
+    !deps.force &&
+    etag !== undefined &&
+    previous?.source.etag === etag &&
+    previous.configHash === deps.config.hash
       ? previous
       : undefined;
-  return { manifestKey, current };
+  return { manifestKey, current, previous };
 }
 
 /**
@@ -148,7 +156,7 @@ export async function processObject(ref: ObjectRef, deps: ProcessDeps): Promise<
   const started = performance.now();
   const storage = deps.source(ref.bucket);
   const base = { source: storage.locate(ref.key), key: ref.key, bytesIn: 0, bytesOut: 0 };
-  const { manifestKey, current } = await previousOutputs(ref.key, deps);
+  const { manifestKey, current, previous } = await previousOutputs(ref.key, deps);
   const known = current(ref.etag);
   if (known) return duplicate(base, known, manifestKey, started);
 
@@ -182,6 +190,11 @@ export async function processObject(ref: ObjectRef, deps: ProcessDeps): Promise<
 
   const writeStart = performance.now();
   const outputs = await writeOutputs(ref.key, image, deps);
+  // Outputs of the previous manifest that this configuration no longer writes (a variant or format
+  // removed, another key template) go before the new manifest, which alone lists what is there
+  // afterwards: left, nothing would ever delete them, not even the source's deletion. A failure
+  // here leaves the previous manifest, so a retry finds it stale and deletes them again.
+  await deleteStaleOutputs(deps.output, manifestKey, previous, outputs);
   const { probe, decode, resize, encode } = image.timings;
   const timings: Timings = {
     read: roundMs(readMs),
@@ -434,6 +447,20 @@ async function withdrawReplacedOutputs(
   if (current === undefined || current === manifest.source.etag) return [];
   if (rejectedEtag !== undefined && current !== rejectedEtag) return [];
   return deleteOutputs(deps.output, manifestKey, manifest);
+}
+
+/** Deletes the keys `previous` lists that `outputs` does not, and returns them. */
+async function deleteStaleOutputs(
+  output: Storage,
+  manifestKey: string,
+  previous: Manifest | undefined,
+  outputs: readonly ManifestOutput[],
+): Promise<string[]> {
+  if (!previous) return [];
+  const written = new Set([...outputs.map((entry) => entry.key), manifestKey]);
+  const stale = [...new Set(previous.outputs.map((entry) => entry.key))].filter((key) => !written.has(key));
+  await settleAll(stale.map((key) => output.delete(key)));
+  return stale;
 }
 
 /**

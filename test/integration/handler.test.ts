@@ -214,6 +214,26 @@ describe('S3 event handler', () => {
     expect(again.records[0]!.status).toBe('processed');
   });
 
+  it('deletes the outputs a new configuration no longer writes, so none outlives its manifest', async () => {
+    const output = new S3Storage(s3.client, OUTPUT);
+    const event = await upload(SOURCE, 'reconfigured.jpg', readFixture('edge/formats/grayscale.jpg'));
+    await capture(() => handlerFor(config())(event));
+    const before = await getJson<Manifest>(output, 'manifests/reconfigured.jpg.json');
+    expect(before.outputs).toHaveLength(6);
+    // One variant of the two, in one format of the three; `large` and webp are still written.
+    const changed = config({
+      IMGPIPE_CONFIG: JSON.stringify({ variants: [{ name: 'large', width: 100 }], formats: { webp: {} } }),
+    });
+    const { result } = await capture(() => handlerFor(changed)(event));
+    expect(result.records[0]!.status).toBe('processed');
+    const after = await getJson<Manifest>(output, 'manifests/reconfigured.jpg.json');
+    expect(after.outputs.map((o) => o.key)).toEqual(['large/reconfigured.jpg.webp']);
+    for (const { key } of before.outputs)
+      expect(await output.head(key), key).toEqual(
+        key === 'large/reconfigured.jpg.webp' ? expect.anything() : undefined,
+      );
+  });
+
   describe('when a processed image is replaced by an invalid one', () => {
     const output = () => new S3Storage(s3.client, OUTPUT);
     const quarantine = () => new S3Storage(s3.client, QUARANTINE);
