@@ -65,7 +65,12 @@ export function planSteps(image: Size, variants: readonly VariantSpec[], minRati
       const same =
         (Math.round(regionW) === g.resizeTo.width && Math.round(regionH) === g.resizeTo.height) ||
         identical(candidate, g, image);
-      const enough = regionW >= g.resizeTo.width * minRatio && regionH >= g.resizeTo.height * minRatio;
+      // An enlarged result (upscale) holds no detail the source lacks: resampling it down again
+      // only softens what the source would give (a 400 px variant of a 100 px image, which keeps
+      // its 100 px, was made from a 1000 px upscaled variant and lost its sharpness).
+      const enlarged = candidate.output.width > image.width || candidate.output.height > image.height;
+      const enough =
+        !enlarged && regionW >= g.resizeTo.width * minRatio && regionH >= g.resizeTo.height * minRatio;
       const pixels = candidate.output.width * candidate.output.height;
       if ((same || enough) && pixels < smallest) {
         from = index;

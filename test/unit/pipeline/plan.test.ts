@@ -39,6 +39,22 @@ describe('planSteps', () => {
     expect(big!.resizeTo).toEqual({ width: 600, height: 400 });
   });
 
+  it('never resamples a variant from an enlarged one: the source has all its detail', () => {
+    const steps = planSteps({ width: 100, height: 80 }, [
+      v('big', { width: 1000, upscale: true }),
+      v('kept', { width: 400 }),
+      v('bigger', { width: 300, upscale: true }),
+      v('twin', { width: 1000, upscale: true, formats: ['webp'] }),
+    ]);
+    expect(steps.map((s) => [s.variant.name, s.resizeTo.width, s.resizeTo.height, s.from])).toEqual([
+      ['big', 1000, 800, 'source'],
+      // The same enlarged picture: shared, resampled and encoded once.
+      ['twin', 1000, 800, 0],
+      ['bigger', 300, 240, 'source'],
+      ['kept', 100, 80, 'source'],
+    ]);
+  });
+
   it('fits inside a box by the limiting side', () => {
     const [step] = planSteps({ width: 3000, height: 4000 }, [v('a', { width: 800, height: 800 })]);
     expect(step!.resizeTo).toEqual({ width: 600, height: 800 });

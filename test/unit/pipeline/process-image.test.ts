@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decode, resize } from '../../../src/codecs/index.ts';
+import { decode, encode, resize } from '../../../src/codecs/index.ts';
 import { parsePipelineConfig } from '../../../src/config/document.ts';
 import { InvalidImageError } from '../../../src/core/errors.ts';
 import type { InputFormat } from '../../../src/core/formats.ts';
@@ -191,6 +191,28 @@ describe('processImage', () => {
       const png = result.outputs.find((o) => o.variant === variant && o.format === 'png')!;
       expect((await decode('png', png.bytes)).data[3]).toBe(0);
     }
+  });
+
+  it('gives a variant that keeps the size of the source its pixels, beside an enlarged variant', async () => {
+    const pixel = (x: number, y: number) => [(x * 37) % 256, (y * 53) % 256, (x * y) % 256, 255];
+    const width = 100;
+    const height = 80;
+    const data = new Uint8ClampedArray(width * height * 4);
+    for (let y = 0; y < height; y++)
+      for (let x = 0; x < width; x++) data.set(pixel(x, y), (y * width + x) * 4);
+    const { formatOptions } = parsePipelineConfig({ formats: { png: {} } });
+    const source = await encode('png', { width, height, data }, formatOptions);
+    const upscaling = parsePipelineConfig({
+      variants: [
+        { name: 'big', width: 1000, upscale: true },
+        { name: 'kept', width: 400 },
+      ],
+      formats: { png: {} },
+    });
+    const result = await processImage(source, upscaling);
+    const kept = result.outputs.find((o) => o.variant === 'kept')!;
+    expect([kept.width, kept.height]).toEqual([width, height]);
+    expect(Buffer.from((await decode('png', kept.bytes)).data).equals(Buffer.from(data))).toBe(true);
   });
 
   it('encodes identical variants once when the image is smaller than several boxes', async () => {
