@@ -30,6 +30,17 @@ export interface TurboJpegImage {
   readonly warning?: string;
 }
 
+/**
+ * libjpeg warns about a JFIF APP0 segment of another major version than 1 ("unknown JFIF revision
+ * number 2.01") and decodes the image as usual, as browsers do; but TurboJPEG fails its header call
+ * on any warning, and keeps only the first warning's text, which would hide later damage to the
+ * scan data. So the decoder's copy of a leading JFIF segment says 1.xx: only the warning changes.
+ */
+function acceptJfifRevision(jpeg: Uint8Array): void {
+  const jfif = [0xff, 0xd8, 0xff, 0xe0, -1, -1, 0x4a, 0x46, 0x49, 0x46, 0x00];
+  if (jpeg.length > 12 && jfif.every((byte, i) => byte < 0 || jpeg[i] === byte)) jpeg[11] = 1;
+}
+
 /** A fatal libjpeg error, or TurboJPEG refusing the input, with libjpeg's own text. */
 export class TurboJpegError extends Error {
   override readonly name = 'TurboJpegError';
@@ -167,7 +178,9 @@ export class TurboJpeg {
     const handle = x.tjInitDecompress();
     try {
       if (!input || !fields || !handle) throw new TurboJpegError('out of memory in the JPEG decoder');
-      new Uint8Array(x.memory.buffer, input, bytes.length).set(bytes);
+      const heap = new Uint8Array(x.memory.buffer, input, bytes.length);
+      heap.set(bytes);
+      acceptJfifRevision(heap);
       this.#resetErrStr();
       if (
         x.tjDecompressHeader3(handle, input, bytes.length, fields, fields + 4, fields + 8, fields + 12) !== 0

@@ -96,6 +96,24 @@ describe('TurboJPEG decoder', () => {
     );
   });
 
+  it('decodes a JFIF segment of another revision (2.01) as libjpeg does, and still finds damage after it', async () => {
+    const revised = (bytes: Uint8Array) => {
+      const copy = Uint8Array.from(bytes);
+      expect(Buffer.from(copy.subarray(6, 11)).toString('latin1')).toBe('JFIF\0');
+      copy[11] = 2;
+      return copy;
+    };
+    const good = readFixture('photos/colour-fig-red-bowl.jpg');
+    const image = await decode('jpeg', revised(good), 2);
+    expect(Buffer.from(image.data).equals(Buffer.from((await decode('jpeg', good, 2)).data))).toBe(true);
+    const damaged = await decode('jpeg', revised(readFixture('edge/broken/corrupt-entropy.jpg'))).catch(
+      (e: unknown) => e,
+    );
+    expect((damaged as InvalidImageError).message).toBe(
+      'The jpeg decoder found damaged image data: Corrupt JPEG data: bad Huffman code',
+    );
+  });
+
   it('accepts extraneous bytes before a marker, which libjpeg skips', async () => {
     const good = readFixture('edge/formats/chroma-444.jpg');
     const eoi = good.lastIndexOf(Buffer.from([0xff, 0xd9]));
