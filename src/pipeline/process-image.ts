@@ -183,8 +183,10 @@ export async function processImage(
     } else {
       image = await fromEarlier(results[step.from]!, header, step, config, transparent);
     }
-    if (step.output !== step.resizeTo)
-      image = pad(image, step.output.width, step.output.height, config.background);
+    // Padding in a translucent background makes an output transparent where the source was not.
+    const padded = step.output !== step.resizeTo;
+    if (padded) image = pad(image, step.output.width, step.output.height, config.background);
+    const flattens = transparent || (padded && config.background.a < 255);
     results[index] = lastUse.steps.has(index) ? image : undefined;
     // Let the decoded image and intermediates go as soon as no later step needs them.
     if (lastUse.source === index) source = undefined;
@@ -201,7 +203,7 @@ export async function processImage(
           final = config.watermark ? await applyWatermark(image, config.watermark, config) : image;
           marked.set(image, final);
         }
-        const pixels = format === 'jpeg' && transparent ? flatten(final, config.background) : final;
+        const pixels = format === 'jpeg' && flattens ? flatten(final, config.background) : final;
         lap('resize');
         deadline?.enter('encode');
         encoded = encoder.encode(format, pixels, config.formatOptions, deadline?.signal).then((result) => {

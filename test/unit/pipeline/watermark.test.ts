@@ -174,4 +174,27 @@ describe('processImage with a watermark', () => {
     expect(px(out, 9, 9)).toEqual([0, 0, 0, 0]);
     expect(px(out, 20, 20)).toEqual([0, 0, 0, 0]);
   });
+
+  it('flattens a JPEG whose contain padding is translucent, so a 50% mark over it is blended with the background', async () => {
+    // An opaque source padded with a transparent white background: the mark lies on the padding.
+    const source = await encode('png', solid(100, 20, [0, 0, 255, 255]), formatOptions);
+    const image = await pngFile('red.png', solid(8, 8, [255, 0, 0, 255]));
+    const config = parsePipelineConfig({
+      variants: [{ name: 'v', width: 100, height: 100, fit: 'contain' }],
+      formats: { jpeg: { quality: 100, chromaSubsampling: '4:4:4' }, png: {} },
+      background: '#ffffff00',
+      watermark: { image, position: 'bottom-right', margin: 0, size: 0.2, opacity: 0.5 },
+    });
+    const result = await processImage(source, config);
+    const output = (format: string) => result.outputs.find((o) => o.format === format)!.bytes;
+    expect(px(await decode('png', output('png')), 90, 90)).toEqual([255, 0, 0, 128]);
+    const [r, g, b] = px(await decode('jpeg', output('jpeg')), 90, 90);
+    // Half red over white, as for any translucent pixel in a JPEG; not the mark at full strength.
+    for (const [channel, expected] of [
+      [r, 255],
+      [g, 127],
+      [b, 127],
+    ] as const)
+      expect(Math.abs(channel! - expected), `${[r, g, b]}`).toBeLessThan(4);
+  });
 });
