@@ -226,10 +226,16 @@ export function parsePipelineConfig(
 
   // The watermark enters the hash by its settings and its image's sha256 (not its path): a new
   // image under the same name reprocesses, the same image moved does not. Absent, the hash is
-  // what it was before watermarks existed.
+  // what it was before watermarks existed. Cache-Control is written on every output, so a new one
+  // makes them stale too (reprocess --only-stale rewrites them); at its default the hash is what
+  // it was before it counted.
   const { png: _png, image: _image, ...markHashed } = watermark ?? {};
   const shaping = { variants, formats, formatOptions, resize, background, keys };
-  const hashed = watermark ? { ...shaping, watermark: markHashed } : shaping;
+  const hashed = {
+    ...shaping,
+    ...(watermark && { watermark: markHashed }),
+    ...(cacheControl !== DEFAULT_PIPELINE_DOCUMENT.cacheControl && { cacheControl }),
+  };
   const hash = createHash('sha256').update(JSON.stringify(hashed)).digest('hex').slice(0, 16);
   return deepFreeze({ ...shaping, cacheControl, limits, animation, ...(watermark && { watermark }), hash });
 }

@@ -102,6 +102,18 @@ describe('parsePipelineConfig', () => {
     expect(parsePipelineConfig({ limits: { maxPixels: 10 } }).hash).toBe(base.hash);
   });
 
+  it('changes its hash with Cache-Control, written on every output, and not at its default', () => {
+    const base = parsePipelineConfig({});
+    const year = parsePipelineConfig({ cacheControl: 'public, max-age=31536000' });
+    expect(year.hash).not.toBe(base.hash);
+    // Set through the environment's override, the same as in the document.
+    const overridden = parsePipelineConfig({}, 'config', {
+      cacheControl: { value: year.cacheControl, setting: 'IMGPIPE_CACHE_CONTROL' },
+    });
+    expect(overridden.hash).toBe(year.hash);
+    expect(parsePipelineConfig({ cacheControl: base.cacheControl }).hash).toBe(base.hash);
+  });
+
   it('parses colours with and without alpha', () => {
     expect(parsePipelineConfig({ background: '#10203040' }).background).toEqual({
       r: 16,
