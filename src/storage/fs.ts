@@ -93,13 +93,16 @@ export class FsStorage implements Storage {
     }
   }
 
+  /** The file's size and MD5, streamed: a head never holds the object in memory. */
   async head(key: string): Promise<ObjectInfo | undefined> {
+    const path = this.pathOf(key, 'head');
     try {
-      const object = await this.get(key);
-      return this.info(key, object.body);
+      const { size, etag } = await digestFile(path);
+      return { key, size, etag, contentType: contentTypeFor(key) };
     } catch (error) {
-      if (error instanceof ObjectNotFoundError) return undefined;
-      throw error;
+      const failure = await this.failure('head', key, error);
+      if (failure instanceof ObjectNotFoundError) return undefined;
+      throw failure;
     }
   }
 
@@ -251,7 +254,15 @@ async function kindOf(path: string): Promise<'file' | 'folder' | undefined> {
 }
 
 async function md5OfFile(path: string): Promise<string> {
+  return (await digestFile(path)).etag;
+}
+
+async function digestFile(path: string): Promise<{ size: number; etag: string }> {
   const hash = createHash('md5');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
+  let size = 0;
+  for await (const chunk of createReadStream(path)) {
+    hash.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  return { size, etag: hash.digest('hex') };
 }
