@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import type { Destinations, KeyTemplates } from './config.ts';
 import { FORMAT_META, type OutputFormat } from './formats.ts';
 
@@ -380,13 +380,21 @@ export class TransformLayout {
     return key.startsWith(prefix) && key.length > prefix.length && !key.includes('/', prefix.length);
   }
 
-  key(sourceKey: string, spec: TransformSpec, configHash: string): string {
+  /**
+   * A result's key: readable parameters, then a digest of the request and configuration. With a
+   * `secret` (the newest signing key, when requests are signed) the digest is an HMAC of 96 bits,
+   * so a result's key cannot be worked out from the source key and the parameters: results are
+   * served from the bucket without a signature. A new newest key makes new result keys (each result
+   * is made once more; the old ones expire by the bucket's lifecycle rule).
+   */
+  key(sourceKey: string, spec: TransformSpec, configHash: string, secret?: string): string {
     const box = `${spec.width ?? 0}x${spec.height ?? 0}`;
     const name = `${box}-${spec.fit}-q${spec.quality}${spec.watermark === false ? '-nowm' : ''}`;
-    const hash = createHash('sha256')
-      .update(JSON.stringify([sourceKey, name, spec.format, configHash]))
-      .digest('hex')
-      .slice(0, 12);
+    const request = JSON.stringify([sourceKey, name, spec.format, configHash]);
+    const hash =
+      secret === undefined
+        ? createHash('sha256').update(request).digest('hex').slice(0, 12)
+        : createHmac('sha256', secret).update(request).digest('hex').slice(0, 24);
     return `${this.sourcePrefix(sourceKey)}${name}-${hash}.${FORMAT_META[spec.format].extension}`;
   }
 }

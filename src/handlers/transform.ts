@@ -183,13 +183,16 @@ export function createTransformHandler(
       throw new ApiError('bad-request', `Only GET and HEAD are served, not ${method}`, { field: 'method' });
     const key = keyFromPath(event.rawPath);
     const query = parseQuery(event.rawQueryString ?? '');
-    if (t.config.signing) verifySignature(key, query, await t.keys(), now());
+    const keys = t.config.signing ? await t.keys() : undefined;
+    if (keys) verifySignature(key, query, keys, now());
     const request = parseRequest(key, query, header(event, 'accept'), t.config, pipeline.formatOptions);
 
     // One round trip on a hit: the key is known from the request, so the stored result is read
     // while the source's HEAD is in flight. The result is fresh only if it was made from the
-    // source's current version (the ETag recorded in its metadata).
-    const resultKey = t.layout.key(key, request.spec, pipeline.hash);
+    // source's current version (the ETag recorded in its metadata). Signed, the result's name is
+    // keyed with the newest signing key: the distribution serves stored results without a
+    // signature (a large one is redirected there), so their keys must not follow from public values.
+    const resultKey = t.layout.key(key, request.spec, pipeline.hash, keys?.[0]);
     if (Buffer.byteLength(resultKey) > S3_MAX_KEY_BYTES)
       throw new ApiError(
         'bad-request',

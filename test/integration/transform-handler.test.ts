@@ -247,6 +247,37 @@ describe('the stored result', () => {
     });
   }
 
+  it('is stored, when requests are signed, under a key the source key and parameters do not give', async () => {
+    // The distribution serves stored results without a signature: their keys must not be derivable.
+    const jpeg = await sharp({ create: { width: 64, height: 48, channels: 3, background: '#336699' } })
+      .jpeg()
+      .toBuffer();
+    await new S3Storage(s3.client, SOURCE).put('keyed.jpg', jpeg, { contentType: 'image/jpeg' });
+    const output = new S3Storage(s3.client, OUTPUT);
+    const params = { w: '30', fmt: 'webp' };
+    const stored = async (keys: string[]) => {
+      const h = createTransformHandler(deps(), {
+        env: { IMGPIPE_TRANSFORM_SOURCE_BUCKET: SOURCE, IMGPIPE_TRANSFORM_SIGNING: 'required' },
+        keys,
+      });
+      const query = `${new URLSearchParams(params)}&sig=${signature(keys[0]!, 'keyed.jpg', params)}`;
+      const reply = await h(event('/t/keyed.jpg', query));
+      expect(reply.statusCode, reply.body).toBe(200);
+      const keysNow: string[] = [];
+      for await (const info of output.list('transforms/keyed.jpg/')) keysNow.push(info.key);
+      return keysNow;
+    };
+    const first = await stored([KEY_A]);
+    expect(first).toEqual([
+      expect.stringMatching(/^transforms\/keyed\.jpg\/30x\d+-inside-q\d+-[0-9a-f]{24}\.webp$/),
+    ]);
+    // A 96-bit HMAC where an unsigned deployment has a digest of public values (12 hex digits),
+    // keyed with the newest signing key: a new one (rotation) stores the result under a new key.
+    const rotated = await stored([KEY_B, KEY_A]);
+    expect(rotated).toHaveLength(2);
+    expect(rotated).toContain(first[0]);
+  });
+
   it('is served in one round trip: the result GET and the source HEAD in flight together', async () => {
     const calls: string[] = [];
     const base = deps();

@@ -162,7 +162,7 @@ describe('the stored result', () => {
     const location = reply.headers.get('location')!;
     expect(location).toMatch(
       new RegExp(
-        `^${dev.s3}/${DEV_BUCKETS.output}/transforms/tr/noise\\.jpg/2400x\\d+-inside-q0-[0-9a-f]{12}\\.png\\?.*X-Amz-Signature=`,
+        `^${dev.s3}/${DEV_BUCKETS.output}/transforms/tr/noise\\.jpg/2400x\\d+-inside-q0-[0-9a-f]{24}\\.png\\?.*X-Amz-Signature=`,
       ),
     );
     expect(reply.headers.get('cache-control')).toBe('private, max-age=240');

@@ -234,6 +234,11 @@ describe('keyFromPath and the results key', () => {
     expect(layout.key('photos/cat.jpg', { ...spec }, 'hash1')).toBe(key);
     expect(layout.key('photos/cat.jpg', spec, 'hash2')).not.toBe(key);
     expect(layout.key('photos/cat.jpg', { ...spec, format: 'avif' }, 'hash1')).toMatch(/\.avif$/);
+    // With a secret (the newest signing key): an HMAC of 96 bits, one per secret.
+    const keyed = layout.key('photos/cat.jpg', spec, 'hash1', 'k'.repeat(40));
+    expect(keyed).toMatch(/^transforms\/photos\/cat\.jpg\/640x0-inside-q75-[0-9a-f]{24}\.webp$/);
+    expect(layout.key('photos/cat.jpg', spec, 'hash1', 'k'.repeat(40))).toBe(keyed);
+    expect(layout.key('photos/cat.jpg', spec, 'hash1', 'j'.repeat(40))).not.toBe(keyed);
     // Without the watermark: its own key, named so.
     expect(layout.key('photos/cat.jpg', { ...spec, watermark: false }, 'hash1')).toMatch(
       /\/640x0-inside-q75-nowm-[0-9a-f]{12}\.webp$/,
