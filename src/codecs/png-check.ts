@@ -9,6 +9,14 @@ import { constants, crc32, inflateSync } from 'node:zlib';
  * inflated rows fit). Undefined when none of these is found.
  */
 export function diagnosePng(bytes: Uint8Array): string | undefined {
+  try {
+    return findFault(bytes);
+  } catch {
+    return undefined; // a fault this check cannot name: the decoder's words stand
+  }
+}
+
+function findFault(bytes: Uint8Array): string | undefined {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const idat: Uint8Array[] = [];
   let offset = 8;
@@ -40,11 +48,11 @@ export function diagnosePng(bytes: Uint8Array): string | undefined {
     pixels = inflateSync(data, { maxOutputLength: needed + 1 });
   } catch (error) {
     const code = (error as { code?: string }).code;
-    if (code === 'ERR_BUFFER_TOO_LARGE') return undefined; // more data than the rows need: not the fault
+    if (error instanceof RangeError) return undefined; // more data than the rows need: not the fault
     if (code !== 'Z_BUF_ERROR')
       return `its image data (IDAT) is not a valid zlib stream: ${(error as Error).message}`;
     // Cut short: how much of it there is.
-    const partial = inflateSync(data, { maxOutputLength: needed + 1, finishFlush: constants.Z_SYNC_FLUSH });
+    const partial = inflateSync(data, { maxOutputLength: needed, finishFlush: constants.Z_SYNC_FLUSH });
     return `its image data (IDAT) is truncated: it inflates to ${partial.length} of the ${needed} bytes its rows need`;
   }
   if (pixels.length < needed)

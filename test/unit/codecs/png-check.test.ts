@@ -1,6 +1,7 @@
 import { deflateSync, inflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { decode } from '../../../src/codecs/index.ts';
+import { diagnosePng } from '../../../src/codecs/png-check.ts';
 import { InvalidImageError } from '../../../src/core/errors.ts';
 import { pngChunk, pngChunks } from '../../support/fuzz.ts';
 import { writePng } from '../../support/png.ts';
@@ -82,6 +83,13 @@ describe('a PNG the decoder refuses is refused in words that name the fault', ()
     expect(error.message).toBe(
       'The png decoder rejected the file: its image data (IDAT) is truncated: it inflates to 10 of the 22 bytes its rows need',
     );
+  });
+
+  it('names nothing, and throws nothing, for a cut stream that holds more than the rows need', () => {
+    // 1x1 grey needs 2 bytes; this stream, cut short, inflates to many more (a fuzz case threw here).
+    const long = deflateSync(Buffer.alloc(4000, 7));
+    const tiny = writePng(1, 1);
+    expect(diagnosePng(withData(tiny, long.subarray(0, long.length - 4)))).toBeUndefined();
   });
 
   it('a row with an undefined filter type, by its index', async () => {
