@@ -463,7 +463,9 @@ function probeWebp(r: Reader): Facts {
         const still = webpBitstream(r, type, data);
         bitstream ??= still;
         lossless ||= still.lossless;
-        hasAlpha ||= still.alpha;
+        // VP8L's alpha_is_used is a hint that must not change decoding: its pixels carry alpha
+        // whatever it says, so a lossless image may have alpha (the pixels decide: transparent).
+        hasAlpha ||= still.alpha || still.lossless;
         break;
       }
       case 'ALPH':

@@ -10,14 +10,15 @@ const u24 = (n: number) => [n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff];
  * A VP8L bitstream of width x height pixels of one colour (128, 0, 255, `alpha`): its signature,
  * sizes and five codes; its alpha hint is set when `alpha` is not 255.
  */
-export function vp8l(width: number, height: number, alpha = 255): Uint8Array {
+/** `hint`: the header's alpha_is_used bit, by default whether `alpha` is below 255 (a hint only). */
+export function vp8l(width: number, height: number, alpha = 255, hint = alpha !== 255): Uint8Array {
   const bits: number[] = [];
   const put = (value: number, n: number) => {
     for (let i = 0; i < n; i++) bits.push((value >> i) & 1);
   };
   put(width - 1, 14);
   put(height - 1, 14);
-  put(alpha === 255 ? 0 : 1, 1); // alpha hint
+  put(hint ? 1 : 0, 1); // alpha hint
   put(0, 3); // version
   put(0, 1); // no transform
   put(0, 1); // no colour cache

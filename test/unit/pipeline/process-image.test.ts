@@ -17,7 +17,7 @@ import { grayProfile, withIccProfile } from '../../support/icc.ts';
 import { pngRgba16 } from '../../support/png.ts';
 import { progressiveJpeg, scanSegments, withRepeatedScan } from '../../support/scans.ts';
 import { hasTool, identify, metadataTags } from '../../support/tools.ts';
-import { animatedWebp, chunk, vp8l } from '../../support/webp.ts';
+import { animatedWebp, chunk, riff, vp8l } from '../../support/webp.ts';
 
 const config = parsePipelineConfig({
   variants: [
@@ -191,6 +191,30 @@ describe('processImage', () => {
       const png = result.outputs.find((o) => o.variant === variant && o.format === 'png')!;
       expect((await decode('png', png.bytes)).data[3]).toBe(0);
     }
+  });
+
+  it('flattens a lossless WebP whose pixels have alpha under a header hint that says none', async () => {
+    // VP8L's alpha_is_used bit is a hint that must not change decoding (the VP8L specification):
+    // the pixels' alpha is decoded whatever it says, so the pixels decide.
+    const bytes = riff([chunk('VP8L', vp8l(64, 64, 0, false))]);
+    const flat = parsePipelineConfig({
+      variants: [{ name: 'full' }],
+      formats: { jpeg: { quality: 100, chromaSubsampling: '4:4:4' }, png: {} },
+      background: '#00ff00',
+    });
+    const result = await processImage(bytes, flat);
+    expect(result.transparent).toBe(true);
+    const jpeg = await decode('jpeg', result.outputs.find((o) => o.format === 'jpeg')!.bytes);
+    const [r, g, b] = Array.from(jpeg.data.subarray(0, 3));
+    expect(
+      [r!, 255 - g!, b!].every((c) => c < 8),
+      `corner ${[r, g, b]}`,
+    ).toBe(true);
+    expect((await decode('png', result.outputs.find((o) => o.format === 'png')!.bytes)).data[3]).toBe(0);
+    // An opaque one with the same hint stays opaque.
+    expect((await processImage(riff([chunk('VP8L', vp8l(64, 64, 255, false))]), flat)).transparent).toBe(
+      false,
+    );
   });
 
   it('gives a variant that keeps the size of the source its pixels, beside an enlarged variant', async () => {
