@@ -3,7 +3,7 @@ import { glob, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { ObjectRef } from '../core/objects.ts';
-import { walkFiles } from '../storage/files.ts';
+import { walkEntries } from '../storage/files.ts';
 import { FsStorage } from '../storage/fs.ts';
 import { invalidKeyReason } from '../storage/fs-keys.ts';
 import { UsageError } from './args.ts';
@@ -20,6 +20,8 @@ export interface Input {
   readonly display: string;
   readonly path: string;
   readonly ref: ObjectRef;
+  /** Why it cannot be read at all (a symbolic link to nothing): a failed row, never processed. */
+  readonly problem?: string;
 }
 
 export interface CollectOptions {
@@ -58,11 +60,12 @@ export async function collectInputs(
   const addPath = async (absolute: string) => {
     const info = await stat(absolute);
     if (info.isDirectory()) {
-      for (const file of await walkFiles(absolute, { skip: outRoot })) {
+      for (const { path: file, problem } of await walkEntries(absolute, { skip: outRoot })) {
         inputs.push({
           display: display(file),
           path: file,
           ref: { bucket: absolute, key: relative(absolute, file).split(sep).join('/') },
+          ...(problem ? { problem: `${display(file)} is ${problem}` } : {}),
         });
       }
     } else if (info.isFile()) {

@@ -46,12 +46,12 @@ export const PROCESS_COMMAND: CommandSpec = {
   summary:
     'Runs the pipeline on local images into <dir>, with the key layout, manifests and quarantine records the function writes to S3.',
   description: [
-    'Folders are read recursively (dot-files and anything under --out skipped); a file keeps its path below',
-    'the folder named as its key (photos/2024/cat.jpg gives large/2024/cat.jpg.webp with `imgpipe process',
-    'photos`). Quoted globs are expanded, skipping the same; - reads one image from standard input (its key',
-    'from --name). Two inputs with the same key are refused: they would write the same outputs. Inputs whose',
-    'manifest is current are skipped (--force redoes them); quarantined inputs are copied under',
-    '<dir>/quarantine/ with their reason.',
+    'Folders are read recursively (dot-files and anything under --out skipped), following symbolic links (a',
+    'link to nothing is a failed input); a file keeps its path below the folder named as its key',
+    '(photos/2024/cat.jpg gives large/2024/cat.jpg.webp with `imgpipe process photos`). Quoted globs are',
+    'expanded, skipping the same; - reads one image from standard input (its key from --name). Two inputs',
+    'with the same key are refused: they would write the same outputs. Inputs whose manifest is current are',
+    'skipped (--force redoes them); quarantined inputs are copied under <dir>/quarantine/ with their reason.',
   ].join('\n'),
   positionals: true,
   options: [
@@ -122,7 +122,7 @@ export const PROCESS_COMMAND: CommandSpec = {
     'Precedence: flags, then IMGPIPE_* variables, then the document, then the defaults.',
     'Exit status: 0 when every input was processed, already done or quarantined; 1 when any failed for',
     'another reason or went missing while the run was on; 2 for a usage or configuration error; 130 when',
-    'interrupted (run again to resume).',
+    'interrupted (run again to resume). A dry run exits 1 when an input cannot be read.',
   ].join('\n'),
 };
 

@@ -78,7 +78,8 @@ export async function runProcessCommand(
           ? `${JSON.stringify(jsonSummary(plans, options.out, true), null, 2)}\n`
           : renderPlan(plans),
       );
-      return { exitCode: 0, results: [] };
+      // An input that cannot be read would fail: the plan is no success either.
+      return { exitCode: plans.some((p) => p.status === 'failed') ? 1 : 0, results: [] };
     }
     await checkOutputFolder(options.out);
     const results = await processFiles(inputs, options);
@@ -158,30 +159,34 @@ async function processFiles(inputs: readonly Input[], options: ProcessCommandOpt
         bar?.update(done, { file: [...inFlight].join(', ') });
         const started = performance.now();
         let result: FileResult;
-        try {
-          const outcome = await processObject(input.ref, {
-            config,
-            layout,
-            source,
-            output,
-            quarantine: output,
-            force: options.force,
-            encoder: options.encoder ?? encoder,
-          });
-          result = { display: input.display, key: input.ref.key, outcome, ms: performance.now() - started };
-          if (outcome.status === 'quarantined') {
-            // The header's dimensions, when it was read before the image was refused.
-            const record = await getJson<QuarantineRecord>(
+        if (input.problem !== undefined) {
+          // Nothing to read (a symbolic link to nothing): a failed row naming it.
+          result = { display: input.display, key: input.ref.key, error: input.problem, ms: 0 };
+        } else
+          try {
+            const outcome = await processObject(input.ref, {
+              config,
+              layout,
+              source,
               output,
-              layout.quarantineKeys(input.ref.key).reason,
-            );
-            const { width, height } = record.details as { width?: unknown; height?: unknown };
-            if (typeof width === 'number' && typeof height === 'number')
-              result = { ...result, width, height };
+              quarantine: output,
+              force: options.force,
+              encoder: options.encoder ?? encoder,
+            });
+            result = { display: input.display, key: input.ref.key, outcome, ms: performance.now() - started };
+            if (outcome.status === 'quarantined') {
+              // The header's dimensions, when it was read before the image was refused.
+              const record = await getJson<QuarantineRecord>(
+                output,
+                layout.quarantineKeys(input.ref.key).reason,
+              );
+              const { width, height } = record.details as { width?: unknown; height?: unknown };
+              if (typeof width === 'number' && typeof height === 'number')
+                result = { ...result, width, height };
+            }
+          } catch (error) {
+            result = { display: input.display, key: input.ref.key, error, ms: performance.now() - started };
           }
-        } catch (error) {
-          result = { display: input.display, key: input.ref.key, error, ms: performance.now() - started };
-        }
         results[index] = result;
         done++;
         inFlight.delete(input.ref.key);
@@ -229,6 +234,10 @@ async function planFiles(inputs: readonly Input[], options: ProcessCommandOption
   for (const input of inputs) {
     const storage = new FsStorage(input.ref.bucket);
     const base = { display: input.display, key: input.ref.key };
+    if (input.problem !== undefined) {
+      plans.push({ ...base, status: 'failed', message: input.problem });
+      continue;
+    }
     let object: Awaited<ReturnType<FsStorage['get']>>;
     try {
       object = await storage.get(input.ref.key, { maxBytes: config.limits.maxBytes });

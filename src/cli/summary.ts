@@ -36,7 +36,7 @@ export interface PlannedOutput {
 export interface PlannedFile {
   readonly display: string;
   readonly key: string;
-  readonly status: 'planned' | 'duplicate' | 'quarantined';
+  readonly status: 'planned' | 'duplicate' | 'quarantined' | 'failed';
   readonly header?: ImageHeader;
   readonly reason?: InvalidReason;
   readonly message?: string;
@@ -169,6 +169,7 @@ export function jsonSummary(items: readonly (FileResult | PlannedFile)[], out: s
         key: item.key,
         outcome: item.status,
         ...(item.reason ? { reason: item.reason, message: item.message } : {}),
+        ...(item.status === 'failed' ? { error: item.message } : {}),
         ...(item.header
           ? { format: item.header.format, width: item.header.displayWidth, height: item.header.displayHeight }
           : item.width !== undefined
@@ -216,6 +217,7 @@ export function jsonSummary(items: readonly (FileResult | PlannedFile)[], out: s
         planned: count('planned'),
         duplicate: count('duplicate'),
         quarantined: count('quarantined'),
+        failed: count('failed'),
       }
     : { ...countTotals(results), ms: Math.round(results.reduce((sum, r) => sum + r.ms, 0)) };
   return { out: root, dryRun, inputs, totals };
@@ -227,6 +229,10 @@ export function renderPlan(plans: readonly PlannedFile[]): string {
   for (const plan of plans) {
     if (plan.status === 'quarantined') {
       lines.push(`${plan.display}: would be quarantined (${plan.reason}): ${plan.message}`);
+      continue;
+    }
+    if (plan.status === 'failed') {
+      lines.push(`${plan.display}: would fail: ${plan.message}`);
       continue;
     }
     const outputs = plan.outputs ?? [];
@@ -254,7 +260,7 @@ export function renderPlan(plans: readonly PlannedFile[]): string {
   const count = (status: PlannedFile['status']) => plans.filter((p) => p.status === status).length;
   lines.push(
     '',
-    `${plans.length} file(s): ${count('planned')} to process, ${count('duplicate')} already done, ${count('quarantined')} to quarantine (dry run: nothing was written)`,
+    `${plans.length} file(s): ${count('planned')} to process, ${count('duplicate')} already done, ${count('quarantined')} to quarantine${count('failed') ? `, ${count('failed')} failed` : ''} (dry run: nothing was written)`,
   );
   return `${lines.join('\n')}\n`;
 }

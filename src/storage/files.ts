@@ -1,4 +1,5 @@
-import { readdir } from 'node:fs/promises';
+import type { Dirent } from 'node:fs';
+import { readdir, readlink, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export interface WalkOptions {
@@ -8,20 +9,74 @@ export interface WalkOptions {
   readonly skip?: string;
 }
 
+/** A file found by a walk, or something in its place that cannot be read, and why. */
+export interface WalkEntry {
+  readonly path: string;
+  /** E.g. "a symbolic link to ../x.jpg, which does not exist". */
+  readonly problem?: string;
+}
+
 /**
  * Every file under `folder`, recursively, as absolute paths in name order (folder by folder). The
- * one walker behind the CLI's inputs, the benchmark corpus and FsStorage's listing.
+ * one walker behind the CLI's inputs, the benchmark corpus and FsStorage's listing. A symbolic
+ * link to nothing is left out, as a bucket has no object there.
  */
 export async function walkFiles(folder: string, options: WalkOptions = {}): Promise<string[]> {
+  return (await walkEntries(folder, options)).filter((e) => e.problem === undefined).map((e) => e.path);
+}
+
+/**
+ * As walkFiles, with what cannot be read in its place. Symbolic links are followed, to files and
+ * to folders, as reading a file by its path does; a link to a folder that holds it (a cycle, told
+ * by real path) is not entered again, as its files are listed already.
+ */
+export async function walkEntries(folder: string, options: WalkOptions = {}): Promise<WalkEntry[]> {
+  const skip = options.skip === undefined ? undefined : await realpath(options.skip).catch(() => undefined);
+  return walk(folder, options, skip, []);
+}
+
+async function walk(
+  folder: string,
+  options: WalkOptions,
+  skipReal: string | undefined,
+  ancestors: readonly string[],
+): Promise<WalkEntry[]> {
   if (folder === options.skip) return [];
+  const real = await realpath(folder);
+  if (real === skipReal || ancestors.includes(real)) return [];
   const entries = await readdir(folder, { withFileTypes: true });
   entries.sort((a, b) => (a.name < b.name ? -1 : 1));
-  const files: string[] = [];
+  const found: WalkEntry[] = [];
   for (const entry of entries) {
     if (!options.hidden && entry.name.startsWith('.')) continue;
     const path = join(folder, entry.name);
-    if (entry.isDirectory()) files.push(...(await walkFiles(path, options)));
-    else if (entry.isFile()) files.push(path);
+    const kind = await kindOf(entry, path);
+    if (kind === 'folder') found.push(...(await walk(path, options, skipReal, [...ancestors, real])));
+    else if (kind === 'file') found.push({ path });
+    else if (kind !== undefined) found.push({ path, problem: kind.problem });
   }
-  return files;
+  return found;
+}
+
+async function kindOf(
+  entry: Dirent,
+  path: string,
+): Promise<'file' | 'folder' | { problem: string } | undefined> {
+  if (entry.isDirectory()) return 'folder';
+  if (entry.isFile()) return 'file';
+  if (!entry.isSymbolicLink()) return undefined;
+  try {
+    const target = await stat(path);
+    return target.isDirectory() ? 'folder' : target.isFile() ? 'file' : undefined;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const to = await readlink(path).catch(() => '?');
+    const why =
+      code === 'ENOENT' || code === 'ENOTDIR'
+        ? 'which does not exist'
+        : code === 'ELOOP'
+          ? 'which leads back to itself'
+          : `which cannot be read: ${(error as Error).message}`;
+    return { problem: `a symbolic link to ${to}, ${why}` };
+  }
 }

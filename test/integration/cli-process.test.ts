@@ -7,6 +7,7 @@ import {
   readFileSync,
   rmSync,
   statSync,
+  symlinkSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -197,6 +198,49 @@ describe('imgpipe process inputs', () => {
     expect(bad.stderr).toContain(
       'Expected one or more of jpg, jpeg, webp, avif, png for --format but received "gif"',
     );
+  });
+});
+
+describe('imgpipe process symbolic links in a folder', () => {
+  it('follows links to files and folders, once round a cycle, and fails a link to nothing by name', async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'in'));
+    mkdirSync(join(dir, 'elsewhere'));
+    copyFileSync(fixturePath('edge/formats/1x1.jpg'), join(dir, 'x.jpg'));
+    copyFileSync(fixturePath('edge/formats/1x1.jpg'), join(dir, 'in', 'a.jpg'));
+    copyFileSync(fixturePath('edge/formats/1x1.jpg'), join(dir, 'elsewhere', 'b.jpg'));
+    symlinkSync('../x.jpg', join(dir, 'in', 'link.jpg'));
+    symlinkSync('../elsewhere', join(dir, 'in', 'more'));
+    symlinkSync('..', join(dir, 'in', 'more-of-in'));
+    symlinkSync('.', join(dir, 'in', 'loop'));
+    symlinkSync('../gone.jpg', join(dir, 'in', 'gone.jpg'));
+    const run = await runCli(['process', 'in', '--out', 'out', '--json'], { cwd: dir });
+    const rows = JSON.parse(run.stdout).inputs.map((i: { key: string; outcome: string }) => [
+      i.key,
+      i.outcome,
+    ]);
+    expect(rows).toEqual([
+      ['a.jpg', 'processed'],
+      ['gone.jpg', 'failed'],
+      ['link.jpg', 'processed'],
+      ['more/b.jpg', 'processed'],
+      // in/more-of-in leads to the folder above, which holds elsewhere/ and x.jpg as well as in/.
+      ['more-of-in/elsewhere/b.jpg', 'processed'],
+      ['more-of-in/x.jpg', 'processed'],
+    ]);
+    const gone = JSON.parse(run.stdout).inputs[1];
+    expect(gone.error).toBe(
+      `${join('in', 'gone.jpg')} is a symbolic link to ../gone.jpg, which does not exist`,
+    );
+    expect(run.code).toBe(1);
+    expect(existsSync(join(dir, 'out', 'small', 'link.jpg.webp'))).toBe(true);
+    expect(existsSync(join(dir, 'out', 'small', 'more', 'b.jpg.webp'))).toBe(true);
+
+    const plan = await runCli(['process', 'in', '--out', 'plan', '--dry-run'], { cwd: dir });
+    expect(plan.stdout).toContain(
+      `${join('in', 'gone.jpg')}: would fail: ${join('in', 'gone.jpg')} is a symbolic link to ../gone.jpg, which does not exist`,
+    );
+    expect(plan.code).toBe(1);
   });
 });
 
