@@ -57,14 +57,17 @@ export async function collectInputs(
   const cleanup = async () => {
     for (const folder of temporary) await rm(folder, { recursive: true, force: true });
   };
-  const addPath = async (absolute: string) => {
+  // A file's key is its path below `base`: the folder named, or a glob's part before its first
+  // wildcard (uploads/**/*.jpg keeps 2024/cat.jpg, as the folder uploads would), else its name.
+  const addPath = async (absolute: string, base?: string) => {
     const info = await stat(absolute);
     if (info.isDirectory()) {
+      const bucket = base ?? absolute;
       for (const { path: file, problem } of await walkEntries(absolute, { skip: outRoot })) {
         inputs.push({
           display: display(file),
           path: file,
-          ref: { bucket: absolute, key: relative(absolute, file).split(sep).join('/') },
+          ref: { bucket, key: relative(bucket, file).split(sep).join('/') },
           ...(problem ? { problem: `${display(file)} is ${problem}` } : {}),
         });
       }
@@ -72,7 +75,9 @@ export async function collectInputs(
       inputs.push({
         display: display(absolute),
         path: absolute,
-        ref: { bucket: dirname(absolute), key: basename(absolute) },
+        ref: base
+          ? { bucket: base, key: relative(base, absolute).split(sep).join('/') }
+          : { bucket: dirname(absolute), key: basename(absolute) },
       });
     } else {
       // Dropped, it would end with no outcome while the run said all went well.
@@ -118,7 +123,7 @@ export async function collectInputs(
             .some((part) => part.startsWith('.') && part !== '..') && !isInside(match, outRoot),
       );
       if (visible.length === 0) throw new UsageError(options.command, `no file matches ${path}`);
-      for (const match of visible.sort()) await addPath(match);
+      for (const match of visible.sort()) await addPath(match, isInside(match, fixed) ? fixed : undefined);
     }
     return { inputs: checkCollisions(dedupe(inputs), options.command), cleanup };
   } catch (error) {

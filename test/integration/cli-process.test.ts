@@ -148,6 +148,31 @@ describe('imgpipe process inputs', () => {
     ]);
   });
 
+  it("keys a glob's matches by their path below its part before the first wildcard, as a folder's", async () => {
+    const dir = tempDir();
+    for (const year of ['2024', '2025']) {
+      mkdirSync(join(dir, 'uploads', year), { recursive: true });
+      copyFileSync(fixturePath('edge/formats/1x1.jpg'), join(dir, 'uploads', year, 'cat.jpg'));
+    }
+    const run = await runCli(['process', 'uploads/**/*.jpg', '--out', 'out', '--json'], { cwd: dir });
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout).inputs.map((i: { key: string }) => i.key)).toEqual([
+      '2024/cat.jpg',
+      '2025/cat.jpg',
+    ]);
+    expect(existsSync(join(dir, 'out', 'large', '2024', 'cat.jpg.webp'))).toBe(true);
+    expect(existsSync(join(dir, 'out', 'large', '2025', 'cat.jpg.webp'))).toBe(true);
+    // The same keys as the folder itself gives: a second run finds them done.
+    const folder = await runCli(['process', 'uploads', '--out', 'out', '--json'], { cwd: dir });
+    expect(
+      JSON.parse(folder.stdout).inputs.map((i: { key: string; outcome: string }) => [i.key, i.outcome]),
+    ).toEqual([
+      ['2024/cat.jpg', 'duplicate'],
+      ['2025/cat.jpg', 'duplicate'],
+    ]);
+  });
+
   it('reads one image from standard input with -, named by --name', async () => {
     const dir = tempDir();
     const run = await runCli(['process', '-', '--name', 'uploads/dogs.jpg', '--out', 'out', '--json'], {
