@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import cliProgress from 'cli-progress';
 import type { PipelineConfig } from '../core/config.ts';
-import { InvalidImageError, ObjectTooLargeError } from '../core/errors.ts';
+import { describeError, InvalidImageError, ObjectTooLargeError } from '../core/errors.ts';
 import { BucketLayout, DEFAULT_QUARANTINE_PREFIX } from '../core/layout.ts';
 import { inspectImage } from '../image/inspect.ts';
 import { defaultWorkers } from '../pipeline/cpus.ts';
@@ -160,7 +160,7 @@ async function processFiles(inputs: readonly Input[], options: ProcessCommandOpt
         const started = performance.now();
         let result: FileResult;
         if (input.problem !== undefined) {
-          // Nothing to read (a symbolic link to nothing): a failed row naming it.
+          // Nothing to read (a symbolic link to nothing, a folder that cannot be read): a failed row naming it.
           result = { display: input.display, key: input.ref.key, error: input.problem, ms: 0 };
         } else
           try {
@@ -246,7 +246,9 @@ async function planFiles(inputs: readonly Input[], options: ProcessCommandOption
         plans.push({ ...base, status: 'quarantined', reason: 'too-large', message: error.message });
         continue;
       }
-      throw error;
+      // As the run would record it (unreadable, gone): a failed row, the rest still planned.
+      plans.push({ ...base, status: 'failed', message: describeError(error) });
+      continue;
     }
     const manifest = options.force
       ? undefined

@@ -19,32 +19,46 @@ export interface WalkEntry {
 /**
  * Every file under `folder`, recursively, as absolute paths in name order (folder by folder). The
  * one walker behind the CLI's inputs, the benchmark corpus and FsStorage's listing. A symbolic
- * link to nothing is left out, as a bucket has no object there.
+ * link to nothing is left out, as a bucket has no object there; a folder that cannot be read
+ * throws.
  */
 export async function walkFiles(folder: string, options: WalkOptions = {}): Promise<string[]> {
-  return (await walkEntries(folder, options)).filter((e) => e.problem === undefined).map((e) => e.path);
+  const entries = await walk(folder, options, await realOf(options.skip), []);
+  return entries.filter((e) => e.problem === undefined).map((e) => e.path);
 }
 
 /**
- * As walkFiles, with what cannot be read in its place. Symbolic links are followed, to files and
+ * As walkFiles, with what cannot be read in its place (a folder that cannot be read included, the
+ * rest still walked). Symbolic links are followed, to files and
  * to folders, as reading a file by its path does; a link to a folder that holds it (a cycle, told
  * by real path) is not entered again, as its files are listed already.
  */
 export async function walkEntries(folder: string, options: WalkOptions = {}): Promise<WalkEntry[]> {
-  const skip = options.skip === undefined ? undefined : await realpath(options.skip).catch(() => undefined);
-  return walk(folder, options, skip, []);
+  return walk(folder, { ...options, report: true }, await realOf(options.skip), []);
+}
+
+async function realOf(path: string | undefined): Promise<string | undefined> {
+  return path === undefined ? undefined : realpath(path).catch(() => undefined);
 }
 
 async function walk(
   folder: string,
-  options: WalkOptions,
+  options: WalkOptions & { readonly report?: boolean },
   skipReal: string | undefined,
   ancestors: readonly string[],
 ): Promise<WalkEntry[]> {
   if (folder === options.skip) return [];
-  const real = await realpath(folder);
-  if (real === skipReal || ancestors.includes(real)) return [];
-  const entries = await readdir(folder, { withFileTypes: true });
+  let real: string;
+  let entries: Dirent[];
+  try {
+    real = await realpath(folder);
+    if (real === skipReal || ancestors.includes(real)) return [];
+    entries = await readdir(folder, { withFileTypes: true });
+  } catch (error) {
+    // walkEntries: a folder that cannot be read (EACCES) is one entry, the rest is still walked.
+    if (!options.report) throw error;
+    return [{ path: folder, problem: `a folder that cannot be read: ${(error as Error).message}` }];
+  }
   entries.sort((a, b) => (a.name < b.name ? -1 : 1));
   const found: WalkEntry[] = [];
   for (const entry of entries) {

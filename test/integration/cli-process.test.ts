@@ -1,4 +1,5 @@
 import {
+  chmodSync,
   copyFileSync,
   existsSync,
   mkdirSync,
@@ -266,6 +267,52 @@ describe('imgpipe process symbolic links in a folder', () => {
       `${join('in', 'gone.jpg')}: would fail: ${join('in', 'gone.jpg')} is a symbolic link to ../gone.jpg, which does not exist`,
     );
     expect(plan.code).toBe(1);
+  });
+});
+
+describe('imgpipe process with inputs it cannot read', () => {
+  // Root reads whatever the mode says: as root, the CLI runs as nobody (uid 65534), whom mode 000
+  // denies; as anyone else, mode 000 denies them already.
+  const uid = process.getuid?.() === 0 ? { uid: 65534 } : {};
+
+  it('records an unreadable folder and file as failed rows naming them, and does the rest', async () => {
+    const dir = tempDir();
+    chmodSync(dir, 0o777);
+    mkdirSync(join(dir, 'in', 'locked'), { recursive: true });
+    copyFileSync(fixturePath('edge/formats/1x1.jpg'), join(dir, 'in', 'a.jpg'));
+    copyFileSync(fixturePath('edge/formats/1x1.jpg'), join(dir, 'in', 'b.jpg'));
+    copyFileSync(fixturePath('edge/formats/1x1.jpg'), join(dir, 'in', 'locked', 'c.jpg'));
+    chmodSync(join(dir, 'in', 'a.jpg'), 0o644);
+    chmodSync(join(dir, 'in', 'b.jpg'), 0o000);
+    chmodSync(join(dir, 'in', 'locked'), 0o000);
+    const rows = (stdout: string) =>
+      JSON.parse(stdout).inputs.map((i: { path: string; outcome: string; error?: string }) => [
+        i.path,
+        i.outcome,
+        i.error?.match(/EACCES/)?.[0],
+      ]);
+    const expected = (done: string) => [
+      [join('in', 'a.jpg'), done, undefined],
+      [join('in', 'b.jpg'), 'failed', 'EACCES'],
+      [join('in', 'locked'), 'failed', 'EACCES'],
+    ];
+
+    const plan = await runCli(['process', 'in', '--out', 'out', '--dry-run', '--json'], { cwd: dir, ...uid });
+    expect(plan.stderr).toBe('');
+    expect(rows(plan.stdout)).toEqual(expected('planned'));
+    expect(plan.code).toBe(1);
+    const text = await runCli(['process', 'in', '--out', 'out', '--dry-run'], { cwd: dir, ...uid });
+    expect(text.stdout).toMatch(
+      /in\/locked: would fail: in\/locked is a folder that cannot be read: .*EACCES/,
+    );
+    expect(text.stdout).toMatch(/in\/b\.jpg: would fail: .*EACCES.*b\.jpg/);
+
+    const run = await runCli(['process', 'in', '--out', 'out', '--json'], { cwd: dir, ...uid });
+    expect(run.stderr).toBe('');
+    expect(rows(run.stdout)).toEqual(expected('processed'));
+    expect(JSON.parse(run.stdout).inputs[2].error).toContain(join('in', 'locked'));
+    expect(run.code).toBe(1);
+    expect(existsSync(join(dir, 'out', 'small', 'a.jpg.webp'))).toBe(true);
   });
 });
 

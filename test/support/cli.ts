@@ -13,11 +13,19 @@ export interface Run {
 /** Runs the imgpipe command as a user would, under this Node (24), and collects its output. */
 export function runCli(
   args: readonly string[],
-  options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: Uint8Array } = {},
+  options: {
+    cwd?: string;
+    env?: NodeJS.ProcessEnv;
+    timeoutMs?: number;
+    input?: Uint8Array;
+    /** Run as this user and group (needs root), e.g. nobody's 65534 for a permission denied. */
+    uid?: number;
+  } = {},
 ): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], {
       cwd: options.cwd ?? REPO_ROOT,
+      ...(options.uid !== undefined ? { uid: options.uid, gid: options.uid } : {}),
       env: { ...process.env, ...options.env },
       stdio: [options.input ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     });
