@@ -1,5 +1,5 @@
 import type { Stats } from 'node:fs';
-import { glob, mkdtemp, rm, stat } from 'node:fs/promises';
+import { glob, mkdtemp, realpath, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { ObjectRef } from '../core/objects.ts';
@@ -62,6 +62,13 @@ export async function collectInputs(
   const addPath = async (absolute: string, base?: string) => {
     const info = await stat(absolute);
     if (info.isDirectory()) {
+      // The walk leaves --out alone: the folder would give no input at all.
+      if (absolute === outRoot || (await realOf(absolute)) === (await realOf(outRoot))) {
+        throw new UsageError(
+          options.command,
+          `--out ${options.out} is the input folder ${display(absolute)}: its outputs would be mixed with the inputs; give another --out`,
+        );
+      }
       const bucket = base ?? absolute;
       for (const { path: file, problem } of await walkEntries(absolute, { skip: outRoot })) {
         inputs.push({
@@ -130,6 +137,10 @@ export async function collectInputs(
     await cleanup();
     throw error;
   }
+}
+
+async function realOf(path: string): Promise<string | undefined> {
+  return realpath(path).catch(() => undefined);
 }
 
 function kindOf(info: Stats): string {

@@ -143,6 +143,21 @@ describe('imgpipe usage errors', () => {
     expect(readdirSync(dir)).toEqual(['a.jpg']);
   });
 
+  it('says --out is the input folder, naming it, rather than that it holds no files', async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'in'));
+    copyFileSync(fixturePath('edge/formats/1x1.jpg'), join(dir, 'in', 'a.jpg'));
+    const run = await runCli(['process', 'in', '-o', 'in'], { cwd: dir });
+    expect(run.code).toBe(2);
+    noStack(run.stderr);
+    expect(lines(run.stderr)[0]).toBe(
+      'imgpipe process: --out in is the input folder in: its outputs would be mixed with the inputs; give another --out',
+    );
+    const spelled = await runCli(['process', 'in', '-o', './in/'], { cwd: dir });
+    expect(lines(spelled.stderr)[0]).toContain('--out ./in/ is the input folder in');
+    expect(readdirSync(join(dir, 'in'))).toEqual(['a.jpg']);
+  });
+
   it('reports a glob that matches nothing in one line', async () => {
     const dir = tempDir();
     const run = await runCli(['process', 'photos/*.jpg', '--out', 'out'], { cwd: dir });
