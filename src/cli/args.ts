@@ -70,6 +70,7 @@ export function parseCommandLine(spec: CommandSpec, argv: readonly string[]): Pa
   });
   const byName = new Map(spec.options.map((o) => [o.name, o]));
   const flags = spec.options.flatMap((o) => [`--${o.name}`, ...(o.short ? [`-${o.short}`] : [])]);
+  const given = new Map<string, string>();
   for (const token of tokens) {
     if (token.kind !== 'option') continue;
     const option = byName.get(token.name);
@@ -79,10 +80,24 @@ export function parseCommandLine(spec: CommandSpec, argv: readonly string[]): Pa
         `unknown option ${token.rawName}${didYouMean(token.rawName, flags)}`,
       );
     }
+    // The next argument is taken for a flag, not a value (-o -j 4), unless it is a negative
+    // number (-j -3), which the flag's own check then refuses naming it.
     const missing =
-      token.value === undefined || (!token.inlineValue && token.value.startsWith('-') && token.value !== '-');
+      token.value === undefined ||
+      (!token.inlineValue && token.value.startsWith('-') && token.value !== '-' && !/^-\d/.test(token.value));
     if (option.value !== undefined && missing) {
       throw new UsageError(spec.command, `--${option.name} needs a value: --${option.name} ${option.value}`);
+    }
+    if (option.value !== undefined && !option.multiple && token.value !== undefined) {
+      // One value: a second one is a mistake (which did they mean?), not the last one silently.
+      const first = given.get(option.name);
+      if (first !== undefined) {
+        throw new UsageError(
+          spec.command,
+          `--${option.name} is given twice, as ${JSON.stringify(first)} and ${JSON.stringify(token.value)}: give it once`,
+        );
+      }
+      given.set(option.name, token.value);
     }
     if (option.value === undefined && token.value !== undefined) {
       throw new UsageError(

@@ -110,6 +110,25 @@ describe('imgpipe usage errors', () => {
     expect(lines(run.stderr)[0]).toBe('imgpipe process: --out needs a value: --out <dir>');
   });
 
+  it('refuses a single-value flag given twice, naming it and both values, in every command', async () => {
+    const process = await runCli(['process', 'in', '-o', 'out', '-o', 'out2'], { cwd: tempDir() });
+    expect(process.code).toBe(2);
+    expect(lines(process.stderr)[0]).toBe(
+      'imgpipe process: --out is given twice, as "out" and "out2": give it once',
+    );
+    const sign = await runCli(['sign', 'a.jpg', '--base', 'https://cdn.example.com', '--q', '80', '--q=90']);
+    expect([sign.code, sign.stdout]).toEqual([2, '']);
+    expect(lines(sign.stderr)[0]).toBe('imgpipe sign: --q is given twice, as "80" and "90": give it once');
+  });
+
+  it('takes a negative number as the value it is, refused by its range, not as a missing value', async () => {
+    const run = await runCli(['process', 'x.jpg', '--out', 'out', '-j', '-3'], { cwd: tempDir() });
+    expect(run.code).toBe(2);
+    expect(lines(run.stderr)[0]).toBe(
+      'imgpipe process: Expected integer between 1 and 64 for --concurrency but received "-3" of type string',
+    );
+  });
+
   it('explains a missing --out and a missing input without the global help', async () => {
     const missingOut = await runCli(['process', 'x.jpg']);
     expect(missingOut.code).toBe(2);
