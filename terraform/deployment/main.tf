@@ -47,9 +47,12 @@ module "imgpipe" {
   architectures = var.architectures
 
   # From ../envs/<environment>/tuning.tfvars.json, written by the memory sweep (bench.yml).
-  memory_size                       = var.lambda_memory_size
-  timeout                           = var.lambda_timeout
-  provisioned_concurrent_executions = var.lambda_provisioned_concurrency
+  memory_size = var.lambda_memory_size
+  timeout     = var.lambda_timeout
+  # Only in the direct mode, where this function processes the uploads: in the workflow mode it
+  # receives none, and the workflow module's Process function takes the provisioned concurrency
+  # (workflow.tf).
+  provisioned_concurrent_executions = var.mode == "workflow" ? 0 : var.lambda_provisioned_concurrency
   max_input_pixels                  = var.max_input_pixels
 
   reserved_concurrent_executions = var.reserved_concurrent_executions

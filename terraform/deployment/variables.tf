@@ -57,7 +57,7 @@ variable "lambda_timeout" {
 }
 
 variable "lambda_provisioned_concurrency" {
-  description = "Provisioned concurrency on the live version (0 for none, up to 10000). Tuning file."
+  description = "Provisioned concurrency of the function that processes the uploads, on its newest version: the imgpipe function in the direct mode, the workflow's Process function in the workflow mode (0 for none, up to 10000). Tuning file."
   type        = number
 }
 
@@ -67,7 +67,7 @@ variable "max_input_pixels" {
 }
 
 variable "reserved_concurrent_executions" {
-  description = "Reserved concurrency: -1 for none, else 0-10000 (at least twice the provisioned concurrency)."
+  description = "Reserved concurrency of the imgpipe function: -1 for none, else 0-10000 (in the direct mode at least twice the provisioned concurrency)."
   type        = number
   default     = -1
 }

@@ -64,9 +64,12 @@ module "workflow" {
   source_notification_filters = { for index, filter in var.source_notification_filters : tostring(index) => filter }
   alarm_topic_arn             = module.imgpipe.sns_topic_arn
 
-  # The tuned memory and timeout (tuning.tfvars.json), for the tasks that decode images.
-  memory_size = var.lambda_memory_size
-  timeout     = var.lambda_timeout
+  # The tuned memory and timeout (tuning.tfvars.json), for the tasks that decode images; the tuned
+  # provisioned concurrency goes to Process, which processes every upload in the workflow mode (the
+  # imgpipe function then gets none: main.tf).
+  memory_size                               = var.lambda_memory_size
+  timeout                                   = var.lambda_timeout
+  process_provisioned_concurrent_executions = var.mode == "workflow" ? var.lambda_provisioned_concurrency : 0
 
   upload_workflow_enabled   = var.mode == "workflow"
   malware_scan_enabled      = var.malware_scan_enabled
@@ -109,4 +112,9 @@ output "scanner_ecr_repository_url" {
 output "task_function_versions" {
   description = "Newest published version of each task function of the imgpipe image, by name: deploy.yml moves their live aliases to them once CodeDeploy has released the main function."
   value       = module.workflow.task_function_versions
+}
+
+output "provisioned_concurrency" {
+  description = "Where the tuned provisioned concurrency (lambda_provisioned_concurrency) is: { function_name, qualifier, provisioned_concurrent_executions } of the function that processes the uploads (imgpipe-<environment> in the direct mode, imgpipe-<environment>-process in the workflow mode), or null when it is 0."
+  value       = var.mode == "workflow" ? module.workflow.process_provisioned_concurrency : module.imgpipe.provisioned_concurrency
 }

@@ -533,8 +533,19 @@ describe('Lambda', () => {
     expect(root.module.imgpipe).toMatchObject({
       memory_size: 'var.lambda_memory_size',
       timeout: 'var.lambda_timeout',
-      provisioned_concurrent_executions: 'var.lambda_provisioned_concurrency',
       max_input_pixels: 'var.max_input_pixels',
+    });
+    // Provisioned concurrency goes to the function that processes the uploads: the imgpipe
+    // function in the direct mode, the workflow's Process function in the workflow mode, where
+    // the imgpipe function receives no upload (modes.tftest.hcl plans both).
+    expect(root.module.imgpipe!.provisioned_concurrent_executions).toBe(
+      'var.mode == "workflow" ? 0 : var.lambda_provisioned_concurrency',
+    );
+    expect(root.module.workflow).toMatchObject({
+      memory_size: 'var.lambda_memory_size',
+      timeout: 'var.lambda_timeout',
+      process_provisioned_concurrent_executions:
+        'var.mode == "workflow" ? var.lambda_provisioned_concurrency : 0',
     });
     for (const key of TUNING_KEYS) {
       expect(root.variable[key]?.type, `${ROOT}: variable ${key}`).toBe('number');

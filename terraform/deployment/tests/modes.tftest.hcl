@@ -52,6 +52,45 @@ run "deploys_the_per_upload_workflow_in_the_workflow_mode" {
   }
 }
 
+run "gives_the_provisioned_concurrency_to_the_function_that_processes_the_uploads" {
+  variables {
+    lambda_provisioned_concurrency = 2
+  }
+
+  assert {
+    condition     = module.imgpipe.provisioned_concurrency == { function_name = "imgpipe-${var.environment}", qualifier = "7", provisioned_concurrent_executions = 2 } && module.workflow.process_provisioned_concurrency == null
+    error_message = "In the direct mode the imgpipe function processes the uploads and should get the provisioned concurrency."
+  }
+
+  assert {
+    condition     = output.provisioned_concurrency == module.imgpipe.provisioned_concurrency
+    error_message = "The output should show where the provisioned concurrency is."
+  }
+}
+
+run "gives_the_provisioned_concurrency_to_the_process_function_in_the_workflow_mode" {
+  variables {
+    mode                           = "workflow"
+    malware_scan_enabled           = false
+    lambda_provisioned_concurrency = 2
+  }
+
+  assert {
+    condition     = module.workflow.process_provisioned_concurrency == { function_name = "imgpipe-${var.environment}-process", qualifier = "7", provisioned_concurrent_executions = 2 }
+    error_message = "In the workflow mode the Process task function processes the uploads and should get the provisioned concurrency."
+  }
+
+  assert {
+    condition     = module.imgpipe.provisioned_concurrency == null
+    error_message = "The imgpipe function receives no uploads in the workflow mode: provisioned concurrency there would be billed and never used."
+  }
+
+  assert {
+    condition     = output.provisioned_concurrency == module.workflow.process_provisioned_concurrency
+    error_message = "The output should show where the provisioned concurrency is."
+  }
+}
+
 run "refuses_an_unknown_mode" {
   command = plan
 

@@ -241,3 +241,12 @@ output "budgets_budget_name" {
   description = "Name of the monthly cost budget, or null when budget_monthly_limit_usd is null."
   value       = one(aws_budgets_budget.this[*].name)
 }
+
+output "provisioned_concurrency" {
+  description = "Provisioned concurrency of the function: { function_name, qualifier (the version number), provisioned_concurrent_executions }, or null when provisioned_concurrent_executions is 0."
+  value = one([for config in aws_lambda_provisioned_concurrency_config.this : {
+    function_name                     = config.function_name
+    qualifier                         = config.qualifier
+    provisioned_concurrent_executions = config.provisioned_concurrent_executions
+  }])
+}

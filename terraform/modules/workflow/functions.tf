@@ -76,6 +76,24 @@ resource "aws_lambda_alias" "this" {
   }
 }
 
+# The workflow mode's share of the tuned provisioned concurrency (tuning.tfvars.json): the Process
+# task does the pipeline's work for every upload, as the imgpipe function does in the direct mode.
+# As there (../imgpipe/lambda.tf), on the version number this apply published, which the deploy
+# workflow moves the `live` alias to once the release succeeded: it is warm before the state machine
+# invokes it, while the version being replaced serves on demand until the alias moves.
+resource "aws_lambda_provisioned_concurrency_config" "this" {
+  count = var.upload_workflow_enabled && var.process_provisioned_concurrent_executions > 0 ? 1 : 0
+
+  function_name                     = aws_lambda_function.image["process"].function_name
+  qualifier                         = aws_lambda_function.image["process"].version
+  provisioned_concurrent_executions = var.process_provisioned_concurrent_executions
+
+  lifecycle {
+    # The new version is warm before the old one's configuration goes.
+    create_before_destroy = true
+  }
+}
+
 ################################################################################
 # The malware scanner (scanner/Dockerfile): scanner.handler and scanner.update
 ################################################################################

@@ -47,3 +47,12 @@ output "task_function_versions" {
   description = "Newest published version of each task function of the imgpipe image, by function name: the deploy workflow moves each one's `live` alias to it once the release succeeded."
   value       = { for key, fn in aws_lambda_function.image : fn.function_name => fn.version }
 }
+
+output "process_provisioned_concurrency" {
+  description = "Provisioned concurrency of the Process task function: { function_name, qualifier (the version number), provisioned_concurrent_executions }, or null when there is none (process_provisioned_concurrent_executions 0, or no per-upload workflow)."
+  value = one([for config in aws_lambda_provisioned_concurrency_config.this : {
+    function_name                     = config.function_name
+    qualifier                         = config.qualifier
+    provisioned_concurrent_executions = config.provisioned_concurrent_executions
+  }])
+}

@@ -157,6 +157,23 @@ variable "timeout" {
   }
 }
 
+variable "process_provisioned_concurrent_executions" {
+  description = "Pre-initialised execution environments of the Process task function, on its newest published version, which the live alias is moved to (0-10000; 0 for none, billed per hour otherwise): the imgpipe function's tuned provisioned concurrency in the workflow mode. Only with upload_workflow_enabled."
+  type        = number
+  default     = 0
+  nullable    = false
+
+  validation {
+    condition     = floor(var.process_provisioned_concurrent_executions) == var.process_provisioned_concurrent_executions && var.process_provisioned_concurrent_executions >= 0 && var.process_provisioned_concurrent_executions <= 10000
+    error_message = "process_provisioned_concurrent_executions must be a whole number between 0 and 10000."
+  }
+
+  validation {
+    condition     = var.upload_workflow_enabled || var.process_provisioned_concurrent_executions == 0
+    error_message = "process_provisioned_concurrent_executions must be 0 without upload_workflow_enabled: the Process function exists only in the workflow mode (give the imgpipe module the provisioned concurrency in the direct mode)."
+  }
+}
+
 variable "tracing_enabled" {
   description = "Whether the functions and state machines send X-Ray traces (true or false)."
   type        = bool

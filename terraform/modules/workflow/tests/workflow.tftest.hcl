@@ -27,6 +27,11 @@ run "creates_the_per_upload_workflow_with_every_check" {
   }
 
   assert {
+    condition     = length(aws_lambda_provisioned_concurrency_config.this) == 0 && output.process_provisioned_concurrency == null
+    error_message = "No provisioned concurrency should exist by default."
+  }
+
+  assert {
     condition = alltrue([
       for key, fn in aws_lambda_function.image :
       fn.image_uri == var.image_uri && fn.function_name == "imgpipe-test-${key}" && fn.logging_config[0].log_group == "/aws/lambda/imgpipe-test-${key}"
@@ -164,6 +169,38 @@ run "runs_the_backfill_on_the_released_alias_not_latest" {
     condition     = contains(one([for s in data.aws_iam_policy_document.state_machine["reprocess"].statement : s.resources if s.sid == "InvokeTheTaskFunctions"]), "arn:aws:lambda:eu-west-1:123456789012:function:imgpipe-test-reprocess-batch:live")
     error_message = "The state machine role should invoke the alias, by its ARN."
   }
+}
+
+run "puts_provisioned_concurrency_on_the_process_version_the_alias_moves_to" {
+  variables {
+    process_provisioned_concurrent_executions = 3
+  }
+
+  assert {
+    condition = (
+      length(aws_lambda_provisioned_concurrency_config.this) == 1
+      && aws_lambda_provisioned_concurrency_config.this[0].function_name == "imgpipe-test-process"
+      && aws_lambda_provisioned_concurrency_config.this[0].qualifier == aws_lambda_function.image["process"].version
+      && aws_lambda_provisioned_concurrency_config.this[0].provisioned_concurrent_executions == 3
+    )
+    error_message = "The Process function, which does the pipeline's work for every upload, should get the provisioned concurrency on its published version."
+  }
+
+  assert {
+    condition     = output.process_provisioned_concurrency == { function_name = "imgpipe-test-process", qualifier = "7", provisioned_concurrent_executions = 3 }
+    error_message = "The output should name the function, version and amount."
+  }
+}
+
+run "refuses_provisioned_concurrency_without_the_per_upload_workflow" {
+  command = plan
+
+  variables {
+    upload_workflow_enabled                   = false
+    process_provisioned_concurrent_executions = 2
+  }
+
+  expect_failures = [var.process_provisioned_concurrent_executions]
 }
 
 run "switches_the_malware_scan_off" {
