@@ -146,6 +146,17 @@ resource "aws_s3_bucket_notification" "this" {
   depends_on = [aws_lambda_permission.this]
 }
 
+locals {
+  # The filters as EventBridge wildcard patterns, "<prefix>*<suffix>". In a wildcard `*` matches any
+  # run of characters and `\` escapes, so a `*` or `\` of a prefix or suffix is written `\*` or `\\`
+  # and matched literally, as S3's own filters and the code's check (src/handlers/reprocess.ts) match
+  # it: unescaped, the prefix `raw*/` took keys such as `raw-old/a.jpg`, and a prefix ending in `*` gave
+  # `**`, which EventBridge refuses. The workflow module's upload rule escapes them the same way.
+  source_key_wildcards = [for filter in var.source_notification_filters :
+    "${replace(replace(filter.prefix, "\\", "\\\\"), "*", "\\*")}*${replace(replace(filter.suffix, "\\", "\\\\"), "*", "\\*")}"
+  ]
+}
+
 # In the workflow mode the upload rule (workflow module) takes Object Created events alone: this
 # rule sends the bucket's Object Deleted events of the same keys to the `live` alias, which records
 # the removal, puts Image Deleted and, with delete_outputs, deletes the outputs and manifest, as the
@@ -164,9 +175,7 @@ resource "aws_cloudwatch_event_rule" "source_deleted" {
     detail = {
       bucket = { name = [module.source_bucket.s3_bucket_id] }
       object = {
-        key = [for filter in var.source_notification_filters :
-          filter.prefix == "" && filter.suffix == "" ? { wildcard = "*" } : { wildcard = "${filter.prefix}*${filter.suffix}" }
-        ]
+        key = [for wildcard in local.source_key_wildcards : { wildcard = wildcard }]
       }
     }
   })

@@ -1,3 +1,14 @@
+locals {
+  # The filters as EventBridge wildcard patterns, "<prefix>*<suffix>". In a wildcard `*` matches any
+  # run of characters and `\` escapes, so a `*` or `\` of a prefix or suffix is written `\*` or `\\`
+  # and matched literally, as S3's own filters, Inspect and bulk reprocessing
+  # (IMGPIPE_REPROCESS_KEY_FILTERS) match it: unescaped, the prefix `raw*/` started the workflow for keys
+  # such as `raw-old/a.jpg`, and a prefix ending in `*` gave `**`, which EventBridge refuses.
+  upload_key_wildcards = [for filter in values(var.source_notification_filters) :
+    "${replace(replace(filter.prefix, "\\", "\\\\"), "*", "\\*")}*${replace(replace(filter.suffix, "\\", "\\\\"), "*", "\\*")}"
+  ]
+}
+
 # S3 sends the source bucket's events to the default bus (the imgpipe module's
 # source_events_to_eventbridge); this rule starts the per-upload workflow for each Object Created
 # event of a key the filters match. S3 delivers at least once, and so does EventBridge: a repeated
@@ -16,9 +27,7 @@ resource "aws_cloudwatch_event_rule" "this" {
     detail = {
       bucket = { name = [var.source_bucket_name] }
       object = {
-        key = [for filter in values(var.source_notification_filters) :
-          filter.prefix == "" && filter.suffix == "" ? { wildcard = "*" } : { wildcard = "${filter.prefix}*${filter.suffix}" }
-        ]
+        key = [for wildcard in local.upload_key_wildcards : { wildcard = wildcard }]
       }
     }
   })

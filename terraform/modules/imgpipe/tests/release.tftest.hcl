@@ -210,6 +210,22 @@ run "sends_deletions_to_the_function_in_the_workflow_mode" {
   }
 }
 
+run "matches_a_star_or_backslash_of_a_filter_literally_in_the_deletion_rule" {
+  command = plan
+
+  variables {
+    source_events_to_eventbridge = true
+    source_notification_filters  = [{ prefix = "raw*\\in/", suffix = ".jpg" }, { prefix = "star*" }]
+  }
+
+  # EventBridge reads `*` in a wildcard as any run of characters and `\` as an escape: S3 and the
+  # code match the filters literally, so the rule must escape both (raw*\in/ is `raw\*\\in/`).
+  assert {
+    condition     = jsondecode(aws_cloudwatch_event_rule.source_deleted[0].event_pattern).detail.object.key == [{ wildcard = "raw\\*\\\\in/*.jpg" }, { wildcard = "star\\**" }]
+    error_message = "A * or \\ in a prefix or suffix should be escaped in the wildcard (\\* and \\\\), so deletions of keys the filters do not take are not sent to the function."
+  }
+}
+
 run "leaves_deletions_to_the_notification_in_the_direct_mode" {
   command = plan
 

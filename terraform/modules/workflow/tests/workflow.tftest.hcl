@@ -123,6 +123,19 @@ run "filters_the_keys_that_start_the_workflow" {
   }
 }
 
+run "matches_a_star_or_backslash_of_a_filter_literally" {
+  variables {
+    source_notification_filters = { raw = { prefix = "raw*\\in/", suffix = ".jpg" }, star = { prefix = "star*" } }
+  }
+
+  # EventBridge reads `*` in a wildcard as any run of characters and `\` as an escape: S3 and the
+  # code match the filters literally, so the rule must escape both (raw*\in/ is `raw\*\\in/`).
+  assert {
+    condition     = jsondecode(aws_cloudwatch_event_rule.this[0].event_pattern).detail.object.key == [{ wildcard = "raw\\*\\\\in/*.jpg" }, { wildcard = "star\\**" }]
+    error_message = "A * or \\ in a prefix or suffix should be escaped in the wildcard (\\* and \\\\), so the rule takes no key the filters do not."
+  }
+}
+
 run "keeps_only_bulk_reprocessing_in_the_direct_mode" {
   variables {
     upload_workflow_enabled = false
