@@ -98,6 +98,11 @@ output "release_hook_function_names" {
   value       = module.imgpipe.release_hook_function_names
 }
 
+output "release_check_manifest_key" {
+  description = "Manifest key of the release check photo in the output bucket, which deploy.yml waits for after uploading it; null when the pipeline document's manifest template is in Parameter Store."
+  value       = module.imgpipe.release_check_manifest_key
+}
+
 output "cloudwatch_dashboard_name" {
   description = "CloudWatch dashboard of the deployment."
   value       = module.imgpipe.cloudwatch_dashboard_name

@@ -391,6 +391,88 @@ describe('release.yml', () => {
     expect(maxSession).toBeGreaterThanOrEqual(credentials.with['role-duration-seconds']);
   });
 
+  describe("waits for the release check photo's manifest where this environment writes it", () => {
+    // The step's script, run as GitHub runs it (bash -e). AWS has no local server for the whole
+    // step, so `aws` is a stand-in: the check objects are already in the source bucket, and the
+    // output bucket holds the one manifest key given; `terraform output` answers as Terraform does
+    // (the key is the module's release_check_manifest_key output); `sleep` returns at once.
+    const script = String(
+      steps('deploy.yml').find((s) => s.name === 'Upload the release check objects')!.run,
+    );
+
+    function runUpload(manifestKeyJson: string, existingManifest: string) {
+      const dir = mkdtempSync(join(tmpdir(), 'imgpipe-deploy-check-'));
+      try {
+        const bin = join(dir, 'bin');
+        spawnSync('mkdir', [bin]);
+        const fake = (name: string, body: string) => {
+          writeFileSync(join(bin, name), `#!/bin/bash\n${body}\n`, { mode: 0o755 });
+        };
+        fake(
+          'terraform',
+          [
+            'case "$*" in',
+            '  "output -raw source_bucket_id") printf imgpipe-dev-source-123456789012 ;;',
+            '  "output -raw output_bucket_id") printf imgpipe-dev-output-123456789012 ;;',
+            `  "output -json release_check_manifest_key") printf '%s\\n' ${JSON.stringify(manifestKeyJson)} ;;`,
+            '  *) echo "unexpected: terraform $*" >&2; exit 1 ;;',
+            'esac',
+          ].join('\n'),
+        );
+        fake(
+          'aws',
+          [
+            'echo "aws $*" >> "$RUNNER_TEMP/calls"',
+            'bucket=; key=; while [ $# -gt 0 ]; do case "$1" in --bucket) bucket=$2; shift ;; --key) key=$2; shift ;; esac; shift; done',
+            '[ "$bucket" = imgpipe-dev-source-123456789012 ] && exit 0',
+            `[ "$bucket" = imgpipe-dev-output-123456789012 ] && [ "$key" = ${JSON.stringify(existingManifest)} ] && exit 0`,
+            'echo "An error occurred (404) when calling the HeadObject operation: Not Found" >&2; exit 254',
+          ].join('\n'),
+        );
+        fake('sleep', 'exit 0');
+        const result = spawnSync('bash', ['--norc', '--noprofile', '-e', '-c', script], {
+          cwd: dir,
+          encoding: 'utf8',
+          env: {
+            PATH: `${bin}:${process.env.PATH}`,
+            RUNNER_TEMP: dir,
+            GITHUB_WORKSPACE: REPO_ROOT,
+            FUNCTION: 'imgpipe-dev',
+          },
+        });
+        const calls = existsSync(join(dir, 'calls')) ? readFileSync(join(dir, 'calls'), 'utf8') : '';
+        return { ...result, calls };
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+
+    it('takes the key from Terraform: another output prefix and manifest template', () => {
+      const key = 'out/meta/imgpipe-release-check/photo.manifest.json';
+      const result = runUpload(JSON.stringify(key), key);
+      expect(result.stderr).toBe('');
+      expect(result.status).toBe(0);
+      expect(result.stdout).not.toContain('::warning::');
+      expect(result.calls).toContain(`--bucket imgpipe-dev-output-123456789012 --key ${key}`);
+      expect(result.calls).not.toContain('manifests/imgpipe-release-check/photo.jpg.json');
+    });
+
+    it('names the key it waited for when the manifest does not come', () => {
+      const result = runUpload(JSON.stringify('out/manifests/imgpipe-release-check/photo.jpg.json'), 'none');
+      expect(result.status).toBe(0);
+      expect(result.stdout).toContain(
+        '::warning::The release check photo has no manifest s3://imgpipe-dev-output-123456789012/out/manifests/imgpipe-release-check/photo.jpg.json yet',
+      );
+    });
+
+    it('does not wait when the template is in Parameter Store (the output is null)', () => {
+      const result = runUpload('null', 'none');
+      expect(result.status).toBe(0);
+      expect(result.stdout).toContain('::notice::The manifest template is in Parameter Store');
+      expect(result.calls).not.toContain('imgpipe-dev-output-123456789012');
+    });
+  });
+
   it('uploads the release check objects the hooks expect, from the repository', () => {
     const upload = String(
       steps('deploy.yml').find((s) => String(s.run).includes('imgpipe-release-check/'))!.run,

@@ -106,6 +106,24 @@ locals {
   }
   # src/core/layout.ts RELEASE_CHECK_PREFIX: the known objects the release workflow uploads.
   release_check_prefix = "imgpipe-release-check/"
+
+  # The manifest key the function gives the release check photo (src/core/layout.ts manifestKey),
+  # which the deploy workflow waits for after uploading it: the output prefix, then the manifest
+  # template (IMGPIPE_MANIFEST_TEMPLATE, else the pipeline document's manifestTemplate, else
+  # DEFAULT_MANIFEST_TEMPLATE) with the photo's key in its tokens. Null when the document is in
+  # Parameter Store and no IMGPIPE_MANIFEST_TEMPLATE is set: Terraform does not read the parameter.
+  release_check_photo_key = "${local.release_check_prefix}photo.jpg"
+  release_check_manifest_template = (
+    trimspace(lookup(var.environment_variables, "IMGPIPE_MANIFEST_TEMPLATE", "")) != "" ? trimspace(var.environment_variables.IMGPIPE_MANIFEST_TEMPLATE)
+    : var.pipeline_config != null ? try(tostring(jsondecode(var.pipeline_config).manifestTemplate), "manifests/{key}.json")
+    : var.pipeline_config_parameter_name != null ? null
+    : "manifests/{key}.json"
+  )
+  release_check_manifest_key = local.release_check_manifest_template == null ? null : "${var.output_prefix}${replace(replace(replace(replace(local.release_check_manifest_template,
+    "{key}", local.release_check_photo_key),
+    "{dir}", local.release_check_prefix),
+    "{name}", "photo"),
+  "{srcext}", "jpg")}"
 }
 
 data "aws_iam_policy_document" "release_check_assume_role" {

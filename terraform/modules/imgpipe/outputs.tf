@@ -222,6 +222,11 @@ output "release_hook_function_names" {
   value       = { for event, hook in aws_lambda_function.release_check : event => hook.function_name }
 }
 
+output "release_check_manifest_key" {
+  description = "Key, in the output bucket, of the manifest the function writes for the release check photo (imgpipe-release-check/photo.jpg): the output prefix and the manifest template applied. The deploy workflow waits for it after uploading the photo. Null when the pipeline document is in Parameter Store and IMGPIPE_MANIFEST_TEMPLATE is not set (Terraform cannot know the template)."
+  value       = local.release_check_manifest_key
+}
+
 output "cloudwatch_dashboard_name" {
   description = "Name of the CloudWatch dashboard (invocations, errors, duration percentiles, concurrency, the pipeline's EMF metrics, outcome events and the status table)."
   value       = aws_cloudwatch_dashboard.this.dashboard_name

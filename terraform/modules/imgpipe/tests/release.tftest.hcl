@@ -226,6 +226,43 @@ run "matches_a_star_or_backslash_of_a_filter_literally_in_the_deletion_rule" {
   }
 }
 
+run "names_the_release_check_manifest_under_the_prefix_and_template" {
+  command = plan
+
+  variables {
+    output_prefix   = "out/"
+    pipeline_config = "{\"manifestTemplate\": \"meta/{dir}{name}.{srcext}.manifest.json\"}"
+  }
+
+  # deploy.yml waits for this key after uploading the photo: the function's own manifestKey.
+  assert {
+    condition     = output.release_check_manifest_key == "out/meta/imgpipe-release-check/photo.jpg.manifest.json"
+    error_message = "The release check manifest key should apply the output prefix and the document's manifest template."
+  }
+}
+
+run "names_the_release_check_manifest_by_default" {
+  command = plan
+
+  assert {
+    condition     = output.release_check_manifest_key == "manifests/imgpipe-release-check/photo.jpg.json"
+    error_message = "Without a template the release check manifest key should be the default template's."
+  }
+}
+
+run "does_not_guess_the_release_check_manifest_of_a_document_in_parameter_store" {
+  command = plan
+
+  variables {
+    pipeline_config_parameter_name = "/imgpipe/test/pipeline"
+  }
+
+  assert {
+    condition     = output.release_check_manifest_key == null
+    error_message = "Terraform does not read the parameter: the key should be null rather than the default template's."
+  }
+}
+
 run "leaves_deletions_to_the_notification_in_the_direct_mode" {
   command = plan
 
