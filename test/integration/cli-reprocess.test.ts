@@ -147,12 +147,12 @@ describe('imgpipe reprocess against imgpipe dev --workflow', () => {
     // Part of the prefix is brought up to date first...
     const part = await reprocess([`s3://${SOURCE}/archive/a/`], dev);
     expect(part.stderr).toBe(part.stderr.replace(/imgpipe:/, ''));
-    expect(part.code).toBe(0);
+    expect(part.code, part.stdout + part.stderr).toBe(0);
     expect(part.stdout).toMatch(new RegExp(`^ {2}processed +${CURRENT}$`, 'm'));
 
     // ...then the whole prefix with --only-stale: every stale object once, the current ones skipped.
     const stale = await reprocess([`s3://${SOURCE}/archive/`, '--only-stale', '--concurrency', '4'], dev);
-    expect(stale.code).toBe(0);
+    expect(stale.code, stale.stdout + stale.stderr).toBe(0);
     expect(stale.stdout).toContain(
       `Reprocessing s3://${SOURCE}/archive/ (objects whose outputs are not current)`,
     );
@@ -174,7 +174,7 @@ describe('imgpipe reprocess against imgpipe dev --workflow', () => {
 
     // Forced: the current ones are processed again.
     const forced = await reprocess([`s3://${SOURCE}/archive/a/`, '--force'], dev);
-    expect(forced.code).toBe(0);
+    expect(forced.code, forced.stdout + forced.stderr).toBe(0);
     expect(forced.stdout).toContain('(every object, --force)');
     expect(forced.stdout).toMatch(new RegExp(`^ {2}processed +${CURRENT}$`, 'm'));
     expect(forced.stdout).toMatch(/^ {2}current +0 /m);
@@ -184,7 +184,7 @@ describe('imgpipe reprocess against imgpipe dev --workflow', () => {
       ['reprocess', `s3://${SOURCE}/archive/a/`, '--force', '--endpoint', dev.sfn!],
       SLOW,
     );
-    expect(tty.code).toBe(0);
+    expect(tty.code, tty.stdout + tty.stderr).toBe(0);
     expect(tty.stdout).toContain(HIDE_CURSOR);
     expect(tty.stdout.lastIndexOf(SHOW_CURSOR)).toBeGreaterThan(tty.stdout.lastIndexOf(HIDE_CURSOR));
     expect(plain(tty.stdout)).toMatch(new RegExp(`\\d+/${CURRENT} items \\| \\d+ running \\| 0 failed`));
