@@ -231,15 +231,9 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
   }
 
   async function remove(ref: ObjectRef, { trigger }: { trigger: string }): Promise<Handled> {
-    const own = isOwnObject(ref.bucket, ref.key);
-    if (own) {
-      return {
-        result: skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason: `own output: ${own}` }),
-      };
-    }
-    // Its upload was ignored (start()): it had no outputs, status or event to remove or announce.
-    if (ref.key.endsWith('/'))
-      return { result: skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason: FOLDER_MARKER }) };
+    // Ignored on upload too (start()): no outputs, status or event to remove or announce.
+    const ignored = notAnUpload(ref);
+    if (ignored) return ignored;
     const started = performance.now();
     try {
       const removal = await removeObject(ref, {
@@ -275,17 +269,26 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
     }
   }
 
-  /** The guard and the stale check: the result that ends the object here, or undefined to go on. */
-  async function start(ref: ObjectRef): Promise<Handled | undefined> {
+  /**
+   * The recursion guard, and folder markers (the S3 console's "Create folder" writes an empty
+   * object named after the folder): no upload. Their result, or undefined to go on.
+   */
+  function notAnUpload(ref: ObjectRef): Handled | undefined {
     const own = isOwnObject(ref.bucket, ref.key);
     if (own) {
       return {
         result: skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason: `own output: ${own}` }),
       };
     }
-    // The S3 console's "Create folder" writes an empty object named after the folder: no upload.
     if (ref.key.endsWith('/'))
       return { result: skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason: FOLDER_MARKER }) };
+    return undefined;
+  }
+
+  /** The guard and the stale check: the result that ends the object here, or undefined to go on. */
+  async function start(ref: ObjectRef): Promise<Handled | undefined> {
+    const ignored = notAnUpload(ref);
+    if (ignored) return ignored;
     // A later event of this key is already recorded: this one is about content that is gone.
     if ((await deps.status?.begin(ref)) === 'stale') {
       const reason = 'stale event: the status table holds a later event for this key';
