@@ -191,7 +191,7 @@ export async function processObject(ref: ObjectRef, deps: ProcessDeps): Promise<
   const writeStart = performance.now();
   const outputs = await writeOutputs(ref.key, image, deps);
   // Outputs of the previous manifest that this configuration no longer writes (a variant or format
-  // removed, another key template) go before the new manifest, which alone lists what is there
+  // removed, another output key template; a new manifest template finds no previous manifest) go before the new manifest, which alone lists what is there
   // afterwards: left, nothing would ever delete them, not even the source's deletion. A failure
   // here leaves the previous manifest, so a retry finds it stale and deletes them again.
   await deleteStaleOutputs(deps.output, manifestKey, previous, outputs);
@@ -457,10 +457,15 @@ async function deleteStaleOutputs(
   outputs: readonly ManifestOutput[],
 ): Promise<string[]> {
   if (!previous) return [];
-  const written = new Set([...outputs.map((entry) => entry.key), manifestKey]);
-  const stale = [...new Set(previous.outputs.map((entry) => entry.key))].filter((key) => !written.has(key));
-  await settleAll(stale.map((key) => output.delete(key)));
-  return stale;
+  return deleteListed(output, previous, [...outputs.map((entry) => entry.key), manifestKey]);
+}
+
+/** Deletes the keys a manifest lists, less `kept`, and returns them. */
+async function deleteListed(output: Storage, manifest: Manifest, kept: readonly string[]): Promise<string[]> {
+  const keep = new Set(kept);
+  const listed = [...new Set(manifest.outputs.map((entry) => entry.key))].filter((key) => !keep.has(key));
+  await settleAll(listed.map((key) => output.delete(key)));
+  return listed;
 }
 
 /**
@@ -474,10 +479,7 @@ export async function deleteOutputs(
   manifestKey: string,
   manifest: Manifest,
 ): Promise<string[]> {
-  const outputs = [...new Set(manifest.outputs.map((entry) => entry.key))].filter(
-    (key) => key !== manifestKey,
-  );
-  await settleAll(outputs.map((key) => output.delete(key)));
+  const outputs = await deleteListed(output, manifest, [manifestKey]);
   await output.delete(manifestKey);
   return [...outputs, manifestKey];
 }
