@@ -8,9 +8,9 @@ const u24 = (n: number) => [n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff];
 
 /**
  * A VP8L bitstream of width x height pixels of one colour (128, 0, 255, `alpha`): its signature,
- * sizes and five codes; its alpha hint is set when `alpha` is not 255.
+ * sizes and five codes. `hint` is the header's alpha_is_used bit, by default whether `alpha` is
+ * below 255 (a hint only).
  */
-/** `hint`: the header's alpha_is_used bit, by default whether `alpha` is below 255 (a hint only). */
 export function vp8l(width: number, height: number, alpha = 255, hint = alpha !== 255): Uint8Array {
   const bits: number[] = [];
   const put = (value: number, n: number) => {

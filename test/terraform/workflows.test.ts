@@ -30,13 +30,13 @@ const ENVS_DIR = join(TERRAFORM_DIR, 'envs');
 const environments = readdirSync(ENVS_DIR, { withFileTypes: true })
   .filter((entry) => entry.isDirectory())
   .map((entry) => entry.name);
-/** deploy.yml's input, as its expressions spell it (a `$` apart, so no string reads as a template). */
 /** The corpus's sizes (fixtures/index.json). */
 const FIXTURES = JSON.parse(readFileSync(join(REPO_ROOT, 'fixtures', 'index.json'), 'utf8')) as {
   path: string;
   width: number;
   height: number;
 }[];
+/** deploy.yml's input, as its expressions spell it (a `$` apart, so no string reads as a template). */
 const ENVIRONMENT_INPUT = '$' + '{{ inputs.environment }}';
 /** Written by deploy.yml before the first apply, git-ignored: not in the repository. */
 const IMAGE_FILE = 'image.tfvars.json';
