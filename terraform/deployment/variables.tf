@@ -98,11 +98,12 @@ variable "source_notification_filters" {
   default  = [{}]
   nullable = false
 
-  # The API puts uploads under its upload_prefix and waits for their outcome: a filter that takes
-  # none of them would leave every upload pending for good.
+  # The API puts uploads under its upload_prefix, keyed by the user's file name (any extension),
+  # and waits for their outcome: a filter must take all of them, or those it leaves (every one, or
+  # those of another suffix) stay pending for good.
   validation {
-    condition     = !var.api.enabled || anytrue([for filter in var.source_notification_filters : startswith(var.api.upload_prefix, filter.prefix)])
-    error_message = "source_notification_filters: no filter's prefix takes the API's uploads under ${jsonencode(var.api.upload_prefix)} (prefixes ${jsonencode([for filter in var.source_notification_filters : filter.prefix])}), so none would be processed; add a filter whose prefix starts ${jsonencode(var.api.upload_prefix)}, e.g. { \"prefix\": ${jsonencode(var.api.upload_prefix)} }."
+    condition     = !var.api.enabled || anytrue([for filter in var.source_notification_filters : startswith(var.api.upload_prefix, filter.prefix) && filter.suffix == ""])
+    error_message = "source_notification_filters: no filter takes every API upload under ${jsonencode(var.api.upload_prefix)} (filters ${jsonencode(var.source_notification_filters)}): their keys keep the user's file name, so a filter with a suffix, or a prefix that does not start ${jsonencode(var.api.upload_prefix)}, would leave some pending for good; add { \"prefix\": ${jsonencode(var.api.upload_prefix)} } with no suffix."
   }
 }
 

@@ -129,16 +129,28 @@ run "refuses_filters_that_take_none_of_the_api_uploads" {
   expect_failures = [var.source_notification_filters]
 }
 
-run "takes_filters_under_which_the_api_uploads_fall" {
+run "refuses_filters_that_take_only_some_api_uploads" {
   command = plan
 
+  # API uploads keep the user's file name: a .png would stay pending.
   variables {
     api                         = { enabled = true, upload_prefix = "uploads/" }
     source_notification_filters = [{ prefix = "photos/" }, { prefix = "uploads/", suffix = ".jpg" }]
   }
 
+  expect_failures = [var.source_notification_filters]
+}
+
+run "takes_filters_under_which_the_api_uploads_fall" {
+  command = plan
+
+  variables {
+    api                         = { enabled = true, upload_prefix = "uploads/" }
+    source_notification_filters = [{ prefix = "photos/", suffix = ".jpg" }, { prefix = "upl" }]
+  }
+
   assert {
     condition     = length(module.api) == 1
-    error_message = "A filter under the upload prefix should let the API deploy."
+    error_message = "A filter without a suffix whose prefix starts the upload prefix should let the API deploy."
   }
 }
