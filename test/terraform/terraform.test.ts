@@ -19,12 +19,13 @@ import {
 import { STATUS_METRIC, VERSION_DIMENSION, VERSIONED_OUTCOMES } from '../../src/handlers/objects.ts';
 import { REPORT_MARGIN_MS } from '../../src/handlers/release-check.ts';
 import type { ChromaLayout } from '../../src/image/av1.ts';
-import type { ImageHeader, PixelLayout } from '../../src/image/probe.ts';
+import type { PixelLayout } from '../../src/image/probe.ts';
 import { lambdaVcpus, workersForCpus } from '../../src/pipeline/cpus.ts';
 import { checkMemoryBudget } from '../../src/pipeline/memory-budget.ts';
 import { planSteps } from '../../src/pipeline/plan.ts';
 import { loadShrink } from '../../src/pipeline/process-image.ts';
 import { REPO_ROOT } from '../support/cli.ts';
+import { stillHeader } from '../support/header.ts';
 import {
   allows,
   type Body,
@@ -850,20 +851,7 @@ describe('Environments', () => {
       });
       for (const [format, layout] of layouts) {
         for (const [width, height] of shapes) {
-          const hasAlpha = format !== 'jpeg' && (layout.channels === 2 || layout.channels === 4);
-          const header: ImageHeader = {
-            format,
-            width,
-            height,
-            orientation: 1,
-            displayWidth: width,
-            displayHeight: height,
-            hasAlpha,
-            animated: false,
-            frames: 1,
-            colour: { warnings: [] },
-            layout,
-          };
+          const header = stillHeader(format, width, height, layout);
           const steps = planSteps({ width, height }, variants);
           const shrink = loadShrink(header, steps);
           const decoded = { width: Math.ceil(width / shrink), height: Math.ceil(height / shrink) };

@@ -7,7 +7,6 @@ import {
   WORKER_MB,
 } from '../../../src/codecs/memory.ts';
 import { parsePipelineConfig } from '../../../src/config/document.ts';
-import type { InputFormat } from '../../../src/core/formats.ts';
 import type { ImageHeader, PixelLayout } from '../../../src/image/probe.ts';
 import {
   checkMemoryBudget,
@@ -16,25 +15,11 @@ import {
 } from '../../../src/pipeline/memory-budget.ts';
 import { planSteps } from '../../../src/pipeline/plan.ts';
 import { loadShrink } from '../../../src/pipeline/process-image.ts';
+import { stillHeader } from '../../support/header.ts';
 
 const MiB = 1024 * 1024;
 
-function header(format: InputFormat, width: number, height: number, layout: PixelLayout): ImageHeader {
-  const hasAlpha = layout.channels === 2 || layout.channels === 4;
-  return {
-    format,
-    width,
-    height,
-    orientation: 1,
-    displayWidth: width,
-    displayHeight: height,
-    hasAlpha,
-    animated: false,
-    frames: 1,
-    colour: { warnings: [] },
-    layout,
-  };
-}
+const header = stillHeader;
 
 /** The estimate for an image under a pipeline document, as processImage computes it. */
 function estimate(image: ImageHeader, document: unknown = {}, workers = 1) {
