@@ -5,6 +5,7 @@ import { SimpleJwksCache } from 'aws-jwt-verify/jwk';
 import type { Context, LambdaFunctionURLEvent } from 'aws-lambda';
 import type { ApiEvent, ApiResponse } from '../handlers/http.ts';
 import { ROUTES } from '../handlers/http.ts';
+import { keepIdleConnections } from './keep-alive.ts';
 import type { LocalIssuer } from './local-oidc.ts';
 
 /**
@@ -87,10 +88,7 @@ export async function startLocalApi(options: { host: string; port: number }): Pr
       else res.destroy(error as Error);
     });
   });
-  // Node's default of 5 s is shorter than the pauses of an event loop decoding an image: a client
-  // reusing a connection the server closes meanwhile gets ECONNRESET. API Gateway and CloudFront
-  // keep idle connections for a minute or more.
-  server.keepAliveTimeout = 65_000;
+  keepIdleConnections(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => {

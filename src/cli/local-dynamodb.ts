@@ -1,6 +1,7 @@
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
 import { statusTableDefinition } from '../status/dynamodb.ts';
+import { keepIdleConnections } from './keep-alive.ts';
 import { LOCAL_CREDENTIALS } from './local-s3.ts';
 
 /**
@@ -18,6 +19,7 @@ export interface LocalDynamo {
 export async function startLocalDynamo(options: { host?: string; port?: number } = {}): Promise<LocalDynamo> {
   const host = options.host ?? '127.0.0.1';
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  keepIdleConnections(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, host, () => {

@@ -4,6 +4,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 import { encodeS3Key } from '../handlers/events.ts';
 import { createS3Client } from '../storage/s3.ts';
+import { keepIdleConnections } from './keep-alive.ts';
 
 /**
  * An S3-compatible server on this machine (s3rver), for `imgpipe dev` and the integration tests:
@@ -130,6 +131,8 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
     })),
   });
   const address = await server.run();
+  const http = (server as unknown as { httpServer: import('node:http').Server }).httpServer;
+  keepIdleConnections(http);
   const endpoint = `http://${host}:${address.port}`;
   const client = createS3Client({
     endpoint,
@@ -164,8 +167,7 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
     },
     async close() {
       client.destroy();
-      const http = (server as unknown as { httpServer?: import('node:http').Server }).httpServer;
-      http?.closeAllConnections();
+      http.closeAllConnections();
       await server.close();
     },
   };

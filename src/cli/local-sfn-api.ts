@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { keepIdleConnections } from './keep-alive.ts';
 import type { LocalExecution, RunEvent } from './local-stepfunctions.ts';
 
 /**
@@ -300,6 +301,7 @@ export async function startLocalStepFunctions(options: {
   }
 
   const server = createServer((request, response) => void handle(request, response));
+  keepIdleConnections(server);
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => resolveListen());

@@ -1,0 +1,56 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startLocalApi } from '../../src/cli/local-api.ts';
+import { startLocalDynamo } from '../../src/cli/local-dynamodb.ts';
+import { startLocalS3 } from '../../src/cli/local-s3.ts';
+import { startLocalStepFunctions } from '../../src/cli/local-sfn-api.ts';
+
+/** One request on the agent: whether it went over a connection an earlier request had opened. */
+function get(agent: Agent, endpoint: string): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${endpoint}/`, { agent }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(req.reusedSocket));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+// imgpipe dev runs the pipeline in the process that serves: an image's decode pauses the event
+// loop for seconds, and a server that closed a connection after Node's default 5 s idle reset the
+// request a client had sent on it meanwhile (imgpipe reprocess --endpoint lost track of its run
+// with ECONNRESET on a loaded machine). Every local server keeps an idle connection as AWS does.
+describe("imgpipe dev's servers keep an idle connection open past Node's default 5 s", () => {
+  const directory = mkdtempSync(join(tmpdir(), 'imgpipe-keepalive-'));
+  const closing: (() => Promise<void>)[] = [];
+  afterAll(async () => {
+    await Promise.all(closing.map((close) => close()));
+    rmSync(directory, { recursive: true, force: true });
+  });
+
+  it('S3, DynamoDB, Step Functions and the API each serve a request 6 s later on the same connection', async () => {
+    const s3 = await startLocalS3({ directory, buckets: ['keepalive'] });
+    const dynamo = await startLocalDynamo();
+    const sfn = await startLocalStepFunctions({ host: '127.0.0.1', port: 0, machines: [] });
+    const api = await startLocalApi({ host: '127.0.0.1', port: 0 });
+    closing.push(s3.close, dynamo.close, sfn.close, api.close);
+    const servers = { s3: s3.endpoint, dynamodb: dynamo.endpoint, stepfunctions: sfn.endpoint, api: api.url };
+    const reused = await Promise.all(
+      Object.entries(servers).map(async ([name, endpoint]) => {
+        const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+        try {
+          expect(await get(agent, endpoint), `${name}: the first request`).toBe(false);
+          await new Promise((resolve) => setTimeout(resolve, 6_000));
+          return [name, await get(agent, endpoint)] as const;
+        } finally {
+          agent.destroy();
+        }
+      }),
+    );
+    expect(Object.fromEntries(reused)).toEqual({ s3: true, dynamodb: true, stepfunctions: true, api: true });
+  }, 30_000);
+});
