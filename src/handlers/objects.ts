@@ -139,7 +139,9 @@ export interface ObjectHandling {
   reject(ref: ObjectRef, error: InvalidImageError, options: { trigger: string }): Promise<Handled>;
   /**
    * Records a failure that ended an object's workflow (the state machine caught it after its
-   * retries): status `failed`, the log line, ObjectsFailed and the Image Failed event. Never throws.
+   * retries): status `failed`, the log line, ObjectsFailed and the Image Failed event. When the
+   * status item already holds a final status of the same event (another delivery finished it) or a
+   * later event's, it is `ignored` instead: nothing written or announced. Never throws.
    */
   fail(ref: ObjectRef, message: string, options: { trigger: string }): Promise<Handled>;
   /** A source was removed: records it and deletes its outputs while the key stays gone. Never throws. */
@@ -393,7 +395,16 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
     },
     async fail(ref, message, { trigger }) {
       const error = new Error(message);
-      await deps.status?.finish(ref, { status: 'failed', message }).catch(() => undefined);
+      const written = await deps.status?.finish(ref, { status: 'failed', message }).catch(() => undefined);
+      if (written === 'stale') {
+        // Another delivery of this event finished it (S3, EventBridge and Express executions are
+        // at least once), or a later event of the key is recorded: that status and its event
+        // stand, and this delivery's failure is not the object's outcome.
+        const item = await deps.status?.get(ref.bucket, ref.key).catch(() => undefined);
+        const holds = item ? `holds ${item.status} for this key` : 'holds a later status for this key';
+        const reason = `stale failure: the status table ${holds} (another delivery of the event finished it, or a later event); not announced: ${message}`;
+        return { result: skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason }) };
+      }
       return { result: reportFailure(ref, trigger, error), error, event: failureEvent(ref, message) };
     },
     async handle(ref, { trigger, force, remainingMs, begun }) {

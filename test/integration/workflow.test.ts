@@ -502,6 +502,34 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
     expect(wf.events().map((e) => [e['detail-type'], e.detail.key])).toEqual([['Image Failed', key]]);
   });
 
+  it('does not announce the failure of a second delivery of an event another delivery processed', async () => {
+    // EventBridge and Express executions are at least once: two executions of one event, the
+    // second inspected before the first ran, then its scan's reads fail past the retries.
+    const key = 'photos/delivered-twice.png';
+    let event: ReturnType<typeof objectCreated> | undefined;
+    let first: Awaited<ReturnType<typeof wf.run>> | undefined;
+    let inspected = 0;
+    const wf = await setup({
+      checks: { malware: true, moderation: false },
+      afterInspect: async () => {
+        if (++inspected !== 1) return;
+        first = await wf.run(event!);
+        wf.faults.set(key, [true, true, true, true]);
+      },
+    });
+    event = await upload(key, readFixture('edge/formats/alpha-rgba8.png'));
+    const second = await wf.run(event);
+    expect(first!.output).toMatchObject({ result: { status: 'processed', key } });
+    expect(second.invoked).toEqual(['Inspect', 'Scan', 'Scan', 'Scan', 'Scan', 'RecordFailure']);
+    // The object's one outcome stands: processed, announced once; the second delivery ends ignored.
+    expect(second.error).toBeUndefined();
+    expect(second.output).toMatchObject({
+      result: { status: 'ignored', key, reason: expect.stringMatching(/holds processed/) },
+    });
+    expect(await wf.status.get(SOURCE, key)).toMatchObject({ status: 'processed' });
+    expect(wf.events().map((e) => e['detail-type'])).toEqual(['Image Processed']);
+  });
+
   for (const checks of [
     { malware: true, moderation: true },
     { malware: false, moderation: true },

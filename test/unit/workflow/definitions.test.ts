@@ -83,12 +83,17 @@ describe('retries and failures', () => {
     }
   });
 
-  it('catch every error of the per-upload tasks into RecordFailure, which fails the execution', () => {
+  it('catch every error of the per-upload tasks into RecordFailure, which fails the execution (unless found stale)', () => {
     const states = statesOf(upload);
     for (const [name, state] of tasks(upload)) {
       if (name === 'RecordFailure') {
         expect(state.Catch, name).toBeUndefined();
-        expect(state.Next).toBe('Failed');
+        expect(state.Next).toBe('Recorded');
+        expect(states.Recorded).toMatchObject({
+          Type: 'Choice',
+          Choices: [{ Variable: '$.result.status', StringEquals: 'failed', Next: 'Failed' }],
+          Default: 'Done',
+        });
         continue;
       }
       expect(state.Catch, name).toEqual([
