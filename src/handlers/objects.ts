@@ -10,7 +10,14 @@ import { msSince } from '../core/timing.ts';
 import type { ImageHeader } from '../image/probe.ts';
 import { inspectObject } from '../pipeline/inspect-object.ts';
 import type { Encoder } from '../pipeline/process-image.ts';
-import { type Outcome, type OutcomeStatus, processObject, rejectObject } from '../pipeline/process-object.ts';
+import {
+  deleteOutputs,
+  type Outcome,
+  type OutcomeStatus,
+  processObject,
+  rejectObject,
+} from '../pipeline/process-object.ts';
+import { readManifest } from '../pipeline/records.ts';
 import { removeObject } from '../pipeline/remove-object.ts';
 import type { StatusStore } from '../status/types.ts';
 import type { Storage } from '../storage/types.ts';
@@ -306,7 +313,12 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
    * now, since the retry finds the work done (a duplicate, which announces nothing; a repeated
    * quarantine is announced by each attempt, since none can tell whether an earlier one did).
    */
-  async function finish(ref: ObjectRef, trigger: string, outcome: Outcome): Promise<Handled> {
+  async function finish(
+    ref: ObjectRef,
+    trigger: string,
+    outcome: Outcome,
+    checked = false,
+  ): Promise<Handled> {
     const event = outcomeEvent(ref, outcome, config);
     let written: Awaited<ReturnType<StatusStore['finish']>> | undefined;
     try {
@@ -317,7 +329,12 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       return { result: reportFailure(ref, trigger, error), error, event };
     }
     if (written === 'stale' && outcome.status === 'processed')
-      return superseded(ref, trigger, 'a later event of this key was recorded while this one was processed');
+      return superseded(
+        ref,
+        trigger,
+        'a later event of this key was recorded while this one was processed',
+        checked,
+      );
     if (!deps.status && (outcome.status === 'processed' || outcome.status === 'duplicate')) {
       // Without the table nothing orders the events of a key: a late event (a retry, a redrive)
       // read its own version, older than the key's. The key's content now says whether it was.
@@ -333,7 +350,7 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       } catch (error) {
         return { result: reportFailure(ref, trigger, error), error };
       }
-      if (replaced) return superseded(ref, trigger, replaced);
+      if (replaced) return superseded(ref, trigger, replaced, checked);
     }
     return { result: report(ref, trigger, outcome), event };
   }
@@ -345,8 +362,13 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
    * replaced the later version's. They are brought back in line with the key as it is now
    * (made again from the current content, or deleted when the key is gone), and nothing is
    * announced: the later event's status and event stand.
+   *
+   * `checked` (the workflow mode, whose checks ran before Process): the key's current content is
+   * made into outputs only when the status table says it was processed, i.e. it passed the checks
+   * of its own run; otherwise nothing of it is published here (its run decides), and outputs of
+   * other content are withdrawn once that run has ended.
    */
-  async function superseded(ref: ObjectRef, trigger: string, why: string): Promise<Handled> {
+  async function superseded(ref: ObjectRef, trigger: string, why: string, checked = false): Promise<Handled> {
     const { bucket, key } = ref;
     try {
       const removal = await removeObject(
@@ -356,7 +378,9 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       const now =
         removal.status === 'deleted'
           ? `the key is gone, ${removal.removedOutputs.length} output(s) deleted`
-          : (await processObject({ bucket, key }, { ...processDeps, encoder: deps.encoder })).status;
+          : checked
+            ? await redoChecked(bucket, key)
+            : (await processObject({ bucket, key }, { ...processDeps, encoder: deps.encoder })).status;
       const reason = `stale event: ${why}; its outputs were redone for the key's current content (${now})`;
       return { result: skip({ bucket, key, status: 'ignored', reason }) };
     } catch (error) {
@@ -366,6 +390,36 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       );
       return { result: reportFailure(ref, trigger, failure), error: failure };
     }
+  }
+
+  /**
+   * superseded() in the workflow mode: the key's current content is processed only once its own
+   * run has processed it (passed its checks). While that run is under way, the outputs just
+   * written stay for it to replace or withdraw; once it has ended otherwise (quarantined, failed),
+   * outputs of content other than the key's are deleted.
+   */
+  async function redoChecked(bucket: string, key: string): Promise<string> {
+    const item = await deps.status?.get(bucket, key);
+    const current = await deps.sourceStorage(bucket).head(key);
+    if (current && item?.status === 'processed' && item.etag === current.etag) {
+      // The version its run checked, where the bucket keeps versions.
+      const ref = {
+        bucket,
+        key,
+        etag: current.etag,
+        ...(item.versionId ? { versionId: item.versionId } : {}),
+      };
+      return (await processObject(ref, { ...processDeps, encoder: deps.encoder })).status;
+    }
+    const status = item?.status ?? 'unknown';
+    if (status === 'processing') return `not processed: the key's own run is under way`;
+    const manifestKey = layout.manifestKey(key);
+    const manifest = await readManifest(deps.output, manifestKey);
+    const withdrawn =
+      manifest && manifest.source.etag !== current?.etag
+        ? await deleteOutputs(deps.output, manifestKey, manifest)
+        : [];
+    return `not processed: the key's content has not passed its checks (status ${status}); ${withdrawn.length} output(s) of other content deleted`;
   }
 
   const processDeps = {
@@ -430,7 +484,7 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
           ...(trace ? { trace } : {}),
           invocationEndsAt: remainingMs === undefined ? undefined : performance.now() + remainingMs,
         });
-        return await finish(ref, trigger, outcome);
+        return await finish(ref, trigger, outcome, begun === true);
       } catch (error) {
         const message = describeError(error);
         // Best effort: the failure is what this record reports, whatever the table says.

@@ -530,6 +530,38 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
     expect(wf.events().map((e) => e['detail-type'])).toEqual(['Image Processed']);
   });
 
+  it('publishes nothing of a later upload its own run quarantined when an earlier run of the key ends stale', async () => {
+    const key = 'photos/replaced-by-malware.jpg';
+    const photo = readFixture('photos/portrait-friends-dogs.jpg');
+    let later: Awaited<ReturnType<typeof wf.run>> | undefined;
+    let replaced = false;
+    // The first run's Process has written its outputs; before it records them, the key is
+    // replaced by a JPEG carrying EICAR, whose own run scans and quarantines it.
+    const wrapStatus = (store: StatusStore): StatusStore => ({
+      ...store,
+      begin: (...args) => store.begin(...args),
+      get: (...args) => store.get(...args),
+      list: (...args) => store.list(...args),
+      finish: async (...args) => {
+        if (args[1].status === 'processed' && !replaced) {
+          replaced = true;
+          later = await wf.run(await upload(key, Buffer.concat([photo, Buffer.from(EICAR)])));
+        }
+        return store.finish(...args);
+      },
+    });
+    const wf = await setup({ checks: { malware: true, moderation: false }, wrapStatus });
+    const first = await wf.run(await upload(key, photo));
+    expect(later!.output).toMatchObject({ result: { status: 'quarantined', reason: 'malware' } });
+    expect(first.error).toBeUndefined();
+    expect(first.output).toMatchObject({ result: { status: 'ignored', key } });
+    // The key's content is quarantined: no manifest or output of it, nor of the replaced photo.
+    expect(await outputs().head(`manifests/${key}.json`)).toBeUndefined();
+    expect(await outputs().head(`small/${key}.jpg`)).toBeUndefined();
+    expect(await wf.status.get(SOURCE, key)).toMatchObject({ status: 'quarantined', reason: 'malware' });
+    expect(wf.events().map((e) => e['detail-type'])).toEqual(['Image Quarantined']);
+  });
+
   for (const checks of [
     { malware: true, moderation: true },
     { malware: false, moderation: true },
