@@ -83,6 +83,8 @@ export class Clamd {
   readonly streamMaxLength: number;
   readonly #process: ChildProcess;
   #exited: string | undefined;
+  /** A connection to it stayed silent past its idle timeout: killed, never asked again. */
+  #hung = false;
 
   private constructor(socket: string, child: ChildProcess, maxBytes: number) {
     this.socket = socket;
@@ -162,9 +164,9 @@ export class Clamd {
     }
   }
 
-  /** Whether the daemon is still running (a crashed one is replaced by the caller). */
+  /** Whether the daemon is still running and answering (a crashed or hung one is replaced by the caller). */
   get running(): boolean {
-    return this.#exited === undefined;
+    return this.#exited === undefined && !this.#hung;
   }
 
   async version(): Promise<string> {
@@ -237,9 +239,10 @@ export class Clamd {
 
   /** Stops the daemon and waits for it to exit. */
   async stop(): Promise<void> {
-    if (!this.running) return;
+    if (this.#exited !== undefined) return;
     const exited = new Promise((resolve) => this.#process.once('exit', resolve));
-    this.#process.kill('SIGTERM');
+    // A hung daemon may be stopped (SIGSTOP) or stuck: only SIGKILL is sure to end it.
+    this.#process.kill(this.#hung ? 'SIGKILL' : 'SIGTERM');
     await exited;
   }
 
@@ -264,6 +267,9 @@ export class Clamd {
       socket.setTimeout(idleTimeoutMs, () => {
         failure = new ScannerError(`clamd did not answer on ${this.socket} within ${idleTimeoutMs} ms`);
         socket.destroy();
+        // A hung daemon would hang the retry too: it is killed, and the next scan starts a fresh one.
+        this.#hung = true;
+        if (this.#exited === undefined) this.#process.kill('SIGKILL');
       });
       socket.on('connect', () => {
         Promise.resolve(send(socket, () => complete || socket.destroyed)).catch(() => {

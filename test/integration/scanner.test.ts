@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -5,6 +6,7 @@ import { crc32, deflateRawSync } from 'node:zlib';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
+import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createScanTask, createSignatureUpdater, type ScanTask } from '../../src/handlers/scanner.ts';
 import { Clamd } from '../../src/scan/clamd.ts';
@@ -162,7 +164,7 @@ describe.skipIf(!tools)('the malware scanner', () => {
     });
   });
 
-  it('refuses a stream over clamd’s limit as clamd would, not retryable; a hung clamd times out, retryable', async () => {
+  it('refuses a stream over clamd’s limit as clamd would, not retryable; a hung clamd times out, retryable, and is killed', async () => {
     const dir = join(workDir, 'clamd-direct');
     mkdirSync(join(dir, 'db'), { recursive: true });
     writeFileSync(join(dir, 'db', 'test.ndb'), signature('Imgpipe-Test-Marker', 'marker'));
@@ -192,11 +194,52 @@ describe.skipIf(!tools)('the malware scanner', () => {
         message: expect.stringMatching(/did not answer on .* within 300 ms$/),
       });
       expect(performance.now() - started).toBeLessThan(2_000);
-      process.kill(clamd.pid!, 'SIGCONT');
-      expect(await clamd.scan(new TextEncoder().encode('a marker'))).toMatchObject({ infected: true });
+      // Killed, so that nothing asks the hung daemon again: the caller starts another.
+      expect(clamd.running).toBe(false);
     } finally {
-      process.kill(clamd.pid!, 'SIGCONT');
       await clamd.stop();
+    }
+  }, 30_000);
+
+  it('scans the retry after a hung clamd on a fresh daemon, not on the hung one', async () => {
+    await put(SIGNATURES, 'hung/test.ndb', signature('Imgpipe-Test-Hung', 'hung marker'));
+    await put(SOURCE, 'hung.txt', 'a file with the hung marker in it');
+    const dir = join(workDir, 'hung');
+    const scan = createScanTask(deps('hung', { prefix: 'hung/' }));
+    tasks.push(scan);
+    const object = { object: { bucket: SOURCE, key: 'hung.txt' } };
+    expect(await scan(object)).toMatchObject({ status: 'rejected' });
+    // The daemon this task started (its configuration file is in the task's own folder).
+    const pid = Number(
+      execFileSync(
+        'pgrep',
+        ['-P', String(process.pid), '-f', '--', `--config-file=${join(dir, 'clamd.conf')}`],
+        { encoding: 'utf8' },
+      )
+        .trim()
+        .split('\n')[0],
+    );
+    expect(pid).toBeGreaterThan(0);
+    // Stopped (SIGSTOP), clamd accepts connections and never answers. An invocation with 6 s left
+    // waits 1 s for it (its remaining time less 5 s), and fails retryable, as a Retry would see it.
+    process.kill(pid, 'SIGSTOP');
+    const context = { getRemainingTimeInMillis: () => 6_000 } as Context;
+    try {
+      await expect(scan(object, context)).rejects.toMatchObject({
+        name: 'Imgpipe.Transient',
+        message: expect.stringMatching(/did not answer on .* within 1000 ms$/),
+      });
+      // The state machine's retry: the hung daemon is gone, a fresh one scans.
+      expect(await scan(object, context)).toMatchObject({
+        status: 'rejected',
+        rejection: { reason: 'malware', details: { signature: 'Imgpipe-Test-Hung.UNOFFICIAL' } },
+      });
+    } finally {
+      try {
+        process.kill(pid, 'SIGCONT');
+      } catch {
+        // Already gone.
+      }
     }
   }, 30_000);
 
