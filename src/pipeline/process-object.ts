@@ -365,7 +365,12 @@ async function quarantine(
       };
     }
   }
-  const removedOutputs = await withdrawReplacedOutputs(ref, deps, base.etag ?? ref.etag);
+  const removedOutputs = await withdrawReplacedOutputs(
+    ref,
+    deps,
+    base.etag ?? ref.etag,
+    CONTENT_REASONS.has(error.reason),
+  );
   if (!done) {
     const record: QuarantineRecord = {
       version: 1,
@@ -426,8 +431,9 @@ export async function rejectObject(
  * After a quarantine: the outputs of an earlier version of the source must not stay published for
  * a key whose current content was rejected. They are deleted when the source's current content is
  * the one just rejected (same ETag; for a rejection whose ETag is unknown, whatever is current) and
- * the manifest describes other content. A manifest of the same content (rejected now only because
- * the configuration changed) is kept, and so is everything when a newer version has arrived since
+ * the manifest describes other content, or the same content rejected for what it holds (malware,
+ * moderation labels). A manifest of the same content rejected now only because the configuration
+ * changed is kept, and so is everything when a newer version has arrived since
  * (its own event decides) or the source is gone.
  *
  * Outputs go first, the manifest last: a failure in between leaves a manifest listing what is
@@ -439,15 +445,22 @@ async function withdrawReplacedOutputs(
   ref: ObjectRef,
   deps: ProcessDeps,
   rejectedEtag: string | undefined,
+  contentRejected: boolean,
 ): Promise<string[]> {
   const manifestKey = deps.layout.manifestKey(ref.key);
   const manifest = await readManifest(deps.output, manifestKey);
   if (!manifest) return [];
   const current = (await deps.source(ref.bucket).head(ref.key))?.etag;
-  if (current === undefined || current === manifest.source.etag) return [];
+  if (current === undefined) return [];
   if (rejectedEtag !== undefined && current !== rejectedEtag) return [];
+  // Outputs of the very content rejected stay only when the configuration alone rejects it now:
+  // malware or moderation labels are in the content, so its outputs show them.
+  if (current === manifest.source.etag && !contentRejected) return [];
   return deleteOutputs(deps.output, manifestKey, manifest);
 }
+
+/** Reasons found in the content itself (the workflow's checks), not in the configuration's limits. */
+const CONTENT_REASONS: ReadonlySet<InvalidReason> = new Set(['malware', 'moderation']);
 
 /** Deletes the keys `previous` lists that `outputs` does not, and returns them. */
 async function deleteStaleOutputs(

@@ -421,6 +421,30 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
     });
   });
 
+  it('withdraws the outputs of an image published unchecked once a forced reprocessing quarantines it as malware or moderation', async () => {
+    const photo = readFixture('photos/portrait-friends-dogs.jpg');
+    const infected = 'again/published-infected.jpg';
+    const flagged = 'again/published-flagged.jpg';
+    // Processed before the checks ran (the direct mode, or these checks off).
+    const unchecked = await setup({ checks: { malware: false, moderation: false } });
+    await unchecked.run(await upload(infected, Buffer.concat([photo, Buffer.from(EICAR)])));
+    await unchecked.run(await upload(flagged, photo));
+    for (const key of [infected, flagged])
+      expect(await outputs().head(`manifests/${key}.json`), key).toBeDefined();
+
+    const wf = await setup({
+      labels: [{ Name: 'Explicit', ParentName: '', TaxonomyLevel: 1, Confidence: 99 }],
+    });
+    const run = await wf.reprocess({ bucket: SOURCE, keys: [infected, flagged], force: true });
+    expect((run.output as ReprocessSummary).counts).toEqual({ quarantined: 2 });
+    // The outputs showed the very content now rejected: none stays published.
+    for (const key of [infected, flagged]) {
+      expect(await outputs().head(`manifests/${key}.json`), key).toBeUndefined();
+      expect(await outputs().head(`small/${key}.jpg`), key).toBeUndefined();
+      expect(await outputs().head(`small/${key}.webp`), key).toBeUndefined();
+    }
+  });
+
   it('reprocesses through the workflow only the keys the upload filters let through, and no folder marker', async () => {
     const wf = await setup();
     for (const key of ['again/notes.txt', 'again/folder/'])
