@@ -142,8 +142,9 @@ export class EventBatch {
     return this.#pending.length;
   }
 
-  async flush(): Promise<void> {
-    if (!this.#publisher || this.#pending.length === 0) return;
+  /** Sends what was added; returns how many events could not be sent (reported, not thrown). */
+  async flush(): Promise<number> {
+    if (!this.#publisher || this.#pending.length === 0) return 0;
     const events = this.#pending.splice(0);
     let result: Awaited<ReturnType<EventPublisher['publish']>>;
     try {
@@ -157,5 +158,6 @@ export class EventBatch {
       this.#metrics.addMetric('EventsFailed', MetricUnit.Count, result.failed);
       this.#logger.error('Outcome events not sent', { failed: result.failed, errors: result.errors });
     }
+    return result.failed;
   }
 }

@@ -13,7 +13,7 @@ import { type LambdaHandler, lambdaHandler } from './lambda.ts';
 import { createObjectHandling, type Handled, type HandlerDeps, type RecordResult } from './objects.ts';
 import { EventBatch } from './outcomes.ts';
 import { type ReprocessOptions, skipReason, uploadFilters } from './reprocess.ts';
-import { FAILED_ERROR, objectOf, TaskError, taskError } from './tasks.ts';
+import { FAILED_ERROR, objectOf, TaskError, TRANSIENT_ERROR, taskError } from './tasks.ts';
 
 /**
  * The tasks of the per-upload workflow (terraform/modules/workflow/definitions/upload.asl.json), one
@@ -95,15 +95,26 @@ export function createWorkflowTasks(deps: WorkflowDeps, options: ReprocessOption
    */
   async function announce(handled: Handled): Promise<RecordResult> {
     const failed = handled.result.status === 'failed';
-    if (!failed || handled.event?.detail.status !== 'failed') await send(handled.event);
+    const unsent = !failed || handled.event?.detail.status !== 'failed' ? await send(handled.event) : 0;
     if (failed) throw taskError(handled.error);
+    // A quarantine's alert must not be lost: the retry finds the quarantine done and announces it
+    // again (a repeated quarantine is announced by each attempt). Other events are not redone by a
+    // retry (a processed object comes back as a duplicate), so they are reported (EventsFailed).
+    if (unsent > 0 && handled.event?.detail.status === 'quarantined') {
+      const { bucket, key } = handled.result;
+      throw new TaskError(
+        TRANSIENT_ERROR,
+        `s3://${bucket}/${key} is quarantined, but its Image Quarantined event could not be sent: the retry announces it again`,
+      );
+    }
     return handled.result;
   }
 
-  async function send(event: Handled['event']): Promise<void> {
+  /** Sends the event, if any; returns how many could not be sent. */
+  async function send(event: Handled['event']): Promise<number> {
     const events = new EventBatch(deps.events, logger, metrics);
     events.add(event);
-    await events.flush();
+    return events.flush();
   }
 
   /** Runs a task body; anything it throws reaches the state machine named for Retry and Catch. */

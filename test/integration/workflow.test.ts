@@ -8,6 +8,7 @@ import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JsonLinesPublisher } from '../../src/bus/file.ts';
+import type { EventPublisher } from '../../src/bus/types.ts';
 import { type LocalDynamo, startLocalDynamo } from '../../src/cli/local-dynamodb.ts';
 import { LOCAL_CREDENTIALS } from '../../src/cli/local-s3.ts';
 import { reprocessBindings, uploadBindings, withLocalBatches } from '../../src/cli/local-stepfunctions.ts';
@@ -104,6 +105,11 @@ async function setup(
     maxBytes?: { document: number; scanner: number };
     /** Runs once the Inspect task has returned (to change the object under the later tasks). */
     afterInspect?: (output: unknown) => Promise<void>;
+    /**
+     * How many publishes the bus refuses first, as PutEvents does once the SDK's retries are spent
+     * (EventBridge has no local server: the events go to a file, through our EventPublisher).
+     */
+    refusedPublishes?: number;
   } = {},
 ) {
   const table = `imgpipe-workflow-${++tables}`;
@@ -140,7 +146,7 @@ async function setup(
     logger,
     metrics,
     status: options.wrapStatus ? options.wrapStatus(status) : status,
-    events: new JsonLinesPublisher(eventsFile),
+    events: refusingPublisher(new JsonLinesPublisher(eventsFile), options.refusedPublishes ?? 0),
     moderator: new RekognitionModerator(rekognition, { minConfidence: 80, categories: [] }),
   };
   // The upload filters a reprocessing's own events are held to (the upload rule's, in AWS).
@@ -200,6 +206,21 @@ async function setup(
     moderation,
     events,
     stop: () => scan.stop(),
+  };
+}
+
+/** A publisher whose first `times` publishes fail as PutEvents throttled past the SDK's retries. */
+function refusingPublisher(publisher: EventPublisher, times: number): EventPublisher {
+  let left = times;
+  return {
+    publish: async (events) =>
+      left-- > 0
+        ? {
+            sent: 0,
+            failed: events.length,
+            errors: events.map(() => 'ThrottlingException: Rate exceeded'),
+          }
+        : publisher.publish(events),
   };
 }
 
@@ -298,6 +319,20 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
       ['Image Quarantined', 'malware'],
     ]);
     expect(wf.moderation.commandCalls(DetectModerationLabelsCommand)).toHaveLength(0);
+  });
+
+  it('retries a quarantine whose Image Quarantined event the bus refused, so the malware alert goes out', async () => {
+    const wf = await setup({ checks: { malware: true, moderation: false }, refusedPublishes: 1 });
+    const key = 'photos/alert-refused.jpg';
+    const jpeg = readFixture('photos/portrait-friends-dogs.jpg');
+    const run = await wf.run(await upload(key, Buffer.concat([jpeg, Buffer.from(EICAR)])));
+    expect(run.error).toBeUndefined();
+    expect(run.invoked).toEqual(['Inspect', 'Scan', 'Quarantine', 'Quarantine']);
+    expect(run.retried).toEqual(['Quarantine']);
+    expect(await wf.status.get(SOURCE, key)).toMatchObject({ status: 'quarantined', reason: 'malware' });
+    expect(wf.events().map((e) => [e['detail-type'], e.detail.reason])).toEqual([
+      ['Image Quarantined', 'malware'],
+    ]);
   });
 
   it('quarantines an image Rekognition flags, with the labels, before any output is written', async () => {
