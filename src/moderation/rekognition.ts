@@ -80,11 +80,15 @@ export class RekognitionModerator {
         confidence: Math.round((label.Confidence ?? 0) * 100) / 100,
       }),
     );
-    const wanted = this.#options.categories;
+    // Names compared without letter case: Rekognition's own are not consistently capitalised
+    // ("Swimwear or Underwear"), and a category that never matches would let every image pass.
+    const wanted = new Set(this.#options.categories.map((name) => name.toLowerCase()));
     const flagged =
-      wanted.length === 0
+      wanted.size === 0
         ? labels
-        : labels.filter((label) => wanted.includes(label.name) || wanted.includes(label.parent));
+        : labels.filter(
+            (label) => wanted.has(label.name.toLowerCase()) || wanted.has(label.parent.toLowerCase()),
+          );
     return {
       flagged,
       labels,
