@@ -1,14 +1,15 @@
 import { totalmem } from 'node:os';
 import type { Env, MemoryBudget } from '../core/config.ts';
+import { invalidSetting } from '../core/errors.ts';
 import { joinCgroupPath, ownCgroup, readTextFile } from './cgroup.ts';
 import { envIntegerSetting } from './env.ts';
 import { SETTINGS } from './settings.ts';
 
 /**
  * The memory this process has, for the per-image memory check: IMGPIPE_MEMORY_MB when set (above
- * 0); else the least of what Lambda gives (AWS_LAMBDA_FUNCTION_MEMORY_SIZE: the function is
- * stopped when it uses more), the memory limit of the process's cgroup (a container's) and the
- * machine's memory.
+ * 0, and at most Lambda's and the cgroup's limits: more is an error); else the least of what Lambda
+ * gives (AWS_LAMBDA_FUNCTION_MEMORY_SIZE: the function is stopped when it uses more), the memory
+ * limit of the process's cgroup (a container's) and the machine's memory.
  */
 export function resolveMemory(
   env: Env,
@@ -18,16 +19,30 @@ export function resolveMemory(
 ): MemoryBudget {
   const setting = SETTINGS.memoryMb;
   const explicit = envIntegerSetting(env, setting);
-  if (explicit > 0) return { mb: explicit, source: setting.env };
-  const candidates: MemoryBudget[] = [{ mb: Math.floor(machineBytes / MiB), source: "the machine's memory" }];
+  // The limits the process is stopped at: the cgroup's (the kernel's OOM killer) and Lambda's.
+  const limits: MemoryBudget[] = [];
   const cgroup = readCgroupMemoryLimit(cgroupRoot, cgroupSelf);
-  if (cgroup !== undefined)
-    candidates.push({ mb: Math.floor(cgroup / MiB), source: 'the cgroup memory limit' });
+  if (cgroup !== undefined) limits.push({ mb: Math.floor(cgroup / MiB), source: 'the cgroup memory limit' });
   const lambda = Number(env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE);
   if (Number.isSafeInteger(lambda) && lambda > 0)
-    candidates.push({ mb: lambda, source: 'AWS_LAMBDA_FUNCTION_MEMORY_SIZE' });
+    limits.push({ mb: lambda, source: 'AWS_LAMBDA_FUNCTION_MEMORY_SIZE' });
   // The least wins; on a tie the more specific source (Lambda, then the cgroup) names it.
-  return candidates.reduce((least, next) => (next.mb <= least.mb ? next : least));
+  const least = (candidates: MemoryBudget[]) =>
+    candidates.reduce((low, next) => (next.mb <= low.mb ? next : low));
+  if (explicit > 0) {
+    // More than the process may use would pass images whose decode gets it killed, instead of
+    // quarantining them as over-memory-budget: the variable may say less, never more.
+    const limit = limits.length > 0 ? least(limits) : undefined;
+    if (limit && explicit > limit.mb)
+      throw invalidSetting(
+        setting.env,
+        `integer between ${setting.min} and ${limit.mb}`,
+        env[setting.env],
+        `${limit.source} is ${limit.mb} MiB, and the process is stopped above it`,
+      );
+    return { mb: explicit, source: setting.env };
+  }
+  return least([{ mb: Math.floor(machineBytes / MiB), source: "the machine's memory" }, ...limits]);
 }
 
 const MiB = 1024 * 1024;

@@ -89,6 +89,36 @@ describe('resolveMemory', () => {
     );
   });
 
+  it("refuses IMGPIPE_MEMORY_MB above Lambda's memory or the cgroup limit, naming the limit", () => {
+    // A budget above what the process may use passes images whose decode gets it killed.
+    expect(() =>
+      resolveMemory(
+        { IMGPIPE_MEMORY_MB: '3008', AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '1024' },
+        limited,
+        self,
+        machine,
+      ),
+    ).toThrow(
+      'Expected integer between 0 and 1024 for IMGPIPE_MEMORY_MB but received "3008" of type string (AWS_LAMBDA_FUNCTION_MEMORY_SIZE is 1024 MiB, and the process is stopped above it)',
+    );
+    expect(() => resolveMemory({ IMGPIPE_MEMORY_MB: '5000' }, limited, self, machine)).toThrow(
+      'Expected integer between 0 and 4096 for IMGPIPE_MEMORY_MB but received "5000" of type string (the cgroup memory limit is 4096 MiB, and the process is stopped above it)',
+    );
+    // At the limit it is taken; above the machine's memory alone (swap) it is too.
+    expect(
+      resolveMemory(
+        { IMGPIPE_MEMORY_MB: '4096', AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '8192' },
+        limited,
+        self,
+        machine,
+      ),
+    ).toEqual({ mb: 4096, source: 'IMGPIPE_MEMORY_MB' });
+    expect(resolveMemory({ IMGPIPE_MEMORY_MB: '20000' }, '/nonexistent', '/nonexistent', machine)).toEqual({
+      mb: 20000,
+      source: 'IMGPIPE_MEMORY_MB',
+    });
+  });
+
   it('is set by the loaders, with a --config file too', () => {
     expect(loadPipelineConfig({ IMGPIPE_MEMORY_MB: '700' }).limits.memory).toEqual({
       mb: 700,
