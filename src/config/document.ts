@@ -115,6 +115,13 @@ export const DOCUMENT_KEYS = [
 export const MAX_DIMENSION = 16_384;
 export const VARIANT_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 export const COLOUR_PATTERN = /^#([0-9a-f]{6})([0-9a-f]{2})?$/i;
+/**
+ * A Cache-Control value every output can be written with: printable ASCII (spaces and tabs too),
+ * not blank. Node refuses a header with a line break or a character past U+00FF, so such a value
+ * would fail every output's write.
+ */
+export const CACHE_CONTROL_PATTERN = /^[\t -~]*[!-~][\t -~]*$/;
+const CACHE_CONTROL_EXPECTED = 'a Cache-Control value of printable ASCII characters';
 
 /** The watermark's settings besides `image`, with their defaults and ranges (the schema reads these). */
 export const WATERMARK_DEFAULTS = {
@@ -216,8 +223,16 @@ export function parsePipelineConfig(
     });
   }
 
-  const cacheControl =
-    overrides.cacheControl?.value ?? inDocument(() => checkString('cacheControl', doc.cacheControl));
+  const cacheControl = overrides.cacheControl
+    ? checkString(
+        overrides.cacheControl.setting,
+        overrides.cacheControl.value,
+        CACHE_CONTROL_PATTERN,
+        CACHE_CONTROL_EXPECTED,
+      )
+    : inDocument(() =>
+        checkString('cacheControl', doc.cacheControl, CACHE_CONTROL_PATTERN, CACHE_CONTROL_EXPECTED),
+      );
 
   const watermark =
     doc.watermark === undefined || doc.watermark === null

@@ -1,6 +1,7 @@
 import { ANIMATION_POLICIES, FITS, RESIZE_METHODS, WATERMARK_POSITIONS } from '../core/config.ts';
 import { OUTPUT_FORMAT_NAMES, type OutputFormat, resolveOutputFormat } from '../core/formats.ts';
 import {
+  CACHE_CONTROL_PATTERN,
   COLOUR_PATTERN,
   DEFAULT_PIPELINE_DOCUMENT,
   type DOCUMENT_KEYS,
@@ -82,7 +83,12 @@ export function pipelineDocumentSchema(): Schema {
       pattern: '^(?!/)',
       default: d.outputPrefix,
     },
-    cacheControl: { description: 'Cache-Control of every output.', type: 'string', default: d.cacheControl },
+    cacheControl: {
+      description: 'Cache-Control of every output: printable ASCII.',
+      type: 'string',
+      pattern: CACHE_CONTROL_PATTERN.source,
+      default: d.cacheControl,
+    },
     limits: nullableObject({
       description: 'What is refused before decoding.',
       properties: {

@@ -114,6 +114,21 @@ describe('parsePipelineConfig', () => {
     expect(parsePipelineConfig({ cacheControl: base.cacheControl }).hash).toBe(base.hash);
   });
 
+  it('refuses a Cache-Control no output could be written with, naming the setting and the value', () => {
+    // Node refuses a header with a line break or a character past U+00FF ("Invalid character in
+    // header content"): every output's write would fail, upload after upload.
+    for (const value of ['public,\r\nx-amz-acl: public-read', 'max-age=60 – stale', '', '  '])
+      expect(() => parsePipelineConfig({ cacheControl: value }, 'config.json'), value).toThrow(
+        `config.json: Expected a Cache-Control value of printable ASCII characters for cacheControl but received ${JSON.stringify(value)}`,
+      );
+    expect(() => loadPipelineConfig({ IMGPIPE_CACHE_CONTROL: 'max-age=60 \u2013 x' })).toThrow(
+      'Expected a Cache-Control value of printable ASCII characters for IMGPIPE_CACHE_CONTROL but received "max-age=60 – x"',
+    );
+    expect(parsePipelineConfig({ cacheControl: 'public,\tmax-age=60, immutable' }).cacheControl).toBe(
+      'public,\tmax-age=60, immutable',
+    );
+  });
+
   it('parses colours with and without alpha', () => {
     expect(parsePipelineConfig({ background: '#10203040' }).background).toEqual({
       r: 16,
