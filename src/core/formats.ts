@@ -83,7 +83,9 @@ export const OUTPUT_FORMAT_NAMES: readonly string[] = Object.keys(ALIASES);
 
 /** Resolves a user-supplied format name (case-insensitive, `jpg` allowed) or returns undefined. */
 export function resolveOutputFormat(name: string): OutputFormat | undefined {
-  return ALIASES[name.toLowerCase()];
+  const lower = name.toLowerCase();
+  // Own names only: `constructor` or `__proto__` would find Object's.
+  return Object.hasOwn(ALIASES, lower) ? ALIASES[lower] : undefined;
 }
 
 export function isInputFormat(format: RecognisedFormat): format is InputFormat {

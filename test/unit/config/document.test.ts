@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_PIPELINE_DOCUMENT, parsePipelineConfig } from '../../../src/config/document.ts';
 import { loadPipelineConfig, loadRuntimeConfig } from '../../../src/config/index.ts';
+import { loadTransformConfig } from '../../../src/config/transform.ts';
 import { ConfigError } from '../../../src/core/errors.ts';
 
 function configError(run: () => unknown): ConfigError {
@@ -126,6 +127,26 @@ describe('parsePipelineConfig', () => {
     );
     expect(parsePipelineConfig({ cacheControl: 'public,\tmax-age=60, immutable' }).cacheControl).toBe(
       'public,\tmax-age=60, immutable',
+    );
+  });
+
+  it('refuses a format named like a property every object has, naming the setting', () => {
+    // They resolved to Object's own constructor and prototype: the parser failed with "Cannot
+    // convert undefined or null to object", and the transform's list took Object as a format.
+    for (const name of ['constructor', '__proto__'])
+      expect(() => parsePipelineConfig(JSON.parse(`{"formats":{"${name}":{}}}`), 'config.json')).toThrow(
+        `config.json: Expected a format name (jpeg, webp, avif, png) for formats.${name} but received "${name}"`,
+      );
+    expect(() => loadPipelineConfig({}, { flags: { formats: 'webp,constructor' } })).toThrow(
+      'Expected one or more of jpg, jpeg, webp, avif, png for --format but received "webp,constructor"',
+    );
+    expect(() =>
+      loadTransformConfig({
+        IMGPIPE_TRANSFORM_SOURCE_BUCKET: 'src',
+        IMGPIPE_TRANSFORM_FORMATS: 'jpeg,constructor',
+      }),
+    ).toThrow(
+      'Expected a list of jpeg, webp, avif, png for IMGPIPE_TRANSFORM_FORMATS but received "jpeg,constructor"',
     );
   });
 
