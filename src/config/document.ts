@@ -183,6 +183,8 @@ export function parsePipelineConfig(
     }
   };
   inDocument(() => checkKnownKeys('', document, DOCUMENT_KEYS));
+  // Only for editors, but a string, as the published schema says.
+  if (document.$schema !== undefined) inDocument(() => checkString('$schema', document.$schema));
   const doc = { ...DEFAULT_PIPELINE_DOCUMENT, ...document } as Record<string, unknown>;
 
   const { formats, formatOptions } = inDocument(() => parseFormats('formats', doc.formats));

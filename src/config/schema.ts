@@ -20,8 +20,9 @@ import { SETTINGS } from './settings.ts';
  * (document.ts) checks against, so editors complete and check a document as the function would.
  * Published as docs/pipeline.schema.json (written by scripts/schema.ts; a test keeps it current and
  * checks that the schema and the parser judge a set of documents alike). What JSON Schema cannot
- * say is left to the parser: unique variant names, a variant's formats being configured, and key
- * templates giving every output its own key.
+ * say is left to the parser: unique variant names, a variant's formats being configured, a format
+ * given once under names that differ in case (`JPEG` and `jpg`), and key templates giving every
+ * output its own key.
  */
 export const PIPELINE_SCHEMA_PATH = 'docs/pipeline.schema.json';
 

@@ -38,6 +38,8 @@ const INVALID: unknown[] = [
   [],
   'config',
   { formts: {} },
+  { $schema: 5 },
+  { $schema: null },
   { variants: [] },
   { variants: [{ width: 10 }] },
   { variants: [{ name: 'a', widht: 10 }] },
@@ -96,6 +98,10 @@ const PARSER_ONLY: [unknown, string][] = [
   [
     { variants: [{ name: 'a', formats: ['jpg', 'jpeg'] }] },
     'a variant lists each format once, by either name',
+  ],
+  [
+    { formats: { JPEG: {}, jpg: {} } },
+    'a format once, by either name in any case (the schema refuses only jpeg with jpg)',
   ],
   [{ keyTemplate: '{variant}/{key}' }, 'templates must give every output its own key'],
   [{ keyTemplate: '{variant}/{key}.{size}' }, 'known template tokens'],
