@@ -34,6 +34,11 @@ export interface CommandLineConfig {
   readonly file?: { readonly path: string; readonly setting: string };
   /** Quick flags for a one-off job, applied over the document. */
   readonly flags?: QuickFlags;
+  /**
+   * The pipeline document's text, read by the caller (the function, from Parameter Store), and
+   * what its errors name as its source; it replaces IMGPIPE_CONFIG(_FILE).
+   */
+  readonly document?: { readonly text: string; readonly source: string };
 }
 
 /**
@@ -47,6 +52,9 @@ export function loadPipelineConfig(env: Env, commandLine: CommandLineConfig = {}
   if (commandLine.file) {
     document = readConfigFile(commandLine.file.path, commandLine.file.setting);
     source = commandLine.file.path;
+  } else if (commandLine.document) {
+    document = parseJson(commandLine.document.source, commandLine.document.text);
+    source = commandLine.document.source;
   } else {
     const inline = envString(env, ENV.config);
     const path = envString(env, ENV.configFile);
@@ -110,9 +118,12 @@ export function loadWorkers(env: Env): number {
   return envIntegerSetting(env, SETTINGS.workers);
 }
 
-/** The Lambda function's configuration, read once at cold start. */
-export function loadRuntimeConfig(env: Env): RuntimeConfig {
-  const pipeline = loadPipelineConfig(env);
+/**
+ * The Lambda function's configuration, read once at cold start; `document` is the pipeline
+ * document when the function read it from elsewhere (Parameter Store), named by `source`.
+ */
+export function loadRuntimeConfig(env: Env, document?: CommandLineConfig['document']): RuntimeConfig {
+  const pipeline = loadPipelineConfig(env, document ? { document } : {});
   const outputBucket = envRequired(env, ENV.outputBucket, 'the bucket that receives variants and manifests');
   const quarantineBucket = envString(env, ENV.quarantineBucket, outputBucket);
   const quarantinePrefix = checkKeyPrefix(

@@ -51,7 +51,7 @@ export async function createLambdaDeps(
   const serviceName = env[ENV.serviceName] ?? SERVICE_NAME;
   const tracer = await loadTracer(serviceName, env);
   const traced = <T>(client: T): T => (tracer ? tracer.captureAWSv3Client(client) : client);
-  const config = loadRuntimeConfig(await withParameterDocument(env, clients.ssm, clients.idleTimeoutMs));
+  const config = loadRuntimeConfig(env, await readParameterDocument(env, clients.ssm, clients.idleTimeoutMs));
   const limits = { requestHandler: awsHttpLimits(clients.idleTimeoutMs) };
   const client = traced(
     createS3Client({ forcePathStyle: config.s3ForcePathStyle, idleTimeoutMs: clients.idleTimeoutMs }),
@@ -117,9 +117,13 @@ export function parameterProvider(ssm?: SSMClient, idleTimeoutMs?: number): SSMP
  * environments is then promoting a parameter value. It takes the place of IMGPIPE_CONFIG, so the
  * two (and IMGPIPE_CONFIG_FILE) are exclusive.
  */
-async function withParameterDocument(env: Env, ssm?: SSMClient, idleTimeoutMs?: number): Promise<Env> {
+async function readParameterDocument(
+  env: Env,
+  ssm?: SSMClient,
+  idleTimeoutMs?: number,
+): Promise<{ text: string; source: string } | undefined> {
   const name = env[ENV.configParameter]?.trim();
-  if (!name) return env;
+  if (!name) return undefined;
   const other = [ENV.config, ENV.configFile].find((setting) => env[setting]?.trim());
   if (other) throw new ConfigError(other, env[other], `Set only one of ${ENV.configParameter} and ${other}`);
   const provider = parameterProvider(ssm, idleTimeoutMs);
@@ -140,7 +144,8 @@ async function withParameterDocument(env: Env, ssm?: SSMClient, idleTimeoutMs?: 
       name,
       `The parameter ${name} given by ${ENV.configParameter} is empty`,
     );
-  return { ...env, [ENV.config]: document };
+  // Its errors name the parameter, not IMGPIPE_CONFIG, which nobody set.
+  return { text: document, source: `the parameter ${name} (${ENV.configParameter})` };
 }
 
 // The wrapper lives in wrap.ts, which imports no codec, so the scanner image can bundle it alone.

@@ -470,6 +470,30 @@ describe('createLambdaDeps', () => {
     }
   });
 
+  it('names the parameter, not IMGPIPE_CONFIG, in the errors of a document read from Parameter Store', async () => {
+    // Parameter Store has no local server here: its client is mocked, as above.
+    const refused = async (value: string) => {
+      const ssm = new SSMClient({
+        region: 'us-east-1',
+        credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+      });
+      mockClient(ssm)
+        .on(GetParameterCommand, { Name: '/imgpipe/prod/pipeline' })
+        .resolves({ Parameter: { Value: value } });
+      const env = { IMGPIPE_OUTPUT_BUCKET: OUTPUT, IMGPIPE_CONFIG_PARAMETER: '/imgpipe/prod/pipeline' };
+      return createLambdaDeps({ ...env, _HANDLER: 'index.api' }, { ssm }).then(
+        () => undefined,
+        (error: Error) => error.message,
+      );
+    };
+    const source = 'the parameter /imgpipe/prod/pipeline (IMGPIPE_CONFIG_PARAMETER)';
+    expect(await refused('{"formats": {"webp": {"quality": 101}}}')).toBe(
+      `${source}: Expected integer between 0 and 100 for formats.webp.quality but received 101 of type number`,
+    );
+    expect(await refused('{"variants": [')).toBe(`${source} is not valid JSON: Unexpected end of JSON input`);
+    expect(await refused('[]')).toBe(`Expected a JSON object for ${source} but received [] of type array`);
+  });
+
   it('refuses IMGPIPE_CONFIG_PARAMETER beside IMGPIPE_CONFIG, naming both', async () => {
     await expect(
       createLambdaDeps({
