@@ -91,6 +91,23 @@ describe('build artifact', () => {
     expect(report.totalBytes).toBeLessThan(15 * 1000 * 1000);
   });
 
+  it('is the size the READMEs give it', () => {
+    // Each names the whole artifact, as `npm run build` prints its total.
+    const stated = [
+      ['README.md', /The container image is an esbuild bundle[^;]*? ([\d.]+) MiB/],
+      ['terraform/README.md', /prints its size\s+\(about ([\d.]+) MiB/],
+    ] as const;
+    const mib = report.totalBytes / 1024 / 1024;
+    for (const [file, pattern] of stated) {
+      const figure = pattern.exec(readFileSync(join(REPO_ROOT, file), 'utf8'))?.[1];
+      expect(figure, `${file}: no size matching ${pattern}`).toBeDefined();
+      expect(
+        Math.abs(Number(figure) - mib),
+        `${file} says ${figure} MiB; the build is ${mib.toFixed(2)} MiB`,
+      ).toBeLessThan(0.5);
+    }
+  });
+
   it('copies codec inputs into WebAssembly memory with TypedArray.set, not byte by byte', () => {
     // scripts/patch-glue.mjs ran (npm's postinstall) over jSquash's encoders and decoders in the
     // bundle; buildArtifact refuses the unpatched loop. (Our AVIF encoder takes a val, not a
