@@ -37,11 +37,20 @@ export interface AwsClients {
   readonly idleTimeoutMs?: number;
 }
 
-/** Entry points that never decode or encode an image. */
+/**
+ * Entry points that never decode or encode an image: the API, the release hooks, and the workflow
+ * tasks that read a header (Inspect), copy or record (Quarantine, Fail) or plan and add up
+ * (reprocessing). Terraform gives the workflow's a small fixed memory (terraform/modules/workflow).
+ */
 const NO_CODECS: ReadonlySet<string> = new Set([
   'index.api',
   'index.releaseCheck',
   'index.releaseCheckAfter',
+  'index.workflowInspect',
+  'index.workflowQuarantine',
+  'index.workflowFail',
+  'index.reprocessPlan',
+  'index.reprocessSummarize',
 ]);
 
 export async function createLambdaDeps(

@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { join } from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
@@ -19,6 +21,7 @@ import { DynamoStatusStore } from '../../src/status/dynamodb.ts';
 import type { StatusStore } from '../../src/status/types.ts';
 import { S3Storage } from '../../src/storage/s3.ts';
 import type { Storage } from '../../src/storage/types.ts';
+import { REPO_ROOT } from '../support/cli.ts';
 import { readFixture } from '../support/fixtures.ts';
 import { startTestS3 } from '../support/s3.ts';
 import { throttledFinish } from '../support/status.ts';
@@ -492,6 +495,26 @@ describe('createLambdaDeps', () => {
     );
     expect(await refused('{"variants": [')).toBe(`${source} is not valid JSON: Unexpected end of JSON input`);
     expect(await refused('[]')).toBe(`Expected a JSON object for ${source} but received [] of type array`);
+  });
+
+  it('compiles no codecs in the workflow tasks Terraform gives a fixed memory, which decode no image', async () => {
+    // terraform/modules/workflow: `memory` null is the tuned memory, for the tasks that decode.
+    const tasks = readFileSync(join(REPO_ROOT, 'terraform/modules/workflow/main.tf'), 'utf8');
+    const commands = [...tasks.matchAll(/command = "(index\.\w+)",[^}]*? memory = (\w+),/g)];
+    const fixed = commands.filter(([, , memory]) => memory !== 'null').map(([, command]) => command!);
+    const tuned = commands.filter(([, , memory]) => memory === 'null').map(([, command]) => command!);
+    expect(fixed).toContain('index.workflowFail');
+    expect(tuned).toContain('index.workflowProcess');
+    const encoderOf = async (command: string) => {
+      const deps = await createLambdaDeps({
+        IMGPIPE_OUTPUT_BUCKET: OUTPUT,
+        IMGPIPE_WORKERS: '1',
+        _HANDLER: command,
+      });
+      return deps.encoder;
+    };
+    for (const command of fixed) expect(await encoderOf(command), command).toBeUndefined();
+    for (const command of tuned) expect(await encoderOf(command), command).toBeDefined();
   });
 
   it('refuses IMGPIPE_CONFIG_PARAMETER beside IMGPIPE_CONFIG, naming both', async () => {
