@@ -6,11 +6,12 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import { EventBridgePublisher } from '../bus/eventbridge.ts';
+import { baselineMb } from '../codecs/memory.ts';
 import { loadRuntimeConfig } from '../config/index.ts';
 import { ENV, SERVICE_NAME } from '../config/settings.ts';
 import { awsHttpLimits } from '../core/aws.ts';
-import type { Env } from '../core/config.ts';
-import { ConfigError, describeError } from '../core/errors.ts';
+import type { Env, RuntimeConfig } from '../core/config.ts';
+import { ConfigError, describeError, invalidSetting } from '../core/errors.ts';
 import { defaultWorkers } from '../pipeline/cpus.ts';
 import { createEncoder } from '../pipeline/encoder-pool.ts';
 import { DynamoStatusStore } from '../status/dynamodb.ts';
@@ -78,7 +79,7 @@ export async function createLambdaDeps(
   // not in a function whose entry point processes no image (its command names it, in _HANDLER).
   const encoder = NO_CODECS.has(env._HANDLER ?? '')
     ? undefined
-    : await createEncoder(config.workers || defaultWorkers(env), config.pipeline.formats);
+    : await createEncoder(checkWorkers(config) || defaultWorkers(env), config.pipeline.formats);
   return {
     config,
     sourceStorage: bucket,
@@ -92,6 +93,25 @@ export async function createLambdaDeps(
     ...(status ? { status } : {}),
     ...(events ? { events } : {}),
   };
+}
+
+/**
+ * IMGPIPE_WORKERS, against the memory: encoder threads whose baseline (codecs/memory.ts, which
+ * the per-image memory check adds to every image's estimate) is already the memory the process has
+ * would start, slowly, and then quarantine every image as over-memory-budget.
+ */
+function checkWorkers(config: RuntimeConfig): number {
+  const { workers } = config;
+  const memory = config.pipeline.limits.memory;
+  if (workers <= 1 || !memory || baselineMb(workers) < memory.mb) return workers;
+  let most = 1;
+  while (most < workers && baselineMb(most + 1) < memory.mb) most++;
+  throw invalidSetting(
+    ENV.workers,
+    `integer between 0 and ${most}`,
+    String(workers),
+    `${workers} encoder threads take ${baselineMb(workers)} MiB before any image, and the process has ${memory.mb} MiB (${memory.source}): every image would be quarantined as over-memory-budget`,
+  );
 }
 
 const TRACING_OFF: ReadonlySet<string> = new Set(['false', '0', 'no', 'off', 'n']);

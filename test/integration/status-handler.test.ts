@@ -517,6 +517,26 @@ describe('createLambdaDeps', () => {
     for (const command of tuned) expect(await encoderOf(command), command).toBeDefined();
   });
 
+  it('refuses IMGPIPE_WORKERS whose threads alone take the memory, naming the most that fit', async () => {
+    // 4 threads' baseline is 640 MiB: on 512 MB every image would be over the memory budget.
+    await expect(
+      createLambdaDeps({
+        IMGPIPE_OUTPUT_BUCKET: OUTPUT,
+        IMGPIPE_WORKERS: '4',
+        AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '512',
+      }),
+    ).rejects.toThrow(
+      'Expected integer between 0 and 2 for IMGPIPE_WORKERS but received "4" of type string (4 encoder threads take 640 MiB before any image, and the process has 512 MiB (AWS_LAMBDA_FUNCTION_MEMORY_SIZE): every image would be quarantined as over-memory-budget)',
+    );
+    const deps = await createLambdaDeps({
+      IMGPIPE_OUTPUT_BUCKET: OUTPUT,
+      IMGPIPE_WORKERS: '2',
+      AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '512',
+    });
+    expect(deps.encoder?.workers).toBe(2);
+    await (deps.encoder as { close?: () => Promise<void> }).close?.();
+  });
+
   it('refuses IMGPIPE_CONFIG_PARAMETER beside IMGPIPE_CONFIG, naming both', async () => {
     await expect(
       createLambdaDeps({
