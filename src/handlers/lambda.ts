@@ -8,16 +8,18 @@ import type { SSMClient } from '@aws-sdk/client-ssm';
 import { EventBridgePublisher } from '../bus/eventbridge.ts';
 import { baselineMb } from '../codecs/memory.ts';
 import { loadRuntimeConfig } from '../config/index.ts';
-import { ENV, SERVICE_NAME } from '../config/settings.ts';
+import { API_ENV, ENV, SERVICE_NAME, TRANSFORM_ENV } from '../config/settings.ts';
 import { awsHttpLimits } from '../core/aws.ts';
 import type { Env, RuntimeConfig } from '../core/config.ts';
 import { ConfigError, describeError, invalidSetting } from '../core/errors.ts';
+import { didYouMean } from '../core/suggest.ts';
 import { defaultWorkers } from '../pipeline/cpus.ts';
 import { createEncoder } from '../pipeline/encoder-pool.ts';
 import { DynamoStatusStore } from '../status/dynamodb.ts';
 import { createS3Client, S3Storage } from '../storage/s3.ts';
 import { perBucket } from '../storage/types.ts';
 import type { HandlerDeps } from './objects.ts';
+import { KEY_FILTERS_ENV } from './reprocess.ts';
 
 /**
  * What every Lambda entry point shares: its dependencies, built once per execution environment, and
@@ -58,6 +60,7 @@ export async function createLambdaDeps(
   env: Env = process.env,
   clients: AwsClients = {},
 ): Promise<HandlerDeps> {
+  checkVariableNames(env);
   const serviceName = env[ENV.serviceName] ?? SERVICE_NAME;
   const tracer = await loadTracer(serviceName, env);
   const traced = <T>(client: T): T => (tracer ? tracer.captureAWSv3Client(client) : client);
@@ -112,6 +115,27 @@ function checkWorkers(config: RuntimeConfig): number {
     String(workers),
     `${workers} encoder threads take ${baselineMb(workers)} MiB before any image, and the process has ${memory.mb} MiB (${memory.source}): every image would be quarantined as over-memory-budget`,
   );
+}
+
+/** Every IMGPIPE_ variable an entry point of the image reads (the tables of config/settings.ts). */
+export function functionVariables(): string[] {
+  return [...Object.values(ENV), ...Object.values(API_ENV), ...Object.values(TRANSFORM_ENV), KEY_FILTERS_ENV];
+}
+
+/**
+ * An IMGPIPE_ variable no entry point reads is a typo (IMGPIPE_MAX_BYTE) or a setting of another
+ * program (the CLI's): it would be ignored, and the function run without the setting meant.
+ */
+function checkVariableNames(env: Env): void {
+  const known = functionVariables();
+  for (const name of Object.keys(env)) {
+    if (!name.startsWith('IMGPIPE_') || known.includes(name)) continue;
+    throw new ConfigError(
+      name,
+      env[name],
+      `${name} is not a variable of the function${didYouMean(name, known)}; every variable: src/config/README.md`,
+    );
+  }
 }
 
 const TRACING_OFF: ReadonlySet<string> = new Set(['false', '0', 'no', 'off', 'n']);

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
@@ -15,7 +15,7 @@ import type { ImageEventDetail } from '../../src/bus/types.ts';
 import { type LocalDynamo, startLocalDynamo } from '../../src/cli/local-dynamodb.ts';
 import { buildS3Notification } from '../../src/cli/local-s3.ts';
 import { loadRuntimeConfig } from '../../src/config/index.ts';
-import { createLambdaDeps } from '../../src/handlers/lambda.ts';
+import { createLambdaDeps, functionVariables } from '../../src/handlers/lambda.ts';
 import { createS3EventHandler } from '../../src/handlers/s3-event.ts';
 import { DynamoStatusStore } from '../../src/status/dynamodb.ts';
 import type { StatusStore } from '../../src/status/types.ts';
@@ -535,6 +535,27 @@ describe('createLambdaDeps', () => {
     });
     expect(deps.encoder?.workers).toBe(2);
     await (deps.encoder as { close?: () => Promise<void> }).close?.();
+  });
+
+  it('refuses an IMGPIPE_ variable no entry point reads, with the closest one', async () => {
+    // A typo in Terraform's environment_variables was ignored: the function ran at 32 MiB.
+    await expect(
+      createLambdaDeps({
+        IMGPIPE_OUTPUT_BUCKET: OUTPUT,
+        IMGPIPE_MAX_BYTE: '67108864',
+        _HANDLER: 'index.api',
+      }),
+    ).rejects.toThrow(
+      'IMGPIPE_MAX_BYTE is not a variable of the function (did you mean IMGPIPE_MAX_BYTES?); every variable: src/config/README.md',
+    );
+    // Every IMGPIPE_ variable the Terraform configuration sets is one the function reads.
+    const tf = readdirSync(join(REPO_ROOT, 'terraform'), { recursive: true, encoding: 'utf8' })
+      .filter((path) => path.endsWith('.tf') && !path.includes('.terraform'))
+      .map((path) => readFileSync(join(REPO_ROOT, 'terraform', path), 'utf8'))
+      .join('\n');
+    const set = new Set(tf.match(/\bIMGPIPE_[A-Z_]+[A-Z]\b/g));
+    expect(set.size).toBeGreaterThan(20);
+    expect([...set].filter((name) => !functionVariables().includes(name))).toEqual([]);
   });
 
   it('refuses IMGPIPE_CONFIG_PARAMETER beside IMGPIPE_CONFIG, naming both', async () => {
