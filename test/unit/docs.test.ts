@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_DEV_PORT } from '../../src/cli/dev.ts';
+import { DEFAULT_DEV_PORT, DEV_BUCKETS } from '../../src/cli/dev.ts';
 import { REPO_ROOT } from '../support/cli.ts';
 
 /**
@@ -70,5 +70,14 @@ describe('the README quick start', () => {
     expect(dev).toContain(`out(\`Web page: ${'$'}{api.url}/\`)`);
     expect(dev).toContain('options.port + 2');
     expect(section.trim().split('\n').at(-1)).toBe(`**<http://127.0.0.1:${DEFAULT_DEV_PORT + 2}/>**.`);
+  });
+
+  it('counts the buckets `imgpipe dev` creates, here and under Running it locally', () => {
+    const numbers = ['one', 'two', 'three', 'four', 'five', 'six'];
+    const counts = [...readme.matchAll(/\b(one|two|three|four|five|six)\s+buckets\b/g)].map(
+      (m) => numbers.indexOf(m[1]!) + 1,
+    );
+    expect(counts.length).toBeGreaterThanOrEqual(2);
+    for (const count of counts) expect(count).toBe(Object.keys(DEV_BUCKETS).length);
   });
 });
