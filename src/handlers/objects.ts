@@ -322,7 +322,11 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
     const event = outcomeEvent(ref, outcome, config);
     let written: Awaited<ReturnType<StatusStore['finish']>> | undefined;
     try {
-      written = await deps.status?.finish(ref, finalStatus(outcome));
+      // A backfill (no sequencer) of content other than the item names records it if that
+      // content is the key's current one.
+      const current = async (etag: string) =>
+        (await deps.sourceStorage(ref.bucket).head(ref.key))?.etag === etag;
+      written = await deps.status?.finish(ref, finalStatus(outcome), undefined, current);
     } catch (error) {
       const message = describeError(error);
       await deps.status?.finish(ref, { status: 'failed', message }).catch(() => undefined);

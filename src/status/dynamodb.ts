@@ -15,6 +15,7 @@ import { invalidSetting, StorageError } from '../core/errors.ts';
 import { isPlainObject } from '../core/json.ts';
 import { type ObjectRef, sequencerOrder } from '../core/objects.ts';
 import {
+  type CurrentContent,
   type FinalStatus,
   LISTED_STATUSES,
   type ListQuery,
@@ -206,7 +207,12 @@ export class DynamoStatusStore implements StatusStore {
     return 'applied';
   }
 
-  async finish(ref: ObjectRef, result: FinalStatus, at = new Date()): Promise<WriteResult> {
+  async finish(
+    ref: ObjectRef,
+    result: FinalStatus,
+    at = new Date(),
+    current?: CurrentContent,
+  ): Promise<WriteResult> {
     const now = at.toISOString();
     const seq = ref.sequencer === undefined ? undefined : sequencerOrder(ref.sequencer);
     const listed = (LISTED_STATUSES as readonly string[]).includes(result.status);
@@ -244,7 +250,30 @@ export class DynamoStatusStore implements StatusStore {
       condition = `attribute_not_exists(${sequencer}) OR ${sequencer} <= :sequencer`;
     }
     const absent = `attribute_not_exists(${update.name(STATUS_TABLE.partitionKey)})`;
-    return this.#update(ref, update, `${absent} OR ${condition}`);
+    const written = await this.#update(ref, update, `${absent} OR ${condition}`);
+    if (written === 'applied' || seq !== undefined || current === undefined) return written;
+    if (!('etag' in result) || result.etag === undefined) return written;
+
+    // A backfill of content other than the item's: recorded if that content is the key's current
+    // one (the item's event was of an older version whose replacement sent no event, or has not
+    // yet), asked only after the item is read, and written only while the item is as read, so an
+    // upload's event that begins meanwhile wins.
+    const item = await this.get(ref.bucket, ref.key);
+    if (item === undefined || item.status === 'deleted' || item.etag === result.etag) return written;
+    if (!(await current(result.etag))) return written;
+    const etag = update.name('etag');
+    const sequencer = update.name('sequencer');
+    const unchanged = [
+      `attribute_exists(${update.name(STATUS_TABLE.partitionKey)})`,
+      `${status} <> :deleted`,
+      item.etag === undefined
+        ? `attribute_not_exists(${etag})`
+        : `${etag} = ${update.value('seenEtag', item.etag)}`,
+      item.sequencer === undefined
+        ? `attribute_not_exists(${sequencer})`
+        : `${sequencer} = ${update.value('seenSequencer', item.sequencer)}`,
+    ].join(' AND ');
+    return this.#update(ref, update, unchanged);
   }
 
   async get(bucket: string, key: string): Promise<StatusItem | undefined> {

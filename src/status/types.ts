@@ -91,17 +91,27 @@ export interface StatusPage {
 }
 
 /**
+ * Whether `etag` names the key's current content (a HEAD of the source), asked by a backfill's
+ * final status when the item names other content.
+ */
+export type CurrentContent = (etag: string) => Promise<boolean>;
+
+/**
  * Writes are conditional on the event order, so duplicate, late and out-of-order deliveries never
  * move an item back to an older state: a write for an event with a sequencer older than the
  * item's is refused (`stale`); for the same event, a final status replaces `processing` or
  * `failed`, and `failed` never replaces a final status. A reference without a sequencer (a
- * backfill) is about the object as it is now: it is refused on a deleted item, and a final status
- * naming other content (ETag) than the item's, whose upload event began while the backfill ran.
+ * backfill) is about the object as it is now: it is refused on a deleted item. Its final status
+ * naming other content (ETag) than the item's is recorded only when `current` says that content is
+ * the key's current one, asked after the item was read and written only if the item is still as
+ * read: the item's event was then of an older version (the new content's event was lost or is
+ * late). Otherwise (an upload's event began while the backfill ran, so the backfill read an older
+ * version) it is refused.
  */
 export interface StatusStore {
   /** Records that processing of this event starts; `stale` means a later event was already recorded. */
   begin(ref: ObjectRef, at?: Date): Promise<WriteResult>;
-  finish(ref: ObjectRef, result: FinalStatus, at?: Date): Promise<WriteResult>;
+  finish(ref: ObjectRef, result: FinalStatus, at?: Date, current?: CurrentContent): Promise<WriteResult>;
   get(bucket: string, key: string): Promise<StatusItem | undefined>;
   list(query: ListQuery): Promise<StatusPage>;
 }

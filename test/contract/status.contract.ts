@@ -238,5 +238,41 @@ export function describeStatusStoreContract(name: string, setup: () => Promise<S
       expect(await store.finish(backfill, processed('new'))).toBe('applied');
       expect(await store.finish(upload, processed('new'))).toBe('applied');
     });
+
+    it("records a backfill of the key's current content over an older version's item, never content replaced meanwhile", async () => {
+      const store = await setup();
+      // An upload's attempt that never finished (an invocation that timed out).
+      const object = ref('0070', { etag: 'old' });
+      await store.begin(object);
+      const backfill = { bucket: object.bucket, key: object.key };
+      expect(await store.begin(backfill)).toBe('applied');
+      // Content the key no longer holds is not recorded; without the question, no other content is.
+      const asked: string[] = [];
+      const answer = (is: boolean) => async (etag: string) => {
+        asked.push(etag);
+        return is;
+      };
+      expect(await store.finish(backfill, processed('gone'), undefined, answer(false))).toBe('stale');
+      expect(await store.finish(backfill, processed('new'))).toBe('stale');
+      // The key's current content (its upload's event lost): recorded, the item's event order kept.
+      expect(await store.finish(backfill, processed('new'), undefined, answer(true))).toBe('applied');
+      expect(asked).toEqual(['gone', 'new']);
+      const item = await store.get(object.bucket, object.key);
+      expect(item).toMatchObject({ status: 'processed', etag: 'new' });
+      // The old upload's event again cannot take it back to the old content's failure.
+      expect(await store.finish(object, failed)).toBe('stale');
+      // An upload whose event begins after the backfill's content was found current wins.
+      const upload = { ...object, etag: 'newest', sequencer: '0071' };
+      const racing = async () => (await store.begin(upload)) === 'applied';
+      expect(await store.finish(backfill, processed('newer'), undefined, racing)).toBe('stale');
+      expect(await store.get(object.bucket, object.key)).toMatchObject({
+        status: 'processing',
+        etag: 'newest',
+      });
+      // A deleted key takes no backfill, whatever is asked.
+      await store.finish({ ...object, sequencer: '0072' }, { status: 'deleted' });
+      expect(await store.finish(backfill, processed('newest'), undefined, answer(true))).toBe('stale');
+      expect(asked).toEqual(['gone', 'new']);
+    });
   });
 }

@@ -16,6 +16,7 @@ import { type LocalDynamo, startLocalDynamo } from '../../src/cli/local-dynamodb
 import { buildS3Notification } from '../../src/cli/local-s3.ts';
 import { loadRuntimeConfig } from '../../src/config/index.ts';
 import { createLambdaDeps, functionVariables } from '../../src/handlers/lambda.ts';
+import { createObjectHandling, type HandlerDeps } from '../../src/handlers/objects.ts';
 import { createS3EventHandler } from '../../src/handlers/s3-event.ts';
 import { DynamoStatusStore } from '../../src/status/dynamodb.ts';
 import type { StatusStore } from '../../src/status/types.ts';
@@ -98,7 +99,7 @@ async function setup(
   });
   const logger = new Logger({ serviceName: 'imgpipe-test', logLevel: 'CRITICAL' });
   const metrics = new Metrics({ serviceName: 'imgpipe-test', namespace: 'imgpipe-test' });
-  const handler = createS3EventHandler({
+  const deps: HandlerDeps = {
     config,
     sourceStorage: options.sourceStorage ?? ((bucket) => new S3Storage(s3.client, bucket)),
     output: new S3Storage(s3.client, OUTPUT),
@@ -107,8 +108,15 @@ async function setup(
     metrics,
     ...(options.withoutTable ? {} : { status: store }),
     events: new EventBridgePublisher(bus, 'imgpipe-test', { retryDelayMs: 1 }),
-  });
-  return { handler, status, details, metrics };
+  };
+  // Bulk reprocessing (handlers/reprocess.ts) hands each object to the same handling, without a sequencer.
+  return {
+    handler: createS3EventHandler(deps),
+    objects: createObjectHandling(deps),
+    status,
+    details,
+    metrics,
+  };
 }
 
 async function upload(key: string, body: Uint8Array, sequencer: string) {
@@ -211,6 +219,42 @@ describe('the S3 handler with the status table and events', () => {
     await handler(event);
     expect(await status.get(SOURCE, 'd/photo.jpg')).toMatchObject({ status: 'processed', attempts: 2 });
     expect((await status.list({ status: 'failed' })).items).toEqual([]);
+  });
+
+  it('records a backfill of the current content over an unfinished item of older content whose replacement sent no event', async () => {
+    let failing = true;
+    const sourceStorage = (bucket: string): Storage => {
+      const real = new S3Storage(s3.client, bucket);
+      return new Proxy(real, {
+        get(target, property, receiver) {
+          if (property === 'get' && failing)
+            return () => Promise.reject(Object.assign(new Error('SlowDown'), { name: 'SlowDown' }));
+          return Reflect.get(target, property, receiver);
+        },
+      });
+    };
+    // The upload's attempt fails, and so does the write of its failure (the table throttled): the
+    // item stays `processing`, naming that upload's ETag, as after an invocation that timed out.
+    const wrapStatus = (store: StatusStore) => throttledFinish(store, 'failed', 1);
+    const { handler, objects, status } = await setup({ sourceStorage, wrapStatus });
+    const key = 'd2/photo.jpg';
+    await expect(
+      handler(await upload(key, readFixture('photos/colour-fig-red-bowl.jpg'), '0450')),
+    ).rejects.toThrow(/record\(s\) failed/);
+    const old = await status.get(SOURCE, key);
+    expect(old).toMatchObject({ status: 'processing', etag: expect.any(String) });
+    failing = false;
+    // Replaced, and the replacement's event is lost: a backfill (imgpipe reprocess) processes it.
+    const body = readFixture('photos/portrait-friends-dogs.jpg');
+    const put = await s3.client.send(new PutObjectCommand({ Bucket: SOURCE, Key: key, Body: body }));
+    const etag = put.ETag!.replaceAll('"', '');
+    expect(etag).not.toBe(old!.etag);
+    const { result } = await objects.handle({ bucket: SOURCE, key }, { trigger: 'Reprocess' });
+    expect(result.status).toBe('processed');
+    expect(await status.get(SOURCE, key)).toMatchObject({ status: 'processed', etag, size: body.length });
+    // The old upload's event, delivered again, cannot take the item back.
+    await handler(buildS3Notification({ bucket: SOURCE, key, etag: old!.etag, sequencer: '0450' }));
+    expect(await status.get(SOURCE, key)).toMatchObject({ status: 'processed', etag });
   });
 
   it('announces an image processed once when its status item could not be written, and records it on the retry', async () => {
