@@ -23,12 +23,24 @@ export interface ObjectRef {
  */
 export const SEQUENCER_WIDTH = 64;
 
+const SEQUENCER = new RegExp(`^[0-9A-Fa-f]{1,${SEQUENCER_WIDTH}}$`);
+
+/**
+ * What is wrong with a sequencer, or undefined for 1 to 64 hexadecimal digits. Every parser of an
+ * event (S3 notifications, EventBridge, a task's object) checks it, since anything else would be
+ * compared as if it were ordered.
+ */
+export function sequencerProblem(sequencer: string): string | undefined {
+  return SEQUENCER.test(sequencer)
+    ? undefined
+    : `the sequencer ${JSON.stringify(sequencer)} is not 1 to ${SEQUENCER_WIDTH} hexadecimal digits`;
+}
+
 /** The sequencer in its comparable form: upper-case hex, right-padded with zeros. */
 export function sequencerOrder(sequencer: string): string {
-  const hex = sequencer.trim().toUpperCase();
-  if (!/^[0-9A-F]{1,64}$/.test(hex))
-    throw new RangeError(`Not an S3 sequencer: ${JSON.stringify(sequencer)}`);
-  return hex.padEnd(SEQUENCER_WIDTH, '0');
+  const problem = sequencerProblem(sequencer);
+  if (problem !== undefined) throw new RangeError(`Not an S3 sequencer: ${problem}`);
+  return sequencer.toUpperCase().padEnd(SEQUENCER_WIDTH, '0');
 }
 
 /** Negative when `a` happened before `b` (same key), 0 for the same event, positive after. */

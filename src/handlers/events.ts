@@ -1,5 +1,5 @@
 import { isPlainObject } from '../core/json.ts';
-import type { ObjectRef } from '../core/objects.ts';
+import { type ObjectRef, sequencerProblem } from '../core/objects.ts';
 
 /**
  * Reading what S3 sends. Two shapes carry object notifications:
@@ -92,8 +92,8 @@ function parseRecord(record: unknown, index: number): ObjectChange | SkippedReco
     return skip(`the key ${JSON.stringify(rawKey)} is not valid URL encoding`);
   }
   const sequencer = text(object.sequencer);
-  if (sequencer !== undefined && !/^[0-9A-Fa-f]{1,64}$/.test(sequencer))
-    return skip(`the sequencer ${JSON.stringify(sequencer)} is not hexadecimal`);
+  const problem = sequencer === undefined ? undefined : sequencerProblem(sequencer);
+  if (problem !== undefined) return skip(problem);
   return {
     kind,
     eventName,
@@ -134,20 +134,25 @@ function parseEventBridge(event: Json): ParsedEvent {
       ],
     };
   }
+  const eventName = kind === 'created' ? 'ObjectCreated:EventBridge' : 'ObjectRemoved:EventBridge';
+  const sequencer = text(object.sequencer);
+  const problem = sequencer === undefined ? undefined : sequencerProblem(sequencer);
+  if (problem !== undefined)
+    return { kind: 'records', changes: [], skipped: [{ index: 0, reason: problem, eventName, bucket, key }] };
   return {
     kind: 'records',
     skipped: [],
     changes: [
       {
         kind,
-        eventName: kind === 'created' ? 'ObjectCreated:EventBridge' : 'ObjectRemoved:EventBridge',
+        eventName,
         object: {
           bucket,
           key,
           etag: text(object.etag),
           size: typeof object.size === 'number' ? object.size : undefined,
           versionId: text(object['version-id']),
-          sequencer: text(object.sequencer),
+          sequencer,
         },
       },
     ],

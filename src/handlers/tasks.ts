@@ -1,6 +1,6 @@
 import { CodecError, describeError, ImgpipeError, StorageError } from '../core/errors.ts';
 import { isPlainObject } from '../core/json.ts';
-import type { ObjectRef } from '../core/objects.ts';
+import { type ObjectRef, sequencerProblem } from '../core/objects.ts';
 
 /**
  * What the Step Functions task entry points share: how an error becomes the error a state's
@@ -59,12 +59,15 @@ export function objectOf(input: unknown, field = 'input.object'): ObjectRef {
     );
   const text = (name: string) =>
     typeof value[name] === 'string' && value[name] !== '' ? (value[name] as string) : undefined;
+  const sequencer = text('sequencer');
+  const problem = sequencer === undefined ? undefined : sequencerProblem(sequencer);
+  if (problem !== undefined) throw new TaskError(FAILED_ERROR, `${field}.sequencer: ${problem}`);
   return {
     bucket: value.bucket,
     key: value.key,
     ...(text('etag') === undefined ? {} : { etag: text('etag') }),
     ...(typeof value.size === 'number' ? { size: value.size } : {}),
     ...(text('versionId') === undefined ? {} : { versionId: text('versionId') }),
-    ...(text('sequencer') === undefined ? {} : { sequencer: text('sequencer') }),
+    ...(sequencer === undefined ? {} : { sequencer }),
   };
 }

@@ -194,6 +194,25 @@ describe('the S3 handler with the status table and events', () => {
     expect((await status.get(SOURCE, 'c/photo.jpg'))?.status).toBe('processed');
   });
 
+  it('skips an EventBridge event whose sequencer is not hexadecimal, naming it, before any I/O', async () => {
+    const { handler, status } = await setup();
+    const key = 'c2/photo.jpg';
+    await s3.client.send(
+      new PutObjectCommand({ Bucket: SOURCE, Key: key, Body: readFixture('photos/colour-fig-red-bowl.jpg') }),
+    );
+    const event = {
+      source: 'aws.s3',
+      'detail-type': 'Object Created',
+      detail: { bucket: { name: SOURCE }, object: { key, sequencer: 'zz-not-hex' } },
+    };
+    const { records } = await handler(event);
+    expect(records[0]).toMatchObject({
+      status: 'ignored',
+      reason: 'the sequencer "zz-not-hex" is not 1 to 64 hexadecimal digits',
+    });
+    expect(await status.get(SOURCE, key)).toBeUndefined();
+  });
+
   it('records a failure and announces it, then the retry succeeds and replaces it', async () => {
     let failing = true;
     const sourceStorage = (bucket: string): Storage => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decodeS3Key, encodeS3Key, parseS3Event } from '../../../src/handlers/events.ts';
+import { objectOf } from '../../../src/handlers/tasks.ts';
 
 /** An S3 notification as AWS documents it (event message structure, version 2.1). */
 const awsSample = {
@@ -117,8 +118,53 @@ describe('parseS3Event', () => {
     expect(parsed.skipped.map((s) => s.reason)).toEqual([
       'ObjectRestore:Completed is not an ObjectCreated or ObjectRemoved event',
       'the key "bad%E0%A4%A.jpg" is not valid URL encoding',
-      'the sequencer "12;DROP" is not hexadecimal',
+      'the sequencer "12;DROP" is not 1 to 64 hexadecimal digits',
     ]);
+  });
+
+  it('skips an event whose sequencer is not hexadecimal, in either shape, naming it', () => {
+    // A direct invoke (or a forged event) can send anything; the status table orders events by it.
+    const long = 'A'.repeat(65);
+    const eventBridge = (sequencer: unknown) =>
+      parseS3Event({
+        source: 'aws.s3',
+        'detail-type': 'Object Created',
+        detail: { bucket: { name: 'b' }, object: { key: 'a.jpg', etag: 'e', sequencer } },
+      });
+    for (const sequencer of ['zz', ' 0A', long, 'FFFF FFFF']) {
+      expect(eventBridge(sequencer), sequencer).toEqual({
+        kind: 'records',
+        changes: [],
+        skipped: [
+          {
+            index: 0,
+            reason: `the sequencer ${JSON.stringify(sequencer)} is not 1 to 64 hexadecimal digits`,
+            eventName: 'ObjectCreated:EventBridge',
+            bucket: 'b',
+            key: 'a.jpg',
+          },
+        ],
+      });
+    }
+    expect(eventBridge('617f08299329d189')).toMatchObject({
+      changes: [{ object: { sequencer: '617f08299329d189' } }],
+    });
+    const record = awsSample.Records[0]!;
+    const notification = parseS3Event({
+      Records: [{ ...record, s3: { ...record.s3, object: { ...record.s3.object, sequencer: long } } }],
+    });
+    expect(notification).toMatchObject({
+      changes: [],
+      skipped: [{ reason: `the sequencer "${long}" is not 1 to 64 hexadecimal digits` }],
+    });
+  });
+
+  it("refuses a task's object whose sequencer is not hexadecimal, naming it", () => {
+    const object = { bucket: 'b', key: 'a.jpg', sequencer: '12;DROP' };
+    expect(() => objectOf({ object })).toThrow(
+      'input.object.sequencer: the sequencer "12;DROP" is not 1 to 64 hexadecimal digits',
+    );
+    expect(objectOf({ object: { ...object, sequencer: '0A' } })).toEqual({ ...object, sequencer: '0A' });
   });
 
   it('reads EventBridge Object Created and Object Deleted events', () => {
