@@ -413,8 +413,9 @@ async function summarize(event: unknown, deps: HandlerDeps): Promise<ReprocessSu
     if (failures.length < MAX_LISTED) failures.push(failure);
   };
   // A batch that went through the per-upload workflow: one entry per object, its execution's
-  // result ({key, result}), or how it ended ({key, status, execution}: FAILED, TIMED_OUT, ABORTED,
-  // its reason recorded by the execution's RecordFailure).
+  // result ({key, result}), how it ended ({key, status, execution}: FAILED, TIMED_OUT, ABORTED,
+  // its reason recorded by the execution's RecordFailure), or the error of the call that started
+  // it ({key, error: {Error, Cause}}), which is not made again: the execution may have run.
   const addChecked = (objects: unknown[]) => {
     for (const entry of objects) {
       if (!isPlainObject(entry) || typeof entry.key !== 'string') continue;
@@ -422,9 +423,12 @@ async function summarize(event: unknown, deps: HandlerDeps): Promise<ReprocessSu
       const status = typeof result?.status === 'string' ? (result.status as RecordStatus) : 'failed';
       counts[status] = (counts[status] ?? 0) + 1;
       if (status !== 'failed') continue;
+      const error = isPlainObject(entry.error) ? entry.error : undefined;
       const reason = result
         ? String(result.reason ?? 'failed')
-        : `the upload workflow's execution ${String(entry.execution)} ended ${String(entry.status)}; its status item and Image Failed event say why`;
+        : error
+          ? `the upload workflow could not be started, or its end was not heard (${failureText(String(error.Error ?? 'Error'), error.Cause)}); it is not started again, since it may have run: its status item says whether it did`
+          : `the upload workflow's execution ${String(entry.execution)} ended ${String(entry.status)}; its status item and Image Failed event say why`;
       fail({ key: entry.key, reason: clip(reason) });
     }
   };

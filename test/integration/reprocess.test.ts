@@ -24,7 +24,7 @@ import { getJson } from '../../src/storage/types.ts';
 import { REPROCESS_VALUES, renderDefinition } from '../support/asl.ts';
 import { readFixture } from '../support/fixtures.ts';
 import { startTestS3 } from '../support/s3.ts';
-import { runLocally } from '../support/workflow.ts';
+import { type Run, runLocally } from '../support/workflow.ts';
 
 /**
  * Bulk reprocessing (terraform/modules/workflow/definitions/reprocess.asl.json) run locally by
@@ -232,6 +232,58 @@ describe('bulk reprocessing on the Distributed Map, run locally', () => {
       keys: 2,
       mapFailure: 'Imgpipe.Transient: The batch ran out of time before s3://rp-uploads/archive/001.png',
     });
+  });
+
+  it('starts the per-upload workflow once per object: a start that failed is counted failed with its error, not started again', async () => {
+    const { tasks } = setup();
+    const definition = withLocalBatches(
+      renderDefinition('reprocess', {
+        ...REPROCESS_VALUES,
+        upload_state_machine_arn: 'arn:aws:states:eu-west-1:123456789012:stateMachine:imgpipe-test-upload',
+      }),
+    );
+    // The per-upload workflow stands in for itself here (test/integration/workflow.test.ts runs it):
+    // each start is counted, and its execution processes the object.
+    const started: string[] = [];
+    const upload = async (event: unknown): Promise<Run> => {
+      const { detail } = event as { detail: { bucket: { name: string }; object: { key: string } } };
+      started.push(detail.object.key);
+      const result = { bucket: detail.bucket.name, key: detail.object.key, status: 'processed' };
+      return { output: { result }, invoked: [], retried: [], caught: [] };
+    };
+    const bindings = reprocessBindings(tasks, undefined, upload);
+    const start = bindings.KeysUpload!;
+    let throttled = false;
+    bindings.KeysUpload = async (input) => {
+      const { key } = (
+        JSON.parse((input as { Input: string }).Input) as { detail: { object: { key: string } } }
+      ).detail.object;
+      // Throttled: refused before any execution starts, so it is tried again.
+      if (key === 'archive/002.jpg' && !throttled) {
+        throttled = true;
+        throw Object.assign(new Error('Rate exceeded'), { name: 'Sfn.ThrottlingException' });
+      }
+      const answer = await start(input);
+      // The execution ran, but the call failed after it started (a service error, a 5xx): Express
+      // executions have no idempotent start (their names are not unique), so another would run it twice.
+      if (key === 'archive/001.png')
+        throw Object.assign(new Error('Internal failure'), { name: 'Sfn.SfnException' });
+      return answer;
+    };
+    const request = { bucket: SOURCE, keys: ['archive/000.jpg', 'archive/001.png', 'archive/002.jpg'] };
+    const result = await runLocally(definition, request, bindings);
+    expect(started.sort()).toEqual(request.keys);
+    expect(result.error).toBeUndefined();
+    expect(result.retried).toEqual(['KeysUpload']);
+    const summary = result.output as ReprocessSummary;
+    expect(summary.counts).toEqual({ processed: 2, failed: 1 });
+    expect(summary.failures).toEqual([
+      {
+        key: 'archive/001.png',
+        reason:
+          'the upload workflow could not be started, or its end was not heard (Sfn.SfnException: Internal failure); it is not started again, since it may have run: its status item says whether it did',
+      },
+    ]);
   });
 
   it('fails the execution on a bad request, naming the value, before any object is touched', async () => {
