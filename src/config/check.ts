@@ -1,11 +1,16 @@
 import { ConfigError, invalidSetting } from '../core/errors.ts';
+import { keyPathProblem } from '../core/layout.ts';
 import { didYouMean } from '../core/suggest.ts';
 
 /** Checks for values of the pipeline document; each error names the setting and the value. */
 
-/** A key prefix is written without a leading `/`: S3 keys have none, and `/x` is another key. */
+/**
+ * A key prefix is written without a leading `/` (S3 keys have none, and `/x` is another key), an
+ * empty segment, or a `.` or `..` segment (keyPathProblem).
+ */
 export function checkKeyPrefix(setting: string, value: string): string {
-  if (value.startsWith('/')) throw invalidSetting(setting, 'a key prefix without a leading /', value);
+  if (keyPathProblem(value))
+    throw invalidSetting(setting, 'a key prefix without a leading /, // or a . or .. segment', value);
   return value;
 }
 

@@ -79,9 +79,10 @@ export function pipelineDocumentSchema(): Schema {
     keyTemplate: templateSchema('Output key template.', d.keyTemplate),
     manifestTemplate: templateSchema('Manifest key template.', d.manifestTemplate),
     outputPrefix: {
-      description: 'Prefix of every output and manifest key, without a leading /.',
+      description:
+        'Prefix of every output and manifest key, without a leading /, an empty segment (//) or a . or .. segment.',
       type: 'string',
-      pattern: '^(?!/)',
+      pattern: '^(?!/)(?!.*//)(?!(.*/)?\\.\\.?(/|$))',
       default: d.outputPrefix,
     },
     cacheControl: {

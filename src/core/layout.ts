@@ -224,6 +224,20 @@ function render(template: string, values: Partial<Record<Token, string>>): strin
  * Checks that templates produce distinct keys for every variant and format, that they depend on the
  * source key, and that the manifest cannot collide with an output. Returns a problem or undefined.
  */
+/**
+ * What makes a key no path: a leading `/`, an empty segment, or a `.` or `..` segment. S3 takes
+ * such keys as they are, but they name other files on a disk (`imgpipe process`), other URLs behind
+ * CloudFront, and `../` leaves the folder it seems to be in.
+ */
+export function keyPathProblem(key: string): string | undefined {
+  if (key.startsWith('/')) return 'starts with /';
+  const segments = key.split('/');
+  // A trailing / (a prefix's) is no empty segment.
+  if (segments.slice(0, -1).includes('')) return 'has an empty segment (//)';
+  if (segments.some((segment) => segment === '.' || segment === '..')) return 'has a . or .. segment';
+  return undefined;
+}
+
 export function findTemplateProblem(spec: LayoutSpec): string | undefined {
   const { keys } = spec;
   let outputTokens: Set<Token>;
@@ -250,10 +264,15 @@ export function findTemplateProblem(spec: LayoutSpec): string | undefined {
   const layout = new BucketLayout(spec, DEFAULT_QUARANTINE_PREFIX);
   const seen = new Map<string, string>();
   const sample = 'sample/dir/photo.jpg';
-  seen.set(layout.manifestKey(sample), 'the manifest');
+  const manifest = layout.manifestKey(sample);
+  const manifestPath = keyPathProblem(manifest);
+  if (manifestPath) return `the manifest template makes keys such as ${manifest}, which ${manifestPath}`;
+  seen.set(manifest, 'the manifest');
   for (const { name } of spec.variants) {
     for (const format of spec.formats) {
       const key = layout.outputKey(sample, name, format);
+      const path = keyPathProblem(key);
+      if (path) return `the output template makes keys such as ${key}, which ${path}`;
       const clash = seen.get(key);
       if (clash) return `variant ${name} in ${format} and ${clash} would both be written to ${key}`;
       seen.set(key, `variant ${name} in ${format}`);

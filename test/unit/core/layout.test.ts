@@ -76,6 +76,24 @@ describe('BucketLayout keys', () => {
     );
   });
 
+  it('finds templates whose keys are no paths: a leading /, //, a . or .. segment', () => {
+    const spec = parsePipelineConfig({});
+    const problem = (keys: Partial<typeof spec.keys>) =>
+      findTemplateProblem({ ...spec, keys: { ...spec.keys, ...keys } });
+    expect(problem({ output: '/{variant}/{key}.{ext}' })).toBe(
+      'the output template makes keys such as /large/sample/dir/photo.jpg.jpg, which starts with /',
+    );
+    expect(problem({ manifest: '../manifests/{key}.json' })).toBe(
+      'the manifest template makes keys such as ../manifests/sample/dir/photo.jpg.json, which has a . or .. segment',
+    );
+    expect(problem({ output: '{variant}//{key}.{ext}' })).toMatch(/which has an empty segment \(\/\/\)$/);
+    // The prefix is part of the key: 'out' with '/{key}' makes out/... keys.
+    expect(problem({ prefix: 'out', output: '/{variant}/{key}.{ext}' })).toBeUndefined();
+    expect(problem({ prefix: 'out/', output: '/{variant}/{key}.{ext}' })).toMatch(
+      /out\/\/large.*empty segment/,
+    );
+  });
+
   it('says when quarantine keys would fall among outputs in a shared bucket', () => {
     expect(layoutOf({}, 'quarantine/').quarantineClash()).toBeUndefined();
     expect(layoutOf({}, '').quarantineClash()).toMatch(/empty prefix/);
