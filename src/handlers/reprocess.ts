@@ -413,8 +413,9 @@ async function summarize(event: unknown, deps: HandlerDeps): Promise<ReprocessSu
     if (failures.length < MAX_LISTED) failures.push(failure);
   };
   // A batch that went through the per-upload workflow: one entry per object, its execution's
-  // result ({key, result}), how it ended ({key, status, execution}: FAILED, TIMED_OUT, ABORTED,
-  // its reason recorded by the execution's RecordFailure), or the error of the call that started
+  // result ({key, result}), how it ended ({key, status, execution}: FAILED, its reason recorded by
+  // the execution's RecordFailure; TIMED_OUT or ABORTED, which no Catch sees, so nothing recorded
+  // it and the status item stays as the run left it), or the error of the call that started
   // it ({key, error: {Error, Cause}}), which is not made again: the execution may have run.
   const addChecked = (objects: unknown[]) => {
     for (const entry of objects) {
@@ -428,7 +429,9 @@ async function summarize(event: unknown, deps: HandlerDeps): Promise<ReprocessSu
         ? String(result.reason ?? 'failed')
         : error
           ? `the upload workflow could not be started, or its end was not heard (${failureText(String(error.Error ?? 'Error'), error.Cause)}); it is not started again, since it may have run: its status item says whether it did`
-          : `the upload workflow's execution ${String(entry.execution)} ended ${String(entry.status)}; its status item and Image Failed event say why`;
+          : entry.status === 'FAILED'
+            ? `the upload workflow's execution ${String(entry.execution)} ended FAILED; its status item and Image Failed event say why`
+            : `the upload workflow's execution ${String(entry.execution)} ended ${String(entry.status)} before it recorded an outcome (no Catch runs after an execution's timeout or abort): its status item is left as the run left it, and no Image Failed was sent`;
       fail({ key: entry.key, reason: clip(reason) });
     }
   };

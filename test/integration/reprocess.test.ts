@@ -478,6 +478,34 @@ describe('the reprocessing tasks', () => {
     expect(written.failedBatches[29]!.keys).toHaveLength(100);
   });
 
+  it('says an upload run that timed out recorded nothing, and a failed one where its reason is', async () => {
+    const arn = (name: string) =>
+      `arn:aws:states:eu-west-1:123456789012:express:imgpipe-test-upload:${name}:1`;
+    const { tasks } = setup();
+    // In the workflow mode each batch returns one entry per object: its run's result or end.
+    const summary = await tasks.summarize({
+      request: prefixRequest(1),
+      results: [
+        [{ key: 'a.jpg', status: 'TIMED_OUT', execution: arn('a') }],
+        [{ key: 'b.jpg', status: 'FAILED', execution: arn('b') }],
+        [{ key: 'c.jpg', result: { status: 'processed' } }],
+      ],
+      resultsBucket: RESULTS,
+      execution: 'ended',
+    });
+    expect(summary.counts).toEqual({ failed: 2, processed: 1 });
+    expect(summary.failures).toEqual([
+      {
+        key: 'a.jpg',
+        reason: `the upload workflow's execution ${arn('a')} ended TIMED_OUT before it recorded an outcome (no Catch runs after an execution's timeout or abort): its status item is left as the run left it, and no Image Failed was sent`,
+      },
+      {
+        key: 'b.jpg',
+        reason: `the upload workflow's execution ${arn('b')} ended FAILED; its status item and Image Failed event say why`,
+      },
+    ]);
+  });
+
   it('refuses keys that would not fit in the execution input, naming their size', () => {
     const keys = Array.from({ length: 300 }, (_, i) => `${i}/${'k'.repeat(900)}`);
     expect(() => parseReprocessRequest({ bucket: SOURCE, keys })).toThrow(
