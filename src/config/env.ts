@@ -33,8 +33,8 @@ export function envRequired(env: Env, name: string, purpose: string): string {
 export function envInteger(env: Env, name: string, fallback: number, min: number, max: number): number {
   const value = raw(env, name);
   if (value === undefined) return fallback;
-  // Accept 50_000_000 and 5e7 spellings only when they are exact integers.
-  const parsed = /^[+]?\d[\d_]*$/.test(value) ? Number(value.replaceAll('_', '')) : Number.NaN;
+  // Digits, grouped by single underscores as in 50_000_000 (not 64_ or 1__0).
+  const parsed = /^[+]?\d+(_\d+)*$/.test(value) ? Number(value.replaceAll('_', '')) : Number.NaN;
   if (!Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
     throw invalidSetting(name, `integer between ${min} and ${max}`, value);
   }

@@ -189,6 +189,14 @@ describe('loadPipelineConfig', () => {
     );
   });
 
+  it('reads digits grouped by single underscores, and no stray ones', () => {
+    expect(loadPipelineConfig({ IMGPIPE_MAX_PIXELS: '24_000_000' }).limits.maxPixels).toBe(24_000_000);
+    for (const value of ['24000000_', '24__000_000', '_24000000'])
+      expect(() => loadPipelineConfig({ IMGPIPE_MAX_PIXELS: value })).toThrow(
+        `Expected integer between 1 and 1000000000 for IMGPIPE_MAX_PIXELS but received "${value}" of type string`,
+      );
+  });
+
   it('reports invalid JSON in IMGPIPE_CONFIG', () => {
     expect(() => loadPipelineConfig({ IMGPIPE_CONFIG: '{"variants": [' })).toThrow(
       /IMGPIPE_CONFIG is not valid JSON/,
