@@ -75,22 +75,58 @@ resource "aws_cloudwatch_metric_alarm" "dead_letter_queue" {
   tags                = var.tags
 }
 
-# A failing update leaves the scanners on an ageing database; two in a row is worth a look.
+# A failing update leaves the scanners on an ageing database: the alarm fires when a window of two
+# scheduled runs (two rate() intervals; two days for a cron() schedule, at most CloudWatch's seven)
+# holds invocations and not one succeeded. Successes are invocations less errors, so a run whose
+# first attempt failed and whose retry (Lambda's asynchronous retries) succeeded is no failure, as
+# Errors > 0 counted it; and the window follows the schedule, where a fixed two 6-hour periods could
+# never see a daily schedule fail twice.
+locals {
+  signature_update_rate    = regexall("^rate\\(([0-9]+) (hours?|days?)\\)$", var.signature_update_schedule)
+  signature_update_seconds = length(local.signature_update_rate) == 1 ? tonumber(local.signature_update_rate[0][0]) * (startswith(local.signature_update_rate[0][1], "hour") ? 3600 : 86400) : 86400
+  database_update_window   = min(2 * local.signature_update_seconds, 604800)
+}
+
 resource "aws_cloudwatch_metric_alarm" "database_update" {
   count = contains(keys(aws_lambda_function.scanner), "update-database") ? 1 : 0
 
   alarm_name          = "${var.name}-update-database-errors"
-  alarm_description   = "The ClamAV database update (freshclam) failed twice in a row: the scanners keep the last good database in S3, which ages."
-  namespace           = "AWS/Lambda"
-  metric_name         = "Errors"
-  dimensions          = { FunctionName = aws_lambda_function.scanner["update-database"].function_name }
-  statistic           = "Sum"
-  period              = 21600
-  evaluation_periods  = 2
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = 0
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-  tags                = var.tags
+  alarm_description   = "No ClamAV database update (freshclam) succeeded in the last ${local.database_update_window / 3600} hours (two scheduled runs, ${var.signature_update_schedule}), though it ran: the scanners keep the last good database in S3, which ages."
+  evaluation_periods  = 1
+  comparison_operator = "LessThanThreshold"
+  threshold           = 1
+  # No invocation in the window (none scheduled yet) is no failure.
+  treat_missing_data = "notBreaching"
+  alarm_actions      = local.alarm_actions
+  ok_actions         = local.alarm_actions
+  tags               = var.tags
+
+  metric_query {
+    id          = "succeeded"
+    expression  = "invocations - FILL(errors, 0)"
+    label       = "Successful database updates"
+    return_data = true
+  }
+
+  metric_query {
+    id = "invocations"
+    metric {
+      namespace   = "AWS/Lambda"
+      metric_name = "Invocations"
+      dimensions  = { FunctionName = aws_lambda_function.scanner["update-database"].function_name }
+      stat        = "Sum"
+      period      = local.database_update_window
+    }
+  }
+
+  metric_query {
+    id = "errors"
+    metric {
+      namespace   = "AWS/Lambda"
+      metric_name = "Errors"
+      dimensions  = { FunctionName = aws_lambda_function.scanner["update-database"].function_name }
+      stat        = "Sum"
+      period      = local.database_update_window
+    }
+  }
 }

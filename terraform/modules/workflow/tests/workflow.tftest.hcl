@@ -98,7 +98,12 @@ run "creates_the_per_upload_workflow_with_every_check" {
 
   assert {
     condition     = aws_scheduler_schedule.this[0].schedule_expression == "rate(3 hours)" && length(aws_cloudwatch_metric_alarm.database_update) == 1
-    error_message = "The database update should run every three hours, with an alarm on its errors."
+    error_message = "The database update should run every three hours, with an alarm on its failures."
+  }
+
+  assert {
+    condition     = toset([for query in aws_cloudwatch_metric_alarm.database_update[0].metric_query : query.metric[0].period if query.id != "succeeded"]) == toset([21600])
+    error_message = "The database update alarm should count the successes of two scheduled runs: 6 hours at rate(3 hours)."
   }
 
   assert {
@@ -230,6 +235,19 @@ run "switches_the_malware_scan_off" {
   assert {
     condition     = jsondecode(aws_sfn_state_machine.this["upload"].definition).States.Start.Parameters.checks.malware == "false"
     error_message = "The definition should skip the Scan state."
+  }
+}
+
+run "alarms_on_a_daily_database_update_over_two_days" {
+  command = plan
+
+  variables {
+    signature_update_schedule = "rate(1 day)"
+  }
+
+  assert {
+    condition     = toset([for query in aws_cloudwatch_metric_alarm.database_update[0].metric_query : query.metric[0].period if query.id != "succeeded"]) == toset([172800])
+    error_message = "A daily update's alarm should look at two days, two runs: two 6-hour periods never hold two daily runs."
   }
 }
 
