@@ -143,7 +143,11 @@ export interface ObjectHandling {
    * labels) or by the inspection: copy, reason record, withdrawn outputs of a replaced version,
    * status, log line, metrics and the Image Quarantined event. Throws what a retry may fix.
    */
-  reject(ref: ObjectRef, error: InvalidImageError, options: { trigger: string }): Promise<Handled>;
+  reject(
+    ref: ObjectRef,
+    error: InvalidImageError,
+    options: { trigger: string; force?: boolean },
+  ): Promise<Handled>;
   /**
    * Records a failure that ended an object's workflow (the state machine caught it after its
    * retries): status `failed`, the log line, ObjectsFailed and the Image Failed event. When the
@@ -447,8 +451,8 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
         return { kind: 'invalid', ref: inspection.ref, error: inspection.error };
       return { kind: 'image', ref: inspection.ref, header: inspection.header };
     },
-    async reject(ref, error, { trigger }) {
-      const outcome = await rejectObject(ref, error, processDeps);
+    async reject(ref, error, { trigger, force }) {
+      const outcome = await rejectObject(ref, error, force ? { ...processDeps, force } : processDeps);
       return finish(ref, trigger, outcome);
     },
     async fail(ref, message, { trigger }) {

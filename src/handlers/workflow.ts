@@ -50,7 +50,10 @@ export interface InspectOutput {
    * after it: the Scan task, in an image of its own that reads no pipeline document, takes maxBytes.
    */
   readonly limits: { readonly maxBytes: number };
-  /** A reprocessing with --force (the event's `imgpipe.force`): Process redoes current outputs. */
+  /**
+   * A reprocessing with --force (the event's `imgpipe.force`), on the passed and rejected paths:
+   * Process redoes current outputs, Quarantine a quarantine already made for the same reason.
+   */
   readonly force?: boolean;
 }
 
@@ -166,6 +169,7 @@ export function createWorkflowTasks(deps: WorkflowDeps, options: ReprocessOption
         return {
           object: inspected.ref,
           verdict: { status: 'rejected', rejection: rejectionOf(inspected.error) },
+          force,
           limits,
         };
       const { format, displayWidth: width, displayHeight: height } = inspected.header;
@@ -275,7 +279,12 @@ export function createWorkflowTasks(deps: WorkflowDeps, options: ReprocessOption
         rejection.message,
         isPlainObject(rejection.details) ? rejection.details : {},
       );
-      return announce(await objects.reject(ref, error, { trigger: TRIGGER }));
+      // `force` (a reprocessing with --force, from Inspect): the copy and the reason record are made
+      // again, with what this run's checks found, as the direct mode's forced reprocessing does.
+      const force = isPlainObject(input) && input.force === true;
+      return announce(
+        await objects.reject(ref, error, { trigger: force ? REPROCESS_TRIGGER : TRIGGER, force }),
+      );
     }),
 
     fail: task(async (input) => {

@@ -89,7 +89,7 @@ export type Outcome =
       readonly quarantineKey: string;
       /**
        * This version was quarantined already, for the same reason (S3 delivered its event again):
-       * nothing was copied or recorded this time. Never set when `force` is.
+       * nothing was copied or recorded this time. Never set when `force` is (both are made again).
        */
       readonly repeated: boolean;
       /** Outputs, then the manifest, of the earlier version this one replaced, now deleted. */
@@ -347,7 +347,10 @@ async function quarantine(
   // S3 delivers an event at least once: this version may be quarantined already, for this reason.
   // The record is written last, so a record naming its ETag means the copy is there and the
   // replaced version's outputs are withdrawn: a retry after a failure in between redoes it all.
-  const existing = etag === undefined ? undefined : await readQuarantineRecord(deps.quarantine, keys.reason);
+  // `force` (a forced reprocessing) makes both again: the record then says what this run found
+  // (the scanner's current signature, moderation's current labels).
+  const existing =
+    etag === undefined || deps.force ? undefined : await readQuarantineRecord(deps.quarantine, keys.reason);
   const done =
     existing?.source.etag === etag && existing?.source.key === ref.key && existing?.reason === error.reason;
   if (!done) {
@@ -397,7 +400,7 @@ async function quarantine(
     reason: error.reason,
     message: error.message,
     quarantineKey: keys.object,
-    repeated: done && !deps.force,
+    repeated: done,
     removedOutputs,
     timings: total(started),
   };

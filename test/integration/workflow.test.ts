@@ -414,7 +414,7 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
     expect(wf.moderation.commandCalls(DetectModerationLabelsCommand)).toHaveLength(3);
   });
 
-  it('reprocesses through the workflow: a quarantined image stays quarantined, an unchecked one is scanned and moderated first', async () => {
+  it('reprocesses through the workflow with force: a quarantined image is quarantined again, an unchecked one is scanned and moderated first', async () => {
     const flagged = { Name: 'Explicit', ParentName: '', TaxonomyLevel: 1, Confidence: 99 };
     const wf = await setup({ labels: [flagged] });
     const photo = readFixture('photos/portrait-friends-dogs.jpg');
@@ -437,14 +437,19 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
       }),
     );
     const calls = wf.moderation.commandCalls(DetectModerationLabelsCommand).length;
+    const before = await getJson<QuarantineRecord>(quarantined(), `reasons/${rejected}.json`);
 
     const run = await wf.reprocess({ bucket: SOURCE, keys: [rejected, unchecked, infected], force: true });
     expect(run.error).toBeUndefined();
     expect(run.invoked.filter((state) => state === 'KeysUpload')).toHaveLength(3);
     expect(run.invoked).not.toContain('KeysBatch');
     const summary = run.output as ReprocessSummary;
-    // The rejected image is quarantined already, for the same reason: a duplicate.
-    expect(summary.counts).toEqual({ duplicate: 1, quarantined: 2 });
+    // The rejected image is quarantined again (forced, as in the direct mode): its record is this
+    // run's, with what this run's moderation found.
+    expect(summary.counts).toEqual({ quarantined: 3 });
+    const after = await getJson<QuarantineRecord>(quarantined(), `reasons/${rejected}.json`);
+    expect(after).toMatchObject({ reason: 'moderation' });
+    expect(after.quarantinedAt > before.quarantinedAt).toBe(true);
     // Nothing was published: every object was checked again, and rejected.
     for (const key of [rejected, unchecked, infected])
       expect(await outputs().head(`manifests/${key}.json`), key).toBeUndefined();

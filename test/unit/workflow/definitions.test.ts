@@ -131,6 +131,7 @@ describe('retries and failures', () => {
     expect(states.Quarantine!.Parameters).toEqual({
       'object.$': '$.inspection.object',
       'rejection.$': '$.verdict.rejection',
+      'force.$': '$.inspection.force',
     });
   });
 
