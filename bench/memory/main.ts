@@ -4,7 +4,8 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs, promisify } from 'node:util';
+import { promisify } from 'node:util';
+import { type CommandSpec, parseCommandLine, renderHelp, UsageError } from '../../src/cli/args.ts';
 import { type Column, renderTable } from '../../src/cli/table.ts';
 import { encode } from '../../src/codecs/index.ts';
 import { decodeCost, ENCODE_COST } from '../../src/codecs/memory.ts';
@@ -249,40 +250,116 @@ async function estimateFor(file: string, document: unknown, workers: number): Pr
   return estimateMemory(header, decoded, steps, workers, rows, bytes.length).bytes;
 }
 
+const PHASES = ['baseline', 'decode', 'encode', 'resize', 'check'] as const;
+
+/** The flags and the help, parsed by the CLI's parser (its messages and "did you mean"). */
+export const MEMORY_COMMAND: CommandSpec = {
+  command: 'npm run bench -- memory',
+  usage: 'npm run bench -- memory [options]',
+  summary:
+    "Measures what each kind of input image costs in memory per pixel (decoders, encoders, the resampler), for the figures in src/codecs/memory.ts, then checks the function's estimate against processImage(). Writes memory.json and memory.md to --out.",
+  options: [
+    {
+      name: 'phases',
+      value: '<list>',
+      description: `What to run, comma-separated (default ${PHASES.join(',')}).`,
+    },
+    {
+      name: 'only',
+      value: '<regex>',
+      description:
+        "Kinds of input ('png 16-bit RGBA', 'avif 10-bit 4:4:4 alpha', ...) and encoders ('encode avif') to run (default all).",
+    },
+    {
+      name: 'sizes',
+      value: '<WxH,WxH>',
+      description: 'The two sizes of each synthetic input (default 4000x3000,6000x4000).',
+    },
+    { name: 'images', value: '<dir>', description: 'Keep the synthetic images there and reuse them.' },
+    {
+      name: 'out',
+      value: '<dir>',
+      description: 'Where memory.json and memory.md go (default bench/results).',
+    },
+    { name: 'help', short: 'h', description: 'Show this help.' },
+  ],
+  examples: [
+    'npm run bench -- memory',
+    "npm run bench -- memory --only 'avif' --phases decode",
+    'npm run bench -- memory --images /tmp/imgs --phases check',
+  ],
+  notes:
+    'Exit status: 0 when every estimate is at or above the measured peak; 1 when one is below; 2 for a bad flag.',
+};
+
 export async function main(argv: string[]): Promise<number> {
+  let values: Record<string, string | boolean | string[] | undefined>;
   try {
-    return await measureAll(argv);
+    values = parseCommandLine(MEMORY_COMMAND, argv).values;
   } catch (error) {
-    // A bad flag is one line naming it, exit status 2, as elsewhere in bench/.
-    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`npm run bench -- memory: ${(error as Error).message}\n`);
-      return 2;
-    }
-    throw error;
+    if (!(error instanceof UsageError)) throw error;
+    return usageFailure(error);
+  }
+  if (values.help === true) {
+    process.stdout.write(renderHelp(MEMORY_COMMAND));
+    return 0;
+  }
+  try {
+    return await measureAll({
+      only: values.only as string | undefined,
+      sizes: (values.sizes as string | undefined) ?? '4000x3000,6000x4000',
+      out: (values.out as string | undefined) ?? 'bench/results',
+      phases: (values.phases as string | undefined) ?? PHASES.join(','),
+      images: values.images as string | undefined,
+    });
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    return usageFailure(error);
   }
 }
 
-class UsageError extends Error {}
+/** A bad flag is one line naming it, exit status 2, as elsewhere in bench/. */
+function usageFailure(error: UsageError): number {
+  process.stderr.write(
+    `${MEMORY_COMMAND.command}: ${error.message}\nSee '${MEMORY_COMMAND.command} --help'.\n`,
+  );
+  return 2;
+}
 
-async function measureAll(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      only: { type: 'string' },
-      sizes: { type: 'string', default: '4000x3000,6000x4000' },
-      out: { type: 'string', default: 'bench/results' },
-      phases: { type: 'string', default: 'baseline,decode,encode,resize,check' },
-      images: { type: 'string' },
-    },
-  });
-  const sizes = values.sizes!.split(',').map((s) => s.split('x').map(Number) as [number, number]);
+function onlyPattern(text: string): RegExp {
+  try {
+    return new RegExp(text, 'i');
+  } catch (error) {
+    throw new UsageError(
+      MEMORY_COMMAND.command,
+      `--only takes a regular expression; ${(error as Error).message}`,
+    );
+  }
+}
+
+interface MemoryOptions {
+  readonly only?: string | undefined;
+  readonly sizes: string;
+  readonly out: string;
+  readonly phases: string;
+  readonly images?: string | undefined;
+}
+
+async function measureAll(values: MemoryOptions): Promise<number> {
+  const sizes = values.sizes.split(',').map((s) => s.split('x').map(Number) as [number, number]);
   if (sizes.length !== 2 || sizes.some(([w, h]) => !(w! > 0 && h! > 0)))
-    throw new UsageError(`--sizes takes two WxH sizes, e.g. 4000x3000,6000x4000; received ${values.sizes}`);
-  const only = values.only === undefined ? undefined : new RegExp(values.only, 'i');
-  const phases = new Set(values.phases!.split(','));
+    throw new UsageError(
+      MEMORY_COMMAND.command,
+      `--sizes takes two WxH sizes, e.g. 4000x3000,6000x4000; received ${values.sizes}`,
+    );
+  const only = values.only === undefined ? undefined : onlyPattern(values.only);
+  const phases = new Set(values.phases.split(','));
   for (const phase of phases)
-    if (!['baseline', 'decode', 'encode', 'resize', 'check'].includes(phase))
-      throw new UsageError(`--phases takes baseline, decode, encode, resize and check; received ${phase}`);
+    if (!(PHASES as readonly string[]).includes(phase))
+      throw new UsageError(
+        MEMORY_COMMAND.command,
+        `--phases takes baseline, decode, encode, resize and check; received ${phase}`,
+      );
   // --images keeps the synthetic images in a folder and reuses those already there.
   const dir = values.images ?? (await mkdtemp(join(tmpdir(), 'imgpipe-memory-')));
   await mkdir(dir, { recursive: true });
@@ -490,13 +567,13 @@ async function measureAll(argv: string[]): Promise<number> {
         renderTable(checkColumns, checkRows, 'markdown'),
       ]);
     console.log(sections.map(([title, text]) => `${title}\n\n${text}`).join('\n\n'));
-    await mkdir(values.out!, { recursive: true });
+    await mkdir(values.out, { recursive: true });
     await writeFile(
-      join(values.out!, 'memory.json'),
+      join(values.out, 'memory.json'),
       `${JSON.stringify({ sizes, baseline, decodeRows, encodeRows, resizeRows, checkRows }, null, 2)}\n`,
     );
     await writeFile(
-      join(values.out!, 'memory.md'),
+      join(values.out, 'memory.md'),
       `# Memory per pixel\n\n${sections.map(([title, , markdown]) => `## ${title}\n\n${markdown}`).join('\n\n')}\n`,
     );
     const under = checkRows.filter((r) => r.estimateBytes < r.measuredBytes);

@@ -73,7 +73,8 @@ interface BenchOptions {
 
 export const BENCH_COMMAND: CommandSpec = {
   command: 'npm run bench',
-  usage: 'npm run bench -- [options]  (npm run bench -- sweep --help for the memory sweep)',
+  usage:
+    'npm run bench -- [options]  (npm run bench -- sweep --help for the memory sweep, memory --help for memory per pixel)',
   summary:
     'Runs the codec micro-benchmarks, the pipeline over a corpus, the J1 reference job against sharp and the naive jSquash recipe, and the on-demand transformation handler against sharp, and writes bench.json and bench.md.',
   options: [

@@ -415,10 +415,34 @@ describe('npm run bench mistakes', () => {
       'npm run bench -- sweep: unknown option --memroy (did you mean --memory?)',
       'npm run bench -- sweep --help',
     ],
+    [
+      ['memory', '--phase', 'decode'],
+      'npm run bench -- memory: unknown option --phase (did you mean --phases?)',
+      'npm run bench -- memory --help',
+    ],
+    [
+      ['memory', '--phases', 'decod'],
+      'npm run bench -- memory: --phases takes baseline, decode, encode, resize and check; received decod',
+      'npm run bench -- memory --help',
+    ],
   ])('%j: one line naming the flag, exit 2', async (args, message, help) => {
     const run = await bench(args);
     expect(run.code).toBe(2);
     noStack(run.stderr);
     expect(lines(run.stderr)).toEqual([message, `See '${help}'.`]);
+  });
+
+  it.each([
+    [[], 'Usage: npm run bench -- [options]'],
+    [['sweep'], 'npm run bench -- sweep [options]'],
+    [['memory'], 'Usage: npm run bench -- memory [options]'],
+  ])('%j --help and -h print the help, exit 0', async (command, usage) => {
+    for (const flag of ['--help', '-h']) {
+      const run = await promisify(execFile)(process.execPath, ['bench/cli.ts', ...command, flag], {
+        cwd: REPO_ROOT,
+      });
+      expect(run.stderr).toBe('');
+      expect(run.stdout.slice(0, usage.length)).toBe(usage);
+    }
   });
 });
