@@ -1,9 +1,8 @@
-import type { Stats } from 'node:fs';
 import { glob, mkdtemp, realpath, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { ObjectRef } from '../core/objects.ts';
-import { walkEntries } from '../storage/files.ts';
+import { specialKind, walkEntries } from '../storage/files.ts';
 import { FsStorage } from '../storage/fs.ts';
 import { invalidKeyReason } from '../storage/fs-keys.ts';
 import { UsageError } from './args.ts';
@@ -90,7 +89,7 @@ export async function collectInputs(
       // Dropped, it would end with no outcome while the run said all went well.
       throw new UsageError(
         options.command,
-        `${display(absolute)} is ${kindOf(info)}, not a file or folder: give the image's file`,
+        `${display(absolute)} is ${specialKind(info)}, not a file or folder: give the image's file`,
       );
     }
   };
@@ -141,13 +140,6 @@ export async function collectInputs(
 
 async function realOf(path: string): Promise<string | undefined> {
   return realpath(path).catch(() => undefined);
-}
-
-function kindOf(info: Stats): string {
-  if (info.isFIFO()) return 'a named pipe';
-  if (info.isSocket()) return 'a socket';
-  if (info.isCharacterDevice() || info.isBlockDevice()) return 'a device';
-  return 'a special file';
 }
 
 /** Whether `path` is `folder` or below it (both absolute). */

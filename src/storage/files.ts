@@ -1,4 +1,4 @@
-import type { Dirent } from 'node:fs';
+import type { Dirent, Stats } from 'node:fs';
 import { readdir, readlink, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -19,8 +19,8 @@ export interface WalkEntry {
 /**
  * Every file under `folder`, recursively, as absolute paths in name order (folder by folder). The
  * one walker behind the CLI's inputs, the benchmark corpus and FsStorage's listing. A symbolic
- * link to nothing is left out, as a bucket has no object there; a folder that cannot be read
- * throws.
+ * link to nothing and what is not a regular file (a named pipe, a device, a socket) are left out,
+ * as a bucket has no object there; a folder that cannot be read throws.
  */
 export async function walkFiles(folder: string, options: WalkOptions = {}): Promise<string[]> {
   const entries = await walk(folder, options, await realOf(options.skip), []);
@@ -29,7 +29,7 @@ export async function walkFiles(folder: string, options: WalkOptions = {}): Prom
 
 /**
  * As walkFiles, with what cannot be read in its place (a folder that cannot be read included, the
- * rest still walked). Symbolic links are followed, to files and
+ * rest still walked; a named pipe, a device or a socket, which is never opened: a pipe would block). Symbolic links are followed, to files and
  * to folders, as reading a file by its path does; a link to a folder that holds it (a cycle, told
  * by real path) is not entered again, as its files are listed already.
  */
@@ -78,10 +78,11 @@ async function kindOf(
 ): Promise<'file' | 'folder' | { problem: string } | undefined> {
   if (entry.isDirectory()) return 'folder';
   if (entry.isFile()) return 'file';
-  if (!entry.isSymbolicLink()) return undefined;
+  if (!entry.isSymbolicLink()) return { problem: `not a regular file: ${specialKind(entry)}` };
+  let target: Stats;
   try {
-    const target = await stat(path);
-    return target.isDirectory() ? 'folder' : target.isFile() ? 'file' : undefined;
+    // stat, not open: opening a named pipe blocks until something writes to it.
+    target = await stat(path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const to = await readlink(path).catch(() => '?');
@@ -93,4 +94,16 @@ async function kindOf(
           : `which cannot be read: ${(error as Error).message}`;
     return { problem: `a symbolic link to ${to}, ${why}` };
   }
+  if (target.isDirectory()) return 'folder';
+  if (target.isFile()) return 'file';
+  const to = await readlink(path).catch(() => '?');
+  return { problem: `a symbolic link to ${to}, which is ${specialKind(target)}, not a regular file` };
+}
+
+/** What a file that is neither a regular file nor a folder is, in words. */
+export function specialKind(info: Stats | Dirent): string {
+  if (info.isFIFO()) return 'a named pipe';
+  if (info.isSocket()) return 'a socket';
+  if (info.isCharacterDevice() || info.isBlockDevice()) return 'a device';
+  return 'a special file';
 }

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import {
   chmodSync,
   copyFileSync,
@@ -267,6 +268,47 @@ describe('imgpipe process symbolic links in a folder', () => {
       `${join('in', 'gone.jpg')}: would fail: ${join('in', 'gone.jpg')} is a symbolic link to ../gone.jpg, which does not exist`,
     );
     expect(plan.code).toBe(1);
+  });
+});
+
+describe('imgpipe process special files in a folder', () => {
+  it('gives a named pipe and a device, also behind a link, a failed row naming them, never opening them', async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'in'));
+    copyFileSync(fixturePath('edge/formats/1x1.jpg'), join(dir, 'in', 'a.jpg'));
+    // Opened for reading, a pipe nobody writes to would block the run for good.
+    execFileSync('mkfifo', [join(dir, 'in', 'pipe.jpg')]);
+    symlinkSync('pipe.jpg', join(dir, 'in', 'to-pipe.jpg'));
+    symlinkSync('/dev/null', join(dir, 'in', 'null.jpg'));
+    const rows = (stdout: string) =>
+      JSON.parse(stdout).inputs.map((i: { key: string; outcome: string; error?: string }) => [
+        i.key,
+        i.outcome,
+        i.error,
+      ]);
+    const expected = (done: string) => [
+      ['a.jpg', done, undefined],
+      [
+        'null.jpg',
+        'failed',
+        `${join('in', 'null.jpg')} is a symbolic link to /dev/null, which is a device, not a regular file`,
+      ],
+      ['pipe.jpg', 'failed', `${join('in', 'pipe.jpg')} is not a regular file: a named pipe`],
+      [
+        'to-pipe.jpg',
+        'failed',
+        `${join('in', 'to-pipe.jpg')} is a symbolic link to pipe.jpg, which is a named pipe, not a regular file`,
+      ],
+    ];
+
+    const plan = await runCli(['process', 'in', '--out', 'out', '--dry-run', '--json'], { cwd: dir });
+    expect(rows(plan.stdout)).toEqual(expected('planned'));
+    expect(plan.code).toBe(1);
+    const run = await runCli(['process', 'in', '--out', 'out', '--json'], { cwd: dir });
+    expect(rows(run.stdout)).toEqual(expected('processed'));
+    expect(JSON.parse(run.stdout).totals).toMatchObject({ files: 4, processed: 1, failed: 3 });
+    expect(run.code).toBe(1);
+    expect(existsSync(join(dir, 'out', 'small', 'a.jpg.webp'))).toBe(true);
   });
 });
 
