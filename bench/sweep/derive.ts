@@ -50,18 +50,25 @@ export const MIN_PIXEL_SPAN = 2;
  * corpus's largest image (24-100 MP against a 16 MP photo), and the decode and the first resize grow
  * with the pixels: a timeout from the corpus alone would be too short for the inputs the limit
  * admits, which the function then refuses as too-slow. Without inputs whose sizes differ at least
- * MIN_PIXEL_SPAN-fold, the slowest measured: between photos of 1.0 and 1.5 MP the content, not the
- * pixels, decides which is slower, and a line through them, extended 40-fold, is noise.
+ * MIN_PIXEL_SPAN-fold there is no line (between photos of 1.0 and 1.5 MP the content, not the
+ * pixels, decides which is slower, and a line through them, extended 40-fold, is noise), nor with
+ * one input: each image's time is then scaled in proportion to its pixels, the most an invocation
+ * that grows with its pixels (from a fixed part at least 0) can take. Taking the slowest measured
+ * instead set the timeout of a 24 MP limit (--min-pixels) from one 1.5 MP photo.
  */
 export function slowestAtPixels(
   points: readonly { pixels: number; slowestMs: number }[],
   maxPixels: number,
 ): number {
   const measured = Math.max(0, ...points.map((p) => p.slowestMs));
+  const proportional = Math.max(
+    measured,
+    ...points.map((p) => (p.pixels > 0 ? (p.slowestMs * maxPixels) / p.pixels : 0)),
+  );
   const sizes = points.map((p) => p.pixels);
-  if (points.length < 2 || Math.max(...sizes) < MIN_PIXEL_SPAN * Math.min(...sizes)) return measured;
+  if (points.length < 2 || Math.max(...sizes) < MIN_PIXEL_SPAN * Math.min(...sizes)) return proportional;
   const line = leastSquares(points.map((p) => ({ x: p.pixels, y: p.slowestMs })));
-  if (!line) return measured;
+  if (!line) return proportional;
   const slope = Math.max(0, line.slope);
   const intercept = Math.max(...points.map((p) => p.slowestMs - slope * p.pixels));
   return Math.max(measured, intercept + slope * maxPixels);

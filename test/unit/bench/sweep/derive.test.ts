@@ -70,21 +70,33 @@ describe('slowestAtPixels', () => {
     expect(extrapolated).toBeCloseTo(9000 + 1000 * (50 - 6), 6);
   });
 
-  it('is the slowest measured where larger images are not slower, or there is no line', () => {
+  it('is the slowest measured where larger images are not slower', () => {
     const falling = [
       { pixels: 1e6, slowestMs: 4000 },
       { pixels: 16e6, slowestMs: 3000 },
     ];
     expect(slowestAtPixels(falling, 60e6)).toBe(4000);
-    expect(slowestAtPixels([{ pixels: 16e6, slowestMs: 3000 }], 60e6)).toBe(3000);
-    // Inputs of 1.0 and 1.5 MP: which is slower is their content, not a trend to extend to 60 MP.
+    expect(slowestAtPixels([], 60e6)).toBe(0);
+  });
+
+  it('without a line, scales each image in proportion to its pixels up to the limit, never below it', () => {
+    // One input (one --event-object): 16 MP in 3 s, so 60 MP may take 11.25 s, not 3.
+    expect(slowestAtPixels([{ pixels: 16e6, slowestMs: 3000 }], 60e6)).toBeCloseTo(11_250, 6);
+    // A limit below the input (it was raised to the input's own pixels, or the input is larger).
+    expect(slowestAtPixels([{ pixels: 16e6, slowestMs: 3000 }], 16e6)).toBe(3000);
+    // Inputs of 1.0 and 1.5 MP: no line (their content decides which is slower), and the 1.0 MP
+    // one is the slower per pixel: 12 s x 60.
     const narrow = [
       { pixels: 1.0e6, slowestMs: 12_000 },
       { pixels: 1.5e6, slowestMs: 14_200 },
     ];
-    expect(slowestAtPixels(narrow, 60e6)).toBe(14_200);
-    expect(slowestAtPixels([...narrow, { pixels: 3e6, slowestMs: 15_000 }], 60e6)).toBeGreaterThan(14_200);
-    expect(slowestAtPixels([], 60e6)).toBe(0);
+    expect(slowestAtPixels(narrow, 60e6)).toBeCloseTo(720_000, 6);
+    // Two inputs of one size: no line either.
+    const same = [
+      { pixels: 2e6, slowestMs: 1000 },
+      { pixels: 2e6, slowestMs: 1500 },
+    ];
+    expect(slowestAtPixels(same, 24e6)).toBeCloseTo(18_000, 6);
   });
 });
 

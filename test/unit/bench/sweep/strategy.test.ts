@@ -174,6 +174,21 @@ describe('decide', () => {
     expect(derived?.timeoutSeconds).toBe(69);
   });
 
+  it('with one input, sets the timeout for the --min-pixels limit, in proportion to the pixels', () => {
+    // One 8 MP input (one --event-object), 2.5 s cold: the limit is the 24 MP of --min-pixels, so an
+    // input the function admits may take 3 times as long, 7.5 s; x margin 3 = 23 s, not 10 s.
+    const base = row({
+      memoryMb: 10240,
+      images: [image({ width: 4000, height: 2000, pixels: 8e6, first: run(2000), warm: [run(1000)] })],
+    });
+    const rows = [{ ...base, stats: summariseRow(base, summary)! }];
+    const { derived } = decide(rows, { ...settings, minPixels: 24_000_000 });
+    expect(derived?.maxInputPixels).toBe(24_000_000);
+    expect(derived?.slowestMeasuredMs).toBe(2500);
+    expect(derived?.timeoutBasisMs).toBeCloseTo(7500, 6);
+    expect(derived?.timeoutSeconds).toBe(23);
+  });
+
   it('without a fit, sets max_input_pixels to the largest input that ran, not below it', () => {
     // One input, as bench.yml's AWS sweep runs: the bench photo, 5312 x 2988 = 15,872,256 pixels.
     const pixels = 5312 * 2988;
