@@ -21,6 +21,8 @@ export interface Input {
   readonly ref: ObjectRef;
   /** Why it cannot be read at all (a symbolic link to nothing): a failed row, never processed. */
   readonly problem?: string;
+  /** It is a folder that cannot be read, not a file: the summary counts it as a folder. */
+  readonly folder?: true;
 }
 
 export interface CollectOptions {
@@ -69,12 +71,13 @@ export async function collectInputs(
         );
       }
       const bucket = base ?? absolute;
-      for (const { path: file, problem } of await walkEntries(absolute, { skip: outRoot })) {
+      for (const { path: file, problem, folder } of await walkEntries(absolute, { skip: outRoot })) {
         inputs.push({
           display: display(file),
           path: file,
           ref: { bucket, key: relative(bucket, file).split(sep).join('/') },
           ...(problem ? { problem: `${display(file)} is ${problem}` } : {}),
+          ...(folder ? { folder } : {}),
         });
       }
     } else if (info.isFile()) {

@@ -161,7 +161,13 @@ async function processFiles(inputs: readonly Input[], options: ProcessCommandOpt
         let result: FileResult;
         if (input.problem !== undefined) {
           // Nothing to read (a symbolic link to nothing, a folder that cannot be read): a failed row naming it.
-          result = { display: input.display, key: input.ref.key, error: input.problem, ms: 0 };
+          result = {
+            display: input.display,
+            key: input.ref.key,
+            error: input.problem,
+            ms: 0,
+            ...(input.folder ? { folder: input.folder } : {}),
+          };
         } else
           try {
             const outcome = await processObject(input.ref, {
@@ -235,7 +241,12 @@ async function planFiles(inputs: readonly Input[], options: ProcessCommandOption
     const storage = new FsStorage(input.ref.bucket);
     const base = { display: input.display, key: input.ref.key };
     if (input.problem !== undefined) {
-      plans.push({ ...base, status: 'failed', message: input.problem });
+      plans.push({
+        ...base,
+        status: 'failed',
+        message: input.problem,
+        ...(input.folder ? { folder: input.folder } : {}),
+      });
       continue;
     }
     let object: Awaited<ReturnType<FsStorage['get']>>;

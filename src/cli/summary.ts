@@ -21,6 +21,8 @@ export interface FileResult {
   readonly width?: number;
   readonly height?: number;
   readonly ms: number;
+  /** A folder that cannot be read (a failed row): counted as a folder, not a file. */
+  readonly folder?: true;
 }
 
 export interface PlannedOutput {
@@ -44,6 +46,8 @@ export interface PlannedFile {
   readonly height?: number;
   readonly bytesIn?: number;
   readonly outputs?: readonly PlannedOutput[];
+  /** A folder that cannot be read (a failed row): counted as a folder, not a file. */
+  readonly folder?: true;
 }
 
 export interface Terminal {
@@ -121,7 +125,7 @@ export function renderSummary(results: readonly FileResult[], out: string, termi
   };
   const totals = countTotals(results);
   const lines = [
-    `${results.length} file(s): ${totals.processed} processed, ${totals.duplicate} already done, ${totals.quarantined} quarantined, ${totals.failed} failed${totals.missing ? `, ${totals.missing} missing` : ''}`,
+    `${counted(totals)}: ${totals.processed} processed, ${totals.duplicate} already done, ${totals.quarantined} quarantined, ${totals.failed} failed${totals.missing ? `, ${totals.missing} missing` : ''}`,
     `outputs in ${resolve(out)}${results.some((r) => r.outcome?.status === 'quarantined') ? `, quarantined inputs in ${join(resolve(out), DEFAULT_QUARANTINE_PREFIX)}` : ''}`,
   ];
   const table = renderTable(columns, results, 'text', {
@@ -131,7 +135,15 @@ export function renderSummary(results: readonly FileResult[], out: string, termi
   return `${table}\n\n${lines.join('\n')}`;
 }
 
-/** An input quarantined by an earlier run counts as already done, as in the function's metrics. */
+/** "3 file(s)", or "2 file(s) and 1 folder(s) that could not be read". */
+function counted({ files, folders }: { files: number; folders: number }): string {
+  return `${files} file(s)${folders ? ` and ${folders} folder(s) that could not be read` : ''}`;
+}
+
+/**
+ * An input quarantined by an earlier run counts as already done, as in the function's metrics. A
+ * folder that cannot be read is a failed row but no file.
+ */
 function countTotals(results: readonly FileResult[]) {
   const count = (status: string, repeated = false) =>
     results.filter(
@@ -140,8 +152,10 @@ function countTotals(results: readonly FileResult[]) {
         r.outcome!.status === status &&
         (r.outcome!.status !== 'quarantined' || r.outcome!.repeated === repeated),
     ).length;
+  const folders = results.filter((r) => r.folder).length;
   return {
-    files: results.length,
+    files: results.length - folders,
+    folders,
     processed: count('processed'),
     duplicate: count('duplicate') + count('quarantined', true),
     quarantined: count('quarantined'),
@@ -211,9 +225,11 @@ export function jsonSummary(items: readonly (FileResult | PlannedFile)[], out: s
   });
   const results = items.filter((item): item is FileResult => !('status' in item));
   const count = (outcome: string) => inputs.filter((i) => i.outcome === outcome).length;
+  const folders = items.filter((item) => item.folder).length;
   const totals = dryRun
     ? {
-        files: inputs.length,
+        files: inputs.length - folders,
+        folders,
         planned: count('planned'),
         duplicate: count('duplicate'),
         quarantined: count('quarantined'),
@@ -258,9 +274,10 @@ export function renderPlan(plans: readonly PlannedFile[]): string {
       lines.push(`  ${row[0]!.padEnd(widths[0]!)}  ${row[1]!.padEnd(widths[1]!)}  ${row[2]}`);
   }
   const count = (status: PlannedFile['status']) => plans.filter((p) => p.status === status).length;
+  const folders = plans.filter((p) => p.folder).length;
   lines.push(
     '',
-    `${plans.length} file(s): ${count('planned')} to process, ${count('duplicate')} already done, ${count('quarantined')} to quarantine${count('failed') ? `, ${count('failed')} failed` : ''} (dry run: nothing was written)`,
+    `${counted({ files: plans.length - folders, folders })}: ${count('planned')} to process, ${count('duplicate')} already done, ${count('quarantined')} to quarantine${count('failed') ? `, ${count('failed')} failed` : ''} (dry run: nothing was written)`,
   );
   return `${lines.join('\n')}\n`;
 }

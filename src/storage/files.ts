@@ -14,6 +14,8 @@ export interface WalkEntry {
   readonly path: string;
   /** E.g. "a symbolic link to ../x.jpg, which does not exist". */
   readonly problem?: string;
+  /** The problem is a folder that cannot be read (not one file). */
+  readonly folder?: true;
 }
 
 /**
@@ -57,7 +59,9 @@ async function walk(
   } catch (error) {
     // walkEntries: a folder that cannot be read (EACCES) is one entry, the rest is still walked.
     if (!options.report) throw error;
-    return [{ path: folder, problem: `a folder that cannot be read: ${(error as Error).message}` }];
+    return [
+      { path: folder, problem: `a folder that cannot be read: ${(error as Error).message}`, folder: true },
+    ];
   }
   entries.sort((a, b) => (a.name < b.name ? -1 : 1));
   const found: WalkEntry[] = [];

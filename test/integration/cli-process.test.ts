@@ -348,11 +348,21 @@ describe('imgpipe process with inputs it cannot read', () => {
       /in\/locked: would fail: in\/locked is a folder that cannot be read: .*EACCES/,
     );
     expect(text.stdout).toMatch(/in\/b\.jpg: would fail: .*EACCES.*b\.jpg/);
+    // in/locked is a folder: two files and one folder, not three files.
+    expect(text.stdout).toContain(
+      '2 file(s) and 1 folder(s) that could not be read: 1 to process, 0 already done, 0 to quarantine, 2 failed',
+    );
+    expect(JSON.parse(plan.stdout).totals).toMatchObject({ files: 2, folders: 1, planned: 1, failed: 2 });
 
     const run = await runCli(['process', 'in', '--out', 'out', '--json'], { cwd: dir, ...uid });
     expect(run.stderr).toBe('');
     expect(rows(run.stdout)).toEqual(expected('processed'));
     expect(JSON.parse(run.stdout).inputs[2].error).toContain(join('in', 'locked'));
+    expect(JSON.parse(run.stdout).totals).toMatchObject({ files: 2, folders: 1, processed: 1, failed: 2 });
+    const summary = await runCli(['process', 'in', '--out', 'out'], { cwd: dir, ...uid });
+    expect(summary.stdout).toContain(
+      '2 file(s) and 1 folder(s) that could not be read: 0 processed, 1 already done, 0 quarantined, 2 failed',
+    );
     expect(run.code).toBe(1);
     expect(existsSync(join(dir, 'out', 'small', 'a.jpg.webp'))).toBe(true);
   });
