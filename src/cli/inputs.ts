@@ -60,7 +60,8 @@ export async function collectInputs(
   };
   // A file's key is its path below `base`: the folder named, or a glob's part before its first
   // wildcard (uploads/**/*.jpg keeps 2024/cat.jpg, as the folder uploads would), else its name.
-  const addPath = async (absolute: string, base?: string) => {
+  // `matched`: found by a glob, which like a folder may hold what is not a file.
+  const addPath = async (absolute: string, base?: string, matched = false) => {
     const info = await stat(absolute);
     if (info.isDirectory()) {
       // The walk leaves --out alone: the folder would give no input at all.
@@ -80,13 +81,17 @@ export async function collectInputs(
           ...(folder ? { folder } : {}),
         });
       }
-    } else if (info.isFile()) {
+    } else if (info.isFile() || matched) {
       inputs.push({
         display: display(absolute),
         path: absolute,
         ref: base
           ? { bucket: base, key: relative(base, absolute).split(sep).join('/') }
           : { bucket: dirname(absolute), key: basename(absolute) },
+        // A named pipe or device a glob matched is a failed row, as in a folder (never opened).
+        ...(info.isFile()
+          ? {}
+          : { problem: `${display(absolute)} is not a regular file: ${specialKind(info)}` }),
       });
     } else {
       // Dropped, it would end with no outcome while the run said all went well.
@@ -132,7 +137,8 @@ export async function collectInputs(
             .some((part) => part.startsWith('.') && part !== '..') && !isInside(match, outRoot),
       );
       if (visible.length === 0) throw new UsageError(options.command, `no file matches ${path}`);
-      for (const match of visible.sort()) await addPath(match, isInside(match, fixed) ? fixed : undefined);
+      for (const match of visible.sort())
+        await addPath(match, isInside(match, fixed) ? fixed : undefined, true);
     }
     return { inputs: checkCollisions(dedupe(inputs), options.command), cleanup };
   } catch (error) {

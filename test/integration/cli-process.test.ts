@@ -309,6 +309,18 @@ describe('imgpipe process special files in a folder', () => {
     expect(JSON.parse(run.stdout).totals).toMatchObject({ files: 4, processed: 1, failed: 3 });
     expect(run.code).toBe(1);
     expect(existsSync(join(dir, 'out', 'small', 'a.jpg.webp'))).toBe(true);
+
+    // A quoted glob that matches them gives the same rows, where the run was refused (exit 2).
+    const globbed = await runCli(['process', 'in/*.jpg', '--out', 'glob-out', '--dry-run', '--json'], {
+      cwd: dir,
+    });
+    expect(rows(globbed.stdout)).toEqual([
+      ['a.jpg', 'planned', undefined],
+      ['null.jpg', 'failed', `${join('in', 'null.jpg')} is not a regular file: a device`],
+      ['pipe.jpg', 'failed', `${join('in', 'pipe.jpg')} is not a regular file: a named pipe`],
+      ['to-pipe.jpg', 'failed', `${join('in', 'to-pipe.jpg')} is not a regular file: a named pipe`],
+    ]);
+    expect(globbed.code).toBe(1);
   });
 });
 
