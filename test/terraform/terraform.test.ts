@@ -640,7 +640,7 @@ describe('Lambda', () => {
     for (const manifest of [
       'manifests/{key}.json',
       '{dir}{name}.manifest.json',
-      'm/{dir}/{name}/index.json',
+      'm/{dir}{name}/index.json',
     ]) {
       const spec = {
         keys: { prefix: 'out/', output: DEFAULT_KEY_TEMPLATE, manifest },
