@@ -124,9 +124,12 @@ export function functionVariables(): string[] {
 
 /**
  * An IMGPIPE_ variable no entry point reads is a typo (IMGPIPE_MAX_BYTE) or a setting of another
- * program (the CLI's): it would be ignored, and the function run without the setting meant.
+ * program (the CLI's): it would be ignored, and the function run without the setting meant. Checked
+ * in Lambda only (AWS_LAMBDA_FUNCTION_NAME is set), where the environment is the deployment's
+ * alone: run elsewhere (imgpipe dev, the tests' child processes), a handler inherits a shell's.
  */
 function checkVariableNames(env: Env): void {
+  if (!env.AWS_LAMBDA_FUNCTION_NAME) return;
   const known = functionVariables();
   for (const name of Object.keys(env)) {
     if (!name.startsWith('IMGPIPE_') || known.includes(name)) continue;
