@@ -11,7 +11,7 @@ import { describeError, ObjectTooLargeError } from '../core/errors.ts';
 import { isPlainObject } from '../core/json.ts';
 import { Clamd, IDLE_TIMEOUT_MS, ScannerError } from '../scan/clamd.ts';
 import type { Storage } from '../storage/types.ts';
-import { FAILED_ERROR, objectOf, TaskError, taskError } from './tasks.ts';
+import { checkExecutionTime, FAILED_ERROR, objectOf, TaskError, taskError } from './tasks.ts';
 import type { Verdict } from './workflow.ts';
 import { type LambdaHandler, lambdaHandler } from './wrap.ts';
 
@@ -151,6 +151,7 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
 
   const handler = lambdaHandler(deps, async (input, context): Promise<Verdict> => {
     try {
+      checkExecutionTime(input, 'Scan', context);
       const ref = objectOf(input);
       const maxBytes = maxBytesOf(input) ?? deps.maxBytes;
       const clamd = await ready(maxBytes);

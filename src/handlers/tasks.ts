@@ -28,6 +28,48 @@ export class TaskError extends Error {
   }
 }
 
+/**
+ * Kept of the per-upload execution's time for what may follow a task: RecordFailure's own 30 s,
+ * and up to 60 s of Retry backoff (three waits of at most 20 s) for attempts Lambda throttled,
+ * which never reach this check.
+ */
+export const RECORD_RESERVE_MS = 90_000;
+
+/**
+ * The per-upload workflow's deadline: no Catch runs after an execution's timeout, so a task that
+ * could outlast it would leave the upload with no recorded outcome. Each task of the upload machine
+ * is given `{"execution": {"started": $$.Execution.StartTime, "timeoutSeconds"}}` and starts only
+ * if what it may take (its invocation's remaining time) and RECORD_RESERVE_MS fit in what is left;
+ * otherwise it fails (`Imgpipe.Failed`, never retried) and the Catch records why. Without
+ * `execution` (another machine, a direct invoke) or a Lambda context, nothing is checked.
+ */
+export function checkExecutionTime(
+  input: unknown,
+  task: string,
+  context: { getRemainingTimeInMillis(): number } | undefined,
+  now = Date.now(),
+): void {
+  const execution = isPlainObject(input) ? input.execution : undefined;
+  if (execution === undefined || context === undefined) return;
+  const startedText =
+    isPlainObject(execution) && typeof execution.started === 'string' ? execution.started : '';
+  const started = Date.parse(startedText);
+  const timeoutSeconds = isPlainObject(execution) ? execution.timeoutSeconds : undefined;
+  if (!Number.isFinite(started) || typeof timeoutSeconds !== 'number' || !(timeoutSeconds > 0))
+    throw new TaskError(
+      FAILED_ERROR,
+      `Expected {"started": the execution's start time, "timeoutSeconds": its timeout} at input.execution but received ${JSON.stringify(execution)}`,
+    );
+  const leftMs = timeoutSeconds * 1000 - (now - started);
+  const mayTakeMs = context.getRemainingTimeInMillis();
+  if (mayTakeMs + RECORD_RESERVE_MS <= leftMs) return;
+  const s = (ms: number) => `${Math.round(ms / 100) / 10} s`;
+  throw new TaskError(
+    FAILED_ERROR,
+    `${task} was not started: the upload workflow's execution has ${s(Math.max(0, leftMs))} left of its ${timeoutSeconds} s (started ${startedText}), and ${task} may take ${s(mayTakeMs)}, with ${s(RECORD_RESERVE_MS)} kept to record this failure`,
+  );
+}
+
 /** The error a state machine sees for what a task caught. */
 export function taskError(error: unknown): TaskError {
   if (error instanceof TaskError) return error;

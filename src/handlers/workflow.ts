@@ -13,7 +13,14 @@ import { type LambdaHandler, lambdaHandler } from './lambda.ts';
 import { createObjectHandling, type Handled, type HandlerDeps, type RecordResult } from './objects.ts';
 import { EventBatch } from './outcomes.ts';
 import { type ReprocessOptions, skipReason, uploadFilters } from './reprocess.ts';
-import { FAILED_ERROR, objectOf, TaskError, TRANSIENT_ERROR, taskError } from './tasks.ts';
+import {
+  checkExecutionTime,
+  FAILED_ERROR,
+  objectOf,
+  TaskError,
+  TRANSIENT_ERROR,
+  taskError,
+} from './tasks.ts';
 
 /**
  * The tasks of the per-upload workflow (terraform/modules/workflow/definitions/upload.asl.json), one
@@ -120,10 +127,14 @@ export function createWorkflowTasks(deps: WorkflowDeps, options: ReprocessOption
     return events.flush();
   }
 
-  /** Runs a task body; anything it throws reaches the state machine named for Retry and Catch. */
-  const task = <R>(run: LambdaHandler<R>): LambdaHandler<R> =>
+  /**
+   * Runs a task body, if the execution has time left for it (checkExecutionTime); anything it
+   * throws reaches the state machine named for Retry and Catch.
+   */
+  const task = <R>(name: string, run: LambdaHandler<R>): LambdaHandler<R> =>
     lambdaHandler(deps, async (event, context) => {
       try {
+        if (name !== 'RecordFailure') checkExecutionTime(event, name, context);
         return await run(event, context);
       } catch (error) {
         const named = taskError(error);
@@ -133,7 +144,7 @@ export function createWorkflowTasks(deps: WorkflowDeps, options: ReprocessOption
     });
 
   return {
-    inspect: task(async (input): Promise<InspectOutput> => {
+    inspect: task('Inspect', async (input): Promise<InspectOutput> => {
       const limits = { maxBytes: config.pipeline.limits.maxBytes };
       const event = isPlainObject(input) && 'event' in input ? input.event : input;
       // Bulk reprocessing starts this workflow with an Object Created event of its own, marked
@@ -182,7 +193,7 @@ export function createWorkflowTasks(deps: WorkflowDeps, options: ReprocessOption
       };
     }),
 
-    moderate: task(async (input, context) => {
+    moderate: task('Moderate', async (input, context) => {
       const ref = objectOf(input);
       if (!deps.moderator) throw new TaskError(FAILED_ERROR, 'This function has no moderator configured');
       const source = deps.sourceStorage(ref.bucket);
@@ -248,7 +259,7 @@ export function createWorkflowTasks(deps: WorkflowDeps, options: ReprocessOption
       return { status: 'passed', labels };
     }),
 
-    process: task(async (input, context) => {
+    process: task('Process', async (input, context) => {
       const ref = objectOf(input);
       // `force` (a reprocessing with --force, from Inspect): redo outputs that are current.
       const force = isPlainObject(input) && input.force === true;
@@ -261,7 +272,7 @@ export function createWorkflowTasks(deps: WorkflowDeps, options: ReprocessOption
       return announce(handled);
     }),
 
-    quarantine: task(async (input) => {
+    quarantine: task('Quarantine', async (input) => {
       const ref = objectOf(input);
       const rejection = isPlainObject(input) ? input.rejection : undefined;
       if (
@@ -287,7 +298,7 @@ export function createWorkflowTasks(deps: WorkflowDeps, options: ReprocessOption
       );
     }),
 
-    fail: task(async (input) => {
+    fail: task('RecordFailure', async (input) => {
       // The whole state: the event, the inspection when it ran, and the error the Catch put there.
       const state = isPlainObject(input) ? input : {};
       const ref =

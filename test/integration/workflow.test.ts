@@ -5,6 +5,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DetectModerationLabelsCommand, RekognitionClient } from '@aws-sdk/client-rekognition';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import type { Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JsonLinesPublisher } from '../../src/bus/file.ts';
@@ -110,6 +111,8 @@ async function setup(
      * (EventBridge has no local server: the events go to a file, through our EventPublisher).
      */
     refusedPublishes?: number;
+    /** Gives every task a Lambda context with this much time left (as a function of that timeout). */
+    remainingMs?: number;
   } = {},
 ) {
   const table = `imgpipe-workflow-${++tables}`;
@@ -182,6 +185,21 @@ async function setup(
       await afterInspect(output);
       return output;
     };
+  }
+  const { remainingMs } = options;
+  if (remainingMs !== undefined) {
+    // A Lambda context for every task (the local bindings give none, so nothing is checked).
+    const context = { getRemainingTimeInMillis: () => remainingMs } as Context;
+    const handlers = { ...uploadBindings(tasks, scan) };
+    const lambdas: Record<string, (input: unknown, context: Context) => Promise<unknown>> = {
+      Inspect: tasks.inspect,
+      Scan: scan,
+      Moderate: tasks.moderate,
+      Process: tasks.process,
+      Quarantine: tasks.quarantine,
+      RecordFailure: tasks.fail,
+    };
+    for (const name of Object.keys(handlers)) bindings[name] = (input) => lambdas[name]!(input, context);
   }
   const runUpload = (input: unknown) => runLocally(definition, input, bindings);
   // Bulk reprocessing with this workflow deployed: each object goes through it.
@@ -564,6 +582,31 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
       /^Imgpipe\.Failed: StorageError: S3 get of s3:\/\/wf-no-such-bucket\/photos\/nowhere\.jpg failed \(NoSuchBucket/,
     );
     expect(wf.events().map((e) => [e['detail-type'], e.detail.key])).toEqual([['Image Failed', key]]);
+  });
+
+  it('records a failure, before the execution times out, when a task could outlast it', async () => {
+    // No Catch runs after an execution's timeout: the upload would stay processing, unannounced.
+    // Tasks of 250 s (the interpreter starts each execution now): with the 90 s kept for
+    // RecordFailure they do not fit in 290 s, so Inspect refuses to start and the Catch records why.
+    const wf = await setup({ remainingMs: 250_000 });
+    const key = 'photos/late.jpg';
+    const run = await wf.run(await upload(key, readFixture('photos/portrait-friends-dogs.jpg')));
+    expect(run.invoked).toEqual(['Inspect', 'RecordFailure']);
+    expect(run.retried).toEqual([]);
+    expect(run.error).toMatchObject({ name: 'Imgpipe.Failed' });
+    const item = await wf.status.get(SOURCE, key);
+    expect(item).toMatchObject({ status: 'failed' });
+    expect(item!.message).toMatch(
+      /^Imgpipe\.Failed: Inspect was not started: the upload workflow's execution has (289\.\d|290) s left of its 290 s \(started [^)]+\), and Inspect may take 250 s, with 90 s kept to record this failure$/,
+    );
+    expect(wf.events().map((e) => [e['detail-type'], e.detail.key])).toEqual([['Image Failed', key]]);
+    // With time enough the same run goes through every check.
+    const early = await setup({ remainingMs: 60_000 });
+    const second = await early.run(
+      await upload('photos/early.jpg', readFixture('photos/portrait-friends-dogs.jpg')),
+    );
+    expect(second.invoked).toEqual(['Inspect', 'Scan', 'Moderate', 'Process']);
+    expect(second.output).toMatchObject({ result: { status: 'processed' } });
   });
 
   it('does not announce the failure of a second delivery of an event another delivery processed', async () => {

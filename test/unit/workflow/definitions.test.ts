@@ -132,7 +132,25 @@ describe('retries and failures', () => {
       'object.$': '$.inspection.object',
       'rejection.$': '$.verdict.rejection',
       'force.$': '$.inspection.force',
+      execution: { 'started.$': '$$.Execution.StartTime', timeoutSeconds: 290 },
     });
+  });
+
+  it("give every task but RecordFailure the execution's start and timeout, so none starts that could outlast it", () => {
+    const definition = renderDefinition('upload', UPLOAD_VALUES);
+    const tasks = Object.entries(statesOf(definition)).filter(([, state]) => state.Type === 'Task');
+    expect(tasks.map(([name]) => name).sort()).toEqual(
+      ['Inspect', 'Moderate', 'Process', 'Quarantine', 'RecordFailure', 'Scan'].sort(),
+    );
+    for (const [name, state] of tasks) {
+      const execution = (state.Parameters as { execution?: unknown } | undefined)?.execution;
+      if (name === 'RecordFailure') expect(execution, name).toBeUndefined();
+      else
+        expect(execution, name).toEqual({
+          'started.$': '$$.Execution.StartTime',
+          timeoutSeconds: definition.TimeoutSeconds,
+        });
+    }
   });
 
   it('let Terraform switch each check off', () => {
