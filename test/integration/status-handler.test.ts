@@ -124,6 +124,22 @@ async function upload(key: string, body: Uint8Array, sequencer: string) {
   return buildS3Notification({ bucket: SOURCE, key, size: body.length, etag: put.ETag, sequencer });
 }
 
+/** Source storage whose reads S3 throttles (SlowDown) while `failing` is true. */
+function throttledGets(): { failing: boolean; sourceStorage: (bucket: string) => Storage } {
+  const gets = {
+    failing: true,
+    sourceStorage: (bucket: string): Storage =>
+      new Proxy(new S3Storage(s3.client, bucket), {
+        get(target, property, receiver) {
+          if (property === 'get' && gets.failing)
+            return () => Promise.reject(Object.assign(new Error('SlowDown'), { name: 'SlowDown' }));
+          return Reflect.get(target, property, receiver);
+        },
+      }),
+  };
+  return gets;
+}
+
 describe('the S3 handler with the status table and events', () => {
   it('records a processed image with its facts and announces it with every output', async () => {
     const { handler, status, details } = await setup();
@@ -214,17 +230,8 @@ describe('the S3 handler with the status table and events', () => {
   });
 
   it('records a failure and announces it, then the retry succeeds and replaces it', async () => {
-    let failing = true;
-    const sourceStorage = (bucket: string): Storage => {
-      const real = new S3Storage(s3.client, bucket);
-      return new Proxy(real, {
-        get(target, property, receiver) {
-          if (property === 'get' && failing)
-            return () => Promise.reject(Object.assign(new Error('SlowDown'), { name: 'SlowDown' }));
-          return Reflect.get(target, property, receiver);
-        },
-      });
-    };
+    const gets = throttledGets();
+    const { sourceStorage } = gets;
     const { handler, status, details } = await setup({ sourceStorage });
     const event = await upload('d/photo.jpg', readFixture('photos/colour-fig-red-bowl.jpg'), '0400');
     await expect(handler(event)).rejects.toThrow(/record\(s\) failed/);
@@ -234,24 +241,15 @@ describe('the S3 handler with the status table and events', () => {
     });
     expect((await status.list({ status: 'failed' })).items.map((i) => i.key)).toEqual(['d/photo.jpg']);
     expect(details.map((d) => d.status)).toEqual(['failed']);
-    failing = false;
+    gets.failing = false;
     await handler(event);
     expect(await status.get(SOURCE, 'd/photo.jpg')).toMatchObject({ status: 'processed', attempts: 2 });
     expect((await status.list({ status: 'failed' })).items).toEqual([]);
   });
 
   it('records a backfill of the current content over an unfinished item of older content whose replacement sent no event', async () => {
-    let failing = true;
-    const sourceStorage = (bucket: string): Storage => {
-      const real = new S3Storage(s3.client, bucket);
-      return new Proxy(real, {
-        get(target, property, receiver) {
-          if (property === 'get' && failing)
-            return () => Promise.reject(Object.assign(new Error('SlowDown'), { name: 'SlowDown' }));
-          return Reflect.get(target, property, receiver);
-        },
-      });
-    };
+    const gets = throttledGets();
+    const { sourceStorage } = gets;
     // The upload's attempt fails, and so does the write of its failure (the table throttled): the
     // item stays `processing`, naming that upload's ETag, as after an invocation that timed out.
     const wrapStatus = (store: StatusStore) => throttledFinish(store, 'failed', 1);
@@ -262,7 +260,7 @@ describe('the S3 handler with the status table and events', () => {
     ).rejects.toThrow(/record\(s\) failed/);
     const old = await status.get(SOURCE, key);
     expect(old).toMatchObject({ status: 'processing', etag: expect.any(String) });
-    failing = false;
+    gets.failing = false;
     // Replaced, and the replacement's event is lost: a backfill (imgpipe reprocess) processes it.
     const body = readFixture('photos/portrait-friends-dogs.jpg');
     const put = await s3.client.send(new PutObjectCommand({ Bucket: SOURCE, Key: key, Body: body }));
