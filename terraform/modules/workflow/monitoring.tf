@@ -108,25 +108,17 @@ resource "aws_cloudwatch_metric_alarm" "database_update" {
     return_data = true
   }
 
-  metric_query {
-    id = "invocations"
-    metric {
-      namespace   = "AWS/Lambda"
-      metric_name = "Invocations"
-      dimensions  = { FunctionName = aws_lambda_function.scanner["update-database"].function_name }
-      stat        = "Sum"
-      period      = local.database_update_window
-    }
-  }
-
-  metric_query {
-    id = "errors"
-    metric {
-      namespace   = "AWS/Lambda"
-      metric_name = "Errors"
-      dimensions  = { FunctionName = aws_lambda_function.scanner["update-database"].function_name }
-      stat        = "Sum"
-      period      = local.database_update_window
+  dynamic "metric_query" {
+    for_each = { invocations = "Invocations", errors = "Errors" }
+    content {
+      id = metric_query.key
+      metric {
+        namespace   = "AWS/Lambda"
+        metric_name = metric_query.value
+        dimensions  = { FunctionName = aws_lambda_function.scanner["update-database"].function_name }
+        stat        = "Sum"
+        period      = local.database_update_window
+      }
     }
   }
 }
