@@ -185,6 +185,8 @@ export async function processImage(
     }
     // Padding in a translucent background makes an output transparent where the source was not.
     const padded = step.output !== step.resizeTo;
+    // The watermark marks the picture, not the padding around it (contain, a box of another shape).
+    const picture = padded ? paddedArea(image, step.output) : undefined;
     if (padded) image = pad(image, step.output.width, step.output.height, config.background);
     const flattens = transparent || (padded && config.background.a < 255);
     results[index] = lastUse.steps.has(index) ? image : undefined;
@@ -200,7 +202,7 @@ export async function processImage(
         // The watermark goes over a copy: `image` may still be the base of smaller variants.
         let final = marked.get(image);
         if (!final) {
-          final = config.watermark ? await applyWatermark(image, config.watermark, config) : image;
+          final = config.watermark ? await applyWatermark(image, config.watermark, config, picture) : image;
           marked.set(image, final);
         }
         const pixels = format === 'jpeg' && flattens ? flatten(final, config.background) : final;
@@ -425,18 +427,32 @@ let markSource:
 /** Sizes kept of the resized mark: upload variants need a few; on-demand results may ask for many. */
 const MARK_SIZES_KEPT = 32;
 
+/** Where `pad` puts an image of `image`'s size in an output of `output`'s: centred. */
+function paddedArea(image: Size, output: Size): Region {
+  return {
+    left: Math.floor((output.width - image.width) / 2),
+    top: Math.floor((output.height - image.height) / 2),
+    width: image.width,
+    height: image.height,
+  };
+}
+
 /**
  * `image` with the watermark composited over it (image/watermark.ts), or `image` itself when it is
- * narrower than `minWidth` or too small for the mark's margins. The PNG is decoded once per
- * process and resized once per size with the configured resampler (premultiplied alpha), in sRGB
- * like the outputs (an ICC profile in the PNG is not applied).
+ * narrower than `minWidth` or too small for the mark's margins. With `picture` (the area of a
+ * padded output the resized source fills), the mark is sized and placed within that area, as on
+ * the picture alone: on the padding it would mark nothing (a `contain` box of another shape, or
+ * larger than the source, gave the whole source unmarked). The PNG is decoded once per process and
+ * resized once per size with the configured resampler (premultiplied alpha), in sRGB like the
+ * outputs (an ICC profile in the PNG is not applied).
  */
 export async function applyWatermark(
   image: RawImage,
   watermark: Watermark,
   config: PipelineConfig,
+  picture: Region = { left: 0, top: 0, width: image.width, height: image.height },
 ): Promise<RawImage> {
-  if (image.width < watermark.minWidth) return image;
+  if (picture.width < watermark.minWidth) return image;
   if (markSource?.sha256 !== watermark.sha256) {
     const decoded = decode('png', watermark.png);
     markSource = { sha256: watermark.sha256, image: decoded, sized: new Map() };
@@ -447,7 +463,7 @@ export async function applyWatermark(
   }
   const source = markSource;
   const mark = await source.image;
-  const place = placeMark(image, mark, watermark);
+  const place = placeMark(picture, mark, watermark);
   if (!place) return image;
   const sizeKey = `${place.width}x${place.height}`;
   let sized = source.sized.get(sizeKey);
@@ -457,7 +473,13 @@ export async function applyWatermark(
     sized = resample(mark, full, place, config, true);
     source.sized.set(sizeKey, sized);
   }
-  return compositeOver(image, await sized, place.left, place.top, watermark.opacity);
+  return compositeOver(
+    image,
+    await sized,
+    picture.left + place.left,
+    picture.top + place.top,
+    watermark.opacity,
+  );
 }
 
 async function resample(

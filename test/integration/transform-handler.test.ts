@@ -164,9 +164,12 @@ describe('signing keys from Parameter Store', () => {
 });
 
 describe('the watermark on results', () => {
-  it('marks every result, and leaves it off only for wm=0 on a signed URL', async () => {
-    // A black 400 x 200 PNG source; a white 10 x 10 mark, 0.1 of the width, 0.1 of the shorter side
-    // from the bottom-right corner: at 200 x 100 it covers [170, 190) x [70, 90).
+  /**
+   * A black 400 x 200 PNG source and a handler whose document has a white 10 x 10 mark, 0.1 of the
+   * width, 0.1 of the shorter side from the bottom-right corner: at 200 x 100 it covers
+   * [170, 190) x [70, 90).
+   */
+  async function marked() {
     const { formatOptions } = parsePipelineConfig({ formats: { png: {} } });
     const black = new Uint8ClampedArray(400 * 200 * 4);
     for (let i = 3; i < black.length; i += 4) black[i] = 255;
@@ -189,7 +192,7 @@ describe('the watermark on results', () => {
       IMGPIPE_OUTPUT_BUCKET: OUTPUT,
       IMGPIPE_CONFIG: JSON.stringify({ watermark: { image: mark, margin: 0.1, size: 0.1 } }),
     });
-    const handler = (signing: 'required' | 'off') =>
+    return (signing: 'required' | 'off') =>
       createTransformHandler(
         { ...base, config },
         {
@@ -201,18 +204,27 @@ describe('the watermark on results', () => {
           keys: [KEY_A],
         },
       );
-    const pixel = async (response: { body?: string; isBase64Encoded?: boolean }, x: number, y: number) => {
-      const image = await decode('png', new Uint8Array(Buffer.from(response.body ?? '', 'base64')));
-      expect([image.width, image.height]).toEqual([200, 100]);
-      return Array.from(image.data.subarray((y * 200 + x) * 4, (y * 200 + x) * 4 + 4));
-    };
+  }
+  const pixel = async (
+    response: { body?: string; isBase64Encoded?: boolean },
+    x: number,
+    y: number,
+    size = [200, 100],
+  ) => {
+    const image = await decode('png', new Uint8Array(Buffer.from(response.body ?? '', 'base64')));
+    expect([image.width, image.height]).toEqual(size);
+    return Array.from(image.data.subarray((y * image.width + x) * 4, (y * image.width + x) * 4 + 4));
+  };
+
+  it('marks every result, and leaves it off only for wm=0 on a signed URL', async () => {
+    const handler = await marked();
     const signed = handler('required');
     const query = (params: Record<string, string>) =>
       `${new URLSearchParams(params)}&sig=${signature(KEY_A, 'black.png', params)}`;
-    const marked = await signed(event('/t/black.png', query({ w: '200', fmt: 'png' })));
-    expect(marked.statusCode).toBe(200);
-    expect(await pixel(marked, 180, 80)).toEqual([255, 255, 255, 255]);
-    expect(await pixel(marked, 169, 80)).toEqual([0, 0, 0, 255]);
+    const marked200 = await signed(event('/t/black.png', query({ w: '200', fmt: 'png' })));
+    expect(marked200.statusCode).toBe(200);
+    expect(await pixel(marked200, 180, 80)).toEqual([255, 255, 255, 255]);
+    expect(await pixel(marked200, 169, 80)).toEqual([0, 0, 0, 255]);
     const plain = await signed(event('/t/black.png', query({ w: '200', fmt: 'png', wm: '0' })));
     expect(plain.statusCode).toBe(200);
     expect(await pixel(plain, 180, 80)).toEqual([0, 0, 0, 255]);
@@ -223,6 +235,19 @@ describe('the watermark on results', () => {
     ]);
     const refused = await open(event('/t/black.png', 'w=200&fmt=png&wm=0'));
     expect([refused.statusCode, body(refused).error.field]).toEqual([403, 'wm']);
+  });
+
+  it('marks the picture of a contain box of another shape, not the padding around it', async () => {
+    // A square box around the 400 x 200 source: the picture fills [0, 400) x [100, 300), padding
+    // above and below. On the picture alone the mark is 40 x 40, 20 px from its bottom-right
+    // corner: [340, 380) x [240, 280) of the output. Placed on the whole box (40 px from its
+    // corner, in the padding), every pixel of the source came out unmarked.
+    const open = (await marked())('off');
+    const reply = await open(event('/t/black.png', 'w=400&h=400&fit=contain&fmt=png'));
+    expect(reply.statusCode, reply.body).toBe(200);
+    expect(await pixel(reply, 360, 260, [400, 400])).toEqual([255, 255, 255, 255]);
+    expect(await pixel(reply, 339, 260, [400, 400])).toEqual([0, 0, 0, 255]);
+    expect(await pixel(reply, 360, 281, [400, 400])).toEqual([0, 0, 0, 255]);
   });
 });
 

@@ -175,8 +175,11 @@ describe('processImage with a watermark', () => {
     expect(px(out, 20, 20)).toEqual([0, 0, 0, 0]);
   });
 
-  it('flattens a JPEG whose contain padding is translucent, so a 50% mark over it is blended with the background', async () => {
-    // An opaque source padded with a transparent white background: the mark lies on the padding.
+  it('puts the mark of a contain output on the picture, not on its translucent padding, which a JPEG flattens', async () => {
+    // An opaque 100 x 20 source in a 100 x 100 box padded with transparent white: the picture is
+    // [0, 100) x [40, 60). The mark is sized and placed as on the picture alone: 20 x 20 at its
+    // bottom-right corner, [80, 100) x [40, 60). On the whole box it lay in the padding, and the
+    // picture came out unmarked.
     const source = await encode('png', solid(100, 20, [0, 0, 255, 255]), formatOptions);
     const image = await pngFile('red.png', solid(8, 8, [255, 0, 0, 255]));
     const config = parsePipelineConfig({
@@ -187,14 +190,18 @@ describe('processImage with a watermark', () => {
     });
     const result = await processImage(source, config);
     const output = (format: string) => result.outputs.find((o) => o.format === format)!.bytes;
-    expect(px(await decode('png', output('png')), 90, 90)).toEqual([255, 0, 0, 128]);
-    const [r, g, b] = px(await decode('jpeg', output('jpeg')), 90, 90);
-    // Half red over white, as for any translucent pixel in a JPEG; not the mark at full strength.
-    for (const [channel, expected] of [
-      [r, 255],
-      [g, 127],
-      [b, 127],
+    const png = await decode('png', output('png'));
+    // Half red over the blue picture; the padding below it left as it was.
+    expect(px(png, 90, 50)).toEqual([128, 0, 128, 255]);
+    expect(px(png, 79, 50)).toEqual([0, 0, 255, 255]);
+    expect(px(png, 90, 90)).toEqual([255, 255, 255, 0]);
+    const jpeg = await decode('jpeg', output('jpeg'));
+    // The JPEG flattens the translucent padding onto the background, white.
+    for (const [[r, g, b], expected] of [
+      [px(jpeg, 90, 50), [128, 0, 128]],
+      [px(jpeg, 90, 90), [255, 255, 255]],
     ] as const)
-      expect(Math.abs(channel! - expected), `${[r, g, b]}`).toBeLessThan(4);
+      for (const [i, channel] of [r, g, b].entries())
+        expect(Math.abs(channel! - expected[i]!), `${[r, g, b]}`).toBeLessThan(4);
   });
 });
