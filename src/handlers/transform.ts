@@ -130,6 +130,9 @@ export function createTransformHandler(
 
   const handler = lambdaHandler(deps, async (event: unknown, context?: Context) => {
     const started = performance.now();
+    // When Lambda stops this invocation: a transformation must be over, and answered, before then.
+    const remainingMs = context?.getRemainingTimeInMillis?.();
+    const endsAt = remainingMs === undefined ? undefined : started + remainingMs;
     stats.requests++;
     const requestId = context?.awsRequestId ?? randomUUID();
     const log: { cache?: 'hit' | 'miss'; key?: string; bytes?: number; redirect?: boolean } = {};
@@ -138,7 +141,7 @@ export function createTransformHandler(
       if (transform instanceof ConfigError) throw transform;
       if (!isUrlEvent(event))
         throw new ApiError('bad-request', 'Expected a Lambda function URL event (payload format 2.0)');
-      response = await serve(transform, event, log);
+      response = await serve(transform, event, log, endsAt);
     } catch (error) {
       response = failure(error, requestId);
     }
@@ -177,6 +180,7 @@ export function createTransformHandler(
     t: Transform,
     event: LambdaFunctionURLEvent,
     log: { cache?: 'hit' | 'miss'; key?: string; bytes?: number; redirect?: boolean },
+    endsAt: number | undefined,
   ): Promise<ApiResponse> {
     const method = event.requestContext.http.method;
     if (method !== 'GET' && method !== 'HEAD')
@@ -222,7 +226,7 @@ export function createTransformHandler(
       ({ info: stored, bytes } = found);
     } else {
       log.cache = 'miss';
-      ({ info: stored, bytes } = await produce(t, request, resultKey));
+      ({ info: stored, bytes } = await produce(t, request, resultKey, endsAt));
     }
     log.bytes = stored.size;
 
@@ -255,19 +259,27 @@ export function createTransformHandler(
   /**
    * A miss: the source read within the byte limit and through processImage, as in the S3 path. The
    * result records the ETag of the version read (if the source was replaced since the HEAD, the
-   * newer one: the result is then fresh for it).
+   * newer one: the result is then fresh for it). As there, the time budget is maxSecondsPerImage
+   * cut to the invocation's remaining time less a reserve (pipeline/deadline.ts): past the
+   * function's timeout (30 s by default, maxSecondsPerImage 60) Lambda would stop it, CloudFront
+   * answer 502 and the next request find a fresh container, where a source too slow to transform
+   * is a 413 (too-slow) naming both limits.
    */
   async function produce(
     t: Transform,
     request: TransformRequest,
     resultKey: string,
+    endsAt: number | undefined,
   ): Promise<{ info: ObjectInfo; bytes: Uint8Array }> {
     if (running >= t.config.concurrency)
       throw new ApiError('unavailable', `Busy with ${running} transformation(s); try again in a moment`, {
         headers: { 'retry-after': '1' },
       });
     running++;
-    const deadline = new Deadline({ maxSeconds: pipeline.limits.maxSecondsPerImage });
+    const deadline = new Deadline({
+      maxSeconds: pipeline.limits.maxSecondsPerImage,
+      invocationEndsAt: endsAt,
+    });
     try {
       let object: Awaited<ReturnType<Storage['get']>>;
       try {

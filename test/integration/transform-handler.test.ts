@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
-import type { LambdaFunctionURLEvent } from 'aws-lambda';
+import type { Context, LambdaFunctionURLEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -453,6 +453,24 @@ describe('sources the pipeline refuses, before decoding', () => {
     }
     // Refused from the header (or the HEAD): nothing was decoded.
     expect(h.stats.decodes).toBe(0);
+  });
+
+  it('keeps to the invocation’s remaining time, answering 413 too-slow rather than running past Lambda’s timeout', async () => {
+    // maxSecondsPerImage is 60 s by default, the module's function timeout 30 s: the budget is cut
+    // to what the invocation has left, less the reserve to answer. With nothing left, the source
+    // is refused before it is decoded; it was transformed regardless (in Lambda: stopped at the
+    // timeout, a 502 from CloudFront, a fresh container for the next request).
+    const h = handler();
+    const context = { awsRequestId: 'r-late', getRemainingTimeInMillis: () => 0 } as unknown as Context;
+    const late = await h(event('/t/tiny.jpg', 'w=20&fmt=png'), context);
+    expect([late.statusCode, body(late).error.field]).toEqual([413, 'key']);
+    expect(body(late).error.message).toMatch(
+      /^The source cannot be transformed \(too-slow\): .*left in the Lambda invocation.*maxSecondsPerImage is 60/,
+    );
+    expect(h.stats.decodes).toBe(0);
+    // With the time, the same request is transformed.
+    const context30 = { awsRequestId: 'r', getRemainingTimeInMillis: () => 30_000 } as unknown as Context;
+    expect((await h(event('/t/tiny.jpg', 'w=20&fmt=png'), context30)).statusCode).toBe(200);
   });
 });
 
