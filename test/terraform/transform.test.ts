@@ -30,6 +30,11 @@ describe('modules/transform and TRANSFORM_SETTINGS', () => {
       .split(',')
       .map((p) => p.trim().replaceAll('"', ''));
     expect(listed).toEqual([...TRANSFORM_PARAMS]);
+    // The README names them (wm, forwarded, was missing: a reader took it to be dropped at the edge).
+    const readme = readFileSync(join(dir, 'README.md'), 'utf8');
+    const cacheKey = /\*\*Cache key\*\*: the \w+ parameters \(`([^`]*)`/.exec(readme)?.[1]?.split(' ');
+    expect(cacheKey).toEqual([...TRANSFORM_PARAMS]);
+    expect(readme).toContain(`/t/<key>?${TRANSFORM_PARAMS.map((name) => `${name}=`).join('&')} `);
   });
 
   it('creates the keys’ parameter with the placeholder the function refuses as a key', () => {
