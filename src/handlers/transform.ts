@@ -403,43 +403,53 @@ function setUp(deps: HandlerDeps, env: Env, options: TransformHandlerOptions): T
 export const SIGNING_KEYS_PLACEHOLDER = 'unset: set the signing keys outside Terraform';
 
 /**
+ * How long a container keeps the signing keys it read (Powertools Parameters' maxAge): a rotation
+ * (a new first line) or a revoked key (a line taken out) holds in every container within this, with
+ * no redeployment. A key read once and kept for the container's life went on verifying URLs signed
+ * with a key taken out of the parameter, and warm containers refused URLs signed with the new one.
+ */
+export const SIGNING_KEYS_MAX_AGE_SECONDS = 300;
+
+/**
  * The signing keys from a SecureString parameter, one a line (the newest first; two while rotating),
- * read once per execution environment through Powertools Parameters and cached after. Refused (a
+ * read through Powertools Parameters and cached SIGNING_KEYS_MAX_AGE_SECONDS. Refused (a
  * ConfigError, answered 500, read again by the next request): no key, a key under 32 characters or
  * with whitespace in it, or the module's placeholder.
  */
 export function parameterKeys(name: string, ssm?: SSMClient): () => Promise<readonly string[]> {
-  let keys: Promise<readonly string[]> | undefined;
   const provider = parameterProvider(ssm);
-  return () => {
-    keys ??= (async () => {
-      const value = await provider.get(name, { decrypt: true, maxAge: Number.MAX_SAFE_INTEGER });
-      const text = typeof value === 'string' ? value : '';
-      const refuse = (problem: string) =>
-        new ConfigError(
-          TRANSFORM_ENV.keysParameter,
-          name,
-          `The parameter ${name} ${problem}: it must hold one or two signing keys of at least 32 characters without whitespace, one a line (aws ssm put-parameter --name ${name} --type SecureString --overwrite --value "$(openssl rand -base64 48)")`,
-        );
-      if (text.trim() === SIGNING_KEYS_PLACEHOLDER)
-        throw refuse(
-          `still holds the placeholder ${JSON.stringify(SIGNING_KEYS_PLACEHOLDER)}: the signing keys were never set`,
-        );
-      const lines = text
-        .split(/\r?\n/)
-        .map((line) => line.trim())
-        .filter(Boolean);
-      if (lines.length === 0) throw refuse('holds no key');
-      for (const [index, line] of lines.entries()) {
-        if (line.length < 32) throw refuse(`has a key of ${line.length} characters on line ${index + 1}`);
-        if (/\s/.test(line)) throw refuse(`has whitespace within the key on line ${index + 1}`);
-      }
-      return lines;
-    })().catch((error: unknown) => {
-      keys = undefined;
-      throw error;
+  // A value refused is read again (past Powertools' cache) by the next request.
+  let refused = false;
+  return async () => {
+    const value = await provider.get(name, {
+      decrypt: true,
+      maxAge: SIGNING_KEYS_MAX_AGE_SECONDS,
+      forceFetch: refused,
     });
-    return keys;
+    const text = typeof value === 'string' ? value : '';
+    const refuse = (problem: string) => {
+      refused = true;
+      return new ConfigError(
+        TRANSFORM_ENV.keysParameter,
+        name,
+        `The parameter ${name} ${problem}: it must hold one or two signing keys of at least 32 characters without whitespace, one a line (aws ssm put-parameter --name ${name} --type SecureString --overwrite --value "$(openssl rand -base64 48)")`,
+      );
+    };
+    if (text.trim() === SIGNING_KEYS_PLACEHOLDER)
+      throw refuse(
+        `still holds the placeholder ${JSON.stringify(SIGNING_KEYS_PLACEHOLDER)}: the signing keys were never set`,
+      );
+    const lines = text
+      .split(/\r?\n/)
+      .map((line) => line.trim())
+      .filter(Boolean);
+    if (lines.length === 0) throw refuse('holds no key');
+    for (const [index, line] of lines.entries()) {
+      if (line.length < 32) throw refuse(`has a key of ${line.length} characters on line ${index + 1}`);
+      if (/\s/.test(line)) throw refuse(`has whitespace within the key on line ${index + 1}`);
+    }
+    refused = false;
+    return lines;
   };
 }
 

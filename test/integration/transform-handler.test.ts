@@ -8,7 +8,7 @@ import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import type { Context, LambdaFunctionURLEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { decode, encode } from '../../src/codecs/index.ts';
 import { parsePipelineConfig } from '../../src/config/document.ts';
 import { loadRuntimeConfig } from '../../src/config/index.ts';
@@ -16,6 +16,7 @@ import {
   createTransformHandler,
   MAX_BUFFERED_BYTES,
   parameterKeys,
+  SIGNING_KEYS_MAX_AGE_SECONDS,
   SIGNING_KEYS_PLACEHOLDER,
 } from '../../src/handlers/transform.ts';
 import { signature } from '../../src/handlers/transform-request.ts';
@@ -99,7 +100,7 @@ function event(path: string, query = '', headers: Record<string, string> = {}): 
 const body = (response: { body?: string }) => JSON.parse(response.body ?? '{}');
 
 describe('signing keys from Parameter Store', () => {
-  it('reads the SecureString once per container, with decryption, and accepts both keys while rotating', async () => {
+  it('reads the SecureString once for many requests, with decryption, and accepts both keys while rotating', async () => {
     const ssm = new SSMClient({
       region: 'us-east-1',
       credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
@@ -122,6 +123,39 @@ describe('signing keys from Parameter Store', () => {
     expect([other.statusCode, body(other).error.field]).toEqual([403, 'sig']);
     expect((await handler(event('/t/tiny.jpg', 'w=40'))).statusCode).toBe(403);
     expect(mock.commandCalls(GetParameterCommand)).toHaveLength(1);
+  });
+
+  it('sees a rotation and a revoked key within SIGNING_KEYS_MAX_AGE_SECONDS, without a new container', async () => {
+    const ssm = new SSMClient({
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+    });
+    const mock = mockClient(ssm);
+    const name = '/imgpipe/test/rotated-keys';
+    mock.on(GetParameterCommand).resolves({ Parameter: { Value: KEY_A } });
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const handler = createTransformHandler(deps(), {
+        env: { IMGPIPE_TRANSFORM_SOURCE_BUCKET: SOURCE, IMGPIPE_TRANSFORM_KEYS_PARAMETER: name },
+        ssm,
+      });
+      const status = async (secret: string) =>
+        (await handler(event('/t/tiny.jpg', `w=40&sig=${signature(secret, 'tiny.jpg', { w: '40' })}`)))
+          .statusCode;
+      expect([await status(KEY_A), await status(KEY_B)]).toEqual([200, 403]);
+      // KEY_A leaked: the operator replaces it with KEY_B alone.
+      mock.on(GetParameterCommand).resolves({ Parameter: { Value: KEY_B } });
+      // Within the cache's age, the keys read stand (one read for every request so far).
+      vi.setSystemTime(Date.now() + (SIGNING_KEYS_MAX_AGE_SECONDS - 1) * 1000);
+      expect([await status(KEY_A), await status(KEY_B)]).toEqual([200, 403]);
+      expect(mock.commandCalls(GetParameterCommand)).toHaveLength(1);
+      // Past it, the leaked key verifies nothing and the new one works; it stayed for the container's life.
+      vi.setSystemTime(Date.now() + 2000);
+      expect([await status(KEY_A), await status(KEY_B)]).toEqual([403, 200]);
+      expect(mock.commandCalls(GetParameterCommand)).toHaveLength(2);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('fails closed, 500, while the parameter holds the module’s placeholder or a key with whitespace', async () => {
