@@ -17,6 +17,7 @@ import {
 import { FORMAT_META } from '../core/formats.ts';
 import { isPlainObject } from '../core/json.ts';
 import {
+  BucketLayout,
   S3_MAX_KEY_BYTES,
   SOURCE_ETAG_METADATA,
   TransformLayout,
@@ -25,6 +26,8 @@ import {
 import { msSince } from '../core/timing.ts';
 import { Deadline } from '../pipeline/deadline.ts';
 import { inThreadEncoder, processImage } from '../pipeline/process-image.ts';
+import { CONTENT_REASONS } from '../pipeline/process-object.ts';
+import { readQuarantineRecord } from '../pipeline/records.ts';
 import { S3Storage } from '../storage/s3.ts';
 import type { ObjectInfo, Storage } from '../storage/types.ts';
 import { S3UrlSigner, type UrlSigner } from './api-signer.ts';
@@ -104,6 +107,8 @@ interface Transform {
   readonly config: TransformConfig;
   readonly source: Storage;
   readonly layout: TransformLayout;
+  /** Where the pipeline records a quarantined source's reason (the quarantine bucket's layout). */
+  readonly quarantineLayout: BucketLayout;
   readonly keys: () => Promise<readonly string[]>;
   readonly signer?: UrlSigner;
 }
@@ -204,8 +209,26 @@ export function createTransformHandler(
         { field: 'key' },
       );
     log.key = resultKey;
-    const [source, found] = await Promise.all([t.source.head(key), readResult(resultKey, method)]);
+    const [source, found, quarantined] = await Promise.all([
+      t.source.head(key),
+      readResult(resultKey, method),
+      readQuarantineRecord(deps.quarantine, t.quarantineLayout.quarantineKeys(key).reason),
+    ]);
     if (source === undefined) throw new ApiError('not-found', `No image ${key} in ${t.config.sourceBucket}`);
+    // The pipeline's verdict on this very content (the workflow's malware scan or moderation) holds
+    // here too: the source stays in its bucket, so without this check a moderated image was served
+    // by anyone who asked for it (and its earlier results stayed hits).
+    if (
+      quarantined &&
+      CONTENT_REASONS.has(quarantined.reason) &&
+      quarantined.source.key === key &&
+      quarantined.source.etag === source.etag
+    )
+      throw new ApiError(
+        'forbidden',
+        `The source ${key} (ETag ${source.etag}) was quarantined (${quarantined.reason}) at ${quarantined.quarantinedAt}: it is not transformed`,
+        { field: 'key' },
+      );
     const maxBytes = pipeline.limits.maxBytes;
     if (source.size > maxBytes)
       throw new ApiError(
@@ -389,6 +412,7 @@ function setUp(deps: HandlerDeps, env: Env, options: TransformHandlerOptions): T
     config,
     source: deps.sourceStorage(config.sourceBucket),
     layout: new TransformLayout(config.prefix),
+    quarantineLayout: new BucketLayout(deps.config.pipeline, deps.config.quarantinePrefix),
     keys: options.keys ? async () => options.keys! : parameterKeys(keysParameter ?? '', options.ssm),
     ...(signer ? { signer } : {}),
   };

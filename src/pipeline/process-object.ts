@@ -463,7 +463,8 @@ async function withdrawReplacedOutputs(
 }
 
 /** Reasons found in the content itself (the workflow's checks), not in the configuration's limits. */
-const CONTENT_REASONS: ReadonlySet<InvalidReason> = new Set(['malware', 'moderation']);
+/** Reasons that judge the content itself (not a limit of this configuration): its outputs show them. */
+export const CONTENT_REASONS: ReadonlySet<InvalidReason> = new Set(['malware', 'moderation']);
 
 /** Deletes the keys `previous` lists that `outputs` does not, and returns them. */
 async function deleteStaleOutputs(

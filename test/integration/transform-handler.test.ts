@@ -20,6 +20,7 @@ import {
   SIGNING_KEYS_PLACEHOLDER,
 } from '../../src/handlers/transform.ts';
 import { signature } from '../../src/handlers/transform-request.ts';
+import { type QuarantineRecord, writeRecord } from '../../src/pipeline/records.ts';
 import { S3Storage } from '../../src/storage/s3.ts';
 import type { Storage } from '../../src/storage/types.ts';
 import { readFixture } from '../support/fixtures.ts';
@@ -505,6 +506,50 @@ describe('sources the pipeline refuses, before decoding', () => {
     // With the time, the same request is transformed.
     const context30 = { awsRequestId: 'r', getRemainingTimeInMillis: () => 30_000 } as unknown as Context;
     expect((await h(event('/t/tiny.jpg', 'w=20&fmt=png'), context30)).statusCode).toBe(200);
+  });
+});
+
+describe('sources the workflow quarantined for their content', () => {
+  it('answers 403 naming the reason for the version moderation refused, hit or miss, and serves its replacement', async () => {
+    const source = new S3Storage(s3.client, SOURCE);
+    const solid = (background: string) =>
+      sharp({ create: { width: 64, height: 48, channels: 3, background } })
+        .png()
+        .toBuffer();
+    await source.put('flagged.png', await solid('#ff00ff'), { contentType: 'image/png' });
+    const h = createTransformHandler(deps(), {
+      env: { IMGPIPE_TRANSFORM_SOURCE_BUCKET: SOURCE, IMGPIPE_TRANSFORM_SIGNING: 'off' },
+    });
+    // Served before the verdict: its result is stored.
+    expect((await h(event('/t/flagged.png', 'w=30&fmt=png'))).statusCode).toBe(200);
+    // The workflow's moderation quarantines this version (the source stays where it is).
+    const etag = (await source.head('flagged.png'))!.etag;
+    const record = (reason: 'moderation' | 'too-many-pixels'): QuarantineRecord => ({
+      version: 1,
+      generator: 'test',
+      source: { location: `s3://${SOURCE}/flagged.png`, key: 'flagged.png', etag },
+      reason,
+      message: 'test',
+      details: {},
+      copiedTo: `s3://${OUTPUT}/quarantine/objects/flagged.png`,
+      quarantinedAt: '2026-12-01T00:00:00.000Z',
+    });
+    const quarantine = new S3Storage(s3.client, OUTPUT);
+    await writeRecord(quarantine, 'quarantine/reasons/flagged.png.json', record('moderation'));
+    for (const query of ['w=30&fmt=png', 'w=40&fmt=png']) {
+      const refused = await h(event('/t/flagged.png', query));
+      expect([refused.statusCode, body(refused).error.field], query).toEqual([403, 'key']);
+      expect(body(refused).error.message).toBe(
+        `The source flagged.png (ETag ${etag}) was quarantined (moderation) at 2026-12-01T00:00:00.000Z: it is not transformed`,
+      );
+    }
+    // A limit of this configuration is not a verdict on the content: the transform's own apply.
+    await writeRecord(quarantine, 'quarantine/reasons/flagged.png.json', record('too-many-pixels'));
+    expect((await h(event('/t/flagged.png', 'w=30&fmt=png'))).statusCode).toBe(200);
+    await writeRecord(quarantine, 'quarantine/reasons/flagged.png.json', record('moderation'));
+    // New content under the key is not what was judged.
+    await source.put('flagged.png', await solid('#00ff00'), { contentType: 'image/png' });
+    expect((await h(event('/t/flagged.png', 'w=30&fmt=png'))).statusCode).toBe(200);
   });
 });
 

@@ -2,9 +2,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TRANSFORM_SETTINGS } from '../../src/config/settings.ts';
+import { DEFAULT_QUARANTINE_PREFIX } from '../../src/core/layout.ts';
 import { SIGNING_KEYS_PLACEHOLDER } from '../../src/handlers/transform.ts';
 import { TRANSFORM_PARAMS } from '../../src/handlers/transform-request.ts';
-import { blocks, loadTerraform, TERRAFORM_DIR } from './hcl.ts';
+import { blocks, DOLLAR, loadTerraform, statements, TERRAFORM_DIR } from './hcl.ts';
 
 /**
  * terraform/modules/transform held to the code: every setting of TRANSFORM_SETTINGS that names a
@@ -41,6 +42,28 @@ describe('modules/transform and TRANSFORM_SETTINGS', () => {
     const resource = main.slice(main.indexOf('resource "aws_ssm_parameter" "this"'));
     const value = /^\s*value\s*=\s*"([^"]*)"/m.exec(resource)?.[1];
     expect(value).toBe(SIGNING_KEYS_PLACEHOLDER);
+  });
+
+  it('lets the function read the quarantine reasons it refuses sources by, and the deployment names the bucket', async () => {
+    const tf = await loadTerraform();
+    const module = tf.get('modules/transform')!;
+    const policy = statements(module.data.aws_iam_policy_document!.function!);
+    const reasons = policy.find((s) => s.sid === 'ReadQuarantineReasons');
+    expect(reasons).toMatchObject({
+      actions: ['s3:GetObject'],
+      resources: [`${DOLLAR}{var.quarantine_bucket_arn}/${DOLLAR}{local.quarantine_prefix}reasons/*`],
+    });
+    // A missing record is a 404 to the function, not a 403 (then a 500 for every request).
+    const list = policy.find((s) => s.sid === 'TellMissingSourcesApart');
+    expect(list?.resources).toContain('var.quarantine_bucket_arn');
+    // The prefix the pipeline writes under: the imgpipe module's (empty), else the code's default.
+    expect(module.locals.quarantine_prefix).toMatch(
+      new RegExp(
+        `lookup\\(var\\.function_environment, "IMGPIPE_QUARANTINE_PREFIX", "${DEFAULT_QUARANTINE_PREFIX}"\\)`,
+      ),
+    );
+    const deployment = tf.get('deployment')!;
+    expect(deployment.module.transform!.quarantine_bucket_arn).toBe('module.imgpipe.quarantine_bucket_arn');
   });
 
   it('sends the function no viewer header besides the cache key’s, not If-None-Match', async () => {

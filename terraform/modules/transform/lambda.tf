@@ -102,11 +102,19 @@ data "aws_iam_policy_document" "function" {
     resources = ["${var.source_bucket_arn}/*"]
   }
 
-  # Without ListBucket, S3 answers a HEAD of a missing key with 403 instead of 404.
+  # Without ListBucket, S3 answers a HEAD of a missing key with 403 instead of 404 (a source, a
+  # result, a reason record).
   statement {
     sid       = "TellMissingSourcesApart"
     actions   = ["s3:ListBucket"]
-    resources = [var.source_bucket_arn, var.output_bucket_arn]
+    resources = [var.source_bucket_arn, var.output_bucket_arn, var.quarantine_bucket_arn]
+  }
+
+  # The pipeline's reason records: a source quarantined for its content is not transformed.
+  statement {
+    sid       = "ReadQuarantineReasons"
+    actions   = ["s3:GetObject"]
+    resources = ["${var.quarantine_bucket_arn}/${local.quarantine_prefix}reasons/*"]
   }
 
   # Results: looked up, stored, read back, and presigned for the redirect past 6 MB.

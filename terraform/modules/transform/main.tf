@@ -20,6 +20,9 @@ locals {
   # reaches the function. Anything else is dropped at the edge.
   query_parameters = ["w", "h", "fit", "fmt", "q", "dpr", "wm", "exp", "sig"]
 
+  # Where the pipeline writes its quarantine records (src/core/layout.ts, quarantineKeys).
+  quarantine_prefix = lookup(var.function_environment, "IMGPIPE_QUARANTINE_PREFIX", "quarantine/")
+
   # The pipeline document may live in Parameter Store (modules/imgpipe, pipeline_config_parameter_name).
   config_parameter     = lookup(var.function_environment, "IMGPIPE_CONFIG_PARAMETER", null)
   config_parameter_arn = local.config_parameter == null ? null : "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter/${trimprefix(local.config_parameter, "/")}"

@@ -87,6 +87,16 @@ variable "output_bucket_arn" {
   }
 }
 
+variable "quarantine_bucket_arn" {
+  description = "ARN of the quarantine bucket (modules/imgpipe output quarantine_bucket_arn): the function reads the reason records there, and refuses (403) a source whose current version the malware scan or moderation quarantined."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:s3:::[a-z0-9.-]{3,63}$", var.quarantine_bucket_arn))
+    error_message = "quarantine_bucket_arn must be an S3 bucket ARN (arn:aws:s3:::<bucket>)."
+  }
+}
+
 variable "output_bucket_regional_domain_name" {
   description = "The output bucket's regional domain name (modules/imgpipe output output_bucket_regional_domain_name): the distribution's second origin."
   type        = string

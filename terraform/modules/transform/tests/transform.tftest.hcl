@@ -29,6 +29,7 @@ variables {
   source_bucket_arn                  = "arn:aws:s3:::imgpipe-test-source"
   output_bucket_arn                  = "arn:aws:s3:::imgpipe-test-output"
   output_bucket_regional_domain_name = "imgpipe-test-output.s3.eu-west-1.amazonaws.com"
+  quarantine_bucket_arn              = "arn:aws:s3:::imgpipe-test-quarantine"
   kms_key_arn                        = "arn:aws:kms:eu-west-1:123456789012:key/99999999-8888-7777-6666-555555555555"
   alarm_topic_arn                    = "arn:aws:sns:eu-west-1:123456789012:imgpipe-test-alarms"
 }
