@@ -66,6 +66,27 @@ describe('modules/transform and TRANSFORM_SETTINGS', () => {
     expect(deployment.module.transform!.quarantine_bucket_arn).toBe('module.imgpipe.quarantine_bucket_arn');
   });
 
+  it('lets the distribution read only the results of the output bucket, the path its results behaviour serves', async () => {
+    const tf = await loadTerraform();
+    const imgpipe = tf.get('modules/imgpipe')!;
+    const grant = statements(imgpipe.data.aws_iam_policy_document!.output_bucket!).find(
+      (s) => s.sid === 'CloudFrontReadsThroughOriginAccessControl',
+    );
+    // Not every output and manifest (`/*`): the prefix the deployment gives both modules.
+    expect(grant?.resources).toHaveLength(1);
+    expect(grant?.resources[0]).toMatch(
+      /^\$\{module\.output_bucket\.s3_bucket_arn\}\/.*\$\{var\.transform_results_prefix\}.*\*$/,
+    );
+    const deployment = tf.get('deployment')!;
+    expect(deployment.module.imgpipe!.transform_results_prefix).toMatch(/local\.transform_results_prefix/);
+    expect(deployment.module.transform!.results_prefix).toBe('local.transform_results_prefix');
+    const behaviour = blocks(
+      tf.get('modules/transform')!.resource.aws_cloudfront_distribution!.this!,
+      'ordered_cache_behavior',
+    );
+    expect(behaviour.map((b) => b.path_pattern)).toEqual([`/${DOLLAR}{var.results_prefix}*`]);
+  });
+
   it('sends the function no viewer header besides the cache key’s, not If-None-Match', async () => {
     const module = (await loadTerraform()).get('modules/transform')!;
     const policy = module.resource.aws_cloudfront_origin_request_policy!.this!;

@@ -51,7 +51,9 @@ module "output_bucket" {
 }
 
 # The output bucket's policy: the module's (TLS only) and, when the transformation distribution
-# serves stored results from here (modules/transform), s3:GetObject for that distribution alone.
+# serves stored results from here (modules/transform), s3:GetObject for that distribution alone, of
+# the results (transform_results_prefix) only: its results behaviour routes nothing else here, and
+# the outputs and manifests are no business of the distribution.
 # It lives outside the bucket module so that it can wait for the distribution: the distribution's
 # other origin, the transformation function, takes the bucket's name (s3_bucket_id), which the
 # module gives out only once its own policy is in place.
@@ -64,7 +66,7 @@ data "aws_iam_policy_document" "output_bucket" {
     content {
       sid       = "CloudFrontReadsThroughOriginAccessControl"
       actions   = ["s3:GetObject"]
-      resources = ["${module.output_bucket.s3_bucket_arn}/*"]
+      resources = ["${module.output_bucket.s3_bucket_arn}/${var.transform_results_prefix == null ? "" : var.transform_results_prefix}*"]
 
       principals {
         type        = "Service"
