@@ -87,6 +87,21 @@ describe('modules/transform and TRANSFORM_SETTINGS', () => {
     expect(behaviour.map((b) => b.path_pattern)).toEqual([`/${DOLLAR}{var.results_prefix}*`]);
   });
 
+  it('alarms on the function’s throttles, which no 5xx alarm counts', async () => {
+    const module = (await loadTerraform()).get('modules/transform')!;
+    const alarms = module.locals.alarms as Record<string, Record<string, unknown>>;
+    expect(Object.keys(alarms).sort()).toEqual(['5xx', 'errors', 'origin-latency', 'throttles']);
+    expect(alarms.throttles).toMatchObject({
+      namespace: 'AWS/Lambda',
+      metric: 'Throttles',
+      statistic: 'Sum',
+      threshold: 'var.alarm_throttles_threshold',
+      comparison: 'GreaterThanOrEqualToThreshold',
+    });
+    expect(alarms.throttles!.dimensions).toEqual({ FunctionName: 'aws_lambda_function.this.function_name' });
+    expect(module.variable.alarm_throttles_threshold).toBeDefined();
+  });
+
   it('sends the function no viewer header besides the cache key’s, not If-None-Match', async () => {
     const module = (await loadTerraform()).get('modules/transform')!;
     const policy = module.resource.aws_cloudfront_origin_request_policy!.this!;

@@ -4,7 +4,7 @@ locals {
 
 locals {
   # The alarms in the deployment's region, one entry each: the function's 5xx answers, its
-  # failures, and its p90 duration.
+  # failures, its throttles, and its p90 duration.
   alarms = {
     # The function answered 5xx (never for bad parameters: a bug, a broken dependency, or busy).
     "5xx" = {
@@ -18,6 +18,13 @@ locals {
       description = "The transformation function failed or timed out (CloudFront answers 502/504)."
       namespace   = "AWS/Lambda", metric = "Errors", dimensions = { FunctionName = aws_lambda_function.this.function_name }
       statistic   = "Sum", extended_statistic = null, evaluation_periods = 1, threshold = 1, comparison = "GreaterThanOrEqualToThreshold"
+    }
+    # Requests refused for want of concurrency (beyond reserved_concurrency, or the account's):
+    # the function never sees them, so neither TransformServerErrors nor Errors counts them.
+    throttles = {
+      description = "Lambda refused requests to the transformation function for want of concurrency (Throttles): viewers were answered 429 or 503. Raise reserved_concurrency, or look for a flood of misses."
+      namespace   = "AWS/Lambda", metric = "Throttles", dimensions = { FunctionName = aws_lambda_function.this.function_name }
+      statistic   = "Sum", extended_statistic = null, evaluation_periods = 1, threshold = var.alarm_throttles_threshold, comparison = "GreaterThanOrEqualToThreshold"
     }
     # Origin latency: what the distribution waits for on a miss is the function's duration (and
     # the network). CloudFront's own OriginLatency metric exists only in us-east-1; the function's

@@ -391,6 +391,17 @@ variable "alarm_5xx_threshold" {
   }
 }
 
+variable "alarm_throttles_threshold" {
+  description = "Requests Lambda refused in 5 minutes for want of concurrency (Throttles: beyond reserved_concurrency the viewer gets 429 or 503, which the function never saw, so neither Errors nor TransformServerErrors counts them) that raise its alarm (1-10000)."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.alarm_throttles_threshold >= 1 && var.alarm_throttles_threshold <= 10000
+    error_message = "alarm_throttles_threshold must be from 1 to 10000."
+  }
+}
+
 variable "alarm_origin_latency_ms" {
   description = "p90 duration of the function (CloudFront's origin latency on misses) in milliseconds over 15 minutes that raises the alarm (100-60000)."
   type        = number
