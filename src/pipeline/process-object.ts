@@ -462,8 +462,7 @@ async function withdrawReplacedOutputs(
   return deleteOutputs(deps.output, manifestKey, manifest);
 }
 
-/** Reasons found in the content itself (the workflow's checks), not in the configuration's limits. */
-/** Reasons that judge the content itself (not a limit of this configuration): its outputs show them. */
+/** Reasons that judge the content itself (the workflow's malware scan and moderation), not a limit of this configuration. */
 export const CONTENT_REASONS: ReadonlySet<InvalidReason> = new Set(['malware', 'moderation']);
 
 /** Deletes the keys `previous` lists that `outputs` does not, and returns them. */
