@@ -210,7 +210,7 @@ export function createApiHandler(
       // Uploaded, and its event not handled yet (or the status table missed it).
       return json(200, { key, status: 'uploaded', size: object.size, etag: object.etag });
     }
-    const body: Record<string, unknown> = describe(item);
+    const body: Record<string, unknown> = describe(item, principal);
     if (item.status === 'processed') {
       const manifest = await readManifest(deps.output, layout.manifestKey(key));
       if (manifest) {
@@ -278,7 +278,7 @@ export function createApiHandler(
       ? apiUrl(event, `/images?${new URLSearchParams({ ...query, cursor: page.cursor })}`)
       : undefined;
     return json(200, {
-      items: page.items.map(describe),
+      items: page.items.map((item) => describe(item, principal)),
       ...(page.cursor ? { cursor: page.cursor, next } : {}),
     });
   }
@@ -366,9 +366,18 @@ function setUp(deps: HandlerDeps, env: Env, signer?: UrlSigner): Api {
   };
 }
 
-/** What the API shows of a status item. */
-function describe(item: StatusItem): Record<string, unknown> {
-  const { key, status, etag, size, format, width, height, outputs, reason, message, attempts } = item;
+/**
+ * What a failed image's owner is told instead of the error: a failure is the service's (an input
+ * at fault is quarantined with its reason), and its error names internal resources (buckets, the
+ * role's ARN and account in an AccessDenied, the function's paths), which only admins see.
+ */
+export const FAILED_MESSAGE =
+  'Processing failed on the service side, not because of the file; an administrator can see why';
+
+/** What the API shows of a status item: a failure's error to admins alone. */
+function describe(item: StatusItem, principal: Principal): Record<string, unknown> {
+  const { key, status, etag, size, format, width, height, outputs, reason, attempts } = item;
+  const message = status === 'failed' && !principal.admin ? FAILED_MESSAGE : item.message;
   return {
     key,
     status,

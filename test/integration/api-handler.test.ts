@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalDynamo, startLocalDynamo } from '../../src/cli/local-dynamodb.ts';
 import { loadRuntimeConfig } from '../../src/config/index.ts';
 import { ConfigError, StorageError } from '../../src/core/errors.ts';
-import { createApiHandler } from '../../src/handlers/api.ts';
+import { createApiHandler, FAILED_MESSAGE } from '../../src/handlers/api.ts';
 import type { ApiEvent } from '../../src/handlers/http.ts';
 import { DynamoStatusStore } from '../../src/status/dynamodb.ts';
 import type { StatusStore } from '../../src/status/types.ts';
@@ -111,6 +111,39 @@ describe('index.api', () => {
     const done = await handler(event('DELETE /images/{key+}', { key }));
     expect(done.statusCode).toBe(202);
     expect(await new S3Storage(s3.client, SOURCE).head(key)).toBeUndefined();
+  });
+
+  it("tells a failed image's owner that it failed but not the error, which names internal resources; an admin reads the error", async () => {
+    const { handler, status } = await setup();
+    const key = 'uploads/alice/1/photo.jpg';
+    const ref = { bucket: SOURCE, key, sequencer: '01' };
+    const error =
+      'S3 put of s3://imgpipe-prod-out/large/uploads/alice/1/photo.jpg.jpg failed (AccessDenied, HTTP 403): User: arn:aws:sts::123456789012:assumed-role/imgpipe-prod/imgpipe-prod is not authorized to perform: s3:PutObject';
+    await status.begin(ref);
+    await status.finish(ref, { status: 'failed', message: error });
+    const admin = { sub: 'ops', scope: 'imgpipe/admin' };
+    for (const [what, claims] of [
+      ['owner', { sub: 'alice' }],
+      ['admin', admin],
+    ] as const) {
+      const one = await handler(event('GET /images/{key+}', { key, claims }));
+      const list = await handler(event('GET /images', { query: { status: 'failed' }, claims }));
+      expect(one.statusCode, what).toBe(200);
+      expect(list.statusCode, what).toBe(200);
+      const listed = parse(list.body).items;
+      expect(
+        listed.map((item: { key: string }) => item.key),
+        what,
+      ).toEqual([key]);
+      for (const item of [parse(one.body), listed[0]]) {
+        expect(item.status, what).toBe('failed');
+        expect(item.message, what).toBe(claims === admin ? error : FAILED_MESSAGE);
+      }
+      if (claims !== admin) {
+        expect(one.body).not.toContain('123456789012');
+        expect(list.body).not.toContain('imgpipe-prod-out');
+      }
+    }
   });
 
   it('answers 429 when a dependency stays throttled, and 500 with the request id alone otherwise', async () => {
