@@ -135,7 +135,7 @@ export function keyPath(key: string): string {
 export interface Principal {
   /** The token's `sub`: owner of the uploads it makes. */
   readonly owner: string;
-  /** In the admin group (`cognito:groups`, or a single-valued `groups`), or holding the admin scope. */
+  /** In the admin group (`cognito:groups`, or a single-valued `groups`), or holding the admin scope (`scope` or `scp`). */
   readonly admin: boolean;
 }
 
@@ -158,7 +158,9 @@ export function principalOf(event: ApiEvent, rules: PrincipalRules): Principal {
       headers: { 'www-authenticate': 'Bearer' },
     });
   }
-  const scopes = [...words(claims?.scope), ...(jwt?.scopes ?? [])];
+  // Scopes are in `scope` (space-separated, OAuth's) or `scp` (an array: Okta, Entra ID), as API
+  // Gateway reads them for a route's authorization scopes.
+  const scopes = [...words(claims?.scope), ...words(claims?.scp), ...(jwt?.scopes ?? [])];
   return {
     owner: sub,
     admin:

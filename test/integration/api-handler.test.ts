@@ -202,6 +202,10 @@ describe('index.api', () => {
     expect((await list({ sub: 'alice' })).statusCode).toBe(403);
     expect((await list({ sub: 'ops', 'cognito:groups': '[editors admin]' })).statusCode).toBe(404);
     expect((await list({ sub: 'ops', scope: 'openid imgpipe/admin' })).statusCode).toBe(404);
+    // `scp`, the array claim Okta and Entra ID put scopes in (API Gateway reads it as it reads scope).
+    expect((await list({ sub: 'ops', scp: '[openid imgpipe/admin]' })).statusCode).toBe(404);
+    expect((await list({ sub: 'ops', scp: 'imgpipe/admin' })).statusCode).toBe(404);
+    expect((await list({ sub: 'ops', scp: '[openid imgpipe/administrators]' })).statusCode).toBe(403);
     expect((await list({ sub: 'ops', 'cognito:groups': '[administrators]' })).statusCode).toBe(403);
     // A group whose name merely holds the admin group's is not it: Cognito's may hold commas,
     // other issuers' spaces (a flattened `groups` claim cannot be split: one group or two?).
