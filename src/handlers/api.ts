@@ -45,8 +45,14 @@ import type { HandlerDeps } from './objects.ts';
  * unexpected one is logged with its stack and answered 500 with the request id alone.
  */
 
-/** The content types an upload may declare: the formats the pipeline reads. */
-export const UPLOAD_CONTENT_TYPES: readonly string[] = INPUT_FORMATS.map((f) => FORMAT_META[f].mimeType);
+/**
+ * The content types an upload may declare: the formats the pipeline reads, and image/heif, which
+ * browsers report for a .heif file (the HEIF container: its brands are sniffed as HEIC).
+ */
+export const UPLOAD_CONTENT_TYPES: readonly string[] = [
+  ...INPUT_FORMATS.map((f) => FORMAT_META[f].mimeType),
+  'image/heif',
+];
 
 /** Deleting an image mid-processing is refused (409) for this long after its last status write. */
 export const PROCESSING_GRACE_MS = 15 * 60 * 1000;

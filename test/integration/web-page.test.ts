@@ -127,7 +127,7 @@ describe.runIf(present)('the web page', () => {
     await page.close();
   }, 300_000);
 
-  it('offers every type the API takes, and uploads a .heic the browser gives no type', async () => {
+  it('offers every type the API takes, and uploads a .heic the browser gives no type and a .heif it calls image/heif', async () => {
     const page = await browser.newPage();
     const errors: string[] = [];
     page.on('pageerror', (error) => errors.push(error.message));
@@ -145,6 +145,8 @@ describe.runIf(present)('the web page', () => {
     const files = [
       { name: 'phone.heic', type: '', path: 'edge/formats/heic.heic' },
       { name: 'anim.gif', type: 'image/gif', path: 'edge/formats/gif.gif' },
+      // What macOS browsers report for a .heif file, which the file input accepts.
+      { name: 'camera.heif', type: 'image/heif', path: 'edge/formats/heic.heic' },
     ].map((file) => ({ ...file, bytes: [...readFileSync(fixturePath(file.path))] }));
     const types = await page.evaluate((files) => {
       const transfer = new DataTransfer();
@@ -154,8 +156,8 @@ describe.runIf(present)('the web page', () => {
       drop.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
       return [...transfer.files].map((file) => file.type);
     }, files);
-    expect(types).toEqual(['', 'image/gif']);
-    for (const name of ['phone.heic', 'anim.gif']) {
+    expect(types).toEqual(['', 'image/gif', 'image/heif']);
+    for (const name of ['phone.heic', 'anim.gif', 'camera.heif']) {
       const card = page.locator(`li.upload[data-file="${name}"]`);
       await expect
         .poll(() => card.getAttribute('data-status'), { timeout: 120_000, interval: 500 })
