@@ -8,7 +8,8 @@
  * is asked again with backoff (honouring Retry-After), and each file's status is polled every 1 s,
  * growing to every 5 s, through one scheduler for the page: at most 4 status requests a second and
  * 2 at once, however many files, the longest-due card first. Once a file is in S3 the page never
- * says "Not uploaded": a status it cannot read is "Status unavailable", asked again, with Delete.
+ * says "Not uploaded": a status it cannot read is "Status unavailable", asked again, with Delete. A
+ * failed file is shown as failed and still followed while the polling lasts: failures are retried.
  *
  * Plain TypeScript and the DOM; esbuild bundles it (src/cli/web-page.ts). `config.json`, served
  * beside the page, says where the API and the sign-in endpoints are.
@@ -68,7 +69,13 @@ const TYPES_BY_EXTENSION: Readonly<Record<string, string>> = {
   heif: 'image/heic',
   gif: 'image/gif',
 };
-const FINAL = new Set(['processed', 'quarantined', 'failed', 'deleted']);
+const FINAL = new Set(['processed', 'quarantined', 'deleted']);
+/**
+ * `failed` is shown as it comes but not final while the page polls: the function's failures are
+ * retried (Lambda retries a failed S3 event twice, a minute or two apart, and the item goes back to
+ * processing), so the card keeps looking until the polling's 10 minutes are over.
+ */
+const RETRIED = 'failed';
 /** Polling for a status: every second at first, then less often, up to every 5 s, for 10 minutes. */
 const POLL_FIRST_MS = 1000;
 const POLL_MAX_MS = 5000;
@@ -359,13 +366,19 @@ async function follow(card: UploadCard, upload: Upload, fileBytes: number): Prom
     }
     if (card.gone) return;
     let next = wait;
+    let failed: ImageStatus | undefined;
+    const over = Date.now() - started > POLL_LIMIT_MS;
     if (status) {
       failures = 0;
       if (FINAL.has(status.status)) {
         card.show(status, fileBytes);
         return;
       }
-      card.waiting(status.status === 'processing' ? 'Processing…' : 'Uploaded; waiting for the variants…');
+      if (status.status === RETRIED) {
+        failed = status;
+        card.show(status, fileBytes, !over);
+      } else
+        card.waiting(status.status === 'processing' ? 'Processing…' : 'Uploaded; waiting for the variants…');
     } else {
       const retryable = !(failure instanceof ApiFailure) || failure.retryable;
       const retryAfterMs = failure instanceof ApiFailure ? failure.retryAfterMs : undefined;
@@ -381,7 +394,9 @@ async function follow(card: UploadCard, upload: Upload, fileBytes: number): Prom
       if (!retryable) return;
       next = retryAfterMs ?? Math.max(wait, backoff);
     }
-    if (Date.now() - started > POLL_LIMIT_MS) {
+    if (over) {
+      // A failure that outlasted its retries stays on the card as it is.
+      if (failed) return;
       card.unavailable('No result after 10 minutes; look again later.', false);
       return;
     }
@@ -529,11 +544,12 @@ class UploadCard {
     this.#state.textContent = text;
   }
 
-  /** Not final yet: the state, and no notice of an earlier unavailable status. */
+  /** Not final yet: the state, and no notice of an earlier unavailable status or failure. */
   waiting(text: string): void {
     this.state(text);
-    if (this.#item.dataset.unavailable !== undefined) {
+    if (this.#item.dataset.unavailable !== undefined || this.#item.dataset.status !== undefined) {
       delete this.#item.dataset.unavailable;
+      delete this.#item.dataset.status;
       this.#body.replaceChildren();
     }
   }
@@ -542,6 +558,7 @@ class UploadCard {
   unavailable(message: string, retrying: boolean): void {
     this.#bar.hidden = true;
     this.state('Uploaded');
+    delete this.#item.dataset.status;
     const text = `${message}${retrying ? ' Trying again…' : ''}`;
     if (this.#item.dataset.unavailable !== undefined) {
       // Already shown: only the message changes (the Delete button keeps its focus).
@@ -573,17 +590,29 @@ class UploadCard {
     this.#body.replaceChildren(box);
   }
 
-  show(status: ImageStatus, fileBytes: number): void {
+  /** A status: `retrying`, a failure the page still looks at, which a retry may yet process. */
+  show(status: ImageStatus, fileBytes: number, retrying = false): void {
+    const again = this.#item.dataset.status === status.status;
     this.#item.dataset.status = status.status;
+    delete this.#item.dataset.unavailable;
     this.#bar.hidden = true;
     if (status.status === 'quarantined' || status.status === 'failed') {
       this.state(status.status === 'quarantined' ? 'Rejected' : 'Failed');
+      const text = `: ${status.message ?? 'no message'}${retrying ? ' Failures are retried: checking again…' : ''}`;
+      if (again) {
+        // Already shown: only the text changes (the Delete button keeps its focus).
+        this.#body.querySelector('.detail')!.textContent = text;
+        return;
+      }
       const box = document.createElement('p');
       box.className = 'reason';
       box.setAttribute('role', 'alert');
       const label = document.createElement('strong');
       label.textContent = status.reason ?? status.status;
-      box.append(label, `: ${status.message ?? 'no message'}`);
+      const detail = document.createElement('span');
+      detail.className = 'detail';
+      detail.textContent = text;
+      box.append(label, detail);
       this.#body.replaceChildren(box, this.#deleteButton());
       return;
     }

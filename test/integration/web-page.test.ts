@@ -169,6 +169,41 @@ describe.runIf(present)('the web page', () => {
     await page.close();
   }, 300_000);
 
+  it('keeps following a failed file, which a retry may process, and shows it processed then', async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    // The status a retried failure has before its retry: the first answer for the file is the
+    // real one of a failed attempt (Lambda retries a failed S3 event; the item is then processing
+    // again), the later ones come from imgpipe dev as they are.
+    let asked = 0;
+    await page.route(/\/images\/.*\/retried\.jpg$/, async (route) => {
+      if (route.request().method() !== 'GET' || ++asked > 1) return route.continue();
+      const real = await route.fetch();
+      const body = (await real.json()) as Record<string, unknown>;
+      return route.fulfill({
+        response: real,
+        json: { ...body, status: 'failed', message: 'Processing failed on the service side' },
+      });
+    });
+    await signIn(page, 'femi');
+    await page.locator('#files').setInputFiles({
+      name: 'retried.jpg',
+      mimeType: 'image/jpeg',
+      buffer: readFileSync(fixturePath('edge/formats/1x1.jpg')),
+    });
+    const card = page.locator('li.upload[data-file="retried.jpg"]');
+    await page.waitForSelector('li.upload[data-file="retried.jpg"][data-status="failed"]');
+    expect(await card.textContent()).toContain('Failures are retried: checking again');
+    await expect
+      .poll(() => card.getAttribute('data-status'), { timeout: 120_000, interval: 500 })
+      .toBe('processed');
+    expect(asked).toBeGreaterThan(1);
+    expect(await card.locator('.variants img').count()).toBeGreaterThan(0);
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 300_000);
+
   it('paces the status requests of a large drop page-wide, and still sees every file processed', async () => {
     const page = await browser.newPage();
     const errors: string[] = [];
