@@ -253,8 +253,8 @@ export function createApiHandler(
       throw badField('status', `one of ${LISTED_STATUSES.join(', ')}`, status);
     let since: Date | undefined;
     if (query.since !== undefined) {
-      since = new Date(query.since);
-      if (!/^\d{4}-\d\d-\d\d/.test(query.since) || Number.isNaN(since.getTime()))
+      since = isoTime(query.since);
+      if (since === undefined)
         throw badField('since', 'an ISO 8601 time such as 2026-12-01T00:00:00Z', query.since);
     }
     let limit = DEFAULT_PAGE;
@@ -397,6 +397,28 @@ function describe(item: StatusItem, principal: Principal): Record<string, unknow
     firstSeenAt: item.firstSeenAt,
     updatedAt: item.updatedAt,
   };
+}
+
+const ISO_TIME =
+  /^(\d{4})-(\d\d)-(\d\d)(?:T(\d\d):(\d\d)(?::(\d\d)(?:\.\d{1,9})?)?(?:Z|[+-](\d\d):(\d\d))?)?$/;
+
+/**
+ * An ISO 8601 date or time (a time without an offset is UTC, as in Lambda), or undefined: the
+ * whole value, a day the month has, hours, minutes and offsets in range. Date alone would take
+ * `2026-11-31` for 1 December and `2026-12-01 junk` for 12 June.
+ */
+function isoTime(value: string): Date | undefined {
+  const match = ISO_TIME.exec(value);
+  if (!match) return undefined;
+  const [year, month, day, hour = 0, minute = 0, second = 0, offsetHours = 0, offsetMinutes = 0] = match
+    .slice(1)
+    .map((part) => (part === undefined ? undefined : Number(part)));
+  const date = new Date(Date.UTC(year!, month! - 1, day!));
+  if (date.getUTCFullYear() !== year || date.getUTCMonth() !== month! - 1 || date.getUTCDate() !== day)
+    return undefined;
+  if (hour > 23 || minute > 59 || second > 59 || offsetHours > 23 || offsetMinutes > 59) return undefined;
+  const time = new Date(match[4] === undefined || /[Z+-]/.test(value.slice(10)) ? value : `${value}Z`);
+  return Number.isNaN(time.getTime()) ? undefined : time;
 }
 
 function badField(field: string, expected: string, value: unknown): ApiError {

@@ -250,6 +250,36 @@ describe('index.api', () => {
     expect((await handler(event('GET /images/{key+}', { key: longest }))).statusCode).toBe(404);
   });
 
+  it('refuses a since that is not a whole ISO 8601 time of a real day (400 naming since and the value), and reads those that are', async () => {
+    const { handler, status } = await setup();
+    const ref = { bucket: SOURCE, key: 'uploads/alice/1/photo.jpg', sequencer: '01' };
+    await status.begin(ref, new Date(Date.UTC(2026, 10, 30, 12)));
+    await status.finish(ref, { status: 'failed', message: 'x' }, new Date(Date.UTC(2026, 10, 30, 12)));
+    const list = (since: string) => handler(event('GET /images', { query: { status: 'failed', since } }));
+    // Date alone reads these as other days: 1 December, 3 March, 12 June.
+    for (const since of [
+      '2026-11-31T00:00:00Z',
+      '2026-02-31',
+      '2026-12-01 junk',
+      '2026-11-30T24:30:00Z',
+      '2026-11-30,2026-12-01',
+    ]) {
+      const answer = await list(since);
+      expect(answer.statusCode, since).toBe(400);
+      expect(parse(answer.body).error, since).toMatchObject({ code: 'bad-request', field: 'since' });
+      expect(parse(answer.body).error.message, since).toContain(JSON.stringify(since));
+    }
+    const keys = async (since: string) => {
+      const answer = await list(since);
+      expect(answer.statusCode, since).toBe(200);
+      return parse(answer.body).items.map((item: { key: string }) => item.key);
+    };
+    for (const since of ['2026-11-30', '2026-11-30T11:59:59Z', '2026-11-30T13:59+02:00', '2026-11-30T11:00'])
+      expect(await keys(since), since).toEqual([ref.key]);
+    for (const since of ['2026-12-01', '2026-11-30T12:00:01.5Z', '2027-01-01T00:00:00Z'])
+      expect(await keys(since), since).toEqual([]);
+  });
+
   it('answers 400 naming cursor for a cursor that was tampered with or belongs to another listing', async () => {
     const { handler, status } = await setup();
     const at = (minute: number) => new Date(Date.UTC(2026, 2, 1, 0, minute));
