@@ -106,6 +106,15 @@ describe('the HTTP API module', () => {
     );
   });
 
+  it('refuses a page that would not know where to sign in: web_dir with jwt_issuer and no web_auth', () => {
+    const conditions = (api.resource.aws_apigatewayv2_api!.this!.lifecycle[0].precondition as Body[]).map(
+      (p) => String(p.condition),
+    );
+    expect(conditions).toContain('!(local.web_enabled && var.jwt_issuer != null && var.web_auth == null)');
+    // Which config.json would otherwise give the page: auth null, "No sign-in needed".
+    expect(String(api.locals.web_auth)).toMatch(/: var\.web_auth == null \? null :/);
+  });
+
   it('refuses * with credentials, and lets API Gateway answer preflights', () => {
     const conditions = (api.resource.aws_apigatewayv2_api!.this!.lifecycle[0].precondition as Body[]).map(
       (p) => String(p.condition),

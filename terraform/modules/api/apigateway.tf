@@ -34,6 +34,13 @@ resource "aws_apigatewayv2_api" "this" {
       error_message = "jwt_issuer needs jwt_audience: the client ids whose tokens the API accepts."
     }
 
+    # The page signs in with the user pool's endpoints, or web_auth's; without either its
+    # config.json says no sign-in is needed, and the authorizer answers every request 401.
+    precondition {
+      condition     = !(local.web_enabled && var.jwt_issuer != null && var.web_auth == null)
+      error_message = "web_dir with jwt_issuer needs web_auth (the issuer's authorize_url and token_url, the page's client_id and scope): without it the page is told no sign-in is needed, and every request it makes is answered 401."
+    }
+
     precondition {
       condition     = !(var.create_cognito_user_pool && var.jwt_issuer != null)
       error_message = "Set either create_cognito_user_pool or jwt_issuer, not both."

@@ -365,6 +365,19 @@ run "publishes_the_page_behind_cloudfront_with_origin_access_control" {
   }
 }
 
+run "refuses_a_page_without_sign_in_endpoints_for_another_issuer" {
+  command = plan
+
+  variables {
+    create_cognito_user_pool = false
+    jwt_issuer               = "https://example.eu.auth0.com/"
+    jwt_audience             = ["imgpipe-web"]
+    web_dir                  = "./tests/page"
+  }
+
+  expect_failures = [aws_apigatewayv2_api.this]
+}
+
 run "refuses_a_web_dir_without_a_built_page" {
   command = plan
 
