@@ -121,8 +121,10 @@ let config: PageConfig;
 
 async function main(): Promise<void> {
   config = (await (await fetch('config.json')).json()) as PageConfig;
-  await finishSignIn();
+  const failed = await finishSignIn();
   showUser();
+  // After showUser, which says "Sign in to upload images." when signed out.
+  if (failed) $('notice').textContent = `Sign-in failed: ${failed}`;
   $('sign-in').addEventListener('click', () => void signIn());
   $('sign-out').addEventListener('click', signOut);
   const input = $<HTMLInputElement>('files');
@@ -196,37 +198,44 @@ async function signIn(): Promise<void> {
   location.assign(url.href);
 }
 
-async function finishSignIn(): Promise<void> {
+/** Exchanges the code the issuer sent back for a token; what went wrong, if it did. */
+async function finishSignIn(): Promise<string | undefined> {
   const params = new URLSearchParams(location.search);
   const code = params.get('code');
-  if (!code || !config.auth) return;
+  if (!code || !config.auth) return undefined;
   history.replaceState(null, '', redirectUri());
   const pending = JSON.parse(sessionStorage.getItem(PKCE_KEY) ?? 'null') as {
     verifier: string;
     state: string;
   } | null;
   sessionStorage.removeItem(PKCE_KEY);
-  if (!pending || pending.state !== params.get('state')) {
-    $('notice').textContent = 'Sign-in failed: the answer does not belong to this page. Try again.';
-    return;
+  if (!pending || pending.state !== params.get('state'))
+    return 'the answer does not belong to this page. Try again.';
+  let response: Response;
+  try {
+    response = await fetch(new URL(config.auth.tokenUrl, location.href), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'authorization_code',
+        code,
+        redirect_uri: redirectUri(),
+        client_id: config.auth.clientId,
+        code_verifier: pending.verifier,
+      }),
+    });
+  } catch {
+    // Unreachable, or refused by CORS: the page goes on, signed out, and says so.
+    return `the sign-in service (${config.auth.tokenUrl}) could not be reached. Try again.`;
   }
-  const response = await fetch(new URL(config.auth.tokenUrl, location.href), {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({
-      grant_type: 'authorization_code',
-      code,
-      redirect_uri: redirectUri(),
-      client_id: config.auth.clientId,
-      code_verifier: pending.verifier,
-    }),
-  });
-  const body = (await response.json()) as { access_token?: string; error_description?: string };
-  if (!response.ok || !body.access_token) {
-    $('notice').textContent = `Sign-in failed: ${body.error_description ?? response.status}`;
-    return;
-  }
+  // An answer that is not JSON (a proxy's error page) has no token either.
+  const body = (await response.json().catch(() => ({}))) as {
+    access_token?: string;
+    error_description?: string;
+  };
+  if (!response.ok || !body.access_token) return body.error_description ?? `HTTP ${response.status}`;
   sessionStorage.setItem(TOKEN_KEY, body.access_token);
+  return undefined;
 }
 
 function signOut(): void {

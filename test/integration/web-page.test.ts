@@ -169,6 +169,47 @@ describe.runIf(present)('the web page', () => {
     await page.close();
   }, 300_000);
 
+  it('says why a sign-in failed, when the issuer refuses the code or cannot be reached, and can sign in again', async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    const signInAs = async (user: string) => {
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.waitForURL(/\/oidc\/authorize\?/);
+      await page.getByLabel('User name').fill(user);
+      await page.keyboard.press('Enter');
+      await page.waitForURL(`${dev.url}/`);
+    };
+    await page.goto(`${dev.url}/`);
+    await expect.poll(() => page.locator('#who').textContent()).toBe('Not signed in');
+
+    // The issuer refuses the exchange: the page sent another verifier than its challenge's.
+    await page.route(/\/oidc\/token$/, (route) => {
+      const form = new URLSearchParams(route.request().postData() ?? '');
+      form.set('code_verifier', 'x'.repeat(43));
+      return route.continue({ postData: form.toString() });
+    });
+    await signInAs('gus');
+    await expect.poll(() => page.locator('#notice').textContent()).toMatch(/^Sign-in failed: .+/);
+    expect(await page.locator('#notice').textContent()).not.toContain('Sign in to upload images');
+
+    // The token endpoint cannot be reached.
+    await page.unroute(/\/oidc\/token$/);
+    await page.route(/\/oidc\/token$/, (route) => route.abort('connectionrefused'));
+    await signInAs('gus');
+    await expect
+      .poll(() => page.locator('#notice').textContent())
+      .toMatch(/^Sign-in failed: the sign-in service \(.*\/oidc\/token\) could not be reached/);
+    expect(await page.locator('#who').textContent()).toBe('Not signed in');
+
+    // The page still works: signing in again succeeds.
+    await page.unroute(/\/oidc\/token$/);
+    await signInAs('gus');
+    await expect.poll(() => page.locator('#who').textContent()).toBe('Signed in as gus');
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 120_000);
+
   it('keeps following a failed file, which a retry may process, and shows it processed then', async () => {
     const page = await browser.newPage();
     const errors: string[] = [];
