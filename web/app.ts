@@ -156,7 +156,9 @@ function claims(): Record<string, unknown> | undefined {
   if (!jwt) return undefined;
   try {
     const payload = jwt.split('.')[1]!.replace(/-/g, '+').replace(/_/g, '/');
-    return JSON.parse(atob(payload)) as Record<string, unknown>;
+    // atob gives one character a byte; the payload is UTF-8 (a name such as José is two bytes é).
+    const bytes = Uint8Array.from(atob(payload), (c) => c.charCodeAt(0));
+    return JSON.parse(new TextDecoder().decode(bytes)) as Record<string, unknown>;
   } catch {
     return undefined;
   }

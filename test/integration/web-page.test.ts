@@ -202,10 +202,10 @@ describe.runIf(present)('the web page', () => {
       .toMatch(/^Sign-in failed: the sign-in service \(.*\/oidc\/token\) could not be reached/);
     expect(await page.locator('#who').textContent()).toBe('Not signed in');
 
-    // The page still works: signing in again succeeds.
+    // The page still works: signing in again succeeds, and the name (UTF-8 in the token) is shown as typed.
     await page.unroute(/\/oidc\/token$/);
-    await signInAs('gus');
-    await expect.poll(() => page.locator('#who').textContent()).toBe('Signed in as gus');
+    await signInAs('José-Ñandú');
+    await expect.poll(() => page.locator('#who').textContent()).toBe('Signed in as José-Ñandú');
     expect(errors).toEqual([]);
     await page.close();
   }, 120_000);
