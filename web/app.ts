@@ -336,6 +336,7 @@ async function uploadFile(file: File): Promise<void> {
         body: JSON.stringify({ filename: file.name, contentType: contentType(file), size: file.size }),
       });
       card.key = upload.key;
+      card.statusUrl = upload.statusUrl;
       card.state('Uploading…');
       await postToS3(upload, file, (fraction) => card.progress(fraction));
       return upload;
@@ -525,6 +526,10 @@ function s3Message(xml: string): string {
 
 class UploadCard {
   key: string | undefined;
+  statusUrl: string | undefined;
+  /** Output URLs that failed to load and were asked for again (each once). */
+  readonly #renewed = new Set<string>();
+  #renewing: Promise<ImageStatus | undefined> | undefined;
   readonly #item = document.createElement('li');
   readonly #state = document.createElement('p');
   readonly #bar = document.createElement('progress');
@@ -646,6 +651,10 @@ class UploadCard {
       img.width = output.width;
       img.height = output.height;
       img.loading = 'lazy';
+      img.dataset.output = `${output.variant}/${output.format}`;
+      // A presigned GET lasts minutes (download_expires_seconds): a variant loaded later (lazily,
+      // scrolled to) may find its URL expired, and gets a fresh one from the status.
+      img.addEventListener('error', () => void this.#renew(img));
       img.alt = `${output.variant} ${output.format}, ${output.width}×${output.height}`;
       const caption = document.createElement('figcaption');
       const saving = original > 0 ? Math.round((1 - output.bytes / original) * 100) : 0;
@@ -658,6 +667,29 @@ class UploadCard {
       grid.append(figure);
     }
     this.#body.replaceChildren(grid, this.#deleteButton());
+  }
+
+  /** Asks the status again for an output whose URL failed, once per URL, and loads the new one. */
+  async #renew(img: HTMLImageElement): Promise<void> {
+    const failed = img.src;
+    const statusUrl = this.statusUrl;
+    if (!statusUrl || this.#renewed.has(failed)) return;
+    this.#renewed.add(failed);
+    // One status request for every image of the card that fails at once, in the page's turns.
+    this.#renewing ??= (async () => {
+      if (!(await statuses.turn(Date.now(), () => this.gone))) return undefined;
+      try {
+        return await request<ImageStatus>(statusUrl, {});
+      } catch {
+        return undefined;
+      } finally {
+        statuses.done();
+        this.#renewing = undefined;
+      }
+    })();
+    const status = await this.#renewing;
+    const output = status?.outputs?.find((o) => `${o.variant}/${o.format}` === img.dataset.output);
+    if (output && img.isConnected) img.src = output.url;
   }
 
   #deleteButton(): HTMLButtonElement {

@@ -210,6 +210,50 @@ describe.runIf(present)('the web page', () => {
     await page.close();
   }, 120_000);
 
+  it('loads a variant whose presigned URL has expired with a fresh one from the status', async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    // The first GET of each output answers as S3 answers a presigned URL past its expiry (the page
+    // loads variants lazily, so one scrolled to after download_expires_seconds meets this); the
+    // GETs after it reach the local S3 as they are.
+    const expired = new Set<string>();
+    await page.route(
+      (url) => url.href.startsWith(dev.s3) && url.pathname.includes('/expiring'),
+      (route) => {
+        const { pathname } = new URL(route.request().url());
+        if (route.request().method() !== 'GET' || expired.has(pathname)) return route.continue();
+        expired.add(pathname);
+        return route.fulfill({
+          status: 403,
+          contentType: 'application/xml',
+          body: '<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>',
+        });
+      },
+    );
+    await signIn(page, 'noor');
+    await page.locator('#files').setInputFiles({
+      name: 'expiring.jpg',
+      mimeType: 'image/jpeg',
+      buffer: readFileSync(fixturePath('edge/formats/1x1.jpg')),
+    });
+    await expectProcessed(page, ['expiring.jpg']);
+    const images = page.locator('li.upload[data-file="expiring.jpg"] .variants img');
+    expect(await images.count()).toBeGreaterThan(0);
+    await expect
+      .poll(
+        () =>
+          images.evaluateAll((all) =>
+            (all as HTMLImageElement[]).every((img) => img.complete && img.naturalWidth > 0),
+          ),
+        { timeout: 60_000, interval: 500 },
+      )
+      .toBe(true);
+    expect(expired.size).toBe(await images.count());
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 300_000);
+
   it('keeps following a failed file, which a retry may process, and shows it processed then', async () => {
     const page = await browser.newPage();
     const errors: string[] = [];
