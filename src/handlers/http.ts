@@ -165,9 +165,21 @@ export function principalOf(event: ApiEvent, rules: PrincipalRules): Principal {
     owner: sub,
     admin:
       words(claims?.['cognito:groups']).includes(rules.adminGroup) ||
-      claims?.groups === rules.adminGroup ||
+      onlyGroup(claims?.groups) === rules.adminGroup ||
       scopes.includes(rules.adminScope),
   };
+}
+
+/**
+ * The one group a `groups` claim names, if it names one: a string, or a list of one, which API
+ * Gateway passes flattened as `[admin]` (an issuer such as Okta or Keycloak lists groups even when
+ * there is one). A flattened list of several cannot be told from one group with spaces: undefined.
+ */
+function onlyGroup(claim: unknown): string | undefined {
+  if (Array.isArray(claim)) return claim.length === 1 ? String(claim[0]) : undefined;
+  if (typeof claim !== 'string') return undefined;
+  const listed = /^\[([^\s[\]]+)\]$/.exec(claim);
+  return listed ? listed[1] : claim;
 }
 
 /**
