@@ -175,8 +175,12 @@ function showUser(): void {
   $('notice').textContent = signedIn ? '' : 'Sign in to upload images.';
 }
 
+/**
+ * Where the issuer sends the browser back: the page's folder (`/` for `/index.html`), the one URL
+ * the api module registers with Cognito, whichever name the page was opened by.
+ */
 function redirectUri(): string {
-  return `${location.origin}${location.pathname}`;
+  return `${location.origin}${location.pathname.replace(/[^/]*$/, '')}`;
 }
 
 async function signIn(): Promise<void> {

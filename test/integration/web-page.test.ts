@@ -169,6 +169,20 @@ describe.runIf(present)('the web page', () => {
     await page.close();
   }, 300_000);
 
+  it('signs in through the page folder, the one callback URL registered, when opened as /index.html', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${dev.url}/index.html`);
+    await expect.poll(() => page.locator('#who').textContent()).toBe('Not signed in');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(/\/oidc\/authorize\?/);
+    expect(new URL(page.url()).searchParams.get('redirect_uri')).toBe(`${dev.url}/`);
+    await page.getByLabel('User name').fill('ida');
+    await page.keyboard.press('Enter');
+    await page.waitForURL(`${dev.url}/`);
+    await expect.poll(() => page.locator('#who').textContent()).toBe('Signed in as ida');
+    await page.close();
+  }, 120_000);
+
   it('says why a sign-in failed, when the issuer refuses the code or cannot be reached, and can sign in again', async () => {
     const page = await browser.newPage();
     const errors: string[] = [];
