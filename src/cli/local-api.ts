@@ -350,10 +350,10 @@ function oidc(issuer: LocalIssuer, req: IncomingMessage, res: ServerResponse, ta
     const form = new URLSearchParams(body.toString('utf8'));
     const redirectUri = form.get('redirect_uri') ?? '';
     // Only back to this server's own pages: no open redirect.
-    if (new URL(redirectUri, target).origin !== target.origin)
+    if (!URL.canParse(redirectUri, target) || new URL(redirectUri, target).origin !== target.origin)
       return send(res, 400, {
         error: 'invalid_request',
-        error_description: 'redirect_uri must be on this server',
+        error_description: `redirect_uri must be a URL on this server, not ${JSON.stringify(redirectUri)}`,
       });
     try {
       const code = issuer.authorize({

@@ -318,6 +318,25 @@ describe('the HTTP API through imgpipe dev', () => {
     expect(reply.body).toEqual({ message: 'Not Found' });
   });
 
+  it("refuses a sign-in whose redirect_uri is not a URL, as the issuer's own error (400)", async () => {
+    const form = (redirect: string) =>
+      new URLSearchParams({
+        client_id: 'imgpipe-web',
+        redirect_uri: redirect,
+        user: 'ida',
+        state: 's',
+      }).toString();
+    for (const redirect of ['http://[', 'https://other.example/']) {
+      const reply = await call('POST', '/oidc/authorize', {
+        body: form(redirect),
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      });
+      expect(reply.status, redirect).toBe(400);
+      expect(reply.body.error, redirect).toBe('invalid_request');
+      expect(reply.body.error_description, redirect).toContain('redirect_uri');
+    }
+  });
+
   // Last: it takes the status table away from the running API.
   it('answers 500 with the request id alone when a dependency fails', async () => {
     const client = new DynamoDBClient({
