@@ -37,6 +37,12 @@ locals {
   # Where the transformation function stores results: the processing function deletes a deleted
   # source's results there, and they expire after a year (a backstop for a missed deletion).
   transform_results_prefix = "transforms/"
+
+  # The role that applies this root in the release workflow, named administrator of the keys: the
+  # bootstrap's deploy role of this environment (one per environment, ../bootstrap/iam.tf). KMS
+  # refuses a key policy naming a role that does not exist, so the name must be that role's.
+  deploy_role_name           = var.deploy_role_name == null ? "imgpipe-github-deploy-${var.environment}" : var.deploy_role_name
+  kms_key_administrator_arns = local.deploy_role_name == "" ? [] : ["arn:aws:iam::${var.aws_account_id}:role/${local.deploy_role_name}"]
 }
 
 module "imgpipe" {
@@ -63,7 +69,7 @@ module "imgpipe" {
   log_level                      = var.log_level
   log_retention_in_days          = var.log_retention_in_days
   role_permissions_boundary      = var.permissions_boundary_policy_name == null ? null : "arn:aws:iam::${var.aws_account_id}:policy/${var.permissions_boundary_policy_name}"
-  kms_key_administrator_arns     = var.deploy_role_name == null ? [] : ["arn:aws:iam::${var.aws_account_id}:role/${var.deploy_role_name}"]
+  kms_key_administrator_arns     = local.kms_key_administrator_arns
 
   # Releases go through CodeDeploy (modules/imgpipe/codedeploy.tf, deploy.yml).
   release_deployment_config = var.release_deployment_config
@@ -120,7 +126,7 @@ module "api" {
   alarm_topic_arn      = module.imgpipe.sns_topic_arn
 
   role_permissions_boundary  = var.permissions_boundary_policy_name == null ? null : "arn:aws:iam::${var.aws_account_id}:policy/${var.permissions_boundary_policy_name}"
-  kms_key_administrator_arns = var.deploy_role_name == null ? [] : ["arn:aws:iam::${var.aws_account_id}:role/${var.deploy_role_name}"]
+  kms_key_administrator_arns = local.kms_key_administrator_arns
   log_retention_in_days      = var.log_retention_in_days
   tracing_enabled            = var.tracing_enabled
   force_destroy              = var.force_destroy
@@ -169,7 +175,7 @@ module "transform" {
   alarm_email                        = var.alarm_email
   processing_role_name               = module.imgpipe.lambda_role_name
   results_prefix                     = local.transform_results_prefix
-  kms_key_administrator_arns         = var.deploy_role_name == null ? [] : ["arn:aws:iam::${var.aws_account_id}:role/${var.deploy_role_name}"]
+  kms_key_administrator_arns         = local.kms_key_administrator_arns
 
   role_permissions_boundary = var.permissions_boundary_policy_name == null ? null : "arn:aws:iam::${var.aws_account_id}:policy/${var.permissions_boundary_policy_name}"
   log_retention_in_days     = var.log_retention_in_days

@@ -138,9 +138,9 @@ variable "permissions_boundary_policy_name" {
 }
 
 variable "deploy_role_name" {
-  description = "Name of the role the bootstrap created for the deploy workflows; it is named administrator of the KMS key. null when there is no such role."
+  description = "Name of the role that runs Terraform for this environment (the deploy workflows' role), named administrator of the KMS keys; it must exist, or KMS refuses the key policy. null: the bootstrap's deploy role of this environment, imgpipe-github-deploy-<environment>; \"\" names none."
   type        = string
-  default     = "imgpipe-github-deploy"
+  default     = null
 }
 
 variable "release_deployment_config" {

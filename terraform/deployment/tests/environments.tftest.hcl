@@ -57,6 +57,13 @@ run "applies_the_environment_values" {
     condition     = output.release_hook_function_names.BeforeAllowTraffic == "imgpipe-${var.environment}-before-traffic"
     error_message = "Each environment should have its release hooks."
   }
+
+  # The bootstrap makes one deploy role per environment, imgpipe-github-deploy-<environment>
+  # (../bootstrap/iam.tf); KMS refuses a key policy that names a role that does not exist.
+  assert {
+    condition     = tolist(local.kms_key_administrator_arns) == tolist(["arn:aws:iam::123456789012:role/imgpipe-github-deploy-${var.environment}"])
+    error_message = "The keys' administrator should be the bootstrap's deploy role of this environment, not ${jsonencode(local.kms_key_administrator_arns)}."
+  }
 }
 
 run "leaves_the_api_out_unless_enabled" {
