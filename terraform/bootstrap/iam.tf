@@ -43,6 +43,15 @@ locals {
     }
   }
   boundary_arn = "${local.arn}:iam::${local.account_id}:policy/${var.name_prefix}-function-boundary"
+
+  # The repositories each environment's deploy role copies builds from: release.yml pushes them to
+  # the dev repository, in this account when it hosts dev, else in the one image_source_repository_arns names.
+  image_source_repository_arns = {
+    for environment in var.environments : environment => distinct(concat(
+      var.image_source_repository_arns,
+      environment != "dev" && contains(var.environments, "dev") ? ["${local.arn}:ecr:${local.region_account}:repository/${var.name_prefix}-dev"] : [],
+    ))
+  }
 }
 
 ################################################################################
@@ -618,11 +627,14 @@ data "aws_iam_policy_document" "deploy_extensions" {
     resources = ["*"]
   }
 
+  # Where release.yml pushes every build: the dev repository. deploy.yml copies it by digest into
+  # this environment's repository, reading it with this role: the dev repository of this account
+  # when dev lives here too (one shared account), image_source_repository_arns when it is another's.
   dynamic "statement" {
-    for_each = length(var.image_source_repository_arns) > 0 ? [var.image_source_repository_arns] : []
+    for_each = length(local.image_source_repository_arns[each.key]) > 0 ? [local.image_source_repository_arns[each.key]] : []
 
     content {
-      sid       = "PullBuildsFromAnotherAccount"
+      sid       = "PullBuildsToCopy"
       actions   = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:DescribeImages", "ecr:GetDownloadUrlForLayer"]
       resources = statement.value
     }

@@ -78,6 +78,42 @@ run "each_environments_policies_fit_the_iam_quotas" {
   }
 }
 
+# release.yml pushes every build to the dev repository; deploy.yml copies it by digest with the
+# staging or prod deploy role, which must be able to read it, in one shared account as across accounts.
+run "staging_and_prod_deploy_roles_may_read_the_builds_they_copy" {
+  command = plan
+
+  assert {
+    condition = alltrue([
+      for environment in ["staging", "prod"] : contains(
+        flatten([for statement in jsondecode(data.aws_iam_policy_document.deploy_extensions[environment].json).Statement : statement.Resource if contains(try(tolist(statement.Action), [statement.Action]), "ecr:BatchGetImage")]),
+        "arn:aws:ecr:eu-west-1:123456789012:repository/imgpipe-dev"
+      )
+    ])
+    error_message = "In one account with dev, the staging and prod deploy roles should be allowed to read the dev repository's images (ecr:BatchGetImage), which deploy.yml copies into theirs."
+  }
+
+  assert {
+    condition     = !strcontains(data.aws_iam_policy_document.deploy_extensions["dev"].json, "PullBuildsToCopy")
+    error_message = "The dev deploy role builds into its own repository and copies from none."
+  }
+}
+
+run "copies_builds_from_the_dev_repository_of_another_account" {
+  command = plan
+
+  variables {
+    environments                 = ["prod"]
+    bench_environments           = []
+    image_source_repository_arns = ["arn:aws:ecr:eu-west-1:111111111111:repository/imgpipe-dev"]
+  }
+
+  assert {
+    condition     = strcontains(data.aws_iam_policy_document.deploy_extensions["prod"].json, "arn:aws:ecr:eu-west-1:111111111111:repository/imgpipe-dev") && !strcontains(data.aws_iam_policy_document.deploy_extensions["prod"].json, "123456789012:repository/imgpipe-dev")
+    error_message = "A prod account of its own should read builds from the dev repository image_source_repository_arns names, and no dev repository of its own account."
+  }
+}
+
 run "one_deploy_role_per_environment_trusting_only_its_own_subject" {
   command = plan
 
