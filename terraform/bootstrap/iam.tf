@@ -703,7 +703,85 @@ data "aws_iam_policy_document" "deploy_network" {
   }
 }
 
-# Managed policies, four: IAM holds a role's inline policies to 10,240 characters in all and a
+# The on-demand transformations of modules/transform (off by default, transform.enabled): the
+# function URL of <deployment>-transform, the distribution's CloudFront function, cache and origin
+# request policies and monitoring subscription, the signing keys' parameter /<deployment>/transform/*,
+# and, because CloudFront's metrics are in us-east-1, the alarms, their topic and its key there.
+data "aws_iam_policy_document" "deploy_transform" {
+  for_each = local.scoped
+
+  statement {
+    sid       = "FunctionUrls"
+    actions   = ["lambda:CreateFunctionUrlConfig", "lambda:DeleteFunctionUrlConfig", "lambda:GetFunctionUrlConfig", "lambda:UpdateFunctionUrlConfig"]
+    resources = each.value.function_arns
+  }
+
+  statement {
+    sid       = "CloudFrontFunctions"
+    actions   = ["cloudfront:CreateFunction", "cloudfront:DeleteFunction", "cloudfront:DescribeFunction", "cloudfront:GetFunction", "cloudfront:PublishFunction", "cloudfront:UpdateFunction"]
+    resources = ["${local.arn}:cloudfront::${local.account_id}:function/${each.value.name}-*"]
+  }
+
+  statement {
+    sid = "CloudFrontPolicies"
+    # Cache and origin request policies have IDs, not names, in their ARNs.
+    actions = [
+      "cloudfront:CreateCachePolicy", "cloudfront:DeleteCachePolicy", "cloudfront:GetCachePolicy", "cloudfront:UpdateCachePolicy",
+      "cloudfront:CreateOriginRequestPolicy", "cloudfront:DeleteOriginRequestPolicy", "cloudfront:GetOriginRequestPolicy", "cloudfront:UpdateOriginRequestPolicy",
+    ]
+    resources = ["${local.arn}:cloudfront::${local.account_id}:cache-policy/*", "${local.arn}:cloudfront::${local.account_id}:origin-request-policy/*"]
+  }
+
+  statement {
+    sid       = "CloudFrontMonitoring"
+    actions   = ["cloudfront:CreateMonitoringSubscription", "cloudfront:DeleteMonitoringSubscription", "cloudfront:GetMonitoringSubscription"]
+    resources = ["${local.arn}:cloudfront::${local.account_id}:distribution/*"]
+  }
+
+  statement {
+    sid       = "SigningKeysParameter"
+    actions   = ["ssm:AddTagsToResource", "ssm:DeleteParameter", "ssm:GetParameter", "ssm:GetParameters", "ssm:ListTagsForResource", "ssm:PutParameter", "ssm:RemoveTagsFromResource"]
+    resources = ["${local.arn}:ssm:${local.region_account}:parameter/${each.value.name}/transform/*"]
+  }
+
+  statement {
+    sid       = "DescribeParameters"
+    actions   = ["ssm:DescribeParameters"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid = "CloudFrontAlarmsInUsEast1"
+    actions = [
+      "cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource", "cloudwatch:PutMetricAlarm", "cloudwatch:TagResource", "cloudwatch:UntagResource",
+      "sns:CreateTopic", "sns:DeleteTopic", "sns:GetSubscriptionAttributes", "sns:GetTopicAttributes", "sns:ListSubscriptionsByTopic", "sns:ListTagsForResource",
+      "sns:SetSubscriptionAttributes", "sns:SetTopicAttributes", "sns:Subscribe", "sns:TagResource", "sns:Unsubscribe", "sns:UntagResource",
+    ]
+    resources = [
+      "${local.arn}:cloudwatch:us-east-1:${local.account_id}:alarm:${each.value.name}-transform-*",
+      "${local.arn}:sns:us-east-1:${local.account_id}:${each.value.name}-transform-*",
+    ]
+  }
+
+  # The topic's key in us-east-1, created with the project tag as the deployment's key is
+  # (CreateTaggedKeys, deploy_platform), and managed only while it carries it.
+  statement {
+    sid = "ProjectKeysInUsEast1"
+    actions = [
+      "kms:Decrypt", "kms:DescribeKey", "kms:EnableKeyRotation", "kms:GenerateDataKey", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus",
+      "kms:ListResourceTags", "kms:PutKeyPolicy", "kms:ScheduleKeyDeletion", "kms:TagResource", "kms:UntagResource", "kms:UpdateKeyDescription",
+    ]
+    resources = ["${local.arn}:kms:us-east-1:${local.account_id}:key/*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/Project"
+      values   = [var.name_prefix]
+    }
+  }
+}
+
+# Managed policies, five: IAM holds a role's inline policies to 10,240 characters in all and a
 # managed policy to 6,144, and three deployments' grants take about 16,000
 # (tests/policies.tftest.hcl renders them and checks each).
 resource "aws_iam_policy" "deploy" {
@@ -738,6 +816,14 @@ resource "aws_iam_policy" "deploy_network" {
   policy      = data.aws_iam_policy_document.deploy_network[each.key].json
 }
 
+resource "aws_iam_policy" "deploy_transform" {
+  for_each = local.scoped
+
+  name        = "${var.name_prefix}-github-deploy-${each.key}-transform"
+  description = "What the ${each.key} deploy role may do: the optional on-demand transformations of ${each.value.name} (function URL, CloudFront, signing keys' parameter, alarms in us-east-1)."
+  policy      = data.aws_iam_policy_document.deploy_transform[each.key].json
+}
+
 resource "aws_iam_role_policy_attachment" "deploy" {
   for_each = merge([
     for environment in var.environments : {
@@ -745,6 +831,7 @@ resource "aws_iam_role_policy_attachment" "deploy" {
       "${environment}/platform"   = { role = environment, policy = aws_iam_policy.deploy_platform[environment].arn }
       "${environment}/extensions" = { role = environment, policy = aws_iam_policy.deploy_extensions[environment].arn }
       "${environment}/network"    = { role = environment, policy = aws_iam_policy.deploy_network[environment].arn }
+      "${environment}/transform"  = { role = environment, policy = aws_iam_policy.deploy_transform[environment].arn }
     }
   ]...)
 

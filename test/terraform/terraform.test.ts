@@ -363,6 +363,63 @@ describe('IAM', () => {
     }
   });
 
+  it('lets each deploy role create and remove what the transformation module declares, us-east-1 included', () => {
+    const deploy = ['deploy', 'deploy_platform', 'deploy_extensions', 'deploy_network', 'deploy_transform']
+      .map((name) => bootstrap.data.aws_iam_policy_document![name])
+      .filter((document) => document !== undefined)
+      .flatMap((document) => statements(document));
+    const granted = (action: string) => deploy.some((s) => (s.actions as string[]).includes(action));
+    // Create and delete of every resource type modules/transform declares (transform.enabled).
+    const needs: Record<string, string[]> = {
+      aws_cloudfront_cache_policy: ['cloudfront:CreateCachePolicy', 'cloudfront:DeleteCachePolicy'],
+      aws_cloudfront_distribution: ['cloudfront:CreateDistribution', 'cloudfront:DeleteDistribution'],
+      aws_cloudfront_function: [
+        'cloudfront:CreateFunction',
+        'cloudfront:PublishFunction',
+        'cloudfront:DeleteFunction',
+      ],
+      aws_cloudfront_monitoring_subscription: [
+        'cloudfront:CreateMonitoringSubscription',
+        'cloudfront:DeleteMonitoringSubscription',
+      ],
+      aws_cloudfront_origin_access_control: [
+        'cloudfront:CreateOriginAccessControl',
+        'cloudfront:DeleteOriginAccessControl',
+      ],
+      aws_cloudfront_origin_request_policy: [
+        'cloudfront:CreateOriginRequestPolicy',
+        'cloudfront:DeleteOriginRequestPolicy',
+      ],
+      aws_cloudwatch_log_group: ['logs:CreateLogGroup', 'logs:DeleteLogGroup'],
+      aws_cloudwatch_metric_alarm: ['cloudwatch:PutMetricAlarm', 'cloudwatch:DeleteAlarms'],
+      aws_iam_role: ['iam:CreateRole', 'iam:DeleteRole'],
+      aws_iam_role_policy: ['iam:PutRolePolicy', 'iam:DeleteRolePolicy'],
+      aws_lambda_function: ['lambda:CreateFunction', 'lambda:DeleteFunction'],
+      aws_lambda_function_url: ['lambda:CreateFunctionUrlConfig', 'lambda:DeleteFunctionUrlConfig'],
+      aws_lambda_permission: ['lambda:AddPermission', 'lambda:RemovePermission'],
+      aws_sns_topic: ['sns:CreateTopic', 'sns:DeleteTopic'],
+      aws_sns_topic_subscription: ['sns:Subscribe', 'sns:Unsubscribe'],
+      aws_ssm_parameter: ['ssm:PutParameter', 'ssm:GetParameter', 'ssm:DeleteParameter'],
+    };
+    const transform = dir('modules/transform');
+    const declared = Object.keys(transform.resource ?? {});
+    expect(declared.length).toBeGreaterThan(10);
+    for (const type of declared) {
+      expect(needs[type], `${type}: add it to this test and to the deploy roles`).toBeDefined();
+      for (const action of needs[type]!) expect(granted(action), `${type}: ${action}`).toBe(true);
+    }
+    // CloudFront's alarms, their topic and its key are in us-east-1, whatever the deployment's region.
+    const inUsEast1 = (action: string, service: string) =>
+      deploy.some(
+        (s) =>
+          (s.actions as string[]).includes(action) &&
+          ([s.resources].flat() as string[]).some((r) => r.includes(`:${service}:us-east-1:`)),
+      );
+    expect(inUsEast1('cloudwatch:PutMetricAlarm', 'cloudwatch'), 'alarms in us-east-1').toBe(true);
+    expect(inUsEast1('sns:CreateTopic', 'sns'), 'topic in us-east-1').toBe(true);
+    expect(inUsEast1('kms:PutKeyPolicy', 'kms'), 'key in us-east-1').toBe(true);
+  });
+
   it('lets the bench role delete only the versions it published, never the function', () => {
     const bench = statements(bootstrap.data.aws_iam_policy_document!.bench!);
     const deletes = bench.filter((s) => s.actions.includes('lambda:DeleteFunction'));

@@ -73,6 +73,11 @@ run "each_environments_policies_fit_the_iam_quotas" {
   }
 
   assert {
+    condition     = alltrue([for environment in var.environments : length(replace(data.aws_iam_policy_document.deploy_transform[environment].json, "/\\s/", "")) <= 6144])
+    error_message = "A deploy role's policy deploy_transform is over 6,144 characters (without whitespace)."
+  }
+
+  assert {
     condition     = length(replace(data.aws_iam_policy_document.function_boundary.json, "/\\s/", "")) <= 6144
     error_message = "The function boundary has ${length(replace(data.aws_iam_policy_document.function_boundary.json, "/\\s/", ""))} characters (without whitespace): a managed policy may hold 6,144."
   }
@@ -153,7 +158,7 @@ run "one_deploy_role_per_environment_trusting_only_its_own_subject" {
   }
 
   assert {
-    condition     = length(aws_iam_role_policy_attachment.deploy) == 12 && aws_iam_role_policy_attachment.deploy["staging/network"].role == "imgpipe-github-deploy-staging"
-    error_message = "Each deploy role should carry its own four managed policies."
+    condition     = length(aws_iam_role_policy_attachment.deploy) == 15 && aws_iam_role_policy_attachment.deploy["staging/network"].role == "imgpipe-github-deploy-staging" && aws_iam_role_policy_attachment.deploy["prod/transform"].role == "imgpipe-github-deploy-prod"
+    error_message = "Each deploy role should carry its own five managed policies."
   }
 }
