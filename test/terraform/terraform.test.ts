@@ -1,5 +1,14 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { MAX_TIMEOUT_SECONDS } from '../../bench/sweep/derive.ts';
@@ -1052,6 +1061,72 @@ describe('terraform/README.md', () => {
       .filter((line) => /^\s*terraform (plan|apply|destroy)\b/.test(line));
     expect(commands.length).toBeGreaterThanOrEqual(2);
     for (const line of commands) expect(line, line).toContain(vars);
+  });
+});
+
+describe('terraform/README.md, redriving the dead-letter queue', () => {
+  const readme = readFileSync(join(TERRAFORM_DIR, 'README.md'), 'utf8');
+  const section = readme.slice(
+    readme.indexOf('### Dead-letter queue'),
+    readme.indexOf('### Reprocessing existing objects'),
+  );
+  const redrive = /```sh\n([\s\S]*?)```/.exec(section)![1]!;
+
+  /**
+   * The README's loop, run by bash with `aws` and `terraform` stand-ins on PATH: there is no local
+   * SQS or Lambda server, so the AWS CLI is replaced by a script that serves one dead-lettered
+   * event (invisible once received, as SQS's visibility timeout makes it), answers invoke with
+   * success or an error, and records deletions. Returns what was invoked and deleted.
+   */
+  function runRedrive(invokeFails: boolean): { invoked: string; deleted: string } {
+    const dir = mkdtempSync(join(tmpdir(), 'imgpipe-redrive-'));
+    try {
+      const bin = join(dir, 'bin');
+      const body = JSON.stringify({ requestPayload: { Records: [{ s3: { object: { key: 'a.jpg' } } }] } });
+      writeFileSync(
+        join(dir, 'message.json'),
+        JSON.stringify({ MessageId: 'm-1', ReceiptHandle: 'rh-1', Body: body }),
+      );
+      const script = (name: string, text: string) => {
+        writeFileSync(join(bin, name), `#!/usr/bin/env bash\n${text}`);
+        chmodSync(join(bin, name), 0o755);
+      };
+      spawnSync('mkdir', [bin]);
+      script('terraform', 'echo "fake-$3"\n');
+      script(
+        'aws',
+        `state=${dir}
+case "$1 $2" in
+  "sqs receive-message") if [ -e "$state/received" ]; then echo null; else touch "$state/received"; cat "$state/message.json"; fi ;;
+  "lambda invoke") echo "$*" >> "$state/invoked"; ${invokeFails ? 'echo "An error occurred (TooManyRequestsException) when calling the Invoke operation: Rate exceeded" >&2; exit 254' : 'exit 0'} ;;
+  "sqs delete-message") echo "$*" >> "$state/deleted" ;;
+  *) echo "unexpected: $*" >&2; exit 2 ;;
+esac
+`,
+      );
+      const run = spawnSync('bash', ['-c', redrive], {
+        env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+        encoding: 'utf8',
+      });
+      const read = (name: string) =>
+        existsSync(join(dir, name)) ? readFileSync(join(dir, name), 'utf8') : '';
+      expect(run.stderr).not.toContain('unexpected');
+      return { invoked: read('invoked'), deleted: read('deleted') };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('deletes a message once its event was handed back to the function', () => {
+    const { invoked, deleted } = runRedrive(false);
+    expect(invoked).toContain('--function-name fake-lambda_alias_arn');
+    expect(deleted).toContain('--receipt-handle rh-1');
+  });
+
+  it('keeps a message in the queue when the invocation is refused', () => {
+    const { invoked, deleted } = runRedrive(true);
+    expect(invoked).toContain('--function-name fake-lambda_alias_arn');
+    expect(deleted).toBe('');
   });
 });
 
