@@ -918,10 +918,14 @@ data "aws_iam_policy_document" "function_boundary" {
   }
 
   statement {
-    sid = "PipelineParameters"
+    sid = "Parameters"
     # pipeline_config_parameter_name: the deployment root requires names under /<name_prefix>/.
-    actions   = ["ssm:GetParameter"]
-    resources = ["${local.arn}:ssm:${local.region_account}:parameter/${var.name_prefix}/*"]
+    # The transformation function's signing keys: /<deployment>/transform/signing-keys (modules/transform).
+    actions = ["ssm:GetParameter"]
+    resources = [
+      "${local.arn}:ssm:${local.region_account}:parameter/${var.name_prefix}/*",
+      "${local.arn}:ssm:${local.region_account}:parameter/${var.name_prefix}-*/transform/*",
+    ]
   }
 
   statement {

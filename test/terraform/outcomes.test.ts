@@ -418,7 +418,7 @@ describe('the bootstrap, for status and events', () => {
         expect([...allowed], `${name}: ${action}`).toContain(action);
   });
 
-  it('bounds the new grants to the deployments’ tables, parameters under /imgpipe/ and output buckets', () => {
+  it('bounds the new grants to the deployments’ tables, parameters under /imgpipe/ and /imgpipe-<env>/transform/, and output buckets', () => {
     const resources = (action: string) =>
       boundary()
         .filter((s) => s.actions.includes(action))
@@ -428,6 +428,8 @@ describe('the bootstrap, for status and events', () => {
     ]);
     expect(resources('ssm:GetParameter')).toEqual([
       `${DOLLAR}{local.arn}:ssm:${DOLLAR}{local.region_account}:parameter/${DOLLAR}{var.name_prefix}/*`,
+      // The transformation function's signing keys, /<deployment>/transform/signing-keys (modules/transform).
+      `${DOLLAR}{local.arn}:ssm:${DOLLAR}{local.region_account}:parameter/${DOLLAR}{var.name_prefix}-*/transform/*`,
     ]);
     expect(resources('s3:DeleteObject')).toEqual([
       // The release hook resets the check file's quarantine reason record, and only that.

@@ -119,6 +119,28 @@ run "copies_builds_from_the_dev_repository_of_another_account" {
   }
 }
 
+# Every function role carries the boundary: what a function reads must be inside it. The
+# transformation function reads its signing keys at /<deployment>/transform/signing-keys
+# (modules/transform, signing_keys_parameter_name's default), the pipeline functions the document
+# at pipeline_config_parameter_name, under /imgpipe/.
+run "function_boundary_lets_the_functions_read_their_parameters" {
+  command = plan
+
+  assert {
+    condition = alltrue([
+      for arn in concat(
+        [for environment in var.environments : "arn:aws:ssm:eu-west-1:123456789012:parameter/imgpipe-${environment}/transform/signing-keys"],
+        ["arn:aws:ssm:eu-west-1:123456789012:parameter/imgpipe/prod/pipeline"],
+        ) : anytrue([
+          for statement in jsondecode(data.aws_iam_policy_document.function_boundary.json).Statement :
+          contains(try(tolist(statement.Action), [statement.Action]), "ssm:GetParameter")
+          && anytrue([for pattern in try(tolist(statement.Resource), [statement.Resource]) : can(regex("^${replace(pattern, "*", ".*")}$", arn))])
+      ])
+    ])
+    error_message = "The function boundary should let the functions read the transformation's signing keys (/imgpipe-<environment>/transform/signing-keys) and the pipeline document (/imgpipe/...)."
+  }
+}
+
 run "one_deploy_role_per_environment_trusting_only_its_own_subject" {
   command = plan
 
