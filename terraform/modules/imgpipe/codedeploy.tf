@@ -211,6 +211,19 @@ data "aws_iam_policy_document" "release_check" {
     actions   = ["xray:PutTelemetryRecords", "xray:PutTraceSegments"]
     resources = ["*"]
   }
+
+  # The hooks run the image's init with the function's environment, which reads the pipeline
+  # document from IMGPIPE_CONFIG_PARAMETER (a SecureString decrypts with the key above): without
+  # it their init fails, no verdict is reported, and CodeDeploy fails the release after its hour.
+  dynamic "statement" {
+    for_each = var.pipeline_config_parameter_name == null ? [] : [local.pipeline_config_parameter_arn]
+
+    content {
+      sid       = "ReadThePipelineParameter"
+      actions   = ["ssm:GetParameter"]
+      resources = [statement.value]
+    }
+  }
 }
 
 resource "aws_iam_role_policy" "release_check" {

@@ -272,6 +272,15 @@ run "reads_the_pipeline_document_from_a_parameter" {
     condition     = [for s in data.aws_iam_policy_document.outcomes.statement : s.resources if contains(s.actions, "ssm:GetParameter")] == [toset(["arn:aws:ssm:eu-west-1:123456789012:parameter/imgpipe/test/pipeline"])]
     error_message = "ssm:GetParameter should be granted on exactly that parameter."
   }
+
+  # The release hooks start with the same environment, and so read the same parameter at init.
+  assert {
+    condition = (
+      aws_lambda_function.release_check["BeforeAllowTraffic"].environment[0].variables.IMGPIPE_CONFIG_PARAMETER == "/imgpipe/test/pipeline"
+      && [for s in data.aws_iam_policy_document.release_check.statement : s.resources if contains(s.actions, "ssm:GetParameter")] == [toset(["arn:aws:ssm:eu-west-1:123456789012:parameter/imgpipe/test/pipeline"])]
+    )
+    error_message = "The release hooks' role should read the pipeline parameter their init reads."
+  }
 }
 
 run "names_a_parameter_without_a_path" {
@@ -291,7 +300,7 @@ run "reads_no_parameter_by_default" {
   command = plan
 
   assert {
-    condition     = alltrue([for s in data.aws_iam_policy_document.outcomes.statement : !contains(s.actions, "ssm:GetParameter")]) && !contains(keys(aws_lambda_function.this.environment[0].variables), "IMGPIPE_CONFIG_PARAMETER")
+    condition     = alltrue([for s in concat(data.aws_iam_policy_document.outcomes.statement, data.aws_iam_policy_document.release_check.statement) : !contains(s.actions, "ssm:GetParameter")]) && !contains(keys(aws_lambda_function.this.environment[0].variables), "IMGPIPE_CONFIG_PARAMETER")
     error_message = "Without a parameter the roles should get no SSM access."
   }
 }
