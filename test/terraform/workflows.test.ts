@@ -374,13 +374,69 @@ describe('release.yml', () => {
     // Synthetic traffic on the new version while CodeDeploy watches its alarms.
     expect(wait).toContain('aws lambda invoke --function-name "$FUNCTION" --qualifier "$TARGET"');
     const stop = steps('deploy.yml').find((s) => String(s.run).includes('stop-deployment'))!;
-    expect(stop.if).toMatch(/^cancelled\(\)/);
+    expect(stop.if).toContain('cancelled() || failure()');
     expect(String(stop.run)).toContain('--auto-rollback-enabled');
     // The alias is CodeDeploy's: no workflow updates it, nor passes the old canary variables.
     for (const r of run) {
       expect(r).not.toMatch(/update-alias --function-name "\$FUNCTION"/);
       expect(r).not.toMatch(/live_version|canary_weight/);
     }
+  });
+
+  describe('keeps watching a release through a failed status read, and stops only a deployment in progress', () => {
+    // The steps' scripts, run as GitHub runs them (bash -e). No local server stands in for
+    // CodeDeploy or Lambda, so `aws` is a stand-in answering get-deployment from a list (one answer
+    // a call, `error` for a throttled call); `terraform output` and `sleep` answer at once.
+    const script = (name: string) => String(steps('deploy.yml').find((s) => s.name === name)!.run);
+    function run(name: string, statuses: readonly string[]) {
+      return runStep(
+        script(name),
+        {
+          terraform: 'printf imgpipe-dev-source-123456789012',
+          aws: [
+            'echo "aws $*" >> "$RUNNER_TEMP/calls"',
+            'case "$1 $2" in',
+            '  "deploy get-deployment")',
+            '    n=$(grep -c "get-deployment" "$RUNNER_TEMP/calls")',
+            `    answer=$(echo "${statuses.join(' ')}" | cut -d' ' -f"$n")`,
+            '    [ -n "$answer" ] || answer=Succeeded',
+            '    [ "$answer" = error ] && { echo "An error occurred (ThrottlingException) when calling the GetDeployment operation: Rate exceeded" >&2; exit 254; }',
+            '    echo "$answer" ;;',
+            'esac',
+          ].join('\n'),
+          sleep: 'exit 0',
+        },
+        () => ({ FUNCTION: 'imgpipe-dev', TARGET: '7', DEPLOYMENT: 'd-ABC123' }),
+        () => ({}),
+      );
+    }
+
+    it('asks again after a failed read and sees the release through', () => {
+      const result = run('Wait for the deployment, with synthetic traffic', [
+        'InProgress',
+        'error',
+        'InProgress',
+        'Succeeded',
+      ]);
+      expect(result.status, result.stderr).toBe(0);
+      expect(result.stdout).toContain("::warning::Could not read CodeDeploy deployment d-ABC123's status");
+      expect(result.stdout).toContain('Released version 7');
+      expect(result.calls.match(/get-deployment/g)).toHaveLength(4);
+    });
+
+    it('stops a deployment still in progress, and not one that is over', () => {
+      const stopping = run('Stop the deployment and roll back', ['InProgress']);
+      expect(stopping.status, stopping.stderr).toBe(0);
+      expect(stopping.calls).toContain(
+        'aws deploy stop-deployment --deployment-id d-ABC123 --auto-rollback-enabled',
+      );
+      for (const over of ['Failed', 'Succeeded']) {
+        const result = run('Stop the deployment and roll back', [over]);
+        expect(result.status, result.stderr).toBe(0);
+        expect(result.calls).not.toContain('stop-deployment');
+        expect(result.stdout).toContain(`is over (${over})`);
+      }
+    });
   });
 
   it('lets the slowest release configuration the module accepts finish before the deploy job or its credentials run out', () => {
