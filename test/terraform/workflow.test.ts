@@ -193,6 +193,30 @@ describe('the workflow module', () => {
           expect(JSON.stringify(s.resources), name).not.toContain('source_bucket_name');
   });
 
+  it('lets every task of the function image read the pipeline document’s parameter, which each reads at its init', () => {
+    // Every function of the image gets the pipeline's environment, IMGPIPE_CONFIG_PARAMETER included.
+    expect(String(workflow.locals.task_environment)).toMatch(/^merge\(var\.environment,/);
+    expect(workflow.locals.config_parameter).toBe(
+      'lookup(var.environment, "IMGPIPE_CONFIG_PARAMETER", null)',
+    );
+    // The pipeline tasks have the imgpipe function's statements, its parameter among them; the
+    // others (the reprocessing plan and summary) a statement of their own.
+    const pipelineTasks = [...String(workflow.locals.pipeline_tasks).matchAll(/"([\w-]+)"/g)].map(
+      (m) => m[1]!,
+    );
+    const others = Object.keys(imageTasks()).filter((task) => !pipelineTasks.includes(task));
+    expect(others).toEqual(expect.arrayContaining(['reprocess-plan', 'reprocess-summarize']));
+    const reads = workflow.data.aws_iam_policy_document!.function!.dynamic.statement.filter(
+      (d: Body) => d.content[0].sid === 'ReadThePipelineParameter',
+    );
+    expect(reads).toHaveLength(1);
+    expect(reads[0].content[0].actions).toEqual(['ssm:GetParameter']);
+    expect(reads[0].for_each).toBe(
+      'local.config_parameter_arn != null && contains(keys(local.functions), each.key) && !contains(local.pipeline_tasks, each.key) ? [local.config_parameter_arn] : []',
+    );
+    expect(reads[0].content[0].resources).toEqual(['statement.value']);
+  });
+
   it('lets the bootstrap’s deploy role manage every function, state machine and schedule of it, bounded', () => {
     // Every task function is <deployment>-<task>: the deploy role reaches <deployment>-* functions
     // and their log groups, so a new task needs no change there.

@@ -51,6 +51,19 @@ data "aws_iam_policy_document" "function" {
     }
   }
 
+  # The tasks outside pipeline_tasks (reprocess-plan, reprocess-summarize) read the pipeline
+  # document at their init too (src/handlers/lambda.ts): with it in Parameter Store and no grant,
+  # their init failed with AccessDenied and every bulk reprocessing failed at its first state.
+  dynamic "statement" {
+    for_each = local.config_parameter_arn != null && contains(keys(local.functions), each.key) && !contains(local.pipeline_tasks, each.key) ? [local.config_parameter_arn] : []
+
+    content {
+      sid       = "ReadThePipelineParameter"
+      actions   = ["ssm:GetParameter"]
+      resources = [statement.value]
+    }
+  }
+
   # Rekognition has no resource-level permissions for DetectModerationLabels: "*" is the only
   # resource it accepts (the Service Authorization Reference lists no resource type for it).
   dynamic "statement" {

@@ -65,6 +65,11 @@ locals {
   scanner_image_digest = lookup(var.scanner_image_digests, var.architectures[0], null)
   scanner_image_uri    = local.scanner_image_digest == null ? null : "${module.scanner_ecr.ecr_repository_url}@${local.scanner_image_digest}"
 
+  # The pipeline document may live in Parameter Store (modules/imgpipe, pipeline_config_parameter_name):
+  # every task of the function image reads it at its init, whatever the task does.
+  config_parameter     = lookup(var.environment, "IMGPIPE_CONFIG_PARAMETER", null)
+  config_parameter_arn = local.config_parameter == null ? null : "${local.arn}:ssm:${local.region}:${local.account_id}:parameter/${trimprefix(local.config_parameter, "/")}"
+
   task_environment = merge(var.environment, {
     IMGPIPE_MODERATION_MIN_CONFIDENCE = tostring(var.moderation_min_confidence)
     }, length(var.moderation_categories) == 0 ? {} : {

@@ -112,6 +112,21 @@ run "creates_the_per_upload_workflow_with_every_check" {
   }
 }
 
+# Which roles get the parameter is checked on the HCL (test/terraform/workflow.test.ts): the mocked
+# provider renders no policy JSON. This run plans the statement with a parameter named.
+run "plans_the_pipeline_parameter_read_of_the_tasks_outside_the_pipeline" {
+  command = plan
+
+  variables {
+    environment = { IMGPIPE_OUTPUT_BUCKET = "imgpipe-test-output-123456789012", IMGPIPE_QUARANTINE_BUCKET = "imgpipe-test-quarantine-123456789012", IMGPIPE_CONFIG_PARAMETER = "/imgpipe-test/pipeline" }
+  }
+
+  assert {
+    condition     = alltrue([for key in ["reprocess-plan", "reprocess-summarize"] : aws_lambda_function.image[key].environment[0].variables.IMGPIPE_CONFIG_PARAMETER == "/imgpipe-test/pipeline"])
+    error_message = "The reprocessing plan and summary get the pipeline's environment, the parameter's name among it."
+  }
+}
+
 run "filters_the_keys_that_start_the_workflow" {
   variables {
     source_notification_filters = { photos = { prefix = "photos/", suffix = ".jpg" } }
