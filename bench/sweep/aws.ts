@@ -13,6 +13,7 @@ import { isInputFormat } from '../../src/core/formats.ts';
 import { BucketLayout } from '../../src/core/layout.ts';
 import { probeImage } from '../../src/image/probe.ts';
 import { sniffFormat } from '../../src/image/sniff.ts';
+import { MAX_TIMEOUT_SECONDS } from './derive.ts';
 import { lambdaShare, lambdaWorkers } from './model.ts';
 import type { Progress } from './progress.ts';
 import { parseReportLines, type ReportLine } from './report-line.ts';
@@ -20,8 +21,9 @@ import type { Architecture, ImageResult, RowFailure, RunSample, SweepRow } from 
 
 /**
  * The sweep against a deployed function (like AWS Lambda Power Tuning, without Step Functions):
- * for each size, set MemorySize, wait for the update, publish a version (a new version starts in a
- * fresh execution environment, so its first invocation is cold), invoke it with each input once
+ * for each size, set MemorySize (and the longest timeout the deployment accepts), wait for the
+ * update, publish a version (a new version starts in a fresh execution environment, so its first
+ * invocation is cold), invoke it with each input once
  * (the first is the cold start) and then `runs` more times, and read Duration, Billed Duration,
  * Max Memory Used and Init Duration from the REPORT line (text logs) or platform.report record (JSON
  * logs) in the log tail. Whatever happens, the
@@ -95,8 +97,16 @@ export async function runAwsSweep(settings: AwsSweepSettings): Promise<AwsSweepR
     for (const memoryMb of settings.memories) {
       checkAborted(settings.signal);
       settings.progress.step(`${memoryMb} MB: updating ${functionName}`);
+      // The timeout too: the deployed one was tuned for the deployed size, and at a smaller size an
+      // invocation would time out (or be refused as too-slow by the function's own deadline) for
+      // want of it, failing a size whose duration the choice should weigh. MAX_TIMEOUT_SECONDS is
+      // the longest the deployment accepts; a size that needs more is not chosen anyway.
       await lambda.send(
-        new UpdateFunctionConfigurationCommand({ FunctionName: functionName, MemorySize: memoryMb }),
+        new UpdateFunctionConfigurationCommand({
+          FunctionName: functionName,
+          MemorySize: memoryMb,
+          Timeout: MAX_TIMEOUT_SECONDS,
+        }),
       );
       await waitForUpdate(settings, undefined);
       const published = await lambda.send(

@@ -18,6 +18,7 @@ import { DeleteObjectCommand, GetObjectCommand, S3Client } from '@aws-sdk/client
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type AwsInput, probeObject, runAwsSweep, SweepAbortedError } from '../../../../bench/sweep/aws.ts';
+import { MAX_TIMEOUT_SECONDS } from '../../../../bench/sweep/derive.ts';
 import { silentProgress } from '../../../../bench/sweep/progress.ts';
 import { summariseRow } from '../../../../bench/sweep/rows.ts';
 import { buildS3Notification } from '../../../../src/cli/local-s3.ts';
@@ -33,7 +34,7 @@ const ENVIRONMENT = { IMGPIPE_OUTPUT_BUCKET: 'imgpipe-output', IMGPIPE_MAX_PIXEL
 function report(
   memory: number,
   durationMs: number,
-  options: { initMs?: number; usedMb?: number; error?: string } = {},
+  options: { initMs?: number; usedMb?: number; error?: string; timedOut?: boolean } = {},
 ): string {
   const fields = [
     `REPORT RequestId: 6f1e2d3c-0000-4000-8000-${String(memory).padStart(12, '0')}`,
@@ -44,6 +45,7 @@ function report(
   ];
   if (options.initMs !== undefined) fields.push(`Init Duration: ${options.initMs.toFixed(2)} ms`);
   if (options.error) fields.push('Status: error', `Error Type: ${options.error}`);
+  if (options.timedOut) fields.push('Status: timeout');
   return `${fields.join('\t')}\t\n`;
 }
 
@@ -53,9 +55,11 @@ function tail(...lines: string[]): string {
 
 /** A fake deployed function: remembers its memory, numbers versions, cold-starts each version once. */
 function fakeFunction(
-  invoke: (memory: number, call: number) => { log: string; functionError?: string; payload?: string } = (
-    memory,
-  ) => ({
+  invoke: (
+    memory: number,
+    call: number,
+    timeoutSeconds: number,
+  ) => { log: string; functionError?: string; payload?: string } = (memory) => ({
     log: report(memory, 204_800 / memory),
   }),
 ) {
@@ -63,6 +67,7 @@ function fakeFunction(
   let timeout = ORIGINAL.Timeout;
   let published = 0;
   const versions = new Map<string, number>();
+  const versionTimeouts = new Map<string, number>();
   const calls = new Map<string, number>();
   lambdaMock.on(GetFunctionConfigurationCommand).callsFake((input) =>
     input.Qualifier
@@ -85,6 +90,7 @@ function fakeFunction(
   lambdaMock.on(PublishVersionCommand).callsFake(() => {
     const version = String(++published);
     versions.set(version, memory);
+    versionTimeouts.set(version, timeout);
     return { Version: version, State: 'Pending' };
   });
   lambdaMock.on(DeleteFunctionCommand).resolves({});
@@ -92,7 +98,7 @@ function fakeFunction(
     const size = versions.get(input.Qualifier!)!;
     const call = (calls.get(input.Qualifier!) ?? 0) + 1;
     calls.set(input.Qualifier!, call);
-    const { log, functionError, payload } = invoke(size, call);
+    const { log, functionError, payload } = invoke(size, call, versionTimeouts.get(input.Qualifier!)!);
     return {
       StatusCode: 200,
       LogResult: tail(`START RequestId: x Version: ${input.Qualifier}\n`, log),
@@ -148,8 +154,8 @@ describe('runAwsSweep (mocked Lambda)', () => {
 
     const updates = lambdaMock.commandCalls(UpdateFunctionConfigurationCommand).map((c) => c.args[0].input);
     expect(updates).toEqual([
-      { FunctionName: FUNCTION, MemorySize: 1024 },
-      { FunctionName: FUNCTION, MemorySize: 2048 },
+      { FunctionName: FUNCTION, MemorySize: 1024, Timeout: MAX_TIMEOUT_SECONDS },
+      { FunctionName: FUNCTION, MemorySize: 2048, Timeout: MAX_TIMEOUT_SECONDS },
       { FunctionName: FUNCTION, MemorySize: 3008, Timeout: 60 },
     ]);
     const invokes = lambdaMock.commandCalls(InvokeCommand).map((c) => c.args[0].input);
@@ -180,6 +186,28 @@ describe('runAwsSweep (mocked Lambda)', () => {
       '1',
       '2',
     ]);
+  });
+
+  it('gives each size the longest timeout the deployment accepts, not the deployed one', async () => {
+    // The deployed 60 s was tuned for 3008 MB; at 512 MB the image takes 80 s. Lambda ends an
+    // invocation at the version's timeout: with the deployed one the size failed as timed out.
+    const fn = fakeFunction((memory, _call, timeoutSeconds) => {
+      const durationMs = 40_960_000 / memory;
+      return durationMs > timeoutSeconds * 1000
+        ? {
+            log: report(memory, timeoutSeconds * 1000, { timedOut: true }),
+            functionError: 'Unhandled',
+            payload: '{"errorType":"Sandbox.Timedout","errorMessage":"Task timed out"}',
+          }
+        : { log: report(memory, durationMs) };
+    });
+    const result = await runAwsSweep(settings({ memories: [512, 1024] }));
+    expect(result.rows.map((row) => [row.memoryMb, row.failures])).toEqual([
+      [512, []],
+      [1024, []],
+    ]);
+    expect(result.rows[0]!.images[0]!.first.wallMs).toBe(80_000);
+    expect([fn.memory(), fn.timeout()]).toEqual([3008, 60]);
   });
 
   it('restores the configuration when a step fails half-way, and passes the error on', async () => {
