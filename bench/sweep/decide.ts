@@ -139,14 +139,15 @@ function pixelLimit(
   });
   // Without a fit: --min-pixels, or the largest image that ran if larger (rounded down to whole
   // megapixels it would be refused: a 5312x2988 photo, 15.9 MP, under a 15 MP limit). With no
-  // sizes at all, keep the limit.
+  // sizes at all (--payload inputs), keep the function's limit; either way the size must hold it.
   const largest = Math.max(0, ...points.map((p) => p.pixels));
   const fallbackPixels =
     largest > 0 ? Math.max(MIN_MAX_PIXELS, settings.minPixels, largest) : settings.configuredMaxPixels;
   const fitted = fitMaxPixels(points, row.memoryMb, settings.headroom, fallbackPixels);
   const held = pixelsWithinMemory(row.memoryMb, row.workers);
-  if (fitted.fit.kind === 'fallback')
-    return { ...fitted, heldPixels: largest > 0 ? held : Number.POSITIVE_INFINITY };
+  // Kept or not, a limit the size's memory check does not hold would be refused as
+  // over-memory-budget: 512 MB chosen with the function's 50 MP kept took no input above 3.6 MP.
+  if (fitted.fit.kind === 'fallback') return { ...fitted, heldPixels: held };
   // The fit leaves headroom over the measured peaks, but at small sizes the function's baseline is
   // more than the fit's intercept plus that headroom (512 MB: fitted 5 MP, held 3.6 MP): a fitted
   // limit is kept to what the function's check holds, rounded down to whole megapixels.

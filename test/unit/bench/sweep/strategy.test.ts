@@ -245,6 +245,31 @@ describe('decide', () => {
     );
   });
 
+  it('without any input size (--payload files), keeps the function’s limit only on a size that holds it', () => {
+    // AWS mode with payload files: no pixel counts, so max_input_pixels stays the function's
+    // IMGPIPE_MAX_PIXELS (50 MP). 1024 MB is the cheapest but its memory check holds 15 MP of
+    // the costliest format: choosing it wrote a 50 MP limit the function refuses as over-memory-budget.
+    const unsized = (memoryMb: number, ms: number, workers: number) => {
+      const base = row({
+        memoryMb,
+        workers,
+        images: [
+          image({ width: undefined, height: undefined, pixels: undefined, first: run(ms), warm: [run(ms)] }),
+        ],
+      });
+      return { ...base, stats: summariseRow(base, summary)! };
+    };
+    const rows = [unsized(1024, 4300, 1), unsized(3008, 1600, 2)];
+    expect(rows[0]!.stats!.costPer1000.arm64).toBeLessThan(rows[1]!.stats!.costPer1000.arm64);
+    expect(pixelsWithinMemory(1024, 1)).toBeLessThan(50_000_000);
+    expect(pixelsWithinMemory(3008, 2)).toBeGreaterThanOrEqual(50_000_000);
+    const { derived } = decide(rows, settings);
+    expect(derived?.pixelFit.kind).toBe('fallback');
+    expect(derived?.memoryMb).toBe(3008);
+    expect(derived?.maxInputPixels).toBe(50_000_000);
+    expect(derived?.tooSmallForMinPixels).toEqual([1024]);
+  });
+
   it('keeps a fitted limit to what the function’s memory check holds of the costliest input', () => {
     // 512 MB, peaks 180 and 280 MiB at 1 and 11 MP: the line with the 47 bytes/pixel floor meets
     // 435 MiB (512 MB less 15%) at 6.7 MP, but the function's estimate, 350 MiB + 47 bytes a pixel,
