@@ -30,8 +30,16 @@ export const MIN_TIMEOUT_SECONDS = 10;
  * with --timeout-margin 1 it was the slowest invocation itself, which the deadline then refused.
  */
 export function requiredTimeout(slowestMs: number, margin: number): number {
-  const withReserve = slowestMs + Math.min(INVOCATION_RESERVE_MS, slowestMs / 3);
+  const withReserve = slowestMs + deadlineReserveMs(slowestMs);
   return Math.max(MIN_TIMEOUT_SECONDS, Math.ceil(Math.max(slowestMs * margin, withReserve) / 1000));
+}
+
+/**
+ * What the timeout must leave after the slowest invocation for the function's deadline reserve:
+ * with a timeout of slowest + slowest / 3, a quarter of it is slowest / 3.
+ */
+export function deadlineReserveMs(slowestMs: number): number {
+  return Math.min(INVOCATION_RESERVE_MS, slowestMs / 3);
 }
 
 /** The timeout written for the chosen size: requiredTimeout, never above MAX_TIMEOUT_SECONDS. */

@@ -1,5 +1,6 @@
 import { type Column, formatBytes, formatMs, renderTable } from '../../src/cli/table.ts';
 import {
+  deadlineReserveMs,
   MAX_TIMEOUT_SECONDS,
   MIN_BYTES_PER_PIXEL,
   MIN_TIMEOUT_SECONDS,
@@ -100,7 +101,7 @@ function choiceLines(doc: SweepDocument): string[] {
   const lines = [
     `Chosen: ${choice.memoryMb} MB (strategy ${strategy}, ${choice.architecture} prices; ${sourceLabel(row)}): ` +
       `${formatUsd(stats.costPer1000[choice.architecture])} per 1,000 images, expected ${formatMs(stats.expectedMs)} per image.`,
-    `Timeout: ${choice.timeoutSeconds} s = ceil(slowest invocation ${formatMs(choice.timeoutBasisMs)}${choice.slowestMeasuredMs === undefined ? '' : ` (at max_input_pixels, extrapolated from the corpus; ${formatMs(choice.slowestMeasuredMs)} measured)`} x margin ${doc.settings.timeoutMargin}), within ${MIN_TIMEOUT_SECONDS}-${MAX_TIMEOUT_SECONDS} s.`,
+    timeoutLine(choice, doc.settings.timeoutMargin),
     `Provisioned concurrency: ${choice.provisionedConcurrency} = ceil(${doc.settings.rps} rps x p95 ${formatMs(stats.p95Ms)} x ${PROVISIONED_CONCURRENCY_BUFFER}).`,
   ];
   const fit = choice.pixelFit;
@@ -119,6 +120,20 @@ function choiceLines(doc: SweepDocument): string[] {
       `Not chosen, though they ran every input: ${choice.tooSlowForTimeout.map((m) => `${m} MB`).join(', ')}, whose slowest invocation x margin is above the ${MAX_TIMEOUT_SECONDS} s timeout the deployment accepts.`,
     );
   return lines;
+}
+
+/**
+ * How the timeout was derived (derive.ts requiredTimeout): the slowest invocation x the margin, or,
+ * where that leaves less than the function's deadline reserve, the slowest plus the reserve.
+ */
+function timeoutLine(choice: NonNullable<SweepDocument['choice']>, margin: number): string {
+  const slowest = `slowest invocation ${formatMs(choice.timeoutBasisMs)}${choice.slowestMeasuredMs === undefined ? '' : ` (at max_input_pixels, extrapolated from the corpus; ${formatMs(choice.slowestMeasuredMs)} measured)`}`;
+  const reserveMs = deadlineReserveMs(choice.timeoutBasisMs);
+  const formula =
+    choice.timeoutBasisMs + reserveMs > choice.timeoutBasisMs * margin
+      ? `${slowest} + the function's deadline reserve ${formatMs(reserveMs)}, more than x margin ${margin}`
+      : `${slowest} x margin ${margin}`;
+  return `Timeout: ${choice.timeoutSeconds} s = ceil(${formula}), within ${MIN_TIMEOUT_SECONDS}-${MAX_TIMEOUT_SECONDS} s.`;
 }
 
 export function formatDuration(seconds: number): string {

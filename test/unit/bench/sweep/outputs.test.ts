@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decide } from '../../../../bench/sweep/decide.ts';
+import { requiredTimeout } from '../../../../bench/sweep/derive.ts';
 import type { SweepDocument } from '../../../../bench/sweep/document.ts';
 import {
   renderConsoleSummary,
@@ -222,5 +223,25 @@ describe('tables and report', () => {
     expect(markdown).toMatch(/Provisioned concurrency: \d+ = ceil\(2 rps x p95 .* x 1\.1\)/);
     expect(markdown).toContain('"lambda_memory_size": 1769');
     expect(markdown).toContain('## Per input');
+  });
+
+  it('derives the timeout in the report as it was derived: with the deadline reserve where the margin leaves less', () => {
+    // Slowest 15 s: x margin 3 is 45 s; x margin 1.1 is 16.5 s, less than 15 s + the 5 s reserve.
+    const choice = { ...doc.choice!, timeoutBasisMs: 15_000 };
+    const render = (timeoutMargin: number) =>
+      renderMarkdownReport(
+        {
+          ...doc,
+          settings: { ...doc.settings, timeoutMargin },
+          choice: { ...choice, timeoutSeconds: requiredTimeout(15_000, timeoutMargin) },
+        },
+        'sweep.svg',
+      );
+    expect(requiredTimeout(15_000, 3)).toBe(45);
+    expect(render(3)).toMatch(/Timeout: 45 s = ceil\(slowest invocation [^)]* x margin 3\)/);
+    expect(requiredTimeout(15_000, 1.1)).toBe(20);
+    expect(render(1.1)).toMatch(
+      /Timeout: 20 s = ceil\(slowest invocation \S+ s \+ the function's deadline reserve 5000 ms, more than x margin 1\.1\)/,
+    );
   });
 });
