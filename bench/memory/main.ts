@@ -326,6 +326,29 @@ function usageFailure(error: UsageError): number {
   return 2;
 }
 
+/**
+ * --sizes: two WxH sizes in whole pixels, of different pixel counts. Bytes per pixel include the
+ * slope between the two (perPixel): of equal pixel counts it is 0 / 0, and every figure was NaN.
+ */
+function parseSizes(text: string): [number, number][] {
+  const sizes = text.split(',').map((part) => {
+    const match = /^\s*([1-9]\d{0,5})x([1-9]\d{0,5})\s*$/.exec(part);
+    return match ? ([Number(match[1]), Number(match[2])] as [number, number]) : undefined;
+  });
+  if (sizes.length !== 2 || sizes.some((size) => size === undefined))
+    throw new UsageError(
+      MEMORY_COMMAND.command,
+      `--sizes takes two WxH sizes in whole pixels, e.g. 4000x3000,6000x4000; received ${text}`,
+    );
+  const [small, large] = (sizes as [number, number][]).map(([w, h]) => w * h);
+  if (small === large)
+    throw new UsageError(
+      MEMORY_COMMAND.command,
+      `--sizes takes two sizes of different pixel counts (bytes per pixel include the slope between them); received ${text}, ${small!.toLocaleString('en-US')} pixels each`,
+    );
+  return sizes as [number, number][];
+}
+
 function onlyPattern(text: string): RegExp {
   try {
     return new RegExp(text, 'i');
@@ -346,12 +369,7 @@ interface MemoryOptions {
 }
 
 async function measureAll(values: MemoryOptions): Promise<number> {
-  const sizes = values.sizes.split(',').map((s) => s.split('x').map(Number) as [number, number]);
-  if (sizes.length !== 2 || sizes.some(([w, h]) => !(w! > 0 && h! > 0)))
-    throw new UsageError(
-      MEMORY_COMMAND.command,
-      `--sizes takes two WxH sizes, e.g. 4000x3000,6000x4000; received ${values.sizes}`,
-    );
+  const sizes = parseSizes(values.sizes);
   const only = values.only === undefined ? undefined : onlyPattern(values.only);
   const phases = new Set(values.phases.split(','));
   for (const phase of phases)
