@@ -24,6 +24,11 @@ export interface DecisionSettings {
   readonly minPixels: number;
   /** When no image has a known size: the limit the function has now. */
   readonly configuredMaxPixels: number;
+  /**
+   * limits.maxSecondsPerImage of the configuration the runs used: the function refuses an image
+   * whose processing takes longer as too-slow, whatever its timeout. Unknown (AWS mode): unchecked.
+   */
+  readonly maxSecondsPerImage?: number;
 }
 
 /**
@@ -78,8 +83,22 @@ export function decide(
       reason: `no size fits a timeout of ${MAX_TIMEOUT_SECONDS} s, the longest the deployment accepts (terraform/modules/workflow): slowest invocation (at max_input_pixels) x --timeout-margin ${settings.timeoutMargin} needs at least ${Math.min(...timeouts.values())} s`,
     };
   }
+  // The limit admits inputs up to max_input_pixels; one that large must also be processed within
+  // limits.maxSecondsPerImage, or the function refuses it as too-slow: with a margin under 110 / 60
+  // (or a lower maxSecondsPerImage), the timeout rule alone let such a size be chosen.
+  const maxMs = settings.maxSecondsPerImage === undefined ? undefined : settings.maxSecondsPerImage * 1000;
+  const processing = new Map(
+    inTime.map((row) => [row.memoryMb, processingAtPixels(row, limits.get(row.memoryMb)!.maxPixels)]),
+  );
+  const inDeadline = inTime.filter((row) => maxMs === undefined || processing.get(row.memoryMb)! <= maxMs);
+  const tooSlowForMaxSeconds = inTime.filter((row) => !inDeadline.includes(row)).map((row) => row.memoryMb);
+  if (inDeadline.length === 0) {
+    return {
+      reason: `no size processes an input of its max_input_pixels within limits.maxSecondsPerImage (${settings.maxSecondsPerImage} s), after which the function refuses it as too-slow: the fastest needs ${(Math.min(...processing.values()) / 1000).toFixed(1)} s`,
+    };
+  }
   const chosen = chooseMemory(
-    inTime.map((row) => ({
+    inDeadline.map((row) => ({
       memoryMb: row.memoryMb,
       cost: row.stats!.costPer1000[settings.architecture],
       durationMs: row.stats!.expectedMs,
@@ -87,7 +106,7 @@ export function decide(
     settings.strategy,
     settings.weight,
   )!;
-  const row = inTime.find((r) => r.memoryMb === chosen.memoryMb)!;
+  const row = inDeadline.find((r) => r.memoryMb === chosen.memoryMb)!;
   const stats = row.stats!;
   const { maxPixels, fit } = limits.get(row.memoryMb)!;
   const timeoutBasisMs = timeoutBasis(row, maxPixels);
@@ -107,6 +126,7 @@ export function decide(
       minPixels: settings.minPixels,
       ...(tooSmall.length > 0 ? { tooSmallForMinPixels: tooSmall } : {}),
       ...(tooSlow.length > 0 ? { tooSlowForTimeout: tooSlow } : {}),
+      ...(tooSlowForMaxSeconds.length > 0 ? { tooSlowForMaxSeconds } : {}),
     },
   };
 }
@@ -122,6 +142,19 @@ function timeoutBasis(row: SweepRow, maxPixels: number): number {
     return pixels === undefined ? [] : [{ pixels, slowestMs }];
   });
   return Math.max(row.stats!.coldMaxMs, row.stats!.maxMs, slowestAtPixels(points, maxPixels));
+}
+
+/**
+ * The slowest processing of one input (a run, without init: the function's per-image deadline
+ * starts after it) for an input of max_input_pixels (derive.ts slowestAtPixels).
+ */
+function processingAtPixels(row: SweepRow, maxPixels: number): number {
+  const points = row.images.flatMap((image) => {
+    const pixels = imagePixels(image);
+    const slowestMs = Math.max(image.first.wallMs, ...image.warm.map((run) => run.wallMs));
+    return pixels === undefined ? [] : [{ pixels, slowestMs }];
+  });
+  return Math.max(row.stats!.maxMs, slowestAtPixels(points, maxPixels));
 }
 
 /**

@@ -28,6 +28,8 @@ export interface SweepDocument {
     readonly tfvars?: string;
     /** The limit the function had before the sweep: max_input_pixels when nothing can be fitted. */
     readonly configuredMaxPixels?: number;
+    /** limits.maxSecondsPerImage of the runs' configuration (local sweeps; absent in older files). */
+    readonly maxSecondsPerImage?: number;
   };
   readonly rows: readonly SweepRow[];
   readonly choice?: Derived;

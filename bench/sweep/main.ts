@@ -98,6 +98,7 @@ async function sweepLocal(options: SweepOptions): Promise<number> {
     target: 'local',
     inputs: images.map((image) => relative(process.cwd(), image) || image),
     configuredMaxPixels: config.limits.maxPixels,
+    maxSecondsPerImage: config.limits.maxSecondsPerImage,
   });
 }
 
@@ -200,6 +201,8 @@ interface Target {
   readonly functionArchitecture?: Architecture;
   readonly inputs: readonly string[];
   readonly configuredMaxPixels: number;
+  /** limits.maxSecondsPerImage of the configuration the runs used (local sweeps). */
+  readonly maxSecondsPerImage?: number;
 }
 
 async function finish(
@@ -233,6 +236,7 @@ async function finish(
     headroom: options.headroom,
     minPixels: options.minPixels,
     configuredMaxPixels: target.configuredMaxPixels,
+    ...(target.maxSecondsPerImage !== undefined ? { maxSecondsPerImage: target.maxSecondsPerImage } : {}),
   });
   let tfvars: TuningTfvars | undefined;
   if (decision.derived) {
@@ -284,6 +288,7 @@ async function finish(
       ...(target.target === 'local' ? { maxForeignCpu: options.maxForeignCpu } : {}),
       ...(options.tfvars !== undefined ? { tfvars: options.tfvars } : {}),
       configuredMaxPixels: target.configuredMaxPixels,
+      ...(target.maxSecondsPerImage !== undefined ? { maxSecondsPerImage: target.maxSecondsPerImage } : {}),
     },
     rows,
     ...(decision.derived ? { choice: decision.derived } : { noChoice: decision.reason }),
@@ -355,6 +360,9 @@ async function chooseAgain(options: SweepOptions, file: string): Promise<number>
         : {}),
       inputs: doc.settings.inputs,
       configuredMaxPixels: doc.settings.configuredMaxPixels ?? DEFAULT_MAX_PIXELS,
+      ...(doc.settings.maxSecondsPerImage !== undefined
+        ? { maxSecondsPerImage: doc.settings.maxSecondsPerImage }
+        : {}),
     },
     file,
   );

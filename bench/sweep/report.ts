@@ -119,6 +119,10 @@ function choiceLines(doc: SweepDocument): string[] {
     lines.push(
       `Not chosen, though they ran every input: ${choice.tooSlowForTimeout.map((m) => `${m} MB`).join(', ')}, whose slowest invocation x margin is above the ${MAX_TIMEOUT_SECONDS} s timeout the deployment accepts.`,
     );
+  if (choice.tooSlowForMaxSeconds)
+    lines.push(
+      `Not chosen, though they ran every input: ${choice.tooSlowForMaxSeconds.map((m) => `${m} MB`).join(', ')}, where an input of their max_input_pixels would take longer than limits.maxSecondsPerImage (${doc.settings.maxSecondsPerImage} s) and be refused as too-slow.`,
+    );
   return lines;
 }
 

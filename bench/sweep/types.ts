@@ -134,6 +134,11 @@ export interface Derived {
   readonly tooSmallForMinPixels?: readonly number[];
   /** Sizes passed over because their slowest invocation x margin is above the longest timeout allowed. */
   readonly tooSlowForTimeout?: readonly number[];
+  /**
+   * Sizes passed over because an input of their max_input_pixels would take longer to process than
+   * limits.maxSecondsPerImage, after which the function refuses it as too-slow.
+   */
+  readonly tooSlowForMaxSeconds?: readonly number[];
 }
 
 export type PixelFit =

@@ -174,6 +174,46 @@ describe('decide', () => {
     expect(derived?.timeoutSeconds).toBe(69);
   });
 
+  it('passes over a size where an input of its max_input_pixels would outlast limits.maxSecondsPerImage', () => {
+    // 1.5 s + 1 s per MP at 2048 MB, whose limit is 33 MP: 34.5 s; at 10240 MB 0.4 s + 0.25 s per MP,
+    // and its 100 MP take 25.4 s. With a 30 s maxSecondsPerImage the function refuses a 33 MP input
+    // at 2048 MB as too-slow, though a timeout of 69 s (margin 2) would let it run.
+    const at = (memoryMb: number, perMp: number, fixed: number) => {
+      const base = row({
+        memoryMb,
+        images: [
+          image({ pixels: 1e6, first: run(fixed + perMp), warm: [run(fixed + perMp)], peakRssMb: 300 }),
+          image({
+            image: 'b.png',
+            pixels: 11e6,
+            first: run(fixed + 11 * perMp),
+            warm: [run(fixed + 11 * perMp)],
+            peakRssMb: 400,
+          }),
+        ],
+      });
+      return { ...base, stats: summariseRow(base, summary)! };
+    };
+    const rows = [at(2048, 1000, 1500), at(10240, 250, 400)];
+    expect(rows[0]!.stats!.costPer1000.arm64).toBeLessThan(rows[1]!.stats!.costPer1000.arm64);
+    const unchecked = decide(rows, { ...settings, timeoutMargin: 2 }).derived;
+    expect(unchecked?.memoryMb).toBe(2048);
+    expect(unchecked?.maxInputPixels).toBe(33_000_000);
+    const { derived } = decide(rows, { ...settings, timeoutMargin: 2, maxSecondsPerImage: 30 });
+    expect(derived?.memoryMb).toBe(10240);
+    expect(derived?.maxInputPixels).toBe(100_000_000);
+    expect(derived?.tooSlowForMaxSeconds).toEqual([2048]);
+    // The default 60 s holds 2048 MB's 34.5 s.
+    expect(decide(rows, { ...settings, timeoutMargin: 2, maxSecondsPerImage: 60 }).derived?.memoryMb).toBe(
+      2048,
+    );
+    const none = decide([rows[0]!], { ...settings, timeoutMargin: 2, maxSecondsPerImage: 30 });
+    expect(none.derived).toBeUndefined();
+    expect('reason' in none && none.reason).toMatch(
+      /limits\.maxSecondsPerImage \(30 s\).* the fastest needs 34\.5 s$/,
+    );
+  });
+
   it('with one input, sets the timeout for the --min-pixels limit, in proportion to the pixels', () => {
     // One 8 MP input (one --event-object), 2.5 s cold: the limit is the 24 MP of --min-pixels, so an
     // input the function admits may take 3 times as long, 7.5 s; x margin 3 = 23 s, not 10 s.
