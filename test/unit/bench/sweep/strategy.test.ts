@@ -214,9 +214,10 @@ describe('decide', () => {
     );
   });
 
-  it('with one input, sets the timeout for the --min-pixels limit, in proportion to the pixels', () => {
-    // One 8 MP input (one --event-object), 2.5 s cold: the limit is the 24 MP of --min-pixels, so an
-    // input the function admits may take 3 times as long, 7.5 s; x margin 3 = 23 s, not 10 s.
+  it('with one input, sets the timeout for the --min-pixels limit, its run in proportion to the pixels', () => {
+    // One 8 MP input (one --event-object), 2.5 s cold (0.5 s of init, a 2 s run): the limit is the
+    // 24 MP of --min-pixels, so a run the function admits may take 3 times as long, 6 s, after the
+    // same init: 6.5 s; x margin 3 = 20 s, not 10 s.
     const base = row({
       memoryMb: 10240,
       images: [image({ width: 4000, height: 2000, pixels: 8e6, first: run(2000), warm: [run(1000)] })],
@@ -225,8 +226,25 @@ describe('decide', () => {
     const { derived } = decide(rows, { ...settings, minPixels: 24_000_000 });
     expect(derived?.maxInputPixels).toBe(24_000_000);
     expect(derived?.slowestMeasuredMs).toBe(2500);
-    expect(derived?.timeoutBasisMs).toBeCloseTo(7500, 6);
-    expect(derived?.timeoutSeconds).toBe(23);
+    expect(derived?.timeoutBasisMs).toBeCloseTo(6500, 6);
+    expect(derived?.timeoutSeconds).toBe(20);
+  });
+
+  it('adds the init once, not scaled with the pixels: a long init beside a small photo still fits a timeout', () => {
+    // A 1.5 MP photo after 5 s of init (encoder threads starting), a 1 s run; the limit is 15 MP.
+    // The run at 15 MP: 10 s, after the 5 s init: 15 s, x margin 3 = 45 s. Scaling the cold
+    // invocation (6 s) tenfold asked 180 s, past the 110 s the deployment accepts: no size at all.
+    const base = row({
+      memoryMb: 3008,
+      images: [
+        image({ width: 1500, height: 1000, pixels: 1.5e6, initMs: 5000, first: run(1000), warm: [run(800)] }),
+      ],
+    });
+    const rows = [{ ...base, stats: summariseRow(base, summary)! }];
+    const { derived } = decide(rows, { ...settings, minPixels: 15_000_000 });
+    expect(derived?.maxInputPixels).toBe(15_000_000);
+    expect(derived?.timeoutBasisMs).toBeCloseTo(15_000, 6);
+    expect(derived?.timeoutSeconds).toBe(45);
   });
 
   it('without a fit, sets max_input_pixels to the largest input that ran, not below it', () => {
