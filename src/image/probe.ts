@@ -452,6 +452,14 @@ function probeWebp(r: Reader): Facts {
     r.need(data, size, `${type} chunk`);
     switch (type) {
       case 'VP8X': {
+        // The container's first chunk, and its only VP8X (libwebp reads the canvas there alone):
+        // a second one would give the header another size than the one the frame is decoded on
+        // (a 1x1 VP8X after a 9000x9000 frame on a 9000x9000 canvas passed maxPixels and the
+        // memory budget, and then decoded 81 MP).
+        if (offset !== 12)
+          throw r.corrupt(`a VP8X chunk at byte ${offset}; it must be the first chunk, at byte 12`, {
+            offset,
+          });
         const flags = r.u8(data, 'VP8X chunk');
         hasAlpha ||= (flags & 0x10) !== 0;
         animated ||= (flags & 0x02) !== 0;

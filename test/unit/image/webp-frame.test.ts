@@ -3,7 +3,9 @@ import { decode } from '../../../src/codecs/index.ts';
 import { InvalidImageError } from '../../../src/core/errors.ts';
 import { probeImage } from '../../../src/image/probe.ts';
 import { firstWebpFrame } from '../../../src/image/webp-frame.ts';
-import { animatedWebp, chunk, vp8l } from '../../support/webp.ts';
+import { animatedWebp, chunk, riff, vp8l } from '../../support/webp.ts';
+
+const u24 = (n: number) => [n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff];
 
 function refusal(bytes: Uint8Array): InvalidImageError {
   try {
@@ -79,5 +81,26 @@ describe('an animated WebP: its first frame against its bitstream and canvas', (
     const image = await decode('webp', frame);
     expect([image.width, image.height]).toEqual([6, 6]);
     expect([...image.data.subarray((3 * 6 + 3) * 4, (3 * 6 + 3) * 4 + 4)]).toEqual([128, 0, 255, 255]);
+  });
+});
+
+describe('a WebP canvas (VP8X) other than its first chunk', () => {
+  it('refuses a second VP8X that declares a 1x1 canvas after a 9000x9000 frame, before decoding', () => {
+    const vp8x = (width: number, height: number) =>
+      chunk('VP8X', [0x12, 0, 0, 0, ...u24(width - 1), ...u24(height - 1)]);
+    const animation = animatedWebp(
+      { width: 9000, height: 9000 },
+      { width: 9000, height: 9000 },
+      chunk('VP8L', vp8l(9000, 9000)),
+    );
+    // The same file with a second, 1x1 VP8X chunk at its end.
+    const bomb = riff([animation.subarray(12), vp8x(1, 1)]);
+    expect(bomb.length).toBeLessThan(150);
+    const error = refusal(bomb);
+    expect(error.reason).toBe('corrupt');
+    expect(error.message).toBe(
+      `The webp file is malformed: a VP8X chunk at byte ${animation.length}; it must be the first chunk, at byte 12`,
+    );
+    expect(error.details).toMatchObject({ offset: animation.length });
   });
 });
