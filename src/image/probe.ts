@@ -712,6 +712,8 @@ function probeHeif(r: Reader): Facts {
   const brands = readBrands(r);
   // An image sequence (AVIF 'avis', HEIF 'msf1'/'hevs'): its still primary item, or the first frame.
   const animated = brands.major === 'avis' || brands.major === 'msf1' || brands.major === 'hevs';
+  // libavif decodes an AVIF's first track, not its primary item, unless the major brand is 'avif'.
+  if (r.format === 'avif' && brands.major !== 'avif') checkTrackSizes(r, top, width, height);
   const frames = animated ? sequenceSamples(r, top) : 1;
   // A grid's colour description may sit on its tiles only.
   const colourSource =
@@ -1079,6 +1081,79 @@ function readBrands(r: Reader): { major: string; compatible: string[] } {
   const compatible: string[] = [];
   for (let at = 16; at + 4 <= Math.min(ftyp, r.length); at += 4) compatible.push(r.fourcc(at, 'ftyp box'));
   return { major: r.fourcc(8, 'ftyp box'), compatible };
+}
+
+/**
+ * An AVIF whose major brand is not 'avif' (an 'avis' sequence, or another brand with tracks) is
+ * decoded by libavif from its first AV1 track (its AVIF_DECODER_SOURCE_AUTO), whose frames are
+ * sized by their own sequence headers, not by the primary item's `ispe`: a 2x2 primary item in
+ * front of a 4000x4000 track passed the pixel limit and the memory estimate and decoded 16 MP.
+ * So the first sample of every AV1 track (colour or alpha) must have a sequence header whose
+ * largest frame is the primary item's size, as in the sequences encoders write.
+ */
+function checkTrackSizes(r: Reader, top: readonly Box[], width: number, height: number): void {
+  const moov = top.find((b) => b.type === 'moov');
+  if (!moov) return;
+  const children = (box: Box | undefined, type: string) => (box ? readBoxes(r, box.body, box.end, type) : []);
+  const traks = children(moov, 'moov').filter((b) => b.type === 'trak');
+  traks.forEach((trak, index) => {
+    const track = index + 1;
+    const mdia = children(trak, 'trak').find((b) => b.type === 'mdia');
+    const minf = children(mdia, 'mdia').find((b) => b.type === 'minf');
+    const stbl = children(minf, 'minf').find((b) => b.type === 'stbl');
+    const tables = children(stbl, 'stbl');
+    const stsd = tables.find((b) => b.type === 'stsd');
+    if (!stsd || !sampleEntryTypes(r, stsd).includes('av01')) return;
+    const stsz = tables.find((b) => b.type === 'stsz');
+    const stco = tables.find((b) => b.type === 'stco');
+    const co64 = tables.find((b) => b.type === 'co64');
+    if (!stsz || !(stco || co64))
+      throw r.corrupt(`track ${track} has no sample sizes (stsz) or chunk offsets (stco)`, { track });
+    // stsz: version and flags, sample_size (0: one size per sample follows), sample_count.
+    const fixed = r.u32(stsz.body + 4, 'stsz box');
+    const size = fixed !== 0 ? fixed : r.u32(stsz.body + 12, 'stsz box');
+    // The first sample starts the first chunk.
+    const offset = stco ? r.u32(stco.body + 8, 'stco box') : r.uint(co64!.body + 8, 8, 'co64 box');
+    r.need(offset, size, `track ${track}'s first sample`);
+    let headers: Av1SequenceHeader[];
+    try {
+      headers = findSequenceHeaders(r.bytes.subarray(offset, offset + size));
+    } catch (error) {
+      if (!(error instanceof Av1SyntaxError)) throw error;
+      throw r.corrupt(`track ${track}'s first sample: ${error.message}`, { track });
+    }
+    if (headers.length === 0)
+      throw r.corrupt(
+        `track ${track}'s first sample has no AV1 sequence header, so its frame size is unknown`,
+        {
+          track,
+        },
+      );
+    for (const header of headers) {
+      if (header.maxWidth !== width || header.maxHeight !== height)
+        throw r.corrupt(
+          `track ${track}'s AV1 sequence header declares frames of up to ${header.maxWidth}x${header.maxHeight} but the primary item is ${width}x${height}`,
+          { track, coded: [header.maxWidth, header.maxHeight], declared: [width, height] },
+        );
+    }
+  });
+}
+
+/**
+ * The types of an `stsd` box's sample entries: libavif decodes a track if any of them is `av01`.
+ * Each entry consumes at least its 8-byte header, so the loop is bounded by the box's bytes.
+ */
+function sampleEntryTypes(r: Reader, stsd: Box): string[] {
+  // stsd: version and flags, an entry count, then sample entries (size and type first).
+  const count = r.u32(stsd.body + 4, 'stsd box');
+  const types: string[] = [];
+  for (let n = 0, at = stsd.body + 8; n < count && at + 8 <= stsd.end; n++) {
+    const size = r.u32(at, 'stsd box');
+    types.push(r.fourcc(at + 4, 'stsd box'));
+    if (size < 8) break;
+    at += size;
+  }
+  return types;
 }
 
 /** The samples of the first track of an image sequence (`moov/trak/mdia/minf/stbl/stsz`), else 1. */

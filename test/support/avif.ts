@@ -130,3 +130,102 @@ export function buildAvif(color: AvifItem, alpha?: AvifItem): Uint8Array {
   const mdat = box('mdat', ...items.filter((item) => !item.inIdat).map((item) => item.data));
   return concat([ftyp, meta(mdatStart), mdat]);
 }
+
+/**
+ * The file as an image sequence: its major brand 'avis', and one AV1 track (moov, then its own
+ * mdat) of one sample, `track`'s data, appended. libavif decodes such a file from the track, not
+ * from the primary item (AVIF_DECODER_SOURCE_AUTO). The boxes are those avifenc writes for a
+ * sequence, with the fields libavif reads.
+ */
+export function withTrack(
+  file: Uint8Array,
+  track: AvifItem,
+  entries: readonly string[] = ['av01'],
+): Uint8Array {
+  const zeros = (n: number) => new Uint8Array(n);
+  const matrix = concat([
+    u32(0x10000),
+    u32(0),
+    u32(0),
+    u32(0),
+    u32(0x10000),
+    u32(0),
+    u32(0),
+    u32(0),
+    u32(0x40000000),
+  ]);
+  const mvhd = fullBox(
+    'mvhd',
+    0,
+    0,
+    u32(0),
+    u32(0),
+    u32(1),
+    u32(1),
+    u32(0x10000),
+    u16(0x100),
+    zeros(10),
+    matrix,
+    zeros(24),
+    u32(2),
+  );
+  const tkhd = fullBox(
+    'tkhd',
+    0,
+    3,
+    u32(0),
+    u32(0),
+    u32(1),
+    u32(0),
+    u32(1),
+    zeros(8),
+    u16(0),
+    u16(0),
+    u16(0),
+    u16(0),
+    matrix,
+    u32(track.width * 0x10000),
+    u32(track.height * 0x10000),
+  );
+  const mdhd = fullBox('mdhd', 0, 0, u32(0), u32(0), u32(1), u32(1), u16(0x55c4), u16(0));
+  const hdlr = fullBox('hdlr', 0, 0, u32(0), text('pict'), zeros(12), u8(0));
+  const vmhd = fullBox('vmhd', 0, 1, zeros(8));
+  const dinf = box('dinf', fullBox('dref', 0, 0, u32(1), fullBox('url ', 0, 1)));
+  const av01 = box(
+    'av01',
+    zeros(6),
+    u16(1),
+    zeros(16),
+    u16(track.width),
+    u16(track.height),
+    u32(0x480000),
+    u32(0x480000),
+    u32(0),
+    u16(1),
+    zeros(32),
+    u16(0x18),
+    u16(0xffff),
+    track.av1C,
+  );
+  const stbl = (offset: number) =>
+    box(
+      'stbl',
+      // Sample entries of other types before the av01 one, which libavif finds among them.
+      fullBox(
+        'stsd',
+        0,
+        0,
+        u32(entries.length),
+        ...entries.map((type) => (type === 'av01' ? av01 : box(type, zeros(8)))),
+      ),
+      fullBox('stts', 0, 0, u32(1), u32(1), u32(1)),
+      fullBox('stsc', 0, 0, u32(1), u32(1), u32(1), u32(1)),
+      fullBox('stsz', 0, 0, u32(0), u32(1), u32(track.data.length)),
+      fullBox('stco', 0, 0, u32(1), u32(offset)),
+    );
+  const moov = (offset: number) =>
+    box('moov', mvhd, box('trak', tkhd, box('mdia', mdhd, hdlr, box('minf', vmhd, dinf, stbl(offset)))));
+  const sequence = concat([file, moov(file.length + moov(0).length + 8), box('mdat', track.data)]);
+  sequence.set(text('avis'), 8);
+  return sequence;
+}

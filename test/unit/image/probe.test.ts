@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { decode } from '../../../src/codecs/index.ts';
 import { InvalidImageError } from '../../../src/core/errors.ts';
 import { type InputFormat, isInputFormat } from '../../../src/core/formats.ts';
 import { parseSequenceHeader } from '../../../src/image/av1.ts';
 import { MAX_JPEG_SCANS, probeImage } from '../../../src/image/probe.ts';
-import { buildAvif, findBox, topLevelBox } from '../../support/avif.ts';
+import { buildAvif, findBox, topLevelBox, withTrack } from '../../support/avif.ts';
 import { fixtures, readFixture } from '../../support/fixtures.ts';
 import { alphaAuxC, buildHeif, heifParts, ispe } from '../../support/heif.ts';
 import { progressiveJpeg, scanSegments, withRepeatedScan } from '../../support/scans.ts';
@@ -276,6 +277,29 @@ describe('probeImage on AVIF: the AV1 sequence header against ispe', () => {
     expect([header.width, header.height, header.layout.chroma]).toEqual([480, 325, '4:2:0']);
     const error = catchError(() => probeImage('avif', buildAvif({ ...frame(large, 64, 64), inIdat: true })));
     expect(error.message).toMatch(/ispe declares 64x64 but .* up to 7000x7000$/);
+  });
+
+  it("refuses a sequence whose track, which libavif decodes, codes another size than the primary item's", async () => {
+    const other = readFixture('edge/formats/avif-10bit-444.avif'); // 192x128
+    const sequence = withTrack(buildAvif(frame(small, 480, 325)), frame(other, 192, 128));
+    // The decoder takes the track's frame, not the primary item the header describes.
+    const decoded = await decode('avif', sequence);
+    expect([decoded.width, decoded.height]).toEqual([192, 128]);
+    const error = catchError(() => probeImage('avif', sequence));
+    expect(error.reason).toBe('corrupt');
+    expect(error.message).toBe(
+      "The avif file is malformed: track 1's AV1 sequence header declares frames of up to 192x128 but the primary item is 480x325",
+    );
+    expect(error.details).toMatchObject({ track: 1, coded: [192, 128], declared: [480, 325] });
+    // The av01 sample entry need not be the first.
+    const behind = withTrack(buildAvif(frame(small, 480, 325)), frame(other, 192, 128), ['mp4v', 'av01']);
+    expect((await decode('avif', behind)).width).toBe(192);
+    expect(catchError(() => probeImage('avif', behind)).message).toMatch(
+      /up to 192x128 but the primary item is 480x325$/,
+    );
+    // A track of the primary item's size is the sequence encoders write.
+    const header = probeImage('avif', withTrack(buildAvif(frame(small, 480, 325)), frame(small, 480, 325)));
+    expect([header.width, header.height, header.animated]).toEqual([480, 325, true]);
   });
 
   it('refuses AV1 data without a sequence header: its frame size cannot be known', () => {
