@@ -415,6 +415,16 @@ function probePng(r: Reader): Facts {
     else if (type === 'acTL') {
       animated = true;
       frames = r.u32(offset + 8, 'acTL chunk');
+    } else if (type === 'fcTL' && !sawData) {
+      // The default image's frame control (APNG: it is the first frame) must be the IHDR image at
+      // 0,0; the png crate decodes the default image at the fcTL's size and failed on another
+      // with only "`unwrap_throw` failed".
+      const frame = [0, 4, 8, 12].map((at) => r.u32(offset + 12 + at, 'fcTL chunk'));
+      if (frame[0] !== width || frame[1] !== height || frame[2] !== 0 || frame[3] !== 0)
+        throw r.corrupt(
+          `the default image's fcTL chunk declares ${frame[0]}x${frame[1]} at ${frame[2]},${frame[3]}, not the IHDR image (${width}x${height} at 0,0)`,
+          { frame: [frame[0], frame[1]], at: [frame[2], frame[3]], declared: [width, height] },
+        );
     } else if (type === 'iCCP' && !sawData) iccp = r.bytes.subarray(offset + 8, offset + 8 + length);
     else if (type === 'eXIf') {
       const value = readExifOrientation(r.bytes.subarray(offset + 8, offset + 8 + length));

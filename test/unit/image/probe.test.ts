@@ -1,3 +1,4 @@
+import { crc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { decode } from '../../../src/codecs/index.ts';
 import { InvalidImageError } from '../../../src/core/errors.ts';
@@ -7,6 +8,7 @@ import { MAX_JPEG_SCANS, probeImage } from '../../../src/image/probe.ts';
 import { buildAvif, findBox, topLevelBox, withTrack } from '../../support/avif.ts';
 import { fixtures, readFixture } from '../../support/fixtures.ts';
 import { alphaAuxC, buildHeif, heifParts, ispe } from '../../support/heif.ts';
+import { writePng } from '../../support/png.ts';
 import { progressiveJpeg, scanSegments, withRepeatedScan } from '../../support/scans.ts';
 
 const probeable = fixtures(
@@ -727,5 +729,52 @@ describe("probeImage on HEIC: the alpha item is the primary item's size", () => 
       'The heic file is malformed: the alpha item 2 declares 320x216 but the primary item 1 is 96x64',
     );
     expect(error.details).toMatchObject({ item: 2, alpha: [320, 216], primary: [96, 64] });
+  });
+});
+
+describe('probeImage on APNG: the default image is its first frame', () => {
+  /** A PNG made animated: acTL and the default image's fcTL (size and offset) after IHDR. */
+  const animate = (png: Uint8Array, frame: { width: number; height: number; x?: number; y?: number }) => {
+    const chunk = (type: string, data: Buffer) => {
+      const head = Buffer.alloc(8);
+      head.writeUInt32BE(data.length, 0);
+      head.write(type, 4, 'latin1');
+      const crc = Buffer.alloc(4);
+      crc.writeUInt32BE(crc32(Buffer.concat([head.subarray(4), data])) >>> 0, 0);
+      return Buffer.concat([head, data, crc]);
+    };
+    const actl = Buffer.alloc(8);
+    actl.writeUInt32BE(1, 0); // one frame, played forever
+    const fctl = Buffer.alloc(26);
+    for (const [i, v] of [0, frame.width, frame.height, frame.x ?? 0, frame.y ?? 0].entries())
+      fctl.writeUInt32BE(v, i * 4);
+    fctl.writeUInt16BE(1, 22); // delay 1/1 s
+    const ihdrEnd = 8 + 25;
+    return new Uint8Array(
+      Buffer.concat([
+        png.subarray(0, ihdrEnd),
+        chunk('acTL', actl),
+        chunk('fcTL', fctl),
+        png.subarray(ihdrEnd),
+      ]),
+    );
+  };
+
+  it('reads an APNG whose first frame is the IHDR image, which the decoder decodes', async () => {
+    const apng = animate(writePng(4, 3), { width: 4, height: 3 });
+    expect(probeImage('png', apng)).toMatchObject({ width: 4, height: 3, animated: true, frames: 1 });
+    const image = await decode('png', apng);
+    expect([image.width, image.height]).toEqual([4, 3]);
+  });
+
+  it("refuses a default image's fcTL of another size or place than IHDR's, naming both", () => {
+    const error = catchError(() => probeImage('png', animate(writePng(2, 2), { width: 6000, height: 6000 })));
+    expect(error.reason).toBe('corrupt');
+    expect(error.message).toBe(
+      "The png file is malformed: the default image's fcTL chunk declares 6000x6000 at 0,0, not the IHDR image (2x2 at 0,0)",
+    );
+    expect(error.details).toMatchObject({ frame: [6000, 6000], at: [0, 0], declared: [2, 2] });
+    const moved = catchError(() => probeImage('png', animate(writePng(4, 4), { width: 4, height: 4, x: 2 })));
+    expect(moved.message).toMatch(/declares 4x4 at 2,0, not the IHDR image \(4x4 at 0,0\)$/);
   });
 });
