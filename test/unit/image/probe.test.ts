@@ -1,4 +1,3 @@
-import { crc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { decode } from '../../../src/codecs/index.ts';
 import { InvalidImageError } from '../../../src/core/errors.ts';
@@ -8,7 +7,7 @@ import { MAX_JPEG_SCANS, probeImage } from '../../../src/image/probe.ts';
 import { buildAvif, findBox, topLevelBox, withTrack } from '../../support/avif.ts';
 import { fixtures, readFixture } from '../../support/fixtures.ts';
 import { alphaAuxC, buildHeif, heifParts, ispe } from '../../support/heif.ts';
-import { writePng } from '../../support/png.ts';
+import { chunk, writePng } from '../../support/png.ts';
 import { progressiveJpeg, scanSegments, withRepeatedScan } from '../../support/scans.ts';
 
 const probeable = fixtures(
@@ -735,14 +734,6 @@ describe("probeImage on HEIC: the alpha item is the primary item's size", () => 
 describe('probeImage on APNG: the default image is its first frame', () => {
   /** A PNG made animated: acTL and the default image's fcTL (size and offset) after IHDR. */
   const animate = (png: Uint8Array, frame: { width: number; height: number; x?: number; y?: number }) => {
-    const chunk = (type: string, data: Buffer) => {
-      const head = Buffer.alloc(8);
-      head.writeUInt32BE(data.length, 0);
-      head.write(type, 4, 'latin1');
-      const crc = Buffer.alloc(4);
-      crc.writeUInt32BE(crc32(Buffer.concat([head.subarray(4), data])) >>> 0, 0);
-      return Buffer.concat([head, data, crc]);
-    };
     const actl = Buffer.alloc(8);
     actl.writeUInt32BE(1, 0); // one frame, played forever
     const fctl = Buffer.alloc(26);
