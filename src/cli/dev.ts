@@ -215,7 +215,12 @@ export async function runDevCommand(options: DevCommandOptions): Promise<number>
       files: await pageFiles(),
       throttle: options.apiThrottle ?? { rate: 50, burst: 100 },
       transform: createTransformHandler(lambda.deps, {
-        env: { ...process.env, IMGPIPE_TRANSFORM_SOURCE_BUCKET: DEV_BUCKETS.source },
+        // As the deployment root does: in the workflow mode, only what passed its checks.
+        env: {
+          ...process.env,
+          IMGPIPE_TRANSFORM_SOURCE_BUCKET: DEV_BUCKETS.source,
+          ...(options.workflow ? { IMGPIPE_TRANSFORM_CHECKED_ONLY: 'true' } : {}),
+        },
         keys: devSigningKeys(),
         onRequest: (entry) =>
           out(

@@ -191,6 +191,11 @@ export const TRANSFORM_SETTINGS = {
   },
   /** Transformations decoding at once in one process; more get 503 with Retry-After. */
   concurrency: { env: 'IMGPIPE_TRANSFORM_CONCURRENCY', default: 1, min: 1, max: 64 },
+  /**
+   * Only sources the pipeline processed (a manifest naming their current ETag) are transformed: in
+   * the workflow mode, those that passed the malware scan and moderation.
+   */
+  checkedOnly: { env: 'IMGPIPE_TRANSFORM_CHECKED_ONLY', terraform: 'checked_sources_only', default: 'false' },
 } as const satisfies Record<string, Setting | IntegerSetting | (Setting & { default: string })>;
 
 export const TRANSFORM_ENV = Object.fromEntries(

@@ -2,7 +2,7 @@ import type { Env, TransformConfig } from '../core/config.ts';
 import { invalidSetting } from '../core/errors.ts';
 import { OUTPUT_FORMATS, type OutputFormat, resolveOutputFormat } from '../core/formats.ts';
 import { checkKeyPrefix } from './check.ts';
-import { envIntegerSetting, envRequired, envString, envStringAllowEmpty } from './env.ts';
+import { envBoolean, envIntegerSetting, envRequired, envString, envStringAllowEmpty } from './env.ts';
 import { TRANSFORM_ENV, TRANSFORM_SETTINGS } from './settings.ts';
 
 /** The transformation function's settings (TRANSFORM_SETTINGS), each error naming the variable. */
@@ -79,5 +79,6 @@ export function loadTransformConfig(env: Env): TransformConfig {
     redirectExpiresSeconds: envIntegerSetting(env, s.redirectExpiresSeconds),
     maxAgeSeconds: envIntegerSetting(env, s.maxAgeSeconds),
     concurrency: envIntegerSetting(env, s.concurrency),
+    checkedOnly: envBoolean(env, TRANSFORM_ENV.checkedOnly, false),
   });
 }

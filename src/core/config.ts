@@ -224,4 +224,9 @@ export interface TransformConfig {
   readonly redirectExpiresSeconds: number;
   readonly maxAgeSeconds: number;
   readonly concurrency: number;
+  /**
+   * Transform only a source whose current version the pipeline processed (its manifest names that
+   * ETag): in the workflow mode, one that passed the malware scan and moderation.
+   */
+  readonly checkedOnly: boolean;
 }

@@ -26,8 +26,7 @@ import {
 import { msSince } from '../core/timing.ts';
 import { Deadline } from '../pipeline/deadline.ts';
 import { inThreadEncoder, processImage } from '../pipeline/process-image.ts';
-import { CONTENT_REASONS } from '../pipeline/process-object.ts';
-import { readQuarantineRecord } from '../pipeline/records.ts';
+import { readManifest, readQuarantineRecord } from '../pipeline/records.ts';
 import { S3Storage } from '../storage/s3.ts';
 import type { ObjectInfo, Storage } from '../storage/types.ts';
 import { S3UrlSigner, type UrlSigner } from './api-signer.ts';
@@ -107,8 +106,8 @@ interface Transform {
   readonly config: TransformConfig;
   readonly source: Storage;
   readonly layout: TransformLayout;
-  /** Where the pipeline records a quarantined source's reason (the quarantine bucket's layout). */
-  readonly quarantineLayout: BucketLayout;
+  /** The pipeline's keys: a source's manifest, and its quarantine reason record. */
+  readonly bucketLayout: BucketLayout;
   readonly keys: () => Promise<readonly string[]>;
   readonly signer?: UrlSigner;
 }
@@ -209,26 +208,14 @@ export function createTransformHandler(
         { field: 'key' },
       );
     log.key = resultKey;
-    const [source, found, quarantined] = await Promise.all([
+    const [source, found, manifest] = await Promise.all([
       t.source.head(key),
       readResult(resultKey, method),
-      readQuarantineRecord(deps.quarantine, t.quarantineLayout.quarantineKeys(key).reason),
+      t.config.checkedOnly ? readManifest(deps.output, t.bucketLayout.manifestKey(key)) : undefined,
     ]);
     if (source === undefined) throw new ApiError('not-found', `No image ${key} in ${t.config.sourceBucket}`);
-    // The pipeline's verdict on this very content (the workflow's malware scan or moderation) holds
-    // here too: the source stays in its bucket, so without this check a moderated image was served
-    // by anyone who asked for it (and its earlier results stayed hits).
-    if (
-      quarantined &&
-      CONTENT_REASONS.has(quarantined.reason) &&
-      quarantined.source.key === key &&
-      quarantined.source.etag === source.etag
-    )
-      throw new ApiError(
-        'forbidden',
-        `The source ${key} (ETag ${source.etag}) was quarantined (${quarantined.reason}) at ${quarantined.quarantinedAt}: it is not transformed`,
-        { field: 'key' },
-      );
+    if (t.config.checkedOnly && manifest?.source.etag !== source.etag)
+      await refuseUnchecked(t, key, source.etag);
     const maxBytes = pipeline.limits.maxBytes;
     if (source.size > maxBytes)
       throw new ApiError(
@@ -277,6 +264,23 @@ export function createTransformHandler(
       },
       ...(body ? { body: Buffer.from(body).toString('base64'), isBase64Encoded: true } : {}),
     };
+  }
+
+  /**
+   * IMGPIPE_TRANSFORM_CHECKED_ONLY (the workflow mode): the source stays in its bucket whatever the
+   * malware scan and moderation found, and an upload is there before they have run, so only a
+   * version the pipeline processed (its manifest names this ETag) is transformed. Refused: 403,
+   * with the quarantine's reason when the pipeline recorded one for this version.
+   */
+  async function refuseUnchecked(t: Transform, key: string, etag: string): Promise<never> {
+    const record = await readQuarantineRecord(deps.quarantine, t.bucketLayout.quarantineKeys(key).reason);
+    const why =
+      record && record.source.key === key && record.source.etag === etag
+        ? `was quarantined (${record.reason}) at ${record.quarantinedAt}`
+        : 'has not been through the pipeline (no manifest names it): its checks have not passed, or not yet';
+    throw new ApiError('forbidden', `The source ${key} (ETag ${etag}) ${why}: it is not transformed`, {
+      field: 'key',
+    });
   }
 
   /**
@@ -412,7 +416,7 @@ function setUp(deps: HandlerDeps, env: Env, options: TransformHandlerOptions): T
     config,
     source: deps.sourceStorage(config.sourceBucket),
     layout: new TransformLayout(config.prefix),
-    quarantineLayout: new BucketLayout(deps.config.pipeline, deps.config.quarantinePrefix),
+    bucketLayout: new BucketLayout(deps.config.pipeline, deps.config.quarantinePrefix),
     keys: options.keys ? async () => options.keys! : parameterKeys(keysParameter ?? '', options.ssm),
     ...(signer ? { signer } : {}),
   };

@@ -463,7 +463,7 @@ async function withdrawReplacedOutputs(
 }
 
 /** Reasons that judge the content itself (the workflow's malware scan and moderation), not a limit of this configuration. */
-export const CONTENT_REASONS: ReadonlySet<InvalidReason> = new Set(['malware', 'moderation']);
+const CONTENT_REASONS: ReadonlySet<InvalidReason> = new Set(['malware', 'moderation']);
 
 /** Deletes the keys `previous` lists that `outputs` does not, and returns them. */
 async function deleteStaleOutputs(

@@ -170,6 +170,7 @@ module "transform" {
   output_bucket_arn                  = module.imgpipe.output_bucket_arn
   output_bucket_regional_domain_name = module.imgpipe.output_bucket_regional_domain_name
   quarantine_bucket_arn              = module.imgpipe.quarantine_bucket_arn
+  checked_sources_only               = var.mode == "workflow"
   kms_key_arn                        = module.imgpipe.kms_key_arn
   alarm_topic_arn                    = module.imgpipe.sns_topic_arn
   alarm_email                        = var.alarm_email

@@ -12,6 +12,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { decode, encode } from '../../src/codecs/index.ts';
 import { parsePipelineConfig } from '../../src/config/document.ts';
 import { loadRuntimeConfig } from '../../src/config/index.ts';
+import { InvalidImageError } from '../../src/core/errors.ts';
+import { createObjectHandling } from '../../src/handlers/objects.ts';
 import {
   createTransformHandler,
   MAX_BUFFERED_BYTES,
@@ -20,7 +22,6 @@ import {
   SIGNING_KEYS_PLACEHOLDER,
 } from '../../src/handlers/transform.ts';
 import { signature } from '../../src/handlers/transform-request.ts';
-import { type QuarantineRecord, writeRecord } from '../../src/pipeline/records.ts';
 import { S3Storage } from '../../src/storage/s3.ts';
 import type { Storage } from '../../src/storage/types.ts';
 import { readFixture } from '../support/fixtures.ts';
@@ -509,46 +510,58 @@ describe('sources the pipeline refuses, before decoding', () => {
   });
 });
 
-describe('sources the workflow quarantined for their content', () => {
-  it('answers 403 naming the reason for the version moderation refused, hit or miss, and serves its replacement', async () => {
+describe('IMGPIPE_TRANSFORM_CHECKED_ONLY (the workflow mode): only what the pipeline processed', () => {
+  it('refuses (403) a version the pipeline has not processed or quarantined for its content, hit or miss, and serves it once processed', async () => {
     const source = new S3Storage(s3.client, SOURCE);
     const solid = (background: string) =>
       sharp({ create: { width: 64, height: 48, channels: 3, background } })
         .png()
         .toBuffer();
     await source.put('flagged.png', await solid('#ff00ff'), { contentType: 'image/png' });
-    const h = createTransformHandler(deps(), {
-      env: { IMGPIPE_TRANSFORM_SOURCE_BUCKET: SOURCE, IMGPIPE_TRANSFORM_SIGNING: 'off' },
+    const env = { IMGPIPE_TRANSFORM_SOURCE_BUCKET: SOURCE, IMGPIPE_TRANSFORM_SIGNING: 'off' };
+    const h = createTransformHandler(deps(), { env: { ...env, IMGPIPE_TRANSFORM_CHECKED_ONLY: 'true' } });
+    const ref = async () => ({
+      bucket: SOURCE,
+      key: 'flagged.png',
+      etag: (await source.head('flagged.png'))!.etag,
     });
-    // Served before the verdict: its result is stored.
-    expect((await h(event('/t/flagged.png', 'w=30&fmt=png'))).statusCode).toBe(200);
-    // The workflow's moderation quarantines this version (the source stays where it is).
-    const etag = (await source.head('flagged.png'))!.etag;
-    const record = (reason: 'moderation' | 'too-many-pixels'): QuarantineRecord => ({
-      version: 1,
-      generator: 'test',
-      source: { location: `s3://${SOURCE}/flagged.png`, key: 'flagged.png', etag },
-      reason,
-      message: 'test',
-      details: {},
-      copiedTo: `s3://${OUTPUT}/quarantine/objects/flagged.png`,
-      quarantinedAt: '2026-12-01T00:00:00.000Z',
-    });
-    const quarantine = new S3Storage(s3.client, OUTPUT);
-    await writeRecord(quarantine, 'quarantine/reasons/flagged.png.json', record('moderation'));
-    for (const query of ['w=30&fmt=png', 'w=40&fmt=png']) {
-      const refused = await h(event('/t/flagged.png', query));
-      expect([refused.statusCode, body(refused).error.field], query).toEqual([403, 'key']);
-      expect(body(refused).error.message).toBe(
-        `The source flagged.png (ETag ${etag}) was quarantined (moderation) at 2026-12-01T00:00:00.000Z: it is not transformed`,
+    // The workflow's tasks, as they record their verdicts: Process (handle) and Quarantine (reject).
+    const tasks = createObjectHandling(deps());
+    const refused = async (query: string, why: RegExp) => {
+      const reply = await h(event('/t/flagged.png', query));
+      expect([reply.statusCode, body(reply).error.field], query).toEqual([403, 'key']);
+      expect(body(reply).error.message, query).toMatch(why);
+    };
+    const unchecked =
+      /^The source flagged\.png \(ETag \w+\) has not been through the pipeline \(no manifest names it\)/;
+
+    // Uploaded, not yet scanned and moderated: refused, where the direct mode serves it.
+    await refused('w=30&fmt=png', unchecked);
+    expect(
+      (await createTransformHandler(deps(), { env })(event('/t/flagged.png', 'w=30&fmt=png'))).statusCode,
+    ).toBe(200);
+    expect((await tasks.handle(await ref(), { trigger: 'test' })).result.status).toBe('processed');
+    const served = await h(event('/t/flagged.png', 'w=30&fmt=png'));
+    expect(served.statusCode).toBe(200);
+
+    // A forced reprocessing's moderation quarantines this very version: its stored result is no
+    // longer served, nor is any other size.
+    const verdict = new InvalidImageError('moderation', 'Moderation labels: Explicit Nudity (99%)');
+    expect((await tasks.reject(await ref(), verdict, { trigger: 'test', force: true })).result.status).toBe(
+      'quarantined',
+    );
+    const hits = h.stats.hits;
+    for (const query of ['w=30&fmt=png', 'w=40&fmt=png'])
+      await refused(
+        query,
+        /^The source flagged\.png \(ETag \w+\) was quarantined \(moderation\) at \S+: it is not transformed$/,
       );
-    }
-    // A limit of this configuration is not a verdict on the content: the transform's own apply.
-    await writeRecord(quarantine, 'quarantine/reasons/flagged.png.json', record('too-many-pixels'));
-    expect((await h(event('/t/flagged.png', 'w=30&fmt=png'))).statusCode).toBe(200);
-    await writeRecord(quarantine, 'quarantine/reasons/flagged.png.json', record('moderation'));
-    // New content under the key is not what was judged.
+    expect(h.stats.hits).toBe(hits);
+
+    // New content under the key: refused until the pipeline has processed it.
     await source.put('flagged.png', await solid('#00ff00'), { contentType: 'image/png' });
+    await refused('w=30&fmt=png', unchecked);
+    expect((await tasks.handle(await ref(), { trigger: 'test' })).result.status).toBe('processed');
     expect((await h(event('/t/flagged.png', 'w=30&fmt=png'))).statusCode).toBe(200);
   });
 });

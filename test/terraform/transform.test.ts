@@ -5,7 +5,7 @@ import { TRANSFORM_SETTINGS } from '../../src/config/settings.ts';
 import { DEFAULT_QUARANTINE_PREFIX } from '../../src/core/layout.ts';
 import { SIGNING_KEYS_PLACEHOLDER } from '../../src/handlers/transform.ts';
 import { TRANSFORM_PARAMS } from '../../src/handlers/transform-request.ts';
-import { blocks, DOLLAR, loadTerraform, statements, TERRAFORM_DIR } from './hcl.ts';
+import { type Body, blocks, DOLLAR, loadTerraform, statements, TERRAFORM_DIR } from './hcl.ts';
 
 /**
  * terraform/modules/transform held to the code: every setting of TRANSFORM_SETTINGS that names a
@@ -44,15 +44,22 @@ describe('modules/transform and TRANSFORM_SETTINGS', () => {
     expect(value).toBe(SIGNING_KEYS_PLACEHOLDER);
   });
 
-  it('lets the function read the quarantine reasons it refuses sources by, and the deployment names the bucket', async () => {
+  it('lets the function read the manifests and quarantine reasons it checks sources by, in the workflow mode', async () => {
     const tf = await loadTerraform();
     const module = tf.get('modules/transform')!;
-    const policy = statements(module.data.aws_iam_policy_document!.function!);
-    const reasons = policy.find((s) => s.sid === 'ReadQuarantineReasons');
-    expect(reasons).toMatchObject({
-      actions: ['s3:GetObject'],
-      resources: [`${DOLLAR}{var.quarantine_bucket_arn}/${DOLLAR}{local.quarantine_prefix}reasons/*`],
-    });
+    const document = module.data.aws_iam_policy_document!.function!;
+    const policy = statements(document);
+    const granted = (sid: string) =>
+      document.dynamic.statement.filter((d: Body) => d.content[0].sid === sid).map((d: Body) => d.for_each);
+    expect(granted('ReadManifests')).toEqual([
+      `var.checked_sources_only ? ["${DOLLAR}{var.output_bucket_arn}/*"] : []`,
+    ]);
+    expect(granted('ReadQuarantineReasons')).toEqual([
+      `var.checked_sources_only ? ["${DOLLAR}{var.quarantine_bucket_arn}/${DOLLAR}{local.quarantine_prefix}reasons/*"] : []`,
+    ]);
+    expect(module.locals.environment).toContain(
+      'IMGPIPE_TRANSFORM_CHECKED_ONLY             = tostring(var.checked_sources_only)',
+    );
     // A missing record is a 404 to the function, not a 403 (then a 500 for every request).
     const list = policy.find((s) => s.sid === 'TellMissingSourcesApart');
     expect(list?.resources).toContain('var.quarantine_bucket_arn');
@@ -64,6 +71,7 @@ describe('modules/transform and TRANSFORM_SETTINGS', () => {
     );
     const deployment = tf.get('deployment')!;
     expect(deployment.module.transform!.quarantine_bucket_arn).toBe('module.imgpipe.quarantine_bucket_arn');
+    expect(deployment.module.transform!.checked_sources_only).toBe('var.mode == "workflow"');
   });
 
   it('lets the distribution read only the results of the output bucket, the path its results behaviour serves', async () => {

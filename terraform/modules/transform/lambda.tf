@@ -110,11 +110,27 @@ data "aws_iam_policy_document" "function" {
     resources = [var.source_bucket_arn, var.output_bucket_arn, var.quarantine_bucket_arn]
   }
 
-  # The pipeline's reason records: a source quarantined for its content is not transformed.
-  statement {
-    sid       = "ReadQuarantineReasons"
-    actions   = ["s3:GetObject"]
-    resources = ["${var.quarantine_bucket_arn}/${local.quarantine_prefix}reasons/*"]
+  # checked_sources_only: a source is transformed once its manifest names its current version, and
+  # a refusal names the quarantine's reason when the pipeline recorded one. The manifest's key
+  # follows the pipeline document's template (which may be in Parameter Store): any output key.
+  dynamic "statement" {
+    for_each = var.checked_sources_only ? ["${var.output_bucket_arn}/*"] : []
+
+    content {
+      sid       = "ReadManifests"
+      actions   = ["s3:GetObject"]
+      resources = [statement.value]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.checked_sources_only ? ["${var.quarantine_bucket_arn}/${local.quarantine_prefix}reasons/*"] : []
+
+    content {
+      sid       = "ReadQuarantineReasons"
+      actions   = ["s3:GetObject"]
+      resources = [statement.value]
+    }
   }
 
   # Results: looked up, stored, read back, and presigned for the redirect past 6 MB.

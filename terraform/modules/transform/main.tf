@@ -52,6 +52,7 @@ locals {
       IMGPIPE_TRANSFORM_PREFIX                   = var.results_prefix
       IMGPIPE_TRANSFORM_REDIRECT_EXPIRES_SECONDS = tostring(var.redirect_expires_seconds)
       IMGPIPE_TRANSFORM_MAX_AGE_SECONDS          = tostring(var.max_age_seconds)
+      IMGPIPE_TRANSFORM_CHECKED_ONLY             = tostring(var.checked_sources_only)
     },
     length(var.sizes) == 0 ? {} : { IMGPIPE_TRANSFORM_SIZES = join(",", [for size in var.sizes : tostring(size)]) },
     { IMGPIPE_TRANSFORM_CDN_URL = local.cdn_url },

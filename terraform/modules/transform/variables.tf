@@ -281,6 +281,13 @@ variable "formats" {
   }
 }
 
+variable "checked_sources_only" {
+  description = "Transform only a source whose current version the pipeline processed (its manifest names that ETag): in the workflow mode, one that passed the malware scan and moderation; anything else is refused (403). The deployment root sets it in the workflow mode. IMGPIPE_TRANSFORM_CHECKED_ONLY."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
 variable "signing" {
   description = "\"required\" (the default): every request needs a valid signature; \"off\": anyone may ask for any allowed transformation. IMGPIPE_TRANSFORM_SIGNING."
   type        = string
