@@ -17,7 +17,23 @@ export interface ImageHeader {
   readonly width: number;
   readonly height: number;
   readonly orientation: Orientation;
-  /** Dimensions as displayed, after orientation. */
+  /**
+   * AVIF and HEIC: the primary item's clean aperture (`clap`), in stored coordinates. The decoder
+   * decodes the whole `width` x `height`; the picture is this part of it, before orientation.
+   */
+  readonly crop?: {
+    readonly left: number;
+    readonly top: number;
+    readonly width: number;
+    readonly height: number;
+  };
+  /**
+   * HEIC with `crop`: where its `clap` box starts. libheif, which decodes in stored geometry here
+   * (ignoring transformations), still checks the decoded size against the clean aperture's, and
+   * refuses any crop of more than 64 px; the decoder is given a copy without the box.
+   */
+  readonly clapOffset?: number;
+  /** Dimensions as displayed, after cropping and orientation. */
   readonly displayWidth: number;
   readonly displayHeight: number;
   readonly hasAlpha: boolean;
@@ -83,13 +99,16 @@ export function probeImage(format: InputFormat, bytes: Uint8Array): ImageHeader 
     );
   }
   const swap = swapsAxes(orientation);
+  const shown = facts.crop ?? facts;
   return {
     format,
     width: facts.width,
     height: facts.height,
     orientation,
-    displayWidth: swap ? facts.height : facts.width,
-    displayHeight: swap ? facts.width : facts.height,
+    ...(facts.crop && { crop: facts.crop }),
+    ...(facts.clapOffset !== undefined && { clapOffset: facts.clapOffset }),
+    displayWidth: swap ? shown.height : shown.width,
+    displayHeight: swap ? shown.width : shown.height,
     hasAlpha: facts.hasAlpha ?? false,
     animated: facts.animated ?? false,
     frames: facts.frames ?? 1,
@@ -103,6 +122,8 @@ interface Facts {
   width: number;
   height: number;
   orientation?: Orientation;
+  crop?: ImageHeader['crop'];
+  clapOffset?: number;
   hasAlpha?: boolean;
   animated?: boolean;
   frames?: number;
@@ -164,6 +185,11 @@ class Reader {
   u32(offset: number, what: string, little = false): number {
     this.need(offset, 4, what);
     return this.view.getUint32(offset, little);
+  }
+
+  i32(offset: number, what: string): number {
+    this.need(offset, 4, what);
+    return this.view.getInt32(offset);
   }
 
   uint(offset: number, size: number, what: string): number {
@@ -667,10 +693,16 @@ function probeHeif(r: Reader): Facts {
 
   let irot: number | undefined;
   let imir: number | undefined;
+  let crop: ImageHeader['crop'];
+  let clapOffset: number | undefined;
   for (const index of primaryProps) {
     const box = properties.boxes[index - 1];
     if (box?.type === 'irot') irot = r.u8(box.body, 'irot box') & 3;
     if (box?.type === 'imir') imir = r.u8(box.body, 'imir box') & 1;
+    if (box?.type === 'clap') {
+      crop = cleanAperture(r, box, width, height);
+      if (r.format === 'heic') clapOffset = box.start;
+    }
   }
 
   const locations = readItemLocations(r, find('iloc'));
@@ -734,6 +766,8 @@ function probeHeif(r: Reader): Facts {
     width,
     height,
     orientation,
+    ...(crop && { crop }),
+    ...(clapOffset !== undefined && { clapOffset }),
     hasAlpha,
     animated,
     frames,
@@ -744,6 +778,52 @@ function probeHeif(r: Reader): Facts {
       chroma: coded.chroma,
     },
   };
+}
+
+/**
+ * The rectangle a `clap` (clean aperture, ISO/IEC 14496-12 12.1.4) keeps of a width x height image,
+ * rounded and clamped to the image as libheif does (Box_clap's left/right/top/bottom_rounded): its
+ * centre is the image's plus the offsets, its size the aperture's. `avifenc --crop` writes one; a
+ * viewer shows the rectangle, and the area outside it may hold what the author cropped away. A
+ * zero denominator, or a rectangle outside the image, is refused as `corrupt`, naming the box.
+ */
+function cleanAperture(r: Reader, box: Box, width: number, height: number): NonNullable<ImageHeader['crop']> {
+  // Eight 32-bit numerators and denominators; the offsets' numerators are signed (ISO/IEC 23008-12).
+  const values = [0, 1, 2, 3, 4, 5, 6, 7].map((i) =>
+    i === 4 || i === 6 ? r.i32(box.body + i * 4, 'clap box') : r.u32(box.body + i * 4, 'clap box'),
+  );
+  const [wN, wD, hN, hD, xN, xD, yN, yD] = values as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  const clap = { width: [wN, wD], height: [hN, hD], horizOff: [xN, xD], vertOff: [yN, yD] };
+  const refuse = (problem: string) =>
+    r.corrupt(`the primary item's clean aperture (clap) ${problem}`, { clap, size: [width, height] });
+  if (wD === 0 || hD === 0 || xD === 0 || yD === 0) throw refuse('has a zero denominator');
+  const round = (x: number) => Math.floor(x + 0.5);
+  // left = horizOff + (width - 1) / 2 - (clapWidth - 1) / 2, rounded down; top rounded.
+  const left = Math.floor(xN / xD + (width - 1) / 2 - (wN / wD - 1) / 2);
+  const right = round(wN / wD - 1 + left);
+  const top = round(yN / yD + (height - 1) / 2 - (hN / hD - 1) / 2);
+  const bottom = round(hN / hD - 1 + top);
+  const [x0, y0, x1, y1] = [
+    Math.max(0, left),
+    Math.max(0, top),
+    Math.min(width - 1, right),
+    Math.min(height - 1, bottom),
+  ];
+  if (x0 > x1 || y0 > y1) {
+    throw refuse(
+      `keeps nothing of the ${width}x${height} image (columns ${left} to ${right}, rows ${top} to ${bottom})`,
+    );
+  }
+  return { left: x0, top: y0, width: x1 - x0 + 1, height: y1 - y0 + 1 };
 }
 
 interface HeifItems {

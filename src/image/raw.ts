@@ -14,10 +14,21 @@ export function pixelWords(image: RawImage): Uint32Array {
   return new Uint32Array(bytes.buffer, bytes.byteOffset, image.width * image.height);
 }
 
-/** True if any pixel is not fully opaque. Stops at the first one. */
-export function hasTransparency(image: RawImage): boolean {
+/** True if any pixel (of `area`, by default all) is not fully opaque. Stops at the first one. */
+export function hasTransparency(
+  image: RawImage,
+  area: { left: number; top: number; width: number; height: number } = {
+    left: 0,
+    top: 0,
+    width: image.width,
+    height: image.height,
+  },
+): boolean {
   const { data } = image;
-  for (let i = 3; i < data.length; i += 4) if (data[i] !== 255) return true;
+  for (let y = area.top; y < area.top + area.height; y++) {
+    const row = (y * image.width + area.left) * 4;
+    for (let i = row + 3; i < row + area.width * 4; i += 4) if (data[i] !== 255) return true;
+  }
   return false;
 }
 

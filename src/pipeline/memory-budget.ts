@@ -79,8 +79,12 @@ export function estimateMemory(
             height: Math.max(1, Math.round(step.region.height * scale)),
           }
         : steps[step.from]!.output;
-    // A region smaller than the image (cover) is cropped: a copy, unless it spans whole rows.
-    const whole = step.region.width === header.displayWidth && step.region.height === header.displayHeight;
+    // A region smaller than the image (cover, or a HEIF clean aperture) is cropped: a copy, unless
+    // it spans whole rows.
+    const whole =
+      !header.crop &&
+      step.region.width === header.displayWidth &&
+      step.region.height === header.displayHeight;
     const fx = integerShrink(step.resizeTo.width / input.width);
     const fy = integerShrink(step.resizeTo.height / input.height);
     const shrunk = { width: Math.floor(input.width / fx), height: Math.floor(input.height / fy) };

@@ -166,7 +166,7 @@ export async function processImage(
   if (colour.layout === 'cmyk' || colour.layout === 'cmyk-inverted')
     source = await convertColour(source, colour); // a CMYK image becomes RGBA before anything else
   lap('decode');
-  const transparent = header.hasAlpha && hasTransparency(source);
+  const transparent = header.hasAlpha && hasTransparency(source, pictureArea(source, header));
 
   const results: (RawImage | undefined)[] = [];
   const outputs: Promise<ImageOutput>[] = [];
@@ -297,7 +297,7 @@ async function decodeChecked(
   try {
     if (split !== undefined) image = await decodeInBands(header, bytes, shrink, split, encoder, deadline);
     else if (header.cmyk) image = await decodeCmyk(bytes, shrink, deadline?.at);
-    else image = await decode(header.format as InputFormat, bytes, shrink, deadline?.at);
+    else image = await decode(header.format as InputFormat, withoutClap(header, bytes), shrink, deadline?.at);
   } catch (error) {
     if (deadline && error instanceof CodecTimeoutError) throw deadline.exceeded(true);
     throw error;
@@ -394,11 +394,14 @@ async function fromSource(
 ): Promise<RawImage> {
   const swap = swapsAxes(header.orientation);
   // Regions are centred (or whole), so they stay centred under any orientation. A source decoded
-  // smaller (shrink-on-load) holds the same picture at `scale`.
+  // smaller (shrink-on-load) holds the same picture at `scale`. The picture is the clean aperture
+  // (an AVIF or HEIC `clap`) where there is one: a region of it, from the image decoded whole.
   const scale = source.width / header.width;
-  const w = Math.min(swap ? source.height : source.width, Math.round(step.region.width * scale));
-  const h = Math.min(swap ? source.width : source.height, Math.round(step.region.height * scale));
-  const region = swap ? centred(source, h, w) : centred(source, w, h);
+  const picture = pictureArea(source, header);
+  const w = Math.min(swap ? picture.height : picture.width, Math.round(step.region.width * scale));
+  const h = Math.min(swap ? picture.width : picture.height, Math.round(step.region.height * scale));
+  const within = swap ? centred(picture, h, w) : centred(picture, w, h);
+  const region = { ...within, left: picture.left + within.left, top: picture.top + within.top };
   const size = swap ? { width: step.resizeTo.height, height: step.resizeTo.width } : step.resizeTo;
   const resized = await resample(source, region, size, config, transparent);
   return applyOrientation(resized, header.orientation);
@@ -428,6 +431,24 @@ let markSource:
 const MARK_SIZES_KEPT = 32;
 
 /** Where `pad` puts an image of `image`'s size in an output of `output`'s: centred. */
+/**
+ * A HEIC with a clean aperture, as libheif is given it: a copy whose `clap` box is renamed `free`,
+ * so that libheif decodes the whole coded image (ImageHeader.clapOffset says why); the pipeline
+ * crops, as for AVIF. The source's bytes are never changed.
+ */
+function withoutClap(header: ImageHeader, bytes: Uint8Array): Uint8Array {
+  if (header.clapOffset === undefined) return bytes;
+  const copy = new Uint8Array(bytes);
+  copy.set(new TextEncoder().encode('free'), header.clapOffset + 4);
+  return copy;
+}
+
+/** The part of the decoded image that is the picture: all of it, or a HEIF clean aperture. */
+function pictureArea(source: Size, header: ImageHeader): Region {
+  if (!header.crop) return { left: 0, top: 0, width: source.width, height: source.height };
+  return header.crop; // AVIF and HEIC are decoded at full size: no scale
+}
+
 function paddedArea(image: Size, output: Size): Region {
   return {
     left: Math.floor((output.width - image.width) / 2),

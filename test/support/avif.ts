@@ -15,6 +15,8 @@ export interface AvifItem {
   readonly av1C: Uint8Array;
   /** Store the data in the meta box's idat (iloc construction method 1) instead of mdat. */
   readonly inIdat?: boolean;
+  /** More properties of the item (whole boxes, e.g. clap, irot), after its ispe, av1C and pixi. */
+  readonly properties?: readonly Uint8Array[];
 }
 
 const text = (s: string) => new TextEncoder().encode(s);
@@ -64,8 +66,9 @@ export function buildAvif(color: AvifItem, alpha?: AvifItem): Uint8Array {
       fullBox('ispe', 0, 0, u32(item.width), u32(item.height)),
       item.av1C,
       pixi(i === 0 ? 3 : 1),
+      ...(item.properties ?? []),
     );
-    return [first, first + 1, first + 2];
+    return [first, first + 1, first + 2, ...(item.properties ?? []).map((_, j) => first + 3 + j)];
   });
   if (alpha) {
     properties.push(fullBox('auxC', 0, 0, text('urn:mpeg:mpegB:cicp:systems:auxiliary:alpha\0')));

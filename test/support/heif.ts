@@ -20,6 +20,30 @@ export function fullBox(type: string, version: number, flags: number, ...parts: 
 }
 
 export const ispe = (width: number, height: number) => fullBox('ispe', 0, 0, u32(width), u32(height));
+const i32 = (n: number) => u32(n >>> 0);
+
+/**
+ * A `clap` keeping `width` x `height` at (`left`, `top`) of an `imageWidth` x `imageHeight` image
+ * (what `avifenc --crop` writes): the offsets are of the rectangle's centre from the image's, in
+ * halves.
+ */
+export const clap = (
+  crop: { left: number; top: number; width: number; height: number },
+  imageWidth: number,
+  imageHeight: number,
+) =>
+  box(
+    'clap',
+    u32(crop.width),
+    u32(1),
+    u32(crop.height),
+    u32(1),
+    i32(2 * crop.left + crop.width - imageWidth),
+    u32(2),
+    i32(2 * crop.top + crop.height - imageHeight),
+    u32(2),
+  );
+
 export const alphaAuxC = () => fullBox('auxC', 0, 0, text('urn:mpeg:hevc:2015:auxid:1\0'));
 
 export interface HeifItem {

@@ -6,7 +6,7 @@ import { parseSequenceHeader } from '../../../src/image/av1.ts';
 import { MAX_JPEG_SCANS, probeImage } from '../../../src/image/probe.ts';
 import { buildAvif, findBox, topLevelBox, withTrack } from '../../support/avif.ts';
 import { fixtures, readFixture } from '../../support/fixtures.ts';
-import { alphaAuxC, buildHeif, heifParts, ispe } from '../../support/heif.ts';
+import { alphaAuxC, box, buildHeif, clap, heifParts, ispe } from '../../support/heif.ts';
 import { chunk, writePng } from '../../support/png.ts';
 import { progressiveJpeg, scanSegments, withRepeatedScan } from '../../support/scans.ts';
 
@@ -326,6 +326,58 @@ describe('probeImage on AVIF: the AV1 sequence header against ispe', () => {
     expect(error.reason).toBe('corrupt');
     expect(error.message).toMatch(
       /^The avif file is malformed: item 1's AV1 data: the OBU at byte 2 declares 127 bytes/,
+    );
+  });
+});
+
+describe('probeImage on AVIF and HEIC: the clean aperture (clap)', () => {
+  const small = readFixture('edge/formats/avif-8bit-420.avif'); // 480x325, 8-bit 4:2:0
+  const withProperties = (...properties: Uint8Array[]) =>
+    buildAvif({
+      data: topLevelBox(small, 'mdat'),
+      av1C: findBox(small, 'av1C'),
+      width: 480,
+      height: 325,
+      properties,
+    });
+  const kept = { left: 100, top: 50, width: 200, height: 150 };
+  const rawClap = (...values: number[]) =>
+    box('clap', ...values.map((v) => Uint8Array.of(v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255)));
+
+  it('reads the rectangle the primary item keeps; the displayed size is its size, turned by irot', () => {
+    const header = probeImage('avif', withProperties(clap(kept, 480, 325)));
+    expect(header.crop).toEqual(kept);
+    expect([header.width, header.height, header.displayWidth, header.displayHeight]).toEqual([
+      480, 325, 200, 150,
+    ]);
+    const turned = probeImage('avif', withProperties(clap(kept, 480, 325), box('irot', Uint8Array.of(1))));
+    expect([turned.orientation, turned.displayWidth, turned.displayHeight]).toEqual([8, 150, 200]);
+    expect(probeImage('avif', withProperties()).crop).toBeUndefined();
+  });
+
+  it('rounds and clamps as libheif does: a rectangle reaching past the image keeps what is inside', () => {
+    // 200x150 centred 180 px right of the image's centre: columns 320-519 of 0-479.
+    const header = probeImage('avif', withProperties(rawClap(200, 1, 150, 1, 180, 1, 0, 1)));
+    expect(header.crop).toEqual({ left: 320, top: 88, width: 160, height: 150 });
+    // Odd halves: left rounds down, top to nearest (libheif's left_rounded and top_rounded).
+    // (239.5 - 50 = 189.5 and 162 - 49.5 = 112.5.)
+    const halves = probeImage('avif', withProperties(rawClap(101, 1, 100, 1, 0, 1, 0, 1)));
+    expect(halves.crop).toEqual({ left: 189, top: 113, width: 101, height: 100 });
+  });
+
+  it('refuses a clap with a zero denominator, or one that keeps nothing, naming the box', () => {
+    const zero = catchError(() => probeImage('avif', withProperties(rawClap(200, 0, 150, 1, 0, 1, 0, 1))));
+    expect(zero.reason).toBe('corrupt');
+    expect(zero.message).toBe(
+      "The avif file is malformed: the primary item's clean aperture (clap) has a zero denominator",
+    );
+    expect(zero.details).toMatchObject({ clap: { width: [200, 0] }, size: [480, 325] });
+    // Centred 1000 px to the left of the image: nothing of it is inside.
+    const outside = catchError(() =>
+      probeImage('avif', withProperties(rawClap(100, 1, 100, 1, -1000, 1, 0, 1))),
+    );
+    expect(outside.message).toBe(
+      "The avif file is malformed: the primary item's clean aperture (clap) keeps nothing of the 480x325 image (columns -810 to -711, rows 113 to 212)",
     );
   });
 });

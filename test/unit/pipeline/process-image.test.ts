@@ -13,6 +13,7 @@ import { loadShrink, processImage } from '../../../src/pipeline/process-image.ts
 import { buildAvif, findBox, topLevelBox } from '../../support/avif.ts';
 import { CARD_QUADRANTS, fixtures, readFixture } from '../../support/fixtures.ts';
 import { inFreshProcess } from '../../support/fresh.ts';
+import { box, buildHeif, clap, heifParts, ispe } from '../../support/heif.ts';
 import { grayProfile, withIccProfile } from '../../support/icc.ts';
 import { pngRgba16 } from '../../support/png.ts';
 import { progressiveJpeg, scanSegments, withRepeatedScan } from '../../support/scans.ts';
@@ -507,6 +508,73 @@ describe('processImage', () => {
     for (const stage of ['decode', 'resize', 'encode', 'total'] as const)
       expect(timings[stage]).toBeGreaterThan(0);
     expect(timings.total).toBeGreaterThanOrEqual(timings.decode + timings.resize);
+  });
+});
+
+describe('processImage: a HEIF clean aperture (clap) is the picture', () => {
+  // One PNG variant wider than the source, so the output is the picture's pixels, unresampled.
+  const whole = parsePipelineConfig({ variants: [{ name: 'whole', width: 1000 }], formats: { png: {} } });
+  const avif = readFixture('edge/formats/avif-8bit-420.avif'); // 480x325, a photograph
+  const avifWith = (...properties: Uint8Array[]) =>
+    buildAvif({
+      data: topLevelBox(avif, 'mdat'),
+      av1C: findBox(avif, 'av1C'),
+      width: 480,
+      height: 325,
+      properties,
+    });
+  const heic = heifParts(readFixture('edge/formats/heic.heic')); // 320x216
+  const heicWith = (...properties: Uint8Array[]) =>
+    buildHeif({
+      items: [{ id: 1, type: 'hvc1', data: heic.data }],
+      primary: 1,
+      properties: [heic.hvcC, ispe(320, 216), ...properties],
+      associations: [[1, [1, 2, ...properties.map((_, i) => 3 + i)]]],
+    });
+  const output = async (bytes: Uint8Array) => {
+    const result = await processImage(bytes, whole);
+    return decode('png', result.outputs[0]!.bytes);
+  };
+  const rect = { left: 100, top: 50, width: 200, height: 150 };
+  const pixels = (image: { width: number; height: number; data: Uint8ClampedArray }) => [
+    image.width,
+    image.height,
+    Buffer.from(image.data).toString('base64'),
+  ];
+
+  it.each([
+    ['AVIF', avifWith, 480, 325],
+    ['HEIC', heicWith, 320, 216],
+  ] as const)('outputs the rectangle a %s clap keeps, not the whole coded image', async (_, build, w, h) => {
+    const full = await output(build());
+    expect([full.width, full.height]).toEqual([w, h]);
+    const file = build(clap(rect, w, h));
+    const before = Buffer.from(file);
+    const kept = await output(file);
+    expect(pixels(kept)).toEqual(pixels(crop(full, rect.left, rect.top, rect.width, rect.height)));
+    expect(Buffer.from(file).equals(before)).toBe(true); // libheif is given a copy without the box
+  });
+
+  it('crops before it turns: a clap with irot 1 (a quarter turn anticlockwise)', async () => {
+    const irot = box('irot', Uint8Array.of(1));
+    const turned = await output(avifWith(irot));
+    expect([turned.width, turned.height]).toEqual([325, 480]);
+    // Stored (x, y) is shown at (y, 479 - x): the kept rectangle at (top, 480 - left - width).
+    const kept = await output(avifWith(clap(rect, 480, 325), irot));
+    expect(pixels(kept)).toEqual(
+      pixels(crop(turned, rect.top, 480 - rect.left - rect.width, rect.height, rect.width)),
+    );
+  });
+
+  it('counts the copy of the rectangle in the memory estimate', () => {
+    const header = probeImage('avif', avifWith(clap(rect, 480, 325)));
+    const steps = planSteps({ width: header.displayWidth, height: header.displayHeight }, whole.variants);
+    const uncropped = { ...header, crop: undefined }; // the same sizes, as if its region spanned the image
+    const decoded = { width: 480, height: 325 };
+    const withCrop = estimateMemory(header, decoded, steps, 1).bytes;
+    expect(withCrop - estimateMemory(uncropped, decoded, steps, 1).bytes).toBeGreaterThanOrEqual(
+      rect.width * rect.height * 4,
+    );
   });
 });
 
