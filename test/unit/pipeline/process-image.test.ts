@@ -566,6 +566,16 @@ describe('processImage: a HEIF clean aperture (clap) is the picture', () => {
     );
   });
 
+  it("counts a HEIC's copy without its clap box in the memory estimate", () => {
+    const file = heicWith(clap(rect, 320, 216));
+    const header = probeImage('heic', file);
+    const steps = planSteps({ width: header.displayWidth, height: header.displayHeight }, whole.variants);
+    const decoded = { width: 320, height: 216 };
+    // Held while the file decodes: the decode's share of the estimate.
+    const estimate = (h: typeof header) => estimateMemory(h, decoded, steps, 1, 0, file.length).decode.bytes;
+    expect(estimate(header) - estimate({ ...header, clapOffset: undefined })).toBe(file.length);
+  });
+
   it('counts the copy of the rectangle in the memory estimate', () => {
     const header = probeImage('avif', avifWith(clap(rect, 480, 325)));
     const steps = planSteps({ width: header.displayWidth, height: header.displayHeight }, whole.variants);
