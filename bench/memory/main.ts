@@ -10,6 +10,7 @@ import { type Column, renderTable } from '../../src/cli/table.ts';
 import { encode } from '../../src/codecs/index.ts';
 import { decodeCost, ENCODE_COST } from '../../src/codecs/memory.ts';
 import { parsePipelineConfig } from '../../src/config/document.ts';
+import { FORMAT_META } from '../../src/core/formats.ts';
 import { IMAGE_ENV } from '../../src/core/runtime.ts';
 import { inspectImage } from '../../src/image/inspect.ts';
 import { estimateMemory } from '../../src/pipeline/memory-budget.ts';
@@ -339,6 +340,15 @@ function parseSizes(text: string): [number, number][] {
     throw new UsageError(
       MEMORY_COMMAND.command,
       `--sizes takes two WxH sizes in whole pixels, e.g. 4000x3000,6000x4000; received ${text}`,
+    );
+  // Every kind is made at both sizes, WebP among them: a side past WebP's 16383 cannot be encoded
+  // (ImageMagick's convert ended the run with its own stack trace).
+  const maxSide = FORMAT_META.webp.limits.maxSide;
+  const over = (sizes as [number, number][]).find(([w, h]) => w > maxSide || h > maxSide);
+  if (over)
+    throw new UsageError(
+      MEMORY_COMMAND.command,
+      `--sizes takes sides of at most ${maxSide} pixels (WebP's largest, one of the formats measured); received ${over[0]}x${over[1]} in ${text}`,
     );
   const [small, large] = (sizes as [number, number][]).map(([w, h]) => w * h);
   if (small === large)

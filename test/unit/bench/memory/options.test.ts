@@ -38,6 +38,19 @@ describe('npm run bench -- memory --sizes', () => {
     }
   });
 
+  it('refuses a side WebP cannot encode, naming the size, before making any image', async () => {
+    expect(await main(['--sizes', '4000x3000,100000x100000', '--phases', 'none'])).toBe(2);
+    expect(stderr).toContain(
+      "--sizes takes sides of at most 16383 pixels (WebP's largest, one of the formats measured); received 100000x100000 in 4000x3000,100000x100000",
+    );
+    stderr = '';
+    expect(await main(['--sizes', '16384x100,16383x200', '--phases', 'none'])).toBe(2);
+    expect(stderr).toContain('received 16384x100 in');
+    stderr = '';
+    expect(await main(['--sizes', '16383x100,16383x200', '--phases', 'none'])).toBe(2);
+    expect(stderr).toMatch(/--phases takes .* received none/);
+  });
+
   it('accepts two sizes of different pixel counts (and then checks the next flag)', async () => {
     expect(await main(['--sizes', '400x300,600x400', '--phases', 'none'])).toBe(2);
     expect(stderr).toMatch(/--phases takes .* received none/);
