@@ -59,15 +59,24 @@ export function decide(
   // function's own memory check (pixelsWithinMemory): the one input that ran says nothing about
   // costlier ones, and without this the cheapest size that ran the bench photo was chosen with a
   // limit below --min-pixels (1024 MB and 15,872,256 pixels, for a 24 MP --min-pixels).
+  // Nor may the limit refuse an input the sweep ran: a fitted limit kept to what the function's
+  // check holds of the costliest format (pixelLimit) fell below the photos the row processed (a
+  // 15 MP limit for the 15.9 MP bench photo), and the deployment would refuse them.
+  const input = largestInput(ran[0]!);
+  const needed = Math.max(settings.minPixels, input?.pixels ?? 0);
   const eligible = ran.filter((row) => {
     const limit = limits.get(row.memoryMb)!;
-    return limit.maxPixels >= settings.minPixels && limit.maxPixels <= limit.heldPixels;
+    return limit.maxPixels >= needed && limit.maxPixels <= limit.heldPixels;
   });
   const tooSmall = ran.filter((row) => !eligible.includes(row)).map((row) => row.memoryMb);
   if (eligible.length === 0) {
     const largest = Math.max(...[...limits.values()].map((l) => Math.min(l.maxPixels, l.heldPixels)));
+    const what =
+      input && input.pixels > settings.minPixels
+        ? `${input.image}, the largest input that ran (${input.pixels.toLocaleString('en-US')} pixels)`
+        : `inputs of ${settings.minPixels.toLocaleString('en-US')} pixels (--min-pixels)`;
     return {
-      reason: `no size can take inputs of ${settings.minPixels.toLocaleString('en-US')} pixels (--min-pixels): the largest limit is ${largest.toLocaleString('en-US')}`,
+      reason: `no size can take ${what}: the largest limit is ${largest.toLocaleString('en-US')}`,
     };
   }
   const timeouts = new Map(
@@ -156,6 +165,16 @@ function processingAtPixels(row: SweepRow, maxPixels: number): number {
     return pixels === undefined ? [] : [{ pixels, slowestMs }];
   });
   return Math.max(row.stats!.maxMs, slowestAtPixels(points, maxPixels));
+}
+
+/** The input of the most pixels among a row's images (every row runs the same inputs). */
+function largestInput(row: SweepRow): { image: string; pixels: number } | undefined {
+  let largest: { image: string; pixels: number } | undefined;
+  for (const image of row.images) {
+    const pixels = imagePixels(image);
+    if (pixels !== undefined && pixels > (largest?.pixels ?? 0)) largest = { image: image.image, pixels };
+  }
+  return largest;
 }
 
 /**

@@ -113,7 +113,7 @@ function choiceLines(doc: SweepDocument): string[] {
   );
   if (choice.tooSmallForMinPixels)
     lines.push(
-      `Not chosen, though they ran every input: ${choice.tooSmallForMinPixels.map((m) => `${m} MB`).join(', ')}, whose max_input_pixels would be below --min-pixels ${(choice.minPixels ?? 0).toLocaleString('en-US')}${choice.pixelFit.kind === 'fallback' ? ", or more than their memory holds by the function's estimate at the costliest bytes per pixel" : ''}.`,
+      `Not chosen, though they ran every input: ${choice.tooSmallForMinPixels.map((m) => `${m} MB`).join(', ')}, whose max_input_pixels would be below --min-pixels ${(choice.minPixels ?? 0).toLocaleString('en-US')} or the largest input that ran${choice.pixelFit.kind === 'fallback' ? ", or more than their memory holds by the function's estimate at the costliest bytes per pixel" : ''}.`,
     );
   if (choice.tooSlowForTimeout)
     lines.push(

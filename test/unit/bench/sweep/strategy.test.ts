@@ -66,12 +66,19 @@ describe('decide', () => {
     ms: number,
     peakRssMb: number,
     extra: Partial<SweepRow> = {},
+    larger = { pixels: 11e6, addedRssMb: 100 },
   ): SweepRow => {
     const base = row({
       memoryMb,
       images: [
         image({ warm: [run(ms)], first: run(ms), peakRssMb, pixels: 1e6 }),
-        image({ image: 'b.jpg', warm: [run(ms)], first: run(ms), peakRssMb: peakRssMb + 100, pixels: 11e6 }),
+        image({
+          image: 'b.jpg',
+          warm: [run(ms)],
+          first: run(ms),
+          peakRssMb: peakRssMb + larger.addedRssMb,
+          pixels: larger.pixels,
+        }),
       ],
       ...extra,
     });
@@ -136,17 +143,17 @@ describe('decide', () => {
   });
 
   it('passes over a cheaper size that needs a timeout above the 110 s the deployment accepts, and says so', () => {
-    // 512 MB: init 0.5 s + 39 s cold, x 3 = 118.5 s; 1024 MB: 20.5 s x 3 = 61.5 s. 512 MB is the
-    // cheaper (0.5 GB x 39 s against 1 GB x 20 s).
-    const rows = [sized(512, 39_000, 300), sized(1024, 20_000, 300)];
+    // 1024 MB: init 0.5 s + 39 s cold, x 3 = 118.5 s; 2048 MB: 20.5 s x 3 = 61.5 s. 1024 MB is the
+    // cheaper (1 GB x 39 s against 2 GB x 20 s).
+    const rows = [sized(1024, 39_000, 300), sized(2048, 20_000, 300)];
     expect(rows[0]!.stats!.costPer1000.arm64).toBeLessThan(rows[1]!.stats!.costPer1000.arm64);
     const derived = decide(rows, settings).derived;
-    expect(derived?.memoryMb).toBe(1024);
+    expect(derived?.memoryMb).toBe(2048);
     expect(derived?.timeoutSeconds).toBe(62);
-    expect(derived?.tooSlowForTimeout).toEqual([512]);
-    // With a margin of 2, 512 MB needs 79 s and is chosen.
+    expect(derived?.tooSlowForTimeout).toEqual([1024]);
+    // With a margin of 2, 1024 MB needs 79 s and is chosen.
     const cheap = decide(rows, { ...settings, timeoutMargin: 2 }).derived;
-    expect(cheap?.memoryMb).toBe(512);
+    expect(cheap?.memoryMb).toBe(1024);
     expect(cheap?.timeoutSeconds).toBe(79);
     expect(cheap?.tooSlowForTimeout).toBeUndefined();
     const none = decide([rows[0]!], settings);
@@ -329,10 +336,10 @@ describe('decide', () => {
   });
 
   it('keeps a fitted limit to what the function’s memory check holds of the costliest input', () => {
-    // 512 MB, peaks 180 and 280 MiB at 1 and 11 MP: the line with the 47 bytes/pixel floor meets
-    // 435 MiB (512 MB less 15%) at 6.7 MP, but the function's estimate, 350 MiB + 47 bytes a pixel,
-    // holds 3.6 MP of a 10-bit 4:4:4 AVIF with alpha: a 6 MP limit admitted inputs it refused.
-    const small = sized(512, 1000, 180);
+    // 512 MB, peaks 180 and 230 MiB at 1 and 2 MP: the line meets 435 MiB (512 MB less 15%) at
+    // 6.1 MP, but the function's estimate, 350 MiB + 47 bytes a pixel, holds 3.6 MP of a 10-bit
+    // 4:4:4 AVIF with alpha: a 6 MP limit admitted inputs it refused.
+    const small = sized(512, 1000, 180, {}, { pixels: 2e6, addedRssMb: 50 });
     const { derived } = decide([small], settings);
     expect(derived?.pixelFit.kind).toBe('fit');
     expect(pixelsWithinMemory(512, 1)).toBeLessThan(4_000_000);
@@ -343,6 +350,22 @@ describe('decide', () => {
     const large = decide([sized(2048, 1000, 300)], settings).derived;
     expect(large?.maxInputPixels).toBeLessThanOrEqual(pixelsWithinMemory(2048, 1));
     expect(large?.pixelFit).not.toHaveProperty('heldPixels');
+  });
+
+  it('passes over a cheaper size whose limit would refuse an input it ran, and says so', () => {
+    // 512 MB ran the 11 MP b.jpg (peak 280 MiB), but holds 3 MP of the costliest format by the
+    // function's check: its limit would refuse b.jpg. 1024 MB holds 15 MP.
+    const rows = [sized(512, 1000, 180), sized(1024, 1000, 180)];
+    expect(rows[0]!.stats!.costPer1000.arm64).toBeLessThan(rows[1]!.stats!.costPer1000.arm64);
+    const { derived } = decide(rows, settings);
+    expect(derived?.memoryMb).toBe(1024);
+    expect(derived?.maxInputPixels).toBeGreaterThanOrEqual(11e6);
+    expect(derived?.tooSmallForMinPixels).toEqual([512]);
+    const none = decide([rows[0]!], settings);
+    expect(none.derived).toBeUndefined();
+    expect('reason' in none && none.reason).toBe(
+      'no size can take b.jpg, the largest input that ran (11,000,000 pixels): the largest limit is 3,000,000',
+    );
   });
 
   it('derives timeout, provisioned concurrency and max pixels from the chosen row', () => {
