@@ -22,6 +22,7 @@ import { removeObject } from '../pipeline/remove-object.ts';
 import type { StatusStore } from '../status/types.ts';
 import type { Storage } from '../storage/types.ts';
 import { deletedEvent, failureEvent, finalStatus, outcomeEvent } from './outcomes.ts';
+import { TRANSIENT_ERROR, taskError } from './tasks.ts';
 
 /**
  * What every handler does with one object: the recursion guard, processObject, and then exactly
@@ -152,7 +153,9 @@ export interface ObjectHandling {
    * Records a failure that ended an object's workflow (the state machine caught it after its
    * retries): status `failed`, the log line, ObjectsFailed and the Image Failed event. When the
    * status item already holds a final status of the same event (another delivery finished it) or a
-   * later event's, it is `ignored` instead: nothing written or announced. Never throws.
+   * later event's, it is `ignored` instead: nothing written or announced. Throws, announcing
+   * nothing, when the status write failed in a way a retry may not (throttling, a lost
+   * connection): the state machine's Retry records it, and that attempt announces it.
    */
   fail(ref: ObjectRef, message: string, options: { trigger: string }): Promise<Handled>;
   /** A source was removed: records it and deletes its outputs while the key stays gone. Never throws. */
@@ -457,7 +460,15 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
     },
     async fail(ref, message, { trigger }) {
       const error = new Error(message);
-      const written = await deps.status?.finish(ref, { status: 'failed', message }).catch(() => undefined);
+      let written: Awaited<ReturnType<StatusStore['finish']>> | undefined;
+      try {
+        written = await deps.status?.finish(ref, { status: 'failed', message });
+      } catch (failure) {
+        // A write a retry may make (throttling, a lost connection) is thrown, unannounced: the
+        // state machine's Retry records the failure, and that attempt announces it. One no retry
+        // can make (access denied) leaves the failure announced all the same.
+        if (taskError(failure).name === TRANSIENT_ERROR) throw failure;
+      }
       if (written === 'stale') {
         // Another delivery of this event finished it (S3, EventBridge and Express executions are
         // at least once), or a later event of the key is recorded: that status and its event

@@ -584,6 +584,22 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
     expect(wf.events().map((e) => [e['detail-type'], e.detail.key])).toEqual([['Image Failed', key]]);
   });
 
+  it('retries RecordFailure whose status write was throttled, so the item says failed, announced once', async () => {
+    // The failure's own status write is refused once (DynamoDB throttled past the SDK's retries):
+    // the state machine's Retry records it, and Image Failed goes out once, with the record.
+    const wrapStatus = (store: StatusStore) => throttledFinish(store, 'failed', 1);
+    const wf = await setup({ wrapStatus });
+    const key = 'photos/failure-throttled.jpg';
+    const run = await wf.run(await upload(key, new Uint8Array(10), 'wf-no-such-bucket'));
+    expect(run.invoked).toEqual(['Inspect', 'RecordFailure', 'RecordFailure']);
+    expect(run.retried).toEqual(['RecordFailure']);
+    expect(run.error).toMatchObject({ name: 'Imgpipe.Failed' });
+    const item = await wf.status.get('wf-no-such-bucket', key);
+    expect(item).toMatchObject({ status: 'failed' });
+    expect(item!.message).toMatch(/^Imgpipe\.Failed: StorageError: S3 get of s3:\/\/wf-no-such-bucket\//);
+    expect(wf.events().map((e) => [e['detail-type'], e.detail.key])).toEqual([['Image Failed', key]]);
+  });
+
   it('records a failure, before the execution times out, when a task could outlast it', async () => {
     // No Catch runs after an execution's timeout: the upload would stay processing, unannounced.
     // Tasks of 250 s (the interpreter starts each execution now): with the 90 s kept for
