@@ -500,6 +500,8 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
           ...processDeps,
           encoder: deps.encoder,
           force,
+          // The workflow's checks passed the inspected content (its ETag) only.
+          inspectedOnly: begun === true,
           ...(trace ? { trace } : {}),
           invocationEndsAt: remainingMs === undefined ? undefined : performance.now() + remainingMs,
         });

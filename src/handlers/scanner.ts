@@ -11,7 +11,7 @@ import { describeError, ObjectTooLargeError } from '../core/errors.ts';
 import { isPlainObject } from '../core/json.ts';
 import { Clamd, IDLE_TIMEOUT_MS, ScannerError } from '../scan/clamd.ts';
 import type { Storage } from '../storage/types.ts';
-import { checkExecutionTime, FAILED_ERROR, objectOf, TaskError, taskError } from './tasks.ts';
+import { checkExecutionTime, checkInspected, FAILED_ERROR, objectOf, TaskError, taskError } from './tasks.ts';
 import type { Verdict } from './workflow.ts';
 import { type LambdaHandler, lambdaHandler } from './wrap.ts';
 
@@ -158,8 +158,11 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
       await refresh(clamd);
       let bytes: Uint8Array;
       try {
-        bytes = (await deps.sourceStorage(ref.bucket).get(ref.key, { maxBytes, versionId: ref.versionId }))
-          .body;
+        const object = await deps
+          .sourceStorage(ref.bucket)
+          .get(ref.key, { maxBytes, versionId: ref.versionId });
+        checkInspected(ref, object.etag, 'Scan');
+        bytes = object.body;
       } catch (error) {
         if (error instanceof ObjectTooLargeError) {
           return {

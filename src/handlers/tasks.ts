@@ -113,3 +113,17 @@ export function objectOf(input: unknown, field = 'input.object'): ObjectRef {
     ...(sequencer === undefined ? {} : { sequencer }),
   };
 }
+
+/**
+ * A task after Inspect read the object it was given (`ref`, with the ETag inspected): content of
+ * another ETag (put over the key since, where the bucket keeps no versions to read the inspected
+ * one by) was neither inspected nor, for the tasks after Scan, scanned. It fails (`Imgpipe.Failed`):
+ * RecordFailure records why, and the new content's own event checks it.
+ */
+export function checkInspected(ref: ObjectRef, etag: string, task: string): void {
+  if (ref.etag === undefined || etag === ref.etag) return;
+  throw new TaskError(
+    FAILED_ERROR,
+    `${task} refused s3://${ref.bucket}/${ref.key}: it holds content of ETag ${etag}, not the ETag ${ref.etag} its inspection found (put over the key since); that content is checked by its own event`,
+  );
+}

@@ -15,6 +15,7 @@ import { EventBatch } from './outcomes.ts';
 import { type ReprocessOptions, skipReason, uploadFilters } from './reprocess.ts';
 import {
   checkExecutionTime,
+  checkInspected,
   FAILED_ERROR,
   objectOf,
   TaskError,
@@ -208,6 +209,7 @@ export function createWorkflowTasks(deps: WorkflowDeps, options: ReprocessOption
         if (error instanceof ObjectNotFoundError) return { status: 'passed', missing: true };
         throw error;
       }
+      checkInspected(ref, object.etag, 'Moderate');
       const remainingMs = context?.getRemainingTimeInMillis();
       let renditions: Rendition[];
       try {

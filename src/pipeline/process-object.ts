@@ -51,6 +51,13 @@ export interface ProcessDeps {
   readonly trace?: <T>(stage: string, run: () => Promise<T>) => Promise<T>;
   /** When the Lambda invocation times out (a performance.now() time): caps the image's time budget. */
   readonly invocationEndsAt?: number;
+  /**
+   * The workflow mode's Process: `ref.etag` is the content its inspection, scan and moderation
+   * passed, so content of another ETag read under the key (put since, where the bucket keeps no
+   * versions to read the inspected one by) is refused (ObjectChangedError), never processed: its
+   * own event has it checked.
+   */
+  readonly inspectedOnly?: boolean;
 }
 
 export interface OutcomeBase {
@@ -166,6 +173,8 @@ export async function processObject(ref: ObjectRef, deps: ProcessDeps): Promise<
   }
   if (read.kind === 'invalid') return quarantine(ref, deps, read.error, { ...base, ...read.object }, started);
   const { object, ms: readMs } = read;
+  if (deps.inspectedOnly && ref.etag !== undefined && object.etag !== ref.etag)
+    throw new ObjectChangedError('get', storage.locate(ref.key), ref.etag);
   const unchanged = current(object.etag);
   if (unchanged) return duplicate(base, unchanged, manifestKey, started);
 

@@ -106,6 +106,8 @@ async function setup(
     maxBytes?: { document: number; scanner: number };
     /** Runs once the Inspect task has returned (to change the object under the later tasks). */
     afterInspect?: (output: unknown) => Promise<void>;
+    /** Runs once the Scan task has returned (to change the object under the later tasks). */
+    afterScan?: (output: unknown) => Promise<void>;
     /**
      * How many publishes the bus refuses first, as PutEvents does once the SDK's retries are spent
      * (EventBridge has no local server: the events go to a file, through our EventPublisher).
@@ -183,6 +185,15 @@ async function setup(
     bindings.Inspect = async (input) => {
       const output = await inspect(input);
       await afterInspect(output);
+      return output;
+    };
+  }
+  const { afterScan } = options;
+  if (afterScan) {
+    const scanned = bindings.Scan!;
+    bindings.Scan = async (input) => {
+      const output = await scanned(input);
+      await afterScan(output);
       return output;
     };
   }
@@ -715,6 +726,94 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
       expect(wf.events()).toEqual([]);
     });
   }
+
+  it('publishes only the content its checks passed: content put over the key during a run is left to its own run (a bucket without versions)', async () => {
+    // s3rver keeps no versions, as a bucket without versioning (imgpipe dev --workflow): the tasks
+    // cannot read the inspected version by its id. Each case puts other content over the key
+    // between two tasks of a run; every task refuses content other than the inspected ETag.
+    const photo = readFixture('photos/portrait-friends-dogs.jpg');
+    const infected = Buffer.concat([photo, Buffer.from(EICAR)]);
+    const png = readFixture('edge/formats/alpha-rgba8.png');
+
+    // 1. A clean photo scanned, then a JPEG carrying EICAR put over it before Process.
+    let key = 'photos/swapped-after-scan.jpg';
+    let swapped: Awaited<ReturnType<typeof upload>> | undefined;
+    let wf = await setup({
+      checks: { malware: true, moderation: false },
+      afterScan: async () => {
+        swapped ??= await upload(key, infected);
+      },
+    });
+    let run = await wf.run(await upload(key, photo));
+    expect(run.invoked).toEqual(['Inspect', 'Scan', 'Process', 'RecordFailure']);
+    expect(run.error).toMatchObject({ name: 'Imgpipe.Failed' });
+    expect((await wf.status.get(SOURCE, key))!.message).toMatch(
+      /no longer has ETag [0-9a-f]{32}: it was replaced/,
+    );
+    expect(await outputs().head(`manifests/${key}.json`)).toBeUndefined();
+    // The infected content's own event: scanned, and quarantined.
+    run = await wf.run(swapped!);
+    expect(run.invoked).toEqual(['Inspect', 'Scan', 'Quarantine']);
+    expect(run.output).toMatchObject({ result: { status: 'quarantined', reason: 'malware' } });
+    expect(await outputs().head(`small/${key}.jpg`)).toBeUndefined();
+    expect(wf.events().map((e) => e['detail-type'])).toEqual(['Image Failed', 'Image Quarantined']);
+
+    // 2. A JPEG carrying EICAR inspected; a clean photo put over it before the scan, and the
+    // infected one put back (same bytes, same ETag) before Process.
+    key = 'photos/swapped-around-scan.jpg';
+    const puts: Awaited<ReturnType<typeof upload>>[] = [];
+    wf = await setup({
+      checks: { malware: true, moderation: false },
+      afterInspect: async () => {
+        if (puts.length === 0) puts.push(await upload(key, photo));
+      },
+      afterScan: async () => {
+        if (puts.length === 1) puts.push(await upload(key, infected));
+      },
+    });
+    run = await wf.run(await upload(key, infected));
+    expect(run.invoked).toEqual(['Inspect', 'Scan', 'RecordFailure']);
+    expect((await wf.status.get(SOURCE, key))!.message).toMatch(
+      /^Imgpipe\.Failed: Scan refused s3:\/\/wf-uploads\/photos\/swapped-around-scan\.jpg: it holds content of ETag [0-9a-f]{32}, not the ETag [0-9a-f]{32} its inspection found/,
+    );
+    expect(await outputs().head(`manifests/${key}.json`)).toBeUndefined();
+    // The scan refused the photo, so nothing put the infected JPEG back yet: it is now, and its
+    // own event has it scanned and quarantined.
+    if (puts.length === 1) puts.push(await upload(key, infected));
+    run = await wf.run(puts[1]!);
+    expect(run.output).toMatchObject({ result: { status: 'quarantined', reason: 'malware' } });
+    expect(await outputs().head(`small/${key}.jpg`)).toBeUndefined();
+
+    // 3. A photo Rekognition flags inspected; a PNG it passes put over it before moderation, and
+    // the photo put back before Process.
+    key = 'photos/swapped-around-moderation.jpg';
+    puts.length = 0;
+    wf = await setup({
+      checks: { malware: false, moderation: true },
+      afterInspect: async () => {
+        if (puts.length === 0) puts.push(await upload(key, png));
+      },
+    });
+    const flagged = [{ Name: 'Explicit', ParentName: '', TaxonomyLevel: 1, Confidence: 97 }];
+    wf.moderation.on(DetectModerationLabelsCommand).callsFake(async (input) => {
+      // The photo's rendition is 682 x 1024; the PNG's is square.
+      const rendition = probeImage('jpeg', input.Image.Bytes);
+      if (rendition.width !== 682) {
+        if (puts.length === 1) puts.push(await upload(key, photo));
+        return { ModerationLabels: [], ModerationModelVersion: '7.0' };
+      }
+      return { ModerationLabels: flagged, ModerationModelVersion: '7.0' };
+    });
+    run = await wf.run(await upload(key, photo));
+    expect(run.invoked).toEqual(['Inspect', 'Moderate', 'RecordFailure']);
+    expect((await wf.status.get(SOURCE, key))!.message).toMatch(/^Imgpipe\.Failed: Moderate refused s3:/);
+    expect(await outputs().head(`manifests/${key}.json`)).toBeUndefined();
+    // The PNG was never moderated: the photo is put back now, and its own event moderates it.
+    if (puts.length === 1) puts.push(await upload(key, photo));
+    run = await wf.run(puts[1]!);
+    expect(run.output).toMatchObject({ result: { status: 'quarantined', reason: 'moderation' } });
+    expect(await outputs().head(`small/${key}.jpg`)).toBeUndefined();
+  });
 
   it('scans within the maxBytes of the pipeline document, not the scanner’s own IMGPIPE_MAX_BYTES', async () => {
     // The document allows 1 MiB; the scanner's environment says 100,000 bytes (as IMGPIPE_MAX_BYTES,
