@@ -1,5 +1,6 @@
 import { describeError, invalidSetting } from '../core/errors.ts';
 import { isPlainObject } from '../core/json.ts';
+import { INVOCATION_RESERVE_MS } from '../pipeline/deadline.ts';
 import { getJson } from '../storage/types.ts';
 import { type LambdaHandler, lambdaHandler } from './lambda.ts';
 import { createObjectHandling, FOLDER_MARKER, type HandlerDeps, type RecordStatus } from './objects.ts';
@@ -205,7 +206,12 @@ export const OUTPUT_BATCHES = 5;
 export const OUTPUT_BATCH_KEYS = 5;
 /** A failure's reason, as a batch returns it and a summary lists it. */
 export const MAX_REASON_CHARS = 500;
-/** A batch stops taking objects when less than this is left of its invocation, and is retried. */
+/**
+ * A batch stops taking objects when less than this is left of its invocation, and is retried; past
+ * its first object, also when less than an object's whole time budget is left (limits.maxSecondsPerImage
+ * and INVOCATION_RESERVE_MS): the deadline of an object started then would be cut to what is left,
+ * and one that takes longer refused as too-slow (quarantined) for being late in its batch.
+ */
 export const TIME_RESERVE_MS = 30_000;
 
 /**
@@ -299,6 +305,9 @@ export function createReprocessTasks(deps: HandlerDeps, options: ReprocessOption
       const counts: Counts = {};
       const failures: Failure[] = [];
       const events = new EventBatch(deps.events, logger, metrics);
+      const { maxSecondsPerImage } = deps.config.pipeline.limits;
+      const budgetMs = maxSecondsPerImage * 1000 + INVOCATION_RESERVE_MS;
+      let started = 0;
       try {
         for (const item of items) {
           const remainingMs = context?.getRemainingTimeInMillis();
@@ -309,6 +318,12 @@ export function createReprocessTasks(deps: HandlerDeps, options: ReprocessOption
               `The batch ran out of time before s3://${item.bucket}/${item.key}: ${remainingMs} ms left`,
             );
           }
+          if (remainingMs !== undefined && started > 0 && remainingMs < budgetMs) {
+            throw new TaskError(
+              TRANSIENT_ERROR,
+              `The batch ran out of time before s3://${item.bucket}/${item.key}: ${remainingMs} ms left, less than the ${budgetMs / 1000} s an object may take (limits.maxSecondsPerImage ${maxSecondsPerImage} s, and ${INVOCATION_RESERVE_MS / 1000} s to record its outcome)`,
+            );
+          }
           const reason = skipReason(item.key, only);
           if (reason !== undefined) {
             // What an upload would never have started: counted as ignored, never read or quarantined.
@@ -316,6 +331,7 @@ export function createReprocessTasks(deps: HandlerDeps, options: ReprocessOption
             counts.ignored = (counts.ignored ?? 0) + 1;
             continue;
           }
+          started++;
           const { result, event: outcome } = await objects.handle(
             { bucket: item.bucket, key: item.key },
             { trigger: 'Reprocess', force: item.force, remainingMs },

@@ -351,6 +351,26 @@ describe('the reprocessing tasks', () => {
     });
   });
 
+  it('batch starts an object only with its whole time budget left, past the first, and is retried for the rest', async () => {
+    // An object started with less time left than maxSecondsPerImage (60 s) and the 5 s kept to
+    // record it gets a deadline cut to the invocation's remaining time: one that would take longer
+    // is quarantined as too-slow for being late in its batch. The batch is retried instead.
+    const { tasks } = setup({ width: 28 });
+    const items = ['archive/020.jpg', 'archive/021.png'].map((key) => ({ bucket: SOURCE, key, force: true }));
+    const left = [200_000, 40_000];
+    const context = { getRemainingTimeInMillis: () => left.shift() ?? 40_000 };
+    await expect(tasks.batch({ Items: items }, context as never)).rejects.toMatchObject({
+      name: 'Imgpipe.Transient',
+      message:
+        'The batch ran out of time before s3://rp-uploads/archive/021.png: 40000 ms left, less than the 65 s an object may take (limits.maxSecondsPerImage 60 s, and 5 s to record its outcome)',
+    });
+    // The first object was done; the retry, with its invocation's whole time, does the rest.
+    const retried = (await tasks.batch({ Items: items.map((item) => ({ ...item, force: false })) }, {
+      getRemainingTimeInMillis: () => 270_000,
+    } as never)) as BatchResult;
+    expect(retried.counts).toEqual({ duplicate: 1, processed: 1 });
+  });
+
   it('summarize reads the map’s ResultWriter files: succeeded batches counted, failed ones listed with their keys', async () => {
     const results = new S3Storage(s3.client, RESULTS);
     const put = (key: string, value: unknown) =>
