@@ -364,8 +364,13 @@ async function quarantine(
     existing?.source.etag === etag && existing?.source.key === ref.key && existing?.reason === error.reason;
   if (!done) {
     try {
-      // Only the content that was judged: a source replaced since has its own event.
-      await deps.quarantine.copyFrom(deps.source(ref.bucket), ref.key, keys.object, { ifMatch: etag });
+      // Only the content that was judged: its version where the bucket keeps versions (a put over
+      // the key since must not keep a malware finding from being quarantined and announced), else
+      // the key's content while it has the ETag judged (a source replaced since has its own event).
+      await deps.quarantine.copyFrom(deps.source(ref.bucket), ref.key, keys.object, {
+        ifMatch: etag,
+        ...(ref.versionId === undefined ? {} : { versionId: ref.versionId }),
+      });
     } catch (changed) {
       if (!(changed instanceof ObjectChangedError)) throw changed;
       return {

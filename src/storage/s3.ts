@@ -135,7 +135,9 @@ export class S3Storage implements Storage {
         new CopyObjectCommand({
           Bucket: this.bucket,
           Key: key,
-          CopySource: `${source.bucket}/${encodeURIComponent(sourceKey).replaceAll('%2F', '/')}`,
+          CopySource: `${source.bucket}/${encodeURIComponent(sourceKey).replaceAll('%2F', '/')}${
+            options.versionId === undefined ? '' : `?versionId=${encodeURIComponent(options.versionId)}`
+          }`,
           MetadataDirective: 'COPY',
           ...(options.ifMatch === undefined ? {} : { CopySourceIfMatch: `"${options.ifMatch}"` }),
         }),

@@ -36,6 +36,8 @@ export interface GetOptions {
 export interface CopyOptions {
   /** Copy only the content with this ETag (as `ObjectInfo.etag`: no quotes). */
   readonly ifMatch?: string;
+  /** Copy this version of a versioned source (S3 only; ignored where there are no versions). */
+  readonly versionId?: string;
 }
 
 export interface PutOptions {
@@ -100,7 +102,7 @@ export async function copyThroughMemory(
   key: string,
   options: CopyOptions = {},
 ): Promise<void> {
-  const object = await source.get(sourceKey);
+  const object = await source.get(sourceKey, { versionId: options.versionId });
   if (options.ifMatch !== undefined && object.etag !== options.ifMatch)
     throw new ObjectChangedError('copy', source.locate(sourceKey), options.ifMatch);
   await target.put(key, object.body, { contentType: object.contentType ?? 'application/octet-stream' });

@@ -71,7 +71,7 @@ afterAll(async () => {
 });
 
 /** An S3 client of the same server that fails a key's GetObject calls as the test says, with 503 SlowDown. */
-function faultyClient(faults: Map<string, boolean[]>): S3Client {
+function faultyClient(faults: Map<string, boolean[]>, copies: string[] = []): S3Client {
   const client = new S3Client({
     endpoint: s3.endpoint,
     forcePathStyle: true,
@@ -81,6 +81,9 @@ function faultyClient(faults: Map<string, boolean[]>): S3Client {
   client.middlewareStack.add(
     (next, context) => async (args) => {
       const key = (args.input as { Key?: string }).Key;
+      // What each CopyObject copies (s3rver keeps no versions: the version named is not checked there).
+      if (context.commandName === 'CopyObjectCommand')
+        copies.push((args.input as { CopySource: string }).CopySource);
       const plan = key === undefined ? undefined : faults.get(key);
       if (context.commandName === 'GetObjectCommand' && plan && plan.shift() === true) {
         throw Object.assign(new Error('Please reduce your request rate.'), {
@@ -133,7 +136,8 @@ async function setup(
     }),
   });
   const faults = new Map<string, boolean[]>();
-  const client = faultyClient(faults);
+  const copies: string[] = [];
+  const client = faultyClient(faults, copies);
   const storage = (bucket: string) => new S3Storage(client, bucket);
   const logger = new Logger({ serviceName: 'imgpipe-test', logLevel: 'CRITICAL' });
   const metrics = new Metrics({ serviceName: 'imgpipe-test', namespace: 'imgpipe-test' });
@@ -232,6 +236,7 @@ async function setup(
     reprocess: (request: unknown) => runLocally(reprocessDefinition, request, reprocessing),
     status,
     faults,
+    copies,
     moderation,
     events,
     stop: () => scan.stop(),
@@ -263,7 +268,7 @@ async function upload(key: string, body: Uint8Array, bucket = SOURCE) {
   return objectCreated(bucket, key, body.length, etag);
 }
 
-function objectCreated(bucket: string, key: string, size: number, etag?: string) {
+function objectCreated(bucket: string, key: string, size: number, etag?: string, versionId?: string) {
   return {
     version: '0',
     id: '17793124-05d4-b198-2fde-7ededc63b103',
@@ -276,7 +281,13 @@ function objectCreated(bucket: string, key: string, size: number, etag?: string)
     detail: {
       version: '0',
       bucket: { name: bucket },
-      object: { key, size, ...(etag ? { etag } : {}), sequencer: (sequencer++).toString(16).toUpperCase() },
+      object: {
+        key,
+        size,
+        ...(etag ? { etag } : {}),
+        ...(versionId ? { 'version-id': versionId } : {}),
+        sequencer: (sequencer++).toString(16).toUpperCase(),
+      },
       'request-id': 'N4N7GDK58NMKJ12R',
       requester: '123456789012',
       'source-ip-address': '1.2.3.4',
@@ -348,6 +359,26 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
       ['Image Quarantined', 'malware'],
     ]);
     expect(wf.moderation.commandCalls(DetectModerationLabelsCommand)).toHaveLength(0);
+  });
+
+  it('quarantines the very version found infected, by its version id, whatever the key holds by then', async () => {
+    // In a versioned bucket (the imgpipe module's source bucket) the event names the version; a put
+    // over the key between Scan and Quarantine must not make the copy of the current content
+    // refuse (its ETag is not the one scanned) and end the run missing, never quarantined nor
+    // announced. s3rver keeps no versions: the test checks the copy names the version.
+    const wf = await setup({ checks: { malware: true, moderation: false } });
+    const key = 'photos/versioned-polyglot.jpg';
+    const body = Buffer.concat([readFixture('photos/portrait-friends-dogs.jpg'), Buffer.from(EICAR)]);
+    const put = await s3.client.send(new PutObjectCommand({ Bucket: SOURCE, Key: key, Body: body }));
+    const versionId = '3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY+MTRCxf3vjVBH40Nr8X8gdRQBpUMLUo';
+    const event = objectCreated(SOURCE, key, body.length, put.ETag?.replaceAll('"', ''), versionId);
+    const run = await wf.run(event);
+    expect(run.output).toMatchObject({ result: { status: 'quarantined', reason: 'malware' } });
+    expect(wf.copies).toEqual([
+      `${SOURCE}/photos/versioned-polyglot.jpg?versionId=${encodeURIComponent(versionId)}`,
+    ]);
+    const record = await getJson<QuarantineRecord>(quarantined(), `reasons/${key}.json`);
+    expect(record.source).toMatchObject({ versionId });
   });
 
   it('retries a quarantine whose Image Quarantined event the bus refused, so the malware alert goes out', async () => {
