@@ -53,6 +53,57 @@ function templateKeys(definition: 'upload' | 'reprocess'): string[] {
 }
 
 describe('the workflow module', () => {
+  it("gives every task function a timeout at least 10 s under its state's, so Lambda's ends a task first", () => {
+    // A state that times out first leaves its invocation running while the Catch records the
+    // upload `failed`: a late Quarantine then recorded `quarantined` too.
+    const scannerTimeouts = Object.fromEntries(
+      [
+        ...String(workflow.locals.scanner_tasks).matchAll(/^\s*([\w-]+)\s*=\s*\{[^}]*timeout\s*=\s*(\d+)/gm),
+      ].map((m) => [m[1]!, Number(m[2])]),
+    );
+    const timeoutOf = (task: string): number => {
+      const value = imageTasks()[task]?.timeout ?? scannerTimeouts[task];
+      // The Process function's is var.timeout, at most 110 (its validation).
+      if (value === `${DOLLAR}{var.timeout}` || value === 'var.timeout') return 110;
+      expect(typeof value, `${task}'s timeout`).toBe('number');
+      return value as number;
+    };
+    const functionOf: Record<string, string> = {
+      inspect_function_arn: 'inspect',
+      scan_function_arn: 'scan',
+      moderate_function_arn: 'moderate',
+      process_function_arn: 'process',
+      quarantine_function_arn: 'quarantine',
+      fail_function_arn: 'fail',
+      plan_function_arn: 'reprocess-plan',
+      batch_function_arn: 'reprocess-batch',
+      summarize_function_arn: 'reprocess-summarize',
+    };
+    const checked = new Set<string>();
+    for (const file of ['upload', 'reprocess']) {
+      const text = read(`terraform/modules/workflow/definitions/${file}.asl.json`);
+      const visit = (node: unknown): void => {
+        if (!node || typeof node !== 'object') return;
+        if (Array.isArray(node)) {
+          for (const item of node) visit(item);
+          return;
+        }
+        const state = node as Record<string, unknown>;
+        const arn = /^\$\{(\w+)\}$/.exec(String(state.Resource ?? ''))?.[1];
+        if (state.Type === 'Task' && arn && functionOf[arn]) {
+          const task = functionOf[arn]!;
+          expect(state.TimeoutSeconds, `${file}: ${task}'s state`).toBeGreaterThanOrEqual(
+            timeoutOf(task) + 10,
+          );
+          checked.add(task);
+        }
+        for (const value of Object.values(state)) visit(value);
+      };
+      visit(JSON.parse(text));
+    }
+    expect([...checked].sort()).toEqual(Object.values(functionOf).sort());
+  });
+
   it('renders the definition files the tests run, with exactly their placeholders', () => {
     expect(templateKeys('upload')).toEqual(placeholders('upload'));
     expect(templateKeys('reprocess')).toEqual(placeholders('reprocess'));

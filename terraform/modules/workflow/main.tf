@@ -17,22 +17,25 @@ locals {
 
   # The functions of the function image, one per state machine task, selected by overriding the
   # image command (src/handlers/README.md). `upload`: only in the workflow mode. `memory` null: the
-  # tuned memory (memory_size), for the tasks that decode images.
+  # tuned memory (memory_size), for the tasks that decode images. `timeout`: at least 10 s (Lambda's
+  # init limit) under its state's TimeoutSeconds, so that the function's timeout, which stops it, and
+  # not the state's, which leaves it running, ends a task too long: a Quarantine that outlived its
+  # state wrote `quarantined` after RecordFailure had recorded and announced `failed`.
   image_tasks = {
-    inspect             = { command = "index.workflowInspect", upload = true, memory = 512, timeout = 60, description = "inspects an upload's header and limits, no decode" }
-    moderate            = { command = "index.workflowModerate", upload = true, memory = null, timeout = 60, description = "Rekognition moderation of a JPEG rendition" }
+    inspect             = { command = "index.workflowInspect", upload = true, memory = 512, timeout = 50, description = "inspects an upload's header and limits, no decode" }
+    moderate            = { command = "index.workflowModerate", upload = true, memory = null, timeout = 50, description = "Rekognition moderation of a JPEG rendition" }
     process             = { command = "index.workflowProcess", upload = true, memory = null, timeout = var.timeout, description = "the pipeline: variants, manifest, status, Image Processed" }
-    quarantine          = { command = "index.workflowQuarantine", upload = true, memory = 512, timeout = 60, description = "quarantines a rejected upload with its reason" }
-    fail                = { command = "index.workflowFail", upload = true, memory = 256, timeout = 30, description = "records a failure no retry fixed" }
-    reprocess-plan      = { command = "index.reprocessPlan", upload = false, memory = 256, timeout = 30, description = "checks a bulk reprocessing request" }
+    quarantine          = { command = "index.workflowQuarantine", upload = true, memory = 512, timeout = 50, description = "quarantines a rejected upload with its reason" }
+    fail                = { command = "index.workflowFail", upload = true, memory = 256, timeout = 20, description = "records a failure no retry fixed" }
+    reprocess-plan      = { command = "index.reprocessPlan", upload = false, memory = 256, timeout = 20, description = "checks a bulk reprocessing request" }
     reprocess-batch     = { command = "index.reprocessBatch", upload = false, memory = null, timeout = 270, description = "one batch of a bulk reprocessing" }
-    reprocess-summarize = { command = "index.reprocessSummarize", upload = false, memory = 512, timeout = 300, description = "adds up a bulk reprocessing's results" }
+    reprocess-summarize = { command = "index.reprocessSummarize", upload = false, memory = 512, timeout = 290, description = "adds up a bulk reprocessing's results" }
   }
   functions = { for key, task in local.image_tasks : key => task if var.upload_workflow_enabled || !task.upload }
 
   # The scanner image's functions; only when the per-upload workflow scans for malware.
   scanner_tasks = var.upload_workflow_enabled && var.malware_scan_enabled ? {
-    scan            = { command = "scanner.handler", memory = var.scanner_memory_size, timeout = 120, description = "scans an upload with ClamAV" }
+    scan            = { command = "scanner.handler", memory = var.scanner_memory_size, timeout = 110, description = "scans an upload with ClamAV" }
     update-database = { command = "scanner.update", memory = var.scanner_update_memory_size, timeout = 900, description = "brings the ClamAV database in S3 up to date (freshclam)" }
   } : {}
 
