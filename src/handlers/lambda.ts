@@ -82,7 +82,7 @@ export async function createLambdaDeps(
   // not in a function whose entry point processes no image (its command names it, in _HANDLER).
   const encoder = NO_CODECS.has(env._HANDLER ?? '')
     ? undefined
-    : await createEncoder(checkWorkers(config) || defaultWorkers(env), config.pipeline.formats);
+    : await createEncoder(encoderThreads(config, env), config.pipeline.formats);
   return {
     config,
     sourceStorage: bucket,
@@ -96,6 +96,26 @@ export async function createLambdaDeps(
     ...(status ? { status } : {}),
     ...(events ? { events } : {}),
   };
+}
+
+/**
+ * The encoder threads of a function that decodes images: IMGPIPE_WORKERS (checkWorkers), else as
+ * many as its CPUs give and its memory holds. A memory that cannot hold even one thread's baseline
+ * (a 128-350 MB function) stops the init naming it: every image, however small, would be
+ * quarantined as over-memory-budget.
+ */
+function encoderThreads(config: RuntimeConfig, env: Env): number {
+  const memory = config.pipeline.limits.memory;
+  let threads = checkWorkers(config) || defaultWorkers(env);
+  if (!memory) return threads;
+  while (threads > 1 && baselineMb(threads) >= memory.mb) threads--;
+  if (baselineMb(threads) >= memory.mb)
+    throw new ConfigError(
+      memory.source,
+      memory.mb,
+      `The process has ${memory.mb} MiB (${memory.source}), and encoding takes ${baselineMb(threads)} MiB before any image: every image would be quarantined as over-memory-budget; a function that decodes images needs more than ${baselineMb(threads)} MiB`,
+    );
+  return threads;
 }
 
 /**

@@ -18,6 +18,7 @@ import { loadRuntimeConfig } from '../../src/config/index.ts';
 import { createLambdaDeps, functionVariables } from '../../src/handlers/lambda.ts';
 import { createObjectHandling, type HandlerDeps } from '../../src/handlers/objects.ts';
 import { createS3EventHandler } from '../../src/handlers/s3-event.ts';
+import { defaultWorkers } from '../../src/pipeline/cpus.ts';
 import { DynamoStatusStore } from '../../src/status/dynamodb.ts';
 import type { StatusStore } from '../../src/status/types.ts';
 import { S3Storage } from '../../src/storage/s3.ts';
@@ -596,6 +597,28 @@ describe('createLambdaDeps', () => {
     });
     expect(deps.encoder?.workers).toBe(2);
     await (deps.encoder as { close?: () => Promise<void> }).close?.();
+  });
+
+  it('refuses a memory that cannot hold one encoder thread, in a function that decodes images', async () => {
+    // 256 MB is less than one thread's baseline (350 MiB): every image, even 480x320, was
+    // quarantined as over-memory-budget. Functions that decode nothing start as before.
+    const small = { IMGPIPE_OUTPUT_BUCKET: OUTPUT, AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '256' };
+    const refused =
+      'The process has 256 MiB (AWS_LAMBDA_FUNCTION_MEMORY_SIZE), and encoding takes 350 MiB before any image: every image would be quarantined as over-memory-budget; a function that decodes images needs more than 350 MiB';
+    await expect(createLambdaDeps(small)).rejects.toThrow(refused);
+    await expect(createLambdaDeps({ ...small, IMGPIPE_WORKERS: '1' })).rejects.toThrow(refused);
+    expect((await createLambdaDeps({ ...small, _HANDLER: 'index.workflowInspect' })).encoder).toBeUndefined();
+    // Automatic threads are as many as the CPUs give and the memory holds: 2 CPUs' 2 threads
+    // (470 MiB) do not fit 400 MiB, one thread (350 MiB) does.
+    const large = { AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '10240' };
+    if (defaultWorkers(large) > 1) {
+      const deps = await createLambdaDeps({
+        ...large,
+        IMGPIPE_OUTPUT_BUCKET: OUTPUT,
+        IMGPIPE_MEMORY_MB: '400',
+      });
+      expect(deps.encoder?.workers).toBe(1);
+    }
   });
 
   it('refuses an IMGPIPE_ variable no entry point reads, with the closest one', async () => {
