@@ -621,6 +621,38 @@ describe('createLambdaDeps', () => {
     }
   });
 
+  it('refuses a maxBytes whose file, read whole, the memory cannot hold beside the baseline', async () => {
+    // A 700 MiB upload under a 1 GiB IMGPIPE_MAX_BYTES was read whole beside the 350 MiB baseline
+    // of a 1024 MB function: the function was stopped, not the file quarantined as too-large.
+    const env = {
+      IMGPIPE_OUTPUT_BUCKET: OUTPUT,
+      IMGPIPE_WORKERS: '1',
+      AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '1024',
+    };
+    const most = (1024 - 350) * 1024 * 1024 - 1;
+    await expect(createLambdaDeps({ ...env, IMGPIPE_MAX_BYTES: '1073741824' })).rejects.toThrow(
+      `Expected integer between 1 and ${most} for IMGPIPE_MAX_BYTES but received "1073741824" of type string (a source of 1073741824 bytes is read whole beside the 350 MiB encoding takes before any image, and the process has 1024 MiB (AWS_LAMBDA_FUNCTION_MEMORY_SIZE): it would be stopped instead of quarantining the file as too-large)`,
+    );
+    await expect(
+      createLambdaDeps({ ...env, IMGPIPE_CONFIG: JSON.stringify({ limits: { maxBytes: most + 1 } }) }),
+    ).rejects.toThrow(
+      `Expected integer between 1 and ${most} for limits.maxBytes of the pipeline document but received ${most + 1} of type number`,
+    );
+    expect(
+      (await createLambdaDeps({ ...env, IMGPIPE_MAX_BYTES: String(most) })).config.pipeline.limits.maxBytes,
+    ).toBe(most);
+    // Inspect reads the source whole too, in its own 512 MB; the API reads none.
+    const inspect = { ...env, AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '512', _HANDLER: 'index.workflowInspect' };
+    await expect(
+      createLambdaDeps({ ...inspect, IMGPIPE_MAX_BYTES: String(600 * 1024 * 1024) }),
+    ).rejects.toThrow(
+      `Expected integer between 1 and ${512 * 1024 * 1024 - 1} for IMGPIPE_MAX_BYTES but received "629145600" of type string (a source of 629145600 bytes is read whole, and the process has 512 MiB`,
+    );
+    await expect(
+      createLambdaDeps({ ...env, IMGPIPE_MAX_BYTES: '1073741824', _HANDLER: 'index.api' }),
+    ).resolves.toBeDefined();
+  });
+
   it('refuses an IMGPIPE_ variable no entry point reads, with the closest one', async () => {
     // A typo in Terraform's environment_variables was ignored: the function ran at 32 MiB.
     const typo = { IMGPIPE_OUTPUT_BUCKET: OUTPUT, IMGPIPE_MAX_BYTE: '67108864', _HANDLER: 'index.api' };
