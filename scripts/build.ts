@@ -44,7 +44,7 @@ export interface BuildReport {
 
 export async function buildArtifact(outdir: string): Promise<BuildReport> {
   const out = resolve(outdir);
-  await rm(out, { recursive: true, force: true });
+  await emptyOutdir(out);
   const result = await build({
     metafile: true,
     entryPoints: {
@@ -90,6 +90,30 @@ export async function buildArtifact(outdir: string): Promise<BuildReport> {
   const packages = await writeNotices(join(out, 'THIRD-PARTY-NOTICES.md'), [...packageDirs], OWN_BUILDS);
   await checkGlue(out);
   return describeOutput(out, result.metafile, packages);
+}
+
+/** What a build writes at the top of its folder (either artifact, with esbuild's licence files). */
+const BUILD_OUTPUT = /^((index|encode-worker|scanner)\.mjs(\.LEGAL\.txt)?|wasm|THIRD-PARTY-NOTICES\.md)$/;
+
+/**
+ * Empties the output folder for a new build, only if it is new, empty or a previous build's: the
+ * folder is removed whole, so `--outdir .` or a folder of one's own would be deleted with
+ * everything in it (in the repository: the sources and .git).
+ */
+async function emptyOutdir(out: string): Promise<void> {
+  let entries: string[];
+  try {
+    entries = await readdir(out);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  const foreign = entries.filter((name) => !BUILD_OUTPUT.test(name)).sort();
+  if (foreign.length > 0)
+    throw new Error(
+      `--outdir ${out} holds ${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ` and ${foreign.length - 3} more` : ''}, which no build writes: a build empties its folder, so give a new, empty or earlier build's folder`,
+    );
+  await rm(out, { recursive: true, force: true });
 }
 
 /**
@@ -305,7 +329,7 @@ async function writeNotices(
 /** The scanner image's artifact: scanner.mjs (scanner.handler, scanner.update) and its notices. */
 export async function buildScanner(outdir: string): Promise<BuildReport> {
   const out = resolve(outdir);
-  await rm(out, { recursive: true, force: true });
+  await emptyOutdir(out);
   const result = await build({
     metafile: true,
     entryPoints: { scanner: join(root, 'src/handlers/scanner-index.ts') },

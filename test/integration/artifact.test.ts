@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -81,6 +81,23 @@ describe('build artifact', () => {
     );
     expect(turbo).toContain("The Independent JPEG Group's JPEG software");
     expect(turbo).toContain('The Modified (3-clause) BSD License');
+  });
+
+  it('empties only a new, empty or earlier build folder, since it removes the folder whole', async () => {
+    // `--outdir .` removed the repository, sources and .git, before it wrote the bundle there.
+    const own = mkdtempSync(join(tmpdir(), 'imgpipe-not-dist-'));
+    try {
+      writeFileSync(join(own, 'notes.txt'), 'mine');
+      await expect(buildArtifact(own)).rejects.toThrow(
+        `--outdir ${own} holds notes.txt, which no build writes: a build empties its folder, so give a new, empty or earlier build's folder`,
+      );
+      expect(readFileSync(join(own, 'notes.txt'), 'utf8')).toBe('mine');
+    } finally {
+      rmSync(own, { recursive: true, force: true });
+    }
+    // An earlier build's folder is rebuilt.
+    const again = await buildArtifact(report.outdir);
+    expect(again.files.map((f) => f.path)).toEqual(report.files.map((f) => f.path));
   });
 
   it('stays under 15 MB', () => {
