@@ -15,6 +15,7 @@ import { ConfigError, describeError, invalidSetting } from '../core/errors.ts';
 import { didYouMean } from '../core/suggest.ts';
 import { defaultWorkers } from '../pipeline/cpus.ts';
 import { createEncoder } from '../pipeline/encoder-pool.ts';
+import { loadWatermark } from '../pipeline/process-image.ts';
 import { DynamoStatusStore } from '../status/dynamodb.ts';
 import { createS3Client, S3Storage } from '../storage/s3.ts';
 import { perBucket } from '../storage/types.ts';
@@ -84,6 +85,8 @@ export async function createLambdaDeps(
   const encoder = NO_CODECS.has(env._HANDLER ?? '')
     ? undefined
     : await createEncoder(encoderThreads(config, env), config.pipeline.formats);
+  // The watermark is decoded here too: a PNG the decoder refuses stops the init, naming it.
+  if (encoder && config.pipeline.watermark) await loadWatermark(config.pipeline.watermark);
   return {
     config,
     sourceStorage: bucket,

@@ -16,7 +16,7 @@ import {
   toSrgb,
 } from '../codecs/index.ts';
 import type { FormatOptions, PipelineConfig, Watermark } from '../core/config.ts';
-import { InvalidImageError } from '../core/errors.ts';
+import { describeError, InvalidImageError, invalidSetting } from '../core/errors.ts';
 import type { InputFormat, OutputFormat } from '../core/formats.ts';
 import { roundMs } from '../core/timing.ts';
 import { inspectImage } from '../image/inspect.ts';
@@ -459,6 +459,29 @@ function paddedArea(image: Size, output: Size): Region {
 }
 
 /**
+ * The watermark's PNG, decoded once per process (the function does it at init). A PNG the decoder
+ * refuses is the configuration's fault, not the input's: a ConfigError naming watermark.image, so
+ * no image is quarantined as corrupt for it; the next image tries again.
+ */
+export function loadWatermark(watermark: Watermark): Promise<RawImage> {
+  if (markSource?.sha256 !== watermark.sha256) {
+    const decoded = decode('png', watermark.png).catch((error: unknown) => {
+      throw invalidSetting(
+        'watermark.image',
+        'a PNG file the decoder reads',
+        watermark.image,
+        describeError(error),
+      );
+    });
+    markSource = { sha256: watermark.sha256, image: decoded, sized: new Map() };
+    decoded.catch(() => {
+      markSource = undefined;
+    });
+  }
+  return markSource.image;
+}
+
+/**
  * `image` with the watermark composited over it (image/watermark.ts), or `image` itself when it is
  * narrower than `minWidth` or too small for the mark's margins. With `picture` (the area of a
  * padded output the resized source fills), the mark is sized and placed within that area, as on
@@ -474,16 +497,9 @@ export async function applyWatermark(
   picture: Region = { left: 0, top: 0, width: image.width, height: image.height },
 ): Promise<RawImage> {
   if (picture.width < watermark.minWidth) return image;
-  if (markSource?.sha256 !== watermark.sha256) {
-    const decoded = decode('png', watermark.png);
-    markSource = { sha256: watermark.sha256, image: decoded, sized: new Map() };
-    // A PNG that cannot be decoded is the configuration's fault: the next image tries again.
-    decoded.catch(() => {
-      markSource = undefined;
-    });
-  }
-  const source = markSource;
-  const mark = await source.image;
+  const loading = loadWatermark(watermark);
+  const source = markSource!;
+  const mark = await loading;
   const place = placeMark(picture, mark, watermark);
   if (!place) return image;
   const sizeKey = `${place.width}x${place.height}`;

@@ -1,5 +1,6 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
@@ -651,6 +652,28 @@ describe('createLambdaDeps', () => {
     await expect(
       createLambdaDeps({ ...env, IMGPIPE_MAX_BYTES: '1073741824', _HANDLER: 'index.api' }),
     ).resolves.toBeDefined();
+  });
+
+  it('decodes the watermark at init: a PNG the decoder refuses stops it, naming watermark.image', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'imgpipe-mark-'));
+    const image = join(folder, 'mark.png');
+    writeFileSync(
+      image,
+      Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.from('x')]),
+    );
+    try {
+      await expect(
+        createLambdaDeps({
+          IMGPIPE_OUTPUT_BUCKET: OUTPUT,
+          IMGPIPE_WORKERS: '1',
+          IMGPIPE_CONFIG: JSON.stringify({ watermark: { image } }),
+        }),
+      ).rejects.toThrow(
+        `Expected a PNG file the decoder reads for watermark.image but received ${JSON.stringify(image)}`,
+      );
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
   });
 
   it('refuses an IMGPIPE_ variable no entry point reads, with the closest one', async () => {

@@ -143,6 +143,32 @@ describe('processImage with a watermark', () => {
     expect(px(jpeg, 100, 50)[0]).toBeLessThan(15);
   });
 
+  it('fails an image for a watermark PNG the decoder refuses, naming watermark.image, instead of quarantining the image as corrupt', async () => {
+    // The PNG signature and nothing a decoder can read: it passes the configuration's check.
+    const image = join(folder, 'broken-mark.png');
+    writeFileSync(
+      image,
+      Buffer.concat([
+        Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+        Buffer.from('no chunks'),
+      ]),
+    );
+    const config = parsePipelineConfig({
+      variants: [{ name: 'a', width: 100 }],
+      formats: { png: {} },
+      watermark: { image },
+    });
+    const source = await encode('png', solid(200, 100, [0, 0, 0, 255]), formatOptions);
+    const failure = await processImage(source, config).catch((error: unknown) => error);
+    // It was an InvalidImageError (corrupt: "The png decoder rejected the file"), blaming the input.
+    expect(failure).toBeInstanceOf(ConfigError);
+    expect((failure as ConfigError).message).toMatch(
+      new RegExp(
+        `^Expected a PNG file the decoder reads for watermark\\.image but received "${image.replaceAll('/', '\\/')}" of type string \\(`,
+      ),
+    );
+  });
+
   it('applies opacity on the output pixels: a 50% white mark over black gives 128', async () => {
     const source = await encode('png', solid(100, 100, [0, 0, 0, 255]), formatOptions);
     const image = await pngFile('half.png', solid(8, 8, [255, 255, 255, 255]));
