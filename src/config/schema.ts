@@ -82,7 +82,8 @@ export function pipelineDocumentSchema(): Schema {
       description:
         'Prefix of every output and manifest key, without a leading /, an empty segment (//) or a . or .. segment.',
       type: 'string',
-      pattern: '^(?!/)(?!.*//)(?!(.*/)?\\.\\.?(/|$))',
+      // [\\s\\S], not `.`, which stops at a line break: the parser reads the whole key.
+      pattern: '^(?!/)(?![\\s\\S]*//)(?!([\\s\\S]*/)?\\.\\.?(/|$))',
       default: d.outputPrefix,
     },
     cacheControl: {

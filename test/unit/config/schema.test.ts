@@ -73,6 +73,9 @@ const INVALID: unknown[] = [
   { outputPrefix: '../out/' },
   { outputPrefix: 'out/./' },
   { outputPrefix: 'out//' },
+  // A line break before the fault: the schema's `.` stopped there, and it accepted these.
+  { outputPrefix: 'a\n//b/' },
+  { outputPrefix: 'a\n/../b/' },
   { cacheControl: 5 },
   { cacheControl: '' },
   { cacheControl: 'max-age=60\r\nx-amz-acl: public-read' },
