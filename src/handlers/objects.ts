@@ -19,7 +19,7 @@ import {
 } from '../pipeline/process-object.ts';
 import { readManifest } from '../pipeline/records.ts';
 import { removeObject } from '../pipeline/remove-object.ts';
-import type { StatusStore } from '../status/types.ts';
+import type { BeginResult, StatusStore } from '../status/types.ts';
 import type { Storage } from '../storage/types.ts';
 import { deletedEvent, failureEvent, finalStatus, outcomeEvent } from './outcomes.ts';
 import { TRANSIENT_ERROR, taskError } from './tasks.ts';
@@ -301,32 +301,49 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
     return undefined;
   }
 
-  /** The guard and the stale check: the result that ends the object here, or undefined to go on. */
-  async function start(ref: ObjectRef): Promise<Handled | undefined> {
+  /**
+   * The guard and the stale check: the result that ends the object here, or, to go on, whether a
+   * duplicate of this event is announced (see finish()).
+   */
+  async function start(ref: ObjectRef): Promise<{ ended: Handled } | { announceDuplicate: boolean }> {
     const ignored = notAnUpload(ref);
-    if (ignored) return ignored;
+    if (ignored) return { ended: ignored };
+    const begun = await deps.status?.begin(ref);
     // A later event of this key is already recorded: this one is about content that is gone.
-    if ((await deps.status?.begin(ref)) === 'stale') {
+    if (begun === 'stale') {
       const reason = 'stale event: the status table holds a later event for this key';
-      return { result: skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason }) };
+      return { ended: { result: skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason }) } };
     }
-    return undefined;
+    return { announceDuplicate: announcesDuplicate(ref, begun) };
+  }
+
+  /**
+   * Whether a duplicate (the manifest current for this event's content) is announced as processed:
+   * an S3 event's earlier attempt may have stopped after its manifest and before its event (a
+   * timeout, a crash, its status item not written), so it is announced again unless the status
+   * table says this very event's final status was recorded (its event went out with it). A backfill
+   * (no sequencer) announces nothing new: its content's own event did.
+   */
+  function announcesDuplicate(ref: ObjectRef, begun: BeginResult | undefined): boolean {
+    return ref.sequencer !== undefined && begun !== 'finished';
   }
 
   /**
    * Records an outcome: the status item, the log line and metrics, and the event to announce it.
    * When the status item cannot be written, the outcome still stands (its outputs or quarantine
    * are in place): the record fails, so it is retried and recorded then, but its event goes out
-   * now, since the retry finds the work done (a duplicate, which announces nothing; a repeated
-   * quarantine is announced by each attempt, since none can tell whether an earlier one did).
+   * now, and again with the retry, which finds the work done (a duplicate whose item is not final,
+   * or a repeated quarantine: none can tell whether an earlier attempt reached its event).
+   * `announceDuplicate`: whether a duplicate is announced (announcesDuplicate()).
    */
   async function finish(
     ref: ObjectRef,
     trigger: string,
     outcome: Outcome,
     checked = false,
+    announceDuplicate = false,
   ): Promise<Handled> {
-    const event = outcomeEvent(ref, outcome, config);
+    const event = outcomeEvent(ref, outcome, config, { announceDuplicate });
     let written: Awaited<ReturnType<StatusStore['finish']>> | undefined;
     try {
       // A backfill (no sequencer) of content other than the item names records it if that
@@ -339,6 +356,9 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       await deps.status?.finish(ref, { status: 'failed', message }).catch(() => undefined);
       return { result: reportFailure(ref, trigger, error), error, event };
     }
+    // A later event of the key is recorded: it decides, and announces, the key's outputs.
+    if (written === 'stale' && outcome.status === 'duplicate')
+      return { result: report(ref, trigger, outcome) };
     if (written === 'stale' && outcome.status === 'processed')
       return superseded(
         ref,
@@ -445,11 +465,14 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
     skip,
     remove,
     async inspect(ref, { trigger, force }) {
-      const ended = await start(ref);
-      if (ended) return { kind: 'done', handled: ended };
+      const started = await start(ref);
+      if ('ended' in started) return { kind: 'done', handled: started.ended };
       const inspection = await inspectObject(ref, { ...processDeps, force });
       if (inspection.kind === 'done')
-        return { kind: 'done', handled: await finish(ref, trigger, inspection.outcome) };
+        return {
+          kind: 'done',
+          handled: await finish(ref, trigger, inspection.outcome, false, started.announceDuplicate),
+        };
       if (inspection.kind === 'invalid')
         return { kind: 'invalid', ref: inspection.ref, error: inspection.error };
       return { kind: 'image', ref: inspection.ref, header: inspection.header };
@@ -494,8 +517,9 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
           };
       }
       try {
-        const ended = begun ? undefined : await start(ref);
-        if (ended) return ended;
+        // The workflow's Process (begun) cannot tell whether its task's earlier attempt announced.
+        const started = begun ? { announceDuplicate: announcesDuplicate(ref, undefined) } : await start(ref);
+        if ('ended' in started) return started.ended;
         const outcome = await processObject(ref, {
           ...processDeps,
           encoder: deps.encoder,
@@ -505,7 +529,7 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
           ...(trace ? { trace } : {}),
           invocationEndsAt: remainingMs === undefined ? undefined : performance.now() + remainingMs,
         });
-        return await finish(ref, trigger, outcome, begun === true);
+        return await finish(ref, trigger, outcome, begun === true, started.announceDuplicate);
       } catch (error) {
         const message = describeError(error);
         // Best effort: the failure is what this record reports, whatever the table says.

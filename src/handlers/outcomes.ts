@@ -44,16 +44,19 @@ export function finalStatus(outcome: Outcome): FinalStatus {
 }
 
 /**
- * The event an outcome announces. A duplicate announces nothing (the first delivery did), nor does
- * a missing object (its ObjectRemoved event does). A quarantine repeated on a redelivery is
- * announced again: its reason record cannot tell whether the earlier attempt got as far as its
- * event (it may have stopped after the record: a timeout, a crash), and a malware alert must not
- * be lost. Consumers may see it more than once, as EventBridge's at-least-once delivery may do anyway.
+ * The event an outcome announces. A missing object announces nothing (its ObjectRemoved event
+ * does). A duplicate is announced as processed with `announceDuplicate` (objects.ts says when: the
+ * manifest cannot tell whether the earlier attempt got as far as its event), else nothing. A
+ * quarantine repeated on a redelivery is announced again: its reason record cannot tell whether
+ * the earlier attempt got as far as its event (it may have stopped after the record: a timeout, a
+ * crash), and a malware alert must not be lost. Consumers may see an event more than once, as
+ * EventBridge's at-least-once delivery may do anyway.
  */
 export function outcomeEvent(
   ref: ObjectRef,
   outcome: Outcome,
   config: RuntimeConfig,
+  { announceDuplicate = false }: { announceDuplicate?: boolean } = {},
 ): ImageEvent | undefined {
   const base = {
     version: 1 as const,
@@ -64,7 +67,9 @@ export function outcomeEvent(
     time: new Date().toISOString(),
   };
   switch (outcome.status) {
+    case 'duplicate':
     case 'processed':
+      if (outcome.status === 'duplicate' && !announceDuplicate) return undefined;
       return imageEvent({
         ...base,
         status: 'processed',

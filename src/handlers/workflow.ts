@@ -109,8 +109,9 @@ export function createWorkflowTasks(deps: WorkflowDeps, options: ReprocessOption
     const unsent = !failed || handled.event?.detail.status !== 'failed' ? await send(handled.event) : 0;
     if (failed) throw taskError(handled.error);
     // A quarantine's alert must not be lost: the retry finds the quarantine done and announces it
-    // again (a repeated quarantine is announced by each attempt). Other events are not redone by a
-    // retry (a processed object comes back as a duplicate), so they are reported (EventsFailed).
+    // again (a repeated quarantine is announced by each attempt). Other events are reported
+    // (EventsFailed), not retried: a processed object's duplicate is announced only when the status
+    // item does not yet hold its final status (objects.ts announcesDuplicate).
     if (unsent > 0 && handled.event?.detail.status === 'quarantined') {
       const { bucket, key } = handled.result;
       throw new TaskError(

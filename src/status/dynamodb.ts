@@ -15,6 +15,7 @@ import { invalidSetting, StorageError } from '../core/errors.ts';
 import { isPlainObject } from '../core/json.ts';
 import { type ObjectRef, sequencerOrder } from '../core/objects.ts';
 import {
+  type BeginResult,
   type CurrentContent,
   type FinalStatus,
   LISTED_STATUSES,
@@ -156,7 +157,7 @@ export class DynamoStatusStore implements StatusStore {
     });
   }
 
-  async begin(ref: ObjectRef, at = new Date()): Promise<WriteResult> {
+  async begin(ref: ObjectRef, at = new Date()): Promise<BeginResult> {
     const now = at.toISOString();
     const seq = ref.sequencer === undefined ? undefined : sequencerOrder(ref.sequencer);
 
@@ -204,7 +205,7 @@ export class DynamoStatusStore implements StatusStore {
     const item = await this.get(ref.bucket, ref.key);
     if (seq !== undefined && item?.sequencer !== undefined && item.sequencer > seq) return 'stale';
     if (seq === undefined && item?.status === 'deleted') return 'stale';
-    return 'applied';
+    return seq !== undefined && item?.sequencer === seq ? 'finished' : 'applied';
   }
 
   async finish(

@@ -67,6 +67,13 @@ export type FinalStatus =
 /** `applied`: the item now says this; `stale`: the item already holds a later event's status. */
 export type WriteResult = 'applied' | 'stale';
 
+/**
+ * What begin() found: `applied` (the item now says `processing` for this event), `stale` (a later
+ * event is recorded), or `finished`: this very event already has its final status (another delivery
+ * recorded it, and announced it), so the item is left as it is.
+ */
+export type BeginResult = WriteResult | 'finished';
+
 export interface ListQuery {
   readonly status: ListedStatus;
   /** Only items updated at or after this time. */
@@ -109,8 +116,11 @@ export type CurrentContent = (etag: string) => Promise<boolean>;
  * version) it is refused.
  */
 export interface StatusStore {
-  /** Records that processing of this event starts; `stale` means a later event was already recorded. */
-  begin(ref: ObjectRef, at?: Date): Promise<WriteResult>;
+  /**
+   * Records that processing of this event starts; `stale` means a later event was already recorded,
+   * `finished` that this event's final status already is (a backfill, without a sequencer, starts over).
+   */
+  begin(ref: ObjectRef, at?: Date): Promise<BeginResult>;
   finish(ref: ObjectRef, result: FinalStatus, at?: Date, current?: CurrentContent): Promise<WriteResult>;
   get(bucket: string, key: string): Promise<StatusItem | undefined>;
   list(query: ListQuery): Promise<StatusPage>;

@@ -79,7 +79,7 @@ export function describeStatusStoreContract(name: string, setup: () => Promise<S
       const object = ref('00A1');
       await store.begin(object);
       await store.finish(object, processed());
-      expect(await store.begin(object)).toBe('applied');
+      expect(await store.begin(object)).toBe('finished');
       expect(await store.finish(object, processed())).toBe('applied');
       expect(await store.get(object.bucket, object.key)).toMatchObject({ status: 'processed', attempts: 1 });
     });

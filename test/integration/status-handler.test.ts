@@ -16,10 +16,13 @@ import type { ImageEventDetail } from '../../src/bus/types.ts';
 import { type LocalDynamo, startLocalDynamo } from '../../src/cli/local-dynamodb.ts';
 import { buildS3Notification } from '../../src/cli/local-s3.ts';
 import { loadRuntimeConfig } from '../../src/config/index.ts';
+import { BucketLayout } from '../../src/core/layout.ts';
+import { parseS3Event } from '../../src/handlers/events.ts';
 import { createLambdaDeps, functionVariables } from '../../src/handlers/lambda.ts';
 import { createObjectHandling, type HandlerDeps } from '../../src/handlers/objects.ts';
 import { createS3EventHandler } from '../../src/handlers/s3-event.ts';
 import { defaultWorkers } from '../../src/pipeline/cpus.ts';
+import { processObject } from '../../src/pipeline/process-object.ts';
 import { DynamoStatusStore } from '../../src/status/dynamodb.ts';
 import type { StatusStore } from '../../src/status/types.ts';
 import { S3Storage } from '../../src/storage/s3.ts';
@@ -115,10 +118,31 @@ async function setup(
   return {
     handler: createS3EventHandler(deps),
     objects: createObjectHandling(deps),
+    deps,
     status,
     details,
     metrics,
   };
+}
+
+/**
+ * An attempt at `event` that stops (a timeout, a crash) once its outputs and manifest are written,
+ * before its status item and its event: the work of the handler up to there, as it does it.
+ */
+async function stopAfterManifest(deps: HandlerDeps, event: unknown): Promise<void> {
+  const parsed = parseS3Event(event);
+  const ref = parsed.kind === 'records' ? parsed.changes[0]!.object : undefined;
+  expect(ref).toBeDefined();
+  await deps.status?.begin(ref!);
+  const { config } = deps;
+  const outcome = await processObject(ref!, {
+    config: config.pipeline,
+    layout: new BucketLayout(config.pipeline, config.quarantinePrefix),
+    source: deps.sourceStorage,
+    output: deps.output,
+    quarantine: deps.quarantine,
+  });
+  expect(outcome.status).toBe('processed');
 }
 
 async function upload(key: string, body: Uint8Array, sequencer: string) {
@@ -276,7 +300,39 @@ describe('the S3 handler with the status table and events', () => {
     expect(await status.get(SOURCE, key)).toMatchObject({ status: 'processed', etag });
   });
 
-  it('announces an image processed once when its status item could not be written, and records it on the retry', async () => {
+  it.each([
+    ['with', false],
+    ['without', true],
+  ])(
+    'announces an image whose earlier attempt stopped between its manifest and its event, %s a status table',
+    async (_, withoutTable) => {
+      const { handler, deps, status, details } = await setup({ withoutTable });
+      const key = `e1${withoutTable ? 'b' : 'a'}/photo.jpg`;
+      const event = await upload(key, readFixture('photos/colour-fig-red-bowl.jpg'), '0540');
+      await stopAfterManifest(deps, event);
+      expect(details).toEqual([]);
+      // Lambda retries the event: the manifest is current (a duplicate), and the image is announced.
+      const { records } = await handler(event);
+      expect(records[0]?.status).toBe('duplicate');
+      expect(details).toEqual([
+        expect.objectContaining({
+          status: 'processed',
+          key,
+          sequencer: '0540',
+          manifestKey: `manifests/${key}.json`,
+          outputs: [expect.objectContaining({ key: `small/${key}.webp` })],
+        }),
+      ]);
+      if (!withoutTable) {
+        expect(await status.get(SOURCE, key)).toMatchObject({ status: 'processed', attempts: 2 });
+        // Delivered once more, its final status recorded: announced no second time.
+        await handler(event);
+        expect(details).toHaveLength(1);
+      }
+    },
+  );
+
+  it('announces an image processed when its status item could not be written, and again with the retry that records it', async () => {
     const wrapStatus = (store: StatusStore) => throttledFinish(store, 'processed', 1);
     const { handler, status, details } = await setup({ wrapStatus });
     const event = await upload('e2/photo.jpg', readFixture('photos/colour-fig-red-bowl.jpg'), '0550');
@@ -285,11 +341,15 @@ describe('the S3 handler with the status table and events', () => {
     await expect(handler(event)).rejects.toThrow(/record\(s\) failed.*ProvisionedThroughputExceeded/);
     expect(details.map((d) => d.status)).toEqual(['processed']);
     expect(await status.get(SOURCE, 'e2/photo.jpg')).toMatchObject({ status: 'failed' });
-    // The retry finds the outputs current: a duplicate, recorded as processed, announced no second time.
+    // The retry finds the outputs current: a duplicate, recorded as processed, and announced again
+    // (the item, not final, cannot tell whether an attempt got as far as its event).
     const retried = await handler(event);
     expect(retried.records[0]?.status).toBe('duplicate');
     expect(await status.get(SOURCE, 'e2/photo.jpg')).toMatchObject({ status: 'processed', attempts: 2 });
-    expect(details.map((d) => d.status)).toEqual(['processed']);
+    expect(details.map((d) => d.status)).toEqual(['processed', 'processed']);
+    // Its final status recorded, a further delivery announces nothing.
+    await handler(event);
+    expect(details.map((d) => d.status)).toEqual(['processed', 'processed']);
   });
 
   it('announces a quarantine with each attempt while its status item keeps failing', async () => {
