@@ -5,7 +5,7 @@ import type { EventPublisher, ImageEvent } from '../bus/types.ts';
 import type { RuntimeConfig } from '../core/config.ts';
 import { describeError, type InvalidImageError, type InvalidReason, StorageError } from '../core/errors.ts';
 import { BucketLayout, TransformLayout } from '../core/layout.ts';
-import type { ObjectRef } from '../core/objects.ts';
+import { type ObjectRef, sequencerOrder } from '../core/objects.ts';
 import { msSince } from '../core/timing.ts';
 import type { ImageHeader } from '../image/probe.ts';
 import { inspectObject } from '../pipeline/inspect-object.ts';
@@ -263,9 +263,9 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
         ...(deps.status ? { record: () => deps.status!.finish(ref, { status: 'deleted' }) } : {}),
       });
       if (removal.status === 'kept') {
-        return {
-          result: skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason: removal.reason }),
-        };
+        const realigned = removal.current === undefined ? undefined : await realign(ref, removal.current);
+        const reason = realigned ? `${removal.reason}; ${realigned}` : removal.reason;
+        return { result: skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason }) };
       }
       logger.info('Object deleted', {
         outcome: 'deleted',
@@ -283,6 +283,31 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
     } catch (error) {
       return { result: reportFailure(ref, trigger, error), error };
     }
+  }
+
+  /**
+   * A removal found the key holding an object again. Usually a newer upload, whose own event
+   * decides its outputs; but in a versioned bucket deleting the current version makes the previous
+   * one current, and S3 sends no event for that: the outputs, of the content just deleted, would
+   * stay published for good. So with the status table, unless a later event of the key is recorded
+   * (or its run is under way), outputs whose manifest names other content than the key's are
+   * brought in line as a superseded event's are (redoChecked: the current content is processed only
+   * if its own run processed it, else the other content's outputs are withdrawn, and a backfill
+   * publishes it). What was done, or undefined when nothing was.
+   */
+  async function realign(ref: ObjectRef, currentEtag: string): Promise<string | undefined> {
+    if (!deps.status || !config.deleteOutputs) return undefined;
+    const { bucket, key } = ref;
+    const item = await deps.status.get(bucket, key);
+    const later =
+      ref.sequencer !== undefined &&
+      item?.sequencer !== undefined &&
+      item.sequencer > sequencerOrder(ref.sequencer);
+    if (later || item?.status === 'processing') return undefined;
+    const manifest = await readManifest(deps.output, layout.manifestKey(key));
+    if (!manifest || manifest.source.etag === currentEtag) return undefined;
+    const now = await redoChecked(bucket, key);
+    return `its outputs were of other content (ETag ${manifest.source.etag}), which no event of the key replaces (${now})`;
   }
 
   /**
@@ -450,7 +475,7 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       manifest && manifest.source.etag !== current?.etag
         ? await deleteOutputs(deps.output, manifestKey, manifest)
         : [];
-    return `not processed: the key's content has not passed its checks (status ${status}); ${withdrawn.length} output(s) of other content deleted`;
+    return `not processed: the status table does not record the key's current content as processed (status ${status}): reprocess the key to publish it; ${withdrawn.length} output(s) of other content deleted`;
   }
 
   const processDeps = {

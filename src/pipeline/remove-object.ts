@@ -36,8 +36,11 @@ export interface RemovalDeps {
 export type Removal =
   /** The source is gone; `removedOutputs` lists what was deleted, the manifest last (may be empty). */
   | { readonly status: 'deleted'; readonly removedOutputs: readonly string[] }
-  /** The key holds an object again, or a later event is recorded: nothing was deleted. */
-  | { readonly status: 'kept'; readonly reason: string };
+  /**
+   * The key holds an object again (`current`, its ETag), or a later event is recorded: nothing was
+   * deleted.
+   */
+  | { readonly status: 'kept'; readonly reason: string; readonly current?: string };
 
 export async function removeObject(ref: ObjectRef, deps: RemovalDeps): Promise<Removal> {
   const current = await deps.source(ref.bucket).head(ref.key);
@@ -45,6 +48,7 @@ export async function removeObject(ref: ObjectRef, deps: RemovalDeps): Promise<R
     return {
       status: 'kept',
       reason: `the key holds an object again (ETag ${current.etag}): its own event decides its outputs`,
+      current: current.etag,
     };
   }
   if ((await deps.record?.()) === 'stale') {

@@ -479,6 +479,42 @@ describe('the S3 handler on removals', () => {
     expect(await status.get(SOURCE, 'h/photo.jpg')).toMatchObject({ status: 'processed' });
   });
 
+  it('withdraws the outputs of a deleted current version when the previous one becomes current again, which S3 announces with no event', async () => {
+    const { handler, objects, status, details } = await setup();
+    const key = 'h2/photo.jpg';
+    const older = readFixture('photos/colour-fig-red-bowl.jpg');
+    await handler(await upload(key, older, '0D00'));
+    const replaced = await upload(key, readFixture('photos/portrait-friends-dogs.jpg'), '0D01');
+    await handler(replaced);
+    const deletedEtag = (await status.get(SOURCE, key))?.etag;
+    // In a versioned bucket, the current version is deleted (DeleteObject with its versionId): the
+    // previous version is current again, and S3 sends ObjectRemoved:Delete alone. s3rver keeps no
+    // versions: the older content is put back without an event, which is what S3 then serves.
+    const restored = await s3.client.send(new PutObjectCommand({ Bucket: SOURCE, Key: key, Body: older }));
+    const { records } = await handler(
+      buildS3Notification({
+        bucket: SOURCE,
+        key,
+        eventName: 'ObjectRemoved:Delete',
+        versionId: 'v2',
+        sequencer: '0D02',
+      }),
+    );
+    expect(records[0]).toMatchObject({
+      status: 'ignored',
+      reason: expect.stringContaining(`its outputs were of other content (ETag ${deletedEtag})`),
+    });
+    // The deleted content's outputs are no longer published.
+    expect(await exists(`small/${key}.webp`)).toBe(false);
+    expect(await exists(`manifests/${key}.json`)).toBe(false);
+    expect(details.filter((d) => d.status !== 'processed')).toEqual([]);
+    // A backfill publishes the current content.
+    const { result } = await objects.handle({ bucket: SOURCE, key }, { trigger: 'Reprocess' });
+    expect(result.status).toBe('processed');
+    const manifest = JSON.parse(new TextDecoder().decode((await output().get(`manifests/${key}.json`)).body));
+    expect(manifest.source.etag).toBe(restored.ETag!.replaceAll('"', ''));
+  });
+
   it('keeps the outputs of a newer upload without a status table too, by looking at the key', async () => {
     const { handler } = await setup({ withoutTable: true });
     const body = readFixture('photos/colour-fig-red-bowl.jpg');
