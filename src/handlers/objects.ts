@@ -334,8 +334,14 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
     const ignored = notAnUpload(ref);
     if (ignored) return { ended: ignored };
     const begun = await deps.status?.begin(ref);
-    // A later event of this key is already recorded: this one is about content that is gone.
-    if (begun === 'stale') {
+    // A later event of this key is already recorded: this one is about content that is gone. A
+    // backfill is refused on a deleted item, unless the key holds an object again: S3 announces
+    // the removal of a versioned bucket's delete marker, which brings the object back, as a removal
+    // alone. Its final status is then recorded only if what it read is the key's content (finish).
+    if (
+      begun === 'stale' &&
+      (ref.sequencer !== undefined || (await deps.sourceStorage(ref.bucket).head(ref.key)) === undefined)
+    ) {
       const reason = 'stale event: the status table holds a later event for this key';
       return { ended: { result: skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason }) } };
     }

@@ -259,14 +259,16 @@ export class DynamoStatusStore implements StatusStore {
     // one (the item's event was of an older version whose replacement sent no event, or has not
     // yet), asked only after the item is read, and written only while the item is as read, so an
     // upload's event that begins meanwhile wins.
+    // A deleted item too: the key holds content again that S3 announced with no ObjectCreated (a
+    // versioned bucket's delete marker removed).
     const item = await this.get(ref.bucket, ref.key);
-    if (item === undefined || item.status === 'deleted' || item.etag === result.etag) return written;
+    if (item === undefined || item.etag === result.etag) return written;
     if (!(await current(result.etag))) return written;
     const etag = update.name('etag');
     const sequencer = update.name('sequencer');
     const unchanged = [
       `attribute_exists(${update.name(STATUS_TABLE.partitionKey)})`,
-      `${status} <> :deleted`,
+      `${status} = ${update.value('seenStatus', item.status)}`,
       item.etag === undefined
         ? `attribute_not_exists(${etag})`
         : `${etag} = ${update.value('seenEtag', item.etag)}`,
@@ -274,6 +276,8 @@ export class DynamoStatusStore implements StatusStore {
         ? `attribute_not_exists(${sequencer})`
         : `${sequencer} = ${update.value('seenSequencer', item.sequencer)}`,
     ].join(' AND ');
+    // The first condition's value alone: DynamoDB refuses a value the expressions do not use.
+    delete update.values[':deleted'];
     return this.#update(ref, update, unchanged);
   }
 

@@ -109,7 +109,8 @@ export type CurrentContent = (etag: string) => Promise<boolean>;
  * item's is refused (`stale`); for the same event, a final status replaces `processing` or
  * `failed`, and `failed` never replaces a final status. A reference without a sequencer (a
  * backfill) is about the object as it is now: it is refused on a deleted item. Its final status
- * naming other content (ETag) than the item's is recorded only when `current` says that content is
+ * naming other content (ETag) than the item's, or over a deleted item (the key's object brought
+ * back with no ObjectCreated event), is recorded only when `current` says that content is
  * the key's current one, asked after the item was read and written only if the item is still as
  * read: the item's event was then of an older version (the new content's event was lost or is
  * late). Otherwise (an upload's event began while the backfill ran, so the backfill read an older

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ObjectRef } from '../../src/core/objects.ts';
+import { type ObjectRef, sequencerOrder } from '../../src/core/objects.ts';
 import type { FinalStatus, StatusStore } from '../../src/status/types.ts';
 
 /**
@@ -269,10 +269,25 @@ export function describeStatusStoreContract(name: string, setup: () => Promise<S
         status: 'processing',
         etag: 'newest',
       });
-      // A deleted key takes no backfill, whatever is asked.
+      // A deleted key takes a backfill only of content the key holds again (a versioned bucket's
+      // delete marker removed, which S3 announces as a removal alone), asked after the item is read.
       await store.finish({ ...object, sequencer: '0072' }, { status: 'deleted' });
-      expect(await store.finish(backfill, processed('newest'), undefined, answer(true))).toBe('stale');
-      expect(asked).toEqual(['gone', 'new']);
+      expect(await store.finish(backfill, processed('newest'))).toBe('stale');
+      expect(await store.finish(backfill, processed('newest'), undefined, answer(false))).toBe('stale');
+      expect((await store.get(object.bucket, object.key))?.status).toBe('deleted');
+      expect(await store.finish(backfill, processed('newest'), undefined, answer(true))).toBe('applied');
+      expect(asked).toEqual(['gone', 'new', 'newest', 'newest']);
+      expect(await store.get(object.bucket, object.key)).toMatchObject({
+        status: 'processed',
+        etag: 'newest',
+        sequencer: sequencerOrder('0072'),
+      });
+      // A removal recorded while it ran wins.
+      await store.finish({ ...object, sequencer: '0073' }, { status: 'deleted' });
+      const removal = async () =>
+        (await store.finish({ ...object, sequencer: '0074' }, { status: 'deleted' })) === 'applied';
+      expect(await store.finish(backfill, processed('other'), undefined, removal)).toBe('stale');
+      expect((await store.get(object.bucket, object.key))?.status).toBe('deleted');
     });
   });
 }

@@ -515,6 +515,40 @@ describe('the S3 handler on removals', () => {
     expect(manifest.source.etag).toBe(restored.ETag!.replaceAll('"', ''));
   });
 
+  it('publishes by a backfill an object a versioned bucket brought back by removing its delete marker, which S3 announces as a removal alone', async () => {
+    const { handler, objects, status } = await setup();
+    const key = 'h3/photo.jpg';
+    const body = readFixture('photos/colour-fig-red-bowl.jpg');
+    await handler(await upload(key, body, '0E00'));
+    await s3.client.send(new DeleteObjectCommand({ Bucket: SOURCE, Key: key }));
+    const marker = { bucket: SOURCE, key, eventName: 'ObjectRemoved:DeleteMarkerCreated' };
+    expect((await handler(buildS3Notification({ ...marker, sequencer: '0E01' }))).records[0]?.status).toBe(
+      'deleted',
+    );
+    expect(await exists(`manifests/${key}.json`)).toBe(false);
+    // The delete marker is deleted: the object is back (s3rver keeps no versions: it is put back
+    // without an event), and S3 sends ObjectRemoved:Delete, the marker's removal.
+    const back = await s3.client.send(new PutObjectCommand({ Bucket: SOURCE, Key: key, Body: body }));
+    const removal = buildS3Notification({
+      bucket: SOURCE,
+      key,
+      eventName: 'ObjectRemoved:Delete',
+      sequencer: '0E02',
+    });
+    expect((await handler(removal)).records[0]).toMatchObject({
+      status: 'ignored',
+      reason: expect.stringMatching(/holds an object again/),
+    });
+    // A backfill (imgpipe reprocess) publishes and records it.
+    const { result } = await objects.handle({ bucket: SOURCE, key }, { trigger: 'Reprocess' });
+    expect(result.status).toBe('processed');
+    expect(await exists(`small/${key}.webp`)).toBe(true);
+    expect(await status.get(SOURCE, key)).toMatchObject({
+      status: 'processed',
+      etag: back.ETag!.replaceAll('"', ''),
+    });
+  });
+
   it('keeps the outputs of a newer upload without a status table too, by looking at the key', async () => {
     const { handler } = await setup({ withoutTable: true });
     const body = readFixture('photos/colour-fig-red-bowl.jpg');
