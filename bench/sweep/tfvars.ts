@@ -38,7 +38,7 @@ export function buildTfvars(derived: Derived): TuningTfvars {
     return value;
   };
   return {
-    lambda_memory_size: integer('lambda_memory_size', derived.memoryMb, 128, 10240),
+    lambda_memory_size: integer('lambda_memory_size', derived.memoryMb, 512, 10240),
     lambda_timeout: integer('lambda_timeout', derived.timeoutSeconds, 1, MAX_TIMEOUT_SECONDS),
     lambda_provisioned_concurrency: integer(
       'lambda_provisioned_concurrency',

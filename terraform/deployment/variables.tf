@@ -47,7 +47,7 @@ variable "architectures" {
 }
 
 variable "lambda_memory_size" {
-  description = "Function memory in MB (128-10240). Tuning file."
+  description = "Function memory in MB (512-10240). Tuning file."
   type        = number
 }
 

@@ -838,7 +838,7 @@ describe('Environments', () => {
       const values = tuning(env) as Record<string, number>;
       expect(Object.keys(values).sort(), env).toEqual([...TUNING_KEYS].sort());
       for (const key of TUNING_KEYS) expect(Number.isInteger(values[key]), `${env}: ${key}`).toBe(true);
-      expect(values.lambda_memory_size).toBeGreaterThanOrEqual(128);
+      expect(values.lambda_memory_size).toBeGreaterThanOrEqual(512);
       expect(values.lambda_memory_size).toBeLessThanOrEqual(10240);
       expect(values.lambda_timeout).toBeGreaterThanOrEqual(1);
       expect(values.lambda_timeout).toBeLessThanOrEqual(MAX_TIMEOUT_SECONDS);

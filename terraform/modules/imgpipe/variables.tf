@@ -93,13 +93,13 @@ variable "ecr_pull_account_ids" {
 ################################################################################
 
 variable "memory_size" {
-  description = "Memory of the function in MB (128-10240); CPU grows with it (one vCPU at 1769 MB). Written by the memory sweep into the tuning file."
+  description = "Memory of the function in MB (512-10240); CPU grows with it (one vCPU at 1769 MB). Written by the memory sweep into the tuning file. Below 512 the encoder's 350 MiB baseline leaves no room for an image (the function stops its init)."
   type        = number
   nullable    = false
 
   validation {
-    condition     = floor(var.memory_size) == var.memory_size && var.memory_size >= 128 && var.memory_size <= 10240
-    error_message = "memory_size must be a whole number of MB between 128 and 10240."
+    condition     = floor(var.memory_size) == var.memory_size && var.memory_size >= 512 && var.memory_size <= 10240
+    error_message = "memory_size must be a whole number of MB between 512 and 10240: below 512 the encoder's 350 MiB baseline leaves no room for an image."
   }
 }
 

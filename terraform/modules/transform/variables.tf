@@ -133,13 +133,13 @@ variable "alarm_topic_arn" {
 ################################################################################
 
 variable "memory_size" {
-  description = "Memory of the function in MB (128-10240). Also bounds each source's decoded size (the memory budget)."
+  description = "Memory of the function in MB (512-10240). Also bounds each source's decoded size (the memory budget); below 512 the encoder's 350 MiB baseline leaves no room for an image."
   type        = number
   default     = 2048
 
   validation {
-    condition     = var.memory_size >= 128 && var.memory_size <= 10240 && floor(var.memory_size) == var.memory_size
-    error_message = "memory_size must be an integer from 128 to 10240."
+    condition     = var.memory_size >= 512 && var.memory_size <= 10240 && floor(var.memory_size) == var.memory_size
+    error_message = "memory_size must be an integer from 512 to 10240: below 512 the encoder's 350 MiB baseline leaves no room for an image."
   }
 }
 

@@ -134,14 +134,14 @@ variable "tags" {
 ################################################################################
 
 variable "memory_size" {
-  description = "Memory of the task functions that decode images (Process, Moderate, the reprocessing batch) in MB (128-10240): the imgpipe function's tuned memory."
+  description = "Memory of the task functions that decode images (Process, Moderate, the reprocessing batch) in MB (512-10240): the imgpipe function's tuned memory. Below 512 the encoder's 350 MiB baseline leaves no room for an image."
   type        = number
   default     = 3008
   nullable    = false
 
   validation {
-    condition     = floor(var.memory_size) == var.memory_size && var.memory_size >= 128 && var.memory_size <= 10240
-    error_message = "memory_size must be a whole number of MB between 128 and 10240."
+    condition     = floor(var.memory_size) == var.memory_size && var.memory_size >= 512 && var.memory_size <= 10240
+    error_message = "memory_size must be a whole number of MB between 512 and 10240: below 512 the encoder's 350 MiB baseline leaves no room for an image."
   }
 }
 

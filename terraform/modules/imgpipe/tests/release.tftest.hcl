@@ -353,6 +353,18 @@ run "refuses_out-of-range_tuning" {
   expect_failures = [var.memory_size, var.timeout, var.provisioned_concurrent_executions, var.max_input_pixels]
 }
 
+# Under 512 MB the function's encoder baseline (350 MiB) leaves no room for an image: its init
+# stops (src/handlers/lambda.ts), where it once quarantined every image as over-memory-budget.
+run "refuses_a_memory_that_cannot_hold_the_encoder_and_an_image" {
+  command = plan
+
+  variables {
+    memory_size = 384
+  }
+
+  expect_failures = [var.memory_size]
+}
+
 run "refuses_too_little_reserved_concurrency_for_a_provisioned_release" {
   command = plan
 

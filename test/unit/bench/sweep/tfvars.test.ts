@@ -47,6 +47,9 @@ describe('tfvars writer', () => {
     );
     expect(buildTfvars({ ...derived, timeoutSeconds: 110 }).lambda_timeout).toBe(110);
     expect(() => buildTfvars({ ...derived, memoryMb: 1769.5 })).toThrow(/lambda_memory_size/);
+    // Terraform's floor: below 512 MB the encoder's baseline leaves no room for an image.
+    expect(() => buildTfvars({ ...derived, memoryMb: 384 })).toThrow(/lambda_memory_size/);
+    expect(buildTfvars({ ...derived, memoryMb: 512 }).lambda_memory_size).toBe(512);
     expect(() => buildTfvars({ ...derived, provisionedConcurrency: 10_001 })).toThrow(
       /lambda_provisioned_concurrency/,
     );
