@@ -127,7 +127,31 @@ export async function devScanner(options: {
     workDir: options.workDir,
     clamd,
   });
-  return { task, description: `malware scan on: ${clamd} with the ${files} database file(s) in ${where}` };
+  return {
+    task: stoppedForGood(task),
+    description: `malware scan on: ${clamd} with the ${files} database file(s) in ${where}`,
+  };
+}
+
+/**
+ * The scan task, refusing every scan once stopped: the task starts clamd again for the next scan
+ * (as after a crash), so a retry arriving while imgpipe dev stops would leave a clamd running.
+ */
+function stoppedForGood(task: ScanTask): ScanTask {
+  let stopped = false;
+  const scan: ScanTask = Object.assign(
+    async (event: unknown, context?: Parameters<ScanTask>[1]) => {
+      if (stopped) throw new Error('imgpipe dev is stopping: no more scans');
+      return task(event, context);
+    },
+    {
+      async stop() {
+        stopped = true;
+        await task.stop();
+      },
+    },
+  );
+  return scan;
 }
 
 /** The EventBridge "Object Created" event S3 sends for an upload, from the notification s3rver gave. */

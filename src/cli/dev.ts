@@ -131,6 +131,74 @@ export async function runDevCommand(options: DevCommandOptions): Promise<number>
   const out = (line = '') => options.stdout.write(`${line}\n`);
   const directory = resolve(options.directory);
   await prepareDataFolder(options.directory, options.fresh);
+  // What is running is stopped however the command ends: while serving, Ctrl-C or SIGTERM stops
+  // it in order (queued events finished); at any other time (starting, the samples, --once, a
+  // second signal while stopping) everything started so far is stopped at once, clamd and its
+  // folder included, and the exit status is 128 + the signal's number.
+  const started = new Stopper();
+  const signals = started.trapSignals(out);
+  try {
+    return await serve(options, directory, started, signals, out);
+  } finally {
+    signals.release();
+    await started.stopAll();
+  }
+}
+
+/** What runDevCommand started, stopped in reverse order, once. */
+class Stopper {
+  readonly #stops: (() => Promise<unknown> | undefined)[] = [];
+
+  add(stop: () => Promise<unknown> | undefined): void {
+    this.#stops.push(stop);
+  }
+
+  async stopAll(): Promise<void> {
+    for (const stop of this.#stops.splice(0).reverse()) await Promise.resolve(stop()).catch(() => undefined);
+  }
+
+  /**
+   * SIGINT and SIGTERM from now on. While `serving` waits, a signal ends the wait; otherwise it
+   * stops everything started and exits with 128 + the signal's number.
+   */
+  trapSignals(out: (line?: string) => void) {
+    let wake: (() => void) | undefined;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (wake) {
+        const stop = wake;
+        wake = undefined;
+        stop();
+        return;
+      }
+      out(`${signal}: stopping the servers started so far`);
+      void this.stopAll().finally(() => process.exit(128 + (signal === 'SIGTERM' ? 15 : 2)));
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    return {
+      /** Resolves on the next signal or the abort signal. */
+      serving: (abort?: AbortSignal) =>
+        new Promise<void>((resolveStop) => {
+          wake = resolveStop;
+          abort?.addEventListener('abort', () => resolveStop(), { once: true });
+        }).finally(() => {
+          wake = undefined;
+        }),
+      release: () => {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      },
+    };
+  }
+}
+
+async function serve(
+  options: DevCommandOptions,
+  directory: string,
+  started: Stopper,
+  signals: ReturnType<Stopper['trapSignals']>,
+  out: (line?: string) => void,
+): Promise<number> {
   const dynamoPort = options.port === 0 ? 0 : options.port + 1;
   const apiPort = options.port === 0 ? 0 : options.port + 2;
   const stepFunctionsPort = options.port === 0 ? 0 : options.port + 3;
@@ -142,7 +210,9 @@ export async function runDevCommand(options: DevCommandOptions): Promise<number>
   let api: LocalApi | undefined;
   if (!options.once) {
     await checkListen(options.host, apiPort);
-    api = await startLocalApi({ host: options.host, port: apiPort });
+    const local = await startLocalApi({ host: options.host, port: apiPort });
+    started.add(() => local.close());
+    api = local;
   }
   const s3 = await startLocalS3({
     host: options.host,
@@ -151,8 +221,10 @@ export async function runDevCommand(options: DevCommandOptions): Promise<number>
     buckets: Object.values(DEV_BUCKETS),
     ...(api ? { cors: { [DEV_BUCKETS.source]: pageOrigins(api) } } : {}),
   });
+  started.add(() => s3.close());
   // The status table on DynamoDB's API (dynalite, in memory: it starts empty with each run).
   const dynamo = await startLocalDynamo({ host: options.host, port: dynamoPort });
+  started.add(() => dynamo.close());
   await dynamo.createStatusTable(DEV_STATUS_TABLE);
   const status = new DynamoStatusStore(dynamo.client, DEV_STATUS_TABLE);
   const eventsFile = join(directory, DEV_EVENTS_FILE);
@@ -161,6 +233,7 @@ export async function runDevCommand(options: DevCommandOptions): Promise<number>
   const pool = options.encoder
     ? undefined
     : await createEncoder(options.workers || defaultWorkers(), options.config.formats);
+  started.add(() => pool?.close());
   const lambda = createDevLambda(
     s3,
     { ...options, encoder: options.encoder ?? pool },
@@ -169,27 +242,21 @@ export async function runDevCommand(options: DevCommandOptions): Promise<number>
   );
   // The workflow mode: each upload through the per-upload state machine, locally.
   let scanner: Awaited<ReturnType<typeof devScanner>> | undefined;
-  let scanDir: string | undefined;
   let uploadWorkflow: ReturnType<typeof devUploadWorkflow> | undefined;
   if (options.workflow) {
-    scanDir = await mkdtemp(join(tmpdir(), 'imgpipe-dev-clamav-'));
-    try {
-      scanner = await devScanner({
-        choice: options.scan ?? 'auto',
-        clamavDatabase: options.clamavDatabase ?? DEFAULT_CLAMAV_DB,
-        deps: lambda.deps,
-        signatures: new S3Storage(s3.client, DEV_BUCKETS.workflow),
-        workDir: scanDir,
-      });
-    } catch (error) {
-      // --scan without clamd or a database: nothing is left running.
-      await api?.close();
-      await s3.close();
-      await dynamo.close();
-      await pool?.close();
-      await rm(scanDir, { recursive: true, force: true });
-      throw error;
-    }
+    const workDir = await mkdtemp(join(tmpdir(), 'imgpipe-dev-clamav-'));
+    started.add(() => rm(workDir, { recursive: true, force: true }));
+    // --scan without clamd or a database throws: what was started is stopped all the same.
+    scanner = await devScanner({
+      choice: options.scan ?? 'auto',
+      clamavDatabase: options.clamavDatabase ?? DEFAULT_CLAMAV_DB,
+      deps: lambda.deps,
+      signatures: new S3Storage(s3.client, DEV_BUCKETS.workflow),
+      workDir,
+    });
+    const task = scanner.task;
+    // clamd is started by the first scan (during the samples, say): stopped before its folder goes.
+    started.add(() => task?.stop());
     uploadWorkflow = devUploadWorkflow(lambda.deps, scanner.task);
     lambda.useWorkflow(uploadWorkflow);
   }
@@ -197,13 +264,15 @@ export async function runDevCommand(options: DevCommandOptions): Promise<number>
   // Step Functions' API with the bulk reprocessing state machine, for imgpipe reprocess --endpoint.
   let stepFunctions: LocalStepFunctions | undefined;
   if (!options.once) {
-    stepFunctions = await startLocalStepFunctions({
+    const local = await startLocalStepFunctions({
       host: options.host,
       port: stepFunctionsPort,
       machines: [
         devReprocessMachine(lambda.deps, (execution) => out(describeExecution(execution)), uploadWorkflow),
       ],
     });
+    started.add(() => local.close());
+    stepFunctions = local;
   }
   if (api) {
     const issuer = await LocalIssuer.open(directory, `${api.url}/oidc`);
@@ -256,16 +325,8 @@ export async function runDevCommand(options: DevCommandOptions): Promise<number>
   await lambda.idle();
   out();
 
-  const stopWorkflow = async () => {
-    await stepFunctions?.close();
-    await scanner?.task?.stop();
-    if (scanDir) await rm(scanDir, { recursive: true, force: true });
-  };
   if (options.once) {
-    await stopWorkflow();
-    await s3.close();
-    await dynamo.close();
-    await pool?.close();
+    await started.stopAll();
     out(lambda.totals());
     return lambda.failures() > 0 ? 1 : 0;
   }
@@ -273,14 +334,12 @@ export async function runDevCommand(options: DevCommandOptions): Promise<number>
   out();
   out('Watching for uploads; press Ctrl-C to stop.');
   if (api) out(`Web page: ${api.url}/`);
-  await untilStopped(options.signal);
+  await signals.serving(options.signal);
   out('Stopping: finishing queued events...');
+  // No new requests; a second Ctrl-C stops everything at once.
   await api?.close();
   await lambda.idle();
-  await stopWorkflow();
-  await s3.close();
-  await dynamo.close();
-  await pool?.close();
+  await started.stopAll();
   out(lambda.totals());
   return 0;
 }
@@ -535,16 +594,6 @@ async function pageFiles(): Promise<Map<string, { type: string; body: Uint8Array
   };
   files.set('/config.json', { type: 'application/json', body: JSON.stringify(config) });
   return files;
-}
-
-/** Resolves on Ctrl-C, SIGTERM or the abort signal. */
-function untilStopped(signal?: AbortSignal): Promise<void> {
-  return new Promise<void>((resolveStop) => {
-    const stop = () => resolveStop();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-    signal?.addEventListener('abort', stop, { once: true });
-  });
 }
 
 /** One line for a reprocess execution that ended: its status and counts, or its error. */

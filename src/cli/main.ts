@@ -214,8 +214,11 @@ export const DEV_COMMAND: CommandSpec = {
     'imgpipe dev --workflow --no-scan',
     'curl -H "Authorization: Bearer $(npx imgpipe dev token)" http://127.0.0.1:4570/images?status=quarantined',
   ],
-  notes:
-    'Exit status: 0 when stopped (or --once with every event handled); 1 when an event failed; 2 for a usage or configuration error.',
+  notes: [
+    'Exit status: 0 when stopped (or --once with every event handled); 1 when an event failed; 2 for a usage or',
+    'configuration error; 130 (Ctrl-C) or 143 (SIGTERM) when stopped while starting, with --once, or by a second',
+    'signal while stopping: whatever it had started (clamd included) is stopped first.',
+  ].join('\n'),
 };
 
 export const STATUS_COMMAND: CommandSpec = {

@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -362,3 +362,71 @@ describe.skipIf(!hasTool('clamd'))('imgpipe dev --workflow --scan', () => {
     await stopDev(dev);
   }, 120_000);
 });
+
+/** The processes whose command line contains `text` (Linux /proc), with their state letter. */
+function processesWith(text: string): { pid: number; state: string }[] {
+  const found: { pid: number; state: string }[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (!readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(text)) continue;
+      const state = readFileSync(`/proc/${entry}/stat`, 'utf8').replace(/^.*\) /s, '')[0]!;
+      found.push({ pid: Number(entry), state });
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return found;
+}
+
+describe.skipIf(!hasTool('clamd') || process.platform !== 'linux')(
+  'imgpipe dev --workflow --scan, stopped early',
+  () => {
+    it.each([
+      ['SIGTERM', 143],
+      ['SIGINT', 130],
+    ] as const)(
+      'a %s while the samples are scanned stops clamd and removes its folder (exit %i)',
+      async (signal, code) => {
+        const database = join(work, `clamav-${signal}`);
+        mkdirSync(database, { recursive: true });
+        writeFileSync(
+          join(database, 'test.ndb'),
+          `Eicar-Test-Signature:0:*:${Buffer.from(EICAR).toString('hex')}\n`,
+        );
+        // clamd's folder (its configuration, socket and database copy) goes in this TMPDIR.
+        const temp = join(work, `tmp-${signal}`);
+        mkdirSync(temp);
+        const { child, output } = await startCli(
+          [
+            'dev',
+            '--workflow',
+            '--scan',
+            '--clamav-db',
+            database,
+            '--port',
+            '0',
+            '--once',
+            '--dir',
+            join(work, `dev-${signal}`),
+          ],
+          /states: Inspect > Scan/,
+          { env: { TMPDIR: temp } },
+        );
+        running.add(child);
+        const clamd = processesWith(`--config-file=${temp}`);
+        expect(clamd, output()).toHaveLength(1);
+        const closed = new Promise<number | null>((resolveClose) => child.once('close', resolveClose));
+        // To imgpipe alone, as `kill` or a service manager sends it (not to its process group).
+        child.kill(signal);
+        expect(await closed, output()).toBe(code);
+        running.delete(child);
+        expect(output()).toContain(`${signal}: stopping the servers started so far`);
+        // Stopped, not left running (a zombie is one its parent has yet to reap).
+        expect(processesWith(`--config-file=${temp}`).filter((p) => p.state !== 'Z')).toEqual([]);
+        expect(readdirSync(temp)).toEqual([]);
+      },
+      300_000,
+    );
+  },
+);
