@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { glob, mkdtemp, realpath, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
@@ -38,6 +39,8 @@ export interface CollectedInputs {
   readonly inputs: Input[];
   /** Removes what reading standard input left on disk. */
   cleanup(): Promise<void>;
+  /** The same, at once: for a signal's handler, which exits right after. */
+  cleanupNow(): void;
 }
 
 const GLOB_CHARACTERS = /[*?[\]{}]/;
@@ -57,6 +60,9 @@ export async function collectInputs(
   const temporary: string[] = [];
   const cleanup = async () => {
     for (const folder of temporary) await rm(folder, { recursive: true, force: true });
+  };
+  const cleanupNow = () => {
+    for (const folder of temporary) rmSync(folder, { recursive: true, force: true });
   };
   // A file's key is its path below `base`: the folder named, or a glob's part before its first
   // wildcard (uploads/**/*.jpg keeps 2024/cat.jpg, as the folder uploads would), else its name.
@@ -140,7 +146,7 @@ export async function collectInputs(
       for (const match of visible.sort())
         await addPath(match, isInside(match, fixed) ? fixed : undefined, true);
     }
-    return { inputs: checkCollisions(dedupe(inputs), options.command), cleanup };
+    return { inputs: checkCollisions(dedupe(inputs), options.command), cleanup, cleanupNow };
   } catch (error) {
     await cleanup();
     throw error;

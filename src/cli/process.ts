@@ -62,12 +62,24 @@ const COMMAND = 'imgpipe process';
 export async function runProcessCommand(
   options: ProcessCommandOptions,
 ): Promise<{ exitCode: number; results: FileResult[] }> {
-  const { inputs, cleanup } = await collectInputs(options.inputs, {
+  const { inputs, cleanup, cleanupNow } = await collectInputs(options.inputs, {
     out: options.out,
     command: COMMAND,
     ...(options.stdin ? { stdin: options.stdin } : {}),
     ...(options.stdinKey !== undefined ? { stdinKey: options.stdinKey } : {}),
   });
+  // Ctrl-C or SIGTERM: the terminal gets its cursor and line wrap back, the user learns what is
+  // done (every finished file has its manifest, so a second run skips it), the copy of standard
+  // input is removed, and the exit status is 130 (143 for SIGTERM).
+  const progress: Progress = { done: 0, total: inputs.length };
+  const onSignal = (signal: NodeJS.Signals) => {
+    progress.bar?.stop();
+    cleanupNow();
+    options.stderr.write(`\ninterrupted: ${progress.done} of ${progress.total} done; run again to resume\n`);
+    process.exit(signal === 'SIGTERM' ? 143 : 130);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
     if (inputs.length === 0) throw new UsageError(COMMAND, `no files found in ${options.inputs.join(', ')}`);
     const terminal = terminalOf(options.stdout);
@@ -82,7 +94,7 @@ export async function runProcessCommand(
       return { exitCode: plans.some((p) => p.status === 'failed') ? 1 : 0, results: [] };
     }
     await checkOutputFolder(options.out);
-    const results = await processFiles(inputs, options);
+    const results = await processFiles(inputs, options, progress);
     if (options.json) {
       options.stdout.write(`${JSON.stringify(jsonSummary(results, options.out, false), null, 2)}\n`);
     } else if (!options.quiet) {
@@ -104,8 +116,17 @@ export async function runProcessCommand(
     }
     return { exitCode: failures.length > 0 ? 1 : 0, results };
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     await cleanup();
   }
+}
+
+/** How far a run is, for the message of an interruption. */
+interface Progress {
+  done: number;
+  readonly total: number;
+  bar?: cliProgress.SingleBar;
 }
 
 /** How the summary may be drawn on stdout: its width and whether it takes colour. */
@@ -114,7 +135,11 @@ function terminalOf(stream: NodeJS.WritableStream | NodeJS.WriteStream): Termina
   return { stream, columns: tty ? (stream as NodeJS.WriteStream).columns : undefined };
 }
 
-async function processFiles(inputs: readonly Input[], options: ProcessCommandOptions): Promise<FileResult[]> {
+async function processFiles(
+  inputs: readonly Input[],
+  options: ProcessCommandOptions,
+  progress: Progress,
+): Promise<FileResult[]> {
   const { config } = options;
   const output = new FsStorage(options.out);
   const source = perBucket((folder) => new FsStorage(folder));
@@ -132,16 +157,9 @@ async function processFiles(inputs: readonly Input[], options: ProcessCommandOpt
         cliProgress.Presets.shades_classic,
       )
     : undefined;
+  if (bar) progress.bar = bar;
   const results: FileResult[] = new Array(inputs.length);
   let done = 0;
-  // Ctrl-C: the terminal gets its cursor and line wrap back, the user learns what is done (every
-  // finished file has its manifest, so a second run skips it), and the exit status is 130.
-  const onInterrupt = () => {
-    bar?.stop();
-    options.stderr.write(`\ninterrupted: ${done} of ${inputs.length} done; run again to resume\n`);
-    process.exit(130);
-  };
-  process.once('SIGINT', onInterrupt);
 
   let encoder: PooledEncoder | undefined;
   try {
@@ -195,6 +213,7 @@ async function processFiles(inputs: readonly Input[], options: ProcessCommandOpt
           }
         results[index] = result;
         done++;
+        progress.done = done;
         inFlight.delete(input.ref.key);
         bar?.update(done, { file: [...inFlight].join(', ') });
         if (showProgress && !bar)
@@ -204,7 +223,6 @@ async function processFiles(inputs: readonly Input[], options: ProcessCommandOpt
     const concurrency = Math.max(1, Math.min(options.concurrency ?? 1, inputs.length));
     await Promise.all(Array.from({ length: concurrency }, work));
   } finally {
-    process.off('SIGINT', onInterrupt);
     bar?.stop();
     await encoder?.close();
   }

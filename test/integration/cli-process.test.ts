@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import {
   chmodSync,
   copyFileSync,
@@ -19,7 +19,7 @@ import { runProcessCommand } from '../../src/cli/process.ts';
 import { decode } from '../../src/codecs/index.ts';
 import { loadPipelineConfig } from '../../src/config/index.ts';
 import { inThreadEncoder } from '../../src/pipeline/process-image.ts';
-import { runCli } from '../support/cli.ts';
+import { CLI, runCli } from '../support/cli.ts';
 import { fixturePath } from '../support/fixtures.ts';
 
 /** `imgpipe process` for scripts and one-off jobs: JSON, quiet, dry runs, globs, stdin, quick flags, every core. */
@@ -438,4 +438,51 @@ describe('imgpipe process on every core', () => {
     expect([...b.keys()].sort()).toEqual([...a.keys()].sort());
     for (const [key, bytes] of a) expect(b.get(key)!.equals(bytes), key).toBe(true);
   }, 600_000);
+});
+
+describe('imgpipe process interrupted', () => {
+  it.each([
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const)(
+    'removes its copy of standard input on %s, says what was done and exits %i',
+    async (signal, code) => {
+      const dir = tempDir();
+      mkdirSync(join(dir, 'in'));
+      for (const name of [
+        'colour-fig-red-bowl.jpg',
+        'landscape-picos-de-europa.jpg',
+        'portrait-friends-dogs.jpg',
+      ])
+        copyFileSync(fixturePath(`photos/${name}`), join(dir, 'in', name));
+      // Standard input's copy is made in TMPDIR.
+      const temp = join(dir, 'tmp');
+      mkdirSync(temp);
+      const child = spawn(
+        process.execPath,
+        [CLI, 'process', '-', 'in', '--name', 'piped.jpg', '-o', 'out', '-j', '1'],
+        {
+          cwd: dir,
+          env: { ...process.env, TMPDIR: temp },
+          stdio: ['pipe', 'pipe', 'pipe'],
+        },
+      );
+      child.stdin.end(readFileSync(fixturePath('photos/texture-life-forest-stream.jpg')));
+      let stderr = '';
+      const firstDone = new Promise<void>((resolveDone) =>
+        child.stderr.on('data', (chunk) => {
+          stderr += chunk;
+          if (stderr.includes('[1/4]')) resolveDone();
+        }),
+      );
+      const closed = new Promise<number | null>((resolveClose) => child.once('close', resolveClose));
+      await firstDone;
+      expect(readdirSync(temp).filter((name) => name.startsWith('imgpipe-stdin-'))).toHaveLength(1);
+      child.kill(signal);
+      expect(await closed, stderr).toBe(code);
+      expect(stderr).toMatch(/interrupted: [1-3] of 4 done; run again to resume/);
+      expect(readdirSync(temp)).toEqual([]);
+    },
+    120_000,
+  );
 });
