@@ -105,8 +105,24 @@ export function parseSince(text: string, now = new Date()): Date {
     return new Date(now.getTime() - Number(relative[1]) * unit);
   }
   // Only an ISO date: Date also reads "12" as 2001-12-01, so a forgotten unit listed 25 years.
-  const iso = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/i;
-  const date = iso.test(text.trim()) ? new Date(text.trim()) : new Date(Number.NaN);
+  const iso =
+    /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/i;
+  const match = iso.exec(text.trim());
+  // Of a day the month has, and a time of day: Date takes 2026-11-31 for 1 December, 24:00 for
+  // the next day's midnight.
+  const [year, month, day, hour = 0, minute = 0, second = 0] = (match?.slice(1) ?? []).map((part) =>
+    part === undefined ? undefined : Number(part),
+  );
+  const calendar = match ? new Date(Date.UTC(year!, month! - 1, day!)) : undefined;
+  const real =
+    calendar !== undefined &&
+    calendar.getUTCFullYear() === year &&
+    calendar.getUTCMonth() === month! - 1 &&
+    calendar.getUTCDate() === day &&
+    hour <= 23 &&
+    minute <= 59 &&
+    second <= 59;
+  const date = real ? new Date(text.trim()) : new Date(Number.NaN);
   if (Number.isNaN(date.getTime())) {
     throw new UsageError(
       COMMAND,

@@ -93,6 +93,16 @@ describe('status arguments', () => {
     expect(() => parseSince('yesterday', now)).toThrow(/--since takes 30m, 12h, 1d, 2w or an ISO date/);
   });
 
+  it('refuses a day the month does not have and a time past 23:59:59, instead of the days after', () => {
+    const now = new Date('2026-11-30T12:00:00Z');
+    for (const text of ['2026-11-31', '2026-02-29', '2026-02-30T10:00Z', '2026-12-01T24:00', '2026-00-10'])
+      expect(() => parseSince(text, now), text).toThrow(
+        `--since takes 30m, 12h, 1d, 2w or an ISO date, not ${JSON.stringify(text)}`,
+      );
+    expect(parseSince('2028-02-29', now).toISOString()).toBe('2028-02-29T00:00:00.000Z');
+    expect(parseSince('2026-11-30T23:59:59Z', now).toISOString()).toBe('2026-11-30T23:59:59.000Z');
+  });
+
   it('refuses a number without its unit instead of reading it as a year or a month', () => {
     const now = new Date('2026-11-30T12:00:00Z');
     for (const text of ['12', '7', '0', '1 2', 'May 5'])
