@@ -195,11 +195,15 @@ export function jsonSummary(items: readonly (FileResult | PlannedFile)[], out: s
     }
     const { outcome } = item;
     if (item.error !== undefined || !outcome) {
+      // The same fields as every other row: a script summing bytes or counting outputs reads them all.
       return {
         path: item.display,
         key: item.key,
         outcome: 'failed',
         error: describeError(item.error),
+        bytesIn: 0,
+        bytesOut: 0,
+        outputs: [],
         ms: Math.round(item.ms),
       };
     }

@@ -76,6 +76,31 @@ describe('imgpipe process --json', () => {
   });
 });
 
+describe('imgpipe process --json, a failed input', () => {
+  it('has the fields every row has: bytes in and out, and its outputs (none)', async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'in'));
+    copyFileSync(fixturePath('edge/formats/1x1.png'), join(dir, 'in', 'a.png'));
+    symlinkSync('../gone.jpg', join(dir, 'in', 'gone.jpg'));
+    const run = await runCli(['process', 'in', '--out', 'out', '--json'], { cwd: dir });
+    expect(run.code).toBe(1);
+    const summary = JSON.parse(run.stdout);
+    expect(summary.inputs.map((i: { outcome: string }) => i.outcome)).toEqual(['processed', 'failed']);
+    for (const input of summary.inputs) {
+      expect(input, input.key).toMatchObject({
+        bytesIn: expect.any(Number),
+        bytesOut: expect.any(Number),
+        outputs: expect.any(Array),
+        ms: expect.any(Number),
+      });
+    }
+    expect(summary.inputs[1]).toMatchObject({ bytesIn: 0, bytesOut: 0, outputs: [] });
+    expect(summary.inputs[1].error).toBe(
+      `${join('in', 'gone.jpg')} is a symbolic link to ../gone.jpg, which does not exist`,
+    );
+  });
+});
+
 describe('imgpipe process --quiet', () => {
   it('prints nothing when all went well', async () => {
     const dir = twoPhotosAndABadFile();
