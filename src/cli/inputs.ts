@@ -77,6 +77,17 @@ export async function collectInputs(
           `--out ${options.out} is the input folder ${display(absolute)}: its outputs would be mixed with the inputs; give another --out`,
         );
       }
+      // Nor a folder under --out: its files are outputs, manifests or quarantined copies of a run.
+      const [realFolder, realOut] = [
+        (await realOf(absolute)) ?? absolute,
+        (await realOf(outRoot)) ?? outRoot,
+      ];
+      if (isInside(realFolder, realOut)) {
+        throw new UsageError(
+          options.command,
+          `the input folder ${display(absolute)} is inside --out ${options.out}, where outputs, manifests and quarantined copies are written: give another --out or input`,
+        );
+      }
       const bucket = base ?? absolute;
       for (const { path: file, problem, folder } of await walkEntries(absolute, { skip: outRoot })) {
         inputs.push({

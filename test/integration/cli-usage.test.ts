@@ -177,6 +177,21 @@ describe('imgpipe usage errors', () => {
     expect(readdirSync(join(dir, 'in'))).toEqual(['a.jpg']);
   });
 
+  it("refuses an input folder inside --out, rather than take a run's outputs for inputs", async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'in'));
+    copyFileSync(fixturePath('edge/formats/1x1.png'), join(dir, 'in', 'a.png'));
+    expect((await runCli(['process', 'in', '-o', 'out', '-q'], { cwd: dir })).code).toBe(0);
+    const before = readdirSync(join(dir, 'out', 'small')).sort();
+    const run = await runCli(['process', 'out/small', '-o', 'out'], { cwd: dir });
+    expect(run.code).toBe(2);
+    noStack(run.stderr);
+    expect(lines(run.stderr)[0]).toBe(
+      `imgpipe process: the input folder ${join('out', 'small')} is inside --out out, where outputs, manifests and quarantined copies are written: give another --out or input`,
+    );
+    expect(readdirSync(join(dir, 'out', 'small')).sort()).toEqual(before);
+  });
+
   it('reports a glob that matches nothing in one line', async () => {
     const dir = tempDir();
     const run = await runCli(['process', 'photos/*.jpg', '--out', 'out'], { cwd: dir });
