@@ -234,7 +234,8 @@ export const STATUS_COMMAND: CommandSpec = {
     {
       name: 'since',
       value: '<when>',
-      description: 'Only those updated since: 30m, 12h, 1d, 2w or an ISO date.',
+      description:
+        "Only those updated since: 30m, 12h, 1d, 2w or an ISO date (a time without an offset is this machine's local time; a date alone is UTC midnight).",
     },
     { name: 'limit', value: '<n>', description: 'List at most n objects (default 50).' },
     {
