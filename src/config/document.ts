@@ -139,6 +139,12 @@ export const WATERMARK_RANGES = {
 } as const;
 export const WATERMARK_KEYS = ['image', 'position', 'margin', 'size', 'opacity', 'minWidth'] as const;
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+/**
+ * The watermark's largest side: it is decoded whole once per process (at init in Lambda) and
+ * scaled to a fraction of each output, at most 16384 px wide; a larger mark only costs memory
+ * (a one-colour 20000x20000 PNG of a few kilobytes decodes to 1.6 GB).
+ */
+export const WATERMARK_MAX_SIDE = 4096;
 
 /** A value that overrides the document, and the setting it came from (a variable or a flag). */
 export interface Override<T> {
@@ -421,6 +427,18 @@ function parseWatermark(setting: string, value: unknown): Watermark {
   }
   if (png.length < 8 || PNG_SIGNATURE.some((byte, i) => png[i] !== byte))
     throw invalidSetting(`${setting}.image`, 'a PNG file', image, 'it does not start with the PNG signature');
+  // IHDR, the first chunk, holds the size (a PNG without it the decoder refuses at init).
+  const header = new DataView(png.buffer, png.byteOffset, png.byteLength);
+  if (png.length >= 24 && String.fromCharCode(...png.subarray(12, 16)) === 'IHDR') {
+    const [width, height] = [header.getUint32(16), header.getUint32(20)];
+    if (width > WATERMARK_MAX_SIDE || height > WATERMARK_MAX_SIDE)
+      throw invalidSetting(
+        `${setting}.image`,
+        `a PNG of at most ${WATERMARK_MAX_SIDE}x${WATERMARK_MAX_SIDE} pixels`,
+        image,
+        `it is ${width}x${height}: the mark is decoded whole and scaled to a fraction of each output`,
+      );
+  }
   const merged = { ...WATERMARK_DEFAULTS, ...value } as Record<string, unknown>;
   const fraction = (name: keyof typeof WATERMARK_RANGES) => {
     const { min, max } = WATERMARK_RANGES[name];

@@ -183,24 +183,18 @@ async function setup(
   });
   // The bindings imgpipe dev --workflow uses too (src/cli/local-stepfunctions.ts).
   const bindings = uploadBindings(tasks, scan);
-  const { afterInspect } = options;
-  if (afterInspect) {
-    const inspect = bindings.Inspect!;
-    bindings.Inspect = async (input) => {
-      const output = await inspect(input);
-      await afterInspect(output);
+  // A test's step after a state's task, before the next state runs.
+  const after = (state: 'Inspect' | 'Scan', hook?: (output: unknown) => Promise<void>) => {
+    const task = bindings[state];
+    if (!hook || !task) return;
+    bindings[state] = async (input) => {
+      const output = await task(input);
+      await hook(output);
       return output;
     };
-  }
-  const { afterScan } = options;
-  if (afterScan) {
-    const scanned = bindings.Scan!;
-    bindings.Scan = async (input) => {
-      const output = await scanned(input);
-      await afterScan(output);
-      return output;
-    };
-  }
+  };
+  after('Inspect', options.afterInspect);
+  after('Scan', options.afterScan);
   const { remainingMs } = options;
   if (remainingMs !== undefined) {
     // A Lambda context for every task (the local bindings give none, so nothing is checked).

@@ -77,6 +77,15 @@ describe('watermark configuration', () => {
     const image = await pngFile('ok.png', solid(2, 2, [0, 0, 0, 255]));
     const text = join(folder, 'not.png');
     writeFileSync(text, 'hello');
+    // The header of a 20000x100 PNG: refused by its IHDR, before any decode.
+    const huge = join(folder, 'huge.png');
+    const ihdr = Buffer.alloc(25);
+    ihdr.writeUInt32BE(13, 0);
+    ihdr.write('IHDR', 4, 'latin1');
+    ihdr.writeUInt32BE(20000, 8);
+    ihdr.writeUInt32BE(100, 12);
+    ihdr.set([8, 6, 0, 0, 0], 16);
+    writeFileSync(huge, Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), ihdr]));
     const cases: [unknown, RegExp][] = [
       ['logo.png', /Expected an object like .* for watermark but received "logo.png"/],
       [{}, /Expected the path of a PNG file for watermark.image but received nothing/],
@@ -85,6 +94,10 @@ describe('watermark configuration', () => {
         /Expected a readable PNG file for watermark.image .*missing.png.*ENOENT/,
       ],
       [{ image: text }, /Expected a PNG file for watermark.image .*not.png.*PNG signature/],
+      [
+        { image: huge },
+        /Expected a PNG of at most 4096x4096 pixels for watermark.image .*huge.png.*it is 20000x100: the mark is decoded whole/,
+      ],
       [
         { image, position: 'middle' },
         /Expected one of bottom-right, .* for watermark.position but received "middle"/,
