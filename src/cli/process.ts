@@ -12,7 +12,7 @@ import { planSteps } from '../pipeline/plan.ts';
 import type { Encoder } from '../pipeline/process-image.ts';
 import { processObject } from '../pipeline/process-object.ts';
 import { type QuarantineRecord, readManifest } from '../pipeline/records.ts';
-import { FsStorage } from '../storage/fs.ts';
+import { FsStorage, removeTemporaryFilesNow } from '../storage/fs.ts';
 import { getJson, perBucket } from '../storage/types.ts';
 import { UsageError } from './args.ts';
 import { fileInPath, makeFolder, systemReason } from './folders.ts';
@@ -75,6 +75,7 @@ export async function runProcessCommand(
   const onSignal = (signal: NodeJS.Signals) => {
     progress.bar?.stop();
     cleanupNow();
+    removeTemporaryFilesNow();
     options.stderr.write(`\ninterrupted: ${progress.done} of ${progress.total} done; run again to resume\n`);
     process.exit(signal === 'SIGTERM' ? 143 : 130);
   };

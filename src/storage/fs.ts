@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, rmSync } from 'node:fs';
 import { copyFile, mkdir, open, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -22,6 +22,19 @@ import {
   type Storage,
   type StoredObject,
 } from './types.ts';
+
+/** The temporary files this process is writing (FsStorage's writes), by path. */
+const writing = new Set<string>();
+
+/**
+ * Removes, at once, the temporary files this process is writing: for a signal's handler, which
+ * exits right after (`imgpipe process` on Ctrl-C). Otherwise a write cut short leaves its
+ * temporary file (`%~<hex>`) in the output folder, which no later run removes.
+ */
+export function removeTemporaryFilesNow(): void {
+  for (const path of writing) rmSync(path, { force: true });
+  writing.clear();
+}
 
 /**
  * A folder that behaves like a bucket: keys map to relative paths, ETags are the MD5 of the content
@@ -183,6 +196,7 @@ export class FsStorage implements Storage {
   private async writeAtomically(path: string, write: (temporary: string) => Promise<void>): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       const temporary = join(dirname(path), temporaryName(randomBytes(8).toString('hex')));
+      writing.add(temporary);
       try {
         await mkdir(dirname(path), { recursive: true });
         await write(temporary);
@@ -191,6 +205,8 @@ export class FsStorage implements Storage {
       } catch (error) {
         await rm(temporary, { force: true }).catch(() => undefined);
         if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt === 3) throw error;
+      } finally {
+        writing.delete(temporary);
       }
     }
   }
