@@ -20,6 +20,7 @@ import { createS3EventHandler, type RecordResult } from '../handlers/s3-event.ts
 import { createTransformHandler } from '../handlers/transform.ts';
 import { defaultWorkers } from '../pipeline/cpus.ts';
 import { createEncoder } from '../pipeline/encoder-pool.ts';
+import { encoderThreadsFor } from '../pipeline/memory-budget.ts';
 import type { Encoder } from '../pipeline/process-image.ts';
 import { type Manifest, type QuarantineRecord, readManifest } from '../pipeline/records.ts';
 import { DynamoStatusStore } from '../status/dynamodb.ts';
@@ -232,7 +233,11 @@ async function serve(
   // As the function's init does: codecs compiled and the encoder threads started before any event.
   const pool = options.encoder
     ? undefined
-    : await createEncoder(options.workers || defaultWorkers(), options.config.formats);
+    : await createEncoder(
+        options.workers ||
+          encoderThreadsFor(defaultWorkers(), options.config.limits.memory, options.config.limits.maxPixels),
+        options.config.formats,
+      );
   started.add(() => pool?.close());
   const lambda = createDevLambda(
     s3,

@@ -8,6 +8,7 @@ import { BucketLayout, DEFAULT_QUARANTINE_PREFIX } from '../core/layout.ts';
 import { inspectImage } from '../image/inspect.ts';
 import { defaultWorkers } from '../pipeline/cpus.ts';
 import { createEncoder, type PooledEncoder } from '../pipeline/encoder-pool.ts';
+import { encoderThreadsFor } from '../pipeline/memory-budget.ts';
 import { planSteps } from '../pipeline/plan.ts';
 import type { Encoder } from '../pipeline/process-image.ts';
 import { processObject } from '../pipeline/process-object.ts';
@@ -166,7 +167,11 @@ async function processFiles(
   try {
     encoder = options.encoder
       ? undefined
-      : await createEncoder(options.workers || defaultWorkers(), config.formats);
+      : await createEncoder(
+          options.workers ||
+            encoderThreadsFor(defaultWorkers(), config.limits.memory, config.limits.maxPixels),
+          config.formats,
+        );
     bar?.start(inputs.length, 0, { file: '' });
     const inFlight = new Set<string>();
     let next = 0;

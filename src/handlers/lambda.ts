@@ -15,6 +15,7 @@ import { ConfigError, describeError, invalidSetting } from '../core/errors.ts';
 import { didYouMean } from '../core/suggest.ts';
 import { defaultWorkers } from '../pipeline/cpus.ts';
 import { createEncoder } from '../pipeline/encoder-pool.ts';
+import { encoderThreadsFor } from '../pipeline/memory-budget.ts';
 import { loadWatermark } from '../pipeline/process-image.ts';
 import { DynamoStatusStore } from '../status/dynamodb.ts';
 import { createS3Client, S3Storage } from '../storage/s3.ts';
@@ -104,13 +105,15 @@ export async function createLambdaDeps(
 
 /**
  * The encoder threads of a function that decodes images: IMGPIPE_WORKERS (checkWorkers), else as
- * many as its CPUs give and its memory holds. A memory that cannot hold even one thread's baseline
+ * many as its CPUs give while its memory still holds an input of maxPixels with them
+ * (encoderThreadsFor). A memory that cannot hold even one thread's baseline
  * (a 128-350 MB function) stops the init naming it: every image, however small, would be
  * quarantined as over-memory-budget.
  */
 function encoderThreads(config: RuntimeConfig, env: Env): number {
   const memory = config.pipeline.limits.memory;
-  let threads = checkWorkers(config) || defaultWorkers(env);
+  let threads =
+    checkWorkers(config) || encoderThreadsFor(defaultWorkers(env), memory, config.pipeline.limits.maxPixels);
   if (!memory) return threads;
   while (threads > 1 && baselineMb(threads) >= memory.mb) threads--;
   if (baselineMb(threads) >= memory.mb)

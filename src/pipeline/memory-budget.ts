@@ -144,6 +144,24 @@ export function pixelsWithinMemory(memoryMb: number, workers: number): number {
 }
 
 /**
+ * The encoder threads to start when none are configured: `wanted` (what the CPUs give), fewer while
+ * the memory would then hold less than `maxPixels` of the costliest input (pixelsWithinMemory), and
+ * at least one. Each thread takes its baseline before any image: two threads at 512 MiB left 42 MiB
+ * for images, and a 480x320 JPEG was quarantined as over-memory-budget. No budget, no cap.
+ */
+export function encoderThreadsFor(
+  wanted: number,
+  memory: MemoryBudget | undefined,
+  maxPixels: number,
+): number {
+  let threads = Math.max(1, wanted);
+  if (!memory) return threads;
+  const floor = Math.min(maxPixels, pixelsWithinMemory(memory.mb, 1));
+  while (threads > 1 && pixelsWithinMemory(memory.mb, threads) < floor) threads--;
+  return threads;
+}
+
+/**
  * Refuses an image whose estimated peak is more than the memory the process has, with a message
  * naming the estimate, the budget and what they are made of. No budget, no check.
  */

@@ -110,6 +110,21 @@ describe('imgpipe process --quiet', () => {
   });
 });
 
+describe('imgpipe process with a memory budget (IMGPIPE_MEMORY_MB)', () => {
+  it('starts no more encoder threads than leave room for its images', async () => {
+    // At 512 MiB two threads take 470 MiB before any image (os.availableParallelism() gives two
+    // or more here): the 480x320 photo was quarantined as over-memory-budget. One thread leaves it
+    // room.
+    const dir = twoPhotosAndABadFile();
+    const run = await runCli(['process', 'in/rotated.jpg', '--out', 'out', '--quiet'], {
+      cwd: dir,
+      env: { IMGPIPE_MEMORY_MB: '512' },
+    });
+    expect([run.code, run.stderr]).toEqual([0, '']);
+    expect(existsSync(join(dir, 'out', 'manifests', 'rotated.jpg.json'))).toBe(true);
+  });
+});
+
 describe('imgpipe process --dry-run', () => {
   it('prints the variants and keys each input would get, and writes nothing', async () => {
     const dir = twoPhotosAndABadFile();

@@ -10,6 +10,7 @@ import { parsePipelineConfig } from '../../../src/config/document.ts';
 import type { ImageHeader, PixelLayout } from '../../../src/image/probe.ts';
 import {
   checkMemoryBudget,
+  encoderThreadsFor,
   estimateMemory,
   pixelsWithinMemory,
 } from '../../../src/pipeline/memory-budget.ts';
@@ -212,5 +213,24 @@ describe('pixelsWithinMemory', () => {
       expect(check(rows), `${memoryMb} MB`).not.toThrow();
       expect(check(rows + 1), `${memoryMb} MB`).toThrow(/more than the/);
     }
+  });
+});
+
+describe('encoderThreadsFor', () => {
+  const budget = (mb: number) => ({ mb, source: 'test' });
+
+  it('starts fewer threads than the CPUs give where the memory would then hold less than maxPixels', () => {
+    // 512 MiB: one thread holds 3.6 MP of the costliest input; two leave 42 MiB (0.9 MP).
+    expect(pixelsWithinMemory(512, 2)).toBeLessThan(1_000_000);
+    expect(encoderThreadsFor(2, budget(512), 50_000_000)).toBe(1);
+    expect(encoderThreadsFor(2, budget(512), 500_000)).toBe(2);
+    // 3008 MiB, the shipped staging and prod size: two threads still hold its 50 MP limit.
+    expect(pixelsWithinMemory(3008, 2)).toBeGreaterThanOrEqual(50_000_000);
+    expect(encoderThreadsFor(2, budget(3008), 50_000_000)).toBe(2);
+  });
+
+  it('keeps what the CPUs give without a memory budget, and never goes below one', () => {
+    expect(encoderThreadsFor(8, undefined, 50_000_000)).toBe(8);
+    expect(encoderThreadsFor(0, budget(256), 50_000_000)).toBe(1);
   });
 });
