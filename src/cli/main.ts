@@ -303,7 +303,7 @@ export const REPROCESS_COMMAND: CommandSpec = {
     {
       name: 'name',
       value: '<name>',
-      description: 'Name of the execution (default imgpipe-reprocess-<time>).',
+      description: 'Name of the execution: 1-80 letters, digits, - and _ (default imgpipe-reprocess-<time>).',
     },
     VERBOSE_OPTION,
     HELP_OPTION,

@@ -70,6 +70,20 @@ export function checkStateMachineArn(arn: string): { region: string } {
   return { region: match[1]! };
 }
 
+/**
+ * --name: Step Functions takes 1-80 characters for an execution's name, and logs to CloudWatch
+ * (as the deployment's machines do) only for letters, digits, `-` and `_`. Checked before anything
+ * starts: StartExecution would refuse it with InvalidName after the credentials were looked up.
+ */
+export function checkExecutionName(name: string): string {
+  if (!/^[A-Za-z0-9_-]{1,80}$/.test(name))
+    throw new UsageError(
+      COMMAND,
+      `Expected 1-80 letters, digits, - and _ (a Step Functions execution name) for --name but received ${JSON.stringify(name)}`,
+    );
+  return name;
+}
+
 interface Progress {
   readonly total: number;
   readonly done: number;
@@ -80,6 +94,7 @@ interface Progress {
 export async function runReprocessCommand(options: ReprocessCommandOptions): Promise<number> {
   const { bucket, prefix } = parseTarget(options.target);
   const { region } = checkStateMachineArn(options.stateMachine);
+  if (options.name !== undefined) checkExecutionName(options.name);
   const out = (line = '') => options.stdout.write(`${line}\n`);
   const err = (line = '') => options.stderr.write(`${line}\n`);
   const client = new SFNClient(

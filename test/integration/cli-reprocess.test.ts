@@ -226,12 +226,22 @@ describe('imgpipe reprocess against imgpipe dev --workflow', () => {
   }, 600_000);
 
   it('refuses bad arguments with the value named, before starting anything', async () => {
-    const [bad, upper, both, none, arn, scanAlone, scanWithout] = await Promise.all([
+    const [bad, upper, both, none, arn, name, scanAlone, scanWithout] = await Promise.all([
       runCli(['reprocess', 'imgpipe-source/photos/', '--endpoint', 'http://127.0.0.1:9']),
       runCli(['reprocess', 's3://Photos/x', '--endpoint', 'http://127.0.0.1:9']),
       runCli(['reprocess', 's3://b-1/x', '--force', '--only-stale']),
       runCli(['reprocess', 's3://b-1/x'], { env: { IMGPIPE_REPROCESS_STATE_MACHINE: '' } }),
       runCli(['reprocess', 's3://b-1/x', '--state-machine', 'imgpipe-prod-reprocess']),
+      runCli([
+        'reprocess',
+        's3://b-1/x',
+        '--state-machine',
+        'arn:aws:states:eu-west-1:123456789012:stateMachine:imgpipe-prod-reprocess',
+        '--name',
+        'photos/2024 rerun',
+        '--endpoint',
+        'http://127.0.0.1:9',
+      ]),
       runCli(['dev', '--scan', '--port', '0', '--dir', join(work, 'dev-args')]),
       runCli([
         'dev',
@@ -258,6 +268,10 @@ describe('imgpipe reprocess against imgpipe dev --workflow', () => {
     );
     expect(arn.code).toBe(2);
     expect(arn.stderr).toContain('for --state-machine but received "imgpipe-prod-reprocess"');
+    expect(name.code).toBe(2);
+    expect(name.stderr.split('\n')[0]).toBe(
+      'imgpipe reprocess: Expected 1-80 letters, digits, - and _ (a Step Functions execution name) for --name but received "photos/2024 rerun"',
+    );
     expect(scanAlone.code).toBe(2);
     expect(scanAlone.stderr.split('\n')[0]).toBe(
       'imgpipe dev: --scan is for the per-upload workflow: add --workflow',
