@@ -772,13 +772,18 @@ describe('createLambdaDeps', () => {
     expect(
       (await createLambdaDeps({ ...env, IMGPIPE_MAX_BYTES: String(most) })).config.pipeline.limits.maxBytes,
     ).toBe(most);
-    // Inspect reads the source whole too, in its own 512 MB; the API reads none.
+    // Inspect reads the source whole too, in its own 512 MB, beside Node and its clients (150 MiB);
+    // the API reads none.
     const inspect = { ...env, AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '512', _HANDLER: 'index.workflowInspect' };
     await expect(
-      createLambdaDeps({ ...inspect, IMGPIPE_MAX_BYTES: String(600 * 1024 * 1024) }),
+      createLambdaDeps({ ...inspect, IMGPIPE_MAX_BYTES: String(400 * 1024 * 1024) }),
     ).rejects.toThrow(
-      `Expected integer between 1 and ${512 * 1024 * 1024 - 1} for IMGPIPE_MAX_BYTES but received "629145600" of type string (a source of 629145600 bytes is read whole, and the process has 512 MiB`,
+      `Expected integer between 1 and ${(512 - 150) * 1024 * 1024 - 1} for IMGPIPE_MAX_BYTES but received "419430400" of type string (a source of 419430400 bytes is read whole beside the 150 MiB the process takes before it reads one, and the process has 512 MiB`,
     );
+    expect(
+      (await createLambdaDeps({ ...inspect, IMGPIPE_MAX_BYTES: String(300 * 1024 * 1024) })).config.pipeline
+        .limits.maxBytes,
+    ).toBe(300 * 1024 * 1024);
     await expect(
       createLambdaDeps({ ...env, IMGPIPE_MAX_BYTES: '1073741824', _HANDLER: 'index.api' }),
     ).resolves.toBeDefined();
