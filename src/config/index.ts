@@ -146,6 +146,23 @@ export function loadRuntimeConfig(env: Env, document?: CommandLineConfig['docume
     transformPrefixText === undefined ? undefined : checkKeyPrefix(TRANSFORM_ENV.prefix, transformPrefixText);
   if (transformPrefix !== undefined && !transformPrefix.endsWith('/'))
     throw invalidSetting(TRANSFORM_ENV.prefix, 'a key prefix ending in /', transformPrefix);
+  // Results under it are deleted with their source (and served unsigned by the CDN): outputs,
+  // manifests or quarantined copies there would be deleted (and served) with them.
+  if (transformPrefix !== undefined) {
+    const sharesQuarantine =
+      quarantineBucket === outputBucket &&
+      (transformPrefix.startsWith(quarantinePrefix) || quarantinePrefix.startsWith(transformPrefix));
+    const clash = sharesQuarantine
+      ? `the quarantine prefix ${JSON.stringify(quarantinePrefix)} of the same bucket overlaps it`
+      : new BucketLayout(pipeline, quarantinePrefix).outputsUnder(transformPrefix);
+    if (clash)
+      throw invalidSetting(
+        TRANSFORM_ENV.prefix,
+        'a key prefix of its own in the output bucket, under which no output, manifest or quarantined copy falls',
+        transformPrefix,
+        clash,
+      );
+  }
   return Object.freeze({
     pipeline,
     outputBucket,

@@ -113,6 +113,11 @@ export class BucketLayout {
     if (this.keys.prefix !== '' && prefix.startsWith(this.keys.prefix)) {
       return `it lies under the output prefix ${JSON.stringify(this.keys.prefix)}`;
     }
+    return this.outputsUnder(prefix);
+  }
+
+  /** Why output keys or manifests could fall under `prefix` (of the output bucket), if they could. */
+  outputsUnder(prefix: string): string | undefined {
     const sample = 'sample/photo.jpg';
     const keys = [this.manifestKey(sample)];
     for (const variant of this.#spec.variants) {

@@ -241,6 +241,25 @@ describe('loadRuntimeConfig', () => {
     ]);
   });
 
+  it('refuses a transformation prefix that outputs, manifests or quarantined copies fall under, naming one', () => {
+    const load =
+      (prefix: string, extra: Record<string, string> = {}) =>
+      () =>
+        loadRuntimeConfig({ IMGPIPE_OUTPUT_BUCKET: 'out', IMGPIPE_TRANSFORM_PREFIX: prefix, ...extra });
+    expect(load('large/')).toThrow(
+      'Expected a key prefix of its own in the output bucket, under which no output, manifest or quarantined copy falls for IMGPIPE_TRANSFORM_PREFIX but received "large/" of type string (output keys such as large/sample/photo.jpg.jpg fall under it)',
+    );
+    expect(load('manifests/')).toThrow(
+      /output keys such as manifests\/sample\/photo\.jpg\.json fall under it/,
+    );
+    expect(load('quarantine/')).toThrow(
+      /the quarantine prefix "quarantine\/" of the same bucket overlaps it/,
+    );
+    // The quarantine in a bucket of its own: its prefix is no concern.
+    expect(load('quarantine/', { IMGPIPE_QUARANTINE_BUCKET: 'held' })().transformPrefix).toBe('quarantine/');
+    expect(load('transforms/')().transformPrefix).toBe('transforms/');
+  });
+
   it('refuses a quarantine prefix that output keys fall under in a shared bucket', () => {
     expect(() =>
       loadRuntimeConfig({ IMGPIPE_OUTPUT_BUCKET: 'out', IMGPIPE_QUARANTINE_PREFIX: 'large/' }),
