@@ -22,7 +22,9 @@ export interface CgroupQuota {
 
 /**
  * Reads the CPU quota of this process's own cgroup (as /proc/self/cgroup names it), for v2
- * (`cpu.max`) and v1 (`cpu.cfs_quota_us` / `cpu.cfs_period_us`).
+ * (`cpu.max`) and v1 (`cpu.cfs_quota_us` / `cpu.cfs_period_us`). A cgroup is also held to its
+ * ancestors' quotas: the least along the path counts, as for the memory limit (config/memory.ts);
+ * a quota on a parent (a container runtime's slice) with none on the process's own was missed.
  */
 export function readCgroupQuota(
   root = '/sys/fs/cgroup',
@@ -31,22 +33,39 @@ export function readCgroupQuota(
   const read = readTextFile;
   const join = joinCgroupPath;
   const own = ownCgroup(self, 'cpu');
-  const v2Path = own.v2 ?? '/';
-  const v1Path = own.v1 ?? '/';
+  // The folders from the hierarchy's root down to the process's own cgroup.
+  const along = (base: string, path: string | undefined) => {
+    const parts = (path ?? '/').split('/').filter(Boolean);
+    return Array.from({ length: parts.length + 1 }, (_, depth) => join(base, ...parts.slice(0, depth)));
+  };
+  const least = (quotas: (number | undefined)[]) => {
+    const limited = quotas.filter((cpus): cpus is number => cpus !== undefined);
+    return limited.length > 0 ? Math.min(...limited) : undefined;
+  };
 
-  const v2 = read(join(root, v2Path, 'cpu.max')) ?? read(join(root, 'cpu.max'));
-  if (v2 !== undefined) {
-    const [quota, period] = v2.split(/\s+/);
-    return { version: 2, cpus: quota === 'max' ? undefined : Number(quota) / Number(period) };
+  const v2 = along(root, own.v2)
+    .map((folder) => read(join(folder, 'cpu.max')))
+    .filter((text): text is string => text !== undefined);
+  if (v2.length > 0) {
+    return {
+      version: 2,
+      cpus: least(
+        v2.map((text) => {
+          const [quota, period] = text.split(/\s+/);
+          return quota === 'max' ? undefined : Number(quota) / Number(period);
+        }),
+      ),
+    };
   }
   for (const mount of ['cpu', 'cpu,cpuacct']) {
-    for (const path of [v1Path, '/']) {
-      const quota = read(join(root, mount, path, 'cpu.cfs_quota_us'));
-      const period = read(join(root, mount, path, 'cpu.cfs_period_us'));
-      if (quota !== undefined && period !== undefined) {
-        return { version: 1, cpus: Number(quota) <= 0 ? undefined : Number(quota) / Number(period) };
-      }
+    const found: (number | undefined)[] = [];
+    for (const folder of along(join(root, mount), own.v1)) {
+      const quota = read(join(folder, 'cpu.cfs_quota_us'));
+      const period = read(join(folder, 'cpu.cfs_period_us'));
+      if (quota !== undefined && period !== undefined)
+        found.push(Number(quota) <= 0 ? undefined : Number(quota) / Number(period));
     }
+    if (found.length > 0) return { version: 1, cpus: least(found) };
   }
   return undefined;
 }

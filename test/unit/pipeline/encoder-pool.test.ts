@@ -290,4 +290,25 @@ describe('CPU allowance', () => {
     writeFileSync(join(v2, 'self'), '0::/jobs/a\n');
     expect(readCgroupQuota(v2, join(v2, 'self'))).toEqual({ version: 2, cpus: 2 });
   });
+
+  it('holds the cgroup to the least quota along its path: a parent slice limits its children', () => {
+    const v2 = mkdtempSync(join(tmpdir(), 'cg2-'));
+    mkdirSync(join(v2, 'slice', 'job'), { recursive: true });
+    writeFileSync(join(v2, 'slice', 'cpu.max'), '150000 100000\n');
+    writeFileSync(join(v2, 'slice', 'job', 'cpu.max'), 'max 100000\n');
+    writeFileSync(join(v2, 'self'), '0::/slice/job\n');
+    expect(readCgroupQuota(v2, join(v2, 'self'))).toEqual({ version: 2, cpus: 1.5 });
+    const v1 = mkdtempSync(join(tmpdir(), 'cg1-'));
+    mkdirSync(join(v1, 'cpu', 'docker', 'abc'), { recursive: true });
+    for (const [folder, quota] of [
+      [join(v1, 'cpu'), '-1'],
+      [join(v1, 'cpu', 'docker'), '50000'],
+      [join(v1, 'cpu', 'docker', 'abc'), '-1'],
+    ] as const) {
+      writeFileSync(join(folder, 'cpu.cfs_quota_us'), `${quota}\n`);
+      writeFileSync(join(folder, 'cpu.cfs_period_us'), '100000\n');
+    }
+    writeFileSync(join(v1, 'self'), '4:cpu,cpuacct:/docker/abc\n');
+    expect(readCgroupQuota(v1, join(v1, 'self'))).toEqual({ version: 1, cpus: 0.5 });
+  });
 });
