@@ -210,7 +210,10 @@ export const MAX_REASON_CHARS = 500;
  * A batch stops taking objects when less than this is left of its invocation, and is retried; past
  * its first object, also when less than an object's whole time budget is left (limits.maxSecondsPerImage
  * and INVOCATION_RESERVE_MS): the deadline of an object started then would be cut to what is left,
- * and one that takes longer refused as too-slow (quarantined) for being late in its batch.
+ * and one that takes longer refused as too-slow (quarantined) for being late in its batch. Only
+ * where the invocation can give that budget (it had it, and this reserve, when the batch started):
+ * a maxSecondsPerImage past the batch function's timeout would otherwise fail every batch of more
+ * than one object on each retry alike.
  */
 export const TIME_RESERVE_MS = 30_000;
 
@@ -307,10 +310,15 @@ export function createReprocessTasks(deps: HandlerDeps, options: ReprocessOption
       const events = new EventBatch(deps.events, logger, metrics);
       const { maxSecondsPerImage } = deps.config.pipeline.limits;
       const budgetMs = maxSecondsPerImage * 1000 + INVOCATION_RESERVE_MS;
+      // What the invocation had when the batch started: its retry has about as much. A budget it
+      // cannot give with TIME_RESERVE_MS to spare (for the objects done, duplicates on the retry)
+      // is not waited for: no invocation would start the object, and the retry would fail the same.
+      let wholeMs: number | undefined;
       let started = 0;
       try {
         for (const item of items) {
           const remainingMs = context?.getRemainingTimeInMillis();
+          wholeMs ??= remainingMs;
           if (remainingMs !== undefined && remainingMs < TIME_RESERVE_MS) {
             // The whole batch runs again; what is done by then comes back as duplicate.
             throw new TaskError(
@@ -318,7 +326,13 @@ export function createReprocessTasks(deps: HandlerDeps, options: ReprocessOption
               `The batch ran out of time before s3://${item.bucket}/${item.key}: ${remainingMs} ms left`,
             );
           }
-          if (remainingMs !== undefined && started > 0 && remainingMs < budgetMs) {
+          if (
+            remainingMs !== undefined &&
+            started > 0 &&
+            remainingMs < budgetMs &&
+            wholeMs !== undefined &&
+            budgetMs <= wholeMs - TIME_RESERVE_MS
+          ) {
             throw new TaskError(
               TRANSIENT_ERROR,
               `The batch ran out of time before s3://${item.bucket}/${item.key}: ${remainingMs} ms left, less than the ${budgetMs / 1000} s an object may take (limits.maxSecondsPerImage ${maxSecondsPerImage} s, and ${INVOCATION_RESERVE_MS / 1000} s to record its outcome)`,

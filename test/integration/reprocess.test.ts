@@ -94,7 +94,14 @@ function clientFailing(failing: Set<string>): S3Client {
   return client;
 }
 
-function setup(options: { width?: number; failing?: Set<string>; keyFilters?: readonly KeyFilter[] } = {}) {
+function setup(
+  options: {
+    width?: number;
+    failing?: Set<string>;
+    keyFilters?: readonly KeyFilter[];
+    maxSecondsPerImage?: number;
+  } = {},
+) {
   const config = loadRuntimeConfig({
     IMGPIPE_OUTPUT_BUCKET: OUTPUT,
     IMGPIPE_QUARANTINE_BUCKET: QUARANTINE,
@@ -102,6 +109,9 @@ function setup(options: { width?: number; failing?: Set<string>; keyFilters?: re
     IMGPIPE_CONFIG: JSON.stringify({
       variants: [{ name: 'thumb', width: options.width ?? 16, upscale: true }],
       formats: { webp: {} },
+      ...(options.maxSecondsPerImage === undefined
+        ? {}
+        : { limits: { maxSecondsPerImage: options.maxSecondsPerImage } }),
     }),
   });
   const client = clientFailing(options.failing ?? new Set());
@@ -369,6 +379,23 @@ describe('the reprocessing tasks', () => {
       getRemainingTimeInMillis: () => 270_000,
     } as never)) as BatchResult;
     expect(retried.counts).toEqual({ duplicate: 1, processed: 1 });
+  });
+
+  it('batch starts every object when maxSecondsPerImage is more than its invocation can ever give', async () => {
+    // limits.maxSecondsPerImage 600 (it may be up to 900) and the batch function's 270 s: no
+    // invocation has the 605 s budget, so waiting for it failed the second object of every batch,
+    // on each retry alike (the first, done, comes back duplicate), and the batch never ended.
+    const { tasks } = setup({ width: 30, maxSecondsPerImage: 600 });
+    const items = ['archive/030.jpg', 'archive/031.png'].map((key) => ({
+      bucket: SOURCE,
+      key,
+      force: false,
+    }));
+    const context = { getRemainingTimeInMillis: () => 265_000 };
+    const first = (await tasks.batch({ Items: items }, context as never)) as BatchResult;
+    expect(first.counts).toEqual({ processed: 2 });
+    const again = (await tasks.batch({ Items: items }, context as never)) as BatchResult;
+    expect(again.counts).toEqual({ duplicate: 2 });
   });
 
   it('summarize reads the map’s ResultWriter files: succeeded batches counted, failed ones listed with their keys', async () => {
