@@ -33,6 +33,11 @@ export interface CollectOptions {
   /** The key of the image read from standard input. */
   readonly stdinKey?: string;
   readonly cwd?: string;
+  /**
+   * The folders at the top of --out that the run writes into (BucketLayout.topFolders): an input
+   * folder in one of them is refused. Without it, every folder under --out is.
+   */
+  readonly outputFolders?: ReadonlySet<string>;
 }
 
 export interface CollectedInputs {
@@ -77,12 +82,17 @@ export async function collectInputs(
           `--out ${options.out} is the input folder ${display(absolute)}: its outputs would be mixed with the inputs; give another --out`,
         );
       }
-      // Nor a folder under --out: its files are outputs, manifests or quarantined copies of a run.
+      // Nor a folder under --out that a run writes into: its files are outputs, manifests or
+      // quarantined copies (site/images with --out site is not one: outputs go to site/w64 and so on).
       const [realFolder, realOut] = [
         (await realOf(absolute)) ?? absolute,
         (await realOf(outRoot)) ?? outRoot,
       ];
-      if (isInside(realFolder, realOut)) {
+      const top = relative(realOut, realFolder).split(sep)[0]!;
+      if (
+        isInside(realFolder, realOut) &&
+        (options.outputFolders === undefined || options.outputFolders.has(top))
+      ) {
         throw new UsageError(
           options.command,
           `the input folder ${display(absolute)} is inside --out ${options.out}, where outputs, manifests and quarantined copies are written: give another --out or input`,

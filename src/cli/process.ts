@@ -63,11 +63,13 @@ const COMMAND = 'imgpipe process';
 export async function runProcessCommand(
   options: ProcessCommandOptions,
 ): Promise<{ exitCode: number; results: FileResult[] }> {
+  const outputFolders = new BucketLayout(options.config, DEFAULT_QUARANTINE_PREFIX).topFolders();
   const { inputs, cleanup, cleanupNow } = await collectInputs(options.inputs, {
     out: options.out,
     command: COMMAND,
     ...(options.stdin ? { stdin: options.stdin } : {}),
     ...(options.stdinKey !== undefined ? { stdinKey: options.stdinKey } : {}),
+    ...(outputFolders ? { outputFolders } : {}),
   });
   // Ctrl-C or SIGTERM: the terminal gets its cursor and line wrap back, the user learns what is
   // done (every finished file has its manifest, so a second run skips it), the copy of standard

@@ -104,6 +104,29 @@ export class BucketLayout {
   }
 
   /**
+   * The folders at the top of the bucket that outputs, manifests and quarantine copies go into,
+   * whatever the source key (`w64`, `manifests`, `quarantine` by default); undefined when one of
+   * them depends on the source key (a template that starts with {key}, {dir} or {srcext}).
+   */
+  topFolders(): ReadonlySet<string> | undefined {
+    const written = (sourceKey: string) => {
+      const quarantine = this.quarantineKeys(sourceKey);
+      return [...this.outputKeys(sourceKey), quarantine.object, quarantine.reason];
+    };
+    // Two source keys with nothing in common: a folder both write into is the layout's own.
+    const one = written('imgpipe-probe-a/imgpipe-probe-a.jpg');
+    const other = written('imgpipe-probe-b/imgpipe-probe-b.png');
+    const folders = new Set<string>();
+    for (const [i, key] of one.entries()) {
+      const [top, otherTop] = [key, other[i]!].map((k) => (k.includes('/') ? k.split('/')[0]! : undefined));
+      if (top === undefined && otherTop === undefined) continue; // a file at the top, not a folder
+      if (top === undefined || top !== otherTop) return undefined;
+      folders.add(top);
+    }
+    return folders;
+  }
+
+  /**
    * Why quarantine keys could collide with output keys when both live in one bucket, or undefined
    * when they cannot.
    */

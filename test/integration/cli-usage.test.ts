@@ -192,6 +192,24 @@ describe('imgpipe usage errors', () => {
     expect(readdirSync(join(dir, 'out', 'small')).sort()).toEqual(before);
   });
 
+  it('takes an input folder inside --out that no output goes into (site/images with -o site)', async () => {
+    // Outputs go to site/small, site/manifests and site/quarantine: site/images holds none of them.
+    const dir = tempDir();
+    mkdirSync(join(dir, 'site', 'images'), { recursive: true });
+    copyFileSync(fixturePath('edge/formats/1x1.png'), join(dir, 'site', 'images', 'a.png'));
+    const run = await runCli(['process', 'site/images', '-o', 'site', '-q'], { cwd: dir });
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(readdirSync(join(dir, 'site', 'images'))).toEqual(['a.png']);
+    expect(readdirSync(join(dir, 'site', 'small'))).toContain('a.png.webp');
+    // A folder a run writes into stays refused, whatever it is named by.
+    const again = await runCli(['process', 'site/small', '-o', 'site'], { cwd: dir });
+    expect(again.code).toBe(2);
+    expect(lines(again.stderr)[0]).toContain(
+      `the input folder ${join('site', 'small')} is inside --out site`,
+    );
+  });
+
   it('reports a glob that matches nothing in one line', async () => {
     const dir = tempDir();
     const run = await runCli(['process', 'photos/*.jpg', '--out', 'out'], { cwd: dir });

@@ -102,6 +102,20 @@ describe('BucketLayout keys', () => {
     );
     expect(layoutOf({ outputPrefix: 'out/' }, 'out/q/').quarantineClash()).toMatch(/under the output prefix/);
   });
+
+  it('names the top folders it writes into, unless one depends on the source key', () => {
+    const variants = [{ name: 'w64', width: 64 }];
+    expect([...layoutOf({ variants }).topFolders()!].sort()).toEqual(['manifests', 'quarantine', 'w64']);
+    expect([...layoutOf({ variants, outputPrefix: 'img/' }).topFolders()!].sort()).toEqual([
+      'img',
+      'quarantine',
+    ]);
+    expect(layoutOf({ variants, keyTemplate: '{key}/{variant}.{ext}' }).topFolders()).toBeUndefined();
+    expect(
+      layoutOf({ variants, keyTemplate: '{srcext}/{variant}/{dir}{name}.{ext}' }).topFolders(),
+    ).toBeUndefined();
+    expect(layoutOf({ variants, keyTemplate: '{dir}{name}-{variant}.{ext}' }).topFolders()).toBeUndefined();
+  });
 });
 
 describe('BucketLayout.ownObjectGuard', () => {
