@@ -307,6 +307,11 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
     const manifest = await readManifest(deps.output, layout.manifestKey(key));
     if (!manifest || manifest.source.etag === currentEtag) return undefined;
     const now = await redoChecked(bucket, key);
+    // Withdrawn, the deleted content's item says so, as a removal's does: neither the status table
+    // nor the API calls it processed (the API says the key's object is uploaded), and a backfill
+    // records the current content over it.
+    const withdrawn = (await readManifest(deps.output, layout.manifestKey(key))) === undefined;
+    if (withdrawn && item?.etag !== currentEtag) await deps.status.finish(ref, { status: 'deleted' });
     return `its outputs were of other content (ETag ${manifest.source.etag}), which no event of the key replaces (${now})`;
   }
 

@@ -508,11 +508,21 @@ describe('the S3 handler on removals', () => {
     expect(await exists(`small/${key}.webp`)).toBe(false);
     expect(await exists(`manifests/${key}.json`)).toBe(false);
     expect(details.filter((d) => d.status !== 'processed')).toEqual([]);
-    // A backfill publishes the current content.
+    // Nor does its status item call it processed: it says deleted, as the removal's.
+    expect(await status.get(SOURCE, key)).toMatchObject({
+      status: 'deleted',
+      sequencer: expect.stringMatching(/^0D02/),
+    });
+    expect((await status.get(SOURCE, key))?.etag).toBeUndefined();
+    // A backfill publishes the current content, and records it.
     const { result } = await objects.handle({ bucket: SOURCE, key }, { trigger: 'Reprocess' });
     expect(result.status).toBe('processed');
     const manifest = JSON.parse(new TextDecoder().decode((await output().get(`manifests/${key}.json`)).body));
     expect(manifest.source.etag).toBe(restored.ETag!.replaceAll('"', ''));
+    expect(await status.get(SOURCE, key)).toMatchObject({
+      status: 'processed',
+      etag: restored.ETag!.replaceAll('"', ''),
+    });
   });
 
   it('publishes by a backfill an object a versioned bucket brought back by removing its delete marker, which S3 announces as a removal alone', async () => {
