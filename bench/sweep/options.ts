@@ -134,10 +134,12 @@ export function parseMemories(text: string): number[] {
   const parts = text.split(',').map((part) => part.trim());
   const memories = parts.map((part) => {
     const value = /^\d+$/.test(part) ? Number(part) : Number.NaN;
-    if (!Number.isSafeInteger(value) || value < 128 || value > 10240) {
+    // 512: below it the function's encoder baseline (350 MiB) leaves no room for an image, its init
+    // stops, and Terraform refuses the size.
+    if (!Number.isSafeInteger(value) || value < 512 || value > 10240) {
       throw invalidSetting(
         '--memory',
-        'comma-separated integers between 128 and 10240 (MB)',
+        'comma-separated integers between 512 and 10240 (MB)',
         text,
         `${JSON.stringify(part)} is not`,
       );

@@ -115,11 +115,12 @@ describe('parseMemories', () => {
     expect(parseMemories('2048, 512,1024,512')).toEqual([512, 1024, 2048]);
   });
 
-  it("refuses sizes outside Lambda's 128-10240 MB and names the bad part", () => {
+  it('refuses sizes outside 512-10240 MB (Terraform refuses less) and names the bad part', () => {
     expect(() => parseMemories('512,12000')).toThrow(
-      'Expected comma-separated integers between 128 and 10240 (MB) for --memory but received "512,12000" of type string ("12000" is not)',
+      'Expected comma-separated integers between 512 and 10240 (MB) for --memory but received "512,12000" of type string ("12000" is not)',
     );
     expect(() => parseMemories('1g')).toThrow(/for --memory/);
+    expect(() => parseMemories('256,1024')).toThrow(/received "256,1024" of type string \("256" is not\)/);
   });
 });
 
