@@ -1,6 +1,8 @@
 import { describeError, invalidSetting } from '../core/errors.ts';
 import { isPlainObject } from '../core/json.ts';
+import { BucketLayout } from '../core/layout.ts';
 import { INVOCATION_RESERVE_MS } from '../pipeline/deadline.ts';
+import { readManifest } from '../pipeline/records.ts';
 import { getJson } from '../storage/types.ts';
 import { type LambdaHandler, lambdaHandler } from './lambda.ts';
 import { createObjectHandling, FOLDER_MARKER, type HandlerDeps, type RecordStatus } from './objects.ts';
@@ -148,6 +150,12 @@ export interface ReprocessItem {
   readonly bucket: string;
   readonly key: string;
   readonly force?: boolean;
+  /**
+   * With `force`: when the reprocessing started (the execution's StartTime, ItemSelector). A
+   * manifest made since then is this run's own, from an earlier try of the batch, and is not made
+   * again: Step Functions retries a batch with the same input.
+   */
+  readonly forcedAt?: string;
 }
 
 export type Counts = Partial<Record<RecordStatus, number>>;
@@ -288,6 +296,13 @@ export function createReprocessTasks(deps: HandlerDeps, options: ReprocessOption
   const { logger, metrics } = deps;
   const objects = createObjectHandling(deps);
   const filters = uploadFilters(options);
+  const layout = new BucketLayout(deps.config.pipeline, deps.config.quarantinePrefix);
+  /** Whether the item's manifest was made since its forced reprocessing started (forcedAt). */
+  const madeSince = async (item: ReprocessItem): Promise<boolean> => {
+    if (item.forcedAt === undefined) return false;
+    const manifest = await readManifest(deps.output, layout.manifestKey(item.key)).catch(() => undefined);
+    return manifest !== undefined && Date.parse(manifest.createdAt) >= Date.parse(item.forcedAt);
+  };
 
   return {
     plan: lambdaHandler(deps, async (event) => {
@@ -346,9 +361,11 @@ export function createReprocessTasks(deps: HandlerDeps, options: ReprocessOption
             continue;
           }
           started++;
+          // A retried batch's objects done by an earlier try come back duplicate, forced or not.
+          const force = item.force === true && !(await madeSince(item));
           const { result, event: outcome } = await objects.handle(
             { bucket: item.bucket, key: item.key },
-            { trigger: 'Reprocess', force: item.force, remainingMs },
+            { trigger: 'Reprocess', force, remainingMs },
           );
           events.add(outcome);
           if (events.size >= EventBatch.BATCH) await events.flush();
@@ -396,7 +413,13 @@ function batchItems(event: unknown): ReprocessItem[] {
         FAILED_ERROR,
         `Expected {"bucket", "key"} at Items[${index}] but received ${JSON.stringify(item)}`,
       );
-    return { bucket: item.bucket, key: item.key, force: item.force === true };
+    const forcedAt = typeof item.forcedAt === 'string' && Number.isFinite(Date.parse(item.forcedAt));
+    return {
+      bucket: item.bucket,
+      key: item.key,
+      force: item.force === true,
+      ...(forcedAt ? { forcedAt: item.forcedAt as string } : {}),
+    };
   });
 }
 

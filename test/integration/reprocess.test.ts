@@ -381,6 +381,36 @@ describe('the reprocessing tasks', () => {
     expect(retried.counts).toEqual({ duplicate: 1, processed: 1 });
   });
 
+  it('batch retried with the same forced input makes again only what no earlier try made', async () => {
+    // Step Functions retries a batch with its input: forced, every object was made again on every
+    // try, so a batch whose later objects ran out of time failed at the same place each time. The
+    // items carry the reprocessing's start (forcedAt): a manifest made since is this run's own.
+    const { tasks } = setup({ width: 32 });
+    const forcedAt = new Date(Date.now() - 1000).toISOString();
+    const items = ['archive/032.jpg', 'archive/033.png'].map((key) => ({
+      bucket: SOURCE,
+      key,
+      force: true,
+      forcedAt,
+    }));
+    const left = [200_000, 40_000];
+    await expect(
+      tasks.batch({ Items: items }, { getRemainingTimeInMillis: () => left.shift() ?? 40_000 } as never),
+    ).rejects.toMatchObject({ name: 'Imgpipe.Transient' });
+    const whole = { getRemainingTimeInMillis: () => 270_000 } as never;
+    expect(((await tasks.batch({ Items: items }, whole)) as BatchResult).counts).toEqual({
+      duplicate: 1,
+      processed: 1,
+    });
+    // A reprocessing started after those manifests forces them again.
+    const later = new Date(Date.now() + 1000).toISOString();
+    const again = (await tasks.batch(
+      { Items: items.map((item) => ({ ...item, forcedAt: later })) },
+      whole,
+    )) as BatchResult;
+    expect(again.counts).toEqual({ processed: 2 });
+  });
+
   it('batch starts every object when maxSecondsPerImage is more than its invocation can ever give', async () => {
     // limits.maxSecondsPerImage 600 (it may be up to 900) and the batch function's 270 s: no
     // invocation has the 605 s budget, so waiting for it failed the second object of every batch,

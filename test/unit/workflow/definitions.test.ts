@@ -217,12 +217,16 @@ describe('the bulk reprocessing map', () => {
       'bucket.$': '$.bucket',
       'key.$': '$$.Map.Item.Value.Key',
       'force.$': '$.force',
+      // A retried batch does not make again what an earlier try made (reprocess.ts madeSince).
+      'forcedAt.$': '$$.Execution.StartTime',
       'workflow.$': '$.workflow',
     });
     expect(ByKeys!.ItemSelector).toEqual({
       'bucket.$': '$.bucket',
       'key.$': '$$.Map.Item.Value',
       'force.$': '$.force',
+      // A retried batch does not make again what an earlier try made (reprocess.ts madeSince).
+      'forcedAt.$': '$$.Execution.StartTime',
       'workflow.$': '$.workflow',
     });
   });
