@@ -109,6 +109,26 @@ export async function collectInputs(
         });
       }
     } else if (info.isFile() || matched) {
+      // A file named in a folder a run writes into is one of its outputs, manifests or quarantined
+      // copies (a glob's matches under --out are left out below): its quarantine copy was written
+      // over the file itself.
+      if (!matched) {
+        const [realFile, realOut] = [
+          (await realOf(absolute)) ?? absolute,
+          (await realOf(outRoot)) ?? outRoot,
+        ];
+        const below = relative(realOut, realFile).split(sep);
+        if (
+          isInside(realFile, realOut) &&
+          below.length > 1 &&
+          (options.outputFolders === undefined || options.outputFolders.has(below[0]!))
+        ) {
+          throw new UsageError(
+            options.command,
+            `the input file ${display(absolute)} is inside --out ${options.out}, where outputs, manifests and quarantined copies are written: give another --out or input`,
+          );
+        }
+      }
       inputs.push({
         display: display(absolute),
         path: absolute,

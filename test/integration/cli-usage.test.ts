@@ -208,6 +208,16 @@ describe('imgpipe usage errors', () => {
     expect(lines(again.stderr)[0]).toContain(
       `the input folder ${join('site', 'small')} is inside --out site`,
     );
+    // So does a file named in one (an output, a manifest, a quarantined copy), but not one beside
+    // them.
+    const output = await runCli(['process', 'site/small/a.png.webp', '-o', 'site'], { cwd: dir });
+    expect(output.code).toBe(2);
+    expect(lines(output.stderr)[0]).toBe(
+      `imgpipe process: the input file ${join('site', 'small', 'a.png.webp')} is inside --out site, where outputs, manifests and quarantined copies are written: give another --out or input`,
+    );
+    copyFileSync(fixturePath('edge/formats/1x1.png'), join(dir, 'site', 'b.png'));
+    const beside = await runCli(['process', 'site/b.png', '-o', 'site', '-q'], { cwd: dir });
+    expect([beside.code, beside.stderr]).toEqual([0, '']);
   });
 
   it('reports a glob that matches nothing in one line', async () => {
