@@ -21,7 +21,7 @@ import { readManifest } from '../pipeline/records.ts';
 import { removeObject } from '../pipeline/remove-object.ts';
 import type { BeginResult, StatusStore } from '../status/types.ts';
 import type { Storage } from '../storage/types.ts';
-import { deletedEvent, failureEvent, finalStatus, outcomeEvent } from './outcomes.ts';
+import { deletedEvent, EventBatch, failureEvent, finalStatus, outcomeEvent } from './outcomes.ts';
 import { TRANSIENT_ERROR, taskError } from './tasks.ts';
 
 /**
@@ -107,11 +107,18 @@ export const STATUS_METRIC: Record<RecordStatus, string> = {
   deleted: 'ObjectsDeleted',
 };
 
-/** One object's result, the error when it failed, and the event to announce it. */
+/**
+ * One object's result, the error when it failed, and its event: `event` is for the caller to send
+ * (a failure's, a removal's); `announced` an outcome's (processed, quarantined, a duplicate's),
+ * which the handling sent itself as soon as its status was recorded (finish()), and `unsent`
+ * whether that failed (1) or not (0).
+ */
 export interface Handled {
   readonly result: RecordResult;
   readonly error?: unknown;
   readonly event?: ImageEvent;
+  readonly announced?: ImageEvent;
+  readonly unsent?: number;
 }
 
 /** What the workflow's first step found: an end already, a reason to quarantine, or an image to go on with. */
@@ -365,11 +372,14 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
   }
 
   /**
-   * Records an outcome: the status item, the log line and metrics, and the event to announce it.
-   * When the status item cannot be written, the outcome still stands (its outputs or quarantine
-   * are in place): the record fails, so it is retried and recorded then, but its event goes out
-   * now, and again with the retry, which finds the work done (a duplicate whose item is not final,
-   * or a repeated quarantine: none can tell whether an earlier attempt reached its event).
+   * Records an outcome: the status item, then at once its event, on its own (announce()), the log
+   * line and metrics. A final status tells a retry that this event's work, event included, is
+   * done (announcesDuplicate), so the event cannot wait for the invocation's end: a timeout or a
+   * crash on a later record of the batch would leave it recorded and never announced. When the
+   * status item cannot be written, the outcome still stands (its outputs or quarantine are in
+   * place): the record fails, so it is retried and recorded then, but its event goes out now, and
+   * again with the retry, which finds the work done (a duplicate whose item is not final, or a
+   * repeated quarantine: none can tell whether an earlier attempt reached its event).
    * `announceDuplicate`: whether a duplicate is announced (announcesDuplicate()).
    */
   async function finish(
@@ -390,7 +400,7 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
     } catch (error) {
       const message = describeError(error);
       await deps.status?.finish(ref, { status: 'failed', message }).catch(() => undefined);
-      return { result: reportFailure(ref, trigger, error), error, event };
+      return { result: reportFailure(ref, trigger, error), error, ...(await announce(event)) };
     }
     // A later event of the key is recorded: it decides, and announces, the key's outputs.
     if (written === 'stale' && outcome.status === 'duplicate')
@@ -419,7 +429,15 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       }
       if (replaced) return superseded(ref, trigger, replaced, checked);
     }
-    return { result: report(ref, trigger, outcome), event };
+    return { result: report(ref, trigger, outcome), ...(await announce(event)) };
+  }
+
+  /** Sends an outcome's event now, on its own; what Handled says of it. */
+  async function announce(event: ImageEvent | undefined): Promise<Pick<Handled, 'announced' | 'unsent'>> {
+    if (!event || !deps.events) return {};
+    const batch = new EventBatch(deps.events, logger, metrics);
+    batch.add(event);
+    return { announced: event, unsent: await batch.flush() };
   }
 
   /**

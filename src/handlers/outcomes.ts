@@ -122,9 +122,10 @@ export function failureEvent(ref: ObjectRef, message: string): ImageEvent {
 }
 
 /**
- * The events of one invocation, sent together at its end (or every BATCH events for a long
- * backfill). A failure to send is logged and counted (EventsFailed), never thrown: an event can
- * never turn a processed image into a failed one.
+ * Events sent together: an invocation's failures and removals at its end (or every BATCH events
+ * for a long backfill), whose retry announces them again; an outcome's on its own, as soon as its
+ * status is recorded (objects.ts finish()). A failure to send is logged and counted
+ * (EventsFailed), never thrown: an event can never turn a processed image into a failed one.
  */
 export class EventBatch {
   static readonly BATCH = 10;

@@ -106,13 +106,16 @@ export function createWorkflowTasks(deps: WorkflowDeps, options: ReprocessOption
    */
   async function announce(handled: Handled): Promise<RecordResult> {
     const failed = handled.result.status === 'failed';
-    const unsent = !failed || handled.event?.detail.status !== 'failed' ? await send(handled.event) : 0;
+    // An outcome's event went out with the outcome (objects.ts finish()); any other is sent here.
+    const unsent =
+      (handled.unsent ?? 0) +
+      (!failed || handled.event?.detail.status !== 'failed' ? await send(handled.event) : 0);
     if (failed) throw taskError(handled.error);
     // A quarantine's alert must not be lost: the retry finds the quarantine done and announces it
     // again (a repeated quarantine is announced by each attempt). Other events are reported
     // (EventsFailed), not retried: a processed object's duplicate is announced only when the status
     // item does not yet hold its final status (objects.ts announcesDuplicate).
-    if (unsent > 0 && handled.event?.detail.status === 'quarantined') {
+    if (unsent > 0 && handled.announced?.detail.status === 'quarantined') {
       const { bucket, key } = handled.result;
       throw new TaskError(
         TRANSIENT_ERROR,

@@ -332,6 +332,35 @@ describe('the S3 handler with the status table and events', () => {
     },
   );
 
+  it('announces each record as its status is recorded, so an invocation stopped by a later record of its batch loses no event', async () => {
+    // The second record's read never returns, as in an invocation that times out on it.
+    const stuckKey = 'e4/stuck.jpg';
+    const sourceStorage = (bucket: string): Storage =>
+      new Proxy(new S3Storage(s3.client, bucket), {
+        get(target, property, receiver) {
+          if (property === 'get')
+            return (key: string, ...rest: unknown[]) =>
+              key === stuckKey ? new Promise(() => {}) : Reflect.apply(target.get, target, [key, ...rest]);
+          return Reflect.get(target, property, receiver);
+        },
+      });
+    const { handler, status, details } = await setup({ sourceStorage });
+    const first = await upload('e4/photo.jpg', readFixture('photos/colour-fig-red-bowl.jpg'), '0570');
+    const second = await upload(stuckKey, readFixture('photos/colour-fig-red-bowl.jpg'), '0571');
+    const event = { Records: [...first.Records, ...second.Records] };
+    void handler(event);
+    // Lambda ends the invocation here: the first record's status is final.
+    await vi.waitFor(async () => expect((await status.get(SOURCE, stuckKey))?.status).toBe('processing'), {
+      timeout: 30_000,
+    });
+    expect(await status.get(SOURCE, 'e4/photo.jpg')).toMatchObject({ status: 'processed' });
+    expect(details.map((d) => [d.status, d.key])).toEqual([['processed', 'e4/photo.jpg']]);
+    // The retry finds it finished (announced): it announces it no second time.
+    const { records } = await handler(first);
+    expect(records[0]?.status).toBe('duplicate');
+    expect(details).toHaveLength(1);
+  });
+
   it('announces an image processed when its status item could not be written, and again with the retry that records it', async () => {
     const wrapStatus = (store: StatusStore) => throttledFinish(store, 'processed', 1);
     const { handler, status, details } = await setup({ wrapStatus });
