@@ -109,9 +109,14 @@ export async function startLocalStepFunctions(options: {
       const name = typeof body.name === 'string' ? body.name : randomUUID();
       if (!/^[A-Za-z0-9_-]{1,80}$/.test(name)) throw new ApiError('InvalidName', `Invalid Name: '${name}'`);
       const executionArn = `${machine.arn.replace(':stateMachine:', ':execution:')}:${name}`;
-      if (executions.has(executionArn))
-        throw new ApiError('ExecutionAlreadyExists', `Execution Already Exists: '${executionArn}'`);
       const inputText = typeof body.input === 'string' ? body.input : '{}';
+      // As AWS does for a Standard workflow: the same name and input as a running execution is that
+      // execution (a client's retry of its request); a closed one, or other input, is refused.
+      const existing = executions.get(executionArn);
+      if (existing?.status === 'RUNNING' && existing.input === inputText)
+        return { executionArn, startDate: existing.startDate };
+      if (existing)
+        throw new ApiError('ExecutionAlreadyExists', `Execution Already Exists: '${executionArn}'`);
       let input: unknown;
       try {
         input = JSON.parse(inputText);

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startLocalApi } from '../../src/cli/local-api.ts';
 import { startLocalDynamo } from '../../src/cli/local-dynamodb.ts';
@@ -53,4 +54,56 @@ describe("imgpipe dev's servers keep an idle connection open past Node's default
     );
     expect(Object.fromEntries(reused)).toEqual({ s3: true, dynamodb: true, stepfunctions: true, api: true });
   }, 30_000);
+});
+
+describe("imgpipe dev's Step Functions API", () => {
+  it('answers StartExecution with the same name and input as a running execution with that execution, as AWS does, and refuses other input or a closed one', async () => {
+    let release!: () => void;
+    const ended = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let starts = 0;
+    const arn = 'arn:aws:states:us-east-1:000000000000:stateMachine:held';
+    const sfn = await startLocalStepFunctions({
+      host: '127.0.0.1',
+      port: 0,
+      machines: [
+        {
+          arn,
+          maps: {},
+          start: () => {
+            starts++;
+            return {
+              result: ended.then(() => ({ output: {}, invoked: [], retried: [], caught: [] })),
+              abort: () => undefined,
+            };
+          },
+        },
+      ],
+    });
+    const client = new SFNClient({
+      endpoint: sfn.endpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+    });
+    try {
+      const start = (input: string) =>
+        client.send(new StartExecutionCommand({ stateMachineArn: arn, name: 'run-1', input }));
+      const first = await start('{"a":1}');
+      // A retry of the same request (its response was lost): the same execution, not a second one.
+      const again = await start('{"a":1}');
+      expect(again.executionArn).toBe(first.executionArn);
+      expect(again.startDate).toEqual(first.startDate);
+      expect(starts).toBe(1);
+      await expect(start('{"a":2}')).rejects.toMatchObject({ name: 'ExecutionAlreadyExists' });
+      release();
+      await sfn.idle();
+      await expect(start('{"a":1}')).rejects.toMatchObject({ name: 'ExecutionAlreadyExists' });
+      expect(starts).toBe(1);
+    } finally {
+      release();
+      client.destroy();
+      await sfn.close();
+    }
+  });
 });
