@@ -48,6 +48,9 @@ export interface ScannerDeps {
   readonly refreshMs?: number;
 }
 
+/** What a Scan invocation keeps, once clamd is up, for reading the object and scanning it. */
+export const SCAN_RESERVE_MS = 15_000;
+
 /** Signature files are the database; anything else under the prefix is not copied. */
 /** The files of a ClamAV database (sigtool(1), signatures.pdf). */
 export const DATABASE_FILE =
@@ -84,6 +87,8 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
   const { logger, metrics } = deps;
   const databaseDir = join(deps.workDir, 'database');
   let engine: Promise<Clamd> | undefined;
+  /** When the engine now starting began (performance.now()), for the message of a wait cut short. */
+  let engineStartedAt = 0;
   let loaded = new Map<string, string>();
   let checkedAt = 0;
 
@@ -127,11 +132,40 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
     const current = engine ? await engine.catch(() => undefined) : undefined;
     if (current?.running && current.maxBytes >= maxBytes) return current;
     await current?.stop();
+    engineStartedAt = performance.now();
     engine = startEngine(Math.max(maxBytes, deps.maxBytes));
     engine.catch(() => {
       engine = undefined;
     });
     return engine;
+  }
+
+  /**
+   * ready(), waited for while the invocation keeps SCAN_RESERVE_MS for the scan itself. A load
+   * that takes longer (a cold start at low memory, a large database) is left going, and the attempt
+   * fails, retryable, before the function's timeout would: Lambda resets an environment whose
+   * invocation timed out, clamd and the load with it, so every retry would start it afresh and time
+   * out the same way. The environment kept, the retry that lands in it goes on with the same load.
+   */
+  async function readyWithin(maxBytes: number, remainingMs: number | undefined): Promise<Clamd> {
+    const starting = ready(maxBytes);
+    if (remainingMs === undefined) return starting;
+    // Settled after this attempt ends: its rejection is the next attempt's to see.
+    starting.catch(() => undefined);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const cut = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), Math.max(0, remainingMs - SCAN_RESERVE_MS));
+    });
+    try {
+      const clamd = await Promise.race([starting, cut]);
+      if (clamd) return clamd;
+    } finally {
+      clearTimeout(timer);
+    }
+    const s = (ms: number) => `${Math.round(ms / 1000)} s`;
+    throw new ScannerError(
+      `clamd is still loading the signature database (${s(performance.now() - engineStartedAt)} since it started), and this invocation has ${s(remainingMs)} left, ${s(SCAN_RESERVE_MS)} of them kept for the scan: the attempt ends here so that the load goes on, and a retry in this environment scans with it`,
+    );
   }
 
   /** Hourly: a newer database in S3 is copied in and clamd reloads it. */
@@ -154,7 +188,7 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
       checkExecutionTime(input, 'Scan', context);
       const ref = objectOf(input);
       const maxBytes = maxBytesOf(input) ?? deps.maxBytes;
-      const clamd = await ready(maxBytes);
+      const clamd = await readyWithin(maxBytes, context?.getRemainingTimeInMillis());
       await refresh(clamd);
       let bytes: Uint8Array;
       try {

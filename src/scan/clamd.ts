@@ -72,6 +72,8 @@ function streamMaxLength(maxBytes: number): number {
  */
 export const MAX_SCAN_TIME_MS = 60_000;
 export const IDLE_TIMEOUT_MS = MAX_SCAN_TIME_MS + 15_000;
+/** A pause between two polls of a starting clamd longer than this is a freeze, counted as this. */
+const FROZEN_GAP_MS = 1_000;
 /** What clamd names a scan cut short by one of its limits, with AlertExceedsMax on. */
 export const LIMITS_EXCEEDED = 'Heuristics.Limits.Exceeded';
 const MIB = 1024 * 1024;
@@ -148,7 +150,11 @@ export class Clamd {
     });
     await started;
     const clamd = new Clamd(socket, child, maxBytes);
-    const deadline = performance.now() + (options.startTimeoutMs ?? 120_000);
+    const limitMs = options.startTimeoutMs ?? 120_000;
+    // The time spent waiting, less any time the process was frozen: Lambda freezes an environment
+    // between invocations, and the scanner lets a long load go on across them (handlers/scanner.ts).
+    let waitedMs = 0;
+    let last = performance.now();
     for (;;) {
       if (clamd.#exited) {
         throw new ScannerError(
@@ -156,9 +162,12 @@ export class Clamd {
         );
       }
       if ((await clamd.#command('zPING\0').catch(() => '')) === 'PONG') return clamd;
-      if (performance.now() > deadline) {
+      const now = performance.now();
+      waitedMs += Math.min(now - last, FROZEN_GAP_MS);
+      last = now;
+      if (waitedMs > limitMs) {
         await clamd.stop();
-        throw new ScannerError(`clamd did not answer within ${options.startTimeoutMs ?? 120_000} ms`);
+        throw new ScannerError(`clamd did not answer within ${limitMs} ms`);
       }
       await sleep(25);
     }

@@ -8,7 +8,12 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createScanTask, createSignatureUpdater, type ScanTask } from '../../src/handlers/scanner.ts';
+import {
+  createScanTask,
+  createSignatureUpdater,
+  SCAN_RESERVE_MS,
+  type ScanTask,
+} from '../../src/handlers/scanner.ts';
 import { Clamd } from '../../src/scan/clamd.ts';
 import { S3Storage } from '../../src/storage/s3.ts';
 import { startTestS3 } from '../support/s3.ts';
@@ -229,8 +234,10 @@ describe.skipIf(!tools)('the malware scanner', () => {
         name: 'Imgpipe.Transient',
         message: expect.stringMatching(/did not answer on .* within 1000 ms$/),
       });
-      // The state machine's retry: the hung daemon is gone, a fresh one scans.
-      expect(await scan(object, context)).toMatchObject({
+      // The state machine's retry, with a whole invocation's time: the hung daemon is gone, a fresh
+      // one scans.
+      const retry = { getRemainingTimeInMillis: () => 100_000 } as Context;
+      expect(await scan(object, retry)).toMatchObject({
         status: 'rejected',
         rejection: { reason: 'malware', details: { signature: 'Imgpipe-Test-Hung.UNOFFICIAL' } },
       });
@@ -240,6 +247,61 @@ describe.skipIf(!tools)('the malware scanner', () => {
       } catch {
         // Already gone.
       }
+    }
+  }, 30_000);
+
+  it('lets a database load that outlasts an invocation go on into the retry, instead of starting it afresh', async () => {
+    await put(SIGNATURES, 'slow/test.ndb', signature('Imgpipe-Test-Slow', 'slow marker'));
+    await put(SOURCE, 'slow.txt', 'a file with the slow marker in it');
+    const scan = createScanTask(deps('slow', { prefix: 'slow/' }));
+    tasks.push(scan);
+    const starts = vi.spyOn(Clamd, 'start');
+    try {
+      const object = { object: { bucket: SOURCE, key: 'slow.txt' } };
+      // An invocation left with no more than the scan's own reserve: the load is not waited for.
+      const short = { getRemainingTimeInMillis: () => SCAN_RESERVE_MS } as Context;
+      await expect(scan(object, short)).rejects.toMatchObject({
+        name: 'Imgpipe.Transient',
+        message: expect.stringMatching(
+          /^ScannerError: clamd is still loading the signature database \(\d+ s since it started\), and this invocation has 15 s left, 15 s of them kept for the scan: /,
+        ),
+      });
+      // The state machine's retry, in the same environment: the same load, started once.
+      const ample = { getRemainingTimeInMillis: () => 100_000 } as Context;
+      expect(await scan(object, ample)).toMatchObject({
+        status: 'rejected',
+        rejection: { reason: 'malware', details: { signature: 'Imgpipe-Test-Slow.UNOFFICIAL' } },
+      });
+      expect(starts).toHaveBeenCalledTimes(1);
+    } finally {
+      starts.mockRestore();
+    }
+  }, 30_000);
+
+  it('does not count the time the process was frozen against clamd’s start (Lambda freezes an environment between invocations)', async () => {
+    const dir = join(workDir, 'frozen');
+    mkdirSync(join(dir, 'db'), { recursive: true });
+    writeFileSync(join(dir, 'db', 'test.ndb'), signature('Imgpipe-Test-Frozen', 'frozen marker'));
+    // Every reading of the clock after the first is ten minutes later: a freeze right after the spawn.
+    const now = performance.now.bind(performance);
+    let readings = 0;
+    const clock = vi
+      .spyOn(performance, 'now')
+      .mockImplementation(() => now() + (readings++ > 0 ? 600_000 : 0));
+    let clamd: Clamd | undefined;
+    try {
+      clamd = await Clamd.start({
+        databaseDir: join(dir, 'db'),
+        workDir: join(dir, 'work'),
+        maxBytes: 1024 * 1024,
+        startTimeoutMs: 20_000,
+        log: () => {},
+      });
+      expect(readings).toBeGreaterThan(1);
+      expect(clamd.running).toBe(true);
+    } finally {
+      clock.mockRestore();
+      await clamd?.stop();
     }
   }, 30_000);
 
