@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { extname, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -273,6 +273,25 @@ describe('the web page on S3 behind CloudFront', () => {
     // The module's config.json carries what the page reads.
     const config = String(api.resource.aws_s3_object!.web_config!.content);
     expect(config).toBe('jsonencode({ apiUrl = local.api_url, auth = local.web_auth })');
+  });
+
+  it('empties only a new, empty or earlier build of the page, since it removes the folder whole', async () => {
+    // `--outdir .` removed the repository, sources and .git, before it wrote the page there.
+    const own = mkdtempSync(join(tmpdir(), 'imgpipe-not-web-'));
+    try {
+      writeFileSync(join(own, 'notes.txt'), 'mine');
+      await expect(buildWeb(own)).rejects.toThrow(
+        `--outdir ${own} holds notes.txt, which no build of the page writes: a build empties its folder, so give a new, empty or earlier build's folder`,
+      );
+      expect(readFileSync(join(own, 'notes.txt'), 'utf8')).toBe('mine');
+    } finally {
+      rmSync(own, { recursive: true, force: true });
+    }
+    // An earlier build's folder is built again.
+    const outdir = join(mkdtempSync(join(tmpdir(), 'imgpipe-web-')), 'dist-web');
+    const names = await buildWeb(outdir);
+    expect((await buildWeb(outdir)).sort()).toEqual([...names].sort());
+    expect(readdirSync(outdir).sort()).toEqual([...names].sort());
   });
 });
 
