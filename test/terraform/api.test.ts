@@ -174,6 +174,12 @@ describe('the HTTP API module', () => {
       actions: ['s3:GetObject'],
       resources: [`${DOLLAR}{var.output_bucket_arn}/${DOLLAR}{local.output_prefix}*`],
     });
+    // A missing source or manifest is then 404 (S3 answers 403 without ListBucket), which the
+    // function tells apart: a processed image whose manifest is gone is answered without outputs.
+    expect(g.TellMissingKeysApart).toEqual({
+      actions: ['s3:ListBucket'],
+      resources: ['var.source_bucket_arn', 'var.output_bucket_arn'],
+    });
     expect(g.ReadTheStatusTable!.actions).toEqual(['dynamodb:GetItem', 'dynamodb:Query']);
     expect(g.UseTheDeploymentKey).toEqual({
       actions: ['kms:Decrypt', 'kms:GenerateDataKey'],

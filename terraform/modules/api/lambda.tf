@@ -96,11 +96,13 @@ data "aws_iam_policy_document" "function" {
     resources = ["${var.source_bucket_arn}/*"]
   }
 
-  # Without ListBucket, S3 answers a HEAD of a missing key with 403 instead of 404.
+  # Without ListBucket, S3 answers a HEAD or GET of a missing key with 403 instead of 404: a
+  # missing source, and a processed image's manifest that is not there (a manifest template or
+  # output prefix changed since, outputs expired or removed), would be answered 500.
   statement {
-    sid       = "TellMissingSourcesApart"
+    sid       = "TellMissingKeysApart"
     actions   = ["s3:ListBucket"]
-    resources = [var.source_bucket_arn]
+    resources = [var.source_bucket_arn, var.output_bucket_arn]
   }
 
   # Manifests, and the outputs presigned GETs hand out.
