@@ -5,7 +5,8 @@
  * with its size, format, bytes and saving, or the reason a file was rejected.
  *
  * Within the stage's rate limits: four files are uploaded at a time, a 429, 5xx or unreachable API
- * is asked again with backoff (honouring Retry-After), and each file's status is polled every 1 s,
+ * is asked again with backoff (honouring Retry-After), as is an upload to S3 that got no answer, a
+ * 5xx or a RequestTimeout (the file may be in S3 already), and each file's status is polled every 1 s,
  * growing to every 5 s, through one scheduler for the page: at most 4 status requests a second and
  * 2 at once, however many files, the longest-due card first. Once a file is in S3 the page never
  * says "Not uploaded": a status it cannot read is "Status unavailable", asked again, with Delete. A
@@ -342,7 +343,12 @@ async function uploadFile(file: File): Promise<void> {
       card.key = upload.key;
       card.statusUrl = upload.statusUrl;
       card.state('Uploading…');
-      await postToS3(upload, file, (fraction) => card.progress(fraction));
+      await postToS3(
+        upload,
+        file,
+        (fraction) => card.progress(fraction),
+        () => card.state('The upload was interrupted; sending it again…'),
+      );
       return upload;
     });
   } catch (error) {
@@ -501,8 +507,44 @@ function contentType(file: File): string {
   return TYPES_BY_EXTENSION[extension] ?? 'application/octet-stream';
 }
 
-/** The presigned POST, with the progress of the upload (XMLHttpRequest: fetch reports none). */
-function postToS3(upload: Upload, file: File, progress: (fraction: number) => void): Promise<void> {
+/** A presigned POST that did not succeed; `retryable`: sending it again may (see postToS3). */
+class UploadFailure extends Error {
+  readonly retryable: boolean;
+  readonly retryAfterMs: number | undefined;
+  constructor(message: string, retryable: boolean, retryAfterMs?: number) {
+    super(message);
+    this.retryable = retryable;
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/**
+ * The presigned POST, with the progress of the upload, sent again with backoff (honouring
+ * Retry-After) while it may yet succeed: no answer (the connection dropped, maybe after S3 stored
+ * the file), a 5xx (S3's InternalError and SlowDown ask for the request again) or S3's
+ * RequestTimeout (a stalled upload). Sending it again is safe: the same bytes to the same key, and
+ * the policy holds for minutes. `retrying` is told before each new attempt.
+ */
+async function postToS3(
+  upload: Upload,
+  file: File,
+  progress: (fraction: number) => void,
+  retrying: () => void,
+): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await postOnce(upload, file, progress);
+    } catch (error) {
+      if (!(error instanceof UploadFailure) || !error.retryable || attempt >= RETRIES) throw error;
+      retrying();
+      const backoff = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** attempt);
+      await sleep(error.retryAfterMs ?? backoff * (0.5 + Math.random() / 2));
+    }
+  }
+}
+
+/** One presigned POST (XMLHttpRequest: fetch reports no upload progress). */
+function postOnce(upload: Upload, file: File, progress: (fraction: number) => void): Promise<void> {
   const form = new FormData();
   for (const [name, value] of Object.entries(upload.upload.fields)) form.append(name, value);
   form.append('file', file);
@@ -513,13 +555,21 @@ function postToS3(upload: Upload, file: File, progress: (fraction: number) => vo
       if (event.lengthComputable) progress(event.loaded / event.total);
     });
     xhr.addEventListener('load', () => {
-      if (xhr.status >= 200 && xhr.status < 300) resolve();
-      else
-        reject(new Error(`Storage refused the upload (HTTP ${xhr.status}): ${s3Message(xhr.responseText)}`));
+      if (xhr.status >= 200 && xhr.status < 300) return resolve();
+      const code = /<Code>([^<]*)<\/Code>/.exec(xhr.responseText)?.[1];
+      reject(
+        new UploadFailure(
+          `Storage refused the upload (HTTP ${xhr.status}): ${s3Message(xhr.responseText)}`,
+          xhr.status >= 500 || code === 'RequestTimeout',
+          retryAfter(xhr.getResponseHeader('retry-after')),
+        ),
+      );
     });
-    xhr.addEventListener('error', () =>
-      reject(new Error('The upload failed: the storage could not be reached')),
-    );
+    const unreachable = () =>
+      reject(new UploadFailure('The upload failed: the storage could not be reached', true));
+    xhr.addEventListener('error', unreachable);
+    xhr.addEventListener('abort', unreachable);
+    xhr.addEventListener('timeout', unreachable);
     xhr.send(form);
   });
 }

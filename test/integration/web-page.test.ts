@@ -1,7 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEV_BUCKETS } from '../../src/cli/dev.ts';
+import { LOCAL_CREDENTIALS } from '../../src/cli/local-s3.ts';
 import { UPLOAD_CONTENT_TYPES } from '../../src/handlers/api.ts';
+import { createS3Client } from '../../src/storage/s3.ts';
 import { type DevApi, startDevApi } from '../support/dev-api.ts';
 import { fixturePath } from '../support/fixtures.ts';
 
@@ -300,6 +304,55 @@ describe.runIf(present)('the web page', () => {
     expect(asked).toBeGreaterThan(1);
     expect(await card.locator('.variants img').count()).toBeGreaterThan(0);
     expect(errors).toEqual([]);
+    await page.close();
+  }, 300_000);
+
+  it('sends an upload again that S3 stored without an answer, or answered 503, and follows it', async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    const bytes = readFileSync(fixturePath('edge/formats/1x1.jpg'));
+    const s3 = createS3Client({ endpoint: dev.s3, forcePathStyle: true, credentials: LOCAL_CREDENTIALS });
+    // lost.jpg: its first POST reaches S3, which stores the file, and the connection drops before
+    // the answer (as on a phone changing networks). busy.jpg: its first POST is answered SlowDown.
+    const first = new Set<string>();
+    await page.route(
+      (url) => url.href.startsWith(dev.s3),
+      async (route) => {
+        const body = route.request().postDataBuffer()?.toString('latin1') ?? '';
+        const key = /name="key"\r\n\r\n([^\r]*)\r\n/.exec(body)?.[1];
+        const name = key?.slice(key.lastIndexOf('/') + 1);
+        if (route.request().method() !== 'POST' || !key || !name || first.has(name)) return route.continue();
+        first.add(name);
+        if (name === 'busy.jpg')
+          return route.fulfill({
+            status: 503,
+            contentType: 'application/xml',
+            body: '<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>',
+          });
+        await s3.send(
+          new PutObjectCommand({
+            Bucket: DEV_BUCKETS.source,
+            Key: key,
+            Body: bytes,
+            ContentType: 'image/jpeg',
+          }),
+        );
+        return route.abort('connectionreset');
+      },
+    );
+    await signIn(page, 'sami');
+    await page.locator('#files').setInputFiles([
+      { name: 'lost.jpg', mimeType: 'image/jpeg', buffer: bytes },
+      { name: 'busy.jpg', mimeType: 'image/jpeg', buffer: bytes },
+    ]);
+    await expectProcessed(page, ['lost.jpg', 'busy.jpg']);
+    expect([...first].sort()).toEqual(['busy.jpg', 'lost.jpg']);
+    expect(await page.locator('li.upload').allTextContents()).not.toContainEqual(
+      expect.stringContaining('Not uploaded'),
+    );
+    expect(errors).toEqual([]);
+    s3.destroy();
     await page.close();
   }, 300_000);
 
