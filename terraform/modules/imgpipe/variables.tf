@@ -224,8 +224,8 @@ variable "output_prefix" {
   nullable    = false
 
   validation {
-    condition     = var.output_prefix == "" || can(regex("^[^/].{0,254}/$", var.output_prefix))
-    error_message = "output_prefix must be empty or up to 256 characters ending in / and not starting with /."
+    condition     = var.output_prefix == "" || (can(regex("^.{1,256}$", var.output_prefix)) && endswith(var.output_prefix, "/") && alltrue([for s in split("/", trimsuffix(var.output_prefix, "/")) : s != "" && s != "." && s != ".."]))
+    error_message = "output_prefix must be empty or up to 256 characters ending in /, with no empty (a leading / or //), . or .. segment, as the function's IMGPIPE_OUTPUT_PREFIX check requires."
   }
 }
 
@@ -680,8 +680,8 @@ variable "transform_results_prefix" {
   default     = null
 
   validation {
-    condition     = var.transform_results_prefix == null || can(regex("^[^/].{0,254}/$", var.transform_results_prefix))
-    error_message = "transform_results_prefix must be null or a key prefix ending in / and not starting with /."
+    condition     = var.transform_results_prefix == null ? true : can(regex("^.{1,256}$", var.transform_results_prefix)) && endswith(var.transform_results_prefix, "/") && alltrue([for s in split("/", trimsuffix(var.transform_results_prefix, "/")) : s != "" && s != "." && s != ".."])
+    error_message = "transform_results_prefix must be null or a key prefix of up to 256 characters ending in /, with no empty (a leading / or //), . or .. segment."
   }
 }
 

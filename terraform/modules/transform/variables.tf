@@ -318,8 +318,8 @@ variable "results_prefix" {
   nullable    = false
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9!_.*'()-][A-Za-z0-9!_.*'()/-]*/$", var.results_prefix)) && !startswith(var.results_prefix, "t/")
-    error_message = "results_prefix must be a key prefix without a leading / that ends in /, and not start with t/: the distribution serves /<results_prefix>* from the bucket, which would take transformation paths (/t/…) from the function."
+    condition     = can(regex("^[A-Za-z0-9!_.*'()-][A-Za-z0-9!_.*'()/-]*/$", var.results_prefix)) && !startswith(var.results_prefix, "t/") && alltrue([for s in split("/", trimsuffix(var.results_prefix, "/")) : s != "" && s != "." && s != ".."])
+    error_message = "results_prefix must be a key prefix that ends in /, with no empty (a leading / or //), . or .. segment, and not start with t/: the distribution serves /<results_prefix>* from the bucket, which would take transformation paths (/t/…) from the function."
   }
 }
 

@@ -408,3 +408,32 @@ run "alarms_on_5xx_4xx_and_latency_to_the_deployment_topic" {
     error_message = "Every alarm should notify the deployment's topic, whose policy accepts alarms named <name>-*."
   }
 }
+
+# The function's IMGPIPE_UPLOAD_PREFIX check (config/check.ts checkKeyPrefix) refuses these at init.
+run "refuses_an_upload_prefix_with_an_empty_segment" {
+  command = plan
+
+  variables {
+    upload_prefix = "uploads//"
+  }
+
+  expect_failures = [var.upload_prefix]
+}
+
+run "refuses_an_upload_prefix_with_a_dot_dot_segment" {
+  command = plan
+
+  variables {
+    upload_prefix = "uploads/../"
+  }
+
+  expect_failures = [var.upload_prefix]
+}
+
+run "takes_an_upload_prefix_of_several_segments" {
+  command = plan
+
+  variables {
+    upload_prefix = "tenant-a/uploads/"
+  }
+}

@@ -172,3 +172,25 @@ run "lets_no_distribution_read_or_decrypt_the_outputs_by_default" {
     error_message = "Without output_cloudfront_distribution_arn, neither policy should name CloudFront."
   }
 }
+
+# The function's IMGPIPE_OUTPUT_PREFIX and IMGPIPE_TRANSFORM_PREFIX checks (config/check.ts
+# checkKeyPrefix) refuse these at init.
+run "refuses_an_output_prefix_with_an_empty_segment" {
+  command = plan
+
+  variables {
+    output_prefix = "site//"
+  }
+
+  expect_failures = [var.output_prefix]
+}
+
+run "refuses_a_transform_results_prefix_with_a_dot_segment" {
+  command = plan
+
+  variables {
+    transform_results_prefix = "./transforms/"
+  }
+
+  expect_failures = [var.transform_results_prefix]
+}

@@ -287,3 +287,14 @@ run "refuses_a_results_prefix_under_the_transformation_path" {
 
   expect_failures = [var.results_prefix]
 }
+
+# The function's IMGPIPE_TRANSFORM_PREFIX check (config/check.ts checkKeyPrefix) refuses it at init.
+run "refuses_a_results_prefix_with_a_dot_dot_segment" {
+  command = plan
+
+  variables {
+    results_prefix = "transforms/../"
+  }
+
+  expect_failures = [var.results_prefix]
+}
