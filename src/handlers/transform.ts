@@ -236,7 +236,7 @@ export function createTransformHandler(
       ({ info: stored, bytes } = found);
     } else {
       log.cache = 'miss';
-      ({ info: stored, bytes } = await produce(t, request, resultKey, endsAt));
+      ({ info: stored, bytes } = await produce(t, request, resultKey, endsAt, source.etag));
     }
     log.bytes = stored.size;
 
@@ -286,7 +286,10 @@ export function createTransformHandler(
   /**
    * A miss: the source read within the byte limit and through processImage, as in the S3 path. The
    * result records the ETag of the version read (if the source was replaced since the HEAD, the
-   * newer one: the result is then fresh for it). As there, the time budget is maxSecondsPerImage
+   * newer one: the result is then fresh for it). With IMGPIPE_TRANSFORM_CHECKED_ONLY, a version
+   * read that is not the one checked (`checkedEtag`, replaced between the HEAD and the GET) is
+   * checked again before it is decoded: its manifest must name it, else it is refused as any
+   * unchecked version is. As there, the time budget is maxSecondsPerImage
    * cut to the invocation's remaining time less a reserve (pipeline/deadline.ts): past the
    * function's timeout (30 s by default, maxSecondsPerImage 60) Lambda would stop it, CloudFront
    * answer 502 and the next request find a fresh container, where a source too slow to transform
@@ -297,6 +300,7 @@ export function createTransformHandler(
     request: TransformRequest,
     resultKey: string,
     endsAt: number | undefined,
+    checkedEtag: string,
   ): Promise<{ info: ObjectInfo; bytes: Uint8Array }> {
     if (running >= t.config.concurrency)
       throw new ApiError('unavailable', `Busy with ${running} transformation(s); try again in a moment`, {
@@ -321,6 +325,10 @@ export function createTransformHandler(
             { field: 'key' },
           );
         throw error;
+      }
+      if (t.config.checkedOnly && object.etag !== checkedEtag) {
+        const manifest = await readManifest(deps.output, t.bucketLayout.manifestKey(request.key));
+        if (manifest?.source.etag !== object.etag) await refuseUnchecked(t, request.key, object.etag);
       }
       const image = await processImage(
         object.body,

@@ -566,6 +566,60 @@ describe('IMGPIPE_TRANSFORM_CHECKED_ONLY (the workflow mode): only what the pipe
   });
 });
 
+describe('IMGPIPE_TRANSFORM_CHECKED_ONLY: a source replaced between its HEAD and its GET', () => {
+  it('does not transform, serve or store the unchecked version the GET read', async () => {
+    const source = new S3Storage(s3.client, SOURCE);
+    const solid = (background: string) =>
+      sharp({ create: { width: 64, height: 48, channels: 3, background } })
+        .png()
+        .toBuffer();
+    await source.put('raced.png', await solid('#00ff00'), { contentType: 'image/png' });
+    const checked = (await source.head('raced.png'))!.etag;
+    const tasks = createObjectHandling(deps());
+    const processed = await tasks.handle(
+      { bucket: SOURCE, key: 'raced.png', etag: checked },
+      { trigger: 'test' },
+    );
+    expect(processed.result.status).toBe('processed');
+    // The HEAD finds the checked version (its manifest names it); a new upload lands before the GET.
+    const unchecked = await solid('#ff0000');
+    const racing = (storage: Storage): Storage =>
+      new Proxy(storage, {
+        get(object, property, receiver) {
+          const value = Reflect.get(object, property, receiver);
+          if (typeof value !== 'function') return value;
+          if (property !== 'get') return value.bind(object);
+          return async (key: string, options: unknown) => {
+            if (key === 'raced.png') await source.put(key, unchecked, { contentType: 'image/png' });
+            return value.call(object, key, options);
+          };
+        },
+      });
+    const base = deps();
+    const h = createTransformHandler(
+      { ...base, sourceStorage: (bucket) => racing(new S3Storage(s3.client, bucket)) },
+      {
+        env: {
+          IMGPIPE_TRANSFORM_SOURCE_BUCKET: SOURCE,
+          IMGPIPE_TRANSFORM_SIGNING: 'off',
+          IMGPIPE_TRANSFORM_CHECKED_ONLY: 'true',
+        },
+      },
+    );
+    const reply = await h(event('/t/raced.png', 'w=30&fmt=png'));
+    const now = (await source.head('raced.png'))!.etag;
+    expect(now).not.toBe(checked);
+    expect([reply.statusCode, body(reply).error?.field]).toEqual([403, 'key']);
+    expect(body(reply).error.message).toContain(`(ETag ${now}) has not been through the pipeline`);
+    // Nothing was decoded, and no result of it was stored.
+    expect(h.stats.decodes).toBe(0);
+    const stored: string[] = [];
+    for await (const info of new S3Storage(s3.client, OUTPUT).list('transforms/raced.png/'))
+      stored.push(info.key);
+    expect(stored).toEqual([]);
+  });
+});
+
 describe('source keys no URL can name', () => {
   it('answers 400 naming key for a . or .. segment, encoded or not, before any storage call', async () => {
     const h = createTransformHandler(deps(), {
