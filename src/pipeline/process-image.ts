@@ -425,10 +425,28 @@ async function fromEarlier(
 
 /** The watermark's decoded PNG, for the configuration's image (one image per process, in practice). */
 let markSource:
-  | { sha256: string; image: Promise<RawImage>; sized: Map<string, Promise<RawImage>> }
+  | {
+      sha256: string;
+      image: Promise<RawImage>;
+      sized: Map<string, Promise<RawImage>>;
+      /** The RGBA bytes of the sized marks kept. */
+      sizedBytes: number;
+    }
   | undefined;
 /** Sizes kept of the resized mark: upload variants need a few; on-demand results may ask for many. */
 const MARK_SIZES_KEPT = 32;
+/**
+ * The most the resized marks kept take (RGBA bytes), past which they are let go; a mark larger
+ * than this is not kept at all. They outlive the image (the memory estimate does not count them):
+ * kept by count alone, on-demand results of 32 widths with a mark of `size` 1 held 32 marks of up
+ * to maxSize x maxSize pixels (64 MB each at 4000), a container's whole memory.
+ */
+export const MARK_BYTES_KEPT = 16 * 1024 * 1024;
+
+/** The RGBA bytes of the resized marks this process keeps (at most MARK_BYTES_KEPT). */
+export function keptMarkBytes(): number {
+  return markSource?.sizedBytes ?? 0;
+}
 
 /** Where `pad` puts an image of `image`'s size in an output of `output`'s: centred. */
 /**
@@ -473,7 +491,7 @@ export function loadWatermark(watermark: Watermark): Promise<RawImage> {
         describeError(error),
       );
     });
-    markSource = { sha256: watermark.sha256, image: decoded, sized: new Map() };
+    markSource = { sha256: watermark.sha256, image: decoded, sized: new Map(), sizedBytes: 0 };
     decoded.catch(() => {
       markSource = undefined;
     });
@@ -505,10 +523,17 @@ export async function applyWatermark(
   const sizeKey = `${place.width}x${place.height}`;
   let sized = source.sized.get(sizeKey);
   if (!sized) {
-    if (source.sized.size >= MARK_SIZES_KEPT) source.sized.clear();
     const full = { left: 0, top: 0, width: mark.width, height: mark.height };
     sized = resample(mark, full, place, config, true);
-    source.sized.set(sizeKey, sized);
+    const bytes = place.width * place.height * 4;
+    if (bytes <= MARK_BYTES_KEPT) {
+      if (source.sized.size >= MARK_SIZES_KEPT || source.sizedBytes + bytes > MARK_BYTES_KEPT) {
+        source.sized.clear();
+        source.sizedBytes = 0;
+      }
+      source.sized.set(sizeKey, sized);
+      source.sizedBytes += bytes;
+    }
   }
   return compositeOver(
     image,

@@ -6,7 +6,12 @@ import { decode, encode } from '../../../src/codecs/index.ts';
 import { parsePipelineConfig } from '../../../src/config/document.ts';
 import { ConfigError } from '../../../src/core/errors.ts';
 import type { RawImage } from '../../../src/image/raw.ts';
-import { processImage } from '../../../src/pipeline/process-image.ts';
+import {
+  applyWatermark,
+  keptMarkBytes,
+  MARK_BYTES_KEPT,
+  processImage,
+} from '../../../src/pipeline/process-image.ts';
 
 const folder = mkdtempSync(join(tmpdir(), 'imgpipe-watermark-'));
 const { formatOptions } = parsePipelineConfig({ formats: { png: {} } });
@@ -242,5 +247,26 @@ describe('processImage with a watermark', () => {
     ] as const)
       for (const [i, channel] of [r, g, b].entries())
         expect(Math.abs(channel! - expected[i]!), `${[r, g, b]}`).toBeLessThan(4);
+  });
+});
+
+describe('the resized marks a process keeps', () => {
+  it('keep to MARK_BYTES_KEPT however many sizes on-demand results ask for, a mark of size 1 included', async () => {
+    // A full-width mark: each output width is a mark of about its own size. Kept by count alone
+    // (32), these 41 widths held some 50 MB of marks after the images were gone.
+    const image = await pngFile('full-width.png', solid(8, 8, [255, 255, 255, 255]));
+    const config = parsePipelineConfig({ watermark: { image, size: 1, margin: 0 } });
+    const watermark = config.watermark!;
+    for (let width = 400; width <= 800; width += 10) {
+      const marked = await applyWatermark(solid(width, width, [0, 0, 0, 255]), watermark, config);
+      // Still marked: the middle pixel is the mark's.
+      expect(px(marked, width >> 1, width >> 1), String(width)).toEqual([255, 255, 255, 255]);
+      expect(keptMarkBytes(), String(width)).toBeLessThanOrEqual(MARK_BYTES_KEPT);
+    }
+    expect(keptMarkBytes()).toBeGreaterThan(0);
+    // A mark larger than the whole allowance is made for its image and not kept.
+    const large = await applyWatermark(solid(2100, 2100, [0, 0, 0, 255]), watermark, config);
+    expect(px(large, 1050, 1050)).toEqual([255, 255, 255, 255]);
+    expect(keptMarkBytes()).toBeLessThanOrEqual(MARK_BYTES_KEPT);
   });
 });
