@@ -4,7 +4,14 @@ import { ConfigError, describeError } from '../core/errors.ts';
 import { VERSION } from '../core/runtime.ts';
 import { didYouMean } from '../core/suggest.ts';
 import { ApiError, keyPath } from '../handlers/http.ts';
-import { keyFromPath, signUrl, TRANSFORM_PATH } from '../handlers/transform-request.ts';
+import { SIGNING_KEYS_PLACEHOLDER } from '../handlers/transform.ts';
+import {
+  keyFromPath,
+  SIGNING_KEY_MIN_LENGTH,
+  signingKeyProblem,
+  signUrl,
+  TRANSFORM_PATH,
+} from '../handlers/transform-request.ts';
 import { availableCpus } from '../pipeline/cpus.ts';
 import {
   type CommandSpec,
@@ -363,7 +370,8 @@ export const SIGN_COMMAND: CommandSpec = {
   summary:
     'Prints a signed URL for an on-demand transformation of the source image <key> (index.transform): <base>/t/<key>?<parameters>&sig=<HMAC-SHA256>.',
   description: [
-    `The key is ${SIGNING_KEY_ENV} (the newest line of the deployment's SecureString parameter); without it, the`,
+    `The key is ${SIGNING_KEY_ENV} (the newest line of the deployment's SecureString parameter: one key of at least`,
+    '32 characters without whitespace, else a usage error, as the function would refuse its URLs); without it, the',
     'public key imgpipe dev accepts, with a note on standard error. Parameters are checked by the function, not',
     'here: a signed URL with a size the deployment does not allow is answered 400. A key with a . or .. segment',
     'is refused: browsers and CDNs resolve such segments, so no URL can name it; so is an empty key or one over',
@@ -644,6 +652,19 @@ function signCommand(values: Values, positionals: string[], env: NodeJS.ProcessE
   };
   // The note only once every flag is good: it says a URL was signed.
   let secret = env[SIGNING_KEY_ENV]?.trim();
+  // A key the function would never hold (the parameter's two lines, its placeholder, a short
+  // one): every URL signed with it would be refused 403, "The signature does not match".
+  if (secret === SIGNING_KEYS_PLACEHOLDER)
+    throw new UsageError(
+      command,
+      `${SIGNING_KEY_ENV} holds terraform/modules/transform's placeholder: the signing keys were never set (the function refuses it)`,
+    );
+  const problem = secret ? signingKeyProblem(secret) : undefined;
+  if (problem !== undefined)
+    throw new UsageError(
+      command,
+      `${SIGNING_KEY_ENV} ${problem}: the function takes a key of at least ${SIGNING_KEY_MIN_LENGTH} characters without whitespace, and would refuse every URL signed with this`,
+    );
   if (!secret) {
     secret = DEV_SIGNING_KEY;
     process.stderr.write(

@@ -295,6 +295,22 @@ export function verifySignature(
   }
 }
 
+/** The shortest signing key the function takes (terraform/modules/transform's parameter, one a line). */
+export const SIGNING_KEY_MIN_LENGTH = 32;
+
+/**
+ * What keeps `secret` from being one signing key the function takes (at least
+ * SIGNING_KEY_MIN_LENGTH characters, no whitespace), or undefined. A URL signed with anything
+ * else, such as the parameter's two lines while rotating, is refused 403 by every deployment.
+ */
+export function signingKeyProblem(secret: string): string | undefined {
+  const lines = secret.split(/\r?\n/).filter((line) => line.trim() !== '');
+  if (lines.length > 1) return `holds ${lines.length} lines (give one key, the parameter's first line)`;
+  if (/\s/.test(secret)) return 'has whitespace within the key';
+  if (secret.length < SIGNING_KEY_MIN_LENGTH) return `is ${secret.length} characters long`;
+  return undefined;
+}
+
 export interface SignOptions {
   readonly w?: number;
   readonly h?: number;

@@ -37,6 +37,7 @@ import {
   keyFromPath,
   parseQuery,
   parseRequest,
+  SIGNING_KEY_MIN_LENGTH,
   type TransformRequest,
   verifySignature,
 } from './transform-request.ts';
@@ -481,7 +482,8 @@ export function parameterKeys(name: string, ssm?: SSMClient): () => Promise<read
       .filter(Boolean);
     if (lines.length === 0) throw refuse('holds no key');
     for (const [index, line] of lines.entries()) {
-      if (line.length < 32) throw refuse(`has a key of ${line.length} characters on line ${index + 1}`);
+      if (line.length < SIGNING_KEY_MIN_LENGTH)
+        throw refuse(`has a key of ${line.length} characters on line ${index + 1}`);
       if (/\s/.test(line)) throw refuse(`has whitespace within the key on line ${index + 1}`);
     }
     refused = false;

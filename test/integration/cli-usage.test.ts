@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { SIGNING_KEYS_PLACEHOLDER } from '../../src/handlers/transform.ts';
+import { signature } from '../../src/handlers/transform-request.ts';
 import { REPO_ROOT, runCli } from '../support/cli.ts';
 import { fixturePath } from '../support/fixtures.ts';
 
@@ -309,6 +311,38 @@ describe('imgpipe usage errors', () => {
     }
     const longest = await runCli(['sign', 'k'.repeat(1024), '--base', 'https://cdn.example.com']);
     expect(longest.code).toBe(0);
+  });
+
+  it('refuses to sign with a key the function never holds, naming the problem and not the key', async () => {
+    const key = 'n'.repeat(40);
+    const cases: [string, string][] = [
+      // The parameter's value whole, both lines of a rotation (without | head -1).
+      [`${key}\n${'o'.repeat(40)}\n`, "holds 2 lines (give one key, the parameter's first line)"],
+      [`${key.slice(0, 20)} ${key.slice(20)}`, 'has whitespace within the key'],
+      ['short-key', 'is 9 characters long'],
+    ];
+    for (const [secret, problem] of cases) {
+      const run = await runCli(['sign', 'a.jpg', '--base', 'https://cdn.example.com'], {
+        env: { IMGPIPE_TRANSFORM_SIGNING_KEY: secret },
+      });
+      expect([run.code, run.stdout], problem).toEqual([2, '']);
+      expect(lines(run.stderr)[0]).toBe(
+        `imgpipe sign: IMGPIPE_TRANSFORM_SIGNING_KEY ${problem}: the function takes a key of at least 32 characters without whitespace, and would refuse every URL signed with this`,
+      );
+      expect(run.stderr).not.toContain(secret.trim().slice(0, 20));
+    }
+    const placeholder = await runCli(['sign', 'a.jpg', '--base', 'https://cdn.example.com'], {
+      env: { IMGPIPE_TRANSFORM_SIGNING_KEY: SIGNING_KEYS_PLACEHOLDER },
+    });
+    expect([placeholder.code, lines(placeholder.stderr)[0]]).toEqual([
+      2,
+      "imgpipe sign: IMGPIPE_TRANSFORM_SIGNING_KEY holds terraform/modules/transform's placeholder: the signing keys were never set (the function refuses it)",
+    ]);
+    const good = await runCli(['sign', 'a.jpg', '--base', 'https://cdn.example.com', '--w', '40'], {
+      env: { IMGPIPE_TRANSFORM_SIGNING_KEY: `${key}\n` },
+    });
+    expect([good.code, good.stderr]).toEqual([0, '']);
+    expect(new URL(good.stdout.trim()).searchParams.get('sig')).toBe(signature(key, 'a.jpg', { w: '40' }));
   });
 
   it('refuses a --base with a path: transformations are under /t/ at its root', async () => {
