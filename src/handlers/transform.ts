@@ -354,7 +354,8 @@ export function createTransformHandler(
 
   /**
    * The stored result, if any: for a GET its bytes too when it fits a buffered response (a larger
-   * one, rare, is looked up again with a HEAD: it is redirected to, not read).
+   * one, rare, is looked up again with a HEAD: it is redirected to, not read; one that the HEAD
+   * finds small enough after all, replaced in between, is none).
    */
   async function readResult(
     key: string,
@@ -371,7 +372,9 @@ export function createTransformHandler(
       if (error instanceof ObjectNotFoundError) return undefined;
       if (!(error instanceof ObjectTooLargeError)) throw error;
       const info = await deps.output.head(key);
-      return info && { info };
+      // Made again since the GET (its source replaced), now small enough to answer with: its bytes
+      // were not read, so it is a miss (answered 200 with no body, it was cached so).
+      return info && info.size > MAX_BUFFERED_BYTES ? { info } : undefined;
     }
   }
 

@@ -467,6 +467,53 @@ describe('a result over the response limit, behind CloudFront without a custom d
   }, 120_000);
 });
 
+describe('a stored result replaced between its GET and its HEAD', () => {
+  it('is answered with bytes: a large result made again small is not a 200 without a body', async () => {
+    const source = new S3Storage(s3.client, SOURCE);
+    const output = new S3Storage(s3.client, OUTPUT);
+    await source.put(
+      'regrown.png',
+      await sharp({ create: { width: 64, height: 48, channels: 3, background: '#123456' } })
+        .png()
+        .toBuffer(),
+      {
+        contentType: 'image/png',
+      },
+    );
+    const env = { IMGPIPE_TRANSFORM_SOURCE_BUCKET: SOURCE, IMGPIPE_TRANSFORM_SIGNING: 'off' };
+    const first = await createTransformHandler(deps(), { env })(event('/t/regrown.png', 'w=30&fmt=png'));
+    expect(first.statusCode).toBe(200);
+    const keys: string[] = [];
+    for await (const info of output.list('transforms/regrown.png/')) keys.push(info.key);
+    expect(keys).toHaveLength(1);
+    const resultKey = keys[0]!;
+    const small = await output.get(resultKey);
+    const stored = { contentType: 'image/png', metadata: small.metadata! };
+    // A result too large to answer with (an earlier version of the source's), current for the source:
+    await output.put(resultKey, new Uint8Array(MAX_BUFFERED_BYTES + 1), stored);
+    // its GET finds it large; before the HEAD that follows, it is made again, small.
+    const racing = new Proxy(output, {
+      get(object, property, receiver) {
+        const value = Reflect.get(object, property, receiver);
+        if (typeof value !== 'function') return value;
+        if (property !== 'head') return value.bind(object);
+        return async (key: string) => {
+          if (key === resultKey) await object.put(key, small.body, stored);
+          return value.call(object, key);
+        };
+      },
+    });
+    const h = createTransformHandler({ ...deps(), output: racing }, { env });
+    const reply = await h(event('/t/regrown.png', 'w=30&fmt=png'));
+    expect(reply.statusCode).toBe(200);
+    const bytes = Buffer.from(reply.body ?? '', 'base64');
+    expect(bytes.length).toBeGreaterThan(0);
+    expect(reply.headers?.['content-length']).toBe(String(bytes.length));
+    const image = await decode('png', new Uint8Array(bytes));
+    expect([image.width, image.height]).toEqual([30, 23]);
+  });
+});
+
 describe('sources the pipeline refuses, before decoding', () => {
   const handler = () =>
     createTransformHandler(deps(), {
