@@ -38,6 +38,23 @@ describe('modules/transform and TRANSFORM_SETTINGS', () => {
     expect(readme).toContain(`/t/<key>?${TRANSFORM_PARAMS.map((name) => `${name}=`).join('&')} `);
   });
 
+  it('refuses a results_prefix with *, a wildcard in the path pattern and the policies made of it', async () => {
+    // /<results_prefix>* is the results behaviour's path pattern, and <bucket>/<results_prefix>* the
+    // bucket policy's and the roles' resources: "*/" took /t/ from the function and let the
+    // distribution read every output and manifest.
+    const tf = await loadTerraform();
+    const condition = String(tf.get('modules/transform')!.variable.results_prefix!.validation[0].condition);
+    const pattern = new RegExp(/regex\("([^"]*)"/.exec(condition)![1]!);
+    expect(condition).toContain('!startswith(var.results_prefix, "t/")');
+    for (const accepted of ['transforms/', 'on-demand/v2/', "a_b.c'(1)!/"])
+      expect(pattern.test(accepted), accepted).toBe(true);
+    for (const refused of ['*/', 'transforms*/', 'a/*/', '/transforms/', 'transforms'])
+      expect(pattern.test(refused), refused).toBe(false);
+    const behaviour =
+      tf.get('modules/transform')!.resource.aws_cloudfront_distribution!.this!.ordered_cache_behavior[0];
+    expect(behaviour.path_pattern).toBe(`/${DOLLAR}{var.results_prefix}*`);
+  });
+
   it('creates the keys’ parameter with the placeholder the function refuses as a key', () => {
     const resource = main.slice(main.indexOf('resource "aws_ssm_parameter" "this"'));
     const value = /^\s*value\s*=\s*"([^"]*)"/m.exec(resource)?.[1];

@@ -312,14 +312,14 @@ variable "signing_keys_parameter_name" {
 }
 
 variable "results_prefix" {
-  description = "Where results are stored in the output bucket, ending in / and not starting with t/ (the distribution serves this path from the bucket). IMGPIPE_TRANSFORM_PREFIX."
+  description = "Where results are stored in the output bucket, ending in /, without *, and not starting with t/ (the distribution serves this path from the bucket; * is a wildcard in its path pattern and the policies). IMGPIPE_TRANSFORM_PREFIX."
   type        = string
   default     = "transforms/"
   nullable    = false
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9!_.*'()-][A-Za-z0-9!_.*'()/-]*/$", var.results_prefix)) && !startswith(var.results_prefix, "t/") && alltrue([for s in split("/", trimsuffix(var.results_prefix, "/")) : s != "" && s != "." && s != ".."])
-    error_message = "results_prefix must be a key prefix that ends in /, with no empty (a leading / or //), . or .. segment, and not start with t/: the distribution serves /<results_prefix>* from the bucket, which would take transformation paths (/t/…) from the function."
+    condition     = can(regex("^[A-Za-z0-9!_.'()-][A-Za-z0-9!_.'()/-]*/$", var.results_prefix)) && !startswith(var.results_prefix, "t/") && alltrue([for s in split("/", trimsuffix(var.results_prefix, "/")) : s != "" && s != "." && s != ".."])
+    error_message = "results_prefix must be a key prefix that ends in /, with no empty (a leading / or //), . or .. segment, no * and not start with t/: the distribution serves /<results_prefix>* from the bucket, which would take transformation paths (/t/…) from the function, and a * is a wildcard there and in the bucket and IAM policies that grant <results_prefix>* (\"*/\" would serve every output and manifest)."
   }
 }
 
