@@ -264,9 +264,7 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
         source: deps.sourceStorage,
         output: deps.output,
         deleteOutputs: config.deleteOutputs,
-        ...(config.transformPrefix === undefined
-          ? {}
-          : { transforms: new TransformLayout(config.transformPrefix) }),
+        ...(transforms ? { transforms } : {}),
         ...(deps.status ? { record: () => deps.status!.finish(ref, { status: 'deleted' }) } : {}),
       });
       if (removal.status === 'kept') {
@@ -507,12 +505,15 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
     return `not processed: the status table does not record the key's current content as processed (status ${status}): reprocess the key to publish it; ${withdrawn.length} output(s) of other content deleted`;
   }
 
+  const transforms =
+    config.transformPrefix === undefined ? undefined : new TransformLayout(config.transformPrefix);
   const processDeps = {
     config: config.pipeline,
     layout,
     source: deps.sourceStorage,
     output: deps.output,
     quarantine: deps.quarantine,
+    ...(transforms ? { transforms } : {}),
   };
 
   return {

@@ -9,7 +9,7 @@ import {
   StorageError,
 } from '../core/errors.ts';
 import { FORMAT_META } from '../core/formats.ts';
-import { type BucketLayout, S3_MAX_KEY_BYTES } from '../core/layout.ts';
+import { type BucketLayout, S3_MAX_KEY_BYTES, type TransformLayout } from '../core/layout.ts';
 import type { ObjectRef } from '../core/objects.ts';
 import { settleAll } from '../core/settle.ts';
 import { msSince, roundMs } from '../core/timing.ts';
@@ -58,6 +58,11 @@ export interface ProcessDeps {
    * own event has it checked.
    */
   readonly inspectedOnly?: boolean;
+  /**
+   * Where on-demand results are stored (IMGPIPE_TRANSFORM_PREFIX), when the transformation function
+   * runs beside this one: the source's results there are withdrawn with its outputs.
+   */
+  readonly transforms?: TransformLayout;
 }
 
 export interface OutcomeBase {
@@ -473,7 +478,26 @@ async function withdrawReplacedOutputs(
   // Outputs of the very content rejected stay only when the configuration alone rejects it now:
   // malware or moderation labels are in the content, so its outputs show them.
   if (current === manifest.source.etag && !contentRejected) return [];
-  return deleteOutputs(deps.output, manifestKey, manifest);
+  // The on-demand results go too: the function refuses them for content it does not find checked
+  // or current, but one too large to answer was given out as a redirect to its stored object.
+  const results = deps.transforms ? await deleteResults(ref.key, deps.output, deps.transforms) : [];
+  return [...results, ...(await deleteOutputs(deps.output, manifestKey, manifest))];
+}
+
+/**
+ * The on-demand results of a source: the keys directly under its prefix (those further down belong
+ * to sources whose keys continue this one's, `a/b.jpg` under `a`).
+ */
+export async function deleteResults(
+  key: string,
+  output: Storage,
+  layout: TransformLayout,
+): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const object of output.list(layout.sourcePrefix(key)))
+    if (layout.isResultOf(key, object.key)) keys.push(object.key);
+  await settleAll(keys.map((result) => output.delete(result)));
+  return keys;
 }
 
 /** Reasons that judge the content itself (the workflow's malware scan and moderation), not a limit of this configuration. */

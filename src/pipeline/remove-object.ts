@@ -1,8 +1,7 @@
 import { type BucketLayout, S3_MAX_KEY_BYTES, type TransformLayout } from '../core/layout.ts';
 import type { ObjectRef } from '../core/objects.ts';
-import { settleAll } from '../core/settle.ts';
 import type { Storage } from '../storage/types.ts';
-import { deleteOutputs } from './process-object.ts';
+import { deleteOutputs, deleteResults } from './process-object.ts';
 import { readManifest } from './records.ts';
 
 /**
@@ -66,16 +65,4 @@ export async function removeObject(ref: ObjectRef, deps: RemovalDeps): Promise<R
     status: 'deleted',
     removedOutputs: [...results, ...(await deleteOutputs(deps.output, manifestKey, manifest))],
   };
-}
-
-/**
- * The on-demand results of a source: the keys directly under its prefix (those further down belong
- * to sources whose keys continue this one's, `a/b.jpg` under `a`).
- */
-async function deleteResults(key: string, output: Storage, layout: TransformLayout): Promise<string[]> {
-  const keys: string[] = [];
-  for await (const object of output.list(layout.sourcePrefix(key)))
-    if (layout.isResultOf(key, object.key)) keys.push(object.key);
-  await settleAll(keys.map((result) => output.delete(result)));
-  return keys;
 }

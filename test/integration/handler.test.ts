@@ -564,6 +564,46 @@ describe('S3 event handler', () => {
     expect(await results()).toHaveLength(2);
   });
 
+  it('withdraws the stored on-demand results with the outputs of a source replaced by a file it quarantines', async () => {
+    const transform = createTransformHandler(
+      {
+        config: config(),
+        sourceStorage: (bucket) => new S3Storage(s3.client, bucket),
+        output: new S3Storage(s3.client, OUTPUT),
+        quarantine: new S3Storage(s3.client, QUARANTINE),
+        logger: new Logger({ serviceName: 'imgpipe-test', logLevel: 'CRITICAL' }),
+        metrics: new Metrics({ serviceName: 'imgpipe-test', namespace: 'imgpipe-test' }),
+      },
+      { env: { IMGPIPE_TRANSFORM_SOURCE_BUCKET: SOURCE, IMGPIPE_TRANSFORM_SIGNING: 'off' } },
+    );
+    const handler = handlerFor(config({ IMGPIPE_TRANSFORM_PREFIX: 'transforms/' }));
+    const key = 'replaced/a.png';
+    const put = async (body: Uint8Array) => {
+      const { ETag } = await s3.client.send(new PutObjectCommand({ Bucket: SOURCE, Key: key, Body: body }));
+      return buildS3Notification({ bucket: SOURCE, key, etag: ETag, size: body.length });
+    };
+    expect(
+      (await capture(async () => handler(await put(readFixture('edge/formats/1x1.png'))))).result.records[0],
+    ).toMatchObject({ status: 'processed' });
+    for (const fmt of ['webp', 'png'])
+      expect((await transform(urlEvent(`/t/${key}`, `w=10&fmt=${fmt}`))).statusCode).toBe(200);
+    const results = async () => {
+      const keys: string[] = [];
+      for await (const object of new S3Storage(s3.client, OUTPUT).list('transforms/replaced/'))
+        keys.push(object.key);
+      return keys;
+    };
+    const made = await results();
+    expect(made).toHaveLength(2);
+    // Replaced by text: quarantined, and the earlier content's outputs, manifest and results go.
+    const { result, lines } = await capture(async () =>
+      handler(await put(new TextEncoder().encode('plain text'))),
+    );
+    expect(result.records[0]).toMatchObject({ status: 'quarantined', reason: 'unsupported-format' });
+    expect(objectLines(lines)[0]!.removedOutputs).toEqual(expect.arrayContaining(made));
+    expect(await results()).toEqual([]);
+  });
+
   it('refuses a key too long for its outputs or quarantine record, naming the lengths, before any request for them', async () => {
     // A quarantine prefix longer than the manifest's makes the reason record the longest key.
     const runtime = config({ IMGPIPE_QUARANTINE_PREFIX: 'rejected-files/' });

@@ -291,10 +291,14 @@ describe('IAM', () => {
     expect(grant('s3:GetObject', underOutputPrefix)).toBe(true);
     expect(grant('s3:PutObject', underOutputPrefix)).toBe(true);
     expect(grant('s3:PutObject', 'module.quarantine_bucket.s3_bucket_arn}/*')).toBe(true);
-    // Outputs of a source replaced by an invalid one are withdrawn: deletes, only under the output prefix.
+    // Outputs of a source replaced by an invalid one are withdrawn: deletes, only under the output
+    // prefix, and the on-demand results with them, only under their prefix.
     expect(grant('s3:DeleteObject', underOutputPrefix)).toBe(true);
+    const underResultsPrefix =
+      /^\$\{module\.output_bucket\.s3_bucket_arn\}\/\$\{var\.transform_results_prefix\}\*$/;
     expect(grants.filter((g) => g.actions.some((a) => a.startsWith('s3:Delete')))).toEqual([
       expect.objectContaining({ resources: [expect.stringMatching(underOutputPrefix)] }),
+      { actions: ['s3:DeleteObject'], resources: [expect.stringMatching(underResultsPrefix)] },
     ]);
     expect(grant('kms:GenerateDataKey', 'module.kms.key_arn')).toBe(true);
     expect(grant('sqs:SendMessage', 'aws_sqs_queue.this.arn')).toBe(true);
@@ -746,6 +750,7 @@ describe('Lambda', () => {
       'module.output_bucket.s3_bucket_arn': `arn:aws:s3:::imgpipe-prod-output-${account}`,
       'module.quarantine_bucket.s3_bucket_arn': `arn:aws:s3:::imgpipe-prod-quarantine-${account}`,
       'var.output_prefix': '',
+      'var.transform_results_prefix': 'transforms/',
       'local.release_check_prefix': RELEASE_CHECK_PREFIX,
       'local.arn': 'arn:aws',
       'var.name_prefix': 'imgpipe',

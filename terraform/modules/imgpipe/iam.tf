@@ -46,6 +46,19 @@ data "aws_iam_policy_document" "objects" {
     resources = ["${module.output_bucket.s3_bucket_arn}/${var.output_prefix}*"]
   }
 
+  # The on-demand results (modules/transform) of a source whose outputs are withdrawn (a version
+  # replaced by one quarantined, content the workflow's scan or moderation rejects, a deleted
+  # source) go with them: in this function and in the workflow's tasks.
+  dynamic "statement" {
+    for_each = var.transform_results_prefix == null ? [] : [var.transform_results_prefix]
+
+    content {
+      sid       = "DeleteTheResultsOfWithdrawnSources"
+      actions   = ["s3:DeleteObject"]
+      resources = ["${module.output_bucket.s3_bucket_arn}/${var.transform_results_prefix}*"]
+    }
+  }
+
   statement {
     sid = "ReadAndWriteQuarantine"
     # GetObject: a quarantine reads its reason record first (a redelivered event finds it done).

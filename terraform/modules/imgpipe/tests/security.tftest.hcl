@@ -194,3 +194,24 @@ run "refuses_a_transform_results_prefix_with_a_dot_segment" {
 
   expect_failures = [var.transform_results_prefix]
 }
+
+run "lets_the_pipeline_delete_the_results_of_withdrawn_sources_under_their_prefix_only" {
+  variables {
+    transform_results_prefix = "transforms/"
+  }
+
+  assert {
+    condition = jsonencode([
+      for s in data.aws_iam_policy_document.objects.statement : [s.actions, s.resources]
+      if s.sid == "DeleteTheResultsOfWithdrawnSources"
+    ]) == jsonencode([[["s3:DeleteObject"], ["${module.output_bucket.s3_bucket_arn}/transforms/*"]]])
+    error_message = "The pipeline's document (this function's and the workflow's tasks') should let it delete on-demand results, under their prefix only."
+  }
+}
+
+run "grants_no_results_deletion_without_transformations" {
+  assert {
+    condition     = !anytrue([for s in data.aws_iam_policy_document.objects.statement : s.sid == "DeleteTheResultsOfWithdrawnSources"])
+    error_message = "Without on-demand transformations there are no results to delete."
+  }
+}
