@@ -357,6 +357,21 @@ describe('release.yml', () => {
     for (const file of workflowFiles) expect(read(file), file).not.toContain('-auto-approve');
   });
 
+  it('applies the plan with the providers it was made with: its lock file travels with it and is restored before init', () => {
+    const upload = steps('deploy.yml').find((s) => String(s.uses).startsWith('actions/upload-artifact@'))!;
+    expect(String(upload.with.path)).toContain('terraform/deployment/.terraform.lock.hcl');
+    // upload-artifact (v4.4 and later) leaves hidden files, the lock file among them, out of the
+    // artifact unless told, without a word: the deploy job then chose its providers itself.
+    expect(upload.with['include-hidden-files']).toBe(true);
+    const deploySteps = workflowYaml('deploy.yml').jobs.deploy.steps as Yaml[];
+    const download = deploySteps.findIndex((s) => String(s.uses).startsWith('actions/download-artifact@'));
+    const inits = deploySteps.filter((s) => /\bterraform init\b/.test(String(s.run)));
+    expect(inits).toHaveLength(1);
+    // Init after the download installs the lock file's providers, and refuses to change it.
+    expect(deploySteps.indexOf(inits[0]!)).toBeGreaterThan(download);
+    expect(String(inits[0]!.run)).toContain('terraform init -lockfile=readonly ');
+  });
+
   it('releases through CodeDeploy with an AppSpec of the live and the published versions, and never routes traffic itself', () => {
     const run = steps('deploy.yml').map((s) => String(s.run ?? ''));
     const release = run.find((r) => r.includes('aws deploy create-deployment'))!;
@@ -612,12 +627,10 @@ describe('deploy.yml and the one Terraform root', () => {
 
   it('inits with the environment’s backend file, then the account’s bucket and region', () => {
     const inits = terraformCommands().filter((command) => command.startsWith('terraform init'));
-    // One in the plan job, one in the deploy job.
-    expect(inits).toEqual(
-      Array(2).fill(
-        'terraform init -backend-config="$BACKEND_FILE" -backend-config="bucket=$STATE_BUCKET" -backend-config="region=$REGION"',
-      ),
-    );
+    // One in the plan job, one in the deploy job (held to the plan's lock file).
+    const backend =
+      '-backend-config="$BACKEND_FILE" -backend-config="bucket=$STATE_BUCKET" -backend-config="region=$REGION"';
+    expect(inits).toEqual([`terraform init ${backend}`, `terraform init -lockfile=readonly ${backend}`]);
     expect(jobEnv('BACKEND_FILE')).toBe(`../envs/${ENVIRONMENT_INPUT}/backend.s3.tfbackend`);
     for (const env of environments)
       expect(
