@@ -1135,6 +1135,71 @@ esac
   });
 });
 
+describe('terraform/README.md, rolling back by hand', () => {
+  const readme = readFileSync(join(TERRAFORM_DIR, 'README.md'), 'utf8');
+  const section = readme.slice(
+    readme.indexOf('**Rolling back by hand**'),
+    readme.indexOf('### Changing architecture'),
+  );
+  const block = /```sh\n([\s\S]*?)```/.exec(section)![1]!;
+  // The completed release's part (the first command needs a deployment ID), for version 6.
+  const completed = block.slice(block.indexOf('fn=imgpipe-$env')).replace('<previous version>', '6');
+
+  /**
+   * The README's commands, run by bash with real jq and an `aws` stand-in (no local CodeDeploy or
+   * Lambda): get-alias answers version 7, create-deployment records its arguments, one a line.
+   */
+  function runRollback(): string[] {
+    const dir = mkdtempSync(join(tmpdir(), 'imgpipe-rollback-'));
+    try {
+      const bin = join(dir, 'bin');
+      spawnSync('mkdir', [bin]);
+      writeFileSync(
+        join(bin, 'aws'),
+        `#!/usr/bin/env bash
+case "$1 $2" in
+  "lambda get-alias") echo 7 ;;
+  "deploy create-deployment") printf '%s\\n' "$@" > "${dir}/created" ;;
+  *) echo "unexpected: $*" >&2; exit 2 ;;
+esac
+`,
+      );
+      chmodSync(join(bin, 'aws'), 0o755);
+      const run = spawnSync('bash', ['-e', '-c', completed], {
+        env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, env: 'prod' },
+        encoding: 'utf8',
+      });
+      expect(run.stderr).toBe('');
+      expect(run.status).toBe(0);
+      return readFileSync(join(dir, 'created'), 'utf8').split('\n');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('moves the live alias back from the live version to the one named', () => {
+    const args = runRollback();
+    const revision = JSON.parse(args[args.indexOf('--revision') + 1]!);
+    expect(revision.revisionType).toBe('AppSpecContent');
+    expect(JSON.parse(revision.appSpecContent.content).Resources[0].imgpipe.Properties).toEqual({
+      Name: 'imgpipe-prod',
+      Alias: 'live',
+      CurrentVersion: '7',
+      TargetVersion: '6',
+    });
+  });
+
+  it('is not stopped by the alarms the rolled-back version set off, and moves all traffic at once', () => {
+    // The group's alarms (errors, failure ratio, the newest version's canary alarms) are in ALARM
+    // because of the version being left: with them on, CodeDeploy stops the rollback at once and
+    // routes the alias back to it. The group's canary steps would leave it 90% of the traffic.
+    const args = runRollback();
+    const value = (flag: string) => (args.includes(flag) ? args[args.indexOf(flag) + 1] : undefined);
+    expect(value('--override-alarm-configuration')).toBe('enabled=false');
+    expect(value('--deployment-config-name')).toBe('CodeDeployDefault.LambdaAllAtOnce');
+  });
+});
+
 describe('Monitoring', () => {
   it('alarms from one map: errors, throttles, p99 near the timeout, lost events, old events, the new version', () => {
     const alarm = imgpipe.resource.aws_cloudwatch_metric_alarm!.this!;
