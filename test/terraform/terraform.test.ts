@@ -1253,6 +1253,29 @@ describe('Monitoring', () => {
     ]);
   });
 
+  it('has CodeDeploy act on the new version’s own alarms alone, never on one over the whole function', () => {
+    // A function-wide alarm counts mostly the version being replaced: during its incident (errors,
+    // throttling, failures) it stays in ALARM, and CodeDeploy stops at once, and rolls back, the
+    // release that fixes it; during a canary it rolls a healthy version back for the old one's faults.
+    const single = imgpipe.locals.alarms;
+    const ratios = imgpipe.locals.ratio_alarms;
+    const released = [
+      ...Object.keys(single).filter((key) => single[key].release === true),
+      ...Object.keys(ratios).filter((key) => ratios[key].release === true),
+    ].sort();
+    expect(released).toEqual([
+      'canary-duration-p99',
+      'canary-errors',
+      'canary-failure-ratio',
+      'canary-quarantine-ratio',
+    ]);
+    for (const key of released) {
+      if (key in single) expect(single[key].dimensions, key).toBe('local.canary_dimensions');
+      else expect(ratios[key].dimensions[VERSION_DIMENSION], key).toBe('local.published_version');
+    }
+    expect(imgpipe.locals.canary_dimensions.ExecutedVersion).toBe('local.published_version');
+  });
+
   it('judges the new version by its quarantine and failure ratios (outcome metrics with a version dimension)', () => {
     const ratios = imgpipe.locals.ratio_alarms;
     expect(Object.keys(ratios).sort()).toEqual([

@@ -90,7 +90,10 @@ locals {
   # - lost events (dead-letter queue, AsyncEventsDropped, DestinationDeliveryFailures, outcome
   #   events or alerts not delivered): 1 of 1, since every datapoint is an event nobody will see.
   # `release = true`: CodeDeploy watches it during a deployment and rolls back when it fires
-  # (codedeploy.tf); `notify = false`: only CodeDeploy acts on it.
+  # (codedeploy.tf); `notify = false`: only CodeDeploy acts on it. Only the new version's own
+  # alarms: one over the whole function counts mostly the version being replaced, so an incident
+  # of that version (its errors, its throttling) keeps it in ALARM and CodeDeploy would stop, at
+  # once, the very release that fixes it; a healthy canary would be rolled back for it too.
   alarm_evaluation = {
     noisy = { evaluation_periods = 5, datapoints_to_alarm = 3 }
     loss  = { evaluation_periods = 1, datapoints_to_alarm = 1 }
@@ -100,13 +103,13 @@ locals {
       evaluation  = "noisy"
       description = "Invocations of ${var.name} that threw in 3 of 5 minutes (S3 errors are retried; bad input is quarantined and does not count)."
       namespace   = "AWS/Lambda", metric = "Errors", dimensions = local.function_dimensions
-      statistic   = "Sum", period = 60, threshold = var.alarm_errors_threshold, release = true, notify = true
+      statistic   = "Sum", period = 60, threshold = var.alarm_errors_threshold, release = false, notify = true
     }
     throttles = {
       evaluation  = "noisy"
       description = "Invocations of ${var.name} refused for lack of concurrency in 3 of 5 minutes; S3 events are retried for up to maximum_event_age_in_seconds."
       namespace   = "AWS/Lambda", metric = "Throttles", dimensions = local.function_dimensions
-      statistic   = "Sum", period = 60, threshold = 0, release = true, notify = true
+      statistic   = "Sum", period = 60, threshold = 0, release = false, notify = true
     }
     duration-p99 = {
       evaluation  = "noisy"
@@ -182,7 +185,7 @@ locals {
   outcome_metrics = { p = "ObjectsProcessed", d = "ObjectsDuplicate", q = "ObjectsQuarantined", f = "ObjectsFailed" }
   ratio_alarms = {
     quarantine-ratio = { numerator = "q", threshold = var.alarm_quarantine_ratio, dimensions = { service = var.service_name }, period = 300, min = var.alarm_ratio_min_objects, release = false, notify = true, what = "quarantined" }
-    failure-ratio    = { numerator = "f", threshold = var.alarm_failure_ratio, dimensions = { service = var.service_name }, period = 300, min = var.alarm_ratio_min_objects, release = true, notify = true, what = "failed" }
+    failure-ratio    = { numerator = "f", threshold = var.alarm_failure_ratio, dimensions = { service = var.service_name }, period = 300, min = var.alarm_ratio_min_objects, release = false, notify = true, what = "failed" }
     canary-quarantine-ratio = {
       numerator = "q", threshold = var.alarm_quarantine_ratio, dimensions = { service = var.service_name, version = local.published_version }
       period    = 60, min = 1, release = true, notify = false, what = "quarantined by version ${local.published_version}"

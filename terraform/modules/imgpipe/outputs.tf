@@ -203,7 +203,7 @@ output "cloudwatch_metric_alarm_names" {
 }
 
 output "release_alarm_names" {
-  description = "Alarms CodeDeploy watches while it shifts the live alias (the deployment group's): the new version's errors, p99 duration, quarantine and failure ratios, and the function's errors, throttles and failure ratio. Any of them in ALARM stops the deployment and rolls the alias back."
+  description = "Alarms CodeDeploy watches while it shifts the live alias (the deployment group's): the new version's own errors, p99 duration, quarantine and failure ratios. Any of them in ALARM stops the deployment and rolls the alias back. None is function-wide: those count mostly the version being replaced, whose incident would stop the release that fixes it."
   value       = local.release_alarm_names
 }
 

@@ -60,11 +60,10 @@ run "releases_through_codedeploy_with_rollback_on_failure_alarm_and_stop" {
       aws_codedeploy_deployment_group.this.alarm_configuration[0].enabled
       && toset(aws_codedeploy_deployment_group.this.alarm_configuration[0].alarms) == toset([
         "imgpipe-test-canary-duration-p99", "imgpipe-test-canary-errors", "imgpipe-test-canary-failure-ratio", "imgpipe-test-canary-quarantine-ratio",
-        "imgpipe-test-errors", "imgpipe-test-failure-ratio", "imgpipe-test-throttles",
       ])
       && output.release_alarm_names == tolist(aws_codedeploy_deployment_group.this.alarm_configuration[0].alarms)
     )
-    error_message = "The deployment group should watch the new version's errors, p99, quarantine and failure ratios and the function's errors, throttles and failure ratio."
+    error_message = "The deployment group should watch the new version's errors, p99, quarantine and failure ratios, and no function-wide alarm."
   }
 
   assert {
