@@ -42,7 +42,11 @@ locals {
       function_role_arns = ["${local.arn}:iam::${local.account_id}:role/${var.name_prefix}-${environment}-*"]
     }
   }
-  boundary_arn = "${local.arn}:iam::${local.account_id}:policy/${var.name_prefix}-function-boundary"
+  # Each environment's permissions boundary (function_boundary): the function roles of one
+  # environment's deployment can reach that deployment's resources alone. With one boundary for
+  # all, the dev deploy role (no reviewers) could make a dev function whose role moved prod's live
+  # alias, read its signing keys or deleted its sources, and run it.
+  boundary_arns = { for environment in var.environments : environment => "${local.arn}:iam::${local.account_id}:policy/${var.name_prefix}-${environment}-function-boundary" }
 
   # The repositories each environment's deploy role copies builds from: release.yml pushes them to
   # the dev repository, in this account when it hosts dev, else in the one image_source_repository_arns names.
@@ -213,7 +217,7 @@ data "aws_iam_policy_document" "deploy" {
     condition {
       test     = "StringEquals"
       variable = "iam:PermissionsBoundary"
-      values   = [local.boundary_arn]
+      values   = [local.boundary_arns[each.key]]
     }
   }
 
@@ -867,16 +871,18 @@ resource "aws_iam_role_policy_attachment" "plan" {
 ################################################################################
 
 data "aws_iam_policy_document" "function_boundary" {
+  for_each = local.scoped
+
   statement {
     sid       = "Objects"
     actions   = ["s3:GetObject", "s3:GetObjectTagging", "s3:GetObjectVersion", "s3:PutObject", "s3:PutObjectTagging"]
-    resources = ["${local.arn}:s3:::${var.name_prefix}-*/*"]
+    resources = ["${local.arn}:s3:::${each.value.name}-*/*"]
   }
 
   statement {
     sid       = "Buckets"
     actions   = ["s3:ListBucket"]
-    resources = ["${local.arn}:s3:::${var.name_prefix}-*"]
+    resources = ["${local.arn}:s3:::${each.value.name}-*"]
   }
 
   statement {
@@ -888,13 +894,13 @@ data "aws_iam_policy_document" "function_boundary" {
   statement {
     sid       = "DeadLetterQueues"
     actions   = ["sqs:SendMessage"]
-    resources = ["${local.arn}:sqs:${local.region_account}:${var.name_prefix}-*"]
+    resources = ["${local.arn}:sqs:${local.region_account}:${each.value.name}-*"]
   }
 
   statement {
     sid       = "Logs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${local.arn}:logs:${local.region_account}:log-group:/aws/lambda/${var.name_prefix}-*"]
+    resources = ["${local.arn}:logs:${local.region_account}:log-group:/aws/lambda/${each.value.name}:*", "${local.arn}:logs:${local.region_account}:log-group:/aws/lambda/${each.value.name}-*"]
   }
 
   statement {
@@ -907,7 +913,7 @@ data "aws_iam_policy_document" "function_boundary" {
     sid = "StatusTables"
     # Items and the byStatus index (table/<name>/index/<index>) of the deployments' status tables.
     actions   = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"]
-    resources = ["${local.arn}:dynamodb:${local.region_account}:table/${var.name_prefix}-*"]
+    resources = ["${local.arn}:dynamodb:${local.region_account}:table/${each.value.name}-*"]
   }
 
   statement {
@@ -924,7 +930,7 @@ data "aws_iam_policy_document" "function_boundary" {
     actions = ["ssm:GetParameter"]
     resources = [
       "${local.arn}:ssm:${local.region_account}:parameter/${var.name_prefix}/*",
-      "${local.arn}:ssm:${local.region_account}:parameter/${var.name_prefix}-*/transform/*",
+      "${local.arn}:ssm:${local.region_account}:parameter/${each.value.name}/transform/*",
     ]
   }
 
@@ -933,14 +939,14 @@ data "aws_iam_policy_document" "function_boundary" {
     # The release hook deletes the check file's reason record before each check (modules/imgpipe,
     # codedeploy.tf), so the version under test must quarantine it again.
     actions   = ["s3:DeleteObject"]
-    resources = ["${local.arn}:s3:::${var.name_prefix}-*-quarantine-${local.account_id}/reasons/imgpipe-release-check/*"]
+    resources = ["${local.arn}:s3:::${each.value.name}-quarantine-${local.account_id}/reasons/imgpipe-release-check/*"]
   }
 
   statement {
     sid = "DeleteOutputsOfDeletedSources"
     # IMGPIPE_DELETE_OUTPUTS: a deleted upload's outputs and manifest go too (output buckets only).
     actions   = ["s3:DeleteObject"]
-    resources = ["${local.arn}:s3:::${var.name_prefix}-*-output-${local.account_id}/*"]
+    resources = ["${local.arn}:s3:::${each.value.name}-output-${local.account_id}/*"]
   }
 
   statement {
@@ -948,7 +954,7 @@ data "aws_iam_policy_document" "function_boundary" {
     # DELETE /images/{key} (modules/api): the API function deletes a source; the processing
     # function's ObjectRemoved handling then removes its outputs. Source buckets only.
     actions   = ["s3:DeleteObject"]
-    resources = ["${local.arn}:s3:::${var.name_prefix}-*-source-${local.account_id}/*"]
+    resources = ["${local.arn}:s3:::${each.value.name}-source-${local.account_id}/*"]
   }
 
   # The workflow module's roles (terraform/modules/workflow/README.md, "Permissions").
@@ -956,14 +962,14 @@ data "aws_iam_policy_document" "function_boundary" {
     sid = "ReplaceTheSignatureDatabase"
     # The database update replaces files of the ClamAV database, in the workflow buckets only.
     actions   = ["s3:DeleteObject"]
-    resources = ["${local.arn}:s3:::${var.name_prefix}-*-workflow-${local.account_id}/clamav/*"]
+    resources = ["${local.arn}:s3:::${each.value.name}-workflow-${local.account_id}/clamav/*"]
   }
 
   statement {
     sid = "WriteMapResults"
     # The Distributed Map's ResultWriter uploads its result files in parts.
     actions   = ["s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
-    resources = ["${local.arn}:s3:::${var.name_prefix}-*-workflow-${local.account_id}/reprocess/*"]
+    resources = ["${local.arn}:s3:::${each.value.name}-workflow-${local.account_id}/reprocess/*"]
   }
 
   statement {
@@ -971,7 +977,7 @@ data "aws_iam_policy_document" "function_boundary" {
     # Also the release: CodeDeploy invokes the hooks, the hooks invoke the new version and read the
     # alias, CodeDeploy moves the alias (modules/imgpipe/codedeploy.tf).
     actions   = ["lambda:GetAlias", "lambda:GetProvisionedConcurrencyConfig", "lambda:InvokeFunction", "lambda:UpdateAlias"]
-    resources = ["${local.arn}:lambda:${local.region_account}:function:${var.name_prefix}-*"]
+    resources = ["${local.arn}:lambda:${local.region_account}:function:${each.value.name}", "${local.arn}:lambda:${local.region_account}:function:${each.value.name}:*", "${local.arn}:lambda:${local.region_account}:function:${each.value.name}-*"]
   }
 
   statement {
@@ -984,19 +990,19 @@ data "aws_iam_policy_document" "function_boundary" {
   statement {
     sid       = "ReleaseHooks"
     actions   = ["codedeploy:GetDeployment", "codedeploy:PutLifecycleEventHookExecutionStatus"]
-    resources = ["${local.arn}:codedeploy:${local.region_account}:deploymentgroup:${var.name_prefix}-*"]
+    resources = ["${local.arn}:codedeploy:${local.region_account}:deploymentgroup:${each.value.name}/*"]
   }
 
   statement {
     sid       = "ReleaseAlarms"
     actions   = ["cloudwatch:DescribeAlarms"]
-    resources = ["${local.arn}:cloudwatch:${local.region_account}:alarm:${var.name_prefix}-*"]
+    resources = ["${local.arn}:cloudwatch:${local.region_account}:alarm:${each.value.name}-*"]
   }
 
   statement {
     sid       = "RunStateMachines"
     actions   = ["states:DescribeExecution", "states:RedriveExecution", "states:StartExecution", "states:StartSyncExecution", "states:StopExecution"]
-    resources = ["${local.arn}:states:${local.region_account}:stateMachine:${var.name_prefix}-*", "${local.arn}:states:${local.region_account}:execution:${var.name_prefix}-*", "${local.arn}:states:${local.region_account}:mapRun:${var.name_prefix}-*"]
+    resources = ["${local.arn}:states:${local.region_account}:stateMachine:${each.value.name}-*", "${local.arn}:states:${local.region_account}:execution:${each.value.name}-*", "${local.arn}:states:${local.region_account}:mapRun:${each.value.name}-*"]
   }
 
   statement {
@@ -1014,10 +1020,23 @@ data "aws_iam_policy_document" "function_boundary" {
   }
 }
 
-resource "aws_iam_policy" "function_boundary" {
-  name        = "${var.name_prefix}-function-boundary"
-  description = "Permissions boundary of the ${var.name_prefix} function roles: the most any of them may do"
-  policy      = data.aws_iam_policy_document.function_boundary.json
+resource "aws_iam_policy" "function_boundaries" {
+  for_each = local.scoped
+
+  name        = "${each.value.name}-function-boundary"
+  description = "Permissions boundary of the ${each.value.name} function roles: the most any of them may do, on ${each.value.name}'s resources alone"
+  policy      = data.aws_iam_policy_document.function_boundary[each.key].json
+}
+
+# The one boundary of all environments that came before, left in the account (roles made before
+# carry it until their deployment's next apply gives them their environment's): no deploy role may
+# give it to a role any more. Delete imgpipe-function-boundary by hand once no role carries it.
+removed {
+  from = aws_iam_policy.function_boundary
+
+  lifecycle {
+    destroy = false
+  }
 }
 
 ################################################################################

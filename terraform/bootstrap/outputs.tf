@@ -28,9 +28,9 @@ output "bench_role_arn" {
   value       = one(aws_iam_role.bench[*].arn)
 }
 
-output "function_boundary_policy_arn" {
-  description = "ARN of the permissions boundary every function role must carry."
-  value       = aws_iam_policy.function_boundary.arn
+output "function_boundary_policy_arns" {
+  description = "ARN of each environment's permissions boundary (`<name_prefix>-<environment>-function-boundary`), by environment: every function role of that environment's deployment must carry it, and it reaches that deployment's resources alone."
+  value       = { for environment, policy in aws_iam_policy.function_boundaries : environment => policy.arn }
 }
 
 output "backend_config" {

@@ -43,6 +43,11 @@ locals {
   # refuses a key policy naming a role that does not exist, so the name must be that role's.
   deploy_role_name           = var.deploy_role_name == null ? "imgpipe-github-deploy-${var.environment}" : var.deploy_role_name
   kms_key_administrator_arns = local.deploy_role_name == "" ? [] : ["arn:aws:iam::${var.aws_account_id}:role/${local.deploy_role_name}"]
+
+  # The boundary every role of this deployment carries: the bootstrap's of this environment
+  # (../bootstrap/iam.tf, function_boundary), the one the environment's deploy role must give.
+  permissions_boundary_name = var.permissions_boundary_policy_name == null ? "imgpipe-${var.environment}-function-boundary" : var.permissions_boundary_policy_name
+  role_permissions_boundary = local.permissions_boundary_name == "" ? null : "arn:aws:iam::${var.aws_account_id}:policy/${local.permissions_boundary_name}"
 }
 
 module "imgpipe" {
@@ -68,7 +73,7 @@ module "imgpipe" {
   tracing_enabled                = var.tracing_enabled
   log_level                      = var.log_level
   log_retention_in_days          = var.log_retention_in_days
-  role_permissions_boundary      = var.permissions_boundary_policy_name == null ? null : "arn:aws:iam::${var.aws_account_id}:policy/${var.permissions_boundary_policy_name}"
+  role_permissions_boundary      = local.role_permissions_boundary
   kms_key_administrator_arns     = local.kms_key_administrator_arns
 
   # Releases go through CodeDeploy (modules/imgpipe/codedeploy.tf, deploy.yml).
@@ -125,7 +130,7 @@ module "api" {
   kms_key_arn          = module.imgpipe.kms_key_arn
   alarm_topic_arn      = module.imgpipe.sns_topic_arn
 
-  role_permissions_boundary  = var.permissions_boundary_policy_name == null ? null : "arn:aws:iam::${var.aws_account_id}:policy/${var.permissions_boundary_policy_name}"
+  role_permissions_boundary  = local.role_permissions_boundary
   kms_key_administrator_arns = local.kms_key_administrator_arns
   log_retention_in_days      = var.log_retention_in_days
   tracing_enabled            = var.tracing_enabled
@@ -178,7 +183,7 @@ module "transform" {
   results_prefix                     = local.transform_results_prefix
   kms_key_administrator_arns         = local.kms_key_administrator_arns
 
-  role_permissions_boundary = var.permissions_boundary_policy_name == null ? null : "arn:aws:iam::${var.aws_account_id}:policy/${var.permissions_boundary_policy_name}"
+  role_permissions_boundary = local.role_permissions_boundary
   log_retention_in_days     = var.log_retention_in_days
   tracing_enabled           = var.tracing_enabled
 

@@ -84,7 +84,7 @@ variable "pipeline_config_parameter_name" {
   default     = null
 
   validation {
-    condition     = var.pipeline_config_parameter_name == null || var.permissions_boundary_policy_name == null || startswith(coalesce(var.pipeline_config_parameter_name, "x"), "/imgpipe/")
+    condition     = var.pipeline_config_parameter_name == null || var.permissions_boundary_policy_name == "" || startswith(coalesce(var.pipeline_config_parameter_name, "x"), "/imgpipe/")
     error_message = "pipeline_config_parameter_name must start with /imgpipe/ (e.g. /imgpipe/prod/pipeline): the bootstrap's permissions boundary lets the function read no other parameter."
   }
 }
@@ -132,9 +132,9 @@ variable "log_retention_in_days" {
 }
 
 variable "permissions_boundary_policy_name" {
-  description = "Name of the IAM policy the bootstrap created as permissions boundary for the function's role (the deploy role can create roles only with it), or null for none."
+  description = "Name of the IAM policy every role of the deployment carries as permissions boundary (the deploy role can create roles only with it). null: the bootstrap's boundary of this environment, imgpipe-<environment>-function-boundary, which reaches this deployment's resources alone; \"\" for none."
   type        = string
-  default     = "imgpipe-function-boundary"
+  default     = null
 }
 
 variable "deploy_role_name" {

@@ -80,7 +80,7 @@ module "workflow" {
 
   tracing_enabled           = var.tracing_enabled
   log_retention_in_days     = var.log_retention_in_days
-  role_permissions_boundary = var.permissions_boundary_policy_name == null ? null : "arn:aws:iam::${var.aws_account_id}:policy/${var.permissions_boundary_policy_name}"
+  role_permissions_boundary = local.role_permissions_boundary
   force_destroy             = var.force_destroy
 }
 

@@ -203,7 +203,7 @@ describe('the permissions boundary the deployment puts on the API function’s r
     const allowed = new Set(boundary().flatMap((s) => s.actions as string[]));
     for (const grant of Object.values(grants()))
       for (const action of grant.actions) expect([...allowed], action).toContain(action);
-    expect(root.module.api!.role_permissions_boundary).toMatch(/permissions_boundary_policy_name/);
+    expect(root.module.api!.role_permissions_boundary).toBe('local.role_permissions_boundary');
   });
 
   it('allows deleting sources, which DELETE /images does, in the deployments’ source buckets only', () => {
@@ -211,7 +211,7 @@ describe('the permissions boundary the deployment puts on the API function’s r
       .filter((s) => s.actions.includes('s3:DeleteObject'))
       .flatMap((s) => s.resources as string[]);
     expect(deletes).toContain(
-      `${DOLLAR}{local.arn}:s3:::${DOLLAR}{var.name_prefix}-*-source-${DOLLAR}{local.account_id}/*`,
+      `${DOLLAR}{local.arn}:s3:::${DOLLAR}{each.value.name}-source-${DOLLAR}{local.account_id}/*`,
     );
     // Besides sources and outputs, only the workflow's signature database (modules/workflow) and
     // the release check's quarantine record (modules/imgpipe, codedeploy.tf).

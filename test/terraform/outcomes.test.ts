@@ -423,22 +423,23 @@ describe('the bootstrap, for status and events', () => {
       boundary()
         .filter((s) => s.actions.includes(action))
         .flatMap((s) => s.resources as string[]);
+    // One boundary per environment (for_each): each.value.name is its deployment, imgpipe-<env>.
     expect(resources('dynamodb:UpdateItem')).toEqual([
-      `${DOLLAR}{local.arn}:dynamodb:${DOLLAR}{local.region_account}:table/${DOLLAR}{var.name_prefix}-*`,
+      `${DOLLAR}{local.arn}:dynamodb:${DOLLAR}{local.region_account}:table/${DOLLAR}{each.value.name}-*`,
     ]);
     expect(resources('ssm:GetParameter')).toEqual([
       `${DOLLAR}{local.arn}:ssm:${DOLLAR}{local.region_account}:parameter/${DOLLAR}{var.name_prefix}/*`,
       // The transformation function's signing keys, /<deployment>/transform/signing-keys (modules/transform).
-      `${DOLLAR}{local.arn}:ssm:${DOLLAR}{local.region_account}:parameter/${DOLLAR}{var.name_prefix}-*/transform/*`,
+      `${DOLLAR}{local.arn}:ssm:${DOLLAR}{local.region_account}:parameter/${DOLLAR}{each.value.name}/transform/*`,
     ]);
     expect(resources('s3:DeleteObject')).toEqual([
       // The release hook resets the check file's quarantine reason record, and only that.
-      `${DOLLAR}{local.arn}:s3:::${DOLLAR}{var.name_prefix}-*-quarantine-${DOLLAR}{local.account_id}/reasons/imgpipe-release-check/*`,
-      `${DOLLAR}{local.arn}:s3:::${DOLLAR}{var.name_prefix}-*-output-${DOLLAR}{local.account_id}/*`,
+      `${DOLLAR}{local.arn}:s3:::${DOLLAR}{each.value.name}-quarantine-${DOLLAR}{local.account_id}/reasons/imgpipe-release-check/*`,
+      `${DOLLAR}{local.arn}:s3:::${DOLLAR}{each.value.name}-output-${DOLLAR}{local.account_id}/*`,
       // DELETE /images (modules/api, test/terraform/api.test.ts).
-      `${DOLLAR}{local.arn}:s3:::${DOLLAR}{var.name_prefix}-*-source-${DOLLAR}{local.account_id}/*`,
+      `${DOLLAR}{local.arn}:s3:::${DOLLAR}{each.value.name}-source-${DOLLAR}{local.account_id}/*`,
       // The workflow module's database update replaces the ClamAV database, and nothing else.
-      `${DOLLAR}{local.arn}:s3:::${DOLLAR}{var.name_prefix}-*-workflow-${DOLLAR}{local.account_id}/clamav/*`,
+      `${DOLLAR}{local.arn}:s3:::${DOLLAR}{each.value.name}-workflow-${DOLLAR}{local.account_id}/clamav/*`,
     ]);
     // The root keeps parameter names inside that boundary.
     const validation = String(root.variable.pipeline_config_parameter_name!.validation[0].condition);

@@ -433,6 +433,54 @@ describe('IAM', () => {
     expect(inUsEast1('kms:PutKeyPolicy', 'kms'), 'key in us-east-1').toBe(true);
   });
 
+  it('bounds each environment’s function roles to that environment: the dev deploy role, unreviewed, cannot reach prod', () => {
+    // The deploy role may create roles only with its environment's boundary (FunctionRoleWithBoundary),
+    // and may create and invoke functions with them: what that boundary allows, a job of the
+    // environment can do. In one shared account, dev's must reach none of prod's.
+    const account = '123456789012';
+    const values = (env: string): Record<string, string> => ({
+      'local.arn': 'arn:aws',
+      'local.region_account': `eu-west-1:${account}`,
+      'local.account_id': account,
+      'var.name_prefix': 'imgpipe',
+      'each.value.name': `imgpipe-${env}`,
+    });
+    const boundary = statements(bootstrap.data.aws_iam_policy_document!.function_boundary!);
+    const reaches = (env: string, action: string, arn: string) => allows(boundary, action, arn, values(env));
+    const prod = {
+      'lambda:UpdateAlias': `arn:aws:lambda:eu-west-1:${account}:function:imgpipe-prod:live`,
+      'lambda:InvokeFunction': `arn:aws:lambda:eu-west-1:${account}:function:imgpipe-prod-process:live`,
+      's3:DeleteObject': `arn:aws:s3:::imgpipe-prod-source-${account}/photos/a.jpg`,
+      's3:GetObject': `arn:aws:s3:::imgpipe-prod-output-${account}/manifests/a.jpg.json`,
+      'ssm:GetParameter': `arn:aws:ssm:eu-west-1:${account}:parameter/imgpipe-prod/transform/signing-keys`,
+      'states:StartExecution': `arn:aws:states:eu-west-1:${account}:stateMachine:imgpipe-prod-reprocess`,
+    };
+    for (const [action, arn] of Object.entries(prod)) {
+      expect(reaches('dev', action, arn), `dev: ${action} on ${arn}`).toBe(false);
+      expect(reaches('prod', action, arn), `prod: ${action} on ${arn}`).toBe(true);
+    }
+    // Each deploy role's condition names its own environment's boundary, one policy per environment.
+    const deploy = statements(bootstrap.data.aws_iam_policy_document!.deploy!);
+    const withBoundary = deploy.find((s) => s.sid === 'FunctionRoleWithBoundary')!;
+    expect(withBoundary.condition[0]).toMatchObject({
+      variable: 'iam:PermissionsBoundary',
+      values: ['local.boundary_arns[each.key]'],
+    });
+    expect(bootstrap.locals.boundary_arns).toContain(
+      'policy/$' + '{var.name_prefix}-$' + '{environment}-function-boundary',
+    );
+    const policy = bootstrap.resource.aws_iam_policy!.function_boundaries!;
+    expect(policy).toMatchObject({
+      for_each: 'local.scoped',
+      name: '$' + '{each.value.name}-function-boundary',
+    });
+    // And the deployment root gives its roles that environment's boundary by default.
+    expect(root.variable.permissions_boundary_policy_name!.default).toBeNull();
+    expect(root.locals.permissions_boundary_name).toContain(
+      '"imgpipe-$' + '{var.environment}-function-boundary"',
+    );
+  });
+
   it('lets the bench role delete only the versions it published, never the function', () => {
     const bench = statements(bootstrap.data.aws_iam_policy_document!.bench!);
     const deletes = bench.filter((s) => s.actions.includes('lambda:DeleteFunction'));
@@ -754,6 +802,8 @@ describe('Lambda', () => {
       'local.release_check_prefix': RELEASE_CHECK_PREFIX,
       'local.arn': 'arn:aws',
       'var.name_prefix': 'imgpipe',
+      // The prod environment's boundary (one per environment, bootstrap/iam.tf).
+      'each.value.name': 'imgpipe-prod',
       'local.account_id': account,
     };
     const boundary = statements(bootstrap.data.aws_iam_policy_document!.function_boundary!);

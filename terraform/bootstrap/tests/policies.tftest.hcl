@@ -78,8 +78,8 @@ run "each_environments_policies_fit_the_iam_quotas" {
   }
 
   assert {
-    condition     = length(replace(data.aws_iam_policy_document.function_boundary.json, "/\\s/", "")) <= 6144
-    error_message = "The function boundary has ${length(replace(data.aws_iam_policy_document.function_boundary.json, "/\\s/", ""))} characters (without whitespace): a managed policy may hold 6,144."
+    condition     = alltrue([for environment in var.environments : length(replace(data.aws_iam_policy_document.function_boundary[environment].json, "/\\s/", "")) <= 6144])
+    error_message = "An environment's function boundary is over 6,144 characters (without whitespace): a managed policy may hold 6,144."
   }
 }
 
@@ -129,15 +129,15 @@ run "function_boundary_lets_the_functions_read_their_parameters" {
   assert {
     condition = alltrue([
       for arn in concat(
-        [for environment in var.environments : "arn:aws:ssm:eu-west-1:123456789012:parameter/imgpipe-${environment}/transform/signing-keys"],
+        ["arn:aws:ssm:eu-west-1:123456789012:parameter/imgpipe-prod/transform/signing-keys"],
         ["arn:aws:ssm:eu-west-1:123456789012:parameter/imgpipe/prod/pipeline"],
         ) : anytrue([
-          for statement in jsondecode(data.aws_iam_policy_document.function_boundary.json).Statement :
+          for statement in jsondecode(data.aws_iam_policy_document.function_boundary["prod"].json).Statement :
           contains(try(tolist(statement.Action), [statement.Action]), "ssm:GetParameter")
           && anytrue([for pattern in try(tolist(statement.Resource), [statement.Resource]) : can(regex("^${replace(pattern, "*", ".*")}$", arn))])
       ])
     ])
-    error_message = "The function boundary should let the functions read the transformation's signing keys (/imgpipe-<environment>/transform/signing-keys) and the pipeline document (/imgpipe/...)."
+    error_message = "The prod function boundary should let the functions read the transformation's signing keys (/imgpipe-prod/transform/signing-keys) and the pipeline document (/imgpipe/...)."
   }
 }
 
@@ -182,5 +182,34 @@ run "one_deploy_role_per_environment_trusting_only_its_own_subject" {
   assert {
     condition     = length(aws_iam_role_policy_attachment.deploy) == 15 && aws_iam_role_policy_attachment.deploy["staging/network"].role == "imgpipe-github-deploy-staging" && aws_iam_role_policy_attachment.deploy["prod/transform"].role == "imgpipe-github-deploy-prod"
     error_message = "Each deploy role should carry its own five managed policies."
+  }
+}
+
+# One boundary per environment, and each deploy role may give its own alone: in one shared account a
+# dev function (made by the dev deploy role, which needs no reviewer) can reach nothing of prod. The
+# statements on "*" (X-Ray, ENIs, Rekognition, log delivery) name no resource of a deployment.
+run "each_environments_function_roles_reach_that_environment_alone" {
+  command = plan
+
+  assert {
+    condition = alltrue([
+      for arn in [
+        "arn:aws:lambda:eu-west-1:123456789012:function:imgpipe-prod:live",
+        "arn:aws:s3:::imgpipe-prod-source-123456789012/photos/a.jpg",
+        "arn:aws:ssm:eu-west-1:123456789012:parameter/imgpipe-prod/transform/signing-keys",
+        ] : !anytrue([
+          for statement in jsondecode(data.aws_iam_policy_document.function_boundary["dev"].json).Statement :
+          anytrue([for pattern in try(tolist(statement.Resource), [statement.Resource]) : pattern != "*" && can(regex("^${replace(replace(pattern, ".", "\\."), "*", ".*")}$", arn))])
+      ])
+    ])
+    error_message = "The dev function boundary should reach no prod function, object or signing key."
+  }
+
+  assert {
+    condition = alltrue([
+      for environment in var.environments : strcontains(data.aws_iam_policy_document.deploy[environment].json, "policy/imgpipe-${environment}-function-boundary")
+      && length(regexall("function-boundary", data.aws_iam_policy_document.deploy[environment].json)) == 1
+    ])
+    error_message = "Each deploy role should give the roles it makes its own environment's boundary, and no other."
   }
 }
