@@ -1119,6 +1119,44 @@ describe('terraform/README.md', () => {
   });
 });
 
+describe('terraform/README.md, the alarms table', () => {
+  it('names only alarms the deployment creates', () => {
+    // The imgpipe module's (its two maps and the status table's) and the workflow module's: named
+    // "${var.name}-<suffix>", or "${var.name}-${each.key}" over "<state machine>-failed" and
+    // "-timed-out" (modules/workflow/monitoring.tf) for each state machine of main.tf.
+    const workflowDir = join(TERRAFORM_DIR, 'modules', 'workflow');
+    const monitoring = readFileSync(join(workflowDir, 'monitoring.tf'), 'utf8');
+    const machines = [
+      ...readFileSync(join(workflowDir, 'main.tf'), 'utf8').matchAll(
+        /\b(\w+) = \{ type = "(?:EXPRESS|STANDARD)" \}/g,
+      ),
+    ].map((m) => m[1]!);
+    expect(machines.sort()).toEqual(['reprocess', 'upload']);
+    const perMachine = [...monitoring.matchAll(/"\$\{key\}(-[a-z-]+)" =>/g)].map((m) => m[1]!);
+    expect(perMachine.sort()).toEqual(['-failed', '-timed-out']);
+    const known = new Set([
+      ...Object.keys(imgpipe.locals.alarms),
+      ...Object.keys(imgpipe.locals.ratio_alarms),
+      ...[
+        ...readFileSync(join(TERRAFORM_DIR, 'modules', 'imgpipe', 'monitoring.tf'), 'utf8').matchAll(
+          /alarm_name\s+= "\$\{var\.name\}-([a-z-]+)"/g,
+        ),
+      ].map((m) => m[1]!),
+      ...[...monitoring.matchAll(/alarm_name\s+= "\$\{var\.name\}-([a-z-]+)"/g)].map((m) => m[1]!),
+      ...machines.flatMap((machine) => perMachine.map((suffix) => machine + suffix)),
+    ]);
+    expect(known).toContain('status-throttles');
+    const readme = readFileSync(join(TERRAFORM_DIR, 'README.md'), 'utf8');
+    const table = readme.slice(
+      readme.indexOf('| Alarm | Fires when |'),
+      readme.indexOf('The dashboard `imgpipe-<env>`'),
+    );
+    const named = [...table.matchAll(/`(?:imgpipe-<env>|…)-([a-z0-9-]+)`/g)].map((m) => m[1]!);
+    expect(named.length).toBeGreaterThan(15);
+    for (const name of named) expect([...known], `imgpipe-<env>-${name}`).toContain(name);
+  });
+});
+
 describe('terraform/README.md, redriving the dead-letter queue', () => {
   const readme = readFileSync(join(TERRAFORM_DIR, 'README.md'), 'utf8');
   const section = readme.slice(
