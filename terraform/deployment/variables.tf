@@ -52,7 +52,7 @@ variable "lambda_memory_size" {
 }
 
 variable "lambda_timeout" {
-  description = "Function timeout in seconds (1-900). Tuning file."
+  description = "Function timeout in seconds (1-110: the workflow module, deployed in every mode, holds its Process task to 110 s, under the state's 120). Tuning file."
   type        = number
 }
 

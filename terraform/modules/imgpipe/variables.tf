@@ -167,7 +167,7 @@ variable "max_input_pixels" {
 }
 
 variable "pipeline_config" {
-  description = "The pipeline document (variants, formats, encoder settings; see the README) as a JSON object string, passed as IMGPIPE_CONFIG; the function validates it at cold start. null uses the built-in defaults. At most 3000 characters (Lambda's environment is limited to 4 KB in total)."
+  description = "The pipeline document (variants, formats, encoder settings; see the README) as a JSON object string, passed as IMGPIPE_CONFIG; the function validates it at cold start. null uses the built-in defaults. Not outputPrefix or limits.maxPixels: output_prefix and max_input_pixels set them. At most 3000 characters (Lambda's environment is limited to 4 KB in total)."
   type        = string
   default     = null
 
@@ -180,10 +180,17 @@ variable "pipeline_config" {
     condition     = try(length(var.pipeline_config) <= 3000, true)
     error_message = "pipeline_config must be at most 3000 characters: Lambda's environment variables share 4 KB."
   }
+
+  # The function's environment sets both, and a variable overrides the document's value
+  # (src/config/index.ts): in the document they would be ignored without a word.
+  validation {
+    condition     = var.pipeline_config == null ? true : try(jsondecode(var.pipeline_config).outputPrefix, null) == null && try(jsondecode(var.pipeline_config).limits.maxPixels, null) == null
+    error_message = "pipeline_config must not set outputPrefix or limits.maxPixels: the function's IMGPIPE_OUTPUT_PREFIX (output_prefix, of which the role's grants are made) and IMGPIPE_MAX_PIXELS (max_input_pixels, which the memory sweep writes) override them. Set those variables instead."
+  }
 }
 
 variable "pipeline_config_parameter_name" {
-  description = "Name of an existing SSM Parameter Store parameter holding the pipeline document (a String, or a SecureString encrypted with this module's key, output kms_key_arn), passed as IMGPIPE_CONFIG_PARAMETER: the function may read that one parameter, once per container, and validates it like pipeline_config. Promoting a configuration between environments is then copying a parameter value, and the document may exceed the 4 KB environment (a standard parameter holds 4 KB, an advanced one 8 KB). null (the default) for none; not together with pipeline_config. 1-900 characters: letters, digits, `_`, `.` and `-`, in `/`-separated levels when it starts with `/` (e.g. /imgpipe/prod/pipeline), not starting with aws or ssm."
+  description = "Name of an existing SSM Parameter Store parameter holding the pipeline document (a String, or a SecureString encrypted with this module's key, output kms_key_arn), passed as IMGPIPE_CONFIG_PARAMETER: the function may read that one parameter, once per container, and validates it like pipeline_config (whose outputPrefix and limits.maxPixels output_prefix and max_input_pixels override). Promoting a configuration between environments is then copying a parameter value, and the document may exceed the 4 KB environment (a standard parameter holds 4 KB, an advanced one 8 KB). null (the default) for none; not together with pipeline_config. 1-900 characters: letters, digits, `_`, `.` and `-`, in `/`-separated levels when it starts with `/` (e.g. /imgpipe/prod/pipeline), not starting with aws or ssm."
   type        = string
   default     = null
 

@@ -215,3 +215,33 @@ run "grants_no_results_deletion_without_transformations" {
     error_message = "Without on-demand transformations there are no results to delete."
   }
 }
+
+# IMGPIPE_OUTPUT_PREFIX and IMGPIPE_MAX_PIXELS, always in the function's environment, override the
+# document: its own values would be ignored.
+run "refuses_an_output_prefix_in_the_pipeline_document" {
+  command = plan
+
+  variables {
+    pipeline_config = "{\"outputPrefix\":\"img/\"}"
+  }
+
+  expect_failures = [var.pipeline_config]
+}
+
+run "refuses_a_pixel_limit_in_the_pipeline_document" {
+  command = plan
+
+  variables {
+    pipeline_config = "{\"limits\":{\"maxPixels\":1000000}}"
+  }
+
+  expect_failures = [var.pipeline_config]
+}
+
+run "takes_a_pipeline_document_with_other_limits" {
+  command = plan
+
+  variables {
+    pipeline_config = "{\"limits\":{\"maxBytes\":1000000},\"variants\":[{\"name\":\"thumb\",\"width\":320}]}"
+  }
+}
