@@ -97,7 +97,13 @@ export async function createLambdaDeps(
     logger,
     metrics,
     ...(tracer ? { tracer } : {}),
-    ...(env.AWS_LAMBDA_FUNCTION_VERSION ? { functionVersion: env.AWS_LAMBDA_FUNCTION_VERSION } : {}),
+    ...(env.AWS_LAMBDA_FUNCTION_VERSION
+      ? {
+          functionVersion: env.AWS_LAMBDA_FUNCTION_NAME
+            ? `${env.AWS_LAMBDA_FUNCTION_NAME}:${env.AWS_LAMBDA_FUNCTION_VERSION}`
+            : env.AWS_LAMBDA_FUNCTION_VERSION,
+        }
+      : {}),
     ...(encoder ? { encoder } : {}),
     ...(status ? { status } : {}),
     ...(events ? { events } : {}),

@@ -44,9 +44,12 @@ export interface HandlerDeps {
   /** X-Ray through Powertools (off outside Lambda). */
   readonly tracer?: Tracer;
   /**
-   * The function version running this code (Lambda's AWS_LAMBDA_FUNCTION_VERSION: a number, or
-   * `$LATEST`). When set, the outcome counts are emitted a second time with a `version` dimension,
-   * which the release's canary alarms watch for the new version alone.
+   * The function and version running this code, `<function name>:<version>` (Lambda's
+   * AWS_LAMBDA_FUNCTION_NAME and AWS_LAMBDA_FUNCTION_VERSION: a number, or `$LATEST`). When set, the
+   * outcome counts are emitted a second time with a `version` dimension of that value, which the
+   * release's canary alarms watch for the new version alone. Named: the workflow's task functions
+   * share the service name and number their versions on their own, so version 7 of Process would
+   * otherwise count as version 7 of the function being released.
    */
   readonly functionVersion?: string;
 }

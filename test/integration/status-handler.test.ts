@@ -638,6 +638,16 @@ describe('createLambdaDeps', () => {
     await (deps.encoder as { close?: () => Promise<void> }).close?.();
   });
 
+  it('names the function with its version in the outcome metrics’ version dimension: the workflow’s task functions number their versions on their own', async () => {
+    const deps = await createLambdaDeps({
+      IMGPIPE_OUTPUT_BUCKET: OUTPUT,
+      AWS_LAMBDA_FUNCTION_NAME: 'imgpipe-prod',
+      AWS_LAMBDA_FUNCTION_VERSION: '7',
+      _HANDLER: 'index.api',
+    });
+    expect(deps.functionVersion).toBe('imgpipe-prod:7');
+  });
+
   it('gives its DynamoDB, EventBridge and Parameter Store clients an idle limit: a silent service fails the call instead of hanging', async () => {
     // A server that accepts connections and never answers, as both services' endpoint (the SDK
     // reads AWS_ENDPOINT_URL_* from the process environment, not from the env given here).

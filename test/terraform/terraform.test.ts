@@ -1359,7 +1359,10 @@ describe('Monitoring', () => {
     ]);
     for (const key of released) {
       if (key in single) expect(single[key].dimensions, key).toBe('local.canary_dimensions');
-      else expect(ratios[key].dimensions[VERSION_DIMENSION], key).toBe('local.published_version');
+      else
+        expect(ratios[key].dimensions[VERSION_DIMENSION], key).toBe(
+          `${DOLLAR}{var.name}:${DOLLAR}{local.published_version}`,
+        );
     }
     expect(imgpipe.locals.canary_dimensions.ExecutedVersion).toBe('local.published_version');
   });
@@ -1374,7 +1377,7 @@ describe('Monitoring', () => {
     ]);
     expect(ratios['canary-quarantine-ratio'].dimensions).toEqual({
       service: 'var.service_name',
-      [VERSION_DIMENSION]: 'local.published_version',
+      [VERSION_DIMENSION]: `${DOLLAR}{var.name}:${DOLLAR}{local.published_version}`,
     });
     expect(ratios['canary-quarantine-ratio'].release).toBe(true);
     expect(ratios['canary-failure-ratio'].release).toBe(true);

@@ -178,7 +178,8 @@ locals {
   }
 
   # Ratios of outcomes (EMF metrics of src/handlers/objects.ts), function-wide and for the new
-  # version (dimension `version`, AWS_LAMBDA_FUNCTION_VERSION): a release that quarantines every
+  # version (dimension `version`, `<function name>:<version>`, which the workflow's task functions,
+  # numbering their versions on their own, never share): a release that quarantines every
   # valid photo throws nothing, so only these see it. A period with fewer than
   # alarm_ratio_min_objects objects counts as 0 for the function-wide ones; for the new version the
   # release check's own objects are enough (min 1), since they are its first traffic.
@@ -187,11 +188,11 @@ locals {
     quarantine-ratio = { numerator = "q", threshold = var.alarm_quarantine_ratio, dimensions = { service = var.service_name }, period = 300, min = var.alarm_ratio_min_objects, release = false, notify = true, what = "quarantined" }
     failure-ratio    = { numerator = "f", threshold = var.alarm_failure_ratio, dimensions = { service = var.service_name }, period = 300, min = var.alarm_ratio_min_objects, release = false, notify = true, what = "failed" }
     canary-quarantine-ratio = {
-      numerator = "q", threshold = var.alarm_quarantine_ratio, dimensions = { service = var.service_name, version = local.published_version }
+      numerator = "q", threshold = var.alarm_quarantine_ratio, dimensions = { service = var.service_name, version = "${var.name}:${local.published_version}" }
       period    = 60, min = 1, release = true, notify = false, what = "quarantined by version ${local.published_version}"
     }
     canary-failure-ratio = {
-      numerator = "f", threshold = var.alarm_failure_ratio, dimensions = { service = var.service_name, version = local.published_version }
+      numerator = "f", threshold = var.alarm_failure_ratio, dimensions = { service = var.service_name, version = "${var.name}:${local.published_version}" }
       period    = 60, min = 1, release = true, notify = false, what = "failed in version ${local.published_version}"
     }
   }
