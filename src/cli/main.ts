@@ -563,6 +563,7 @@ async function devCommand(values: Values, env: NodeJS.ProcessEnv): Promise<numbe
     );
   }
   const config = loadConfig(values, env);
+  configuredSigningKey(command, env);
   if (values.scan === true && values['no-scan'] === true)
     throw new UsageError(command, 'choose --scan or --no-scan, not both');
   const workflowOnly = (['scan', 'no-scan', 'clamav-db'] as const).find((name) => values[name] !== undefined);
@@ -587,6 +588,28 @@ async function devCommand(values: Values, env: NodeJS.ProcessEnv): Promise<numbe
     },
     stdout: process.stdout,
   });
+}
+
+/**
+ * IMGPIPE_TRANSFORM_SIGNING_KEY, trimmed, or undefined when unset; a usage error naming the problem
+ * (never the key) for one the function would never hold (the parameter's two lines, its
+ * placeholder, a short one): `imgpipe sign` would print URLs the function refuses 403, "The
+ * signature does not match", and `imgpipe dev` would accept URLs the deployment refuses.
+ */
+function configuredSigningKey(command: string, env: NodeJS.ProcessEnv): string | undefined {
+  const secret = env[SIGNING_KEY_ENV]?.trim();
+  if (secret === SIGNING_KEYS_PLACEHOLDER)
+    throw new UsageError(
+      command,
+      `${SIGNING_KEY_ENV} holds terraform/modules/transform's placeholder: the signing keys were never set (the function refuses it)`,
+    );
+  const problem = secret ? signingKeyProblem(secret) : undefined;
+  if (problem !== undefined)
+    throw new UsageError(
+      command,
+      `${SIGNING_KEY_ENV} ${problem}: the function takes a key of at least ${SIGNING_KEY_MIN_LENGTH} characters without whitespace, and would refuse every URL signed with this`,
+    );
+  return secret || undefined;
 }
 
 async function devTokenCommand(values: Values): Promise<number> {
@@ -651,20 +674,7 @@ function signCommand(values: Values, positionals: string[], env: NodeJS.ProcessE
     ...(expires !== undefined ? { exp: Math.floor(Date.now() / 1000) + expires } : {}),
   };
   // The note only once every flag is good: it says a URL was signed.
-  let secret = env[SIGNING_KEY_ENV]?.trim();
-  // A key the function would never hold (the parameter's two lines, its placeholder, a short
-  // one): every URL signed with it would be refused 403, "The signature does not match".
-  if (secret === SIGNING_KEYS_PLACEHOLDER)
-    throw new UsageError(
-      command,
-      `${SIGNING_KEY_ENV} holds terraform/modules/transform's placeholder: the signing keys were never set (the function refuses it)`,
-    );
-  const problem = secret ? signingKeyProblem(secret) : undefined;
-  if (problem !== undefined)
-    throw new UsageError(
-      command,
-      `${SIGNING_KEY_ENV} ${problem}: the function takes a key of at least ${SIGNING_KEY_MIN_LENGTH} characters without whitespace, and would refuse every URL signed with this`,
-    );
+  let secret = configuredSigningKey(command, env);
   if (!secret) {
     secret = DEV_SIGNING_KEY;
     process.stderr.write(

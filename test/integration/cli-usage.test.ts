@@ -345,6 +345,19 @@ describe('imgpipe usage errors', () => {
     expect(new URL(good.stdout.trim()).searchParams.get('sig')).toBe(signature(key, 'a.jpg', { w: '40' }));
   });
 
+  it('refuses to start imgpipe dev with a signing key the function never holds, before anything starts', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'imgpipe-dev-key-')), 'never-made');
+    const run = await runCli(['dev', '--dir', dir, '--no-samples', '--port', '0'], {
+      env: { IMGPIPE_TRANSFORM_SIGNING_KEY: `${'n'.repeat(40)}\n${'o'.repeat(40)}` },
+    });
+    expect([run.code, run.stdout]).toEqual([2, '']);
+    expect(lines(run.stderr)[0]).toBe(
+      "imgpipe dev: IMGPIPE_TRANSFORM_SIGNING_KEY holds 2 lines (give one key, the parameter's first line): the function takes a key of at least 32 characters without whitespace, and would refuse every URL signed with this",
+    );
+    expect(run.stderr).not.toContain('n'.repeat(20));
+    expect(readdirSync(join(dir, '..'))).toEqual([]);
+  });
+
   it('refuses a --base with a path: transformations are under /t/ at its root', async () => {
     const run = await runCli(['sign', 'a.jpg', '--base', 'https://cdn.example.com/img']);
     expect([run.code, run.stdout]).toEqual([2, '']);
