@@ -203,9 +203,10 @@ async function decodePng(bytes: Uint8Array, _shrink: DecodeShrink, deadline?: nu
       await replace(decoder);
       throw error;
     }
-    decoder.restart();
+    // Its heap, which may hold the whole image, is given back before the diagnosis reads the data.
+    await replace(decoder);
     // The glue's refusal says only "`unwrap_throw` failed": name the fault ourselves (png-check.ts).
-    throw decodeFailure('png', error, isCrash(error) ? '' : (diagnosePng(bytes) ?? ''));
+    throw decodeFailure('png', error, isCrash(error) ? '' : ((await diagnosePng(bytes)) ?? ''));
   } finally {
     await releaseIfGrown(decoder);
   }

@@ -1,8 +1,13 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { deflateSync, inflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { decode } from '../../../src/codecs/index.ts';
+import { decodeCost } from '../../../src/codecs/memory.ts';
 import { diagnosePng } from '../../../src/codecs/png-check.ts';
 import { InvalidImageError } from '../../../src/core/errors.ts';
+import { inFreshProcess } from '../../support/fresh.ts';
 import { pngChunk, pngChunks } from '../../support/fuzz.ts';
 import { writePng } from '../../support/png.ts';
 
@@ -85,11 +90,11 @@ describe('a PNG the decoder refuses is refused in words that name the fault', ()
     );
   });
 
-  it('names nothing, and throws nothing, for a cut stream that holds more than the rows need', () => {
+  it('names nothing, and throws nothing, for a cut stream that holds more than the rows need', async () => {
     // 1x1 grey needs 2 bytes; this stream, cut short, inflates to many more (a fuzz case threw here).
     const long = deflateSync(Buffer.alloc(4000, 7));
     const tiny = writePng(1, 1);
-    expect(diagnosePng(withData(tiny, long.subarray(0, long.length - 4)))).toBeUndefined();
+    expect(await diagnosePng(withData(tiny, long.subarray(0, long.length - 4)))).toBeUndefined();
   });
 
   it('a row with an undefined filter type, by its index', async () => {
@@ -99,5 +104,43 @@ describe('a PNG the decoder refuses is refused in words that name the fault', ()
     expect(error.message).toBe(
       'The png decoder rejected the file: row 17 of its image data has the filter type 9 (0 to 4 are defined)',
     );
+  });
+
+  it('names the fault within the memory the decode is estimated at, whatever the image size', async () => {
+    // 24000x1000 16-bit RGBA (192 MB of rows, 280 KB of file) whose last row has filter type 5:
+    // the rows inflated whole for the diagnosis, beside the failed decoder's heap, took 450 MiB.
+    const [width, height] = [24000, 1000];
+    const rowBytes = 1 + width * 8;
+    const rows = Buffer.alloc(rowBytes * height);
+    for (let y = 0; y < height; y++) rows[y * rowBytes] = y === height - 1 ? 5 : 0;
+    const ihdr = Buffer.from([0, 0, 0, 0, 0, 0, 0, 0, 16, 6, 0, 0, 0]);
+    ihdr.writeUInt32BE(width, 0);
+    ihdr.writeUInt32BE(height, 4);
+    const png = Buffer.concat([
+      SIGNATURE,
+      pngChunk('IHDR', ihdr),
+      pngChunk('IDAT', deflateSync(rows)),
+      pngChunk('IEND', new Uint8Array(0)),
+    ]);
+    const dir = mkdtempSync(join(tmpdir(), 'png-check-'));
+    try {
+      const file = join(dir, 'bad-last-row.png');
+      writeFileSync(file, png);
+      const { result, peakRssBytes } = await inFreshProcess<{ message: string; readyRssBytes: number }>(
+        { decode: 'src/codecs/index.ts', readFileSync: 'node:fs' },
+        `const bytes = readFileSync(${JSON.stringify(file)});
+         await decode('png', new Uint8Array(8)).catch(() => undefined); // the decoder compiled and started
+         const readyRssBytes = process.memoryUsage().rss;
+         const error = await decode('png', bytes).catch((e) => e);
+         return { message: error.message, readyRssBytes };`,
+      );
+      expect(result.message).toBe(
+        'The png decoder rejected the file: row 999 of its image data has the filter type 5 (0 to 4 are defined)',
+      );
+      const estimate = width * height * decodeCost('png', { bitDepth: 16, channels: 4 }).bytesPerPixel;
+      expect(peakRssBytes - result.readyRssBytes).toBeLessThan(estimate);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
