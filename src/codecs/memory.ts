@@ -120,12 +120,14 @@ export function decodeCost(format: InputFormat, layout: PixelLayout): DecodeCost
 }
 
 /**
- * A JPEG of more than one scan (progressive, or components in separate scans): libjpeg keeps every
- * DCT coefficient of the whole image until its last scan (jdcoefct.c's whole-image buffers): 64
- * two-byte coefficients per 8x8 block of each component at its sampling, the blocks rounded up to
- * whole MCUs, at full size whatever scale it is decoded at (shrink-on-load scales the inverse DCT,
- * not the coefficients). So a 7000x7000 progressive CMYK decoded at 1/8 holds 374 MiB. 0 for one
- * scan, which decodes row by row, and for other formats.
+ * A JPEG of more than one scan (progressive, or components in separate scans), or a progressive one
+ * of one scan: libjpeg keeps every DCT coefficient of the whole image until its last scan
+ * (jdcoefct.c's whole-image buffers, for jdinput.c's `has_multiple_scans`): 64 two-byte
+ * coefficients per 8x8 block of each component at its sampling, the blocks rounded up to whole
+ * MCUs, at full size whatever scale it is decoded at (shrink-on-load scales the inverse DCT, not
+ * the coefficients). So a 7000x7000 progressive CMYK decoded at 1/8 holds 374 MiB, and so does one
+ * of a single DC scan (a few hundred kilobytes). 0 for a sequential JPEG of one scan with every
+ * component, which decodes row by row, and for other formats.
  */
 export function coefficientBytes(
   format: InputFormat,
@@ -133,7 +135,8 @@ export function coefficientBytes(
   height: number,
   layout: PixelLayout,
 ): number {
-  if (format !== 'jpeg' || (layout.scans ?? 1) <= 1 || !layout.sampling?.length) return 0;
+  const held = layout.coefficientsHeld ?? (layout.scans ?? 1) > 1;
+  if (format !== 'jpeg' || !held || !layout.sampling?.length) return 0;
   const maxH = Math.max(...layout.sampling.map(([h]) => h));
   const maxV = Math.max(...layout.sampling.map(([, v]) => v));
   const roundUp = (n: number, to: number) => Math.ceil(n / to) * to;

@@ -82,6 +82,12 @@ export interface PixelLayout {
    */
   readonly scans?: number;
   /**
+   * JPEG: libjpeg holds every DCT coefficient of the image until its last scan (its
+   * `has_multiple_scans`): a progressive frame, whatever its number of scans, or a first scan
+   * without every component; several scans of a sequential frame imply the latter.
+   */
+  readonly coefficientsHeld?: boolean;
+  /**
    * JPEG: each component's sampling factors, horizontal and vertical (1-4), in frame order. With
    * more than one scan the decoder holds every component's coefficients at this sampling.
    */
@@ -216,6 +222,8 @@ class Reader {
 // ---------------------------------------------------------------------------------------------- JPEG
 
 const SOF_MARKERS = new Set([0xc0, 0xc1, 0xc2, 0xc3, 0xc5, 0xc6, 0xc7, 0xc9, 0xca, 0xcb, 0xcd, 0xce, 0xcf]);
+/** Progressive frames (SOF2, SOF6, SOF10, SOF14). */
+const PROGRESSIVE_SOF = new Set([0xc2, 0xc6, 0xca, 0xce]);
 const SOS = 0xda;
 const EOI = 0xd9;
 
@@ -257,6 +265,7 @@ function probeJpeg(r: Reader): Facts {
   let adobeTransform: number | undefined;
   const iccSegments: IccSegment[] = [];
   let scans = 0;
+  let firstScanComponents = 0;
   for (;;) {
     if (r.u8(offset, 'marker') !== 0xff) {
       // Before the first scan a stray byte means a broken header. After it, libjpeg skips stray
@@ -320,6 +329,7 @@ function probeJpeg(r: Reader): Facts {
       adobeTransform = r.u8(body + 11, 'APP14');
     } else if (marker === SOS) {
       if (!frame) throw r.corrupt('a scan starts before the frame header (SOF)');
+      if (scans === 0) firstScanComponents = r.u8(body, 'scan header');
       if (++scans > MAX_JPEG_SCANS) {
         throw new InvalidImageError(
           'too-many-scans',
@@ -359,6 +369,9 @@ function probeJpeg(r: Reader): Facts {
           inverted: adobeTransform !== undefined,
         }
       : undefined;
+  // libjpeg's jdinput.c: a progressive frame, or a first scan of fewer components than the frame,
+  // is decoded through whole-image coefficient buffers; a progressive JPEG of one (DC) scan too.
+  const coefficientsHeld = PROGRESSIVE_SOF.has(frame.marker) || firstScanComponents < frame.components;
   return {
     width: frame.width,
     height: frame.height,
@@ -366,7 +379,13 @@ function probeJpeg(r: Reader): Facts {
     cmyk,
     colour: jpegColour(iccSegments),
     // One component is grey; three are colour; four (CMYK, YCCK) are decoded to colour.
-    layout: { bitDepth: 8, channels: frame.components === 1 ? 1 : 3, scans, sampling: frame.sampling },
+    layout: {
+      bitDepth: 8,
+      channels: frame.components === 1 ? 1 : 3,
+      scans,
+      coefficientsHeld,
+      sampling: frame.sampling,
+    },
   };
 }
 

@@ -188,7 +188,7 @@ export function checkMemoryBudget(
     'over-memory-budget',
     `The ${header.format} image of ${header.width}x${header.height}${scaled} needs an estimated ${mib(estimate.bytes)} of memory, more than the ${mib(budget.mb * MiB)} the process has (${budget.source}): ` +
       `${mib(estimate.baselineBytes)} baseline (${estimate.workers === 1 ? 'encoding in this thread' : `${estimate.workers} encoder threads`}) + the larger of ` +
-      `decoding, ${megapixels.toFixed(1)} MP x ${decode.bytesPerPixel} bytes/pixel for ${decode.kind}${workerRows > 0 ? ` + ${workerRows} of its rows x 4 bytes/pixel and two copies of the file in the encoder thread that decodes them` : ''}${estimate.coefficientBytes > 0 ? ` + ${mib(estimate.coefficientBytes)} of DCT coefficients held at full size for its ${header.layout.scans} scans` : ''} = ${mib(decode.bytes)}, ` +
+      `decoding, ${megapixels.toFixed(1)} MP x ${decode.bytesPerPixel} bytes/pixel for ${decode.kind}${workerRows > 0 ? ` + ${workerRows} of its rows x 4 bytes/pixel and two copies of the file in the encoder thread that decodes them` : ''}${estimate.coefficientBytes > 0 ? ` + ${mib(estimate.coefficientBytes)} of DCT coefficients held at full size for its ${header.layout.scans === 1 ? 'one scan (progressive, or not of every component)' : `${header.layout.scans} scans`}` : ''} = ${mib(decode.bytes)}, ` +
       `and resizing and encoding the variants, ${mib(estimate.processingBytes)}`,
     {
       format: header.format,

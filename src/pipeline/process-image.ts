@@ -272,7 +272,8 @@ const TOP_BAND_SHARE = 0.6;
  * row boundary at any scale and sampling. (The memory estimate of bench/memory uses it too.)
  */
 export function bandSplitRow(header: ImageHeader, decoded: Size, workers: number): number | undefined {
-  if (workers < 2 || header.format !== 'jpeg' || header.layout.scans !== 1) return undefined;
+  if (workers < 2 || header.format !== 'jpeg' || header.layout.scans !== 1 || header.layout.coefficientsHeld)
+    return undefined;
   if (decoded.width * decoded.height < BAND_DECODE_MIN_PIXELS || decoded.height < 64) return undefined;
   const row = Math.round((decoded.height * TOP_BAND_SHARE) / 32) * 32;
   return Math.min(Math.floor((decoded.height - 1) / 32) * 32, Math.max(32, row));

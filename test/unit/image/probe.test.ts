@@ -118,9 +118,12 @@ describe('probeImage', () => {
         bitDepth: 8,
         channels: 3,
         scans: 1,
+        coefficientsHeld: false,
         sampling: SAMPLING_420,
       });
-      expect(probeImage('jpeg', readFixture('edge/formats/progressive.jpg')).layout.scans).toBeGreaterThan(1);
+      const progressive = probeImage('jpeg', readFixture('edge/formats/progressive.jpg')).layout;
+      expect(progressive.scans).toBeGreaterThan(1);
+      expect(progressive.coefficientsHeld).toBe(true);
     });
 
     it('reports one channel for a one-component (grey) JPEG', () => {

@@ -340,6 +340,43 @@ describe('processImage', () => {
       expect(error.details).toMatchObject({ coefficientBytes: 875 * 875 * 4 * 128 });
     });
 
+    it('refuses a progressive CMYK JPEG of 7000x7000 and one scan under 512 MiB: libjpeg holds its coefficients too', async () => {
+      // One DC scan is a whole progressive JPEG (its AC coefficients are zero), a few hundred
+      // kilobytes at 7000x7000; libjpeg decodes every progressive frame through whole-image
+      // coefficient buffers. Counted as sequential, it passed at 361 MiB and then took 374 more.
+      const size = [0x1b, 0x58]; // 7000
+      const components = [1, 2, 3, 4].flatMap((id) => [id, 0x11, 0]);
+      const sof = [0xff, 0xc2, 0, 20, 8, ...size, ...size, 4, ...components];
+      const scan = [0xff, 0xda, 0, 14, 4, 1, 0, 2, 0, 3, 0, 4, 0, 0, 0, 0, 0x00];
+      const bytes = new Uint8Array([0xff, 0xd8, ...sof, ...scan, 0xff, 0xd9]);
+      expect(probeImage('jpeg', bytes).layout).toMatchObject({ scans: 1, coefficientsHeld: true });
+      const config = parsePipelineConfig({ variants: [{ name: 'small', width: 64 }] }, 'config', {
+        memory: { mb: 512, source: 'IMGPIPE_MEMORY_MB' },
+      });
+      const error = (await processImage(bytes, config).catch((e: unknown) => e)) as InvalidImageError;
+      expect(error.reason).toBe('over-memory-budget');
+      expect(error.message).toMatch(
+        /^The jpeg image of 7000x7000 \(decoded at 875x875\) needs an estimated [\d,]+ MiB .* for jpeg 8-bit \+ 374 MiB of DCT coefficients held at full size for its one scan \(progressive, or not of every component\) = [\d,]+ MiB, /,
+      );
+    });
+
+    it('a progressive JPEG of its first scan alone holds its coefficients and decodes; a sequential one of one scan holds none', async () => {
+      const photo = readFixture('edge/formats/progressive.jpg');
+      const dcOnly = (() => {
+        const [first] = scanSegments(photo);
+        return Buffer.concat([photo.subarray(0, first!.end), Buffer.from([0xff, 0xd9])]);
+      })();
+      expect(probeImage('jpeg', dcOnly).layout).toMatchObject({ scans: 1, coefficientsHeld: true });
+      // It decodes (its AC coefficients are zero), through the same buffers.
+      const result = await processImage(
+        dcOnly,
+        parsePipelineConfig({ variants: [{ name: 's', width: 64 }] }),
+      );
+      expect(result.outputs.length).toBeGreaterThan(0);
+      const sequential = readFixture('edge/formats/chroma-444.jpg');
+      expect(probeImage('jpeg', sequential).layout).toMatchObject({ scans: 1, coefficientsHeld: false });
+    });
+
     it.each([
       [
         'a 16-bit RGBA PNG',
