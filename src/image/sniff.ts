@@ -27,23 +27,30 @@ export function sniffFormat(bytes: Uint8Array): RecognisedFormat {
   return sniffText(b);
 }
 
-/** ISO base media files: AVIF and HEIF share the container; the brands tell them apart. */
+/**
+ * ISO base media files: AVIF and HEIF share the container; the brands tell them apart. The brands
+ * are looked at one by one, not listed: the ftyp box's size is the file's word, and a 32 MB upload
+ * declaring one ftyp box of all of it made a list of 8 million brands, 478 MiB and 2.7 s before any
+ * limit was checked; compared as numbers, they cost neither.
+ */
 function sniffIsoBmff(b: Uint8Array): RecognisedFormat {
   const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const size = Math.min(view.getUint32(0), b.length);
-  const brands: string[] = [];
+  let heif = false;
   // major brand at 8, minor version at 12, compatible brands from 16 to the end of the box.
   for (let offset = 8; offset + 4 <= size; offset += offset === 8 ? 8 : 4) {
-    brands.push(String.fromCharCode(b[offset]!, b[offset + 1]!, b[offset + 2]!, b[offset + 3]!));
+    const brand = view.getUint32(offset);
+    if (AVIF_BRANDS.has(brand)) return 'avif';
+    heif ||= HEIF_BRANDS.has(brand);
   }
-  if (brands.some((brand) => brand === 'avif' || brand === 'avis')) return 'avif';
-  if (
-    brands.some((brand) => ['heic', 'heix', 'heim', 'heis', 'hevc', 'hevx', 'mif1', 'msf1'].includes(brand))
-  ) {
-    return 'heic';
-  }
-  return 'unknown';
+  return heif ? 'heic' : 'unknown';
 }
+
+/** Four-character codes as the big-endian numbers a box holds them as. */
+const fourccs = (...codes: string[]) =>
+  new Set(codes.map((code) => Buffer.from(code, 'latin1').readUInt32BE(0)));
+const AVIF_BRANDS = fourccs('avif', 'avis');
+const HEIF_BRANDS = fourccs('heic', 'heix', 'heim', 'heis', 'hevc', 'hevx', 'mif1', 'msf1');
 
 function sniffText(b: Uint8Array): RecognisedFormat {
   const head = new TextDecoder('utf-8', { fatal: false })

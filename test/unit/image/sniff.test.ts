@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { sniffFormat } from '../../../src/image/sniff.ts';
 import { FIXTURES, readFixture } from '../../support/fixtures.ts';
+import { inFreshProcess } from '../../support/fresh.ts';
 
 describe('sniffFormat', () => {
   it.each(FIXTURES.map((f) => [f.path, f.format] as const))(
@@ -26,6 +27,7 @@ describe('sniffFormat', () => {
     expect(sniffFormat(ftyp('mif1', 'mif1', 'avif'))).toBe('avif');
     expect(sniffFormat(ftyp('heic', 'mif1', 'heic'))).toBe('heic');
     expect(sniffFormat(ftyp('isom', 'mp41'))).toBe('unknown');
+    expect(sniffFormat(ftyp('isom', 'mp41', 'heic', 'avis'))).toBe('avif');
   });
 
   it('names text, HTML and SVG', () => {
@@ -33,5 +35,20 @@ describe('sniffFormat', () => {
     expect(sniffFormat(Buffer.from('<!DOCTYPE html><html></html>'))).toBe('html');
     expect(sniffFormat(Buffer.from('just words\n'))).toBe('text');
     expect(sniffFormat(new Uint8Array([0, 1, 2, 3, 200, 201]))).toBe('unknown');
+  });
+
+  it('reads a 32 MB ftyp box of brands without listing them', async () => {
+    // The box's size is the file's word: one ftyp box of the whole upload (maxBytes' default) made
+    // a list of 8 million brands, 478 MiB, before any limit was checked.
+    const { result, peakRssBytes } = await inFreshProcess<{ format: string; readyRssBytes: number }>(
+      { sniffFormat: 'src/image/sniff.ts' },
+      `const bytes = Buffer.alloc(32 * 1024 * 1024, 0x61);
+       bytes.writeUInt32BE(0xffffffff, 0);
+       bytes.write('ftypisom', 4, 'latin1');
+       const readyRssBytes = process.memoryUsage().rss;
+       return { format: sniffFormat(bytes), readyRssBytes };`,
+    );
+    expect(result.format).toBe('unknown');
+    expect(peakRssBytes - result.readyRssBytes).toBeLessThan(64 * 1024 * 1024);
   });
 });
