@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decode } from '../../../src/codecs/index.ts';
 import { InvalidImageError } from '../../../src/core/errors.ts';
@@ -6,6 +9,7 @@ import { parseSequenceHeader } from '../../../src/image/av1.ts';
 import { MAX_JPEG_SCANS, probeImage } from '../../../src/image/probe.ts';
 import { buildAvif, findBox, topLevelBox, withTrack } from '../../support/avif.ts';
 import { fixtures, readFixture } from '../../support/fixtures.ts';
+import { inFreshProcess } from '../../support/fresh.ts';
 import { alphaAuxC, box, buildHeif, clap, heifParts, ispe } from '../../support/heif.ts';
 import { chunk, writePng } from '../../support/png.ts';
 import { progressiveJpeg, scanSegments, withRepeatedScan } from '../../support/scans.ts';
@@ -822,5 +826,36 @@ describe('probeImage on APNG: the default image is its first frame', () => {
     expect(error.details).toMatchObject({ frame: [6000, 6000], at: [0, 0], declared: [2, 2] });
     const moved = catchError(() => probeImage('png', animate(writePng(4, 4), { width: 4, height: 4, x: 2 })));
     expect(moved.message).toMatch(/declares 4x4 at 2,0, not the IHDR image \(4x4 at 0,0\)$/);
+  });
+});
+
+describe('probeImage on AVIF: the ftyp box', () => {
+  it('reads a 30 MB ftyp box before the meta box without listing its brands', async () => {
+    const file = readFixture('edge/formats/avif-8bit-420.avif');
+    const frame = { data: topLevelBox(file, 'mdat'), av1C: findBox(file, 'av1C'), width: 480, height: 325 };
+    const built = buildAvif({ ...frame, inIdat: true }); // no file offsets: the ftyp box may grow
+    const ftypSize = Buffer.from(built).readUInt32BE(0);
+    const size = 30 * 1024 * 1024;
+    const ftyp = Buffer.alloc(size, 0x78); // brands 'xxxx' after avif and mif1
+    ftyp.writeUInt32BE(size, 0);
+    ftyp.write('ftypavif\0\0\0\0avifmif1', 4, 'latin1');
+    const bytes = Buffer.concat([ftyp, built.subarray(ftypSize)]);
+    expect(probeImage('avif', bytes)).toMatchObject({ width: 480, height: 325 });
+    const dir = mkdtempSync(join(tmpdir(), 'probe-ftyp-'));
+    try {
+      const path = join(dir, 'long-ftyp.avif');
+      writeFileSync(path, bytes);
+      const { result, peakRssBytes } = await inFreshProcess<{ width: number; readyRssBytes: number }>(
+        { probeImage: 'src/image/probe.ts', readFileSync: 'node:fs' },
+        `const bytes = readFileSync(${JSON.stringify(path)});
+         const readyRssBytes = process.memoryUsage().rss;
+         return { width: probeImage('avif', bytes).width, readyRssBytes };`,
+      );
+      expect(result.width).toBe(480);
+      // 7.8 million brands listed took 487 MiB and 18 s.
+      expect(peakRssBytes - result.readyRssBytes).toBeLessThan(64 * 1024 * 1024);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
