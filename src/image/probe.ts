@@ -264,6 +264,7 @@ function probeJpeg(r: Reader): Facts {
   let orientation: Orientation | undefined;
   let adobeTransform: number | undefined;
   const iccSegments: IccSegment[] = [];
+  let iccExtraSegments = 0;
   let scans = 0;
   let firstScanComponents = 0;
   for (;;) {
@@ -320,11 +321,15 @@ function probeJpeg(r: Reader): Facts {
       const value = readExifOrientation(r.bytes.subarray(body, body + length - 2));
       if (isOrientation(value)) orientation = value;
     } else if (marker === 0xe2 && isIccApp2(r.bytes, body, length - 2)) {
-      iccSegments.push({
-        sequence: r.bytes[body + 12]!,
-        count: r.bytes[body + 13]!,
-        data: r.bytes.subarray(body + 14, body + length - 2),
-      });
+      // A profile has at most 255 segments (their numbers are bytes): past that only the count is
+      // kept, so a file of 30 MB of APP2 segments cannot make 1.6 million of them (470 MiB).
+      if (iccSegments.length < MAX_ICC_SEGMENTS)
+        iccSegments.push({
+          sequence: r.bytes[body + 12]!,
+          count: r.bytes[body + 13]!,
+          data: r.bytes.subarray(body + 14, body + length - 2),
+        });
+      else iccExtraSegments++;
     } else if (marker === 0xee && length >= 14 && r.fourcc(body, 'APP14') === 'Adob') {
       adobeTransform = r.u8(body + 11, 'APP14');
     } else if (marker === SOS) {
@@ -377,7 +382,7 @@ function probeJpeg(r: Reader): Facts {
     height: frame.height,
     orientation,
     cmyk,
-    colour: jpegColour(iccSegments),
+    colour: jpegColour(iccSegments, iccExtraSegments),
     // One component is grey; three are colour; four (CMYK, YCCK) are decoded to colour.
     layout: {
       bitDepth: 8,
@@ -1463,19 +1468,26 @@ interface IccSegment {
   readonly data: Uint8Array;
 }
 
+/** The most APP2 segments one ICC profile can have: each numbers itself, and its count, in a byte. */
+const MAX_ICC_SEGMENTS = 255;
+const ICC_APP2_SIGNATURE = Buffer.from('ICC_PROFILE\0', 'latin1');
+
 function isIccApp2(bytes: Uint8Array, start: number, length: number): boolean {
-  return (
-    length > 14 &&
-    Buffer.from(bytes.buffer, bytes.byteOffset + start, 12).toString('latin1') === 'ICC_PROFILE\0'
-  );
+  return length > 14 && ICC_APP2_SIGNATURE.every((byte, i) => bytes[start + i] === byte);
 }
 
 /**
  * JPEG: the ICC profile split over APP2 segments (ICC.1 annex B.4), each numbered 1..count, joined
  * in their numbers' order. A set with a number missing, repeated or out of range is not used.
  */
-function jpegColour(segments: readonly IccSegment[]): ColourFacts {
+function jpegColour(segments: readonly IccSegment[], extra = 0): ColourFacts {
   if (segments.length === 0) return { warnings: [] };
+  if (extra > 0)
+    return {
+      warnings: [
+        `The file has ${segments.length + extra} ICC profile APP2 segments, more than the ${MAX_ICC_SEGMENTS} a profile can have: the image is taken as sRGB`,
+      ],
+    };
   const count = segments[0]!.count;
   const ordered = [...segments].sort((a, b) => a.sequence - b.sequence);
   const complete =

@@ -859,3 +859,21 @@ describe('probeImage on AVIF: the ftyp box', () => {
     }
   });
 });
+
+describe('probeImage on JPEG: ICC profile segments', () => {
+  const withApp2 = (segments: number) => {
+    const jpeg = readFixture('edge/formats/1x1.jpg');
+    const segment = Buffer.from([0xff, 0xe2, 0, 17, ...Buffer.from('ICC_PROFILE\0', 'latin1'), 1, 2, 0]);
+    return Buffer.concat([jpeg.subarray(0, 2), ...Array(segments).fill(segment), jpeg.subarray(2)]);
+  };
+
+  it('keeps at most the 255 APP2 segments a profile can have, and says how many there were', () => {
+    expect(probeImage('jpeg', withApp2(3)).colour.warnings).toEqual([
+      "The ICC profile's APP2 segments are incomplete (1/2, 1/2, 1/2): the image is taken as sRGB",
+    ]);
+    // 30 MB of them listed 1.6 million segments (470 MiB) and an 8 MB warning in the manifest.
+    expect(probeImage('jpeg', withApp2(100_000)).colour.warnings).toEqual([
+      'The file has 100000 ICC profile APP2 segments, more than the 255 a profile can have: the image is taken as sRGB',
+    ]);
+  });
+});
