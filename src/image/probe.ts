@@ -664,10 +664,31 @@ interface Box {
   end: number;
 }
 
+/**
+ * The most boxes one box may hold, and the most entries an iloc box or the ipma boxes may list:
+ * 65536, past the items of the largest grid libavif decodes (256x256 tiles) and far past libheif's
+ * security limits (1000 items, 100 children per box). Each costs an object here, tens of times its
+ * bytes in the file: a 30 MB AVIF of 3.9 million empty boxes in its ipco box, or of 6 million ipma
+ * entries, took 490-530 MiB and 15-25 s to probe, before maxPixels or the memory estimate.
+ */
+const MAX_HEIF_ENTRIES = 65536;
+
+/** `lists`: "the iloc box lists", "the ipma boxes list". */
+function tooManyEntries(r: Reader, lists: string, count: number): InvalidImageError {
+  return r.corrupt(`${lists} ${count} entries, more than the ${MAX_HEIF_ENTRIES} read`, {
+    entries: count,
+    maxEntries: MAX_HEIF_ENTRIES,
+  });
+}
+
 function readBoxes(r: Reader, start: number, end: number, where: string): Box[] {
   const boxes: Box[] = [];
   let offset = start;
   while (offset + 8 <= end) {
+    if (boxes.length === MAX_HEIF_ENTRIES)
+      throw r.corrupt(`the ${where} box holds more than the ${MAX_HEIF_ENTRIES} boxes read`, {
+        maxEntries: MAX_HEIF_ENTRIES,
+      });
     let size = r.u32(offset, `${where} box header`);
     const type = r.fourcc(offset + 4, `${where} box header`);
     let header = 8;
@@ -1077,12 +1098,15 @@ function readProperties(
   const boxes = ipco ? readBoxes(r, ipco.body, ipco.end, 'ipco') : [];
   // Property bodies: skip the full-box version/flags for the ones that have them.
   for (const box of boxes) if (['ispe', 'auxC', 'pixi'].includes(box.type)) box.body += 4;
+  let entries = 0;
   for (const ipma of children.filter((b) => b.type === 'ipma')) {
     const version = r.u8(ipma.body, 'ipma box');
     // Flag bit 0 (in the last of the three flag bytes) selects 15-bit property indices.
     const wide = (r.u8(ipma.body + 3, 'ipma box') & 1) === 1;
     let offset = ipma.body + 4;
     const count = r.u32(offset, 'ipma box');
+    entries += count;
+    if (entries > MAX_HEIF_ENTRIES) throw tooManyEntries(r, 'the ipma boxes list', entries);
     offset += 4;
     for (let i = 0; i < count; i++) {
       const item = version < 1 ? r.u16(offset, 'ipma box') : r.u32(offset, 'ipma box');
@@ -1128,6 +1152,7 @@ function readItemLocations(r: Reader, iloc: Box | undefined): Map<number, ItemLo
   const baseOffsetSize = (sizes >> 4) & 0xf;
   const indexSize = version === 1 || version === 2 ? sizes & 0xf : 0;
   const count = version < 2 ? r.u16(offset, 'iloc box') : r.u32(offset, 'iloc box');
+  if (count > MAX_HEIF_ENTRIES) throw tooManyEntries(r, 'the iloc box lists', count);
   offset += version < 2 ? 2 : 4;
   const extentSize = indexSize + offsetSize + lengthSize;
   for (let i = 0; i < count; i++) {

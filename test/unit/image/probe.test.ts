@@ -877,3 +877,54 @@ describe('probeImage on JPEG: ICC profile segments', () => {
     ]);
   });
 });
+
+describe('probeImage on AVIF: entries read', () => {
+  const file = readFixture('edge/formats/avif-8bit-420.avif');
+  const frame = { data: topLevelBox(file, 'mdat'), av1C: findBox(file, 'av1C'), width: 480, height: 325 };
+  const built = Buffer.from(buildAvif({ ...frame, inIdat: true })); // no file offsets to move
+  const boxesIn = (start: number, end: number) => {
+    const boxes: { type: string; at: number; size: number }[] = [];
+    for (let at = start; at + 8 <= end; at += built.readUInt32BE(at))
+      boxes.push({ type: built.toString('latin1', at + 4, at + 8), at, size: built.readUInt32BE(at) });
+    return boxes;
+  };
+  const meta = boxesIn(0, built.length).find((b) => b.type === 'meta')!;
+  const iprp = boxesIn(meta.at + 12, meta.at + meta.size).find((b) => b.type === 'iprp')!;
+  const ipco = boxesIn(iprp.at + 8, iprp.at + iprp.size).find((b) => b.type === 'ipco')!;
+  /** `extra` inserted at `at`, the sizes of the boxes that hold it grown by its length. */
+  const inserted = (at: number, extra: Buffer, parents: readonly number[]) => {
+    const out = Buffer.concat([built.subarray(0, at), extra, built.subarray(at)]);
+    for (const parent of parents) out.writeUInt32BE(out.readUInt32BE(parent) + extra.length, parent);
+    return out;
+  };
+
+  it('refuses more than 65536 boxes in a box: each is an object, tens of times its 8 bytes', () => {
+    const free = (n: number) => {
+      const boxes = Buffer.alloc(n * 8);
+      for (let i = 0; i < n; i++) boxes.write('\0\0\0\x08free', i * 8, 'latin1');
+      return inserted(ipco.at + ipco.size, boxes, [meta.at, iprp.at, ipco.at]);
+    };
+    expect(probeImage('avif', free(1000))).toMatchObject({ width: 480, height: 325 });
+    expect(() => probeImage('avif', free(70_000))).toThrow(
+      'The avif file is malformed: the ipco box holds more than the 65536 boxes read',
+    );
+  });
+
+  it('refuses more than 65536 ipma entries', () => {
+    // A second ipma box (version 1: 32-bit item IDs) of items 1000 and on, without properties.
+    const ipma = (n: number) => {
+      const box = Buffer.alloc(16 + n * 5);
+      box.writeUInt32BE(box.length, 0);
+      box.write('ipma', 4, 'latin1');
+      box.writeUInt32BE(0x01000000, 8);
+      box.writeUInt32BE(n, 12);
+      for (let i = 0; i < n; i++) box.writeUInt32BE(1000 + i, 16 + i * 5);
+      return inserted(iprp.at + iprp.size, box, [meta.at, iprp.at]);
+    };
+    expect(probeImage('avif', ipma(1000))).toMatchObject({ width: 480, height: 325 });
+    // 30 MB of them (6 million) took 530 MiB and 25 s to read.
+    expect(() => probeImage('avif', ipma(70_000))).toThrow(
+      'The avif file is malformed: the ipma boxes list 70001 entries, more than the 65536 read',
+    );
+  });
+});
