@@ -1456,9 +1456,13 @@ function probeGif(r: Reader): Facts {
       const h = r.u16(offset + 7, 'image descriptor', true);
       const flags = r.u8(offset + 9, 'image descriptor');
       if (frames === 0 && (left > 0 || top > 0 || left + w < width || top + h < height)) hasAlpha = true;
-      if (w === 0 || h === 0 || left + w > width || top + h > height)
+      // The first frame, the one decoded (gif.ts), must fit the screen: omggif blits it there. A
+      // later one is never decoded here, and decoders clip it to the screen (ImageMagick, which
+      // writes such files, and browsers): refusing it lost GIFs that every viewer shows.
+      if (frames === 0 && (w === 0 || h === 0 || left + w > width || top + h > height))
         throw r.corrupt(
           `frame ${frames + 1} (${w}x${h} at ${left},${top}) does not fit the ${width}x${height} screen`,
+          { frame: [w, h], at: [left, top], screen: [width, height] },
         );
       offset += 10 + ((flags & 0x80) !== 0 ? 3 * 2 ** ((flags & 7) + 1) : 0);
       // The LZW minimum code size: at most 8 (a colour index is a byte; GIF89a, appendix F, and

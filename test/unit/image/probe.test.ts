@@ -656,6 +656,31 @@ describe('probeImage on GIF: the LZW minimum code size', () => {
   });
 });
 
+describe('probeImage on GIF: frames and the logical screen', () => {
+  /** A 4x4 screen; frames of w x h at 0,0, each one colour of a two-colour global table. */
+  const gif = (...frames: readonly (readonly [number, number])[]) => {
+    const u16 = (n: number) => [n & 0xff, n >> 8];
+    const parts = [...Buffer.from('GIF89a', 'latin1'), ...u16(4), ...u16(4), 0x80, 0, 0, 0, 0, 0, 255, 0, 0];
+    for (const [w, h] of frames) {
+      // Graphic control (a delay), image descriptor, LZW code size 2, then clear and end codes.
+      parts.push(0x21, 0xf9, 4, 0, 10, 0, 0, 0, 0x2c, ...u16(0), ...u16(0), ...u16(w), ...u16(h), 0);
+      parts.push(2, 1, 0x2c, 0);
+    }
+    return Buffer.from([...parts, 0x3b]);
+  };
+
+  it('reads a later frame larger than the screen: only the first is decoded, and viewers clip the others', () => {
+    // ImageMagick writes these (a frame's page larger than the canvas) and reads them back clipped.
+    expect(probeImage('gif', gif([4, 4], [6, 2]))).toMatchObject({ width: 4, height: 4, frames: 2 });
+  });
+
+  it('refuses a first frame larger than the screen, naming both', () => {
+    const error = catchError(() => probeImage('gif', gif([6, 2], [4, 4])));
+    expect(error.message).toBe('The gif file is malformed: frame 1 (6x2 at 0,0) does not fit the 4x4 screen');
+    expect(error.details).toMatchObject({ frame: [6, 2], at: [0, 0], screen: [4, 4] });
+  });
+});
+
 describe('probeImage on HEIC: items described once', () => {
   // heic.heic codes 320x216, p3-card.heic 96x64; their hvcC boxes carry the sequence parameter sets.
   const large = heifParts(readFixture('edge/formats/heic.heic'));
