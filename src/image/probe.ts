@@ -33,6 +33,13 @@ export interface ImageHeader {
    * refuses any crop of more than 64 px; the decoder is given a copy without the box.
    */
   readonly clapOffset?: number;
+  /**
+   * PNG: the iCCP chunk (its first byte and the byte after it) when its profile inflates past the
+   * 8,000,000 bytes the png crate takes: it refuses the whole file ("LimitsExceeded", which reached
+   * us as "`unwrap_throw` failed"), where libpng reads the image with a warning. The decoder is
+   * given a copy without the chunk; the profile is the probe's to read (up to 16 MiB).
+   */
+  readonly iccpChunk?: { readonly start: number; readonly end: number };
   /** Dimensions as displayed, after cropping and orientation. */
   readonly displayWidth: number;
   readonly displayHeight: number;
@@ -113,6 +120,7 @@ export function probeImage(format: InputFormat, bytes: Uint8Array): ImageHeader 
     orientation,
     ...(facts.crop && { crop: facts.crop }),
     ...(facts.clapOffset !== undefined && { clapOffset: facts.clapOffset }),
+    ...(facts.iccpChunk && { iccpChunk: facts.iccpChunk }),
     displayWidth: swap ? shown.height : shown.width,
     displayHeight: swap ? shown.width : shown.height,
     hasAlpha: facts.hasAlpha ?? false,
@@ -130,6 +138,7 @@ interface Facts {
   orientation?: Orientation;
   crop?: ImageHeader['crop'];
   clapOffset?: number;
+  iccpChunk?: ImageHeader['iccpChunk'];
   hasAlpha?: boolean;
   animated?: boolean;
   frames?: number;
@@ -451,6 +460,7 @@ function probePng(r: Reader): Facts {
   let animated = false;
   let frames: number | undefined;
   let iccp: Uint8Array | undefined;
+  let iccpChunk: ImageHeader['iccpChunk'];
   let sawData = false;
   let offset = 8;
   for (;;) {
@@ -475,8 +485,10 @@ function probePng(r: Reader): Facts {
           `the default image's fcTL chunk declares ${frame[0]}x${frame[1]} at ${frame[2]},${frame[3]}, not the IHDR image (${width}x${height} at 0,0)`,
           { frame: [frame[0], frame[1]], at: [frame[2], frame[3]], declared: [width, height] },
         );
-    } else if (type === 'iCCP' && !sawData) iccp = r.bytes.subarray(offset + 8, offset + 8 + length);
-    else if (type === 'eXIf') {
+    } else if (type === 'iCCP' && !sawData) {
+      iccp = r.bytes.subarray(offset + 8, offset + 8 + length);
+      iccpChunk = { start: offset, end: offset + 12 + length };
+    } else if (type === 'eXIf') {
       const value = readExifOrientation(r.bytes.subarray(offset + 8, offset + 8 + length));
       if (isOrientation(value)) orientation = value;
     }
@@ -487,7 +499,34 @@ function probePng(r: Reader): Facts {
   // chunk adds an alpha channel to 0, 2 and 3.
   const samples = colourType === 0 || colourType === 4 ? 1 : 3;
   const layout = { bitDepth: colourType === 3 ? 8 : bitDepth, channels: samples + (hasAlpha ? 1 : 0) };
-  return { width, height, hasAlpha, orientation, animated, frames, colour: pngColour(iccp), layout };
+  const colour = pngColour(iccp);
+  const tooLarge = iccp && iccpInflatesPast(iccp, PNG_DECODER_MAX_ICCP_BYTES);
+  return {
+    width,
+    height,
+    hasAlpha,
+    orientation,
+    animated,
+    frames,
+    colour,
+    layout,
+    ...(tooLarge && { iccpChunk }),
+  };
+}
+
+/** The png crate's bound on an inflated iCCP profile (png 0.17, parse_iccp: `profile.len() > 8000000`). */
+const PNG_DECODER_MAX_ICCP_BYTES = 8_000_000;
+
+/** Whether the iCCP chunk's profile (after its name) inflates to more than `limit` bytes. */
+function iccpInflatesPast(chunk: Uint8Array, limit: number): boolean {
+  const nul = chunk.indexOf(0);
+  if (nul < 1 || nul > 79) return false;
+  try {
+    inflateSync(chunk.subarray(nul + 2), { maxOutputLength: limit });
+    return false;
+  } catch (error) {
+    return error instanceof RangeError;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------- WebP

@@ -64,8 +64,9 @@ export function estimateMemory(
   // heap and in the copy it sends, and the file is sent to it (a copy, and one in its heap); this
   // thread's band goes from its heap into the whole image.
   const shared = workerRows > 0 ? workerRows * decoded.width * RGBA + 2 * fileBytes : 0;
-  // A HEIC with a clean aperture is decoded from a copy of the file (process-image.ts withoutClap).
-  const copied = header.clapOffset !== undefined ? fileBytes : 0;
+  // A HEIC with a clean aperture, or a PNG with an iCCP profile larger than its decoder takes, is
+  // decoded from a copy of the file (process-image.ts withoutClap, withoutIccp).
+  const copied = header.clapOffset !== undefined || header.iccpChunk ? fileBytes : 0;
   const coefficients = coefficientBytes(header.format, header.width, header.height, header.layout);
   const decodeBytes = decodedPixels * cost.bytesPerPixel + shared + copied + coefficients;
 

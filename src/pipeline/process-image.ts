@@ -298,7 +298,13 @@ async function decodeChecked(
   try {
     if (split !== undefined) image = await decodeInBands(header, bytes, shrink, split, encoder, deadline);
     else if (header.cmyk) image = await decodeCmyk(bytes, shrink, deadline?.at);
-    else image = await decode(header.format as InputFormat, withoutClap(header, bytes), shrink, deadline?.at);
+    else
+      image = await decode(
+        header.format as InputFormat,
+        withoutIccp(header, withoutClap(header, bytes)),
+        shrink,
+        deadline?.at,
+      );
   } catch (error) {
     if (deadline && error instanceof CodecTimeoutError) throw deadline.exceeded(true);
     throw error;
@@ -459,6 +465,20 @@ function withoutClap(header: ImageHeader, bytes: Uint8Array): Uint8Array {
   if (header.clapOffset === undefined) return bytes;
   const copy = new Uint8Array(bytes);
   copy.set(new TextEncoder().encode('free'), header.clapOffset + 4);
+  return copy;
+}
+
+/**
+ * A PNG whose iCCP profile is larger than the png crate takes (ImageHeader.iccpChunk), as the
+ * decoder is given it: a copy without that chunk, which it would refuse the file for. The profile
+ * was read by the probe; the source's bytes are never changed.
+ */
+function withoutIccp(header: ImageHeader, bytes: Uint8Array): Uint8Array {
+  if (!header.iccpChunk) return bytes;
+  const { start, end } = header.iccpChunk;
+  const copy = new Uint8Array(bytes.length - (end - start));
+  copy.set(bytes.subarray(0, start));
+  copy.set(bytes.subarray(end), start);
   return copy;
 }
 

@@ -1,3 +1,4 @@
+import { deflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { decode, encode, resize } from '../../../src/codecs/index.ts';
 import { parsePipelineConfig } from '../../../src/config/document.ts';
@@ -15,7 +16,7 @@ import { CARD_QUADRANTS, fixtures, readFixture } from '../../support/fixtures.ts
 import { inFreshProcess } from '../../support/fresh.ts';
 import { box, buildHeif, clap, heifParts, ispe } from '../../support/heif.ts';
 import { grayProfile, withIccProfile } from '../../support/icc.ts';
-import { pngRgba16 } from '../../support/png.ts';
+import { chunk as pngChunk, pngRgba16, writePng } from '../../support/png.ts';
 import { progressiveJpeg, scanSegments, withRepeatedScan } from '../../support/scans.ts';
 import { hasTool, identify, metadataTags } from '../../support/tools.ts';
 import { animatedWebp, chunk, riff, vp8l } from '../../support/webp.ts';
@@ -284,6 +285,30 @@ describe('processImage', () => {
       const image = await decode('avif', built);
       expect([image.width, image.height]).toEqual([480, 325]);
     }
+  });
+
+  it('processes a PNG whose iCCP profile is larger than its decoder takes, as sRGB with a warning', async () => {
+    // 9,000,000 bytes inflated (past the png crate's 8,000,000; 9 kB in the file): the crate refuses
+    // the whole file, which was quarantined as "`unwrap_throw` failed"; libpng reads the image with
+    // a warning.
+    const png = Buffer.from(writePng(40, 30, { pixel: (x, y) => [x * 6, y * 8, 90] }));
+    const iccp = pngChunk(
+      'iCCP',
+      Buffer.concat([Buffer.from('big\0\0', 'latin1'), deflateSync(Buffer.alloc(9_000_000))]),
+    );
+    const bytes = Buffer.concat([png.subarray(0, 33), iccp, png.subarray(33)]);
+    await expect(decode('png', bytes)).rejects.toThrow(InvalidImageError); // the decoder alone
+    const before = Buffer.from(bytes);
+    const result = await processImage(bytes, config);
+    expect(result.outputs).toHaveLength(3 * 4);
+    expect(result.colour.converted).toBe(false);
+    expect(result.colour.warnings).toEqual([
+      'The embedded ICC profile (iCCP, 9000000 bytes) is not a valid profile: the image is taken as sRGB',
+    ]);
+    const pixels = await decode('png', png);
+    const output = result.outputs.find((o) => o.variant === 'large' && o.format === 'png')!;
+    expect(Buffer.from((await decode('png', output.bytes)).data)).toEqual(Buffer.from(pixels.data));
+    expect(Buffer.from(bytes)).toEqual(before); // the source is not changed
   });
 
   describe('memory budget', () => {
