@@ -193,7 +193,7 @@ describe('ci.yml', () => {
   it('plans every environment’s value files through the deployment root, against a mocked provider', () => {
     const step = ci.match(/- name: terraform test \(each environment's values\)\n([\s\S]*?)\n\n/)![1]!;
     expect(step).toContain("if: matrix.root == 'deployment'");
-    const script = runScripts('ci.yml').find((s) => s.script.includes('../envs/*/'))!.script;
+    const script = runScripts('ci.yml').find((s) => s.script.includes('terraform test -var-file'))!.script;
     expect(script).toMatch(/^for dir in \.\.\/envs\/\*\/; do$/m);
     const dir = '$' + '{dir}';
     expect(script).toContain(
@@ -553,6 +553,153 @@ describe('release.yml', () => {
       expect(upload).toContain(`${object.key} ${object.fixture}`);
       expect(existsSync(join(REPO_ROOT, object.fixture)), object.fixture).toBe(true);
     }
+  });
+});
+
+describe('the web page, built before every plan of an environment that publishes it', () => {
+  // terraform/modules/api refuses a web_dir without index.html and reads the page's files at plan
+  // and at apply; api.web_dir is ../../dist-web (relative to terraform/deployment), which
+  // `npm run build:web` writes and git ignores: no checkout has it.
+  const WEB_DIR = '../../dist-web';
+  const PAGE_CHECK = "jq -e '.api.enabled == true and (.api.web_dir // null) != null'";
+  const ciSetupNode = (workflowYaml('ci.yml').jobs.test.steps as Yaml[]).find((s) =>
+    String(s.uses).startsWith('actions/setup-node@'),
+  )!;
+
+  it('is the folder the deployment root documents and the build writes', () => {
+    const variables = readFileSync(join(TERRAFORM_DIR, 'deployment', 'variables.tf'), 'utf8');
+    expect(variables).toContain(`\`npm run build:web\` writes ${WEB_DIR}`);
+    const build = readFileSync(join(REPO_ROOT, 'scripts', 'build-web.ts'), 'utf8');
+    expect(build).toContain("default: 'dist-web'");
+    expect(join('terraform/deployment', WEB_DIR)).toBe('dist-web');
+  });
+
+  /**
+   * The job's steps that decide, set up Node and build the page, each before `before` (the index of
+   * the step they serve), the latter two only when the first says so.
+   */
+  function expectPageBuiltBefore(jobSteps: Yaml[], before: number, label: string) {
+    const check = jobSteps.findIndex((s) => String(s.run ?? '').includes(PAGE_CHECK));
+    expect(check, `${label}: a step checks the settings for a page`).toBeGreaterThanOrEqual(0);
+    const id = jobSteps[check]!.id as string;
+    expect(id, label).toBeTruthy();
+    const when = `steps.${id}.outputs.build == 'true'`;
+    const setup = jobSteps.findIndex((s) => String(s.uses).startsWith('actions/setup-node@'));
+    const build = jobSteps.findIndex((s) => /^npm run build:web$/m.test(String(s.run ?? '')));
+    expect(setup, `${label}: sets up Node`).toBeGreaterThan(check);
+    expect(build, `${label}: builds the page`).toBeGreaterThan(setup);
+    expect(build, `${label}: before the step that reads it`).toBeLessThan(before);
+    // The same action, commit and Node as the test job.
+    expect(jobSteps[setup]!.uses, label).toBe(ciSetupNode.uses);
+    expect(jobSteps[setup]!.with['node-version'], label).toBe(ciSetupNode.with['node-version']);
+    for (const i of [setup, build]) expect(jobSteps[i]!.if, label).toBe(when);
+    // At the repository's root, from the lock file, installing no package's scripts.
+    expect(jobSteps[build]!['working-directory'], label).toBe('$' + '{{ github.workspace }}');
+    expect(String(jobSteps[build]!.run), label).toMatch(
+      /^npm ci --no-audit --no-fund --ignore-scripts\nnpm run build:web\n?$/,
+    );
+    return { check: jobSteps[check]!, build };
+  }
+
+  /**
+   * A page check's script, run by bash -e in terraform/deployment of a scratch tree whose envs/
+   * holds `settings` (environment -> terraform.tfvars.json); SETTINGS_FILE names the first one.
+   * Returns what it wrote to GITHUB_OUTPUT.
+   */
+  function runCheck(script: string, settings: Record<string, object>) {
+    const root = mkdtempSync(join(tmpdir(), 'imgpipe-page-'));
+    try {
+      mkdirSync(join(root, 'deployment'));
+      for (const [env, values] of Object.entries(settings)) {
+        mkdirSync(join(root, 'envs', env), { recursive: true });
+        writeFileSync(join(root, 'envs', env, 'terraform.tfvars.json'), JSON.stringify(values));
+      }
+      const result = spawnSync('bash', ['--norc', '--noprofile', '-e', '-c', script], {
+        cwd: join(root, 'deployment'),
+        encoding: 'utf8',
+        env: {
+          PATH: process.env.PATH,
+          GITHUB_OUTPUT: join(root, 'output'),
+          SETTINGS_FILE: `../envs/${Object.keys(settings)[0]}/terraform.tfvars.json`,
+        },
+      });
+      expect(result.status, result.stderr).toBe(0);
+      return readFileSync(join(root, 'output'), 'utf8');
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  }
+
+  const PAGE = { api: { enabled: true, web_dir: WEB_DIR } };
+  const NO_PAGE = [{}, { api: { enabled: true } }, { api: { enabled: false, web_dir: WEB_DIR } }];
+
+  it('ci.yml: builds it once before terraform test of the environments’ values, if any environment publishes it', () => {
+    const job = workflowYaml('ci.yml').jobs.terraform;
+    const jobSteps = job.steps as Yaml[];
+    const test = jobSteps.findIndex((s) => s.name === "terraform test (each environment's values)");
+    expect(test).toBeGreaterThanOrEqual(0);
+    const { check } = expectPageBuiltBefore(jobSteps, test, 'ci.yml terraform');
+    expect(check.if).toBe("matrix.root == 'deployment'");
+    const script = String(check.run);
+    expect(runCheck(script, { dev: {}, staging: PAGE, prod: {} })).toBe('build=true\n');
+    for (const settings of NO_PAGE)
+      expect(runCheck(script, { dev: settings, staging: {}, prod: {} }), JSON.stringify(settings)).toBe(
+        'build=false\n',
+      );
+  });
+
+  for (const [file, job] of [
+    ['ci.yml', 'plan'],
+    ['deploy.yml', 'plan'],
+  ] as const) {
+    it(`${file} ${job}: builds it before terraform plan, and before the job has credentials, when the environment publishes it`, () => {
+      const jobSteps = workflowYaml(file).jobs[job].steps as Yaml[];
+      const plan = jobSteps.findIndex((s) => /^\s*terraform plan /m.test(String(s.run ?? '')));
+      expect(plan).toBeGreaterThanOrEqual(0);
+      const { check, build } = expectPageBuiltBefore(jobSteps, plan, `${file} ${job}`);
+      const credentials = jobSteps.findIndex((s) =>
+        String(s.uses).startsWith('aws-actions/configure-aws-credentials@'),
+      );
+      expect(build).toBeLessThan(credentials);
+      const script = String(check.run);
+      expect(runCheck(script, { staging: PAGE })).toBe('build=true\n');
+      for (const settings of NO_PAGE)
+        expect(runCheck(script, { staging: settings }), JSON.stringify(settings)).toBe('build=false\n');
+    });
+  }
+
+  it('deploy.yml: the plan’s artifact carries the page, and the deploy job restores it where the plan read it, before the apply', () => {
+    const jobs = workflowYaml('deploy.yml').jobs;
+    const upload = (jobs.plan.steps as Yaml[]).find((s) =>
+      String(s.uses).startsWith('actions/upload-artifact@'),
+    )!;
+    const listed = String(upload.with.path)
+      .split('\n')
+      .map((p) => p.trim())
+      .filter(Boolean);
+    const page = join('terraform/deployment', WEB_DIR);
+    expect(listed.map((p) => p.replace(/\/$/, ''))).toContain(page);
+    // upload-artifact keeps each file's path relative to the listed paths' least common ancestor
+    // (whether they exist or not); download-artifact writes them under its path, from the workspace.
+    const segments = listed.map((p) => p.replace(/\/$/, '').split('/'));
+    const common: string[] = [];
+    for (const [i, part] of segments[0]!.entries()) {
+      if (segments.every((s) => s.length > i + 1 && s[i] === part)) common.push(part);
+      else break;
+    }
+    const inArtifact = (path: string) => relative(common.join('/') || '.', path);
+    const deploySteps = jobs.deploy.steps as Yaml[];
+    const download = deploySteps.findIndex((s) => String(s.uses).startsWith('actions/download-artifact@'));
+    const into = String(deploySteps[download]!.with.path ?? '.').replace('$' + '{{ github.workspace }}', '.');
+    const restored = (path: string) => join(into, inArtifact(path));
+    for (const path of ['terraform/deployment/tfplan', 'terraform/deployment/.terraform.lock.hcl', page])
+      expect(restored(path), path).toBe(path);
+    const apply = deploySteps.findIndex((s) => /\bterraform apply tfplan\b/.test(String(s.run)));
+    expect(download).toBeGreaterThanOrEqual(0);
+    expect(apply).toBeGreaterThan(download);
+    // No step in between builds or removes it: the apply uploads the files whose hashes the plan holds.
+    for (const step of deploySteps.slice(download + 1, apply))
+      expect(String(step.run ?? ''), step.name).not.toMatch(/build:web|dist-web/);
   });
 });
 
