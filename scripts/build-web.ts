@@ -5,11 +5,12 @@
  *
  * Usage: node scripts/build-web.ts [--outdir dist-web]
  */
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { buildPage } from '../src/cli/web-page.ts';
+import { emptyOutdir } from './outdir.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -20,26 +21,10 @@ const root = fileURLToPath(new URL('..', import.meta.url));
  */
 export async function buildWeb(outdir: string): Promise<string[]> {
   const files = await buildPage();
-  await emptyOutdir(resolve(outdir), new Set(files.keys()));
+  await emptyOutdir(resolve(outdir), (name) => files.has(name), 'build of the page');
   await mkdir(outdir, { recursive: true });
   for (const [name, file] of files) await writeFile(join(outdir, name), file.body);
   return [...files.keys()];
-}
-
-async function emptyOutdir(out: string, page: ReadonlySet<string>): Promise<void> {
-  let entries: string[];
-  try {
-    entries = await readdir(out);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw error;
-  }
-  const foreign = entries.filter((name) => !page.has(name)).sort();
-  if (foreign.length > 0)
-    throw new Error(
-      `--outdir ${out} holds ${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ` and ${foreign.length - 3} more` : ''}, which no build of the page writes: a build empties its folder, so give a new, empty or earlier build's folder`,
-    );
-  await rm(out, { recursive: true, force: true });
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

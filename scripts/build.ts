@@ -15,7 +15,7 @@
  * Usage: node scripts/build.ts [--scanner] [--outdir dist]
  * Nothing in the output refers to node_modules: the image has none.
  */
-import { copyFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -29,6 +29,7 @@ import {
   type WasmName,
   wasmPath,
 } from '../src/codecs/wasm.ts';
+import { emptyOutdir } from './outdir.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -44,7 +45,7 @@ export interface BuildReport {
 
 export async function buildArtifact(outdir: string): Promise<BuildReport> {
   const out = resolve(outdir);
-  await emptyOutdir(out);
+  await emptyOutdir(out, (name) => BUILD_OUTPUT.test(name), 'build');
   const result = await build({
     metafile: true,
     entryPoints: {
@@ -94,27 +95,6 @@ export async function buildArtifact(outdir: string): Promise<BuildReport> {
 
 /** What a build writes at the top of its folder (either artifact, with esbuild's licence files). */
 const BUILD_OUTPUT = /^((index|encode-worker|scanner)\.mjs(\.LEGAL\.txt)?|wasm|THIRD-PARTY-NOTICES\.md)$/;
-
-/**
- * Empties the output folder for a new build, only if it is new, empty or a previous build's: the
- * folder is removed whole, so `--outdir .` or a folder of one's own would be deleted with
- * everything in it (in the repository: the sources and .git).
- */
-async function emptyOutdir(out: string): Promise<void> {
-  let entries: string[];
-  try {
-    entries = await readdir(out);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw error;
-  }
-  const foreign = entries.filter((name) => !BUILD_OUTPUT.test(name)).sort();
-  if (foreign.length > 0)
-    throw new Error(
-      `--outdir ${out} holds ${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ` and ${foreign.length - 3} more` : ''}, which no build writes: a build empties its folder, so give a new, empty or earlier build's folder`,
-    );
-  await rm(out, { recursive: true, force: true });
-}
 
 /**
  * emscripten's embind glue, as jSquash ships it, copies a codec's input (an image's pixels, a
@@ -329,7 +309,7 @@ async function writeNotices(
 /** The scanner image's artifact: scanner.mjs (scanner.handler, scanner.update) and its notices. */
 export async function buildScanner(outdir: string): Promise<BuildReport> {
   const out = resolve(outdir);
-  await emptyOutdir(out);
+  await emptyOutdir(out, (name) => BUILD_OUTPUT.test(name), 'build');
   const result = await build({
     metafile: true,
     entryPoints: { scanner: join(root, 'src/handlers/scanner-index.ts') },

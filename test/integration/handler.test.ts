@@ -98,6 +98,21 @@ async function capture<T>(run: () => Promise<T>): Promise<{ result: T; lines: Re
   }
 }
 
+/** The on-demand transformation handler over the same buckets, signing off: it stores results. */
+function unsignedTransformHandler() {
+  return createTransformHandler(
+    {
+      config: config(),
+      sourceStorage: (bucket) => new S3Storage(s3.client, bucket),
+      output: new S3Storage(s3.client, OUTPUT),
+      quarantine: new S3Storage(s3.client, QUARANTINE),
+      logger: new Logger({ serviceName: 'imgpipe-test', logLevel: 'CRITICAL' }),
+      metrics: new Metrics({ serviceName: 'imgpipe-test', namespace: 'imgpipe-test' }),
+    },
+    { env: { IMGPIPE_TRANSFORM_SOURCE_BUCKET: SOURCE, IMGPIPE_TRANSFORM_SIGNING: 'off' } },
+  );
+}
+
 function urlEvent(path: string, query: string): LambdaFunctionURLEvent {
   const http = { method: 'GET', path, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'test' };
   return {
@@ -510,17 +525,7 @@ describe('S3 event handler', () => {
   });
 
   it('deletes the stored on-demand results of a deleted source, and only its own', async () => {
-    const transform = createTransformHandler(
-      {
-        config: config(),
-        sourceStorage: (bucket) => new S3Storage(s3.client, bucket),
-        output: new S3Storage(s3.client, OUTPUT),
-        quarantine: new S3Storage(s3.client, QUARANTINE),
-        logger: new Logger({ serviceName: 'imgpipe-test', logLevel: 'CRITICAL' }),
-        metrics: new Metrics({ serviceName: 'imgpipe-test', namespace: 'imgpipe-test' }),
-      },
-      { env: { IMGPIPE_TRANSFORM_SOURCE_BUCKET: SOURCE, IMGPIPE_TRANSFORM_SIGNING: 'off' } },
-    );
+    const transform = unsignedTransformHandler();
     const png = readFixture('edge/formats/1x1.png');
     // A source, and one whose key continues it: its results are under the first one's prefix.
     for (const key of ['gone/a.png', 'gone/a.png/b.png']) {
@@ -565,17 +570,7 @@ describe('S3 event handler', () => {
   });
 
   it('withdraws the stored on-demand results with the outputs of a source replaced by a file it quarantines', async () => {
-    const transform = createTransformHandler(
-      {
-        config: config(),
-        sourceStorage: (bucket) => new S3Storage(s3.client, bucket),
-        output: new S3Storage(s3.client, OUTPUT),
-        quarantine: new S3Storage(s3.client, QUARANTINE),
-        logger: new Logger({ serviceName: 'imgpipe-test', logLevel: 'CRITICAL' }),
-        metrics: new Metrics({ serviceName: 'imgpipe-test', namespace: 'imgpipe-test' }),
-      },
-      { env: { IMGPIPE_TRANSFORM_SOURCE_BUCKET: SOURCE, IMGPIPE_TRANSFORM_SIGNING: 'off' } },
-    );
+    const transform = unsignedTransformHandler();
     const handler = handlerFor(config({ IMGPIPE_TRANSFORM_PREFIX: 'transforms/' }));
     const key = 'replaced/a.png';
     const put = async (body: Uint8Array) => {
