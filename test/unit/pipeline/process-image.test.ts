@@ -206,6 +206,21 @@ describe('processImage', () => {
     expect(opaque.transparent).toBe(false);
   });
 
+  it("counts an animated WebP's first frame, cut out as a still file, and its canvas in the memory estimate", () => {
+    const file = animatedWebp(
+      { width: 64, height: 64 },
+      { width: 32, height: 32 },
+      chunk('VP8L', vp8l(32, 32, 255)),
+    );
+    const header = probeImage('webp', file);
+    expect(header.animated).toBe(true);
+    const steps = planSteps({ width: 64, height: 64 }, parsePipelineConfig({}).variants);
+    const decoded = { width: 64, height: 64 };
+    const estimate = (h: typeof header) => estimateMemory(h, decoded, steps, 1, 0, file.length).decode.bytes;
+    // The frame's file, and the canvas's RGBA picture, beside a still image of the same layout.
+    expect(estimate(header) - estimate({ ...header, animated: false })).toBe(file.length + 64 * 64 * 4);
+  });
+
   it('gives a variant that keeps the size of the source its pixels, beside an enlarged variant', async () => {
     const pixel = (x: number, y: number) => [(x * 37) % 256, (y * 53) % 256, (x * y) % 256, 255];
     const width = 100;
