@@ -759,6 +759,13 @@ class UploadCard {
         this.#item.remove();
         $('notice').textContent = `Deleted ${this.#item.dataset.file}.`;
       } catch (error) {
+        // Not there: the DELETE's answer was lost and the retry found it gone, or it was deleted
+        // elsewhere. Gone all the same.
+        if (error instanceof ApiFailure && error.status === 404) {
+          this.#item.remove();
+          $('notice').textContent = `Deleted ${this.#item.dataset.file}.`;
+          return;
+        }
         button.disabled = false;
         $('notice').textContent = (error as Error).message;
       }

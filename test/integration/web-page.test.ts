@@ -124,9 +124,17 @@ describe.runIf(present)('the web page', () => {
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
 
-    // Deleting from the page removes the card.
+    // Deleting from the page removes the card, also when the DELETE's answer is lost: the page asks
+    // again and is told the image is not there.
+    let deletes = 0;
+    await page.route(/\/images\/.*\/text-named\.jpg$/, async (route) => {
+      if (route.request().method() !== 'DELETE' || ++deletes > 1) return route.continue();
+      await route.fetch();
+      await route.abort('connectionreset');
+    });
     await text.getByRole('button', { name: 'Delete text-named.jpg' }).click();
     await text.waitFor({ state: 'detached' });
+    expect(deletes).toBe(2);
     expect(errors).toEqual([]);
     await page.close();
   }, 300_000);
