@@ -89,6 +89,9 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
   let engine: Promise<Clamd> | undefined;
   /** When the engine now starting began (performance.now()), for the message of a wait cut short. */
   let engineStartedAt = 0;
+  /** The refresh under way, and when it began. */
+  let refreshing: Promise<void> | undefined;
+  let refreshStartedAt = 0;
   let loaded = new Map<string, string>();
   let checkedAt = 0;
 
@@ -148,30 +151,57 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
    * out the same way. The environment kept, the retry that lands in it goes on with the same load.
    */
   async function readyWithin(maxBytes: number, remainingMs: number | undefined): Promise<Clamd> {
-    const starting = ready(maxBytes);
-    if (remainingMs === undefined) return starting;
+    return within(ready(maxBytes), remainingMs, 'loading the signature database', engineStartedAt);
+  }
+
+  /**
+   * `work`, waited for while the invocation keeps SCAN_RESERVE_MS for the scan; past that a
+   * retryable ScannerError, the work left going for the next attempt in this environment.
+   */
+  async function within<T>(
+    work: Promise<T>,
+    remainingMs: number | undefined,
+    doing: string,
+    startedAt: number,
+  ): Promise<T> {
+    if (remainingMs === undefined) return work;
     // Settled after this attempt ends: its rejection is the next attempt's to see.
-    starting.catch(() => undefined);
+    work.catch(() => undefined);
+    const late = Symbol('late');
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const cut = new Promise<undefined>((resolve) => {
-      timer = setTimeout(() => resolve(undefined), Math.max(0, remainingMs - SCAN_RESERVE_MS));
+    const cut = new Promise<typeof late>((resolve) => {
+      timer = setTimeout(() => resolve(late), Math.max(0, remainingMs - SCAN_RESERVE_MS));
     });
     try {
-      const clamd = await Promise.race([starting, cut]);
-      if (clamd) return clamd;
+      const done = await Promise.race([work, cut]);
+      if (done !== late) return done;
     } finally {
       clearTimeout(timer);
     }
     const s = (ms: number) => `${Math.round(ms / 1000)} s`;
     throw new ScannerError(
-      `clamd is still loading the signature database (${s(performance.now() - engineStartedAt)} since it started), and this invocation has ${s(remainingMs)} left, ${s(SCAN_RESERVE_MS)} of them kept for the scan: the attempt ends here so that the load goes on, and a retry in this environment scans with it`,
+      `clamd is still ${doing} (${s(performance.now() - startedAt)} since it started), and this invocation has ${s(remainingMs)} left, ${s(SCAN_RESERVE_MS)} of them kept for the scan: the attempt ends here so that it goes on, and a retry in this environment scans once it is done`,
     );
   }
 
-  /** Hourly: a newer database in S3 is copied in and clamd reloads it. */
-  async function refresh(clamd: Clamd): Promise<void> {
-    if (performance.now() - checkedAt < (deps.refreshMs ?? 3_600_000)) return;
+  /**
+   * Hourly: a newer database in S3 is copied in and clamd reloads it, which blocks its scans
+   * (ConcurrentDatabaseReload no) for about as long as a load. One reload at a time, which the
+   * next invocation waits for when this one cannot (within()).
+   */
+  function refresh(clamd: Clamd): Promise<void> {
+    if (refreshing) return refreshing;
+    if (performance.now() - checkedAt < (deps.refreshMs ?? 3_600_000)) return Promise.resolve();
     checkedAt = performance.now();
+    refreshStartedAt = checkedAt;
+    const current = reloadIfChanged(clamd).finally(() => {
+      refreshing = undefined;
+    });
+    refreshing = current;
+    return current;
+  }
+
+  async function reloadIfChanged(clamd: Clamd): Promise<void> {
     const files = await listDatabase(deps);
     const changed =
       files.size > 0 &&
@@ -189,7 +219,12 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
       const ref = objectOf(input);
       const maxBytes = maxBytesOf(input) ?? deps.maxBytes;
       const clamd = await readyWithin(maxBytes, context?.getRemainingTimeInMillis());
-      await refresh(clamd);
+      await within(
+        refresh(clamd),
+        context?.getRemainingTimeInMillis(),
+        'reloading a newer signature database',
+        refreshStartedAt,
+      );
       let bytes: Uint8Array;
       try {
         const object = await deps

@@ -278,6 +278,35 @@ describe.skipIf(!tools)('the malware scanner', () => {
     }
   }, 30_000);
 
+  it('lets a reload of a newer database that outlasts an invocation go on into the retry', async () => {
+    await put(SIGNATURES, 'reload-slow/first.ndb', signature('Imgpipe-Test-Before', 'before marker'));
+    await put(SOURCE, 'later.txt', 'a file with the later marker in it');
+    const scan = createScanTask(deps('reload-slow', { prefix: 'reload-slow/', refreshMs: 0 }));
+    tasks.push(scan);
+    const object = { object: { bucket: SOURCE, key: 'later.txt' } };
+    const ample = { getRemainingTimeInMillis: () => 100_000 } as Context;
+    expect(await scan(object, ample)).toMatchObject({ status: 'passed' });
+    await put(SIGNATURES, 'reload-slow/later.ndb', signature('Imgpipe-Test-Later', 'later marker'));
+    const reloads = vi.spyOn(Clamd.prototype, 'reload');
+    try {
+      // Left with no more than the scan's own reserve: the reload (clamd scans nothing meanwhile)
+      // is not waited for.
+      const short = { getRemainingTimeInMillis: () => SCAN_RESERVE_MS } as Context;
+      await expect(scan(object, short)).rejects.toMatchObject({
+        name: 'Imgpipe.Transient',
+        message: expect.stringMatching(/clamd is still reloading a newer signature database/),
+      });
+      // The retry scans with the newer database, reloaded once.
+      expect(await scan(object, ample)).toMatchObject({
+        status: 'rejected',
+        rejection: { reason: 'malware', details: { signature: 'Imgpipe-Test-Later.UNOFFICIAL' } },
+      });
+      expect(reloads).toHaveBeenCalledTimes(1);
+    } finally {
+      reloads.mockRestore();
+    }
+  }, 120_000);
+
   it('does not count the time the process was frozen against clamd’s start (Lambda freezes an environment between invocations)', async () => {
     const dir = join(workDir, 'frozen');
     mkdirSync(join(dir, 'db'), { recursive: true });
