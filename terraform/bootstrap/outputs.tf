@@ -3,6 +3,11 @@ output "state_bucket_name" {
   value       = module.state_bucket.s3_bucket_id
 }
 
+output "region" {
+  description = "The region of the state bucket and of every resource the bootstrap makes: pass it to `terraform init -backend-config=region=...`."
+  value       = var.region
+}
+
 output "state_bucket_arn" {
   description = "ARN of the Terraform state bucket."
   value       = module.state_bucket.s3_bucket_arn

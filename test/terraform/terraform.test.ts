@@ -1,15 +1,7 @@
 import { spawnSync } from 'node:child_process';
-import {
-  chmodSync,
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse } from '@cdktf/hcl2json';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { MAX_TIMEOUT_SECONDS } from '../../bench/sweep/derive.ts';
 import { buildTfvars, TFVARS_KEYS } from '../../bench/sweep/tfvars.ts';
@@ -49,6 +41,7 @@ import {
   TERRAFORM_DIR,
   type TfDir,
 } from './hcl.ts';
+import { runWithStandIns } from './stand-ins.ts';
 
 const ENVIRONMENTS = ['dev', 'staging', 'prod'];
 /** The one root every environment applies, with the value files under envs/<environment>. */
@@ -1157,6 +1150,60 @@ describe('terraform/README.md, the alarms table', () => {
   });
 });
 
+describe('terraform/README.md, moving the bootstrap state into its bucket', () => {
+  const readme = readFileSync(join(TERRAFORM_DIR, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('Keep it, or move it into the bucket it created'));
+  const migrate = /```sh\n([\s\S]*?)```/.exec(section)![1]!;
+
+  /**
+   * The README's commands, run by bash with a `terraform` stand-in (no AWS here) that answers
+   * `output -raw` for the bootstrap's outputs alone and records `init`'s arguments, one a line.
+   * With `IFS=` bash splits no variable into words, as zsh (macOS's shell) does not.
+   */
+  function runMigrate(splitsWords: boolean) {
+    const outputs: Record<string, string> = {
+      state_bucket_name: 'imgpipe-tfstate-123456789012-eu-west-1',
+      region: 'eu-west-1',
+    };
+    for (const name of Object.keys(outputs)) expect(Object.keys(bootstrap.output)).toContain(name);
+    const run = runWithStandIns(
+      `${splitsWords ? '' : 'IFS=\n'}${migrate}`,
+      (state) => ({
+        terraform: `case "$1 $2 $3" in
+${Object.entries(outputs)
+  .map(([name, value]) => `  "output -raw ${name}") printf %s ${value} ;;`)
+  .join('\n')}
+  init*) printf '%s\\n' "$@" > "${state}/init" ;;
+  *) echo "unexpected: $*" >&2; exit 2 ;;
+esac
+`,
+      }),
+      { bashFlags: ['-e'] },
+    );
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    return {
+      init: run.files.init!.trimEnd().split('\n'),
+      override: run.files['backend_override.tf']!,
+      outputs,
+    };
+  }
+
+  for (const splitsWords of [true, false]) {
+    it(`writes the bucket, region and key into the backend and migrates (${splitsWords ? 'bash' : 'a shell that splits no variable, as zsh'})`, async () => {
+      const { init, override, outputs } = runMigrate(splitsWords);
+      expect(init).toEqual(['init', '-migrate-state']);
+      const parsed = await parse('backend_override.tf', override);
+      expect(parsed.terraform[0].backend.s3[0]).toEqual({
+        bucket: outputs.state_bucket_name,
+        region: outputs.region,
+        key: 'imgpipe/bootstrap/terraform.tfstate',
+        use_lockfile: true,
+      });
+    });
+  }
+});
+
 describe('terraform/README.md, redriving the dead-letter queue', () => {
   const readme = readFileSync(join(TERRAFORM_DIR, 'README.md'), 'utf8');
   const section = readme.slice(
@@ -1172,23 +1219,12 @@ describe('terraform/README.md, redriving the dead-letter queue', () => {
    * success or an error, and records deletions. Returns what was invoked and deleted.
    */
   function runRedrive(invokeFails: boolean): { invoked: string; deleted: string } {
-    const dir = mkdtempSync(join(tmpdir(), 'imgpipe-redrive-'));
-    try {
-      const bin = join(dir, 'bin');
-      const body = JSON.stringify({ requestPayload: { Records: [{ s3: { object: { key: 'a.jpg' } } }] } });
-      writeFileSync(
-        join(dir, 'message.json'),
-        JSON.stringify({ MessageId: 'm-1', ReceiptHandle: 'rh-1', Body: body }),
-      );
-      const script = (name: string, text: string) => {
-        writeFileSync(join(bin, name), `#!/usr/bin/env bash\n${text}`);
-        chmodSync(join(bin, name), 0o755);
-      };
-      spawnSync('mkdir', [bin]);
-      script('terraform', 'echo "fake-$3"\n');
-      script(
-        'aws',
-        `state=${dir}
+    const body = JSON.stringify({ requestPayload: { Records: [{ s3: { object: { key: 'a.jpg' } } }] } });
+    const run = runWithStandIns(
+      redrive,
+      (state) => ({
+        terraform: 'echo "fake-$3"\n',
+        aws: `state=${state}
 case "$1 $2" in
   "sqs receive-message") if [ -e "$state/received" ]; then echo null; else touch "$state/received"; cat "$state/message.json"; fi ;;
   "lambda invoke") echo "$*" >> "$state/invoked"; ${invokeFails ? 'echo "An error occurred (TooManyRequestsException) when calling the Invoke operation: Rate exceeded" >&2; exit 254' : 'exit 0'} ;;
@@ -1196,18 +1232,11 @@ case "$1 $2" in
   *) echo "unexpected: $*" >&2; exit 2 ;;
 esac
 `,
-      );
-      const run = spawnSync('bash', ['-c', redrive], {
-        env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
-        encoding: 'utf8',
-      });
-      const read = (name: string) =>
-        existsSync(join(dir, name)) ? readFileSync(join(dir, name), 'utf8') : '';
-      expect(run.stderr).not.toContain('unexpected');
-      return { invoked: read('invoked'), deleted: read('deleted') };
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+      }),
+      { files: { 'message.json': JSON.stringify({ MessageId: 'm-1', ReceiptHandle: 'rh-1', Body: body }) } },
+    );
+    expect(run.stderr).not.toContain('unexpected');
+    return { invoked: run.files.invoked ?? '', deleted: run.files.deleted ?? '' };
   }
 
   it('deletes a message once its event was handed back to the function', () => {
@@ -1238,31 +1267,21 @@ describe('terraform/README.md, rolling back by hand', () => {
    * Lambda): get-alias answers version 7, create-deployment records its arguments, one a line.
    */
   function runRollback(): string[] {
-    const dir = mkdtempSync(join(tmpdir(), 'imgpipe-rollback-'));
-    try {
-      const bin = join(dir, 'bin');
-      spawnSync('mkdir', [bin]);
-      writeFileSync(
-        join(bin, 'aws'),
-        `#!/usr/bin/env bash
-case "$1 $2" in
+    const run = runWithStandIns(
+      completed,
+      (state) => ({
+        aws: `case "$1 $2" in
   "lambda get-alias") echo 7 ;;
-  "deploy create-deployment") printf '%s\\n' "$@" > "${dir}/created" ;;
+  "deploy create-deployment") printf '%s\\n' "$@" > "${state}/created" ;;
   *) echo "unexpected: $*" >&2; exit 2 ;;
 esac
 `,
-      );
-      chmodSync(join(bin, 'aws'), 0o755);
-      const run = spawnSync('bash', ['-e', '-c', completed], {
-        env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, env: 'prod' },
-        encoding: 'utf8',
-      });
-      expect(run.stderr).toBe('');
-      expect(run.status).toBe(0);
-      return readFileSync(join(dir, 'created'), 'utf8').split('\n');
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+      }),
+      { bashFlags: ['-e'], env: { env: 'prod' } },
+    );
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    return run.files.created!.split('\n');
   }
 
   it('moves the live alias back from the live version to the one named', () => {
