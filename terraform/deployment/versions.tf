@@ -1,6 +1,6 @@
 terraform {
   # 1.10 brings S3-native state locking (use_lockfile) and cross-variable validation.
-  required_version = ">= 1.10, < 2.0"
+  required_version = ">= 1.11, < 2.0"
 
   required_providers {
     aws = {

@@ -57,8 +57,19 @@ describe('modules/transform and TRANSFORM_SETTINGS', () => {
 
   it('creates the keys’ parameter with the placeholder the function refuses as a key', () => {
     const resource = main.slice(main.indexOf('resource "aws_ssm_parameter" "this"'));
-    const value = /^\s*value\s*=\s*"([^"]*)"/m.exec(resource)?.[1];
+    const value = /^\s*value_wo\s*=\s*"([^"]*)"/m.exec(resource)?.[1];
     expect(value).toBe(SIGNING_KEYS_PLACEHOLDER);
+  });
+
+  it('keeps the signing keys out of the state: the placeholder is write-only and written once', async () => {
+    // With `value` (ignore_changes or not) every refresh reads the parameter, decrypted, into the
+    // state; with `value_wo` the provider stores no value. The version is ignored as well, so a
+    // parameter made with `value` is not overwritten with the placeholder when this is applied.
+    const parameter = (await loadTerraform()).get('modules/transform')!.resource.aws_ssm_parameter!.this!;
+    expect(parameter).not.toHaveProperty('value');
+    expect(parameter).not.toHaveProperty('insecure_value');
+    expect(parameter.value_wo_version).toBe(1);
+    expect(parameter.lifecycle[0].ignore_changes).toEqual(['value_wo_version']);
   });
 
   it('lets the function read the manifests and quarantine reasons it checks sources by, in the workflow mode', async () => {

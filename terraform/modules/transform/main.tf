@@ -61,17 +61,21 @@ locals {
 
 # The signing keys, one a line, the newest first (two while rotating). Terraform creates the
 # parameter with a placeholder (SIGNING_KEYS_PLACEHOLDER of src/handlers/transform.ts: the function
-# refuses it as a key and answers 500 until the keys are set) and never reads or writes its value
-# again: set it with
+# refuses it as a key and answers 500 until the keys are set) and never writes its value again: set
+# it with
 #   aws ssm put-parameter --name <name> --type SecureString --overwrite --value "$(openssl rand -base64 48)"
+# The placeholder is a write-only argument (Terraform 1.11): the provider then keeps no `value` in
+# the state, where `value` with `ignore_changes` had every refresh store the keys, decrypted. The
+# version never changes (ignored too, so a parameter made with `value` is not overwritten by it).
 resource "aws_ssm_parameter" "this" {
-  name        = local.parameter_name
-  description = "imgpipe ${var.name}: URL signing keys of the transformation function, one a line, newest first. Set outside Terraform."
-  type        = "SecureString"
-  value       = "unset: set the signing keys outside Terraform"
-  tags        = var.tags
+  name             = local.parameter_name
+  description      = "imgpipe ${var.name}: URL signing keys of the transformation function, one a line, newest first. Set outside Terraform."
+  type             = "SecureString"
+  value_wo         = "unset: set the signing keys outside Terraform"
+  value_wo_version = 1
+  tags             = var.tags
 
   lifecycle {
-    ignore_changes = [value]
+    ignore_changes = [value_wo_version]
   }
 }

@@ -116,8 +116,8 @@ run "keys_the_cache_on_the_parameters_and_the_reduced_accept" {
 
 run "keeps_the_signing_keys_out_of_terraform" {
   assert {
-    condition     = aws_ssm_parameter.this.type == "SecureString" && startswith(aws_ssm_parameter.this.value, "unset")
-    error_message = "The keys' parameter should be a SecureString created with a placeholder (the value is set outside Terraform and ignored after)."
+    condition     = aws_ssm_parameter.this.type == "SecureString" && aws_ssm_parameter.this.value_wo == null && aws_ssm_parameter.this.value_wo_version == 1
+    error_message = "The keys' parameter should be a SecureString created with a write-only placeholder (the value is set outside Terraform, and the state keeps none)."
   }
 }
 
