@@ -46,12 +46,7 @@ export function decide(
 ): { derived: Derived } | { derived?: undefined; reason: string } {
   const ran = rows.filter(isEligible);
   if (ran.length === 0) {
-    return {
-      reason:
-        rows.length === 0
-          ? 'no sizes were swept'
-          : 'no size ran every input within its memory: every row is out of memory or has a failed input',
-    };
+    return { reason: rows.length === 0 ? 'no sizes were swept' : whyNoneRan(rows, settings.headroom) };
   }
   const limits = new Map(ran.map((row) => [row.memoryMb, pixelLimit(row, settings)]));
   // A fitted limit must reach --min-pixels. Without a fit (fewer than two image sizes) the limit is
@@ -138,6 +133,45 @@ export function decide(
       ...(tooSlowForMaxSeconds.length > 0 ? { tooSlowForMaxSeconds } : {}),
     },
   };
+}
+
+/**
+ * Why no row is eligible, naming what stopped each: the inputs that failed (with the sizes and the
+ * first failure's message, so that a corrupt input, which fails at every size, reads as such) and
+ * the sizes out of memory (peak against the budget). It said only that every row was out of
+ * memory or had a failed input, and the failures were in sweep.md alone.
+ */
+function whyNoneRan(rows: readonly SweepRow[], headroom: number): string {
+  const failed = new Map<string, { sizes: number[]; message: string }>();
+  for (const row of rows) {
+    for (const failure of row.failures) {
+      const entry = failed.get(failure.image) ?? { sizes: [], message: failure.message };
+      entry.sizes.push(row.memoryMb);
+      failed.set(failure.image, entry);
+    }
+  }
+  const every = (sizes: readonly number[]) =>
+    sizes.length === rows.length ? 'at every size' : `at ${sizes.map((mb) => `${mb} MB`).join(', ')}`;
+  const parts = [...failed].map(
+    ([image, { sizes, message }]) => `${image} failed ${every(sizes)} (${clip(message)})`,
+  );
+  const oom = rows.filter((row) => row.stats?.outOfMemory);
+  if (oom.length > 0) {
+    parts.push(
+      `out of memory at ${oom
+        .map(
+          (row) =>
+            `${row.memoryMb} MB (peak ${Math.round(row.stats!.peakRssMb)} MiB above ${Math.round(row.memoryMb * (1 - headroom))} MiB, ${row.memoryMb} MB less the headroom ${headroom})`,
+        )
+        .join(', ')}`,
+    );
+  }
+  return `no size ran every input within its memory: ${parts.length > 0 ? parts.join('; ') : 'no input ran'}`;
+}
+
+function clip(text: string): string {
+  const line = text.split('\n', 1)[0]!;
+  return line.length > 300 ? `${line.slice(0, 300)}...` : line;
 }
 
 /**

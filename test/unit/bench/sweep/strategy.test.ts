@@ -106,6 +106,25 @@ describe('decide', () => {
     expect('reason' in result && result.reason).toMatch(/out of memory/);
   });
 
+  it('names the input that failed at every size, its error, and the sizes out of memory', () => {
+    const broken = {
+      image: 'photos/broken.jpg',
+      message: 'InvalidImageError: The jpeg file ends at byte 103000',
+    };
+    const rows = [
+      sized(512, 1000, 500, { failures: [broken] }),
+      sized(1024, 1000, 300, { failures: [broken] }),
+    ];
+    const result = decide(rows, settings);
+    expect(result.derived).toBeUndefined();
+    const reason = 'reason' in result ? result.reason : '';
+    expect(reason).toContain(
+      'photos/broken.jpg failed at every size (InvalidImageError: The jpeg file ends at byte 103000)',
+    );
+    expect(reason).toContain('out of memory at 512 MB (peak 600 MiB above 435 MiB');
+    expect(reason).not.toContain('1024 MB (peak');
+  });
+
   it('chooses by the architecture asked for', () => {
     const prices = { x86_64: 1e-5, arm64: 1e-5, requestPerMillion: 0 };
     const a = {
