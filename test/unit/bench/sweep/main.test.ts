@@ -106,6 +106,17 @@ describe('npm run bench -- sweep --from', () => {
     expect(existsSync(tfvars)).toBe(true);
   });
 
+  it("publishes the stored sweep's choice: the row marked chosen and the tuning file it wrote", () => {
+    const readme = readFileSync('bench/README.md', 'utf8');
+    const section = readme.slice(readme.indexOf('### A sweep of this machine'));
+    const stored = JSON.parse(readFileSync('docs/benchmarks/sweep.json', 'utf8')) as SweepDocument;
+    const marked = [...section.matchAll(/^\| (\d+) \|.*<- chosen \|$/gm)].map((m) => Number(m[1]));
+    expect(marked).toEqual([stored.choice!.memoryMb]);
+    const block = /```json\n([^`]+)```/.exec(section)![1]!;
+    expect(JSON.parse(block)).toEqual(stored.tfvars);
+    expect(JSON.parse(readFileSync('terraform/envs/dev/tuning.tfvars.json', 'utf8'))).toEqual(stored.tfvars);
+  });
+
   it('is documented with the path a fresh clone has', () => {
     const readme = readFileSync('bench/README.md', 'utf8');
     for (const [, path] of readme.matchAll(/--from ([\w./-]+\.json)/g))
