@@ -203,6 +203,27 @@ export function parseSweepOptions(argv: readonly string[]): SweepOptions {
       values.corpus.join(','),
     );
   }
+  // Flags of one mode given in another were ignored without a word: --config with --function swept
+  // the deployed function's own document while the user believed theirs was measured.
+  if (functionName !== undefined) {
+    for (const [flag, why] of [
+      ['config', 'the deployed function runs its own pipeline document'],
+      ['max-foreign-cpu', 'this machine runs nothing'],
+      ['wait-quiet', 'this machine runs nothing'],
+    ] as const) {
+      if (values[flag] !== undefined)
+        throw invalidSetting(`--${flag}`, `no --${flag} with --function (${why})`, values[flag]);
+    }
+  } else if (values.region !== undefined) {
+    throw invalidSetting(
+      '--region',
+      'no --region without --function (nothing is called in AWS)',
+      values.region,
+    );
+  }
+  if (values.from !== undefined && values['wait-quiet'] !== undefined) {
+    throw invalidSetting('--wait-quiet', 'no --wait-quiet with --from (nothing runs)', values['wait-quiet']);
+  }
   return {
     memories:
       values.memory !== undefined

@@ -103,6 +103,17 @@ describe('parseSweepOptions', () => {
     );
   });
 
+  it('refuses the flags of one mode in another instead of ignoring them', () => {
+    const aws = ['--function', 'imgpipe', '--payload', 'e.json'];
+    expect(errorOf([...aws, '--config', 'doc.json']).setting).toBe('--config');
+    expect(errorOf([...aws, '--max-foreign-cpu', '0.2']).setting).toBe('--max-foreign-cpu');
+    expect(errorOf([...aws, '--wait-quiet', '0']).setting).toBe('--wait-quiet');
+    expect(errorOf(['--region', 'eu-west-1']).setting).toBe('--region');
+    expect(errorOf(['--from', 'sweep.json', '--wait-quiet', '0']).setting).toBe('--wait-quiet');
+    expect(() => parseSweepOptions([...aws, '--region', 'eu-west-1'])).not.toThrow();
+    expect(() => parseSweepOptions(['--from', 'sweep.json', '--max-foreign-cpu', '0.2'])).not.toThrow();
+  });
+
   it('names an unknown option', () => {
     expect(() => parseSweepOptions(['--memroy', '512'])).toThrow(
       'unknown option --memroy (did you mean --memory?)',
