@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SETTINGS } from '../../src/config/settings.ts';
 import { IMAGE_ENV } from '../../src/core/runtime.ts';
 import { type CgroupDetection, CpuCgroup, enforcementOf, removeAllCgroups, wrapInCgroup } from './cgroup.ts';
 import type { ChildMessage, ChildSpec } from './child.ts';
@@ -147,6 +148,11 @@ async function runChild(plan: RowPlan, image: string, settings: LocalSweepSettin
     ...IMAGE_ENV,
     AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(plan.memoryMb),
   };
+  // The size is the per-image memory budget, as AWS_LAMBDA_FUNCTION_MEMORY_SIZE is the function's:
+  // an IMGPIPE_MEMORY_MB left in this shell (for imgpipe dev) took its place in every child, so a
+  // 1 MP photo was refused as over-memory-budget at 1769 MB under 400, and every size failed under
+  // one larger than itself.
+  delete env[SETTINGS.memoryMb.env];
   if (plan.mode === 'modelled') delete env.IMGPIPE_WORKERS;
   if (settings.configFile !== undefined) {
     env.IMGPIPE_CONFIG_FILE = settings.configFile;
