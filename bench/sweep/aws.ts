@@ -8,7 +8,7 @@ import {
   UpdateFunctionConfigurationCommand,
 } from '@aws-sdk/client-lambda';
 import { DeleteObjectCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { loadRuntimeConfig } from '../../src/config/index.ts';
+import { loadRuntimeConfig, SETTINGS } from '../../src/config/index.ts';
 import { isInputFormat } from '../../src/core/formats.ts';
 import { BucketLayout } from '../../src/core/layout.ts';
 import { probeImage } from '../../src/image/probe.ts';
@@ -349,6 +349,16 @@ export function manifestLocations(
   const bucket = environment.IMGPIPE_OUTPUT_BUCKET;
   if (!bucket)
     throw new Error('--delete-manifest: the function has no IMGPIPE_OUTPUT_BUCKET in its environment');
+  // A document in Parameter Store may set manifestTemplate, which the environment does not show:
+  // the default template's key was deleted instead (a key that does not exist: S3 says nothing), and
+  // every invocation after the first was skipped as a duplicate. As terraform/modules/imgpipe's
+  // release check, only IMGPIPE_MANIFEST_TEMPLATE tells the template then.
+  const parameter = environment[SETTINGS.configParameter.env]?.trim();
+  if (parameter && !environment[SETTINGS.manifestTemplate.env]?.trim()) {
+    throw new Error(
+      `--delete-manifest: the function reads its pipeline document from the parameter ${parameter} (${SETTINGS.configParameter.env}), whose manifestTemplate the sweep does not read, so the manifest keys are unknown; set ${SETTINGS.manifestTemplate.env} on the function to the document's manifestTemplate (or manifests/{key}.json, the default)`,
+    );
+  }
   let layout: BucketLayout;
   try {
     const config = loadRuntimeConfig(environment);

@@ -17,7 +17,13 @@ import {
 import { DeleteObjectCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type AwsInput, probeObject, runAwsSweep, SweepAbortedError } from '../../../../bench/sweep/aws.ts';
+import {
+  type AwsInput,
+  manifestLocations,
+  probeObject,
+  runAwsSweep,
+  SweepAbortedError,
+} from '../../../../bench/sweep/aws.ts';
 import { MAX_TIMEOUT_SECONDS } from '../../../../bench/sweep/derive.ts';
 import { silentProgress } from '../../../../bench/sweep/progress.ts';
 import { summariseRow } from '../../../../bench/sweep/rows.ts';
@@ -334,6 +340,26 @@ describe('runAwsSweep (mocked Lambda)', () => {
     fakeFunction(() => ({ log: 'no report here\n' }));
     const result = await runAwsSweep(settings({ memories: [1024] }));
     expect(result.rows[0]!.failures[0]!.message).toMatch(/No REPORT line/);
+  });
+});
+
+describe('manifestLocations', () => {
+  const parameter = { ...ENVIRONMENT, IMGPIPE_CONFIG_PARAMETER: '/imgpipe/dev/pipeline' };
+
+  it('refuses to guess the manifest keys of a document in Parameter Store, naming the parameter', () => {
+    // The parameter's document may set manifestTemplate: the default template's key was deleted, a
+    // key that does not exist, and the function skipped every later invocation as a duplicate.
+    expect(() => manifestLocations([input], parameter)).toThrow(
+      /parameter \/imgpipe\/dev\/pipeline \(IMGPIPE_CONFIG_PARAMETER\).*set IMGPIPE_MANIFEST_TEMPLATE/,
+    );
+  });
+
+  it('takes the template from IMGPIPE_MANIFEST_TEMPLATE beside such a parameter', () => {
+    const locations = manifestLocations([input], {
+      ...parameter,
+      IMGPIPE_MANIFEST_TEMPLATE: 'meta/{key}.json',
+    });
+    expect(locations.get(input)).toEqual({ bucket: 'imgpipe-output', key: 'meta/photos/a.jpg.json' });
   });
 });
 
