@@ -195,7 +195,8 @@ async function sweepSize(
       failures.push({ image: input.label, message: message(error) });
       if (error instanceof InvocationError && error.outOfMemory) peak = Math.max(peak, memoryMb);
       if (samples.length === 0) {
-        if (peak > 0) images.push(placeholder(input, peak));
+        if (peak > 0)
+          images.push(placeholder(input, peak, error instanceof InvocationError ? error.report : undefined));
         continue;
       }
     }
@@ -225,18 +226,27 @@ async function sweepSize(
   };
 }
 
-/** An input that failed on its first invocation still tells us it did not fit (OOM). */
-function placeholder(input: AwsInput, peakMb: number): ImageResult {
-  const none: RunSample = { wallMs: 0 };
-  return { image: input.label, initMs: 0, first: none, warm: [], peakRssMb: peakMb };
+/**
+ * An input that failed on its first invocation still tells us it did not fit (OOM), and how long
+ * the failed invocation ran and was billed, from its report: with 0 ms, the size's p50, cost and
+ * chart point read as free and instant (an OOM at 1024 MB after 1.8 s showed 0 ms and $0).
+ */
+function placeholder(input: AwsInput, peakMb: number, report: ReportLine | undefined): ImageResult {
+  const run: RunSample = report
+    ? { wallMs: report.durationMs, billedMs: report.billedMs, maxMemoryUsedMb: report.maxMemoryUsedMb }
+    : { wallMs: 0 };
+  return { image: input.label, initMs: report?.initMs ?? 0, first: run, warm: [], peakRssMb: peakMb };
 }
 
 export class InvocationError extends Error {
   readonly outOfMemory: boolean;
-  constructor(text: string, outOfMemory: boolean) {
+  /** The failed invocation's REPORT line or platform.report record, when the log tail had one. */
+  readonly report?: ReportLine;
+  constructor(text: string, outOfMemory: boolean, report?: ReportLine) {
     super(text);
     this.name = 'InvocationError';
     this.outOfMemory = outOfMemory;
+    if (report) this.report = report;
   }
 }
 
@@ -265,6 +275,7 @@ async function invoke(
     throw new InvocationError(
       `Invocation of ${input.label} at ${memoryMb} MB ${what}: ${payload.slice(0, 300) || report?.errorType || 'no payload'}`,
       outOfMemory,
+      report,
     );
   }
   if (!report)

@@ -280,6 +280,10 @@ describe('runAwsSweep (mocked Lambda)', () => {
       maxForeignCpu: 1,
     });
     expect(stats?.outOfMemory).toBe(true);
+    // The failed invocation's own duration, not 0 ms: the row's figures and cost were free and instant.
+    expect(small!.images[0]!.first.wallMs).toBe(1811.12);
+    expect(stats?.maxMs).toBe(1811.12);
+    expect(stats?.costPer1000.arm64).toBeGreaterThan(0);
     expect(large!.failures).toEqual([]);
   });
 
