@@ -59,13 +59,17 @@ export function decide(
   // 15 MP limit for the 15.9 MP bench photo), and the deployment would refuse them.
   const input = largestInput(ran[0]!);
   const needed = Math.max(settings.minPixels, input?.pixels ?? 0);
+  // Nor may the limit be more than its fit allows: a fit under 1 MP is raised to the 1 MP floor of
+  // max_input_pixels (derive.ts), and that size was chosen with a 1 MP limit its memory cannot hold.
   const eligible = ran.filter((row) => {
     const limit = limits.get(row.memoryMb)!;
-    return limit.maxPixels >= needed && limit.maxPixels <= limit.heldPixels;
+    return limit.maxPixels >= needed && limit.maxPixels <= Math.min(limit.heldPixels, fittedPixels(limit));
   });
   const tooSmall = ran.filter((row) => !eligible.includes(row)).map((row) => row.memoryMb);
   if (eligible.length === 0) {
-    const largest = Math.max(...[...limits.values()].map((l) => Math.min(l.maxPixels, l.heldPixels)));
+    const largest = Math.max(
+      ...[...limits.values()].map((l) => Math.floor(Math.min(l.maxPixels, l.heldPixels, fittedPixels(l)))),
+    );
     const what =
       input && input.pixels > settings.minPixels
         ? `${input.image}, the largest input that ran (${input.pixels.toLocaleString('en-US')} pixels)`
@@ -209,6 +213,11 @@ function largestInput(row: SweepRow): { image: string; pixels: number } | undefi
     if (pixels !== undefined && pixels > (largest?.pixels ?? 0)) largest = { image: image.image, pixels };
   }
   return largest;
+}
+
+/** The pixels a row's fit allows before rounding and the 1-100 MP bounds; unbounded without a fit. */
+function fittedPixels(limit: ReturnType<typeof fitMaxPixels>): number {
+  return limit.fit.kind === 'fit' ? Math.max(0, limit.fit.rawPixels) : Number.POSITIVE_INFINITY;
 }
 
 /**

@@ -125,6 +125,32 @@ describe('decide', () => {
     expect(reason).not.toContain('1024 MB (peak');
   });
 
+  it('never chooses a size whose fit is under the 1 MP floor of the pixel limit', () => {
+    // At 1024 MB the fit of these peaks allows 0.6 MP: (870.4 - 840) MiB at 50 MiB/MP. Raised to the
+    // 1 MP floor of max_input_pixels, it read as holding --min-pixels' 1 MP and was the cheapest.
+    const small = (memoryMb: number, peakRssMb: number) => {
+      const base = row({
+        memoryMb,
+        images: [
+          image({ warm: [run(1000)], first: run(1000), peakRssMb: peakRssMb, pixels: 200_000 }),
+          image({
+            image: 'b.jpg',
+            warm: [run(1000)],
+            first: run(1000),
+            peakRssMb: peakRssMb + 15,
+            pixels: 500_000,
+          }),
+        ],
+      });
+      return { ...base, stats: summariseRow(base, summary)! };
+    };
+    const rows = [small(1024, 850), small(2048, 300)];
+    expect(rows[0]!.stats!.outOfMemory).toBe(false);
+    expect(decide(rows, settings).derived?.memoryMb).toBe(2048);
+    const none = decide([rows[0]!], settings);
+    expect('reason' in none && none.reason).toMatch(/the largest limit is 60\d,\d{3}$/);
+  });
+
   it('chooses by the architecture asked for', () => {
     const prices = { x86_64: 1e-5, arm64: 1e-5, requestPerMillion: 0 };
     const a = {
