@@ -386,7 +386,7 @@ async function measureAll(values: MemoryOptions): Promise<number> {
     if (!(PHASES as readonly string[]).includes(phase))
       throw new UsageError(
         MEMORY_COMMAND.command,
-        `--phases takes baseline, decode, encode, resize and check; received ${phase}`,
+        `--phases takes a comma-separated list of baseline, decode, encode, resize and check; received ${JSON.stringify(values.phases)}, whose ${phase === '' ? 'empty item' : `item ${JSON.stringify(phase)}`} is none of them`,
       );
   // --images keeps the synthetic images in a folder and reuses those already there.
   const dir = values.images ?? (await mkdtemp(join(tmpdir(), 'imgpipe-memory-')));

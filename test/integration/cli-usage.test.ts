@@ -512,7 +512,7 @@ describe('npm run bench mistakes', () => {
     ],
     [
       ['memory', '--phases', 'decod'],
-      'npm run bench -- memory: --phases takes baseline, decode, encode, resize and check; received decod',
+      'npm run bench -- memory: --phases takes a comma-separated list of baseline, decode, encode, resize and check; received "decod", whose item "decod" is none of them',
       'npm run bench -- memory --help',
     ],
   ])('%j: one line naming the flag, exit 2', async (args, message, help) => {

@@ -48,11 +48,16 @@ describe('npm run bench -- memory --sizes', () => {
     expect(stderr).toContain('received 16384x100 in');
     stderr = '';
     expect(await main(['--sizes', '16383x100,16383x200', '--phases', 'none'])).toBe(2);
-    expect(stderr).toMatch(/--phases takes .* received none/);
+    expect(stderr).toMatch(/--phases takes .* received "none"/);
+  });
+
+  it('names the list and its empty item when --phases ends with a comma', async () => {
+    expect(await main(['--sizes', '400x300,600x400', '--phases', 'decode,'])).toBe(2);
+    expect(stderr).toContain('received "decode,", whose empty item is none of them');
   });
 
   it('accepts two sizes of different pixel counts (and then checks the next flag)', async () => {
     expect(await main(['--sizes', '400x300,600x400', '--phases', 'none'])).toBe(2);
-    expect(stderr).toMatch(/--phases takes .* received none/);
+    expect(stderr).toMatch(/--phases takes .* received "none"/);
   });
 });
