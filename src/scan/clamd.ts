@@ -255,37 +255,63 @@ export class Clamd {
     await exited;
   }
 
+  /**
+   * A command's reply, waited for IDLE_TIMEOUT_MS of this process's running time: a reload's PING
+   * is answered once the reload is done, and the scanner leaves a reload going across invocations,
+   * while Lambda freezes the environment (handlers/scanner.ts). A socket's own timeout counts the
+   * frozen time, so at the thaw it fired before the reply could be read and killed the daemon.
+   */
   #command(command: string): Promise<string> {
-    return this.#exchange((socket) => socket.write(command), IDLE_TIMEOUT_MS);
+    return this.#exchange((socket) => socket.write(command), IDLE_TIMEOUT_MS, { frozenUncounted: true });
   }
 
   /**
    * One connection: send, then read the null-terminated reply. A reply that arrived counts even
    * when sending failed (clamd closes the socket once it has refused a stream: EPIPE); a
-   * connection silent for `idleTimeoutMs` fails, retryable.
+   * connection silent for `idleTimeoutMs` fails, retryable. `frozenUncounted`: a pause of the
+   * process longer than FROZEN_GAP_MS counts as that (a command's short write only; a scan's
+   * stream keeps the socket's own timeout, which its writes reset).
    */
   #exchange(
     send: (socket: Socket, answered: () => boolean) => unknown,
     idleTimeoutMs: number,
+    { frozenUncounted = false } = {},
   ): Promise<string> {
     return new Promise((resolve, reject) => {
       const socket = connect(this.socket);
       const chunks: Buffer[] = [];
       let complete = false;
       let failure: Error | undefined;
-      socket.setTimeout(idleTimeoutMs, () => {
+      let watch: ReturnType<typeof setInterval> | undefined;
+      const silent = () => {
+        clearInterval(watch);
         failure = new ScannerError(`clamd did not answer on ${this.socket} within ${idleTimeoutMs} ms`);
         socket.destroy();
         // A hung daemon would hang the retry too: it is killed, and the next scan starts a fresh one.
         this.#hung = true;
         if (this.#exited === undefined) this.#process.kill('SIGKILL');
-      });
+      };
+      let waitedMs = 0;
+      let last = performance.now();
+      watch = frozenUncounted
+        ? setInterval(
+            () => {
+              const now = performance.now();
+              waitedMs += Math.min(now - last, FROZEN_GAP_MS);
+              last = now;
+              if (waitedMs > idleTimeoutMs) silent();
+            },
+            Math.min(FROZEN_GAP_MS / 4, idleTimeoutMs),
+          )
+        : undefined;
+      if (!frozenUncounted) socket.setTimeout(idleTimeoutMs, silent);
       socket.on('connect', () => {
         Promise.resolve(send(socket, () => complete || socket.destroyed)).catch(() => {
           // The socket's own error event says why; a reply read before it still counts.
         });
       });
       socket.on('data', (chunk) => {
+        waitedMs = 0;
         chunks.push(chunk);
         if (chunk.includes(0)) {
           complete = true;
@@ -298,6 +324,7 @@ export class Clamd {
         });
       });
       socket.on('close', () => {
+        clearInterval(watch);
         const reply = Buffer.concat(chunks).toString('utf8').replace(/\0.*$/s, '').trim();
         if (complete || (!failure && reply !== '')) resolve(reply);
         else reject(failure ?? new ScannerError(`clamd closed ${this.socket} without answering`));

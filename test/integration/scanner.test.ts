@@ -14,7 +14,7 @@ import {
   SCAN_RESERVE_MS,
   type ScanTask,
 } from '../../src/handlers/scanner.ts';
-import { Clamd } from '../../src/scan/clamd.ts';
+import { Clamd, IDLE_TIMEOUT_MS } from '../../src/scan/clamd.ts';
 import { S3Storage } from '../../src/storage/s3.ts';
 import { startTestS3 } from '../support/s3.ts';
 import { hasTool } from '../support/tools.ts';
@@ -333,6 +333,41 @@ describe.skipIf(!tools)('the malware scanner', () => {
       await clamd?.stop();
     }
   }, 30_000);
+
+  it(
+    'lets a reload go on across a freeze of the environment longer than a connection may stay silent',
+    async () => {
+      // The scanner leaves a reload going when its invocation ends (handlers/scanner.ts), and Lambda
+      // freezes the environment, clamd and this process alike, until the next invocation.
+      const dir = join(workDir, 'reload-frozen');
+      mkdirSync(join(dir, 'db'), { recursive: true });
+      writeFileSync(join(dir, 'db', 'first.ndb'), signature('Imgpipe-Test-Thawed', 'before marker'));
+      const clamd = await Clamd.start({
+        databaseDir: join(dir, 'db'),
+        workDir: join(dir, 'work'),
+        maxBytes: 1024 * 1024,
+        log: () => {},
+      });
+      try {
+        writeFileSync(join(dir, 'db', 'later.ndb'), signature('Imgpipe-Test-Thawed-Later', 'thawed marker'));
+        process.kill(clamd.pid!, 'SIGSTOP');
+        const reloading = clamd.reload();
+        // The freeze: neither clamd nor this process runs, while the clock goes on past the time a
+        // connection to a running clamd may stay silent.
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, IDLE_TIMEOUT_MS + 5_000);
+        process.kill(clamd.pid!, 'SIGCONT');
+        await reloading;
+        expect(clamd.running).toBe(true);
+        expect(await clamd.scan(Buffer.from('a file with the thawed marker'))).toMatchObject({
+          infected: true,
+          signature: 'Imgpipe-Test-Thawed-Later.UNOFFICIAL',
+        });
+      } finally {
+        await clamd.stop();
+      }
+    },
+    IDLE_TIMEOUT_MS + 60_000,
+  );
 
   it('scans up to the maxBytes its input names, restarting clamd for streams longer than it took', async () => {
     await put(SIGNATURES, 'larger/test.ndb', signature('Imgpipe-Test-Tail', 'tail marker'));
