@@ -225,14 +225,14 @@ variable "tracing_enabled" {
 }
 
 variable "output_prefix" {
-  description = "Prefix of every output and manifest key (IMGPIPE_OUTPUT_PREFIX): empty (the default) or up to 256 characters ending in `/`, without a leading `/`. The function's write access to the output bucket is limited to it."
+  description = "Prefix of every output and manifest key (IMGPIPE_OUTPUT_PREFIX): empty (the default) or up to 256 characters ending in `/`, without a leading `/`, `*` or `?` (wildcards in the grants made of it). The function's write access to the output bucket is limited to it."
   type        = string
   default     = ""
   nullable    = false
 
   validation {
-    condition     = var.output_prefix == "" || (can(regex("^.{1,256}$", var.output_prefix)) && endswith(var.output_prefix, "/") && alltrue([for s in split("/", trimsuffix(var.output_prefix, "/")) : s != "" && s != "." && s != ".."]))
-    error_message = "output_prefix must be empty or up to 256 characters ending in /, with no empty (a leading / or //), . or .. segment, as the function's IMGPIPE_OUTPUT_PREFIX check requires."
+    condition     = var.output_prefix == "" || (can(regex("^[^*?]{1,256}$", var.output_prefix)) && endswith(var.output_prefix, "/") && alltrue([for s in split("/", trimsuffix(var.output_prefix, "/")) : s != "" && s != "." && s != ".."]))
+    error_message = "output_prefix must be empty or up to 256 characters ending in /, with no empty (a leading / or //), . or .. segment, as the function's IMGPIPE_OUTPUT_PREFIX check requires, and no * or ?: the role's grants are <output_prefix>*, where they are wildcards (\"*/\" would reach every key with a /)."
   }
 }
 
@@ -682,13 +682,13 @@ variable "output_cloudfront_distribution_arn" {
 }
 
 variable "transform_results_prefix" {
-  description = "Where on-demand transformation results are stored in the output bucket (modules/transform results_prefix), or null: objects under it expire after transform_results_expiration_days."
+  description = "Where on-demand transformation results are stored in the output bucket (modules/transform results_prefix), or null: objects under it expire after transform_results_expiration_days. Without * or ? (wildcards in the bucket policy and the grants made of it)."
   type        = string
   default     = null
 
   validation {
-    condition     = var.transform_results_prefix == null ? true : can(regex("^.{1,256}$", var.transform_results_prefix)) && endswith(var.transform_results_prefix, "/") && alltrue([for s in split("/", trimsuffix(var.transform_results_prefix, "/")) : s != "" && s != "." && s != ".."])
-    error_message = "transform_results_prefix must be null or a key prefix of up to 256 characters ending in /, with no empty (a leading / or //), . or .. segment."
+    condition     = var.transform_results_prefix == null ? true : can(regex("^[^*?]{1,256}$", var.transform_results_prefix)) && endswith(var.transform_results_prefix, "/") && alltrue([for s in split("/", trimsuffix(var.transform_results_prefix, "/")) : s != "" && s != "." && s != ".."])
+    error_message = "transform_results_prefix must be null or a key prefix of up to 256 characters ending in /, with no empty (a leading / or //), . or .. segment, and no * or ?: the output bucket's policy lets the distribution read <transform_results_prefix>* and the roles delete there, where they are wildcards (\"*/\" would let the distribution read every output and manifest)."
   }
 }
 

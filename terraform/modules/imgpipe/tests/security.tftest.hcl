@@ -245,3 +245,35 @@ run "takes_a_pipeline_document_with_other_limits" {
     pipeline_config = "{\"limits\":{\"maxBytes\":1000000},\"variants\":[{\"name\":\"thumb\",\"width\":320}]}"
   }
 }
+
+# A prefix becomes the resource <prefix>* of the roles' grants and the output bucket's policy,
+# where * and ? are wildcards: "*/" would let the distribution read every output and manifest.
+run "refuses_a_transform_results_prefix_with_a_wildcard" {
+  command = plan
+
+  variables {
+    transform_results_prefix = "*/"
+  }
+
+  expect_failures = [var.transform_results_prefix]
+}
+
+run "refuses_a_transform_results_prefix_with_a_single_character_wildcard" {
+  command = plan
+
+  variables {
+    transform_results_prefix = "transform?/"
+  }
+
+  expect_failures = [var.transform_results_prefix]
+}
+
+run "refuses_an_output_prefix_with_a_wildcard" {
+  command = plan
+
+  variables {
+    output_prefix = "site*/"
+  }
+
+  expect_failures = [var.output_prefix]
+}
