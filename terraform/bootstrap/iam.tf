@@ -923,6 +923,19 @@ data "aws_iam_policy_document" "function_boundary" {
     resources = ["${local.arn}:events:${local.region_account}:event-bus/*"]
   }
 
+  # Not the bus another environment's deployment in this account made (<prefix>-<environment>): its
+  # rules (the image alerts, a consumer's) would take this deployment's events for that one's images.
+  dynamic "statement" {
+    for_each = length(var.environments) > 1 ? [each.key] : []
+
+    content {
+      sid       = "NotOtherDeploymentsBuses"
+      effect    = "Deny"
+      actions   = ["events:PutEvents"]
+      resources = [for environment in var.environments : "${local.arn}:events:${local.region_account}:event-bus/${var.name_prefix}-${environment}" if environment != statement.value]
+    }
+  }
+
   statement {
     sid = "Parameters"
     # pipeline_config_parameter_name: the deployment root requires names under /<name_prefix>/.

@@ -213,3 +213,47 @@ run "each_environments_function_roles_reach_that_environment_alone" {
     error_message = "Each deploy role should give the roles it makes its own environment's boundary, and no other."
   }
 }
+
+# The outcome events go to the deployment's own bus or an existing one it was given (event_bus_name,
+# e.g. default): not to another environment's bus, whose rules (the image alerts, a consumer's)
+# would take a dev function's events for prod's images.
+run "function_boundary_keeps_the_functions_off_other_environments_buses" {
+  command = plan
+
+  assert {
+    condition = alltrue([
+      for case in [
+        { arn = "arn:aws:events:eu-west-1:123456789012:event-bus/imgpipe-prod", allowed = false },
+        { arn = "arn:aws:events:eu-west-1:123456789012:event-bus/imgpipe-staging", allowed = false },
+        { arn = "arn:aws:events:eu-west-1:123456789012:event-bus/imgpipe-dev", allowed = true },
+        { arn = "arn:aws:events:eu-west-1:123456789012:event-bus/default", allowed = true },
+        ] : case.allowed == (
+        anytrue([
+          for statement in jsondecode(data.aws_iam_policy_document.function_boundary["dev"].json).Statement :
+          statement.Effect == "Allow" && contains(try(tolist(statement.Action), [statement.Action]), "events:PutEvents")
+          && anytrue([for pattern in try(tolist(statement.Resource), [statement.Resource]) : can(regex("^${replace(pattern, "*", ".*")}$", case.arn))])
+        ])
+        && !anytrue([
+          for statement in jsondecode(data.aws_iam_policy_document.function_boundary["dev"].json).Statement :
+          statement.Effect == "Deny" && contains(try(tolist(statement.Action), [statement.Action]), "events:PutEvents")
+          && anytrue([for pattern in try(tolist(statement.Resource), [statement.Resource]) : can(regex("^${replace(pattern, "*", ".*")}$", case.arn))])
+        ])
+      )
+    ])
+    error_message = "The dev function boundary should let the functions send events to dev's bus or an existing one (default), never to staging's or prod's."
+  }
+}
+
+run "function_boundary_of_an_account_of_one_environment_denies_no_bus" {
+  command = plan
+
+  variables {
+    environments       = ["prod"]
+    bench_environments = []
+  }
+
+  assert {
+    condition     = !anytrue([for statement in jsondecode(data.aws_iam_policy_document.function_boundary["prod"].json).Statement : statement.Effect == "Deny"])
+    error_message = "With one environment in the account there is no other deployment's bus to deny (and a statement without resources is no policy)."
+  }
+}
