@@ -12,6 +12,7 @@ import { inspectObject } from '../pipeline/inspect-object.ts';
 import type { Encoder } from '../pipeline/process-image.ts';
 import {
   deleteOutputs,
+  deleteResults,
   type Outcome,
   type OutcomeStatus,
   processObject,
@@ -501,9 +502,14 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
     if (status === 'processing') return `not processed: the key's own run is under way`;
     const manifestKey = layout.manifestKey(key);
     const manifest = await readManifest(deps.output, manifestKey);
+    // The on-demand results go with the outputs, as a quarantine's withdrawal takes them
+    // (process-object.ts): one too large to answer was given out as a redirect to its stored object.
     const withdrawn =
       manifest && manifest.source.etag !== current?.etag
-        ? await deleteOutputs(deps.output, manifestKey, manifest)
+        ? [
+            ...(transforms ? await deleteResults(key, deps.output, transforms) : []),
+            ...(await deleteOutputs(deps.output, manifestKey, manifest)),
+          ]
         : [];
     return `not processed: the status table does not record the key's current content as processed (status ${status}): reprocess the key to publish it; ${withdrawn.length} output(s) of other content deleted`;
   }

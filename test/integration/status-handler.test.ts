@@ -554,6 +554,32 @@ describe('the S3 handler on removals', () => {
     });
   });
 
+  it('withdraws the on-demand results of a deleted current version with its outputs when the previous one becomes current again', async () => {
+    const { handler } = await setup({ env: { IMGPIPE_TRANSFORM_PREFIX: 'transforms/' } });
+    const key = 'h3/photo.jpg';
+    const older = readFixture('photos/colour-fig-red-bowl.jpg');
+    await handler(await upload(key, older, '0E00'));
+    await handler(await upload(key, readFixture('photos/portrait-friends-dogs.jpg'), '0E01'));
+    // A result of the content about to be deleted, too large to answer: given out as a redirect to
+    // its stored object, which the distribution serves from the bucket without a signature.
+    const result = `transforms/${key}/4000x0-inside-q80-0123456789ab.webp`;
+    await s3.client.send(new PutObjectCommand({ Bucket: OUTPUT, Key: result, Body: 'a large result' }));
+    // The current version deleted (see the test above): the older content is current again.
+    await s3.client.send(new PutObjectCommand({ Bucket: SOURCE, Key: key, Body: older }));
+    const { records } = await handler(
+      buildS3Notification({
+        bucket: SOURCE,
+        key,
+        eventName: 'ObjectRemoved:Delete',
+        versionId: 'v2',
+        sequencer: '0E02',
+      }),
+    );
+    expect(records[0]).toMatchObject({ status: 'ignored', reason: expect.stringContaining('other content') });
+    expect(await exists(`manifests/${key}.json`)).toBe(false);
+    expect(await exists(result)).toBe(false);
+  });
+
   it('publishes by a backfill an object a versioned bucket brought back by removing its delete marker, which S3 announces as a removal alone', async () => {
     const { handler, objects, status } = await setup();
     const key = 'h3/photo.jpg';
