@@ -923,6 +923,19 @@ data "aws_iam_policy_document" "function_boundary" {
     resources = ["${local.arn}:events:${local.region_account}:event-bus/*"]
   }
 
+  # Not another environment's parameters (/<prefix>/<environment>/..., the deployment root's
+  # pipeline_config_parameter_name): the Parameters statement allows all of /<prefix>/.
+  dynamic "statement" {
+    for_each = length(var.environments) > 1 ? [each.key] : []
+
+    content {
+      sid       = "NotOtherDeploymentsParameters"
+      effect    = "Deny"
+      actions   = ["ssm:GetParameter"]
+      resources = [for environment in var.environments : "${local.arn}:ssm:${local.region_account}:parameter/${var.name_prefix}/${environment}/*" if environment != statement.value]
+    }
+  }
+
   # Not the bus another environment's deployment in this account made (<prefix>-<environment>): its
   # rules (the image alerts, a consumer's) would take this deployment's events for that one's images.
   dynamic "statement" {

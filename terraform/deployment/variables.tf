@@ -79,7 +79,7 @@ variable "pipeline_config" {
 }
 
 variable "pipeline_config_parameter_name" {
-  description = "SSM parameter holding the pipeline document (IMGPIPE_CONFIG_PARAMETER), e.g. /imgpipe/<environment>/pipeline, or null. Not with pipeline_config. With the bootstrap's permissions boundary the function may read parameters under /imgpipe/ only."
+  description = "SSM parameter holding the pipeline document (IMGPIPE_CONFIG_PARAMETER), e.g. /imgpipe/<environment>/pipeline, or null. Not with pipeline_config. With the bootstrap's permissions boundary the function may read parameters under /imgpipe/ only, and none of another environment's /imgpipe/<environment>/."
   type        = string
   default     = null
 

@@ -173,7 +173,10 @@ export function concrete(text: string, values: Readonly<Record<string, string>>)
   );
 }
 
-/** True if one of the statements allows `action` on `arn` (an IAM resource pattern: `*` is any text). */
+/**
+ * True if one of the statements allows `action` on `arn` (an IAM resource pattern: `*` is any text).
+ * Deny statements are left out: they narrow what the others allow (terraform test checks them).
+ */
 export function allows(
   policy: readonly Body[],
   action: string,
@@ -189,6 +192,7 @@ export function allows(
     );
   return policy.some(
     (statement) =>
+      statement.effect !== 'Deny' &&
       (statement.actions as string[]).includes(action) &&
       (statement.resources as string[]).some((resource) => glob(concrete(resource, values)).test(arn)),
   );

@@ -257,3 +257,32 @@ run "function_boundary_of_an_account_of_one_environment_denies_no_bus" {
     error_message = "With one environment in the account there is no other deployment's bus to deny (and a statement without resources is no policy)."
   }
 }
+
+# The pipeline documents are named /imgpipe/<environment>/... (the deployment root's
+# pipeline_config_parameter_name): a function reads its own environment's, never another's.
+run "function_boundary_keeps_the_functions_off_other_environments_parameters" {
+  command = plan
+
+  assert {
+    condition = alltrue([
+      for case in [
+        { arn = "arn:aws:ssm:eu-west-1:123456789012:parameter/imgpipe/prod/pipeline", allowed = false },
+        { arn = "arn:aws:ssm:eu-west-1:123456789012:parameter/imgpipe/staging/pipeline", allowed = false },
+        { arn = "arn:aws:ssm:eu-west-1:123456789012:parameter/imgpipe/dev/pipeline", allowed = true },
+        { arn = "arn:aws:ssm:eu-west-1:123456789012:parameter/imgpipe-dev/transform/signing-keys", allowed = true },
+        ] : case.allowed == (
+        anytrue([
+          for statement in jsondecode(data.aws_iam_policy_document.function_boundary["dev"].json).Statement :
+          statement.Effect == "Allow" && contains(try(tolist(statement.Action), [statement.Action]), "ssm:GetParameter")
+          && anytrue([for pattern in try(tolist(statement.Resource), [statement.Resource]) : can(regex("^${replace(pattern, "*", ".*")}$", case.arn))])
+        ])
+        && !anytrue([
+          for statement in jsondecode(data.aws_iam_policy_document.function_boundary["dev"].json).Statement :
+          statement.Effect == "Deny" && contains(try(tolist(statement.Action), [statement.Action]), "ssm:GetParameter")
+          && anytrue([for pattern in try(tolist(statement.Resource), [statement.Resource]) : can(regex("^${replace(pattern, "*", ".*")}$", case.arn))])
+        ])
+      )
+    ])
+    error_message = "The dev function boundary should let the functions read dev's parameters (/imgpipe/dev/..., its signing keys), never staging's or prod's (/imgpipe/<environment>/...)."
+  }
+}
