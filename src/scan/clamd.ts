@@ -58,6 +58,8 @@ export interface ClamdOptions {
   readonly startTimeoutMs?: number;
   /** Where clamd's own log lines go (stderr by default: CloudWatch in Lambda). */
   readonly log?: (line: string) => void;
+  /** How long a command's reply may take, in this process's running time (IDLE_TIMEOUT_MS). */
+  readonly commandTimeoutMs?: number;
 }
 
 const CHUNK = 64 * 1024;
@@ -87,9 +89,11 @@ export class Clamd {
   #exited: string | undefined;
   /** A connection to it stayed silent past its idle timeout: killed, never asked again. */
   #hung = false;
+  readonly #commandTimeoutMs: number;
 
-  private constructor(socket: string, child: ChildProcess, maxBytes: number) {
+  private constructor(socket: string, child: ChildProcess, maxBytes: number, commandTimeoutMs: number) {
     this.socket = socket;
+    this.#commandTimeoutMs = commandTimeoutMs;
     this.maxBytes = maxBytes;
     this.streamMaxLength = streamMaxLength(maxBytes);
     this.#process = child;
@@ -149,7 +153,7 @@ export class Clamd {
       child.once('spawn', () => resolve());
     });
     await started;
-    const clamd = new Clamd(socket, child, maxBytes);
+    const clamd = new Clamd(socket, child, maxBytes, options.commandTimeoutMs ?? IDLE_TIMEOUT_MS);
     const limitMs = options.startTimeoutMs ?? 120_000;
     // The time spent waiting, less any time the process was frozen: Lambda freezes an environment
     // between invocations, and the scanner lets a long load go on across them (handlers/scanner.ts).
@@ -256,13 +260,15 @@ export class Clamd {
   }
 
   /**
-   * A command's reply, waited for IDLE_TIMEOUT_MS of this process's running time: a reload's PING
+   * A command's reply, waited for IDLE_TIMEOUT_MS (commandTimeoutMs) of this process's running time: a reload's PING
    * is answered once the reload is done, and the scanner leaves a reload going across invocations,
    * while Lambda freezes the environment (handlers/scanner.ts). A socket's own timeout counts the
    * frozen time, so at the thaw it fired before the reply could be read and killed the daemon.
    */
   #command(command: string): Promise<string> {
-    return this.#exchange((socket) => socket.write(command), IDLE_TIMEOUT_MS, { frozenUncounted: true });
+    return this.#exchange((socket) => socket.write(command), this.#commandTimeoutMs, {
+      frozenUncounted: true,
+    });
   }
 
   /**
