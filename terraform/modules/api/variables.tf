@@ -189,14 +189,14 @@ variable "tracing_enabled" {
 }
 
 variable "upload_prefix" {
-  description = "Key prefix of uploads: `<upload_prefix><owner>/<id>/<file name>`. Ends with `/`, or empty; no leading `/`. Empty makes every owner's folder a top-level folder of the source bucket: only for a bucket of uploads alone, since an owner whose id is another top-level folder's name (a `sub` an issuer lets users choose) would own its keys."
+  description = "Key prefix of uploads: `<upload_prefix><owner>/<id>/<file name>`. Ends with `/`, or empty; no leading `/`, `*` or `?` (wildcards in the grant made of it). Empty makes every owner's folder a top-level folder of the source bucket: only for a bucket of uploads alone, since an owner whose id is another top-level folder's name (a `sub` an issuer lets users choose) would own its keys."
   type        = string
   default     = "uploads/"
   nullable    = false
 
   validation {
-    condition     = var.upload_prefix == "" || (endswith(var.upload_prefix, "/") && alltrue([for s in split("/", trimsuffix(var.upload_prefix, "/")) : s != "" && s != "." && s != ".."]))
-    error_message = "upload_prefix must be empty, or end with / and have no empty (a leading / or //), . or .. segment, as the function's IMGPIPE_UPLOAD_PREFIX check requires."
+    condition     = var.upload_prefix == "" || (endswith(var.upload_prefix, "/") && !can(regex("[*?]", var.upload_prefix)) && alltrue([for s in split("/", trimsuffix(var.upload_prefix, "/")) : s != "" && s != "." && s != ".."]))
+    error_message = "upload_prefix must be empty, or end with / and have no empty (a leading / or //), . or .. segment, as the function's IMGPIPE_UPLOAD_PREFIX check requires, and no * or ?: the role's grant is <upload_prefix>*, where they are wildcards (\"*/\" would reach every source key with a /)."
   }
 }
 

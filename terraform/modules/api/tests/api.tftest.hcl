@@ -430,6 +430,16 @@ run "refuses_an_upload_prefix_with_a_dot_dot_segment" {
   expect_failures = [var.upload_prefix]
 }
 
+run "refuses_an_upload_prefix_with_a_wildcard" {
+  command = plan
+
+  variables {
+    upload_prefix = "*/"
+  }
+
+  expect_failures = [var.upload_prefix]
+}
+
 run "takes_an_upload_prefix_of_several_segments" {
   command = plan
 
