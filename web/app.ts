@@ -106,10 +106,13 @@ class ApiFailure extends Error {
   readonly status: number;
   /** From a Retry-After header. */
   readonly retryAfterMs: number | undefined;
-  constructor(status: number, message: string, retryAfterMs?: number) {
+  /** The API's error code (`not-found`, ...); none when the answer is not the API's (a gateway's). */
+  readonly code: string | undefined;
+  constructor(status: number, message: string, retryAfterMs?: number, code?: string) {
     super(message);
     this.status = status;
     this.retryAfterMs = retryAfterMs;
+    this.code = code;
   }
 
   /** Throttled, a server error or no answer: asking again later may succeed. */
@@ -295,6 +298,7 @@ async function request<T>(path: string, init: RequestInit): Promise<T> {
       response.status,
       body.error?.message ?? body.message ?? `HTTP ${response.status}`,
       retryAfter(response.headers.get('retry-after')),
+      body.error?.code,
     );
   }
   return body;
@@ -760,8 +764,9 @@ class UploadCard {
         $('notice').textContent = `Deleted ${this.#item.dataset.file}.`;
       } catch (error) {
         // Not there: the DELETE's answer was lost and the retry found it gone, or it was deleted
-        // elsewhere. Gone all the same.
-        if (error instanceof ApiFailure && error.status === 404) {
+        // elsewhere. Gone all the same. Only the API's own answer says so: API Gateway answers a
+        // route or stage it does not have with a 404 too ({"message":"Not Found"}, no code).
+        if (error instanceof ApiFailure && error.status === 404 && error.code === 'not-found') {
           this.#item.remove();
           $('notice').textContent = `Deleted ${this.#item.dataset.file}.`;
           return;

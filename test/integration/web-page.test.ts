@@ -124,6 +124,22 @@ describe.runIf(present)('the web page', () => {
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
 
+    // A 404 that is not the API's (API Gateway's own, for a route or stage it does not have) leaves
+    // the card in place and says so: the image was not deleted.
+    const gateway = /\/images\/.*\/colour-fig-red-bowl\.jpg$/;
+    await page.route(gateway, (route) =>
+      route.request().method() === 'DELETE'
+        ? route.fulfill({ status: 404, contentType: 'application/json', body: '{"message":"Not Found"}' })
+        : route.continue(),
+    );
+    await photo.getByRole('button', { name: 'Delete colour-fig-red-bowl.jpg' }).click();
+    await page.waitForFunction(() => document.getElementById('notice')?.textContent === 'Not Found');
+    expect(await photo.count()).toBe(1);
+    expect(await photo.getByRole('button', { name: 'Delete colour-fig-red-bowl.jpg' }).isEnabled()).toBe(
+      true,
+    );
+    await page.unroute(gateway);
+
     // Deleting from the page removes the card, also when the DELETE's answer is lost: the page asks
     // again and is told the image is not there.
     let deletes = 0;
