@@ -64,6 +64,26 @@ data "aws_iam_policy_document" "function" {
     }
   }
 
+  # A SecureString parameter is encrypted with the deployment's key (modules/imgpipe,
+  # pipeline_config_parameter_name), and GetParameter decrypts it with the caller's kms:Decrypt:
+  # without it reprocess-plan's init failed with AccessDenied all the same. Only for that
+  # parameter (SSM's encryption context names it).
+  dynamic "statement" {
+    for_each = local.config_parameter_arn != null && contains(keys(local.functions), each.key) && !contains(local.pipeline_tasks, each.key) ? [local.config_parameter_arn] : []
+
+    content {
+      sid       = "DecryptThePipelineParameter"
+      actions   = ["kms:Decrypt"]
+      resources = [var.kms_key_arn]
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:EncryptionContext:PARAMETER_ARN"
+        values   = [statement.value]
+      }
+    }
+  }
+
   # Rekognition has no resource-level permissions for DetectModerationLabels: "*" is the only
   # resource it accepts (the Service Authorization Reference lists no resource type for it).
   dynamic "statement" {
