@@ -36,6 +36,13 @@ resource "aws_lambda_function" "this" {
     mode = var.tracing_enabled ? "Active" : "PassThrough"
   }
 
+  lifecycle {
+    precondition {
+      condition     = local.environment_bytes <= 4096
+      error_message = "The environment of ${local.function_name} is ${local.environment_bytes} bytes as Lambda measures it (its variables as JSON, where each quote of the pipeline document in IMGPIPE_CONFIG counts twice), more than the 4096 Lambda accepts. Put the pipeline document in Parameter Store (modules/imgpipe pipeline_config_parameter_name) instead."
+    }
+  }
+
   depends_on = [aws_iam_role_policy.this]
 }
 

@@ -47,6 +47,11 @@ locals {
     var.cdn_url == null ? {} : { IMGPIPE_CDN_URL = var.cdn_url },
   )
 
+  # Lambda refuses an environment over 4 KB, measured as its variables' JSON (../imgpipe/main.tf,
+  # lambda_environment_limit): the processing function's, which this one adds to, may fit where
+  # this one does not.
+  environment_bytes = length(replace(replace(replace(jsonencode(local.environment), "\\u003c", "<"), "\\u003e", ">"), "\\u0026", "&"))
+
   # The web page's origin (CloudFront), allowed by CORS on the API and the source bucket.
   web_enabled  = var.web_dir != null
   web_origin   = local.web_enabled ? "https://${aws_cloudfront_distribution.this[0].domain_name}" : null

@@ -264,9 +264,7 @@ resource "aws_lambda_function" "release_check" {
   }
 
   environment {
-    variables = merge(local.environment, {
-      IMGPIPE_RELEASE_CHECK_BUCKET = module.source_bucket.s3_bucket_id
-    })
+    variables = local.release_check_environment
   }
 
   logging_config {
@@ -287,6 +285,13 @@ resource "aws_lambda_function" "release_check" {
 
   tracing_config {
     mode = local.tracing_mode
+  }
+
+  lifecycle {
+    precondition {
+      condition     = local.environment_bytes.release_check <= local.lambda_environment_limit
+      error_message = "The environment of ${each.value.name} is ${local.environment_bytes.release_check} ${local.environment_too_large}"
+    }
   }
 
   depends_on = [aws_iam_role_policy.release_check, aws_iam_role_policy.vpc]

@@ -54,6 +54,11 @@ resource "aws_lambda_function" "this" {
 
   lifecycle {
     precondition {
+      condition     = local.environment_bytes.function <= local.lambda_environment_limit
+      error_message = "The environment of ${var.name} is ${local.environment_bytes.function} ${local.environment_too_large}"
+    }
+
+    precondition {
       condition     = local.image_digest != null
       error_message = "image_digests has no digest for the function's architecture (${local.architecture}). Build and push the ${local.image_platform} image to ${module.ecr.ecr_repository_url} and pass its digest (see terraform/README.md, \"Deploying to AWS\")."
     }

@@ -80,6 +80,22 @@ locals {
     IMGPIPE_STATUS_TABLE = aws_dynamodb_table.this[0].name
   } : {})
 
+  # Lambda refuses an environment over 4 KB, measured as its variables' JSON ("String measured:
+  # {...}" in its error): every quote and backslash of the pipeline document counts twice. Terraform's
+  # jsonencode writes <, > and & as \u003c, \u003e and \u0026, where Lambda's JSON has the
+  # characters: they are put back before counting. Each function of the deployment (here,
+  # modules/api, modules/transform, modules/workflow) holds its own environment to it.
+  lambda_environment_limit = 4096
+  release_check_environment = merge(local.environment, {
+    IMGPIPE_RELEASE_CHECK_BUCKET = module.source_bucket.s3_bucket_id
+  })
+  # Measured on the bucket's name, known at the plan.
+  environment_bytes = {
+    for name, variables in { function = local.environment, release_check = merge(local.release_check_environment, { IMGPIPE_RELEASE_CHECK_BUCKET = local.bucket_names.source }) } :
+    name => length(replace(replace(replace(jsonencode(variables), "\\u003c", "<"), "\\u003e", ">"), "\\u0026", "&"))
+  }
+  environment_too_large = "bytes as Lambda measures it (its variables as JSON, where each quote of pipeline_config counts twice), more than the ${local.lambda_environment_limit} Lambda accepts: IMGPIPE_CONFIG takes ${var.pipeline_config == null ? 0 : length(jsonencode(var.pipeline_config))} of them. Put the pipeline document in Parameter Store (pipeline_config_parameter_name) instead."
+
   # X-Ray: Active samples every function's requests; PassThrough traces only requests that arrive
   # with a sampled trace header, which S3 events never carry.
   tracing_mode = var.tracing_enabled ? "Active" : "PassThrough"

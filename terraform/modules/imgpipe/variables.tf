@@ -167,7 +167,7 @@ variable "max_input_pixels" {
 }
 
 variable "pipeline_config" {
-  description = "The pipeline document (variants, formats, encoder settings; see the README) as a JSON object string, passed as IMGPIPE_CONFIG; the function validates it at cold start. null uses the built-in defaults. Not outputPrefix or limits.maxPixels: output_prefix and max_input_pixels set them. At most 3000 characters (Lambda's environment is limited to 4 KB in total)."
+  description = "The pipeline document (variants, formats, encoder settings; see the README) as a JSON object string, passed as IMGPIPE_CONFIG; the function validates it at cold start. null uses the built-in defaults. Not outputPrefix or limits.maxPixels: output_prefix and max_input_pixels set them. At most 3000 characters, and less when its quotes are many: Lambda limits each function's environment to 4 KB, measured as the variables' JSON, where every quote and backslash of the document counts twice, and the plan refuses a function of the deployment (this module's, modules/api's, modules/transform's, modules/workflow's tasks) whose environment is over it, naming its size; a larger document goes in Parameter Store (pipeline_config_parameter_name)."
   type        = string
   default     = null
 

@@ -57,6 +57,11 @@ locals {
     length(var.sizes) == 0 ? {} : { IMGPIPE_TRANSFORM_SIZES = join(",", [for size in var.sizes : tostring(size)]) },
     { IMGPIPE_TRANSFORM_CDN_URL = local.cdn_url },
   )
+
+  # Lambda refuses an environment over 4 KB, measured as its variables' JSON (../imgpipe/main.tf,
+  # lambda_environment_limit): the processing function's, which this one adds to, may fit where
+  # this one does not.
+  environment_bytes = length(replace(replace(replace(jsonencode(local.environment), "\\u003c", "<"), "\\u003e", ">"), "\\u0026", "&"))
 }
 
 # The signing keys, one a line, the newest first (two while rotating). Terraform creates the

@@ -35,15 +35,9 @@ resource "aws_lambda_function" "image" {
     command = [each.value.command]
   }
 
-  # The reprocessing batch, and Inspect for a reprocessing's own events, skip the keys no upload
-  # would have reached the pipeline for: those outside the upload filters
-  # (src/handlers/reprocess.ts, KEY_FILTERS_ENV).
+  # The task environment, with the upload filters for the reprocessing batch and Inspect (main.tf).
   environment {
-    variables = merge(local.task_environment, {
-      POWERTOOLS_METRICS_FUNCTION_NAME = local.function_names[each.key]
-      }, contains(["reprocess-batch", "inspect"], each.key) ? {
-      IMGPIPE_REPROCESS_KEY_FILTERS = jsonencode([for filter in values(var.source_notification_filters) : { prefix = filter.prefix, suffix = filter.suffix }])
-    } : {})
+    variables = local.image_environments[each.key]
   }
 
   logging_config {
@@ -56,6 +50,13 @@ resource "aws_lambda_function" "image" {
 
   tracing_config {
     mode = local.tracing_mode
+  }
+
+  lifecycle {
+    precondition {
+      condition     = local.environment_bytes[each.key] <= 4096
+      error_message = "The environment of ${local.function_names[each.key]} is ${local.environment_bytes[each.key]} bytes as Lambda measures it (its variables as JSON, where each quote of the pipeline document in IMGPIPE_CONFIG counts twice), more than the 4096 Lambda accepts. Fewer source_notification_filters or moderation_categories, or put the pipeline document in Parameter Store (modules/imgpipe pipeline_config_parameter_name) instead."
+    }
   }
 
   depends_on = [aws_iam_role_policy.function]

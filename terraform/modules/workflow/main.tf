@@ -78,6 +78,19 @@ locals {
     }, length(var.moderation_categories) == 0 ? {} : {
     IMGPIPE_MODERATION_CATEGORIES = join(",", var.moderation_categories)
   })
+  # Each task function's: the reprocessing batch, and Inspect for a reprocessing's own events, skip
+  # the keys no upload would have reached the pipeline for: those outside the upload filters
+  # (src/handlers/reprocess.ts, KEY_FILTERS_ENV).
+  image_environments = { for key in keys(local.functions) : key => merge(local.task_environment, {
+    POWERTOOLS_METRICS_FUNCTION_NAME = local.function_names[key]
+    }, contains(["reprocess-batch", "inspect"], key) ? {
+    IMGPIPE_REPROCESS_KEY_FILTERS = jsonencode([for filter in values(var.source_notification_filters) : { prefix = filter.prefix, suffix = filter.suffix }])
+  } : {}) }
+  # Lambda refuses an environment over 4 KB, measured as its variables' JSON (../imgpipe/main.tf,
+  # lambda_environment_limit): the imgpipe function's, which the tasks' add to, may fit where
+  # theirs do not.
+  environment_bytes = { for key, variables in local.image_environments : key => length(replace(replace(replace(jsonencode(variables), "\\u003c", "<"), "\\u003e", ">"), "\\u0026", "&")) }
+
   # The scanner runs no pipeline: its own settings, and of the pipeline's the logging and metrics
   # names and IMGPIPE_MAX_BYTES, a fallback only: the Scan state passes the maxBytes the Inspect
   # task resolved (the pipeline document's limits.maxBytes, from IMGPIPE_CONFIG or its parameter).

@@ -447,3 +447,34 @@ run "takes_an_upload_prefix_of_several_segments" {
     upload_prefix = "tenant-a/uploads/"
   }
 }
+
+# A pipeline document with which the processing function's environment (the one below, as
+# modules/imgpipe makes it) fits Lambda's 4 KB (its tests/outcomes.tftest.hcl: 37 such variants)
+# takes this function's past it, with its own variables: Lambda would refuse it at the apply.
+run "refuses_an_environment_over_what_lambda_accepts" {
+  command = plan
+
+  variables {
+    function_environment = {
+      IMGPIPE_CONFIG = jsonencode({
+        formats  = ["avif", "webp", "jpeg"]
+        variants = [for i in range(37) : { name = "v${i}", width = 100 * (i + 1), fit = "inside", formats = ["avif", "webp", "jpeg"] }]
+      })
+      IMGPIPE_OUTPUT_BUCKET            = "imgpipe-test-output-123456789012"
+      IMGPIPE_OUTPUT_PREFIX            = ""
+      IMGPIPE_QUARANTINE_BUCKET        = "imgpipe-test-quarantine-123456789012"
+      IMGPIPE_QUARANTINE_PREFIX        = ""
+      IMGPIPE_MAX_PIXELS               = "50000000"
+      POWERTOOLS_SERVICE_NAME          = "imgpipe"
+      POWERTOOLS_METRICS_NAMESPACE     = "imgpipe"
+      POWERTOOLS_LOG_LEVEL             = "INFO"
+      POWERTOOLS_METRICS_FUNCTION_NAME = "imgpipe-test"
+      POWERTOOLS_TRACE_ENABLED         = "true"
+      IMGPIPE_EVENT_BUS                = "arn:aws:events:eu-west-1:123456789012:event-bus/imgpipe-test"
+      IMGPIPE_DELETE_OUTPUTS           = "true"
+      IMGPIPE_STATUS_TABLE             = "imgpipe-test-status"
+    }
+  }
+
+  expect_failures = [aws_lambda_function.this]
+}

@@ -365,3 +365,49 @@ run "refuses_an_image_alert_address_that_is_not_one" {
 
   expect_failures = [var.image_alert_email]
 }
+
+# A document within pipeline_config's 3000 characters whose quotes, each written \" in the JSON
+# Lambda measures, take a function's environment past its 4 KB: Lambda would refuse it at the apply.
+run "refuses_an_environment_over_what_lambda_accepts" {
+  command = plan
+
+  variables {
+    pipeline_config = jsonencode({
+      formats  = ["avif", "webp", "jpeg"]
+      variants = [for i in range(38) : { name = "v${i}", width = 100 * (i + 1), fit = "inside", formats = ["avif", "webp", "jpeg"] }]
+    })
+  }
+
+  expect_failures = [aws_lambda_function.this]
+}
+
+# One variant fewer fits the function's environment, not the release hooks', which name the bucket
+# of the check objects too.
+run "refuses_a_release_hook_environment_over_what_lambda_accepts" {
+  command = plan
+
+  variables {
+    pipeline_config = jsonencode({
+      formats  = ["avif", "webp", "jpeg"]
+      variants = [for i in range(37) : { name = "v${i}", width = 100 * (i + 1), fit = "inside", formats = ["avif", "webp", "jpeg"] }]
+    })
+  }
+
+  expect_failures = [aws_lambda_function.release_check]
+}
+
+run "takes_a_document_whose_environment_fits" {
+  command = plan
+
+  variables {
+    pipeline_config = jsonencode({
+      formats  = ["avif", "webp", "jpeg"]
+      variants = [for i in range(20) : { name = "v${i}", width = 100 * (i + 1), fit = "inside", formats = ["avif", "webp", "jpeg"] }]
+    })
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables.IMGPIPE_CONFIG == var.pipeline_config
+    error_message = "A document whose environment fits in 4 KB should be passed as IMGPIPE_CONFIG."
+  }
+}

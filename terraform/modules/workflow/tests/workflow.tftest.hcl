@@ -306,3 +306,34 @@ run "refuses_an_image_by_tag" {
 
   expect_failures = [var.image_uri]
 }
+
+# A pipeline document with which the imgpipe function's environment (the one below, as
+# modules/imgpipe makes it) fits Lambda's 4 KB (its tests/outcomes.tftest.hcl: 37 such variants)
+# takes the task functions' past it, with their own variables: Lambda would refuse them at the apply.
+run "refuses_a_task_environment_over_what_lambda_accepts" {
+  command = plan
+
+  variables {
+    environment = {
+      IMGPIPE_CONFIG = jsonencode({
+        formats  = ["avif", "webp", "jpeg"]
+        variants = [for i in range(37) : { name = "v${i}", width = 100 * (i + 1), fit = "inside", formats = ["avif", "webp", "jpeg"] }]
+      })
+      IMGPIPE_OUTPUT_BUCKET            = "imgpipe-test-output-123456789012"
+      IMGPIPE_OUTPUT_PREFIX            = ""
+      IMGPIPE_QUARANTINE_BUCKET        = "imgpipe-test-quarantine-123456789012"
+      IMGPIPE_QUARANTINE_PREFIX        = ""
+      IMGPIPE_MAX_PIXELS               = "50000000"
+      POWERTOOLS_SERVICE_NAME          = "imgpipe"
+      POWERTOOLS_METRICS_NAMESPACE     = "imgpipe"
+      POWERTOOLS_LOG_LEVEL             = "INFO"
+      POWERTOOLS_METRICS_FUNCTION_NAME = "imgpipe-test"
+      POWERTOOLS_TRACE_ENABLED         = "true"
+      IMGPIPE_EVENT_BUS                = "arn:aws:events:eu-west-1:123456789012:event-bus/imgpipe-test"
+      IMGPIPE_DELETE_OUTPUTS           = "true"
+      IMGPIPE_STATUS_TABLE             = "imgpipe-test-status"
+    }
+  }
+
+  expect_failures = [aws_lambda_function.image]
+}
