@@ -25,8 +25,11 @@ resource "aws_iam_role" "function" {
 
 locals {
   # The tasks that run the pipeline on an object get what the imgpipe function gets (its buckets,
-  # key, status table, bus, parameter), from the one document that module writes.
-  pipeline_tasks = ["inspect", "moderate", "process", "quarantine", "fail", "reprocess-batch"]
+  # key, status table, bus, parameter), from the one document that module writes. Not Moderate,
+  # which decodes the upload and asks Rekognition, and writes nothing: it reads the upload alone.
+  pipeline_tasks = ["inspect", "process", "quarantine", "fail", "reprocess-batch"]
+  # The tasks that read the upload itself, the version the event names, and nothing else of the pipeline.
+  upload_readers = ["scan", "moderate"]
 }
 
 data "aws_iam_policy_document" "function" {
@@ -51,9 +54,9 @@ data "aws_iam_policy_document" "function" {
     }
   }
 
-  # The tasks outside pipeline_tasks (reprocess-plan, reprocess-summarize) read the pipeline
-  # document at their init too (src/handlers/lambda.ts): with it in Parameter Store and no grant,
-  # their init failed with AccessDenied and every bulk reprocessing failed at its first state.
+  # The tasks outside pipeline_tasks (moderate, reprocess-plan, reprocess-summarize) read the
+  # pipeline document at their init too (src/handlers/lambda.ts): with it in Parameter Store and no
+  # grant, their init failed with AccessDenied and every bulk reprocessing failed at its first state.
   dynamic "statement" {
     for_each = local.config_parameter_arn != null && contains(keys(local.functions), each.key) && !contains(local.pipeline_tasks, each.key) ? [local.config_parameter_arn] : []
 
@@ -107,14 +110,27 @@ data "aws_iam_policy_document" "function" {
     }
   }
 
-  # The scanner reads the upload it scans and the database; the update also writes the database.
+  # The scanner and Moderate read the upload they check; the scanner the database too, which the
+  # update also writes.
   dynamic "statement" {
-    for_each = each.key == "scan" ? [each.key] : []
+    for_each = contains(local.upload_readers, each.key) ? [each.key] : []
 
     content {
       sid       = "ReadUploads"
       actions   = ["s3:GetObject", "s3:GetObjectVersion"]
       resources = ["arn:${local.partition}:s3:::${var.source_bucket_name}/*"]
+    }
+  }
+
+  # Without ListBucket, S3 answers a GET of a missing object with 403 instead of 404: the task would
+  # fail where it passes the upload on as missing (the Process task records it).
+  dynamic "statement" {
+    for_each = contains(local.upload_readers, each.key) ? [each.key] : []
+
+    content {
+      sid       = "TellMissingUploadsApart"
+      actions   = ["s3:ListBucket"]
+      resources = ["arn:${local.partition}:s3:::${var.source_bucket_name}"]
     }
   }
 
@@ -155,7 +171,7 @@ data "aws_iam_policy_document" "function" {
   }
 
   dynamic "statement" {
-    for_each = each.key == "scan" ? [each.key] : []
+    for_each = contains(local.upload_readers, each.key) ? [each.key] : []
 
     content {
       sid       = "DecryptWithTheKey"

@@ -50,7 +50,7 @@ variables {
   name                 = "imgpipe-test"
   image_uri            = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/imgpipe-test@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
   environment          = { IMGPIPE_OUTPUT_BUCKET = "imgpipe-test-output-123456789012", IMGPIPE_QUARANTINE_BUCKET = "imgpipe-test-quarantine-123456789012", IMGPIPE_CONFIG_PARAMETER = "/imgpipe-test/pipeline" }
-  pipeline_policy_json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}"
+  pipeline_policy_json = jsonencode({ Version = "2012-10-17", Statement = [{ Sid = "WriteOutputs", Effect = "Allow", Action = ["s3:DeleteObject", "s3:PutObject"], Resource = "arn:aws:s3:::imgpipe-test-output-123456789012/*" }] })
   kms_key_arn          = "arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555"
   source_bucket_name   = "imgpipe-test-source-123456789012"
   memory_size          = 1769
@@ -68,21 +68,53 @@ run "tasks_outside_the_pipeline_decrypt_the_pipeline_parameter" {
 
   assert {
     condition = alltrue([
-      for key in ["reprocess-plan", "reprocess-summarize"] : anytrue([
+      for key in ["moderate", "reprocess-plan", "reprocess-summarize"] : anytrue([
         for statement in jsondecode(data.aws_iam_policy_document.function[key].json).Statement :
         contains(flatten([statement.Action]), "kms:Decrypt") && contains(flatten([statement.Resource]), var.kms_key_arn)
       ])
     ])
-    error_message = "reprocess-plan and reprocess-summarize read the SecureString pipeline parameter at their init: each role needs kms:Decrypt on the deployment's key, or GetParameter is refused and every bulk reprocessing fails at its first state."
+    error_message = "Moderate, reprocess-plan and reprocess-summarize read the SecureString pipeline parameter at their init: each role needs kms:Decrypt on the deployment's key, or GetParameter is refused and every bulk reprocessing fails at its first state."
   }
 
   assert {
     condition = alltrue([
-      for key in ["reprocess-plan", "reprocess-summarize"] : anytrue([
+      for key in ["moderate", "reprocess-plan", "reprocess-summarize"] : anytrue([
         for statement in jsondecode(data.aws_iam_policy_document.function[key].json).Statement :
         contains(flatten([statement.Action]), "ssm:GetParameter") && contains(flatten([statement.Resource]), "arn:aws:ssm:eu-west-1:123456789012:parameter/imgpipe-test/pipeline")
       ])
     ])
-    error_message = "reprocess-plan and reprocess-summarize should read the pipeline parameter."
+    error_message = "Moderate, reprocess-plan and reprocess-summarize should read the pipeline parameter."
+  }
+}
+
+# Moderate decodes the upload (untrusted bytes, through the codecs) and asks Rekognition; it writes
+# nothing, so its role may not write or delete what the pipeline writes.
+run "moderate_reads_the_upload_and_writes_nothing" {
+  command = plan
+
+  assert {
+    condition = !anytrue([
+      for statement in jsondecode(data.aws_iam_policy_document.function["moderate"].json).Statement :
+      length(setintersection(toset(flatten([statement.Action])), toset(["s3:PutObject", "s3:DeleteObject"]))) > 0
+    ])
+    error_message = "The Moderate task's role should not get the pipeline's writes and deletions."
+  }
+
+  assert {
+    condition = anytrue([
+      for statement in jsondecode(data.aws_iam_policy_document.function["process"].json).Statement :
+      contains(flatten([statement.Action]), "s3:PutObject")
+    ])
+    error_message = "The Process task's role should get the pipeline's statements."
+  }
+
+  assert {
+    condition = alltrue([
+      for action in ["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "kms:Decrypt", "rekognition:DetectModerationLabels"] : anytrue([
+        for statement in jsondecode(data.aws_iam_policy_document.function["moderate"].json).Statement :
+        contains(flatten([statement.Action]), action)
+      ])
+    ])
+    error_message = "The Moderate task should read the upload's version, tell a missing one apart, decrypt it and ask Rekognition."
   }
 }
