@@ -80,8 +80,10 @@ describe('modules/transform and TRANSFORM_SETTINGS', () => {
     const granted = (sid: string) =>
       document.dynamic.statement.filter((d: Body) => d.content[0].sid === sid).map((d: Body) => d.for_each);
     expect(granted('ReadManifests')).toEqual([
-      `var.checked_sources_only ? ["${DOLLAR}{var.output_bucket_arn}/*"] : []`,
+      `var.checked_sources_only ? ["${DOLLAR}{var.output_bucket_arn}/${DOLLAR}{local.output_prefix}*"] : []`,
     ]);
+    // Manifests are under the output prefix the imgpipe module always sets (core/layout.ts).
+    expect(module.locals.output_prefix).toBe('lookup(var.function_environment, "IMGPIPE_OUTPUT_PREFIX", "")');
     expect(granted('ReadQuarantineReasons')).toEqual([
       `var.checked_sources_only ? ["${DOLLAR}{var.quarantine_bucket_arn}/${DOLLAR}{local.quarantine_prefix}reasons/*"] : []`,
     ]);

@@ -119,9 +119,10 @@ data "aws_iam_policy_document" "function" {
 
   # checked_sources_only: a source is transformed once its manifest names its current version, and
   # a refusal names the quarantine's reason when the pipeline recorded one. The manifest's key
-  # follows the pipeline document's template (which may be in Parameter Store): any output key.
+  # follows the pipeline document's template (which may be in Parameter Store), always under the
+  # output prefix (src/core/layout.ts manifestKey), which the processing function's environment sets.
   dynamic "statement" {
-    for_each = var.checked_sources_only ? ["${var.output_bucket_arn}/*"] : []
+    for_each = var.checked_sources_only ? ["${var.output_bucket_arn}/${local.output_prefix}*"] : []
 
     content {
       sid       = "ReadManifests"

@@ -20,6 +20,10 @@ locals {
   # reaches the function. Anything else is dropped at the edge.
   query_parameters = ["w", "h", "fit", "fmt", "q", "dpr", "wm", "exp", "sig"]
 
+  # The prefix of the pipeline's outputs and manifests (IMGPIPE_OUTPUT_PREFIX, which overrides the
+  # document's; unset, the document's, which Terraform does not read: the whole bucket).
+  output_prefix = lookup(var.function_environment, "IMGPIPE_OUTPUT_PREFIX", "")
+
   # Where the pipeline writes its quarantine records (src/core/layout.ts, quarantineKeys).
   quarantine_prefix = lookup(var.function_environment, "IMGPIPE_QUARANTINE_PREFIX", "quarantine/")
 
