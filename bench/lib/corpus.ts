@@ -20,7 +20,11 @@ export async function collectCorpus(entries: readonly string[]): Promise<string[
     const found = info.isDirectory() ? await walkFiles(path) : [path];
     const images = found.filter(isImageFile);
     if (images.length === 0)
-      throw invalidSetting('--corpus', 'a folder or file with JPEG, PNG, WebP, AVIF, HEIC or GIF images', entry);
+      throw invalidSetting(
+        '--corpus',
+        'a folder or file with JPEG, PNG, WebP, AVIF, HEIC or GIF images',
+        entry,
+      );
     files.push(...images);
   }
   return [...new Set(files)];
