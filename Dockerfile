@@ -23,7 +23,7 @@ COPY scripts/patch-glue.mjs ./scripts/patch-glue.mjs
 # TypedArray.set instead of a loop over their bytes (scripts/patch-glue.mjs; build.ts checks it).
 RUN npm ci --ignore-scripts --no-audit --no-fund && node scripts/patch-glue.mjs
 COPY tsconfig.json tsconfig.build.json ./
-COPY scripts/build.ts ./scripts/build.ts
+COPY scripts/build.ts scripts/outdir.ts ./scripts/
 COPY src ./src
 # Type-check, then bundle the handlers and copy the codecs' .wasm files into /dist.
 RUN node_modules/.bin/tsc -p tsconfig.build.json \
