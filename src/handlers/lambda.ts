@@ -15,7 +15,7 @@ import { ConfigError, describeError, invalidSetting } from '../core/errors.ts';
 import { didYouMean } from '../core/suggest.ts';
 import { defaultWorkers } from '../pipeline/cpus.ts';
 import { createEncoder } from '../pipeline/encoder-pool.ts';
-import { encoderThreadsFor } from '../pipeline/memory-budget.ts';
+import { encoderThreadsFor, pixelsWithinMemory } from '../pipeline/memory-budget.ts';
 import { loadWatermark } from '../pipeline/process-image.ts';
 import { DynamoStatusStore } from '../status/dynamodb.ts';
 import { createS3Client, S3Storage } from '../storage/s3.ts';
@@ -164,21 +164,31 @@ const MiB = 1024 * 1024;
 const INSPECT_BASELINE_MB = 150;
 
 /**
- * IMGPIPE_WORKERS, against the memory: encoder threads whose baseline (codecs/memory.ts, which
- * the per-image memory check adds to every image's estimate) is already the memory the process has
- * would start, slowly, and then quarantine every image as over-memory-budget.
+ * IMGPIPE_WORKERS, against the memory, by the rule the derived default follows (encoderThreadsFor):
+ * the threads' baseline (codecs/memory.ts, which the per-image memory check adds to every image's
+ * estimate) must leave room for an input of maxPixels of the costliest format, or for as much as
+ * one thread leaves when even that cannot hold it. More threads would start and then quarantine
+ * as over-memory-budget images that fewer take (two threads at 512 MiB left 42 MiB, under a
+ * megapixel: every real photo).
  */
 function checkWorkers(config: RuntimeConfig): number {
   const { workers } = config;
   const memory = config.pipeline.limits.memory;
-  if (workers <= 1 || !memory || baselineMb(workers) < memory.mb) return workers;
-  let most = 1;
-  while (most < workers && baselineMb(most + 1) < memory.mb) most++;
+  const { maxPixels } = config.pipeline.limits;
+  // A memory below even one thread's baseline is the memory's fault, named by encoderThreads.
+  if (workers <= 1 || !memory || baselineMb(1) >= memory.mb) return workers;
+  const most = encoderThreadsFor(workers, memory, maxPixels);
+  if (most >= workers) return workers;
+  const room = pixelsWithinMemory(memory.mb, workers);
+  const mp = (pixels: number) => `${(pixels / 1e6).toFixed(1)} MP`;
+  const taken = `${workers} encoder threads take ${baselineMb(workers)} MiB before any image, and the process has ${memory.mb} MiB (${memory.source})`;
   throw invalidSetting(
     ENV.workers,
     `integer between 0 and ${most}`,
     String(workers),
-    `${workers} encoder threads take ${baselineMb(workers)} MiB before any image, and the process has ${memory.mb} MiB (${memory.source}): every image would be quarantined as over-memory-budget`,
+    room === 0
+      ? `${taken}: every image would be quarantined as over-memory-budget`
+      : `${taken}: the rest holds ${mp(room)} of the costliest input, where ${most} would hold ${mp(Math.min(maxPixels, pixelsWithinMemory(memory.mb, most)))}, so images under maxPixels (${maxPixels}) that fewer threads take would be quarantined as over-memory-budget; or set ${ENV.maxPixels} to at most ${room}`,
   );
 }
 

@@ -22,6 +22,7 @@ import { createLambdaDeps, functionVariables } from '../../src/handlers/lambda.t
 import { createObjectHandling, type HandlerDeps } from '../../src/handlers/objects.ts';
 import { createS3EventHandler } from '../../src/handlers/s3-event.ts';
 import { defaultWorkers } from '../../src/pipeline/cpus.ts';
+import { encoderThreadsFor } from '../../src/pipeline/memory-budget.ts';
 import { processObject } from '../../src/pipeline/process-object.ts';
 import { DynamoStatusStore } from '../../src/status/dynamodb.ts';
 import type { StatusStore } from '../../src/status/types.ts';
@@ -785,7 +786,7 @@ describe('createLambdaDeps', () => {
     for (const command of tuned) expect(await encoderOf(command), command).toBeDefined();
   });
 
-  it('refuses IMGPIPE_WORKERS whose threads alone take the memory, naming the most that fit', async () => {
+  it('refuses IMGPIPE_WORKERS whose threads leave less room than the automatic count keeps, naming the most that fit', async () => {
     // 4 threads' baseline is 640 MiB: on 512 MB every image would be over the memory budget.
     await expect(
       createLambdaDeps({
@@ -794,12 +795,27 @@ describe('createLambdaDeps', () => {
         AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '512',
       }),
     ).rejects.toThrow(
-      'Expected integer between 0 and 2 for IMGPIPE_WORKERS but received "4" of type string (4 encoder threads take 640 MiB before any image, and the process has 512 MiB (AWS_LAMBDA_FUNCTION_MEMORY_SIZE): every image would be quarantined as over-memory-budget)',
+      'Expected integer between 0 and 1 for IMGPIPE_WORKERS but received "4" of type string (4 encoder threads take 640 MiB before any image, and the process has 512 MiB (AWS_LAMBDA_FUNCTION_MEMORY_SIZE): every image would be quarantined as over-memory-budget)',
     );
+    // 2 threads' 470 MiB fit under 512 MB and left 42 MiB: the init passed, and every image, a
+    // 96x64 JPEG too (632 MiB estimated), was quarantined as over-memory-budget. One thread, as the
+    // automatic count chooses there, leaves 162 MiB.
+    await expect(
+      createLambdaDeps({
+        IMGPIPE_OUTPUT_BUCKET: OUTPUT,
+        IMGPIPE_WORKERS: '2',
+        AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '512',
+      }),
+    ).rejects.toThrow(
+      'Expected integer between 0 and 1 for IMGPIPE_WORKERS but received "2" of type string (2 encoder threads take 470 MiB before any image, and the process has 512 MiB (AWS_LAMBDA_FUNCTION_MEMORY_SIZE): the rest holds 0.9 MP of the costliest input, where 1 would hold 3.6 MP, so images under maxPixels (50000000) that fewer threads take would be quarantined as over-memory-budget; or set IMGPIPE_MAX_PIXELS to at most 937025)',
+    );
+    expect(encoderThreadsFor(2, { mb: 512, source: 'test' }, 50_000_000)).toBe(1);
+    // Where the memory holds maxPixels with them, the threads asked for start.
     const deps = await createLambdaDeps({
       IMGPIPE_OUTPUT_BUCKET: OUTPUT,
       IMGPIPE_WORKERS: '2',
       AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '512',
+      IMGPIPE_MAX_PIXELS: '937025',
     });
     expect(deps.encoder?.workers).toBe(2);
     await (deps.encoder as { close?: () => Promise<void> }).close?.();
@@ -813,6 +829,7 @@ describe('createLambdaDeps', () => {
       'The process has 256 MiB (AWS_LAMBDA_FUNCTION_MEMORY_SIZE), and encoding takes 350 MiB before any image: every image would be quarantined as over-memory-budget; a function that decodes images needs more than 350 MiB';
     await expect(createLambdaDeps(small)).rejects.toThrow(refused);
     await expect(createLambdaDeps({ ...small, IMGPIPE_WORKERS: '1' })).rejects.toThrow(refused);
+    await expect(createLambdaDeps({ ...small, IMGPIPE_WORKERS: '2' })).rejects.toThrow(refused);
     expect((await createLambdaDeps({ ...small, _HANDLER: 'index.workflowInspect' })).encoder).toBeUndefined();
     // Automatic threads are as many as the CPUs give and the memory holds: 2 CPUs' 2 threads
     // (470 MiB) do not fit 400 MiB, one thread (350 MiB) does.
