@@ -31,6 +31,10 @@ export function applyQuickFlags(document: unknown, flags: QuickFlags): unknown {
   if (fit !== undefined && width === undefined && height === undefined) {
     throw invalidSetting('--fit', '--width and --height with it', fit);
   }
+  // cover and contain fill or pad a box: the variant the flags make needs both of its sides.
+  if (fit !== undefined && fit !== 'inside' && (width === undefined || height === undefined)) {
+    throw invalidSetting('--fit', `inside unless both --width and --height are given`, fit);
+  }
 
   const given = isPlainObject(doc.formats) ? doc.formats : DEFAULT_PIPELINE_DOCUMENT.formats;
   if (flags.formats !== undefined) {

@@ -81,6 +81,24 @@ describe('loadPipelineConfig precedence', () => {
       'Expected integer between 1 and 16384 for --width but received 0 of type number',
     );
   });
+
+  it('names --fit, not a document path, when cover or contain lacks a side', () => {
+    // It was "config: ... for variants[0].fit": a document and a setting the user never wrote.
+    for (const flags of [
+      { width: 800, fit: 'cover' },
+      { height: 600, fit: 'contain' },
+    ]) {
+      const error = configError(() => loadPipelineConfig({}, { flags }));
+      expect(error.setting).toBe('--fit');
+      expect(error.message).toBe(
+        `Expected inside unless both --width and --height are given for --fit but received "${flags.fit}" of type string`,
+      );
+    }
+    expect(loadPipelineConfig({}, { flags: { width: 800, fit: 'inside' } }).variants[0]!.fit).toBe('inside');
+    expect(loadPipelineConfig({}, { flags: { width: 80, height: 60, fit: 'cover' } }).variants[0]!.fit).toBe(
+      'cover',
+    );
+  });
 });
 
 describe('loadWorkers', () => {
