@@ -198,20 +198,21 @@ export function parsePipelineConfig(
   const resize = inDocument(() => parseResize('resize', doc.resize));
   const background = inDocument(() => parseColour('background', doc.background));
   const limits = inDocument(() => parseLimits('limits', doc.limits, overrides));
-  const animation =
-    overrides.animation?.value ??
-    inDocument(() => checkOneOf('animation', doc.animation, ANIMATION_POLICIES));
+  // The document's own values are checked even where an override wins (Terraform always sets
+  // IMGPIPE_MAX_PIXELS and IMGPIPE_OUTPUT_PREFIX): a bad one is refused where it is written, not
+  // only where the document is later used without the override (the CLI's --config, the schema).
+  const documentAnimation = inDocument(() => checkOneOf('animation', doc.animation, ANIMATION_POLICIES));
+  const animation = overrides.animation?.value ?? documentAnimation;
 
+  const documentKeys = {
+    prefix: inDocument(() => checkKeyPrefix('outputPrefix', checkString('outputPrefix', doc.outputPrefix))),
+    output: inDocument(() => checkString('keyTemplate', doc.keyTemplate, /\S/, 'a key template')),
+    manifest: inDocument(() => checkString('manifestTemplate', doc.manifestTemplate, /\S/, 'a key template')),
+  };
   const keys: KeyTemplates = {
-    prefix:
-      overrides.outputPrefix?.value ??
-      inDocument(() => checkKeyPrefix('outputPrefix', checkString('outputPrefix', doc.outputPrefix))),
-    output:
-      overrides.keyTemplate?.value ??
-      inDocument(() => checkString('keyTemplate', doc.keyTemplate, /\S/, 'a key template')),
-    manifest:
-      overrides.manifestTemplate?.value ??
-      inDocument(() => checkString('manifestTemplate', doc.manifestTemplate, /\S/, 'a key template')),
+    prefix: overrides.outputPrefix?.value ?? documentKeys.prefix,
+    output: overrides.keyTemplate?.value ?? documentKeys.output,
+    manifest: overrides.manifestTemplate?.value ?? documentKeys.manifest,
   };
   const problem = findTemplateProblem({ keys, variants, formats });
   if (problem) {
@@ -231,6 +232,9 @@ export function parsePipelineConfig(
     });
   }
 
+  const documentCacheControl = inDocument(() =>
+    checkString('cacheControl', doc.cacheControl, CACHE_CONTROL_PATTERN, CACHE_CONTROL_EXPECTED),
+  );
   const cacheControl = overrides.cacheControl
     ? checkString(
         overrides.cacheControl.setting,
@@ -238,9 +242,7 @@ export function parsePipelineConfig(
         CACHE_CONTROL_PATTERN,
         CACHE_CONTROL_EXPECTED,
       )
-    : inDocument(() =>
-        checkString('cacheControl', doc.cacheControl, CACHE_CONTROL_PATTERN, CACHE_CONTROL_EXPECTED),
-      );
+    : documentCacheControl;
 
   const watermark =
     doc.watermark === undefined || doc.watermark === null
@@ -391,21 +393,21 @@ function parseLimits(setting: string, value: unknown, overrides: PipelineOverrid
   checkKnownKeys(setting, given, ['maxPixels', 'maxBytes', 'maxSecondsPerImage']);
   const merged = { ...DEFAULT_PIPELINE_DOCUMENT.limits, ...given };
   const { maxPixels, maxBytes, maxSecondsPerImage } = SETTINGS;
+  // Checked whether or not a variable overrides them (parsePipelineConfig).
+  const documented = {
+    maxPixels: checkInteger(`${setting}.maxPixels`, merged.maxPixels, maxPixels.min, maxPixels.max),
+    maxBytes: checkInteger(`${setting}.maxBytes`, merged.maxBytes, maxBytes.min, maxBytes.max),
+    maxSecondsPerImage: checkInteger(
+      `${setting}.maxSecondsPerImage`,
+      merged.maxSecondsPerImage,
+      maxSecondsPerImage.min,
+      maxSecondsPerImage.max,
+    ),
+  };
   return {
-    maxPixels:
-      overrides.maxPixels?.value ??
-      checkInteger(`${setting}.maxPixels`, merged.maxPixels, maxPixels.min, maxPixels.max),
-    maxBytes:
-      overrides.maxBytes?.value ??
-      checkInteger(`${setting}.maxBytes`, merged.maxBytes, maxBytes.min, maxBytes.max),
-    maxSecondsPerImage:
-      overrides.maxSecondsPerImage?.value ??
-      checkInteger(
-        `${setting}.maxSecondsPerImage`,
-        merged.maxSecondsPerImage,
-        maxSecondsPerImage.min,
-        maxSecondsPerImage.max,
-      ),
+    maxPixels: overrides.maxPixels?.value ?? documented.maxPixels,
+    maxBytes: overrides.maxBytes?.value ?? documented.maxBytes,
+    maxSecondsPerImage: overrides.maxSecondsPerImage?.value ?? documented.maxSecondsPerImage,
     ...(overrides.memory && { memory: overrides.memory }),
   };
 }

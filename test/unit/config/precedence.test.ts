@@ -43,6 +43,55 @@ describe('loadPipelineConfig precedence', () => {
     expect(error.setting).toBe('IMGPIPE_MAX_PIXELS');
   });
 
+  it("checks the document's values that the environment overrides", () => {
+    // Terraform always sets IMGPIPE_MAX_PIXELS and IMGPIPE_OUTPUT_PREFIX: the document's own
+    // limits.maxPixels and outputPrefix were never checked in Lambda, and the same document was then
+    // refused by imgpipe process --config and the schema.
+    const env = {
+      IMGPIPE_MAX_PIXELS: '1000',
+      IMGPIPE_MAX_BYTES: '1000',
+      IMGPIPE_MAX_SECONDS_PER_IMAGE: '10',
+      IMGPIPE_OUTPUT_PREFIX: '',
+      IMGPIPE_KEY_TEMPLATE: '{variant}/{key}.{ext}',
+      IMGPIPE_MANIFEST_TEMPLATE: 'manifests/{key}.json',
+      IMGPIPE_CACHE_CONTROL: 'no-cache',
+      IMGPIPE_ANIMATION: 'quarantine',
+    };
+    const refused: [unknown, string, string][] = [
+      [{ limits: { maxPixels: 'lots' } }, 'limits.maxPixels', 'Expected integer between 1 and 1000000000'],
+      [{ limits: { maxBytes: 0 } }, 'limits.maxBytes', 'Expected integer between 1 and 5368709120'],
+      [
+        { limits: { maxSecondsPerImage: 901 } },
+        'limits.maxSecondsPerImage',
+        'Expected integer between 1 and 900',
+      ],
+      [{ outputPrefix: '/out/' }, 'outputPrefix', 'Expected a key prefix'],
+      [{ keyTemplate: 5 }, 'keyTemplate', 'Expected a key template'],
+      [{ manifestTemplate: '' }, 'manifestTemplate', 'Expected a key template'],
+      [{ cacheControl: 'max-age=60\r\nx: y' }, 'cacheControl', 'Expected a Cache-Control value'],
+      [{ animation: 'loop' }, 'animation', 'Expected one of first-frame, quarantine'],
+    ];
+    for (const [document, setting, message] of refused) {
+      const error = configError(() =>
+        loadPipelineConfig({ ...env, IMGPIPE_CONFIG: JSON.stringify(document) }),
+      );
+      expect(error.setting, JSON.stringify(document)).toBe(`IMGPIPE_CONFIG: ${setting}`);
+      expect(error.message).toContain(`IMGPIPE_CONFIG: ${message}`);
+    }
+    // A valid document still gives way to the variables.
+    const config = loadPipelineConfig({
+      ...env,
+      IMGPIPE_CONFIG: JSON.stringify({
+        limits: { maxPixels: 5 },
+        outputPrefix: 'v2/',
+        animation: 'first-frame',
+      }),
+    });
+    expect(config.limits.maxPixels).toBe(1000);
+    expect(config.keys.prefix).toBe('');
+    expect(config.animation).toBe('quarantine');
+  });
+
   it('lets a document given by a flag win over the documents the environment names', () => {
     const config = loadPipelineConfig(
       { IMGPIPE_CONFIG: JSON.stringify({ formats: { avif: {} } }) },
