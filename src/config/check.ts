@@ -14,6 +14,23 @@ export function checkKeyPrefix(setting: string, value: string): string {
   return value;
 }
 
+/**
+ * A prefix that is a folder: empty, or a key prefix ending in `/`. Everything under the output and
+ * quarantine prefixes is taken for the function's own (the recursion guard, core/layout.ts), so
+ * `out` would also take `outdoor/cat.jpg`, an upload in a shared bucket, and never process it.
+ */
+export function checkFolderPrefix(setting: string, value: string): string {
+  checkKeyPrefix(setting, value);
+  if (value !== '' && !value.endsWith('/'))
+    throw invalidSetting(
+      setting,
+      'an empty prefix or one ending in /',
+      value,
+      `every key that starts with it, not only those under ${JSON.stringify(`${value}/`)}, is taken for the function's own and never processed`,
+    );
+  return value;
+}
+
 export function checkInteger(setting: string, value: unknown, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     throw invalidSetting(setting, `integer between ${min} and ${max}`, value);

@@ -22,8 +22,8 @@ import { isPlainObject } from '../core/json.ts';
 import { DEFAULT_KEY_TEMPLATE, DEFAULT_MANIFEST_TEMPLATE, findTemplateProblem } from '../core/layout.ts';
 import {
   checkBoolean,
+  checkFolderPrefix,
   checkInteger,
-  checkKeyPrefix,
   checkKnownKeys,
   checkOneOf,
   checkString,
@@ -205,7 +205,9 @@ export function parsePipelineConfig(
   const animation = overrides.animation?.value ?? documentAnimation;
 
   const documentKeys = {
-    prefix: inDocument(() => checkKeyPrefix('outputPrefix', checkString('outputPrefix', doc.outputPrefix))),
+    prefix: inDocument(() =>
+      checkFolderPrefix('outputPrefix', checkString('outputPrefix', doc.outputPrefix)),
+    ),
     output: inDocument(() => checkString('keyTemplate', doc.keyTemplate, /\S/, 'a key template')),
     manifest: inDocument(() => checkString('manifestTemplate', doc.manifestTemplate, /\S/, 'a key template')),
   };

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { ANIMATION_POLICIES, type Env, type PipelineConfig, type RuntimeConfig } from '../core/config.ts';
 import { ConfigError, invalidSetting } from '../core/errors.ts';
 import { BucketLayout, DEFAULT_QUARANTINE_PREFIX } from '../core/layout.ts';
-import { checkKeyPrefix, checkOneOf } from './check.ts';
+import { checkFolderPrefix, checkKeyPrefix, checkOneOf } from './check.ts';
 import { type PipelineOverrides, parsePipelineConfig } from './document.ts';
 import {
   envBoolean,
@@ -83,7 +83,7 @@ function environmentOverrides(env: Env): PipelineOverrides {
   const prefix = env[ENV.outputPrefix];
   if (prefix !== undefined) {
     overrides.outputPrefix = {
-      value: checkKeyPrefix(ENV.outputPrefix, prefix.trim()),
+      value: checkFolderPrefix(ENV.outputPrefix, prefix.trim()),
       setting: ENV.outputPrefix,
     };
   }
@@ -126,7 +126,7 @@ export function loadRuntimeConfig(env: Env, document?: CommandLineConfig['docume
   const pipeline = loadPipelineConfig(env, document ? { document } : {});
   const outputBucket = envRequired(env, ENV.outputBucket, 'the bucket that receives variants and manifests');
   const quarantineBucket = envString(env, ENV.quarantineBucket, outputBucket);
-  const quarantinePrefix = checkKeyPrefix(
+  const quarantinePrefix = checkFolderPrefix(
     ENV.quarantinePrefix,
     envStringAllowEmpty(env, ENV.quarantinePrefix, DEFAULT_QUARANTINE_PREFIX),
   );

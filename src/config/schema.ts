@@ -80,10 +80,10 @@ export function pipelineDocumentSchema(): Schema {
     manifestTemplate: templateSchema('Manifest key template.', d.manifestTemplate),
     outputPrefix: {
       description:
-        'Prefix of every output and manifest key, without a leading /, an empty segment (//) or a . or .. segment.',
+        'Prefix of every output and manifest key: empty, or ending in /, without a leading /, an empty segment (//) or a . or .. segment.',
       type: 'string',
       // [\\s\\S], not `.`, which stops at a line break: the parser reads the whole key.
-      pattern: '^(?!/)(?![\\s\\S]*//)(?!([\\s\\S]*/)?\\.\\.?(/|$))',
+      pattern: '^(?!/)(?![\\s\\S]*//)(?!([\\s\\S]*/)?\\.\\.?(/|$))([\\s\\S]*/)?$',
       default: d.outputPrefix,
     },
     cacheControl: {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parsePipelineConfig } from '../../../src/config/document.ts';
-import { loadPipelineConfig, loadWorkers } from '../../../src/config/index.ts';
+import { loadPipelineConfig, loadRuntimeConfig, loadWorkers } from '../../../src/config/index.ts';
 import { ConfigError } from '../../../src/core/errors.ts';
 
 /** One precedence everywhere: command-line flags > environment > document > defaults. */
@@ -90,6 +90,39 @@ describe('loadPipelineConfig precedence', () => {
     expect(config.limits.maxPixels).toBe(1000);
     expect(config.keys.prefix).toBe('');
     expect(config.animation).toBe('quarantine');
+  });
+
+  it('takes output and quarantine prefixes only as folders (empty or ending in /), naming the setting', () => {
+    // "out" put outputs at outlarge/... and took every key starting with it, such as an upload
+    // outdoor/cat.jpg in a bucket shared with the outputs, for the function's own: never processed.
+    const bucket = { IMGPIPE_OUTPUT_BUCKET: 'media' };
+    const refusal = (setting: string, value: string) =>
+      `Expected an empty prefix or one ending in / for ${setting} but received ${JSON.stringify(value)} of type string (every key that starts with it, not only those under ${JSON.stringify(`${value}/`)}, is taken for the function's own and never processed)`;
+    expect(configError(() => loadRuntimeConfig({ ...bucket, IMGPIPE_OUTPUT_PREFIX: 'out' })).message).toBe(
+      refusal('IMGPIPE_OUTPUT_PREFIX', 'out'),
+    );
+    expect(
+      configError(() => loadRuntimeConfig({ ...bucket, IMGPIPE_QUARANTINE_PREFIX: 'quarantine' })).message,
+    ).toBe(refusal('IMGPIPE_QUARANTINE_PREFIX', 'quarantine'));
+    const fromDocument = configError(() =>
+      loadRuntimeConfig({ ...bucket, IMGPIPE_CONFIG: JSON.stringify({ outputPrefix: 'img/v2' }) }),
+    );
+    expect(fromDocument.setting).toBe('IMGPIPE_CONFIG: outputPrefix');
+    expect(fromDocument.message).toBe(`IMGPIPE_CONFIG: ${refusal('outputPrefix', 'img/v2')}`);
+    const config = loadRuntimeConfig({
+      ...bucket,
+      IMGPIPE_OUTPUT_PREFIX: 'out/',
+      IMGPIPE_QUARANTINE_PREFIX: 'quarantine/',
+    });
+    expect([config.pipeline.keys.prefix, config.quarantinePrefix]).toEqual(['out/', 'quarantine/']);
+    expect(
+      loadRuntimeConfig({
+        ...bucket,
+        IMGPIPE_OUTPUT_PREFIX: '',
+        IMGPIPE_QUARANTINE_BUCKET: 'rejected',
+        IMGPIPE_QUARANTINE_PREFIX: '',
+      }).quarantinePrefix,
+    ).toBe('');
   });
 
   it('lets a document given by a flag win over the documents the environment names', () => {

@@ -73,6 +73,9 @@ const INVALID: unknown[] = [
   { outputPrefix: '../out/' },
   { outputPrefix: 'out/./' },
   { outputPrefix: 'out//' },
+  // Not a folder: every key starting with "out" (outdoor/cat.jpg) would be taken for an output.
+  { outputPrefix: 'out' },
+  { outputPrefix: 'a/b' },
   // A line break before the fault: the schema's `.` stopped there, and it accepted these.
   { outputPrefix: 'a\n//b/' },
   { outputPrefix: 'a\n/../b/' },
