@@ -146,6 +146,13 @@ function checkMaxBytes(config: RuntimeConfig, baseline: number, takes: string, e
   if (!memory) return;
   const most = (memory.mb - baseline) * MiB - 1;
   if (maxBytes <= most) return;
+  // No limit would do: the memory is the fault, not maxBytes ("between 1 and -52428801").
+  if (most < 1)
+    throw new ConfigError(
+      memory.source,
+      memory.mb,
+      `The process has ${memory.mb} MiB (${memory.source}), and ${baseline} MiB is what ${takes}: it cannot read a source of any size; it needs more than ${baseline} MiB`,
+    );
   const fromEnv = env[ENV.maxBytes]?.trim();
   throw invalidSetting(
     fromEnv ? ENV.maxBytes : 'limits.maxBytes of the pipeline document',

@@ -879,6 +879,11 @@ describe('createLambdaDeps', () => {
     await expect(
       createLambdaDeps({ ...env, IMGPIPE_MAX_BYTES: '1073741824', _HANDLER: 'index.api' }),
     ).resolves.toBeDefined();
+    // A memory below what Inspect takes before it reads anything is the memory's fault: the error
+    // named limits.maxBytes, which nobody set, and a range of 1 to -52428801.
+    await expect(createLambdaDeps({ ...inspect, IMGPIPE_MEMORY_MB: '100' })).rejects.toThrow(
+      'The process has 100 MiB (IMGPIPE_MEMORY_MB), and 150 MiB is what the process takes before it reads one: it cannot read a source of any size; it needs more than 150 MiB',
+    );
   });
 
   it('decodes the watermark at init: a PNG the decoder refuses stops it, naming watermark.image', async () => {
