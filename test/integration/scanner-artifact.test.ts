@@ -6,6 +6,7 @@ import { validate } from 'dockerfile-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BuildReport, buildScanner } from '../../scripts/build.ts';
 import { REPO_ROOT } from '../support/cli.ts';
+import { buildStage } from '../support/docker-stage.ts';
 
 /** The malware scanner's artifact (`node scripts/build.ts --scanner`) and scanner/Dockerfile. */
 describe('scanner artifact', () => {
@@ -55,6 +56,12 @@ describe('scanner/Dockerfile', () => {
     expect(dockerfile).toMatch(/^ENTRYPOINT \["\/var\/task\/node_modules\/\.bin\/aws-lambda-ric"\]$/m);
     expect(dockerfile).toMatch(/^CMD \["scanner\.handler"\]$/m);
   });
+
+  it('type-checks and builds the scanner from what its build stage copies out of its build context alone', () => {
+    expect(buildStage('scanner/Dockerfile', 'scanner/Dockerfile.dockerignore', ['--scanner'])).toContain(
+      'scanner.mjs',
+    );
+  }, 120_000);
 
   it('has a build context of its own that lets in what it copies', () => {
     const ignore = readFileSync(join(REPO_ROOT, 'scanner/Dockerfile.dockerignore'), 'utf8')
