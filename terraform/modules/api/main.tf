@@ -30,9 +30,10 @@ locals {
   config_parameter_arn = local.config_parameter == null ? null : "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter/${trimprefix(local.config_parameter, "/")}"
 
   # The processing function's environment (same document, buckets, table) without what the API
-  # does not use, and the API's own settings (src/config/settings.ts, API_SETTINGS).
+  # does not use, nor IMGPIPE_MEMORY_MB, that function's memory budget (this one has memory_size:
+  # a budget over it stops the init), and the API's own settings (src/config/settings.ts, API_SETTINGS).
   environment = merge(
-    { for name, value in var.function_environment : name => value if !contains(["IMGPIPE_EVENT_BUS", "IMGPIPE_DELETE_OUTPUTS", "IMGPIPE_WORKERS"], name) },
+    { for name, value in var.function_environment : name => value if !contains(["IMGPIPE_EVENT_BUS", "IMGPIPE_DELETE_OUTPUTS", "IMGPIPE_WORKERS", "IMGPIPE_MEMORY_MB"], name) },
     {
       POWERTOOLS_METRICS_FUNCTION_NAME = local.function_name
       POWERTOOLS_TRACE_ENABLED         = tostring(var.tracing_enabled)

@@ -38,9 +38,11 @@ locals {
   cdn_url = var.domain_name == null ? "/" : "https://${var.domain_name}"
 
   # The processing function's environment (same document and output bucket) without what this
-  # function does not use, and its own settings (src/config/settings.ts, TRANSFORM_SETTINGS).
+  # function does not use, nor IMGPIPE_MEMORY_MB, that function's memory budget (this one has
+  # memory_size: its own budget follows from it), and its own settings (src/config/settings.ts,
+  # TRANSFORM_SETTINGS).
   environment = merge(
-    { for name, value in var.function_environment : name => value if !contains(["IMGPIPE_EVENT_BUS", "IMGPIPE_DELETE_OUTPUTS", "IMGPIPE_STATUS_TABLE"], name) },
+    { for name, value in var.function_environment : name => value if !contains(["IMGPIPE_EVENT_BUS", "IMGPIPE_DELETE_OUTPUTS", "IMGPIPE_STATUS_TABLE", "IMGPIPE_MEMORY_MB"], name) },
     {
       POWERTOOLS_METRICS_FUNCTION_NAME           = local.function_name
       POWERTOOLS_TRACE_ENABLED                   = tostring(var.tracing_enabled)

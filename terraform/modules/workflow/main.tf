@@ -81,7 +81,10 @@ locals {
   # Each task function's: the reprocessing batch, and Inspect for a reprocessing's own events, skip
   # the keys no upload would have reached the pipeline for: those outside the upload filters
   # (src/handlers/reprocess.ts, KEY_FILTERS_ENV).
-  image_environments = { for key in keys(local.functions) : key => merge(local.task_environment, {
+  # IMGPIPE_MEMORY_MB (an override of the memory budget, modules/imgpipe environment_variables) is
+  # the tuned memory's: a task of its own memory does without it, or its init is refused when it is
+  # over that memory (1024 set for the pipeline stopped Inspect, 512 MB, and RecordFailure, 256).
+  image_environments = { for key in keys(local.functions) : key => merge({ for name, value in local.task_environment : name => value if name != "IMGPIPE_MEMORY_MB" || local.functions[key].memory == null }, {
     POWERTOOLS_METRICS_FUNCTION_NAME = local.function_names[key]
     }, contains(["reprocess-batch", "inspect"], key) ? {
     IMGPIPE_REPROCESS_KEY_FILTERS = jsonencode([for filter in values(var.source_notification_filters) : { prefix = filter.prefix, suffix = filter.suffix }])

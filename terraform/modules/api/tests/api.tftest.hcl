@@ -19,6 +19,8 @@ variables {
     IMGPIPE_EVENT_BUS         = "arn:aws:events:eu-west-1:123456789012:event-bus/imgpipe-test"
     IMGPIPE_DELETE_OUTPUTS    = "true"
     POWERTOOLS_SERVICE_NAME   = "imgpipe"
+    # The processing function's memory budget override: not this function's (see the run below).
+    IMGPIPE_MEMORY_MB = "4096"
   }
   source_bucket_id         = "imgpipe-test-source"
   source_bucket_arn        = "arn:aws:s3:::imgpipe-test-source"
@@ -477,4 +479,15 @@ run "refuses_an_environment_over_what_lambda_accepts" {
   }
 
   expect_failures = [aws_lambda_function.this]
+}
+
+# IMGPIPE_MEMORY_MB is the processing function's memory budget; this function has its own memory,
+# and a budget over it stops its init ("Expected integer between 0 and 512 for IMGPIPE_MEMORY_MB").
+run "leaves_out_the_processing_functions_memory_budget" {
+  command = plan
+
+  assert {
+    condition     = !contains(keys(aws_lambda_function.this.environment[0].variables), "IMGPIPE_MEMORY_MB")
+    error_message = "The function should not get the processing function's IMGPIPE_MEMORY_MB."
+  }
 }

@@ -337,3 +337,22 @@ run "refuses_a_task_environment_over_what_lambda_accepts" {
 
   expect_failures = [aws_lambda_function.image]
 }
+
+# IMGPIPE_MEMORY_MB overrides the tuned memory's budget: the tasks of their own memory do without it
+# (1024 stopped the init of Inspect, 512 MB, and RecordFailure, 256 MB); the tasks of the tuned
+# memory keep it.
+run "passes_a_memory_budget_override_to_the_tasks_of_the_tuned_memory_alone" {
+  variables {
+    environment = { IMGPIPE_OUTPUT_BUCKET = "imgpipe-test-output-123456789012", IMGPIPE_QUARANTINE_BUCKET = "imgpipe-test-quarantine-123456789012", POWERTOOLS_SERVICE_NAME = "imgpipe", IMGPIPE_MAX_BYTES = "1000000", IMGPIPE_MEMORY_MB = "1024" }
+  }
+
+  assert {
+    condition     = alltrue([for key in ["process", "moderate", "reprocess-batch"] : aws_lambda_function.image[key].environment[0].variables["IMGPIPE_MEMORY_MB"] == "1024"])
+    error_message = "The tasks of the tuned memory should keep IMGPIPE_MEMORY_MB."
+  }
+
+  assert {
+    condition     = alltrue([for key in ["inspect", "quarantine", "fail", "reprocess-plan", "reprocess-summarize"] : !contains(keys(aws_lambda_function.image[key].environment[0].variables), "IMGPIPE_MEMORY_MB")])
+    error_message = "A task of its own memory should not get the tuned memory's IMGPIPE_MEMORY_MB: over its memory, its init is refused."
+  }
+}
