@@ -1,7 +1,8 @@
-import { rmSync } from 'node:fs';
-import { glob, mkdtemp, realpath, rm, stat } from 'node:fs/promises';
+import { createWriteStream, rmSync } from 'node:fs';
+import { glob, mkdir, mkdtemp, realpath, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import type { ObjectRef } from '../core/objects.ts';
 import { specialKind, walkEntries } from '../storage/files.ts';
 import { FsStorage } from '../storage/fs.ts';
@@ -42,13 +43,20 @@ export interface CollectOptions {
 
 export interface CollectedInputs {
   readonly inputs: Input[];
-  /** Removes what reading standard input left on disk. */
+  /** Removes what reading standard input left on disk (removeStdinCopiesNow for a signal's handler). */
   cleanup(): Promise<void>;
-  /** The same, at once: for a signal's handler, which exits right after. */
-  cleanupNow(): void;
 }
 
 const GLOB_CHARACTERS = /[*?[\]{}]/;
+
+/** The folders holding a copy of standard input, until removed: a signal's handler removes them. */
+const stdinCopies = new Set<string>();
+
+/** Removes every copy of standard input at once: for a signal's handler, which exits right after. */
+export function removeStdinCopiesNow(): void {
+  for (const folder of stdinCopies) rmSync(folder, { recursive: true, force: true });
+  stdinCopies.clear();
+}
 
 export async function collectInputs(
   paths: readonly string[],
@@ -64,10 +72,10 @@ export async function collectInputs(
   const inputs: Input[] = [];
   const temporary: string[] = [];
   const cleanup = async () => {
-    for (const folder of temporary) await rm(folder, { recursive: true, force: true });
-  };
-  const cleanupNow = () => {
-    for (const folder of temporary) rmSync(folder, { recursive: true, force: true });
+    for (const folder of temporary) {
+      await rm(folder, { recursive: true, force: true });
+      stdinCopies.delete(folder);
+    }
   };
   // A file's key is its path below `base`: the folder named, or a glob's part before its first
   // wildcard (uploads/**/*.jpg keeps 2024/cat.jpg, as the folder uploads would), else its name.
@@ -187,7 +195,7 @@ export async function collectInputs(
       for (const match of visible.sort())
         await addPath(match, isInside(match, fixed) ? fixed : undefined, true);
     }
-    return { inputs: checkCollisions(dedupe(inputs), options.command), cleanup, cleanupNow };
+    return { inputs: checkCollisions(dedupe(inputs), options.command), cleanup };
   } catch (error) {
     await cleanup();
     throw error;
@@ -253,13 +261,16 @@ async function readStandardInput(options: CollectOptions, temporary: string[]): 
       `--name ${JSON.stringify(key)} is not a usable key: use a relative path like photos/cat.jpg`,
     );
   }
-  const chunks: Buffer[] = [];
-  for await (const chunk of stdin) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
   // The pipeline reads objects from storage: standard input becomes an object in a folder of its
   // own, stored as FsStorage stores keys (a name over 255 bytes is split over folders, not refused).
+  // Streamed to the file, never held whole: the run reads it within maxBytes (a larger one is
+  // quarantined as too-large), as it reads any file, so piping a huge stream holds no more memory.
   const folder = await mkdtemp(join(tmpdir(), 'imgpipe-stdin-'));
   temporary.push(folder);
+  stdinCopies.add(folder);
   const storage = new FsStorage(folder);
-  await storage.put(key, Buffer.concat(chunks), { contentType: 'application/octet-stream' });
+  const path = storage.pathOf(key, 'put');
+  await mkdir(dirname(path), { recursive: true });
+  await pipeline(stdin, createWriteStream(path));
   return { display: '-', path: storage.pathOf(key, 'get'), ref: { bucket: folder, key } };
 }

@@ -17,7 +17,7 @@ import { FsStorage, removeTemporaryFilesNow } from '../storage/fs.ts';
 import { getJson, perBucket } from '../storage/types.ts';
 import { UsageError } from './args.ts';
 import { fileInPath, makeFolder, systemReason } from './folders.ts';
-import { type CollectOptions, collectInputs, type Input } from './inputs.ts';
+import { type CollectOptions, collectInputs, type Input, removeStdinCopiesNow } from './inputs.ts';
 import {
   type FileResult,
   jsonSummary,
@@ -64,26 +64,41 @@ export async function runProcessCommand(
   options: ProcessCommandOptions,
 ): Promise<{ exitCode: number; results: FileResult[] }> {
   const outputFolders = new BucketLayout(options.config, DEFAULT_QUARANTINE_PREFIX).topFolders();
-  const { inputs, cleanup, cleanupNow } = await collectInputs(options.inputs, {
-    out: options.out,
-    command: COMMAND,
-    ...(options.stdin ? { stdin: options.stdin } : {}),
-    ...(options.stdinKey !== undefined ? { stdinKey: options.stdinKey } : {}),
-    ...(outputFolders ? { outputFolders } : {}),
-  });
   // Ctrl-C or SIGTERM: the terminal gets its cursor and line wrap back, the user learns what is
   // done (every finished file has its manifest, so a second run skips it), the copy of standard
-  // input is removed, and the exit status is 130 (143 for SIGTERM).
-  const progress: Progress = { done: 0, total: inputs.length };
+  // input is removed (a partial one too, while it is being read), and the exit status is 130 (143
+  // for SIGTERM).
+  const progress: Progress = { done: 0, total: 0, collecting: true };
   const onSignal = (signal: NodeJS.Signals) => {
     progress.bar?.stop();
-    cleanupNow();
+    removeStdinCopiesNow();
     removeTemporaryFilesNow();
-    options.stderr.write(`\ninterrupted: ${progress.done} of ${progress.total} done; run again to resume\n`);
+    options.stderr.write(
+      progress.collecting
+        ? '\ninterrupted while reading the inputs: nothing was processed\n'
+        : `\ninterrupted: ${progress.done} of ${progress.total} done; run again to resume\n`,
+    );
     process.exit(signal === 'SIGTERM' ? 143 : 130);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  let collected: Awaited<ReturnType<typeof collectInputs>>;
+  try {
+    collected = await collectInputs(options.inputs, {
+      out: options.out,
+      command: COMMAND,
+      ...(options.stdin ? { stdin: options.stdin } : {}),
+      ...(options.stdinKey !== undefined ? { stdinKey: options.stdinKey } : {}),
+      ...(outputFolders ? { outputFolders } : {}),
+    });
+  } catch (error) {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    throw error;
+  }
+  const { inputs, cleanup } = collected;
+  progress.total = inputs.length;
+  progress.collecting = false;
   try {
     if (inputs.length === 0) throw new UsageError(COMMAND, `no files found in ${options.inputs.join(', ')}`);
     const terminal = terminalOf(options.stdout);
@@ -129,7 +144,9 @@ export async function runProcessCommand(
 /** How far a run is, for the message of an interruption. */
 interface Progress {
   done: number;
-  readonly total: number;
+  total: number;
+  /** Still listing the inputs and reading standard input. */
+  collecting: boolean;
   bar?: cliProgress.SingleBar;
 }
 

@@ -13,7 +13,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { runProcessCommand } from '../../src/cli/process.ts';
 import { decode } from '../../src/codecs/index.ts';
@@ -480,7 +480,90 @@ describe('imgpipe process on every core', () => {
   }, 600_000);
 });
 
+describe('imgpipe process -, a long stream', () => {
+  it('writes standard input to its copy as it comes, never holding it whole', async () => {
+    const dir = tempDir();
+    // Standard input's copy is made in TMPDIR: what is there is what has reached the disk.
+    const temp = join(dir, 'tmp');
+    mkdirSync(temp);
+    const onDisk = () =>
+      readdirSync(temp, { recursive: true, withFileTypes: true })
+        .filter((entry) => entry.isFile())
+        .reduce((sum, entry) => sum + statSync(join(entry.parentPath, entry.name)).size, 0);
+    const chunk = Buffer.alloc(64 * 1024);
+    const chunks = 64;
+    let sent = 0;
+    let writtenBeforeLast = -1;
+    // Each chunk is made when asked for: a reader that keeps up with the disk asks for the last
+    // one with all but the few in flight written; one that buffers all of it has written nothing.
+    const stdin = new Readable({
+      read() {
+        if (sent === chunks - 1) writtenBeforeLast = onDisk();
+        if (sent === chunks) this.push(null);
+        else {
+          sent++;
+          this.push(chunk);
+        }
+      },
+    });
+    const previous = process.env.TMPDIR;
+    process.env.TMPDIR = temp;
+    let results: Awaited<ReturnType<typeof runProcessCommand>>['results'];
+    try {
+      ({ results } = await runProcessCommand({
+        inputs: ['-'],
+        out: join(dir, 'out'),
+        config: loadPipelineConfig({}),
+        force: false,
+        encoder: inThreadEncoder,
+        stdin,
+        stdinKey: 'zeros.jpg',
+        json: true,
+        stdout: new PassThrough(),
+        stderr: new PassThrough(),
+      }));
+    } finally {
+      if (previous === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = previous;
+    }
+    expect(sent).toBe(chunks);
+    expect(writtenBeforeLast).toBeGreaterThanOrEqual((chunks - 4) * chunk.length);
+    // All of it was the input, and its copy is gone.
+    expect(results[0]?.outcome).toMatchObject({ status: 'quarantined', bytesIn: chunks * chunk.length });
+    expect(readdirSync(temp)).toEqual([]);
+  });
+});
+
 describe('imgpipe process interrupted', () => {
+  it('removes the part of standard input it has copied when stopped while reading it', async () => {
+    const dir = tempDir();
+    const temp = join(dir, 'tmp');
+    mkdirSync(temp);
+    const child = spawn(process.execPath, [CLI, 'process', '-', '--name', 'piped.jpg', '-o', 'out'], {
+      cwd: dir,
+      env: { ...process.env, TMPDIR: temp },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    const closed = new Promise<number | null>((resolveClose) => child.once('close', resolveClose));
+    // Standard input stays open: the copy has begun, and is not done.
+    child.stdin.write(readFileSync(fixturePath('photos/texture-life-forest-stream.jpg')));
+    const copied = () =>
+      readdirSync(temp, { recursive: true, withFileTypes: true }).some(
+        (entry) => entry.isFile() && statSync(join(entry.parentPath, entry.name)).size > 0,
+      );
+    while (!copied()) await new Promise((resolveWait) => setTimeout(resolveWait, 50));
+    child.kill('SIGINT');
+    expect(await closed, stderr).toBe(130);
+    expect(stderr).toContain('interrupted while reading the inputs: nothing was processed');
+    expect(readdirSync(temp)).toEqual([]);
+    expect(existsSync(join(dir, 'out'))).toBe(false);
+    child.stdin.destroy();
+  }, 120_000);
+
   it.each([
     ['SIGINT', 130],
     ['SIGTERM', 143],
