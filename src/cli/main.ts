@@ -42,6 +42,8 @@ const CONFIG_OPTION = {
   description:
     'Pipeline document (JSON; schema in docs/pipeline.schema.json). Without it, IMGPIPE_CONFIG or IMGPIPE_CONFIG_FILE, else the defaults. IMGPIPE_* variables override the document either way.',
 } as const;
+/** imgpipe dev's highest --port: it listens on the three after it too. */
+const MAX_DEV_PORT = 65_535 - 3;
 const VERBOSE_OPTION = {
   name: 'verbose',
   description: 'Show the stack of an error (so does DEBUG=1).',
@@ -159,7 +161,7 @@ export const DEV_COMMAND: CommandSpec = {
       name: 'port',
       short: 'p',
       value: '<n>',
-      description: `Port of the S3 server (default ${DEFAULT_DEV_PORT}; 0 picks a free one).`,
+      description: `Port of the S3 server (default ${DEFAULT_DEV_PORT}; 0 picks free ones), at most ${MAX_DEV_PORT}: the status table (DynamoDB), the API and Step Functions listen on the next three.`,
     },
     {
       name: 'host',
@@ -556,10 +558,11 @@ async function devCommand(values: Values, env: NodeJS.ProcessEnv): Promise<numbe
   const command = DEV_COMMAND.command;
   const portText = text(values.port);
   const port = portText === undefined ? DEFAULT_DEV_PORT : Number(portText);
-  if (!/^\d+$/.test(portText ?? '0') || !Number.isInteger(port) || port < 0 || port > 65_535) {
+  // The status table, the API and Step Functions listen on the next three ports: each must be one.
+  if (!/^\d+$/.test(portText ?? '0') || !Number.isInteger(port) || port < 0 || port > MAX_DEV_PORT) {
     throw new UsageError(
       command,
-      `Expected a port number between 0 and 65535 for --port but received ${JSON.stringify(portText)}`,
+      `Expected a port number between 0 and ${MAX_DEV_PORT} (imgpipe dev also listens on the next three) for --port but received ${JSON.stringify(portText)}`,
     );
   }
   const config = loadConfig(values, env);

@@ -459,6 +459,16 @@ describe('imgpipe dev mistakes', () => {
     }
   });
 
+  it('refuses a --port whose next three ports, where it also listens, are past 65535', async () => {
+    const run = await runCli(['dev', '--no-samples', '--port', '65534', '--dir', join(tempDir(), 'd')]);
+    expect(run.code).toBe(2);
+    noStack(run.stderr);
+    expect(lines(run.stderr)).toEqual([
+      'imgpipe dev: Expected a port number between 0 and 65532 (imgpipe dev also listens on the next three) for --port but received "65534"',
+      "See 'imgpipe dev --help'.",
+    ]);
+  });
+
   it('says a --host is not an address of this machine', async () => {
     const run = await runCli([
       'dev',

@@ -147,7 +147,7 @@ describe('imgpipe process', () => {
     expect([unknown.code, unknown.stderr]).toEqual([2, expect.stringContaining('unknown command "resize"')]);
     const badPort = await runCli(['dev', '--port', 'abc']);
     expect(badPort.stderr).toContain(
-      'Expected a port number between 0 and 65535 for --port but received "abc"',
+      'Expected a port number between 0 and 65532 (imgpipe dev also listens on the next three) for --port but received "abc"',
     );
   });
 });
