@@ -123,6 +123,11 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
   const server = new S3rver({
     address: host,
     port: options.port ?? 0,
+    // Path-style requests only, as every client here makes them: s3rver takes a Host that is no IPv4
+    // address, localhost or this machine's name for a virtual-hosted bucket, and Koa gives an IPv6
+    // one in brackets ([::1]), which isIP refuses, so every request to --host ::1 was for a bucket
+    // named "[::1]".
+    vhostBuckets: false,
     directory: options.directory,
     silent: true,
     configureBuckets: options.buckets.map((name) => ({
@@ -133,7 +138,8 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
   const address = await server.run();
   const http = (server as unknown as { httpServer: import('node:http').Server }).httpServer;
   keepIdleConnections(http);
-  const endpoint = `http://${host}:${address.port}`;
+  // An IPv6 address (--host ::1) goes in brackets, as in every URL: http://::1:4568 is no URL.
+  const endpoint = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
   const client = createS3Client({
     endpoint,
     forcePathStyle: true,

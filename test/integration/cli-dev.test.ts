@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -52,4 +53,29 @@ describe('imgpipe dev --fresh and --once', () => {
       ].sort(),
     );
   }, 900_000);
+});
+
+/** Whether this machine has IPv6's loopback address to listen on. */
+const ipv6Loopback = await new Promise<boolean>((resolveListen) => {
+  const probe = createServer();
+  probe.once('error', () => resolveListen(false));
+  probe.listen(0, '::1', () => probe.close(() => resolveListen(true)));
+});
+if (!ipv6Loopback) console.warn('cli-dev.test.ts: no IPv6 loopback (::1) here: --host ::1 is not tested');
+
+describe('imgpipe dev --host', () => {
+  it.skipIf(!ipv6Loopback)(
+    'serves on an IPv6 address, its endpoints in brackets',
+    async () => {
+      const run = await runCli(
+        ['dev', '--once', '--port', '0', '--host', '::1', '--dir', join(tempDir(), 'd')],
+        SLOW,
+      );
+      expect(run.stderr).toBe('');
+      expect(run.code).toBe(0);
+      expect(run.stdout).toMatch(/^Local S3 at http:\/\/\[::1\]:\d+ /m);
+      expect(run.stdout.trimEnd().split('\n').at(-1)).toBe('6 events: 5 processed, 1 quarantined');
+    },
+    300_000,
+  );
 });
