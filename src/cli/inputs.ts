@@ -191,7 +191,16 @@ export async function collectInputs(
             .split(sep)
             .some((part) => part.startsWith('.') && part !== '..') && !isInside(match, outRoot),
       );
-      if (visible.length === 0) throw new UsageError(options.command, `no file matches ${path}`);
+      if (visible.length === 0) {
+        // Matches there are, all left out: say which rule left them out, not that there are none.
+        const underOut = matches.filter((match) => isInside(match, outRoot)).length;
+        throw new UsageError(
+          options.command,
+          underOut > 0
+            ? `all ${underOut} match(es) of ${path} are under --out ${options.out}, which a glob's matches are never taken from (they would be a run's outputs): give another --out, or name the files`
+            : `no file matches ${path}`,
+        );
+      }
       for (const match of visible.sort())
         await addPath(match, isInside(match, fixed) ? fixed : undefined, true);
     }

@@ -230,6 +230,19 @@ describe('imgpipe usage errors', () => {
     expect(lines(run.stderr)[0]).toBe('imgpipe process: no file matches photos/*.jpg');
   });
 
+  it('says a quoted glob whose matches are all under --out found them there, not that none match', async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'site'));
+    copyFileSync(fixturePath('edge/formats/1x1.jpg'), join(dir, 'site', 'a.jpg'));
+    copyFileSync(fixturePath('edge/formats/1x1.jpg'), join(dir, 'site', 'b.jpg'));
+    const run = await runCli(['process', 'site/*.jpg', '--out', 'site'], { cwd: dir });
+    expect(run.code).toBe(2);
+    noStack(run.stderr);
+    expect(lines(run.stderr)[0]).toBe(
+      "imgpipe process: all 2 match(es) of site/*.jpg are under --out site, which a glob's matches are never taken from (they would be a run's outputs): give another --out, or name the files",
+    );
+  });
+
   it('shows the stack of an unexpected error only with --verbose or DEBUG', async () => {
     const dir = tempDir();
     const quiet = await runCli(['process', 'nonexist.jpg', '--out', 'out'], { cwd: dir });
