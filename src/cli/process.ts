@@ -12,7 +12,7 @@ import { encoderThreadsFor } from '../pipeline/memory-budget.ts';
 import { planSteps } from '../pipeline/plan.ts';
 import type { Encoder } from '../pipeline/process-image.ts';
 import { processObject } from '../pipeline/process-object.ts';
-import { type QuarantineRecord, readManifest } from '../pipeline/records.ts';
+import { type QuarantineRecord, readManifest, readQuarantineRecord } from '../pipeline/records.ts';
 import { FsStorage, removeTemporaryFilesNow } from '../storage/fs.ts';
 import { getJson, perBucket } from '../storage/types.ts';
 import { UsageError } from './args.ts';
@@ -329,9 +329,19 @@ async function planFiles(inputs: readonly Input[], options: ProcessCommandOption
     } catch (error) {
       if (!(error instanceof InvalidImageError)) throw error;
       const { width, height } = error.details as { width?: number; height?: number };
+      // As the run decides it: quarantined already (this content, this key, this reason) is
+      // already done, nothing copied again, unless --force.
+      const existing = options.force
+        ? undefined
+        : await readQuarantineRecord(output, layout.quarantineKeys(input.ref.key).reason);
+      const repeated =
+        existing?.source.etag === object.etag &&
+        existing?.source.key === input.ref.key &&
+        existing?.reason === error.reason;
       plans.push({
         ...base,
         status: 'quarantined',
+        ...(repeated ? { repeated: true as const } : {}),
         reason: error.reason,
         message: error.message,
         bytesIn: object.size,

@@ -41,6 +41,8 @@ export interface PlannedFile {
   readonly status: 'planned' | 'duplicate' | 'quarantined' | 'failed';
   readonly header?: ImageHeader;
   readonly reason?: InvalidReason;
+  /** Quarantined by an earlier run (this content, for this reason): already done, as the run counts it. */
+  readonly repeated?: true;
   readonly message?: string;
   readonly width?: number;
   readonly height?: number;
@@ -182,7 +184,9 @@ export function jsonSummary(items: readonly (FileResult | PlannedFile)[], out: s
         path: item.display,
         key: item.key,
         outcome: item.status,
-        ...(item.reason ? { reason: item.reason, message: item.message } : {}),
+        ...(item.reason
+          ? { reason: item.reason, ...(item.repeated && { repeated: true }), message: item.message }
+          : {}),
         ...(item.status === 'failed' ? { error: item.message } : {}),
         ...(item.header
           ? { format: item.header.format, width: item.header.displayWidth, height: item.header.displayHeight }
@@ -230,13 +234,14 @@ export function jsonSummary(items: readonly (FileResult | PlannedFile)[], out: s
   const results = items.filter((item): item is FileResult => !('status' in item));
   const count = (outcome: string) => inputs.filter((i) => i.outcome === outcome).length;
   const folders = items.filter((item) => item.folder).length;
+  const repeated = items.filter((item) => 'status' in item && item.repeated).length;
   const totals = dryRun
     ? {
         files: inputs.length - folders,
         folders,
         planned: count('planned'),
-        duplicate: count('duplicate'),
-        quarantined: count('quarantined'),
+        duplicate: count('duplicate') + repeated,
+        quarantined: count('quarantined') - repeated,
         failed: count('failed'),
       }
     : { ...countTotals(results), ms: Math.round(results.reduce((sum, r) => sum + r.ms, 0)) };
@@ -248,7 +253,11 @@ export function renderPlan(plans: readonly PlannedFile[]): string {
   const lines: string[] = [];
   for (const plan of plans) {
     if (plan.status === 'quarantined') {
-      lines.push(`${plan.display}: would be quarantined (${plan.reason}): ${plan.message}`);
+      lines.push(
+        plan.repeated
+          ? `${plan.display}: already quarantined (${plan.reason}): ${plan.message}`
+          : `${plan.display}: would be quarantined (${plan.reason}): ${plan.message}`,
+      );
       continue;
     }
     if (plan.status === 'failed') {
@@ -279,9 +288,11 @@ export function renderPlan(plans: readonly PlannedFile[]): string {
   }
   const count = (status: PlannedFile['status']) => plans.filter((p) => p.status === status).length;
   const folders = plans.filter((p) => p.folder).length;
+  // Quarantined by an earlier run: already done, as the run counts it.
+  const repeated = plans.filter((p) => p.repeated).length;
   lines.push(
     '',
-    `${counted({ files: plans.length - folders, folders })}: ${count('planned')} to process, ${count('duplicate')} already done, ${count('quarantined')} to quarantine${count('failed') ? `, ${count('failed')} failed` : ''} (dry run: nothing was written)`,
+    `${counted({ files: plans.length - folders, folders })}: ${count('planned')} to process, ${count('duplicate') + repeated} already done, ${count('quarantined') - repeated} to quarantine${count('failed') ? `, ${count('failed')} failed` : ''} (dry run: nothing was written)`,
   );
   return `${lines.join('\n')}\n`;
 }

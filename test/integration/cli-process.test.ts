@@ -149,6 +149,28 @@ describe('imgpipe process --dry-run', () => {
     });
     expect(JSON.parse(run.stdout).inputs[0]).toMatchObject({ key: 'rotated.jpg', outcome: 'duplicate' });
   });
+
+  it('knows which inputs are quarantined already, and counts them as the run does', async () => {
+    const dir = twoPhotosAndABadFile();
+    await runCli(['process', 'in/bomb.png', '--out', 'out', '--quiet'], { cwd: dir });
+    const plan = await runCli(['process', 'in', '--out', 'out', '--dry-run', '--json'], { cwd: dir });
+    const planned = JSON.parse(plan.stdout);
+    expect(planned.inputs.find((i: { key: string }) => i.key === 'bomb.png')).toMatchObject({
+      outcome: 'quarantined',
+      reason: 'too-many-pixels',
+      repeated: true,
+    });
+    expect(planned.totals).toMatchObject({ planned: 2, duplicate: 1, quarantined: 0 });
+    const text = await runCli(['process', 'in', '--out', 'out', '--dry-run'], { cwd: dir });
+    expect(text.stdout).toMatch(/in\/bomb\.png: already quarantined \(too-many-pixels\)/);
+    expect(text.stdout).toContain('3 file(s): 2 to process, 1 already done, 0 to quarantine');
+    // The run itself: the same counts.
+    const run = await runCli(['process', 'in', '--out', 'out', '--json'], { cwd: dir });
+    expect(JSON.parse(run.stdout).totals).toMatchObject({ processed: 2, duplicate: 1, quarantined: 0 });
+    // --force would quarantine it again.
+    const forced = await runCli(['process', 'in', '--out', 'out', '--dry-run', '--force'], { cwd: dir });
+    expect(forced.stdout).toContain('3 file(s): 2 to process, 0 already done, 1 to quarantine');
+  });
 });
 
 describe('imgpipe process inputs', () => {
