@@ -698,6 +698,13 @@ async function statusCommand(values: Values, positionals: string[], env: NodeJS.
   if (positionals.length > 1) throw new UsageError(command, 'give one object, s3://<bucket>/<key>');
   if (positionals.length === 1 && lists.length === 1)
     throw new UsageError(command, `give an object or --${lists[0]}, not both`);
+  // --since and --limit choose what a listing shows: with an object they would be ignored.
+  const listingOnly = (['since', 'limit'] as const).find((name) => values[name] !== undefined);
+  if (positionals.length === 1 && listingOnly !== undefined)
+    throw new UsageError(
+      command,
+      `--${listingOnly} is for a listing (--failed, --quarantined, --processing), not one object: give ${positionals[0]} without it`,
+    );
   const limit = integerFlag(command, '--limit', text(values.limit), 50, 1, 10_000);
   return await runStatusCommand({
     ...(positionals[0] !== undefined ? { object: positionals[0] } : {}),

@@ -111,3 +111,24 @@ describe('status arguments', () => {
       );
   });
 });
+
+describe('imgpipe status mistakes', () => {
+  it.each(['--since', '--limit'])(
+    'refuses %s with one object, which it would ignore, before asking the table',
+    async (flag) => {
+      // Nobody listens on port 9: a usage error is found before any request.
+      const run = await runCli([
+        'status',
+        's3://imgpipe-source/a.jpg',
+        flag,
+        flag === '--since' ? '1d' : '5',
+        '--endpoint',
+        'http://127.0.0.1:9',
+      ]);
+      expect(run.code).toBe(2);
+      expect(run.stderr.split('\n')[0]).toBe(
+        `imgpipe status: ${flag} is for a listing (--failed, --quarantined, --processing), not one object: give s3://imgpipe-source/a.jpg without it`,
+      );
+    },
+  );
+});
