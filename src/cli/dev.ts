@@ -45,7 +45,7 @@ import { LOCAL_CREDENTIALS, type LocalS3, type S3Notification, startLocalS3 } fr
 import { type ExecutionRecord, type LocalStepFunctions, startLocalStepFunctions } from './local-sfn-api.ts';
 import type { Run } from './local-stepfunctions.ts';
 import { DEV_STATUS_TABLE } from './status.ts';
-import { type Column, formatBytes, renderTable } from './table.ts';
+import { type Column, formatBytes, printable, renderTable } from './table.ts';
 import { buildPage } from './web-page.ts';
 
 /**
@@ -464,7 +464,9 @@ function createDevLambda(
   const count = (status: string) => counts.set(status, (counts.get(status) ?? 0) + 1);
   const queue = new InvocationQueue(async (invocation) => {
     const record = invocation.event.Records[0]!;
-    const key = decodeS3Key(record.s3.object.key);
+    const objectKey = decodeS3Key(record.s3.object.key);
+    // As printed: a key's control characters escaped.
+    const key = printable(objectKey);
     if (workflow) {
       // The EventBridge rule starts the per-upload workflow for Object Created events only; its
       // tasks retry as the definition says, and a failure is recorded by its RecordFailure state.
@@ -474,8 +476,8 @@ function createDevLambda(
       if (run.error) {
         failures++;
         count('failed');
-        const item = await deps.status?.get(record.s3.bucket.name, key).catch(() => undefined);
-        out(`  x ${key}: failed (${run.error.name}): ${item?.message ?? run.error.message}`);
+        const item = await deps.status?.get(record.s3.bucket.name, objectKey).catch(() => undefined);
+        out(`  x ${key}: failed (${run.error.name}): ${printable(item?.message ?? run.error.message)}`);
         out(states);
         return undefined;
       }
@@ -486,7 +488,7 @@ function createDevLambda(
       const result = output.result ?? output.inspection?.verdict?.result;
       if (result) {
         count(result.status);
-        await printRecord(result, key);
+        await printRecord(result, objectKey);
       }
       out(states);
       return undefined;
@@ -495,19 +497,19 @@ function createDevLambda(
       const result = await handler(invocation.event, lambdaContext());
       for (const record of result.records) {
         count(record.status);
-        await printRecord(record, key);
+        await printRecord(record, objectKey);
       }
     } catch (error) {
       if (invocation.attempt < RETRY_DELAYS_MS.length) {
         out(
-          `  ! ${key}: ${describeError(error)}; retrying in ${RETRY_DELAYS_MS[invocation.attempt]! / 1000} s`,
+          `  ! ${key}: ${printable(describeError(error))}; retrying in ${RETRY_DELAYS_MS[invocation.attempt]! / 1000} s`,
         );
         return RETRY_DELAYS_MS[invocation.attempt];
       }
       failures++;
       count('failed');
       out(
-        `  x ${key}: failed after ${invocation.attempt + 1} attempts, event dropped (a dead-letter queue would get it): ${describeError(error)}`,
+        `  x ${key}: failed after ${invocation.attempt + 1} attempts, event dropped (a dead-letter queue would get it): ${printable(describeError(error))}`,
       );
     }
     return undefined;
@@ -516,6 +518,7 @@ function createDevLambda(
   async function printRecord(record: RecordResult, key: string): Promise<void> {
     // A duplicate is an image processed already, or a file quarantined already (with its reason:
     // a manifest of the same content may remain from before a configuration change refused it).
+    const shown = printable(key);
     const quarantined = record.status === 'quarantined' || (record.status === 'duplicate' && !!record.reason);
     const manifest =
       !quarantined && (record.status === 'processed' || record.status === 'duplicate')
@@ -524,18 +527,22 @@ function createDevLambda(
     if (manifest) {
       const { format, displayWidth, displayHeight } = manifest.source;
       out(
-        `  ${record.status === 'processed' ? '+' : '='} ${key}: ${record.status}, ${format} ${displayWidth}x${displayHeight} -> ${manifest.outputs.length} outputs in ${Math.round(manifest.timings.total)} ms`,
+        `  ${record.status === 'processed' ? '+' : '='} ${shown}: ${record.status}, ${format} ${displayWidth}x${displayHeight} -> ${manifest.outputs.length} outputs in ${Math.round(manifest.timings.total)} ms`,
       );
       printOutputs(manifest);
     } else if (quarantined) {
       const keys = layout.quarantineKeys(key);
       const reason = await getJson<QuarantineRecord>(quarantine, keys.reason);
       const what =
-        record.status === 'duplicate' ? `= ${key}: duplicate, quarantined already` : `- ${key}: quarantined`;
-      out(`  ${what} (${reason.reason}): ${reason.message}`);
-      out(`    copied to ${quarantine.locate(keys.object)}, reason in ${quarantine.locate(keys.reason)}`);
+        record.status === 'duplicate'
+          ? `= ${shown}: duplicate, quarantined already`
+          : `- ${shown}: quarantined`;
+      out(`  ${what} (${reason.reason}): ${printable(reason.message)}`);
+      out(
+        `    copied to ${printable(quarantine.locate(keys.object))}, reason in ${printable(quarantine.locate(keys.reason))}`,
+      );
     } else {
-      out(`  . ${key}: ${record.status}${'reason' in record ? ` (${record.reason})` : ''}`);
+      out(`  . ${shown}: ${record.status}${'reason' in record ? ` (${record.reason})` : ''}`);
     }
   }
 

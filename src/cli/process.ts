@@ -27,6 +27,7 @@ import {
   statusOf,
   type Terminal,
 } from './summary.ts';
+import { printable } from './table.ts';
 
 /**
  * `imgpipe process`: the pipeline over local files into a local folder, with the same key layout,
@@ -123,13 +124,13 @@ export async function runProcessCommand(
     const failures = results.filter((r) => r.error !== undefined || r.outcome?.status === 'missing');
     if (options.quiet) {
       for (const failure of failures)
-        options.stderr.write(`${COMMAND}: ${failure.display}: ${statusOf(failure)}\n`);
+        options.stderr.write(`${COMMAND}: ${printable(failure.display)}: ${printable(statusOf(failure))}\n`);
     }
     if (options.verbose) {
       for (const failure of failures) {
         if (failure.error === undefined) continue;
         options.stderr.write(
-          `${failure.display}: ${(failure.error as Error)?.stack ?? String(failure.error)}\n`,
+          `${printable(failure.display)}: ${(failure.error as Error)?.stack ?? String(failure.error)}\n`,
         );
       }
     }
@@ -242,7 +243,9 @@ async function processFiles(
         inFlight.delete(input.ref.key);
         bar?.update(done, { file: [...inFlight].join(', ') });
         if (showProgress && !bar)
-          options.stderr.write(`[${done}/${inputs.length}] ${input.display}: ${statusOf(result)}\n`);
+          options.stderr.write(
+            `[${done}/${inputs.length}] ${printable(input.display)}: ${printable(statusOf(result))}\n`,
+          );
       }
     };
     const concurrency = Math.max(1, Math.min(options.concurrency ?? 1, inputs.length));

@@ -12,7 +12,7 @@ import { describeError } from '../core/errors.ts';
 import type { ReprocessSummary } from '../handlers/reprocess.ts';
 import { UsageError } from './args.ts';
 import { LOCAL_CREDENTIALS } from './local-s3.ts';
-import { formatMs } from './table.ts';
+import { formatMs, printable } from './table.ts';
 
 /**
  * `imgpipe reprocess s3://bucket/prefix`: starts the bulk reprocessing state machine
@@ -274,14 +274,16 @@ function report(
       `Failed objects${summary.failuresTotal > summary.failures.length ? ` (first ${summary.failures.length} of ${summary.failuresTotal})` : ''}:`,
     );
     for (const failure of summary.failures.slice(0, 20))
-      out(`  s3://${summary.bucket}/${failure.key}${failure.reason ? `: ${failure.reason}` : ''}`);
+      out(
+        `  s3://${summary.bucket}/${printable(failure.key)}${failure.reason ? `: ${printable(failure.reason)}` : ''}`,
+      );
     if (summary.failures.length > 20) out(`  ... and ${summary.failuresTotal - 20} more in the summary`);
   }
   for (const batch of summary.failedBatches) {
     // A summary from a deployment older than this command lists every key and no count.
     const objects = batch.objects ?? batch.keys.length;
     out(`Failed batch (${batch.error}): ${objects} objects not reprocessed`);
-    for (const key of batch.keys.slice(0, 20)) out(`  s3://${summary.bucket}/${key}`);
+    for (const key of batch.keys.slice(0, 20)) out(`  s3://${summary.bucket}/${printable(key)}`);
     if (objects > batch.keys.length) out(`  ... and ${objects - batch.keys.length} more in the summary`);
   }
   const moreBatches = (summary.failedBatchesTotal ?? 0) - summary.failedBatches.length;

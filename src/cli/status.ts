@@ -4,7 +4,7 @@ import { DynamoStatusStore } from '../status/dynamodb.ts';
 import { LISTED_STATUSES, type ListedStatus, type StatusItem, type StatusStore } from '../status/types.ts';
 import { UsageError } from './args.ts';
 import { LOCAL_CREDENTIALS } from './local-s3.ts';
-import { type Column, formatBytes, formatMs, renderTable } from './table.ts';
+import { type Column, formatBytes, formatMs, printable, renderTable } from './table.ts';
 
 /**
  * `imgpipe status`: what happened to an upload, from the status table, in one command; and what
@@ -38,7 +38,7 @@ export async function runStatusCommand(options: StatusCommandOptions): Promise<n
     else if (item) out(describeItem(item));
     else
       out(
-        `s3://${bucket}/${key}: no status recorded in ${options.table} (never uploaded, or before the table existed)`,
+        `s3://${bucket}/${printable(key)}: no status recorded in ${options.table} (never uploaded, or before the table existed)`,
       );
     return item ? 0 : 1;
   }
@@ -133,9 +133,9 @@ export function parseSince(text: string, now = new Date()): Date {
 }
 
 export function describeItem(item: StatusItem): string {
-  const lines = [`s3://${item.bucket}/${item.key}: ${item.status}`];
+  const lines = [`s3://${item.bucket}/${printable(item.key)}: ${item.status}`];
   const add = (label: string, value: unknown) => {
-    if (value !== undefined && value !== '') lines.push(`  ${label.padEnd(10)} ${String(value)}`);
+    if (value !== undefined && value !== '') lines.push(`  ${label.padEnd(10)} ${printable(String(value))}`);
   };
   if (item.reason) add('reason', item.reason);
   add('message', item.message);

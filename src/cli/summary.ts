@@ -5,7 +5,7 @@ import type { OutputFormat } from '../core/formats.ts';
 import { DEFAULT_QUARANTINE_PREFIX } from '../core/layout.ts';
 import type { ImageHeader } from '../image/probe.ts';
 import type { Outcome } from '../pipeline/process-object.ts';
-import { type Column, formatBytes, formatMs, renderTable } from './table.ts';
+import { type Column, formatBytes, formatMs, printable, renderTable } from './table.ts';
 
 /**
  * What `imgpipe process` reports: the summary table for a person (fitted to the terminal, rows
@@ -294,5 +294,5 @@ export function renderPlan(plans: readonly PlannedFile[]): string {
     '',
     `${counted({ files: plans.length - folders, folders })}: ${count('planned')} to process, ${count('duplicate') + repeated} already done, ${count('quarantined') - repeated} to quarantine${count('failed') ? `, ${count('failed')} failed` : ''} (dry run: nothing was written)`,
   );
-  return `${lines.join('\n')}\n`;
+  return `${lines.map(printable).join('\n')}\n`;
 }

@@ -97,7 +97,21 @@ function cut(text: string, max: number): string {
 
 function show(value: string | number | undefined): string {
   if (value === undefined) return '';
-  return String(value);
+  return printable(String(value));
+}
+
+/**
+ * Text from outside (a file's name, an object's key, a message quoting one) as it may be printed:
+ * control characters (C0, DEL, C1) as \n, \t or \xHH. A key may hold any of them (S3 takes them,
+ * and so do file names): printed raw, an escape sequence in one would drive the reader's terminal
+ * (set its title, rewrite the lines above, hide the rest of the line) and a line break would split
+ * a row in two.
+ */
+export function printable(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) =>
+    c === '\n' ? '\\n' : c === '\t' ? '\\t' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  );
 }
 
 /** Display width, ignoring ANSI colour codes. */

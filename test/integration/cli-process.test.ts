@@ -22,6 +22,13 @@ import { inThreadEncoder } from '../../src/pipeline/process-image.ts';
 import { CLI, runCli } from '../support/cli.ts';
 import { fixturePath } from '../support/fixtures.ts';
 
+/** Whether text holds a control character other than a line break (an escape sequence, a bell). */
+const hasControl = (text: string) =>
+  [...text].some((c) => {
+    const code = c.codePointAt(0)!;
+    return (code < 0x20 && code !== 0x0a) || (code >= 0x7f && code <= 0x9f);
+  });
+
 /** `imgpipe process` for scripts and one-off jobs: JSON, quiet, dry runs, globs, stdin, quick flags, every core. */
 const tempDir = () => mkdtempSync(join(tmpdir(), 'imgpipe-process-'));
 
@@ -287,6 +294,28 @@ describe('imgpipe process inputs', () => {
     expect(bad.stderr).toContain(
       'Expected one or more of jpg, jpeg, webp, avif, png for --format but received "gif"',
     );
+  });
+});
+
+describe('imgpipe process, a file name with control characters', () => {
+  it('prints it escaped in the progress, the summary and the plan, and keeps it as it is in --json and the outputs', async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'in'));
+    // A name that, printed raw, would move the cursor up and rewrite the row above as a success.
+    const name = 'x\x1b[1A\x1b[2Kok\n.jpg';
+    copyFileSync(fixturePath('edge/formats/1x1.jpg'), join(dir, 'in', name));
+    const plan = await runCli(['process', 'in', '--out', 'out', '--dry-run'], { cwd: dir });
+    expect(hasControl(plan.stdout)).toBe(false);
+    expect(plan.stdout).toContain('in/x\\x1b[1A\\x1b[2Kok\\n.jpg: jpeg 1x1');
+    const run = await runCli(['process', 'in', '--out', 'out'], { cwd: dir });
+    expect(run.code).toBe(0);
+    expect(hasControl(run.stdout)).toBe(false);
+    expect(hasControl(run.stderr)).toBe(false);
+    expect(run.stdout).toContain('in/x\\x1b[1A\\x1b[2Kok\\n.jpg');
+    expect(run.stderr).toContain('[1/1] in/x\\x1b[1A\\x1b[2Kok\\n.jpg: processed');
+    const json = await runCli(['process', 'in', '--out', 'out', '--json'], { cwd: dir });
+    expect(JSON.parse(json.stdout).inputs[0]).toMatchObject({ key: name, outcome: 'duplicate' });
+    expect(existsSync(join(dir, 'out', 'small', `${name}.webp`))).toBe(true);
   });
 });
 

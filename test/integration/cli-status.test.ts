@@ -2,8 +2,15 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseObject, parseSince } from '../../src/cli/status.ts';
+import { describeItem, parseObject, parseSince } from '../../src/cli/status.ts';
 import { runCli, startCli } from '../support/cli.ts';
+
+/** Whether text holds a control character other than a line break (an escape sequence, a bell). */
+const hasControl = (text: string) =>
+  [...text].some((c) => {
+    const code = c.codePointAt(0)!;
+    return (code < 0x20 && code !== 0x0a) || (code >= 0x7f && code <= 0x9f);
+  });
 
 /**
  * `imgpipe status` against `imgpipe dev`'s status table (DynamoDB's API from dynalite), as a user
@@ -131,4 +138,22 @@ describe('imgpipe status mistakes', () => {
       );
     },
   );
+});
+
+describe('imgpipe status output', () => {
+  it("escapes the control characters of an uploader's key and of a message, which would drive the terminal", () => {
+    const text = describeItem({
+      bucket: 'uploads',
+      key: 'x\x1b[1A\x1b[2Kprocessed.jpg',
+      status: 'quarantined',
+      reason: 'corrupt',
+      message: 'bad\x1b]0;title\x07',
+      attempts: 1,
+      firstSeenAt: '2026-01-01T00:00:00.000Z',
+      updatedAt: '2026-01-01T00:00:00.000Z',
+    });
+    expect(hasControl(text)).toBe(false);
+    expect(text.split('\n')[0]).toBe('s3://uploads/x\\x1b[1A\\x1b[2Kprocessed.jpg: quarantined');
+    expect(text).toContain('bad\\x1b]0;title\\x07');
+  });
 });

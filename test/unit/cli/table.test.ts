@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { type Column, formatBytes, formatMs, renderTable } from '../../../src/cli/table.ts';
+import { type Column, formatBytes, formatMs, printable, renderTable } from '../../../src/cli/table.ts';
+
+/** Whether text holds a control character other than a line break (an escape sequence, a bell). */
+const hasControl = (text: string) =>
+  [...text].some((c) => {
+    const code = c.codePointAt(0)!;
+    return (code < 0x20 && code !== 0x0a) || (code >= 0x7f && code <= 0x9f);
+  });
 
 const columns = [
   { header: 'name', value: (r: { name: string; n: number }) => r.name },
@@ -7,6 +14,15 @@ const columns = [
 ];
 
 describe('renderTable', () => {
+  it("prints a cell's control characters escaped: a key's escape sequence never reaches the terminal", () => {
+    const key = 'a\x1b]0;owned\x07b\x1b[2Jc\nd\te\x7f\x9b.jpg';
+    const table = renderTable(columns, [{ name: key, n: 1 }]);
+    expect(hasControl(table)).toBe(false);
+    expect(table.split('\n')).toHaveLength(3);
+    expect(table.split('\n')[2]).toBe('a\\x1b]0;owned\\x07b\\x1b[2Jc\\nd\\te\\x7f\\x9b.jpg  1');
+    expect(printable('plain café/ü.jpg')).toBe('plain café/ü.jpg');
+  });
+
   it('aligns text columns', () => {
     expect(
       renderTable(columns, [
