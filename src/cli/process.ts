@@ -104,6 +104,8 @@ export async function runProcessCommand(
     if (inputs.length === 0) throw new UsageError(COMMAND, `no files found in ${options.inputs.join(', ')}`);
     const terminal = terminalOf(options.stdout);
     if (options.dryRun) {
+      // What the run would refuse before any work, without writing: a file in --out's path.
+      await checkOutputFolder(options.out, { write: false });
       const plans = await planFiles(inputs, options);
       options.stdout.write(
         options.json
@@ -259,14 +261,16 @@ async function processFiles(
 
 /**
  * Checks before any work that outputs can be written under `out` (creating it), so a bad path
- * fails at once with a reason instead of after the first image.
+ * fails at once with a reason instead of after the first image. A dry run (`write: false`) checks
+ * only what it can without writing: no file in the path.
  */
-export async function checkOutputFolder(out: string): Promise<void> {
+export async function checkOutputFolder(out: string, { write = true } = {}): Promise<void> {
   const fail = (reason: string): never => {
     throw new UsageError(COMMAND, `cannot write to --out ${out}: ${reason}`);
   };
   const file = await fileInPath(out);
   if (file !== undefined) fail(`${file} is a file, not a folder`);
+  if (!write) return;
   const probe = join(out, `.imgpipe-write-check-${process.pid}`);
   try {
     await makeFolder(out);

@@ -148,6 +148,18 @@ describe('imgpipe process --dry-run', () => {
     expect(run.stdout).toContain('3 file(s): 2 to process, 0 already done, 1 to quarantine');
   });
 
+  it('refuses an --out the run would refuse, a file, with the same error and exit status', async () => {
+    const dir = twoPhotosAndABadFile();
+    const args = ['process', 'in', '--out', 'in/dogs.jpg/out'];
+    const plan = await runCli([...args, '--dry-run'], { cwd: dir });
+    const run = await runCli(args, { cwd: dir });
+    expect(run.code).toBe(2);
+    expect(run.stderr.split('\n')[0]).toBe(
+      'imgpipe process: cannot write to --out in/dogs.jpg/out: in/dogs.jpg is a file, not a folder',
+    );
+    expect([plan.code, plan.stdout, plan.stderr]).toEqual([run.code, '', run.stderr]);
+  });
+
   it('knows which inputs are already done', async () => {
     const dir = twoPhotosAndABadFile();
     await runCli(['process', 'in/rotated.jpg', '--out', 'out', '--quiet'], { cwd: dir });
