@@ -1,5 +1,5 @@
-import { rm, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { realpath, rm, writeFile } from 'node:fs/promises';
+import { join, relative, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import cliProgress from 'cli-progress';
 import type { PipelineConfig } from '../core/config.ts';
@@ -102,6 +102,11 @@ export async function runProcessCommand(
   progress.collecting = false;
   try {
     if (inputs.length === 0) throw new UsageError(COMMAND, `no files found in ${options.inputs.join(', ')}`);
+    await checkNoInputOverwritten(
+      inputs,
+      options.out,
+      new BucketLayout(options.config, DEFAULT_QUARANTINE_PREFIX),
+    );
     const terminal = terminalOf(options.stdout);
     if (options.dryRun) {
       // What the run would refuse before any work, without writing: a file in --out's path.
@@ -278,6 +283,49 @@ export async function checkOutputFolder(out: string, { write = true } = {}): Pro
     await rm(probe, { force: true });
   } catch (error) {
     fail(systemReason(error));
+  }
+}
+
+/**
+ * Refuses a run that would write over one of its inputs: an output, manifest or quarantine record
+ * whose path under --out is an input's file. A file named at the top of --out is taken (site/a.jpg
+ * with -o site), and a key template without a folder ({dir}{name}.{ext}, or {key} with one format)
+ * writes its outputs beside it, the input's own name among them.
+ */
+async function checkNoInputOverwritten(inputs: readonly Input[], out: string, layout: BucketLayout) {
+  const output = new FsStorage(out);
+  const realOut = await realpath(output.root).catch(() => output.root);
+  const inputPaths = new Map<string, Input>();
+  for (const input of inputs) {
+    if (input.problem !== undefined || input.display === '-') continue;
+    inputPaths.set(resolve(input.path), input);
+    const real = await realpath(input.path).catch(() => undefined);
+    if (real !== undefined) inputPaths.set(real, input);
+  }
+  for (const input of inputs) {
+    if (input.problem !== undefined) continue;
+    const quarantine = layout.quarantineKeys(input.ref.key);
+    const written = [
+      ...layout.outputKeys(input.ref.key),
+      layout.manifestKey(input.ref.key),
+      quarantine.object,
+      quarantine.reason,
+    ];
+    for (const key of written) {
+      let path: string;
+      try {
+        path = output.pathOf(key, 'put');
+      } catch {
+        continue; // a key the folder cannot hold: the run records that input as failed
+      }
+      const below = relative(output.root, path);
+      const overwritten = inputPaths.get(path) ?? inputPaths.get(join(realOut, below));
+      if (overwritten !== undefined)
+        throw new UsageError(
+          COMMAND,
+          `${printable(input.display)} would write ${printable(key)} in --out ${out}, which is the input ${printable(overwritten.display)}: give another --out`,
+        );
+    }
   }
 }
 

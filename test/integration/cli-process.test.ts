@@ -331,6 +331,38 @@ describe('imgpipe process, a file name with control characters', () => {
   });
 });
 
+describe('imgpipe process never writes over an input', () => {
+  it('refuses an output, named by a key template without a folder, that is an input file, and leaves it whole', async () => {
+    const dir = tempDir();
+    copyFileSync(fixturePath('photos/portrait-friends-dogs.jpg'), join(dir, 'photo.jpg'));
+    copyFileSync(fixturePath('photos/portrait-friends-dogs.jpg'), join(dir, 'photo-large.jpg'));
+    const before = readFileSync(join(dir, 'photo.jpg'));
+    // One variant in one format, named as the input is: photo.jpg's output would be photo.jpg.
+    const own = await runCli(['process', 'photo.jpg', '-o', '.', '--width', '100', '--format', 'jpeg'], {
+      cwd: dir,
+      env: { IMGPIPE_KEY_TEMPLATE: '{dir}{name}.{ext}' },
+    });
+    expect(own.code).toBe(2);
+    expect(own.stderr.split('\n')[0]).toBe(
+      'imgpipe process: photo.jpg would write photo.jpg in --out ., which is the input photo.jpg: give another --out',
+    );
+    expect(readFileSync(join(dir, 'photo.jpg')).equals(before)).toBe(true);
+    // Another input's output: photo.jpg's large JPEG would be photo-large.jpg. The dry run says so too.
+    for (const dryRun of [['--dry-run'], []]) {
+      const other = await runCli(['process', 'photo.jpg', 'photo-large.jpg', '-o', '.', ...dryRun], {
+        cwd: dir,
+        env: { IMGPIPE_KEY_TEMPLATE: '{dir}{name}-{variant}.{ext}' },
+      });
+      expect(other.code).toBe(2);
+      expect(other.stderr.split('\n')[0]).toBe(
+        'imgpipe process: photo.jpg would write photo-large.jpg in --out ., which is the input photo-large.jpg: give another --out',
+      );
+    }
+    expect(readFileSync(join(dir, 'photo-large.jpg')).equals(before)).toBe(true);
+    expect(readdirSync(dir).sort()).toEqual(['photo-large.jpg', 'photo.jpg']);
+  });
+});
+
 describe('imgpipe process symbolic links in a folder', () => {
   it('follows links to files and folders, once round a cycle, and fails a link to nothing by name', async () => {
     const dir = tempDir();
