@@ -34,6 +34,7 @@ import { DEV_DEFAULT_USER, LocalIssuer } from './local-oidc.ts';
 import { runProcessCommand } from './process.ts';
 import { DEV_REPROCESS_STATE_MACHINE, runReprocessCommand, STATE_MACHINE_ENV } from './reprocess.ts';
 import { DEV_STATUS_TABLE, runStatusCommand, STATUS_TABLE_ENV } from './status.ts';
+import { printable } from './table.ts';
 
 const CONFIG_OPTION = {
   name: 'config',
@@ -766,16 +767,19 @@ async function reprocessCommand(
  */
 function report(error: unknown, debug: boolean): number {
   const stack = debug && error instanceof Error && error.stack ? `${error.stack}\n` : '';
+  // One line, whatever file name or key it quotes: their control characters escaped.
   if (error instanceof UsageError) {
-    process.stderr.write(`${error.command}: ${error.message}\nSee '${error.command} --help'.\n${stack}`);
+    process.stderr.write(
+      `${error.command}: ${printable(error.message)}\nSee '${error.command} --help'.\n${stack}`,
+    );
     return 2;
   }
   if (error instanceof ConfigError) {
-    process.stderr.write(`imgpipe: ${error.message}\n${stack}`);
+    process.stderr.write(`imgpipe: ${printable(error.message)}\n${stack}`);
     return 2;
   }
   process.stderr.write(
-    `imgpipe: ${describeError(error)}\n${stack || 'Run again with --verbose (or DEBUG=1) for the stack.\n'}`,
+    `imgpipe: ${printable(describeError(error))}\n${stack || 'Run again with --verbose (or DEBUG=1) for the stack.\n'}`,
   );
   return 1;
 }

@@ -230,6 +230,20 @@ describe('imgpipe usage errors', () => {
     expect(lines(run.stderr)[0]).toBe('imgpipe process: no file matches photos/*.jpg');
   });
 
+  it('quotes file names with their control characters escaped in an error', async () => {
+    const dir = tempDir();
+    const name = 'a\x1b[2Jb.jpg';
+    for (const folder of ['e1', 'e2']) {
+      mkdirSync(join(dir, folder));
+      writeFileSync(join(dir, folder, name), 'x');
+    }
+    const run = await runCli(['process', 'e1', 'e2', '--out', 'out'], { cwd: dir });
+    expect(run.code).toBe(2);
+    expect(lines(run.stderr)[0]).toBe(
+      'imgpipe process: e1/a\\x1b[2Jb.jpg and e2/a\\x1b[2Jb.jpg would both be written as a\\x1b[2Jb.jpg; process them into different --out folders',
+    );
+  });
+
   it('says a quoted glob whose matches are all under --out found them there, not that none match', async () => {
     const dir = tempDir();
     mkdirSync(join(dir, 'site'));
