@@ -221,14 +221,25 @@ function isInside(path: string, folder: string): boolean {
   return below === '' || (!below.startsWith(`..${sep}`) && below !== '..' && !isAbsolute(below));
 }
 
-/** The same file named twice (a folder and a file in it) is one input. */
+/**
+ * The same file named twice (a folder and a file in it, or two nested folders) is one input, keyed
+ * by the widest name given for it: its longest key (2024/cat.jpg through the folder p, not cat.jpg
+ * as p/2024/cat.jpg), whatever the order of the arguments. The first one named kept its key, so
+ * swapping two arguments processed the file again under another key, beside its first outputs.
+ */
 function dedupe(inputs: readonly Input[]): Input[] {
-  const seen = new Set<string>();
-  return inputs.filter((input) => {
-    if (input.display === '-') return true;
-    if (seen.has(input.path)) return false;
-    seen.add(input.path);
-    return true;
+  const widest = new Map<string, Input>();
+  for (const input of inputs) {
+    if (input.display === '-') continue;
+    const other = widest.get(input.path);
+    if (!other || input.ref.key.length > other.ref.key.length) widest.set(input.path, input);
+  }
+  const placed = new Set<string>();
+  return inputs.flatMap((input) => {
+    if (input.display === '-') return [input];
+    if (placed.has(input.path)) return [];
+    placed.add(input.path);
+    return [widest.get(input.path)!];
   });
 }
 
