@@ -215,7 +215,7 @@ export async function runReprocessCommand(options: ReprocessCommandOptions): Pro
     process.off('SIGINT', onInterrupt);
     bar?.stop();
   }
-  return report(execution, last, performance.now() - started, options, out);
+  return report(execution, last, performance.now() - started, options, out, err);
 }
 
 function progressOf(run: DescribeMapRunCommandOutput): Progress {
@@ -236,6 +236,7 @@ function report(
   ms: number,
   options: ReprocessCommandOptions,
   out: (line?: string) => void,
+  err: (line?: string) => void,
 ): number {
   out(`${execution.status} in ${formatMs(ms)}`);
   let summary: ReprocessSummary | undefined;
@@ -289,6 +290,11 @@ function report(
   const moreBatches = (summary.failedBatchesTotal ?? 0) - summary.failedBatches.length;
   if (moreBatches > 0) out(`... and ${moreBatches} more failed batches in the summary`);
   if (summary.location) out(`Results: ${summary.location}`);
+  // A mistyped prefix lists nothing, and the run succeeds: say so rather than report success alone.
+  if (total === 0 && execution.status === 'SUCCEEDED')
+    err(
+      `${COMMAND}: no objects under s3://${summary.bucket}/${printable(summary.prefix ?? '')}: nothing was reprocessed (check the prefix; keys are case-sensitive)`,
+    );
   const failed = (counts.failed ?? 0) > 0 || summary.failedBatches.length > 0;
   if (failed)
     out(
@@ -303,6 +309,13 @@ async function call<T>(send: () => Promise<T>, options: ReprocessCommandOptions)
     return await send();
   } catch (error) {
     const e = error as Error & { code?: string; cause?: { code?: string } };
+    // Step Functions keeps a Standard execution's name for 90 days after it ends; the same name with
+    // the same input while it runs is that run (StartExecution returns it, and we follow it).
+    if (e.name === 'ExecutionAlreadyExists' && options.name !== undefined)
+      throw new UsageError(
+        COMMAND,
+        `an execution named ${JSON.stringify(options.name)} already exists on ${options.stateMachine} (Step Functions keeps a name for 90 days after its run): choose another --name, or leave --name out for a new one`,
+      );
     if (e.name === 'StateMachineDoesNotExist')
       throw new UsageError(
         COMMAND,

@@ -222,6 +222,20 @@ describe('imgpipe reprocess against imgpipe dev --workflow', () => {
     expect(failed.stdout).toMatch(/^ {2}failed +1$/m);
     expect(failed.stdout).toMatch(/^Failed objects:\n {2}s3:\/\/imgpipe-source\/broken\/one\.png: /m);
     expect(failed.stdout).toContain('Run it again to retry what failed');
+
+    // A prefix with nothing under it (a typo) succeeds, and says that nothing was reprocessed.
+    const empty = await reprocess([`s3://${SOURCE}/Archive/`, '--name', 'rerun-archive'], dev);
+    expect(empty.code, empty.stdout + empty.stderr).toBe(0);
+    expect(empty.stdout).toMatch(/^ {2}objects +0$/m);
+    expect(empty.stderr).toContain(
+      `imgpipe reprocess: no objects under s3://${SOURCE}/Archive/: nothing was reprocessed (check the prefix; keys are case-sensitive)\n`,
+    );
+    // Its name is taken: a second run under it is refused as a usage mistake naming --name.
+    const again = await reprocess([`s3://${SOURCE}/archive/`, '--name', 'rerun-archive'], dev);
+    expect(again.code, again.stdout + again.stderr).toBe(2);
+    expect(again.stderr.split('\n')[0]).toMatch(
+      /^imgpipe reprocess: an execution named "rerun-archive" already exists on arn:aws:states:[a-z0-9-]+:\d{12}:stateMachine:\S+ \(Step Functions keeps a name for 90 days after its run\): choose another --name, or leave --name out for a new one$/,
+    );
     await stopDev(dev);
   }, 600_000);
 
