@@ -3,9 +3,11 @@ import {
   deriveProvisionedConcurrency,
   deriveTimeout,
   fitMaxPixels,
+  MAX_PROVISIONED_CONCURRENCY,
   MAX_TIMEOUT_SECONDS,
   MIN_MAX_PIXELS,
   PIXEL_STEP,
+  PROVISIONED_CONCURRENCY_BUFFER,
   requiredTimeout,
   slowestAtPixels,
 } from './derive.ts';
@@ -105,8 +107,25 @@ export function decide(
       reason: `no size processes an input of its max_input_pixels within limits.maxSecondsPerImage (${settings.maxSecondsPerImage} s), after which the function refuses it as too-slow: the fastest needs ${(Math.min(...processing.values()) / 1000).toFixed(1)} s`,
     };
   }
+  // --rps x p95 is the provisioned concurrency a size needs; the deployment accepts at most
+  // MAX_PROVISIONED_CONCURRENCY. Over it, the tuning file was refused after the choice (exit 1,
+  // "lambda_provisioned_concurrency must be an integer between 0 and 10000"), though a faster size
+  // may need less.
+  const concurrency = new Map(
+    inDeadline.map((row) => [
+      row.memoryMb,
+      deriveProvisionedConcurrency(settings.requestsPerSecond, row.stats!.p95Ms),
+    ]),
+  );
+  const served = inDeadline.filter((row) => concurrency.get(row.memoryMb)! <= MAX_PROVISIONED_CONCURRENCY);
+  const tooSlowForRps = inDeadline.filter((row) => !served.includes(row)).map((row) => row.memoryMb);
+  if (served.length === 0) {
+    return {
+      reason: `no size serves --rps ${settings.requestsPerSecond} with at most ${MAX_PROVISIONED_CONCURRENCY.toLocaleString('en-US')} provisioned concurrency, the most the deployment accepts (terraform/modules/imgpipe): rps x p95 x ${PROVISIONED_CONCURRENCY_BUFFER} needs at least ${Math.min(...concurrency.values()).toLocaleString('en-US')}`,
+    };
+  }
   const chosen = chooseMemory(
-    inDeadline.map((row) => ({
+    served.map((row) => ({
       memoryMb: row.memoryMb,
       cost: row.stats!.costPer1000[settings.architecture],
       durationMs: row.stats!.expectedMs,
@@ -114,7 +133,7 @@ export function decide(
     settings.strategy,
     settings.weight,
   )!;
-  const row = inDeadline.find((r) => r.memoryMb === chosen.memoryMb)!;
+  const row = served.find((r) => r.memoryMb === chosen.memoryMb)!;
   const stats = row.stats!;
   const { maxPixels, fit } = limits.get(row.memoryMb)!;
   const timeoutBasisMs = timeoutBasis(row, maxPixels);
@@ -128,13 +147,14 @@ export function decide(
       timeoutSeconds: deriveTimeout(timeoutBasisMs, settings.timeoutMargin),
       timeoutBasisMs,
       ...(timeoutBasisMs > slowestMeasuredMs ? { slowestMeasuredMs } : {}),
-      provisionedConcurrency: deriveProvisionedConcurrency(settings.requestsPerSecond, stats.p95Ms),
+      provisionedConcurrency: concurrency.get(row.memoryMb)!,
       maxInputPixels: maxPixels,
       pixelFit: fit,
       minPixels: settings.minPixels,
       ...(tooSmall.length > 0 ? { tooSmallForMinPixels: tooSmall } : {}),
       ...(tooSlow.length > 0 ? { tooSlowForTimeout: tooSlow } : {}),
       ...(tooSlowForMaxSeconds.length > 0 ? { tooSlowForMaxSeconds } : {}),
+      ...(tooSlowForRps.length > 0 ? { tooSlowForRps } : {}),
     },
   };
 }

@@ -82,6 +82,9 @@ export function slowestAtPixels(
   return Math.max(measured, intercept + slope * maxPixels);
 }
 
+/** The most provisioned concurrency the deployment accepts (modules/imgpipe provisioned_concurrent_executions). */
+export const MAX_PROVISIONED_CONCURRENCY = 10_000;
+
 /** AWS's estimate plus its recommended 10% buffer. */
 export const PROVISIONED_CONCURRENCY_BUFFER = 1.1;
 

@@ -1,6 +1,7 @@
 import { type Column, formatBytes, formatMs, renderTable } from '../../src/cli/table.ts';
 import {
   deadlineReserveMs,
+  MAX_PROVISIONED_CONCURRENCY,
   MAX_TIMEOUT_SECONDS,
   MIN_BYTES_PER_PIXEL,
   MIN_TIMEOUT_SECONDS,
@@ -122,6 +123,10 @@ function choiceLines(doc: SweepDocument): string[] {
   if (choice.tooSlowForMaxSeconds)
     lines.push(
       `Not chosen, though they ran every input: ${choice.tooSlowForMaxSeconds.map((m) => `${m} MB`).join(', ')}, where an input of their max_input_pixels would take longer than limits.maxSecondsPerImage (${doc.settings.maxSecondsPerImage} s) and be refused as too-slow.`,
+    );
+  if (choice.tooSlowForRps)
+    lines.push(
+      `Not chosen, though they ran every input: ${choice.tooSlowForRps.map((m) => `${m} MB`).join(', ')}, where --rps ${doc.settings.rps} x their p95 needs more than the ${MAX_PROVISIONED_CONCURRENCY.toLocaleString('en-US')} provisioned concurrency the deployment accepts.`,
     );
   return lines;
 }

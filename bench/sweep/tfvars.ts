@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { SETTINGS } from '../../src/config/settings.ts';
-import { MAX_TIMEOUT_SECONDS } from './derive.ts';
+import { MAX_PROVISIONED_CONCURRENCY, MAX_TIMEOUT_SECONDS } from './derive.ts';
 import type { Derived } from './types.ts';
 
 /** The pixel limit's Terraform name, from the settings table (it sets IMGPIPE_MAX_PIXELS). */
@@ -17,7 +17,7 @@ export interface TuningTfvars {
   readonly lambda_memory_size: number;
   /** Seconds, integer, at most MAX_TIMEOUT_SECONDS (the workflow module's 110, below Lambda's 900). */
   readonly lambda_timeout: number;
-  /** Integer, 0-10000 (the module's limit). */
+  /** Integer, 0-MAX_PROVISIONED_CONCURRENCY (the module's limit). */
   readonly lambda_provisioned_concurrency: number;
   /** Largest width x height the function accepts. */
   readonly [MAX_PIXELS]: number;
@@ -44,7 +44,7 @@ export function buildTfvars(derived: Derived): TuningTfvars {
       'lambda_provisioned_concurrency',
       derived.provisionedConcurrency,
       0,
-      10_000,
+      MAX_PROVISIONED_CONCURRENCY,
     ),
     [MAX_PIXELS]: integer(MAX_PIXELS, derived.maxInputPixels, SETTINGS.maxPixels.min, SETTINGS.maxPixels.max),
   };

@@ -139,6 +139,8 @@ export interface Derived {
    * limits.maxSecondsPerImage, after which the function refuses it as too-slow.
    */
   readonly tooSlowForMaxSeconds?: readonly number[];
+  /** Sizes passed over because --rps x their p95 needs more provisioned concurrency than the deployment accepts. */
+  readonly tooSlowForRps?: readonly number[];
 }
 
 export type PixelFit =

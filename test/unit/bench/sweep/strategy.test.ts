@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { decide } from '../../../../bench/sweep/decide.ts';
+import { deriveProvisionedConcurrency, MAX_PROVISIONED_CONCURRENCY } from '../../../../bench/sweep/derive.ts';
 import { summariseRow } from '../../../../bench/sweep/rows.ts';
 import { type Candidate, chooseMemory } from '../../../../bench/sweep/strategy.ts';
+import { buildTfvars } from '../../../../bench/sweep/tfvars.ts';
 import type { SweepRow } from '../../../../bench/sweep/types.ts';
 import { pixelsWithinMemory } from '../../../../src/pipeline/memory-budget.ts';
 import { image, row, run } from './helpers.ts';
@@ -263,6 +265,26 @@ describe('decide', () => {
     expect(none.derived).toBeUndefined();
     expect('reason' in none && none.reason).toMatch(
       /limits\.maxSecondsPerImage \(30 s\).* the fastest needs 34\.5 s$/,
+    );
+
+    // --rps x p95 x 1.1 is the provisioned concurrency a size needs, and the deployment takes at most
+    // 10,000: at 1,000 rps 2048 MB needs more, 10240 MB less. The cheaper size was chosen, and its
+    // tuning file then refused (exit 1) though the faster one serves the rate.
+    const rps = 1000;
+    expect(deriveProvisionedConcurrency(rps, rows[0]!.stats!.p95Ms)).toBeGreaterThan(
+      MAX_PROVISIONED_CONCURRENCY,
+    );
+    const needed = deriveProvisionedConcurrency(rps, rows[1]!.stats!.p95Ms);
+    expect(needed).toBeLessThanOrEqual(MAX_PROVISIONED_CONCURRENCY);
+    const busy = decide(rows, { ...settings, timeoutMargin: 2, requestsPerSecond: rps }).derived;
+    expect(busy?.memoryMb).toBe(10240);
+    expect(busy?.provisionedConcurrency).toBe(needed);
+    expect(busy?.tooSlowForRps).toEqual([2048]);
+    expect(() => buildTfvars(busy!)).not.toThrow();
+    const unserved = decide([rows[0]!], { ...settings, timeoutMargin: 2, requestsPerSecond: rps });
+    expect(unserved.derived).toBeUndefined();
+    expect('reason' in unserved && unserved.reason).toBe(
+      `no size serves --rps 1000 with at most 10,000 provisioned concurrency, the most the deployment accepts (terraform/modules/imgpipe): rps x p95 x 1.1 needs at least ${deriveProvisionedConcurrency(rps, rows[0]!.stats!.p95Ms).toLocaleString('en-US')}`,
     );
   });
 
