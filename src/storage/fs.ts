@@ -143,7 +143,11 @@ export class FsStorage implements Storage {
           throw new ObjectChangedError('copy', source.locate(sourceKey), options.ifMatch);
       });
     } catch (error) {
-      throw error instanceof StorageError ? error : await this.failure('copy', key, error);
+      if (error instanceof StorageError) throw error;
+      // No such file to copy: the source is named, not the copy.
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT' && (await kindOf(from)) !== 'file')
+        throw new ObjectNotFoundError('copy', source.locate(sourceKey), { cause: error });
+      throw await this.failure('copy', key, error);
     }
   }
 

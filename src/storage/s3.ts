@@ -149,6 +149,9 @@ export class S3Storage implements Storage {
         (e.name === 'PreconditionFailed' || e.$metadata?.httpStatusCode === 412)
       )
         throw new ObjectChangedError('copy', source.locate(sourceKey), options.ifMatch, { cause: error });
+      // NoSuchKey is about the object copied (a missing bucket is NoSuchBucket): the source.
+      if (e.name === 'NoSuchKey')
+        throw new ObjectNotFoundError('copy', source.locate(sourceKey), { cause: error });
       throw classifyS3Error(error, 'copy', this.locate(key));
     }
   }

@@ -61,7 +61,7 @@ export interface Storage {
   /**
    * Copies `sourceKey` of `source` to `key` here, server-side where both are the same kind. With
    * `ifMatch`, only while the source's ETag is that one (S3's CopySourceIfMatch); otherwise
-   * ObjectChangedError and nothing is written.
+   * ObjectChangedError and nothing is written. No source: ObjectNotFoundError naming the source.
    */
   copyFrom(source: Storage, sourceKey: string, key: string, options?: CopyOptions): Promise<void>;
   /**

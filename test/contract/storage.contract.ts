@@ -98,6 +98,20 @@ export function describeStorageContract(
       expect(await storage.head('q/two.jpg')).toBeUndefined();
     });
 
+    it('names the source, not the copy, when there is no source to copy', async () => {
+      const { storage, other } = await setup();
+      const error = await storage
+        .copyFrom(other, 'src/never-there.jpg', 'q/never.jpg')
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ObjectNotFoundError);
+      expect(error).toMatchObject({
+        operation: 'copy',
+        location: other.locate('src/never-there.jpg'),
+        message: `No object at ${other.locate('src/never-there.jpg')}`,
+      });
+      expect(await storage.head('q/never.jpg')).toBeUndefined();
+    });
+
     it('lists keys under a prefix in key order', async () => {
       const { storage } = await setup();
       for (const key of ['l/b.jpg', 'l/a/z.jpg', 'l/c.jpg', 'm/x.jpg'])
