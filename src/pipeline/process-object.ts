@@ -377,12 +377,15 @@ async function quarantine(
         ...(ref.versionId === undefined ? {} : { versionId: ref.versionId }),
       });
     } catch (changed) {
-      if (!(changed instanceof ObjectChangedError)) throw changed;
+      // Replaced or deleted since it was judged: what was judged is gone, and no retry brings it
+      // back; the new content, or the removal, has its own event.
+      if (!(changed instanceof ObjectChangedError || changed instanceof ObjectNotFoundError)) throw changed;
+      const since = changed instanceof ObjectChangedError ? 'its new content is' : 'its removal is';
       return {
         ...base,
         status: 'missing',
         etag,
-        message: `${changed.message} after it was found invalid (${error.reason}); its new content is handled by its own event`,
+        message: `${changed.message} after it was found invalid (${error.reason}); ${since} handled by its own event`,
         timings: total(started),
       };
     }

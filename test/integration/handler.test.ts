@@ -657,6 +657,34 @@ describe('S3 event handler', () => {
     expect(writes.filter((w) => w.startsWith('put') || w.startsWith('copy'))).toEqual([]);
   });
 
+  it('records an invalid upload deleted before its quarantine copy as missing, not as a failure to retry', async () => {
+    // The source is deleted between its read and the copy (a user removing a file they uploaded by
+    // mistake): S3 answers the copy with NoSuchKey, which no retry can change.
+    const key = 'gone/notes.jpg';
+    const event = await upload(SOURCE, key, readFixture('edge/broken/text-named.jpg'));
+    const deletesAfterRead = (bucket: string): S3Storage =>
+      new Proxy(new S3Storage(s3.client, bucket), {
+        get(target, property, receiver) {
+          if (property === 'get')
+            return async (...args: Parameters<S3Storage['get']>) => {
+              const object = await target.get(...args);
+              await s3.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+              return object;
+            };
+          return Reflect.get(target, property, receiver);
+        },
+      });
+    const { result, lines } = await capture(() => handlerFor(config(), deletesAfterRead)(event));
+    expect(result.records).toEqual([{ bucket: SOURCE, key, status: 'missing' }]);
+    expect(objectLines(lines)[0]).toMatchObject({
+      outcome: 'missing',
+      detail: `No object at s3://${SOURCE}/${key} after it was found invalid (unsupported-format); its removal is handled by its own event`,
+    });
+    const quarantine = new S3Storage(s3.client, QUARANTINE);
+    expect(await quarantine.head(`objects/${key}`)).toBeUndefined();
+    expect(await quarantine.head(`reasons/${key}.json`)).toBeUndefined();
+  });
+
   it('records a deleted object as missing and succeeds', async () => {
     const event = buildS3Notification({ bucket: SOURCE, key: 'never-uploaded.jpg', etag: 'abc', size: 10 });
     const { result, lines } = await capture(() => handlerFor(config())(event));
