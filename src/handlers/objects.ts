@@ -596,8 +596,19 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
         return await finish(ref, trigger, outcome, begun === true, started.announceDuplicate);
       } catch (error) {
         const message = describeError(error);
-        // Best effort: the failure is what this record reports, whatever the table says.
-        await deps.status?.finish(ref, { status: 'failed', message }).catch(() => undefined);
+        // Best effort: a failure to write it leaves the failure what this record reports.
+        const written = await deps.status?.finish(ref, { status: 'failed', message }).catch(() => undefined);
+        // Another delivery of this event finished it, or a later event of the key is recorded:
+        // that status and its event stand, and a retry would be ignored as stale. What this
+        // attempt wrote before it failed is brought in line with the key, as a superseded
+        // success's is, and nothing is announced.
+        if (written === 'stale')
+          return superseded(
+            ref,
+            trigger,
+            `the status table holds another delivery's final status or a later event for this key, and this one failed: ${message}`,
+            begun === true,
+          );
         return { result: reportFailure(ref, trigger, error), error, event: failureEvent(ref, message) };
       }
     },

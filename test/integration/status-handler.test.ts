@@ -454,6 +454,57 @@ describe('the S3 handler with the status table and events', () => {
     },
   );
 
+  it.each([
+    ['another delivery of the same event', false],
+    ['a later event of the key', true],
+  ])(
+    'announces no failure, and does not fail the record, when %s is recorded before this delivery fails',
+    async (_, later) => {
+      // The first read is held until the other delivery has been processed and recorded, then
+      // fails as a throttled S3 does once the SDK's retries are spent.
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      let gets = 0;
+      let reading = false;
+      const sourceStorage = (bucket: string): Storage =>
+        new Proxy(new S3Storage(s3.client, bucket), {
+          get(target, property, receiver) {
+            if (property === 'get' && gets++ === 0)
+              return async () => {
+                reading = true;
+                await held;
+                throw Object.assign(new Error('SlowDown'), { name: 'SlowDown' });
+              };
+            return Reflect.get(target, property, receiver);
+          },
+        });
+      const { handler, status, details } = await setup({ sourceStorage });
+      const key = `stale-failure-${later ? 'later' : 'same'}/photo.jpg`;
+      const first = await upload(key, readFixture('photos/colour-fig-red-bowl.jpg'), '0C00');
+      const failing = handler(first);
+      while (!reading) await new Promise((resolve) => setTimeout(resolve, 5));
+      const other = later
+        ? await upload(key, readFixture('photos/portrait-friends-dogs.jpg'), '0C01')
+        : first;
+      expect((await handler(other)).records[0]?.status).toBe('processed');
+      release();
+      const { records } = await failing;
+      expect(records[0]).toMatchObject({
+        status: 'ignored',
+        reason: expect.stringMatching(/^stale event: .*SlowDown/),
+      });
+      const etag = (await new S3Storage(s3.client, SOURCE).head(key))?.etag;
+      expect(await status.get(SOURCE, key)).toMatchObject({ status: 'processed', etag });
+      const manifest = JSON.parse(
+        new TextDecoder().decode((await new S3Storage(s3.client, OUTPUT).get(`manifests/${key}.json`)).body),
+      );
+      expect(manifest.source.etag).toBe(etag);
+      expect(details.map((d) => [d.status, d.sequencer])).toEqual([['processed', later ? '0C01' : '0C00']]);
+    },
+  );
+
   it('counts events it could not send, and the image stays processed', async () => {
     const { handler, status, metrics } = await setup({ failEvents: true });
     const added: string[] = [];
