@@ -34,7 +34,7 @@ export function finalStatus(outcome: Outcome): FinalStatus {
       return {
         status: 'quarantined',
         ...(outcome.etag === undefined ? {} : { etag: outcome.etag }),
-        size: outcome.bytesIn,
+        size: outcome.size,
         reason: outcome.reason,
         message: outcome.message,
       };

@@ -96,6 +96,8 @@ export type Outcome =
   | (OutcomeBase & {
       readonly status: 'quarantined';
       readonly etag?: string;
+      /** The source's size in bytes, as read or measured (bytesIn is what was read: 0 for one too large). */
+      readonly size: number;
       readonly reason: InvalidReason;
       readonly message: string;
       readonly quarantineKey: string;
@@ -358,6 +360,7 @@ async function quarantine(
   const keys = deps.layout.quarantineKeys(ref.key);
   checkKeyLengths(ref, deps.layout, 'quarantine');
   const etag = base.etag ?? ref.etag;
+  const size = base.size ?? ref.size ?? base.bytesIn;
   // S3 delivers an event at least once: this version may be quarantined already, for this reason.
   // The record is written last, so a record naming its ETag means the copy is there and the
   // replaced version's outputs are withdrawn: a retry after a failure in between redoes it all.
@@ -404,7 +407,7 @@ async function quarantine(
         location: base.source,
         key: ref.key,
         etag,
-        size: base.size ?? ref.size ?? base.bytesIn,
+        size,
         versionId: ref.versionId,
       },
       reason: error.reason,
@@ -418,6 +421,7 @@ async function quarantine(
   return {
     ...base,
     etag: base.etag ?? ref.etag,
+    size,
     status: 'quarantined',
     reason: error.reason,
     message: error.message,

@@ -214,6 +214,20 @@ describe('the S3 handler with the status table and events', () => {
     });
   });
 
+  it('records the size of an upload quarantined as too large, which is never read', async () => {
+    const { handler, status, details } = await setup({ env: { IMGPIPE_MAX_BYTES: '100000' } });
+    const body = readFixture('photos/landscape-picos-de-europa.jpg');
+    const event = await upload('b/huge.jpg', body, '0210');
+    expect((await handler(event)).records[0]).toMatchObject({ status: 'quarantined', reason: 'too-large' });
+    expect(await status.get(SOURCE, 'b/huge.jpg')).toMatchObject({
+      status: 'quarantined',
+      reason: 'too-large',
+      etag: event.Records[0]!.s3.object.eTag,
+      size: body.length,
+    });
+    expect(details.map((d) => d.status)).toEqual(['quarantined']);
+  });
+
   it('ignores an event older than the one recorded, without reading the object', async () => {
     let reads = 0;
     const sourceStorage = (bucket: string): Storage => {
