@@ -233,7 +233,11 @@ export class DynamoStatusStore implements StatusStore {
 
     const status = update.name('status');
     let condition: string;
-    if (seq === undefined) {
+    if (seq === undefined && result.status === 'failed') {
+      // A backfill's failure replaces only its own unfinished item (begin made it `processing`): a
+      // final status there was recorded by another run since (an upload's event), which stands.
+      condition = `${status} IN (${update.value('p', 'processing')}, ${update.value('f', 'failed')})`;
+    } else if (seq === undefined) {
       condition = `${status} <> ${update.value('deleted', 'deleted')}`;
       // A backfill of content other than the item's: an upload's event began since (it names its
       // ETag), so what the backfill read is an older version, and the event decides.

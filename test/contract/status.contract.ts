@@ -222,6 +222,29 @@ export function describeStatusStoreContract(name: string, setup: () => Promise<S
       expect(await store.finish(backfill, processed())).toBe('stale');
     });
 
+    it('never lets a backfill’s failure overwrite what another run recorded while it ran', async () => {
+      const store = await setup();
+      const object = ref('0065', { etag: 'old' });
+      await store.begin(object);
+      await store.finish(object, processed('old'));
+      const backfill = { bucket: object.bucket, key: object.key };
+      expect(await store.begin(backfill)).toBe('applied');
+      // A new version is uploaded and processed while the backfill runs, which then fails.
+      const upload = { ...object, etag: 'new', sequencer: '0066' };
+      await store.begin(upload);
+      await store.finish(upload, processed('new'));
+      expect(await store.finish(backfill, failed)).toBe('stale');
+      expect(await store.get(object.bucket, object.key)).toMatchObject({
+        status: 'processed',
+        etag: 'new',
+        outputs: 9,
+      });
+      // Its own unfinished item, the failure takes.
+      expect(await store.begin(backfill)).toBe('applied');
+      expect(await store.finish(backfill, failed)).toBe('applied');
+      expect((await store.get(object.bucket, object.key))?.status).toBe('failed');
+    });
+
     it('refuses a backfill of content that a later upload replaced while it ran', async () => {
       const store = await setup();
       const object = ref('0060', { etag: 'old' });
