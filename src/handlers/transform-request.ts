@@ -160,11 +160,7 @@ export function parseRequest(
     // PNG is lossless: a quality does not change it, and must not split the cache.
     if (format !== 'png') quality = q;
   }
-  let expires: number | undefined;
-  if (query.exp !== undefined) {
-    expires = /^\d{1,12}$/.test(query.exp) ? Number(query.exp) : Number.NaN;
-    if (Number.isNaN(expires)) throw bad('exp', 'the expiry in Unix seconds', query.exp);
-  }
+  const expires = query.exp === undefined ? undefined : expiryOf(query.exp);
   let watermark = true;
   if (query.wm !== undefined) {
     if (query.wm !== '0' && query.wm !== '1') throw bad('wm', '0 or 1', query.wm);
@@ -182,6 +178,20 @@ export function parseRequest(
     ...(watermark ? {} : { watermark: false as const }),
   };
   return { key, query, spec, auto, ...(expires === undefined ? {} : { expires }) };
+}
+
+/**
+ * `exp` in Unix seconds, at most 12 digits: anything else is a 400 naming it, signed or not (a
+ * signed URL with an expiry in milliseconds was refused 403 "This URL expired", which it was not).
+ */
+function expiryOf(value: string): number {
+  if (!/^\d{1,12}$/.test(value))
+    throw bad(
+      'exp',
+      `the expiry in Unix seconds (up to 12 digits${/^\d{13}$/.test(value) ? '; this looks like milliseconds' : ''})`,
+      value,
+    );
+  return Number(value);
 }
 
 function dprOf(value: string): number {
@@ -263,7 +273,8 @@ export function signature(secret: string, key: string, query: Readonly<Record<st
 
 /**
  * Checks `sig` against every key (two while a key is being rotated) in constant time, then `exp`.
- * Throws 403 saying which: missing, not matching, or expired.
+ * Throws 403 saying which: missing, not matching, or expired; 400 (field exp) for an `exp` that is
+ * not Unix seconds.
  */
 export function verifySignature(
   key: string,
@@ -285,13 +296,11 @@ export function verifySignature(
   }
   if (!valid) throw new ApiError('forbidden', 'The signature does not match this URL', { field: 'sig' });
   if (query.exp !== undefined) {
-    const exp = /^\d{1,12}$/.test(query.exp) ? Number(query.exp) : Number.NaN;
+    const exp = expiryOf(query.exp);
     if (!(exp * 1000 > now.getTime()))
-      throw new ApiError(
-        'forbidden',
-        `This URL expired at ${Number.isNaN(exp) ? describeValue(query.exp) : new Date(exp * 1000).toISOString()}`,
-        { field: 'exp' },
-      );
+      throw new ApiError('forbidden', `This URL expired at ${new Date(exp * 1000).toISOString()}`, {
+        field: 'exp',
+      });
   }
 }
 

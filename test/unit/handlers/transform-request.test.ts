@@ -210,6 +210,26 @@ describe('signatures', () => {
     expect(refusal(() => verifySignature('photos/other.jpg', signed, [SECRET], now)).status).toBe(403);
   });
 
+  it('answers 400 naming exp for a signed expiry that is not Unix seconds, not "expired"', () => {
+    // A signer of its own that put Date.now() + 1 h in exp: milliseconds, an hour from now.
+    const ms = String(now.getTime() + 3_600_000);
+    for (const [exp, message] of [
+      [
+        ms,
+        `Expected the expiry in Unix seconds (up to 12 digits; this looks like milliseconds) for exp but received "${ms}"`,
+      ],
+      ['tomorrow', 'Expected the expiry in Unix seconds (up to 12 digits) for exp but received "tomorrow"'],
+    ] as const) {
+      const error = refusal(() => verifySignature(KEY, sign({ w: '640', exp }), [SECRET], now));
+      expect([error.status, error.field], exp).toEqual([400, 'exp']);
+      expect(error.message).toContain(message);
+      // The same message as an unsigned deployment's.
+      expect(refusal(() => parseRequest(KEY, { w: '640', exp }, undefined, config, defaults)).message).toBe(
+        error.message,
+      );
+    }
+  });
+
   it('accepts either of two keys (rotation), and no other', () => {
     const next = 'n'.repeat(40);
     const query = { w: '640', sig: signature(next, KEY, { w: '640' }) };
