@@ -212,13 +212,32 @@ function sizeOf(name: 'w' | 'h', value: string, dpr: number, config: TransformCo
     );
   }
   const pixels = Math.round(size * dpr);
-  if (pixels > config.maxSize)
-    throw bad(
-      name,
-      `at most ${Math.floor(config.maxSize / dpr)} at dpr ${dpr} (${config.maxSize} device pixels)`,
-      value,
-    );
+  if (pixels > config.maxSize) {
+    const largest = largestSize(dpr, config);
+    if (largest === undefined)
+      throw new ApiError(
+        'bad-request',
+        `No ${name} is allowed at dpr ${dpr} (received ${describeValue(value)}): every allowed size is more than ${config.maxSize} device pixels at that ratio; use a lower dpr`,
+        { field: name },
+      );
+    throw bad(name, `at most ${largest} at dpr ${dpr} (${config.maxSize} device pixels)`, value);
+  }
   return pixels;
+}
+
+/**
+ * The largest w or h allowed at `dpr` (from the list, or a multiple of the step), or undefined: the
+ * one a refusal names, so that it is itself accepted (maxSize / dpr is often neither).
+ */
+function largestSize(dpr: number, config: TransformConfig): number | undefined {
+  const fits = (size: number) => Math.round(size * dpr) <= config.maxSize;
+  if (config.sizes.length > 0) {
+    const fitting = config.sizes.filter(fits);
+    return fitting.length > 0 ? Math.max(...fitting) : undefined;
+  }
+  let size = Math.floor(config.maxSize / dpr / config.sizeStep) * config.sizeStep;
+  while (size > 0 && !fits(size)) size -= config.sizeStep;
+  return size > 0 ? size : undefined;
 }
 
 /**

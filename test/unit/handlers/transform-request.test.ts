@@ -98,7 +98,7 @@ describe('parseRequest', () => {
       ['w=333', 'w', 'Expected a multiple of 10 (10, 20, ...) for w but received "333"'],
       ['h=-10', 'h', 'for h but received "-10"'],
       ['w=4010', 'w', 'Expected at most 4000 at dpr 1 (4000 device pixels) for w'],
-      ['w=2000&dpr=3', 'w', 'Expected at most 1333 at dpr 3 (4000 device pixels) for w'],
+      ['w=2000&dpr=3', 'w', 'Expected at most 1330 at dpr 3 (4000 device pixels) for w'],
       ['dpr=1.7', 'dpr', 'Expected one of 1, 1.5, 2, 2.5, 3 for dpr but received "1.7"'],
       ['fit=fill', 'fit', 'Expected one of inside, cover, contain for fit'],
       ['fmt=gif', 'fmt', 'Expected one of avif, webp, jpeg, png, auto for fmt but received "gif"'],
@@ -116,6 +116,44 @@ describe('parseRequest', () => {
     expect(unknown.message).toContain('expected only w, h, fit, fmt, q, dpr, wm, exp, sig');
     expect(refusal(() => parseQuery('w=10&w=20')).message).toBe('The parameter w is given more than once');
     expect(refusal(() => parseQuery('w=%E0%A4%A')).status).toBe(400);
+  });
+
+  it('names, for a box over the maximum at its dpr, a size that is itself accepted', () => {
+    // maxSize / dpr (2666 at 1.5, 1333 at 3) is not a multiple of the step, nor in a list.
+    const listed = loadTransformConfig({
+      IMGPIPE_TRANSFORM_SOURCE_BUCKET: 's',
+      IMGPIPE_TRANSFORM_SIZES: '320,640,1280,1920',
+    });
+    const cases: [typeof config, string, string][] = [
+      [config, 'w=4000&dpr=1.5', 'Expected at most 2660 at dpr 1.5 (4000 device pixels) for w'],
+      [config, 'h=2000&dpr=3', 'Expected at most 1330 at dpr 3 (4000 device pixels) for h'],
+      [listed, 'w=1920&dpr=3', 'Expected at most 1280 at dpr 3 (4000 device pixels) for w'],
+      [listed, 'w=1920&dpr=2.5', 'Expected at most 1280 at dpr 2.5 (4000 device pixels) for w'],
+    ];
+    for (const [settings, query, message] of cases) {
+      const error = refusal(() => parseRequest(KEY, parseQuery(query), undefined, settings, defaults));
+      expect([error.status, error.field, error.message], query).toEqual([
+        400,
+        query[0],
+        expect.stringContaining(message),
+      ]);
+      const named = /at most (\d+)/.exec(error.message)![1]!;
+      const accepted = query.replace(/^([wh])=\d+/, `$1=${named}`);
+      expect(
+        () => parseRequest(KEY, parseQuery(accepted), undefined, settings, defaults),
+        accepted,
+      ).not.toThrow();
+    }
+    // No listed size fits at that dpr: said so, rather than naming one that is refused.
+    const large = loadTransformConfig({
+      IMGPIPE_TRANSFORM_SOURCE_BUCKET: 's',
+      IMGPIPE_TRANSFORM_SIZES: '2000',
+    });
+    expect(
+      refusal(() => parseRequest(KEY, { w: '2000', dpr: '3' }, undefined, large, defaults)).message,
+    ).toBe(
+      'No w is allowed at dpr 3 (received "2000" of type string): every allowed size is more than 4000 device pixels at that ratio; use a lower dpr',
+    );
   });
 
   it('limits sizes to a configured list when there is one', () => {
