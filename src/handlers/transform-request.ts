@@ -241,8 +241,8 @@ function largestSize(dpr: number, config: TransformConfig): number | undefined {
 }
 
 /**
- * fmt=auto: AVIF, then WebP, from Accept (a browser's header, or the `avif`, `webp` or `other` our
- * CloudFront Function reduces it to), then JPEG, then PNG; only among the allowed formats.
+ * fmt=auto: AVIF, then WebP, from Accept (a browser's header, or the `avif`, `avif-only`, `webp` or
+ * `other` our CloudFront Function reduces it to), then JPEG, then PNG; only among the allowed formats.
  */
 export function negotiate(accept: string | undefined, allowed: readonly OutputFormat[]): OutputFormat {
   const accepted = new Set<string>();
@@ -250,8 +250,9 @@ export function negotiate(accept: string | undefined, allowed: readonly OutputFo
     const [type, ...params] = part.split(';').map((p) => p.trim());
     const q = params.find((p) => p.startsWith('q='));
     if (q !== undefined && !(Number(q.slice(2)) > 0)) continue;
-    if (type === 'image/avif') accepted.add('avif');
-    // The CloudFront Function's `avif` stands for both: every browser that decodes AVIF decodes WebP.
+    // The CloudFront Function's `avif` stands for both (every browser that decodes AVIF decodes
+    // WebP), `avif-only` for AVIF without WebP.
+    if (type === 'image/avif' || type === 'avif-only') accepted.add('avif');
     if (type === 'avif') accepted.add('avif').add('webp');
     if (type === 'image/webp' || type === 'webp') accepted.add('webp');
   }

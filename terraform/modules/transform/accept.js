@@ -1,9 +1,11 @@
 // imgpipe: the viewer-request CloudFront Function (JavaScript runtime 2.0) of the transformation
-// distribution. It reduces Accept to one of three values, so the cache key (which includes Accept,
-// for fmt=auto) is split three ways and not once per browser's spelling of the header:
-//   avif   the client accepts image/avif (and so WebP: every browser that decodes AVIF decodes WebP)
-//   webp   it accepts image/webp and not AVIF
-//   other  anything else (JPEG)
+// distribution. It reduces Accept to one of four values, so the cache key (which includes Accept,
+// for fmt=auto) is split that many ways and not once per browser's spelling of the header:
+//   avif       the client accepts image/avif and image/webp (every browser that decodes one)
+//   avif-only  it accepts image/avif and not WebP (not listed, or q=0): a client of its own, which
+//              a deployment without AVIF answers with JPEG, not a WebP it does not decode
+//   webp       it accepts image/webp and not AVIF
+//   other      anything else (JPEG)
 // index.transform negotiates on these tokens as it does on a full header
 // (src/handlers/transform-request.ts negotiate); test/unit/handlers/cloudfront-accept.test.ts runs
 // this file in Node against sample headers and holds the two together.
@@ -22,10 +24,11 @@ function handler(event) {
         if (param.indexOf('q=') === 0 && !(Number(param.slice(2)) > 0)) refused = true;
       }
       if (refused) continue;
-      if (type === 'image/avif' || type === 'avif') accepts.avif = true;
-      if (type === 'image/webp' || type === 'webp') accepts.webp = true;
+      if (type === 'image/avif' || type === 'avif' || type === 'avif-only') accepts.avif = true;
+      if (type === 'image/webp' || type === 'webp' || type === 'avif') accepts.webp = true;
     }
   }
-  request.headers.accept = { value: accepts.avif ? 'avif' : accepts.webp ? 'webp' : 'other' };
+  var value = accepts.avif ? (accepts.webp ? 'avif' : 'avif-only') : accepts.webp ? 'webp' : 'other';
+  request.headers.accept = { value: value };
   return request;
 }

@@ -7,7 +7,7 @@
 resource "aws_cloudfront_function" "this" {
   name    = "${var.name}-transform-accept"
   runtime = "cloudfront-js-2.0"
-  comment = "Reduces Accept to avif, webp or other (the cache key of fmt=auto)"
+  comment = "Reduces Accept to avif, avif-only, webp or other (the cache key of fmt=auto)"
   publish = true
   code    = file("${path.module}/accept.js")
 }

@@ -8,7 +8,8 @@ import { negotiate } from '../../../src/handlers/transform-request.ts';
  * The CloudFront Function that reduces Accept (terraform/modules/transform/accept.js), run in Node
  * as CloudFront runs it: the file's `handler` called with a viewer-request event. Its three values
  * must lead index.transform to the format the full header would have, whatever formats a
- * deployment allows (`avif` stands for AVIF and WebP: no browser sends image/avif without WebP).
+ * deployment allows (`avif` stands for AVIF and WebP, as every browser sends them; `avif-only` for
+ * AVIF alone).
  */
 const code = readFileSync(new URL('../../../terraform/modules/transform/accept.js', import.meta.url), 'utf8');
 type Request = { headers: Record<string, { value: string }> };
@@ -42,14 +43,18 @@ const SAMPLES: [string | undefined, string][] = [
   ['image/avif;q=0, image/webp;q=0.9', 'webp'],
   ['image/avif;q=0.0,image/webp;q=0', 'other'],
   ['text/html, image/webp ; q=0.5', 'webp'],
+  // a client of its own that decodes AVIF and not WebP: a deployment without AVIF answers it JPEG
+  ['image/avif,image/jpeg,*/*;q=0.8', 'avif-only'],
+  ['image/avif,image/webp;q=0', 'avif-only'],
   // already reduced (a second pass changes nothing)
   ['avif', 'avif'],
+  ['avif-only', 'avif-only'],
   ['webp', 'webp'],
   ['other', 'other'],
 ];
 
 describe('the CloudFront Function reducing Accept', () => {
-  it('gives avif, webp or other for sample headers', () => {
+  it('gives avif, avif-only, webp or other for sample headers', () => {
     for (const [accept, expected] of SAMPLES) expect(reduce(accept), String(accept)).toBe(expected);
   });
 
