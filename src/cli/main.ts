@@ -378,7 +378,8 @@ export const SIGN_COMMAND: CommandSpec = {
     'public key imgpipe dev accepts, with a note on standard error. Parameters are checked by the function, not',
     'here: a signed URL with a size the deployment does not allow is answered 400. A key with a . or .. segment',
     'is refused: browsers and CDNs resolve such segments, so no URL can name it; so is an empty key or one over',
-    '1,024 bytes, which the function refuses.',
+    '1,024 bytes, which the function refuses, and an s3://bucket/key URI (give the key: the function reads the',
+    "deployment's source bucket).",
   ].join('\n'),
   positionals: true,
   options: [
@@ -638,6 +639,14 @@ async function devTokenCommand(values: Values): Promise<number> {
 function signCommand(values: Values, positionals: string[], env: NodeJS.ProcessEnv): number {
   const command = SIGN_COMMAND.command;
   if (positionals.length !== 1) throw new UsageError(command, 'give one source key, e.g. photos/cat.jpg');
+  // The URI imgpipe status and reprocess take: signed as a key, its URL read the key "s3:" + "//…"
+  // from the source bucket (404).
+  const uri = /^s3:\/\/[^/]*\/(.*)$/.exec(positionals[0]!);
+  if (uri)
+    throw new UsageError(
+      command,
+      `Expected a source key such as photos/cat.jpg, not an s3:// URI, but received ${JSON.stringify(positionals[0])}: /t/<key> reads <key> in the deployment's source bucket${uri[1] ? ` (give ${JSON.stringify(uri[1])})` : ''}`,
+    );
   try {
     // The key as the function will read it back from the URL's path: one it refuses (empty, over
     // S3's 1,024 bytes, a . or .. segment) is refused here, not signed into a URL that cannot work.

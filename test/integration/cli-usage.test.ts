@@ -330,6 +330,20 @@ describe('imgpipe usage errors', () => {
     noStack(run.stderr);
   });
 
+  it('refuses to sign an s3:// URI, as imgpipe status takes, naming the key to give', async () => {
+    const run = await runCli([
+      'sign',
+      's3://imgpipe-prod-source/photos/cat.jpg',
+      '--base',
+      'https://cdn.example.com',
+    ]);
+    expect([run.code, run.stdout]).toEqual([2, '']);
+    expect(lines(run.stderr)[0]).toBe(
+      'imgpipe sign: Expected a source key such as photos/cat.jpg, not an s3:// URI, but received "s3://imgpipe-prod-source/photos/cat.jpg": /t/<key> reads <key> in the deployment\'s source bucket (give "photos/cat.jpg")',
+    );
+    noStack(run.stderr);
+  });
+
   it('refuses to sign an empty key or one over 1,024 bytes, which the function refuses', async () => {
     for (const key of ['', 'k'.repeat(1025)]) {
       const run = await runCli(['sign', key, '--base', 'https://cdn.example.com']);
