@@ -55,6 +55,18 @@ describe('modules/transform and TRANSFORM_SETTINGS', () => {
     expect(behaviour.path_pattern).toBe(`/${DOLLAR}{var.results_prefix}*`);
   });
 
+  it('tells the operator to delete, after a leak, the results named with the leaked key', () => {
+    // Their names are an HMAC with the newest key, and the results behaviour serves the bucket
+    // unsigned: whoever holds a key taken out still works out and reads them (wm=0 included).
+    const readme = readFileSync(join(dir, 'README.md'), 'utf8');
+    const signing = readme.slice(readme.indexOf('- **Signing**'), readme.indexOf('- **Access**'));
+    expect(signing).toContain(
+      'Taking a leaked key out stops its URLs, not the results stored while it was the newest',
+    );
+    expect(signing).toContain('aws s3 rm "s3://<output bucket>/<results_prefix>" --recursive');
+    expect(signing).toContain("--paths '/<results_prefix>*'");
+  });
+
   it('creates the keys’ parameter with the placeholder the function refuses as a key', () => {
     const resource = main.slice(main.indexOf('resource "aws_ssm_parameter" "this"'));
     const value = /^\s*value_wo\s*=\s*"([^"]*)"/m.exec(resource)?.[1];
