@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_DEV_PORT, DEV_BUCKETS } from '../../src/cli/dev.ts';
+import { TransformLayout } from '../../src/core/layout.ts';
 import { REPO_ROOT } from '../support/cli.ts';
 
 /**
@@ -79,5 +80,21 @@ describe('the README quick start', () => {
     );
     expect(counts.length).toBeGreaterThanOrEqual(2);
     for (const count of counts) expect(count).toBe(Object.keys(DEV_BUCKETS).length);
+  });
+});
+
+describe('the README’s transformation URLs', () => {
+  it('name stored results as a deployment makes them: signed (the default), a 96-bit HMAC', () => {
+    const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+    const spec = { width: 3000, height: 4000, fit: 'inside', format: 'png', quality: 0 } as const;
+    const made = new TransformLayout('transforms/').key('photos/cat.jpg', spec, 'hash', 'k'.repeat(40));
+    // transforms/photos/cat.jpg/3000x4000-inside-q0-<24 hex digits>.png
+    expect(made).toMatch(/-[0-9a-f]{24}\.png$/);
+    const name = made.slice(0, -'.png'.length - 24);
+    const shown = [...readme.matchAll(/\/(transforms\/photos\/cat\.jpg\/[^?\s]+)\?v=/g)].map(
+      (match) => match[1]!,
+    );
+    expect(shown).toHaveLength(2);
+    for (const key of shown) expect(key.replace(/[0-9a-f]{24}\.png$/, '')).toBe(name);
   });
 });
