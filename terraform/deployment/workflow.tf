@@ -57,6 +57,8 @@ module "workflow" {
   architectures        = var.architectures
   environment          = module.imgpipe.lambda_environment
   pipeline_policy_json = module.imgpipe.pipeline_policy_json
+  inspect_policy_json  = module.imgpipe.inspect_policy_json
+  record_policy_json   = module.imgpipe.record_policy_json
   kms_key_arn          = module.imgpipe.kms_key_arn
   source_bucket_name   = module.imgpipe.source_bucket_id
   # The upload filters (variables.tf), which the imgpipe module's notifications use in the direct

@@ -48,15 +48,19 @@ function roleStatements(name: 'this'): Body[] {
   return statements(documentOf(imgpipe, imgpipe.resource.aws_iam_role_policy![name]!.policy));
 }
 
-const outcomes = () => imgpipe.data.aws_iam_policy_document!.outcomes!;
-
-/** The outcomes document's statements by sid, with the `for_each` of the dynamic ones. */
+/**
+ * The outcomes document's statements by sid, with the `for_each` of the dynamic ones: its own and
+ * those of the records document it is built on (what the workflow's Inspect and RecordFailure get).
+ */
 function outcomeGrants(): Record<string, { actions: string[]; resources: unknown; when?: string }> {
   const grants: Record<string, { actions: string[]; resources: unknown; when?: string }> = {};
-  for (const s of outcomes().statement ?? []) grants[s.sid] = { actions: s.actions, resources: s.resources };
-  for (const use of outcomes().dynamic?.statement ?? []) {
-    const s = use.content[0];
-    grants[s.sid] = { actions: s.actions, resources: s.resources, when: use.for_each };
+  for (const name of ['records', 'outcomes']) {
+    const document = imgpipe.data.aws_iam_policy_document![name]!;
+    for (const s of document.statement ?? []) grants[s.sid] = { actions: s.actions, resources: s.resources };
+    for (const use of document.dynamic?.statement ?? []) {
+      const s = use.content[0];
+      grants[s.sid] = { actions: s.actions, resources: s.resources, when: use.for_each };
+    }
   }
   return grants;
 }
@@ -132,6 +136,9 @@ describe('the functions’ access to status, events and the pipeline parameter',
   it('is one document, in the pipeline document that the function role and the workflow tasks use', () => {
     const pipeline = imgpipe.data.aws_iam_policy_document!.pipeline!;
     expect(pipeline.source_policy_documents).toContain('data.aws_iam_policy_document.outcomes.json');
+    expect(imgpipe.data.aws_iam_policy_document!.outcomes!.source_policy_documents).toEqual([
+      'data.aws_iam_policy_document.records.json',
+    ]);
     expect(imgpipe.data.aws_iam_policy_document!.this!.source_policy_documents).toEqual([
       'data.aws_iam_policy_document.pipeline.json',
     ]);

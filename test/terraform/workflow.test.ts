@@ -234,9 +234,16 @@ describe('the workflow module', () => {
   it('builds the pipeline tasks’ roles on the imgpipe function’s own statements, each on its own log group', () => {
     const document = workflow.data.aws_iam_policy_document!.function!;
     expect(document.source_policy_documents).toBe(
-      'contains(local.pipeline_tasks, each.key) ? [var.pipeline_policy_json] : []',
+      'contains(keys(local.imgpipe_policies), each.key) ? [local.imgpipe_policies[each.key]] : []',
     );
-    expect(root.module.workflow!.pipeline_policy_json).toBe('module.imgpipe.pipeline_policy_json');
+    // Inspect (the upload's untrusted header) and RecordFailure make nothing: the imgpipe module's
+    // narrower documents, without the pipeline's writes and deletions.
+    expect(String(workflow.locals.imgpipe_policies).replace(/\s+/g, ' ')).toBe(
+      'merge( { for key in local.pipeline_tasks : key => var.pipeline_policy_json }, { inspect = var.inspect_policy_json, fail = var.record_policy_json }, )',
+    );
+    expect(workflow.locals.pipeline_tasks).toEqual(['process', 'quarantine', 'reprocess-batch']);
+    for (const name of ['pipeline', 'inspect', 'record'])
+      expect(root.module.workflow![`${name}_policy_json`]).toBe(`module.imgpipe.${name}_policy_json`);
     const logs = statements(document).find((s) => s.sid === 'WriteLogs')!;
     expect(logs.resources).toEqual([`${DOLLAR}{local.log_group_arns[each.key]}:log-stream:*`]);
     // Nothing of the module writes to the source bucket.
@@ -252,12 +259,10 @@ describe('the workflow module', () => {
     expect(workflow.locals.config_parameter).toBe(
       'lookup(var.environment, "IMGPIPE_CONFIG_PARAMETER", null)',
     );
-    // The pipeline tasks have the imgpipe function's statements, its parameter among them; the
+    // The tasks with an imgpipe document have its statements, the parameter among them; the
     // others (the reprocessing plan and summary) a statement of their own.
-    const pipelineTasks = [...String(workflow.locals.pipeline_tasks).matchAll(/"([\w-]+)"/g)].map(
-      (m) => m[1]!,
-    );
-    const others = Object.keys(imageTasks()).filter((task) => !pipelineTasks.includes(task));
+    const withDocuments = [...(workflow.locals.pipeline_tasks as string[]), 'inspect', 'fail'];
+    const others = Object.keys(imageTasks()).filter((task) => !withDocuments.includes(task));
     expect(others).toEqual(expect.arrayContaining(['reprocess-plan', 'reprocess-summarize']));
     const reads = workflow.data.aws_iam_policy_document!.function!.dynamic.statement.filter(
       (d: Body) => d.content[0].sid === 'ReadThePipelineParameter',
@@ -265,7 +270,7 @@ describe('the workflow module', () => {
     expect(reads).toHaveLength(1);
     expect(reads[0].content[0].actions).toEqual(['ssm:GetParameter']);
     expect(reads[0].for_each).toBe(
-      'local.config_parameter_arn != null && contains(keys(local.functions), each.key) && !contains(local.pipeline_tasks, each.key) ? [local.config_parameter_arn] : []',
+      'local.config_parameter_arn != null && contains(keys(local.functions), each.key) && !contains(keys(local.imgpipe_policies), each.key) ? [local.config_parameter_arn] : []',
     );
     expect(reads[0].content[0].resources).toEqual(['statement.value']);
   });

@@ -86,6 +86,54 @@ data "aws_iam_policy_document" "pipeline" {
   source_policy_documents = [data.aws_iam_policy_document.objects.json, data.aws_iam_policy_document.outcomes.json]
 }
 
+# Narrower documents for the workflow module's tasks that make nothing, built on the same
+# statements: no write or delete of outputs, manifests, results or quarantine for a task that parses
+# untrusted headers (Inspect) or only records a failure (RecordFailure).
+#
+# Recording an outcome where nothing is made (RecordFailure, output record_policy_json): the status
+# item (the records document: GetItem, UpdateItem), the event, the pipeline parameter; kms:Decrypt
+# for the status table and a SecureString parameter; traces.
+data "aws_iam_policy_document" "record" {
+  source_policy_documents = [data.aws_iam_policy_document.records.json]
+
+  statement {
+    sid       = "DecryptWithTheKey"
+    actions   = ["kms:Decrypt"]
+    resources = [module.kms.key_arn]
+  }
+
+  statement {
+    sid       = "WriteTraces"
+    actions   = ["xray:PutTelemetryRecords", "xray:PutTraceSegments"]
+    resources = ["*"]
+  }
+}
+
+# Inspecting an upload (Inspect, output inspect_policy_json): what recording needs, and reading the
+# upload (the version the event names) and its manifest (whether its outputs are current), with
+# ListBucket so that a missing one is a 404.
+data "aws_iam_policy_document" "inspect" {
+  source_policy_documents = [data.aws_iam_policy_document.record.json]
+
+  statement {
+    sid       = "ReadSourceObjects"
+    actions   = ["s3:GetObject", "s3:GetObjectVersion"]
+    resources = ["${module.source_bucket.s3_bucket_arn}/*"]
+  }
+
+  statement {
+    sid       = "ReadManifests"
+    actions   = ["s3:GetObject"]
+    resources = ["${module.output_bucket.s3_bucket_arn}/${var.output_prefix}*"]
+  }
+
+  statement {
+    sid       = "ListBucketsSoMissingKeysAre404"
+    actions   = ["s3:ListBucket"]
+    resources = [module.source_bucket.s3_bucket_arn, module.output_bucket.s3_bucket_arn]
+  }
+}
+
 data "aws_iam_policy_document" "this" {
   source_policy_documents = [data.aws_iam_policy_document.pipeline.json]
 
@@ -114,10 +162,25 @@ resource "aws_iam_role_policy" "this" {
 
 # What the pipeline needs to record each outcome (status table, events) and to read their
 # configuration from Parameter Store, on exact ARNs; each statement exists only when its resource
-# does. No KMS statement of its own: the table and a SecureString parameter use the module's key,
+# does: the records document (what every task that records an outcome calls), and the status
+# index. No KMS statement of its own: the table and a SecureString parameter use the module's key,
 # which the objects document already grants. X-Ray stays in the objects document (Resource "*":
 # xray:PutTraceSegments and xray:PutTelemetryRecords have no resource-level permissions).
 data "aws_iam_policy_document" "outcomes" {
+  source_policy_documents = [data.aws_iam_policy_document.records.json]
+
+  dynamic "statement" {
+    for_each = var.create_status_table ? ["${aws_dynamodb_table.this[0].arn}/index/${local.status_index_name}"] : []
+
+    content {
+      sid       = "ListStatusItemsByTheIndex"
+      actions   = ["dynamodb:Query"]
+      resources = [statement.value]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "records" {
   dynamic "statement" {
     for_each = var.create_status_table ? [aws_dynamodb_table.this[0].arn] : []
 
@@ -126,16 +189,6 @@ data "aws_iam_policy_document" "outcomes" {
       # UpdateItem with a condition on the event's sequencer; GetItem reads an item back when a
       # condition refused the write.
       actions   = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
-      resources = [statement.value]
-    }
-  }
-
-  dynamic "statement" {
-    for_each = var.create_status_table ? ["${aws_dynamodb_table.this[0].arn}/index/${local.status_index_name}"] : []
-
-    content {
-      sid       = "ListStatusItemsByTheIndex"
-      actions   = ["dynamodb:Query"]
       resources = [statement.value]
     }
   }

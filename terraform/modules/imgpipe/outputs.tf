@@ -81,6 +81,16 @@ output "pipeline_policy_json" {
   value       = data.aws_iam_policy_document.pipeline.json
 }
 
+output "inspect_policy_json" {
+  description = "IAM policy document (JSON) of what inspecting an upload needs (the workflow module's Inspect task): reading the upload and its manifest, its status item, its event, the pipeline parameter, kms:Decrypt; no write or delete of outputs, results or quarantine."
+  value       = data.aws_iam_policy_document.inspect.json
+}
+
+output "record_policy_json" {
+  description = "IAM policy document (JSON) of what recording an outcome where nothing is made needs (the workflow module's RecordFailure task): the status item, the event, the pipeline parameter, kms:Decrypt; no bucket."
+  value       = data.aws_iam_policy_document.record.json
+}
+
 output "cloudwatch_log_group_name" {
   description = "Name of the function's log group."
   value       = aws_cloudwatch_log_group.this.name

@@ -25,9 +25,16 @@ resource "aws_iam_role" "function" {
 
 locals {
   # The tasks that run the pipeline on an object get what the imgpipe function gets (its buckets,
-  # key, status table, bus, parameter), from the one document that module writes. Not Moderate,
-  # which decodes the upload and asks Rekognition, and writes nothing: it reads the upload alone.
-  pipeline_tasks = ["inspect", "process", "quarantine", "fail", "reprocess-batch"]
+  # key, status table, bus, parameter), from the one document that module writes. Inspect, which
+  # parses the upload's untrusted header, and RecordFailure, which only records, make nothing:
+  # they get that module's narrower documents, without the writes and deletes of outputs, results
+  # and quarantine. Not Moderate, which decodes the upload and asks Rekognition, and writes
+  # nothing: it reads the upload alone.
+  pipeline_tasks = ["process", "quarantine", "reprocess-batch"]
+  imgpipe_policies = merge(
+    { for key in local.pipeline_tasks : key => var.pipeline_policy_json },
+    { inspect = var.inspect_policy_json, fail = var.record_policy_json },
+  )
   # The tasks that read the upload itself, the version the event names, and nothing else of the pipeline.
   upload_readers = ["scan", "moderate"]
 }
@@ -35,7 +42,7 @@ locals {
 data "aws_iam_policy_document" "function" {
   for_each = local.function_names
 
-  source_policy_documents = contains(local.pipeline_tasks, each.key) ? [var.pipeline_policy_json] : []
+  source_policy_documents = contains(keys(local.imgpipe_policies), each.key) ? [local.imgpipe_policies[each.key]] : []
 
   statement {
     sid       = "WriteLogs"
@@ -43,9 +50,9 @@ data "aws_iam_policy_document" "function" {
     resources = ["${local.log_group_arns[each.key]}:log-stream:*"]
   }
 
-  # The pipeline's document has it already.
+  # The imgpipe module's documents have it already.
   dynamic "statement" {
-    for_each = contains(local.pipeline_tasks, each.key) ? [] : [each.key]
+    for_each = contains(keys(local.imgpipe_policies), each.key) ? [] : [each.key]
 
     content {
       sid       = "WriteTraces"
@@ -54,11 +61,11 @@ data "aws_iam_policy_document" "function" {
     }
   }
 
-  # The tasks outside pipeline_tasks (moderate, reprocess-plan, reprocess-summarize) read the
+  # The tasks without an imgpipe document (moderate, reprocess-plan, reprocess-summarize) read the
   # pipeline document at their init too (src/handlers/lambda.ts): with it in Parameter Store and no
   # grant, their init failed with AccessDenied and every bulk reprocessing failed at its first state.
   dynamic "statement" {
-    for_each = local.config_parameter_arn != null && contains(keys(local.functions), each.key) && !contains(local.pipeline_tasks, each.key) ? [local.config_parameter_arn] : []
+    for_each = local.config_parameter_arn != null && contains(keys(local.functions), each.key) && !contains(keys(local.imgpipe_policies), each.key) ? [local.config_parameter_arn] : []
 
     content {
       sid       = "ReadThePipelineParameter"
@@ -72,7 +79,7 @@ data "aws_iam_policy_document" "function" {
   # without it reprocess-plan's init failed with AccessDenied all the same. Only for that
   # parameter (SSM's encryption context names it).
   dynamic "statement" {
-    for_each = local.config_parameter_arn != null && contains(keys(local.functions), each.key) && !contains(local.pipeline_tasks, each.key) ? [local.config_parameter_arn] : []
+    for_each = local.config_parameter_arn != null && contains(keys(local.functions), each.key) && !contains(keys(local.imgpipe_policies), each.key) ? [local.config_parameter_arn] : []
 
     content {
       sid       = "DecryptThePipelineParameter"

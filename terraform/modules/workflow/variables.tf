@@ -48,13 +48,35 @@ variable "environment" {
 }
 
 variable "pipeline_policy_json" {
-  description = "IAM policy document (JSON) of what running the pipeline needs (the imgpipe module's pipeline_policy_json): every task function's role is built on it."
+  description = "IAM policy document (JSON) of what running the pipeline needs (the imgpipe module's pipeline_policy_json): the roles of the tasks that make outputs or quarantine (Process, Quarantine, the reprocessing batch) are built on it."
   type        = string
   nullable    = false
 
   validation {
     condition     = can(jsondecode(var.pipeline_policy_json).Statement)
     error_message = "pipeline_policy_json must be an IAM policy document in JSON."
+  }
+}
+
+variable "inspect_policy_json" {
+  description = "IAM policy document (JSON) of what inspecting an upload needs (the imgpipe module's inspect_policy_json): the Inspect task's role is built on it."
+  type        = string
+  nullable    = false
+
+  validation {
+    condition     = can(jsondecode(var.inspect_policy_json).Statement)
+    error_message = "inspect_policy_json must be an IAM policy document in JSON."
+  }
+}
+
+variable "record_policy_json" {
+  description = "IAM policy document (JSON) of what recording an outcome needs (the imgpipe module's record_policy_json): the RecordFailure task's role is built on it."
+  type        = string
+  nullable    = false
+
+  validation {
+    condition     = can(jsondecode(var.record_policy_json).Statement)
+    error_message = "record_policy_json must be an IAM policy document in JSON."
   }
 }
 

@@ -56,7 +56,7 @@ run "creates_the_status_table_and_passes_it_to_both_functions" {
 
   assert {
     condition = (
-      [for s in data.aws_iam_policy_document.outcomes.statement : s.resources if s.sid == "ReadAndWriteStatusItems"] == [toset(["arn:aws:dynamodb:eu-west-1:123456789012:table/imgpipe-test-status"])]
+      [for s in data.aws_iam_policy_document.records.statement : s.resources if s.sid == "ReadAndWriteStatusItems"] == [toset(["arn:aws:dynamodb:eu-west-1:123456789012:table/imgpipe-test-status"])]
       && [for s in data.aws_iam_policy_document.outcomes.statement : s.resources if s.sid == "ListStatusItemsByTheIndex"] == [toset(["arn:aws:dynamodb:eu-west-1:123456789012:table/imgpipe-test-status/index/byStatus"])]
     )
     error_message = "The functions should read and write the table's items and query its index, by exact ARN."
@@ -84,7 +84,7 @@ run "leaves_out_the_status_table_when_disabled" {
   }
 
   assert {
-    condition     = alltrue([for s in data.aws_iam_policy_document.outcomes.statement : !anytrue([for a in s.actions : startswith(a, "dynamodb:")])])
+    condition     = alltrue([for s in concat(data.aws_iam_policy_document.records.statement, data.aws_iam_policy_document.outcomes.statement) : !anytrue([for a in s.actions : startswith(a, "dynamodb:")])])
     error_message = "Without the table the roles should get no DynamoDB action."
   }
 }
@@ -104,7 +104,7 @@ run "creates_a_bus_and_lets_the_functions_put_on_it_alone" {
   }
 
   assert {
-    condition     = [for s in data.aws_iam_policy_document.outcomes.statement : s.resources if contains(s.actions, "events:PutEvents")] == [toset(["arn:aws:events:eu-west-1:123456789012:event-bus/imgpipe-test"])]
+    condition     = [for s in data.aws_iam_policy_document.records.statement : s.resources if contains(s.actions, "events:PutEvents")] == [toset(["arn:aws:events:eu-west-1:123456789012:event-bus/imgpipe-test"])]
     error_message = "events:PutEvents should be granted on exactly the bus's ARN."
   }
 
@@ -173,7 +173,7 @@ run "uses_an_existing_bus_by_name" {
   }
 
   assert {
-    condition     = [for s in data.aws_iam_policy_document.outcomes.statement : s.resources if contains(s.actions, "events:PutEvents")] == [toset(["arn:aws:events:eu-west-1:123456789012:event-bus/default"])]
+    condition     = [for s in data.aws_iam_policy_document.records.statement : s.resources if contains(s.actions, "events:PutEvents")] == [toset(["arn:aws:events:eu-west-1:123456789012:event-bus/default"])]
     error_message = "events:PutEvents should be granted on the existing bus only."
   }
 
@@ -269,7 +269,7 @@ run "reads_the_pipeline_document_from_a_parameter" {
   }
 
   assert {
-    condition     = [for s in data.aws_iam_policy_document.outcomes.statement : s.resources if contains(s.actions, "ssm:GetParameter")] == [toset(["arn:aws:ssm:eu-west-1:123456789012:parameter/imgpipe/test/pipeline"])]
+    condition     = [for s in data.aws_iam_policy_document.records.statement : s.resources if contains(s.actions, "ssm:GetParameter")] == [toset(["arn:aws:ssm:eu-west-1:123456789012:parameter/imgpipe/test/pipeline"])]
     error_message = "ssm:GetParameter should be granted on exactly that parameter."
   }
 
@@ -300,7 +300,7 @@ run "reads_no_parameter_by_default" {
   command = plan
 
   assert {
-    condition     = alltrue([for s in concat(data.aws_iam_policy_document.outcomes.statement, data.aws_iam_policy_document.release_check.statement) : !contains(s.actions, "ssm:GetParameter")]) && !contains(keys(aws_lambda_function.this.environment[0].variables), "IMGPIPE_CONFIG_PARAMETER")
+    condition     = alltrue([for s in concat(data.aws_iam_policy_document.records.statement, data.aws_iam_policy_document.outcomes.statement, data.aws_iam_policy_document.release_check.statement) : !contains(s.actions, "ssm:GetParameter")]) && !contains(keys(aws_lambda_function.this.environment[0].variables), "IMGPIPE_CONFIG_PARAMETER")
     error_message = "Without a parameter the roles should get no SSM access."
   }
 }

@@ -277,3 +277,36 @@ run "refuses_an_output_prefix_with_a_wildcard" {
 
   expect_failures = [var.output_prefix]
 }
+
+# The workflow module's Inspect (which parses the upload's untrusted header) and RecordFailure make
+# nothing: their documents read the upload and its manifest (Inspect) and record the status item
+# and the event, and write or delete nothing in a bucket. The status item and the event come from
+# the records document, which the pipeline's outcomes document is built on too.
+run "gives_inspect_and_record_failure_no_writes_or_deletions" {
+  variables {
+    transform_results_prefix = "transforms/"
+  }
+
+  assert {
+    condition = (
+      toset(flatten([for s in data.aws_iam_policy_document.inspect.statement : s.actions])) == toset(["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket"])
+      && toset(flatten([for s in data.aws_iam_policy_document.record.statement : s.actions])) == toset(["kms:Decrypt", "xray:PutTelemetryRecords", "xray:PutTraceSegments"])
+      && toset(flatten([for s in data.aws_iam_policy_document.records.statement : s.actions])) == toset(["dynamodb:GetItem", "dynamodb:UpdateItem", "events:PutEvents"])
+    )
+    error_message = "Inspect should read the upload and its manifest, and both it and RecordFailure record the status item and the event and decrypt: no write or deletion."
+  }
+
+  assert {
+    condition = (
+      [for s in data.aws_iam_policy_document.inspect.statement : s.resources if s.sid == "ReadSourceObjects"] == [toset(["${module.source_bucket.s3_bucket_arn}/*"])]
+      && [for s in data.aws_iam_policy_document.inspect.statement : s.resources if s.sid == "ReadManifests"] == [toset(["${module.output_bucket.s3_bucket_arn}/*"])]
+      && [for s in data.aws_iam_policy_document.inspect.statement : s.resources if s.sid == "ListBucketsSoMissingKeysAre404"] == [toset([module.source_bucket.s3_bucket_arn, module.output_bucket.s3_bucket_arn])]
+    )
+    error_message = "Inspect should read the uploads and the manifests under the output prefix, and list only the source and output buckets."
+  }
+
+  assert {
+    condition     = output.inspect_policy_json == data.aws_iam_policy_document.inspect.json && output.record_policy_json == data.aws_iam_policy_document.record.json
+    error_message = "The narrower documents should be the module's outputs for the workflow module."
+  }
+}

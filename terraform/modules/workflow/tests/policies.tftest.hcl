@@ -51,6 +51,8 @@ variables {
   image_uri            = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/imgpipe-test@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
   environment          = { IMGPIPE_OUTPUT_BUCKET = "imgpipe-test-output-123456789012", IMGPIPE_QUARANTINE_BUCKET = "imgpipe-test-quarantine-123456789012", IMGPIPE_CONFIG_PARAMETER = "/imgpipe-test/pipeline" }
   pipeline_policy_json = jsonencode({ Version = "2012-10-17", Statement = [{ Sid = "WriteOutputs", Effect = "Allow", Action = ["s3:DeleteObject", "s3:PutObject"], Resource = "arn:aws:s3:::imgpipe-test-output-123456789012/*" }] })
+  inspect_policy_json  = jsonencode({ Version = "2012-10-17", Statement = [{ Sid = "ReadSourceObjects", Effect = "Allow", Action = ["s3:GetObject", "s3:GetObjectVersion"], Resource = "arn:aws:s3:::imgpipe-test-source-123456789012/*" }, { Sid = "ReadAndWriteStatusItems", Effect = "Allow", Action = ["dynamodb:GetItem", "dynamodb:UpdateItem"], Resource = "arn:aws:dynamodb:eu-west-1:123456789012:table/imgpipe-test-status" }] })
+  record_policy_json   = jsonencode({ Version = "2012-10-17", Statement = [{ Sid = "ReadAndWriteStatusItems", Effect = "Allow", Action = ["dynamodb:GetItem", "dynamodb:UpdateItem"], Resource = "arn:aws:dynamodb:eu-west-1:123456789012:table/imgpipe-test-status" }] })
   kms_key_arn          = "arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555"
   source_bucket_name   = "imgpipe-test-source-123456789012"
   memory_size          = 1769
@@ -116,5 +118,40 @@ run "moderate_reads_the_upload_and_writes_nothing" {
       ])
     ])
     error_message = "The Moderate task should read the upload's version, tell a missing one apart, decrypt it and ask Rekognition."
+  }
+}
+
+# Inspect parses the upload's untrusted header, and RecordFailure only records: neither makes an
+# output or a quarantine, so neither gets the pipeline's writes and deletions (pipeline_policy_json),
+# only the imgpipe module's narrower documents (inspect_policy_json, record_policy_json).
+run "inspect_and_record_failure_get_the_narrower_documents" {
+  command = plan
+
+  assert {
+    condition = !anytrue(flatten([
+      for key in ["inspect", "fail"] : [
+        for statement in jsondecode(data.aws_iam_policy_document.function[key].json).Statement :
+        length(setintersection(toset(flatten([statement.Action])), toset(["s3:PutObject", "s3:DeleteObject"]))) > 0
+      ]
+    ]))
+    error_message = "The Inspect and RecordFailure roles should not get the pipeline's writes and deletions."
+  }
+
+  assert {
+    condition = (
+      toset(flatten([for statement in jsondecode(data.aws_iam_policy_document.function["inspect"].json).Statement : statement.Action if statement.Sid != "WriteLogs"])) == toset(["s3:GetObject", "s3:GetObjectVersion", "dynamodb:GetItem", "dynamodb:UpdateItem"])
+      && toset(flatten([for statement in jsondecode(data.aws_iam_policy_document.function["fail"].json).Statement : statement.Action if statement.Sid != "WriteLogs"])) == toset(["dynamodb:GetItem", "dynamodb:UpdateItem"])
+    )
+    error_message = "Inspect should get inspect_policy_json and RecordFailure record_policy_json, each with its log group and nothing else (the documents have the parameter, the key and X-Ray)."
+  }
+
+  assert {
+    condition = alltrue([
+      for key in ["process", "quarantine", "reprocess-batch"] : anytrue([
+        for statement in jsondecode(data.aws_iam_policy_document.function[key].json).Statement :
+        contains(flatten([statement.Action]), "s3:PutObject")
+      ])
+    ])
+    error_message = "Process, Quarantine and the reprocessing batch should get the pipeline's statements."
   }
 }

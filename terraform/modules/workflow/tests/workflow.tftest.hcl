@@ -10,6 +10,8 @@ variables {
   image_uri            = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/imgpipe-test@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
   environment          = { IMGPIPE_OUTPUT_BUCKET = "imgpipe-test-output-123456789012", IMGPIPE_QUARANTINE_BUCKET = "imgpipe-test-quarantine-123456789012", POWERTOOLS_SERVICE_NAME = "imgpipe", IMGPIPE_MAX_BYTES = "1000000" }
   pipeline_policy_json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}"
+  inspect_policy_json  = "{\"Version\":\"2012-10-17\",\"Statement\":[]}"
+  record_policy_json   = "{\"Version\":\"2012-10-17\",\"Statement\":[]}"
   kms_key_arn          = "arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555"
   source_bucket_name   = "imgpipe-test-source-123456789012"
   alarm_topic_arn      = "arn:aws:sns:eu-west-1:123456789012:imgpipe-test-alarms"
