@@ -382,7 +382,9 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
    * place): the record fails, so it is retried and recorded then, but its event goes out now, and
    * again with the retry, which finds the work done (a duplicate whose item is not final, or a
    * repeated quarantine: none can tell whether an earlier attempt reached its event).
-   * `announceDuplicate`: whether a duplicate is announced (announcesDuplicate()).
+   * `announceDuplicate`: whether a duplicate is announced (announcesDuplicate()). `inspected`: the
+   * outcome is the workflow's inspection's, which wrote nothing: a key replaced since is left to
+   * its own event's run, which checks the new content (superseded() would publish it unchecked).
    */
   async function finish(
     ref: ObjectRef,
@@ -390,6 +392,7 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
     outcome: Outcome,
     checked = false,
     announceDuplicate = false,
+    inspected = false,
   ): Promise<Handled> {
     const event = outcomeEvent(ref, outcome, config, { announceDuplicate });
     let written: Awaited<ReturnType<StatusStore['finish']>> | undefined;
@@ -428,6 +431,10 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
               : `the key holds other content (ETag ${current.etag}) than this event's (ETag ${outcome.etag})`;
       } catch (error) {
         return { result: reportFailure(ref, trigger, error), error };
+      }
+      if (replaced && inspected) {
+        const reason = `stale event: ${replaced}; its own event checks and processes that content`;
+        return { result: skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason }) };
       }
       if (replaced) return superseded(ref, trigger, replaced, checked);
     }
@@ -535,7 +542,7 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       if (inspection.kind === 'done')
         return {
           kind: 'done',
-          handled: await finish(ref, trigger, inspection.outcome, false, started.announceDuplicate),
+          handled: await finish(ref, trigger, inspection.outcome, false, started.announceDuplicate, true),
         };
       if (inspection.kind === 'invalid')
         return { kind: 'invalid', ref: inspection.ref, error: inspection.error };

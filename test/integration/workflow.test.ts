@@ -118,6 +118,8 @@ async function setup(
     refusedPublishes?: number;
     /** Gives every task a Lambda context with this much time left (as a function of that timeout). */
     remainingMs?: number;
+    /** false: no status table (create_status_table false), as the tasks then run. */
+    statusTable?: boolean;
   } = {},
 ) {
   const table = `imgpipe-workflow-${++tables}`;
@@ -128,7 +130,7 @@ async function setup(
     IMGPIPE_OUTPUT_BUCKET: OUTPUT,
     IMGPIPE_QUARANTINE_BUCKET: QUARANTINE,
     IMGPIPE_QUARANTINE_PREFIX: '',
-    IMGPIPE_STATUS_TABLE: table,
+    ...(options.statusTable === false ? {} : { IMGPIPE_STATUS_TABLE: table }),
     IMGPIPE_CONFIG: JSON.stringify({
       variants: [{ name: 'small', width: 160 }],
       formats: { jpeg: {}, webp: {} },
@@ -154,7 +156,9 @@ async function setup(
     quarantine: storage(QUARANTINE),
     logger,
     metrics,
-    status: options.wrapStatus ? options.wrapStatus(status) : status,
+    ...(options.statusTable === false
+      ? {}
+      : { status: options.wrapStatus ? options.wrapStatus(status) : status }),
     events: refusingPublisher(new JsonLinesPublisher(eventsFile), options.refusedPublishes ?? 0),
     moderator: new RekognitionModerator(rekognition, { minConfidence: 80, categories: [] }),
   };
@@ -868,5 +872,29 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
     expect(again.output).toMatchObject({
       inspection: { verdict: { status: 'done', result: { status: 'duplicate' } } },
     });
+  });
+
+  it('publishes nothing of a key’s newer content from a repeated event of the content it replaced, without a status table', async () => {
+    const wf = await setup({ checks: { malware: true, moderation: false }, statusTable: false });
+    const key = 'photos/replaced-before-a-repeat.jpg';
+    const first = await upload(key, readFixture('photos/portrait-friends-dogs.jpg'));
+    expect((await wf.run(first)).output).toMatchObject({ result: { status: 'processed' } });
+    const processed = await getJson<Manifest>(outputs(), `manifests/${key}.json`);
+    // The key gets a JPEG carrying EICAR, whose own run has not scanned it yet, and the first
+    // upload's event comes again (S3 and EventBridge deliver at least once).
+    await upload(key, Buffer.concat([readFixture('photos/portrait-friends-dogs.jpg'), Buffer.from(EICAR)]));
+    const again = await wf.run(first);
+    expect(again.error).toBeUndefined();
+    expect(again.invoked).toEqual(['Inspect']);
+    expect(again.output).toMatchObject({
+      result: {
+        status: 'ignored',
+        reason: expect.stringMatching(/^stale event: the key holds other content/),
+      },
+    });
+    // The infected content was neither scanned nor published: the outputs are still the first upload's.
+    expect((await getJson<Manifest>(outputs(), `manifests/${key}.json`))!.source.etag).toBe(
+      processed!.source.etag,
+    );
   });
 });
