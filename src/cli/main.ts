@@ -34,7 +34,7 @@ import { DEV_DEFAULT_USER, LocalIssuer } from './local-oidc.ts';
 import { runProcessCommand } from './process.ts';
 import { DEV_REPROCESS_STATE_MACHINE, runReprocessCommand, STATE_MACHINE_ENV } from './reprocess.ts';
 import { DEV_STATUS_TABLE, runStatusCommand, STATUS_TABLE_ENV } from './status.ts';
-import { printable } from './table.ts';
+import { printable, printableStack } from './table.ts';
 
 const CONFIG_OPTION = {
   name: 'config',
@@ -775,8 +775,9 @@ async function reprocessCommand(
  * (exit 2), anything else (exit 1). The stack only with --verbose or DEBUG.
  */
 function report(error: unknown, debug: boolean): number {
-  const stack = debug && error instanceof Error && error.stack ? `${error.stack}\n` : '';
-  // One line, whatever file name or key it quotes: their control characters escaped.
+  // One line, whatever file name or key it quotes: their control characters escaped, in the stack
+  // too, which repeats the message.
+  const stack = debug && error instanceof Error && error.stack ? `${printableStack(error)}\n` : '';
   if (error instanceof UsageError) {
     process.stderr.write(
       `${error.command}: ${printable(error.message)}\nSee '${error.command} --help'.\n${stack}`,

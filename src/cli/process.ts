@@ -27,7 +27,7 @@ import {
   statusOf,
   type Terminal,
 } from './summary.ts';
-import { printable } from './table.ts';
+import { printable, printableStack } from './table.ts';
 
 /**
  * `imgpipe process`: the pipeline over local files into a local folder, with the same key layout,
@@ -136,9 +136,7 @@ export async function runProcessCommand(
     if (options.verbose) {
       for (const failure of failures) {
         if (failure.error === undefined) continue;
-        options.stderr.write(
-          `${printable(failure.display)}: ${(failure.error as Error)?.stack ?? String(failure.error)}\n`,
-        );
+        options.stderr.write(`${printable(failure.display)}: ${printableStack(failure.error)}\n`);
       }
     }
     return { exitCode: failures.length > 0 ? 1 : 0, results };

@@ -114,6 +114,19 @@ export function printable(text: string): string {
   );
 }
 
+/**
+ * An error's stack (--verbose, DEBUG) as it may be printed: its first lines are the message, which
+ * quotes file names and keys as the one-line error does, so they are escaped as one (a line break
+ * in a key too); each frame after them is escaped on its own line.
+ */
+export function printableStack(error: unknown): string {
+  const stack = error instanceof Error && error.stack ? error.stack : String(error);
+  const lines = stack.split('\n');
+  const frame = lines.findIndex((line) => /^\s+at /.test(line));
+  if (frame === -1) return printable(stack);
+  return [printable(lines.slice(0, frame).join('\n')), ...lines.slice(frame).map(printable)].join('\n');
+}
+
 /** Display width, ignoring ANSI colour codes. */
 function width(text: string): number {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: matching ANSI escape sequences is the point

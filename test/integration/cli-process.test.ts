@@ -329,6 +329,19 @@ describe('imgpipe process, a file name with control characters', () => {
     expect(JSON.parse(json.stdout).inputs[0]).toMatchObject({ key: name, outcome: 'duplicate' });
     expect(existsSync(join(dir, 'out', 'small', `${name}.webp`))).toBe(true);
   });
+
+  it('prints it escaped with --verbose too, where the failures are repeated with their errors', async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'in'));
+    // A failed row: its error's message quotes the name, and --verbose printed that error raw.
+    symlinkSync('nowhere', join(dir, 'in', 'a\x1b[2Jb.jpg'));
+    const run = await runCli(['process', 'in', '--out', 'out', '--verbose'], { cwd: dir });
+    expect(run.code).toBe(1);
+    expect(hasControl(run.stderr)).toBe(false);
+    expect(run.stderr).toContain(
+      'in/a\\x1b[2Jb.jpg: in/a\\x1b[2Jb.jpg is a symbolic link to nowhere, which does not exist',
+    );
+  });
 });
 
 describe('imgpipe process never writes over an input', () => {

@@ -244,6 +244,27 @@ describe('imgpipe usage errors', () => {
     );
   });
 
+  it('escapes the control characters of the file names an error quotes in its stack too (--verbose, DEBUG)', async () => {
+    const dir = tempDir();
+    const name = 'a\x1b[2Jb\nc.jpg';
+    for (const folder of ['e1', 'e2']) {
+      mkdirSync(join(dir, folder));
+      writeFileSync(join(dir, folder, name), 'x');
+    }
+    for (const run of [
+      await runCli(['process', 'e1', 'e2', '--out', 'out', '--verbose'], { cwd: dir }),
+      await runCli(['process', 'e1', 'e2', '--out', 'out'], { cwd: dir, env: { DEBUG: 'imgpipe' } }),
+    ]) {
+      expect(run.code).toBe(2);
+      // The stack repeats the message: raw, it cleared the terminal the one line had kept.
+      expect(run.stderr).toMatch(/^\s+at /m);
+      expect(run.stderr).not.toContain('\x1b');
+      expect(run.stderr).toContain(
+        'UsageError: e1/a\\x1b[2Jb\\nc.jpg and e2/a\\x1b[2Jb\\nc.jpg would both be written as a\\x1b[2Jb\\nc.jpg;',
+      );
+    }
+  });
+
   it('says a quoted glob whose matches are all under --out found them there, not that none match', async () => {
     const dir = tempDir();
     mkdirSync(join(dir, 'site'));

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { type Column, formatBytes, formatMs, printable, renderTable } from '../../../src/cli/table.ts';
+import {
+  type Column,
+  formatBytes,
+  formatMs,
+  printable,
+  printableStack,
+  renderTable,
+} from '../../../src/cli/table.ts';
 
 /** Whether text holds a control character other than a line break (an escape sequence, a bell). */
 const hasControl = (text: string) =>
@@ -21,6 +28,15 @@ describe('renderTable', () => {
     expect(table.split('\n')).toHaveLength(3);
     expect(table.split('\n')[2]).toBe('a\\x1b]0;owned\\x07b\\x1b[2Jc\\nd\\te\\x7f\\x9b.jpg  1');
     expect(printable('plain café/ü.jpg')).toBe('plain café/ü.jpg');
+  });
+
+  it("prints an error's stack with its message escaped as one line and its frames kept on theirs", () => {
+    const error = new Error('cannot read a\x1b[2Jb\nc.jpg');
+    const lines = printableStack(error).split('\n');
+    expect(lines[0]).toBe('Error: cannot read a\\x1b[2Jb\\nc.jpg');
+    expect(lines.length).toBeGreaterThan(1);
+    expect(lines.slice(1).every((line) => /^\s+at /.test(line))).toBe(true);
+    expect(printableStack('a\x07b')).toBe('a\\x07b');
   });
 
   it('aligns text columns', () => {
