@@ -288,7 +288,9 @@ export async function checkOutputFolder(out: string, { write = true } = {}): Pro
  * Refuses a run that would write over one of its inputs: an output, manifest or quarantine record
  * whose path under --out is an input's file. A file named at the top of --out is taken (site/a.jpg
  * with -o site), and a key template without a folder ({dir}{name}.{ext}, or {key} with one format)
- * writes its outputs beside it, the input's own name among them.
+ * writes its outputs beside it, the input's own name among them. Nor may two inputs write one
+ * output or manifest: a template without the source's extension ({dir}{name}.{ext}) gives photo.png
+ * and photo.jpg one output photo.jpg, the second written over the first, and both manifests name it.
  */
 async function checkNoInputOverwritten(inputs: readonly Input[], out: string, layout: BucketLayout) {
   const output = new FsStorage(out);
@@ -300,6 +302,7 @@ async function checkNoInputOverwritten(inputs: readonly Input[], out: string, la
     const real = await realpath(input.path).catch(() => undefined);
     if (real !== undefined) inputPaths.set(real, input);
   }
+  const writers = new Map<string, Input>();
   for (const input of inputs) {
     if (input.problem !== undefined) continue;
     const quarantine = layout.quarantineKeys(input.ref.key);
@@ -323,6 +326,13 @@ async function checkNoInputOverwritten(inputs: readonly Input[], out: string, la
           COMMAND,
           `${printable(input.display)} would write ${printable(key)} in --out ${out}, which is the input ${printable(overwritten.display)}: give another --out`,
         );
+      const writer = writers.get(path);
+      if (writer !== undefined && writer !== input)
+        throw new UsageError(
+          COMMAND,
+          `${printable(writer.display)} and ${printable(input.display)} would both write ${printable(key)} in --out ${out}, the second over the first (the key template leaves out what tells their keys apart): process them into different --out folders`,
+        );
+      writers.set(path, input);
     }
   }
 }

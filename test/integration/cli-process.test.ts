@@ -374,6 +374,29 @@ describe('imgpipe process never writes over an input', () => {
     expect(readFileSync(join(dir, 'photo-large.jpg')).equals(before)).toBe(true);
     expect(readdirSync(dir).sort()).toEqual(['photo-large.jpg', 'photo.jpg']);
   });
+
+  it('refuses two inputs that would write one output, the second over the first', async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'in'));
+    copyFileSync(fixturePath('edge/formats/1x1.jpg'), join(dir, 'in', 'photo.jpg'));
+    copyFileSync(fixturePath('edge/formats/1x1.png'), join(dir, 'in', 'photo.png'));
+    // Without the source's extension in the template, photo.jpg and photo.png both make photo.jpg:
+    // both were "processed", one output was left, and both manifests named it.
+    for (const dryRun of [['--dry-run'], []]) {
+      const run = await runCli(
+        ['process', 'in', '-o', 'out', '--width', '100', '--format', 'jpeg', ...dryRun],
+        {
+          cwd: dir,
+          env: { IMGPIPE_KEY_TEMPLATE: '{dir}{name}.{ext}' },
+        },
+      );
+      expect(run.code).toBe(2);
+      expect(run.stderr.split('\n')[0]).toBe(
+        'imgpipe process: in/photo.jpg and in/photo.png would both write photo.jpg in --out out, the second over the first (the key template leaves out what tells their keys apart): process them into different --out folders',
+      );
+    }
+    expect(existsSync(join(dir, 'out'))).toBe(false);
+  });
 });
 
 describe('imgpipe process symbolic links in a folder', () => {
