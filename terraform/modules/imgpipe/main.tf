@@ -86,7 +86,10 @@ locals {
   # characters: they are put back before counting. Each function of the deployment (here,
   # modules/api, modules/transform, modules/workflow) holds its own environment to it.
   lambda_environment_limit = 4096
-  release_check_environment = merge(local.environment, {
+  # The hooks have their own memory (512 MB): IMGPIPE_MEMORY_MB (environment_variables) is the
+  # function's memory budget, and over a hook's memory it stopped the hook's init, so every release
+  # failed its BeforeAllowTraffic check and was rolled back.
+  release_check_environment = merge({ for name, value in local.environment : name => value if name != "IMGPIPE_MEMORY_MB" }, {
     IMGPIPE_RELEASE_CHECK_BUCKET = module.source_bucket.s3_bucket_id
   })
   # Measured on the bucket's name, known at the plan.

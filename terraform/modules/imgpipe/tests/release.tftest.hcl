@@ -384,3 +384,24 @@ run "refuses_managed_variables_in_environment_variables" {
 
   expect_failures = [var.environment_variables]
 }
+
+# IMGPIPE_MEMORY_MB is the function's memory budget (environment_variables); the hooks have 512 MB of
+# their own, and a budget over it stops their init ("Expected integer between 0 and 512 for
+# IMGPIPE_MEMORY_MB"): every release would fail its check and be rolled back.
+run "leaves_the_functions_memory_budget_out_of_the_hooks" {
+  command = plan
+
+  variables {
+    environment_variables = { IMGPIPE_MEMORY_MB = "2048" }
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables.IMGPIPE_MEMORY_MB == "2048"
+    error_message = "The function should keep its IMGPIPE_MEMORY_MB."
+  }
+
+  assert {
+    condition     = alltrue([for hook in aws_lambda_function.release_check : !contains(keys(hook.environment[0].variables), "IMGPIPE_MEMORY_MB")])
+    error_message = "The release check hooks, of 512 MB, should not get the function's IMGPIPE_MEMORY_MB."
+  }
+}
