@@ -198,7 +198,7 @@ variable "budget_monthly_limit_usd" {
 }
 
 variable "api" {
-  description = "The HTTP API, its sign-in and the web page (modules/api), off by default. enabled turns it on. Authentication: a Cognito user pool (create_cognito_user_pool, the default), or jwt_issuer and jwt_audience of another OpenID Connect provider (with web_auth for the page); allow_anonymous = true deploys it open to anyone, and nothing else does. web_dir is the built page, relative to this folder (`npm run build:web` writes ../../dist-web); null publishes no page. The other keys are the module's variables of the same names."
+  description = "The HTTP API, its sign-in and the web page (modules/api), off by default. enabled turns it on. Authentication: a Cognito user pool (create_cognito_user_pool, the default; it needs web_dir or an origin in cors_allowed_origins to send the browser back to), or jwt_issuer and jwt_audience of another OpenID Connect provider (with web_auth for the page); allow_anonymous = true deploys it open to anyone, and nothing else does. web_dir is the built page, relative to this folder (`npm run build:web` writes ../../dist-web); null publishes no page. The other keys are the module's variables of the same names."
   type = object({
     enabled                  = optional(bool, false)
     create_cognito_user_pool = optional(bool, true)

@@ -122,7 +122,7 @@ run "refuses_filters_that_take_none_of_the_api_uploads" {
   command = plan
 
   variables {
-    api                         = { enabled = true, upload_prefix = "uploads/" }
+    api                         = { enabled = true, upload_prefix = "uploads/", cors_allowed_origins = ["https://app.example.com"] }
     source_notification_filters = [{ prefix = "photos/" }]
   }
 
@@ -134,7 +134,7 @@ run "refuses_filters_that_take_only_some_api_uploads" {
 
   # API uploads keep the user's file name: a .png would stay pending.
   variables {
-    api                         = { enabled = true, upload_prefix = "uploads/" }
+    api                         = { enabled = true, upload_prefix = "uploads/", cors_allowed_origins = ["https://app.example.com"] }
     source_notification_filters = [{ prefix = "photos/" }, { prefix = "uploads/", suffix = ".jpg" }]
   }
 
@@ -145,7 +145,7 @@ run "takes_filters_under_which_the_api_uploads_fall" {
   command = plan
 
   variables {
-    api                         = { enabled = true, upload_prefix = "uploads/" }
+    api                         = { enabled = true, upload_prefix = "uploads/", cors_allowed_origins = ["https://app.example.com"] }
     source_notification_filters = [{ prefix = "photos/", suffix = ".jpg" }, { prefix = "upl" }]
   }
 

@@ -29,6 +29,11 @@ resource "aws_cognito_user_pool_domain" "this" {
   user_pool_id = aws_cognito_user_pool.this[0].id
 }
 
+# The page's origin and every named origin but *: where the hosted sign-in sends the browser back.
+locals {
+  cognito_callback_urls = concat(local.web_enabled ? ["${local.web_origin}/"] : [], [for origin in var.cors_allowed_origins : "${origin}/" if origin != "*"])
+}
+
 resource "aws_cognito_user_pool_client" "this" {
   count = var.create_cognito_user_pool ? 1 : 0
 
@@ -39,8 +44,8 @@ resource "aws_cognito_user_pool_client" "this" {
   allowed_oauth_flows                  = ["code"]
   allowed_oauth_scopes                 = ["openid", "email"]
   supported_identity_providers         = ["COGNITO"]
-  callback_urls                        = concat(local.web_enabled ? ["${local.web_origin}/"] : [], [for origin in var.cors_allowed_origins : "${origin}/" if origin != "*"])
-  logout_urls                          = concat(local.web_enabled ? ["${local.web_origin}/"] : [], [for origin in var.cors_allowed_origins : "${origin}/" if origin != "*"])
+  callback_urls                        = local.cognito_callback_urls
+  logout_urls                          = local.cognito_callback_urls
   explicit_auth_flows                  = ["ALLOW_REFRESH_TOKEN_AUTH"]
   prevent_user_existence_errors        = "ENABLED"
   access_token_validity                = 1
@@ -51,6 +56,15 @@ resource "aws_cognito_user_pool_client" "this" {
     access_token  = "hours"
     id_token      = "hours"
     refresh_token = "days"
+  }
+
+  lifecycle {
+    # The client signs in with the code flow alone: Cognito refuses it without a callback URL
+    # ("CallbackUrls can not be empty when code flow or implicit flow is selected"), at the apply.
+    precondition {
+      condition     = length(local.cognito_callback_urls) > 0
+      error_message = "create_cognito_user_pool needs a page to sign in from: web_dir, or an origin in cors_allowed_origins other than *, whose / is the app client's callback URL. Without one Cognito refuses the client (CallbackUrls can not be empty when code flow is selected), and no one could get a token."
+    }
   }
 }
 

@@ -29,6 +29,8 @@ variables {
   kms_key_arn              = "arn:aws:kms:eu-west-1:123456789012:key/99999999-8888-7777-6666-555555555555"
   alarm_topic_arn          = "arn:aws:sns:eu-west-1:123456789012:imgpipe-test-alarms"
   create_cognito_user_pool = true
+  # The user pool's client needs a callback URL: this origin's, as no page is published here.
+  cors_allowed_origins = ["https://app.example.com"]
 }
 
 run "serves_the_four_routes_behind_the_user_pool_authorizer" {
@@ -110,11 +112,6 @@ run "serves_the_four_routes_behind_the_user_pool_authorizer" {
       && aws_cloudwatch_log_group.access.name == "/aws/apigateway/imgpipe-test-api" && aws_cloudwatch_log_group.access.kms_key_id == module.kms.key_arn
     )
     error_message = "The stage should write one JSON line per request (request id, route, status) to its encrypted log group."
-  }
-
-  assert {
-    condition     = length(aws_apigatewayv2_api.this.cors_configuration) == 0 && length(aws_s3_bucket_cors_configuration.this) == 0
-    error_message = "Without a page or allowed origins, neither the API nor the source bucket should answer cross-origin requests."
   }
 
   assert {
@@ -200,6 +197,31 @@ run "accepts_the_tokens_of_another_openid_connect_issuer" {
   }
 }
 
+run "answers_no_cross_origin_request_without_a_page_or_origins" {
+  variables {
+    create_cognito_user_pool = false
+    jwt_issuer               = "https://example.eu.auth0.com/"
+    jwt_audience             = ["imgpipe-web"]
+    cors_allowed_origins     = []
+  }
+
+  assert {
+    condition     = length(aws_apigatewayv2_api.this.cors_configuration) == 0 && length(aws_s3_bucket_cors_configuration.this) == 0
+    error_message = "Without a page or allowed origins, neither the API nor the source bucket should answer cross-origin requests."
+  }
+}
+
+# Cognito refuses a code-flow client without a callback URL, at the apply: the plan says so.
+run "refuses_a_user_pool_without_a_page_or_an_origin_to_sign_in_from" {
+  command = plan
+
+  variables {
+    cors_allowed_origins = ["*"]
+  }
+
+  expect_failures = [aws_cognito_user_pool_client.this]
+}
+
 run "refuses_an_issuer_without_an_audience" {
   command = plan
 
@@ -215,7 +237,7 @@ run "refuses_any_origin_with_credentials" {
   command = plan
 
   variables {
-    cors_allowed_origins   = ["*"]
+    cors_allowed_origins   = ["*", "https://app.example.com"]
     cors_allow_credentials = true
   }
 
@@ -303,7 +325,8 @@ run "refuses_a_custom_domain_without_a_certificate" {
 
 run "publishes_the_page_behind_cloudfront_with_origin_access_control" {
   variables {
-    web_dir = "./tests/page"
+    web_dir              = "./tests/page"
+    cors_allowed_origins = []
   }
 
   assert {
