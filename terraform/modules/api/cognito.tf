@@ -65,6 +65,12 @@ resource "aws_cognito_user_pool_client" "this" {
       condition     = length(local.cognito_callback_urls) > 0
       error_message = "create_cognito_user_pool needs a page to sign in from: web_dir, or an origin in cors_allowed_origins other than *, whose / is the app client's callback URL. Without one Cognito refuses the client (CallbackUrls can not be empty when code flow is selected), and no one could get a token."
     }
+
+    # Cognito takes https:// callback URLs, and http:// for localhost alone (testing).
+    precondition {
+      condition     = alltrue([for url in local.cognito_callback_urls : startswith(url, "https://") || can(regex("^http://localhost(:[0-9]+)?/$", url))])
+      error_message = "With create_cognito_user_pool every origin of cors_allowed_origins is one of the app client's callback URLs, which Cognito takes over https:// only (http:// for localhost alone): ${join(", ", [for url in local.cognito_callback_urls : trimsuffix(url, "/") if !(startswith(url, "https://") || can(regex("^http://localhost(:[0-9]+)?/$", url)))])} would be refused at the apply."
+    }
   }
 }
 

@@ -264,7 +264,7 @@ variable "admin_scope" {
 ################################################################################
 
 variable "create_cognito_user_pool" {
-  description = "Create a Cognito user pool (`<name>-users`) with a hosted sign-in domain, a public app client (authorization code with PKCE) for the web page, and the admin group; its tokens are what the JWT authorizer accepts. Needs web_dir or an origin in cors_allowed_origins (other than *): the client's callback URLs, without which Cognito refuses it."
+  description = "Create a Cognito user pool (`<name>-users`) with a hosted sign-in domain, a public app client (authorization code with PKCE) for the web page, and the admin group; its tokens are what the JWT authorizer accepts. Needs web_dir or an origin in cors_allowed_origins (other than *): the client's callback URLs, without which Cognito refuses it; https:// ones, as Cognito takes http:// for localhost alone."
   type        = bool
   default     = false
   nullable    = false

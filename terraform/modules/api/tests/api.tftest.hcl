@@ -222,6 +222,30 @@ run "refuses_a_user_pool_without_a_page_or_an_origin_to_sign_in_from" {
   expect_failures = [aws_cognito_user_pool_client.this]
 }
 
+# Cognito takes http:// callback URLs for localhost alone.
+run "refuses_an_http_origin_as_the_user_pools_callback" {
+  command = plan
+
+  variables {
+    cors_allowed_origins = ["https://app.example.com", "http://app.example.com"]
+  }
+
+  expect_failures = [aws_cognito_user_pool_client.this]
+}
+
+run "takes_http_localhost_as_the_user_pools_callback" {
+  command = plan
+
+  variables {
+    cors_allowed_origins = ["http://localhost:3000", "http://localhost"]
+  }
+
+  assert {
+    condition     = aws_cognito_user_pool_client.this[0].callback_urls == toset(["http://localhost:3000/", "http://localhost/"])
+    error_message = "http://localhost origins should be the client's callback URLs, as Cognito takes them."
+  }
+}
+
 run "refuses_an_issuer_without_an_audience" {
   command = plan
 
