@@ -212,7 +212,7 @@ variable "api" {
     route_throttling = optional(map(object({
       rate_limit  = number
       burst_limit = number
-    })), { "POST /uploads" = { rate_limit = 10, burst_limit = 20 } })
+    })), {})
     upload_prefix   = optional(string, "uploads/")
     cdn_url         = optional(string)
     domain_name     = optional(string)

@@ -136,7 +136,7 @@ describe('the HTTP API module', () => {
       throttling_rate_limit: 'var.throttling_rate_limit',
       throttling_burst_limit: 'var.throttling_burst_limit',
     });
-    expect(stage.dynamic.route_settings[0].for_each).toBe('var.route_throttling');
+    expect(stage.dynamic.route_settings[0].for_each).toBe('local.route_throttling');
     const format = String(stage.access_log_settings[0].format);
     for (const variable of ['requestId', 'status', 'routeKey', 'responseLatency', 'authorizer.error'])
       expect(format).toContain(`$context.${variable}`);

@@ -101,7 +101,7 @@ resource "aws_apigatewayv2_stage" "this" {
   }
 
   dynamic "route_settings" {
-    for_each = var.route_throttling
+    for_each = local.route_throttling
 
     content {
       route_key              = route_settings.key

@@ -18,6 +18,8 @@ locals {
 
   # The routes of src/handlers/http.ts (ROUTES); test/terraform/api.test.ts holds the two together.
   routes = toset(["POST /uploads", "GET /images", "GET /images/{key+}", "DELETE /images/{key+}"])
+  # Uploads' own limit holds unless route_throttling names the route: limits of other routes add to it.
+  route_throttling = merge({ "POST /uploads" = { rate_limit = 10, burst_limit = 20 } }, var.route_throttling)
 
   auth_configured = var.create_cognito_user_pool || var.jwt_issuer != null
   jwt_issuer      = var.create_cognito_user_pool ? "https://${aws_cognito_user_pool.this[0].endpoint}" : var.jwt_issuer

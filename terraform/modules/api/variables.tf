@@ -340,14 +340,12 @@ variable "throttling_burst_limit" {
 }
 
 variable "route_throttling" {
-  description = "Per-route limits, keyed by route (`POST /uploads`, `GET /images`, `GET /images/{key+}`, `DELETE /images/{key+}`), each { rate_limit 1-10000, burst_limit 1-5000 }. Uploads default to 10 per second, burst 20."
+  description = "Per-route limits, keyed by route (`POST /uploads`, `GET /images`, `GET /images/{key+}`, `DELETE /images/{key+}`), each { rate_limit 1-10000, burst_limit 1-5000 }. Uploads are held to 10 per second, burst 20, unless this names `POST /uploads`: other routes' limits add to that one."
   type = map(object({
     rate_limit  = number
     burst_limit = number
   }))
-  default = {
-    "POST /uploads" = { rate_limit = 10, burst_limit = 20 }
-  }
+  default  = {}
   nullable = false
 
   validation {

@@ -320,6 +320,19 @@ run "throttles_routes_as_told" {
   }
 }
 
+run "keeps_the_upload_limit_beside_the_limits_of_other_routes" {
+  command = plan
+
+  variables {
+    route_throttling = { "GET /images/{key+}" = { rate_limit = 5, burst_limit = 10 } }
+  }
+
+  assert {
+    condition     = { for s in aws_apigatewayv2_stage.this.route_settings : s.route_key => [s.throttling_rate_limit, s.throttling_burst_limit] } == { "POST /uploads" = [10, 20], "GET /images/{key+}" = [5, 10] }
+    error_message = "Limiting another route should leave uploads held to 10 per second, burst 20."
+  }
+}
+
 run "serves_a_custom_domain_with_its_certificate" {
   variables {
     domain_name     = "api.example.com"
