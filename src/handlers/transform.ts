@@ -154,8 +154,10 @@ export function createTransformHandler(
     metrics.addMetric('TransformRequests', MetricUnit.Count, 1);
     if (log.cache === 'hit') metrics.addMetric('TransformCacheHits', MetricUnit.Count, 1);
     if (status >= 500) metrics.addMetric('TransformServerErrors', MetricUnit.Count, 1);
+    // The signature is left out: whoever reads the logs would otherwise hold a working URL (one
+    // with wm=0 too) until it expires.
     const path = isUrlEvent(event)
-      ? `${event.rawPath}${event.rawQueryString ? `?${event.rawQueryString}` : ''}`
+      ? `${event.rawPath}${event.rawQueryString ? `?${event.rawQueryString.replace(/(^|&)sig=[^&]*/g, '$1sig=-')}` : ''}`
       : '';
     logger.info('Transform', { path, status, ...log, requestId, durationMs: msSince(started) });
     options.onRequest?.({ path, status, ...log, decodes: stats.decodes });
@@ -214,7 +216,7 @@ export function createTransformHandler(
       readResult(resultKey, method),
       t.config.checkedOnly ? readManifest(deps.output, t.bucketLayout.manifestKey(key)) : undefined,
     ]);
-    if (source === undefined) throw new ApiError('not-found', `No image ${key} in ${t.config.sourceBucket}`);
+    if (source === undefined) throw new ApiError('not-found', `No image ${key}`);
     if (t.config.checkedOnly && manifest?.source.etag !== source.etag)
       await refuseUnchecked(t, key, source.etag);
     const maxBytes = pipeline.limits.maxBytes;
@@ -317,8 +319,7 @@ export function createTransformHandler(
       try {
         object = await t.source.get(request.key, { maxBytes: pipeline.limits.maxBytes });
       } catch (error) {
-        if (error instanceof ObjectNotFoundError)
-          throw new ApiError('not-found', `No image ${request.key} in ${t.config.sourceBucket}`);
+        if (error instanceof ObjectNotFoundError) throw new ApiError('not-found', `No image ${request.key}`);
         if (error instanceof ObjectTooLargeError)
           throw new ApiError(
             'too-large',
