@@ -328,14 +328,14 @@ variable "throttling_rate_limit" {
 }
 
 variable "throttling_burst_limit" {
-  description = "Burst for the stage as a whole, 1-5000."
+  description = "Burst for the stage as a whole, a whole number 1-5000."
   type        = number
   default     = 100
   nullable    = false
 
   validation {
-    condition     = var.throttling_burst_limit >= 1 && var.throttling_burst_limit <= 5000
-    error_message = "throttling_burst_limit must be between 1 and 5000."
+    condition     = floor(var.throttling_burst_limit) == var.throttling_burst_limit && var.throttling_burst_limit >= 1 && var.throttling_burst_limit <= 5000
+    error_message = "throttling_burst_limit must be a whole number between 1 and 5000 (API Gateway takes a burst in whole requests)."
   }
 }
 
@@ -354,8 +354,8 @@ variable "route_throttling" {
   }
 
   validation {
-    condition     = alltrue([for limits in values(var.route_throttling) : limits.rate_limit >= 1 && limits.rate_limit <= 10000 && limits.burst_limit >= 1 && limits.burst_limit <= 5000])
-    error_message = "route_throttling rate_limit must be between 1 and 10000 and burst_limit between 1 and 5000, as for the stage."
+    condition     = alltrue([for limits in values(var.route_throttling) : limits.rate_limit >= 1 && limits.rate_limit <= 10000 && floor(limits.burst_limit) == limits.burst_limit && limits.burst_limit >= 1 && limits.burst_limit <= 5000])
+    error_message = "route_throttling rate_limit must be between 1 and 10000 and burst_limit a whole number between 1 and 5000, as for the stage."
   }
 }
 
@@ -368,6 +368,14 @@ variable "cors_allowed_origins" {
   validation {
     condition     = alltrue([for origin in var.cors_allowed_origins : origin == "*" || can(regex("^https?://[^/]+$", origin))])
     error_message = "cors_allowed_origins must be origins (scheme://host[:port], no path) or *."
+  }
+
+  # A browser sends its Origin serialised: scheme and host in lowercase, no default port. CORS
+  # compares the strings, so https://App.example.com or https://app.example.com:443 would never
+  # match and every request from that page would be refused.
+  validation {
+    condition     = alltrue([for origin in var.cors_allowed_origins : origin == "*" || (lower(origin) == origin && !can(regex("^(https://[^/]+:443|http://[^/]+:80)$", origin)))])
+    error_message = "cors_allowed_origins must be written as browsers send an Origin, in lowercase and without the scheme's default port (https://app.example.com, not https://App.example.com or https://app.example.com:443): ${jsonencode([for origin in var.cors_allowed_origins : origin if origin != "*" && (lower(origin) != origin || can(regex("^(https://[^/]+:443|http://[^/]+:80)$", origin)))])} would never match."
   }
 }
 

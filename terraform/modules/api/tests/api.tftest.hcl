@@ -298,6 +298,43 @@ run "refuses_a_route_it_does_not_have_in_route_throttling" {
   expect_failures = [var.route_throttling]
 }
 
+# API Gateway takes a burst in whole requests: 2.5 planned, and the apply was refused.
+run "refuses_a_burst_that_is_not_a_whole_number" {
+  command = plan
+
+  variables {
+    throttling_burst_limit = 2.5
+    route_throttling       = { "GET /images" = { rate_limit = 1.5, burst_limit = 2.5 } }
+  }
+
+  expect_failures = [var.throttling_burst_limit, var.route_throttling]
+}
+
+# A browser's Origin is lowercase without the default port, and CORS compares strings: these
+# planned, and every request from those pages was refused.
+run "refuses_origins_written_otherwise_than_browsers_send_them" {
+  command = plan
+
+  variables {
+    cors_allowed_origins = ["https://App.example.com", "https://app.example.com:443", "http://localhost:80"]
+  }
+
+  expect_failures = [var.cors_allowed_origins]
+}
+
+run "takes_an_origin_on_another_port" {
+  command = plan
+
+  variables {
+    cors_allowed_origins = ["https://app.example.com:8443", "http://localhost:5173"]
+  }
+
+  assert {
+    condition     = toset(aws_apigatewayv2_api.this.cors_configuration[0].allow_origins) == toset(["https://app.example.com:8443", "http://localhost:5173"])
+    error_message = "An origin on a port of its own is taken as written."
+  }
+}
+
 run "throttles_routes_as_told" {
   command = plan
 
