@@ -73,9 +73,19 @@ async function downloadDatabase(deps: ScannerDeps, dir: string, files: Map<strin
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
   for (const name of files.keys()) {
-    const object = await deps.signatures.get(`${deps.signaturesPrefix}${name}`, {
-      maxBytes: MAX_DATABASE_FILE,
-    });
+    let object: Awaited<ReturnType<Storage['get']>>;
+    try {
+      object = await deps.signatures.get(`${deps.signaturesPrefix}${name}`, { maxBytes: MAX_DATABASE_FILE });
+    } catch (error) {
+      // The updater uploads the new files, then deletes those freshclam dropped: a listing taken in
+      // between names a file gone by its copy. Not the upload's failure: the retry lists again.
+      if ((error as { code?: string }).code === 'storage/not-found')
+        throw new ScannerError(
+          `The signature database under ${deps.signatures.locate(deps.signaturesPrefix)} changed while it was copied (${name} is gone, as when the updater replaces a file): a retry copies it as it is then`,
+          { cause: error },
+        );
+      throw error;
+    }
     await writeFile(join(dir, name), object.body);
   }
 }

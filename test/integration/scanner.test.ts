@@ -392,6 +392,42 @@ describe.skipIf(!tools)('the malware scanner', () => {
     await expect(scan({ object, maxBytes: 'lots' })).rejects.toMatchObject({ name: 'Imgpipe.Failed' });
   });
 
+  it('retries, not fails, an upload whose scanner listed a database file the updater then deleted', async () => {
+    // The updater uploads new files and then deletes the ones freshclam dropped: a scanner starting
+    // in between lists old.ndb and finds it gone when it copies it.
+    await put(SIGNATURES, 'swap/new.ndb', signature('Imgpipe-Test-New', 'new marker'));
+    await put(SIGNATURES, 'swap/old.ndb', signature('Imgpipe-Test-Old', 'old marker'));
+    await put(SOURCE, 'swap.txt', 'a file with the new marker in it');
+    const real = new S3Storage(s3.client, SIGNATURES);
+    let updated = false;
+    const signatures = new Proxy(real, {
+      get(target, property) {
+        if (property === 'get')
+          return async (...args: Parameters<S3Storage['get']>) => {
+            if (!updated) {
+              updated = true;
+              await target.delete('swap/old.ndb');
+            }
+            return target.get(...args);
+          };
+        const value = Reflect.get(target, property, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const scan = createScanTask({ ...deps('swap', { prefix: 'swap/' }), signatures });
+    tasks.push(scan);
+    const object = { object: { bucket: SOURCE, key: 'swap.txt' } };
+    await expect(scan(object)).rejects.toMatchObject({
+      name: 'Imgpipe.Transient',
+      message: `ScannerError: The signature database under s3://${SIGNATURES}/swap/ changed while it was copied (old.ndb is gone, as when the updater replaces a file): a retry copies it as it is then`,
+    });
+    // The state machine's retry: the database as it is now.
+    expect(await scan(object)).toMatchObject({
+      status: 'rejected',
+      rejection: { reason: 'malware', details: { signature: 'Imgpipe-Test-New.UNOFFICIAL' } },
+    });
+  });
+
   it('refuses to scan without a database, as a failure no retry fixes', async () => {
     const logger = new Logger({ serviceName: 'imgpipe-test', logLevel: 'ERROR' });
     const scan = createScanTask({ ...deps('empty', { prefix: 'nothing-here/' }), logger });
