@@ -144,6 +144,17 @@ export interface ListWork {
 }
 export const LIST_WORK: ListWork = { queryLimit: 1000, maxQueries: 3 };
 
+/**
+ * The item's versionId is the content it records: an event's version, or none. A backfill (bulk
+ * reprocessing) reads the key's current content without knowing its version: an older event's
+ * versionId kept beside the backfill's ETag named another version than the one recorded, and
+ * outputs redone from the item (the workflow mode's stale-event path) read that version.
+ */
+function version(update: Update, ref: ObjectRef): void {
+  if (ref.versionId === undefined) update.remove('versionId');
+  else update.set('versionId', ref.versionId);
+}
+
 export class DynamoStatusStore implements StatusStore {
   readonly tableName: string;
   readonly #client: DynamoDBDocumentClient;
@@ -183,16 +194,16 @@ export class DynamoStatusStore implements StatusStore {
       .set('key', ref.key)
       .set('sequencer', seq)
       .set('etag', ref.etag)
-      .set('versionId', ref.versionId)
       .set('size', ref.size)
       .set('attempts', 1)
       .set('updatedAt', now)
-      .setIfAbsent('firstSeenAt', now)
-      .remove(
-        ...FINAL_FIELDS.filter(
-          (field) => !(field === 'etag' && ref.etag) && !(field === 'size' && ref.size !== undefined),
-        ),
-      );
+      .setIfAbsent('firstSeenAt', now);
+    version(fresh, ref);
+    fresh.remove(
+      ...FINAL_FIELDS.filter(
+        (field) => !(field === 'etag' && ref.etag) && !(field === 'size' && ref.size !== undefined),
+      ),
+    );
     const later =
       seq === undefined
         ? `${fresh.name('status')} <> ${fresh.value('deleted', 'deleted')}`
@@ -224,8 +235,8 @@ export class DynamoStatusStore implements StatusStore {
       .set('updatedAt', now)
       .setIfAbsent('firstSeenAt', now)
       .setIfAbsent('attempts', 1)
-      .set('sequencer', seq)
-      .set('versionId', ref.versionId);
+      .set('sequencer', seq);
+    version(update, ref);
     for (const [field, value] of Object.entries(fields)) update.set(field, value);
     update.remove(...FINAL_FIELDS.filter((field) => fields[field] === undefined));
     if (listed) update.set(STATUS_TABLE.index.partitionKey, result.status);

@@ -262,6 +262,30 @@ export function describeStatusStoreContract(name: string, setup: () => Promise<S
       expect(await store.finish(upload, processed('new'))).toBe('applied');
     });
 
+    it("keeps no event's versionId beside the content a backfill records", async () => {
+      const store = await setup();
+      // A versioned bucket's upload, recorded with its version.
+      const object = ref('0080', { etag: 'v1-etag', versionId: 'v1' });
+      await store.begin(object);
+      await store.finish(object, processed('v1-etag'));
+      expect(await store.get(object.bucket, object.key)).toMatchObject({ etag: 'v1-etag', versionId: 'v1' });
+      // Bulk reprocessing reads the key's current content, whose version it does not know.
+      const backfill = { bucket: object.bucket, key: object.key };
+      expect(await store.begin(backfill)).toBe('applied');
+      expect((await store.get(object.bucket, object.key))?.versionId).toBeUndefined();
+      expect(await store.finish(backfill, processed('v2-etag'), undefined, async () => true)).toBe('applied');
+      const item = await store.get(object.bucket, object.key);
+      expect(item).toMatchObject({ status: 'processed', etag: 'v2-etag' });
+      expect(item?.versionId).toBeUndefined();
+      // Over an upload's unfinished attempt too (another delivery's path): its version goes with it.
+      const upload = ref('0081', { etag: 'u-etag', versionId: 'u1' });
+      await store.begin(upload);
+      const refill = { bucket: upload.bucket, key: upload.key };
+      expect(await store.begin(refill)).toBe('applied');
+      expect(await store.finish(refill, processed('u-etag'))).toBe('applied');
+      expect((await store.get(upload.bucket, upload.key))?.versionId).toBeUndefined();
+    });
+
     it("records a backfill of the key's current content over an older version's item, never content replaced meanwhile", async () => {
       const store = await setup();
       // An upload's attempt that never finished (an invocation that timed out).
