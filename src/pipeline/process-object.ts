@@ -136,6 +136,16 @@ export async function previousOutputs(
 }> {
   const manifestKey = deps.layout.manifestKey(key);
   const previous = await readManifest(deps.output, manifestKey);
+  // Templates that drop what tells two sources apart ({dir}{name} for cat.jpg and cat.png) give
+  // them one manifest and the same outputs: written, this source's would replace the other's, and
+  // the other's deletion would then delete them. No retry changes the keys.
+  if (previous && previous.source.key !== key)
+    throw new StorageError(
+      'put',
+      deps.output.locate(manifestKey),
+      `The outputs of ${key} would replace those of ${previous.source.key}: the key templates give both the manifest ${manifestKey} (a template with {name} drops the extension that tells them apart): use {key}, or {name}.{srcext}, or rename one of them`,
+      { retryable: false, code: 'storage/key-collision' },
+    );
   const current = (etag: string | undefined) =>
     !deps.force &&
     etag !== undefined &&
@@ -478,7 +488,8 @@ async function withdrawReplacedOutputs(
 ): Promise<string[]> {
   const manifestKey = deps.layout.manifestKey(ref.key);
   const manifest = await readManifest(deps.output, manifestKey);
-  if (!manifest) return [];
+  // Another source's outputs (templates that give two sources one manifest): not this one's to withdraw.
+  if (!manifest || manifest.source.key !== ref.key) return [];
   const current = (await deps.source(ref.bucket).head(ref.key))?.etag;
   if (current === undefined) return [];
   if (rejectedEtag !== undefined && current !== rejectedEtag) return [];

@@ -60,7 +60,9 @@ export async function removeObject(ref: ObjectRef, deps: RemovalDeps): Promise<R
     return { status: 'deleted', removedOutputs: results };
   const manifestKey = deps.layout.manifestKey(ref.key);
   const manifest = await readManifest(deps.output, manifestKey);
-  if (!manifest) return { status: 'deleted', removedOutputs: results };
+  // The manifest of another source (templates that give two sources one manifest, cat.jpg and
+  // cat.png under {dir}{name}): its outputs are that source's, which is still there.
+  if (!manifest || manifest.source.key !== ref.key) return { status: 'deleted', removedOutputs: results };
   return {
     status: 'deleted',
     removedOutputs: [...results, ...(await deleteOutputs(deps.output, manifestKey, manifest))],
