@@ -5,6 +5,7 @@ import { msSince } from '../core/timing.ts';
 import { inspectImage } from '../image/inspect.ts';
 import type { ImageHeader } from '../image/probe.ts';
 import {
+  checkDotSegments,
   checkKeyLengths,
   duplicate,
   type Outcome,
@@ -34,6 +35,7 @@ export async function inspectObject(
   checkKeyLengths(ref, deps.layout, 'outputs');
   const started = performance.now();
   const storage = deps.source(ref.bucket);
+  checkDotSegments(ref, storage);
   const base = { source: storage.locate(ref.key), key: ref.key, bytesIn: 0, bytesOut: 0 };
   const { manifestKey, current } = await previousOutputs(ref.key, deps);
   const known = current(ref.etag);

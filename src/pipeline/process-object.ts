@@ -161,6 +161,22 @@ export async function previousOutputs(
  * would be longer than S3 stores (1,024 bytes), before any request for them: S3 would refuse each
  * ("Your key is too long"), and no retry can change that.
  */
+/**
+ * Refuses a source key with a `.` or `..` segment (`photos/../cat.jpg`), which S3 takes as it is:
+ * its outputs' keys carry the segment, and a browser or CDN resolves their URLs
+ * (`large/photos/../cat.jpg.webp` is `large/cat.jpg.webp`) to another source's outputs. No retry
+ * changes the key.
+ */
+export function checkDotSegments(ref: ObjectRef, storage: Storage): void {
+  if (!ref.key.split('/').some((segment) => segment === '.' || segment === '..')) return;
+  throw new StorageError(
+    'put',
+    storage.locate(ref.key),
+    `The key ${ref.key} has a . or .. segment: the URLs of its outputs would resolve to other keys' (large/photos/../cat.jpg.webp is large/cat.jpg.webp to a browser or CloudFront); upload it under a key without one`,
+    { retryable: false, code: 'storage/key-unusable' },
+  );
+}
+
 export function checkKeyLengths(ref: ObjectRef, layout: BucketLayout, of: 'outputs' | 'quarantine'): void {
   const keys = of === 'outputs' ? layout.outputKeys(ref.key) : Object.values(layout.quarantineKeys(ref.key));
   const what = of === 'outputs' ? 'outputs and manifest' : 'quarantine copy and record';
@@ -179,6 +195,7 @@ export async function processObject(ref: ObjectRef, deps: ProcessDeps): Promise<
   checkKeyLengths(ref, deps.layout, 'outputs');
   const started = performance.now();
   const storage = deps.source(ref.bucket);
+  checkDotSegments(ref, storage);
   const base = { source: storage.locate(ref.key), key: ref.key, bytesIn: 0, bytesOut: 0 };
   const { manifestKey, current, previous } = await previousOutputs(ref.key, deps);
   const known = current(ref.etag);

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { parsePipelineConfig } from '../../../src/config/document.ts';
 import { InvalidImageError } from '../../../src/core/errors.ts';
 import { BucketLayout } from '../../../src/core/layout.ts';
+import { inspectObject } from '../../../src/pipeline/inspect-object.ts';
 import { processObject, rejectObject } from '../../../src/pipeline/process-object.ts';
 import { readManifest } from '../../../src/pipeline/records.ts';
 import { removeObject } from '../../../src/pipeline/remove-object.ts';
@@ -64,5 +65,27 @@ describe('two sources whose keys the templates make the same', () => {
     expect(removal).toEqual({ status: 'deleted', removedOutputs: [] });
     expect((await output.get(webp)).body).toEqual(bytes);
     expect(await readManifest(output, manifestKey)).toEqual(first);
+  });
+});
+
+describe('a source key with a . or .. segment', () => {
+  it('is refused before anything is read or written, naming the key: its outputs’ URLs would resolve to other keys', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'imgpipe-dots-'));
+    const config = parsePipelineConfig({ variants: [{ name: 'large', width: 16 }], formats: { webp: {} } });
+    const layout = new BucketLayout(config, 'quarantine/');
+    const output = new FsStorage(join(root, 'out'));
+    const source = new FsStorage(join(root, 'in'));
+    const deps = { config, layout, source: () => source, output, quarantine: new FsStorage(join(root, 'q')) };
+    for (const key of ['photos/../cat.jpg', './cat.jpg', 'photos/./cat.jpg', '..']) {
+      for (const run of [processObject, inspectObject])
+        await expect(run({ bucket: 'in', key }, deps), key).rejects.toMatchObject({
+          code: 'storage/key-unusable',
+          retryable: false,
+          message: `The key ${key} has a . or .. segment: the URLs of its outputs would resolve to other keys' (large/photos/../cat.jpg.webp is large/cat.jpg.webp to a browser or CloudFront); upload it under a key without one`,
+        });
+    }
+    // Dots within a name are a name.
+    await source.put('photos/..cat.jpg', readFixture('edge/formats/1x1.jpg'), { contentType: 'image/jpeg' });
+    expect((await processObject({ bucket: 'in', key: 'photos/..cat.jpg' }, deps)).status).toBe('processed');
   });
 });
