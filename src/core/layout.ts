@@ -257,12 +257,17 @@ function render(template: string, values: Partial<Record<Token, string>>): strin
  * such keys as they are, but they name other files on a disk (`imgpipe process`), other URLs behind
  * CloudFront, and `../` leaves the folder it seems to be in.
  */
+/** The first `.` or `..` segment of a key, which URLs resolve away (`a/../b` is `b`), if any. */
+export function dotSegment(key: string): '.' | '..' | undefined {
+  return key.split('/').find((segment): segment is '.' | '..' => segment === '.' || segment === '..');
+}
+
 export function keyPathProblem(key: string): string | undefined {
   if (key.startsWith('/')) return 'starts with /';
   const segments = key.split('/');
   // A trailing / (a prefix's) is no empty segment.
   if (segments.slice(0, -1).includes('')) return 'has an empty segment (//)';
-  if (segments.some((segment) => segment === '.' || segment === '..')) return 'has a . or .. segment';
+  if (dotSegment(key) !== undefined) return 'has a . or .. segment';
   return undefined;
 }
 

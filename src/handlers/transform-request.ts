@@ -2,7 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { FormatOptions, TransformConfig } from '../core/config.ts';
 import { describeValue } from '../core/errors.ts';
 import { type OutputFormat, resolveOutputFormat } from '../core/formats.ts';
-import type { TransformSpec } from '../core/layout.ts';
+import { dotSegment, type TransformSpec } from '../core/layout.ts';
 import { ApiError, keyPath } from './http.ts';
 
 /**
@@ -73,7 +73,7 @@ export function keyFromPath(rawPath: string): string {
  * the path it sees is not the one signed. Refused when signing and when serving (400, field key).
  */
 export function checkSourceKey(key: string): void {
-  const dots = key.split('/').find((segment) => segment === '.' || segment === '..');
+  const dots = dotSegment(key);
   if (dots !== undefined)
     throw new ApiError(
       'bad-request',

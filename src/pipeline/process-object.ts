@@ -9,7 +9,7 @@ import {
   StorageError,
 } from '../core/errors.ts';
 import { FORMAT_META } from '../core/formats.ts';
-import { type BucketLayout, S3_MAX_KEY_BYTES, type TransformLayout } from '../core/layout.ts';
+import { type BucketLayout, dotSegment, S3_MAX_KEY_BYTES, type TransformLayout } from '../core/layout.ts';
 import type { ObjectRef } from '../core/objects.ts';
 import { settleAll } from '../core/settle.ts';
 import { msSince, roundMs } from '../core/timing.ts';
@@ -168,7 +168,7 @@ export async function previousOutputs(
  * changes the key.
  */
 export function checkDotSegments(ref: ObjectRef, storage: Storage): void {
-  if (!ref.key.split('/').some((segment) => segment === '.' || segment === '..')) return;
+  if (dotSegment(ref.key) === undefined) return;
   throw new StorageError(
     'put',
     storage.locate(ref.key),
