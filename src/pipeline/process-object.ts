@@ -385,7 +385,14 @@ async function quarantine(
   started: number,
 ): Promise<Outcome> {
   const keys = deps.layout.quarantineKeys(ref.key);
-  checkKeyLengths(ref, deps.layout, 'quarantine');
+  try {
+    checkKeyLengths(ref, deps.layout, 'quarantine');
+  } catch (tooLong) {
+    // Not quarantined, and failed for good: the outputs of the content this upload replaced stay
+    // published under its key otherwise, as if it were still there.
+    await withdrawReplacedOutputs(ref, deps, base.etag ?? ref.etag, CONTENT_REASONS.has(error.reason));
+    throw tooLong;
+  }
   const etag = base.etag ?? ref.etag;
   const size = base.size ?? ref.size ?? base.bytesIn;
   // S3 delivers an event at least once: this version may be quarantined already, for this reason.

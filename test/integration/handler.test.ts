@@ -647,7 +647,15 @@ describe('S3 event handler', () => {
     const longest = await upload(SOURCE, keyOf(fits), photo);
     expect((await handler(longest)).records[0]!.status).toBe('processed');
     expect(quarantineFits(fits)).toBe(false);
-    // An invalid file under that key cannot be quarantined: failed, naming why, nothing written.
+    const published = async () => {
+      const keys: string[] = [];
+      for await (const object of new S3Storage(s3.client, OUTPUT).list(''))
+        if (object.key.includes('long/kkk')) keys.push(object.key);
+      return keys;
+    };
+    expect((await published()).length).toBeGreaterThan(1);
+    // An invalid file under that key cannot be quarantined: failed, naming why, nothing written,
+    // and the photo's outputs, of content the key no longer holds, withdrawn.
     writes.length = 0;
     const text = await upload(SOURCE, keyOf(fits), readFixture('edge/broken/text-named.jpg'));
     const refused = await handler(text).catch((e: unknown) => e as RecordsFailedError);
@@ -655,6 +663,7 @@ describe('S3 event handler', () => {
       /is \d+ bytes: its quarantine copy and record would have keys of up to \d+ bytes, more than the 1024 S3 stores/,
     );
     expect(writes.filter((w) => w.startsWith('put') || w.startsWith('copy'))).toEqual([]);
+    expect(await published()).toEqual([]);
   });
 
   it('records an invalid upload deleted before its quarantine copy as missing, not as a failure to retry', async () => {
