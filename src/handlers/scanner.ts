@@ -321,7 +321,6 @@ export interface UpdateResult {
   /** Database files written to S3 (new or changed), and removed from it. */
   readonly uploaded: readonly string[];
   readonly removed: readonly string[];
-  readonly engine?: string;
 }
 
 /**
