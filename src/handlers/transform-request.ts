@@ -248,8 +248,9 @@ export function negotiate(accept: string | undefined, allowed: readonly OutputFo
   const accepted = new Set<string>();
   for (const part of (accept ?? '').toLowerCase().split(',')) {
     const [type, ...params] = part.split(';').map((p) => p.trim());
-    const q = params.find((p) => p.startsWith('q='));
-    if (q !== undefined && !(Number(q.slice(2)) > 0)) continue;
+    // A type refused by any of its weights: a weight given twice is malformed, and the CloudFront
+    // Function (accept.js) reads it so.
+    if (params.some((p) => p.startsWith('q=') && !(Number(p.slice(2)) > 0))) continue;
     // The CloudFront Function's `avif` stands for both (every browser that decodes AVIF decodes
     // WebP), `avif-only` for AVIF without WebP.
     if (type === 'image/avif' || type === 'avif-only') accepted.add('avif');

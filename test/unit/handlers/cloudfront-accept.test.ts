@@ -46,6 +46,9 @@ const SAMPLES: [string | undefined, string][] = [
   // a client of its own that decodes AVIF and not WebP: a deployment without AVIF answers it JPEG
   ['image/avif,image/jpeg,*/*;q=0.8', 'avif-only'],
   ['image/avif,image/webp;q=0', 'avif-only'],
+  // a weight given twice: refused if either is 0, by both (the header is malformed)
+  ['image/avif;q=1;q=0,image/webp', 'webp'],
+  ['image/avif,image/webp;q=0;q=1', 'avif-only'],
   // already reduced (a second pass changes nothing)
   ['avif', 'avif'],
   ['avif-only', 'avif-only'],
