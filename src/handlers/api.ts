@@ -413,7 +413,9 @@ function isoTime(value: string): Date | undefined {
   const [year, month, day, hour = 0, minute = 0, second = 0, offsetHours = 0, offsetMinutes = 0] = match
     .slice(1)
     .map((part) => (part === undefined ? undefined : Number(part)));
-  const date = new Date(Date.UTC(year!, month! - 1, day!));
+  // setUTCFullYear: Date.UTC reads years 0-99 as 1900-1999 (0001-01-01, Go's and .NET's zero time).
+  const date = new Date(Date.UTC(2000, month! - 1, day!));
+  date.setUTCFullYear(year!, month! - 1, day!);
   if (date.getUTCFullYear() !== year || date.getUTCMonth() !== month! - 1 || date.getUTCDate() !== day)
     return undefined;
   if (hour > 23 || minute > 59 || second > 59 || offsetHours > 23 || offsetMinutes > 59) return undefined;

@@ -276,7 +276,15 @@ describe('index.api', () => {
       expect(answer.statusCode, since).toBe(200);
       return parse(answer.body).items.map((item: { key: string }) => item.key);
     };
-    for (const since of ['2026-11-30', '2026-11-30T11:59:59Z', '2026-11-30T13:59+02:00', '2026-11-30T11:00'])
+    // 0001-01-01T00:00:00Z: the zero time of Go and .NET, which clients send for "from the start".
+    for (const since of [
+      '2026-11-30',
+      '2026-11-30T11:59:59Z',
+      '2026-11-30T13:59+02:00',
+      '2026-11-30T11:00',
+      '0001-01-01T00:00:00Z',
+      '0099-12-31',
+    ])
       expect(await keys(since), since).toEqual([ref.key]);
     for (const since of ['2026-12-01', '2026-11-30T12:00:01.5Z', '2027-01-01T00:00:00Z'])
       expect(await keys(since), since).toEqual([]);
