@@ -1,5 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ENV } from '../config/settings.ts';
+import { isCalendarDay } from '../core/timing.ts';
 import { DynamoStatusStore } from '../status/dynamodb.ts';
 import { LISTED_STATUSES, type ListedStatus, type StatusItem, type StatusStore } from '../status/types.ts';
 import { UsageError } from './args.ts';
@@ -113,15 +114,8 @@ export function parseSince(text: string, now = new Date()): Date {
   const [year, month, day, hour = 0, minute = 0, second = 0] = (match?.slice(1) ?? []).map((part) =>
     part === undefined ? undefined : Number(part),
   );
-  const calendar = match ? new Date(Date.UTC(year!, month! - 1, day!)) : undefined;
   const real =
-    calendar !== undefined &&
-    calendar.getUTCFullYear() === year &&
-    calendar.getUTCMonth() === month! - 1 &&
-    calendar.getUTCDate() === day &&
-    hour <= 23 &&
-    minute <= 59 &&
-    second <= 59;
+    match !== null && isCalendarDay(year!, month!, day!) && hour <= 23 && minute <= 59 && second <= 59;
   const date = real ? new Date(text.trim()) : new Date(Number.NaN);
   if (Number.isNaN(date.getTime())) {
     throw new UsageError(

@@ -8,7 +8,7 @@ import { ConfigError, describeError, describeValue, StorageError } from '../core
 import { FORMAT_META, INPUT_FORMATS } from '../core/formats.ts';
 import { isPlainObject } from '../core/json.ts';
 import { BucketLayout, S3_MAX_KEY_BYTES, UploadLayout } from '../core/layout.ts';
-import { msSince } from '../core/timing.ts';
+import { isCalendarDay, msSince } from '../core/timing.ts';
 import { readManifest } from '../pipeline/records.ts';
 import { LISTED_STATUSES, type ListedStatus, type StatusItem, type StatusStore } from '../status/types.ts';
 import { S3Storage } from '../storage/s3.ts';
@@ -413,11 +413,7 @@ function isoTime(value: string): Date | undefined {
   const [year, month, day, hour = 0, minute = 0, second = 0, offsetHours = 0, offsetMinutes = 0] = match
     .slice(1)
     .map((part) => (part === undefined ? undefined : Number(part)));
-  // setUTCFullYear: Date.UTC reads years 0-99 as 1900-1999 (0001-01-01, Go's and .NET's zero time).
-  const date = new Date(Date.UTC(2000, month! - 1, day!));
-  date.setUTCFullYear(year!, month! - 1, day!);
-  if (date.getUTCFullYear() !== year || date.getUTCMonth() !== month! - 1 || date.getUTCDate() !== day)
-    return undefined;
+  if (!isCalendarDay(year!, month!, day!)) return undefined;
   if (hour > 23 || minute > 59 || second > 59 || offsetHours > 23 || offsetMinutes > 59) return undefined;
   const time = new Date(match[4] === undefined || /[Z+-]/.test(value.slice(10)) ? value : `${value}Z`);
   return Number.isNaN(time.getTime()) ? undefined : time;

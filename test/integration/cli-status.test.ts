@@ -107,6 +107,7 @@ describe('status arguments', () => {
         `--since takes 30m, 12h, 1d, 2w or an ISO date, not ${JSON.stringify(text)}`,
       );
     expect(parseSince('2028-02-29', now).toISOString()).toBe('2028-02-29T00:00:00.000Z');
+    expect(parseSince('0001-01-01T00:00:00Z', now).toISOString()).toBe('0001-01-01T00:00:00.000Z');
     expect(parseSince('2026-11-30T23:59:59Z', now).toISOString()).toBe('2026-11-30T23:59:59.000Z');
   });
 
