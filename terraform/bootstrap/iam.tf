@@ -270,8 +270,11 @@ data "aws_iam_policy_document" "deploy_platform" {
 
   statement {
     sid = "CreateTaggedKeys"
-    # New keys have no ARN to name yet: creation is allowed only with the project tag, and the key
-    # statement below reaches only keys that carry it.
+    # New keys have no ARN to name yet: creation is allowed only with the project tag and this
+    # environment's (the deployment root's default_tags), and the key statements below reach only
+    # keys that carry both. Every environment's keys carry the project tag: with it alone, in one
+    # shared account the dev role (no reviewers) could schedule the deletion of prod's keys, or
+    # retag them as dev's. So tagging a key that already names another environment is refused.
     actions   = ["kms:CreateKey", "kms:TagResource"]
     resources = ["*"]
 
@@ -279,6 +282,18 @@ data "aws_iam_policy_document" "deploy_platform" {
       test     = "StringEquals"
       variable = "aws:RequestTag/Project"
       values   = [var.name_prefix]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/Environment"
+      values   = [each.key]
+    }
+
+    condition {
+      test     = "StringEqualsIfExists"
+      variable = "aws:ResourceTag/Environment"
+      values   = [each.key]
     }
   }
 
@@ -313,6 +328,12 @@ data "aws_iam_policy_document" "deploy_platform" {
       test     = "StringEquals"
       variable = "aws:ResourceTag/Project"
       values   = [var.name_prefix]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/Environment"
+      values   = [each.key]
     }
   }
 
@@ -430,6 +451,12 @@ data "aws_iam_policy_document" "deploy_platform" {
       test     = "StringEquals"
       variable = "aws:ResourceTag/Project"
       values   = [var.name_prefix]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/Environment"
+      values   = [each.key]
     }
 
     condition {
@@ -782,6 +809,12 @@ data "aws_iam_policy_document" "deploy_transform" {
       variable = "aws:ResourceTag/Project"
       values   = [var.name_prefix]
     }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/Environment"
+      values   = [each.key]
+    }
   }
 }
 
@@ -1122,6 +1155,12 @@ data "aws_iam_policy_document" "bench" {
       test     = "StringEquals"
       variable = "aws:ResourceTag/Project"
       values   = [var.name_prefix]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/Environment"
+      values   = var.bench_environments
     }
   }
 }

@@ -286,3 +286,35 @@ run "function_boundary_keeps_the_functions_off_other_environments_parameters" {
     error_message = "The dev function boundary should let the functions read dev's parameters (/imgpipe/dev/..., its signing keys), never staging's or prod's (/imgpipe/<environment>/...)."
   }
 }
+
+# Every environment's keys carry the project tag (the deployment root's default_tags): a key
+# statement limited by it alone let the dev deploy role, which needs no reviewer, schedule the
+# deletion of prod's keys in one shared account, rewrite their policies or decrypt with them. Each
+# key statement also names the role's own environment (the Environment default tag), and a key that
+# already names another one cannot be retagged.
+run "each_deploy_role_and_the_bench_role_reach_their_own_environments_keys_alone" {
+  command = plan
+
+  variables {
+    bench_environments = ["dev"]
+  }
+
+  assert {
+    condition = alltrue([
+      for statement in concat(
+        jsondecode(data.aws_iam_policy_document.deploy_platform["dev"].json).Statement,
+        jsondecode(data.aws_iam_policy_document.deploy_transform["dev"].json).Statement,
+        jsondecode(data.aws_iam_policy_document.bench[0].json).Statement,
+      ) :
+      try(statement.Condition.StringEquals["aws:ResourceTag/Environment"], statement.Condition.StringEqualsIfExists["aws:ResourceTag/Environment"], null) == "dev"
+      if anytrue([for pattern in try(tolist(statement.Resource), [statement.Resource]) : pattern == "*" || strcontains(pattern, ":key/")])
+      && anytrue([for action in try(tolist(statement.Action), [statement.Action]) : contains(["kms:CreateGrant", "kms:Decrypt", "kms:PutKeyPolicy", "kms:ScheduleKeyDeletion", "kms:TagResource"], action)])
+    ])
+    error_message = "Every statement of the dev deploy role and the dev bench role that reaches KMS keys should hold to keys tagged Environment = dev, not every key of the project (prod's in one shared account)."
+  }
+
+  assert {
+    condition     = one([for statement in jsondecode(data.aws_iam_policy_document.deploy_platform["dev"].json).Statement : try(statement.Condition.StringEquals["aws:RequestTag/Environment"], null) if statement.Sid == "CreateTaggedKeys"]) == "dev"
+    error_message = "The dev deploy role should create keys only with its own Environment tag."
+  }
+}
