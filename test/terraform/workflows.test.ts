@@ -166,9 +166,27 @@ describe('ci.yml', () => {
 
   it('runs on pull requests: install, lint, type-check and test', () => {
     expect(ci).toMatch(/^on:\n {2}pull_request:/m);
-    for (const command of ['npm ci', 'npm run lint', 'npm run typecheck', 'npm test'])
-      expect(ci).toContain(command);
-    expect(ci).toMatch(/IMGPIPE_REQUIRE_TOOLS: "1"/);
+    const run = readFileSync(join(REPO_ROOT, '.ci', 'run'), 'utf8');
+    for (const command of ['npm ci', 'npm run lint', 'npm run typecheck', 'IMGPIPE_REQUIRE_TOOLS=1 npm test'])
+      expect(run).toContain(command);
+  });
+
+  // IMGPIPE_REQUIRE_TOOLS=1 fails a test whose tool is missing: the job that sets it must have every
+  // one. It installed four packages on Ubuntu and ran neither setup script, so the runtime-parity,
+  // arm64-parity, colour, HEIC and web page tests threw on every pull request ("aws-lambda-ric is
+  // not installed", "jpgicc is required", ...). .ci/run installs them all, on the Debian its
+  // packages and the native AVIF comparison's versions are Debian bookworm's.
+  it('tests where .ci/run installed every tool the tests require, on Debian bookworm', () => {
+    const test = workflowYaml('ci.yml').jobs.test as Yaml;
+    expect(test.container).toBe('debian:bookworm');
+    const runs = (test.steps as Yaml[]).map((step) => String(step.run ?? ''));
+    expect(runs.filter((script) => /^\.ci\/run$/m.test(script))).toHaveLength(1);
+    // Nothing else runs the tests, with or without the tools.
+    expect(runs.filter((script) => /\bnpm (test|run test)\b|\bvitest\b/.test(script))).toEqual([]);
+    expect(JSON.stringify(test.env ?? {})).not.toContain('IMGPIPE_REQUIRE_TOOLS');
+    const run = readFileSync(join(REPO_ROOT, '.ci', 'run'), 'utf8');
+    expect(run).toMatch(/^npm run setup:ric$/m);
+    expect(run).toMatch(/^npm run setup:arm64$/m);
   });
 
   it('checks formatting, then inits without a backend and validates every Terraform root', () => {
