@@ -87,6 +87,15 @@ variable "pipeline_config_parameter_name" {
     condition     = var.pipeline_config_parameter_name == null || var.permissions_boundary_policy_name == "" || startswith(coalesce(var.pipeline_config_parameter_name, "x"), "/imgpipe/")
     error_message = "pipeline_config_parameter_name must start with /imgpipe/ (e.g. /imgpipe/prod/pipeline): the bootstrap's permissions boundary lets the function read no other parameter."
   }
+
+  # The boundary denies another environment's /imgpipe/<environment>/ (in one shared account): the
+  # apply would pass and every invocation fail to read its pipeline document.
+  validation {
+    condition = var.pipeline_config_parameter_name == null || var.permissions_boundary_policy_name == "" || !anytrue([
+      for other in ["dev", "staging", "prod"] : other != var.environment && startswith(coalesce(var.pipeline_config_parameter_name, "x"), "/imgpipe/${other}/")
+    ])
+    error_message = "pipeline_config_parameter_name ${jsonencode(var.pipeline_config_parameter_name)} is another environment's parameter: the bootstrap's permissions boundary lets the ${var.environment} functions read /imgpipe/${var.environment}/ and no other environment's /imgpipe/<environment>/ (use e.g. /imgpipe/${var.environment}/pipeline)."
+  }
 }
 
 variable "source_notification_filters" {

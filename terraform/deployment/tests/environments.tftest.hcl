@@ -133,3 +133,24 @@ run "deploys_transformations_behind_cloudfront_when_enabled" {
     error_message = "The processing function should know where results are stored, to delete those of a deleted source."
   }
 }
+
+# The bootstrap's boundary keeps the functions off another environment's /imgpipe/<environment>/
+# parameters: a name copied from another environment's settings is refused at plan, not by every
+# invocation after the apply.
+run "refuses_another_environments_pipeline_parameter" {
+  command = plan
+
+  variables {
+    pipeline_config_parameter_name = var.environment == "prod" ? "/imgpipe/dev/pipeline" : "/imgpipe/prod/pipeline"
+  }
+
+  expect_failures = [var.pipeline_config_parameter_name]
+}
+
+run "takes_this_environments_pipeline_parameter" {
+  command = plan
+
+  variables {
+    pipeline_config_parameter_name = "/imgpipe/${var.environment}/pipeline"
+  }
+}
