@@ -2,6 +2,7 @@ import { createWriteStream, rmSync } from 'node:fs';
 import { glob, mkdir, mkdtemp, realpath, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ObjectRef } from '../core/objects.ts';
 import { specialKind, walkEntries } from '../storage/files.ts';
@@ -33,6 +34,11 @@ export interface CollectOptions {
   readonly stdin?: NodeJS.ReadableStream & { isTTY?: boolean };
   /** The key of the image read from standard input. */
   readonly stdinKey?: string;
+  /**
+   * The pipeline's limits.maxBytes: standard input is read no further than this, as a source
+   * object over it is never read from S3. Without it, standard input is copied whole.
+   */
+  readonly maxBytes?: number;
   readonly cwd?: string;
   /**
    * The folders at the top of --out that the run writes into (BucketLayout.topFolders): an input
@@ -283,14 +289,41 @@ async function readStandardInput(options: CollectOptions, temporary: string[]): 
   }
   // The pipeline reads objects from storage: standard input becomes an object in a folder of its
   // own, stored as FsStorage stores keys (a name over 255 bytes is split over folders, not refused).
-  // Streamed to the file, never held whole: the run reads it within maxBytes (a larger one is
-  // quarantined as too-large), as it reads any file, so piping a huge stream holds no more memory.
+  // Streamed to the file, never held whole, and no further than maxBytes: the run reads it within
+  // maxBytes, as it reads any file, so piping a huge stream holds no more memory or disk.
   const folder = await mkdtemp(join(tmpdir(), 'imgpipe-stdin-'));
   temporary.push(folder);
   stdinCopies.add(folder);
   const storage = new FsStorage(folder);
   const path = storage.pathOf(key, 'put');
   await mkdir(dirname(path), { recursive: true });
-  await pipeline(stdin, createWriteStream(path));
-  return { display: '-', path: storage.pathOf(key, 'get'), ref: { bucket: folder, key } };
+  const ref = { bucket: folder, key };
+  const { maxBytes } = options;
+  let copied = 0;
+  // A stream past maxBytes is refused as soon as it passes it, not copied whole: 50 GB piped in
+  // filled the temporary folder before the run found it too large. The part copied is removed.
+  const bounded = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      copied += chunk.length;
+      if (maxBytes !== undefined && copied > maxBytes) done(new StdinTooLargeError(maxBytes));
+      else done(null, chunk);
+    },
+  });
+  try {
+    await pipeline(stdin, bounded, createWriteStream(path));
+  } catch (error) {
+    if (!(error instanceof StdinTooLargeError)) throw error;
+    await rm(folder, { recursive: true, force: true });
+    stdinCopies.delete(folder);
+    return { display: '-', path: storage.pathOf(key, 'get'), ref, problem: error.message };
+  }
+  return { display: '-', path: storage.pathOf(key, 'get'), ref };
+}
+
+class StdinTooLargeError extends Error {
+  constructor(maxBytes: number) {
+    super(
+      `standard input is more than the limit of ${maxBytes} bytes (limits.maxBytes of the pipeline document, or IMGPIPE_MAX_BYTES): refused after ${maxBytes} bytes, the rest not read`,
+    );
+  }
 }

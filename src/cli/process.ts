@@ -88,6 +88,7 @@ export async function runProcessCommand(
     collected = await collectInputs(options.inputs, {
       out: options.out,
       command: COMMAND,
+      maxBytes: options.config.limits.maxBytes,
       ...(options.stdin ? { stdin: options.stdin } : {}),
       ...(options.stdinKey !== undefined ? { stdinKey: options.stdinKey } : {}),
       ...(outputFolders ? { outputFolders } : {}),

@@ -663,6 +663,57 @@ describe('imgpipe process -, a long stream', () => {
     expect(results[0]?.outcome).toMatchObject({ status: 'quarantined', bytesIn: chunks * chunk.length });
     expect(readdirSync(temp)).toEqual([]);
   });
+  it('refuses standard input past limits.maxBytes as soon as it passes it, reading no further and keeping nothing', async () => {
+    const dir = tempDir();
+    const temp = join(dir, 'tmp');
+    mkdirSync(temp);
+    const chunk = Buffer.alloc(64 * 1024);
+    const maxBytes = 4 * chunk.length;
+    // Far more than the limit (a 50 GB stream, in small): it was copied whole to the temporary folder.
+    const chunks = 1024;
+    let sent = 0;
+    const stdin = new Readable({
+      read() {
+        if (sent === chunks) this.push(null);
+        else {
+          sent++;
+          this.push(chunk);
+        }
+      },
+    });
+    const previous = process.env.TMPDIR;
+    process.env.TMPDIR = temp;
+    let run: Awaited<ReturnType<typeof runProcessCommand>>;
+    const stdout = new PassThrough();
+    let json = '';
+    stdout.on('data', (data) => (json += data));
+    try {
+      run = await runProcessCommand({
+        inputs: ['-'],
+        out: join(dir, 'out'),
+        config: loadPipelineConfig({ IMGPIPE_MAX_BYTES: String(maxBytes) }),
+        force: false,
+        encoder: inThreadEncoder,
+        stdin,
+        stdinKey: 'zeros.jpg',
+        json: true,
+        stdout,
+        stderr: new PassThrough(),
+      });
+    } finally {
+      if (previous === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = previous;
+    }
+    expect(run.exitCode).toBe(1);
+    const [input] = JSON.parse(json).inputs;
+    expect(input).toMatchObject({ path: '-', key: 'zeros.jpg', outcome: 'failed' });
+    expect(input.error).toContain('standard input is more than the limit of 262144 bytes');
+    expect(input.error).toContain('limits.maxBytes');
+    // Read no further than the chunks in flight when it passed the limit; the part copied is gone.
+    expect(sent).toBeLessThan(chunks / 4);
+    expect(readdirSync(temp)).toEqual([]);
+    expect(existsSync(join(dir, 'out', 'quarantine'))).toBe(false);
+  });
 });
 
 describe('imgpipe process interrupted', () => {
