@@ -16,6 +16,7 @@ import { BucketLayout } from '../core/layout.ts';
 import { createApiHandler } from '../handlers/api.ts';
 import { decodeS3Key } from '../handlers/events.ts';
 import type { HandlerDeps } from '../handlers/objects.ts';
+import { failureText } from '../handlers/reprocess.ts';
 import { createS3EventHandler, type RecordResult } from '../handlers/s3-event.ts';
 import { createTransformHandler } from '../handlers/transform.ts';
 import { defaultWorkers } from '../pipeline/cpus.ts';
@@ -609,7 +610,7 @@ async function pageFiles(): Promise<Map<string, { type: string; body: Uint8Array
 }
 
 /** One line for a reprocess execution that ended: its status and counts, or its error. */
-function describeExecution(execution: ExecutionRecord): string {
+export function describeExecution(execution: ExecutionRecord): string {
   const head = `  reprocess ${execution.name}: ${execution.status}`;
   if (execution.output) {
     const summary = JSON.parse(execution.output) as { counts?: Record<string, number>; location?: string };
@@ -618,7 +619,8 @@ function describeExecution(execution: ExecutionRecord): string {
       .join(', ');
     return `${head}${counts ? `: ${counts}` : ''}${summary.location ? `; summary ${summary.location}` : ''}`;
   }
-  return execution.error ? `${head}: ${execution.error}: ${execution.cause ?? ''}` : head;
+  // The cause as one line, as imgpipe reprocess prints it: it quotes keys (control characters).
+  return execution.error ? `${head}: ${printable(failureText(execution.error, execution.cause))}` : head;
 }
 
 function printHowTo(

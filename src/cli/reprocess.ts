@@ -9,7 +9,7 @@ import {
 } from '@aws-sdk/client-sfn';
 import cliProgress from 'cli-progress';
 import { describeError } from '../core/errors.ts';
-import type { ReprocessSummary } from '../handlers/reprocess.ts';
+import { failureText, type ReprocessSummary } from '../handlers/reprocess.ts';
 import { UsageError } from './args.ts';
 import { LOCAL_CREDENTIALS } from './local-s3.ts';
 import { formatMs, printable } from './table.ts';
@@ -250,8 +250,10 @@ function report(
   if (!summary || typeof summary.counts !== 'object') {
     if (progress)
       out(`  items     ${progress.done} of ${progress.total} finished, ${progress.failed} in failed batches`);
+    // The cause as one line: a Lambda task's is its error as JSON, and it quotes keys, which may
+    // hold control characters (an escape sequence would drive the terminal).
     if (execution.error || execution.cause)
-      out(`  error     ${[execution.error, execution.cause].filter(Boolean).join(': ')}`);
+      out(`  error     ${printable(failureText(execution.error ?? 'Error', execution.cause))}`);
     return 1;
   }
   const counts = summary.counts;
@@ -283,7 +285,7 @@ function report(
   for (const batch of summary.failedBatches) {
     // A summary from a deployment older than this command lists every key and no count.
     const objects = batch.objects ?? batch.keys.length;
-    out(`Failed batch (${batch.error}): ${objects} objects not reprocessed`);
+    out(`Failed batch (${printable(batch.error)}): ${objects} objects not reprocessed`);
     for (const key of batch.keys.slice(0, 20)) out(`  s3://${summary.bucket}/${printable(key)}`);
     if (objects > batch.keys.length) out(`  ... and ${objects - batch.keys.length} more in the summary`);
   }

@@ -592,8 +592,11 @@ function failedBatch(execution: ChildExecution): FailedBatch {
   };
 }
 
-/** A caught error's `Error: Cause`, the Cause's errorMessage when it is a Lambda error's JSON. */
-function failureText(error: string, cause: unknown): string {
+/**
+ * A caught error's `Error: Cause`, the Cause's errorMessage when it is a Lambda error's JSON (an
+ * execution's error and cause too: `imgpipe reprocess` and `imgpipe dev` print them with it).
+ */
+export function failureText(error: string, cause: unknown): string {
   let text = typeof cause === 'string' ? cause : '';
   try {
     const parsed: unknown = JSON.parse(text);

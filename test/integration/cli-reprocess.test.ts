@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { DescribeExecutionCommand, SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeExecution } from '../../src/cli/dev.ts';
 import { LOCAL_CREDENTIALS } from '../../src/cli/local-s3.ts';
+import { startLocalStepFunctions } from '../../src/cli/local-sfn-api.ts';
 import { runCli, startCli } from '../support/cli.ts';
 import { readFixture } from '../support/fixtures.ts';
 import { runInPty } from '../support/pty.ts';
@@ -458,3 +460,65 @@ describe.skipIf(!hasTool('clamd') || process.platform !== 'linux')(
     );
   },
 );
+
+describe("a failed execution's cause", () => {
+  // A Lambda task's failure as Step Functions reports it: the function's error as JSON, whose
+  // message quotes a key (user-controlled) with an escape sequence and a line break in it.
+  const key = 'photos/\x1b[2Jevil\n.jpg';
+  const cause = JSON.stringify({
+    errorType: 'StorageError',
+    errorMessage: `Object ${key} could not be read`,
+    trace: ['StorageError: ...', '    at get (file:///var/task/index.mjs:1:1)'],
+  });
+  const shown = 'States.TaskFailed: Object photos/\\x1b[2Jevil\\n.jpg could not be read';
+
+  it('is printed by imgpipe reprocess as one line, its message escaped', async () => {
+    // imgpipe dev's Step Functions API, serving a machine whose run fails as a Lambda task fails.
+    const arn = 'arn:aws:states:us-east-1:000000000000:stateMachine:fails';
+    const sfn = await startLocalStepFunctions({
+      host: '127.0.0.1',
+      port: 0,
+      machines: [
+        {
+          arn,
+          maps: {},
+          start: () => ({
+            result: Promise.resolve({
+              error: { name: 'States.TaskFailed', message: cause },
+              invoked: [],
+              retried: [],
+              caught: [],
+            }),
+            abort: () => undefined,
+          }),
+        },
+      ],
+    });
+    try {
+      const run = await runCli(
+        ['reprocess', 's3://imgpipe-source/photos/', '--endpoint', sfn.endpoint, '--state-machine', arn],
+        SLOW,
+      );
+      expect(run.code, run.stderr).toBe(1);
+      expect(run.stdout).toMatch(/^FAILED in /m);
+      expect(run.stdout).toContain(`  error     ${shown}\n`);
+      expect(run.stdout).not.toContain('\x1b');
+    } finally {
+      await sfn.close();
+    }
+  });
+
+  it("is printed by imgpipe dev's line for the execution as one line, its message escaped", () => {
+    const line = describeExecution({
+      executionArn: 'arn:aws:states:us-east-1:000000000000:execution:imgpipe-dev-reprocess:run-1',
+      stateMachineArn: 'arn:aws:states:us-east-1:000000000000:stateMachine:imgpipe-dev-reprocess',
+      name: 'run-1',
+      input: '{}',
+      startDate: 0,
+      status: 'FAILED',
+      error: 'States.TaskFailed',
+      cause,
+    });
+    expect(line).toBe(`  reprocess run-1: FAILED: ${shown}`);
+  });
+});
