@@ -45,6 +45,7 @@ import { DEV_CLIENT_ID, LocalIssuer } from './local-oidc.ts';
 import { LOCAL_CREDENTIALS, type LocalS3, type S3Notification, startLocalS3 } from './local-s3.ts';
 import { type ExecutionRecord, type LocalStepFunctions, startLocalStepFunctions } from './local-sfn-api.ts';
 import type { Run } from './local-stepfunctions.ts';
+import { networkUrls } from './local-url.ts';
 import { DEV_STATUS_TABLE } from './status.ts';
 import { type Column, formatBytes, printable, renderTable } from './table.ts';
 import { buildPage } from './web-page.ts';
@@ -221,7 +222,7 @@ async function serve(
     port: options.port,
     directory,
     buckets: Object.values(DEV_BUCKETS),
-    ...(api ? { cors: { [DEV_BUCKETS.source]: pageOrigins(api) } } : {}),
+    ...(api ? { cors: { [DEV_BUCKETS.source]: api.origins } } : {}),
   });
   started.add(() => s3.close());
   // The status table on DynamoDB's API (dynalite, in memory: it starts empty with each run).
@@ -339,7 +340,14 @@ async function serve(
   printHowTo(s3, dynamo.endpoint, stepFunctions?.endpoint, out);
   out();
   out('Watching for uploads; press Ctrl-C to stop.');
-  if (api) out(`Web page: ${api.url}/`);
+  if (api) {
+    out(`Web page: ${api.url}/`);
+    // --host 0.0.0.0: the API at this machine's addresses too. A browser signs the page in only at
+    // localhost (or https): over plain http to an address it gives the page no crypto.subtle for
+    // PKCE; and uploads go to the S3 endpoint above, on localhost.
+    for (const url of networkUrls(options.host, api.port))
+      out(`  on the network: ${url}/ (the API and /t/; the page signs in and uploads at localhost only)`);
+  }
   await signals.serving(options.signal);
   out('Stopping: finishing queued events...');
   // No new requests; a second Ctrl-C stops everything at once.
@@ -583,12 +591,6 @@ async function uploadSamples(s3: LocalS3, samples: readonly string[], out: (line
     const key = SAMPLES_PREFIX + basename(sample);
     await source.put(key, await readFile(sample), { contentType: 'application/octet-stream' });
   }
-}
-
-/** The page is served on the API's origin; by IP or as localhost, uploads from it may POST to S3. */
-function pageOrigins(api: LocalApi): string[] {
-  const origin = new URL(api.url).origin;
-  return [origin, origin.replace('//127.0.0.1:', '//localhost:')].filter((o, i, all) => all.indexOf(o) === i);
 }
 
 /** The web page, and its config.json: the API on the same origin, sign-in with the local issuer. */

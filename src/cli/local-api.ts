@@ -7,6 +7,7 @@ import type { ApiEvent, ApiResponse } from '../handlers/http.ts';
 import { ROUTES } from '../handlers/http.ts';
 import { keepIdleConnections } from './keep-alive.ts';
 import type { LocalIssuer } from './local-oidc.ts';
+import { localOrigins, localUrl } from './local-url.ts';
 
 /**
  * API Gateway (HTTP API) on this machine, for `imgpipe dev`: each HTTP request becomes the payload
@@ -43,6 +44,8 @@ export interface LocalApiHandlers {
 
 export interface LocalApi {
   readonly url: string;
+  /** Every origin a browser may reach it at (localOrigins): the page's, for sign-in and uploads. */
+  readonly origins: readonly string[];
   readonly port: number;
   /** Starts answering with these (requests before it get 503). */
   serve(handlers: LocalApiHandlers): void;
@@ -98,15 +101,16 @@ export async function startLocalApi(options: { host: string; port: number }): Pr
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
-  const host = options.host.includes(':') ? `[${options.host}]` : options.host;
-  const url = `http://${host}:${port}`;
+  const url = localUrl(options.host, port);
+  const origins = localOrigins(options.host, port);
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (!handlers || !verifier) return send(res, 503, { message: 'Service Unavailable' });
     const target = new URL(req.url ?? '/', url);
     const body = await readBody(req);
     if (body === undefined) return send(res, 413, { message: 'Request Entity Too Large' });
-    if (target.pathname.startsWith('/oidc/')) return oidc(handlers.issuer, req, res, target, body);
+    if (target.pathname.startsWith('/oidc/'))
+      return oidc(handlers.issuer, req, res, target, body, pageOrigin(req));
     if (handlers.transform && target.pathname.startsWith('/t/'))
       return functionUrl(handlers.transform, req, res, target, body, port);
 
@@ -167,8 +171,19 @@ export async function startLocalApi(options: { host: string; port: number }): Pr
     return true;
   }
 
+  /**
+   * The origin the browser used, when it is one of the server's (localhost or this machine's
+   * address, with --host 0.0.0.0), else the URL's: the page builds its redirect_uri from it.
+   */
+  function pageOrigin(req: IncomingMessage): string {
+    const host = `http://${req.headers.host ?? ''}`;
+    const origin = URL.canParse(host) ? new URL(host).origin : undefined;
+    return origin !== undefined && origins.includes(origin) ? origin : new URL(url).origin;
+  }
+
   return {
     url,
+    origins,
     port,
     serve(next) {
       handlers = next;
@@ -335,7 +350,14 @@ async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
 }
 
 /** The local issuer's endpoints: discovery, JWKS, and the authorization-code flow with PKCE. */
-function oidc(issuer: LocalIssuer, req: IncomingMessage, res: ServerResponse, target: URL, body: Buffer) {
+function oidc(
+  issuer: LocalIssuer,
+  req: IncomingMessage,
+  res: ServerResponse,
+  target: URL,
+  body: Buffer,
+  origin: string,
+) {
   const path = target.pathname.slice('/oidc'.length);
   if (req.method === 'GET' && path === '/.well-known/openid-configuration')
     return send(res, 200, issuer.discovery());
@@ -349,8 +371,8 @@ function oidc(issuer: LocalIssuer, req: IncomingMessage, res: ServerResponse, ta
   if (path === '/authorize' && req.method === 'POST') {
     const form = new URLSearchParams(body.toString('utf8'));
     const redirectUri = form.get('redirect_uri') ?? '';
-    // Only back to this server's own pages: no open redirect.
-    if (!URL.canParse(redirectUri, target) || new URL(redirectUri, target).origin !== target.origin)
+    // Only back to this server's own pages, at the origin the browser used: no open redirect.
+    if (!URL.canParse(redirectUri, origin) || new URL(redirectUri, origin).origin !== origin)
       return send(res, 400, {
         error: 'invalid_request',
         error_description: `redirect_uri must be a URL on this server, not ${JSON.stringify(redirectUri)}`,

@@ -3,6 +3,7 @@ import dynalite from 'dynalite';
 import { statusTableDefinition } from '../status/dynamodb.ts';
 import { keepIdleConnections } from './keep-alive.ts';
 import { LOCAL_CREDENTIALS } from './local-s3.ts';
+import { localUrl } from './local-url.ts';
 
 /**
  * A DynamoDB API server on this machine (dynalite, in memory), for `imgpipe dev` and the tests:
@@ -29,7 +30,7 @@ export async function startLocalDynamo(options: { host?: string; port?: number }
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
-  const endpoint = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const endpoint = localUrl(host, port!);
   const client = new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: LOCAL_CREDENTIALS });
   return {
     endpoint,

@@ -5,6 +5,7 @@ import S3rver from 's3rver';
 import { encodeS3Key } from '../handlers/events.ts';
 import { createS3Client } from '../storage/s3.ts';
 import { keepIdleConnections } from './keep-alive.ts';
+import { localUrl } from './local-url.ts';
 
 /**
  * An S3-compatible server on this machine (s3rver), for `imgpipe dev` and the integration tests:
@@ -138,8 +139,7 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
   const address = await server.run();
   const http = (server as unknown as { httpServer: import('node:http').Server }).httpServer;
   keepIdleConnections(http);
-  // An IPv6 address (--host ::1) goes in brackets, as in every URL: http://::1:4568 is no URL.
-  const endpoint = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
+  const endpoint = localUrl(host, address.port);
   const client = createS3Client({
     endpoint,
     forcePathStyle: true,

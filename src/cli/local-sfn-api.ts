@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { keepIdleConnections } from './keep-alive.ts';
 import type { LocalExecution, RunEvent } from './local-stepfunctions.ts';
+import { localUrl } from './local-url.ts';
 
 /**
  * The part of the Step Functions API that `imgpipe reprocess` calls, served by `imgpipe dev` over
@@ -312,9 +313,8 @@ export async function startLocalStepFunctions(options: {
     server.listen(options.port, options.host, () => resolveListen());
   });
   const { port } = server.address() as AddressInfo;
-  const host = options.host.includes(':') ? `[${options.host}]` : options.host;
   return {
-    endpoint: `http://${host}:${port}`,
+    endpoint: localUrl(options.host, port),
     async idle() {
       while (running.size > 0) await Promise.allSettled([...running]);
     },

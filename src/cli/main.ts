@@ -167,7 +167,8 @@ export const DEV_COMMAND: CommandSpec = {
     {
       name: 'host',
       value: '<addr>',
-      description: "Address to listen on, one of this machine's (default 127.0.0.1).",
+      description:
+        "Address to listen on, one of this machine's (default 127.0.0.1); 0.0.0.0 or :: for all of them: the URLs printed are then localhost's (the web page signs in there), and the API's at each network address.",
     },
     {
       name: 'dir',

@@ -511,3 +511,33 @@ describe.runIf(present)('the web page against a throttled API', () => {
     await page.close();
   }, 300_000);
 });
+
+describe.runIf(present)('the web page of imgpipe dev --host 0.0.0.0', () => {
+  let wide: DevApi;
+  beforeAll(async () => {
+    wide = await startDevApi(['--host', '0.0.0.0']);
+  }, 120_000);
+  afterAll(async () => {
+    await wide?.stop();
+  });
+
+  it('signs in at localhost and at 127.0.0.1, uploads from localhost, and is printed at localhost', async () => {
+    // The sign-in's redirect_uri had to be on http://0.0.0.0:<port>, which no page is on (400 from
+    // the issuer), and the bucket's CORS origin was that one too.
+    const port = new URL(wide.url).port;
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    // Not at a network address: over plain http a browser gives the page no crypto.subtle for PKCE.
+    for (const base of [`http://127.0.0.1:${port}`, `http://localhost:${port}`])
+      await signIn(page, 'carol', base);
+    await page.locator('#files').setInputFiles([fixturePath('photos/colour-fig-red-bowl.jpg')]);
+    await expectProcessed(page, ['colour-fig-red-bowl.jpg']);
+    expect(errors).toEqual([]);
+    await page.close();
+    // As vite prints a 0.0.0.0 bind: localhost, then this machine's addresses.
+    expect(wide.url).toBe(`http://localhost:${port}`);
+    const network = [...wide.output().matchAll(/^ {2}on the network: (http:\/\/\S+)\/ /gm)].map((m) => m[1]!);
+    for (const url of network) expect(new URL(url).port).toBe(port);
+  }, 300_000);
+});
