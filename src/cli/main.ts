@@ -6,6 +6,7 @@ import { didYouMean } from '../core/suggest.ts';
 import { ApiError, keyPath } from '../handlers/http.ts';
 import { SIGNING_KEYS_PLACEHOLDER } from '../handlers/transform.ts';
 import {
+  checkSignOptions,
   keyFromPath,
   SIGNING_KEY_MIN_LENGTH,
   signingKeyProblem,
@@ -687,6 +688,19 @@ function signCommand(values: Values, positionals: string[], env: NodeJS.ProcessE
     ...(number('wm') !== undefined ? { wm: number('wm') as 0 | 1 } : {}),
     ...(expires !== undefined ? { exp: Math.floor(Date.now() / 1000) + expires } : {}),
   };
+  try {
+    // As the function reads them, with the widest configuration a deployment can have: --fit
+    // weird, --fmt gif, --q 1000, --dpr 4, --wm 5 or --w 0 was signed into a URL every deployment
+    // answers 400. (The defaults only give a quality when --q is not set.)
+    checkSignOptions(positionals[0]!, options, loadPipelineConfig({}).formatOptions);
+  } catch (error) {
+    if (error instanceof ApiError)
+      throw new UsageError(
+        command,
+        `${error.field !== undefined ? `--${error.field}: ` : ''}${error.message}: the function refuses it (400) whatever its configuration`,
+      );
+    throw error;
+  }
   // The note only once every flag is good: it says a URL was signed.
   let secret = configuredSigningKey(command, env);
   if (!secret) {

@@ -1,7 +1,8 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { TRANSFORM_SETTINGS } from '../config/settings.ts';
 import type { FormatOptions, TransformConfig } from '../core/config.ts';
 import { describeValue } from '../core/errors.ts';
-import { type OutputFormat, resolveOutputFormat } from '../core/formats.ts';
+import { OUTPUT_FORMATS, type OutputFormat, resolveOutputFormat } from '../core/formats.ts';
 import { dotSegment, type TransformSpec } from '../core/layout.ts';
 import { ApiError, keyPath } from './http.ts';
 
@@ -360,13 +361,48 @@ export interface SignOptions {
  */
 export function signUrl(base: string, key: string, options: SignOptions, secret: string): string {
   checkSourceKey(key);
+  const query = signedQuery(options);
+  const canonical = canonicalRequest(key, query);
+  const sig = signature(secret, key, query);
+  const params = canonical.slice(canonical.indexOf('?') + 1);
+  return `${base.replace(/\/+$/, '')}${canonical.slice(0, canonical.indexOf('?'))}?${params ? `${params}&` : ''}sig=${sig}`;
+}
+
+function signedQuery(options: SignOptions): Record<string, string> {
   const query: Record<string, string> = {};
   for (const name of TRANSFORM_PARAMS) {
     const value = options[name as keyof SignOptions];
     if (value !== undefined) query[name] = String(value);
   }
-  const canonical = canonicalRequest(key, query);
-  const sig = signature(secret, key, query);
-  const params = canonical.slice(canonical.indexOf('?') + 1);
-  return `${base.replace(/\/+$/, '')}${canonical.slice(0, canonical.indexOf('?'))}?${params ? `${params}&` : ''}sig=${sig}`;
+  return query;
+}
+
+/**
+ * The widest configuration a deployment can be given (config/settings.ts's bounds): every size of
+ * at least 1 up to the largest maxSize, every quality, every format. What parseRequest refuses
+ * with it, every deployment refuses.
+ */
+const ANY_DEPLOYMENT: TransformConfig = {
+  sourceBucket: '',
+  sizes: [],
+  sizeStep: 1,
+  maxSize: TRANSFORM_SETTINGS.maxSize.max,
+  qualityMin: TRANSFORM_SETTINGS.qualityMin.min,
+  qualityMax: TRANSFORM_SETTINGS.qualityMax.max,
+  formats: OUTPUT_FORMATS,
+  signing: true,
+  prefix: '',
+  redirectExpiresSeconds: 0,
+  maxAgeSeconds: 0,
+  concurrency: 1,
+  checkedOnly: false,
+};
+
+/**
+ * Throws the function's own ApiError (its field the parameter) for options no deployment takes,
+ * whatever its sizes, qualities and formats: fit=weird, fmt=gif, q=1000, dpr=4, wm=5, w=0. `imgpipe
+ * sign` refuses them rather than print a URL every deployment answers 400.
+ */
+export function checkSignOptions(key: string, options: SignOptions, defaults: FormatOptions): void {
+  parseRequest(key, signedQuery(options), undefined, ANY_DEPLOYMENT, defaults, true);
 }

@@ -365,6 +365,55 @@ describe('imgpipe usage errors', () => {
     noStack(run.stderr);
   });
 
+  it('refuses to sign options no deployment takes, naming the option and the value, and signs the widest ones', async () => {
+    const cases: [string[], string][] = [
+      [['--fit', 'weird'], '--fit: Expected one of inside, cover, contain for fit but received "weird"'],
+      [['--fmt', 'gif'], '--fmt: Expected one of jpeg, webp, avif, png, auto for fmt but received "gif"'],
+      [['--q', '1000'], '--q: Expected an integer from 1 to 100 for q but received "1000"'],
+      [['--dpr', '4'], '--dpr: Expected one of 1, 1.5, 2, 2.5, 3 for dpr but received "4"'],
+      [['--wm', '5'], '--wm: Expected 0 or 1 for wm but received "5"'],
+      [['--w', '0'], '--w: Expected a multiple of 1 (1, 2, ...) for w but received "0"'],
+      [
+        ['--h', '9000', '--dpr', '2'],
+        '--h: Expected at most 8192 at dpr 2 (16384 device pixels) for h but received "9000"',
+      ],
+    ];
+    for (const [flags, message] of cases) {
+      const run = await runCli(['sign', 'a.jpg', '--base', 'https://cdn.example.com', ...flags]);
+      expect([run.code, run.stdout], flags.join(' ')).toEqual([2, '']);
+      expect(lines(run.stderr)[0]).toBe(
+        `imgpipe sign: ${message} of type string: the function refuses it (400) whatever its configuration`,
+      );
+    }
+    // What some deployment takes is signed: a size off the default step, the largest at dpr 2.
+    const widest = await runCli([
+      'sign',
+      'a.jpg',
+      '--base',
+      'https://cdn.example.com',
+      ...[
+        '--w',
+        '8192',
+        '--h',
+        '333',
+        '--dpr',
+        '2',
+        '--q',
+        '100',
+        '--fit',
+        'cover',
+        '--fmt',
+        'png',
+        '--wm',
+        '0',
+      ],
+    ]);
+    expect(widest.code, widest.stderr).toBe(0);
+    expect(widest.stdout).toMatch(
+      /^https:\/\/cdn\.example\.com\/t\/a\.jpg\?dpr=2&fit=cover&fmt=png&h=333&q=100&w=8192&wm=0&sig=/,
+    );
+  });
+
   it('refuses to sign an empty key or one over 1,024 bytes, which the function refuses', async () => {
     for (const key of ['', 'k'.repeat(1025)]) {
       const run = await runCli(['sign', key, '--base', 'https://cdn.example.com']);
