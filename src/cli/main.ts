@@ -329,7 +329,7 @@ export const REPROCESS_COMMAND: CommandSpec = {
   notes: [
     'Exit status: 0 when the run succeeded and no object failed; 1 when the run failed or any object failed',
     '(the failed keys are listed); 2 for a usage error (a bad s3:// URL, an unknown state machine); 130 when',
-    'interrupted (the run goes on).',
+    'interrupted (143 for SIGTERM; the run goes on).',
   ].join('\n'),
 };
 

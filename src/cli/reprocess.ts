@@ -121,8 +121,9 @@ export async function runReprocessCommand(options: ReprocessCommandOptions): Pro
   let startedRun = false;
   let bar: cliProgress.SingleBar | undefined;
   // Ctrl-C stops following, not the run: it goes on in Step Functions (a Standard execution), so say
-  // so and how to stop it, instead of leaving the user to guess.
-  const onInterrupt = () => {
+  // so and how to stop it, instead of leaving the user to guess. SIGTERM too (timeout(1), a CI
+  // job's cancel), which ended the command with no word of the run and the cursor hidden.
+  const onInterrupt = (signal: NodeJS.Signals) => {
     bar?.stop();
     err();
     if (startedRun) {
@@ -139,9 +140,10 @@ export async function runReprocessCommand(options: ReprocessCommandOptions): Pro
       err(
         `To follow it: https://${region}.console.aws.amazon.com/states/home?region=${region}#/v2/executions/details/${executionArn}`,
       );
-    process.exit(130);
+    process.exit(signal === 'SIGTERM' ? 143 : 130);
   };
   process.once('SIGINT', onInterrupt);
+  process.once('SIGTERM', onInterrupt);
   try {
     await call(
       () =>
@@ -156,6 +158,7 @@ export async function runReprocessCommand(options: ReprocessCommandOptions): Pro
     );
   } catch (error) {
     process.off('SIGINT', onInterrupt);
+    process.off('SIGTERM', onInterrupt);
     throw error;
   }
   startedRun = true;
@@ -213,6 +216,7 @@ export async function runReprocessCommand(options: ReprocessCommandOptions): Pro
     return 1;
   } finally {
     process.off('SIGINT', onInterrupt);
+    process.off('SIGTERM', onInterrupt);
     bar?.stop();
   }
   return report(execution, last, performance.now() - started, options, out, err);

@@ -522,3 +522,45 @@ describe("a failed execution's cause", () => {
     expect(line).toBe(`  reprocess run-1: FAILED: ${shown}`);
   });
 });
+
+describe('imgpipe reprocess stopped by SIGTERM', () => {
+  it('says the run goes on and how to stop it, as on Ctrl-C, and exits 143', async () => {
+    // imgpipe dev's Step Functions API, serving a machine whose run goes on until the test ends.
+    let release!: () => void;
+    const held = new Promise<void>((resolveHeld) => {
+      release = resolveHeld;
+    });
+    const arn = 'arn:aws:states:us-east-1:000000000000:stateMachine:held';
+    const sfn = await startLocalStepFunctions({
+      host: '127.0.0.1',
+      port: 0,
+      machines: [
+        {
+          arn,
+          maps: {},
+          start: () => ({
+            result: held.then(() => ({ output: {}, invoked: [], retried: [], caught: [] })),
+            abort: () => undefined,
+          }),
+        },
+      ],
+    });
+    try {
+      // As timeout(1) or a CI job's cancel stops it.
+      const follow = await startCli(
+        ['reprocess', 's3://imgpipe-source/photos/', '--endpoint', sfn.endpoint, '--state-machine', arn],
+        /^Execution (\S+)$/m,
+      );
+      const closed = new Promise<number | null>((resolveExit) => follow.child.once('close', resolveExit));
+      follow.child.kill('SIGTERM');
+      expect(await closed, follow.output()).toBe(143);
+      const execution = follow.match[1]!;
+      expect(follow.output()).toContain(
+        `imgpipe reprocess: stopped following; the run continues in imgpipe dev: ${execution}\nTo stop it: aws stepfunctions stop-execution --execution-arn ${execution} --endpoint-url ${sfn.endpoint}\n`,
+      );
+    } finally {
+      release();
+      await sfn.close();
+    }
+  }, 120_000);
+});
