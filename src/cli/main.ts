@@ -621,18 +621,20 @@ function configuredSigningKey(command: string, env: NodeJS.ProcessEnv): string |
 
 async function devTokenCommand(values: Values): Promise<number> {
   const command = DEV_TOKEN_COMMAND.command;
-  const issuer = await LocalIssuer.load(text(values.dir) ?? DEFAULT_DEV_DIR);
   const sub = text(values.sub);
   if (sub !== undefined && !/^\S{1,128}$/.test(sub))
     throw new UsageError(
       command,
       `Expected 1 to 128 characters without spaces for --sub but received ${JSON.stringify(sub)}`,
     );
+  const expiresInSeconds = integerFlag(command, '--expires', text(values.expires), 3600, 1, 7 * 24 * 3600);
+  // The flags first: a bad one is a usage error (exit 2) whether or not imgpipe dev has run in --dir.
+  const issuer = await LocalIssuer.load(text(values.dir) ?? DEFAULT_DEV_DIR);
   const token = issuer.token({
     ...(sub !== undefined ? { sub } : {}),
     admin: values.admin === true,
     ...(text(values.scope) !== undefined ? { scope: text(values.scope) } : {}),
-    expiresInSeconds: integerFlag(command, '--expires', text(values.expires), 3600, 1, 7 * 24 * 3600),
+    expiresInSeconds,
   });
   process.stdout.write(`${token}\n`);
   return 0;

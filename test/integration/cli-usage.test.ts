@@ -365,6 +365,21 @@ describe('imgpipe usage errors', () => {
     noStack(run.stderr);
   });
 
+  it('refuses a bad flag of dev token as a usage error, before looking for the issuer in --dir', async () => {
+    // No imgpipe dev has run in this --dir: the flag was not checked, and the exit status was 1.
+    const dir = join(tempDir(), 'never-started');
+    for (const [flags, message] of [
+      [['--sub', 'a b'], 'Expected 1 to 128 characters without spaces for --sub but received "a b"'],
+      [
+        ['--expires', '0'],
+        'Expected integer between 1 and 604800 for --expires but received "0" of type string',
+      ],
+    ] as const) {
+      const run = await runCli(['dev', 'token', '--dir', dir, ...flags]);
+      expect([run.code, lines(run.stderr)[0]], flags.join(' ')).toEqual([2, `imgpipe dev token: ${message}`]);
+    }
+  });
+
   it('refuses to sign options no deployment takes, naming the option and the value, and signs the widest ones', async () => {
     const cases: [string[], string][] = [
       [['--fit', 'weird'], '--fit: Expected one of inside, cover, contain for fit but received "weird"'],
