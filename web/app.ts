@@ -189,6 +189,13 @@ function redirectUri(): string {
 
 async function signIn(): Promise<void> {
   if (!config.auth) return;
+  // A page on plain http anywhere but this machine is not a secure context: the browser gives it
+  // no crypto.subtle, which the sign-in's PKCE challenge needs.
+  if (!crypto.subtle) {
+    $('notice').textContent =
+      `Signing in needs a secure page: open this one over https, or at http://localhost on its own machine (this browser gives ${location.origin} no Web Crypto).`;
+    return;
+  }
   const verifier = base64url(crypto.getRandomValues(new Uint8Array(32)));
   const state = base64url(crypto.getRandomValues(new Uint8Array(16)));
   const challenge = base64url(

@@ -539,5 +539,24 @@ describe.runIf(present)('the web page of imgpipe dev --host 0.0.0.0', () => {
     expect(wide.url).toBe(`http://localhost:${port}`);
     const network = [...wide.output().matchAll(/^ {2}on the network: (http:\/\/\S+)\/ /gm)].map((m) => m[1]!);
     for (const url of network) expect(new URL(url).port).toBe(port);
+    // At a network address the page says why it cannot sign in, not nothing (a TypeError before).
+    const remote = network.find(
+      (url) => !['localhost', '127.0.0.1', '[::1]'].includes(new URL(url).hostname),
+    );
+    if (remote) {
+      const other = await browser.newPage();
+      const thrown: string[] = [];
+      other.on('pageerror', (error) => thrown.push(error.message));
+      await other.goto(`${remote}/`);
+      await expect.poll(() => other.locator('#who').textContent()).toBe('Not signed in');
+      await other.locator('#sign-in').click();
+      await expect
+        .poll(() => other.locator('#notice').textContent())
+        .toBe(
+          `Signing in needs a secure page: open this one over https, or at http://localhost on its own machine (this browser gives ${new URL(remote).origin} no Web Crypto).`,
+        );
+      expect(thrown).toEqual([]);
+      await other.close();
+    }
   }, 300_000);
 });
