@@ -4,6 +4,7 @@ import {
   type DecodeCost,
   decodeCost,
   ENCODE_COST,
+  ICC_PROFILE_BYTES_PER_BYTE,
   MAX_DECODE_BYTES_PER_PIXEL,
   RESIZE_BYTES,
 } from '../codecs/memory.ts';
@@ -29,6 +30,11 @@ import type { Size, Step } from './plan.ts';
  *   pixels (kept until encoded; a flattened copy for JPEG of a transparent image), and the
  *   encodes that can run at once (one in this thread; with a pool, one per worker, each with its
  *   own copy of the pixels).
+ *
+ * An embedded ICC profile adds to both: Little CMS reads it before the decode (its description)
+ * and again for each conversion (codecs/memory.ts ICC_PROFILE_BYTES_PER_BYTE), and its heap keeps
+ * the room until it is replaced. A 64x64 PNG of 81 KB whose iCCP profile inflates to 16 MB took
+ * 235 MB more than without it.
  */
 export interface MemoryEstimate {
   /** Estimated peak RSS. */
@@ -43,6 +49,8 @@ export interface MemoryEstimate {
   readonly coefficientBytes: number;
   /** Resizing and encoding, the decoded image included. */
   readonly processingBytes: number;
+  /** Reading the embedded ICC profile (its bytes x ICC_PROFILE_BYTES_PER_BYTE; 0 without one). */
+  readonly profileBytes: number;
 }
 
 const MiB = 1024 * 1024;
@@ -126,14 +134,16 @@ export function estimateMemory(
     .slice(0, threads)
     .reduce((sum, bytes) => sum + bytes, 0);
   const processingBytes = decodedPixels * RGBA + largestStep + kept + encodes;
+  const profileBytes = (header.colour.icc?.length ?? 0) * ICC_PROFILE_BYTES_PER_BYTE;
   return {
-    bytes: baselineBytes + Math.max(decodeBytes, processingBytes),
+    bytes: baselineBytes + Math.max(decodeBytes, processingBytes) + profileBytes,
     baselineBytes,
     workers: threads,
     decoded,
     decode: { ...cost, bytes: decodeBytes },
     coefficientBytes: coefficients,
     processingBytes,
+    profileBytes,
   };
 }
 
@@ -195,7 +205,10 @@ export function checkMemoryBudget(
     `The ${header.format} image of ${header.width}x${header.height}${scaled} needs an estimated ${mib(estimate.bytes)} of memory, more than the ${mib(budget.mb * MiB)} the process has (${budget.source}): ` +
       `${mib(estimate.baselineBytes)} baseline (${estimate.workers === 1 ? 'encoding in this thread' : `${estimate.workers} encoder threads`}) + the larger of ` +
       `decoding, ${megapixels.toFixed(1)} MP x ${decode.bytesPerPixel} bytes/pixel for ${decode.kind}${workerRows > 0 ? ` + ${workerRows} of its rows x 4 bytes/pixel and two copies of the file in the encoder thread that decodes them` : ''}${estimate.coefficientBytes > 0 ? ` + ${mib(estimate.coefficientBytes)} of DCT coefficients held at full size for its ${header.layout.scans === 1 ? 'one scan (progressive, or not of every component)' : `${header.layout.scans} scans`}` : ''} = ${mib(decode.bytes)}, ` +
-      `and resizing and encoding the variants, ${mib(estimate.processingBytes)}`,
+      `and resizing and encoding the variants, ${mib(estimate.processingBytes)}` +
+      (estimate.profileBytes > 0
+        ? `; + ${mib(estimate.profileBytes)} for Little CMS to read the embedded ICC profile (${header.colour.iccSource}, ${header.colour.icc!.length.toLocaleString('en-US')} bytes x ${ICC_PROFILE_BYTES_PER_BYTE})`
+        : ''),
     {
       format: header.format,
       width: header.width,
@@ -208,6 +221,7 @@ export function checkMemoryBudget(
       decodeBytes: decode.bytes,
       coefficientBytes: estimate.coefficientBytes,
       processingBytes: estimate.processingBytes,
+      profileBytes: estimate.profileBytes,
       workers: estimate.workers,
       budgetMb: budget.mb,
       budgetSource: budget.source,

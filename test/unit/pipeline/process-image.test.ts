@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { decode, encode, resize } from '../../../src/codecs/index.ts';
@@ -15,7 +18,7 @@ import { buildAvif, findBox, topLevelBox } from '../../support/avif.ts';
 import { CARD_QUADRANTS, fixtures, readFixture } from '../../support/fixtures.ts';
 import { inFreshProcess } from '../../support/fresh.ts';
 import { box, buildHeif, clap, heifParts, ispe } from '../../support/heif.ts';
-import { grayProfile, withIccProfile } from '../../support/icc.ts';
+import { grayProfile, lut8Profile, withIccProfile } from '../../support/icc.ts';
 import { chunk as pngChunk, pngRgba16, writePng } from '../../support/png.ts';
 import { progressiveJpeg, scanSegments, withRepeatedScan } from '../../support/scans.ts';
 import { hasTool, identify, metadataTags } from '../../support/tools.ts';
@@ -398,6 +401,64 @@ describe('processImage', () => {
       expect(error.message).toMatch(
         /^The jpeg image of 7000x7000 \(decoded at 875x875\) needs an estimated [\d,]+ MiB .* for jpeg 8-bit \+ 374 MiB of DCT coefficients held at full size for its one scan \(progressive, or not of every component\) = [\d,]+ MiB, /,
       );
+    });
+
+    describe('an embedded ICC profile', () => {
+      // A 64x64 PNG of 81 KB whose iCCP chunk inflates to a 16.4 MB profile (a lut8 table Little CMS
+      // widens to 16 bits and copies): its pixels cost nothing, the profile 235 MB. Uncounted, the
+      // estimate let it through at 358 MiB under 512.
+      const icc = lut8Profile(176);
+      const png = Buffer.from(writePng(64, 64, { rgba: true, pixel: (x, y) => [x * 4, y * 4, 90, 255] }));
+      const iccp = pngChunk('iCCP', Buffer.concat([Buffer.from('lut8\0\0', 'latin1'), deflateSync(icc)]));
+      const bytes = Buffer.concat([png.subarray(0, 33), iccp, png.subarray(33)]);
+
+      it('refuses the image under 512 MiB, naming the profile and its size', async () => {
+        expect(bytes.length).toBeLessThan(100_000);
+        const error = (await processImage(bytes, withMemory(512)).catch(
+          (e: unknown) => e,
+        )) as InvalidImageError;
+        expect(error.reason).toBe('over-memory-budget');
+        const mib = Math.ceil((icc.length * 15) / MiB);
+        expect(error.message).toMatch(
+          /^The png image of 64x64 needs an estimated [\d,]+ MiB of memory, more than the 512 MiB /,
+        );
+        expect(error.message).toContain(
+          `; + ${mib} MiB for Little CMS to read the embedded ICC profile (iCCP, ${icc.length.toLocaleString('en-US')} bytes x 15)`,
+        );
+        expect(error.details).toMatchObject({ profileBytes: icc.length * 15 });
+      });
+
+      it('takes what reading and applying it costs in a fresh process, which is at most that figure', async () => {
+        const dir = mkdtempSync(join(tmpdir(), 'imgpipe-icc-'));
+        const files = { withProfile: join(dir, 'lut8.png'), plain: join(dir, 'plain.png') };
+        writeFileSync(files.withProfile, bytes);
+        writeFileSync(files.plain, png);
+        const { result } = await inFreshProcess<{ grown: number; converted: boolean; profileBytes: number }>(
+          {
+            processImage: 'src/pipeline/process-image.ts',
+            parsePipelineConfig: 'src/config/document.ts',
+            inspectImage: 'src/image/inspect.ts',
+            estimateMemory: 'src/pipeline/memory-budget.ts',
+            readFileSync: 'node:fs',
+          },
+          `const config = parsePipelineConfig({ variants: [{ name: 'small', width: 64 }], formats: { webp: {} } });
+           const bytes = readFileSync(${JSON.stringify(files.withProfile)});
+           const plain = readFileSync(${JSON.stringify(files.plain)});
+           await processImage(plain, config); // the codecs loaded and warm
+           const peak = () => process.resourceUsage().maxRSS * 1024;
+           const before = Math.max(peak(), process.memoryUsage().rss);
+           const result = await processImage(bytes, config);
+           const header = inspectImage(bytes, config.limits);
+           const { profileBytes } = estimateMemory(header, { width: 64, height: 64 }, [], 1);
+           return { grown: peak() - before, converted: result.colour.converted, profileBytes };`,
+        );
+        expect(result.converted).toBe(true);
+        // Counted at 15 bytes a byte (codecs/memory.ts); 14.3 measured.
+        expect(result.profileBytes).toBe(icc.length * 15);
+        expect(result.grown).toBeLessThanOrEqual(result.profileBytes);
+        expect(result.grown).toBeGreaterThan(icc.length * 4);
+        rmSync(dir, { recursive: true });
+      }, 60_000);
     });
 
     it('a progressive JPEG of its first scan alone holds its coefficients and decodes; a sequential one of one scan holds none', async () => {
