@@ -455,6 +455,7 @@ function probePng(r: Reader): Facts {
   const height = r.u32(20, 'IHDR');
   const bitDepth = r.u8(24, 'IHDR');
   const colourType = r.u8(25, 'IHDR');
+  checkPngHeader(r, bitDepth, colourType);
   let hasAlpha = colourType === 4 || colourType === 6;
   let orientation: Orientation | undefined;
   let animated = false;
@@ -462,6 +463,7 @@ function probePng(r: Reader): Facts {
   let iccp: Uint8Array | undefined;
   let iccpChunk: ImageHeader['iccpChunk'];
   let sawData = false;
+  let sawPalette = false;
   let offset = 8;
   for (;;) {
     const length = r.u32(offset, 'chunk header');
@@ -470,9 +472,34 @@ function probePng(r: Reader): Facts {
       throw r.corrupt(`chunk at byte ${offset} has the invalid type ${JSON.stringify(type)}`);
     r.need(offset + 8, length + 4, `${type} chunk`);
     if (type === 'IEND') break;
-    if (type === 'IDAT') sawData = true;
-    else if (type === 'tRNS') hasAlpha = true;
-    else if (type === 'acTL') {
+    if (type === 'IDAT') {
+      if (colourType === 3 && !sawPalette)
+        throw r.corrupt(
+          `its image is indexed-colour (colour type 3) but no PLTE chunk comes before its image data (IDAT at byte ${offset})`,
+          { colourType, offset },
+        );
+      sawData = true;
+    } else if (type === 'PLTE') sawPalette = true;
+    else if (type === 'tRNS') {
+      // The png crate refuses the file (libpng ignores the chunk with a warning).
+      if (colourType === 4 || colourType === 6)
+        throw r.corrupt(
+          `it has a tRNS chunk (at byte ${offset}), which colour type ${colourType} (${PNG_COLOUR_TYPES[colourType]}) may not have: it has an alpha channel`,
+          { colourType, offset },
+        );
+      const needs = colourType === 0 ? 2 : colourType === 2 ? 6 : 0;
+      if (length < needs)
+        throw r.corrupt(
+          `its tRNS chunk at byte ${offset} is ${length} bytes long; colour type ${colourType} (${PNG_COLOUR_TYPES[colourType]}) needs ${needs}, two for each sample`,
+          { colourType, offset, length },
+        );
+      hasAlpha = true;
+    } else if (type === 'acTL') {
+      if (length !== 8)
+        throw r.corrupt(`its acTL chunk at byte ${offset} is ${length} bytes long, not 8`, {
+          offset,
+          length,
+        });
       animated = true;
       frames = r.u32(offset + 8, 'acTL chunk');
     } else if (type === 'fcTL' && !sawData) {
@@ -512,6 +539,52 @@ function probePng(r: Reader): Facts {
     layout,
     ...(tooLarge && { iccpChunk }),
   };
+}
+
+/** PNG's colour types (PNG 11.2.2) and the bit depths each allows. */
+const PNG_COLOUR_TYPES: Readonly<Record<number, string>> = {
+  0: 'greyscale',
+  2: 'truecolour',
+  3: 'indexed-colour',
+  4: 'greyscale with alpha',
+  6: 'truecolour with alpha',
+};
+const PNG_BIT_DEPTHS: Readonly<Record<number, readonly number[]>> = {
+  0: [1, 2, 4, 8, 16],
+  2: [8, 16],
+  3: [1, 2, 4, 8],
+  4: [8, 16],
+  6: [8, 16],
+};
+
+/**
+ * The IHDR fields PNG defines (11.2.2): a colour type, a bit depth it allows, compression and filter
+ * method 0, interlace method 0 or 1. The png crate refuses any other, and its glue said only
+ * "`unwrap_throw` failed".
+ */
+function checkPngHeader(r: Reader, bitDepth: number, colourType: number): void {
+  const name = PNG_COLOUR_TYPES[colourType];
+  if (name === undefined)
+    throw r.corrupt(`its IHDR chunk declares colour type ${colourType} (0, 2, 3, 4 and 6 are defined)`, {
+      colourType,
+    });
+  const depths = PNG_BIT_DEPTHS[colourType]!;
+  if (!depths.includes(bitDepth))
+    throw r.corrupt(
+      `its IHDR chunk declares bit depth ${bitDepth} for colour type ${colourType} (${name}), which allows ${depths.join(', ')}`,
+      { colourType, bitDepth },
+    );
+  const [compression, filter, interlace] = [26, 27, 28].map((at) => r.u8(at, 'IHDR'));
+  if (compression !== 0)
+    throw r.corrupt(`its IHDR chunk declares compression method ${compression} (0 is defined)`, {
+      compression,
+    });
+  if (filter !== 0)
+    throw r.corrupt(`its IHDR chunk declares filter method ${filter} (0 is defined)`, { filter });
+  if (interlace !== 0 && interlace !== 1)
+    throw r.corrupt(`its IHDR chunk declares interlace method ${interlace} (0 and 1 are defined)`, {
+      interlace,
+    });
 }
 
 /** The png crate's bound on an inflated iCCP profile (png 0.17, parse_iccp: `profile.len() > 8000000`). */

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { deflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { decode } from '../../../src/codecs/index.ts';
 import { InvalidImageError } from '../../../src/core/errors.ts';
@@ -812,6 +813,111 @@ describe("probeImage on HEIC: the alpha item is the primary item's size", () => 
       'The heic file is malformed: the alpha item 2 declares 320x216 but the primary item 1 is 96x64',
     );
     expect(error.details).toMatchObject({ item: 2, alpha: [320, 216], primary: [96, 64] });
+  });
+});
+
+describe('probeImage on PNG: header fields and chunks the decoder refuses are named', () => {
+  // The png crate refuses each of these, and its glue said only "`unwrap_throw` failed".
+  const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  /** A 4x4 PNG: IHDR from its fields, `before` chunks, then rows of zeros. */
+  const png = (
+    fields: { depth: number; type: number; compression?: number; filter?: number; interlace?: number },
+    before: Buffer[] = [],
+  ) => {
+    const ihdr = Buffer.alloc(13);
+    ihdr.writeUInt32BE(4, 0);
+    ihdr.writeUInt32BE(4, 4);
+    ihdr.set(
+      [fields.depth, fields.type, fields.compression ?? 0, fields.filter ?? 0, fields.interlace ?? 0],
+      8,
+    );
+    const channels = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 }[fields.type] ?? 3;
+    const rows = Buffer.alloc(4 * (1 + Math.ceil((4 * channels * fields.depth) / 8)));
+    return new Uint8Array(
+      Buffer.concat([
+        SIGNATURE,
+        chunk('IHDR', ihdr),
+        ...before,
+        chunk('IDAT', deflateSync(rows)),
+        chunk('IEND', Buffer.alloc(0)),
+      ]),
+    );
+  };
+  const palette = chunk('PLTE', Buffer.alloc(6));
+
+  it.each([
+    [
+      'colour type 5',
+      png({ depth: 8, type: 5 }),
+      'its IHDR chunk declares colour type 5 (0, 2, 3, 4 and 6 are defined)',
+    ],
+    [
+      'bit depth 7',
+      png({ depth: 7, type: 2 }),
+      'its IHDR chunk declares bit depth 7 for colour type 2 (truecolour), which allows 8, 16',
+    ],
+    [
+      '16-bit indexed colour',
+      png({ depth: 16, type: 3 }, [palette]),
+      'its IHDR chunk declares bit depth 16 for colour type 3 (indexed-colour), which allows 1, 2, 4, 8',
+    ],
+    [
+      'compression method 1',
+      png({ depth: 8, type: 2, compression: 1 }),
+      'its IHDR chunk declares compression method 1 (0 is defined)',
+    ],
+    [
+      'filter method 1',
+      png({ depth: 8, type: 2, filter: 1 }),
+      'its IHDR chunk declares filter method 1 (0 is defined)',
+    ],
+    [
+      'interlace method 2',
+      png({ depth: 8, type: 2, interlace: 2 }),
+      'its IHDR chunk declares interlace method 2 (0 and 1 are defined)',
+    ],
+    [
+      'indexed colour without PLTE',
+      png({ depth: 8, type: 3 }),
+      'its image is indexed-colour (colour type 3) but no PLTE chunk comes before its image data (IDAT at byte 33)',
+    ],
+    [
+      'tRNS on RGBA',
+      png({ depth: 8, type: 6 }, [chunk('tRNS', Buffer.alloc(6))]),
+      'it has a tRNS chunk (at byte 33), which colour type 6 (truecolour with alpha) may not have: it has an alpha channel',
+    ],
+    [
+      'a short tRNS on RGB',
+      png({ depth: 8, type: 2 }, [chunk('tRNS', Buffer.alloc(5))]),
+      'its tRNS chunk at byte 33 is 5 bytes long; colour type 2 (truecolour) needs 6, two for each sample',
+    ],
+    [
+      'a short tRNS on grey',
+      png({ depth: 8, type: 0 }, [chunk('tRNS', Buffer.alloc(1))]),
+      'its tRNS chunk at byte 33 is 1 bytes long; colour type 0 (greyscale) needs 2, two for each sample',
+    ],
+    [
+      'a short acTL',
+      png({ depth: 8, type: 2 }, [chunk('acTL', Buffer.alloc(2))]),
+      'its acTL chunk at byte 33 is 2 bytes long, not 8',
+    ],
+  ])('%s', async (_name, bytes, fault) => {
+    await expect(decode('png', bytes)).rejects.toThrow(InvalidImageError); // the decoder refuses it
+    const error = catchError(() => probeImage('png', bytes));
+    expect(error.reason).toBe('corrupt');
+    expect(error.message).toBe(`The png file is malformed: ${fault}`);
+  });
+
+  it('passes what the decoder takes: a palette, a grey or RGB tRNS of its size, 1-bit grey', async () => {
+    for (const bytes of [
+      png({ depth: 8, type: 3 }, [palette, chunk('tRNS', Buffer.alloc(2))]),
+      png({ depth: 8, type: 0 }, [chunk('tRNS', Buffer.alloc(2))]),
+      png({ depth: 16, type: 2 }, [chunk('tRNS', Buffer.alloc(6))]),
+      png({ depth: 1, type: 0 }),
+    ]) {
+      expect(probeImage('png', bytes)).toMatchObject({ width: 4, height: 4 });
+      expect(await decode('png', bytes)).toMatchObject({ width: 4, height: 4 });
+    }
   });
 });
 
