@@ -829,7 +829,16 @@ function readBoxes(r: Reader, start: number, end: number, where: string): Box[] 
 function probeHeif(r: Reader): Facts {
   const top = readBoxes(r, 0, r.length, 'top-level');
   const meta = top.find((b) => b.type === 'meta');
-  if (!meta) throw r.corrupt('there is no meta box');
+  if (!meta) {
+    const major = readBrands(r).major;
+    if (top.some((b) => b.type === 'moov'))
+      throw new InvalidImageError(
+        'unsupported-format',
+        `The ${r.format} file is an image sequence (major brand ${JSON.stringify(major)}) without a meta box: its frames are only in a track, and imgpipe decodes the image a meta box names (MIAF requires one in every file; ${r.format === 'avif' ? 'libavif and ffmpeg write one, and libheif and our libavif decoder refuse a file without it' : 'libheif refuses a file without it'})`,
+        { format: r.format, brand: major },
+      );
+    throw r.corrupt('there is no meta box');
+  }
   const children = readBoxes(r, meta.body + 4, meta.end, 'meta');
   const find = (type: string) => children.find((b) => b.type === type);
 

@@ -288,6 +288,26 @@ describe('probeImage on AVIF: the AV1 sequence header against ispe', () => {
     expect(error.message).toMatch(/ispe declares 64x64 but .* up to 7000x7000$/);
   });
 
+  it('refuses a sequence without a meta box as unsupported, saying so: only its track holds frames', async () => {
+    const file = readFixture('edge/formats/avif-8bit-420.avif');
+    const frame = { data: topLevelBox(file, 'mdat'), av1C: findBox(file, 'av1C'), width: 480, height: 325 };
+    const sequence = Buffer.from(withTrack(buildAvif(frame), frame));
+    sequence.write('free', sequence.indexOf('meta'), 'latin1'); // the meta box skipped, offsets kept
+    await expect(decode('avif', sequence)).rejects.toThrow(InvalidImageError); // our libavif refuses it
+    const error = catchError(() => probeImage('avif', sequence));
+    expect(error.reason).toBe('unsupported-format');
+    expect(error.message).toBe(
+      'The avif file is an image sequence (major brand "avis") without a meta box: its frames are only in a track, and imgpipe decodes the image a meta box names (MIAF requires one in every file; libavif and ffmpeg write one, and libheif and our libavif decoder refuse a file without it)',
+    );
+    expect(error.details).toMatchObject({ brand: 'avis' });
+    // Without a track either, the file is only malformed.
+    const bare = Buffer.from(buildAvif(frame));
+    bare.write('free', bare.indexOf('meta'), 'latin1');
+    expect(catchError(() => probeImage('avif', bare)).message).toBe(
+      'The avif file is malformed: there is no meta box',
+    );
+  });
+
   it("refuses a sequence whose track, which libavif decodes, codes another size than the primary item's", async () => {
     const other = readFixture('edge/formats/avif-10bit-444.avif'); // 192x128
     const sequence = withTrack(buildAvif(frame(small, 480, 325)), frame(other, 192, 128));
