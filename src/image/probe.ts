@@ -500,8 +500,13 @@ function probePng(r: Reader): Facts {
           offset,
           length,
         });
-      animated = true;
-      frames = r.u32(offset + 8, 'acTL chunk');
+      // 0 frames, or more than 2^31 - 1, is not a valid count (APNG): libpng's APNG patch ignores
+      // such an acTL, and the file is a still PNG, as Firefox shows it.
+      const count = r.u32(offset + 8, 'acTL chunk');
+      if (count >= 1 && count <= 0x7fffffff) {
+        animated = true;
+        frames = count;
+      }
     } else if (type === 'fcTL' && !sawData) {
       // The default image's frame control (APNG: it is the first frame) must be the IHDR image at
       // 0,0; the png crate decodes the default image at the fcTL's size and failed on another

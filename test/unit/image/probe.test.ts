@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { deflateSync } from 'node:zlib';
+import { crc32, deflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { decode } from '../../../src/codecs/index.ts';
 import { InvalidImageError } from '../../../src/core/errors.ts';
@@ -966,6 +966,18 @@ describe('probeImage on APNG: the default image is its first frame', () => {
     expect(probeImage('png', apng)).toMatchObject({ width: 4, height: 3, animated: true, frames: 1 });
     const image = await decode('png', apng);
     expect([image.width, image.height]).toEqual([4, 3]);
+  });
+
+  it('reads a PNG whose acTL declares 0 frames, or more than 2^31 - 1, as a still image, as libpng does', async () => {
+    // It was "animated" with 0 frames (quarantined as animated under IMGPIPE_ANIMATION=quarantine).
+    for (const count of [0, 0x80000000]) {
+      const bytes = Buffer.from(animate(writePng(4, 3), { width: 4, height: 3 }));
+      const at = bytes.indexOf('acTL');
+      bytes.writeUInt32BE(count, at + 4);
+      bytes.writeUInt32BE(crc32(bytes.subarray(at, at + 12)) >>> 0, at + 12);
+      expect(probeImage('png', bytes)).toMatchObject({ width: 4, height: 3, animated: false, frames: 1 });
+      expect(await decode('png', bytes)).toMatchObject({ width: 4, height: 3 });
+    }
   });
 
   it("refuses a default image's fcTL of another size or place than IHDR's, naming both", () => {
