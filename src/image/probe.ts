@@ -1585,7 +1585,15 @@ function probeGif(r: Reader): Facts {
       // The first frame, the one decoded (gif.ts), must fit the screen: omggif blits it there. A
       // later one is never decoded here, and decoders clip it to the screen (ImageMagick, which
       // writes such files, and browsers): refusing it lost GIFs that every viewer shows.
-      if (frames === 0 && (w === 0 || h === 0 || left + w > width || top + h > height))
+      if (frames === 0 && (w === 0 || h === 0))
+        throw r.corrupt(
+          `frame ${frames + 1} is empty (${w}x${h} at ${left},${top}): there is no first image to decode`,
+          {
+            frame: [w, h],
+            at: [left, top],
+          },
+        );
+      if (frames === 0 && (left + w > width || top + h > height))
         throw r.corrupt(
           `frame ${frames + 1} (${w}x${h} at ${left},${top}) does not fit the ${width}x${height} screen`,
           { frame: [w, h], at: [left, top], screen: [width, height] },

@@ -700,6 +700,22 @@ describe('probeImage on GIF: frames and the logical screen', () => {
     expect(error.message).toBe('The gif file is malformed: frame 1 (6x2 at 0,0) does not fit the 4x4 screen');
     expect(error.details).toMatchObject({ frame: [6, 2], at: [0, 0], screen: [4, 4] });
   });
+
+  it('refuses an empty first frame as empty, not as one that does not fit', () => {
+    // It was "frame 1 (0x3 at 0,0) does not fit the 4x4 screen", which it does.
+    for (const [w, h] of [
+      [0, 3],
+      [3, 0],
+      [0, 0],
+    ] as const) {
+      const error = catchError(() => probeImage('gif', gif([w, h], [4, 4])));
+      expect(error.reason).toBe('corrupt');
+      expect(error.message).toBe(
+        `The gif file is malformed: frame 1 is empty (${w}x${h} at 0,0): there is no first image to decode`,
+      );
+      expect(error.details).toMatchObject({ frame: [w, h], at: [0, 0] });
+    }
+  });
 });
 
 describe('probeImage on HEIC: items described once', () => {
