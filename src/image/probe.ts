@@ -374,6 +374,14 @@ function probeJpeg(r: Reader): Facts {
   if (frame.components !== 1 && frame.components !== 3 && frame.components !== 4) {
     throw r.corrupt(`the frame has ${frame.components} components`, { components: frame.components });
   }
+  if (frame.components === 3 && !turboJpegReads(frame.sampling)) {
+    const factors = frame.sampling.map(([h, v]) => `${h}x${v}`).join(', ');
+    throw new InvalidImageError(
+      'unsupported-format',
+      `The jpeg file's sampling factors (${factors}) are not a layout our decoder (TurboJPEG 2.1.5) reads: it reads luma of 1x1, 2x1, 2x2, 1x2 or 4x1 over chroma of 1x1 (4:4:4, 4:2:2, 4:2:0, 4:4:0, 4:1:1), luma 2x2 over chroma 1x2 or 2x1, and all three components alike of up to 3 blocks`,
+      { format: 'jpeg', sampling: frame.sampling },
+    );
+  }
   // Four components are CMYK, or YCCK with Adobe's transform 2 (libjpeg's rule). Adobe's APP14
   // marker also means the values are stored inverted, as Photoshop writes them (libvips' rule).
   const cmyk =
@@ -401,6 +409,22 @@ function probeJpeg(r: Reader): Facts {
       sampling: frame.sampling,
     },
   };
+}
+
+/**
+ * Whether TurboJPEG 2.1.5 reads a three-component JPEG of these sampling factors: its
+ * tjDecompressHeader3 refuses any other layout ("Could not determine subsampling type for JPEG
+ * image", turbojpeg.c getSubsamp), though libjpeg and browsers decode some (1x1 luma over 2x1
+ * chroma). The layouts: luma 1x1, 2x1, 2x2, 1x2 or 4x1 over 1x1 chroma; luma 2x2 over 1x2 or 2x1
+ * chroma; all three alike, of at most 3 blocks each (D_MAX_BLOCKS_IN_MCU 10 over 3 components).
+ */
+function turboJpegReads(sampling: readonly (readonly [number, number])[]): boolean {
+  const [[h, v], ...chroma] = sampling as [[number, number], ...[number, number][]];
+  const chromaIs = (ch: number, cv: number) => chroma.every(([x, y]) => x === ch && y === cv);
+  const standard = ['1x1', '2x1', '2x2', '1x2', '4x1'].includes(`${h}x${v}`) && chromaIs(1, 1);
+  const lumaTwice = h === 2 && v === 2 && (chromaIs(1, 2) || chromaIs(2, 1));
+  const alike = h * v <= 3 && chromaIs(h, v);
+  return standard || lumaTwice || alike;
 }
 
 function isExifApp1(bytes: Uint8Array, start: number, length: number): boolean {

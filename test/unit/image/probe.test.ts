@@ -957,6 +957,65 @@ describe('probeImage on PNG: header fields and chunks the decoder refuses are na
   });
 });
 
+describe('probeImage on JPEG: sampling factors TurboJPEG does not read', () => {
+  // TurboJPEG 2.1.5 refused them with "tjDecompressHeader3(): Could not determine subsampling type
+  // for JPEG image", quarantined as corrupt without the factors.
+  const base = readFixture('edge/formats/1x1.jpg');
+  const sof = Buffer.from(base).indexOf(Buffer.from([0xff, 0xc0]));
+  const withSampling = (factors: readonly (readonly [number, number])[]) => {
+    const bytes = Buffer.from(base);
+    for (const [c, [h, v]] of factors.entries()) bytes[sof + 11 + 3 * c] = (h << 4) | v;
+    return bytes;
+  };
+  const range = [1, 2, 3, 4];
+  const pairs = range.flatMap((h) => range.map((v) => [h, v] as const));
+
+  it('refuses, naming the factors, exactly the layouts the decoder refuses (luma by chroma, chroma alike)', async () => {
+    const cases = [
+      // Every luma over chroma alike of the factors encoders write and a few past them (each refusal
+      // restarts the decoder: the whole grid took 45 s), and 2x2 luma over unlike chroma.
+      ...pairs.flatMap((luma) =>
+        (
+          [
+            [1, 1],
+            [1, 2],
+            [2, 1],
+            [2, 2],
+            [1, 3],
+            [3, 1],
+          ] as const
+        ).map((chroma) => [luma, chroma, chroma] as const),
+      ),
+      ...pairs.map((chroma) => [[2, 2], [1, 1], chroma] as const),
+    ];
+    for (const factors of cases) {
+      const bytes = withSampling(factors);
+      const said = await decode('jpeg', bytes).then(
+        () => '',
+        (e: Error) => e.message,
+      );
+      const refusedByDecoder = said.includes('Could not determine subsampling type');
+      let probed: InvalidImageError | undefined;
+      try {
+        probeImage('jpeg', bytes);
+      } catch (error) {
+        probed = error as InvalidImageError;
+      }
+      const name = factors.map(([h, v]) => `${h}x${v}`).join(', ');
+      expect({ name, refused: probed?.reason === 'unsupported-format' }).toEqual({
+        name,
+        refused: refusedByDecoder,
+      });
+      if (refusedByDecoder)
+        expect(probed!.message).toMatch(
+          new RegExp(
+            `^The jpeg file's sampling factors \\(${name}\\) are not a layout our decoder \\(TurboJPEG 2\\.1\\.5\\) reads: `,
+          ),
+        );
+    }
+  }, 120_000);
+});
+
 describe('probeImage on APNG: the default image is its first frame', () => {
   /** A PNG made animated: acTL and the default image's fcTL (size and offset) after IHDR. */
   const animate = (png: Uint8Array, frame: { width: number; height: number; x?: number; y?: number }) => {
