@@ -177,10 +177,11 @@ export function describeLayout(format: InputFormat, layout: PixelLayout): string
  * widens a lut8 table's 8-bit entries to 16 bits and duplicates the pipeline it reads for the
  * transform. Measured as the peak RSS of processImage on a 64x64 image with a profile whose
  * A2B0 table fills it, less that of the same image without one: a 16.4 MB lut16 profile 8.3 bytes a
- * byte (4.1 MB: 8.2), a 16.4 MB lut8 one 13.4 in a JPEG and 14.3 in a PNG (an 81 KB file, its
- * iCCP inflated). The profiles the probe takes are at most 16 MiB (image/probe.ts), so up to 240 MiB.
+ * byte (4.1 MB: 8.2), a 16.4 MB lut8 one 13.4 in a JPEG and 14.3-15.2 in a PNG (an 81 KB file,
+ * its iCCP inflated; runs vary), counted at 18 for a margin. The profiles the probe takes are at
+ * most 16 MiB (image/probe.ts), so up to 288 MiB.
  */
-export const ICC_PROFILE_BYTES_PER_BYTE = 15;
+export const ICC_PROFILE_BYTES_PER_BYTE = 18;
 
 /**
  * The resampler, per pixel: the input in its heap, the output in its heap and copied out, and the

@@ -418,14 +418,14 @@ describe('processImage', () => {
           (e: unknown) => e,
         )) as InvalidImageError;
         expect(error.reason).toBe('over-memory-budget');
-        const mib = Math.ceil((icc.length * 15) / MiB);
+        const mib = Math.ceil((icc.length * 18) / MiB);
         expect(error.message).toMatch(
           /^The png image of 64x64 needs an estimated [\d,]+ MiB of memory, more than the 512 MiB /,
         );
         expect(error.message).toContain(
-          `; + ${mib} MiB for Little CMS to read the embedded ICC profile (iCCP, ${icc.length.toLocaleString('en-US')} bytes x 15)`,
+          `; + ${mib} MiB for Little CMS to read the embedded ICC profile (iCCP, ${icc.length.toLocaleString('en-US')} bytes x 18)`,
         );
-        expect(error.details).toMatchObject({ profileBytes: icc.length * 15 });
+        expect(error.details).toMatchObject({ profileBytes: icc.length * 18 });
       });
 
       it('takes what reading and applying it costs in a fresh process, which is at most that figure', async () => {
@@ -453,8 +453,8 @@ describe('processImage', () => {
            return { grown: peak() - before, converted: result.colour.converted, profileBytes };`,
         );
         expect(result.converted).toBe(true);
-        // Counted at 15 bytes a byte (codecs/memory.ts); 14.3 measured.
-        expect(result.profileBytes).toBe(icc.length * 15);
+        // Counted at 18 bytes a byte (codecs/memory.ts); 14.3-15.2 measured.
+        expect(result.profileBytes).toBe(icc.length * 18);
         expect(result.grown).toBeLessThanOrEqual(result.profileBytes);
         expect(result.grown).toBeGreaterThan(icc.length * 4);
         rmSync(dir, { recursive: true });
