@@ -163,7 +163,7 @@ export async function runReprocessCommand(options: ReprocessCommandOptions): Pro
   }
   startedRun = true;
   out(
-    `Reprocessing s3://${bucket}/${prefix} (${options.force ? 'every object, --force' : 'objects whose outputs are not current'}) on ${options.stateMachine}`,
+    `Reprocessing ${printable(`s3://${bucket}/${prefix}`)} (${options.force ? 'every object, --force' : 'objects whose outputs are not current'}) on ${options.stateMachine}`,
   );
   out(`Execution ${executionArn}`);
 

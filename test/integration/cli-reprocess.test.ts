@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeExecution } from '../../src/cli/dev.ts';
 import { LOCAL_CREDENTIALS } from '../../src/cli/local-s3.ts';
 import { startLocalStepFunctions } from '../../src/cli/local-sfn-api.ts';
+import type { Run } from '../../src/cli/local-stepfunctions.ts';
 import { runCli, startCli } from '../support/cli.ts';
 import { readFixture } from '../support/fixtures.ts';
 import { runInPty } from '../support/pty.ts';
@@ -461,6 +462,15 @@ describe.skipIf(!hasTool('clamd') || process.platform !== 'linux')(
   },
 );
 
+/** imgpipe dev's Step Functions API serving one machine whose every run ends as `result` does. */
+function serveMachine(arn: string, result: () => Promise<Run>) {
+  return startLocalStepFunctions({
+    host: '127.0.0.1',
+    port: 0,
+    machines: [{ arn, maps: {}, start: () => ({ result: result(), abort: () => undefined }) }],
+  });
+}
+
 describe("a failed execution's cause", () => {
   // A Lambda task's failure as Step Functions reports it: the function's error as JSON, whose
   // message quotes a key (user-controlled) with an escape sequence and a line break in it.
@@ -475,32 +485,28 @@ describe("a failed execution's cause", () => {
   it('is printed by imgpipe reprocess as one line, its message escaped', async () => {
     // imgpipe dev's Step Functions API, serving a machine whose run fails as a Lambda task fails.
     const arn = 'arn:aws:states:us-east-1:000000000000:stateMachine:fails';
-    const sfn = await startLocalStepFunctions({
-      host: '127.0.0.1',
-      port: 0,
-      machines: [
-        {
-          arn,
-          maps: {},
-          start: () => ({
-            result: Promise.resolve({
-              error: { name: 'States.TaskFailed', message: cause },
-              invoked: [],
-              retried: [],
-              caught: [],
-            }),
-            abort: () => undefined,
-          }),
-        },
-      ],
-    });
+    const sfn = await serveMachine(arn, async () => ({
+      error: { name: 'States.TaskFailed', message: cause },
+      invoked: [],
+      retried: [],
+      caught: [],
+    }));
     try {
+      // The prefix, typed by the user, is printed escaped too (the banner printed it as given).
       const run = await runCli(
-        ['reprocess', 's3://imgpipe-source/photos/', '--endpoint', sfn.endpoint, '--state-machine', arn],
+        [
+          'reprocess',
+          's3://imgpipe-source/ph\x1b[2Jotos/',
+          '--endpoint',
+          sfn.endpoint,
+          '--state-machine',
+          arn,
+        ],
         SLOW,
       );
       expect(run.code, run.stderr).toBe(1);
       expect(run.stdout).toMatch(/^FAILED in /m);
+      expect(run.stdout).toContain('Reprocessing s3://imgpipe-source/ph\\x1b[2Jotos/ (');
       expect(run.stdout).toContain(`  error     ${shown}\n`);
       expect(run.stdout).not.toContain('\x1b');
     } finally {
@@ -531,20 +537,9 @@ describe('imgpipe reprocess stopped by SIGTERM', () => {
       release = resolveHeld;
     });
     const arn = 'arn:aws:states:us-east-1:000000000000:stateMachine:held';
-    const sfn = await startLocalStepFunctions({
-      host: '127.0.0.1',
-      port: 0,
-      machines: [
-        {
-          arn,
-          maps: {},
-          start: () => ({
-            result: held.then(() => ({ output: {}, invoked: [], retried: [], caught: [] })),
-            abort: () => undefined,
-          }),
-        },
-      ],
-    });
+    const sfn = await serveMachine(arn, () =>
+      held.then(() => ({ output: {}, invoked: [], retried: [], caught: [] })),
+    );
     try {
       // As timeout(1) or a CI job's cancel stops it.
       const follow = await startCli(
