@@ -508,28 +508,58 @@ data "aws_iam_policy_document" "deploy_extensions" {
   for_each = local.scoped
 
   # The HTTP API module (modules/api). API Gateway and Cognito name what they create by generated
-  # ids, so the API's paths and the account's user pools bound these, not the deployment's name.
+  # ids, so no name pattern can tell one environment's from another's: the APIs, their stages and
+  # custom domain names, and the user pools are created only with this environment's tag (the
+  # deployment root's default_tags), and NotOtherEnvironmentsResources below keeps the role off
+  # whatever carries another environment's. Routes, integrations, authorizers and deployments of an
+  # HTTP API cannot be tagged, and unlike REST APIs' they inherit no tag from their API: any deploy
+  # role of the account may still change those of every environment's API (terraform/README.md).
   statement {
-    sid     = "HttpApis"
-    actions = ["apigateway:DELETE", "apigateway:GET", "apigateway:PATCH", "apigateway:POST", "apigateway:PUT", "apigateway:TagResource", "apigateway:UntagResource"]
-    resources = [
-      "${local.arn}:apigateway:${var.region}::/apis",
-      "${local.arn}:apigateway:${var.region}::/apis/*",
-      "${local.arn}:apigateway:${var.region}::/domainnames",
-      "${local.arn}:apigateway:${var.region}::/domainnames/*",
-      "${local.arn}:apigateway:${var.region}::/tags/*",
-    ]
+    sid       = "HttpApis"
+    actions   = ["apigateway:DELETE", "apigateway:GET", "apigateway:PATCH", "apigateway:POST", "apigateway:PUT", "apigateway:TagResource", "apigateway:UntagResource"]
+    resources = ["${local.arn}:apigateway:${var.region}::/apis/*", "${local.arn}:apigateway:${var.region}::/domainnames/*", "${local.arn}:apigateway:${var.region}::/tags/*"]
   }
 
   statement {
-    sid = "CreateUserPools"
-    # No resource to name before it exists (CreateUserPool), or none at all (DescribeUserPoolDomain).
-    actions   = ["cognito-idp:CreateUserPool", "cognito-idp:DescribeUserPoolDomain"]
+    sid       = "ListHttpApis"
+    actions   = ["apigateway:GET"]
+    resources = ["${local.arn}:apigateway:${var.region}::/apis", "${local.arn}:apigateway:${var.region}::/domainnames"]
+  }
+
+  statement {
+    sid       = "CreateTaggedHttpApis"
+    actions   = ["apigateway:POST"]
+    resources = ["${local.arn}:apigateway:${var.region}::/apis", "${local.arn}:apigateway:${var.region}::/domainnames"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/Environment"
+      values   = [each.key]
+    }
+  }
+
+  statement {
+    sid       = "CreateTaggedUserPools"
+    actions   = ["cognito-idp:CreateUserPool"]
+    resources = ["*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/Environment"
+      values   = [each.key]
+    }
+  }
+
+  statement {
+    sid = "DescribeUserPoolDomains"
+    # No resource-level permissions.
+    actions   = ["cognito-idp:DescribeUserPoolDomain"]
     resources = ["*"]
   }
 
   statement {
     sid = "UserPools"
+    # Clients, groups and domains are authorized on their user pool, and so carry its tag.
     actions = [
       "cognito-idp:CreateGroup",
       "cognito-idp:CreateUserPoolClient",
@@ -553,9 +583,35 @@ data "aws_iam_policy_document" "deploy_extensions" {
     resources = ["${local.arn}:cognito-idp:${local.region_account}:userpool/*"]
   }
 
+  # Not what carries another environment's tag: its HTTP APIs, their stages and domain names, its
+  # user pools (their clients' secrets too), its CloudFront distributions and their monitoring
+  # subscriptions (PageDistributions here, CloudFrontMonitoring in deploy_transform). A deny, so the
+  # untaggable (routes, integrations, origin access controls, cache and origin request policies)
+  # stay reachable, and a tag cannot be moved off a resource that names another environment.
+  statement {
+    sid       = "NotOtherEnvironmentsResources"
+    effect    = "Deny"
+    actions   = ["apigateway:*", "cloudfront:*", "cognito-idp:*"]
+    resources = ["*"]
+
+    condition {
+      test     = "Null"
+      variable = "aws:ResourceTag/Environment"
+      values   = ["false"]
+    }
+
+    condition {
+      test     = "StringNotEquals"
+      variable = "aws:ResourceTag/Environment"
+      values   = [each.key]
+    }
+  }
+
   statement {
     sid = "PageDistributions"
-    # The web page's CloudFront distribution and its origin access control (global, by id).
+    # The web page's CloudFront distribution and its origin access control (global, by id): another
+    # environment's distribution is kept off by its tag (NotOtherEnvironmentsResources); origin
+    # access controls take no tags.
     actions = [
       "cloudfront:CreateDistribution",
       "cloudfront:CreateOriginAccessControl",
@@ -755,7 +811,8 @@ data "aws_iam_policy_document" "deploy_transform" {
 
   statement {
     sid = "CloudFrontPolicies"
-    # Cache and origin request policies have IDs, not names, in their ARNs.
+    # Cache and origin request policies have IDs, not names, in their ARNs, and take no tags: any
+    # deploy role of the account may change every environment's.
     actions = [
       "cloudfront:CreateCachePolicy", "cloudfront:DeleteCachePolicy", "cloudfront:GetCachePolicy", "cloudfront:UpdateCachePolicy",
       "cloudfront:CreateOriginRequestPolicy", "cloudfront:DeleteOriginRequestPolicy", "cloudfront:GetOriginRequestPolicy", "cloudfront:UpdateOriginRequestPolicy",
@@ -763,6 +820,8 @@ data "aws_iam_policy_document" "deploy_transform" {
     resources = ["${local.arn}:cloudfront::${local.account_id}:cache-policy/*", "${local.arn}:cloudfront::${local.account_id}:origin-request-policy/*"]
   }
 
+  # Subscriptions are authorized on their distribution: another environment's is kept off by its
+  # tag (NotOtherEnvironmentsResources, deploy_extensions).
   statement {
     sid       = "CloudFrontMonitoring"
     actions   = ["cloudfront:CreateMonitoringSubscription", "cloudfront:DeleteMonitoringSubscription", "cloudfront:GetMonitoringSubscription"]

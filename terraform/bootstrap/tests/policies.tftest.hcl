@@ -318,3 +318,42 @@ run "each_deploy_role_and_the_bench_role_reach_their_own_environments_keys_alone
     error_message = "The dev deploy role should create keys only with its own Environment tag."
   }
 }
+
+# HTTP APIs, user pools and CloudFront distributions are named by generated ids: a statement on
+# userpool/* or distribution/* alone let the dev deploy role (no reviewers) delete prod's user pool,
+# read its clients' secrets, or repoint prod's distribution, in one shared account. Each deploy role
+# is kept off whatever carries another environment's tag (the deployment root's default_tags), and
+# creates APIs, custom domains and user pools only with its own.
+run "each_deploy_role_keeps_off_other_environments_apis_user_pools_and_distributions" {
+  command = plan
+
+  assert {
+    condition = alltrue([
+      for environment in var.environments : anytrue([
+        for statement in jsondecode(data.aws_iam_policy_document.deploy_extensions[environment].json).Statement :
+        statement.Effect == "Deny" && statement.Resource == "*"
+        && alltrue([for action in ["apigateway:PATCH", "apigateway:DELETE", "cognito-idp:DeleteUserPool", "cognito-idp:DescribeUserPoolClient", "cloudfront:UpdateDistribution", "cloudfront:DeleteMonitoringSubscription", "cloudfront:UntagResource"] :
+        anytrue([for pattern in try(tolist(statement.Action), [statement.Action]) : can(regex("^${replace(pattern, "*", ".*")}$", action))])])
+        && try(statement.Condition.StringNotEquals["aws:ResourceTag/Environment"], null) == environment
+        && try(statement.Condition.Null["aws:ResourceTag/Environment"], null) == "false"
+      ])
+    ])
+    error_message = "Each deploy role should be denied changing HTTP APIs, user pools and CloudFront distributions tagged with another environment."
+  }
+
+  assert {
+    condition = alltrue([
+      for statement in concat(
+        jsondecode(data.aws_iam_policy_document.deploy_extensions["dev"].json).Statement,
+        jsondecode(data.aws_iam_policy_document.deploy_transform["dev"].json).Statement,
+      ) :
+      try(statement.Condition.StringEquals["aws:RequestTag/Environment"], null) == "dev"
+      if statement.Effect == "Allow" && (
+        anytrue([for action in try(tolist(statement.Action), [statement.Action]) : contains(["cognito-idp:CreateUserPool", "cognito-idp:*"], action)])
+        || (anytrue([for action in try(tolist(statement.Action), [statement.Action]) : contains(["apigateway:POST", "apigateway:*"], action)])
+        && anytrue([for pattern in try(tolist(statement.Resource), [statement.Resource]) : contains(["arn:aws:apigateway:eu-west-1::/apis", "arn:aws:apigateway:eu-west-1::/domainnames", "*"], pattern)]))
+      )
+    ])
+    error_message = "The dev deploy role should create HTTP APIs, custom domain names and user pools only with its own Environment tag."
+  }
+}
