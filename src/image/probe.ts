@@ -374,11 +374,11 @@ function probeJpeg(r: Reader): Facts {
   if (frame.components !== 1 && frame.components !== 3 && frame.components !== 4) {
     throw r.corrupt(`the frame has ${frame.components} components`, { components: frame.components });
   }
-  if (frame.components === 3 && !turboJpegReads(frame.sampling)) {
+  if (frame.components !== 1 && !turboJpegReads(frame.sampling)) {
     const factors = frame.sampling.map(([h, v]) => `${h}x${v}`).join(', ');
     throw new InvalidImageError(
       'unsupported-format',
-      `The jpeg file's sampling factors (${factors}) are not a layout our decoder (TurboJPEG 2.1.5) reads: it reads luma of 1x1, 2x1, 2x2, 1x2 or 4x1 over chroma of 1x1 (4:4:4, 4:2:2, 4:2:0, 4:4:0, 4:1:1), luma 2x2 over chroma 1x2 or 2x1, and all three components alike of up to 3 blocks`,
+      `The jpeg file's sampling factors (${factors}) are not a layout our decoder (TurboJPEG 2.1.5) reads: it reads luma of 1x1, 2x1, 2x2, 1x2 or 4x1 over chroma of 1x1 (4:4:4, 4:2:2, 4:2:0, 4:4:0, 4:1:1), luma 2x2 over chroma 1x2 or 2x1, and all components alike of up to 3 blocks${frame.components === 4 ? '; in a CMYK or YCCK file, the fourth component (K) sampled as the first (2x2 over 1x2 or 2x1 chroma)' : ''}`,
       { format: 'jpeg', sampling: frame.sampling },
     );
   }
@@ -412,18 +412,23 @@ function probeJpeg(r: Reader): Facts {
 }
 
 /**
- * Whether TurboJPEG 2.1.5 reads a three-component JPEG of these sampling factors: its
+ * Whether TurboJPEG 2.1.5 reads a three- or four-component JPEG of these sampling factors: its
  * tjDecompressHeader3 refuses any other layout ("Could not determine subsampling type for JPEG
  * image", turbojpeg.c getSubsamp), though libjpeg and browsers decode some (1x1 luma over 2x1
  * chroma). The layouts: luma 1x1, 2x1, 2x2, 1x2 or 4x1 over 1x1 chroma; luma 2x2 over 1x2 or 2x1
- * chroma; all three alike, of at most 3 blocks each (D_MAX_BLOCKS_IN_MCU 10 over 3 components).
+ * chroma; all alike, of at most 3 blocks each (D_MAX_BLOCKS_IN_MCU 10 over 3 components). In a
+ * four-component file (CMYK or YCCK, as libjpeg reads every one) the fourth, K, is sampled as the
+ * first, and 2x2 over 1x2 or 2x1 chroma.
  */
 function turboJpegReads(sampling: readonly (readonly [number, number])[]): boolean {
-  const [[h, v], ...chroma] = sampling as [[number, number], ...[number, number][]];
+  const [[h, v], ...rest] = sampling as [[number, number], ...[number, number][]];
+  const chroma = rest.slice(0, 2);
+  const k = rest[2];
   const chromaIs = (ch: number, cv: number) => chroma.every(([x, y]) => x === ch && y === cv);
-  const standard = ['1x1', '2x1', '2x2', '1x2', '4x1'].includes(`${h}x${v}`) && chromaIs(1, 1);
-  const lumaTwice = h === 2 && v === 2 && (chromaIs(1, 2) || chromaIs(2, 1));
-  const alike = h * v <= 3 && chromaIs(h, v);
+  const kIs = (kh: number, kv: number) => k === undefined || (k[0] === kh && k[1] === kv);
+  const standard = ['1x1', '2x1', '2x2', '1x2', '4x1'].includes(`${h}x${v}`) && chromaIs(1, 1) && kIs(h, v);
+  const lumaTwice = h === 2 && v === 2 && (chromaIs(1, 2) || chromaIs(2, 1)) && kIs(2, 2);
+  const alike = h * v <= 3 && chromaIs(h, v) && kIs(h, v);
   return standard || lumaTwice || alike;
 }
 

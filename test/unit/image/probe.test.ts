@@ -1014,6 +1014,45 @@ describe('probeImage on JPEG: sampling factors TurboJPEG does not read', () => {
         );
     }
   }, 120_000);
+
+  it('refuses exactly the CMYK and YCCK layouts the decoder refuses: K sampled as the first component', async () => {
+    // A four-component file whose K is not sampled as its first component (2x2, 1x1, 1x1, 1x1, as
+    // ImageMagick writes -sampling-factor 2x2 in CMYK) was quarantined as corrupt with the same
+    // "Could not determine subsampling type" and no factor.
+    const cmyk = readFixture('edge/formats/cmyk.jpg');
+    const at = Buffer.from(cmyk).indexOf(Buffer.from([0xff, 0xc0]));
+    const lumas = [
+      [1, 1],
+      [2, 1],
+      [1, 2],
+      [2, 2],
+      [4, 1],
+      [3, 1],
+    ] as const;
+    for (const luma of lumas)
+      for (const chroma of [[1, 1], [1, 2], [2, 1], luma] as const)
+        for (const k of [[1, 1], [2, 2], luma] as const) {
+          const factors = [luma, chroma, chroma, k];
+          const bytes = Buffer.from(cmyk);
+          for (const [c, [h, v]] of factors.entries()) bytes[at + 11 + 3 * c] = (h << 4) | v;
+          const said = await decode('jpeg', bytes).then(
+            () => '',
+            (e: Error) => e.message,
+          );
+          const name = factors.map(([h, v]) => `${h}x${v}`).join(', ');
+          let probed: InvalidImageError | undefined;
+          try {
+            probeImage('jpeg', bytes);
+          } catch (error) {
+            probed = error as InvalidImageError;
+          }
+          expect({ name, refused: probed?.reason === 'unsupported-format' }).toEqual({
+            name,
+            refused: said.includes('Could not determine subsampling type'),
+          });
+          if (probed) expect(probed.message).toContain(`sampling factors (${name})`);
+        }
+  }, 120_000);
 });
 
 describe('probeImage on APNG: the default image is its first frame', () => {
