@@ -524,7 +524,9 @@ function probePng(r: Reader): Facts {
         );
       hasAlpha = true;
     } else if (type === 'acTL') {
-      if (length !== 8)
+      // Shorter than its two fields, the png crate refuses it; a longer one it reads by its first
+      // 8 bytes, and the file decodes (libpng's APNG patch ignores it).
+      if (length < 8)
         throw r.corrupt(`its acTL chunk at byte ${offset} is ${length} bytes long, not 8`, {
           offset,
           length,

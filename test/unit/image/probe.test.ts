@@ -944,8 +944,11 @@ describe('probeImage on PNG: header fields and chunks the decoder refuses are na
     expect(error.message).toBe(`The png file is malformed: ${fault}`);
   });
 
-  it('passes what the decoder takes: a palette, a grey or RGB tRNS of its size, 1-bit grey', async () => {
+  it('passes what the decoder takes: a palette, a grey or RGB tRNS of its size, 1-bit grey, a long acTL', async () => {
+    const longAcTL = Buffer.alloc(12);
+    longAcTL.writeUInt32BE(1, 0); // one frame: the png crate reads the first 8 bytes
     for (const bytes of [
+      png({ depth: 8, type: 2 }, [chunk('acTL', longAcTL)]),
       png({ depth: 8, type: 3 }, [palette, chunk('tRNS', Buffer.alloc(2))]),
       png({ depth: 8, type: 0 }, [chunk('tRNS', Buffer.alloc(2))]),
       png({ depth: 16, type: 2 }, [chunk('tRNS', Buffer.alloc(6))]),
@@ -954,6 +957,8 @@ describe('probeImage on PNG: header fields and chunks the decoder refuses are na
       expect(probeImage('png', bytes)).toMatchObject({ width: 4, height: 4 });
       expect(await decode('png', bytes)).toMatchObject({ width: 4, height: 4 });
     }
+    const animated = png({ depth: 8, type: 2 }, [chunk('acTL', longAcTL)]);
+    expect(probeImage('png', animated)).toMatchObject({ animated: true, frames: 1 });
   });
 });
 
