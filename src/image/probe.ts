@@ -509,7 +509,10 @@ function probePng(r: Reader): Facts {
         );
       sawData = true;
     } else if (type === 'PLTE') sawPalette = true;
-    else if (type === 'tRNS') {
+    // A tRNS or acTL after the image data is out of place and read by no decoder: the png crate reads
+    // the chunks only up to the image it decodes, and libpng ignores it with a warning. It neither
+    // refuses the file nor makes it transparent or animated.
+    else if (type === 'tRNS' && !sawData) {
       // The png crate refuses the file (libpng ignores the chunk with a warning).
       if (colourType === 4 || colourType === 6)
         throw r.corrupt(
@@ -523,7 +526,7 @@ function probePng(r: Reader): Facts {
           { colourType, offset, length },
         );
       hasAlpha = true;
-    } else if (type === 'acTL') {
+    } else if (type === 'acTL' && !sawData) {
       // Shorter than its two fields, the png crate refuses it; a longer one it reads by its first
       // 8 bytes, and the file decodes (libpng's APNG patch ignores it).
       if (length < 8)

@@ -960,6 +960,30 @@ describe('probeImage on PNG: header fields and chunks the decoder refuses are na
     const animated = png({ depth: 8, type: 2 }, [chunk('acTL', longAcTL)]);
     expect(probeImage('png', animated)).toMatchObject({ animated: true, frames: 1 });
   });
+
+  it('ignores a tRNS or acTL after the image data, which no decoder reads, as the decoder does', async () => {
+    // They were refused as corrupt ("it has a tRNS chunk (at byte 73), which colour type 6 ... may
+    // not have") though the png crate stops reading at the image and decoded each file.
+    const outOfPlace = (fields: { depth: number; type: number }, late: Buffer) => {
+      const bytes = Buffer.from(png(fields));
+      return new Uint8Array(Buffer.concat([bytes.subarray(0, -12), late, bytes.subarray(-12)]));
+    };
+    const cases = [
+      [outOfPlace({ depth: 8, type: 6 }, chunk('tRNS', Buffer.alloc(6))), true],
+      [outOfPlace({ depth: 8, type: 2 }, chunk('tRNS', Buffer.alloc(2))), false],
+      [outOfPlace({ depth: 8, type: 2 }, chunk('tRNS', Buffer.alloc(6))), false],
+      [outOfPlace({ depth: 8, type: 2 }, chunk('acTL', Buffer.alloc(2))), false],
+    ] as const;
+    for (const [bytes, alpha] of cases) {
+      expect(probeImage('png', bytes)).toMatchObject({
+        width: 4,
+        height: 4,
+        hasAlpha: alpha,
+        animated: false,
+      });
+      expect(await decode('png', bytes)).toMatchObject({ width: 4, height: 4 });
+    }
+  });
 });
 
 describe('probeImage on JPEG: sampling factors TurboJPEG does not read', () => {
