@@ -492,7 +492,8 @@ function probePng(r: Reader): Facts {
   let iccp: Uint8Array | undefined;
   let iccpChunk: ImageHeader['iccpChunk'];
   let sawData = false;
-  let sawPalette = false;
+  let paletteAt: number | undefined;
+  let transparencyAt: number | undefined;
   let offset = 8;
   for (;;) {
     const length = r.u32(offset, 'chunk header');
@@ -502,17 +503,44 @@ function probePng(r: Reader): Facts {
     r.need(offset + 8, length + 4, `${type} chunk`);
     if (type === 'IEND') break;
     if (type === 'IDAT') {
-      if (colourType === 3 && !sawPalette)
+      if (colourType === 3 && paletteAt === undefined)
         throw r.corrupt(
           `its image is indexed-colour (colour type 3) but no PLTE chunk comes before its image data (IDAT at byte ${offset})`,
           { colourType, offset },
         );
       sawData = true;
-    } else if (type === 'PLTE') sawPalette = true;
+    } else if (type === 'PLTE' && !sawData) {
+      // The png crate refuses a second PLTE, and an empty one for indexed colour.
+      if (paletteAt !== undefined)
+        throw r.corrupt(`it has a second PLTE chunk at byte ${offset} (the first at byte ${paletteAt})`, {
+          offset,
+        });
+      if (colourType === 3 && length === 0)
+        throw r.corrupt(
+          `its PLTE chunk at byte ${offset} is empty: an indexed-colour image needs 1 to 256 entries`,
+          {
+            offset,
+          },
+        );
+      paletteAt = offset;
+    }
     // A tRNS or acTL after the image data is out of place and read by no decoder: the png crate reads
     // the chunks only up to the image it decodes, and libpng ignores it with a warning. It neither
     // refuses the file nor makes it transparent or animated.
     else if (type === 'tRNS' && !sawData) {
+      if (transparencyAt !== undefined)
+        throw r.corrupt(
+          `it has a second tRNS chunk at byte ${offset} (the first at byte ${transparencyAt})`,
+          {
+            offset,
+          },
+        );
+      if (colourType === 3 && paletteAt === undefined)
+        throw r.corrupt(
+          `its tRNS chunk at byte ${offset} comes before its PLTE chunk: an indexed-colour image's transparency is given for its palette's entries`,
+          { colourType, offset },
+        );
+      transparencyAt = offset;
       // The png crate refuses the file (libpng ignores the chunk with a warning).
       if (colourType === 4 || colourType === 6)
         throw r.corrupt(

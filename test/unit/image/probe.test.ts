@@ -933,6 +933,26 @@ describe('probeImage on PNG: header fields and chunks the decoder refuses are na
       'its tRNS chunk at byte 33 is 1 bytes long; colour type 0 (greyscale) needs 2, two for each sample',
     ],
     [
+      'a second PLTE',
+      png({ depth: 8, type: 2 }, [palette, palette]),
+      'it has a second PLTE chunk at byte 51 (the first at byte 33)',
+    ],
+    [
+      'an empty PLTE on indexed colour',
+      png({ depth: 8, type: 3 }, [chunk('PLTE', Buffer.alloc(0))]),
+      'its PLTE chunk at byte 33 is empty: an indexed-colour image needs 1 to 256 entries',
+    ],
+    [
+      'a second tRNS',
+      png({ depth: 8, type: 0 }, [chunk('tRNS', Buffer.alloc(2)), chunk('tRNS', Buffer.alloc(2))]),
+      'it has a second tRNS chunk at byte 47 (the first at byte 33)',
+    ],
+    [
+      'an indexed-colour tRNS before PLTE',
+      png({ depth: 8, type: 3 }, [chunk('tRNS', Buffer.alloc(2)), palette]),
+      "its tRNS chunk at byte 33 comes before its PLTE chunk: an indexed-colour image's transparency is given for its palette's entries",
+    ],
+    [
       'a short acTL',
       png({ depth: 8, type: 2 }, [chunk('acTL', Buffer.alloc(2))]),
       'its acTL chunk at byte 33 is 2 bytes long, not 8',
@@ -953,6 +973,8 @@ describe('probeImage on PNG: header fields and chunks the decoder refuses are na
       png({ depth: 8, type: 0 }, [chunk('tRNS', Buffer.alloc(2))]),
       png({ depth: 16, type: 2 }, [chunk('tRNS', Buffer.alloc(6))]),
       png({ depth: 1, type: 0 }),
+      png({ depth: 8, type: 2 }, [palette]), // a suggested palette
+      png({ depth: 8, type: 2 }, [chunk('PLTE', Buffer.alloc(0))]),
     ]) {
       expect(probeImage('png', bytes)).toMatchObject({ width: 4, height: 4 });
       expect(await decode('png', bytes)).toMatchObject({ width: 4, height: 4 });
