@@ -670,7 +670,8 @@ function signCommand(values: Values, positionals: string[], env: NodeJS.ProcessE
   const number = (name: string) => {
     const value = text(values[name]);
     if (value === undefined) return undefined;
-    if (!/^\d+(\.\d+)?$/.test(value))
+    // A negative number is read too: the function's parser (checkSignOptions) names what it expects.
+    if (!/^-?\d+(\.\d+)?$/.test(value))
       throw new UsageError(command, `Expected a number for --${name} but received ${JSON.stringify(value)}`);
     return Number(value);
   };

@@ -388,6 +388,9 @@ describe('imgpipe usage errors', () => {
       [['--dpr', '4'], '--dpr: Expected one of 1, 1.5, 2, 2.5, 3 for dpr but received "4"'],
       [['--wm', '5'], '--wm: Expected 0 or 1 for wm but received "5"'],
       [['--w', '0'], '--w: Expected a multiple of 1 (1, 2, ...) for w but received "0"'],
+      // A negative value was "Expected a number for --h", which it is.
+      [['--h', '-1'], '--h: Expected a multiple of 1 (1, 2, ...) for h but received "-1"'],
+      [['--q', '-5'], '--q: Expected an integer from 1 to 100 for q but received "-5"'],
       [
         ['--h', '9000', '--dpr', '2'],
         '--h: Expected at most 8192 at dpr 2 (16384 device pixels) for h but received "9000"',
