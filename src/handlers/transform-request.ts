@@ -208,7 +208,9 @@ function sizeOf(name: 'w' | 'h', value: string, dpr: number, config: TransformCo
   } else if (!(size >= config.sizeStep && size % config.sizeStep === 0)) {
     throw bad(
       name,
-      `a multiple of ${config.sizeStep} (${config.sizeStep}, ${2 * config.sizeStep}, ...)`,
+      config.sizeStep === 1
+        ? 'a whole number of pixels (1, 2, ...)'
+        : `a multiple of ${config.sizeStep} (${config.sizeStep}, ${2 * config.sizeStep}, ...)`,
       value,
     );
   }

@@ -387,9 +387,9 @@ describe('imgpipe usage errors', () => {
       [['--q', '1000'], '--q: Expected an integer from 1 to 100 for q but received "1000"'],
       [['--dpr', '4'], '--dpr: Expected one of 1, 1.5, 2, 2.5, 3 for dpr but received "4"'],
       [['--wm', '5'], '--wm: Expected 0 or 1 for wm but received "5"'],
-      [['--w', '0'], '--w: Expected a multiple of 1 (1, 2, ...) for w but received "0"'],
+      [['--w', '0'], '--w: Expected a whole number of pixels (1, 2, ...) for w but received "0"'],
       // A negative value was "Expected a number for --h", which it is.
-      [['--h', '-1'], '--h: Expected a multiple of 1 (1, 2, ...) for h but received "-1"'],
+      [['--h', '-1'], '--h: Expected a whole number of pixels (1, 2, ...) for h but received "-1"'],
       [['--q', '-5'], '--q: Expected an integer from 1 to 100 for q but received "-5"'],
       [
         ['--h', '9000', '--dpr', '2'],
