@@ -184,6 +184,12 @@ export function describeLayout(format: InputFormat, layout: PixelLayout): string
 export const ICC_PROFILE_BYTES_PER_BYTE = 18;
 
 /**
+ * The bytes of the standard CMYK profile (colour/cmyk-fogra39.icc), through which a CMYK or YCCK
+ * JPEG without a CMYK profile of its own is converted (codecs/index.ts standardCmykProfile).
+ */
+export const STANDARD_CMYK_PROFILE_BYTES = 184_624;
+
+/**
  * The resampler, per pixel: the input in its heap, the output in its heap and copied out, and the
  * intermediate after the first pass, whose size is the output width by the input height or the
  * other way round. These are jSquash's float resampler's (resizer.ts: four f32 per pixel in the

@@ -7,6 +7,7 @@ import {
   ICC_PROFILE_BYTES_PER_BYTE,
   MAX_DECODE_BYTES_PER_PIXEL,
   RESIZE_BYTES,
+  STANDARD_CMYK_PROFILE_BYTES,
 } from '../codecs/memory.ts';
 import type { MemoryBudget } from '../core/config.ts';
 import { InvalidImageError } from '../core/errors.ts';
@@ -49,12 +50,23 @@ export interface MemoryEstimate {
   readonly coefficientBytes: number;
   /** Resizing and encoding, the decoded image included. */
   readonly processingBytes: number;
-  /** Reading the embedded ICC profile (its bytes x ICC_PROFILE_BYTES_PER_BYTE; 0 without one). */
+  /**
+   * Reading the ICC profiles (their bytes x ICC_PROFILE_BYTES_PER_BYTE; 0 without one): the
+   * embedded one, and for a CMYK or YCCK JPEG the standard CMYK profile it may be converted through.
+   */
   readonly profileBytes: number;
 }
 
 const MiB = 1024 * 1024;
 const RGBA = 4;
+
+/**
+ * The profile bytes Little CMS may read for the image: the embedded profile, and for a CMYK or
+ * YCCK JPEG the standard CMYK profile, which it is converted through unless its own is CMYK.
+ */
+function profilesRead(header: ImageHeader): number {
+  return (header.colour.icc?.length ?? 0) + (header.cmyk ? STANDARD_CMYK_PROFILE_BYTES : 0);
+}
 
 export function estimateMemory(
   header: ImageHeader,
@@ -134,7 +146,7 @@ export function estimateMemory(
     .slice(0, threads)
     .reduce((sum, bytes) => sum + bytes, 0);
   const processingBytes = decodedPixels * RGBA + largestStep + kept + encodes;
-  const profileBytes = (header.colour.icc?.length ?? 0) * ICC_PROFILE_BYTES_PER_BYTE;
+  const profileBytes = profilesRead(header) * ICC_PROFILE_BYTES_PER_BYTE;
   return {
     bytes: baselineBytes + Math.max(decodeBytes, processingBytes) + profileBytes,
     baselineBytes,
@@ -207,7 +219,7 @@ export function checkMemoryBudget(
       `decoding, ${megapixels.toFixed(1)} MP x ${decode.bytesPerPixel} bytes/pixel for ${decode.kind}${workerRows > 0 ? ` + ${workerRows} of its rows x 4 bytes/pixel and two copies of the file in the encoder thread that decodes them` : ''}${estimate.coefficientBytes > 0 ? ` + ${mib(estimate.coefficientBytes)} of DCT coefficients held at full size for its ${header.layout.scans === 1 ? 'one scan (progressive, or not of every component)' : `${header.layout.scans} scans`}` : ''} = ${mib(decode.bytes)}, ` +
       `and resizing and encoding the variants, ${mib(estimate.processingBytes)}` +
       (estimate.profileBytes > 0
-        ? `; + ${mib(estimate.profileBytes)} for Little CMS to read the embedded ICC profile (${header.colour.iccSource}, ${header.colour.icc!.length.toLocaleString('en-US')} bytes x ${ICC_PROFILE_BYTES_PER_BYTE})`
+        ? `; + ${mib(estimate.profileBytes)} for Little CMS to read ${header.colour.icc ? `the embedded ICC profile (${header.colour.iccSource}, ${header.colour.icc.length.toLocaleString('en-US')} bytes x ${ICC_PROFILE_BYTES_PER_BYTE})` : ''}${header.colour.icc && header.cmyk ? ' and ' : ''}${header.cmyk ? `the standard CMYK profile (${STANDARD_CMYK_PROFILE_BYTES.toLocaleString('en-US')} bytes x ${ICC_PROFILE_BYTES_PER_BYTE})` : ''}`
         : ''),
     {
       format: header.format,

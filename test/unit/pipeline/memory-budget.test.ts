@@ -1,9 +1,12 @@
+import { statSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   BASELINE_MB,
   coefficientBytes,
   decodeCost,
+  ICC_PROFILE_BYTES_PER_BYTE,
   POOL_BASELINE_MB,
+  STANDARD_CMYK_PROFILE_BYTES,
   WORKER_MB,
 } from '../../../src/codecs/memory.ts';
 import { parsePipelineConfig } from '../../../src/config/document.ts';
@@ -190,6 +193,23 @@ describe('a JPEG of several scans: its coefficients at full size', () => {
     expect(
       checkMemoryBudget(cmyk(1), decoded, steps, 1, { mb: 512, source: 'IMGPIPE_MEMORY_MB' }),
     ).toBeDefined();
+  });
+});
+
+describe('the ICC profiles Little CMS reads', () => {
+  it('counts the standard CMYK profile for a CMYK or YCCK JPEG without one of its own, at its size', () => {
+    const file = new URL('../../../src/codecs/colour/cmyk-fogra39.icc', import.meta.url);
+    expect(statSync(file).size).toBe(STANDARD_CMYK_PROFILE_BYTES);
+    const plain = header('jpeg', 1000, 1000, { bitDepth: 8, channels: 3 });
+    const cmyk: ImageHeader = { ...plain, cmyk: { model: 'YCCK', inverted: true } };
+    expect(estimate(plain).estimate.profileBytes).toBe(0);
+    const { estimate: e, decoded, steps } = estimate(cmyk);
+    expect(e.profileBytes).toBe(STANDARD_CMYK_PROFILE_BYTES * ICC_PROFILE_BYTES_PER_BYTE);
+    expect(e.bytes).toBe(e.baselineBytes + Math.max(e.decode.bytes, e.processingBytes) + e.profileBytes);
+    // Named when the image is over its budget.
+    expect(() =>
+      checkMemoryBudget(cmyk, decoded, steps, 1, { mb: 100, source: 'IMGPIPE_MEMORY_MB' }),
+    ).toThrow(/; \+ 4 MiB for Little CMS to read the standard CMYK profile \(184,624 bytes x 18\)/);
   });
 });
 
