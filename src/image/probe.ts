@@ -382,12 +382,14 @@ function probeJpeg(r: Reader): Facts {
       { format: 'jpeg', sampling: frame.sampling },
     );
   }
-  // Four components are CMYK, or YCCK with Adobe's transform 2 (libjpeg's rule). Adobe's APP14
-  // marker also means the values are stored inverted, as Photoshop writes them (libvips' rule).
+  // Four components are CMYK without Adobe's APP14 marker or with its transform 0, and YCCK with
+  // any other transform: 2, and 1 or an undefined one, which libjpeg warns of and reads as YCCK
+  // (jdapimin.c). The marker also means the values are stored inverted, as Photoshop writes them
+  // (libvips' rule).
   const cmyk =
     frame.components === 4
       ? {
-          model: adobeTransform === 2 ? ('YCCK' as const) : ('CMYK' as const),
+          model: adobeTransform === undefined || adobeTransform === 0 ? ('CMYK' as const) : ('YCCK' as const),
           inverted: adobeTransform !== undefined,
         }
       : undefined;

@@ -84,6 +84,22 @@ describe('probeImage', () => {
     expect(probeImage('jpeg', readFixture('edge/formats/grayscale.jpg')).cmyk).toBeUndefined();
   });
 
+  it('reads a four-component JPEG by the Adobe transform as libjpeg does: 0 is CMYK, 1 and others YCCK', () => {
+    const bytes = readFixture('edge/formats/cmyk.jpg');
+    const app14 = Buffer.from(bytes).indexOf(Buffer.from('Adobe', 'latin1'));
+    expect(app14).toBeGreaterThan(0);
+    // The transform is the last byte of the 12-byte APP14 body ('Adobe', version, flags0, flags1).
+    expect(bytes[app14 + 11]).toBe(2);
+    const withTransform = (transform: number) => {
+      const copy = Uint8Array.from(bytes);
+      copy[app14 + 11] = transform;
+      return probeImage('jpeg', copy).cmyk;
+    };
+    expect(withTransform(0)).toEqual({ model: 'CMYK', inverted: true });
+    expect(withTransform(1)).toEqual({ model: 'YCCK', inverted: true });
+    expect(withTransform(7)).toEqual({ model: 'YCCK', inverted: true });
+  });
+
   it('reports garbage after a JPEG signature as corrupt', () => {
     const error = catchError(() =>
       probeImage(
