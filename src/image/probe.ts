@@ -34,12 +34,14 @@ export interface ImageHeader {
    */
   readonly clapOffset?: number;
   /**
-   * PNG: the iCCP chunk (its first byte and the byte after it) when its profile inflates past the
-   * 8,000,000 bytes the png crate takes: it refuses the whole file ("LimitsExceeded", which reached
-   * us as "`unwrap_throw` failed"), where libpng reads the image with a warning. The decoder is
-   * given a copy without the chunk; the profile is the probe's to read (up to 16 MiB).
+   * PNG: the iCCP chunks (each one's first byte and the byte after it) the png crate would refuse
+   * the whole file for, where libpng reads the image with a warning and ignores the chunk: a second
+   * iCCP chunk, and a first one it cannot read (a malformed name or compression method, a damaged
+   * zlib stream, or a profile past the 8,000,000 bytes it takes). The crate's refusal reached us
+   * as "`unwrap_throw` failed". The decoder is given a copy without them; the profile, the first
+   * chunk's, is the probe's to read (up to 16 MiB).
    */
-  readonly iccpChunk?: { readonly start: number; readonly end: number };
+  readonly iccpChunks?: readonly { readonly start: number; readonly end: number }[];
   /** Dimensions as displayed, after cropping and orientation. */
   readonly displayWidth: number;
   readonly displayHeight: number;
@@ -120,7 +122,7 @@ export function probeImage(format: InputFormat, bytes: Uint8Array): ImageHeader 
     orientation,
     ...(facts.crop && { crop: facts.crop }),
     ...(facts.clapOffset !== undefined && { clapOffset: facts.clapOffset }),
-    ...(facts.iccpChunk && { iccpChunk: facts.iccpChunk }),
+    ...(facts.iccpChunks && { iccpChunks: facts.iccpChunks }),
     displayWidth: swap ? shown.height : shown.width,
     displayHeight: swap ? shown.width : shown.height,
     hasAlpha: facts.hasAlpha ?? false,
@@ -138,7 +140,7 @@ interface Facts {
   orientation?: Orientation;
   crop?: ImageHeader['crop'];
   clapOffset?: number;
-  iccpChunk?: ImageHeader['iccpChunk'];
+  iccpChunks?: ImageHeader['iccpChunks'];
   hasAlpha?: boolean;
   animated?: boolean;
   frames?: number;
@@ -492,7 +494,8 @@ function probePng(r: Reader): Facts {
   let animated = false;
   let frames: number | undefined;
   let iccp: Uint8Array | undefined;
-  let iccpChunk: ImageHeader['iccpChunk'];
+  let iccpChunk: { start: number; end: number } | undefined;
+  const laterIccpChunks: { start: number; end: number }[] = [];
   let sawData = false;
   let paletteAt: number | undefined;
   let transparencyAt: number | undefined;
@@ -582,8 +585,13 @@ function probePng(r: Reader): Facts {
           { frame: [frame[0], frame[1]], at: [frame[2], frame[3]], declared: [width, height] },
         );
     } else if (type === 'iCCP' && !sawData) {
-      iccp = r.bytes.subarray(offset + 8, offset + 8 + length);
-      iccpChunk = { start: offset, end: offset + 12 + length };
+      // libpng reads the first and ignores any other, with a warning ("Duplicate iCCP chunk").
+      const chunk = { start: offset, end: offset + 12 + length };
+      if (iccp) laterIccpChunks.push(chunk);
+      else {
+        iccp = r.bytes.subarray(offset + 8, offset + 8 + length);
+        iccpChunk = chunk;
+      }
     } else if (type === 'eXIf') {
       const value = readExifOrientation(r.bytes.subarray(offset + 8, offset + 8 + length));
       if (isOrientation(value)) orientation = value;
@@ -595,8 +603,11 @@ function probePng(r: Reader): Facts {
   // chunk adds an alpha channel to 0, 2 and 3.
   const samples = colourType === 0 || colourType === 4 ? 1 : 3;
   const layout = { bitDepth: colourType === 3 ? 8 : bitDepth, channels: samples + (hasAlpha ? 1 : 0) };
-  const colour = pngColour(iccp);
-  const tooLarge = iccp && iccpInflatesPast(iccp, PNG_DECODER_MAX_ICCP_BYTES);
+  const colour = pngColour(iccp, laterIccpChunks.length);
+  const iccpChunks = [
+    ...(iccp && iccpChunk && !pngDecoderReadsIccp(iccp) ? [iccpChunk] : []),
+    ...laterIccpChunks,
+  ];
   return {
     width,
     height,
@@ -606,7 +617,7 @@ function probePng(r: Reader): Facts {
     frames,
     colour,
     layout,
-    ...(tooLarge && { iccpChunk }),
+    ...(iccpChunks.length > 0 && { iccpChunks }),
   };
 }
 
@@ -659,15 +670,19 @@ function checkPngHeader(r: Reader, bitDepth: number, colourType: number): void {
 /** The png crate's bound on an inflated iCCP profile (png 0.17, parse_iccp: `profile.len() > 8000000`). */
 const PNG_DECODER_MAX_ICCP_BYTES = 8_000_000;
 
-/** Whether the iCCP chunk's profile (after its name) inflates to more than `limit` bytes. */
-function iccpInflatesPast(chunk: Uint8Array, limit: number): boolean {
+/**
+ * Whether the png crate reads this iCCP chunk (png 0.17, parse_iccp): a name of 1-79 bytes, the
+ * compression method 0, and a zlib stream that inflates, to at most 8,000,000 bytes. Any other it
+ * refuses the whole file for.
+ */
+function pngDecoderReadsIccp(chunk: Uint8Array): boolean {
   const nul = chunk.indexOf(0);
-  if (nul < 1 || nul > 79) return false;
+  if (nul < 1 || nul > 79 || chunk[nul + 1] !== 0) return false;
   try {
-    inflateSync(chunk.subarray(nul + 2), { maxOutputLength: limit });
+    inflateSync(chunk.subarray(nul + 2), { maxOutputLength: PNG_DECODER_MAX_ICCP_BYTES });
+    return true;
+  } catch {
     return false;
-  } catch (error) {
-    return error instanceof RangeError;
   }
 }
 
@@ -1732,7 +1747,14 @@ function jpegColour(segments: readonly IccSegment[], extra = 0): ColourFacts {
 }
 
 /** PNG: the iCCP chunk's profile, zlib-compressed after its name (PNG 11.3.3.3). */
-function pngColour(chunk: Uint8Array | undefined): ColourFacts {
+function pngColour(chunk: Uint8Array | undefined, laterChunks: number): ColourFacts {
+  const facts = firstIccpColour(chunk);
+  if (laterChunks === 0) return facts;
+  const warning = `The PNG has ${laterChunks + 1} iCCP chunks, where one is allowed: the first is read and the others ignored, as libpng does`;
+  return { ...facts, warnings: [warning, ...facts.warnings] };
+}
+
+function firstIccpColour(chunk: Uint8Array | undefined): ColourFacts {
   if (!chunk) return { warnings: [] };
   const nul = chunk.indexOf(0);
   if (nul < 1 || nul > 79 || chunk[nul + 1] !== 0)

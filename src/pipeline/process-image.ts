@@ -469,16 +469,22 @@ function withoutClap(header: ImageHeader, bytes: Uint8Array): Uint8Array {
 }
 
 /**
- * A PNG whose iCCP profile is larger than the png crate takes (ImageHeader.iccpChunk), as the
- * decoder is given it: a copy without that chunk, which it would refuse the file for. The profile
+ * A PNG with iCCP chunks the png crate would refuse the whole file for (ImageHeader.iccpChunks: a
+ * second one, or one it cannot read), as the decoder is given it: a copy without them. The profile
  * was read by the probe; the source's bytes are never changed.
  */
 function withoutIccp(header: ImageHeader, bytes: Uint8Array): Uint8Array {
-  if (!header.iccpChunk) return bytes;
-  const { start, end } = header.iccpChunk;
-  const copy = new Uint8Array(bytes.length - (end - start));
-  copy.set(bytes.subarray(0, start));
-  copy.set(bytes.subarray(end), start);
+  if (!header.iccpChunks) return bytes;
+  const removed = header.iccpChunks.reduce((sum, { start, end }) => sum + end - start, 0);
+  const copy = new Uint8Array(bytes.length - removed);
+  let from = 0;
+  let to = 0;
+  for (const { start, end } of header.iccpChunks) {
+    copy.set(bytes.subarray(from, start), to);
+    to += start - from;
+    from = end;
+  }
+  copy.set(bytes.subarray(from), to);
   return copy;
 }
 

@@ -329,6 +329,58 @@ describe('processImage', () => {
     expect(Buffer.from(bytes)).toEqual(before); // the source is not changed
   });
 
+  it('processes a PNG with iCCP chunks its decoder refuses the file for, as libpng reads it', async () => {
+    // The png crate refuses the whole file ("`unwrap_throw` failed") for a second iCCP chunk and for
+    // one it cannot read; libpng ignores such a chunk with a warning, and so do we: the decoder is
+    // given a copy without it, and the profile is the first readable chunk's, as libpng's.
+    const grey = Buffer.from(writePng(40, 30, { pixel: (x, y) => [x * 3 + y * 2] }));
+    const withChunks = (chunks: readonly Uint8Array[]) =>
+      Buffer.concat([grey.subarray(0, 33), ...chunks, grey.subarray(33)]);
+    const largePng = async (bytes: Uint8Array) => {
+      const { outputs } = await processImage(bytes, config);
+      return outputs.find((o) => o.variant === 'large' && o.format === 'png')!.bytes;
+    };
+    const iccp = (data: Uint8Array) => pngChunk('iCCP', Buffer.from(data));
+    const named = (rest: Uint8Array, name = 'p', method = 0) =>
+      iccp(Buffer.concat([Buffer.from(`${name}\0`, 'latin1'), Buffer.of(method), rest]));
+    const first = grayProfile('first');
+    const profile = deflateSync(first);
+    const cases = {
+      'a second chunk': [named(profile), named(deflateSync(grayProfile('second')))],
+      'compression method 1': [named(profile, 'p', 1)],
+      'a damaged zlib stream': [named(Buffer.from('not a zlib stream'))],
+      'a cut zlib stream': [named(profile.subarray(0, 40))],
+      'an empty name': [named(profile, '')],
+      'a name of 85 bytes': [named(profile, 'n'.repeat(85))],
+    };
+    // What each should give: the file with its first profile alone, or with none.
+    const withFirst = await largePng(withChunks([named(profile)]));
+    const withNone = await largePng(grey);
+    expect(Buffer.from(withFirst)).not.toEqual(Buffer.from(withNone)); // the profile converts the pixels
+    for (const [what, chunks] of Object.entries(cases)) {
+      const bytes = withChunks(chunks);
+      await expect(decode('png', bytes), what).rejects.toThrow(InvalidImageError); // the decoder alone
+      const before = Buffer.from(bytes);
+      const result = await processImage(bytes, config);
+      expect(result.outputs, what).toHaveLength(3 * 4);
+      const output = result.outputs.find((o) => o.variant === 'large' && o.format === 'png')!;
+      expect(Buffer.from(output.bytes), what).toEqual(
+        Buffer.from(what === 'a second chunk' ? withFirst : withNone),
+      );
+      expect(Buffer.from(bytes), what).toEqual(before); // the source is not changed
+      const colour = probeImage('png', bytes).colour;
+      if (what === 'a second chunk') {
+        expect(Buffer.from(colour.icc!)).toEqual(Buffer.from(first));
+        expect(colour.warnings).toContain(
+          'The PNG has 2 iCCP chunks, where one is allowed: the first is read and the others ignored, as libpng does',
+        );
+      } else {
+        expect(colour.icc, what).toBeUndefined();
+        expect(colour.warnings.join(), what).toMatch(/iCCP .*the image is taken as sRGB/);
+      }
+    }
+  });
+
   describe('memory budget', () => {
     const MiB = 1024 * 1024;
     const variants = [
