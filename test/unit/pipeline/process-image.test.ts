@@ -332,7 +332,7 @@ describe('processImage', () => {
   it('processes a PNG with iCCP chunks its decoder refuses the file for, as libpng reads it', async () => {
     // The png crate refuses the whole file ("`unwrap_throw` failed") for a second iCCP chunk and for
     // one it cannot read; libpng ignores such a chunk with a warning, and so do we: the decoder is
-    // given a copy without it, and the profile is the first readable chunk's, as libpng's.
+    // given a copy without it, and the profile is the first chunk's (sRGB where it is damaged).
     const grey = Buffer.from(writePng(40, 30, { pixel: (x, y) => [x * 3 + y * 2] }));
     const withChunks = (chunks: readonly Uint8Array[]) =>
       Buffer.concat([grey.subarray(0, 33), ...chunks, grey.subarray(33)]);
