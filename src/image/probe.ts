@@ -34,14 +34,15 @@ export interface ImageHeader {
    */
   readonly clapOffset?: number;
   /**
-   * PNG: the iCCP chunks (each one's first byte and the byte after it) the png crate would refuse
-   * the whole file for, where libpng reads the image with a warning and ignores the chunk: a second
-   * iCCP chunk, and a first one it cannot read (a malformed name or compression method, a damaged
-   * zlib stream, or a profile past the 8,000,000 bytes it takes). The crate's refusal reached us
-   * as "`unwrap_throw` failed". The decoder is given a copy without them; the profile, the first
-   * chunk's, is the probe's to read (up to 16 MiB).
+   * PNG: the chunks before the image data that its decoder does not need (each one's first byte and
+   * the byte after it): all but PLTE, tRNS and APNG's acTL and fcTL, the probe having read what we
+   * use of them (the iCCP profile, the eXIf orientation). The png crate refuses the whole file for
+   * any such chunk over 1 MiB (a large XMP or EXIF block), and for a second iCCP, gAMA, cHRM, sRGB
+   * or pHYs, one too short, a value out of range, or a text chunk it cannot parse, where libpng reads
+   * the image and ignores the chunk with a warning; its refusal reached us as "`unwrap_throw`
+   * failed". The decoder is given a copy without them.
    */
-  readonly iccpChunks?: readonly { readonly start: number; readonly end: number }[];
+  readonly pngSkippedChunks?: readonly { readonly start: number; readonly end: number }[];
   /** Dimensions as displayed, after cropping and orientation. */
   readonly displayWidth: number;
   readonly displayHeight: number;
@@ -122,7 +123,7 @@ export function probeImage(format: InputFormat, bytes: Uint8Array): ImageHeader 
     orientation,
     ...(facts.crop && { crop: facts.crop }),
     ...(facts.clapOffset !== undefined && { clapOffset: facts.clapOffset }),
-    ...(facts.iccpChunks && { iccpChunks: facts.iccpChunks }),
+    ...(facts.pngSkippedChunks && { pngSkippedChunks: facts.pngSkippedChunks }),
     displayWidth: swap ? shown.height : shown.width,
     displayHeight: swap ? shown.width : shown.height,
     hasAlpha: facts.hasAlpha ?? false,
@@ -140,7 +141,7 @@ interface Facts {
   orientation?: Orientation;
   crop?: ImageHeader['crop'];
   clapOffset?: number;
-  iccpChunks?: ImageHeader['iccpChunks'];
+  pngSkippedChunks?: ImageHeader['pngSkippedChunks'];
   hasAlpha?: boolean;
   animated?: boolean;
   frames?: number;
@@ -494,8 +495,8 @@ function probePng(r: Reader): Facts {
   let animated = false;
   let frames: number | undefined;
   let iccp: Uint8Array | undefined;
-  let iccpChunk: { start: number; end: number } | undefined;
-  const laterIccpChunks: { start: number; end: number }[] = [];
+  let laterIccpChunks = 0;
+  const skipped: { start: number; end: number }[] = [];
   let sawData = false;
   let paletteAt: number | undefined;
   let transparencyAt: number | undefined;
@@ -507,6 +508,7 @@ function probePng(r: Reader): Facts {
       throw r.corrupt(`chunk at byte ${offset} has the invalid type ${JSON.stringify(type)}`);
     r.need(offset + 8, length + 4, `${type} chunk`);
     if (type === 'IEND') break;
+    if (!sawData && !PNG_DECODER_CHUNKS.has(type)) skipped.push({ start: offset, end: offset + 12 + length });
     if (type === 'IDAT') {
       if (colourType === 3 && paletteAt === undefined)
         throw r.corrupt(
@@ -586,12 +588,8 @@ function probePng(r: Reader): Facts {
         );
     } else if (type === 'iCCP' && !sawData) {
       // libpng reads the first and ignores any other, with a warning ("Duplicate iCCP chunk").
-      const chunk = { start: offset, end: offset + 12 + length };
-      if (iccp) laterIccpChunks.push(chunk);
-      else {
-        iccp = r.bytes.subarray(offset + 8, offset + 8 + length);
-        iccpChunk = chunk;
-      }
+      if (iccp) laterIccpChunks++;
+      else iccp = r.bytes.subarray(offset + 8, offset + 8 + length);
     } else if (type === 'eXIf') {
       const value = readExifOrientation(r.bytes.subarray(offset + 8, offset + 8 + length));
       if (isOrientation(value)) orientation = value;
@@ -603,11 +601,7 @@ function probePng(r: Reader): Facts {
   // chunk adds an alpha channel to 0, 2 and 3.
   const samples = colourType === 0 || colourType === 4 ? 1 : 3;
   const layout = { bitDepth: colourType === 3 ? 8 : bitDepth, channels: samples + (hasAlpha ? 1 : 0) };
-  const colour = pngColour(iccp, laterIccpChunks.length);
-  const iccpChunks = [
-    ...(iccp && iccpChunk && !pngDecoderReadsIccp(iccp) ? [iccpChunk] : []),
-    ...laterIccpChunks,
-  ];
+  const colour = pngColour(iccp, laterIccpChunks);
   return {
     width,
     height,
@@ -617,7 +611,7 @@ function probePng(r: Reader): Facts {
     frames,
     colour,
     layout,
-    ...(iccpChunks.length > 0 && { iccpChunks }),
+    ...(skipped.length > 0 && { pngSkippedChunks: skipped }),
   };
 }
 
@@ -667,24 +661,19 @@ function checkPngHeader(r: Reader, bitDepth: number, colourType: number): void {
     });
 }
 
-/** The png crate's bound on an inflated iCCP profile (png 0.17, parse_iccp: `profile.len() > 8000000`). */
-const PNG_DECODER_MAX_ICCP_BYTES = 8_000_000;
-
 /**
- * Whether the png crate reads this iCCP chunk (png 0.17, parse_iccp): a name of 1-79 bytes, the
- * compression method 0, and a zlib stream that inflates, to at most 8,000,000 bytes. Any other it
- * refuses the whole file for.
+ * The chunks the png crate is given (ImageHeader.pngSkippedChunks): the image's own (IHDR, PLTE,
+ * tRNS, IDAT; IEND), and APNG's, whose default image it decodes.
  */
-function pngDecoderReadsIccp(chunk: Uint8Array): boolean {
-  const nul = chunk.indexOf(0);
-  if (nul < 1 || nul > 79 || chunk[nul + 1] !== 0) return false;
-  try {
-    inflateSync(chunk.subarray(nul + 2), { maxOutputLength: PNG_DECODER_MAX_ICCP_BYTES });
-    return true;
-  } catch {
-    return false;
-  }
-}
+const PNG_DECODER_CHUNKS: ReadonlySet<string> = new Set([
+  'IHDR',
+  'PLTE',
+  'tRNS',
+  'IDAT',
+  'acTL',
+  'fcTL',
+  'fdAT',
+]);
 
 // ---------------------------------------------------------------------------------------------- WebP
 

@@ -301,7 +301,7 @@ async function decodeChecked(
     else
       image = await decode(
         header.format as InputFormat,
-        withoutIccp(header, withoutClap(header, bytes)),
+        withoutSkippedChunks(header, withoutClap(header, bytes)),
         shrink,
         deadline?.at,
       );
@@ -469,17 +469,17 @@ function withoutClap(header: ImageHeader, bytes: Uint8Array): Uint8Array {
 }
 
 /**
- * A PNG with iCCP chunks the png crate would refuse the whole file for (ImageHeader.iccpChunks: a
- * second one, or one it cannot read), as the decoder is given it: a copy without them. The profile
- * was read by the probe; the source's bytes are never changed.
+ * A PNG as its decoder is given it: a copy without the chunks it does not need and may refuse the
+ * whole file for (ImageHeader.pngSkippedChunks). The probe read what we use of them; the source's
+ * bytes are never changed.
  */
-function withoutIccp(header: ImageHeader, bytes: Uint8Array): Uint8Array {
-  if (!header.iccpChunks) return bytes;
-  const removed = header.iccpChunks.reduce((sum, { start, end }) => sum + end - start, 0);
+function withoutSkippedChunks(header: ImageHeader, bytes: Uint8Array): Uint8Array {
+  if (!header.pngSkippedChunks) return bytes;
+  const removed = header.pngSkippedChunks.reduce((sum, { start, end }) => sum + end - start, 0);
   const copy = new Uint8Array(bytes.length - removed);
   let from = 0;
   let to = 0;
-  for (const { start, end } of header.iccpChunks) {
+  for (const { start, end } of header.pngSkippedChunks) {
     copy.set(bytes.subarray(from, start), to);
     to += start - from;
     from = end;
