@@ -34,6 +34,17 @@ export interface ImageHeader {
    */
   readonly clapOffset?: number;
   /**
+   * AVIF whose AV1 items (the primary image or its grid tiles, and the alpha image) lack the `pixi`
+   * property: our decoder is libavif in its strict mode, which no option of jSquash's turns off, and
+   * refuses them ("Decoding error"), where libheif and viewers that turn libavif's strict mode off
+   * (SDL_image, SDWebImage, Qt's plugin) decode them. libheif 1.11 and older wrote no `pixi`
+   * (libavif's AVIF_STRICT_PIXI_REQUIRED says so), nor did the tools built on it. The decoder is
+   * given a copy whose meta box is renamed `free` (so nothing after it moves, and the item locations
+   * hold) and this meta box, with a `pixi` for each such item as its `av1C` declares it, is
+   * appended at the end.
+   */
+  readonly avifPixiMeta?: { readonly start: number; readonly end: number; readonly box: Uint8Array };
+  /**
    * PNG: the chunks before the image data that its decoder does not need (each one's first byte and
    * the byte after it): all but PLTE, tRNS and APNG's acTL and fcTL, the probe having read what we
    * use of them (the iCCP profile, the eXIf orientation). The png crate refuses the whole file for
@@ -123,6 +134,7 @@ export function probeImage(format: InputFormat, bytes: Uint8Array): ImageHeader 
     orientation,
     ...(facts.crop && { crop: facts.crop }),
     ...(facts.clapOffset !== undefined && { clapOffset: facts.clapOffset }),
+    ...(facts.avifPixiMeta && { avifPixiMeta: facts.avifPixiMeta }),
     ...(facts.pngSkippedChunks && { pngSkippedChunks: facts.pngSkippedChunks }),
     displayWidth: swap ? shown.height : shown.width,
     displayHeight: swap ? shown.width : shown.height,
@@ -141,6 +153,7 @@ interface Facts {
   orientation?: Orientation;
   crop?: ImageHeader['crop'];
   clapOffset?: number;
+  avifPixiMeta?: ImageHeader['avifPixiMeta'];
   pngSkippedChunks?: ImageHeader['pngSkippedChunks'];
   hasAlpha?: boolean;
   animated?: boolean;
@@ -996,6 +1009,18 @@ function probeHeif(r: Reader): Facts {
   // libavif decodes an AVIF's first track, not its primary item, unless the major brand is 'avif'.
   if (r.format === 'avif' && brands.major !== 'avif') checkTrackSizes(r, top, width, height);
   const frames = animated ? sequenceSamples(r, top) : 1;
+  const avifPixiMeta =
+    r.format === 'avif'
+      ? metaWithPixi(
+          r,
+          meta,
+          children,
+          properties,
+          [primary, ...alphaItems]
+            .flatMap((item) => (itemTypes.get(item) === 'grid' ? gridTiles(references, item) : [item]))
+            .filter((item) => itemTypes.get(item) === 'av01'),
+        )
+      : undefined;
   // A grid's colour description may sit on its tiles only.
   const colourSource =
     itemTypes.get(primary) === 'grid' && !propertiesOf(primary).some((b) => b.type === 'colr')
@@ -1007,6 +1032,7 @@ function probeHeif(r: Reader): Facts {
     orientation,
     ...(crop && { crop }),
     ...(clapOffset !== undefined && { clapOffset }),
+    ...(avifPixiMeta && { avifPixiMeta }),
     hasAlpha,
     animated,
     frames,
@@ -1017,6 +1043,106 @@ function probeHeif(r: Reader): Facts {
       chroma: coded.chroma,
     },
   };
+}
+
+/**
+ * ImageHeader.avifPixiMeta: the meta box again, with a `pixi` property (ISO/IEC 23008-12 6.5.6)
+ * for each of these AV1 items that has none, as its `av1C` declares it (monochrome: 1 channel, else
+ * 3; 8, 10 or 12 bits, libavif's check); undefined when none lacks one. The new properties follow
+ * the ipco box's own, and each item's ipma entry gains one, non-essential, association.
+ */
+function metaWithPixi(
+  r: Reader,
+  meta: Box,
+  children: readonly Box[],
+  properties: { boxes: Box[]; associations: Map<number, number[]> },
+  items: readonly number[],
+): ImageHeader['avifPixiMeta'] {
+  const added = new Map<number, number>(); // item -> the index of its new pixi property
+  const pixis: Uint8Array[] = [];
+  for (const item of new Set(items)) {
+    const own = (properties.associations.get(item) ?? []).map((i) => properties.boxes[i - 1]);
+    const av1C = own.find((b) => b?.type === 'av1C');
+    if (!av1C || own.some((b) => b?.type === 'pixi')) continue;
+    // av1C's third byte: seq_tier_0, high_bitdepth, twelve_bit, monochrome, ... (AV1-ISOBMFF 2.3.3).
+    const fields = r.u8(av1C.body + 2, 'av1C box');
+    const depth = fields & 0x40 ? (fields & 0x20 ? 12 : 10) : 8;
+    const channels = fields & 0x10 ? 1 : 3;
+    pixis.push(box('pixi', Uint8Array.of(0, 0, 0, 0, channels, ...Array<number>(channels).fill(depth))));
+    added.set(item, properties.boxes.length + pixis.length);
+  }
+  if (added.size === 0) return undefined;
+  const original = (b: Box) => r.bytes.subarray(b.start, b.end);
+  const ipma = (b: Box): Uint8Array => {
+    const version = r.u8(b.body, 'ipma box');
+    const narrow = (r.u8(b.body + 3, 'ipma box') & 1) === 0;
+    const count = r.u32(b.body + 4, 'ipma box');
+    const entries: { item: number; list: { essential: boolean; index: number }[] }[] = [];
+    let offset = b.body + 8;
+    for (let i = 0; i < count; i++) {
+      const item = version < 1 ? r.u16(offset, 'ipma box') : r.u32(offset, 'ipma box');
+      offset += version < 1 ? 2 : 4;
+      const n = r.u8(offset++, 'ipma box');
+      const list: { essential: boolean; index: number }[] = [];
+      for (let j = 0; j < n; j++) {
+        const stored = narrow ? r.u8(offset, 'ipma box') : r.u16(offset, 'ipma box');
+        list.push({ essential: stored >> (narrow ? 7 : 15) === 1, index: stored & (narrow ? 0x7f : 0x7fff) });
+        offset += narrow ? 1 : 2;
+      }
+      const index = added.get(item);
+      if (index !== undefined && n < 255) list.push({ essential: false, index });
+      entries.push({ item, list });
+    }
+    // Indices past 127 need the 15-bit form (flag bit 0).
+    const wide = !narrow || entries.some(({ list }) => list.some(({ index }) => index > 0x7f));
+    const out = [version, r.u8(b.body + 1, 'ipma box'), r.u8(b.body + 2, 'ipma box')];
+    out.push((r.u8(b.body + 3, 'ipma box') & 0xfe) | (wide ? 1 : 0), ...u32be(count));
+    for (const { item, list } of entries) {
+      out.push(...(version < 1 ? [item >> 8, item & 0xff] : u32be(item)), list.length);
+      for (const { essential, index } of list)
+        out.push(
+          ...(wide
+            ? [(essential ? 0x80 : 0) | (index >> 8), index & 0xff]
+            : [(essential ? 0x80 : 0) | index]),
+        );
+    }
+    return box('ipma', Uint8Array.from(out));
+  };
+  const iprp = (b: Box): Uint8Array =>
+    box(
+      'iprp',
+      ...readBoxes(r, b.body, b.end, 'iprp').map((child) =>
+        child.type === 'ipco'
+          ? box('ipco', r.bytes.subarray(child.body, child.end), ...pixis)
+          : child.type === 'ipma'
+            ? ipma(child)
+            : original(child),
+      ),
+    );
+  const rebuilt = box(
+    'meta',
+    r.bytes.subarray(meta.body, meta.body + 4), // version and flags
+    ...children.map((child) => (child.type === 'iprp' ? iprp(child) : original(child))),
+  );
+  return { start: meta.start, end: meta.end, box: rebuilt };
+}
+
+/** An ISO BMFF box of these bytes (`body` includes a full box's version and flags). */
+function box(type: string, ...body: Uint8Array[]): Uint8Array {
+  const size = 8 + body.reduce((sum, part) => sum + part.length, 0);
+  const out = new Uint8Array(size);
+  out.set(u32be(size));
+  out.set(Buffer.from(type, 'latin1'), 4);
+  let at = 8;
+  for (const part of body) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+function u32be(n: number): number[] {
+  return [n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff];
 }
 
 /**

@@ -301,7 +301,7 @@ async function decodeChecked(
     else
       image = await decode(
         header.format as InputFormat,
-        withoutSkippedChunks(header, withoutClap(header, bytes)),
+        withAvifPixi(header, withoutSkippedChunks(header, withoutClap(header, bytes))),
         shrink,
         deadline?.at,
       );
@@ -465,6 +465,24 @@ function withoutClap(header: ImageHeader, bytes: Uint8Array): Uint8Array {
   if (header.clapOffset === undefined) return bytes;
   const copy = new Uint8Array(bytes);
   copy.set(new TextEncoder().encode('free'), header.clapOffset + 4);
+  return copy;
+}
+
+/**
+ * An AVIF whose AV1 items lack the `pixi` property, as libavif is given it (ImageHeader.avifPixiMeta
+ * says why): a copy whose meta box is renamed `free`, its size written out where it said "to the
+ * end of the file", and the meta box with the properties added after the last byte. Nothing else
+ * moves, so the item locations hold. The source's bytes are never changed.
+ */
+function withAvifPixi(header: ImageHeader, bytes: Uint8Array): Uint8Array {
+  if (!header.avifPixiMeta) return bytes;
+  const { start, end, box } = header.avifPixiMeta;
+  const copy = new Uint8Array(bytes.length + box.length);
+  copy.set(bytes);
+  const view = new DataView(copy.buffer);
+  if (view.getUint32(start) === 0) view.setUint32(start, end - start);
+  copy.set(new TextEncoder().encode('free'), start + 4);
+  copy.set(box, bytes.length);
   return copy;
 }
 

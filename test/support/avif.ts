@@ -15,6 +15,8 @@ export interface AvifItem {
   readonly av1C: Uint8Array;
   /** Store the data in the meta box's idat (iloc construction method 1) instead of mdat. */
   readonly inIdat?: boolean;
+  /** Leave out its pixi property, as libheif 1.11 and older wrote AVIF. */
+  readonly withoutPixi?: boolean;
   /** More properties of the item (whole boxes, e.g. clap, irot), after its ispe, av1C and pixi. */
   readonly properties?: readonly Uint8Array[];
 }
@@ -57,18 +59,24 @@ export function findBox(file: Uint8Array, type: string): Uint8Array {
 /** An AVIF with a colour item (item 1) and, if given, an alpha item (item 2) for it. */
 export function buildAvif(color: AvifItem, alpha?: AvifItem): Uint8Array {
   const items = alpha ? [color, alpha] : [color];
-  const pixi = (channels: number) => fullBox('pixi', 0, 0, u8(channels), ...Array(channels).fill(u8(8)));
+  // As the av1C declares it: high_bitdepth and twelve_bit in its third byte (AV1-ISOBMFF 2.3.3).
+  const pixi = (channels: number, av1C: Uint8Array) => {
+    const fields = av1C[8 + 2]!;
+    const depth = fields & 0x40 ? (fields & 0x20 ? 12 : 10) : 8;
+    return fullBox('pixi', 0, 0, u8(channels), ...Array(channels).fill(u8(depth)));
+  };
   // Properties, 1-based in ipma: per item its ispe, av1C and pixi; then the alpha auxC.
   const properties: Uint8Array[] = [];
   const associations = items.map((item, i) => {
     const first = properties.length + 1;
-    properties.push(
+    const own = [
       fullBox('ispe', 0, 0, u32(item.width), u32(item.height)),
       item.av1C,
-      pixi(i === 0 ? 3 : 1),
+      ...(item.withoutPixi ? [] : [pixi(i === 0 ? 3 : 1, item.av1C)]),
       ...(item.properties ?? []),
-    );
-    return [first, first + 1, first + 2, ...(item.properties ?? []).map((_, j) => first + 3 + j)];
+    ];
+    properties.push(...own);
+    return own.map((_, j) => first + j);
   });
   if (alpha) {
     properties.push(fullBox('auxC', 0, 0, text('urn:mpeg:mpegB:cicp:systems:auxiliary:alpha\0')));

@@ -305,6 +305,42 @@ describe('processImage', () => {
     }
   });
 
+  it('processes an AVIF whose AV1 items lack the pixi property, as libheif reads it', async () => {
+    // libheif 1.11 and older wrote no pixi; our libavif decoder, in its strict mode, refuses such a
+    // file ("Decoding error"). It is given a copy with the properties added, as the av1C declares them.
+    const pngOnly = parsePipelineConfig({ variants: [{ name: 'large', width: 1600 }], formats: { png: {} } });
+    const output = async (bytes: Uint8Array) => {
+      const { outputs } = await processImage(bytes, pngOnly);
+      expect(outputs).toHaveLength(1);
+      return Buffer.from(outputs[0]!.bytes);
+    };
+    const itemOf = (path: string, width: number, height: number) => {
+      const file = readFixture(path);
+      return { data: topLevelBox(file, 'mdat'), av1C: findBox(file, 'av1C'), width, height };
+    };
+    const eight = itemOf('edge/formats/avif-8bit-420.avif', 480, 325);
+    const ten = itemOf('edge/formats/avif-10bit-444.avif', 192, 128);
+    // 125 more properties make the added pixi the 128th: past the 7-bit indices of the ipma box.
+    const extra = Array.from({ length: 125 }, () => Uint8Array.of(0, 0, 0, 8, 0x78, 0x74, 0x72, 0x61));
+    const cases = {
+      '8-bit 4:2:0': [eight],
+      '10-bit 4:4:4 (pixi of 10 bits)': [ten],
+      'with an alpha item': [eight, eight],
+      'whose pixi would be property 128': [{ ...eight, properties: extra }],
+      'in idat': [{ ...eight, inIdat: true }],
+    } as const;
+    for (const [what, [color, alpha]] of Object.entries(cases)) {
+      const withPixi = buildAvif(color, alpha);
+      const without = buildAvif({ ...color, withoutPixi: true }, alpha && { ...alpha, withoutPixi: true });
+      expect(probeImage('avif', withPixi).avifPixiMeta, what).toBeUndefined();
+      expect(probeImage('avif', without).avifPixiMeta, what).toBeDefined();
+      await expect(decode('avif', without), what).rejects.toThrow(InvalidImageError); // the decoder alone
+      const before = Buffer.from(without);
+      expect((await output(without)).equals(await output(withPixi)), what).toBe(true);
+      expect(before.equals(without), what).toBe(true); // the source is not changed
+    }
+  });
+
   it('processes a PNG whose iCCP profile is larger than its decoder takes, as sRGB with a warning', async () => {
     // 9,000,000 bytes inflated (past the png crate's 8,000,000; 9 kB in the file): the crate refuses
     // the whole file, which was quarantined as "`unwrap_throw` failed"; libpng reads the image with
