@@ -28,9 +28,12 @@ export interface ImageHeader {
     readonly height: number;
   };
   /**
-   * HEIC with `crop`: where its `clap` box starts. libheif, which decodes in stored geometry here
-   * (ignoring transformations), still checks the decoded size against the clean aperture's, and
-   * refuses any crop of more than 64 px; the decoder is given a copy without the box.
+   * AVIF and HEIC with `crop`: where its `clap` box starts. The decoder is given a copy without the
+   * box, as the pipeline crops: libheif, which decodes in stored geometry here (ignoring
+   * transformations), still checks the decoded size against the clean aperture's, and refuses any
+   * crop of more than 64 px; libavif, in its strict mode, refuses a clap whose offset or size is odd
+   * in a subsampled image, or not a whole number, which libheif rounds (`avifenc --crop` writes
+   * only even ones; other tools need not).
    */
   readonly clapOffset?: number;
   /**
@@ -953,7 +956,7 @@ function probeHeif(r: Reader): Facts {
     if (box?.type === 'imir') imir = r.u8(box.body, 'imir box') & 1;
     if (box?.type === 'clap') {
       crop = cleanAperture(r, box, width, height);
-      if (r.format === 'heic') clapOffset = box.start;
+      clapOffset = box.start;
     }
   }
 
@@ -1073,6 +1076,11 @@ function metaWithPixi(
   }
   if (added.size === 0) return undefined;
   const original = (b: Box) => r.bytes.subarray(b.start, b.end);
+  // The pipeline crops (ImageHeader.clapOffset): this copy's clap, too, is renamed `free`.
+  const withoutClap = (b: Box) =>
+    b.type === 'clap'
+      ? Uint8Array.of(...original(b).subarray(0, 4), ...Buffer.from('free'), ...original(b).subarray(8))
+      : original(b);
   const ipma = (b: Box): Uint8Array => {
     const version = r.u8(b.body, 'ipma box');
     const narrow = (r.u8(b.body + 3, 'ipma box') & 1) === 0;
@@ -1113,7 +1121,7 @@ function metaWithPixi(
       'iprp',
       ...readBoxes(r, b.body, b.end, 'iprp').map((child) =>
         child.type === 'ipco'
-          ? box('ipco', r.bytes.subarray(child.body, child.end), ...pixis)
+          ? box('ipco', ...properties.boxes.map(withoutClap), ...pixis)
           : child.type === 'ipma'
             ? ipma(child)
             : original(child),

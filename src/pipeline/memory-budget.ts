@@ -84,7 +84,7 @@ export function estimateMemory(
   // heap and in the copy it sends, and the file is sent to it (a copy, and one in its heap); this
   // thread's band goes from its heap into the whole image.
   const shared = workerRows > 0 ? workerRows * decoded.width * RGBA + 2 * fileBytes : 0;
-  // A HEIC with a clean aperture, an AVIF without `pixi`, or a PNG with chunks its decoder is not given, is
+  // An AVIF or HEIC with a clean aperture, an AVIF without `pixi`, or a PNG with chunks its decoder is not given, is
   // decoded from a copy of the file (process-image.ts withoutClap, withAvifPixi, withoutSkippedChunks). An animated WebP's
   // first frame is cut out as a still file (a copy of its data) and placed on its canvas (a copy of
   // the picture: codecs/index.ts decodeWebp), which the figure for a still WebP does not hold (a

@@ -457,9 +457,9 @@ export function keptMarkBytes(): number {
 
 /** Where `pad` puts an image of `image`'s size in an output of `output`'s: centred. */
 /**
- * A HEIC with a clean aperture, as libheif is given it: a copy whose `clap` box is renamed `free`,
- * so that libheif decodes the whole coded image (ImageHeader.clapOffset says why); the pipeline
- * crops, as for AVIF. The source's bytes are never changed.
+ * An AVIF or HEIC with a clean aperture, as its decoder is given it: a copy whose `clap` box is
+ * renamed `free`, so that it decodes the whole coded image (ImageHeader.clapOffset says why); the
+ * pipeline crops. The source's bytes are never changed.
  */
 function withoutClap(header: ImageHeader, bytes: Uint8Array): Uint8Array {
   if (header.clapOffset === undefined) return bytes;

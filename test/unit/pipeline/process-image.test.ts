@@ -810,6 +810,36 @@ describe('processImage: a HEIF clean aperture (clap) is the picture', () => {
     expect(Buffer.from(file).equals(before)).toBe(true); // libheif is given a copy without the box
   });
 
+  it('outputs the rectangle of an AVIF clap that libavif refuses in its strict mode and libheif rounds', async () => {
+    // Odd offsets, or odd sizes, in a 4:2:0 image.
+    const full = await output(avifWith());
+    for (const kept of [
+      { left: 101, top: 51, width: 201, height: 151 },
+      { left: 100, top: 50, width: 201, height: 151 },
+    ]) {
+      const rect = kept;
+      const file = avifWith(clap(rect, 480, 325));
+      await expect(decode('avif', file)).rejects.toThrow(InvalidImageError); // the decoder alone
+      const before = Buffer.from(file);
+      expect(pixels(await output(file))).toEqual(
+        pixels(crop(full, kept.left, kept.top, kept.width, kept.height)),
+      );
+      expect(Buffer.from(file).equals(before)).toBe(true);
+      // Without pixi as well: the rebuilt meta box has its clap renamed too.
+      const bare = buildAvif({
+        data: topLevelBox(avif, 'mdat'),
+        av1C: findBox(avif, 'av1C'),
+        width: 480,
+        height: 325,
+        withoutPixi: true,
+        properties: [clap(rect, 480, 325)],
+      });
+      expect(pixels(await output(bare))).toEqual(
+        pixels(crop(full, kept.left, kept.top, kept.width, kept.height)),
+      );
+    }
+  });
+
   it('crops before it turns: a clap with irot 1 (a quarter turn anticlockwise)', async () => {
     const irot = box('irot', Uint8Array.of(1));
     const turned = await output(avifWith(irot));
