@@ -21,7 +21,7 @@ import type { InputFormat, OutputFormat } from '../core/formats.ts';
 import { roundMs } from '../core/timing.ts';
 import { inspectImage } from '../image/inspect.ts';
 import { applyOrientation, swapsAxes } from '../image/orientation.ts';
-import type { ImageHeader } from '../image/probe.ts';
+import { type ImageHeader, probeImage } from '../image/probe.ts';
 import { crop, flatten, hasTransparency, pad, type RawImage } from '../image/raw.ts';
 import { boxShrink, boxShrinkPremultiplied, integerShrink } from '../image/shrink.ts';
 import { compositeOver, placeMark } from '../image/watermark.ts';
@@ -528,14 +528,18 @@ function paddedArea(image: Size, output: Size): Region {
  */
 export function loadWatermark(watermark: Watermark): Promise<RawImage> {
   if (markSource?.sha256 !== watermark.sha256) {
-    const decoded = decode('png', watermark.png).catch((error: unknown) => {
-      throw invalidSetting(
-        'watermark.image',
-        'a PNG file the decoder reads',
-        watermark.image,
-        describeError(error),
-      );
-    });
+    // As an input PNG is decoded: without the chunks the png crate may refuse the file for.
+    const png = watermark.png;
+    const decoded = (async () => decode('png', withoutSkippedChunks(probeImage('png', png), png)))().catch(
+      (error: unknown) => {
+        throw invalidSetting(
+          'watermark.image',
+          'a PNG file the decoder reads',
+          watermark.image,
+          describeError(error),
+        );
+      },
+    );
     markSource = { sha256: watermark.sha256, image: decoded, sized: new Map(), sizedBytes: 0 };
     decoded.catch(() => {
       markSource = undefined;

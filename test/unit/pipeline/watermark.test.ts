@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -12,6 +12,7 @@ import {
   MARK_BYTES_KEPT,
   processImage,
 } from '../../../src/pipeline/process-image.ts';
+import { chunk as pngChunk } from '../../support/png.ts';
 
 const folder = mkdtempSync(join(tmpdir(), 'imgpipe-watermark-'));
 const { formatOptions } = parsePipelineConfig({ formats: { png: {} } });
@@ -159,6 +160,30 @@ describe('processImage with a watermark', () => {
     const jpeg = outputs['large.jpeg']!;
     expect(px(jpeg, 180, 80)[0]).toBeGreaterThan(240);
     expect(px(jpeg, 100, 50)[0]).toBeLessThan(15);
+  });
+
+  it('reads a watermark PNG as an input PNG is read: a chunk the png crate refuses the file for is left out', async () => {
+    // An XMP packet of over 1 MiB, as an editor with a long history writes it: the crate alone refuses the file.
+    const white = await encode('png', solid(10, 10, [255, 255, 255, 255]), formatOptions);
+    const xmp = Buffer.concat([Buffer.from('XML:com.adobe.xmp\0\0\0\0\0'), Buffer.alloc(1024 * 1024, 0x20)]);
+    const image = join(folder, 'mark-with-xmp.png');
+    writeFileSync(
+      image,
+      Buffer.concat([
+        Buffer.from(white).subarray(0, 33),
+        pngChunk('iTXt', xmp),
+        Buffer.from(white).subarray(33),
+      ]),
+    );
+    await expect(decode('png', readFileSync(image))).rejects.toThrow(/rejected the file/);
+    const config = parsePipelineConfig({
+      variants: [{ name: 'a', width: 100 }],
+      formats: { png: {} },
+      watermark: { image, size: 0.5 },
+    });
+    const source = await encode('png', solid(100, 50, [0, 0, 0, 255]), formatOptions);
+    const out = await decode('png', (await processImage(source, config)).outputs[0]!.bytes);
+    expect(markBox(out).right).toBeGreaterThan(0); // the white mark is on the output
   });
 
   it('fails an image for a watermark PNG the decoder refuses, naming watermark.image, instead of quarantining the image as corrupt', async () => {
