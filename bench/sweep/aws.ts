@@ -80,6 +80,22 @@ export class SweepAbortedError extends Error {
   }
 }
 
+/**
+ * The sweep stopped (an error, or Ctrl-C) and then could not restore the function or delete its
+ * versions: the message names both, and the function may be left changed.
+ */
+export class SweepCleanupError extends Error {
+  readonly problems: readonly string[];
+  constructor(cause: unknown, problems: readonly string[]) {
+    super(
+      `${message(cause)}; then the cleanup failed, so the function may be left changed: ${problems.join('; ')}`,
+      { cause },
+    );
+    this.name = 'SweepCleanupError';
+    this.problems = problems;
+  }
+}
+
 export async function runAwsSweep(settings: AwsSweepSettings): Promise<AwsSweepResult> {
   const { lambda, functionName } = settings;
   const log = settings.log ?? (() => undefined);
@@ -92,6 +108,7 @@ export async function runAwsSweep(settings: AwsSweepSettings): Promise<AwsSweepR
   const versions: string[] = [];
   const rows: Omit<SweepRow, 'stats'>[] = [];
   const cleanupProblems: string[] = [];
+  let failure: unknown;
   settings.progress.start(settings.memories.length * settings.inputs.length * (1 + settings.runs));
   try {
     for (const memoryMb of settings.memories) {
@@ -121,30 +138,38 @@ export async function runAwsSweep(settings: AwsSweepSettings): Promise<AwsSweepR
       await waitForUpdate(settings, version);
       rows.push(await sweepSize(settings, memoryMb, version, manifests));
     }
-  } finally {
-    settings.progress.stop();
+  } catch (error) {
+    // Cleaned up below, then thrown again.
+    failure = error ?? new Error('The sweep failed');
+  }
+  settings.progress.stop();
+  try {
+    await lambda.send(
+      new UpdateFunctionConfigurationCommand({
+        FunctionName: functionName,
+        MemorySize: original.MemorySize,
+        Timeout: original.Timeout,
+      }),
+    );
+    await waitForUpdate({ ...settings, signal: undefined }, undefined);
+    log(`Restored ${functionName} to ${original.MemorySize} MB, ${original.Timeout} s`);
+  } catch (error) {
+    cleanupProblems.push(
+      `Could not restore ${functionName} to MemorySize ${original.MemorySize} and Timeout ${original.Timeout}: ${message(error)}`,
+    );
+  }
+  for (const version of versions) {
     try {
-      await lambda.send(
-        new UpdateFunctionConfigurationCommand({
-          FunctionName: functionName,
-          MemorySize: original.MemorySize,
-          Timeout: original.Timeout,
-        }),
-      );
-      await waitForUpdate({ ...settings, signal: undefined }, undefined);
-      log(`Restored ${functionName} to ${original.MemorySize} MB, ${original.Timeout} s`);
+      await lambda.send(new DeleteFunctionCommand({ FunctionName: functionName, Qualifier: version }));
     } catch (error) {
-      cleanupProblems.push(
-        `Could not restore ${functionName} to MemorySize ${original.MemorySize} and Timeout ${original.Timeout}: ${message(error)}`,
-      );
+      cleanupProblems.push(`Could not delete version ${version} of ${functionName}: ${message(error)}`);
     }
-    for (const version of versions) {
-      try {
-        await lambda.send(new DeleteFunctionCommand({ FunctionName: functionName, Qualifier: version }));
-      } catch (error) {
-        cleanupProblems.push(`Could not delete version ${version} of ${functionName}: ${message(error)}`);
-      }
-    }
+  }
+  // After an error or Ctrl-C there is no result to carry the problems: the sweep said only what
+  // stopped it ("The sweep was interrupted"), and a function left at the sweep's memory and timeout
+  // went unmentioned. The error that leaves says both.
+  if (failure !== undefined) {
+    throw cleanupProblems.length > 0 ? new SweepCleanupError(failure, cleanupProblems) : failure;
   }
   return {
     rows,

@@ -242,6 +242,28 @@ describe('runAwsSweep (mocked Lambda)', () => {
     expect([fn.memory(), fn.timeout()]).toEqual([3008, 60]);
   });
 
+  it('says that the restore failed when the sweep was interrupted or failed', async () => {
+    // Without a result there was nowhere for the problems to go: Ctrl-C printed only "The sweep
+    // was interrupted", and the function was left at the sweep's memory and timeout unsaid.
+    fakeFunction();
+    lambdaMock
+      .on(UpdateFunctionConfigurationCommand)
+      .resolvesOnce({})
+      .rejects(new Error('AccessDeniedException'));
+    lambdaMock.on(DeleteFunctionCommand).rejects(new Error('ResourceConflictException'));
+    const controller = new AbortController();
+    const sweep = runAwsSweep(
+      settings({
+        signal: controller.signal,
+        progress: { ...silentProgress, advance: () => controller.abort() },
+      }),
+    );
+    await expect(sweep).rejects.toThrow(
+      /^The sweep was interrupted; then the cleanup failed, so the function may be left changed: Could not restore imgpipe-dev to MemorySize 3008 and Timeout 60: AccessDeniedException; Could not delete version 1 of imgpipe-dev: ResourceConflictException$/,
+    );
+    await expect(sweep).rejects.toMatchObject({ cause: expect.any(SweepAbortedError) });
+  });
+
   it('reports a failed restore instead of hiding it', async () => {
     fakeFunction();
     lambdaMock
