@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   DeleteFunctionCommand,
   type FunctionConfiguration,
@@ -106,6 +107,7 @@ export async function runAwsSweep(settings: AwsSweepSettings): Promise<AwsSweepR
   if (settings.deleteManifest && !settings.s3) throw new Error('Deleting manifests needs an S3 client');
 
   const versions: string[] = [];
+  const sweepId = randomUUID();
   const rows: Omit<SweepRow, 'stats'>[] = [];
   const cleanupProblems: string[] = [];
   let failure: unknown;
@@ -126,14 +128,23 @@ export async function runAwsSweep(settings: AwsSweepSettings): Promise<AwsSweepR
         }),
       );
       await waitForUpdate(settings, undefined);
+      const description = `imgpipe bench sweep ${sweepId}: ${memoryMb} MB (temporary)`;
       const published = await lambda.send(
-        new PublishVersionCommand({
-          FunctionName: functionName,
-          Description: `imgpipe bench sweep: ${memoryMb} MB (temporary)`,
-        }),
+        new PublishVersionCommand({ FunctionName: functionName, Description: description }),
       );
       const version = published.Version;
       if (!version) throw new Error(`PublishVersion returned no version for ${functionName}`);
+      // Lambda publishes no version when the code and configuration are those of the latest one,
+      // and returns that one instead: at the deployed size with a deployed timeout of 110 s, the
+      // deployment's own version (its live alias, its provisioned concurrency, its traffic), which
+      // the sweep measured as if cold and then deleted. Only a version with this sweep's
+      // description is its own.
+      if (published.Description !== description) {
+        const why = `PublishVersion returned version ${version}, which this sweep did not publish (its description is ${JSON.stringify(published.Description ?? '')}): Lambda publishes no new version when the code and configuration (${memoryMb} MB, ${MAX_TIMEOUT_SECONDS} s) are those of the latest one. That version is neither measured nor deleted`;
+        log(why);
+        rows.push(unmeasuredRow(memoryMb, settings.inputs, why));
+        continue;
+      }
       versions.push(version);
       await waitForUpdate(settings, version);
       rows.push(await sweepSize(settings, memoryMb, version, manifests));
@@ -248,6 +259,19 @@ async function sweepSize(
         : `version ${version} of ${settings.functionName}`,
     images,
     failures,
+  };
+}
+
+/** A size that could not be measured: every input fails there, for `why`. */
+function unmeasuredRow(memoryMb: number, inputs: readonly AwsInput[], why: string): Omit<SweepRow, 'stats'> {
+  return {
+    memoryMb,
+    vcpus: lambdaShare(memoryMb),
+    workers: lambdaWorkers(memoryMb),
+    mode: 'measured-aws',
+    note: 'not measured',
+    images: [],
+    failures: inputs.map((input) => ({ image: input.label, message: why })),
   };
 }
 

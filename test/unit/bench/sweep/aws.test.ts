@@ -59,7 +59,11 @@ function tail(...lines: string[]): string {
   return Buffer.from(lines.join('')).toString('base64');
 }
 
-/** A fake deployed function: remembers its memory, numbers versions, cold-starts each version once. */
+/**
+ * A fake deployed function: remembers its memory, numbers versions, cold-starts each version once.
+ * As Lambda, it publishes no version when the configuration is the latest version's (at first the
+ * deployed one, 7), and returns that version instead.
+ */
 function fakeFunction(
   invoke: (
     memory: number,
@@ -68,12 +72,14 @@ function fakeFunction(
   ) => { log: string; functionError?: string; payload?: string } = (memory) => ({
     log: report(memory, 204_800 / memory),
   }),
+  deployed: { MemorySize: number; Timeout: number } = ORIGINAL,
 ) {
-  let memory = ORIGINAL.MemorySize;
-  let timeout = ORIGINAL.Timeout;
-  let published = 0;
-  const versions = new Map<string, number>();
-  const versionTimeouts = new Map<string, number>();
+  let memory = deployed.MemorySize;
+  let timeout = deployed.Timeout;
+  let published = 7;
+  const versions = new Map<string, number>([['7', memory]]);
+  const versionTimeouts = new Map<string, number>([['7', timeout]]);
+  const descriptions = new Map<string, string | undefined>([['7', 'release 42']]);
   const calls = new Map<string, number>();
   lambdaMock.on(GetFunctionConfigurationCommand).callsFake((input) =>
     input.Qualifier
@@ -93,11 +99,16 @@ function fakeFunction(
     timeout = input.Timeout ?? timeout;
     return { LastUpdateStatus: 'InProgress' };
   });
-  lambdaMock.on(PublishVersionCommand).callsFake(() => {
+  lambdaMock.on(PublishVersionCommand).callsFake((input) => {
+    const latest = String(published);
+    if (versions.get(latest) === memory && versionTimeouts.get(latest) === timeout) {
+      return { Version: latest, State: 'Active', Description: descriptions.get(latest) };
+    }
     const version = String(++published);
     versions.set(version, memory);
     versionTimeouts.set(version, timeout);
-    return { Version: version, State: 'Pending' };
+    descriptions.set(version, input.Description);
+    return { Version: version, State: 'Pending', Description: input.Description };
   });
   lambdaMock.on(DeleteFunctionCommand).resolves({});
   lambdaMock.on(InvokeCommand).callsFake((input) => {
@@ -166,9 +177,9 @@ describe('runAwsSweep (mocked Lambda)', () => {
     ]);
     const invokes = lambdaMock.commandCalls(InvokeCommand).map((c) => c.args[0].input);
     expect(invokes).toHaveLength(6);
-    expect(invokes[0]).toMatchObject({ FunctionName: FUNCTION, Qualifier: '1', LogType: 'Tail' });
+    expect(invokes[0]).toMatchObject({ FunctionName: FUNCTION, Qualifier: '8', LogType: 'Tail' });
     expect(JSON.parse(Buffer.from(invokes[0]!.Payload as Uint8Array).toString())).toEqual(event);
-    expect(invokes[3]).toMatchObject({ Qualifier: '2' });
+    expect(invokes[3]).toMatchObject({ Qualifier: '9' });
 
     expect(result.architecture).toBe('arm64');
     expect(result.rows.map((r) => [r.memoryMb, r.mode, r.workers])).toEqual([
@@ -189,8 +200,8 @@ describe('runAwsSweep (mocked Lambda)', () => {
     expect([fn.memory(), fn.timeout()]).toEqual([3008, 60]);
     expect(result.cleanupProblems).toEqual([]);
     expect(lambdaMock.commandCalls(DeleteFunctionCommand).map((c) => c.args[0].input.Qualifier)).toEqual([
-      '1',
-      '2',
+      '8',
+      '9',
     ]);
   });
 
@@ -220,7 +231,7 @@ describe('runAwsSweep (mocked Lambda)', () => {
     const fn = fakeFunction();
     lambdaMock
       .on(PublishVersionCommand)
-      .resolvesOnce({ Version: '1' })
+      .callsFakeOnce((request) => ({ Version: '1', Description: request.Description }))
       .rejects(new Error('TooManyRequestsException'));
     await expect(runAwsSweep(settings())).rejects.toThrow('TooManyRequestsException');
     expect([fn.memory(), fn.timeout()]).toEqual([3008, 60]);
@@ -247,8 +258,7 @@ describe('runAwsSweep (mocked Lambda)', () => {
     // was interrupted", and the function was left at the sweep's memory and timeout unsaid.
     fakeFunction();
     lambdaMock
-      .on(UpdateFunctionConfigurationCommand)
-      .resolvesOnce({})
+      .on(UpdateFunctionConfigurationCommand, { MemorySize: ORIGINAL.MemorySize })
       .rejects(new Error('AccessDeniedException'));
     lambdaMock.on(DeleteFunctionCommand).rejects(new Error('ResourceConflictException'));
     const controller = new AbortController();
@@ -259,17 +269,41 @@ describe('runAwsSweep (mocked Lambda)', () => {
       }),
     );
     await expect(sweep).rejects.toThrow(
-      /^The sweep was interrupted; then the cleanup failed, so the function may be left changed: Could not restore imgpipe-dev to MemorySize 3008 and Timeout 60: AccessDeniedException; Could not delete version 1 of imgpipe-dev: ResourceConflictException$/,
+      /^The sweep was interrupted; then the cleanup failed, so the function may be left changed: Could not restore imgpipe-dev to MemorySize 3008 and Timeout 60: AccessDeniedException; Could not delete version 8 of imgpipe-dev: ResourceConflictException$/,
     );
     await expect(sweep).rejects.toMatchObject({ cause: expect.any(SweepAbortedError) });
+  });
+
+  it('neither measures nor deletes a version it did not publish', async () => {
+    // Lambda publishes no version when the code and configuration are the latest version's, and
+    // returns that version: at the deployed size with a deployed timeout of 110 s, the
+    // deployment's own, which the sweep measured as if cold and deleted.
+    const fn = fakeFunction(undefined, { MemorySize: 1024, Timeout: MAX_TIMEOUT_SECONDS });
+    const result = await runAwsSweep(settings({ memories: [1024, 2048] }));
+    const invoked = lambdaMock.commandCalls(InvokeCommand).map((c) => c.args[0].input.Qualifier);
+    expect(new Set(invoked)).toEqual(new Set(['8']));
+    expect(lambdaMock.commandCalls(DeleteFunctionCommand).map((c) => c.args[0].input.Qualifier)).toEqual([
+      '8',
+    ]);
+    expect([fn.memory(), fn.timeout()]).toEqual([1024, MAX_TIMEOUT_SECONDS]);
+    const [small, large] = result.rows;
+    expect(small).toMatchObject({ memoryMb: 1024, images: [] });
+    expect(small!.failures).toEqual([
+      {
+        image: 's3://uploads/photos/a.jpg',
+        message: expect.stringMatching(
+          /^PublishVersion returned version 7, which this sweep did not publish \(its description is "release 42"\).* neither measured nor deleted$/,
+        ),
+      },
+    ]);
+    expect(large!.failures).toEqual([]);
+    expect(result.cleanupProblems).toEqual([]);
   });
 
   it('reports a failed restore instead of hiding it', async () => {
     fakeFunction();
     lambdaMock
-      .on(UpdateFunctionConfigurationCommand)
-      .resolvesOnce({})
-      .resolvesOnce({})
+      .on(UpdateFunctionConfigurationCommand, { MemorySize: ORIGINAL.MemorySize })
       .rejects(new Error('AccessDeniedException'));
     const result = await runAwsSweep(settings());
     expect(result.cleanupProblems).toEqual([
