@@ -880,6 +880,17 @@ describe('bench.yml', () => {
     });
   });
 
+  it('keeps the results of a sweep that chose no size, whose report says why', () => {
+    // The sweep writes sweep.json, sweep.md and sweep.svg and exits 1 when no size can be chosen:
+    // the upload ran on success only, so the report of a failed sweep was thrown away.
+    const steps = workflowYaml('bench.yml').jobs.sweep.steps as Yaml[];
+    const upload = steps.find((s) => String(s.uses).startsWith('actions/upload-artifact@'))!;
+    expect(upload.with).toMatchObject({ path: 'bench/results/sweep' });
+    expect(upload.if).toBe('$' + '{{ !cancelled() }}');
+    const pr = steps.find((s) => String(s.uses).startsWith('peter-evans/create-pull-request@'))!;
+    expect(pr.if).toBeUndefined();
+  });
+
   it('writes the file deploy.yml passes to dev, which is also the sweep’s default', () => {
     const tuning = bench.match(/\n {6}TUNING: (.*)\n/)![1]!;
     const deployed = workflowYaml('deploy.yml').env.TUNING_FILE as string;
