@@ -155,6 +155,12 @@ export async function runAwsSweep(settings: AwsSweepSettings): Promise<AwsSweepR
   }
   settings.progress.stop();
   try {
+    // An update of the sweep's may still be in progress (its wait failed), and Lambda refuses
+    // another update until it ends (ResourceConflictException): the restore failed, and the function
+    // was left at the sweep's size. A last update that failed leaves the function as it was.
+    await waitForUpdate({ ...settings, signal: undefined }, undefined).catch((error: unknown) => {
+      if (!(error instanceof UpdateFailedError)) throw error;
+    });
     await lambda.send(
       new UpdateFunctionConfigurationCommand({
         FunctionName: functionName,
@@ -369,6 +375,8 @@ function unprocessedRecords(payload: string): { status: string; reason?: string 
   });
 }
 
+class UpdateFailedError extends Error {}
+
 /** Polls until the function (or a version) has finished updating, as the SDK's waiters do. */
 async function waitForUpdate(settings: AwsSweepSettings, version: string | undefined): Promise<void> {
   const pollMs = settings.pollMs ?? 2000;
@@ -383,7 +391,7 @@ async function waitForUpdate(settings: AwsSweepSettings, version: string | undef
     const status = version ? config.State : config.LastUpdateStatus;
     const reason = version ? config.StateReason : config.LastUpdateStatusReason;
     if (status === 'Failed') {
-      throw new Error(
+      throw new UpdateFailedError(
         `${settings.functionName}${version ? `:${version}` : ''} failed to update: ${reason ?? 'no reason given'}`,
       );
     }

@@ -300,6 +300,43 @@ describe('runAwsSweep (mocked Lambda)', () => {
     expect(result.cleanupProblems).toEqual([]);
   });
 
+  it('waits for an update still in progress before it restores the configuration', async () => {
+    // Lambda refuses an update while another is in progress (ResourceConflictException). When the
+    // wait for the sweep's update failed (here a poll answered an error), the restore came at
+    // once, was refused, and the function stayed at the sweep's size.
+    fakeFunction();
+    let memory = ORIGINAL.MemorySize;
+    let timeout = ORIGINAL.Timeout;
+    let pollsInProgress = 0;
+    let polls = 0;
+    lambdaMock.on(UpdateFunctionConfigurationCommand).callsFake((request) => {
+      if (pollsInProgress > 0) {
+        throw Object.assign(new Error('The operation cannot be performed at this time.'), {
+          name: 'ResourceConflictException',
+        });
+      }
+      memory = request.MemorySize ?? memory;
+      timeout = request.Timeout ?? timeout;
+      pollsInProgress = 2;
+      return { LastUpdateStatus: 'InProgress' };
+    });
+    lambdaMock.on(GetFunctionConfigurationCommand, { FunctionName: FUNCTION }, true).callsFake(() => {
+      polls += 1;
+      if (polls === 3) throw new Error('Rate exceeded');
+      const inProgress = pollsInProgress > 0;
+      pollsInProgress = Math.max(0, pollsInProgress - 1);
+      return {
+        FunctionName: FUNCTION,
+        MemorySize: memory,
+        Timeout: timeout,
+        LastUpdateStatus: inProgress ? 'InProgress' : 'Successful',
+        Environment: { Variables: ENVIRONMENT },
+      };
+    });
+    await expect(runAwsSweep(settings({ memories: [1024] }))).rejects.toThrow(/^Rate exceeded$/);
+    expect([memory, timeout]).toEqual([ORIGINAL.MemorySize, ORIGINAL.Timeout]);
+  });
+
   it('reports a failed restore instead of hiding it', async () => {
     fakeFunction();
     lambdaMock
