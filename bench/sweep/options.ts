@@ -221,6 +221,17 @@ export function parseSweepOptions(argv: readonly string[]): SweepOptions {
       values.region,
     );
   }
+  // An empty value (an unset variable in a script) was taken: --corpus '' swept no input and
+  // ended with "no input ran", --out '' wrote to the working directory, and --tfvars '' failed
+  // after the whole sweep with "ENOENT: no such file or directory, open ''".
+  if (values.corpus !== undefined && list(values.corpus).length === 0) {
+    throw invalidSetting('--corpus', 'a folder or image file', values.corpus.join(','));
+  }
+  for (const flag of ['out', 'tfvars'] as const) {
+    if (values[flag] !== undefined && values[flag].trim() === '') {
+      throw invalidSetting(`--${flag}`, flag === 'out' ? 'a folder' : 'a file path', values[flag]);
+    }
+  }
   if (values.from !== undefined && values['wait-quiet'] !== undefined) {
     throw invalidSetting('--wait-quiet', 'no --wait-quiet with --from (nothing runs)', values['wait-quiet']);
   }

@@ -51,6 +51,19 @@ describe('parseSweepOptions', () => {
     expect(parseSweepOptions(['--corpus', 'a,b', '--corpus', 'c']).corpus).toEqual(['a', 'b', 'c']);
   });
 
+  it('refuses an empty --corpus, --out or --tfvars (an unset variable) before the sweep runs', () => {
+    // --corpus '' swept nothing ("no input ran"), --out '' wrote to the working directory and
+    // --tfvars '' failed after the whole sweep with "ENOENT: no such file or directory, open ''".
+    expect(errorOf(['--corpus', '']).message).toBe(
+      'Expected a folder or image file for --corpus but received "" of type string',
+    );
+    expect(errorOf(['--corpus', ',', '--corpus', ' ']).setting).toBe('--corpus');
+    expect(errorOf(['--out', '']).message).toBe('Expected a folder for --out but received "" of type string');
+    expect(errorOf(['--tfvars', ' ']).message).toBe(
+      'Expected a file path for --tfvars but received " " of type string',
+    );
+  });
+
   it('names the flag and the value it refuses, in the message shape of src/config/check.ts', () => {
     expect(errorOf(['--runs', '0']).message).toBe(
       'Expected integer between 1 and 100 for --runs but received "0" of type string',
