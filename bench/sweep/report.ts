@@ -138,10 +138,17 @@ function choiceLines(doc: SweepDocument): string[] {
 function timeoutLine(choice: NonNullable<SweepDocument['choice']>, margin: number): string {
   const slowest = `slowest invocation ${formatMs(choice.timeoutBasisMs)}${choice.slowestMeasuredMs === undefined ? '' : ` (at max_input_pixels, extrapolated from the corpus; ${formatMs(choice.slowestMeasuredMs)} measured)`}`;
   const reserveMs = deadlineReserveMs(choice.timeoutBasisMs);
-  const formula =
-    choice.timeoutBasisMs + reserveMs > choice.timeoutBasisMs * margin
-      ? `${slowest} + the function's deadline reserve ${formatMs(reserveMs)}, more than x margin ${margin}`
-      : `${slowest} x margin ${margin}`;
+  const withReserve = choice.timeoutBasisMs + reserveMs > choice.timeoutBasisMs * margin;
+  const formula = withReserve
+    ? `${slowest} + the function's deadline reserve ${formatMs(reserveMs)}, more than x margin ${margin}`
+    : `${slowest} x margin ${margin}`;
+  // Below the floor the formula is not what was written: "10 s = ceil(1.0 s x margin 3)".
+  const seconds = Math.ceil(
+    (withReserve ? choice.timeoutBasisMs + reserveMs : choice.timeoutBasisMs * margin) / 1000,
+  );
+  if (seconds < choice.timeoutSeconds && choice.timeoutSeconds === MIN_TIMEOUT_SECONDS) {
+    return `Timeout: ${choice.timeoutSeconds} s, the least the sweep writes: ceil(${formula}) is ${seconds} s.`;
+  }
   return `Timeout: ${choice.timeoutSeconds} s = ceil(${formula}), within ${MIN_TIMEOUT_SECONDS}-${MAX_TIMEOUT_SECONDS} s.`;
 }
 

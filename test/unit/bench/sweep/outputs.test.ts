@@ -244,4 +244,21 @@ describe('tables and report', () => {
       /Timeout: 20 s = ceil\(slowest invocation \S+ s \+ the function's deadline reserve 5000 ms, more than x margin 1\.1\)/,
     );
   });
+
+  it('says when the timeout is the 10 s floor, not what the formula gives', () => {
+    // Slowest 1.5 s x margin 3 is 4.5 s: the report said "Timeout: 10 s = ceil(1500 ms x margin 3)".
+    const markdown = renderMarkdownReport(
+      {
+        ...doc,
+        settings: { ...doc.settings, timeoutMargin: 3 },
+        choice: { ...doc.choice!, timeoutBasisMs: 1500, timeoutSeconds: requiredTimeout(1500, 3) },
+      },
+      'sweep.svg',
+    );
+    expect(requiredTimeout(1500, 3)).toBe(10);
+    expect(markdown).toMatch(
+      /Timeout: 10 s, the least the sweep writes: ceil\(slowest invocation 1500 ms x margin 3\) is 5 s\./,
+    );
+    expect(markdown).not.toMatch(/Timeout: 10 s = ceil/);
+  });
 });
