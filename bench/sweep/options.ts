@@ -149,6 +149,10 @@ export function parseMemories(text: string): number[] {
   return [...new Set(memories)].sort((a, b) => a - b);
 }
 
+/** A function name, partial ARN or ARN with a `:version` or `:alias` after the name. */
+const QUALIFIED_FUNCTION =
+  /^(?:arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:function:|\d{12}:function:)?[a-zA-Z0-9_-]+:[a-zA-Z0-9$_-]+$/;
+
 export function parseS3Url(text: string): { bucket: string; key: string } {
   const match = /^s3:\/\/([^/]+)\/(.+)$/.exec(text);
   if (!match) throw invalidSetting('--event-object', 'an S3 URL like s3://bucket/key', text);
@@ -168,6 +172,17 @@ export function parseSweepOptions(argv: readonly string[]): SweepOptions {
   const payloads = [...(values.payload ?? [])];
   const functionName = values.function?.trim();
   if (functionName === '') throw invalidSetting('--function', 'a function name or ARN', values.function);
+  // The sweep updates the function's $LATEST and publishes and invokes versions of its own (Invoke
+  // with a Qualifier): a version or alias in the name (imgpipe-dev:live) is not what it measures,
+  // and Lambda refuses a name whose qualifier differs from the Qualifier ("The derived qualifier
+  // from the function name does not match the specified qualifier"), so every size failed.
+  if (functionName !== undefined && QUALIFIED_FUNCTION.test(functionName)) {
+    throw invalidSetting(
+      '--function',
+      'a function name or ARN without a version or alias (the sweep publishes and invokes versions of its own)',
+      values.function,
+    );
+  }
   if (
     functionName === undefined &&
     (payloads.length > 0 || eventObjects.length > 0 || values['delete-manifest'])

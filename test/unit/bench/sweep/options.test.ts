@@ -83,6 +83,30 @@ describe('parseSweepOptions', () => {
     expect(parseSweepOptions(['--min-pixels', '12000000']).minPixels).toBe(12_000_000);
   });
 
+  it('refuses a function name or ARN with a version or alias, naming it', () => {
+    // The sweep invokes versions of its own (Invoke with a Qualifier), which Lambda refuses for a
+    // name with another qualifier, so every size failed instead of the flag being named.
+    const input = ['--event-object', 's3://uploads/a.jpg'];
+    for (const name of [
+      'imgpipe-dev:live',
+      'imgpipe-dev:$LATEST',
+      '123456789012:function:imgpipe-dev:7',
+      'arn:aws:lambda:eu-west-1:123456789012:function:imgpipe-dev:live',
+    ]) {
+      expect(errorOf(['--function', name, ...input]).message).toBe(
+        `Expected a function name or ARN without a version or alias (the sweep publishes and invokes versions of its own) for --function but received ${JSON.stringify(name)} of type string`,
+      );
+    }
+    for (const name of [
+      'imgpipe-dev',
+      '123456789012:function:imgpipe-dev',
+      'arn:aws:lambda:eu-west-1:123456789012:function:imgpipe-dev',
+      'arn:aws-cn:lambda:cn-north-1:123456789012:function:imgpipe-dev',
+    ]) {
+      expect(parseSweepOptions(['--function', name, ...input]).aws?.functionName).toBe(name);
+    }
+  });
+
   it('accepts --weight only with the balanced strategy', () => {
     expect(parseSweepOptions(['--strategy', 'balanced', '--weight', '0.8'])).toMatchObject({
       strategy: 'balanced',
