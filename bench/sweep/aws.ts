@@ -111,6 +111,8 @@ export async function runAwsSweep(settings: AwsSweepSettings): Promise<AwsSweepR
   const rows: Omit<SweepRow, 'stats'>[] = [];
   const cleanupProblems: string[] = [];
   let failure: unknown;
+  /** Whether an update of the sweep's may have been applied: until then there is nothing to restore. */
+  let changed = false;
   settings.progress.start(settings.memories.length * settings.inputs.length * (1 + settings.runs));
   try {
     for (const memoryMb of settings.memories) {
@@ -120,13 +122,21 @@ export async function runAwsSweep(settings: AwsSweepSettings): Promise<AwsSweepR
       // invocation would time out (or be refused as too-slow by the function's own deadline) for
       // want of it, failing a size whose duration the choice should weigh. MAX_TIMEOUT_SECONDS is
       // the longest the deployment accepts; a size that needs more is not chosen anyway.
-      await lambda.send(
-        new UpdateFunctionConfigurationCommand({
-          FunctionName: functionName,
-          MemorySize: memoryMb,
-          Timeout: MAX_TIMEOUT_SECONDS,
-        }),
-      );
+      try {
+        await lambda.send(
+          new UpdateFunctionConfigurationCommand({
+            FunctionName: functionName,
+            MemorySize: memoryMb,
+            Timeout: MAX_TIMEOUT_SECONDS,
+          }),
+        );
+      } catch (error) {
+        // Refused (a client fault: no permission, another update in progress, throttled): nothing
+        // changed. Anything else (no answer, a server fault) may have been applied.
+        if (!isClientFault(error)) changed = true;
+        throw error;
+      }
+      changed = true;
       await waitForUpdate(settings, undefined);
       const description = `imgpipe bench sweep ${sweepId}: ${memoryMb} MB (temporary)`;
       const published = await lambda.send(
@@ -154,26 +164,30 @@ export async function runAwsSweep(settings: AwsSweepSettings): Promise<AwsSweepR
     failure = error ?? new Error('The sweep failed');
   }
   settings.progress.stop();
-  try {
-    // An update of the sweep's may still be in progress (its wait failed), and Lambda refuses
-    // another update until it ends (ResourceConflictException): the restore failed, and the function
-    // was left at the sweep's size. A last update that failed leaves the function as it was.
-    await waitForUpdate({ ...settings, signal: undefined }, undefined).catch((error: unknown) => {
-      if (!(error instanceof UpdateFailedError)) throw error;
-    });
-    await lambda.send(
-      new UpdateFunctionConfigurationCommand({
-        FunctionName: functionName,
-        MemorySize: original.MemorySize,
-        Timeout: original.Timeout,
-      }),
-    );
-    await waitForUpdate({ ...settings, signal: undefined }, undefined);
-    log(`Restored ${functionName} to ${original.MemorySize} MB, ${original.Timeout} s`);
-  } catch (error) {
-    cleanupProblems.push(
-      `Could not restore ${functionName} to MemorySize ${original.MemorySize} and Timeout ${original.Timeout}: ${message(error)}`,
-    );
+  // A sweep whose first update was refused (no permission for UpdateFunctionConfiguration) changed
+  // nothing, and its restore, refused the same way, was reported as a function left changed.
+  if (changed) {
+    try {
+      // An update of the sweep's may still be in progress (its wait failed), and Lambda refuses
+      // another update until it ends (ResourceConflictException): the restore failed, and the function
+      // was left at the sweep's size. A last update that failed leaves the function as it was.
+      await waitForUpdate({ ...settings, signal: undefined }, undefined).catch((error: unknown) => {
+        if (!(error instanceof UpdateFailedError)) throw error;
+      });
+      await lambda.send(
+        new UpdateFunctionConfigurationCommand({
+          FunctionName: functionName,
+          MemorySize: original.MemorySize,
+          Timeout: original.Timeout,
+        }),
+      );
+      await waitForUpdate({ ...settings, signal: undefined }, undefined);
+      log(`Restored ${functionName} to ${original.MemorySize} MB, ${original.Timeout} s`);
+    } catch (error) {
+      cleanupProblems.push(
+        `Could not restore ${functionName} to MemorySize ${original.MemorySize} and Timeout ${original.Timeout}: ${message(error)}`,
+      );
+    }
   }
   for (const version of versions) {
     try {
@@ -465,6 +479,11 @@ export async function probeObject(
   } catch {
     return undefined;
   }
+}
+
+/** An AWS error the service answered as the caller's fault (4xx): the request was not applied. */
+function isClientFault(error: unknown): boolean {
+  return (error as { $fault?: unknown } | null)?.$fault === 'client';
 }
 
 function message(error: unknown): string {

@@ -11,6 +11,7 @@ import {
   GetFunctionConfigurationCommand,
   InvokeCommand,
   LambdaClient,
+  LambdaServiceException,
   PublishVersionCommand,
   UpdateFunctionConfigurationCommand,
 } from '@aws-sdk/client-lambda';
@@ -298,6 +299,38 @@ describe('runAwsSweep (mocked Lambda)', () => {
     ]);
     expect(large!.failures).toEqual([]);
     expect(result.cleanupProblems).toEqual([]);
+  });
+
+  it('restores nothing when its first update was refused, and says no more than that', async () => {
+    // A role without UpdateFunctionConfiguration: nothing changed, and the restore, refused the
+    // same way, read as a function left changed.
+    const fn = fakeFunction();
+    lambdaMock.on(UpdateFunctionConfigurationCommand).rejects(
+      new LambdaServiceException({
+        name: 'AccessDeniedException',
+        $fault: 'client',
+        $metadata: { httpStatusCode: 403 },
+        message: 'not authorized to perform: lambda:UpdateFunctionConfiguration',
+      }),
+    );
+    await expect(runAwsSweep(settings())).rejects.toThrow(
+      /^not authorized to perform: lambda:UpdateFunctionConfiguration$/,
+    );
+    expect(lambdaMock.commandCalls(UpdateFunctionConfigurationCommand)).toHaveLength(1);
+    expect([fn.memory(), fn.timeout()]).toEqual([3008, 60]);
+  });
+
+  it('restores after an update that got no answer, which may have been applied', async () => {
+    fakeFunction();
+    let memory = ORIGINAL.MemorySize;
+    lambdaMock.on(UpdateFunctionConfigurationCommand).callsFake((request) => {
+      memory = request.MemorySize;
+      if (request.MemorySize !== ORIGINAL.MemorySize) throw new Error('socket hang up');
+      return {};
+    });
+    await expect(runAwsSweep(settings())).rejects.toThrow(/^socket hang up$/);
+    expect(lambdaMock.commandCalls(UpdateFunctionConfigurationCommand)).toHaveLength(2);
+    expect(memory).toBe(ORIGINAL.MemorySize);
   });
 
   it('waits for an update still in progress before it restores the configuration', async () => {
