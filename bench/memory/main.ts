@@ -58,8 +58,28 @@ interface Kind {
 }
 
 const CONVERT = process.env.CONVERT ?? 'convert';
+/** The Debian package of each tool the inputs are made with. */
+const PACKAGES: Readonly<Record<string, string>> = {
+  convert: 'imagemagick',
+  avifenc: 'libavif-bin',
+  'heif-enc': 'libheif-examples',
+  cwebp: 'webp',
+};
+
+/** A tool the inputs are made with is not installed: a message, not a stack trace. */
+export class MissingToolError extends Error {}
+
 const tool = (command: string, ...args: string[]) =>
-  run(command, args, { maxBuffer: 64 * 1024 * 1024 }).then(() => undefined);
+  run(command, args, { maxBuffer: 64 * 1024 * 1024 }).then(
+    () => undefined,
+    (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT') throw error;
+      const name = command.split('/').at(-1)!;
+      throw new MissingToolError(
+        `${command} was not found (is it installed? Debian: ${PACKAGES[name] ?? 'no package known'}): the memory suite makes its inputs with ImageMagick's convert (or CONVERT), cwebp, avifenc and heif-enc`,
+      );
+    },
+  );
 const convert = (input: string, ...args: string[]) => tool(CONVERT, input, ...args);
 const avifenc = (input: string, out: string, ...args: string[]) =>
   tool('avifenc', '-s', '10', '-j', '1', '--min', '20', '--max', '30', ...args, input, out);
@@ -290,7 +310,7 @@ export const MEMORY_COMMAND: CommandSpec = {
     'npm run bench -- memory --images /tmp/imgs --phases check',
   ],
   notes:
-    'Exit status: 0 when every estimate is at or above the measured peak; 1 when one is below; 2 for a bad flag.',
+    'Exit status: 0 when every estimate is at or above the measured peak; 1 when one is below or a tool that makes the inputs is missing; 2 for a bad flag.',
 };
 
 export async function main(argv: string[]): Promise<number> {
@@ -314,6 +334,10 @@ export async function main(argv: string[]): Promise<number> {
       images: values.images as string | undefined,
     });
   } catch (error) {
+    if (error instanceof MissingToolError) {
+      process.stderr.write(`${MEMORY_COMMAND.command}: ${error.message}\n`);
+      return 1;
+    }
     if (!(error instanceof UsageError)) throw error;
     return usageFailure(error);
   }

@@ -3,6 +3,9 @@
  * the flags are checked before anything is measured, so a --sizes that passed would be reported
  * as the --phases error, and nothing here runs a measurement.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../../../../bench/memory/main.ts';
 
@@ -59,5 +62,36 @@ describe('npm run bench -- memory --sizes', () => {
   it('accepts two sizes of different pixel counts (and then checks the next flag)', async () => {
     expect(await main(['--sizes', '400x300,600x400', '--phases', 'none'])).toBe(2);
     expect(stderr).toMatch(/--phases takes .* received "none"/);
+  });
+});
+
+describe('npm run bench -- memory without the tools that make its inputs', () => {
+  it('names the missing tool and its package, with exit status 1, instead of a stack trace', async () => {
+    // The synthetic inputs are made with ImageMagick, cwebp, avifenc and heif-enc: without one,
+    // the suite died of an unhandled "spawn cwebp ENOENT" with a Node stack trace.
+    const dir = mkdtempSync(join(tmpdir(), 'imgpipe-memory-test-'));
+    const path = process.env.PATH;
+    process.env.PATH = join(dir, 'no-tools-here');
+    try {
+      const code = await main([
+        '--sizes',
+        '40x30,60x40',
+        '--phases',
+        'decode',
+        '--only',
+        '^jpeg 4:2:0$',
+        '--images',
+        join(dir, 'images'),
+        '--out',
+        join(dir, 'out'),
+      ]);
+      expect(stderr).toMatch(
+        /^npm run bench -- memory: \S*convert was not found \(is it installed\? Debian: imagemagick\)/,
+      );
+      expect(code).toBe(1);
+    } finally {
+      process.env.PATH = path;
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
