@@ -325,6 +325,18 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(renderHelp(MEMORY_COMMAND));
     return 0;
   }
+  // An empty folder (an unset variable in a script): --images '' died of "ENOENT: no such file or
+  // directory, mkdir ''" with a stack trace, and --out '' wrote to the working directory.
+  for (const flag of ['images', 'out'] as const) {
+    if (typeof values[flag] === 'string' && values[flag].trim() === '') {
+      return usageFailure(
+        new UsageError(
+          MEMORY_COMMAND.command,
+          `--${flag} takes a folder; received ${JSON.stringify(values[flag])}`,
+        ),
+      );
+    }
+  }
   try {
     return await measureAll({
       only: values.only as string | undefined,

@@ -65,6 +65,17 @@ describe('npm run bench -- memory --sizes', () => {
   });
 });
 
+describe('npm run bench -- memory --images and --out', () => {
+  it('refuses an empty folder (an unset variable), naming the flag', async () => {
+    // --images '' died of "ENOENT: no such file or directory, mkdir ''" with a stack trace.
+    for (const flag of ['--images', '--out']) {
+      stderr = '';
+      expect(await main([flag, '', '--phases', 'none'])).toBe(2);
+      expect(stderr).toContain(`npm run bench -- memory: ${flag} takes a folder; received ""`);
+    }
+  });
+});
+
 describe('npm run bench -- memory without the tools that make its inputs', () => {
   it('names the missing tool and its package, with exit status 1, instead of a stack trace', async () => {
     // The synthetic inputs are made with ImageMagick, cwebp, avifenc and heif-enc: without one,
