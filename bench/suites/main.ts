@@ -55,6 +55,8 @@ export const SUITES = ['micro', 'pipeline', 'avif', 'j1', 'transform', 'status',
  */
 const DEFAULT_SUITES: readonly SuiteName[] = ['micro', 'pipeline', 'avif', 'j1', 'transform', 'status'];
 type SuiteName = (typeof SUITES)[number];
+/** The suites that read --corpus. */
+const CORPUS_SUITES: readonly SuiteName[] = ['pipeline', 'j1', 'status', 'quality'];
 interface SuiteResult {
   readonly name: SuiteName;
   readonly markdown: string;
@@ -107,6 +109,10 @@ export async function main(argv: string[]): Promise<number> {
   let options: BenchOptions;
   try {
     options = parseBenchOptions(argv);
+    // The corpus was read by the first suite that uses it, after the micro-benchmarks had run for
+    // minutes: a mistyped --corpus then ended the run with a stack trace.
+    const selected = options.help ? [] : options.only ? [options.only] : DEFAULT_SUITES;
+    if (selected.some((name) => CORPUS_SUITES.includes(name))) await collectCorpus([options.corpus]);
   } catch (error) {
     if (!(error instanceof UsageError || error instanceof ConfigError)) throw error;
     process.stderr.write(
@@ -164,6 +170,12 @@ function parseBenchOptions(argv: string[]): BenchOptions {
       'integer between 0 and 9 (sharp effort = 9 - speed)',
       values['avif-speed'],
     );
+  }
+  // An empty value (an unset variable in a script): --corpus '' is the working directory, every
+  // image in the checkout; --out '' wrote bench.json there.
+  for (const flag of ['corpus', 'out'] as const) {
+    if (values[flag].trim() === '')
+      throw invalidSetting(`--${flag}`, flag === 'out' ? 'a folder' : 'a folder or image file', values[flag]);
   }
   const only = values.only as SuiteName | undefined;
   if (only !== undefined && !SUITES.includes(only))

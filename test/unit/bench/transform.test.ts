@@ -84,6 +84,33 @@ describe('transform bench: rows and ratios', () => {
 });
 
 describe('npm run bench -- --only', () => {
+  it('checks --corpus before any suite runs, naming the flag and the value', async () => {
+    // A mistyped corpus was found by the pipeline suite, after the micro-benchmarks had run for
+    // minutes, and ended the run with a stack trace; an empty one was the working directory.
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      for (const [corpus, expected] of [
+        ['/nonexistent/photoz', 'an existing folder or image file'],
+        ['', 'a folder or image file'],
+      ] as const) {
+        stderr.mockClear();
+        expect(await main(['--corpus', corpus, '--only', 'pipeline'])).toBe(2);
+        const [first] = stderr.mock.calls
+          .map((c) => String(c[0]))
+          .join('')
+          .split('\n');
+        expect(first).toBe(
+          `npm run bench: Expected ${expected} for --corpus but received ${JSON.stringify(corpus)} of type string`,
+        );
+      }
+      stderr.mockClear();
+      expect(await main(['--out', ' ', '--only', 'transform'])).toBe(2);
+      expect(String(stderr.mock.calls[0]?.[0])).toContain('Expected a folder for --out but received " "');
+    } finally {
+      stderr.mockRestore();
+    }
+  });
+
   it('exits with 2 and one line naming the flag and the value for an unknown suite', async () => {
     const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
     try {
