@@ -100,6 +100,12 @@ export class SweepCleanupError extends Error {
 export async function runAwsSweep(settings: AwsSweepSettings): Promise<AwsSweepResult> {
   const { lambda, functionName } = settings;
   const log = settings.log ?? (() => undefined);
+  // A function still being updated (a deploy that has just run) refuses another update
+  // (ResourceConflictException): the sweep stopped at its first size. Its configuration is read
+  // once the update has ended; one that ended as Failed left the function as it was.
+  await waitForUpdate({ ...settings, signal: undefined }, undefined).catch((error: unknown) => {
+    if (!(error instanceof UpdateFailedError)) throw error;
+  });
   const original = await lambda.send(new GetFunctionConfigurationCommand({ FunctionName: functionName }));
   const environment = original.Environment?.Variables ?? {};
   const architecture = (original.Architectures?.[0] ?? 'x86_64') as Architecture;

@@ -74,7 +74,13 @@ function fakeFunction(
     log: report(memory, 204_800 / memory),
   }),
   deployed: { MemorySize: number; Timeout: number } = ORIGINAL,
+  /**
+   * As Lambda, an update is in progress for this many polls of the configuration after it (and
+   * at the start, with `busyAtStart`), and another update meanwhile is refused.
+   */
+  busy: { polls: number; atStart?: boolean } = { polls: 0 },
 ) {
+  let inProgress = busy.atStart ? busy.polls : 0;
   let memory = deployed.MemorySize;
   let timeout = deployed.Timeout;
   let published = 7;
@@ -82,22 +88,34 @@ function fakeFunction(
   const versionTimeouts = new Map<string, number>([['7', timeout]]);
   const descriptions = new Map<string, string | undefined>([['7', 'release 42']]);
   const calls = new Map<string, number>();
-  lambdaMock.on(GetFunctionConfigurationCommand).callsFake((input) =>
-    input.Qualifier
-      ? { State: 'Active', Version: input.Qualifier, MemorySize: versions.get(input.Qualifier) }
-      : {
-          FunctionName: FUNCTION,
-          FunctionArn: `arn:aws:lambda:eu-west-1:123456789012:function:${FUNCTION}`,
-          MemorySize: memory,
-          Timeout: timeout,
-          Architectures: ['arm64'],
-          LastUpdateStatus: 'Successful',
-          Environment: { Variables: ENVIRONMENT },
-        },
-  );
+  lambdaMock.on(GetFunctionConfigurationCommand).callsFake((input) => {
+    if (input.Qualifier) {
+      return { State: 'Active', Version: input.Qualifier, MemorySize: versions.get(input.Qualifier) };
+    }
+    const status = inProgress > 0 ? 'InProgress' : 'Successful';
+    inProgress = Math.max(0, inProgress - 1);
+    return {
+      FunctionName: FUNCTION,
+      FunctionArn: `arn:aws:lambda:eu-west-1:123456789012:function:${FUNCTION}`,
+      MemorySize: memory,
+      Timeout: timeout,
+      Architectures: ['arm64'],
+      LastUpdateStatus: status,
+      Environment: { Variables: ENVIRONMENT },
+    };
+  });
   lambdaMock.on(UpdateFunctionConfigurationCommand).callsFake((input) => {
+    if (inProgress > 0) {
+      throw new LambdaServiceException({
+        name: 'ResourceConflictException',
+        $fault: 'client',
+        $metadata: { httpStatusCode: 409 },
+        message: `The operation cannot be performed at this time. An update is in progress for resource: ${FUNCTION}`,
+      });
+    }
     memory = input.MemorySize ?? memory;
     timeout = input.Timeout ?? timeout;
+    inProgress = busy.polls;
     return { LastUpdateStatus: 'InProgress' };
   });
   lambdaMock.on(PublishVersionCommand).callsFake((input) => {
@@ -331,6 +349,18 @@ describe('runAwsSweep (mocked Lambda)', () => {
     await expect(runAwsSweep(settings())).rejects.toThrow(/^socket hang up$/);
     expect(lambdaMock.commandCalls(UpdateFunctionConfigurationCommand)).toHaveLength(2);
     expect(memory).toBe(ORIGINAL.MemorySize);
+  });
+
+  it('waits for an update in progress when it starts (a deploy that has just run)', async () => {
+    // Lambda refuses an update while another is in progress: the sweep stopped at its first size
+    // with ResourceConflictException.
+    const fn = fakeFunction(undefined, ORIGINAL, { polls: 2, atStart: true });
+    const result = await runAwsSweep(settings({ memories: [1024, 2048] }));
+    expect(result.rows.map((row) => [row.memoryMb, row.failures])).toEqual([
+      [1024, []],
+      [2048, []],
+    ]);
+    expect([fn.memory(), fn.timeout()]).toEqual([ORIGINAL.MemorySize, ORIGINAL.Timeout]);
   });
 
   it('waits for an update still in progress before it restores the configuration', async () => {
