@@ -254,6 +254,15 @@ async function sweepSize(
       }
     } catch (error) {
       if (error instanceof SweepAbortedError) throw error;
+      // Throttled past the SDK's retries: the account's or the function's concurrency, not the size,
+      // stopped the run. As a failure of the input, the size was left out of the choice, and a
+      // tuning file was written from the other sizes.
+      if ((error as { name?: unknown } | null)?.name === 'TooManyRequestsException') {
+        throw new Error(
+          `Lambda throttled the invocation of ${input.label} at ${memoryMb} MB, also when the SDK retried it (${message(error)}): a throttle says nothing of the size, so the sweep stops instead of leaving ${memoryMb} MB out of the choice; run it again when the function's concurrency allows`,
+          { cause: error },
+        );
+      }
       failures.push({ image: input.label, message: message(error) });
       if (error instanceof InvocationError && error.outOfMemory) peak = Math.max(peak, memoryMb);
       if (samples.length === 0) {

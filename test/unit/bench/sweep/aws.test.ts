@@ -443,6 +443,37 @@ describe('runAwsSweep (mocked Lambda)', () => {
     expect(large!.failures).toEqual([]);
   });
 
+  it('stops, restoring the function, when an invocation is throttled past the SDK retries', async () => {
+    // The mocked client answers once, as the real one does after its own retries. A throttle
+    // failed the input at that size, which the choice then left out, and the tuning file was
+    // written from the other sizes.
+    const fn = fakeFunction();
+    const throttled = new LambdaServiceException({
+      name: 'TooManyRequestsException',
+      $fault: 'client',
+      $metadata: { httpStatusCode: 429 },
+      message: 'Rate Exceeded.',
+    });
+    let invocations = 0;
+    lambdaMock.on(InvokeCommand).callsFake(() => {
+      invocations += 1;
+      if (invocations === 4) throw throttled;
+      return {
+        StatusCode: 200,
+        LogResult: tail(report(1024, 1500, invocations === 1 ? { initMs: 500 } : {})),
+        Payload: new TextEncoder().encode('null'),
+      };
+    });
+    await expect(runAwsSweep(settings())).rejects.toThrow(
+      /^Lambda throttled the invocation of s3:\/\/uploads\/photos\/a\.jpg at 2048 MB, also when the SDK retried it \(Rate Exceeded\.\): .* instead of leaving 2048 MB out of the choice/,
+    );
+    expect([fn.memory(), fn.timeout()]).toEqual([3008, 60]);
+    expect(lambdaMock.commandCalls(DeleteFunctionCommand).map((c) => c.args[0].input.Qualifier)).toEqual([
+      '8',
+      '9',
+    ]);
+  });
+
   it('notices that the handler skipped the object as a duplicate', async () => {
     fakeFunction((memory, call) => ({
       log: `${call > 1 ? '{"level":"INFO","message":"Object duplicate","outcome":"duplicate"}\n' : ''}${report(memory, call > 1 ? 40 : 1500)}`,
