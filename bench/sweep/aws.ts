@@ -7,6 +7,8 @@ import {
   type LambdaClient,
   PublishVersionCommand,
   UpdateFunctionConfigurationCommand,
+  waitForFunctionUpdated,
+  waitForPublishedVersionActive,
 } from '@aws-sdk/client-lambda';
 import { DeleteObjectCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { loadRuntimeConfig, SETTINGS } from '../../src/config/index.ts';
@@ -49,7 +51,8 @@ export interface AwsInput {
 type Sender<C extends { send: unknown }> = Pick<C, 'send'>;
 
 export interface AwsSweepSettings {
-  readonly lambda: Sender<LambdaClient>;
+  /** A client, as the SDK waiters take one (bench/sweep/main.ts; the tests mock its send). */
+  readonly lambda: LambdaClient;
   readonly s3?: Sender<S3Client>;
   readonly functionName: string;
   readonly memories: readonly number[];
@@ -406,32 +409,35 @@ function unprocessedRecords(payload: string): { status: string; reason?: string 
 
 class UpdateFailedError extends Error {}
 
-/** Polls until the function (or a version) has finished updating, as the SDK's waiters do. */
+/**
+ * Waits until the function has finished updating, or a version of it is active: the SDK's waiters
+ * (FunctionUpdated on LastUpdateStatus, PublishedVersionActive on State), which poll
+ * GetFunctionConfiguration with backoff and ask again after an error.
+ */
 async function waitForUpdate(settings: AwsSweepSettings, version: string | undefined): Promise<void> {
-  const pollMs = settings.pollMs ?? 2000;
-  const deadline = Date.now() + (settings.maxWaitMs ?? 5 * 60_000);
-  for (;;) {
-    const config: FunctionConfiguration = await settings.lambda.send(
-      new GetFunctionConfigurationCommand({
-        FunctionName: settings.functionName,
-        ...(version ? { Qualifier: version } : {}),
-      }),
-    );
-    const status = version ? config.State : config.LastUpdateStatus;
-    const reason = version ? config.StateReason : config.LastUpdateStatusReason;
-    if (status === 'Failed') {
-      throw new UpdateFailedError(
-        `${settings.functionName}${version ? `:${version}` : ''} failed to update: ${reason ?? 'no reason given'}`,
-      );
-    }
-    if (status === undefined || status === 'Successful' || status === 'Active') return;
-    if (Date.now() > deadline) {
-      throw new Error(
-        `${settings.functionName}${version ? `:${version}` : ''} is still ${status} after waiting`,
-      );
-    }
-    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  const name = `${settings.functionName}${version ? `:${version}` : ''}`;
+  const minDelay = Math.max(settings.pollMs ?? 2000, 1) / 1000;
+  const maxWaitTime = (settings.maxWaitMs ?? 5 * 60_000) / 1000;
+  const waiter = {
+    client: settings.lambda,
+    minDelay,
+    maxDelay: Math.max(minDelay, 30),
+    maxWaitTime,
+    ...(settings.signal ? { abortSignal: settings.signal } : {}),
+  };
+  const input = { FunctionName: settings.functionName, ...(version ? { Qualifier: version } : {}) };
+  const result = version
+    ? await waitForPublishedVersionActive(waiter, input)
+    : await waitForFunctionUpdated(waiter, input);
+  if (result.state === 'SUCCESS') return;
+  if (result.state === 'ABORTED') throw new SweepAbortedError();
+  if (result.state === 'FAILURE') {
+    const config = result.reason as FunctionConfiguration | undefined;
+    const reason = version ? config?.StateReason : config?.LastUpdateStatusReason;
+    throw new UpdateFailedError(`${name} failed to update: ${reason ?? 'no reason given'}`);
   }
+  const seen = Object.keys(result.observedResponses ?? {}).join('; ');
+  throw new Error(`${name} is still updating after ${maxWaitTime} s${seen ? ` (${seen})` : ''}`);
 }
 
 function checkAborted(signal: AbortSignal | undefined): void {

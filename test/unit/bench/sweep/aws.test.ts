@@ -363,13 +363,10 @@ describe('runAwsSweep (mocked Lambda)', () => {
     expect([fn.memory(), fn.timeout()]).toEqual([ORIGINAL.MemorySize, ORIGINAL.Timeout]);
   });
 
-  it('waits for an update still in progress before it restores the configuration', async () => {
-    // Lambda refuses an update while another is in progress (ResourceConflictException). When the
-    // wait for the sweep's update failed (here a poll answered an error), the restore came at
-    // once, was refused, and the function stayed at the sweep's size.
+  /** A function whose update stays in progress for 2 polls; `onPoll` sees each poll's number. */
+  function slowFunction(onPoll: (poll: number) => void) {
     fakeFunction();
-    let memory = ORIGINAL.MemorySize;
-    let timeout = ORIGINAL.Timeout;
+    const state = { memory: ORIGINAL.MemorySize, timeout: ORIGINAL.Timeout };
     let pollsInProgress = 0;
     let polls = 0;
     lambdaMock.on(UpdateFunctionConfigurationCommand).callsFake((request) => {
@@ -378,26 +375,52 @@ describe('runAwsSweep (mocked Lambda)', () => {
           name: 'ResourceConflictException',
         });
       }
-      memory = request.MemorySize ?? memory;
-      timeout = request.Timeout ?? timeout;
+      state.memory = request.MemorySize ?? state.memory;
+      state.timeout = request.Timeout ?? state.timeout;
       pollsInProgress = 2;
       return { LastUpdateStatus: 'InProgress' };
     });
     lambdaMock.on(GetFunctionConfigurationCommand, { FunctionName: FUNCTION }, true).callsFake(() => {
       polls += 1;
-      if (polls === 3) throw new Error('Rate exceeded');
+      onPoll(polls);
       const inProgress = pollsInProgress > 0;
       pollsInProgress = Math.max(0, pollsInProgress - 1);
       return {
         FunctionName: FUNCTION,
-        MemorySize: memory,
-        Timeout: timeout,
+        MemorySize: state.memory,
+        Timeout: state.timeout,
         LastUpdateStatus: inProgress ? 'InProgress' : 'Successful',
         Environment: { Variables: ENVIRONMENT },
       };
     });
-    await expect(runAwsSweep(settings({ memories: [1024] }))).rejects.toThrow(/^Rate exceeded$/);
-    expect([memory, timeout]).toEqual([ORIGINAL.MemorySize, ORIGINAL.Timeout]);
+    return state;
+  }
+
+  it('waits for an update still in progress before it restores the configuration', async () => {
+    // Lambda refuses an update while another is in progress (ResourceConflictException). When the
+    // sweep stopped during the wait for its own update (here it was interrupted at the third poll,
+    // the first after its update), the restore came at once, was refused, and the function stayed
+    // at the sweep's size.
+    const controller = new AbortController();
+    const state = slowFunction((poll) => {
+      if (poll === 3) controller.abort();
+    });
+    await expect(
+      runAwsSweep(settings({ memories: [1024], signal: controller.signal })),
+    ).rejects.toBeInstanceOf(SweepAbortedError);
+    expect([state.memory, state.timeout]).toEqual([ORIGINAL.MemorySize, ORIGINAL.Timeout]);
+  });
+
+  it('asks again after a poll of the update status answered an error, as the SDK waiters do', async () => {
+    // The sweep's own wait stopped at the error, and the sweep with it.
+    let polls = 0;
+    const state = slowFunction((poll) => {
+      polls = poll;
+      if (poll === 3) throw Object.assign(new Error('Rate exceeded'), { name: 'TooManyRequestsException' });
+    });
+    await runAwsSweep(settings({ memories: [1024] }));
+    expect(polls).toBeGreaterThan(4); // the error, then the update still in progress, then done
+    expect([state.memory, state.timeout]).toEqual([ORIGINAL.MemorySize, ORIGINAL.Timeout]);
   });
 
   it('reports a failed restore instead of hiding it', async () => {
