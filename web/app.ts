@@ -10,6 +10,8 @@
  * growing to every 5 s, through one scheduler for the page: at most 4 status requests a second and
  * 2 at once, however many files, the longest-due card first. Once a file is in S3 the page never
  * says "Not uploaded": a status it cannot read is "Status unavailable", asked again, with Delete. A
+ * file the API says is gone (its own 404, `not-found`: deleted in another tab or through the API) is
+ * shown as deleted, with the API's message, and no longer followed. A
  * failed file is shown as failed and still followed while the polling lasts: failures are retried.
  *
  * Plain TypeScript and the DOM; esbuild bundles it (src/cli/web-page.ts). `config.json`, served
@@ -413,6 +415,12 @@ async function follow(card: UploadCard, upload: Upload, fileBytes: number): Prom
       } else
         card.waiting(status.status === 'processing' ? 'Processing…' : 'Uploaded; waiting for the variants…');
     } else {
+      // The API's own 404 (not a gateway's): the file, in S3 when the page uploaded it, is gone,
+      // deleted elsewhere (another tab, the API). Final: nothing more will come of it.
+      if (failure instanceof ApiFailure && failure.status === 404 && failure.code === 'not-found') {
+        card.deleted(failure.message);
+        return;
+      }
       const retryable = !(failure instanceof ApiFailure) || failure.retryable;
       const retryAfterMs = failure instanceof ApiFailure ? failure.retryAfterMs : undefined;
       // The card's backoff, or the API's Retry-After; the first STATUS_RETRIES failures say nothing.
@@ -671,6 +679,23 @@ class UploadCard {
     this.#body.replaceChildren(box);
   }
 
+  /** Deleted elsewhere (another tab, the API): said so, with the API's words when it gave them. */
+  deleted(message?: string): void {
+    this.#item.dataset.status = 'deleted';
+    delete this.#item.dataset.unavailable;
+    this.#bar.hidden = true;
+    this.state('Deleted');
+    if (!message) {
+      this.#body.replaceChildren();
+      return;
+    }
+    const box = document.createElement('p');
+    box.className = 'reason';
+    box.setAttribute('role', 'status');
+    box.textContent = message;
+    this.#body.replaceChildren(box);
+  }
+
   /** A status: `retrying`, a failure the page still looks at, which a retry may yet process. */
   show(status: ImageStatus, fileBytes: number, retrying = false): void {
     const again = this.#item.dataset.status === status.status;
@@ -698,8 +723,7 @@ class UploadCard {
       return;
     }
     if (status.status === 'deleted') {
-      this.state('Deleted');
-      this.#body.replaceChildren();
+      this.deleted();
       return;
     }
     const original = status.source?.bytes ?? status.size ?? fileBytes;

@@ -331,6 +331,58 @@ describe.runIf(present)('the web page', () => {
     await page.close();
   }, 300_000);
 
+  it("shows a file deleted elsewhere as deleted, with the API's words, and stops asking", async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    // The card keeps seeing "processing" (the real answer, its status rewritten) until the file is
+    // deleted through the API, as another tab would; from then on it gets the API's real answers.
+    let key: string | undefined;
+    let hold = true;
+    let asked = 0;
+    await page.route(/\/images\/.*\/elsewhere\.jpg$/, async (route) => {
+      if (route.request().method() !== 'GET') return route.continue();
+      asked++;
+      key ??= decodeURIComponent(new URL(route.request().url()).pathname.replace(/^\/images\//, ''));
+      if (!hold) return route.continue();
+      const real = await route.fetch();
+      const body = (await real.json()) as Record<string, unknown>;
+      return route.fulfill({ response: real, json: { ...body, status: 'processing' } });
+    });
+    await signIn(page, 'dmitri');
+    await page.locator('#files').setInputFiles({
+      name: 'elsewhere.jpg',
+      mimeType: 'image/jpeg',
+      buffer: readFileSync(fixturePath('edge/formats/1x1.jpg')),
+    });
+    const card = page.locator('li.upload[data-file="elsewhere.jpg"]');
+    await expect.poll(() => card.locator('.state').textContent(), { timeout: 60_000 }).toBe('Processing…');
+    const headers = { authorization: `Bearer ${dev.issuer.token({ sub: 'dmitri' })}` };
+    const url = `${dev.url}/images/${key!.split('/').map(encodeURIComponent).join('/')}`;
+    // Deleted once processed (a DELETE while processing is a 409), then the removal recorded.
+    await expect
+      .poll(async () => ((await (await fetch(url, { headers })).json()) as { status?: string }).status, {
+        timeout: 120_000,
+        interval: 500,
+      })
+      .toBe('processed');
+    expect((await fetch(url, { method: 'DELETE', headers })).status).toBe(202);
+    await expect.poll(async () => (await fetch(url, { headers })).status, { timeout: 60_000 }).toBe(404);
+    hold = false;
+    await page.waitForSelector('li.upload[data-file="elsewhere.jpg"][data-status="deleted"]', {
+      timeout: 60_000,
+    });
+    expect(await card.locator('.state').textContent()).toBe('Deleted');
+    expect(await card.textContent()).toContain(`${key} was deleted (`);
+    expect(await card.textContent()).not.toContain('Status unavailable');
+    // Final: no more status requests (the polling's longest wait is 5 s).
+    const seen = asked;
+    await page.waitForTimeout(6_000);
+    expect(asked).toBe(seen);
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 300_000);
+
   it('sends an upload again that S3 stored without an answer, or answered 503, and follows it', async () => {
     const page = await browser.newPage();
     const errors: string[] = [];
