@@ -41,6 +41,21 @@ export class UsageError extends Error {
   }
 }
 
+/**
+ * Something the command needs is not there (imgpipe dev has not run in the data folder): exit
+ * status 1, the message as the line, after the command's name (not "Error:", and no stack to ask for:
+ * the message says what is missing and how to get it).
+ */
+export class CommandFailure extends Error {
+  readonly command: string;
+
+  constructor(command: string, message: string) {
+    super(message);
+    this.name = 'CommandFailure';
+    this.command = command;
+  }
+}
+
 export const HELP_OPTION: OptionSpec = { name: 'help', short: 'h', description: 'Show this help.' };
 
 export interface ParsedArgs {

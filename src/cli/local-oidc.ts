@@ -79,12 +79,19 @@ export class LocalIssuer {
 
   /** The issuer a running (or earlier) `imgpipe dev` wrote into the data folder. */
   static async load(directory: string): Promise<LocalIssuer> {
-    const saved = await readIssuerFile(directory);
-    if (!saved) {
+    const issuer = await LocalIssuer.find(directory);
+    if (!issuer) {
       throw new Error(
-        `${join(directory, ISSUER_FILE)} does not exist: start imgpipe dev (with the same --dir) first; it creates the local issuer's key`,
+        `${issuerFile(directory)} does not exist: start imgpipe dev (with the same --dir) first; it creates the local issuer's key`,
       );
     }
+    return issuer;
+  }
+
+  /** The issuer in the data folder; undefined when imgpipe dev has never run there. */
+  static async find(directory: string): Promise<LocalIssuer | undefined> {
+    const saved = await readIssuerFile(directory);
+    if (!saved) return undefined;
     return new LocalIssuer(
       saved.issuer,
       saved.kid,
@@ -176,11 +183,18 @@ function publicJwk(key: KeyObject): CryptoJwk {
   return { kty, n, e };
 }
 
+/** Where the issuer's key is kept in a data folder. */
+export function issuerFile(directory: string): string {
+  return join(directory, ISSUER_FILE);
+}
+
 async function readIssuerFile(directory: string): Promise<IssuerFile | undefined> {
   try {
-    return JSON.parse(await readFile(join(directory, ISSUER_FILE), 'utf8')) as IssuerFile;
+    return JSON.parse(await readFile(issuerFile(directory), 'utf8')) as IssuerFile;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    // No such file, or --dir names a file: imgpipe dev has not run there.
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
     throw error;
   }
 }

@@ -15,6 +15,7 @@ import {
 } from '../handlers/transform-request.ts';
 import { availableCpus } from '../pipeline/cpus.ts';
 import {
+  CommandFailure,
   type CommandSpec,
   HELP_OPTION,
   integerFlag,
@@ -31,7 +32,7 @@ import {
   runDevCommand,
   SIGNING_KEY_ENV,
 } from './dev.ts';
-import { DEV_DEFAULT_USER, LocalIssuer } from './local-oidc.ts';
+import { DEV_DEFAULT_USER, issuerFile, LocalIssuer } from './local-oidc.ts';
 import { runProcessCommand } from './process.ts';
 import { DEV_REPROCESS_STATE_MACHINE, runReprocessCommand, STATE_MACHINE_ENV } from './reprocess.ts';
 import { DEV_STATUS_TABLE, runStatusCommand, STATUS_TABLE_ENV } from './status.ts';
@@ -365,7 +366,7 @@ export const DEV_TOKEN_COMMAND: CommandSpec = {
     'imgpipe dev token --admin --expires 600',
   ],
   notes:
-    'Exit status: 0 with the token on standard output; 1 when the data folder has no issuer; 2 for a usage error.',
+    'Exit status: 0 with the token on standard output; 1 when the data folder has no issuer (imgpipe dev has not run there: start it first); 2 for a usage error.',
 };
 
 export const SIGN_COMMAND: CommandSpec = {
@@ -629,7 +630,13 @@ async function devTokenCommand(values: Values): Promise<number> {
     );
   const expiresInSeconds = integerFlag(command, '--expires', text(values.expires), 3600, 1, 7 * 24 * 3600);
   // The flags first: a bad one is a usage error (exit 2) whether or not imgpipe dev has run in --dir.
-  const issuer = await LocalIssuer.load(text(values.dir) ?? DEFAULT_DEV_DIR);
+  const dir = text(values.dir);
+  const issuer = await LocalIssuer.find(dir ?? DEFAULT_DEV_DIR);
+  if (!issuer)
+    throw new CommandFailure(
+      command,
+      `no local issuer to sign with: ${issuerFile(dir ?? DEFAULT_DEV_DIR)} does not exist, so imgpipe dev has not run ${dir === undefined ? 'in this folder' : 'with this --dir'}. Start it first (npx imgpipe dev${dir === undefined ? '' : ` --dir ${/^[\w./-]+$/.test(dir) ? dir : `'${dir.replace(/'/g, "'\\''")}'`}`}, from this folder): it creates the issuer's key there, and its API accepts the tokens signed with it`,
+    );
   const token = issuer.token({
     ...(sub !== undefined ? { sub } : {}),
     admin: values.admin === true,
@@ -801,6 +808,10 @@ function report(error: unknown, debug: boolean): number {
       `${error.command}: ${printable(error.message)}\nSee '${error.command} --help'.\n${stack}`,
     );
     return 2;
+  }
+  if (error instanceof CommandFailure) {
+    process.stderr.write(`${error.command}: ${printable(error.message)}\n${stack}`);
+    return 1;
   }
   if (error instanceof ConfigError) {
     process.stderr.write(`imgpipe: ${printable(error.message)}\n${stack}`);

@@ -380,6 +380,28 @@ describe('imgpipe usage errors', () => {
     }
   });
 
+  it('says that dev token needs imgpipe dev started first, and how, when the data folder has no issuer', async () => {
+    // It printed "imgpipe: Error: <file> does not exist: ..." and asked for --verbose.
+    const cwd = tempDir();
+    const inFolder = await runCli(['dev', 'token'], { cwd });
+    expect([inFolder.code, inFolder.stdout, lines(inFolder.stderr)]).toEqual([
+      1,
+      '',
+      [
+        "imgpipe dev token: no local issuer to sign with: .imgpipe-dev/oidc.json does not exist, so imgpipe dev has not run in this folder. Start it first (npx imgpipe dev, from this folder): it creates the issuer's key there, and its API accepts the tokens signed with it",
+      ],
+    ]);
+    const dir = join(cwd, 'never started');
+    const named = await runCli(['dev', 'token', '--dir', dir], { cwd });
+    expect([named.code, named.stdout, lines(named.stderr)]).toEqual([
+      1,
+      '',
+      [
+        `imgpipe dev token: no local issuer to sign with: ${dir}/oidc.json does not exist, so imgpipe dev has not run with this --dir. Start it first (npx imgpipe dev --dir '${dir}', from this folder): it creates the issuer's key there, and its API accepts the tokens signed with it`,
+      ],
+    ]);
+  });
+
   it('refuses to sign options no deployment takes, naming the option and the value, and signs the widest ones', async () => {
     const cases: [string[], string][] = [
       [['--fit', 'weird'], '--fit: Expected one of inside, cover, contain for fit but received "weird"'],
