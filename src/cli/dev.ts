@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -14,6 +15,7 @@ import type { PipelineConfig, RuntimeConfig } from '../core/config.ts';
 import { describeError } from '../core/errors.ts';
 import { BucketLayout } from '../core/layout.ts';
 import { createApiHandler } from '../handlers/api.ts';
+import { S3UrlSigner, type UrlSigner } from '../handlers/api-signer.ts';
 import { decodeS3Key } from '../handlers/events.ts';
 import type { HandlerDeps } from '../handlers/objects.ts';
 import { failureText } from '../handlers/reprocess.ts';
@@ -42,10 +44,16 @@ import { fileInPath, makeFolder, systemReason } from './folders.ts';
 import { type LocalApi, startLocalApi } from './local-api.ts';
 import { startLocalDynamo } from './local-dynamodb.ts';
 import { DEV_CLIENT_ID, LocalIssuer } from './local-oidc.ts';
-import { LOCAL_CREDENTIALS, type LocalS3, type S3Notification, startLocalS3 } from './local-s3.ts';
+import {
+  LOCAL_CREDENTIALS,
+  type LocalS3,
+  localS3Client,
+  type S3Notification,
+  startLocalS3,
+} from './local-s3.ts';
 import { type ExecutionRecord, type LocalStepFunctions, startLocalStepFunctions } from './local-sfn-api.ts';
 import type { Run } from './local-stepfunctions.ts';
-import { networkUrls } from './local-url.ts';
+import { isWildcardHost, networkUrls, s3EndpointFor } from './local-url.ts';
 import { DEV_STATUS_TABLE } from './status.ts';
 import { type Column, formatBytes, printable, renderTable } from './table.ts';
 import { buildPage } from './web-page.ts';
@@ -283,10 +291,17 @@ async function serve(
   }
   if (api) {
     const issuer = await LocalIssuer.open(directory, `${api.url}/oidc`);
+    const apiHandler = createApiHandler(lambda.deps, {
+      env: { ...process.env, IMGPIPE_UPLOAD_BUCKET: DEV_BUCKETS.source },
+      ...(isWildcardHost(options.host) ? { signer: requestHostSigner(s3) } : {}),
+    });
+    const apiPort = api.port;
     api.serve({
-      handler: createApiHandler(lambda.deps, {
-        env: { ...process.env, IMGPIPE_UPLOAD_BUCKET: DEV_BUCKETS.source },
-      }),
+      // With --host 0.0.0.0 the presigned URLs name the host each request was sent to.
+      handler: (event, context) =>
+        requestS3Endpoint.run(s3EndpointFor(event.headers?.host, options.host, apiPort, s3.endpoint), () =>
+          apiHandler(event, context),
+        ),
       issuer,
       files: await pageFiles(),
       throttle: options.apiThrottle ?? { rate: 50, burst: 100 },
@@ -344,9 +359,11 @@ async function serve(
     out(`Web page: ${api.url}/`);
     // --host 0.0.0.0: the API at this machine's addresses too. A browser signs the page in only at
     // localhost (or https): over plain http to an address it gives the page no crypto.subtle for
-    // PKCE; and uploads go to the S3 endpoint above, on localhost.
+    // PKCE. The API's upload and output URLs name the address it was called at (s3EndpointFor).
     for (const url of networkUrls(options.host, api.port))
-      out(`  on the network: ${url}/ (the API and /t/; the page signs in and uploads at localhost only)`);
+      out(
+        `  on the network: ${url}/ (the API, whose upload and output URLs name this address, and /t/; the page signs in at localhost only)`,
+      );
   }
   await signals.serving(options.signal);
   out('Stopping: finishing queued events...');
@@ -591,6 +608,33 @@ async function uploadSamples(s3: LocalS3, samples: readonly string[], out: (line
     const key = SAMPLES_PREFIX + basename(sample);
     await source.put(key, await readFile(sample), { contentType: 'application/octet-stream' });
   }
+}
+
+/** The S3 endpoint the API request being handled was sent to (s3EndpointFor). */
+const requestS3Endpoint = new AsyncLocalStorage<string>();
+
+/**
+ * Presigns with a client of the local S3 server at the host the API request came in on (the
+ * signature covers the host, so the URL cannot be rewritten after signing): with --host 0.0.0.0 a
+ * client on another machine uploads to this machine's address, not to its own localhost.
+ */
+function requestHostSigner(s3: LocalS3): UrlSigner {
+  const signers = new Map<string, S3UrlSigner>();
+  const signer = (): S3UrlSigner => {
+    const endpoint = requestS3Endpoint.getStore() ?? s3.endpoint;
+    let found = signers.get(endpoint);
+    if (!found) {
+      // One per origin of the machine (localOrigins), so a handful; signing sends no request.
+      found =
+        endpoint === s3.endpoint ? new S3UrlSigner(s3.client) : new S3UrlSigner(localS3Client(endpoint));
+      signers.set(endpoint, found);
+    }
+    return found;
+  };
+  return {
+    upload: (request) => signer().upload(request),
+    download: (bucket, key, expiresSeconds) => signer().download(bucket, key, expiresSeconds),
+  };
 }
 
 /** The web page, and its config.json: the API on the same origin, sign-in with the local issuer. */

@@ -140,12 +140,7 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
   const http = (server as unknown as { httpServer: import('node:http').Server }).httpServer;
   keepIdleConnections(http);
   const endpoint = localUrl(host, address.port);
-  const client = createS3Client({
-    endpoint,
-    forcePathStyle: true,
-    credentials: LOCAL_CREDENTIALS,
-    region: 'us-east-1',
-  });
+  const client = localS3Client(endpoint);
   const emitter = server as unknown as NodeJS.EventEmitter;
   return {
     endpoint,
@@ -177,6 +172,16 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
       await server.close();
     },
   };
+}
+
+/** An S3 client of the local server at `endpoint` (path-style, its credentials). */
+export function localS3Client(endpoint: string): S3Client {
+  return createS3Client({
+    endpoint,
+    forcePathStyle: true,
+    credentials: LOCAL_CREDENTIALS,
+    region: 'us-east-1',
+  });
 }
 
 /** A bucket CORS configuration (the XML S3's PutBucketCors takes) for uploads from web pages. */

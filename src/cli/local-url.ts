@@ -51,3 +51,26 @@ export function localOrigins(host: string, port: number): string[] {
     .map((url) => new URL(url).origin)
     .filter((o, i, all) => all.indexOf(o) === i);
 }
+
+/**
+ * The S3 endpoint that presigned URLs name for an API request that came in with this Host header:
+ * with a wildcard listen address (--host 0.0.0.0, as vite is started to be reached from other
+ * machines) the host the request was sent to, at the S3 server's port, when it is one of the
+ * machine's origins (localOrigins: localhost, 127.0.0.1, each external address); else `endpoint`,
+ * the S3 server's URL. A phone that called the API at 192.168.1.5 could not upload to localhost.
+ */
+export function s3EndpointFor(
+  hostHeader: string | undefined,
+  host: string,
+  apiPort: number,
+  endpoint: string,
+): string {
+  if (!isWildcardHost(host) || !hostHeader) return endpoint;
+  const asked = `http://${hostHeader}`;
+  if (!URL.canParse(asked)) return endpoint;
+  const origin = new URL(asked);
+  if (!localOrigins(host, apiPort).includes(origin.origin)) return endpoint;
+  const s3 = new URL(endpoint);
+  s3.hostname = origin.hostname;
+  return s3.origin;
+}

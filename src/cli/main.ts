@@ -170,7 +170,7 @@ export const DEV_COMMAND: CommandSpec = {
       name: 'host',
       value: '<addr>',
       description:
-        "Address to listen on, one of this machine's (default 127.0.0.1); 0.0.0.0 or :: for all of them: the URLs printed are then localhost's (the web page signs in there), and the API's at each network address.",
+        "Address to listen on, one of this machine's (default 127.0.0.1); 0.0.0.0 or :: for all of them: the URLs printed are then localhost's (the web page signs in there), and the API's at each network address; the API's upload and output URLs name the address it was called at.",
     },
     {
       name: 'dir',

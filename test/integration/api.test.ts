@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEV_BUCKETS } from '../../src/cli/dev.ts';
 import { signJwt } from '../../src/cli/local-oidc.ts';
 import { LOCAL_CREDENTIALS } from '../../src/cli/local-s3.ts';
+import { networkUrls } from '../../src/cli/local-url.ts';
 import { DEV_STATUS_TABLE } from '../../src/cli/status.ts';
 import { DynamoStatusStore } from '../../src/status/dynamodb.ts';
 import { createS3Client, S3Storage } from '../../src/storage/s3.ts';
@@ -376,4 +377,47 @@ describe('throttling in imgpipe dev', () => {
       await throttled.stop();
     }
   }, 120_000);
+});
+
+describe('presigned URLs of imgpipe dev --host 0.0.0.0', () => {
+  it('name the host the API was called at (127.0.0.1, localhost, the network address), and work there', async () => {
+    // They named the S3 endpoint at localhost whatever the caller used: a client on another machine
+    // was told to upload to its own localhost.
+    const wide = await startDevApi(['--host', '0.0.0.0']);
+    try {
+      const port = Number(new URL(wide.url).port);
+      const s3Port = new URL(wide.s3).port;
+      const network = networkUrls('0.0.0.0', port).map((url) => new URL(url).hostname);
+      if (network.length === 0)
+        console.warn(
+          '[skip] no non-loopback IPv4 address on this machine: only 127.0.0.1 and localhost are checked',
+        );
+      const token = wide.issuer.token({ sub: 'alice' });
+      const bytes = readFileSync(fixturePath('edge/formats/1x1.jpg'));
+      for (const hostname of ['127.0.0.1', 'localhost', ...network.slice(0, 1)]) {
+        const created = await call('POST', `http://${hostname}:${port}/uploads`, {
+          token,
+          json: { filename: `at-${hostname}.jpg`, contentType: 'image/jpeg', size: bytes.length },
+        });
+        expect(created.status, JSON.stringify(created.body)).toBe(201);
+        expect(new URL(created.body.upload.url).host, hostname).toBe(`${hostname}:${s3Port}`);
+        const form = new FormData();
+        for (const [field, value] of Object.entries(created.body.upload.fields as Record<string, string>))
+          form.append(field, value);
+        form.append('file', new Blob([bytes]), `at-${hostname}.jpg`);
+        expect((await fetch(created.body.upload.url, { method: 'POST', body: form })).status, hostname).toBe(
+          204,
+        );
+        const done = await settled(token, created.body.statusUrl);
+        expect(done.body.status, JSON.stringify(done.body)).toBe('processed');
+        const outputs = done.body.outputs as { url: string }[];
+        expect(outputs.map((output) => new URL(output.url).host)).toEqual(
+          outputs.map(() => `${hostname}:${s3Port}`),
+        );
+        expect((await fetch(outputs[0]!.url)).status, outputs[0]!.url).toBe(200);
+      }
+    } finally {
+      await wide.stop();
+    }
+  }, 180_000);
 });
