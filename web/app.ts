@@ -12,7 +12,9 @@
  * says "Not uploaded": a status it cannot read is "Status unavailable", asked again, with Delete. A
  * file the API says is gone (its own 404, `not-found`: deleted in another tab or through the API) is
  * shown as deleted, with the API's message, and no longer followed. A
- * failed file is shown as failed and still followed while the polling lasts: failures are retried.
+ * failed file is shown as failed and still followed while the polling lasts: failures are retried
+ * (Lambda retries the S3 event), except in the workflow mode (config.json's `failedIsFinal`), where
+ * the state machine has retried before recording the failure, which is then final.
  *
  * Plain TypeScript and the DOM; esbuild bundles it (src/cli/web-page.ts). `config.json`, served
  * beside the page, says where the API and the sign-in endpoints are.
@@ -28,6 +30,12 @@ interface PageConfig {
     readonly clientId: string;
     readonly scope: string;
   } | null;
+  /**
+   * The workflow mode: a `failed` status is final (the per-upload state machine has retried its
+   * tasks before recording it, and nothing runs it again). Absent or false: the direct mode, where
+   * Lambda retries a failed S3 event, so the page keeps looking.
+   */
+  readonly failedIsFinal?: boolean;
 }
 
 interface Upload {
@@ -74,9 +82,10 @@ const TYPES_BY_EXTENSION: Readonly<Record<string, string>> = {
 };
 const FINAL = new Set(['processed', 'quarantined', 'deleted']);
 /**
- * `failed` is shown as it comes but not final while the page polls: the function's failures are
- * retried (Lambda retries a failed S3 event twice, a minute or two apart, and the item goes back to
- * processing), so the card keeps looking until the polling's 10 minutes are over.
+ * `failed` is shown as it comes but, in the direct mode, not final while the page polls: the
+ * function's failures are retried (Lambda retries a failed S3 event twice, a minute or two apart,
+ * and the item goes back to processing), so the card keeps looking until the polling's 10 minutes
+ * are over. In the workflow mode (config.json's `failedIsFinal`) it is final.
  */
 const RETRIED = 'failed';
 /** Polling for a status: every second at first, then less often, up to every 5 s, for 10 minutes. */
@@ -406,6 +415,10 @@ async function follow(card: UploadCard, upload: Upload, fileBytes: number): Prom
     if (status) {
       failures = 0;
       if (FINAL.has(status.status)) {
+        card.show(status, fileBytes);
+        return;
+      }
+      if (status.status === RETRIED && config.failedIsFinal) {
         card.show(status, fileBytes);
         return;
       }

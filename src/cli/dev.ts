@@ -303,7 +303,7 @@ async function serve(
           apiHandler(event, context),
         ),
       issuer,
-      files: await pageFiles(),
+      files: await pageFiles(options.workflow === true),
       throttle: options.apiThrottle ?? { rate: 50, burst: 100 },
       transform: createTransformHandler(lambda.deps, {
         // As the deployment root does: in the workflow mode, only what passed its checks.
@@ -637,8 +637,13 @@ function requestHostSigner(s3: LocalS3): UrlSigner {
   };
 }
 
-/** The web page, and its config.json: the API on the same origin, sign-in with the local issuer. */
-async function pageFiles(): Promise<Map<string, { type: string; body: Uint8Array | string }>> {
+/**
+ * The web page, and its config.json: the API on the same origin, sign-in with the local issuer, and
+ * with --workflow a failed upload final (the state machine retried it; nothing retries it after).
+ */
+async function pageFiles(
+  workflow: boolean,
+): Promise<Map<string, { type: string; body: Uint8Array | string }>> {
   const files = new Map<string, { type: string; body: Uint8Array | string }>();
   for (const [name, file] of await buildPage()) files.set(`/${name}`, file);
   files.set('/', files.get('/index.html')!);
@@ -650,6 +655,7 @@ async function pageFiles(): Promise<Map<string, { type: string; body: Uint8Array
       clientId: DEV_CLIENT_ID,
       scope: 'openid',
     },
+    failedIsFinal: workflow,
   };
   files.set('/config.json', { type: 'application/json', body: JSON.stringify(config) });
   return files;

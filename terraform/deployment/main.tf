@@ -152,6 +152,8 @@ module "api" {
   certificate_arn          = var.api.certificate_arn
   web_dir                  = var.api.web_dir
   web_auth                 = var.api.web_auth
+  # The workflow mode records a failure after the state machine's retries: final for the page.
+  failed_is_final = var.mode == "workflow"
 }
 
 # On-demand transformations (index.transform of the same image) behind CloudFront, when

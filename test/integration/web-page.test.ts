@@ -564,6 +564,53 @@ describe.runIf(present)('the web page against a throttled API', () => {
   }, 300_000);
 });
 
+describe.runIf(present)('the web page of imgpipe dev --workflow', () => {
+  let flow: DevApi;
+  beforeAll(async () => {
+    flow = await startDevApi(['--workflow', '--no-scan']);
+  }, 120_000);
+  afterAll(async () => {
+    await flow?.stop();
+  });
+
+  it('shows a failed file as failed, with its reason, and stops following it: the workflow has retried it', async () => {
+    // It kept polling for 10 minutes, saying "Failures are retried: checking again…", as in the
+    // direct mode, where Lambda retries a failed event; the per-upload state machine retries its
+    // tasks before RecordFailure, and nothing runs the upload again after it.
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    // The first answer says failed (the real answer, its status rewritten, as a RecordFailure
+    // writes it); any later one would be the real, processed one.
+    let asked = 0;
+    await page.route(/\/images\/.*\/final\.jpg$/, async (route) => {
+      if (route.request().method() !== 'GET' || ++asked > 1) return route.continue();
+      const real = await route.fetch();
+      const body = (await real.json()) as Record<string, unknown>;
+      return route.fulfill({
+        response: real,
+        json: { ...body, status: 'failed', message: 'Processing failed on the service side' },
+      });
+    });
+    await signIn(page, 'fatima', flow.url);
+    await page.locator('#files').setInputFiles({
+      name: 'final.jpg',
+      mimeType: 'image/jpeg',
+      buffer: readFileSync(fixturePath('edge/formats/1x1.jpg')),
+    });
+    const card = page.locator('li.upload[data-file="final.jpg"]');
+    await page.waitForSelector('li.upload[data-file="final.jpg"][data-status="failed"]', { timeout: 60_000 });
+    expect(await card.locator('.state').textContent()).toBe('Failed');
+    expect(await card.locator('.reason').textContent()).toBe('failed: Processing failed on the service side');
+    // Final: no more status requests (the polling's longest wait is 5 s; its first waits are 1 s).
+    await page.waitForTimeout(6_000);
+    expect(asked).toBe(1);
+    expect(await card.getAttribute('data-status')).toBe('failed');
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 300_000);
+});
+
 describe.runIf(present)('the web page of imgpipe dev --host 0.0.0.0', () => {
   let wide: DevApi;
   beforeAll(async () => {

@@ -278,7 +278,9 @@ describe('the web page on S3 behind CloudFront', () => {
     expect(readFileSync(join(outdir, 'app.js'), 'utf8')).toContain('config.json');
     // The module's config.json carries what the page reads.
     const config = String(api.resource.aws_s3_object!.web_config!.content);
-    expect(config).toBe('jsonencode({ apiUrl = local.api_url, auth = local.web_auth })');
+    expect(config).toBe(
+      'jsonencode({ apiUrl = local.api_url, auth = local.web_auth, failedIsFinal = var.failed_is_final })',
+    );
   });
 
   it('empties only a new, empty or earlier build of the page, since it removes the folder whole', async () => {

@@ -428,6 +428,13 @@ variable "web_dir" {
   }
 }
 
+variable "failed_is_final" {
+  description = "Whether a failed upload is final, as in the workflow mode (its state machine retried it before recording the failure): the web page then stops following it and shows the failure. False (the direct mode): Lambda retries a failed event, and the page keeps looking."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
 variable "web_auth" {
   description = "Sign-in endpoints the page uses with jwt_issuer ({ authorize_url, token_url, client_id, scope }); the user pool's are used when it is created."
   type = object({

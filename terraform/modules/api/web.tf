@@ -55,7 +55,7 @@ resource "aws_s3_object" "web_config" {
 
   bucket        = module.web_bucket[0].s3_bucket_id
   key           = "config.json"
-  content       = jsonencode({ apiUrl = local.api_url, auth = local.web_auth })
+  content       = jsonencode({ apiUrl = local.api_url, auth = local.web_auth, failedIsFinal = var.failed_is_final })
   content_type  = "application/json"
   cache_control = "no-cache"
   tags          = var.tags
