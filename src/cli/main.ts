@@ -741,13 +741,20 @@ async function statusCommand(values: Values, positionals: string[], env: NodeJS.
       `--${listingOnly} is for a listing (--failed, --quarantined, --processing), not one object: give ${positionals[0]} without it`,
     );
   const limit = integerFlag(command, '--limit', text(values.limit), 50, 1, 10_000);
+  const endpoint = text(values.endpoint);
+  // As imgpipe reprocess checks it: the SDK's "Invalid URL" came back as a failed DynamoDB list.
+  if (endpoint !== undefined && !/^https?:\/\/[^/?#\s]+\/?$/.test(endpoint))
+    throw new UsageError(
+      command,
+      `Expected a URL such as http://127.0.0.1:4569 for --endpoint but received ${JSON.stringify(endpoint)}`,
+    );
   return await runStatusCommand({
     ...(positionals[0] !== undefined ? { object: positionals[0] } : {}),
     ...(lists[0] !== undefined ? { list: lists[0] } : {}),
     ...(text(values.since) !== undefined ? { since: text(values.since) } : {}),
     limit,
     table: text(values.table) ?? env[STATUS_TABLE_ENV]?.trim() ?? DEV_STATUS_TABLE,
-    ...(text(values.endpoint) !== undefined ? { endpoint: text(values.endpoint) } : {}),
+    ...(endpoint !== undefined ? { endpoint } : {}),
     json: values.json === true,
     stdout: process.stdout,
   });

@@ -86,6 +86,18 @@ describe('imgpipe status', () => {
     const bad = await runCli(['status', 'not a location']);
     expect([bad.code, bad.stderr]).toEqual([2, expect.stringContaining('expected s3://<bucket>/<key>')]);
   });
+
+  it('refuses an --endpoint that is no URL as a usage error naming it, as imgpipe reprocess does', async () => {
+    // It was "imgpipe: StorageError: DynamoDB list of byStatus/failed in imgpipe-status failed
+    // (TypeError): Invalid URL", exit 1, naming neither the option nor the value.
+    for (const endpoint of ['127.0.0.1:4569', 'notaurl', 'http://127.0.0.1:4569/table']) {
+      const run = await runCli(['status', '--failed', '--endpoint', endpoint]);
+      expect([run.code, run.stderr.split('\n')[0]], endpoint).toEqual([
+        2,
+        `imgpipe status: Expected a URL such as http://127.0.0.1:4569 for --endpoint but received ${JSON.stringify(endpoint)}`,
+      ]);
+    }
+  });
 });
 
 describe('status arguments', () => {
