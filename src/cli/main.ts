@@ -270,7 +270,8 @@ export const STATUS_COMMAND: CommandSpec = {
     'imgpipe status --table imgpipe-prod-status s3://uploads/photos/cat.jpg',
     'imgpipe status --table imgpipe-prod-status --quarantined --since 1d',
   ],
-  notes: 'Exit status: 0 when found (or listed); 1 when the object has no status; 2 for a usage error.',
+  notes:
+    'Exit status: 0 when found (or listed); 1 when the object has no status, or the table cannot be read (nobody answers at --endpoint); 2 for a usage error.',
 };
 
 export const REPROCESS_COMMAND: CommandSpec = {

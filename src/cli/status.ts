@@ -3,7 +3,7 @@ import { ENV } from '../config/settings.ts';
 import { isCalendarDay } from '../core/timing.ts';
 import { DynamoStatusStore } from '../status/dynamodb.ts';
 import { LISTED_STATUSES, type ListedStatus, type StatusItem, type StatusStore } from '../status/types.ts';
-import { UsageError } from './args.ts';
+import { CommandFailure, UsageError } from './args.ts';
 import { LOCAL_CREDENTIALS } from './local-s3.ts';
 import { type Column, formatBytes, formatMs, printable, renderTable } from './table.ts';
 
@@ -30,6 +30,31 @@ export interface StatusCommandOptions {
 }
 
 export async function runStatusCommand(options: StatusCommandOptions): Promise<number> {
+  try {
+    return await statusCommand(options);
+  } catch (error) {
+    // As imgpipe reprocess says it: the SDK's error read "DynamoDB list of byStatus/failed in
+    // imgpipe-status failed (Error): connect ECONNREFUSED 127.0.0.1:4569", and asked for the stack.
+    const code = connectionCode(error);
+    if (options.endpoint && code !== undefined)
+      throw new CommandFailure(
+        COMMAND,
+        `cannot reach --endpoint ${options.endpoint} (${code}): is imgpipe dev running there? It prints its status table's endpoint when it starts`,
+      );
+    throw error;
+  }
+}
+
+/** The code of a connection that could not be made, anywhere in the error's causes. */
+function connectionCode(error: unknown): string | undefined {
+  for (let cause = error, depth = 0; cause instanceof Error && depth < 5; cause = cause.cause, depth++) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'ECONNRESET') return code;
+  }
+  return undefined;
+}
+
+async function statusCommand(options: StatusCommandOptions): Promise<number> {
   const store = options.store ?? storeFor(options.table, options.endpoint);
   const out = (text: string) => options.stdout.write(`${text}\n`);
   if (options.object !== undefined) {

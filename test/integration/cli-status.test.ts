@@ -1,4 +1,5 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -87,6 +88,22 @@ describe('imgpipe status', () => {
     expect([bad.code, bad.stderr]).toEqual([2, expect.stringContaining('expected s3://<bucket>/<key>')]);
   });
 
+  it('says that nobody answers at --endpoint, and asks whether imgpipe dev runs there', async () => {
+    // It was "imgpipe: StorageError: DynamoDB list of byStatus/failed in imgpipe-status failed
+    // (Error): connect ECONNREFUSED 127.0.0.1:9" and "Run again with --verbose".
+    const port = await closedPort();
+    for (const args of [['--failed'], ['s3://imgpipe-source/a.jpg']]) {
+      const run = await runCli(['status', ...args, '--endpoint', `http://127.0.0.1:${port}`]);
+      expect([run.code, run.stdout, run.stderr.trimEnd().split('\n')], args[0]).toEqual([
+        1,
+        '',
+        [
+          `imgpipe status: cannot reach --endpoint http://127.0.0.1:${port} (ECONNREFUSED): is imgpipe dev running there? It prints its status table's endpoint when it starts`,
+        ],
+      ]);
+    }
+  });
+
   it('refuses an --endpoint that is no URL as a usage error naming it, as imgpipe reprocess does', async () => {
     // It was "imgpipe: StorageError: DynamoDB list of byStatus/failed in imgpipe-status failed
     // (TypeError): Invalid URL", exit 1, naming neither the option nor the value.
@@ -170,3 +187,12 @@ describe('imgpipe status output', () => {
     expect(text).toContain('bad\\x1b]0;title\\x07');
   });
 });
+
+/** A port nobody listens on: one the system gave a server that is closed again. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
