@@ -670,10 +670,15 @@ function signCommand(values: Values, positionals: string[], env: NodeJS.ProcessE
   const base = text(values.base);
   // No path: the function serves /t/<key> from the root (CloudFront's /t/* behaviour, the function
   // URL), so <base>/img/t/<key> would be answered 404.
-  if (base === undefined || !/^https?:\/\/[^/?#\s]+\/?$/.test(base))
+  if (base === undefined)
     throw new UsageError(
       command,
-      `Expected a URL such as https://d111111abcdef8.cloudfront.net (no path: transformations are under /t/ at its root) for --base but received ${JSON.stringify(base ?? null)}`,
+      "--base <url> is required: the URL the transformations are served at, e.g. https://d111111abcdef8.cloudfront.net (terraform output transform_url), or imgpipe dev's http://127.0.0.1:4570",
+    );
+  if (!/^https?:\/\/[^/?#\s]+\/?$/.test(base))
+    throw new UsageError(
+      command,
+      `Expected a URL such as https://d111111abcdef8.cloudfront.net (no path: transformations are under /t/ at its root) for --base but received ${JSON.stringify(base)}`,
     );
   const number = (name: string) => {
     const value = text(values[name]);

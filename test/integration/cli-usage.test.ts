@@ -519,6 +519,16 @@ describe('imgpipe usage errors', () => {
     expect(root.stdout).toMatch(/^https:\/\/cdn\.example\.com\/t\/a\.jpg\?sig=/);
   });
 
+  it('says that sign needs --base and where to find it, when it is not given', async () => {
+    // It was "Expected a URL such as ... for --base but received null", as if null had been given.
+    const run = await runCli(['sign', 'a.jpg']);
+    expect([run.code, run.stdout, lines(run.stderr)[0]]).toEqual([
+      2,
+      '',
+      "imgpipe sign: --base <url> is required: the URL the transformations are served at, e.g. https://d111111abcdef8.cloudfront.net (terraform output transform_url), or imgpipe dev's http://127.0.0.1:4570",
+    ]);
+  });
+
   it('signs for whole seconds, at least one, within the exp the function reads', async () => {
     for (const expires of ['0', '1.5', '99999999999999']) {
       const run = await runCli(['sign', 'a.jpg', '--base', 'https://cdn.example.com', '--expires', expires]);
