@@ -493,10 +493,11 @@ function createDevLambda(
     const objectKey = decodeS3Key(record.s3.object.key);
     // As printed: a key's control characters escaped.
     const key = printable(objectKey);
-    if (workflow) {
-      // The EventBridge rule starts the per-upload workflow for Object Created events only; its
-      // tasks retry as the definition says, and a failure is recorded by its RecordFailure state.
-      if (!record.eventName.startsWith('ObjectCreated:')) return undefined;
+    // The EventBridge rule starts the per-upload workflow for Object Created events only; its
+    // tasks retry as the definition says, and a failure is recorded by its RecordFailure state.
+    // A removal goes to the function, as the deployment's source-deleted rule sends it
+    // (terraform/modules/imgpipe/s3.tf): it was dropped, and a deleted upload stayed processed.
+    if (workflow && record.eventName.startsWith('ObjectCreated:')) {
       const run = await workflow(objectCreatedEvent(invocation.event));
       const states = `    states: ${run.invoked.join(' > ')}`;
       if (run.error) {

@@ -421,3 +421,41 @@ describe('presigned URLs of imgpipe dev --host 0.0.0.0', () => {
     }
   }, 180_000);
 });
+
+describe('deleting in imgpipe dev --workflow', () => {
+  it('records the removal and removes the outputs, as the deployment sends Object Deleted to the function', async () => {
+    // The removal was dropped: the item stayed processed, its outputs in place.
+    const flow = await startDevApi(['--workflow', '--no-scan']);
+    try {
+      const token = flow.issuer.token({ sub: 'alice' });
+      const bytes = readFileSync(fixturePath('edge/formats/1x1.jpg'));
+      const created = await call('POST', `${flow.url}/uploads`, {
+        token,
+        json: { filename: 'gone.jpg', contentType: 'image/jpeg', size: bytes.length },
+      });
+      expect(created.status, JSON.stringify(created.body)).toBe(201);
+      const form = new FormData();
+      for (const [field, value] of Object.entries(created.body.upload.fields as Record<string, string>))
+        form.append(field, value);
+      form.append('file', new Blob([bytes]), 'gone.jpg');
+      expect((await fetch(created.body.upload.url, { method: 'POST', body: form })).status).toBe(204);
+      const done = await settled(token, created.body.statusUrl);
+      expect(done.body.status, JSON.stringify(done.body)).toBe('processed');
+      const output = (done.body.outputs as { url: string }[])[0]!.url;
+      expect((await fetch(output)).status).toBe(200);
+      expect((await call('DELETE', created.body.statusUrl, { token })).status).toBe(202);
+      let after: Reply | undefined;
+      for (let i = 0; i < 240 && after?.status !== 404; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        after = await call('GET', created.body.statusUrl, { token });
+      }
+      expect([after?.status, after?.body.error?.message]).toEqual([
+        404,
+        expect.stringMatching(/ was deleted \(/),
+      ]);
+      expect((await fetch(output)).status).toBe(404);
+    } finally {
+      await flow.stop();
+    }
+  }, 180_000);
+});
