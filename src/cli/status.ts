@@ -35,6 +35,11 @@ export async function runStatusCommand(options: StatusCommandOptions): Promise<n
   } catch (error) {
     // As imgpipe reprocess says it: the SDK's error read "DynamoDB list of byStatus/failed in
     // imgpipe-status failed (Error): connect ECONNREFUSED 127.0.0.1:4569", and asked for the stack.
+    if (causes(error).some((cause) => cause.name === 'CredentialsProviderError'))
+      throw new CommandFailure(
+        COMMAND,
+        'no AWS credentials found: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or run aws sso login; for imgpipe dev give --endpoint',
+      );
     const code = connectionCode(error);
     if (options.endpoint && code !== undefined)
       throw new CommandFailure(
@@ -45,20 +50,28 @@ export async function runStatusCommand(options: StatusCommandOptions): Promise<n
   }
 }
 
+/** The error and its causes (a StorageError wraps the SDK's). */
+function causes(error: unknown): Error[] {
+  const chain: Error[] = [];
+  for (let cause = error; cause instanceof Error && chain.length < 5; cause = cause.cause) chain.push(cause);
+  return chain;
+}
+
 /** The code of a connection that could not be made, anywhere in the error's causes. */
 function connectionCode(error: unknown): string | undefined {
-  for (let cause = error, depth = 0; cause instanceof Error && depth < 5; cause = cause.cause, depth++) {
-    const code = (cause as NodeJS.ErrnoException).code;
-    if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'ECONNRESET') return code;
-  }
-  return undefined;
+  return causes(error)
+    .map((cause) => (cause as NodeJS.ErrnoException).code)
+    .find((code) => code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'ECONNRESET');
 }
 
 async function statusCommand(options: StatusCommandOptions): Promise<number> {
-  const store = options.store ?? storeFor(options.table, options.endpoint);
+  // What was typed first (usage errors), then the store's settings.
+  const object = options.object === undefined ? undefined : parseObject(options.object);
+  const since = options.since === undefined ? undefined : parseSince(options.since);
+  const store = options.store ?? (await storeFor(options.table, options.endpoint));
   const out = (text: string) => options.stdout.write(`${text}\n`);
-  if (options.object !== undefined) {
-    const { bucket, key } = parseObject(options.object);
+  if (object !== undefined) {
+    const { bucket, key } = object;
     const item = await store.get(bucket, key);
     if (options.json) out(JSON.stringify(item ?? null, null, 2));
     else if (item) out(describeItem(item));
@@ -69,7 +82,6 @@ async function statusCommand(options: StatusCommandOptions): Promise<number> {
     return item ? 0 : 1;
   }
   const status = options.list ?? 'failed';
-  const since = options.since === undefined ? undefined : parseSince(options.since);
   const items: StatusItem[] = [];
   let cursor: string | undefined;
   do {
@@ -100,12 +112,20 @@ async function statusCommand(options: StatusCommandOptions): Promise<number> {
   return 0;
 }
 
-function storeFor(table: string, endpoint?: string): StatusStore {
+async function storeFor(table: string, endpoint?: string): Promise<StatusStore> {
   const client = new DynamoDBClient(
     endpoint
       ? { endpoint, region: process.env.AWS_REGION ?? 'us-east-1', credentials: LOCAL_CREDENTIALS }
       : {},
   );
+  // The SDK's region (environment, profile): without one every request failed as "DynamoDB get of
+  // <key> in <table> failed (Error): Region is missing".
+  await client.config.region().catch(() => {
+    throw new CommandFailure(
+      COMMAND,
+      `no AWS region for the status table ${table}: set AWS_REGION (or AWS_PROFILE with a region), or give --endpoint for imgpipe dev`,
+    );
+  });
   return new DynamoStatusStore(client, table);
 }
 

@@ -104,6 +104,40 @@ describe('imgpipe status', () => {
     }
   });
 
+  it('says what AWS setting is missing, a region or credentials, as imgpipe reprocess does', async () => {
+    // Each was a StorageError: "DynamoDB get of k.jpg in imgpipe-prod-status failed (Error): Region
+    // is missing", or "(CredentialsProviderError): Could not load credentials from any providers".
+    const none = mkdtempSync(join(tmpdir(), 'imgpipe-no-aws-'));
+    const env = {
+      AWS_REGION: undefined,
+      AWS_DEFAULT_REGION: undefined,
+      AWS_PROFILE: undefined,
+      AWS_ACCESS_KEY_ID: undefined,
+      AWS_SECRET_ACCESS_KEY: undefined,
+      AWS_SESSION_TOKEN: undefined,
+      AWS_CONFIG_FILE: join(none, 'config'),
+      AWS_SHARED_CREDENTIALS_FILE: join(none, 'credentials'),
+      AWS_EC2_METADATA_DISABLED: 'true',
+    };
+    const args = ['status', 's3://imgpipe-prod-source/k.jpg', '--table', 'imgpipe-prod-status'];
+    const region = await runCli(args, { env });
+    expect([region.code, region.stdout, region.stderr.trimEnd().split('\n')]).toEqual([
+      1,
+      '',
+      [
+        'imgpipe status: no AWS region for the status table imgpipe-prod-status: set AWS_REGION (or AWS_PROFILE with a region), or give --endpoint for imgpipe dev',
+      ],
+    ]);
+    const credentials = await runCli(args, { env: { ...env, AWS_REGION: 'eu-west-1' } });
+    expect([credentials.code, credentials.stdout, credentials.stderr.trimEnd().split('\n')]).toEqual([
+      1,
+      '',
+      [
+        'imgpipe status: no AWS credentials found: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or run aws sso login; for imgpipe dev give --endpoint',
+      ],
+    ]);
+  });
+
   it('refuses an --endpoint that is no URL as a usage error naming it, as imgpipe reprocess does', async () => {
     // It was "imgpipe: StorageError: DynamoDB list of byStatus/failed in imgpipe-status failed
     // (TypeError): Invalid URL", exit 1, naming neither the option nor the value.
