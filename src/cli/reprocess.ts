@@ -10,7 +10,7 @@ import {
 import cliProgress from 'cli-progress';
 import { describeError } from '../core/errors.ts';
 import { failureText, type ReprocessSummary } from '../handlers/reprocess.ts';
-import { UsageError } from './args.ts';
+import { CommandFailure, UsageError } from './args.ts';
 import { LOCAL_CREDENTIALS } from './local-s3.ts';
 import { formatMs, printable } from './table.ts';
 
@@ -328,17 +328,15 @@ async function call<T>(send: () => Promise<T>, options: ReprocessCommandOptions)
         `state machine ${options.stateMachine} does not exist${options.endpoint ? ` at ${options.endpoint}` : ' (in that account and region, for these credentials)'}: check --state-machine or ${STATE_MACHINE_ENV} (terraform output reprocess_state_machine_arn)`,
       );
     if (e.name === 'CredentialsProviderError')
-      throw new Error(
+      throw new CommandFailure(
+        COMMAND,
         'no AWS credentials found: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or run aws sso login; for imgpipe dev give --endpoint',
-        { cause: error },
       );
     const code = e.code ?? e.cause?.code;
     if (options.endpoint && (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'ECONNRESET'))
-      throw new Error(
+      throw new CommandFailure(
+        COMMAND,
         `cannot reach --endpoint ${options.endpoint} (${code}): is imgpipe dev running there?`,
-        {
-          cause: error,
-        },
       );
     throw error;
   }

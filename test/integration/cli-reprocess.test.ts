@@ -326,10 +326,16 @@ describe('imgpipe reprocess against imgpipe dev --workflow', () => {
         },
       },
     );
-    expect(noCredentials.code).toBe(1);
-    expect(noCredentials.stderr.split('\n')[0]).toBe(
-      'imgpipe: Error: no AWS credentials found: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or run aws sso login; for imgpipe dev give --endpoint',
-    );
+    // One line after the command's name: it was "imgpipe: Error: ..." and asked for the stack.
+    expect([noCredentials.code, noCredentials.stderr]).toEqual([
+      1,
+      'imgpipe reprocess: no AWS credentials found: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or run aws sso login; for imgpipe dev give --endpoint\n',
+    ]);
+    const nobody = await runCli(['reprocess', 's3://b-1/x', '--endpoint', 'http://127.0.0.1:9']);
+    expect([nobody.code, nobody.stderr]).toEqual([
+      1,
+      'imgpipe reprocess: cannot reach --endpoint http://127.0.0.1:9 (ECONNREFUSED): is imgpipe dev running there?\n',
+    ]);
 
     const dev = await startDev(['--dir', join(work, 'dev-unknown')]);
     const unknown = 'arn:aws:states:us-east-1:000000000000:stateMachine:imgpipe-prod-reprocess';
