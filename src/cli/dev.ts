@@ -291,9 +291,25 @@ async function serve(
   }
   if (api) {
     const issuer = await LocalIssuer.open(directory, `${api.url}/oidc`);
+    const hostSigner = isWildcardHost(options.host) ? requestHostSigner(s3) : undefined;
     const apiHandler = createApiHandler(lambda.deps, {
       env: { ...process.env, IMGPIPE_UPLOAD_BUCKET: DEV_BUCKETS.source },
-      ...(isWildcardHost(options.host) ? { signer: requestHostSigner(s3) } : {}),
+      ...(hostSigner ? { signer: hostSigner } : {}),
+    });
+    const transformHandler = createTransformHandler(lambda.deps, {
+      // As the deployment root does: in the workflow mode, only what passed its checks.
+      env: {
+        ...process.env,
+        IMGPIPE_TRANSFORM_SOURCE_BUCKET: DEV_BUCKETS.source,
+        ...(options.workflow ? { IMGPIPE_TRANSFORM_CHECKED_ONLY: 'true' } : {}),
+      },
+      keys: devSigningKeys(),
+      // The redirect to a large result, at the host the request came in on, as the API's URLs.
+      ...(hostSigner ? { signer: hostSigner } : {}),
+      onRequest: (entry) =>
+        out(
+          `  t ${entry.path} -> ${entry.status}${entry.cache ? ` ${entry.cache}` : ''}${entry.redirect ? ' (redirect)' : ''} [decodes: ${entry.decodes}]`,
+        ),
     });
     const apiPort = api.port;
     api.serve({
@@ -305,19 +321,10 @@ async function serve(
       issuer,
       files: await pageFiles(options.workflow === true),
       throttle: options.apiThrottle ?? { rate: 50, burst: 100 },
-      transform: createTransformHandler(lambda.deps, {
-        // As the deployment root does: in the workflow mode, only what passed its checks.
-        env: {
-          ...process.env,
-          IMGPIPE_TRANSFORM_SOURCE_BUCKET: DEV_BUCKETS.source,
-          ...(options.workflow ? { IMGPIPE_TRANSFORM_CHECKED_ONLY: 'true' } : {}),
-        },
-        keys: devSigningKeys(),
-        onRequest: (entry) =>
-          out(
-            `  t ${entry.path} -> ${entry.status}${entry.cache ? ` ${entry.cache}` : ''}${entry.redirect ? ' (redirect)' : ''} [decodes: ${entry.decodes}]`,
-          ),
-      }),
+      transform: (event, context) =>
+        requestS3Endpoint.run(s3EndpointFor(event.headers?.host, options.host, apiPort, s3.endpoint), () =>
+          transformHandler(event, context),
+        ),
     });
   }
 

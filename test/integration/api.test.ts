@@ -1,13 +1,14 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEV_BUCKETS } from '../../src/cli/dev.ts';
+import { DEV_BUCKETS, DEV_SIGNING_KEY } from '../../src/cli/dev.ts';
 import { signJwt } from '../../src/cli/local-oidc.ts';
 import { LOCAL_CREDENTIALS } from '../../src/cli/local-s3.ts';
 import { networkUrls } from '../../src/cli/local-url.ts';
 import { DEV_STATUS_TABLE } from '../../src/cli/status.ts';
+import { signUrl } from '../../src/handlers/transform-request.ts';
 import { DynamoStatusStore } from '../../src/status/dynamodb.ts';
 import { createS3Client, S3Storage } from '../../src/storage/s3.ts';
 import { runCli } from '../support/cli.ts';
@@ -380,44 +381,83 @@ describe('throttling in imgpipe dev', () => {
 });
 
 describe('presigned URLs of imgpipe dev --host 0.0.0.0', () => {
+  let wide: DevApi;
+  beforeAll(async () => {
+    wide = await startDevApi(['--host', '0.0.0.0'], { ...process.env, IMGPIPE_WORKERS: '1' });
+  }, 120_000);
+  afterAll(async () => {
+    await wide?.stop();
+  });
+  /** The hosts the API is called at: the loopback ones, and this machine's first network address. */
+  const hosts = () => {
+    const network = networkUrls('0.0.0.0', Number(new URL(wide.url).port)).map(
+      (url) => new URL(url).hostname,
+    );
+    if (network.length === 0)
+      console.warn(
+        '[skip] no non-loopback IPv4 address on this machine: only 127.0.0.1 and localhost are checked',
+      );
+    return ['127.0.0.1', 'localhost', ...network.slice(0, 1)];
+  };
+
   it('name the host the API was called at (127.0.0.1, localhost, the network address), and work there', async () => {
     // They named the S3 endpoint at localhost whatever the caller used: a client on another machine
     // was told to upload to its own localhost.
-    const wide = await startDevApi(['--host', '0.0.0.0']);
-    try {
-      const port = Number(new URL(wide.url).port);
-      const s3Port = new URL(wide.s3).port;
-      const network = networkUrls('0.0.0.0', port).map((url) => new URL(url).hostname);
-      if (network.length === 0)
-        console.warn(
-          '[skip] no non-loopback IPv4 address on this machine: only 127.0.0.1 and localhost are checked',
-        );
-      const token = wide.issuer.token({ sub: 'alice' });
-      const bytes = readFileSync(fixturePath('edge/formats/1x1.jpg'));
-      for (const hostname of ['127.0.0.1', 'localhost', ...network.slice(0, 1)]) {
-        const created = await call('POST', `http://${hostname}:${port}/uploads`, {
-          token,
-          json: { filename: `at-${hostname}.jpg`, contentType: 'image/jpeg', size: bytes.length },
-        });
-        expect(created.status, JSON.stringify(created.body)).toBe(201);
-        expect(new URL(created.body.upload.url).host, hostname).toBe(`${hostname}:${s3Port}`);
-        const form = new FormData();
-        for (const [field, value] of Object.entries(created.body.upload.fields as Record<string, string>))
-          form.append(field, value);
-        form.append('file', new Blob([bytes]), `at-${hostname}.jpg`);
-        expect((await fetch(created.body.upload.url, { method: 'POST', body: form })).status, hostname).toBe(
-          204,
-        );
-        const done = await settled(token, created.body.statusUrl);
-        expect(done.body.status, JSON.stringify(done.body)).toBe('processed');
-        const outputs = done.body.outputs as { url: string }[];
-        expect(outputs.map((output) => new URL(output.url).host)).toEqual(
-          outputs.map(() => `${hostname}:${s3Port}`),
-        );
-        expect((await fetch(outputs[0]!.url)).status, outputs[0]!.url).toBe(200);
-      }
-    } finally {
-      await wide.stop();
+    const port = Number(new URL(wide.url).port);
+    const s3Port = new URL(wide.s3).port;
+    const token = wide.issuer.token({ sub: 'alice' });
+    const bytes = readFileSync(fixturePath('edge/formats/1x1.jpg'));
+    for (const hostname of hosts()) {
+      const created = await call('POST', `http://${hostname}:${port}/uploads`, {
+        token,
+        json: { filename: `at-${hostname}.jpg`, contentType: 'image/jpeg', size: bytes.length },
+      });
+      expect(created.status, JSON.stringify(created.body)).toBe(201);
+      expect(new URL(created.body.upload.url).host, hostname).toBe(`${hostname}:${s3Port}`);
+      const form = new FormData();
+      for (const [field, value] of Object.entries(created.body.upload.fields as Record<string, string>))
+        form.append(field, value);
+      form.append('file', new Blob([bytes]), `at-${hostname}.jpg`);
+      expect((await fetch(created.body.upload.url, { method: 'POST', body: form })).status, hostname).toBe(
+        204,
+      );
+      const done = await settled(token, created.body.statusUrl);
+      expect(done.body.status, JSON.stringify(done.body)).toBe('processed');
+      const outputs = done.body.outputs as { url: string }[];
+      expect(outputs.map((output) => new URL(output.url).host)).toEqual(
+        outputs.map(() => `${hostname}:${s3Port}`),
+      );
+      expect((await fetch(outputs[0]!.url)).status, outputs[0]!.url).toBe(200);
+    }
+  }, 180_000);
+
+  it('redirect a large transformation result to the host /t/ was called at', async () => {
+    // The redirect named the S3 endpoint at localhost, as the API's URLs did.
+    const port = Number(new URL(wide.url).port);
+    const s3Port = new URL(wide.s3).port;
+    const s3 = createS3Client({ endpoint: wide.s3, forcePathStyle: true, credentials: LOCAL_CREDENTIALS });
+    // Noise: its PNG at 2400 x 1800 is far over the 6 MB a function URL answers with.
+    const noise = await sharp(randomBytes(2400 * 1800 * 3), {
+      raw: { width: 2400, height: 1800, channels: 3 },
+    })
+      .jpeg({ quality: 95 })
+      .toBuffer();
+    await new S3Storage(s3, DEV_BUCKETS.source).put('tr/noise.jpg', noise, { contentType: 'image/jpeg' });
+    s3.destroy();
+    for (const hostname of hosts()) {
+      const target = signUrl(
+        `http://${hostname}:${port}`,
+        'tr/noise.jpg',
+        { w: 2400, fmt: 'png' },
+        DEV_SIGNING_KEY,
+      );
+      const reply = await fetch(target, { redirect: 'manual' });
+      expect(reply.status, hostname).toBe(302);
+      const location = reply.headers.get('location')!;
+      expect(new URL(location).host, location).toBe(`${hostname}:${s3Port}`);
+      const stored = await fetch(location);
+      expect([stored.status, stored.headers.get('content-type')], location).toEqual([200, 'image/png']);
+      await stored.arrayBuffer();
     }
   }, 180_000);
 });
