@@ -508,11 +508,22 @@ function loadConfig(values: Values, env: NodeJS.ProcessEnv, quick = false): Pipe
     ...(values.format !== undefined ? { formats: text(values.format) } : {}),
     ...(values.quality !== undefined ? { quality: text(values.quality) } : {}),
   };
-  return loadPipelineConfig(env, {
-    ...(config !== undefined ? { file: { path: config, setting: '--config' } } : {}),
-    ...(quick && Object.keys(flags).length > 0 ? { flags: flags as Record<string, string> } : {}),
-  });
+  try {
+    return loadPipelineConfig(env, {
+      ...(config !== undefined ? { file: { path: config, setting: '--config' } } : {}),
+      ...(quick && Object.keys(flags).length > 0 ? { flags: flags as Record<string, string> } : {}),
+    });
+  } catch (error) {
+    // A quick flag's mistake is the command line's, as every other flag's: "imgpipe process: ...",
+    // then where the help is (it was "imgpipe: ...", as for a bad IMGPIPE_* variable or document).
+    if (error instanceof ConfigError && QUICK_FLAGS.includes(error.setting))
+      throw new UsageError(PROCESS_COMMAND.command, error.message);
+    throw error;
+  }
 }
+
+/** The flags of a quick one-off job (config/flags.ts), which name themselves in their errors. */
+const QUICK_FLAGS: readonly string[] = ['--width', '--height', '--fit', '--format', '--quality'];
 
 async function processCommand(
   values: Values,

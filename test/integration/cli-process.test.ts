@@ -302,10 +302,12 @@ describe('imgpipe process inputs', () => {
     expect(manifest.outputs).toHaveLength(2);
 
     const bad = await runCli(['process', 'in/dogs.jpg', '--out', 'out', '--format', 'gif'], { cwd: dir });
-    expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain(
-      'Expected one or more of jpg, jpeg, webp, avif, png for --format but received "gif"',
-    );
+    // Named after the command, with where the help is, as every other flag's mistake (it was
+    // "imgpipe: Expected ...", as for a bad IMGPIPE_* variable).
+    expect([bad.code, bad.stderr]).toEqual([
+      2,
+      'imgpipe process: Expected one or more of jpg, jpeg, webp, avif, png for --format but received "gif" of type string\nSee \'imgpipe process --help\'.\n',
+    ]);
   });
 });
 
