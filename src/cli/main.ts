@@ -144,7 +144,7 @@ export const DEV_COMMAND: CommandSpec = {
   command: 'imgpipe dev',
   usage: 'imgpipe dev [options]',
   summary:
-    'Starts a local S3-compatible server (s3rver) with buckets imgpipe-source, imgpipe-output and imgpipe-quarantine, delivers each object created in the source bucket to the Lambda handler as S3 would (one event at a time, two retries, then a dead letter), uploads the sample photos and keeps serving until Ctrl-C.',
+    'Starts a local S3-compatible server (s3rver) with buckets imgpipe-source, imgpipe-output and imgpipe-quarantine, delivers each object created in (or removed from) the source bucket to the Lambda handler as S3 would (one event at a time, two retries, then a dead letter), uploads the sample photos and keeps serving until Ctrl-C.',
   description: [
     'Beside it: the HTTP API (index.api) behind a local API Gateway on --port + 2, with a local OpenID',
     'Connect issuer that verifies tokens as the JWT authorizer does, and the web page at its root.',
