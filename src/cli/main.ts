@@ -271,7 +271,7 @@ export const STATUS_COMMAND: CommandSpec = {
     'imgpipe status --table imgpipe-prod-status --quarantined --since 1d',
   ],
   notes:
-    'Exit status: 0 when found (or listed); 1 when the object has no status, or the table cannot be read (nobody answers at --endpoint); 2 for a usage error.',
+    'Exit status: 0 when found (or listed); 1 when the object has no status, or the table cannot be read (nobody answers at --endpoint); 2 for a usage error (a --table that does not exist too).',
 };
 
 export const REPROCESS_COMMAND: CommandSpec = {

@@ -40,6 +40,12 @@ export async function runStatusCommand(options: StatusCommandOptions): Promise<n
         COMMAND,
         'no AWS credentials found: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or run aws sso login; for imgpipe dev give --endpoint',
       );
+    // As imgpipe reprocess names a state machine that does not exist: a usage error naming the value.
+    if (causes(error).some((cause) => cause.name === 'ResourceNotFoundException'))
+      throw new UsageError(
+        COMMAND,
+        `table ${options.table} does not exist ${options.endpoint ? `at ${options.endpoint}` : '(in that account and region, for these credentials)'}: check --table or ${STATUS_TABLE_ENV} (terraform output status_table_name; imgpipe dev's is ${DEV_STATUS_TABLE})`,
+      );
     const code = connectionCode(error);
     if (options.endpoint && code !== undefined)
       throw new CommandFailure(

@@ -62,6 +62,25 @@ describe('imgpipe status', () => {
       const missing = await runCli(['status', 's3://imgpipe-source/never.jpg', '--endpoint', endpoint]);
       expect([missing.code, missing.stdout]).toEqual([1, expect.stringMatching(/no status recorded/)]);
 
+      // A table that is not there is a usage error naming it; it was "imgpipe: StorageError: DynamoDB
+      // list of byStatus/failed in imgpipe-staus failed (ResourceNotFoundException): Requested
+      // resource not found", exit 1, with the stack to ask for.
+      for (const args of [['--failed'], ['s3://imgpipe-source/samples/text-named.jpg']]) {
+        const mistyped = await runCli([
+          'status',
+          ...args,
+          '--table',
+          'imgpipe-staus',
+          '--endpoint',
+          endpoint,
+        ]);
+        expect([mistyped.code, mistyped.stdout, mistyped.stderr.split('\n')[0]], args[0]).toEqual([
+          2,
+          '',
+          `imgpipe status: table imgpipe-staus does not exist at ${endpoint}: check --table or IMGPIPE_STATUS_TABLE (terraform output status_table_name; imgpipe dev's is imgpipe-status)`,
+        ]);
+      }
+
       // The outcome events of the samples, as EventBridge rules would receive them.
       const events = readFileSync(join(dir, 'data', 'events.jsonl'), 'utf8')
         .trim()
