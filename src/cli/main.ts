@@ -765,12 +765,21 @@ async function statusCommand(values: Values, positionals: string[], env: NodeJS.
       command,
       `Expected a URL such as http://127.0.0.1:4569 for --endpoint but received ${JSON.stringify(endpoint)}`,
     );
+  const table = text(values.table) ?? env[STATUS_TABLE_ENV]?.trim() ?? DEV_STATUS_TABLE;
+  // DynamoDB's rule for a table name: it answered "1 validation error detected: Value 'ab' at
+  // 'tableName' failed to satisfy constraint", exit 1, after the request.
+  // Its ARN is taken too (DynamoDB accepts one for TableName).
+  if (!/^(arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:\d{12}:table\/)?[A-Za-z0-9_.-]{3,255}$/.test(table))
+    throw new UsageError(
+      command,
+      `Expected a DynamoDB table name (3 to 255 letters, digits, _, - and .) or its ARN for ${values.table === undefined ? STATUS_TABLE_ENV : '--table'} but received ${JSON.stringify(table)}`,
+    );
   return await runStatusCommand({
     ...(positionals[0] !== undefined ? { object: positionals[0] } : {}),
     ...(lists[0] !== undefined ? { list: lists[0] } : {}),
     ...(text(values.since) !== undefined ? { since: text(values.since) } : {}),
     limit,
-    table: text(values.table) ?? env[STATUS_TABLE_ENV]?.trim() ?? DEV_STATUS_TABLE,
+    table,
     ...(endpoint !== undefined ? { endpoint } : {}),
     json: values.json === true,
     stdout: process.stdout,

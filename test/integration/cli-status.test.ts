@@ -157,6 +157,23 @@ describe('imgpipe status', () => {
     ]);
   });
 
+  it('refuses a table name DynamoDB cannot have, naming --table or IMGPIPE_STATUS_TABLE and the value', async () => {
+    // It was DynamoDB's "1 validation error detected: Value 'ab' at 'tableName' failed to satisfy
+    // constraint", exit 1, after the request (none is made now: nobody listens on port 9).
+    const endpoint = ['--endpoint', 'http://127.0.0.1:9'];
+    for (const [args, env, named, value] of [
+      [['--table', 'ab'], {}, '--table', 'ab'],
+      [['--table', 'my table'], {}, '--table', 'my table'],
+      [[], { IMGPIPE_STATUS_TABLE: 'prod/status' }, 'IMGPIPE_STATUS_TABLE', 'prod/status'],
+    ] as const) {
+      const run = await runCli(['status', '--failed', ...args, ...endpoint], { env });
+      expect([run.code, run.stderr.split('\n')[0]], value).toEqual([
+        2,
+        `imgpipe status: Expected a DynamoDB table name (3 to 255 letters, digits, _, - and .) or its ARN for ${named} but received ${JSON.stringify(value)}`,
+      ]);
+    }
+  });
+
   it('refuses an --endpoint that is no URL as a usage error naming it, as imgpipe reprocess does', async () => {
     // It was "imgpipe: StorageError: DynamoDB list of byStatus/failed in imgpipe-status failed
     // (TypeError): Invalid URL", exit 1, naming neither the option nor the value.
