@@ -67,7 +67,11 @@ export class LocalIssuer {
 
   /** The issuer of the data folder, at `issuer`: its key is created on first use and kept. */
   static async open(directory: string, issuer: string): Promise<LocalIssuer> {
-    const saved = await readIssuerFile(directory);
+    // A file that is not one of ours (cut short by a crash) is replaced: it could sign nothing.
+    const saved = await readIssuerFile(directory).catch((error: unknown) => {
+      if (error instanceof IssuerFileError) return undefined;
+      throw error;
+    });
     const key = saved
       ? createPrivateKey({ key: saved.privateKey, format: 'jwk' })
       : generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
@@ -188,13 +192,37 @@ export function issuerFile(directory: string): string {
   return join(directory, ISSUER_FILE);
 }
 
+/** The issuer file is there but is not one imgpipe dev wrote (cut short, edited by hand). */
+export class IssuerFileError extends Error {
+  override readonly name = 'IssuerFileError';
+}
+
 async function readIssuerFile(directory: string): Promise<IssuerFile | undefined> {
+  let text: string;
   try {
-    return JSON.parse(await readFile(issuerFile(directory), 'utf8')) as IssuerFile;
+    text = await readFile(issuerFile(directory), 'utf8');
   } catch (error) {
     // No such file, or --dir names a file: imgpipe dev has not run there.
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
     throw error;
   }
+  const broken = (why: string) =>
+    new IssuerFileError(
+      `${issuerFile(directory)} is not an issuer file imgpipe dev writes (${why}); imgpipe dev replaces it with a new key when it starts (tokens signed with the old one are then refused)`,
+    );
+  let file: Partial<IssuerFile>;
+  try {
+    file = JSON.parse(text) as Partial<IssuerFile>;
+  } catch (error) {
+    throw broken(`not JSON: ${(error as Error).message}`);
+  }
+  if (typeof file?.issuer !== 'string' || typeof file.kid !== 'string' || typeof file.privateKey !== 'object')
+    throw broken('it lacks the issuer, kid or privateKey');
+  try {
+    createPrivateKey({ key: file.privateKey as CryptoJwk, format: 'jwk' });
+  } catch (error) {
+    throw broken(`its privateKey is not a private key: ${(error as Error).message}`);
+  }
+  return file as IssuerFile;
 }

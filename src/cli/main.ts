@@ -32,7 +32,7 @@ import {
   runDevCommand,
   SIGNING_KEY_ENV,
 } from './dev.ts';
-import { DEV_DEFAULT_USER, issuerFile, LocalIssuer } from './local-oidc.ts';
+import { DEV_DEFAULT_USER, IssuerFileError, issuerFile, LocalIssuer } from './local-oidc.ts';
 import { runProcessCommand } from './process.ts';
 import { DEV_REPROCESS_STATE_MACHINE, runReprocessCommand, STATE_MACHINE_ENV } from './reprocess.ts';
 import { DEV_STATUS_TABLE, runStatusCommand, STATUS_TABLE_ENV } from './status.ts';
@@ -643,7 +643,10 @@ async function devTokenCommand(values: Values): Promise<number> {
   const expiresInSeconds = integerFlag(command, '--expires', text(values.expires), 3600, 1, 7 * 24 * 3600);
   // The flags first: a bad one is a usage error (exit 2) whether or not imgpipe dev has run in --dir.
   const dir = text(values.dir);
-  const issuer = await LocalIssuer.find(dir ?? DEFAULT_DEV_DIR);
+  const issuer = await LocalIssuer.find(dir ?? DEFAULT_DEV_DIR).catch((error: unknown) => {
+    if (error instanceof IssuerFileError) throw new CommandFailure(command, error.message);
+    throw error;
+  });
   if (!issuer)
     throw new CommandFailure(
       command,

@@ -1,10 +1,11 @@
 import { execFile } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { LocalIssuer } from '../../src/cli/local-oidc.ts';
 import { SIGNING_KEYS_PLACEHOLDER } from '../../src/handlers/transform.ts';
 import { signature } from '../../src/handlers/transform-request.ts';
 import { REPO_ROOT, runCli } from '../support/cli.ts';
@@ -400,6 +401,38 @@ describe('imgpipe usage errors', () => {
         `imgpipe dev token: no local issuer to sign with: ${dir}/oidc.json does not exist, so imgpipe dev has not run with this --dir. Start it first (npx imgpipe dev --dir '${dir}', from this folder): it creates the issuer's key there, and its API accepts the tokens signed with it`,
       ],
     ]);
+  });
+
+  it('names an issuer file that imgpipe dev did not write, which dev replaces when it starts', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'imgpipe-oidc-'));
+    try {
+      for (const [content, why] of [
+        ['{"issuer": "http://127.0.0.1:1/oidc", "kid"', /not JSON: /],
+        ['{"issuer": "x"}', /it lacks the issuer, kid or privateKey/],
+        [
+          '{"issuer": "x", "kid": "k", "privateKey": {"kty": "RSA", "n": "AQAB"}}',
+          /its privateKey is not a private key: /,
+        ],
+      ] as const) {
+        writeFileSync(join(dir, 'oidc.json'), content);
+        const run = await runCli(['dev', 'token', '--dir', dir]);
+        expect([run.code, run.stdout], content).toEqual([1, '']);
+        const line = lines(run.stderr);
+        expect(line, content).toHaveLength(1);
+        expect(line[0]).toMatch(
+          new RegExp(
+            `^imgpipe dev token: ${join(dir, 'oidc.json').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} is not an issuer file imgpipe dev writes \\(`,
+          ),
+        );
+        expect(line[0]).toMatch(why);
+        // imgpipe dev (LocalIssuer.open) replaces it with a key of its own, which signs.
+        const issuer = await LocalIssuer.open(dir, 'http://127.0.0.1:1/oidc');
+        expect(issuer.token({ expiresInSeconds: 60 }).split('.')).toHaveLength(3);
+        expect((await LocalIssuer.find(dir))?.kid).toBe(issuer.kid);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses to sign options no deployment takes, naming the option and the value, and signs the widest ones', async () => {
