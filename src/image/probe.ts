@@ -37,6 +37,12 @@ export interface ImageHeader {
    */
   readonly clapOffset?: number;
   /**
+   * With `clapOffset`: the ipma bytes of the associations that mark that box essential, as libavif
+   * writes its clap. The copy's `free` is an unknown property to the decoder, and libavif refuses an
+   * item with an unknown essential one, so the copy's associations with it are not essential.
+   */
+  readonly clapEssentialAt?: readonly number[];
+  /**
    * AVIF whose AV1 items (the primary image or its grid tiles, and the alpha image) lack the `pixi`
    * property: our decoder is libavif in its strict mode, which no option of jSquash's turns off, and
    * refuses them ("Decoding error"), where libheif and viewers that turn libavif's strict mode off
@@ -137,6 +143,7 @@ export function probeImage(format: InputFormat, bytes: Uint8Array): ImageHeader 
     orientation,
     ...(facts.crop && { crop: facts.crop }),
     ...(facts.clapOffset !== undefined && { clapOffset: facts.clapOffset }),
+    ...(facts.clapEssentialAt && { clapEssentialAt: facts.clapEssentialAt }),
     ...(facts.avifPixiMeta && { avifPixiMeta: facts.avifPixiMeta }),
     ...(facts.pngSkippedChunks && { pngSkippedChunks: facts.pngSkippedChunks }),
     displayWidth: swap ? shown.height : shown.width,
@@ -156,6 +163,7 @@ interface Facts {
   orientation?: Orientation;
   crop?: ImageHeader['crop'];
   clapOffset?: number;
+  clapEssentialAt?: ImageHeader['clapEssentialAt'];
   avifPixiMeta?: ImageHeader['avifPixiMeta'];
   pngSkippedChunks?: ImageHeader['pngSkippedChunks'];
   hasAlpha?: boolean;
@@ -950,6 +958,7 @@ function probeHeif(r: Reader): Facts {
   let imir: number | undefined;
   let crop: ImageHeader['crop'];
   let clapOffset: number | undefined;
+  let clapEssentialAt: number[] | undefined;
   for (const index of primaryProps) {
     const box = properties.boxes[index - 1];
     if (box?.type === 'irot') irot = r.u8(box.body, 'irot box') & 3;
@@ -957,6 +966,7 @@ function probeHeif(r: Reader): Facts {
     if (box?.type === 'clap') {
       crop = cleanAperture(r, box, width, height);
       clapOffset = box.start;
+      clapEssentialAt = properties.essentialAt.get(index);
     }
   }
 
@@ -1035,6 +1045,7 @@ function probeHeif(r: Reader): Facts {
     orientation,
     ...(crop && { crop }),
     ...(clapOffset !== undefined && { clapOffset }),
+    ...(clapEssentialAt && { clapEssentialAt }),
     ...(avifPixiMeta && { avifPixiMeta }),
     hasAlpha,
     animated,
@@ -1058,7 +1069,7 @@ function metaWithPixi(
   r: Reader,
   meta: Box,
   children: readonly Box[],
-  properties: { boxes: Box[]; associations: Map<number, number[]> },
+  properties: Properties,
   items: readonly number[],
 ): ImageHeader['avifPixiMeta'] {
   const added = new Map<number, number>(); // item -> the index of its new pixi property
@@ -1094,7 +1105,11 @@ function metaWithPixi(
       const list: { essential: boolean; index: number }[] = [];
       for (let j = 0; j < n; j++) {
         const stored = narrow ? r.u8(offset, 'ipma box') : r.u16(offset, 'ipma box');
-        list.push({ essential: stored >> (narrow ? 7 : 15) === 1, index: stored & (narrow ? 0x7f : 0x7fff) });
+        const index = stored & (narrow ? 0x7f : 0x7fff);
+        // A clap renamed free is unknown to the decoder, which refuses an item with an unknown
+        // essential property (ImageHeader.clapEssentialAt).
+        const renamed = properties.boxes[index - 1]?.type === 'clap';
+        list.push({ essential: stored >> (narrow ? 7 : 15) === 1 && !renamed, index });
         offset += narrow ? 1 : 2;
       }
       const index = added.get(item);
@@ -1415,12 +1430,20 @@ function duplicateItem(r: Reader, item: number, where: 'iinf' | 'iloc' | 'ipma')
   return r.corrupt(`item ${item} is listed more than once in ${boxes}`, { item, box: where });
 }
 
-function readProperties(
-  r: Reader,
-  iprp: Box | undefined,
-): { boxes: Box[]; associations: Map<number, number[]> } {
+/**
+ * The ipco boxes (1-based in `associations`), each item's property indices, and for each property
+ * index the bytes of the ipma entries that associate it as essential.
+ */
+interface Properties {
+  boxes: Box[];
+  associations: Map<number, number[]>;
+  essentialAt: Map<number, number[]>;
+}
+
+function readProperties(r: Reader, iprp: Box | undefined): Properties {
   const associations = new Map<number, number[]>();
-  if (!iprp) return { boxes: [], associations };
+  const essentialAt = new Map<number, number[]>();
+  if (!iprp) return { boxes: [], associations, essentialAt };
   const children = readBoxes(r, iprp.body, iprp.end, 'iprp');
   const ipco = children.find((b) => b.type === 'ipco');
   const boxes = ipco ? readBoxes(r, ipco.body, ipco.end, 'ipco') : [];
@@ -1442,14 +1465,21 @@ function readProperties(
       const n = r.u8(offset++, 'ipma box');
       const list: number[] = [];
       for (let j = 0; j < n; j++) {
-        list.push(wide ? r.u16(offset, 'ipma box') & 0x7fff : r.u8(offset, 'ipma box') & 0x7f);
+        const index = wide ? r.u16(offset, 'ipma box') & 0x7fff : r.u8(offset, 'ipma box') & 0x7f;
+        // The essential flag is the high bit of the first byte in both forms.
+        if (r.u8(offset, 'ipma box') & 0x80) {
+          const at = essentialAt.get(index);
+          if (at) at.push(offset);
+          else essentialAt.set(index, [offset]);
+        }
+        list.push(index);
         offset += wide ? 2 : 1;
       }
       if (associations.has(item)) throw duplicateItem(r, item, 'ipma');
       associations.set(item, list);
     }
   }
-  return { boxes, associations };
+  return { boxes, associations, essentialAt };
 }
 
 interface ItemLocation {

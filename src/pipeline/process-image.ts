@@ -458,13 +458,15 @@ export function keptMarkBytes(): number {
 /** Where `pad` puts an image of `image`'s size in an output of `output`'s: centred. */
 /**
  * An AVIF or HEIC with a clean aperture, as its decoder is given it: a copy whose `clap` box is
- * renamed `free`, so that it decodes the whole coded image (ImageHeader.clapOffset says why); the
- * pipeline crops. The source's bytes are never changed.
+ * renamed `free`, so that it decodes the whole coded image (ImageHeader.clapOffset says why), and no
+ * longer associated as essential (ImageHeader.clapEssentialAt); the pipeline crops. The source's
+ * bytes are never changed.
  */
 function withoutClap(header: ImageHeader, bytes: Uint8Array): Uint8Array {
   if (header.clapOffset === undefined) return bytes;
   const copy = new Uint8Array(bytes);
   copy.set(new TextEncoder().encode('free'), header.clapOffset + 4);
+  for (const at of header.clapEssentialAt ?? []) copy[at] = copy[at]! & 0x7f;
   return copy;
 }
 

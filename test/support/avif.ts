@@ -19,6 +19,8 @@ export interface AvifItem {
   readonly withoutPixi?: boolean;
   /** More properties of the item (whole boxes, e.g. clap, irot), after its ispe, av1C and pixi. */
   readonly properties?: readonly Uint8Array[];
+  /** Mark `properties` essential, as libavif marks the transformative ones it writes (clap, irot, imir). */
+  readonly essentialProperties?: boolean;
 }
 
 const text = (s: string) => new TextEncoder().encode(s);
@@ -67,16 +69,20 @@ export function buildAvif(color: AvifItem, alpha?: AvifItem): Uint8Array {
   };
   // Properties, 1-based in ipma: per item its ispe, av1C and pixi; then the alpha auxC.
   const properties: Uint8Array[] = [];
+  // Each association's index, with the essential bit (0x80): av1C's, and `properties`' if the item says so.
   const associations = items.map((item, i) => {
     const first = properties.length + 1;
     const own = [
       fullBox('ispe', 0, 0, u32(item.width), u32(item.height)),
       item.av1C,
       ...(item.withoutPixi ? [] : [pixi(i === 0 ? 3 : 1, item.av1C)]),
-      ...(item.properties ?? []),
     ];
-    properties.push(...own);
-    return own.map((_, j) => first + j);
+    const more = item.properties ?? [];
+    properties.push(...own, ...more);
+    return [
+      ...own.map((_, j) => (j === 1 ? 0x80 : 0) | (first + j)),
+      ...more.map((_, j) => (item.essentialProperties ? 0x80 : 0) | (first + own.length + j)),
+    ];
   });
   if (alpha) {
     properties.push(fullBox('auxC', 0, 0, text('urn:mpeg:mpegB:cicp:systems:auxiliary:alpha\0')));
@@ -87,12 +93,7 @@ export function buildAvif(color: AvifItem, alpha?: AvifItem): Uint8Array {
     0,
     0,
     u32(items.length),
-    ...associations.flatMap((list, i) => [
-      u16(i + 1),
-      u8(list.length),
-      // av1C (the second) is essential: its high bit is set.
-      ...list.map((index, j) => u8(j === 1 ? index | 0x80 : index)),
-    ]),
+    ...associations.flatMap((list, i) => [u16(i + 1), u8(list.length), ...list.map(u8)]),
   );
   const iinf = fullBox(
     'iinf',

@@ -840,6 +840,30 @@ describe('processImage: a HEIF clean aperture (clap) is the picture', () => {
     }
   });
 
+  it('outputs the rectangle of an AVIF clap marked essential, as libavif writes it, with and without pixi', async () => {
+    // libavif marks clap essential; the decoder's copy renames the box free, an unknown property,
+    // and libavif refuses an item with an unknown essential one ("Decoding error"): the copy's ipma
+    // says the association is not essential. The decoder alone read the file, and crops nothing.
+    const full = await output(avifWith());
+    const item = {
+      data: topLevelBox(avif, 'mdat'),
+      av1C: findBox(avif, 'av1C'),
+      width: 480,
+      height: 325,
+      properties: [clap(rect, 480, 325)],
+      essentialProperties: true,
+    };
+    const marked = buildAvif(item);
+    expect([(await decode('avif', marked)).width, (await decode('avif', marked)).height]).toEqual([480, 325]);
+    for (const file of [marked, buildAvif({ ...item, withoutPixi: true })]) {
+      const before = Buffer.from(file);
+      expect(pixels(await output(file))).toEqual(
+        pixels(crop(full, rect.left, rect.top, rect.width, rect.height)),
+      );
+      expect(Buffer.from(file).equals(before)).toBe(true); // the source is not changed
+    }
+  });
+
   it('crops before it turns: a clap with irot 1 (a quarter turn anticlockwise)', async () => {
     const irot = box('irot', Uint8Array.of(1));
     const turned = await output(avifWith(irot));
