@@ -1088,10 +1088,12 @@ function metaWithPixi(
   if (added.size === 0) return undefined;
   const original = (b: Box) => r.bytes.subarray(b.start, b.end);
   // The pipeline crops (ImageHeader.clapOffset): this copy's clap, too, is renamed `free`.
-  const withoutClap = (b: Box) =>
-    b.type === 'clap'
-      ? Uint8Array.of(...original(b).subarray(0, 4), ...Buffer.from('free'), ...original(b).subarray(8))
-      : original(b);
+  const withoutClap = (b: Box) => {
+    if (b.type !== 'clap') return original(b);
+    const renamed = original(b).slice(); // not spread into arguments: the box may be megabytes long
+    renamed.set(Buffer.from('free'), 4);
+    return renamed;
+  };
   const ipma = (b: Box): Uint8Array => {
     const version = r.u8(b.body, 'ipma box');
     const narrow = (r.u8(b.body + 3, 'ipma box') & 1) === 0;

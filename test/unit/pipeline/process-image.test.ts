@@ -864,6 +864,24 @@ describe('processImage: a HEIF clean aperture (clap) is the picture', () => {
     }
   });
 
+  it('rebuilds the meta box of an AVIF without pixi whose clap box is long (3 MB of padding)', async () => {
+    // The rebuilt meta box's clap, renamed free, was copied through a spread of its bytes as
+    // arguments: past V8's limit the probe threw "RangeError: Maximum call stack size exceeded".
+    const fields = clap(rect, 480, 325).subarray(8);
+    const file = buildAvif({
+      data: topLevelBox(avif, 'mdat'),
+      av1C: findBox(avif, 'av1C'),
+      width: 480,
+      height: 325,
+      withoutPixi: true,
+      properties: [box('clap', fields, new Uint8Array(3_000_000))],
+    });
+    const full = await output(avifWith());
+    expect(pixels(await output(file))).toEqual(
+      pixels(crop(full, rect.left, rect.top, rect.width, rect.height)),
+    );
+  });
+
   it('crops before it turns: a clap with irot 1 (a quarter turn anticlockwise)', async () => {
     const irot = box('irot', Uint8Array.of(1));
     const turned = await output(avifWith(irot));
