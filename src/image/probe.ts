@@ -50,9 +50,16 @@ export interface ImageHeader {
    * (libavif's AVIF_STRICT_PIXI_REQUIRED says so), nor did the tools built on it. The decoder is
    * given a copy whose meta box is renamed `free` (so nothing after it moves, and the item locations
    * hold) and this meta box, with a `pixi` for each such item as its `av1C` declares it, is
-   * appended at the end.
+   * appended at the end. `toEnd`: the last top-level box's start where its size is 0, "to the end of
+   * the file" (the meta box, or an mdat as streaming writers leave it): the copy writes its size out,
+   * or the appended meta box would be read as part of it.
    */
-  readonly avifPixiMeta?: { readonly start: number; readonly end: number; readonly box: Uint8Array };
+  readonly avifPixiMeta?: {
+    readonly start: number;
+    readonly end: number;
+    readonly box: Uint8Array;
+    readonly toEnd?: number;
+  };
   /**
    * PNG: the chunks before the image data that its decoder does not need (each one's first byte and
    * the byte after it): all but PLTE, tRNS and APNG's acTL and fcTL, the probe having read what we
@@ -1022,7 +1029,9 @@ function probeHeif(r: Reader): Facts {
   // libavif decodes an AVIF's first track, not its primary item, unless the major brand is 'avif'.
   if (r.format === 'avif' && brands.major !== 'avif') checkTrackSizes(r, top, width, height);
   const frames = animated ? sequenceSamples(r, top) : 1;
-  const avifPixiMeta =
+  const last = top.at(-1);
+  const toEnd = last && r.u32(last.start, 'box header') === 0 ? last.start : undefined;
+  const pixiMeta =
     r.format === 'avif'
       ? metaWithPixi(
           r,
@@ -1034,6 +1043,7 @@ function probeHeif(r: Reader): Facts {
             .filter((item) => itemTypes.get(item) === 'av01'),
         )
       : undefined;
+  const avifPixiMeta = pixiMeta && { ...pixiMeta, ...(toEnd !== undefined && { toEnd }) };
   // A grid's colour description may sit on its tiles only.
   const colourSource =
     itemTypes.get(primary) === 'grid' && !propertiesOf(primary).some((b) => b.type === 'colr')

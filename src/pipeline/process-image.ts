@@ -472,17 +472,17 @@ function withoutClap(header: ImageHeader, bytes: Uint8Array): Uint8Array {
 
 /**
  * An AVIF whose AV1 items lack the `pixi` property, as libavif is given it (ImageHeader.avifPixiMeta
- * says why): a copy whose meta box is renamed `free`, its size written out where it said "to the
- * end of the file", and the meta box with the properties added after the last byte. Nothing else
+ * says why): a copy whose meta box is renamed `free`, the last box's size (the meta box's or an
+ * mdat's) written out where it said "to the end of the file", and the meta box with the properties added after the last byte. Nothing else
  * moves, so the item locations hold. The source's bytes are never changed.
  */
 function withAvifPixi(header: ImageHeader, bytes: Uint8Array): Uint8Array {
   if (!header.avifPixiMeta) return bytes;
-  const { start, end, box } = header.avifPixiMeta;
+  const { start, box, toEnd } = header.avifPixiMeta;
   const copy = new Uint8Array(bytes.length + box.length);
   copy.set(bytes);
   const view = new DataView(copy.buffer);
-  if (view.getUint32(start) === 0) view.setUint32(start, end - start);
+  if (toEnd !== undefined) view.setUint32(toEnd, bytes.length - toEnd);
   copy.set(new TextEncoder().encode('free'), start + 4);
   copy.set(box, bytes.length);
   return copy;

@@ -341,6 +341,29 @@ describe('processImage', () => {
     }
   });
 
+  it('processes an AVIF without pixi whose mdat runs to the end of the file (size 0)', async () => {
+    // The meta box rebuilt with pixi is appended after the last byte: inside such an mdat, unless
+    // the copy writes its size out. The decoder reads the file with pixi and a size-0 mdat.
+    const pngOnly = parsePipelineConfig({ variants: [{ name: 'large', width: 1600 }], formats: { png: {} } });
+    const file = readFixture('edge/formats/avif-8bit-420.avif');
+    const item = { data: topLevelBox(file, 'mdat'), av1C: findBox(file, 'av1C'), width: 480, height: 325 };
+    const openMdat = (bytes: Uint8Array) => {
+      const copy = Uint8Array.from(bytes);
+      copy.set([0, 0, 0, 0], Buffer.from(copy).lastIndexOf('mdat') - 4);
+      return copy;
+    };
+    const output = async (bytes: Uint8Array) =>
+      Buffer.from((await processImage(bytes, pngOnly)).outputs[0]!.bytes);
+    const withPixi = openMdat(buildAvif(item));
+    const without = openMdat(buildAvif({ ...item, withoutPixi: true }));
+    expect(probeImage('avif', without).avifPixiMeta?.toEnd).toBe(
+      Buffer.from(without).lastIndexOf('mdat') - 4,
+    );
+    const before = Buffer.from(without);
+    expect((await output(without)).equals(await output(withPixi))).toBe(true);
+    expect(before.equals(without)).toBe(true); // the source is not changed
+  });
+
   it('processes a PNG whose iCCP profile is larger than its decoder takes, as sRGB with a warning', async () => {
     // 9,000,000 bytes inflated (past the png crate's 8,000,000; 9 kB in the file): the crate refuses
     // the whole file, which was quarantined as "`unwrap_throw` failed"; libpng reads the image with
