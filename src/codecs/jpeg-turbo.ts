@@ -41,6 +41,42 @@ function acceptJfifRevision(jpeg: Uint8Array): void {
   if (jpeg.length > 12 && jfif.every((byte, i) => byte < 0 || jpeg[i] === byte)) jpeg[11] = 1;
 }
 
+/**
+ * libjpeg likewise warns about an Adobe APP14 transform other than 0 and 2 in a four-component
+ * image ("Unknown Adobe color transform code 1") and reads it as YCCK, as 2 says (jdapimin.c), and
+ * as the probe labels it; TurboJPEG fails its header call on the warning. So the decoder's copy of
+ * such a transform says 2: only the warning changes. Markers are read up to the frame header, which
+ * gives the number of components.
+ */
+function acceptAdobeTransform(jpeg: Uint8Array): void {
+  let transformAt: number | undefined;
+  for (let offset = 2; offset + 4 <= jpeg.length && jpeg[offset] === 0xff; ) {
+    const marker = jpeg[offset + 1]!;
+    if (marker === 0xff) {
+      offset++; // fill bytes before a marker
+      continue;
+    }
+    if (marker === 0xd8 || marker === 0xda || marker === 0xd9) return; // SOI again, scan data, end
+    const length = (jpeg[offset + 2]! << 8) | jpeg[offset + 3]!;
+    const body = offset + 4;
+    const adobe = [0x41, 0x64, 0x6f, 0x62, 0x65]; // 'Adobe'
+    if (marker === 0xee && length >= 14 && adobe.every((byte, i) => jpeg[body + i] === byte))
+      transformAt = body + 11;
+    // SOF0-SOF15, but DHT (c4), JPG (c8) and DAC (cc): the number of components is its sixth byte.
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+      if (
+        jpeg[body + 5] === 4 &&
+        transformAt !== undefined &&
+        jpeg[transformAt] !== 0 &&
+        transformAt < jpeg.length
+      )
+        jpeg[transformAt] = 2;
+      return;
+    }
+    offset += 2 + length;
+  }
+}
+
 /** A fatal libjpeg error, or TurboJPEG refusing the input, with libjpeg's own text. */
 export class TurboJpegError extends Error {
   override readonly name = 'TurboJpegError';
@@ -181,6 +217,7 @@ export class TurboJpeg {
       const heap = new Uint8Array(x.memory.buffer, input, bytes.length);
       heap.set(bytes);
       acceptJfifRevision(heap);
+      acceptAdobeTransform(heap);
       this.#resetErrStr();
       if (
         x.tjDecompressHeader3(handle, input, bytes.length, fields, fields + 4, fields + 8, fields + 12) !== 0

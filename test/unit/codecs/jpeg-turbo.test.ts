@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as mozjpeg from '@jsquash/jpeg/decode.js';
 import { describe, expect, it } from 'vitest';
-import { decode, decodeJpegRows } from '../../../src/codecs/index.ts';
+import { decode, decodeCmyk, decodeJpegRows } from '../../../src/codecs/index.ts';
 import { TurboJpeg, TurboJpegError } from '../../../src/codecs/jpeg-turbo.ts';
 import { compileWasm } from '../../../src/codecs/wasm.ts';
 import { InvalidImageError } from '../../../src/core/errors.ts';
@@ -112,6 +112,25 @@ describe('TurboJPEG decoder', () => {
     expect((damaged as InvalidImageError).message).toBe(
       'The jpeg decoder found damaged image data: Corrupt JPEG data: bad Huffman code',
     );
+  });
+
+  it('decodes a four-component JPEG whose Adobe transform is 1 (or undefined) as YCCK, as libjpeg does', async () => {
+    // libjpeg warns ("Unknown Adobe color transform code 1") and reads it as YCCK (jdapimin.c), as
+    // the probe labels it; TurboJPEG failed its header call on the warning and the file was refused.
+    const ycck = readFixture('edge/formats/cmyk.jpg');
+    const app14 = ycck.indexOf(Buffer.from('Adobe', 'latin1'));
+    expect(ycck[app14 + 11]).toBe(2); // the transform: the last byte of the APP14 body
+    const reference = await decodeCmyk(ycck);
+    for (const transform of [1, 7]) {
+      const copy = Uint8Array.from(ycck);
+      copy[app14 + 11] = transform;
+      const before = Buffer.from(copy);
+      const image = await decodeCmyk(copy);
+      expect(Buffer.from(image.data).equals(Buffer.from(reference.data)), `transform ${transform}`).toBe(
+        true,
+      );
+      expect(before.equals(copy)).toBe(true); // the caller's bytes are not changed
+    }
   });
 
   it('accepts extraneous bytes before a marker, which libjpeg skips', async () => {
