@@ -43,7 +43,7 @@ export interface ImageHeader {
    */
   readonly clapEssentialAt?: readonly number[];
   /**
-   * AVIF whose AV1 items (the primary image or its grid tiles, and the alpha image) lack the `pixi`
+   * AVIF whose image items (the primary image, a grid item rather than its tiles, and the alpha image) lack the `pixi`
    * property: our decoder is libavif in its strict mode, which no option of jSquash's turns off, and
    * refuses them ("Decoding error"), where libheif and viewers that turn libavif's strict mode off
    * (SDL_image, SDWebImage, Qt's plugin) decode them. libheif 1.11 and older wrote no `pixi`
@@ -1038,9 +1038,14 @@ function probeHeif(r: Reader): Facts {
           meta,
           children,
           properties,
-          [primary, ...alphaItems]
-            .flatMap((item) => (itemTypes.get(item) === 'grid' ? gridTiles(references, item) : [item]))
-            .filter((item) => itemTypes.get(item) === 'av01'),
+          // libavif checks pixi on the items it decodes as the image and its alpha, a grid's on the
+          // grid item (with the av1C it copies from its first tile), not on the tiles.
+          [primary, ...alphaItems].flatMap((item) => {
+            const type = itemTypes.get(item);
+            if (type === 'av01') return [{ item, av1CFrom: item }];
+            const first = type === 'grid' ? gridTiles(references, item)[0] : undefined;
+            return first !== undefined && itemTypes.get(first) === 'av01' ? [{ item, av1CFrom: first }] : [];
+          }),
         )
       : undefined;
   const avifPixiMeta = pixiMeta && { ...pixiMeta, ...(toEnd !== undefined && { toEnd }) };
@@ -1071,8 +1076,8 @@ function probeHeif(r: Reader): Facts {
 
 /**
  * ImageHeader.avifPixiMeta: the meta box again, with a `pixi` property (ISO/IEC 23008-12 6.5.6)
- * for each of these AV1 items that has none, as its `av1C` declares it (monochrome: 1 channel, else
- * 3; 8, 10 or 12 bits, libavif's check); undefined when none lacks one. The new properties follow
+ * for each of these items that has none, as its `av1C` (a grid's: its first tile's) declares it
+ * (monochrome: 1 channel, else 3; 8, 10 or 12 bits, libavif's check); undefined when none lacks one. The new properties follow
  * the ipco box's own, and each item's ipma entry gains one, non-essential, association.
  */
 function metaWithPixi(
@@ -1080,14 +1085,16 @@ function metaWithPixi(
   meta: Box,
   children: readonly Box[],
   properties: Properties,
-  items: readonly number[],
+  items: readonly { item: number; av1CFrom: number }[],
 ): ImageHeader['avifPixiMeta'] {
   const added = new Map<number, number>(); // item -> the index of its new pixi property
   const pixis: Uint8Array[] = [];
-  for (const item of new Set(items)) {
-    const own = (properties.associations.get(item) ?? []).map((i) => properties.boxes[i - 1]);
-    const av1C = own.find((b) => b?.type === 'av1C');
-    if (!av1C || own.some((b) => b?.type === 'pixi')) continue;
+  const propertiesOf = (item: number) =>
+    (properties.associations.get(item) ?? []).map((i) => properties.boxes[i - 1]);
+  for (const { item, av1CFrom } of items) {
+    if (added.has(item)) continue;
+    const av1C = propertiesOf(av1CFrom).find((b) => b?.type === 'av1C');
+    if (!av1C || propertiesOf(item).some((b) => b?.type === 'pixi')) continue;
     // av1C's third byte: seq_tier_0, high_bitdepth, twelve_bit, monochrome, ... (AV1-ISOBMFF 2.3.3).
     const fields = r.u8(av1C.body + 2, 'av1C box');
     const depth = fields & 0x40 ? (fields & 0x20 ? 12 : 10) : 8;

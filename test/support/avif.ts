@@ -241,3 +241,94 @@ export function withTrack(
   sequence.set(text('avis'), 8);
   return sequence;
 }
+
+/**
+ * An AVIF whose primary item is a `grid` of columns x rows copies of `tile` (its data in the mdat
+ * once per tile), the grid's description in the meta box's idat. Pixi as `pixi` says: on the grid
+ * item, on the tiles, both or neither (libheif 1.11 and older wrote none).
+ */
+export function buildAvifGrid(
+  tile: AvifItem,
+  columns: number,
+  rows: number,
+  pixi: { grid: boolean; tiles: boolean },
+): Uint8Array {
+  const count = columns * rows;
+  const tiles = Array.from({ length: count }, (_, i) => i + 2);
+  const fields = tile.av1C[8 + 2]!;
+  const depth = fields & 0x40 ? (fields & 0x20 ? 12 : 10) : 8;
+  const properties = [
+    fullBox('ispe', 0, 0, u32(tile.width * columns), u32(tile.height * rows)),
+    fullBox('ispe', 0, 0, u32(tile.width), u32(tile.height)),
+    tile.av1C,
+    fullBox('pixi', 0, 0, u8(3), u8(depth), u8(depth), u8(depth)),
+  ];
+  const ipma = fullBox(
+    'ipma',
+    0,
+    0,
+    u32(1 + count),
+    u16(1),
+    ...(pixi.grid ? [u8(2), u8(1), u8(4)] : [u8(1), u8(1)]),
+    ...tiles.flatMap((id) => [
+      u16(id),
+      ...(pixi.tiles ? [u8(3), u8(2), u8(0x83), u8(4)] : [u8(2), u8(2), u8(0x83)]),
+    ]),
+  );
+  const grid = Uint8Array.of(
+    0,
+    0,
+    rows - 1,
+    columns - 1,
+    ...u16(tile.width * columns),
+    ...u16(tile.height * rows),
+  );
+  const iinf = fullBox(
+    'iinf',
+    0,
+    0,
+    u16(1 + count),
+    fullBox('infe', 2, 0, u16(1), u16(0), text('grid'), u8(0)),
+    ...tiles.map((id) => fullBox('infe', 2, 1, u16(id), u16(0), text('av01'), u8(0))),
+  );
+  const iref = fullBox('iref', 0, 0, box('dimg', u16(1), u16(count), ...tiles.map(u16)));
+  const iloc = (mdatStart: number) =>
+    fullBox(
+      'iloc',
+      1,
+      0,
+      u8(0x44),
+      u8(0x00),
+      u16(1 + count),
+      u16(1),
+      u16(1),
+      u16(0),
+      u16(1),
+      u32(0),
+      u32(grid.length),
+      ...tiles.flatMap((id, i) => [
+        u16(id),
+        u16(0),
+        u16(0),
+        u16(1),
+        u32(mdatStart + i * tile.data.length),
+        u32(tile.data.length),
+      ]),
+    );
+  const meta = (mdatStart: number) =>
+    fullBox(
+      'meta',
+      0,
+      0,
+      fullBox('hdlr', 0, 0, u32(0), text('pict'), u32(0), u32(0), u32(0), u8(0)),
+      fullBox('pitm', 0, 0, u16(1)),
+      iloc(mdatStart),
+      iinf,
+      iref,
+      box('iprp', box('ipco', ...properties), ipma),
+      box('idat', grid),
+    );
+  const ftyp = box('ftyp', text('avif'), u32(0), text('avifmif1miaf'));
+  const mdatStart = ftyp.length + meta(0).length + 8;
+  return concat([ftyp, meta(mdatStart), box('mdat', ...tiles.map(() => tile.data))]);
+}

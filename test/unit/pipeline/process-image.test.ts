@@ -14,7 +14,7 @@ import { sniffFormat } from '../../../src/image/sniff.ts';
 import { estimateMemory } from '../../../src/pipeline/memory-budget.ts';
 import { planSteps } from '../../../src/pipeline/plan.ts';
 import { loadShrink, processImage } from '../../../src/pipeline/process-image.ts';
-import { buildAvif, findBox, topLevelBox } from '../../support/avif.ts';
+import { buildAvif, buildAvifGrid, findBox, topLevelBox } from '../../support/avif.ts';
 import { CARD_QUADRANTS, fixtures, readFixture } from '../../support/fixtures.ts';
 import { inFreshProcess } from '../../support/fresh.ts';
 import { box, buildHeif, clap, heifParts, ispe } from '../../support/heif.ts';
@@ -339,6 +339,28 @@ describe('processImage', () => {
       expect((await output(without)).equals(await output(withPixi)), what).toBe(true);
       expect(before.equals(without), what).toBe(true); // the source is not changed
     }
+  });
+
+  it('processes a grid AVIF without pixi on its grid item: libavif checks the grid, not its tiles', async () => {
+    // libavif copies the first tile's av1C to the grid item and requires pixi there; the tiles'
+    // pixi it never checks, so a copy with pixi on the tiles alone was still refused.
+    const pngOnly = parsePipelineConfig({ variants: [{ name: 'large', width: 1600 }], formats: { png: {} } });
+    const file = readFixture('edge/formats/avif-10bit-444.avif');
+    const tile = { data: topLevelBox(file, 'mdat'), av1C: findBox(file, 'av1C'), width: 192, height: 128 };
+    const output = async (bytes: Uint8Array) =>
+      Buffer.from((await processImage(bytes, pngOnly)).outputs[0]!.bytes);
+    const reference = await output(buildAvifGrid(tile, 2, 1, { grid: true, tiles: true }));
+    for (const tiles of [true, false]) {
+      const without = buildAvifGrid(tile, 2, 1, { grid: false, tiles });
+      await expect(decode('avif', without)).rejects.toThrow(InvalidImageError); // the decoder alone
+      const before = Buffer.from(without);
+      expect((await output(without)).equals(reference), `pixi on the tiles: ${tiles}`).toBe(true);
+      expect(before.equals(without)).toBe(true); // the source is not changed
+    }
+    // With pixi on the grid item, the file decodes as it is: no copy is made (nor counted).
+    expect(
+      probeImage('avif', buildAvifGrid(tile, 2, 1, { grid: true, tiles: false })).avifPixiMeta,
+    ).toBeUndefined();
   });
 
   it('processes an AVIF without pixi whose mdat runs to the end of the file (size 0)', async () => {
