@@ -436,10 +436,9 @@ function setUp(deps: HandlerDeps, env: Env, options: TransformHandlerOptions): T
 }
 
 /**
- * The value terraform/modules/transform gives the keys' parameter until the operator sets it (public:
- * it is in the module's source). Never a key: a deployment whose keys were not set answers 500 (and
- * its 5xx alarm fires) rather than accept URLs signed with it. test/terraform/transform.test.ts holds
- * main.tf to it.
+ * The value terraform/modules/transform gave the keys' parameter when it still created it (public: it
+ * was in the module's source); a deployment made then whose keys were never set still holds it. Never
+ * a key: such a deployment answers 500 (and its 5xx alarm fires) rather than accept URLs signed with it.
  */
 export const SIGNING_KEYS_PLACEHOLDER = 'unset: set the signing keys outside Terraform';
 
@@ -454,20 +453,15 @@ export const SIGNING_KEYS_MAX_AGE_SECONDS = 300;
 /**
  * The signing keys from a SecureString parameter, one a line (the newest first; two while rotating),
  * read through Powertools Parameters and cached SIGNING_KEYS_MAX_AGE_SECONDS. Refused (a
- * ConfigError, answered 500, read again by the next request): no key, a key under 32 characters or
- * with whitespace in it, or the module's placeholder.
+ * ConfigError, answered 500, read again by the next request): no parameter (Terraform does not create
+ * it), no key, a key under 32 characters or with whitespace in it, or the placeholder the module used
+ * to create it with.
  */
 export function parameterKeys(name: string, ssm?: SSMClient): () => Promise<readonly string[]> {
   const provider = parameterProvider(ssm);
   // A value refused is read again (past Powertools' cache) by the next request.
   let refused = false;
   return async () => {
-    const value = await provider.get(name, {
-      decrypt: true,
-      maxAge: SIGNING_KEYS_MAX_AGE_SECONDS,
-      forceFetch: refused,
-    });
-    const text = typeof value === 'string' ? value : '';
     const refuse = (problem: string) => {
       refused = true;
       return new ConfigError(
@@ -476,6 +470,21 @@ export function parameterKeys(name: string, ssm?: SSMClient): () => Promise<read
         `The parameter ${name} ${problem}: it must hold one or two signing keys of at least 32 characters without whitespace, one a line (aws ssm put-parameter --name ${name} --type SecureString --overwrite --value "$(openssl rand -base64 48)")`,
       );
     };
+    let value: unknown;
+    try {
+      value = await provider.get(name, {
+        decrypt: true,
+        maxAge: SIGNING_KEYS_MAX_AGE_SECONDS,
+        forceFetch: refused,
+      });
+    } catch (error) {
+      // Terraform no longer creates it (modules/transform): until the operator does, it is missing.
+      const cause = error instanceof Error ? error.cause : undefined;
+      if (cause instanceof Error && cause.name === 'ParameterNotFound')
+        throw refuse('does not exist: the signing keys were never set');
+      throw error;
+    }
+    const text = typeof value === 'string' ? value : '';
     if (text.trim() === SIGNING_KEYS_PLACEHOLDER)
       throw refuse(
         `still holds the placeholder ${JSON.stringify(SIGNING_KEYS_PLACEHOLDER)}: the signing keys were never set`,

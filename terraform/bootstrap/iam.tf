@@ -958,6 +958,50 @@ resource "aws_iam_role_policy_attachment" "plan" {
   policy_arn = "arn:${local.partition}:iam::aws:policy/ReadOnlyAccess"
 }
 
+# ReadOnlyAccess reads SecureStrings, and the account's aws/ssm key lets anyone in the account
+# decrypt through SSM: without this, a pull request could print the transformation function's
+# signing keys (/<deployment>/transform/*, modules/transform, which Terraform no longer manages so
+# that a plan never reads them). GetParametersByPath and GetParameterHistory return values too; no
+# plan uses the former, so it is denied on every path (a path above the keys would return them).
+data "aws_iam_policy_document" "plan_secrets" {
+  for_each = local.scoped
+
+  statement {
+    sid       = "NotTheSigningKeys"
+    effect    = "Deny"
+    actions   = ["ssm:GetParameter", "ssm:GetParameterHistory", "ssm:GetParameters"]
+    resources = ["${local.arn}:ssm:${local.region_account}:parameter/${each.value.name}/transform/*"]
+  }
+
+  statement {
+    sid       = "NoParametersByPath"
+    effect    = "Deny"
+    actions   = ["ssm:GetParametersByPath"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "NotTheSigningKeysThroughKms"
+    effect    = "Deny"
+    actions   = ["kms:Decrypt"]
+    resources = ["*"]
+
+    condition {
+      test     = "StringLike"
+      variable = "kms:EncryptionContext:PARAMETER_ARN"
+      values   = ["${local.arn}:ssm:${local.region_account}:parameter/${each.value.name}/transform/*"]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "plan_secrets" {
+  for_each = local.scoped
+
+  name   = "not-the-signing-keys"
+  role   = aws_iam_role.plan[each.key].name
+  policy = data.aws_iam_policy_document.plan_secrets[each.key].json
+}
+
 ################################################################################
 # Permissions boundary of the function roles the deploy role creates
 ################################################################################

@@ -129,7 +129,7 @@ output "transform_url" {
 }
 
 output "transform_signing_keys_parameter_name" {
-  description = "The SecureString parameter to put the signing keys in (one a line, newest first), or null."
+  description = "The SecureString parameter to create with the signing keys (one a line, newest first; Terraform does not manage it), or null."
   value       = one(module.transform[*].signing_keys_parameter_name)
 }
 

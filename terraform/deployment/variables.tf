@@ -239,7 +239,7 @@ variable "api" {
 }
 
 variable "transform" {
-  description = "On-demand transformations behind CloudFront (modules/transform), off by default. enabled turns it on; signing is \"required\" unless set to \"off\" (set the keys in the SecureString parameter the module creates, output transform_signing_keys_parameter_name). The other keys are the module's variables of the same names."
+  description = "On-demand transformations behind CloudFront (modules/transform), off by default. enabled turns it on; signing is \"required\" unless set to \"off\" (create the SecureString parameter with the keys yourself, output transform_signing_keys_parameter_name: Terraform does not manage it). The other keys are the module's variables of the same names."
   type = object({
     enabled              = optional(bool, false)
     memory_size          = optional(number, 2048)

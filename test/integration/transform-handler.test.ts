@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { GetParameterCommand, ParameterNotFound, SSMClient } from '@aws-sdk/client-ssm';
 import type { Context, LambdaFunctionURLEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import sharp from 'sharp';
@@ -196,6 +196,30 @@ describe('signing keys from Parameter Store', () => {
         expect([reply.statusCode, body(reply).error.code], value).toEqual([500, 'internal']);
       }
     }
+  });
+
+  it('fails closed, 500, naming the parameter and the command, while the parameter does not exist', async () => {
+    // Terraform no longer creates it (modules/transform): a deployment answers this until the
+    // operator does. Parameter Store has no local server here: the SSM client is mocked.
+    const ssm = new SSMClient({
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+    });
+    mockClient(ssm)
+      .on(GetParameterCommand)
+      .rejects(new ParameterNotFound({ message: '', $metadata: {} }));
+    const name = '/imgpipe/test/missing-keys';
+    await expect(parameterKeys(name, ssm)()).rejects.toThrow(
+      `The parameter ${name} does not exist: the signing keys were never set: it must hold one or two signing keys of at least 32 characters without whitespace, one a line (aws ssm put-parameter --name ${name} --type SecureString`,
+    );
+    const handler = createTransformHandler(deps(), {
+      env: { IMGPIPE_TRANSFORM_SOURCE_BUCKET: SOURCE, IMGPIPE_TRANSFORM_KEYS_PARAMETER: name },
+      ssm,
+    });
+    const reply = await handler(
+      event('/t/tiny.jpg', `w=40&sig=${signature(KEY_A, 'tiny.jpg', { w: '40' })}`),
+    );
+    expect([reply.statusCode, body(reply).error.code]).toEqual([500, 'internal']);
   });
 
   it('refuses to start with signing on and no keys, naming the setting', () => {

@@ -23,6 +23,8 @@ export interface TfDir {
   readonly module: Record<string, Body>;
   readonly locals: Body;
   readonly terraform: Body[];
+  /** `removed` blocks (resources Terraform forgets), in file order. */
+  readonly removed: Body[];
 }
 
 function tfFiles(dir: string): string[] {
@@ -80,6 +82,7 @@ export async function loadTerraform(): Promise<Map<string, TfDir>> {
         module: {},
         locals: {},
         terraform: [],
+        removed: [],
       };
       dirs.set(path, dir);
     }
@@ -95,6 +98,7 @@ export async function loadTerraform(): Promise<Map<string, TfDir>> {
     }
     for (const block of json.locals ?? []) Object.assign(dir.locals, block);
     dir.terraform.push(...(json.terraform ?? []));
+    dir.removed.push(...(json.removed ?? []));
   }
   return dirs;
 }

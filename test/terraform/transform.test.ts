@@ -3,7 +3,6 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TRANSFORM_SETTINGS } from '../../src/config/settings.ts';
 import { DEFAULT_QUARANTINE_PREFIX } from '../../src/core/layout.ts';
-import { SIGNING_KEYS_PLACEHOLDER } from '../../src/handlers/transform.ts';
 import { TRANSFORM_PARAMS } from '../../src/handlers/transform-request.ts';
 import { type Body, blocks, DOLLAR, loadTerraform, statements, TERRAFORM_DIR } from './hcl.ts';
 
@@ -67,21 +66,19 @@ describe('modules/transform and TRANSFORM_SETTINGS', () => {
     expect(signing).toContain("--paths '/<results_prefix>*'");
   });
 
-  it('creates the keys’ parameter with the placeholder the function refuses as a key', () => {
-    const resource = main.slice(main.indexOf('resource "aws_ssm_parameter" "this"'));
-    const value = /^\s*value_wo\s*=\s*"([^"]*)"/m.exec(resource)?.[1];
-    expect(value).toBe(SIGNING_KEYS_PLACEHOLDER);
-  });
-
-  it('keeps the signing keys out of the state: the placeholder is write-only and written once', async () => {
-    // With `value` (ignore_changes or not) every refresh reads the parameter, decrypted, into the
-    // state; with `value_wo` the provider stores no value. The version is ignored as well, so a
-    // parameter made with `value` is not overwritten with the placeholder when this is applied.
-    const parameter = (await loadTerraform()).get('modules/transform')!.resource.aws_ssm_parameter!.this!;
-    expect(parameter).not.toHaveProperty('value');
-    expect(parameter).not.toHaveProperty('insecure_value');
-    expect(parameter.value_wo_version).toBe(1);
-    expect(parameter.lifecycle[0].ignore_changes).toEqual(['value_wo_version']);
+  it('leaves the keys’ parameter out of Terraform, forgetting without deleting the one it made before', async () => {
+    // As a resource, every plan's refresh read it decrypted (the AWS provider's read of
+    // aws_ssm_parameter always asks WithDecryption), so the plan roles, which same-repository pull
+    // requests assume, could not be denied the keys without breaking every plan.
+    const module = (await loadTerraform()).get('modules/transform')!;
+    expect(module.resource.aws_ssm_parameter).toBeUndefined();
+    expect(module.data.aws_ssm_parameter).toBeUndefined();
+    expect(module.removed.map((r) => [r.from, r.lifecycle[0].destroy])).toEqual([
+      ['aws_ssm_parameter.this', false],
+    ]);
+    expect(module.locals.environment).toContain(
+      'IMGPIPE_TRANSFORM_KEYS_PARAMETER           = local.parameter_name',
+    );
   });
 
   it('lets the function read the manifests and quarantine reasons it checks sources by, in the workflow mode', async () => {

@@ -185,6 +185,34 @@ run "one_deploy_role_per_environment_trusting_only_its_own_subject" {
   }
 }
 
+# The plan roles are assumed by same-repository pull requests: ReadOnlyAccess reads SecureStrings and
+# the aws/ssm key decrypts them through SSM for anyone in the account, so each plan role is denied
+# its deployment's signing keys (modules/transform), by name, by path and through KMS.
+run "plan_roles_cannot_read_the_signing_keys" {
+  command = plan
+
+  assert {
+    condition = alltrue([
+      for environment in ["dev", "staging", "prod"] :
+      aws_iam_role_policy.plan_secrets[environment].role == "imgpipe-github-plan-${environment}"
+      && length([
+        for s in jsondecode(data.aws_iam_policy_document.plan_secrets[environment].json).Statement : s
+        if s.Effect == "Deny" && s.Sid == "NotTheSigningKeys" && try(toset(s.Action), toset([])) == toset(["ssm:GetParameter", "ssm:GetParameterHistory", "ssm:GetParameters"])
+        && s.Resource == "arn:aws:ssm:eu-west-1:123456789012:parameter/imgpipe-${environment}/transform/*"
+      ]) == 1
+      && length([
+        for s in jsondecode(data.aws_iam_policy_document.plan_secrets[environment].json).Statement : s
+        if s.Effect == "Deny" && s.Action == "ssm:GetParametersByPath" && s.Resource == "*"
+      ]) == 1
+      && length([
+        for s in jsondecode(data.aws_iam_policy_document.plan_secrets[environment].json).Statement : s
+        if s.Effect == "Deny" && s.Action == "kms:Decrypt" && try(s.Condition.StringLike["kms:EncryptionContext:PARAMETER_ARN"], "") == "arn:aws:ssm:eu-west-1:123456789012:parameter/imgpipe-${environment}/transform/*"
+      ]) == 1
+    ])
+    error_message = "Each plan role should be denied GetParameter(s)/GetParameterHistory on its deployment's /<deployment>/transform/*, GetParametersByPath everywhere, and kms:Decrypt for those parameters."
+  }
+}
+
 # One boundary per environment, and each deploy role may give its own alone: in one shared account a
 # dev function (made by the dev deploy role, which needs no reviewer) can reach nothing of prod. The
 # statements on "*" (X-Ray, ENIs, Rekognition, log delivery) name no resource of a deployment.

@@ -70,23 +70,18 @@ locals {
   environment_bytes = length(replace(replace(replace(jsonencode(local.environment), "\\u003c", "<"), "\\u003e", ">"), "\\u0026", "&"))
 }
 
-# The signing keys, one a line, the newest first (two while rotating). Terraform creates the
-# parameter with a placeholder (SIGNING_KEYS_PLACEHOLDER of src/handlers/transform.ts: the function
-# refuses it as a key and answers 500 until the keys are set) and never writes its value again: set
-# it with
-#   aws ssm put-parameter --name <name> --type SecureString --overwrite --value "$(openssl rand -base64 48)"
-# The placeholder is a write-only argument (Terraform 1.11): the provider then keeps no `value` in
-# the state, where `value` with `ignore_changes` had every refresh store the keys, decrypted. The
-# version never changes (ignored too, so a parameter made with `value` is not overwritten by it).
-resource "aws_ssm_parameter" "this" {
-  name             = local.parameter_name
-  description      = "imgpipe ${var.name}: URL signing keys of the transformation function, one a line, newest first. Set outside Terraform."
-  type             = "SecureString"
-  value_wo         = "unset: set the signing keys outside Terraform"
-  value_wo_version = 1
-  tags             = var.tags
+# The signing keys, one a line, the newest first (two while rotating), are a SecureString parameter
+# (local.parameter_name) that Terraform does not manage: the operator creates it (README.md,
+# Signing) and the function reads it by name. As a resource, every plan's refresh read it with
+# decryption (the AWS provider's read of aws_ssm_parameter always asks GetParameter
+# WithDecryption), so the plan roles, which pull requests assume, had to be able to read the keys;
+# now they are denied them (terraform/bootstrap, plan roles). Until it is created every request is
+# answered 500 (the function names the missing parameter). A deployment that made it before keeps
+# it, and the keys in it: Terraform forgets it without deleting it.
+removed {
+  from = aws_ssm_parameter.this
 
   lifecycle {
-    ignore_changes = [value_wo_version]
+    destroy = false
   }
 }

@@ -29,8 +29,8 @@ output "lambda_function_url" {
 }
 
 output "signing_keys_parameter_name" {
-  description = "The SecureString parameter to set the signing keys in (one a line, newest first)."
-  value       = aws_ssm_parameter.this.name
+  description = "The SecureString parameter to create with the signing keys (one a line, newest first); Terraform does not manage it."
+  value       = local.parameter_name
 }
 
 output "cloudfront_function_arn" {

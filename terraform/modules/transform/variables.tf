@@ -301,7 +301,7 @@ variable "signing" {
 }
 
 variable "signing_keys_parameter_name" {
-  description = "Name of the SecureString parameter holding the signing keys (created here with a placeholder; its value is set outside Terraform). null: /<name>/transform/signing-keys. IMGPIPE_TRANSFORM_KEYS_PARAMETER."
+  description = "Name of the SecureString parameter holding the signing keys (created and set outside Terraform, not managed by it; keep the default, the path the bootstrap keeps the plan roles off). null: /<name>/transform/signing-keys. IMGPIPE_TRANSFORM_KEYS_PARAMETER."
   type        = string
   default     = null
 

@@ -117,9 +117,11 @@ run "keys_the_cache_on_the_parameters_and_the_reduced_accept" {
 }
 
 run "keeps_the_signing_keys_out_of_terraform" {
+  # No resource reads the parameter (a plan's refresh would decrypt it with the plan role): the
+  # module names it to the function and outputs the name to create it under.
   assert {
-    condition     = aws_ssm_parameter.this.type == "SecureString" && aws_ssm_parameter.this.value_wo == null && aws_ssm_parameter.this.value_wo_version == 1
-    error_message = "The keys' parameter should be a SecureString created with a write-only placeholder (the value is set outside Terraform, and the state keeps none)."
+    condition     = output.signing_keys_parameter_name == "/imgpipe-test/transform/signing-keys" && aws_lambda_function.this.environment[0].variables.IMGPIPE_TRANSFORM_KEYS_PARAMETER == output.signing_keys_parameter_name
+    error_message = "The keys' parameter should be named, not managed: the output and the function's environment name /imgpipe-test/transform/signing-keys."
   }
 }
 
