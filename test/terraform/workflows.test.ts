@@ -126,8 +126,15 @@ function runScripts(file: string): RunScript[] {
 }
 
 describe('workflows', () => {
-  it('are the four the release process needs, and the codec rebuild', () => {
-    expect(workflowFiles.sort()).toEqual(['bench.yml', 'ci.yml', 'codecs.yml', 'deploy.yml', 'release.yml']);
+  it('are the four the release process needs, the tests ci.yml and release.yml share, and the codec rebuild', () => {
+    expect(workflowFiles.sort()).toEqual([
+      'bench.yml',
+      'ci.yml',
+      'codecs.yml',
+      'deploy.yml',
+      'release.yml',
+      'test.yml',
+    ]);
   });
 
   for (const file of workflowFiles) {
@@ -177,7 +184,9 @@ describe('ci.yml', () => {
   // not installed", "jpgicc is required", ...). .ci/run installs them all, on the Debian its
   // packages and the native AVIF comparison's versions are Debian bookworm's.
   it('tests where .ci/run installed every tool the tests require, on Debian bookworm', () => {
-    const test = workflowYaml('ci.yml').jobs.test as Yaml;
+    // The job is test.yml's, which ci.yml calls (and release.yml).
+    expect(workflowYaml('ci.yml').jobs.test.uses).toBe('./.github/workflows/test.yml');
+    const test = workflowYaml('test.yml').jobs.test as Yaml;
     expect(test.container).toBe('debian:bookworm');
     const runs = (test.steps as Yaml[]).map((step) => String(step.run ?? ''));
     expect(runs.filter((script) => /^\.ci\/run$/m.test(script))).toHaveLength(1);
@@ -319,13 +328,22 @@ describe('release.yml', () => {
 
   it('deploys dev, then staging, then prod through deploy.yml', () => {
     const jobs = workflowYaml('release.yml').jobs;
-    expect(jobs.dev.needs).toBe('build');
-    expect(jobs.staging.needs).toEqual(['build', 'dev']);
-    expect(jobs.prod.needs).toEqual(['build', 'staging']);
+    expect(jobs.dev.needs).toEqual(['build', 'test']);
+    expect(jobs.staging.needs).toEqual(['build', 'test', 'dev']);
+    expect(jobs.prod.needs).toEqual(['build', 'test', 'staging']);
     for (const env of ['dev', 'staging', 'prod']) {
       expect(jobs[env].uses).toBe('./.github/workflows/deploy.yml');
       expect(jobs[env].with.environment).toBe(env);
     }
+  });
+
+  it('deploys nothing the tests have not passed on the released commit: the same job as ci.yml', () => {
+    // Pull requests test their head, not its merge with main; a push to main deployed untested.
+    const jobs = workflowYaml('release.yml').jobs;
+    expect(jobs.test.uses).toBe('./.github/workflows/test.yml');
+    expect(workflowYaml('ci.yml').jobs.test.uses).toBe('./.github/workflows/test.yml');
+    expect(workflowYaml('test.yml').on).toEqual({ workflow_call: null });
+    for (const env of ['dev', 'staging', 'prod']) expect([jobs[env].needs].flat()).toContain('test');
   });
 
   it('refuses a release whose images have CRITICAL scan findings, before any deployment', () => {
@@ -580,7 +598,7 @@ describe('the web page, built before every plan of an environment that publishes
   // `npm run build:web` writes and git ignores: no checkout has it.
   const WEB_DIR = '../../dist-web';
   const PAGE_CHECK = "jq -e '.api.enabled == true and (.api.web_dir // null) != null'";
-  const ciSetupNode = (workflowYaml('ci.yml').jobs.test.steps as Yaml[]).find((s) =>
+  const ciSetupNode = (workflowYaml('test.yml').jobs.test.steps as Yaml[]).find((s) =>
     String(s.uses).startsWith('actions/setup-node@'),
   )!;
 
