@@ -389,6 +389,18 @@ describe('release.yml', () => {
     expect(deploySteps.indexOf(applies[0]!)).toBeGreaterThan(
       deploySteps.indexOf(deploySteps.find((s) => s.uses === download.uses)!),
     );
+    // The saved plan holds applied values and prior state: kept the minimum, deleted once downloaded.
+    expect(upload.with['retention-days']).toBe(1);
+    expect(upload.id).toBe('upload');
+    expect(jobs.plan.outputs.artifact_id).toBe(`\${{ steps.upload.outputs.artifact-id }}`);
+    const deletion = deploySteps.find((s) => /actions\/artifacts\/\$ARTIFACT_ID/.test(String(s.run)))!;
+    expect(String(deletion.run)).toContain('gh api --method DELETE');
+    expect(deletion.env.ARTIFACT_ID).toBe(`\${{ needs.plan.outputs.artifact_id }}`);
+    expect(deletion.if).toBe('always()');
+    expect(deploySteps.indexOf(deletion)).toBe(deploySteps.findIndex((s) => s.uses === download.uses) + 1);
+    expect(workflowYaml('deploy.yml').permissions.actions).toBe('write');
+    for (const env of ['dev', 'staging', 'prod'])
+      expect(workflowYaml('release.yml').jobs[env].permissions.actions).toBe('write');
     // No apply anywhere approves a plan nobody saw.
     for (const file of workflowFiles) expect(read(file), file).not.toContain('-auto-approve');
   });
