@@ -397,6 +397,21 @@ run "refuses_a_custom_domain_without_a_certificate" {
   expect_failures = [var.certificate_arn]
 }
 
+run "tells_the_page_that_a_failure_is_final_in_the_workflow_mode" {
+  command = plan
+
+  variables {
+    web_dir              = "./tests/page"
+    cors_allowed_origins = []
+    failed_is_final      = true
+  }
+
+  assert {
+    condition     = jsondecode(aws_s3_object.web_config[0].content).failedIsFinal == true
+    error_message = "With failed_is_final (the deployment's workflow mode), config.json should tell the page to stop following a failed upload."
+  }
+}
+
 run "publishes_the_page_behind_cloudfront_with_origin_access_control" {
   variables {
     web_dir              = "./tests/page"
@@ -445,8 +460,9 @@ run "publishes_the_page_behind_cloudfront_with_origin_access_control" {
         clientId     = "4example5client6id7"
         scope        = "openid email"
       }
+      failedIsFinal = false
     }
-    error_message = "config.json should tell the page the API's URL and the user pool's sign-in endpoints."
+    error_message = "config.json should tell the page the API's URL, the user pool's sign-in endpoints and that a failure may be retried (failed_is_final defaults to false)."
   }
 
   assert {
