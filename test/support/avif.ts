@@ -124,6 +124,17 @@ export function buildAvif(color: AvifItem, alpha?: AvifItem): Uint8Array {
       }),
     );
   };
+  return avifFile(
+    (mdatStart) => [iloc(mdatStart), iinf, ...iref, box('iprp', box('ipco', ...properties), ipma), ...idat],
+    items.filter((item) => !item.inIdat).map((item) => item.data),
+  );
+}
+
+/**
+ * ftyp ('avif'), a meta box (hdlr 'pict', primary item 1, then `children`, given where the mdat's
+ * data starts) and an mdat of `data`.
+ */
+function avifFile(children: (mdatStart: number) => Uint8Array[], data: readonly Uint8Array[]): Uint8Array {
   const meta = (mdatStart: number) =>
     fullBox(
       'meta',
@@ -131,16 +142,11 @@ export function buildAvif(color: AvifItem, alpha?: AvifItem): Uint8Array {
       0,
       fullBox('hdlr', 0, 0, u32(0), text('pict'), u32(0), u32(0), u32(0), u8(0)),
       fullBox('pitm', 0, 0, u16(1)),
-      iloc(mdatStart),
-      iinf,
-      ...iref,
-      box('iprp', box('ipco', ...properties), ipma),
-      ...idat,
+      ...children(mdatStart),
     );
   const ftyp = box('ftyp', text('avif'), u32(0), text('avifmif1miaf'));
   const mdatStart = ftyp.length + meta(0).length + 8;
-  const mdat = box('mdat', ...items.filter((item) => !item.inIdat).map((item) => item.data));
-  return concat([ftyp, meta(mdatStart), mdat]);
+  return concat([ftyp, meta(mdatStart), box('mdat', ...data)]);
 }
 
 /**
@@ -315,20 +321,14 @@ export function buildAvifGrid(
         u32(tile.data.length),
       ]),
     );
-  const meta = (mdatStart: number) =>
-    fullBox(
-      'meta',
-      0,
-      0,
-      fullBox('hdlr', 0, 0, u32(0), text('pict'), u32(0), u32(0), u32(0), u8(0)),
-      fullBox('pitm', 0, 0, u16(1)),
+  return avifFile(
+    (mdatStart) => [
       iloc(mdatStart),
       iinf,
       iref,
       box('iprp', box('ipco', ...properties), ipma),
       box('idat', grid),
-    );
-  const ftyp = box('ftyp', text('avif'), u32(0), text('avifmif1miaf'));
-  const mdatStart = ftyp.length + meta(0).length + 8;
-  return concat([ftyp, meta(mdatStart), box('mdat', ...tiles.map(() => tile.data))]);
+    ],
+    tiles.map(() => tile.data),
+  );
 }
