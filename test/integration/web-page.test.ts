@@ -41,6 +41,25 @@ afterAll(async () => {
   await dev?.stop();
 });
 
+/**
+ * The page's first status request for `name` is answered failed (the real answer, its status
+ * rewritten); the later ones go through. Returns how many GETs of it were asked.
+ */
+async function failFirstAnswer(page: Page, name: string): Promise<() => number> {
+  let asked = 0;
+  const path = new RegExp(`/images/.*/${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
+  await page.route(path, async (route) => {
+    if (route.request().method() !== 'GET' || ++asked > 1) return route.continue();
+    const real = await route.fetch();
+    const body = (await real.json()) as Record<string, unknown>;
+    return route.fulfill({
+      response: real,
+      json: { ...body, status: 'failed', message: 'Processing failed on the service side' },
+    });
+  });
+  return () => asked;
+}
+
 async function signIn(page: Page, user: string, base = dev.url): Promise<void> {
   await page.goto(`${base}/`);
   await expect.poll(() => page.locator('#who').textContent()).toBe('Not signed in');
@@ -303,16 +322,7 @@ describe.runIf(present)('the web page', () => {
     // The status a retried failure has before its retry: the first answer for the file is the
     // real one of a failed attempt (Lambda retries a failed S3 event; the item is then processing
     // again), the later ones come from imgpipe dev as they are.
-    let asked = 0;
-    await page.route(/\/images\/.*\/retried\.jpg$/, async (route) => {
-      if (route.request().method() !== 'GET' || ++asked > 1) return route.continue();
-      const real = await route.fetch();
-      const body = (await real.json()) as Record<string, unknown>;
-      return route.fulfill({
-        response: real,
-        json: { ...body, status: 'failed', message: 'Processing failed on the service side' },
-      });
-    });
+    const asked = await failFirstAnswer(page, 'retried.jpg');
     await signIn(page, 'femi');
     await page.locator('#files').setInputFiles({
       name: 'retried.jpg',
@@ -325,7 +335,7 @@ describe.runIf(present)('the web page', () => {
     await expect
       .poll(() => card.getAttribute('data-status'), { timeout: 120_000, interval: 500 })
       .toBe('processed');
-    expect(asked).toBeGreaterThan(1);
+    expect(asked()).toBeGreaterThan(1);
     expect(await card.locator('.variants img').count()).toBeGreaterThan(0);
     expect(errors).toEqual([]);
     await page.close();
@@ -582,16 +592,7 @@ describe.runIf(present)('the web page of imgpipe dev --workflow', () => {
     page.on('pageerror', (error) => errors.push(error.message));
     // The first answer says failed (the real answer, its status rewritten, as a RecordFailure
     // writes it); any later one would be the real, processed one.
-    let asked = 0;
-    await page.route(/\/images\/.*\/final\.jpg$/, async (route) => {
-      if (route.request().method() !== 'GET' || ++asked > 1) return route.continue();
-      const real = await route.fetch();
-      const body = (await real.json()) as Record<string, unknown>;
-      return route.fulfill({
-        response: real,
-        json: { ...body, status: 'failed', message: 'Processing failed on the service side' },
-      });
-    });
+    const asked = await failFirstAnswer(page, 'final.jpg');
     await signIn(page, 'fatima', flow.url);
     await page.locator('#files').setInputFiles({
       name: 'final.jpg',
@@ -604,7 +605,7 @@ describe.runIf(present)('the web page of imgpipe dev --workflow', () => {
     expect(await card.locator('.reason').textContent()).toBe('failed: Processing failed on the service side');
     // Final: no more status requests (the polling's longest wait is 5 s; its first waits are 1 s).
     await page.waitForTimeout(6_000);
-    expect(asked).toBe(1);
+    expect(asked()).toBe(1);
     expect(await card.getAttribute('data-status')).toBe('failed');
     expect(errors).toEqual([]);
     await page.close();
