@@ -44,12 +44,14 @@ function acceptJfifRevision(jpeg: Uint8Array): void {
 /**
  * libjpeg likewise warns about an Adobe APP14 transform other than 0 and 2 in a four-component
  * image ("Unknown Adobe color transform code 1") and reads it as YCCK, as 2 says (jdapimin.c), and
- * as the probe labels it; TurboJPEG fails its header call on the warning. So the decoder's copy of
- * such a transform says 2: only the warning changes. Markers are read up to the frame header, which
- * gives the number of components.
+ * as the probe labels it; and about one other than 0 and 1 in a three-component image without a
+ * JFIF marker, which it reads as YCbCr, as 1 says. TurboJPEG fails its header call on the warning.
+ * So the decoder's copy of such a transform says 2 or 1: only the warning changes. Markers are read
+ * up to the frame header, which gives the number of components.
  */
 function acceptAdobeTransform(jpeg: Uint8Array): void {
   let transformAt: number | undefined;
+  let jfif = false;
   for (let offset = 2; offset + 4 <= jpeg.length && jpeg[offset] === 0xff; ) {
     const marker = jpeg[offset + 1]!;
     if (marker === 0xff) {
@@ -62,15 +64,15 @@ function acceptAdobeTransform(jpeg: Uint8Array): void {
     const adobe = [0x41, 0x64, 0x6f, 0x62, 0x65]; // 'Adobe'
     if (marker === 0xee && length >= 14 && adobe.every((byte, i) => jpeg[body + i] === byte))
       transformAt = body + 11;
+    // APP0 'JFIF\0' (libjpeg's test: its 14-byte header): a three-component image is then YCbCr.
+    const jfifId = [0x4a, 0x46, 0x49, 0x46, 0x00];
+    if (marker === 0xe0 && length >= 16 && jfifId.every((byte, i) => jpeg[body + i] === byte)) jfif = true;
     // SOF0-SOF15, but DHT (c4), JPG (c8) and DAC (cc): the number of components is its sixth byte.
     if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
-      if (
-        jpeg[body + 5] === 4 &&
-        transformAt !== undefined &&
-        jpeg[transformAt] !== 0 &&
-        transformAt < jpeg.length
-      )
-        jpeg[transformAt] = 2;
+      if (transformAt === undefined || transformAt >= jpeg.length || jpeg[transformAt] === 0) return;
+      const components = jpeg[body + 5];
+      if (components === 4) jpeg[transformAt] = 2;
+      else if (components === 3 && !jfif) jpeg[transformAt] = 1;
       return;
     }
     offset += 2 + length;

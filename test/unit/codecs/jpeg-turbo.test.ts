@@ -133,6 +133,37 @@ describe('TurboJPEG decoder', () => {
     }
   });
 
+  it('decodes a three-component JPEG without JFIF whose Adobe transform is not 0 or 1 as YCbCr, as libjpeg does', async () => {
+    // libjpeg warns ("Unknown Adobe color transform code 2") and reads it as YCbCr, as transform 1
+    // says; TurboJPEG failed its header call on the warning. With a JFIF marker it is YCbCr unwarned.
+    const jfif = readFixture('edge/formats/chroma-444.jpg');
+    expect(jfif.subarray(6, 11).toString('latin1')).toBe('JFIF\0');
+    const app0End = 4 + jfif.readUInt16BE(4);
+    const app14 = (transform: number) =>
+      Buffer.concat([
+        Buffer.from([0xff, 0xee, 0x00, 0x0e]),
+        Buffer.from('Adobe', 'latin1'),
+        Buffer.from([0, 100, 0, 0, 0, 0, transform]),
+      ]);
+    const withAdobe = (transform: number, keepJfif = false) =>
+      Buffer.concat([jfif.subarray(0, 2), app14(transform), jfif.subarray(keepJfif ? 2 : app0End)]);
+    const reference = await decode('jpeg', jfif);
+    for (const [transform, keepJfif] of [
+      [1, false],
+      [2, false],
+      [7, false],
+      [2, true],
+    ] as const) {
+      const copy = withAdobe(transform, keepJfif);
+      const before = Buffer.from(copy);
+      const image = await decode('jpeg', copy);
+      expect(Buffer.from(image.data).equals(Buffer.from(reference.data)), `transform ${transform}`).toBe(
+        true,
+      );
+      expect(before.equals(copy)).toBe(true); // the caller's bytes are not changed
+    }
+  });
+
   it('accepts extraneous bytes before a marker, which libjpeg skips', async () => {
     const good = readFixture('edge/formats/chroma-444.jpg');
     const eoi = good.lastIndexOf(Buffer.from([0xff, 0xd9]));
