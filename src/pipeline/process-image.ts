@@ -455,7 +455,6 @@ export function keptMarkBytes(): number {
   return markSource?.sizedBytes ?? 0;
 }
 
-/** Where `pad` puts an image of `image`'s size in an output of `output`'s: centred. */
 /**
  * An AVIF or HEIC with a clean aperture, as its decoder is given it: a copy whose `clap` box is
  * renamed `free`, so that it decodes the whole coded image (ImageHeader.clapOffset says why), and no
@@ -514,6 +513,7 @@ function pictureArea(source: Size, header: ImageHeader): Region {
   return header.crop; // AVIF and HEIC are decoded at full size: no scale
 }
 
+/** Where `pad` puts an image of `image`'s size in an output of `output`'s: centred. */
 function paddedArea(image: Size, output: Size): Region {
   return {
     left: Math.floor((output.width - image.width) / 2),
