@@ -229,6 +229,7 @@ describe('kill and resume', () => {
       };
 
       // First invocation: killed once some images are done and another one is half-written.
+      const valid = inputs.filter((p) => !p.includes('broken/')).length;
       const first = invoke();
       const exited = new Promise<string | null>((resolve) =>
         first.on('close', (_code, signal) => resolve(signal)),
@@ -245,7 +246,10 @@ describe('kill and resume', () => {
         const half = [...listed.keys()].filter(
           (k) => !k.startsWith(MANIFESTS) && !done.has(sourceOfOutput(k)),
         );
-        if (done.size >= 2 && half.length > 0) {
+        // The window in which an image is half-written is short (its outputs are written once
+        // encoded): a poll slowed by a loaded machine could miss every one, and the batch ended
+        // unkilled. Past the sixth image of eight, it is killed whatever it is doing.
+        if ((done.size >= 2 && half.length > 0) || done.size >= valid - 2) {
           first.kill('SIGKILL');
           killedAt = listed;
         }
@@ -253,7 +257,6 @@ describe('kill and resume', () => {
       expect(await exited, 'killed while the batch was running').toBe('SIGKILL');
       const before = await listOutputs();
       const manifestsBefore = [...before].filter(([k]) => k.startsWith(MANIFESTS));
-      const valid = inputs.filter((p) => !p.includes('broken/')).length;
       expect(manifestsBefore.length).toBeLessThan(valid);
 
       // The event again (Lambda's retry): everything done, nothing done twice.
