@@ -84,15 +84,18 @@ export function estimateMemory(
   // heap and in the copy it sends, and the file is sent to it (a copy, and one in its heap); this
   // thread's band goes from its heap into the whole image.
   const shared = workerRows > 0 ? workerRows * decoded.width * RGBA + 2 * fileBytes : 0;
-  // An AVIF or HEIC with a clean aperture, an AVIF without `pixi`, or a PNG with chunks its decoder is not given, is
-  // decoded from a copy of the file (process-image.ts withoutClap, withAvifPixi, withoutSkippedChunks). An animated WebP's
+  // An AVIF or HEIC with a clean aperture, an AVIF without `pixi` (with its rebuilt meta box), or a
+  // PNG with chunks its decoder is not given, is decoded from one copy of the file
+  // (process-image.ts decoderCopy). An animated WebP's
   // first frame is cut out as a still file (a copy of its data) and placed on its canvas (a copy of
   // the picture: codecs/index.ts decodeWebp), which the figure for a still WebP does not hold (a
   // 24 MP lossless one took 14.9 bytes a pixel against its 13).
   const copied =
-    (header.clapOffset !== undefined || header.pngSkippedChunks ? fileBytes : 0) +
-    (header.avifPixiMeta ? fileBytes + header.avifPixiMeta.box.length : 0) +
-    (header.format === 'webp' && header.animated ? fileBytes + decodedPixels * RGBA : 0);
+    (header.avifPixiMeta
+      ? fileBytes + header.avifPixiMeta.box.length
+      : header.clapOffset !== undefined || header.pngSkippedChunks
+        ? fileBytes
+        : 0) + (header.format === 'webp' && header.animated ? fileBytes + decodedPixels * RGBA : 0);
   const coefficients = coefficientBytes(header.format, header.width, header.height, header.layout);
   const decodeBytes = decodedPixels * cost.bytesPerPixel + shared + copied + coefficients;
 

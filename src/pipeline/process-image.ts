@@ -298,13 +298,7 @@ async function decodeChecked(
   try {
     if (split !== undefined) image = await decodeInBands(header, bytes, shrink, split, encoder, deadline);
     else if (header.cmyk) image = await decodeCmyk(bytes, shrink, deadline?.at);
-    else
-      image = await decode(
-        header.format as InputFormat,
-        withAvifPixi(header, withoutSkippedChunks(header, withoutClap(header, bytes))),
-        shrink,
-        deadline?.at,
-      );
+    else image = await decode(header.format as InputFormat, decoderCopy(header, bytes), shrink, deadline?.at);
   } catch (error) {
     if (deadline && error instanceof CodecTimeoutError) throw deadline.exceeded(true);
     throw error;
@@ -456,16 +450,26 @@ export function keptMarkBytes(): number {
 }
 
 /**
+ * The file as its decoder is given it: itself, or at most one copy (the memory estimate counts
+ * one). An AVIF without `pixi` gets a rebuilt meta box, in which its clap is already renamed, and
+ * its own meta box (with the clap) goes unread.
+ */
+function decoderCopy(header: ImageHeader, bytes: Uint8Array): Uint8Array {
+  if (header.avifPixiMeta) return withAvifPixi(header.avifPixiMeta, bytes);
+  if (header.clapOffset !== undefined) return withoutClap(header.clapOffset, header.clapEssentialAt, bytes);
+  return withoutSkippedChunks(header, bytes);
+}
+
+/**
  * An AVIF or HEIC with a clean aperture, as its decoder is given it: a copy whose `clap` box is
  * renamed `free`, so that it decodes the whole coded image (ImageHeader.clapOffset says why), and no
  * longer associated as essential (ImageHeader.clapEssentialAt); the pipeline crops. The source's
  * bytes are never changed.
  */
-function withoutClap(header: ImageHeader, bytes: Uint8Array): Uint8Array {
-  if (header.clapOffset === undefined) return bytes;
+function withoutClap(clapOffset: number, essentialAt: readonly number[] = [], bytes: Uint8Array): Uint8Array {
   const copy = new Uint8Array(bytes);
-  copy.set(new TextEncoder().encode('free'), header.clapOffset + 4);
-  for (const at of header.clapEssentialAt ?? []) copy[at] = copy[at]! & 0x7f;
+  copy.set(new TextEncoder().encode('free'), clapOffset + 4);
+  for (const at of essentialAt) copy[at] = copy[at]! & 0x7f;
   return copy;
 }
 
@@ -475,9 +479,10 @@ function withoutClap(header: ImageHeader, bytes: Uint8Array): Uint8Array {
  * mdat's) written out where it said "to the end of the file", and the meta box with the properties added after the last byte. Nothing else
  * moves, so the item locations hold. The source's bytes are never changed.
  */
-function withAvifPixi(header: ImageHeader, bytes: Uint8Array): Uint8Array {
-  if (!header.avifPixiMeta) return bytes;
-  const { start, box, toEnd } = header.avifPixiMeta;
+function withAvifPixi(
+  { start, box, toEnd }: NonNullable<ImageHeader['avifPixiMeta']>,
+  bytes: Uint8Array,
+): Uint8Array {
   const copy = new Uint8Array(bytes.length + box.length);
   copy.set(bytes);
   const view = new DataView(copy.buffer);
