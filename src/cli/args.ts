@@ -56,6 +56,41 @@ export class CommandFailure extends Error {
   }
 }
 
+/** The error and its causes (a StorageError wraps the SDK's), at most 5. */
+export function errorChain(error: unknown): Error[] {
+  const chain: Error[] = [];
+  for (let cause = error; cause instanceof Error && chain.length < 5; cause = cause.cause) chain.push(cause);
+  return chain;
+}
+
+/**
+ * An AWS call that failed for want of credentials, or at an `--endpoint` nobody answers on (imgpipe
+ * dev not running there), as one line (`hint` after it); undefined for any other failure. The SDK's
+ * error may be wrapped (a StorageError's cause).
+ */
+export function awsCallFailure(
+  command: string,
+  error: unknown,
+  endpoint: string | undefined,
+  hint = '',
+): CommandFailure | undefined {
+  const chain = errorChain(error);
+  if (chain.some((cause) => cause.name === 'CredentialsProviderError'))
+    return new CommandFailure(
+      command,
+      'no AWS credentials found: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or run aws sso login; for imgpipe dev give --endpoint',
+    );
+  const code = chain
+    .map((cause) => (cause as NodeJS.ErrnoException).code)
+    .find((code) => code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'ECONNRESET');
+  if (endpoint !== undefined && code !== undefined)
+    return new CommandFailure(
+      command,
+      `cannot reach --endpoint ${endpoint} (${code}): is imgpipe dev running there?${hint}`,
+    );
+  return undefined;
+}
+
 export const HELP_OPTION: OptionSpec = { name: 'help', short: 'h', description: 'Show this help.' };
 
 export interface ParsedArgs {

@@ -10,7 +10,7 @@ import {
 import cliProgress from 'cli-progress';
 import { describeError } from '../core/errors.ts';
 import { failureText, type ReprocessSummary } from '../handlers/reprocess.ts';
-import { CommandFailure, UsageError } from './args.ts';
+import { awsCallFailure, UsageError } from './args.ts';
 import { LOCAL_CREDENTIALS } from './local-s3.ts';
 import { formatMs, printable } from './table.ts';
 
@@ -314,7 +314,7 @@ async function call<T>(send: () => Promise<T>, options: ReprocessCommandOptions)
   try {
     return await send();
   } catch (error) {
-    const e = error as Error & { code?: string; cause?: { code?: string } };
+    const e = error as Error;
     // Step Functions keeps a Standard execution's name for 90 days after it ends; the same name with
     // the same input while it runs is that run (StartExecution returns it, and we follow it).
     if (e.name === 'ExecutionAlreadyExists' && options.name !== undefined)
@@ -327,17 +327,6 @@ async function call<T>(send: () => Promise<T>, options: ReprocessCommandOptions)
         COMMAND,
         `state machine ${options.stateMachine} does not exist${options.endpoint ? ` at ${options.endpoint}` : ' (in that account and region, for these credentials)'}: check --state-machine or ${STATE_MACHINE_ENV} (terraform output reprocess_state_machine_arn)`,
       );
-    if (e.name === 'CredentialsProviderError')
-      throw new CommandFailure(
-        COMMAND,
-        'no AWS credentials found: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or run aws sso login; for imgpipe dev give --endpoint',
-      );
-    const code = e.code ?? e.cause?.code;
-    if (options.endpoint && (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'ECONNRESET'))
-      throw new CommandFailure(
-        COMMAND,
-        `cannot reach --endpoint ${options.endpoint} (${code}): is imgpipe dev running there?`,
-      );
-    throw error;
+    throw awsCallFailure(COMMAND, error, options.endpoint) ?? error;
   }
 }

@@ -3,7 +3,7 @@ import { ENV } from '../config/settings.ts';
 import { isCalendarDay } from '../core/timing.ts';
 import { DynamoStatusStore } from '../status/dynamodb.ts';
 import { LISTED_STATUSES, type ListedStatus, type StatusItem, type StatusStore } from '../status/types.ts';
-import { CommandFailure, UsageError } from './args.ts';
+import { awsCallFailure, CommandFailure, errorChain, UsageError } from './args.ts';
 import { LOCAL_CREDENTIALS } from './local-s3.ts';
 import { type Column, formatBytes, formatMs, printable, renderTable } from './table.ts';
 
@@ -33,41 +33,23 @@ export async function runStatusCommand(options: StatusCommandOptions): Promise<n
   try {
     return await statusCommand(options);
   } catch (error) {
-    // As imgpipe reprocess says it: the SDK's error read "DynamoDB list of byStatus/failed in
-    // imgpipe-status failed (Error): connect ECONNREFUSED 127.0.0.1:4569", and asked for the stack.
-    if (causes(error).some((cause) => cause.name === 'CredentialsProviderError'))
-      throw new CommandFailure(
-        COMMAND,
-        'no AWS credentials found: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or run aws sso login; for imgpipe dev give --endpoint',
-      );
     // As imgpipe reprocess names a state machine that does not exist: a usage error naming the value.
-    if (causes(error).some((cause) => cause.name === 'ResourceNotFoundException'))
+    if (errorChain(error).some((cause) => cause.name === 'ResourceNotFoundException'))
       throw new UsageError(
         COMMAND,
         `table ${options.table} does not exist ${options.endpoint ? `at ${options.endpoint}` : '(in that account and region, for these credentials)'}: check --table or ${STATUS_TABLE_ENV} (terraform output status_table_name; imgpipe dev's is ${DEV_STATUS_TABLE})`,
       );
-    const code = connectionCode(error);
-    if (options.endpoint && code !== undefined)
-      throw new CommandFailure(
+    // As imgpipe reprocess says it: the SDK's error read "DynamoDB list of byStatus/failed in
+    // imgpipe-status failed (Error): connect ECONNREFUSED 127.0.0.1:4569", and asked for the stack.
+    throw (
+      awsCallFailure(
         COMMAND,
-        `cannot reach --endpoint ${options.endpoint} (${code}): is imgpipe dev running there? It prints its status table's endpoint when it starts`,
-      );
-    throw error;
+        error,
+        options.endpoint,
+        " It prints its status table's endpoint when it starts",
+      ) ?? error
+    );
   }
-}
-
-/** The error and its causes (a StorageError wraps the SDK's). */
-function causes(error: unknown): Error[] {
-  const chain: Error[] = [];
-  for (let cause = error; cause instanceof Error && chain.length < 5; cause = cause.cause) chain.push(cause);
-  return chain;
-}
-
-/** The code of a connection that could not be made, anywhere in the error's causes. */
-function connectionCode(error: unknown): string | undefined {
-  return causes(error)
-    .map((cause) => (cause as NodeJS.ErrnoException).code)
-    .find((code) => code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'ECONNRESET');
 }
 
 async function statusCommand(options: StatusCommandOptions): Promise<number> {
