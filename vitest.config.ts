@@ -8,6 +8,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
-    reporters: ['default'],
+    // The failure list repeats each failed test's name after the summary (see the file).
+    reporters: ['default', './test/support/failure-list-reporter.ts'],
   },
 });
