@@ -1100,7 +1100,14 @@ function metaWithPixi(
     const depth = fields & 0x40 ? (fields & 0x20 ? 12 : 10) : 8;
     const channels = fields & 0x10 ? 1 : 3;
     pixis.push(box('pixi', Uint8Array.of(0, 0, 0, 0, channels, ...Array<number>(channels).fill(depth))));
-    added.set(item, properties.boxes.length + pixis.length);
+    const index = properties.boxes.length + pixis.length;
+    // An ipma entry's index has 15 bits; a larger one would spill into the essential bit.
+    if (index > 0x7fff)
+      throw r.corrupt(
+        `item ${item} has no pixi property, which the decoder requires, and the ${properties.boxes.length} properties of its ipco box leave none to add: it would be number ${index}, past the 32767 an ipma box can name`,
+        { item, properties: properties.boxes.length },
+      );
+    added.set(item, index);
   }
   if (added.size === 0) return undefined;
   const original = (b: Box) => r.bytes.subarray(b.start, b.end);

@@ -21,6 +21,8 @@ export interface AvifItem {
   readonly properties?: readonly Uint8Array[];
   /** Mark `properties` essential, as libavif marks the transformative ones it writes (clap, irot, imir). */
   readonly essentialProperties?: boolean;
+  /** Properties in the ipco box after this item's that no item is associated with. */
+  readonly unassociated?: readonly Uint8Array[];
 }
 
 const text = (s: string) => new TextEncoder().encode(s);
@@ -78,7 +80,7 @@ export function buildAvif(color: AvifItem, alpha?: AvifItem): Uint8Array {
       ...(item.withoutPixi ? [] : [pixi(i === 0 ? 3 : 1, item.av1C)]),
     ];
     const more = item.properties ?? [];
-    properties.push(...own, ...more);
+    properties.push(...own, ...more, ...(item.unassociated ?? []));
     return [
       ...own.map((_, j) => (j === 1 ? 0x80 : 0) | (first + j)),
       ...more.map((_, j) => (item.essentialProperties ? 0x80 : 0) | (first + own.length + j)),

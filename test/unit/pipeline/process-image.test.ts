@@ -363,6 +363,27 @@ describe('processImage', () => {
     ).toBeUndefined();
   });
 
+  it('refuses an AVIF without pixi whose ipco box leaves no 15-bit index for one, naming the count', async () => {
+    // The added property's index spilled into the essential bit of its ipma entry (index 0x8000
+    // read as 0 with the bit set); the copy was then refused by the decoder as "Decoding error".
+    const file = readFixture('edge/formats/avif-8bit-420.avif');
+    const item = { data: topLevelBox(file, 'mdat'), av1C: findBox(file, 'av1C'), width: 480, height: 325 };
+    const free = Uint8Array.of(0, 0, 0, 8, 0x66, 0x72, 0x65, 0x65);
+    // Its ispe and av1C, then the unassociated ones: the pixi is property 32,768, or 32,767.
+    const over = buildAvif({ ...item, withoutPixi: true, unassociated: Array(32_765).fill(free) });
+    expect(() => probeImage('avif', over)).toThrow(
+      'The avif file is malformed: item 1 has no pixi property, which the decoder requires, and the 32767 properties of its ipco box leave none to add: it would be number 32768, past the 32767 an ipma box can name',
+    );
+    const last = buildAvif({ ...item, withoutPixi: true, unassociated: Array(32_764).fill(free) });
+    const meta = probeImage('avif', last).avifPixiMeta!;
+    // The new association is the item's third: index 32,767, not essential.
+    const ipma = Buffer.from(meta.box).lastIndexOf('ipma');
+    expect([...meta.box.subarray(ipma + 14, ipma + 21)]).toEqual([3, 0x00, 1, 0x80, 2, 0x7f, 0xff]);
+    const pngOnly = parsePipelineConfig({ variants: [{ name: 'large', width: 1600 }], formats: { png: {} } });
+    const { outputs } = await processImage(last, pngOnly);
+    expect([outputs[0]!.width, outputs[0]!.height]).toEqual([480, 325]);
+  });
+
   it('processes an AVIF without pixi whose mdat runs to the end of the file (size 0)', async () => {
     // The meta box rebuilt with pixi is appended after the last byte: inside such an mdat, unless
     // the copy writes its size out. The decoder reads the file with pixi and a size-0 mdat.
