@@ -805,6 +805,16 @@ async function reprocessCommand(
       command,
       `Expected a URL such as http://127.0.0.1:4571 for --endpoint but received ${JSON.stringify(endpoint)}`,
     );
+  // The numbers are checked before the state machine is looked for: a mistyped one is named, not
+  // hidden behind "which state machine?".
+  const concurrency =
+    values.concurrency !== undefined
+      ? integerFlag(command, '--concurrency', text(values.concurrency), 10, 1, 10_000)
+      : undefined;
+  const batchSize =
+    values['batch-size'] !== undefined
+      ? integerFlag(command, '--batch-size', text(values['batch-size']), 10, 1, 100)
+      : undefined;
   const stateMachine =
     text(values['state-machine']) ??
     (env[STATE_MACHINE_ENV]?.trim() || undefined) ??
@@ -817,12 +827,8 @@ async function reprocessCommand(
   return await runReprocessCommand({
     target: positionals[0]!,
     force: values.force === true,
-    ...(values.concurrency !== undefined
-      ? { concurrency: integerFlag(command, '--concurrency', text(values.concurrency), 10, 1, 10_000) }
-      : {}),
-    ...(values['batch-size'] !== undefined
-      ? { batchSize: integerFlag(command, '--batch-size', text(values['batch-size']), 10, 1, 100) }
-      : {}),
+    ...(concurrency !== undefined ? { concurrency } : {}),
+    ...(batchSize !== undefined ? { batchSize } : {}),
     stateMachine,
     ...(endpoint !== undefined ? { endpoint } : {}),
     ...(text(values.name) !== undefined ? { name: text(values.name) } : {}),

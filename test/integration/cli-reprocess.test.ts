@@ -243,7 +243,7 @@ describe('imgpipe reprocess against imgpipe dev --workflow', () => {
   }, 600_000);
 
   it('refuses bad arguments with the value named, before starting anything', async () => {
-    const [bad, upper, both, none, arn, name, scanAlone, scanWithout] = await Promise.all([
+    const [bad, upper, both, none, arn, name, scanAlone, scanWithout, many, batch] = await Promise.all([
       runCli(['reprocess', 'imgpipe-source/photos/', '--endpoint', 'http://127.0.0.1:9']),
       runCli(['reprocess', 's3://Photos/x', '--endpoint', 'http://127.0.0.1:9']),
       runCli(['reprocess', 's3://b-1/x', '--force', '--only-stale']),
@@ -272,6 +272,21 @@ describe('imgpipe reprocess against imgpipe dev --workflow', () => {
         '--dir',
         join(work, 'dev-args'),
       ]),
+      // Without a state machine too: the number is named, not "which state machine?".
+      runCli(['reprocess', 's3://b-1/x', '--concurrency', '0'], {
+        env: { IMGPIPE_REPROCESS_STATE_MACHINE: '' },
+      }),
+      runCli(['reprocess', 's3://b-1/x', '--batch-size', 'many'], {
+        env: { IMGPIPE_REPROCESS_STATE_MACHINE: '' },
+      }),
+    ]);
+    expect([many.code, many.stderr.split('\n')[0]]).toEqual([
+      2,
+      'imgpipe reprocess: Expected integer between 1 and 10000 for --concurrency but received "0" of type string',
+    ]);
+    expect([batch.code, batch.stderr.split('\n')[0]]).toEqual([
+      2,
+      'imgpipe reprocess: Expected integer between 1 and 100 for --batch-size but received "many" of type string',
     ]);
     expect(bad.code).toBe(2);
     expect(bad.stderr.split('\n')[0]).toBe(
