@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join, relative, resolve } from 'node:path';
+import { constants } from 'node:fs';
+import { access, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, relative, resolve } from 'node:path';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
 import { UsageError } from '../../src/cli/args.ts';
@@ -45,6 +46,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   try {
     if (options.from !== undefined) return await chooseAgain(options, options.from);
+    await checkWritable(options);
     return options.aws ? await sweepAws(options) : await sweepLocal(options);
   } catch (error) {
     process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
@@ -304,6 +306,27 @@ async function finish(
     process.stdout.write('No Terraform file written: pass --tfvars <path> to write one from this choice.\n');
   }
   return decision.derived && tfvars ? 0 : 1;
+}
+
+/**
+ * --out and --tfvars, checked before the sweep: a folder that cannot be made or written failed only
+ * once every size had run (in AWS: updated, published and invoked), and the results were lost.
+ */
+async function checkWritable(options: SweepOptions): Promise<void> {
+  const folder = async (flag: string, value: string, dir: string) => {
+    try {
+      await mkdir(dir, { recursive: true });
+      await access(dir, constants.W_OK);
+    } catch (error) {
+      throw invalidSetting(flag, `a path whose folder can be written to`, value, (error as Error).message);
+    }
+  };
+  await folder('--out', options.out, options.out);
+  if (options.tfvars === undefined) return;
+  await folder('--tfvars', options.tfvars, dirname(resolve(options.tfvars)));
+  const existing = await stat(options.tfvars).catch(() => undefined);
+  if (existing?.isDirectory())
+    throw invalidSetting('--tfvars', 'a file path', options.tfvars, 'it is a folder');
 }
 
 async function writeOutputs(

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
@@ -64,6 +64,53 @@ describe('npm run bench -- sweep', () => {
     expect(await main(['--corpus', 'no/such/folder', '--wait-quiet', '0'])).toBe(2);
     expect(await main(['--from', 'no/such/sweep.json'])).toBe(2);
     expect(await main(['--from', 'x.json', '--memory', '512'])).toBe(2);
+  });
+
+  it('refuses an --out or --tfvars it cannot write before the sweep runs, naming it', async () => {
+    // They failed once every size had run (exit 1, the results lost): in AWS, after updating,
+    // publishing and invoking the function at each size.
+    const dir = mkdtempSync(join(tmpdir(), 'imgpipe-sweep-'));
+    const file = join(dir, 'a-file');
+    writeFileSync(file, 'x');
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    const run = async (...flags: string[]) => {
+      stderr.mockClear();
+      const code = await main([
+        '--memory',
+        '1769',
+        '--corpus',
+        'fixtures/photos/portrait-friends-dogs.jpg',
+        '--runs',
+        '1',
+        '--wait-quiet',
+        '0',
+        ...flags,
+      ]);
+      return [code, stderr.mock.calls.map(([text]) => String(text)).join('')];
+    };
+    try {
+      expect(await run('--out', join(file, 'out'))).toEqual([
+        2,
+        expect.stringMatching(
+          new RegExp(
+            `^Expected a path whose folder can be written to for --out but received "${join(file, 'out')}" of type string \\(ENOTDIR`,
+          ),
+        ),
+      ]);
+      expect(await run('--out', join(dir, 'out'), '--tfvars', join(file, 'tuning.tfvars.json'))).toEqual([
+        2,
+        expect.stringMatching(
+          /^Expected a path whose folder can be written to for --tfvars but received .* \((ENOTDIR|EEXIST)/,
+        ),
+      ]);
+      expect(await run('--out', join(dir, 'out'), '--tfvars', dir)).toEqual([
+        2,
+        expect.stringMatching(/^Expected a file path for --tfvars but received .* \(it is a folder\)/),
+      ]);
+      expect(existsSync(join(dir, 'out', 'sweep.json'))).toBe(false);
+    } finally {
+      stderr.mockRestore();
+    }
   });
 });
 
