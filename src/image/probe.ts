@@ -59,6 +59,12 @@ export interface ImageHeader {
     readonly end: number;
     readonly box: Uint8Array;
     readonly toEnd?: number;
+    /**
+     * Where the last top-level box ends, when fewer bytes than a box header follow it (a writer's
+     * padding, or a cut): the appended meta box goes there, over them, or the decoder would read
+     * them as the start of a box.
+     */
+    readonly appendAt?: number;
   };
   /**
    * PNG: the chunks before the image data that its decoder does not need (each one's first byte and
@@ -1048,7 +1054,12 @@ function probeHeif(r: Reader): Facts {
           }),
         )
       : undefined;
-  const avifPixiMeta = pixiMeta && { ...pixiMeta, ...(toEnd !== undefined && { toEnd }) };
+  const appendAt = last && last.end < r.bytes.length ? last.end : undefined;
+  const avifPixiMeta = pixiMeta && {
+    ...pixiMeta,
+    ...(toEnd !== undefined && { toEnd }),
+    ...(appendAt !== undefined && { appendAt }),
+  };
   // A grid's colour description may sit on its tiles only.
   const colourSource =
     itemTypes.get(primary) === 'grid' && !propertiesOf(primary).some((b) => b.type === 'colr')

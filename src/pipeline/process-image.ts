@@ -476,19 +476,21 @@ function withoutClap(clapOffset: number, essentialAt: readonly number[] = [], by
 /**
  * An AVIF whose AV1 items lack the `pixi` property, as libavif is given it (ImageHeader.avifPixiMeta
  * says why): a copy whose meta box is renamed `free`, the last box's size (the meta box's or an
- * mdat's) written out where it said "to the end of the file", and the meta box with the properties added after the last byte. Nothing else
- * moves, so the item locations hold. The source's bytes are never changed.
+ * mdat's) written out where it said "to the end of the file", and the meta box with the properties
+ * added after the last box (over any bytes too few for a box that follow it). Nothing else moves,
+ * so the item locations hold. The source's bytes are never changed.
  */
 function withAvifPixi(
-  { start, box, toEnd }: NonNullable<ImageHeader['avifPixiMeta']>,
+  { start, box, toEnd, appendAt: at }: NonNullable<ImageHeader['avifPixiMeta']>,
   bytes: Uint8Array,
 ): Uint8Array {
-  const copy = new Uint8Array(bytes.length + box.length);
-  copy.set(bytes);
+  const appendAt = at ?? bytes.length;
+  const copy = new Uint8Array(appendAt + box.length);
+  copy.set(bytes.subarray(0, appendAt));
   const view = new DataView(copy.buffer);
-  if (toEnd !== undefined) view.setUint32(toEnd, bytes.length - toEnd);
+  if (toEnd !== undefined) view.setUint32(toEnd, appendAt - toEnd);
   copy.set(new TextEncoder().encode('free'), start + 4);
-  copy.set(box, bytes.length);
+  copy.set(box, appendAt);
   return copy;
 }
 

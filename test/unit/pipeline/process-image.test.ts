@@ -384,6 +384,27 @@ describe('processImage', () => {
     expect([outputs[0]!.width, outputs[0]!.height]).toEqual([480, 325]);
   });
 
+  it('processes an AVIF without pixi followed by bytes too few for a box, as libavif reads it with pixi', async () => {
+    // The meta box rebuilt with pixi was appended after them: the decoder read them as the start
+    // of a box and refused the copy ("Decoding error").
+    const pngOnly = parsePipelineConfig({ variants: [{ name: 'large', width: 1600 }], formats: { png: {} } });
+    const file = readFixture('edge/formats/avif-8bit-420.avif');
+    const item = { data: topLevelBox(file, 'mdat'), av1C: findBox(file, 'av1C'), width: 480, height: 325 };
+    const output = async (bytes: Uint8Array) =>
+      Buffer.from((await processImage(bytes, pngOnly)).outputs[0]!.bytes);
+    const reference = await output(buildAvif(item));
+    for (const trailing of [1, 7]) {
+      const without = Buffer.concat([
+        buildAvif({ ...item, withoutPixi: true }),
+        Buffer.alloc(trailing, 0xab),
+      ]);
+      expect(probeImage('avif', without).avifPixiMeta?.appendAt).toBe(without.length - trailing);
+      const before = Buffer.from(without);
+      expect((await output(without)).equals(reference), `${trailing} trailing`).toBe(true);
+      expect(before.equals(without)).toBe(true); // the source is not changed
+    }
+  });
+
   it('processes an AVIF without pixi whose mdat runs to the end of the file (size 0)', async () => {
     // The meta box rebuilt with pixi is appended after the last byte: inside such an mdat, unless
     // the copy writes its size out. The decoder reads the file with pixi and a size-0 mdat.
