@@ -137,11 +137,12 @@ export interface ObjectHandling {
    * says what asked for it (the S3 event name, or `Reprocess`); `remainingMs` is the Lambda
    * invocation's remaining time (context.getRemainingTimeInMillis()), which caps the image's time
    * budget. `begun`: an earlier step (the workflow's inspection) already made the stale check and
-   * recorded the object as processing.
+   * recorded the object as processing; `gone`: its scan or moderation found the key gone, so it
+   * is recorded missing without being read (pipeline/process-object's ProcessDeps.gone).
    */
   handle(
     ref: ObjectRef,
-    options: { trigger: string; force?: boolean; remainingMs?: number; begun?: boolean },
+    options: { trigger: string; force?: boolean; remainingMs?: number; begun?: boolean; gone?: boolean },
   ): Promise<Handled>;
   /**
    * The workflow mode's first step: the recursion guard, the stale check (the status item becomes
@@ -574,7 +575,7 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       }
       return { result: reportFailure(ref, trigger, error), error, event: failureEvent(ref, message) };
     },
-    async handle(ref, { trigger, force, remainingMs, begun }) {
+    async handle(ref, { trigger, force, remainingMs, begun, gone }) {
       if (begun) {
         const own = isOwnObject(ref.bucket, ref.key);
         if (own)
@@ -597,6 +598,7 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
           force,
           // The workflow's checks passed the inspected content (its ETag) only.
           inspectedOnly: begun === true,
+          gone: gone === true,
           ...(trace ? { trace } : {}),
           invocationEndsAt: remainingMs === undefined ? undefined : performance.now() + remainingMs,
         });

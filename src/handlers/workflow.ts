@@ -269,10 +269,14 @@ export function createWorkflowTasks(deps: WorkflowDeps, options: ReprocessOption
       const ref = objectOf(input);
       // `force` (a reprocessing with --force, from Inspect): redo outputs that are current.
       const force = isPlainObject(input) && input.force === true;
+      // Marked by the state machine (its Gone state) when Scan or Moderate found the key gone:
+      // recorded missing, never read, as what the key holds by now was not checked.
+      const gone = isPlainObject(input) && isPlainObject(input.object) && input.object.gone === true;
       const handled = await objects.handle(ref, {
         trigger: force ? REPROCESS_TRIGGER : TRIGGER,
         begun: true,
         force,
+        gone,
         remainingMs: context?.getRemainingTimeInMillis(),
       });
       return announce(handled);

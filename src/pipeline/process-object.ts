@@ -59,6 +59,13 @@ export interface ProcessDeps {
    */
   readonly inspectedOnly?: boolean;
   /**
+   * The workflow mode's Process after its scan or moderation found the key gone: the object is
+   * recorded missing without being read. Content there by now (the very bytes inspected, put back
+   * with the same ETag, where the bucket keeps no versions) was checked by nothing: its own event
+   * has it checked.
+   */
+  readonly gone?: boolean;
+  /**
    * Where on-demand results are stored (IMGPIPE_TRANSFORM_PREFIX), when the transformation function
    * runs beside this one: the source's results there are withdrawn with its outputs.
    */
@@ -201,7 +208,12 @@ export async function processObject(ref: ObjectRef, deps: ProcessDeps): Promise<
   const known = current(ref.etag);
   if (known) return duplicate(base, known, manifestKey, started);
 
-  const read = await readSource(storage, ref, deps.config);
+  const read: SourceRead = deps.gone
+    ? {
+        kind: 'missing',
+        message: `No object at ${storage.locate(ref.key)} when its checks ran: content put there since is checked by its own event`,
+      }
+    : await readSource(storage, ref, deps.config);
   if (read.kind === 'missing') {
     return { ...base, status: 'missing', etag: ref.etag, message: read.message, timings: total(started) };
   }

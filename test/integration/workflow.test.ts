@@ -111,6 +111,8 @@ async function setup(
     afterInspect?: (output: unknown) => Promise<void>;
     /** Runs once the Scan task has returned (to change the object under the later tasks). */
     afterScan?: (output: unknown) => Promise<void>;
+    /** Runs once the Moderate task has returned (to change the object under Process). */
+    afterModerate?: (output: unknown) => Promise<void>;
     /**
      * How many publishes the bus refuses first, as PutEvents does once the SDK's retries are spent
      * (EventBridge has no local server: the events go to a file, through our EventPublisher).
@@ -188,7 +190,7 @@ async function setup(
   // The bindings imgpipe dev --workflow uses too (src/cli/local-stepfunctions.ts).
   const bindings = uploadBindings(tasks, scan);
   // A test's step after a state's task, before the next state runs.
-  const after = (state: 'Inspect' | 'Scan', hook?: (output: unknown) => Promise<void>) => {
+  const after = (state: 'Inspect' | 'Scan' | 'Moderate', hook?: (output: unknown) => Promise<void>) => {
     const task = bindings[state];
     if (!hook || !task) return;
     bindings[state] = async (input) => {
@@ -199,6 +201,7 @@ async function setup(
   };
   after('Inspect', options.afterInspect);
   after('Scan', options.afterScan);
+  after('Moderate', options.afterModerate);
   const { remainingMs } = options;
   if (remainingMs !== undefined) {
     // A Lambda context for every task (the local bindings give none, so nothing is checked).
@@ -755,6 +758,59 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
       expect(wf.events()).toEqual([]);
     });
   }
+
+  it('never publishes content a check found gone: the same bytes put back before Process are left to their own run (a bucket without versions)', async () => {
+    // s3rver keeps no versions: the key is deleted after Inspect, so Scan (or Moderate) finds it
+    // gone and checks nothing; the very bytes inspected (same ETag) are put back before Process.
+    const photo = readFixture('photos/portrait-friends-dogs.jpg');
+    const infected = Buffer.concat([photo, Buffer.from(EICAR)]);
+
+    // 1. Scan finds the key gone; the JPEG carrying EICAR is put back before Process.
+    let key = 'photos/gone-at-scan.jpg';
+    let back: Awaited<ReturnType<typeof upload>> | undefined;
+    let wf = await setup({
+      checks: { malware: true, moderation: false },
+      afterInspect: async () => {
+        if (!back) await new S3Storage(s3.client, SOURCE).delete(key);
+      },
+      afterScan: async () => {
+        back ??= await upload(key, infected);
+      },
+    });
+    let run = await wf.run(await upload(key, infected));
+    expect(run.invoked).toEqual(['Inspect', 'Scan', 'Process']);
+    expect(run.output).toMatchObject({ verdict: { missing: true }, result: { status: 'missing', key } });
+    expect(await outputs().head(`manifests/${key}.json`)).toBeUndefined();
+    expect(await outputs().head(`small/${key}.jpg`)).toBeUndefined();
+    // The content's own event: scanned, and quarantined.
+    run = await wf.run(back!);
+    expect(run.invoked).toEqual(['Inspect', 'Scan', 'Quarantine']);
+    expect(run.output).toMatchObject({ result: { status: 'quarantined', reason: 'malware' } });
+    expect(await outputs().head(`small/${key}.jpg`)).toBeUndefined();
+
+    // 2. Moderate finds the key gone; the photo Rekognition flags is put back before Process.
+    key = 'photos/gone-at-moderation.jpg';
+    back = undefined;
+    wf = await setup({
+      checks: { malware: false, moderation: true },
+      labels: [{ Name: 'Explicit', ParentName: '', TaxonomyLevel: 1, Confidence: 97 }],
+      afterInspect: async () => {
+        if (!back) await new S3Storage(s3.client, SOURCE).delete(key);
+      },
+      afterModerate: async () => {
+        back ??= await upload(key, photo);
+      },
+    });
+    run = await wf.run(await upload(key, photo));
+    expect(run.invoked).toEqual(['Inspect', 'Moderate', 'Process']);
+    expect(run.output).toMatchObject({ verdict: { missing: true }, result: { status: 'missing', key } });
+    expect(await outputs().head(`manifests/${key}.json`)).toBeUndefined();
+    expect(await outputs().head(`small/${key}.jpg`)).toBeUndefined();
+    run = await wf.run(back!);
+    expect(run.invoked).toEqual(['Inspect', 'Moderate', 'Quarantine']);
+    expect(run.output).toMatchObject({ result: { status: 'quarantined', reason: 'moderation' } });
+    expect(await outputs().head(`small/${key}.jpg`)).toBeUndefined();
+  });
 
   it('publishes only the content its checks passed: content put over the key during a run is left to its own run (a bucket without versions)', async () => {
     // s3rver keeps no versions, as a bucket without versioning (imgpipe dev --workflow): the tasks

@@ -119,15 +119,23 @@ describe('retries and failures', () => {
     expect(routes('Inspected')).toContain('$.inspection.verdict.status=rejected->InspectionRejected');
     expect(states.InspectionRejected!.Next).toBe('Quarantine');
     expect(routes('Scanned')[0]).toBe('$.verdict.status=rejected->Quarantine');
-    // An object gone since the inspection goes straight to Process, which records it as missing.
-    expect((states.Scanned!.Choices as unknown[])[1]).toEqual({
+    // An object Scan or Moderate found gone goes through Gone to Process, which records it as
+    // missing without reading the key (what it holds by then was not checked).
+    const gone = {
       And: [
         { Variable: '$.verdict.missing', IsPresent: true },
         { Variable: '$.verdict.missing', BooleanEquals: true },
       ],
+      Next: 'Gone',
+    };
+    expect((states.Scanned!.Choices as unknown[])[1]).toEqual(gone);
+    expect(routes('Moderated')[0]).toBe('$.verdict.status=rejected->Quarantine');
+    expect((states.Moderated!.Choices as unknown[]).slice(1)).toEqual([gone]);
+    expect(states.Gone).toMatchObject({
+      Result: true,
+      ResultPath: '$.inspection.object.gone',
       Next: 'Process',
     });
-    expect(routes('Moderated')).toEqual(['$.verdict.status=rejected->Quarantine']);
     expect(states.Quarantine!.Parameters).toEqual({
       'object.$': '$.inspection.object',
       'rejection.$': '$.verdict.rejection',
