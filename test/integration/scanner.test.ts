@@ -192,13 +192,13 @@ describe.skipIf(!tools)('the malware scanner', () => {
         });
       // Stopped (SIGSTOP), clamd accepts connections and never answers.
       process.kill(clamd.pid!, 'SIGSTOP');
-      const started = performance.now();
+      // The message names the idle timeout that fired: the 300 ms given, not IDLE_TIMEOUT_MS (no
+      // clock is read: on a loaded machine the kill and the reply may take any time).
       await expect(clamd.scan(new Uint8Array(10), { idleTimeoutMs: 300 })).rejects.toMatchObject({
         name: 'ScannerError',
         retryable: true,
         message: expect.stringMatching(/did not answer on .* within 300 ms$/),
       });
-      expect(performance.now() - started).toBeLessThan(2_000);
       // Killed, so that nothing asks the hung daemon again: the caller starts another.
       expect(clamd.running).toBe(false);
     } finally {
