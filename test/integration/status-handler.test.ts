@@ -770,7 +770,6 @@ describe('createLambdaDeps', () => {
         },
         { idleTimeoutMs: 300 },
       );
-      const started = Date.now();
       const failure = await deps.status!.get(SOURCE, 'k').then(
         () => undefined,
         (error: unknown) => error as Error,
@@ -781,11 +780,11 @@ describe('createLambdaDeps', () => {
       ]);
       expect(published.failed).toBe(1);
       expect(published.errors[0]).toMatch(/TimeoutError|timed out after 300 ms/);
-      // Each was cut after its idle limit, not the function's timeout (nor the SDK's none).
-      expect(Date.now() - started).toBeLessThan(20_000);
+      // Each was cut by its idle limit (the messages name the 300 ms), not the function's timeout
+      // (nor the SDK's none, which would hang past the test's). No clock is read: a loaded machine
+      // may take any time to get there.
       expect(requests).toBeGreaterThanOrEqual(2);
       // Powertools Parameters' own SSM client: the pipeline document's parameter, read at start.
-      const reading = Date.now();
       await expect(
         createLambdaDeps(
           {
@@ -798,7 +797,6 @@ describe('createLambdaDeps', () => {
       ).rejects.toThrow(
         /Cannot read the pipeline document from the parameter \/silent\/document .*(TimeoutError|timed out after 300 ms)/,
       );
-      expect(Date.now() - reading).toBeLessThan(20_000);
       expect(requests).toBeGreaterThanOrEqual(3);
     } finally {
       vi.unstubAllEnvs();
