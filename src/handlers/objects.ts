@@ -263,19 +263,36 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
     const ignored = notAnUpload(ref);
     if (ignored) return ignored;
     const started = performance.now();
+    const status = deps.status;
     try {
+      // The removal is ordered against the key's other events before anything is deleted (begin:
+      // `processing` for this event, or stale), and recorded deleted only once its outputs are
+      // gone: recorded first, a deletion that then failed (S3 throttling, access denied) left the
+      // item saying deleted over outputs still published, and nothing announced.
       const removal = await removeObject(ref, {
         layout,
         source: deps.sourceStorage,
         output: deps.output,
         deleteOutputs: config.deleteOutputs,
         ...(transforms ? { transforms } : {}),
-        ...(deps.status ? { record: () => deps.status!.finish(ref, { status: 'deleted' }) } : {}),
+        ...(status
+          ? { record: async () => ((await status.begin(ref)) === 'stale' ? 'stale' : 'applied') }
+          : {}),
       });
       if (removal.status === 'kept') {
         const realigned = removal.current === undefined ? undefined : await realign(ref, removal.current);
         const reason = realigned ? `${removal.reason}; ${realigned}` : removal.reason;
         return { result: skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason }) };
+      }
+      const event = deletedEvent(ref, removal.removedOutputs.length);
+      try {
+        await status?.finish(ref, { status: 'deleted' });
+      } catch (error) {
+        // The outputs are gone, and that goes out now, as an upload's outcome does when its
+        // status cannot be written: the record fails, so Lambda's retry records it (and announces
+        // it again).
+        await status?.finish(ref, { status: 'failed', message: describeError(error) }).catch(() => undefined);
+        return { result: reportFailure(ref, trigger, error), error, event };
       }
       logger.info('Object deleted', {
         outcome: 'deleted',
@@ -288,10 +305,20 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       count('deleted');
       return {
         result: { bucket: ref.bucket, key: ref.key, status: 'deleted' },
-        event: deletedEvent(ref, removal.removedOutputs.length),
+        event,
       };
     } catch (error) {
-      return { result: reportFailure(ref, trigger, error), error };
+      // As an upload's failure: the item says failed with the error, and Image Failed goes out,
+      // until Lambda's retry deletes what is left and records the removal.
+      const message = describeError(error);
+      const written = await status?.finish(ref, { status: 'failed', message }).catch(() => undefined);
+      if (written === 'stale') {
+        // Another delivery of this removal finished it (its outputs are gone), or a later event of
+        // the key is recorded, which decides the outputs: a retry would be stale.
+        const reason = `stale removal: the status table holds another delivery's final status or a later event for this key; not announced: ${message}`;
+        return { result: skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason }) };
+      }
+      return { result: reportFailure(ref, trigger, error), error, event: failureEvent(ref, message) };
     }
   }
 

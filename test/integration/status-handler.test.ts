@@ -64,6 +64,7 @@ async function setup(
     withoutTable?: boolean;
     /** Wraps the table's store (to make its writes fail). */
     wrapStatus?: (store: StatusStore) => StatusStore;
+    output?: Storage;
   } = {},
 ) {
   const table = `imgpipe-handler-${++tables}`;
@@ -108,7 +109,7 @@ async function setup(
   const deps: HandlerDeps = {
     config,
     sourceStorage: options.sourceStorage ?? ((bucket) => new S3Storage(s3.client, bucket)),
-    output: new S3Storage(s3.client, OUTPUT),
+    output: options.output ?? new S3Storage(s3.client, OUTPUT),
     quarantine: new S3Storage(s3.client, QUARANTINE),
     logger,
     metrics,
@@ -556,6 +557,60 @@ describe('the S3 handler on removals', () => {
     expect(details.at(-1)).toMatchObject({ status: 'deleted', key: 'g/photo.jpg', removedOutputs: 2 });
     // The same removal delivered again finds nothing left to delete, and fails nothing.
     expect((await handler(removed('g/photo.jpg', '0701'))).records[0]?.status).toBe('deleted');
+  });
+
+  it('records and announces a removal whose outputs could not be deleted as failed, and its retry as deleted', async () => {
+    // The output bucket's deletes answer SlowDown while `failing`, past the SDK's retries.
+    const deletes = { failing: true };
+    const failingOutput = new Proxy(new S3Storage(s3.client, OUTPUT), {
+      get(target, property, receiver) {
+        if (property === 'delete' && deletes.failing)
+          return () => Promise.reject(Object.assign(new Error('SlowDown'), { name: 'SlowDown' }));
+        return Reflect.get(target, property, receiver);
+      },
+    });
+    const { handler, status, details } = await setup({ output: failingOutput });
+    const key = 'g2/photo.jpg';
+    deletes.failing = false;
+    await handler(await upload(key, readFixture('photos/colour-fig-red-bowl.jpg'), '0710'));
+    deletes.failing = true;
+    await s3.client.send(new DeleteObjectCommand({ Bucket: SOURCE, Key: key }));
+    await expect(handler(removed(key, '0711'))).rejects.toThrow(/1 record\(s\) failed/);
+    // The outputs are still there: the item must not say deleted, and the failure is announced.
+    expect(await exists(`small/${key}.webp`)).toBe(true);
+    expect(await status.get(SOURCE, key)).toMatchObject({
+      status: 'failed',
+      message: expect.stringMatching(/SlowDown/),
+    });
+    expect(details.at(-1)).toMatchObject({
+      status: 'failed',
+      key,
+      message: expect.stringMatching(/SlowDown/),
+    });
+    // Lambda's retry of the same event deletes them and records the removal.
+    deletes.failing = false;
+    const { records } = await handler(removed(key, '0711'));
+    expect(records).toEqual([{ bucket: SOURCE, key, status: 'deleted' }]);
+    expect(await exists(`small/${key}.webp`)).toBe(false);
+    expect(await status.get(SOURCE, key)).toMatchObject({ status: 'deleted' });
+    expect(details.at(-1)).toMatchObject({ status: 'deleted', key, removedOutputs: 2 });
+  });
+
+  it('announces a removal whose status write the table throttled as deleted, and fails it so that the retry records it', async () => {
+    const { handler, status, details } = await setup({
+      wrapStatus: (store) => throttledFinish(store, 'deleted', 1),
+    });
+    const key = 'g3/photo.jpg';
+    await handler(await upload(key, readFixture('photos/colour-fig-red-bowl.jpg'), '0720'));
+    await s3.client.send(new DeleteObjectCommand({ Bucket: SOURCE, Key: key }));
+    await expect(handler(removed(key, '0721'))).rejects.toThrow(/ProvisionedThroughputExceeded/);
+    // The outputs are gone: that is what goes out, not a failure.
+    expect(await exists(`small/${key}.webp`)).toBe(false);
+    expect(details.map((d) => d.status)).toEqual(['processed', 'deleted']);
+    expect(details.at(-1)).toMatchObject({ key, removedOutputs: 2 });
+    const { records } = await handler(removed(key, '0721'));
+    expect(records).toEqual([{ bucket: SOURCE, key, status: 'deleted' }]);
+    expect(await status.get(SOURCE, key)).toMatchObject({ status: 'deleted' });
   });
 
   it('keeps the outputs of a newer upload when a late removal of an older one arrives', async () => {
