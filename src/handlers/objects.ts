@@ -432,8 +432,14 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       written = await deps.status?.finish(ref, finalStatus(outcome), undefined, current);
     } catch (error) {
       const message = describeError(error);
-      await deps.status?.finish(ref, { status: 'failed', message }).catch(() => undefined);
-      return { result: reportFailure(ref, trigger, error), error, ...(await announce(event)) };
+      const failed = await deps.status?.finish(ref, { status: 'failed', message }).catch(() => undefined);
+      if (failed !== 'stale')
+        return { result: reportFailure(ref, trigger, error), error, ...(await announce(event)) };
+      // The failure is refused too: a later event of the key (or another delivery's final status)
+      // is recorded, as the write would have found. It is treated so (superseded outputs brought in
+      // line, nothing announced for them), not failed for a retry the table ignores as stale while
+      // what this attempt wrote stays over the later version's outputs.
+      written = 'stale';
     }
     // A later event of the key is recorded: it decides, and announces, the key's outputs.
     if (written === 'stale' && outcome.status === 'duplicate')

@@ -420,6 +420,60 @@ describe('the S3 handler with the status table and events', () => {
     expect(item).toMatchObject({ status: 'processed', outputs: 1 });
   });
 
+  it('leaves the newer version’s outputs when an older event finishes after it and the table throttles its status write', async () => {
+    // The older event's read is held until the newer upload has been processed and recorded; then
+    // the write of its final status is throttled past the SDK's retries.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let gets = 0;
+    let read = false;
+    const sourceStorage = (bucket: string): Storage => {
+      const real = new S3Storage(s3.client, bucket);
+      return new Proxy(real, {
+        get(target, property, receiver) {
+          if (property === 'get' && gets++ === 0)
+            return async (...args: Parameters<Storage['get']>) => {
+              const object = await real.get(...args);
+              read = true;
+              await held;
+              return object;
+            };
+          return Reflect.get(target, property, receiver);
+        },
+      });
+    };
+    const wrapStatus = (store: StatusStore): StatusStore => {
+      const throttled = throttledFinish(store, 'processed', 1);
+      return {
+        ...store,
+        begin: store.begin.bind(store),
+        get: store.get.bind(store),
+        list: store.list.bind(store),
+        finish: (ref, ...rest) => (ref.sequencer === '0C00' ? throttled : store).finish(ref, ...rest),
+      };
+    };
+    const { handler, status, details } = await setup({ sourceStorage, wrapStatus });
+    const key = 'k3/photo.jpg';
+    const older = await upload(key, readFixture('photos/colour-fig-red-bowl.jpg'), '0C00');
+    const first = handler(older);
+    while (!read) await new Promise((resolve) => setTimeout(resolve, 5));
+    const newer = await upload(key, readFixture('photos/portrait-friends-dogs.jpg'), '0C01');
+    expect((await handler(newer)).records[0]?.status).toBe('processed');
+    const newerEtag = (await new S3Storage(s3.client, SOURCE).head(key))?.etag;
+    release();
+    // Not failed for a retry the table would ignore as stale, and not announced.
+    const { records } = await first;
+    expect(records[0]).toMatchObject({ status: 'ignored', reason: expect.stringMatching(/^stale event/) });
+    const manifest = JSON.parse(
+      new TextDecoder().decode((await new S3Storage(s3.client, OUTPUT).get(`manifests/${key}.json`)).body),
+    );
+    expect(manifest.source.etag).toBe(newerEtag);
+    expect(await status.get(SOURCE, key)).toMatchObject({ status: 'processed', etag: newerEtag });
+    expect(details.map((d) => [d.status, d.sequencer])).toEqual([['processed', '0C01']]);
+  });
+
   it.each([
     ['with', false],
     ['without', true],
