@@ -370,9 +370,15 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
 
   /**
    * The guard and the stale check: the result that ends the object here, or, to go on, whether a
-   * duplicate of this event is announced (see finish()).
+   * duplicate of this event is announced (see finish()). `realignStale`: a stale event brings the
+   * key's outputs in line (staleOutputs), which may process an image; not in the workflow's
+   * Inspect, whose function decodes nothing and has the memory for none (an image made there would
+   * be judged against it), as finish() publishes nothing there either.
    */
-  async function start(ref: ObjectRef): Promise<{ ended: Handled } | { announceDuplicate: boolean }> {
+  async function start(
+    ref: ObjectRef,
+    realignStale = false,
+  ): Promise<{ ended: Handled } | { announceDuplicate: boolean }> {
     const ignored = notAnUpload(ref);
     if (ignored) return { ended: ignored };
     const begun = await deps.status?.begin(ref);
@@ -384,10 +390,29 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       begun === 'stale' &&
       (ref.sequencer !== undefined || (await deps.sourceStorage(ref.bucket).head(ref.key)) === undefined)
     ) {
-      const reason = 'stale event: the status table holds a later event for this key';
+      const realigned = realignStale ? await staleOutputs(ref) : undefined;
+      const reason = `stale event: the status table holds a later event for this key${realigned ? `; ${realigned}` : ''}`;
       return { ended: { result: skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason }) } };
     }
     return { announceDuplicate: announcesDuplicate(ref, begun) };
+  }
+
+  /**
+   * A stale event's earlier attempt may have written its outputs over a later version's and then
+   * stopped (a timeout, a crash) before its status write, which would have found it stale and
+   * brought them in line (superseded()); its retry, stale at once, does it instead. When the
+   * manifest names content other than the key's current content, they are brought in line as in
+   * the workflow mode (redoChecked: the current content made again only if the table records it
+   * processed, outputs of other content withdrawn once no run is under way), and never for a key
+   * that is gone while IMGPIPE_DELETE_OUTPUTS keeps a deleted source's outputs. What was done, or
+   * undefined when nothing was.
+   */
+  async function staleOutputs(ref: ObjectRef): Promise<string | undefined> {
+    const manifest = await readManifest(deps.output, layout.manifestKey(ref.key));
+    if (!manifest || manifest.source.key !== ref.key) return undefined;
+    const current = await deps.sourceStorage(ref.bucket).head(ref.key);
+    if (manifest.source.etag === current?.etag || (!current && !config.deleteOutputs)) return undefined;
+    return `its outputs were of other content (ETag ${manifest.source.etag}) than the key's (${await redoChecked(ref.bucket, ref.key)})`;
   }
 
   /**
@@ -623,7 +648,9 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       }
       try {
         // The workflow's Process (begun) cannot tell whether its task's earlier attempt announced.
-        const started = begun ? { announceDuplicate: announcesDuplicate(ref, undefined) } : await start(ref);
+        const started = begun
+          ? { announceDuplicate: announcesDuplicate(ref, undefined) }
+          : await start(ref, true);
         if ('ended' in started) return started.ended;
         const outcome = await processObject(ref, {
           ...processDeps,

@@ -420,6 +420,54 @@ describe('the S3 handler with the status table and events', () => {
     expect(item).toMatchObject({ status: 'processed', outputs: 1 });
   });
 
+  it('brings the outputs in line when the retry of an attempt stopped after writing them over a newer version’s is stale', async () => {
+    // The older event's first attempt reads its version, is held until the newer upload has been
+    // processed and recorded, writes its outputs and manifest over the newer one's, and stops (a
+    // timeout, a crash) before its status item.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let gets = 0;
+    let read = false;
+    const sourceStorage = (bucket: string): Storage => {
+      const real = new S3Storage(s3.client, bucket);
+      return new Proxy(real, {
+        get(target, property, receiver) {
+          if (property === 'get' && gets++ === 0)
+            return async (...args: Parameters<Storage['get']>) => {
+              const object = await real.get(...args);
+              read = true;
+              await held;
+              return object;
+            };
+          return Reflect.get(target, property, receiver);
+        },
+      });
+    };
+    const { handler, deps, status, details } = await setup({ sourceStorage });
+    const key = 'k4/photo.jpg';
+    const older = await upload(key, readFixture('photos/colour-fig-red-bowl.jpg'), '0D00');
+    const stopped = stopAfterManifest(deps, older);
+    while (!read) await new Promise((resolve) => setTimeout(resolve, 5));
+    const newer = await upload(key, readFixture('photos/portrait-friends-dogs.jpg'), '0D01');
+    expect((await handler(newer)).records[0]?.status).toBe('processed');
+    const newerEtag = (await new S3Storage(s3.client, SOURCE).head(key))?.etag;
+    release();
+    await stopped;
+    const manifestEtag = async () =>
+      JSON.parse(
+        new TextDecoder().decode((await new S3Storage(s3.client, OUTPUT).get(`manifests/${key}.json`)).body),
+      ).source.etag;
+    expect(await manifestEtag()).not.toBe(newerEtag);
+    // Lambda's retry of the older event: stale, and the key's outputs are its content's again.
+    const { records } = await handler(older);
+    expect(records[0]).toMatchObject({ status: 'ignored', reason: expect.stringMatching(/^stale event/) });
+    expect(await manifestEtag()).toBe(newerEtag);
+    expect(await status.get(SOURCE, key)).toMatchObject({ status: 'processed', etag: newerEtag });
+    expect(details.map((d) => [d.status, d.sequencer])).toEqual([['processed', '0D01']]);
+  });
+
   it('leaves the newer version’s outputs when an older event finishes after it and the table throttles its status write', async () => {
     // The older event's read is held until the newer upload has been processed and recorded; then
     // the write of its final status is throttled past the SDK's retries.
