@@ -20,7 +20,7 @@ import {
 } from '../pipeline/process-object.ts';
 import { readManifest } from '../pipeline/records.ts';
 import { removeObject } from '../pipeline/remove-object.ts';
-import type { BeginResult, StatusStore } from '../status/types.ts';
+import type { BeginResult, FinalStatus, StatusItem, StatusStore } from '../status/types.ts';
 import type { Storage } from '../storage/types.ts';
 import { deletedEvent, EventBatch, failureEvent, finalStatus, outcomeEvent } from './outcomes.ts';
 import { TRANSIENT_ERROR, taskError } from './tasks.ts';
@@ -449,22 +449,35 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
   ): Promise<Handled> {
     const event = outcomeEvent(ref, outcome, config, { announceDuplicate });
     let written: Awaited<ReturnType<StatusStore['finish']>> | undefined;
+    const final = finalStatus(outcome);
     try {
       // A backfill (no sequencer) of content other than the item names records it if that
       // content is the key's current one.
       const current = async (etag: string) =>
         (await deps.sourceStorage(ref.bucket).head(ref.key))?.etag === etag;
-      written = await deps.status?.finish(ref, finalStatus(outcome), undefined, current);
+      written = await deps.status?.finish(ref, final, undefined, current);
     } catch (error) {
       const message = describeError(error);
       const failed = await deps.status?.finish(ref, { status: 'failed', message }).catch(() => undefined);
-      if (failed !== 'stale')
+      // The failure is refused too. When the item holds this very outcome of this event, the
+      // write went through and only its answer was lost (a timeout on the SDK's last attempt):
+      // the outcome stands and is announced, as it would have been (another delivery's equal
+      // outcome is announced again, as a duplicate would be). The item unread (the table still
+      // failing), the record fails for the retry, which brings the outputs in line if it is stale.
+      const recorded =
+        failed === 'stale'
+          ? await deps.status?.get(ref.bucket, ref.key).then(
+              (item) => item !== undefined && holdsOutcome(item, ref, final),
+              () => undefined,
+            )
+          : undefined;
+      if (recorded === undefined)
         return { result: reportFailure(ref, trigger, error), error, ...(await announce(event)) };
-      // The failure is refused too: a later event of the key (or another delivery's final status)
-      // is recorded, as the write would have found. It is treated so (superseded outputs brought in
-      // line, nothing announced for them), not failed for a retry the table ignores as stale while
-      // what this attempt wrote stays over the later version's outputs.
-      written = 'stale';
+      // Otherwise a later event of the key (or another delivery's other final status) is recorded,
+      // as the write would have found. It is treated so (superseded outputs brought in line,
+      // nothing announced for them), not failed for a retry the table ignores as stale while what
+      // this attempt wrote stays over the later version's outputs.
+      written = recorded ? 'applied' : 'stale';
     }
     // A later event of the key is recorded: it decides, and announces, the key's outputs.
     if (written === 'stale' && outcome.status === 'duplicate')
@@ -682,6 +695,16 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       }
     },
   };
+}
+
+/**
+ * Whether a status item holds this final status of this event: the same sequencer (a backfill has
+ * none, and keeps the item's), status and content (ETag).
+ */
+function holdsOutcome(item: StatusItem, ref: ObjectRef, final: FinalStatus): boolean {
+  if (ref.sequencer !== undefined && item.sequencer !== sequencerOrder(ref.sequencer)) return false;
+  if (item.status !== final.status) return false;
+  return !('etag' in final) || item.etag === final.etag;
 }
 
 /**

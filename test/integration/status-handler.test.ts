@@ -522,6 +522,36 @@ describe('the S3 handler with the status table and events', () => {
     expect(details.map((d) => [d.status, d.sequencer])).toEqual([['processed', '0C01']]);
   });
 
+  it('announces a processed image whose status write went through but whose answer was lost', async () => {
+    // The table applies the write and the SDK's last attempt still fails (a timeout: its answer
+    // lost). The failure's own write is then refused, as the item holds this very outcome: that is
+    // not a later event. It was taken for one, ignored as stale, and Image Processed never went
+    // out; the retry finds the item final and announces nothing either.
+    let lost = 1;
+    const wrapStatus = (store: StatusStore): StatusStore => ({
+      begin: (...args) => store.begin(...args),
+      get: (...args) => store.get(...args),
+      list: (...args) => store.list(...args),
+      finish: async (...args) => {
+        const written = await store.finish(...args);
+        if (args[1].status === 'processed' && lost-- > 0)
+          throw Object.assign(new Error('Socket timed out without establishing a connection'), {
+            name: 'TimeoutError',
+          });
+        return written;
+      },
+    });
+    const { handler, status, details } = await setup({ wrapStatus });
+    const key = 'k4/photo.jpg';
+    const { records } = await handler(
+      await upload(key, readFixture('photos/colour-fig-red-bowl.jpg'), '0C10'),
+    );
+    expect(lost).toBe(0);
+    expect(records).toEqual([{ bucket: SOURCE, key, status: 'processed' }]);
+    expect(await status.get(SOURCE, key)).toMatchObject({ status: 'processed', attempts: 1 });
+    expect(details.map((d) => [d.status, d.key, d.sequencer])).toEqual([['processed', key, '0C10']]);
+  });
+
   it.each([
     ['with', false],
     ['without', true],
