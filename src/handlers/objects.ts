@@ -284,7 +284,7 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
         const reason = realigned ? `${removal.reason}; ${realigned}` : removal.reason;
         return { result: skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason }) };
       }
-      const event = deletedEvent(ref, removal.removedOutputs.length);
+      let event = deletedEvent(ref, removal.removedOutputs.length);
       try {
         await status?.finish(ref, { status: 'deleted' });
       } catch (error) {
@@ -294,12 +294,36 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
         await status?.finish(ref, { status: 'failed', message: describeError(error) }).catch(() => undefined);
         return { result: reportFailure(ref, trigger, error), error, event };
       }
+      // A backfill (bulk reprocessing: no sequencer) that read the object before it was deleted
+      // and finished while its outputs were being deleted is recorded over this removal's
+      // `processing` (its write refuses only `deleted`), so it left what it wrote after the
+      // deletion published. Now that the item says deleted, any later write is refused and its
+      // writer withdraws its outputs; those written before are deleted here.
+      let removedOutputs = removal.removedOutputs;
+      if (status && config.deleteOutputs) {
+        try {
+          const again = await removeObject(ref, {
+            layout,
+            source: deps.sourceStorage,
+            output: deps.output,
+            deleteOutputs: true,
+            ...(transforms ? { transforms } : {}),
+          });
+          if (again.status === 'deleted' && again.removedOutputs.length > 0) {
+            removedOutputs = [...removedOutputs, ...again.removedOutputs];
+            event = deletedEvent(ref, removedOutputs.length);
+          }
+        } catch (error) {
+          // Recorded deleted already: the record fails, and Lambda's retry deletes them.
+          return { result: reportFailure(ref, trigger, error), error, event };
+        }
+      }
       logger.info('Object deleted', {
         outcome: 'deleted',
         bucket: ref.bucket,
         key: ref.key,
         eventName: trigger,
-        removedOutputs: removal.removedOutputs,
+        removedOutputs,
         durationsMs: { total: msSince(started) },
       });
       count('deleted');

@@ -745,6 +745,65 @@ describe('the S3 handler on removals', () => {
     expect(await status.get(SOURCE, key)).toMatchObject({ status: 'deleted' });
   });
 
+  it('deletes what a backfill that read the object before its removal wrote while the removal ran', async () => {
+    // The backfill (bulk reprocessing: no sequencer) read the object before it was deleted; it
+    // writes its outputs and finishes while the removal deletes the outputs, before the removal
+    // records deleted. Its status write refuses only `deleted`, so it was recorded over the
+    // removal's `processing` and did not withdraw its outputs, which stayed published.
+    let releaseRead!: () => void;
+    const readHeld = new Promise<void>((resolve) => {
+      releaseRead = resolve;
+    });
+    let read = false;
+    let hold = false;
+    const sourceStorage = (bucket: string): Storage => {
+      const real = new S3Storage(s3.client, bucket);
+      return new Proxy(real, {
+        get(target, property, receiver) {
+          if (property === 'get' && hold)
+            return async (...args: Parameters<Storage['get']>) => {
+              hold = false;
+              const object = await real.get(...args);
+              read = true;
+              await readHeld;
+              return object;
+            };
+          return Reflect.get(target, property, receiver);
+        },
+      });
+    };
+    let backfill: Promise<unknown> | undefined;
+    const wrapStatus = (store: StatusStore): StatusStore => ({
+      begin: (...args) => store.begin(...args),
+      get: (...args) => store.get(...args),
+      list: (...args) => store.list(...args),
+      finish: async (...args) => {
+        if (args[1].status === 'deleted' && args[0].sequencer === '0712' && backfill) {
+          // The removal has deleted the outputs: the backfill writes and records its own now.
+          releaseRead();
+          await backfill;
+        }
+        return store.finish(...args);
+      },
+    });
+    const { handler, objects, status } = await setup({ sourceStorage, wrapStatus });
+    const key = 'g4/photo.jpg';
+    await handler(await upload(key, readFixture('photos/colour-fig-red-bowl.jpg'), '0711'));
+    hold = true;
+    backfill = objects.handle({ bucket: SOURCE, key }, { trigger: 'Reprocess', force: true });
+    while (!read) await new Promise((resolve) => setTimeout(resolve, 5));
+    await s3.client.send(new DeleteObjectCommand({ Bucket: SOURCE, Key: key }));
+    const { records } = await handler(removed(key, '0712'));
+    expect(records).toEqual([{ bucket: SOURCE, key, status: 'deleted' }]);
+    // Recorded over the removal's processing (or, were its write refused, withdrawn by itself).
+    expect((await backfill) as { result: { status: string } }).toMatchObject({
+      result: { status: expect.stringMatching(/^(processed|ignored)$/) },
+    });
+    expect(await exists(`small/${key}.webp`)).toBe(false);
+    expect(await exists(`manifests/${key}.json`)).toBe(false);
+    expect(await status.get(SOURCE, key)).toMatchObject({ status: 'deleted' });
+  });
+
   it('keeps the outputs of a newer upload when a late removal of an older one arrives', async () => {
     const { handler, status } = await setup();
     const body = readFixture('photos/colour-fig-red-bowl.jpg');
