@@ -127,7 +127,14 @@ describe('imgpipe status', () => {
     // Each was a StorageError: "DynamoDB get of k.jpg in imgpipe-prod-status failed (Error): Region
     // is missing", or "(CredentialsProviderError): Could not load credentials from any providers".
     const none = mkdtempSync(join(tmpdir(), 'imgpipe-no-aws-'));
+    // Nothing of the machine's own AWS setup either: a container's or a pod's credentials (ECS,
+    // CodeBuild, EKS) are found before any message about missing ones, and HOME holds ~/.aws.
     const env = {
+      HOME: none,
+      AWS_CONTAINER_CREDENTIALS_FULL_URI: undefined,
+      AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: undefined,
+      AWS_WEB_IDENTITY_TOKEN_FILE: undefined,
+      AWS_ROLE_ARN: undefined,
       AWS_REGION: undefined,
       AWS_DEFAULT_REGION: undefined,
       AWS_PROFILE: undefined,
