@@ -282,7 +282,8 @@ describe('the HTTP API through imgpipe dev', () => {
     }
     expect(after.status).toBe(404);
     expect(after.body.error.message).toMatch(/was deleted/);
-    // The function records the deletion first, then removes the outputs.
+    // The deletion is recorded once the outputs are gone, and the function then looks once more for
+    // outputs a run under way wrote meanwhile (handlers/objects.ts, remove): wait for none left.
     let left = await outputsOf();
     for (let i = 0; i < 400 && left.length > 0; i++) {
       await new Promise((resolve) => setTimeout(resolve, 250));
@@ -494,8 +495,8 @@ describe('deleting in imgpipe dev --workflow', () => {
         404,
         expect.stringMatching(/ was deleted \(/),
       ]);
-      // The function records the deletion first, then removes the outputs (as in the direct mode,
-      // above): a poll that sees the 404 inside that window still finds outputs there.
+      // As in the direct mode (above): after recording the deletion the function looks once more
+      // for outputs a run under way wrote meanwhile, so every output is waited for.
       await expect
         .poll(async () => (await Promise.all(outputs.map(async (url) => (await fetch(url)).status))).join(), {
           timeout: 60_000,
