@@ -368,6 +368,8 @@ async function chooseAgain(options: SweepOptions, file: string): Promise<number>
       `schema ${String(doc.schema)}`,
     );
   }
+  // Checked as a sweep's are, so a path that cannot be written is named (exit 2), not an EACCES.
+  await checkWritable(options);
   const rows = doc.rows.map(({ stats: _stats, ...row }) => row);
   return finish(
     { ...options, memories: doc.settings.memories, runs: doc.settings.runs },

@@ -108,6 +108,12 @@ describe('npm run bench -- sweep', () => {
         expect.stringMatching(/^Expected a file path for --tfvars but received .* \(it is a folder\)/),
       ]);
       expect(existsSync(join(dir, 'out', 'sweep.json'))).toBe(false);
+      // Choosing again from a stored sweep checks them the same way.
+      stderr.mockClear();
+      expect(await main(['--from', 'docs/benchmarks/sweep.json', '--out', join(file, 'out')])).toBe(2);
+      expect(stderr.mock.calls.map(([text]) => String(text)).join('')).toMatch(
+        /^Expected a path whose folder can be written to for --out but received .* \(ENOTDIR/,
+      );
     } finally {
       stderr.mockRestore();
     }
