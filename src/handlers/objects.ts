@@ -285,8 +285,9 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
         return { result: skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason }) };
       }
       let event = deletedEvent(ref, removal.removedOutputs.length);
+      let recorded: Awaited<ReturnType<StatusStore['finish']>> | undefined;
       try {
-        await status?.finish(ref, { status: 'deleted' });
+        recorded = await status?.finish(ref, { status: 'deleted' });
       } catch (error) {
         // The outputs are gone, and that goes out now, as an upload's outcome does when its
         // status cannot be written: the record fails, so Lambda's retry records it (and announces
@@ -294,6 +295,18 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
         await status?.finish(ref, { status: 'failed', message: describeError(error) }).catch(() => undefined);
         return { result: reportFailure(ref, trigger, error), error, event };
       }
+      // A later event of the key began while the outputs were deleted (the key uploaded again): it
+      // decides and announces the key's outputs; Image Deleted after its Image Processed would say
+      // the key is gone. What this removal deleted may have been that upload's, so the outputs are
+      // brought in line as a superseded event's are: made again from the content the table records
+      // processed, left to its run while that is under way (never publishing unchecked content).
+      if (recorded === 'stale')
+        return await superseded(
+          ref,
+          trigger,
+          'a later event of this key was recorded while this removal ran',
+          true,
+        );
       // A backfill (bulk reprocessing: no sequencer) that read the object before it was deleted
       // and finished while its outputs were being deleted is recorded over this removal's
       // `processing` (its write refuses only `deleted`), so it left what it wrote after the

@@ -804,6 +804,50 @@ describe('the S3 handler on removals', () => {
     expect(await status.get(SOURCE, key)).toMatchObject({ status: 'deleted' });
   });
 
+  it('brings back the outputs of an upload made while a removal of the key deleted them, and announces no deletion after it', async () => {
+    // The key is uploaded again after the removal found it gone, and the new upload is processed
+    // before the removal's deletes: they take the new upload's outputs, and its status write then
+    // finds the later event recorded. The removal announced Image Deleted after the new upload's
+    // Image Processed, and its outputs stayed deleted for good.
+    const key = 'g5/photo.jpg';
+    let reupload: (() => Promise<void>) | undefined;
+    const output = new Proxy(new S3Storage(s3.client, OUTPUT), {
+      get(target, property, receiver) {
+        if (property === 'delete' && reupload) {
+          const before = reupload;
+          reupload = undefined;
+          return async (...args: Parameters<Storage['delete']>) => {
+            await before();
+            return target.delete(...args);
+          };
+        }
+        return Reflect.get(target, property, receiver);
+      },
+    });
+    const { handler, status, details } = await setup({ output });
+    await handler(await upload(key, readFixture('photos/colour-fig-red-bowl.jpg'), '0731'));
+    await s3.client.send(new DeleteObjectCommand({ Bucket: SOURCE, Key: key }));
+    const newer = readFixture('photos/portrait-friends-dogs.jpg');
+    reupload = async () => {
+      const { records } = await handler(await upload(key, newer, '0733'));
+      expect(records[0]?.status).toBe('processed');
+    };
+    const { records } = await handler(removed(key, '0732'));
+    expect(reupload).toBeUndefined();
+    expect(records[0]).toMatchObject({
+      status: 'ignored',
+      reason: expect.stringMatching(/a later event of this key was recorded while this removal ran/),
+    });
+    expect(details.map((d) => d.status)).toEqual(['processed', 'processed']);
+    const item = await status.get(SOURCE, key);
+    expect(item).toMatchObject({ status: 'processed', sequencer: expect.stringMatching(/^0733/) });
+    expect(await exists(`small/${key}.webp`)).toBe(true);
+    const manifest = JSON.parse(
+      new TextDecoder().decode((await new S3Storage(s3.client, OUTPUT).get(`manifests/${key}.json`)).body),
+    ) as { source: { etag: string } };
+    expect(manifest.source.etag).toBe(item?.etag);
+  });
+
   it('keeps the outputs of a newer upload when a late removal of an older one arrives', async () => {
     const { handler, status } = await setup();
     const body = readFixture('photos/colour-fig-red-bowl.jpg');
