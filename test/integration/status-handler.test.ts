@@ -152,6 +152,68 @@ async function upload(key: string, body: Uint8Array, sequencer: string) {
   return buildS3Notification({ bucket: SOURCE, key, size: body.length, etag: put.ETag, sequencer });
 }
 
+/** Source storage whose first read returns only once `release()` is called; `read()` says it has read. */
+function heldFirstRead(): {
+  sourceStorage: (bucket: string) => Storage;
+  read: () => boolean;
+  release: () => void;
+} {
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let gets = 0;
+  let read = false;
+  const sourceStorage = (bucket: string): Storage => {
+    const real = new S3Storage(s3.client, bucket);
+    return new Proxy(real, {
+      get(target, property, receiver) {
+        if (property === 'get' && gets++ === 0)
+          return async (...args: Parameters<Storage['get']>) => {
+            const object = await real.get(...args);
+            read = true;
+            await held;
+            return object;
+          };
+        return Reflect.get(target, property, receiver);
+      },
+    });
+  };
+  return { sourceStorage, read: () => read, release: () => release() };
+}
+
+/** The ETag of the source content the key's manifest names. */
+async function manifestEtag(key: string): Promise<string> {
+  const manifest = JSON.parse(
+    new TextDecoder().decode((await new S3Storage(s3.client, OUTPUT).get(`manifests/${key}.json`)).body),
+  ) as { source: { etag: string } };
+  return manifest.source.etag;
+}
+
+/**
+ * Uploads two contents to `key`: the older one's event reads it and is held (heldFirstRead) until
+ * the newer one's event has been processed and recorded, then finishes. The older event must come
+ * out stale, the manifest naming the newer content; its records and the newer ETag are returned.
+ */
+async function olderFinishingAfterNewer(
+  { handler }: Awaited<ReturnType<typeof setup>>,
+  { read, release }: Pick<ReturnType<typeof heldFirstRead>, 'read' | 'release'>,
+  key: string,
+  [olderSequencer, newerSequencer]: [string, string],
+) {
+  const older = await upload(key, readFixture('photos/colour-fig-red-bowl.jpg'), olderSequencer);
+  const first = handler(older);
+  while (!read()) await new Promise((resolve) => setTimeout(resolve, 5));
+  const newer = await upload(key, readFixture('photos/portrait-friends-dogs.jpg'), newerSequencer);
+  expect((await handler(newer)).records[0]?.status).toBe('processed');
+  const newerEtag = (await new S3Storage(s3.client, SOURCE).head(key))?.etag;
+  release();
+  const { records } = await first;
+  expect(records[0]).toMatchObject({ status: 'ignored', reason: expect.stringMatching(/^stale event/) });
+  expect(await manifestEtag(key)).toBe(newerEtag);
+  return { records, newerEtag };
+}
+
 /** Source storage whose reads S3 throttles (SlowDown) while `failing` is true. */
 function throttledGets(): { failing: boolean; sourceStorage: (bucket: string) => Storage } {
   const gets = {
@@ -424,46 +486,22 @@ describe('the S3 handler with the status table and events', () => {
     // The older event's first attempt reads its version, is held until the newer upload has been
     // processed and recorded, writes its outputs and manifest over the newer one's, and stops (a
     // timeout, a crash) before its status item.
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let gets = 0;
-    let read = false;
-    const sourceStorage = (bucket: string): Storage => {
-      const real = new S3Storage(s3.client, bucket);
-      return new Proxy(real, {
-        get(target, property, receiver) {
-          if (property === 'get' && gets++ === 0)
-            return async (...args: Parameters<Storage['get']>) => {
-              const object = await real.get(...args);
-              read = true;
-              await held;
-              return object;
-            };
-          return Reflect.get(target, property, receiver);
-        },
-      });
-    };
+    const { sourceStorage, read, release } = heldFirstRead();
     const { handler, deps, status, details } = await setup({ sourceStorage });
     const key = 'k4/photo.jpg';
     const older = await upload(key, readFixture('photos/colour-fig-red-bowl.jpg'), '0D00');
     const stopped = stopAfterManifest(deps, older);
-    while (!read) await new Promise((resolve) => setTimeout(resolve, 5));
+    while (!read()) await new Promise((resolve) => setTimeout(resolve, 5));
     const newer = await upload(key, readFixture('photos/portrait-friends-dogs.jpg'), '0D01');
     expect((await handler(newer)).records[0]?.status).toBe('processed');
     const newerEtag = (await new S3Storage(s3.client, SOURCE).head(key))?.etag;
     release();
     await stopped;
-    const manifestEtag = async () =>
-      JSON.parse(
-        new TextDecoder().decode((await new S3Storage(s3.client, OUTPUT).get(`manifests/${key}.json`)).body),
-      ).source.etag;
-    expect(await manifestEtag()).not.toBe(newerEtag);
+    expect(await manifestEtag(key)).not.toBe(newerEtag);
     // Lambda's retry of the older event: stale, and the key's outputs are its content's again.
     const { records } = await handler(older);
     expect(records[0]).toMatchObject({ status: 'ignored', reason: expect.stringMatching(/^stale event/) });
-    expect(await manifestEtag()).toBe(newerEtag);
+    expect(await manifestEtag(key)).toBe(newerEtag);
     expect(await status.get(SOURCE, key)).toMatchObject({ status: 'processed', etag: newerEtag });
     expect(details.map((d) => [d.status, d.sequencer])).toEqual([['processed', '0D01']]);
   });
@@ -471,27 +509,7 @@ describe('the S3 handler with the status table and events', () => {
   it('leaves the newer version’s outputs when an older event finishes after it and the table throttles its status write', async () => {
     // The older event's read is held until the newer upload has been processed and recorded; then
     // the write of its final status is throttled past the SDK's retries.
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let gets = 0;
-    let read = false;
-    const sourceStorage = (bucket: string): Storage => {
-      const real = new S3Storage(s3.client, bucket);
-      return new Proxy(real, {
-        get(target, property, receiver) {
-          if (property === 'get' && gets++ === 0)
-            return async (...args: Parameters<Storage['get']>) => {
-              const object = await real.get(...args);
-              read = true;
-              await held;
-              return object;
-            };
-          return Reflect.get(target, property, receiver);
-        },
-      });
-    };
+    const { sourceStorage, read, release } = heldFirstRead();
     const wrapStatus = (store: StatusStore): StatusStore => {
       const throttled = throttledFinish(store, 'processed', 1);
       return {
@@ -502,22 +520,11 @@ describe('the S3 handler with the status table and events', () => {
         finish: (ref, ...rest) => (ref.sequencer === '0C00' ? throttled : store).finish(ref, ...rest),
       };
     };
-    const { handler, status, details } = await setup({ sourceStorage, wrapStatus });
+    const handling = await setup({ sourceStorage, wrapStatus });
+    const { status, details } = handling;
     const key = 'k3/photo.jpg';
-    const older = await upload(key, readFixture('photos/colour-fig-red-bowl.jpg'), '0C00');
-    const first = handler(older);
-    while (!read) await new Promise((resolve) => setTimeout(resolve, 5));
-    const newer = await upload(key, readFixture('photos/portrait-friends-dogs.jpg'), '0C01');
-    expect((await handler(newer)).records[0]?.status).toBe('processed');
-    const newerEtag = (await new S3Storage(s3.client, SOURCE).head(key))?.etag;
-    release();
     // Not failed for a retry the table would ignore as stale, and not announced.
-    const { records } = await first;
-    expect(records[0]).toMatchObject({ status: 'ignored', reason: expect.stringMatching(/^stale event/) });
-    const manifest = JSON.parse(
-      new TextDecoder().decode((await new S3Storage(s3.client, OUTPUT).get(`manifests/${key}.json`)).body),
-    );
-    expect(manifest.source.etag).toBe(newerEtag);
+    const { newerEtag } = await olderFinishingAfterNewer(handling, { read, release }, key, ['0C00', '0C01']);
     expect(await status.get(SOURCE, key)).toMatchObject({ status: 'processed', etag: newerEtag });
     expect(details.map((d) => [d.status, d.sequencer])).toEqual([['processed', '0C01']]);
   });
@@ -559,42 +566,14 @@ describe('the S3 handler with the status table and events', () => {
     'leaves the newer version’s outputs when an older event finishes after it, %s a status table',
     async (_, withoutTable) => {
       // The older event's read is held until the newer upload has been processed and recorded.
-      let release!: () => void;
-      const held = new Promise<void>((resolve) => {
-        release = resolve;
-      });
-      let gets = 0;
-      let read = false;
-      const sourceStorage = (bucket: string): Storage => {
-        const real = new S3Storage(s3.client, bucket);
-        return new Proxy(real, {
-          get(target, property, receiver) {
-            if (property === 'get' && gets++ === 0)
-              return async (...args: Parameters<Storage['get']>) => {
-                const object = await real.get(...args);
-                read = true;
-                await held;
-                return object;
-              };
-            return Reflect.get(target, property, receiver);
-          },
-        });
-      };
-      const { handler, status, details } = await setup({ sourceStorage, withoutTable });
+      const { sourceStorage, read, release } = heldFirstRead();
+      const handling = await setup({ sourceStorage, withoutTable });
+      const { status, details } = handling;
       const key = `k${withoutTable ? 2 : 1}/photo.jpg`;
-      const older = await upload(key, readFixture('photos/colour-fig-red-bowl.jpg'), '0B00');
-      const first = handler(older);
-      while (!read) await new Promise((resolve) => setTimeout(resolve, 5));
-      const newer = await upload(key, readFixture('photos/portrait-friends-dogs.jpg'), '0B01');
-      expect((await handler(newer)).records[0]?.status).toBe('processed');
-      const newerEtag = (await new S3Storage(s3.client, SOURCE).head(key))?.etag;
-      release();
-      const { records } = await first;
-      expect(records[0]).toMatchObject({ status: 'ignored', reason: expect.stringMatching(/^stale event/) });
-      const manifest = JSON.parse(
-        new TextDecoder().decode((await new S3Storage(s3.client, OUTPUT).get(`manifests/${key}.json`)).body),
-      );
-      expect(manifest.source.etag).toBe(newerEtag);
+      const { newerEtag } = await olderFinishingAfterNewer(handling, { read, release }, key, [
+        '0B00',
+        '0B01',
+      ]);
       if (!withoutTable)
         expect(await status.get(SOURCE, key)).toMatchObject({ status: 'processed', etag: newerEtag });
       expect(details.map((d) => [d.status, d.sequencer])).toEqual([['processed', '0B01']]);
@@ -644,10 +623,7 @@ describe('the S3 handler with the status table and events', () => {
       });
       const etag = (await new S3Storage(s3.client, SOURCE).head(key))?.etag;
       expect(await status.get(SOURCE, key)).toMatchObject({ status: 'processed', etag });
-      const manifest = JSON.parse(
-        new TextDecoder().decode((await new S3Storage(s3.client, OUTPUT).get(`manifests/${key}.json`)).body),
-      );
-      expect(manifest.source.etag).toBe(etag);
+      expect(await manifestEtag(key)).toBe(etag);
       expect(details.map((d) => [d.status, d.sequencer])).toEqual([['processed', later ? '0C01' : '0C00']]);
     },
   );
@@ -842,10 +818,7 @@ describe('the S3 handler on removals', () => {
     const item = await status.get(SOURCE, key);
     expect(item).toMatchObject({ status: 'processed', sequencer: expect.stringMatching(/^0733/) });
     expect(await exists(`small/${key}.webp`)).toBe(true);
-    const manifest = JSON.parse(
-      new TextDecoder().decode((await new S3Storage(s3.client, OUTPUT).get(`manifests/${key}.json`)).body),
-    ) as { source: { etag: string } };
-    expect(manifest.source.etag).toBe(item?.etag);
+    expect(await manifestEtag(key)).toBe(item?.etag);
   });
 
   it('keeps the outputs of a newer upload when a late removal of an older one arrives', async () => {

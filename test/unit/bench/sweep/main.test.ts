@@ -10,17 +10,22 @@ import { main } from '../../../../bench/sweep/main.ts';
  * where this machine allows it, modelled otherwise). Durations are not asserted: only that the
  * four outputs are written and agree with each other.
  */
+/** One size, one photo, one run. */
+const ONE_SMALL_RUN = [
+  '--memory',
+  '1769',
+  '--corpus',
+  'fixtures/photos/portrait-friends-dogs.jpg',
+  '--runs',
+  '1',
+];
+
 describe('npm run bench -- sweep', () => {
   it('writes sweep.json, the Markdown report, the SVG chart and the tfvars file', async () => {
     const out = mkdtempSync(join(tmpdir(), 'imgpipe-sweep-'));
     const tfvars = join(out, 'envs', 'test', 'tuning.tfvars.json');
     const code = await main([
-      '--memory',
-      '1769',
-      '--corpus',
-      'fixtures/photos/portrait-friends-dogs.jpg',
-      '--runs',
-      '1',
+      ...ONE_SMALL_RUN,
       '--out',
       out,
       '--tfvars',
@@ -75,17 +80,7 @@ describe('npm run bench -- sweep', () => {
     const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
     const run = async (...flags: string[]) => {
       stderr.mockClear();
-      const code = await main([
-        '--memory',
-        '1769',
-        '--corpus',
-        'fixtures/photos/portrait-friends-dogs.jpg',
-        '--runs',
-        '1',
-        '--wait-quiet',
-        '0',
-        ...flags,
-      ]);
+      const code = await main([...ONE_SMALL_RUN, '--wait-quiet', '0', ...flags]);
       return [code, stderr.mock.calls.map(([text]) => String(text)).join('')];
     };
     try {
