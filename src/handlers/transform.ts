@@ -244,19 +244,31 @@ export function createTransformHandler(
     log.bytes = stored.size;
 
     const etag = `"${stored.etag}"`;
-    headers.etag = etag;
-    if (matches(header(event, 'if-none-match'), etag)) return { statusCode: 304, headers };
+    const notModified = matches(header(event, 'if-none-match'), etag);
     if (stored.size > MAX_BUFFERED_BYTES) {
       log.redirect = true;
+      // A 304 refreshes the cached response it validates with its own headers, so it carries the
+      // redirect's Cache-Control, not the image's (a year, immutable, when signed).
+      if (t.config.cdnUrl !== undefined) {
+        // Through the CDN, as long as an unsigned response (results may expire, see the module
+        // README). The Location names these bytes (v): a cached redirect found unchanged is right.
+        const redirect = {
+          ...headers,
+          etag,
+          'cache-control': `public, max-age=${Math.min(t.config.maxAgeSeconds, maxAge(request))}`,
+        };
+        if (notModified) return { statusCode: 304, headers: redirect };
+        return { statusCode: 302, headers: { ...redirect, location: await resultUrl(t, stored) } };
+      }
+      // A presigned URL expires: the redirect may be cached only a little less long than it lives,
+      // and carries no ETag, so that a cached one is never revalidated (304) into a new lifetime
+      // for its URL, which expires regardless; each request gets a new URL.
       const location = await resultUrl(t, stored);
-      // A presigned URL expires: the redirect may be cached only a little less long than it lives.
-      // Through the CDN, as long as an unsigned response (results may expire, see the module README).
-      const cacheControl =
-        t.config.cdnUrl === undefined
-          ? `private, max-age=${Math.max(0, t.config.redirectExpiresSeconds - 60)}`
-          : `public, max-age=${Math.min(t.config.maxAgeSeconds, maxAge(request))}`;
+      const cacheControl = `private, max-age=${Math.max(0, t.config.redirectExpiresSeconds - 60)}`;
       return { statusCode: 302, headers: { ...headers, location, 'cache-control': cacheControl } };
     }
+    headers.etag = etag;
+    if (notModified) return { statusCode: 304, headers };
     const body = method === 'HEAD' ? undefined : bytes;
     return {
       statusCode: 200,

@@ -499,6 +499,78 @@ describe('a result over the response limit, behind CloudFront without a custom d
   }, 120_000);
 });
 
+describe('a cached redirect to a large result, revalidated', () => {
+  /**
+   * A handler whose stored result of /t/<name>?w=30&fmt=png is over the response limit (the small
+   * one made first, replaced by large bytes made from the same source version): a hit, redirected.
+   */
+  async function largeResult(name: string, env: Record<string, string>, keys?: readonly string[]) {
+    const source = new S3Storage(s3.client, SOURCE);
+    const output = new S3Storage(s3.client, OUTPUT);
+    await source.put(
+      name,
+      await sharp({ create: { width: 64, height: 48, channels: 3, background: '#345678' } })
+        .png()
+        .toBuffer(),
+      { contentType: 'image/png' },
+    );
+    const params = { w: '30', fmt: 'png' };
+    const query = `w=30&fmt=png${keys ? `&sig=${signature(keys[0]!, name, params)}` : ''}`;
+    const h = createTransformHandler(deps(), {
+      env: { IMGPIPE_TRANSFORM_SOURCE_BUCKET: SOURCE, ...env },
+      ...(keys ? { keys } : {}),
+    });
+    expect((await h(event(`/t/${name}`, query))).statusCode).toBe(200);
+    const stored: string[] = [];
+    for await (const info of output.list(`transforms/${name}/`)) stored.push(info.key);
+    expect(stored).toHaveLength(1);
+    const small = await output.get(stored[0]!);
+    await output.put(stored[0]!, new Uint8Array(MAX_BUFFERED_BYTES + 1), {
+      contentType: 'image/png',
+      metadata: small.metadata!,
+    });
+    return { h, query };
+  }
+
+  it('through the CDN, is a 304 carrying the redirect’s Cache-Control, not the image’s year', async () => {
+    const { h, query } = await largeResult('revalidated-cdn.png', { IMGPIPE_TRANSFORM_CDN_URL: '/' }, [
+      KEY_A,
+    ]);
+    const redirect = await h(event('/t/revalidated-cdn.png', query));
+    expect(redirect.statusCode).toBe(302);
+    expect(redirect.headers?.['cache-control']).toBe('public, max-age=86400');
+    const etag = String(redirect.headers?.etag);
+    expect(etag).toMatch(/^"[0-9a-f]{32}"$/);
+    // CloudFront revalidating its copy of the redirect once it is stale:
+    const revalidated = await h(event('/t/revalidated-cdn.png', query, { 'if-none-match': etag }));
+    expect(revalidated.statusCode).toBe(304);
+    expect(revalidated.headers?.etag).toBe(etag);
+    expect(revalidated.headers?.['cache-control']).toBe('public, max-age=86400');
+  });
+
+  it('presigned, has no ETag and is never a 304: a cached redirect’s URL expires, so each request gets a new one', async () => {
+    const { h, query } = await largeResult('revalidated-presigned.png', { IMGPIPE_TRANSFORM_SIGNING: 'off' });
+    const redirect = await h(event('/t/revalidated-presigned.png', query));
+    expect(redirect.statusCode).toBe(302);
+    expect(String(redirect.headers?.location)).toMatch(/X-Amz-Expires=300&/);
+    expect(redirect.headers?.['cache-control']).toBe('private, max-age=240');
+    expect(redirect.headers?.etag).toBeUndefined();
+    // A browser revalidating the redirect it kept, with the tag the stored object has (the one the
+    // redirect used to carry), or any:
+    const { etag } = (await new S3Storage(s3.client, OUTPUT).head(
+      String(redirect.headers?.location)
+        .replace(/^.*\/transforms\//, 'transforms/')
+        .replace(/\?.*$/, ''),
+    ))!;
+    for (const tag of [`"${etag}"`, '*']) {
+      const again = await h(event('/t/revalidated-presigned.png', query, { 'if-none-match': tag }));
+      expect(again.statusCode, tag).toBe(302);
+      expect(again.headers?.['cache-control']).toBe('private, max-age=240');
+      expect(String(again.headers?.location)).toMatch(/X-Amz-Signature=/);
+    }
+  });
+});
+
 describe('a stored result replaced between its GET and its HEAD', () => {
   it('is answered with bytes: a large result made again small is not a 200 without a body', async () => {
     const source = new S3Storage(s3.client, SOURCE);
