@@ -262,9 +262,15 @@ export function createTransformHandler(
       }
       // A presigned URL expires: the redirect may be cached only a little less long than it lives,
       // and carries no ETag, so that a cached one is never revalidated (304) into a new lifetime
-      // for its URL, which expires regardless; each request gets a new URL.
+      // for its URL, which expires regardless; each request gets a new URL. Nor is it kept longer
+      // than the response through the CDN would be: past a signed URL's exp, or max-age.
       const location = await resultUrl(t, stored);
-      const cacheControl = `private, max-age=${Math.max(0, t.config.redirectExpiresSeconds - 60)}`;
+      const lifetime = Math.min(
+        Math.max(0, t.config.redirectExpiresSeconds - 60),
+        t.config.maxAgeSeconds,
+        maxAge(request),
+      );
+      const cacheControl = `private, max-age=${lifetime}`;
       return { statusCode: 302, headers: { ...headers, location, 'cache-control': cacheControl } };
     }
     headers.etag = etag;

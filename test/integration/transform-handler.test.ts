@@ -571,6 +571,49 @@ describe('a cached redirect to a large result, revalidated', () => {
   });
 });
 
+describe('a presigned redirect to a large result, on a signed URL with exp', () => {
+  it('is kept no longer than the URL is valid, nor than IMGPIPE_TRANSFORM_MAX_AGE_SECONDS', async () => {
+    const at = new Date('2030-01-01T00:00:00Z');
+    const now = () => at;
+    const name = 'expiring-redirect.png';
+    await new S3Storage(s3.client, SOURCE).put(
+      name,
+      await sharp({ create: { width: 64, height: 48, channels: 3, background: '#456789' } })
+        .png()
+        .toBuffer(),
+      { contentType: 'image/png' },
+    );
+    const env = { IMGPIPE_TRANSFORM_SOURCE_BUCKET: SOURCE };
+    const request = (exp: number) => {
+      const params = { w: '30', fmt: 'png', exp: String(at.getTime() / 1000 + exp) };
+      return event(`/t/${name}`, `w=30&fmt=png&exp=${params.exp}&sig=${signature(KEY_A, name, params)}`);
+    };
+    const h = createTransformHandler(deps(), { env, keys: [KEY_A], now });
+    const first = await h(request(30));
+    expect(first.statusCode).toBe(200);
+    expect(first.headers?.['cache-control']).toBe('public, max-age=30, immutable');
+    // The stored result made large (from the same source version): a hit, redirected.
+    const output = new S3Storage(s3.client, OUTPUT);
+    const stored: string[] = [];
+    for await (const info of output.list(`transforms/${name}/`)) stored.push(info.key);
+    const small = await output.get(stored[0]!);
+    await output.put(stored[0]!, new Uint8Array(MAX_BUFFERED_BYTES + 1), {
+      contentType: 'image/png',
+      metadata: small.metadata!,
+    });
+    const expiring = await h(request(30));
+    expect(expiring.statusCode).toBe(302);
+    expect(expiring.headers?.['cache-control']).toBe('private, max-age=30');
+    expect((await h(request(3600))).headers?.['cache-control']).toBe('private, max-age=240');
+    const short = createTransformHandler(deps(), {
+      env: { ...env, IMGPIPE_TRANSFORM_MAX_AGE_SECONDS: '60' },
+      keys: [KEY_A],
+      now,
+    });
+    expect((await short(request(3600))).headers?.['cache-control']).toBe('private, max-age=60');
+  });
+});
+
 describe('a stored result replaced between its GET and its HEAD', () => {
   it('is answered with bytes: a large result made again small is not a 200 without a body', async () => {
     const source = new S3Storage(s3.client, SOURCE);
