@@ -191,7 +191,10 @@ export function createTransformHandler(
   ): Promise<ApiResponse> {
     const method = event.requestContext.http.method;
     if (method !== 'GET' && method !== 'HEAD')
-      throw new ApiError('bad-request', `Only GET and HEAD are served, not ${method}`, { field: 'method' });
+      throw new ApiError('method-not-allowed', `Only GET and HEAD are served, not ${method}`, {
+        field: 'method',
+        headers: { allow: 'GET, HEAD' },
+      });
     const key = keyFromPath(event.rawPath);
     const query = parseQuery(event.rawQueryString ?? '');
     const keys = t.config.signing ? await t.keys() : undefined;

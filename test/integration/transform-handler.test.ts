@@ -814,6 +814,30 @@ describe('IMGPIPE_TRANSFORM_CHECKED_ONLY: a source replaced between its HEAD and
   });
 });
 
+describe('methods other than GET and HEAD', () => {
+  it('are answered 405 with Allow, as JSON that no cache keeps, before any storage call', async () => {
+    const h = createTransformHandler(deps(), {
+      env: { IMGPIPE_TRANSFORM_SOURCE_BUCKET: 'no-such-bucket', IMGPIPE_TRANSFORM_SIGNING: 'off' },
+    });
+    for (const method of ['POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH']) {
+      const request = event('/t/tiny.jpg', 'w=30&fmt=png');
+      request.requestContext.http.method = method;
+      const reply = await h(request);
+      expect(reply.statusCode, method).toBe(405);
+      expect(reply.headers).toMatchObject({
+        allow: 'GET, HEAD',
+        'content-type': 'application/json',
+        'cache-control': 'no-store',
+      });
+      expect(body(reply).error).toEqual({
+        code: 'method-not-allowed',
+        message: `Only GET and HEAD are served, not ${method}`,
+        field: 'method',
+      });
+    }
+  });
+});
+
 describe('source keys no URL can name', () => {
   it('answers 400 naming key for a . or .. segment, encoded or not, before any storage call', async () => {
     const h = createTransformHandler(deps(), {
