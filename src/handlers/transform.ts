@@ -199,7 +199,12 @@ export function createTransformHandler(
     const query = parseQuery(event.rawQueryString ?? '');
     const keys = t.config.signing ? await t.keys() : undefined;
     if (keys) verifySignature(key, query, keys, now());
-    const request = parseRequest(key, query, header(event, 'accept'), t.config, pipeline.formatOptions);
+    let request = parseRequest(key, query, header(event, 'accept'), t.config, pipeline.formatOptions);
+    // Without a watermark in the pipeline document, wm=0 asks for the image wm=1 gives: one result.
+    if (request.spec.watermark === false && pipeline.watermark === undefined) {
+      const { watermark: _, ...spec } = request.spec;
+      request = { ...request, spec };
+    }
 
     // One round trip on a hit: the key is known from the request, so the stored result is read
     // while the source's HEAD is in flight. The result is fresh only if it was made from the

@@ -814,6 +814,34 @@ describe('IMGPIPE_TRANSFORM_CHECKED_ONLY: a source replaced between its HEAD and
   });
 });
 
+describe('wm=0 without a watermark in the pipeline document', () => {
+  it('is the result wm=1 gives, stored once and served from there', async () => {
+    const name = 'no-watermark.png';
+    await new S3Storage(s3.client, SOURCE).put(
+      name,
+      await sharp({ create: { width: 64, height: 48, channels: 3, background: '#567890' } })
+        .png()
+        .toBuffer(),
+      { contentType: 'image/png' },
+    );
+    const h = createTransformHandler(deps(), {
+      env: { IMGPIPE_TRANSFORM_SOURCE_BUCKET: SOURCE },
+      keys: [KEY_A],
+    });
+    const signed = (params: Record<string, string>) =>
+      event(`/t/${name}`, `${new URLSearchParams(params).toString()}&sig=${signature(KEY_A, name, params)}`);
+    const marked = await h(signed({ w: '30', fmt: 'png' }));
+    const unmarked = await h(signed({ w: '30', fmt: 'png', wm: '0' }));
+    expect([marked.statusCode, unmarked.statusCode]).toEqual([200, 200]);
+    expect(unmarked.headers?.etag).toBe(marked.headers?.etag);
+    expect([h.stats.decodes, h.stats.hits]).toEqual([1, 1]);
+    const stored: string[] = [];
+    for await (const info of new S3Storage(s3.client, OUTPUT).list(`transforms/${name}/`))
+      stored.push(info.key);
+    expect(stored).toHaveLength(1);
+  });
+});
+
 describe('methods other than GET and HEAD', () => {
   it('are answered 405 with Allow, as JSON that no cache keeps, before any storage call', async () => {
     const h = createTransformHandler(deps(), {
