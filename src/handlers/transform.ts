@@ -562,7 +562,6 @@ const LIMIT_REASONS: ReadonlySet<InvalidReason> = new Set([
   'too-large',
   'too-many-pixels',
   'over-memory-budget',
-  'bad-dimensions',
   'too-many-scans',
   'too-slow',
 ]);

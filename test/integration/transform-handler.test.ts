@@ -685,6 +685,22 @@ describe('sources the pipeline refuses, before decoding', () => {
     expect(h.stats.decodes).toBe(0);
   });
 
+  it('answers 415, not 413, for a header declaring no pixels: a malformed image, over no limit', async () => {
+    const png = Buffer.from(
+      await sharp({ create: { width: 4, height: 3, channels: 3, background: '#fff' } })
+        .png()
+        .toBuffer(),
+    );
+    png.writeUInt32BE(0, 16); // IHDR width
+    await new S3Storage(s3.client, SOURCE).put('no-pixels.png', png, { contentType: 'image/png' });
+    const h = handler();
+    const response = await h(event('/t/no-pixels.png', 'w=100'));
+    expect(response.statusCode).toBe(415);
+    expect(body(response).error).toMatchObject({ code: 'unsupported-media-type', field: 'key' });
+    expect(body(response).error.message).toMatch(/bad-dimensions.*declares 0x3 pixels/);
+    expect(h.stats.decodes).toBe(0);
+  });
+
   it('keeps to the invocation’s remaining time, answering 413 too-slow rather than running past Lambda’s timeout', async () => {
     // maxSecondsPerImage is 60 s by default, the module's function timeout 30 s: the budget is cut
     // to what the invocation has left, less the reserve to answer. With nothing left, the source
