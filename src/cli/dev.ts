@@ -641,7 +641,7 @@ function requestHostSigner(s3: LocalS3): UrlSigner {
   };
   return {
     upload: (request) => signer().upload(request),
-    download: (bucket, key, expiresSeconds) => signer().download(bucket, key, expiresSeconds),
+    download: (bucket, key, expiresSeconds, method) => signer().download(bucket, key, expiresSeconds, method),
   };
 }
 

@@ -1,4 +1,4 @@
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 
@@ -30,7 +30,11 @@ export interface PresignedUpload {
 
 export interface UrlSigner {
   upload(request: UploadRequest): Promise<PresignedUpload>;
-  download(bucket: string, key: string, expiresSeconds: number): Promise<string>;
+  /**
+   * A presigned GET of the object, or with `method` HEAD a presigned HEAD: S3 checks the method
+   * against the signature, so a HEAD sent to a GET's URL is refused 403.
+   */
+  download(bucket: string, key: string, expiresSeconds: number, method?: 'GET' | 'HEAD'): Promise<string>;
 }
 
 export class S3UrlSigner implements UrlSigner {
@@ -53,9 +57,14 @@ export class S3UrlSigner implements UrlSigner {
     return { method: 'POST', url, fields, expiresAt };
   }
 
-  download(bucket: string, key: string, expiresSeconds: number): Promise<string> {
-    return getSignedUrl(this.#client, new GetObjectCommand({ Bucket: bucket, Key: key }), {
-      expiresIn: expiresSeconds,
-    });
+  download(
+    bucket: string,
+    key: string,
+    expiresSeconds: number,
+    method: 'GET' | 'HEAD' = 'GET',
+  ): Promise<string> {
+    const input = { Bucket: bucket, Key: key };
+    const command = method === 'HEAD' ? new HeadObjectCommand(input) : new GetObjectCommand(input);
+    return getSignedUrl(this.#client, command, { expiresIn: expiresSeconds });
   }
 }

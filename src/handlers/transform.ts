@@ -266,13 +266,13 @@ export function createTransformHandler(
           'cache-control': `public, max-age=${Math.min(t.config.maxAgeSeconds, maxAge(request))}`,
         };
         if (notModified) return { statusCode: 304, headers: redirect };
-        return { statusCode: 302, headers: { ...redirect, location: await resultUrl(t, stored) } };
+        return { statusCode: 302, headers: { ...redirect, location: await resultUrl(t, stored, method) } };
       }
       // A presigned URL expires: the redirect may be cached only a little less long than it lives,
       // and carries no ETag, so that a cached one is never revalidated (304) into a new lifetime
       // for its URL, which expires regardless; each request gets a new URL. Nor is it kept longer
       // than the response through the CDN would be: past a signed URL's exp, or max-age.
-      const location = await resultUrl(t, stored);
+      const location = await resultUrl(t, stored, method);
       const lifetime = Math.min(
         Math.max(0, t.config.redirectExpiresSeconds - 60),
         t.config.maxAgeSeconds,
@@ -423,9 +423,11 @@ export function createTransformHandler(
   /**
    * Where a large result is fetched from: through the CDN (IMGPIPE_TRANSFORM_CDN_URL: its URL, or
    * `/` for a path on the host the request came to), with the result's ETag as `v` so a result made
-   * again from a replaced source is a new URL to the CDN's cache; else a presigned GET.
+   * again from a replaced source is a new URL to the CDN's cache; else a presigned GET, or HEAD for
+   * a HEAD request (a client following the redirect repeats its method, and S3 refuses a HEAD sent to
+   * a GET's presigned URL: 403).
    */
-  function resultUrl(t: Transform, stored: ObjectInfo): Promise<string> {
+  function resultUrl(t: Transform, stored: ObjectInfo, method: string): Promise<string> {
     if (t.config.cdnUrl !== undefined) {
       const path = stored.key.split('/').map(encodeURIComponent).join('/');
       return Promise.resolve(`${t.config.cdnUrl}/${path}?v=${encodeURIComponent(stored.etag)}`);
@@ -436,7 +438,12 @@ export function createTransformHandler(
         undefined,
         `A result over ${MAX_BUFFERED_BYTES} bytes needs ${TRANSFORM_ENV.cdnUrl} or S3 storage to presign`,
       );
-    return t.signer.download(deps.config.outputBucket, stored.key, t.config.redirectExpiresSeconds);
+    return t.signer.download(
+      deps.config.outputBucket,
+      stored.key,
+      t.config.redirectExpiresSeconds,
+      method === 'HEAD' ? 'HEAD' : 'GET',
+    );
   }
 }
 

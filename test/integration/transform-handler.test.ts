@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
+import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { GetParameterCommand, ParameterNotFound, SSMClient } from '@aws-sdk/client-ssm';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { Context, LambdaFunctionURLEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import sharp from 'sharp';
@@ -529,7 +531,7 @@ describe('a cached redirect to a large result, revalidated', () => {
       contentType: 'image/png',
       metadata: small.metadata!,
     });
-    return { h, query };
+    return { h, query, resultKey: stored[0]! };
   }
 
   it('through the CDN, is a 304 carrying the redirect’s Cache-Control, not the image’s year', async () => {
@@ -546,6 +548,25 @@ describe('a cached redirect to a large result, revalidated', () => {
     expect(revalidated.statusCode).toBe(304);
     expect(revalidated.headers?.etag).toBe(etag);
     expect(revalidated.headers?.['cache-control']).toBe('public, max-age=86400');
+  });
+
+  it('presigned, for a HEAD request, is a presigned HEAD: S3 refuses a HEAD sent to a GET’s URL (403)', async () => {
+    const { h, query, resultKey } = await largeResult('presigned-head.png', {
+      IMGPIPE_TRANSFORM_SIGNING: 'off',
+    });
+    const head = event('/t/presigned-head.png', query);
+    head.requestContext.http.method = 'HEAD';
+    const reply = await h(head);
+    expect(reply.statusCode).toBe(302);
+    const location = String(reply.headers?.location);
+    // The URL S3 takes for a HEAD, signed at the same instant, and not the one for a GET.
+    const at = /X-Amz-Date=(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z/.exec(location)!;
+    const signingDate = new Date(`${at[1]}-${at[2]}-${at[3]}T${at[4]}:${at[5]}:${at[6]}Z`);
+    const presigned = (command: GetObjectCommand | HeadObjectCommand) =>
+      getSignedUrl(s3.client, command, { expiresIn: 300, signingDate });
+    const input = { Bucket: OUTPUT, Key: resultKey };
+    expect(location).toBe(await presigned(new HeadObjectCommand(input)));
+    expect(location).not.toBe(await presigned(new GetObjectCommand(input)));
   });
 
   it('presigned, has no ETag and is never a 304: a cached redirect’s URL expires, so each request gets a new one', async () => {
