@@ -1,11 +1,12 @@
+import type { Stats } from 'node:fs';
 import { createWriteStream, rmSync } from 'node:fs';
-import { glob, mkdir, mkdtemp, realpath, rm, stat } from 'node:fs/promises';
+import { glob, lstat, mkdir, mkdtemp, realpath, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ObjectRef } from '../core/objects.ts';
-import { specialKind, walkEntries } from '../storage/files.ts';
+import { brokenLinkProblem, specialKind, walkEntries } from '../storage/files.ts';
 import { FsStorage } from '../storage/fs.ts';
 import { invalidKeyReason } from '../storage/fs-keys.ts';
 import { UsageError } from './args.ts';
@@ -87,7 +88,22 @@ export async function collectInputs(
   // wildcard (uploads/**/*.jpg keeps 2024/cat.jpg, as the folder uploads would), else its name.
   // `matched`: found by a glob, which like a folder may hold what is not a file.
   const addPath = async (absolute: string, base?: string, matched = false) => {
-    const info = await stat(absolute);
+    const ref = base
+      ? { bucket: base, key: relative(base, absolute).split(sep).join('/') }
+      : { bucket: dirname(absolute), key: basename(absolute) };
+    let info: Stats;
+    try {
+      info = await stat(absolute);
+    } catch (error) {
+      // A symbolic link to nothing, or one that leads back to itself: a glob matches it (a raw
+      // ENOENT from stat ended the whole run), and a name given may be one ("no such file" while
+      // ls lists it). As in a folder's walk, a glob's is a failed row; one named is refused.
+      if (!(await lstat(absolute).catch(() => undefined))?.isSymbolicLink()) throw error;
+      const problem = `${display(absolute)} is ${await brokenLinkProblem(absolute, error)}`;
+      if (!matched) throw new UsageError(options.command, `${problem}: give the image's file`);
+      inputs.push({ display: display(absolute), path: absolute, ref, problem });
+      return;
+    }
     if (info.isDirectory()) {
       // The walk leaves --out alone: the folder would give no input at all.
       if (absolute === outRoot || (await realOf(absolute)) === (await realOf(outRoot))) {
@@ -146,9 +162,7 @@ export async function collectInputs(
       inputs.push({
         display: display(absolute),
         path: absolute,
-        ref: base
-          ? { bucket: base, key: relative(base, absolute).split(sep).join('/') }
-          : { bucket: dirname(absolute), key: basename(absolute) },
+        ref,
         // A named pipe or device a glob matched is a failed row, as in a folder (never opened).
         ...(info.isFile()
           ? {}
@@ -172,7 +186,7 @@ export async function collectInputs(
         continue;
       }
       const absolute = resolve(cwd, path);
-      if (await exists(absolute)) {
+      if ((await exists(absolute)) || (await lstat(absolute).catch(() => undefined))?.isSymbolicLink()) {
         await addPath(absolute);
         continue;
       }

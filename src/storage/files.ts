@@ -88,20 +88,28 @@ async function kindOf(
     // stat, not open: opening a named pipe blocks until something writes to it.
     target = await stat(path);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const to = await readlink(path).catch(() => '?');
-    const why =
-      code === 'ENOENT' || code === 'ENOTDIR'
-        ? 'which does not exist'
-        : code === 'ELOOP'
-          ? 'which leads back to itself'
-          : `which cannot be read: ${(error as Error).message}`;
-    return { problem: `a symbolic link to ${to}, ${why}` };
+    return { problem: await brokenLinkProblem(path, error) };
   }
   if (target.isDirectory()) return 'folder';
   if (target.isFile()) return 'file';
   const to = await readlink(path).catch(() => '?');
   return { problem: `a symbolic link to ${to}, which is ${specialKind(target)}, not a regular file` };
+}
+
+/**
+ * Why the symbolic link at `path` cannot be followed, given the error `stat` gave for it: "a symbolic
+ * link to ../x.jpg, which does not exist" (or "which leads back to itself" for a cycle).
+ */
+export async function brokenLinkProblem(path: string, error: unknown): Promise<string> {
+  const code = (error as NodeJS.ErrnoException).code;
+  const to = await readlink(path).catch(() => '?');
+  const why =
+    code === 'ENOENT' || code === 'ENOTDIR'
+      ? 'which does not exist'
+      : code === 'ELOOP'
+        ? 'which leads back to itself'
+        : `which cannot be read: ${(error as Error).message}`;
+  return `a symbolic link to ${to}, ${why}`;
 }
 
 /** What a file that is neither a regular file nor a folder is, in words. */

@@ -442,6 +442,55 @@ describe('imgpipe process symbolic links in a folder', () => {
     );
     expect(plan.code).toBe(1);
   });
+
+  it("gives a glob's link to nothing or a cycle a failed row, and names such a link given as an input", async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'in'));
+    copyFileSync(fixturePath('edge/formats/1x1.jpg'), join(dir, 'in', 'a.jpg'));
+    symlinkSync('../gone.jpg', join(dir, 'in', 'gone.jpg'));
+    symlinkSync('loop2.jpg', join(dir, 'in', 'loop1.jpg'));
+    symlinkSync('loop1.jpg', join(dir, 'in', 'loop2.jpg'));
+    // The glob matches the links: stat's ENOENT (or ELOOP) ended the whole run, nothing processed.
+    const run = await runCli(['process', 'in/*.jpg', '--out', 'out', '--json'], { cwd: dir });
+    const rows = JSON.parse(run.stdout).inputs.map((i: { key: string; outcome: string; error?: string }) => [
+      i.key,
+      i.outcome,
+      i.error,
+    ]);
+    expect(rows).toEqual([
+      ['a.jpg', 'processed', undefined],
+      [
+        'gone.jpg',
+        'failed',
+        `${join('in', 'gone.jpg')} is a symbolic link to ../gone.jpg, which does not exist`,
+      ],
+      [
+        'loop1.jpg',
+        'failed',
+        `${join('in', 'loop1.jpg')} is a symbolic link to loop2.jpg, which leads back to itself`,
+      ],
+      [
+        'loop2.jpg',
+        'failed',
+        `${join('in', 'loop2.jpg')} is a symbolic link to loop1.jpg, which leads back to itself`,
+      ],
+    ]);
+    expect(run.code).toBe(1);
+    expect(existsSync(join(dir, 'out', 'small', 'a.jpg.webp'))).toBe(true);
+
+    // Named as an input, such a link was "no such file or folder", while ls lists it.
+    const named = await runCli(['process', join('in', 'gone.jpg'), '--out', 'out2'], { cwd: dir });
+    expect(named.code).toBe(2);
+    expect(named.stderr.split('\n')[0]).toBe(
+      `imgpipe process: ${join('in', 'gone.jpg')} is a symbolic link to ../gone.jpg, which does not exist: give the image's file`,
+    );
+    const loop = await runCli(['process', join('in', 'loop1.jpg'), '--out', 'out2'], { cwd: dir });
+    expect(loop.code).toBe(2);
+    expect(loop.stderr.split('\n')[0]).toBe(
+      `imgpipe process: ${join('in', 'loop1.jpg')} is a symbolic link to loop2.jpg, which leads back to itself: give the image's file`,
+    );
+    expect(existsSync(join(dir, 'out2'))).toBe(false);
+  });
 });
 
 describe('imgpipe process special files in a folder', () => {
