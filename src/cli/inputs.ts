@@ -204,16 +204,24 @@ export async function collectInputs(
         .join(sep);
       const fixed = resolve(cwd, fixedPart || '.');
       // Nor, as a folder's walk, anything under --out: a second run of '**/*.jpg' -o out would
-      // take the first run's outputs for inputs.
+      // take the first run's outputs for inputs. Told by real paths, as the walk tells it: with
+      // --out named through a symbolic link (link/out, link to in), in/out/... was taken.
+      const realOut = (await realOf(outRoot)) ?? outRoot;
+      const inOut = new Set<string>();
+      for (const match of matches) {
+        // The match's folder, not the match: a link to a file under --out is a file named, as in a walk.
+        const real = join((await realOf(dirname(match))) ?? dirname(match), basename(match));
+        if (isInside(match, outRoot) || isInside(real, realOut)) inOut.add(match);
+      }
       const visible = matches.filter(
         (match) =>
           !relative(fixed, match)
             .split(sep)
-            .some((part) => part.startsWith('.') && part !== '..') && !isInside(match, outRoot),
+            .some((part) => part.startsWith('.') && part !== '..') && !inOut.has(match),
       );
       if (visible.length === 0) {
         // Matches there are, all left out: say which rule left them out, not that there are none.
-        const underOut = matches.filter((match) => isInside(match, outRoot)).length;
+        const underOut = inOut.size;
         throw new UsageError(
           options.command,
           underOut > 0

@@ -231,6 +231,24 @@ describe('imgpipe process inputs', () => {
     ]);
   });
 
+  it('leaves them alone when --out is named through a symbolic link', async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'in'));
+    copyFileSync(fixturePath('edge/formats/1x1.jpg'), join(dir, 'in', 'a.jpg'));
+    symlinkSync('in', join(dir, 'link'));
+    // in/out by another name: the second run took the first one's outputs under in/out for
+    // inputs, and was refused for writing over them (exit 2).
+    const args = ['process', 'in/**/*.jpg', '--out', join('link', 'out'), '--json'];
+    const first = await runCli(args, { cwd: dir });
+    expect(first.code).toBe(0);
+    const again = await runCli(args, { cwd: dir });
+    expect(again.stderr).toBe('');
+    expect(again.code).toBe(0);
+    expect(
+      JSON.parse(again.stdout).inputs.map((i: { path: string; outcome: string }) => [i.path, i.outcome]),
+    ).toEqual([[join('in', 'a.jpg'), 'duplicate']]);
+  });
+
   it("keys a glob's matches by their path below its part before the first wildcard, as a folder's", async () => {
     const dir = tempDir();
     for (const year of ['2024', '2025']) {
