@@ -6,7 +6,7 @@ import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'nod
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ObjectRef } from '../core/objects.ts';
-import { brokenLinkProblem, specialKind, walkEntries } from '../storage/files.ts';
+import { brokenLinkProblem, mayBeNotUtf8, NOT_UTF8, specialKind, walkEntries } from '../storage/files.ts';
 import { FsStorage } from '../storage/fs.ts';
 import { invalidKeyReason } from '../storage/fs-keys.ts';
 import { UsageError } from './args.ts';
@@ -98,8 +98,9 @@ export async function collectInputs(
       // A symbolic link to nothing, or one that leads back to itself: a glob matches it (a raw
       // ENOENT from stat ended the whole run), and a name given may be one ("no such file" while
       // ls lists it). As in a folder's walk, a glob's is a failed row; one named is refused.
-      if (!(await lstat(absolute).catch(() => undefined))?.isSymbolicLink()) throw error;
-      const problem = `${display(absolute)} is ${await brokenLinkProblem(absolute, error)}`;
+      const link = (await lstat(absolute).catch(() => undefined))?.isSymbolicLink();
+      if (!link && !(matched && mayBeNotUtf8(absolute))) throw error;
+      const problem = `${display(absolute)} is ${link ? await brokenLinkProblem(absolute, error) : NOT_UTF8}`;
       if (!matched) throw new UsageError(options.command, `${problem}: give the image's file`);
       inputs.push({ display: display(absolute), path: absolute, ref, problem });
       return;
@@ -191,7 +192,12 @@ export async function collectInputs(
         continue;
       }
       if (!GLOB_CHARACTERS.test(path))
-        throw new UsageError(options.command, `no such file or folder: ${path}`);
+        throw new UsageError(
+          options.command,
+          mayBeNotUtf8(path)
+            ? `no such file or folder: ${path}: if it is named with bytes that are not valid UTF-8 (shown as \uFFFD), it cannot be opened by that name: rename it`
+            : `no such file or folder: ${path}`,
+        );
       const matches: string[] = [];
       for await (const match of glob(path, { cwd })) matches.push(resolve(cwd, match));
       // As a shell does, a wildcard matches no dot-file or dot-folder (below the pattern's fixed part).

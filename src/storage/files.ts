@@ -1,5 +1,5 @@
 import type { Dirent, Stats } from 'node:fs';
-import { readdir, readlink, realpath, stat } from 'node:fs/promises';
+import { lstat, readdir, readlink, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export interface WalkOptions {
@@ -68,6 +68,11 @@ async function walk(
   for (const entry of entries) {
     if (!options.hidden && entry.name.startsWith('.')) continue;
     const path = join(folder, entry.name);
+    if (mayBeNotUtf8(entry.name) && !(await lstat(path).catch(() => undefined))) {
+      // Read as UTF-8, its name lost the bytes that are not: nothing is at the path it was given.
+      found.push({ path, problem: NOT_UTF8, ...(entry.isDirectory() ? { folder: true as const } : {}) });
+      continue;
+    }
     const kind = await kindOf(entry, path);
     if (kind === 'folder') found.push(...(await walk(path, options, skipReal, [...ancestors, real])));
     else if (kind === 'file') found.push({ path });
@@ -110,6 +115,18 @@ export async function brokenLinkProblem(path: string, error: unknown): Promise<s
         ? 'which leads back to itself'
         : `which cannot be read: ${(error as Error).message}`;
   return `a symbolic link to ${to}, ${why}`;
+}
+
+/**
+ * A file or folder whose name is not valid UTF-8 (Latin-1 from an old archive, say): Node reads names as UTF-8,
+ * with U+FFFD for the bytes that are not, and nothing is at the name it gives. No S3 key names it either.
+ */
+export const NOT_UTF8 =
+  'named with bytes that are not valid UTF-8 (shown as \uFFFD), which cannot be opened by that name nor be a key: rename it';
+
+/** Whether `path`, as Node gave it, may stand for a name that is not valid UTF-8. */
+export function mayBeNotUtf8(path: string): boolean {
+  return path.includes('\uFFFD');
 }
 
 /** What a file that is neither a regular file nor a folder is, in words. */

@@ -511,6 +511,56 @@ describe('imgpipe process symbolic links in a folder', () => {
   });
 });
 
+describe('imgpipe process names that are not valid UTF-8', () => {
+  it('gives such a file or folder a failed row saying so, in a folder and from a glob, not missing or ENOENT', async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'in'));
+    copyFileSync(fixturePath('edge/formats/1x1.jpg'), join(dir, 'in', 'ok.jpg'));
+    // caf\xe9.jpg in Latin-1, as an old archive leaves it: Node reads it as caf\uFFFD.jpg, where nothing is.
+    const latin1 = (name: string) =>
+      Buffer.concat([Buffer.from(`${join(dir, 'in')}/`), Buffer.from(name, 'latin1')]);
+    copyFileSync(fixturePath('edge/formats/1x1.jpg'), latin1('caf\xe9.jpg'));
+    mkdirSync(latin1('d\xe9'));
+    copyFileSync(
+      fixturePath('edge/formats/1x1.jpg'),
+      Buffer.concat([latin1('d\xe9'), Buffer.from('/x.jpg')]),
+    );
+    const problem = (name: string) =>
+      `${join('in', name)} is named with bytes that are not valid UTF-8 (shown as \uFFFD), which cannot be opened by that name nor be a key: rename it`;
+    const rows = (stdout: string) =>
+      JSON.parse(stdout).inputs.map((i: { key: string; outcome: string; error?: string }) => [
+        i.key,
+        i.outcome,
+        i.error,
+      ]);
+
+    // In a folder it was 'missing' ("No object at ..."), as if deleted while the run was on.
+    const run = await runCli(['process', 'in', '--out', 'out', '--json'], { cwd: dir });
+    expect(rows(run.stdout)).toEqual([
+      ['caf\uFFFD.jpg', 'failed', problem('caf\uFFFD.jpg')],
+      ['d\uFFFD', 'failed', problem('d\uFFFD')],
+      ['ok.jpg', 'processed', undefined],
+    ]);
+    expect(JSON.parse(run.stdout).totals).toMatchObject({ files: 2, folders: 1, processed: 1, failed: 2 });
+    expect(run.code).toBe(1);
+
+    // A glob's match ended the whole run with a raw ENOENT from stat.
+    const globbed = await runCli(['process', 'in/*.jpg', '--out', 'out', '--json'], { cwd: dir });
+    expect(rows(globbed.stdout)).toEqual([
+      ['caf\uFFFD.jpg', 'failed', problem('caf\uFFFD.jpg')],
+      ['ok.jpg', 'duplicate', undefined],
+    ]);
+    expect(globbed.code).toBe(1);
+
+    // Named (as Node reads the shell's bytes), it cannot be told from a mistyped name: the error says both.
+    const named = await runCli(['process', join('in', 'caf\uFFFD.jpg'), '--out', 'out'], { cwd: dir });
+    expect(named.code).toBe(2);
+    expect(named.stderr.split('\n')[0]).toBe(
+      `imgpipe process: no such file or folder: ${join('in', 'caf\uFFFD.jpg')}: if it is named with bytes that are not valid UTF-8 (shown as \uFFFD), it cannot be opened by that name: rename it`,
+    );
+  });
+});
+
 describe('imgpipe process special files in a folder', () => {
   it('gives a named pipe and a device, also behind a link, a failed row naming them, never opening them', async () => {
     const dir = tempDir();
