@@ -398,7 +398,9 @@ async function planFiles(inputs: readonly Input[], options: ProcessCommandOption
       const existing = options.force
         ? undefined
         : await readQuarantineRecord(output, layout.quarantineKeys(input.ref.key).reason);
+      // Not when the key has outputs of other content (processed since): the run withdraws them.
       const repeated =
+        manifest === undefined &&
         existing?.source.etag === object.etag &&
         existing?.source.key === input.ref.key &&
         existing?.reason === error.reason;

@@ -472,7 +472,10 @@ async function quarantine(
     reason: error.reason,
     message: error.message,
     quarantineKey: keys.object,
-    repeated: done,
+    // A redelivery finds the outputs withdrawn by the attempt that wrote the record. Outputs to
+    // withdraw mean the key was processed since with other content: this content is quarantined
+    // anew (uploaded again), not a repeat, though its record from before still matches.
+    repeated: done && removedOutputs.length === 0,
     removedOutputs,
     timings: total(started),
   };

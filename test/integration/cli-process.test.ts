@@ -10,6 +10,7 @@ import {
   rmSync,
   statSync,
   symlinkSync,
+  writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -189,6 +190,30 @@ describe('imgpipe process --dry-run', () => {
     // --force would quarantine it again.
     const forced = await runCli(['process', 'in', '--out', 'out', '--dry-run', '--force'], { cwd: dir });
     expect(forced.stdout).toContain('3 file(s): 2 to process, 0 already done, 1 to quarantine');
+  });
+
+  it('quarantines anew content quarantined before when the key was processed since, withdrawing its outputs', async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'in'));
+    writeFileSync(join(dir, 'in', 'k.jpg'), '');
+    expect((await runCli(['process', 'in', '--out', 'out', '--quiet'], { cwd: dir })).code).toBe(0);
+    copyFileSync(fixturePath('edge/formats/1x1.jpg'), join(dir, 'in', 'k.jpg'));
+    expect((await runCli(['process', 'in', '--out', 'out', '--quiet'], { cwd: dir })).code).toBe(0);
+    expect(existsSync(join(dir, 'out', 'small', 'k.jpg.webp'))).toBe(true);
+    // Empty again: the record of the first run matched, so the key, processed since, was called
+    // already quarantined and counted already done while its outputs were withdrawn.
+    writeFileSync(join(dir, 'in', 'k.jpg'), '');
+    const plan = await runCli(['process', 'in', '--out', 'out', '--dry-run', '--json'], { cwd: dir });
+    expect(JSON.parse(plan.stdout).inputs[0]).not.toHaveProperty('repeated');
+    expect(JSON.parse(plan.stdout).totals).toMatchObject({ duplicate: 0, quarantined: 1 });
+    const run = await runCli(['process', 'in', '--out', 'out', '--json'], { cwd: dir });
+    expect(JSON.parse(run.stdout).inputs[0]).toMatchObject({ outcome: 'quarantined', reason: 'empty' });
+    expect(JSON.parse(run.stdout).inputs[0]).not.toHaveProperty('repeated');
+    expect(JSON.parse(run.stdout).totals).toMatchObject({ duplicate: 0, quarantined: 1 });
+    expect(existsSync(join(dir, 'out', 'small', 'k.jpg.webp'))).toBe(false);
+    // Once more, with nothing left to withdraw: this time it is already done.
+    const again = await runCli(['process', 'in', '--out', 'out', '--json'], { cwd: dir });
+    expect(JSON.parse(again.stdout).inputs[0]).toMatchObject({ outcome: 'quarantined', repeated: true });
   });
 });
 
