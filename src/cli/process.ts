@@ -1,5 +1,6 @@
-import { realpath, rm, writeFile } from 'node:fs/promises';
-import { join, relative, resolve } from 'node:path';
+import { constants } from 'node:fs';
+import { access, realpath, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, relative, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import cliProgress from 'cli-progress';
 import type { PipelineConfig } from '../core/config.ts';
@@ -16,7 +17,7 @@ import { type QuarantineRecord, readManifest, readQuarantineRecord } from '../pi
 import { FsStorage, removeTemporaryFilesNow } from '../storage/fs.ts';
 import { getJson, perBucket } from '../storage/types.ts';
 import { UsageError } from './args.ts';
-import { fileInPath, makeFolder, systemReason } from './folders.ts';
+import { exists, fileInPath, makeFolder, systemReason } from './folders.ts';
 import { type CollectOptions, collectInputs, type Input, removeStdinCopiesNow } from './inputs.ts';
 import {
   type FileResult,
@@ -274,7 +275,15 @@ export async function checkOutputFolder(out: string, { write = true } = {}): Pro
   };
   const file = await fileInPath(out);
   if (file !== undefined) fail(`${file} is a file, not a folder`);
-  if (!write) return;
+  if (!write) {
+    // Nor a folder this user may not write in: the dry run said all was well (exit 0) where the
+    // run is refused at once (EACCES), or a read-only file system (EROFS).
+    const folder = await nearestExisting(resolve(out));
+    await access(folder, constants.W_OK | constants.X_OK).catch((error: unknown) =>
+      fail(systemReason(error)),
+    );
+    return;
+  }
   const probe = join(out, `.imgpipe-write-check-${process.pid}`);
   try {
     await makeFolder(out);
@@ -283,6 +292,13 @@ export async function checkOutputFolder(out: string, { write = true } = {}): Pro
   } catch (error) {
     fail(systemReason(error));
   }
+}
+
+/** `path` or the nearest folder above it that exists: where making --out would begin. */
+async function nearestExisting(path: string): Promise<string> {
+  let current = path;
+  while (!(await exists(current)) && dirname(current) !== current) current = dirname(current);
+  return current;
 }
 
 /**

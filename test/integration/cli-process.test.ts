@@ -695,6 +695,31 @@ describe('imgpipe process with inputs it cannot read', () => {
   });
 });
 
+describe('imgpipe process with an --out it cannot write', () => {
+  // As root, the CLI runs as nobody (uid 65534), whom mode 555 denies writing.
+  const uid = process.getuid?.() === 0 ? { uid: 65534 } : {};
+
+  it('refuses it in a dry run as the run does, not plans a run that is refused', async () => {
+    const dir = tempDir();
+    chmodSync(dir, 0o777);
+    mkdirSync(join(dir, 'in'));
+    mkdirSync(join(dir, 'site'));
+    copyFileSync(fixturePath('edge/formats/1x1.jpg'), join(dir, 'in', 'a.jpg'));
+    chmodSync(join(dir, 'in', 'a.jpg'), 0o644);
+    chmodSync(join(dir, 'site'), 0o555);
+    const refusal = 'imgpipe process: cannot write to --out site/img: permission denied (EACCES)';
+    const run = await runCli(['process', 'in', '--out', 'site/img'], { cwd: dir, ...uid });
+    expect([run.code, run.stderr.split('\n')[0]]).toEqual([2, refusal]);
+    // The dry run planned it and exited 0.
+    const plan = await runCli(['process', 'in', '--out', 'site/img', '--dry-run'], { cwd: dir, ...uid });
+    expect([plan.code, plan.stderr.split('\n')[0], plan.stdout]).toEqual([2, refusal, '']);
+    // A folder it may write in, not made yet, is still planned without being made.
+    const fine = await runCli(['process', 'in', '--out', 'out/img', '--dry-run'], { cwd: dir, ...uid });
+    expect(fine.code).toBe(0);
+    expect(existsSync(join(dir, 'out'))).toBe(false);
+  });
+});
+
 describe('imgpipe process exit status', () => {
   it('is 1 when an input went missing before it was read: it got no outputs', async () => {
     const dir = tempDir();
