@@ -238,7 +238,7 @@ export async function collectInputs(
       for (const match of visible.sort())
         await addPath(match, isInside(match, fixed) ? fixed : undefined, true);
     }
-    return { inputs: checkCollisions(dedupe(inputs), options.command), cleanup };
+    return { inputs: await checkCollisions(dedupe(inputs), options.command), cleanup };
   } catch (error) {
     await cleanup();
     throw error;
@@ -281,19 +281,31 @@ function dedupe(inputs: readonly Input[]): Input[] {
  * Two different files with one key would write the same outputs, the second over the first
  * (issue #7): refuse, naming both, rather than lose one silently.
  */
-function checkCollisions(inputs: Input[], command: string): Input[] {
+async function checkCollisions(inputs: Input[], command: string): Promise<Input[]> {
   const byKey = new Map<string, Input>();
+  const kept: Input[] = [];
   for (const input of inputs) {
     const other = byKey.get(input.ref.key);
     if (other) {
+      // The same file under the same key, named through a link (in and a link to in): one input.
+      // It was refused, with the advice to process it twice into two --out folders.
+      if (await sameFile(input, other)) continue;
       throw new UsageError(
         command,
         `${other.display} and ${input.display} would both be written as ${input.ref.key}; process them into different --out folders`,
       );
     }
     byKey.set(input.ref.key, input);
+    kept.push(input);
   }
-  return inputs;
+  return kept;
+}
+
+async function sameFile(a: Input, b: Input): Promise<boolean> {
+  if (a.display === '-' || b.display === '-' || a.problem !== undefined || b.problem !== undefined)
+    return false;
+  const real = await realOf(a.path);
+  return real !== undefined && real === (await realOf(b.path));
 }
 
 async function readStandardInput(options: CollectOptions, temporary: string[]): Promise<Input> {

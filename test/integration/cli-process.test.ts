@@ -274,6 +274,31 @@ describe('imgpipe process inputs', () => {
     ).toEqual([[join('in', 'a.jpg'), 'duplicate']]);
   });
 
+  it('takes a folder named again through a link to it as one input per file, not two refused as colliding', async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'in'));
+    copyFileSync(fixturePath('edge/formats/1x1.jpg'), join(dir, 'in', 'a.jpg'));
+    symlinkSync('in', join(dir, 'photos'));
+    // The same file, the same key: it was refused, with the advice to process it twice.
+    const run = await runCli(['process', 'in', 'photos', 'photos/a.jpg', '--out', 'out', '--json'], {
+      cwd: dir,
+    });
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(
+      JSON.parse(run.stdout).inputs.map((i: { path: string; key: string; outcome: string }) => [
+        i.path,
+        i.key,
+        i.outcome,
+      ]),
+    ).toEqual([[join('in', 'a.jpg'), 'a.jpg', 'processed']]);
+    // Two files with one key are still refused.
+    mkdirSync(join(dir, 'other'));
+    copyFileSync(fixturePath('edge/formats/1x1.png'), join(dir, 'other', 'a.jpg'));
+    const clash = await runCli(['process', 'in', 'other', '--out', 'out2'], { cwd: dir });
+    expect(clash.code).toBe(2);
+  });
+
   it("keys a glob's matches by their path below its part before the first wildcard, as a folder's", async () => {
     const dir = tempDir();
     for (const year of ['2024', '2025']) {
