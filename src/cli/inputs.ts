@@ -170,10 +170,14 @@ export async function collectInputs(
           : { problem: `${display(absolute)} is not a regular file: ${specialKind(info)}` }),
       });
     } else {
-      // Dropped, it would end with no outcome while the run said all went well.
+      // Dropped, it would end with no outcome while the run said all went well. A pipe is what
+      // /dev/stdin and a shell's <(curl ...) are: standard input is read with -.
+      const pipe = info.isFIFO()
+        ? ', or give - and pipe the image in (... | imgpipe process - --name <key>)'
+        : '';
       throw new UsageError(
         options.command,
-        `${display(absolute)} is ${specialKind(info)}, not a file or folder: give the image's file`,
+        `${display(absolute)} is ${specialKind(info)}, not a file or folder: give the image's file${pipe}`,
       );
     }
   };

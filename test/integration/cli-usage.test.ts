@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -163,6 +163,16 @@ describe('imgpipe usage errors', () => {
       "imgpipe process: /dev/null is a device, not a file or folder: give the image's file",
     );
     expect(readdirSync(dir)).toEqual(['a.jpg']);
+  });
+
+  it("points a named pipe given as an input (/dev/stdin, a shell's <(curl ...)) to -", async () => {
+    const dir = tempDir();
+    execFileSync('mkfifo', [join(dir, 'pipe')]);
+    const run = await runCli(['process', 'pipe', '--out', 'out'], { cwd: dir });
+    expect(run.code).toBe(2);
+    expect(lines(run.stderr)[0]).toBe(
+      "imgpipe process: pipe is a named pipe, not a file or folder: give the image's file, or give - and pipe the image in (... | imgpipe process - --name <key>)",
+    );
   });
 
   it('says --out is the input folder, naming it, rather than that it holds no files', async () => {
