@@ -361,6 +361,17 @@ async function readStandardInput(options: CollectOptions, temporary: string[]): 
     stdinCopies.delete(folder);
     return { display: '-', path: storage.pathOf(key, 'get'), ref, problem: error.message };
   }
+  if (copied === 0) {
+    // Nothing piped in is a producer that failed (curl -f on a 404), not an empty upload: as one,
+    // it was quarantined with exit 0, and the key's published outputs were withdrawn.
+    return {
+      display: '-',
+      path: storage.pathOf(key, 'get'),
+      ref,
+      problem:
+        'standard input was empty: nothing was read (did the command piping into it fail?); nothing was written or withdrawn',
+    };
+  }
   return { display: '-', path: storage.pathOf(key, 'get'), ref };
 }
 

@@ -340,6 +340,28 @@ describe('imgpipe process inputs', () => {
     expect([image.width, image.height]).toEqual([800, 1202]);
   });
 
+  it('fails an empty standard input, leaving the outputs of its key alone, rather than quarantine it', async () => {
+    const dir = tempDir();
+    const args = ['process', '-', '--name', 'cat.jpg', '--out', 'out', '--json'];
+    const first = await runCli(args, { cwd: dir, input: readFileSync(fixturePath('edge/formats/1x1.jpg')) });
+    expect(first.code).toBe(0);
+    // curl -f on a 404 pipes nothing: the key was quarantined as empty, its outputs withdrawn, exit 0.
+    const empty = await runCli(args, { cwd: dir, input: Buffer.alloc(0) });
+    expect(JSON.parse(empty.stdout).inputs[0]).toMatchObject({
+      path: '-',
+      key: 'cat.jpg',
+      outcome: 'failed',
+      error:
+        'standard input was empty: nothing was read (did the command piping into it fail?); nothing was written or withdrawn',
+    });
+    expect(empty.code).toBe(1);
+    expect(existsSync(join(dir, 'out', 'small', 'cat.jpg.webp'))).toBe(true);
+    expect(existsSync(join(dir, 'out', 'quarantine'))).toBe(false);
+    const plan = await runCli([...args, '--dry-run'], { cwd: dir, input: Buffer.alloc(0) });
+    expect(JSON.parse(plan.stdout).inputs[0]).toMatchObject({ outcome: 'failed' });
+    expect(plan.code).toBe(1);
+  });
+
   it('builds a one-off pipeline from quick flags', async () => {
     const dir = twoPhotosAndABadFile();
     const run = await runCli(
