@@ -32,9 +32,9 @@ export async function inspectObject(
   ref: ObjectRef,
   deps: Pick<ProcessDeps, 'config' | 'layout' | 'source' | 'output' | 'force'>,
 ): Promise<Inspection> {
-  checkKeyLengths(ref, deps.layout, 'outputs');
-  const started = performance.now();
   const storage = deps.source(ref.bucket);
+  checkKeyLengths(ref, deps.layout, 'outputs', storage);
+  const started = performance.now();
   checkDotSegments(ref, storage);
   const base = { source: storage.locate(ref.key), key: ref.key, bytesIn: 0, bytesOut: 0 };
   const { manifestKey, current } = await previousOutputs(ref.key, deps);

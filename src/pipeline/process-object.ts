@@ -184,24 +184,34 @@ export function checkDotSegments(ref: ObjectRef, storage: Storage): void {
   );
 }
 
-export function checkKeyLengths(ref: ObjectRef, layout: BucketLayout, of: 'outputs' | 'quarantine'): void {
+export function checkKeyLengths(
+  ref: ObjectRef,
+  layout: BucketLayout,
+  of: 'outputs' | 'quarantine',
+  source: Pick<Storage, 'locate'>,
+): void {
   const keys = of === 'outputs' ? layout.outputKeys(ref.key) : Object.values(layout.quarantineKeys(ref.key));
   const what = of === 'outputs' ? 'outputs and manifest' : 'quarantine copy and record';
   const longest = Math.max(...keys.map((key) => Buffer.byteLength(key)));
   if (longest <= S3_MAX_KEY_BYTES) return;
-  const shown = `s3://${ref.bucket}/${ref.key.slice(0, 80)}${ref.key.length > 80 ? '…' : ''}`;
+  // Where the source is, as its storage names it: imgpipe process's folder was shown as
+  // s3:///tmp/photos/..., an S3 URI with the folder for a bucket.
+  const location = source.locate(ref.key);
+  const shown = location.endsWith(ref.key)
+    ? `${location.slice(0, location.length - ref.key.length)}${ref.key.slice(0, 80)}${ref.key.length > 80 ? '…' : ''}`
+    : location;
   throw new StorageError(
     'put',
-    `s3://${ref.bucket}/${ref.key}`,
+    location,
     `The key of ${shown} is ${Buffer.byteLength(ref.key)} bytes: its ${what} would have keys of up to ${longest} bytes, more than the ${S3_MAX_KEY_BYTES} S3 stores; it needs a key at least ${longest - S3_MAX_KEY_BYTES} bytes shorter`,
     { retryable: false, code: 'storage/key-too-long' },
   );
 }
 
 export async function processObject(ref: ObjectRef, deps: ProcessDeps): Promise<Outcome> {
-  checkKeyLengths(ref, deps.layout, 'outputs');
-  const started = performance.now();
   const storage = deps.source(ref.bucket);
+  checkKeyLengths(ref, deps.layout, 'outputs', storage);
+  const started = performance.now();
   checkDotSegments(ref, storage);
   const base = { source: storage.locate(ref.key), key: ref.key, bytesIn: 0, bytesOut: 0 };
   const { manifestKey, current, previous } = await previousOutputs(ref.key, deps);
@@ -398,7 +408,7 @@ async function quarantine(
 ): Promise<Outcome> {
   const keys = deps.layout.quarantineKeys(ref.key);
   try {
-    checkKeyLengths(ref, deps.layout, 'quarantine');
+    checkKeyLengths(ref, deps.layout, 'quarantine', deps.source(ref.bucket));
   } catch (tooLong) {
     // Not quarantined, and failed for good: the outputs of the content this upload replaced stay
     // published under its key otherwise, as if it were still there.

@@ -767,6 +767,21 @@ describe('imgpipe process with an --out it cannot write', () => {
   });
 });
 
+describe('imgpipe process with a key too long for S3', () => {
+  it('names the file where it is, not as an S3 URI with the folder for a bucket', async () => {
+    const dir = tempDir();
+    const folders = Array.from({ length: 5 }, (_, i) => String(i).repeat(220));
+    mkdirSync(join(dir, 'deep', ...folders), { recursive: true });
+    copyFileSync(fixturePath('edge/formats/1x1.jpg'), join(dir, 'deep', ...folders, 'a.jpg'));
+    const run = await runCli(['process', 'deep', '--out', 'out', '--json'], { cwd: dir });
+    expect(run.code).toBe(1);
+    const { error } = JSON.parse(run.stdout).inputs[0];
+    // It was 'The key of s3:///tmp/imgpipe-process-.../deep/000...'.
+    expect(error).toContain(`The key of file://${join(dir, 'deep')}/${'0'.repeat(80)}… is 1110 bytes`);
+    expect(error).not.toContain('s3://');
+  });
+});
+
 describe('imgpipe process exit status', () => {
   it('is 1 when an input went missing before it was read: it got no outputs', async () => {
     const dir = tempDir();
