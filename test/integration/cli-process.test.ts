@@ -237,20 +237,22 @@ describe('imgpipe process inputs', () => {
     ]);
   });
 
+  /** Runs `args` (with --json) twice in `dir`, both cleanly: the second run's [path, outcome] rows. */
+  async function secondRunOutcomes(args: string[], dir: string): Promise<string[][]> {
+    expect((await runCli(args, { cwd: dir })).code).toBe(0);
+    const again = await runCli(args, { cwd: dir });
+    expect(again.stderr).toBe('');
+    expect(again.code).toBe(0);
+    return JSON.parse(again.stdout).inputs.map((i: { path: string; outcome: string }) => [i.path, i.outcome]);
+  }
+
   it("leaves a glob's matches under --out alone, as a folder's walk does", async () => {
     const dir = tempDir();
     mkdirSync(join(dir, 'in', '2024'), { recursive: true });
     copyFileSync(fixturePath('edge/formats/1x1.jpg'), join(dir, 'in', 'a.jpg'));
     copyFileSync(fixturePath('edge/formats/1x1.jpg'), join(dir, 'in', '2024', 'b.jpg'));
     const args = ['process', '**/*.jpg', '--out', 'in/out', '--json'];
-    const first = await runCli(args, { cwd: dir });
-    expect(first.code).toBe(0);
-    const again = await runCli(args, { cwd: dir });
-    expect(again.stderr).toBe('');
-    expect(again.code).toBe(0);
-    expect(
-      JSON.parse(again.stdout).inputs.map((i: { path: string; outcome: string }) => [i.path, i.outcome]),
-    ).toEqual([
+    expect(await secondRunOutcomes(args, dir)).toEqual([
       [join('in', '2024', 'b.jpg'), 'duplicate'],
       [join('in', 'a.jpg'), 'duplicate'],
     ]);
@@ -264,14 +266,7 @@ describe('imgpipe process inputs', () => {
     // in/out by another name: the second run took the first one's outputs under in/out for
     // inputs, and was refused for writing over them (exit 2).
     const args = ['process', 'in/**/*.jpg', '--out', join('link', 'out'), '--json'];
-    const first = await runCli(args, { cwd: dir });
-    expect(first.code).toBe(0);
-    const again = await runCli(args, { cwd: dir });
-    expect(again.stderr).toBe('');
-    expect(again.code).toBe(0);
-    expect(
-      JSON.parse(again.stdout).inputs.map((i: { path: string; outcome: string }) => [i.path, i.outcome]),
-    ).toEqual([[join('in', 'a.jpg'), 'duplicate']]);
+    expect(await secondRunOutcomes(args, dir)).toEqual([[join('in', 'a.jpg'), 'duplicate']]);
   });
 
   it('takes a folder named again through a link to it as one input per file, not two refused as colliding', async () => {
