@@ -173,6 +173,19 @@ resource "aws_cloudfront_distribution" "this" {
     cache_policy_id = aws_cloudfront_cache_policy.results.id
   }
 
+  # CloudFront keeps an error response 10 s by default, and honours the function's no-store only
+  # for 404, 410, 414 and 501: a 503 (busy, Retry-After: 1) or a 500, 502 or 504 was served to
+  # every viewer of that URL for 10 s. Those may pass at once, so they are not kept; the other 4xx
+  # say what the request is (a bad parameter, an expired signature) and keep the default.
+  dynamic "custom_error_response" {
+    for_each = toset([500, 502, 503, 504])
+
+    content {
+      error_code            = custom_error_response.value
+      error_caching_min_ttl = 0
+    }
+  }
+
   restrictions {
     geo_restriction {
       restriction_type = "none"

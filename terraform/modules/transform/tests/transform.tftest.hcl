@@ -98,6 +98,14 @@ run "puts_a_distribution_with_origin_access_control_in_front_of_the_function_and
     condition     = one(aws_cloudfront_distribution.this.default_cache_behavior[0].function_association).event_type == "viewer-request" && aws_cloudfront_function.this.runtime == "cloudfront-js-2.0" && strcontains(aws_cloudfront_function.this.code, "function handler(event)")
     error_message = "The CloudFront Function reducing Accept should run on viewer requests, in runtime 2.0."
   }
+
+  assert {
+    condition = (
+      { for r in aws_cloudfront_distribution.this.custom_error_response : r.error_code => r.error_caching_min_ttl } == { 500 = 0, 502 = 0, 503 = 0, 504 = 0 }
+      && alltrue([for r in aws_cloudfront_distribution.this.custom_error_response : r.response_page_path == null || r.response_page_path == ""])
+    )
+    error_message = "Transient errors (500, 502, 503, 504) should not be cached (CloudFront ignores no-store on them and keeps them 10 s), and the function's JSON error bodies served as they are."
+  }
 }
 
 run "keys_the_cache_on_the_parameters_and_the_reduced_accept" {
