@@ -125,9 +125,15 @@ export function parseCommandLine(spec: CommandSpec, argv: readonly string[]): Pa
     if (token.kind !== 'option') continue;
     const option = byName.get(token.name);
     if (!option) {
+      // A file whose name begins with a dash (-dash.jpg) reads as flags (-d -a -s ...): say how to
+      // give it, not which flag -d might have been.
+      const raw = argv[token.index] ?? token.rawName;
+      const file = spec.positionals && /[./]/.test(raw) && !/^--[\w-]+=/.test(raw);
       throw new UsageError(
         spec.command,
-        `unknown option ${token.rawName}${didYouMean(token.rawName, flags)}`,
+        file
+          ? `unknown option ${raw}: a file whose name begins with - is given as ./${raw.replace(/^\.\//, '')} or after --`
+          : `unknown option ${token.rawName}${didYouMean(token.rawName, flags)}`,
       );
     }
     // The next argument is taken for a flag, not a value (-o -j 4), unless it is a negative

@@ -107,6 +107,15 @@ describe('imgpipe usage errors', () => {
     ]);
   });
 
+  it('says how to give a file whose name begins with a dash, rather than suggest a flag', async () => {
+    // It read as -d -a -s -h ...: "unknown option -d (did you mean -o?)".
+    const run = await runCli(['process', '-dash.jpg', '--out', 'x']);
+    expect(run.code).toBe(2);
+    expect(lines(run.stderr)[0]).toBe(
+      'imgpipe process: unknown option -dash.jpg: a file whose name begins with - is given as ./-dash.jpg or after --',
+    );
+  });
+
   it('says which option lacks its value', async () => {
     const run = await runCli(['process', 'in', '--out']);
     expect(run.code).toBe(2);
