@@ -1,4 +1,4 @@
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DynamoDBClient, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
 import { statusTableDefinition } from '../status/dynamodb.ts';
 import { keepIdleConnections } from './keep-alive.ts';
@@ -12,14 +12,21 @@ import { localUrl } from './local-url.ts';
 export interface LocalDynamo {
   readonly endpoint: string;
   readonly client: DynamoDBClient;
-  /** Creates the status table (the same definition as the Terraform module's). */
+  /** Creates the status table (the same definition as the Terraform module's), once it is ACTIVE. */
   createStatusTable(name: string): Promise<void>;
   close(): Promise<void>;
 }
 
-export async function startLocalDynamo(options: { host?: string; port?: number } = {}): Promise<LocalDynamo> {
+export async function startLocalDynamo(
+  options: {
+    host?: string;
+    port?: number;
+    /** How long dynalite keeps a new table CREATING (0: it is made ACTIVE just after answering). */
+    createTableMs?: number;
+  } = {},
+): Promise<LocalDynamo> {
   const host = options.host ?? '127.0.0.1';
-  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  const server = dynalite({ createTableMs: options.createTableMs ?? 0, deleteTableMs: 0, updateTableMs: 0 });
   keepIdleConnections(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -37,6 +44,13 @@ export async function startLocalDynamo(options: { host?: string; port?: number }
     client,
     async createStatusTable(name) {
       await client.send(new CreateTableCommand(statusTableDefinition(name)));
+      // dynalite answers CreateTable with the table CREATING and makes it ACTIVE after a timer and
+      // a write of its own; a request in between is refused ResourceNotFoundException, as DynamoDB
+      // does (a test on a loaded CI machine failed so). The SDK's waiter, as against DynamoDB.
+      await waitUntilTableExists(
+        { client, minDelay: 0.05, maxDelay: 1, maxWaitTime: 30 },
+        { TableName: name },
+      );
     },
     async close() {
       client.destroy();
