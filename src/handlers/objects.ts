@@ -270,11 +270,8 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       // gone: recorded first, a deletion that then failed (S3 throttling, access denied) left the
       // item saying deleted over outputs still published, and nothing announced.
       const removal = await removeObject(ref, {
-        layout,
-        source: deps.sourceStorage,
-        output: deps.output,
+        ...processDeps,
         deleteOutputs: config.deleteOutputs,
-        ...(transforms ? { transforms } : {}),
         ...(status
           ? { record: async () => ((await status.begin(ref)) === 'stale' ? 'stale' : 'applied') }
           : {}),
@@ -315,13 +312,7 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       let removedOutputs = removal.removedOutputs;
       if (status && config.deleteOutputs) {
         try {
-          const again = await removeObject(ref, {
-            layout,
-            source: deps.sourceStorage,
-            output: deps.output,
-            deleteOutputs: true,
-            ...(transforms ? { transforms } : {}),
-          });
+          const again = await removeObject(ref, { ...processDeps, deleteOutputs: true });
           if (again.status === 'deleted' && again.removedOutputs.length > 0) {
             removedOutputs = [...removedOutputs, ...again.removedOutputs];
             event = deletedEvent(ref, removedOutputs.length);

@@ -61,6 +61,14 @@ afterAll(async () => {
   await s3?.stop();
 });
 
+/** A 64 x 48 PNG of one colour, put in the source bucket as `name`. */
+async function putSolidPng(name: string, background: string): Promise<void> {
+  const png = await sharp({ create: { width: 64, height: 48, channels: 3, background } })
+    .png()
+    .toBuffer();
+  await new S3Storage(s3.client, SOURCE).put(name, png, { contentType: 'image/png' });
+}
+
 function deps() {
   process.env.POWERTOOLS_METRICS_DISABLED = 'true';
   const config = loadRuntimeConfig({
@@ -507,15 +515,8 @@ describe('a cached redirect to a large result, revalidated', () => {
    * one made first, replaced by large bytes made from the same source version): a hit, redirected.
    */
   async function largeResult(name: string, env: Record<string, string>, keys?: readonly string[]) {
-    const source = new S3Storage(s3.client, SOURCE);
     const output = new S3Storage(s3.client, OUTPUT);
-    await source.put(
-      name,
-      await sharp({ create: { width: 64, height: 48, channels: 3, background: '#345678' } })
-        .png()
-        .toBuffer(),
-      { contentType: 'image/png' },
-    );
+    await putSolidPng(name, '#345678');
     const params = { w: '30', fmt: 'png' };
     const query = `w=30&fmt=png${keys ? `&sig=${signature(keys[0]!, name, params)}` : ''}`;
     const h = createTransformHandler(deps(), {
@@ -597,13 +598,7 @@ describe('a presigned redirect to a large result, on a signed URL with exp', () 
     const at = new Date('2030-01-01T00:00:00Z');
     const now = () => at;
     const name = 'expiring-redirect.png';
-    await new S3Storage(s3.client, SOURCE).put(
-      name,
-      await sharp({ create: { width: 64, height: 48, channels: 3, background: '#456789' } })
-        .png()
-        .toBuffer(),
-      { contentType: 'image/png' },
-    );
+    await putSolidPng(name, '#456789');
     const env = { IMGPIPE_TRANSFORM_SOURCE_BUCKET: SOURCE };
     const request = (exp: number) => {
       const params = { w: '30', fmt: 'png', exp: String(at.getTime() / 1000 + exp) };
@@ -637,17 +632,8 @@ describe('a presigned redirect to a large result, on a signed URL with exp', () 
 
 describe('a stored result replaced between its GET and its HEAD', () => {
   it('is answered with bytes: a large result made again small is not a 200 without a body', async () => {
-    const source = new S3Storage(s3.client, SOURCE);
     const output = new S3Storage(s3.client, OUTPUT);
-    await source.put(
-      'regrown.png',
-      await sharp({ create: { width: 64, height: 48, channels: 3, background: '#123456' } })
-        .png()
-        .toBuffer(),
-      {
-        contentType: 'image/png',
-      },
-    );
+    await putSolidPng('regrown.png', '#123456');
     const env = { IMGPIPE_TRANSFORM_SOURCE_BUCKET: SOURCE, IMGPIPE_TRANSFORM_SIGNING: 'off' };
     const first = await createTransformHandler(deps(), { env })(event('/t/regrown.png', 'w=30&fmt=png'));
     expect(first.statusCode).toBe(200);
@@ -854,13 +840,7 @@ describe('IMGPIPE_TRANSFORM_CHECKED_ONLY: a source replaced between its HEAD and
 describe('wm=0 without a watermark in the pipeline document', () => {
   it('is the result wm=1 gives, stored once and served from there', async () => {
     const name = 'no-watermark.png';
-    await new S3Storage(s3.client, SOURCE).put(
-      name,
-      await sharp({ create: { width: 64, height: 48, channels: 3, background: '#567890' } })
-        .png()
-        .toBuffer(),
-      { contentType: 'image/png' },
-    );
+    await putSolidPng(name, '#567890');
     const h = createTransformHandler(deps(), {
       env: { IMGPIPE_TRANSFORM_SOURCE_BUCKET: SOURCE },
       keys: [KEY_A],
