@@ -201,4 +201,5 @@ module "transform" {
   domain_name          = var.transform.domain_name
   certificate_arn      = var.transform.certificate_arn
   price_class          = var.transform.price_class
+  cdn_max_ttl_seconds  = var.transform.cdn_max_ttl_seconds
 }

@@ -254,6 +254,7 @@ variable "transform" {
     domain_name          = optional(string)
     certificate_arn      = optional(string)
     price_class          = optional(string, "PriceClass_100")
+    cdn_max_ttl_seconds  = optional(number, 86400)
   })
   default  = {}
   nullable = false

@@ -3,6 +3,11 @@
 # control; the bucket and key policies let this distribution alone read and decrypt, modules/imgpipe
 # output_cloudfront_distribution_arn), where large results are redirected: `Location: /<key>?v=<result ETag>`
 # (or https://<domain_name>/<key>?v=…), cached on v.
+#
+# Both cache policies keep a response at most cdn_max_ttl_seconds, whatever its Cache-Control (a
+# signed one says a year, immutable, for browsers): then CloudFront asks the origin again, with the
+# cached ETag, and gets a 304, or the 404 or 403 of a source deleted or withdrawn since. Without that
+# cap a deleted upload's transformations were served from every edge for a year.
 
 resource "aws_cloudfront_function" "this" {
   name    = "${var.name}-transform-accept"
@@ -16,8 +21,8 @@ resource "aws_cloudfront_cache_policy" "this" {
   name        = "${var.name}-transform"
   comment     = "imgpipe transformations: the query parameters and the reduced Accept"
   min_ttl     = 0
-  default_ttl = var.max_age_seconds
-  max_ttl     = 31536000
+  default_ttl = min(var.max_age_seconds, var.cdn_max_ttl_seconds)
+  max_ttl     = var.cdn_max_ttl_seconds
 
   parameters_in_cache_key_and_forwarded_to_origin {
     enable_accept_encoding_brotli = false
@@ -78,8 +83,8 @@ resource "aws_cloudfront_cache_policy" "results" {
   name        = "${var.name}-transform-results"
   comment     = "imgpipe stored transformation results: the key and the result's ETag (v)"
   min_ttl     = 0
-  default_ttl = var.max_age_seconds
-  max_ttl     = 31536000
+  default_ttl = min(var.max_age_seconds, var.cdn_max_ttl_seconds)
+  max_ttl     = var.cdn_max_ttl_seconds
 
   parameters_in_cache_key_and_forwarded_to_origin {
     enable_accept_encoding_brotli = false

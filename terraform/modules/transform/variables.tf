@@ -345,6 +345,17 @@ variable "max_age_seconds" {
   }
 }
 
+variable "cdn_max_ttl_seconds" {
+  description = "The longest CloudFront keeps a transformation or a stored result before asking the origin again (the cache policies' maximum TTL, 1-31536000): a source deleted, replaced or withdrawn by the workflow leaves CloudFront within it. Browsers keep signed responses for a year (immutable) regardless. The revalidation is a 304 from the function or the bucket, not a new transformation."
+  type        = number
+  default     = 86400
+
+  validation {
+    condition     = var.cdn_max_ttl_seconds >= 1 && var.cdn_max_ttl_seconds <= 31536000 && floor(var.cdn_max_ttl_seconds) == var.cdn_max_ttl_seconds
+    error_message = "cdn_max_ttl_seconds must be an integer from 1 to 31536000."
+  }
+}
+
 ################################################################################
 # The distribution
 ################################################################################

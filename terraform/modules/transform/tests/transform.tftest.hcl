@@ -124,6 +124,39 @@ run "keys_the_cache_on_the_parameters_and_the_reduced_accept" {
   }
 }
 
+run "lets_deleted_and_withdrawn_sources_leave_cloudfront_within_a_day" {
+  assert {
+    condition = (
+      aws_cloudfront_cache_policy.this.max_ttl == 86400 && aws_cloudfront_cache_policy.results.max_ttl == 86400
+      && aws_cloudfront_cache_policy.this.default_ttl == 86400 && aws_cloudfront_cache_policy.results.default_ttl == 86400
+    )
+    error_message = "CloudFront should keep a response a day at most, then revalidate it (a 304, or the 404 of a deleted source): signed responses say a year, immutable, and a deleted upload's transformations were served for that long."
+  }
+}
+
+run "keeps_the_default_ttl_within_a_shorter_max_ttl" {
+  command = plan
+
+  variables {
+    cdn_max_ttl_seconds = 600
+  }
+
+  assert {
+    condition     = aws_cloudfront_cache_policy.this.default_ttl == 600 && aws_cloudfront_cache_policy.this.max_ttl == 600 && aws_cloudfront_cache_policy.results.max_ttl == 600
+    error_message = "The default TTL (max_age_seconds, a day) should be capped at cdn_max_ttl_seconds: CloudFront refuses a default over the maximum."
+  }
+}
+
+run "refuses_a_cdn_max_ttl_of_zero" {
+  command = plan
+
+  variables {
+    cdn_max_ttl_seconds = 0
+  }
+
+  expect_failures = [var.cdn_max_ttl_seconds]
+}
+
 run "keeps_the_signing_keys_out_of_terraform" {
   # No resource reads the parameter (a plan's refresh would decrypt it with the plan role): the
   # module names it to the function and outputs the name to create it under.
