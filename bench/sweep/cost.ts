@@ -14,6 +14,12 @@ export const DEFAULT_PRICES: Prices = {
   x86_64: 0.0000166667,
   arm64: 0.0000133334,
   requestPerMillion: 0.2,
+  // Same page, "Provisioned Concurrency Pricing", us-east-1: the concurrency configured, per
+  // GB-second, and the duration of the invocations it serves, per GB-second, x86 and Arm. The page
+  // fills its price tables in client-side; these figures were checked (2026-12-03) against copies
+  // that quote it, e.g. https://awsnegotiations.com/lambda-provisioned-concurrency-cost.html.
+  provisioned: { x86_64: 0.0000041667, arm64: 0.0000033334 },
+  provisionedDuration: { x86_64: 0.0000097222, arm64: 0.0000077778 },
 };
 
 export function invocationCost(
@@ -56,6 +62,48 @@ export function costPer1000Images(
     1000 *
     mean(images.map((image) => expectedImageCost(image, memoryMb, architecture, prices, coldStartRate)))
   );
+}
+
+/**
+ * Cost of 1,000 images drawn evenly from the corpus at `requestsPerSecond`, on a function with
+ * `provisionedConcurrency` configured (the sweep's rps x p95 x 1.1, derive.ts). Provisioned
+ * concurrency bills differently from on-demand (https://aws.amazon.com/lambda/pricing/, "Provisioned
+ * Concurrency Pricing"): the concurrency itself per GB-second for as long as it is configured,
+ * whether used or not, and the invocations it serves at a lower duration price, plus the request
+ * charge. 1,000 requests at N per second take 1000 / N seconds of the configured concurrency:
+ *
+ *   1000 / N x P x memory / 1,024 x provisioned price
+ *   + 1,000 x (duration x memory / 1,024 x provisioned duration price + request price)
+ *
+ * There are no cold starts: the environments are initialised before they serve, and the mean
+ * concurrency (N x mean duration) stays within P (at least N x p95 x 1.1), so none spills over to
+ * on-demand. The duration is the mean over the warm runs (the first run without them), billed by
+ * the millisecond as on-demand.
+ */
+export function provisionedCostPer1000Images(
+  images: readonly Pick<ImageResult, 'first' | 'warm'>[],
+  memoryMb: number,
+  architecture: Architecture,
+  prices: Prices,
+  requestsPerSecond: number,
+  provisionedConcurrency: number,
+): number {
+  if (!(requestsPerSecond > 0)) {
+    throw new RangeError(
+      `requestsPerSecond must be above 0 with provisioned concurrency, got ${requestsPerSecond}`,
+    );
+  }
+  const gb = memoryMb / 1024;
+  const configured =
+    (1000 / requestsPerSecond) * provisionedConcurrency * gb * prices.provisioned[architecture];
+  const cost = (ms: number) =>
+    invocationCost(ms, memoryMb, prices.provisionedDuration[architecture], prices.requestPerMillion);
+  const invocations = mean(
+    images.map((image) =>
+      image.warm.length > 0 ? mean(image.warm.map((run) => cost(run.wallMs))) : cost(image.first.wallMs),
+    ),
+  );
+  return configured + 1000 * invocations;
 }
 
 /** Expected duration of one invocation (same weighting as the cost): what the strategies compare. */

@@ -222,6 +222,7 @@ async function finish(
     headroom: options.headroom,
     prices: options.prices,
     coldStartRate: options.coldStartRate,
+    requestsPerSecond: options.rps,
     maxForeignCpu: options.maxForeignCpu,
     machineCpus: provenance.usableCpus,
   };

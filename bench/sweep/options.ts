@@ -73,12 +73,17 @@ Choice:
   --min-pixels <n>           only choose sizes whose derived max_input_pixels is at least n (default 24000000,
                              a 48 MP sensor's default 24 MP photo; 1000000 to not constrain)
   --timeout-margin <x>       timeout = slowest invocation x margin (default 3)
-  --rps <n>                  expected arrivals per second for provisioned concurrency (default 0: none)
+  --rps <n>                  expected arrivals per second for provisioned concurrency (default 0: none);
+                             above 0, sizes are priced with it, not on-demand
 Prices (us-east-1 list prices by default):
   --price-arm <USD/GB-s>     default ${DEFAULT_PRICES.arm64}
   --price-x86 <USD/GB-s>     default ${DEFAULT_PRICES.x86_64}
   --price-request <USD/1M>   default ${DEFAULT_PRICES.requestPerMillion}
-  --cold-start-rate <0..1>   share of invocations that are cold (init billed) (default 0.01)
+  --price-provisioned-arm <USD/GB-s>   with --rps: the provisioned concurrency configured, used
+  --price-provisioned-x86 <USD/GB-s>     or not (defaults ${DEFAULT_PRICES.provisioned.arm64}, ${DEFAULT_PRICES.provisioned.x86_64})
+  --price-provisioned-duration-arm <USD/GB-s>   with --rps: duration of an invocation served by it
+  --price-provisioned-duration-x86 <USD/GB-s>     (defaults ${DEFAULT_PRICES.provisionedDuration.arm64}, ${DEFAULT_PRICES.provisionedDuration.x86_64})
+  --cold-start-rate <0..1>   share of invocations that are cold (init billed), without --rps (default 0.01)
 Outputs:
   --out <dir>                default ${DEFAULT_OUT}
   --tfvars <path>            default ${DEFAULT_TFVARS}; with --from, written only when given
@@ -100,6 +105,11 @@ function number(flag: string, text: string | undefined, fallback: number, min: n
     throw invalidSetting(flag, `number between ${min} and ${max}`, text);
   }
   return value;
+}
+
+/** A price per GB-second: above 0 and at most $1, as --price-arm and --price-x86. */
+function price(flag: string, text: string | undefined, fallback: number): number {
+  return number(flag, text, fallback, Number.MIN_VALUE, 1);
 }
 
 function integer(flag: string, text: string | undefined, fallback: number, min: number, max: number): number {
@@ -274,6 +284,30 @@ export function parseSweepOptions(argv: readonly string[]): SweepOptions {
         0,
         1000,
       ),
+      provisioned: {
+        arm64: price(
+          '--price-provisioned-arm',
+          values['price-provisioned-arm'],
+          DEFAULT_PRICES.provisioned.arm64,
+        ),
+        x86_64: price(
+          '--price-provisioned-x86',
+          values['price-provisioned-x86'],
+          DEFAULT_PRICES.provisioned.x86_64,
+        ),
+      },
+      provisionedDuration: {
+        arm64: price(
+          '--price-provisioned-duration-arm',
+          values['price-provisioned-duration-arm'],
+          DEFAULT_PRICES.provisionedDuration.arm64,
+        ),
+        x86_64: price(
+          '--price-provisioned-duration-x86',
+          values['price-provisioned-duration-x86'],
+          DEFAULT_PRICES.provisionedDuration.x86_64,
+        ),
+      },
     },
     coldStartRate: number('--cold-start-rate', values['cold-start-rate'], 0.01, 0, 1),
     out: values.out ?? DEFAULT_OUT,
@@ -321,6 +355,10 @@ export const SWEEP_COMMAND: CommandSpec = {
       'price-x86',
       'price-arm',
       'price-request',
+      'price-provisioned-arm',
+      'price-provisioned-x86',
+      'price-provisioned-duration-arm',
+      'price-provisioned-duration-x86',
       'cold-start-rate',
       'min-pixels',
       'out',
@@ -356,6 +394,10 @@ type Values = {
     | 'price-x86'
     | 'price-arm'
     | 'price-request'
+    | 'price-provisioned-arm'
+    | 'price-provisioned-x86'
+    | 'price-provisioned-duration-arm'
+    | 'price-provisioned-duration-x86'
     | 'cold-start-rate'
     | 'min-pixels'
     | 'out'

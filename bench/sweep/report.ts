@@ -73,13 +73,29 @@ function architectureNote(doc: SweepDocument): string | undefined {
   return `Durations were measured on ${measured} only: the $/1k ${other} column prices the ${measured} durations at ${other} prices, as if ${other} ran as fast${doc.settings.architecture === other ? `, and the choice (on ${other} prices) rests on it` : ''}; sweep an ${other} deployment to measure it.`;
 }
 
+/**
+ * Which pricing the $/1k columns and the choice use: on-demand, or, with --rps, the provisioned
+ * concurrency each size needs (cost.ts provisionedCostPer1000Images).
+ */
+export function pricingNote(doc: SweepDocument): string {
+  const { rps, coldStartRate } = doc.settings;
+  if (rps > 0) {
+    return `Costs ($/1k) are with provisioned concurrency, as deployed at --rps ${rps}: each size's own (rps x p95 x ${PROVISIONED_CONCURRENCY_BUFFER}), billed for the ${formatSeconds(1000 / rps)} that 1,000 images take at that rate, plus their invocations at the provisioned duration price and the request charge; no cold starts.`;
+  }
+  return `Costs ($/1k) are on-demand: duration and request charges, ${coldStartRate * 100}% of invocations cold (init billed).`;
+}
+
+function formatSeconds(seconds: number): string {
+  return `${Number(seconds.toPrecision(4)).toLocaleString('en-US')} s`;
+}
+
 export function renderSweepTable(doc: SweepDocument, format: 'text' | 'markdown'): string {
   return renderTable(sweepColumns(doc), doc.rows, format);
 }
 
 /** What the terminal shows at the end of a sweep. */
 export function renderConsoleSummary(doc: SweepDocument, files: readonly string[]): string {
-  const lines = [renderSweepTable(doc, 'text'), ''];
+  const lines = [renderSweepTable(doc, 'text'), '', pricingNote(doc), ''];
   if (doc.rows.some((r) => r.mode === 'modelled')) lines.push(MODELLED_NOTE, '');
   const measuredOn = architectureNote(doc);
   if (measuredOn) lines.push(measuredOn, '');
@@ -100,7 +116,7 @@ function choiceLines(doc: SweepDocument): string[] {
   const stats = row.stats!;
   const strategy = choice.strategy === 'balanced' ? `balanced (weight ${choice.weight})` : choice.strategy;
   const lines = [
-    `Chosen: ${choice.memoryMb} MB (strategy ${strategy}, ${choice.architecture} prices; ${sourceLabel(row)}): ` +
+    `Chosen: ${choice.memoryMb} MB (strategy ${strategy}, ${choice.architecture} ${doc.settings.rps > 0 ? 'provisioned-concurrency' : 'on-demand'} prices; ${sourceLabel(row)}): ` +
       `${formatUsd(stats.costPer1000[choice.architecture])} per 1,000 images, expected ${formatMs(stats.expectedMs)} per image.`,
     timeoutLine(choice, doc.settings.timeoutMargin),
     `Provisioned concurrency: ${choice.provisionedConcurrency} = ceil(${doc.settings.rps} rps x p95 ${formatMs(stats.p95Ms)} x ${PROVISIONED_CONCURRENCY_BUFFER}).`,
@@ -173,16 +189,20 @@ export function renderMarkdownReport(doc: SweepDocument, chartFile: string): str
       ? `- Runs: ${1 + s.runs} invocations per input and size, of a version published for the size; its first invocation is the cold one, and its Init Duration is counted as every input's init`
       : `- Runs: one cold (fresh process: init, then the first run) and ${s.runs} warm per input and size`,
     `- CPU share: ${p.cgroup}`,
-    `- Prices: arm64 $${s.prices.arm64}/GB-s, x86_64 $${s.prices.x86_64}/GB-s, $${s.prices.requestPerMillion} per 1M requests; ${s.coldStartRate * 100}% of invocations cold (init billed)`,
+    s.rps > 0
+      ? `- Prices (provisioned concurrency, --rps ${s.rps}): the concurrency configured arm64 $${s.prices.provisioned.arm64}/GB-s, x86_64 $${s.prices.provisioned.x86_64}/GB-s; duration on it arm64 $${s.prices.provisionedDuration.arm64}/GB-s, x86_64 $${s.prices.provisionedDuration.x86_64}/GB-s; $${s.prices.requestPerMillion} per 1M requests; no cold starts`
+      : `- Prices (on-demand): arm64 $${s.prices.arm64}/GB-s, x86_64 $${s.prices.x86_64}/GB-s, $${s.prices.requestPerMillion} per 1M requests; ${s.coldStartRate * 100}% of invocations cold (init billed)`,
     `- Strategy: ${s.strategy}${s.strategy === 'balanced' ? ` (weight ${s.weight})` : ''} on ${s.architecture} prices; headroom ${s.headroom * 100}%; timeout margin ${s.timeoutMargin}; ${s.rps} requests/s`,
     '',
     '## Results',
     '',
     s.target === 'aws'
-      ? `Durations are the deployed function's Duration per invocation (reading the source from S3 and writing the variants included), p50/p95/max over the warm runs of all inputs; cold max is Init Duration plus an input's first invocation; cost is for 1,000 images drawn evenly from the inputs, cold starts included.`
-      : 'Durations are per image (no S3 I/O), p50/p95/max over the warm runs of all images; cold max is init plus the first run; cost is for 1,000 images drawn evenly from the inputs, cold starts included.',
+      ? `Durations are the deployed function's Duration per invocation (reading the source from S3 and writing the variants included), p50/p95/max over the warm runs of all inputs; cold max is Init Duration plus an input's first invocation; cost is for 1,000 images drawn evenly from the inputs.`
+      : 'Durations are per image (no S3 I/O), p50/p95/max over the warm runs of all images; cold max is init plus the first run; cost is for 1,000 images drawn evenly from the inputs.',
     '',
     renderSweepTable(doc, 'markdown'),
+    '',
+    pricingNote(doc),
     '',
   ];
   const measuredOn = architectureNote(doc);

@@ -1,4 +1,5 @@
-import { costPer1000Images, expectedDurationMs } from './cost.ts';
+import { costPer1000Images, expectedDurationMs, provisionedCostPer1000Images } from './cost.ts';
+import { deriveProvisionedConcurrency } from './derive.ts';
 import { foreignAllowance } from './load.ts';
 import { modelWallMs } from './model.ts';
 import { median, percentile } from './stats.ts';
@@ -8,6 +9,11 @@ export interface SummaryOptions {
   readonly headroom: number;
   readonly prices: Prices;
   readonly coldStartRate: number;
+  /**
+   * --rps: above 0, the cost is that of the provisioned concurrency the size needs at this rate
+   * (rps x p95 x 1.1, as the choice derives it) instead of on-demand. Absent or 0: on-demand.
+   */
+  readonly requestsPerSecond?: number;
   /** Tolerance for other processes' load beyond what a measured row's quota leaves free (load.ts). */
   readonly maxForeignCpu: number;
   /** CPUs of the machine the measured rows ran on. */
@@ -21,8 +27,21 @@ export function summariseRow(row: Omit<SweepRow, 'stats'>, options: SummaryOptio
   const warm = images.flatMap((image) => image.warm.map((run) => run.wallMs));
   const durations = warm.length > 0 ? warm : images.map((image) => image.first.wallMs);
   const peakRssMb = Math.max(...images.map((image) => image.peakRssMb));
+  const p95Ms = percentile(durations, 95);
+  const rps = options.requestsPerSecond ?? 0;
+  // With --rps the deployment gets provisioned concurrency, billed otherwise than on-demand: the
+  // on-demand price compared sizes by a bill they would not get.
   const cost = (architecture: Architecture) =>
-    costPer1000Images(images, memoryMb, architecture, options.prices, options.coldStartRate);
+    rps > 0
+      ? provisionedCostPer1000Images(
+          images,
+          memoryMb,
+          architecture,
+          options.prices,
+          rps,
+          deriveProvisionedConcurrency(rps, p95Ms),
+        )
+      : costPer1000Images(images, memoryMb, architecture, options.prices, options.coldStartRate);
   const foreign = images
     .flatMap((image) => [image.first, ...image.warm])
     .map((run) => run.foreignCpu)
@@ -31,7 +50,7 @@ export function summariseRow(row: Omit<SweepRow, 'stats'>, options: SummaryOptio
   return {
     initMs: median(images.map((image) => image.initMs)),
     p50Ms: percentile(durations, 50),
-    p95Ms: percentile(durations, 95),
+    p95Ms,
     maxMs: Math.max(...durations),
     coldMaxMs: Math.max(...images.map((image) => image.initMs + image.first.wallMs)),
     expectedMs: expectedDurationMs(images, options.coldStartRate),

@@ -197,5 +197,9 @@ export function renderSvg(doc: SweepDocument): string {
 function subtitle(doc: SweepDocument): string {
   const { provenance: p, settings: s } = doc;
   const where = s.target === 'aws' ? `AWS ${s.functionArchitecture}` : `${p.cpuModel}, ${p.cores} CPUs`;
-  return `${p.date.slice(0, 10)} · ${where} · ${s.inputs.length} inputs, ${s.runs} warm runs · ${s.coldStartRate * 100}% cold starts`;
+  const pricing =
+    s.rps > 0
+      ? `cost with provisioned concurrency at ${s.rps} rps`
+      : `on-demand cost, ${s.coldStartRate * 100}% cold starts`;
+  return `${p.date.slice(0, 10)} · ${where} · ${s.inputs.length} inputs, ${s.runs} warm runs · ${pricing}`;
 }

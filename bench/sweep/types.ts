@@ -96,7 +96,10 @@ export interface RowStats {
   readonly peakRssMb: number;
   /** Peak RSS over (1 - headroom) x memory. */
   readonly outOfMemory: boolean;
-  /** Expected cost of processing 1,000 images (duration, init of cold starts, requests). */
+  /**
+   * Expected cost of processing 1,000 images: on-demand (duration, init of cold starts, requests),
+   * or, with --rps, with the provisioned concurrency the size needs (cost.ts provisionedCostPer1000Images).
+   */
   readonly costPer1000: Readonly<Record<Architecture, number>>;
   /** Share of the machine's CPU other processes used during the row's runs (worst run). */
   readonly foreignCpu?: number;
@@ -107,11 +110,15 @@ export interface RowStats {
 }
 
 export interface Prices {
-  /** USD per GB-second. */
+  /** USD per GB-second (on-demand duration). */
   readonly x86_64: number;
   readonly arm64: number;
-  /** USD per 1M requests. */
+  /** USD per 1M requests (on-demand and provisioned alike). */
   readonly requestPerMillion: number;
+  /** Provisioned concurrency itself: USD per GB-second configured, used or not. */
+  readonly provisioned: Readonly<Record<Architecture, number>>;
+  /** Duration of an invocation served by provisioned concurrency: USD per GB-second. */
+  readonly provisionedDuration: Readonly<Record<Architecture, number>>;
 }
 
 export interface Derived {

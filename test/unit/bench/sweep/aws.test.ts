@@ -30,6 +30,7 @@ import { silentProgress } from '../../../../bench/sweep/progress.ts';
 import { summariseRow } from '../../../../bench/sweep/rows.ts';
 import { buildS3Notification } from '../../../../src/cli/local-s3.ts';
 import type { RecordResult } from '../../../../src/handlers/objects.ts';
+import { pricesWith } from './helpers.ts';
 
 const lambdaMock = mockClient(LambdaClient);
 const s3Mock = mockClient(S3Client);
@@ -454,7 +455,7 @@ describe('runAwsSweep (mocked Lambda)', () => {
     ]);
     const stats = summariseRow(small!, {
       headroom: 0.15,
-      prices: { x86_64: 1, arm64: 1, requestPerMillion: 0 },
+      prices: pricesWith({ x86_64: 1, arm64: 1, requestPerMillion: 0 }),
       coldStartRate: 0,
       maxForeignCpu: 1,
     });

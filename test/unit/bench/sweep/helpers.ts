@@ -1,4 +1,5 @@
-import type { ImageResult, RunSample, SweepRow } from '../../../../bench/sweep/types.ts';
+import { DEFAULT_PRICES } from '../../../../bench/sweep/cost.ts';
+import type { ImageResult, Prices, RunSample, SweepRow } from '../../../../bench/sweep/types.ts';
 
 /** Builders for rows and images with made-up numbers: the tests check arithmetic, not the machine. */
 export function run(wallMs: number, extra: Partial<RunSample> = {}): RunSample {
@@ -30,4 +31,9 @@ export function row(overrides: Partial<SweepRow> = {}): SweepRow {
     failures: [],
     ...overrides,
   };
+}
+
+/** Prices with the given ones changed, the rest (the provisioned-concurrency prices) the defaults. */
+export function pricesWith(changed: Partial<Prices>): Prices {
+  return { ...DEFAULT_PRICES, ...changed };
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { foreignAllowance, machineBusySeconds } from '../../../../bench/sweep/load.ts';
 import { summariseRow } from '../../../../bench/sweep/rows.ts';
-import { image, row, run } from './helpers.ts';
+import { image, pricesWith, row, run } from './helpers.ts';
 
 describe('foreignAllowance', () => {
   it('lets other processes use what the quota leaves free, plus the tolerance', () => {
@@ -17,7 +17,7 @@ describe('foreignAllowance', () => {
 describe('contended rows', () => {
   const options = {
     headroom: 0.15,
-    prices: { x86_64: 1, arm64: 1, requestPerMillion: 0 },
+    prices: pricesWith({ x86_64: 1, arm64: 1, requestPerMillion: 0 }),
     coldStartRate: 0,
     maxForeignCpu: 0.1,
     machineCpus: 2,

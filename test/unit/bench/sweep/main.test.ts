@@ -2,6 +2,8 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
+import { DEFAULT_PRICES, provisionedCostPer1000Images } from '../../../../bench/sweep/cost.ts';
+import { deriveProvisionedConcurrency } from '../../../../bench/sweep/derive.ts';
 import type { SweepDocument } from '../../../../bench/sweep/document.ts';
 import { main } from '../../../../bench/sweep/main.ts';
 
@@ -152,6 +154,30 @@ describe('npm run bench -- sweep --from', () => {
     const asked = await chooseAgain(['--from', stored, '--out', out, '--tfvars', tfvars]);
     expect(asked.code).toBe(0);
     expect(existsSync(tfvars)).toBe(true);
+  });
+
+  it('with --rps, prices every size with the provisioned concurrency it needs, and says so', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'imgpipe-sweep-from-rps-'));
+    const { code, stdout } = await chooseAgain(['--from', stored, '--out', out, '--rps', '1']);
+    expect(code).toBe(0);
+    expect(stdout).toContain('Costs ($/1k) are with provisioned concurrency, as deployed at --rps 1');
+    expect(stdout).toMatch(/^Chosen: \d+ MB \(strategy cost, arm64 provisioned-concurrency prices/m);
+    const doc = JSON.parse(readFileSync(join(out, 'sweep.json'), 'utf8')) as SweepDocument;
+    for (const row of doc.rows) {
+      const p95 = row.stats!.p95Ms;
+      for (const architecture of ['arm64', 'x86_64'] as const) {
+        expect(row.stats!.costPer1000[architecture]).toBe(
+          provisionedCostPer1000Images(
+            row.images,
+            row.memoryMb,
+            architecture,
+            DEFAULT_PRICES,
+            1,
+            deriveProvisionedConcurrency(1, p95),
+          ),
+        );
+      }
+    }
   });
 
   it("publishes the stored sweep's choice: the row marked chosen and the tuning file it wrote", () => {

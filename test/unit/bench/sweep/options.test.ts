@@ -31,7 +31,13 @@ describe('parseSweepOptions', () => {
       timeoutMargin: 3,
       headroom: 0.15,
       minPixels: 24_000_000,
-      prices: { x86_64: 0.0000166667, arm64: 0.0000133334, requestPerMillion: 0.2 },
+      prices: {
+        x86_64: 0.0000166667,
+        arm64: 0.0000133334,
+        requestPerMillion: 0.2,
+        provisioned: { x86_64: 0.0000041667, arm64: 0.0000033334 },
+        provisionedDuration: { x86_64: 0.0000097222, arm64: 0.0000077778 },
+      },
       coldStartRate: 0.01,
       out: 'bench/results/sweep',
       tfvars: 'terraform/envs/dev/tuning.tfvars.json',
@@ -81,6 +87,27 @@ describe('parseSweepOptions', () => {
       'Expected integer between 1000000 and 100000000 for --min-pixels but received "500000" of type string',
     );
     expect(parseSweepOptions(['--min-pixels', '12000000']).minPixels).toBe(12_000_000);
+  });
+
+  it('takes the provisioned-concurrency prices as the on-demand ones, and names a bad one', () => {
+    const { prices } = parseSweepOptions([
+      '--price-provisioned-arm',
+      '0.000003',
+      '--price-provisioned-x86',
+      '0.000004',
+      '--price-provisioned-duration-arm',
+      '0.000007',
+      '--price-provisioned-duration-x86',
+      '0.000009',
+    ]);
+    expect(prices.provisioned).toEqual({ arm64: 0.000003, x86_64: 0.000004 });
+    expect(prices.provisionedDuration).toEqual({ arm64: 0.000007, x86_64: 0.000009 });
+    const zero = errorOf(['--price-provisioned-x86', '0']);
+    expect(zero.setting).toBe('--price-provisioned-x86');
+    expect(zero.message).toContain('received "0"');
+    expect(errorOf(['--price-provisioned-duration-arm', 'cheap']).setting).toBe(
+      '--price-provisioned-duration-arm',
+    );
   });
 
   it('refuses a function name or ARN with a version or alias, naming it', () => {

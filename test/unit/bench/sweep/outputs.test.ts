@@ -10,12 +10,14 @@ import {
 import { summariseRow } from '../../../../bench/sweep/rows.ts';
 import { escapeXml, niceStep, renderSvg } from '../../../../bench/sweep/svg.ts';
 import type { SweepRow } from '../../../../bench/sweep/types.ts';
-import { image, row, run } from './helpers.ts';
+import { image, pricesWith, row, run } from './helpers.ts';
 
 const summary = {
   headroom: 0.15,
-  prices: { x86_64: 0.0000166667, arm64: 0.0000133334, requestPerMillion: 0.2 },
+  prices: pricesWith({ x86_64: 0.0000166667, arm64: 0.0000133334, requestPerMillion: 0.2 }),
   coldStartRate: 0.01,
+  // The document below is of a sweep at --rps 2: its rows are priced with provisioned concurrency.
+  requestsPerSecond: 2,
   maxForeignCpu: 0.1,
 };
 
@@ -223,6 +225,33 @@ describe('tables and report', () => {
     expect(markdown).toMatch(/Provisioned concurrency: \d+ = ceil\(2 rps x p95 .* x 1\.1\)/);
     expect(markdown).toContain('"lambda_memory_size": 1769');
     expect(markdown).toContain('## Per input');
+  });
+
+  it('says which pricing the costs are: provisioned concurrency with --rps, else on-demand', () => {
+    const provisioned =
+      "Costs ($/1k) are with provisioned concurrency, as deployed at --rps 2: each size's own (rps x p95 x 1.1), billed for the 500 s that 1,000 images take at that rate, plus their invocations at the provisioned duration price and the request charge; no cold starts.";
+    const markdown = renderMarkdownReport(doc, 'sweep.svg');
+    expect(markdown).toContain(provisioned);
+    expect(markdown).toContain(
+      '- Prices (provisioned concurrency, --rps 2): the concurrency configured arm64 $0.0000033334/GB-s, x86_64 $0.0000041667/GB-s; duration on it arm64 $0.0000077778/GB-s, x86_64 $0.0000097222/GB-s; $0.2 per 1M requests; no cold starts',
+    );
+    expect(markdown).toMatch(
+      /Chosen: 1769 MB \(strategy cost, arm64 provisioned-concurrency prices; measured\)/,
+    );
+    expect(renderConsoleSummary(doc, [])).toContain(provisioned);
+    expect(renderSvg(doc)).toContain('cost with provisioned concurrency at 2 rps');
+
+    const onDemand: SweepDocument = { ...doc, settings: { ...doc.settings, rps: 0 } };
+    const note =
+      'Costs ($/1k) are on-demand: duration and request charges, 1% of invocations cold (init billed).';
+    expect(renderMarkdownReport(onDemand, 'sweep.svg')).toContain(note);
+    expect(renderMarkdownReport(onDemand, 'sweep.svg')).toContain(
+      '- Prices (on-demand): arm64 $0.0000133334/GB-s, x86_64 $0.0000166667/GB-s, $0.2 per 1M requests; 1% of invocations cold (init billed)',
+    );
+    expect(renderConsoleSummary(onDemand, [])).toMatch(
+      /Chosen: 1769 MB \(strategy cost, arm64 on-demand prices/,
+    );
+    expect(renderSvg(onDemand)).toContain('on-demand cost, 1% cold starts');
   });
 
   it('derives the timeout in the report as it was derived: with the deadline reserve where the margin leaves less', () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_PRICES } from '../../../../bench/sweep/cost.ts';
 import { decide } from '../../../../bench/sweep/decide.ts';
 import { deriveProvisionedConcurrency, MAX_PROVISIONED_CONCURRENCY } from '../../../../bench/sweep/derive.ts';
 import { summariseRow } from '../../../../bench/sweep/rows.ts';
@@ -6,7 +7,7 @@ import { type Candidate, chooseMemory } from '../../../../bench/sweep/strategy.t
 import { buildTfvars } from '../../../../bench/sweep/tfvars.ts';
 import type { SweepRow } from '../../../../bench/sweep/types.ts';
 import { pixelsWithinMemory } from '../../../../src/pipeline/memory-budget.ts';
-import { image, row, run } from './helpers.ts';
+import { image, pricesWith, row, run } from './helpers.ts';
 
 const c = (memoryMb: number, cost: number, durationMs: number): Candidate => ({ memoryMb, cost, durationMs });
 
@@ -49,7 +50,7 @@ describe('chooseMemory', () => {
 describe('decide', () => {
   const summary = {
     headroom: 0.15,
-    prices: { x86_64: 1e-5, arm64: 1e-5, requestPerMillion: 0 },
+    prices: pricesWith({ x86_64: 1e-5, arm64: 1e-5, requestPerMillion: 0 }),
     coldStartRate: 0,
     maxForeignCpu: 0.1,
   };
@@ -154,7 +155,7 @@ describe('decide', () => {
   });
 
   it('chooses by the architecture asked for', () => {
-    const prices = { x86_64: 1e-5, arm64: 1e-5, requestPerMillion: 0 };
+    const prices = pricesWith({ x86_64: 1e-5, arm64: 1e-5, requestPerMillion: 0 });
     const a = {
       ...row({ memoryMb: 1024 }),
       stats: {
@@ -445,5 +446,41 @@ describe('decide', () => {
     expect(derived?.provisionedConcurrency).toBe(22);
     expect(derived?.pixelFit.kind).toBe('fit');
     expect(derived?.maxInputPixels).toBeGreaterThan(11e6);
+  });
+
+  it('with --rps, compares the sizes by their cost with provisioned concurrency, not on-demand', () => {
+    // 1024 MB takes 1,000 ms, 1536 MB 700 ms (init 500 ms each), list prices, arm64.
+    const priced = (memoryMb: number, ms: number, requestsPerSecond: number): SweepRow => {
+      const base = row({
+        memoryMb,
+        images: [
+          image({ warm: [run(ms)], first: run(ms), peakRssMb: 300, pixels: 1e6 }),
+          image({ image: 'b.jpg', warm: [run(ms)], first: run(ms), peakRssMb: 400, pixels: 11e6 }),
+        ],
+      });
+      const options = { ...summary, prices: DEFAULT_PRICES, coldStartRate: 0.01, requestsPerSecond };
+      return { ...base, stats: summariseRow(base, options)! };
+    };
+    // On-demand, 1% cold: 1024 MB 0.99 x (1 GB-s x 0.0000133334 + 0.0000002) + 0.01 x (1.5 GB-s ...)
+    // = $0.013600067 per 1,000; 1536 MB 0.99 x (1.05 GB-s ...) + 0.01 x (1.8 GB-s ...) =
+    // $0.0143000705. 1024 MB is the cheaper.
+    const onDemand = [priced(1024, 1000, 0), priced(1536, 700, 0)];
+    expect(onDemand.map((r) => r.stats!.costPer1000.arm64)).toEqual([
+      expect.closeTo(0.013600067, 12),
+      expect.closeTo(0.0143000705, 12),
+    ]);
+    expect(decide(onDemand, settings).derived?.memoryMb).toBe(1024);
+    // At 1 rps 1024 MB needs ceil(1 x 1.0 x 1.1) = 2 provisioned concurrency, 1536 MB ceil(0.77) = 1.
+    // 1024 MB: 1,000 s x 2 x 1 GB x 0.0000033334 + 1,000 x (1 GB-s x 0.0000077778 + 0.0000002) =
+    // $0.0146446; 1536 MB: 1,000 x 1 x 1.5 x 0.0000033334 + 1,000 x (1.05 x 0.0000077778 +
+    // 0.0000002) = $0.01336679. The on-demand prices chose 1024 MB, the dearer as deployed.
+    const provisioned = [priced(1024, 1000, 1), priced(1536, 700, 1)];
+    expect(provisioned.map((r) => r.stats!.costPer1000.arm64)).toEqual([
+      expect.closeTo(0.0146446, 12),
+      expect.closeTo(0.01336679, 12),
+    ]);
+    const { derived } = decide(provisioned, { ...settings, requestsPerSecond: 1 });
+    expect(derived?.memoryMb).toBe(1536);
+    expect(derived?.provisionedConcurrency).toBe(1);
   });
 });
