@@ -1,8 +1,9 @@
+import { createHash } from 'node:crypto';
 import { type Dirent, mkdtempSync, readdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
-import { HeadObjectCommand, paginateListObjectsV2 } from '@aws-sdk/client-s3';
+import { CopyObjectCommand, HeadObjectCommand, paginateListObjectsV2 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_CREDENTIALS } from '../../src/cli/local-s3.ts';
 import { StorageError } from '../../src/core/errors.ts';
@@ -111,6 +112,73 @@ describe('S3Storage', () => {
       await put;
       expect(seen.filter((what) => what !== 'old' && what !== 'new')).toEqual([]);
       expect(Buffer.from((await storage.get('k')).body).equals(next)).toBe(true);
+    }
+  });
+
+  it("reads each version's bytes with that version's ETag and metadata while its key is written again", async () => {
+    // The local server renamed a PUT's bytes into place and then wrote its MD5 (the ETag) and
+    // metadata files, and a GET read the metadata and then opened the bytes: a read in between
+    // paired one version's bytes with another's ETag and metadata, which S3 never does. The
+    // transformation's hit compares a result's metadata with its source's ETag.
+    await createBucket(s3, 'paired');
+    const storage = new S3Storage(s3.client, 'paired');
+    const version = (n: number) => new Uint8Array(64 * 1024).fill(n % 256);
+    const put = (n: number) => storage.put('k', version(n), { ...PLAIN, metadata: { n: String(n) } });
+    await put(0);
+    let writing = true;
+    const writes = (async () => {
+      for (let n = 1; n <= 150; n++) await put(n);
+    })().finally(() => {
+      writing = false;
+    });
+    const mismatches: string[] = [];
+    let reads = 0;
+    while (writing) {
+      const objects = await Promise.all([storage.get('k'), storage.get('k'), storage.head('k')]);
+      for (const object of objects) {
+        reads++;
+        if (!object) {
+          mismatches.push('no object');
+          continue;
+        }
+        const n = Number(object.metadata?.n);
+        const body = 'body' in object ? Buffer.from(object.body) : undefined;
+        const expected = createHash('md5').update(version(n)).digest('hex');
+        if (object.etag !== expected || (body && !body.equals(version(n))))
+          mismatches.push(`metadata n=${n}, ETag ${object.etag}, bytes of ${body?.[0] ?? '(head)'}`);
+      }
+    }
+    await writes;
+    expect(reads).toBeGreaterThan(0);
+    expect(mismatches).toEqual([]);
+  });
+
+  it('gives a copy over an existing key the ETag of what it copied, metadata replaced or not', async () => {
+    // The local server copied the bytes over the destination in place and, with replacement
+    // metadata, left the destination's previous MD5 file: the copy had the ETag of the object it
+    // replaced.
+    await createBucket(s3, 'copies');
+    const storage = new S3Storage(s3.client, 'copies');
+    const md5 = (bytes: Uint8Array) => createHash('md5').update(bytes).digest('hex');
+    const source = new Uint8Array(1000).fill(7);
+    await storage.put('source', source, { ...PLAIN, metadata: { from: 'source' } });
+    for (const directive of ['COPY', 'REPLACE'] as const) {
+      const key = `dest-${directive}`;
+      await storage.put(key, new Uint8Array(10).fill(1), { ...PLAIN, metadata: { from: 'old' } });
+      await s3.client.send(
+        new CopyObjectCommand({
+          Bucket: 'copies',
+          Key: key,
+          CopySource: 'copies/source',
+          MetadataDirective: directive,
+          ...(directive === 'REPLACE' ? { Metadata: { from: 'replaced' } } : {}),
+          ContentType: PLAIN.contentType,
+        }),
+      );
+      const copy = await storage.get(key);
+      expect(Buffer.from(copy.body).equals(source)).toBe(true);
+      expect(copy.etag).toBe(md5(source));
+      expect(copy.metadata?.from).toBe(directive === 'REPLACE' ? 'replaced' : 'source');
     }
   });
 
