@@ -53,7 +53,9 @@ export function summariseRow(row: Omit<SweepRow, 'stats'>, options: SummaryOptio
     p95Ms,
     maxMs: Math.max(...durations),
     coldMaxMs: Math.max(...images.map((image) => image.initMs + image.first.wallMs)),
-    expectedMs: expectedDurationMs(images, options.coldStartRate),
+    // With provisioned concurrency no invocation waits for an init (the cost counts none either):
+    // the speed and balanced strategies compared sizes by cold starts they would not have.
+    expectedMs: expectedDurationMs(images, rps > 0 ? 0 : options.coldStartRate),
     peakRssMb,
     outOfMemory: isOutOfMemory(peakRssMb, memoryMb, options.headroom),
     costPer1000: { arm64: cost('arm64'), x86_64: cost('x86_64') },

@@ -135,6 +135,17 @@ describe('summariseRow costs', () => {
     // x86_64: 200 x 6 x 0.0000041667 = 0.00500004; 1,000 x 0.0000099222 = 0.0099222.
     expect(stats.costPer1000.x86_64).toBeCloseTo(0.01492224, 12);
   });
+
+  it('with --rps, expects no cold start in the duration the speed and balanced strategies compare', () => {
+    // The warm runs' 1,000 ms; on-demand, 1% of invocations also wait for 500 ms of init and a
+    // 2,000 ms first run: 0.99 x 1,000 + 0.01 x 2,500 = 1,015 ms.
+    const cold = row({
+      memoryMb: 1024,
+      images: [image({ initMs: 500, first: run(2000), warm: [run(1000)] })],
+    });
+    expect(summariseRow(cold, summary)!.expectedMs).toBeCloseTo(1015, 9);
+    expect(summariseRow(cold, { ...summary, requestsPerSecond: 5 })!.expectedMs).toBeCloseTo(1000, 9);
+  });
 });
 
 describe('expectedDurationMs', () => {
