@@ -107,9 +107,17 @@ function number(flag: string, text: string | undefined, fallback: number, min: n
   return value;
 }
 
-/** A price per GB-second: above 0 and at most $1, as --price-arm and --price-x86. */
+/**
+ * A price per GB-second: above 0 and at most $1. Said in words: number()'s bounds would print the
+ * smallest double, "between 5e-324 and 1".
+ */
 function price(flag: string, text: string | undefined, fallback: number): number {
-  return number(flag, text, fallback, Number.MIN_VALUE, 1);
+  if (text === undefined) return fallback;
+  const value = text.trim() === '' ? Number.NaN : Number(text);
+  if (!Number.isFinite(value) || value <= 0 || value > 1) {
+    throw invalidSetting(flag, 'price in USD per GB-second, above 0 and at most 1 (e.g. 0.0000133334)', text);
+  }
+  return value;
 }
 
 function integer(flag: string, text: string | undefined, fallback: number, min: number, max: number): number {
@@ -275,8 +283,8 @@ export function parseSweepOptions(argv: readonly string[]): SweepOptions {
     headroom: number('--headroom', values.headroom, 0.15, 0, 0.9),
     minPixels: integer('--min-pixels', values['min-pixels'], DEFAULT_MIN_PIXELS, 1_000_000, 100_000_000),
     prices: {
-      arm64: number('--price-arm', values['price-arm'], DEFAULT_PRICES.arm64, Number.MIN_VALUE, 1),
-      x86_64: number('--price-x86', values['price-x86'], DEFAULT_PRICES.x86_64, Number.MIN_VALUE, 1),
+      arm64: price('--price-arm', values['price-arm'], DEFAULT_PRICES.arm64),
+      x86_64: price('--price-x86', values['price-x86'], DEFAULT_PRICES.x86_64),
       requestPerMillion: number(
         '--price-request',
         values['price-request'],

@@ -82,6 +82,10 @@ describe('parseSweepOptions', () => {
     );
     expect(errorOf(['--architecture', 'arm']).setting).toBe('--architecture');
     expect(errorOf(['--price-arm', 'free']).setting).toBe('--price-arm');
+    // Not "between 5e-324 and 1", the smallest double, for a price of 0.
+    expect(errorOf(['--price-x86', '0']).message).toBe(
+      'Expected price in USD per GB-second, above 0 and at most 1 (e.g. 0.0000133334) for --price-x86 but received "0" of type string',
+    );
     expect(errorOf(['--cold-start-rate', '2']).setting).toBe('--cold-start-rate');
     expect(errorOf(['--min-pixels', '500000']).message).toBe(
       'Expected integer between 1000000 and 100000000 for --min-pixels but received "500000" of type string',
