@@ -18,7 +18,7 @@ import { createApiHandler } from '../handlers/api.ts';
 import { S3UrlSigner, type UrlSigner } from '../handlers/api-signer.ts';
 import { decodeS3Key } from '../handlers/events.ts';
 import type { HandlerDeps } from '../handlers/objects.ts';
-import { failureText } from '../handlers/reprocess.ts';
+import { failureText, mapFailureIn } from '../handlers/reprocess.ts';
 import { createS3EventHandler, type RecordResult } from '../handlers/s3-event.ts';
 import { createTransformHandler } from '../handlers/transform.ts';
 import { defaultWorkers } from '../pipeline/cpus.ts';
@@ -679,6 +679,10 @@ export function describeExecution(execution: ExecutionRecord): string {
       .join(', ');
     return `${head}${counts ? `: ${counts}` : ''}${summary.location ? `; summary ${summary.location}` : ''}`;
   }
+  // A run whose map failed: its cause is the summary (MapFailed), which names the map's error.
+  const failed = mapFailureIn(execution.cause);
+  if (failed?.mapFailure !== undefined)
+    return `${head}: ${printable(failed.mapFailure)}${failed.location ? `; summary ${failed.location}` : ''}`;
   // The cause as one line, as imgpipe reprocess prints it: it quotes keys (control characters).
   return execution.error ? `${head}: ${printable(failureText(execution.error, execution.cause))}` : head;
 }

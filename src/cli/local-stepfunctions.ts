@@ -22,8 +22,9 @@ import type { Storage } from '../storage/types.ts';
  *   ItemsPath, with the definition's own ItemSelector;
  * - the ItemBatcher: each item goes to the batch task as a batch of one (`{"Items": [item]}`);
  * - the ResultWriter: no result files; the map's results reach Summarize inline (it reads either);
- * - the ToleratedFailurePercentage: a child execution that fails fails the map (single objects never
- *   fail a batch: they are counted in its result).
+ * - the ToleratedFailurePercentage: a child execution that fails fails the map, and stops the others
+ *   (single objects never fail a batch: they are counted in its result); the map's Catch gets the
+ *   error, not the results of the batches that ran, as on AWS.
  * MaxConcurrencyPath, Retry (backoff shortened, see retryWaitMs), Catch and the Choice, Pass and
  * Fail states run as the definition says.
  */

@@ -9,7 +9,7 @@ import {
 } from '@aws-sdk/client-sfn';
 import cliProgress from 'cli-progress';
 import { describeError } from '../core/errors.ts';
-import { failureText, type ReprocessSummary } from '../handlers/reprocess.ts';
+import { failureText, mapFailureIn, summaryIn } from '../handlers/reprocess.ts';
 import { awsCallFailure, UsageError } from './args.ts';
 import { LOCAL_CREDENTIALS } from './local-s3.ts';
 import { formatMs, printable } from './table.ts';
@@ -243,17 +243,14 @@ function report(
   err: (line?: string) => void,
 ): number {
   out(`${execution.status} in ${formatMs(ms)}`);
-  let summary: ReprocessSummary | undefined;
-  if (execution.output) {
-    try {
-      summary = JSON.parse(execution.output) as ReprocessSummary;
-    } catch {
-      summary = undefined;
-    }
-  }
-  if (!summary || typeof summary.counts !== 'object') {
+  // A run whose map failed has no output: its cause is the summary, without the lists (MapFailed).
+  const summary = summaryIn(execution.output) ?? mapFailureIn(execution.cause);
+  const items = () => {
     if (progress)
       out(`  items     ${progress.done} of ${progress.total} finished, ${progress.failed} in failed batches`);
+  };
+  if (!summary) {
+    items();
     // The cause as one line: a Lambda task's is its error as JSON, and it quotes keys, which may
     // hold control characters (an escape sequence would drive the terminal).
     if (execution.error || execution.cause)
@@ -262,6 +259,14 @@ function report(
   }
   const counts = summary.counts;
   const total = Object.values(counts).reduce((sum, n) => sum + (n ?? 0), 0);
+  if (summary.mapFailure !== undefined) {
+    // What the map got through, from its run's item counts: the Catch that summarized it was handed
+    // its error, not the results of the batches that ran.
+    items();
+    out(`  error     ${printable(summary.mapFailure)}`);
+  }
+  const failures = summary.failures ?? [];
+  const failedBatches = summary.failedBatches ?? [];
   const rows: [string, number | undefined][] = [
     ['objects', total],
     ['processed', counts.processed ?? 0],
@@ -271,29 +276,30 @@ function report(
     ['ignored', counts.ignored],
     ['failed', counts.failed ?? 0],
   ];
-  for (const [label, value] of rows)
+  // Object counts when some reached the summary (none of a map that failed, whose results are lost).
+  for (const [label, value] of summary.mapFailure !== undefined && total === 0 ? [] : rows)
     if (value !== undefined)
       out(
         `  ${label.padEnd(12)}${String(value).padStart(8)}${label === 'current' ? '  (skipped: outputs current, or quarantined already)' : ''}`,
       );
-  if (summary.failures.length > 0) {
+  if (failures.length > 0) {
     out(
-      `Failed objects${summary.failuresTotal > summary.failures.length ? ` (first ${summary.failures.length} of ${summary.failuresTotal})` : ''}:`,
+      `Failed objects${summary.failuresTotal > failures.length ? ` (first ${failures.length} of ${summary.failuresTotal})` : ''}:`,
     );
-    for (const failure of summary.failures.slice(0, 20))
+    for (const failure of failures.slice(0, 20))
       out(
         `  s3://${summary.bucket}/${printable(failure.key)}${failure.reason ? `: ${printable(failure.reason)}` : ''}`,
       );
-    if (summary.failures.length > 20) out(`  ... and ${summary.failuresTotal - 20} more in the summary`);
+    if (failures.length > 20) out(`  ... and ${summary.failuresTotal - 20} more in the summary`);
   }
-  for (const batch of summary.failedBatches) {
+  for (const batch of failedBatches) {
     // A summary from a deployment older than this command lists every key and no count.
     const objects = batch.objects ?? batch.keys.length;
     out(`Failed batch (${printable(batch.error)}): ${objects} objects not reprocessed`);
     for (const key of batch.keys.slice(0, 20)) out(`  s3://${summary.bucket}/${printable(key)}`);
     if (objects > batch.keys.length) out(`  ... and ${objects - batch.keys.length} more in the summary`);
   }
-  const moreBatches = (summary.failedBatchesTotal ?? 0) - summary.failedBatches.length;
+  const moreBatches = (summary.failedBatchesTotal ?? 0) - failedBatches.length;
   if (moreBatches > 0) out(`... and ${moreBatches} more failed batches in the summary`);
   if (summary.location) out(`Results: ${summary.location}`);
   // A mistyped prefix lists nothing, and the run succeeds: say so rather than report success alone.
@@ -301,7 +307,7 @@ function report(
     err(
       `${COMMAND}: no objects under s3://${summary.bucket}/${printable(summary.prefix ?? '')}: nothing was reprocessed (check the prefix; keys are case-sensitive)`,
     );
-  const failed = (counts.failed ?? 0) > 0 || summary.failedBatches.length > 0;
+  const failed = (counts.failed ?? 0) > 0 || failedBatches.length > 0 || summary.mapFailure !== undefined;
   if (failed)
     out(
       `Run it again to retry what failed (objects already done are skipped${options.force ? ' without --force' : ''}).`,

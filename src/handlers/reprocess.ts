@@ -194,6 +194,12 @@ export interface ReprocessSummary {
    * fails after this summary is written; the counts hold only what reached it.
    */
   readonly mapFailure?: string;
+  /**
+   * With `mapFailure`, in the returned summary: the summary as JSON without its lists (failures and
+   * failed batches are in summary.json), for the execution's cause (MapFailed's CausePath). A failed
+   * execution has no output, so this is what `imgpipe reprocess` and DescribeExecution show of it.
+   */
+  readonly cause?: string;
 }
 
 export interface FailedBatch {
@@ -424,9 +430,13 @@ function batchItems(event: unknown): ReprocessItem[] {
 }
 
 interface SummaryInput {
-  readonly request: ReprocessRequest;
-  /** The map's output: its results inline, or where its ResultWriter wrote them. */
-  readonly results: unknown;
+  /**
+   * The state's input (Summarize's `request.$: "$"`): the request as Plan returned it, with the
+   * map's output (`results`) or, when the map failed, the error its Catch put beside it (`mapError`).
+   */
+  readonly request: ReprocessRequest & { readonly results?: unknown; readonly mapError?: unknown };
+  /** The map's output, when given apart from the request (as a definition before mapError did). */
+  readonly results?: unknown;
   /** Where the summary goes (the results bucket), and the execution it is of. */
   readonly resultsBucket?: string;
   readonly execution?: string;
@@ -491,9 +501,14 @@ async function summarize(event: unknown, deps: HandlerDeps): Promise<ReprocessSu
 
   let location: string | undefined;
   let mapFailure: string | undefined;
-  const results = input.results;
-  if (isPlainObject(results) && typeof results.Error === 'string') {
-    // The map's Catch: the run failed as a whole; its error is what there is to summarize.
+  const mapError = input.request.mapError;
+  const results = input.results ?? input.request.results;
+  if (isPlainObject(mapError) && typeof mapError.Error === 'string') {
+    // The map's Catch: the run failed as a whole. It hands back the error, not the results of the
+    // batches that ran: the map run's item counts (DescribeMapRun) say how far it got.
+    mapFailure = clip(failureText(mapError.Error, mapError.Cause));
+  } else if (isPlainObject(results) && typeof results.Error === 'string') {
+    // A definition whose Catch put the error in place of the results.
     mapFailure = clip(failureText(results.Error, results.Cause));
   } else if (Array.isArray(results)) {
     // Inline: a map without a ResultWriter (the local interpreter has none) returns the batches' results.
@@ -553,7 +568,7 @@ async function summarize(event: unknown, deps: HandlerDeps): Promise<ReprocessSu
       failedBatches: failedBatches.length,
       summary: storage.locate(key),
     });
-    return {
+    const returned: ReprocessSummary = {
       ...summary,
       failures: failures
         .slice(0, OUTPUT_LISTED)
@@ -564,8 +579,19 @@ async function summarize(event: unknown, deps: HandlerDeps): Promise<ReprocessSu
       failedBatchesTotal: failedBatches.length,
       location: storage.locate(key),
     };
+    return mapFailure ? { ...returned, cause: failureCause(returned) } : returned;
   }
-  return summary;
+  return mapFailure ? { ...summary, cause: failureCause(summary) } : summary;
+}
+
+/**
+ * The summary of a run whose map failed, as the execution's cause: JSON without the lists, so that
+ * it stays far below the 32,768 characters of a cause (a prefix of up to 1,024 bytes, a clipped
+ * mapFailure); `imgpipe reprocess` reads it back.
+ */
+function failureCause(summary: ReprocessSummary): string {
+  const { failures, failedBatches, cause, ...rest } = summary;
+  return JSON.stringify({ ...rest, failedBatchesTotal: summary.failedBatchesTotal ?? failedBatches.length });
 }
 
 /** Where the state machine's ResultWriter and the summaries go in the results bucket. */
@@ -590,6 +616,26 @@ function failedBatch(execution: ChildExecution): FailedBatch {
     objects: keys.length,
     keys,
   };
+}
+
+/** A summary as JSON text (an execution's output, the Summarize task's), if it is one. */
+export function summaryIn(text: string | undefined): ReprocessSummary | undefined {
+  if (!text) return undefined;
+  try {
+    const parsed = JSON.parse(text) as ReprocessSummary | null;
+    return parsed && typeof parsed === 'object' && isPlainObject(parsed.counts) ? parsed : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The summary of a run whose map failed, in the execution's cause (MapFailed's: `cause` above,
+ * without the lists), if it is one: `imgpipe reprocess` and `imgpipe dev` print it.
+ */
+export function mapFailureIn(cause: string | undefined): ReprocessSummary | undefined {
+  const summary = summaryIn(cause);
+  return typeof summary?.mapFailure === 'string' ? summary : undefined;
 }
 
 /**

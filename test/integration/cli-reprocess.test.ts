@@ -548,6 +548,34 @@ describe("a failed execution's cause", () => {
     });
     expect(line).toBe(`  reprocess run-1: FAILED: ${shown}`);
   });
+
+  it("is the map's error and where the summary is, in imgpipe dev's line, when the map failed", () => {
+    // MapFailed's cause: the summary as JSON, without its lists (reprocess.asl.json).
+    const summary = {
+      bucket: 'imgpipe-source',
+      prefix: 'photos/',
+      force: false,
+      counts: {},
+      failuresTotal: 0,
+      failedBatchesTotal: 0,
+      location: 's3://imgpipe-workflow/reprocess/run-2/summary.json',
+      mapFailure:
+        'States.ExceedToleratedFailureThreshold: The specified tolerated failure threshold was exceeded',
+    };
+    const line = describeExecution({
+      executionArn: 'arn:aws:states:us-east-1:000000000000:execution:imgpipe-dev-reprocess:run-2',
+      stateMachineArn: 'arn:aws:states:us-east-1:000000000000:stateMachine:imgpipe-dev-reprocess',
+      name: 'run-2',
+      input: '{}',
+      startDate: 0,
+      status: 'FAILED',
+      error: 'Imgpipe.Failed',
+      cause: JSON.stringify(summary),
+    });
+    expect(line).toBe(
+      '  reprocess run-2: FAILED: States.ExceedToleratedFailureThreshold: The specified tolerated failure threshold was exceeded; summary s3://imgpipe-workflow/reprocess/run-2/summary.json',
+    );
+  });
 });
 
 describe('imgpipe reprocess stopped by SIGTERM', () => {

@@ -1,13 +1,17 @@
+import { PassThrough } from 'node:stream';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_CREDENTIALS } from '../../src/cli/local-s3.ts';
+import { startLocalStepFunctions } from '../../src/cli/local-sfn-api.ts';
 import {
   reprocessBindings,
+  startLocally,
   withLocalBatches,
   withLocalItemReader,
 } from '../../src/cli/local-stepfunctions.ts';
+import { runReprocessCommand } from '../../src/cli/reprocess.ts';
 import { loadRuntimeConfig } from '../../src/config/index.ts';
 import {
   type BatchResult,
@@ -37,7 +41,10 @@ import { type Run, runLocally } from '../support/workflow.ts';
  * ItemBatcher either: the binding hands each item to the batch task as the batcher would, a batch
  * of one (`{"Items": [item]}`); batches of many are exercised by calling the task directly. It
  * writes no ResultWriter files: the map's results reach Summarize inline, and the summary of
- * ResultWriter files is tested on files laid out as Step Functions writes them.
+ * ResultWriter files is tested on files laid out as Step Functions writes them. It applies no
+ * ToleratedFailurePercentage: the first batch that fails after its retries fails the map (and stops
+ * the others), which is how a map past its tolerance is run here; the threshold itself is Step
+ * Functions' and is checked only as the definition's ToleratedFailurePercentagePath (test/unit/workflow).
  */
 const SOURCE = 'rp-uploads';
 const OUTPUT = 'rp-variants';
@@ -209,7 +216,7 @@ describe('bulk reprocessing on the Distributed Map, run locally', () => {
     expect(quarantined).toEqual([]);
   });
 
-  it('summarizes a run whose map failed (more failed batches than tolerated), then fails it', async () => {
+  it('summarizes a run whose map failed (more failed batches than tolerated), then fails it, with the summary as its cause', async () => {
     const { tasks, definition } = setup();
     const bindings = reprocessBindings(tasks);
     const batch = bindings.KeysBatch!;
@@ -229,19 +236,100 @@ describe('bulk reprocessing on the Distributed Map, run locally', () => {
     });
     expect(result.invoked).toContain('Summarize');
     expect(result.caught).toEqual(['ByKeys']);
-    expect(result.error).toMatchObject({
-      name: 'Imgpipe.Failed',
-      message: expect.stringMatching(/summary\.json/),
+    // A failed execution has no output: its cause is what it tells, the summary (without its lists,
+    // which are in summary.json), with the map's own error and the request it ran.
+    expect(result.error?.name).toBe('Imgpipe.Failed');
+    const mapFailure = 'Imgpipe.Transient: The batch ran out of time before s3://rp-uploads/archive/001.png';
+    expect(JSON.parse(result.error!.message)).toEqual({
+      bucket: SOURCE,
+      keys: 2,
+      force: false,
+      // The map's Catch gets its error, not the results of the batches that ran (neither Step
+      // Functions nor the interpreter hands them back): the map run's item counts say how far it got.
+      counts: {},
+      failuresTotal: 0,
+      failedBatchesTotal: 0,
+      location: `s3://${RESULTS}/reprocess/map-failed/summary.json`,
+      mapFailure,
     });
     const written = await getJson<ReprocessSummary>(
       new S3Storage(s3.client, RESULTS),
       'reprocess/map-failed/summary.json',
     );
-    expect(written).toMatchObject({
-      bucket: SOURCE,
-      keys: 2,
-      mapFailure: 'Imgpipe.Transient: The batch ran out of time before s3://rp-uploads/archive/001.png',
+    expect(written).toMatchObject({ bucket: SOURCE, keys: 2, force: false, mapFailure });
+  });
+
+  it('imgpipe reprocess prints what a run whose map failed knows: the items so far, the map’s error, where the summary is', async () => {
+    const { tasks } = setup();
+    const prefix = 'map-fails/';
+    for (const [key, fixture] of [
+      [`${prefix}a.jpg`, 'edge/formats/1x1.jpg'],
+      [`${prefix}b.png`, 'edge/formats/1x1.png'],
+    ] as const)
+      await s3.client.send(new PutObjectCommand({ Bucket: SOURCE, Key: key, Body: readFixture(fixture) }));
+    const storage = (bucket: string) => new S3Storage(s3.client, bucket);
+    // As imgpipe dev serves the reprocess machine (dev-workflow.ts devReprocessMachine).
+    const definition = withLocalBatches(withLocalItemReader(renderDefinition('reprocess', REPROCESS_VALUES)));
+    const bindings = reprocessBindings(tasks, storage);
+    const batch = bindings.ListedBatch!;
+    bindings.ListedBatch = async (batchInput) => {
+      const { key } = (batchInput as { Items: { key: string }[] }).Items[0]!;
+      if (key === `${prefix}b.png`)
+        throw new TaskError(TRANSIENT_ERROR, `The batch ran out of time before s3://${SOURCE}/${key}`);
+      return batch(batchInput);
+    };
+    const arn = 'arn:aws:states:us-east-1:000000000000:stateMachine:imgpipe-test-reprocess';
+    const sfn = await startLocalStepFunctions({
+      host: '127.0.0.1',
+      port: 0,
+      machines: [
+        {
+          arn,
+          maps: { ByPrefix: '$.listedObjects', ByKeys: '$.keys' },
+          start: (input, execution) =>
+            startLocally(definition, input, bindings, {
+              onEvent: execution.onEvent,
+              context: {
+                Execution: { Name: execution.name, Input: input, StartTime: new Date().toISOString() },
+              },
+            }),
+        },
+      ],
     });
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    const text = (stream: PassThrough) => {
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      return () => Buffer.concat(chunks).toString('utf8');
+    };
+    const out = text(stdout);
+    try {
+      // One batch at a time: a.jpg is processed, then b.png's batch fails the map.
+      const code = await runReprocessCommand({
+        target: `s3://${SOURCE}/${prefix}`,
+        force: false,
+        concurrency: 1,
+        stateMachine: arn,
+        endpoint: sfn.endpoint,
+        name: 'map-fails',
+        pollMs: 20,
+        stdout,
+        stderr,
+      });
+      expect(code).toBe(1);
+      const lines = out().split('\n');
+      expect(lines[2]).toMatch(/^FAILED in /);
+      expect(lines.slice(3)).toEqual([
+        '  items     2 of 2 finished, 1 in failed batches',
+        `  error     Imgpipe.Transient: The batch ran out of time before s3://${SOURCE}/${prefix}b.png`,
+        `Results: s3://${RESULTS}/reprocess/map-fails/summary.json`,
+        'Run it again to retry what failed (objects already done are skipped).',
+        '',
+      ]);
+    } finally {
+      await sfn.close();
+    }
   });
 
   it('starts the per-upload workflow once per object: a start that failed is counted failed with its error, not started again', async () => {

@@ -193,21 +193,35 @@ describe('the bulk reprocessing map', () => {
         Parameters: { Bucket: REPROCESS_VALUES.results_bucket, Prefix: 'reprocess/' },
       });
       expect(map.Next).toBe('Summarize');
-      // A map that fails (past the tolerated failures) is summarized all the same, then fails the run.
+      expect(map.ResultPath).toBe('$.results');
+      // A map that fails (past the tolerated failures) is summarized all the same, then fails the run:
+      // its error goes beside the request, which the summary names.
       expect(map.Catch).toEqual([
         {
           ErrorEquals: ['States.ALL'],
           Comment: expect.any(String),
-          ResultPath: '$.results',
+          ResultPath: '$.mapError',
           Next: 'Summarize',
         },
       ]);
     }
+    // The state's input: the request with the map's results, or its error.
+    expect(states.Summarize!.Parameters).toEqual({
+      'request.$': '$',
+      resultsBucket: REPROCESS_VALUES.results_bucket,
+      'execution.$': '$$.Execution.Name',
+    });
     expect(states.Summarize!.Next).toBe('Summarized');
     expect(states.Summarized!.Choices).toEqual([
       { Variable: '$.mapFailure', IsPresent: true, Next: 'MapFailed' },
     ]);
-    expect(states.MapFailed).toMatchObject({ Type: 'Fail', Error: 'Imgpipe.Failed' });
+    // A failed execution has no output: the summary is its cause.
+    expect(states.MapFailed).toEqual({
+      Type: 'Fail',
+      Comment: expect.any(String),
+      Error: 'Imgpipe.Failed',
+      CausePath: '$.cause',
+    });
   });
 
   it('treats a listed object and a named key alike: the same items, batches and tasks', () => {
