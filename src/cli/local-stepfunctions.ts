@@ -24,7 +24,8 @@ import type { Storage } from '../storage/types.ts';
  * - the ResultWriter: no result files; the map's results reach Summarize inline (it reads either);
  * - the ToleratedFailurePercentage: a child execution that fails fails the map, and stops the others
  *   (single objects never fail a batch: they are counted in its result); the map's Catch gets the
- *   error, not the results of the batches that ran, as on AWS.
+ *   error, not the results of the batches that ran, as on AWS. (The request's tolerance over failed
+ *   objects is Summarize's, and applies here.)
  * MaxConcurrencyPath, Retry (backoff shortened, see retryWaitMs), Catch and the Choice, Pass and
  * Fail states run as the definition says.
  */

@@ -37,7 +37,12 @@ export interface ReprocessRequest {
   readonly force: boolean;
   /** Child executions at once (the map's MaxConcurrency). */
   readonly concurrency: number;
-  /** Share of items whose batches may fail before the map run fails (0-100). */
+  /**
+   * Share of the objects that may fail before the run fails (0-100): the map's
+   * ToleratedFailurePercentage, which stops the map early when batches fail as a whole, and
+   * Summarize's, over every object that failed, alone or in a failed batch (toleranceExceeded), in
+   * both modes: a failed object is a result of its batch, which the map counts as succeeded.
+   */
   readonly toleratedFailurePercentage: number;
   /** Objects per child execution (the map's ItemBatcher). */
   readonly batchSize: number;
@@ -190,14 +195,15 @@ export interface ReprocessSummary {
   /** Where the summary and the map's result files are, when they were written to S3. */
   readonly location?: string;
   /**
-   * The map's own error, when it failed (more batches failed than tolerated): the execution then
-   * fails after this summary is written; the counts hold only what reached it.
+   * Why the run fails, after this summary is written: the map's own error, when it failed (more
+   * batches failed than tolerated; the counts then hold nothing, since the Catch gets no results),
+   * or more failed objects than the request tolerates (TOLERANCE_EXCEEDED).
    */
   readonly mapFailure?: string;
   /**
-   * With `mapFailure`, in the returned summary: the summary as JSON without its lists (failures and
-   * failed batches are in summary.json), for the execution's cause (MapFailed's CausePath). A failed
-   * execution has no output, so this is what `imgpipe reprocess` and DescribeExecution show of it.
+   * With `mapFailure`, in the returned summary: the summary as JSON, with the first failures that fit
+   * (failureCause), for the execution's cause (MapFailed's CausePath). A failed execution has no
+   * output, so this is what `imgpipe reprocess` and DescribeExecution show of it.
    */
   readonly cause?: string;
 }
@@ -544,6 +550,11 @@ async function summarize(event: unknown, deps: HandlerDeps): Promise<ReprocessSu
   }
 
   const { request } = input;
+  // The request's tolerance, over objects: a failed object is a result of its batch, which
+  // succeeds (in the workflow mode too, where the batch records how the object's run ended), so the
+  // map's own threshold, over the items of failed child executions, counts only batches that failed
+  // as a whole. Past it, the run fails here, once every batch has run.
+  if (mapFailure === undefined) mapFailure = toleranceExceeded(request, counts, failedBatches);
   const summary: ReprocessSummary = {
     bucket: request.bucket,
     ...(request.prefix === undefined ? {} : { prefix: request.prefix }),
@@ -585,13 +596,46 @@ async function summarize(event: unknown, deps: HandlerDeps): Promise<ReprocessSu
 }
 
 /**
- * The summary of a run whose map failed, as the execution's cause: JSON without the lists, so that
- * it stays far below the 32,768 characters of a cause (a prefix of up to 1,024 bytes, a clipped
- * mapFailure); `imgpipe reprocess` reads it back.
+ * Why the run fails when more of its objects failed than the request tolerates (as Step Functions
+ * counts a map's items: failed when more than toleratedFailurePercentage), or undefined. The objects
+ * of batches that failed as a whole count as failed.
+ */
+function toleranceExceeded(
+  request: ReprocessRequest,
+  counts: Counts,
+  failedBatches: readonly FailedBatch[],
+): string | undefined {
+  const tolerated = request.toleratedFailurePercentage;
+  if (typeof tolerated !== 'number') return undefined;
+  const inFailedBatches = failedBatches.reduce((sum, batch) => sum + batch.objects, 0);
+  const objects = Object.values(counts).reduce((sum, n) => sum + (n ?? 0), 0) + inFailedBatches;
+  const failed = (counts.failed ?? 0) + inFailedBatches;
+  if (objects === 0 || failed * 100 <= tolerated * objects) return undefined;
+  return `${TOLERANCE_EXCEEDED}: ${failed} of ${objects} objects failed, more than the ${tolerated} % the run tolerates (toleratedFailurePercentage)`;
+}
+
+export const TOLERANCE_EXCEEDED = 'Imgpipe.ToleranceExceeded';
+
+/** What of a run's summary its cause holds at most (Step Functions allows a cause 32,768). */
+const CAUSE_CHARS = 16_000;
+
+/**
+ * The summary of a failed run, as the execution's cause: JSON with the first failures that fit in
+ * CAUSE_CHARS (keys of up to 1,024 bytes, escaped) and no failed batches' keys; summary.json lists
+ * them all. `imgpipe reprocess` reads it back.
  */
 function failureCause(summary: ReprocessSummary): string {
   const { failures, failedBatches, cause, ...rest } = summary;
-  return JSON.stringify({ ...rest, failedBatchesTotal: summary.failedBatchesTotal ?? failedBatches.length });
+  const base = { ...rest, failedBatchesTotal: summary.failedBatchesTotal ?? failedBatches.length };
+  const listed: Failure[] = [];
+  let text = JSON.stringify({ ...base, failures: listed });
+  for (const failure of failures.slice(0, OUTPUT_LISTED)) {
+    const next = JSON.stringify({ ...base, failures: [...listed, failure] });
+    if (next.length > CAUSE_CHARS) break;
+    listed.push(failure);
+    text = next;
+  }
+  return text;
 }
 
 /** Where the state machine's ResultWriter and the summaries go in the results bucket. */
@@ -630,8 +674,8 @@ export function summaryIn(text: string | undefined): ReprocessSummary | undefine
 }
 
 /**
- * The summary of a run whose map failed, in the execution's cause (MapFailed's: `cause` above,
- * without the lists), if it is one: `imgpipe reprocess` and `imgpipe dev` print it.
+ * The summary of a failed run, in the execution's cause (MapFailed's: `cause` above), if it is
+ * one: `imgpipe reprocess` and `imgpipe dev` print it.
  */
 export function mapFailureIn(cause: string | undefined): ReprocessSummary | undefined {
   const summary = summaryIn(cause);

@@ -43,8 +43,9 @@ import { type Run, runLocally } from '../support/workflow.ts';
  * writes no ResultWriter files: the map's results reach Summarize inline, and the summary of
  * ResultWriter files is tested on files laid out as Step Functions writes them. It applies no
  * ToleratedFailurePercentage: the first batch that fails after its retries fails the map (and stops
- * the others), which is how a map past its tolerance is run here; the threshold itself is Step
+ * the others), which is how a map past its tolerance is run here; that threshold itself is Step
  * Functions' and is checked only as the definition's ToleratedFailurePercentagePath (test/unit/workflow).
+ * The request's tolerance over failed objects is Summarize's, and runs here as on AWS.
  */
 const SOURCE = 'rp-uploads';
 const OUTPUT = 'rp-variants';
@@ -142,6 +143,64 @@ function setup(
   const runByPrefix = (request: unknown) =>
     runLocally(withLocalItemReader(definition), request, reprocessBindings(tasks, storage));
   return { tasks, run, runByPrefix, definition };
+}
+
+/**
+ * `imgpipe reprocess s3://SOURCE/<prefix>` (its command, in this process) against imgpipe dev's Step
+ * Functions API serving the reprocess machine as imgpipe dev does (dev-workflow.ts
+ * devReprocessMachine: the listing stands in for the item reader, batches of one), over a.jpg and
+ * b.png put under the prefix, one batch at a time. The execution is named after the prefix.
+ */
+async function reprocessCommand(
+  prefix: string,
+  { tasks }: ReturnType<typeof setup>,
+  change: (bindings: ReturnType<typeof reprocessBindings>) => void = () => undefined,
+): Promise<{ code: number; stdout: string }> {
+  for (const [key, fixture] of [
+    [`${prefix}a.jpg`, 'edge/formats/1x1.jpg'],
+    [`${prefix}b.png`, 'edge/formats/1x1.png'],
+  ] as const)
+    await s3.client.send(new PutObjectCommand({ Bucket: SOURCE, Key: key, Body: readFixture(fixture) }));
+  const definition = withLocalBatches(withLocalItemReader(renderDefinition('reprocess', REPROCESS_VALUES)));
+  const bindings = reprocessBindings(tasks, (bucket) => new S3Storage(s3.client, bucket));
+  change(bindings);
+  const arn = 'arn:aws:states:us-east-1:000000000000:stateMachine:imgpipe-test-reprocess';
+  const sfn = await startLocalStepFunctions({
+    host: '127.0.0.1',
+    port: 0,
+    machines: [
+      {
+        arn,
+        maps: { ByPrefix: '$.listedObjects', ByKeys: '$.keys' },
+        start: (input, execution) =>
+          startLocally(definition, input, bindings, {
+            onEvent: execution.onEvent,
+            context: {
+              Execution: { Name: execution.name, Input: input, StartTime: new Date().toISOString() },
+            },
+          }),
+      },
+    ],
+  });
+  const stdout = new PassThrough();
+  const chunks: Buffer[] = [];
+  stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
+  try {
+    const code = await runReprocessCommand({
+      target: `s3://${SOURCE}/${prefix}`,
+      force: false,
+      concurrency: 1,
+      stateMachine: arn,
+      endpoint: sfn.endpoint,
+      name: prefix.replace(/\/$/, ''),
+      pollMs: 20,
+      stdout,
+      stderr: new PassThrough(),
+    });
+    return { code, stdout: Buffer.concat(chunks).toString('utf8') };
+  } finally {
+    await sfn.close();
+  }
 }
 
 describe('bulk reprocessing on the Distributed Map, run locally', () => {
@@ -247,6 +306,7 @@ describe('bulk reprocessing on the Distributed Map, run locally', () => {
       // The map's Catch gets its error, not the results of the batches that ran (neither Step
       // Functions nor the interpreter hands them back): the map run's item counts say how far it got.
       counts: {},
+      failures: [],
       failuresTotal: 0,
       failedBatchesTotal: 0,
       location: `s3://${RESULTS}/reprocess/map-failed/summary.json`,
@@ -260,76 +320,50 @@ describe('bulk reprocessing on the Distributed Map, run locally', () => {
   });
 
   it('imgpipe reprocess prints what a run whose map failed knows: the items so far, the map’s error, where the summary is', async () => {
-    const { tasks } = setup();
     const prefix = 'map-fails/';
-    for (const [key, fixture] of [
-      [`${prefix}a.jpg`, 'edge/formats/1x1.jpg'],
-      [`${prefix}b.png`, 'edge/formats/1x1.png'],
-    ] as const)
-      await s3.client.send(new PutObjectCommand({ Bucket: SOURCE, Key: key, Body: readFixture(fixture) }));
-    const storage = (bucket: string) => new S3Storage(s3.client, bucket);
-    // As imgpipe dev serves the reprocess machine (dev-workflow.ts devReprocessMachine).
-    const definition = withLocalBatches(withLocalItemReader(renderDefinition('reprocess', REPROCESS_VALUES)));
-    const bindings = reprocessBindings(tasks, storage);
-    const batch = bindings.ListedBatch!;
-    bindings.ListedBatch = async (batchInput) => {
-      const { key } = (batchInput as { Items: { key: string }[] }).Items[0]!;
-      if (key === `${prefix}b.png`)
-        throw new TaskError(TRANSIENT_ERROR, `The batch ran out of time before s3://${SOURCE}/${key}`);
-      return batch(batchInput);
-    };
-    const arn = 'arn:aws:states:us-east-1:000000000000:stateMachine:imgpipe-test-reprocess';
-    const sfn = await startLocalStepFunctions({
-      host: '127.0.0.1',
-      port: 0,
-      machines: [
-        {
-          arn,
-          maps: { ByPrefix: '$.listedObjects', ByKeys: '$.keys' },
-          start: (input, execution) =>
-            startLocally(definition, input, bindings, {
-              onEvent: execution.onEvent,
-              context: {
-                Execution: { Name: execution.name, Input: input, StartTime: new Date().toISOString() },
-              },
-            }),
-        },
-      ],
+    const { code, stdout } = await reprocessCommand(prefix, setup(), (bindings) => {
+      const batch = bindings.ListedBatch!;
+      bindings.ListedBatch = async (batchInput) => {
+        const { key } = (batchInput as { Items: { key: string }[] }).Items[0]!;
+        if (key === `${prefix}b.png`)
+          throw new TaskError(TRANSIENT_ERROR, `The batch ran out of time before s3://${SOURCE}/${key}`);
+        return batch(batchInput);
+      };
     });
-    const stdout = new PassThrough();
-    const stderr = new PassThrough();
-    const text = (stream: PassThrough) => {
-      const chunks: Buffer[] = [];
-      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-      return () => Buffer.concat(chunks).toString('utf8');
-    };
-    const out = text(stdout);
-    try {
-      // One batch at a time: a.jpg is processed, then b.png's batch fails the map.
-      const code = await runReprocessCommand({
-        target: `s3://${SOURCE}/${prefix}`,
-        force: false,
-        concurrency: 1,
-        stateMachine: arn,
-        endpoint: sfn.endpoint,
-        name: 'map-fails',
-        pollMs: 20,
-        stdout,
-        stderr,
-      });
-      expect(code).toBe(1);
-      const lines = out().split('\n');
-      expect(lines[2]).toMatch(/^FAILED in /);
-      expect(lines.slice(3)).toEqual([
-        '  items     2 of 2 finished, 1 in failed batches',
-        `  error     Imgpipe.Transient: The batch ran out of time before s3://${SOURCE}/${prefix}b.png`,
-        `Results: s3://${RESULTS}/reprocess/map-fails/summary.json`,
-        'Run it again to retry what failed (objects already done are skipped).',
-        '',
-      ]);
-    } finally {
-      await sfn.close();
-    }
+    expect(code).toBe(1);
+    const lines = stdout.split('\n');
+    expect(lines[2]).toMatch(/^FAILED in /);
+    // One batch at a time: a.jpg is processed, then b.png's batch fails the map.
+    expect(lines.slice(3)).toEqual([
+      '  items     2 of 2 finished, 1 in failed batches',
+      `  error     Imgpipe.Transient: The batch ran out of time before s3://${SOURCE}/${prefix}b.png`,
+      `Results: s3://${RESULTS}/reprocess/map-fails/summary.json`,
+      'Run it again to retry what failed (objects already done are skipped).',
+      '',
+    ]);
+  });
+
+  it('imgpipe reprocess prints the counts, the failed keys and the tolerance of a run failed for its failed objects', async () => {
+    const prefix = 'too-many-fail/';
+    const { code, stdout } = await reprocessCommand(prefix, setup({ failing: new Set([`${prefix}b.png`]) }));
+    expect(code).toBe(1);
+    const lines = stdout.split('\n');
+    expect(lines[2]).toMatch(/^FAILED in /);
+    // The request's default tolerance: 5 %.
+    expect(lines.slice(3)).toEqual([
+      '  items     2 of 2 finished, 0 in failed batches',
+      '  error     Imgpipe.ToleranceExceeded: 1 of 2 objects failed, more than the 5 % the run tolerates (toleratedFailurePercentage)',
+      '  objects            2',
+      '  processed          1',
+      '  current            0  (skipped: outputs current, or quarantined already)',
+      '  quarantined        0',
+      '  failed             1',
+      'Failed objects:',
+      expect.stringMatching(new RegExp(`^ {2}s3://${SOURCE}/${prefix}b\\.png: .*SlowDown`)),
+      `Results: s3://${RESULTS}/reprocess/too-many-fail/summary.json`,
+      'Run it again to retry what failed (objects already done are skipped).',
+      '',
+    ]);
   });
 
   it('starts the per-upload workflow once per object: a start that failed is counted failed with its error, not started again', async () => {
@@ -368,7 +402,12 @@ describe('bulk reprocessing on the Distributed Map, run locally', () => {
         throw Object.assign(new Error('Internal failure'), { name: 'Sfn.SfnException' });
       return answer;
     };
-    const request = { bucket: SOURCE, keys: ['archive/000.jpg', 'archive/001.png', 'archive/002.jpg'] };
+    // One failed object of three is tolerated here (the tolerance has tests of its own).
+    const request = {
+      bucket: SOURCE,
+      keys: ['archive/000.jpg', 'archive/001.png', 'archive/002.jpg'],
+      toleratedFailurePercentage: 50,
+    };
     const result = await runLocally(definition, request, bindings);
     expect(started.sort()).toEqual(request.keys);
     expect(result.error).toBeUndefined();
@@ -382,6 +421,77 @@ describe('bulk reprocessing on the Distributed Map, run locally', () => {
           'the upload workflow could not be started, or its end was not heard (Sfn.SfnException: Internal failure); it is not started again, since it may have run: its status item says whether it did',
       },
     ]);
+  });
+
+  it('fails a run whose objects failed past toleratedFailurePercentage, in batches that succeeded, with the summary as its cause', async () => {
+    // Each failed object is counted in its batch's result, so no batch (child execution) fails and
+    // the map's own threshold never sees it: the run still fails past the request's tolerance.
+    const request = {
+      bucket: SOURCE,
+      keys: ['archive/010.jpg', 'archive/011.png', 'archive/012.jpg', 'archive/013.png'],
+    };
+    const failing = new Set(['archive/011.png']);
+    const beyond = await setup({ failing }).run({ ...request, toleratedFailurePercentage: 20 });
+    expect(beyond.caught).toEqual([]);
+    expect(beyond.invoked).toContain('Summarize');
+    expect(beyond.error?.name).toBe('Imgpipe.Failed');
+    const cause = JSON.parse(beyond.error!.message) as ReprocessSummary;
+    expect(cause).toMatchObject({
+      bucket: SOURCE,
+      keys: 4,
+      failuresTotal: 1,
+      failures: [{ key: 'archive/011.png', reason: expect.stringMatching(/SlowDown/) }],
+      mapFailure:
+        'Imgpipe.ToleranceExceeded: 1 of 4 objects failed, more than the 20 % the run tolerates (toleratedFailurePercentage)',
+    });
+    expect(cause.counts.failed).toBe(1);
+    // At the threshold, as Step Functions counts it: failed only when more than tolerated.
+    const within = await setup({ failing }).run({ ...request, toleratedFailurePercentage: 25 });
+    expect(within.error).toBeUndefined();
+    expect((within.output as ReprocessSummary).counts.failed).toBe(1);
+    expect((within.output as ReprocessSummary).mapFailure).toBeUndefined();
+  });
+
+  it('fails a run whose objects failed past toleratedFailurePercentage in the workflow mode too, where each is a run of the per-upload workflow', async () => {
+    const { tasks } = setup();
+    const definition = withLocalBatches(
+      renderDefinition('reprocess', {
+        ...REPROCESS_VALUES,
+        upload_state_machine_arn: 'arn:aws:states:eu-west-1:123456789012:stateMachine:imgpipe-test-upload',
+      }),
+    );
+    // The per-upload workflow stands in for itself: its run of 021.png fails (RecordFailure recorded
+    // the reason and failed the execution), the others succeed.
+    const upload = async (event: unknown): Promise<Run> => {
+      const { detail } = event as { detail: { bucket: { name: string }; object: { key: string } } };
+      if (detail.object.key === 'archive/021.png')
+        return {
+          error: { name: 'Imgpipe.Failed', message: 'S3 get failed' },
+          invoked: [],
+          retried: [],
+          caught: [],
+        };
+      const result = { bucket: detail.bucket.name, key: detail.object.key, status: 'processed' };
+      return { output: { result }, invoked: [], retried: [], caught: [] };
+    };
+    const request = { bucket: SOURCE, keys: ['archive/020.jpg', 'archive/021.png'] };
+    const run = (toleratedFailurePercentage: number) =>
+      runLocally(
+        definition,
+        { ...request, toleratedFailurePercentage },
+        reprocessBindings(tasks, undefined, upload),
+      );
+    const beyond = await run(10);
+    expect(beyond.error?.name).toBe('Imgpipe.Failed');
+    expect(JSON.parse(beyond.error!.message)).toMatchObject({
+      counts: { processed: 1, failed: 1 },
+      failuresTotal: 1,
+      mapFailure:
+        'Imgpipe.ToleranceExceeded: 1 of 2 objects failed, more than the 10 % the run tolerates (toleratedFailurePercentage)',
+    });
+    const within = await run(50);
+    expect(within.error).toBeUndefined();
+    expect((within.output as ReprocessSummary).counts).toEqual({ processed: 1, failed: 1 });
   });
 
   it('fails the execution on a bad request, naming the value, before any object is touched', async () => {
@@ -561,7 +671,8 @@ describe('the reprocessing tasks', () => {
     });
     const { tasks } = setup();
     const summary = await tasks.summarize({
-      request: prefixRequest(2),
+      // Three failed objects of six are tolerated here (the tolerance has tests of its own).
+      request: { ...prefixRequest(2), toleratedFailurePercentage: 50 },
       results: {
         MapRunArn: 'arn:aws:states:eu-west-1:123456789012:mapRun:imgpipe-test-reprocess/ByPrefix:0b7e2f30',
         ResultWriterDetails: { Bucket: RESULTS, Key: `${run}/manifest.json` },
@@ -636,6 +747,16 @@ describe('the reprocessing tasks', () => {
       keys: [long(10_000), long(10_001), long(10_002), long(10_003), long(10_004)],
     });
     expect(summary.failedBatches[0]!.error.length).toBeLessThanOrEqual(500);
+    // Every object failed: the run fails, its cause the summary with the first failures that fit
+    // in a cause (Step Functions takes 32,768 characters).
+    expect(summary.mapFailure).toBe(
+      'Imgpipe.ToleranceExceeded: 7000 of 7000 objects failed, more than the 5 % the run tolerates (toleratedFailurePercentage)',
+    );
+    expect(summary.cause!.length).toBeLessThanOrEqual(16_000);
+    const cause = JSON.parse(summary.cause!) as ReprocessSummary;
+    expect(cause).toMatchObject({ counts: { failed: 4000 }, failuresTotal: 4000, failedBatchesTotal: 30 });
+    expect(cause.failures.length).toBeGreaterThan(0);
+    expect(cause.failures[0]).toEqual(summary.failures[0]);
     // The summary in S3 lists what the run's operator needs: 1,000 failures and every failed batch.
     const written = await getJson<ReprocessSummary>(results, 'reprocess/huge/summary.json', 64 * 1024 * 1024);
     expect(written.failures).toHaveLength(1000);
