@@ -436,13 +436,14 @@ function batchItems(event: unknown): ReprocessItem[] {
 }
 
 interface SummaryInput {
+  readonly request: ReprocessRequest;
   /**
-   * The state's input (Summarize's `request.$: "$"`): the request as Plan returned it, with the
-   * map's output (`results`) or, when the map failed, the error its Catch put beside it (`mapError`).
+   * The map's output: its results inline, or where its ResultWriter wrote them; when the map
+   * failed, the error its Catch put in their place ({Error, Cause}). Kept so since the first
+   * definition: one applied before the release moves the functions' alias runs the previous
+   * Summarize, which reads it here.
    */
-  readonly request: ReprocessRequest & { readonly results?: unknown; readonly mapError?: unknown };
-  /** The map's output, when given apart from the request (as a definition before mapError did). */
-  readonly results?: unknown;
+  readonly results: unknown;
   /** Where the summary goes (the results bucket), and the execution it is of. */
   readonly resultsBucket?: string;
   readonly execution?: string;
@@ -507,14 +508,10 @@ async function summarize(event: unknown, deps: HandlerDeps): Promise<ReprocessSu
 
   let location: string | undefined;
   let mapFailure: string | undefined;
-  const mapError = input.request.mapError;
-  const results = input.results ?? input.request.results;
-  if (isPlainObject(mapError) && typeof mapError.Error === 'string') {
+  const results = input.results;
+  if (isPlainObject(results) && typeof results.Error === 'string') {
     // The map's Catch: the run failed as a whole. It hands back the error, not the results of the
     // batches that ran: the map run's item counts (DescribeMapRun) say how far it got.
-    mapFailure = clip(failureText(mapError.Error, mapError.Cause));
-  } else if (isPlainObject(results) && typeof results.Error === 'string') {
-    // A definition whose Catch put the error in place of the results.
     mapFailure = clip(failureText(results.Error, results.Cause));
   } else if (Array.isArray(results)) {
     // Inline: a map without a ResultWriter (the local interpreter has none) returns the batches' results.

@@ -195,19 +195,20 @@ describe('the bulk reprocessing map', () => {
       expect(map.Next).toBe('Summarize');
       expect(map.ResultPath).toBe('$.results');
       // A map that fails (past the tolerated failures) is summarized all the same, then fails the run:
-      // its error goes beside the request, which the summary names.
+      // its error takes the results' place, where Summarize has always read it (the definition is
+      // applied before the release moves the functions' alias: the previous Summarize runs it).
       expect(map.Catch).toEqual([
         {
           ErrorEquals: ['States.ALL'],
           Comment: expect.any(String),
-          ResultPath: '$.mapError',
+          ResultPath: '$.results',
           Next: 'Summarize',
         },
       ]);
     }
-    // The state's input: the request with the map's results, or its error.
     expect(states.Summarize!.Parameters).toEqual({
       'request.$': '$',
+      'results.$': '$.results',
       resultsBucket: REPROCESS_VALUES.results_bucket,
       'execution.$': '$$.Execution.Name',
     });
