@@ -134,9 +134,11 @@ export const PROCESS_COMMAND: CommandSpec = {
   ],
   notes: [
     'Precedence: flags, then IMGPIPE_* variables, then the document, then the defaults.',
-    'Exit status: 0 when every input was processed, already done or quarantined; 1 when any failed for',
-    'another reason or went missing while the run was on; 2 for a usage or configuration error; 130 when',
-    'interrupted (143 for SIGTERM; run again to resume). A dry run exits 1 when an input cannot be read.',
+    'Exit status: 0 when every input was processed, already done or quarantined, or the folders given hold',
+    'nothing to process (a run of 0: an empty drop folder); 1 when any failed for another reason or went',
+    'missing while the run was on; 2 for a usage or configuration error (a file or glob that names nothing',
+    'among them); 130 when interrupted (143 for SIGTERM; run again to resume). A dry run exits 1 when an',
+    'input cannot be read.',
   ].join('\n'),
 };
 

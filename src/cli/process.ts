@@ -23,6 +23,7 @@ import {
   type FileResult,
   jsonSummary,
   type PlannedFile,
+  renderNothingFound,
   renderPlan,
   renderSummary,
   statusOf,
@@ -103,7 +104,19 @@ export async function runProcessCommand(
   progress.total = inputs.length;
   progress.collecting = false;
   try {
-    if (inputs.length === 0) throw new UsageError(COMMAND, `no files found in ${options.inputs.join(', ')}`);
+    if (inputs.length === 0) {
+      // Every input named is a folder that exists and holds nothing to process (a file or a glob
+      // that names nothing is refused while collecting): a cron job's empty drop folder is a run of
+      // 0, exit 0, not the usage error (exit 2) it was. --out is checked as for any run.
+      await checkOutputFolder(options.out, { write: !options.dryRun });
+      if (options.json)
+        options.stdout.write(
+          `${JSON.stringify(jsonSummary([], options.out, options.dryRun === true), null, 2)}\n`,
+        );
+      else if (!options.quiet)
+        options.stdout.write(`${renderNothingFound(options.inputs, options.dryRun === true)}\n`);
+      return { exitCode: 0, results: [] };
+    }
     await checkNoInputOverwritten(
       inputs,
       options.out,

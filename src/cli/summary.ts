@@ -248,6 +248,13 @@ export function jsonSummary(items: readonly (FileResult | PlannedFile)[], out: s
   return { out: root, dryRun, inputs, totals };
 }
 
+/** A run (or dry run) whose folders hold nothing to process: a success of 0 files, saying where it looked. */
+export function renderNothingFound(folders: readonly string[], dryRun: boolean): string {
+  return printable(
+    `0 file(s): nothing found in ${folders.join(', ')}${dryRun ? ' (dry run: nothing was written)' : ''}`,
+  );
+}
+
 /** The plan of a dry run, for a person. */
 export function renderPlan(plans: readonly PlannedFile[]): string {
   const lines: string[] = [];

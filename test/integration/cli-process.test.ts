@@ -808,6 +808,48 @@ describe('imgpipe process exit status', () => {
     expect(JSON.parse(text).totals).toMatchObject({ processed: 1, missing: 1 });
     expect(exitCode).toBe(1);
   });
+
+  it('is 0 for a folder that exists and holds nothing to process (an empty drop folder), 2 for a name or glob naming nothing', async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'drop'));
+    // A dot-file is never an input: the folder still holds nothing to process.
+    writeFileSync(join(dir, 'drop', '.DS_Store'), '');
+    const run = await runCli(['process', 'drop', '-o', 'out'], { cwd: dir });
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.stdout).toBe('0 file(s): nothing found in drop\n');
+    // --out is checked (and made) as for any run: a cron job's wrong --out is found on an empty day too.
+    expect(readdirSync(join(dir, 'out'))).toEqual([]);
+    const json = await runCli(['process', 'drop', '-o', 'out', '--json'], { cwd: dir });
+    expect(json.code).toBe(0);
+    const summary = JSON.parse(json.stdout);
+    expect(summary).toMatchObject({ dryRun: false, inputs: [] });
+    expect(summary.totals).toMatchObject({ files: 0, processed: 0, failed: 0 });
+    const dry = await runCli(['process', 'drop', '-o', 'elsewhere', '--dry-run'], { cwd: dir });
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toBe('0 file(s): nothing found in drop (dry run: nothing was written)\n');
+    expect(existsSync(join(dir, 'elsewhere'))).toBe(false);
+    const quiet = await runCli(['process', 'drop', '-o', 'out', '-q'], { cwd: dir });
+    expect([quiet.code, quiet.stdout, quiet.stderr]).toEqual([0, '', '']);
+    // What names nothing that exists stays a usage error.
+    const missing = await runCli(['process', 'drop', 'gone', '-o', 'out'], { cwd: dir });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr.split('\n')[0]).toBe('imgpipe process: no such file or folder: gone');
+    const glob = await runCli(['process', 'drop/*.jpg', '-o', 'out'], { cwd: dir });
+    expect(glob.code).toBe(2);
+    expect(glob.stderr.split('\n')[0]).toBe('imgpipe process: no file matches drop/*.jpg');
+  });
+
+  it('is 2 for an --out it cannot write, with input folders holding nothing', async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'drop'));
+    writeFileSync(join(dir, 'file'), '');
+    const run = await runCli(['process', 'drop', '-o', 'file/out'], { cwd: dir });
+    expect(run.code).toBe(2);
+    expect(run.stderr.split('\n')[0]).toBe(
+      'imgpipe process: cannot write to --out file/out: file is a file, not a folder',
+    );
+  });
 });
 
 describe('imgpipe process on every core', () => {
