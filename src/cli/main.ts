@@ -138,7 +138,7 @@ export const PROCESS_COMMAND: CommandSpec = {
     'nothing to process (a run of 0: an empty drop folder); 1 when any failed for another reason or went',
     'missing while the run was on; 2 for a usage or configuration error (a file or glob that names nothing',
     'among them); 130 when interrupted (143 for SIGTERM; run again to resume). A dry run exits 1 when an',
-    'input cannot be read.',
+    'input cannot be read, and 130 or 143 when interrupted (it wrote nothing).',
   ].join('\n'),
 };
 

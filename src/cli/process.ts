@@ -76,10 +76,13 @@ export async function runProcessCommand(
     progress.bar?.stop();
     removeStdinCopiesNow();
     removeTemporaryFilesNow();
+    // A dry run wrote nothing: there is nothing to resume (it said "run again to resume").
     options.stderr.write(
-      progress.collecting
-        ? '\ninterrupted while reading the inputs: nothing was processed\n'
-        : `\ninterrupted: ${progress.done} of ${progress.total} done; run again to resume\n`,
+      options.dryRun
+        ? `\ndry run interrupted${progress.collecting ? ' while reading the inputs' : ''}: nothing was written\n`
+        : progress.collecting
+          ? '\ninterrupted while reading the inputs: nothing was processed\n'
+          : `\ninterrupted: ${progress.done} of ${progress.total} done; run again to resume\n`,
     );
     process.exit(signal === 'SIGTERM' ? 143 : 130);
   };

@@ -1,10 +1,13 @@
 import { execFileSync, spawn } from 'node:child_process';
 import {
   chmodSync,
+  closeSync,
+  constants,
   copyFileSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
+  openSync,
   readdirSync,
   readFileSync,
   rmSync,
@@ -985,6 +988,69 @@ describe('imgpipe process -, a long stream', () => {
 });
 
 describe('imgpipe process interrupted', () => {
+  it('says a dry run was interrupted, with nothing written and nothing to resume, and exits 130', async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'in'));
+    mkdirSync(join(dir, 'out', 'manifests'), { recursive: true });
+    // The plan reads each input's manifest in --out: a named pipe there holds the dry run in its
+    // open until this test opens the pipe's writing end (the read then finds an empty file). With
+    // two, the test knows the inputs were listed (the first opened) while the dry run is still on
+    // (held by the second, or on its way to it).
+    const manifests = ['a', 'b'].map((name) => {
+      copyFileSync(fixturePath('edge/formats/1x1.jpg'), join(dir, 'in', `${name}.jpg`));
+      const manifest = join(dir, 'out', 'manifests', `${name}.jpg.json`);
+      execFileSync('mkfifo', [manifest]);
+      return manifest;
+    });
+    const child = spawn(process.execPath, [CLI, 'process', 'in', '-o', 'out', '--dry-run'], {
+      cwd: dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    let stdout = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    const interrupted = new Promise<void>((resolveDone) =>
+      child.stderr.on('data', (chunk) => {
+        stderr += chunk;
+        if (stderr.includes('interrupted')) resolveDone();
+      }),
+    );
+    let ended = false;
+    const closed = new Promise<number | null>((resolveClose) =>
+      child.once('close', (code) => {
+        ended = true;
+        resolveClose(code);
+      }),
+    );
+    // Opening a pipe's writing end without waiting succeeds only while the dry run is opening it
+    // to read (ENXIO otherwise), and lets that open go on.
+    const release = (path: string) => {
+      try {
+        closeSync(openSync(path, constants.O_WRONLY | constants.O_NONBLOCK));
+        return true;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENXIO') throw error;
+        return false;
+      }
+    };
+    const pause = () => new Promise((resolveWait) => setTimeout(resolveWait, 50));
+    let first: string | undefined;
+    while (first === undefined) {
+      if (ended) throw new Error(`the dry run ended before reading a manifest: ${stderr}`);
+      first = manifests.find(release);
+      if (first === undefined) await pause();
+    }
+    child.kill('SIGINT');
+    await Promise.race([interrupted, closed]);
+    // Exiting waits for an open still held by the other pipe: released until the dry run has ended.
+    const other = manifests.find((path) => path !== first)!;
+    while (!ended) if (!release(other)) await pause();
+    expect(await closed, stderr).toBe(130);
+    expect(stderr.trim()).toBe('dry run interrupted: nothing was written');
+    expect(stdout).toBe('');
+    expect(readdirSync(join(dir, 'out'))).toEqual(['manifests']);
+  }, 120_000);
+
   it('removes the part of standard input it has copied when stopped while reading it', async () => {
     const dir = tempDir();
     const temp = join(dir, 'tmp');
