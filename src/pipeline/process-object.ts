@@ -424,8 +424,16 @@ async function quarantine(
   // (the scanner's current signature, moderation's current labels).
   const existing =
     etag === undefined || deps.force ? undefined : await readQuarantineRecord(deps.quarantine, keys.reason);
+  const contentRejected = CONTENT_REASONS.has(error.reason);
+  // Not when the key has outputs to withdraw: it was processed since with other content, and this
+  // content, put back, is quarantined anew, with a copy and a record of its own (this version, this
+  // time). The first ones kept their time, and the quarantine bucket's lifecycle, which expires
+  // both some days after they were written, counted from the first quarantine.
   const done =
-    existing?.source.etag === etag && existing?.source.key === ref.key && existing?.reason === error.reason;
+    existing?.source.etag === etag &&
+    existing?.source.key === ref.key &&
+    existing?.reason === error.reason &&
+    (await replacedManifest(ref, deps, etag, contentRejected)) === undefined;
   if (!done) {
     try {
       // Only the content that was judged: its version where the bucket keeps versions (a put over
@@ -449,12 +457,7 @@ async function quarantine(
       };
     }
   }
-  const removedOutputs = await withdrawReplacedOutputs(
-    ref,
-    deps,
-    base.etag ?? ref.etag,
-    CONTENT_REASONS.has(error.reason),
-  );
+  const removedOutputs = await withdrawReplacedOutputs(ref, deps, base.etag ?? ref.etag, contentRejected);
   if (!done) {
     const record: QuarantineRecord = {
       version: 1,
@@ -535,20 +538,31 @@ async function withdrawReplacedOutputs(
   rejectedEtag: string | undefined,
   contentRejected: boolean,
 ): Promise<string[]> {
-  const manifestKey = deps.layout.manifestKey(ref.key);
-  const manifest = await readManifest(deps.output, manifestKey);
-  // Another source's outputs (templates that give two sources one manifest): not this one's to withdraw.
-  if (!manifest || manifest.source.key !== ref.key) return [];
-  const current = (await deps.source(ref.bucket).head(ref.key))?.etag;
-  if (current === undefined) return [];
-  if (rejectedEtag !== undefined && current !== rejectedEtag) return [];
-  // Outputs of the very content rejected stay only when the configuration alone rejects it now:
-  // malware or moderation labels are in the content, so its outputs show them.
-  if (current === manifest.source.etag && !contentRejected) return [];
+  const manifest = await replacedManifest(ref, deps, rejectedEtag, contentRejected);
+  if (!manifest) return [];
   // The on-demand results go too: the function refuses them for content it does not find checked
   // or current, but one too large to answer was given out as a redirect to its stored object.
   const results = deps.transforms ? await deleteResults(ref.key, deps.output, deps.transforms) : [];
-  return [...results, ...(await deleteOutputs(deps.output, manifestKey, manifest))];
+  return [...results, ...(await deleteOutputs(deps.output, deps.layout.manifestKey(ref.key), manifest))];
+}
+
+/** The manifest whose outputs withdrawReplacedOutputs withdraws, or undefined when none is to go. */
+async function replacedManifest(
+  ref: ObjectRef,
+  deps: ProcessDeps,
+  rejectedEtag: string | undefined,
+  contentRejected: boolean,
+): Promise<Manifest | undefined> {
+  const manifest = await readManifest(deps.output, deps.layout.manifestKey(ref.key));
+  // Another source's outputs (templates that give two sources one manifest): not this one's to withdraw.
+  if (!manifest || manifest.source.key !== ref.key) return undefined;
+  const current = (await deps.source(ref.bucket).head(ref.key))?.etag;
+  if (current === undefined) return undefined;
+  if (rejectedEtag !== undefined && current !== rejectedEtag) return undefined;
+  // Outputs of the very content rejected stay only when the configuration alone rejects it now:
+  // malware or moderation labels are in the content, so its outputs show them.
+  if (current === manifest.source.etag && !contentRejected) return undefined;
+  return manifest;
 }
 
 /**

@@ -5,8 +5,9 @@ import { describe, expect, it } from 'vitest';
 import { parsePipelineConfig } from '../../../src/config/document.ts';
 import { BucketLayout } from '../../../src/core/layout.ts';
 import { processObject } from '../../../src/pipeline/process-object.ts';
+import type { QuarantineRecord } from '../../../src/pipeline/records.ts';
 import { FsStorage } from '../../../src/storage/fs.ts';
-import type { Storage } from '../../../src/storage/types.ts';
+import { getJson, type Storage } from '../../../src/storage/types.ts';
 import { readFixture } from '../../support/fixtures.ts';
 
 /** A pipeline over three fresh folders: sources (`files`), outputs and quarantine. */
@@ -87,6 +88,52 @@ describe('processObject on an invalid version quarantined already', () => {
 
     const forced = await processObject(ref, { ...deps, force: true });
     expect(forced).toMatchObject({ status: 'quarantined', reason: 'unsupported-format', repeated: false });
+  });
+});
+
+/**
+ * Content quarantined, the key then processed with other content, and the first content put back:
+ * a quarantine anew (its outputs withdrawn), not a redelivery. Its copy and record are this
+ * quarantine's: the record keeps no earlier time (the bucket's lifecycle expires both from when
+ * they were written). A redelivery of that event changes nothing.
+ */
+describe('processObject on content quarantined before, put back after the key was processed', () => {
+  it('writes the copy and record again, stamped with this quarantine, and leaves them to a redelivery', async () => {
+    const { config, layout, files, output, quarantine } = folders('qanew', {
+      variants: [{ name: 'small', width: 32 }],
+      formats: { jpeg: {} },
+    });
+    const ref = { bucket: 'in', key: 'k.jpg' };
+    const deps = { config, layout, source: () => files, output, quarantine };
+    const keys = layout.quarantineKeys('k.jpg');
+    const text = new TextEncoder().encode('text, not a JPEG');
+    await files.put('k.jpg', text, { contentType: 'image/jpeg' });
+    expect(await processObject(ref, deps)).toMatchObject({ status: 'quarantined', repeated: false });
+    const first = await getJson<QuarantineRecord>(quarantine, keys.reason);
+    await files.put('k.jpg', readFixture('edge/formats/1x1.jpg'), { contentType: 'image/jpeg' });
+    expect((await processObject(ref, deps)).status).toBe('processed');
+
+    await files.put('k.jpg', text, { contentType: 'image/jpeg' });
+    // Two markers the first quarantine's copy and record cannot carry: a time after it, and a copy replaced.
+    const before = new Date().toISOString();
+    await quarantine.put(keys.object, new TextEncoder().encode('stale copy'), { contentType: 'image/jpeg' });
+    const anew = await processObject(ref, deps);
+    expect(anew).toMatchObject({
+      status: 'quarantined',
+      reason: 'unsupported-format',
+      repeated: false,
+      removedOutputs: expect.arrayContaining(['manifests/k.jpg.json']),
+    });
+    const second = await getJson<QuarantineRecord>(quarantine, keys.reason);
+    expect(second.source.etag).toBe(first.source.etag);
+    expect(second.quarantinedAt >= before, `${second.quarantinedAt} (first ${first.quarantinedAt})`).toBe(
+      true,
+    );
+    expect(Buffer.from((await quarantine.get(keys.object)).body).equals(Buffer.from(text))).toBe(true);
+
+    const redelivered = await processObject(ref, deps);
+    expect(redelivered).toMatchObject({ status: 'quarantined', repeated: true, removedOutputs: [] });
+    expect(await getJson<QuarantineRecord>(quarantine, keys.reason)).toEqual(second);
   });
 });
 
