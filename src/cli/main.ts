@@ -375,7 +375,7 @@ export const DEV_TOKEN_COMMAND: CommandSpec = {
 export const SIGN_COMMAND: CommandSpec = {
   command: 'imgpipe sign',
   usage:
-    'imgpipe sign <key> --base <url> [--w <px>] [--h <px>] [--fit <fit>] [--fmt <format>] [--q <n>] [--dpr <n>] [--wm 0] [--expires <seconds>]',
+    'imgpipe sign <key> --base <url> [--w <px>] [--h <px>] [--fit <fit>] [--fmt <format>] [--q <n>] [--dpr <n>] [--wm 0] [--expires <seconds>] [--leading-slash]',
   summary:
     'Prints a signed URL for an on-demand transformation of the source image <key> (index.transform): <base>/t/<key>?<parameters>&sig=<HMAC-SHA256>.',
   description: [
@@ -385,7 +385,7 @@ export const SIGN_COMMAND: CommandSpec = {
     'here: a signed URL with a size the deployment does not allow is answered 400. A key with a . or .. segment',
     'is refused: browsers and CDNs resolve such segments, so no URL can name it; so is an empty key or one over',
     '1,024 bytes, which the function refuses, and an s3://bucket/key URI (give the key: the function reads the',
-    "deployment's source bucket).",
+    "deployment's source bucket). A key beginning with / is refused unless --leading-slash says it really does.",
   ].join('\n'),
   positionals: true,
   options: [
@@ -409,6 +409,11 @@ export const SIGN_COMMAND: CommandSpec = {
       name: 'expires',
       value: '<seconds>',
       description: 'Valid for this many seconds from now, 1 to 3153600000 (default: no expiry).',
+    },
+    {
+      name: 'leading-slash',
+      description:
+        'The key really begins with / (S3 allows it): sign it so (/t//<key>). Without it, such a key is refused.',
     },
     HELP_OPTION,
   ],
@@ -675,10 +680,26 @@ function signCommand(values: Values, positionals: string[], env: NodeJS.ProcessE
       command,
       `Expected a source key such as photos/cat.jpg, not an s3:// URI, but received ${JSON.stringify(positionals[0])}: /t/<key> reads <key> in the deployment's source bucket${uri[1] ? ` (give ${JSON.stringify(uri[1])})` : ''}`,
     );
+  // /cat.jpg was signed silently as /t//cat.jpg, which the function reads as the key "/cat.jpg" (404
+  // for the cat.jpg meant). S3 takes a key beginning with /, so one is signed when said to be.
+  const key = positionals[0]!;
+  const leadingSlash = values['leading-slash'] === true;
+  if (key.startsWith('/') && !leadingSlash) {
+    const meant = key.replace(/^\/+/, '');
+    throw new UsageError(
+      command,
+      `The source key ${JSON.stringify(key)} begins with /: its URL would name the key ${JSON.stringify(key)}${meant ? `, not ${JSON.stringify(meant)}: give ${JSON.stringify(meant)}` : ': give a key such as photos/cat.jpg'}, or add --leading-slash for a key that really begins with / (S3 allows one)`,
+    );
+  }
+  if (leadingSlash && !key.startsWith('/'))
+    throw new UsageError(
+      command,
+      `--leading-slash is for a key that begins with /, but received ${JSON.stringify(key)}: leave it out`,
+    );
   try {
     // The key as the function will read it back from the URL's path: one it refuses (empty, over
     // S3's 1,024 bytes, a . or .. segment) is refused here, not signed into a URL that cannot work.
-    keyFromPath(`${TRANSFORM_PATH}${keyPath(positionals[0]!)}`);
+    keyFromPath(`${TRANSFORM_PATH}${keyPath(key)}`);
   } catch (error) {
     if (error instanceof ApiError) throw new UsageError(command, error.message);
     throw error;
@@ -724,7 +745,7 @@ function signCommand(values: Values, positionals: string[], env: NodeJS.ProcessE
     // As the function reads them, with the widest configuration a deployment can have: --fit
     // weird, --fmt gif, --q 1000, --dpr 4, --wm 5 or --w 0 was signed into a URL every deployment
     // answers 400. (The defaults only give a quality when --q is not set.)
-    checkSignOptions(positionals[0]!, options, loadPipelineConfig({}).formatOptions);
+    checkSignOptions(key, options, loadPipelineConfig({}).formatOptions);
   } catch (error) {
     if (error instanceof ApiError)
       throw new UsageError(
@@ -741,7 +762,7 @@ function signCommand(values: Values, positionals: string[], env: NodeJS.ProcessE
       `imgpipe sign: ${SIGNING_KEY_ENV} is not set: signed with imgpipe dev's public key\n`,
     );
   }
-  const url = signUrl(base, positionals[0]!, options, secret);
+  const url = signUrl(base, key, options, secret);
   process.stdout.write(`${url}\n`);
   return 0;
 }

@@ -269,4 +269,40 @@ describe('imgpipe sign', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('for --base but received "not a url"');
   }, 60_000);
+
+  it('refuses a key with a leading /, whose URL reads another key, and signs one that really has it when told', async () => {
+    const env = { ...process.env, IMGPIPE_TRANSFORM_SIGNING_KEY: NEW_KEY };
+    const refused = await runCli(['sign', `/${PHOTO}`, '--base', dev.url, '--w', '60'], { env });
+    expect([refused.code, refused.stdout]).toEqual([2, '']);
+    expect(refused.stderr.split('\n')[0]).toBe(
+      `imgpipe sign: The source key "/${PHOTO}" begins with /: its URL would name the key "/${PHOTO}", not "${PHOTO}": give "${PHOTO}", or add --leading-slash for a key that really begins with / (S3 allows one)`,
+    );
+    // What it printed: /t//tr/photo.jpg, which the function reads as "/tr/photo.jpg", not the photo meant.
+    const printed = await get(url(`/${PHOTO}`, { w: 60 }));
+    expect([printed.status, errorOf(printed).message]).toEqual([404, `No image /${PHOTO}`]);
+
+    // S3 takes a key beginning with /: signed so when said to be, and served.
+    const s3 = createS3Client({ endpoint: dev.s3, forcePathStyle: true, credentials: LOCAL_CREDENTIALS });
+    await new S3Storage(s3, DEV_BUCKETS.source).put(
+      '/tr/slash.jpg',
+      readFixture('photos/colour-fig-red-bowl.jpg'),
+      {
+        contentType: 'image/jpeg',
+      },
+    );
+    const told = await runCli(
+      ['sign', '/tr/slash.jpg', '--leading-slash', '--base', dev.url, '--w', '60', '--fmt', 'png'],
+      { env },
+    );
+    expect(told.code, told.stderr).toBe(0);
+    expect(told.stdout).toMatch(new RegExp(`^${dev.url}/t//tr/slash\\.jpg\\?fmt=png&w=60&sig=[\\w-]{43}\n$`));
+    const reply = await get(told.stdout.trim());
+    expect(reply.status).toBe(200);
+    expect(await decoded(reply.bytes)).toEqual({ format: 'png', width: 60, height: 41 });
+    const needless = await runCli(['sign', PHOTO, '--leading-slash', '--base', dev.url], { env });
+    expect([needless.code, needless.stdout]).toEqual([2, '']);
+    expect(needless.stderr.split('\n')[0]).toBe(
+      `imgpipe sign: --leading-slash is for a key that begins with /, but received "${PHOTO}": leave it out`,
+    );
+  }, 120_000);
 });
