@@ -1,4 +1,5 @@
 import { loadPipelineConfig, loadWorkers } from '../config/index.ts';
+import { TRANSFORM_SETTINGS } from '../config/settings.ts';
 import type { PipelineConfig } from '../core/config.ts';
 import { ConfigError, describeError } from '../core/errors.ts';
 import { VERSION } from '../core/runtime.ts';
@@ -6,6 +7,7 @@ import { didYouMean } from '../core/suggest.ts';
 import { ApiError, keyPath } from '../handlers/http.ts';
 import { SIGNING_KEYS_PLACEHOLDER } from '../handlers/transform.ts';
 import {
+  checkSignedResultKeys,
   checkSignOptions,
   keyFromPath,
   SIGNING_KEY_MIN_LENGTH,
@@ -384,8 +386,9 @@ export const SIGN_COMMAND: CommandSpec = {
     'public key imgpipe dev accepts, with a note on standard error. Parameters are checked by the function, not',
     'here: a signed URL with a size the deployment does not allow is answered 400. A key with a . or .. segment',
     'is refused: browsers and CDNs resolve such segments, so no URL can name it; so is an empty key or one over',
-    '1,024 bytes, which the function refuses, and an s3://bucket/key URI (give the key: the function reads the',
-    "deployment's source bucket). A key beginning with / is refused unless --leading-slash says it really does.",
+    "1,024 bytes, or one whose results' keys would be (about 960 bytes: the function with its default settings",
+    "answers 400), and an s3://bucket/key URI (give the key: the function reads the deployment's source bucket).",
+    'A key beginning with / is refused unless --leading-slash says it really does.',
   ].join('\n'),
   positionals: true,
   options: [
@@ -741,11 +744,12 @@ function signCommand(values: Values, positionals: string[], env: NodeJS.ProcessE
     ...(number('wm') !== undefined ? { wm: number('wm') as 0 | 1 } : {}),
     ...(expires !== undefined ? { exp: Math.floor(Date.now() / 1000) + expires } : {}),
   };
+  const pipeline = loadPipelineConfig({});
   try {
     // As the function reads them, with the widest configuration a deployment can have: --fit
     // weird, --fmt gif, --q 1000, --dpr 4, --wm 5 or --w 0 was signed into a URL every deployment
     // answers 400. (The defaults only give a quality when --q is not set.)
-    checkSignOptions(key, options, loadPipelineConfig({}).formatOptions);
+    checkSignOptions(key, options, pipeline.formatOptions);
   } catch (error) {
     if (error instanceof ApiError)
       throw new UsageError(
@@ -754,15 +758,26 @@ function signCommand(values: Values, positionals: string[], env: NodeJS.ProcessE
       );
     throw error;
   }
+  const secret = configuredSigningKey(command, env);
+  try {
+    // The result is stored under a key made of the source key and the request: a source key of
+    // about 950 to 1,024 bytes was signed into a URL the function answers 400, its result's key
+    // being longer than S3 stores. Checked as the function checks it, with its default settings.
+    checkSignedResultKeys(key, options, pipeline, secret ?? DEV_SIGNING_KEY);
+  } catch (error) {
+    if (error instanceof ApiError)
+      throw new UsageError(
+        command,
+        `${error.message}: the function refuses it (400), with its default settings (results under ${TRANSFORM_SETTINGS.prefix.default})`,
+      );
+    throw error;
+  }
   // The note only once every flag is good: it says a URL was signed.
-  let secret = configuredSigningKey(command, env);
-  if (!secret) {
-    secret = DEV_SIGNING_KEY;
+  if (!secret)
     process.stderr.write(
       `imgpipe sign: ${SIGNING_KEY_ENV} is not set: signed with imgpipe dev's public key\n`,
     );
-  }
-  const url = signUrl(base, key, options, secret);
+  const url = signUrl(base, key, options, secret ?? DEV_SIGNING_KEY);
   process.stdout.write(`${url}\n`);
   return 0;
 }

@@ -1,9 +1,9 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { TRANSFORM_SETTINGS } from '../config/settings.ts';
-import type { FormatOptions, TransformConfig } from '../core/config.ts';
+import type { FormatOptions, PipelineConfig, TransformConfig } from '../core/config.ts';
 import { describeValue } from '../core/errors.ts';
 import { OUTPUT_FORMATS, type OutputFormat, resolveOutputFormat } from '../core/formats.ts';
-import { dotSegment, type TransformSpec } from '../core/layout.ts';
+import { dotSegment, S3_MAX_KEY_BYTES, TransformLayout, type TransformSpec } from '../core/layout.ts';
 import { ApiError, keyPath } from './http.ts';
 
 /**
@@ -81,6 +81,22 @@ export function checkSourceKey(key: string): void {
       `The source key ${JSON.stringify(key)} has a ${JSON.stringify(dots)} segment: browsers and CloudFront resolve such segments (also %2e%2e), so no URL can name it`,
       { field: 'key' },
     );
+}
+
+/**
+ * A result is stored under its request's key (TransformLayout): one longer than S3 stores is a 400
+ * (field key) naming the lengths and the longest source key whose results fit. The function checks
+ * every request so; `imgpipe sign` checks the URLs it signs (checkSignedResultKeys).
+ */
+export function checkResultKey(key: string, resultKey: string): void {
+  const bytes = Buffer.byteLength(resultKey);
+  if (bytes <= S3_MAX_KEY_BYTES) return;
+  const keyBytes = Buffer.byteLength(key);
+  throw new ApiError(
+    'bad-request',
+    `The source key is ${keyBytes} bytes: its results' keys would be ${bytes} bytes, more than the ${S3_MAX_KEY_BYTES} S3 stores (a source key of at most ${S3_MAX_KEY_BYTES - (bytes - keyBytes)} bytes has results here)`,
+    { field: 'key' },
+  );
 }
 
 /** The query as sent: each name once; unknown names refused. */
@@ -407,4 +423,59 @@ const ANY_DEPLOYMENT: TransformConfig = {
  */
 export function checkSignOptions(key: string, options: SignOptions, defaults: FormatOptions): void {
   parseRequest(key, signedQuery(options), undefined, ANY_DEPLOYMENT, defaults, true);
+}
+
+/**
+ * A deployment with the default settings (terraform/modules/transform's): its results' prefix and
+ * largest side, which with the request give the length of a result's key.
+ */
+const DEFAULT_DEPLOYMENT: TransformConfig = {
+  ...ANY_DEPLOYMENT,
+  maxSize: TRANSFORM_SETTINGS.maxSize.default,
+  prefix: TRANSFORM_SETTINGS.prefix.default,
+};
+
+/**
+ * Throws checkResultKey's 400 for a signed request (options checkSignOptions takes) whose result
+ * key a deployment with the default settings would find longer than S3 stores: the function
+ * refuses such a URL whatever its signature. fmt=auto may pick any format, so each is checked.
+ * `secret` is the newest signing key, which keys the result (its length, not its value, counts).
+ */
+export function checkSignedResultKeys(
+  key: string,
+  options: SignOptions,
+  pipeline: Pick<PipelineConfig, 'formatOptions' | 'hash' | 'watermark'>,
+  secret: string,
+): void {
+  const query = signedQuery(options);
+  // A side over this deployment's largest is refused for its size (400) before its key is made:
+  // the key's length is then that of a deployment whose largest side takes it.
+  const fits = (side: number | undefined) =>
+    side === undefined || Math.round(side * (options.dpr ?? 1)) <= DEFAULT_DEPLOYMENT.maxSize;
+  const config =
+    fits(options.w) && fits(options.h)
+      ? DEFAULT_DEPLOYMENT
+      : { ...DEFAULT_DEPLOYMENT, maxSize: ANY_DEPLOYMENT.maxSize };
+  const layout = new TransformLayout(config.prefix);
+  const formats =
+    query.fmt === undefined || query.fmt.toLowerCase() === 'auto' ? config.formats : [query.fmt];
+  const resultKeys = formats.map((fmt) => {
+    const { spec } = parseRequest(key, { ...query, fmt }, undefined, config, pipeline.formatOptions, true);
+    return layout.key(key, resultSpec(spec, pipeline), pipeline.hash, secret);
+  });
+  // The longest: the limit it names holds for every format.
+  checkResultKey(
+    key,
+    resultKeys.reduce((a, b) => (Buffer.byteLength(b) > Buffer.byteLength(a) ? b : a)),
+  );
+}
+
+/**
+ * The spec a result is made and stored for: without a watermark in the pipeline document, wm=0
+ * asks for the image wm=1 gives, one result under one key.
+ */
+export function resultSpec(spec: TransformSpec, pipeline: Pick<PipelineConfig, 'watermark'>): TransformSpec {
+  if (spec.watermark !== false || pipeline.watermark !== undefined) return spec;
+  const { watermark: _, ...rest } = spec;
+  return rest;
 }

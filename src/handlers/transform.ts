@@ -16,13 +16,7 @@ import {
 } from '../core/errors.ts';
 import { FORMAT_META } from '../core/formats.ts';
 import { isPlainObject } from '../core/json.ts';
-import {
-  BucketLayout,
-  S3_MAX_KEY_BYTES,
-  SOURCE_ETAG_METADATA,
-  TransformLayout,
-  type TransformSpec,
-} from '../core/layout.ts';
+import { BucketLayout, SOURCE_ETAG_METADATA, TransformLayout, type TransformSpec } from '../core/layout.ts';
 import { msSince } from '../core/timing.ts';
 import { Deadline } from '../pipeline/deadline.ts';
 import { inThreadEncoder, processImage } from '../pipeline/process-image.ts';
@@ -34,9 +28,11 @@ import { ApiError, type ApiResponse, errorResponse, json } from './http.ts';
 import { type LambdaHandler, lambdaHandler, parameterProvider } from './lambda.ts';
 import type { HandlerDeps } from './objects.ts';
 import {
+  checkResultKey,
   keyFromPath,
   parseQuery,
   parseRequest,
+  resultSpec,
   SIGNING_KEY_MIN_LENGTH,
   type TransformRequest,
   verifySignature,
@@ -201,10 +197,7 @@ export function createTransformHandler(
     if (keys) verifySignature(key, query, keys, now());
     let request = parseRequest(key, query, header(event, 'accept'), t.config, pipeline.formatOptions);
     // Without a watermark in the pipeline document, wm=0 asks for the image wm=1 gives: one result.
-    if (request.spec.watermark === false && pipeline.watermark === undefined) {
-      const { watermark: _, ...spec } = request.spec;
-      request = { ...request, spec };
-    }
+    request = { ...request, spec: resultSpec(request.spec, pipeline) };
 
     // One round trip on a hit: the key is known from the request, so the stored result is read
     // while the source's HEAD is in flight. The result is fresh only if it was made from the
@@ -212,12 +205,7 @@ export function createTransformHandler(
     // keyed with the newest signing key: the distribution serves stored results without a
     // signature (a large one is redirected there), so their keys must not follow from public values.
     const resultKey = t.layout.key(key, request.spec, pipeline.hash, keys?.[0]);
-    if (Buffer.byteLength(resultKey) > S3_MAX_KEY_BYTES)
-      throw new ApiError(
-        'bad-request',
-        `The source key is ${Buffer.byteLength(key)} bytes: its results' keys would be ${Buffer.byteLength(resultKey)} bytes, more than the ${S3_MAX_KEY_BYTES} S3 stores`,
-        { field: 'key' },
-      );
+    checkResultKey(key, resultKey);
     log.key = resultKey;
     const [source, found, manifest] = await Promise.all([
       t.source.head(key),

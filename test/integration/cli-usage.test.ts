@@ -506,14 +506,21 @@ describe('imgpipe usage errors', () => {
     );
   });
 
-  it('refuses to sign an empty key or one over 1,024 bytes, which the function refuses', async () => {
+  it("refuses to sign an empty key, one over 1,024 bytes or one whose results' keys would be, which the function refuses", async () => {
     for (const key of ['', 'k'.repeat(1025)]) {
       const run = await runCli(['sign', key, '--base', 'https://cdn.example.com']);
       expect([run.code, run.stdout]).toEqual([2, '']);
       expect(lines(run.stderr)[0]).toBe('imgpipe sign: Expected a source key of 1 to 1024 bytes after /t/');
     }
+    // 1,024 bytes is a key S3 stores, but not its results' keys, which are longer: the function
+    // refuses it (400), so sign does (test/integration/transform.test.ts finds the longest it takes).
     const longest = await runCli(['sign', 'k'.repeat(1024), '--base', 'https://cdn.example.com']);
-    expect(longest.code).toBe(0);
+    expect([longest.code, longest.stdout]).toEqual([2, '']);
+    expect(lines(longest.stderr)[0]).toMatch(
+      /^imgpipe sign: The source key is 1024 bytes: its results' keys would be \d+ bytes, more than the 1024 S3 stores \(a source key of at most 962 bytes has results here\)/,
+    );
+    const fits = await runCli(['sign', 'k'.repeat(962), '--base', 'https://cdn.example.com']);
+    expect(fits.code, fits.stderr).toBe(0);
   });
 
   it('refuses to sign with a key the function never holds, naming the problem and not the key', async () => {

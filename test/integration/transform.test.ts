@@ -270,6 +270,36 @@ describe('imgpipe sign', () => {
     expect(bad.stderr).toContain('for --base but received "not a url"');
   }, 60_000);
 
+  it("refuses a source key whose result's key the function finds too long, naming the lengths, and signs the longest it takes", async () => {
+    const env = { ...process.env, IMGPIPE_TRANSFORM_SIGNING_KEY: NEW_KEY };
+    const sign = (key: string) => runCli(['sign', key, '--base', dev.url, '--w', '400'], { env });
+    // Under S3's 1,024 bytes, it was signed into a URL the function answers 400.
+    const long = await sign('k'.repeat(1000));
+    expect([long.code, long.stdout]).toEqual([2, '']);
+    const message = long.stderr.split('\n')[0]!;
+    expect(message).toMatch(
+      /^imgpipe sign: The source key is 1000 bytes: its results' keys would be \d+ bytes, more than the 1024 S3 stores \(a source key of at most (\d+) bytes has results here\): the function refuses it \(400\), with its default settings \(results under transforms\/\)$/,
+    );
+    const longest = Number(/at most (\d+) bytes/.exec(message)![1]);
+    expect(longest).toBeGreaterThan(900);
+    // fmt=auto: the function's answer depends on the format Accept picks (its extension is in the
+    // result's key). One byte more is refused for AVIF and WebP clients (400), as sign refuses it.
+    const avif = { accept: 'image/avif,image/webp,*/*' };
+    const over = await sign('k'.repeat(longest + 1));
+    expect([over.code, over.stdout]).toEqual([2, '']);
+    expect(over.stderr).toContain(`The source key is ${longest + 1} bytes`);
+    const refused = await get(url('k'.repeat(longest + 1), { w: 400 }), avif);
+    expect([refused.status, errorOf(refused).field]).toEqual([400, 'key']);
+    expect(errorOf(refused).message).toContain(`a source key of at most ${longest} bytes has results here`);
+    // The longest is signed, and the function takes it for every client: there is no such image (404).
+    const taken = await sign('k'.repeat(longest));
+    expect(taken.code, taken.stderr).toBe(0);
+    for (const headers of [avif, {}]) {
+      const reply = await get(taken.stdout.trim(), headers);
+      expect([reply.status, errorOf(reply).message]).toEqual([404, `No image ${'k'.repeat(longest)}`]);
+    }
+  }, 120_000);
+
   it('refuses a key with a leading /, whose URL reads another key, and signs one that really has it when told', async () => {
     const env = { ...process.env, IMGPIPE_TRANSFORM_SIGNING_KEY: NEW_KEY };
     const refused = await runCli(['sign', `/${PHOTO}`, '--base', dev.url, '--w', '60'], { env });

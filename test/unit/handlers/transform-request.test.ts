@@ -5,6 +5,8 @@ import { TransformLayout } from '../../../src/core/layout.ts';
 import { ApiError } from '../../../src/handlers/http.ts';
 import {
   canonicalRequest,
+  checkResultKey,
+  checkSignedResultKeys,
   keyFromPath,
   negotiate,
   parseQuery,
@@ -319,6 +321,31 @@ describe('keyFromPath and the results key', () => {
     // Dots within a segment are a name like any other.
     expect(keyFromPath('/t/a/..b.jpg/...')).toBe('a/..b.jpg/...');
     expect(signUrl('https://cdn.example.com', 'a/.b', {}, SECRET)).toMatch(/\/t\/a\/\.b\?sig=/);
+  });
+
+  it("checks a signed request's result key as the function with its default settings makes it, for every format fmt=auto may pick", () => {
+    const pipeline = loadPipelineConfig({});
+    const layout = new TransformLayout(config.prefix);
+    // The function's own result key for an AVIF client (the longest extension) at the limit found.
+    const limit = (options: Parameters<typeof checkSignedResultKeys>[1]) => {
+      const error = refusal(() => checkSignedResultKeys('k'.repeat(1024), options, pipeline, SECRET));
+      expect([error.status, error.field]).toEqual([400, 'key']);
+      return Number(/at most (\d+) bytes/.exec(error.message)![1]);
+    };
+    const longest = limit({ w: 640 });
+    checkSignedResultKeys('k'.repeat(longest), { w: 640 }, pipeline, SECRET);
+    const key = 'k'.repeat(longest + 1);
+    const { spec } = parseRequest(key, { w: '640' }, 'image/avif', config, pipeline.formatOptions);
+    const served = refusal(() => checkResultKey(key, layout.key(key, spec, pipeline.hash, SECRET)));
+    expect(refusal(() => checkSignedResultKeys(key, { w: 640 }, pipeline, SECRET)).message).toBe(
+      served.message,
+    );
+    // A JPEG is one byte shorter (.jpg); wm=0 without a watermark in the document is the same result.
+    expect(limit({ w: 640, fmt: 'jpeg' })).toBe(longest + 1);
+    expect(limit({ w: 640, wm: 0 })).toBe(longest);
+    // A side over the default largest (4000) at dpr 2, refused there for its size, is checked as a
+    // deployment that takes it makes its key: box 8000x16384 (640x4000 above), two bytes longer.
+    expect(limit({ w: 4000, dpr: 2 })).toBe(longest - 2);
   });
 
   it('tells the results of a source from those of the sources under it', () => {
