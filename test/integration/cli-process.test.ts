@@ -1,13 +1,10 @@
 import { execFileSync, spawn } from 'node:child_process';
 import {
   chmodSync,
-  closeSync,
-  constants,
   copyFileSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
-  openSync,
   readdirSync,
   readFileSync,
   rmSync,
@@ -23,7 +20,7 @@ import { runProcessCommand } from '../../src/cli/process.ts';
 import { decode } from '../../src/codecs/index.ts';
 import { loadPipelineConfig } from '../../src/config/index.ts';
 import { inThreadEncoder } from '../../src/pipeline/process-image.ts';
-import { CLI, runCli } from '../support/cli.ts';
+import { CLI, namedPipeHold, runCli } from '../support/cli.ts';
 import { fixturePath } from '../support/fixtures.ts';
 
 /** Whether text holds a control character other than a line break (an escape sequence, a bell). */
@@ -988,19 +985,18 @@ describe('imgpipe process -, a long stream', () => {
 });
 
 describe('imgpipe process interrupted', () => {
+  const pause = () => new Promise((resolveWait) => setTimeout(resolveWait, 50));
+
   it('says a dry run was interrupted, with nothing written and nothing to resume, and exits 130', async () => {
     const dir = tempDir();
     mkdirSync(join(dir, 'in'));
     mkdirSync(join(dir, 'out', 'manifests'), { recursive: true });
     // The plan reads each input's manifest in --out: a named pipe there holds the dry run in its
-    // open until this test opens the pipe's writing end (the read then finds an empty file). With
-    // two, the test knows the inputs were listed (the first opened) while the dry run is still on
-    // (held by the second, or on its way to it).
+    // open (namedPipeHold). With two, the test knows the inputs were listed (the first opened)
+    // while the dry run is still on (held by the second, or on its way to it).
     const manifests = ['a', 'b'].map((name) => {
       copyFileSync(fixturePath('edge/formats/1x1.jpg'), join(dir, 'in', `${name}.jpg`));
-      const manifest = join(dir, 'out', 'manifests', `${name}.jpg.json`);
-      execFileSync('mkfifo', [manifest]);
-      return manifest;
+      return namedPipeHold(join(dir, 'out', 'manifests', `${name}.jpg.json`));
     });
     const child = spawn(process.execPath, [CLI, 'process', 'in', '-o', 'out', '--dry-run'], {
       cwd: dir,
@@ -1022,29 +1018,17 @@ describe('imgpipe process interrupted', () => {
         resolveClose(code);
       }),
     );
-    // Opening a pipe's writing end without waiting succeeds only while the dry run is opening it
-    // to read (ENXIO otherwise), and lets that open go on.
-    const release = (path: string) => {
-      try {
-        closeSync(openSync(path, constants.O_WRONLY | constants.O_NONBLOCK));
-        return true;
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ENXIO') throw error;
-        return false;
-      }
-    };
-    const pause = () => new Promise((resolveWait) => setTimeout(resolveWait, 50));
-    let first: string | undefined;
+    let first: (typeof manifests)[number] | undefined;
     while (first === undefined) {
       if (ended) throw new Error(`the dry run ended before reading a manifest: ${stderr}`);
-      first = manifests.find(release);
+      first = manifests.find((manifest) => manifest.release());
       if (first === undefined) await pause();
     }
     child.kill('SIGINT');
     await Promise.race([interrupted, closed]);
     // Exiting waits for an open still held by the other pipe: released until the dry run has ended.
-    const other = manifests.find((path) => path !== first)!;
-    while (!ended) if (!release(other)) await pause();
+    const other = manifests.find((manifest) => manifest !== first)!;
+    while (!ended) if (!other.release()) await pause();
     expect(await closed, stderr).toBe(130);
     expect(stderr.trim()).toBe('dry run interrupted: nothing was written');
     expect(stdout).toBe('');
@@ -1097,6 +1081,10 @@ describe('imgpipe process interrupted', () => {
         'portrait-friends-dogs.jpg',
       ])
         copyFileSync(fixturePath(`photos/${name}`), join(dir, 'in', name));
+      // The last input's manifest is a named pipe: the run is held there, still on when signalled
+      // after its first file (all four could be done before a signal sent on a busy machine).
+      mkdirSync(join(dir, 'out', 'manifests'), { recursive: true });
+      const held = namedPipeHold(join(dir, 'out', 'manifests', 'portrait-friends-dogs.jpg.json'));
       // Standard input's copy is made in TMPDIR.
       const temp = join(dir, 'tmp');
       mkdirSync(temp);
@@ -1117,10 +1105,17 @@ describe('imgpipe process interrupted', () => {
           if (stderr.includes('[1/4]')) resolveDone();
         }),
       );
-      const closed = new Promise<number | null>((resolveClose) => child.once('close', resolveClose));
+      let ended = false;
+      const closed = new Promise<number | null>((resolveClose) =>
+        child.once('close', (exitCode) => {
+          ended = true;
+          resolveClose(exitCode);
+        }),
+      );
       await firstDone;
       expect(readdirSync(temp).filter((name) => name.startsWith('imgpipe-stdin-'))).toHaveLength(1);
       child.kill(signal);
+      while (!ended) if (!held.release()) await pause();
       expect(await closed, stderr).toBe(code);
       expect(stderr).toMatch(/interrupted: [1-3] of 4 done; run again to resume/);
       expect(readdirSync(temp)).toEqual([]);

@@ -2,6 +2,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { namedPipeHold } from '../support/cli.ts';
 import { fixturePath } from '../support/fixtures.ts';
 import { runInPty } from '../support/pty.ts';
 
@@ -36,7 +37,16 @@ function fivePhotos(): string {
 describe('imgpipe process at a terminal', () => {
   it('restores the cursor and line wrap on Ctrl-C, says what was done and exits 130', async () => {
     const dir = fivePhotos();
+    // The last input's manifest is a named pipe: the run is held there, still on at the Ctrl-C
+    // (all five could be done before it on a busy machine), and let go once it is typed.
+    mkdirSync(join(dir, 'out', 'manifests'), { recursive: true });
+    const held = namedPipeHold(join(dir, 'out', 'manifests', '4-rotated.jpg.json'));
     let typed = false;
+    let finished = false;
+    const releasing = (async () => {
+      while (!finished)
+        if (!typed || !held.release()) await new Promise((resolveWait) => setTimeout(resolveWait, 50));
+    })();
     const run = await runInPty(['process', 'in', '--out', 'out', '-j', '1'], {
       cwd: dir,
       onOutput: (output, type) => {
@@ -45,7 +55,10 @@ describe('imgpipe process at a terminal', () => {
           type('\x03');
         }
       },
+    }).finally(() => {
+      finished = true;
     });
+    await releasing;
     expect(typed).toBe(true);
     expect(run.code).toBe(130);
     const out = run.stdout;

@@ -1,4 +1,5 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { closeSync, constants, openSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -71,4 +72,26 @@ export function startCli(
       reject(new Error(`imgpipe ${args.join(' ')} exited with ${code} before it was ready:\n${output}`)),
     );
   });
+}
+
+/**
+ * A named pipe at `path` (where the command reads an input's manifest) holds the command in that
+ * open, so a test knows it is still running when it signals it. `release()` opens the pipe's
+ * writing end without waiting, which succeeds only while the command is opening it to read (ENXIO
+ * otherwise), and lets that open go on: the read finds an empty file. Exiting waits for such an
+ * open, so a test releases it until the command has ended.
+ */
+export function namedPipeHold(path: string): { release(): boolean } {
+  execFileSync('mkfifo', [path]);
+  return {
+    release() {
+      try {
+        closeSync(openSync(path, constants.O_WRONLY | constants.O_NONBLOCK));
+        return true;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENXIO') throw error;
+        return false;
+      }
+    },
+  };
 }
