@@ -306,10 +306,16 @@ export function createApiHandler(
       );
     }
     await api.source.delete(key);
+    // The processing function removes the outputs on the ObjectRemoved event only with
+    // IMGPIPE_DELETE_OUTPUTS (terraform/modules/imgpipe delete_outputs), which the API is given too.
+    const removesOutputs = deps.config.deleteOutputs;
     return json(202, {
       key,
       status: 'deleting',
-      message: 'The upload is deleted; its outputs and manifest are removed by the function shortly',
+      removesOutputs,
+      message: removesOutputs
+        ? 'The upload is deleted; its outputs and manifest are removed by the function shortly'
+        : `The upload is deleted; its outputs stay published: this deployment keeps a deleted upload's outputs (${ENV.deleteOutputs}=false)`,
     });
   }
 

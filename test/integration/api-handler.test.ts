@@ -34,12 +34,21 @@ afterAll(async () => {
 });
 
 async function setup(
-  options: { env?: Record<string, string>; status?: (real: StatusStore) => StatusStore } = {},
+  options: {
+    env?: Record<string, string>;
+    /** The processing function's settings the API function is given too (terraform/modules/api). */
+    runtime?: Record<string, string>;
+    status?: (real: StatusStore) => StatusStore;
+  } = {},
 ) {
   const table = `imgpipe-api-${++tables}`;
   await dynamo.createStatusTable(table);
   const real = new DynamoStatusStore(dynamo.client, table);
-  const config = loadRuntimeConfig({ IMGPIPE_OUTPUT_BUCKET: OUTPUT, IMGPIPE_STATUS_TABLE: table });
+  const config = loadRuntimeConfig({
+    IMGPIPE_OUTPUT_BUCKET: OUTPUT,
+    IMGPIPE_STATUS_TABLE: table,
+    ...options.runtime,
+  });
   const logger = new Logger({ serviceName: 'imgpipe-test', logLevel: 'INFO' });
   process.env.POWERTOOLS_METRICS_DISABLED = 'true';
   const handler = createApiHandler(
@@ -111,6 +120,27 @@ describe('index.api', () => {
     const done = await handler(event('DELETE /images/{key+}', { key }));
     expect(done.statusCode).toBe(202);
     expect(await new S3Storage(s3.client, SOURCE).head(key)).toBeUndefined();
+  });
+
+  it("says that a deleted upload's outputs stay published when the deployment keeps them (IMGPIPE_DELETE_OUTPUTS=false)", async () => {
+    // It said they were removed whatever the deployment does with them: a user who deleted a photo
+    // was told its variants were going, while they stayed readable at their URLs.
+    for (const [setting, removed] of [
+      [undefined, true],
+      ['true', true],
+      ['false', false],
+    ] as const) {
+      const { handler } = await setup(setting ? { runtime: { IMGPIPE_DELETE_OUTPUTS: setting } } : {});
+      const key = `uploads/alice/delete-${setting}/photo.jpg`;
+      await s3.client.send(new PutObjectCommand({ Bucket: SOURCE, Key: key, Body: 'x' }));
+      const answer = await handler(event('DELETE /images/{key+}', { key }));
+      expect(answer.statusCode, String(setting)).toBe(202);
+      const body = parse(answer.body);
+      expect(body, String(setting)).toMatchObject({ key, status: 'deleting', removesOutputs: removed });
+      expect(body.message, String(setting)).toMatch(
+        removed ? /outputs and manifest are removed/ : /outputs stay published/,
+      );
+    }
   });
 
   it("tells a failed image's owner that it failed but not the error, which names internal resources; an admin reads the error", async () => {

@@ -34,8 +34,10 @@ locals {
   # The processing function's environment (same document, buckets, table) without what the API
   # does not use, nor IMGPIPE_MEMORY_MB, that function's memory budget (this one has memory_size:
   # a budget over it stops the init), and the API's own settings (src/config/settings.ts, API_SETTINGS).
+  # IMGPIPE_DELETE_OUTPUTS stays: the API deletes no output, but DELETE /images says whether the
+  # processing function will.
   environment = merge(
-    { for name, value in var.function_environment : name => value if !contains(["IMGPIPE_EVENT_BUS", "IMGPIPE_DELETE_OUTPUTS", "IMGPIPE_WORKERS", "IMGPIPE_MEMORY_MB"], name) },
+    { for name, value in var.function_environment : name => value if !contains(["IMGPIPE_EVENT_BUS", "IMGPIPE_WORKERS", "IMGPIPE_MEMORY_MB"], name) },
     {
       POWERTOOLS_METRICS_FUNCTION_NAME = local.function_name
       POWERTOOLS_TRACE_ENABLED         = tostring(var.tracing_enabled)

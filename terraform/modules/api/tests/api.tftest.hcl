@@ -88,9 +88,9 @@ run "serves_the_four_routes_behind_the_user_pool_authorizer" {
       && aws_lambda_function.this.environment[0].variables.IMGPIPE_OUTPUT_BUCKET == "imgpipe-test-output"
       && aws_lambda_function.this.environment[0].variables.IMGPIPE_API_ANONYMOUS == "false"
       && !contains(keys(aws_lambda_function.this.environment[0].variables), "IMGPIPE_EVENT_BUS")
-      && !contains(keys(aws_lambda_function.this.environment[0].variables), "IMGPIPE_DELETE_OUTPUTS")
+      && aws_lambda_function.this.environment[0].variables.IMGPIPE_DELETE_OUTPUTS == "true"
     )
-    error_message = "The API function should read the processing function's document, buckets and table, upload under uploads/, and neither put events nor delete outputs."
+    error_message = "The API function should read the processing function's document, buckets and table, upload under uploads/, put no events, and know whether deleting an upload removes its outputs (DELETE /images says so)."
   }
 
   assert {
