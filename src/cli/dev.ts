@@ -108,6 +108,11 @@ export interface DevCommandOptions {
   readonly samples: readonly string[];
   /** The HTTP API's throttling, as API Gateway's stage limits (default 50 per second, burst 100). */
   readonly apiThrottle?: { readonly rate: number; readonly burst: number };
+  /**
+   * Other origins that may call the API and upload to the source bucket from a browser (a front end
+   * in development on its own origin), as the api module's cors_allowed_origins.
+   */
+  readonly corsOrigins?: readonly string[];
   readonly encoder?: Encoder;
   readonly stdout: NodeJS.WritableStream;
   /** Stops the server (in addition to SIGINT and SIGTERM). */
@@ -230,7 +235,7 @@ async function serve(
     port: options.port,
     directory,
     buckets: Object.values(DEV_BUCKETS),
-    ...(api ? { cors: { [DEV_BUCKETS.source]: api.origins } } : {}),
+    ...(api ? { cors: { [DEV_BUCKETS.source]: [...api.origins, ...(options.corsOrigins ?? [])] } } : {}),
   });
   started.add(() => s3.close());
   // The status table on DynamoDB's API (dynalite, in memory: it starts empty with each run).
@@ -321,6 +326,7 @@ async function serve(
       issuer,
       files: await pageFiles(options.workflow === true),
       throttle: options.apiThrottle ?? { rate: 50, burst: 100 },
+      ...(options.corsOrigins?.length ? { cors: options.corsOrigins } : {}),
       transform: (event, context) =>
         requestS3Endpoint.run(s3EndpointFor(event.headers?.host, options.host, apiPort, s3.endpoint), () =>
           transformHandler(event, context),

@@ -23,7 +23,10 @@ import { localOrigins, localUrl } from './local-url.ts';
  * - throttling: a token bucket (rate and burst) over all routes, as a stage's default limits;
  * - its own answers, with its own bodies: 401 `{"message":"Unauthorized"}` with a WWW-Authenticate
  *   header saying why, 429 `{"message":"Too Many Requests"}`, 404 `{"message":"Not Found"}` for no
- *   route, 413 over 10 MB, 500 `{"message":"Internal Server Error"}` when the function throws.
+ *   route, 413 over 10 MB, 500 `{"message":"Internal Server Error"}` when the function throws;
+ * - CORS for other origins (`cors`, the module's cors_allowed_origins): it answers their preflights
+ *   and adds the headers to every answer of the API's routes (API_CORS, as the module configures
+ *   it); without any, a preflight has no route (404), as an API without a CORS configuration.
  *
  * Beside the API it serves the local issuer's endpoints under /oidc/ and the web page's files.
  */
@@ -40,7 +43,20 @@ export interface LocalApiHandlers {
    * answered 502 as a function URL answers it.
    */
   readonly transform?: (event: LambdaFunctionURLEvent, context: Context) => Promise<ApiResponse>;
+  /**
+   * Origins other than the page's that may call the API from a browser (`*`: any), as the api
+   * module's cors_allowed_origins: a front end in development on its own origin.
+   */
+  readonly cors?: readonly string[];
 }
+
+/** The api module's cors_configuration (terraform/modules/api/apigateway.tf), which dev plays. */
+export const API_CORS = {
+  methods: ['GET', 'POST', 'DELETE'],
+  headers: ['authorization', 'content-type'],
+  exposeHeaders: ['location', 'retry-after'],
+  maxAgeSeconds: 600,
+} as const;
 
 export interface LocalApi {
   readonly url: string;
@@ -121,6 +137,9 @@ export async function startLocalApi(options: { host: string; port: number }): Pr
       return send(res, 400, { message: 'Bad Request' });
     }
     const method = req.method ?? 'GET';
+    const cors = corsHeaders(handlers.cors, req.headers.origin);
+    if (method === 'OPTIONS' && handlers.cors?.length && COMPILED.some((r) => r.pattern.test(path)))
+      return preflight(res, cors, req.headers['access-control-request-method']);
     const route = COMPILED.map((r) => ({ r, match: r.method === method ? r.pattern.exec(path) : null })).find(
       (m) => m.match,
     );
@@ -132,16 +151,16 @@ export async function startLocalApi(options: { host: string; port: number }): Pr
       return;
     }
 
-    if (!takeToken(handlers.throttle)) return send(res, 429, { message: 'Too Many Requests' });
+    if (!takeToken(handlers.throttle)) return send(res, 429, { message: 'Too Many Requests' }, cors);
 
     const authorization = req.headers.authorization ?? '';
     const token = /^Bearer\s+(\S+)$/i.exec(authorization)?.[1];
-    if (!token) return unauthorized(res, undefined);
+    if (!token) return unauthorized(res, undefined, cors);
     let claims: Record<string, unknown>;
     try {
       claims = (await verifier.verify(token)) as Record<string, unknown>;
     } catch (error) {
-      return unauthorized(res, (error as Error).message);
+      return unauthorized(res, (error as Error).message, cors);
     }
 
     const params = Object.fromEntries(route.r.params.map((name, i) => [name, route.match![i + 1]!]));
@@ -151,9 +170,12 @@ export async function startLocalApi(options: { host: string; port: number }): Pr
     try {
       result = await handlers.handler(event, lambdaContext(requestId));
     } catch {
-      return send(res, 500, { message: 'Internal Server Error' });
+      return send(res, 500, { message: 'Internal Server Error' }, cors);
     }
-    const headers: Record<string, string | string[]> = { ...(result.headers as Record<string, string>) };
+    const headers: Record<string, string | string[]> = {
+      ...(result.headers as Record<string, string>),
+      ...cors,
+    };
     if (result.cookies?.length) headers['set-cookie'] = result.cookies;
     headers['apigw-requestid'] = requestId;
     res.writeHead(result.statusCode ?? 200, headers);
@@ -320,11 +342,53 @@ function flattenClaims(claims: Record<string, unknown>): Record<string, string> 
   );
 }
 
-function unauthorized(res: ServerResponse, reason: string | undefined): void {
+function unauthorized(
+  res: ServerResponse,
+  reason: string | undefined,
+  cors: Record<string, string> = {},
+): void {
   const challenge = reason
     ? `Bearer error="invalid_token" error_description="${reason.replace(/["\\]/g, "'")}"`
     : 'Bearer';
-  send(res, 401, { message: 'Unauthorized' }, { 'www-authenticate': challenge });
+  send(res, 401, { message: 'Unauthorized' }, { 'www-authenticate': challenge, ...cors });
+}
+
+/**
+ * The CORS headers of an answer to `origin`, when `allowed` (cors_allowed_origins) takes it: none
+ * for another origin, whose browser then refuses to hand the answer to the page.
+ */
+function corsHeaders(
+  allowed: readonly string[] | undefined,
+  origin: string | undefined,
+): Record<string, string> {
+  if (!allowed?.length || origin === undefined) return {};
+  const any = allowed.includes('*');
+  if (!any && !allowed.includes(origin)) return {};
+  return {
+    'access-control-allow-origin': any ? '*' : origin,
+    'access-control-expose-headers': API_CORS.exposeHeaders.join(','),
+    ...(any ? {} : { vary: 'origin' }),
+  };
+}
+
+/** A preflight of one of the API's routes: 204, with the allowed methods and headers for an allowed origin. */
+function preflight(res: ServerResponse, cors: Record<string, string>, method: string | undefined): void {
+  const allowed =
+    cors['access-control-allow-origin'] !== undefined &&
+    (API_CORS.methods as readonly string[]).includes(method ?? '');
+  res.writeHead(
+    204,
+    allowed
+      ? {
+          'access-control-allow-origin': cors['access-control-allow-origin']!,
+          'access-control-allow-methods': API_CORS.methods.join(','),
+          'access-control-allow-headers': API_CORS.headers.join(','),
+          'access-control-max-age': String(API_CORS.maxAgeSeconds),
+          ...(cors.vary ? { vary: cors.vary } : {}),
+        }
+      : {},
+  );
+  res.end();
 }
 
 function send(

@@ -217,6 +217,13 @@ export const DEV_COMMAND: CommandSpec = {
         'Requests per second the local API Gateway lets through (default 50), as stage throttling.',
     },
     { name: 'api-burst', value: '<n>', description: 'Its burst (default 100).' },
+    {
+      name: 'cors-origin',
+      value: '<origin>',
+      multiple: true,
+      description:
+        "An origin (http://localhost:5173) whose pages may call the API and upload to the source bucket, as the api module's cors_allowed_origins: a front end in development on its own origin. Repeatable; * for any.",
+    },
     CONFIG_OPTION,
     {
       name: 'verbose',
@@ -616,8 +623,30 @@ async function devCommand(values: Values, env: NodeJS.ProcessEnv): Promise<numbe
       rate: integerFlag(command, '--api-rate', text(values['api-rate']), 50, 1, 100_000),
       burst: integerFlag(command, '--api-burst', text(values['api-burst']), 100, 1, 100_000),
     },
+    corsOrigins: corsOrigins(command, values['cors-origin']),
     stdout: process.stdout,
   });
+}
+
+/**
+ * --cors-origin's values, each an origin as a browser sends it (the api module's
+ * cors_allowed_origins rule): lowercase scheme://host[:port] without the scheme's default port, or *.
+ */
+function corsOrigins(command: string, value: unknown): string[] {
+  const origins = Array.isArray(value) ? value.map(String) : typeof value === 'string' ? [value] : [];
+  for (const origin of origins) {
+    if (origin === '*') continue;
+    if (
+      !/^https?:\/\/[^/\s]+$/.test(origin) ||
+      origin !== origin.toLowerCase() ||
+      /^(https:\/\/[^/]+:443|http:\/\/[^/]+:80)$/.test(origin)
+    )
+      throw new UsageError(
+        command,
+        `Expected an origin as a browser sends it (lowercase scheme://host[:port], no path, no default port), such as http://localhost:5173, or *, for --cors-origin but received ${JSON.stringify(origin)}`,
+      );
+  }
+  return origins;
 }
 
 /**

@@ -381,6 +381,92 @@ describe('throttling in imgpipe dev', () => {
   }, 120_000);
 });
 
+describe('CORS in imgpipe dev --cors-origin', () => {
+  // A front end in development on its own origin could not call imgpipe dev at all: no preflight
+  // was answered (404) and no answer carried CORS headers, where the deployed API, with that origin
+  // in cors_allowed_origins, answers both; the local source bucket took the page's origins only.
+  const APP = 'http://app.example:5173';
+  let cors: DevApi;
+  beforeAll(async () => {
+    cors = await startDevApi(['--cors-origin', APP, '--cors-origin', 'http://localhost:3000']);
+  }, 120_000);
+  afterAll(async () => {
+    await cors?.stop();
+  });
+  const preflight = (url: string, origin: string, method: string) =>
+    fetch(url, {
+      method: 'OPTIONS',
+      headers: {
+        origin,
+        'access-control-request-method': method,
+        'access-control-request-headers': 'authorization,content-type',
+      },
+    });
+
+  it('answers preflights of the API and of the source bucket for that origin, as the deployment does', async () => {
+    for (const [path, method] of [
+      ['/uploads', 'POST'],
+      ['/images?status=failed', 'GET'],
+      ['/images/uploads/alice/1/a.jpg', 'DELETE'],
+    ] as const) {
+      const reply = await preflight(`${cors.url}${path}`, APP, method);
+      expect(reply.status, path).toBe(204);
+      expect(reply.headers.get('access-control-allow-origin'), path).toBe(APP);
+      expect(reply.headers.get('access-control-allow-methods')?.split(','), path).toContain(method);
+      expect(reply.headers.get('access-control-allow-headers')?.split(','), path).toEqual(
+        expect.arrayContaining(['authorization', 'content-type']),
+      );
+      // Another origin is not allowed: no CORS headers, so its browser refuses.
+      const other = await preflight(`${cors.url}${path}`, 'http://evil.example', method);
+      expect(other.headers.get('access-control-allow-origin'), path).toBeNull();
+    }
+    // The deployment (and imgpipe dev without --cors-origin) has no route for OPTIONS otherwise.
+    expect((await preflight(`${dev.url}/uploads`, APP, 'POST')).status).toBe(404);
+
+    const token = cors.issuer.token({ sub: 'alice' });
+    const bytes = readFileSync(fixturePath('edge/formats/1x1.jpg'));
+    const created = await fetch(`${cors.url}/uploads`, {
+      method: 'POST',
+      headers: { origin: APP, authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ filename: 'app.jpg', contentType: 'image/jpeg', size: bytes.length }),
+    });
+    expect(created.status).toBe(201);
+    expect(created.headers.get('access-control-allow-origin')).toBe(APP);
+    // The page reads Location (and Retry-After on a 409 or 429): exposed, as the module exposes them.
+    expect(created.headers.get('access-control-expose-headers')?.split(',')).toEqual(
+      expect.arrayContaining(['location', 'retry-after']),
+    );
+    const { upload } = (await created.json()) as { upload: { url: string; fields: Record<string, string> } };
+    // The gateway's own answers too, or the page could not tell an expired sign-in (401) from a network error.
+    const unauthorized = await fetch(`${cors.url}/images?status=failed`, { headers: { origin: APP } });
+    expect([unauthorized.status, unauthorized.headers.get('access-control-allow-origin')]).toEqual([
+      401,
+      APP,
+    ]);
+
+    // The presigned POST goes to the local S3, whose source bucket takes that origin too (s3rver
+    // allows a matched origin as *), and not another.
+    const s3Preflight = await preflight(upload.url, APP, 'POST');
+    expect([s3Preflight.status, s3Preflight.headers.get('access-control-allow-origin')]).toEqual([200, '*']);
+    const s3Other = await preflight(upload.url, 'http://evil.example', 'POST');
+    expect([s3Other.status, s3Other.headers.get('access-control-allow-origin')]).toEqual([403, null]);
+    const form = new FormData();
+    for (const [field, value] of Object.entries(upload.fields)) form.append(field, value);
+    form.append('file', new Blob([bytes]), 'app.jpg');
+    const stored = await fetch(upload.url, { method: 'POST', body: form, headers: { origin: APP } });
+    expect(stored.status).toBe(204);
+    expect(stored.headers.get('access-control-allow-origin')).not.toBeNull();
+  });
+
+  it('refuses an origin a browser never sends, naming it (exit 2)', async () => {
+    for (const origin of ['https://App.example.com', 'https://app.example.com:443', 'app.example.com']) {
+      const run = await runCli(['dev', '--port', '0', '--no-samples', '--cors-origin', origin]);
+      expect(run.code, origin).toBe(2);
+      expect(run.stderr, origin).toContain(`--cors-origin but received ${JSON.stringify(origin)}`);
+    }
+  });
+});
+
 describe('presigned URLs of imgpipe dev --host 0.0.0.0', () => {
   let wide: DevApi;
   beforeAll(async () => {

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { extname, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildWeb } from '../../scripts/build-web.ts';
+import { API_CORS } from '../../src/cli/local-api.ts';
 import { API_SETTINGS, ENV } from '../../src/config/settings.ts';
 import { ROUTES } from '../../src/handlers/http.ts';
 import { type Body, blocks, DOLLAR, documentOf, loadTerraform, statements, type TfDir } from './hcl.ts';
@@ -121,12 +122,15 @@ describe('the HTTP API module', () => {
     );
     expect(conditions).toContain('!(var.cors_allow_credentials && contains(var.cors_allowed_origins, "*"))');
     const cors = blocks(api.resource.aws_apigatewayv2_api!.this!, 'cors_configuration')[0]!;
+    // imgpipe dev --cors-origin answers as this configuration does (src/cli/local-api.ts API_CORS).
     expect(cors).toMatchObject({
       allow_origins: 'local.cors_origins',
       allow_credentials: 'var.cors_allow_credentials',
-      allow_methods: ['GET', 'POST', 'DELETE'],
+      allow_methods: [...API_CORS.methods],
+      allow_headers: [...API_CORS.headers],
+      expose_headers: [...API_CORS.exposeHeaders],
+      max_age: API_CORS.maxAgeSeconds,
     });
-    expect(cors.allow_headers).toContain('authorization');
     expect(api.variable.cors_allow_credentials!.default).toBe(false);
   });
 
