@@ -53,8 +53,7 @@ export class S3UrlSigner implements UrlSigner {
       Conditions: [['content-length-range', request.size, request.size]],
       Expires: request.expiresSeconds,
     });
-    const expiresAt = new Date(Date.now() + request.expiresSeconds * 1000).toISOString();
-    return { method: 'POST', url, fields, expiresAt };
+    return { method: 'POST', url, fields, expiresAt: policyExpiration(fields.Policy) };
   }
 
   download(
@@ -67,4 +66,17 @@ export class S3UrlSigner implements UrlSigner {
     const command = method === 'HEAD' ? new HeadObjectCommand(input) : new GetObjectCommand(input);
     return getSignedUrl(this.#client, command, { expiresIn: expiresSeconds });
   }
+}
+
+/**
+ * The time S3 refuses the POST from: the policy's own expiration, which the SDK takes from the
+ * clock before signing and cuts to the second (a time read after signing is later than that).
+ */
+function policyExpiration(policy: string | undefined): string {
+  const expiration = (
+    JSON.parse(Buffer.from(policy ?? '', 'base64').toString('utf8')) as { expiration?: unknown }
+  ).expiration;
+  const time = typeof expiration === 'string' ? Date.parse(expiration) : Number.NaN;
+  if (Number.isNaN(time)) throw new Error(`The presigned POST's policy has no expiration: ${policy}`);
+  return new Date(time).toISOString();
 }

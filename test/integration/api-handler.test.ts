@@ -122,6 +122,22 @@ describe('index.api', () => {
     expect(await new S3Storage(s3.client, SOURCE).head(key)).toBeUndefined();
   });
 
+  it("answers an upload whose expiresAt is no later than the time S3 refuses it from (the policy's expiration)", async () => {
+    // expiresAt was taken from the clock after signing, in milliseconds, while the policy's
+    // expiration is the time before signing cut to the second: up to a second (and the signing's
+    // own time) later than S3's limit, so a client starting at its expiresAt was refused "Policy expired".
+    const { handler } = await setup();
+    const answer = await handler({
+      ...event('POST /uploads'),
+      headers: { host: 'api.example.com', 'content-type': 'application/json' },
+      body: JSON.stringify({ filename: 'a.jpg', contentType: 'image/jpeg', size: 10 }),
+    } as ApiEvent);
+    expect(answer.statusCode).toBe(201);
+    const { upload } = parse(answer.body);
+    const policy = JSON.parse(Buffer.from(upload.fields.Policy, 'base64').toString('utf8'));
+    expect(upload.expiresAt).toBe(new Date(policy.expiration).toISOString());
+  });
+
   it("says that a deleted upload's outputs stay published when the deployment keeps them (IMGPIPE_DELETE_OUTPUTS=false)", async () => {
     // It said they were removed whatever the deployment does with them: a user who deleted a photo
     // was told its variants were going, while they stayed readable at their URLs.
