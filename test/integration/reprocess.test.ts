@@ -319,6 +319,36 @@ describe('bulk reprocessing on the Distributed Map, run locally', () => {
     expect(written).toMatchObject({ bucket: SOURCE, keys: 2, force: false, mapFailure });
   });
 
+  it('fails a run whose map failed as Imgpipe.Failed when the previous release’s Summarize, which returns no cause, summarized it', async () => {
+    // The definition is applied before the release moves the functions' live alias: until then (and
+    // after a rollback of the alias) the previous Summarize runs it. Its summary names mapFailure but
+    // has no `cause` (it came with MapFailed's CausePath), so the run must still fail as
+    // Imgpipe.Failed, with a cause that says where the summary is, not as a States.Runtime error.
+    const { tasks, definition } = setup();
+    const bindings = reprocessBindings(tasks);
+    bindings.KeysBatch = async () => {
+      throw new TaskError(
+        TRANSIENT_ERROR,
+        'The batch ran out of time before s3://rp-uploads/archive/001.png',
+      );
+    };
+    const summarize = bindings.Summarize!;
+    bindings.Summarize = async (input) => {
+      const { cause, ...previous } = (await summarize(input)) as ReprocessSummary;
+      expect(cause).toEqual(expect.any(String));
+      return previous;
+    };
+    const request = { bucket: SOURCE, keys: ['archive/001.png'], concurrency: 1 };
+    const result = await runLocally(definition, request, bindings, {
+      context: {
+        Execution: { Name: 'map-failed-previous', Input: request, StartTime: new Date().toISOString() },
+      },
+    });
+    expect(result.invoked).toContain('Summarize');
+    expect(result.error?.name).toBe('Imgpipe.Failed');
+    expect(result.error?.message).toMatch(/summary\.json/);
+  });
+
   it('imgpipe reprocess prints what a run whose map failed knows: the items so far, the map’s error, where the summary is', async () => {
     const prefix = 'map-fails/';
     const { code, stdout } = await reprocessCommand(prefix, setup(), (bindings) => {

@@ -214,7 +214,14 @@ describe('the bulk reprocessing map', () => {
     });
     expect(states.Summarize!.Next).toBe('Summarized');
     expect(states.Summarized!.Choices).toEqual([
-      { Variable: '$.mapFailure', IsPresent: true, Next: 'MapFailed' },
+      {
+        And: [
+          { Variable: '$.mapFailure', IsPresent: true },
+          { Variable: '$.cause', IsPresent: true },
+        ],
+        Next: 'MapFailed',
+      },
+      { Variable: '$.mapFailure', IsPresent: true, Next: 'MapFailedWithoutCause' },
     ]);
     // A failed execution has no output: the summary is its cause.
     expect(states.MapFailed).toEqual({
@@ -222,6 +229,14 @@ describe('the bulk reprocessing map', () => {
       Comment: expect.any(String),
       Error: 'Imgpipe.Failed',
       CausePath: '$.cause',
+    });
+    // The previous release's Summarize returns no cause (the definition is applied before the release
+    // moves the functions' alias): CausePath would fail its run with States.Runtime.
+    expect(states.MapFailedWithoutCause).toEqual({
+      Type: 'Fail',
+      Comment: expect.any(String),
+      Error: 'Imgpipe.Failed',
+      Cause: expect.stringContaining('summary.json'),
     });
   });
 
