@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { type Dirent, mkdtempSync, readdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import { CopyObjectCommand, HeadObjectCommand, paginateListObjectsV2 } from '@aws-sdk/client-s3';
@@ -151,6 +152,69 @@ describe('S3Storage', () => {
     await writes;
     expect(reads).toBeGreaterThan(0);
     expect(mismatches).toEqual([]);
+  });
+
+  it("reads a key only between a PUT's writes of its bytes, ETag and metadata, whatever the timing", async () => {
+    // The test above races reads against PUTs and can pass however the server orders them. This
+    // one holds a PUT of the local server's store (the real FilesystemStore) between renaming its
+    // bytes into place and writing their MD5 and metadata, and starts a GET of the key there: the
+    // GET must not read the metadata until the PUT has written it, or it pairs the new bytes with
+    // the previous version's ETag.
+    const require = createRequire(import.meta.url);
+    const FilesystemStore = require('s3rver/lib/stores/filesystem.js') as new (
+      root: string,
+    ) => {
+      putBucket(bucket: string): Promise<void>;
+      putObject(object: unknown): Promise<unknown>;
+      getObject(
+        bucket: string,
+        key: string,
+      ): Promise<{ metadata: Record<string, string>; content: NodeJS.ReadableStream & { destroy(): void } }>;
+      putMetadata(...args: unknown[]): Promise<void>;
+      getMetadata(...args: unknown[]): Promise<unknown>;
+    };
+    const S3Object = require('s3rver/lib/models/object.js') as new (
+      bucket: string,
+      key: string,
+      content: Buffer,
+      metadata: Record<string, string>,
+    ) => unknown;
+    const store = new FilesystemStore(mkdtempSync(join(tmpdir(), 'imgpipe-store-')));
+    await store.putBucket('b');
+    const object = (text: string) =>
+      new S3Object('b', 'k', Buffer.from(text), { 'content-type': 'text/plain', 'x-amz-meta-v': text });
+    await store.putObject(object('one'));
+    const events: string[] = [];
+    const putMetadata = store.putMetadata.bind(store);
+    let entered!: () => void;
+    const inMetadata = new Promise<void>((resolveEntered) => {
+      entered = resolveEntered;
+    });
+    let release!: () => void;
+    const held = new Promise<void>((resolveHeld) => {
+      release = resolveHeld;
+    });
+    store.putMetadata = async (...args) => {
+      entered();
+      await held;
+      await putMetadata(...args);
+      events.push('put wrote its metadata');
+    };
+    const getMetadata = store.getMetadata.bind(store);
+    store.getMetadata = (...args) => {
+      events.push('get read the metadata');
+      return getMetadata(...args);
+    };
+    const put = store.putObject(object('two!'));
+    await inMetadata;
+    const read = store.getObject('b', 'k');
+    release();
+    await put;
+    const got = await read;
+    got.content.destroy();
+    expect(events).toEqual(['put wrote its metadata', 'get read the metadata']);
+    expect(got.metadata['x-amz-meta-v']).toBe('two!');
+    expect(got.metadata.etag).toBe(JSON.stringify(createHash('md5').update('two!').digest('hex')));
   });
 
   it('gives a copy over an existing key the ETag of what it copied, metadata replaced or not', async () => {
