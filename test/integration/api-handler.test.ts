@@ -1,7 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type LocalDynamo, startLocalDynamo } from '../../src/cli/local-dynamodb.ts';
 import { loadRuntimeConfig } from '../../src/config/index.ts';
 import { ConfigError, StorageError } from '../../src/core/errors.ts';
@@ -126,12 +126,17 @@ describe('index.api', () => {
     // expiresAt was taken from the clock after signing, in milliseconds, while the policy's
     // expiration is the time before signing cut to the second: up to a second (and the signing's
     // own time) later than S3's limit, so a client starting at its expiresAt was refused "Policy expired".
+    // The clock stands half way through a second: read after signing in milliseconds, expiresAt
+    // would be half a second past the policy's expiration (at a whole second the two would agree).
     const { handler } = await setup();
+    const now = new Date();
+    now.setUTCMilliseconds(500);
+    vi.useFakeTimers({ toFake: ['Date'], now });
     const answer = await handler({
       ...event('POST /uploads'),
       headers: { host: 'api.example.com', 'content-type': 'application/json' },
       body: JSON.stringify({ filename: 'a.jpg', contentType: 'image/jpeg', size: 10 }),
-    } as ApiEvent);
+    } as ApiEvent).finally(() => vi.useRealTimers());
     expect(answer.statusCode).toBe(201);
     const { upload } = parse(answer.body);
     const policy = JSON.parse(Buffer.from(upload.fields.Policy, 'base64').toString('utf8'));
