@@ -1115,6 +1115,8 @@ describe('imgpipe process interrupted', () => {
       await firstDone;
       expect(readdirSync(temp).filter((name) => name.startsWith('imgpipe-stdin-'))).toHaveLength(1);
       child.kill(signal);
+      // Let go only once the run has taken the signal: released before, it could finish the input.
+      while (!ended && !stderr.includes('interrupted')) await pause();
       while (!ended) if (!held.release()) await pause();
       expect(await closed, stderr).toBe(code);
       expect(stderr).toMatch(/interrupted: [1-3] of 4 done; run again to resume/);

@@ -38,14 +38,16 @@ describe('imgpipe process at a terminal', () => {
   it('restores the cursor and line wrap on Ctrl-C, says what was done and exits 130', async () => {
     const dir = fivePhotos();
     // The last input's manifest is a named pipe: the run is held there, still on at the Ctrl-C
-    // (all five could be done before it on a busy machine), and let go once it is typed.
+    // (all five could be done before it on a busy machine), and let go once the run has said it
+    // was interrupted (released before, it could finish the input).
     mkdirSync(join(dir, 'out', 'manifests'), { recursive: true });
     const held = namedPipeHold(join(dir, 'out', 'manifests', '4-rotated.jpg.json'));
     let typed = false;
+    let interrupted = false;
     let finished = false;
     const releasing = (async () => {
       while (!finished)
-        if (!typed || !held.release()) await new Promise((resolveWait) => setTimeout(resolveWait, 50));
+        if (!interrupted || !held.release()) await new Promise((resolveWait) => setTimeout(resolveWait, 50));
     })();
     const run = await runInPty(['process', 'in', '--out', 'out', '-j', '1'], {
       cwd: dir,
@@ -54,6 +56,7 @@ describe('imgpipe process at a terminal', () => {
           typed = true;
           type('\x03');
         }
+        if (typed && plain(output).includes('interrupted')) interrupted = true;
       },
     }).finally(() => {
       finished = true;
