@@ -40,9 +40,20 @@ export function decodeGifFirstFrame(
 }
 
 function decodeFrame(bytes: Uint8Array): RawImage {
+  let input = firstFrameOnly(bytes);
+  // omggif's own de-interlacing skips a pass only once: in a frame of 2 to 4 rows, where a pass has
+  // no row, it writes the next pass's rows 4 rows too low (outside the frame, or lost) and leaves a
+  // row of the frame empty. So it is given the frame as if not interlaced, rows in the order they are
+  // stored, and they are put in their places here.
+  const descriptor = firstImageDescriptor(input);
+  const interlaced = descriptor !== undefined && ((input[descriptor + 9] ?? 0) & 0x40) !== 0;
+  if (interlaced) {
+    input = input === bytes ? bytes.slice() : input;
+    input[descriptor + 9] = input[descriptor + 9]! & ~0x40;
+  }
   let reader: GifReader;
   try {
-    reader = new GifReader(firstFrameOnly(bytes));
+    reader = new GifReader(input);
   } catch (error) {
     throw new GifError((error as Error).message, { cause: error });
   }
@@ -55,7 +66,68 @@ function decodeFrame(bytes: Uint8Array): RawImage {
   } catch (error) {
     throw new GifError((error as Error).message, { cause: error });
   }
+  if (interlaced) deinterlace(data, reader.width, frame);
   return { width: reader.width, height: reader.height, data };
+}
+
+/**
+ * Moves the rows of a frame decoded in their stored order to where GIF's interlacing puts them
+ * (every 8th row from 0, every 8th from 4, every 4th from 2, every 2nd from 1), in place: each cycle
+ * of the permutation is followed with one row held aside, so it costs a row, not a copy of the frame.
+ */
+function deinterlace(
+  data: Uint8ClampedArray,
+  screenWidth: number,
+  frame: { x: number; y: number; width: number; height: number },
+): void {
+  const rowBytes = frame.width * 4;
+  const start = (row: number) => ((frame.y + row) * screenWidth + frame.x) * 4;
+  const place = new Uint32Array(frame.height); // stored row -> displayed row
+  let stored = 0;
+  for (const [first, step] of [
+    [0, 8],
+    [4, 8],
+    [2, 4],
+    [1, 2],
+  ] as const) {
+    for (let row = first; row < frame.height; row += step) place[stored++] = row;
+  }
+  const moved = new Uint8Array(frame.height);
+  const held = new Uint8ClampedArray(rowBytes);
+  for (let cycle = 0; cycle < frame.height; cycle++) {
+    if (moved[cycle] || place[cycle] === cycle) continue;
+    // Row `cycle` holds stored row `cycle`; carry it to its place, and what was there to its own.
+    held.set(data.subarray(start(cycle), start(cycle) + rowBytes));
+    let from = cycle;
+    do {
+      const to = place[from]!;
+      const displaced = data.slice(start(to), start(to) + rowBytes);
+      data.set(held, start(to));
+      held.set(displaced);
+      moved[from] = 1;
+      from = to;
+    } while (from !== cycle);
+  }
+}
+
+/** Where the first image descriptor (0x2c) is, walking the blocks as omggif does; undefined if none. */
+function firstImageDescriptor(bytes: Uint8Array): number | undefined {
+  let at = 13 + colourTableBytes(bytes[10] ?? 0);
+  while (at < bytes.length) {
+    const introducer = bytes[at];
+    if (introducer === 0x21) at = subBlocksEnd(bytes, at + 2);
+    else return introducer === 0x2c ? at : undefined;
+  }
+  return undefined;
+}
+
+const colourTableBytes = (flags: number) => ((flags & 0x80) !== 0 ? 3 * 2 ** ((flags & 7) + 1) : 0);
+
+/** The offset after the sub-blocks starting at `from` and their terminator. */
+function subBlocksEnd(bytes: Uint8Array, from: number): number {
+  let at = from;
+  while (at < bytes.length && bytes[at] !== 0) at += 1 + bytes[at]!;
+  return at + 1;
 }
 
 /**
@@ -67,24 +139,12 @@ function decodeFrame(bytes: Uint8Array): RawImage {
  * left for omggif to report.
  */
 export function firstFrameOnly(bytes: Uint8Array): Uint8Array {
-  const tables = (flags: number) => ((flags & 0x80) !== 0 ? 3 * 2 ** ((flags & 7) + 1) : 0);
-  const subBlocks = (from: number) => {
-    let at = from;
-    while (at < bytes.length && bytes[at] !== 0) at += 1 + bytes[at]!;
-    return at + 1;
-  };
-  let at = 13 + tables(bytes[10] ?? 0);
-  while (at < bytes.length) {
-    const introducer = bytes[at];
-    if (introducer === 0x21) at = subBlocks(at + 2);
-    else if (introducer === 0x2c) {
-      const end = subBlocks(at + 10 + tables(bytes[at + 9] ?? 0) + 1);
-      if (end >= bytes.length) return bytes;
-      const cut = new Uint8Array(end + 1);
-      cut.set(bytes.subarray(0, end));
-      cut[end] = 0x3b;
-      return cut;
-    } else return bytes;
-  }
-  return bytes;
+  const at = firstImageDescriptor(bytes);
+  if (at === undefined) return bytes;
+  const end = subBlocksEnd(bytes, at + 10 + colourTableBytes(bytes[at + 9] ?? 0) + 1);
+  if (end >= bytes.length) return bytes;
+  const cut = new Uint8Array(end + 1);
+  cut.set(bytes.subarray(0, end));
+  cut[end] = 0x3b;
+  return cut;
 }

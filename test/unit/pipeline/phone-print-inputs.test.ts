@@ -363,4 +363,60 @@ describe('GIF', () => {
     expect(Array.from(image.data.subarray(0, 4))).toEqual([255, 0, 0, 255]);
     expect(image.data[7]).toBe(0); // outside the first frame: transparent
   });
+
+  /**
+   * A 5x(h+6) screen with one 3xh frame at 1,1, row r of the frame in colour r mod 16 of a 16-colour grey
+   * palette (grey 16r + 8), its rows stored in GIF's interlaced order when `interlaced`. The LZW data
+   * puts a clear code before each index, so every code is 5 bits and no table is built.
+   */
+  function rowsGif(height: number, interlaced: boolean): Uint8Array {
+    const palette = Array.from({ length: 16 }, (_, i) => [i * 16 + 8, i * 16 + 8, i * 16 + 8]).flat();
+    const head = [...Buffer.from('GIF89a'), 5, 0, height + 6, 0, 0xf3, 0, 0, ...palette];
+    const rows = Array.from({ length: height }, (_, row) => row);
+    const order = interlaced
+      ? [0, 4, 2, 1].flatMap((first, pass) =>
+          rows.filter((row) => row >= first && (row - first) % [8, 8, 4, 2][pass]! === 0),
+        )
+      : rows;
+    const codes = [...order.flatMap((row) => [16, row % 16, 16, row % 16, 16, row % 16]), 17];
+    const packed: number[] = [];
+    let bits = 0;
+    let count = 0;
+    for (const code of codes) {
+      bits |= code << count;
+      count += 5;
+      for (; count >= 8; count -= 8, bits >>= 8) packed.push(bits & 0xff);
+    }
+    if (count > 0) packed.push(bits & 0xff);
+    const blocks: number[] = [];
+    for (let at = 0; at < packed.length; at += 255) {
+      const block = packed.slice(at, at + 255);
+      blocks.push(block.length, ...block);
+    }
+    const descriptor = [0x2c, 1, 0, 1, 0, 3, 0, height, 0, interlaced ? 0x40 : 0];
+    return Uint8Array.from([...head, ...descriptor, 4, ...blocks, 0, 0x3b]);
+  }
+
+  // omggif, given these, left a row of a 2- to 4-row frame empty and wrote a row 4 rows too low.
+  it.each([1, 2, 3, 4, 5, 9, 17])(
+    'puts every row of an interlaced %i-row frame in its place',
+    async (height) => {
+      const image = await decode('gif', rowsGif(height, true));
+      expect(image).toMatchObject({ width: 5, height: height + 6 });
+      const plain = await decode('gif', rowsGif(height, false));
+      for (let y = 0; y < height + 6; y++) {
+        for (let x = 0; x < 5; x++) {
+          const inFrame = x >= 1 && x <= 3 && y >= 1 && y <= height;
+          const grey = ((y - 1) % 16) * 16 + 8;
+          const at = (y * 5 + x) * 4;
+          expect([y, x, ...image.data.subarray(at, at + 4)]).toEqual([
+            y,
+            x,
+            ...(inFrame ? [grey, grey, grey, 255] : [0, 0, 0, 0]),
+          ]);
+        }
+      }
+      expect(Buffer.from(image.data).equals(Buffer.from(plain.data))).toBe(true);
+    },
+  );
 });
