@@ -533,6 +533,7 @@ function probePng(r: Reader): Facts {
   let frames: number | undefined;
   let iccp: Uint8Array | undefined;
   let laterIccpChunks = 0;
+  let sawExif = false;
   const skipped: { start: number; end: number }[] = [];
   let sawData = false;
   let paletteAt: number | undefined;
@@ -627,7 +628,10 @@ function probePng(r: Reader): Facts {
       // libpng reads the first and ignores any other, with a warning ("Duplicate iCCP chunk").
       if (iccp) laterIccpChunks++;
       else iccp = r.bytes.subarray(offset + 8, offset + 8 + length);
-    } else if (type === 'eXIf') {
+    } else if (type === 'eXIf' && !sawExif) {
+      // PNG allows one eXIf chunk: libpng keeps the first and ignores another ("duplicate"), and
+      // Chrome orients by the first, so a second one, whatever its orientation, changes nothing.
+      sawExif = true;
       const value = readExifOrientation(r.bytes.subarray(offset + 8, offset + 8 + length));
       if (isOrientation(value)) orientation = value;
     }

@@ -1122,6 +1122,71 @@ describe('probeImage on JPEG: sampling factors TurboJPEG does not read', () => {
   }, 120_000);
 });
 
+describe('probeImage on PNG: orientation from the eXIf chunk', () => {
+  /** A 6x4 PNG with an eXIf chunk before its image data for each orientation given. */
+  function withExif(...orientations: number[]): Uint8Array {
+    const exif = (value: number) =>
+      Buffer.from([
+        0x4d,
+        0x4d,
+        0,
+        42,
+        0,
+        0,
+        0,
+        8,
+        0,
+        1,
+        0x01,
+        0x12,
+        0,
+        3,
+        0,
+        0,
+        0,
+        1,
+        0,
+        value,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+      ]);
+    const png = Buffer.from(writePng(6, 4));
+    const afterHeader = 8 + 12 + 13;
+    return Buffer.concat([
+      png.subarray(0, afterHeader),
+      ...orientations.map((value) => chunk('eXIf', exif(value))),
+      png.subarray(afterHeader),
+    ]);
+  }
+
+  it('orients by the eXIf chunk', () => {
+    expect(probeImage('png', withExif(6))).toMatchObject({
+      orientation: 6,
+      displayWidth: 4,
+      displayHeight: 6,
+    });
+  });
+
+  // libpng keeps the first eXIf chunk and ignores a duplicate; Chrome 156 shows these two files as
+  // their first chunk says (4x6, then 6x4). The probe took the last.
+  it('orients by the first of two eXIf chunks, as libpng and Chrome do', () => {
+    expect(probeImage('png', withExif(6, 1))).toMatchObject({
+      orientation: 6,
+      displayWidth: 4,
+      displayHeight: 6,
+    });
+    expect(probeImage('png', withExif(1, 6))).toMatchObject({
+      orientation: 1,
+      displayWidth: 6,
+      displayHeight: 4,
+    });
+  });
+});
+
 describe('probeImage on APNG: the default image is its first frame', () => {
   /** A PNG made animated: acTL and the default image's fcTL (size and offset) after IHDR. */
   const animate = (png: Uint8Array, frame: { width: number; height: number; x?: number; y?: number }) => {
