@@ -311,6 +311,7 @@ function probeJpeg(r: Reader): Facts {
       }
     | undefined;
   let orientation: Orientation | undefined;
+  let sawExif = false;
   let adobeTransform: number | undefined;
   const iccSegments: IccSegment[] = [];
   let iccExtraSegments = 0;
@@ -366,7 +367,10 @@ function probeJpeg(r: Reader): Facts {
           });
         frame.sampling.push([h, v]);
       }
-    } else if (marker === 0xe1 && orientation === undefined && isExifApp1(r.bytes, body, length - 2)) {
+    } else if (marker === 0xe1 && !sawExif && isExifApp1(r.bytes, body, length - 2)) {
+      // The first Exif segment decides, as in Chrome: one without a valid Orientation means none,
+      // however a later segment is oriented.
+      sawExif = true;
       const value = readExifOrientation(r.bytes.subarray(body, body + length - 2));
       if (isOrientation(value)) orientation = value;
     } else if (marker === 0xe2 && isIccApp2(r.bytes, body, length - 2)) {

@@ -1122,6 +1122,61 @@ describe('probeImage on JPEG: sampling factors TurboJPEG does not read', () => {
   }, 120_000);
 });
 
+describe('probeImage on JPEG: orientation from the first Exif segment', () => {
+  /** exif-orientation-1.jpg (96x64, its own Exif segment says 1) with APP1 Exif segments put first. */
+  function withExif(...segments: (number | undefined)[]): Uint8Array {
+    const app1 = (value: number | undefined) => {
+      // One IFD0 entry: Orientation (SHORT) with the value, or Make (0x010f) when undefined.
+      const tiff = [
+        0x4d,
+        0x4d,
+        0,
+        42,
+        0,
+        0,
+        0,
+        8,
+        0,
+        1,
+        0x01,
+        value === undefined ? 0x0f : 0x12,
+        0,
+        3,
+        0,
+        0,
+        0,
+        1,
+      ];
+      const body = [...Buffer.from('Exif\0\0', 'latin1'), ...tiff, 0, value ?? 1, 0, 0, 0, 0, 0, 0];
+      return [0xff, 0xe1, (body.length + 2) >> 8, (body.length + 2) & 0xff, ...body];
+    };
+    const jpeg = readFixture('edge/orientation/exif-orientation-1.jpg');
+    return Uint8Array.from([...jpeg.subarray(0, 2), ...segments.flatMap(app1), ...jpeg.subarray(2)]);
+  }
+
+  it('orients by an Exif segment put before the file’s own', () => {
+    expect(probeImage('jpeg', withExif(6))).toMatchObject({
+      orientation: 6,
+      displayWidth: 64,
+      displayHeight: 96,
+    });
+  });
+
+  // Chrome 156 shows these files unturned (96x64), then turned (64x96): only the first Exif segment
+  // counts. The probe took the first segment with a valid Orientation, and turned the first two.
+  it.each([
+    ['no Orientation tag', [undefined, 6], 1],
+    ['Orientation 9', [9, 6], 1],
+    ['Orientation 0', [0, 6], 1],
+    ['Orientation 6', [6, 1], 6],
+  ] as const)(
+    'orients by the first Exif segment when it has %s and a later one another',
+    (_, segments, expected) => {
+      expect(probeImage('jpeg', withExif(...segments)).orientation).toBe(expected);
+    },
+  );
+});
+
 describe('probeImage on PNG: orientation from the eXIf chunk', () => {
   /** A 6x4 PNG with an eXIf chunk before its image data for each orientation given. */
   function withExif(...orientations: number[]): Uint8Array {
