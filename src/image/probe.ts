@@ -83,7 +83,7 @@ export interface ImageHeader {
   readonly animated: boolean;
   /** Frames of an animation (1 for a still image); the pipeline makes its variants from the first. */
   readonly frames: number;
-  /** A four-component JPEG: CMYK or YCCK (decoded to CMYK), Adobe-inverted when it has the APP14 marker. */
+  /** A four-component JPEG: CMYK or YCCK (decoded to CMYK), taken as Adobe-inverted with or without the APP14 marker. */
   readonly cmyk?: { readonly model: 'CMYK' | 'YCCK'; readonly inverted: boolean };
   /** The colour description the file carries (ICC profile, HEIF nclx), read from the header. */
   readonly colour: ColourFacts;
@@ -428,13 +428,15 @@ function probeJpeg(r: Reader): Facts {
   }
   // Four components are CMYK without Adobe's APP14 marker or with its transform 0, and YCCK with
   // any other transform: 2, and 1 or an undefined one, which libjpeg warns of and reads as YCCK
-  // (jdapimin.c). The marker also means the values are stored inverted, as Photoshop writes them
-  // (libvips' rule).
+  // (jdapimin.c). The values are taken as stored inverted, as Photoshop writes them, with or without
+  // the marker: Chrome, ImageMagick and Pillow read them so, and a file without it is in practice
+  // one whose metadata was stripped (libjpeg writes the marker with every CMYK file). libvips and
+  // jpgicc invert only with the marker, and gave such a photo dark, wrong colours, as it was given here.
   const cmyk =
     frame.components === 4
       ? {
           model: adobeTransform === undefined || adobeTransform === 0 ? ('CMYK' as const) : ('YCCK' as const),
-          inverted: adobeTransform !== undefined,
+          inverted: true,
         }
       : undefined;
   // libjpeg's jdinput.c: a progressive frame, or a first scan of fewer components than the frame,

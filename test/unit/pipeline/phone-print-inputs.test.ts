@@ -323,6 +323,34 @@ describe('the HEIC decoder instance', () => {
   });
 });
 
+describe('CMYK JPEG without the APP14 marker', () => {
+  /** The bytes without their Adobe APP14 segment, as a metadata stripper that drops every APPn leaves them. */
+  function withoutApp14(jpeg: Uint8Array): Uint8Array {
+    const kept: number[] = [0xff, 0xd8];
+    for (let at = 2; ; ) {
+      const marker = jpeg[at + 1]!;
+      if (marker === 0xda) return Uint8Array.from([...kept, ...jpeg.subarray(at)]);
+      const end = at + 2 + ((jpeg[at + 2]! << 8) | jpeg[at + 3]!);
+      if (marker !== 0xee) kept.push(...jpeg.subarray(at, end));
+      at = end;
+    }
+  }
+
+  // Chrome 156 and ImageMagick 6.9 show the file the same with and without the marker; it came out
+  // dark and in the wrong colours (a blue sky as 35,23,0), its values read as not inverted.
+  it('takes its values as Adobe-inverted, as Chrome shows it: the same picture as with the marker', async () => {
+    const jpeg = readFixture('edge/colour/cmyk-transform0.jpg');
+    const stripped = withoutApp14(jpeg);
+    expect(stripped.length).toBe(jpeg.length - 16);
+    expect(probeImage('jpeg', stripped).cmyk).toEqual({ model: 'CMYK', inverted: true });
+    const [withMarker, without] = await Promise.all([processImage(jpeg, full), processImage(stripped, full)]);
+    expect(without.colour).toMatchObject({ converted: true, source: 'default-cmyk' });
+    expect(Buffer.from(without.outputs[0]!.bytes).equals(Buffer.from(withMarker.outputs[0]!.bytes))).toBe(
+      true,
+    );
+  });
+});
+
 describe('GIF', () => {
   /** A GIF of `frames` 1x1 frames on a 4x4 screen, the first a red pixel at 0,0. */
   function manyFrames(frames: number): Uint8Array {
