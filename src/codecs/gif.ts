@@ -6,7 +6,7 @@ import type { RawImage } from '../image/raw.ts';
  * is made from the first frame only: the logical screen, transparent where the frame has its
  * transparent colour or does not reach (browsers show the first frame that way), the frame's
  * pixels from its local or the global colour table. Later frames are never decoded. The header
- * probe (image/probe.ts) has already counted the frames and checked that each fits the screen.
+ * probe (image/probe.ts) has already counted the frames and checked the first against the screen.
  */
 
 /** omggif refused the file, or found its image data damaged, in its own words. */
@@ -50,6 +50,18 @@ function decodeFrame(bytes: Uint8Array): RawImage {
   if (interlaced) {
     input = input === bytes ? bytes.slice() : input;
     input[descriptor + 9] = input[descriptor + 9]! & ~0x40;
+  }
+  // A first frame that reaches past the logical screen grows it to the frame's right and bottom
+  // edges, as Chrome shows it (and as the probe measured it): omggif is given the grown screen.
+  if (descriptor !== undefined && descriptor + 9 <= input.length) {
+    const u16 = (at: number) => input[at]! | (input[at + 1]! << 8);
+    const right = u16(descriptor + 1) + u16(descriptor + 5);
+    const bottom = u16(descriptor + 3) + u16(descriptor + 7);
+    if ((right > u16(6) || bottom > u16(8)) && right <= 0xffff && bottom <= 0xffff) {
+      input = input === bytes ? bytes.slice() : input;
+      const grown = [Math.max(u16(6), right), Math.max(u16(8), bottom)];
+      input.set([grown[0]! & 0xff, grown[0]! >> 8, grown[1]! & 0xff, grown[1]! >> 8], 6);
+    }
   }
   let reader: GifReader;
   try {

@@ -1840,8 +1840,8 @@ function spsHeader(r: Reader, item: number, nal: Uint8Array): CodedHeader {
  * block is read as browsers read it.
  */
 function probeGif(r: Reader): Facts {
-  const width = r.u16(6, 'screen descriptor', true);
-  const height = r.u16(8, 'screen descriptor', true);
+  let width = r.u16(6, 'screen descriptor', true);
+  let height = r.u16(8, 'screen descriptor', true);
   const packed = r.u8(10, 'screen descriptor');
   let offset = 13 + ((packed & 0x80) !== 0 ? 3 * 2 ** ((packed & 7) + 1) : 0);
   let frames = 0;
@@ -1860,9 +1860,7 @@ function probeGif(r: Reader): Facts {
       const w = r.u16(offset + 5, 'image descriptor', true);
       const h = r.u16(offset + 7, 'image descriptor', true);
       const flags = r.u8(offset + 9, 'image descriptor');
-      if (frames === 0 && (left > 0 || top > 0 || left + w < width || top + h < height)) hasAlpha = true;
-      // The first frame, the one decoded (gif.ts), must fit the screen: omggif blits it there. A
-      // later one is never decoded here, and decoders clip it to the screen (ImageMagick, which
+      // A later frame is never decoded here, and decoders clip it to the screen (ImageMagick, which
       // writes such files, and browsers): refusing it lost GIFs that every viewer shows.
       if (frames === 0 && (w === 0 || h === 0))
         throw r.corrupt(
@@ -1872,11 +1870,19 @@ function probeGif(r: Reader): Facts {
             at: [left, top],
           },
         );
-      if (frames === 0 && (left + w > width || top + h > height))
-        throw r.corrupt(
-          `frame ${frames + 1} (${w}x${h} at ${left},${top}) does not fit the ${width}x${height} screen`,
-          { frame: [w, h], at: [left, top], screen: [width, height] },
-        );
+      if (frames === 0) {
+        // A first frame that reaches past the screen (a screen of 0x0, as some encoders write it)
+        // grows it to the frame's right and bottom edges, as Chrome shows the file (gif.ts
+        // decodes onto the grown screen); the screen's size fields hold at most 65535.
+        if (left + w > 0xffff || top + h > 0xffff)
+          throw r.corrupt(
+            `frame ${frames + 1} (${w}x${h} at ${left},${top}) reaches past the largest screen a GIF can have (65535x65535)`,
+            { frame: [w, h], at: [left, top], screen: [width, height] },
+          );
+        width = Math.max(width, left + w);
+        height = Math.max(height, top + h);
+        if (left > 0 || top > 0 || left + w < width || top + h < height) hasAlpha = true;
+      }
       offset += 10 + ((flags & 0x80) !== 0 ? 3 * 2 ** ((flags & 7) + 1) : 0);
       // The LZW minimum code size: at most 8 (a colour index is a byte; GIF89a, appendix F, and
       // giflib refuses more). Above it omggif's decoder spins: a 14 kB file with 9 took 20 s.

@@ -711,10 +711,57 @@ describe('probeImage on GIF: frames and the logical screen', () => {
     expect(probeImage('gif', gif([4, 4], [6, 2]))).toMatchObject({ width: 4, height: 4, frames: 2 });
   });
 
-  it('refuses a first frame larger than the screen, naming both', () => {
-    const error = catchError(() => probeImage('gif', gif([6, 2], [4, 4])));
-    expect(error.message).toBe('The gif file is malformed: frame 1 (6x2 at 0,0) does not fit the 4x4 screen');
-    expect(error.details).toMatchObject({ frame: [6, 2], at: [0, 0], screen: [4, 4] });
+  /** The GIF with its first frame's image data replaced by `count` pixels of colour 0 (black). */
+  const withPixels = (bytes: Buffer, count: number) => {
+    // LZW of 3-bit codes: a clear code (4) before each index, so no table is built, then the end (5).
+    const codes = [...Array.from({ length: count }, () => [4, 0]).flat(), 5];
+    const packed: number[] = [];
+    let bits = 0;
+    let held = 0;
+    for (const code of codes) {
+      bits |= code << held;
+      for (held += 3; held >= 8; held -= 8, bits >>= 8) packed.push(bits & 0xff);
+    }
+    if (held > 0) packed.push(bits & 0xff);
+    const data = bytes.indexOf(Buffer.from([2, 1, 0x2c, 0])); // the first frame's code size and data
+    return Buffer.concat([
+      bytes.subarray(0, data + 1),
+      Buffer.from([packed.length, ...packed, 0]),
+      bytes.subarray(data + 4),
+    ]);
+  };
+
+  // Chrome 156 shows such files on a screen grown to the first frame's right and bottom edges (a 6x4
+  // screen with a 12x9 frame, or a 0x0 one, as 12x9; a 4x4 frame at 4,0 on it as 8x4). They were
+  // refused as corrupt ("frame 1 (6x2 at 0,0) does not fit the 4x4 screen").
+  it('grows the screen to a first frame that reaches past it, as Chrome shows the file', async () => {
+    const bytes = withPixels(gif([6, 2], [4, 4]), 12);
+    expect(probeImage('gif', bytes)).toMatchObject({ width: 6, height: 4, frames: 2, hasAlpha: true });
+    const image = await decode('gif', bytes);
+    expect(image).toMatchObject({ width: 6, height: 4 });
+    const pixel = (x: number, y: number) =>
+      Array.from(image.data.subarray((y * 6 + x) * 4, (y * 6 + x) * 4 + 4));
+    expect([pixel(0, 0), pixel(5, 1), pixel(5, 2), pixel(0, 3)]).toEqual([
+      [0, 0, 0, 255],
+      [0, 0, 0, 255],
+      [0, 0, 0, 0],
+      [0, 0, 0, 0],
+    ]);
+    const screen0 = withPixels(gif([3, 2]), 6);
+    screen0.set([0, 0, 0, 0], 6);
+    expect(probeImage('gif', screen0)).toMatchObject({ width: 3, height: 2, hasAlpha: false });
+    expect(await decode('gif', screen0)).toMatchObject({ width: 3, height: 2 });
+  });
+
+  it('refuses a first frame that reaches past the largest screen a GIF can have, naming it', () => {
+    const bytes = Buffer.from(gif([4, 4]));
+    const descriptor = bytes.indexOf(0x2c);
+    bytes.writeUInt16LE(65535, descriptor + 1); // left
+    const error = catchError(() => probeImage('gif', bytes));
+    expect(error.message).toBe(
+      'The gif file is malformed: frame 1 (4x4 at 65535,0) reaches past the largest screen a GIF can have (65535x65535)',
+    );
+    expect(error.details).toMatchObject({ frame: [4, 4], at: [65535, 0], screen: [4, 4] });
   });
 
   it('refuses an empty first frame as empty, not as one that does not fit', () => {
