@@ -40,12 +40,13 @@ export function decodeGifFirstFrame(
 }
 
 function decodeFrame(bytes: Uint8Array): RawImage {
-  let input = firstFrameOnly(bytes);
+  // The cut keeps what comes before its end where it was: the descriptor is at the same offset.
+  const descriptor = firstImageDescriptor(bytes);
+  let input = cutAfterImage(bytes, descriptor);
   // omggif's own de-interlacing skips a pass only once: in a frame of 2 to 4 rows, where a pass has
   // no row, it writes the next pass's rows 4 rows too low (outside the frame, or lost) and leaves a
   // row of the frame empty. So it is given the frame as if not interlaced, rows in the order they are
   // stored, and they are put in their places here.
-  const descriptor = firstImageDescriptor(input);
   const interlaced = descriptor !== undefined && ((input[descriptor + 9] ?? 0) & 0x40) !== 0;
   if (interlaced) {
     input = input === bytes ? bytes.slice() : input;
@@ -105,7 +106,9 @@ function deinterlace(
     for (let row = first; row < frame.height; row += step) place[stored++] = row;
   }
   const moved = new Uint8Array(frame.height);
-  const held = new Uint8ClampedArray(rowBytes);
+  // The row being carried, and the one it displaces: two rows, swapped, whatever the frame's height.
+  let held = new Uint8ClampedArray(rowBytes);
+  let displaced = new Uint8ClampedArray(rowBytes);
   for (let cycle = 0; cycle < frame.height; cycle++) {
     if (moved[cycle] || place[cycle] === cycle) continue;
     // Row `cycle` holds stored row `cycle`; carry it to its place, and what was there to its own.
@@ -113,9 +116,9 @@ function deinterlace(
     let from = cycle;
     do {
       const to = place[from]!;
-      const displaced = data.slice(start(to), start(to) + rowBytes);
+      displaced.set(data.subarray(start(to), start(to) + rowBytes));
       data.set(held, start(to));
-      held.set(displaced);
+      [held, displaced] = [displaced, held];
       moved[from] = 1;
       from = to;
     } while (from !== cycle);
@@ -151,7 +154,11 @@ function subBlocksEnd(bytes: Uint8Array, from: number): number {
  * left for omggif to report.
  */
 export function firstFrameOnly(bytes: Uint8Array): Uint8Array {
-  const at = firstImageDescriptor(bytes);
+  return cutAfterImage(bytes, firstImageDescriptor(bytes));
+}
+
+/** firstFrameOnly, given where the first image descriptor is (firstImageDescriptor). */
+function cutAfterImage(bytes: Uint8Array, at: number | undefined): Uint8Array {
   if (at === undefined) return bytes;
   const end = subBlocksEnd(bytes, at + 10 + colourTableBytes(bytes[at + 9] ?? 0) + 1);
   if (end >= bytes.length) return bytes;
