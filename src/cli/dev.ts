@@ -41,7 +41,7 @@ import {
   type ScanChoice,
 } from './dev-workflow.ts';
 import { fileInPath, makeFolder, systemReason } from './folders.ts';
-import { type LocalApi, startLocalApi } from './local-api.ts';
+import { type LocalApi, startLocalApi, type Throttle, UPLOAD_THROTTLE } from './local-api.ts';
 import { startLocalDynamo } from './local-dynamodb.ts';
 import { DEV_CLIENT_ID, LocalIssuer } from './local-oidc.ts';
 import {
@@ -107,7 +107,9 @@ export interface DevCommandOptions {
   readonly workers?: number;
   readonly samples: readonly string[];
   /** The HTTP API's throttling, as API Gateway's stage limits (default 50 per second, burst 100). */
-  readonly apiThrottle?: { readonly rate: number; readonly burst: number };
+  readonly apiThrottle?: Throttle;
+  /** `POST /uploads`' own limits, which replace the stage's for it (default 10 per second, burst 20). */
+  readonly uploadThrottle?: Throttle;
   /**
    * Other origins that may call the API and upload to the source bucket from a browser (a front end
    * in development on its own origin), as the api module's cors_allowed_origins.
@@ -326,6 +328,7 @@ async function serve(
       issuer,
       files: await pageFiles(options.workflow === true),
       throttle: options.apiThrottle ?? { rate: 50, burst: 100 },
+      routeThrottle: { 'POST /uploads': options.uploadThrottle ?? UPLOAD_THROTTLE },
       ...(options.corsOrigins?.length ? { cors: options.corsOrigins } : {}),
       transform: (event, context) =>
         requestS3Endpoint.run(s3EndpointFor(event.headers?.host, options.host, apiPort, s3.endpoint), () =>

@@ -4,7 +4,7 @@ import { JwtRsaVerifier } from 'aws-jwt-verify';
 import { SimpleJwksCache } from 'aws-jwt-verify/jwk';
 import type { Context, LambdaFunctionURLEvent } from 'aws-lambda';
 import type { ApiEvent, ApiResponse } from '../handlers/http.ts';
-import { ROUTES } from '../handlers/http.ts';
+import { ROUTES, type RouteKey } from '../handlers/http.ts';
 import { keepIdleConnections } from './keep-alive.ts';
 import type { LocalIssuer } from './local-oidc.ts';
 import { localOrigins, localUrl } from './local-url.ts';
@@ -20,7 +20,9 @@ import { localOrigins, localUrl } from './local-url.ts';
  *   from the discovery document's `jwks_uri`), issuer, audience, expiry and not-before, verified with
  *   aws-jwt-verify; the claims then reach the function as strings in
  *   `requestContext.authorizer.jwt.claims`, arrays flattened to `[a b]`;
- * - throttling: a token bucket (rate and burst) over all routes, as a stage's default limits;
+ * - throttling: a token bucket (rate and burst) over the routes, as a stage's default limits, and
+ *   one of its own for each route `routeThrottle` names, which then holds that route instead, as
+ *   route-level settings override the stage's;
  * - its own answers, with its own bodies: 401 `{"message":"Unauthorized"}` with a WWW-Authenticate
  *   header saying why, 429 `{"message":"Too Many Requests"}`, 404 `{"message":"Not Found"}` for no
  *   route, 413 over 10 MB, 500 `{"message":"Internal Server Error"}` when the function throws;
@@ -36,7 +38,9 @@ export interface LocalApiHandlers {
   /** Static files by path (`/`, `/app.js`, ...). */
   readonly files: ReadonlyMap<string, { readonly type: string; readonly body: Uint8Array | string }>;
   /** Requests per second and burst, as API Gateway's stage throttling. */
-  readonly throttle: { readonly rate: number; readonly burst: number };
+  readonly throttle: Throttle;
+  /** Routes with limits of their own (the module's route_throttling): these replace the stage's. */
+  readonly routeThrottle?: Readonly<Partial<Record<RouteKey, Throttle>>>;
   /**
    * `index.transform` behind a Lambda function URL, on `/t/`: no authorizer, no throttling; the
    * event is the function URL's (rawPath as sent), and a response over Lambda's 6 MB limit is
@@ -49,6 +53,14 @@ export interface LocalApiHandlers {
    */
   readonly cors?: readonly string[];
 }
+
+export interface Throttle {
+  readonly rate: number;
+  readonly burst: number;
+}
+
+/** The api module's default route_throttling (terraform/modules/api/main.tf): uploads 10/s, burst 20. */
+export const UPLOAD_THROTTLE: Throttle = { rate: 10, burst: 20 };
 
 /** The api module's cors_configuration (terraform/modules/api/apigateway.tf), which dev plays. */
 export const API_CORS = {
@@ -75,7 +87,7 @@ const MAX_LAMBDA_RESPONSE = 6 * 1024 * 1024;
 const TEXT_TYPES = /^(text\/|application\/(json|x-www-form-urlencoded|xml|javascript))/i;
 
 interface CompiledRoute {
-  readonly routeKey: string;
+  readonly routeKey: RouteKey;
   readonly method: string;
   readonly pattern: RegExp;
   readonly params: readonly string[];
@@ -99,7 +111,8 @@ const COMPILED: readonly CompiledRoute[] = ROUTES.map((routeKey) => {
 export async function startLocalApi(options: { host: string; port: number }): Promise<LocalApi> {
   let handlers: LocalApiHandlers | undefined;
   let verifier: ReturnType<typeof makeVerifier> | undefined;
-  let bucket = { tokens: 0, at: Date.now() };
+  /** Token buckets: the stage's (`''`) and each throttled route's, filled on first use. */
+  let buckets = new Map<string, { tokens: number; at: number }>();
 
   const server: Server = createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {
@@ -151,7 +164,7 @@ export async function startLocalApi(options: { host: string; port: number }): Pr
       return;
     }
 
-    if (!takeToken(handlers.throttle)) return send(res, 429, { message: 'Too Many Requests' }, cors);
+    if (!takeToken(route.r.routeKey)) return send(res, 429, { message: 'Too Many Requests' }, cors);
 
     const authorization = req.headers.authorization ?? '';
     const token = /^Bearer\s+(\S+)$/i.exec(authorization)?.[1];
@@ -182,15 +195,16 @@ export async function startLocalApi(options: { host: string; port: number }): Pr
     res.end(result.isBase64Encoded ? Buffer.from(result.body ?? '', 'base64') : (result.body ?? ''));
   }
 
-  function takeToken(throttle: LocalApiHandlers['throttle']): boolean {
+  function takeToken(routeKey: RouteKey): boolean {
+    const own = handlers!.routeThrottle?.[routeKey];
+    const throttle = own ?? handlers!.throttle;
+    const name = own ? routeKey : '';
     const now = Date.now();
+    const bucket = buckets.get(name) ?? { tokens: throttle.burst, at: now };
     const tokens = Math.min(throttle.burst, bucket.tokens + ((now - bucket.at) / 1000) * throttle.rate);
-    if (tokens < 1) {
-      bucket = { tokens, at: now };
-      return false;
-    }
-    bucket = { tokens: tokens - 1, at: now };
-    return true;
+    const taken = tokens >= 1;
+    buckets.set(name, { tokens: taken ? tokens - 1 : tokens, at: now });
+    return taken;
   }
 
   /**
@@ -210,7 +224,7 @@ export async function startLocalApi(options: { host: string; port: number }): Pr
     serve(next) {
       handlers = next;
       verifier = makeVerifier(next.issuer);
-      bucket = { tokens: next.throttle.burst, at: Date.now() };
+      buckets = new Map();
     },
     async close() {
       server.closeAllConnections();

@@ -34,6 +34,7 @@ import {
   runDevCommand,
   SIGNING_KEY_ENV,
 } from './dev.ts';
+import { UPLOAD_THROTTLE } from './local-api.ts';
 import { DEV_DEFAULT_USER, IssuerFileError, issuerFile, LocalIssuer } from './local-oidc.ts';
 import { runProcessCommand } from './process.ts';
 import { DEV_REPROCESS_STATE_MACHINE, runReprocessCommand, STATE_MACHINE_ENV } from './reprocess.ts';
@@ -217,6 +218,13 @@ export const DEV_COMMAND: CommandSpec = {
         'Requests per second the local API Gateway lets through (default 50), as stage throttling.',
     },
     { name: 'api-burst', value: '<n>', description: 'Its burst (default 100).' },
+    {
+      name: 'upload-rate',
+      value: '<n>',
+      description:
+        'Uploads (POST /uploads) per second, instead of --api-rate for them (default 10), as route throttling.',
+    },
+    { name: 'upload-burst', value: '<n>', description: 'Their burst (default 20).' },
     {
       name: 'cors-origin',
       value: '<origin>',
@@ -622,6 +630,24 @@ async function devCommand(values: Values, env: NodeJS.ProcessEnv): Promise<numbe
     apiThrottle: {
       rate: integerFlag(command, '--api-rate', text(values['api-rate']), 50, 1, 100_000),
       burst: integerFlag(command, '--api-burst', text(values['api-burst']), 100, 1, 100_000),
+    },
+    uploadThrottle: {
+      rate: integerFlag(
+        command,
+        '--upload-rate',
+        text(values['upload-rate']),
+        UPLOAD_THROTTLE.rate,
+        1,
+        100_000,
+      ),
+      burst: integerFlag(
+        command,
+        '--upload-burst',
+        text(values['upload-burst']),
+        UPLOAD_THROTTLE.burst,
+        1,
+        100_000,
+      ),
     },
     corsOrigins: corsOrigins(command, values['cors-origin']),
     stdout: process.stdout,

@@ -381,6 +381,54 @@ describe('throttling in imgpipe dev', () => {
   }, 120_000);
 });
 
+describe('route throttling in imgpipe dev', () => {
+  // The api module holds uploads to their own limits (route_throttling: 10/s, burst 20 by default),
+  // which replace the stage's for that route. imgpipe dev held every route to the stage's bucket, so
+  // uploads met the stage's limit locally and never their own.
+  const upload = (api: DevApi, token: string) =>
+    fetch(`${api.url}/uploads`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ filename: 'burst.jpg', contentType: 'image/jpeg', size: 1000 }),
+    });
+  const statuses = async (replies: Promise<Response>[]) =>
+    Promise.all(replies.map(async (reply) => (await reply).status));
+
+  it("holds uploads to their own limit, not the stage's, and the other routes to the stage's", async () => {
+    const stageOnly = await startDevApi(['--api-rate', '1', '--api-burst', '1']);
+    try {
+      const token = stageOnly.issuer.token({ sub: 'alice' });
+      // Five uploads at once fit the uploads' burst of 20, though the stage's burst is 1 ...
+      expect(await statuses(Array.from({ length: 5 }, () => upload(stageOnly, token)))).toEqual(
+        Array(5).fill(201),
+      );
+      // ... and did not spend the stage's token: the next status request gets it.
+      const listed = await fetch(`${stageOnly.url}/images?status=failed`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect(listed.status).toBe(200);
+    } finally {
+      await stageOnly.stop();
+    }
+    const uploadsOnly = await startDevApi(['--upload-rate', '1', '--upload-burst', '1']);
+    try {
+      const token = uploadsOnly.issuer.token({ sub: 'alice' });
+      const uploads = await statuses(Array.from({ length: 5 }, () => upload(uploadsOnly, token)));
+      expect(uploads).toContain(201);
+      expect(uploads).toContain(429);
+      // The stage's other routes keep the stage's limits (50/s, burst 100).
+      const listed = await statuses(
+        Array.from({ length: 5 }, () =>
+          fetch(`${uploadsOnly.url}/images?status=failed`, { headers: { authorization: `Bearer ${token}` } }),
+        ),
+      );
+      expect(listed).toEqual(Array(5).fill(200));
+    } finally {
+      await uploadsOnly.stop();
+    }
+  }, 180_000);
+});
+
 describe('CORS in imgpipe dev --cors-origin', () => {
   // A front end in development on its own origin could not call imgpipe dev at all: no preflight
   // was answered (404) and no answer carried CORS headers, where the deployed API, with that origin

@@ -504,9 +504,18 @@ describe.runIf(present)('the web page', () => {
 describe.runIf(present)('the web page against a throttled API', () => {
   let slow: DevApi;
   beforeAll(async () => {
-    // API Gateway's throttling at 2 requests a second, 4 at once: most of a drop of ten files
-    // and their polling meets 429s.
-    slow = await startDevApi(['--api-rate', '2', '--api-burst', '4']);
+    // API Gateway's throttling at 2 requests a second, 4 at once, for the stage and for uploads:
+    // most of a drop of ten files and their polling meets 429s.
+    slow = await startDevApi([
+      '--api-rate',
+      '2',
+      '--api-burst',
+      '4',
+      '--upload-rate',
+      '2',
+      '--upload-burst',
+      '4',
+    ]);
   }, 120_000);
   afterAll(async () => {
     await slow?.stop();

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { extname, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildWeb } from '../../scripts/build-web.ts';
-import { API_CORS } from '../../src/cli/local-api.ts';
+import { API_CORS, UPLOAD_THROTTLE } from '../../src/cli/local-api.ts';
 import { API_SETTINGS, ENV } from '../../src/config/settings.ts';
 import { ROUTES } from '../../src/handlers/http.ts';
 import { type Body, blocks, DOLLAR, documentOf, loadTerraform, statements, type TfDir } from './hcl.ts';
@@ -141,6 +141,10 @@ describe('the HTTP API module', () => {
       throttling_burst_limit: 'var.throttling_burst_limit',
     });
     expect(stage.dynamic.route_settings[0].for_each).toBe('local.route_throttling');
+    // imgpipe dev holds uploads to the same default (src/cli/local-api.ts UPLOAD_THROTTLE).
+    expect(String(api.locals.route_throttling).replace(/\s+/g, ' ')).toContain(
+      `"POST /uploads" = { rate_limit = ${UPLOAD_THROTTLE.rate}, burst_limit = ${UPLOAD_THROTTLE.burst} }`,
+    );
     const format = String(stage.access_log_settings[0].format);
     for (const variable of ['requestId', 'status', 'routeKey', 'responseLatency', 'authorizer.error'])
       expect(format).toContain(`$context.${variable}`);
