@@ -471,11 +471,14 @@ export function checkSignedResultKeys(
 }
 
 /**
- * The spec a result is made and stored for: without a watermark in the pipeline document, wm=0
- * asks for the image wm=1 gives, one result under one key.
+ * The spec a result is made and stored for: wm=0 asks for the image wm=1 gives, one result under
+ * one key, where the pipeline document has no watermark, or where the result is certainly narrower
+ * than the watermark's `minWidth` (its width is at most the requested one, in device pixels).
  */
 export function resultSpec(spec: TransformSpec, pipeline: Pick<PipelineConfig, 'watermark'>): TransformSpec {
-  if (spec.watermark !== false || pipeline.watermark !== undefined) return spec;
+  if (spec.watermark !== false) return spec;
+  const { watermark } = pipeline;
+  if (watermark !== undefined && !(spec.width !== undefined && spec.width < watermark.minWidth)) return spec;
   const { watermark: _, ...rest } = spec;
   return rest;
 }

@@ -196,7 +196,7 @@ export function createTransformHandler(
     const keys = t.config.signing ? await t.keys() : undefined;
     if (keys) verifySignature(key, query, keys, now());
     let request = parseRequest(key, query, header(event, 'accept'), t.config, pipeline.formatOptions);
-    // Without a watermark in the pipeline document, wm=0 asks for the image wm=1 gives: one result.
+    // Where the watermark would not be drawn anyway, wm=0 asks for the image wm=1 gives: one result.
     request = { ...request, spec: resultSpec(request.spec, pipeline) };
 
     // One round trip on a hit: the key is known from the request, so the stored result is read

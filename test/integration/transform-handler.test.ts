@@ -247,7 +247,7 @@ describe('the watermark on results', () => {
    * width, 0.1 of the shorter side from the bottom-right corner: at 200 x 100 it covers
    * [170, 190) x [70, 90).
    */
-  async function marked() {
+  async function marked(minWidth = 0) {
     const { formatOptions } = parsePipelineConfig({ formats: { png: {} } });
     const black = new Uint8ClampedArray(400 * 200 * 4);
     for (let i = 3; i < black.length; i += 4) black[i] = 255;
@@ -268,7 +268,7 @@ describe('the watermark on results', () => {
     const base = deps();
     const config = loadRuntimeConfig({
       IMGPIPE_OUTPUT_BUCKET: OUTPUT,
-      IMGPIPE_CONFIG: JSON.stringify({ watermark: { image: mark, margin: 0.1, size: 0.1 } }),
+      IMGPIPE_CONFIG: JSON.stringify({ watermark: { image: mark, margin: 0.1, size: 0.1, minWidth } }),
     });
     return (signing: 'required' | 'off') =>
       createTransformHandler(
@@ -313,6 +313,29 @@ describe('the watermark on results', () => {
     ]);
     const refused = await open(event('/t/black.png', 'w=200&fmt=png&wm=0'));
     expect([refused.statusCode, body(refused).error.field]).toEqual([403, 'wm']);
+  });
+
+  it('serves wm=0 narrower than minWidth the result wm=1 gives, made and stored once', async () => {
+    // At w=100, under the mark's minWidth of 150, neither URL gets a mark: wm=0 was made and
+    // stored a second time under its own -nowm key, for the same pixels.
+    const signed = (await marked(150))('required');
+    const query = (params: Record<string, string>) =>
+      `${new URLSearchParams(params)}&sig=${signature(KEY_A, 'black.png', params)}`;
+    const before = [signed.stats.decodes, signed.stats.hits];
+    const usual = await signed(event('/t/black.png', query({ w: '100', fmt: 'png' })));
+    const unmarked = await signed(event('/t/black.png', query({ w: '100', fmt: 'png', wm: '0' })));
+    expect([usual.statusCode, unmarked.statusCode]).toEqual([200, 200]);
+    expect(await pixel(usual, 90, 40, [100, 50])).toEqual([0, 0, 0, 255]);
+    expect(unmarked.headers?.etag).toBe(usual.headers?.etag);
+    expect([signed.stats.decodes - before[0]!, signed.stats.hits - before[1]!]).toEqual([1, 1]);
+    const stored: string[] = [];
+    for await (const info of new S3Storage(s3.client, OUTPUT).list('transforms/black.png/'))
+      if (info.key.includes('/100x')) stored.push(info.key);
+    expect(stored).toHaveLength(1);
+    // Wide enough for the mark, wm=0 is a result of its own.
+    const wide = await signed(event('/t/black.png', query({ w: '200', fmt: 'png', wm: '0' })));
+    expect(await pixel(wide, 180, 80)).toEqual([0, 0, 0, 255]);
+    expect(signed.stats.decodes - before[0]!).toBe(2);
   });
 
   it('marks the picture of a contain box of another shape, not the padding around it', async () => {
