@@ -135,8 +135,9 @@ export interface ObjectHandling {
   /**
    * Processes one object; never throws: a failure comes back as `failed`, with the error. `trigger`
    * says what asked for it (the S3 event name, or `Reprocess`); `remainingMs` is the Lambda
-   * invocation's remaining time (context.getRemainingTimeInMillis()), which caps the image's time
-   * budget. `begun`: an earlier step (the workflow's inspection) already made the stale check and
+   * invocation's remaining time (context.getRemainingTimeInMillis()), read just before the call,
+   * which caps the image's time budget (the status write and the reads before the image count in
+   * it). `begun`: an earlier step (the workflow's inspection) already made the stale check and
    * recorded the object as processing; `gone`: its scan or moderation found the key gone, so it
    * is recorded missing without being read (pipeline/process-object's ProcessDeps.gone).
    */
@@ -675,6 +676,12 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       return { result: reportFailure(ref, trigger, error), error, event: failureEvent(ref, message) };
     },
     async handle(ref, { trigger, force, remainingMs, begun, gone }) {
+      // When the invocation ends, fixed now, when its remaining time was read: the status write
+      // and the reads before the image (DynamoDB throttled and retried, a lost connection) take
+      // from the same invocation. Taken after them, the image's deadline fell that much after
+      // Lambda's timeout, which then stopped the function mid-image with no outcome recorded.
+      const handlingStartedAt = performance.now();
+      const invocationEndsAt = remainingMs === undefined ? undefined : handlingStartedAt + remainingMs;
       if (begun) {
         const own = isOwnObject(ref.bucket, ref.key);
         if (own)
@@ -701,7 +708,7 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
           inspectedOnly: begun === true,
           gone: gone === true,
           ...(trace ? { trace } : {}),
-          invocationEndsAt: remainingMs === undefined ? undefined : performance.now() + remainingMs,
+          ...(invocationEndsAt === undefined ? {} : { invocationEndsAt, handlingStartedAt }),
         });
         return await finish(ref, trigger, outcome, begun === true, started.announceDuplicate);
       } catch (error) {

@@ -1,4 +1,4 @@
-import { InvalidImageError } from '../core/errors.ts';
+import { ImgpipeError, InvalidImageError } from '../core/errors.ts';
 
 /**
  * The time budget of one image: when its processing must be over, and the refusal (`too-slow`, a
@@ -21,6 +21,38 @@ import { InvalidImageError } from '../core/errors.ts';
 export const INVOCATION_RESERVE_MS = 5_000;
 
 export type Stage = 'probe' | 'decode' | 'resize' | 'encode';
+
+/**
+ * An image stopped at the invocation's end after what came before it in the invocation (the status
+ * write, the reads) took more than INVOCATION_RESERVE_MS: the image did not get the invocation's
+ * time, so the refusal is not its own. The object fails, and the retry, in an invocation of its
+ * own, gives it that time (pipeline/process-object.ts).
+ */
+export class InvocationTimeError extends ImgpipeError {
+  readonly retryable = true;
+
+  constructor(message: string, options?: ErrorOptions) {
+    super('pipeline/invocation-time', message, options);
+  }
+}
+
+/**
+ * The refusal `error` as the object's outcome, or the InvocationTimeError to fail it with instead:
+ * when the image was bound by the invocation's remaining time and more than INVOCATION_RESERVE_MS
+ * of that invocation went before the image started (`waitedMs`), a retry can give it the time.
+ */
+export function invocationTimeError(
+  error: InvalidImageError,
+  waitedMs: number | undefined,
+): InvocationTimeError | undefined {
+  if (error.reason !== 'too-slow' || error.details.boundBy !== 'invocation') return undefined;
+  if (waitedMs === undefined || waitedMs <= INVOCATION_RESERVE_MS) return undefined;
+  const seconds = (ms: number) => `${Number((ms / 1000).toFixed(1))} s`;
+  return new InvocationTimeError(
+    `The invocation's time ran out before the image was done, after ${seconds(waitedMs)} of it went before the image started (the status write, the reads), more than the ${seconds(INVOCATION_RESERVE_MS)} kept for them: not the image's doing, so it is retried (${error.message})`,
+    { cause: error },
+  );
+}
 
 export interface DeadlineOptions {
   /** limits.maxSecondsPerImage (fractions allowed, for tests). */

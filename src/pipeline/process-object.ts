@@ -14,7 +14,7 @@ import type { ObjectRef } from '../core/objects.ts';
 import { settleAll } from '../core/settle.ts';
 import { msSince, roundMs } from '../core/timing.ts';
 import type { Storage, StoredObject } from '../storage/types.ts';
-import { Deadline } from './deadline.ts';
+import { Deadline, invocationTimeError } from './deadline.ts';
 import { type Encoder, inThreadEncoder, type ProcessedImage, processImage } from './process-image.ts';
 import {
   GENERATOR,
@@ -51,6 +51,13 @@ export interface ProcessDeps {
   readonly trace?: <T>(stage: string, run: () => Promise<T>) => Promise<T>;
   /** When the Lambda invocation times out (a performance.now() time): caps the image's time budget. */
   readonly invocationEndsAt?: number;
+  /**
+   * When the handling of this object began in the invocation (a performance.now() time), before
+   * its status write and reads: when more than INVOCATION_RESERVE_MS went on them and the image
+   * then runs out of the invocation's time, it fails to be retried instead of being quarantined
+   * as too-slow (deadline.ts invocationTimeError).
+   */
+  readonly handlingStartedAt?: number;
   /**
    * The workflow mode's Process: `ref.etag` is the content its inspection, scan and moderation
    * passed, so content of another ETag read under the key (put since, where the bucket keeps no
@@ -239,15 +246,23 @@ export async function processObject(ref: ObjectRef, deps: ProcessDeps): Promise<
   let image: ProcessedImage;
   // Outputs are written only once processImage has returned: an image stopped at its deadline
   // leaves nothing behind but its quarantine copy.
+  const imageStartedAt = performance.now();
   const deadline = new Deadline({
     maxSeconds: deps.config.limits.maxSecondsPerImage,
     invocationEndsAt: deps.invocationEndsAt,
+    now: imageStartedAt,
   });
   try {
     const run = () => processImage(object.body, deps.config, deps.encoder ?? inThreadEncoder, deadline);
     image = await (deps.trace ? deps.trace('processImage', run) : run());
   } catch (error) {
-    if (error instanceof InvalidImageError) return quarantine(ref, deps, error, readBase, started);
+    if (error instanceof InvalidImageError) {
+      const waitedMs =
+        deps.handlingStartedAt === undefined ? undefined : imageStartedAt - deps.handlingStartedAt;
+      const notTheImage = invocationTimeError(error, waitedMs);
+      if (notTheImage) throw notTheImage;
+      return quarantine(ref, deps, error, readBase, started);
+    }
     throw error;
   } finally {
     deadline.dispose();

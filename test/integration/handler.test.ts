@@ -9,6 +9,7 @@ import {
 import type { LambdaFunctionURLEvent } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { EventPublisher, ImageEvent } from '../../src/bus/types.ts';
+import { startLocalDynamo } from '../../src/cli/local-dynamodb.ts';
 import { buildS3Notification } from '../../src/cli/local-s3.ts';
 import { decode } from '../../src/codecs/index.ts';
 import { loadRuntimeConfig } from '../../src/config/index.ts';
@@ -20,6 +21,7 @@ import { createS3EventHandler, RecordsFailedError } from '../../src/handlers/s3-
 import { createTransformHandler } from '../../src/handlers/transform.ts';
 import { sniffFormat } from '../../src/image/sniff.ts';
 import type { Manifest, QuarantineRecord } from '../../src/pipeline/records.ts';
+import { DynamoStatusStore } from '../../src/status/dynamodb.ts';
 import { S3Storage } from '../../src/storage/s3.ts';
 import { getJson } from '../../src/storage/types.ts';
 import { readFixture } from '../support/fixtures.ts';
@@ -464,6 +466,61 @@ describe('S3 event handler', () => {
       written.push(object.key);
     expect(written).toEqual([]);
     expect(objectLines(lines)[0]).toMatchObject({ outcome: 'quarantined', reason: 'too-slow' });
+  });
+
+  it('fails an image the invocation has no time left for after a slow status write, to retry it, instead of running into the timeout or quarantining it', async () => {
+    // The invocation's remaining time is read when the record starts; the status table's begin
+    // (DynamoDB throttled and retried, a lost connection waited out) then takes all of it, more
+    // than the 5 s kept for what is not the image. The image's deadline is where the invocation
+    // ends (reckoned after the write, it fell that much past Lambda's timeout, which stopped the
+    // function mid-image with nothing recorded), and running out of it is not the image's doing:
+    // the record fails, for Lambda's retry to give the image an invocation of its own.
+    const dynamo = await startLocalDynamo();
+    try {
+      await dynamo.createStatusTable('imgpipe-status');
+      const remainingMs = 5_500;
+      let askedAt: number | undefined;
+      const context = {
+        getRemainingTimeInMillis: () => {
+          askedAt ??= performance.now();
+          return remainingMs;
+        },
+      } as never;
+      class SlowBegin extends DynamoStatusStore {
+        override async begin(...args: Parameters<DynamoStatusStore['begin']>) {
+          // Until the time the context gave has passed, and a little more for what ran between
+          // the context's answer and this call (the clock, not a guess at a duration).
+          const end = askedAt! + remainingMs + 100;
+          while (performance.now() < end)
+            await new Promise((resolve) => setTimeout(resolve, end - performance.now() + 1));
+          return super.begin(...args);
+        }
+      }
+      const status = new SlowBegin(dynamo.client, 'imgpipe-status');
+      const runtime = config();
+      const handler = createS3EventHandler({
+        config: runtime,
+        sourceStorage: (bucket) => new S3Storage(s3.client, bucket),
+        output: new S3Storage(s3.client, runtime.outputBucket),
+        quarantine: new S3Storage(s3.client, runtime.quarantineBucket),
+        logger: new Logger({ serviceName: 'imgpipe-test' }),
+        metrics: new Metrics({ serviceName: 'imgpipe-test', namespace: 'imgpipe-test' }),
+        status,
+      });
+      const event = await upload(SOURCE, 'late/tiny.png', readFixture('edge/formats/1x1.png'));
+      const { result: error, lines } = await capture(() => handler(event, context).catch((e: unknown) => e));
+      expect(error).toBeInstanceOf(RecordsFailedError);
+      expect((error as Error).message).toMatch(
+        /late\/tiny\.png: InvocationTimeError: The invocation's time ran out before the image was done, after [\d.]+ s of it went before the image started/,
+      );
+      expect(objectLines(lines)[0]).toMatchObject({ outcome: 'failed', key: 'late/tiny.png' });
+      expect(await status.get(SOURCE, 'late/tiny.png')).toMatchObject({ status: 'failed' });
+      // Nothing quarantined or written: the retry processes it.
+      expect(await new S3Storage(s3.client, QUARANTINE).head('reasons/late/tiny.png.json')).toBeUndefined();
+      expect(await new S3Storage(s3.client, OUTPUT).head('manifests/late/tiny.png.json')).toBeUndefined();
+    } finally {
+      await dynamo.close();
+    }
   });
 
   it('ignores events for its own outputs and quarantine copies', async () => {
