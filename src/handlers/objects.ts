@@ -140,10 +140,20 @@ export interface ObjectHandling {
    * it). `begun`: an earlier step (the workflow's inspection) already made the stale check and
    * recorded the object as processing; `gone`: its scan or moderation found the key gone, so it
    * is recorded missing without being read (pipeline/process-object's ProcessDeps.gone).
+   * `invocationStartedAt` (a performance.now() time): the invocation runs several objects (the S3
+   * handler's records), and what the earlier ones took counts as time gone before this image, as
+   * its own status write and reads do (ProcessDeps.handlingStartedAt).
    */
   handle(
     ref: ObjectRef,
-    options: { trigger: string; force?: boolean; remainingMs?: number; begun?: boolean; gone?: boolean },
+    options: {
+      trigger: string;
+      force?: boolean;
+      remainingMs?: number;
+      begun?: boolean;
+      gone?: boolean;
+      invocationStartedAt?: number;
+    },
   ): Promise<Handled>;
   /**
    * The workflow mode's first step: the recursion guard, the stale check (the status item becomes
@@ -675,13 +685,14 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       }
       return { result: reportFailure(ref, trigger, error), error, event: failureEvent(ref, message) };
     },
-    async handle(ref, { trigger, force, remainingMs, begun, gone }) {
+    async handle(ref, { trigger, force, remainingMs, begun, gone, invocationStartedAt }) {
       // When the invocation ends, fixed now, when its remaining time was read: the status write
       // and the reads before the image (DynamoDB throttled and retried, a lost connection) take
       // from the same invocation. Taken after them, the image's deadline fell that much after
       // Lambda's timeout, which then stopped the function mid-image with no outcome recorded.
-      const handlingStartedAt = performance.now();
-      const invocationEndsAt = remainingMs === undefined ? undefined : handlingStartedAt + remainingMs;
+      const now = performance.now();
+      const invocationEndsAt = remainingMs === undefined ? undefined : now + remainingMs;
+      const handlingStartedAt = invocationStartedAt ?? now;
       if (begun) {
         const own = isOwnObject(ref.bucket, ref.key);
         if (own)

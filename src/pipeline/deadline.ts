@@ -23,10 +23,10 @@ export const INVOCATION_RESERVE_MS = 5_000;
 export type Stage = 'probe' | 'decode' | 'resize' | 'encode';
 
 /**
- * An image stopped at the invocation's end after what came before it in the invocation (the status
- * write, the reads) took more than INVOCATION_RESERVE_MS: the image did not get the invocation's
- * time, so the refusal is not its own. The object fails, and the retry, in an invocation of its
- * own, gives it that time (pipeline/process-object.ts).
+ * An image stopped at the invocation's end after what came before it in the invocation (earlier
+ * records of the event, the status write, the reads) took more than INVOCATION_RESERVE_MS: the
+ * image did not get the invocation's time, so the refusal is not its own. The object fails, and
+ * the retry, which finds what was done before it, gives it that time (pipeline/process-object.ts).
  */
 export class InvocationTimeError extends ImgpipeError {
   readonly retryable = true;
@@ -49,7 +49,7 @@ export function invocationTimeError(
   if (waitedMs === undefined || waitedMs <= INVOCATION_RESERVE_MS) return undefined;
   const seconds = (ms: number) => `${Number((ms / 1000).toFixed(1))} s`;
   return new InvocationTimeError(
-    `The invocation's time ran out before the image was done, after ${seconds(waitedMs)} of it went before the image started (the status write, the reads), more than the ${seconds(INVOCATION_RESERVE_MS)} kept for them: not the image's doing, so it is retried (${error.message})`,
+    `The invocation's time ran out before the image was done, after ${seconds(waitedMs)} of it went before the image started (earlier records, the status write, the reads), more than the ${seconds(INVOCATION_RESERVE_MS)} kept for them: not the image's doing, so it is retried (${error.message})`,
     { cause: error },
   );
 }

@@ -52,10 +52,11 @@ export interface ProcessDeps {
   /** When the Lambda invocation times out (a performance.now() time): caps the image's time budget. */
   readonly invocationEndsAt?: number;
   /**
-   * When the handling of this object began in the invocation (a performance.now() time), before
-   * its status write and reads: when more than INVOCATION_RESERVE_MS went on them and the image
-   * then runs out of the invocation's time, it fails to be retried instead of being quarantined
-   * as too-slow (deadline.ts invocationTimeError).
+   * When the invocation's work for this object began (a performance.now() time), before its status
+   * write and reads, or the invocation's own start when it runs several objects: when more than
+   * INVOCATION_RESERVE_MS went before the image and the image then runs out of the invocation's
+   * time, it fails to be retried instead of being quarantined as too-slow (deadline.ts
+   * invocationTimeError).
    */
   readonly handlingStartedAt?: number;
   /**

@@ -523,6 +523,64 @@ describe('S3 event handler', () => {
     }
   });
 
+  it('fails a later record the invocation has no time left for after the earlier ones, to retry it, instead of quarantining it as too-slow', async () => {
+    // One event, two records: the first takes the whole invocation (its status write, as above)
+    // and fails; the second then has no time left. Running out of it is the earlier record's doing,
+    // not the image's: quarantined as too-slow, a valid photo stayed so (its retry finds the
+    // quarantine done). It fails with the first, and the retry, which finds what is done, does it.
+    const dynamo = await startLocalDynamo();
+    try {
+      await dynamo.createStatusTable('imgpipe-status');
+      const wholeMs = 5_500;
+      let invokedAt: number | undefined;
+      const context = {
+        getRemainingTimeInMillis: () => {
+          invokedAt ??= performance.now();
+          return Math.max(0, Math.round(invokedAt + wholeMs - performance.now()));
+        },
+      } as never;
+      class SlowFirstBegin extends DynamoStatusStore {
+        override async begin(...args: Parameters<DynamoStatusStore['begin']>) {
+          // The first record's write, until the invocation's time has passed (the clock).
+          const end = invokedAt! + wholeMs + 100;
+          while (args[0].key === 'later/first.png' && performance.now() < end)
+            await new Promise((resolve) => setTimeout(resolve, end - performance.now() + 1));
+          return super.begin(...args);
+        }
+      }
+      const status = new SlowFirstBegin(dynamo.client, 'imgpipe-status');
+      const runtime = config();
+      const handler = createS3EventHandler({
+        config: runtime,
+        sourceStorage: (bucket) => new S3Storage(s3.client, bucket),
+        output: new S3Storage(s3.client, runtime.outputBucket),
+        quarantine: new S3Storage(s3.client, runtime.quarantineBucket),
+        logger: new Logger({ serviceName: 'imgpipe-test' }),
+        metrics: new Metrics({ serviceName: 'imgpipe-test', namespace: 'imgpipe-test' }),
+        status,
+      });
+      const png = readFixture('edge/formats/1x1.png');
+      const first = await upload(SOURCE, 'later/first.png', png);
+      const second = await upload(SOURCE, 'later/second.png', png);
+      const event = { Records: [...first.Records, ...second.Records] };
+      const { result: error, lines } = await capture(() => handler(event, context).catch((e: unknown) => e));
+      expect(error).toBeInstanceOf(RecordsFailedError);
+      expect(objectLines(lines).map((line) => [line.key, line.outcome])).toEqual([
+        ['later/first.png', 'failed'],
+        ['later/second.png', 'failed'],
+      ]);
+      expect((error as RecordsFailedError).failures[1]!.error).toMatchObject({
+        name: 'InvocationTimeError',
+        message: expect.stringMatching(/^The invocation's time ran out before the image was done/),
+      });
+      expect(
+        await new S3Storage(s3.client, QUARANTINE).head('reasons/later/second.png.json'),
+      ).toBeUndefined();
+    } finally {
+      await dynamo.close();
+    }
+  });
+
   it('ignores events for its own outputs and quarantine copies', async () => {
     const own = [
       buildS3Notification({ bucket: OUTPUT, key: 'large/photos/x.jpg.webp' }),
