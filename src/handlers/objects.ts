@@ -15,6 +15,7 @@ import {
   deleteResults,
   type Outcome,
   type OutcomeStatus,
+  type ProcessDeps,
   processObject,
   rejectObject,
 } from '../pipeline/process-object.ts';
@@ -130,6 +131,12 @@ export type Inspected =
   | { readonly kind: 'done'; readonly handled: Handled }
   | { readonly kind: 'invalid'; readonly ref: ObjectRef; readonly error: InvalidImageError }
   | { readonly kind: 'image'; readonly ref: ObjectRef; readonly header: ImageHeader };
+
+/**
+ * The invocation's time, for the images a handling makes: when the invocation ends, and when its
+ * work for the object began (pipeline/process-object.ts ProcessDeps). Empty outside Lambda.
+ */
+type InvocationTime = Pick<ProcessDeps, 'invocationEndsAt' | 'handlingStartedAt'>;
 
 export interface ObjectHandling {
   /**
@@ -417,6 +424,7 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
   async function start(
     ref: ObjectRef,
     realignStale = false,
+    time: InvocationTime = {},
   ): Promise<{ ended: Handled } | { announceDuplicate: boolean }> {
     const ignored = notAnUpload(ref);
     if (ignored) return { ended: ignored };
@@ -429,7 +437,7 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       begun === 'stale' &&
       (ref.sequencer !== undefined || (await deps.sourceStorage(ref.bucket).head(ref.key)) === undefined)
     ) {
-      const realigned = realignStale ? await staleOutputs(ref) : undefined;
+      const realigned = realignStale ? await staleOutputs(ref, time) : undefined;
       const reason = `stale event: the status table holds a later event for this key${realigned ? `; ${realigned}` : ''}`;
       return { ended: { result: skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason }) } };
     }
@@ -446,12 +454,12 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
    * that is gone while IMGPIPE_DELETE_OUTPUTS keeps a deleted source's outputs. What was done, or
    * undefined when nothing was.
    */
-  async function staleOutputs(ref: ObjectRef): Promise<string | undefined> {
+  async function staleOutputs(ref: ObjectRef, time: InvocationTime): Promise<string | undefined> {
     const manifest = await readManifest(deps.output, layout.manifestKey(ref.key));
     if (!manifest || manifest.source.key !== ref.key) return undefined;
     const current = await deps.sourceStorage(ref.bucket).head(ref.key);
     if (manifest.source.etag === current?.etag || (!current && !config.deleteOutputs)) return undefined;
-    return `its outputs were of other content (ETag ${manifest.source.etag}) than the key's (${await redoChecked(ref.bucket, ref.key)})`;
+    return `its outputs were of other content (ETag ${manifest.source.etag}) than the key's (${await redoChecked(ref.bucket, ref.key, time)})`;
   }
 
   /**
@@ -485,6 +493,7 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
     checked = false,
     announceDuplicate = false,
     inspected = false,
+    time: InvocationTime = {},
   ): Promise<Handled> {
     const event = outcomeEvent(ref, outcome, config, { announceDuplicate });
     let written: Awaited<ReturnType<StatusStore['finish']>> | undefined;
@@ -527,6 +536,7 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
         trigger,
         'a later event of this key was recorded while this one was processed',
         checked,
+        time,
       );
     if (!deps.status && (outcome.status === 'processed' || outcome.status === 'duplicate')) {
       // Without the table nothing orders the events of a key: a late event (a retry, a redrive)
@@ -547,7 +557,7 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
         const reason = `stale event: ${replaced}; its own event checks and processes that content`;
         return { result: skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason }) };
       }
-      if (replaced) return superseded(ref, trigger, replaced, checked);
+      if (replaced) return superseded(ref, trigger, replaced, checked, time);
     }
     return { result: report(ref, trigger, outcome), ...(await announce(event)) };
   }
@@ -573,7 +583,13 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
    * of its own run; otherwise nothing of it is published here (its run decides), and outputs of
    * other content are withdrawn once that run has ended.
    */
-  async function superseded(ref: ObjectRef, trigger: string, why: string, checked = false): Promise<Handled> {
+  async function superseded(
+    ref: ObjectRef,
+    trigger: string,
+    why: string,
+    checked = false,
+    time: InvocationTime = {},
+  ): Promise<Handled> {
     const { bucket, key } = ref;
     try {
       const removal = await removeObject(
@@ -584,8 +600,13 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
         removal.status === 'deleted'
           ? `the key is gone, ${removal.removedOutputs.length} output(s) deleted`
           : checked
-            ? await redoChecked(bucket, key)
-            : (await processObject({ bucket, key }, { ...processDeps, encoder: deps.encoder })).status;
+            ? await redoChecked(bucket, key, time)
+            : (
+                await processObject(
+                  { bucket, key },
+                  { ...processDeps, ...time, madeAgain: true, encoder: deps.encoder },
+                )
+              ).status;
       const reason = `stale event: ${why}; its outputs were redone for the key's current content (${now})`;
       return { result: skip({ bucket, key, status: 'ignored', reason }) };
     } catch (error) {
@@ -603,7 +624,7 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
    * written stay for it to replace or withdraw; once it has ended otherwise (quarantined, failed),
    * outputs of content other than the key's are deleted.
    */
-  async function redoChecked(bucket: string, key: string): Promise<string> {
+  async function redoChecked(bucket: string, key: string, time: InvocationTime = {}): Promise<string> {
     const item = await deps.status?.get(bucket, key);
     const current = await deps.sourceStorage(bucket).head(key);
     if (current && item?.status === 'processed' && item.etag === current.etag) {
@@ -614,7 +635,8 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
         etag: current.etag,
         ...(item.versionId ? { versionId: item.versionId } : {}),
       };
-      return (await processObject(ref, { ...processDeps, encoder: deps.encoder })).status;
+      return (await processObject(ref, { ...processDeps, ...time, madeAgain: true, encoder: deps.encoder }))
+        .status;
     }
     const status = item?.status ?? 'unknown';
     if (status === 'processing') return `not processed: the key's own run is under way`;
@@ -690,9 +712,13 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       // and the reads before the image (DynamoDB throttled and retried, a lost connection) take
       // from the same invocation. Taken after them, the image's deadline fell that much after
       // Lambda's timeout, which then stopped the function mid-image with no outcome recorded.
+      // The images made again for a superseded event (superseded(), staleOutputs()) keep to it too:
+      // made after this one's, with no deadline they ran the function into its timeout.
       const now = performance.now();
-      const invocationEndsAt = remainingMs === undefined ? undefined : now + remainingMs;
-      const handlingStartedAt = invocationStartedAt ?? now;
+      const time: InvocationTime =
+        remainingMs === undefined
+          ? {}
+          : { invocationEndsAt: now + remainingMs, handlingStartedAt: invocationStartedAt ?? now };
       if (begun) {
         const own = isOwnObject(ref.bucket, ref.key);
         if (own)
@@ -709,7 +735,7 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
         // The workflow's Process (begun) cannot tell whether its task's earlier attempt announced.
         const started = begun
           ? { announceDuplicate: announcesDuplicate(ref, undefined) }
-          : await start(ref, true);
+          : await start(ref, true, time);
         if ('ended' in started) return started.ended;
         const outcome = await processObject(ref, {
           ...processDeps,
@@ -719,9 +745,9 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
           inspectedOnly: begun === true,
           gone: gone === true,
           ...(trace ? { trace } : {}),
-          ...(invocationEndsAt === undefined ? {} : { invocationEndsAt, handlingStartedAt }),
+          ...time,
         });
-        return await finish(ref, trigger, outcome, begun === true, started.announceDuplicate);
+        return await finish(ref, trigger, outcome, begun === true, started.announceDuplicate, false, time);
       } catch (error) {
         const message = describeError(error);
         // Best effort: a failure to write it leaves the failure what this record reports.
@@ -736,6 +762,7 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
             trigger,
             `the status table holds another delivery's final status or a later event for this key, and this one failed: ${message}`,
             begun === true,
+            time,
           );
         return { result: reportFailure(ref, trigger, error), error, event: failureEvent(ref, message) };
       }

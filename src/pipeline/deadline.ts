@@ -39,17 +39,24 @@ export class InvocationTimeError extends ImgpipeError {
 /**
  * The refusal `error` as the object's outcome, or the InvocationTimeError to fail it with instead:
  * when the image was bound by the invocation's remaining time and more than INVOCATION_RESERVE_MS
- * of that invocation went before the image started (`waitedMs`), a retry can give it the time.
+ * of that invocation went before the image started (`waitedMs`), or the image is made again after
+ * another one of the invocation (`madeAgain`: a superseded event's outputs, whose own event judges
+ * the content), a retry can give it the time.
  */
 export function invocationTimeError(
   error: InvalidImageError,
   waitedMs: number | undefined,
+  madeAgain = false,
 ): InvocationTimeError | undefined {
-  if (error.reason !== 'too-slow' || error.details.boundBy !== 'invocation') return undefined;
-  if (waitedMs === undefined || waitedMs <= INVOCATION_RESERVE_MS) return undefined;
+  if (error.reason !== 'too-slow' || error.details.boundBy !== 'invocation' || waitedMs === undefined)
+    return undefined;
+  if (waitedMs <= INVOCATION_RESERVE_MS && !madeAgain) return undefined;
   const seconds = (ms: number) => `${Number((ms / 1000).toFixed(1))} s`;
+  const why = madeAgain
+    ? 'it was made again after another image of the invocation'
+    : `more than the ${seconds(INVOCATION_RESERVE_MS)} kept for them`;
   return new InvocationTimeError(
-    `The invocation's time ran out before the image was done, after ${seconds(waitedMs)} of it went before the image started (earlier records, the status write, the reads), more than the ${seconds(INVOCATION_RESERVE_MS)} kept for them: not the image's doing, so it is retried (${error.message})`,
+    `The invocation's time ran out before the image was done, after ${seconds(waitedMs)} of it went before the image started (earlier records, the status write, the reads), ${why}: not the image's doing, so it is retried (${error.message})`,
     { cause: error },
   );
 }

@@ -60,6 +60,12 @@ export interface ProcessDeps {
    */
   readonly handlingStartedAt?: number;
   /**
+   * The image is made again after another one of the invocation (the outputs of a superseded
+   * event, brought in line with the key's current content): running out of the invocation's time
+   * always fails it to be retried, never quarantines content its own event judges.
+   */
+  readonly madeAgain?: boolean;
+  /**
    * The workflow mode's Process: `ref.etag` is the content its inspection, scan and moderation
    * passed, so content of another ETag read under the key (put since, where the bucket keeps no
    * versions to read the inspected one by) is refused (ObjectChangedError), never processed: its
@@ -260,7 +266,7 @@ export async function processObject(ref: ObjectRef, deps: ProcessDeps): Promise<
     if (error instanceof InvalidImageError) {
       const waitedMs =
         deps.handlingStartedAt === undefined ? undefined : imageStartedAt - deps.handlingStartedAt;
-      const notTheImage = invocationTimeError(error, waitedMs);
+      const notTheImage = invocationTimeError(error, waitedMs, deps.madeAgain);
       if (notTheImage) throw notTheImage;
       return quarantine(ref, deps, error, readBase, started);
     }

@@ -581,6 +581,65 @@ describe('S3 event handler', () => {
     }
   });
 
+  it("keeps the outputs made again for a key replaced while processing to the invocation's time", async () => {
+    // The key is uploaded again while its first version is processed: the status write finds the
+    // later event recorded, and the outputs are made again from the key's current content. That
+    // second image comes after the first, in the same invocation: with no deadline of its own it
+    // ran the function into its timeout. Here the invocation's time is gone by then (the status
+    // write took it): the record fails, for the retry to make the outputs again, and the current
+    // content, which its own event judges, is not quarantined as too-slow for time it never had.
+    const dynamo = await startLocalDynamo();
+    try {
+      await dynamo.createStatusTable('imgpipe-status');
+      const remainingMs = 1_000;
+      let askedAt: number | undefined;
+      const context = {
+        getRemainingTimeInMillis: () => {
+          askedAt ??= performance.now();
+          return remainingMs;
+        },
+      } as never;
+      const key = 'redo/cat.png';
+      let replaced = false;
+      class ReplacedWhileProcessing extends DynamoStatusStore {
+        override async finish(...args: Parameters<DynamoStatusStore['finish']>) {
+          if (!replaced && args[1].status === 'processed') {
+            replaced = true;
+            // Until the time the context gave has passed (the clock, not a guess at a duration),
+            // and the key uploaded again meanwhile, its event recorded.
+            const end = askedAt! + remainingMs + 100;
+            while (performance.now() < end)
+              await new Promise((resolve) => setTimeout(resolve, end - performance.now() + 1));
+            const later = (await upload(SOURCE, key, readFixture('edge/formats/1x1.jpg'))).Records[0]!.s3
+              .object;
+            await super.begin({ bucket: SOURCE, key, etag: later.eTag, sequencer: later.sequencer });
+          }
+          return super.finish(...args);
+        }
+      }
+      const runtime = config();
+      const handler = createS3EventHandler({
+        config: runtime,
+        sourceStorage: (bucket) => new S3Storage(s3.client, bucket),
+        output: new S3Storage(s3.client, runtime.outputBucket),
+        quarantine: new S3Storage(s3.client, runtime.quarantineBucket),
+        logger: new Logger({ serviceName: 'imgpipe-test' }),
+        metrics: new Metrics({ serviceName: 'imgpipe-test', namespace: 'imgpipe-test' }),
+        status: new ReplacedWhileProcessing(dynamo.client, 'imgpipe-status'),
+      });
+      const event = await upload(SOURCE, key, readFixture('edge/formats/1x1.png'));
+      const { result: error } = await capture(() => handler(event, context).catch((e: unknown) => e));
+      expect(replaced).toBe(true);
+      expect(error).toBeInstanceOf(RecordsFailedError);
+      expect((error as Error).message).toMatch(
+        /its outputs could not be redone for the current content \(reprocess the key\): InvocationTimeError: The invocation's time ran out .* it was made again after another image of the invocation/,
+      );
+      expect(await new S3Storage(s3.client, QUARANTINE).head('reasons/redo/cat.png.json')).toBeUndefined();
+    } finally {
+      await dynamo.close();
+    }
+  });
+
   it('ignores events for its own outputs and quarantine copies', async () => {
     const own = [
       buildS3Notification({ bucket: OUTPUT, key: 'large/photos/x.jpg.webp' }),
