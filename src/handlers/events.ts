@@ -9,6 +9,11 @@ import { type ObjectRef, sequencerProblem } from '../core/objects.ts';
  * - EventBridge "Object Created" and "Object Deleted" events (`{"source": "aws.s3", "detail": {...}}`),
  *   keys not encoded.
  *
+ * Either may come wrapped, where a deployment puts a queue or a topic between S3 and the function
+ * (S3 -> SQS -> Lambda, S3 -> SNS -> Lambda, S3 -> SNS -> SQS -> Lambda, EventBridge -> SQS): an SQS
+ * message's `body` or an SNS notification's `Message` is read as the event it carries. Read as not
+ * S3 records, their objects were acknowledged without being processed, and SQS then deleted them.
+ *
  * Each record becomes a change: an object created or removed, with the event's `sequencer`, which
  * orders the events of one key. S3 also sends `s3:TestEvent` when a notification is configured; it
  * and anything without records is acknowledged, not failed, so it cannot loop through retries.
@@ -63,11 +68,57 @@ export function parseS3Event(event: unknown): ParsedEvent {
   const changes: ObjectChange[] = [];
   const skipped: SkippedRecord[] = [];
   event.Records.forEach((record: unknown, index) => {
-    const parsed = parseRecord(record, index);
-    if ('reason' in parsed) skipped.push(parsed);
-    else changes.push(parsed);
+    const carried = envelope(record);
+    if (carried === undefined) {
+      const parsed = parseRecord(record, index);
+      if ('reason' in parsed) skipped.push(parsed);
+      else changes.push(parsed);
+      return;
+    }
+    const inner = unwrap(carried.body);
+    if (inner.kind === 'records') {
+      changes.push(...inner.changes);
+      skipped.push(...inner.skipped.map((record) => ({ ...record, index })));
+    } else
+      skipped.push({
+        index,
+        reason:
+          inner.kind === 'test'
+            ? `${carried.what} carrying s3:TestEvent`
+            : `${carried.what} that carries no S3 event (${inner.description})`,
+      });
   });
   return { kind: 'records', changes, skipped };
+}
+
+/** An SQS message or SNS notification record: what it is, and the text it carries. */
+function envelope(record: unknown): { readonly what: string; readonly body: string } | undefined {
+  if (!isPlainObject(record)) return undefined;
+  if (record.eventSource === 'aws:sqs' && typeof record.body === 'string')
+    return { what: `the SQS message ${String(record.messageId ?? '')}`.trimEnd(), body: record.body };
+  const sns = record.Sns;
+  if (record.EventSource === 'aws:sns' && isPlainObject(sns) && typeof sns.Message === 'string')
+    return { what: `the SNS notification ${String(sns.MessageId ?? '')}`.trimEnd(), body: sns.Message };
+  return undefined;
+}
+
+/**
+ * The event an envelope's text carries: an S3 notification or EventBridge event, or an SNS
+ * notification of one (an SQS queue subscribed to a topic without raw message delivery).
+ */
+function unwrap(body: string): ParsedEvent {
+  let event: unknown;
+  try {
+    event = JSON.parse(body);
+  } catch {
+    return { kind: 'empty', description: `a body that is not JSON: ${JSON.stringify(body.slice(0, 80))}` };
+  }
+  if (isPlainObject(event) && event.Type === 'Notification' && typeof event.Message === 'string')
+    return unwrap(event.Message);
+  // One level: an S3 event's records are S3 records, never envelopes again.
+  if (isPlainObject(event) && Array.isArray(event.Records) && event.Records.some((r) => envelope(r)))
+    return { kind: 'empty', description: 'records that are envelopes again' };
+  return parseS3Event(event);
 }
 
 function parseRecord(record: unknown, index: number): ObjectChange | SkippedRecord {

@@ -698,6 +698,50 @@ describe('S3 event handler', () => {
     expect((await capture(() => handler(restored))).result.records[0]).toMatchObject({ status: 'ignored' });
   });
 
+  it('processes the S3 events SQS messages and SNS notifications carry', async () => {
+    // A queue or topic between S3 and the function (S3 -> SQS -> Lambda, S3 -> SNS -> Lambda): its
+    // records were "not an S3 record", acknowledged unprocessed, and SQS deleted the messages.
+    const handler = handlerFor(config());
+    const png = readFixture('edge/formats/alpha-rgba8.png');
+    const viaSqs = await upload(SOURCE, 'queued/a b.png', png);
+    const viaSns = await upload(SOURCE, 'fanned-out/c.png', png);
+    const event = {
+      Records: [
+        {
+          messageId: '059f36b4-87a3-44ab-83d2-661975830a7d',
+          receiptHandle: 'AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a',
+          body: JSON.stringify(viaSqs),
+          attributes: { ApproximateReceiveCount: '1' },
+          messageAttributes: {},
+          eventSource: 'aws:sqs',
+          eventSourceARN: 'arn:aws:sqs:us-east-1:111122223333:uploads',
+          awsRegion: 'us-east-1',
+        },
+      ],
+    };
+    const { result } = await capture(() => handler(event));
+    expect(result.records).toEqual([
+      { bucket: SOURCE, key: 'queued/a b.png', status: 'processed', reason: undefined },
+    ]);
+    const output = new S3Storage(s3.client, OUTPUT);
+    expect((await getJson<Manifest>(output, 'manifests/queued/a b.png.json')).source.etag).toBe(
+      viaSqs.Records[0]!.s3.object.eTag,
+    );
+    const notification = {
+      Records: [
+        {
+          EventSource: 'aws:sns',
+          EventVersion: '1.0',
+          Sns: { Type: 'Notification', MessageId: '95df01b4', Message: JSON.stringify(viaSns) },
+        },
+      ],
+    };
+    expect((await capture(() => handler(notification))).result.records).toEqual([
+      { bucket: SOURCE, key: 'fanned-out/c.png', status: 'processed', reason: undefined },
+    ]);
+    await getJson<Manifest>(output, 'manifests/fanned-out/c.png.json');
+  });
+
   it('deletes the stored on-demand results of a deleted source, and only its own', async () => {
     const transform = unsignedTransformHandler();
     const png = readFixture('edge/formats/1x1.png');

@@ -93,6 +93,91 @@ describe('parseS3Event', () => {
     expect(parseS3Event(null)).toEqual({ kind: 'empty', description: 'an event of type object' });
   });
 
+  it('reads the S3 events SQS messages and SNS notifications carry, and names what carries none', () => {
+    // S3 -> SQS -> Lambda, S3 -> SNS -> Lambda and S3 -> SNS -> SQS -> Lambda, as AWS delivers them
+    // (Lambda's SQS and SNS event shapes): these records were "not an S3 record", acknowledged
+    // unprocessed, and SQS then deleted the messages.
+    const sqs = (body: string, messageId = '059f36b4-87a3-44ab-83d2-661975830a7d') => ({
+      messageId,
+      receiptHandle: 'AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a...',
+      body,
+      attributes: { ApproximateReceiveCount: '1', SentTimestamp: '1545082649183' },
+      messageAttributes: {},
+      md5OfBody: '098f6bcd4621d373cade4e832627b4f6',
+      eventSource: 'aws:sqs',
+      eventSourceARN: 'arn:aws:sqs:us-east-1:111122223333:my-queue',
+      awsRegion: 'us-east-1',
+    });
+    const snsNotification = (message: string) => ({
+      Type: 'Notification',
+      MessageId: '95df01b4-ee98-5cb9-9903-4c221d41eb5e',
+      TopicArn: 'arn:aws:sns:us-east-1:111122223333:uploads',
+      Message: message,
+      Timestamp: '2019-01-02T12:45:07.000Z',
+    });
+    const sns = (message: string) => ({
+      EventVersion: '1.0',
+      EventSubscriptionArn: 'arn:aws:sns:us-east-1:111122223333:uploads:2bcfbf39',
+      EventSource: 'aws:sns',
+      Sns: { ...snsNotification(message), SignatureVersion: '1', Signature: 'EXAMPLE' },
+    });
+    const removed = {
+      Records: [{ ...awsSample.Records[0]!, eventName: 'ObjectRemoved:Delete' }],
+    };
+    const eventBridge = {
+      source: 'aws.s3',
+      'detail-type': 'Object Created',
+      detail: { bucket: { name: 'eb-bucket' }, object: { key: 'from eventbridge.jpg', etag: 'e1' } },
+    };
+    const parsed = parseS3Event({
+      Records: [
+        sqs(JSON.stringify(awsSample)),
+        sqs(JSON.stringify(snsNotification(JSON.stringify(removed)))),
+        sqs(JSON.stringify(eventBridge)),
+        sqs(JSON.stringify({ Event: 's3:TestEvent', Bucket: 'b' }), 'test-message'),
+        sqs('not json', 'broken-message'),
+      ],
+    });
+    if (parsed.kind !== 'records') throw new Error(parsed.kind);
+    expect(
+      parsed.changes.map((c) => [c.kind, c.eventName, c.object.bucket, c.object.key, c.object.etag]),
+    ).toEqual([
+      [
+        'created',
+        'ObjectCreated:Put',
+        'amzn-s3-demo-bucket',
+        'HappyFace.jpg',
+        'd41d8cd98f00b204e9800998ecf8427e',
+      ],
+      [
+        'removed',
+        'ObjectRemoved:Delete',
+        'amzn-s3-demo-bucket',
+        'HappyFace.jpg',
+        'd41d8cd98f00b204e9800998ecf8427e',
+      ],
+      ['created', 'ObjectCreated:EventBridge', 'eb-bucket', 'from eventbridge.jpg', 'e1'],
+    ]);
+    expect(parsed.changes[0]!.object.sequencer).toBe('0055AED6DCD90281E5');
+    expect(parsed.skipped).toEqual([
+      { index: 3, reason: 'the SQS message test-message carrying s3:TestEvent' },
+      {
+        index: 4,
+        reason:
+          'the SQS message broken-message that carries no S3 event (a body that is not JSON: "not json")',
+      },
+    ]);
+
+    const viaSns = parseS3Event({ Records: [sns(JSON.stringify(awsSample))] });
+    if (viaSns.kind !== 'records') throw new Error(viaSns.kind);
+    expect(viaSns.changes.map((c) => c.object.key)).toEqual(['HappyFace.jpg']);
+    // An S3 record inside an envelope is read with S3's key encoding, as a direct one.
+    const encoded = structuredClone(awsSample);
+    encoded.Records[0]!.s3.object.key = 'a+b%C3%BC.jpg';
+    const wrapped = parseS3Event({ Records: [sqs(JSON.stringify(encoded))] });
+    expect(wrapped.kind === 'records' && wrapped.changes[0]!.object.key).toBe('a bü.jpg');
+  });
+
   it('reads removals with their sequencer, and skips other events and broken records, keeping the rest', () => {
     const record = awsSample.Records[0]!;
     const object = record.s3.object;
