@@ -115,6 +115,7 @@ export function failureEvent(ref: ObjectRef, message: string): ImageEvent {
     bucket: ref.bucket,
     key: ref.key,
     ...(ref.etag === undefined ? {} : { etag: ref.etag }),
+    ...(ref.versionId === undefined ? {} : { versionId: ref.versionId }),
     ...(ref.sequencer === undefined ? {} : { sequencer: ref.sequencer }),
     message,
     time: new Date().toISOString(),

@@ -351,6 +351,36 @@ describe('the S3 handler with the status table and events', () => {
     expect((await status.list({ status: 'failed' })).items).toEqual([]);
   });
 
+  it('announces a failure with the event’s versionId, as its other outcomes are announced', async () => {
+    // A versioned bucket's upload whose read S3 throttles past the SDK's retries: Image Failed
+    // named the key, ETag and sequencer but not the version, which every other detail carries.
+    const { sourceStorage } = throttledGets();
+    const { handler, status, details } = await setup({ sourceStorage });
+    const key = 'd2/photo.jpg';
+    const body = readFixture('photos/colour-fig-red-bowl.jpg');
+    const put = await s3.client.send(new PutObjectCommand({ Bucket: SOURCE, Key: key, Body: body }));
+    const versionId = '3HL4kqtJlcpXroDTDmjVBH40Nrjfkd';
+    const event = buildS3Notification({
+      bucket: SOURCE,
+      key,
+      size: body.length,
+      etag: put.ETag,
+      versionId,
+      sequencer: '0410',
+    });
+    await expect(handler(event)).rejects.toThrow(/record\(s\) failed/);
+    expect(await status.get(SOURCE, key)).toMatchObject({ status: 'failed', versionId });
+    expect(details).toEqual([
+      expect.objectContaining({
+        status: 'failed',
+        key,
+        versionId,
+        sequencer: '0410',
+        message: 'SlowDown: SlowDown',
+      }),
+    ]);
+  });
+
   it('records a backfill of the current content over an unfinished item of older content whose replacement sent no event', async () => {
     const gets = throttledGets();
     const { sourceStorage } = gets;
