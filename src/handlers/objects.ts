@@ -425,7 +425,7 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
     ref: ObjectRef,
     realignStale = false,
     time: InvocationTime = {},
-  ): Promise<{ ended: Handled } | { announceDuplicate: boolean }> {
+  ): Promise<{ ended: Handled } | Started> {
     const ignored = notAnUpload(ref);
     if (ignored) return { ended: ignored };
     const begun = await deps.status?.begin(ref);
@@ -441,7 +441,7 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       const reason = `stale event: the status table holds a later event for this key${realigned ? `; ${realigned}` : ''}`;
       return { ended: { result: skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason }) } };
     }
-    return { announceDuplicate: announcesDuplicate(ref, begun) };
+    return { announceDuplicate: announcesDuplicate(ref, begun), recorded: begun === 'finished' };
   }
 
   /**
@@ -482,7 +482,11 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
    * place): the record fails, so it is retried and recorded then, but its event goes out now, and
    * again with the retry, which finds the work done (a duplicate whose item is not final, or a
    * repeated quarantine: none can tell whether an earlier attempt reached its event).
-   * `announceDuplicate`: whether a duplicate is announced (announcesDuplicate()). `inspected`: the
+   * `started`: what start() found (whether a duplicate is announced, whether this very event's
+   * final status is recorded already). A redelivery that finds the work of such an event done (a
+   * duplicate, a repeated quarantine) writes nothing over an item holding that outcome: written
+   * again, a duplicate (which has no timings) removed the item's, and updatedAt moved to the
+   * redelivery, listing an old quarantine among new ones. `inspected`: the
    * outcome is the workflow's inspection's, which wrote nothing: a key replaced since is left to
    * its own event's run, which checks the new content (superseded() would publish it unchecked).
    */
@@ -491,19 +495,25 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
     trigger: string,
     outcome: Outcome,
     checked = false,
-    announceDuplicate = false,
+    { announceDuplicate, recorded }: Started = { announceDuplicate: false, recorded: false },
     inspected = false,
     time: InvocationTime = {},
   ): Promise<Handled> {
     const event = outcomeEvent(ref, outcome, config, { announceDuplicate });
     let written: Awaited<ReturnType<StatusStore['finish']>> | undefined;
     const final = finalStatus(outcome);
+    const redelivered =
+      recorded && (outcome.status === 'duplicate' || (outcome.status === 'quarantined' && outcome.repeated));
     try {
       // A backfill (no sequencer) of content other than the item names records it if that
       // content is the key's current one.
       const current = async (etag: string) =>
         (await deps.sourceStorage(ref.bucket).head(ref.key))?.etag === etag;
-      written = await deps.status?.finish(ref, final, undefined, current);
+      const item = redelivered ? await deps.status?.get(ref.bucket, ref.key) : undefined;
+      written =
+        item !== undefined && holdsOutcome(item, ref, final)
+          ? 'applied'
+          : await deps.status?.finish(ref, final, undefined, current);
     } catch (error) {
       const message = describeError(error);
       const failed = await deps.status?.finish(ref, { status: 'failed', message }).catch(() => undefined);
@@ -675,7 +685,7 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       if (inspection.kind === 'done')
         return {
           kind: 'done',
-          handled: await finish(ref, trigger, inspection.outcome, false, started.announceDuplicate, true),
+          handled: await finish(ref, trigger, inspection.outcome, false, started, true),
         };
       if (inspection.kind === 'invalid')
         return { kind: 'invalid', ref: inspection.ref, error: inspection.error };
@@ -734,7 +744,7 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       try {
         // The workflow's Process (begun) cannot tell whether its task's earlier attempt announced.
         const started = begun
-          ? { announceDuplicate: announcesDuplicate(ref, undefined) }
+          ? { announceDuplicate: announcesDuplicate(ref, undefined), recorded: false }
           : await start(ref, true, time);
         if ('ended' in started) return started.ended;
         const outcome = await processObject(ref, {
@@ -747,7 +757,7 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
           ...(trace ? { trace } : {}),
           ...time,
         });
-        return await finish(ref, trigger, outcome, begun === true, started.announceDuplicate, false, time);
+        return await finish(ref, trigger, outcome, begun === true, started, false, time);
       } catch (error) {
         const message = describeError(error);
         // Best effort: a failure to write it leaves the failure what this record reports.
@@ -768,6 +778,16 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       }
     },
   };
+}
+
+/**
+ * What start() found for an object that goes on: whether a duplicate of it is announced
+ * (announcesDuplicate), and whether this very event's final status is recorded (begin() said
+ * `finished`: another delivery finished it).
+ */
+interface Started {
+  readonly announceDuplicate: boolean;
+  readonly recorded: boolean;
 }
 
 /**

@@ -277,6 +277,38 @@ describe('the S3 handler with the status table and events', () => {
     });
   });
 
+  it.each([
+    ['an image processed', 'photos/colour-fig-red-bowl.jpg', 'processed', 'duplicate'],
+    ['a quarantine', 'edge/broken/text-named.jpg', 'quarantined', 'duplicate'],
+  ])(
+    'leaves the item of %s as it is when S3 delivers its event again',
+    async (_, fixture, recorded, again) => {
+      // The redelivery's write of the outcome it found done replaced the item's: a duplicate has no
+      // timings, so `imgpipe status` lost the image's, and updatedAt moved to the redelivery, which
+      // listed an old quarantine again under --quarantined --since.
+      const { handler, status, details } = await setup();
+      const key = `b2/${recorded}.jpg`;
+      const event = await upload(key, readFixture(fixture), '0220');
+      await handler(event);
+      const item = await status.get(SOURCE, key);
+      expect(item?.status).toBe(recorded);
+      if (recorded === 'processed') expect(item?.timings?.total).toBeGreaterThan(0);
+      // A minute later (only Date is faked), so a write at the redelivery would show in updatedAt.
+      vi.useFakeTimers({ toFake: ['Date'] });
+      vi.setSystemTime(Date.now() + 60_000);
+      try {
+        expect((await handler(event)).records[0]?.status).toBe(again);
+      } finally {
+        vi.useRealTimers();
+      }
+      expect(await status.get(SOURCE, key)).toEqual(item);
+      // What is announced again is as before: a quarantine's alert with each delivery, an image once.
+      expect(details.map((d) => d.status)).toEqual(
+        recorded === 'processed' ? ['processed'] : ['quarantined', 'quarantined'],
+      );
+    },
+  );
+
   it('records the size of an upload quarantined as too large, which is never read', async () => {
     const { handler, status, details } = await setup({ env: { IMGPIPE_MAX_BYTES: '100000' } });
     const body = readFixture('photos/landscape-picos-de-europa.jpg');
