@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import schema from '../../src/bus/image-event.schema.json' with { type: 'json' };
 import { DETAIL_TYPES, EVENT_SOURCE } from '../../src/bus/types.ts';
 import { STATUS_TABLE, statusTableDefinition } from '../../src/status/dynamodb.ts';
 import {
@@ -204,13 +205,16 @@ describe('outcome events and image alerts', () => {
     expect(root.module.imgpipe!.event_bus_name).toBe('var.event_bus_name');
   });
 
-  it('routes this account’s Image Quarantined and Image Failed events from imgpipe to the image alerts topic', () => {
+  it('routes this deployment’s Image Quarantined and Image Failed events from imgpipe (this account’s, of its source bucket) to the image alerts topic', () => {
     expect(imgpipe.locals.event_source).toBe(EVENT_SOURCE);
     expect(imgpipe.locals.image_alert_detail_types).toEqual([DETAIL_TYPES.quarantined, DETAIL_TYPES.failed]);
     const pattern = String(rule().event_pattern).replace(/\s+/g, ' ');
     expect(pattern).toBe(
-      'jsonencode({ source = [local.event_source] "detail-type" = local.image_alert_detail_types account = [local.account_id] })',
+      'jsonencode({ source = [local.event_source] "detail-type" = local.image_alert_detail_types account = [local.account_id] detail = { bucket = [module.source_bucket.s3_bucket_id] } })',
     );
+    // Another deployment in the account on a shared bus (event_bus_name = "default") puts the same
+    // source and detail-types; every detail names its source bucket, which tells them apart.
+    expect(schema.required).toContain('bucket');
     expect(rule().event_bus_name).toBe('local.event_bus_name');
     const target = imgpipe.resource.aws_cloudwatch_event_target!.this!;
     expect(target).toMatchObject({

@@ -34,12 +34,14 @@ resource "aws_cloudwatch_event_rule" "this" {
   event_bus_name = local.event_bus_name
   tags           = var.tags
 
-  # Only this account's events from the functions: other sources on a shared bus such as default
-  # never reach the topic.
+  # Only this deployment's events: other sources on a shared bus such as default never reach the
+  # topic, and neither do another deployment's in this account on the same bus (staging's uploads
+  # on dev's topic), which share the source and detail-types and differ by their source bucket.
   event_pattern = jsonencode({
     source        = [local.event_source]
     "detail-type" = local.image_alert_detail_types
     account       = [local.account_id]
+    detail        = { bucket = [module.source_bucket.s3_bucket_id] }
   })
 }
 

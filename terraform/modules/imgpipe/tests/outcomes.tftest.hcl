@@ -109,12 +109,13 @@ run "creates_a_bus_and_lets_the_functions_put_on_it_alone" {
   }
 
   assert {
-    condition = jsondecode(aws_cloudwatch_event_rule.this.event_pattern) == {
+    condition = jsonencode(jsondecode(aws_cloudwatch_event_rule.this.event_pattern)) == jsonencode({
       source        = ["imgpipe"]
       "detail-type" = ["Image Quarantined", "Image Failed"]
       account       = ["123456789012"]
-    }
-    error_message = "The image alerts rule should match this account's Image Quarantined and Image Failed events from imgpipe."
+      detail        = { bucket = [module.source_bucket.s3_bucket_id] }
+    })
+    error_message = "The image alerts rule should match this deployment's Image Quarantined and Image Failed events from imgpipe: this account's, of its source bucket."
   }
 
   assert {
@@ -180,6 +181,11 @@ run "uses_an_existing_bus_by_name" {
   assert {
     condition     = aws_cloudwatch_event_rule.this.event_bus_name == "default" && local.image_alerts_rule_arn == "arn:aws:events:eu-west-1:123456789012:rule/imgpipe-test-image-alerts"
     error_message = "On the default bus the rule's ARN is rule/<rule>."
+  }
+
+  assert {
+    condition     = jsondecode(aws_cloudwatch_event_rule.this.event_pattern).detail == { bucket = [module.source_bucket.s3_bucket_id] }
+    error_message = "On a bus other deployments in the account may share, the image alerts rule should take the events of this deployment's source bucket alone."
   }
 
   assert {
