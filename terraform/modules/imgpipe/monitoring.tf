@@ -387,7 +387,7 @@ locals {
     {
       title = "Outcomes (objects)"
       metrics = [
-        for name in ["ObjectsProcessed", "ObjectsDuplicate", "ObjectsQuarantined", "ObjectsMissing", "ObjectsIgnored", "ObjectsFailed"] :
+        for name in ["ObjectsProcessed", "ObjectsDuplicate", "ObjectsQuarantined", "ObjectsMissing", "ObjectsDeleted", "ObjectsIgnored", "ObjectsFailed"] :
         concat([var.metrics_namespace, name], local.emf_dimensions, [{ stat = "Sum" }])
       ]
     },
