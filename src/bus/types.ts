@@ -50,7 +50,7 @@ export interface ImageEventDetail {
   readonly reason?: string;
   readonly message?: string;
   readonly quarantineKey?: string;
-  /** deleted: how many outputs (the manifest included) were deleted with the source. */
+  /** deleted: how many outputs (the manifest and on-demand results included) were deleted with the source. */
   readonly removedOutputs?: number;
   /** When the outcome was recorded (ISO 8601). */
   readonly time: string;
