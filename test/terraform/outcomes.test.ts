@@ -350,7 +350,7 @@ describe('alarms and dashboard for status and events', () => {
     expect(entry('events-failed')).toMatchObject({
       namespace: 'var.metrics_namespace',
       metric: 'EventsFailed',
-      dimensions: { service: 'var.service_name' },
+      dimensions: { service: 'local.service_name' },
       statistic: 'Sum',
       period: 300,
       evaluation: 'loss',

@@ -21,12 +21,13 @@ function variableBlock(name: string): string {
 }
 
 describe('the settings table and the Terraform module', () => {
+  // local.<name>: the variable with a default derived from others (service_name: the deployment's name).
   it('sets each environment variable from the Terraform variable the table names', () => {
     const mapped = settings.filter(([, setting]) => setting.terraform !== undefined);
     expect(mapped.length).toBeGreaterThan(0);
     for (const [name, setting] of mapped) {
       const line = new RegExp(
-        `^\\s*${setting.env}\\s*=\\s*(tostring\\()?var\\.${setting.terraform}\\)?\\s*$`,
+        `^\\s*${setting.env}\\s*=\\s*(tostring\\()?(var|local)\\.${setting.terraform}\\)?\\s*$`,
         'm',
       );
       expect(main, `${name}: ${setting.env} = var.${setting.terraform}`).toMatch(line);

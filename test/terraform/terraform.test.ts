@@ -1395,7 +1395,7 @@ describe('Monitoring', () => {
       'quarantine-ratio',
     ]);
     expect(ratios['canary-quarantine-ratio'].dimensions).toEqual({
-      service: 'var.service_name',
+      service: 'local.service_name',
       [VERSION_DIMENSION]: `${DOLLAR}{var.name}:${DOLLAR}{local.published_version}`,
     });
     expect(ratios['canary-quarantine-ratio'].release).toBe(true);

@@ -5,9 +5,12 @@ data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
 
 locals {
-  account_id = data.aws_caller_identity.current.account_id
-  region     = data.aws_region.current.region
-  partition  = data.aws_partition.current.partition
+  # The metrics' `service` dimension: the deployment's name unless set, so that deployments in one
+  # account and region (dev, staging and prod of deployment/) do not count each other's objects.
+  service_name = coalesce(var.service_name, var.name)
+  account_id   = data.aws_caller_identity.current.account_id
+  region       = data.aws_region.current.region
+  partition    = data.aws_partition.current.partition
 
   # The one place that maps Lambda's architecture names to OCI platforms. The build pushes one
   # single-platform image per architecture; the function runs the one matching var.architectures.
@@ -63,7 +66,7 @@ locals {
     # The quarantine bucket holds nothing else, so its keys need no prefix.
     IMGPIPE_QUARANTINE_PREFIX    = ""
     IMGPIPE_MAX_PIXELS           = tostring(var.max_input_pixels)
-    POWERTOOLS_SERVICE_NAME      = var.service_name
+    POWERTOOLS_SERVICE_NAME      = local.service_name
     POWERTOOLS_METRICS_NAMESPACE = var.metrics_namespace
     POWERTOOLS_LOG_LEVEL         = var.log_level
     # Gives Powertools' ColdStart metric its function_name dimension (the handler passes no context).

@@ -149,7 +149,7 @@ locals {
     events-failed = {
       evaluation  = "loss"
       description = "Outcome events of ${var.name} that could not be put on ${local.event_bus_name} after retries (see terraform/README.md, \"Status, events and image alerts\"). The images themselves are processed."
-      namespace   = var.metrics_namespace, metric = "EventsFailed", dimensions = { service = var.service_name }
+      namespace   = var.metrics_namespace, metric = "EventsFailed", dimensions = { service = local.service_name }
       statistic   = "Sum", period = 300, threshold = 0, release = false, notify = true
     }
     # Deliveries of the image alerts rule to its topic that failed for good. EventBridge names rules
@@ -185,14 +185,14 @@ locals {
   # release check's own objects are enough (min 1), since they are its first traffic.
   outcome_metrics = { p = "ObjectsProcessed", d = "ObjectsDuplicate", q = "ObjectsQuarantined", f = "ObjectsFailed" }
   ratio_alarms = {
-    quarantine-ratio = { numerator = "q", threshold = var.alarm_quarantine_ratio, dimensions = { service = var.service_name }, period = 300, min = var.alarm_ratio_min_objects, release = false, notify = true, what = "quarantined" }
-    failure-ratio    = { numerator = "f", threshold = var.alarm_failure_ratio, dimensions = { service = var.service_name }, period = 300, min = var.alarm_ratio_min_objects, release = false, notify = true, what = "failed" }
+    quarantine-ratio = { numerator = "q", threshold = var.alarm_quarantine_ratio, dimensions = { service = local.service_name }, period = 300, min = var.alarm_ratio_min_objects, release = false, notify = true, what = "quarantined" }
+    failure-ratio    = { numerator = "f", threshold = var.alarm_failure_ratio, dimensions = { service = local.service_name }, period = 300, min = var.alarm_ratio_min_objects, release = false, notify = true, what = "failed" }
     canary-quarantine-ratio = {
-      numerator = "q", threshold = var.alarm_quarantine_ratio, dimensions = { service = var.service_name, version = "${var.name}:${local.published_version}" }
+      numerator = "q", threshold = var.alarm_quarantine_ratio, dimensions = { service = local.service_name, version = "${var.name}:${local.published_version}" }
       period    = 60, min = 1, release = true, notify = false, what = "quarantined by version ${local.published_version}"
     }
     canary-failure-ratio = {
-      numerator = "f", threshold = var.alarm_failure_ratio, dimensions = { service = var.service_name, version = "${var.name}:${local.published_version}" }
+      numerator = "f", threshold = var.alarm_failure_ratio, dimensions = { service = local.service_name, version = "${var.name}:${local.published_version}" }
       period    = 60, min = 1, release = true, notify = false, what = "failed in version ${local.published_version}"
     }
   }
@@ -347,7 +347,7 @@ resource "aws_cloudwatch_metric_alarm" "status_throttles" {
 }
 
 locals {
-  emf_dimensions = ["service", var.service_name]
+  emf_dimensions = ["service", local.service_name]
   region_widget  = { region = local.region, view = "timeSeries", stacked = false }
   fn             = aws_lambda_function.this.function_name
 
@@ -406,7 +406,7 @@ locals {
     },
     {
       title   = "Cold starts"
-      metrics = [[var.metrics_namespace, "ColdStart", "function_name", local.fn, "service", var.service_name, { stat = "Sum" }]]
+      metrics = [[var.metrics_namespace, "ColdStart", "function_name", local.fn, "service", local.service_name, { stat = "Sum" }]]
     },
     {
       title = "Outcome events and image alerts"

@@ -260,13 +260,12 @@ variable "environment_variables" {
 }
 
 variable "service_name" {
-  description = "Service name in logs and metrics (POWERTOOLS_SERVICE_NAME, the `service` dimension of the EMF metrics): 1-64 letters, digits, `_`, `.` and `-`."
+  description = "Service name in logs and metrics (POWERTOOLS_SERVICE_NAME, the `service` dimension of the EMF metrics, which the alarms and the dashboard select): 1-64 letters, digits, `_`, `.` and `-`. Default (null): the deployment's `name`, so that deployments sharing an account, region and `metrics_namespace` keep their metrics and alarms apart."
   type        = string
-  default     = "imgpipe"
-  nullable    = false
+  default     = null
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9_.-]{1,64}$", var.service_name))
+    condition     = var.service_name == null || can(regex("^[A-Za-z0-9_.-]{1,64}$", var.service_name))
     error_message = "service_name must be 1-64 letters, digits, underscores, dots and hyphens."
   }
 }

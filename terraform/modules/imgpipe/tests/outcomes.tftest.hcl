@@ -259,6 +259,37 @@ run "turns_tracing_off" {
   }
 }
 
+run "names_the_metrics_service_after_the_deployment_by_default" {
+  command = plan
+
+  # dev, staging and prod in one account and region wrote their metrics under one service
+  # dimension, imgpipe: each one's alarms and dashboard counted the others' objects.
+  assert {
+    condition = (
+      aws_lambda_function.this.environment[0].variables.POWERTOOLS_SERVICE_NAME == "imgpipe-test"
+      && aws_cloudwatch_metric_alarm.this["events-failed"].dimensions.service == "imgpipe-test"
+      && alltrue([for m in aws_cloudwatch_metric_alarm.ratio["failure-ratio"].metric_query : m.metric[0].dimensions.service == "imgpipe-test" if length(m.metric) > 0])
+    )
+    error_message = "The metrics' service dimension should default to the deployment's name, in the function's environment and in the alarms."
+  }
+}
+
+run "takes_a_metrics_service_name_given" {
+  command = plan
+
+  variables {
+    service_name = "Shared.images"
+  }
+
+  assert {
+    condition = (
+      aws_lambda_function.this.environment[0].variables.POWERTOOLS_SERVICE_NAME == "Shared.images"
+      && aws_cloudwatch_metric_alarm.this["events-failed"].dimensions.service == "Shared.images"
+    )
+    error_message = "A service_name given should be the metrics' service dimension."
+  }
+}
+
 run "reads_the_pipeline_document_from_a_parameter" {
   command = plan
 

@@ -73,7 +73,7 @@ run "releases_through_codedeploy_with_rollback_on_failure_alarm_and_stop" {
 
   assert {
     condition = alltrue([
-      for q in aws_cloudwatch_metric_alarm.ratio["canary-quarantine-ratio"].metric_query : q.metric[0].dimensions == tomap({ service = "imgpipe", version = "imgpipe-test:7" }) if length(q.metric) > 0
+      for q in aws_cloudwatch_metric_alarm.ratio["canary-quarantine-ratio"].metric_query : q.metric[0].dimensions == tomap({ service = "imgpipe-test", version = "imgpipe-test:7" }) if length(q.metric) > 0
     ])
     error_message = "The canary quarantine ratio should read the outcome metrics of this function's version 7 (dimension version, imgpipe-test:7: a workflow task's version 7 is another function's)."
   }
