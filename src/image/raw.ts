@@ -50,6 +50,32 @@ export function crop(image: RawImage, left: number, top: number, width: number, 
   return { width, height, data: out };
 }
 
+/**
+ * Sets the colour of `image`'s fully transparent pixels to 0 (transparent black, what a
+ * premultiplied resize leaves there), in place. An editor that erases to transparency keeps the
+ * colours under it, so an upload's invisible pixels may hold a picture its owner removed; encoded
+ * as they were, a PNG, WebP or AVIF output carries it to anyone who drops the alpha channel (and
+ * AVIF's lossy alpha lets it show faintly). In place, since no other use of the pixels reads that
+ * colour: resizing with transparency is premultiplied, compositing and flattening weigh it by its
+ * alpha of 0; so an image that is the base of smaller variants may be cleared, without a copy.
+ */
+export function clearInvisible(image: RawImage): void {
+  const { data } = image;
+  if (data.byteOffset % 4 === 0) {
+    // As 32-bit words (little-endian RGBA: alpha is the top byte), about twice as fast.
+    const words = new Uint32Array(data.buffer, data.byteOffset, data.length >> 2);
+    for (let i = 0; i < words.length; i++) if (words[i]! < 0x01000000) words[i] = 0;
+    return;
+  }
+  for (let i = 3; i < data.length; i += 4) {
+    if (data[i] === 0) {
+      data[i - 3] = 0;
+      data[i - 2] = 0;
+      data[i - 1] = 0;
+    }
+  }
+}
+
 /** Blends every pixel over an opaque background colour (JPEG has no alpha channel). */
 export function flatten(image: RawImage, background: Rgba): RawImage {
   const src = image.data;

@@ -100,8 +100,9 @@ function wideBoxShrink(image: RawImage, factorX: number, factorY: number): RawIm
  * alpha, and its colour the block's colours weighted by their alpha (a mean in premultiplied space,
  * unpremultiplied again). A plain mean would bleed the colour of invisible pixels, whatever it is,
  * into the visible edge; with the weights they count for nothing. A fully transparent block keeps
- * its plain mean colour, which nothing will show. The lanczos step that follows is called with
- * premultiplication, so the whole reduction stays alpha-correct.
+ * its plain mean colour, which the pipeline clears before encoding (raw.ts clearInvisible). The
+ * lanczos step that follows is called with premultiplication, so the whole reduction stays
+ * alpha-correct.
  */
 export function boxShrinkPremultiplied(image: RawImage, factorX: number, factorY: number): RawImage {
   if (factorX === 1 && factorY === 1) return image;

@@ -22,7 +22,7 @@ import { roundMs } from '../core/timing.ts';
 import { inspectImage } from '../image/inspect.ts';
 import { applyOrientation, swapsAxes } from '../image/orientation.ts';
 import { type ImageHeader, probeImage } from '../image/probe.ts';
-import { crop, flatten, hasTransparency, pad, type RawImage } from '../image/raw.ts';
+import { clearInvisible, crop, flatten, hasTransparency, pad, type RawImage } from '../image/raw.ts';
 import { boxShrink, boxShrinkPremultiplied, integerShrink } from '../image/shrink.ts';
 import { compositeOver, placeMark } from '../image/watermark.ts';
 import type { Deadline } from './deadline.ts';
@@ -183,6 +183,9 @@ export async function processImage(
     } else {
       image = await fromEarlier(results[step.from]!, header, step, config, transparent);
     }
+    // The upload's invisible pixels keep no colour (raw.ts clearInvisible): a resized image holds
+    // none, one that was not resampled (no larger than its box, a cover crop) the upload's own.
+    if (transparent) clearInvisible(image);
     // Padding in a translucent background makes an output transparent where the source was not.
     const padded = step.output !== step.resizeTo;
     // The watermark marks the picture, not the padding around it (contain, a box of another shape).

@@ -844,6 +844,48 @@ describe('processImage', () => {
       }
   });
 
+  it('writes no colour under fully transparent pixels: a picture erased to transparency stays erased', async () => {
+    // 48x48 of a picture (a red-green gradient), erased to transparency but for an opaque 16x16
+    // square in the middle: the colours stay under alpha 0, as an editor that erases leaves them.
+    const size = 48;
+    const picture = (cleared: boolean) => {
+      const pixels = new Uint8ClampedArray(size * size * 4);
+      for (let y = 0; y < size; y++)
+        for (let x = 0; x < size; x++) {
+          const opaque = x >= 16 && x < 32 && y >= 16 && y < 32;
+          const colour = opaque || !cleared ? [200 + (x % 56), 5 * y, 40] : [0, 0, 0];
+          pixels.set([...colour, opaque ? 255 : 0], (y * size + x) * 4);
+        }
+      const { formatOptions } = parsePipelineConfig({ formats: { png: {} } });
+      return encode('png', { width: size, height: size, data: pixels }, formatOptions);
+    };
+    const config = parsePipelineConfig({
+      // The image itself and a crop of it (neither resampled), and a reduction.
+      variants: [
+        { name: 'same', width: 100 },
+        { name: 'crop', width: 40, height: 48, fit: 'cover' },
+        { name: 'half', width: 24 },
+      ],
+      formats: { png: {}, webp: {}, avif: { speed: 9 } },
+    });
+    const erased = await processImage(await picture(false), config);
+    const clean = await processImage(await picture(true), config);
+    expect(erased.outputs).toHaveLength(9);
+    for (const [i, output] of erased.outputs.entries()) {
+      const name = `${output.variant} ${output.format}`;
+      // Before, the same-size and cropped outputs held the erased picture: exactly in PNG, lossily
+      // in AVIF (its lossy alpha let it show faintly), and in WebP as blocks of its colours.
+      expect(Buffer.from(output.bytes).equals(Buffer.from(clean.outputs[i]!.bytes)), name).toBe(true);
+      if (output.format !== 'png') continue;
+      const image = await decode('png', output.bytes);
+      let most = 0;
+      for (let p = 0; p < image.data.length; p += 4)
+        if (image.data[p + 3] === 0)
+          most = Math.max(most, image.data[p]!, image.data[p + 1]!, image.data[p + 2]!);
+      expect(most, `${name}: the colour under alpha 0`).toBe(0);
+    }
+  });
+
   it('records per-stage timings', async () => {
     const { timings } = await processImage(readFixture('photos/colour-fig-red-bowl.jpg'), config);
     expect(timings.probe).toBeGreaterThanOrEqual(0);
