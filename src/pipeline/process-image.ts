@@ -418,11 +418,15 @@ async function fromEarlier(
   config: PipelineConfig,
   transparent: boolean,
 ): Promise<RawImage> {
-  const scale = base.width / header.displayWidth;
+  // The base is the whole picture, each side rounded on its own (and held at 1 px): its two scales
+  // differ, by far more than a pixel's worth on a narrow image (11x1000 made 2x200: the width's
+  // scale taken for the height cut 18 of its 200 rows, and the picture's top and bottom with them).
+  const scaleX = base.width / header.displayWidth;
+  const scaleY = base.height / header.displayHeight;
   const region = centred(
     base,
-    Math.min(base.width, Math.round(step.region.width * scale)),
-    Math.min(base.height, Math.round(step.region.height * scale)),
+    Math.min(base.width, Math.round(step.region.width * scaleX)),
+    Math.min(base.height, Math.round(step.region.height * scaleY)),
   );
   return resample(base, region, step.resizeTo, config, transparent);
 }

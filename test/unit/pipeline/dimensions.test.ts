@@ -51,6 +51,45 @@ describe('processImage with extreme dimensions', () => {
     expect({ width: largest.width, height: largest.height }).toEqual(large);
   });
 
+  it.each([
+    // 11x1000 at 200 px high is 2x200 (2.2 wide, rounded down); the 50 px variant is made from it.
+    [
+      11,
+      1000,
+      [
+        { name: 'a', height: 200 },
+        { name: 'b', height: 50 },
+      ],
+    ],
+    // 3x20000 is 2x16383 for both (WebP's limit; 2.46 wide); the second is made from the first.
+    [3, 20_000, [{ name: 'a' }, { name: 'b', width: 320 }]],
+  ])(
+    'keeps the whole picture of a %ix%i PNG in a variant made from an earlier one',
+    async (width, height, variants) => {
+      // A vertical ramp, 0 in the top row to 255 in the bottom one.
+      const ramp = writePng(width, height, { pixel: (_, y) => [Math.round((y * 255) / (height - 1))] });
+      const chained = parsePipelineConfig({ variants, formats: { png: {}, webp: {} } });
+      const alone = parsePipelineConfig({ variants: [variants[1]!], formats: { png: {}, webp: {} } });
+      const png = async (config: typeof chained) => {
+        const output = (await processImage(ramp, config)).outputs.find(
+          (o) => o.variant === 'b' && o.format === 'png',
+        )!;
+        return decode('png', output.bytes);
+      };
+      const [made, reference] = [await png(chained), await png(alone)];
+      expect([made.width, made.height]).toEqual([reference.width, reference.height]);
+      const row = (image: typeof made, y: number) => image.data[y * image.width * 4]!;
+      // Before, the earlier variant's width scale was taken for its height: 18 of its 200 rows, or
+      // 3,050 of its 16,383, were cut off, and the ramp ran from 14 to 241 (24 to 231).
+      expect([row(made, 0), row(made, made.height - 1)]).toEqual([
+        expect.toBeOneOf([0, 1, 2, 3]),
+        expect.toBeOneOf([252, 253, 254, 255]),
+      ]);
+      for (let y = 0; y < made.height; y++)
+        expect(Math.abs(row(made, y) - row(reference, y)), `row ${y}`).toBeLessThanOrEqual(3);
+    },
+  );
+
   it('resizes and encodes once when the limit makes two variants identical', async () => {
     const result = await processImage(writePng(1, 20_000), config);
     for (const format of ['jpeg', 'webp', 'avif'] as const) {
