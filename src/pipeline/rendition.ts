@@ -1,14 +1,15 @@
 import { encode } from '../codecs/index.ts';
 import { parsePipelineConfig } from '../config/document.ts';
 import type { Limits, PipelineConfig, Rgba } from '../core/config.ts';
-import { flatten, type RawImage } from '../image/raw.ts';
+import { flatten, pad, type RawImage } from '../image/raw.ts';
 import { Deadline } from './deadline.ts';
 import { type Encoder, processImage } from './process-image.ts';
 
 /**
  * Small JPEGs of an image, for a service that looks at the picture rather than the file (content
  * moderation): decoded, oriented, its long side scaled to `longSide` pixels (up or down, so tiny
- * images still meet a service's minimum size) and flattened onto white; an image with transparent
+ * images still meet a service's minimum size; its short side padded to `minSide` when the image is
+ * too elongated for it) and flattened onto white; an image with transparent
  * pixels is also flattened onto black. One background alone can hide a picture drawn in the alpha
  * channel (white pixels shaped by their opacity vanish on white and show on any dark page), but
  * none can hide it on both. The same decode, limits and time budget as processImage, since it is
@@ -17,10 +18,19 @@ import { type Encoder, processImage } from './process-image.ts';
 export interface RenditionOptions {
   readonly longSide: number;
   readonly quality: number;
+  /**
+   * The least width and height the service takes: a rendition narrower or lower (an image more
+   * than longSide / minSide times as long as it is wide) is centred on a canvas of that size, of
+   * its background's colour.
+   */
+  readonly minSide: number;
 }
 
-/** Rekognition takes JPEG bytes up to 5 MB; 1024 px at quality 85 is a few hundred KB. */
-export const MODERATION_RENDITION: RenditionOptions = { longSide: 1024, quality: 85 };
+/**
+ * Rekognition takes JPEG bytes up to 5 MB, and images of at least 80 pixels in height and width
+ * ("Guidelines and quotas in Amazon Rekognition"); 1024 px at quality 85 is a few hundred KB.
+ */
+export const MODERATION_RENDITION: RenditionOptions = { longSide: 1024, quality: 85, minSide: 80 };
 
 export type RenditionBackground = 'white' | 'black';
 
@@ -93,7 +103,11 @@ export async function renderJpegs(
     const renditions: Rendition[] = [];
     for (const background of image.transparent ? (['white', 'black'] as const) : (['white'] as const)) {
       deadline.enter('encode');
-      const flat = image.transparent ? flatten(pixels!, BACKGROUNDS[background]) : pixels!;
+      const flat = padded(
+        image.transparent ? flatten(pixels!, BACKGROUNDS[background]) : pixels!,
+        options.minSide,
+        BACKGROUNDS[background],
+      );
       const jpeg = await encode('jpeg', flat, jpegOptions);
       renditions.push({ background, bytes: jpeg, width: flat.width, height: flat.height });
     }
@@ -102,4 +116,10 @@ export async function renderJpegs(
   } finally {
     deadline.dispose();
   }
+}
+
+/** The image on a canvas of at least `minSide` in each dimension (a panorama, a banner). */
+function padded(image: RawImage, minSide: number, background: Rgba): RawImage {
+  if (image.width >= minSide && image.height >= minSide) return image;
+  return pad(image, Math.max(image.width, minSide), Math.max(image.height, minSide), background);
 }

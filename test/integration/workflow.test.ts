@@ -475,6 +475,38 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
     expect(wf.moderation.commandCalls(DetectModerationLabelsCommand)).toHaveLength(3);
   });
 
+  it('moderates a banner more than 12.8 times as wide as it is high: its rendition is never under Rekognition’s 80 px minimum', async () => {
+    const wf = await setup({ checks: { malware: false, moderation: true } });
+    // Rekognition stands in (no local server), holding requests to its documented set quotas
+    // ("Guidelines and quotas in Amazon Rekognition"): at least 80 pixels in height and width.
+    const sizes: [number, number][] = [];
+    wf.moderation
+      .on(DetectModerationLabelsCommand)
+      .callsFake(async (input: { Image: { Bytes: Uint8Array } }) => {
+        const { width, height } = probeImage('jpeg', input.Image.Bytes);
+        sizes.push([width, height]);
+        if (width < 80 || height < 80)
+          throw Object.assign(new Error('Request has invalid parameters'), {
+            name: 'InvalidParameterException',
+            $fault: 'client',
+            $metadata: { httpStatusCode: 400 },
+          });
+        return { ModerationLabels: [], ModerationModelVersion: '7.0' };
+      });
+    // 2000 x 100, opaque: a 1024 px long side makes it 1024 x 51.
+    const [width, height] = [2000, 100];
+    const data = new Uint8ClampedArray(width * height * 4);
+    for (let i = 0; i < data.length; i += 4) data.set([(i / 4) % 256, 90, 160, 255], i);
+    const png = await encode('png', { width, height, data }, parsePipelineConfig({}).formatOptions);
+    const key = 'photos/banner.png';
+    const run = await wf.run(await upload(key, png));
+    expect(run.error).toBeUndefined();
+    expect(run.invoked).toEqual(['Inspect', 'Moderate', 'Process']);
+    expect(run.output).toMatchObject({ result: { status: 'processed', key } });
+    // The picture at its 1024 px long side, centred on a white canvas 80 px high.
+    expect(sizes).toEqual([[1024, 80]]);
+  });
+
   it('reprocesses through the workflow with force: a quarantined image is quarantined again, an unchecked one is scanned and moderated first', async () => {
     const flagged = { Name: 'Explicit', ParentName: '', TaxonomyLevel: 1, Confidence: 99 };
     const wf = await setup({ labels: [flagged] });
