@@ -71,6 +71,9 @@ describe('retries and failures', () => {
           ? ['Sfn.ThrottlingException']
           : [
               'Imgpipe.Transient',
+              // Lambda's transient service errors, as Step Functions' "Handle Lambda service
+              // exceptions" lists them (500s of the invoke), and its throttling.
+              'Lambda.ClientExecutionTimeoutException',
               'Lambda.ServiceException',
               'Lambda.AWSLambdaException',
               'Lambda.SdkClientException',
