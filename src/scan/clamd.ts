@@ -123,6 +123,10 @@ export class Clamd {
         `StreamMaxLength ${streamMiB}M`,
         `MaxScanSize ${Math.max(400, streamMiB)}M`,
         `MaxFileSize ${Math.max(100, streamMiB)}M`,
+        // Past this size clamd skips the PCRE parts of logical signatures and says nothing (no
+        // AlertExceedsMax heuristic): at its default (100M) an upload over 100 MiB that only such a
+        // signature matches was `stream: OK`. It follows MaxFileSize.
+        `PCREMaxFileSize ${Math.max(100, streamMiB)}M`,
         'AlertExceedsMax yes',
         // A scan that takes longer ends as Heuristics.Limits.Exceeded.MaxScanTime, within the task.
         `MaxScanTime ${MAX_SCAN_TIME_MS}`,

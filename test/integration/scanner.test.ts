@@ -206,6 +206,37 @@ describe.skipIf(!tools)('the malware scanner', () => {
     }
   }, 30_000);
 
+  it('runs every signature over an object past 100 MiB that maxBytes allows, PCRE ones included', async () => {
+    const dir = join(workDir, 'pcre');
+    mkdirSync(join(dir, 'db'), { recursive: true });
+    // A logical signature (.ldb) whose PCRE part must match: "marker", then the regular expression.
+    writeFileSync(
+      join(dir, 'db', 'test.ldb'),
+      `Imgpipe-Test-Pcre;Engine:81-255,Target:0;0&1;${Buffer.from('marker').toString('hex')};0/marker[0-9]{3}end/\n`,
+    );
+    const MIB = 1024 * 1024;
+    // A pipeline that takes 128 MiB: its clamd takes streams of that size, and scans them whole.
+    const clamd = await Clamd.start({
+      databaseDir: join(dir, 'db'),
+      workDir: join(dir, 'work'),
+      maxBytes: 128 * MIB,
+      log: () => {},
+    });
+    try {
+      const marker = Buffer.from('marker123end');
+      for (const size of [MIB, 101 * MIB]) {
+        const bytes = new Uint8Array(size);
+        bytes.set(marker, size - marker.length);
+        expect(await clamd.scan(bytes), `${size} bytes`).toMatchObject({
+          infected: true,
+          signature: 'Imgpipe-Test-Pcre.UNOFFICIAL',
+        });
+      }
+    } finally {
+      await clamd.stop();
+    }
+  }, 60_000);
+
   it('scans the retry after a hung clamd on a fresh daemon, not on the hung one', async () => {
     await put(SIGNATURES, 'hung/test.ndb', signature('Imgpipe-Test-Hung', 'hung marker'));
     await put(SOURCE, 'hung.txt', 'a file with the hung marker in it');
