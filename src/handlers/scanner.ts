@@ -11,7 +11,16 @@ import { describeError, ObjectTooLargeError } from '../core/errors.ts';
 import { isPlainObject } from '../core/json.ts';
 import { Clamd, IDLE_TIMEOUT_MS, ScannerError } from '../scan/clamd.ts';
 import type { Storage } from '../storage/types.ts';
-import { checkExecutionTime, checkInspected, FAILED_ERROR, objectOf, TaskError, taskError } from './tasks.ts';
+import {
+  checkExecutionTime,
+  checkInspected,
+  executionLeft,
+  FAILED_ERROR,
+  objectOf,
+  RECORD_RESERVE_MS,
+  TaskError,
+  taskError,
+} from './tasks.ts';
 import type { Verdict } from './workflow.ts';
 import { type LambdaHandler, lambdaHandler } from './wrap.ts';
 
@@ -50,6 +59,35 @@ export interface ScannerDeps {
 
 /** What a Scan invocation keeps, once clamd is up, for reading the object and scanning it. */
 export const SCAN_RESERVE_MS = 15_000;
+
+/**
+ * Kept before the last moment a Scan's Retry can start in the upload workflow's execution: the
+ * Retry's first interval (2 s, full jitter: up to 2 s; upload.asl.json), and 1 s for the retry's
+ * invocation having a little more time left than this one has at its start.
+ */
+export const RETRY_START_MS = 3_000;
+
+/**
+ * How long, from the start of an invocation with `remainingMs` left, a Scan may wait for clamd's
+ * load or reload: while it keeps SCAN_RESERVE_MS for the scan, and, in the upload workflow, no
+ * longer than lets its Retry still start. That Retry passes checkExecutionTime only if its own
+ * invocation (about this one's length) and RECORD_RESERVE_MS fit in what is left of the execution:
+ * a first attempt that waited its whole invocation (about 95 s of the scanner's 110 s) left no
+ * room for it, so the load it left going was never scanned with, and the upload was recorded failed.
+ * When no retry could start anyway, the whole invocation is waited.
+ */
+export function waitLimit(
+  input: unknown,
+  remainingMs: number,
+  now = Date.now(),
+): { readonly ms: number; readonly retryStartsByMs?: number } {
+  const own = Math.max(0, remainingMs - SCAN_RESERVE_MS);
+  const execution = executionLeft(input, now);
+  if (execution === undefined) return { ms: own };
+  const retryStartsByMs = execution.leftMs - (remainingMs + RECORD_RESERVE_MS);
+  const ms = retryStartsByMs - RETRY_START_MS;
+  return ms >= 0 && ms < own ? { ms, retryStartsByMs } : { ms: own };
+}
 
 /** Signature files are the database; anything else under the prefix is not copied. */
 /** The files of a ClamAV database (sigtool(1), signatures.pdf). */
@@ -160,27 +198,27 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
    * invocation timed out, clamd and the load with it, so every retry would start it afresh and time
    * out the same way. The environment kept, the retry that lands in it goes on with the same load.
    */
-  async function readyWithin(maxBytes: number, remainingMs: number | undefined): Promise<Clamd> {
-    return within(ready(maxBytes), remainingMs, 'loading the signature database', engineStartedAt);
+  async function readyWithin(maxBytes: number, wait: Wait | undefined): Promise<Clamd> {
+    return within(ready(maxBytes), wait, 'loading the signature database', engineStartedAt);
   }
 
   /**
-   * `work`, waited for while the invocation keeps SCAN_RESERVE_MS for the scan; past that a
-   * retryable ScannerError, the work left going for the next attempt in this environment.
+   * `work`, waited for until the invocation's wait limit (waitLimit()); past that a retryable
+   * ScannerError, the work left going for the next attempt in this environment.
    */
   async function within<T>(
     work: Promise<T>,
-    remainingMs: number | undefined,
+    wait: Wait | undefined,
     doing: string,
     startedAt: number,
   ): Promise<T> {
-    if (remainingMs === undefined) return work;
+    if (wait === undefined) return work;
     // Settled after this attempt ends: its rejection is the next attempt's to see.
     work.catch(() => undefined);
     const late = Symbol('late');
     let timer: ReturnType<typeof setTimeout> | undefined;
     const cut = new Promise<typeof late>((resolve) => {
-      timer = setTimeout(() => resolve(late), Math.max(0, remainingMs - SCAN_RESERVE_MS));
+      timer = setTimeout(() => resolve(late), Math.max(0, wait.until - performance.now()));
     });
     try {
       const done = await Promise.race([work, cut]);
@@ -189,8 +227,11 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
       clearTimeout(timer);
     }
     const s = (ms: number) => `${Math.round(ms / 1000)} s`;
+    const still = `clamd is still ${doing} (${s(performance.now() - startedAt)} since it started)`;
     throw new ScannerError(
-      `clamd is still ${doing} (${s(performance.now() - startedAt)} since it started), and this invocation has ${s(remainingMs)} left, ${s(SCAN_RESERVE_MS)} of them kept for the scan: the attempt ends here so that it goes on, and a retry in this environment scans once it is done`,
+      wait.retryStartsByMs === undefined
+        ? `${still}, and this invocation has ${s(wait.remainingMs)} left, ${s(SCAN_RESERVE_MS)} of them kept for the scan: the attempt ends here so that it goes on, and a retry in this environment scans once it is done`
+        : `${still}, and a retry can start only within ${s(wait.retryStartsByMs)} of this invocation's start, while the upload workflow's execution has time for this invocation's ${s(wait.remainingMs)} and ${s(RECORD_RESERVE_MS)} kept to record a failure: the attempt ends here so that it goes on, and the retry in this environment scans once it is done`,
     );
   }
 
@@ -228,13 +269,18 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
       checkExecutionTime(input, 'Scan', context);
       const ref = objectOf(input);
       const maxBytes = maxBytesOf(input) ?? deps.maxBytes;
-      const clamd = await readyWithin(maxBytes, context?.getRemainingTimeInMillis());
-      await within(
-        refresh(clamd),
-        context?.getRemainingTimeInMillis(),
-        'reloading a newer signature database',
-        refreshStartedAt,
-      );
+      const startRemainingMs = context?.getRemainingTimeInMillis();
+      let wait: Wait | undefined;
+      if (startRemainingMs !== undefined) {
+        const limit = waitLimit(input, startRemainingMs);
+        wait = {
+          until: performance.now() + limit.ms,
+          remainingMs: startRemainingMs,
+          retryStartsByMs: limit.retryStartsByMs,
+        };
+      }
+      const clamd = await readyWithin(maxBytes, wait);
+      await within(refresh(clamd), wait, 'reloading a newer signature database', refreshStartedAt);
       let bytes: Uint8Array;
       try {
         const object = await deps
@@ -302,6 +348,15 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
       await current?.stop();
     },
   });
+}
+
+/** How long an invocation waits for clamd: until `until` (performance.now()), from waitLimit(). */
+interface Wait {
+  readonly until: number;
+  /** The invocation's remaining time at its start. */
+  readonly remainingMs: number;
+  /** Set when the limit is its Retry's latest start rather than its own time. */
+  readonly retryStartsByMs?: number | undefined;
 }
 
 /** The task input's maxBytes (the pipeline's, from the Inspect task), when it names one. */

@@ -49,8 +49,29 @@ export function checkExecutionTime(
   context: { getRemainingTimeInMillis(): number } | undefined,
   now = Date.now(),
 ): void {
+  if (context === undefined) return;
+  const execution = executionLeft(input, now);
+  if (execution === undefined) return;
+  const { leftMs, startedText, timeoutSeconds } = execution;
+  const mayTakeMs = context.getRemainingTimeInMillis();
+  if (mayTakeMs + RECORD_RESERVE_MS <= leftMs) return;
+  const s = (ms: number) => `${Math.round(ms / 100) / 10} s`;
+  throw new TaskError(
+    FAILED_ERROR,
+    `${task} was not started: the upload workflow's execution has ${s(Math.max(0, leftMs))} left of its ${timeoutSeconds} s (started ${startedText}), and ${task} may take ${s(mayTakeMs)}, with ${s(RECORD_RESERVE_MS)} kept to record this failure`,
+  );
+}
+
+/**
+ * What is left of the execution a task's input names (`{"execution": {"started",
+ * "timeoutSeconds"}}`), or undefined when it names none; a malformed one fails (`Imgpipe.Failed`).
+ */
+export function executionLeft(
+  input: unknown,
+  now = Date.now(),
+): { leftMs: number; startedText: string; timeoutSeconds: number } | undefined {
   const execution = isPlainObject(input) ? input.execution : undefined;
-  if (execution === undefined || context === undefined) return;
+  if (execution === undefined) return undefined;
   const startedText =
     isPlainObject(execution) && typeof execution.started === 'string' ? execution.started : '';
   const started = Date.parse(startedText);
@@ -60,14 +81,7 @@ export function checkExecutionTime(
       FAILED_ERROR,
       `Expected {"started": the execution's start time, "timeoutSeconds": its timeout} at input.execution but received ${JSON.stringify(execution)}`,
     );
-  const leftMs = timeoutSeconds * 1000 - (now - started);
-  const mayTakeMs = context.getRemainingTimeInMillis();
-  if (mayTakeMs + RECORD_RESERVE_MS <= leftMs) return;
-  const s = (ms: number) => `${Math.round(ms / 100) / 10} s`;
-  throw new TaskError(
-    FAILED_ERROR,
-    `${task} was not started: the upload workflow's execution has ${s(Math.max(0, leftMs))} left of its ${timeoutSeconds} s (started ${startedText}), and ${task} may take ${s(mayTakeMs)}, with ${s(RECORD_RESERVE_MS)} kept to record this failure`,
-  );
+  return { leftMs: timeoutSeconds * 1000 - (now - started), startedText, timeoutSeconds };
 }
 
 /** The error a state machine sees for what a task caught. */

@@ -11,9 +11,11 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   createScanTask,
   createSignatureUpdater,
+  RETRY_START_MS,
   SCAN_RESERVE_MS,
   type ScanTask,
 } from '../../src/handlers/scanner.ts';
+import { checkExecutionTime, RECORD_RESERVE_MS } from '../../src/handlers/tasks.ts';
 import { Clamd } from '../../src/scan/clamd.ts';
 import { S3Storage } from '../../src/storage/s3.ts';
 import { startTestS3 } from '../support/s3.ts';
@@ -308,6 +310,47 @@ describe.skipIf(!tools)('the malware scanner', () => {
       starts.mockRestore();
     }
   }, 30_000);
+
+  it('ends a first attempt waiting for the load while the upload workflow still has time for its retry', async () => {
+    await put(SIGNATURES, 'retry-room/test.ndb', signature('Imgpipe-Test-Room', 'room marker'));
+    await put(SOURCE, 'room.txt', 'a file with the room marker in it');
+    const scan = createScanTask(deps('retry-room', { prefix: 'retry-room/' }));
+    tasks.push(scan);
+    const starts = vi.spyOn(Clamd, 'start');
+    // The execution's clock, held still (only Date.now: the waits run on performance.now()).
+    const now = Date.now();
+    const clock = vi.spyOn(Date, 'now').mockReturnValue(now);
+    try {
+      const invocation = { getRemainingTimeInMillis: () => 100_000 } as Context;
+      // The upload workflow's execution has exactly the room for a retry of a 100 s invocation
+      // (with the 90 s kept to record a failure) after the Retry's first interval: waiting the
+      // invocation through (85 s) would leave the retry refused, and the upload failed.
+      const left = 100_000 + RECORD_RESERVE_MS + RETRY_START_MS;
+      const started = new Date(now - (290_000 - left)).toISOString();
+      const input = {
+        object: { bucket: SOURCE, key: 'room.txt' },
+        execution: { started, timeoutSeconds: 290 },
+      };
+      await expect(scan(input, invocation)).rejects.toMatchObject({
+        name: 'Imgpipe.Transient',
+        message: expect.stringMatching(
+          /^ScannerError: clamd is still loading the signature database \(\d+ s since it started\), and a retry can start only within 3 s of this invocation's start, while the upload workflow's execution has time for this invocation's 100 s and 90 s kept to record a failure: /,
+        ),
+      });
+      // The Retry, after its interval: the execution has no room for another, so this attempt
+      // waits for the same load, started once, and scans.
+      clock.mockReturnValue(now + 2_000);
+      expect(() => checkExecutionTime(input, 'Scan', invocation)).not.toThrow();
+      expect(await scan(input, invocation)).toMatchObject({
+        status: 'rejected',
+        rejection: { reason: 'malware', details: { signature: 'Imgpipe-Test-Room.UNOFFICIAL' } },
+      });
+      expect(starts).toHaveBeenCalledTimes(1);
+    } finally {
+      clock.mockRestore();
+      starts.mockRestore();
+    }
+  }, 60_000);
 
   it('lets a reload of a newer database that outlasts an invocation go on into the retry', async () => {
     await put(SIGNATURES, 'reload-slow/first.ndb', signature('Imgpipe-Test-Before', 'before marker'));
