@@ -79,6 +79,8 @@ const FROZEN_GAP_MS = 1_000;
 /** What clamd names a scan cut short by one of its limits, with AlertExceedsMax on. */
 export const LIMITS_EXCEEDED = 'Heuristics.Limits.Exceeded';
 const MIB = 1024 * 1024;
+/** What a reload is checked with: any answer but an error will do. */
+const RELOAD_CHECK = new TextEncoder().encode('imgpipe: clamd reload check');
 
 export class Clamd {
   readonly socket: string;
@@ -246,12 +248,29 @@ export class Clamd {
     return this.#process.pid;
   }
 
-  /** Makes clamd read the database folder again (after the updater replaced files in it). */
+  /**
+   * Makes clamd read the database folder again (after the updater replaced files in it). A reload
+   * that fails leaves clamd running and answering PING, its log saying it kept the previous
+   * database, but clamd 1.4 then fails every scan ("Error writing to temporary file ERROR"), and
+   * every later reload too: so the reload is checked with a scan of a few bytes, and a clamd that
+   * cannot scan is stopped (`running` false), for the caller to start afresh on the database.
+   */
   async reload(): Promise<void> {
     const reply = await this.#command('zRELOAD\0');
     if (reply !== 'RELOADING') throw new ScannerError(`clamd refused to reload: ${reply}`);
     // Scans wait while it reloads (ConcurrentDatabaseReload no); PING answers once it is done.
     while ((await this.#command('zPING\0')) !== 'PONG') await sleep(25);
+    try {
+      await this.scan(RELOAD_CHECK);
+    } catch (error) {
+      // Killed, as a hung one: nothing is to ask it again.
+      this.#hung = true;
+      await this.stop();
+      throw new ScannerError(
+        `clamd cannot scan since it reloaded the database (${describeError(error)}): it was stopped, and the next scan starts it afresh`,
+        { cause: error },
+      );
+    }
   }
 
   /** Stops the daemon and waits for it to exit. */
@@ -325,7 +344,10 @@ export class Clamd {
         chunks.push(chunk);
         if (chunk.includes(0)) {
           complete = true;
-          socket.end();
+          // The reply is whole: the connection is closed from this side. Waiting for clamd to close
+          // it waited out the idle timeout, and killed clamd as hung, when it did not (a clamd whose
+          // reload failed answers every scan with an error and keeps the connection open).
+          socket.destroy();
         }
       });
       socket.on('error', (error) => {

@@ -123,6 +123,35 @@ describe.skipIf(!tools)('the malware scanner', () => {
     });
   });
 
+  it('stops a clamd whose reload failed, which then fails every scan, for the next scan to start afresh', async () => {
+    const dir = join(workDir, 'reload-failed');
+    mkdirSync(join(dir, 'db'), { recursive: true });
+    writeFileSync(join(dir, 'db', 'first.ndb'), signature('Imgpipe-Test-Unbroken', 'unbroken marker'));
+    const clamd = await Clamd.start({
+      databaseDir: join(dir, 'db'),
+      workDir: join(dir, 'work'),
+      maxBytes: 1024 * 1024,
+      log: () => {},
+    });
+    try {
+      // A file clamd cannot load: it says it kept the previous database, answers PING, and
+      // answers every scan with an error, its connection left open.
+      writeFileSync(join(dir, 'db', 'bad.ndb'), 'not a signature\n');
+      await expect(clamd.reload()).rejects.toMatchObject({
+        name: 'ScannerError',
+        retryable: true,
+        message: expect.stringMatching(
+          /^clamd cannot scan since it reloaded the database \(ScannerError: clamd could not scan the object: .+ ERROR\): it was stopped, and the next scan starts it afresh$/,
+        ),
+      });
+      // Stopped, so the scanner starts another (handlers/scanner.ts ready()).
+      expect(clamd.running).toBe(false);
+    } finally {
+      await clamd.stop();
+    }
+    // clamd's idle timeout (75 s) would have been waited out for the error's connection to close.
+  }, 60_000);
+
   it('finds the EICAR test file itself, and passes a clean file, with the EICAR string as a custom signature', async () => {
     // The official database cannot be downloaded here, so the test writes the signature: the EICAR
     // string anywhere in a file (an .ndb body signature; clamscan has no built-in EICAR detection).
