@@ -537,9 +537,17 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       // this attempt wrote stays over the later version's outputs.
       written = recorded ? 'applied' : 'stale';
     }
-    // A later event of the key is recorded: it decides, and announces, the key's outputs.
-    if (written === 'stale' && outcome.status === 'duplicate')
-      return { result: report(ref, trigger, outcome) };
+    // A later event of the key is recorded: it decides, and announces, the key's outputs. In the
+    // workflow mode, a retried Process finds the outputs its earlier attempt wrote current for its
+    // own (replaced) content, after that attempt could not make them again for the key's content
+    // (superseded(): its invocation's time gone, an S3 fault): they are brought in line now, as the
+    // direct mode's retry does in start().
+    if (written === 'stale' && outcome.status === 'duplicate') {
+      const realigned = checked ? await staleOutputs(ref, time) : undefined;
+      if (realigned === undefined) return { result: report(ref, trigger, outcome) };
+      const reason = `stale event: the status table holds a later event for this key; ${realigned}`;
+      return { result: skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason }) };
+    }
     if (written === 'stale' && outcome.status === 'processed')
       return superseded(
         ref,

@@ -92,6 +92,10 @@ export function taskError(error: unknown): TaskError {
 }
 
 function isTransient(error: unknown): boolean {
+  // A plain Error that names what failed around its cause (objects.ts superseded(): outputs that
+  // could not be made again, e.g. for an InvocationTimeError) is what its cause is.
+  if (error instanceof Error && Object.getPrototypeOf(error) === Error.prototype && error.cause !== undefined)
+    return isTransient(error.cause);
   if (error instanceof CodecError) return true;
   if (error instanceof StorageError) return error.retryable;
   if (error instanceof ImgpipeError) return (error as { retryable?: boolean }).retryable === true;

@@ -7,7 +7,7 @@ import { DetectModerationLabelsCommand, RekognitionClient } from '@aws-sdk/clien
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { JsonLinesPublisher } from '../../src/bus/file.ts';
 import type { EventPublisher } from '../../src/bus/types.ts';
 import { type LocalDynamo, startLocalDynamo } from '../../src/cli/local-dynamodb.ts';
@@ -758,6 +758,57 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
     expect(await outputs().head(`small/${key}.jpg`)).toBeUndefined();
     expect(await wf.status.get(SOURCE, key)).toMatchObject({ status: 'quarantined', reason: 'malware' });
     expect(wf.events().map((e) => e['detail-type'])).toEqual(['Image Quarantined']);
+  });
+
+  it("retries a Process whose outputs made again for a later upload ran out of the invocation's time", async () => {
+    // The first run's Process has written its outputs; before it records them, the key is replaced
+    // and the replacement's own run processes it. The first Process then makes the outputs again
+    // from the key's current content, and the invocation's time is gone by then (the clock moved
+    // past its end): that is not the content's doing, and Process is retried, whose new invocation
+    // makes them. It was Imgpipe.Failed, never retried: the outputs stayed of the replaced content.
+    const key = 'photos/replaced-late.png';
+    const remainingMs = 120_000;
+    const realNow = performance.now.bind(performance);
+    const clock = vi.spyOn(performance, 'now');
+    try {
+      let later: Awaited<ReturnType<typeof wf.run>> | undefined;
+      let replaced = false;
+      const wrapStatus = (store: StatusStore): StatusStore => ({
+        ...store,
+        begin: (...args) => store.begin(...args),
+        get: (...args) => store.get(...args),
+        list: (...args) => store.list(...args),
+        finish: async (...args) => {
+          if (args[1].status === 'processed' && !replaced) {
+            replaced = true;
+            // The first run's manifest landed after the later run's, as in the race this is for.
+            const manifest = await outputs().get(`manifests/${key}.json`);
+            later = await wf.run(await upload(key, readFixture('edge/formats/1x1.png')));
+            await outputs().put(`manifests/${key}.json`, manifest.body, { contentType: 'application/json' });
+            clock.mockImplementation(() => realNow() + remainingMs + 100);
+          }
+          return store.finish(...args);
+        },
+      });
+      const wf = await setup({ checks: { malware: false, moderation: true }, wrapStatus, remainingMs });
+      const first = await wf.run(await upload(key, readFixture('edge/formats/alpha-rgba8.png')));
+      expect(later!.output).toMatchObject({ result: { status: 'processed', key } });
+      expect(first.error).toBeUndefined();
+      expect(first.invoked).toEqual(['Inspect', 'Moderate', 'Process', 'Process']);
+      expect(first.output).toMatchObject({
+        result: {
+          status: 'ignored',
+          key,
+          reason: expect.stringMatching(/its outputs were of other content/),
+        },
+      });
+      expect(await wf.status.get(SOURCE, key)).toMatchObject({ status: 'processed' });
+      const manifest = await getJson<Manifest>(outputs(), `manifests/${key}.json`);
+      expect(manifest.source.etag).toBe((await new S3Storage(s3.client, SOURCE).head(key))!.etag);
+      expect(wf.events().map((e) => e['detail-type'])).toEqual(['Image Processed']);
+    } finally {
+      clock.mockRestore();
+    }
   });
 
   for (const checks of [
