@@ -1,7 +1,7 @@
 import { describeError, invalidSetting } from '../core/errors.ts';
 import { isPlainObject } from '../core/json.ts';
 import { BucketLayout } from '../core/layout.ts';
-import { INVOCATION_RESERVE_MS } from '../pipeline/deadline.ts';
+import { INVOCATION_RESERVE_MS, InvocationTimeError } from '../pipeline/deadline.ts';
 import { readManifest } from '../pipeline/records.ts';
 import { getJson } from '../storage/types.ts';
 import { type LambdaHandler, lambdaHandler } from './lambda.ts';
@@ -230,10 +230,10 @@ export const MAX_REASON_CHARS = 500;
  * A batch stops taking objects when less than this is left of its invocation, and is retried; past
  * its first object, also when less than an object's whole time budget is left (limits.maxSecondsPerImage
  * and INVOCATION_RESERVE_MS): the deadline of an object started then would be cut to what is left,
- * and one that takes longer refused as too-slow (quarantined) for being late in its batch. Only
- * where the invocation can give that budget (it had it, and this reserve, when the batch started):
- * a maxSecondsPerImage past the batch function's timeout would otherwise fail every batch of more
- * than one object on each retry alike.
+ * and one that runs out of it would fail for being late in its batch (InvocationTimeError, for which
+ * the batch is retried too). Only where the invocation can give that budget (it had it, and this
+ * reserve, when the batch started): a maxSecondsPerImage past the batch function's timeout would
+ * otherwise fail every batch of more than one object on each retry alike.
  */
 export const TIME_RESERVE_MS = 30_000;
 
@@ -342,6 +342,10 @@ export function createReprocessTasks(deps: HandlerDeps, options: ReprocessOption
       // is not waited for: no invocation would start the object, and the retry would fail the same.
       let wholeMs: number | undefined;
       let started = 0;
+      // The objects run one after another in one invocation: one that runs out of its time after
+      // the earlier ones took it fails (InvocationTimeError) instead of being quarantined as
+      // too-slow, and the batch is retried for it (objects.ts handle(), invocationStartedAt).
+      const invocationStartedAt = performance.now();
       try {
         for (const item of items) {
           const remainingMs = context?.getRemainingTimeInMillis();
@@ -375,11 +379,22 @@ export function createReprocessTasks(deps: HandlerDeps, options: ReprocessOption
           started++;
           // A retried batch's objects done by an earlier try come back duplicate, forced or not.
           const force = item.force === true && !(await madeSince(item));
-          const { result, event: outcome } = await objects.handle(
+          const {
+            result,
+            error,
+            event: outcome,
+          } = await objects.handle(
             { bucket: item.bucket, key: item.key },
-            { trigger: 'Reprocess', force, remainingMs },
+            { trigger: 'Reprocess', force, remainingMs, invocationStartedAt },
           );
           events.add(outcome);
+          // Not the object's doing: the whole batch runs again, what is done by then a duplicate.
+          if (result.status === 'failed' && ranOutOfTime(error))
+            throw new TaskError(
+              TRANSIENT_ERROR,
+              `The batch ran out of time during s3://${item.bucket}/${item.key}: ${describeError(error)}`,
+              { cause: error },
+            );
           if (events.size >= EventBatch.BATCH) await events.flush();
           counts[result.status] = (counts[result.status] ?? 0) + 1;
           if (result.status === 'failed') failures.push({ key: item.key, reason: clip(result.reason) });
@@ -401,6 +416,12 @@ export function createReprocessTasks(deps: HandlerDeps, options: ReprocessOption
       }
     }),
   };
+}
+
+/** Whether an object failed for its invocation's time (InvocationTimeError), or wraps such a failure. */
+function ranOutOfTime(error: unknown): boolean {
+  if (error instanceof InvocationTimeError) return true;
+  return error instanceof Error && error.cause !== undefined && ranOutOfTime(error.cause);
 }
 
 /**

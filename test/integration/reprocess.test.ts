@@ -2,7 +2,7 @@ import { PassThrough } from 'node:stream';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { LOCAL_CREDENTIALS } from '../../src/cli/local-s3.ts';
 import { startLocalStepFunctions } from '../../src/cli/local-sfn-api.ts';
 import {
@@ -22,6 +22,7 @@ import {
   type ReprocessSummary,
 } from '../../src/handlers/reprocess.ts';
 import { TaskError, TRANSIENT_ERROR } from '../../src/handlers/tasks.ts';
+import { type Encoder, inThreadEncoder } from '../../src/pipeline/process-image.ts';
 import type { Manifest } from '../../src/pipeline/records.ts';
 import { S3Storage } from '../../src/storage/s3.ts';
 import { getJson } from '../../src/storage/types.ts';
@@ -108,6 +109,7 @@ function setup(
     failing?: Set<string>;
     keyFilters?: readonly KeyFilter[];
     maxSecondsPerImage?: number;
+    encoder?: Encoder;
   } = {},
 ) {
   const config = loadRuntimeConfig({
@@ -132,6 +134,7 @@ function setup(
       quarantine: storage(QUARANTINE),
       logger: new Logger({ serviceName: 'imgpipe-test', logLevel: 'CRITICAL' }),
       metrics: new Metrics({ serviceName: 'imgpipe-test', namespace: 'imgpipe-test' }),
+      ...(options.encoder ? { encoder: options.encoder } : {}),
     },
     { keyFilters: options.keyFilters ?? parseKeyFilters(undefined) },
   );
@@ -654,6 +657,56 @@ describe('the reprocessing tasks', () => {
     expect(first.counts).toEqual({ processed: 2 });
     const again = (await tasks.batch({ Items: items }, context as never)) as BatchResult;
     expect(again.counts).toEqual({ duplicate: 2 });
+  });
+
+  it('batch is retried, not quarantining an object, when the earlier objects took the time it ran out of', async () => {
+    // limits.maxSecondsPerImage 600 and the batch function's 270 s: every object starts with what
+    // is left. The first takes 200 s of it (the clock moved during its encode); the second then
+    // has 65 s and would take 61 s more (the clock again). Running out of the invocation's time is
+    // the first object's doing, not its own: it was quarantined as too-slow, a valid image kept so
+    // for good. The batch is retried, and the retry (the first object a duplicate) makes it.
+    const realNow = performance.now.bind(performance);
+    let offsetMs = 0;
+    const clock = vi.spyOn(performance, 'now').mockImplementation(() => realNow() + offsetMs);
+    try {
+      const takes = [200_000, 61_000];
+      const encoder: Encoder = {
+        ...inThreadEncoder,
+        encode: (...args) => {
+          offsetMs += takes.shift() ?? 0;
+          return inThreadEncoder.encode(...args);
+        },
+      };
+      const { tasks } = setup({ width: 36, maxSecondsPerImage: 600, encoder });
+      const items = ['archive/036.jpg', 'archive/037.png'].map((key) => ({
+        bucket: SOURCE,
+        key,
+        force: true,
+      }));
+      const invocation = () => {
+        let startedAt: number | undefined;
+        return {
+          getRemainingTimeInMillis: () => {
+            startedAt ??= performance.now();
+            return Math.max(0, Math.round(startedAt + 265_000 - performance.now()));
+          },
+        } as never;
+      };
+      await expect(tasks.batch({ Items: items }, invocation())).rejects.toMatchObject({
+        name: 'Imgpipe.Transient',
+        message: expect.stringMatching(
+          /^The batch ran out of time during s3:\/\/rp-uploads\/archive\/037\.png: InvocationTimeError: The invocation's time ran out/,
+        ),
+      });
+      expect(await new S3Storage(s3.client, QUARANTINE).head('reasons/archive/037.png.json')).toBeUndefined();
+      const retried = (await tasks.batch(
+        { Items: items.map((item) => ({ ...item, force: false })) },
+        invocation(),
+      )) as BatchResult;
+      expect(retried.counts).toEqual({ duplicate: 1, processed: 1 });
+    } finally {
+      clock.mockRestore();
+    }
   });
 
   it('summarize reads the map’s ResultWriter files: succeeded batches counted, failed ones listed with their keys', async () => {
