@@ -1,7 +1,7 @@
 import { describeError, invalidSetting } from '../core/errors.ts';
 import { isPlainObject } from '../core/json.ts';
 import { BucketLayout } from '../core/layout.ts';
-import { INVOCATION_RESERVE_MS, InvocationTimeError } from '../pipeline/deadline.ts';
+import { INVOCATION_RESERVE_MS, ranOutOfInvocationTime } from '../pipeline/deadline.ts';
 import { readManifest } from '../pipeline/records.ts';
 import { getJson } from '../storage/types.ts';
 import { type LambdaHandler, lambdaHandler } from './lambda.ts';
@@ -389,7 +389,7 @@ export function createReprocessTasks(deps: HandlerDeps, options: ReprocessOption
           );
           events.add(outcome);
           // Not the object's doing: the whole batch runs again, what is done by then a duplicate.
-          if (result.status === 'failed' && ranOutOfTime(error))
+          if (result.status === 'failed' && ranOutOfInvocationTime(error))
             throw new TaskError(
               TRANSIENT_ERROR,
               `The batch ran out of time during s3://${item.bucket}/${item.key}: ${describeError(error)}`,
@@ -416,12 +416,6 @@ export function createReprocessTasks(deps: HandlerDeps, options: ReprocessOption
       }
     }),
   };
-}
-
-/** Whether an object failed for its invocation's time (InvocationTimeError), or wraps such a failure. */
-function ranOutOfTime(error: unknown): boolean {
-  if (error instanceof InvocationTimeError) return true;
-  return error instanceof Error && error.cause !== undefined && ranOutOfTime(error.cause);
 }
 
 /**

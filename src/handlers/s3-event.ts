@@ -1,4 +1,5 @@
 import { describeError } from '../core/errors.ts';
+import { InvocationTimeError, ranOutOfInvocationTime } from '../pipeline/deadline.ts';
 import { parseS3Event } from './events.ts';
 import { type LambdaHandler, lambdaHandler } from './lambda.ts';
 import { createObjectHandling, type HandlerDeps, type RecordResult } from './objects.ts';
@@ -15,7 +16,8 @@ export type { HandlerDeps as S3HandlerDeps, RecordResult, RecordStatus } from '.
  * - Invalid images are quarantined and the invocation succeeds: retrying cannot fix them.
  * - Anything else (S3 5xx, throttling, timeouts, denied access) is logged, the remaining records
  *   still run, and the invocation then fails so Lambda retries it; records done in the first attempt
- *   are skipped on the retry by the idempotency check.
+ *   are skipped on the retry by the idempotency check. Once a record has run out of the invocation's
+ *   time (InvocationTimeError), the records after it are not started, only named in the failure.
  */
 export interface HandlerResult {
   readonly records: readonly RecordResult[];
@@ -67,9 +69,20 @@ export function createS3EventHandler(deps: HandlerDeps): LambdaHandler<HandlerRe
     );
     const failures: Failure[] = [];
     const events = new EventBatch(deps.events, logger, deps.metrics);
+    // Set when a record ran out of the invocation's time: the records after it are not started
+    // (each was read, recorded failed and announced as an Image Failed, with no time to be
+    // processed); the invocation fails, and the retry, which finds what is done, does them.
+    let ranOut: string | undefined;
     try {
       for (const change of parsed.changes) {
         const { object, eventName } = change;
+        if (ranOut !== undefined) {
+          const error = new InvocationTimeError(
+            `Not started: the invocation's time ran out during ${ranOut}; the retry processes it`,
+          );
+          failures.push({ bucket: object.bucket, key: object.key, error });
+          continue;
+        }
         if (change.kind === 'removed') {
           const { result, error, event } = await objects.remove(object, { trigger: eventName });
           if (result.status === 'failed') failures.push({ bucket: object.bucket, key: object.key, error });
@@ -83,6 +96,8 @@ export function createS3EventHandler(deps: HandlerDeps): LambdaHandler<HandlerRe
           invocationStartedAt,
         });
         if (result.status === 'failed') failures.push({ bucket: object.bucket, key: object.key, error });
+        if (result.status === 'failed' && ranOutOfInvocationTime(error))
+          ranOut = `s3://${object.bucket}/${object.key}`;
         records.push(result);
         events.add(event);
       }

@@ -36,6 +36,12 @@ export class InvocationTimeError extends ImgpipeError {
   }
 }
 
+/** Whether `error` is an InvocationTimeError, or names what failed around one (its `cause`). */
+export function ranOutOfInvocationTime(error: unknown): boolean {
+  if (error instanceof InvocationTimeError) return true;
+  return error instanceof Error && error.cause !== undefined && ranOutOfInvocationTime(error.cause);
+}
+
 /**
  * The refusal `error` as the object's outcome, or the InvocationTimeError to fail it with instead:
  * when the image was bound by the invocation's remaining time and more than INVOCATION_RESERVE_MS

@@ -523,15 +523,19 @@ describe('S3 event handler', () => {
     }
   });
 
-  it('fails a later record the invocation has no time left for after the earlier ones, to retry it, instead of quarantining it as too-slow', async () => {
-    // One event, two records: the first takes the whole invocation (its status write, as above)
-    // and fails; the second then has no time left. Running out of it is the earlier record's doing,
-    // not the image's: quarantined as too-slow, a valid photo stayed so (its retry finds the
-    // quarantine done). It fails with the first, and the retry, which finds what is done, does it.
+  it('fails a later record the invocation has no time left for after the earlier ones, to retry it, and starts none after it', async () => {
+    // One event, three records: the first is processed, and takes the whole invocation (its
+    // status write: the clock moves past the invocation's end); the second then has no time left.
+    // Running out of it is the earlier record's doing, not the image's: quarantined as too-slow, a
+    // valid photo stayed so (its retry finds the quarantine done). It fails, and the retry, which
+    // finds what is done, does it. The third is not started: each such record was read, recorded
+    // failed and announced as an Image Failed, with no time to be processed.
+    const realNow = performance.now.bind(performance);
+    const clock = vi.spyOn(performance, 'now');
     const dynamo = await startLocalDynamo();
     try {
       await dynamo.createStatusTable('imgpipe-status');
-      const wholeMs = 5_500;
+      const wholeMs = 120_000;
       let invokedAt: number | undefined;
       const context = {
         getRemainingTimeInMillis: () => {
@@ -539,17 +543,16 @@ describe('S3 event handler', () => {
           return Math.max(0, Math.round(invokedAt + wholeMs - performance.now()));
         },
       } as never;
-      class SlowFirstBegin extends DynamoStatusStore {
-        override async begin(...args: Parameters<DynamoStatusStore['begin']>) {
-          // The first record's write, until the invocation's time has passed (the clock).
-          const end = invokedAt! + wholeMs + 100;
-          while (args[0].key === 'later/first.png' && performance.now() < end)
-            await new Promise((resolve) => setTimeout(resolve, end - performance.now() + 1));
-          return super.begin(...args);
+      class SlowFirstFinish extends DynamoStatusStore {
+        override async finish(...args: Parameters<DynamoStatusStore['finish']>) {
+          // The first record's write, until the invocation's time has passed.
+          if (args[0].key === 'later/first.png') clock.mockImplementation(() => realNow() + wholeMs + 100);
+          return super.finish(...args);
         }
       }
-      const status = new SlowFirstBegin(dynamo.client, 'imgpipe-status');
+      const status = new SlowFirstFinish(dynamo.client, 'imgpipe-status');
       const runtime = config();
+      const sent: ImageEvent[] = [];
       const handler = createS3EventHandler({
         config: runtime,
         sourceStorage: (bucket) => new S3Storage(s3.client, bucket),
@@ -558,25 +561,47 @@ describe('S3 event handler', () => {
         logger: new Logger({ serviceName: 'imgpipe-test' }),
         metrics: new Metrics({ serviceName: 'imgpipe-test', namespace: 'imgpipe-test' }),
         status,
+        events: {
+          publish: async (events) => {
+            sent.push(...events);
+            return { sent: events.length, failed: 0, errors: [] };
+          },
+        },
       });
       const png = readFixture('edge/formats/1x1.png');
       const first = await upload(SOURCE, 'later/first.png', png);
       const second = await upload(SOURCE, 'later/second.png', png);
-      const event = { Records: [...first.Records, ...second.Records] };
+      const third = await upload(SOURCE, 'later/third.png', png);
+      const event = { Records: [...first.Records, ...second.Records, ...third.Records] };
       const { result: error, lines } = await capture(() => handler(event, context).catch((e: unknown) => e));
       expect(error).toBeInstanceOf(RecordsFailedError);
       expect(objectLines(lines).map((line) => [line.key, line.outcome])).toEqual([
-        ['later/first.png', 'failed'],
+        ['later/first.png', 'processed'],
         ['later/second.png', 'failed'],
       ]);
-      expect((error as RecordsFailedError).failures[1]!.error).toMatchObject({
+      const { failures } = error as RecordsFailedError;
+      expect(failures.map((failure) => failure.key)).toEqual(['later/second.png', 'later/third.png']);
+      expect(failures[0]!.error).toMatchObject({
         name: 'InvocationTimeError',
         message: expect.stringMatching(/^The invocation's time ran out before the image was done/),
+      });
+      expect(failures[1]!.error).toMatchObject({
+        name: 'InvocationTimeError',
+        message: expect.stringMatching(
+          /^Not started: the invocation's time ran out during s3:\/\/[^/]+\/later\/second\.png/,
+        ),
       });
       expect(
         await new S3Storage(s3.client, QUARANTINE).head('reasons/later/second.png.json'),
       ).toBeUndefined();
+      // The third never read, recorded or announced: its retry does it.
+      expect(await status.get(SOURCE, 'later/third.png')).toBeUndefined();
+      expect(sent.map((e) => [e.detailType, e.detail.key])).toEqual([
+        ['Image Processed', 'later/first.png'],
+        ['Image Failed', 'later/second.png'],
+      ]);
     } finally {
+      clock.mockRestore();
       await dynamo.close();
     }
   });
