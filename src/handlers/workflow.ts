@@ -7,6 +7,7 @@ import {
 import { isPlainObject } from '../core/json.ts';
 import type { ObjectRef } from '../core/objects.ts';
 import type { ModerationFinding, ModerationResult } from '../moderation/rekognition.ts';
+import { invocationTimeError } from '../pipeline/deadline.ts';
 import { type Rendition, renderJpegs } from '../pipeline/rendition.ts';
 import { parseS3Event } from './events.ts';
 import { type LambdaHandler, lambdaHandler } from './lambda.ts';
@@ -201,6 +202,11 @@ export function createWorkflowTasks(deps: WorkflowDeps, options: ReprocessOption
     moderate: task('Moderate', async (input, context) => {
       const ref = objectOf(input);
       if (!deps.moderator) throw new TaskError(FAILED_ERROR, 'This function has no moderator configured');
+      // The invocation's end, fixed before the read, which takes from the same invocation (as
+      // objects.ts handle() does for Process): a rendition that then runs out of it after more
+      // than the reserve went on the read is retried, not rejected as too-slow.
+      const startedAt = performance.now();
+      const remainingMs = context?.getRemainingTimeInMillis();
       const source = deps.sourceStorage(ref.bucket);
       let object: Awaited<ReturnType<typeof source.get>>;
       try {
@@ -214,16 +220,23 @@ export function createWorkflowTasks(deps: WorkflowDeps, options: ReprocessOption
         throw error;
       }
       checkInspected(ref, object.etag, 'Moderate');
-      const remainingMs = context?.getRemainingTimeInMillis();
+      const renderStartedAt = performance.now();
       let renditions: Rendition[];
       try {
         renditions = await renderJpegs(
           object.body,
           config.pipeline.limits,
-          remainingMs === undefined ? undefined : performance.now() + remainingMs,
+          remainingMs === undefined ? undefined : startedAt + remainingMs,
         );
       } catch (error) {
-        if (error instanceof InvalidImageError) return { status: 'rejected', rejection: rejectionOf(error) };
+        if (error instanceof InvalidImageError) {
+          const notTheImage = invocationTimeError(
+            error,
+            remainingMs === undefined ? undefined : renderStartedAt - startedAt,
+          );
+          if (notTheImage) throw notTheImage;
+          return { status: 'rejected', rejection: rejectionOf(error) };
+        }
         throw error;
       }
       // An image with transparency is looked at on white and on black; the first that is

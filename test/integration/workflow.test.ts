@@ -71,7 +71,11 @@ afterAll(async () => {
 });
 
 /** An S3 client of the same server that fails a key's GetObject calls as the test says, with 503 SlowDown. */
-function faultyClient(faults: Map<string, boolean[]>, copies: string[] = []): S3Client {
+function faultyClient(
+  faults: Map<string, boolean[]>,
+  copies: string[] = [],
+  onGet: (key: string) => void = () => undefined,
+): S3Client {
   const client = new S3Client({
     endpoint: s3.endpoint,
     forcePathStyle: true,
@@ -84,6 +88,7 @@ function faultyClient(faults: Map<string, boolean[]>, copies: string[] = []): S3
       // What each CopyObject copies (s3rver keeps no versions: the version named is not checked there).
       if (context.commandName === 'CopyObjectCommand')
         copies.push((args.input as { CopySource: string }).CopySource);
+      if (context.commandName === 'GetObjectCommand' && key !== undefined) onGet(key);
       const plan = key === undefined ? undefined : faults.get(key);
       if (context.commandName === 'GetObjectCommand' && plan && plan.shift() === true) {
         throw Object.assign(new Error('Please reduce your request rate.'), {
@@ -122,6 +127,8 @@ async function setup(
     remainingMs?: number;
     /** false: no status table (create_status_table false), as the tasks then run. */
     statusTable?: boolean;
+    /** Runs at each GetObject of the tasks, with its key (to move the clock while it reads). */
+    onGet?: (key: string) => void;
   } = {},
 ) {
   const table = `imgpipe-workflow-${++tables}`;
@@ -141,7 +148,7 @@ async function setup(
   });
   const faults = new Map<string, boolean[]>();
   const copies: string[] = [];
-  const client = faultyClient(faults, copies);
+  const client = faultyClient(faults, copies, options.onGet);
   const storage = (bucket: string) => new S3Storage(client, bucket);
   const logger = new Logger({ serviceName: 'imgpipe-test', logLevel: 'CRITICAL' });
   const metrics = new Metrics({ serviceName: 'imgpipe-test', namespace: 'imgpipe-test' });
@@ -233,6 +240,7 @@ async function setup(
       .filter((line) => line !== '')
       .map((line) => JSON.parse(line) as { 'detail-type': string; detail: Record<string, unknown> });
   return {
+    tasks,
     run: runUpload,
     reprocess: (request: unknown) => runLocally(reprocessDefinition, request, reprocessing),
     status,
@@ -806,6 +814,45 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
       const manifest = await getJson<Manifest>(outputs(), `manifests/${key}.json`);
       expect(manifest.source.etag).toBe((await new S3Storage(s3.client, SOURCE).head(key))!.etag);
       expect(wf.events().map((e) => e['detail-type'])).toEqual(['Image Processed']);
+    } finally {
+      clock.mockRestore();
+    }
+  });
+
+  it("retries a Moderate whose read took the invocation's time, instead of quarantining the image as too-slow", async () => {
+    // The image's read takes the whole of Moderate's invocation (S3 slow, a connection waited out:
+    // the clock moves past the invocation's end while it reads). The rendition's deadline was
+    // reckoned from what was left after the read, and its refusal quarantined a valid image as
+    // too-slow for time that was not its own. It fails for the Retry, which has a new invocation.
+    const realNow = performance.now.bind(performance);
+    let offsetMs = 0;
+    const clock = vi.spyOn(performance, 'now').mockImplementation(() => realNow() + offsetMs);
+    try {
+      const key = 'photos/slow-read.png';
+      const wholeMs = 50_000;
+      let reading = false;
+      const wf = await setup({
+        checks: { malware: false, moderation: true },
+        onGet: (got) => {
+          if (reading && got === key) offsetMs += wholeMs + 100;
+          reading = false;
+        },
+      });
+      const inspection = await wf.tasks.inspect(
+        await upload(key, readFixture('edge/formats/alpha-rgba8.png')),
+      );
+      expect(inspection.verdict.status).toBe('passed');
+      const invokedAt = performance.now();
+      const context = {
+        getRemainingTimeInMillis: () => Math.max(0, Math.round(invokedAt + wholeMs - performance.now())),
+      } as Context;
+      reading = true;
+      await expect(wf.tasks.moderate(inspection, context)).rejects.toMatchObject({
+        name: 'Imgpipe.Transient',
+        message: expect.stringMatching(
+          /^InvocationTimeError: The invocation's time ran out before the image was done/,
+        ),
+      });
     } finally {
       clock.mockRestore();
     }
