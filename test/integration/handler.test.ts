@@ -65,11 +65,13 @@ function handlerFor(
   runtime: RuntimeConfig,
   sourceStorage = (bucket: string) => new S3Storage(s3.client, bucket),
   events?: EventPublisher,
+  status?: DynamoStatusStore,
 ) {
   return createS3EventHandler({
     config: runtime,
     sourceStorage,
     ...(events && { events }),
+    ...(status && { status }),
     output: new S3Storage(s3.client, runtime.outputBucket),
     quarantine: new S3Storage(s3.client, runtime.quarantineBucket),
     logger: new Logger({ serviceName: 'imgpipe-test' }),
@@ -498,15 +500,7 @@ describe('S3 event handler', () => {
       }
       const status = new SlowBegin(dynamo.client, 'imgpipe-status');
       const runtime = config();
-      const handler = createS3EventHandler({
-        config: runtime,
-        sourceStorage: (bucket) => new S3Storage(s3.client, bucket),
-        output: new S3Storage(s3.client, runtime.outputBucket),
-        quarantine: new S3Storage(s3.client, runtime.quarantineBucket),
-        logger: new Logger({ serviceName: 'imgpipe-test' }),
-        metrics: new Metrics({ serviceName: 'imgpipe-test', namespace: 'imgpipe-test' }),
-        status,
-      });
+      const handler = handlerFor(runtime, undefined, undefined, status);
       const event = await upload(SOURCE, 'late/tiny.png', readFixture('edge/formats/1x1.png'));
       const { result: error, lines } = await capture(() => handler(event, context).catch((e: unknown) => e));
       expect(error).toBeInstanceOf(RecordsFailedError);
@@ -553,21 +547,17 @@ describe('S3 event handler', () => {
       const status = new SlowFirstFinish(dynamo.client, 'imgpipe-status');
       const runtime = config();
       const sent: ImageEvent[] = [];
-      const handler = createS3EventHandler({
-        config: runtime,
-        sourceStorage: (bucket) => new S3Storage(s3.client, bucket),
-        output: new S3Storage(s3.client, runtime.outputBucket),
-        quarantine: new S3Storage(s3.client, runtime.quarantineBucket),
-        logger: new Logger({ serviceName: 'imgpipe-test' }),
-        metrics: new Metrics({ serviceName: 'imgpipe-test', namespace: 'imgpipe-test' }),
-        status,
-        events: {
+      const handler = handlerFor(
+        runtime,
+        undefined,
+        {
           publish: async (events) => {
             sent.push(...events);
             return { sent: events.length, failed: 0, errors: [] };
           },
         },
-      });
+        status,
+      );
       const png = readFixture('edge/formats/1x1.png');
       const first = await upload(SOURCE, 'later/first.png', png);
       const second = await upload(SOURCE, 'later/second.png', png);
@@ -640,15 +630,12 @@ describe('S3 event handler', () => {
         }
       }
       const runtime = config();
-      const handler = createS3EventHandler({
-        config: runtime,
-        sourceStorage: (bucket) => new S3Storage(s3.client, bucket),
-        output: new S3Storage(s3.client, runtime.outputBucket),
-        quarantine: new S3Storage(s3.client, runtime.quarantineBucket),
-        logger: new Logger({ serviceName: 'imgpipe-test' }),
-        metrics: new Metrics({ serviceName: 'imgpipe-test', namespace: 'imgpipe-test' }),
-        status: new ReplacedWhileProcessing(dynamo.client, 'imgpipe-status'),
-      });
+      const handler = handlerFor(
+        runtime,
+        undefined,
+        undefined,
+        new ReplacedWhileProcessing(dynamo.client, 'imgpipe-status'),
+      );
       const event = await upload(SOURCE, key, readFixture('edge/formats/1x1.png'));
       const { result: error } = await capture(() => handler(event, context).catch((e: unknown) => e));
       expect(replaced).toBe(true);
