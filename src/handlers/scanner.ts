@@ -9,7 +9,7 @@ import type { Tracer } from '@aws-lambda-powertools/tracer';
 import { SETTINGS } from '../config/settings.ts';
 import { describeError, ObjectTooLargeError } from '../core/errors.ts';
 import { isPlainObject } from '../core/json.ts';
-import { Clamd, IDLE_TIMEOUT_MS, ScannerError } from '../scan/clamd.ts';
+import { Clamd, databaseBuiltAt, IDLE_TIMEOUT_MS, ScannerError } from '../scan/clamd.ts';
 import type { Storage } from '../storage/types.ts';
 import {
   checkExecutionTime,
@@ -313,6 +313,15 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
             : Math.max(1_000, Math.min(IDLE_TIMEOUT_MS, remainingMs - 5_000)),
       });
       metrics.addMetric(verdict.infected ? 'ObjectsInfected' : 'ObjectsScannedClean', MetricUnit.Count, 1);
+      // How old the signatures this scan used are: the alarm on it fires when the updater stopped
+      // running or keeps failing (the scanners go on with the last database in S3).
+      const builtAt = databaseBuiltAt(verdict.engine);
+      if (builtAt)
+        metrics.addMetric(
+          'SignatureDatabaseAge',
+          MetricUnit.Seconds,
+          Math.max(0, Math.round((Date.now() - builtAt.getTime()) / 1000)),
+        );
       logger.info(verdict.infected ? 'Malware found' : 'Object scanned clean', {
         bucket: ref.bucket,
         key: ref.key,

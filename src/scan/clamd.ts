@@ -35,6 +35,27 @@ export interface ScanVerdict {
   readonly engine: string;
 }
 
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/**
+ * When the signature database clamd runs on was built, from its VERSION answer: `ClamAV
+ * 1.4.6/27480/Mon Nov 30 09:12:00 2026` names the daily database's version and build time, written
+ * by ctime(3) in the scanner's time zone (UTC in Lambda, and in the scanner image). Undefined for a
+ * database without a daily part (`ClamAV 1.4.6`: signature files of one's own, as in the tests).
+ */
+export function databaseBuiltAt(engine: string): Date | undefined {
+  const match = engine.match(
+    /^ClamAV [^/]+\/\d+\/[A-Z][a-z]{2} ([A-Z][a-z]{2}) +(\d{1,2}) (\d{2}):(\d{2}):(\d{2}) (\d{4})$/,
+  );
+  if (!match) return undefined;
+  const [, month, day, hours, minutes, seconds, year] = match;
+  const index = MONTHS.indexOf(month!);
+  if (index < 0) return undefined;
+  return new Date(
+    Date.UTC(Number(year), index, Number(day), Number(hours), Number(minutes), Number(seconds)),
+  );
+}
+
 /** clamd could not be started or did not answer: a retry (on a fresh daemon) may succeed. */
 export class ScannerError extends ImgpipeError {
   readonly retryable: boolean;

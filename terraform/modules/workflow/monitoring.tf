@@ -122,3 +122,31 @@ resource "aws_cloudwatch_metric_alarm" "database_update" {
     }
   }
 }
+
+# The database the scans use is older than the schedule allows: the updater stopped running (the
+# schedule disabled or deleted, its role broken: the alarm above sees no invocation and stays
+# quiet) or keeps failing. Each scan reports the age of the signatures it used (clamd's VERSION
+# names the daily database's build time); no scan, no data, no alarm. Only with the official
+# database: signature files of one's own carry no build time.
+locals {
+  signature_max_age_hours = coalesce(var.signature_max_age_hours, local.signature_update_seconds / 3600 + 24)
+}
+
+resource "aws_cloudwatch_metric_alarm" "signature_age" {
+  count = contains(keys(aws_lambda_function.scanner), "scan") ? 1 : 0
+
+  alarm_name          = "${var.name}-signature-age"
+  alarm_description   = "Uploads were scanned with a ClamAV database built more than ${local.signature_max_age_hours} hours ago: the database update (${var.signature_update_schedule}) has stopped running or keeps failing."
+  namespace           = lookup(var.environment, "POWERTOOLS_METRICS_NAMESPACE", "imgpipe")
+  metric_name         = "SignatureDatabaseAge"
+  dimensions          = { service = lookup(var.environment, "POWERTOOLS_SERVICE_NAME", "imgpipe") }
+  statistic           = "Maximum"
+  period              = 3600
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = local.signature_max_age_hours * 3600
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}

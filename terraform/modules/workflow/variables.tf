@@ -324,6 +324,17 @@ variable "signature_update_schedule" {
   }
 }
 
+variable "signature_max_age_hours" {
+  description = "Age in hours of the ClamAV database a scan used (its daily part's build time) past which the signature-age alarm fires: the updater stopped or keeps failing. Null: the update schedule's interval plus 24 hours (27 at rate(3 hours); a cron() schedule counts as daily)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.signature_max_age_hours == null || try(var.signature_max_age_hours >= 1 && var.signature_max_age_hours <= 8760, false)
+    error_message = "signature_max_age_hours must be between 1 and 8760 hours, or null for the schedule's interval plus 24 hours."
+  }
+}
+
 ################################################################################
 # Storage
 ################################################################################

@@ -109,8 +109,13 @@ run "creates_the_per_upload_workflow_with_every_check" {
   }
 
   assert {
-    condition     = toset(output.cloudwatch_metric_alarm_names) == toset(["imgpipe-test-upload-failed", "imgpipe-test-upload-timed-out", "imgpipe-test-reprocess-failed", "imgpipe-test-reprocess-timed-out", "imgpipe-test-upload-rule-failed", "imgpipe-test-upload-dlq", "imgpipe-test-update-database-errors"])
-    error_message = "Failed and timed-out executions, the rule's failures, its dead-letter queue and the database update should each have an alarm."
+    condition     = toset(output.cloudwatch_metric_alarm_names) == toset(["imgpipe-test-upload-failed", "imgpipe-test-upload-timed-out", "imgpipe-test-reprocess-failed", "imgpipe-test-reprocess-timed-out", "imgpipe-test-upload-rule-failed", "imgpipe-test-upload-dlq", "imgpipe-test-update-database-errors", "imgpipe-test-signature-age"])
+    error_message = "Failed and timed-out executions, the rule's failures, its dead-letter queue, the database update and the signatures' age should each have an alarm."
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.signature_age[0].threshold == 27 * 3600 && aws_cloudwatch_metric_alarm.signature_age[0].namespace == "imgpipe" && aws_cloudwatch_metric_alarm.signature_age[0].dimensions["service"] == "imgpipe" && aws_cloudwatch_metric_alarm.signature_age[0].metric_name == "SignatureDatabaseAge"
+    error_message = "The signature-age alarm should fire on scans with signatures over 27 hours old (rate(3 hours) plus a day), on the scanner's metric under the service's name."
   }
 }
 
@@ -266,6 +271,35 @@ run "alarms_on_a_daily_database_update_over_two_days" {
     condition     = toset([for query in aws_cloudwatch_metric_alarm.database_update[0].metric_query : query.metric[0].period if query.id != "succeeded"]) == toset([172800])
     error_message = "A daily update's alarm should look at two days, two runs: two 6-hour periods never hold two daily runs."
   }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.signature_age[0].threshold == 48 * 3600
+    error_message = "With a daily update, signatures up to 48 hours old are expected: the alarm should fire past that."
+  }
+}
+
+run "alarms_on_the_signature_age_set" {
+  command = plan
+
+  variables {
+    signature_max_age_hours = 12
+    environment             = { IMGPIPE_OUTPUT_BUCKET = "o", IMGPIPE_QUARANTINE_BUCKET = "q", POWERTOOLS_SERVICE_NAME = "imgpipe-prod", POWERTOOLS_METRICS_NAMESPACE = "Acme/Images" }
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.signature_age[0].threshold == 12 * 3600 && aws_cloudwatch_metric_alarm.signature_age[0].namespace == "Acme/Images" && aws_cloudwatch_metric_alarm.signature_age[0].dimensions["service"] == "imgpipe-prod"
+    error_message = "signature_max_age_hours should set the threshold, and the alarm should read the namespace and service the scanner writes under."
+  }
+}
+
+run "refuses_a_signature_age_out_of_range" {
+  command = plan
+
+  variables {
+    signature_max_age_hours = 0
+  }
+
+  expect_failures = [var.signature_max_age_hours]
 }
 
 run "refuses_the_malware_scan_without_a_scanner_image" {
