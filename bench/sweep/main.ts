@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { access, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -10,6 +10,7 @@ import { loadPipelineConfig, SETTINGS } from '../../src/config/index.ts';
 import { ConfigError, invalidSetting } from '../../src/core/errors.ts';
 import { availableCpus } from '../../src/pipeline/cpus.ts';
 import { collectCorpus } from '../lib/corpus.ts';
+import { writeFileAtomically } from '../lib/write-atomic.ts';
 import { type AwsInput, probeObject, runAwsSweep } from './aws.ts';
 import { detectCgroup } from './cgroup.ts';
 import { decide } from './decide.ts';
@@ -335,22 +336,17 @@ async function writeOutputs(
   options: SweepOptions,
   tfvars: TuningTfvars | undefined,
 ): Promise<string[]> {
-  await mkdir(options.out, { recursive: true });
-  const files = {
-    json: join(options.out, 'sweep.json'),
-    markdown: join(options.out, 'sweep.md'),
-    svg: join(options.out, 'sweep.svg'),
-  };
-  await writeFile(files.json, `${JSON.stringify(doc, null, 2)}\n`);
-  await writeFile(files.markdown, renderMarkdownReport(doc, 'sweep.svg'));
-  await writeFile(files.svg, renderSvg(doc));
-  const written = [files.json, files.markdown, files.svg];
-  if (tfvars && options.tfvars !== undefined) {
-    await mkdir(resolve(options.tfvars, '..'), { recursive: true });
-    await writeFile(options.tfvars, renderTfvars(tfvars));
-    written.push(options.tfvars);
-  }
-  return written;
+  // Every file is rendered before any is written, and each is written atomically: a write that
+  // failed half way (the disk full, Ctrl-C) truncated the file in place, and with --from and --out
+  // its own folder that file was the stored sweep.json itself, the rows of a sweep of minutes.
+  const files: [string, string][] = [
+    [join(options.out, 'sweep.json'), `${JSON.stringify(doc, null, 2)}\n`],
+    [join(options.out, 'sweep.md'), renderMarkdownReport(doc, 'sweep.svg')],
+    [join(options.out, 'sweep.svg'), renderSvg(doc)],
+  ];
+  if (tfvars && options.tfvars !== undefined) files.push([options.tfvars, renderTfvars(tfvars)]);
+  for (const [path, text] of files) await writeFileAtomically(path, text);
+  return files.map(([path]) => path);
 }
 
 /** --from: the rows of an earlier sweep, chosen again with the flags given now. */

@@ -1,6 +1,5 @@
-import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import { SETTINGS } from '../../src/config/settings.ts';
+import { writeFileAtomically } from '../lib/write-atomic.ts';
 import { MAX_PROVISIONED_CONCURRENCY, MAX_TIMEOUT_SECONDS } from './derive.ts';
 import type { Derived } from './types.ts';
 
@@ -55,7 +54,7 @@ export function renderTfvars(vars: TuningTfvars): string {
   return `${JSON.stringify(ordered, null, 2)}\n`;
 }
 
+/** Atomically: a sweep stopped or failing while it writes leaves the previous file whole. */
 export async function writeTfvars(path: string, vars: TuningTfvars): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  await writeFile(path, renderTfvars(vars));
+  await writeFileAtomically(path, renderTfvars(vars));
 }
