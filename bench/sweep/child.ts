@@ -12,7 +12,8 @@ import { machineBusySeconds } from './load.ts';
  * One image at one memory size, in a process of its own, set up the way the Lambda function sets
  * itself up (src/handlers/lambda.ts): AWS_LAMBDA_FUNCTION_MEMORY_SIZE is set by the parent, the
  * configuration comes from the environment (IMGPIPE_CONFIG / IMGPIPE_CONFIG_FILE apply), and the
- * encoder gets IMGPIPE_WORKERS or defaultWorkers() threads, unless the parent names the count Lambda
+ * encoder gets IMGPIPE_WORKERS or defaultWorkers() threads (the parent passes no IMGPIPE_WORKERS, as
+ * the deployment sets none: local.ts childEnvironment), unless the parent names the count Lambda
  * would use (modelled sizes: this machine has fewer cores than Lambda would give).
  *
  * A fresh process per image because peak RSS never goes down (WASM memories only grow): a small

@@ -143,21 +143,7 @@ async function runChild(plan: RowPlan, image: string, settings: LocalSweepSettin
     ...(plan.mode === 'modelled' ? { workers: plan.workers } : {}),
     profile: plan.workers > 1,
   };
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    ...IMAGE_ENV,
-    AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(plan.memoryMb),
-  };
-  // The size is the per-image memory budget, as AWS_LAMBDA_FUNCTION_MEMORY_SIZE is the function's:
-  // an IMGPIPE_MEMORY_MB left in this shell (for imgpipe dev) took its place in every child, so a
-  // 1 MP photo was refused as over-memory-budget at 1769 MB under 400, and every size failed under
-  // one larger than itself.
-  delete env[SETTINGS.memoryMb.env];
-  if (plan.mode === 'modelled') delete env.IMGPIPE_WORKERS;
-  if (settings.configFile !== undefined) {
-    env.IMGPIPE_CONFIG_FILE = settings.configFile;
-    delete env.IMGPIPE_CONFIG;
-  }
+  const env = childEnvironment(plan, process.env, settings.configFile);
   let group: CpuCgroup | undefined;
   let command = process.execPath;
   let args = [CHILD, JSON.stringify(spec)];
@@ -174,6 +160,39 @@ async function runChild(plan: RowPlan, image: string, settings: LocalSweepSettin
   } finally {
     if (group) await removeGroup(group);
   }
+}
+
+/**
+ * A child's environment: the sweep's, with the size as the function's memory
+ * (AWS_LAMBDA_FUNCTION_MEMORY_SIZE) and the container image's variables (IMAGE_ENV), and without
+ * what the deployed function does not get from its deployment:
+ * - IMGPIPE_MEMORY_MB: the size is the per-image memory budget, as AWS_LAMBDA_FUNCTION_MEMORY_SIZE
+ *   is the function's: one left in this shell (for imgpipe dev) took its place in every child, so a
+ *   1 MP photo was refused as over-memory-budget at 1769 MB under 400, and every size failed under
+ *   one larger than itself.
+ * - IMGPIPE_WORKERS: the deployment never sets it (terraform/modules/imgpipe), so the function
+ *   starts the encoder threads its CPU share gives (defaultWorkers). One left in this shell was
+ *   dropped for the modelled sizes only: the measured sizes ran with its count while their rows,
+ *   the report and the memory check (pixelsWithinMemory) said Lambda's, and with IMGPIPE_WORKERS=1
+ *   3008 and 3538 MB were timed on one encoder thread where the function has two.
+ */
+export function childEnvironment(
+  plan: Pick<RowPlan, 'memoryMb'>,
+  parent: NodeJS.ProcessEnv,
+  configFile?: string,
+): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    ...parent,
+    ...IMAGE_ENV,
+    AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(plan.memoryMb),
+  };
+  delete env[SETTINGS.memoryMb.env];
+  delete env[SETTINGS.workers.env];
+  if (configFile !== undefined) {
+    env.IMGPIPE_CONFIG_FILE = configFile;
+    delete env.IMGPIPE_CONFIG;
+  }
+  return env;
 }
 
 /** The kernel may take a moment to move an exited process out of the group. */

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { runLocalSweep } from '../../../../bench/sweep/local.ts';
+import { childEnvironment, runLocalSweep } from '../../../../bench/sweep/local.ts';
+import { planRow } from '../../../../bench/sweep/model.ts';
 
 /**
  * One real child process (modelled: no cgroup asked for), for what the child is given. Durations
@@ -27,4 +28,27 @@ describe('runLocalSweep', () => {
     expect(rows[0]!.failures).toEqual([]);
     expect(rows[0]!.images).toHaveLength(1);
   }, 120_000);
+
+  it("runs every size, measured or modelled, with the encoder threads the function starts there, not an IMGPIPE_WORKERS left in the sweep's environment", () => {
+    // The deployment never sets IMGPIPE_WORKERS: the function starts defaultWorkers() threads, two
+    // at 3538 MB. A measured child (in a cgroup: not run here, whose quota needs root) honoured the
+    // shell's count while its row said Lambda's.
+    const parent = { PATH: '/usr/bin', IMGPIPE_WORKERS: '1', IMGPIPE_MEMORY_MB: '400' };
+    const measured = planRow(3538, { available: true, version: 1 }, 2);
+    const modelled = planRow(3538, { available: false, reason: 'test' }, 2);
+    expect([measured.mode, measured.workers, modelled.mode, modelled.workers]).toEqual([
+      'measured',
+      2,
+      'modelled',
+      2,
+    ]);
+    for (const plan of [measured, modelled]) {
+      const env = childEnvironment(plan, parent);
+      expect(env.IMGPIPE_WORKERS).toBeUndefined();
+      expect(env.IMGPIPE_MEMORY_MB).toBeUndefined();
+      expect(env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE).toBe('3538');
+      expect(env.PATH).toBe('/usr/bin');
+    }
+    expect(parent.IMGPIPE_WORKERS).toBe('1');
+  });
 });
