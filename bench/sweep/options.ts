@@ -98,9 +98,19 @@ Real AWS (instead of local runs):
   --region <region>          default: from the ARN or the AWS SDK's configuration
 `;
 
+/**
+ * A decimal number, as written in the help (0.5, 1e-6, .25): Number() also reads hexadecimal,
+ * octal and binary, so `--rps 0x10` ran a sweep at 16 requests per second and `--weight 0b1` was 1.
+ */
+const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?$/i;
+
+function decimal(text: string): number {
+  return DECIMAL.test(text.trim()) ? Number(text) : Number.NaN;
+}
+
 function number(flag: string, text: string | undefined, fallback: number, min: number, max: number): number {
   if (text === undefined) return fallback;
-  const value = text.trim() === '' ? Number.NaN : Number(text);
+  const value = decimal(text);
   if (!Number.isFinite(value) || value < min || value > max) {
     throw invalidSetting(flag, `number between ${min} and ${max}`, text);
   }
@@ -113,7 +123,7 @@ function number(flag: string, text: string | undefined, fallback: number, min: n
  */
 function price(flag: string, text: string | undefined, fallback: number): number {
   if (text === undefined) return fallback;
-  const value = text.trim() === '' ? Number.NaN : Number(text);
+  const value = decimal(text);
   if (!Number.isFinite(value) || value <= 0 || value > 1) {
     throw invalidSetting(flag, 'price in USD per GB-second, above 0 and at most 1 (e.g. 0.0000133334)', text);
   }

@@ -93,6 +93,35 @@ describe('parseSweepOptions', () => {
     expect(parseSweepOptions(['--min-pixels', '12000000']).minPixels).toBe(12_000_000);
   });
 
+  it('takes numbers written in decimal only, as the help writes them', () => {
+    // Number() reads 0x10 as 16 and 0b1 as 1: the sweep ran with a rate or weight nobody wrote.
+    expect(errorOf(['--rps', '0x10']).message).toBe(
+      'Expected number between 0 and 1000000 for --rps but received "0x10" of type string',
+    );
+    expect(errorOf(['--weight', '0b1', '--strategy', 'balanced']).setting).toBe('--weight');
+    expect(errorOf(['--timeout-margin', '0o3']).setting).toBe('--timeout-margin');
+    expect(errorOf(['--price-arm', '0x1']).setting).toBe('--price-arm');
+    const options = parseSweepOptions([
+      '--rps',
+      '2.5',
+      '--timeout-margin',
+      '1e1',
+      '--headroom',
+      '.2',
+      '--price-arm',
+      '1.33334E-5',
+      '--cold-start-rate',
+      ' 0.05 ',
+    ]);
+    expect([
+      options.rps,
+      options.timeoutMargin,
+      options.headroom,
+      options.prices.arm64,
+      options.coldStartRate,
+    ]).toEqual([2.5, 10, 0.2, 0.0000133334, 0.05]);
+  });
+
   it('takes the provisioned-concurrency prices as the on-demand ones, and names a bad one', () => {
     const { prices } = parseSweepOptions([
       '--price-provisioned-arm',
