@@ -85,6 +85,30 @@ export function pricingNote(doc: SweepDocument): string {
   return `Costs ($/1k) are on-demand: duration and request charges, ${coldStartRate * 100}% of invocations cold (init billed).`;
 }
 
+/**
+ * What the p50 and p95 columns are of: nearest-rank percentiles (stats.ts) of each size's warm
+ * runs, pooled over its inputs (rows.ts summariseRow). With the default corpus and --runs that is
+ * 10 runs, of which the p95 is the slowest: the report said "p95" and nothing of the runs, while
+ * the provisioned concurrency (rps x p95) rests on that one run.
+ */
+export function percentileNote(doc: SweepDocument): string | undefined {
+  const counts = doc.rows
+    .filter((r) => r.stats !== undefined)
+    .map((r) => r.images.reduce((n, image) => n + Math.max(1, image.warm.length), 0));
+  if (counts.length === 0) return undefined;
+  const least = Math.min(...counts);
+  const most = Math.max(...counts);
+  const runs = least === most ? `${least}` : `${least}-${most}`;
+  // Nearest rank: the p95 of n runs is the ceil(0.95 n)-th smallest, the largest while n < 20.
+  const slowest =
+    most < 20
+      ? `; with fewer than 20 runs, p95 is the slowest run (the Max column)`
+      : least < 20
+        ? `; where a size has fewer than 20 runs, its p95 is its slowest (the Max column)`
+        : '';
+  return `p50 and p95 are nearest-rank percentiles (a run that was measured, not one interpolated between runs) of ${runs} warm runs per size, every input's pooled${slowest}.`;
+}
+
 function formatSeconds(seconds: number): string {
   return `${Number(seconds.toPrecision(4)).toLocaleString('en-US')} s`;
 }
@@ -95,7 +119,14 @@ export function renderSweepTable(doc: SweepDocument, format: 'text' | 'markdown'
 
 /** What the terminal shows at the end of a sweep. */
 export function renderConsoleSummary(doc: SweepDocument, files: readonly string[]): string {
-  const lines = [renderSweepTable(doc, 'text'), '', pricingNote(doc), ''];
+  const percentiles = percentileNote(doc);
+  const lines = [
+    renderSweepTable(doc, 'text'),
+    '',
+    ...(percentiles ? [percentiles, ''] : []),
+    pricingNote(doc),
+    '',
+  ];
   if (doc.rows.some((r) => r.mode === 'modelled')) lines.push(MODELLED_NOTE, '');
   const measuredOn = architectureNote(doc);
   if (measuredOn) lines.push(measuredOn, '');
@@ -202,6 +233,7 @@ export function renderMarkdownReport(doc: SweepDocument, chartFile: string): str
     '',
     renderSweepTable(doc, 'markdown'),
     '',
+    ...(percentileNote(doc) ? [percentileNote(doc)!, ''] : []),
     pricingNote(doc),
     '',
   ];

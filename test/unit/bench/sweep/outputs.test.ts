@@ -227,6 +227,27 @@ describe('tables and report', () => {
     expect(markdown).toContain('## Per input');
   });
 
+  it('says what p50 and p95 are of: nearest rank over how many warm runs, and that p95 is the slowest of fewer than 20', () => {
+    // Each size ran two inputs, with two and one warm runs: three runs, whose p95 is the slowest.
+    const note =
+      "p50 and p95 are nearest-rank percentiles (a run that was measured, not one interpolated between runs) of 3 warm runs per size, every input's pooled; with fewer than 20 runs, p95 is the slowest run (the Max column).";
+    expect(renderMarkdownReport(doc, 'sweep.svg')).toContain(note);
+    expect(renderConsoleSummary(doc, [])).toContain(note);
+    for (const r of doc.rows) expect(r.stats!.p95Ms).toBe(r.stats!.maxMs);
+    // Twenty runs: the p95 is the 19th, no longer the slowest, and the note says nothing of it.
+    const twenty = withStats(
+      row({
+        memoryMb: 1769,
+        vcpus: 1,
+        images: [image({ pixels: 1e6, warm: Array.from({ length: 20 }, (_, i) => run(1000 + i)) })],
+      }),
+    );
+    expect(twenty.stats!.p95Ms).toBe(1018);
+    expect(renderMarkdownReport({ ...doc, rows: [twenty] }, 'sweep.svg')).toContain(
+      "of 20 warm runs per size, every input's pooled.",
+    );
+  });
+
   it('says which pricing the costs are: provisioned concurrency with --rps, else on-demand', () => {
     const provisioned =
       "Costs ($/1k) are with provisioned concurrency, as deployed at --rps 2: each size's own (rps x p95 x 1.1), billed for the 500 s that 1,000 images take at that rate, plus their invocations at the provisioned duration price and the request charge; no cold starts.";
