@@ -9,7 +9,7 @@ import type { Tracer } from '@aws-lambda-powertools/tracer';
 import { SETTINGS } from '../config/settings.ts';
 import { describeError, ObjectTooLargeError } from '../core/errors.ts';
 import { isPlainObject } from '../core/json.ts';
-import { Clamd, databaseBuiltAt, IDLE_TIMEOUT_MS, ScannerError } from '../scan/clamd.ts';
+import { Clamd, databaseBuiltAt, ScannerError } from '../scan/clamd.ts';
 import type { Storage } from '../storage/types.ts';
 import {
   checkExecutionTime,
@@ -306,12 +306,10 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
       }
       // A clamd that hangs fails the attempt (retryable) before the function's own timeout would.
       const remainingMs = context?.getRemainingTimeInMillis();
-      const verdict = await clamd.scan(bytes, {
-        idleTimeoutMs:
-          remainingMs === undefined
-            ? IDLE_TIMEOUT_MS
-            : Math.max(1_000, Math.min(IDLE_TIMEOUT_MS, remainingMs - 5_000)),
-      });
+      const verdict = await clamd.scan(
+        bytes,
+        remainingMs === undefined ? {} : { timeLeftMs: Math.max(1_000, remainingMs - 5_000) },
+      );
       metrics.addMetric(verdict.infected ? 'ObjectsInfected' : 'ObjectsScannedClean', MetricUnit.Count, 1);
       // How old the signatures this scan used are: the alarm on it fires when the updater stopped
       // running or keeps failing (the scanners go on with the last database in S3).

@@ -100,6 +100,18 @@ const FROZEN_GAP_MS = 1_000;
 /** What clamd names a scan cut short by one of its limits, with AlertExceedsMax on. */
 export const LIMITS_EXCEEDED = 'Heuristics.Limits.Exceeded';
 const MIB = 1024 * 1024;
+/**
+ * How long a clamd whose scan outlasted the invocation's time has to answer a PING to count as
+ * busy rather than hung (it answers on another thread while it scans).
+ */
+const PROBE_MS = 1_000;
+/** A connection that stayed silent for its whole wait: a ScannerError, to those who catch it. */
+class SilentError extends ScannerError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ScannerError';
+  }
+}
 /** What a reload is checked with: any answer but an error will do. */
 const RELOAD_CHECK = new TextEncoder().encode('imgpipe: clamd reload check');
 
@@ -215,10 +227,38 @@ export class Clamd {
 
   /**
    * Scans the bytes over INSTREAM. `idleTimeoutMs` (default IDLE_TIMEOUT_MS): how long the
-   * connection may stay silent before the scan fails as retryable (a hung clamd).
+   * connection may stay silent before the scan fails as retryable, and clamd is killed as hung.
+   * `timeLeftMs`: how long the invocation can still wait. A silence cut short by it is not yet a
+   * hung clamd (a large object can take it longer to scan): the scan fails, retryable, and clamd
+   * is killed only if it does not answer a PING either. Killing a busy one would make the retry
+   * load the whole database again.
    */
-  async scan(bytes: Uint8Array, options: { idleTimeoutMs?: number } = {}): Promise<ScanVerdict> {
-    const idleTimeoutMs = options.idleTimeoutMs ?? IDLE_TIMEOUT_MS;
+  async scan(
+    bytes: Uint8Array,
+    options: { idleTimeoutMs?: number; timeLeftMs?: number } = {},
+  ): Promise<ScanVerdict> {
+    const idleMs = options.idleTimeoutMs ?? IDLE_TIMEOUT_MS;
+    const cut = options.timeLeftMs !== undefined && options.timeLeftMs < idleMs;
+    const idleTimeoutMs = cut ? Math.max(1, options.timeLeftMs!) : idleMs;
+    try {
+      return await this.#scan(bytes, idleTimeoutMs, !cut);
+    } catch (error) {
+      if (!cut || !(error instanceof SilentError)) throw error;
+      const alive = await this.#exchange((socket) => socket.write('zPING\0'), PROBE_MS, {
+        killWhenSilent: false,
+      })
+        .then((reply) => reply === 'PONG')
+        .catch(() => false);
+      if (alive)
+        throw new ScannerError(
+          `clamd had not finished scanning the object (${bytes.length} bytes) when the invocation's time ran out (${idleTimeoutMs} ms of silence): it still answers PING, so it is left running for the retry`,
+        );
+      this.#kill();
+      throw error;
+    }
+  }
+
+  async #scan(bytes: Uint8Array, idleTimeoutMs: number, killWhenSilent: boolean): Promise<ScanVerdict> {
     // clamd would read up to its limit, answer, and close while the rest is still being written:
     // Node then destroys the socket on EPIPE, and the answer may be lost with it. The same bytes
     // are refused every time, so not retryable.
@@ -227,23 +267,29 @@ export class Clamd {
         `clamd cannot take the object (${bytes.length} bytes): over its StreamMaxLength of ${this.streamMaxLength} bytes (INSTREAM size limit exceeded)`,
         { retryable: false },
       );
-    const engine = await this.#exchange((socket) => socket.write('zVERSION\0'), idleTimeoutMs);
-    const reply = await this.#exchange(async (socket, answered) => {
-      // One chunk at a time, stopping once clamd has answered: it answers early, and closes, when
-      // it refuses the stream (StreamMaxLength), and what is written after that fails with EPIPE.
-      const write = (data: Uint8Array | string) =>
-        new Promise<void>((resolve, reject) =>
-          socket.write(data, (error) => (error ? reject(error) : resolve())),
-        );
-      await write('zINSTREAM\0');
-      for (let offset = 0; offset < bytes.length && !answered(); offset += CHUNK) {
-        const chunk = bytes.subarray(offset, offset + CHUNK);
-        const size = Buffer.alloc(4);
-        size.writeUInt32BE(chunk.length);
-        await write(Buffer.concat([size, chunk]));
-      }
-      if (!answered()) await write(Buffer.alloc(4));
-    }, idleTimeoutMs);
+    const engine = await this.#exchange((socket) => socket.write('zVERSION\0'), idleTimeoutMs, {
+      killWhenSilent,
+    });
+    const reply = await this.#exchange(
+      async (socket, answered) => {
+        // One chunk at a time, stopping once clamd has answered: it answers early, and closes, when
+        // it refuses the stream (StreamMaxLength), and what is written after that fails with EPIPE.
+        const write = (data: Uint8Array | string) =>
+          new Promise<void>((resolve, reject) =>
+            socket.write(data, (error) => (error ? reject(error) : resolve())),
+          );
+        await write('zINSTREAM\0');
+        for (let offset = 0; offset < bytes.length && !answered(); offset += CHUNK) {
+          const chunk = bytes.subarray(offset, offset + CHUNK);
+          const size = Buffer.alloc(4);
+          size.writeUInt32BE(chunk.length);
+          await write(Buffer.concat([size, chunk]));
+        }
+        if (!answered()) await write(Buffer.alloc(4));
+      },
+      idleTimeoutMs,
+      { killWhenSilent },
+    );
     // "stream: OK", "stream: <signature> FOUND", or "<message> ERROR".
     if (reply === 'stream: OK') return { infected: false, engine };
     const found = reply.match(/^stream: (.+) FOUND$/);
@@ -294,6 +340,12 @@ export class Clamd {
     }
   }
 
+  /** A hung daemon is killed: nothing is to ask it again, and the next scan starts a fresh one. */
+  #kill(): void {
+    this.#hung = true;
+    if (this.#exited === undefined) this.#process.kill('SIGKILL');
+  }
+
   /** Stops the daemon and waits for it to exit. */
   async stop(): Promise<void> {
     if (this.#exited !== undefined) return;
@@ -320,12 +372,13 @@ export class Clamd {
    * when sending failed (clamd closes the socket once it has refused a stream: EPIPE); a
    * connection silent for `idleTimeoutMs` fails, retryable. `frozenUncounted`: a pause of the
    * process longer than FROZEN_GAP_MS counts as that (a command's short write only; a scan's
-   * stream keeps the socket's own timeout, which its writes reset).
+   * stream keeps the socket's own timeout, which its writes reset). `killWhenSilent` (default): a
+   * silent clamd is killed as hung.
    */
   #exchange(
     send: (socket: Socket, answered: () => boolean) => unknown,
     idleTimeoutMs: number,
-    { frozenUncounted = false } = {},
+    { frozenUncounted = false, killWhenSilent = true } = {},
   ): Promise<string> {
     return new Promise((resolve, reject) => {
       const socket = connect(this.socket);
@@ -335,11 +388,10 @@ export class Clamd {
       let watch: ReturnType<typeof setInterval> | undefined;
       const silent = () => {
         clearInterval(watch);
-        failure = new ScannerError(`clamd did not answer on ${this.socket} within ${idleTimeoutMs} ms`);
+        failure = new SilentError(`clamd did not answer on ${this.socket} within ${idleTimeoutMs} ms`);
         socket.destroy();
         // A hung daemon would hang the retry too: it is killed, and the next scan starts a fresh one.
-        this.#hung = true;
-        if (this.#exited === undefined) this.#process.kill('SIGKILL');
+        if (killWhenSilent) this.#kill();
       };
       let waitedMs = 0;
       let last = performance.now();

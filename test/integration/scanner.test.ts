@@ -312,6 +312,50 @@ describe.skipIf(!tools)('the malware scanner', () => {
     }
   }, 30_000);
 
+  it('leaves a busy clamd running when the invocation runs out of time during a scan, and still kills a hung one', async () => {
+    const dir = join(workDir, 'busy');
+    mkdirSync(join(dir, 'db'), { recursive: true });
+    writeFileSync(join(dir, 'db', 'test.ndb'), signature('Imgpipe-Test-Busy', 'busy marker'));
+    const clamd = await Clamd.start({
+      databaseDir: join(dir, 'db'),
+      workDir: join(dir, 'work'),
+      maxBytes: 64 * 1024 * 1024,
+      log: () => {},
+    });
+    try {
+      // 64 MiB for clamd to read and scan, with 1 ms of the invocation left to wait in: the wait
+      // is cut short while clamd works, which is no sign that it hangs (it answers a PING). Were it
+      // to answer within the millisecond, the scan is done and it is running all the same.
+      const large = Buffer.alloc(64 * 1024 * 1024, 'busy, not hung ');
+      const outcome = await clamd.scan(large, { timeLeftMs: 1 }).then(
+        (verdict) => verdict,
+        (error: Error) => error,
+      );
+      if (outcome instanceof Error)
+        expect(outcome.message).toMatch(
+          /^clamd had not finished scanning the object \(67108864 bytes\) when the invocation's time ran out \(1 ms of silence\): it still answers PING/,
+        );
+      expect(clamd.running).toBe(true);
+      expect(await clamd.scan(Buffer.from('a file with the busy marker'))).toMatchObject({
+        infected: true,
+        signature: 'Imgpipe-Test-Busy.UNOFFICIAL',
+      });
+      // Stopped (SIGSTOP), it answers neither the scan nor the PING: hung, and killed.
+      process.kill(clamd.pid!, 'SIGSTOP');
+      await expect(clamd.scan(Buffer.from('anything'), { timeLeftMs: 200 })).rejects.toThrow(
+        /did not answer on .* within 200 ms$/,
+      );
+      expect(clamd.running).toBe(false);
+    } finally {
+      try {
+        process.kill(clamd.pid!, 'SIGCONT');
+      } catch {
+        // Already gone.
+      }
+      await clamd.stop();
+    }
+  }, 60_000);
+
   it('lets a database load that outlasts an invocation go on into the retry, instead of starting it afresh', async () => {
     await put(SIGNATURES, 'slow/test.ndb', signature('Imgpipe-Test-Slow', 'slow marker'));
     await put(SOURCE, 'slow.txt', 'a file with the slow marker in it');
