@@ -93,6 +93,12 @@ export function waitLimit(
 /** The files of a ClamAV database (sigtool(1), signatures.pdf). */
 export const DATABASE_FILE =
   /\.(cvd|cld|cud|ndb|hdb|hsb|mdb|msb|ldb|cdb|fp|sfp|ign2|pdb|gdb|wdb|ftm|yar|yara|cbc|crb|info|cat|idb|ign)$/;
+/**
+ * freshclam's own state, beside the database in S3 but no part of it: the installation's UUID and,
+ * after a mirror answered 429 (too many requests), the cool-down's end, which freshclam honours
+ * only if it finds the file again. ClamAV asks that it be kept.
+ */
+const FRESHCLAM_STATE = 'freshclam.dat';
 /** main.cvd is about 170 MB: read whole, never over this. */
 const MAX_DATABASE_FILE = 1024 * 1024 * 1024;
 
@@ -396,6 +402,12 @@ export function createSignatureUpdater(deps: ScannerDeps): LambdaHandler<UpdateR
     const dir = join(deps.workDir, 'update');
     const before = await listDatabase(deps);
     await downloadDatabase(deps, dir, before);
+    const state = `${deps.signaturesPrefix}${FRESHCLAM_STATE}`;
+    const kept = await deps.signatures.get(state, { maxBytes: 1024 * 1024 }).catch((error: unknown) => {
+      if ((error as { code?: string }).code === 'storage/not-found') return undefined;
+      throw error;
+    });
+    if (kept) await writeFile(join(dir, FRESHCLAM_STATE), kept.body);
     const hashes = await hashFiles(dir);
     const config = join(deps.workDir, 'freshclam.conf');
     await writeFile(
@@ -412,6 +424,10 @@ export function createSignatureUpdater(deps: ScannerDeps): LambdaHandler<UpdateR
       ].join('\n'),
     );
     const output = await run(deps.freshclam ?? 'freshclam', [`--config-file=${config}`, '--stdout']);
+    // Kept whether the update succeeded or not: a failure is when a cool-down is most likely set.
+    const stateNow = await readFile(join(dir, FRESHCLAM_STATE)).catch(() => undefined);
+    if (stateNow && !(kept && Buffer.compare(kept.body, stateNow) === 0))
+      await deps.signatures.put(state, stateNow, { contentType: 'application/octet-stream' });
     if (output.status !== 0) {
       throw taskError(
         new ScannerError(

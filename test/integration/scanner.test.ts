@@ -611,6 +611,23 @@ describe.skipIf(!tools)('the malware scanner', () => {
     );
     const left = [];
     for await (const object of new S3Storage(s3.client, SIGNATURES).list('update/')) left.push(object.key);
-    expect(left).toEqual(['update/first.ndb']);
+    expect(left).toEqual(['update/first.ndb', 'update/freshclam.dat']);
   }, 60_000);
+
+  it('keeps freshclam’s state (its UUID, a mirror’s cool-down) in S3 from one update to the next', async () => {
+    await put(SIGNATURES, 'state/first.ndb', signature('Imgpipe-Test-First', 'first marker'));
+    const storage = new S3Storage(s3.client, SIGNATURES);
+    // freshclam.dat: "FreshClamData", a version, then the installation's UUID (36 characters).
+    const uuid = async () => {
+      const body = Buffer.from((await storage.get('state/freshclam.dat')).body);
+      expect(body.subarray(0, 13).toString()).toBe('FreshClamData');
+      return body.subarray(17, 53).toString();
+    };
+    // Each run in an execution environment of its own (a fresh /tmp), as scheduled runs hours apart are.
+    await createSignatureUpdater(deps('state-1', { prefix: 'state/' }))({}).catch(() => undefined);
+    const first = await uuid();
+    expect(first).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    await createSignatureUpdater(deps('state-2', { prefix: 'state/' }))({}).catch(() => undefined);
+    expect(await uuid()).toBe(first);
+  }, 120_000);
 });
