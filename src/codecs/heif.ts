@@ -17,6 +17,9 @@ import type { CodecInstance } from './instances.ts';
  * Auxiliary images: the alpha plane of the primary image is decoded into RGBA by libheif; depth
  * maps, thumbnails, gain maps and any other item are never decoded. 10- and 12-bit images are
  * decoded to 16 bits a sample and reduced to 8 here, rounding (v * 255 / max), not truncating.
+ * An image whose colour is premultiplied by its alpha (a `prem` reference to the alpha item,
+ * ISO/IEC 23008-12 6.6.2.1) is given back with straight alpha, as the pipeline and the other
+ * decoders (libavif) give it: libheif hands over the premultiplied values as stored.
  */
 
 const HEIF_COLORSPACE_RGB = 1;
@@ -46,6 +49,8 @@ interface HeifModule {
   ): void;
   _heif_context_get_primary_image_handle(err: number, ctx: number, handle: number): void;
   _heif_image_handle_get_luma_bits_per_pixel(handle: number): number;
+  _heif_image_handle_has_alpha_channel(handle: number): number;
+  _heif_image_handle_is_premultiplied_alpha(handle: number): number;
   _heif_image_handle_release(handle: number): void;
   _heif_decoding_options_alloc(): number;
   _heif_decoding_options_free(options: number): void;
@@ -144,6 +149,9 @@ export class HeifDecoder implements CodecInstance {
       this.#check(err);
       handle = this.#i32(out);
       const deep = x._heif_image_handle_get_luma_bits_per_pixel(handle) > 8;
+      const premultiplied =
+        x._heif_image_handle_has_alpha_channel(handle) !== 0 &&
+        x._heif_image_handle_is_premultiplied_alpha(handle) !== 0;
       new Uint8Array(this.#memory.buffer)[options + OPTION_IGNORE_TRANSFORMATIONS] = 1;
       const chroma = deep ? HEIF_CHROMA_INTERLEAVED_RRGGBBAA_LE : HEIF_CHROMA_INTERLEAVED_RGBA;
       x._heif_decode_image(err, handle, out, HEIF_COLORSPACE_RGB, chroma, options);
@@ -166,8 +174,10 @@ export class HeifDecoder implements CodecInstance {
             width,
             height,
             x._heif_image_get_bits_per_pixel_range(image, HEIF_CHANNEL_INTERLEAVED),
+            premultiplied,
           )
         : copyRows(this.#memory, plane, rowBytes, width, height);
+      if (premultiplied && !deep) unpremultiply(data);
       return { width, height, data };
     } finally {
       if (image) x._heif_image_release(image);
@@ -219,7 +229,23 @@ function copyRows(
   return data;
 }
 
-/** 16-bit little-endian samples holding `bits`-bit values, to 8 bits: round(v * 255 / (2^bits - 1)). */
+/**
+ * Straight alpha from premultiplied 8-bit RGBA, in place: each colour value times 255 / alpha,
+ * rounded, at most 255 (as libavif unpremultiplies); a fully transparent pixel has no colour.
+ */
+function unpremultiply(data: Uint8ClampedArray): void {
+  for (let i = 0; i < data.length; i += 4) {
+    const alpha = data[i + 3]!;
+    if (alpha === 255) continue;
+    for (let c = i; c < i + 3; c++)
+      data[c] = alpha === 0 ? 0 : Math.min(255, Math.round((data[c]! * 255) / alpha));
+  }
+}
+
+/**
+ * 16-bit little-endian samples holding `bits`-bit values, to 8 bits: round(v * 255 / (2^bits - 1)).
+ * With `premultiplied`, colour is divided by alpha at full depth first: round(v * 255 / alpha).
+ */
 function reduceTo8Bits(
   memory: WebAssembly.Memory,
   plane: number,
@@ -227,6 +253,7 @@ function reduceTo8Bits(
   width: number,
   height: number,
   bits: number,
+  premultiplied: boolean,
 ): Uint8ClampedArray {
   const max = 2 ** bits - 1;
   const table = new Uint8Array(max + 1);
@@ -236,7 +263,19 @@ function reduceTo8Bits(
   let at = 0;
   for (let y = 0; y < height; y++) {
     const row = plane + y * stride;
-    for (let x = 0; x < width * 4; x++) data[at++] = table[view.getUint16(row + x * 2, true) & max]!;
+    if (!premultiplied) {
+      for (let x = 0; x < width * 4; x++) data[at++] = table[view.getUint16(row + x * 2, true) & max]!;
+      continue;
+    }
+    for (let x = 0; x < width * 4; x += 4, at += 4) {
+      const alpha = view.getUint16(row + x * 2 + 6, true) & max;
+      data[at + 3] = table[alpha]!;
+      for (let c = 0; c < 3; c++) {
+        const value = view.getUint16(row + (x + c) * 2, true) & max;
+        data[at + c] =
+          alpha === max ? table[value]! : alpha === 0 ? 0 : Math.min(255, Math.round((value * 255) / alpha));
+      }
+    }
   }
   return data;
 }
