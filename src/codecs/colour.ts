@@ -20,7 +20,10 @@ const PT_GRAY = 3;
 const PT_RGB = 4;
 const PT_CMYK = 6;
 const TYPE_RGB_8 = format(PT_RGB, 3);
+const TYPE_GRAY_8 = format(PT_GRAY, 1);
 const INTENT_PERCEPTUAL = 0;
+/** lcms2.h: evaluate the transform's whole pipeline, without its precalculated tables. */
+const cmsFLAGS_NOOPTIMIZE = 0x0100;
 const SIGNATURES: Readonly<Record<number, ProfileSpace>> = {
   1380401696: 'RGB', // 'RGB '
   1196573017: 'GRAY', // 'GRAY'
@@ -157,6 +160,7 @@ export class ColourEngine implements CodecInstance {
       const space = this.#space(profile);
       if (space !== LAYOUT_SPACE[layout])
         throw new ColourError(`the profile describes ${space} but the pixels are ${LAYOUT_SPACE[layout]}`);
+      if (layout === 'gray') return this.#grayToSrgb(image, profile);
       const srgb = x._cmsCreate_sRGBProfile();
       const transform = x._cmsCreateTransform(
         profile,
@@ -176,7 +180,7 @@ export class ColourEngine implements CodecInstance {
         if (!input || !output) throw new ColourError('out of memory in the colour engine');
         const out = new Uint8ClampedArray(pixels * 4);
         const source = image.data;
-        const keepAlpha = layout === 'rgba' || layout === 'gray';
+        const keepAlpha = layout === 'rgba';
         for (let first = 0; first < pixels; first += slice) {
           const count = Math.min(slice, pixels - first);
           new Uint8Array(this.#memory!.buffer, input, count * 4).set(
@@ -198,6 +202,48 @@ export class ColourEngine implements CodecInstance {
         if (input) x._free(input);
       }
     });
+  }
+
+  /**
+   * A grey image has 256 values: each is transformed once, through the whole pipeline, and the
+   * pixels are looked up. Little CMS's optimised 8-bit transform from a grey profile samples its
+   * curves at a few points and interpolates, which is far off where the curve to sRGB is steep: from
+   * a linear (gamma 1.0) grey, 1 came out as 6 and 4 as 25, where the profile says 13 and 34.
+   */
+  #grayToSrgb(image: RawImage, profile: number): RawImage {
+    const x = this.#lcms!;
+    const srgb = x._cmsCreate_sRGBProfile();
+    const transform = x._cmsCreateTransform(
+      profile,
+      TYPE_GRAY_8,
+      srgb,
+      TYPE_RGB_8,
+      INTENT_PERCEPTUAL,
+      cmsFLAGS_NOOPTIMIZE,
+    );
+    x._cmsCloseProfile(srgb);
+    if (!transform) throw new ColourError('Little CMS cannot transform from this GRAY profile to sRGB');
+    const buffer = x._malloc(256 + 256 * 3);
+    let table: Uint8Array;
+    try {
+      if (!buffer) throw new ColourError('out of memory in the colour engine');
+      new Uint8Array(this.#memory!.buffer, buffer, 256).set(Array.from({ length: 256 }, (_, v) => v));
+      x._cmsDoTransform(transform, buffer, buffer + 256, 256);
+      table = new Uint8Array(this.#memory!.buffer, buffer + 256, 256 * 3).slice();
+    } finally {
+      x._cmsDeleteTransform(transform);
+      if (buffer) x._free(buffer);
+    }
+    const source = image.data;
+    const out = new Uint8ClampedArray(source.length);
+    for (let o = 0; o < source.length; o += 4) {
+      const at = source[o]! * 3;
+      out[o] = table[at]!;
+      out[o + 1] = table[at + 1]!;
+      out[o + 2] = table[at + 2]!;
+      out[o + 3] = source[o + 3]!;
+    }
+    return { width: image.width, height: image.height, data: out };
   }
 
   #withProfile<T>(icc: Uint8Array, use: (profile: number) => T): T {

@@ -1,9 +1,9 @@
 /**
  * A minimal ICC v2 grey profile (monitor class, XYZ PCS): a description, the D50 white point and
- * a gamma curve. Little CMS reads it as a GRAY profile; no encoder embeds one in an RGB image, which
- * is what the tests that use it need.
+ * a gamma curve (2.2 unless given). Little CMS reads it as a GRAY profile; no encoder embeds one in
+ * an RGB image, which is what the tests that use it need.
  */
-export function grayProfile(description = 'Test grey, gamma 2.2'): Uint8Array {
+export function grayProfile(description = 'Test grey, gamma 2.2', gamma = 2.2): Uint8Array {
   const ascii = Buffer.from(`${description}\0`, 'latin1');
   const desc = Buffer.concat([
     Buffer.from('desc\0\0\0\0', 'latin1'),
@@ -15,7 +15,7 @@ export function grayProfile(description = 'Test grey, gamma 2.2'): Uint8Array {
   ]);
   const s15 = (v: number) => u32(Math.round(v * 65536));
   const wtpt = Buffer.concat([Buffer.from('XYZ \0\0\0\0', 'latin1'), s15(0.9642), s15(1), s15(0.8249)]);
-  const kTRC = Buffer.concat([Buffer.from('curv\0\0\0\0', 'latin1'), u32(1), Buffer.from([0x02, 0x33])]);
+  const kTRC = Buffer.concat([Buffer.from('curv\0\0\0\0', 'latin1'), u32(1), u16(Math.round(gamma * 256))]);
   const tags: [string, Buffer][] = [
     ['desc', desc],
     ['wtpt', wtpt],

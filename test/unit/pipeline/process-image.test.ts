@@ -1073,4 +1073,30 @@ describe('processImage: a colour profile of another colour space than the pixels
     const grey = await processImage(withIccProfile(gray, grayProfile()), config);
     expect(grey.colour).toMatchObject({ converted: true, warnings: [] });
   });
+  // Little CMS's optimised 8-bit transform from a grey profile interpolates between a few samples of
+  // its curves: from a linear grey, 1 came out as 6 (the profile says 13) and 4 as 25 (34), up to
+  // 8 off ImageMagick's conversion with the same Little CMS, all in the darkest shades.
+  it('converts grey through a linear (gamma 1.0) profile as the profile says, in the darkest shades too', async () => {
+    const ramp = writePng(256, 1, { pixel: (x) => [x] });
+    const profile = Buffer.concat([
+      Buffer.from('Linear grey\0\0', 'latin1'),
+      deflateSync(grayProfile('Linear grey', 1)),
+    ]);
+    const png = Buffer.concat([ramp.subarray(0, 33), pngChunk('iCCP', profile), ramp.subarray(33)]);
+    const full = parsePipelineConfig({ variants: [{ name: 'full' }], formats: { png: {} } });
+    const result = await processImage(png, full);
+    expect(result.colour).toMatchObject({ profile: 'Linear grey', converted: true, warnings: [] });
+    const out = await decode('png', result.outputs[0]!.bytes);
+    // Linear light v / 255, written with sRGB's transfer curve (IEC 61966-2-1).
+    const srgb = (linear: number) =>
+      linear <= 0.0031308 ? 12.92 * linear : 1.055 * linear ** (1 / 2.4) - 0.055;
+    const off: number[][] = [];
+    for (let v = 0; v < 256; v++) {
+      const expected = Math.round(255 * srgb(v / 255));
+      const [r, g, b, a] = out.data.subarray(v * 4, v * 4 + 4);
+      if ([r, g, b].some((c) => Math.abs(c! - expected) > 1) || a !== 255)
+        off.push([v, expected, r!, g!, b!, a!]);
+    }
+    expect(off).toEqual([]);
+  });
 });
