@@ -67,7 +67,9 @@ export async function inspectObject(
     ...(version === undefined ? {} : { versionId: version }),
   };
   try {
-    const header = inspectImage(object.body, deps.config.limits);
+    // The animation setting too: with `quarantine`, an animated upload is refused here, before the
+    // workflow scans it and pays Rekognition to moderate it, and whatever those would find.
+    const header = inspectImage(object.body, deps.config.limits, deps.config.animation);
     return { kind: 'image', ref: inspected, header, ms: msSince(started) };
   } catch (error) {
     if (error instanceof InvalidImageError) return { kind: 'invalid', error, ref: inspected };

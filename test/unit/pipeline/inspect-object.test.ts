@@ -37,4 +37,31 @@ describe('inspectObject', () => {
     const pinned = await inspectObject({ bucket: 'in', key: 'photo.jpg', versionId: 'v-1' }, deps);
     expect(pinned).toMatchObject({ kind: 'image', ref: { versionId: 'v-1' } });
   });
+
+  // The workflow's Inspect passed it, so Scan and Moderate (a billed Rekognition call) ran before
+  // Process quarantined it as animated, or quarantined it for what moderation found instead.
+  it('refuses an animated image as `animated` when the animation setting is quarantine', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'imgpipe-inspect-'));
+    const config = parsePipelineConfig({ animation: 'quarantine' });
+    const files = new FsStorage(join(root, 'in'));
+    await files.put('loop.gif', readFixture('edge/animated/card-3-frames.gif'), { contentType: 'image/gif' });
+    const deps = {
+      config,
+      layout: new BucketLayout(config, 'quarantine/'),
+      source: () => files,
+      output: new FsStorage(join(root, 'out')),
+    };
+    const inspection = await inspectObject({ bucket: 'in', key: 'loop.gif' }, deps);
+    expect(inspection.kind).toBe('invalid');
+    const { error } = inspection as Extract<typeof inspection, { kind: 'invalid' }>;
+    expect(error.reason).toBe('animated');
+    expect(error.message).toBe(
+      'The gif file is animated (3 frames) and the animation setting is "quarantine"',
+    );
+    const still = await inspectObject(
+      { bucket: 'in', key: 'loop.gif' },
+      { ...deps, config: parsePipelineConfig({}) },
+    );
+    expect(still).toMatchObject({ kind: 'image', header: { animated: true, frames: 3 } });
+  });
 });
