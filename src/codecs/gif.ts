@@ -41,8 +41,11 @@ export function decodeGifFirstFrame(
 
 function decodeFrame(bytes: Uint8Array): RawImage {
   // The cut keeps what comes before its end where it was: the descriptor is at the same offset.
-  const descriptor = firstImageDescriptor(bytes);
-  let input = cutAfterImage(bytes, descriptor);
+  const first = firstImageDescriptor(bytes);
+  const cut = cutAfterImage(bytes, first);
+  const widened = first === undefined ? undefined : withFullColourTable(cut, first);
+  let input = widened?.bytes ?? cut;
+  const descriptor = widened?.descriptor ?? first;
   // omggif's own de-interlacing skips a pass only once: in a frame of 2 to 4 rows, where a pass has
   // no row, it writes the next pass's rows 4 rows too low (outside the frame, or lost) and leaves a
   // row of the frame empty. So it is given the frame as if not interlaced, rows in the order they are
@@ -123,6 +126,34 @@ function deinterlace(
       from = to;
     } while (from !== cycle);
   }
+}
+
+/**
+ * A frame's LZW codes may give colour indices past the end of its colour table (its minimum code
+ * size allows more colours than the table has): omggif reads their colours from whatever bytes
+ * follow the table (the image data), where browsers (Wuffs in Chrome) show opaque black. So when
+ * the first frame can, omggif is given the bytes with the colour table it uses (its local one, else
+ * the global one) grown to 256 entries, the added ones black; undefined when it cannot (or there
+ * is no table, which omggif refuses). Returns where the descriptor is then (after a grown global table).
+ */
+function withFullColourTable(
+  bytes: Uint8Array,
+  descriptor: number,
+): { bytes: Uint8Array; descriptor: number } | undefined {
+  const local = ((bytes[descriptor + 9] ?? 0) & 0x80) !== 0;
+  const flagsAt = local ? descriptor + 9 : 10;
+  const flags = bytes[flagsAt] ?? 0;
+  if ((flags & 0x80) === 0) return undefined;
+  const tableAt = local ? descriptor + 10 : 13;
+  const tableBytes = colourTableBytes(flags);
+  const codeSize = bytes[descriptor + 10 + (local ? tableBytes : 0)] ?? 0;
+  if (2 ** codeSize <= tableBytes / 3) return undefined;
+  const added = 3 * 256 - tableBytes;
+  const grown = new Uint8Array(bytes.length + added);
+  grown.set(bytes.subarray(0, tableAt + tableBytes));
+  grown.set(bytes.subarray(tableAt + tableBytes), tableAt + tableBytes + added);
+  grown[flagsAt] = flags | 7;
+  return { bytes: grown, descriptor: local ? descriptor : descriptor + added };
 }
 
 /** Where the first image descriptor (0x2c) is, walking the blocks as omggif does; undefined if none. */

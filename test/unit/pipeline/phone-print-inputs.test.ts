@@ -425,6 +425,31 @@ describe('GIF', () => {
     return Uint8Array.from([...head, ...descriptor, 4, ...blocks, 0, 0x3b]);
   }
 
+  /**
+   * A 4x1 GIF whose one frame uses a 4-colour table (red, green, blue, grey 9), local or global, with
+   * an LZW minimum code size of 3, so its codes can name 8 colours: they name 0, 5, 3 and 7. A clear
+   * code before each index keeps every code 4 bits long.
+   */
+  function pastTheTable(table: 'local' | 'global'): Uint8Array {
+    const colours = [255, 0, 0, 0, 255, 0, 0, 0, 255, 9, 9, 9];
+    const global = table === 'global';
+    const head = [...Buffer.from('GIF89a'), 4, 0, 1, 0, global ? 0x81 : 0, 0, 0, ...(global ? colours : [])];
+    const descriptor = [0x2c, 0, 0, 0, 0, 4, 0, 1, 0, global ? 0 : 0x81, ...(global ? [] : colours)];
+    // Codes clear (8), 0, clear, 5, clear, 3, clear, 7, end (9), two to a byte, low bits first.
+    const data = [3, 5, 0x08, 0x58, 0x38, 0x78, 0x09, 0];
+    return Uint8Array.from([...head, ...descriptor, ...data, 0x3b]);
+  }
+
+  // omggif read the colours of indices 5 and 7 from the bytes after the table (the image data, or
+  // past the file's end), so they came out in whatever colour those bytes made.
+  it.each(['local', 'global'] as const)(
+    'shows colour indices past the end of a frame’s %s colour table as opaque black, as Chrome does',
+    async (table) => {
+      const image = await decode('gif', pastTheTable(table));
+      expect(Array.from(image.data)).toEqual([255, 0, 0, 255, 0, 0, 0, 255, 9, 9, 9, 255, 0, 0, 0, 255]);
+    },
+  );
+
   // omggif, given these, left a row of a 2- to 4-row frame empty and wrote a row 4 rows too low.
   it.each([1, 2, 3, 4, 5, 9, 17])(
     'puts every row of an interlaced %i-row frame in its place',
