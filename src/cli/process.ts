@@ -408,7 +408,8 @@ async function planFiles(inputs: readonly Input[], options: ProcessCommandOption
       continue;
     }
     try {
-      const header = inspectImage(object.body, config.limits);
+      // The animation setting too, as the run applies it (quarantine: an animated input is refused).
+      const header = inspectImage(object.body, config.limits, config.animation);
       const display = { width: header.displayWidth, height: header.displayHeight };
       const steps = planSteps(display, config.variants);
       const outputs = config.variants.flatMap((variant) => {

@@ -161,6 +161,17 @@ describe('imgpipe process --dry-run', () => {
     expect([plan.code, plan.stdout, plan.stderr]).toEqual([run.code, '', run.stderr]);
   });
 
+  it('plans an animated upload as the run decides it under the animation setting', async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'in'));
+    copyFileSync(fixturePath('edge/animated/card-3-frames.gif'), join(dir, 'in', 'a.gif'));
+    const env = { IMGPIPE_ANIMATION: 'quarantine' };
+    const plan = await runCli(['process', 'in', '--out', 'out', '--dry-run', '--json'], { cwd: dir, env });
+    const run = await runCli(['process', 'in', '--out', 'out', '--json'], { cwd: dir, env });
+    expect(JSON.parse(run.stdout).inputs[0]).toMatchObject({ outcome: 'quarantined', reason: 'animated' });
+    expect(JSON.parse(plan.stdout).inputs[0]).toMatchObject({ outcome: 'quarantined', reason: 'animated' });
+  });
+
   it('knows which inputs are already done', async () => {
     const dir = twoPhotosAndABadFile();
     await runCli(['process', 'in/rotated.jpg', '--out', 'out', '--quiet'], { cwd: dir });
