@@ -9,8 +9,15 @@
 // index.transform negotiates on these tokens as it does on a full header
 // (src/handlers/transform-request.ts negotiate); test/unit/handlers/cloudfront-accept.test.ts runs
 // this file in Node against sample headers and holds the two together.
+// A request naming its format (fmt=webp, fmt=JPG, not fmt=auto) gets `other` whatever it accepts:
+// the function reads Accept only for fmt=auto, and each of the four values was a cache entry (and
+// an origin request) of its own for the same bytes.
 function handler(event) {
   var request = event.request;
+  if (namesItsFormat(request.querystring)) {
+    request.headers.accept = { value: 'other' };
+    return request;
+  }
   var header = request.headers.accept;
   var accepts = { avif: false, webp: false };
   if (header && header.value) {
@@ -31,4 +38,20 @@ function handler(event) {
   var value = accepts.avif ? (accepts.webp ? 'avif' : 'avif-only') : accepts.webp ? 'webp' : 'other';
   request.headers.accept = { value: value };
   return request;
+}
+
+// fmt given once (twice is refused by the function whatever Accept says), as the viewer spelt it
+// (CloudFront passes query values percent-encoded; the function decodes them, + as a space, and
+// takes any case), and not auto.
+function namesItsFormat(querystring) {
+  var fmt = querystring && querystring.fmt;
+  if (!fmt || (fmt.multiValue && fmt.multiValue.length > 1) || typeof fmt.value !== 'string') return false;
+  var value = fmt.value.split('+').join(' ');
+  try {
+    value = decodeURIComponent(value);
+  } catch (e) {
+    // Not valid percent-encoding: the function answers 400 whatever Accept says.
+    return true;
+  }
+  return value.toLowerCase() !== 'auto';
 }

@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
+import { loadPipelineConfig } from '../../../src/config/index.ts';
+import { loadTransformConfig } from '../../../src/config/transform.ts';
 import { OUTPUT_FORMATS } from '../../../src/core/formats.ts';
-import { negotiate } from '../../../src/handlers/transform-request.ts';
+import { negotiate, parseQuery, parseRequest } from '../../../src/handlers/transform-request.ts';
 
 /**
  * The CloudFront Function that reduces Accept (terraform/modules/transform/accept.js), run in Node
@@ -12,11 +14,18 @@ import { negotiate } from '../../../src/handlers/transform-request.ts';
  * AVIF alone).
  */
 const code = readFileSync(new URL('../../../terraform/modules/transform/accept.js', import.meta.url), 'utf8');
-type Request = { headers: Record<string, { value: string }> };
+type Request = {
+  headers: Record<string, { value: string }>;
+  querystring?: Record<string, { value: string; multiValue?: { value: string }[] }>;
+};
 const handler = runInNewContext(`${code}\nhandler;`, {}) as (event: { request: Request }) => Request;
 
-function reduce(accept: string | undefined): string {
-  const request: Request = { headers: accept === undefined ? {} : { accept: { value: accept } } };
+/** The reduced Accept; `fmt` as the viewer spelt it (CloudFront passes query values undecoded). */
+function reduce(accept: string | undefined, fmt?: string): string {
+  const request: Request = {
+    headers: accept === undefined ? {} : { accept: { value: accept } },
+    querystring: fmt === undefined ? {} : { fmt: { value: fmt } },
+  };
   return handler({ request }).headers.accept!.value;
 }
 
@@ -66,6 +75,34 @@ describe('the CloudFront Function reducing Accept', () => {
     for (const allowed of sets)
       for (const [accept] of SAMPLES)
         expect(negotiate(reduce(accept), allowed), `${accept} ${allowed}`).toBe(negotiate(accept, allowed));
+  });
+
+  it('gives a request naming its format one value whatever it accepts (one cache entry, not four)', () => {
+    // The function reads Accept only for fmt=auto: for fmt=webp a browser's avif, Safari 15's webp
+    // and a crawler's other were three cache entries, each an origin request, for the same bytes.
+    for (const fmt of ['webp', 'WEBP', 'jpg', 'jpeg', 'png', 'avif', '%6Apeg', 'gif', '', '%zz'])
+      expect(new Set(SAMPLES.map(([accept]) => reduce(accept, fmt))), fmt).toEqual(new Set(['other']));
+    // fmt=auto however spelt, or none: negotiated.
+    for (const fmt of [undefined, 'auto', 'AUTO', '%61uto'])
+      expect(reduce('image/avif,image/webp,*/*', fmt), String(fmt)).toBe('avif');
+  });
+
+  it('leads the function to the answer the full header gives, whatever fmt says', () => {
+    const transform = loadTransformConfig({ IMGPIPE_TRANSFORM_SOURCE_BUCKET: 'src' });
+    const defaults = loadPipelineConfig({}).formatOptions;
+    // The format the function picks for this query and Accept, or the refusal it answers.
+    const answer = (query: string, accept: string | undefined) => {
+      try {
+        return parseRequest('a.jpg', parseQuery(query), accept, transform, defaults, true).spec.format;
+      } catch (error) {
+        return (error as Error).message;
+      }
+    };
+    for (const fmt of [undefined, 'auto', 'AUTO', '%61uto', 'webp', 'Avif', 'jpg', 'png', 'gif', '', '%zz'])
+      for (const [accept] of SAMPLES) {
+        const query = fmt === undefined ? 'w=100' : `w=100&fmt=${fmt}`;
+        expect(answer(query, reduce(accept, fmt)), `${fmt} ${accept}`).toBe(answer(query, accept));
+      }
   });
 
   it('keeps the other headers and the rest of the request', () => {
