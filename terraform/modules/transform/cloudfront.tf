@@ -44,7 +44,7 @@ resource "aws_cloudfront_cache_policy" "this" {
       query_string_behavior = "whitelist"
 
       query_strings {
-        items = local.query_parameters
+        items = local.cache_key_parameters
       }
     }
   }
@@ -71,7 +71,7 @@ resource "aws_cloudfront_origin_request_policy" "this" {
     query_string_behavior = "whitelist"
 
     query_strings {
-      items = local.query_parameters
+      items = local.cache_key_parameters
     }
   }
 }

@@ -20,6 +20,12 @@ locals {
   # reaches the function. Anything else is dropped at the edge.
   query_parameters = ["w", "h", "fit", "fmt", "q", "dpr", "wm", "exp", "sig"]
 
+  # With signing off the function reads neither exp nor sig (no signature checked, no expiry kept):
+  # in the cache key, any value of them (?sig=1, ?sig=2, ...) was a cache entry of its own and an
+  # origin request, which let anyone pass the cache at will. They are dropped at the edge, as
+  # unknown parameters are, so URLs signed before signing was turned off still work.
+  cache_key_parameters = var.signing == "off" ? [for name in local.query_parameters : name if !contains(["exp", "sig"], name)] : local.query_parameters
+
   # The prefix of the pipeline's outputs and manifests (IMGPIPE_OUTPUT_PREFIX, which overrides the
   # document's; unset, the document's, which Terraform does not read: the whole bucket).
   output_prefix = lookup(var.function_environment, "IMGPIPE_OUTPUT_PREFIX", "")

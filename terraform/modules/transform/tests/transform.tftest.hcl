@@ -124,6 +124,22 @@ run "keys_the_cache_on_the_parameters_and_the_reduced_accept" {
   }
 }
 
+# Signing off, the function reads neither exp nor sig: in the cache key, ?sig=<anything> passed the
+# cache at will (each value an entry of its own and a call to the function).
+run "drops_exp_and_sig_at_the_edge_when_signing_is_off" {
+  variables {
+    signing = "off"
+  }
+
+  assert {
+    condition = (
+      one(one(one(aws_cloudfront_cache_policy.this.parameters_in_cache_key_and_forwarded_to_origin).query_strings_config).query_strings).items == toset(["w", "h", "fit", "fmt", "q", "dpr", "wm"])
+      && one(one(aws_cloudfront_origin_request_policy.this.query_strings_config).query_strings).items == toset(["w", "h", "fit", "fmt", "q", "dpr", "wm"])
+    )
+    error_message = "With signing off, exp and sig should be neither in the cache key nor forwarded: the function ignores them."
+  }
+}
+
 run "lets_deleted_and_withdrawn_sources_leave_cloudfront_within_a_day" {
   assert {
     condition = (
