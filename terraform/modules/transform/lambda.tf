@@ -110,11 +110,12 @@ data "aws_iam_policy_document" "function" {
   }
 
   # Without ListBucket, S3 answers a HEAD of a missing key with 403 instead of 404 (a source, a
-  # result, a reason record).
+  # result, a reason record). The quarantine bucket only with checked_sources_only, which alone reads
+  # the reason records there: without it, the function has no business listing what was quarantined.
   statement {
     sid       = "TellMissingSourcesApart"
     actions   = ["s3:ListBucket"]
-    resources = [var.source_bucket_arn, var.output_bucket_arn, var.quarantine_bucket_arn]
+    resources = concat([var.source_bucket_arn, var.output_bucket_arn], var.checked_sources_only ? [var.quarantine_bucket_arn] : [])
   }
 
   # checked_sources_only: a source is transformed once its manifest names its current version, and

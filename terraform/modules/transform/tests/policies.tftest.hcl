@@ -67,3 +67,41 @@ run "reads_the_manifests_under_the_output_prefix_alone" {
     error_message = "The function should read the manifests under the output prefix (variants/) alone."
   }
 }
+
+# The reason records are read with checked_sources_only alone: without it, the quarantine bucket
+# (the names of what was quarantined) is not the function's to list.
+run "lists_the_quarantine_bucket_only_to_read_its_reason_records" {
+  command = plan
+
+  assert {
+    condition = toset(one([
+      for statement in jsondecode(data.aws_iam_policy_document.function.json).Statement : statement.Resource
+      if statement.Sid == "TellMissingSourcesApart"
+    ])) == toset(["arn:aws:s3:::imgpipe-test-source", "arn:aws:s3:::imgpipe-test-output", "arn:aws:s3:::imgpipe-test-quarantine"])
+    error_message = "With checked_sources_only, the function should list the source, output and quarantine buckets (a missing key is then 404, not 403)."
+  }
+}
+
+run "leaves_the_quarantine_bucket_alone_without_checked_sources_only" {
+  command = plan
+
+  variables {
+    checked_sources_only = false
+  }
+
+  assert {
+    condition = toset(one([
+      for statement in jsondecode(data.aws_iam_policy_document.function.json).Statement : statement.Resource
+      if statement.Sid == "TellMissingSourcesApart"
+    ])) == toset(["arn:aws:s3:::imgpipe-test-source", "arn:aws:s3:::imgpipe-test-output"])
+    error_message = "Without checked_sources_only, the function reads nothing in the quarantine bucket, so it should not list it."
+  }
+
+  assert {
+    condition = length([
+      for statement in jsondecode(data.aws_iam_policy_document.function.json).Statement : statement
+      if strcontains(jsonencode(statement.Resource), "imgpipe-test-quarantine")
+    ]) == 0
+    error_message = "Without checked_sources_only, no statement should name the quarantine bucket."
+  }
+}
