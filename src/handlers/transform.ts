@@ -503,6 +503,15 @@ export function parameterKeys(name: string, ssm?: SSMClient): () => Promise<read
       const cause = error instanceof Error ? error.cause : undefined;
       if (cause instanceof Error && cause.name === 'ParameterNotFound')
         throw refuse('does not exist: the signing keys were never set');
+      // Parameter Store's GetParameter rate is shared by the account: many containers starting at
+      // once (a burst of traffic) can be refused it. Busy, as a throttled S3 is (503, Retry-After,
+      // not kept by CloudFront), not a 500 the next request does not repeat: it reads again.
+      if (isThrottled(cause))
+        throw new ApiError(
+          'unavailable',
+          `Parameter Store is busy (${cause instanceof Error ? cause.name : 'throttled'}) reading the signing keys; try again in a moment`,
+          { headers: { 'retry-after': '1' } },
+        );
       throw error;
     }
     const text = typeof value === 'string' ? value : '';
@@ -592,10 +601,15 @@ function matches(ifNoneMatch: string | undefined, etag: string): boolean {
 }
 
 function isThrottling(error: StorageError): boolean {
-  const cause = error.cause as { name?: string; $metadata?: { httpStatusCode?: number } } | undefined;
+  return isThrottled(error.cause, error.message);
+}
+
+/** An AWS SDK error refusing a request for its rate (S3's SlowDown, SSM's ThrottlingException, 429, 503). */
+function isThrottled(error: unknown, message = ''): boolean {
+  const cause = error as { name?: string; $metadata?: { httpStatusCode?: number } } | undefined;
   return (
     cause?.$metadata?.httpStatusCode === 429 ||
     cause?.$metadata?.httpStatusCode === 503 ||
-    /SlowDown|Throttl|TooManyRequests/.test(`${cause?.name ?? ''} ${error.message}`)
+    /SlowDown|Throttl|TooManyRequests/.test(`${cause?.name ?? ''} ${message}`)
   );
 }

@@ -232,6 +232,40 @@ describe('signing keys from Parameter Store', () => {
     expect([reply.statusCode, body(reply).error.code]).toEqual([500, 'internal']);
   });
 
+  it('answers 503 with Retry-After, not 500, while Parameter Store throttles the read, and reads again', async () => {
+    // Many containers starting at once share the account's GetParameter rate. Parameter Store has
+    // no local server here: the SSM client is mocked (without the SDK's retries).
+    const ssm = new SSMClient({
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+    });
+    const mock = mockClient(ssm);
+    mock.on(GetParameterCommand).rejects(
+      Object.assign(new Error('Rate exceeded'), {
+        name: 'ThrottlingException',
+        $metadata: { httpStatusCode: 400 },
+      }),
+    );
+    const handler = createTransformHandler(deps(), {
+      env: {
+        IMGPIPE_TRANSFORM_SOURCE_BUCKET: SOURCE,
+        IMGPIPE_TRANSFORM_KEYS_PARAMETER: '/imgpipe/test/busy',
+      },
+      ssm,
+    });
+    const request = event('/t/tiny.jpg', `w=40&sig=${signature(KEY_A, 'tiny.jpg', { w: '40' })}`);
+    const busy = await handler(request);
+    expect([busy.statusCode, body(busy).error.code, busy.headers?.['retry-after']]).toEqual([
+      503,
+      'unavailable',
+      '1',
+    ]);
+    expect(body(busy).error.message).toMatch(/Parameter Store is busy \(ThrottlingException\)/);
+    mock.on(GetParameterCommand).resolves({ Parameter: { Value: KEY_A } });
+    expect((await handler(request)).statusCode).toBe(200);
+    expect(mock.commandCalls(GetParameterCommand)).toHaveLength(2);
+  });
+
   it('refuses to start with signing on and no keys, naming the setting', () => {
     expect(() =>
       createTransformHandler(deps(), {
