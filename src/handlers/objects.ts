@@ -287,11 +287,17 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       // `processing` for this event, or stale), and recorded deleted only once its outputs are
       // gone: recorded first, a deletion that then failed (S3 throttling, access denied) left the
       // item saying deleted over outputs still published, and nothing announced.
+      let begun: BeginResult | undefined;
       const removal = await removeObject(ref, {
         ...processDeps,
         deleteOutputs: config.deleteOutputs,
         ...(status
-          ? { record: async () => ((await status.begin(ref)) === 'stale' ? 'stale' : 'applied') }
+          ? {
+              record: async () => {
+                begun = await status.begin(ref);
+                return begun === 'stale' ? 'stale' : 'applied';
+              },
+            }
           : {}),
       });
       if (removal.status === 'kept') {
@@ -302,7 +308,20 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       let event = deletedEvent(ref, removal.removedOutputs.length);
       let recorded: Awaited<ReturnType<StatusStore['finish']>> | undefined;
       try {
-        recorded = await status?.finish(ref, { status: 'deleted' });
+        // A redelivery of a removal the table records deleted (begin(): `finished`) that found
+        // nothing left to delete changes nothing: it wrote deleted again, moving updatedAt, and
+        // announced Image Deleted again with removedOutputs 0 (the first delivery announced it as
+        // soon as it was recorded). One that deleted what was left (the first delivery's second
+        // look failed) leaves the item as it is and announces what it deleted.
+        const item = begun === 'finished' ? await status?.get(ref.bucket, ref.key) : undefined;
+        if (item !== undefined && holdsOutcome(item, ref, { status: 'deleted' })) {
+          if (removal.removedOutputs.length === 0) {
+            const reason =
+              'redelivered removal: the status table records this removal deleted already, and nothing was left to delete; not announced';
+            return { result: skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason }) };
+          }
+          recorded = 'applied';
+        } else recorded = await status?.finish(ref, { status: 'deleted' });
       } catch (error) {
         // The outputs are gone, and that goes out now, as an upload's outcome does when its
         // status cannot be written: the record fails, so Lambda's retry records it (and announces
@@ -349,9 +368,12 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
         durationsMs: { total: msSince(started) },
       });
       count('deleted');
+      // With the table, announced now, as an upload's outcome is (finish()): its status tells a
+      // redelivery that the removal, event included, is done, so a timeout or a crash on a later
+      // record of the batch must not leave it recorded and never announced.
       return {
         result: { bucket: ref.bucket, key: ref.key, status: 'deleted' },
-        event,
+        ...(status ? await announce(event) : { event }),
       };
     } catch (error) {
       // As an upload's failure: the item says failed with the error, and Image Failed goes out,

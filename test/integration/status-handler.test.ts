@@ -726,7 +726,33 @@ describe('the S3 handler on removals', () => {
     expect(await status.get(SOURCE, 'g/photo.jpg')).toMatchObject({ status: 'deleted' });
     expect(details.at(-1)).toMatchObject({ status: 'deleted', key: 'g/photo.jpg', removedOutputs: 2 });
     // The same removal delivered again finds nothing left to delete, and fails nothing.
-    expect((await handler(removed('g/photo.jpg', '0701'))).records[0]?.status).toBe('deleted');
+    expect((await handler(removed('g/photo.jpg', '0701'))).records[0]?.status).toBe('ignored');
+  });
+
+  it('leaves the item of a removal as it is, and announces nothing, when S3 delivers its event again', async () => {
+    // The redelivery wrote deleted again, moving updatedAt, and announced a second Image Deleted
+    // with removedOutputs 0.
+    const { handler, status, details } = await setup();
+    const key = 'g1/photo.jpg';
+    await handler(await upload(key, readFixture('photos/colour-fig-red-bowl.jpg'), '0702'));
+    await s3.client.send(new DeleteObjectCommand({ Bucket: SOURCE, Key: key }));
+    expect((await handler(removed(key, '0703'))).records[0]?.status).toBe('deleted');
+    const item = await status.get(SOURCE, key);
+    expect(item?.status).toBe('deleted');
+    // A minute later (only Date is faked), so a write at the redelivery would show in updatedAt.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now() + 60_000);
+    let records: readonly { status: string; reason?: string }[];
+    try {
+      ({ records } = await handler(removed(key, '0703')));
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(records).toEqual([
+      expect.objectContaining({ status: 'ignored', reason: expect.stringMatching(/^redelivered removal/) }),
+    ]);
+    expect(await status.get(SOURCE, key)).toEqual(item);
+    expect(details.map((d) => d.status)).toEqual(['processed', 'deleted']);
   });
 
   it('records and announces a removal whose outputs could not be deleted as failed, and its retry as deleted', async () => {
