@@ -16,6 +16,7 @@ import {
   type Outcome,
   type OutcomeStatus,
   type ProcessDeps,
+  previousOutputs,
   processObject,
   rejectObject,
 } from '../pipeline/process-object.ts';
@@ -447,9 +448,13 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
     ref: ObjectRef,
     realignStale = false,
     time: InvocationTime = {},
+    force = false,
   ): Promise<{ ended: Handled } | Started> {
     const ignored = notAnUpload(ref);
     if (ignored) return { ended: ignored };
+    // Not in the workflow's Inspect (realignStale false): its Process and Fail write as begun.
+    const current = realignStale && !force ? await currentBackfill(ref) : undefined;
+    if (current) return { announceDuplicate: false, recorded: true, unbegun: current };
     const begun = await deps.status?.begin(ref);
     // A later event of this key is already recorded: this one is about content that is gone. A
     // backfill is refused on a deleted item, unless the key holds an object again: S3 announces
@@ -464,6 +469,29 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       return { ended: { result: skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason }) } };
     }
     return { announceDuplicate: announcesDuplicate(ref, begun), recorded: begun === 'finished' };
+  }
+
+  /**
+   * A backfill (bulk reprocessing: no sequencer, no ETag) of a key whose status item records its
+   * current content (a HEAD) processed, with outputs current for it (the manifest names that
+   * content and the configuration): the reference with that ETag, for processObject to find the
+   * duplicate without reading the source; undefined otherwise, or when a read fails (the ordinary
+   * way then decides). Such a backfill leaves the item as it is: its begin() started the item
+   * over, and the duplicate's final status (which has no timings) replaced it, so a reprocess
+   * removed every current image's timings and moved its updatedAt.
+   */
+  async function currentBackfill(ref: ObjectRef): Promise<ObjectRef | undefined> {
+    if (!deps.status || ref.sequencer !== undefined || ref.etag !== undefined) return undefined;
+    try {
+      const item = await deps.status.get(ref.bucket, ref.key);
+      if (item?.status !== 'processed' || item.etag === undefined) return undefined;
+      const { current } = await previousOutputs(ref.key, processDeps);
+      if (!current(item.etag)) return undefined;
+      const head = await deps.sourceStorage(ref.bucket).head(ref.key);
+      return head?.etag === item.etag ? { ...ref, etag: head.etag } : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /**
@@ -771,13 +799,17 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
             }),
           };
       }
+      // A backfill of current outputs (currentBackfill()) began nothing: its failure (an S3 fault
+      // on the manifest) leaves the item as it is.
+      let unbegun = false;
       try {
         // The workflow's Process (begun) cannot tell whether its task's earlier attempt announced.
         const started = begun
           ? { announceDuplicate: announcesDuplicate(ref, undefined), recorded: false }
-          : await start(ref, true, time);
+          : await start(ref, true, time, force === true);
         if ('ended' in started) return started.ended;
-        const outcome = await processObject(ref, {
+        unbegun = started.unbegun !== undefined;
+        const outcome = await processObject(started.unbegun ?? ref, {
           ...processDeps,
           encoder: deps.encoder,
           force,
@@ -790,6 +822,8 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
         return await finish(ref, trigger, outcome, begun === true, started, false, time);
       } catch (error) {
         const message = describeError(error);
+        if (unbegun)
+          return { result: reportFailure(ref, trigger, error), error, event: failureEvent(ref, message) };
         // Best effort: a failure to write it leaves the failure what this record reports.
         const written = await deps.status?.finish(ref, { status: 'failed', message }).catch(() => undefined);
         // Another delivery of this event finished it, or a later event of the key is recorded:
@@ -818,6 +852,11 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
 interface Started {
   readonly announceDuplicate: boolean;
   readonly recorded: boolean;
+  /**
+   * A backfill whose outputs are current for the content the status item records processed
+   * (currentBackfill()): that reference, with the content's ETag; begin() was not called.
+   */
+  readonly unbegun?: ObjectRef;
 }
 
 /**

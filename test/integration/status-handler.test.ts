@@ -440,6 +440,30 @@ describe('the S3 handler with the status table and events', () => {
     expect(await status.get(SOURCE, key)).toMatchObject({ status: 'processed', etag });
   });
 
+  it('leaves the item of an image as it is when a backfill finds its outputs current', async () => {
+    // The backfill's begin() started the item over and its duplicate's final status, which has no
+    // timings, replaced it: `imgpipe reprocess` removed every current image's timings from
+    // `imgpipe status`, and moved its updatedAt.
+    const { handler, objects, status, details } = await setup();
+    const key = 'd3/photo.jpg';
+    await handler(await upload(key, readFixture('photos/colour-fig-red-bowl.jpg'), '0460'));
+    const item = await status.get(SOURCE, key);
+    expect(item?.status).toBe('processed');
+    expect(item?.timings?.total).toBeGreaterThan(0);
+    // A minute later (only Date is faked), so a write by the backfill would show in updatedAt.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now() + 60_000);
+    let result: { status: string };
+    try {
+      ({ result } = await objects.handle({ bucket: SOURCE, key }, { trigger: 'Reprocess' }));
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(result.status).toBe('duplicate');
+    expect(await status.get(SOURCE, key)).toEqual(item);
+    expect(details.map((d) => d.status)).toEqual(['processed']);
+  });
+
   it.each([
     ['with', false],
     ['without', true],
