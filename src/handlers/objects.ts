@@ -189,8 +189,15 @@ export interface ObjectHandling {
    * connection): the state machine's Retry records it, and that attempt announces it.
    */
   fail(ref: ObjectRef, message: string, options: { trigger: string }): Promise<Handled>;
-  /** A source was removed: records it and deletes its outputs while the key stays gone. Never throws. */
-  remove(ref: ObjectRef, options: { trigger: string }): Promise<Handled>;
+  /**
+   * A source was removed: records it and deletes its outputs while the key stays gone. Never throws.
+   * `remainingMs` and `invocationStartedAt` as for handle(): the outputs a removal makes again (the
+   * previous version current again, realign(); a later upload's, superseded()) keep to them.
+   */
+  remove(
+    ref: ObjectRef,
+    options: { trigger: string; remainingMs?: number; invocationStartedAt?: number },
+  ): Promise<Handled>;
   /** Logs and counts a record that was not processed. */
   skip(result: RecordResult & { status: 'ignored' }): RecordResult;
 }
@@ -277,11 +284,18 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
     return { bucket: ref.bucket, key: ref.key, status: 'failed', reason: describeError(error) };
   }
 
-  async function remove(ref: ObjectRef, { trigger }: { trigger: string }): Promise<Handled> {
+  async function remove(
+    ref: ObjectRef,
+    { trigger, remainingMs, invocationStartedAt }: Parameters<ObjectHandling['remove']>[1],
+  ): Promise<Handled> {
     // Ignored on upload too (start()): no outputs, status or event to remove or announce.
     const ignored = notAnUpload(ref);
     if (ignored) return ignored;
     const started = performance.now();
+    // The images a removal makes again keep to the invocation's end, fixed now (see handle()):
+    // with no deadline, made after the invocation's earlier records, they ran the function into
+    // its timeout, stopped mid-image with nothing recorded.
+    const time = invocationTime(started, remainingMs, invocationStartedAt);
     const status = deps.status;
     try {
       // The removal is ordered against the key's other events before anything is deleted (begin:
@@ -302,7 +316,8 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
           : {}),
       });
       if (removal.status === 'kept') {
-        const realigned = removal.current === undefined ? undefined : await realign(ref, removal.current);
+        const realigned =
+          removal.current === undefined ? undefined : await realign(ref, removal.current, time);
         const reason = realigned ? `${removal.reason}; ${realigned}` : removal.reason;
         return { result: skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason }) };
       }
@@ -341,6 +356,7 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
           trigger,
           'a later event of this key was recorded while this removal ran',
           true,
+          time,
         );
       // A backfill (bulk reprocessing: no sequencer) that read the object before it was deleted
       // and finished while its outputs were being deleted is recorded over this removal's
@@ -401,7 +417,11 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
    * if its own run processed it, else the other content's outputs are withdrawn, and a backfill
    * publishes it). What was done, or undefined when nothing was.
    */
-  async function realign(ref: ObjectRef, currentEtag: string): Promise<string | undefined> {
+  async function realign(
+    ref: ObjectRef,
+    currentEtag: string,
+    time: InvocationTime,
+  ): Promise<string | undefined> {
     if (!deps.status || !config.deleteOutputs) return undefined;
     const { bucket, key } = ref;
     const item = await deps.status.get(bucket, key);
@@ -412,7 +432,7 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
     if (later || item?.status === 'processing') return undefined;
     const manifest = await readManifest(deps.output, layout.manifestKey(key));
     if (!manifest || manifest.source.etag === currentEtag) return undefined;
-    const now = await redoChecked(bucket, key);
+    const now = await redoChecked(bucket, key, time);
     // Withdrawn, the deleted content's item says so, as a removal's does: neither the status table
     // nor the API calls it processed (the API says the key's object is uploaded), and a backfill
     // records the current content over it.
@@ -782,11 +802,7 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       // Lambda's timeout, which then stopped the function mid-image with no outcome recorded.
       // The images made again for a superseded event (superseded(), staleOutputs()) keep to it too:
       // made after this one's, with no deadline they ran the function into its timeout.
-      const now = performance.now();
-      const time: InvocationTime =
-        remainingMs === undefined
-          ? {}
-          : { invocationEndsAt: now + remainingMs, handlingStartedAt: invocationStartedAt ?? now };
+      const time = invocationTime(performance.now(), remainingMs, invocationStartedAt);
       if (begun) {
         const own = isOwnObject(ref.bucket, ref.key);
         if (own)
@@ -842,6 +858,17 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       }
     },
   };
+}
+
+/**
+ * The invocation's time from its remaining time read at `now` (context.getRemainingTimeInMillis()):
+ * when it ends, and when the work for the object began (the invocation's start when it runs
+ * several objects). Empty outside Lambda.
+ */
+function invocationTime(now: number, remainingMs?: number, invocationStartedAt?: number): InvocationTime {
+  return remainingMs === undefined
+    ? {}
+    : { invocationEndsAt: now + remainingMs, handlingStartedAt: invocationStartedAt ?? now };
 }
 
 /**

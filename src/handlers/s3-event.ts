@@ -84,8 +84,14 @@ export function createS3EventHandler(deps: HandlerDeps): LambdaHandler<HandlerRe
           continue;
         }
         if (change.kind === 'removed') {
-          const { result, error, event } = await objects.remove(object, { trigger: eventName });
+          const { result, error, event } = await objects.remove(object, {
+            trigger: eventName,
+            remainingMs: context?.getRemainingTimeInMillis(),
+            invocationStartedAt,
+          });
           if (result.status === 'failed') failures.push({ bucket: object.bucket, key: object.key, error });
+          if (result.status === 'failed' && ranOutOfInvocationTime(error))
+            ranOut = `s3://${object.bucket}/${object.key}`;
           records.push(result);
           events.add(event);
           continue;

@@ -20,7 +20,7 @@ import { BucketLayout } from '../../src/core/layout.ts';
 import { parseS3Event } from '../../src/handlers/events.ts';
 import { createLambdaDeps, functionVariables } from '../../src/handlers/lambda.ts';
 import { createObjectHandling, type HandlerDeps } from '../../src/handlers/objects.ts';
-import { createS3EventHandler } from '../../src/handlers/s3-event.ts';
+import { createS3EventHandler, RecordsFailedError } from '../../src/handlers/s3-event.ts';
 import { defaultWorkers } from '../../src/pipeline/cpus.ts';
 import { encoderThreadsFor } from '../../src/pipeline/memory-budget.ts';
 import { processObject } from '../../src/pipeline/process-object.ts';
@@ -993,6 +993,58 @@ describe('the S3 handler on removals', () => {
       status: 'processed',
       etag: restored.ETag!.replaceAll('"', ''),
     });
+  });
+
+  it("keeps the outputs a removal makes again for the key's current content to the invocation's time", async () => {
+    // A removal that finds the key holding content the table records processed, under outputs of
+    // other content, makes them again from it (realign). That image had no deadline: made after
+    // the invocation's earlier records, it could run the function into its timeout, stopped
+    // mid-image with nothing recorded. Here the invocation has no time left: the record fails,
+    // naming it, for Lambda's retry, and the content is not quarantined as too-slow.
+    const { handler, deps, status } = await setup();
+    const key = 'h4/photo.jpg';
+    const older = readFixture('photos/colour-fig-red-bowl.jpg');
+    await handler(await upload(key, older, '0F00'));
+    expect((await status.get(SOURCE, key))?.status).toBe('processed');
+    // Outputs of other content, which the item does not record (written directly here), and then
+    // the processed content current again.
+    await s3.client.send(
+      new PutObjectCommand({
+        Bucket: SOURCE,
+        Key: key,
+        Body: readFixture('photos/portrait-friends-dogs.jpg'),
+      }),
+    );
+    const { config } = deps;
+    const other = await processObject(
+      { bucket: SOURCE, key },
+      {
+        config: config.pipeline,
+        layout: new BucketLayout(config.pipeline, config.quarantinePrefix),
+        source: deps.sourceStorage,
+        output: deps.output,
+        quarantine: deps.quarantine,
+      },
+    );
+    expect(other.status).toBe('processed');
+    await s3.client.send(new PutObjectCommand({ Bucket: SOURCE, Key: key, Body: older }));
+    const context = { getRemainingTimeInMillis: () => 0 } as never;
+    const removal = buildS3Notification({
+      bucket: SOURCE,
+      key,
+      eventName: 'ObjectRemoved:Delete',
+      versionId: 'v2',
+      sequencer: '0F01',
+    });
+    const error = await handler(removal, context).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(RecordsFailedError);
+    expect((error as Error).message).toMatch(
+      /InvocationTimeError: The invocation's time ran out .* it was made again after another image of the invocation/,
+    );
+    expect(await new S3Storage(s3.client, QUARANTINE).head(`reasons/${key}.json`)).toBeUndefined();
   });
 
   it('withdraws the on-demand results of a deleted current version with its outputs when the previous one becomes current again', async () => {
