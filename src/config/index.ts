@@ -170,11 +170,31 @@ export function loadRuntimeConfig(env: Env, document?: CommandLineConfig['docume
     quarantinePrefix,
     workers: loadWorkers(env),
     s3ForcePathStyle: envBoolean(env, ENV.s3ForcePathStyle, false),
+    ...loadSourceBuckets(env),
     statusTable: envString(env, ENV.statusTable),
     eventBus: envString(env, ENV.eventBus),
     deleteOutputs: envBoolean(env, ENV.deleteOutputs, true),
     ...(transformPrefix === undefined ? {} : { transformPrefix }),
   });
+}
+
+/** S3's bucket naming rules (general purpose buckets): 3-63 lowercase letters, digits, dots, hyphens. */
+const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
+/** IMGPIPE_SOURCE_BUCKETS: comma-separated bucket names, each checked; unset or empty: any bucket. */
+function loadSourceBuckets(env: Env): { sourceBuckets?: readonly string[] } {
+  const text = envString(env, ENV.sourceBuckets);
+  if (text === undefined) return {};
+  const names = text.split(',').map((name) => name.trim());
+  for (const name of names)
+    if (!BUCKET_NAME.test(name))
+      throw invalidSetting(
+        ENV.sourceBuckets,
+        'comma-separated S3 bucket names (3-63 lowercase letters, digits, dots and hyphens)',
+        text,
+        `${JSON.stringify(name)} is not a bucket name`,
+      );
+  return { sourceBuckets: Object.freeze(names) };
 }
 
 function readConfigFile(path: string, setting: string): unknown {

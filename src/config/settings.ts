@@ -64,6 +64,8 @@ export const SETTINGS = {
   // (AWS_LAMBDA_FUNCTION_MEMORY_SIZE), else the cgroup, else the machine gives (config/memory.ts).
   memoryMb: { env: 'IMGPIPE_MEMORY_MB', default: 0, min: 0, max: 1_048_576 },
   s3ForcePathStyle: { env: 'IMGPIPE_S3_FORCE_PATH_STYLE' },
+  /** The buckets whose events the function takes (the module's source bucket); unset: any. */
+  sourceBuckets: { env: 'IMGPIPE_SOURCE_BUCKETS' },
   statusTable: { env: 'IMGPIPE_STATUS_TABLE' },
   eventBus: { env: 'IMGPIPE_EVENT_BUS' },
   deleteOutputs: { env: 'IMGPIPE_DELETE_OUTPUTS', terraform: 'delete_outputs' },

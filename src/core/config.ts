@@ -170,6 +170,11 @@ export interface RuntimeConfig extends Destinations {
   readonly workers: number;
   /** Path-style S3 requests, for S3-compatible servers (with AWS_ENDPOINT_URL_S3). */
   readonly s3ForcePathStyle?: boolean;
+  /**
+   * The source buckets whose objects the function processes and removes (IMGPIPE_SOURCE_BUCKETS);
+   * unset: any bucket an event names.
+   */
+  readonly sourceBuckets?: readonly string[];
   /** The DynamoDB status table; none when unset. */
   readonly statusTable?: string;
   /** The EventBridge bus (name or ARN) for outcome events; none when unset. */

@@ -3,7 +3,13 @@ import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Tracer } from '@aws-lambda-powertools/tracer';
 import type { EventPublisher, ImageEvent } from '../bus/types.ts';
 import type { RuntimeConfig } from '../core/config.ts';
-import { describeError, type InvalidImageError, type InvalidReason, StorageError } from '../core/errors.ts';
+import {
+  ConfigError,
+  describeError,
+  type InvalidImageError,
+  type InvalidReason,
+  StorageError,
+} from '../core/errors.ts';
 import { BucketLayout, TransformLayout } from '../core/layout.ts';
 import { type ObjectRef, sequencerOrder } from '../core/objects.ts';
 import { msSince } from '../core/timing.ts';
@@ -288,6 +294,8 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
     ref: ObjectRef,
     { trigger, remainingMs, invocationStartedAt }: Parameters<ObjectHandling['remove']>[1],
   ): Promise<Handled> {
+    const foreign = foreignBucket(ref);
+    if (foreign) return { result: reportFailure(ref, trigger, foreign), error: foreign };
     // Ignored on upload too (start()): no outputs, status or event to remove or announce.
     const ignored = notAnUpload(ref);
     if (ignored) return ignored;
@@ -439,6 +447,28 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
     const withdrawn = (await readManifest(deps.output, layout.manifestKey(key))) === undefined;
     if (withdrawn && item?.etag !== currentEtag) await deps.status.finish(ref, { status: 'deleted' });
     return `its outputs were of other content (ETag ${manifest.source.etag}), which no event of the key replaces (${now})`;
+  }
+
+  /**
+   * An object of a bucket that is not among the function's source buckets (IMGPIPE_SOURCE_BUCKETS,
+   * when set): the error its record fails with, before any status write or read. Such a record
+   * (another bucket's notifications sent to the function by mistake, a reprocessing request naming
+   * another bucket) ended in S3's AccessDenied on the read, recorded failed in the status table and
+   * announced as Image Failed for an object that is not the deployment's. Failed, not skipped:
+   * the notifications of a bucket meant to be a source, left out of the setting, must not be lost
+   * unseen; it reaches the dead-letter queue with this message. The function's own objects are
+   * left to the recursion guard.
+   */
+  function foreignBucket(ref: ObjectRef): ConfigError | undefined {
+    const buckets = config.sourceBuckets;
+    // The function's own outputs are ignored by the recursion guard (notAnUpload()), as before.
+    if (buckets === undefined || buckets.includes(ref.bucket) || isOwnObject(ref.bucket, ref.key))
+      return undefined;
+    return new ConfigError(
+      'IMGPIPE_SOURCE_BUCKETS',
+      ref.bucket,
+      `s3://${ref.bucket}/${ref.key}: the bucket ${ref.bucket} is not a source bucket of this function (IMGPIPE_SOURCE_BUCKETS: ${buckets.join(', ')}): its event notifications (or the reprocessing request) name the wrong function or bucket; nothing was read, recorded or announced`,
+    );
   }
 
   /**
@@ -803,6 +833,8 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       // The images made again for a superseded event (superseded(), staleOutputs()) keep to it too:
       // made after this one's, with no deadline they ran the function into its timeout.
       const time = invocationTime(performance.now(), remainingMs, invocationStartedAt);
+      const foreign = foreignBucket(ref);
+      if (foreign) return { result: reportFailure(ref, trigger, foreign), error: foreign };
       if (begun) {
         const own = isOwnObject(ref.bucket, ref.key);
         if (own)

@@ -732,6 +732,50 @@ describe('the S3 handler with the status table and events', () => {
   });
 });
 
+describe('the S3 handler and the buckets it takes', () => {
+  it.each([
+    ['an upload', 'ObjectCreated:Put'],
+    ['a removal', 'ObjectRemoved:Delete'],
+  ])(
+    'fails %s of a bucket that is not among IMGPIPE_SOURCE_BUCKETS, naming it, with nothing read, recorded or announced',
+    async (_, eventName) => {
+      // Another bucket's notifications sent to the function: its read ended in AccessDenied, recorded
+      // failed and announced as an Image Failed of an object that is not the deployment's.
+      const reads: string[] = [];
+      const sourceStorage = (bucket: string) => {
+        reads.push(bucket);
+        return new S3Storage(s3.client, bucket);
+      };
+      const { handler, status, details } = await setup({
+        env: { IMGPIPE_SOURCE_BUCKETS: SOURCE },
+        sourceStorage,
+      });
+      const key = `x1/${eventName}/photo.jpg`;
+      const error = await handler(
+        buildS3Notification({ bucket: 'elsewhere', key, eventName, sequencer: '0100' }),
+      ).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(RecordsFailedError);
+      expect((error as Error).message).toContain(
+        `s3://elsewhere/${key}: the bucket elsewhere is not a source bucket of this function (IMGPIPE_SOURCE_BUCKETS: ${SOURCE})`,
+      );
+      expect(reads).toEqual([]);
+      expect(await status.get('elsewhere', key)).toBeUndefined();
+      expect(details).toEqual([]);
+      // The function's own outputs are still ignored by the recursion guard, not failed.
+      const own = await handler(buildS3Notification({ bucket: OUTPUT, key: `small/${key}.webp`, eventName }));
+      expect(own.records).toEqual([expect.objectContaining({ status: 'ignored' })]);
+      // A source bucket's event goes through.
+      const { records } = await handler(
+        await upload(key, readFixture('photos/colour-fig-red-bowl.jpg'), '0101'),
+      );
+      expect(records).toEqual([{ bucket: SOURCE, key, status: 'processed' }]);
+    },
+  );
+});
+
 describe('the S3 handler on removals', () => {
   const output = () => new S3Storage(s3.client, OUTPUT);
   const exists = async (key: string) => (await output().head(key)) !== undefined;

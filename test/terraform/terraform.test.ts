@@ -680,6 +680,7 @@ describe('Lambda', () => {
         'IMGPIPE_OUTPUT_PREFIX',
         'IMGPIPE_QUARANTINE_BUCKET',
         'IMGPIPE_QUARANTINE_PREFIX',
+        'IMGPIPE_SOURCE_BUCKETS',
         'IMGPIPE_STATUS_TABLE',
         'POWERTOOLS_LOG_LEVEL',
         'POWERTOOLS_METRICS_FUNCTION_NAME',
@@ -692,6 +693,8 @@ describe('Lambda', () => {
     for (const name of names.filter((n) => n.startsWith('IMGPIPE_'))) expect(known, name).toContain(name);
     // The quarantine bucket is separate, so its keys need no prefix.
     expect(environment).toMatch(/IMGPIPE_QUARANTINE_PREFIX\s*=\s*""/);
+    // A record of any other bucket fails naming it (handlers/README.md, "Other buckets").
+    expect(environment).toMatch(/IMGPIPE_SOURCE_BUCKETS\s*=\s*module\.source_bucket\.s3_bucket_id/);
   });
 
   it('creates the live alias once and leaves its version and weights to CodeDeploy', () => {

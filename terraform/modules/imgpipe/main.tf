@@ -60,7 +60,9 @@ locals {
   pipeline_config_parameter_arn = var.pipeline_config_parameter_name == null ? null : "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter/${trimprefix(var.pipeline_config_parameter_name, "/")}"
 
   environment = merge(var.environment_variables, {
-    IMGPIPE_OUTPUT_BUCKET     = module.output_bucket.s3_bucket_id
+    IMGPIPE_OUTPUT_BUCKET = module.output_bucket.s3_bucket_id
+    # A record of any other bucket fails naming it, instead of ending in AccessDenied.
+    IMGPIPE_SOURCE_BUCKETS    = module.source_bucket.s3_bucket_id
     IMGPIPE_OUTPUT_PREFIX     = var.output_prefix
     IMGPIPE_QUARANTINE_BUCKET = module.quarantine_bucket.s3_bucket_id
     # The quarantine bucket holds nothing else, so its keys need no prefix.

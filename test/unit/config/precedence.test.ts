@@ -92,6 +92,21 @@ describe('loadPipelineConfig precedence', () => {
     expect(config.animation).toBe('quarantine');
   });
 
+  it('reads IMGPIPE_SOURCE_BUCKETS as bucket names, refusing one that is not, naming it', () => {
+    const bucket = { IMGPIPE_OUTPUT_BUCKET: 'media' };
+    expect(loadRuntimeConfig(bucket).sourceBuckets).toBeUndefined();
+    expect(
+      loadRuntimeConfig({ ...bucket, IMGPIPE_SOURCE_BUCKETS: ' uploads, more.uploads ' }).sourceBuckets,
+    ).toEqual(['uploads', 'more.uploads']);
+    const error = configError(() =>
+      loadRuntimeConfig({ ...bucket, IMGPIPE_SOURCE_BUCKETS: 'uploads,Uploads_2' }),
+    );
+    expect(error.setting).toBe('IMGPIPE_SOURCE_BUCKETS');
+    expect(error.message).toBe(
+      'Expected comma-separated S3 bucket names (3-63 lowercase letters, digits, dots and hyphens) for IMGPIPE_SOURCE_BUCKETS but received "uploads,Uploads_2" of type string ("Uploads_2" is not a bucket name)',
+    );
+  });
+
   it('takes output and quarantine prefixes only as folders (empty or ending in /), naming the setting', () => {
     // "out" put outputs at outlarge/... and took every key starting with it, such as an upload
     // outdoor/cat.jpg in a bucket shared with the outputs, for the function's own: never processed.
