@@ -171,11 +171,41 @@ export function loadRuntimeConfig(env: Env, document?: CommandLineConfig['docume
     workers: loadWorkers(env),
     s3ForcePathStyle: envBoolean(env, ENV.s3ForcePathStyle, false),
     ...loadSourceBuckets(env),
-    statusTable: envString(env, ENV.statusTable),
-    eventBus: envString(env, ENV.eventBus),
+    ...loadDestinationNames(env),
     deleteOutputs: envBoolean(env, ENV.deleteOutputs, true),
     ...(transformPrefix === undefined ? {} : { transformPrefix }),
   });
+}
+
+/** A name or ARN DynamoDB takes as TableName: 3-255 letters, digits, `_`, `-` and `.`. */
+const STATUS_TABLE = /^(arn:aws[\w-]*:dynamodb:[a-z0-9-]+:\d{12}:table\/)?[A-Za-z0-9_.-]{3,255}$/;
+/** A name or ARN EventBridge takes as an entry's EventBusName (its documented pattern). */
+const EVENT_BUS = /^(arn:aws[\w-]*:events:[a-z0-9-]+:\d{12}:event-bus\/)?[/.\-_A-Za-z0-9]+$/;
+
+/**
+ * IMGPIPE_STATUS_TABLE and IMGPIPE_EVENT_BUS: optional by design (unset: no status, no events),
+ * but a value set is checked at cold start. One DynamoDB or EventBridge refuses failed every
+ * record (the table) or every event (the bus, counted only as EventsFailed) at run time instead.
+ */
+function loadDestinationNames(env: Env): { statusTable?: string; eventBus?: string } {
+  const statusTable = envString(env, ENV.statusTable);
+  if (statusTable !== undefined && !STATUS_TABLE.test(statusTable))
+    throw invalidSetting(
+      ENV.statusTable,
+      'a DynamoDB table name (3-255 letters, digits, _, - and .) or table ARN',
+      statusTable,
+    );
+  const eventBus = envString(env, ENV.eventBus);
+  if (eventBus !== undefined && !EVENT_BUS.test(eventBus))
+    throw invalidSetting(
+      ENV.eventBus,
+      'an EventBridge event bus name (letters, digits, /, ., - and _) or event bus ARN',
+      eventBus,
+    );
+  return {
+    ...(statusTable === undefined ? {} : { statusTable }),
+    ...(eventBus === undefined ? {} : { eventBus }),
+  };
 }
 
 /** S3's bucket naming rules (general purpose buckets): 3-63 lowercase letters, digits, dots, hyphens. */

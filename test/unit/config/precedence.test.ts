@@ -92,6 +92,37 @@ describe('loadPipelineConfig precedence', () => {
     expect(config.animation).toBe('quarantine');
   });
 
+  it('leaves IMGPIPE_STATUS_TABLE and IMGPIPE_EVENT_BUS optional, and refuses a value DynamoDB or EventBridge would, naming it', () => {
+    const bucket = { IMGPIPE_OUTPUT_BUCKET: 'media' };
+    const unset = loadRuntimeConfig(bucket);
+    expect([unset.statusTable, unset.eventBus]).toEqual([undefined, undefined]);
+    const arns = loadRuntimeConfig({
+      ...bucket,
+      IMGPIPE_STATUS_TABLE: 'arn:aws:dynamodb:eu-west-1:123456789012:table/imgpipe-prod-status',
+      IMGPIPE_EVENT_BUS: 'arn:aws:events:eu-west-1:123456789012:event-bus/default',
+    });
+    expect([arns.statusTable, arns.eventBus]).toEqual([
+      'arn:aws:dynamodb:eu-west-1:123456789012:table/imgpipe-prod-status',
+      'arn:aws:events:eu-west-1:123456789012:event-bus/default',
+    ]);
+    const names = loadRuntimeConfig({
+      ...bucket,
+      IMGPIPE_STATUS_TABLE: 'imgpipe.status_1',
+      IMGPIPE_EVENT_BUS: 'imgpipe-bus',
+    });
+    expect([names.statusTable, names.eventBus]).toEqual(['imgpipe.status_1', 'imgpipe-bus']);
+    const table = configError(() => loadRuntimeConfig({ ...bucket, IMGPIPE_STATUS_TABLE: 'st' }));
+    expect(table.setting).toBe('IMGPIPE_STATUS_TABLE');
+    expect(table.message).toBe(
+      'Expected a DynamoDB table name (3-255 letters, digits, _, - and .) or table ARN for IMGPIPE_STATUS_TABLE but received "st" of type string',
+    );
+    const bus = configError(() => loadRuntimeConfig({ ...bucket, IMGPIPE_EVENT_BUS: 'imgpipe bus' }));
+    expect(bus.setting).toBe('IMGPIPE_EVENT_BUS');
+    expect(bus.message).toBe(
+      'Expected an EventBridge event bus name (letters, digits, /, ., - and _) or event bus ARN for IMGPIPE_EVENT_BUS but received "imgpipe bus" of type string',
+    );
+  });
+
   it('reads IMGPIPE_SOURCE_BUCKETS as bucket names, refusing one that is not, naming it', () => {
     const bucket = { IMGPIPE_OUTPUT_BUCKET: 'media' };
     expect(loadRuntimeConfig(bucket).sourceBuckets).toBeUndefined();
