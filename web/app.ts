@@ -14,7 +14,9 @@
  * shown as deleted, with the API's message, and no longer followed. A
  * failed file is shown as failed and still followed while the polling lasts: failures are retried
  * (Lambda retries the S3 event), except in the workflow mode (config.json's `failedIsFinal`), where
- * the state machine has retried before recording the failure, which is then final.
+ * the state machine has retried before recording the failure, which is then final. Signing out
+ * takes every card off the page (the next person at the browser sees none of them) and stops
+ * following them.
  *
  * Plain TypeScript and the DOM; esbuild bundles it (src/cli/web-page.ts). `config.json`, served
  * beside the page, says where the API and the sign-in endpoints are.
@@ -141,7 +143,12 @@ async function main(): Promise<void> {
   // After showUser, which says "Sign in to upload images." when signed out.
   if (failed) $('notice').textContent = `Sign-in failed: ${failed}`;
   $('sign-in').addEventListener('click', () => void signIn());
-  $('sign-out').addEventListener('click', signOut);
+  $('sign-out').addEventListener('click', () => {
+    signOut();
+    // The next person at this browser sees none of the previous user's images, and the page stops
+    // following them (a card taken off the page is no longer asked about).
+    $('uploads').replaceChildren();
+  });
   const input = $<HTMLInputElement>('files');
   input.addEventListener('change', () => {
     for (const file of input.files ?? []) void uploadFile(file);
@@ -266,6 +273,7 @@ async function finishSignIn(): Promise<string | undefined> {
   return undefined;
 }
 
+/** Forgets the token (Sign out, or the API said it has expired: the cards stay, to say so). */
 function signOut(): void {
   sessionStorage.removeItem(TOKEN_KEY);
   showUser();
@@ -353,9 +361,11 @@ async function inTurn<T>(work: () => Promise<T>): Promise<T> {
 async function uploadFile(file: File): Promise<void> {
   const card = new UploadCard(file);
   card.state('Waiting to upload…');
-  let upload: Upload;
+  let upload: Upload | undefined;
   try {
     upload = await inTurn(async () => {
+      // Taken off the page while it waited (signed out): not sent.
+      if (card.gone) return undefined;
       card.state('Asking for an upload URL…');
       const upload = await api<Upload>('/uploads', {
         method: 'POST',
@@ -377,6 +387,7 @@ async function uploadFile(file: File): Promise<void> {
     card.fail((error as Error).message);
     return;
   }
+  if (!upload) return;
   card.progress(1);
   await follow(card, upload, file.size);
 }

@@ -341,6 +341,28 @@ describe.runIf(present)('the web page', () => {
     await page.close();
   }, 300_000);
 
+  it("takes the user's uploads off the page when they sign out: the next person at the browser sees none of them", async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    await signIn(page, 'olga');
+    await page.locator('#files').setInputFiles({
+      name: 'private.jpg',
+      mimeType: 'image/jpeg',
+      buffer: readFileSync(fixturePath('edge/formats/1x1.jpg')),
+    });
+    await expectProcessed(page, ['private.jpg']);
+    expect(await page.locator('.variants img').count()).toBeGreaterThan(0);
+
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    expect(await page.locator('#who').textContent()).toBe('Not signed in');
+    expect(await page.locator('#notice').textContent()).toBe('Sign in to upload images.');
+    expect(await page.locator('li.upload').count()).toBe(0);
+    expect(await page.locator('img').count()).toBe(0);
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 300_000);
+
   it("shows a file deleted elsewhere as deleted, with the API's words, and stops asking", async () => {
     const page = await browser.newPage();
     const errors: string[] = [];
