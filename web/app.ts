@@ -163,6 +163,11 @@ async function main(): Promise<void> {
   drop.addEventListener('drop', (event) => {
     event.preventDefault();
     drop.classList.remove('over');
+    // Signed out, the file picker is disabled, and so is dropping: the API would refuse each file.
+    if (input.disabled) {
+      $('notice').textContent = 'Sign in to upload images.';
+      return;
+    }
     for (const file of event.dataTransfer?.files ?? []) void uploadFile(file);
   });
 }

@@ -363,6 +363,34 @@ describe.runIf(present)('the web page', () => {
     await page.close();
   }, 300_000);
 
+  it('takes no file dropped while signed out, and says to sign in', async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    const asked: string[] = [];
+    page.on('request', (request) => {
+      if (request.url().includes('/uploads')) asked.push(request.url());
+    });
+    await page.goto(`${dev.url}/`);
+    await expect.poll(() => page.locator('#who').textContent()).toBe('Not signed in');
+    expect(await page.locator('#files').isDisabled()).toBe(true);
+    const bytes = [...readFileSync(fixturePath('edge/formats/1x1.jpg'))];
+    // The card of a file taken is made at once, in the drop's own handler.
+    const cards = await page.evaluate((bytes) => {
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([new Uint8Array(bytes)], 'dropped.jpg', { type: 'image/jpeg' }));
+      document
+        .getElementById('drop')!
+        .dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+      return document.querySelectorAll('li.upload').length;
+    }, bytes);
+    expect(cards).toBe(0);
+    expect(await page.locator('#notice').textContent()).toBe('Sign in to upload images.');
+    expect(asked).toEqual([]);
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 120_000);
+
   it("shows a file deleted elsewhere as deleted, with the API's words, and stops asking", async () => {
     const page = await browser.newPage();
     const errors: string[] = [];
