@@ -16,7 +16,7 @@
  * (Lambda retries the S3 event), except in the workflow mode (config.json's `failedIsFinal`), where
  * the state machine has retried before recording the failure, which is then final. Signing out
  * takes every card off the page (the next person at the browser sees none of them) and stops
- * following them.
+ * following them. While a file is not yet in S3, leaving or reloading the page asks first.
  *
  * Plain TypeScript and the DOM; esbuild bundles it (src/cli/web-page.ts). `config.json`, served
  * beside the page, says where the API and the sign-in endpoints are.
@@ -153,6 +153,13 @@ async function main(): Promise<void> {
   input.addEventListener('change', () => {
     for (const file of input.files ?? []) void uploadFile(file);
     input.value = '';
+  });
+  // A file not yet in S3 (waiting its turn, or being sent) is lost if the page is left or
+  // reloaded: the browser asks first.
+  window.addEventListener('beforeunload', (event) => {
+    if (uploading === 0) return;
+    event.preventDefault();
+    event.returnValue = '';
   });
   const drop = $('drop');
   drop.addEventListener('dragover', (event) => {
@@ -346,7 +353,10 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Runs `work` once fewer than PARALLEL_UPLOADS others run. */
+/**
+ * Runs `work` once fewer than PARALLEL_UPLOADS others run. `uploading`: how many run (more wait
+ * only while it is PARALLEL_UPLOADS).
+ */
 let uploading = 0;
 const queued: (() => void)[] = [];
 async function inTurn<T>(work: () => Promise<T>): Promise<T> {

@@ -391,6 +391,46 @@ describe.runIf(present)('the web page', () => {
     await page.close();
   }, 120_000);
 
+  it('asks before the page is left or reloaded while a file is not yet in S3, and not once it is', async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    // The presigned POST is held until the test lets it go: the file is being sent meanwhile.
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    await page.route(
+      (url) => url.href.startsWith(dev.s3),
+      async (route) => {
+        if (route.request().method() === 'POST') await released;
+        return route.continue();
+      },
+    );
+    // What the browser does before unloading: a handler that cancels the event makes it ask.
+    const asks = () =>
+      page.evaluate(() => {
+        const event = new Event('beforeunload', { cancelable: true });
+        window.dispatchEvent(event);
+        return event.defaultPrevented;
+      });
+    await signIn(page, 'petra');
+    expect(await asks()).toBe(false);
+    await page.locator('#files').setInputFiles({
+      name: 'leaving.jpg',
+      mimeType: 'image/jpeg',
+      buffer: readFileSync(fixturePath('edge/formats/1x1.jpg')),
+    });
+    const card = page.locator('li.upload[data-file="leaving.jpg"]');
+    await expect.poll(() => card.locator('.state').textContent(), { timeout: 60_000 }).toBe('Uploading…');
+    expect(await asks()).toBe(true);
+    release();
+    await expectProcessed(page, ['leaving.jpg']);
+    expect(await asks()).toBe(false);
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 300_000);
+
   it("shows a file deleted elsewhere as deleted, with the API's words, and stops asking", async () => {
     const page = await browser.newPage();
     const errors: string[] = [];
