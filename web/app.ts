@@ -820,6 +820,23 @@ class UploadCard {
     if (output && img.isConnected) img.src = output.url;
   }
 
+  /**
+   * Takes the deleted card off the page and says so. `focused`: focus was on its Delete button
+   * (disabling it while the DELETE ran may have dropped it to the page); unless the user has moved
+   * it since, it goes to the next card's button (else the previous card's, else the file picker),
+   * not back to the top of the page, where a keyboard user would start over.
+   */
+  #removeDeleted(focused: boolean): void {
+    const active = document.activeElement;
+    const keep = !focused || !(active === null || active === document.body || this.#item.contains(active));
+    const neighbour = [this.#item.nextElementSibling, this.#item.previousElementSibling]
+      .map((card) => card?.querySelector<HTMLButtonElement>('button:not(:disabled)'))
+      .find((button) => button);
+    this.#item.remove();
+    $('notice').textContent = `Deleted ${this.#item.dataset.file}.`;
+    if (!keep) (neighbour ?? $<HTMLInputElement>('files')).focus();
+  }
+
   #deleteButton(): HTMLButtonElement {
     const button = document.createElement('button');
     button.type = 'button';
@@ -827,21 +844,21 @@ class UploadCard {
     button.setAttribute('aria-label', `Delete ${this.#item.dataset.file}`);
     button.addEventListener('click', async () => {
       if (!this.key) return;
+      const focused = document.activeElement === button;
       button.disabled = true;
       try {
         await api(`/images/${this.key.split('/').map(encodeURIComponent).join('/')}`, { method: 'DELETE' });
-        this.#item.remove();
-        $('notice').textContent = `Deleted ${this.#item.dataset.file}.`;
+        this.#removeDeleted(focused);
       } catch (error) {
         // Not there: the DELETE's answer was lost and the retry found it gone, or it was deleted
         // elsewhere. Gone all the same. Only the API's own answer says so: API Gateway answers a
         // route or stage it does not have with a 404 too ({"message":"Not Found"}, no code).
         if (error instanceof ApiFailure && error.status === 404 && error.code === 'not-found') {
-          this.#item.remove();
-          $('notice').textContent = `Deleted ${this.#item.dataset.file}.`;
+          this.#removeDeleted(focused);
           return;
         }
         button.disabled = false;
+        if (focused) button.focus();
         $('notice').textContent = (error as Error).message;
       }
     });

@@ -431,6 +431,34 @@ describe.runIf(present)('the web page', () => {
     await page.close();
   }, 300_000);
 
+  it("moves the keyboard's focus from a deleted card's button to the next card's, not to the top of the page", async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    await signIn(page, 'quinn');
+    const bytes = readFileSync(fixturePath('edge/formats/1x1.jpg'));
+    await page.locator('#files').setInputFiles([
+      { name: 'first.jpg', mimeType: 'image/jpeg', buffer: bytes },
+      { name: 'second.jpg', mimeType: 'image/jpeg', buffer: bytes },
+    ]);
+    await expectProcessed(page, ['first.jpg', 'second.jpg']);
+    const focused = () =>
+      page.evaluate(() => document.activeElement?.getAttribute('aria-label') ?? document.activeElement?.id);
+
+    await page.getByRole('button', { name: 'Delete first.jpg' }).focus();
+    await page.keyboard.press('Enter');
+    await page.locator('li.upload[data-file="first.jpg"]').waitFor({ state: 'detached' });
+    expect(await page.locator('#notice').textContent()).toBe('Deleted first.jpg.');
+    expect(await focused()).toBe('Delete second.jpg');
+
+    // The last card: to the file picker, where the next upload starts.
+    await page.keyboard.press('Enter');
+    await page.locator('li.upload[data-file="second.jpg"]').waitFor({ state: 'detached' });
+    expect(await focused()).toBe('files');
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 300_000);
+
   it("shows a file deleted elsewhere as deleted, with the API's words, and stops asking", async () => {
     const page = await browser.newPage();
     const errors: string[] = [];
