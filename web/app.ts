@@ -9,7 +9,9 @@
  * 5xx or a RequestTimeout (the file may be in S3 already), and each file's status is polled every 1 s,
  * growing to every 5 s, through one scheduler for the page: at most 4 status requests a second and
  * 2 at once, however many files, the longest-due card first. Once a file is in S3 the page never
- * says "Not uploaded": a status it cannot read is "Status unavailable", asked again, with Delete. A
+ * says "Not uploaded": a status it cannot read is "Status unavailable", asked again, with Delete.
+ * A file not uploaded once those retries are spent (the network, throttling, a 5xx) has Try again,
+ * which starts it over in its card with a new upload URL; one the API refused (size, type) has not. A
  * file the API says is gone (its own 404, `not-found`: deleted in another tab or through the API) is
  * shown as deleted, with the API's message, and no longer followed. A
  * failed file is shown as failed and still followed while the polling lasts: failures are retried
@@ -373,8 +375,8 @@ async function inTurn<T>(work: () => Promise<T>): Promise<T> {
 
 // --- One upload -------------------------------------------------------------------------------------
 
-async function uploadFile(file: File): Promise<void> {
-  const card = new UploadCard(file);
+/** Uploads a file and follows it; `card`: the card of an earlier attempt, sent again (Try again). */
+async function uploadFile(file: File, card = new UploadCard(file)): Promise<void> {
   card.state('Waiting to upload…');
   let upload: Upload | undefined;
   try {
@@ -399,7 +401,10 @@ async function uploadFile(file: File): Promise<void> {
       return upload;
     });
   } catch (error) {
-    card.fail((error as Error).message);
+    // What asking again may cure (the network, throttling, a server error) the user can ask again,
+    // with a new upload URL: the earlier one may have expired.
+    const retryable = (error instanceof ApiFailure || error instanceof UploadFailure) && error.retryable;
+    card.fail((error as Error).message, retryable ? () => void uploadFile(file, card) : undefined);
     return;
   }
   if (!upload) return;
@@ -646,13 +651,15 @@ class UploadCard {
   readonly #state = document.createElement('p');
   readonly #bar = document.createElement('progress');
   readonly #body = document.createElement('div');
+  readonly #title = document.createElement('h3');
 
   constructor(file: File) {
     this.#item.className = 'upload';
     this.#item.dataset.file = file.name;
     const header = document.createElement('header');
-    const title = document.createElement('h3');
+    const title = this.#title;
     title.textContent = file.name;
+    title.tabIndex = -1;
     header.append(title);
     this.#bar.max = 1;
     this.#bar.value = 0;
@@ -706,7 +713,8 @@ class UploadCard {
     this.#bar.value = fraction;
   }
 
-  fail(message: string): void {
+  /** Not uploaded, and why; with `retry`, a Try again button that sends the file again in this card. */
+  fail(message: string, retry?: () => void): void {
     this.#item.dataset.status = 'error';
     this.#bar.hidden = true;
     this.state('');
@@ -715,7 +723,28 @@ class UploadCard {
     box.setAttribute('role', 'alert');
     box.innerHTML = '<strong>Not uploaded.</strong> ';
     box.append(message);
-    this.#body.replaceChildren(box);
+    if (!retry) {
+      this.#body.replaceChildren(box);
+      return;
+    }
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.textContent = 'Try again';
+    button.setAttribute('aria-label', `Upload ${this.#item.dataset.file} again`);
+    button.addEventListener('click', () => {
+      const focused = document.activeElement === button;
+      delete this.#item.dataset.status;
+      this.key = undefined;
+      this.statusUrl = undefined;
+      this.#renewed.clear();
+      this.#bar.value = 0;
+      this.#bar.hidden = false;
+      this.#body.replaceChildren();
+      // The button is gone: the focus goes to the card's title, and its state is announced.
+      if (focused) this.#title.focus();
+      retry();
+    });
+    this.#body.replaceChildren(box, button);
   }
 
   /** Deleted elsewhere (another tab, the API): said so, with the API's words when it gave them. */

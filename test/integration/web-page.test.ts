@@ -459,6 +459,57 @@ describe.runIf(present)('the web page', () => {
     await page.close();
   }, 300_000);
 
+  it('offers Try again for a file the API could not take for now, which then uploads it, and not for a file it refused', async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    // Every request for an upload URL is answered 503 (at once again: Retry-After 0), until the
+    // test lets them through.
+    let refused = 0;
+    await page.route(`${dev.url}/uploads`, (route) => {
+      refused++;
+      return route.fulfill({
+        status: 503,
+        headers: { 'retry-after': '0' },
+        contentType: 'application/json',
+        body: '{"message":"Service Unavailable"}',
+      });
+    });
+    await signIn(page, 'rui');
+    await page.locator('#files').setInputFiles({
+      name: 'flaky.jpg',
+      mimeType: 'image/jpeg',
+      buffer: readFileSync(fixturePath('edge/formats/1x1.jpg')),
+    });
+    const card = page.locator('li.upload[data-file="flaky.jpg"]');
+    const again = card.getByRole('button', { name: 'Upload flaky.jpg again' });
+    await again.waitFor({ timeout: 60_000 });
+    expect(await card.getAttribute('data-status')).toBe('error');
+    expect(await card.locator('.reason').textContent()).toBe('Not uploaded. Service Unavailable');
+    expect(refused).toBe(6);
+
+    await page.unroute(`${dev.url}/uploads`);
+    await again.focus();
+    await page.keyboard.press('Enter');
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('flaky.jpg');
+    await expectProcessed(page, ['flaky.jpg']);
+    expect(await card.locator('.variants img').count()).toBeGreaterThan(0);
+    expect(await page.locator('li.upload').count()).toBe(1);
+
+    // Refused for what it is (an empty file, 400): asking again cannot help, so nothing offers it.
+    await page
+      .locator('#files')
+      .setInputFiles({ name: 'empty.jpg', mimeType: 'image/jpeg', buffer: Buffer.alloc(0) });
+    const empty = page.locator('li.upload[data-file="empty.jpg"]');
+    await page.waitForSelector('li.upload[data-file="empty.jpg"][data-status="error"]', { timeout: 60_000 });
+    expect(await empty.locator('.reason').textContent()).toMatch(
+      /^Not uploaded\. Expected .* for size but received 0 of type number$/,
+    );
+    expect(await empty.getByRole('button').count()).toBe(0);
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 300_000);
+
   it("shows a file deleted elsewhere as deleted, with the API's words, and stops asking", async () => {
     const page = await browser.newPage();
     const errors: string[] = [];
