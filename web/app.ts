@@ -18,7 +18,9 @@
  * (Lambda retries the S3 event), except in the workflow mode (config.json's `failedIsFinal`), where
  * the state machine has retried before recording the failure, which is then final. Signing out
  * takes every card off the page (the next person at the browser sees none of them) and stops
- * following them. While a file is not yet in S3, leaving or reloading the page asks first.
+ * following them. While a file is not yet in S3, leaving or reloading the page asks first; the
+ * files in S3 are remembered for the tab (sessionStorage, as the token), so that a reload shows
+ * them again and follows those not final yet, until they are deleted or the user signs out.
  *
  * Plain TypeScript and the DOM; esbuild bundles it (src/cli/web-page.ts). `config.json`, served
  * beside the page, says where the API and the sign-in endpoints are.
@@ -112,6 +114,10 @@ const RETRIES = 5;
 const RETRY_FIRST_MS = 500;
 const RETRY_MAX_MS = 15_000;
 const TOKEN_KEY = 'imgpipe.token';
+/** The files of this tab that reached S3, so that a reload shows and follows them again. */
+const UPLOADS_KEY = 'imgpipe.uploads';
+/** At most this many are remembered, the newest. */
+const REMEMBERED = 200;
 const PKCE_KEY = 'imgpipe.pkce';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -144,12 +150,14 @@ async function main(): Promise<void> {
   showUser();
   // After showUser, which says "Sign in to upload images." when signed out.
   if (failed) $('notice').textContent = `Sign-in failed: ${failed}`;
+  if (!$<HTMLInputElement>('files').disabled) restoreUploads();
   $('sign-in').addEventListener('click', () => void signIn());
   $('sign-out').addEventListener('click', () => {
     signOut();
     // The next person at this browser sees none of the previous user's images, and the page stops
     // following them (a card taken off the page is no longer asked about).
     $('uploads').replaceChildren();
+    sessionStorage.removeItem(UPLOADS_KEY);
   });
   const input = $<HTMLInputElement>('files');
   input.addEventListener('change', () => {
@@ -409,7 +417,52 @@ async function uploadFile(file: File, card = new UploadCard(file)): Promise<void
   }
   if (!upload) return;
   card.progress(1);
-  await follow(card, upload, file.size);
+  remember({ key: upload.key, statusUrl: upload.statusUrl, name: file.name, size: file.size });
+  await follow(card, upload.statusUrl, file.size);
+}
+
+/** A file of this tab in S3, as sessionStorage keeps it (with the `sub` that uploaded it). */
+interface Remembered {
+  readonly key: string;
+  readonly statusUrl: string;
+  readonly name: string;
+  readonly size: number;
+}
+
+function remembered(): (Remembered & { readonly sub: string })[] {
+  try {
+    const list: unknown = JSON.parse(sessionStorage.getItem(UPLOADS_KEY) ?? '[]');
+    return Array.isArray(list) ? list : [];
+  } catch {
+    return [];
+  }
+}
+
+function remember(upload: Remembered): void {
+  const list = [...remembered(), { ...upload, sub: String(claims()?.sub ?? '') }].slice(-REMEMBERED);
+  sessionStorage.setItem(UPLOADS_KEY, JSON.stringify(list));
+}
+
+function forget(key: string): void {
+  sessionStorage.setItem(UPLOADS_KEY, JSON.stringify(remembered().filter((upload) => upload.key !== key)));
+}
+
+/**
+ * After a reload: a card for each file this tab sent to S3 as the user signed in now, followed
+ * again (oldest first, so the newest is on top, as they were). A file still being sent when the
+ * page was left is not among them: it never reached S3.
+ */
+function restoreUploads(): void {
+  const sub = String(claims()?.sub ?? '');
+  const mine = remembered().filter((upload) => upload.sub === sub);
+  sessionStorage.setItem(UPLOADS_KEY, JSON.stringify(mine));
+  for (const upload of mine) {
+    const card = new UploadCard(upload);
+    card.key = upload.key;
+    card.statusUrl = upload.statusUrl;
+    card.progress(1);
+    void follow(card, upload.statusUrl, upload.size);
+  }
 }
 
 /**
@@ -417,7 +470,7 @@ async function uploadFile(file: File, card = new UploadCard(file)): Promise<void
  * (`statuses`). The file is in S3 by now: a failing status request says the status is unavailable
  * (with Delete) and is asked again, never "Not uploaded".
  */
-async function follow(card: UploadCard, upload: Upload, fileBytes: number): Promise<void> {
+async function follow(card: UploadCard, statusUrl: string, fileBytes: number): Promise<void> {
   card.state('Uploaded; waiting for the variants…');
   const started = Date.now();
   let wait = POLL_FIRST_MS;
@@ -428,7 +481,7 @@ async function follow(card: UploadCard, upload: Upload, fileBytes: number): Prom
     let status: ImageStatus | undefined;
     let failure: unknown;
     try {
-      status = await request<ImageStatus>(upload.statusUrl, {});
+      status = await request<ImageStatus>(statusUrl, {});
     } catch (error) {
       failure = error;
     } finally {
@@ -653,7 +706,7 @@ class UploadCard {
   readonly #body = document.createElement('div');
   readonly #title = document.createElement('h3');
 
-  constructor(file: File) {
+  constructor(file: Pick<File, 'name'>) {
     this.#item.className = 'upload';
     this.#item.dataset.file = file.name;
     const header = document.createElement('header');
@@ -749,6 +802,7 @@ class UploadCard {
 
   /** Deleted elsewhere (another tab, the API): said so, with the API's words when it gave them. */
   deleted(message?: string): void {
+    if (this.key) forget(this.key);
     this.#item.dataset.status = 'deleted';
     delete this.#item.dataset.unavailable;
     this.#bar.hidden = true;
@@ -862,6 +916,7 @@ class UploadCard {
       .map((card) => card?.querySelector<HTMLButtonElement>('button:not(:disabled)'))
       .find((button) => button);
     this.#item.remove();
+    if (this.key) forget(this.key);
     $('notice').textContent = `Deleted ${this.#item.dataset.file}.`;
     if (!keep) (neighbour ?? $<HTMLInputElement>('files')).focus();
   }

@@ -510,6 +510,54 @@ describe.runIf(present)('the web page', () => {
     await page.close();
   }, 300_000);
 
+  it('shows the files of the tab again after a reload, following those not done, until deleted or signed out', async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    // later.jpg reads as processing until the test lets its real answers through: the page is
+    // reloaded while it is still followed.
+    let hold = true;
+    await page.route(/\/images\/.*\/later\.jpg$/, async (route) => {
+      if (route.request().method() !== 'GET' || !hold) return route.continue();
+      const real = await route.fetch();
+      const body = (await real.json()) as Record<string, unknown>;
+      return route.fulfill({ response: real, json: { ...body, status: 'processing' } });
+    });
+    await signIn(page, 'sofia');
+    const bytes = readFileSync(fixturePath('edge/formats/1x1.jpg'));
+    await page.locator('#files').setInputFiles({ name: 'kept.jpg', mimeType: 'image/jpeg', buffer: bytes });
+    await expectProcessed(page, ['kept.jpg']);
+    await page.locator('#files').setInputFiles({ name: 'later.jpg', mimeType: 'image/jpeg', buffer: bytes });
+    const later = page.locator('li.upload[data-file="later.jpg"]');
+    await expect.poll(() => later.locator('.state').textContent(), { timeout: 60_000 }).toBe('Processing…');
+
+    await page.reload();
+    await expect.poll(() => page.locator('#who').textContent()).toBe('Signed in as sofia');
+    // Newest first, as before the reload.
+    await expect
+      .poll(() => page.locator('li.upload h3').allTextContents())
+      .toEqual(['later.jpg', 'kept.jpg']);
+    await expectProcessed(page, ['kept.jpg']);
+    expect(await page.locator('li.upload[data-file="kept.jpg"] .variants img').count()).toBeGreaterThan(0);
+    await expect.poll(() => later.locator('.state').textContent(), { timeout: 60_000 }).toBe('Processing…');
+    hold = false;
+    await expectProcessed(page, ['later.jpg']);
+
+    // Deleted: not shown again.
+    await page.getByRole('button', { name: 'Delete kept.jpg' }).click();
+    await page.locator('li.upload[data-file="kept.jpg"]').waitFor({ state: 'detached' });
+    await page.reload();
+    await expectProcessed(page, ['later.jpg']);
+    expect(await page.locator('li.upload h3').allTextContents()).toEqual(['later.jpg']);
+
+    // Signed out: forgotten, for whoever signs in next in this tab.
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await signIn(page, 'sofia');
+    expect(await page.locator('li.upload').count()).toBe(0);
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 300_000);
+
   it("shows a file deleted elsewhere as deleted, with the API's words, and stops asking", async () => {
     const page = await browser.newPage();
     const errors: string[] = [];
