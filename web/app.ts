@@ -35,6 +35,12 @@ interface PageConfig {
     readonly tokenUrl: string;
     readonly clientId: string;
     readonly scope: string;
+    /**
+     * The issuer's logout endpoint (Cognito's `/logout`): Sign out sends the browser there, with
+     * `client_id` and `logout_uri` (the page), to end the issuer's own session as well. Without
+     * it, only the page's token is forgotten.
+     */
+    readonly logoutUrl?: string;
   } | null;
   /**
    * The workflow mode: a `failed` status is final (the per-upload state machine has retried its
@@ -158,6 +164,15 @@ async function main(): Promise<void> {
     // following them (a card taken off the page is no longer asked about).
     $('uploads').replaceChildren();
     sessionStorage.removeItem(UPLOADS_KEY);
+    // The issuer's session would sign the next person in as this user at once, without a prompt.
+    if (config.auth?.logoutUrl) {
+      const url = new URL(config.auth.logoutUrl, location.href);
+      url.search = new URLSearchParams({
+        client_id: config.auth.clientId,
+        logout_uri: redirectUri(),
+      }).toString();
+      location.assign(url.href);
+    }
   });
   const input = $<HTMLInputElement>('files');
   input.addEventListener('change', () => {

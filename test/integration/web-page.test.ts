@@ -558,6 +558,40 @@ describe.runIf(present)('the web page', () => {
     await page.close();
   }, 300_000);
 
+  it("signs out of the issuer too when it has a logout endpoint (Cognito's), and comes back to the page", async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    // config.json as the api module writes it for a Cognito user pool; the local issuer keeps no
+    // session (it asks every time), so its logout endpoint is played here: back to logout_uri.
+    await page.route(`${dev.url}/config.json`, async (route) => {
+      const real = await route.fetch();
+      const body = (await real.json()) as { auth: Record<string, string> };
+      return route.fulfill({
+        response: real,
+        json: { ...body, auth: { ...body.auth, logoutUrl: '/oidc/logout' } },
+      });
+    });
+    const logouts: URL[] = [];
+    await page.route(/\/oidc\/logout\?/, (route) => {
+      const url = new URL(route.request().url());
+      logouts.push(url);
+      return route.fulfill({ status: 302, headers: { location: url.searchParams.get('logout_uri')! } });
+    });
+    await signIn(page, 'tomas');
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await expect.poll(() => logouts.length).toBe(1);
+    expect(Object.fromEntries(logouts[0]!.searchParams)).toEqual({
+      client_id: dev.issuer.clientId,
+      logout_uri: `${dev.url}/`,
+    });
+    await page.waitForURL(`${dev.url}/`);
+    await expect.poll(() => page.locator('#who').textContent()).toBe('Not signed in');
+    expect(await page.evaluate(() => sessionStorage.getItem('imgpipe.token'))).toBeNull();
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 120_000);
+
   it("shows a file deleted elsewhere as deleted, with the API's words, and stops asking", async () => {
     const page = await browser.newPage();
     const errors: string[] = [];

@@ -15,8 +15,12 @@ locals {
   web_auth = var.create_cognito_user_pool ? {
     authorizeUrl = "${local.cognito_domain}/oauth2/authorize"
     tokenUrl     = "${local.cognito_domain}/oauth2/token"
-    clientId     = aws_cognito_user_pool_client.this[0].id
-    scope        = "openid email"
+    # Sign out ends the hosted sign-in's session too: without it the next Sign in at that browser
+    # was given the previous user's token without a prompt. Its logout_uri is one of the client's
+    # logout_urls (the page's folder).
+    logoutUrl = "${local.cognito_domain}/logout"
+    clientId  = aws_cognito_user_pool_client.this[0].id
+    scope     = "openid email"
     } : var.web_auth == null ? null : {
     authorizeUrl = var.web_auth.authorize_url
     tokenUrl     = var.web_auth.token_url

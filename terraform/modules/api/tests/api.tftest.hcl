@@ -457,12 +457,13 @@ run "publishes_the_page_behind_cloudfront_with_origin_access_control" {
       auth = {
         authorizeUrl = "https://imgpipe-test-123456789012.auth.eu-west-1.amazoncognito.com/oauth2/authorize"
         tokenUrl     = "https://imgpipe-test-123456789012.auth.eu-west-1.amazoncognito.com/oauth2/token"
+        logoutUrl    = "https://imgpipe-test-123456789012.auth.eu-west-1.amazoncognito.com/logout"
         clientId     = "4example5client6id7"
         scope        = "openid email"
       }
       failedIsFinal = false
     }
-    error_message = "config.json should tell the page the API's URL, the user pool's sign-in endpoints and that a failure may be retried (failed_is_final defaults to false)."
+    error_message = "config.json should tell the page the API's URL, the user pool's sign-in and sign-out endpoints and that a failure may be retried (failed_is_final defaults to false)."
   }
 
   assert {
