@@ -773,6 +773,7 @@ class UploadCard {
     box.className = 'reason';
     box.setAttribute('role', 'status');
     box.innerHTML = '<strong>Status unavailable.</strong> <span class="detail"></span>';
+    box.prepend(this.#fileName());
     box.querySelector('.detail')!.textContent = text;
     this.#body.replaceChildren(box, this.#deleteButton());
   }
@@ -790,6 +791,7 @@ class UploadCard {
     box.className = 'reason';
     box.setAttribute('role', 'alert');
     box.innerHTML = '<strong>Not uploaded.</strong> ';
+    box.prepend(this.#fileName());
     box.append(message);
     if (!retry) {
       this.#body.replaceChildren(box);
@@ -855,7 +857,7 @@ class UploadCard {
       const detail = document.createElement('span');
       detail.className = 'detail';
       detail.textContent = text;
-      box.append(label, detail);
+      box.append(this.#fileName(), label, detail);
       this.#body.replaceChildren(box, this.#deleteButton());
       return;
     }
@@ -934,6 +936,17 @@ class UploadCard {
     if (this.key) forget(this.key);
     $('notice').textContent = `Deleted ${this.#item.dataset.file}.`;
     if (!keep) (neighbour ?? $<HTMLInputElement>('files')).focus();
+  }
+
+  /**
+   * The file's name, for screen readers only, at the start of an alert or status: it is read out
+   * alone, and of several files dropped at once it would not say which (the card's title shows it).
+   */
+  #fileName(): HTMLElement {
+    const name = document.createElement('span');
+    name.className = 'visually-hidden';
+    name.textContent = `${this.#item.dataset.file}: `;
+    return name;
   }
 
   #deleteButton(): HTMLButtonElement {

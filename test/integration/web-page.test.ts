@@ -137,7 +137,9 @@ describe.runIf(present)('the web page', () => {
     // The rejected file says why, in words a person reads.
     const reason = text.locator('.reason');
     expect(await reason.getAttribute('role')).toBe('alert');
-    expect(await reason.textContent()).toMatch(/^unsupported-format: .*text/i);
+    // Read out alone (an alert), it names the file: the card's title is not part of it.
+    expect(await reason.textContent()).toMatch(/^text-named\.jpg: unsupported-format: .*text/i);
+    expect(await reason.locator('.visually-hidden').textContent()).toBe('text-named.jpg: ');
 
     // Phone-sized: nothing wider than the screen.
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
@@ -485,7 +487,7 @@ describe.runIf(present)('the web page', () => {
     const again = card.getByRole('button', { name: 'Upload flaky.jpg again' });
     await again.waitFor({ timeout: 60_000 });
     expect(await card.getAttribute('data-status')).toBe('error');
-    expect(await card.locator('.reason').textContent()).toBe('Not uploaded. Service Unavailable');
+    expect(await card.locator('.reason').textContent()).toBe('flaky.jpg: Not uploaded. Service Unavailable');
     expect(refused).toBe(6);
 
     await page.unroute(`${dev.url}/uploads`);
@@ -503,7 +505,7 @@ describe.runIf(present)('the web page', () => {
     const empty = page.locator('li.upload[data-file="empty.jpg"]');
     await page.waitForSelector('li.upload[data-file="empty.jpg"][data-status="error"]', { timeout: 60_000 });
     expect(await empty.locator('.reason').textContent()).toMatch(
-      /^Not uploaded\. Expected .* for size but received 0 of type number$/,
+      /^empty\.jpg: Not uploaded\. Expected .* for size but received 0 of type number$/,
     );
     expect(await empty.getByRole('button').count()).toBe(0);
     expect(errors).toEqual([]);
@@ -862,7 +864,9 @@ describe.runIf(present)('the web page of imgpipe dev --workflow', () => {
     const card = page.locator('li.upload[data-file="final.jpg"]');
     await page.waitForSelector('li.upload[data-file="final.jpg"][data-status="failed"]', { timeout: 60_000 });
     expect(await card.locator('.state').textContent()).toBe('Failed');
-    expect(await card.locator('.reason').textContent()).toBe('failed: Processing failed on the service side');
+    expect(await card.locator('.reason').textContent()).toBe(
+      'final.jpg: failed: Processing failed on the service side',
+    );
     // Final: no more status requests (the polling's longest wait is 5 s; its first waits are 1 s).
     await page.waitForTimeout(6_000);
     expect(asked()).toBe(1);
