@@ -10,8 +10,9 @@
  * growing to every 5 s, through one scheduler for the page: at most 4 status requests a second and
  * 2 at once, however many files, the longest-due card first. Once a file is in S3 the page never
  * says "Not uploaded": a status it cannot read is "Status unavailable", asked again, with Delete.
- * A file not uploaded once those retries are spent (the network, throttling, a 5xx) has Try again,
- * which starts it over in its card with a new upload URL; one the API refused (size, type) has not. A
+ * A file not uploaded once those retries are spent (the network, throttling, a 5xx), or whose
+ * upload URL expired meanwhile, has Try again, which starts it over in its card with a new upload
+ * URL; one the API refused (size, type) has not. A
  * file the API says is gone (its own 404, `not-found`: deleted in another tab or through the API) is
  * shown as deleted, with the API's message, and no longer followed. A
  * failed file is shown as failed and still followed while the polling lasts: failures are retried
@@ -424,9 +425,11 @@ async function uploadFile(file: File, card = new UploadCard(file)): Promise<void
       return upload;
     });
   } catch (error) {
-    // What asking again may cure (the network, throttling, a server error) the user can ask again,
-    // with a new upload URL: the earlier one may have expired.
-    const retryable = (error instanceof ApiFailure || error instanceof UploadFailure) && error.retryable;
+    // What asking again may cure (the network, throttling, a server error, an upload URL that
+    // expired while the file was sent again) the user can ask again, with a new upload URL.
+    const retryable =
+      ((error instanceof ApiFailure || error instanceof UploadFailure) && error.retryable) ||
+      (error instanceof UploadFailure && error.expired);
     card.fail((error as Error).message, retryable ? () => void uploadFile(file, card) : undefined);
     return;
   }
@@ -642,10 +645,16 @@ function contentType(file: File): string {
 class UploadFailure extends Error {
   readonly retryable: boolean;
   readonly retryAfterMs: number | undefined;
-  constructor(message: string, retryable: boolean, retryAfterMs?: number) {
+  /**
+   * S3 refused the presigned POST as expired (a send again after a slow upload dropped past the
+   * policy's minutes): never again with it, but with a new one (Try again).
+   */
+  readonly expired: boolean;
+  constructor(message: string, retryable: boolean, retryAfterMs?: number, expired = false) {
     super(message);
     this.retryable = retryable;
     this.retryAfterMs = retryAfterMs;
+    this.expired = expired;
   }
 }
 
@@ -693,6 +702,7 @@ function postOnce(upload: Upload, file: File, progress: (fraction: number) => vo
           `Storage refused the upload (HTTP ${xhr.status}): ${s3Message(xhr.responseText)}`,
           xhr.status >= 500 || code === 'RequestTimeout',
           retryAfter(xhr.getResponseHeader('retry-after')),
+          xhr.status === 403 && /policy expired/i.test(s3Message(xhr.responseText)),
         ),
       );
     });

@@ -594,6 +594,46 @@ describe.runIf(present)('the web page', () => {
     await page.close();
   }, 120_000);
 
+  it('offers Try again for a file whose upload URL expired while it was sent again, which then uploads it', async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    // The first POST's connection drops (a slow upload on a phone); the one sent again is past the
+    // policy's expiration, which S3 refuses as it does (403, AccessDenied, Policy expired).
+    let posts = 0;
+    await page.route(
+      (url) => url.href.startsWith(dev.s3),
+      (route) => {
+        if (route.request().method() !== 'POST') return route.continue();
+        posts++;
+        if (posts === 1) return route.abort('connectionreset');
+        return route.fulfill({
+          status: 403,
+          contentType: 'application/xml',
+          body: '<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Invalid according to Policy: Policy expired.</Message></Error>',
+        });
+      },
+    );
+    await signIn(page, 'uma');
+    await page.locator('#files').setInputFiles({
+      name: 'slow.jpg',
+      mimeType: 'image/jpeg',
+      buffer: readFileSync(fixturePath('edge/formats/1x1.jpg')),
+    });
+    const card = page.locator('li.upload[data-file="slow.jpg"]');
+    const again = card.getByRole('button', { name: 'Upload slow.jpg again' });
+    await again.waitFor({ timeout: 60_000 });
+    expect(await card.locator('.reason').textContent()).toBe(
+      'slow.jpg: Not uploaded. Storage refused the upload (HTTP 403): Invalid according to Policy: Policy expired.',
+    );
+    expect(posts).toBe(2);
+    await page.unrouteAll();
+    await again.click();
+    await expectProcessed(page, ['slow.jpg']);
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 300_000);
+
   it("shows a file deleted elsewhere as deleted, with the API's words, and stops asking", async () => {
     const page = await browser.newPage();
     const errors: string[] = [];
