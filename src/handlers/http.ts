@@ -108,9 +108,13 @@ export function jsonBody(event: ApiEvent): unknown {
   try {
     return JSON.parse(text);
   } catch (error) {
-    throw new ApiError('bad-request', `The request body is not JSON: ${(error as Error).message}`, {
-      cause: error,
-    });
+    // Named as every other 400 is: the field (`body`) and the value (its start, when long).
+    const shown = text.length > 100 ? `${text.slice(0, 100)}…` : text;
+    throw new ApiError(
+      'bad-request',
+      `The request body is not JSON (received ${JSON.stringify(shown)}): ${(error as Error).message}`,
+      { field: 'body', cause: error },
+    );
   }
 }
 

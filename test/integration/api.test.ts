@@ -148,8 +148,10 @@ describe('the HTTP API through imgpipe dev', () => {
       headers: { 'content-type': 'application/json' },
     });
     expect(notJson.status).toBe(400);
-    expect(notJson.body.error).toMatchObject({ code: 'bad-request' });
-    expect(notJson.body.error.message).toMatch(/not JSON/);
+    expect(notJson.body.error).toMatchObject({ code: 'bad-request', field: 'body' });
+    expect(notJson.body.error.message).toMatch(
+      /^The request body is not JSON \(received "\{\\"filename\\":"\): /,
+    );
     const form = await call('POST', '/uploads', {
       token: alice,
       body: 'a=b',
