@@ -140,6 +140,16 @@ export function createApiHandler(
         }),
       );
     }
+    // S3 or DynamoDB failing for a passing reason past the SDK's retries (a 500, a reset or
+    // refused connection, a timeout): the request is fine and would succeed again.
+    if (error instanceof StorageError && error.retryable) {
+      logger.warn('Request failed for a passing reason', { error: describeError(error), requestId });
+      return errorResponse(
+        new ApiError('unavailable', 'A dependency did not answer; try again in a moment', {
+          headers: { 'retry-after': '1' },
+        }),
+      );
+    }
     logger.error('Request failed', {
       requestId,
       error: error instanceof Error ? error : new Error(describeError(error)),

@@ -170,6 +170,16 @@ export function createTransformHandler(
           headers: { 'retry-after': '1' },
         }),
       );
+    // S3 failing for a passing reason past the SDK's retries (500 InternalError, a reset or refused
+    // connection, a timeout): the request is fine and would succeed again, not a fault of ours.
+    if (error instanceof StorageError && error.retryable) {
+      logger.warn('Transform failed for a passing reason', { requestId, error: describeError(error) });
+      return errorResponse(
+        new ApiError('unavailable', 'Storage did not answer; try again in a moment', {
+          headers: { 'retry-after': '1' },
+        }),
+      );
+    }
     logger.error('Transform failed', {
       requestId,
       error: error instanceof Error ? error : new Error(describeError(error)),

@@ -197,7 +197,7 @@ describe('index.api', () => {
     }
   });
 
-  it('answers 429 when a dependency stays throttled, and 500 with the request id alone otherwise', async () => {
+  it('answers 429 when a dependency stays throttled, 503 when it fails for another passing reason, and 500 with the request id alone otherwise', async () => {
     const slowDown = Object.assign(new Error('Please reduce your request rate.'), {
       name: 'SlowDown',
       $metadata: { httpStatusCode: 503 },
@@ -217,6 +217,27 @@ describe('index.api', () => {
     const limited = await throttled.handler(event('GET /images/{key+}', { key: 'uploads/alice/1/a.jpg' }));
     expect(limited.statusCode).toBe(429);
     expect(parse(limited.body).error.code).toBe('throttled');
+
+    // Failing for another passing reason (a reset connection, past the SDK's retries): 503.
+    const reset = Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+    const unavailable = await setup({
+      status: (real) => ({
+        ...real,
+        get: () =>
+          Promise.reject(
+            new StorageError('get', 's3://x', 'S3 get failed (ECONNRESET)', {
+              retryable: true,
+              cause: reset,
+            }),
+          ),
+      }),
+    });
+    const down = await unavailable.handler(event('GET /images/{key+}', { key: 'uploads/alice/1/a.jpg' }));
+    expect([down.statusCode, parse(down.body).error.code, down.headers?.['retry-after']]).toEqual([
+      503,
+      'unavailable',
+      '1',
+    ]);
 
     const broken = await setup({
       status: (real) => ({

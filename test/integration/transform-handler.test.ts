@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { GetParameterCommand, ParameterNotFound, SSMClient } from '@aws-sdk/client-ssm';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { Context, LambdaFunctionURLEvent } from 'aws-lambda';
@@ -264,6 +265,35 @@ describe('signing keys from Parameter Store', () => {
     mock.on(GetParameterCommand).resolves({ Parameter: { Value: KEY_A } });
     expect((await handler(request)).statusCode).toBe(200);
     expect(mock.commandCalls(GetParameterCommand)).toHaveLength(2);
+  });
+
+  it('answers 503 with Retry-After, not 500, while S3 cannot be reached', async () => {
+    // A port nothing listens on: every S3 request is refused (ECONNREFUSED), as while S3 fails.
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise((resolve) => closed.close(resolve));
+    const unreachable = new S3Client({
+      endpoint: `http://127.0.0.1:${port}`,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+      forcePathStyle: true,
+      maxAttempts: 1,
+    });
+    const handlerDeps = {
+      ...deps(),
+      sourceStorage: (bucket: string) => new S3Storage(unreachable, bucket),
+    };
+    const handler = createTransformHandler(handlerDeps, {
+      env: { IMGPIPE_TRANSFORM_SOURCE_BUCKET: SOURCE, IMGPIPE_TRANSFORM_SIGNING: 'off' },
+    });
+    const down = await handler(event('/t/tiny.jpg', 'w=40'));
+    expect([down.statusCode, body(down).error.code, down.headers?.['retry-after']]).toEqual([
+      503,
+      'unavailable',
+      '1',
+    ]);
+    expect(down.headers?.['cache-control']).toMatch(/no-store/);
   });
 
   it('refuses to start with signing on and no keys, naming the setting', () => {
