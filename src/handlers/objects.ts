@@ -324,8 +324,22 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
           : {}),
       });
       if (removal.status === 'kept') {
-        const realigned =
-          removal.current === undefined ? undefined : await realign(ref, removal.current, time);
+        let realigned: string | undefined;
+        try {
+          realigned = removal.current === undefined ? undefined : await realign(ref, removal.current, time);
+        } catch (error) {
+          // The removal is not the key's outcome (the key holds content again), so its failure is
+          // neither recorded nor announced: written over the item (with this removal's sequencer),
+          // `failed` replaced the item recording the current content processed, and Lambda's retry
+          // then withdrew the outputs it was making again (redoChecked() found the content no
+          // longer processed), for a manual reprocess to publish. The record fails, and the
+          // retry, which finds the item as it was, makes them.
+          const failure = new Error(
+            `s3://${ref.bucket}/${ref.key}: removed, but the key holds content again (ETag ${removal.current}), and its outputs, of other content, could not be brought in line with it (Lambda's retry does it; nothing recorded or announced): ${describeError(error)}`,
+            { cause: error },
+          );
+          return { result: reportFailure(ref, trigger, failure), error: failure };
+        }
         const reason = realigned ? `${removal.reason}; ${realigned}` : removal.reason;
         return { result: skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason }) };
       }

@@ -1091,6 +1091,75 @@ describe('the S3 handler on removals', () => {
     expect(await new S3Storage(s3.client, QUARANTINE).head(`reasons/${key}.json`)).toBeUndefined();
   });
 
+  it.each([
+    ['an error', 'error'],
+    ["the invocation's time running out", 'time'],
+  ] as const)(
+    "makes the key's current content into outputs again on the retry of a removal whose first making of them failed (%s)",
+    async (_, failure) => {
+      // A removal that finds the key holding content the table records processed, under outputs of
+      // other content, makes them again from it (realign). When that failed, the removal recorded
+      // failed over the item, with its own sequencer: Lambda's retry then no longer found the
+      // content processed and deleted the outputs instead of making them, so the key had none.
+      const gets = throttledGets();
+      gets.failing = false;
+      const { handler, deps, status, details } = await setup({ sourceStorage: gets.sourceStorage });
+      const key = `h5-${failure}/photo.jpg`;
+      const older = readFixture('photos/colour-fig-red-bowl.jpg');
+      await handler(await upload(key, older, '0F10'));
+      const item = await status.get(SOURCE, key);
+      expect(item?.status).toBe('processed');
+      // Outputs of other content, which the item does not record (written directly here), and then
+      // the processed content current again.
+      await s3.client.send(
+        new PutObjectCommand({
+          Bucket: SOURCE,
+          Key: key,
+          Body: readFixture('photos/portrait-friends-dogs.jpg'),
+        }),
+      );
+      const { config } = deps;
+      const other = await processObject(
+        { bucket: SOURCE, key },
+        {
+          config: config.pipeline,
+          layout: new BucketLayout(config.pipeline, config.quarantinePrefix),
+          source: deps.sourceStorage,
+          output: deps.output,
+          quarantine: deps.quarantine,
+        },
+      );
+      expect(other.status).toBe('processed');
+      await s3.client.send(new PutObjectCommand({ Bucket: SOURCE, Key: key, Body: older }));
+      const removal = buildS3Notification({
+        bucket: SOURCE,
+        key,
+        eventName: 'ObjectRemoved:Delete',
+        versionId: 'v2',
+        sequencer: '0F11',
+      });
+      // The first attempt: S3 throttles the source's reads, or the invocation has no time left.
+      gets.failing = failure === 'error';
+      const context = failure === 'time' ? ({ getRemainingTimeInMillis: () => 0 } as never) : undefined;
+      await expect(handler(removal, context)).rejects.toThrow(
+        failure === 'error' ? /SlowDown/ : /InvocationTimeError/,
+      );
+      // The item still says the current content is processed, and no failure of the key went out.
+      expect(await status.get(SOURCE, key)).toEqual(item);
+      expect(details.map((d) => d.status)).toEqual(['processed']);
+      // Lambda's retry makes the outputs again from the current content.
+      gets.failing = false;
+      const { records } = await handler(removal);
+      expect(records[0]).toMatchObject({
+        status: 'ignored',
+        reason: expect.stringMatching(/holds an object again .*\(processed\)$/),
+      });
+      expect(await manifestEtag(key)).toBe(item?.etag);
+      expect(await exists(`small/${key}.webp`)).toBe(true);
+      expect(await status.get(SOURCE, key)).toEqual(item);
+    },
+  );
+
   it('withdraws the on-demand results of a deleted current version with its outputs when the previous one becomes current again', async () => {
     const { handler } = await setup({ env: { IMGPIPE_TRANSFORM_PREFIX: 'transforms/' } });
     const key = 'h3/photo.jpg';
