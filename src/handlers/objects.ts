@@ -538,19 +538,25 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
   /**
    * A backfill (bulk reprocessing: no sequencer, no ETag) of a key whose status item records its
    * current content (a HEAD) processed, with outputs current for it (the manifest names that
-   * content and the configuration): the reference with that ETag, for processObject to find the
-   * duplicate without reading the source; undefined otherwise, or when a read fails (the ordinary
-   * way then decides). Such a backfill leaves the item as it is: its begin() started the item
-   * over, and the duplicate's final status (which has no timings) replaced it, so a reprocess
-   * removed every current image's timings and moved its updatedAt.
+   * content and the configuration), or quarantined: the reference with that ETag, for
+   * processObject to find the duplicate without reading the source (a quarantine is judged again,
+   * as the configuration may take it now, and comes back repeated when it is not); undefined
+   * otherwise, or when a read fails (the ordinary way then decides). Such a backfill leaves the
+   * item as it is when it finds that outcome again (finish(): `recorded`): its begin() started the
+   * item over, and the duplicate's final status (which has no timings) replaced it, so a reprocess
+   * removed every current image's timings and moved its updatedAt, and listed every old
+   * quarantine again under `imgpipe status --quarantined --since`. Another outcome (the content
+   * processed under a configuration that takes it now) is recorded as a backfill's is.
    */
   async function currentBackfill(ref: ObjectRef): Promise<ObjectRef | undefined> {
     if (!deps.status || ref.sequencer !== undefined || ref.etag !== undefined) return undefined;
     try {
       const item = await deps.status.get(ref.bucket, ref.key);
-      if (item?.status !== 'processed' || item.etag === undefined) return undefined;
-      const { current } = await previousOutputs(ref.key, processDeps);
-      if (!current(item.etag)) return undefined;
+      if (item?.etag === undefined) return undefined;
+      if (item.status === 'processed') {
+        const { current } = await previousOutputs(ref.key, processDeps);
+        if (!current(item.etag)) return undefined;
+      } else if (item.status !== 'quarantined') return undefined;
       const head = await deps.sourceStorage(ref.bucket).head(ref.key);
       return head?.etag === item.etag ? { ...ref, etag: head.etag } : undefined;
     } catch {
@@ -861,8 +867,8 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
             }),
           };
       }
-      // A backfill of current outputs (currentBackfill()) began nothing: its failure (an S3 fault
-      // on the manifest) leaves the item as it is.
+      // A backfill of a current outcome (currentBackfill()) began nothing: its failure (an S3 fault
+      // on the manifest, or the source's read for a quarantine) leaves the item as it is.
       let unbegun = false;
       try {
         // The workflow's Process (begun) cannot tell whether its task's earlier attempt announced.
@@ -926,8 +932,9 @@ interface Started {
   readonly announceDuplicate: boolean;
   readonly recorded: boolean;
   /**
-   * A backfill whose outputs are current for the content the status item records processed
-   * (currentBackfill()): that reference, with the content's ETag; begin() was not called.
+   * A backfill of the current content the status item records processed, its outputs current, or
+   * quarantined (currentBackfill()): that reference, with the content's ETag; begin() was not
+   * called.
    */
   readonly unbegun?: ObjectRef;
 }

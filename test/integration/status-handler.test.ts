@@ -464,6 +464,47 @@ describe('the S3 handler with the status table and events', () => {
     expect(details.map((d) => d.status)).toEqual(['processed']);
   });
 
+  it('leaves the item of a quarantine as it is when a backfill finds its content quarantined again, and records what a changed configuration makes of it', async () => {
+    // The backfill's begin() started the item over and its repeated quarantine was written again,
+    // moving updatedAt: `imgpipe reprocess` listed every old quarantine again under
+    // `imgpipe status --quarantined --since`.
+    const { handler, objects, deps, status } = await setup({ env: { IMGPIPE_MAX_BYTES: '100000' } });
+    const key = 'd4/huge.jpg';
+    await handler(await upload(key, readFixture('photos/colour-fig-red-bowl.jpg'), '0470'));
+    const item = await status.get(SOURCE, key);
+    expect(item).toMatchObject({ status: 'quarantined', reason: 'too-large' });
+    // A minute later (only Date is faked), so a write by the backfill would show in updatedAt.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now() + 60_000);
+    let result: { status: string };
+    try {
+      ({ result } = await objects.handle({ bucket: SOURCE, key }, { trigger: 'Reprocess' }));
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(result.status).toBe('duplicate');
+    expect(await status.get(SOURCE, key)).toEqual(item);
+    const since = new Date(Date.parse(item!.updatedAt) + 1);
+    expect((await status.list({ status: 'quarantined', since })).items).toEqual([]);
+    // Under a configuration that takes it, the same backfill processes it and records that.
+    const config = loadRuntimeConfig({
+      IMGPIPE_OUTPUT_BUCKET: OUTPUT,
+      IMGPIPE_QUARANTINE_BUCKET: QUARANTINE,
+      IMGPIPE_QUARANTINE_PREFIX: '',
+      IMGPIPE_STATUS_TABLE: deps.config.statusTable!,
+      IMGPIPE_CONFIG: JSON.stringify({ variants: [{ name: 'small', width: 160 }], formats: { webp: {} } }),
+    });
+    const larger = createObjectHandling({ ...deps, config });
+    expect((await larger.handle({ bucket: SOURCE, key }, { trigger: 'Reprocess' })).result.status).toBe(
+      'processed',
+    );
+    expect(await status.get(SOURCE, key)).toMatchObject({
+      status: 'processed',
+      etag: item?.etag,
+      timings: expect.objectContaining({ total: expect.any(Number) }),
+    });
+  });
+
   it.each([
     ['with', false],
     ['without', true],
