@@ -890,8 +890,11 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
         return await finish(ref, trigger, outcome, begun === true, started, false, time);
       } catch (error) {
         const message = describeError(error);
-        if (unbegun)
-          return { result: reportFailure(ref, trigger, error), error, event: failureEvent(ref, message) };
+        // Nor is it announced: the item, left as it is, says the object is processed (or
+        // quarantined), its outputs (or quarantine) in place, and Image Failed said otherwise (to
+        // the image alerts too), again with each try of a batch retried for the invocation's time.
+        // The failure is the reprocessing's: its result (the run's summary), log line and metric.
+        if (unbegun) return { result: reportFailure(ref, trigger, error), error };
         // Best effort: a failure to write it leaves the failure what this record reports.
         const written = await deps.status?.finish(ref, { status: 'failed', message }).catch(() => undefined);
         // Another delivery of this event finished it, or a later event of the key is recorded:

@@ -506,6 +506,48 @@ describe('the S3 handler with the status table and events', () => {
   });
 
   it.each([
+    ['processed, when the manifest cannot be read', 'photos/colour-fig-red-bowl.jpg', 'processed'],
+    ['quarantined, when the source cannot be read', 'edge/broken/text-named.jpg', 'quarantined'],
+  ])(
+    'announces no failure of a backfill that leaves the item of an image %s',
+    async (_, fixture, recorded) => {
+      // The item, which the failure leaves as it is, says the image is processed (or quarantined),
+      // its outputs (or quarantine) in place; Image Failed said otherwise, to the image alerts
+      // too. The failure is the reprocessing's: its result, log line and ObjectsFailed.
+      const gets = throttledGets();
+      gets.failing = false;
+      // The manifest's reads answer SlowDown while `failing`, after the first (the backfill's look).
+      const manifests = { failing: false, reads: 0 };
+      const output = new Proxy(new S3Storage(s3.client, OUTPUT), {
+        get(target, property, receiver) {
+          if (property === 'get' && manifests.failing)
+            return (key: string, ...rest: unknown[]) =>
+              key.startsWith('manifests/') && manifests.reads++ > 0
+                ? Promise.reject(Object.assign(new Error('SlowDown'), { name: 'SlowDown' }))
+                : (target.get as (...args: unknown[]) => unknown)(key, ...rest);
+          return Reflect.get(target, property, receiver);
+        },
+      });
+      const { handler, objects, status, details } = await setup({
+        sourceStorage: gets.sourceStorage,
+        output,
+      });
+      const key = `d5/${recorded}.jpg`;
+      await handler(await upload(key, readFixture(fixture), '0480'));
+      const item = await status.get(SOURCE, key);
+      expect(item?.status).toBe(recorded);
+      if (recorded === 'processed') manifests.failing = true;
+      else gets.failing = true;
+      const handled = await objects.handle({ bucket: SOURCE, key }, { trigger: 'Reprocess' });
+      expect(handled.result).toMatchObject({ status: 'failed', reason: expect.stringMatching(/SlowDown/) });
+      expect(handled.event).toBeUndefined();
+      expect(handled.announced).toBeUndefined();
+      expect(details.map((d) => d.status)).toEqual([recorded]);
+      expect(await status.get(SOURCE, key)).toEqual(item);
+    },
+  );
+
+  it.each([
     ['with', false],
     ['without', true],
   ])(
