@@ -807,6 +807,10 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
     skip,
     remove,
     async inspect(ref, { trigger, force }) {
+      // The workflow's first task (a reprocessing naming another bucket starts it with that
+      // bucket's events): refused before begin() records it, or the read ends in AccessDenied.
+      const foreign = foreignBucket(ref);
+      if (foreign) throw foreign;
       const started = await start(ref);
       if ('ended' in started) return { kind: 'done', handled: started.ended };
       const inspection = await inspectObject(ref, { ...processDeps, force });
@@ -824,6 +828,10 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       return finish(ref, trigger, outcome);
     },
     async fail(ref, message, { trigger }) {
+      // Inspect's refusal of another bucket, caught for this task: still nothing recorded or
+      // announced; the execution fails with it, as the S3 event's record reaches its dead letters.
+      const foreign = foreignBucket(ref);
+      if (foreign) throw foreign;
       const error = new Error(message);
       let written: Awaited<ReturnType<StatusStore['finish']>> | undefined;
       try {

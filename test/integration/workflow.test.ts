@@ -129,6 +129,8 @@ async function setup(
     statusTable?: boolean;
     /** Runs at each GetObject of the tasks, with its key (to move the clock while it reads). */
     onGet?: (key: string) => void;
+    /** Further environment variables of the tasks (e.g. IMGPIPE_SOURCE_BUCKETS). */
+    env?: Record<string, string>;
   } = {},
 ) {
   const table = `imgpipe-workflow-${++tables}`;
@@ -145,6 +147,7 @@ async function setup(
       formats: { jpeg: {}, webp: {} },
       ...(options.maxBytes ? { limits: { maxBytes: options.maxBytes.document } } : {}),
     }),
+    ...options.env,
   });
   const faults = new Map<string, boolean[]>();
   const copies: string[] = [];
@@ -665,6 +668,23 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
       /^Imgpipe\.Failed: StorageError: S3 get of s3:\/\/wf-no-such-bucket\/photos\/nowhere\.jpg failed \(NoSuchBucket/,
     );
     expect(wf.events().map((e) => [e['detail-type'], e.detail.key])).toEqual([['Image Failed', key]]);
+  });
+
+  it('fails an event of a bucket that is not among IMGPIPE_SOURCE_BUCKETS, naming it, with nothing read, recorded or announced', async () => {
+    // A reprocessing request naming another bucket starts this workflow with that bucket's events.
+    const reads: string[] = [];
+    const wf = await setup({ env: { IMGPIPE_SOURCE_BUCKETS: SOURCE }, onGet: (key) => reads.push(key) });
+    const key = 'photos/elsewhere.jpg';
+    const run = await wf.run(await upload(key, new Uint8Array(10), 'wf-elsewhere'));
+    expect(run.invoked).toEqual(['Inspect', 'RecordFailure']);
+    expect(run.retried).toEqual([]);
+    expect(run.error).toMatchObject({ name: 'Imgpipe.Failed' });
+    expect(run.error!.message).toContain(
+      `s3://wf-elsewhere/${key}: the bucket wf-elsewhere is not a source bucket of this function (IMGPIPE_SOURCE_BUCKETS: ${SOURCE})`,
+    );
+    expect(reads).toEqual([]);
+    expect(await wf.status.get('wf-elsewhere', key)).toBeUndefined();
+    expect(wf.events()).toEqual([]);
   });
 
   it('retries RecordFailure whose status write was throttled, so the item says failed, announced once', async () => {
