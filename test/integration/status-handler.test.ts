@@ -1172,6 +1172,15 @@ describe('the S3 handler on removals', () => {
       /InvocationTimeError: The invocation's time ran out .* it was made again after another image of the invocation/,
     );
     expect(await new S3Storage(s3.client, QUARANTINE).head(`reasons/${key}.json`)).toBeUndefined();
+    // The removal was not recorded (the key holds content again): the item still records that
+    // content processed, and Lambda's retry, with time, makes its outputs again.
+    const before = await status.get(SOURCE, key);
+    expect(before).toMatchObject({ status: 'processed', sequencer: expect.stringMatching(/^0F00/) });
+    const retried = await handler(removal);
+    expect(retried.records[0]?.status).toBe('ignored');
+    expect(await status.get(SOURCE, key)).toMatchObject({ status: 'processed', etag: before!.etag });
+    const manifest = await new S3Storage(s3.client, OUTPUT).get(`manifests/${key}.json`);
+    expect(JSON.parse(Buffer.from(manifest.body).toString('utf8')).source.etag).toBe(before!.etag);
   });
 
   it.each([
