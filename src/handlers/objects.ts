@@ -394,8 +394,10 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
             event = deletedEvent(ref, removedOutputs.length);
           }
         } catch (error) {
-          // Recorded deleted already: the record fails, and Lambda's retry deletes them.
-          return { result: reportFailure(ref, trigger, error), error, event };
+          // Recorded deleted already: the record fails, and Lambda's retry deletes them. Announced
+          // now, as the removal is recorded: a retry that finds nothing left announces nothing, so
+          // held for the invocation's end, which a later record may never reach, it was lost.
+          return { result: reportFailure(ref, trigger, error), error, ...(await announce(event)) };
         }
       }
       logger.info('Object deleted', {

@@ -16,6 +16,7 @@ import type { ImageEventDetail } from '../../src/bus/types.ts';
 import { type LocalDynamo, startLocalDynamo } from '../../src/cli/local-dynamodb.ts';
 import { buildS3Notification } from '../../src/cli/local-s3.ts';
 import { loadRuntimeConfig } from '../../src/config/index.ts';
+import { StorageError } from '../../src/core/errors.ts';
 import { BucketLayout } from '../../src/core/layout.ts';
 import { parseS3Event } from '../../src/handlers/events.ts';
 import { createLambdaDeps, functionVariables } from '../../src/handlers/lambda.ts';
@@ -904,6 +905,65 @@ describe('the S3 handler on removals', () => {
     ]);
     expect(await status.get(SOURCE, key)).toEqual(item);
     expect(details.map((d) => d.status)).toEqual(['processed', 'deleted']);
+  });
+
+  it('announces a removal recorded deleted whose second look failed at once, so an invocation stopped by a later record loses no Image Deleted', async () => {
+    // The second look for outputs written after the deletion (the manifest read again) fails once
+    // the removal is recorded deleted: the record fails, and its Image Deleted waited for the end
+    // of the invocation, which a later record stuck on its read never reaches. The retry found
+    // nothing left to delete and announced nothing: the removal was never announced.
+    const key = 'g2/photo.jpg';
+    const stuckKey = 'g2/stuck.jpg';
+    let armed = false;
+    let manifestReads = 0;
+    const output = new Proxy(new S3Storage(s3.client, OUTPUT), {
+      get(target, property, receiver) {
+        if (property === 'get')
+          return (read: string, ...rest: unknown[]) => {
+            if (armed && read === `manifests/${key}.json` && ++manifestReads === 2)
+              return Promise.reject(
+                new StorageError(
+                  'get',
+                  `s3://${OUTPUT}/${read}`,
+                  'SlowDown: Please reduce your request rate.',
+                  {
+                    retryable: true,
+                  },
+                ),
+              );
+            return Reflect.apply(target.get, target, [read, ...rest]);
+          };
+        return Reflect.get(target, property, receiver);
+      },
+    });
+    const sourceStorage = (bucket: string): Storage =>
+      new Proxy(new S3Storage(s3.client, bucket), {
+        get(target, property, receiver) {
+          if (property === 'get')
+            return (read: string, ...rest: unknown[]) =>
+              read === stuckKey ? new Promise(() => {}) : Reflect.apply(target.get, target, [read, ...rest]);
+          return Reflect.get(target, property, receiver);
+        },
+      });
+    const { handler, status, details } = await setup({ output, sourceStorage });
+    await handler(await upload(key, readFixture('photos/colour-fig-red-bowl.jpg'), '0704'));
+    await s3.client.send(new DeleteObjectCommand({ Bucket: SOURCE, Key: key }));
+    armed = true;
+    const stuck = await upload(stuckKey, readFixture('photos/colour-fig-red-bowl.jpg'), '0706');
+    void handler({ Records: [...removed(key, '0705').Records, ...stuck.Records] });
+    // Lambda ends the invocation here: the removal is recorded deleted.
+    await vi.waitFor(async () => expect((await status.get(SOURCE, stuckKey))?.status).toBe('processing'), {
+      timeout: 30_000,
+    });
+    expect(manifestReads).toBe(2);
+    expect(await status.get(SOURCE, key)).toMatchObject({ status: 'deleted' });
+    expect(details.map((d) => [d.status, d.key])).toEqual([
+      ['processed', key],
+      ['deleted', key],
+    ]);
+    // Lambda's retry finds nothing left to delete: announced no second time.
+    expect((await handler(removed(key, '0705'))).records[0]?.status).toBe('ignored');
+    expect(details).toHaveLength(2);
   });
 
   it('records and announces a removal whose outputs could not be deleted as failed, and its retry as deleted', async () => {
