@@ -405,6 +405,11 @@ export function createSignatureUpdater(deps: ScannerDeps): LambdaHandler<UpdateR
     const state = `${deps.signaturesPrefix}${FRESHCLAM_STATE}`;
     const kept = await deps.signatures.get(state, { maxBytes: 1024 * 1024 }).catch((error: unknown) => {
       if ((error as { code?: string }).code === 'storage/not-found') return undefined;
+      // Missing too: this role's ListBucket is limited to the prefix (s3:prefix), which a GetObject
+      // does not carry, so S3 answers a missing key 403, not 404 (its GetObject of the prefix is
+      // granted, as the database's reads are). Thrown, the first run, with no state yet,
+      // failed before freshclam ran, and so did every run after it.
+      if ((error as { cause?: { name?: string } }).cause?.name === 'AccessDenied') return undefined;
       throw error;
     });
     if (kept) await writeFile(join(dir, FRESHCLAM_STATE), kept.body);

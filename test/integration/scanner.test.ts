@@ -8,6 +8,7 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { StorageError } from '../../src/core/errors.ts';
 import {
   createScanTask,
   createSignatureUpdater,
@@ -629,5 +630,43 @@ describe.skipIf(!tools)('the malware scanner', () => {
     expect(first).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
     await createSignatureUpdater(deps('state-2', { prefix: 'state/' }))({}).catch(() => undefined);
     expect(await uuid()).toBe(first);
+  }, 120_000);
+
+  it('keeps freshclam’s state from a first update whose read of it S3 answered AccessDenied, as it does for a missing key', async () => {
+    // The updater's ListBucket is limited to the database's prefix (s3:prefix), which a GetObject
+    // does not carry: S3 then answers a missing key 403 AccessDenied, not 404, and the first run,
+    // with no state yet, failed before freshclam ran, and so did every run after it. s3rver checks
+    // no permissions: its answer for the missing state is made S3's here.
+    await put(SIGNATURES, 'denied/first.ndb', signature('Imgpipe-Test-Denied', 'denied marker'));
+    const storage = new S3Storage(s3.client, SIGNATURES);
+    const signatures = new Proxy(storage, {
+      get(target, property, receiver) {
+        if (property === 'get')
+          return async (key: string, ...rest: unknown[]) => {
+            if (key === 'denied/freshclam.dat' && (await target.head(key)) === undefined) {
+              const denied = Object.assign(new Error('Access Denied'), {
+                name: 'AccessDenied',
+                $metadata: { httpStatusCode: 403 },
+              });
+              throw new StorageError(
+                'get',
+                `s3://${SIGNATURES}/${key}`,
+                `S3 get of s3://${SIGNATURES}/${key} failed (AccessDenied, HTTP 403): Access Denied`,
+                {
+                  retryable: false,
+                  cause: denied,
+                },
+              );
+            }
+            return Reflect.apply(target.get, target, [key, ...rest]);
+          };
+        return Reflect.get(target, property, receiver);
+      },
+    });
+    await createSignatureUpdater({ ...deps('denied', { prefix: 'denied/' }), signatures })({}).catch(
+      () => undefined,
+    );
+    const state = await storage.head('denied/freshclam.dat');
+    expect(state).toBeDefined();
   }, 120_000);
 });
