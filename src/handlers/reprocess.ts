@@ -323,7 +323,18 @@ export function createReprocessTasks(deps: HandlerDeps, options: ReprocessOption
         const { request, workflow } = isPlainObject(event) ? event : {};
         if (typeof workflow !== 'string')
           throw invalidSetting('input.workflow', 'the per-upload workflow ARN, or ""', workflow);
-        return { ...parseReprocessRequest(request, { workflow: workflow !== '' }), workflow };
+        const parsed = parseReprocessRequest(request, { workflow: workflow !== '' });
+        // A bucket the function does not process (IMGPIPE_SOURCE_BUCKETS): refused here, naming
+        // both, where each of its objects failed on its own, or the map's listing of it failed the
+        // run with S3's AccessDenied and no word of the setting.
+        const sources = deps.config.sourceBuckets;
+        if (sources !== undefined && !sources.includes(parsed.bucket))
+          throw invalidSetting(
+            'event.bucket',
+            `one of the function's source buckets (IMGPIPE_SOURCE_BUCKETS: ${sources.join(', ')})`,
+            parsed.bucket,
+          );
+        return { ...parsed, workflow };
       } catch (error) {
         throw new TaskError(FAILED_ERROR, describeError(error), { cause: error });
       }

@@ -110,9 +110,12 @@ function setup(
     keyFilters?: readonly KeyFilter[];
     maxSecondsPerImage?: number;
     encoder?: Encoder;
+    /** Further environment variables of the tasks (e.g. IMGPIPE_SOURCE_BUCKETS). */
+    env?: Record<string, string>;
   } = {},
 ) {
   const config = loadRuntimeConfig({
+    ...options.env,
     IMGPIPE_OUTPUT_BUCKET: OUTPUT,
     IMGPIPE_QUARANTINE_BUCKET: QUARANTINE,
     IMGPIPE_QUARANTINE_PREFIX: '',
@@ -538,6 +541,22 @@ describe('bulk reprocessing on the Distributed Map, run locally', () => {
     });
     const both = await run({ bucket: SOURCE, prefix: 'a/', keys: ['a/b.jpg'] });
     expect(both.error?.message).toMatch(/Expected either prefix or keys, not both for event/);
+  });
+
+  it('fails the execution on a request naming a bucket that is not among IMGPIPE_SOURCE_BUCKETS, naming both, before any object is touched', async () => {
+    // Each object of it failed on its own, or the map's listing of a bucket the role may not list
+    // failed the run with S3's AccessDenied and no word of the setting.
+    const { run } = setup({ env: { IMGPIPE_SOURCE_BUCKETS: SOURCE } });
+    const result = await run({ bucket: 'elsewhere', keys: ['archive/000.jpg'] });
+    expect(result.invoked).toEqual(['Plan']);
+    expect(result.error).toMatchObject({ name: 'Imgpipe.Failed' });
+    expect(result.error?.message).toContain(
+      `Expected one of the function's source buckets (IMGPIPE_SOURCE_BUCKETS: ${SOURCE}) for event.bucket but received "elsewhere"`,
+    );
+    // Its own bucket is taken.
+    const own = await run({ bucket: SOURCE, keys: ['archive/000.jpg'] });
+    expect(own.invoked[0]).toBe('Plan');
+    expect(own.invoked).toContain('KeysBatch');
   });
 });
 
