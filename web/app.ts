@@ -19,7 +19,8 @@
  * (Lambda retries the S3 event), except in the workflow mode (config.json's `failedIsFinal`), where
  * the state machine has retried before recording the failure, which is then final. Signing out
  * takes every card off the page (the next person at the browser sees none of them) and stops
- * following them. While a file is not yet in S3, leaving or reloading the page asks first; the
+ * following them. While a file is not yet in S3, leaving or reloading the page asks first (not
+ * once its user has signed out: Sign out may leave the page for the issuer's logout); the
  * files in S3 are remembered for the tab (sessionStorage, as the token), so that a reload shows
  * them again and follows those not final yet, until they are deleted or the user signs out.
  *
@@ -161,6 +162,9 @@ async function main(): Promise<void> {
   $('sign-in').addEventListener('click', () => void signIn());
   $('sign-out').addEventListener('click', () => {
     signOut();
+    // Its files are no longer the page's: leaving asks no more (the issuer's logout below leaves
+    // it, and a 'Leave site?' there kept the session that Sign out ends).
+    signedOut = true;
     // The next person at this browser sees none of the previous user's images, and the page stops
     // following them (a card taken off the page is no longer asked about).
     $('uploads').replaceChildren();
@@ -183,7 +187,7 @@ async function main(): Promise<void> {
   // A file not yet in S3 (waiting its turn, or being sent) is lost if the page is left or
   // reloaded: the browser asks first.
   window.addEventListener('beforeunload', (event) => {
-    if (uploading === 0) return;
+    if (uploading === 0 || signedOut) return;
     event.preventDefault();
     event.returnValue = '';
   });
@@ -384,6 +388,8 @@ function sleep(ms: number): Promise<void> {
  * only while it is PARALLEL_UPLOADS).
  */
 let uploading = 0;
+/** Set by Sign out: the files still being sent were the signed-out user's, and are not asked about. */
+let signedOut = false;
 const queued: (() => void)[] = [];
 async function inTurn<T>(work: () => Promise<T>): Promise<T> {
   if (uploading < PARALLEL_UPLOADS) uploading++;

@@ -634,6 +634,47 @@ describe.runIf(present)('the web page', () => {
     await page.close();
   }, 300_000);
 
+  it('asks no more before the page is left once the user signed out while a file was being sent', async () => {
+    // Sign out takes the user's cards off the page, and with the issuer's logout endpoint it leaves
+    // the page: the browser asked 'Leave site?' over a file no longer shown, and staying kept the
+    // issuer's session the Sign out was to end.
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    await page.route(
+      (url) => url.href.startsWith(dev.s3),
+      async (route) => {
+        if (route.request().method() === 'POST') await released;
+        return route.continue();
+      },
+    );
+    const asks = () =>
+      page.evaluate(() => {
+        const event = new Event('beforeunload', { cancelable: true });
+        window.dispatchEvent(event);
+        return event.defaultPrevented;
+      });
+    await signIn(page, 'sigrid');
+    await page.locator('#files').setInputFiles({
+      name: 'signing-out.jpg',
+      mimeType: 'image/jpeg',
+      buffer: readFileSync(fixturePath('edge/formats/1x1.jpg')),
+    });
+    const card = page.locator('li.upload[data-file="signing-out.jpg"]');
+    await expect.poll(() => card.locator('.state').textContent(), { timeout: 60_000 }).toBe('Uploading…');
+    expect(await asks()).toBe(true);
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await expect.poll(() => page.locator('#who').textContent()).toBe('Not signed in');
+    expect(await asks()).toBe(false);
+    release();
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 300_000);
+
   it("shows a file deleted elsewhere as deleted, with the API's words, and stops asking", async () => {
     const page = await browser.newPage();
     const errors: string[] = [];
