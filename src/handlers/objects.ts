@@ -173,7 +173,8 @@ export interface ObjectHandling {
    * The workflow mode's first step: the recursion guard, the stale check (the status item becomes
    * `processing`), then the header inspection without decoding (pipeline/inspect-object). A
    * duplicate, missing or own object ends here, recorded, logged and counted as handle() does; an
-   * invalid one comes back with its reason for the quarantine step. Throws what a retry may fix.
+   * invalid one comes back with its reason for the quarantine step. Throws what a retry may fix,
+   * and, before anything is read or recorded, for a bucket not among IMGPIPE_SOURCE_BUCKETS.
    */
   inspect(ref: ObjectRef, options: { trigger: string; force?: boolean }): Promise<Inspected>;
   /**
@@ -192,7 +193,9 @@ export interface ObjectHandling {
    * status item already holds a final status of the same event (another delivery finished it) or a
    * later event's, it is `ignored` instead: nothing written or announced. Throws, announcing
    * nothing, when the status write failed in a way a retry may not (throttling, a lost
-   * connection): the state machine's Retry records it, and that attempt announces it.
+   * connection): the state machine's Retry records it, and that attempt announces it. Throws,
+   * recording and announcing nothing, for a bucket not among IMGPIPE_SOURCE_BUCKETS (Inspect's
+   * refusal of it, caught for this step): the execution fails with it.
    */
   fail(ref: ObjectRef, message: string, options: { trigger: string }): Promise<Handled>;
   /**
