@@ -9,7 +9,7 @@ import type { Tracer } from '@aws-lambda-powertools/tracer';
 import { SETTINGS } from '../config/settings.ts';
 import { describeError, ObjectTooLargeError } from '../core/errors.ts';
 import { isPlainObject } from '../core/json.ts';
-import { Clamd, databaseBuiltAt, ScannerError } from '../scan/clamd.ts';
+import { Clamd, databaseBuiltAt, PROBE_MS, ScannerError } from '../scan/clamd.ts';
 import type { Storage } from '../storage/types.ts';
 import {
   checkExecutionTime,
@@ -314,7 +314,7 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
       const remainingMs = context?.getRemainingTimeInMillis();
       const verdict = await clamd.scan(
         bytes,
-        remainingMs === undefined ? {} : { timeLeftMs: Math.max(1_000, remainingMs - 5_000) },
+        remainingMs === undefined ? {} : { timeLeftMs: Math.max(1_000, remainingMs - 5_000 - PROBE_MS) },
       );
       metrics.addMetric(verdict.infected ? 'ObjectsInfected' : 'ObjectsScannedClean', MetricUnit.Count, 1);
       // How old the signatures this scan used are: the alarm on it fires when the updater stopped

@@ -104,7 +104,7 @@ const MIB = 1024 * 1024;
  * How long a clamd whose scan outlasted the invocation's time has to answer a PING to count as
  * busy rather than hung (it answers on another thread while it scans).
  */
-const PROBE_MS = 1_000;
+export const PROBE_MS = 1_000;
 /** A connection that stayed silent for its whole wait: a ScannerError, to those who catch it. */
 class SilentError extends ScannerError {
   constructor(message: string) {
@@ -230,12 +230,12 @@ export class Clamd {
    * connection may stay silent before the scan fails as retryable, and clamd is killed as hung.
    * `timeLeftMs`: how long the invocation can still wait. A silence cut short by it is not yet a
    * hung clamd (a large object can take it longer to scan): the scan fails, retryable, and clamd
-   * is killed only if it does not answer a PING either. Killing a busy one would make the retry
-   * load the whole database again.
+   * is killed only if it does not answer a PING either (within `probeMs`, PROBE_MS by default).
+   * Killing a busy one would make the retry load the whole database again.
    */
   async scan(
     bytes: Uint8Array,
-    options: { idleTimeoutMs?: number; timeLeftMs?: number } = {},
+    options: { idleTimeoutMs?: number; timeLeftMs?: number; probeMs?: number } = {},
   ): Promise<ScanVerdict> {
     const idleMs = options.idleTimeoutMs ?? IDLE_TIMEOUT_MS;
     const cut = options.timeLeftMs !== undefined && options.timeLeftMs < idleMs;
@@ -244,7 +244,7 @@ export class Clamd {
       return await this.#scan(bytes, idleTimeoutMs, !cut);
     } catch (error) {
       if (!cut || !(error instanceof SilentError)) throw error;
-      const alive = await this.#exchange((socket) => socket.write('zPING\0'), PROBE_MS, {
+      const alive = await this.#exchange((socket) => socket.write('zPING\0'), options.probeMs ?? PROBE_MS, {
         killWhenSilent: false,
       })
         .then((reply) => reply === 'PONG')
