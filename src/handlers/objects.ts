@@ -620,11 +620,11 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
     trigger: string,
     outcome: Outcome,
     checked = false,
-    { announceDuplicate, recorded }: Started = { announceDuplicate: false, recorded: false },
+    { announceDuplicate, recorded, unbegun }: Started = { announceDuplicate: false, recorded: false },
     inspected = false,
     time: InvocationTime = {},
   ): Promise<Handled> {
-    const event = outcomeEvent(ref, outcome, config, { announceDuplicate });
+    let event = outcomeEvent(ref, outcome, config, { announceDuplicate });
     let written: Awaited<ReturnType<StatusStore['finish']>> | undefined;
     const final = finalStatus(outcome);
     const redelivered =
@@ -635,10 +635,21 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       const current = async (etag: string) =>
         (await deps.sourceStorage(ref.bucket).head(ref.key))?.etag === etag;
       const item = redelivered ? await deps.status?.get(ref.bucket, ref.key) : undefined;
-      written =
-        item !== undefined && holdsOutcome(item, ref, final)
-          ? 'applied'
-          : await deps.status?.finish(ref, final, undefined, current);
+      const held = item !== undefined && holdsOutcome(item, ref, final);
+      // A backfill (currentBackfill()) of content the item records quarantined, quarantined again
+      // for the same reason: the quarantine's own event announced it when it was recorded, and a
+      // bulk reprocessing announced it again, to the image alerts, for every known quarantine of
+      // its prefix. A redelivery of an S3 event still announces it (it cannot tell whether its
+      // earlier attempt got as far as its event); a new quarantine is announced.
+      if (
+        held &&
+        unbegun !== undefined &&
+        final.status === 'quarantined' &&
+        item.status === 'quarantined' &&
+        item.reason === final.reason
+      )
+        event = undefined;
+      written = held ? 'applied' : await deps.status?.finish(ref, final, undefined, current);
     } catch (error) {
       const message = describeError(error);
       const failed = await deps.status?.finish(ref, { status: 'failed', message }).catch(() => undefined);

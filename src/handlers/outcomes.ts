@@ -49,8 +49,9 @@ export function finalStatus(outcome: Outcome): FinalStatus {
  * manifest cannot tell whether the earlier attempt got as far as its event), else nothing. A
  * quarantine repeated on a redelivery is announced again: its reason record cannot tell whether
  * the earlier attempt got as far as its event (it may have stopped after the record: a timeout, a
- * crash), and a malware alert must not be lost. Consumers may see an event more than once, as
- * EventBridge's at-least-once delivery may do anyway.
+ * crash), and a malware alert must not be lost; objects.ts finish() drops it for a bulk reprocessing
+ * that finds the quarantine recorded for the same content and reason (its own event announced it).
+ * Consumers may see an event more than once, as EventBridge's at-least-once delivery may do anyway.
  */
 export function outcomeEvent(
   ref: ObjectRef,

@@ -465,6 +465,57 @@ describe('the S3 handler with the status table and events', () => {
     expect(details.map((d) => d.status)).toEqual(['processed']);
   });
 
+  it('announces no known quarantine again when a backfill finds it quarantined for the same reason, and announces a quarantine a changed configuration makes', async () => {
+    // Each bulk reprocessing announced Image Quarantined again for every object already quarantined
+    // for its content and reason: the image alerts mailed every known malware finding of a prefix
+    // again with each `imgpipe reprocess`.
+    const { handler, objects, deps, status, details } = await setup();
+    const known = 'd5/notes.jpg';
+    await handler(await upload(known, readFixture('edge/broken/text-named.jpg'), '0480'));
+    const item = await status.get(SOURCE, known);
+    expect(item?.status).toBe('quarantined');
+    const backfill = await objects.handle({ bucket: SOURCE, key: known }, { trigger: 'Reprocess' });
+    // Its result is as before: a duplicate with the quarantine's reason.
+    expect(backfill.result).toEqual({
+      bucket: SOURCE,
+      key: known,
+      status: 'duplicate',
+      reason: item?.reason,
+    });
+    expect(backfill.announced).toBeUndefined();
+    expect(details.map((d) => [d.status, d.key])).toEqual([['quarantined', known]]);
+    expect(await status.get(SOURCE, known)).toEqual(item);
+    // Content processed before and refused by the configuration now is a new quarantine: announced.
+    const taken = 'd5/photo.jpg';
+    await handler(await upload(taken, readFixture('photos/colour-fig-red-bowl.jpg'), '0481'));
+    expect((await status.get(SOURCE, taken))?.status).toBe('processed');
+    const config = loadRuntimeConfig({
+      IMGPIPE_OUTPUT_BUCKET: OUTPUT,
+      IMGPIPE_QUARANTINE_BUCKET: QUARANTINE,
+      IMGPIPE_QUARANTINE_PREFIX: '',
+      IMGPIPE_STATUS_TABLE: deps.config.statusTable!,
+      IMGPIPE_MAX_BYTES: '100000',
+      // Other variants too, so that the outputs are no longer current and the content is judged again.
+      IMGPIPE_CONFIG: JSON.stringify({ variants: [{ name: 'small', width: 200 }], formats: { webp: {} } }),
+    });
+    const stricter = createObjectHandling({ ...deps, config });
+    const refused = await stricter.handle({ bucket: SOURCE, key: taken }, { trigger: 'Reprocess' });
+    expect(refused.result).toMatchObject({ status: 'quarantined', reason: 'too-large' });
+    expect(details.map((d) => [d.status, d.key])).toEqual([
+      ['quarantined', known],
+      ['processed', taken],
+      ['quarantined', taken],
+    ]);
+    // Reprocessed again under that configuration, it is a known quarantine: not announced again.
+    expect(
+      (await stricter.handle({ bucket: SOURCE, key: taken }, { trigger: 'Reprocess' })).result,
+    ).toMatchObject({
+      status: 'duplicate',
+      reason: 'too-large',
+    });
+    expect(details).toHaveLength(3);
+  });
+
   it('leaves the item of a quarantine as it is when a backfill finds its content quarantined again, and records what a changed configuration makes of it', async () => {
     // The backfill's begin() started the item over and its repeated quarantine was written again,
     // moving updatedAt: `imgpipe reprocess` listed every old quarantine again under
