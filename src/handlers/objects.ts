@@ -458,7 +458,16 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       item.sequencer > sequencerOrder(ref.sequencer);
     if (later || item?.status === 'processing') return undefined;
     const manifest = await readManifest(deps.output, layout.manifestKey(key));
-    if (!manifest || manifest.source.etag === currentEtag) return undefined;
+    if (!manifest) {
+      // The outputs of other content are withdrawn already, and the item still calls that content
+      // processed: an earlier attempt withdrew them and failed to record deleted (the table
+      // throttled past the SDK's retries). Lambda's retry found no manifest and ended here, so the
+      // item kept saying processed, for good, for content that is deleted and published no more.
+      if (item?.status !== 'processed' || item.etag === currentEtag) return undefined;
+      await deps.status.finish(ref, { status: 'deleted' });
+      return `its outputs, of other content (ETag ${item.etag}), were withdrawn by an earlier attempt, and its status item now says so (deleted)`;
+    }
+    if (manifest.source.etag === currentEtag) return undefined;
     const now = await redoChecked(bucket, key, time);
     // Withdrawn, the deleted content's item says so, as a removal's does: neither the status table
     // nor the API calls it processed (the API says the key's object is uploaded), and a backfill

@@ -1233,6 +1233,46 @@ describe('the S3 handler on removals', () => {
     });
   });
 
+  it('records deleted on the retry of a removal that withdrew the outputs of the deleted current version and could not record it', async () => {
+    // The first attempt withdrew the outputs and its write of deleted failed (the table throttled):
+    // Lambda's retry found no manifest and ended at once, so the item kept calling the deleted
+    // content processed.
+    const { handler, status, details } = await setup({
+      wrapStatus: (store) => throttledFinish(store, 'deleted', 1),
+    });
+    const key = 'h2b/photo.jpg';
+    const older = readFixture('photos/colour-fig-red-bowl.jpg');
+    await handler(await upload(key, older, '0D10'));
+    await handler(await upload(key, readFixture('photos/portrait-friends-dogs.jpg'), '0D11'));
+    const deletedEtag = (await status.get(SOURCE, key))?.etag;
+    // The previous version current again (s3rver keeps no versions: put back without an event).
+    await s3.client.send(new PutObjectCommand({ Bucket: SOURCE, Key: key, Body: older }));
+    const removal = buildS3Notification({
+      bucket: SOURCE,
+      key,
+      eventName: 'ObjectRemoved:Delete',
+      versionId: 'v2',
+      sequencer: '0D12',
+    });
+    await expect(handler(removal)).rejects.toThrow(/ProvisionedThroughputExceeded/);
+    expect(await exists(`manifests/${key}.json`)).toBe(false);
+    expect(await status.get(SOURCE, key)).toMatchObject({ status: 'processed', etag: deletedEtag });
+    // Lambda's retry records what the first attempt did.
+    const { records } = await handler(removal);
+    expect(await status.get(SOURCE, key)).toMatchObject({
+      status: 'deleted',
+      sequencer: expect.stringMatching(/^0D12/),
+    });
+    expect(records[0]).toMatchObject({
+      status: 'ignored',
+      reason: expect.stringContaining(
+        `of other content (ETag ${deletedEtag}), were withdrawn by an earlier attempt`,
+      ),
+    });
+    expect(await exists(`small/${key}.webp`)).toBe(false);
+    expect(details.filter((d) => d.status !== 'processed')).toEqual([]);
+  });
+
   it("keeps the outputs a removal makes again for the key's current content to the invocation's time", async () => {
     // A removal that finds the key holding content the table records processed, under outputs of
     // other content, makes them again from it (realign). That image had no deadline: made after
