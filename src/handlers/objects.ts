@@ -308,12 +308,12 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
     // its timeout, stopped mid-image with nothing recorded.
     const time = invocationTime(started, remainingMs, invocationStartedAt);
     const status = deps.status;
+    // The removal is ordered against the key's other events before anything is deleted (begin:
+    // `processing` for this event, or stale), and recorded deleted only once its outputs are
+    // gone: recorded first, a deletion that then failed (S3 throttling, access denied) left the
+    // item saying deleted over outputs still published, and nothing announced.
+    let begun: BeginResult | undefined;
     try {
-      // The removal is ordered against the key's other events before anything is deleted (begin:
-      // `processing` for this event, or stale), and recorded deleted only once its outputs are
-      // gone: recorded first, a deletion that then failed (S3 throttling, access denied) left the
-      // item saying deleted over outputs still published, and nothing announced.
-      let begun: BeginResult | undefined;
       const removal = await removeObject(ref, {
         ...processDeps,
         deleteOutputs: config.deleteOutputs,
@@ -420,6 +420,19 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
         ...(status ? await announce(event) : { event }),
       };
     } catch (error) {
+      // Before the removal was ordered (begin()), its first look at the key (the HEAD) failed: it
+      // does not know yet whether the key is gone, and the key may hold content again (a
+      // versioned bucket's previous version). `failed` written over the item then, with this
+      // removal's sequencer, replaced the item recording that content processed, and Lambda's
+      // retry withdrew its outputs (realign(): redoChecked() found it no longer processed) instead
+      // of making them. Nothing is recorded or announced: the record fails, and the retry decides.
+      if (status && begun === undefined) {
+        const failure = new Error(
+          `s3://${ref.bucket}/${ref.key}: removed, but the removal failed before it was ordered against the key's other events (its look at the key, or its status item's start): whether the key is gone or holds content again is not known (Lambda's retry looks again; nothing recorded or announced): ${describeError(error)}`,
+          { cause: error },
+        );
+        return { result: reportFailure(ref, trigger, failure), error: failure };
+      }
       // As an upload's failure: the item says failed with the error, and Image Failed goes out,
       // until Lambda's retry deletes what is left and records the removal.
       const message = describeError(error);

@@ -1403,6 +1403,71 @@ describe('the S3 handler on removals', () => {
     },
   );
 
+  it("makes the key's current content into outputs again on the retry of a removal whose first look at the key failed", async () => {
+    // The removal's HEAD failed (S3 throttling past the SDK's retries) before the removal was
+    // ordered, and it recorded failed over the item with its own sequencer: in a versioned bucket
+    // whose previous version, processed, was current again, Lambda's retry then no longer found
+    // that content processed and deleted the outputs instead of making them, so the key had none.
+    const heads = { failing: false };
+    const sourceStorage = (bucket: string): Storage =>
+      new Proxy(new S3Storage(s3.client, bucket), {
+        get(target, property, receiver) {
+          if (property === 'head' && heads.failing)
+            return () => Promise.reject(Object.assign(new Error('SlowDown'), { name: 'SlowDown' }));
+          return Reflect.get(target, property, receiver);
+        },
+      });
+    const { handler, deps, status, details } = await setup({ sourceStorage });
+    const key = 'h6/photo.jpg';
+    const older = readFixture('photos/colour-fig-red-bowl.jpg');
+    await handler(await upload(key, older, '0F20'));
+    const item = await status.get(SOURCE, key);
+    expect(item?.status).toBe('processed');
+    // Outputs of other content, which the item does not record (written directly here, as the
+    // deleted current version's), and then the processed content current again.
+    await s3.client.send(
+      new PutObjectCommand({
+        Bucket: SOURCE,
+        Key: key,
+        Body: readFixture('photos/portrait-friends-dogs.jpg'),
+      }),
+    );
+    const { config } = deps;
+    const other = await processObject(
+      { bucket: SOURCE, key },
+      {
+        config: config.pipeline,
+        layout: new BucketLayout(config.pipeline, config.quarantinePrefix),
+        source: deps.sourceStorage,
+        output: deps.output,
+        quarantine: deps.quarantine,
+      },
+    );
+    expect(other.status).toBe('processed');
+    await s3.client.send(new PutObjectCommand({ Bucket: SOURCE, Key: key, Body: older }));
+    const removal = buildS3Notification({
+      bucket: SOURCE,
+      key,
+      eventName: 'ObjectRemoved:Delete',
+      versionId: 'v2',
+      sequencer: '0F21',
+    });
+    heads.failing = true;
+    await expect(handler(removal)).rejects.toThrow(/SlowDown/);
+    // Lambda's retry makes the outputs again from the current content.
+    heads.failing = false;
+    const { records } = await handler(removal);
+    expect(await manifestEtag(key)).toBe(item?.etag);
+    expect(await exists(`small/${key}.webp`)).toBe(true);
+    expect(records[0]).toMatchObject({
+      status: 'ignored',
+      reason: expect.stringMatching(/holds an object again .*\(processed\)$/),
+    });
+    // The item still says the current content is processed, and no failure of the key went out.
+    expect(await status.get(SOURCE, key)).toEqual(item);
+    expect(details.map((d) => d.status)).toEqual(['processed']);
+  });
+
   it('withdraws the on-demand results of a deleted current version with its outputs when the previous one becomes current again', async () => {
     const { handler } = await setup({ env: { IMGPIPE_TRANSFORM_PREFIX: 'transforms/' } });
     const key = 'h3/photo.jpg';
