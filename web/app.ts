@@ -20,7 +20,8 @@
  * the state machine has retried before recording the failure, which is then final. Signing out
  * takes every card off the page (the next person at the browser sees none of them) and stops
  * following them. While a file is not yet in S3, leaving or reloading the page asks first (not
- * once its user has signed out: Sign out may leave the page for the issuer's logout); the
+ * once its user has signed out: Sign out leaves the page for the issuer's logout, Cognito's
+ * `/logout` or another issuer's `end_session_endpoint`, and comes back signed out); the
  * files in S3 are remembered for the tab (sessionStorage, as the token), so that a reload shows
  * them again and follows those not final yet, until they are deleted or the user signs out.
  *
@@ -43,6 +44,13 @@ interface PageConfig {
      * it, only the page's token is forgotten.
      */
     readonly logoutUrl?: string;
+    /**
+     * Any other OpenID Connect issuer (`web_auth` with `jwt_issuer`, or `imgpipe dev`'s): Sign out
+     * reads the `end_session_endpoint` of its discovery document and sends the browser there
+     * (RP-Initiated Logout, with `client_id`, `post_logout_redirect_uri` and `id_token_hint`), to
+     * end the issuer's session as well.
+     */
+    readonly issuer?: string;
   } | null;
   /**
    * The workflow mode: a `failed` status is final (the per-upload state machine has retried its
@@ -122,6 +130,8 @@ const RETRIES = 5;
 const RETRY_FIRST_MS = 500;
 const RETRY_MAX_MS = 15_000;
 const TOKEN_KEY = 'imgpipe.token';
+/** The ID token of the sign-in, for the issuer's logout (`id_token_hint`). */
+const ID_TOKEN_KEY = 'imgpipe.id_token';
 /** The files of this tab that reached S3, so that a reload shows and follows them again. */
 const UPLOADS_KEY = 'imgpipe.uploads';
 /** At most this many are remembered, the newest. */
@@ -161,6 +171,7 @@ async function main(): Promise<void> {
   if (!$<HTMLInputElement>('files').disabled) restoreUploads();
   $('sign-in').addEventListener('click', () => void signIn());
   $('sign-out').addEventListener('click', () => {
+    const idToken = sessionStorage.getItem(ID_TOKEN_KEY) ?? undefined;
     signOut();
     // Its files are no longer the page's: leaving asks no more (the issuer's logout below leaves
     // it, and a 'Leave site?' there kept the session that Sign out ends).
@@ -177,6 +188,8 @@ async function main(): Promise<void> {
         logout_uri: redirectUri(),
       }).toString();
       location.assign(url.href);
+    } else if (config.auth?.issuer) {
+      void endIssuerSession(config.auth.issuer, config.auth.clientId, idToken);
     }
   });
   const input = $<HTMLInputElement>('files');
@@ -308,17 +321,56 @@ async function finishSignIn(): Promise<string | undefined> {
   // An answer that is not JSON (a proxy's error page) has no token either.
   const body = (await response.json().catch(() => ({}))) as {
     access_token?: string;
+    id_token?: string;
     error_description?: string;
   };
   if (!response.ok || !body.access_token) return body.error_description ?? `HTTP ${response.status}`;
   sessionStorage.setItem(TOKEN_KEY, body.access_token);
+  if (body.id_token) sessionStorage.setItem(ID_TOKEN_KEY, body.id_token);
+  else sessionStorage.removeItem(ID_TOKEN_KEY);
   return undefined;
 }
 
 /** Forgets the token (Sign out, or the API said it has expired: the cards stay, to say so). */
 function signOut(): void {
   sessionStorage.removeItem(TOKEN_KEY);
+  sessionStorage.removeItem(ID_TOKEN_KEY);
   showUser();
+}
+
+/**
+ * OpenID Connect RP-Initiated Logout: the issuer's discovery document names its
+ * end_session_endpoint, where the browser goes to end the issuer's session, and comes back to the
+ * page. An issuer without one, or that cannot be asked, keeps its session: the page says so.
+ */
+async function endIssuerSession(
+  issuer: string,
+  clientId: string,
+  idToken: string | undefined,
+): Promise<void> {
+  const discovery = new URL(`${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`, location.href);
+  let endpoint: unknown;
+  let why: string;
+  try {
+    const response = await fetch(discovery);
+    const document = (await response.json().catch(() => ({}))) as { end_session_endpoint?: unknown };
+    endpoint = response.ok ? document.end_session_endpoint : undefined;
+    why = response.ok
+      ? `its discovery document (${discovery.href}) names no end_session_endpoint`
+      : `its discovery document (${discovery.href}) was answered HTTP ${response.status}`;
+  } catch {
+    why = `its discovery document (${discovery.href}) could not be read`;
+  }
+  if (typeof endpoint !== 'string' || !URL.canParse(endpoint, location.href)) {
+    $('notice').textContent =
+      `Signed out of this page, but not of the sign-in service: ${why}. The next Sign in at this browser may not ask for a password; close the browser to end that session.`;
+    return;
+  }
+  const url = new URL(endpoint, location.href);
+  url.searchParams.set('client_id', clientId);
+  url.searchParams.set('post_logout_redirect_uri', redirectUri());
+  if (idToken) url.searchParams.set('id_token_hint', idToken);
+  location.assign(url.href);
 }
 
 function base64url(bytes: Uint8Array): string {

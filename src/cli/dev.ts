@@ -669,6 +669,8 @@ async function pageFiles(
     auth: {
       authorizeUrl: '/oidc/authorize',
       tokenUrl: '/oidc/token',
+      // Its discovery document names the end_session_endpoint, where Sign out goes.
+      issuer: '/oidc',
       clientId: DEV_CLIENT_ID,
       scope: 'openid',
     },

@@ -427,7 +427,10 @@ async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
   return Buffer.concat(chunks);
 }
 
-/** The local issuer's endpoints: discovery, JWKS, and the authorization-code flow with PKCE. */
+/**
+ * The local issuer's endpoints: discovery, JWKS, the authorization-code flow with PKCE, and
+ * RP-Initiated Logout.
+ */
 function oidc(
   issuer: LocalIssuer,
   req: IncomingMessage,
@@ -438,7 +441,38 @@ function oidc(
 ) {
   const path = target.pathname.slice('/oidc'.length);
   if (req.method === 'GET' && path === '/.well-known/openid-configuration')
-    return send(res, 200, issuer.discovery());
+    // The logout endpoint at the origin the browser used (localhost or 127.0.0.1), as the page's
+    // config.json names the others: a browser sent to another origin would leave its page there.
+    return send(res, 200, { ...issuer.discovery(), end_session_endpoint: `${origin}/oidc/logout` });
+  if (path === '/logout' && req.method === 'GET') {
+    const q = target.searchParams;
+    const redirectUri = q.get('post_logout_redirect_uri') ?? undefined;
+    if (redirectUri !== undefined && (!URL.canParse(redirectUri) || new URL(redirectUri).origin !== origin))
+      return send(res, 400, {
+        error: 'invalid_request',
+        error_description: `post_logout_redirect_uri must be a URL on this server, not ${JSON.stringify(redirectUri)}`,
+      });
+    try {
+      issuer.endSession({
+        clientId: q.get('client_id') ?? undefined,
+        idTokenHint: q.get('id_token_hint') ?? undefined,
+        postLogoutRedirectUri: redirectUri,
+      });
+    } catch (error) {
+      return send(res, 400, { error: 'invalid_request', error_description: (error as Error).message });
+    }
+    // The local issuer keeps no session (it asks at every sign-in): there is nothing else to end.
+    if (redirectUri === undefined) {
+      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
+      res.end('Signed out of the imgpipe dev issuer.\n');
+      return;
+    }
+    const location = new URL(redirectUri);
+    if (q.get('state')) location.searchParams.set('state', q.get('state')!);
+    res.writeHead(302, { location: location.href, 'cache-control': 'no-store' });
+    res.end();
+    return;
+  }
   if (req.method === 'GET' && path === '/.well-known/jwks.json') return send(res, 200, issuer.jwks());
   if (path === '/authorize' && req.method === 'GET') {
     const q = target.searchParams;

@@ -7,6 +7,7 @@ import {
   type KeyObject,
   randomBytes,
   sign,
+  verify,
 } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -16,7 +17,8 @@ import { join } from 'node:path';
  * an RSA key kept in the data folder, its JWKS and discovery document (served by the local API,
  * where the local API Gateway fetches them to verify tokens, as API Gateway's JWT authorizer does),
  * tokens signed with it (`imgpipe dev token`), and the authorization-code flow with PKCE that the web
- * page signs in with, the same flow it runs against a Cognito user pool in AWS.
+ * page signs in with, the same flow it runs against a Cognito user pool in AWS, and RP-Initiated
+ * Logout (its discovery document's `end_session_endpoint`), where the page's Sign out goes.
  *
  * Tokens are RS256 JWTs signed with node:crypto (header, claims, RSASSA-PKCS1-v1_5 over SHA-256 of
  * the two, base64url); they are verified by aws-jwt-verify, an independent implementation.
@@ -117,6 +119,7 @@ export class LocalIssuer {
       jwks_uri: this.jwksUri,
       authorization_endpoint: `${this.issuer}/authorize`,
       token_endpoint: `${this.issuer}/token`,
+      end_session_endpoint: `${this.issuer}/logout`,
       response_types_supported: ['code'],
       grant_types_supported: ['authorization_code'],
       code_challenge_methods_supported: ['S256'],
@@ -173,6 +176,54 @@ export class LocalIssuer {
     if (challenge !== pending.codeChallenge) throw new Error('invalid_grant: code_verifier does not match');
     const token = this.token({ sub: pending.sub, admin: pending.admin });
     return { access_token: token, id_token: token, token_type: 'Bearer', expires_in: 3600 };
+  }
+
+  /**
+   * RP-Initiated Logout: checks a request to the end_session_endpoint. `id_token_hint`, when given,
+   * must be a token this issuer signed (expired or not, as the spec allows) for `client_id`; a
+   * `post_logout_redirect_uri` needs the client named by one of the two. Throws, naming the
+   * parameter and its value, when one is wrong.
+   */
+  endSession(input: { clientId?: string; idTokenHint?: string; postLogoutRedirectUri?: string }): void {
+    if (input.clientId !== undefined && input.clientId !== this.clientId)
+      throw new Error(`unknown client_id ${JSON.stringify(input.clientId)}`);
+    if (input.idTokenHint !== undefined) {
+      const claims = this.#verified(input.idTokenHint);
+      if (!claims)
+        throw new Error(
+          `id_token_hint is not a token this issuer signed: ${JSON.stringify(input.idTokenHint.slice(0, 40))}`,
+        );
+      if (claims.aud !== this.clientId)
+        throw new Error(`id_token_hint was issued to ${JSON.stringify(claims.aud)}, not ${this.clientId}`);
+    }
+    if (
+      input.postLogoutRedirectUri !== undefined &&
+      input.clientId === undefined &&
+      input.idTokenHint === undefined
+    )
+      throw new Error('post_logout_redirect_uri needs client_id or id_token_hint');
+  }
+
+  /** The claims of a JWT this issuer signed (its signature and issuer checked), or undefined. */
+  #verified(jwt: string): Record<string, unknown> | undefined {
+    const [header, payload, signature] = jwt.split('.');
+    if (header === undefined || payload === undefined || signature === undefined) return undefined;
+    try {
+      const good = verify(
+        'sha256',
+        Buffer.from(`${header}.${payload}`),
+        createPublicKey(this.#key),
+        Buffer.from(signature, 'base64url'),
+      );
+      if (!good) return undefined;
+      const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<
+        string,
+        unknown
+      >;
+      return claims.iss === this.issuer ? claims : undefined;
+    } catch {
+      return undefined;
+    }
   }
 }
 

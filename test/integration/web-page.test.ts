@@ -75,6 +75,26 @@ async function signIn(page: Page, user: string, base = dev.url): Promise<void> {
   await expect.poll(() => page.locator('#who').textContent()).toBe(`Signed in as ${user}`);
 }
 
+/**
+ * Sign out, which goes through the local issuer's end_session_endpoint and back to the page: waits
+ * until the page, loaded again after the issuer's logout, says the user is signed out.
+ */
+async function signOut(page: Page): Promise<void> {
+  const seen: string[] = [];
+  const listener = (response: { url(): string }) => seen.push(new URL(response.url()).pathname);
+  page.on('response', listener);
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await expect
+    .poll(() => {
+      const logout = seen.indexOf('/oidc/logout');
+      return logout >= 0 && seen.indexOf('/config.json', logout) > logout;
+    })
+    .toBe(true);
+  page.off('response', listener);
+  await expect.poll(() => page.locator('#notice').textContent()).toBe('Sign in to upload images.');
+  expect(await page.locator('#who').textContent()).toBe('Not signed in');
+}
+
 /** Waits until every named card has a final status, and expects each to say processed. */
 async function expectProcessed(page: Page, names: readonly string[]): Promise<void> {
   await page.waitForFunction(
@@ -356,9 +376,7 @@ describe.runIf(present)('the web page', () => {
     await expectProcessed(page, ['private.jpg']);
     expect(await page.locator('.variants img').count()).toBeGreaterThan(0);
 
-    await page.getByRole('button', { name: 'Sign out' }).click();
-    expect(await page.locator('#who').textContent()).toBe('Not signed in');
-    expect(await page.locator('#notice').textContent()).toBe('Sign in to upload images.');
+    await signOut(page);
     expect(await page.locator('li.upload').count()).toBe(0);
     expect(await page.locator('img').count()).toBe(0);
     expect(errors).toEqual([]);
@@ -553,7 +571,7 @@ describe.runIf(present)('the web page', () => {
     expect(await page.locator('li.upload h3').allTextContents()).toEqual(['later.jpg']);
 
     // Signed out: forgotten, for whoever signs in next in this tab.
-    await page.getByRole('button', { name: 'Sign out' }).click();
+    await signOut(page);
     await signIn(page, 'sofia');
     expect(await page.locator('li.upload').count()).toBe(0);
     expect(errors).toEqual([]);
@@ -593,6 +611,110 @@ describe.runIf(present)('the web page', () => {
     expect(errors).toEqual([]);
     await page.close();
   }, 120_000);
+
+  it("signs out of any OpenID Connect issuer through its discovery document's end_session_endpoint, and comes back to the page", async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    // The local issuer's own logout endpoint (RP-Initiated Logout), not a played one.
+    const logouts: URL[] = [];
+    page.on('request', (request) => {
+      const url = new URL(request.url());
+      if (url.pathname === '/oidc/logout') logouts.push(url);
+    });
+    await signIn(page, 'ines');
+    const idToken = await page.evaluate(() => sessionStorage.getItem('imgpipe.id_token'));
+    expect(idToken).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await expect.poll(() => logouts.length).toBe(1);
+    expect(Object.fromEntries(logouts[0]!.searchParams)).toEqual({
+      client_id: dev.issuer.clientId,
+      post_logout_redirect_uri: `${dev.url}/`,
+      id_token_hint: idToken,
+    });
+    await page.waitForURL(`${dev.url}/`);
+    await expect.poll(() => page.locator('#who').textContent()).toBe('Not signed in');
+    expect(
+      await page.evaluate(() => [
+        sessionStorage.getItem('imgpipe.token'),
+        sessionStorage.getItem('imgpipe.id_token'),
+      ]),
+    ).toEqual([null, null]);
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 120_000);
+
+  it('says that the issuer keeps its session when its discovery document names no end_session_endpoint', async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    await page.route(`${dev.url}/oidc/.well-known/openid-configuration`, async (route) => {
+      const real = await route.fetch();
+      const { end_session_endpoint: _, ...body } = (await real.json()) as Record<string, unknown>;
+      return route.fulfill({ response: real, json: body });
+    });
+    await signIn(page, 'ines');
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await expect
+      .poll(() => page.locator('#notice').textContent())
+      .toBe(
+        `Signed out of this page, but not of the sign-in service: its discovery document (${dev.url}/oidc/.well-known/openid-configuration) names no end_session_endpoint. The next Sign in at this browser may not ask for a password; close the browser to end that session.`,
+      );
+    expect(await page.locator('#who').textContent()).toBe('Not signed in');
+    expect(page.url()).toBe(`${dev.url}/`);
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 120_000);
+
+  it('refuses a logout at the local issuer with another client, a token it did not sign, or a foreign redirect', async () => {
+    const logout = async (params: Record<string, string>) => {
+      const response = await fetch(`${dev.url}/oidc/logout?${new URLSearchParams(params)}`, {
+        redirect: 'manual',
+      });
+      return {
+        status: response.status,
+        body: response.status === 400 ? await response.json() : response.headers.get('location'),
+      };
+    };
+    const token = dev.issuer.token({ sub: 'ines' });
+    expect(
+      await logout({
+        client_id: dev.issuer.clientId,
+        post_logout_redirect_uri: `${dev.url}/`,
+        id_token_hint: token,
+        state: 's1',
+      }),
+    ).toEqual({
+      status: 302,
+      body: `${dev.url}/?state=s1`,
+    });
+    expect(await logout({ client_id: 'other', post_logout_redirect_uri: `${dev.url}/` })).toEqual({
+      status: 400,
+      body: { error: 'invalid_request', error_description: 'unknown client_id "other"' },
+    });
+    const forged = `${token.slice(0, token.lastIndexOf('.'))}.${'A'.repeat(20)}`;
+    expect((await logout({ id_token_hint: forged, post_logout_redirect_uri: `${dev.url}/` })).body).toEqual({
+      error: 'invalid_request',
+      error_description: `id_token_hint is not a token this issuer signed: ${JSON.stringify(forged.slice(0, 40))}`,
+    });
+    expect(
+      await logout({ client_id: dev.issuer.clientId, post_logout_redirect_uri: 'https://evil.example/' }),
+    ).toEqual({
+      status: 400,
+      body: {
+        error: 'invalid_request',
+        error_description:
+          'post_logout_redirect_uri must be a URL on this server, not "https://evil.example/"',
+      },
+    });
+    expect(await logout({ post_logout_redirect_uri: `${dev.url}/` })).toEqual({
+      status: 400,
+      body: {
+        error: 'invalid_request',
+        error_description: 'post_logout_redirect_uri needs client_id or id_token_hint',
+      },
+    });
+  });
 
   it('offers Try again for a file whose upload URL expired while it was sent again, which then uploads it', async () => {
     const page = await browser.newPage();
@@ -667,8 +789,9 @@ describe.runIf(present)('the web page', () => {
     const card = page.locator('li.upload[data-file="signing-out.jpg"]');
     await expect.poll(() => card.locator('.state').textContent(), { timeout: 60_000 }).toBe('Uploading…');
     expect(await asks()).toBe(true);
-    await page.getByRole('button', { name: 'Sign out' }).click();
-    await expect.poll(() => page.locator('#who').textContent()).toBe('Not signed in');
+    // Without the page's consent to leave, the browser stays (playwright dismisses the dialog)
+    // and the issuer's logout is never reached.
+    await signOut(page);
     expect(await asks()).toBe(false);
     release();
     expect(errors).toEqual([]);

@@ -116,6 +116,14 @@ describe('the HTTP API module', () => {
     expect(String(api.locals.web_auth)).toMatch(/: var\.web_auth == null \? null :/);
   });
 
+  it("tells the page another issuer's URL, whose discovery document names where Sign out ends its session", () => {
+    // Without it Sign out forgot the page's token alone: the issuer's session signed the next
+    // person at the browser in as the previous user, without a prompt.
+    expect(String(api.locals.web_auth)).toMatch(
+      /: var\.web_auth == null \? null : \{[^}]*\bissuer\s*=\s*var\.jwt_issuer\b/,
+    );
+  });
+
   it('refuses * with credentials, and lets API Gateway answer preflights', () => {
     const conditions = (api.resource.aws_apigatewayv2_api!.this!.lifecycle[0].precondition as Body[]).map(
       (p) => String(p.condition),

@@ -24,8 +24,12 @@ locals {
     } : var.web_auth == null ? null : {
     authorizeUrl = var.web_auth.authorize_url
     tokenUrl     = var.web_auth.token_url
-    clientId     = var.web_auth.client_id
-    scope        = var.web_auth.scope
+    # Sign out reads the end_session_endpoint of this issuer's discovery document (RP-Initiated
+    # Logout): without it the issuer's session stayed, and the next Sign in at that browser was
+    # given the previous user's token without a prompt.
+    issuer   = var.jwt_issuer
+    clientId = var.web_auth.client_id
+    scope    = var.web_auth.scope
   }
 }
 
