@@ -147,11 +147,14 @@ class ApiFailure extends Error {
   readonly retryAfterMs: number | undefined;
   /** The API's error code (`not-found`, ...); none when the answer is not the API's (a gateway's). */
   readonly code: string | undefined;
-  constructor(status: number, message: string, retryAfterMs?: number, code?: string) {
+  /** The request's field the API refused (`size`, `contentType`, ...), when it names one. */
+  readonly field: string | undefined;
+  constructor(status: number, message: string, retryAfterMs?: number, code?: string, field?: string) {
     super(message);
     this.status = status;
     this.retryAfterMs = retryAfterMs;
     this.code = code;
+    this.field = field;
   }
 
   /** Throttled, a server error or no answer: asking again later may succeed. */
@@ -419,6 +422,7 @@ async function request<T>(path: string, init: RequestInit): Promise<T> {
       body.error?.message ?? body.message ?? `HTTP ${response.status}`,
       retryAfter(response.headers.get('retry-after')),
       body.error?.code,
+      body.error?.field,
     );
   }
   return body;
@@ -488,13 +492,42 @@ async function uploadFile(file: File, card = new UploadCard(file)): Promise<void
     const retryable =
       ((error instanceof ApiFailure || error instanceof UploadFailure) && error.retryable) ||
       (error instanceof UploadFailure && error.expired);
-    card.fail((error as Error).message, retryable ? () => void uploadFile(file, card) : undefined);
+    card.fail(refusal(error as Error, file), retryable ? () => void uploadFile(file, card) : undefined);
     return;
   }
   if (!upload) return;
   card.progress(1);
   remember({ key: upload.key, statusUrl: upload.statusUrl, name: file.name, size: file.size });
   await follow(card, upload.statusUrl, file.size);
+}
+
+/**
+ * Why a file was not uploaded, in words a person reads: a file too large for the API (its
+ * `too-large` refusal of `size`, whose message says the limit in bytes) is named with its size and
+ * the limit in MB, not with the API's "Expected at most 33554432 bytes for size but received ...".
+ */
+function refusal(error: Error, file: File): string {
+  if (!(error instanceof ApiFailure) || error.code !== 'too-large' || error.field !== 'size')
+    return error.message;
+  const match = /\bat most (\d+) bytes\b/.exec(error.message);
+  if (!match) return `${file.name} (${megabytes(file.size)}) is too large: ${error.message}`;
+  const limit = Number(match[1]);
+  let size = megabytes(file.size);
+  let max = megabytes(limit);
+  // Just past the limit both read alike in MB (32.0 and 32): the bytes tell them apart.
+  if (Number.parseFloat(size) <= limit / MB) {
+    size = `${size} (${file.size} bytes)`;
+    max = `${max} (${limit} bytes)`;
+  }
+  return `${file.name} is ${size}, larger than the ${max} an upload may be.`;
+}
+
+const MB = 1024 * 1024;
+
+/** Bytes in MB (of 1024 × 1024 bytes, as the API's limit is set), one decimal unless whole. */
+function megabytes(bytes: number): string {
+  const mb = bytes / MB;
+  return `${Number.isInteger(mb) ? mb : mb.toFixed(1)} MB`;
 }
 
 /** A file of this tab in S3, as sessionStorage keeps it (with the `sub` that uploaded it). */

@@ -530,6 +530,40 @@ describe.runIf(present)('the web page', () => {
     await page.close();
   }, 300_000);
 
+  it("says of a file too large for the API its name, its size and the limit in MB, not the API's bytes", async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    await signIn(page, 'mei');
+    // Files of these sizes made in the browser (zeros): the real API refuses them for their size
+    // (its limit, 32 MiB by default), before anything is sent to S3.
+    await page.evaluate(() => {
+      const input = document.querySelector<HTMLInputElement>('#files')!;
+      const files = new DataTransfer();
+      for (const [name, size] of [
+        ['huge.jpg', 40_000_000],
+        ['just-over.jpg', 32 * 1024 * 1024 + 1],
+      ] as const)
+        files.items.add(new File([new Uint8Array(size)], name, { type: 'image/jpeg' }));
+      input.files = files.files;
+      input.dispatchEvent(new Event('change'));
+    });
+    for (const name of ['huge.jpg', 'just-over.jpg'])
+      await page.waitForSelector(`li.upload[data-file="${name}"][data-status="error"]`, { timeout: 60_000 });
+    const reason = (name: string) => page.locator(`li.upload[data-file="${name}"] .reason`);
+    expect(await reason('huge.jpg').textContent()).toBe(
+      'huge.jpg: Not uploaded. huge.jpg is 38.1 MB, larger than the 32 MB an upload may be.',
+    );
+    // Both would read 32 MB: the bytes tell them apart.
+    expect(await reason('just-over.jpg').textContent()).toBe(
+      'just-over.jpg: Not uploaded. just-over.jpg is 32.0 MB (33554433 bytes), larger than the 32 MB (33554432 bytes) an upload may be.',
+    );
+    // Refused for what it is: asking again cannot help, so nothing offers it.
+    expect(await page.locator('li.upload').getByRole('button').count()).toBe(0);
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 120_000);
+
   it('shows the files of the tab again after a reload, following those not done, until deleted or signed out', async () => {
     const page = await browser.newPage();
     const errors: string[] = [];
