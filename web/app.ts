@@ -210,6 +210,11 @@ async function main(): Promise<void> {
   const drop = $('drop');
   drop.addEventListener('dragover', (event) => {
     event.preventDefault();
+    // Signed out, the pointer shows that a drop would not be taken, and the zone stays as it is.
+    if (input.disabled) {
+      if (event.dataTransfer) event.dataTransfer.dropEffect = 'none';
+      return;
+    }
     drop.classList.add('over');
   });
   drop.addEventListener('dragleave', () => drop.classList.remove('over'));
@@ -252,6 +257,9 @@ function showUser(): void {
   $('who').textContent =
     config.auth === null ? 'No sign-in needed' : user ? `Signed in as ${user.sub}` : 'Not signed in';
   $<HTMLInputElement>('files').disabled = !signedIn;
+  // The drop zone looks and reads disabled too, and says why: a drop is refused until sign-in.
+  $('drop').setAttribute('aria-disabled', String(!signedIn));
+  $('drop-why').hidden = signedIn;
   $('notice').textContent = signedIn ? '' : 'Sign in to upload images.';
 }
 

@@ -411,6 +411,58 @@ describe.runIf(present)('the web page', () => {
     await page.close();
   }, 120_000);
 
+  it('shows the drop zone disabled while signed out, and why, and ready once signed in', async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    const drop = page.locator('#drop');
+    /** What a drag over the zone does to it: whether it shows as ready, and the drop effect. */
+    const dragOver = () =>
+      page.evaluate(() => {
+        const zone = document.getElementById('drop')!;
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([new Uint8Array(1)], 'x.jpg', { type: 'image/jpeg' }));
+        zone.dispatchEvent(
+          new DragEvent('dragover', { dataTransfer: transfer, bubbles: true, cancelable: true }),
+        );
+        const over = zone.classList.contains('over');
+        zone.dispatchEvent(new DragEvent('dragleave', { bubbles: true }));
+        return { over, dropEffect: transfer.dropEffect };
+      });
+    const looks = () =>
+      drop.evaluate((zone) => ({
+        cursor: getComputedStyle(zone).cursor,
+        border: getComputedStyle(zone).borderStyle,
+      }));
+
+    await page.goto(`${dev.url}/`);
+    await expect.poll(() => page.locator('#who').textContent()).toBe('Not signed in');
+    expect(await drop.getAttribute('aria-disabled')).toBe('true');
+    const why = page.locator('#drop-why');
+    expect(await why.isVisible()).toBe(true);
+    expect(await why.textContent()).toBe(
+      'Sign in first: you can drop or choose files once you are signed in.',
+    );
+    // To a screen reader: the file picker's description, not part of its name (that would make it a
+    // second "Sign in" button).
+    const picker = page.getByRole('button', { name: /^Drop JPEG/ });
+    expect(await picker.getAttribute('aria-describedby')).toBe('drop-why');
+    expect(await picker.evaluate((input) => (input as HTMLInputElement).labels?.[0]?.textContent)).toContain(
+      'Sign in first',
+    );
+    expect(await page.getByRole('button', { name: 'Sign in' }).count()).toBe(1);
+    expect(await looks()).toEqual({ cursor: 'not-allowed', border: 'solid' });
+    expect(await dragOver()).toEqual({ over: false, dropEffect: 'none' });
+
+    await signIn(page, 'noor');
+    expect(await drop.getAttribute('aria-disabled')).toBe('false');
+    expect(await why.isVisible()).toBe(false);
+    expect(await looks()).toEqual({ cursor: 'pointer', border: 'dashed' });
+    expect((await dragOver()).over).toBe(true);
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 120_000);
+
   it('asks before the page is left or reloaded while a file is not yet in S3, and not once it is', async () => {
     const page = await browser.newPage();
     const errors: string[] = [];
