@@ -23,6 +23,14 @@ if (!present) console.warn(`[skip] ${CHROMIUM} is not installed: the web page te
 /** Where the screenshot of the page goes (the report and the README point at it). */
 export const SCREENSHOT = process.env.IMGPIPE_SCREENSHOT ?? '/tmp/imgpipe-page.png';
 
+/**
+ * expect.poll with time for a machine under load: vitest's default gives up after one second, too
+ * short for a page loaded again or a token exchanged while CI runs other suites beside it.
+ */
+function poll<T>(fn: () => T | Promise<T>) {
+  return expect.poll(fn, { timeout: 30_000 });
+}
+
 let dev: DevApi;
 let browser: Browser;
 
@@ -62,7 +70,7 @@ async function failFirstAnswer(page: Page, name: string): Promise<() => number> 
 
 async function signIn(page: Page, user: string, base = dev.url): Promise<void> {
   await page.goto(`${base}/`);
-  await expect.poll(() => page.locator('#who').textContent()).toBe('Not signed in');
+  await poll(() => page.locator('#who').textContent()).toBe('Not signed in');
   // The keyboard alone: skip link, then the sign-in button.
   await page.keyboard.press('Tab');
   await page.keyboard.press('Tab');
@@ -72,26 +80,26 @@ async function signIn(page: Page, user: string, base = dev.url): Promise<void> {
   await page.getByLabel('User name').fill(user);
   await page.keyboard.press('Enter');
   await page.waitForURL(`${base}/`);
-  await expect.poll(() => page.locator('#who').textContent()).toBe(`Signed in as ${user}`);
+  await poll(() => page.locator('#who').textContent()).toBe(`Signed in as ${user}`);
 }
 
 /**
- * Sign out, which goes through the local issuer's end_session_endpoint and back to the page: waits
- * until the page, loaded again after the issuer's logout, says the user is signed out.
+ * Sign out, which goes through the issuer's logout (the local issuer's end_session_endpoint, or one
+ * a test plays at /oidc/logout) and back to the page: waits until the page, loaded again after the
+ * logout, says the user is signed out. Waiting for the page's URL would not do: it is the same
+ * before the logout, and reading the page while it is loaded again fails.
  */
 async function signOut(page: Page): Promise<void> {
   const seen: string[] = [];
   const listener = (response: { url(): string }) => seen.push(new URL(response.url()).pathname);
   page.on('response', listener);
   await page.getByRole('button', { name: 'Sign out' }).click();
-  await expect
-    .poll(() => {
-      const logout = seen.indexOf('/oidc/logout');
-      return logout >= 0 && seen.indexOf('/config.json', logout) > logout;
-    })
-    .toBe(true);
+  await poll(() => {
+    const logout = seen.indexOf('/oidc/logout');
+    return logout >= 0 && seen.indexOf('/config.json', logout) > logout;
+  }).toBe(true);
   page.off('response', listener);
-  await expect.poll(() => page.locator('#notice').textContent()).toBe('Sign in to upload images.');
+  await poll(() => page.locator('#notice').textContent()).toBe('Sign in to upload images.');
   expect(await page.locator('#who').textContent()).toBe('Not signed in');
 }
 
@@ -241,14 +249,14 @@ describe.runIf(present)('the web page', () => {
   it('signs in through the page folder, the one callback URL registered, when opened as /index.html', async () => {
     const page = await browser.newPage();
     await page.goto(`${dev.url}/index.html`);
-    await expect.poll(() => page.locator('#who').textContent()).toBe('Not signed in');
+    await poll(() => page.locator('#who').textContent()).toBe('Not signed in');
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.waitForURL(/\/oidc\/authorize\?/);
     expect(new URL(page.url()).searchParams.get('redirect_uri')).toBe(`${dev.url}/`);
     await page.getByLabel('User name').fill('ida');
     await page.keyboard.press('Enter');
     await page.waitForURL(`${dev.url}/`);
-    await expect.poll(() => page.locator('#who').textContent()).toBe('Signed in as ida');
+    await poll(() => page.locator('#who').textContent()).toBe('Signed in as ida');
     await page.close();
   }, 120_000);
 
@@ -264,7 +272,7 @@ describe.runIf(present)('the web page', () => {
       await page.waitForURL(`${dev.url}/`);
     };
     await page.goto(`${dev.url}/`);
-    await expect.poll(() => page.locator('#who').textContent()).toBe('Not signed in');
+    await poll(() => page.locator('#who').textContent()).toBe('Not signed in');
 
     // The issuer refuses the exchange: the page sent another verifier than its challenge's.
     await page.route(/\/oidc\/token$/, (route) => {
@@ -273,22 +281,22 @@ describe.runIf(present)('the web page', () => {
       return route.continue({ postData: form.toString() });
     });
     await signInAs('gus');
-    await expect.poll(() => page.locator('#notice').textContent()).toMatch(/^Sign-in failed: .+/);
+    await poll(() => page.locator('#notice').textContent()).toMatch(/^Sign-in failed: .+/);
     expect(await page.locator('#notice').textContent()).not.toContain('Sign in to upload images');
 
     // The token endpoint cannot be reached.
     await page.unroute(/\/oidc\/token$/);
     await page.route(/\/oidc\/token$/, (route) => route.abort('connectionrefused'));
     await signInAs('gus');
-    await expect
-      .poll(() => page.locator('#notice').textContent())
-      .toMatch(/^Sign-in failed: the sign-in service \(.*\/oidc\/token\) could not be reached/);
+    await poll(() => page.locator('#notice').textContent()).toMatch(
+      /^Sign-in failed: the sign-in service \(.*\/oidc\/token\) could not be reached/,
+    );
     expect(await page.locator('#who').textContent()).toBe('Not signed in');
 
     // The page still works: signing in again succeeds, and the name (UTF-8 in the token) is shown as typed.
     await page.unroute(/\/oidc\/token$/);
     await signInAs('José-Ñandú');
-    await expect.poll(() => page.locator('#who').textContent()).toBe('Signed in as José-Ñandú');
+    await poll(() => page.locator('#who').textContent()).toBe('Signed in as José-Ñandú');
     expect(errors).toEqual([]);
     await page.close();
   }, 120_000);
@@ -392,7 +400,7 @@ describe.runIf(present)('the web page', () => {
       if (request.url().includes('/uploads')) asked.push(request.url());
     });
     await page.goto(`${dev.url}/`);
-    await expect.poll(() => page.locator('#who').textContent()).toBe('Not signed in');
+    await poll(() => page.locator('#who').textContent()).toBe('Not signed in');
     expect(await page.locator('#files').isDisabled()).toBe(true);
     const bytes = [...readFileSync(fixturePath('edge/formats/1x1.jpg'))];
     // The card of a file taken is made at once, in the drop's own handler.
@@ -436,7 +444,7 @@ describe.runIf(present)('the web page', () => {
       }));
 
     await page.goto(`${dev.url}/`);
-    await expect.poll(() => page.locator('#who').textContent()).toBe('Not signed in');
+    await poll(() => page.locator('#who').textContent()).toBe('Not signed in');
     expect(await drop.getAttribute('aria-disabled')).toBe('true');
     const why = page.locator('#drop-why');
     expect(await why.isVisible()).toBe(true);
@@ -638,11 +646,9 @@ describe.runIf(present)('the web page', () => {
     await expect.poll(() => later.locator('.state').textContent(), { timeout: 60_000 }).toBe('Processing…');
 
     await page.reload();
-    await expect.poll(() => page.locator('#who').textContent()).toBe('Signed in as sofia');
+    await poll(() => page.locator('#who').textContent()).toBe('Signed in as sofia');
     // Newest first, as before the reload.
-    await expect
-      .poll(() => page.locator('li.upload h3').allTextContents())
-      .toEqual(['later.jpg', 'kept.jpg']);
+    await poll(() => page.locator('li.upload h3').allTextContents()).toEqual(['later.jpg', 'kept.jpg']);
     await expectProcessed(page, ['kept.jpg']);
     expect(await page.locator('li.upload[data-file="kept.jpg"] .variants img').count()).toBeGreaterThan(0);
     await expect.poll(() => later.locator('.state').textContent(), { timeout: 60_000 }).toBe('Processing…');
@@ -685,14 +691,13 @@ describe.runIf(present)('the web page', () => {
       return route.fulfill({ status: 302, headers: { location: url.searchParams.get('logout_uri')! } });
     });
     await signIn(page, 'tomas');
-    await page.getByRole('button', { name: 'Sign out' }).click();
-    await expect.poll(() => logouts.length).toBe(1);
+    // Back on the page, loaded again (the URL alone is the page's before the logout too).
+    await signOut(page);
+    expect(logouts.length).toBe(1);
     expect(Object.fromEntries(logouts[0]!.searchParams)).toEqual({
       client_id: dev.issuer.clientId,
       logout_uri: `${dev.url}/`,
     });
-    await page.waitForURL(`${dev.url}/`);
-    await expect.poll(() => page.locator('#who').textContent()).toBe('Not signed in');
     expect(await page.evaluate(() => sessionStorage.getItem('imgpipe.token'))).toBeNull();
     expect(errors).toEqual([]);
     await page.close();
@@ -711,15 +716,14 @@ describe.runIf(present)('the web page', () => {
     await signIn(page, 'ines');
     const idToken = await page.evaluate(() => sessionStorage.getItem('imgpipe.id_token'));
     expect(idToken).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
-    await page.getByRole('button', { name: 'Sign out' }).click();
-    await expect.poll(() => logouts.length).toBe(1);
+    await signOut(page);
+    expect(logouts.length).toBe(1);
     expect(Object.fromEntries(logouts[0]!.searchParams)).toEqual({
       client_id: dev.issuer.clientId,
       post_logout_redirect_uri: `${dev.url}/`,
       id_token_hint: idToken,
     });
-    await page.waitForURL(`${dev.url}/`);
-    await expect.poll(() => page.locator('#who').textContent()).toBe('Not signed in');
+    expect(page.url()).toBe(`${dev.url}/`);
     expect(
       await page.evaluate(() => [
         sessionStorage.getItem('imgpipe.token'),
@@ -741,11 +745,9 @@ describe.runIf(present)('the web page', () => {
     });
     await signIn(page, 'ines');
     await page.getByRole('button', { name: 'Sign out' }).click();
-    await expect
-      .poll(() => page.locator('#notice').textContent())
-      .toBe(
-        `Signed out of this page, but not of the sign-in service: its discovery document (${dev.url}/oidc/.well-known/openid-configuration) names no end_session_endpoint. The next Sign in at this browser may not ask for a password; close the browser to end that session.`,
-      );
+    await poll(() => page.locator('#notice').textContent()).toBe(
+      `Signed out of this page, but not of the sign-in service: its discovery document (${dev.url}/oidc/.well-known/openid-configuration) names no end_session_endpoint. The next Sign in at this browser may not ask for a password; close the browser to end that session.`,
+    );
     expect(await page.locator('#who').textContent()).toBe('Not signed in');
     expect(page.url()).toBe(`${dev.url}/`);
     expect(errors).toEqual([]);
@@ -1202,13 +1204,11 @@ describe.runIf(present)('the web page of imgpipe dev --host 0.0.0.0', () => {
       const thrown: string[] = [];
       other.on('pageerror', (error) => thrown.push(error.message));
       await other.goto(`${remote}/`);
-      await expect.poll(() => other.locator('#who').textContent()).toBe('Not signed in');
+      await poll(() => other.locator('#who').textContent()).toBe('Not signed in');
       await other.locator('#sign-in').click();
-      await expect
-        .poll(() => other.locator('#notice').textContent())
-        .toBe(
-          `Signing in needs a secure page: open this one over https, or at http://localhost on its own machine (this browser gives ${new URL(remote).origin} no Web Crypto).`,
-        );
+      await poll(() => other.locator('#notice').textContent()).toBe(
+        `Signing in needs a secure page: open this one over https, or at http://localhost on its own machine (this browser gives ${new URL(remote).origin} no Web Crypto).`,
+      );
       expect(thrown).toEqual([]);
       await other.close();
     }
