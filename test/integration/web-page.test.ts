@@ -68,6 +68,31 @@ async function failFirstAnswer(page: Page, name: string): Promise<() => number> 
   return () => asked;
 }
 
+/** Holds the page's presigned POSTs to S3 until the function it returns is called. */
+async function holdUploads(page: Page): Promise<() => void> {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  await page.route(
+    (url) => url.href.startsWith(dev.s3),
+    async (route) => {
+      if (route.request().method() === 'POST') await released;
+      return route.continue();
+    },
+  );
+  return release;
+}
+
+/** Whether the browser would ask before leaving: a beforeunload handler that cancels the event. */
+function asksBeforeLeaving(page: Page): Promise<boolean> {
+  return page.evaluate(() => {
+    const event = new Event('beforeunload', { cancelable: true });
+    window.dispatchEvent(event);
+    return event.defaultPrevented;
+  });
+}
+
 async function signIn(page: Page, user: string, base = dev.url): Promise<void> {
   await page.goto(`${base}/`);
   await poll(() => page.locator('#who').textContent()).toBe('Not signed in');
@@ -476,24 +501,8 @@ describe.runIf(present)('the web page', () => {
     const errors: string[] = [];
     page.on('pageerror', (error) => errors.push(error.message));
     // The presigned POST is held until the test lets it go: the file is being sent meanwhile.
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    await page.route(
-      (url) => url.href.startsWith(dev.s3),
-      async (route) => {
-        if (route.request().method() === 'POST') await released;
-        return route.continue();
-      },
-    );
-    // What the browser does before unloading: a handler that cancels the event makes it ask.
-    const asks = () =>
-      page.evaluate(() => {
-        const event = new Event('beforeunload', { cancelable: true });
-        window.dispatchEvent(event);
-        return event.defaultPrevented;
-      });
+    const release = await holdUploads(page);
+    const asks = () => asksBeforeLeaving(page);
     await signIn(page, 'petra');
     expect(await asks()).toBe(false);
     await page.locator('#files').setInputFiles({
@@ -851,23 +860,8 @@ describe.runIf(present)('the web page', () => {
     const page = await browser.newPage();
     const errors: string[] = [];
     page.on('pageerror', (error) => errors.push(error.message));
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    await page.route(
-      (url) => url.href.startsWith(dev.s3),
-      async (route) => {
-        if (route.request().method() === 'POST') await released;
-        return route.continue();
-      },
-    );
-    const asks = () =>
-      page.evaluate(() => {
-        const event = new Event('beforeunload', { cancelable: true });
-        window.dispatchEvent(event);
-        return event.defaultPrevented;
-      });
+    const release = await holdUploads(page);
+    const asks = () => asksBeforeLeaving(page);
     await signIn(page, 'sigrid');
     await page.locator('#files').setInputFiles({
       name: 'signing-out.jpg',
