@@ -231,6 +231,20 @@ function throttledGets(): { failing: boolean; sourceStorage: (bucket: string) =>
   return gets;
 }
 
+/** A backfill of `key` a minute later (only Date is faked), so that a write by it shows in updatedAt. */
+async function backfillAMinuteLater(
+  objects: Awaited<ReturnType<typeof setup>>['objects'],
+  key: string,
+): Promise<{ status: string }> {
+  vi.useFakeTimers({ toFake: ['Date'] });
+  vi.setSystemTime(Date.now() + 60_000);
+  try {
+    return (await objects.handle({ bucket: SOURCE, key }, { trigger: 'Reprocess' })).result;
+  } finally {
+    vi.useRealTimers();
+  }
+}
+
 describe('the S3 handler with the status table and events', () => {
   it('records a processed image with its facts and announces it with every output', async () => {
     const { handler, status, details } = await setup();
@@ -451,15 +465,7 @@ describe('the S3 handler with the status table and events', () => {
     const item = await status.get(SOURCE, key);
     expect(item?.status).toBe('processed');
     expect(item?.timings?.total).toBeGreaterThan(0);
-    // A minute later (only Date is faked), so a write by the backfill would show in updatedAt.
-    vi.useFakeTimers({ toFake: ['Date'] });
-    vi.setSystemTime(Date.now() + 60_000);
-    let result: { status: string };
-    try {
-      ({ result } = await objects.handle({ bucket: SOURCE, key }, { trigger: 'Reprocess' }));
-    } finally {
-      vi.useRealTimers();
-    }
+    const result = await backfillAMinuteLater(objects, key);
     expect(result.status).toBe('duplicate');
     expect(await status.get(SOURCE, key)).toEqual(item);
     expect(details.map((d) => d.status)).toEqual(['processed']);
@@ -525,15 +531,7 @@ describe('the S3 handler with the status table and events', () => {
     await handler(await upload(key, readFixture('photos/colour-fig-red-bowl.jpg'), '0470'));
     const item = await status.get(SOURCE, key);
     expect(item).toMatchObject({ status: 'quarantined', reason: 'too-large' });
-    // A minute later (only Date is faked), so a write by the backfill would show in updatedAt.
-    vi.useFakeTimers({ toFake: ['Date'] });
-    vi.setSystemTime(Date.now() + 60_000);
-    let result: { status: string };
-    try {
-      ({ result } = await objects.handle({ bucket: SOURCE, key }, { trigger: 'Reprocess' }));
-    } finally {
-      vi.useRealTimers();
-    }
+    const result = await backfillAMinuteLater(objects, key);
     expect(result.status).toBe('duplicate');
     expect(await status.get(SOURCE, key)).toEqual(item);
     const since = new Date(Date.parse(item!.updatedAt) + 1);
@@ -913,6 +911,45 @@ describe('the S3 handler and the buckets it takes', () => {
 
 describe('the S3 handler on removals', () => {
   const output = () => new S3Storage(s3.client, OUTPUT);
+  /**
+   * The key's processed content (`older`) current again under outputs of other content, which the
+   * status item does not record (written directly here, as a deleted current version's are): the
+   * removal of that version's event, as S3 announces it.
+   */
+  async function currentAgainUnderOtherOutputs(
+    deps: Awaited<ReturnType<typeof setup>>['deps'],
+    key: string,
+    older: Uint8Array,
+    sequencer: string,
+  ) {
+    await s3.client.send(
+      new PutObjectCommand({
+        Bucket: SOURCE,
+        Key: key,
+        Body: readFixture('photos/portrait-friends-dogs.jpg'),
+      }),
+    );
+    const { config } = deps;
+    const other = await processObject(
+      { bucket: SOURCE, key },
+      {
+        config: config.pipeline,
+        layout: new BucketLayout(config.pipeline, config.quarantinePrefix),
+        source: deps.sourceStorage,
+        output: deps.output,
+        quarantine: deps.quarantine,
+      },
+    );
+    expect(other.status).toBe('processed');
+    await s3.client.send(new PutObjectCommand({ Bucket: SOURCE, Key: key, Body: older }));
+    return buildS3Notification({
+      bucket: SOURCE,
+      key,
+      eventName: 'ObjectRemoved:Delete',
+      versionId: 'v2',
+      sequencer,
+    });
+  }
   const exists = async (key: string) => (await output().head(key)) !== undefined;
   const removed = (key: string, sequencer: string) =>
     buildS3Notification({ bucket: SOURCE, key, eventName: 'ObjectRemoved:Delete', sequencer });
@@ -1284,36 +1321,8 @@ describe('the S3 handler on removals', () => {
     const older = readFixture('photos/colour-fig-red-bowl.jpg');
     await handler(await upload(key, older, '0F00'));
     expect((await status.get(SOURCE, key))?.status).toBe('processed');
-    // Outputs of other content, which the item does not record (written directly here), and then
-    // the processed content current again.
-    await s3.client.send(
-      new PutObjectCommand({
-        Bucket: SOURCE,
-        Key: key,
-        Body: readFixture('photos/portrait-friends-dogs.jpg'),
-      }),
-    );
-    const { config } = deps;
-    const other = await processObject(
-      { bucket: SOURCE, key },
-      {
-        config: config.pipeline,
-        layout: new BucketLayout(config.pipeline, config.quarantinePrefix),
-        source: deps.sourceStorage,
-        output: deps.output,
-        quarantine: deps.quarantine,
-      },
-    );
-    expect(other.status).toBe('processed');
-    await s3.client.send(new PutObjectCommand({ Bucket: SOURCE, Key: key, Body: older }));
+    const removal = await currentAgainUnderOtherOutputs(deps, key, older, '0F01');
     const context = { getRemainingTimeInMillis: () => 0 } as never;
-    const removal = buildS3Notification({
-      bucket: SOURCE,
-      key,
-      eventName: 'ObjectRemoved:Delete',
-      versionId: 'v2',
-      sequencer: '0F01',
-    });
     const error = await handler(removal, context).then(
       () => undefined,
       (e: unknown) => e,
@@ -1352,35 +1361,7 @@ describe('the S3 handler on removals', () => {
       await handler(await upload(key, older, '0F10'));
       const item = await status.get(SOURCE, key);
       expect(item?.status).toBe('processed');
-      // Outputs of other content, which the item does not record (written directly here), and then
-      // the processed content current again.
-      await s3.client.send(
-        new PutObjectCommand({
-          Bucket: SOURCE,
-          Key: key,
-          Body: readFixture('photos/portrait-friends-dogs.jpg'),
-        }),
-      );
-      const { config } = deps;
-      const other = await processObject(
-        { bucket: SOURCE, key },
-        {
-          config: config.pipeline,
-          layout: new BucketLayout(config.pipeline, config.quarantinePrefix),
-          source: deps.sourceStorage,
-          output: deps.output,
-          quarantine: deps.quarantine,
-        },
-      );
-      expect(other.status).toBe('processed');
-      await s3.client.send(new PutObjectCommand({ Bucket: SOURCE, Key: key, Body: older }));
-      const removal = buildS3Notification({
-        bucket: SOURCE,
-        key,
-        eventName: 'ObjectRemoved:Delete',
-        versionId: 'v2',
-        sequencer: '0F11',
-      });
+      const removal = await currentAgainUnderOtherOutputs(deps, key, older, '0F11');
       // The first attempt: S3 throttles the source's reads, or the invocation has no time left.
       gets.failing = failure === 'error';
       const context = failure === 'time' ? ({ getRemainingTimeInMillis: () => 0 } as never) : undefined;
@@ -1423,35 +1404,7 @@ describe('the S3 handler on removals', () => {
     await handler(await upload(key, older, '0F20'));
     const item = await status.get(SOURCE, key);
     expect(item?.status).toBe('processed');
-    // Outputs of other content, which the item does not record (written directly here, as the
-    // deleted current version's), and then the processed content current again.
-    await s3.client.send(
-      new PutObjectCommand({
-        Bucket: SOURCE,
-        Key: key,
-        Body: readFixture('photos/portrait-friends-dogs.jpg'),
-      }),
-    );
-    const { config } = deps;
-    const other = await processObject(
-      { bucket: SOURCE, key },
-      {
-        config: config.pipeline,
-        layout: new BucketLayout(config.pipeline, config.quarantinePrefix),
-        source: deps.sourceStorage,
-        output: deps.output,
-        quarantine: deps.quarantine,
-      },
-    );
-    expect(other.status).toBe('processed');
-    await s3.client.send(new PutObjectCommand({ Bucket: SOURCE, Key: key, Body: older }));
-    const removal = buildS3Notification({
-      bucket: SOURCE,
-      key,
-      eventName: 'ObjectRemoved:Delete',
-      versionId: 'v2',
-      sequencer: '0F21',
-    });
+    const removal = await currentAgainUnderOtherOutputs(deps, key, older, '0F21');
     heads.failing = true;
     await expect(handler(removal)).rejects.toThrow(/SlowDown/);
     // Lambda's retry makes the outputs again from the current content.
