@@ -17,7 +17,7 @@ import {
   type ScanTask,
 } from '../../src/handlers/scanner.ts';
 import { checkExecutionTime, RECORD_RESERVE_MS } from '../../src/handlers/tasks.ts';
-import { Clamd } from '../../src/scan/clamd.ts';
+import { Clamd, type ClamdOptions } from '../../src/scan/clamd.ts';
 import { S3Storage } from '../../src/storage/s3.ts';
 import { startTestS3 } from '../support/s3.ts';
 import { hasTool } from '../support/tools.ts';
@@ -65,6 +65,28 @@ function deps(name: string, options: { prefix?: string; refreshMs?: number } = {
 
 /** A body signature (.ndb) for a text anywhere in a file. */
 const signature = (name: string, text: string) => `${name}:0:*:${Buffer.from(text).toString('hex')}\n`;
+
+/**
+ * clamd started by the tests on a database of its own, `files` (name: signature lines) in
+ * `<workDir>/<name>/db`, for streams of 1 MiB unless `options` say otherwise.
+ */
+async function clamdOn(
+  name: string,
+  files: Record<string, string>,
+  options: Partial<ClamdOptions> = {},
+): Promise<{ dir: string; clamd: Clamd }> {
+  const dir = join(workDir, name);
+  mkdirSync(join(dir, 'db'), { recursive: true });
+  for (const [file, text] of Object.entries(files)) writeFileSync(join(dir, 'db', file), text);
+  const clamd = await Clamd.start({
+    databaseDir: join(dir, 'db'),
+    workDir: join(dir, 'work'),
+    maxBytes: 1024 * 1024,
+    log: () => {},
+    ...options,
+  });
+  return { dir, clamd };
+}
 
 /** A zip file (deflated members), built here so the test needs no zip tool. */
 function zip(entries: { name: string; data: Uint8Array }[]): Uint8Array {
@@ -125,14 +147,8 @@ describe.skipIf(!tools)('the malware scanner', () => {
   });
 
   it('stops a clamd whose reload failed, which then fails every scan, for the next scan to start afresh', async () => {
-    const dir = join(workDir, 'reload-failed');
-    mkdirSync(join(dir, 'db'), { recursive: true });
-    writeFileSync(join(dir, 'db', 'first.ndb'), signature('Imgpipe-Test-Unbroken', 'unbroken marker'));
-    const clamd = await Clamd.start({
-      databaseDir: join(dir, 'db'),
-      workDir: join(dir, 'work'),
-      maxBytes: 1024 * 1024,
-      log: () => {},
+    const { dir, clamd } = await clamdOn('reload-failed', {
+      'first.ndb': signature('Imgpipe-Test-Unbroken', 'unbroken marker'),
     });
     try {
       // A file clamd cannot load: it says it kept the previous database, answers PING, and
@@ -202,16 +218,10 @@ describe.skipIf(!tools)('the malware scanner', () => {
   });
 
   it('refuses a stream over clamd’s limit as clamd would, not retryable; a hung clamd times out, retryable, and is killed', async () => {
-    const dir = join(workDir, 'clamd-direct');
-    mkdirSync(join(dir, 'db'), { recursive: true });
-    writeFileSync(join(dir, 'db', 'test.ndb'), signature('Imgpipe-Test-Marker', 'marker'));
     // StreamMaxLength 2M: clamd would answer and close the socket while 3 MiB are still being sent
     // (EPIPE); the client refuses them itself, as clamd would, not retryable.
-    const clamd = await Clamd.start({
-      databaseDir: join(dir, 'db'),
-      workDir: join(dir, 'work'),
-      maxBytes: 1024 * 1024,
-      log: () => {},
+    const { clamd } = await clamdOn('clamd-direct', {
+      'test.ndb': signature('Imgpipe-Test-Marker', 'marker'),
     });
     try {
       for (let i = 0; i < 5; i++)
@@ -239,21 +249,16 @@ describe.skipIf(!tools)('the malware scanner', () => {
   }, 30_000);
 
   it('runs every signature over an object past 100 MiB that maxBytes allows, PCRE ones included', async () => {
-    const dir = join(workDir, 'pcre');
-    mkdirSync(join(dir, 'db'), { recursive: true });
-    // A logical signature (.ldb) whose PCRE part must match: "marker", then the regular expression.
-    writeFileSync(
-      join(dir, 'db', 'test.ldb'),
-      `Imgpipe-Test-Pcre;Engine:81-255,Target:0;0&1;${Buffer.from('marker').toString('hex')};0/marker[0-9]{3}end/\n`,
-    );
     const MIB = 1024 * 1024;
+    // A logical signature (.ldb) whose PCRE part must match: "marker", then the regular expression.
     // A pipeline that takes 128 MiB: its clamd takes streams of that size, and scans them whole.
-    const clamd = await Clamd.start({
-      databaseDir: join(dir, 'db'),
-      workDir: join(dir, 'work'),
-      maxBytes: 128 * MIB,
-      log: () => {},
-    });
+    const { clamd } = await clamdOn(
+      'pcre',
+      {
+        'test.ldb': `Imgpipe-Test-Pcre;Engine:81-255,Target:0;0&1;${Buffer.from('marker').toString('hex')};0/marker[0-9]{3}end/\n`,
+      },
+      { maxBytes: 128 * MIB },
+    );
     try {
       const marker = Buffer.from('marker123end');
       for (const size of [MIB, 101 * MIB]) {
@@ -315,15 +320,11 @@ describe.skipIf(!tools)('the malware scanner', () => {
   }, 30_000);
 
   it('leaves a busy clamd running when the invocation runs out of time during a scan, and still kills a hung one', async () => {
-    const dir = join(workDir, 'busy');
-    mkdirSync(join(dir, 'db'), { recursive: true });
-    writeFileSync(join(dir, 'db', 'test.ndb'), signature('Imgpipe-Test-Busy', 'busy marker'));
-    const clamd = await Clamd.start({
-      databaseDir: join(dir, 'db'),
-      workDir: join(dir, 'work'),
-      maxBytes: 64 * 1024 * 1024,
-      log: () => {},
-    });
+    const { clamd } = await clamdOn(
+      'busy',
+      { 'test.ndb': signature('Imgpipe-Test-Busy', 'busy marker') },
+      { maxBytes: 64 * 1024 * 1024 },
+    );
     try {
       // 64 MiB for clamd to read and scan, with 1 ms of the invocation left to wait in: the wait
       // is cut short while clamd works, which is no sign that it hangs (it answers a PING). Were it
@@ -491,18 +492,13 @@ describe.skipIf(!tools)('the malware scanner', () => {
     async () => {
       // The scanner leaves a reload going when its invocation ends (handlers/scanner.ts), and Lambda
       // freezes the environment, clamd and this process alike, until the next invocation.
-      const dir = join(workDir, 'reload-frozen');
-      mkdirSync(join(dir, 'db'), { recursive: true });
-      writeFileSync(join(dir, 'db', 'first.ndb'), signature('Imgpipe-Test-Thawed', 'before marker'));
-      const clamd = await Clamd.start({
-        databaseDir: join(dir, 'db'),
-        workDir: join(dir, 'work'),
-        maxBytes: 1024 * 1024,
-        log: () => {},
+      const { dir, clamd } = await clamdOn(
+        'reload-frozen',
+        { 'first.ndb': signature('Imgpipe-Test-Thawed', 'before marker') },
         // The function's 75 s (IDLE_TIMEOUT_MS), shortened so the freeze below need not last that
         // long: it counts the same way, and a freeze counted as waiting fails as it would at 75 s.
-        commandTimeoutMs: COMMAND_TIMEOUT_MS,
-      });
+        { commandTimeoutMs: COMMAND_TIMEOUT_MS },
+      );
       try {
         writeFileSync(join(dir, 'db', 'later.ndb'), signature('Imgpipe-Test-Thawed-Later', 'thawed marker'));
         process.kill(clamd.pid!, 'SIGSTOP');
