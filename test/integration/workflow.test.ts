@@ -29,7 +29,7 @@ import { getJson } from '../../src/storage/types.ts';
 import { REPROCESS_VALUES, renderDefinition, UPLOAD_VALUES } from '../support/asl.ts';
 import { readFixture } from '../support/fixtures.ts';
 import { startTestS3 } from '../support/s3.ts';
-import { throttledFinish } from '../support/status.ts';
+import { beforeFirstFinish, throttledFinish } from '../support/status.ts';
 import { hasTool } from '../support/tools.ts';
 import { runLocally } from '../support/workflow.ts';
 
@@ -760,22 +760,12 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
     const key = 'photos/replaced-by-malware.jpg';
     const photo = readFixture('photos/portrait-friends-dogs.jpg');
     let later: Awaited<ReturnType<typeof wf.run>> | undefined;
-    let replaced = false;
     // The first run's Process has written its outputs; before it records them, the key is
     // replaced by a JPEG carrying EICAR, whose own run scans and quarantines it.
-    const wrapStatus = (store: StatusStore): StatusStore => ({
-      ...store,
-      begin: (...args) => store.begin(...args),
-      get: (...args) => store.get(...args),
-      list: (...args) => store.list(...args),
-      finish: async (...args) => {
-        if (args[1].status === 'processed' && !replaced) {
-          replaced = true;
-          later = await wf.run(await upload(key, Buffer.concat([photo, Buffer.from(EICAR)])));
-        }
-        return store.finish(...args);
-      },
-    });
+    const wrapStatus = (store: StatusStore) =>
+      beforeFirstFinish(store, 'processed', async () => {
+        later = await wf.run(await upload(key, Buffer.concat([photo, Buffer.from(EICAR)])));
+      });
     const wf = await setup({ checks: { malware: true, moderation: false }, wrapStatus });
     const first = await wf.run(await upload(key, photo));
     expect(later!.output).toMatchObject({ result: { status: 'quarantined', reason: 'malware' } });
@@ -800,24 +790,14 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
     const clock = vi.spyOn(performance, 'now');
     try {
       let later: Awaited<ReturnType<typeof wf.run>> | undefined;
-      let replaced = false;
-      const wrapStatus = (store: StatusStore): StatusStore => ({
-        ...store,
-        begin: (...args) => store.begin(...args),
-        get: (...args) => store.get(...args),
-        list: (...args) => store.list(...args),
-        finish: async (...args) => {
-          if (args[1].status === 'processed' && !replaced) {
-            replaced = true;
-            // The first run's manifest landed after the later run's, as in the race this is for.
-            const manifest = await outputs().get(`manifests/${key}.json`);
-            later = await wf.run(await upload(key, readFixture('edge/formats/1x1.png')));
-            await outputs().put(`manifests/${key}.json`, manifest.body, { contentType: 'application/json' });
-            clock.mockImplementation(() => realNow() + remainingMs + 100);
-          }
-          return store.finish(...args);
-        },
-      });
+      const wrapStatus = (store: StatusStore) =>
+        beforeFirstFinish(store, 'processed', async () => {
+          // The first run's manifest landed after the later run's, as in the race this is for.
+          const manifest = await outputs().get(`manifests/${key}.json`);
+          later = await wf.run(await upload(key, readFixture('edge/formats/1x1.png')));
+          await outputs().put(`manifests/${key}.json`, manifest.body, { contentType: 'application/json' });
+          clock.mockImplementation(() => realNow() + remainingMs + 100);
+        });
       const wf = await setup({ checks: { malware: false, moderation: true }, wrapStatus, remainingMs });
       const first = await wf.run(await upload(key, readFixture('edge/formats/alpha-rgba8.png')));
       expect(later!.output).toMatchObject({ result: { status: 'processed', key } });

@@ -25,3 +25,27 @@ export function throttledFinish(
         : store.finish(...args),
   };
 }
+
+/**
+ * A status store that runs `before` once, before the first write of the final status `status`
+ * goes to `store` (a race played out at that point); every other call goes to `store`.
+ */
+export function beforeFirstFinish(
+  store: StatusStore,
+  status: FinalStatus['status'],
+  before: () => Promise<void>,
+): StatusStore {
+  let ran = false;
+  return {
+    begin: (...args) => store.begin(...args),
+    get: (...args) => store.get(...args),
+    list: (...args) => store.list(...args),
+    finish: async (...args) => {
+      if (args[1].status === status && !ran) {
+        ran = true;
+        await before();
+      }
+      return store.finish(...args);
+    },
+  };
+}
