@@ -162,6 +162,14 @@ export class Clamd {
         // AlertExceedsMax heuristic): at its default (100M) an upload over 100 MiB that only such a
         // signature matches was `stream: OK`. It follows MaxFileSize.
         `PCREMaxFileSize ${Math.max(100, streamMiB)}M`,
+        // The same for HTML and scripts (normalised, then matched by Target:3 signatures) and for
+        // embedded PE files: past these sizes clamd skips the step and says nothing. At their
+        // defaults (40M, 8M, 20M, 40M) an HTML upload over 40 MiB that only an HTML signature
+        // matches was `stream: OK`. They follow the stream's size when that is larger.
+        `MaxHTMLNormalize ${Math.max(40, streamMiB)}M`,
+        `MaxHTMLNoTags ${Math.max(8, streamMiB)}M`,
+        `MaxScriptNormalize ${Math.max(20, streamMiB)}M`,
+        `MaxEmbeddedPE ${Math.max(40, streamMiB)}M`,
         'AlertExceedsMax yes',
         // A scan that takes longer ends as Heuristics.Limits.Exceeded.MaxScanTime, within the task.
         `MaxScanTime ${MAX_SCAN_TIME_MS}`,

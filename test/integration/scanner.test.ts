@@ -274,6 +274,35 @@ describe.skipIf(!tools)('the malware scanner', () => {
     }
   }, 60_000);
 
+  it('runs HTML signatures over an HTML object past 40 MiB that maxBytes allows', async () => {
+    const MIB = 1024 * 1024;
+    // Target:3 signatures match HTML after clamd has normalised it, which it skips, with no finding,
+    // past MaxHTMLNormalize (40M by default).
+    const { clamd } = await clamdOn(
+      'html',
+      { 'test.ndb': `Imgpipe-Test-Html:3:*:${Buffer.from('imgpipemarker').toString('hex')}\n` },
+      { maxBytes: 64 * MIB },
+    );
+    try {
+      for (const size of [MIB, 41 * MIB]) {
+        const line = Buffer.from('<p>filler text here</p>\n');
+        const head = Buffer.from('<html><body>');
+        const tail = Buffer.from('<script>var x="imgpipemarker";</script></body></html>');
+        const bytes = Buffer.alloc(size, 0x20);
+        head.copy(bytes, 0);
+        for (let at = head.length; at + line.length <= size - tail.length; at += line.length)
+          line.copy(bytes, at);
+        tail.copy(bytes, size - tail.length);
+        expect(await clamd.scan(bytes), `${size} bytes`).toMatchObject({
+          infected: true,
+          signature: 'Imgpipe-Test-Html.UNOFFICIAL',
+        });
+      }
+    } finally {
+      await clamd.stop();
+    }
+  }, 60_000);
+
   it('scans the retry after a hung clamd on a fresh daemon, not on the hung one', async () => {
     await put(SIGNATURES, 'hung/test.ndb', signature('Imgpipe-Test-Hung', 'hung marker'));
     await put(SOURCE, 'hung.txt', 'a file with the hung marker in it');
