@@ -85,8 +85,18 @@ interface ImageStatus {
   readonly outputs?: readonly Output[];
 }
 
+/** What the API says of a refusal beside its message (src/handlers/http.ts ErrorDetails). */
+interface RefusalDetails {
+  /** The largest value accepted (a too-large size), in `unit`. */
+  readonly limit?: number;
+  /** The unit of `limit` (`bytes`). */
+  readonly unit?: string;
+  /** The values accepted (an unsupported type: the content types). */
+  readonly accepted?: readonly string[];
+}
+
 interface ApiErrorBody {
-  readonly error?: { code: string; message: string; field?: string };
+  readonly error?: { code: string; message: string; field?: string } & RefusalDetails;
   readonly message?: string;
 }
 
@@ -149,12 +159,22 @@ class ApiFailure extends Error {
   readonly code: string | undefined;
   /** The request's field the API refused (`size`, `contentType`, ...), when it names one. */
   readonly field: string | undefined;
-  constructor(status: number, message: string, retryAfterMs?: number, code?: string, field?: string) {
+  /** What the API says of its refusal beside the message, which the page does not parse. */
+  readonly details: RefusalDetails;
+  constructor(
+    status: number,
+    message: string,
+    retryAfterMs?: number,
+    code?: string,
+    field?: string,
+    details: RefusalDetails = {},
+  ) {
     super(message);
     this.status = status;
     this.retryAfterMs = retryAfterMs;
     this.code = code;
     this.field = field;
+    this.details = details;
   }
 
   /** Throttled, a server error or no answer: asking again later may succeed. */
@@ -431,6 +451,7 @@ async function request<T>(path: string, init: RequestInit): Promise<T> {
       retryAfter(response.headers.get('retry-after')),
       body.error?.code,
       body.error?.field,
+      { limit: body.error?.limit, unit: body.error?.unit, accepted: body.error?.accepted },
     );
   }
   return body;
@@ -511,15 +532,16 @@ async function uploadFile(file: File, card = new UploadCard(file)): Promise<void
 
 /**
  * Why a file was not uploaded, in words a person reads: a file too large for the API (its
- * `too-large` refusal of `size`, whose message says the limit in bytes) is named with its size and
- * the limit in MB, not with the API's "Expected at most 33554432 bytes for size but received ...".
+ * `too-large` refusal of `size`, with its `limit` in bytes) is named with its size and the limit
+ * in MB, not with the API's "Expected at most 33554432 bytes for size but received ...". The
+ * message is the API's words for people, never parsed: without the limit it is shown as it is.
  */
 function refusal(error: Error, file: File): string {
   if (!(error instanceof ApiFailure) || error.code !== 'too-large' || error.field !== 'size')
     return error.message;
-  const match = /\bat most (\d+) bytes\b/.exec(error.message);
-  if (!match) return `${file.name} (${megabytes(file.size)}) is too large: ${error.message}`;
-  const limit = Number(match[1]);
+  const { limit, unit } = error.details;
+  if (typeof limit !== 'number' || unit !== 'bytes')
+    return `${file.name} (${megabytes(file.size)}) is too large: ${error.message}`;
   let size = megabytes(file.size);
   let max = megabytes(limit);
   // Just past the limit both read alike in MB (32.0 and 32): the bytes tell them apart.

@@ -41,8 +41,11 @@ import type { HandlerDeps } from './objects.ts';
  *
  * API Gateway verifies the JWT and throttles; the function reads the verified claims: `sub` owns
  * the uploads it makes (their keys name it, core/layout.ts), and only the owner, or an admin (group
- * or scope), may read or delete them. Errors are `{ "error": { "code", "message", "field" } }`; an
- * unexpected one is logged with its stack and answered 500 with the request id alone.
+ * or scope), may read or delete them. Errors are `{ "error": { "code", "message", "field" } }`, a
+ * refusal a client acts on with what it reads instead of the message (http.ts ErrorDetails): a
+ * too-large size with `value`, `limit` and `unit` (`bytes`), an unsupported type with `value` and
+ * the `accepted` types; an unexpected one is logged with its stack and answered 500 with the
+ * request id alone.
  */
 
 /**
@@ -192,7 +195,7 @@ export function createApiHandler(
       throw new ApiError(
         'unsupported-media-type',
         `Expected one of ${UPLOAD_CONTENT_TYPES.join(', ')} for contentType but received ${describeValue(contentType)}`,
-        { field: 'contentType' },
+        { field: 'contentType', details: { value: contentType, accepted: UPLOAD_CONTENT_TYPES } },
       );
     }
     if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 1)
@@ -201,7 +204,7 @@ export function createApiHandler(
       throw new ApiError(
         'too-large',
         `Expected at most ${maxBytes} bytes for size but received ${size}: uploads are limited to ${maxBytes} bytes`,
-        { field: 'size' },
+        { field: 'size', details: { value: size, limit: maxBytes, unit: 'bytes' } },
       );
     }
     const key = new UploadLayout(api.config.uploadPrefix).key(principal.owner, randomUUID(), filename);

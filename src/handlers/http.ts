@@ -39,21 +39,46 @@ export const ERROR_STATUS = {
 } as const;
 export type ErrorCode = keyof typeof ERROR_STATUS;
 
-/** An answer other than success: the status comes from the code; `field` names the bad input. */
+/**
+ * What a client may read of a refusal beside its message, which is for people and may be worded
+ * otherwise: each present only where the refusal has it.
+ */
+export interface ErrorDetails {
+  /** The value refused (a number in `unit`, or the string received). */
+  readonly value?: unknown;
+  /** The largest value accepted (`too-large`), in `unit`. */
+  readonly limit?: number;
+  /** The unit of `value` and `limit` (`bytes`). */
+  readonly unit?: string;
+  /** The values accepted (`unsupported-media-type`: the content types). */
+  readonly accepted?: readonly string[];
+}
+
+/**
+ * An answer other than success: the status comes from the code; `field` names the bad input, and
+ * `details` what a client reads of it rather than the message (the limit, the accepted types).
+ */
 export class ApiError extends Error {
   readonly code: ErrorCode;
   readonly field?: string;
+  readonly details?: ErrorDetails;
   readonly headers?: Readonly<Record<string, string>>;
 
   constructor(
     code: ErrorCode,
     message: string,
-    options: { field?: string; headers?: Record<string, string>; cause?: unknown } = {},
+    options: {
+      field?: string;
+      details?: ErrorDetails;
+      headers?: Record<string, string>;
+      cause?: unknown;
+    } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'ApiError';
     this.code = code;
     if (options.field !== undefined) this.field = options.field;
+    if (options.details !== undefined) this.details = options.details;
     if (options.headers !== undefined) this.headers = options.headers;
   }
 
@@ -75,10 +100,10 @@ export function json(
 }
 
 export function errorResponse(error: ApiError): ApiResponse {
-  const { code, message, field } = error;
+  const { code, message, field, details } = error;
   return json(
     error.status,
-    { error: { code, message, ...(field === undefined ? {} : { field }) } },
+    { error: { code, message, ...(field === undefined ? {} : { field }), ...details } },
     error.headers,
   );
 }
@@ -99,7 +124,10 @@ export function jsonBody(event: ApiEvent): unknown {
     throw new ApiError(
       'unsupported-media-type',
       `Send the request body as application/json (received ${contentType ? JSON.stringify(contentType) : 'no Content-Type'})`,
-      { field: 'Content-Type' },
+      {
+        field: 'Content-Type',
+        details: { ...(contentType ? { value: contentType } : {}), accepted: ['application/json'] },
+      },
     );
   }
   const text = event.isBase64Encoded

@@ -8,6 +8,7 @@ import { signJwt } from '../../src/cli/local-oidc.ts';
 import { LOCAL_CREDENTIALS } from '../../src/cli/local-s3.ts';
 import { networkUrls } from '../../src/cli/local-url.ts';
 import { DEV_STATUS_TABLE } from '../../src/cli/status.ts';
+import { UPLOAD_CONTENT_TYPES } from '../../src/handlers/api.ts';
 import { signUrl } from '../../src/handlers/transform-request.ts';
 import { DynamoStatusStore } from '../../src/status/dynamodb.ts';
 import { createS3Client, S3Storage } from '../../src/storage/s3.ts';
@@ -159,6 +160,40 @@ describe('the HTTP API through imgpipe dev', () => {
     });
     expect(form.status).toBe(415);
     expect(form.body.error.field).toBe('Content-Type');
+    expect(form.body.error).toMatchObject({ value: 'text/plain', accepted: ['application/json'] });
+  });
+
+  it('says beside the message of a refused size its limit and value in bytes, and of a refused type the accepted ones', async () => {
+    // A client (the web page) reads these rather than the message, which is for people.
+    const huge = await call('POST', '/uploads', {
+      token: alice,
+      json: { filename: 'huge.jpg', contentType: 'image/jpeg', size: 40_000_000 },
+    });
+    expect(huge.status).toBe(413);
+    expect(huge.body).toEqual({
+      error: {
+        code: 'too-large',
+        message: `Expected at most ${MAX_BYTES} bytes for size but received 40000000: uploads are limited to ${MAX_BYTES} bytes`,
+        field: 'size',
+        value: 40_000_000,
+        limit: MAX_BYTES,
+        unit: 'bytes',
+      },
+    });
+    const tiff = await call('POST', '/uploads', {
+      token: alice,
+      json: { filename: 'scan.tiff', contentType: 'Image/TIFF; q=1', size: 5 },
+    });
+    expect(tiff.status).toBe(415);
+    expect(tiff.body).toEqual({
+      error: {
+        code: 'unsupported-media-type',
+        message: `Expected one of ${UPLOAD_CONTENT_TYPES.join(', ')} for contentType but received "Image/TIFF; q=1" of type string`,
+        field: 'contentType',
+        value: 'Image/TIFF; q=1',
+        accepted: [...UPLOAD_CONTENT_TYPES],
+      },
+    });
   });
 
   it('uploads through the presigned POST, which S3 holds to its size, and the image is processed', async () => {

@@ -604,6 +604,14 @@ describe.runIf(present)('the web page', () => {
     const errors: string[] = [];
     page.on('pageerror', (error) => errors.push(error.message));
     await signIn(page, 'mei');
+    // The API's refusals reach the page with their message reworded: the page reads the limit from
+    // the refusal's limit and unit, never from the words, which are for people and may change.
+    await page.route(`${dev.url}/uploads`, async (route) => {
+      const real = await route.fetch();
+      const body = (await real.json()) as { error?: { message: string } };
+      if (body.error) body.error.message = 'Uploads are limited in size.';
+      return route.fulfill({ response: real, json: body });
+    });
     // Files of these sizes made in the browser (zeros): the real API refuses them for their size
     // (its limit, 32 MiB by default), before anything is sent to S3.
     await page.evaluate(() => {
