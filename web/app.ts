@@ -12,7 +12,10 @@
  * says "Not uploaded": a status it cannot read is "Status unavailable", asked again, with Delete.
  * A file not uploaded once those retries are spent (the network, throttling, a 5xx), or whose
  * upload URL expired meanwhile, has Try again, which starts it over in its card with a new upload
- * URL; one the API refused (size, type) has not. A
+ * URL; one the API refused (size, type) has not. An empty file, or one whose type (the browser's,
+ * or its extension's) the file picker does not offer, is refused before the API is asked, naming the
+ * file and what to choose instead, as are the API's own refusals of type and size (from the fields
+ * of its refusal, never its message, which is for people). A
  * file the API says is gone (its own 404, `not-found`: deleted in another tab or through the API) is
  * shown as deleted, with the API's message, and no longer followed. A
  * failed file is shown as failed and still followed while the polling lasts: failures are retried
@@ -87,6 +90,8 @@ interface ImageStatus {
 
 /** What the API says of a refusal beside its message (src/handlers/http.ts ErrorDetails). */
 interface RefusalDetails {
+  /** The value refused (the content type the API was sent). */
+  readonly value?: unknown;
   /** The largest value accepted (a too-large size), in `unit`. */
   readonly limit?: number;
   /** The unit of `limit` (`bytes`). */
@@ -451,7 +456,12 @@ async function request<T>(path: string, init: RequestInit): Promise<T> {
       retryAfter(response.headers.get('retry-after')),
       body.error?.code,
       body.error?.field,
-      { limit: body.error?.limit, unit: body.error?.unit, accepted: body.error?.accepted },
+      {
+        value: body.error?.value,
+        limit: body.error?.limit,
+        unit: body.error?.unit,
+        accepted: body.error?.accepted,
+      },
     );
   }
   return body;
@@ -492,6 +502,12 @@ async function inTurn<T>(work: () => Promise<T>): Promise<T> {
 
 /** Uploads a file and follows it; `card`: the card of an earlier attempt, sent again (Try again). */
 async function uploadFile(file: File, card = new UploadCard(file)): Promise<void> {
+  // What the API would refuse for what the file is, the page refuses before asking, in its words.
+  const refused = unfit(file);
+  if (refused) {
+    card.fail(refused);
+    return;
+  }
   card.state('Waiting to upload…');
   let upload: Upload | undefined;
   try {
@@ -537,8 +553,19 @@ async function uploadFile(file: File, card = new UploadCard(file)): Promise<void
  * message is the API's words for people, never parsed: without the limit it is shown as it is.
  */
 function refusal(error: Error, file: File): string {
-  if (!(error instanceof ApiFailure) || error.code !== 'too-large' || error.field !== 'size')
-    return error.message;
+  if (!(error instanceof ApiFailure)) return error.message;
+  // The API stays the authority on what it takes: its refusal of the type, or of an empty file
+  // (the page refuses both before asking), in the page's words.
+  if (error.code === 'unsupported-media-type' && error.field === 'contentType') {
+    const { value, accepted } = error.details;
+    return unsupported(
+      file,
+      typeof value === 'string' ? value : contentType(file),
+      Array.isArray(accepted) && accepted.length > 0 ? accepted : uploadTypes(),
+    );
+  }
+  if (error.code === 'bad-request' && error.field === 'size' && file.size === 0) return empty(file);
+  if (error.code !== 'too-large' || error.field !== 'size') return error.message;
   const { limit, unit } = error.details;
   if (typeof limit !== 'number' || unit !== 'bytes')
     return `${file.name} (${megabytes(file.size)}) is too large: ${error.message}`;
@@ -553,6 +580,58 @@ function refusal(error: Error, file: File): string {
 }
 
 const MB = 1024 * 1024;
+
+/**
+ * Why the page does not upload a file, before asking the API: an empty file, or one whose type
+ * (the browser's, or its extension's) is none the file picker offers, the API's.
+ */
+function unfit(file: File): string | undefined {
+  if (file.size === 0) return empty(file);
+  const accepted = uploadTypes();
+  const type = contentType(file);
+  if (!accepted.includes(mediaType(type))) return unsupported(file, file.type || undefined, accepted);
+  return undefined;
+}
+
+function empty(file: File): string {
+  return `${file.name} is empty (0 bytes), so there is no image to upload: choose the file that holds the image.`;
+}
+
+/** `type`: the file's (none when neither the browser nor its name tells). */
+function unsupported(file: File, type: string | undefined, accepted: readonly string[]): string {
+  const what = type ? `it is ${type}` : 'neither the browser nor its name says what it is';
+  return `${file.name} is not an image that can be uploaded (${what}): choose an image in ${typeNames(accepted)}.`;
+}
+
+/** The content types the file picker offers (its accept attribute: the API's). */
+function uploadTypes(): string[] {
+  return $<HTMLInputElement>('files')
+    .accept.split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry.includes('/'))
+    .map(mediaType);
+}
+
+/** A content type as the API compares it: without parameters, in lower case. */
+function mediaType(type: string): string {
+  return type.split(';')[0]!.trim().toLowerCase();
+}
+
+const TYPE_NAMES: Readonly<Record<string, string>> = {
+  'image/jpeg': 'JPEG',
+  'image/png': 'PNG',
+  'image/webp': 'WebP',
+  'image/avif': 'AVIF',
+  'image/heic': 'HEIC',
+  'image/heif': 'HEIF',
+  'image/gif': 'GIF',
+};
+
+/** `JPEG, PNG, WebP or GIF`: each type's name, or the type itself. */
+function typeNames(types: readonly string[]): string {
+  const names = [...new Set(types.map((type) => TYPE_NAMES[type] ?? type))];
+  return names.length > 1 ? `${names.slice(0, -1).join(', ')} or ${names.at(-1)}` : (names[0] ?? '');
+}
 
 /** Bytes in MB (of 1024 × 1024 bytes, as the API's limit is set), one decimal unless whole. */
 function megabytes(bytes: number): string {
