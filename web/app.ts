@@ -367,11 +367,17 @@ async function finishSignIn(): Promise<string | undefined> {
   return undefined;
 }
 
-/** Forgets the token (Sign out, or the API said it has expired: the cards stay, to say so). */
+/**
+ * Forgets the token (Sign out, or the API said it has expired: the cards stay, to say so). The
+ * Sign out button is hidden then: the keyboard's focus on it goes to Sign in, shown in its place,
+ * not to the top of the page.
+ */
 function signOut(): void {
+  const focused = document.activeElement === $('sign-out');
   sessionStorage.removeItem(TOKEN_KEY);
   sessionStorage.removeItem(ID_TOKEN_KEY);
   showUser();
+  if (focused && !$('sign-in').hidden) $('sign-in').focus();
 }
 
 /**

@@ -823,11 +823,15 @@ describe.runIf(present)('the web page', () => {
       return route.fulfill({ response: real, json: body });
     });
     await signIn(page, 'ines');
-    await page.getByRole('button', { name: 'Sign out' }).click();
+    // With the keyboard: the page stays, and the focus goes from Sign out, now hidden, to Sign in
+    // in its place, not to the top of the page.
+    await page.getByRole('button', { name: 'Sign out' }).focus();
+    await page.keyboard.press('Enter');
     await poll(() => page.locator('#notice').textContent()).toBe(
       `Signed out of this page, but not of the sign-in service: its discovery document (${dev.url}/oidc/.well-known/openid-configuration) names no end_session_endpoint. The next Sign in at this browser may not ask for a password; close the browser to end that session.`,
     );
     expect(await page.locator('#who').textContent()).toBe('Not signed in');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('sign-in');
     expect(page.url()).toBe(`${dev.url}/`);
     expect(errors).toEqual([]);
     await page.close();
