@@ -342,6 +342,8 @@ export async function toSrgb(image: RawImage, icc: Uint8Array, layout: PixelLayo
   return withColourEngine((engine) => engine.toSrgb(image, icc, layout));
 }
 
+export { type NclxProfile, nclxProfile, SRGB_PRIMARIES, srgbTransfer } from './nclx.ts';
+
 /** The CMYK profile for a CMYK JPEG that embeds none (colour/PROVENANCE.md). */
 export function standardCmykProfile(): Promise<Uint8Array> {
   return readData('cmykProfile');

@@ -10,8 +10,11 @@ import {
   describeProfile,
   encode,
   type JpegRows,
+  nclxProfile,
   type PixelLayout,
   resize,
+  SRGB_PRIMARIES,
+  srgbTransfer,
   standardCmykProfile,
   toSrgb,
 } from '../codecs/index.ts';
@@ -105,8 +108,11 @@ export interface ImageTimings {
 export interface ColourResult {
   /** The description of the profile the pixels were converted from, when one was. */
   readonly profile?: string;
-  /** Where that profile came from: the file (APP2, iCCP, ICCP, colr) or imgpipe's CMYK default. */
-  readonly source?: 'APP2' | 'iCCP' | 'ICCP' | 'colr' | 'default-cmyk';
+  /**
+   * Where that profile came from: the file (APP2, iCCP, ICCP, colr), a profile made from a HEIF
+   * `nclx` colour description (its primaries and transfer), or imgpipe's CMYK default.
+   */
+  readonly source?: 'APP2' | 'iCCP' | 'ICCP' | 'colr' | 'nclx' | 'default-cmyk';
   /** True when the pixels were converted to sRGB; false when they were taken as sRGB. */
   readonly converted: boolean;
   /** Why a profile, or the file's colour information, was not used. */
@@ -643,8 +649,11 @@ function lastUses(steps: readonly Step[]): { source: number; steps: Map<number, 
 /**
  * How an image's colours reach sRGB, decided from its header before decoding:
  *
- * - no profile (and no nclx description other than sRGB's primaries): the pixels are sRGB, no
- *   transform and no cost;
+ * - no profile, and no nclx description or one of sRGB's primaries and curve: the pixels are
+ *   sRGB, no transform and no cost;
+ * - an nclx description of other primaries or another transfer (Display P3, BT.2020 SDR, a
+ *   linear or gamma 2.2 curve): converted through a profile made from it (`codecs/nclx.ts`); one
+ *   it cannot describe (HDR's PQ or HLG, reserved code points): taken as sRGB with a warning;
  * - a profile whose description names sRGB ("sRGB IEC61966-2.1", as most cameras embed): the same,
  *   without the transform's cost;
  * - any other RGB profile of an RGB image, or grey profile of a grey one: the pixels are converted
@@ -665,8 +674,6 @@ interface ColourPlan {
 }
 
 const SRGB_DESCRIPTIONS = /^(sRGB|sRGB IEC61966-2[.-]1|sRGB built-in|sRGB IEC61966-2\.1 \(lcms internal\))$/i;
-/** H.273 colour primaries that are sRGB's: 1 (BT.709) and 2 (unspecified). */
-const SRGB_PRIMARIES = new Set([1, 2]);
 
 async function colourPlan(header: ImageHeader): Promise<ColourPlan> {
   const { icc, iccSource, nclx } = header.colour;
@@ -710,11 +717,20 @@ async function colourPlan(header: ImageHeader): Promise<ColourPlan> {
     });
   }
   if (!icc) {
-    if (nclx && !SRGB_PRIMARIES.has(nclx.primaries))
-      plan.warnings.push(
-        `The nclx colour description's primaries (${nclx.primaries}, ITU-T H.273) are not converted: the image is taken as sRGB`,
-      );
-    return plan;
+    if (!nclx) return plan;
+    const gray = header.layout.channels <= 2;
+    if ((gray || SRGB_PRIMARIES.has(nclx.primaries)) && srgbTransfer(nclx.transfer)) return plan;
+    const made = nclxProfile(nclx.primaries, nclx.transfer, gray);
+    if ('unsupported' in made) {
+      plan.warnings.push(`${made.unsupported}: the image is taken as sRGB`);
+      return plan;
+    }
+    return Object.assign(plan, {
+      layout: gray ? 'gray' : 'rgba',
+      icc: made.icc,
+      profile: made.description,
+      source: 'nclx',
+    });
   }
   const info = await describe(icc);
   if (!info) return plan;

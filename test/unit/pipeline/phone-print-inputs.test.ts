@@ -4,13 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from 'vitest';
-import { decode } from '../../../src/codecs/index.ts';
+import { decode, encode, nclxProfile, toSrgb } from '../../../src/codecs/index.ts';
 import { HEAP_RELEASE_BYTES, registeredInstance } from '../../../src/codecs/instances.ts';
 import { parsePipelineConfig } from '../../../src/config/document.ts';
 import type { InvalidImageError } from '../../../src/core/errors.ts';
 import { probeImage } from '../../../src/image/probe.ts';
 import { processImage } from '../../../src/pipeline/process-image.ts';
 import { CARD_QUADRANTS, fixturePath, readFixture } from '../../support/fixtures.ts';
+import { box, buildHeif, heifParts, ispe } from '../../support/heif.ts';
 import { hasTool, metadataTags } from '../../support/tools.ts';
 
 /**
@@ -72,6 +73,46 @@ const p3Profile = () => {
 
 const at = (rgb: Uint8Array, width: number, x: number, y: number) =>
   Array.from(rgb.subarray((y * width + x) * 3, (y * width + x) * 3 + 3));
+
+/** A `colr` box of type nclx (ISO/IEC 23008-12 6.5.5): H.273 primaries, transfer, matrix, full range. */
+const nclxBox = (primaries: number, transfer: number, matrix: number) =>
+  box('colr', Buffer.from('nclx'), Uint8Array.of(0, primaries, 0, transfer, 0, matrix, 0x80));
+
+/**
+ * The P3 card's stored values (its Display P3 pixels, not converted) as an AVIF of ours at quality
+ * 100, 4:4:4, whose only colour description is its nclx colr box, given these primaries and transfer.
+ */
+let cardAvif: Uint8Array | undefined;
+async function nclxAvif(primaries: number, transfer: number): Promise<Uint8Array> {
+  if (!cardAvif) {
+    const pixels = await decode('png', readFixture('edge/colour/p3-card.png'));
+    const { formatOptions } = parsePipelineConfig({
+      variants: [{ name: 'full' }],
+      formats: { avif: { quality: 100, chromaSubsampling: '4:4:4' } },
+    });
+    cardAvif = await encode('avif', pixels, formatOptions);
+  }
+  const file = cardAvif.slice();
+  const at = Buffer.from(file).indexOf('colrnclx');
+  expect(at).toBeGreaterThan(0);
+  file.set([0, primaries, 0, transfer], at + 8);
+  return file;
+}
+
+/** The P3 card fixture's HEVC image (Display P3 values) with an nclx colr box instead of its ICC profile. */
+function nclxHeic(primaries: number, transfer: number): Uint8Array {
+  const { hvcC, data } = heifParts(readFixture('edge/colour/p3-card.heic'));
+  return buildHeif({
+    items: [{ id: 1, type: 'hvc1', data }],
+    primary: 1,
+    properties: [hvcC, ispe(96, 64), nclxBox(primaries, transfer, 6)],
+    associations: [[1, [0x81, 2, 3]]],
+  });
+}
+
+/** sRGB's decoding and encoding functions (IEC 61966-2-1), on 0..1. */
+const srgbToLinear = (v: number) => (v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+const linearToSrgb = (v: number) => (v <= 0.0031308 ? v * 12.92 : 1.055 * v ** (1 / 2.4) - 0.055);
 
 const tools = hasTool('convert') && hasTool('jpgicc') && hasSrgbProfile();
 
@@ -200,6 +241,32 @@ describe.skipIf(!tools)('phone and print inputs, checked against independent too
   });
 
   it.each([
+    ['an AVIF', () => nclxAvif(12, 13), 1, 3],
+    ['a HEIC', async () => nclxHeic(12, 13), 1.5, 8],
+  ])(
+    'converts %s described only by nclx Display P3 (12/13) as ImageMagick does with a P3 profile',
+    async (_, file, meanAtMost, maxAtMost) => {
+      const result = await processImage(await file(), full);
+      expect(result.colour).toEqual({
+        profile: 'nclx Display P3 (SMPTE EG 432-1) primaries, sRGB transfer',
+        source: 'nclx',
+        converted: true,
+        warnings: [],
+      });
+      const ours = magickRgb(temp(result.outputs[0]!.bytes, 'png'));
+      // The card's PNG converted from its own Display P3 profile by ImageMagick with Little CMS. Measured:
+      // AVIF (quality 100, 4:4:4) mean 0.33, max 1; HEIC (the fixture's lossy HEVC) mean 0.5, max 2.
+      const reference = magickRgb(fixturePath('edge/colour/p3-card.png'), '-profile', SRGB_PROFILE);
+      const { mean, max } = difference(ours, reference);
+      expect(mean).toBeLessThan(meanAtMost);
+      expect(max).toBeLessThanOrEqual(maxAtMost);
+      // Taken as sRGB, the card's saturated quadrants are far off.
+      const unconverted = magickRgb(fixturePath('edge/colour/p3-card.png'), '+profile', '*');
+      expect(difference(reference, unconverted).max).toBeGreaterThan(40);
+    },
+  );
+
+  it.each([
     ['with its own profile (FOGRA29, in three APP2 segments)', 'edge/colour/cmyk-fogra29-profile.jpg', []],
     [
       'without a profile (the default FOGRA39)',
@@ -264,6 +331,95 @@ describe.skipIf(!tools)('phone and print inputs, checked against independent too
     expect(error.message).toBe(
       'The gif file is animated (3 frames) and the animation setting is "quarantine"',
     );
+  });
+});
+
+describe('nclx colour descriptions without an ICC profile', () => {
+  it.each([
+    [9, 14],
+    [9, 1],
+  ])(
+    'converts BT.2020 primaries with an SDR transfer (%i/%i) to sRGB, as BT.2087’s matrix does',
+    async (primaries, transfer) => {
+      const file = await nclxAvif(primaries, transfer);
+      const stored = await decode('avif', file);
+      const result = await processImage(file, full);
+      expect(result.colour).toMatchObject({ source: 'nclx', converted: true, warnings: [] });
+      const ours = await decode('png', result.outputs[0]!.bytes);
+      // ITU-R BT.2087-0, linear BT.2020 RGB to linear BT.709 RGB (the transfer decoded as sRGB's, as
+      // Chrome decodes the BT.709 family), clipped to sRGB's gamut.
+      const m = [1.6605, -0.5876, -0.0728, -0.1246, 1.1329, -0.0083, -0.0182, -0.1006, 1.1187];
+      let sum = 0;
+      let max = 0;
+      for (let o = 0; o < stored.data.length; o += 4) {
+        const linear = [0, 1, 2].map((c) => srgbToLinear(stored.data[o + c]! / 255));
+        for (let c = 0; c < 3; c++) {
+          const v = m[c * 3]! * linear[0]! + m[c * 3 + 1]! * linear[1]! + m[c * 3 + 2]! * linear[2]!;
+          const expected = Math.round(255 * linearToSrgb(Math.min(1, Math.max(0, v))));
+          const d = Math.abs(ours.data[o + c]! - expected);
+          sum += d;
+          max = Math.max(max, d);
+        }
+      }
+      // Little CMS interpolates in its 8-bit transform, so allow a few units; measured on the card: 0.
+      expect(sum / ((stored.data.length / 4) * 3)).toBeLessThan(0.5);
+      expect(max).toBeLessThanOrEqual(3);
+    },
+  );
+
+  it.each([
+    [
+      9,
+      16,
+      'transfer characteristics 16 (PQ (SMPTE ST 2084), HDR) (ITU-T H.273) are not supported: HDR is not tone-mapped',
+    ],
+    [
+      12,
+      18,
+      'transfer characteristics 18 (HLG (ARIB STD-B67), HDR) (ITU-T H.273) are not supported: HDR is not tone-mapped',
+    ],
+    [
+      1,
+      16,
+      'transfer characteristics 16 (PQ (SMPTE ST 2084), HDR) (ITU-T H.273) are not supported: HDR is not tone-mapped',
+    ],
+    [3, 13, 'colour primaries 3 (ITU-T H.273) are not supported'],
+  ])('takes %i/%i as sRGB, saying why in a warning', async (primaries, transfer, why) => {
+    const file = await nclxAvif(primaries, transfer);
+    const result = await processImage(file, full);
+    expect(result.colour).toEqual({
+      converted: false,
+      warnings: [`The nclx colour description's ${why}: the image is taken as sRGB`],
+    });
+    const stored = await decode('avif', file);
+    expect(
+      Buffer.from((await decode('png', result.outputs[0]!.bytes)).data).equals(Buffer.from(stored.data)),
+    ).toBe(true);
+  });
+
+  it.each([
+    [1, 13],
+    [2, 2],
+    [1, 1],
+    [1, 6],
+  ])(
+    'takes sRGB’s primaries with sRGB’s curve (%i/%i) as they are, without a transform',
+    async (primaries, transfer) => {
+      const result = await processImage(await nclxAvif(primaries, transfer), full);
+      expect(result.colour).toEqual({ converted: false, warnings: [] });
+    },
+  );
+  it('makes a grey profile of the transfer alone for a grey image (primaries do not matter)', async () => {
+    const made = nclxProfile(3, 8, true);
+    expect(made).toMatchObject({ description: 'nclx grey, linear transfer' });
+    const data = new Uint8ClampedArray(256 * 4);
+    for (let v = 0; v < 256; v++) data.set([v, v, v, 255], v * 4);
+    const out = await toSrgb({ width: 256, height: 1, data }, (made as { icc: Uint8Array }).icc, 'gray');
+    for (let v = 0; v < 256; v++)
+      expect(
+        Math.abs(out.data[v * 4]! - Math.round(255 * linearToSrgb(v / 255))),
+        `${v}`,
+      ).toBeLessThanOrEqual(1);
   });
 });
 
