@@ -44,20 +44,60 @@ function fromMatrix(m: Matrix): Orientation {
   throw new Error(`not an orientation matrix: ${m.join(',')}`);
 }
 
+/** A HEIF transformative property: `irot` (angle x 90 degrees anticlockwise) or `imir` (axis). */
+export type HeifTransform = { readonly irot: number } | { readonly imir: number };
+
 /**
- * HEIF/AVIF transforms: `irot` turns anticlockwise by angle x 90 degrees, then `imir` mirrors
- * (axis 0: top and bottom exchanged, axis 1: left and right), per MIAF (ISO/IEC 23000-22) 7.3.6.7.
+ * HEIF/AVIF transforms, applied in the order the item's ipma entry lists them (ISO/IEC 23008-12
+ * 6.5.1): `irot` turns anticlockwise by angle x 90 degrees, `imir` mirrors (axis 0: top and bottom
+ * exchanged, axis 1: left and right). MIAF (ISO/IEC 23000-22 7.3.6.7) lists the rotation first, but
+ * a HEIF file may list them the other way, which is another orientation unless the rotation is 180.
  */
-export function orientationFromHeifTransforms(
-  irotAngle: number | undefined,
-  imirAxis: number | undefined,
-): Orientation {
-  const quarterTurnAnticlockwise = MATRICES[8];
-  let m: Matrix = MATRICES[1];
-  for (let i = 0; i < (irotAngle ?? 0) % 4; i++) m = multiply(quarterTurnAnticlockwise, m);
-  if (imirAxis === 0) m = multiply(MATRICES[4], m);
-  if (imirAxis === 1) m = multiply(MATRICES[2], m);
-  return fromMatrix(m);
+export function orientationFromHeifTransforms(transforms: readonly HeifTransform[]): Orientation {
+  return fromMatrix(transforms.reduce(heifStep, MATRICES[1]));
+}
+
+function heifStep(m: Matrix, transform: HeifTransform): Matrix {
+  if ('irot' in transform) {
+    for (let i = 0; i < transform.irot % 4; i++) m = multiply(MATRICES[8], m);
+    return m;
+  }
+  return multiply(transform.imir === 0 ? MATRICES[4] : MATRICES[2], m);
+}
+
+export interface Region {
+  readonly left: number;
+  readonly top: number;
+  readonly width: number;
+  readonly height: number;
+}
+
+/**
+ * The region of a `width` x `height` image that is `region` of it once turned to `orientation`: a
+ * clean aperture listed after a rotation or mirror crops the transformed image, and the pipeline
+ * crops the stored one, before it orients it.
+ */
+export function storedRegion(
+  orientation: Orientation,
+  width: number,
+  height: number,
+  region: Region,
+): Region {
+  const [a, b, c, d] = MATRICES[orientation];
+  const outW = swapsAxes(orientation) ? height : width;
+  const outH = swapsAxes(orientation) ? width : height;
+  const tx = a < 0 || b < 0 ? outW - 1 : 0;
+  const ty = c < 0 || d < 0 ? outH - 1 : 0;
+  // The matrices are orthogonal: the inverse is the transpose.
+  const back = (x: number, y: number) => [a * (x - tx) + c * (y - ty), b * (x - tx) + d * (y - ty)] as const;
+  const [x0, y0] = back(region.left, region.top);
+  const [x1, y1] = back(region.left + region.width - 1, region.top + region.height - 1);
+  return {
+    left: Math.min(x0, x1),
+    top: Math.min(y0, y1),
+    width: Math.abs(x1 - x0) + 1,
+    height: Math.abs(y1 - y0) + 1,
+  };
 }
 
 /** Returns the image as it should be displayed. Orientation 1 returns the input itself. */

@@ -3,7 +3,14 @@ import { InvalidImageError } from '../core/errors.ts';
 import type { InputFormat } from '../core/formats.ts';
 import { type Av1SequenceHeader, Av1SyntaxError, type ChromaLayout, findSequenceHeaders } from './av1.ts';
 import { readExifOrientation } from './exif.ts';
-import { isOrientation, type Orientation, orientationFromHeifTransforms, swapsAxes } from './orientation.ts';
+import {
+  type HeifTransform,
+  isOrientation,
+  type Orientation,
+  orientationFromHeifTransforms,
+  storedRegion,
+  swapsAxes,
+} from './orientation.ts';
 
 /**
  * What the file header says, read without decoding a pixel: enough to refuse a decompression bomb
@@ -977,17 +984,23 @@ function probeHeif(r: Reader): Facts {
   const width = r.u32(ispe.body, 'ispe box');
   const height = r.u32(ispe.body + 4, 'ispe box');
 
-  let irot: number | undefined;
-  let imir: number | undefined;
+  // The transformative properties apply in the order the ipma entry lists them (ISO/IEC 23008-12
+  // 6.5.1): a clean aperture after a rotation or mirror crops the turned image, so its region is
+  // taken back to the stored image, which the pipeline crops before it orients it.
+  const transforms: HeifTransform[] = [];
   let crop: ImageHeader['crop'];
   let clapOffset: number | undefined;
   let clapEssentialAt: number[] | undefined;
   for (const index of primaryProps) {
     const box = properties.boxes[index - 1];
-    if (box?.type === 'irot') irot = r.u8(box.body, 'irot box') & 3;
-    if (box?.type === 'imir') imir = r.u8(box.body, 'imir box') & 1;
+    if (box?.type === 'irot') transforms.push({ irot: r.u8(box.body, 'irot box') & 3 });
+    if (box?.type === 'imir') transforms.push({ imir: r.u8(box.body, 'imir box') & 1 });
     if (box?.type === 'clap') {
-      crop = cleanAperture(r, box, width, height);
+      const frame = crop ?? { left: 0, top: 0, width, height };
+      const turned = orientationFromHeifTransforms(transforms);
+      const [w, h] = swapsAxes(turned) ? [frame.height, frame.width] : [frame.width, frame.height];
+      const region = storedRegion(turned, frame.width, frame.height, cleanAperture(r, box, w, h));
+      crop = { ...region, left: frame.left + region.left, top: frame.top + region.top };
       clapOffset = box.start;
       clapEssentialAt = properties.essentialAt.get(index);
     }
@@ -1037,8 +1050,7 @@ function probeHeif(r: Reader): Facts {
   });
   // In AVIF, irot/imir are the orientation (MIAF 7.3.6.7); an Exif Orientation tag is informative
   // only, and browsers and libheif ignore it. Following them keeps outputs looking like the source.
-  const orientation =
-    irot !== undefined || imir !== undefined ? orientationFromHeifTransforms(irot, imir) : undefined;
+  const orientation = transforms.length > 0 ? orientationFromHeifTransforms(transforms) : undefined;
   const brands = readBrands(r);
   // An image sequence (AVIF 'avis', HEIF 'msf1'/'hevs'): its still primary item, or the first frame.
   const animated = brands.major === 'avis' || brands.major === 'msf1' || brands.major === 'hevs';

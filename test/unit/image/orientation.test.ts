@@ -79,7 +79,8 @@ describe('orientationFromHeifTransforms', () => {
     [3, 0, 7],
     [1, undefined, 8],
   ] as const)('maps irot %s imir %s to orientation %s', (irot, imir, orientation) => {
-    expect(orientationFromHeifTransforms(irot, imir)).toBe(orientation);
+    const transforms = [...(irot === undefined ? [] : [{ irot }]), ...(imir === undefined ? [] : [{ imir }])];
+    expect(orientationFromHeifTransforms(transforms)).toBe(orientation);
   });
 });
 
