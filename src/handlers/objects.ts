@@ -133,11 +133,26 @@ export interface Handled {
   readonly unsent?: number;
 }
 
-/** What the workflow's first step found: an end already, a reason to quarantine, or an image to go on with. */
+/**
+ * What the workflow's first step found: an end already, a reason to quarantine, or an image to go on
+ * with. `unbegun`: a backfill of the content the status item records processed (outputs current) or
+ * quarantined (currentBackfill()), whose item was not begun: the later tasks pass it to reject(),
+ * handle() and fail(), which leave the item as it is when they find that outcome again.
+ */
 export type Inspected =
   | { readonly kind: 'done'; readonly handled: Handled }
-  | { readonly kind: 'invalid'; readonly ref: ObjectRef; readonly error: InvalidImageError }
-  | { readonly kind: 'image'; readonly ref: ObjectRef; readonly header: ImageHeader };
+  | {
+      readonly kind: 'invalid';
+      readonly ref: ObjectRef;
+      readonly error: InvalidImageError;
+      readonly unbegun?: true;
+    }
+  | {
+      readonly kind: 'image';
+      readonly ref: ObjectRef;
+      readonly header: ImageHeader;
+      readonly unbegun?: true;
+    };
 
 /**
  * The invocation's time, for the images a handling makes: when the invocation ends, and when its
@@ -152,7 +167,8 @@ export interface ObjectHandling {
    * invocation's remaining time (context.getRemainingTimeInMillis()), read just before the call,
    * which caps the image's time budget (the status write and the reads before the image count in
    * it). `begun`: an earlier step (the workflow's inspection) already made the stale check and
-   * recorded the object as processing; `gone`: its scan or moderation found the key gone, so it
+   * recorded the object as processing, or, with `unbegun`, found it a backfill of the outcome its
+   * status item records (Inspected) and began nothing; `gone`: its scan or moderation found the key gone, so it
    * is recorded missing without being read (pipeline/process-object's ProcessDeps.gone).
    * `invocationStartedAt` (a performance.now() time): the invocation runs several objects (the S3
    * handler's records), and what the earlier ones took counts as time gone before this image, as
@@ -165,13 +181,16 @@ export interface ObjectHandling {
       force?: boolean;
       remainingMs?: number;
       begun?: boolean;
+      unbegun?: boolean;
       gone?: boolean;
       invocationStartedAt?: number;
     },
   ): Promise<Handled>;
   /**
    * The workflow mode's first step: the recursion guard, the stale check (the status item becomes
-   * `processing`), then the header inspection without decoding (pipeline/inspect-object). A
+   * `processing`; not for a bulk reprocessing, not forced, of the current content the item records
+   * processed, its outputs current, or quarantined: `unbegun`, as handle() leaves such an item), then
+   * the header inspection without decoding (pipeline/inspect-object). A
    * duplicate, missing or own object ends here, recorded, logged and counted as handle() does; an
    * invalid one comes back with its reason for the quarantine step. Throws what a retry may fix,
    * and, before anything is read or recorded, for a bucket not among IMGPIPE_SOURCE_BUCKETS.
@@ -181,11 +200,13 @@ export interface ObjectHandling {
    * Quarantines an object for a reason found outside the pipeline (a malware signature, moderation
    * labels) or by the inspection: copy, reason record, withdrawn outputs of a replaced version,
    * status, log line, metrics and the Image Quarantined event. Throws what a retry may fix.
+   * `unbegun` (Inspected): a quarantine repeated for the reason the status item records leaves the
+   * item as it is and announces nothing, as handle()'s backfill does.
    */
   reject(
     ref: ObjectRef,
     error: InvalidImageError,
-    options: { trigger: string; force?: boolean },
+    options: { trigger: string; force?: boolean; unbegun?: boolean },
   ): Promise<Handled>;
   /**
    * Records a failure that ended an object's workflow (the state machine caught it after its
@@ -195,9 +216,11 @@ export interface ObjectHandling {
    * nothing, when the status write failed in a way a retry may not (throttling, a lost
    * connection): the state machine's Retry records it, and that attempt announces it. Throws,
    * recording and announcing nothing, for a bucket not among IMGPIPE_SOURCE_BUCKETS (Inspect's
-   * refusal of it, caught for this step): the execution fails with it.
+   * refusal of it, caught for this step): the execution fails with it. `unbegun` (Inspected): the
+   * item, never begun, keeps the outcome it records; the failure is the run's alone (its result, log
+   * line and ObjectsFailed), neither recorded nor announced, as handle()'s backfill's.
    */
-  fail(ref: ObjectRef, message: string, options: { trigger: string }): Promise<Handled>;
+  fail(ref: ObjectRef, message: string, options: { trigger: string; unbegun?: boolean }): Promise<Handled>;
   /**
    * A source was removed: records it and deletes its outputs while the key stays gone. Never throws.
    * `remainingMs` and `invocationStartedAt` as for handle(): the outputs a removal makes again (the
@@ -533,18 +556,20 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
    * duplicate of this event is announced (see finish()). `realignStale`: a stale event brings the
    * key's outputs in line (staleOutputs), which may process an image; not in the workflow's
    * Inspect, whose function decodes nothing and has the memory for none (an image made there would
-   * be judged against it), as finish() publishes nothing there either.
+   * be judged against it), as finish() publishes nothing there either. `backfills`: a backfill of
+   * a current outcome (currentBackfill()) begins nothing (the S3 handler's, and the workflow's
+   * Inspect, whose later tasks are told so: Inspected's `unbegun`).
    */
   async function start(
     ref: ObjectRef,
     realignStale = false,
     time: InvocationTime = {},
     force = false,
+    backfills = realignStale,
   ): Promise<{ ended: Handled } | Started> {
     const ignored = notAnUpload(ref);
     if (ignored) return { ended: ignored };
-    // Not in the workflow's Inspect (realignStale false): its Process and Fail write as begun.
-    const current = realignStale && !force ? await currentBackfill(ref) : undefined;
+    const current = backfills && !force ? await currentBackfill(ref) : undefined;
     if (current) return { announceDuplicate: false, recorded: true, unbegun: current };
     const begun = await deps.status?.begin(ref);
     // A later event of this key is already recorded: this one is about content that is gone. A
@@ -849,28 +874,38 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       // bucket's events): refused before begin() records it, or the read ends in AccessDenied.
       const foreign = foreignBucket(ref);
       if (foreign) throw foreign;
-      const started = await start(ref);
+      // A bulk reprocessing (not forced) of the current content the item records processed or
+      // quarantined begins nothing, as the S3 handler's does: begun here, the item was started over
+      // and its repeated quarantine written and announced again by the Quarantine task, moving
+      // updatedAt (every old quarantine listed again under `imgpipe status --quarantined --since`)
+      // and mailing every known malware finding of the prefix to the image alerts again.
+      const started = await start(ref, false, {}, force === true, true);
       if ('ended' in started) return { kind: 'done', handled: started.ended };
-      const inspection = await inspectObject(ref, { ...processDeps, force });
+      const inspection = await inspectObject(started.unbegun ?? ref, { ...processDeps, force });
       if (inspection.kind === 'done')
         return {
           kind: 'done',
           handled: await finish(ref, trigger, inspection.outcome, false, started, true),
         };
+      const unbegun = started.unbegun === undefined ? {} : { unbegun: true as const };
       if (inspection.kind === 'invalid')
-        return { kind: 'invalid', ref: inspection.ref, error: inspection.error };
-      return { kind: 'image', ref: inspection.ref, header: inspection.header };
+        return { kind: 'invalid', ref: inspection.ref, error: inspection.error, ...unbegun };
+      return { kind: 'image', ref: inspection.ref, header: inspection.header, ...unbegun };
     },
-    async reject(ref, error, { trigger, force }) {
+    async reject(ref, error, { trigger, force, unbegun }) {
       const outcome = await rejectObject(ref, error, force ? { ...processDeps, force } : processDeps);
-      return finish(ref, trigger, outcome);
+      return finish(ref, trigger, outcome, false, unbegun && !force ? unbegunStart(ref) : undefined);
     },
-    async fail(ref, message, { trigger }) {
+    async fail(ref, message, { trigger, unbegun }) {
       // Inspect's refusal of another bucket, caught for this task: still nothing recorded or
       // announced; the execution fails with it, as the S3 event's record reaches its dead letters.
       const foreign = foreignBucket(ref);
       if (foreign) throw foreign;
       const error = new Error(message);
+      // A backfill that began nothing (Inspected's `unbegun`): the item, left as it is, says the
+      // object is processed (or quarantined), its outputs (or quarantine) in place; Image Failed
+      // would say otherwise. The failure is the reprocessing's: its result, log line and metric.
+      if (unbegun) return { result: reportFailure(ref, trigger, error), error };
       let written: Awaited<ReturnType<StatusStore['finish']>> | undefined;
       try {
         written = await deps.status?.finish(ref, { status: 'failed', message });
@@ -891,7 +926,10 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       }
       return { result: reportFailure(ref, trigger, error), error, event: failureEvent(ref, message) };
     },
-    async handle(ref, { trigger, force, remainingMs, begun, gone, invocationStartedAt }) {
+    async handle(
+      ref,
+      { trigger, force, remainingMs, begun, unbegun: inspectedUnbegun, gone, invocationStartedAt },
+    ) {
       // When the invocation ends, fixed now, when its remaining time was read: the status write
       // and the reads before the image (DynamoDB throttled and retried, a lost connection) take
       // from the same invocation. Taken after them, the image's deadline fell that much after
@@ -918,8 +956,11 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       let unbegun = false;
       try {
         // The workflow's Process (begun) cannot tell whether its task's earlier attempt announced.
+        // Its Inspect may have begun nothing (a backfill of the item's outcome): as start() then.
         const started = begun
-          ? { announceDuplicate: announcesDuplicate(ref, undefined), recorded: false }
+          ? inspectedUnbegun && force !== true
+            ? unbegunStart(ref)
+            : { announceDuplicate: announcesDuplicate(ref, undefined), recorded: false }
           : await start(ref, true, time, force === true);
         if ('ended' in started) return started.ended;
         unbegun = started.unbegun !== undefined;
@@ -986,6 +1027,14 @@ interface Started {
    * called.
    */
   readonly unbegun?: ObjectRef;
+}
+
+/**
+ * What start() finds for a backfill of a current outcome (currentBackfill()), for the workflow's
+ * tasks after an Inspect that found it so (Inspected's `unbegun`): `ref` carries the content's ETag.
+ */
+function unbegunStart(ref: ObjectRef): Started {
+  return { announceDuplicate: false, recorded: true, unbegun: ref };
 }
 
 /**

@@ -50,8 +50,15 @@ export type Verdict =
   | { readonly status: 'done'; readonly result: RecordResult };
 
 export interface InspectOutput {
-  /** The object the later states work on: the event's, with the ETag and size inspected. */
-  readonly object: ObjectRef | null;
+  /**
+   * The object the later states work on: the event's, with the ETag and size inspected. `unbegun`:
+   * a bulk reprocessing (not forced) of the content its status item records processed or
+   * quarantined, whose item Inspect did not begin (objects.ts Inspected): Process, Quarantine and
+   * RecordFailure leave it as it is when they find that outcome again. Inside `object`, which every
+   * later state is given whole, so that a definition of either release carries it; a task of the
+   * release before ignores it (and records, as it did, over the item).
+   */
+  readonly object: (ObjectRef & { readonly unbegun?: true }) | null;
   readonly verdict: Verdict;
   readonly image?: { readonly format: string; readonly width: number; readonly height: number };
   /**
@@ -182,16 +189,17 @@ export function createWorkflowTasks(deps: WorkflowDeps, options: ReprocessOption
           limits,
         };
       }
+      const object = inspected.unbegun ? { ...inspected.ref, unbegun: true as const } : inspected.ref;
       if (inspected.kind === 'invalid')
         return {
-          object: inspected.ref,
+          object,
           verdict: { status: 'rejected', rejection: rejectionOf(inspected.error) },
           force,
           limits,
         };
       const { format, displayWidth: width, displayHeight: height } = inspected.header;
       return {
-        object: inspected.ref,
+        object,
         verdict: { status: 'passed' },
         image: { format, width, height },
         force,
@@ -288,6 +296,7 @@ export function createWorkflowTasks(deps: WorkflowDeps, options: ReprocessOption
       const handled = await objects.handle(ref, {
         trigger: force ? REPROCESS_TRIGGER : TRIGGER,
         begun: true,
+        unbegun: unbegunOf(input),
         force,
         gone,
         remainingMs: context?.getRemainingTimeInMillis(),
@@ -317,23 +326,36 @@ export function createWorkflowTasks(deps: WorkflowDeps, options: ReprocessOption
       // again, with what this run's checks found, as the direct mode's forced reprocessing does.
       const force = isPlainObject(input) && input.force === true;
       return announce(
-        await objects.reject(ref, error, { trigger: force ? REPROCESS_TRIGGER : TRIGGER, force }),
+        await objects.reject(ref, error, {
+          trigger: force ? REPROCESS_TRIGGER : TRIGGER,
+          force,
+          unbegun: unbegunOf(input),
+        }),
       );
     }),
 
     fail: task('RecordFailure', async (input) => {
       // The whole state: the event, the inspection when it ran, and the error the Catch put there.
       const state = isPlainObject(input) ? input : {};
-      const ref =
-        isPlainObject(state.inspection) && isPlainObject(state.inspection.object)
-          ? objectOf(state.inspection, 'input.inspection.object')
-          : objectOfEvent(state.event);
-      // The failure recorded and announced, once: the end of the execution, not an error.
-      const handled = await objects.fail(ref, failureMessage(state.error), { trigger: TRIGGER });
+      const inspected = isPlainObject(state.inspection) && isPlainObject(state.inspection.object);
+      const ref = inspected
+        ? objectOf(state.inspection, 'input.inspection.object')
+        : objectOfEvent(state.event);
+      // The failure recorded and announced, once: the end of the execution, not an error. Not for a
+      // reprocessing whose Inspect began nothing (unbegun): the run's failure alone.
+      const handled = await objects.fail(ref, failureMessage(state.error), {
+        trigger: TRIGGER,
+        unbegun: inspected && unbegunOf(state.inspection),
+      });
       await send(handled.event);
       return handled.result;
     }),
   };
+}
+
+/** Whether Inspect began no status item for the task's object (InspectOutput's `object.unbegun`). */
+function unbegunOf(input: unknown): boolean {
+  return isPlainObject(input) && isPlainObject(input.object) && input.object.unbegun === true;
 }
 
 function objectOfEvent(event: unknown): ObjectRef {

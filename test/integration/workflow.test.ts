@@ -614,6 +614,64 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
     expect((await outputs().head(`manifests/${key}.json`))!.etag).not.toBe(first!.etag);
   });
 
+  it('reprocesses through the workflow without starting over or announcing again the items of current content it finds processed or quarantined again', async () => {
+    // Inspect began every backfill's item, so the Quarantine task wrote the repeated quarantine over
+    // it, moving updatedAt (every old quarantine listed again under `imgpipe status --quarantined
+    // --since`), and announced Image Quarantined again (the image alerts mailed every known malware
+    // finding of the prefix again); a processed item lost its timings.
+    const wf = await setup();
+    const photo = readFixture('photos/portrait-friends-dogs.jpg');
+    const keys = {
+      text: 'known/notes.jpg',
+      infected: 'known/infected.jpg',
+      clean: 'known/clean.jpg',
+    };
+    await wf.run(await upload(keys.text, readFixture('edge/broken/text-named.jpg')));
+    await wf.run(await upload(keys.infected, Buffer.concat([photo, Buffer.from(EICAR)])));
+    await wf.run(await upload(keys.clean, photo));
+    const items = await Promise.all(Object.values(keys).map((key) => wf.status.get(SOURCE, key)));
+    expect(items.map((item) => [item?.status, item?.reason])).toEqual([
+      ['quarantined', 'unsupported-format'],
+      ['quarantined', 'malware'],
+      ['processed', undefined],
+    ]);
+    const announced = wf.events().map((e) => [e['detail-type'], e.detail.key]);
+    expect(announced).toHaveLength(3);
+
+    const run = await wf.reprocess({ bucket: SOURCE, keys: Object.values(keys) });
+    expect(run.error).toBeUndefined();
+    expect((run.output as ReprocessSummary).counts).toEqual({ duplicate: 3 });
+    for (const [i, key] of Object.values(keys).entries())
+      expect(await wf.status.get(SOURCE, key), key).toEqual(items[i]);
+    expect(wf.events().map((e) => [e['detail-type'], e.detail.key])).toEqual(announced);
+  });
+
+  it('reprocesses through the workflow a known quarantine whose scan fails: the run fails, the item stays, nothing is announced', async () => {
+    // As the direct mode's backfill: the item, never begun, still says quarantined, its quarantine
+    // in place; Image Failed would say otherwise, to the image alerts too.
+    const wf = await setup({ checks: { malware: true, moderation: false } });
+    const key = 'known/infected-unread.jpg';
+    const photo = readFixture('photos/portrait-friends-dogs.jpg');
+    await wf.run(await upload(key, Buffer.concat([photo, Buffer.from(EICAR)])));
+    const item = await wf.status.get(SOURCE, key);
+    expect(item).toMatchObject({ status: 'quarantined', reason: 'malware' });
+    // Inspect's read succeeds; every read of the Scan task's attempts answers SlowDown.
+    wf.faults.set(key, [false, true, true, true, true]);
+    // The per-upload execution as bulk reprocessing starts it (reprocess.asl.json's event).
+    const run = await wf.run({
+      version: '0',
+      'detail-type': 'Object Created',
+      source: 'aws.s3',
+      detail: { bucket: { name: SOURCE }, object: { key }, reason: 'Reprocess' },
+      imgpipe: { force: false },
+    });
+    expect(run.invoked).toEqual(['Inspect', 'Scan', 'Scan', 'Scan', 'Scan', 'RecordFailure']);
+    expect(run.error).toMatchObject({ name: 'Imgpipe.Failed' });
+    expect(run.output).toBeUndefined();
+    expect(await wf.status.get(SOURCE, key)).toEqual(item);
+    expect(wf.events().map((e) => e['detail-type'])).toEqual(['Image Quarantined']);
+  });
+
   it('quarantines what the inspection refuses without scanning or moderating it', async () => {
     const wf = await setup();
     const key = 'docs/not-an-image.jpg';
