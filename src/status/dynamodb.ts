@@ -255,6 +255,12 @@ export class DynamoStatusStore implements StatusStore {
       if ('etag' in result && result.etag !== undefined) {
         const etag = update.name('etag');
         condition += ` AND (attribute_not_exists(${etag}) OR ${etag} = :etag)`;
+      } else if (result.status === 'deleted') {
+        // A backfill that found the key gone, over an item naming content (its begin removed the
+        // ETag): an upload's event began since, so the key holds that content again, and the event
+        // decides. Recorded, deleted stood for good over the new version processed and published
+        // (its late removal's event then stale), when that upload finished before this write.
+        condition += ` AND attribute_not_exists(${update.name('etag')})`;
       }
     } else if (result.status === 'failed') {
       const sequencer = update.name('sequencer');

@@ -108,8 +108,9 @@ export type CurrentContent = (etag: string) => Promise<boolean>;
  * move an item back to an older state: a write for an event with a sequencer older than the
  * item's is refused (`stale`); for the same event, a final status replaces `processing` or
  * `failed`, and `failed` never replaces a final status. A reference without a sequencer (a
- * backfill) is about the object as it is now: it is refused on a deleted item, and its failure on
- * any final status (another run recorded it while the backfill ran). Its final status
+ * backfill) is about the object as it is now: it is refused on a deleted item, its failure on
+ * any final status (another run recorded it while the backfill ran), and its `deleted` (the key
+ * found gone) on an item naming content (an upload's event began since). Its final status
  * naming other content (ETag) than the item's, or over a deleted item (the key's object brought
  * back with no ObjectCreated event), is recorded only when `current` says that content is
  * the key's current one, asked after the item was read and written only if the item is still as

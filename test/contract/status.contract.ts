@@ -245,6 +245,31 @@ export function describeStatusStoreContract(name: string, setup: () => Promise<S
       expect((await store.get(object.bucket, object.key))?.status).toBe('failed');
     });
 
+    it('never lets a backfill that found the key gone record it deleted over an upload recorded while it ran', async () => {
+      // The key deleted, then uploaded again, while the backfill ran: its finding, older than the
+      // upload's event, was recorded over the new version processed, and the late removal's event
+      // was stale, so the item said deleted for good over published outputs.
+      const store = await setup();
+      const object = ref('0090', { etag: 'old' });
+      await store.begin(object);
+      await store.finish(object, processed('old'));
+      const backfill = { bucket: object.bucket, key: object.key };
+      expect(await store.begin(backfill)).toBe('applied');
+      const upload = { ...object, etag: 'new', sequencer: '0092' };
+      expect(await store.begin(upload)).toBe('applied');
+      expect(await store.finish(backfill, { status: 'deleted' })).toBe('stale');
+      await store.finish(upload, processed('new'));
+      expect(await store.finish(backfill, { status: 'deleted' })).toBe('stale');
+      expect(await store.get(object.bucket, object.key)).toMatchObject({ status: 'processed', etag: 'new' });
+      expect(
+        await store.finish({ ...object, etag: undefined, sequencer: '0091' }, { status: 'deleted' }),
+      ).toBe('stale');
+      // Over the item it began (no content named), the key gone is the backfill's to record.
+      expect(await store.begin(backfill)).toBe('applied');
+      expect(await store.finish(backfill, { status: 'deleted' })).toBe('applied');
+      expect((await store.get(object.bucket, object.key))?.status).toBe('deleted');
+    });
+
     it('refuses a backfill of content that a later upload replaced while it ran', async () => {
       const store = await setup();
       const object = ref('0060', { etag: 'old' });
