@@ -960,7 +960,9 @@ class UploadCard {
   }
 
   state(text: string): void {
-    this.#state.textContent = text;
+    // A live region: the same words written again are a change to a screen reader, which said
+    // "Processing…" once more on every poll.
+    if (this.#state.textContent !== text) this.#state.textContent = text;
   }
 
   /** Not final yet: the state, and no notice of an earlier unavailable status or failure. */

@@ -980,6 +980,18 @@ describe.runIf(present)('the web page', () => {
     });
     const card = page.locator('li.upload[data-file="elsewhere.jpg"]');
     await expect.poll(() => card.locator('.state').textContent(), { timeout: 60_000 }).toBe('Processing…');
+    // The state is a live region: polls that find it still processing leave its text alone, or a
+    // screen reader says "Processing…" again on each.
+    await card.locator('.state').evaluate((state) => {
+      const counted = window as unknown as { stateChanges: number };
+      counted.stateChanges = 0;
+      new MutationObserver((changes) => {
+        counted.stateChanges += changes.length;
+      }).observe(state, { childList: true, characterData: true, subtree: true });
+    });
+    const polled = asked;
+    await expect.poll(() => asked, { timeout: 60_000 }).toBeGreaterThanOrEqual(polled + 2);
+    expect(await page.evaluate(() => (window as unknown as { stateChanges: number }).stateChanges)).toBe(0);
     const headers = { authorization: `Bearer ${dev.issuer.token({ sub: 'dmitri' })}` };
     const url = `${dev.url}/images/${key!.split('/').map(encodeURIComponent).join('/')}`;
     // Deleted once processed (a DELETE while processing is a 409), then the removal recorded.
