@@ -414,11 +414,34 @@ describe('release.yml', () => {
     expect(deletion.env.ARTIFACT_ID).toBe(`\${{ needs.plan.outputs.artifact_id }}`);
     expect(deletion.if).toBe('always()');
     expect(deploySteps.indexOf(deletion)).toBe(deploySteps.findIndex((s) => s.uses === download.uses) + 1);
-    expect(workflowYaml('deploy.yml').permissions.actions).toBe('write');
+    // The deploy job alone may delete it (actions: write), as release.yml grants deploy.yml.
+    expect(jobs.deploy.permissions.actions).toBe('write');
     for (const env of ['dev', 'staging', 'prod'])
       expect(workflowYaml('release.yml').jobs[env].permissions.actions).toBe('write');
     // No apply anywhere approves a plan nobody saw.
     for (const file of workflowFiles) expect(read(file), file).not.toContain('-auto-approve');
+  });
+
+  it('gives each job of deploy.yml only the permissions it uses: the plan job, which runs npm packages’ code, cannot write actions', () => {
+    const workflow = workflowYaml('deploy.yml');
+    expect(workflow.permissions).toEqual({ contents: 'read' });
+    expect(workflow.jobs.plan.permissions).toEqual({ contents: 'read', 'id-token': 'write' });
+    expect(workflow.jobs.deploy.permissions).toEqual({
+      contents: 'read',
+      'id-token': 'write',
+      actions: 'write',
+    });
+    // The plan job builds the page with npm (when the environment publishes it), and needs no
+    // GitHub API at all; the deploy job's one use of actions: write is the artifact's deletion.
+    const planRuns = (workflow.jobs.plan.steps as Yaml[]).map((s) => String(s.run ?? ''));
+    expect(planRuns.some((r) => /\bnpm ci\b/.test(r))).toBe(true);
+    expect(planRuns.filter((r) => /\bgh (api|run|workflow)\b/.test(r))).toEqual([]);
+    const ghCalls = (workflow.jobs.deploy.steps as Yaml[])
+      .map((s) => String(s.run ?? ''))
+      .filter((r) => /\bgh /.test(r));
+    expect(ghCalls).toEqual([
+      'gh api --method DELETE "repos/$GITHUB_REPOSITORY/actions/artifacts/$ARTIFACT_ID"',
+    ]);
   });
 
   it('applies the plan with the providers it was made with: its lock file travels with it and is restored before init', () => {
