@@ -99,8 +99,8 @@ resource "aws_iam_role" "deploy" {
   name               = "${var.name_prefix}-github-deploy-${each.key}"
   description        = "Assumed by ${var.github_repository}'s release and deploy workflows in the ${each.key} environment; may change ${each.value.name} alone"
   assume_role_policy = data.aws_iam_policy_document.trust["deploy-${each.key}"].json
-  # deploy.yml's deploy job holds one session for its whole run, up to 150 minutes: the slowest
-  # CodeDeploy release, its hooks and the apply.
+  # deploy.yml's deploy job holds one session for its whole run, up to 150 minutes (the slowest
+  # CodeDeploy release, its hooks and the apply), and for the rollback a timed-out run still runs.
   max_session_duration = 10800
 }
 

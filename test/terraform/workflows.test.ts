@@ -561,10 +561,14 @@ describe('release.yml', () => {
     const minutes = deploy['timeout-minutes'];
     expect(minutes).toBeGreaterThanOrEqual(Math.max(...shiftMinutes) + 2 * 15 + 30);
     // One session for the whole job: its credentials must last as long, and the role allow it.
+    // Longer, by the steps before the session and the cleanup a timed-out job runs after its
+    // timeout (stop the deployment and roll back, with those credentials): 10 minutes at least.
     const credentials = deploy.steps.find((step: Yaml) =>
       String(step.uses).startsWith('aws-actions/configure-aws-credentials@'),
     );
-    expect(credentials.with['role-duration-seconds']).toBeGreaterThanOrEqual(minutes * 60);
+    const stop = deploy.steps.find((step: Yaml) => String(step.run).includes('stop-deployment'));
+    expect(stop.if).toContain('cancelled()');
+    expect(credentials.with['role-duration-seconds']).toBeGreaterThanOrEqual((minutes + 10) * 60);
     const bootstrap = readFileSync(join(TERRAFORM_DIR, 'bootstrap/iam.tf'), 'utf8');
     const role = /resource "aws_iam_role" "deploy" \{[\s\S]*?\n\}/.exec(bootstrap)![0];
     const maxSession = Number(/max_session_duration\s*=\s*(\d+)/.exec(role)![1]);
