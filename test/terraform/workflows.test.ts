@@ -50,16 +50,30 @@ const ENVIRONMENT_INPUT = '$' + '{{ inputs.environment }}';
 const IMAGE_FILE = 'image.tfvars.json';
 
 /**
- * A workflow step's `run:` script as GitHub runs it (bash -e), in a scratch folder that is also
- * RUNNER_TEMP, with `fakes` (command name -> bash body) first on PATH: where no local server
- * stands in for a command (AWS, Terraform, gh). A fake may append to "$RUNNER_TEMP/calls", returned
- * as `calls`; `read` takes what else the step left in the folder before it is removed.
+ * The options GitHub runs a job's `run:` scripts with: `bash -e {0}` when no `shell:` is given,
+ * `bash --noprofile --norc -eo pipefail {0}` for `shell: bash` (GitHub's documented defaults).
+ */
+function shellOptions(file: string, job: string): string[] {
+  const workflow = workflowYaml(file);
+  const shell = workflow.jobs[job].defaults?.run?.shell ?? workflow.defaults?.run?.shell;
+  if (shell === undefined) return ['-e'];
+  expect(shell, `${file} ${job}: a shell these tests know`).toBe('bash');
+  return ['-e', '-o', 'pipefail'];
+}
+
+/**
+ * A workflow step's `run:` script as GitHub runs it (bash with `shell`, the options of its job's
+ * shell, -e by default), in a scratch folder that is also RUNNER_TEMP, with `fakes` (command name ->
+ * bash body) first on PATH: where no local server stands in for a command (AWS, Terraform, gh). A
+ * fake may append to "$RUNNER_TEMP/calls", returned as `calls`; `read` takes what else the step
+ * left in the folder before it is removed.
  */
 function runStep<T extends object>(
   script: string,
   fakes: Record<string, string>,
   env: (dir: string) => Record<string, string>,
   read: (dir: string) => T,
+  shell: readonly string[] = ['-e'],
 ) {
   const dir = mkdtempSync(join(tmpdir(), 'imgpipe-step-'));
   try {
@@ -67,7 +81,7 @@ function runStep<T extends object>(
     mkdirSync(bin);
     for (const [name, body] of Object.entries(fakes))
       writeFileSync(join(bin, name), `#!/bin/bash\n${body}\n`, { mode: 0o755 });
-    const result = spawnSync('bash', ['--norc', '--noprofile', '-e', '-c', script], {
+    const result = spawnSync('bash', ['--norc', '--noprofile', ...shell, '-c', script], {
       cwd: dir,
       encoding: 'utf8',
       env: { PATH: `${bin}:${process.env.PATH}`, RUNNER_TEMP: dir, ...env(dir) },
@@ -486,7 +500,7 @@ describe('release.yml', () => {
   });
 
   describe('keeps watching a release through a failed status read, and stops only a deployment in progress', () => {
-    // The steps' scripts, run as GitHub runs them (bash -e). No local server stands in for
+    // The steps' scripts, run as GitHub runs them (the deploy job's shell). No local server stands in for
     // CodeDeploy or Lambda, so `aws` is a stand-in answering get-deployment from a list (one answer
     // a call, `error` for a throttled call); `terraform output` and `sleep` answer at once.
     const script = (name: string) => String(steps('deploy.yml').find((s) => s.name === name)!.run);
@@ -510,6 +524,7 @@ describe('release.yml', () => {
         },
         () => ({ FUNCTION: 'imgpipe-dev', TARGET: '7', DEPLOYMENT: 'd-ABC123' }),
         () => ({}),
+        shellOptions('deploy.yml', 'deploy'),
       );
     }
 
@@ -575,8 +590,57 @@ describe('release.yml', () => {
     expect(maxSession).toBeGreaterThanOrEqual(credentials.with['role-duration-seconds']);
   });
 
+  describe("moves the task functions' live aliases to the released versions, and says so when it cannot", () => {
+    // The step's script, run as GitHub runs it (the deploy job's shell). Lambda has no local
+    // server, so `aws` is a stand-in recording its calls; `terraform output` answers as Terraform
+    // does, or fails as it does when the state cannot be read.
+    const step = steps('deploy.yml').find((s) => s.name === 'Move the task functions to the released image')!;
+    const VERSIONS = { 'imgpipe-dev-process': '12', 'imgpipe-dev-reprocess-plan': '7' };
+    function runMove(terraform: string) {
+      return runStep(
+        String(step.run),
+        { terraform, aws: 'echo "aws $*" >> "$RUNNER_TEMP/calls"' },
+        () => ({}),
+        () => ({}),
+        shellOptions('deploy.yml', 'deploy'),
+      );
+    }
+
+    it('runs after the apply, once CodeDeploy released the version (or there was none to release)', () => {
+      const deploySteps = workflowYaml('deploy.yml').jobs.deploy.steps as Yaml[];
+      const at = (pattern: RegExp) => deploySteps.findIndex((s) => pattern.test(String(s.run ?? '')));
+      const move = deploySteps.findIndex((s) => s.name === step.name);
+      expect(move).toBeGreaterThan(at(/\bterraform apply tfplan\b/));
+      expect(move).toBeGreaterThan(
+        at(/aws deploy get-deployment --deployment-id "\$DEPLOYMENT" --query deploymentInfo\.status/),
+      );
+      // No status function: GitHub adds success(), so a failed or rolled-back release moves nothing.
+      expect(step.if).toBe("steps.release.outcome == 'success' || steps.release.outcome == 'skipped'");
+    });
+
+    it('moves each one to the version Terraform published', () => {
+      const result = runMove(
+        `[ "$*" = "output -json task_function_versions" ] || exit 1\necho '${JSON.stringify(VERSIONS)}'`,
+      );
+      expect(result.status, result.stderr).toBe(0);
+      expect(result.calls.trim().split('\n')).toEqual([
+        'aws lambda update-alias --function-name imgpipe-dev-process --name live --function-version 12',
+        'aws lambda update-alias --function-name imgpipe-dev-reprocess-plan --name live --function-version 7',
+      ]);
+    });
+
+    it('fails, moving nothing, when Terraform cannot say which versions: the release is not reported done', () => {
+      const result = runMove(
+        'echo "Error: Failed to load state: RequestError: send request failed" >&2\nexit 1',
+      );
+      expect(result.status).not.toBe(0);
+      expect(result.stderr).toContain('Failed to load state');
+      expect(result.calls).toBe('');
+    });
+  });
+
   describe("waits for the release check photo's manifest where this environment writes it", () => {
-    // The step's script, run as GitHub runs it (bash -e). AWS has no local server for the whole
+    // The step's script, run as GitHub runs it (the deploy job's shell). AWS has no local server for the whole
     // step, so `aws` is a stand-in: the check objects are already in the source bucket, and the
     // output bucket holds the one manifest key given; `terraform output` answers as Terraform does
     // (the key is the module's release_check_manifest_key output); `sleep` returns at once.
@@ -607,6 +671,7 @@ describe('release.yml', () => {
         },
         () => ({ GITHUB_WORKSPACE: REPO_ROOT, FUNCTION: 'imgpipe-dev' }),
         () => ({}),
+        shellOptions('deploy.yml', 'deploy'),
       );
     }
 
@@ -856,7 +921,7 @@ describe('deploy.yml and the one Terraform root', () => {
 
   it('runs every Terraform command in terraform/deployment, in the environment’s own data directory', () => {
     for (const job of Object.values<Yaml>(workflowYaml('deploy.yml').jobs))
-      expect(job.defaults).toEqual({ run: { 'working-directory': 'terraform/deployment' } });
+      expect(job.defaults).toEqual({ run: { 'working-directory': 'terraform/deployment', shell: 'bash' } });
     // A data directory per environment: its backend settings cannot be another environment's.
     expect(jobEnv('TF_DATA_DIR')).toBe(`.terraform-${ENVIRONMENT_INPUT}`);
     expect(deploy.match(/TF_DATA_DIR/g)).toHaveLength(1);
