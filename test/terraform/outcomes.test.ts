@@ -205,12 +205,12 @@ describe('outcome events and image alerts', () => {
     expect(root.module.imgpipe!.event_bus_name).toBe('var.event_bus_name');
   });
 
-  it('routes this deployment’s Image Quarantined and Image Failed events from imgpipe (this account’s, of its source bucket) to the image alerts topic', () => {
+  it('routes this deployment’s Image Quarantined and Image Failed events from imgpipe (this account’s, of its source bucket, but for the objects every release checks and quarantines on purpose) to the image alerts topic', () => {
     expect(imgpipe.locals.event_source).toBe(EVENT_SOURCE);
     expect(imgpipe.locals.image_alert_detail_types).toEqual([DETAIL_TYPES.quarantined, DETAIL_TYPES.failed]);
     const pattern = String(rule().event_pattern).replace(/\s+/g, ' ');
     expect(pattern).toBe(
-      'jsonencode({ source = [local.event_source] "detail-type" = local.image_alert_detail_types account = [local.account_id] detail = { bucket = [module.source_bucket.s3_bucket_id] } })',
+      'jsonencode({ source = [local.event_source] "detail-type" = local.image_alert_detail_types account = [local.account_id] detail = { bucket = [module.source_bucket.s3_bucket_id] key = [{ "anything-but" = { prefix = local.release_check_prefix } }] } })',
     );
     // Another deployment in the account on a shared bus (event_bus_name = "default") puts the same
     // source and detail-types; every detail names its source bucket, which tells them apart.

@@ -37,11 +37,16 @@ resource "aws_cloudwatch_event_rule" "this" {
   # Only this deployment's events: other sources on a shared bus such as default never reach the
   # topic, and neither do another deployment's in this account on the same bus (staging's uploads
   # on dev's topic), which share the source and detail-types and differ by their source bucket.
+  # Nor do the release check's objects: every release quarantines one of them on purpose (the
+  # BeforeAllowTraffic hook, codedeploy.tf), which mailed every subscriber in each environment.
   event_pattern = jsonencode({
     source        = [local.event_source]
     "detail-type" = local.image_alert_detail_types
     account       = [local.account_id]
-    detail        = { bucket = [module.source_bucket.s3_bucket_id] }
+    detail = {
+      bucket = [module.source_bucket.s3_bucket_id]
+      key    = [{ "anything-but" = { prefix = local.release_check_prefix } }]
+    }
   })
 }
 

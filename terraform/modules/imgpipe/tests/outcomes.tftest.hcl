@@ -113,9 +113,12 @@ run "creates_a_bus_and_lets_the_functions_put_on_it_alone" {
       source        = ["imgpipe"]
       "detail-type" = ["Image Quarantined", "Image Failed"]
       account       = ["123456789012"]
-      detail        = { bucket = [module.source_bucket.s3_bucket_id] }
+      detail = {
+        bucket = [module.source_bucket.s3_bucket_id]
+        key    = [{ "anything-but" = { prefix = "imgpipe-release-check/" } }]
+      }
     })
-    error_message = "The image alerts rule should match this deployment's Image Quarantined and Image Failed events from imgpipe: this account's, of its source bucket."
+    error_message = "The image alerts rule should match this deployment's Image Quarantined and Image Failed events from imgpipe: this account's, of its source bucket, but for the release check's objects."
   }
 
   assert {
@@ -184,7 +187,7 @@ run "uses_an_existing_bus_by_name" {
   }
 
   assert {
-    condition     = jsondecode(aws_cloudwatch_event_rule.this.event_pattern).detail == { bucket = [module.source_bucket.s3_bucket_id] }
+    condition     = jsondecode(aws_cloudwatch_event_rule.this.event_pattern).detail.bucket == [module.source_bucket.s3_bucket_id]
     error_message = "On a bus other deployments in the account may share, the image alerts rule should take the events of this deployment's source bucket alone."
   }
 
