@@ -12,12 +12,20 @@
 // A request naming its format (fmt=webp, fmt=JPG, not fmt=auto) gets `other` whatever it accepts:
 // the function reads Accept only for fmt=auto, and each of the four values was a cache entry (and
 // an origin request) of its own for the same bytes.
+//
+// It also writes the query in one canonical spelling (canonicalQuery), the cache key's other part.
+// CONFIG, the deployment's settings that the function checks requests against, is prepended by
+// cloudfront.tf: { signing, sizes, sizeStep, maxSize, qualityMin, qualityMax, formats }.
 function handler(event) {
   var request = event.request;
-  if (namesItsFormat(request.querystring)) {
-    request.headers.accept = { value: 'other' };
-    return request;
-  }
+  request.headers.accept = { value: reducedAccept(request) };
+  var canonical = canonicalQuery(request.querystring);
+  if (canonical !== undefined) request.querystring = canonical;
+  return request;
+}
+
+function reducedAccept(request) {
+  if (namesItsFormat(request.querystring)) return 'other';
   var header = request.headers.accept;
   var accepts = { avif: false, webp: false };
   if (header && header.value) {
@@ -35,9 +43,7 @@ function handler(event) {
       if (type === 'image/webp' || type === 'webp' || type === 'avif') accepts.webp = true;
     }
   }
-  var value = accepts.avif ? (accepts.webp ? 'avif' : 'avif-only') : accepts.webp ? 'webp' : 'other';
-  request.headers.accept = { value: value };
-  return request;
+  return accepts.avif ? (accepts.webp ? 'avif' : 'avif-only') : accepts.webp ? 'webp' : 'other';
 }
 
 // fmt given once (twice is refused by the function whatever Accept says), as the viewer spelt it
@@ -54,4 +60,116 @@ function namesItsFormat(querystring) {
     return true;
   }
   return value.toLowerCase() !== 'auto';
+}
+
+// The parameters of src/handlers/transform-request.ts (TRANSFORM_PARAMS, DPRS, the fits, the format
+// names of src/core/formats.ts), which test/unit/handlers/cloudfront-accept.test.ts holds together.
+var PARAMS = ['w', 'h', 'fit', 'fmt', 'q', 'dpr', 'wm', 'exp', 'sig'];
+var DPRS = [1, 1.5, 2, 2.5, 3];
+var FITS = ['inside', 'cover', 'contain'];
+var FORMAT_NAMES = { jpg: 'jpeg', jpeg: 'jpeg', webp: 'webp', avif: 'avif', png: 'png' };
+
+// The query as the cache key and the function get it: each spelling of one request was a cache
+// entry of its own and an origin request (fmt=WEBP, w=0640, dpr=1.0, q=080, the parameters in
+// another order, fit=inside, wm=1, ...), which let anyone pass the cache at will. Undefined: the
+// query is left as the viewer sent it (the function answers it 400 or 403 as it always did).
+//  - Only the parameters the cache policy keeps (with signing off, not exp and sig; names as
+//    spelt, which the policy matches), their values decoded as the function decodes them (+ as a
+//    space); one that is not valid percent-encoding leaves the query as sent.
+//  - A parameter given twice (the function's 400 names it, not its values): `<name>=&<name>=`.
+//    Two or more such names (which one the 400 names follows their order) leave the query as sent.
+//  - Signing on: sorted by name, each value percent-encoded, as the signature covers the request
+//    (transform-request.ts canonicalRequest): every URL that verifies is one entry, and its
+//    values stay as signed (w=0640 signed so is not w=640 to the signature).
+//  - Signing off: only a request the function accepts is rewritten, to its normal form: numbers
+//    without leading zeros or trailing decimals, fmt by its own name (webp, jpeg for jpg), and
+//    what changes nothing left out (dpr=1, fit=inside, fit without both sides, fmt=auto, wm=1, q
+//    with fmt=png). Any value the function refuses leaves the query as sent, so that its 400 still
+//    names the value as given; none is made valid.
+function canonicalQuery(querystring) {
+  if (!querystring || typeof querystring !== 'object') return undefined;
+  var values = {};
+  var names = [];
+  var repeated = [];
+  for (var name in querystring) {
+    if (!Object.prototype.hasOwnProperty.call(querystring, name) || PARAMS.indexOf(name) === -1) continue;
+    if (!CONFIG.signing && (name === 'exp' || name === 'sig')) continue;
+    var entry = querystring[name];
+    var list = entry.multiValue && entry.multiValue.length > 0 ? entry.multiValue : [entry];
+    for (var i = 0; i < list.length; i++) {
+      var value = decodeValue(list[i].value);
+      if (value === undefined) return undefined;
+      if (i === 0) values[name] = value;
+    }
+    if (list.length > 1) repeated.push(name);
+    else names.push(name);
+  }
+  if (repeated.length === 1) return repeated[0] + '=&' + repeated[0] + '=';
+  if (repeated.length > 1) return undefined;
+  if (!CONFIG.signing) {
+    values = normalForm(values);
+    if (values === undefined) return undefined;
+    names = Object.keys(values);
+  }
+  names.sort();
+  var parts = [];
+  for (var j = 0; j < names.length; j++) parts.push(names[j] + '=' + encodeURIComponent(values[names[j]]));
+  return parts.join('&');
+}
+
+function decodeValue(raw) {
+  if (typeof raw !== 'string') return '';
+  try {
+    return decodeURIComponent(raw.split('+').join(' '));
+  } catch (e) {
+    return undefined;
+  }
+}
+
+// transform-request.ts parseRequest's checks, in its order, for a request without a signature:
+// the normal form of a request it accepts (or answers 403 for wm=0 only), else undefined.
+function normalForm(v) {
+  var out = {};
+  var dpr = 1;
+  if (v.dpr !== undefined) {
+    dpr = /^\d(\.\d{1,2})?$/.test(v.dpr) ? Number(v.dpr) : NaN;
+    if (DPRS.indexOf(dpr) === -1) return undefined;
+    if (dpr !== 1) out.dpr = String(dpr);
+  }
+  var sides = ['w', 'h'];
+  for (var i = 0; i < sides.length; i++) {
+    var side = v[sides[i]];
+    if (side === undefined) continue;
+    var size = /^\d{1,5}$/.test(side) ? Number(side) : NaN;
+    if (CONFIG.sizes.length > 0 ? CONFIG.sizes.indexOf(size) === -1 : !(size >= CONFIG.sizeStep && size % CONFIG.sizeStep === 0))
+      return undefined;
+    if (Math.round(size * dpr) > CONFIG.maxSize) return undefined;
+    out[sides[i]] = String(size);
+  }
+  if (v.fit !== undefined) {
+    if (FITS.indexOf(v.fit) === -1) return undefined;
+    // With one side or none the function takes inside whatever fit says.
+    if (v.fit !== 'inside' && v.w !== undefined && v.h !== undefined) out.fit = v.fit;
+  }
+  var format;
+  if (v.fmt !== undefined) {
+    var fmt = v.fmt.toLowerCase();
+    if (fmt !== 'auto') {
+      format = Object.prototype.hasOwnProperty.call(FORMAT_NAMES, fmt) ? FORMAT_NAMES[fmt] : undefined;
+      if (format === undefined || CONFIG.formats.indexOf(format) === -1) return undefined;
+      out.fmt = format;
+    }
+  }
+  if (v.q !== undefined) {
+    var q = /^\d{1,3}$/.test(v.q) ? Number(v.q) : NaN;
+    if (!(q >= CONFIG.qualityMin && q <= CONFIG.qualityMax)) return undefined;
+    // PNG is lossless: the function ignores q for it.
+    if (format !== 'png') out.q = String(q);
+  }
+  if (v.wm !== undefined) {
+    if (v.wm !== '0' && v.wm !== '1') return undefined;
+    // wm=0 is answered 403 without a signature, as before.
+    if (v.wm === '0') out.wm = '0';
+  }
+  return out;
 }

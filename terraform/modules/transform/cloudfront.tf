@@ -12,9 +12,10 @@
 resource "aws_cloudfront_function" "this" {
   name    = "${var.name}-transform-accept"
   runtime = "cloudfront-js-2.0"
-  comment = "Reduces Accept to avif, avif-only, webp or other (the cache key of fmt=auto)"
+  comment = "Reduces Accept to avif, avif-only, webp or other (the cache key of fmt=auto), and writes the query in one spelling"
   publish = true
-  code    = file("${path.module}/accept.js")
+  # accept.js checks a request against the function's settings before it rewrites its query.
+  code = "var CONFIG = ${jsonencode(local.edge_config)};\n${file("${path.module}/accept.js")}"
 }
 
 resource "aws_cloudfront_cache_policy" "this" {

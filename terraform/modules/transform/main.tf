@@ -26,6 +26,18 @@ locals {
   # unknown parameters are, so URLs signed before signing was turned off still work.
   cache_key_parameters = var.signing == "off" ? [for name in local.query_parameters : name if !contains(["exp", "sig"], name)] : local.query_parameters
 
+  # What the CloudFront Function (accept.js) checks a request against before it writes its query in
+  # one spelling: the settings of the function's environment below (src/config/transform.ts).
+  edge_config = {
+    signing    = var.signing == "required"
+    sizes      = var.sizes
+    sizeStep   = var.size_step
+    maxSize    = var.max_size
+    qualityMin = var.quality_min
+    qualityMax = var.quality_max
+    formats    = var.formats
+  }
+
   # The prefix of the pipeline's outputs and manifests (IMGPIPE_OUTPUT_PREFIX, which overrides the
   # document's; unset, the document's, which Terraform does not read: the whole bucket).
   output_prefix = lookup(var.function_environment, "IMGPIPE_OUTPUT_PREFIX", "")

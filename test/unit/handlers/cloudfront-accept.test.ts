@@ -3,8 +3,18 @@ import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { loadPipelineConfig } from '../../../src/config/index.ts';
 import { loadTransformConfig } from '../../../src/config/transform.ts';
+import type { TransformConfig } from '../../../src/core/config.ts';
 import { OUTPUT_FORMATS } from '../../../src/core/formats.ts';
-import { negotiate, parseQuery, parseRequest } from '../../../src/handlers/transform-request.ts';
+import { ApiError } from '../../../src/handlers/http.ts';
+import {
+  negotiate,
+  parseQuery,
+  parseRequest,
+  signature,
+  signUrl,
+  TRANSFORM_PARAMS,
+  verifySignature,
+} from '../../../src/handlers/transform-request.ts';
 
 /**
  * The CloudFront Function that reduces Accept (terraform/modules/transform/accept.js), run in Node
@@ -14,11 +24,23 @@ import { negotiate, parseQuery, parseRequest } from '../../../src/handlers/trans
  * AVIF alone).
  */
 const code = readFileSync(new URL('../../../terraform/modules/transform/accept.js', import.meta.url), 'utf8');
+type QueryString = Record<string, { value: string; multiValue?: { value: string }[] }>;
 type Request = {
   headers: Record<string, { value: string }>;
-  querystring?: Record<string, { value: string; multiValue?: { value: string }[] }>;
+  querystring?: QueryString | string;
 };
-const handler = runInNewContext(`${code}\nhandler;`, {}) as (event: { request: Request }) => Request;
+type Handler = (event: { request: Request }) => Request;
+
+/**
+ * The function as cloudfront.tf publishes it: `var CONFIG = <the settings>;` and the file (main.tf
+ * edge_config, the settings the module gives the function's environment).
+ */
+function edgeFunction(config: TransformConfig): Handler {
+  const { signing, sizes, sizeStep, maxSize, qualityMin, qualityMax, formats } = config;
+  const edge = { signing, sizes, sizeStep, maxSize, qualityMin, qualityMax, formats };
+  return runInNewContext(`var CONFIG = ${JSON.stringify(edge)};\n${code}\nhandler;`, {}) as Handler;
+}
+const handler = edgeFunction(loadTransformConfig({ IMGPIPE_TRANSFORM_SOURCE_BUCKET: 'src' }));
 
 /** The reduced Accept; `fmt` as the viewer spelt it (CloudFront passes query values undecoded). */
 function reduce(accept: string | undefined, fmt?: string): string {
@@ -111,5 +133,267 @@ describe('the CloudFront Function reducing Accept', () => {
       uri: '/t/a.jpg',
       headers: { accept: { value: 'webp' }, host: { value: 'x' } },
     });
+  });
+});
+
+/**
+ * The query as the cache key and the function get it. Each spelling of one request (fmt=WEBP,
+ * w=0640, dpr=1.0, q=080, another order, a repeated parameter) was a cache entry of its own and a
+ * call to the function; accept.js now writes it in one spelling, which must lead the function to
+ * exactly the answer the viewer's query does: the same result (its spec is the stored key), the
+ * same 400 naming the same value, the same signature check.
+ */
+describe('the CloudFront Function writing the query in one spelling', () => {
+  const KEY = 'a.jpg';
+  const SECRET = 'k'.repeat(32);
+  const NOW = new Date('2026-01-01T00:00:00Z');
+  const EXP = String(NOW.getTime() / 1000 + 3600);
+  const DEFAULTS = loadPipelineConfig({}).formatOptions;
+  const base = { IMGPIPE_TRANSFORM_SOURCE_BUCKET: 'src' };
+  const OFF = loadTransformConfig({ ...base, IMGPIPE_TRANSFORM_SIGNING: 'off' });
+  const SIGNED = loadTransformConfig(base);
+  const CONFIGS = [
+    OFF,
+    SIGNED,
+    loadTransformConfig({
+      ...base,
+      IMGPIPE_TRANSFORM_SIGNING: 'off',
+      IMGPIPE_TRANSFORM_SIZES: '320,640,1000',
+      IMGPIPE_TRANSFORM_MAX_SIZE: '1500',
+      IMGPIPE_TRANSFORM_FORMATS: 'webp,png',
+      IMGPIPE_TRANSFORM_QUALITY_MIN: '40',
+      IMGPIPE_TRANSFORM_QUALITY_MAX: '80',
+    }),
+    loadTransformConfig({ ...base, IMGPIPE_TRANSFORM_SIGNING: 'off', IMGPIPE_TRANSFORM_SIZE_STEP: '1' }),
+  ];
+
+  /** CloudFront's querystring for a query as sent: values undecoded, a repeated name multiValue. */
+  function cloudfrontQuery(raw: string): QueryString {
+    const qs: QueryString = {};
+    for (const part of raw.split('&')) {
+      if (part === '') continue;
+      const eq = part.indexOf('=');
+      const name = eq === -1 ? part : part.slice(0, eq);
+      const value = eq === -1 ? '' : part.slice(eq + 1);
+      const entry = qs[name];
+      if (entry === undefined) qs[name] = { value };
+      else entry.multiValue = [...(entry.multiValue ?? [{ value: entry.value }]), { value }];
+    }
+    return qs;
+  }
+
+  /** The query and Accept the function gets: the function's, or the viewer's less what the policy drops. */
+  function atEdge(fn: Handler, config: TransformConfig, raw: string, accept?: string) {
+    const request = fn({
+      request: {
+        headers: accept === undefined ? {} : { accept: { value: accept } },
+        querystring: cloudfrontQuery(raw),
+      },
+    });
+    return {
+      query: typeof request.querystring === 'string' ? request.querystring : forwarded(config, raw),
+      accept: request.headers.accept!.value,
+    };
+  }
+
+  /** The viewer's query as the origin request policy forwards it (main.tf cache_key_parameters). */
+  function forwarded(config: TransformConfig, raw: string): string {
+    const kept: readonly string[] = config.signing
+      ? TRANSFORM_PARAMS
+      : TRANSFORM_PARAMS.filter((n) => n !== 'exp' && n !== 'sig');
+    return raw
+      .split('&')
+      .filter((part) => kept.includes(part.split('=')[0]!))
+      .join('&');
+  }
+
+  /** What the function answers (transform.ts serve, up to the source's HEAD). */
+  function answer(config: TransformConfig, query: string, accept: string | undefined): string {
+    try {
+      const parsed = parseQuery(query);
+      if (config.signing) verifySignature(KEY, parsed, [SECRET], NOW);
+      const { spec, auto, expires } = parseRequest(KEY, parsed, accept, config, DEFAULTS);
+      return JSON.stringify({ spec, auto, expires });
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      return JSON.stringify({ status: error.status, message: error.message, field: error.field });
+    }
+  }
+
+  const BROWSER = 'image/avif,image/webp,*/*';
+
+  it('makes one cache entry of the spellings of one request, with signing off', () => {
+    const fn = edgeFunction(OFF);
+    const spellings = [
+      [
+        'w=640&fmt=webp',
+        'fmt=WEBP&w=0640',
+        'dpr=1.0&w=00640&fmt=Webp',
+        'fmt=web%70&w=640&fit=inside&wm=1',
+        '&&w=640&&fmt=webp&',
+        'w=640&fmt=webp&fit=cover',
+        'w=640&x=1&fmt=webp&exp=1&sig=a',
+      ],
+      ['w=640&q=80', 'q=080&w=640', 'q=80&fmt=auto&w=640', 'w=640&q=80&dpr=1.00', 'fmt=AUTO&w=640&q=080'],
+      [
+        'w=320&h=200&fit=cover&dpr=2',
+        'dpr=2.0&fit=cover&h=0200&w=320',
+        'h=200&w=320&dpr=2.00&fit=cover&wm=1',
+      ],
+      ['fmt=png&w=640', 'fmt=PNG&w=640&q=80', 'q=50&w=640&fmt=png'],
+      ['fmt=jpeg&w=640', 'fmt=jpg&w=640', 'fmt=JPG&w=0640'],
+    ];
+    for (const group of spellings) {
+      const seen = new Set(group.map((raw) => JSON.stringify(atEdge(fn, OFF, raw, BROWSER))));
+      expect([...seen], group.join(' ')).toHaveLength(1);
+      for (const raw of group)
+        expect(answer(OFF, atEdge(fn, OFF, raw, BROWSER).query, BROWSER), raw).toBe(
+          answer(OFF, forwarded(OFF, raw), BROWSER),
+        );
+    }
+    expect(atEdge(fn, OFF, 'fmt=WEBP&w=0640&dpr=1.0&q=080').query).toBe('fmt=webp&q=80&w=640');
+  });
+
+  it('makes one entry of a repeated parameter, answered the same 400, and leaves refused values as sent', () => {
+    const fn = edgeFunction(OFF);
+    const repeated = ['w=640&w=640', 'w=640&w=320', 'w=320&fmt=webp&w=640', 'w=0640&q=5&w=x'];
+    const seen = new Set(repeated.map((raw) => atEdge(fn, OFF, raw).query));
+    expect([...seen]).toEqual(['w=&w=']);
+    for (const raw of repeated)
+      expect(answer(OFF, 'w=&w=', undefined), raw).toBe(answer(OFF, forwarded(OFF, raw), undefined));
+    // Refused: left as sent, so the 400 names the value as given (never made valid).
+    for (const raw of [
+      'w=0645&fmt=WEBP',
+      'fmt=WEBP&w=0640&q=5',
+      'w=640&fmt=gif',
+      'dpr=1.0&w=640&fit=INSIDE',
+      'w=640&fmt=%zz',
+      'w=&fmt=webp',
+      'w=640&w=320&h=1&h=2',
+    ])
+      expect(atEdge(fn, OFF, raw).query, raw).toBe(forwarded(OFF, raw));
+    expect(JSON.parse(answer(OFF, atEdge(fn, OFF, 'w=0645&fmt=WEBP').query, undefined)).message).toContain(
+      '"0645"',
+    );
+  });
+
+  it('makes one entry of the orders and encodings of one signed URL, which still verifies, values as signed', () => {
+    const fn = edgeFunction(SIGNED);
+    const url = new URL(
+      signUrl('https://cdn.example', KEY, { w: 640, fmt: 'webp', q: 80, exp: Number(EXP) }, SECRET),
+    );
+    const sig = url.searchParams.get('sig')!;
+    const variants = [
+      url.search.slice(1),
+      `sig=${sig}&w=640&q=80&exp=${EXP}&fmt=webp`,
+      `fmt=web%70&exp=${EXP}&w=640&x=1&q=80&sig=${sig}`,
+      `&q=80&&sig=${sig}&fmt=webp&w=640&exp=${EXP}`,
+    ];
+    const seen = new Set(variants.map((raw) => atEdge(fn, SIGNED, raw).query));
+    expect(seen.size).toBe(1);
+    const [query] = seen;
+    expect(JSON.parse(answer(SIGNED, query!, undefined))).toMatchObject({
+      spec: { width: 640, format: 'webp', quality: 80 },
+    });
+    // w=0640 signed so: the signature covers the value as given, which is kept.
+    const padded = { w: '0640', fmt: 'webp' };
+    const raw = `w=0640&fmt=webp&sig=${signature(SECRET, KEY, padded)}`;
+    expect(atEdge(fn, SIGNED, raw).query).toContain('w=0640');
+    expect(JSON.parse(answer(SIGNED, atEdge(fn, SIGNED, raw).query, undefined))).toMatchObject({
+      spec: { width: 640 },
+    });
+  });
+
+  it('never changes what the function answers (random queries from a fixed seed)', () => {
+    let seed = 1234567;
+    const random = () => {
+      seed = (seed + 0x6d2b79f5) | 0;
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+    const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+    const VALUES: Record<string, string[]> = {
+      w: [
+        '640',
+        '0640',
+        '00640',
+        '000640',
+        '645',
+        '320',
+        '1000',
+        '01000',
+        '03000',
+        '0',
+        '',
+        '6%34%30',
+        '1e3',
+        '+640',
+        '99999',
+        '3000',
+      ],
+      h: ['200', '0200', '480', '1000', '', 'x', '4000', '1500'],
+      fit: ['inside', 'cover', 'contain', 'COVER', '', 'fill', 'cove%72'],
+      fmt: [
+        'webp',
+        'WEBP',
+        'jpg',
+        'JPEG',
+        'png',
+        'avif',
+        'auto',
+        'AUTO',
+        'gif',
+        '',
+        '%zz',
+        'web%70',
+        'constructor',
+        '%61uto',
+      ],
+      q: ['80', '080', '0080', '50', '5', '100', '', '8%30', '80.0'],
+      dpr: ['1', '1.0', '1.00', '1.5', '1.50', '2', '2.0', '3', '4', '01', '', '1.000', '0.5'],
+      wm: ['0', '1', '01', '', 'true'],
+      exp: [EXP, '1', '', 'x', `0${EXP}`],
+      sig: ['abc', ''],
+      x: ['1'],
+      W: ['640'],
+      '%77': ['640'],
+    };
+    const names = Object.keys(VALUES);
+    const accepts = [undefined, BROWSER, 'image/webp,*/*', '*/*'];
+    for (const config of CONFIGS) {
+      const fn = edgeFunction(config);
+      for (let n = 0; n < 3000; n++) {
+        const parts: string[] = [];
+        const count = Math.floor(random() * 6);
+        for (let i = 0; i < count; i++) {
+          // Mostly the function's parameters, now and then one the policy drops.
+          const name = random() < 0.9 ? pick(TRANSFORM_PARAMS) : pick(names);
+          parts.push(random() < 0.1 ? name : `${name}=${pick(VALUES[name]!)}`);
+        }
+        if (random() < 0.1) parts.push('');
+        // Signed: a signature over the query the function would parse, somewhere among the parts.
+        if (config.signing && random() < 0.7) {
+          try {
+            const parsed = parseQuery(
+              forwarded(config, parts.filter((p) => !p.startsWith('sig=') && p !== 'sig').join('&')),
+            );
+            parts.splice(
+              Math.floor(random() * (parts.length + 1)),
+              0,
+              `sig=${signature(SECRET, KEY, parsed)}`,
+            );
+          } catch {
+            // A query the function refuses: no signature to make.
+          }
+        }
+        const raw = parts.join('&');
+        const accept = pick(accepts);
+        const edge = atEdge(fn, config, raw, accept);
+        expect(answer(config, edge.query, edge.accept), `${raw} ${accept} signing=${config.signing}`).toBe(
+          answer(config, forwarded(config, raw), accept),
+        );
+      }
+    }
   });
 });

@@ -140,6 +140,28 @@ run "drops_exp_and_sig_at_the_edge_when_signing_is_off" {
   }
 }
 
+# accept.js writes the query in one spelling (fmt=WEBP, w=0640, dpr=1.0, q=080 and other orders were
+# cache entries of their own) only for requests the function accepts: it gets the function's settings.
+run "gives_the_cloudfront_function_the_settings_it_checks_queries_against" {
+  variables {
+    signing     = "off"
+    sizes       = [320, 640]
+    max_size    = 2000
+    quality_min = 40
+    quality_max = 80
+    formats     = ["webp", "jpeg"]
+  }
+
+  assert {
+    condition = (
+      startswith(aws_cloudfront_function.this.code, "var CONFIG = {\"formats\":[\"webp\",\"jpeg\"],\"maxSize\":2000,\"qualityMax\":80,\"qualityMin\":40,\"signing\":false,\"sizeStep\":10,\"sizes\":[320,640]};\n")
+      && strcontains(aws_cloudfront_function.this.code, "function canonicalQuery(querystring)")
+      && length(aws_cloudfront_function.this.code) <= 10240
+    )
+    error_message = "The CloudFront Function should start with the function's settings (CONFIG) and stay within CloudFront's 10 KB."
+  }
+}
+
 run "lets_deleted_and_withdrawn_sources_leave_cloudfront_within_a_day" {
   assert {
     condition = (
