@@ -946,6 +946,64 @@ describe('wm=0 without a watermark in the pipeline document', () => {
   });
 });
 
+describe('a miss beyond IMGPIPE_TRANSFORM_CONCURRENCY', () => {
+  it('is answered 503 with Retry-After while the other runs, never 500, and the next one is served after it', async () => {
+    await putSolidPng('busy.png', '#208040');
+    // The first miss is held in its source read until the second has been answered: the two run
+    // together whatever the machine's speed (over HTTP, two misses raced with a second of margin).
+    let entered!: () => void;
+    const inside = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const reads: string[] = [];
+    const held = (storage: Storage): Storage =>
+      new Proxy(storage, {
+        get(object, property, receiver) {
+          const value = Reflect.get(object, property, receiver);
+          if (typeof value !== 'function') return value;
+          if (property !== 'get') return value.bind(object);
+          return async (...args: Parameters<Storage['get']>) => {
+            reads.push(args[0]);
+            if (reads.length === 1) {
+              entered();
+              await released;
+            }
+            return storage.get(...args);
+          };
+        },
+      });
+    const base = deps();
+    const h = createTransformHandler(
+      { ...base, sourceStorage: (bucket) => held(new S3Storage(s3.client, bucket)) },
+      { env: { IMGPIPE_TRANSFORM_SOURCE_BUCKET: SOURCE, IMGPIPE_TRANSFORM_SIGNING: 'off' } },
+    );
+    const first = h(event('/t/busy.png', 'w=40&fmt=png'));
+    await inside;
+    const busy = await h(event('/t/busy.png', 'w=30&fmt=png'));
+    expect([busy.statusCode, body(busy).error.code, busy.headers?.['retry-after']]).toEqual([
+      503,
+      'unavailable',
+      '1',
+    ]);
+    expect(busy.headers?.['cache-control']).toMatch(/no-store/);
+    // Refused before its source was read or decoded.
+    expect(reads).toEqual(['busy.png']);
+    expect(h.stats.decodes).toBe(0);
+    release();
+    const done = await first;
+    expect(done.statusCode).toBe(200);
+    expect((await sharp(Buffer.from(done.body!, 'base64')).metadata()).width).toBe(40);
+    // Its place is free again: the request refused is served now.
+    const again = await h(event('/t/busy.png', 'w=30&fmt=png'));
+    expect(again.statusCode).toBe(200);
+    expect((await sharp(Buffer.from(again.body!, 'base64')).metadata()).width).toBe(30);
+  });
+});
+
 describe('methods other than GET and HEAD', () => {
   it('are answered 405 with Allow, as JSON that no cache keeps, before any storage call', async () => {
     const h = createTransformHandler(deps(), {

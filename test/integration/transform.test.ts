@@ -239,18 +239,6 @@ describe('errors', () => {
     expect(Number(lifetime![1])).toBeGreaterThan(0);
     expect(Number(lifetime![1])).toBeLessThanOrEqual(120);
   }, 60_000);
-
-  it('answers 503 with Retry-After while busy, never 500', async () => {
-    const replies = await Promise.all([
-      get(url('tr/noise.jpg', { w: 1200, fmt: 'avif' })),
-      get(url('tr/noise.jpg', { w: 1000, fmt: 'avif' })),
-    ]);
-    const statuses = replies.map((r) => r.status).sort();
-    expect(statuses).toEqual([200, 503]);
-    const busy = replies.find((r) => r.status === 503)!;
-    expect(busy.headers.get('retry-after')).toBe('1');
-    expect(errorOf(busy).code).toBe('unavailable');
-  }, 120_000);
 });
 
 describe('imgpipe sign', () => {
