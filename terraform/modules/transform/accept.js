@@ -26,10 +26,10 @@ function handler(event) {
 
 function reducedAccept(request) {
   if (namesItsFormat(request.querystring)) return 'other';
-  var header = request.headers.accept;
+  var text = acceptText(request.headers.accept);
   var accepts = { avif: false, webp: false };
-  if (header && header.value) {
-    var parts = header.value.toLowerCase().split(',');
+  if (text) {
+    var parts = text.toLowerCase().split(',');
     for (var i = 0; i < parts.length; i++) {
       var params = parts[i].split(';');
       var type = params[0].trim();
@@ -44,6 +44,18 @@ function reducedAccept(request) {
     }
   }
   return accepts.avif ? (accepts.webp ? 'avif' : 'avif-only') : accepts.webp ? 'webp' : 'other';
+}
+
+// Every Accept header the viewer sent, as one list: CloudFront gives each in multiValue (value is
+// the first), and the function reads them joined with commas, as Lambda function URLs join a
+// repeated header. From the first alone, image/png then image/avif,image/webp was `other` at the
+// edge, JPEG, where the full request is AVIF.
+function acceptText(header) {
+  if (!header) return '';
+  var list = header.multiValue && header.multiValue.length > 0 ? header.multiValue : [header];
+  var values = [];
+  for (var i = 0; i < list.length; i++) if (typeof list[i].value === 'string') values.push(list[i].value);
+  return values.join(',');
 }
 
 // fmt given once (twice is refused by the function whatever Accept says), as the viewer spelt it

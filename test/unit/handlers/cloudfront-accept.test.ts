@@ -51,6 +51,8 @@ function reduce(accept: string | undefined, fmt?: string): string {
   return handler({ request }).headers.accept!.value;
 }
 
+const BROWSER_ACCEPT = 'image/avif,image/webp,*/*';
+
 const SAMPLES: [string | undefined, string][] = [
   // Chrome, Edge, Opera (images)
   ['image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8', 'avif'],
@@ -125,6 +127,37 @@ describe('the CloudFront Function reducing Accept', () => {
         const query = fmt === undefined ? 'w=100' : `w=100&fmt=${fmt}`;
         expect(answer(query, reduce(accept, fmt)), `${fmt} ${accept}`).toBe(answer(query, accept));
       }
+  });
+
+  it('reads every Accept header of the request, as the function reads them joined', () => {
+    // CloudFront gives a repeated header's values in multiValue, the first in value; Lambda function
+    // URLs join them with commas. From the first alone these were `other`, JPEG, where the function
+    // given the request answers AVIF or WebP.
+    const allowed = OUTPUT_FORMATS;
+    const cases: string[][] = [
+      ['image/png', 'image/avif,image/webp'],
+      ['*/*', 'image/webp'],
+      ['image/avif', 'image/webp;q=0'],
+      ['image/webp', 'image/avif'],
+      ['', 'image/avif,image/webp,*/*'],
+      ['image/avif,image/webp', 'image/avif;q=0'],
+      ['text/html'],
+    ];
+    for (const values of cases) {
+      const request = {
+        headers: { accept: { value: values[0]!, multiValue: values.map((value) => ({ value })) } },
+        querystring: {},
+      };
+      const reduced = handler({ request } as never).headers.accept!.value;
+      expect(negotiate(reduced, allowed), values.join(' | ')).toBe(negotiate(values.join(','), allowed));
+    }
+    const request = {
+      headers: {
+        accept: { value: 'image/png', multiValue: [{ value: 'image/png' }, { value: BROWSER_ACCEPT }] },
+      },
+      querystring: {},
+    };
+    expect(handler({ request } as never).headers.accept!.value).toBe('avif');
   });
 
   it('keeps the other headers and the rest of the request', () => {
