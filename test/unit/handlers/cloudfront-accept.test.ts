@@ -4,9 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { loadPipelineConfig } from '../../../src/config/index.ts';
 import { loadTransformConfig } from '../../../src/config/transform.ts';
 import type { TransformConfig } from '../../../src/core/config.ts';
-import { OUTPUT_FORMATS } from '../../../src/core/formats.ts';
+import { OUTPUT_FORMAT_NAMES, OUTPUT_FORMATS, resolveOutputFormat } from '../../../src/core/formats.ts';
 import { ApiError } from '../../../src/handlers/http.ts';
 import {
+  DPRS,
   negotiate,
   parseQuery,
   parseRequest,
@@ -254,6 +255,35 @@ describe('the CloudFront Function writing the query in one spelling', () => {
   }
 
   const BROWSER = 'image/avif,image/webp,*/*';
+
+  it('holds the parameters, ratios, fits and format names of the function, and the settings Terraform gives it', () => {
+    const constants = runInNewContext(
+      `var CONFIG = {};\n${code}\n({ PARAMS, DPRS, FITS, FORMAT_NAMES });`,
+      {},
+    );
+    expect(JSON.parse(JSON.stringify(constants))).toEqual({
+      PARAMS: [...TRANSFORM_PARAMS],
+      DPRS: [...DPRS],
+      FITS: ['inside', 'cover', 'contain'],
+      FORMAT_NAMES: Object.fromEntries(OUTPUT_FORMAT_NAMES.map((name) => [name, resolveOutputFormat(name)])),
+    });
+    // main.tf edge_config: the settings edgeFunction passes, under the same names.
+    const main = readFileSync(
+      new URL('../../../terraform/modules/transform/main.tf', import.meta.url),
+      'utf8',
+    );
+    const block = /edge_config = \{([^}]*)\}/.exec(main)![1]!;
+    const names = [...block.matchAll(/^\s*(\w+)\s*=/gm)].map((m) => m[1]);
+    expect(names.sort()).toEqual([
+      'formats',
+      'maxSize',
+      'qualityMax',
+      'qualityMin',
+      'signing',
+      'sizeStep',
+      'sizes',
+    ]);
+  });
 
   it('makes one cache entry of the spellings of one request, with signing off', () => {
     const fn = edgeFunction(OFF);
