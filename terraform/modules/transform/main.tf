@@ -58,9 +58,11 @@ locals {
   # The processing function's environment (same document and output bucket) without what this
   # function does not use, nor IMGPIPE_MEMORY_MB, that function's memory budget (this one has
   # memory_size: its own budget follows from it), and its own settings (src/config/settings.ts,
-  # TRANSFORM_SETTINGS).
+  # TRANSFORM_SETTINGS): those come from this module's variables alone, which the CloudFront
+  # Function checks requests against too (edge_config); an IMGPIPE_TRANSFORM_SIZES passed in
+  # function_environment reached the function but not the edge, so the two disagreed.
   environment = merge(
-    { for name, value in var.function_environment : name => value if !contains(["IMGPIPE_EVENT_BUS", "IMGPIPE_DELETE_OUTPUTS", "IMGPIPE_STATUS_TABLE", "IMGPIPE_MEMORY_MB"], name) },
+    { for name, value in var.function_environment : name => value if !contains(["IMGPIPE_EVENT_BUS", "IMGPIPE_DELETE_OUTPUTS", "IMGPIPE_STATUS_TABLE", "IMGPIPE_MEMORY_MB"], name) && !startswith(name, "IMGPIPE_TRANSFORM_") },
     {
       POWERTOOLS_METRICS_FUNCTION_NAME           = local.function_name
       POWERTOOLS_TRACE_ENABLED                   = tostring(var.tracing_enabled)

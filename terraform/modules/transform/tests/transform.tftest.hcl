@@ -423,3 +423,23 @@ run "leaves_out_the_processing_functions_memory_budget" {
     error_message = "The function should not get the processing function's IMGPIPE_MEMORY_MB."
   }
 }
+
+# The transform settings come from this module's variables alone, as the CloudFront Function's
+# (edge_config) do: one passed in the processing function's environment is left out.
+run "takes_its_own_settings_from_its_variables_alone" {
+  command = plan
+
+  variables {
+    function_environment = {
+      IMGPIPE_OUTPUT_BUCKET      = "imgpipe-test-output-123456789012"
+      IMGPIPE_TRANSFORM_SIZES    = "640"
+      IMGPIPE_TRANSFORM_MAX_SIZE = "100"
+      IMGPIPE_TRANSFORM_SIGNING  = "off"
+    }
+  }
+
+  assert {
+    condition     = !contains(keys(aws_lambda_function.this.environment[0].variables), "IMGPIPE_TRANSFORM_SIZES") && aws_lambda_function.this.environment[0].variables.IMGPIPE_TRANSFORM_MAX_SIZE == tostring(var.max_size) && aws_lambda_function.this.environment[0].variables.IMGPIPE_TRANSFORM_SIGNING == var.signing
+    error_message = "IMGPIPE_TRANSFORM_* in function_environment should not reach the function: its settings are the module's variables, which the edge uses too."
+  }
+}
