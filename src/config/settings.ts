@@ -83,6 +83,17 @@ export const SETTINGS = {
     min: 0,
     max: 100,
   },
+  /**
+   * The most tiles an elongated image is moderated in (pipeline/rendition.ts moderationTiles), each
+   * one DetectModerationLabels call (two with transparency); an image that needs more is rejected
+   * (`moderation`). 8 tiles of 2:1 cover images up to 9:1 (phone panoramas), at most 8 calls.
+   */
+  moderationMaxTiles: {
+    env: 'IMGPIPE_MODERATION_MAX_TILES',
+    default: 8,
+    min: 1,
+    max: 64,
+  },
   /** Label names (any level of Rekognition's taxonomy) that reject an image; empty: every label. */
   moderationCategories: { env: 'IMGPIPE_MODERATION_CATEGORIES' },
   /** Where the malware scanner's signature database lives, written by the signature updater. */

@@ -16,6 +16,8 @@ export interface ModerationConfig {
    * level of Rekognition's taxonomy: `Explicit`, `Violence`, `Graphic Violence`...). Empty: any label.
    */
   readonly categories: readonly string[];
+  /** The most tiles an elongated image is moderated in (IMGPIPE_MODERATION_MAX_TILES), 1-64. */
+  readonly maxTiles: number;
 }
 
 export function loadModerationConfig(env: Env): ModerationConfig {
@@ -31,6 +33,7 @@ export function loadModerationConfig(env: Env): ModerationConfig {
   return Object.freeze({
     minConfidence: envIntegerSetting(env, SETTINGS.moderationMinConfidence),
     categories: Object.freeze([...new Set(categories)]),
+    maxTiles: envIntegerSetting(env, SETTINGS.moderationMaxTiles),
   });
 }
 

@@ -23,14 +23,16 @@ const deps = await createLambdaDeps();
 export const handler = createS3EventHandler(deps);
 export const api = createApiHandler(deps);
 
+const moderation = loadModerationConfig(process.env);
 const workflow = createWorkflowTasks({
   ...deps,
   moderator: new RekognitionModerator(
     deps.tracer
       ? deps.tracer.captureAWSv3Client(new RekognitionClient({ requestHandler: awsHttpLimits() }))
       : new RekognitionClient({ requestHandler: awsHttpLimits() }),
-    loadModerationConfig(process.env),
+    moderation,
   ),
+  moderationMaxTiles: moderation.maxTiles,
 });
 export const workflowInspect = workflow.inspect;
 export const workflowModerate = workflow.moderate;

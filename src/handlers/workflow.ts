@@ -1,3 +1,4 @@
+import { SETTINGS } from '../config/settings.ts';
 import {
   INVALID_REASONS,
   InvalidImageError,
@@ -8,7 +9,7 @@ import { isPlainObject } from '../core/json.ts';
 import type { ObjectRef } from '../core/objects.ts';
 import type { ModerationFinding, ModerationResult } from '../moderation/rekognition.ts';
 import { invocationTimeError } from '../pipeline/deadline.ts';
-import { type Rendition, renderJpegs } from '../pipeline/rendition.ts';
+import { MODERATION_RENDITION, type Rendition, renderJpegs } from '../pipeline/rendition.ts';
 import { parseS3Event } from './events.ts';
 import { type LambdaHandler, lambdaHandler } from './lambda.ts';
 import { createObjectHandling, type Handled, type HandlerDeps, type RecordResult } from './objects.ts';
@@ -80,6 +81,12 @@ export interface Moderator {
 
 export interface WorkflowDeps extends HandlerDeps {
   readonly moderator?: Moderator;
+  /**
+   * The most tiles (DetectModerationLabels calls per background) an elongated image is moderated
+   * in (IMGPIPE_MODERATION_MAX_TILES, pipeline/rendition.ts moderationTiles); one that needs more is
+   * rejected. Default: the setting's.
+   */
+  readonly moderationMaxTiles?: number;
 }
 
 export interface WorkflowTasks {
@@ -235,6 +242,8 @@ export function createWorkflowTasks(deps: WorkflowDeps, options: ReprocessOption
           object.body,
           config.pipeline.limits,
           remainingMs === undefined ? undefined : startedAt + remainingMs,
+          MODERATION_RENDITION,
+          deps.moderationMaxTiles ?? SETTINGS.moderationMaxTiles.default,
         );
       } catch (error) {
         if (error instanceof InvalidImageError) {
@@ -247,8 +256,8 @@ export function createWorkflowTasks(deps: WorkflowDeps, options: ReprocessOption
         }
         throw error;
       }
-      // An image with transparency is looked at on white and on black; the first that is
-      // flagged rejects it.
+      // An image with transparency is looked at on white and on black, an elongated one in tiles
+      // (each a DetectModerationLabels call); the first that is flagged rejects it.
       const labels: ModerationFinding[] = [];
       for (const jpeg of renditions) {
         const result = await deps.moderator.moderate(jpeg.bytes);
@@ -258,6 +267,7 @@ export function createWorkflowTasks(deps: WorkflowDeps, options: ReprocessOption
           width: jpeg.width,
           height: jpeg.height,
           bytes: jpeg.bytes.length,
+          ...(jpeg.tile && { tile: jpeg.tile }),
         };
         logger.info('Object moderated', {
           bucket: ref.bucket,
@@ -268,8 +278,12 @@ export function createWorkflowTasks(deps: WorkflowDeps, options: ReprocessOption
         });
         if (result.flagged.length === 0) continue;
         const names = result.flagged.map((label) => `${label.name} (${label.confidence}%)`).join(', ');
+        const { tile } = jpeg;
         const where =
-          jpeg.background === 'white' ? '' : ` (its transparent pixels shown on ${jpeg.background})`;
+          (tile
+            ? ` in tile ${tile.index} of ${tile.count} (${tile.width}x${tile.height} at ${tile.left},${tile.top})`
+            : '') +
+          (jpeg.background === 'white' ? '' : ` (its transparent pixels shown on ${jpeg.background})`);
         return {
           status: 'rejected',
           rejection: {

@@ -1,36 +1,45 @@
 import { encode } from '../codecs/index.ts';
+import { ENCODE_COST } from '../codecs/memory.ts';
 import { parsePipelineConfig } from '../config/document.ts';
 import type { Limits, PipelineConfig, Rgba } from '../core/config.ts';
-import { flatten, pad, type RawImage } from '../image/raw.ts';
+import { InvalidImageError } from '../core/errors.ts';
+import { inspectImage } from '../image/inspect.ts';
+import { crop, flatten, type RawImage } from '../image/raw.ts';
 import { Deadline } from './deadline.ts';
+import type { Region } from './plan.ts';
 import { type Encoder, processImage } from './process-image.ts';
 
 /**
  * Small JPEGs of an image, for a service that looks at the picture rather than the file (content
  * moderation): decoded, oriented, its long side scaled to `longSide` pixels (up or down, so tiny
- * images still meet a service's minimum size; its short side padded to `minSide` when the image is
- * too elongated for it) and flattened onto white; an image with transparent
+ * images still meet a service's minimum size) and flattened onto white; an image with transparent
  * pixels is also flattened onto black. One background alone can hide a picture drawn in the alpha
  * channel (white pixels shaped by their opacity vanish on white and show on any dark page), but
  * none can hide it on both. The same decode, limits and time budget as processImage, since it is
- * processImage with one variant, decoded once for both.
+ * processImage with one variant, decoded once for every rendition.
+ *
+ * An image more than `maxAspect` times as long as it is wide is cut into tiles (moderationTiles):
+ * scaled whole to 1024 px, a tall strip of stacked pictures (20000x500) would show each of them a
+ * few pixels high, and anything passes. Each tile is rendered as a whole image is.
  */
 export interface RenditionOptions {
   readonly longSide: number;
   readonly quality: number;
   /**
-   * The least width and height the service takes: a rendition narrower or lower (an image more
-   * than longSide / minSide times as long as it is wide) is centred on a canvas of that size, of
-   * its background's colour.
+   * The most a rendition's long side may be of its short side: an image more elongated is cut into
+   * tiles of this aspect (moderationTiles).
    */
-  readonly minSide: number;
+  readonly maxAspect: number;
 }
 
 /**
  * Rekognition takes JPEG bytes up to 5 MB, and images of at least 80 pixels in height and width
  * ("Guidelines and quotas in Amazon Rekognition"); 1024 px at quality 85 is a few hundred KB.
+ * Tiles of at most 2:1 keep every common photo shape (4:3, 3:2, 16:9, a 2:1 equirectangular
+ * panorama) to one rendition, one call, and give any picture in a tile at least 512 px across;
+ * their short side (512 px and more) is far above Rekognition's 80 px minimum.
  */
-export const MODERATION_RENDITION: RenditionOptions = { longSide: 1024, quality: 85, minSide: 80 };
+export const MODERATION_RENDITION: RenditionOptions = { longSide: 1024, quality: 85, maxAspect: 2 };
 
 export type RenditionBackground = 'white' | 'black';
 
@@ -39,24 +48,32 @@ const BACKGROUNDS: Record<RenditionBackground, Rgba> = {
   black: { r: 0, g: 0, b: 0, a: 255 },
 };
 
-/** The rendition as a pipeline document: JPEG, or PNG (which keeps the alpha channel). */
+/**
+ * The rendition as a pipeline document: JPEG, or PNG (which keeps the alpha channel). `tiled`
+ * (an image cut into tiles of `maxAspect`): the whole image is scaled so that a tile's long side
+ * is `longSide`, that is its short side to longSide / maxAspect (`short` names that side).
+ */
 export function renditionConfig(
   limits: Limits,
   options: RenditionOptions = MODERATION_RENDITION,
   format: 'jpeg' | 'png' = 'jpeg',
+  tiled?: { readonly short: 'width' | 'height' },
 ): PipelineConfig {
   // The memory budget belongs to the process, not the document: it is passed on as an override.
   const { memory, ...documentLimits } = limits;
+  const side = Math.round(options.longSide / options.maxAspect);
   return parsePipelineConfig(
     {
       variants: [
-        {
-          name: 'rendition',
-          width: options.longSide,
-          height: options.longSide,
-          fit: 'inside',
-          upscale: true,
-        },
+        tiled
+          ? { name: 'rendition', [tiled.short]: side, fit: 'inside', upscale: true }
+          : {
+              name: 'rendition',
+              width: options.longSide,
+              height: options.longSide,
+              fit: 'inside',
+              upscale: true,
+            },
       ],
       formats: format === 'jpeg' ? { jpeg: { quality: options.quality } } : { png: {} },
       limits: documentLimits,
@@ -66,50 +83,149 @@ export function renditionConfig(
   );
 }
 
+/** A tile: its place in the oriented image, 1-based `index` of `count`. */
+export interface Tile extends Region {
+  readonly index: number;
+  readonly count: number;
+}
+
 export interface Rendition {
   readonly background: RenditionBackground;
   readonly bytes: Uint8Array;
   readonly width: number;
   readonly height: number;
+  /** Set when the image was cut into tiles: the one this rendition shows. */
+  readonly tile?: Tile;
+}
+
+/**
+ * The tiles an oriented image of `width` x `height` is looked at in: the whole image when its long
+ * side is at most `maxAspect` times its short side; else tiles of the full short side and
+ * `maxAspect` times it along the long side, spread evenly from one end to the other, each
+ * overlapping the next by at least the short side (half a tile at 2:1). Any picture in the image
+ * no longer along the long side than the image is across (a square photo in a stack of them, or
+ * anything wider than high in a tall strip) is then whole in one tile, however the stack is cut.
+ * For an image r times as long as it is wide (r > maxAspect): 1 + ceil(r - maxAspect) tiles.
+ */
+export function moderationTiles(
+  width: number,
+  height: number,
+  maxAspect = MODERATION_RENDITION.maxAspect,
+): Tile[] {
+  const tall = height > width;
+  const [long, short] = tall ? [height, width] : [width, height];
+  if (long <= maxAspect * short) return [{ left: 0, top: 0, width, height, index: 1, count: 1 }];
+  const length = Math.min(long, Math.round(maxAspect * short));
+  const count = 1 + Math.ceil((long - length) / short);
+  return Array.from({ length: count }, (_, i) => {
+    const start = Math.round((i * (long - length)) / (count - 1));
+    return tall
+      ? { left: 0, top: start, width, height: length, index: i + 1, count }
+      : { left: start, top: 0, width: length, height, index: i + 1, count };
+  });
+}
+
+/** How many tiles an oriented image of `width` x `height` needs (moderationTiles), without listing them. */
+export function tilesNeeded(
+  width: number,
+  height: number,
+  maxAspect = MODERATION_RENDITION.maxAspect,
+): number {
+  const [long, short] = width >= height ? [width, height] : [height, width];
+  if (long <= maxAspect * short) return 1;
+  return 1 + Math.ceil((long - Math.min(long, Math.round(maxAspect * short))) / short);
+}
+
+/**
+ * The memory the tiles take beyond what processImage's estimate holds for the scaled image (its
+ * one variant, kept): one tile at a time, its copy (a tile across the rows of a wide image), its
+ * copy flattened onto a background, and MozJPEG's encode of it (codecs/memory.ts ENCODE_COST).
+ */
+export function tileWorkingBytes(options: RenditionOptions = MODERATION_RENDITION): number {
+  const pixels = options.longSide * Math.ceil(options.longSide / options.maxAspect);
+  const jpeg = ENCODE_COST.jpeg;
+  return pixels * (4 + 4 + jpeg.bytesPerPixel) + jpeg.fixedMb * 1024 * 1024;
 }
 
 /**
  * The renditions of `bytes` under `limits`: on white, then on black if the image has transparent
- * pixels. One decode and resize (processImage, whose one encode is replaced by keeping the
- * unflattened pixels), then each background flattened and encoded here, within the same deadline.
+ * pixels; an image cut into tiles, each tile so, in order. One decode and resize (processImage,
+ * whose one encode is replaced by keeping the unflattened pixels), then each tile and background
+ * flattened and encoded here, within the same deadline.
+ *
+ * `maxTiles`: an image that needs more tiles is refused before it is decoded, as `moderation` (it
+ * cannot pass unmoderated), with its size, the tiles it needs and the cap. Its memory: the tiles
+ * are cut from the image scaled once (a tile's long side at longSide), whose estimate
+ * processImage checks before the decode against the budget less tileWorkingBytes, so the tiles,
+ * made after, stay within the budget.
  */
 export async function renderJpegs(
   bytes: Uint8Array,
   limits: Limits,
   invocationEndsAt?: number,
   options: RenditionOptions = MODERATION_RENDITION,
+  maxTiles = Number.POSITIVE_INFINITY,
 ): Promise<Rendition[]> {
-  const jpegOptions = renditionConfig(limits, options).formatOptions;
-  // As PNG, processImage hands its encoder the pixels unflattened.
-  const unflattened = renditionConfig(limits, options, 'png');
-  let pixels: RawImage | undefined;
-  const keep: Encoder = {
-    parallel: false,
-    workers: 1,
-    async encode(_format, image, _options, signal) {
-      signal?.throwIfAborted();
-      pixels = image;
-      return { bytes: new Uint8Array(0), ms: 0 };
-    },
-  };
   const deadline = new Deadline({ maxSeconds: limits.maxSecondsPerImage, invocationEndsAt });
   try {
-    const image = await processImage(bytes, unflattened, keep, deadline);
-    const renditions: Rendition[] = [];
-    for (const background of image.transparent ? (['white', 'black'] as const) : (['white'] as const)) {
-      deadline.enter('encode');
-      const flat = padded(
-        image.transparent ? flatten(pixels!, BACKGROUNDS[background]) : pixels!,
-        options.minSide,
-        BACKGROUNDS[background],
+    // The header (as processImage reads it first): the oriented size decides the tiles.
+    const header = inspectImage(bytes, limits);
+    const { displayWidth: width, displayHeight: height } = header;
+    const needed = tilesNeeded(width, height, options.maxAspect);
+    if (needed > maxTiles) {
+      throw new InvalidImageError(
+        'moderation',
+        `Content moderation cannot look at the ${width}x${height} image: more than ${options.maxAspect}:1, it needs ${needed} tiles of at most ${options.maxAspect}:1, more than the ${maxTiles} IMGPIPE_MODERATION_MAX_TILES allows, and is not passed unmoderated`,
+        { width, height, tiles: needed, maxTiles, maxAspect: options.maxAspect },
       );
-      const jpeg = await encode('jpeg', flat, jpegOptions);
-      renditions.push({ background, bytes: jpeg, width: flat.width, height: flat.height });
+    }
+    const tiles = needed > 1 ? moderationTiles(width, height, options.maxAspect) : undefined;
+    const tiled = tiles ? { short: width < height ? ('width' as const) : ('height' as const) } : undefined;
+    const jpegOptions = renditionConfig(limits, options).formatOptions;
+    // As PNG, processImage hands its encoder the pixels unflattened. With tiles, the budget it
+    // checks keeps room for them.
+    const reserve = tiles && limits.memory ? Math.ceil(tileWorkingBytes(options) / (1024 * 1024)) : 0;
+    const unflattened = renditionConfig(
+      reserve > 0
+        ? {
+            ...limits,
+            memory: {
+              mb: limits.memory!.mb - reserve,
+              source: `${limits.memory!.source}, less ${reserve} MiB for the moderation tiles`,
+            },
+          }
+        : limits,
+      options,
+      'png',
+      tiled,
+    );
+    let pixels: RawImage | undefined;
+    const keep: Encoder = {
+      parallel: false,
+      workers: 1,
+      async encode(_format, image, _options, signal) {
+        signal?.throwIfAborted();
+        pixels = image;
+        return { bytes: new Uint8Array(0), ms: 0 };
+      },
+    };
+    const image = await processImage(bytes, unflattened, keep, deadline);
+    const scaled = pixels!;
+    const renditions: Rendition[] = [];
+    for (const tile of tiles ?? [undefined]) {
+      const part = tile ? tileOf(scaled, tile, width, height) : scaled;
+      for (const background of image.transparent ? (['white', 'black'] as const) : (['white'] as const)) {
+        deadline.enter('encode');
+        const flat = image.transparent ? flatten(part, BACKGROUNDS[background]) : part;
+        const jpeg = await encode('jpeg', flat, jpegOptions);
+        renditions.push({
+          background,
+          bytes: jpeg,
+          width: flat.width,
+          height: flat.height,
+          ...(tile && { tile }),
+        });
+      }
     }
     deadline.check();
     return renditions;
@@ -118,8 +234,13 @@ export async function renderJpegs(
   }
 }
 
-/** The image on a canvas of at least `minSide` in each dimension (a panorama, a banner). */
-function padded(image: RawImage, minSide: number, background: Rgba): RawImage {
-  if (image.width >= minSide && image.height >= minSide) return image;
-  return pad(image, Math.max(image.width, minSide), Math.max(image.height, minSide), background);
+/** The pixels of `tile` (in the oriented image of `width` x `height`) in the image scaled as `scaled`. */
+function tileOf(scaled: RawImage, tile: Tile, width: number, height: number): RawImage {
+  const kx = scaled.width / width;
+  const ky = scaled.height / height;
+  const w = Math.min(scaled.width, Math.max(1, Math.round(tile.width * kx)));
+  const h = Math.min(scaled.height, Math.max(1, Math.round(tile.height * ky)));
+  const left = Math.min(scaled.width - w, Math.round(tile.left * kx));
+  const top = Math.min(scaled.height - h, Math.round(tile.top * ky));
+  return crop(scaled, left, top, w, h);
 }

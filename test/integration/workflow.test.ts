@@ -131,6 +131,8 @@ async function setup(
     onGet?: (key: string) => void;
     /** Further environment variables of the tasks (e.g. IMGPIPE_SOURCE_BUCKETS). */
     env?: Record<string, string>;
+    /** The Moderate task's cap on tiles (IMGPIPE_MODERATION_MAX_TILES); default: the setting's. */
+    maxTiles?: number;
   } = {},
 ) {
   const table = `imgpipe-workflow-${++tables}`;
@@ -173,6 +175,7 @@ async function setup(
       : { status: options.wrapStatus ? options.wrapStatus(status) : status }),
     events: refusingPublisher(new JsonLinesPublisher(eventsFile), options.refusedPublishes ?? 0),
     moderator: new RekognitionModerator(rekognition, { minConfidence: 80, categories: [] }),
+    ...(options.maxTiles === undefined ? {} : { moderationMaxTiles: options.maxTiles }),
   };
   // The upload filters a reprocessing's own events are held to (the upload rule's, in AWS).
   const tasks = createWorkflowTasks(deps, {
@@ -486,8 +489,8 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
     expect(wf.moderation.commandCalls(DetectModerationLabelsCommand)).toHaveLength(3);
   });
 
-  it('moderates a banner more than 12.8 times as wide as it is high: its rendition is never under Rekognition’s 80 px minimum', async () => {
-    const wf = await setup({ checks: { malware: false, moderation: true } });
+  it('moderates a banner 20 times as wide as it is high in 19 tiles of 2:1, each within Rekognition’s 80 px minimum', async () => {
+    const wf = await setup({ checks: { malware: false, moderation: true }, maxTiles: 19 });
     // Rekognition stands in (no local server), holding requests to its documented set quotas
     // ("Guidelines and quotas in Amazon Rekognition"): at least 80 pixels in height and width.
     const sizes: [number, number][] = [];
@@ -504,7 +507,7 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
           });
         return { ModerationLabels: [], ModerationModelVersion: '7.0' };
       });
-    // 2000 x 100, opaque: a 1024 px long side makes it 1024 x 51.
+    // 2000 x 100, opaque: whole at a 1024 px long side it would be 1024 x 51.
     const [width, height] = [2000, 100];
     const data = new Uint8ClampedArray(width * height * 4);
     for (let i = 0; i < data.length; i += 4) data.set([(i / 4) % 256, 90, 160, 255], i);
@@ -514,8 +517,134 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
     expect(run.error).toBeUndefined();
     expect(run.invoked).toEqual(['Inspect', 'Moderate', 'Process']);
     expect(run.output).toMatchObject({ result: { status: 'processed', key } });
-    // The picture at its 1024 px long side, centred on a white canvas 80 px high.
-    expect(sizes).toEqual([[1024, 80]]);
+    // Tiles of 200 x 100, each at a 1024 px long side.
+    expect(sizes).toEqual(Array.from({ length: 19 }, () => [1024, 512]));
+  });
+
+  /**
+   * A strip of `width` x `height`: `colour` everywhere but a square of the strip's width at `top`,
+   * `square` (RGBA each).
+   */
+  async function strip(
+    width: number,
+    height: number,
+    top: number,
+    colour: readonly number[],
+    square: readonly number[],
+  ): Promise<Uint8Array> {
+    const data = new Uint8ClampedArray(width * height * 4);
+    for (let y = 0; y < height; y++) {
+      const pixel = y >= top && y < top + width ? square : colour;
+      for (let x = 0; x < width; x++) data.set(pixel, (y * width + x) * 4);
+    }
+    return encode('png', { width, height, data }, parsePipelineConfig({}).formatOptions);
+  }
+
+  /**
+   * Rekognition stands in (no local server), seeing a picture only at a size it can judge: it
+   * flags a rendition in which at least 240,000 pixels (a square of about 490 px) are of the
+   * picture's colour, on a rendition that is not one flat colour.
+   */
+  function flagsPicturesOf(wf: Awaited<ReturnType<typeof setup>>, isPicture: (rgb: Uint8Array) => boolean) {
+    wf.moderation
+      .on(DetectModerationLabelsCommand)
+      .callsFake(async (input: { Image: { Bytes: Uint8Array } }) => {
+        const image = await decode('jpeg', input.Image.Bytes);
+        let [count, min, max] = [0, 255, 0];
+        const rgb = new Uint8Array(3);
+        for (let i = 0; i < image.data.length; i += 4) {
+          rgb.set(image.data.subarray(i, i + 3));
+          if (isPicture(rgb)) count++;
+          min = Math.min(min, image.data[i]!);
+          max = Math.max(max, image.data[i]!);
+        }
+        const seen = count >= 240_000 && max - min > 64;
+        return {
+          ModerationLabels: seen
+            ? [{ Name: 'Explicit', ParentName: '', TaxonomyLevel: 1, Confidence: 99 }]
+            : [],
+          ModerationModelVersion: '7.0',
+        };
+      });
+  }
+
+  it('moderates a tall strip in tiles: a picture stacked in it is seen at a size Rekognition can judge, and named by its tile', async () => {
+    const wf = await setup({ checks: { malware: false, moderation: true } });
+    flagsPicturesOf(wf, ([r, g, b]) => r! > 180 && g! < 90 && b! < 90);
+    // 400 x 3200 (8:1), grey with a red 400 px square at rows 1800-2199. Whole at 1024 px it would
+    // be 128 x 1024, the square 128 px across; in tiles of 400 x 800 (512 x 1024) it is 512.
+    const png = await strip(400, 3200, 1800, [120, 120, 120, 255], [230, 20, 20, 255]);
+    const key = 'photos/stacked.png';
+    const run = await wf.run(await upload(key, png));
+    expect(run.invoked).toEqual(['Inspect', 'Moderate', 'Quarantine']);
+    const calls = wf.moderation.commandCalls(DetectModerationLabelsCommand);
+    // 7 tiles, starting every 400 rows: the fifth (rows 1600-2399) holds the square; none after it is sent.
+    expect(calls).toHaveLength(5);
+    for (const call of calls) {
+      const header = probeImage('jpeg', call.args[0].input.Image!.Bytes!);
+      expect([header.width, header.height]).toEqual([512, 1024]);
+    }
+    const record = await getJson<QuarantineRecord>(quarantined(), `reasons/${key}.json`);
+    expect(record).toMatchObject({
+      reason: 'moderation',
+      message: 'Content moderation flagged the image in tile 5 of 7 (400x800 at 0,1600): Explicit (99%)',
+      details: {
+        rendition: {
+          background: 'white',
+          width: 512,
+          height: 1024,
+          tile: { left: 0, top: 1600, width: 400, height: 800, index: 5, count: 7 },
+        },
+      },
+    });
+    expect(await outputs().head(`manifests/${key}.json`)).toBeUndefined();
+  });
+
+  it('moderates each tile of a transparent strip on black too: a picture drawn in the alpha channel of one tile is rejected', async () => {
+    const wf = await setup({ checks: { malware: false, moderation: true } });
+    // White pixels, a square drawn only in opacity: blank on white, a white square on black.
+    flagsPicturesOf(wf, ([r, g, b]) => r! > 200 && g! > 200 && b! > 200);
+    const png = await strip(400, 3200, 1800, [255, 255, 255, 0], [255, 255, 255, 255]);
+    const key = 'photos/stacked-in-alpha.png';
+    const run = await wf.run(await upload(key, png));
+    expect(run.invoked).toEqual(['Inspect', 'Moderate', 'Quarantine']);
+    // Each tile on white, then on black: the fifth tile's black one is the tenth call.
+    expect(wf.moderation.commandCalls(DetectModerationLabelsCommand)).toHaveLength(10);
+    const record = await getJson<QuarantineRecord>(quarantined(), `reasons/${key}.json`);
+    expect(record).toMatchObject({
+      reason: 'moderation',
+      message:
+        'Content moderation flagged the image in tile 5 of 7 (400x800 at 0,1600) (its transparent pixels shown on black): Explicit (99%)',
+      details: { rendition: { background: 'black', tile: { top: 1600, index: 5 } } },
+    });
+  });
+
+  it('quarantines, without a call, an image that needs more tiles than IMGPIPE_MODERATION_MAX_TILES: it is never passed unmoderated', async () => {
+    const wf = await setup({ checks: { malware: false, moderation: true } });
+    // 400 x 4000 (10:1) needs 9 tiles of 2:1; the default cap is 8.
+    const png = await strip(400, 4000, 1800, [120, 120, 120, 255], [230, 20, 20, 255]);
+    const key = 'photos/too-long.png';
+    const run = await wf.run(await upload(key, png));
+    expect(run.error).toBeUndefined();
+    expect(run.invoked).toEqual(['Inspect', 'Moderate', 'Quarantine']);
+    expect(wf.moderation.commandCalls(DetectModerationLabelsCommand)).toHaveLength(0);
+    const record = await getJson<QuarantineRecord>(quarantined(), `reasons/${key}.json`);
+    expect(record).toMatchObject({
+      reason: 'moderation',
+      message:
+        'Content moderation cannot look at the 400x4000 image: more than 2:1, it needs 9 tiles of at most 2:1, more than the 8 IMGPIPE_MODERATION_MAX_TILES allows, and is not passed unmoderated',
+      details: { width: 400, height: 4000, tiles: 9, maxTiles: 8, maxAspect: 2 },
+    });
+    expect(await wf.status.get(SOURCE, key)).toMatchObject({ status: 'quarantined', reason: 'moderation' });
+    expect(wf.events().map((e) => [e['detail-type'], e.detail.reason])).toEqual([
+      ['Image Quarantined', 'moderation'],
+    ]);
+    expect(await outputs().head(`manifests/${key}.json`)).toBeUndefined();
+    // With the cap at 9, the same image is moderated in 9 tiles and processed.
+    const raised = await setup({ checks: { malware: false, moderation: true }, maxTiles: 9 });
+    const again = await raised.run(await upload('photos/long-enough.png', png));
+    expect(again.output).toMatchObject({ result: { status: 'processed' } });
+    expect(raised.moderation.commandCalls(DetectModerationLabelsCommand)).toHaveLength(9);
   });
 
   it('reprocesses through the workflow with force: a quarantined image is quarantined again, an unchecked one is scanned and moderated first', async () => {

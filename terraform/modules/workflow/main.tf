@@ -75,6 +75,7 @@ locals {
 
   task_environment = merge(var.environment, {
     IMGPIPE_MODERATION_MIN_CONFIDENCE = tostring(var.moderation_min_confidence)
+    IMGPIPE_MODERATION_MAX_TILES      = tostring(var.moderation_max_tiles)
     }, length(var.moderation_categories) == 0 ? {} : {
     IMGPIPE_MODERATION_CATEGORIES = join(",", var.moderation_categories)
   })

@@ -1,6 +1,16 @@
 import { describe, expect, it } from 'vitest';
+import { encode } from '../../../src/codecs/index.ts';
+import { parsePipelineConfig } from '../../../src/config/document.ts';
 import { loadPipelineConfig } from '../../../src/config/index.ts';
-import { MODERATION_RENDITION, renditionConfig } from '../../../src/pipeline/rendition.ts';
+import { InvalidImageError } from '../../../src/core/errors.ts';
+import {
+  MODERATION_RENDITION,
+  moderationTiles,
+  renderJpegs,
+  renditionConfig,
+  tilesNeeded,
+  tileWorkingBytes,
+} from '../../../src/pipeline/rendition.ts';
 
 describe('renditionConfig', () => {
   it('keeps the limits of the configuration it is made from, the memory budget included', () => {
@@ -12,5 +22,99 @@ describe('renditionConfig', () => {
     expect(rendition.limits.memory).toEqual({ mb: 1024, source: 'IMGPIPE_MEMORY_MB' });
     expect(rendition.variants).toHaveLength(1);
     expect(rendition.variants[0]).toMatchObject({ width: MODERATION_RENDITION.longSide, upscale: true });
+  });
+});
+
+describe('moderationTiles', () => {
+  it('keeps an image of at most 2:1 whole: one rendition, one call', () => {
+    for (const [width, height] of [
+      [1600, 900],
+      [900, 1600],
+      [2000, 1000],
+      [1000, 2000],
+      [1, 1],
+      [2, 1],
+    ] as const) {
+      expect(moderationTiles(width, height)).toEqual([
+        { left: 0, top: 0, width, height, index: 1, count: 1 },
+      ]);
+      expect(tilesNeeded(width, height)).toBe(1);
+    }
+  });
+
+  it('cuts a longer image into tiles of 2:1 that cover it, each overlapping the next by at least its short side', () => {
+    for (const [width, height] of [
+      [2001, 1000],
+      [500, 20000],
+      [20000, 500],
+      [400, 3200],
+      [3, 1],
+      [1000, 9001],
+      [777, 5431],
+    ] as const) {
+      const tiles = moderationTiles(width, height);
+      const tall = height > width;
+      const [long, short] = tall ? [height, width] : [width, height];
+      expect(tiles.length, `${width}x${height}`).toBe(tilesNeeded(width, height));
+      expect(tiles.length).toBe(1 + Math.ceil(long / short - 2));
+      for (const [i, tile] of tiles.entries()) {
+        expect(tile).toMatchObject({ index: i + 1, count: tiles.length });
+        // The full short side, twice it along the long side.
+        expect(tall ? [tile.left, tile.width, tile.height] : [tile.top, tile.height, tile.width]).toEqual([
+          0,
+          short,
+          2 * short,
+        ]);
+      }
+      const starts = tiles.map((tile) => (tall ? tile.top : tile.left));
+      expect(starts[0]).toBe(0);
+      expect(starts.at(-1)! + 2 * short).toBe(long);
+      for (let i = 1; i < starts.length; i++) expect(starts[i]! - starts[i - 1]!).toBeLessThanOrEqual(short);
+    }
+  });
+
+  it('counts 8 tiles up to 9:1, and 39 for a 40:1 strip', () => {
+    expect(tilesNeeded(1000, 9000)).toBe(8);
+    expect(tilesNeeded(1000, 9001)).toBe(9);
+    expect(tilesNeeded(20000, 500)).toBe(39);
+  });
+});
+
+describe('renderJpegs', () => {
+  const strip = (width: number, height: number) =>
+    encode(
+      'png',
+      { width, height, data: new Uint8ClampedArray(width * height * 4).fill(255) },
+      parsePipelineConfig({}).formatOptions,
+    );
+  const limitsWith = (mb: number) => ({
+    ...loadPipelineConfig({}).limits,
+    memory: { mb, source: 'IMGPIPE_MEMORY_MB' },
+  });
+
+  it('renders a tall strip in tiles of 512 x 1024', async () => {
+    const renditions = await renderJpegs(await strip(300, 1500), loadPipelineConfig({}).limits);
+    // 5:1 -> 4 tiles of 300 x 600, starting every 300 rows.
+    expect(renditions.map((r) => [r.width, r.height, r.background, r.tile?.top, r.tile?.index])).toEqual([
+      [512, 1024, 'white', 0, 1],
+      [512, 1024, 'white', 300, 2],
+      [512, 1024, 'white', 600, 3],
+      [512, 1024, 'white', 900, 4],
+    ]);
+  });
+
+  it('checks, before the decode, the memory of the tiles besides that of the scaled image', async () => {
+    const png = await strip(300, 1500);
+    // The estimate of the scaled image alone, as the refusal of a budget of 1 MiB states it.
+    const refused = await renderJpegs(png, limitsWith(1)).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(InvalidImageError);
+    const estimateMb = Math.ceil(((refused as InvalidImageError).details.estimateBytes as number) / 2 ** 20);
+    const reserveMb = Math.ceil(tileWorkingBytes() / 2 ** 20);
+    // A budget that holds the scaled image but not its tiles refuses it, naming the room kept.
+    await expect(renderJpegs(png, limitsWith(estimateMb + reserveMb - 1))).rejects.toMatchObject({
+      reason: 'over-memory-budget',
+      message: expect.stringContaining(`(IMGPIPE_MEMORY_MB, less ${reserveMb} MiB for the moderation tiles)`),
+    });
+    expect(await renderJpegs(png, limitsWith(estimateMb + reserveMb))).toHaveLength(4);
   });
 });

@@ -52,7 +52,7 @@ run "creates_the_per_upload_workflow_with_every_check" {
   }
 
   assert {
-    condition     = aws_lambda_function.image["moderate"].environment[0].variables.IMGPIPE_MODERATION_MIN_CONFIDENCE == "80" && aws_lambda_function.image["process"].environment[0].variables.IMGPIPE_OUTPUT_BUCKET == "imgpipe-test-output-123456789012"
+    condition     = aws_lambda_function.image["moderate"].environment[0].variables.IMGPIPE_MODERATION_MIN_CONFIDENCE == "80" && aws_lambda_function.image["moderate"].environment[0].variables.IMGPIPE_MODERATION_MAX_TILES == "8" && aws_lambda_function.image["process"].environment[0].variables.IMGPIPE_OUTPUT_BUCKET == "imgpipe-test-output-123456789012"
     error_message = "The task functions should get the imgpipe function's environment and the moderation settings."
   }
 
