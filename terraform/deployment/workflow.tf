@@ -37,6 +37,12 @@ variable "moderation_min_confidence" {
   default     = 80
 }
 
+variable "moderation_max_tiles" {
+  description = "Workflow mode: the most tiles (1-64) of 2:1 an image more than 2:1 is moderated in, each one Rekognition call; an image that needs more is quarantined as moderation (8 cover up to 9:1)."
+  type        = number
+  default     = 8
+}
+
 variable "moderation_categories" {
   description = "Workflow mode: moderation label names (any level of Rekognition's taxonomy) that reject an image; empty: every label."
   type        = list(string)
@@ -77,6 +83,7 @@ module "workflow" {
   malware_scan_enabled      = var.malware_scan_enabled
   moderation_enabled        = var.moderation_enabled
   moderation_min_confidence = var.moderation_min_confidence
+  moderation_max_tiles      = var.moderation_max_tiles
   moderation_categories     = var.moderation_categories
   scanner_image_digests     = var.scanner_image_digests
 
