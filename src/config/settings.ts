@@ -86,13 +86,15 @@ export const SETTINGS = {
   /**
    * The most tiles an elongated image is moderated in (pipeline/rendition.ts moderationTiles), each
    * one DetectModerationLabels call (two with transparency); an image that needs more is rejected
-   * (`moderation`). 8 tiles of 2:1 cover images up to 9:1 (phone panoramas), at most 8 calls.
+   * (`moderation`). 8 tiles of 2:1 cover images up to 9:1 (phone panoramas), at most 8 calls. At
+   * most 16: the Moderate task's 50 s (terraform/modules/workflow) must hold the decode, the tiles'
+   * encodes and up to 32 sequential calls (two per tile with transparency).
    */
   moderationMaxTiles: {
     env: 'IMGPIPE_MODERATION_MAX_TILES',
     default: 8,
     min: 1,
-    max: 64,
+    max: 16,
   },
   /** Label names (any level of Rekognition's taxonomy) that reject an image; empty: every label. */
   moderationCategories: { env: 'IMGPIPE_MODERATION_CATEGORIES' },

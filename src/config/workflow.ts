@@ -16,7 +16,7 @@ export interface ModerationConfig {
    * level of Rekognition's taxonomy: `Explicit`, `Violence`, `Graphic Violence`...). Empty: any label.
    */
   readonly categories: readonly string[];
-  /** The most tiles an elongated image is moderated in (IMGPIPE_MODERATION_MAX_TILES), 1-64. */
+  /** The most tiles an elongated image is moderated in (IMGPIPE_MODERATION_MAX_TILES), 1-16. */
   readonly maxTiles: number;
 }
 

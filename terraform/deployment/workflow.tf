@@ -38,7 +38,7 @@ variable "moderation_min_confidence" {
 }
 
 variable "moderation_max_tiles" {
-  description = "Workflow mode: the most tiles (1-64) of 2:1 an image more than 2:1 is moderated in, each one Rekognition call; an image that needs more is quarantined as moderation (8 cover up to 9:1)."
+  description = "Workflow mode: the most tiles (1-16) of 2:1 an image more than 2:1 is moderated in, each one Rekognition call; an image that needs more is quarantined as moderation (8 cover up to 9:1)."
   type        = number
   default     = 8
 }
