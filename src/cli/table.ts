@@ -89,10 +89,18 @@ function fitColumns<Row>(
   return kept;
 }
 
-/** Cuts plain text to `max` characters, ending in … when cut. */
+/** Cuts plain text to `max` columns, ending in … when cut. */
 function cut(text: string, max: number): string {
-  const chars = [...text];
-  return chars.length <= max ? text : `${chars.slice(0, Math.max(0, max - 1)).join('')}…`;
+  if (width(text) <= max) return text;
+  let kept = '';
+  let columns = 0;
+  for (const char of text) {
+    const w = charWidth(char);
+    if (columns + w > max - 1) break;
+    kept += char;
+    columns += w;
+  }
+  return `${kept}…`;
 }
 
 function show(value: string | number | undefined): string {
@@ -127,10 +135,29 @@ export function printableStack(error: unknown): string {
   return [printable(lines.slice(0, frame).join('\n')), ...lines.slice(frame).map(printable)].join('\n');
 }
 
-/** Display width, ignoring ANSI colour codes. */
+/**
+ * Display width in terminal columns, ignoring ANSI colour codes: a combining mark (the accent of an
+ * é decomposed, as macOS names files), a zero-width joiner or a variation selector takes none, and
+ * an East Asian wide or fullwidth character (写真.jpg) or an emoji shown as one (☕) takes two.
+ * Counted as one each, such names pushed the rest of their row out of line, and past the width of
+ * a terminal that the table was fitted to.
+ */
 function width(text: string): number {
+  let columns = 0;
   // biome-ignore lint/suspicious/noControlCharactersInRegex: matching ANSI escape sequences is the point
-  return [...text.replace(/\x1b\[[0-9;]*m/g, '')].length;
+  for (const char of text.replace(/\x1b\[[0-9;]*m/g, '')) columns += charWidth(char);
+  return columns;
+}
+
+/** Takes no column of its own: combining marks, format characters (ZWJ, ZWSP), variation selectors. */
+const ZERO_WIDTH = /^[\p{Mn}\p{Me}\p{Cf}]$/u;
+/** East Asian Wide (W) and Fullwidth (F) blocks, and emoji presented as emoji: two columns. */
+const WIDE =
+  /^[\p{Emoji_Presentation}\u1100-\u115f\u231a\u231b\u2329\u232a\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff\ua000-\ua4cf\ua960-\ua97f\uac00-\ud7a3\uf900-\ufaff\ufe10-\ufe19\ufe30-\ufe6f\uff00-\uff60\uffe0-\uffe6\u{16fe0}-\u{18aff}\u{1b000}-\u{1b2ff}\u{1f200}-\u{1f2ff}\u{20000}-\u{3fffd}]$/u;
+
+function charWidth(char: string): number {
+  if (ZERO_WIDTH.test(char)) return 0;
+  return WIDE.test(char) ? 2 : 1;
 }
 
 export function formatBytes(bytes: number): string {

@@ -85,6 +85,31 @@ describe('renderTable in a terminal of a given width', () => {
     for (const line of text.split('\n')) expect(line.length).toBeLessThanOrEqual(26);
   });
 
+  it('measures names in terminal columns: accents decomposed take none, wide characters two', () => {
+    // As a terminal shows them: 'café' with its accent decomposed (a name from macOS) is 4 columns,
+    // '写真' and '☕' 2 each. Counted as characters, their rows' later cells were out of line.
+    const named = (file: string): Row => ({ file, detail: 'ok', ms: 1 });
+    const names = ['plain.jpg', 'cafe\u0301.jpg', '写真.jpg', 'cup ☕.jpg'];
+    const shown = [9, 8, 8, 10];
+    const lines = renderTable(columns, names.map(named), 'text').split('\n');
+    // The column, as shown, where each row's time begins.
+    const at = names.map((name, i) => {
+      const rest = lines[i + 2]!.slice(name.length);
+      return shown[i]! + [...rest.slice(0, rest.indexOf('1 ms'))].length;
+    });
+    expect(new Set(at).size).toBe(1);
+  });
+
+  it('cuts wide text to the columns of the terminal', () => {
+    const wide: Row[] = [{ file: 'in/a.jpg', detail: '写'.repeat(100), ms: 1 }];
+    const lines = renderTable(columns, wide, 'text', { maxWidth: 40 }).split('\n');
+    // 写 is two columns: the cut row takes at most the 40 columns there are.
+    const columnsOf = (line: string) => [...line].reduce((sum, c) => sum + (c === '写' ? 2 : 1), 0);
+    for (const line of lines) expect(columnsOf(line)).toBeLessThanOrEqual(40);
+    expect(columnsOf(lines[2]!)).toBeGreaterThanOrEqual(39);
+    expect(lines[2]).toMatch(/…$/);
+  });
+
   it('keeps every cell whole without a width', () => {
     expect(renderTable(columns, rows, 'text')).toContain('x'.repeat(300));
   });
