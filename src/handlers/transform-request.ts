@@ -218,7 +218,8 @@ function dprOf(value: string): number {
 }
 
 function sizeOf(name: 'w' | 'h', value: string, dpr: number, config: TransformConfig): number {
-  const size = /^\d{1,5}$/.test(value) ? Number(value) : Number.NaN;
+  // Any number of digits: 100000 is a whole number, over maxSize (it was refused as no whole number).
+  const size = /^\d+$/.test(value) ? Number(value) : Number.NaN;
   if (config.sizes.length > 0) {
     if (!config.sizes.includes(size)) throw bad(name, `one of ${config.sizes.join(', ')}`, value);
   } else if (!(size >= config.sizeStep && size % config.sizeStep === 0)) {

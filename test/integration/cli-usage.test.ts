@@ -464,6 +464,11 @@ describe('imgpipe usage errors', () => {
       [['--w', '0'], '--w: Expected a whole number of pixels (1, 2, ...) for w but received "0"'],
       // A negative value was "Expected a number for --h", which it is.
       [['--h', '-1'], '--h: Expected a whole number of pixels (1, 2, ...) for h but received "-1"'],
+      // A whole number over any deployment's largest side was "Expected a whole number of pixels".
+      [
+        ['--w', '100000'],
+        '--w: Expected at most 16384 at dpr 1 (16384 device pixels) for w but received "100000"',
+      ],
       [['--q', '-5'], '--q: Expected an integer from 1 to 100 for q but received "-5"'],
       [
         ['--h', '9000', '--dpr', '2'],

@@ -101,6 +101,9 @@ describe('parseRequest', () => {
       ['h=-10', 'h', 'for h but received "-10"'],
       ['w=4010', 'w', 'Expected at most 4000 at dpr 1 (4000 device pixels) for w'],
       ['w=2000&dpr=3', 'w', 'Expected at most 1330 at dpr 3 (4000 device pixels) for w'],
+      // Six digits and more: a whole number over maxSize, refused as not "a multiple of 10", which it is.
+      ['w=100000', 'w', 'Expected at most 4000 at dpr 1 (4000 device pixels) for w but received "100000"'],
+      ['h=99999999999999999990', 'h', 'Expected at most 4000 at dpr 1 (4000 device pixels) for h'],
       ['dpr=1.7', 'dpr', 'Expected one of 1, 1.5, 2, 2.5, 3 for dpr but received "1.7"'],
       ['fit=fill', 'fit', 'Expected one of inside, cover, contain for fit'],
       ['fmt=gif', 'fmt', 'Expected one of avif, webp, jpeg, png, auto for fmt but received "gif"'],
