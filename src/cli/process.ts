@@ -4,7 +4,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import cliProgress from 'cli-progress';
 import type { PipelineConfig } from '../core/config.ts';
-import { describeError, InvalidImageError, ObjectTooLargeError } from '../core/errors.ts';
+import { describeError, InvalidImageError } from '../core/errors.ts';
 import { BucketLayout, DEFAULT_QUARANTINE_PREFIX } from '../core/layout.ts';
 import { inspectImage } from '../image/inspect.ts';
 import { defaultWorkers } from '../pipeline/cpus.ts';
@@ -12,7 +12,7 @@ import { createEncoder, type PooledEncoder } from '../pipeline/encoder-pool.ts';
 import { encoderThreadsFor } from '../pipeline/memory-budget.ts';
 import { planSteps } from '../pipeline/plan.ts';
 import type { Encoder } from '../pipeline/process-image.ts';
-import { processObject } from '../pipeline/process-object.ts';
+import { processObject, readSource, type SourceRead } from '../pipeline/process-object.ts';
 import { type QuarantineRecord, readManifest, readQuarantineRecord } from '../pipeline/records.ts';
 import { FsStorage, removeTemporaryFilesNow } from '../storage/fs.ts';
 import { getJson, perBucket } from '../storage/types.ts';
@@ -388,21 +388,54 @@ async function planFiles(inputs: readonly Input[], options: ProcessCommandOption
       });
       continue;
     }
-    let object: Awaited<ReturnType<FsStorage['get']>>;
+    let read: SourceRead;
     try {
-      object = await storage.get(input.ref.key, { maxBytes: config.limits.maxBytes });
+      // As the run reads it: a file over limits.maxBytes is refused with its size and ETag.
+      read = await readSource(storage, input.ref, config);
     } catch (error) {
-      if (error instanceof ObjectTooLargeError) {
-        plans.push({ ...base, status: 'quarantined', reason: 'too-large', message: error.message });
-        continue;
-      }
-      // As the run would record it (unreadable, gone): a failed row, the rest still planned.
+      // As the run would record it (unreadable): a failed row, the rest still planned.
       plans.push({ ...base, status: 'failed', message: describeError(error) });
+      continue;
+    }
+    if (read.kind === 'missing') {
+      plans.push({ ...base, status: 'failed', message: read.message });
       continue;
     }
     const manifest = options.force
       ? undefined
       : await readManifest(output, layout.manifestKey(input.ref.key));
+    /** Quarantined, or already (this content, this key, this reason), as the run decides it. */
+    const quarantined = async (
+      error: InvalidImageError,
+      etag: string | undefined,
+      size: number | undefined,
+    ) => {
+      const { width, height } = error.details as { width?: number; height?: number };
+      const existing =
+        options.force || etag === undefined
+          ? undefined
+          : await readQuarantineRecord(output, layout.quarantineKeys(input.ref.key).reason);
+      // Not when the key has outputs of other content (processed since): the run withdraws them.
+      const repeated =
+        manifest === undefined &&
+        existing?.source.etag === etag &&
+        existing?.source.key === input.ref.key &&
+        existing?.reason === error.reason;
+      plans.push({
+        ...base,
+        status: 'quarantined',
+        ...(repeated ? { repeated: true as const } : {}),
+        reason: error.reason,
+        message: error.message,
+        ...(size !== undefined ? { bytesIn: size } : {}),
+        ...(typeof width === 'number' && typeof height === 'number' ? { width, height } : {}),
+      });
+    };
+    if (read.kind === 'invalid') {
+      await quarantined(read.error, read.object.etag, read.object.size);
+      continue;
+    }
+    const { object } = read;
     if (manifest && manifest.source.etag === object.etag && manifest.configHash === config.hash) {
       plans.push({ ...base, status: 'duplicate', bytesIn: object.size, outputs: manifest.outputs });
       continue;
@@ -425,27 +458,7 @@ async function planFiles(inputs: readonly Input[], options: ProcessCommandOption
       plans.push({ ...base, status: 'planned', header, bytesIn: object.size, outputs });
     } catch (error) {
       if (!(error instanceof InvalidImageError)) throw error;
-      const { width, height } = error.details as { width?: number; height?: number };
-      // As the run decides it: quarantined already (this content, this key, this reason) is
-      // already done, nothing copied again, unless --force.
-      const existing = options.force
-        ? undefined
-        : await readQuarantineRecord(output, layout.quarantineKeys(input.ref.key).reason);
-      // Not when the key has outputs of other content (processed since): the run withdraws them.
-      const repeated =
-        manifest === undefined &&
-        existing?.source.etag === object.etag &&
-        existing?.source.key === input.ref.key &&
-        existing?.reason === error.reason;
-      plans.push({
-        ...base,
-        status: 'quarantined',
-        ...(repeated ? { repeated: true as const } : {}),
-        reason: error.reason,
-        message: error.message,
-        bytesIn: object.size,
-        ...(typeof width === 'number' && typeof height === 'number' ? { width, height } : {}),
-      });
+      await quarantined(error, object.etag, object.size);
     }
   }
   return plans;

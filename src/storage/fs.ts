@@ -89,7 +89,9 @@ export class FsStorage implements Storage {
     try {
       const { size } = await handle.stat();
       if (options.maxBytes !== undefined && size > options.maxBytes) {
-        throw new ObjectTooLargeError(this.locate(key), size, options.maxBytes);
+        // With its ETag, as S3 reports it: the pipeline tells by it a file quarantined as too large
+        // by an earlier run (already done) from new content, which it copies and records again.
+        throw new ObjectTooLargeError(this.locate(key), size, options.maxBytes, await digestHandle(handle));
       }
       const body = new Uint8Array(size);
       let read = 0;
@@ -275,6 +277,19 @@ async function kindOf(path: string): Promise<'file' | 'folder' | undefined> {
 
 async function md5OfFile(path: string): Promise<string> {
   return (await digestFile(path)).etag;
+}
+
+/** The MD5 of an open file, read a chunk at a time (never held whole). */
+async function digestHandle(handle: Awaited<ReturnType<typeof open>>): Promise<string> {
+  const hash = createHash('md5');
+  const chunk = new Uint8Array(1024 * 1024);
+  for (let position = 0; ; ) {
+    const { bytesRead } = await handle.read(chunk, 0, chunk.length, position);
+    if (bytesRead === 0) break;
+    hash.update(chunk.subarray(0, bytesRead));
+    position += bytesRead;
+  }
+  return hash.digest('hex');
 }
 
 async function digestFile(path: string): Promise<{ size: number; etag: string }> {

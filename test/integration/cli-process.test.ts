@@ -203,6 +203,50 @@ describe('imgpipe process --dry-run', () => {
     expect(forced.stdout).toContain('3 file(s): 2 to process, 0 already done, 1 to quarantine');
   });
 
+  it('knows a file over limits.maxBytes quarantined by an earlier run, and copies it no second time', async () => {
+    // FsStorage refused such a file without its ETag, so every run copied it to quarantine again
+    // and called it quarantined (counted so), never already quarantined, and so did the dry run.
+    const dir = twoPhotosAndABadFile();
+    const env = { IMGPIPE_MAX_BYTES: '100000' };
+    const first = await runCli(['process', 'in/dogs.jpg', '--out', 'out', '--json'], { cwd: dir, env });
+    expect(JSON.parse(first.stdout).inputs[0]).toMatchObject({ outcome: 'quarantined', reason: 'too-large' });
+    expect(JSON.parse(first.stdout).inputs[0]).not.toHaveProperty('repeated');
+    const copy = join(dir, 'out', 'quarantine', 'objects', 'dogs.jpg');
+    const record = readFileSync(join(dir, 'out', 'quarantine', 'reasons', 'dogs.jpg.json'), 'utf8');
+    const copied = statSync(copy).ino;
+    const plan = await runCli(['process', 'in/dogs.jpg', '--out', 'out', '--dry-run', '--json'], {
+      cwd: dir,
+      env,
+    });
+    expect(JSON.parse(plan.stdout).inputs[0]).toMatchObject({
+      outcome: 'quarantined',
+      reason: 'too-large',
+      repeated: true,
+    });
+    const again = await runCli(['process', 'in/dogs.jpg', '--out', 'out', '--json'], { cwd: dir, env });
+    expect(JSON.parse(again.stdout).inputs[0]).toMatchObject({
+      outcome: 'quarantined',
+      reason: 'too-large',
+      repeated: true,
+    });
+    expect(JSON.parse(again.stdout).totals).toMatchObject({ duplicate: 1, quarantined: 0 });
+    // Neither the copy (written anew, it would be another file) nor the record was written again.
+    expect(statSync(copy).ino).toBe(copied);
+    expect(readFileSync(join(dir, 'out', 'quarantine', 'reasons', 'dogs.jpg.json'), 'utf8')).toBe(record);
+    // Other content over the limit under that key is quarantined anew.
+    copyFileSync(fixturePath('photos/colour-fig-red-bowl.jpg'), join(dir, 'in', 'dogs.jpg'));
+    const changed = await runCli(['process', 'in/dogs.jpg', '--out', 'out', '--dry-run', '--json'], {
+      cwd: dir,
+      env,
+    });
+    expect(JSON.parse(changed.stdout).inputs[0]).toMatchObject({
+      outcome: 'quarantined',
+      reason: 'too-large',
+    });
+    expect(JSON.parse(changed.stdout).inputs[0]).not.toHaveProperty('repeated');
+    // Five runs of the command, each a process of its own: time for a machine running other suites.
+  }, 180_000);
+
   it('quarantines anew content quarantined before when the key was processed since, withdrawing its outputs', async () => {
     const dir = tempDir();
     mkdirSync(join(dir, 'in'));
