@@ -142,7 +142,14 @@ export function parseCommandLine(spec: CommandSpec, argv: readonly string[]): Pa
       token.value === undefined ||
       (!token.inlineValue && token.value.startsWith('-') && token.value !== '-' && !/^-\d/.test(token.value));
     if (option.value !== undefined && missing) {
-      throw new UsageError(spec.command, `--${option.name} needs a value: --${option.name} ${option.value}`);
+      // A value that begins with - and is no flag (--name -x.jpg, a key): say how to give it. It
+      // was "--name needs a value", which the user had given.
+      const next = token.value;
+      const dashed = next !== undefined && /[./]/.test(next) && !flags.includes(next.replace(/=.*$/s, ''));
+      throw new UsageError(
+        spec.command,
+        `--${option.name} needs a value: --${option.name} ${option.value}${dashed ? `; a value that begins with - is given as --${option.name}=${next}` : ''}`,
+      );
     }
     if (option.value !== undefined && !option.multiple && token.value !== undefined) {
       // One value: a second one is a mistake (which did they mean?), not the last one silently.

@@ -122,6 +122,18 @@ describe('imgpipe usage errors', () => {
     expect(lines(run.stderr)[0]).toBe('imgpipe process: --out needs a value: --out <dir>');
   });
 
+  it('says how to give a value that begins with a dash, rather than that there is none', async () => {
+    // It was "--name needs a value: --name <key>", with the value right there.
+    const run = await runCli(['process', '-', '--name', '-x.jpg', '--out', 'x']);
+    expect(run.code).toBe(2);
+    expect(lines(run.stderr)[0]).toBe(
+      'imgpipe process: --name needs a value: --name <key>; a value that begins with - is given as --name=-x.jpg',
+    );
+    // A flag where the value should be is a value left out: no such hint.
+    const flag = await runCli(['process', 'in', '--out', '--json']);
+    expect(lines(flag.stderr)[0]).toBe('imgpipe process: --out needs a value: --out <dir>');
+  });
+
   it('refuses a single-value flag given twice, naming it and both values, in every command', async () => {
     const process = await runCli(['process', 'in', '-o', 'out', '-o', 'out2'], { cwd: tempDir() });
     expect(process.code).toBe(2);
