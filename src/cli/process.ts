@@ -130,11 +130,17 @@ export async function runProcessCommand(
       // What the run would refuse before any work, without writing: a file in --out's path.
       await checkOutputFolder(options.out, { write: false });
       const plans = await planFiles(inputs, options);
-      options.stdout.write(
-        options.json
-          ? `${JSON.stringify(jsonSummary(plans, options.out, true), null, 2)}\n`
-          : renderPlan(plans),
-      );
+      if (options.json)
+        options.stdout.write(`${JSON.stringify(jsonSummary(plans, options.out, true), null, 2)}\n`);
+      else if (!options.quiet) options.stdout.write(renderPlan(plans));
+      else {
+        // --quiet: nothing but failures, as a run prints them (the whole plan was printed).
+        for (const plan of plans)
+          if (plan.status === 'failed')
+            options.stderr.write(
+              `${COMMAND}: ${printable(plan.display)}: would fail: ${printable(plan.message ?? '')}\n`,
+            );
+      }
       // An input that cannot be read would fail: the plan is no success either.
       return { exitCode: plans.some((p) => p.status === 'failed') ? 1 : 0, results: [] };
     }

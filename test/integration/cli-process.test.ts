@@ -116,6 +116,23 @@ describe('imgpipe process --quiet', () => {
     expect([run.code, run.stdout, run.stderr]).toEqual([0, '', '']);
     expect(existsSync(join(dir, 'out', 'manifests', 'rotated.jpg.json'))).toBe(true);
   });
+
+  it('prints nothing of a dry run but the inputs that would fail, on standard error', async () => {
+    // With --dry-run, --quiet printed the whole plan.
+    const dir = tempDir();
+    mkdirSync(join(dir, 'in'));
+    copyFileSync(fixturePath('edge/formats/1x1.png'), join(dir, 'in', 'a.png'));
+    const ok = await runCli(['process', 'in', '--out', 'out', '--dry-run', '--quiet'], { cwd: dir });
+    expect([ok.code, ok.stdout, ok.stderr]).toEqual([0, '', '']);
+    symlinkSync('../gone.jpg', join(dir, 'in', 'gone.jpg'));
+    const run = await runCli(['process', 'in', '--out', 'out', '--dry-run', '--quiet'], { cwd: dir });
+    expect([run.code, run.stdout, run.stderr]).toEqual([
+      1,
+      '',
+      `imgpipe process: ${join('in', 'gone.jpg')}: would fail: ${join('in', 'gone.jpg')} is a symbolic link to ../gone.jpg, which does not exist\n`,
+    ]);
+    expect(existsSync(join(dir, 'out'))).toBe(false);
+  });
 });
 
 describe('imgpipe process with a memory budget (IMGPIPE_MEMORY_MB)', () => {
