@@ -218,7 +218,7 @@ describe('imgpipe process --dry-run', () => {
     // --force would quarantine it again.
     const forced = await runCli(['process', 'in', '--out', 'out', '--dry-run', '--force'], { cwd: dir });
     expect(forced.stdout).toContain('3 file(s): 2 to process, 0 already done, 1 to quarantine');
-  });
+  }, 180_000);
 
   it('knows a file over limits.maxBytes quarantined by an earlier run, and copies it no second time', async () => {
     // FsStorage refused such a file without its ETag, so every run copied it to quarantine again

@@ -521,7 +521,7 @@ describe('imgpipe usage errors', () => {
     expect(widest.stdout).toMatch(
       /^https:\/\/cdn\.example\.com\/t\/a\.jpg\?dpr=2&fit=cover&fmt=png&h=333&q=100&w=8192&wm=0&sig=/,
     );
-  });
+  }, 180_000);
 
   it("refuses to sign an empty key, one over 1,024 bytes or one whose results' keys would be, which the function refuses", async () => {
     for (const key of ['', 'k'.repeat(1025)]) {
