@@ -303,10 +303,15 @@ function report(
   if (moreBatches > 0) out(`... and ${moreBatches} more failed batches in the summary`);
   if (summary.location) out(`Results: ${summary.location}`);
   // A mistyped prefix lists nothing, and the run succeeds: say so rather than report success alone.
-  if (total === 0 && execution.status === 'SUCCEEDED')
+  if (total === 0 && execution.status === 'SUCCEEDED') {
+    // A prefix is matched as written: `samples/*` lists keys that begin with an asterisk.
+    const pattern = /[*?[]/.test(summary.prefix ?? '')
+      ? '; a prefix is not a pattern: * and ? match only themselves'
+      : '';
     err(
-      `${COMMAND}: no objects under s3://${summary.bucket}/${printable(summary.prefix ?? '')}: nothing was reprocessed (check the prefix; keys are case-sensitive)`,
+      `${COMMAND}: no objects under s3://${summary.bucket}/${printable(summary.prefix ?? '')}: nothing was reprocessed (check the prefix; keys are case-sensitive${pattern})`,
     );
+  }
   const failed = (counts.failed ?? 0) > 0 || failedBatches.length > 0 || summary.mapFailure !== undefined;
   if (failed)
     out(

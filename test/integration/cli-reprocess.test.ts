@@ -233,6 +233,12 @@ describe('imgpipe reprocess against imgpipe dev --workflow', () => {
     expect(empty.stderr).toContain(
       `imgpipe reprocess: no objects under s3://${SOURCE}/Archive/: nothing was reprocessed (check the prefix; keys are case-sensitive)\n`,
     );
+    // A shell-style pattern is a prefix too, which nothing begins with: the message says why.
+    const pattern = await reprocess([`s3://${SOURCE}/broken/*`], dev);
+    expect(pattern.code, pattern.stdout + pattern.stderr).toBe(0);
+    expect(pattern.stderr).toContain(
+      `imgpipe reprocess: no objects under s3://${SOURCE}/broken/*: nothing was reprocessed (check the prefix; keys are case-sensitive; a prefix is not a pattern: * and ? match only themselves)\n`,
+    );
     // Its name is taken: a second run under it is refused as a usage mistake naming --name.
     const again = await reprocess([`s3://${SOURCE}/archive/`, '--name', 'rerun-archive'], dev);
     expect(again.code, again.stdout + again.stderr).toBe(2);
