@@ -838,13 +838,16 @@ class StatusScheduler {
 const statuses = new StatusScheduler();
 
 /**
- * The type to declare: the browser's, or from the name when it has none (browsers often report ''
- * for .heic). An unknown one is sent as is, and the API names the types it takes.
+ * The type to declare: the browser's when the API takes it, else the name's when it has an image
+ * extension (browsers often report '' for .heic, Android's pickers application/octet-stream, a
+ * Windows registry edited by other software image/jpg for .jpg: the pipeline reads the file's own
+ * bytes either way). An unknown one is sent as is, and the API names the types it takes.
  */
 function contentType(file: File): string {
-  if (file.type) return file.type;
   const extension = /\.([A-Za-z0-9]+)$/.exec(file.name)?.[1]?.toLowerCase() ?? '';
-  return TYPES_BY_EXTENSION[extension] ?? 'application/octet-stream';
+  const named = TYPES_BY_EXTENSION[extension];
+  if (file.type && (named === undefined || uploadTypes().includes(mediaType(file.type)))) return file.type;
+  return named ?? (file.type || 'application/octet-stream');
 }
 
 /** A presigned POST that did not succeed; `retryable`: sending it again may (see postToS3). */

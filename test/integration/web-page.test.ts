@@ -271,6 +271,46 @@ describe.runIf(present)('the web page', () => {
     await page.close();
   }, 300_000);
 
+  it('uploads a .HEIC the browser calls application/octet-stream and a .JPG it calls image/jpg, declared from the name', async () => {
+    // Android's document pickers and some desktops report application/octet-stream for a HEIC, and
+    // a Windows registry edited by other software image/jpg for a JPEG: neither is a type the API
+    // takes, but the name says what the file is, as for a file the browser gives no type.
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    const declared: string[] = [];
+    page.on('request', (request) => {
+      if (request.method() === 'POST' && new URL(request.url()).pathname === '/uploads') {
+        const body = JSON.parse(request.postData() ?? '{}');
+        declared.push(`${body.filename} ${body.contentType}`);
+      }
+    });
+    await signIn(page, 'hana');
+    const files = [
+      { name: 'IMG_0001.HEIC', type: 'application/octet-stream', path: 'edge/formats/heic.heic' },
+      { name: 'PHOTO.JPG', type: 'image/jpg', path: 'edge/formats/1x1.jpg' },
+    ].map((file) => ({ ...file, bytes: [...readFileSync(fixturePath(file.path))] }));
+    const types = await page.evaluate((files) => {
+      const transfer = new DataTransfer();
+      for (const file of files)
+        transfer.items.add(new File([new Uint8Array(file.bytes)], file.name, { type: file.type }));
+      const drop = document.getElementById('drop')!;
+      drop.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+      return [...transfer.files].map((file) => file.type);
+    }, files);
+    expect(types).toEqual(['application/octet-stream', 'image/jpg']);
+    for (const name of ['IMG_0001.HEIC', 'PHOTO.JPG']) {
+      const card = page.locator(`li.upload[data-file="${name}"]`);
+      await expect
+        .poll(() => card.getAttribute('data-status'), { timeout: 120_000, interval: 500 })
+        .not.toBeNull();
+      expect(await card.getAttribute('data-status'), (await card.textContent()) ?? '').toBe('processed');
+    }
+    expect(declared.sort()).toEqual(['IMG_0001.HEIC image/heic', 'PHOTO.JPG image/jpeg']);
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 300_000);
+
   it('signs in through the page folder, the one callback URL registered, when opened as /index.html', async () => {
     const page = await browser.newPage();
     await page.goto(`${dev.url}/index.html`);
