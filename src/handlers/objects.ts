@@ -678,8 +678,9 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       recorded && (outcome.status === 'duplicate' || (outcome.status === 'quarantined' && outcome.repeated));
     try {
       // A backfill (no sequencer) of content other than the item names records it if that
-      // content is the key's current one.
-      const current = async (etag: string) =>
+      // content is the key's current one; its `deleted` over an item naming content, if the key
+      // still holds nothing (etag undefined).
+      const current = async (etag: string | undefined) =>
         (await deps.sourceStorage(ref.bucket).head(ref.key))?.etag === etag;
       const item = redelivered ? await deps.status?.get(ref.bucket, ref.key) : undefined;
       const held = item !== undefined && holdsOutcome(item, ref, final);

@@ -274,7 +274,14 @@ export class DynamoStatusStore implements StatusStore {
     const absent = `attribute_not_exists(${update.name(STATUS_TABLE.partitionKey)})`;
     const written = await this.#update(ref, update, `${absent} OR ${condition}`);
     if (written === 'applied' || seq !== undefined || current === undefined) return written;
-    if (!('etag' in result) || result.etag === undefined) return written;
+    // A backfill that found the key gone, over an item naming content: an upload's item it joined
+    // (begin() keeps an unfinished item's ETag: its invocations timed out, its event gone to the
+    // dead letters, the removal's event lost too) names content the key no longer holds, and
+    // nothing else would ever record it. Recorded if the key still holds nothing, asked after the
+    // item is read, and written only while the item is as read, so an upload's event that begins
+    // meanwhile wins.
+    const found = 'etag' in result ? result.etag : undefined;
+    if (found === undefined && result.status !== 'deleted') return written;
 
     // A backfill of content other than the item's: recorded if that content is the key's current
     // one (the item's event was of an older version whose replacement sent no event, or has not
@@ -283,8 +290,9 @@ export class DynamoStatusStore implements StatusStore {
     // A deleted item too: the key holds content again that S3 announced with no ObjectCreated (a
     // versioned bucket's delete marker removed).
     const item = await this.get(ref.bucket, ref.key);
-    if (item === undefined || item.etag === result.etag) return written;
-    if (!(await current(result.etag))) return written;
+    if (item === undefined || item.etag === found) return written;
+    if (found === undefined && item.status === 'deleted') return written;
+    if (!(await current(found))) return written;
     const etag = update.name('etag');
     const sequencer = update.name('sequencer');
     const unchanged = [

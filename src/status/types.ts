@@ -99,9 +99,10 @@ export interface StatusPage {
 
 /**
  * Whether `etag` names the key's current content (a HEAD of the source), asked by a backfill's
- * final status when the item names other content.
+ * final status when the item names other content; `undefined`: whether the key holds nothing,
+ * asked by a backfill's `deleted` when the item names content.
  */
-export type CurrentContent = (etag: string) => Promise<boolean>;
+export type CurrentContent = (etag: string | undefined) => Promise<boolean>;
 
 /**
  * Writes are conditional on the event order, so duplicate, late and out-of-order deliveries never
@@ -110,7 +111,9 @@ export type CurrentContent = (etag: string) => Promise<boolean>;
  * `failed`, and `failed` never replaces a final status. A reference without a sequencer (a
  * backfill) is about the object as it is now: it is refused on a deleted item, its failure on
  * any final status (another run recorded it while the backfill ran), and its `deleted` (the key
- * found gone) on an item naming content (an upload's event began since). Its final status
+ * found gone) on an item naming content (an upload's event began since) unless `current` says the
+ * key still holds nothing (an upload's item left processing, which the backfill joined), asked and
+ * written as below. Its final status
  * naming other content (ETag) than the item's, or over a deleted item (the key's object brought
  * back with no ObjectCreated event), is recorded only when `current` says that content is
  * the key's current one, asked after the item was read and written only if the item is still as

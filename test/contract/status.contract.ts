@@ -270,6 +270,41 @@ export function describeStatusStoreContract(name: string, setup: () => Promise<S
       expect((await store.get(object.bucket, object.key))?.status).toBe('deleted');
     });
 
+    it("lets a backfill record deleted over an upload's item it joined, left processing, while the key holds nothing", async () => {
+      // The upload's invocations timed out and its event went to the dead letters, leaving the item
+      // processing with its ETag (begin keeps it: the backfill joins that item), and the removal's
+      // event was lost too: the backfill, which found the key gone, is the only one left to record it.
+      const store = await setup();
+      const object = ref('0100', { etag: 'old' });
+      expect(await store.begin(object)).toBe('applied');
+      const backfill = { bucket: object.bucket, key: object.key };
+      expect(await store.begin(backfill)).toBe('applied');
+      const asked: (string | undefined)[] = [];
+      const answer = (is: boolean) => async (etag: string | undefined) => {
+        asked.push(etag);
+        return is;
+      };
+      // The key holds content again (an upload since): its event decides; unasked, nothing is taken.
+      expect(await store.finish(backfill, { status: 'deleted' })).toBe('stale');
+      expect(await store.finish(backfill, { status: 'deleted' }, undefined, answer(false))).toBe('stale');
+      expect((await store.get(object.bucket, object.key))?.status).toBe('processing');
+      expect(await store.finish(backfill, { status: 'deleted' }, undefined, answer(true))).toBe('applied');
+      expect(asked).toEqual([undefined, undefined]);
+      expect((await store.get(object.bucket, object.key))?.status).toBe('deleted');
+      // An upload whose event begins after the key was found empty wins.
+      const again = { ...object, etag: 'again', sequencer: '0102' };
+      expect(await store.begin(again)).toBe('applied');
+      expect(await store.begin(backfill)).toBe('applied');
+      const upload = { ...again, etag: 'new', sequencer: '0104' };
+      const racing = async () => (await store.begin(upload)) === 'applied';
+      expect(await store.finish(backfill, { status: 'deleted' }, undefined, racing)).toBe('stale');
+      expect(await store.get(object.bucket, object.key)).toMatchObject({ status: 'processing', etag: 'new' });
+      // Nor is a deleted item asked about again.
+      await store.finish({ ...upload, sequencer: '0106', etag: undefined }, { status: 'deleted' });
+      expect(await store.finish(backfill, { status: 'deleted' }, undefined, answer(true))).toBe('stale');
+      expect(asked).toEqual([undefined, undefined]);
+    });
+
     it('refuses a backfill of content that a later upload replaced while it ran', async () => {
       const store = await setup();
       const object = ref('0060', { etag: 'old' });
@@ -319,8 +354,8 @@ export function describeStatusStoreContract(name: string, setup: () => Promise<S
       const backfill = { bucket: object.bucket, key: object.key };
       expect(await store.begin(backfill)).toBe('applied');
       // Content the key no longer holds is not recorded; without the question, no other content is.
-      const asked: string[] = [];
-      const answer = (is: boolean) => async (etag: string) => {
+      const asked: (string | undefined)[] = [];
+      const answer = (is: boolean) => async (etag: string | undefined) => {
         asked.push(etag);
         return is;
       };
