@@ -768,9 +768,12 @@ async function convertColour(image: RawImage, plan: ColourPlan): Promise<RawImag
       plan.profile = (await describeProfile(plan.icc)).description;
       return convertColour(image, plan);
     }
-    plan.warnings.push(
-      `The embedded ICC profile cannot be used: ${error.message}; the image is taken as sRGB`,
-    );
+    // A profile built from an nclx box's code points: the file embeds none.
+    const what =
+      plan.source === 'nclx'
+        ? `The colour the nclx box describes (${plan.profile})`
+        : 'The embedded ICC profile';
+    plan.warnings.push(`${what} cannot be used: ${error.message}; the image is taken as sRGB`);
     plan.icc = undefined;
     return image;
   }
