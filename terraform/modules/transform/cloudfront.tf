@@ -15,7 +15,22 @@ resource "aws_cloudfront_function" "this" {
   comment = "Reduces Accept to avif, avif-only, webp or other (the cache key of fmt=auto), and writes the query in one spelling"
   publish = true
   # accept.js checks a request against the function's settings before it rewrites its query.
-  code = "var CONFIG = ${jsonencode(local.edge_config)};\n${file("${path.module}/accept.js")}"
+  code = local.edge_function_code
+
+  lifecycle {
+    # CloudFront refuses a function over 10 KB only at apply, after a plan that passed; the file
+    # leaves about 850 bytes for the settings, which a long sizes list takes.
+    precondition {
+      condition     = length(local.edge_function_code) <= 10240
+      error_message = "The CloudFront Function ${var.name}-transform-accept would be ${length(local.edge_function_code)} bytes with these settings (accept.js and its CONFIG, ${length(var.sizes)} sizes among them), more than the 10240 CloudFront accepts: list fewer sizes, or leave sizes empty and allow multiples of size_step."
+    }
+  }
+}
+
+locals {
+  # The function as published: the settings it checks requests against (main.tf edge_config), then
+  # accept.js. ASCII throughout, so its length is its size in bytes.
+  edge_function_code = "var CONFIG = ${jsonencode(local.edge_config)};\n${file("${path.module}/accept.js")}"
 }
 
 resource "aws_cloudfront_cache_policy" "this" {

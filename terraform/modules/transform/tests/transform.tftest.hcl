@@ -162,6 +162,18 @@ run "gives_the_cloudfront_function_the_settings_it_checks_queries_against" {
   }
 }
 
+# CloudFront refuses a function over 10 KB at apply, after a plan that passed: the settings it is
+# given (a long sizes list, within Lambda's 4 KB environment) must keep it within, or the plan fails.
+run "refuses_sizes_that_take_the_cloudfront_function_past_10_kb" {
+  command = plan
+
+  variables {
+    sizes = [for i in range(200) : 1000 + 15 * i]
+  }
+
+  expect_failures = [aws_cloudfront_function.this]
+}
+
 run "lets_deleted_and_withdrawn_sources_leave_cloudfront_within_a_day" {
   assert {
     condition = (
