@@ -639,6 +639,43 @@ describe('release.yml', () => {
     });
   });
 
+  describe('publishes the applied version for the release, and says so when Terraform cannot read it', () => {
+    // The apply step's script, run as GitHub runs it (the deploy job's shell). `terraform` is a
+    // stand-in: the apply succeeds, and `output` answers as Terraform does, or fails as it does when
+    // the state cannot be read.
+    const step = steps('deploy.yml').find((s) => s.id === 'publish')!;
+    function runPublish(output: string) {
+      return runStep(
+        String(step.run),
+        { terraform: `[ "$1" = apply ] && exit 0\n${output}` },
+        (dir) => ({ GITHUB_OUTPUT: join(dir, 'github-output') }),
+        (dir) => ({
+          outputs: existsSync(join(dir, 'github-output'))
+            ? readFileSync(join(dir, 'github-output'), 'utf8')
+            : '',
+        }),
+        shellOptions('deploy.yml', 'deploy'),
+      );
+    }
+
+    it('gives the version Terraform published', () => {
+      const result = runPublish('[ "$*" = "output -raw lambda_function_version" ] || exit 1\nprintf 12');
+      expect(result.status, result.stderr).toBe(0);
+      expect(result.outputs).toBe('version=12\n');
+    });
+
+    it('fails, naming Terraform’s error, rather than give the release an empty version', () => {
+      // An empty version went on to a CodeDeploy deployment to version "" (the live version was
+      // not empty), which failed there, far from its cause.
+      const result = runPublish(
+        'echo "Error: Failed to load state: RequestError: send request failed" >&2\nexit 1',
+      );
+      expect(result.status).not.toBe(0);
+      expect(result.stderr).toContain('Failed to load state');
+      expect(result.outputs).toBe('');
+    });
+  });
+
   describe("waits for the release check photo's manifest where this environment writes it", () => {
     // The step's script, run as GitHub runs it (the deploy job's shell). AWS has no local server for the whole
     // step, so `aws` is a stand-in: the check objects are already in the source bucket, and the
