@@ -985,8 +985,11 @@ class UploadCard {
     delete this.#item.dataset.status;
     const text = `${message}${retrying ? ' Trying again…' : ''}`;
     if (this.#item.dataset.unavailable !== undefined) {
-      // Already shown: only the message changes (the Delete button keeps its focus).
-      this.#body.querySelector('.detail')!.textContent = text;
+      // Already shown: only the message changes (the Delete button keeps its focus). The box is a
+      // live region: the same words written again are a change a screen reader may announce on
+      // every failed poll.
+      const detail = this.#body.querySelector('.detail')!;
+      if (detail.textContent !== text) detail.textContent = text;
       return;
     }
     this.#item.dataset.unavailable = '';

@@ -1058,6 +1058,47 @@ describe.runIf(present)('the web page', () => {
     await page.close();
   }, 300_000);
 
+  it('leaves the words of a status it cannot read as they are while it keeps trying: they are a live region', async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    // Uploaded, and then its status never answers (the API out of reach), so the card says so and
+    // keeps asking, each failed poll finding the same words.
+    let asked = 0;
+    await page.route(/\/images\/.*\/unreachable\.jpg$/, (route) => {
+      if (route.request().method() !== 'GET') return route.continue();
+      asked++;
+      return route.abort('connectionrefused');
+    });
+    await signIn(page, 'dmitri');
+    await page.locator('#files').setInputFiles({
+      name: 'unreachable.jpg',
+      mimeType: 'image/jpeg',
+      buffer: readFileSync(fixturePath('edge/formats/1x1.jpg')),
+    });
+    await page.waitForSelector('li.upload[data-file="unreachable.jpg"][data-unavailable]', {
+      timeout: 60_000,
+    });
+    const reason = page.locator('li.upload[data-file="unreachable.jpg"] .reason');
+    expect(await reason.getAttribute('role')).toBe('status');
+    await reason.evaluate((box) => {
+      const counted = window as unknown as { reasonChanges: number };
+      counted.reasonChanges = 0;
+      new MutationObserver((changes) => {
+        counted.reasonChanges += changes.length;
+      }).observe(box, { childList: true, characterData: true, subtree: true });
+    });
+    // Polls are one after another: once the second after this one is asked, the first was answered.
+    const polled = asked;
+    await expect.poll(() => asked, { timeout: 60_000 }).toBeGreaterThanOrEqual(polled + 2);
+    expect(await reason.textContent()).toMatch(
+      /Status unavailable\. The API could not be reached\. Trying again/,
+    );
+    expect(await page.evaluate(() => (window as unknown as { reasonChanges: number }).reasonChanges)).toBe(0);
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 300_000);
+
   it('sends an upload again that S3 stored without an answer, or answered 503, and follows it', async () => {
     const page = await browser.newPage();
     const errors: string[] = [];
