@@ -128,6 +128,22 @@ async function signOut(page: Page): Promise<void> {
   expect(await page.locator('#who').textContent()).toBe('Not signed in');
 }
 
+/** Drops files on the page's drop zone, as built here; the types the drop's files carry. */
+function dropFiles(
+  page: Page,
+  files: readonly { name: string; type: string; bytes: number[] }[],
+): Promise<string[]> {
+  return page.evaluate((files) => {
+    const transfer = new DataTransfer();
+    for (const file of files)
+      transfer.items.add(new File([new Uint8Array(file.bytes)], file.name, { type: file.type }));
+    document
+      .getElementById('drop')!
+      .dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+    return [...transfer.files].map((file) => file.type);
+  }, files);
+}
+
 /** Waits until every named card has a final status, and expects each to say processed. */
 async function expectProcessed(page: Page, names: readonly string[]): Promise<void> {
   await page.waitForFunction(
@@ -250,14 +266,7 @@ describe.runIf(present)('the web page', () => {
       // What macOS browsers report for a .heif file, which the file input accepts.
       { name: 'camera.heif', type: 'image/heif', path: 'edge/formats/heic.heic' },
     ].map((file) => ({ ...file, bytes: [...readFileSync(fixturePath(file.path))] }));
-    const types = await page.evaluate((files) => {
-      const transfer = new DataTransfer();
-      for (const file of files)
-        transfer.items.add(new File([new Uint8Array(file.bytes)], file.name, { type: file.type }));
-      const drop = document.getElementById('drop')!;
-      drop.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
-      return [...transfer.files].map((file) => file.type);
-    }, files);
+    const types = await dropFiles(page, files);
     expect(types).toEqual(['', 'image/gif', 'image/heif']);
     for (const name of ['phone.heic', 'anim.gif', 'camera.heif']) {
       const card = page.locator(`li.upload[data-file="${name}"]`);
@@ -290,14 +299,7 @@ describe.runIf(present)('the web page', () => {
       { name: 'IMG_0001.HEIC', type: 'application/octet-stream', path: 'edge/formats/heic.heic' },
       { name: 'PHOTO.JPG', type: 'image/jpg', path: 'edge/formats/1x1.jpg' },
     ].map((file) => ({ ...file, bytes: [...readFileSync(fixturePath(file.path))] }));
-    const types = await page.evaluate((files) => {
-      const transfer = new DataTransfer();
-      for (const file of files)
-        transfer.items.add(new File([new Uint8Array(file.bytes)], file.name, { type: file.type }));
-      const drop = document.getElementById('drop')!;
-      drop.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
-      return [...transfer.files].map((file) => file.type);
-    }, files);
+    const types = await dropFiles(page, files);
     expect(types).toEqual(['application/octet-stream', 'image/jpg']);
     for (const name of ['IMG_0001.HEIC', 'PHOTO.JPG']) {
       const card = page.locator(`li.upload[data-file="${name}"]`);
@@ -1158,16 +1160,9 @@ describe.runIf(present)('the web page', () => {
 
     const bytes = [...readFileSync(fixturePath('edge/formats/1x1.jpg'))];
     const names = Array.from({ length: 40 }, (_, i) => `many-${i}.jpg`);
-    await page.evaluate(
-      ({ names, bytes }) => {
-        const transfer = new DataTransfer();
-        for (const name of names)
-          transfer.items.add(new File([new Uint8Array(bytes)], name, { type: 'image/jpeg' }));
-        document
-          .getElementById('drop')!
-          .dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
-      },
-      { names, bytes },
+    await dropFiles(
+      page,
+      names.map((name) => ({ name, type: 'image/jpeg', bytes })),
     );
     await expectProcessed(page, names);
 
@@ -1256,16 +1251,9 @@ describe.runIf(present)('the web page against a throttled API', () => {
 
     const bytes = [...readFileSync(fixturePath('edge/formats/1x1.jpg'))];
     const names = [...Array.from({ length: 10 }, (_, i) => `drop-${i}.jpg`), 'flaky.jpg', 'down.jpg'];
-    await page.evaluate(
-      ({ names, bytes }) => {
-        const transfer = new DataTransfer();
-        for (const name of names)
-          transfer.items.add(new File([new Uint8Array(bytes)], name, { type: 'image/jpeg' }));
-        document
-          .getElementById('drop')!
-          .dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
-      },
-      { names, bytes },
+    await dropFiles(
+      page,
+      names.map((name) => ({ name, type: 'image/jpeg', bytes })),
     );
 
     const settled = names.filter((name) => name !== 'down.jpg');
