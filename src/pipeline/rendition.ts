@@ -112,11 +112,11 @@ export function moderationTiles(
   height: number,
   maxAspect = MODERATION_RENDITION.maxAspect,
 ): Tile[] {
+  const count = tilesNeeded(width, height, maxAspect);
+  if (count === 1) return [{ left: 0, top: 0, width, height, index: 1, count }];
   const tall = height > width;
   const [long, short] = tall ? [height, width] : [width, height];
-  if (long <= maxAspect * short) return [{ left: 0, top: 0, width, height, index: 1, count: 1 }];
-  const length = Math.min(long, Math.round(maxAspect * short));
-  const count = 1 + Math.ceil((long - length) / short);
+  const length = tileLength(long, short, maxAspect);
   return Array.from({ length: count }, (_, i) => {
     const start = Math.round((i * (long - length)) / (count - 1));
     return tall
@@ -133,7 +133,12 @@ export function tilesNeeded(
 ): number {
   const [long, short] = width >= height ? [width, height] : [height, width];
   if (long <= maxAspect * short) return 1;
-  return 1 + Math.ceil((long - Math.min(long, Math.round(maxAspect * short))) / short);
+  return 1 + Math.ceil((long - tileLength(long, short, maxAspect)) / short);
+}
+
+/** A tile's side along the image's long side: maxAspect times the short side, in whole pixels. */
+function tileLength(long: number, short: number, maxAspect: number): number {
+  return Math.min(long, Math.round(maxAspect * short));
 }
 
 /**
