@@ -1,6 +1,17 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, rmSync } from 'node:fs';
-import { copyFile, mkdir, open, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import {
+  copyFile,
+  type FileHandle,
+  mkdir,
+  open,
+  rename,
+  rm,
+  rmdir,
+  stat,
+  unlink,
+  writeFile,
+} from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
@@ -91,7 +102,12 @@ export class FsStorage implements Storage {
       if (options.maxBytes !== undefined && size > options.maxBytes) {
         // With its ETag, as S3 reports it: the pipeline tells by it a file quarantined as too large
         // by an earlier run (already done) from new content, which it copies and records again.
-        throw new ObjectTooLargeError(this.locate(key), size, options.maxBytes, await digestHandle(handle));
+        throw new ObjectTooLargeError(
+          this.locate(key),
+          size,
+          options.maxBytes,
+          (await digestHandle(handle)).etag,
+        );
       }
       const body = new Uint8Array(size);
       let read = 0;
@@ -279,25 +295,22 @@ async function md5OfFile(path: string): Promise<string> {
   return (await digestFile(path)).etag;
 }
 
-/** The MD5 of an open file, read a chunk at a time (never held whole). */
-async function digestHandle(handle: Awaited<ReturnType<typeof open>>): Promise<string> {
-  const hash = createHash('md5');
-  const chunk = new Uint8Array(1024 * 1024);
-  for (let position = 0; ; ) {
-    const { bytesRead } = await handle.read(chunk, 0, chunk.length, position);
-    if (bytesRead === 0) break;
-    hash.update(chunk.subarray(0, bytesRead));
-    position += bytesRead;
-  }
-  return hash.digest('hex');
-}
-
-async function digestFile(path: string): Promise<{ size: number; etag: string }> {
+/** The MD5 (and size) of an open file, read a chunk at a time (never held whole); left open. */
+async function digestHandle(handle: FileHandle): Promise<{ size: number; etag: string }> {
   const hash = createHash('md5');
   let size = 0;
-  for await (const chunk of createReadStream(path)) {
+  for await (const chunk of handle.createReadStream({ start: 0, autoClose: false })) {
     hash.update(chunk as Buffer);
     size += (chunk as Buffer).length;
   }
   return { size, etag: hash.digest('hex') };
+}
+
+async function digestFile(path: string): Promise<{ size: number; etag: string }> {
+  const handle = await open(path, 'r');
+  try {
+    return await digestHandle(handle);
+  } finally {
+    await handle.close();
+  }
 }
