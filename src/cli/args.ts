@@ -215,7 +215,8 @@ export function integerFlag(
   max: number,
 ): number {
   if (text === undefined) return fallback;
-  const value = /^\d+$/.test(text.trim()) ? Number(text) : Number.NaN;
+  // Digits only: ' 2' is refused here as every other number flag refuses it.
+  const value = /^\d+$/.test(text) ? Number(text) : Number.NaN;
   if (!Number.isSafeInteger(value) || value < min || value > max) {
     throw new UsageError(
       command,

@@ -85,7 +85,7 @@ export const PROCESS_COMMAND: CommandSpec = {
       short: 'j',
       value: '<n>',
       description:
-        'Files in flight at once (default: the CPUs this process may use). Encodes run in a pool of IMGPIPE_WORKERS threads (0, the default, derives them from the CPUs as the function does); outputs are the same bytes either way.',
+        'Files in flight at once, 1 to 64 (default: the CPUs this process may use). Encodes run in a pool of IMGPIPE_WORKERS threads (0, the default, derives them from the CPUs as the function does); outputs are the same bytes either way.',
     },
     {
       name: 'dry-run',
@@ -215,16 +215,16 @@ export const DEV_COMMAND: CommandSpec = {
       name: 'api-rate',
       value: '<n>',
       description:
-        'Requests per second the local API Gateway lets through (default 50), as stage throttling.',
+        'Requests per second the local API Gateway lets through, 1 to 100000 (default 50), as stage throttling.',
     },
-    { name: 'api-burst', value: '<n>', description: 'Its burst (default 100).' },
+    { name: 'api-burst', value: '<n>', description: 'Its burst, 1 to 100000 (default 100).' },
     {
       name: 'upload-rate',
       value: '<n>',
       description:
-        'Uploads (POST /uploads) per second, instead of --api-rate for them (default 10), as route throttling.',
+        'Uploads (POST /uploads) per second, instead of --api-rate for them, 1 to 100000 (default 10), as route throttling.',
     },
-    { name: 'upload-burst', value: '<n>', description: 'Their burst (default 20).' },
+    { name: 'upload-burst', value: '<n>', description: 'Their burst, 1 to 100000 (default 20).' },
     {
       name: 'cors-origin',
       value: '<origin>',
@@ -269,7 +269,7 @@ export const STATUS_COMMAND: CommandSpec = {
       description:
         "Only those updated since: 30m, 12h, 1d, 2w or an ISO date (a time without an offset is this machine's local time; a date alone is UTC midnight).",
     },
-    { name: 'limit', value: '<n>', description: 'List at most n objects (default 50).' },
+    { name: 'limit', value: '<n>', description: 'List at most n objects, 1 to 10000 (default 50).' },
     {
       name: 'table',
       value: '<name>',
@@ -370,7 +370,7 @@ export const DEV_TOKEN_COMMAND: CommandSpec = {
     {
       name: 'expires',
       value: '<seconds>',
-      description: 'Lifetime in seconds (default 3600).',
+      description: 'Lifetime in seconds, 1 to 604800 (default 3600).',
     },
     {
       name: 'dir',

@@ -153,6 +153,18 @@ describe('imgpipe usage errors', () => {
     );
   });
 
+  it('refuses a count with spaces around it, as sign refuses such a number, and states each range in --help', async () => {
+    const run = await runCli(['process', 'x.jpg', '--out', 'out', '-j', ' 2'], { cwd: tempDir() });
+    expect(run.code).toBe(2);
+    expect(lines(run.stderr)[0]).toBe(
+      'imgpipe process: Expected integer between 1 and 64 for --concurrency but received " 2" of type string',
+    );
+    const processHelp = await runCli(['process', '--help']);
+    expect(processHelp.stdout.replace(/\s+/g, ' ')).toContain('Files in flight at once, 1 to 64');
+    const statusHelp = await runCli(['status', '--help']);
+    expect(statusHelp.stdout.replace(/\s+/g, ' ')).toContain('List at most n objects, 1 to 10000');
+  });
+
   it('explains a missing --out and a missing input without the global help', async () => {
     const missingOut = await runCli(['process', 'x.jpg']);
     expect(missingOut.code).toBe(2);
