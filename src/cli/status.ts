@@ -180,7 +180,8 @@ export function describeItem(item: StatusItem): string {
     add(
       'timings',
       Object.entries(item.timings)
-        .map(([stage, ms]) => `${stage} ${formatMs(ms)}`)
+        // Encodes run in parallel threads: their sum can exceed the total, so the line says so.
+        .map(([stage, ms]) => `${stage} ${formatMs(ms)}${stage === 'encode' ? ' (summed over encodes)' : ''}`)
         .join(', '),
     );
   }

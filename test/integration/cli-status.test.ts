@@ -263,6 +263,20 @@ describe('imgpipe status output', () => {
     expect(text.split('\n')[0]).toBe('s3://uploads/x\\x1b[1A\\x1b[2Kprocessed.jpg: quarantined');
     expect(text).toContain('bad\\x1b]0;title\\x07');
   });
+
+  it('says that the encode time is a sum over encodes, which run in parallel and can pass the total', () => {
+    const text = describeItem({
+      bucket: 'uploads',
+      key: 'a.jpg',
+      status: 'processed',
+      attempts: 1,
+      timings: { probe: 1, decode: 40, resize: 10, encode: 900, total: 500 },
+      firstSeenAt: '2026-01-01T00:00:00.000Z',
+      updatedAt: '2026-01-01T00:00:00.000Z',
+    });
+    const line = text.split('\n').find((row) => row.includes('timings'));
+    expect(line).toMatch(/encode 900 ms \(summed over encodes\), total 500 ms$/);
+  });
 });
 
 /** A port nobody listens on: one the system gave a server that is closed again. */
