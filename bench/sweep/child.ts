@@ -1,12 +1,11 @@
 import { writeSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { cpus } from 'node:os';
 import { envInteger } from '../../src/config/env.ts';
 import { loadPipelineConfig } from '../../src/config/index.ts';
 import { defaultWorkers } from '../../src/pipeline/cpus.ts';
 import { createEncoder } from '../../src/pipeline/encoder-pool.ts';
 import { type Encoder, processImage } from '../../src/pipeline/process-image.ts';
-import { machineBusySeconds } from './load.ts';
+import { allowedCpus, countedCpus, machineBusySeconds } from './load.ts';
 
 /**
  * One image at one memory size, in a process of its own, set up the way the Lambda function sets
@@ -102,18 +101,20 @@ async function run(spec: ChildSpec): Promise<void> {
   });
 
   const bytes = await readFile(spec.image);
-  const cores = cpus().length;
+  // The CPUs whose busy time counts (the affinity's), and how many: load.ts.
+  const counted = allowedCpus();
+  const cores = countedCpus(counted);
   for (let index = 0; index <= spec.runs; index++) {
     const encodes: number[] = [];
     const measured = encoder.parallel ? encoder : timedEncoder(encoder, encodes);
-    const busyBefore = machineBusySeconds();
+    const busyBefore = machineBusySeconds('/proc/stat', counted);
     const cpuBefore = process.cpuUsage();
     const mainBefore = process.threadCpuUsage();
     const started = performance.now();
     const result = await processImage(bytes, config, measured);
     const wallMs = performance.now() - started;
     const cpuMs = ms(process.cpuUsage(cpuBefore));
-    const busyAfter = machineBusySeconds();
+    const busyAfter = machineBusySeconds('/proc/stat', counted);
     const foreignCpu =
       busyBefore === undefined || busyAfter === undefined
         ? undefined

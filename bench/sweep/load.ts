@@ -1,33 +1,72 @@
 import { readFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus as osCpus } from 'node:os';
+
+/**
+ * The CPUs this process may run on (its affinity, `Cpus_allowed_list` in /proc/self/status, as
+ * taskset or a container's cpuset sets it), or null where that cannot be read.
+ */
+export function allowedCpus(status = '/proc/self/status'): number[] | null {
+  try {
+    const line = /^Cpus_allowed_list:\s*(\S+)\s*$/m.exec(readFileSync(status, 'utf8'))?.[1];
+    if (line === undefined) return null;
+    const ids: number[] = [];
+    for (const part of line.split(',')) {
+      const range = /^(\d+)(?:-(\d+))?$/.exec(part);
+      if (!range) return null;
+      const first = Number(range[1]);
+      const last = Number(range[2] ?? range[1]);
+      for (let id = first; id <= last; id++) ids.push(id);
+    }
+    return ids.length > 0 ? ids : null;
+  } catch {
+    return null;
+  }
+}
 
 /**
  * What the rest of the machine is doing. Measurements on a shared machine are only as good as its
  * quiet: other processes that run on the cores a measured child would use make it slower than the
- * quota would. /proc/stat counts busy time of all CPUs (steal included: the hypervisor's share).
+ * quota would. /proc/stat counts busy time per CPU (steal included: the hypervisor's share); only
+ * the CPUs this process may run on count (`cpus`, its affinity): a process busy on a core the sweep
+ * is not pinned to takes nothing from it. Without an affinity, every CPU's (the `cpu` line).
  */
-export function machineBusySeconds(stat = '/proc/stat'): number | undefined {
+export function machineBusySeconds(
+  stat = '/proc/stat',
+  cpus: readonly number[] | null = allowedCpus(),
+): number | undefined {
   try {
-    const line = readFileSync(stat, 'utf8').split('\n', 1)[0]!;
-    if (!line.startsWith('cpu ')) return undefined;
-    const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+    const lines = readFileSync(stat, 'utf8').split('\n');
+    const wanted = cpus === null ? ['cpu'] : cpus.map((id) => `cpu${id}`);
+    let ticks = 0;
+    for (const name of wanted) {
+      const line = lines.find((row) => row.startsWith(`${name} `));
+      if (line === undefined) return undefined;
+      const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+      ticks += (user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0);
+    }
     // USER_HZ is 100 on every Linux the sweep supports.
-    return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) / 100;
+    return ticks / 100;
   } catch {
     return undefined;
   }
 }
 
-/** Share of all CPUs busy over `windowMs` while this process idles: everyone else's load (0..1). */
+/** How many CPUs machineBusySeconds counts: those this process may run on, else all of them. */
+export function countedCpus(cpus: readonly number[] | null = allowedCpus()): number {
+  return cpus?.length ?? osCpus().length;
+}
+
+/** Share of the CPUs this process may use busy over `windowMs` while it idles: everyone else's load (0..1). */
 export async function machineLoad(windowMs = 1000): Promise<number | undefined> {
-  const before = machineBusySeconds();
+  const cpus = allowedCpus();
+  const before = machineBusySeconds('/proc/stat', cpus);
   const own = process.cpuUsage();
   await new Promise((resolve) => setTimeout(resolve, windowMs));
-  const after = machineBusySeconds();
+  const after = machineBusySeconds('/proc/stat', cpus);
   if (before === undefined || after === undefined) return undefined;
   const used = process.cpuUsage(own);
   const ownSeconds = (used.user + used.system) / 1e6;
-  return Math.min(1, Math.max(0, (after - before - ownSeconds) / ((windowMs / 1000) * cpus().length)));
+  return Math.min(1, Math.max(0, (after - before - ownSeconds) / ((windowMs / 1000) * countedCpus(cpus))));
 }
 
 /**

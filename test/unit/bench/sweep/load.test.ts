@@ -2,7 +2,12 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { foreignAllowance, machineBusySeconds } from '../../../../bench/sweep/load.ts';
+import {
+  allowedCpus,
+  countedCpus,
+  foreignAllowance,
+  machineBusySeconds,
+} from '../../../../bench/sweep/load.ts';
 import { summariseRow } from '../../../../bench/sweep/rows.ts';
 import { image, pricesWith, row, run } from './helpers.ts';
 
@@ -46,7 +51,34 @@ describe('machineBusySeconds', () => {
   it('adds the busy columns of the cpu line (user, nice, system, irq, softirq, steal) in seconds', () => {
     const stat = join(mkdtempSync(join(tmpdir(), 'imgpipe-stat-')), 'stat');
     writeFileSync(stat, 'cpu  1000 10 200 5000 30 0 40 5 0 0\ncpu0 500 5 100 2500 15 0 20 2 0 0\n');
-    expect(machineBusySeconds(stat)).toBeCloseTo((1000 + 10 + 200 + 40 + 5) / 100, 12);
-    expect(machineBusySeconds(join(stat, 'missing'))).toBeUndefined();
+    expect(machineBusySeconds(stat, null)).toBeCloseTo((1000 + 10 + 200 + 40 + 5) / 100, 12);
+    expect(machineBusySeconds(join(stat, 'missing'), null)).toBeUndefined();
+  });
+
+  it('counts only the CPUs this process may run on: a process busy on another core takes nothing from it', () => {
+    const folder = mkdtempSync(join(tmpdir(), 'imgpipe-stat-'));
+    const stat = join(folder, 'stat');
+    // cpu2 and cpu3 are busy with someone else's work; the sweep is pinned to cpu0 and cpu1.
+    writeFileSync(
+      stat,
+      [
+        'cpu  90000 0 9000 1000 0 0 0 0 0 0',
+        'cpu0 100 0 10 4000 0 0 0 0 0 0',
+        'cpu1 200 0 20 4000 0 0 0 0 0 0',
+        'cpu2 44000 0 4000 0 0 0 0 0 0 0',
+        'cpu3 45700 0 4970 0 0 0 0 0 0 0',
+        '',
+      ].join('\n'),
+    );
+    const status = join(folder, 'status');
+    writeFileSync(status, 'Name:\tnode\nCpus_allowed:\t3\nCpus_allowed_list:\t0-1\n');
+    expect(allowedCpus(status)).toEqual([0, 1]);
+    expect(machineBusySeconds(stat, allowedCpus(status))).toBeCloseTo((100 + 10 + 200 + 20) / 100, 12);
+    expect(countedCpus(allowedCpus(status))).toBe(2);
+    writeFileSync(status, 'Cpus_allowed_list:\t0,2-3,7\n');
+    expect(allowedCpus(status)).toEqual([0, 2, 3, 7]);
+    // A CPU the file does not list cannot be counted: no figure rather than a wrong one.
+    expect(machineBusySeconds(stat, [0, 7])).toBeUndefined();
+    expect(allowedCpus(join(folder, 'missing'))).toBeNull();
   });
 });
