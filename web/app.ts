@@ -282,8 +282,9 @@ function showUser(): void {
   $('who').textContent =
     config.auth === null ? 'No sign-in needed' : user ? `Signed in as ${user.sub}` : 'Not signed in';
   $<HTMLInputElement>('files').disabled = !signedIn;
-  // The drop zone looks and reads disabled too, and says why: a drop is refused until sign-in.
-  $('drop').setAttribute('aria-disabled', String(!signedIn));
+  // The drop zone looks disabled too, and says why: a drop is refused until sign-in. Assistive
+  // technology reads the input's disabled state; aria-disabled is not allowed on a label (ARIA 1.2).
+  $('drop').classList.toggle('disabled', !signedIn);
   $('drop-why').hidden = signedIn;
   $('notice').textContent = signedIn ? '' : 'Sign in to upload images.';
 }
