@@ -48,10 +48,13 @@ export interface ErrorDetails {
   readonly value?: unknown;
   /** The largest value accepted (`too-large`), in `unit`. */
   readonly limit?: number;
-  /** The unit of `value` and `limit` (`bytes`). */
+  /** The unit of `value` and `limit` (`bytes`, `pixels`). */
   readonly unit?: string;
-  /** The values accepted (`unsupported-media-type`: the content types). */
-  readonly accepted?: readonly string[];
+  /**
+   * The values accepted (`unsupported-media-type`: the content types; a transformation's parameter:
+   * its names, formats, fits, ratios or sizes).
+   */
+  readonly accepted?: readonly (string | number)[];
 }
 
 /**

@@ -4,7 +4,7 @@ import type { FormatOptions, PipelineConfig, TransformConfig } from '../core/con
 import { describeValue } from '../core/errors.ts';
 import { OUTPUT_FORMATS, type OutputFormat, resolveOutputFormat } from '../core/formats.ts';
 import { dotSegment, S3_MAX_KEY_BYTES, TransformLayout, type TransformSpec } from '../core/layout.ts';
-import { ApiError, keyPath } from './http.ts';
+import { ApiError, type ErrorDetails, keyPath } from './http.ts';
 
 /**
  * The request of an on-demand transformation, `GET /t/<source key>?w=&h=&fit=&fmt=&q=&dpr=&exp=&sig=`:
@@ -115,16 +115,14 @@ export function parseQuery(rawQuery: string): Record<string, string> {
       throw new ApiError(
         'bad-request',
         `The query part ${describeValue(part)} is not valid percent-encoding`,
-        {
-          field: 'query',
-        },
+        { field: 'query', details: { value: part } },
       );
     }
     if (!(TRANSFORM_PARAMS as readonly string[]).includes(name))
       throw new ApiError(
         'bad-request',
         `Unknown parameter ${describeValue(name)}: expected only ${TRANSFORM_PARAMS.join(', ')}`,
-        { field: name },
+        { field: name, details: { value: name, accepted: TRANSFORM_PARAMS } },
       );
     if (Object.hasOwn(query, name))
       throw new ApiError('bad-request', `The parameter ${name} is given more than once`, { field: name });
@@ -155,7 +153,7 @@ export function parseRequest(
   let fit: TransformSpec['fit'] = 'inside';
   if (query.fit !== undefined) {
     if (!(FITS as readonly string[]).includes(query.fit))
-      throw bad('fit', `one of ${FITS.join(', ')}`, query.fit);
+      throw bad('fit', `one of ${FITS.join(', ')}`, query.fit, { accepted: FITS });
     fit = query.fit as TransformSpec['fit'];
   }
   // cover and contain need a box: with one side or none they are inside (one key for all three).
@@ -166,8 +164,10 @@ export function parseRequest(
   if (auto) format = negotiate(accept, config.formats);
   else {
     format = resolveOutputFormat(fmt);
-    if (!format || !config.formats.includes(format))
-      throw bad('fmt', `one of ${[...config.formats, 'auto'].join(', ')}`, query.fmt);
+    if (!format || !config.formats.includes(format)) {
+      const accepted = [...config.formats, 'auto'];
+      throw bad('fmt', `one of ${accepted.join(', ')}`, query.fmt, { accepted });
+    }
   }
   let quality = format === 'png' ? 0 : defaults[format].quality;
   if (query.q !== undefined) {
@@ -180,7 +180,7 @@ export function parseRequest(
   const expires = query.exp === undefined ? undefined : expiryOf(query.exp);
   let watermark = true;
   if (query.wm !== undefined) {
-    if (query.wm !== '0' && query.wm !== '1') throw bad('wm', '0 or 1', query.wm);
+    if (query.wm !== '0' && query.wm !== '1') throw bad('wm', '0 or 1', query.wm, { accepted: ['0', '1'] });
     watermark = query.wm === '1';
     // Anyone could take the watermark off an unsigned URL: only the URL's signer may.
     if (!watermark && !signed)
@@ -213,7 +213,8 @@ function expiryOf(value: string): number {
 
 function dprOf(value: string): number {
   const dpr = /^\d(\.\d{1,2})?$/.test(value) ? Number(value) : Number.NaN;
-  if (!(DPRS as readonly number[]).includes(dpr)) throw bad('dpr', `one of ${DPRS.join(', ')}`, value);
+  if (!(DPRS as readonly number[]).includes(dpr))
+    throw bad('dpr', `one of ${DPRS.join(', ')}`, value, { accepted: DPRS });
   return dpr;
 }
 
@@ -221,7 +222,8 @@ function sizeOf(name: 'w' | 'h', value: string, dpr: number, config: TransformCo
   // Any number of digits: 100000 is a whole number, over maxSize (it was refused as no whole number).
   const size = /^\d+$/.test(value) ? Number(value) : Number.NaN;
   if (config.sizes.length > 0) {
-    if (!config.sizes.includes(size)) throw bad(name, `one of ${config.sizes.join(', ')}`, value);
+    if (!config.sizes.includes(size))
+      throw bad(name, `one of ${config.sizes.join(', ')}`, value, { accepted: config.sizes });
   } else if (!(size >= config.sizeStep && size % config.sizeStep === 0)) {
     throw bad(
       name,
@@ -238,9 +240,14 @@ function sizeOf(name: 'w' | 'h', value: string, dpr: number, config: TransformCo
       throw new ApiError(
         'bad-request',
         `No ${name} is allowed at dpr ${dpr} (received ${describeValue(value)}): every allowed size is more than ${config.maxSize} device pixels at that ratio; use a lower dpr`,
-        { field: name },
+        { field: name, details: { value: size, unit: 'pixels' } },
       );
-    throw bad(name, `at most ${largest} at dpr ${dpr} (${config.maxSize} device pixels)`, value);
+    // In CSS pixels, as w and h are: the largest accepted at this dpr.
+    throw bad(name, `at most ${largest} at dpr ${dpr} (${config.maxSize} device pixels)`, value, {
+      value: size,
+      limit: largest,
+      unit: 'pixels',
+    });
   }
   return pixels;
 }
@@ -284,12 +291,17 @@ export function negotiate(accept: string | undefined, allowed: readonly OutputFo
   throw new Error(`fmt=auto needs jpeg or png among the allowed formats, not only ${allowed.join(', ')}`);
 }
 
-function bad(field: string, expected: string, value: unknown): ApiError {
+/**
+ * A 400 naming the parameter (`field`), with `value` as received and what `details` adds (the
+ * `accepted` values, or a size's `limit` and `unit`: http.ts ErrorDetails).
+ */
+function bad(field: string, expected: string, value: unknown, details: ErrorDetails = {}): ApiError {
   return new ApiError(
     'bad-request',
     `Expected ${expected} for ${field} but received ${describeValue(value)}`,
     {
       field,
+      details: { value, ...details },
     },
   );
 }

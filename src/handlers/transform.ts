@@ -14,7 +14,7 @@ import {
   ObjectTooLargeError,
   StorageError,
 } from '../core/errors.ts';
-import { FORMAT_META } from '../core/formats.ts';
+import { FORMAT_META, INPUT_FORMATS } from '../core/formats.ts';
 import { isPlainObject } from '../core/json.ts';
 import { BucketLayout, SOURCE_ETAG_METADATA, TransformLayout, type TransformSpec } from '../core/layout.ts';
 import { msSince } from '../core/timing.ts';
@@ -24,7 +24,7 @@ import { readManifest, readQuarantineRecord } from '../pipeline/records.ts';
 import { S3Storage } from '../storage/s3.ts';
 import type { ObjectInfo, Storage } from '../storage/types.ts';
 import { S3UrlSigner, type UrlSigner } from './api-signer.ts';
-import { ApiError, type ApiResponse, errorResponse, json } from './http.ts';
+import { ApiError, type ApiResponse, type ErrorDetails, errorResponse, json } from './http.ts';
 import { type LambdaHandler, lambdaHandler, parameterProvider } from './lambda.ts';
 import type { HandlerDeps } from './objects.ts';
 import {
@@ -199,6 +199,7 @@ export function createTransformHandler(
     if (method !== 'GET' && method !== 'HEAD')
       throw new ApiError('method-not-allowed', `Only GET and HEAD are served, not ${method}`, {
         field: 'method',
+        details: { value: method, accepted: ['GET', 'HEAD'] },
         headers: { allow: 'GET, HEAD' },
       });
     const key = keyFromPath(event.rawPath);
@@ -226,14 +227,7 @@ export function createTransformHandler(
     if (t.config.checkedOnly && manifest?.source.etag !== source.etag)
       await refuseUnchecked(t, key, source.etag);
     const maxBytes = pipeline.limits.maxBytes;
-    if (source.size > maxBytes)
-      throw new ApiError(
-        'too-large',
-        `The source is ${source.size} bytes, more than maxBytes (${maxBytes})`,
-        {
-          field: 'key',
-        },
-      );
+    if (source.size > maxBytes) throw sourceTooLarge(source.size, maxBytes);
     const headers = responseHeaders(t, request);
 
     // A miss answers with the bytes it just made; a hit with the bytes it read.
@@ -344,12 +338,7 @@ export function createTransformHandler(
         object = await t.source.get(request.key, { maxBytes: pipeline.limits.maxBytes });
       } catch (error) {
         if (error instanceof ObjectNotFoundError) throw new ApiError('not-found', `No image ${request.key}`);
-        if (error instanceof ObjectTooLargeError)
-          throw new ApiError(
-            'too-large',
-            `The source is ${error.size} bytes, more than maxBytes (${error.maxBytes})`,
-            { field: 'key' },
-          );
+        if (error instanceof ObjectTooLargeError) throw sourceTooLarge(error.size, error.maxBytes);
         throw error;
       }
       if (t.config.checkedOnly && object.etag !== checkedEtag) {
@@ -580,12 +569,34 @@ const LIMIT_REASONS: ReadonlySet<InvalidReason> = new Set([
   'too-slow',
 ]);
 
-/** A source the pipeline refuses: 413 over a limit, 415 when it cannot be read as an image. */
+/** The source over maxBytes (its HEAD, or its GET): 413 with its size and the limit in bytes. */
+function sourceTooLarge(size: number, maxBytes: number): ApiError {
+  return new ApiError('too-large', `The source is ${size} bytes, more than maxBytes (${maxBytes})`, {
+    field: 'key',
+    details: { value: size, limit: maxBytes, unit: 'bytes' },
+  });
+}
+
+/**
+ * A source the pipeline refuses: 413 over a limit, 415 when it cannot be read as an image; with
+ * what a client reads beside the message (http.ts ErrorDetails) where the refusal has it: over
+ * maxBytes or maxPixels the value, limit and unit; a format not taken the one found and the
+ * accepted ones.
+ */
 function sourceError(error: InvalidImageError): ApiError {
+  const d = error.details;
+  const details: ErrorDetails | undefined =
+    error.reason === 'too-large' && typeof d.bytes === 'number' && typeof d.maxBytes === 'number'
+      ? { value: d.bytes, limit: d.maxBytes, unit: 'bytes' }
+      : error.reason === 'too-many-pixels' && typeof d.pixels === 'number' && typeof d.maxPixels === 'number'
+        ? { value: d.pixels, limit: d.maxPixels, unit: 'pixels' }
+        : error.reason === 'unsupported-format' && typeof d.detected === 'string'
+          ? { value: d.detected, accepted: INPUT_FORMATS }
+          : undefined;
   return new ApiError(
     LIMIT_REASONS.has(error.reason) ? 'too-large' : 'unsupported-media-type',
     `The source cannot be transformed (${error.reason}): ${error.message}`,
-    { field: 'key', cause: error },
+    { field: 'key', cause: error, ...(details && { details }) },
   );
 }
 

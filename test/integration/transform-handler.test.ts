@@ -16,6 +16,7 @@ import { decode, encode } from '../../src/codecs/index.ts';
 import { parsePipelineConfig } from '../../src/config/document.ts';
 import { loadRuntimeConfig } from '../../src/config/index.ts';
 import { InvalidImageError } from '../../src/core/errors.ts';
+import { INPUT_FORMATS } from '../../src/core/formats.ts';
 import { createObjectHandling } from '../../src/handlers/objects.ts';
 import {
   createTransformHandler,
@@ -24,7 +25,7 @@ import {
   SIGNING_KEYS_MAX_AGE_SECONDS,
   SIGNING_KEYS_PLACEHOLDER,
 } from '../../src/handlers/transform.ts';
-import { signature } from '../../src/handlers/transform-request.ts';
+import { signature, TRANSFORM_PARAMS } from '../../src/handlers/transform-request.ts';
 import { S3Storage } from '../../src/storage/s3.ts';
 import type { Storage } from '../../src/storage/types.ts';
 import { readFixture } from '../support/fixtures.ts';
@@ -814,6 +815,57 @@ describe('sources the pipeline refuses, before decoding', () => {
   });
 });
 
+describe('what a refusal says beside its message, as the upload API does', () => {
+  // A client reads these (http.ts ErrorDetails), never the message, which is for people.
+  it('names the value refused and the accepted ones (400), or the value, limit and unit (413), and what a source is (415)', async () => {
+    const h = createTransformHandler(deps(), {
+      env: {
+        IMGPIPE_TRANSFORM_SOURCE_BUCKET: SOURCE,
+        IMGPIPE_TRANSFORM_SIGNING: 'off',
+        IMGPIPE_TRANSFORM_SIZES: '100,200,1200',
+        IMGPIPE_TRANSFORM_MAX_SIZE: '2000',
+        IMGPIPE_TRANSFORM_FORMATS: 'webp,jpeg',
+      },
+    });
+    const cases: [string, string, number, Record<string, unknown>][] = [
+      [
+        '/t/tiny.jpg',
+        'w=100&fit=stretch',
+        400,
+        { field: 'fit', value: 'stretch', accepted: ['inside', 'cover', 'contain'] },
+      ],
+      [
+        '/t/tiny.jpg',
+        'w=100&fmt=gif',
+        400,
+        { field: 'fmt', value: 'gif', accepted: ['webp', 'jpeg', 'auto'] },
+      ],
+      ['/t/tiny.jpg', 'w=100&dpr=4', 400, { field: 'dpr', value: '4', accepted: [1, 1.5, 2, 2.5, 3] }],
+      ['/t/tiny.jpg', 'w=100&wm=2', 400, { field: 'wm', value: '2', accepted: ['0', '1'] }],
+      ['/t/tiny.jpg', 'w=300', 400, { field: 'w', value: '300', accepted: [100, 200, 1200] }],
+      // 1200 at dpr 2 is 2400 device pixels: the largest at that ratio is 200 CSS pixels.
+      ['/t/tiny.jpg', 'h=1200&dpr=2', 400, { field: 'h', value: 1200, limit: 200, unit: 'pixels' }],
+      ['/t/tiny.jpg', 'q=5', 400, { field: 'q', value: '5' }],
+      ['/t/tiny.jpg', 'width=100', 400, { field: 'width', value: 'width', accepted: [...TRANSFORM_PARAMS] }],
+      ['/t/big.bin', 'w=100', 413, { field: 'key', value: 1_100_000, limit: 1_000_000, unit: 'bytes' }],
+      [
+        '/t/many-pixels.png',
+        'w=100',
+        413,
+        { field: 'key', value: 2_250_000, limit: 2_000_000, unit: 'pixels' },
+      ],
+      ['/t/text.jpg', 'w=100', 415, { field: 'key', value: 'text', accepted: [...INPUT_FORMATS] }],
+    ];
+    for (const [path, query, status, details] of cases) {
+      const reply = await h(event(path, query));
+      expect(reply.statusCode, query).toBe(status);
+      const { code, message, ...rest } = body(reply).error;
+      expect(typeof message, query).toBe('string');
+      expect(rest, `${path}?${query}`).toEqual(details);
+    }
+  });
+});
+
 describe('IMGPIPE_TRANSFORM_CHECKED_ONLY (the workflow mode): only what the pipeline processed', () => {
   it('refuses (403) a version the pipeline has not processed or quarantined for its content, hit or miss, and serves it once processed', async () => {
     const source = new S3Storage(s3.client, SOURCE);
@@ -1023,6 +1075,8 @@ describe('methods other than GET and HEAD', () => {
         code: 'method-not-allowed',
         message: `Only GET and HEAD are served, not ${method}`,
         field: 'method',
+        value: method,
+        accepted: ['GET', 'HEAD'],
       });
     }
   });
