@@ -1,21 +1,16 @@
 // imgpipe: the viewer-request CloudFront Function (JavaScript runtime 2.0) of the transformation
-// distribution. It reduces Accept to one of four values, so the cache key (which includes Accept,
-// for fmt=auto) is split that many ways and not once per browser's spelling of the header:
+// distribution (README.md, Cache key). It reduces Accept, which the cache key includes for
+// fmt=auto, to one of four values rather than one per browser's spelling of the header:
 //   avif       the client accepts image/avif and image/webp (every browser that decodes one)
-//   avif-only  it accepts image/avif and not WebP (not listed, or q=0): a client of its own, which
-//              a deployment without AVIF answers with JPEG, not a WebP it does not decode
-//   webp       it accepts image/webp and not AVIF
-//   other      anything else (JPEG)
-// index.transform negotiates on these tokens as it does on a full header
-// (src/handlers/transform-request.ts negotiate); test/unit/handlers/cloudfront-accept.test.ts runs
-// this file in Node against sample headers and holds the two together.
-// A request naming its format (fmt=webp, fmt=JPG, not fmt=auto) gets `other` whatever it accepts:
-// the function reads Accept only for fmt=auto, and each of the four values was a cache entry (and
-// an origin request) of its own for the same bytes.
-//
-// It also writes the query in one canonical spelling (canonicalQuery), the cache key's other part.
-// CONFIG, the deployment's settings that the function checks requests against, is prepended by
-// cloudfront.tf: { signing, sizes, sizeStep, maxSize, qualityMin, qualityMax, formats }.
+//   avif-only  image/avif and not WebP (not listed, or q=0): a client of its own, which a
+//              deployment without AVIF answers with JPEG, not a WebP it does not decode
+//   webp       image/webp and not AVIF
+//   other      anything else (JPEG), and any request naming its format (not fmt=auto)
+// index.transform negotiates on these as on a full header (transform-request.ts negotiate);
+// test/unit/handlers/cloudfront-accept.test.ts runs this file in Node and holds the two together.
+// It also writes the query in one spelling (canonicalQuery), the cache key's other part, checked
+// against CONFIG, the settings cloudfront.tf prepends:
+// { signing, sizes, sizeStep, maxSize, qualityMin, qualityMax, formats }.
 function handler(event) {
   var request = event.request;
   request.headers.accept = { value: reducedAccept(request) };
@@ -46,10 +41,8 @@ function reducedAccept(request) {
   return accepts.avif ? (accepts.webp ? 'avif' : 'avif-only') : accepts.webp ? 'webp' : 'other';
 }
 
-// Every Accept header the viewer sent, as one list: CloudFront gives each in multiValue (value is
-// the first), and the function reads them joined with commas, as Lambda function URLs join a
-// repeated header. From the first alone, image/png then image/avif,image/webp was `other` at the
-// edge, JPEG, where the full request is AVIF.
+// Every Accept header the viewer sent (CloudFront's multiValue), joined with commas as Lambda
+// function URLs join a repeated header: the first alone can be `other` where the request is AVIF.
 function acceptText(header) {
   if (!header) return '';
   var list = header.multiValue && header.multiValue.length > 0 ? header.multiValue : [header];
@@ -81,10 +74,9 @@ var DPRS = [1, 1.5, 2, 2.5, 3];
 var FITS = ['inside', 'cover', 'contain'];
 var FORMAT_NAMES = { jpg: 'jpeg', jpeg: 'jpeg', webp: 'webp', avif: 'avif', png: 'png' };
 
-// The query as the cache key and the function get it: each spelling of one request was a cache
-// entry of its own and an origin request (fmt=WEBP, w=0640, dpr=1.0, q=080, the parameters in
-// another order, fit=inside, wm=1, ...), which let anyone pass the cache at will. Undefined: the
-// query is left as the viewer sent it (the function answers it 400 or 403 as it always did).
+// The query as the cache key and the function get it, one spelling per request (fmt=WEBP, w=0640,
+// another order... were entries of their own: anyone could pass the cache at will). Undefined: the
+// query is left as sent (the function answers it 400 or 403 as it always did).
 //  - Only the parameters the cache policy keeps (with signing off, not exp and sig; names as
 //    spelt, which the policy matches), their values decoded as the function decodes them (+ as a
 //    space); one that is not valid percent-encoding leaves the query as sent.
@@ -94,10 +86,12 @@ var FORMAT_NAMES = { jpg: 'jpeg', jpeg: 'jpeg', webp: 'webp', avif: 'avif', png:
 //    (transform-request.ts canonicalRequest): every URL that verifies is one entry, and its
 //    values stay as signed (w=0640 signed so is not w=640 to the signature).
 //  - Signing off: only a request the function accepts is rewritten, to its normal form: numbers
-//    without leading zeros or trailing decimals, fmt by its own name (webp, jpeg for jpg), and
-//    what changes nothing left out (dpr=1, fit=inside, fit without both sides, fmt=auto, wm=1, q
-//    with fmt=png). Any value the function refuses leaves the query as sent, so that its 400 still
-//    names the value as given; none is made valid.
+//    without leading zeros or trailing decimals, fmt by its own name (webp, jpeg for jpg), dpr
+//    folded into w and h where those are allowed sizes too, and what changes nothing left out
+//    (dpr=1, dpr without w or h, fit=inside, fit without both sides, fmt=auto, wm=1, q with
+//    fmt=png). Any value the function refuses leaves the query as sent, so that its 400 still
+//    names the value as given; none is made valid. fmt=auto stays apart from the format it gives:
+//    only its answer has Vary: Accept.
 function canonicalQuery(querystring) {
   if (!querystring || typeof querystring !== 'object') return undefined;
   var values = {};
@@ -148,15 +142,23 @@ function normalForm(v) {
     if (DPRS.indexOf(dpr) === -1) return undefined;
     if (dpr !== 1) out.dpr = String(dpr);
   }
+  // dpr scales the sides given, nothing else: w=320&dpr=2 is w=640 (if allowed).
   var sides = ['w', 'h'];
+  var px = {};
+  var fold = true;
   for (var i = 0; i < sides.length; i++) {
     var side = v[sides[i]];
     if (side === undefined) continue;
     var size = /^\d{1,5}$/.test(side) ? Number(side) : NaN;
-    if (CONFIG.sizes.length > 0 ? CONFIG.sizes.indexOf(size) === -1 : !(size >= CONFIG.sizeStep && size % CONFIG.sizeStep === 0))
-      return undefined;
-    if (Math.round(size * dpr) > CONFIG.maxSize) return undefined;
+    var p = Math.round(size * dpr);
+    if (!allowed(size) || p > CONFIG.maxSize) return undefined;
+    fold = fold && allowed(p);
+    px[sides[i]] = String(p);
     out[sides[i]] = String(size);
+  }
+  if (fold) {
+    delete out.dpr;
+    for (var s in px) out[s] = px[s];
   }
   if (v.fit !== undefined) {
     if (FITS.indexOf(v.fit) === -1) return undefined;
@@ -184,4 +186,8 @@ function normalForm(v) {
     if (v.wm === '0') out.wm = '0';
   }
   return out;
+}
+
+function allowed(size) {
+  return CONFIG.sizes.length > 0 ? CONFIG.sizes.indexOf(size) !== -1 : size >= CONFIG.sizeStep && size % CONFIG.sizeStep === 0;
 }

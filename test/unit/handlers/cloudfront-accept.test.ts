@@ -317,6 +317,35 @@ describe('the CloudFront Function writing the query in one spelling', () => {
     expect(atEdge(fn, OFF, 'fmt=WEBP&w=0640&dpr=1.0&q=080').query).toBe('fmt=webp&q=80&w=640');
   });
 
+  it('folds dpr into w and h where the sides it gives are allowed sizes too, and keeps fmt=auto apart', () => {
+    // The function's box is w x dpr by h x dpr device pixels, and dpr changes nothing else: the same
+    // result, key and headers. Folded only where those sides are themselves allowed at dpr 1.
+    const LIST = CONFIGS[2]!; // sizes 320, 640, 1000; maxSize 1500
+    const STEP1 = CONFIGS[3]!;
+    const cases: [TransformConfig, string, string][] = [
+      [OFF, 'w=320&dpr=2', 'w=640'],
+      [OFF, 'w=320&h=200&fit=cover&dpr=2', 'fit=cover&h=400&w=640'],
+      [OFF, 'w=320&dpr=1.5&fmt=webp', 'fmt=webp&w=480'],
+      [OFF, 'dpr=3&fmt=webp', 'fmt=webp'], // no side: the box is maxSize whatever the ratio
+      [LIST, 'w=320&dpr=2', 'w=640'],
+      [STEP1, 'w=333&dpr=1.5', 'w=500'], // 499.5 rounded, as the function rounds it
+      // 320 x 1.5 = 480 and 1000 x 1.5 = 1500 are not in the list: kept as asked.
+      [LIST, 'w=320&dpr=1.5', 'dpr=1.5&w=320'],
+      [LIST, 'w=640&h=1000&dpr=1.5', 'dpr=1.5&h=1000&w=640'],
+      // 330 x 1.5 = 495: not a multiple of 10.
+      [OFF, 'w=330&dpr=1.5', 'dpr=1.5&w=330'],
+    ];
+    for (const [config, raw, folded] of cases) {
+      const fn = edgeFunction(config);
+      expect(atEdge(fn, config, raw, BROWSER).query, raw).toBe(folded);
+      expect(answer(config, folded, BROWSER), raw).toBe(answer(config, forwarded(config, raw), BROWSER));
+    }
+    // fmt=auto answers Vary: Accept, a format named does not: the same bytes, not the same answer.
+    const fn = edgeFunction(OFF);
+    expect(atEdge(fn, OFF, 'w=640&fmt=auto', BROWSER)).toEqual({ query: 'w=640', accept: 'avif' });
+    expect(atEdge(fn, OFF, 'w=640&fmt=avif', BROWSER)).toEqual({ query: 'fmt=avif&w=640', accept: 'other' });
+  });
+
   it('makes one entry of a repeated parameter, answered the same 400, and leaves refused values as sent', () => {
     const fn = edgeFunction(OFF);
     const repeated = ['w=640&w=640', 'w=640&w=320', 'w=320&fmt=webp&w=640', 'w=0640&q=5&w=x'];
@@ -394,8 +423,11 @@ describe('the CloudFront Function writing the query in one spelling', () => {
         '+640',
         '99999',
         '3000',
+        '333',
+        '215',
+        '480',
       ],
-      h: ['200', '0200', '480', '1000', '', 'x', '4000', '1500'],
+      h: ['200', '0200', '480', '1000', '', 'x', '4000', '1500', '320', '133'],
       fit: ['inside', 'cover', 'contain', 'COVER', '', 'fill', 'cove%72'],
       fmt: [
         'webp',
@@ -414,7 +446,7 @@ describe('the CloudFront Function writing the query in one spelling', () => {
         '%61uto',
       ],
       q: ['80', '080', '0080', '50', '5', '100', '', '8%30', '80.0'],
-      dpr: ['1', '1.0', '1.00', '1.5', '1.50', '2', '2.0', '3', '4', '01', '', '1.000', '0.5'],
+      dpr: ['1', '1.0', '1.00', '1.5', '1.50', '2', '2.0', '2.5', '3', '4', '01', '', '1.000', '0.5'],
       wm: ['0', '1', '01', '', 'true'],
       exp: [EXP, '1', '', 'x', `0${EXP}`],
       sig: ['abc', ''],

@@ -168,7 +168,7 @@ run "refuses_sizes_that_take_the_cloudfront_function_past_10_kb" {
   command = plan
 
   variables {
-    sizes = [for i in range(200) : 1000 + 15 * i]
+    sizes = [for i in range(250) : 1000 + 12 * i]
   }
 
   expect_failures = [aws_cloudfront_function.this]
