@@ -965,6 +965,25 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
           : await start(ref, true, time, force === true);
         if ('ended' in started) return started.ended;
         unbegun = started.unbegun !== undefined;
+        // Without a status table nothing orders a key's events, and an event naming a version
+        // (a versioned bucket) reads that version whatever the key holds now: a late one (a
+        // redelivery, a dead letter redriven) wrote the outputs of content replaced or deleted
+        // since over the key's, published (and cached) until finish() found the key changed and
+        // made them again. The key is looked at first, and such an event only brings the outputs
+        // in line with it, as finish() would have.
+        if (!deps.status && !begun && ref.versionId !== undefined && ref.etag !== undefined) {
+          const now = await deps.sourceStorage(ref.bucket).head(ref.key);
+          if (now?.etag !== ref.etag)
+            return await superseded(
+              ref,
+              trigger,
+              now === undefined
+                ? `the key was deleted after this event's version (ETag ${ref.etag}) was uploaded`
+                : `the key holds other content (ETag ${now.etag}) than this event's version (ETag ${ref.etag})`,
+              false,
+              time,
+            );
+        }
         const outcome = await processObject(started.unbegun ?? ref, {
           ...processDeps,
           encoder: deps.encoder,

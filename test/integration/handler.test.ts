@@ -922,6 +922,61 @@ describe('S3 event handler', () => {
     expect(await quarantine.head(`reasons/${key}.json`)).toBeUndefined();
   });
 
+  it("never publishes an earlier version's outputs for a late event naming it, without a status table", async () => {
+    // A versioned source bucket (the module's) without the status table: an event for the
+    // version a newer upload replaced (redelivered, or a dead letter redriven) named that version,
+    // which the GET read, and its outputs were written over the newer version's (public, cached
+    // for a day) before the HEAD after them found the key holding other content and made them
+    // again. s3rver keeps no versions: this source serves the replaced version's bytes by its
+    // version ID, as S3 does, and anything else from s3rver.
+    const key = 'versions/photo.jpg';
+    const older = readFixture('photos/colour-fig-red-bowl.jpg');
+    const first = await upload(SOURCE, key, older);
+    const handler = handlerFor(config());
+    await capture(() => handler(first));
+    const newer = await upload(SOURCE, key, readFixture('edge/formats/grayscale.jpg'));
+    await capture(() => handler(newer));
+    const output = new S3Storage(s3.client, OUTPUT);
+    const manifest = await getJson<Manifest>(output, `manifests/${key}.json`);
+    const s3Source = new S3Storage(s3.client, SOURCE);
+    const versioned = Object.create(s3Source) as S3Storage;
+    versioned.get = async (k, options) => {
+      if (k !== key || options?.versionId !== 'v1') return s3Source.get(k, options);
+      const etag = first.Records[0]!.s3.object.eTag!;
+      return { key: k, size: older.length, etag, contentType: 'image/jpeg', versionId: 'v1', body: older };
+    };
+    const written: string[] = [];
+    const watched = Object.create(output) as S3Storage;
+    watched.put = async (k, body, options) => {
+      written.push(k);
+      return output.put(k, body, options);
+    };
+    const late = buildS3Notification({
+      bucket: SOURCE,
+      key,
+      size: older.length,
+      etag: first.Records[0]!.s3.object.eTag,
+      versionId: 'v1',
+    });
+    const lateHandler = createS3EventHandler({
+      config: config(),
+      sourceStorage: (bucket) => (bucket === SOURCE ? versioned : new S3Storage(s3.client, bucket)),
+      output: watched,
+      quarantine: new S3Storage(s3.client, QUARANTINE),
+      logger: new Logger({ serviceName: 'imgpipe-test', logLevel: 'CRITICAL' }),
+      metrics: new Metrics({ serviceName: 'imgpipe-test', namespace: 'imgpipe-test' }),
+    });
+    const { records } = await lateHandler(late);
+    expect(records[0]).toMatchObject({
+      status: 'ignored',
+      reason: expect.stringContaining(
+        `the key holds other content (ETag ${newer.Records[0]!.s3.object.eTag})`,
+      ),
+    });
+    expect(written).toEqual([]);
+    expect((await getJson<Manifest>(output, `manifests/${key}.json`)).createdAt).toBe(manifest.createdAt);
+  });
+
   it('records a deleted object as missing and succeeds', async () => {
     const event = buildS3Notification({ bucket: SOURCE, key: 'never-uploaded.jpg', etag: 'abc', size: 10 });
     const { result, lines } = await capture(() => handlerFor(config())(event));
