@@ -28,7 +28,13 @@ import {
 } from '../pipeline/process-object.ts';
 import { readManifest } from '../pipeline/records.ts';
 import { removeObject } from '../pipeline/remove-object.ts';
-import type { BeginResult, FinalStatus, StatusItem, StatusStore } from '../status/types.ts';
+import {
+  type BeginResult,
+  type FinalStatus,
+  isRunFailure,
+  type StatusItem,
+  type StatusStore,
+} from '../status/types.ts';
 import type { Storage } from '../storage/types.ts';
 import { deletedEvent, EventBatch, failureEvent, finalStatus, outcomeEvent } from './outcomes.ts';
 import { TRANSIENT_ERROR, taskError } from './tasks.ts';
@@ -720,6 +726,16 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       // nothing announced for them), not failed for a retry the table ignores as stale while what
       // this attempt wrote stays over the later version's outputs.
       written = recorded ? 'applied' : 'stale';
+    }
+    // This delivery ran out of time (too-slow), and its write lost: another delivery of the same
+    // content decided it (processed, quarantined for what it is), or a later event of the key is
+    // recorded. That status and its event stand: announced, Image Quarantined (too-slow) followed
+    // the other delivery's Image Processed for content whose item says processed. Its quarantine
+    // copy stays, as a repeated quarantine's would; the outputs of that content are not withdrawn
+    // for a too-slow (process-object.ts replacedManifest).
+    if (written === 'stale' && isRunFailure(final)) {
+      const reason = `stale outcome: this delivery ran out of time (${final.status === 'quarantined' ? final.reason : final.status}), and the status table holds another delivery's decision for this content or a later event for this key; not recorded or announced`;
+      return { result: skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason }) };
     }
     // A later event of the key is recorded: it decides, and announces, the key's outputs. In the
     // workflow mode, a retried Process finds the outputs its earlier attempt wrote current for its

@@ -18,6 +18,7 @@ import {
   type BeginResult,
   type CurrentContent,
   type FinalStatus,
+  isRunFailure,
   LISTED_STATUSES,
   type ListQuery,
   type StatusItem,
@@ -155,6 +156,12 @@ function version(update: Update, ref: ObjectRef): void {
   else update.set('versionId', ref.versionId);
 }
 
+/** The item holds no decision: unfinished, failed, or quarantined as too-slow (isRunFailure). */
+function undecided(update: Update): string {
+  const status = update.name('status');
+  return `(${status} IN (${update.value('p', 'processing')}, ${update.value('f', 'failed')}) OR (${status} = ${update.value('q', 'quarantined')} AND ${update.name('reason')} = ${update.value('tooSlow', 'too-slow')}))`;
+}
+
 export class DynamoStatusStore implements StatusStore {
   readonly tableName: string;
   readonly #client: DynamoDBDocumentClient;
@@ -254,7 +261,10 @@ export class DynamoStatusStore implements StatusStore {
       // ETag), so what the backfill read is an older version, and the event decides.
       if ('etag' in result && result.etag !== undefined) {
         const etag = update.name('etag');
-        condition += ` AND (attribute_not_exists(${etag}) OR ${etag} = :etag)`;
+        // A run-time failure (too-slow) of the same content never replaces a decision another run
+        // recorded for it while this one ran (see isRunFailure).
+        const same = isRunFailure(result) ? `(${etag} = :etag AND ${undecided(update)})` : `${etag} = :etag`;
+        condition += ` AND (attribute_not_exists(${etag}) OR ${same})`;
       } else if (result.status === 'deleted') {
         // A backfill that found the key gone, over an item naming content (its begin removed the
         // ETag): an upload's event began since, so the key holds that content again, and the event
@@ -262,10 +272,15 @@ export class DynamoStatusStore implements StatusStore {
         // (its late removal's event then stale), when that upload finished before this write.
         condition += ` AND attribute_not_exists(${update.name('etag')})`;
       }
-    } else if (result.status === 'failed') {
+    } else if (isRunFailure(result)) {
       const sequencer = update.name('sequencer');
-      // A failure never overwrites a final status of the same event (another delivery finished it).
-      const unfinished = `${status} IN (${update.value('p', 'processing')}, ${update.value('f', 'failed')})`;
+      // A run-time failure never overwrites a decision of the same event (another delivery
+      // decided the content): `failed` replaces only an unfinished item, too-slow one that holds
+      // no decision either.
+      const unfinished =
+        result.status === 'failed'
+          ? `${status} IN (${update.value('p', 'processing')}, ${update.value('f', 'failed')})`
+          : undecided(update);
       condition = `attribute_not_exists(${sequencer}) OR ${sequencer} < :sequencer OR (${sequencer} = :sequencer AND ${unfinished})`;
     } else {
       const sequencer = update.name('sequencer');
@@ -305,8 +320,8 @@ export class DynamoStatusStore implements StatusStore {
         ? `attribute_not_exists(${sequencer})`
         : `${sequencer} = ${update.value('seenSequencer', item.sequencer)}`,
     ].join(' AND ');
-    // The first condition's value alone: DynamoDB refuses a value the expressions do not use.
-    delete update.values[':deleted'];
+    // The first condition's values alone: DynamoDB refuses a value the expressions do not use.
+    for (const value of [':deleted', ':p', ':f', ':q', ':tooSlow']) delete update.values[value];
     return this.#update(ref, update, unchanged);
   }
 

@@ -64,6 +64,18 @@ export type FinalStatus =
   /** The object is gone: an ObjectRemoved event, or it vanished before it could be read. */
   | { readonly status: 'deleted' };
 
+/**
+ * A final status that says the run failed, not what the content is: `failed`, or quarantined as
+ * `too-slow` (the run ran out of time; another delivery of the same content may have had enough).
+ * Any other final status (processed, quarantined for the content, deleted) decides the content.
+ * For the same content (the same event, or a backfill of the same ETag) a decision is never
+ * replaced by a run-time failure; a run-time failure is replaced by a decision (a retry that
+ * succeeded).
+ */
+export function isRunFailure(result: FinalStatus): boolean {
+  return result.status === 'failed' || (result.status === 'quarantined' && result.reason === 'too-slow');
+}
+
 /** `applied`: the item now says this; `stale`: the item already holds a later event's status. */
 export type WriteResult = 'applied' | 'stale';
 
@@ -108,7 +120,9 @@ export type CurrentContent = (etag: string | undefined) => Promise<boolean>;
  * Writes are conditional on the event order, so duplicate, late and out-of-order deliveries never
  * move an item back to an older state: a write for an event with a sequencer older than the
  * item's is refused (`stale`); for the same event, a final status replaces `processing` or
- * `failed`, and `failed` never replaces a final status. A reference without a sequencer (a
+ * `failed`, and a run-time failure (isRunFailure: `failed`, quarantined as `too-slow`) never
+ * replaces a decision (another delivery's processed or quarantine for the content; `failed` no
+ * final status at all), nor does a backfill's too-slow one recorded for the same ETag. A reference without a sequencer (a
  * backfill) is about the object as it is now: it is refused on a deleted item, its failure on
  * any final status (another run recorded it while the backfill ran), and its `deleted` (the key
  * found gone) on an item naming content (an upload's event began since) unless `current` says the

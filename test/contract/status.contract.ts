@@ -108,6 +108,52 @@ export function describeStatusStoreContract(name: string, setup: () => Promise<S
       expect((await store.get(object.bucket, object.key))?.status).toBe('processed');
     });
 
+    it('never lets a delivery that ran out of time (too-slow) overwrite a decision of another for the same event', async () => {
+      const store = await setup();
+      const tooSlow: FinalStatus = {
+        status: 'quarantined',
+        etag: 'e1',
+        reason: 'too-slow',
+        message: 'took 61 s',
+      };
+      // Two deliveries of one event: one processed it, the other ran out of time after.
+      const object = ref('00A1');
+      await store.begin(object);
+      await store.begin(object);
+      expect(await store.finish(object, processed())).toBe('applied');
+      expect(await store.finish(object, tooSlow)).toBe('stale');
+      expect(await store.get(object.bucket, object.key)).toMatchObject({ status: 'processed', outputs: 9 });
+      // Nor over a quarantine for the content.
+      const rejected = ref('00B1');
+      await store.begin(rejected);
+      await store.finish(rejected, quarantined);
+      expect(await store.finish(rejected, tooSlow)).toBe('stale');
+      expect(await store.get(rejected.bucket, rejected.key)).toMatchObject({ reason: 'corrupt' });
+      // A decision replaces it (a retry that had the time), and it replaces a failure or itself.
+      const retried = ref('00C1');
+      await store.begin(retried);
+      expect(await store.finish(retried, failed)).toBe('applied');
+      expect(await store.finish(retried, tooSlow)).toBe('applied');
+      expect(await store.finish(retried, tooSlow)).toBe('applied');
+      expect(await store.finish(retried, processed())).toBe('applied');
+      expect((await store.get(retried.bucket, retried.key))?.status).toBe('processed');
+      // A later event's too-slow is recorded over an earlier event's decision.
+      expect(await store.finish({ ...retried, sequencer: '00C2' }, tooSlow)).toBe('applied');
+      expect((await store.get(retried.bucket, retried.key))?.reason).toBe('too-slow');
+      // A backfill of the same content (same ETag) likewise, while one of other content decides.
+      const backfilled = ref('00D1');
+      await store.begin(backfilled);
+      const backfill = { bucket: backfilled.bucket, key: backfilled.key };
+      expect(await store.begin(backfill)).toBe('applied');
+      expect(await store.begin(backfill)).toBe('applied');
+      expect(await store.finish(backfill, processed('e1'))).toBe('applied');
+      expect(await store.finish(backfill, tooSlow)).toBe('stale');
+      expect((await store.get(backfilled.bucket, backfilled.key))?.status).toBe('processed');
+      expect(await store.begin(backfill)).toBe('applied');
+      expect(await store.finish(backfill, tooSlow)).toBe('applied');
+      expect(await store.finish(backfill, processed('e1'))).toBe('applied');
+    });
+
     it('keeps a delete between two uploads of one key in order, and refuses a late delete', async () => {
       const store = await setup();
       const first = ref('0010');

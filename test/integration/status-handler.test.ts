@@ -16,7 +16,7 @@ import type { ImageEventDetail } from '../../src/bus/types.ts';
 import { type LocalDynamo, startLocalDynamo } from '../../src/cli/local-dynamodb.ts';
 import { buildS3Notification } from '../../src/cli/local-s3.ts';
 import { loadRuntimeConfig } from '../../src/config/index.ts';
-import { StorageError } from '../../src/core/errors.ts';
+import { InvalidImageError, StorageError } from '../../src/core/errors.ts';
 import { BucketLayout } from '../../src/core/layout.ts';
 import { parseS3Event } from '../../src/handlers/events.ts';
 import { createLambdaDeps, functionVariables } from '../../src/handlers/lambda.ts';
@@ -699,6 +699,39 @@ describe('the S3 handler with the status table and events', () => {
     for (const result of results) expect(['processed', 'duplicate']).toContain(result.records[0]?.status);
     const item = await status.get(SOURCE, 'e/photo.jpg');
     expect(item).toMatchObject({ status: 'processed', outputs: 1 });
+  });
+
+  it('leaves processed, announced once, when a concurrent delivery of the same event runs out of time after the other recorded it', async () => {
+    const { handler, deps, status, details } = await setup();
+    const event = await upload('e/slow.jpg', readFixture('photos/colour-fig-red-bowl.jpg'), '0510');
+    // Two deliveries of one event. The first, mid-image, sees the second process the image and
+    // record it, then runs out of time itself: its encoder stands for an image past its deadline.
+    let other: Awaited<ReturnType<typeof handler>> | undefined;
+    const outOfTime = createS3EventHandler({
+      ...deps,
+      encoder: {
+        parallel: false,
+        async encode() {
+          other ??= await handler(event);
+          throw new InvalidImageError(
+            'too-slow',
+            'Processing took longer than the 60 s allowed for one image',
+            {
+              boundBy: 'image',
+            },
+          );
+        },
+      },
+    });
+    const slow = await outOfTime(event);
+    expect(other?.records[0]?.status).toBe('processed');
+    expect(slow.records[0]).toMatchObject({
+      status: 'ignored',
+      reason: expect.stringMatching(/^stale outcome: .*too-slow/),
+    });
+    expect(await status.get(SOURCE, 'e/slow.jpg')).toMatchObject({ status: 'processed', outputs: 1 });
+    expect(details.map((detail) => detail.status)).toEqual(['processed']);
+    expect(await new S3Storage(s3.client, OUTPUT).head('small/e/slow.jpg.webp')).toBeDefined();
   });
 
   it('brings the outputs in line when the retry of an attempt stopped after writing them over a newer version’s is stale', async () => {
