@@ -218,7 +218,9 @@ export interface ObjectHandling {
    * Records a failure that ended an object's workflow (the state machine caught it after its
    * retries): status `failed`, the log line, ObjectsFailed and the Image Failed event. When the
    * status item already holds a final status of the same event (another delivery finished it) or a
-   * later event's, it is `ignored` instead: nothing written or announced. Throws, announcing
+   * later event's, it is `ignored` instead: nothing written or announced (a reprocessing's, which
+   * has no event, is `failed` all the same, as the run's failure, neither recorded nor announced,
+   * as `unbegun`'s). Throws, announcing
    * nothing, when the status write failed in a way a retry may not (throttling, a lost
    * connection): the state machine's Retry records it, and that attempt announces it. Throws,
    * recording and announcing nothing, for a bucket not among IMGPIPE_SOURCE_BUCKETS (Inspect's
@@ -932,6 +934,13 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
         // can make (access denied) leaves the failure announced all the same.
         if (taskError(failure).name === TRANSIENT_ERROR) throw failure;
       }
+      // A reprocessing (no sequencer) whose write is refused: its Inspect failed after finding the
+      // item's outcome current (it began nothing, and its failure carries no `unbegun`), or
+      // another run recorded a final status while it ran. The item and its event stand, but this
+      // run failed: ended `ignored`, its failure was named nowhere (the execution succeeded). It
+      // is the run's failure, as unbegun's: its result, log line and metric, not announced.
+      if (written === 'stale' && ref.sequencer === undefined)
+        return { result: reportFailure(ref, trigger, error), error };
       if (written === 'stale') {
         // Another delivery of this event finished it (S3, EventBridge and Express executions are
         // at least once), or a later event of the key is recorded: that status and its event

@@ -801,6 +801,40 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
     expect(wf.events().map((e) => e['detail-type'])).toEqual(['Image Quarantined']);
   });
 
+  it('reprocesses through the workflow a known quarantine whose inspection fails: the run fails naming the error, the item stays, nothing is announced', async () => {
+    // Inspect found the item's quarantine current and began nothing; its own read then failed,
+    // with no mark for RecordFailure, whose failed was refused by the item: the run ended ignored.
+    const wf = await setup({ checks: { malware: true, moderation: false } });
+    const key = 'known/text-unread.jpg';
+    await wf.run(await upload(key, readFixture('edge/broken/text-named.jpg')));
+    const item = await wf.status.get(SOURCE, key);
+    expect(item).toMatchObject({ status: 'quarantined', reason: 'unsupported-format' });
+    // Every read of Inspect's attempts (the first and its three retries) answers SlowDown.
+    wf.faults.set(key, [true, true, true, true]);
+    const event = {
+      version: '0',
+      'detail-type': 'Object Created',
+      source: 'aws.s3',
+      detail: { bucket: { name: SOURCE }, object: { key }, reason: 'Reprocess' },
+      imgpipe: { force: false },
+    };
+    const run = await wf.run(event);
+    expect(run.invoked).toEqual(['Inspect', 'Inspect', 'Inspect', 'Inspect', 'RecordFailure']);
+    expect(run.error).toMatchObject({ name: 'Imgpipe.Failed' });
+    // RecordFailure's result, as the Catch hands it Inspect's error: failed, naming it.
+    const cause = JSON.stringify({
+      errorType: 'Imgpipe.Transient',
+      errorMessage: 'S3 get failed (SlowDown)',
+    });
+    const recorded = await wf.tasks.fail({ event, error: { Error: 'Imgpipe.Transient', Cause: cause } });
+    expect(recorded).toMatchObject({
+      status: 'failed',
+      reason: expect.stringContaining('Imgpipe.Transient: S3 get failed (SlowDown)'),
+    });
+    expect(await wf.status.get(SOURCE, key)).toEqual(item);
+    expect(wf.events().map((e) => e['detail-type'])).toEqual(['Image Quarantined']);
+  });
+
   it('quarantines what the inspection refuses without scanning or moderating it', async () => {
     const wf = await setup();
     const key = 'docs/not-an-image.jpg';
