@@ -30,6 +30,13 @@ const deps = {
   signaturesPrefix: signatures.prefix,
   maxBytes: envIntegerSetting(env, SETTINGS.maxBytes),
   workDir: '/tmp/imgpipe-scanner',
+  memoryMb: lambdaMemoryMb(env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE),
 };
 export const handler = createScanTask(deps);
 export const update = createSignatureUpdater(deps);
+
+/** The function's memory in MB, as Lambda sets it; undefined when unset or not a whole number. */
+function lambdaMemoryMb(value: string | undefined): number | undefined {
+  const mb = Number(value);
+  return value !== undefined && Number.isSafeInteger(mb) && mb > 0 ? mb : undefined;
+}

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, statfs, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
@@ -9,6 +9,7 @@ import type { Tracer } from '@aws-lambda-powertools/tracer';
 import { SETTINGS } from '../config/settings.ts';
 import { describeError, ObjectTooLargeError } from '../core/errors.ts';
 import { isPlainObject } from '../core/json.ts';
+import { type ScanCapacity, scanCapacity } from '../scan/capacity.ts';
 import { Clamd, databaseBuiltAt, PROBE_MS, ScannerError } from '../scan/clamd.ts';
 import type { Storage } from '../storage/types.ts';
 import {
@@ -55,6 +56,13 @@ export interface ScannerDeps {
   readonly freshclam?: string;
   /** How often a running scanner looks for a newer database (default: hourly). */
   readonly refreshMs?: number;
+  /**
+   * The function's memory in MB (AWS_LAMBDA_FUNCTION_MEMORY_SIZE), which the object read whole and
+   * clamd's engine share; undefined outside Lambda (no memory limit counted).
+   */
+  readonly memoryMb?: number | undefined;
+  /** The free space of workDir's file system (fs.statfs by default; tests inject a figure). */
+  readonly statfs?: (path: string) => Promise<{ readonly bavail: number; readonly bsize: number }>;
 }
 
 /** What a Scan invocation keeps, once clamd is up, for reading the object and scanning it. */
@@ -112,8 +120,9 @@ async function listDatabase(deps: ScannerDeps): Promise<Map<string, string>> {
   return files;
 }
 
-/** Copies the database from S3 into a fresh folder. */
-async function downloadDatabase(deps: ScannerDeps, dir: string, files: Map<string, string>): Promise<void> {
+/** Copies the database from S3 into a fresh folder; its size in bytes. */
+async function downloadDatabase(deps: ScannerDeps, dir: string, files: Map<string, string>): Promise<number> {
+  let bytes = 0;
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
   for (const name of files.keys()) {
@@ -131,7 +140,9 @@ async function downloadDatabase(deps: ScannerDeps, dir: string, files: Map<strin
       throw error;
     }
     await writeFile(join(dir, name), object.body);
+    bytes += object.body.length;
   }
+  return bytes;
 }
 
 /** The Scan task, and a way to stop its clamd (tests; in Lambda the environment's end stops it). */
@@ -147,6 +158,8 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
   let refreshing: Promise<void> | undefined;
   let refreshStartedAt = 0;
   let loaded = new Map<string, string>();
+  /** The size of the database copied to databaseDir, in bytes. */
+  let databaseBytes = 0;
   let checkedAt = 0;
 
   async function startEngine(maxBytes: number): Promise<Clamd> {
@@ -158,7 +171,7 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
         { retryable: false },
       );
     }
-    await downloadDatabase(deps, databaseDir, files);
+    databaseBytes = await downloadDatabase(deps, databaseDir, files);
     const copied = performance.now();
     const clamd = await Clamd.start({
       databaseDir,
@@ -264,10 +277,26 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
       files.size > 0 &&
       (files.size !== loaded.size || [...files].some(([name, etag]) => loaded.get(name) !== etag));
     if (!changed) return;
-    await downloadDatabase(deps, databaseDir, files);
+    databaseBytes = await downloadDatabase(deps, databaseDir, files);
     await clamd.reload();
     loaded = files;
     logger.info('Scanner database reloaded', { database: [...files.keys()], engine: await clamd.version() });
+  }
+
+  /**
+   * The largest object this environment can scan now (scan/capacity.ts): its memory less clamd's
+   * resident memory and Node's, the free space of workDir's file system (the database already in
+   * it), and clamd's own largest file.
+   */
+  async function capacity(clamd: Clamd): Promise<ScanCapacity> {
+    const fs = await (deps.statfs ?? statfs)(deps.workDir);
+    return scanCapacity({
+      memoryMb: deps.memoryMb,
+      engineBytes: await clamd.residentBytes(),
+      tmpFreeBytes: fs.bavail * fs.bsize,
+      tmpDir: deps.workDir,
+      databaseBytes,
+    });
   }
 
   const handler = lambdaHandler(deps, async (input, context): Promise<Verdict> => {
@@ -287,14 +316,40 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
       }
       const clamd = await readyWithin(maxBytes, wait);
       await within(refresh(clamd), wait, 'reloading a newer signature database', refreshStartedAt);
+      // An object the function cannot hold is refused on its Content-Length, before its bytes are
+      // read: read, it stopped the function (memory) or clamd (/tmp), every retry the same way.
+      const can = await capacity(clamd);
       let bytes: Uint8Array;
       try {
         const object = await deps
           .sourceStorage(ref.bucket)
-          .get(ref.key, { maxBytes, versionId: ref.versionId });
+          .get(ref.key, { maxBytes: Math.min(maxBytes, can.bytes), versionId: ref.versionId });
         checkInspected(ref, object.etag, 'Scan');
         bytes = object.body;
       } catch (error) {
+        if (error instanceof ObjectTooLargeError && error.size <= maxBytes) {
+          logger.warn('Object over the scanner’s capacity', {
+            bucket: ref.bucket,
+            key: ref.key,
+            bytes: error.size,
+            maxBytes,
+            scanCapacity: can.bytes,
+            scanCapacityLimit: can.limit,
+          });
+          return {
+            status: 'rejected',
+            rejection: {
+              reason: 'too-large',
+              message: `The file is ${error.size} bytes, within maxBytes (${maxBytes}) but more than the malware scanner can scan: ${can.bytes} bytes, set by ${can.explanation}`,
+              details: {
+                bytes: error.size,
+                maxBytes,
+                scanCapacity: can.bytes,
+                scanCapacityLimit: can.limit,
+              },
+            },
+          };
+        }
         if (error instanceof ObjectTooLargeError) {
           return {
             status: 'rejected',

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -12,7 +12,8 @@ import { describeError, ImgpipeError } from '../core/errors.ts';
  * given, and with the official database (about 8 million signatures) that load is the cost of a
  * scan — tens of seconds and over a gigabyte of memory, per upload. clamd loads it once, when the
  * scanner's execution environment starts (the cold start pays for it), and then scans each upload
- * in milliseconds. The bytes go over the socket with INSTREAM (clamd(8)): no temporary file.
+ * in milliseconds. The bytes go over the socket with INSTREAM (clamd(8)): no file of ours, though clamd
+ * itself writes the stream to a temporary file (TemporaryDirectory) before it scans it (capacity.ts).
  *
  * The protocol is three commands of clamd(8) — PING, VERSION, INSTREAM (and RELOAD after a
  * signature update) — in their null-terminated `z` form, so this speaks it directly rather than
@@ -316,6 +317,18 @@ export class Clamd {
         retryable: false,
       });
     throw new ScannerError(`clamd could not scan the object: ${reply}`);
+  }
+
+  /**
+   * clamd's resident memory in bytes (VmRSS of /proc/<pid>/status): its engine, the database loaded.
+   * Undefined where it cannot be read (no /proc, or the process gone).
+   */
+  async residentBytes(): Promise<number | undefined> {
+    const pid = this.#process.pid;
+    if (pid === undefined || this.#exited !== undefined) return undefined;
+    const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => undefined);
+    const match = status?.match(/^VmRSS:\s+(\d+) kB$/m);
+    return match ? Number(match[1]) * 1024 : undefined;
   }
 
   /** The daemon's process id (tests stop and resume it). */

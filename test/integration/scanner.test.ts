@@ -17,6 +17,7 @@ import {
   type ScanTask,
 } from '../../src/handlers/scanner.ts';
 import { checkExecutionTime, RECORD_RESERVE_MS } from '../../src/handlers/tasks.ts';
+import { NODE_BASELINE_BYTES, TMP_RESERVE_BYTES } from '../../src/scan/capacity.ts';
 import { Clamd, type ClamdOptions } from '../../src/scan/clamd.ts';
 import { S3Storage } from '../../src/storage/s3.ts';
 import { startTestS3 } from '../support/s3.ts';
@@ -566,6 +567,87 @@ describe.skipIf(!tools)('the malware scanner', () => {
       rejection: { reason: 'malware', details: { signature: 'Imgpipe-Test-Tail.UNOFFICIAL' } },
     });
     await expect(scan({ object, maxBytes: 'lots' })).rejects.toMatchObject({ name: 'Imgpipe.Failed' });
+  });
+
+  it('quarantines an object within maxBytes that the function cannot hold as too-large before reading it, naming the limit', async () => {
+    const MiB = 1024 * 1024;
+    await put(SIGNATURES, 'capacity/test.ndb', signature('Imgpipe-Test-Tail', 'tail marker'));
+    await put(SOURCE, 'two-mib.bin', Buffer.concat([Buffer.alloc(2 * MiB), Buffer.from('tail marker')]));
+    const object = { bucket: SOURCE, key: 'two-mib.bin' };
+    const size = 2 * MiB + 'tail marker'.length;
+    const maxBytes = 4 * MiB;
+    // What the scan asks of the source bucket: its limit refuses the object on its Content-Length.
+    const asked: (number | undefined)[] = [];
+    const counted = (name: string) => {
+      const base = deps(name, { prefix: 'capacity/' });
+      return {
+        ...base,
+        sourceStorage: (bucket: string) => {
+          const storage = base.sourceStorage(bucket);
+          return Object.assign(Object.create(storage), {
+            get: (key: string, options: { maxBytes?: number }) => {
+              asked.push(options.maxBytes);
+              return storage.get(key, options);
+            },
+          }) as S3Storage;
+        },
+      };
+    };
+    // The memory: 1 MiB over Node's share, less clamd's resident engine, holds less than 1 MiB.
+    const memoryMb = NODE_BASELINE_BYTES / MiB + 1;
+    const byMemory = createScanTask({ ...counted('capacity-memory'), memoryMb });
+    tasks.push(byMemory);
+    const refused = await byMemory({ object, maxBytes });
+    expect(refused).toMatchObject({
+      status: 'rejected',
+      rejection: {
+        reason: 'too-large',
+        details: { bytes: size, maxBytes, scanCapacityLimit: 'memory' },
+      },
+    });
+    const rejection = (
+      refused as unknown as { rejection: { message: string; details: { scanCapacity: number } } }
+    ).rejection;
+    expect(rejection.details.scanCapacity).toBeLessThan(MiB);
+    expect(rejection.message).toContain(
+      `The file is ${size} bytes, within maxBytes (${maxBytes}) but more than the malware scanner can scan: ${rejection.details.scanCapacity} bytes, set by the function's memory: ${memoryMb} MB (AWS_LAMBDA_FUNCTION_MEMORY_SIZE`,
+    );
+    expect(rejection.message).toMatch(/less clamd's \d+ resident/);
+    expect(asked.at(-1)).toBe(rejection.details.scanCapacity);
+    // /tmp: 1 MiB free beside what is kept for clamd's other files (a statfs figure, no disk filled).
+    const bsize = 4096;
+    const byTmp = createScanTask({
+      ...counted('capacity-tmp'),
+      statfs: async () => ({ bavail: (TMP_RESERVE_BYTES + MiB) / bsize, bsize }),
+    });
+    tasks.push(byTmp);
+    const tmpRefused = await byTmp({ object, maxBytes });
+    expect(tmpRefused).toMatchObject({
+      status: 'rejected',
+      rejection: {
+        reason: 'too-large',
+        details: { bytes: size, maxBytes, scanCapacity: MiB, scanCapacityLimit: 'tmp' },
+      },
+    });
+    expect((tmpRefused as unknown as { rejection: { message: string } }).rejection.message).toContain(
+      `more than the malware scanner can scan: ${MiB} bytes, set by the temporary storage: ${TMP_RESERVE_BYTES + MiB} bytes free where clamd writes the stream before scanning it (${join(workDir, 'capacity-tmp')}, beside the database's ${signature('Imgpipe-Test-Tail', 'tail marker').length})`,
+    );
+    // Room for it: scanned as before, the marker found.
+    const roomy = createScanTask({
+      ...counted('capacity-roomy'),
+      memoryMb: 4096,
+      statfs: async () => ({ bavail: (TMP_RESERVE_BYTES + 3 * MiB) / bsize, bsize }),
+    });
+    tasks.push(roomy);
+    expect(await roomy({ object, maxBytes })).toMatchObject({
+      status: 'rejected',
+      rejection: { reason: 'malware', details: { signature: 'Imgpipe-Test-Tail.UNOFFICIAL' } },
+    });
+    // Over maxBytes too: the pipeline's limit is the one named, as before.
+    expect(await byTmp({ object, maxBytes: MiB })).toMatchObject({
+      status: 'rejected',
+      rejection: { reason: 'too-large', details: { bytes: size, maxBytes: MiB } },
+    });
   });
 
   it('retries, not fails, an upload whose scanner listed a database file the updater then deleted', async () => {
