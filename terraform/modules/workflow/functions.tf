@@ -118,9 +118,9 @@ resource "aws_lambda_function" "scanner" {
   }
 
   # The database is copied to /tmp (about 350 MB unpacked), and clamd and freshclam write their
-  # temporary files there.
+  # temporary files there, the object being scanned among them.
   ephemeral_storage {
-    size = 2048
+    size = var.scanner_ephemeral_storage_size
   }
 
   environment {
@@ -141,6 +141,14 @@ resource "aws_lambda_function" "scanner" {
   }
 
   depends_on = [aws_iam_role_policy.function]
+
+  lifecycle {
+    # An object of maxBytes would be quarantined as too-large by the scanner (README.md, "Sizing").
+    precondition {
+      condition     = each.key != "scan" || length(local.scanner_max_bytes_over) == 0
+      error_message = "The scan function can scan objects of at most ${local.scanner_capacity_least.bytes} bytes, set by ${local.scanner_capacity_least.limit}, and ${join(" and ", [for name, value in local.scanner_max_bytes_over : "${name} is ${value}"])}: every upload over ${local.scanner_capacity_least.bytes} bytes would be quarantined as too-large. Raise scanner_memory_size (up to 10240) or scanner_ephemeral_storage_size (up to 10240), or lower maxBytes; no setting scans a file over 2147483645 bytes."
+    }
+  }
 }
 
 # The database update, on a schedule: freshclam asks ClamAV's mirrors for what changed since the

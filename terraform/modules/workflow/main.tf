@@ -106,6 +106,26 @@ locals {
     },
   )
 
+  # The largest object the scan function can scan (src/scan/capacity.ts, which computes it from what
+  # the function sees at each scan): its memory less ClamAV's figure for the engine with the official
+  # database (1229 MiB) and 200 MiB for Node, as the object is read whole; its /tmp less the
+  # database's copy (about 350 MiB) and 64 MiB for clamd's other files, as clamd writes the stream
+  # there; and clamd 1.4's largest file. The limits of the pipeline the plan knows are checked
+  # against it (functions.tf): the scanner would quarantine every object over it as too-large.
+  scanner_capacity = [
+    { bytes = (var.scanner_memory_size - 1229 - 200) * 1048576, limit = "scanner_memory_size ${var.scanner_memory_size} MB less about 1229 MB for clamd's engine with the official database (ClamAV's figure) and 200 MB for Node, which reads the object whole" },
+    { bytes = (var.scanner_ephemeral_storage_size - 350 - 64) * 1048576, limit = "scanner_ephemeral_storage_size ${var.scanner_ephemeral_storage_size} MB less about 350 MB for the database's copy and 64 MB for clamd's other temporary files, clamd writing the object there before scanning it" },
+    { bytes = 2147483645, limit = "clamd 1.4, which scans no file over 2147483645 bytes" },
+  ]
+  scanner_capacity_least = [for c in local.scanner_capacity : c if c.bytes == min([for d in local.scanner_capacity : d.bytes]...)][0]
+  # maxBytes as the plan knows it: IMGPIPE_MAX_BYTES, and limits.maxBytes of a pipeline document
+  # given inline (IMGPIPE_CONFIG); one kept in Parameter Store is checked by the scanner alone.
+  scanner_max_bytes_known = { for name, value in {
+    IMGPIPE_MAX_BYTES                   = try(tonumber(var.environment["IMGPIPE_MAX_BYTES"]), null)
+    "limits.maxBytes of IMGPIPE_CONFIG" = try(tonumber(jsondecode(var.environment["IMGPIPE_CONFIG"]).limits.maxBytes), null)
+  } : name => value if value != null }
+  scanner_max_bytes_over = { for name, value in local.scanner_max_bytes_known : name => value if value > local.scanner_capacity_least.bytes }
+
   tracing_mode  = var.tracing_enabled ? "Active" : "PassThrough"
   alarm_actions = var.alarm_topic_arn == null ? [] : [var.alarm_topic_arn]
 }

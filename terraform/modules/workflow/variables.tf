@@ -301,7 +301,7 @@ variable "scanner_image_digests" {
 }
 
 variable "scanner_memory_size" {
-  description = "Memory of the scan function in MB (2048-10240). clamd holds ClamAV's official database in about 1.2 GiB (ClamAV's documentation), plus the scan itself and Node: 3008 by default."
+  description = "Memory of the scan function in MB (2048-10240). clamd holds ClamAV's official database in about 1.2 GiB (ClamAV's documentation), plus Node and the object, read whole: 3008 by default. With scanner_ephemeral_storage_size it bounds the largest object the scanner can scan; a larger one is quarantined as too-large (README.md, \"Sizing\")."
   type        = number
   default     = 3008
   nullable    = false
@@ -309,6 +309,18 @@ variable "scanner_memory_size" {
   validation {
     condition     = floor(var.scanner_memory_size) == var.scanner_memory_size && var.scanner_memory_size >= 2048 && var.scanner_memory_size <= 10240
     error_message = "scanner_memory_size must be a whole number of MB between 2048 and 10240."
+  }
+}
+
+variable "scanner_ephemeral_storage_size" {
+  description = "Ephemeral storage (/tmp) of the scan and update functions in MB (1024-10240): the signature database's copy (about 350 MB unpacked) and clamd's temporary files, the object being scanned among them (clamd writes the stream there before scanning it). With scanner_memory_size it bounds the largest object the scanner can scan; a larger one is quarantined as too-large (README.md, \"Sizing\")."
+  type        = number
+  default     = 2048
+  nullable    = false
+
+  validation {
+    condition     = floor(var.scanner_ephemeral_storage_size) == var.scanner_ephemeral_storage_size && var.scanner_ephemeral_storage_size >= 1024 && var.scanner_ephemeral_storage_size <= 10240
+    error_message = "scanner_ephemeral_storage_size must be a whole number of MB between 1024 and 10240: the database alone is about 350 MB, and the updater holds it twice while freshclam tests a new one."
   }
 }
 

@@ -392,3 +392,52 @@ run "passes_a_memory_budget_override_to_the_tasks_of_the_tuned_memory_alone" {
     error_message = "A task of its own memory should not get the tuned memory's IMGPIPE_MEMORY_MB: over its memory, its init is refused."
   }
 }
+
+# The scanner reads an object whole beside clamd's engine and has clamd write it to /tmp: a maxBytes
+# over what its memory or /tmp holds would quarantine every such upload as too-large.
+run "refuses_a_max_bytes_over_what_the_scanner_can_scan" {
+  command = plan
+
+  variables {
+    environment = { IMGPIPE_OUTPUT_BUCKET = "imgpipe-test-output-123456789012", IMGPIPE_QUARANTINE_BUCKET = "imgpipe-test-quarantine-123456789012", POWERTOOLS_SERVICE_NAME = "imgpipe", IMGPIPE_MAX_BYTES = "2000000000" }
+  }
+
+  expect_failures = [aws_lambda_function.scanner]
+}
+
+run "refuses_a_pipeline_max_bytes_over_the_scanners_temporary_storage" {
+  command = plan
+
+  variables {
+    scanner_memory_size            = 10240
+    scanner_ephemeral_storage_size = 1024
+    environment                    = { IMGPIPE_OUTPUT_BUCKET = "imgpipe-test-output-123456789012", IMGPIPE_QUARANTINE_BUCKET = "imgpipe-test-quarantine-123456789012", POWERTOOLS_SERVICE_NAME = "imgpipe", IMGPIPE_CONFIG = jsonencode({ limits = { maxBytes = 700000000 } }) }
+  }
+
+  expect_failures = [aws_lambda_function.scanner]
+}
+
+run "sizes_the_scanners_temporary_storage_for_a_larger_max_bytes" {
+  command = plan
+
+  variables {
+    scanner_memory_size            = 4096
+    scanner_ephemeral_storage_size = 4096
+    environment                    = { IMGPIPE_OUTPUT_BUCKET = "imgpipe-test-output-123456789012", IMGPIPE_QUARANTINE_BUCKET = "imgpipe-test-quarantine-123456789012", POWERTOOLS_SERVICE_NAME = "imgpipe", IMGPIPE_MAX_BYTES = "2000000000" }
+  }
+
+  assert {
+    condition     = aws_lambda_function.scanner["scan"].ephemeral_storage[0].size == 4096 && aws_lambda_function.scanner["update-database"].ephemeral_storage[0].size == 4096
+    error_message = "The scanner functions should take scanner_ephemeral_storage_size."
+  }
+}
+
+run "refuses_a_scanner_ephemeral_storage_out_of_range" {
+  command = plan
+
+  variables {
+    scanner_ephemeral_storage_size = 512
+  }
+
+  expect_failures = [var.scanner_ephemeral_storage_size]
+}
