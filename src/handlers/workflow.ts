@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { SETTINGS } from '../config/settings.ts';
 import {
   INVALID_REASONS,
@@ -97,6 +98,17 @@ export interface WorkflowTasks {
   readonly fail: LambdaHandler<RecordResult>;
 }
 
+/**
+ * Kept of the Moderate invocation for each DetectModerationLabels call: Rekognition answers a
+ * rendition of a few hundred KB in well under a second, a new connection may take the SDK's 3 s
+ * (core/aws.ts), and the log line and the error need the rest. A call is not started with less
+ * left: the task fails `Imgpipe.Transient` instead, naming the rendition it reached, and the retry,
+ * a new invocation, goes on from there (one tile of an image cut in 16 and shown on two backgrounds
+ * is 32 calls after the render; nothing else stops them before Lambda's timeout, whose kill the
+ * Retry would run again from the start, every time, and the Catch record `failed`).
+ */
+export const MODERATION_CALL_RESERVE_MS = 4_000;
+
 const TRIGGER = 'Workflow';
 const REPROCESS_TRIGGER = 'Reprocess';
 
@@ -112,6 +124,14 @@ export function createWorkflowTasks(deps: WorkflowDeps, options: ReprocessOption
   const { config, logger, metrics } = deps;
   const objects = createObjectHandling(deps);
   const filters = uploadFilters(options);
+  /**
+   * What the Moderate attempt that ran out of time had Rekognition say, for its object (bucket,
+   * key, ETag, version): each result by the SHA-256 of the rendition sent. Its retry, which Lambda
+   * usually gives the same environment, renders the image again (the same bytes: one decode, one
+   * configuration) and sends only what was not looked at yet. One object's at most, dropped when
+   * it is done. Also kept when a call failed (Rekognition throttling, retried as well).
+   */
+  let unfinished: { readonly id: string; readonly results: Map<string, ModerationResult> } | undefined;
 
   /**
    * Sends the outcome's event, if any, and returns the result; a failed one is thrown for the state
@@ -257,10 +277,30 @@ export function createWorkflowTasks(deps: WorkflowDeps, options: ReprocessOption
         throw error;
       }
       // An image with transparency is looked at on white and on black, an elongated one in tiles
-      // (each a DetectModerationLabels call); the first that is flagged rejects it.
+      // (each a DetectModerationLabels call); the first that is flagged rejects it. Each call
+      // starts only with MODERATION_CALL_RESERVE_MS left of the invocation.
+      const id = JSON.stringify([ref.bucket, ref.key, object.etag, ref.versionId ?? null]);
+      const earlier = unfinished?.id === id ? unfinished.results : undefined;
+      const results = new Map<string, ModerationResult>();
+      // Kept until the verdict, for a retry after this attempt fails (out of time, or Rekognition's
+      // throttling).
+      unfinished = { id, results };
       const labels: ModerationFinding[] = [];
-      for (const jpeg of renditions) {
-        const result = await deps.moderator.moderate(jpeg.bytes);
+      for (const [index, jpeg] of renditions.entries()) {
+        const digest = createHash('sha256').update(jpeg.bytes).digest('hex');
+        let result = earlier?.get(digest);
+        if (!result) {
+          const leftMs = context?.getRemainingTimeInMillis();
+          if (leftMs !== undefined && leftMs < MODERATION_CALL_RESERVE_MS) {
+            const s = (ms: number) => `${Number((Math.max(0, ms) / 1000).toFixed(1))} s`;
+            throw new TaskError(
+              TRANSIENT_ERROR,
+              `Moderate of s3://${ref.bucket}/${ref.key} stopped before rendition ${index + 1} of ${renditions.length}${renditionPlace(jpeg)}: the invocation has ${s(leftMs)} left, less than the ${s(MODERATION_CALL_RESERVE_MS)} kept for a DetectModerationLabels call; the ${index} before it passed, and the retry sends the rest`,
+            );
+          }
+          result = await deps.moderator.moderate(jpeg.bytes);
+        }
+        results.set(digest, result);
         labels.push(...result.labels);
         const rendered = {
           background: jpeg.background,
@@ -277,13 +317,9 @@ export function createWorkflowTasks(deps: WorkflowDeps, options: ReprocessOption
           rendition: rendered,
         });
         if (result.flagged.length === 0) continue;
+        unfinished = undefined;
         const names = result.flagged.map((label) => `${label.name} (${label.confidence}%)`).join(', ');
-        const { tile } = jpeg;
-        const where =
-          (tile
-            ? ` in tile ${tile.index} of ${tile.count} (${tile.width}x${tile.height} at ${tile.left},${tile.top})`
-            : '') +
-          (jpeg.background === 'white' ? '' : ` (its transparent pixels shown on ${jpeg.background})`);
+        const where = renditionPlace(jpeg);
         return {
           status: 'rejected',
           rejection: {
@@ -297,6 +333,7 @@ export function createWorkflowTasks(deps: WorkflowDeps, options: ReprocessOption
           },
         };
       }
+      unfinished = undefined;
       return { status: 'passed', labels };
     }),
 
@@ -365,6 +402,17 @@ export function createWorkflowTasks(deps: WorkflowDeps, options: ReprocessOption
       return handled.result;
     }),
   };
+}
+
+/** Where a rendition is in the image: its tile, if any, and its background when not white. */
+function renditionPlace(rendition: Rendition): string {
+  const { tile } = rendition;
+  return (
+    (tile
+      ? ` in tile ${tile.index} of ${tile.count} (${tile.width}x${tile.height} at ${tile.left},${tile.top})`
+      : '') +
+    (rendition.background === 'white' ? '' : ` (its transparent pixels shown on ${rendition.background})`)
+  );
 }
 
 /** Whether Inspect began no status item for the task's object (InspectOutput's `object.unbegun`). */

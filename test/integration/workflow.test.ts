@@ -619,6 +619,46 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
     });
   });
 
+  it('stops a tiled Moderate before a call its invocation has no time left for, as Imgpipe.Transient, and the retry sends only the renditions not yet looked at', async () => {
+    const wf = await setup({ checks: { malware: false, moderation: true } });
+    // Rekognition stands in (no local server). Each call takes 5 s of the invocation, on the test's
+    // own clock (the context's remaining time), so nothing depends on this machine's speed.
+    let leftMs = 0;
+    const context = { getRemainingTimeInMillis: () => leftMs } as Context;
+    wf.moderation.on(DetectModerationLabelsCommand).callsFake(async () => {
+      leftMs -= 5_000;
+      return { ModerationLabels: [], ModerationModelVersion: '7.0' };
+    });
+    // 400 x 3200, half transparent, a gradient down its length: 7 tiles, none like another, each
+    // on white and on black, 14 calls.
+    const [width, height] = [400, 3200];
+    const data = new Uint8ClampedArray(width * height * 4);
+    for (let y = 0; y < height; y++) {
+      const shade = Math.floor((y * 255) / height);
+      for (let x = 0; x < width; x++) data.set([shade, 255 - shade, 128, 128], (y * width + x) * 4);
+    }
+    const png = await encode('png', { width, height, data }, parsePipelineConfig({}).formatOptions);
+    const key = 'photos/slow-calls.png';
+    const inspection = await wf.tasks.inspect(await upload(key, png));
+    expect(inspection.verdict.status).toBe('passed');
+    leftMs = 50_000;
+    // Ten calls take the invocation's 50 s; the eleventh would start with none left.
+    const error = await wf.tasks.moderate(inspection, context).catch((e: unknown) => e);
+    expect((error as Error).name).toBe('Imgpipe.Transient');
+    expect((error as Error).message).toBe(
+      `Moderate of s3://${SOURCE}/${key} stopped before rendition 11 of 14 in tile 6 of 7 (400x800 at 0,2000): the invocation has 0 s left, less than the 4 s kept for a DetectModerationLabels call; the 10 before it passed, and the retry sends the rest`,
+    );
+    expect(wf.moderation.commandCalls(DetectModerationLabelsCommand)).toHaveLength(10);
+    // The retry, a new invocation in the same environment, sends the four renditions left.
+    leftMs = 50_000;
+    await expect(wf.tasks.moderate(inspection, context)).resolves.toMatchObject({ status: 'passed' });
+    expect(wf.moderation.commandCalls(DetectModerationLabelsCommand)).toHaveLength(14);
+    // Done: a later run of the same object looks at it again, whole.
+    leftMs = 100_000;
+    await expect(wf.tasks.moderate(inspection, context)).resolves.toMatchObject({ status: 'passed' });
+    expect(wf.moderation.commandCalls(DetectModerationLabelsCommand)).toHaveLength(28);
+  });
+
   it('quarantines, without a call, an image that needs more tiles than IMGPIPE_MODERATION_MAX_TILES: it is never passed unmoderated', async () => {
     const wf = await setup({ checks: { malware: false, moderation: true } });
     // 400 x 4000 (10:1) needs 9 tiles of 2:1; the default cap is 8.
