@@ -142,14 +142,26 @@ function tileLength(long: number, short: number, maxAspect: number): number {
 }
 
 /**
- * The memory the tiles take beyond what processImage's estimate holds for the scaled image (its
- * one variant, kept): one tile at a time, its copy (a tile across the rows of a wide image), its
- * copy flattened onto a background, and MozJPEG's encode of it (codecs/memory.ts ENCODE_COST).
+ * The memory the renditions take beyond what processImage's estimate holds for the scaled image
+ * (its one variant, kept, and a PNG encode that never runs, 9 bytes a pixel where MozJPEG takes 22):
+ * one rendition at a time, its copy flattened onto a background, and MozJPEG's encode of it
+ * (codecs/memory.ts ENCODE_COST); a tile is a copy first (a tile across the rows of a wide image).
+ * A whole image's rendition is up to longSide x longSide, twice a tile: 34 MiB at 1024 px, a
+ * tile's 23 MiB.
  */
-export function tileWorkingBytes(options: RenditionOptions = MODERATION_RENDITION): number {
-  const pixels = options.longSide * Math.ceil(options.longSide / options.maxAspect);
+export function renditionWorkingBytes(
+  options: RenditionOptions = MODERATION_RENDITION,
+  tiled = false,
+): number {
   const jpeg = ENCODE_COST.jpeg;
-  return pixels * (4 + 4 + jpeg.bytesPerPixel) + jpeg.fixedMb * 1024 * 1024;
+  const pixels =
+    options.longSide * (tiled ? Math.ceil(options.longSide / options.maxAspect) : options.longSide);
+  return pixels * ((tiled ? 4 : 0) + 4 + jpeg.bytesPerPixel) + jpeg.fixedMb * 1024 * 1024;
+}
+
+/** renditionWorkingBytes for a tile. */
+export function tileWorkingBytes(options: RenditionOptions = MODERATION_RENDITION): number {
+  return renditionWorkingBytes(options, true);
 }
 
 /**
@@ -161,8 +173,8 @@ export function tileWorkingBytes(options: RenditionOptions = MODERATION_RENDITIO
  * `maxTiles`: an image that needs more tiles is refused before it is decoded, as `moderation` (it
  * cannot pass unmoderated), with its size, the tiles it needs and the cap. Its memory: the tiles
  * are cut from the image scaled once (a tile's long side at longSide), whose estimate
- * processImage checks before the decode against the budget less tileWorkingBytes, so the tiles,
- * made after, stay within the budget.
+ * processImage checks before the decode against the budget less renditionWorkingBytes, so the
+ * renditions made after it (tiles, or the whole image's) stay within the budget.
  */
 export async function renderJpegs(
   bytes: Uint8Array,
@@ -187,16 +199,18 @@ export async function renderJpegs(
     const tiles = needed > 1 ? moderationTiles(width, height, options.maxAspect) : undefined;
     const tiled = tiles ? { short: width < height ? ('width' as const) : ('height' as const) } : undefined;
     const jpegOptions = renditionConfig(limits, options).formatOptions;
-    // As PNG, processImage hands its encoder the pixels unflattened. With tiles, the budget it
-    // checks keeps room for them.
-    const reserve = tiles && limits.memory ? Math.ceil(tileWorkingBytes(options) / (1024 * 1024)) : 0;
+    // As PNG, processImage hands its encoder the pixels unflattened. The budget it checks keeps
+    // room for the renditions made after it (tiles, or the whole image's).
+    const reserve = limits.memory
+      ? Math.ceil(renditionWorkingBytes(options, tiles !== undefined) / (1024 * 1024))
+      : 0;
     const unflattened = renditionConfig(
       reserve > 0
         ? {
             ...limits,
             memory: {
               mb: limits.memory!.mb - reserve,
-              source: `${limits.memory!.source}, less ${reserve} MiB for the moderation tiles`,
+              source: `${limits.memory!.source}, less ${reserve} MiB for the moderation ${tiles ? 'tiles' : 'rendition'}`,
             },
           }
         : limits,

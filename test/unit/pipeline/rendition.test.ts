@@ -8,6 +8,7 @@ import {
   moderationTiles,
   renderJpegs,
   renditionConfig,
+  renditionWorkingBytes,
   tilesNeeded,
   tileWorkingBytes,
 } from '../../../src/pipeline/rendition.ts';
@@ -116,5 +117,26 @@ describe('renderJpegs', () => {
       message: expect.stringContaining(`(IMGPIPE_MEMORY_MB, less ${reserveMb} MiB for the moderation tiles)`),
     });
     expect(await renderJpegs(png, limitsWith(estimateMb + reserveMb))).toHaveLength(4);
+  });
+
+  it('checks, before the decode, the memory of a whole image’s rendition besides that of the scaled image', async () => {
+    // 600 x 400, one tile: its 1024 x 683 rendition is flattened (a copy) and encoded as JPEG after
+    // processImage, whose estimate holds only the scaled pixels and a PNG encode of them.
+    const png = await strip(600, 400);
+    const refused = await renderJpegs(png, limitsWith(1)).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(InvalidImageError);
+    const estimateMb = Math.ceil(((refused as InvalidImageError).details.estimateBytes as number) / 2 ** 20);
+    const reserveMb = Math.ceil(renditionWorkingBytes() / 2 ** 20);
+    expect(reserveMb).toBe(34);
+    await expect(renderJpegs(png, limitsWith(estimateMb + reserveMb - 1))).rejects.toMatchObject({
+      reason: 'over-memory-budget',
+      message: expect.stringContaining(
+        `(IMGPIPE_MEMORY_MB, less ${reserveMb} MiB for the moderation rendition)`,
+      ),
+    });
+    const renditions = await renderJpegs(png, limitsWith(estimateMb + reserveMb));
+    expect(renditions.map((r) => [r.width, r.height, r.background, r.tile])).toEqual([
+      [1024, 683, 'white', undefined],
+    ]);
   });
 });
