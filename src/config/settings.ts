@@ -85,10 +85,11 @@ export const SETTINGS = {
   },
   /**
    * The most tiles an elongated image is moderated in (pipeline/rendition.ts moderationTiles), each
-   * one DetectModerationLabels call (two with transparency); an image that needs more is rejected
+   * one DetectModerationLabels call (up to three with transparency); an image that needs more is rejected
    * (`moderation`). 8 tiles of 2:1 cover images up to 9:1 (phone panoramas), at most 8 calls. At
    * most 16: the Moderate task's 50 s (terraform/modules/workflow) must hold the decode, the tiles'
-   * encodes and up to 32 sequential calls (two per tile with transparency).
+   * encodes and up to 48 sequential calls (three per tile with transparency), each started only
+   * with 4 s left (handlers/workflow.ts MODERATION_CALL_RESERVE_MS).
    */
   moderationMaxTiles: {
     env: 'IMGPIPE_MODERATION_MAX_TILES',

@@ -83,7 +83,7 @@ export interface Moderator {
 export interface WorkflowDeps extends HandlerDeps {
   readonly moderator?: Moderator;
   /**
-   * The most tiles (DetectModerationLabels calls per background) an elongated image is moderated
+   * The most tiles (DetectModerationLabels calls per view: on white, black, alpha dropped) an elongated image is moderated
    * in (IMGPIPE_MODERATION_MAX_TILES, pipeline/rendition.ts moderationTiles); one that needs more is
    * rejected. Default: the setting's.
    */
@@ -103,8 +103,8 @@ export interface WorkflowTasks {
  * rendition of a few hundred KB in well under a second, a new connection may take the SDK's 3 s
  * (core/aws.ts), and the log line and the error need the rest. A call is not started with less
  * left: the task fails `Imgpipe.Transient` instead, naming the rendition it reached, and the retry,
- * a new invocation, goes on from there (one tile of an image cut in 16 and shown on two backgrounds
- * is 32 calls after the render; nothing else stops them before Lambda's timeout, whose kill the
+ * a new invocation, goes on from there (an image cut in 16 tiles, each with transparency shown
+ * three ways, is 48 calls after the render; nothing else stops them before Lambda's timeout, whose kill the
  * Retry would run again from the start, every time, and the Catch record `failed`).
  */
 export const MODERATION_CALL_RESERVE_MS = 4_000;
@@ -276,7 +276,7 @@ export function createWorkflowTasks(deps: WorkflowDeps, options: ReprocessOption
         }
         throw error;
       }
-      // An image with transparency is looked at on white and on black, an elongated one in tiles
+      // An image with transparency is looked at on white, on black and with its alpha dropped, an elongated one in tiles
       // (each a DetectModerationLabels call); the first that is flagged rejects it. Each call
       // starts only with MODERATION_CALL_RESERVE_MS left of the invocation.
       const id = JSON.stringify([ref.bucket, ref.key, object.etag, ref.versionId ?? null]);
@@ -411,7 +411,11 @@ function renditionPlace(rendition: Rendition): string {
     (tile
       ? ` in tile ${tile.index} of ${tile.count} (${tile.width}x${tile.height} at ${tile.left},${tile.top})`
       : '') +
-    (rendition.background === 'white' ? '' : ` (its transparent pixels shown on ${rendition.background})`)
+    (rendition.background === 'white'
+      ? ''
+      : rendition.background === 'opaque'
+        ? ' (its alpha channel dropped: the colours of its transparent pixels as stored)'
+        : ` (its transparent pixels shown on ${rendition.background})`)
   );
 }
 

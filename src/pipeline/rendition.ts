@@ -15,7 +15,10 @@ import { type Encoder, processImage } from './process-image.ts';
  * images still meet a service's minimum size) and flattened onto white; an image with transparent
  * pixels is also flattened onto black. One background alone can hide a picture drawn in the alpha
  * channel (white pixels shaped by their opacity vanish on white and show on any dark page), but
- * none can hide it on both. The same decode, limits and time budget as processImage, since it is
+ * none can hide it on both. Both hide one in the colours of nearly transparent pixels (alpha 1:
+ * at most one level on any background), which a PNG, WebP or AVIF output keeps and anyone who
+ * drops the alpha channel sees whole: an image with such colours (any pixel neither opaque nor
+ * transparent black) is also rendered with its alpha channel dropped (`opaque`). The same decode, limits and time budget as processImage, since it is
  * processImage with one variant, decoded once for every rendition.
  *
  * An image more than `maxAspect` times as long as it is wide is cut into tiles (moderationTiles):
@@ -41,9 +44,10 @@ export interface RenditionOptions {
  */
 export const MODERATION_RENDITION: RenditionOptions = { longSide: 1024, quality: 85, maxAspect: 2 };
 
-export type RenditionBackground = 'white' | 'black';
+/** `opaque`: the alpha channel dropped, the colours shown as stored. */
+export type RenditionBackground = 'white' | 'black' | 'opaque';
 
-const BACKGROUNDS: Record<RenditionBackground, Rgba> = {
+const BACKGROUNDS: Record<Exclude<RenditionBackground, 'opaque'>, Rgba> = {
   white: { r: 255, g: 255, b: 255, a: 255 },
   black: { r: 0, g: 0, b: 0, a: 255 },
 };
@@ -233,9 +237,14 @@ export async function renderJpegs(
     const renditions: Rendition[] = [];
     for (const tile of tiles ?? [undefined]) {
       const part = tile ? tileOf(scaled, tile, width, height) : scaled;
-      for (const background of image.transparent ? (['white', 'black'] as const) : (['white'] as const)) {
+      const backgrounds: RenditionBackground[] = image.transparent
+        ? ['white', 'black', ...(hasHiddenColour(part) ? (['opaque'] as const) : [])]
+        : ['white'];
+      for (const background of backgrounds) {
         deadline.enter('encode');
-        const flat = image.transparent ? flatten(part, BACKGROUNDS[background]) : part;
+        // MozJPEG reads RGBA and drops the alpha: unflattened, the colours as stored.
+        const flat =
+          background === 'opaque' || !image.transparent ? part : flatten(part, BACKGROUNDS[background]);
         const jpeg = await encode('jpeg', flat, jpegOptions);
         renditions.push({
           background,
@@ -251,6 +260,19 @@ export async function renderJpegs(
   } finally {
     deadline.dispose();
   }
+}
+
+/**
+ * Whether `image` has a pixel that is not opaque and not black: with its alpha dropped it shows
+ * colours that neither background shows as they are (the colours of fully transparent pixels are
+ * cleared to black by processImage, so an image of opaque and invisible pixels alone has none).
+ */
+function hasHiddenColour(image: RawImage): boolean {
+  const { data } = image;
+  for (let i = 0; i < data.length; i += 4) {
+    if (data[i + 3]! < 255 && (data[i]! | data[i + 1]! | data[i + 2]!) !== 0) return true;
+  }
+  return false;
 }
 
 /** The pixels of `tile` (in the oriented image of `width` x `height`) in the image scaled as `scaled`. */

@@ -480,13 +480,37 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
     expect(await outputs().head(`manifests/${key}.json`)).toBeUndefined();
   });
 
-  it('moderates an opaque image once, and an image with transparency that passes on both backgrounds twice', async () => {
+  it('moderates an opaque image once, and an image with colours under translucent pixels that passes three times: on white, on black and with its alpha dropped', async () => {
     const wf = await setup();
     await wf.run(await upload('photos/opaque.jpg', readFixture('photos/portrait-friends-dogs.jpg')));
     expect(wf.moderation.commandCalls(DetectModerationLabelsCommand)).toHaveLength(1);
     const run = await wf.run(await upload('photos/alpha.png', readFixture('edge/formats/alpha-rgba8.png')));
     expect(run.output).toMatchObject({ result: { status: 'processed' } });
+    expect(wf.moderation.commandCalls(DetectModerationLabelsCommand)).toHaveLength(4);
+  });
+
+  it('moderates a transparent image with its alpha channel dropped too: a picture in the colours of nearly transparent pixels, blank on any background, is rejected', async () => {
+    const wf = await setup({ checks: { malware: false, moderation: true } });
+    flagsPicturesOf(wf, ([r, g, b]) => r! > 180 && g! < 90 && b! < 90);
+    // Every pixel at alpha 1 (at most one level on any background): red on the left, grey on the
+    // right. Its PNG and WebP outputs keep the colours, whole to anyone who drops the alpha.
+    const [width, height] = [400, 400];
+    const data = new Uint8ClampedArray(width * height * 4);
+    for (let i = 0; i < width * height; i++)
+      data.set(i % width < 200 ? [230, 20, 20, 1] : [120, 120, 120, 1], i * 4);
+    const key = 'photos/hidden-in-colour.png';
+    const png = await encode('png', { width, height, data }, parsePipelineConfig({}).formatOptions);
+    const run = await wf.run(await upload(key, png));
+    expect(run.invoked).toEqual(['Inspect', 'Moderate', 'Quarantine']);
     expect(wf.moderation.commandCalls(DetectModerationLabelsCommand)).toHaveLength(3);
+    const record = await getJson<QuarantineRecord>(quarantined(), `reasons/${key}.json`);
+    expect(record).toMatchObject({
+      reason: 'moderation',
+      message:
+        'Content moderation flagged the image (its alpha channel dropped: the colours of its transparent pixels as stored): Explicit (99%)',
+      details: { rendition: { background: 'opaque', width: 1024, height: 1024 } },
+    });
+    expect(await outputs().head(`manifests/${key}.json`)).toBeUndefined();
   });
 
   it('moderates a banner 16 times as wide as it is high in 15 tiles of 2:1, each within Rekognition’s 80 px minimum', async () => {
@@ -608,8 +632,10 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
     const key = 'photos/stacked-in-alpha.png';
     const run = await wf.run(await upload(key, png));
     expect(run.invoked).toEqual(['Inspect', 'Moderate', 'Quarantine']);
-    // Each tile on white, then on black: the fifth tile's black one is the tenth call.
-    expect(wf.moderation.commandCalls(DetectModerationLabelsCommand)).toHaveLength(10);
+    // Each tile on white, then on black, and with its alpha dropped once the square's edges, scaled,
+    // are white under translucent pixels (the fourth tile's): the fifth tile's black one is the
+    // eleventh call.
+    expect(wf.moderation.commandCalls(DetectModerationLabelsCommand)).toHaveLength(11);
     const record = await getJson<QuarantineRecord>(quarantined(), `reasons/${key}.json`);
     expect(record).toMatchObject({
       reason: 'moderation',
@@ -621,16 +647,16 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
 
   it('stops a tiled Moderate before a call its invocation has no time left for, as Imgpipe.Transient, and the retry sends only the renditions not yet looked at', async () => {
     const wf = await setup({ checks: { malware: false, moderation: true } });
-    // Rekognition stands in (no local server). Each call takes 5 s of the invocation, on the test's
+    // Rekognition stands in (no local server). Each call takes 4 s of the invocation, on the test's
     // own clock (the context's remaining time), so nothing depends on this machine's speed.
     let leftMs = 0;
     const context = { getRemainingTimeInMillis: () => leftMs } as Context;
     wf.moderation.on(DetectModerationLabelsCommand).callsFake(async () => {
-      leftMs -= 5_000;
+      leftMs -= 4_000;
       return { ModerationLabels: [], ModerationModelVersion: '7.0' };
     });
     // 400 x 3200, half transparent, a gradient down its length: 7 tiles, none like another, each
-    // on white and on black, 14 calls.
+    // on white, on black and with its alpha dropped, 21 calls.
     const [width, height] = [400, 3200];
     const data = new Uint8ClampedArray(width * height * 4);
     for (let y = 0; y < height; y++) {
@@ -642,21 +668,21 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
     const inspection = await wf.tasks.inspect(await upload(key, png));
     expect(inspection.verdict.status).toBe('passed');
     leftMs = 50_000;
-    // Ten calls take the invocation's 50 s; the eleventh would start with none left.
+    // Twelve calls take 48 s of the invocation's 50; the thirteenth would start with 2 s left.
     const error = await wf.tasks.moderate(inspection, context).catch((e: unknown) => e);
     expect((error as Error).name).toBe('Imgpipe.Transient');
     expect((error as Error).message).toBe(
-      `Moderate of s3://${SOURCE}/${key} stopped before rendition 11 of 14 in tile 6 of 7 (400x800 at 0,2000): the invocation has 0 s left, less than the 4 s kept for a DetectModerationLabels call; the 10 before it passed, and the retry sends the rest`,
+      `Moderate of s3://${SOURCE}/${key} stopped before rendition 13 of 21 in tile 5 of 7 (400x800 at 0,1600): the invocation has 2 s left, less than the 4 s kept for a DetectModerationLabels call; the 12 before it passed, and the retry sends the rest`,
     );
-    expect(wf.moderation.commandCalls(DetectModerationLabelsCommand)).toHaveLength(10);
-    // The retry, a new invocation in the same environment, sends the four renditions left.
+    expect(wf.moderation.commandCalls(DetectModerationLabelsCommand)).toHaveLength(12);
+    // The retry, a new invocation in the same environment, sends the nine renditions left.
     leftMs = 50_000;
     await expect(wf.tasks.moderate(inspection, context)).resolves.toMatchObject({ status: 'passed' });
-    expect(wf.moderation.commandCalls(DetectModerationLabelsCommand)).toHaveLength(14);
+    expect(wf.moderation.commandCalls(DetectModerationLabelsCommand)).toHaveLength(21);
     // Done: a later run of the same object looks at it again, whole.
     leftMs = 100_000;
     await expect(wf.tasks.moderate(inspection, context)).resolves.toMatchObject({ status: 'passed' });
-    expect(wf.moderation.commandCalls(DetectModerationLabelsCommand)).toHaveLength(28);
+    expect(wf.moderation.commandCalls(DetectModerationLabelsCommand)).toHaveLength(42);
   });
 
   it('quarantines, without a call, an image that needs more tiles than IMGPIPE_MODERATION_MAX_TILES: it is never passed unmoderated', async () => {

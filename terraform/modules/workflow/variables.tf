@@ -265,14 +265,14 @@ variable "moderation_min_confidence" {
 }
 
 variable "moderation_max_tiles" {
-  description = "The most tiles (1-16) an image more than 2:1 is moderated in, each one Rekognition DetectModerationLabels call (two with transparency), of at most 2:1 overlapping by half: 8 cover up to 9:1. An image that needs more is quarantined as moderation, unmoderated (IMGPIPE_MODERATION_MAX_TILES)."
+  description = "The most tiles (1-16) an image more than 2:1 is moderated in, each one Rekognition DetectModerationLabels call (up to three with transparency), of at most 2:1 overlapping by half: 8 cover up to 9:1. An image that needs more is quarantined as moderation, unmoderated (IMGPIPE_MODERATION_MAX_TILES)."
   type        = number
   default     = 8
   nullable    = false
 
   validation {
     condition     = floor(var.moderation_max_tiles) == var.moderation_max_tiles && var.moderation_max_tiles >= 1 && var.moderation_max_tiles <= 16
-    error_message = "moderation_max_tiles must be a whole number between 1 and 16: each tile is one Rekognition call (two with transparency), and the Moderate task has 50 s for them all."
+    error_message = "moderation_max_tiles must be a whole number between 1 and 16: each tile is one Rekognition call (up to three with transparency), and the Moderate task has 50 s for them all."
   }
 }
 

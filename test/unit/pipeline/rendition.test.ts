@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { encode } from '../../../src/codecs/index.ts';
+import { decode, encode } from '../../../src/codecs/index.ts';
 import { parsePipelineConfig } from '../../../src/config/document.ts';
 import { loadPipelineConfig } from '../../../src/config/index.ts';
 import { InvalidImageError } from '../../../src/core/errors.ts';
@@ -117,6 +117,33 @@ describe('renderJpegs', () => {
       message: expect.stringContaining(`(IMGPIPE_MEMORY_MB, less ${reserveMb} MiB for the moderation tiles)`),
     });
     expect(await renderJpegs(png, limitsWith(estimateMb + reserveMb))).toHaveLength(4);
+  });
+
+  it('renders an image with colours under nearly transparent pixels with its alpha channel dropped too: a picture there shows on no background, and to anyone who drops the alpha', async () => {
+    // 300 x 300, every pixel at alpha 1: red on the left, green on the right. On white and on
+    // black it is one flat colour; its outputs keep the colours, whole once the alpha is dropped.
+    const [width, height] = [300, 300];
+    const data = new Uint8ClampedArray(width * height * 4);
+    for (let i = 0; i < width * height; i++)
+      data.set(i % width < 150 ? [255, 0, 0, 1] : [0, 255, 0, 1], i * 4);
+    const png = await encode('png', { width, height, data }, parsePipelineConfig({}).formatOptions);
+    const renditions = await renderJpegs(png, loadPipelineConfig({}).limits);
+    expect(renditions.map((r) => r.background)).toEqual(['white', 'black', 'opaque']);
+    const pixel = async (bytes: Uint8Array, x: number) => {
+      const image = await decode('jpeg', bytes);
+      return [...image.data.subarray((512 * image.width + x) * 4, (512 * image.width + x) * 4 + 3)];
+    };
+    const opaque = renditions[2]!.bytes;
+    const near = (got: number[], want: number[]) => got.every((v, i) => Math.abs(v - want[i]!) <= 8);
+    expect(near(await pixel(opaque, 256), [255, 0, 0])).toBe(true);
+    expect(near(await pixel(opaque, 768), [0, 255, 0])).toBe(true);
+    // Black under every pixel that is not opaque (a shadow, black type with soft edges): with its
+    // alpha dropped it is as it is on black, so two renditions.
+    const shadow = new Uint8ClampedArray(width * height * 4);
+    for (let i = 0; i < width * height; i++) shadow.set([0, 0, 0, i % width], i * 4);
+    const soft = await encode('png', { width, height, data: shadow }, parsePipelineConfig({}).formatOptions);
+    const two = await renderJpegs(soft, loadPipelineConfig({}).limits);
+    expect(two.map((r) => r.background)).toEqual(['white', 'black']);
   });
 
   it('checks, before the decode, the memory of a whole image’s rendition besides that of the scaled image', async () => {
