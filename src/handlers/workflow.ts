@@ -77,7 +77,8 @@ export interface InspectOutput {
 
 /** Content moderation, as the Moderate task uses it (moderation/rekognition.ts). */
 export interface Moderator {
-  moderate(jpeg: Uint8Array): Promise<ModerationResult>;
+  /** `signal`: aborted when the invocation has no more time for the call; the call then ends. */
+  moderate(jpeg: Uint8Array, signal?: AbortSignal): Promise<ModerationResult>;
 }
 
 export interface WorkflowDeps extends HandlerDeps {
@@ -108,6 +109,13 @@ export interface WorkflowTasks {
  * Retry would run again from the start, every time, and the Catch record `failed`).
  */
 export const MODERATION_CALL_RESERVE_MS = 4_000;
+
+/**
+ * Kept of the invocation after a call that has not answered (a connection gone silent holds one
+ * for 30 s an attempt, core/aws.ts): it is abandoned this long before the invocation's end, and the
+ * task fails `Imgpipe.Transient`, naming the rendition, before Lambda's timeout would kill it.
+ */
+export const MODERATION_RECORD_MS = 1_000;
 
 const TRIGGER = 'Workflow';
 const REPROCESS_TRIGGER = 'Reprocess';
@@ -298,7 +306,10 @@ export function createWorkflowTasks(deps: WorkflowDeps, options: ReprocessOption
               `Moderate of s3://${ref.bucket}/${ref.key} stopped before rendition ${index + 1} of ${renditions.length}${renditionPlace(jpeg)}: the invocation has ${s(leftMs)} left, less than the ${s(MODERATION_CALL_RESERVE_MS)} kept for a DetectModerationLabels call; the ${index} before it passed, and the retry sends the rest`,
             );
           }
-          result = await deps.moderator.moderate(jpeg.bytes);
+          result = await moderateWithin(deps.moderator, jpeg, leftMs, () => {
+            const s = (ms: number) => `${Number((Math.max(0, ms) / 1000).toFixed(1))} s`;
+            return `Moderate of s3://${ref.bucket}/${ref.key} gave up on rendition ${index + 1} of ${renditions.length}${renditionPlace(jpeg)}: DetectModerationLabels did not answer within ${s((leftMs ?? 0) - MODERATION_RECORD_MS)}, which left ${s(MODERATION_RECORD_MS)} of the invocation; the ${index} before it passed, and the retry sends the rest`;
+          });
         }
         results.set(digest, result);
         labels.push(...result.labels);
@@ -402,6 +413,29 @@ export function createWorkflowTasks(deps: WorkflowDeps, options: ReprocessOption
       return handled.result;
     }),
   };
+}
+
+/**
+ * The moderator's verdict on `rendition`, or, when the invocation (`leftMs` left) is
+ * MODERATION_RECORD_MS from its end before it answers, an `Imgpipe.Transient` with `message()`.
+ */
+async function moderateWithin(
+  moderator: Moderator,
+  rendition: Rendition,
+  leftMs: number | undefined,
+  message: () => string,
+): Promise<ModerationResult> {
+  if (leftMs === undefined) return moderator.moderate(rendition.bytes);
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), Math.max(0, leftMs - MODERATION_RECORD_MS));
+  try {
+    return await moderator.moderate(rendition.bytes, controller.signal);
+  } catch (error) {
+    if (controller.signal.aborted) throw new TaskError(TRANSIENT_ERROR, message(), { cause: error });
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Where a rendition is in the image: its tile, if any, and its background when not white. */

@@ -18,7 +18,7 @@ import { parsePipelineConfig } from '../../src/config/document.ts';
 import { loadRuntimeConfig } from '../../src/config/index.ts';
 import { createReprocessTasks, type ReprocessSummary } from '../../src/handlers/reprocess.ts';
 import { createScanTask } from '../../src/handlers/scanner.ts';
-import { createWorkflowTasks } from '../../src/handlers/workflow.ts';
+import { createWorkflowTasks, MODERATION_CALL_RESERVE_MS } from '../../src/handlers/workflow.ts';
 import { probeImage } from '../../src/image/probe.ts';
 import { RekognitionModerator } from '../../src/moderation/rekognition.ts';
 import type { Manifest, QuarantineRecord } from '../../src/pipeline/records.ts';
@@ -683,6 +683,31 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
     leftMs = 100_000;
     await expect(wf.tasks.moderate(inspection, context)).resolves.toMatchObject({ status: 'passed' });
     expect(wf.moderation.commandCalls(DetectModerationLabelsCommand)).toHaveLength(42);
+  });
+
+  it('gives up on a DetectModerationLabels call that does not answer before the invocation ends, as Imgpipe.Transient naming the rendition', async () => {
+    const wf = await setup({ checks: { malware: false, moderation: true } });
+    // Rekognition stands in (no local server): its second call never answers, as over a connection
+    // gone silent (30 s an attempt, three attempts). The invocation's time is the test's own clock.
+    let leftMs = 0;
+    const context = { getRemainingTimeInMillis: () => leftMs } as Context;
+    let calls = 0;
+    wf.moderation.on(DetectModerationLabelsCommand).callsFake(async () => {
+      if (++calls === 2) return new Promise(() => {});
+      leftMs = MODERATION_CALL_RESERVE_MS;
+      return { ModerationLabels: [], ModerationModelVersion: '7.0' };
+    });
+    const key = 'photos/silent-call.png';
+    const inspection = await wf.tasks.inspect(await upload(key, readFixture('edge/formats/alpha-rgba8.png')));
+    leftMs = 50_000;
+    // The second call starts with 4 s left and is abandoned 1 s before the end: only the
+    // abandonment ends it.
+    const error = await wf.tasks.moderate(inspection, context).catch((e: unknown) => e);
+    expect((error as Error).name).toBe('Imgpipe.Transient');
+    expect((error as Error).message).toBe(
+      `Moderate of s3://${SOURCE}/${key} gave up on rendition 2 of 3 (its transparent pixels shown on black): DetectModerationLabels did not answer within 3 s, which left 1 s of the invocation; the 1 before it passed, and the retry sends the rest`,
+    );
+    expect(calls).toBe(2);
   });
 
   it('quarantines, without a call, an image that needs more tiles than IMGPIPE_MODERATION_MAX_TILES: it is never passed unmoderated', async () => {
