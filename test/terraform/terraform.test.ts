@@ -1117,7 +1117,7 @@ describe('terraform/README.md', () => {
 
 describe('terraform/README.md, the alarms table', () => {
   it('names only alarms the deployment creates', () => {
-    // The imgpipe module's (its two maps and the status table's) and the workflow module's: named
+    // The imgpipe module's (its three maps and the status table's) and the workflow module's: named
     // "${var.name}-<suffix>", or "${var.name}-${each.key}" over "<state machine>-failed" and
     // "-timed-out" (modules/workflow/monitoring.tf) for each state machine of main.tf.
     const workflowDir = join(TERRAFORM_DIR, 'modules', 'workflow');
@@ -1132,6 +1132,7 @@ describe('terraform/README.md, the alarms table', () => {
     expect(perMachine.sort()).toEqual(['-failed', '-timed-out']);
     const known = new Set([
       ...Object.keys(imgpipe.locals.alarms),
+      ...Object.keys(imgpipe.locals.canary_alarms),
       ...Object.keys(imgpipe.locals.ratio_alarms),
       ...[
         ...readFileSync(join(TERRAFORM_DIR, 'modules', 'imgpipe', 'monitoring.tf'), 'utf8').matchAll(
@@ -1355,8 +1356,9 @@ describe('Monitoring', () => {
       evaluation_periods: 5,
       datapoints_to_alarm: 3,
     });
-    // No alarm block repeated by hand: one map, one metric-math map, the status table's.
+    // No alarm block repeated by hand: one map, two metric-math maps, the status table's.
     expect(Object.keys(imgpipe.resource.aws_cloudwatch_metric_alarm!).sort()).toEqual([
+      'canary',
       'ratio',
       'status_throttles',
       'this',
@@ -1368,9 +1370,11 @@ describe('Monitoring', () => {
     // throttling, failures) it stays in ALARM, and CodeDeploy stops at once, and rolls back, the
     // release that fixes it; during a canary it rolls a healthy version back for the old one's faults.
     const single = imgpipe.locals.alarms;
+    const canary = imgpipe.locals.canary_alarms;
     const ratios = imgpipe.locals.ratio_alarms;
     const released = [
       ...Object.keys(single).filter((key) => single[key].release === true),
+      ...Object.keys(canary).filter((key) => canary[key].release === true),
       ...Object.keys(ratios).filter((key) => ratios[key].release === true),
     ].sort();
     expect(released).toEqual([
@@ -1380,13 +1384,65 @@ describe('Monitoring', () => {
       'canary-quarantine-ratio',
     ]);
     for (const key of released) {
-      if (key in single) expect(single[key].dimensions, key).toBe('local.canary_dimensions');
-      else
-        expect(ratios[key].dimensions[VERSION_DIMENSION], key).toBe(
-          `${DOLLAR}{var.name}:${DOLLAR}{local.published_version}`,
-        );
+      expect(key in single, key).toBe(false);
+      if (key in canary) continue;
+      expect(ratios[key].dimensions[VERSION_DIMENSION], key).toBe(
+        `${DOLLAR}{var.name}:${DOLLAR}{local.published_version}`,
+      );
     }
-    expect(imgpipe.locals.canary_dimensions.ExecutedVersion).toBe('local.published_version');
+    const codedeploy = imgpipe.locals.release_alarm_names as string;
+    for (const map of ['alarms', 'canary_alarms', 'ratio_alarms'])
+      expect(codedeploy).toContain(`local.${map} :`);
+  });
+
+  it('has the canary errors and p99 alarms see the new version however a release invokes it: behind the alias and as its version', () => {
+    // Lambda publishes a metric under the qualifier invoked (Resource), and ExecutedVersion only
+    // for an alias's invocations. The release checks (BeforeAllowTraffic) and deploy.yml's synthetic
+    // traffic invoke TargetVersion itself, so that they reach it whatever its weight: alarms on the
+    // alias's dimensions alone never saw them, and a version failing every one of them passed.
+    const fn = 'aws_lambda_function.this.function_name';
+    expect(imgpipe.locals.canary_dimensions).toEqual({
+      alias: {
+        FunctionName: fn,
+        Resource: `${DOLLAR}{${fn}}:${DOLLAR}{aws_lambda_alias.this.name}`,
+        ExecutedVersion: 'local.published_version',
+      },
+      version: { FunctionName: fn, Resource: `${DOLLAR}{${fn}}:${DOLLAR}{local.published_version}` },
+    });
+    const alarm = imgpipe.resource.aws_cloudwatch_metric_alarm!.canary!;
+    expect(alarm.for_each).toBe('local.canary_alarms');
+    const [series] = alarm.dynamic.metric_query;
+    expect(series.for_each).toBe('local.canary_dimensions');
+    expect(series.content[0].id).toBe('metric_query.key');
+    expect(series.content[0].metric[0]).toMatchObject({
+      namespace: 'AWS/Lambda',
+      metric_name: 'each.value.metric',
+      dimensions: 'metric_query.value',
+      stat: 'each.value.stat',
+    });
+    expect(alarm.metric_query).toEqual([
+      expect.objectContaining({ expression: 'each.value.expression', return_data: true }),
+    ]);
+    const canary = imgpipe.locals.canary_alarms;
+    expect(canary['canary-errors']).toMatchObject({ metric: 'Errors', stat: 'Sum', threshold: 0 });
+    expect(canary['canary-duration-p99']).toMatchObject({
+      metric: 'Duration',
+      stat: 'p99',
+      threshold: 'local.duration_threshold_ms',
+    });
+    // Every expression reads both series, by the ids the dynamic block gives them.
+    for (const [key, { expression }] of Object.entries<{ expression: string }>(canary))
+      for (const id of Object.keys(imgpipe.locals.canary_dimensions))
+        expect(expression, key).toMatch(new RegExp(`\\b${id}\\b`));
+    expect([alarm.evaluation_periods, alarm.datapoints_to_alarm]).toEqual([
+      'local.alarm_evaluation.noisy.evaluation_periods',
+      'local.alarm_evaluation.noisy.datapoints_to_alarm',
+    ]);
+    // Who invokes the version itself: the BeforeAllowTraffic check (TargetVersion), and deploy.yml.
+    const deploy = readFileSync(join(REPO_ROOT, '.github', 'workflows', 'deploy.yml'), 'utf8');
+    expect(deploy).toContain('aws lambda invoke --function-name "$FUNCTION" --qualifier "$TARGET"');
+    const check = readFileSync(join(REPO_ROOT, 'src', 'handlers', 'release-check.ts'), 'utf8');
+    expect(check).toContain('let qualifier = spec.targetVersion;');
   });
 
   it('judges the new version by its quarantine and failure ratios (outcome metrics with a version dimension)', () => {

@@ -62,6 +62,7 @@ locals {
   # Every alarm CodeDeploy watches during a deployment (monitoring.tf, `release = true`).
   release_alarm_names = sort(concat(
     [for key, alarm in local.alarms : "${var.name}-${key}" if alarm.release],
+    [for key, alarm in local.canary_alarms : "${var.name}-${key}" if alarm.release],
     [for key, alarm in local.ratio_alarms : "${var.name}-${key}" if alarm.release],
   ))
 }
@@ -92,7 +93,7 @@ resource "aws_codedeploy_deployment_group" "this" {
     ignore_poll_alarm_failure = false
   }
 
-  depends_on = [aws_iam_role_policy.codedeploy, aws_cloudwatch_metric_alarm.this, aws_cloudwatch_metric_alarm.ratio]
+  depends_on = [aws_iam_role_policy.codedeploy, aws_cloudwatch_metric_alarm.this, aws_cloudwatch_metric_alarm.canary, aws_cloudwatch_metric_alarm.ratio]
 }
 
 ################################################################################

@@ -75,11 +75,25 @@ resource "aws_sns_topic_subscription" "this" {
 
 locals {
   function_dimensions = { FunctionName = aws_lambda_function.this.function_name }
-  # The new version behind the alias while CodeDeploy shifts traffic to it (Lambda's own metrics).
+  # The new version's Lambda metrics during a release, wherever it is invoked (the canary alarms
+  # add both up). Lambda publishes a metric under the qualifier invoked (dimension Resource), and
+  # ExecutedVersion only for an alias's invocations:
+  # - alias: the traffic CodeDeploy shifts to it behind the live alias (Resource <name>:live,
+  #   ExecutedVersion N);
+  # - version: the invocations of the version itself (Resource <name>:N), the BeforeAllowTraffic
+  #   hook's check objects (src/handlers/release-check.ts) and deploy.yml's synthetic traffic, which
+  #   invoke TargetVersion so that they reach it whatever its weight. An alarm on the alias's
+  #   dimensions alone never saw them: a version failing every synthetic invoke passed the canary.
   canary_dimensions = {
-    FunctionName    = aws_lambda_function.this.function_name
-    Resource        = "${aws_lambda_function.this.function_name}:${aws_lambda_alias.this.name}"
-    ExecutedVersion = local.published_version
+    alias = {
+      FunctionName    = aws_lambda_function.this.function_name
+      Resource        = "${aws_lambda_function.this.function_name}:${aws_lambda_alias.this.name}"
+      ExecutedVersion = local.published_version
+    }
+    version = {
+      FunctionName = aws_lambda_function.this.function_name
+      Resource     = "${aws_lambda_function.this.function_name}:${local.published_version}"
+    }
   }
   duration_threshold_ms = var.timeout * 1000 * var.alarm_duration_percent_of_timeout / 100
   alarm_actions         = [aws_sns_topic.this.arn]
@@ -161,19 +175,24 @@ locals {
       dimensions  = local.event_bus_name == "default" ? { RuleName = aws_cloudwatch_event_rule.this.name } : { EventBusName = local.event_bus_name, RuleName = aws_cloudwatch_event_rule.this.name }
       statistic   = "Sum", period = 300, threshold = 0, release = false, notify = true
     }
-    # The new version alone, behind the alias, while CodeDeploy shifts traffic: at a 10% weight its
-    # errors would be lost in the function-wide numbers.
+  }
+
+  # The new version alone, while CodeDeploy shifts traffic (at a 10% weight its errors would be lost
+  # in the function-wide numbers), through the alias and invoked as itself (canary_dimensions): one
+  # series per source, combined by `expression`. CodeDeploy watches them (release = true).
+  canary_alarms = {
     canary-errors = {
-      evaluation  = "noisy"
-      description = "Errors of version ${local.published_version} of ${var.name} behind the live alias, in 3 of 5 minutes."
-      namespace   = "AWS/Lambda", metric = "Errors", dimensions = local.canary_dimensions
-      statistic   = "Sum", period = 60, threshold = 0, release = true, notify = false
+      description = "Errors of version ${local.published_version} of ${var.name}, behind the live alias or invoked as itself (release checks, synthetic traffic), in 3 of 5 minutes."
+      metric      = "Errors", stat = "Sum", threshold = 0
+      expression  = "FILL(alias, 0) + FILL(version, 0)"
+      release     = true
     }
+    # p99s cannot be added: the higher of the two, each over its own invocations.
     canary-duration-p99 = {
-      evaluation  = "noisy"
-      description = "p99 duration of version ${local.published_version} of ${var.name} above ${var.alarm_duration_percent_of_timeout}% of the timeout, in 3 of 5 minutes."
-      namespace   = "AWS/Lambda", metric = "Duration", dimensions = local.canary_dimensions
-      statistic   = null, extended_statistic = "p99", period = 60, threshold = local.duration_threshold_ms, release = true, notify = false
+      description = "p99 duration of version ${local.published_version} of ${var.name}, behind the live alias or invoked as itself, above ${var.alarm_duration_percent_of_timeout}% of the timeout, in 3 of 5 minutes."
+      metric      = "Duration", stat = "p99", threshold = local.duration_threshold_ms
+      expression  = "MAX([FILL(alias, 0), FILL(version, 0)])"
+      release     = true
     }
   }
 
@@ -217,6 +236,45 @@ resource "aws_cloudwatch_metric_alarm" "this" {
   alarm_actions       = each.value.notify ? local.alarm_actions : []
   ok_actions          = each.value.notify ? local.alarm_actions : []
   tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "canary" {
+  for_each = local.canary_alarms
+
+  alarm_name          = "${var.name}-${each.key}"
+  alarm_description   = each.value.description
+  evaluation_periods  = local.alarm_evaluation.noisy.evaluation_periods
+  datapoints_to_alarm = local.alarm_evaluation.noisy.datapoints_to_alarm
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = each.value.threshold
+  treat_missing_data  = "notBreaching"
+  # Only CodeDeploy acts on them (notify = false).
+  alarm_actions = []
+  ok_actions    = []
+  tags          = var.tags
+
+  metric_query {
+    id          = "canary"
+    expression  = each.value.expression
+    label       = "${each.value.metric} of version ${local.published_version}"
+    return_data = true
+  }
+
+  dynamic "metric_query" {
+    for_each = local.canary_dimensions
+
+    content {
+      id = metric_query.key
+
+      metric {
+        namespace   = "AWS/Lambda"
+        metric_name = each.value.metric
+        dimensions  = metric_query.value
+        stat        = each.value.stat
+        period      = 60
+      }
+    }
+  }
 }
 
 resource "aws_cloudwatch_metric_alarm" "ratio" {
@@ -264,6 +322,17 @@ resource "aws_cloudwatch_metric_alarm" "ratio" {
 }
 
 # The single alarms of earlier versions of this module, now entries of the maps above.
+# The canary alarms read one metric each before they read the version's own invocations too.
+moved {
+  from = aws_cloudwatch_metric_alarm.this["canary-errors"]
+  to   = aws_cloudwatch_metric_alarm.canary["canary-errors"]
+}
+
+moved {
+  from = aws_cloudwatch_metric_alarm.this["canary-duration-p99"]
+  to   = aws_cloudwatch_metric_alarm.canary["canary-duration-p99"]
+}
+
 moved {
   from = aws_cloudwatch_metric_alarm.errors
   to   = aws_cloudwatch_metric_alarm.this["errors"]

@@ -207,6 +207,7 @@ output "cloudwatch_metric_alarm_names" {
   description = "Names of the alarms by purpose (the suffix of the name, with underscores): errors, throttles, duration_p99, async_event_age, dead_letter_queue, async_events_dropped, destination_delivery_failures, events_failed, image_alerts_failed, quarantine_ratio, failure_ratio, the canary_* alarms of the newest version, and status_throttles (null when create_status_table is false)."
   value = merge(
     { for key, alarm in aws_cloudwatch_metric_alarm.this : replace(key, "-", "_") => alarm.alarm_name },
+    { for key, alarm in aws_cloudwatch_metric_alarm.canary : replace(key, "-", "_") => alarm.alarm_name },
     { for key, alarm in aws_cloudwatch_metric_alarm.ratio : replace(key, "-", "_") => alarm.alarm_name },
     { status_throttles = one(aws_cloudwatch_metric_alarm.status_throttles[*].alarm_name) },
   )

@@ -67,8 +67,15 @@ run "releases_through_codedeploy_with_rollback_on_failure_alarm_and_stop" {
   }
 
   assert {
-    condition     = aws_cloudwatch_metric_alarm.this["canary-errors"].dimensions.ExecutedVersion == "7" && aws_cloudwatch_metric_alarm.this["canary-errors"].dimensions.Resource == "imgpipe-test:live"
-    error_message = "The canary errors alarm should watch version 7 behind the live alias."
+    condition = alltrue([
+      for key in ["canary-errors", "canary-duration-p99"] : toset([
+        for q in aws_cloudwatch_metric_alarm.canary[key].metric_query : q.metric[0].dimensions if length(q.metric) > 0
+        ]) == toset([
+        tomap({ FunctionName = "imgpipe-test", Resource = "imgpipe-test:live", ExecutedVersion = "7" }),
+        tomap({ FunctionName = "imgpipe-test", Resource = "imgpipe-test:7" }),
+      ])
+    ])
+    error_message = "The canary errors and p99 alarms should watch version 7 behind the live alias and invoked as itself (the release checks and the synthetic traffic)."
   }
 
   assert {
@@ -94,9 +101,9 @@ run "keeps_every_alarm_from_paging_on_one_blip_but_counts_every_lost_event" {
 
   assert {
     condition = alltrue([
-      for key in ["errors", "throttles", "duration-p99", "async-event-age", "canary-errors", "canary-duration-p99"] :
+      for key in ["errors", "throttles", "duration-p99", "async-event-age"] :
       aws_cloudwatch_metric_alarm.this[key].datapoints_to_alarm == 3 && aws_cloudwatch_metric_alarm.this[key].evaluation_periods == 5
-    ]) && alltrue([for a in aws_cloudwatch_metric_alarm.ratio : a.datapoints_to_alarm == 3 && a.evaluation_periods == 5])
+    ]) && alltrue([for a in aws_cloudwatch_metric_alarm.canary : a.datapoints_to_alarm == 3 && a.evaluation_periods == 5]) && alltrue([for a in aws_cloudwatch_metric_alarm.ratio : a.datapoints_to_alarm == 3 && a.evaluation_periods == 5])
     error_message = "Noisy signals should need 3 breaching datapoints out of 5."
   }
 
