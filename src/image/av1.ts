@@ -15,6 +15,19 @@ export interface Av1SequenceHeader {
   readonly monochrome: boolean;
   /** 4:2:0, 4:2:2, 4:4:4, or 4:0:0 for monochrome. */
   readonly chroma: ChromaLayout;
+  /**
+   * color_config's colour description (ITU-T H.273 code points), when the header carries one
+   * (color_description_present_flag): what libavif takes as the image's colour when the file has
+   * no `colr` box.
+   */
+  readonly colour?: CodePoints;
+}
+
+/** ITU-T H.273 colour code points, as an `nclx` colr box, an AV1 color_config or a HEVC VUI carries them. */
+export interface CodePoints {
+  readonly primaries: number;
+  readonly transfer: number;
+  readonly matrix: number;
 }
 
 export type ChromaLayout = '4:2:0' | '4:2:2' | '4:4:4' | '4:0:0';
@@ -176,15 +189,17 @@ export function parseSequenceHeader(payload: Uint8Array): Av1SequenceHeader {
   let primaries = 2;
   let transfer = 2;
   let matrix = 2;
-  if (b.flag()) {
+  const described = b.flag();
+  if (described) {
     primaries = b.f(8);
     transfer = b.f(8);
     matrix = b.f(8);
   }
+  const colour = described ? { colour: { primaries, transfer, matrix } } : {};
   let subsamplingX = 1;
   let subsamplingY = 1;
   if (monochrome) {
-    return { profile, maxWidth, maxHeight, bitDepth, monochrome, chroma: '4:0:0' };
+    return { profile, maxWidth, maxHeight, bitDepth, monochrome, chroma: '4:0:0', ...colour };
   }
   if (primaries === CP_BT_709 && transfer === TC_SRGB && matrix === MC_IDENTITY) {
     subsamplingX = 0;
@@ -206,5 +221,5 @@ export function parseSequenceHeader(payload: Uint8Array): Av1SequenceHeader {
     }
   }
   const chroma = subsamplingX ? (subsamplingY ? '4:2:0' : '4:2:2') : '4:4:4';
-  return { profile, maxWidth, maxHeight, bitDepth, monochrome, chroma };
+  return { profile, maxWidth, maxHeight, bitDepth, monochrome, chroma, ...colour };
 }

@@ -1,7 +1,13 @@
 import { inflateSync } from 'node:zlib';
 import { InvalidImageError } from '../core/errors.ts';
 import type { InputFormat } from '../core/formats.ts';
-import { type Av1SequenceHeader, Av1SyntaxError, type ChromaLayout, findSequenceHeaders } from './av1.ts';
+import {
+  type Av1SequenceHeader,
+  Av1SyntaxError,
+  type ChromaLayout,
+  type CodePoints,
+  findSequenceHeaders,
+} from './av1.ts';
 import { readExifOrientation } from './exif.ts';
 import {
   type HeifTransform,
@@ -107,7 +113,10 @@ export interface ColourFacts {
   readonly icc?: Uint8Array;
   /** Where the profile was: `APP2` (JPEG), `iCCP` (PNG), `ICCP` (WebP), `colr` (AVIF, HEIC). */
   readonly iccSource?: 'APP2' | 'iCCP' | 'ICCP' | 'colr';
-  /** A HEIF `nclx` colour description (ITU-T H.273 code points), when there is no ICC profile. */
+  /**
+   * A HEIF `nclx` colour description (ITU-T H.273 code points), when there is no ICC profile: the
+   * `colr` box's, or without one the coded image's (AV1 sequence header, HEVC VUI).
+   */
   readonly nclx?: { readonly primaries: number; readonly transfer: number; readonly matrix: number };
   /** What was wrong with the colour information, for the manifest. */
   readonly warnings: readonly string[];
@@ -1098,7 +1107,7 @@ function probeHeif(r: Reader): Facts {
     hasAlpha,
     animated,
     frames,
-    colour: heifColour(r, propertiesOf(colourSource)),
+    colour: heifColour(r, propertiesOf(colourSource), coded?.colour),
     layout: coded && {
       bitDepth: coded.bitDepth,
       channels: (coded.chroma === '4:0:0' ? 1 : 3) + (hasAlpha ? 1 : 0),
@@ -1286,6 +1295,9 @@ interface HeifItems {
 /** What a coded image's decoder allocates by, besides its size (for the memory estimate). */
 type CodedLayout = { readonly bitDepth: number; readonly chroma: ChromaLayout };
 
+/** The first coded image's layout, and the colour its bitstream describes (for a file without `colr`). */
+type FirstCoded = CodedLayout & { readonly colour?: CodePoints };
+
 /** The item types of coded images whose frame size is checked against `ispe`: AV1 and HEVC. */
 const CODED_ITEMS = new Set(['av01', 'hvc1']);
 
@@ -1295,15 +1307,18 @@ const CODED_ITEMS = new Set(['av01', 'hvc1']);
  * (what libde265 allocates by), must be the item's `ispe`, and a grid's canvas and tiles must agree
  * with its `ispe` (MIAF 7.3.11.4.2). Without this, a 64x64 `ispe` in front of a 49 MP frame passes
  * the pixel limit and the decoder allocates ~800 MB before the sizes can be compared. Returns the
- * first coded image's bit depth and chroma layout (for the memory estimate).
+ * first coded image's bit depth and chroma layout (for the memory estimate), and the colour its
+ * bitstream describes: an AV1 item's first sequence header's, as libavif reads it, or a HEVC
+ * item's last sequence parameter set's, the one libde265 decodes with (a later SPS of the same id
+ * replaces an earlier one).
  *
  * The primary and alpha items must be AV1 or HEVC images or grids of them. Any other (a derived
  * `iden` or `iovl` image, uncompressed `unci`, JPEG) is refused as unsupported: libheif decodes
  * `iden` and `iovl` by decoding the items they reference, whose sizes this would not check (an
  * `iovl` of a 9000x9000 tile behind a 64x64 `ispe` went past the pixel limit).
  */
-function checkCodedSizes(r: Reader, heif: HeifItems): CodedLayout | undefined {
-  let first: CodedLayout | undefined;
+function checkCodedSizes(r: Reader, heif: HeifItems): FirstCoded | undefined {
+  let first: FirstCoded | undefined;
   for (const item of heif.items) {
     const type = heif.itemTypes.get(item);
     let tiles = [item];
@@ -1332,7 +1347,9 @@ function checkCodedSizes(r: Reader, heif: HeifItems): CodedLayout | undefined {
           );
         }
       }
-      if (!first && headers[0]) first = { bitDepth: headers[0].bitDepth, chroma: headers[0].chroma };
+      const colour = (hevc ? headers.at(-1) : headers[0])?.colour;
+      if (!first && headers[0])
+        first = { bitDepth: headers[0].bitDepth, chroma: headers[0].chroma, ...(colour && { colour }) };
     }
   }
   return first;
@@ -1730,6 +1747,8 @@ function sequenceSamples(r: Reader, top: readonly Box[]): number {
 interface CodedHeader extends CodedLayout {
   readonly maxWidth: number;
   readonly maxHeight: number;
+  /** The colour description in the AV1 sequence header or the HEVC SPS's VUI, if any. */
+  readonly colour?: CodePoints;
 }
 
 /**
@@ -1840,7 +1859,104 @@ function spsHeader(r: Reader, item: number, nal: Uint8Array): CodedHeader {
   }
   const bitDepth = golomb() + 8; // bit_depth_luma_minus8
   const chroma = (['4:0:0', '4:2:0', '4:2:2', '4:4:4'] as const)[chromaFormat]!;
-  return { maxWidth: width, maxHeight: height, bitDepth, chroma };
+  // The rest only leads to the VUI's colour description: one the decoder would refuse gives none.
+  let colour: CodePoints | undefined;
+  try {
+    colour = spsColour(read, golomb, subLayers);
+  } catch (error) {
+    if (!(error instanceof InvalidImageError)) throw error;
+  }
+  return { maxWidth: width, maxHeight: height, bitDepth, chroma, ...(colour && { colour }) };
+}
+
+/**
+ * The colour description of a sequence parameter set's VUI (H.265 7.3.2.2 from
+ * bit_depth_chroma_minus8 on, E.2.1), which libheif gives the image when the item has no `colr`
+ * box (libde265's colour_primaries, transfer_characteristics, matrix_coeffs); undefined without one.
+ */
+function spsColour(
+  read: (n: number) => number,
+  golomb: () => number,
+  subLayers: number,
+): CodePoints | undefined {
+  golomb(); // bit_depth_chroma_minus8
+  const pocBits = golomb() + 4; // log2_max_pic_order_cnt_lsb_minus4
+  const orderingForAll = read(1) === 1; // sps_sub_layer_ordering_info_present_flag
+  for (let i = orderingForAll ? 0 : subLayers; i <= subLayers; i++) {
+    golomb(); // sps_max_dec_pic_buffering_minus1
+    golomb(); // sps_max_num_reorder_pics
+    golomb(); // sps_max_latency_increase_plus1
+  }
+  for (let i = 0; i < 6; i++) golomb(); // coding and transform block sizes, hierarchy depths
+  if (read(1) === 1 && read(1) === 1) {
+    // scaling_list_enabled_flag, sps_scaling_list_data_present_flag: scaling_list_data() (7.3.4)
+    for (let size = 0; size < 4; size++) {
+      for (let matrix = 0; matrix < 6; matrix += size === 3 ? 3 : 1) {
+        // scaling_list_pred_mode_flag: a matrix predicted from another (its ue(v) delta), or coded:
+        // for 16x16 and 32x32 a DC, then up to 64 coefficients' se(v) deltas (the same bits as ue(v)).
+        const coded = read(1) === 1;
+        const codes = coded ? (size > 1 ? 1 : 0) + Math.min(64, 1 << (4 + (size << 1))) : 1;
+        for (let i = 0; i < codes; i++) golomb();
+      }
+    }
+  }
+  read(2); // amp_enabled_flag, sample_adaptive_offset_enabled_flag
+  if (read(1) === 1) {
+    read(8); // pcm_sample_bit_depth_luma_minus1, pcm_sample_bit_depth_chroma_minus1
+    golomb(); // log2_min_pcm_luma_coding_block_size_minus3
+    golomb(); // log2_diff_max_min_pcm_luma_coding_block_size
+    read(1); // pcm_loop_filter_disabled_flag
+  }
+  // st_ref_pic_set() (7.3.7, 7.4.8): a set predicted from the one before it has as many entries
+  // as that one's pictures, plus one, so each set's delta POCs are derived as the decoder does.
+  const sets = golomb(); // num_short_term_ref_pic_sets
+  if (sets > 64) return undefined;
+  let previous: { negative: number[]; positive: number[] } | undefined;
+  for (let s = 0; s < sets; s++) {
+    if (previous && read(1) === 1) {
+      const deltaRps = (read(1) === 1 ? -1 : 1) * (golomb() + 1); // delta_rps_sign, abs_delta_rps_minus1
+      const reference = [...previous.negative, ...previous.positive];
+      const use: boolean[] = [];
+      for (let j = 0; j <= reference.length; j++) use.push(read(1) === 1 || read(1) === 1);
+      // Each reference picture moved by deltaRps, and deltaRps itself, where its flags keep it;
+      // the new set's pictures nearest first, as (7-61) and (7-62) order them.
+      const kept = [...reference.map((d) => d + deltaRps), deltaRps].filter((_, j) => use[j]);
+      previous = {
+        negative: kept.filter((d) => d < 0).sort((a, b) => b - a),
+        positive: kept.filter((d) => d > 0).sort((a, b) => a - b),
+      };
+    } else {
+      const negative = golomb(); // num_negative_pics
+      const positive = golomb(); // num_positive_pics
+      if (negative > 16 || positive > 16) return undefined;
+      const set = { negative: [] as number[], positive: [] as number[] };
+      for (let i = 0, poc = 0; i < negative; i++) {
+        poc -= golomb() + 1; // delta_poc_s0_minus1
+        read(1); // used_by_curr_pic_s0_flag
+        set.negative.push(poc);
+      }
+      for (let i = 0, poc = 0; i < positive; i++) {
+        poc += golomb() + 1; // delta_poc_s1_minus1
+        read(1); // used_by_curr_pic_s1_flag
+        set.positive.push(poc);
+      }
+      previous = set;
+    }
+  }
+  if (read(1) === 1) {
+    // long_term_ref_pics_present_flag
+    const count = golomb(); // num_long_term_ref_pics_sps
+    if (count > 32) return undefined;
+    for (let i = 0; i < count; i++) read(pocBits + 1); // lt_ref_pic_poc_lsb_sps, used_by_curr_pic_lt_sps_flag
+  }
+  read(2); // sps_temporal_mvp_enabled_flag, strong_intra_smoothing_enabled_flag
+  if (read(1) === 0) return undefined; // vui_parameters_present_flag
+  if (read(1) === 1 && read(8) === 255) read(32); // aspect_ratio_info_present_flag, aspect_ratio_idc, sar
+  if (read(1) === 1) read(1); // overscan_info_present_flag, overscan_appropriate_flag
+  if (read(1) === 0) return undefined; // video_signal_type_present_flag
+  read(4); // video_format, video_full_range_flag
+  if (read(1) === 0) return undefined; // colour_description_present_flag
+  return { primaries: read(8), transfer: read(8), matrix: read(8) };
 }
 
 // ----------------------------------------------------------------------------------------------- GIF
@@ -1988,8 +2104,12 @@ function firstIccpColour(chunk: Uint8Array | undefined): ColourFacts {
   }
 }
 
-/** HEIF `colr` (ISO/IEC 23008-12 6.5.5): `prof`/`rICC` carry an ICC profile, `nclx` H.273 code points. */
-function heifColour(r: Reader, properties: readonly Box[]): ColourFacts {
+/**
+ * HEIF `colr` (ISO/IEC 23008-12 6.5.5): `prof`/`rICC` carry an ICC profile, `nclx` H.273 code
+ * points. Without a `colr` box, the code points the coded image's bitstream carries (`coded`: an AV1
+ * sequence header's color_config, a HEVC VUI), as libavif and libheif take them; a `colr` box wins.
+ */
+function heifColour(r: Reader, properties: readonly Box[], coded?: CodePoints): ColourFacts {
   let nclx: ColourFacts['nclx'];
   for (const colr of properties.filter((b) => b.type === 'colr')) {
     const type = r.fourcc(colr.body, 'colr box');
@@ -2002,6 +2122,7 @@ function heifColour(r: Reader, properties: readonly Box[]): ColourFacts {
         matrix: r.u16(colr.body + 8, 'colr box'),
       };
   }
+  nclx ??= coded;
   return nclx ? { nclx, warnings: [] } : { warnings: [] };
 }
 

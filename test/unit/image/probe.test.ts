@@ -512,6 +512,7 @@ describe('parseSequenceHeader', () => {
       bitDepth: 12,
       monochrome: false,
       chroma: '4:2:2',
+      colour: { primaries: 9, transfer: 16, matrix: 9 },
     });
     // Cut anywhere, it reports where it ran out instead of reading past the end.
     expect(() => parseSequenceHeader(header.subarray(0, 20))).toThrow(
