@@ -815,7 +815,7 @@ function probeWebp(r: Reader): Facts {
   if (!dims) throw r.corrupt('there is no VP8, VP8L or VP8X chunk');
   if (!animated && !bitstream) throw r.corrupt('there is no image data (VP8 or VP8L chunk)');
   if (animated && frames === 0) throw r.corrupt('the animation has no frame (ANMF chunk)');
-  const colour: ColourFacts = iccp ? { icc: iccp, iccSource: 'ICCP', warnings: [] } : { warnings: [] };
+  const colour: ColourFacts = iccp ? iccFacts(iccp, 'ICCP') : { warnings: [] };
   const layout = { bitDepth: 8, channels: hasAlpha ? 4 : 3, lossless };
   return { ...dims, hasAlpha, animated, orientation, frames: animated ? frames : 1, colour, layout };
 }

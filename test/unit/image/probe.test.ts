@@ -14,6 +14,7 @@ import { inFreshProcess } from '../../support/fresh.ts';
 import { alphaAuxC, box, buildHeif, clap, heifParts, ispe } from '../../support/heif.ts';
 import { chunk, writePng } from '../../support/png.ts';
 import { progressiveJpeg, scanSegments, withRepeatedScan } from '../../support/scans.ts';
+import { riff, vp8l, chunk as webpChunk } from '../../support/webp.ts';
 
 const probeable = fixtures(
   (f) =>
@@ -1387,6 +1388,44 @@ describe('probeImage on JPEG: ICC profile segments', () => {
     expect(probeImage('jpeg', withApp2(100_000)).colour.warnings).toEqual([
       'The file has 100000 ICC profile APP2 segments, more than the 255 a profile can have: the image is taken as sRGB',
     ]);
+  });
+});
+
+describe('probeImage on WebP: the ICCP chunk', () => {
+  /** A 4x4 still WebP (VP8X with the ICC flag, ICCP, VP8L) whose ICCP chunk holds `icc`. */
+  const withIccp = (icc: Uint8Array) => {
+    const size = Buffer.alloc(8);
+    size.write('ICCP');
+    size.writeUInt32LE(icc.length, 4);
+    const iccp = Buffer.concat([size, icc, Buffer.alloc(icc.length & 1)]);
+    const vp8x = webpChunk('VP8X', [0x20, 0, 0, 0, 3, 0, 0, 3, 0, 0]);
+    return riff([vp8x, iccp, webpChunk('VP8L', vp8l(4, 4))]);
+  };
+  /** An ICC header (ICC.1 7.2) declaring `declared` bytes, with the acsp signature, `length` bytes long. */
+  const profile = (declared: number, length = declared) => {
+    const bytes = Buffer.alloc(length);
+    bytes.writeUInt32BE(declared, 0);
+    bytes.write('acsp', 36, 'latin1');
+    return bytes;
+  };
+
+  it('leaves out, with the warning the other formats give, a profile that is not one or is over 16 MiB', () => {
+    // Before, the chunk went to Little CMS whatever it held: a 17 MiB one was counted at 18 bytes a
+    // byte (306 MiB) in the memory estimate, which holds the probe's profiles to 16 MiB.
+    for (const icc of [Buffer.alloc(200, 7), profile(17 << 20)]) {
+      const { colour } = probeImage('webp', withIccp(icc));
+      expect(colour).toEqual({
+        warnings: [
+          `The embedded ICC profile (ICCP, ${icc.length} bytes) is not a valid profile: the image is taken as sRGB`,
+        ],
+      });
+    }
+  });
+
+  it('takes a profile to the size its header declares', () => {
+    const { colour } = probeImage('webp', withIccp(profile(300, 1000)));
+    expect(colour.iccSource).toBe('ICCP');
+    expect(colour.icc?.length).toBe(300);
   });
 });
 
