@@ -815,6 +815,16 @@ function probeWebp(r: Reader): Facts {
   if (!dims) throw r.corrupt('there is no VP8, VP8L or VP8X chunk');
   if (!animated && !bitstream) throw r.corrupt('there is no image data (VP8 or VP8L chunk)');
   if (animated && frames === 0) throw r.corrupt('the animation has no frame (ANMF chunk)');
+  // libwebp refuses a still image whose bitstream is not its canvas's size ("Decoding error", with
+  // no size named); a 16384x16384 canvas around a 4x4 bitstream was refused as too many pixels.
+  if (!animated && canvas && bitstream) {
+    const coded = [bitstream.width, bitstream.height];
+    if (coded[0] !== canvas.width || coded[1] !== canvas.height)
+      throw r.corrupt(
+        `the VP8X chunk declares a ${canvas.width}x${canvas.height} canvas but the still image's ${bitstream.lossless ? 'VP8L' : 'VP8'} bitstream codes ${coded[0]}x${coded[1]}`,
+        { canvas: [canvas.width, canvas.height], coded },
+      );
+  }
   const colour: ColourFacts = iccp ? iccFacts(iccp, 'ICCP') : { warnings: [] };
   const layout = { bitDepth: 8, channels: hasAlpha ? 4 : 3, lossless };
   return { ...dims, hasAlpha, animated, orientation, frames: animated ? frames : 1, colour, layout };

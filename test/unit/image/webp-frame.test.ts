@@ -104,3 +104,34 @@ describe('a WebP canvas (VP8X) other than its first chunk', () => {
     expect(error.details).toMatchObject({ offset: animation.length });
   });
 });
+
+describe('a still WebP whose canvas (VP8X) is not its bitstream’s size', () => {
+  const still = (canvas: number, coded: number) =>
+    riff([
+      chunk('VP8X', [0, 0, 0, 0, ...u24(canvas - 1), ...u24(canvas - 1)]),
+      chunk('VP8L', vp8l(coded, coded)),
+    ]);
+
+  it('decodes one whose canvas is its bitstream’s size', async () => {
+    expect(probeImage('webp', still(4, 4))).toMatchObject({ width: 4, height: 4, animated: false });
+    expect((await decode('webp', still(4, 4))).width).toBe(4);
+  });
+
+  it.each([
+    [4, 3000],
+    [3000, 4],
+    [16384, 4],
+  ])(
+    'refuses a %i px canvas around a %i px bitstream as corrupt, naming both, as libwebp refuses it',
+    async (canvas, coded) => {
+      const error = refusal(still(canvas, coded));
+      expect(error.reason).toBe('corrupt');
+      expect(error.message).toBe(
+        `The webp file is malformed: the VP8X chunk declares a ${canvas}x${canvas} canvas but the still image's VP8L bitstream codes ${coded}x${coded}`,
+      );
+      expect(error.details).toMatchObject({ canvas: [canvas, canvas], coded: [coded, coded] });
+      // libwebp refuses it too, without the sizes (a 16384 px canvas was refused as too many pixels).
+      await expect(decode('webp', still(canvas, coded))).rejects.toThrow('Decoding error');
+    },
+  );
+});
