@@ -917,6 +917,26 @@ describe("probeImage on HEIC: the alpha item is the primary item's size", () => 
   });
 });
 
+describe('probeImage on PNG: chunks its decoder is not given', () => {
+  it('keeps a run of them as one range, so that many small chunks cost one entry', async () => {
+    const png = Buffer.from(writePng(4, 4));
+    const empty = chunk('zzZz', Buffer.alloc(0));
+    const text = chunk('tEXt', Buffer.from('a\0b'));
+    const run = [...Array(50_000).fill(empty), text, ...Array(50_000).fill(empty)];
+    const runLength = run.reduce((sum, c) => sum + c.length, 0);
+    // Between IHDR and IDAT, and again after a PLTE-less image's tRNS (a chunk it is given).
+    const trns = chunk('tRNS', Buffer.from([0, 1]));
+    const bytes = Buffer.concat([png.subarray(0, 33), ...run, trns, empty, empty, png.subarray(33)]);
+    const header = probeImage('png', bytes);
+    const afterTrns = 33 + runLength + trns.length;
+    expect(header.pngSkippedChunks).toEqual([
+      { start: 33, end: 33 + runLength },
+      { start: afterTrns, end: afterTrns + 2 * empty.length },
+    ]);
+    expect(header).toMatchObject({ width: 4, height: 4, hasAlpha: true });
+  });
+});
+
 describe('probeImage on PNG: header fields and chunks the decoder refuses are named', () => {
   // The png crate refuses each of these, and its glue said only "`unwrap_throw` failed".
   const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
