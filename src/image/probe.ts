@@ -1,6 +1,6 @@
 import { inflateSync } from 'node:zlib';
 import { InvalidImageError } from '../core/errors.ts';
-import type { InputFormat } from '../core/formats.ts';
+import { FORMAT_META, type InputFormat } from '../core/formats.ts';
 import {
   type Av1SequenceHeader,
   Av1SyntaxError,
@@ -289,6 +289,8 @@ class Reader {
 const SOF_MARKERS = new Set([0xc0, 0xc1, 0xc2, 0xc3, 0xc5, 0xc6, 0xc7, 0xc9, 0xca, 0xcb, 0xcd, 0xce, 0xcf]);
 /** Progressive frames (SOF2, SOF6, SOF10, SOF14). */
 const PROGRESSIVE_SOF = new Set([0xc2, 0xc6, 0xca, 0xce]);
+/** libjpeg's largest side (jmorecfg.h JPEG_MAX_DIMENSION), which its decoder holds to as well. */
+const JPEG_MAX_DIMENSION = FORMAT_META.jpeg.limits.maxSide;
 const SOS = 0xda;
 const EOI = 0xd9;
 
@@ -458,6 +460,14 @@ function probeJpeg(r: Reader): Facts {
   // libjpeg's jdinput.c: a progressive frame, or a first scan of fewer components than the frame,
   // is decoded through whole-image coefficient buffers; a progressive JPEG of one (DC) scan too.
   const coefficientsHeld = PROGRESSIVE_SOF.has(frame.marker) || firstScanComponents < frame.components;
+  // JPEG allows 65535 a side; libjpeg refuses more than JPEG_MAX_DIMENSION (65500) before decoding
+  // ("Maximum supported image dimension is 65500 pixels", not naming the file's).
+  if (frame.width > JPEG_MAX_DIMENSION || frame.height > JPEG_MAX_DIMENSION)
+    throw new InvalidImageError(
+      'bad-dimensions',
+      `The jpeg header declares ${frame.width}x${frame.height} pixels, more than the ${JPEG_MAX_DIMENSION} a side our decoder (TurboJPEG) decodes`,
+      { format: 'jpeg', width: frame.width, height: frame.height, maxSide: JPEG_MAX_DIMENSION },
+    );
   return {
     width: frame.width,
     height: frame.height,

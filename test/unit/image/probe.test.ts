@@ -1093,6 +1093,31 @@ describe('probeImage on PNG: header fields and chunks the decoder refuses are na
   });
 });
 
+describe('probeImage on JPEG: a side over 65500 pixels', () => {
+  /** The fixture with its frame header's height set to `height`. */
+  const tall = (height: number) => {
+    const bytes = Buffer.from(readFixture('edge/formats/chroma-444.jpg'));
+    let at = 2;
+    while (!(bytes[at] === 0xff && bytes[at + 1] === 0xc0)) at += 2 + bytes.readUInt16BE(at + 2);
+    bytes.writeUInt16BE(height, at + 5);
+    return bytes;
+  };
+
+  it('refuses one as libjpeg does, naming the size, before decoding', async () => {
+    expect(probeImage('jpeg', tall(65500)).height).toBe(65500);
+    const error = catchError(() => probeImage('jpeg', tall(65501)));
+    expect(error.reason).toBe('bad-dimensions');
+    expect(error.message).toBe(
+      'The jpeg header declares 480x65501 pixels, more than the 65500 a side our decoder (TurboJPEG) decodes',
+    );
+    expect(error.details).toMatchObject({ width: 480, height: 65501, maxSide: 65500 });
+    // The decoder's own refusal names its limit but not the file's size.
+    await expect(decode('jpeg', tall(65501))).rejects.toThrow(
+      'Maximum supported image dimension is 65500 pixels',
+    );
+  });
+});
+
 describe('probeImage on JPEG: sampling factors TurboJPEG does not read', () => {
   // TurboJPEG 2.1.5 refused them with "tjDecompressHeader3(): Could not determine subsampling type
   // for JPEG image", quarantined as corrupt without the factors.
