@@ -153,6 +153,19 @@ export interface PixelLayout {
   readonly sampling?: readonly (readonly [number, number])[];
 }
 
+/**
+ * Sizes a format allows that its decoder refuses, before decoding, with a message that names
+ * neither the size nor the file's: libjpeg's JPEG_MAX_DIMENSION (65500 a side, where JPEG allows
+ * 65535: "Maximum supported image dimension is 65500 pixels"), libavif's default dimension and
+ * size limits (32768 a side, 16384 x 16384 pixels: "Decoding error"). FORMAT_META holds them.
+ */
+const DECODER_LIMITS: Partial<
+  Record<InputFormat, { readonly decoder: string; readonly maxSide: number; readonly maxPixels?: number }>
+> = {
+  jpeg: { decoder: 'TurboJPEG', ...FORMAT_META.jpeg.limits },
+  avif: { decoder: 'libavif', ...FORMAT_META.avif.limits },
+};
+
 export function probeImage(format: InputFormat, bytes: Uint8Array): ImageHeader {
   const facts = PROBES[format](new Reader(bytes, format));
   const orientation = facts.orientation ?? 1;
@@ -162,6 +175,29 @@ export function probeImage(format: InputFormat, bytes: Uint8Array): ImageHeader 
       `The ${format} header declares ${facts.width}x${facts.height} pixels`,
       { format, width: facts.width, height: facts.height },
     );
+  }
+  const limit = DECODER_LIMITS[format];
+  if (limit) {
+    const { decoder, maxSide, maxPixels } = limit;
+    const pixels = facts.width * facts.height;
+    const over =
+      facts.width > maxSide || facts.height > maxSide
+        ? `the ${maxSide} a side`
+        : maxPixels !== undefined && pixels > maxPixels
+          ? `the ${maxPixels} pixels`
+          : undefined;
+    if (over)
+      throw new InvalidImageError(
+        'bad-dimensions',
+        `The ${format} header declares ${facts.width}x${facts.height} pixels, more than ${over} our decoder (${decoder}) decodes`,
+        {
+          format,
+          width: facts.width,
+          height: facts.height,
+          maxSide,
+          ...(maxPixels !== undefined && { maxPixels }),
+        },
+      );
   }
   const swap = swapsAxes(orientation);
   const shown = facts.crop ?? facts;
@@ -289,8 +325,6 @@ class Reader {
 const SOF_MARKERS = new Set([0xc0, 0xc1, 0xc2, 0xc3, 0xc5, 0xc6, 0xc7, 0xc9, 0xca, 0xcb, 0xcd, 0xce, 0xcf]);
 /** Progressive frames (SOF2, SOF6, SOF10, SOF14). */
 const PROGRESSIVE_SOF = new Set([0xc2, 0xc6, 0xca, 0xce]);
-/** libjpeg's largest side (jmorecfg.h JPEG_MAX_DIMENSION), which its decoder holds to as well. */
-const JPEG_MAX_DIMENSION = FORMAT_META.jpeg.limits.maxSide;
 const SOS = 0xda;
 const EOI = 0xd9;
 
@@ -460,14 +494,6 @@ function probeJpeg(r: Reader): Facts {
   // libjpeg's jdinput.c: a progressive frame, or a first scan of fewer components than the frame,
   // is decoded through whole-image coefficient buffers; a progressive JPEG of one (DC) scan too.
   const coefficientsHeld = PROGRESSIVE_SOF.has(frame.marker) || firstScanComponents < frame.components;
-  // JPEG allows 65535 a side; libjpeg refuses more than JPEG_MAX_DIMENSION (65500) before decoding
-  // ("Maximum supported image dimension is 65500 pixels", not naming the file's).
-  if (frame.width > JPEG_MAX_DIMENSION || frame.height > JPEG_MAX_DIMENSION)
-    throw new InvalidImageError(
-      'bad-dimensions',
-      `The jpeg header declares ${frame.width}x${frame.height} pixels, more than the ${JPEG_MAX_DIMENSION} a side our decoder (TurboJPEG) decodes`,
-      { format: 'jpeg', width: frame.width, height: frame.height, maxSide: JPEG_MAX_DIMENSION },
-    );
   return {
     width: frame.width,
     height: frame.height,

@@ -1118,6 +1118,51 @@ describe('probeImage on JPEG: a side over 65500 pixels', () => {
   });
 });
 
+describe('probeImage on AVIF: sizes libavif refuses', () => {
+  /** An AVIF whose ispe and (reduced still-picture) AV1 sequence header both declare width x height. */
+  const sized = (width: number, height: number) => {
+    const fields: [number, number][] = [
+      [0, 3], // seq_profile
+      [1, 1], // still_picture
+      [1, 1], // reduced_still_picture_header
+      [31, 5], // seq_level_idx
+      [15, 4], // frame_width_bits_minus_1
+      [15, 4], // frame_height_bits_minus_1
+      [width - 1, 16],
+      [height - 1, 16],
+      [0, 6], // superblock, filter intra, intra edge, superres, cdef, restoration
+      [0, 3], // high_bitdepth, mono_chrome, color_description_present_flag
+      [0, 4], // color_range, chroma_sample_position, separate_uv_delta_q
+      [0, 1], // film_grain_params_present
+    ];
+    const bits = fields.flatMap(([value, n]) =>
+      Array.from({ length: n }, (_, i) => (value >> (n - 1 - i)) & 1),
+    );
+    while (bits.length % 8) bits.push(0);
+    const payload = Array.from({ length: bits.length / 8 }, (_, i) =>
+      Number.parseInt(bits.slice(i * 8, i * 8 + 8).join(''), 2),
+    );
+    const data = Uint8Array.from([0x0a, payload.length, ...payload]);
+    const av1C = findBox(readFixture('edge/formats/avif-8bit-420.avif'), 'av1C');
+    return buildAvif({ data, av1C, width, height });
+  };
+
+  it('refuses a side over 32768 or more than 16384 x 16384 pixels, naming the size, before decoding', () => {
+    expect(probeImage('avif', sized(32768, 2)).width).toBe(32768);
+    // heif-enc's 32769x2 AVIF passed the pixel limit, and libavif refused it as "Decoding error".
+    const side = catchError(() => probeImage('avif', sized(32769, 2)));
+    expect(side.reason).toBe('bad-dimensions');
+    expect(side.message).toBe(
+      'The avif header declares 32769x2 pixels, more than the 32768 a side our decoder (libavif) decodes',
+    );
+    expect(side.details).toMatchObject({ width: 32769, height: 2, maxSide: 32768, maxPixels: 16384 * 16384 });
+    const area = catchError(() => probeImage('avif', sized(16385, 16384)));
+    expect(area.message).toBe(
+      'The avif header declares 16385x16384 pixels, more than the 268435456 pixels our decoder (libavif) decodes',
+    );
+  });
+});
+
 describe('probeImage on JPEG: sampling factors TurboJPEG does not read', () => {
   // TurboJPEG 2.1.5 refused them with "tjDecompressHeader3(): Could not determine subsampling type
   // for JPEG image", quarantined as corrupt without the factors.
