@@ -64,11 +64,11 @@ data "aws_iam_policy_document" "kms" {
     }
   }
 
-  # The image alerts rule publishes to its encrypted topic (events.tf): scoped the way SNS documents
-  # it for AWS services that publish to encrypted topics, to the publishing resource (aws:SourceArn,
-  # the rule) and the topic (SNS's encryption context). Both ARNs are derived in main.tf, since the
-  # topic is encrypted with this key. Should a delivery still be refused, the
-  # image-alerts-failed alarm fires.
+  # The image alerts rule publishes to its encrypted topic (events.tf): scoped to that topic (SNS's
+  # encryption context; its ARN is derived in main.tf, since the topic is encrypted with this key).
+  # Not by aws:SourceArn or aws:SourceAccount: the SNS guide says these are not supported in a key
+  # policy for EventBridge-to-encrypted-topic delivery, so such a condition refuses every alert
+  # (the rule's FailedInvocations). The topic policy is what lets only that rule publish.
   statement {
     sid       = "TheImageAlertsRulePublishesToItsEncryptedTopic"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
@@ -77,12 +77,6 @@ data "aws_iam_policy_document" "kms" {
     principals {
       type        = "Service"
       identifiers = ["events.amazonaws.com"]
-    }
-
-    condition {
-      test     = "ArnEquals"
-      variable = "aws:SourceArn"
-      values   = [local.image_alerts_rule_arn]
     }
 
     condition {

@@ -49,8 +49,6 @@ locals {
   event_bus_arn          = var.event_bus_name == null ? aws_cloudwatch_event_bus.this[0].arn : data.aws_cloudwatch_event_bus.existing[0].arn
   image_alerts_name      = "${var.name}-image-alerts"
   image_alerts_topic_arn = "arn:${local.partition}:sns:${local.region}:${local.account_id}:${local.image_alerts_name}"
-  # A rule on the default bus is rule/<name>; on any other bus, rule/<bus>/<name>.
-  image_alerts_rule_arn = "arn:${local.partition}:events:${local.region}:${local.account_id}:rule/${local.event_bus_name == "default" ? "" : "${local.event_bus_name}/"}${local.image_alerts_name}"
   # What the functions put (src/bus/types.ts, EVENT_SOURCE and DETAIL_TYPES) and what of it
   # reaches a person through the image alerts topic.
   event_source             = "imgpipe"
