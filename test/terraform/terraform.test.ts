@@ -1546,6 +1546,32 @@ describe('ECR and KMS', () => {
     ]);
   });
 
+  it('encrypts every log group with a key of the deployment, and keeps it for a set time', () => {
+    const groups: string[] = [];
+    for (const [path, tf] of dirs) {
+      for (const [name, group] of Object.entries(tf.resource.aws_cloudwatch_log_group ?? {})) {
+        groups.push(`${path}: ${name}`);
+        expect(group.kms_key_id, `${path} aws_cloudwatch_log_group.${name}`).toMatch(
+          /^(var\.kms_key_arn|module\.kms\.key_arn)$/,
+        );
+        expect(group.retention_in_days, `${path} aws_cloudwatch_log_group.${name}`).toBe(
+          'var.log_retention_in_days',
+        );
+      }
+    }
+    expect(groups).toContain('modules/transform: this');
+    // The transformation function's log group, /aws/lambda/<name>-transform, uses the deployment's
+    // key, whose policy lets CloudWatch Logs use it for /aws/lambda/<name>-* (modules/imgpipe).
+    const transform = dir('modules/transform');
+    expect(transform.locals.function_name).toBe(`${DOLLAR}{var.name}-transform`);
+    expect(root.module.transform).toMatchObject({
+      name: 'local.name',
+      kms_key_arn: 'module.imgpipe.kms_key_arn',
+    });
+    expect(root.module.imgpipe!.name).toBe('local.name');
+    expect(imgpipe.locals.log_group_arns).toContain(`${DOLLAR}{local.log_group_arn}-*`);
+  });
+
   it('rotates the key that encrypts the buckets, logs, queue and topic', () => {
     expect(dir('modules/imgpipe/modules/kms-key').resource.aws_kms_key!.this!.enable_key_rotation).toBe(true);
     expect(imgpipe.module.kms!.source).toBe('./modules/kms-key');

@@ -1,6 +1,9 @@
+# Encrypted with the deployment's key, as its other log groups are: that key's policy lets CloudWatch
+# Logs use it for /aws/lambda/<name>-*, this one among them (modules/imgpipe kms.tf).
 resource "aws_cloudwatch_log_group" "this" {
   name              = local.log_group_name
   retention_in_days = var.log_retention_in_days
+  kms_key_id        = var.kms_key_arn
   tags              = var.tags
 }
 

@@ -63,6 +63,11 @@ run "runs_index_transform_behind_an_iam_function_url" {
     )
     error_message = "Signing should be required by default, with the keys' parameter, the source and output buckets, no event bus, and large results redirected through the distribution's own host (/)."
   }
+
+  assert {
+    condition     = aws_cloudwatch_log_group.this.kms_key_id == var.kms_key_arn && aws_cloudwatch_log_group.this.name == "/aws/lambda/imgpipe-test-transform"
+    error_message = "The function's log group should be encrypted with the deployment's key, as its other log groups are."
+  }
 }
 
 run "puts_a_distribution_with_origin_access_control_in_front_of_the_function_and_the_results" {
