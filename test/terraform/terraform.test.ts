@@ -1133,6 +1133,7 @@ describe('terraform/README.md, the alarms table', () => {
     const known = new Set([
       ...Object.keys(imgpipe.locals.alarms),
       ...Object.keys(imgpipe.locals.canary_alarms),
+      ...Object.keys(imgpipe.locals.source_deleted_alarms),
       ...Object.keys(imgpipe.locals.ratio_alarms),
       ...[
         ...readFileSync(join(TERRAFORM_DIR, 'modules', 'imgpipe', 'monitoring.tf'), 'utf8').matchAll(
@@ -1314,7 +1315,9 @@ esac
 describe('Monitoring', () => {
   it('alarms from one map: errors, throttles, p99 near the timeout, lost events, old events, the new version', () => {
     const alarm = imgpipe.resource.aws_cloudwatch_metric_alarm!.this!;
-    expect(alarm.for_each).toBe('local.alarms');
+    expect(alarm.for_each).toBe(
+      'merge(local.alarms, { for key, alarm in local.source_deleted_alarms : key => alarm if var.source_events_to_eventbridge })',
+    );
     expect(alarm.alarm_name).toBe('$' + '{var.name}-$' + '{each.key}');
     const alarms = imgpipe.locals.alarms;
     const metric = (key: string) => [alarms[key].namespace, alarms[key].metric];
@@ -1363,6 +1366,29 @@ describe('Monitoring', () => {
       'status_throttles',
       'this',
     ]);
+  });
+
+  it('alarms, in the workflow mode, on deletions the source-deleted rule could not deliver', () => {
+    // That rule (s3.tf) has no dead-letter queue: a delivery failed for good is a removal never
+    // recorded, the outputs left published, and FailedInvocations is all that counts it.
+    const rule = imgpipe.resource.aws_cloudwatch_event_rule!.source_deleted!;
+    expect(rule.count).toBe('var.source_events_to_eventbridge ? 1 : 0');
+    expect(rule.name).toBe(`${DOLLAR}{var.name}-source-deleted`);
+    expect(rule.event_bus_name).toBeUndefined();
+    expect(
+      blocks(imgpipe.resource.aws_cloudwatch_event_target!.source_deleted!, 'dead_letter_config'),
+    ).toEqual([]);
+    const alarm = imgpipe.locals.source_deleted_alarms['source-deleted-failed'];
+    expect(alarm).toMatchObject({
+      evaluation: 'loss',
+      namespace: 'AWS/Events',
+      metric: 'FailedInvocations',
+      dimensions: { RuleName: `${DOLLAR}{var.name}-source-deleted` },
+      statistic: 'Sum',
+      threshold: 0,
+      release: false,
+      notify: true,
+    });
   });
 
   it('has CodeDeploy act on the new version’s own alarms alone, never on one over the whole function', () => {

@@ -196,6 +196,21 @@ locals {
     }
   }
 
+  # In the workflow mode (source_events_to_eventbridge) the source bucket's deletions reach the
+  # function through the source-deleted rule (s3.tf), which has no dead-letter queue: a delivery
+  # that failed for good (refused, or still throttled after a day of retries) is a removal never
+  # recorded, its outputs and manifest left published, and only this alarm tells of it. The rule is
+  # on the default bus, where EventBridge names a rule's metrics by RuleName alone. The alarm is
+  # created with that rule alone (the resource's for_each).
+  source_deleted_alarms = {
+    source-deleted-failed = {
+      evaluation  = "loss"
+      description = "The ${var.name}-source-deleted rule could not deliver Object Deleted events of ${local.bucket_names.source} to ${var.name}: those removals are not recorded and, with delete_outputs, their outputs and manifests are still published. Find the keys in CloudTrail or the bucket and delete them again."
+      namespace   = "AWS/Events", metric = "FailedInvocations", dimensions = { RuleName = "${var.name}-source-deleted" }
+      statistic   = "Sum", period = 300, threshold = 0, release = false, notify = true
+    }
+  }
+
   # Ratios of outcomes (EMF metrics of src/handlers/objects.ts), function-wide and for the new
   # version (dimension `version`, `<function name>:<version>`, which the workflow's task functions,
   # numbering their versions on their own, never share): a release that quarantines every
@@ -218,7 +233,7 @@ locals {
 }
 
 resource "aws_cloudwatch_metric_alarm" "this" {
-  for_each = local.alarms
+  for_each = merge(local.alarms, { for key, alarm in local.source_deleted_alarms : key => alarm if var.source_events_to_eventbridge })
 
   alarm_name          = "${var.name}-${each.key}"
   alarm_description   = each.value.description

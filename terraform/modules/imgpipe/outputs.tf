@@ -204,7 +204,7 @@ output "sns_topic_arn" {
 }
 
 output "cloudwatch_metric_alarm_names" {
-  description = "Names of the alarms by purpose (the suffix of the name, with underscores): errors, throttles, duration_p99, async_event_age, dead_letter_queue, async_events_dropped, destination_delivery_failures, events_failed, image_alerts_failed, quarantine_ratio, failure_ratio, the canary_* alarms of the newest version, and status_throttles (null when create_status_table is false)."
+  description = "Names of the alarms by purpose (the suffix of the name, with underscores): errors, throttles, duration_p99, async_event_age, dead_letter_queue, async_events_dropped, destination_delivery_failures, events_failed, image_alerts_failed, source_deleted_failed (source_events_to_eventbridge only), quarantine_ratio, failure_ratio, the canary_* alarms of the newest version, and status_throttles (null when create_status_table is false)."
   value = merge(
     { for key, alarm in aws_cloudwatch_metric_alarm.this : replace(key, "-", "_") => alarm.alarm_name },
     { for key, alarm in aws_cloudwatch_metric_alarm.canary : replace(key, "-", "_") => alarm.alarm_name },

@@ -214,6 +214,19 @@ run "sends_deletions_to_the_function_in_the_workflow_mode" {
     )
     error_message = "The deletion rule should invoke the live alias, with a permission for that rule alone."
   }
+
+  assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.this["source-deleted-failed"].namespace == "AWS/Events"
+      && aws_cloudwatch_metric_alarm.this["source-deleted-failed"].metric_name == "FailedInvocations"
+      && aws_cloudwatch_metric_alarm.this["source-deleted-failed"].dimensions == tomap({ RuleName = aws_cloudwatch_event_rule.source_deleted[0].name })
+      && aws_cloudwatch_metric_alarm.this["source-deleted-failed"].threshold == 0
+      && aws_cloudwatch_metric_alarm.this["source-deleted-failed"].evaluation_periods == 1
+      && aws_cloudwatch_metric_alarm.this["source-deleted-failed"].alarm_actions == toset([aws_sns_topic.this.arn])
+      && output.cloudwatch_metric_alarm_names.source_deleted_failed == "imgpipe-test-source-deleted-failed"
+    )
+    error_message = "Deletions the rule could not deliver (it has no dead-letter queue: removals never recorded, outputs left published) should raise a notifying alarm on the first one."
+  }
 }
 
 run "matches_a_star_or_backslash_of_a_filter_literally_in_the_deletion_rule" {
@@ -275,6 +288,11 @@ run "leaves_deletions_to_the_notification_in_the_direct_mode" {
   assert {
     condition     = length(aws_cloudwatch_event_rule.source_deleted) == 0 && length(aws_lambda_permission.source_deleted) == 0
     error_message = "In the direct mode the notification sends removals to the function; no rule should send them twice."
+  }
+
+  assert {
+    condition     = !contains(keys(aws_cloudwatch_metric_alarm.this), "source-deleted-failed")
+    error_message = "Without the deletion rule there is no alarm on its deliveries."
   }
 }
 
