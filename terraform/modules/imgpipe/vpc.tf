@@ -64,6 +64,45 @@ resource "aws_route_table_association" "this" {
   route_table_id = aws_route_table.this[0].id
 }
 
+# What the gateway endpoints lead to: the deployment's three buckets and its status table, for what
+# the functions in the VPC do there (iam.tf, codedeploy.tf), whatever a role allows. With the
+# default policy (anything of the service), code in the VPC, such as a decoder exploited by a
+# crafted upload, could still write what it read to another account's bucket (one with a public
+# write policy, or through a presigned URL), the one way out a VPC with no internet route has. The
+# ARNs are derived from the names, so they hold before those exist.
+data "aws_iam_policy_document" "s3_endpoint" {
+  count = local.vpc_enabled ? 1 : 0
+
+  statement {
+    sid       = "TheDeploymentsBucketsAlone"
+    actions   = ["s3:DeleteObject", "s3:GetObject", "s3:GetObjectTagging", "s3:GetObjectVersion", "s3:ListBucket", "s3:PutObject", "s3:PutObjectTagging"]
+    resources = flatten([for name in values(local.bucket_names) : ["arn:${local.partition}:s3:::${name}", "arn:${local.partition}:s3:::${name}/*"]])
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "dynamodb_endpoint" {
+  count = local.vpc_enabled ? 1 : 0
+
+  statement {
+    sid     = "TheDeploymentsStatusTableAlone"
+    actions = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"]
+    resources = [
+      "arn:${local.partition}:dynamodb:${local.region}:${local.account_id}:table/${local.status_table_name}",
+      "arn:${local.partition}:dynamodb:${local.region}:${local.account_id}:table/${local.status_table_name}/index/*",
+    ]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+  }
+}
+
 resource "aws_vpc_endpoint" "gateway" {
   for_each = local.vpc_enabled ? toset(["s3", "dynamodb"]) : toset([])
 
@@ -71,6 +110,7 @@ resource "aws_vpc_endpoint" "gateway" {
   service_name      = "com.amazonaws.${local.region}.${each.value}"
   vpc_endpoint_type = "Gateway"
   route_table_ids   = [aws_route_table.this[0].id]
+  policy            = each.value == "s3" ? data.aws_iam_policy_document.s3_endpoint[0].json : data.aws_iam_policy_document.dynamodb_endpoint[0].json
   tags              = merge(var.tags, { Name = "${var.name}-${each.value}" })
 }
 

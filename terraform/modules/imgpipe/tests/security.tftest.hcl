@@ -56,6 +56,22 @@ run "puts_the_functions_in_private_subnets_with_endpoints_and_no_way_out" {
   }
 
   assert {
+    condition = (
+      one(data.aws_iam_policy_document.s3_endpoint[0].statement).resources == toset(flatten([
+        for name in ["imgpipe-test-source-123456789012", "imgpipe-test-output-123456789012", "imgpipe-test-quarantine-123456789012"] :
+        ["arn:aws:s3:::${name}", "arn:aws:s3:::${name}/*"]
+      ]))
+      && one(data.aws_iam_policy_document.dynamodb_endpoint[0].statement).resources == toset([
+        "arn:aws:dynamodb:eu-west-1:123456789012:table/imgpipe-test-status",
+        "arn:aws:dynamodb:eu-west-1:123456789012:table/imgpipe-test-status/index/*",
+      ])
+      && aws_vpc_endpoint.gateway["s3"].policy == data.aws_iam_policy_document.s3_endpoint[0].json
+      && aws_vpc_endpoint.gateway["dynamodb"].policy == data.aws_iam_policy_document.dynamodb_endpoint[0].json
+    )
+    error_message = "The gateway endpoints should lead to the deployment's buckets and status table alone: with the default policy, code in the VPC could write to another account's bucket."
+  }
+
+  assert {
     condition     = toset(keys(aws_vpc_endpoint.interface)) == toset(["events", "lambda", "codedeploy", "xray"]) && alltrue([for e in aws_vpc_endpoint.interface : e.private_dns_enabled])
     error_message = "Only the services the code calls (events, lambda, codedeploy, and xray with tracing) should get interface endpoints."
   }
