@@ -1011,7 +1011,7 @@ data "aws_iam_policy_document" "function_boundary" {
 
   statement {
     sid       = "Objects"
-    actions   = ["s3:GetObject", "s3:GetObjectTagging", "s3:GetObjectVersion", "s3:PutObject", "s3:PutObjectTagging"]
+    actions   = ["s3:GetObject", "s3:GetObjectTagging", "s3:GetObjectVersion", "s3:GetObjectVersionTagging", "s3:PutObject", "s3:PutObjectTagging"]
     resources = ["${local.arn}:s3:::${each.value.name}-*/*"]
   }
 

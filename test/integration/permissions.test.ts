@@ -85,10 +85,16 @@ function needs(request: Request): [action: string, arn: string][] {
     case 'PutObjectCommand':
       return [['s3:PutObject', target]];
     case 'CopyObjectCommand': {
-      const [fromBucket, ...fromKey] = decodeURIComponent(request.copySource!.split('?')[0]!).split('/');
+      const [path, query] = request.copySource!.split('?');
+      const [fromBucket, ...fromKey] = decodeURIComponent(path!).split('/');
+      // A copy of one version (?versionId=) reads it, and its tags, as that version.
+      const version = query?.startsWith('versionId=') === true;
       return [
-        ['s3:GetObject', object(fromBucket!, fromKey.join('/'))],
-        ['s3:GetObjectTagging', object(fromBucket!, fromKey.join('/'))],
+        [version ? 's3:GetObjectVersion' : 's3:GetObject', object(fromBucket!, fromKey.join('/'))],
+        [
+          version ? 's3:GetObjectVersionTagging' : 's3:GetObjectTagging',
+          object(fromBucket!, fromKey.join('/')),
+        ],
         ['s3:PutObject', target],
         ['s3:PutObjectTagging', target],
       ];
@@ -151,6 +157,20 @@ describe("the function's IAM policy", () => {
       eventName: 'ObjectRemoved:Delete',
     });
     expect(await statusOf(removed)).toBe('deleted');
+    // An event naming a version (a versioned source bucket): the version is read, and copied with
+    // its tags into quarantine, as that version. s3rver keeps no versions and serves the key.
+    const versionedBody = readFixture('edge/broken/text-named.jpg');
+    const versionedPut = await s3.client.send(
+      new PutObjectCommand({ Bucket: SOURCE, Key: 'life/versioned.jpg', Body: versionedBody }),
+    );
+    const versioned = buildS3Notification({
+      bucket: SOURCE,
+      key: 'life/versioned.jpg',
+      size: versionedBody.length,
+      etag: versionedPut.ETag,
+      versionId: 'null',
+    });
+    expect(await statusOf(versioned)).toBe('quarantined');
 
     // The function's role, made concrete for these buckets.
     const values = {
@@ -170,12 +190,18 @@ describe("the function's IAM policy", () => {
     );
     expect(denied).toEqual([]);
     // Every kind of request the life of an upload needs was seen.
-    const kinds = new Set(requests.map((r) => `${r.command} ${r.bucket}${r.status === 404 ? ' 404' : ''}`));
+    const kinds = new Set(
+      requests.map(
+        (r) =>
+          `${r.command} ${r.bucket}${r.status === 404 ? ' 404' : ''}${r.copySource?.includes('?versionId=') ? ' of a version' : ''}`,
+      ),
+    );
     for (const kind of [
       `GetObjectCommand ${SOURCE}`,
       `PutObjectCommand ${OUTPUT}`,
       `DeleteObjectCommand ${OUTPUT}`,
       `CopyObjectCommand ${QUARANTINE}`,
+      `CopyObjectCommand ${QUARANTINE} of a version`,
       `PutObjectCommand ${QUARANTINE}`,
       `GetObjectCommand ${QUARANTINE}`,
       `GetObjectCommand ${QUARANTINE} 404`,

@@ -25,8 +25,9 @@ resource "aws_iam_role" "this" {
 data "aws_iam_policy_document" "objects" {
   statement {
     sid = "ReadSourceObjects"
-    # GetObjectVersion and GetObjectTagging let CopyObject copy a source into quarantine.
-    actions   = ["s3:GetObject", "s3:GetObjectTagging", "s3:GetObjectVersion"]
+    # CopyObject copies a source into quarantine with its tags: GetObjectTagging, and for the version
+    # an event names (a versioned bucket), GetObjectVersion and GetObjectVersionTagging.
+    actions   = ["s3:GetObject", "s3:GetObjectTagging", "s3:GetObjectVersion", "s3:GetObjectVersionTagging"]
     resources = ["${module.source_bucket.s3_bucket_arn}/*"]
   }
 

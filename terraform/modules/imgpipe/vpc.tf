@@ -75,7 +75,7 @@ data "aws_iam_policy_document" "s3_endpoint" {
 
   statement {
     sid       = "TheDeploymentsBucketsAlone"
-    actions   = ["s3:DeleteObject", "s3:GetObject", "s3:GetObjectTagging", "s3:GetObjectVersion", "s3:ListBucket", "s3:PutObject", "s3:PutObjectTagging"]
+    actions   = ["s3:DeleteObject", "s3:GetObject", "s3:GetObjectTagging", "s3:GetObjectVersion", "s3:GetObjectVersionTagging", "s3:ListBucket", "s3:PutObject", "s3:PutObjectTagging"]
     resources = flatten([for name in values(local.bucket_names) : ["arn:${local.partition}:s3:::${name}", "arn:${local.partition}:s3:::${name}/*"]])
 
     principals {
