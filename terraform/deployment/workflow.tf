@@ -55,6 +55,18 @@ variable "scanner_image_digests" {
   default     = {}
 }
 
+variable "scanner_memory_size" {
+  description = "Workflow mode: memory of the scan function in MB (2048-10240): clamd's database (about 1.2 GiB) plus Node and the object, read whole. With scanner_ephemeral_storage_size it bounds the largest object scanned; a larger one is quarantined as too-large (modules/workflow/README.md, \"Sizing\")."
+  type        = number
+  default     = 3008
+}
+
+variable "scanner_ephemeral_storage_size" {
+  description = "Workflow mode: ephemeral storage (/tmp) of the scan and update functions in MB (1024-10240): the database's copy and clamd's temporary files, the scanned object among them. With scanner_memory_size it bounds the largest object scanned (modules/workflow/README.md, \"Sizing\")."
+  type        = number
+  default     = 2048
+}
+
 module "workflow" {
   source = "../modules/workflow"
 
@@ -86,6 +98,9 @@ module "workflow" {
   moderation_max_tiles      = var.moderation_max_tiles
   moderation_categories     = var.moderation_categories
   scanner_image_digests     = var.scanner_image_digests
+  # How large an upload the scanner can take (the module refuses a maxBytes over it at plan).
+  scanner_memory_size            = var.scanner_memory_size
+  scanner_ephemeral_storage_size = var.scanner_ephemeral_storage_size
 
   tracing_enabled           = var.tracing_enabled
   log_retention_in_days     = var.log_retention_in_days

@@ -28,6 +28,11 @@ output "scanner_ecr_repository_url" {
   value       = module.scanner_ecr.ecr_repository_url
 }
 
+output "scanner_capacity" {
+  description = "The largest object (bytes) the scan function can scan with its memory and ephemeral storage, and the limit that sets it: the scanner quarantines a larger upload as too-large (README.md, \"Sizing\")."
+  value       = local.scanner_capacity_least
+}
+
 output "upload_dead_letter_queue_url" {
   description = "URL of the queue holding upload events the rule could not deliver, or null when upload_workflow_enabled is false."
   value       = one(aws_sqs_queue.this[*].url)
