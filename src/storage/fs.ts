@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { constants, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import {
   copyFile,
   type FileHandle,
@@ -93,7 +93,7 @@ export class FsStorage implements Storage {
     const path = this.pathOf(key, 'get');
     let handle: Awaited<ReturnType<typeof open>>;
     try {
-      handle = await openRegular(path);
+      handle = await open(path, 'r');
     } catch (error) {
       throw await this.failure('get', key, error);
     }
@@ -306,26 +306,8 @@ async function digestHandle(handle: FileHandle): Promise<{ size: number; etag: s
   return { size, etag: hash.digest('hex') };
 }
 
-/**
- * Opens a file to read, refusing anything but a regular file. A named pipe (mkfifo) opened to read
- * waits for a writer, forever if none comes, in one of libuv's few threads: it is opened without
- * waiting (O_NONBLOCK, which changes nothing for a regular file) and refused, as a device or a socket
- * is, with ENOTREGULAR.
- */
-async function openRegular(path: string): Promise<FileHandle> {
-  const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
-  const info = await handle.stat().catch(async (error) => {
-    await handle.close();
-    throw error;
-  });
-  if (info.isFile() || info.isDirectory()) return handle; // a folder: EISDIR on read, "not found"
-  await handle.close();
-  const kind = info.isFIFO() ? 'a named pipe' : info.isSocket() ? 'a socket' : 'a device';
-  throw Object.assign(new Error(`it is ${kind}, not a file`), { code: 'ENOTREGULAR' });
-}
-
 async function digestFile(path: string): Promise<{ size: number; etag: string }> {
-  const handle = await openRegular(path);
+  const handle = await open(path, 'r');
   try {
     return await digestHandle(handle);
   } finally {

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -38,19 +37,5 @@ describe('FsStorage.head', () => {
     mkdirSync(join(root, 'folder'));
     expect(await storage.head('folder')).toBeUndefined();
     expect(await storage.head('here.jpg')).toMatchObject({ size: 3, contentType: 'image/jpeg' });
-  });
-});
-
-describe('FsStorage and special files', () => {
-  it('refuses a named pipe at once, naming it, where opening it waited for a writer forever', async () => {
-    // A FIFO where a manifest belongs (--out/manifests): the CLI's run hung on it, Ctrl-C alone ended it.
-    const folder = mkdtempSync(join(root, 'fifo-'));
-    execFileSync('mkfifo', [join(folder, 'a.jpg.json')]);
-    const storage = new FsStorage(folder);
-    await expect(storage.get('a.jpg.json')).rejects.toThrow(
-      /^Cannot get file:\/\/.*\/a\.jpg\.json: it is a named pipe, not a file$/,
-    );
-    await expect(storage.head('a.jpg.json')).rejects.toThrow(/it is a named pipe, not a file$/);
-    await expect(storage.get('a.jpg.json')).rejects.toMatchObject({ retryable: false });
   });
 });
