@@ -118,11 +118,13 @@ locals {
     { bytes = 2147483645, limit = "clamd 1.4, which scans no file over 2147483645 bytes" },
   ]
   scanner_capacity_least = [for c in local.scanner_capacity : c if c.bytes == min([for d in local.scanner_capacity : d.bytes]...)][0]
-  # maxBytes as the plan knows it: IMGPIPE_MAX_BYTES, and limits.maxBytes of a pipeline document
+  # maxBytes as the plan knows it: IMGPIPE_MAX_BYTES when set, which overrides the pipeline
+  # document's (src/config/index.ts environmentOverrides), otherwise limits.maxBytes of a document
   # given inline (IMGPIPE_CONFIG); one kept in Parameter Store is checked by the scanner alone.
+  scanner_max_bytes_env = trimspace(lookup(var.environment, "IMGPIPE_MAX_BYTES", ""))
   scanner_max_bytes_known = { for name, value in {
-    IMGPIPE_MAX_BYTES                   = try(tonumber(var.environment["IMGPIPE_MAX_BYTES"]), null)
-    "limits.maxBytes of IMGPIPE_CONFIG" = try(tonumber(jsondecode(var.environment["IMGPIPE_CONFIG"]).limits.maxBytes), null)
+    IMGPIPE_MAX_BYTES                   = try(tonumber(local.scanner_max_bytes_env), null)
+    "limits.maxBytes of IMGPIPE_CONFIG" = local.scanner_max_bytes_env != "" ? null : try(tonumber(jsondecode(var.environment["IMGPIPE_CONFIG"]).limits.maxBytes), null)
   } : name => value if value != null }
   scanner_max_bytes_over = { for name, value in local.scanner_max_bytes_known : name => value if value > local.scanner_capacity_least.bytes }
 

@@ -417,6 +417,21 @@ run "refuses_a_pipeline_max_bytes_over_the_scanners_temporary_storage" {
   expect_failures = [aws_lambda_function.scanner]
 }
 
+# IMGPIPE_MAX_BYTES overrides the pipeline document's limits.maxBytes (src/config/index.ts): the
+# scanner gets the lower figure, so a larger one in the document is no reason to refuse the plan.
+run "accepts_a_pipeline_max_bytes_that_imgpipe_max_bytes_overrides" {
+  command = plan
+
+  variables {
+    environment = { IMGPIPE_OUTPUT_BUCKET = "imgpipe-test-output-123456789012", IMGPIPE_QUARANTINE_BUCKET = "imgpipe-test-quarantine-123456789012", POWERTOOLS_SERVICE_NAME = "imgpipe", IMGPIPE_MAX_BYTES = "33554432", IMGPIPE_CONFIG = jsonencode({ limits = { maxBytes = 4000000000 } }) }
+  }
+
+  assert {
+    condition     = aws_lambda_function.scanner["scan"].ephemeral_storage[0].size == 2048
+    error_message = "A maxBytes the scanner never gets (IMGPIPE_MAX_BYTES overrides it) should not refuse the plan."
+  }
+}
+
 run "sizes_the_scanners_temporary_storage_for_a_larger_max_bytes" {
   command = plan
 
