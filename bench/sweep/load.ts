@@ -3,24 +3,44 @@ import { cpus as osCpus } from 'node:os';
 
 /**
  * The CPUs this process may run on (its affinity, `Cpus_allowed_list` in /proc/self/status, as
- * taskset or a container's cpuset sets it), or null where that cannot be read.
+ * taskset or a container's cpuset sets it) that are online, or null where the affinity cannot be
+ * read. The affinity may list CPUs that are not online (by default every possible CPU, e.g. 0-127
+ * on a VM with CPU hot-add), which /proc/stat does not list and the scheduler leaves out
+ * (sched_getaffinity, hence availableParallelism): so are they here.
  */
-export function allowedCpus(status = '/proc/self/status'): number[] | null {
+export function allowedCpus(
+  status = '/proc/self/status',
+  online = '/sys/devices/system/cpu/online',
+): number[] | null {
+  const text = readText(status);
+  const line = text === undefined ? undefined : /^Cpus_allowed_list:\s*(\S+)\s*$/m.exec(text)?.[1];
+  const ids = line === undefined ? null : cpuList(line);
+  if (ids === null) return null;
+  const onlineText = readText(online);
+  const up = onlineText === undefined ? null : cpuList(onlineText.trim());
+  const allowed = up === null ? ids : ids.filter((id) => up.includes(id));
+  return allowed.length > 0 ? allowed : null;
+}
+
+function readText(path: string): string | undefined {
   try {
-    const line = /^Cpus_allowed_list:\s*(\S+)\s*$/m.exec(readFileSync(status, 'utf8'))?.[1];
-    if (line === undefined) return null;
-    const ids: number[] = [];
-    for (const part of line.split(',')) {
-      const range = /^(\d+)(?:-(\d+))?$/.exec(part);
-      if (!range) return null;
-      const first = Number(range[1]);
-      const last = Number(range[2] ?? range[1]);
-      for (let id = first; id <= last; id++) ids.push(id);
-    }
-    return ids.length > 0 ? ids : null;
+    return readFileSync(path, 'utf8');
   } catch {
-    return null;
+    return undefined;
   }
+}
+
+/** A kernel CPU list (`0-1,4,6-7`), or null if it is not one. */
+function cpuList(text: string): number[] | null {
+  const ids: number[] = [];
+  for (const part of text.split(',')) {
+    const range = /^(\d+)(?:-(\d+))?$/.exec(part);
+    if (!range) return null;
+    const first = Number(range[1]);
+    const last = Number(range[2] ?? range[1]);
+    for (let id = first; id <= last; id++) ids.push(id);
+  }
+  return ids.length > 0 ? ids : null;
 }
 
 /**

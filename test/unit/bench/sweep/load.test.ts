@@ -72,13 +72,43 @@ describe('machineBusySeconds', () => {
     );
     const status = join(folder, 'status');
     writeFileSync(status, 'Name:\tnode\nCpus_allowed:\t3\nCpus_allowed_list:\t0-1\n');
-    expect(allowedCpus(status)).toEqual([0, 1]);
-    expect(machineBusySeconds(stat, allowedCpus(status))).toBeCloseTo((100 + 10 + 200 + 20) / 100, 12);
-    expect(countedCpus(allowedCpus(status))).toBe(2);
+    // The machine's online CPUs: all four here (a missing file would leave the affinity as it is).
+    const online = join(folder, 'online');
+    writeFileSync(online, '0-3\n');
+    expect(allowedCpus(status, online)).toEqual([0, 1]);
+    expect(machineBusySeconds(stat, allowedCpus(status, online))).toBeCloseTo(
+      (100 + 10 + 200 + 20) / 100,
+      12,
+    );
+    expect(countedCpus(allowedCpus(status, online))).toBe(2);
     writeFileSync(status, 'Cpus_allowed_list:\t0,2-3,7\n');
-    expect(allowedCpus(status)).toEqual([0, 2, 3, 7]);
+    expect(allowedCpus(status, join(folder, 'missing'))).toEqual([0, 2, 3, 7]);
     // A CPU the file does not list cannot be counted: no figure rather than a wrong one.
     expect(machineBusySeconds(stat, [0, 7])).toBeUndefined();
-    expect(allowedCpus(join(folder, 'missing'))).toBeNull();
+    expect(allowedCpus(join(folder, 'missing'), online)).toBeNull();
+  });
+
+  it('leaves out CPUs of the affinity that are not online, as the scheduler does', () => {
+    // A VM with CPU hot-add: the default affinity lists every possible CPU (0-7), the machine has
+    // two online, and /proc/stat lists only those. All eight gave no load figure at all.
+    const folder = mkdtempSync(join(tmpdir(), 'imgpipe-stat-'));
+    const stat = join(folder, 'stat');
+    writeFileSync(
+      stat,
+      [
+        'cpu  300 0 30 8000 0 0 0 0 0 0',
+        'cpu0 100 0 10 4000 0 0 0 0 0 0',
+        'cpu1 200 0 20 4000 0 0 0 0 0 0',
+        '',
+      ].join('\n'),
+    );
+    const status = join(folder, 'status');
+    writeFileSync(status, 'Cpus_allowed:\tff\nCpus_allowed_list:\t0-7\n');
+    const online = join(folder, 'online');
+    writeFileSync(online, '0-1\n');
+    const cpus = allowedCpus(status, online);
+    expect(cpus).toEqual([0, 1]);
+    expect(machineBusySeconds(stat, cpus)).toBeCloseTo((100 + 10 + 200 + 20) / 100, 12);
+    expect(countedCpus(cpus)).toBe(2);
   });
 });
