@@ -1,7 +1,7 @@
 import type { AnimationPolicy, Limits } from '../core/config.ts';
 import { InvalidImageError } from '../core/errors.ts';
 import { isInputFormat } from '../core/formats.ts';
-import { type ImageHeader, probeImage } from './probe.ts';
+import { checkDecoderLimits, type ImageHeader, probeImage } from './probe.ts';
 import { sniffFormat } from './sniff.ts';
 
 /**
@@ -38,6 +38,7 @@ export function inspectImage(
       { format: detected, width: header.width, height: header.height, pixels, maxPixels: limits.maxPixels },
     );
   }
+  checkDecoderLimits(detected, header.width, header.height);
   if (header.animated && animation === 'quarantine') {
     throw new InvalidImageError(
       'animated',

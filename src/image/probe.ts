@@ -166,6 +166,37 @@ const DECODER_LIMITS: Partial<
   avif: { decoder: 'libavif', ...FORMAT_META.avif.limits },
 };
 
+/**
+ * Refuses, as bad-dimensions, a size the format allows and its decoder does not (DECODER_LIMITS),
+ * naming the size and the limit. inspectImage calls it after the pixel limit: an image over
+ * maxPixels is too-many-pixels, as in any other format.
+ */
+export function checkDecoderLimits(format: InputFormat, width: number, height: number): void {
+  const limit = DECODER_LIMITS[format];
+  if (limit) {
+    const { decoder, maxSide, maxPixels } = limit;
+    const pixels = width * height;
+    const over =
+      width > maxSide || height > maxSide
+        ? `the ${maxSide} a side`
+        : maxPixels !== undefined && pixels > maxPixels
+          ? `the ${maxPixels} pixels`
+          : undefined;
+    if (over)
+      throw new InvalidImageError(
+        'bad-dimensions',
+        `The ${format} header declares ${width}x${height} pixels, more than ${over} our decoder (${decoder}) decodes`,
+        {
+          format,
+          width,
+          height,
+          maxSide,
+          ...(maxPixels !== undefined && { maxPixels }),
+        },
+      );
+  }
+}
+
 export function probeImage(format: InputFormat, bytes: Uint8Array): ImageHeader {
   const facts = PROBES[format](new Reader(bytes, format));
   const orientation = facts.orientation ?? 1;
@@ -175,29 +206,6 @@ export function probeImage(format: InputFormat, bytes: Uint8Array): ImageHeader 
       `The ${format} header declares ${facts.width}x${facts.height} pixels`,
       { format, width: facts.width, height: facts.height },
     );
-  }
-  const limit = DECODER_LIMITS[format];
-  if (limit) {
-    const { decoder, maxSide, maxPixels } = limit;
-    const pixels = facts.width * facts.height;
-    const over =
-      facts.width > maxSide || facts.height > maxSide
-        ? `the ${maxSide} a side`
-        : maxPixels !== undefined && pixels > maxPixels
-          ? `the ${maxPixels} pixels`
-          : undefined;
-    if (over)
-      throw new InvalidImageError(
-        'bad-dimensions',
-        `The ${format} header declares ${facts.width}x${facts.height} pixels, more than ${over} our decoder (${decoder}) decodes`,
-        {
-          format,
-          width: facts.width,
-          height: facts.height,
-          maxSide,
-          ...(maxPixels !== undefined && { maxPixels }),
-        },
-      );
   }
   const swap = swapsAxes(orientation);
   const shown = facts.crop ?? facts;

@@ -7,6 +7,7 @@ import { decode } from '../../../src/codecs/index.ts';
 import { InvalidImageError } from '../../../src/core/errors.ts';
 import { type InputFormat, isInputFormat } from '../../../src/core/formats.ts';
 import { parseSequenceHeader } from '../../../src/image/av1.ts';
+import { inspectImage } from '../../../src/image/inspect.ts';
 import { MAX_JPEG_SCANS, probeImage } from '../../../src/image/probe.ts';
 import { buildAvif, findBox, topLevelBox, withTrack } from '../../support/avif.ts';
 import { fixtures, readFixture } from '../../support/fixtures.ts';
@@ -1093,7 +1094,11 @@ describe('probeImage on PNG: header fields and chunks the decoder refuses are na
   });
 });
 
-describe('probeImage on JPEG: a side over 65500 pixels', () => {
+/** inspectImage with limits no test image reaches: only the decoders' own limits apply. */
+const unlimited = (bytes: Uint8Array) =>
+  inspectImage(bytes, { maxBytes: 1 << 30, maxPixels: 1_000_000_000, maxSecondsPerImage: 60 });
+
+describe('inspectImage on JPEG: a side over 65500 pixels', () => {
   /** The fixture with its frame header's height set to `height`. */
   const tall = (height: number) => {
     const bytes = Buffer.from(readFixture('edge/formats/chroma-444.jpg'));
@@ -1104,8 +1109,8 @@ describe('probeImage on JPEG: a side over 65500 pixels', () => {
   };
 
   it('refuses one as libjpeg does, naming the size, before decoding', async () => {
-    expect(probeImage('jpeg', tall(65500)).height).toBe(65500);
-    const error = catchError(() => probeImage('jpeg', tall(65501)));
+    expect(unlimited(tall(65500)).height).toBe(65500);
+    const error = catchError(() => unlimited(tall(65501)));
     expect(error.reason).toBe('bad-dimensions');
     expect(error.message).toBe(
       'The jpeg header declares 480x65501 pixels, more than the 65500 a side our decoder (TurboJPEG) decodes',
@@ -1118,7 +1123,7 @@ describe('probeImage on JPEG: a side over 65500 pixels', () => {
   });
 });
 
-describe('probeImage on AVIF: sizes libavif refuses', () => {
+describe('inspectImage on AVIF: sizes libavif refuses', () => {
   /** An AVIF whose ispe and (reduced still-picture) AV1 sequence header both declare width x height. */
   const sized = (width: number, height: number) => {
     const fields: [number, number][] = [
@@ -1148,18 +1153,25 @@ describe('probeImage on AVIF: sizes libavif refuses', () => {
   };
 
   it('refuses a side over 32768 or more than 16384 x 16384 pixels, naming the size, before decoding', () => {
-    expect(probeImage('avif', sized(32768, 2)).width).toBe(32768);
+    expect(unlimited(sized(32768, 2)).width).toBe(32768);
     // heif-enc's 32769x2 AVIF passed the pixel limit, and libavif refused it as "Decoding error".
-    const side = catchError(() => probeImage('avif', sized(32769, 2)));
+    const side = catchError(() => unlimited(sized(32769, 2)));
     expect(side.reason).toBe('bad-dimensions');
     expect(side.message).toBe(
       'The avif header declares 32769x2 pixels, more than the 32768 a side our decoder (libavif) decodes',
     );
     expect(side.details).toMatchObject({ width: 32769, height: 2, maxSide: 32768, maxPixels: 16384 * 16384 });
-    const area = catchError(() => probeImage('avif', sized(16385, 16384)));
+    const area = catchError(() => unlimited(sized(16385, 16384)));
     expect(area.message).toBe(
       'The avif header declares 16385x16384 pixels, more than the 268435456 pixels our decoder (libavif) decodes',
     );
+  });
+
+  it('refuses one over maxPixels as too-many-pixels first, as in every other format', () => {
+    const limits = { maxBytes: 1 << 30, maxPixels: 50_000_000, maxSecondsPerImage: 60 };
+    const error = catchError(() => inspectImage(sized(16385, 16384), limits));
+    expect(error.reason).toBe('too-many-pixels');
+    expect(error.details).toMatchObject({ width: 16385, height: 16384, maxPixels: 50_000_000 });
   });
 });
 
