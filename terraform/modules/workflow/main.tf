@@ -121,9 +121,11 @@ locals {
   # maxBytes as the plan knows it: IMGPIPE_MAX_BYTES when set, which overrides the pipeline
   # document's (src/config/index.ts environmentOverrides), otherwise limits.maxBytes of a document
   # given inline (IMGPIPE_CONFIG); one kept in Parameter Store is checked by the scanner alone.
+  # IMGPIPE_MAX_BYTES is read as the function reads it (src/config/env.ts, envInteger): digits,
+  # perhaps after a +, grouped by single underscores (2_000_000_000).
   scanner_max_bytes_env = trimspace(lookup(var.environment, "IMGPIPE_MAX_BYTES", ""))
   scanner_max_bytes_known = { for name, value in {
-    IMGPIPE_MAX_BYTES                   = try(tonumber(local.scanner_max_bytes_env), null)
+    IMGPIPE_MAX_BYTES                   = can(regex("^[+]?[0-9]+(_[0-9]+)*$", local.scanner_max_bytes_env)) ? tonumber(replace(trimprefix(local.scanner_max_bytes_env, "+"), "_", "")) : null
     "limits.maxBytes of IMGPIPE_CONFIG" = local.scanner_max_bytes_env != "" ? null : try(tonumber(jsondecode(var.environment["IMGPIPE_CONFIG"]).limits.maxBytes), null)
   } : name => value if value != null }
   scanner_max_bytes_over = { for name, value in local.scanner_max_bytes_known : name => value if value > local.scanner_capacity_least.bytes }

@@ -405,6 +405,18 @@ run "refuses_a_max_bytes_over_what_the_scanner_can_scan" {
   expect_failures = [aws_lambda_function.scanner]
 }
 
+# The function reads IMGPIPE_MAX_BYTES as digits grouped by underscores too (src/config/env.ts,
+# envInteger): 2_000_000_000 is 2000000000 to the scanner, so the plan refuses it as well.
+run "refuses_a_max_bytes_written_with_underscores_over_what_the_scanner_can_scan" {
+  command = plan
+
+  variables {
+    environment = { IMGPIPE_OUTPUT_BUCKET = "imgpipe-test-output-123456789012", IMGPIPE_QUARANTINE_BUCKET = "imgpipe-test-quarantine-123456789012", POWERTOOLS_SERVICE_NAME = "imgpipe", IMGPIPE_MAX_BYTES = "2_000_000_000" }
+  }
+
+  expect_failures = [aws_lambda_function.scanner]
+}
+
 run "refuses_a_pipeline_max_bytes_over_the_scanners_temporary_storage" {
   command = plan
 
