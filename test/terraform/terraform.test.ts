@@ -277,7 +277,12 @@ describe('IAM', () => {
           g.resources.some((r) => (typeof resource === 'string' ? r.includes(resource) : resource.test(r))),
       );
     const underOutputPrefix = /^\$\{module\.output_bucket\.s3_bucket_arn\}\/\$\{var\.output_prefix\}\*$/;
-    for (const action of ['s3:GetObject', 's3:GetObjectVersion', 's3:GetObjectTagging', 's3:GetObjectVersionTagging'])
+    for (const action of [
+      's3:GetObject',
+      's3:GetObjectVersion',
+      's3:GetObjectTagging',
+      's3:GetObjectVersionTagging',
+    ])
       expect(grant(action, 'module.source_bucket.s3_bucket_arn}/*'), action).toBe(true);
     expect(grant('s3:ListBucket', 'module.source_bucket.s3_bucket_arn')).toBe(true);
     expect(grant('s3:ListBucket', 'module.output_bucket.s3_bucket_arn')).toBe(true);
