@@ -300,15 +300,13 @@ export function createWorkflowTasks(deps: WorkflowDeps, options: ReprocessOption
         if (!result) {
           const leftMs = context?.getRemainingTimeInMillis();
           if (leftMs !== undefined && leftMs < MODERATION_CALL_RESERVE_MS) {
-            const s = (ms: number) => `${Number((Math.max(0, ms) / 1000).toFixed(1))} s`;
             throw new TaskError(
               TRANSIENT_ERROR,
-              `Moderate of s3://${ref.bucket}/${ref.key} stopped before rendition ${index + 1} of ${renditions.length}${renditionPlace(jpeg)}: the invocation has ${s(leftMs)} left, less than the ${s(MODERATION_CALL_RESERVE_MS)} kept for a DetectModerationLabels call; the ${index} before it passed, and the retry sends the rest`,
+              `Moderate of s3://${ref.bucket}/${ref.key} stopped before rendition ${index + 1} of ${renditions.length}${renditionPlace(jpeg)}: the invocation has ${secondsText(leftMs)} left, less than the ${secondsText(MODERATION_CALL_RESERVE_MS)} kept for a DetectModerationLabels call; the ${index} before it passed, and the retry sends the rest`,
             );
           }
           result = await moderateWithin(deps.moderator, jpeg, leftMs, () => {
-            const s = (ms: number) => `${Number((Math.max(0, ms) / 1000).toFixed(1))} s`;
-            return `Moderate of s3://${ref.bucket}/${ref.key} gave up on rendition ${index + 1} of ${renditions.length}${renditionPlace(jpeg)}: DetectModerationLabels did not answer within ${s((leftMs ?? 0) - MODERATION_RECORD_MS)}, which left ${s(MODERATION_RECORD_MS)} of the invocation; the ${index} before it passed, and the retry sends the rest`;
+            return `Moderate of s3://${ref.bucket}/${ref.key} gave up on rendition ${index + 1} of ${renditions.length}${renditionPlace(jpeg)}: DetectModerationLabels did not answer within ${secondsText((leftMs ?? 0) - MODERATION_RECORD_MS)}, which left ${secondsText(MODERATION_RECORD_MS)} of the invocation; the ${index} before it passed, and the retry sends the rest`;
           });
         }
         results.set(digest, result);
@@ -436,6 +434,11 @@ async function moderateWithin(
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Milliseconds as the Moderate task's messages give them: seconds, one decimal, never below 0. */
+function secondsText(ms: number): string {
+  return `${Number((Math.max(0, ms) / 1000).toFixed(1))} s`;
 }
 
 /** Where a rendition is in the image: its tile, if any, and its background when not white. */
