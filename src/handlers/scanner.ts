@@ -327,6 +327,11 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
         checkInspected(ref, object.etag, 'Scan');
         bytes = object.body;
       } catch (error) {
+        // Refused on its size, unread: content of another ETag than the inspected one (a larger
+        // object put over the key since, in a bucket without versions) is not what Inspect
+        // checked, and fails as changed content does, left to its own event; not quarantined here.
+        if (error instanceof ObjectTooLargeError && error.etag !== undefined)
+          checkInspected(ref, error.etag, 'Scan');
         if (error instanceof ObjectTooLargeError && error.size <= maxBytes) {
           logger.warn('Object over the scanner’s capacity', {
             bucket: ref.bucket,

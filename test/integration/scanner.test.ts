@@ -650,6 +650,44 @@ describe.skipIf(!tools)('the malware scanner', () => {
     });
   });
 
+  it('fails, as changed content, an object replaced after its inspection by one too large to scan, instead of quarantining it (a bucket without versions)', async () => {
+    const MiB = 1024 * 1024;
+    await put(SIGNATURES, 'replaced/test.ndb', signature('Imgpipe-Test-Tail', 'tail marker'));
+    // s3rver keeps no versions: the Scan reads whatever the key holds by then.
+    const bsize = 4096;
+    const scan = createScanTask({
+      ...deps('replaced', { prefix: 'replaced/' }),
+      statfs: async () => ({ bavail: (TMP_RESERVE_BYTES + MiB) / bsize, bsize }),
+    });
+    tasks.push(scan);
+    const cases = [
+      { key: 'replaced-over-capacity.bin', maxBytes: 4 * MiB },
+      { key: 'replaced-over-max-bytes.bin', maxBytes: MiB },
+    ];
+    for (const { key, maxBytes } of cases) {
+      // What the Inspect task passes on: the object of its event, the ETag it inspected.
+      const inspected = await put(SOURCE, key, 'small and clean');
+      const object = { bucket: SOURCE, key, etag: inspected.ETag!.replaceAll('"', ''), size: 15 };
+      // Put over the key before the Scan: 2 MiB, over the capacity (1 MiB of /tmp) and, in the
+      // second case, over maxBytes.
+      const replaced = await put(
+        SOURCE,
+        key,
+        Buffer.concat([Buffer.alloc(2 * MiB), Buffer.from('tail marker')]),
+      );
+      const etag = replaced.ETag!.replaceAll('"', '');
+      await expect(scan({ object, maxBytes })).rejects.toMatchObject({
+        name: 'Imgpipe.Failed',
+        message: `Scan refused s3://${SOURCE}/${key}: it holds content of ETag ${etag}, not the ETag ${object.etag} its inspection found (put over the key since); that content is checked by its own event`,
+      });
+      // The replacing content's own event (its ETag): too large, quarantined as before.
+      expect(await scan({ object: { bucket: SOURCE, key, etag }, maxBytes })).toMatchObject({
+        status: 'rejected',
+        rejection: { reason: 'too-large', details: { bytes: 2 * MiB + 'tail marker'.length } },
+      });
+    }
+  });
+
   it('retries, not fails, an upload whose scanner listed a database file the updater then deleted', async () => {
     // The updater uploads new files and then deletes the ones freshclam dropped: a scanner starting
     // in between lists old.ndb and finds it gone when it copies it.
