@@ -9,7 +9,7 @@ import type { Tracer } from '@aws-lambda-powertools/tracer';
 import { SETTINGS } from '../config/settings.ts';
 import { describeError, ObjectTooLargeError } from '../core/errors.ts';
 import { isPlainObject } from '../core/json.ts';
-import { type ScanCapacity, scanCapacity } from '../scan/capacity.ts';
+import { type ScanCapacity, scanCapacity, tmpRoom } from '../scan/capacity.ts';
 import { Clamd, databaseBuiltAt, PROBE_MS, ScannerError } from '../scan/clamd.ts';
 import type { Storage } from '../storage/types.ts';
 import {
@@ -173,10 +173,16 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
     }
     databaseBytes = await downloadDatabase(deps, databaseDir, files);
     const copied = performance.now();
+    // What clamd writes for one stream (it, and what it unpacks) is held to the room /tmp has
+    // (MaxFileSize, MaxScanSize: clamd.ts unpackLimitsMiB()): past it clamd reports
+    // Heuristics.Limits.Exceeded.MaxScanSize, quarantined, where a full /tmp was an error every
+    // retry met again, and the upload ended failed.
+    const fs = await (deps.statfs ?? statfs)(deps.workDir);
     const clamd = await Clamd.start({
       databaseDir,
       workDir: deps.workDir,
       maxBytes,
+      tmpRoomBytes: tmpRoom(fs.bavail * fs.bsize),
       binary: deps.clamd,
       log: (line) => logger.debug('clamd', { line }),
     });

@@ -26,8 +26,21 @@ export const NODE_BASELINE_BYTES = 200 * MiB;
  */
 export const ENGINE_ESTIMATE_BYTES = 1229 * MiB;
 
-/** Kept free in /tmp beside the stream's temporary file: clamd's own (what it unpacks, its logs). */
+/**
+ * Kept free in /tmp beside what MaxFileSize and MaxScanSize bound (the stream and what clamd
+ * unpacks from it): clamd's other temporary files, and a database grown at a reload since clamd
+ * started.
+ */
 export const TMP_RESERVE_BYTES = 64 * MiB;
+
+/**
+ * What clamd may write to /tmp for one stream: the free space less TMP_RESERVE_BYTES. It holds
+ * the stream and what clamd unpacks from it, up to MaxScanSize and MaxFileSize, each held to half
+ * of it (clamd.ts unpackLimitsMiB()); so the largest stream /tmp allows is that half, in whole MiB.
+ */
+export function tmpRoom(tmpFreeBytes: number): number {
+  return Math.max(0, tmpFreeBytes - TMP_RESERVE_BYTES);
+}
 
 /** Which limit sets the capacity. */
 export type CapacityLimit = 'memory' | 'tmp' | 'clamd';
@@ -77,9 +90,9 @@ export function scanCapacity(inputs: CapacityInputs): ScanCapacity {
   }
   if (inputs.tmpFreeBytes !== undefined) {
     candidates.push({
-      bytes: Math.max(0, inputs.tmpFreeBytes - TMP_RESERVE_BYTES),
+      bytes: Math.floor(tmpRoom(inputs.tmpFreeBytes) / 2 / MiB) * MiB,
       limit: 'tmp',
-      explanation: `the temporary storage: ${inputs.tmpFreeBytes} bytes free where clamd writes the stream before scanning it (${inputs.tmpDir}, beside the database's ${inputs.databaseBytes}) less ${TMP_RESERVE_BYTES} kept for clamd's other temporary files`,
+      explanation: `the temporary storage: ${inputs.tmpFreeBytes} bytes free where clamd writes the stream before scanning it (${inputs.tmpDir}, beside the database's ${inputs.databaseBytes}) less ${TMP_RESERVE_BYTES} kept for clamd's other temporary files, half of the rest (in whole MiB) kept for what clamd unpacks from it`,
     });
   }
   return candidates.reduce((least, next) => (next.bytes < least.bytes ? next : least));

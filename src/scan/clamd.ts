@@ -82,6 +82,36 @@ export interface ClamdOptions {
   readonly log?: (line: string) => void;
   /** How long a command's reply may take, in this process's running time (IDLE_TIMEOUT_MS). */
   readonly commandTimeoutMs?: number;
+  /**
+   * What clamd may write to workDir for one stream, in bytes (capacity.ts tmpRoom(): the free space,
+   * the database there, less TMP_RESERVE_BYTES). MaxFileSize and MaxScanSize are held to half of it
+   * each (unpackLimitsMiB()). Unset: not bounded.
+   */
+  readonly tmpRoomBytes?: number;
+}
+
+/**
+ * clamd's MaxFileSize and MaxScanSize in MiB: its defaults (100M, 400M) or the stream's limit when
+ * larger, each held to half of `tmpRoomBytes`. clamd writes the stream, then each member it unpacks,
+ * to TemporaryDirectory. An unzipped member is written up to MaxFileSize before MaxScanSize is
+ * looked at (checked here with ClamAV 1.4.6: MaxScanSize 3M on a 4 MiB tmpfs, a zip member of
+ * 8 MiB of zeros was "Can't write to file ERROR"), and a member is unpacked only while the stream and
+ * what was unpacked before it are within MaxScanSize: what one stream writes stays within
+ * MaxScanSize + MaxFileSize. Held to the halves, both equal, a zip member cut at MaxFileSize (which
+ * clamd scans as cut, with no finding) takes the scan past MaxScanSize:
+ * Heuristics.Limits.Exceeded.MaxScanSize. At least 1M: 0 would turn a limit off.
+ */
+export function unpackLimitsMiB(
+  maxBytes: number,
+  tmpRoomBytes?: number,
+): { readonly maxFileSize: number; readonly maxScanSize: number } {
+  const streamMiB = streamMaxLength(maxBytes) / MIB;
+  const half =
+    tmpRoomBytes === undefined ? Number.POSITIVE_INFINITY : Math.max(1, Math.floor(tmpRoomBytes / 2 / MIB));
+  return {
+    maxFileSize: Math.min(Math.max(100, streamMiB), half),
+    maxScanSize: Math.min(Math.max(400, streamMiB), half),
+  };
 }
 
 const CHUNK = 64 * 1024;
@@ -146,9 +176,11 @@ export class Clamd {
     const config = join(workDir, 'clamd.conf');
     // The stream takes every object the pipeline would read. MaxScanSize and MaxFileSize apply to
     // what clamd unpacks (an archive's members, embedded files), so they stay at clamd's defaults
-    // (400M, 100M; more for a larger stream), and AlertExceedsMax makes anything left unscanned
-    // past a limit a Heuristics.Limits.Exceeded.* finding instead of `stream: OK`.
+    // (400M, 100M; more for a larger stream), held to what /tmp has room for (unpackLimitsMiB()),
+    // and AlertExceedsMax makes anything left unscanned past a limit a
+    // Heuristics.Limits.Exceeded.* finding instead of `stream: OK`.
     const streamMiB = streamMaxLength(maxBytes) / MIB;
+    const unpack = unpackLimitsMiB(maxBytes, options.tmpRoomBytes);
     await writeFile(
       config,
       [
@@ -157,8 +189,8 @@ export class Clamd {
         `DatabaseDirectory ${databaseDir}`,
         `TemporaryDirectory ${workDir}`,
         `StreamMaxLength ${streamMiB}M`,
-        `MaxScanSize ${Math.max(400, streamMiB)}M`,
-        `MaxFileSize ${Math.max(100, streamMiB)}M`,
+        `MaxScanSize ${unpack.maxScanSize}M`,
+        `MaxFileSize ${unpack.maxFileSize}M`,
         // Past this size clamd skips the PCRE parts of logical signatures and says nothing (no
         // AlertExceedsMax heuristic): at its default (100M) an upload over 100 MiB that only such a
         // signature matches was `stream: OK`. It follows MaxFileSize.

@@ -218,6 +218,40 @@ describe.skipIf(!tools)('the malware scanner', () => {
     });
   });
 
+  it('quarantines an archive whose members would not fit in the room /tmp has, rather than letting clamd fill it', async () => {
+    const MiB = 1024 * 1024;
+    await put(SIGNATURES, 'tmp-room/eicar.ndb', signature('Eicar-Test-Signature', EICAR));
+    // A few KB of zip, within the capacity, whose member inflates to 3 MiB of zeros: clamd writes
+    // the member to /tmp, where 4 MiB are free beside what is kept for its other files (a statfs
+    // figure: no disk is filled), and writes up to MaxFileSize of it before it looks at MaxScanSize.
+    // Held to half of the room (2M), the member is cut there, and the scan past MaxScanSize.
+    await put(SOURCE, 'tmp-room-inflating.zip', zip([{ name: 'zeros.bin', data: Buffer.alloc(3 * MiB) }]));
+    // EICAR past 2 MiB: a member cut at MaxFileSize alone would be scanned as cut, and pass.
+    const tail = Buffer.concat([Buffer.alloc(3 * MiB), Buffer.from(EICAR)]);
+    await put(SOURCE, 'tmp-room-tail.zip', zip([{ name: 'tail.bin', data: tail }]));
+    await put(SOURCE, 'tmp-room-fitting.zip', zip([{ name: 'zeros.bin', data: Buffer.alloc(MiB) }]));
+    const bsize = 4096;
+    const scan = createScanTask({
+      ...deps('tmp-room', { prefix: 'tmp-room/' }),
+      statfs: async () => ({ bavail: (TMP_RESERVE_BYTES + 4 * MiB) / bsize, bsize }),
+    });
+    tasks.push(scan);
+    for (const key of ['tmp-room-inflating.zip', 'tmp-room-tail.zip'])
+      expect(await scan({ object: { bucket: SOURCE, key } }), key).toMatchObject({
+        status: 'rejected',
+        rejection: {
+          reason: 'malware',
+          message:
+            'ClamAV could not scan the whole file (Heuristics.Limits.Exceeded.MaxScanSize): content past its limits is unscanned',
+          details: { signature: 'Heuristics.Limits.Exceeded.MaxScanSize', limitExceeded: true },
+        },
+      });
+    // What fits is scanned as before.
+    expect(await scan({ object: { bucket: SOURCE, key: 'tmp-room-fitting.zip' } })).toMatchObject({
+      status: 'passed',
+    });
+  });
+
   it('refuses a stream over clamd’s limit as clamd would, not retryable; a hung clamd times out, retryable, and is killed', async () => {
     // StreamMaxLength 2M: clamd would answer and close the socket while 3 MiB are still being sent
     // (EPIPE); the client refuses them itself, as clamd would, not retryable.
@@ -614,11 +648,12 @@ describe.skipIf(!tools)('the malware scanner', () => {
     );
     expect(rejection.message).toMatch(/less clamd's \d+ resident/);
     expect(asked.at(-1)).toBe(rejection.details.scanCapacity);
-    // /tmp: 1 MiB free beside what is kept for clamd's other files (a statfs figure, no disk filled).
+    // /tmp: 2 MiB free beside what is kept for clamd's other files, half of them for what clamd
+    // unpacks (a statfs figure, no disk filled).
     const bsize = 4096;
     const byTmp = createScanTask({
       ...counted('capacity-tmp'),
-      statfs: async () => ({ bavail: (TMP_RESERVE_BYTES + MiB) / bsize, bsize }),
+      statfs: async () => ({ bavail: (TMP_RESERVE_BYTES + 2 * MiB) / bsize, bsize }),
     });
     tasks.push(byTmp);
     const tmpRefused = await byTmp({ object, maxBytes });
@@ -630,13 +665,13 @@ describe.skipIf(!tools)('the malware scanner', () => {
       },
     });
     expect((tmpRefused as unknown as { rejection: { message: string } }).rejection.message).toContain(
-      `more than the malware scanner can scan: ${MiB} bytes, set by the temporary storage: ${TMP_RESERVE_BYTES + MiB} bytes free where clamd writes the stream before scanning it (${join(workDir, 'capacity-tmp')}, beside the database's ${signature('Imgpipe-Test-Tail', 'tail marker').length})`,
+      `more than the malware scanner can scan: ${MiB} bytes, set by the temporary storage: ${TMP_RESERVE_BYTES + 2 * MiB} bytes free where clamd writes the stream before scanning it (${join(workDir, 'capacity-tmp')}, beside the database's ${signature('Imgpipe-Test-Tail', 'tail marker').length})`,
     );
     // Room for it: scanned as before, the marker found.
     const roomy = createScanTask({
       ...counted('capacity-roomy'),
       memoryMb: 4096,
-      statfs: async () => ({ bavail: (TMP_RESERVE_BYTES + 3 * MiB) / bsize, bsize }),
+      statfs: async () => ({ bavail: (TMP_RESERVE_BYTES + 6 * MiB) / bsize, bsize }),
     });
     tasks.push(roomy);
     expect(await roomy({ object, maxBytes })).toMatchObject({

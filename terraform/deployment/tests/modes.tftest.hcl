@@ -54,15 +54,17 @@ run "deploys_the_per_upload_workflow_in_the_workflow_mode" {
 
 run "sizes_the_scanner_memory_from_the_environment" {
   variables {
-    mode                = "workflow"
-    scanner_memory_size = 2560
+    mode                           = "workflow"
+    scanner_memory_size            = 2560
+    scanner_ephemeral_storage_size = 4096
     scanner_image_digests = {
       arm64  = "sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
       x86_64 = "sha256:dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd"
     }
   }
 
-  # 2560 MB less the engine's 1229 and Node's 200 (the default 3008 would give 1579 MiB).
+  # 2560 MB less the engine's 1229 and Node's 200 (the default 3008 would give 1579 MiB), under the
+  # 1841 MiB that 4096 MB of /tmp give (the default 2048 would give 817 MiB and set the capacity).
   assert {
     condition     = module.workflow.scanner_capacity.bytes == (2560 - 1429) * 1048576
     error_message = "An environment's scanner_memory_size should size the scan function, and so what it can scan."
@@ -79,9 +81,10 @@ run "sizes_the_scanner_storage_from_the_environment" {
     }
   }
 
-  # 1500 MB less the database's 350 and clamd's other files' 64 (the default 2048 would give 1634).
+  # 1500 MB less the database's 350 and clamd's other files' 64, halved for what clamd unpacks
+  # (the default 2048 would give 817).
   assert {
-    condition     = module.workflow.scanner_capacity.bytes == (1500 - 414) * 1048576
+    condition     = module.workflow.scanner_capacity.bytes == 543 * 1048576
     error_message = "An environment's scanner_ephemeral_storage_size should size the scan function's /tmp, and so what it can scan."
   }
 }

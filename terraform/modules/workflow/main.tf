@@ -109,12 +109,13 @@ locals {
   # The largest object the scan function can scan (src/scan/capacity.ts, which computes it from what
   # the function sees at each scan): its memory less ClamAV's figure for the engine with the official
   # database (1229 MiB) and 200 MiB for Node, as the object is read whole; its /tmp less the
-  # database's copy (about 350 MiB) and 64 MiB for clamd's other files, as clamd writes the stream
-  # there; and clamd 1.4's largest file. The limits of the pipeline the plan knows are checked
+  # database's copy (about 350 MiB) and 64 MiB for clamd's other files, halved: clamd writes the
+  # stream there, and up to as much again of what it unpacks from it (MaxFileSize and MaxScanSize
+  # are held to half of that room, src/scan/clamd.ts unpackLimitsMiB); and clamd 1.4's largest file. The limits of the pipeline the plan knows are checked
   # against it (functions.tf): the scanner would quarantine every object over it as too-large.
   scanner_capacity = [
     { bytes = (var.scanner_memory_size - 1229 - 200) * 1048576, limit = "scanner_memory_size ${var.scanner_memory_size} MB less about 1229 MB for clamd's engine with the official database (ClamAV's figure) and 200 MB for Node, which reads the object whole" },
-    { bytes = (var.scanner_ephemeral_storage_size - 350 - 64) * 1048576, limit = "scanner_ephemeral_storage_size ${var.scanner_ephemeral_storage_size} MB less about 350 MB for the database's copy and 64 MB for clamd's other temporary files, clamd writing the object there before scanning it" },
+    { bytes = floor((var.scanner_ephemeral_storage_size - 350 - 64) / 2) * 1048576, limit = "scanner_ephemeral_storage_size ${var.scanner_ephemeral_storage_size} MB less about 350 MB for the database's copy and 64 MB for clamd's other temporary files, halved: clamd writes the object there before scanning it, and up to as much again of what it unpacks from it" },
     { bytes = 2147483645, limit = "clamd 1.4, which scans no file over 2147483645 bytes" },
   ]
   scanner_capacity_least = [for c in local.scanner_capacity : c if c.bytes == min([for d in local.scanner_capacity : d.bytes]...)][0]

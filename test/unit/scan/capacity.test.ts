@@ -23,8 +23,8 @@ describe('the scanner’s capacity', () => {
   });
 
   it('is the memory less clamd’s engine and Node’s share, ClamAV’s estimate when clamd’s cannot be read', () => {
-    // The module's defaults: 3008 MB, 2048 MB of /tmp less the official database (about 350 MB).
-    const capacity = scanCapacity({ ...base, memoryMb: 3008, tmpFreeBytes: 1698 * MiB });
+    // 3008 MB (the module's default), 4096 MB of /tmp less the official database (about 350 MB).
+    const capacity = scanCapacity({ ...base, memoryMb: 3008, tmpFreeBytes: 3746 * MiB });
     expect(capacity).toMatchObject({
       bytes: 3008 * MiB - ENGINE_ESTIMATE_BYTES - NODE_BASELINE_BYTES,
       limit: 'memory',
@@ -38,11 +38,30 @@ describe('the scanner’s capacity', () => {
     });
   });
 
-  it('is the free /tmp less what clamd’s other files keep, and never below 0', () => {
-    expect(
-      scanCapacity({ ...base, memoryMb: 10240, engineBytes: 1300 * MiB, tmpFreeBytes: 1000 * MiB }),
-    ).toMatchObject({
-      bytes: 1000 * MiB - TMP_RESERVE_BYTES,
+  it('is set by /tmp with the module’s defaults: 2048 MB less the database, half of the rest kept for what clamd unpacks', () => {
+    expect(scanCapacity({ ...base, memoryMb: 3008, tmpFreeBytes: 1698 * MiB })).toMatchObject({
+      bytes: 817 * MiB,
+      limit: 'tmp',
+    });
+  });
+
+  it('is half the free /tmp less what clamd’s other files keep (the other half for what it unpacks), and never below 0', () => {
+    const capacity = scanCapacity({
+      ...base,
+      memoryMb: 10240,
+      engineBytes: 1300 * MiB,
+      tmpFreeBytes: 1001 * MiB,
+    });
+    expect(capacity).toMatchObject({
+      bytes: Math.floor((1001 * MiB - TMP_RESERVE_BYTES) / 2 / MiB) * MiB,
+      limit: 'tmp',
+    });
+    expect(capacity.bytes).toBe(468 * MiB);
+    expect(capacity.explanation).toContain(
+      'half of the rest (in whole MiB) kept for what clamd unpacks from it',
+    );
+    expect(scanCapacity({ ...base, tmpFreeBytes: TMP_RESERVE_BYTES + MiB })).toMatchObject({
+      bytes: 0,
       limit: 'tmp',
     });
     expect(scanCapacity({ ...base, tmpFreeBytes: MiB })).toMatchObject({ bytes: 0, limit: 'tmp' });

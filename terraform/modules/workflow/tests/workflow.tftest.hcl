@@ -449,12 +449,14 @@ run "sizes_the_scanners_temporary_storage_for_a_larger_max_bytes" {
 
   variables {
     scanner_memory_size            = 4096
-    scanner_ephemeral_storage_size = 4096
+    scanner_ephemeral_storage_size = 4608
     environment                    = { IMGPIPE_OUTPUT_BUCKET = "imgpipe-test-output-123456789012", IMGPIPE_QUARANTINE_BUCKET = "imgpipe-test-quarantine-123456789012", POWERTOOLS_SERVICE_NAME = "imgpipe", IMGPIPE_MAX_BYTES = "2000000000" }
   }
 
+  # 4608 MB less the database and clamd's other files, halved for what clamd unpacks: 2097 MiB, over
+  # clamd's 2147483645 bytes (4096 would hold 1841 MiB, under the 2000000000 asked).
   assert {
-    condition     = aws_lambda_function.scanner["scan"].ephemeral_storage[0].size == 4096 && aws_lambda_function.scanner["update-database"].ephemeral_storage[0].size == 4096
+    condition     = aws_lambda_function.scanner["scan"].ephemeral_storage[0].size == 4608 && aws_lambda_function.scanner["update-database"].ephemeral_storage[0].size == 4608
     error_message = "The scanner functions should take scanner_ephemeral_storage_size."
   }
 }
