@@ -91,8 +91,8 @@ export interface ClamdOptions {
 }
 
 /**
- * clamd's MaxFileSize and MaxScanSize in MiB: its defaults (100M, 400M) or the stream's limit when
- * larger, each held to half of `tmpRoomBytes`. clamd writes the stream, then each member it unpacks,
+ * clamd's MaxFileSize and MaxScanSize in MiB: both 400M (clamd's MaxScanSize) or the stream's limit
+ * when larger, held to half of `tmpRoomBytes`. clamd writes the stream, then each member it unpacks,
  * to TemporaryDirectory. An unzipped member is written up to MaxFileSize before MaxScanSize is
  * looked at (checked here with ClamAV 1.4.6: MaxScanSize 3M on a 4 MiB tmpfs, a zip member of
  * 8 MiB of zeros was "Can't write to file ERROR"), and a member is unpacked only while the stream and
@@ -108,10 +108,11 @@ export function unpackLimitsMiB(
   const streamMiB = streamMaxLength(maxBytes) / MIB;
   const half =
     tmpRoomBytes === undefined ? Number.POSITIVE_INFINITY : Math.max(1, Math.floor(tmpRoomBytes / 2 / MIB));
-  return {
-    maxFileSize: Math.min(Math.max(100, streamMiB), half),
-    maxScanSize: Math.min(Math.max(400, streamMiB), half),
-  };
+  // Both at 400M (or the stream's), not MaxFileSize at clamd's 100M: a zip member over MaxFileSize
+  // is scanned cut there with no finding (ClamAV 1.4.6: EICAR after 8 MiB of zeros in a member,
+  // MaxFileSize 3M, MaxScanSize 400M: `stream: OK`), unless the cut takes the scan past MaxScanSize.
+  const limit = Math.min(Math.max(400, streamMiB), half);
+  return { maxFileSize: limit, maxScanSize: limit };
 }
 
 const CHUNK = 64 * 1024;
@@ -175,9 +176,9 @@ export class Clamd {
     const socket = join(workDir, 'clamd.sock');
     const config = join(workDir, 'clamd.conf');
     // The stream takes every object the pipeline would read. MaxScanSize and MaxFileSize apply to
-    // what clamd unpacks (an archive's members, embedded files), so they stay at clamd's defaults
-    // (400M, 100M; more for a larger stream), held to what /tmp has room for (unpackLimitsMiB()),
-    // and AlertExceedsMax makes anything left unscanned past a limit a
+    // what clamd unpacks (an archive's members, embedded files), so they stay at clamd's
+    // MaxScanSize (400M; more for a larger stream), held to what /tmp has room for
+    // (unpackLimitsMiB()), and AlertExceedsMax makes anything left unscanned past a limit a
     // Heuristics.Limits.Exceeded.* finding instead of `stream: OK`.
     const streamMiB = streamMaxLength(maxBytes) / MIB;
     const unpack = unpackLimitsMiB(maxBytes, options.tmpRoomBytes);
@@ -194,7 +195,7 @@ export class Clamd {
         // Past this size clamd skips the PCRE parts of logical signatures and says nothing (no
         // AlertExceedsMax heuristic): at its default (100M) an upload over 100 MiB that only such a
         // signature matches was `stream: OK`. It follows MaxFileSize.
-        `PCREMaxFileSize ${Math.max(100, streamMiB)}M`,
+        `PCREMaxFileSize ${Math.max(100, streamMiB, unpack.maxFileSize)}M`,
         // The same for HTML and scripts (normalised, then matched by Target:3 signatures) and for
         // embedded PE files: past these sizes clamd skips the step and says nothing. At their
         // defaults (40M, 8M, 20M, 40M) an HTML upload over 40 MiB that only an HTML signature

@@ -218,6 +218,20 @@ describe.skipIf(!tools)('the malware scanner', () => {
     });
   });
 
+  it('finds what a zip member holds past 100 MiB, which clamd scanned cut at its default MaxFileSize with no finding', async () => {
+    await put(SIGNATURES, 'long-member/eicar.ndb', signature('Eicar-Test-Signature', EICAR));
+    // About 100 KB of zip; its member inflates to 101 MiB of zeros and EICAR. clamd writes it to
+    // the real /tmp (the test's work folder) and scans it.
+    const member = Buffer.concat([Buffer.alloc(101 * 1024 * 1024), Buffer.from(EICAR)]);
+    await put(SOURCE, 'long-member.zip', zip([{ name: 'long.bin', data: member }]));
+    const scan = createScanTask(deps('long-member', { prefix: 'long-member/' }));
+    tasks.push(scan);
+    expect(await scan({ object: { bucket: SOURCE, key: 'long-member.zip' } })).toMatchObject({
+      status: 'rejected',
+      rejection: { reason: 'malware', details: { signature: 'Eicar-Test-Signature.UNOFFICIAL' } },
+    });
+  });
+
   it('quarantines an archive whose members would not fit in the room /tmp has, rather than letting clamd fill it', async () => {
     const MiB = 1024 * 1024;
     await put(SIGNATURES, 'tmp-room/eicar.ndb', signature('Eicar-Test-Signature', EICAR));
