@@ -58,6 +58,11 @@ output "sqs_queue_url" {
   value       = module.imgpipe.sqs_queue_url
 }
 
+output "source_deleted_dlq_url" {
+  description = "In the workflow mode, the dead-letter queue of Object Deleted events the source-deleted rule could not deliver (see the README to hand them back); null otherwise."
+  value       = module.imgpipe.source_deleted_dlq_url
+}
+
 output "status_table_name" {
   description = "Status table (key id = <bucket>/<key>), or null when create_status_table is false."
   value       = module.imgpipe.status_table_name

@@ -17,6 +17,7 @@ import {
   RELEASE_CHECK_OBJECTS,
   RELEASE_CHECK_PREFIX,
 } from '../../src/core/layout.ts';
+import { parseS3Event } from '../../src/handlers/events.ts';
 import { STATUS_METRIC, VERSION_DIMENSION, VERSIONED_OUTCOMES } from '../../src/handlers/objects.ts';
 import { REPORT_MARGIN_MS } from '../../src/handlers/release-check.ts';
 import type { ChromaLayout } from '../../src/image/av1.ts';
@@ -1262,6 +1263,108 @@ esac
   });
 });
 
+describe('terraform/README.md, handing back deletions the source-deleted rule could not deliver', () => {
+  const readme = readFileSync(join(TERRAFORM_DIR, 'README.md'), 'utf8');
+  const section = readme.slice(
+    readme.indexOf('### Dead-letter queue'),
+    readme.indexOf('### Reprocessing existing objects'),
+  );
+  const snippet = [...section.matchAll(/```sh\n([\s\S]*?)```/g)]
+    .map((match) => match[1]!)
+    .find((block) => block.includes('source_deleted_dlq_url'));
+  // What EventBridge puts in the rule's dead-letter queue: the event itself (its id and the
+  // attributes of the failure are message attributes, not part of the body).
+  const deletion = {
+    version: '0',
+    id: '17793124-05d4-b198-2fde-7ededc63b103',
+    'detail-type': 'Object Deleted',
+    source: 'aws.s3',
+    account: '123456789012',
+    time: '2026-12-03T17:00:00Z',
+    region: 'eu-west-1',
+    resources: ['arn:aws:s3:::imgpipe-prod-source-123456789012'],
+    detail: {
+      version: '0',
+      bucket: { name: 'imgpipe-prod-source-123456789012' },
+      object: { key: 'uploads/a b.jpg', sequencer: '00617F08299329D189' },
+      'request-id': 'N4N7GDK58NMKJ12R',
+      requester: '123456789012',
+      reason: 'DeleteObject',
+      'deletion-type': 'Permanently Deleted',
+    },
+  };
+
+  /**
+   * The README's loop, run by bash with `aws` and `terraform` stand-ins on PATH (no local SQS or
+   * Lambda server): the AWS CLI is a script that serves one dead-lettered message (invisible once
+   * received), keeps the payload it is asked to invoke with, answers invoke with success or an
+   * error, and records deletions.
+   */
+  function runHandBack(body: string, invokeFails = false) {
+    expect(
+      snippet,
+      "terraform/README.md should show how to hand back the source-deleted rule's dead-lettered events",
+    ).toBeDefined();
+    const run = runWithStandIns(
+      snippet!,
+      (state) => ({
+        terraform: 'echo "fake-$3"\n',
+        aws: `state=${state}
+case "$1 $2" in
+  "sqs receive-message") echo "$*" >> "$state/received"; if [ -e "$state/served" ]; then echo null; else touch "$state/served"; cat "$state/message.json"; fi ;;
+  "lambda invoke") echo "$*" >> "$state/invoked"; for arg; do case "$arg" in file://*) cp "\${arg#file://}" "$state/payload.json" ;; esac; done
+    ${invokeFails ? 'echo "An error occurred (TooManyRequestsException) when calling the Invoke operation: Rate exceeded" >&2; exit 254' : 'exit 0'} ;;
+  "sqs delete-message") echo "$*" >> "$state/deleted" ;;
+  *) echo "unexpected: $*" >&2; exit 2 ;;
+esac
+`,
+      }),
+      { files: { 'message.json': JSON.stringify({ MessageId: 'm-1', ReceiptHandle: 'rh-1', Body: body }) } },
+    );
+    expect(run.stderr).not.toContain('unexpected');
+    return {
+      received: run.files.received ?? '',
+      invoked: run.files.invoked ?? '',
+      payload: run.files['payload.json'],
+      deleted: run.files.deleted ?? '',
+    };
+  }
+
+  it('hands the event itself back to the live alias, which takes it as the removal, then deletes the message', () => {
+    const { received, invoked, payload, deleted } = runHandBack(JSON.stringify(deletion));
+    expect(received).toContain('--queue-url fake-source_deleted_dlq_url');
+    expect(invoked).toContain('--function-name fake-lambda_alias_arn');
+    expect(invoked).toContain('--invocation-type Event');
+    expect(JSON.parse(payload!)).toEqual(deletion);
+    const parsed = parseS3Event(JSON.parse(payload!));
+    expect(parsed.kind).toBe('records');
+    expect(
+      parsed.kind === 'records' &&
+        parsed.changes.map((change) => [change.kind, change.object.bucket, change.object.key]),
+    ).toEqual([['removed', 'imgpipe-prod-source-123456789012', 'uploads/a b.jpg']]);
+    expect(deleted).toContain('--receipt-handle rh-1');
+  });
+
+  it('keeps the message in the queue when the invocation is refused', () => {
+    const { invoked, deleted } = runHandBack(JSON.stringify(deletion), true);
+    expect(invoked).toContain('--function-name fake-lambda_alias_arn');
+    expect(deleted).toBe('');
+  });
+
+  it('stops at a message that is not an Object Deleted event (a Lambda invocation record), leaving it in the queue', () => {
+    const { invoked, deleted } = runHandBack(JSON.stringify({ requestPayload: deletion }));
+    expect(invoked).toBe('');
+    expect(deleted).toBe('');
+  });
+
+  it('reads outputs the deployment has', () => {
+    const outputs = Object.keys(dir(ROOT).output);
+    const used = [...snippet!.matchAll(/terraform output -raw (\w+)/g)].map((match) => match[1]!);
+    expect(used).toEqual(['source_deleted_dlq_url', 'lambda_alias_arn']);
+    for (const name of used) expect(outputs, name).toContain(name);
+  });
+});
+
 describe('terraform/README.md, rolling back by hand', () => {
   const readme = readFileSync(join(TERRAFORM_DIR, 'README.md'), 'utf8');
   const section = readme.slice(
@@ -1373,26 +1476,43 @@ describe('Monitoring', () => {
     ]);
   });
 
-  it('alarms, in the workflow mode, on deletions the source-deleted rule could not deliver', () => {
-    // That rule (s3.tf) has no dead-letter queue: a delivery failed for good is a removal never
-    // recorded, the outputs left published, and FailedInvocations is all that counts it.
+  it('keeps, in the workflow mode, deletions the source-deleted rule could not deliver, and alarms on them', () => {
+    // A delivery failed for good (refused, or throttled past the retry policy) is a removal not
+    // recorded, the outputs left published: the rule's own dead-letter queue keeps the event.
     const rule = imgpipe.resource.aws_cloudwatch_event_rule!.source_deleted!;
     expect(rule.count).toBe('var.source_events_to_eventbridge ? 1 : 0');
-    expect(rule.name).toBe(`${DOLLAR}{var.name}-source-deleted`);
+    expect(rule.name).toBe('local.source_deleted_rule_name');
+    expect(imgpipe.locals.source_deleted_rule_name).toBe(`${DOLLAR}{var.name}-source-deleted`);
+    // On the default bus, whose rules' ARNs are rule/<name> (the key policy derives it).
     expect(rule.event_bus_name).toBeUndefined();
-    expect(
-      blocks(imgpipe.resource.aws_cloudwatch_event_target!.source_deleted!, 'dead_letter_config'),
-    ).toEqual([]);
-    const alarm = imgpipe.locals.source_deleted_alarms['source-deleted-failed'];
-    expect(alarm).toMatchObject({
-      evaluation: 'loss',
+    expect(imgpipe.locals.source_deleted_rule_arn).toBe(
+      `arn:${DOLLAR}{local.partition}:events:${DOLLAR}{local.region}:${DOLLAR}{local.account_id}:rule/${DOLLAR}{local.source_deleted_rule_name}`,
+    );
+    const target = imgpipe.resource.aws_cloudwatch_event_target!.source_deleted!;
+    expect(blocks(target, 'dead_letter_config')).toEqual([{ arn: 'aws_sqs_queue.source_deleted[0].arn' }]);
+    expect(blocks(target, 'retry_policy')).toHaveLength(1);
+    const queue = imgpipe.resource.aws_sqs_queue!.source_deleted!;
+    expect(queue.kms_master_key_id).toBe('module.kms.key_arn');
+    expect(queue.name).toBe('local.source_deleted_dlq_name');
+    const alarms = imgpipe.locals.source_deleted_alarms;
+    const loss = { evaluation: 'loss', threshold: 0, release: false, notify: true };
+    expect(alarms['source-deleted-failed']).toMatchObject({
+      ...loss,
       namespace: 'AWS/Events',
       metric: 'FailedInvocations',
-      dimensions: { RuleName: `${DOLLAR}{var.name}-source-deleted` },
-      statistic: 'Sum',
-      threshold: 0,
-      release: false,
-      notify: true,
+      dimensions: { RuleName: 'local.source_deleted_rule_name' },
+    });
+    expect(alarms['source-deleted-dead-letter-queue']).toMatchObject({
+      ...loss,
+      namespace: 'AWS/SQS',
+      metric: 'ApproximateNumberOfMessagesVisible',
+      dimensions: { QueueName: 'local.source_deleted_dlq_name' },
+    });
+    expect(alarms['source-deleted-dead-letter-failed']).toMatchObject({
+      ...loss,
+      namespace: 'AWS/Events',
+      metric: 'InvocationsFailedToBeSentToDlq',
+      dimensions: { RuleName: 'local.source_deleted_rule_name' },
     });
   });
 

@@ -197,16 +197,29 @@ locals {
   }
 
   # In the workflow mode (source_events_to_eventbridge) the source bucket's deletions reach the
-  # function through the source-deleted rule (s3.tf), which has no dead-letter queue: a delivery
-  # that failed for good (refused, or still throttled after a day of retries) is a removal never
-  # recorded, its outputs and manifest left published, and only this alarm tells of it. The rule is
-  # on the default bus, where EventBridge names a rule's metrics by RuleName alone. The alarm is
+  # function through the source-deleted rule (s3.tf). A delivery that failed for good (refused, or
+  # still throttled after a day of retries) is a removal not recorded, its outputs and manifest
+  # left published, until the event in the rule's dead-letter queue (sqs.tf) is handed back to the
+  # function; one EventBridge could not put in that queue either is lost. The rule is on the
+  # default bus, where EventBridge names a rule's metrics by RuleName alone. These alarms are
   # created with that rule alone (the resource's for_each).
   source_deleted_alarms = {
     source-deleted-failed = {
       evaluation  = "loss"
-      description = "The ${var.name}-source-deleted rule could not deliver Object Deleted events of ${local.bucket_names.source} to ${var.name}: those removals are not recorded and, with delete_outputs, their outputs and manifests are still published. Find the keys in CloudTrail or the bucket and delete them again."
-      namespace   = "AWS/Events", metric = "FailedInvocations", dimensions = { RuleName = "${var.name}-source-deleted" }
+      description = "The ${local.source_deleted_rule_name} rule could not deliver Object Deleted events of ${local.bucket_names.source} to ${var.name}: those removals are not recorded and, with delete_outputs, their outputs and manifests are still published until the events in ${local.source_deleted_dlq_name} are handed back (terraform/README.md: Dead-letter queue)."
+      namespace   = "AWS/Events", metric = "FailedInvocations", dimensions = { RuleName = local.source_deleted_rule_name }
+      statistic   = "Sum", period = 300, threshold = 0, release = false, notify = true
+    }
+    source-deleted-dead-letter-queue = {
+      evaluation  = "loss"
+      description = "Object Deleted events the ${local.source_deleted_rule_name} rule could not deliver to ${var.name} are waiting in ${local.source_deleted_dlq_name}: their removals are not recorded until they are handed back (terraform/README.md: Dead-letter queue)."
+      namespace   = "AWS/SQS", metric = "ApproximateNumberOfMessagesVisible", dimensions = { QueueName = local.source_deleted_dlq_name }
+      statistic   = "Maximum", period = 300, threshold = 0, release = false, notify = true
+    }
+    source-deleted-dead-letter-failed = {
+      evaluation  = "loss"
+      description = "The ${local.source_deleted_rule_name} rule could not put undelivered Object Deleted events of ${local.bucket_names.source} in ${local.source_deleted_dlq_name} (its policy or key): those removals are lost. Find the keys in CloudTrail or the bucket and delete them again."
+      namespace   = "AWS/Events", metric = "InvocationsFailedToBeSentToDlq", dimensions = { RuleName = local.source_deleted_rule_name }
       statistic   = "Sum", period = 300, threshold = 0, release = false, notify = true
     }
   }

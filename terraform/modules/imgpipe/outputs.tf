@@ -160,6 +160,16 @@ output "sqs_queue_arn" {
   value       = aws_sqs_queue.this.arn
 }
 
+output "source_deleted_dlq_url" {
+  description = "URL of the dead-letter queue of the source-deleted rule: the Object Deleted events it could not deliver to the function, each message the event itself (null unless source_events_to_eventbridge)."
+  value       = one(aws_sqs_queue.source_deleted[*].url)
+}
+
+output "source_deleted_dlq_arn" {
+  description = "ARN of the source-deleted rule's dead-letter queue (null unless source_events_to_eventbridge)."
+  value       = one(aws_sqs_queue.source_deleted[*].arn)
+}
+
 ################################################################################
 # Status, events and image alerts
 ################################################################################
@@ -204,7 +214,7 @@ output "sns_topic_arn" {
 }
 
 output "cloudwatch_metric_alarm_names" {
-  description = "Names of the alarms by purpose (the suffix of the name, with underscores): errors, throttles, duration_p99, async_event_age, dead_letter_queue, async_events_dropped, destination_delivery_failures, events_failed, image_alerts_failed, source_deleted_failed (source_events_to_eventbridge only), quarantine_ratio, failure_ratio, the canary_* alarms of the newest version, and status_throttles (null when create_status_table is false)."
+  description = "Names of the alarms by purpose (the suffix of the name, with underscores): errors, throttles, duration_p99, async_event_age, dead_letter_queue, async_events_dropped, destination_delivery_failures, events_failed, image_alerts_failed, source_deleted_failed, source_deleted_dead_letter_queue and source_deleted_dead_letter_failed (source_events_to_eventbridge only), quarantine_ratio, failure_ratio, the canary_* alarms of the newest version, and status_throttles (null when create_status_table is false)."
   value = merge(
     { for key, alarm in aws_cloudwatch_metric_alarm.this : replace(key, "-", "_") => alarm.alarm_name },
     { for key, alarm in aws_cloudwatch_metric_alarm.canary : replace(key, "-", "_") => alarm.alarm_name },

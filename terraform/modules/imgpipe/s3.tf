@@ -166,7 +166,7 @@ locals {
 resource "aws_cloudwatch_event_rule" "source_deleted" {
   count = var.source_events_to_eventbridge ? 1 : 0
 
-  name        = "${var.name}-source-deleted"
+  name        = local.source_deleted_rule_name
   description = "${var.name}: objects deleted from ${local.bucket_names.source} go to the ${var.name} function"
   state       = "ENABLED"
   tags        = var.tags
@@ -195,7 +195,9 @@ resource "aws_lambda_permission" "source_deleted" {
 }
 
 # An asynchronous invocation: Lambda's retries and the dead-letter queue (lambda.tf) apply as to
-# the notification's; EventBridge retries what Lambda refuses (throttled) for a day.
+# the notification's; EventBridge retries what Lambda refuses (throttled) for a day, then puts the
+# event in the rule's own dead-letter queue (sqs.tf), as it does at once with one Lambda refuses
+# for good (permission, missing alias).
 resource "aws_cloudwatch_event_target" "source_deleted" {
   count = var.source_events_to_eventbridge ? 1 : 0
 
@@ -208,5 +210,9 @@ resource "aws_cloudwatch_event_target" "source_deleted" {
     maximum_retry_attempts       = 185
   }
 
-  depends_on = [aws_lambda_permission.source_deleted]
+  dead_letter_config {
+    arn = aws_sqs_queue.source_deleted[0].arn
+  }
+
+  depends_on = [aws_lambda_permission.source_deleted, aws_sqs_queue_policy.this]
 }

@@ -225,7 +225,57 @@ run "sends_deletions_to_the_function_in_the_workflow_mode" {
       && aws_cloudwatch_metric_alarm.this["source-deleted-failed"].alarm_actions == toset([aws_sns_topic.this.arn])
       && output.cloudwatch_metric_alarm_names.source_deleted_failed == "imgpipe-test-source-deleted-failed"
     )
-    error_message = "Deletions the rule could not deliver (it has no dead-letter queue: removals never recorded, outputs left published) should raise a notifying alarm on the first one."
+    error_message = "Deletions the rule could not deliver (removals not recorded, outputs left published) should raise a notifying alarm on the first one."
+  }
+
+  # A deletion the rule could not deliver (refused, or throttled past the retry policy) was dropped:
+  # the target must keep it in its own dead-letter queue, encrypted with the deployment's key.
+  assert {
+    condition = (
+      one(aws_cloudwatch_event_target.source_deleted[0].dead_letter_config).arn == aws_sqs_queue.source_deleted[0].arn
+      && one(aws_cloudwatch_event_target.source_deleted[0].retry_policy).maximum_event_age_in_seconds == 86400
+      && aws_sqs_queue.source_deleted[0].name == "imgpipe-test-source-deleted-dlq"
+      && aws_sqs_queue.source_deleted[0].kms_master_key_id == module.kms.key_arn
+      && output.source_deleted_dlq_url == aws_sqs_queue.source_deleted[0].url
+    )
+    error_message = "The deletion rule's target should send what it could not deliver to its own dead-letter queue, encrypted with the deployment's key, after the day of retries."
+  }
+
+  assert {
+    condition = (
+      aws_sqs_queue_policy.this[0].queue_url == aws_sqs_queue.source_deleted[0].id
+      && jsonencode([
+        for s in data.aws_iam_policy_document.source_deleted_queue[0].statement :
+        [s.actions, s.resources, [for p in s.principals : [p.type, p.identifiers]], [for c in s.condition : [c.test, c.variable, c.values]]]
+        ]) == jsonencode([[["sqs:SendMessage"], [aws_sqs_queue.source_deleted[0].arn], [["Service", ["events.amazonaws.com"]]],
+          [["ArnEquals", "aws:SourceArn", [aws_cloudwatch_event_rule.source_deleted[0].arn]]],
+      ]])
+    )
+    error_message = "Only the deletion rule should be able to send to its dead-letter queue."
+  }
+
+  assert {
+    condition = jsonencode([
+      for s in data.aws_iam_policy_document.kms.statement : [s.actions, [for c in s.condition : [c.test, c.variable, c.values]]]
+      if s.sid == "TheSourceDeletedRuleDeadLettersToItsEncryptedQueue"
+      ]) == jsonencode([[["kms:Decrypt", "kms:GenerateDataKey"], [
+        ["ArnEquals", "aws:SourceArn", ["arn:aws:events:eu-west-1:123456789012:rule/imgpipe-test-source-deleted"]],
+        ["StringEquals", "kms:EncryptionContext:aws:sqs:arn", ["arn:aws:sqs:eu-west-1:123456789012:imgpipe-test-source-deleted-dlq"]],
+    ]]])
+    error_message = "The key should let EventBridge encrypt for the deletion rule's dead-letter queue, for that rule and queue alone."
+  }
+
+  assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.this["source-deleted-dead-letter-queue"].namespace == "AWS/SQS"
+      && aws_cloudwatch_metric_alarm.this["source-deleted-dead-letter-queue"].metric_name == "ApproximateNumberOfMessagesVisible"
+      && aws_cloudwatch_metric_alarm.this["source-deleted-dead-letter-queue"].dimensions == tomap({ QueueName = aws_sqs_queue.source_deleted[0].name })
+      && aws_cloudwatch_metric_alarm.this["source-deleted-dead-letter-queue"].threshold == 0
+      && aws_cloudwatch_metric_alarm.this["source-deleted-dead-letter-queue"].alarm_actions == toset([aws_sns_topic.this.arn])
+      && aws_cloudwatch_metric_alarm.this["source-deleted-dead-letter-failed"].metric_name == "InvocationsFailedToBeSentToDlq"
+      && aws_cloudwatch_metric_alarm.this["source-deleted-dead-letter-failed"].dimensions == tomap({ RuleName = aws_cloudwatch_event_rule.source_deleted[0].name })
+    )
+    error_message = "Deletions waiting in the rule's dead-letter queue, or refused by it, should raise notifying alarms."
   }
 }
 
@@ -291,8 +341,12 @@ run "leaves_deletions_to_the_notification_in_the_direct_mode" {
   }
 
   assert {
-    condition     = !contains(keys(aws_cloudwatch_metric_alarm.this), "source-deleted-failed")
-    error_message = "Without the deletion rule there is no alarm on its deliveries."
+    condition = (
+      length(setintersection(keys(aws_cloudwatch_metric_alarm.this), ["source-deleted-failed", "source-deleted-dead-letter-queue", "source-deleted-dead-letter-failed"])) == 0
+      && length(aws_sqs_queue.source_deleted) == 0 && output.source_deleted_dlq_url == null
+      && length([for s in data.aws_iam_policy_document.kms.statement : s if s.sid == "TheSourceDeletedRuleDeadLettersToItsEncryptedQueue"]) == 0
+    )
+    error_message = "Without the deletion rule there is no dead-letter queue of it, no key statement for it and no alarm on its deliveries."
   }
 }
 
