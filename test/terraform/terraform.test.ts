@@ -1483,16 +1483,15 @@ describe('Monitoring', () => {
     expect(rule.count).toBe('var.source_events_to_eventbridge ? 1 : 0');
     expect(rule.name).toBe('local.source_deleted_rule_name');
     expect(imgpipe.locals.source_deleted_rule_name).toBe(`${DOLLAR}{var.name}-source-deleted`);
-    // On the default bus, whose rules' ARNs are rule/<name> (the key policy derives it).
+    // On the default bus.
     expect(rule.event_bus_name).toBeUndefined();
-    expect(imgpipe.locals.source_deleted_rule_arn).toBe(
-      `arn:${DOLLAR}{local.partition}:events:${DOLLAR}{local.region}:${DOLLAR}{local.account_id}:rule/${DOLLAR}{local.source_deleted_rule_name}`,
-    );
     const target = imgpipe.resource.aws_cloudwatch_event_target!.source_deleted!;
     expect(blocks(target, 'dead_letter_config')).toEqual([{ arn: 'aws_sqs_queue.source_deleted[0].arn' }]);
     expect(blocks(target, 'retry_policy')).toHaveLength(1);
     const queue = imgpipe.resource.aws_sqs_queue!.source_deleted!;
-    expect(queue.kms_master_key_id).toBe('module.kms.key_arn');
+    // Encrypted by SQS: a customer managed key would need a key policy letting EventBridge use it.
+    expect(queue.sqs_managed_sse_enabled).toBe(true);
+    expect(queue.kms_master_key_id).toBeUndefined();
     expect(queue.name).toBe('local.source_deleted_dlq_name');
     const alarms = imgpipe.locals.source_deleted_alarms;
     const loss = { evaluation: 'loss', threshold: 0, release: false, notify: true };

@@ -86,37 +86,6 @@ data "aws_iam_policy_document" "kms" {
     }
   }
 
-  # In the workflow mode the source-deleted rule (s3.tf) sends what it could not deliver to its
-  # dead-letter queue (sqs.tf), encrypted with this key: EventBridge's statement for an encrypted
-  # dead-letter queue, scoped by that rule (aws:SourceArn) and to that queue (SQS's encryption
-  # context).
-  dynamic "statement" {
-    for_each = var.source_events_to_eventbridge ? [local.source_deleted_rule_arn] : []
-
-    content {
-      sid       = "TheSourceDeletedRuleDeadLettersToItsEncryptedQueue"
-      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-      resources = ["*"]
-
-      principals {
-        type        = "Service"
-        identifiers = ["events.amazonaws.com"]
-      }
-
-      condition {
-        test     = "ArnEquals"
-        variable = "aws:SourceArn"
-        values   = [statement.value]
-      }
-
-      condition {
-        test     = "StringEquals"
-        variable = "kms:EncryptionContext:aws:sqs:arn"
-        values   = [local.source_deleted_dlq_arn]
-      }
-    }
-  }
-
   statement {
     sid       = "BudgetsPublishToTheEncryptedTopic"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]

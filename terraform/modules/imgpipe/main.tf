@@ -49,12 +49,9 @@ locals {
   event_bus_arn          = var.event_bus_name == null ? aws_cloudwatch_event_bus.this[0].arn : data.aws_cloudwatch_event_bus.existing[0].arn
   image_alerts_name      = "${var.name}-image-alerts"
   image_alerts_topic_arn = "arn:${local.partition}:sns:${local.region}:${local.account_id}:${local.image_alerts_name}"
-  # The source-deleted rule (s3.tf, on the default bus) and its dead-letter queue (sqs.tf), which the
-  # key policy names: the queue is encrypted with the key.
+  # The source-deleted rule (s3.tf, on the default bus) and its dead-letter queue (sqs.tf).
   source_deleted_rule_name = "${var.name}-source-deleted"
-  source_deleted_rule_arn  = "arn:${local.partition}:events:${local.region}:${local.account_id}:rule/${local.source_deleted_rule_name}"
   source_deleted_dlq_name  = "${var.name}-source-deleted-dlq"
-  source_deleted_dlq_arn   = "arn:${local.partition}:sqs:${local.region}:${local.account_id}:${local.source_deleted_dlq_name}"
   # What the functions put (src/bus/types.ts, EVENT_SOURCE and DETAIL_TYPES) and what of it
   # reaches a person through the image alerts topic.
   event_source             = "imgpipe"

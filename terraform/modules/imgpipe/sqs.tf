@@ -16,11 +16,13 @@ resource "aws_sqs_queue" "this" {
 resource "aws_sqs_queue" "source_deleted" {
   count = var.source_events_to_eventbridge ? 1 : 0
 
-  name                              = local.source_deleted_dlq_name
-  message_retention_seconds         = var.dead_letter_queue_message_retention_seconds
-  kms_master_key_id                 = module.kms.key_arn
-  kms_data_key_reuse_period_seconds = 3600
-  tags                              = var.tags
+  name                      = local.source_deleted_dlq_name
+  message_retention_seconds = var.dead_letter_queue_message_retention_seconds
+  # SQS-managed encryption (SSE-SQS), as the workflow's upload dead-letter queue: EventBridge sends
+  # to a queue encrypted with a customer managed key only if that key's policy lets it, by
+  # conditions no test here can check; this one needs none.
+  sqs_managed_sse_enabled = true
+  tags                    = var.tags
 }
 
 # That rule alone sends to it.

@@ -229,16 +229,16 @@ run "sends_deletions_to_the_function_in_the_workflow_mode" {
   }
 
   # A deletion the rule could not deliver (refused, or throttled past the retry policy) was dropped:
-  # the target must keep it in its own dead-letter queue, encrypted with the deployment's key.
+  # the target must keep it in its own dead-letter queue, encrypted by SQS (no key policy to get right).
   assert {
     condition = (
       one(aws_cloudwatch_event_target.source_deleted[0].dead_letter_config).arn == aws_sqs_queue.source_deleted[0].arn
       && one(aws_cloudwatch_event_target.source_deleted[0].retry_policy).maximum_event_age_in_seconds == 86400
       && aws_sqs_queue.source_deleted[0].name == "imgpipe-test-source-deleted-dlq"
-      && aws_sqs_queue.source_deleted[0].kms_master_key_id == module.kms.key_arn
+      && aws_sqs_queue.source_deleted[0].sqs_managed_sse_enabled == true
       && output.source_deleted_dlq_url == aws_sqs_queue.source_deleted[0].url
     )
-    error_message = "The deletion rule's target should send what it could not deliver to its own dead-letter queue, encrypted with the deployment's key, after the day of retries."
+    error_message = "The deletion rule's target should send what it could not deliver to its own dead-letter queue, encrypted by SQS, after the day of retries."
   }
 
   assert {
@@ -252,17 +252,6 @@ run "sends_deletions_to_the_function_in_the_workflow_mode" {
       ]])
     )
     error_message = "Only the deletion rule should be able to send to its dead-letter queue."
-  }
-
-  assert {
-    condition = jsonencode([
-      for s in data.aws_iam_policy_document.kms.statement : [s.actions, [for c in s.condition : [c.test, c.variable, c.values]]]
-      if s.sid == "TheSourceDeletedRuleDeadLettersToItsEncryptedQueue"
-      ]) == jsonencode([[["kms:Decrypt", "kms:GenerateDataKey"], [
-        ["ArnEquals", "aws:SourceArn", ["arn:aws:events:eu-west-1:123456789012:rule/imgpipe-test-source-deleted"]],
-        ["StringEquals", "kms:EncryptionContext:aws:sqs:arn", ["arn:aws:sqs:eu-west-1:123456789012:imgpipe-test-source-deleted-dlq"]],
-    ]]])
-    error_message = "The key should let EventBridge encrypt for the deletion rule's dead-letter queue, for that rule and queue alone."
   }
 
   assert {
@@ -344,9 +333,8 @@ run "leaves_deletions_to_the_notification_in_the_direct_mode" {
     condition = (
       length(setintersection(keys(aws_cloudwatch_metric_alarm.this), ["source-deleted-failed", "source-deleted-dead-letter-queue", "source-deleted-dead-letter-failed"])) == 0
       && length(aws_sqs_queue.source_deleted) == 0 && output.source_deleted_dlq_url == null
-      && length([for s in data.aws_iam_policy_document.kms.statement : s if s.sid == "TheSourceDeletedRuleDeadLettersToItsEncryptedQueue"]) == 0
     )
-    error_message = "Without the deletion rule there is no dead-letter queue of it, no key statement for it and no alarm on its deliveries."
+    error_message = "Without the deletion rule there is no dead-letter queue of it and no alarm on its deliveries."
   }
 }
 
