@@ -23,9 +23,8 @@ export function resolveMemory(
   const limits: MemoryBudget[] = [];
   const cgroup = readCgroupMemoryLimit(cgroupRoot, cgroupSelf);
   if (cgroup !== undefined) limits.push({ mb: Math.floor(cgroup / MiB), source: 'the cgroup memory limit' });
-  const lambda = Number(env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE);
-  if (Number.isSafeInteger(lambda) && lambda > 0)
-    limits.push({ mb: lambda, source: 'AWS_LAMBDA_FUNCTION_MEMORY_SIZE' });
+  const lambda = lambdaMemoryMb(env);
+  if (lambda !== undefined) limits.push({ mb: lambda, source: 'AWS_LAMBDA_FUNCTION_MEMORY_SIZE' });
   // The least wins; on a tie the more specific source (Lambda, then the cgroup) names it.
   const least = (candidates: MemoryBudget[]) =>
     candidates.reduce((low, next) => (next.mb <= low.mb ? next : low));
@@ -46,6 +45,12 @@ export function resolveMemory(
 }
 
 const MiB = 1024 * 1024;
+
+/** The function's memory in MB, as Lambda sets it; undefined when unset or not a whole number above 0. */
+export function lambdaMemoryMb(env: Env): number | undefined {
+  const mb = Number(env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE);
+  return Number.isSafeInteger(mb) && mb > 0 ? mb : undefined;
+}
 
 /**
  * The memory limit of this process's own cgroup, in bytes: v2 `memory.max`, v1

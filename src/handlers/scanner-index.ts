@@ -2,6 +2,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
 import { envBoolean, envIntegerSetting } from '../config/env.ts';
+import { lambdaMemoryMb } from '../config/memory.ts';
 import { ENV, SERVICE_NAME, SETTINGS } from '../config/settings.ts';
 import { loadSignaturesConfig } from '../config/workflow.ts';
 import { createS3Client, S3Storage } from '../storage/s3.ts';
@@ -30,13 +31,7 @@ const deps = {
   signaturesPrefix: signatures.prefix,
   maxBytes: envIntegerSetting(env, SETTINGS.maxBytes),
   workDir: '/tmp/imgpipe-scanner',
-  memoryMb: lambdaMemoryMb(env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE),
+  memoryMb: lambdaMemoryMb(env),
 };
 export const handler = createScanTask(deps);
 export const update = createSignatureUpdater(deps);
-
-/** The function's memory in MB, as Lambda sets it; undefined when unset or not a whole number. */
-function lambdaMemoryMb(value: string | undefined): number | undefined {
-  const mb = Number(value);
-  return value !== undefined && Number.isSafeInteger(mb) && mb > 0 ? mb : undefined;
-}
