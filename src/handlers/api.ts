@@ -19,6 +19,7 @@ import {
   type ApiEvent,
   type ApiResponse,
   apiUrl,
+  echoed,
   errorResponse,
   isApiEvent,
   json,
@@ -195,7 +196,7 @@ export function createApiHandler(
       throw new ApiError(
         'unsupported-media-type',
         `Expected one of ${UPLOAD_CONTENT_TYPES.join(', ')} for contentType but received ${describeValue(contentType)}`,
-        { field: 'contentType', details: { value: contentType, accepted: UPLOAD_CONTENT_TYPES } },
+        { field: 'contentType', details: { value: echoed(contentType), accepted: UPLOAD_CONTENT_TYPES } },
       );
     }
     if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 1)
@@ -438,12 +439,14 @@ function isoTime(value: string): Date | undefined {
   return Number.isNaN(time.getTime()) ? undefined : time;
 }
 
+/** A 400 naming the field (an unknown one's name cut as `echoed` cuts it) and the value. */
 function badField(field: string, expected: string, value: unknown): ApiError {
+  const name = echoed(field);
   return new ApiError(
     'bad-request',
-    `Expected ${expected} for ${field} but received ${describeValue(value)}`,
+    `Expected ${expected} for ${name} but received ${describeValue(value)}`,
     {
-      field,
+      field: name,
     },
   );
 }

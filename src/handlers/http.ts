@@ -44,7 +44,7 @@ export type ErrorCode = keyof typeof ERROR_STATUS;
  * otherwise: each present only where the refusal has it.
  */
 export interface ErrorDetails {
-  /** The value refused (a number in `unit`, or the string received). */
+  /** The value refused (a number in `unit`, or the string received; the upload API's cut by `echoed`). */
   readonly value?: unknown;
   /** The largest value accepted (`too-large`), in `unit`. */
   readonly limit?: number;
@@ -88,6 +88,17 @@ export class ApiError extends Error {
   get status(): number {
     return ERROR_STATUS[this.code];
   }
+}
+
+/**
+ * The longest string an error echoes of the request (a field's name, a value in `details`): a body
+ * may hold megabytes (API Gateway takes 10), and an answer over Lambda's 6 MB is API Gateway's 500.
+ */
+export const MAX_ECHOED = 200;
+
+/** `text` as an error shows it: cut at MAX_ECHOED characters, with `…`. */
+export function echoed(text: string): string {
+  return text.length > MAX_ECHOED ? `${text.slice(0, MAX_ECHOED)}…` : text;
 }
 
 export function json(

@@ -415,6 +415,34 @@ describe('index.api', () => {
     expect(admin.statusCode).toBe(200);
   });
 
+  it('answers a refused upload request within what Lambda returns (6 MB), naming the field and value however long they are', async () => {
+    // The 400 of an unknown field held its name twice and the 415 the whole contentType: a body of
+    // a few MB (API Gateway takes 10) made an answer over Lambda's 6 MB, which API Gateway turns
+    // into a 500 (and the API's 5xx alarm) for a bad request.
+    const { handler } = await setup();
+    const long = 'x'.repeat(4_000_000);
+    const post = (body: unknown) =>
+      handler({
+        ...event('POST /uploads'),
+        headers: { host: 'api.example.com', 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      } as ApiEvent);
+    const field = await post({ filename: 'a.jpg', contentType: 'image/jpeg', size: 1, [long]: 1 });
+    const type = await post({ filename: 'a.jpg', contentType: `image/${long}`, size: 1 });
+    for (const [reply, status, name] of [
+      [field, 400, 'xxxxxxxx'],
+      [type, 415, 'contentType'],
+    ] as const) {
+      expect(reply.statusCode).toBe(status);
+      expect(Buffer.byteLength(JSON.stringify(reply))).toBeLessThan(4096);
+      const error = parse(reply.body).error;
+      expect(error.field).toMatch(new RegExp(`^${name}`));
+      expect(error.message).toMatch(/x{10}/);
+    }
+    expect(parse(type.body).error).toMatchObject({ value: expect.stringMatching(/^image\/x{100,}…$/) });
+    expect(parse(field.body).error.field).toMatch(/^x{100,}…$/);
+  });
+
   it('lets a deployment without auth act as the owner "anonymous" when allowed', async () => {
     const { handler } = await setup({ env: { IMGPIPE_API_ANONYMOUS: 'true' } });
     const own = await handler(
