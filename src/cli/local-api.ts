@@ -25,7 +25,8 @@ import { localOrigins, localUrl } from './local-url.ts';
  *   route-level settings override the stage's;
  * - its own answers, with its own bodies: 401 `{"message":"Unauthorized"}` with a WWW-Authenticate
  *   header saying why, 429 `{"message":"Too Many Requests"}`, 404 `{"message":"Not Found"}` for no
- *   route, 413 over 10 MB, 500 `{"message":"Internal Server Error"}` when the function throws;
+ *   route, 413 over 10 MB, 500 `{"message":"Internal Server Error"}` when the function throws or
+ *   answers more than Lambda returns (6 MB);
  * - CORS for other origins (`cors`, the module's cors_allowed_origins): it answers their preflights
  *   and adds the headers to every answer of the API's routes (API_CORS, as the module configures
  *   it); without any, a preflight has no route (404), as an API without a CORS configuration.
@@ -185,6 +186,9 @@ export async function startLocalApi(options: { host: string; port: number }): Pr
     } catch {
       return send(res, 500, { message: 'Internal Server Error' }, cors);
     }
+    // Lambda refuses a response over its limit, and API Gateway answers the failed invocation 500.
+    if (Buffer.byteLength(JSON.stringify(result)) > MAX_LAMBDA_RESPONSE)
+      return send(res, 500, { message: 'Internal Server Error' }, cors);
     const headers: Record<string, string | string[]> = {
       ...(result.headers as Record<string, string>),
       ...cors,

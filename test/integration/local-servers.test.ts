@@ -6,6 +6,7 @@ import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startLocalApi } from '../../src/cli/local-api.ts';
 import { startLocalDynamo } from '../../src/cli/local-dynamodb.ts';
+import { LocalIssuer } from '../../src/cli/local-oidc.ts';
 import { startLocalS3 } from '../../src/cli/local-s3.ts';
 import { startLocalStepFunctions } from '../../src/cli/local-sfn-api.ts';
 import { DynamoStatusStore } from '../../src/status/dynamodb.ts';
@@ -123,6 +124,44 @@ describe("imgpipe dev's Step Functions API", () => {
       release();
       client.destroy();
       await sfn.close();
+    }
+  });
+});
+
+describe("imgpipe dev's HTTP API", () => {
+  it("answers 500 Internal Server Error, as API Gateway does, when the function's answer is over Lambda's 6 MB", async () => {
+    // Lambda refuses a synchronous response over 6 MB, and API Gateway answers the failed
+    // invocation 500: dev handed such an answer to the client whole, so an answer that is a 500 in
+    // AWS (an error echoing megabytes of a request, until e689578) passed locally.
+    const directory = mkdtempSync(join(tmpdir(), 'imgpipe-api-limit-'));
+    const api = await startLocalApi({ host: '127.0.0.1', port: 0 });
+    try {
+      const issuer = await LocalIssuer.open(directory, `${api.url}/oidc`);
+      const body = (bytes: number) => JSON.stringify({ items: [], padding: 'x'.repeat(bytes) });
+      let size = 0;
+      api.serve({
+        handler: async () => ({
+          statusCode: 200,
+          headers: { 'content-type': 'application/json' },
+          body: body(size),
+        }),
+        issuer,
+        files: new Map(),
+        throttle: { rate: 100, burst: 100 },
+      });
+      const get = async (bytes: number) => {
+        size = bytes;
+        const response = await fetch(`${api.url}/images?status=failed`, {
+          headers: { authorization: `Bearer ${issuer.token({ sub: 'alice' })}` },
+        });
+        return [response.status, (await response.text()).length];
+      };
+      expect(await get(5 * 1024 * 1024)).toEqual([200, body(5 * 1024 * 1024).length]);
+      const [status, length] = await get(7 * 1024 * 1024);
+      expect([status, length]).toEqual([500, JSON.stringify({ message: 'Internal Server Error' }).length]);
+    } finally {
+      await api.close();
+      rmSync(directory, { recursive: true, force: true });
     }
   });
 });
