@@ -29,7 +29,10 @@ export const realCgroupFs: CgroupFs = {
 
 export interface CpuMount {
   readonly version: 1 | 2;
-  /** Where the hierarchy with the cpu controller is mounted; groups are created directly under it. */
+  /**
+   * Where groups are created: from findCpuMount, where the hierarchy with the cpu controller is
+   * mounted; from detectCgroup, this process's own cgroup in it (ownCgroupFolder).
+   */
   readonly path: string;
 }
 
@@ -66,6 +69,38 @@ export function findCpuMount(mounts: string, fs: CgroupFs): CpuMount | undefined
   return v1 ? { version: 1, path: v1.path } : undefined;
 }
 
+/**
+ * This process's own cgroup in the hierarchy mounted at `mount.path`, as `self` (/proc/self/cgroup)
+ * names it: v2 `0::/path`, v1 the line whose controllers include `cpu`. Groups made there stay
+ * inside what this process is held to: its container's or slice's CPU quota and (v2) cpuset.
+ * Groups made at the hierarchy's root escaped both: on a v2 machine a sweep run in a slice or
+ * container limited to some CPUs ran its children on all of them, and took CPU time that limit
+ * kept for others. Where the path is not below the mount (a container that mounts its own cgroup
+ * as the root, without a cgroup namespace), the mount is the process's cgroup.
+ */
+export function ownCgroupFolder(mount: CpuMount, self: string, fs: CgroupFs): string {
+  const lines = self.split('\n').map((line) => line.split(':'));
+  const own =
+    mount.version === 2
+      ? lines
+          .find(([id, controllers]) => id === '0' && controllers === '')
+          ?.slice(2)
+          .join(':')
+      : lines
+          .find(([, controllers]) => controllers?.split(',').includes('cpu'))
+          ?.slice(2)
+          .join(':');
+  const parts = (own ?? '').split('/').filter(Boolean);
+  if (parts.length === 0) return mount.path;
+  const folder = join(mount.path, ...parts);
+  try {
+    fs.readFile(join(folder, 'cgroup.procs'));
+    return folder;
+  } catch {
+    return mount.path;
+  }
+}
+
 /** /proc/mounts escapes spaces and a few other characters as octal. */
 function unescapeMount(path: string): string {
   return path.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)));
@@ -78,6 +113,8 @@ export type CgroupDetection =
 export interface DetectOptions {
   readonly fs?: CgroupFs;
   readonly mountsPath?: string;
+  /** This process's cgroups (tests); /proc/self/cgroup. */
+  readonly selfPath?: string;
   /** Name of the probe group (tests). */
   readonly probeName?: string;
 }
@@ -95,8 +132,15 @@ export function detectCgroup(options: DetectOptions = {}): CgroupDetection {
   } catch (error) {
     return { available: false, reason: `cannot read the mount table (${describe(error)}); not Linux?` };
   }
-  const mount = findCpuMount(mounts, fs);
-  if (!mount) return { available: false, reason: 'no cgroup hierarchy with the cpu controller is mounted' };
+  const found = findCpuMount(mounts, fs);
+  if (!found) return { available: false, reason: 'no cgroup hierarchy with the cpu controller is mounted' };
+  let self = '';
+  try {
+    self = fs.readFile(options.selfPath ?? '/proc/self/cgroup');
+  } catch {
+    // No membership file: the mount's root is all there is to go on.
+  }
+  const mount: CpuMount = { version: found.version, path: ownCgroupFolder(found, self, fs) };
   try {
     const probe = CpuCgroup.create(mount, options.probeName ?? `imgpipe-sweep-probe-${process.pid}`, 1, fs);
     probe.remove();
@@ -207,5 +251,7 @@ function describe(error: unknown): string {
   if (e?.code === 'EACCES' || e?.code === 'EPERM')
     return `${e.code}: permission denied (run the sweep as root)`;
   if (e?.code === 'EROFS') return 'EROFS: the cgroup filesystem is mounted read-only';
+  if (e?.code === 'EBUSY' && /subtree_control/.test(e.message ?? ''))
+    return `${e.message} (cgroup v2 hands no controller to child groups of a group that has processes of its own, as this process's own cgroup has, other than the root; the sweep does not move its children out of its own cgroup, whose CPU limits they would escape, so its sizes are modelled)`;
   return error instanceof Error ? error.message : String(error);
 }

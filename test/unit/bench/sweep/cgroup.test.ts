@@ -165,6 +165,48 @@ describe('detectCgroup', () => {
   });
 });
 
+describe('detectCgroup: where the groups go', () => {
+  it("makes groups inside this process's own v1 cpu cgroup", () => {
+    const own = '/sys/fs/cgroup/cpu/ci/job-7';
+    const fs = new FakeCgroupFs(HYBRID, {
+      '/proc/self/cgroup': '4:memory:/ci/job-7\n1:cpu:/ci/job-7\n0::/\n',
+      [`${own}/cgroup.procs`]: '123\n',
+    });
+    expect(detectCgroup({ fs, probeName: 'probe' })).toEqual({
+      available: true,
+      mount: { version: 1, path: own },
+    });
+  });
+
+  it("uses the mount when it is the process's own cgroup (a container mounting its own as the root)", () => {
+    const fs = new FakeCgroupFs(HYBRID, { '/proc/self/cgroup': '1:cpu:/docker/0123abcd\n' });
+    expect(detectCgroup({ fs, probeName: 'probe' })).toEqual({
+      available: true,
+      mount: { version: 1, path: '/sys/fs/cgroup/cpu' },
+    });
+  });
+
+  it('does not escape to the v2 root: a group with processes hands no controller on, and it says so', () => {
+    // A sweep in a session or slice (its cpu.max and cpuset): a group at the root left both, and the
+    // root's subtree_control was changed for the whole machine.
+    const own = '/sys/fs/cgroup/user.slice/session-3.scope';
+    const fs = new FakeCgroupFs(V2, {
+      '/sys/fs/cgroup/cgroup.controllers': 'cpu memory',
+      '/sys/fs/cgroup/cgroup.subtree_control': 'memory',
+      '/proc/self/cgroup': '0::/user.slice/session-3.scope\n',
+      [`${own}/cgroup.procs`]: '1\n2\n',
+      [`${own}/cgroup.subtree_control`]: '',
+    });
+    fs.failWrite = { path: /session-3\.scope\/cgroup\.subtree_control$/, code: 'EBUSY' };
+    expect(detectCgroup({ fs, probeName: 'probe' })).toEqual({
+      available: false,
+      reason: expect.stringMatching(/session-3\.scope is not usable: .*processes of its own/),
+    });
+    expect(fs.files.get('/sys/fs/cgroup/cgroup.subtree_control')).toBe('memory');
+    expect(fs.groups.size).toBe(0);
+  });
+});
+
 describe('CpuCgroup', () => {
   it('sets a v1 quota of memory / 1769 CPUs per 100 ms period', () => {
     const fs = new FakeCgroupFs(HYBRID);
