@@ -231,7 +231,7 @@ async function sweepSize(
   const failures: RowFailure[] = [];
   let coldInitMs: number | undefined;
   let sawCold = false;
-  for (const input of settings.inputs) {
+  for (const input of runOrder(settings.inputs)) {
     const samples: RunSample[] = [];
     let peak = 0;
     try {
@@ -286,6 +286,9 @@ async function sweepSize(
       peakRssMb: peak,
     });
   }
+  // Reported in the order the inputs were given.
+  const given = (label: string) => settings.inputs.findIndex((input) => input.label === label);
+  images.sort((a, b) => given(a.image) - given(b.image));
   return {
     memoryMb,
     vcpus: lambdaShare(memoryMb),
@@ -298,6 +301,26 @@ async function sweepSize(
     images,
     failures,
   };
+}
+
+/**
+ * The order the inputs of one size are invoked in: fewest pixels first, those of unknown size
+ * (payload files) last, otherwise as given. One execution environment serves them all, and what it
+ * has used stays used (WASM memories never shrink; Max Memory Used is the environment's), so an
+ * input run after a larger one reported the larger one's peak: with the bench workflow's 15.9 MP
+ * photo before its 1.5 MP one, both peaks were the large photo's, and the fit of memory against
+ * pixels (max_input_pixels) was raised to the small photo's point. From the smallest up, each
+ * input's peak is its own, or at most a smaller input's.
+ */
+export function runOrder(inputs: readonly AwsInput[]): AwsInput[] {
+  return inputs
+    .map((input, index) => ({ input, index }))
+    .sort(
+      (a, b) =>
+        (a.input.pixels ?? Number.POSITIVE_INFINITY) - (b.input.pixels ?? Number.POSITIVE_INFINITY) ||
+        a.index - b.index,
+    )
+    .map(({ input }) => input);
 }
 
 /** A size that could not be measured: every input fails there, for `why`. */

@@ -71,6 +71,7 @@ function fakeFunction(
     memory: number,
     call: number,
     timeoutSeconds: number,
+    payload: string,
   ) => { log: string; functionError?: string; payload?: string } = (memory) => ({
     log: report(memory, 204_800 / memory),
   }),
@@ -135,7 +136,12 @@ function fakeFunction(
     const size = versions.get(input.Qualifier!)!;
     const call = (calls.get(input.Qualifier!) ?? 0) + 1;
     calls.set(input.Qualifier!, call);
-    const { log, functionError, payload } = invoke(size, call, versionTimeouts.get(input.Qualifier!)!);
+    const { log, functionError, payload } = invoke(
+      size,
+      call,
+      versionTimeouts.get(input.Qualifier!)!,
+      Buffer.from(input.Payload as Uint8Array).toString(),
+    );
     return {
       StatusCode: 200,
       LogResult: tail(`START RequestId: x Version: ${input.Qualifier}\n`, log),
@@ -223,6 +229,41 @@ describe('runAwsSweep (mocked Lambda)', () => {
       '8',
       '9',
     ]);
+  });
+
+  it("runs the inputs from the fewest pixels up, so an input's peak is not a larger one's held memory", async () => {
+    // One execution environment serves every input of a size, and memory it has used stays used
+    // (WASM memories never shrink): Max Memory Used of an input after a larger one was the larger
+    // one's. With the 15.9 MP photo first and the 1.5 MP one second (the bench workflow's order),
+    // both read 700 MB, and the pixel fit got a flat line raised to the small photo.
+    const large: AwsInput = {
+      ...input,
+      label: 'large.jpg',
+      payload: new TextEncoder().encode('"large"'),
+      pixels: 15_900_000,
+    };
+    const small: AwsInput = {
+      ...input,
+      label: 'small.jpg',
+      payload: new TextEncoder().encode('"small"'),
+      pixels: 1_500_000,
+    };
+    const own: Record<string, number> = { '"large"': 700, '"small"': 300 };
+    const held = new Map<number, number>();
+    fakeFunction((memory, _call, _timeout, payload) => {
+      const used = Math.max(held.get(memory) ?? 0, own[payload]!);
+      held.set(memory, used);
+      return { log: report(memory, 1000, { usedMb: used }) };
+    });
+    const result = await runAwsSweep(settings({ memories: [2048], runs: 1, inputs: [large, small] }));
+    const peaks = Object.fromEntries(result.rows[0]!.images.map((image) => [image.image, image.peakRssMb]));
+    expect(peaks).toEqual({ 'large.jpg': 700, 'small.jpg': 300 });
+    // Invoked small first, reported in the order given.
+    const invoked = lambdaMock
+      .commandCalls(InvokeCommand)
+      .map((c) => Buffer.from(c.args[0].input.Payload as Uint8Array).toString());
+    expect(invoked).toEqual(['"small"', '"small"', '"large"', '"large"']);
+    expect(result.rows[0]!.images.map((image) => image.image)).toEqual(['large.jpg', 'small.jpg']);
   });
 
   it('gives each size the longest timeout the deployment accepts, not the deployed one', async () => {
