@@ -1,5 +1,5 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { availableParallelism, cpus } from 'node:os';
+import { availableParallelism, cpus, loadavg } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type CommandSpec, parseCommandLine, renderHelp, UsageError } from '../../src/cli/args.ts';
@@ -12,6 +12,8 @@ import { collectCorpus } from '../lib/corpus.ts';
 import { J1_INPUT, type JobSpec, j1Document } from '../lib/jobs.ts';
 import { jpegSamplingOfPeers, type SettingRow, settingsMapping } from '../lib/peers.ts';
 import { median, runJob } from '../lib/spawn.ts';
+import { writeFileAtomically } from '../lib/write-atomic.ts';
+import { cpuModel, gitState } from '../sweep/provenance.ts';
 import {
   type AvifEncodeRow,
   avifEncodeComparison,
@@ -88,7 +90,12 @@ export const BENCH_COMMAND: CommandSpec = {
     },
     { name: 'runs', value: '<n>', description: 'Runs per job after a warm-up, 1-50 (default 3).' },
     { name: 'only', value: '<suite>', description: `Run one suite: ${SUITES.join(', ')}.` },
-    { name: 'out', value: '<dir>', description: 'Where bench.json and bench.md go (default bench/results).' },
+    {
+      name: 'out',
+      value: '<dir>',
+      description:
+        'Where bench.json and bench.md go (default bench/results); with --only, bench-<suite>.json and .md.',
+    },
     {
       name: 'avif-speed',
       value: '<n>',
@@ -124,6 +131,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(renderHelp(BENCH_COMMAND));
     return 0;
   }
+  const started = { date: new Date().toISOString(), load: loadavg().map((v) => Math.round(v * 100) / 100) };
   if (availableParallelism() < 2) console.warn('Only one CPU is available: the two-vCPU J1 row is skipped.');
   const results: SuiteResult[] = [];
   const suites: Record<SuiteName, (options: BenchOptions) => Promise<SuiteResult>> = {
@@ -137,13 +145,46 @@ export async function main(argv: string[]): Promise<number> {
   };
   for (const name of options.only ? [options.only] : DEFAULT_SUITES)
     results.push(await suites[name](options));
-  const heading = `# imgpipe benchmark\n\n${new Date().toISOString()}, ${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} CPUs, Node ${process.version}\n`;
-  await mkdir(options.out, { recursive: true });
-  const data = Object.fromEntries(results.map((result) => [result.name, result.data]));
-  await writeFile(join(options.out, 'bench.json'), `${JSON.stringify(data, null, 2)}\n`);
-  await writeFile(join(options.out, 'bench.md'), [heading, ...results.map((r) => r.markdown)].join('\n'));
-  console.log(`\nResults: ${join(options.out, 'bench.json')} and bench.md`);
+  const provenance = benchProvenance(argv, started);
+  const git =
+    'commit' in provenance.git
+      ? `commit ${provenance.git.commit.slice(0, 7)}${provenance.git.dirty ? ' (uncommitted changes)' : ''}`
+      : 'no git commit';
+  const heading = `# imgpipe benchmark\n\n${provenance.date}, ${git}, ${provenance.cpuModel}, ${provenance.cores} CPUs, Node ${provenance.node}, load average at the start ${provenance.loadAverageAtStart.join(' ')}\n`;
+  const { json, markdown } = resultFiles(options.out, options.only);
+  const data = { provenance, ...Object.fromEntries(results.map((result) => [result.name, result.data])) };
+  await writeFileAtomically(json, `${JSON.stringify(data, null, 2)}\n`);
+  await writeFileAtomically(markdown, [heading, ...results.map((r) => r.markdown)].join('\n'));
+  console.log(`\nResults: ${json} and ${basename(markdown)}`);
   return 0;
+}
+
+/**
+ * Where the results go: bench.json and bench.md for a run of the default suites, bench-<suite>.json
+ * and .md for --only. A run of one suite (the README's `--only transform --runs 20`, or
+ * `--only j1 --runs 5`) wrote bench.json too, and so replaced a full run's results with its own.
+ */
+export function resultFiles(out: string, only: SuiteName | undefined): { json: string; markdown: string } {
+  const name = only ? `bench-${only}` : 'bench';
+  return { json: join(out, `${name}.json`), markdown: join(out, `${name}.md`) };
+}
+
+/**
+ * What the results were measured on, as sweep.json records it: bench.json carried the measurements
+ * alone, with no date, commit, machine or load, so a file could not be told from another.
+ */
+function benchProvenance(argv: readonly string[], started: { date: string; load: number[] }) {
+  return {
+    date: started.date,
+    git: gitState(ROOT),
+    cpuModel: cpuModel(),
+    cores: cpus().length,
+    usableCpus: availableParallelism(),
+    node: process.version,
+    platform: `${process.platform}-${process.arch}`,
+    loadAverageAtStart: started.load,
+    command: ['npm run bench --', ...argv].join(' '),
+  };
 }
 
 function parseBenchOptions(argv: string[]): BenchOptions {
