@@ -7,7 +7,9 @@ import { readManifest } from './records.ts';
 /**
  * A source object was removed (S3 ObjectRemoved, or EventBridge Object Deleted): its outputs and
  * manifest go too, and its on-demand results when `transforms` is given, so a deleted upload
- * leaves nothing behind (people delete photos for privacy).
+ * leaves no outputs behind (people delete photos for privacy). Its quarantine copy and reason record,
+ * if it was quarantined, stay for the quarantine bucket's lifecycle: the function deletes nothing
+ * there.
  *
  * Only while the key is really gone: the source is looked up first, and if it exists (a newer
  * upload of the same key, or, in a versioned bucket, the permanent deletion of an older version

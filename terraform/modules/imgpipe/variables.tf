@@ -211,7 +211,7 @@ variable "pipeline_config_parameter_name" {
 }
 
 variable "delete_outputs" {
-  description = "Whether deleting a source object deletes its outputs and manifest too (IMGPIPE_DELETE_OUTPUTS, true or false; default true), so a deleted upload leaves nothing behind. The source bucket sends s3:ObjectRemoved:* events to the function either way: the status table and the Image Deleted event record deletions."
+  description = "Whether deleting a source object deletes its outputs and manifest too (IMGPIPE_DELETE_OUTPUTS, true or false; default true), so a deleted upload leaves no outputs published; its earlier versions stay in the source bucket for source_noncurrent_version_expiration_days and a quarantine copy of it, with its reason record, for quarantine_expiration_days. The source bucket sends s3:ObjectRemoved:* events to the function either way: the status table and the Image Deleted event record deletions."
   type        = bool
   default     = true
   nullable    = false
