@@ -466,9 +466,17 @@ async function quarantine(
         ...(ref.versionId === undefined ? {} : { versionId: ref.versionId }),
       });
     } catch (changed) {
+      if (!(changed instanceof ObjectChangedError || changed instanceof ObjectNotFoundError)) {
+        // Refused for good (S3 copies at most 5 GiB at once, and an upload too large to read may be
+        // larger; access denied): not quarantined, and every retry fails the same. The outputs of
+        // the content this upload replaced go now, as for a key too long for its quarantine:
+        // left, they stayed published under the key as if that content were still there.
+        if (changed instanceof StorageError && !changed.retryable)
+          await withdrawReplacedOutputs(ref, deps, base.etag ?? ref.etag, contentRejected);
+        throw changed;
+      }
       // Replaced or deleted since it was judged: what was judged is gone, and no retry brings it
       // back; the new content, or the removal, has its own event.
-      if (!(changed instanceof ObjectChangedError || changed instanceof ObjectNotFoundError)) throw changed;
       const since = changed instanceof ObjectChangedError ? 'its new content is' : 'its removal is';
       return {
         ...base,

@@ -23,7 +23,7 @@ import { sniffFormat } from '../../src/image/sniff.ts';
 import type { Encoder } from '../../src/pipeline/process-image.ts';
 import type { Manifest, QuarantineRecord } from '../../src/pipeline/records.ts';
 import { DynamoStatusStore } from '../../src/status/dynamodb.ts';
-import { S3Storage } from '../../src/storage/s3.ts';
+import { classifyS3Error, S3Storage } from '../../src/storage/s3.ts';
 import { getJson } from '../../src/storage/types.ts';
 import { readFixture } from '../support/fixtures.ts';
 import { startTestS3 } from '../support/s3.ts';
@@ -318,6 +318,46 @@ describe('S3 event handler', () => {
         ['quarantined', key],
       ]);
       expect(await exists(quarantine(), `objects/${key}`)).toBe(true);
+    });
+
+    it('withdraws the old outputs when the new version cannot be copied to quarantine for good (over the 5 GiB S3 copies at once)', async () => {
+      // S3 copies at most 5 GiB in one CopyObject; an upload larger than that (a multipart upload,
+      // far over maxBytes, so too-large without being read) cannot be copied to quarantine, and
+      // every retry fails the same. s3rver cannot hold such an object: the quarantine storage
+      // answers the copy as S3 does (InvalidRequest, HTTP 400, through S3Storage's own error
+      // mapping). The record fails, and the outputs of the photo it replaced stayed published under
+      // the key for good, as if the photo were still there.
+      const key = 'replaced/huge.jpg';
+      const outputs = await processValid(key);
+      const replacement = await upload(SOURCE, key, new Uint8Array(4096));
+      const runtime = config({ IMGPIPE_MAX_BYTES: '1024' });
+      class NoLargeCopies extends S3Storage {
+        override async copyFrom(): Promise<void> {
+          throw classifyS3Error(
+            Object.assign(
+              new Error(
+                'The specified copy source is larger than the maximum allowable size for a copy source: 5368709120',
+              ),
+              { name: 'InvalidRequest', $metadata: { httpStatusCode: 400 } },
+            ),
+            'copy',
+            this.locate(`objects/${key}`),
+          );
+        }
+      }
+      const handler = createS3EventHandler({
+        config: runtime,
+        sourceStorage: (bucket) => new S3Storage(s3.client, bucket),
+        output: output(),
+        quarantine: new NoLargeCopies(s3.client, QUARANTINE),
+        logger: new Logger({ serviceName: 'imgpipe-test' }),
+        metrics: new Metrics({ serviceName: 'imgpipe-test', namespace: 'imgpipe-test' }),
+      });
+      const { result: error } = await capture(() => handler(replacement).catch((e: unknown) => e));
+      expect(error).toBeInstanceOf(RecordsFailedError);
+      expect((error as Error).message).toContain('larger than the maximum allowable size for a copy source');
+      for (const output_ of outputs) expect(await exists(output(), output_), output_).toBe(false);
+      expect(await exists(output(), `manifests/${key}.json`)).toBe(false);
     });
 
     it('finishes a removal that stopped between the outputs and the manifest', async () => {
