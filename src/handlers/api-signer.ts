@@ -9,7 +9,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
  * Uploads are POST policies rather than presigned PUTs because S3 enforces a policy's conditions
  * itself: the exact key, the Content-Type, and the size (`content-length-range`), which a presigned
  * PUT cannot bound. A URL signed with the function's role credentials stops working when they
- * expire, even before its own expiry (Lambda's credentials last hours; the expiries here are minutes).
+ * expire, even before its own expiry: a download's is cut to their expiration where the SDK knows it.
  */
 export interface UploadRequest {
   readonly bucket: string;
@@ -35,6 +35,22 @@ export interface UrlSigner {
    * against the signature, so a HEAD sent to a GET's URL is refused 403.
    */
   download(bucket: string, key: string, expiresSeconds: number, method?: 'GET' | 'HEAD'): Promise<string>;
+  /**
+   * As download, with how long the URL works: `expiresSeconds`, or less when the credentials that
+   * sign it expire before (a presigned URL stops working with them, whatever its X-Amz-Expires).
+   */
+  presignDownload?(
+    bucket: string,
+    key: string,
+    expiresSeconds: number,
+    method?: 'GET' | 'HEAD',
+  ): Promise<PresignedDownload>;
+}
+
+export interface PresignedDownload {
+  readonly url: string;
+  /** Seconds from its signing that the URL works (its X-Amz-Expires). */
+  readonly expiresSeconds: number;
 }
 
 export class S3UrlSigner implements UrlSigner {
@@ -56,15 +72,34 @@ export class S3UrlSigner implements UrlSigner {
     return { method: 'POST', url, fields, expiresAt: policyExpiration(fields.Policy) };
   }
 
-  download(
+  async download(
     bucket: string,
     key: string,
     expiresSeconds: number,
     method: 'GET' | 'HEAD' = 'GET',
   ): Promise<string> {
+    return (await this.presignDownload(bucket, key, expiresSeconds, method)).url;
+  }
+
+  async presignDownload(
+    bucket: string,
+    key: string,
+    expiresSeconds: number,
+    method: 'GET' | 'HEAD' = 'GET',
+  ): Promise<PresignedDownload> {
     const input = { Bucket: bucket, Key: key };
     const command = method === 'HEAD' ? new HeadObjectCommand(input) : new GetObjectCommand(input);
-    return getSignedUrl(this.#client, command, { expiresIn: expiresSeconds });
+    // The credentials the presigner signs with (the client's provider, memoized: the SDK refreshes
+    // them only within 5 minutes of their expiration). Session credentials whose expiration the SDK
+    // knows (container credentials, SnapStart, AWS_CREDENTIAL_EXPIRATION) may end before the URL
+    // would: it is cut to their end, less a second for the signing's own clock.
+    const { expiration } = await this.#client.config.credentials();
+    const left =
+      expiration === undefined
+        ? Number.POSITIVE_INFINITY
+        : Math.floor((expiration.getTime() - Date.now()) / 1000) - 1;
+    const expiresIn = Math.max(1, Math.min(expiresSeconds, left));
+    return { url: await getSignedUrl(this.#client, command, { expiresIn }), expiresSeconds: expiresIn };
   }
 }
 

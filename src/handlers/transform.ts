@@ -23,7 +23,7 @@ import { inThreadEncoder, processImage } from '../pipeline/process-image.ts';
 import { readManifest, readQuarantineRecord } from '../pipeline/records.ts';
 import { S3Storage } from '../storage/s3.ts';
 import type { ObjectInfo, Storage } from '../storage/types.ts';
-import { S3UrlSigner, type UrlSigner } from './api-signer.ts';
+import { type PresignedDownload, S3UrlSigner, type UrlSigner } from './api-signer.ts';
 import { ApiError, type ApiResponse, type ErrorDetails, errorResponse, json } from './http.ts';
 import { type LambdaHandler, lambdaHandler, parameterProvider } from './lambda.ts';
 import type { HandlerDeps } from './objects.ts';
@@ -264,12 +264,8 @@ export function createTransformHandler(
       // and carries no ETag, so that a cached one is never revalidated (304) into a new lifetime
       // for its URL, which expires regardless; each request gets a new URL. Nor is it kept longer
       // than the response through the CDN would be: past a signed URL's exp, or max-age.
-      const location = await resultUrl(t, stored, method);
-      const lifetime = Math.min(
-        Math.max(0, t.config.redirectExpiresSeconds - 60),
-        t.config.maxAgeSeconds,
-        maxAge(request),
-      );
+      const { url: location, expiresSeconds } = await presignedResultUrl(t, stored, method);
+      const lifetime = Math.min(Math.max(0, expiresSeconds - 60), t.config.maxAgeSeconds, maxAge(request));
       const cacheControl = `private, max-age=${lifetime}`;
       return { statusCode: 302, headers: { ...headers, location, 'cache-control': cacheControl } };
     }
@@ -419,18 +415,32 @@ export function createTransformHandler(
       const path = stored.key.split('/').map(encodeURIComponent).join('/');
       return Promise.resolve(`${t.config.cdnUrl}/${path}?v=${encodeURIComponent(stored.etag)}`);
     }
+    return presignedResultUrl(t, stored, method).then(({ url }) => url);
+  }
+
+  /**
+   * The presigned URL, and how long it works: IMGPIPE_TRANSFORM_REDIRECT_EXPIRES_SECONDS, or less
+   * when the function's credentials expire first (the URL stops working with them).
+   */
+  async function presignedResultUrl(
+    t: Transform,
+    stored: ObjectInfo,
+    method: string,
+  ): Promise<PresignedDownload> {
     if (!t.signer)
       throw new ConfigError(
         TRANSFORM_ENV.cdnUrl,
         undefined,
         `A result over ${MAX_BUFFERED_BYTES} bytes needs ${TRANSFORM_ENV.cdnUrl} or S3 storage to presign`,
       );
-    return t.signer.download(
+    const args = [
       deps.config.outputBucket,
       stored.key,
       t.config.redirectExpiresSeconds,
       method === 'HEAD' ? 'HEAD' : 'GET',
-    );
+    ] as const;
+    if (t.signer.presignDownload) return t.signer.presignDownload(...args);
+    return { url: await t.signer.download(...args), expiresSeconds: t.config.redirectExpiresSeconds };
   }
 }
 

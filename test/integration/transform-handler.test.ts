@@ -12,6 +12,7 @@ import type { Context, LambdaFunctionURLEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { LOCAL_CREDENTIALS } from '../../src/cli/local-s3.ts';
 import { decode, encode } from '../../src/codecs/index.ts';
 import { parsePipelineConfig } from '../../src/config/document.ts';
 import { loadRuntimeConfig } from '../../src/config/index.ts';
@@ -26,7 +27,7 @@ import {
   SIGNING_KEYS_PLACEHOLDER,
 } from '../../src/handlers/transform.ts';
 import { signature, TRANSFORM_PARAMS } from '../../src/handlers/transform-request.ts';
-import { S3Storage } from '../../src/storage/s3.ts';
+import { createS3Client, S3Storage } from '../../src/storage/s3.ts';
 import type { Storage } from '../../src/storage/types.ts';
 import { readFixture } from '../support/fixtures.ts';
 import { startTestS3 } from '../support/s3.ts';
@@ -715,6 +716,63 @@ describe('a presigned redirect to a large result, on a signed URL with exp', () 
       now,
     });
     expect((await short(request(3600))).headers?.['cache-control']).toBe('private, max-age=60');
+  });
+});
+
+describe('a presigned redirect signed with credentials that expire before it would', () => {
+  it('is valid, and kept, no longer than the credentials that sign it', async () => {
+    // A presigned URL stops working when the session of the credentials that signed it ends,
+    // whatever its X-Amz-Expires: the function's role credentials (container credentials, a
+    // session with AWS_CREDENTIAL_EXPIRATION) may have less left than redirect_expires_seconds.
+    const name = 'expiring-credentials.png';
+    await putSolidPng(name, '#56789a');
+    const expiration = new Date(Date.now() + 600_000);
+    const client = createS3Client({
+      endpoint: s3.endpoint,
+      forcePathStyle: true,
+      region: 'us-east-1',
+      credentials: async () => ({ ...LOCAL_CREDENTIALS, sessionToken: 'session', expiration }),
+    });
+    const output = new S3Storage(client, OUTPUT);
+    const h = createTransformHandler(
+      { ...deps(), output },
+      {
+        env: {
+          IMGPIPE_TRANSFORM_SOURCE_BUCKET: SOURCE,
+          IMGPIPE_TRANSFORM_SIGNING: 'off',
+          IMGPIPE_TRANSFORM_REDIRECT_EXPIRES_SECONDS: '3600',
+        },
+      },
+    );
+    expect((await h(event(`/t/${name}`, 'w=30&fmt=png'))).statusCode).toBe(200);
+    // The stored result made large (from the same source version): a hit, redirected.
+    const stored: string[] = [];
+    for await (const info of output.list(`transforms/${name}/`)) stored.push(info.key);
+    const small = await output.get(stored[0]!);
+    await output.put(stored[0]!, new Uint8Array(MAX_BUFFERED_BYTES + 1), {
+      contentType: 'image/png',
+      metadata: small.metadata!,
+    });
+    for (const method of ['GET', 'HEAD']) {
+      const request = event(`/t/${name}`, 'w=30&fmt=png');
+      request.requestContext.http.method = method;
+      const redirect = await h(request);
+      expect(redirect.statusCode, method).toBe(302);
+      const location = new URL(String(redirect.headers?.location));
+      const at = /^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/.exec(location.searchParams.get('X-Amz-Date')!)!;
+      const signedAt = Date.parse(`${at[1]}-${at[2]}-${at[3]}T${at[4]}:${at[5]}:${at[6]}Z`);
+      const expires = Number(location.searchParams.get('X-Amz-Expires'));
+      // Not past the credentials' expiration, nor cut short of it by more than the signing took.
+      expect(signedAt + expires * 1000, method).toBeLessThanOrEqual(expiration.getTime());
+      expect(expires, method).toBeGreaterThan(500);
+      // Kept a minute less than the URL works, as with redirect_expires_seconds.
+      const cacheControl = String(redirect.headers?.['cache-control']);
+      expect(cacheControl, method).toMatch(/^private, max-age=\d+$/);
+      expect(Number(cacheControl.replace(/^.*=/, '')), method).toBeLessThanOrEqual(expires - 60);
+      // The URL works: S3 answers it (s3rver does not check the session's expiry).
+      const answer = await fetch(location, { method });
+      expect(answer.status, method).toBe(200);
+    }
   });
 });
 
