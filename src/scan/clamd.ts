@@ -76,7 +76,10 @@ export interface ClamdOptions {
   readonly maxBytes: number;
   /** The clamd executable; `clamd` on PATH by default. */
   readonly binary?: string;
-  /** How long loading the database may take before the start is abandoned. */
+  /**
+   * How long loading the database may take before the start is abandoned, and a reload too
+   * (LOAD_TIMEOUT_MS by default), in this process's running time.
+   */
   readonly startTimeoutMs?: number;
   /** Where clamd's own log lines go (stderr by default: CloudWatch in Lambda). */
   readonly log?: (line: string) => void;
@@ -127,6 +130,15 @@ function streamMaxLength(maxBytes: number): number {
  */
 export const MAX_SCAN_TIME_MS = 60_000;
 export const IDLE_TIMEOUT_MS = MAX_SCAN_TIME_MS + 15_000;
+/**
+ * How long clamd may take to load the database, or to reload it, before it is taken for hung: the
+ * official database's load is reported at 90-140 s in Lambda at the default memory (more at less
+ * memory), and a reload (ConcurrentDatabaseReload no) takes as long, clamd answering nothing
+ * meanwhile. At 120 s for the load, and IDLE_TIMEOUT_MS (75 s) for the reload's PING, a longer load
+ * was abandoned and started afresh at every attempt, never done, and every hourly reload had clamd
+ * killed as hung, the next scan loading the database afresh.
+ */
+export const LOAD_TIMEOUT_MS = 300_000;
 /** A pause between two polls of a starting clamd longer than this is a freeze, counted as this. */
 const FROZEN_GAP_MS = 1_000;
 /** What clamd names a scan cut short by one of its limits, with AlertExceedsMax on. */
@@ -157,10 +169,18 @@ export class Clamd {
   /** A connection to it stayed silent past its idle timeout: killed, never asked again. */
   #hung = false;
   readonly #commandTimeoutMs: number;
+  readonly #loadTimeoutMs: number;
 
-  private constructor(socket: string, child: ChildProcess, maxBytes: number, commandTimeoutMs: number) {
+  private constructor(
+    socket: string,
+    child: ChildProcess,
+    maxBytes: number,
+    commandTimeoutMs: number,
+    loadTimeoutMs: number,
+  ) {
     this.socket = socket;
     this.#commandTimeoutMs = commandTimeoutMs;
+    this.#loadTimeoutMs = loadTimeoutMs;
     this.maxBytes = maxBytes;
     this.streamMaxLength = streamMaxLength(maxBytes);
     this.#process = child;
@@ -234,8 +254,8 @@ export class Clamd {
       child.once('spawn', () => resolve());
     });
     await started;
-    const clamd = new Clamd(socket, child, maxBytes, options.commandTimeoutMs ?? IDLE_TIMEOUT_MS);
-    const limitMs = options.startTimeoutMs ?? 120_000;
+    const limitMs = options.startTimeoutMs ?? LOAD_TIMEOUT_MS;
+    const clamd = new Clamd(socket, child, maxBytes, options.commandTimeoutMs ?? IDLE_TIMEOUT_MS, limitMs);
     // The time spent waiting, less any time the process was frozen: Lambda freezes an environment
     // between invocations, and the scanner lets a long load go on across them (handlers/scanner.ts).
     let waitedMs = 0;
@@ -379,8 +399,11 @@ export class Clamd {
   async reload(): Promise<void> {
     const reply = await this.#command('zRELOAD\0');
     if (reply !== 'RELOADING') throw new ScannerError(`clamd refused to reload: ${reply}`);
-    // Scans wait while it reloads (ConcurrentDatabaseReload no); PING answers once it is done.
-    while ((await this.#command('zPING\0')) !== 'PONG') await sleep(25);
+    // Scans wait while it reloads (ConcurrentDatabaseReload no); PING answers once it is done, which
+    // takes as long as a load: waited for as long as one (LOAD_TIMEOUT_MS), not as a command.
+    const ping = () =>
+      this.#exchange((socket) => socket.write('zPING\0'), this.#loadTimeoutMs, { frozenUncounted: true });
+    while ((await ping()) !== 'PONG') await sleep(25);
     try {
       await this.scan(RELOAD_CHECK);
     } catch (error) {

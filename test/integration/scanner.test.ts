@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -597,6 +598,80 @@ describe.skipIf(!tools)('the malware scanner', () => {
     },
     COMMAND_TIMEOUT_MS + 60_000,
   );
+
+  it('waits for a reload that outlasts the time a command may go unanswered, as a reload of the official database does', async () => {
+    // clamd answers the reload's PING once the new database is loaded, which takes as long as a load
+    // (ClamAV's official database: 90-140 s in Lambda, past the 75 s a command may go unanswered).
+    // Here a database of 300,000 MD5 signatures, whose reload takes seconds, against a command
+    // timeout of 300 ms standing in for the 75 s: a clamd killed as hung at its reload was started
+    // afresh by the next scan, the whole database loaded again, every hour.
+    const hashes = Array.from(
+      { length: 300_000 },
+      (_, i) =>
+        `${createHash('md5').update(`imgpipe-${i}`).digest('hex')}:${1000 + i}:Imgpipe-Test-Bulk-${i}`,
+    );
+    const { dir, clamd } = await clamdOn(
+      'reload-long',
+      {
+        'bulk.hdb': `${hashes.join('\n')}\n`,
+        'first.ndb': signature('Imgpipe-Test-Long-First', 'first marker'),
+      },
+      { commandTimeoutMs: 300 },
+    );
+    try {
+      writeFileSync(join(dir, 'db', 'later.ndb'), signature('Imgpipe-Test-Long-Later', 'later marker'));
+      await clamd.reload();
+      expect(clamd.running).toBe(true);
+      expect(await clamd.scan(Buffer.from('a file with the later marker'))).toMatchObject({
+        infected: true,
+        signature: 'Imgpipe-Test-Long-Later.UNOFFICIAL',
+      });
+    } finally {
+      await clamd.stop();
+    }
+  }, 120_000);
+
+  it('waits for a database load longer than 120 s, as the official database’s can be in Lambda', async () => {
+    const dir = join(workDir, 'long-load');
+    mkdirSync(join(dir, 'db'), { recursive: true });
+    writeFileSync(join(dir, 'db', 'test.ndb'), signature('Imgpipe-Test-Long-Load', 'long marker'));
+    // clamd is started by a wrapper that waits for a file, which the test's clock writes once 150 s
+    // of waiting have gone by: a load that long, with no real wait. Each reading of the clock is
+    // half a second later than the last, under the gap counted as a freeze, until then.
+    const go = join(dir, 'go');
+    const wrapper = join(dir, 'clamd-when-told.sh');
+    writeFileSync(wrapper, `#!/bin/sh\nwhile [ ! -e '${go}' ]; do sleep 0.01; done\nexec clamd "$@"\n`, {
+      mode: 0o755,
+    });
+    const now = performance.now.bind(performance);
+    let advanced = 0;
+    const clock = vi.spyOn(performance, 'now').mockImplementation(() => {
+      if (advanced < 150_000) {
+        advanced += 500;
+        if (advanced >= 150_000) writeFileSync(go, '');
+      }
+      return now() + advanced;
+    });
+    let clamd: Clamd | undefined;
+    try {
+      clamd = await Clamd.start({
+        databaseDir: join(dir, 'db'),
+        workDir: join(dir, 'work'),
+        maxBytes: 1024 * 1024,
+        binary: wrapper,
+        log: () => {},
+      });
+      clock.mockRestore();
+      expect(advanced).toBe(150_000);
+      expect(await clamd.scan(Buffer.from('a file with the long marker'))).toMatchObject({
+        infected: true,
+        signature: 'Imgpipe-Test-Long-Load.UNOFFICIAL',
+      });
+    } finally {
+      clock.mockRestore();
+      await clamd?.stop();
+    }
+  }, 60_000);
 
   it('scans up to the maxBytes its input names, restarting clamd for streams longer than it took', async () => {
     await put(SIGNATURES, 'larger/test.ndb', signature('Imgpipe-Test-Tail', 'tail marker'));
