@@ -176,13 +176,16 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
     // What clamd writes for one stream (it, and what it unpacks) is held to the room /tmp has
     // (MaxFileSize, MaxScanSize: clamd.ts unpackLimitsMiB()): past it clamd reports
     // Heuristics.Limits.Exceeded.MaxScanSize, quarantined, where a full /tmp was an error every
-    // retry met again, and the upload ended failed.
-    const fs = await (deps.statfs ?? statfs)(deps.workDir);
+    // retry met again, and the upload ended failed. Measured once clamd's temporary folder is
+    // emptied of what a killed clamd left there.
     const clamd = await Clamd.start({
       databaseDir,
       workDir: deps.workDir,
       maxBytes,
-      tmpRoomBytes: tmpRoom(fs.bavail * fs.bsize),
+      tmpRoomBytes: async () => {
+        const fs = await (deps.statfs ?? statfs)(deps.workDir);
+        return tmpRoom(fs.bavail * fs.bsize);
+      },
       binary: deps.clamd,
       log: (line) => logger.debug('clamd', { line }),
     });

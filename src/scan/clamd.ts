@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -88,9 +88,10 @@ export interface ClamdOptions {
   /**
    * What clamd may write to workDir for one stream, in bytes (capacity.ts tmpRoom(): the free space,
    * the database there, less TMP_RESERVE_BYTES). MaxFileSize and MaxScanSize are held to half of it
-   * each (unpackLimitsMiB()). Unset: not bounded.
+   * each (unpackLimitsMiB()). Unset: not bounded. A function is called once the temporary folder
+   * is emptied, so that what a killed clamd left there is not counted.
    */
-  readonly tmpRoomBytes?: number;
+  readonly tmpRoomBytes?: number | (() => Promise<number>);
 }
 
 /**
@@ -193,6 +194,14 @@ export class Clamd {
   static async start(options: ClamdOptions): Promise<Clamd> {
     const { databaseDir, workDir, maxBytes } = options;
     await mkdir(workDir, { recursive: true });
+    // clamd's temporary files (the stream, what it unpacks) go to a folder of their own, emptied
+    // here: clamd removes them after each scan, but one killed (hung, or crashed) left them, and
+    // every later statfs counted them as used, so the capacity and the unpack limits stayed lower
+    // for the environment's life, uploads that fitted before quarantined as too-large. No other
+    // clamd runs on workDir by now (the scanner stops the previous one first).
+    const temporary = join(workDir, 'tmp');
+    await rm(temporary, { recursive: true, force: true });
+    await mkdir(temporary);
     const socket = join(workDir, 'clamd.sock');
     const config = join(workDir, 'clamd.conf');
     // The stream takes every object the pipeline would read. MaxScanSize and MaxFileSize apply to
@@ -201,14 +210,15 @@ export class Clamd {
     // (unpackLimitsMiB()), and AlertExceedsMax makes anything left unscanned past a limit a
     // Heuristics.Limits.Exceeded.* finding instead of `stream: OK`.
     const streamMiB = streamMaxLength(maxBytes) / MIB;
-    const unpack = unpackLimitsMiB(maxBytes, options.tmpRoomBytes);
+    const room = options.tmpRoomBytes;
+    const unpack = unpackLimitsMiB(maxBytes, typeof room === 'function' ? await room() : room);
     await writeFile(
       config,
       [
         'Foreground yes',
         `LocalSocket ${socket}`,
         `DatabaseDirectory ${databaseDir}`,
-        `TemporaryDirectory ${workDir}`,
+        `TemporaryDirectory ${temporary}`,
         `StreamMaxLength ${streamMiB}M`,
         `MaxScanSize ${unpack.maxScanSize}M`,
         `MaxFileSize ${unpack.maxFileSize}M`,

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32, deflateRawSync } from 'node:zlib';
@@ -438,6 +439,76 @@ describe.skipIf(!tools)('the malware scanner', () => {
       }
       await clamd.stop();
     }
+  }, 60_000);
+
+  it('clears what a killed clamd left in its temporary folder before starting another, rather than scanning less for good', async () => {
+    const MiB = 1024 * 1024;
+    await put(SIGNATURES, 'leftover/test.ndb', signature('Imgpipe-Test-Leftover', 'leftover marker'));
+    await put(SOURCE, 'leftover-small.txt', 'a file with the leftover marker in it');
+    await put(
+      SOURCE,
+      'leftover-large.bin',
+      Buffer.concat([Buffer.alloc(2 * MiB), Buffer.from('leftover marker')]),
+    );
+    const dir = join(workDir, 'leftover');
+    // A /tmp of its own size, every file under the task's folder counted as used (a statfs figure
+    // from what is really there): 7 MiB beside what is kept for clamd's other files, so 3 MiB for a
+    // stream, half of it.
+    const used = (path: string): number =>
+      readdirSync(path, { withFileTypes: true }).reduce((sum, entry) => {
+        const full = join(path, entry.name);
+        return sum + (entry.isDirectory() ? used(full) : entry.isFile() ? statSync(full).size : 0);
+      }, 0);
+    const bsize = 4096;
+    const size = TMP_RESERVE_BYTES + 7 * MiB;
+    const scan = createScanTask({
+      ...deps('leftover', { prefix: 'leftover/' }),
+      statfs: async (path: string) => ({ bavail: Math.floor((size - used(path)) / bsize), bsize }),
+    });
+    tasks.push(scan);
+    const maxBytes = 4 * MiB;
+    const small = { object: { bucket: SOURCE, key: 'leftover-small.txt' }, maxBytes };
+    const large = { object: { bucket: SOURCE, key: 'leftover-large.bin' }, maxBytes };
+    expect(await scan(small)).toMatchObject({ status: 'rejected', rejection: { reason: 'malware' } });
+    // A stream clamd is writing to its temporary file when it hangs: 4 MiB of it sent, the rest never.
+    const stream = connect(join(dir, 'clamd.sock'));
+    await new Promise((resolve) => stream.once('connect', resolve));
+    const header = Buffer.alloc(4);
+    header.writeUInt32BE(4 * MiB);
+    stream.write(Buffer.concat([Buffer.from('zINSTREAM\0'), header, Buffer.alloc(4 * MiB)]));
+    stream.on('error', () => {});
+    while (used(dir) < 4 * MiB) await new Promise((resolve) => setTimeout(resolve, 20));
+    const pid = Number(
+      execFileSync(
+        'pgrep',
+        ['-P', String(process.pid), '-f', '--', `--config-file=${join(dir, 'clamd.conf')}`],
+        {
+          encoding: 'utf8',
+        },
+      )
+        .trim()
+        .split('\n')[0],
+    );
+    process.kill(pid, 'SIGSTOP');
+    try {
+      // The hung clamd is killed by the scan that finds it silent, as in Lambda.
+      const context = { getRemainingTimeInMillis: () => 6_000 } as Context;
+      await expect(scan(small, context)).rejects.toMatchObject({ name: 'Imgpipe.Transient' });
+    } finally {
+      stream.destroy();
+      try {
+        process.kill(pid, 'SIGCONT');
+      } catch {
+        // Already gone.
+      }
+    }
+    // The retry starts another clamd: what the killed one wrote is no longer there to take half of
+    // the room, and the 2 MiB object is scanned, not quarantined as too-large.
+    const retry = { getRemainingTimeInMillis: () => 100_000 } as Context;
+    expect(await scan(large, retry)).toMatchObject({
+      status: 'rejected',
+      rejection: { reason: 'malware', details: { signature: 'Imgpipe-Test-Leftover.UNOFFICIAL' } },
+    });
   }, 60_000);
 
   it('lets a database load that outlasts an invocation go on into the retry, instead of starting it afresh', async () => {
