@@ -102,6 +102,19 @@ export function waitLimit(
 export const DATABASE_FILE =
   /\.(cvd|cld|cud|ndb|hdb|hsb|mdb|msb|ldb|cdb|fp|sfp|ign2|pdb|gdb|wdb|ftm|yar|yara|cbc|crb|info|cat|idb|ign)$/;
 /**
+ * The database files that hold signatures. The others only qualify them: ignore lists (.ign,
+ * .ign2), false-positive lists (.fp, .sfp), trusted certificates (.crb), file types (.ftm),
+ * descriptions (.info, .cat). clamd started on those alone has no signature and answers every
+ * stream "OK": such a database is refused as a missing one is.
+ */
+const SIGNATURE_FILE = /\.(cvd|cld|cud|ndb|hdb|hsb|mdb|msb|ldb|cdb|pdb|gdb|wdb|yar|yara|cbc|idb)$/;
+
+/** Whether the database's files hold signatures (SIGNATURE_FILE). */
+function holdsSignatures(files: Map<string, string>): boolean {
+  return [...files.keys()].some((name) => SIGNATURE_FILE.test(name));
+}
+
+/**
  * freshclam's own state, beside the database in S3 but no part of it: the installation's UUID and,
  * after a mirror answered 429 (too many requests), the cool-down's end, which freshclam honours
  * only if it finds the file again. ClamAV asks that it be kept.
@@ -165,9 +178,13 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
   async function startEngine(maxBytes: number): Promise<Clamd> {
     const started = performance.now();
     const files = await listDatabase(deps);
-    if (files.size === 0) {
+    if (!holdsSignatures(files)) {
+      const held =
+        files.size === 0
+          ? ':'
+          : `: none of its files (${[...files.keys()].sort().join(', ')}) holds signatures;`;
       throw new ScannerError(
-        `No ClamAV database under ${deps.signatures.locate(deps.signaturesPrefix)}: run the signature updater first`,
+        `No ClamAV database under ${deps.signatures.locate(deps.signaturesPrefix)}${held} run the signature updater first`,
         { retryable: false },
       );
     }
@@ -282,8 +299,9 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
 
   async function reloadIfChanged(clamd: Clamd): Promise<void> {
     const files = await listDatabase(deps);
+    // A database without signatures is not loaded over one with them (startEngine refuses it too).
     const changed =
-      files.size > 0 &&
+      holdsSignatures(files) &&
       (files.size !== loaded.size || [...files].some(([name, etag]) => loaded.get(name) !== etag));
     if (!changed) return;
     databaseBytes = await downloadDatabase(deps, databaseDir, files);

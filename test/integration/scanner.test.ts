@@ -945,6 +945,39 @@ describe.skipIf(!tools)('the malware scanner', () => {
     expect(lines.filter((line) => String(line.message).includes('reserved key'))).toEqual([]);
   });
 
+  it('refuses to scan, and to reload, a database of files that hold no signature, instead of passing every upload', async () => {
+    // An ignore list (.ign2, ClamAV's way to silence a false positive) and a false-positive list
+    // (.fp) put under the prefix before the first update: clamd starts on them with no signature
+    // at all, and answers every stream "OK", EICAR included.
+    await put(SIGNATURES, 'no-signatures/local.ign2', 'Imgpipe-Test-Ignored\n');
+    await put(
+      SIGNATURES,
+      'no-signatures/local.fp',
+      `${createHash('md5').update('x').digest('hex')}:1:Imgpipe-Test-Fp\n`,
+    );
+    await put(SOURCE, 'no-signatures.com', EICAR);
+    const scan = createScanTask(deps('no-signatures', { prefix: 'no-signatures/', refreshMs: 0 }));
+    tasks.push(scan);
+    const object = { object: { bucket: SOURCE, key: 'no-signatures.com' } };
+    await expect(scan(object)).rejects.toMatchObject({
+      name: 'Imgpipe.Failed',
+      message: `ScannerError: No ClamAV database under s3://${SIGNATURES}/no-signatures/: none of its files (local.fp, local.ign2) holds signatures; run the signature updater first`,
+    });
+    // With signatures, it scans; a later database of such files alone is not reloaded: the one
+    // loaded goes on.
+    await put(SIGNATURES, 'no-signatures/eicar.ndb', signature('Eicar-Test-Signature', EICAR));
+    expect(await scan(object)).toMatchObject({
+      status: 'rejected',
+      rejection: { reason: 'malware', details: { signature: 'Eicar-Test-Signature.UNOFFICIAL' } },
+    });
+    await new S3Storage(s3.client, SIGNATURES).delete('no-signatures/eicar.ndb');
+    await put(SIGNATURES, 'no-signatures/other.ign2', 'Imgpipe-Test-Other\n');
+    expect(await scan(object)).toMatchObject({
+      status: 'rejected',
+      rejection: { reason: 'malware', details: { signature: 'Eicar-Test-Signature.UNOFFICIAL' } },
+    });
+  });
+
   it('reports freshclam’s own words when the update fails, and leaves the database in S3 as it was', async () => {
     await put(SIGNATURES, 'update/first.ndb', signature('Imgpipe-Test-First', 'first marker'));
     const update = createSignatureUpdater(deps('update', { prefix: 'update/' }));
