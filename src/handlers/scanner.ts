@@ -323,6 +323,7 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
       tmpFreeBytes: fs.bavail * fs.bsize,
       tmpDir: deps.workDir,
       databaseBytes,
+      maxFileSizeBytes: clamd.maxFileSizeBytes,
     });
   }
 

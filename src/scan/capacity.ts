@@ -56,6 +56,11 @@ export interface CapacityInputs {
   readonly tmpDir: string;
   /** The database's size on disk (in the temporary folder's file system), for the message. */
   readonly databaseBytes: number;
+  /**
+   * clamd's MaxFileSize in bytes, held to half of the room /tmp had when clamd started
+   * (clamd.ts unpackLimitsMiB()); undefined when not known.
+   */
+  readonly maxFileSizeBytes?: number | undefined;
 }
 
 export interface ScanCapacity {
@@ -93,6 +98,16 @@ export function scanCapacity(inputs: CapacityInputs): ScanCapacity {
       bytes: Math.floor(tmpRoom(inputs.tmpFreeBytes) / 2 / MiB) * MiB,
       limit: 'tmp',
       explanation: `the temporary storage: ${inputs.tmpFreeBytes} bytes free where clamd writes the stream before scanning it (${inputs.tmpDir}, beside the database's ${inputs.databaseBytes}) less ${TMP_RESERVE_BYTES} kept for clamd's other temporary files, half of the rest (in whole MiB) kept for what clamd unpacks from it`,
+    });
+  }
+  // Fixed when clamd started, from the room /tmp had then: with more room now (a database replaced by
+  // a smaller one at a reload, say) the figure above exceeds it, and an object between the two was
+  // answered Heuristics.Limits.Exceeded.MaxFileSize, unscanned, and quarantined as malware.
+  if (inputs.maxFileSizeBytes !== undefined) {
+    candidates.push({
+      bytes: inputs.maxFileSizeBytes,
+      limit: 'tmp',
+      explanation: `clamd's MaxFileSize of ${inputs.maxFileSizeBytes} bytes, half of the room the temporary storage (${inputs.tmpDir}) had when clamd started, past which it scans nothing (Heuristics.Limits.Exceeded.MaxFileSize)`,
     });
   }
   return candidates.reduce((least, next) => (next.bytes < least.bytes ? next : least));

@@ -165,6 +165,11 @@ export class Clamd {
   /** The largest stream it was started for (maxBytes), and its StreamMaxLength in bytes. */
   readonly maxBytes: number;
   readonly streamMaxLength: number;
+  /**
+   * Its MaxFileSize in bytes, set when it started (unpackLimitsMiB()): a stream over it is
+   * Heuristics.Limits.Exceeded.MaxFileSize, unscanned (capacity.ts counts it). Unset: not known.
+   */
+  maxFileSizeBytes?: number;
   readonly #process: ChildProcess;
   #exited: string | undefined;
   /** A connection to it stayed silent past its idle timeout: killed, never asked again. */
@@ -266,6 +271,7 @@ export class Clamd {
     await started;
     const limitMs = options.startTimeoutMs ?? LOAD_TIMEOUT_MS;
     const clamd = new Clamd(socket, child, maxBytes, options.commandTimeoutMs ?? IDLE_TIMEOUT_MS, limitMs);
+    clamd.maxFileSizeBytes = unpack.maxFileSize * MIB;
     // The time spent waiting, less any time the process was frozen: Lambda freezes an environment
     // between invocations, and the scanner lets a long load go on across them (handlers/scanner.ts).
     let waitedMs = 0;

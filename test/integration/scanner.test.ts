@@ -845,6 +845,32 @@ describe.skipIf(!tools)('the malware scanner', () => {
     });
   });
 
+  it('counts clamd’s MaxFileSize, set from the room /tmp had when it started, in the capacity, rather than quarantining a larger object as malware', async () => {
+    const MiB = 1024 * 1024;
+    await put(SIGNATURES, 'start-room/test.ndb', signature('Imgpipe-Test-Tail', 'tail marker'));
+    await put(SOURCE, 'start-room.bin', Buffer.concat([Buffer.alloc(2 * MiB), Buffer.from('tail marker')]));
+    // /tmp had 2 MiB of room when clamd started (MaxFileSize 1M) and 8 MiB at the scan, as after a
+    // reload that replaced the database with a smaller one (statfs figures, no disk filled).
+    const bsize = 4096;
+    let calls = 0;
+    const scan = createScanTask({
+      ...deps('start-room', { prefix: 'start-room/' }),
+      statfs: async () => ({ bavail: (TMP_RESERVE_BYTES + (calls++ === 0 ? 2 : 8) * MiB) / bsize, bsize }),
+    });
+    tasks.push(scan);
+    const refused = await scan({ object: { bucket: SOURCE, key: 'start-room.bin' }, maxBytes: 4 * MiB });
+    expect(refused).toMatchObject({
+      status: 'rejected',
+      rejection: {
+        reason: 'too-large',
+        details: { bytes: 2 * MiB + 'tail marker'.length, scanCapacity: MiB, scanCapacityLimit: 'tmp' },
+      },
+    });
+    expect((refused as unknown as { rejection: { message: string } }).rejection.message).toContain(
+      `can scan: ${MiB} bytes, set by clamd's MaxFileSize`,
+    );
+  });
+
   it('fails, as changed content, an object replaced after its inspection by one too large to scan, instead of quarantining it (a bucket without versions)', async () => {
     const MiB = 1024 * 1024;
     await put(SIGNATURES, 'replaced/test.ndb', signature('Imgpipe-Test-Tail', 'tail marker'));
