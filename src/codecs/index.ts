@@ -342,7 +342,14 @@ export async function toSrgb(image: RawImage, icc: Uint8Array, layout: PixelLayo
   return withColourEngine((engine) => engine.toSrgb(image, icc, layout));
 }
 
-export { type NclxProfile, nclxProfile, SRGB_PRIMARIES, srgbTransfer } from './nclx.ts';
+export {
+  NCLX_SOURCE_NAMES,
+  type NclxProfile,
+  type NclxSource,
+  nclxProfile,
+  SRGB_PRIMARIES,
+  srgbTransfer,
+} from './nclx.ts';
 
 /** The CMYK profile for a CMYK JPEG that embeds none (colour/PROVENANCE.md). */
 export function standardCmykProfile(): Promise<Uint8Array> {

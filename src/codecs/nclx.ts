@@ -65,6 +65,17 @@ const UNSUPPORTED_TRANSFERS: Readonly<Record<number, string>> = {
 /** The transfers that give sRGB's curve: with sRGB primaries, such an image needs no conversion. */
 export const srgbTransfer = (transfer: number): boolean => TRANSFERS[transfer]?.curve === SRGB_CURVE;
 
+/**
+ * Where a file's code points were read, as a warning names it: a HEIF `colr` box of type nclx, or
+ * (a file without one) the coded image's AV1 sequence header (color_config) or HEVC VUI.
+ */
+export type NclxSource = 'colr' | 'av1' | 'hevc';
+export const NCLX_SOURCE_NAMES: Readonly<Record<NclxSource, string>> = {
+  colr: 'nclx box',
+  av1: 'AV1 sequence header',
+  hevc: 'HEVC VUI',
+};
+
 export type NclxProfile =
   | { readonly icc: Uint8Array; readonly description: string }
   | { readonly unsupported: string };
@@ -74,18 +85,24 @@ export type NclxProfile =
  * not matter; or why there is none: primaries or a transfer we do not decode (HDR's PQ and HLG
  * are not tone-mapped), named with their code points.
  */
-export function nclxProfile(primaries: number, transfer: number, gray = false): NclxProfile {
+export function nclxProfile(
+  primaries: number,
+  transfer: number,
+  gray = false,
+  source: NclxSource = 'colr',
+): NclxProfile {
+  const subject = source === 'colr' ? "The nclx colour description's" : `The ${NCLX_SOURCE_NAMES[source]}'s`;
   const p = PRIMARIES[primaries === 2 ? 1 : primaries];
   const t = TRANSFERS[transfer];
   if (!t) {
     const name = UNSUPPORTED_TRANSFERS[transfer];
     return {
-      unsupported: `The nclx colour description's transfer characteristics ${transfer}${name ? ` (${name})` : ''} (ITU-T H.273) are not supported${name?.endsWith('HDR') ? ': HDR is not tone-mapped' : ''}`,
+      unsupported: `${subject} transfer characteristics ${transfer}${name ? ` (${name})` : ''} (ITU-T H.273) are not supported${name?.endsWith('HDR') ? ': HDR is not tone-mapped' : ''}`,
     };
   }
   if (!p && !gray)
     return {
-      unsupported: `The nclx colour description's colour primaries ${primaries} (ITU-T H.273) are not supported`,
+      unsupported: `${subject} colour primaries ${primaries} (ITU-T H.273) are not supported`,
     };
   const description = gray
     ? `nclx grey, ${t.name} transfer`

@@ -118,6 +118,8 @@ export interface ColourFacts {
    * `colr` box's, or without one the coded image's (AV1 sequence header, HEVC VUI).
    */
   readonly nclx?: { readonly primaries: number; readonly transfer: number; readonly matrix: number };
+  /** Where `nclx` was read: a `colr` box, the AV1 sequence header (`av1`) or the HEVC VUI (`hevc`). */
+  readonly nclxSource?: 'colr' | 'av1' | 'hevc';
   /** What was wrong with the colour information, for the manifest. */
   readonly warnings: readonly string[];
 }
@@ -1356,7 +1358,7 @@ interface HeifItems {
 type CodedLayout = { readonly bitDepth: number; readonly chroma: ChromaLayout };
 
 /** The first coded image's layout, and the colour its bitstream describes (for a file without `colr`). */
-type FirstCoded = CodedLayout & { readonly colour?: CodePoints };
+type FirstCoded = CodedLayout & { readonly colour?: CodePoints & { readonly from: 'av1' | 'hevc' } };
 
 /** The item types of coded images whose frame size is checked against `ispe`: AV1 and HEVC. */
 const CODED_ITEMS = new Set(['av01', 'hvc1']);
@@ -1409,7 +1411,11 @@ function checkCodedSizes(r: Reader, heif: HeifItems): FirstCoded | undefined {
       }
       const colour = (hevc ? headers.at(-1) : headers[0])?.colour;
       if (!first && headers[0])
-        first = { bitDepth: headers[0].bitDepth, chroma: headers[0].chroma, ...(colour && { colour }) };
+        first = {
+          bitDepth: headers[0].bitDepth,
+          chroma: headers[0].chroma,
+          ...(colour && { colour: { ...colour, from: hevc ? 'hevc' : 'av1' } }),
+        };
     }
   }
   return first;
@@ -2169,7 +2175,7 @@ function firstIccpColour(chunk: Uint8Array | undefined): ColourFacts {
  * points. Without a `colr` box, the code points the coded image's bitstream carries (`coded`: an AV1
  * sequence header's color_config, a HEVC VUI), as libavif and libheif take them; a `colr` box wins.
  */
-function heifColour(r: Reader, properties: readonly Box[], coded?: CodePoints): ColourFacts {
+function heifColour(r: Reader, properties: readonly Box[], coded?: FirstCoded['colour']): ColourFacts {
   let nclx: ColourFacts['nclx'];
   for (const colr of properties.filter((b) => b.type === 'colr')) {
     const type = r.fourcc(colr.body, 'colr box');
@@ -2182,8 +2188,10 @@ function heifColour(r: Reader, properties: readonly Box[], coded?: CodePoints): 
         matrix: r.u16(colr.body + 8, 'colr box'),
       };
   }
-  nclx ??= coded;
-  return nclx ? { nclx, warnings: [] } : { warnings: [] };
+  if (nclx) return { nclx, nclxSource: 'colr', warnings: [] };
+  if (!coded) return { warnings: [] };
+  const { from, ...points } = coded;
+  return { nclx: points, nclxSource: from, warnings: [] };
 }
 
 /** The largest ICC profile we take (CMYK press profiles are a few MB at most). */

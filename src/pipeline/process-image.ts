@@ -10,6 +10,8 @@ import {
   describeProfile,
   encode,
   type JpegRows,
+  NCLX_SOURCE_NAMES,
+  type NclxSource,
   nclxProfile,
   type PixelLayout,
   resize,
@@ -668,6 +670,8 @@ interface ColourPlan {
   icc?: Uint8Array;
   profile?: string;
   source?: ColourResult['source'];
+  /** Where a made profile's code points were read (`source` 'nclx'), for its warnings. */
+  nclxSource?: NclxSource;
   readonly warnings: string[];
   converted: boolean;
   result(): ColourResult;
@@ -720,7 +724,8 @@ async function colourPlan(header: ImageHeader): Promise<ColourPlan> {
     if (!nclx) return plan;
     const gray = header.layout.channels <= 2;
     if ((gray || SRGB_PRIMARIES.has(nclx.primaries)) && srgbTransfer(nclx.transfer)) return plan;
-    const made = nclxProfile(nclx.primaries, nclx.transfer, gray);
+    const from = header.colour.nclxSource ?? 'colr';
+    const made = nclxProfile(nclx.primaries, nclx.transfer, gray, from);
     if ('unsupported' in made) {
       plan.warnings.push(`${made.unsupported}: the image is taken as sRGB`);
       return plan;
@@ -730,6 +735,7 @@ async function colourPlan(header: ImageHeader): Promise<ColourPlan> {
       icc: made.icc,
       profile: made.description,
       source: 'nclx',
+      nclxSource: from,
     });
   }
   const info = await describe(icc);
@@ -768,10 +774,10 @@ async function convertColour(image: RawImage, plan: ColourPlan): Promise<RawImag
       plan.profile = (await describeProfile(plan.icc)).description;
       return convertColour(image, plan);
     }
-    // A profile built from an nclx box's code points: the file embeds none.
+    // A profile built from code points (an nclx box's, or the bitstream's): the file embeds none.
     const what =
       plan.source === 'nclx'
-        ? `The colour the nclx box describes (${plan.profile})`
+        ? `The colour the ${NCLX_SOURCE_NAMES[plan.nclxSource ?? 'colr']} describes (${plan.profile})`
         : 'The embedded ICC profile';
     plan.warnings.push(`${what} cannot be used: ${error.message}; the image is taken as sRGB`);
     plan.icc = undefined;

@@ -111,10 +111,12 @@ describe('AVIF without a colr box: the AV1 sequence header’s colour', () => {
   it('reads color_config’s code points when there is no colr box, and the colr box’s when there is', async () => {
     expect(probeImage('avif', await cardAvif([12, 13])).colour).toEqual({
       nclx: { primaries: 12, transfer: 13, matrix: 0 },
+      nclxSource: 'av1',
       warnings: [],
     });
     expect(probeImage('avif', await cardAvif([12, 13], [nclxBox(1, 13, 0)])).colour).toEqual({
       nclx: { primaries: 1, transfer: 13, matrix: 0 },
+      nclxSource: 'colr',
       warnings: [],
     });
   });
@@ -137,14 +139,20 @@ describe('AVIF without a colr box: the AV1 sequence header’s colour', () => {
     expect(described.png.equals((await processed(await cardAvif([2, 2]))).png)).toBe(true);
   });
 
-  it('takes an HDR transfer in the sequence header as sRGB with the nclx warning', async () => {
+  it('takes an HDR transfer in the sequence header as sRGB, with a warning naming the sequence header', async () => {
+    // The file has no nclx box: the warning names where the code points were read.
     const result = await processImage(await cardAvif([9, 16]), full);
     expect(result.colour).toEqual({
       converted: false,
       warnings: [
-        "The nclx colour description's transfer characteristics 16 (PQ (SMPTE ST 2084), HDR) (ITU-T H.273) are not supported: HDR is not tone-mapped: the image is taken as sRGB",
+        "The AV1 sequence header's transfer characteristics 16 (PQ (SMPTE ST 2084), HDR) (ITU-T H.273) are not supported: HDR is not tone-mapped: the image is taken as sRGB",
       ],
     });
+    // With an nclx box of the same code points, the box is named.
+    const boxed = await processImage(await cardAvif([9, 16], [nclxBox(9, 16, 0)]), full);
+    expect(boxed.colour.warnings).toEqual([
+      "The nclx colour description's transfer characteristics 16 (PQ (SMPTE ST 2084), HDR) (ITU-T H.273) are not supported: HDR is not tone-mapped: the image is taken as sRGB",
+    ]);
   });
 });
 
@@ -181,6 +189,7 @@ describe.skipIf(!hasTool('heif-enc') || !hasTool('convert'))(
       for (const extra of [[], ['scaling-list=default'], ['preset=veryslow'], ['ref=4', 'bframes=3']]) {
         expect(probeImage('heic', vuiHeic([...P3, ...extra])).colour, extra.join()).toEqual({
           nclx: { primaries: 12, transfer: 13, matrix: 6 },
+          nclxSource: 'hevc',
           warnings: [],
         });
       }
@@ -196,6 +205,16 @@ describe.skipIf(!hasTool('heif-enc') || !hasTool('convert'))(
       expect(box.colour).toEqual(DISPLAY_P3);
       expect(bitstream.png.equals(box.png)).toBe(true);
       expect((await processed(vuiHeic([]))).png.equals(bitstream.png)).toBe(false);
+    });
+
+    it('names the HEVC VUI in the warning for a transfer it cannot take', async () => {
+      const result = await processImage(vuiHeic(['colorprim=bt2020', 'transfer=smpte2084']), full);
+      expect(result.colour).toEqual({
+        converted: false,
+        warnings: [
+          "The HEVC VUI's transfer characteristics 16 (PQ (SMPTE ST 2084), HDR) (ITU-T H.273) are not supported: HDR is not tone-mapped: the image is taken as sRGB",
+        ],
+      });
     });
 
     it('lets a colr box win over the VUI, as libheif does', async () => {
@@ -305,6 +324,7 @@ describe('HEVC sequence parameter set: the VUI behind every field before it', ()
     ]);
     expect(probeImage('heic', heicWith(spsNal(sps))).colour).toEqual({
       nclx: { primaries: 12, transfer: 13, matrix: 6 },
+      nclxSource: 'hevc',
       warnings: [],
     });
   });
