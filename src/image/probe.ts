@@ -319,7 +319,8 @@ class Reader {
 
   fourcc(offset: number, what: string): string {
     this.need(offset, 4, what);
-    return String.fromCharCode(...this.bytes.subarray(offset, offset + 4));
+    const b = this.bytes;
+    return String.fromCharCode(b[offset]!, b[offset + 1]!, b[offset + 2]!, b[offset + 3]!);
   }
 
   corrupt(what: string, details: Record<string, unknown> = {}): InvalidImageError {
@@ -607,7 +608,12 @@ function probePng(r: Reader): Facts {
   let paletteAt: number | undefined;
   let transparencyAt: number | undefined;
   let offset = 8;
-  for (;;) {
+  for (let chunks = 1; ; chunks++) {
+    if (chunks > MAX_PNG_CHUNKS)
+      throw r.corrupt(
+        `it has more than ${MAX_PNG_CHUNKS} chunks (chunk ${chunks} at byte ${offset}, of ${r.length} bytes)`,
+        { chunks, maxChunks: MAX_PNG_CHUNKS, offset },
+      );
     const length = r.u32(offset, 'chunk header');
     const type = r.fourcc(offset + 4, 'chunk header');
     if (!/^[A-Za-z]{4}$/.test(type))
@@ -729,6 +735,15 @@ function probePng(r: Reader): Facts {
     ...(skipped.length > 0 && { pngSkippedChunks: skipped }),
   };
 }
+
+/**
+ * The most chunks a PNG may have, IEND included: 2^20. An encoder writes its image data in chunks of
+ * 8 KiB (libpng's default) to 64 KiB or one chunk, so a file of the largest maxBytes (5 GiB) has
+ * at most about 655,000; a hostile one of empty chunks has one every 12 bytes (2.8 million in
+ * 32 MiB, 450 million in 5 GiB), each walked here before any deadline applies (the decode's
+ * watchdog starts later): 2.8 million took 2-6 s to probe on a shared 2-core machine.
+ */
+export const MAX_PNG_CHUNKS = 1 << 20;
 
 /** PNG's colour types (PNG 11.2.2) and the bit depths each allows. */
 const PNG_COLOUR_TYPES: Readonly<Record<number, string>> = {

@@ -8,7 +8,7 @@ import { InvalidImageError } from '../../../src/core/errors.ts';
 import { type InputFormat, isInputFormat } from '../../../src/core/formats.ts';
 import { parseSequenceHeader } from '../../../src/image/av1.ts';
 import { inspectImage } from '../../../src/image/inspect.ts';
-import { MAX_JPEG_SCANS, probeImage } from '../../../src/image/probe.ts';
+import { MAX_JPEG_SCANS, MAX_PNG_CHUNKS, probeImage } from '../../../src/image/probe.ts';
 import { buildAvif, findBox, topLevelBox, withTrack } from '../../support/avif.ts';
 import { fixtures, readFixture } from '../../support/fixtures.ts';
 import { inFreshProcess } from '../../support/fresh.ts';
@@ -935,6 +935,40 @@ describe('probeImage on PNG: chunks its decoder is not given', () => {
       { start: afterTrns, end: afterTrns + 2 * empty.length },
     ]);
     expect(header).toMatchObject({ width: 4, height: 4, hasAlpha: true });
+  });
+});
+
+describe('probeImage on PNG: the number of chunks', () => {
+  /** A 4x4 PNG of `total` chunks: its own (IHDR, IDAT, IEND) and empty ones after IHDR. */
+  const withChunks = (total: number) => {
+    const png = Buffer.from(writePng(4, 4));
+    let own = 0;
+    for (let at = 8; at < png.length; at += 12 + png.readUInt32BE(at)) own++;
+    const empty = chunk('zzZz', Buffer.alloc(0));
+    return Buffer.concat([
+      png.subarray(0, 33),
+      Buffer.alloc((total - own) * empty.length, empty),
+      png.subarray(33),
+    ]);
+  };
+
+  it(`refuses a file of more than ${MAX_PNG_CHUNKS} chunks, naming the count, and takes one of that many`, () => {
+    // Empty chunks, one every 12 bytes: 2.8 million in 32 MiB took seconds to walk, before any deadline.
+    expect(probeImage('png', withChunks(MAX_PNG_CHUNKS))).toMatchObject({ width: 4, height: 4 });
+    const over = withChunks(MAX_PNG_CHUNKS + 1);
+    const error = (() => {
+      try {
+        probeImage('png', over);
+      } catch (caught) {
+        return caught;
+      }
+    })();
+    expect(error).toBeInstanceOf(InvalidImageError);
+    expect(error).toMatchObject({
+      reason: 'corrupt',
+      message: `The png file is malformed: it has more than ${MAX_PNG_CHUNKS} chunks (chunk ${MAX_PNG_CHUNKS + 1} at byte ${over.length - 12}, of ${over.length} bytes)`,
+      details: { format: 'png', chunks: MAX_PNG_CHUNKS + 1, maxChunks: MAX_PNG_CHUNKS },
+    });
   });
 });
 
