@@ -1409,6 +1409,10 @@ function checkCodedSizes(r: Reader, heif: HeifItems): FirstCoded | undefined {
         { format: r.format, item, itemType: type ?? null, role },
       );
     }
+    // libavif decodes a grid only if its tiles agree in bit depth, chroma layout and the colour
+    // code points their bitstreams give (unspecified, 2, when absent), whatever a colr box says;
+    // else it fails with only "Decoding error". libheif takes the first tile's.
+    let firstTile: { item: number; header: CodedHeader } | undefined;
     for (const tile of tiles) {
       const size = itemSize(r, heif, tile);
       const hevc = heif.itemTypes.get(tile) === 'hvc1';
@@ -1424,6 +1428,10 @@ function checkCodedSizes(r: Reader, heif: HeifItems): FirstCoded | undefined {
           );
         }
       }
+      if (type === 'grid' && r.format === 'avif' && !hevc && headers[0]) {
+        if (!firstTile) firstTile = { item: tile, header: headers[0] };
+        else checkSameTile(r, item, firstTile, { item: tile, header: headers[0] });
+      }
       const colour = (hevc ? headers.at(-1) : headers[0])?.colour;
       if (!first && headers[0])
         first = {
@@ -1434,6 +1442,27 @@ function checkCodedSizes(r: Reader, heif: HeifItems): FirstCoded | undefined {
     }
   }
   return first;
+}
+
+/** An AV1 tile's layout and colour, as libavif compares a grid's tiles: `10-bit 4:2:0, colour 1/13/6`. */
+function tileFacts({ bitDepth, chroma, colour }: CodedHeader): string {
+  const { primaries, transfer, matrix } = colour ?? { primaries: 2, transfer: 2, matrix: 2 };
+  return `${bitDepth}-bit ${chroma}, colour ${primaries}/${transfer}/${matrix}`;
+}
+
+/** Refuses an AVIF grid whose tile differs from its first in what libavif requires to agree. */
+function checkSameTile(
+  r: Reader,
+  grid: number,
+  first: { item: number; header: CodedHeader },
+  tile: { item: number; header: CodedHeader },
+): void {
+  const [a, b] = [tileFacts(first.header), tileFacts(tile.header)];
+  if (a === b) return;
+  throw r.corrupt(
+    `grid item ${grid}'s tiles differ: tile item ${first.item}'s AV1 sequence header says ${a}, tile item ${tile.item}'s ${b} (libavif decodes a grid only when its tiles agree in bit depth, chroma subsampling and colour code points, primaries/transfer/matrix)`,
+    { item: grid, tiles: [first.item, tile.item], first: a, other: b },
+  );
 }
 
 /** The tiles a grid item references (`dimg`), in order. */

@@ -5,9 +5,10 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { decode, encode } from '../../../src/codecs/index.ts';
 import { parsePipelineConfig } from '../../../src/config/document.ts';
+import { InvalidImageError } from '../../../src/core/errors.ts';
 import { probeImage } from '../../../src/image/probe.ts';
 import { processImage } from '../../../src/pipeline/process-image.ts';
-import { buildAvif, findBox, topLevelBox } from '../../support/avif.ts';
+import { buildAvif, buildAvifGrid, findBox, topLevelBox } from '../../support/avif.ts';
 import { fixturePath, readFixture } from '../../support/fixtures.ts';
 import { box, buildHeif, heifParts, ispe } from '../../support/heif.ts';
 import { hasTool } from '../../support/tools.ts';
@@ -153,6 +154,33 @@ describe('AVIF without a colr box: the AV1 sequence header’s colour', () => {
     expect(boxed.colour.warnings).toEqual([
       "The nclx colour description's transfer characteristics 16 (PQ (SMPTE ST 2084), HDR) (ITU-T H.273) are not supported: HDR is not tone-mapped: the image is taken as sRGB",
     ]);
+  });
+});
+
+describe('AVIF grid: tiles whose sequence headers disagree', () => {
+  /** A 2x1 grid of the card whose first tile's sequence header says `a`, its second's `b`. */
+  async function cardGrid(a: [number, number], b: [number, number]): Promise<Uint8Array> {
+    const { data, av1C } = await cardAv1();
+    const [first, second] = [withSequenceColour(data, ...a), withSequenceColour(data, ...b)];
+    const file = Buffer.from(
+      buildAvifGrid({ data: first, av1C, width: 96, height: 64 }, 2, 1, { grid: true, tiles: true }),
+    );
+    // buildAvifGrid stores the tile's data once per tile: the second copy becomes the other tile.
+    const at = file.indexOf(Buffer.from(first), file.indexOf(Buffer.from(first)) + 1);
+    file.set(second, at);
+    return file;
+  }
+
+  it('decodes a grid whose tiles agree, and refuses one whose tiles differ in colour, naming both', async () => {
+    const same = await processImage(await cardGrid([12, 13], [12, 13]), full);
+    expect(same.colour).toEqual(DISPLAY_P3);
+    expect(same.outputs[0]).toMatchObject({ width: 192, height: 64 });
+    // libavif refuses such a grid ("Decoding error", naming nothing), a colr box or not.
+    const differing = await cardGrid([12, 13], [1, 13]);
+    await expect(processImage(differing, full)).rejects.toThrow(InvalidImageError);
+    expect(() => probeImage('avif', differing)).toThrow(
+      "The avif file is malformed: grid item 1's tiles differ: tile item 2's AV1 sequence header says 8-bit 4:4:4, colour 12/13/0, tile item 3's 8-bit 4:4:4, colour 1/13/0",
+    );
   });
 });
 
