@@ -41,10 +41,12 @@ export function decodeGifFirstFrame(
 
 function decodeFrame(bytes: Uint8Array): RawImage {
   // The cut keeps what comes before its end where it was: the descriptor is at the same offset.
+  // At most one copy of the file is made (the memory estimate counts one): the cut, or the cut
+  // grown by a colour table, made from the file in one step.
   const first = firstImageDescriptor(bytes);
-  const cut = cutAfterImage(bytes, first);
-  const widened = first === undefined ? undefined : withFullColourTable(cut, first);
-  let input = widened?.bytes ?? cut;
+  const end = first === undefined ? undefined : imageEnd(bytes, first);
+  const widened = first === undefined ? undefined : withFullColourTable(bytes, first, end!);
+  let input = widened?.bytes ?? cutAt(bytes, end);
   const descriptor = widened?.descriptor ?? first;
   // omggif's own de-interlacing skips a pass only once: in a frame of 2 to 4 rows, where a pass has
   // no row, it writes the next pass's rows 4 rows too low (outside the frame, or lost) and leaves a
@@ -139,6 +141,7 @@ function deinterlace(
 function withFullColourTable(
   bytes: Uint8Array,
   descriptor: number,
+  end: number,
 ): { bytes: Uint8Array; descriptor: number } | undefined {
   const local = ((bytes[descriptor + 9] ?? 0) & 0x80) !== 0;
   const flagsAt = local ? descriptor + 9 : 10;
@@ -149,9 +152,13 @@ function withFullColourTable(
   const codeSize = bytes[descriptor + 10 + (local ? tableBytes : 0)] ?? 0;
   if (2 ** codeSize <= tableBytes / 3) return undefined;
   const added = 3 * 256 - tableBytes;
-  const grown = new Uint8Array(bytes.length + added);
+  // The file cut after the first image (cutAt), with the table grown: one copy, not two.
+  const trailer = end < bytes.length && !onlyTrailerAfter(bytes, end);
+  const stop = trailer ? end : bytes.length;
+  const grown = new Uint8Array(stop + added + (trailer ? 1 : 0));
   grown.set(bytes.subarray(0, tableAt + tableBytes));
-  grown.set(bytes.subarray(tableAt + tableBytes), tableAt + tableBytes + added);
+  grown.set(bytes.subarray(tableAt + tableBytes, stop), tableAt + tableBytes + added);
+  if (trailer) grown[stop + added] = 0x3b;
   grown[flagsAt] = flags | 7;
   return { bytes: grown, descriptor: local ? descriptor : descriptor + added };
 }
@@ -185,14 +192,21 @@ function subBlocksEnd(bytes: Uint8Array, from: number): number {
  * left for omggif to report.
  */
 export function firstFrameOnly(bytes: Uint8Array): Uint8Array {
-  return cutAfterImage(bytes, firstImageDescriptor(bytes));
+  const first = firstImageDescriptor(bytes);
+  return cutAt(bytes, first === undefined ? undefined : imageEnd(bytes, first));
 }
 
-/** firstFrameOnly, given where the first image descriptor is (firstImageDescriptor). */
-function cutAfterImage(bytes: Uint8Array, at: number | undefined): Uint8Array {
-  if (at === undefined) return bytes;
-  const end = subBlocksEnd(bytes, at + 10 + colourTableBytes(bytes[at + 9] ?? 0) + 1);
-  if (end >= bytes.length) return bytes;
+/** Where the image whose descriptor is at `at` ends: the offset after its data's terminator. */
+function imageEnd(bytes: Uint8Array, at: number): number {
+  return subBlocksEnd(bytes, at + 10 + colourTableBytes(bytes[at + 9] ?? 0) + 1);
+}
+
+/** Nothing but the trailer follows `end`: the file is already its cut. */
+const onlyTrailerAfter = (bytes: Uint8Array, end: number) => end === bytes.length - 1 && bytes[end] === 0x3b;
+
+/** The file cut at `end` (imageEnd) with a trailer; the file itself when there is nothing to cut. */
+function cutAt(bytes: Uint8Array, end: number | undefined): Uint8Array {
+  if (end === undefined || end >= bytes.length || onlyTrailerAfter(bytes, end)) return bytes;
   const cut = new Uint8Array(end + 1);
   cut.set(bytes.subarray(0, end));
   cut[end] = 0x3b;

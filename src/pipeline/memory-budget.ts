@@ -89,13 +89,18 @@ export function estimateMemory(
   // (process-image.ts decoderCopy). An animated WebP's
   // first frame is cut out as a still file (a copy of its data) and placed on its canvas (a copy of
   // the picture: codecs/index.ts decodeWebp), which the figure for a still WebP does not hold (a
-  // 24 MP lossless one took 14.9 bytes a pixel against its 13).
+  // 24 MP lossless one took 14.9 bytes a pixel against its 13). A GIF is given to omggif in at most
+  // one copy (codecs/gif.ts: cut after its first frame, its colour table grown, its screen grown or
+  // its rows in stored order), with the 768 bytes of a grown table: a 1x1 GIF whose first frame
+  // carries 32 MiB of data held 64 MiB of copies before that, outside its 6 bytes a pixel.
   const copied =
     (header.avifPixiMeta
       ? fileBytes + header.avifPixiMeta.box.length
       : header.clapOffset !== undefined || header.pngSkippedChunks
         ? fileBytes
-        : 0) + (header.format === 'webp' && header.animated ? fileBytes + decodedPixels * RGBA : 0);
+        : header.format === 'gif'
+          ? fileBytes + 768
+          : 0) + (header.format === 'webp' && header.animated ? fileBytes + decodedPixels * RGBA : 0);
   const coefficients = coefficientBytes(header.format, header.width, header.height, header.layout);
   const decodeBytes = decodedPixels * cost.bytesPerPixel + shared + copied + coefficients;
 

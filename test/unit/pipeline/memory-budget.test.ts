@@ -1,5 +1,6 @@
 import { statSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { decodeGifFirstFrame } from '../../../src/codecs/gif.ts';
 import {
   BASELINE_MB,
   coefficientBytes,
@@ -10,7 +11,7 @@ import {
   WORKER_MB,
 } from '../../../src/codecs/memory.ts';
 import { parsePipelineConfig } from '../../../src/config/document.ts';
-import type { ImageHeader, PixelLayout } from '../../../src/image/probe.ts';
+import { type ImageHeader, type PixelLayout, probeImage } from '../../../src/image/probe.ts';
 import {
   checkMemoryBudget,
   encoderThreadsFor,
@@ -140,6 +141,42 @@ describe('decodeCost for HEIC and GIF', () => {
     });
     expect(decodeCost('heic', { bitDepth: 10, channels: 4, chroma: '4:4:4' }).bytesPerPixel).toBe(36);
     expect(decodeCost('gif', { bitDepth: 8, channels: 4 })).toEqual({ kind: 'gif', bytesPerPixel: 6 });
+  });
+});
+
+describe('a GIF whose first frame carries much data: the copy omggif is given', () => {
+  /**
+   * A 1x1 GIF (a global table of 2 colours, LZW code size 8, so the table is grown for omggif) whose
+   * one frame's data runs on for `mib` MiB of sub-blocks after its end code, then `after` (a second
+   * frame's bytes, or nothing) and the trailer.
+   */
+  const bigFrame = (mib: number, after: number[] = []) => {
+    const head = [0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 1, 0, 1, 0, 0x80, 0, 0, 0, 0, 0, 255, 255, 255];
+    const frame = [0x2c, 0, 0, 0, 0, 1, 0, 1, 0, 0, 8, 4, 0x00, 0x01, 0x04, 0x04];
+    const padding = new Uint8Array(mib * 4096 * 256);
+    for (let at = 0; at < padding.length; at += 256) padding[at] = 255;
+    return Buffer.concat([Buffer.from([...head, ...frame]), padding, Buffer.from([0, ...after, 0x3b])]);
+  };
+  const second = [0x2c, 0, 0, 0, 0, 1, 0, 1, 0, 0, 8, 4, 0x00, 0x01, 0x04, 0x04, 0];
+
+  it('counts one copy of the file, and the decode holds no more than that', () => {
+    for (const file of [bigFrame(32), bigFrame(32, second)]) {
+      const gif = probeImage('gif', file);
+      const steps = planSteps({ width: 1, height: 1 }, parsePipelineConfig({}).variants);
+      const decode = (fileBytes: number) =>
+        estimateMemory(gif, { width: 1, height: 1 }, steps, 1, 0, fileBytes).decode.bytes;
+      expect(decode(file.length) - decode(0)).toBe(file.length);
+      // What the decode allocated beyond the file, while the copies it made are still unreachable
+      // garbage at most (no collection is asked for): one copy, not the two it made before.
+      const before = process.memoryUsage().arrayBuffers;
+      let held = 0;
+      decodeGifFirstFrame(file, (call) => {
+        const image = call();
+        held = process.memoryUsage().arrayBuffers - before;
+        return image;
+      });
+      expect(held).toBeLessThanOrEqual(file.length + 768 + 64 * 1024);
+    }
   });
 });
 
