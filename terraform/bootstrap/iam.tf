@@ -6,10 +6,12 @@ locals {
   # (`repo:<owner>/<repo>:environment:<env>`): a job of the dev environment (no reviewers) cannot
   # assume the prod role, even with all three environments in one account. The plan role of an
   # environment trusts its `<env>-plan` environment (no reviewers, pull requests allowed): it may
-  # read, never write. Exact matches only: no wildcard subject.
+  # read, never write. The bench role trusts `<env>-bench` (no reviewers, main only): its sweep
+  # runs npm packages' code with the job's OIDC token, which in `<env>` itself could assume that
+  # environment's deploy role. Exact matches only: no wildcard subject.
   deploy_subjects = { for environment in var.environments : environment => "repo:${var.github_repository}:environment:${environment}" }
   plan_subjects   = { for environment in var.environments : environment => "repo:${var.github_repository}:environment:${environment}-plan" }
-  bench_subjects  = [for environment in var.bench_environments : "repo:${var.github_repository}:environment:${environment}"]
+  bench_subjects  = [for environment in var.bench_environments : "repo:${var.github_repository}:environment:${environment}-bench"]
   trust_subjects = merge(
     { for environment, subject in local.deploy_subjects : "deploy-${environment}" => [subject] },
     { for environment, subject in local.plan_subjects : "plan-${environment}" => [subject] },

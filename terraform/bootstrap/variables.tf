@@ -30,7 +30,7 @@ variable "environments" {
 }
 
 variable "bench_environments" {
-  description = "Environments (0-3, a subset of environments) whose function the bench workflow may sweep; a bench role is created when not empty. Typically [\"dev\"] in the dev account."
+  description = "Environments (0-3, a subset of environments) whose function the bench workflow may sweep; a bench role is created when not empty, trusting jobs of the GitHub environment <environment>-bench alone. Typically [\"dev\"] in the dev account."
   type        = list(string)
   default     = []
   nullable    = false

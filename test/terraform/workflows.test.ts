@@ -928,7 +928,8 @@ describe('every workflow', () => {
   // Such a job reads the repository and nothing more; a job that needs more takes npm's output as
   // an artifact. One exception, by its nature: the bench sweep runs the repository's code against
   // the dev function with the bench role (invoke and publish that function, write under bench/ in
-  // its source bucket); it writes nothing to the repository, the propose job does.
+  // its source bucket), from the GitHub environment dev-bench, which no other role trusts; it
+  // writes nothing to the repository, the propose job does.
   const NPM_WITH_TOKEN: Record<string, Record<string, string>> = {
     'bench.yml sweep': { 'id-token': 'write' },
   };
@@ -970,6 +971,45 @@ describe('every workflow', () => {
     expect(npmJobs).toBeGreaterThanOrEqual(5);
   });
 
+  it('runs npm with an OIDC token only in a GitHub environment whose subject the bench role alone trusts', () => {
+    // A role trusts a job by its token's subject, repo:<owner>/<repo>:environment:<environment>
+    // (terraform/bootstrap/iam.tf): each deploy role its environment's, each plan role
+    // <environment>-plan's. The sweep ran in `dev`, the dev deploy role's own subject, so any
+    // package's code there (an install script at `npm ci`) could ask for a token and assume the
+    // dev deploy role (terraform apply, images, IAM in dev) instead of the bench role.
+    const iam = readFileSync(join(TERRAFORM_DIR, 'bootstrap', 'iam.tf'), 'utf8');
+    const subject = (name: string, environment: string) => {
+      const template = iam.match(
+        new RegExp(`^\\s*${name}\\s*=.*?:\\s*(?:environment\\s*=>\\s*)?"([^"]+)"`, 'm'),
+      );
+      expect(template, `terraform/bootstrap/iam.tf: local.${name}`).not.toBeNull();
+      return template![1]!
+        .replace('$' + '{var.github_repository}', 'owner/repo')
+        .replaceAll('$' + '{environment}', environment);
+    };
+    const othersTrusted = environments.flatMap((env) => [
+      subject('deploy_subjects', env),
+      subject('plan_subjects', env),
+    ]);
+    let checked = 0;
+    for (const file of workflowFiles) {
+      const workflow = workflowYaml(file);
+      for (const [name, job] of Object.entries<Yaml>(workflow.jobs)) {
+        const runs = ((job.steps ?? []) as Yaml[]).map((step) => scriptAndCallees(String(step.run ?? '')));
+        const permissions = job.permissions ?? workflow.permissions;
+        if (!runs.some((run) => RUNS_NPM.test(run)) || permissions?.['id-token'] !== 'write') continue;
+        checked++;
+        const environment = String(job.environment?.name ?? job.environment);
+        const own = `repo:owner/repo:environment:${environment}`;
+        expect(othersTrusted, `${file} ${name} (environment ${environment})`).not.toContain(own);
+        expect(own, `${file} ${name}: the bench role's subject`).toBe(
+          subject('bench_subjects', environment.replace(/-bench$/, '')),
+        );
+      }
+    }
+    expect(checked).toBe(Object.keys(NPM_WITH_TOKEN).length);
+  });
+
   it('pins each third-party action by full commit SHA, with its tag in a comment', () => {
     let pinned = 0;
     for (const file of workflowFiles) {
@@ -992,11 +1032,12 @@ describe('every workflow', () => {
         'cancel-in-progress': false,
         queue: 'max',
       });
-    // The bench sweep publishes versions of the dev function: it shares dev's group. Every pending
+    // The bench sweep publishes versions of the dev function: it shares dev's group (from its own
+    // GitHub environment, dev-bench). Every pending
     // run waits its turn (queue: max): with the default, one pending run, a run queuing cancelled
     // the pending one, so a sweep started while a release's dev deploy waited cancelled that deploy.
     const bench = workflowYaml('bench.yml');
-    expect(bench.jobs.sweep.environment).toBe('dev');
+    expect(bench.jobs.sweep.environment).toBe('dev-bench');
     expect(bench.concurrency).toEqual({ group: 'imgpipe-dev', 'cancel-in-progress': false, queue: 'max' });
   });
 
@@ -1101,7 +1142,7 @@ describe('bench.yml', () => {
 
   it('runs the sweep by hand against the dev function and proposes the tuning file', () => {
     expect(bench).toMatch(/^on:\n {2}workflow_dispatch:/m);
-    expect(bench).toContain('environment: dev');
+    expect(bench).toContain('environment: dev-bench');
     const sweep = runScripts('bench.yml').find((s) => s.script.startsWith('npm run bench'))!.script;
     expect(sweep).toBe(
       'npm run bench -- sweep --function "$FUNCTION" --event-object "$EVENT_OBJECT" --event-object "$SMALL_EVENT_OBJECT" --tfvars "$TUNING" --out bench/results/sweep --delete-manifest',

@@ -167,6 +167,13 @@ run "one_deploy_role_per_environment_trusting_only_its_own_subject" {
   }
 
   assert {
+    condition = toset(flatten([jsondecode(data.aws_iam_policy_document.trust["bench"].json).Statement[0].Condition.StringEquals["token.actions.githubusercontent.com:sub"]])) == toset([
+      for environment in ["dev", "staging", "prod"] : "repo:example-org/imgpipe:environment:${environment}-bench"
+    ])
+    error_message = "The bench role should trust only the <environment>-bench environments: its sweep runs npm packages' code with its OIDC token, which in <environment> could assume that environment's deploy role."
+  }
+
+  assert {
     condition = (
       strcontains(data.aws_iam_policy_document.deploy["dev"].json, "function:imgpipe-dev")
       && !strcontains(data.aws_iam_policy_document.deploy["dev"].json, "imgpipe-prod")
