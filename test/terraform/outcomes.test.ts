@@ -407,6 +407,33 @@ describe('alarms and dashboard for status and events', () => {
   });
 });
 
+describe('the dashboard, for every queue and rule an alarm watches', () => {
+  it('charts the metric of each alarm on a dead-letter queue or a rule, with the same dimension', () => {
+    // The source-deleted rule and its dead-letter queue had three alarms and no chart: an operator
+    // looking at the dashboard for events waiting in a queue saw only the function's own.
+    const widgets = String(imgpipe.locals.dashboard_widgets);
+    const watched = [imgpipe.locals.alarms, imgpipe.locals.source_deleted_alarms].flatMap((alarms) =>
+      Object.entries<Body>(alarms).filter(
+        ([, alarm]) =>
+          ['AWS/SQS', 'AWS/Events'].includes(alarm.namespace) && typeof alarm.dimensions === 'object',
+      ),
+    );
+    expect(watched.map(([key]) => key)).toEqual(
+      expect.arrayContaining([
+        'dead-letter-queue',
+        'source-deleted-dead-letter-queue',
+        'source-deleted-failed',
+        'source-deleted-dead-letter-failed',
+      ]),
+    );
+    for (const [key, alarm] of watched) {
+      const [dimension, value] = Object.entries<string>(alarm.dimensions)[0]!;
+      const line = `["${alarm.namespace}", "${alarm.metric}", "${dimension}", ${value},`;
+      expect(widgets.includes(line), `${key}: ${line} on the dashboard`).toBe(true);
+    }
+  });
+});
+
 describe('the bootstrap, for status and events', () => {
   // The deploy role's grants, in its three policy documents (IAM's size quota splits them).
   const deploy = () =>

@@ -525,6 +525,18 @@ locals {
         ["AWS/DynamoDB", "WriteThrottleEvents", "TableName", local.status_table_name, "GlobalSecondaryIndexName", local.status_index_name, { stat = "Sum", label = "WriteThrottleEvents (${local.status_index_name})" }],
       ]
     },
+    ] : [], var.source_events_to_eventbridge ? [
+    # The workflow mode's deletions (s3.tf), with their alarms' metrics: deliveries that failed,
+    # events waiting in the rule's own dead-letter queue, and those that could not be put there.
+    {
+      title = "Source deletions (EventBridge rule)"
+      metrics = [
+        ["AWS/Events", "Invocations", "RuleName", local.source_deleted_rule_name, { stat = "Sum", label = "Deletions delivered" }],
+        ["AWS/Events", "FailedInvocations", "RuleName", local.source_deleted_rule_name, { stat = "Sum", label = "Deletions not delivered" }],
+        ["AWS/Events", "InvocationsFailedToBeSentToDlq", "RuleName", local.source_deleted_rule_name, { stat = "Sum", label = "Not put in the dead-letter queue" }],
+        ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", local.source_deleted_dlq_name, { stat = "Maximum", label = "Dead-letter queue" }],
+      ]
+    },
   ] : [])
 }
 
