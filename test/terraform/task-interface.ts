@@ -63,6 +63,97 @@ function strings(value: unknown): string[] {
   return [];
 }
 
+/** The fields a text reads of the state's input, `$.<field>` (not `$$.`, the context object). */
+const stateReads = (text: string) =>
+  [...text.matchAll(/(?<![\w$])\$\.([A-Za-z_][\w.]*)/g)].map((m) => m[1]!.replace(/\.$/, ''));
+
+/** Variables a Choice rule (And, Or, Not nested) tests with IsPresent, and the others it reads. */
+function choiceReads(rule: State): { present: string[]; reads: string[] } {
+  const nested = [...(rule.And ?? []), ...(rule.Or ?? []), ...(rule.Not ? [rule.Not] : [])] as State[];
+  const inner = nested.map(choiceReads);
+  const { Variable, IsPresent, Next, Comment, And, Or, Not, ...rest } = rule;
+  const own = Variable === undefined ? [] : stateReads(String(Variable));
+  return {
+    // Present on the rule's branch: its own IsPresent test, and every one of an And (not of an Or
+    // or a Not, which one absent field can satisfy).
+    present: [
+      ...(IsPresent === true ? own : []),
+      ...(And ? (And as State[]).flatMap((r) => choiceReads(r).present) : []),
+    ],
+    reads: [
+      ...(IsPresent === undefined ? own : []),
+      ...strings(rest).flatMap(stateReads),
+      ...inner.flatMap((r) => r.reads),
+    ],
+  };
+}
+
+/** Whether a state's result replaces its whole input (ResultPath absent or `$`), or OutputPath reshapes it. */
+function replacesState(state: State): boolean {
+  if (state.OutputPath !== undefined && state.OutputPath !== '$') return true;
+  const whole = state.ResultPath === undefined || state.ResultPath === '$';
+  if (state.Type === 'Pass') return whole && (state.Parameters !== undefined || state.Result !== undefined);
+  return whole && ['Task', 'Map', 'Parallel'].includes(state.Type);
+}
+
+/** The field under `$` a ResultPath writes (`$.a.b` -> a), if any. */
+const topField = (path: unknown) =>
+  typeof path === 'string' ? /^\$\.([A-Za-z_]\w*)/.exec(path)?.[1] : undefined;
+
+/**
+ * Reads of a task's output where its result is the whole state (ResultPath absent or `$`): the
+ * states after it read its fields as `$.<field>` (Choice variables, Parameters, a Map's paths, a
+ * Fail state's CausePath and ErrorPath), until a state replaces the state. A field a later state
+ * wrote (its ResultPath, a Catch's) is no longer the task's; one a Choice rule tested with
+ * IsPresent is read only where it is present (the rule's branch), which a released task that
+ * lacks it never reaches.
+ */
+function wholeStateReads(states: [string, State][], task: string, writer: string): Use[] {
+  const byPath = new Map(states);
+  const found: Use[] = [];
+  const scope = writer.slice(0, writer.lastIndexOf('/') + 1);
+  const seen = new Set<string>();
+  const visit = (name: string | undefined, shadowed: ReadonlySet<string>) => {
+    if (name === undefined || seen.has(scope + name)) return;
+    seen.add(scope + name);
+    const state = byPath.get(scope + name);
+    if (!state) return;
+    const {
+      Choices,
+      Default,
+      Next,
+      Catch,
+      ResultPath,
+      ItemProcessor,
+      Iterator,
+      Branches,
+      Comment,
+      Retry,
+      ResultWriter,
+      ...rest
+    } = state;
+    const rules = ((Choices ?? []) as State[]).map(choiceReads);
+    const reads = [...strings(rest).flatMap(stateReads), ...rules.flatMap((r) => r.reads)];
+    for (const read of new Set(reads))
+      if (!shadowed.has(read.split('.')[0]!))
+        found.push({ task, state: `${scope}${name}`, kind: 'output', name: read });
+    if (replacesState(state)) return;
+    const after = new Set(shadowed);
+    const written = topField(ResultPath);
+    if (written) after.add(written);
+    visit(Next, after);
+    visit(Default, after);
+    for (const [i, rule] of ((Choices ?? []) as State[]).entries())
+      visit(rule.Next, new Set([...after, ...rules[i]!.present.map((p) => p.split('.')[0]!)]));
+    for (const handler of (Catch ?? []) as State[]) {
+      const caught = topField(handler.ResultPath);
+      if (caught) visit(handler.Next, new Set([...after, caught]));
+    }
+  };
+  visit(byPath.get(writer)!.Next, new Set());
+  return found;
+}
+
 /** What a definition asks of its tasks: inputs it passes, outputs it reads, errors it names. */
 export function uses(definition: State): Use[] {
   const states = allStates(definition.States);
@@ -80,6 +171,7 @@ export function uses(definition: State): Use[] {
         if (!SERVICE_ERROR.test(error)) found.push({ task, state: name, kind: 'error', name: error });
     if (typeof state.ResultPath === 'string' && state.ResultPath !== '$')
       writers.set(state.ResultPath, (writers.get(state.ResultPath) ?? new Set()).add(task));
+    else found.push(...wholeStateReads(states, task, name));
   }
   // Reads anywhere in the definition (Choice variables, Parameters, InputPath, intrinsic arguments).
   const everything = strings(definition.States);

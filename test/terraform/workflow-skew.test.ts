@@ -64,6 +64,46 @@ describe('the state machine definitions and the tasks of the previous release', 
     ).toContain('$.inspection: output verdict.state is unknown to the released inspect task');
   });
 
+  // A task whose result is the whole state (no ResultPath): Plan's and Summarize's in reprocess.
+  const reprocess = definitions.find(([file]) => file === 'reprocess.asl.json')![1];
+  const changedReprocess = (change: (definition: State) => void) => {
+    const copy = structuredClone(reprocess);
+    change(copy);
+    return unknownTo(released, uses(copy));
+  };
+
+  it('fails a definition that reads a field of a task result that is the whole state', () => {
+    expect(
+      changedReprocess((d) => {
+        d.States.ByPrefix.ItemSelector['priority.$'] = '$.priority';
+      }),
+    ).toContain('ByPrefix: output priority is unknown to the released plan task');
+    // A Fail state's cause, read from the summary Summarize returned.
+    expect(
+      changedReprocess((d) => {
+        d.States.Summarized.Choices = [{ Variable: '$.mapFailure', IsPresent: true, Next: 'MapFailed' }];
+        d.States.MapFailed.ErrorPath = '$.errorName';
+      }),
+    ).toContain('MapFailed: output errorName is unknown to the released summarize task');
+  });
+
+  it('lets a definition read a field only where a Choice found it present, and not one a later state wrote', () => {
+    // The previous release's Summarize returns no cause: MapFailed reads it only on the branch
+    // where it is present (MapFailedWithoutCause otherwise).
+    expect(unknownTo(released, uses(reprocess))).toEqual([]);
+    expect(
+      changedReprocess((d) => {
+        d.States.Summarized.Choices = [{ Variable: '$.mapFailure', IsPresent: true, Next: 'MapFailed' }];
+      }),
+    ).toContain('MapFailed: output cause is unknown to the released summarize task');
+    // $.results is the map's (ResultPath), not Plan's.
+    expect(
+      changedReprocess((d) => {
+        d.States.ByPrefix.ResultPath = '$.mapResults';
+      }),
+    ).toContain('Summarize: output results is unknown to the released plan task');
+  });
+
   it('fails a definition that acts on an error name its task does not throw', () => {
     expect(
       changed((d) => {
