@@ -1010,6 +1010,26 @@ describe('every workflow', () => {
     expect(checked).toBe(Object.keys(NPM_WITH_TOKEN).length);
   });
 
+  it('installs packages without their install scripts where the job has an OIDC token', () => {
+    // The token can be asked for by any process of the job: a package's install script at `npm ci`
+    // would get the role's session before the job had run a line of the repository's code. The
+    // sweep needs none (no codec is loaded, and s3rver's patch is for the local server).
+    let checked = 0;
+    for (const file of workflowFiles) {
+      const workflow = workflowYaml(file);
+      for (const [name, job] of Object.entries<Yaml>(workflow.jobs)) {
+        if ((job.permissions ?? workflow.permissions)?.['id-token'] !== 'write') continue;
+        for (const step of (job.steps ?? []) as Yaml[])
+          for (const command of commands(scriptAndCallees(String(step.run ?? ''))))
+            if (/(^|[\s;&|])npm (ci|install|i)\b/.test(command)) {
+              checked++;
+              expect(command, `${file} ${name}: ${step.name}`).toMatch(/\s--ignore-scripts\b/);
+            }
+      }
+    }
+    expect(checked).toBeGreaterThan(0);
+  });
+
   it('pins each third-party action by full commit SHA, with its tag in a comment', () => {
     let pinned = 0;
     for (const file of workflowFiles) {
