@@ -407,6 +407,17 @@ export function createWorkflowTasks(deps: WorkflowDeps, options: ReprocessOption
         trigger: TRIGGER,
         unbegun: inspected && unbegunOf(state.inspection),
       });
+      // A failure neither recorded nor announced (a reprocessing that began nothing, or whose
+      // failure the item's final status refused): the execution's cause is all that names it, so
+      // it fails with it here (Imgpipe.Failed, never retried), not with the Failed state's fixed
+      // cause, which sends the reader to a status item and an Image Failed event that do not say it.
+      if (handled.result.status === 'failed' && handled.event === undefined) {
+        const { bucket, key } = ref;
+        throw new TaskError(
+          FAILED_ERROR,
+          `The reprocessing of s3://${bucket}/${key} failed (its status item keeps the outcome it records; no Image Failed sent): ${failureMessage(state.error)}`,
+        );
+      }
       await send(handled.event);
       return handled.result;
     }),

@@ -887,6 +887,13 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
     });
     expect(run.invoked).toEqual(['Inspect', 'Scan', 'Scan', 'Scan', 'Scan', 'RecordFailure']);
     expect(run.error).toMatchObject({ name: 'Imgpipe.Failed' });
+    // The execution's cause names the failure: the item and the events do not (they sent the
+    // reader to them before).
+    expect(run.error!.message).toMatch(
+      new RegExp(
+        `^The reprocessing of s3://${SOURCE}/${key} failed \\(its status item keeps the outcome it records; no Image Failed sent\\): Imgpipe\\.Transient: .*SlowDown`,
+      ),
+    );
     expect(run.output).toBeUndefined();
     expect(await wf.status.get(SOURCE, key)).toEqual(item);
     expect(wf.events().map((e) => e['detail-type'])).toEqual(['Image Quarantined']);
@@ -912,16 +919,13 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
     const run = await wf.run(event);
     expect(run.invoked).toEqual(['Inspect', 'Inspect', 'Inspect', 'Inspect', 'RecordFailure']);
     expect(run.error).toMatchObject({ name: 'Imgpipe.Failed' });
-    // RecordFailure's result, as the Catch hands it Inspect's error: failed, naming it.
-    const cause = JSON.stringify({
-      errorType: 'Imgpipe.Transient',
-      errorMessage: 'S3 get failed (SlowDown)',
-    });
-    const recorded = await wf.tasks.fail({ event, error: { Error: 'Imgpipe.Transient', Cause: cause } });
-    expect(recorded).toMatchObject({
-      status: 'failed',
-      reason: expect.stringContaining('Imgpipe.Transient: S3 get failed (SlowDown)'),
-    });
+    // The execution's cause names Inspect's error, where the status item and the events cannot.
+    expect(run.error!.message).toMatch(
+      new RegExp(
+        `^The reprocessing of s3://${SOURCE}/${key} failed \\(its status item keeps the outcome it records; no Image Failed sent\\): Imgpipe\\.Transient: .*SlowDown`,
+      ),
+    );
+    expect(run.error!.message).not.toContain('say why');
     expect(await wf.status.get(SOURCE, key)).toEqual(item);
     expect(wf.events().map((e) => e['detail-type'])).toEqual(['Image Quarantined']);
   });
