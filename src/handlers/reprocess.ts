@@ -521,13 +521,19 @@ async function summarize(event: unknown, deps: HandlerDeps): Promise<ReprocessSu
       counts[status] = (counts[status] ?? 0) + 1;
       if (status !== 'failed') continue;
       const error = isPlainObject(entry.error) ? entry.error : undefined;
+      // A failed execution's own error and cause, as StartSyncExecution answered them (the
+      // definition's <Listed|Keys>Failed): where RecordFailure named a failure it neither recorded
+      // nor announced (a reprocessing that began nothing), nothing else names it.
+      const failure = isPlainObject(entry.failure) ? entry.failure : undefined;
       const reason = result
         ? String(result.reason ?? 'failed')
         : error
           ? `the upload workflow could not be started, or its end was not heard (${failureText(String(error.Error ?? 'Error'), error.Cause)}); it is not started again, since it may have run: its status item says whether it did`
-          : entry.status === 'FAILED'
-            ? `the upload workflow's execution ${String(entry.execution)} ended FAILED; its status item and Image Failed event say why`
-            : `the upload workflow's execution ${String(entry.execution)} ended ${String(entry.status)} before it recorded an outcome (no Catch runs after an execution's timeout or abort): its status item is left as the run left it, and no Image Failed was sent`;
+          : entry.status === 'FAILED' && failure
+            ? `the upload workflow's execution ${String(entry.execution)} ended FAILED: ${failureText(String(failure.Error ?? 'Error'), failure.Cause)}`
+            : entry.status === 'FAILED'
+              ? `the upload workflow's execution ${String(entry.execution)} ended FAILED; its status item and Image Failed event say why`
+              : `the upload workflow's execution ${String(entry.execution)} ended ${String(entry.status)} before it recorded an outcome (no Catch runs after an execution's timeout or abort): its status item is left as the run left it, and no Image Failed was sent`;
       fail({ key: entry.key, reason: clip(reason) });
     }
   };

@@ -877,11 +877,23 @@ describe('the reprocessing tasks', () => {
         [{ key: 'a.jpg', status: 'TIMED_OUT', execution: arn('a') }],
         [{ key: 'b.jpg', status: 'FAILED', execution: arn('b') }],
         [{ key: 'c.jpg', result: { status: 'processed' } }],
+        // With its error and cause, as StartSyncExecution answered them (the definition's KeysFailed).
+        [
+          {
+            key: 'd.jpg',
+            status: 'FAILED',
+            execution: arn('d'),
+            failure: {
+              Error: 'Imgpipe.Failed',
+              Cause: JSON.stringify({ errorType: 'Imgpipe.Failed', errorMessage: 'The reprocessing failed' }),
+            },
+          },
+        ],
       ],
       resultsBucket: RESULTS,
       execution: 'ended',
     });
-    expect(summary.counts).toEqual({ failed: 2, processed: 1 });
+    expect(summary.counts).toEqual({ failed: 3, processed: 1 });
     expect(summary.failures).toEqual([
       {
         key: 'a.jpg',
@@ -890,6 +902,10 @@ describe('the reprocessing tasks', () => {
       {
         key: 'b.jpg',
         reason: `the upload workflow's execution ${arn('b')} ended FAILED; its status item and Image Failed event say why`,
+      },
+      {
+        key: 'd.jpg',
+        reason: `the upload workflow's execution ${arn('d')} ended FAILED: Imgpipe.Failed: The reprocessing failed`,
       },
     ]);
   });

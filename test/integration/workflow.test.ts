@@ -899,6 +899,28 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
     expect(wf.events().map((e) => e['detail-type'])).toEqual(['Image Quarantined']);
   });
 
+  it("reprocesses through the workflow a known quarantine whose scan fails: the summary names the run's error, which neither the item nor an event holds", async () => {
+    const wf = await setup({ checks: { malware: true, moderation: false } });
+    const key = 'known/infected-summarised.jpg';
+    const photo = readFixture('photos/portrait-friends-dogs.jpg');
+    await wf.run(await upload(key, Buffer.concat([photo, Buffer.from(EICAR)])));
+    const item = await wf.status.get(SOURCE, key);
+    expect(item).toMatchObject({ status: 'quarantined', reason: 'malware' });
+    // Inspect's read succeeds; every read of the Scan task's attempts answers SlowDown.
+    wf.faults.set(key, [false, true, true, true, true]);
+    const run = await wf.reprocess({ bucket: SOURCE, keys: [key], toleratedFailurePercentage: 100 });
+    expect(run.error).toBeUndefined();
+    const summary = run.output as ReprocessSummary;
+    expect(summary.counts).toEqual({ failed: 1 });
+    expect(summary.failures).toHaveLength(1);
+    expect(summary.failures[0]!.key).toBe(key);
+    expect(summary.failures[0]!.reason).toMatch(
+      /^the upload workflow's execution arn:\S+ ended FAILED: Imgpipe\.Failed: The reprocessing of s3:\/\/\S+ failed \(its status item keeps the outcome it records; no Image Failed sent\): Imgpipe\.Transient: .*SlowDown/,
+    );
+    expect(await wf.status.get(SOURCE, key)).toEqual(item);
+    expect(wf.events().map((e) => e['detail-type'])).toEqual(['Image Quarantined']);
+  });
+
   it('reprocesses through the workflow a known quarantine whose inspection fails: the run fails naming the error, the item stays, nothing is announced', async () => {
     // Inspect found the item's quarantine current and began nothing; its own read then failed,
     // with no mark for RecordFailure, whose failed was refused by the item: the run ended ignored.
