@@ -2,7 +2,7 @@ import { describeError, invalidSetting } from '../core/errors.ts';
 import { isPlainObject } from '../core/json.ts';
 import { BucketLayout } from '../core/layout.ts';
 import { INVOCATION_RESERVE_MS, ranOutOfInvocationTime } from '../pipeline/deadline.ts';
-import { readManifest } from '../pipeline/records.ts';
+import { readManifest, readQuarantineRecord } from '../pipeline/records.ts';
 import { getJson } from '../storage/types.ts';
 import { type LambdaHandler, lambdaHandler } from './lambda.ts';
 import { createObjectHandling, FOLDER_MARKER, type HandlerDeps, type RecordStatus } from './objects.ts';
@@ -309,11 +309,20 @@ export function createReprocessTasks(deps: HandlerDeps, options: ReprocessOption
   const objects = createObjectHandling(deps);
   const filters = uploadFilters(options);
   const layout = new BucketLayout(deps.config.pipeline, deps.config.quarantinePrefix);
-  /** Whether the item's manifest was made since its forced reprocessing started (forcedAt). */
+  /**
+   * Whether the item's manifest, or its quarantine's reason record, was made since its forced
+   * reprocessing started (forcedAt): by an earlier try of this batch, whose quarantine a forced
+   * retry would make and announce (Image Quarantined, the image alerts) once more.
+   */
   const madeSince = async (item: ReprocessItem): Promise<boolean> => {
     if (item.forcedAt === undefined) return false;
+    const since = Date.parse(item.forcedAt);
     const manifest = await readManifest(deps.output, layout.manifestKey(item.key)).catch(() => undefined);
-    return manifest !== undefined && Date.parse(manifest.createdAt) >= Date.parse(item.forcedAt);
+    if (manifest !== undefined && Date.parse(manifest.createdAt) >= since) return true;
+    const record = await readQuarantineRecord(deps.quarantine, layout.quarantineKeys(item.key).reason).catch(
+      () => undefined,
+    );
+    return record !== undefined && Date.parse(record.quarantinedAt) >= since;
   };
 
   return {

@@ -661,6 +661,44 @@ describe('the reprocessing tasks', () => {
     expect(again.counts).toEqual({ processed: 2 });
   });
 
+  it('batch retried with the same forced input quarantines again only what no earlier try quarantined', async () => {
+    // A forced try that quarantined an object and then ran out of time was retried with the same
+    // input, which quarantined it again (copy and reason record rewritten, Image Quarantined sent
+    // again to the image alerts): only a manifest made since forcedAt counted as this run's own.
+    const { tasks } = setup({ width: 34 });
+    const put = (key: string, body: Uint8Array) =>
+      s3.client.send(new PutObjectCommand({ Bucket: SOURCE, Key: key, Body: body }));
+    await put('forced-q/notes.jpg', readFixture('edge/broken/text-named.jpg'));
+    await put('forced-q/034.png', readFixture('edge/formats/1x1.png'));
+    const forcedAt = new Date(Date.now() - 1000).toISOString();
+    const items = ['forced-q/notes.jpg', 'forced-q/034.png'].map((key) => ({
+      bucket: SOURCE,
+      key,
+      force: true,
+      forcedAt,
+    }));
+    const left = [200_000, 40_000];
+    await expect(
+      tasks.batch({ Items: items }, { getRemainingTimeInMillis: () => left.shift() ?? 40_000 } as never),
+    ).rejects.toMatchObject({ name: 'Imgpipe.Transient' });
+    const quarantine = new S3Storage(s3.client, QUARANTINE);
+    const quarantined = async () => {
+      const found: [string, string][] = [];
+      for await (const object of quarantine.list('')) {
+        if (object.key.includes('forced-q/')) found.push([object.key, object.etag]);
+      }
+      return found;
+    };
+    const first = await quarantined();
+    expect(first.length).toBeGreaterThan(0);
+    const whole = { getRemainingTimeInMillis: () => 270_000 } as never;
+    expect(((await tasks.batch({ Items: items }, whole)) as BatchResult).counts).toEqual({
+      duplicate: 1,
+      processed: 1,
+    });
+    expect(await quarantined()).toEqual(first);
+  });
+
   it('batch starts every object when maxSecondsPerImage is more than its invocation can ever give', async () => {
     // limits.maxSecondsPerImage 600 (it may be up to 900) and the batch function's 270 s: no
     // invocation has the 605 s budget, so waiting for it failed the second object of every batch,
