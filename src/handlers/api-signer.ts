@@ -9,7 +9,8 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
  * Uploads are POST policies rather than presigned PUTs because S3 enforces a policy's conditions
  * itself: the exact key, the Content-Type, and the size (`content-length-range`), which a presigned
  * PUT cannot bound. A URL signed with the function's role credentials stops working when they
- * expire, even before its own expiry: a download's is cut to their expiration where the SDK knows it.
+ * expire, even before its own expiry: a download's, and an upload's policy, is cut to their expiration
+ * where the SDK knows it.
  */
 export interface UploadRequest {
   readonly bucket: string;
@@ -67,7 +68,8 @@ export class S3UrlSigner implements UrlSigner {
       // Every field is also an exact-match condition (the SDK adds them); the key is matched exactly.
       Fields: { 'Content-Type': request.contentType },
       Conditions: [['content-length-range', request.size, request.size]],
-      Expires: request.expiresSeconds,
+      // S3 refuses the POST once the session of the credentials that signed it ends.
+      Expires: await this.#lifetime(request.expiresSeconds),
     });
     return { method: 'POST', url, fields, expiresAt: policyExpiration(fields.Policy) };
   }
@@ -89,17 +91,24 @@ export class S3UrlSigner implements UrlSigner {
   ): Promise<PresignedDownload> {
     const input = { Bucket: bucket, Key: key };
     const command = method === 'HEAD' ? new HeadObjectCommand(input) : new GetObjectCommand(input);
-    // The credentials the presigner signs with (the client's provider, memoized: the SDK refreshes
-    // them only within 5 minutes of their expiration). Session credentials whose expiration the SDK
-    // knows (container credentials, SnapStart, AWS_CREDENTIAL_EXPIRATION) may end before the URL
-    // would: it is cut to their end, less a second for the signing's own clock.
+    const expiresIn = await this.#lifetime(expiresSeconds);
+    return { url: await getSignedUrl(this.#client, command, { expiresIn }), expiresSeconds: expiresIn };
+  }
+
+  /**
+   * Seconds a presigned request may be valid: `expiresSeconds`, or less when the credentials that
+   * sign it expire first. They are the client's provider's, memoized (the SDK refreshes them only
+   * within 5 minutes of their expiration): session credentials whose expiration the SDK knows
+   * (container credentials, SnapStart, AWS_CREDENTIAL_EXPIRATION) may end before the request would,
+   * so it is cut to their end, less a second for the signing's own clock.
+   */
+  async #lifetime(expiresSeconds: number): Promise<number> {
     const { expiration } = await this.#client.config.credentials();
     const left =
       expiration === undefined
         ? Number.POSITIVE_INFINITY
         : Math.floor((expiration.getTime() - Date.now()) / 1000) - 1;
-    const expiresIn = Math.max(1, Math.min(expiresSeconds, left));
-    return { url: await getSignedUrl(this.#client, command, { expiresIn }), expiresSeconds: expiresIn };
+    return Math.max(1, Math.min(expiresSeconds, left));
   }
 }
 

@@ -1,15 +1,16 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type LocalDynamo, startLocalDynamo } from '../../src/cli/local-dynamodb.ts';
+import { LOCAL_CREDENTIALS } from '../../src/cli/local-s3.ts';
 import { loadRuntimeConfig } from '../../src/config/index.ts';
 import { ConfigError, StorageError } from '../../src/core/errors.ts';
 import { createApiHandler, FAILED_MESSAGE } from '../../src/handlers/api.ts';
 import type { ApiEvent } from '../../src/handlers/http.ts';
 import { DynamoStatusStore } from '../../src/status/dynamodb.ts';
 import type { StatusStore } from '../../src/status/types.ts';
-import { S3Storage } from '../../src/storage/s3.ts';
+import { createS3Client, S3Storage } from '../../src/storage/s3.ts';
 import { startTestS3 } from '../support/s3.ts';
 
 /**
@@ -39,6 +40,8 @@ async function setup(
     /** The processing function's settings the API function is given too (terraform/modules/api). */
     runtime?: Record<string, string>;
     status?: (real: StatusStore) => StatusStore;
+    /** The S3 client of the output storage, which presigns (default: the test's). */
+    client?: S3Client;
   } = {},
 ) {
   const table = `imgpipe-api-${++tables}`;
@@ -55,7 +58,7 @@ async function setup(
     {
       config,
       sourceStorage: (bucket) => new S3Storage(s3.client, bucket),
-      output: new S3Storage(s3.client, OUTPUT),
+      output: new S3Storage(options.client ?? s3.client, OUTPUT),
       quarantine: new S3Storage(s3.client, OUTPUT),
       logger,
       metrics: new Metrics({ serviceName: 'imgpipe-test', namespace: 'imgpipe-test' }),
@@ -141,6 +144,43 @@ describe('index.api', () => {
     const { upload } = parse(answer.body);
     const policy = JSON.parse(Buffer.from(upload.fields.Policy, 'base64').toString('utf8'));
     expect(upload.expiresAt).toBe(new Date(policy.expiration).toISOString());
+  });
+
+  it('answers an upload that expires no later than the credentials that sign its policy', async () => {
+    // A presigned POST stops working when the session of the credentials that signed it ends,
+    // whatever its policy's expiration: the function's role credentials (container credentials, a
+    // session with AWS_CREDENTIAL_EXPIRATION) may have less left than upload_expires_seconds (up
+    // to 3600). The outputs' presigned GETs were already cut so (S3UrlSigner.presignDownload).
+    const expiration = new Date(Date.now() + 600_000);
+    const client = createS3Client({
+      endpoint: s3.endpoint,
+      forcePathStyle: true,
+      region: 'us-east-1',
+      credentials: async () => ({ ...LOCAL_CREDENTIALS, sessionToken: 'session', expiration }),
+    });
+    const { handler } = await setup({
+      client,
+      env: { IMGPIPE_UPLOAD_EXPIRES_SECONDS: '3600' },
+    });
+    const answer = await handler({
+      ...event('POST /uploads'),
+      headers: { host: 'api.example.com', 'content-type': 'application/json' },
+      body: JSON.stringify({ filename: 'a.jpg', contentType: 'image/jpeg', size: 3 }),
+    } as ApiEvent);
+    expect(answer.statusCode).toBe(201);
+    const { key, upload } = parse(answer.body);
+    const policy = JSON.parse(Buffer.from(upload.fields.Policy, 'base64').toString('utf8'));
+    // Not past the credentials' expiration, nor cut short of it by more than the signing took.
+    expect(Date.parse(policy.expiration)).toBeLessThanOrEqual(expiration.getTime());
+    expect(Date.parse(policy.expiration)).toBeGreaterThan(expiration.getTime() - 100_000);
+    expect(upload.expiresAt).toBe(new Date(policy.expiration).toISOString());
+    // The POST works: S3 takes it (s3rver does not check the session's expiry).
+    const form = new FormData();
+    for (const [field, value] of Object.entries(upload.fields as Record<string, string>))
+      form.append(field, value);
+    form.append('file', new Blob([new Uint8Array([1, 2, 3])]), 'a.jpg');
+    expect((await fetch(upload.url, { method: 'POST', body: form })).status).toBe(204);
+    expect((await new S3Storage(s3.client, SOURCE).head(key))?.size).toBe(3);
   });
 
   it("says that a deleted upload's outputs stay published when the deployment keeps them (IMGPIPE_DELETE_OUTPUTS=false)", async () => {

@@ -201,7 +201,7 @@ variable "upload_prefix" {
 }
 
 variable "upload_expires_seconds" {
-  description = "How long a presigned upload stays valid, 60-3600 seconds."
+  description = "How long a presigned upload stays valid, 60-3600 seconds, cut to the expiration of the credentials that sign it where the SDK knows it (S3 refuses the POST once they expire)."
   type        = number
   default     = 300
   nullable    = false
@@ -213,7 +213,7 @@ variable "upload_expires_seconds" {
 }
 
 variable "download_expires_seconds" {
-  description = "How long a presigned GET of an output stays valid, 60-43200 seconds (without cdn_url)."
+  description = "How long a presigned GET of an output stays valid, 60-43200 seconds (without cdn_url), cut to the expiration of the credentials that sign it where the SDK knows it (S3 refuses the URL once they expire)."
   type        = number
   default     = 900
   nullable    = false
