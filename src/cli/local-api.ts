@@ -20,9 +20,10 @@ import { localOrigins, localUrl } from './local-url.ts';
  *   from the discovery document's `jwks_uri`), issuer, audience, expiry and not-before, verified with
  *   aws-jwt-verify; the claims then reach the function as strings in
  *   `requestContext.authorizer.jwt.claims`, arrays flattened to `[a b]`;
- * - throttling: a token bucket (rate and burst) over the routes, as a stage's default limits, and
- *   one of its own for each route `routeThrottle` names, which then holds that route instead, as
- *   route-level settings override the stage's;
+ * - throttling: a token bucket (rate and burst) for each route, as API Gateway keeps one per route:
+ *   the stage's default limits (default_route_settings) hold each route on its own, not the routes
+ *   together, and a route `routeThrottle` names has its limits instead, as route-level settings
+ *   override the stage's;
  * - its own answers, with its own bodies: 401 `{"message":"Unauthorized"}` with a WWW-Authenticate
  *   header saying why, 429 `{"message":"Too Many Requests"}`, 404 `{"message":"Not Found"}` for no
  *   route, 413 over 10 MB, 500 `{"message":"Internal Server Error"}` when the function throws or
@@ -38,7 +39,7 @@ export interface LocalApiHandlers {
   readonly issuer: LocalIssuer;
   /** Static files by path (`/`, `/app.js`, ...). */
   readonly files: ReadonlyMap<string, { readonly type: string; readonly body: Uint8Array | string }>;
-  /** Requests per second and burst, as API Gateway's stage throttling. */
+  /** Requests per second and burst of each route, as API Gateway's stage (default route) throttling. */
   readonly throttle: Throttle;
   /** Routes with limits of their own (the module's route_throttling): these replace the stage's. */
   readonly routeThrottle?: Readonly<Partial<Record<RouteKey, Throttle>>>;
@@ -112,7 +113,7 @@ const COMPILED: readonly CompiledRoute[] = ROUTES.map((routeKey) => {
 export async function startLocalApi(options: { host: string; port: number }): Promise<LocalApi> {
   let handlers: LocalApiHandlers | undefined;
   let verifier: ReturnType<typeof makeVerifier> | undefined;
-  /** Token buckets: the stage's (`''`) and each throttled route's, filled on first use. */
+  /** Token buckets, one per route (with the stage's limits or its own), filled on first use. */
   let buckets = new Map<string, { tokens: number; at: number }>();
 
   const server: Server = createServer((req, res) => {
@@ -202,12 +203,11 @@ export async function startLocalApi(options: { host: string; port: number }): Pr
   function takeToken(routeKey: RouteKey): boolean {
     const own = handlers!.routeThrottle?.[routeKey];
     const throttle = own ?? handlers!.throttle;
-    const name = own ? routeKey : '';
     const now = Date.now();
-    const bucket = buckets.get(name) ?? { tokens: throttle.burst, at: now };
+    const bucket = buckets.get(routeKey) ?? { tokens: throttle.burst, at: now };
     const tokens = Math.min(throttle.burst, bucket.tokens + ((now - bucket.at) / 1000) * throttle.rate);
     const taken = tokens >= 1;
-    buckets.set(name, { tokens: taken ? tokens - 1 : tokens, at: now });
+    buckets.set(routeKey, { tokens: taken ? tokens - 1 : tokens, at: now });
     return taken;
   }
 

@@ -215,7 +215,7 @@ export const DEV_COMMAND: CommandSpec = {
       name: 'api-rate',
       value: '<n>',
       description:
-        'Requests per second the local API Gateway lets through, 1 to 100000 (default 50), as stage throttling.',
+        'Requests per second the local API Gateway lets through on each route, 1 to 100000 (default 50), as stage throttling (a bucket per route).',
     },
     { name: 'api-burst', value: '<n>', description: 'Its burst, 1 to 100000 (default 100).' },
     {

@@ -418,6 +418,37 @@ describe('throttling in imgpipe dev', () => {
   }, 120_000);
 });
 
+describe('stage throttling in imgpipe dev, route by route', () => {
+  // The stage's limits (default_route_settings) are each route's default: API Gateway keeps a
+  // token bucket per route, so one route spending its burst leaves the others theirs. imgpipe dev
+  // held all the stage's routes to one bucket, so a burst of listings throttled the page's status
+  // requests locally while the deployment answers them.
+  it("gives each route the stage's limits on its own", async () => {
+    const api = await startDevApi(['--api-rate', '1', '--api-burst', '1']);
+    try {
+      const token = api.issuer.token({ sub: 'alice' });
+      const headers = { authorization: `Bearer ${token}` };
+      const listed = await Promise.all(
+        Array.from(
+          { length: 5 },
+          async () => (await fetch(`${api.url}/images?status=failed`, { headers })).status,
+        ),
+      );
+      expect(listed).toContain(200);
+      expect(listed).toContain(429);
+      // GET /images spent its burst; GET /images/{key+} and DELETE /images/{key+} have their own.
+      expect((await fetch(`${api.url}/images/uploads/alice/none/a.jpg`, { headers })).status).toBe(404);
+      const deleted = await fetch(`${api.url}/images/uploads/alice/none/a.jpg`, {
+        method: 'DELETE',
+        headers,
+      });
+      expect(deleted.status).toBe(404);
+    } finally {
+      await api.stop();
+    }
+  }, 120_000);
+});
+
 describe('route throttling in imgpipe dev', () => {
   // The api module holds uploads to their own limits (route_throttling: 10/s, burst 20 by default),
   // which replace the stage's for that route. imgpipe dev held every route to the stage's bucket, so

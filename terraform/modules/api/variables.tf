@@ -316,7 +316,7 @@ variable "allow_anonymous" {
 ################################################################################
 
 variable "throttling_rate_limit" {
-  description = "Requests per second for the stage as a whole (API Gateway's steady-state rate), 1-10000."
+  description = "Requests per second of each route the stage holds to its default limits (API Gateway's steady-state rate; a bucket per route, not one for the routes together: with route_throttling's default, GET /images, GET /images/{key+} and DELETE /images/{key+} each take this many), 1-10000."
   type        = number
   default     = 50
   nullable    = false
@@ -328,7 +328,7 @@ variable "throttling_rate_limit" {
 }
 
 variable "throttling_burst_limit" {
-  description = "Burst for the stage as a whole, a whole number 1-5000."
+  description = "Burst of each route the stage holds to its default limits (a bucket per route, as throttling_rate_limit), a whole number 1-5000."
   type        = number
   default     = 100
   nullable    = false
