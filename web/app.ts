@@ -11,7 +11,7 @@
  * 2 at once, however many files, the longest-due card first. Once a file is in S3 the page never
  * says "Not uploaded": a status it cannot read is "Status unavailable", asked again, with Delete.
  * A file not uploaded once those retries are spent (the network, throttling, a 5xx), or whose
- * upload URL expired meanwhile, has Try again, which starts it over in its card with a new upload
+ * upload URL expired meanwhile (its policy, or the session of the credentials that signed it), has Try again, which starts it over in its card with a new upload
  * URL; one the API refused (size, type) has not. An empty file, or one whose type (the browser's,
  * or its extension's) the file picker does not offer, is refused before the API is asked, naming the
  * file and what to choose instead, as are the API's own refusals of type and size (from the fields
@@ -857,7 +857,8 @@ class UploadFailure extends Error {
   readonly retryAfterMs: number | undefined;
   /**
    * S3 refused the presigned POST as expired (a send again after a slow upload dropped past the
-   * policy's minutes): never again with it, but with a new one (Try again).
+   * policy's minutes), or its signature's session as ended (ExpiredToken: the API function's role
+   * credentials expired): never again with it, but with a new one (Try again).
    */
   readonly expired: boolean;
   constructor(message: string, retryable: boolean, retryAfterMs?: number, expired = false) {
@@ -912,7 +913,8 @@ function postOnce(upload: Upload, file: File, progress: (fraction: number) => vo
           `Storage refused the upload (HTTP ${xhr.status}): ${s3Message(xhr.responseText)}`,
           xhr.status >= 500 || code === 'RequestTimeout',
           retryAfter(xhr.getResponseHeader('retry-after')),
-          xhr.status === 403 && /policy expired/i.test(s3Message(xhr.responseText)),
+          (xhr.status === 403 && /policy expired/i.test(s3Message(xhr.responseText))) ||
+            code === 'ExpiredToken',
         ),
       );
     });

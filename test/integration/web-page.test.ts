@@ -972,6 +972,46 @@ describe.runIf(present)('the web page', () => {
     await page.close();
   }, 300_000);
 
+  it('offers Try again for a file whose upload S3 refused because the session that signed it ended, which then uploads it', async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    // The presigned POST is signed with the API function's role credentials: once their session
+    // ends S3 refuses it (400 ExpiredToken) whatever the policy says, and a new upload URL, signed
+    // with the role's new credentials, is taken. S3's answer is played here: s3rver checks no token.
+    let posts = 0;
+    await page.route(
+      (url) => url.href.startsWith(dev.s3),
+      (route) => {
+        if (route.request().method() !== 'POST') return route.continue();
+        posts++;
+        return route.fulfill({
+          status: 400,
+          contentType: 'application/xml',
+          body: '<?xml version="1.0" encoding="UTF-8"?><Error><Code>ExpiredToken</Code><Message>The provided token has expired.</Message></Error>',
+        });
+      },
+    );
+    await signIn(page, 'ursula');
+    await page.locator('#files').setInputFiles({
+      name: 'session.jpg',
+      mimeType: 'image/jpeg',
+      buffer: readFileSync(fixturePath('edge/formats/1x1.jpg')),
+    });
+    const card = page.locator('li.upload[data-file="session.jpg"]');
+    await poll(() => card.locator('.reason').textContent()).toBe(
+      'session.jpg: Not uploaded. Storage refused the upload (HTTP 400): The provided token has expired.',
+    );
+    expect(posts).toBe(1);
+    const again = card.getByRole('button', { name: 'Upload session.jpg again' });
+    expect(await again.count()).toBe(1);
+    await page.unrouteAll();
+    await again.click();
+    await expectProcessed(page, ['session.jpg']);
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 300_000);
+
   it('asks no more before the page is left once the user signed out while a file was being sent', async () => {
     // Sign out takes the user's cards off the page, and with the issuer's logout endpoint it leaves
     // the page: the browser asked 'Leave site?' over a file no longer shown, and staying kept the
