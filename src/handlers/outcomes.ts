@@ -135,6 +135,7 @@ export class EventBatch {
   readonly #publisher: EventPublisher | undefined;
   readonly #logger: Logger;
   readonly #metrics: Metrics;
+  #errors: readonly string[] = [];
 
   constructor(publisher: EventPublisher | undefined, logger: Logger, metrics: Metrics) {
     this.#publisher = publisher;
@@ -150,6 +151,11 @@ export class EventBatch {
     return this.#pending.length;
   }
 
+  /** Why the last flush could not send what it could not (the bus's errors), if anything. */
+  get errors(): readonly string[] {
+    return this.#errors;
+  }
+
   /** Sends what was added; returns how many events could not be sent (reported, not thrown). */
   async flush(): Promise<number> {
     if (!this.#publisher || this.#pending.length === 0) return 0;
@@ -162,6 +168,7 @@ export class EventBatch {
       result = { sent: 0, failed: events.length, errors: [describeError(error)] };
     }
     if (result.sent > 0) this.#metrics.addMetric('EventsSent', MetricUnit.Count, result.sent);
+    this.#errors = result.failed > 0 ? result.errors : [];
     if (result.failed > 0) {
       this.#metrics.addMetric('EventsFailed', MetricUnit.Count, result.failed);
       this.#logger.error('Outcome events not sent', { failed: result.failed, errors: result.errors });

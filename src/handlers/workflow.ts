@@ -418,7 +418,18 @@ export function createWorkflowTasks(deps: WorkflowDeps, options: ReprocessOption
           `The reprocessing of s3://${bucket}/${key} failed (its status item keeps the outcome it records; no Image Failed sent): ${failureMessage(state.error)}`,
         );
       }
-      await send(handled.event);
+      // An Image Failed the bus refused (PutEvents throttled past the SDK's retries): the
+      // execution's cause says so, not the Failed state's, which sends the reader to that event.
+      // Not retried, as no other outcome's event but a quarantine's is (announce()).
+      const events = new EventBatch(deps.events, logger, metrics);
+      events.add(handled.event);
+      if ((await events.flush()) > 0) {
+        const { bucket, key } = ref;
+        throw new TaskError(
+          FAILED_ERROR,
+          `s3://${bucket}/${key} failed (its status item records it), but its Image Failed event could not be sent (${events.errors.join('; ') || 'the bus refused it'}): ${failureMessage(state.error)}`,
+        );
+      }
       return handled.result;
     }),
   };

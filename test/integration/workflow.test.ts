@@ -1041,6 +1041,22 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
     expect(wf.events().map((e) => [e['detail-type'], e.detail.key])).toEqual([['Image Failed', key]]);
   });
 
+  it('fails an execution whose Image Failed the bus refused with a cause saying so, not one sending the reader to that event', async () => {
+    // PutEvents throttled past the SDK's retries (EventBridge has no local server: the publisher
+    // refuses as PutEvents answers then). The item records the failure; no event holds it.
+    const wf = await setup({ refusedPublishes: 1 });
+    const key = 'photos/failure-unannounced.jpg';
+    const run = await wf.run(await upload(key, new Uint8Array(10), 'wf-no-such-bucket'));
+    expect(run.invoked).toEqual(['Inspect', 'RecordFailure']);
+    expect(run.error).toMatchObject({ name: 'Imgpipe.Failed' });
+    expect(run.error!.message).not.toMatch(/Image Failed event say/);
+    expect(run.error!.message).toMatch(
+      /^s3:\/\/wf-no-such-bucket\/photos\/failure-unannounced\.jpg failed \(its status item records it\), but its Image Failed event could not be sent \(ThrottlingException: Rate exceeded\): Imgpipe\.Failed: StorageError: S3 get of s3:\/\/wf-no-such-bucket\//,
+    );
+    expect(await wf.status.get('wf-no-such-bucket', key)).toMatchObject({ status: 'failed' });
+    expect(wf.events()).toEqual([]);
+  });
+
   it('records a failure, before the execution times out, when a task could outlast it', async () => {
     // No Catch runs after an execution's timeout: the upload would stay processing, unannounced.
     // Tasks of 250 s (the interpreter starts each execution now): with the 90 s kept for
