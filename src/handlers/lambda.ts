@@ -21,7 +21,7 @@ import { DynamoStatusStore } from '../status/dynamodb.ts';
 import { createS3Client, S3Storage } from '../storage/s3.ts';
 import { perBucket } from '../storage/types.ts';
 import type { HandlerDeps } from './objects.ts';
-import { KEY_FILTERS_ENV } from './reprocess.ts';
+import { KEY_FILTERS_ENV, MAX_CONCURRENCY_ENV } from './reprocess.ts';
 
 /**
  * What every Lambda entry point shares: its dependencies, built once per execution environment, and
@@ -201,7 +201,13 @@ function checkWorkers(config: RuntimeConfig): number {
 
 /** Every IMGPIPE_ variable an entry point of the image reads (the tables of config/settings.ts). */
 export function functionVariables(): string[] {
-  return [...Object.values(ENV), ...Object.values(API_ENV), ...Object.values(TRANSFORM_ENV), KEY_FILTERS_ENV];
+  return [
+    ...Object.values(ENV),
+    ...Object.values(API_ENV),
+    ...Object.values(TRANSFORM_ENV),
+    KEY_FILTERS_ENV,
+    MAX_CONCURRENCY_ENV,
+  ];
 }
 
 /**

@@ -49,6 +49,24 @@ export interface ReprocessRequest {
 }
 
 export const DEFAULT_CONCURRENCY = 10;
+/** Step Functions' own bound on a Distributed Map's MaxConcurrency. */
+export const MAX_CONCURRENCY = 10_000;
+/**
+ * The deployment's cap on `concurrency` (Terraform's reprocess_max_concurrency): each child
+ * execution is a Lambda invocation at a time (a batch, or one upload's run of the per-upload
+ * workflow, whose Process function is the live uploads' own), so a map at Step Functions' 10,000
+ * takes the account's Lambda concurrency and throttles the live pipeline. Unset: MAX_CONCURRENCY.
+ */
+export const MAX_CONCURRENCY_ENV = 'IMGPIPE_REPROCESS_MAX_CONCURRENCY';
+
+/** The cap of MAX_CONCURRENCY_ENV's value (unset or empty: MAX_CONCURRENCY); a bad value throws. */
+export function parseMaxConcurrency(raw: string | undefined): number {
+  if (raw === undefined || raw.trim() === '') return MAX_CONCURRENCY;
+  const value = Number(raw.trim());
+  if (!/^\d+$/.test(raw.trim()) || value < 1 || value > MAX_CONCURRENCY)
+    throw invalidSetting(MAX_CONCURRENCY_ENV, `an integer between 1 and ${MAX_CONCURRENCY}`, raw);
+  return value;
+}
 export const DEFAULT_TOLERATED_FAILURE_PERCENTAGE = 5;
 /** A child execution's objects: its Lambda invocation must finish them within its timeout. */
 export const DEFAULT_BATCH_SIZE = 10;
@@ -63,7 +81,13 @@ export const MAX_KEYS_BYTES = 200_000;
  * object is a batch of its own: one execution of up to its 290 s in the child execution's 5 minutes,
  * and `concurrency` of them at once.
  */
-export function parseReprocessRequest(event: unknown, { workflow = false } = {}): ReprocessRequest {
+export function parseReprocessRequest(
+  event: unknown,
+  {
+    workflow = false,
+    maxConcurrency = MAX_CONCURRENCY,
+  }: { workflow?: boolean; maxConcurrency?: number } = {},
+): ReprocessRequest {
   if (!isPlainObject(event))
     throw invalidSetting('event', 'an object like {"bucket": "uploads", "prefix": "photos/"}', event);
   const known = [
@@ -111,9 +135,19 @@ export function parseReprocessRequest(event: unknown, { workflow = false } = {})
     throw invalidSetting('event.force', 'true or false', force);
   if (
     concurrency !== undefined &&
-    !(Number.isInteger(concurrency) && (concurrency as number) >= 1 && (concurrency as number) <= 10_000)
+    !(
+      Number.isInteger(concurrency) &&
+      (concurrency as number) >= 1 &&
+      (concurrency as number) <= maxConcurrency
+    )
   )
-    throw invalidSetting('event.concurrency', 'an integer between 1 and 10000', concurrency);
+    throw invalidSetting(
+      'event.concurrency',
+      maxConcurrency < MAX_CONCURRENCY
+        ? `an integer between 1 and ${maxConcurrency} (the deployment’s cap, ${MAX_CONCURRENCY_ENV}: Terraform’s reprocess_max_concurrency)`
+        : `an integer between 1 and ${MAX_CONCURRENCY}`,
+      concurrency,
+    );
   if (
     toleratedFailurePercentage !== undefined &&
     !(
@@ -143,7 +177,7 @@ export function parseReprocessRequest(event: unknown, { workflow = false } = {})
     ...(prefix === undefined ? {} : { prefix }),
     ...(keys === undefined ? {} : { keys: keys as string[] }),
     force: force ?? false,
-    concurrency: (concurrency as number | undefined) ?? DEFAULT_CONCURRENCY,
+    concurrency: (concurrency as number | undefined) ?? Math.min(DEFAULT_CONCURRENCY, maxConcurrency),
     toleratedFailurePercentage:
       (toleratedFailurePercentage as number | undefined) ?? DEFAULT_TOLERATED_FAILURE_PERCENTAGE,
     batchSize: workflow ? 1 : ((batchSize as number | undefined) ?? DEFAULT_BATCH_SIZE),
@@ -283,6 +317,8 @@ export function skipReason(key: string, filters: readonly KeyFilter[]): string |
 export interface ReprocessOptions {
   /** Default: parsed from KEY_FILTERS_ENV in process.env at the first batch. */
   readonly keyFilters?: readonly KeyFilter[];
+  /** The cap on a request's concurrency. Default: parsed from MAX_CONCURRENCY_ENV at each plan. */
+  readonly maxConcurrency?: number;
 }
 
 /** The filters of `options`, else KEY_FILTERS_ENV's, read once; a bad value fails the task. */
@@ -332,7 +368,10 @@ export function createReprocessTasks(deps: HandlerDeps, options: ReprocessOption
         const { request, workflow } = isPlainObject(event) ? event : {};
         if (typeof workflow !== 'string')
           throw invalidSetting('input.workflow', 'the per-upload workflow ARN, or ""', workflow);
-        const parsed = parseReprocessRequest(request, { workflow: workflow !== '' });
+        const parsed = parseReprocessRequest(request, {
+          workflow: workflow !== '',
+          maxConcurrency: options.maxConcurrency ?? parseMaxConcurrency(process.env[MAX_CONCURRENCY_ENV]),
+        });
         // A bucket the function does not process (IMGPIPE_SOURCE_BUCKETS): refused here, naming
         // both, where each of its objects failed on its own, or the map's listing of it failed the
         // run with S3's AccessDenied and no word of the setting.

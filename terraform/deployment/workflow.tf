@@ -43,6 +43,12 @@ variable "moderation_max_tiles" {
   default     = 8
 }
 
+variable "reprocess_max_concurrency" {
+  description = "The most child executions (1-10000) a bulk reprocessing (either mode) runs at once; a request's concurrency above it is refused. Each is a Lambda invocation at a time: keep it well under the account's Lambda concurrency, or the live uploads are throttled."
+  type        = number
+  default     = 100
+}
+
 variable "moderation_categories" {
   description = "Workflow mode: moderation label names (any level of Rekognition's taxonomy) that reject an image; empty: every label."
   type        = list(string)
@@ -97,6 +103,7 @@ module "workflow" {
   moderation_min_confidence = var.moderation_min_confidence
   moderation_max_tiles      = var.moderation_max_tiles
   moderation_categories     = var.moderation_categories
+  reprocess_max_concurrency = var.reprocess_max_concurrency
   scanner_image_digests     = var.scanner_image_digests
   # How large an upload the scanner can take (the module refuses a maxBytes over it at plan).
   scanner_memory_size            = var.scanner_memory_size

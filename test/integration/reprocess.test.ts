@@ -543,6 +543,29 @@ describe('bulk reprocessing on the Distributed Map, run locally', () => {
     expect(both.error?.message).toMatch(/Expected either prefix or keys, not both for event/);
   });
 
+  it('fails the execution on a concurrency over the deployment’s cap (reprocess_max_concurrency), naming both, before any object is touched', async () => {
+    // Each child execution is a Lambda invocation at a time (a batch, or one upload's run, whose
+    // Process function is the live uploads' own): 10,000 at once would take the account's Lambda
+    // concurrency and throttle the live pipeline. Terraform gives the plan function the cap.
+    vi.stubEnv('IMGPIPE_REPROCESS_MAX_CONCURRENCY', '40');
+    try {
+      const { run } = setup();
+      const result = await run({ bucket: SOURCE, keys: ['archive/000.jpg'], concurrency: 5000 });
+      expect(result.invoked).toEqual(['Plan']);
+      expect(result.error).toEqual({
+        name: 'Imgpipe.Failed',
+        message:
+          'ConfigError: Expected an integer between 1 and 40 (the deployment’s cap, IMGPIPE_REPROCESS_MAX_CONCURRENCY: Terraform’s reprocess_max_concurrency) for event.concurrency but received 5000 of type number',
+      });
+      // Up to the cap is taken.
+      const capped = await run({ bucket: SOURCE, keys: ['archive/000.jpg'], concurrency: 40 });
+      expect(capped.invoked).toContain('KeysBatch');
+      expect(capped.error).toBeUndefined();
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
+
   it('fails the execution on a request naming a bucket that is not among IMGPIPE_SOURCE_BUCKETS, naming both, before any object is touched', async () => {
     // Each object of it failed on its own, or the map's listing of a bucket the role may not list
     // failed the run with S3's AccessDenied and no word of the setting.

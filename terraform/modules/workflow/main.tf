@@ -89,6 +89,9 @@ locals {
     POWERTOOLS_METRICS_FUNCTION_NAME = local.function_names[key]
     }, contains(["reprocess-batch", "inspect"], key) ? {
     IMGPIPE_REPROCESS_KEY_FILTERS = jsonencode([for filter in values(var.source_notification_filters) : { prefix = filter.prefix, suffix = filter.suffix }])
+    } : {}, key == "reprocess-plan" ? {
+    # The cap on a request's concurrency (src/handlers/reprocess.ts, MAX_CONCURRENCY_ENV).
+    IMGPIPE_REPROCESS_MAX_CONCURRENCY = tostring(var.reprocess_max_concurrency)
   } : {}) }
   # Lambda refuses an environment over 4 KB, measured as its variables' JSON (../imgpipe/main.tf,
   # lambda_environment_limit): the imgpipe function's, which the tasks' add to, may fit where

@@ -276,6 +276,18 @@ variable "moderation_max_tiles" {
   }
 }
 
+variable "reprocess_max_concurrency" {
+  description = "The most child executions (1-10000) a bulk reprocessing runs at once: its request's concurrency is refused above it (IMGPIPE_REPROCESS_MAX_CONCURRENCY of the plan function). Each is a Lambda invocation at a time (a batch, or one upload's run of the per-upload workflow, whose Process function is the live uploads' own), so keep it well under the account's Lambda concurrency (1000 by default), or the live pipeline is throttled."
+  type        = number
+  default     = 100
+  nullable    = false
+
+  validation {
+    condition     = floor(var.reprocess_max_concurrency) == var.reprocess_max_concurrency && var.reprocess_max_concurrency >= 1 && var.reprocess_max_concurrency <= 10000
+    error_message = "reprocess_max_concurrency must be a whole number between 1 and 10000 (a Distributed Map's MaxConcurrency)."
+  }
+}
+
 variable "moderation_categories" {
   description = "Rekognition moderation label names, at any level of its taxonomy (\"Explicit\", \"Violence\"), that reject an image (IMGPIPE_MODERATION_CATEGORIES); empty: every label."
   type        = list(string)
