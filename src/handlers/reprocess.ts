@@ -1,9 +1,9 @@
-import { describeError, invalidSetting } from '../core/errors.ts';
+import { describeError, invalidSetting, ObjectNotFoundError } from '../core/errors.ts';
 import { isPlainObject } from '../core/json.ts';
 import { BucketLayout } from '../core/layout.ts';
 import { INVOCATION_RESERVE_MS, ranOutOfInvocationTime } from '../pipeline/deadline.ts';
 import { readManifest, readQuarantineRecord } from '../pipeline/records.ts';
-import { getJson } from '../storage/types.ts';
+import { getJson, type Storage } from '../storage/types.ts';
 import { type LambdaHandler, lambdaHandler } from './lambda.ts';
 import { createObjectHandling, FOLDER_MARKER, type HandlerDeps, type RecordStatus } from './objects.ts';
 import { EventBatch } from './outcomes.ts';
@@ -604,11 +604,7 @@ async function summarize(event: unknown, deps: HandlerDeps): Promise<ReprocessSu
         `ResultWriterDetails without Bucket and Key: ${JSON.stringify(results)}`,
       );
     const storage = deps.sourceStorage(Bucket);
-    const manifest = await getJson<{ ResultFiles?: Record<string, { Key: string }[]> }>(
-      storage,
-      Key,
-      RESULT_FILE_BYTES,
-    );
+    const manifest = await resultManifest(storage, Key);
     for (const [status, files] of Object.entries(manifest.ResultFiles ?? {})) {
       for (const file of files) {
         const executions = await getJson<ChildExecution[]>(storage, file.Key, RESULT_FILE_BYTES);
@@ -713,6 +709,37 @@ function failureCause(summary: ReprocessSummary): string {
     text = next;
   }
   return text;
+}
+
+/**
+ * The map's ResultWriter manifest. A map run without child executions (an empty prefix, every key
+ * a folder marker's listing aside) may write none while its output names one (Step Functions
+ * documents none for it): with no result file beside it either, that is a run of 0 objects, not a
+ * failure of the run (NoSuchKey, with no summary). Result files without their manifest are.
+ * The Summarize role may list `reprocess/` of the bucket (iam.tf): S3 answers a missing object
+ * with 403 instead of 404 to a role that may not.
+ */
+async function resultManifest(
+  storage: Storage,
+  key: string,
+): Promise<{ ResultFiles?: Record<string, { Key: string }[]> }> {
+  try {
+    return await getJson(storage, key, RESULT_FILE_BYTES);
+  } catch (error) {
+    if (!(error instanceof ObjectNotFoundError)) throw error;
+    const folder = key.slice(0, key.lastIndexOf('/') + 1);
+    const files: string[] = [];
+    for await (const object of storage.list(folder)) {
+      files.push(object.key);
+      if (files.length === 3) break;
+    }
+    if (files.length === 0) return { ResultFiles: {} };
+    throw new TaskError(
+      FAILED_ERROR,
+      `The map's ResultWriter manifest ${storage.locate(key)} does not exist, but its folder holds result files (${files.join(', ')}): the results cannot be read without it`,
+      { cause: error },
+    );
+  }
 }
 
 /** Where the state machine's ResultWriter and the summaries go in the results bucket. */

@@ -858,6 +858,49 @@ describe('the reprocessing tasks', () => {
     });
   });
 
+  it('summarizes a map that had no items (an empty prefix), whose ResultWriter wrote no manifest, as a run of 0', async () => {
+    // Step Functions documents no manifest for a map run without child executions: the map's
+    // output still names one. A Summarize that read it failed the run (NoSuchKey) with no summary.
+    const run = 'reprocess/7f3e9a10-0c1d-4e2f-9a3b-112233445566';
+    const { tasks } = setup();
+    const summary = await tasks.summarize({
+      request: prefixRequest(10),
+      results: {
+        MapRunArn: 'arn:aws:states:eu-west-1:123456789012:mapRun:imgpipe-test-reprocess/ByPrefix:7f3e9a10',
+        ResultWriterDetails: { Bucket: RESULTS, Key: `${run}/manifest.json` },
+      },
+      resultsBucket: RESULTS,
+      execution: 'empty-prefix',
+    });
+    expect(summary).toEqual({
+      bucket: SOURCE,
+      prefix: '',
+      force: false,
+      counts: {},
+      failures: [],
+      failuresTotal: 0,
+      failedBatches: [],
+      failedBatchesTotal: 0,
+      location: `s3://${RESULTS}/reprocess/empty-prefix/summary.json`,
+    });
+    // Result files without their manifest are not a run of 0: the error names the manifest.
+    const results = new S3Storage(s3.client, RESULTS);
+    const lost = 'reprocess/0c0c0c0c-1b2c-4d3e-8f90-aabbccddeeff';
+    await results.put(`${lost}/SUCCEEDED_0.json`, new TextEncoder().encode('[]'), {
+      contentType: 'application/json',
+    });
+    await expect(
+      tasks.summarize({
+        request: prefixRequest(10),
+        results: { ResultWriterDetails: { Bucket: RESULTS, Key: `${lost}/manifest.json` } },
+        resultsBucket: RESULTS,
+        execution: 'lost-manifest',
+      }),
+    ).rejects.toThrow(
+      `The map's ResultWriter manifest s3://${RESULTS}/${lost}/manifest.json does not exist, but its folder holds result files (${lost}/SUCCEEDED_0.json): the results cannot be read without it`,
+    );
+  });
+
   it('keeps the returned summary small whatever the failures; summary.json in S3 lists them', async () => {
     const results = new S3Storage(s3.client, RESULTS);
     const put = (key: string, value: unknown) =>

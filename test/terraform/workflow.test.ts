@@ -275,6 +275,24 @@ describe('the workflow module', () => {
     expect(reads[0].content[0].resources).toEqual(['statement.value']);
   });
 
+  it('lets Summarize list the results’ folder, so that a map run that wrote no manifest is told from lost results', () => {
+    // Without ListBucket S3 answers the GET of a missing manifest with 403, not 404 (NoSuchKey):
+    // a map over an empty prefix would fail the run with AccessDenied instead of summarizing 0.
+    const lists = workflow.data.aws_iam_policy_document!.function!.dynamic.statement.filter(
+      (d: Body) =>
+        d.content[0].actions.includes('s3:ListBucket') && String(d.for_each).includes('reprocess-summarize'),
+    );
+    expect(lists).toHaveLength(1);
+    expect(lists[0].for_each).toBe('each.key == "reprocess-summarize" ? [each.key] : []');
+    expect(lists[0].content[0].actions).toEqual(['s3:ListBucket']);
+    expect(lists[0].content[0].resources).toEqual(['module.bucket.s3_bucket_arn']);
+    expect(lists[0].content[0].condition[0]).toMatchObject({
+      test: 'StringLike',
+      variable: 's3:prefix',
+      values: [`${DOLLAR}{local.results_prefix}*`],
+    });
+  });
+
   it('lets the bootstrap’s deploy role manage every function, state machine and schedule of it, bounded', () => {
     // Every task function is <deployment>-<task>: the deploy role reaches <deployment>-* functions
     // and their log groups, so a new task needs no change there.

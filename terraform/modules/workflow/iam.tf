@@ -117,6 +117,25 @@ data "aws_iam_policy_document" "function" {
     }
   }
 
+  # A map run without child executions (an empty prefix) may write no manifest: Summarize lists its
+  # folder to tell that from lost results, and without ListBucket S3 answers the manifest's GET with
+  # 403 instead of 404 (src/handlers/reprocess.ts resultManifest).
+  dynamic "statement" {
+    for_each = each.key == "reprocess-summarize" ? [each.key] : []
+
+    content {
+      sid       = "ListResults"
+      actions   = ["s3:ListBucket"]
+      resources = [module.bucket.s3_bucket_arn]
+
+      condition {
+        test     = "StringLike"
+        variable = "s3:prefix"
+        values   = ["${local.results_prefix}*"]
+      }
+    }
+  }
+
   # The scanner and Moderate read the upload they check; the scanner the database too, which the
   # update also writes.
   dynamic "statement" {
