@@ -913,7 +913,17 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
     },
     async reject(ref, error, { trigger, force, unbegun }) {
       const outcome = await rejectObject(ref, error, force ? { ...processDeps, force } : processDeps);
-      return finish(ref, trigger, outcome, false, unbegun && !force ? unbegunStart(ref) : undefined);
+      // Another delivery of the event, inspected while this one ran, may have recorded this
+      // quarantine since (as the workflow's Process, handle()): finish() looks, and a repeated
+      // quarantine that finds it writes nothing over the item (its updatedAt moved, listing the
+      // quarantine again among new ones). It is announced all the same: an alert must not be lost.
+      return finish(
+        ref,
+        trigger,
+        outcome,
+        false,
+        unbegun && !force ? unbegunStart(ref) : { announceDuplicate: false, recorded: true },
+      );
     },
     async fail(ref, message, { trigger, unbegun }) {
       // Inspect's refusal of another bucket, caught for this task: still nothing recorded or
@@ -983,10 +993,15 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       try {
         // The workflow's Process (begun) cannot tell whether its task's earlier attempt announced.
         // Its Inspect may have begun nothing (a backfill of the item's outcome): as start() then.
+        // Another delivery of the event (at least once: EventBridge, Express executions), inspected
+        // while this one ran, or this task's earlier attempt, may have recorded its final status
+        // since Inspect began the item: finish() looks (`recorded`), and a duplicate that finds
+        // that outcome writes nothing over it (the duplicate's status, which has no timings,
+        // removed the item's and moved its updatedAt).
         const started = begun
           ? inspectedUnbegun && force !== true
             ? unbegunStart(ref)
-            : { announceDuplicate: announcesDuplicate(ref, undefined), recorded: false }
+            : { announceDuplicate: announcesDuplicate(ref, undefined), recorded: true }
           : await start(ref, true, time, force === true);
         if ('ended' in started) return started.ended;
         unbegun = started.unbegun !== undefined;
@@ -1061,7 +1076,8 @@ function invocationTime(now: number, remainingMs?: number, invocationStartedAt?:
 /**
  * What start() found for an object that goes on: whether a duplicate of it is announced
  * (announcesDuplicate), and whether this very event's final status is recorded (begin() said
- * `finished`: another delivery finished it).
+ * `finished`: another delivery finished it), or may be by now (the workflow's Process: finish()
+ * reads the item to know).
  */
 interface Started {
   readonly announceDuplicate: boolean;

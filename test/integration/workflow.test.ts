@@ -1082,6 +1082,60 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
     expect(second.output).toMatchObject({ result: { status: 'processed' } });
   });
 
+  it('leaves the item of an image another delivery of its event processed as that delivery recorded it, timings and time included', async () => {
+    // EventBridge and Express executions are at least once: two executions of one event, the
+    // second inspected while the first ran (its begin() found the item processing), the first
+    // then processed and recorded it. The second's Process finds its outputs current: a duplicate,
+    // whose final status (which has no timings) must not be written over the first's.
+    const key = 'photos/delivered-twice-processed.png';
+    let event: ReturnType<typeof objectCreated> | undefined;
+    let first: Awaited<ReturnType<typeof wf.run>> | undefined;
+    let recorded: Awaited<ReturnType<typeof wf.status.get>>;
+    let inspected = 0;
+    const wf = await setup({
+      checks: { malware: false, moderation: false },
+      afterInspect: async () => {
+        if (++inspected !== 1) return;
+        first = await wf.run(event!);
+        recorded = await wf.status.get(SOURCE, key);
+      },
+    });
+    event = await upload(key, readFixture('edge/formats/alpha-rgba8.png'));
+    const second = await wf.run(event);
+    expect(first!.output).toMatchObject({ result: { status: 'processed', key } });
+    expect(second.invoked).toEqual(['Inspect', 'Process']);
+    expect(second.output).toMatchObject({ result: { status: 'duplicate', key } });
+    expect(recorded).toMatchObject({ status: 'processed', timings: expect.any(Object) });
+    expect(await wf.status.get(SOURCE, key)).toEqual(recorded);
+  });
+
+  it('leaves the item of an image another delivery of its event quarantined as that delivery recorded it', async () => {
+    // As above, the first delivery's moderation flagged the image. The second quarantines it again
+    // (a repeated quarantine, announced again: a malware or moderation alert must not be lost), and
+    // writes nothing over the item: its updatedAt moved, listing the quarantine again among new ones.
+    const key = 'photos/delivered-twice-flagged.png';
+    let event: ReturnType<typeof objectCreated> | undefined;
+    let first: Awaited<ReturnType<typeof wf.run>> | undefined;
+    let recorded: Awaited<ReturnType<typeof wf.status.get>>;
+    let inspected = 0;
+    const wf = await setup({
+      checks: { malware: false, moderation: true },
+      labels: [{ Name: 'Explicit', ParentName: '', TaxonomyLevel: 1, Confidence: 97.3 }],
+      afterInspect: async () => {
+        if (++inspected !== 1) return;
+        first = await wf.run(event!);
+        recorded = await wf.status.get(SOURCE, key);
+      },
+    });
+    event = await upload(key, readFixture('edge/formats/alpha-rgba8.png'));
+    const second = await wf.run(event);
+    expect(first!.output).toMatchObject({ result: { status: 'quarantined', key, reason: 'moderation' } });
+    expect(second.invoked).toEqual(['Inspect', 'Moderate', 'Quarantine']);
+    expect(second.output).toMatchObject({ result: { status: 'duplicate', key, reason: 'moderation' } });
+    expect(recorded).toMatchObject({ status: 'quarantined', reason: 'moderation' });
+    expect(await wf.status.get(SOURCE, key)).toEqual(recorded);
+  });
+
   it('does not announce the failure of a second delivery of an event another delivery processed', async () => {
     // EventBridge and Express executions are at least once: two executions of one event, the
     // second inspected before the first ran, then its scan's reads fail past the retries.
