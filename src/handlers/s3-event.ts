@@ -1,3 +1,4 @@
+import type { ImageEvent } from '../bus/types.ts';
 import { describeError } from '../core/errors.ts';
 import { InvocationTimeError, ranOutOfInvocationTime } from '../pipeline/deadline.ts';
 import { parseS3Event } from './events.ts';
@@ -13,7 +14,8 @@ export type { HandlerDeps as S3HandlerDeps, RecordResult, RecordStatus } from '.
  * - Own outputs, manifests and quarantine copies are skipped (recursion guard), before any I/O.
  * - A record whose manifest exists for the same ETag and configuration is skipped (S3 delivers at
  *   least once).
- * - Invalid images are quarantined and the invocation succeeds: retrying cannot fix them.
+ * - Invalid images are quarantined and the invocation succeeds: retrying cannot fix them. Unless
+ *   the Image Quarantined event could not be sent: then the record fails, for the retry to announce it.
  * - Anything else (S3 5xx, throttling, timeouts, denied access) is logged, the remaining records
  *   still run, and the invocation then fails so Lambda retries it; records done in the first attempt
  *   are skipped on the retry by the idempotency check. Once a record has run out of the invocation's
@@ -41,6 +43,21 @@ export class RecordsFailedError extends Error {
     this.name = 'RecordsFailedError';
     this.failures = failures;
   }
+}
+
+/**
+ * A quarantine whose Image Quarantined could not be put on the bus (EventBridge refused or
+ * throttled it past the publisher's retries): the record fails, so that Lambda's retry, which finds
+ * it quarantined for the same reason, announces it again (a repeated quarantine is announced by
+ * each attempt), as the workflow's Quarantine task is retried for it. A malware or moderation
+ * alert must not be lost: the record succeeded, and it was named only in a log line.
+ */
+function unsentAlert(event: ImageEvent): Error {
+  const { bucket, key } = event.detail;
+  const reason = event.detail.reason === undefined ? '' : ` (${event.detail.reason})`;
+  return new Error(
+    `s3://${bucket}/${key} is quarantined${reason}, but its Image Quarantined event could not be sent (the "Outcome events not sent" log line says why): Lambda's retry announces it again`,
+  );
 }
 
 export function createS3EventHandler(deps: HandlerDeps): LambdaHandler<HandlerResult> {
@@ -96,12 +113,14 @@ export function createS3EventHandler(deps: HandlerDeps): LambdaHandler<HandlerRe
           events.add(event);
           continue;
         }
-        const { result, error, event } = await objects.handle(object, {
+        const { result, error, event, announced, unsent } = await objects.handle(object, {
           trigger: eventName,
           remainingMs: context?.getRemainingTimeInMillis(),
           invocationStartedAt,
         });
         if (result.status === 'failed') failures.push({ bucket: object.bucket, key: object.key, error });
+        else if (unsent && announced?.detail.status === 'quarantined')
+          failures.push({ bucket: object.bucket, key: object.key, error: unsentAlert(announced) });
         if (result.status === 'failed' && ranOutOfInvocationTime(error))
           ranOut = `s3://${object.bucket}/${object.key}`;
         records.push(result);

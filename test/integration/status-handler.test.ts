@@ -59,7 +59,8 @@ const validate = new Ajv2020({ strict: true, strictRequired: false, validateForm
 
 async function setup(
   options: {
-    failEvents?: boolean;
+    /** PutEvents refused (access denied): always, or while `failing` is true. */
+    failEvents?: boolean | { failing: boolean };
     sourceStorage?: (bucket: string) => Storage;
     env?: Record<string, string>;
     withoutTable?: boolean;
@@ -78,24 +79,25 @@ async function setup(
   });
   const details: ImageEventDetail[] = [];
   const mock = mockClient(bus);
-  if (options.failEvents) mock.on(PutEventsCommand).rejects(new Error('AccessDeniedException: not allowed'));
-  else
-    mock.on(PutEventsCommand).callsFake((input: PutEventsCommand['input']) => {
-      for (const entry of input.Entries ?? []) {
-        const detail = JSON.parse(entry.Detail!) as ImageEventDetail;
-        expect(validate(detail), JSON.stringify(validate.errors)).toBe(true);
-        expect(entry.DetailType).toBe(
-          {
-            processed: 'Image Processed',
-            quarantined: 'Image Quarantined',
-            failed: 'Image Failed',
-            deleted: 'Image Deleted',
-          }[detail.status],
-        );
-        details.push(detail);
-      }
-      return { FailedEntryCount: 0, Entries: (input.Entries ?? []).map(() => ({ EventId: 'x' })) };
-    });
+  const refusing =
+    typeof options.failEvents === 'object' ? options.failEvents : { failing: options.failEvents === true };
+  mock.on(PutEventsCommand).callsFake((input: PutEventsCommand['input']) => {
+    if (refusing.failing) throw new Error('AccessDeniedException: not allowed');
+    for (const entry of input.Entries ?? []) {
+      const detail = JSON.parse(entry.Detail!) as ImageEventDetail;
+      expect(validate(detail), JSON.stringify(validate.errors)).toBe(true);
+      expect(entry.DetailType).toBe(
+        {
+          processed: 'Image Processed',
+          quarantined: 'Image Quarantined',
+          failed: 'Image Failed',
+          deleted: 'Image Deleted',
+        }[detail.status],
+      );
+      details.push(detail);
+    }
+    return { FailedEntryCount: 0, Entries: (input.Entries ?? []).map(() => ({ EventId: 'x' })) };
+  });
   const config = loadRuntimeConfig({
     IMGPIPE_OUTPUT_BUCKET: OUTPUT,
     IMGPIPE_QUARANTINE_BUCKET: QUARANTINE,
@@ -879,6 +881,25 @@ describe('the S3 handler with the status table and events', () => {
       expect(details.map((d) => [d.status, d.sequencer])).toEqual([['processed', later ? '0C01' : '0C00']]);
     },
   );
+
+  it('fails the record of a quarantine whose Image Quarantined could not be sent, so that the retry announces it', async () => {
+    const events = { failing: true };
+    const { handler, status, details } = await setup({ failEvents: events });
+    const event = await upload('f/notes.jpg', new TextEncoder().encode('plain text'), '0610');
+    // The quarantine stands (copy, record, item); only its alert is missing: Lambda's retry,
+    // which finds it quarantined for the same reason, announces it (a repeated quarantine is).
+    await expect(handler(event)).rejects.toThrow(
+      /s3:\/\/status-uploads\/f\/notes\.jpg is quarantined \(unsupported-format\), but its Image Quarantined event could not be sent/,
+    );
+    expect(await status.get(SOURCE, 'f/notes.jpg')).toMatchObject({ status: 'quarantined' });
+    expect(details).toEqual([]);
+    events.failing = false;
+    const { records } = await handler(event);
+    expect(records[0]).toMatchObject({ status: 'duplicate', reason: 'unsupported-format' });
+    expect(details.map((d) => [d.status, d.key, d.reason])).toEqual([
+      ['quarantined', 'f/notes.jpg', 'unsupported-format'],
+    ]);
+  });
 
   it('counts events it could not send, and the image stays processed', async () => {
     const { handler, status, metrics } = await setup({ failEvents: true });
