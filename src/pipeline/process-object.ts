@@ -451,10 +451,16 @@ async function quarantine(
   // content, put back, is quarantined anew, with a copy and a record of its own (this version, this
   // time). The first ones kept their time, and the quarantine bucket's lifecycle, which expires
   // both some days after they were written, counted from the first quarantine.
+  // Nor when this very content was processed after the record was written (its manifest is newer):
+  // a reason of this configuration (too-slow, a limit) keeps that content's outputs, so nothing is
+  // withdrawn, and the earlier quarantine (a delivery that ran out of time, which another delivery
+  // then processed) was superseded. Counted as a duplicate, a quarantine that moved the status
+  // item from processed to quarantined was reported as done by an earlier delivery.
   const done =
     existing?.source.etag === etag &&
     existing?.source.key === ref.key &&
     existing?.reason === error.reason &&
+    !(await processedSince(ref, deps, etag, existing.quarantinedAt)) &&
     (await replacedManifest(ref, deps, etag, contentRejected)) === undefined;
   if (!done) {
     try {
@@ -574,6 +580,24 @@ async function withdrawReplacedOutputs(
   // or current, but one too large to answer was given out as a redirect to its stored object.
   const results = deps.transforms ? await deleteResults(ref.key, deps.output, deps.transforms) : [];
   return [...results, ...(await deleteOutputs(deps.output, deps.layout.manifestKey(ref.key), manifest))];
+}
+
+/**
+ * Whether the key's manifest names this very content and was written after `quarantinedAt` (its
+ * reason record's time): the content was processed since it was quarantined.
+ */
+async function processedSince(
+  ref: ObjectRef,
+  deps: ProcessDeps,
+  etag: string | undefined,
+  quarantinedAt: string,
+): Promise<boolean> {
+  const manifest = await readManifest(deps.output, deps.layout.manifestKey(ref.key));
+  return (
+    manifest?.source.key === ref.key &&
+    manifest.source.etag === etag &&
+    Date.parse(manifest.createdAt) > Date.parse(quarantinedAt)
+  );
 }
 
 /** The manifest whose outputs withdrawReplacedOutputs withdraws, or undefined when none is to go. */

@@ -736,6 +736,59 @@ describe('the S3 handler with the status table and events', () => {
     expect(await new S3Storage(s3.client, OUTPUT).head('small/e/slow.jpg.webp')).toBeDefined();
   });
 
+  it('counts as quarantined, not duplicate, a too-slow of content processed since its earlier too-slow', async () => {
+    const { handler, deps, status, details } = await setup();
+    const tooSlow = {
+      parallel: false,
+      async encode(): Promise<never> {
+        throw new InvalidImageError(
+          'too-slow',
+          'Processing took longer than the 60 s allowed for one image',
+          {
+            boundBy: 'image',
+          },
+        );
+      },
+    };
+    const key = 'e/again-slow.jpg';
+    const body = readFixture('photos/colour-fig-red-bowl.jpg');
+    // A delivery runs out of time (quarantined too-slow); S3 delivers the event again, and that
+    // delivery has the time: processed, the decision replacing the run-time failure.
+    const event = await upload(key, body, '0520');
+    const first = await createS3EventHandler({ ...deps, encoder: tooSlow })(event);
+    expect(first.records[0]).toMatchObject({ status: 'quarantined', reason: 'too-slow' });
+    expect((await handler(event)).records[0]?.status).toBe('processed');
+    expect(await status.get(SOURCE, key)).toMatchObject({ status: 'processed' });
+    // The same content uploaded again under a configuration that asks for more, and that upload
+    // runs out of time: the item goes from processed to quarantined, and Image Quarantined goes out
+    // for it. A quarantine of its own, not a redelivery of the first: counted and reported as
+    // quarantined (ObjectsQuarantined, a reprocessing's summary), with a record of this time.
+    const wider = loadRuntimeConfig({
+      IMGPIPE_OUTPUT_BUCKET: OUTPUT,
+      IMGPIPE_QUARANTINE_BUCKET: QUARANTINE,
+      IMGPIPE_CONFIG: JSON.stringify({ variants: [{ name: 'small', width: 320 }], formats: { webp: {} } }),
+    }).pipeline;
+    const again = await upload(key, body, '0530');
+    const slowAgain = createS3EventHandler({
+      ...deps,
+      config: { ...deps.config, pipeline: wider },
+      encoder: tooSlow,
+    });
+    const before = JSON.parse(
+      new TextDecoder().decode((await deps.quarantine.get(`reasons/${key}.json`)).body),
+    ) as { quarantinedAt: string };
+    const { records } = await slowAgain(again);
+    expect(records[0]).toMatchObject({ status: 'quarantined', reason: 'too-slow' });
+    expect(await status.get(SOURCE, key)).toMatchObject({ status: 'quarantined', reason: 'too-slow' });
+    expect(details.map((d) => d.status)).toEqual(['quarantined', 'processed', 'quarantined']);
+    const record = JSON.parse(
+      new TextDecoder().decode((await deps.quarantine.get(`reasons/${key}.json`)).body),
+    ) as { quarantinedAt: string };
+    expect(Date.parse(record.quarantinedAt)).toBeGreaterThan(Date.parse(before.quarantinedAt));
+    // A redelivery of that upload's event is a duplicate of it.
+    expect((await slowAgain(again)).records[0]).toMatchObject({ status: 'duplicate', reason: 'too-slow' });
+  });
+
   it('brings the outputs in line when the retry of an attempt stopped after writing them over a newer version’s is stale', async () => {
     // The older event's first attempt reads its version, is held until the newer upload has been
     // processed and recorded, writes its outputs and manifest over the newer one's, and stops (a
