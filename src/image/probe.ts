@@ -361,6 +361,18 @@ const EOI = 0xd9;
  */
 export const MAX_JPEG_SCANS = 100;
 
+/**
+ * The most markers a JPEG may have between its start and its end-of-image marker, segments and
+ * standalone markers alike (the restart markers inside scan data are not counted): 65536. An
+ * encoder writes a few dozen (tables, a frame header, APPn metadata, one scan header per scan, at
+ * most MAX_JPEG_SCANS); a profile has at most 255 APP2 segments, and 65536 segments of the largest
+ * size (65535 bytes) would be 4 GiB of metadata. A hostile file of empty COM segments has one
+ * every 4 bytes (8.4 million in 32 MiB, 1.3 billion in 5 GiB), each walked here before any
+ * deadline applies (the decode's watchdog starts later): 8.4 million took 0.3-2 s to probe on a
+ * shared 2-core machine, growing with maxBytes.
+ */
+export const MAX_JPEG_MARKERS = 65536;
+
 function probeJpeg(r: Reader): Facts {
   let offset = 2;
   let frame:
@@ -380,6 +392,7 @@ function probeJpeg(r: Reader): Facts {
   let iccExtraSegments = 0;
   let scans = 0;
   let firstScanComponents = 0;
+  let markers = 0;
   for (;;) {
     if (r.u8(offset, 'marker') !== 0xff) {
       // Before the first scan a stray byte means a broken header. After it, libjpeg skips stray
@@ -388,6 +401,11 @@ function probeJpeg(r: Reader): Facts {
       offset = nextMarker(r, offset);
       continue;
     }
+    if (++markers > MAX_JPEG_MARKERS)
+      throw r.corrupt(
+        `it has more than ${MAX_JPEG_MARKERS} markers (marker ${markers} at byte ${offset}, of ${r.length} bytes)`,
+        { markers, maxMarkers: MAX_JPEG_MARKERS, offset },
+      );
     let marker = r.u8(offset + 1, 'marker');
     while (marker === 0xff) marker = r.u8(++offset + 1, 'marker'); // fill bytes
     if (marker === 0xd8 || marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {

@@ -8,7 +8,7 @@ import { InvalidImageError } from '../../../src/core/errors.ts';
 import { type InputFormat, isInputFormat } from '../../../src/core/formats.ts';
 import { parseSequenceHeader } from '../../../src/image/av1.ts';
 import { inspectImage } from '../../../src/image/inspect.ts';
-import { MAX_JPEG_SCANS, MAX_PNG_CHUNKS, probeImage } from '../../../src/image/probe.ts';
+import { MAX_JPEG_MARKERS, MAX_JPEG_SCANS, MAX_PNG_CHUNKS, probeImage } from '../../../src/image/probe.ts';
 import { buildAvif, findBox, topLevelBox, withTrack } from '../../support/avif.ts';
 import { fixtures, readFixture } from '../../support/fixtures.ts';
 import { inFreshProcess } from '../../support/fresh.ts';
@@ -228,6 +228,29 @@ describe('probeImage', () => {
         'The jpeg file is malformed: a second frame header (SOF) at byte 15, after one of 10000x10000',
       );
       expect(error.details).toMatchObject({ first: [10000, 10000] });
+    });
+
+    it(`refuses a file of more than ${MAX_JPEG_MARKERS} markers, naming the count, and takes one of that many`, () => {
+      // Empty COM segments, one every 4 bytes: 8.4 million in 32 MiB took seconds to walk, before any deadline.
+      const sof = [0xff, 0xc0, 0, 11, 8, 0, 16, 0, 16, 1, 1, 0x11, 0];
+      const sos = [0xff, 0xda, 0, 8, 1, 1, 0, 0, 63, 0];
+      // SOF, SOS and EOI are markers too.
+      const withMarkers = (total: number) =>
+        new Uint8Array(
+          Buffer.concat([
+            Buffer.from([0xff, 0xd8]),
+            Buffer.alloc((total - 3) * 4, Buffer.from([0xff, 0xfe, 0x00, 0x02])),
+            Buffer.from([...sof, ...sos, 0x12, 0x34, 0xff, 0xd9]),
+          ]),
+        );
+      expect(probeImage('jpeg', withMarkers(MAX_JPEG_MARKERS))).toMatchObject({ width: 16, height: 16 });
+      const over = withMarkers(MAX_JPEG_MARKERS + 1);
+      const error = catchError(() => probeImage('jpeg', over));
+      expect(error).toMatchObject({
+        reason: 'corrupt',
+        message: `The jpeg file is malformed: it has more than ${MAX_JPEG_MARKERS} markers (marker ${MAX_JPEG_MARKERS + 1} at byte ${over.length - 2}, of ${over.length} bytes)`,
+        details: { format: 'jpeg', markers: MAX_JPEG_MARKERS + 1, maxMarkers: MAX_JPEG_MARKERS },
+      });
     });
 
     it('reports a progressive JPEG cut short in a later scan as truncated', async () => {
@@ -1520,9 +1543,10 @@ describe('probeImage on JPEG: ICC profile segments', () => {
     expect(probeImage('jpeg', withApp2(3)).colour.warnings).toEqual([
       "The ICC profile's APP2 segments are incomplete (1/2, 1/2, 1/2): the image is taken as sRGB",
     ]);
-    // 30 MB of them listed 1.6 million segments (470 MiB) and an 8 MB warning in the manifest.
-    expect(probeImage('jpeg', withApp2(100_000)).colour.warnings).toEqual([
-      'The file has 100000 ICC profile APP2 segments, more than the 255 a profile can have: the image is taken as sRGB',
+    // 30 MB of them listed 1.6 million segments (470 MiB) and an 8 MB warning in the manifest (such
+    // a file is now refused for its markers, MAX_JPEG_MARKERS; fewer still make the warning).
+    expect(probeImage('jpeg', withApp2(60_000)).colour.warnings).toEqual([
+      'The file has 60000 ICC profile APP2 segments, more than the 255 a profile can have: the image is taken as sRGB',
     ]);
   });
 });
