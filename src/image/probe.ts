@@ -1766,6 +1766,13 @@ function readReferences(r: Reader, iref: Box | undefined): Map<number, { type: s
     offset += size;
     const count = r.u16(offset, 'iref box');
     offset += 2;
+    // The references are the box's own bytes (libheif reads them within it): read past its end,
+    // 65535 of them in a 12-byte box, 400 such boxes in a 146 KB file took 12 s and 400 MiB.
+    if (offset + count * size > ref.end)
+      throw r.corrupt(
+        `the iref box's ${JSON.stringify(ref.type)} reference from item ${from} at byte ${ref.start} lists ${count} items, more than its ${ref.end - ref.start}-byte box holds`,
+        { item: from, references: count, offset: ref.start },
+      );
     const to: number[] = [];
     for (let i = 0; i < count; i++, offset += size) to.push(r.uint(offset, size, 'iref box'));
     const list = references.get(from) ?? [];

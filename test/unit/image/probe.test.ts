@@ -847,6 +847,36 @@ describe('probeImage on HEIC: items described once', () => {
   });
 });
 
+describe('probeImage on HEIC: item references', () => {
+  const small = heifParts(readFixture('edge/colour/p3-card.heic'));
+
+  it('refuses a reference box listing more items than it holds, naming the count', () => {
+    // Item 7 (Exif) describes the primary item; its cdsc box lists one item, or claims 65535.
+    const file = Buffer.from(
+      buildHeif({
+        items: [
+          { id: 1, type: 'hvc1', data: small.data },
+          { id: 7, type: 'Exif', data: new Uint8Array(8) },
+        ],
+        primary: 1,
+        properties: [small.hvcC, ispe(96, 64)],
+        associations: [[1, [1, 2]]],
+        references: [['cdsc', 7, [1]]],
+      }),
+    );
+    expect(probeImage('heic', file)).toMatchObject({ width: 96, height: 64 });
+    // Read past its box, 400 such 12-byte boxes took 12 s and 400 MiB and the file was accepted.
+    const at = file.indexOf('cdsc') - 4;
+    file.writeUInt16BE(65535, at + 10);
+    const error = catchError(() => probeImage('heic', file));
+    expect(error).toMatchObject({
+      reason: 'corrupt',
+      message: `The heic file is malformed: the iref box's "cdsc" reference from item 7 at byte ${at} lists 65535 items, more than its 14-byte box holds`,
+      details: { item: 7, references: 65535, offset: at },
+    });
+  });
+});
+
 describe('probeImage on HEIC: the primary and alpha items are coded images or grids', () => {
   const large = heifParts(readFixture('edge/formats/heic.heic'));
   const small = heifParts(readFixture('edge/colour/p3-card.heic'));
