@@ -825,6 +825,15 @@ const PNG_DECODER_CHUNKS: ReadonlySet<string> = new Set([
 
 // ---------------------------------------------------------------------------------------------- WebP
 
+/**
+ * The most chunks a WebP may have in its RIFF container: 2^20, as a PNG (MAX_PNG_CHUNKS). A still
+ * image has a few (VP8X, ICCP, ALPH, VP8/VP8L, EXIF, XMP), an animation one ANMF chunk a frame: a
+ * million frames is hours of animation at 60 frames a second. A hostile file of empty chunks has one
+ * every 8 bytes (4.2 million in 32 MiB, 670 million in 5 GiB), each walked here before any deadline
+ * applies: 4.2 million took 180 ms to probe on this machine, growing with maxBytes.
+ */
+export const MAX_WEBP_CHUNKS = 1 << 20;
+
 function probeWebp(r: Reader): Facts {
   const riffSize = r.u32(4, 'RIFF header', true);
   // A RIFF file announces its own length: fewer bytes than that means the upload was cut short.
@@ -838,7 +847,12 @@ function probeWebp(r: Reader): Facts {
   let frames = 0;
   let iccp: Uint8Array | undefined;
   let lossless = false;
-  while (offset + 8 <= riffSize + 8) {
+  for (let chunks = 1; offset + 8 <= riffSize + 8; chunks++) {
+    if (chunks > MAX_WEBP_CHUNKS)
+      throw r.corrupt(
+        `it has more than ${MAX_WEBP_CHUNKS} chunks (chunk ${chunks} at byte ${offset}, of ${r.length} bytes)`,
+        { chunks, maxChunks: MAX_WEBP_CHUNKS, offset },
+      );
     const type = r.fourcc(offset, 'chunk header');
     const size = r.u32(offset + 4, 'chunk header', true);
     const data = offset + 8;

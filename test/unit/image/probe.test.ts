@@ -8,7 +8,13 @@ import { InvalidImageError } from '../../../src/core/errors.ts';
 import { type InputFormat, isInputFormat } from '../../../src/core/formats.ts';
 import { parseSequenceHeader } from '../../../src/image/av1.ts';
 import { inspectImage } from '../../../src/image/inspect.ts';
-import { MAX_JPEG_MARKERS, MAX_JPEG_SCANS, MAX_PNG_CHUNKS, probeImage } from '../../../src/image/probe.ts';
+import {
+  MAX_JPEG_MARKERS,
+  MAX_JPEG_SCANS,
+  MAX_PNG_CHUNKS,
+  MAX_WEBP_CHUNKS,
+  probeImage,
+} from '../../../src/image/probe.ts';
 import { buildAvif, findBox, topLevelBox, withTrack } from '../../support/avif.ts';
 import { fixtures, readFixture } from '../../support/fixtures.ts';
 import { inFreshProcess } from '../../support/fresh.ts';
@@ -1578,6 +1584,21 @@ describe('probeImage on JPEG: ICC profile segments', () => {
     expect(probeImage('jpeg', withApp2(60_000)).colour.warnings).toEqual([
       'The file has 60000 ICC profile APP2 segments, more than the 255 a profile can have: the image is taken as sRGB',
     ]);
+  });
+});
+
+describe('probeImage on WebP: the number of chunks', () => {
+  it(`refuses a file of more than ${MAX_WEBP_CHUNKS} chunks, naming the count, and takes one of that many`, () => {
+    // Empty chunks, one every 8 bytes: 4.2 million in 32 MiB, walked before any deadline.
+    const withChunks = (total: number) =>
+      riff([webpChunk('VP8L', vp8l(4, 4)), ...Array(total - 1).fill(webpChunk('zzzz', []))]);
+    expect(probeImage('webp', withChunks(MAX_WEBP_CHUNKS))).toMatchObject({ width: 4, height: 4 });
+    const over = withChunks(MAX_WEBP_CHUNKS + 1);
+    expect(catchError(() => probeImage('webp', over))).toMatchObject({
+      reason: 'corrupt',
+      message: `The webp file is malformed: it has more than ${MAX_WEBP_CHUNKS} chunks (chunk ${MAX_WEBP_CHUNKS + 1} at byte ${over.length - 8}, of ${over.length} bytes)`,
+      details: { format: 'webp', chunks: MAX_WEBP_CHUNKS + 1, maxChunks: MAX_WEBP_CHUNKS },
+    });
   });
 });
 
