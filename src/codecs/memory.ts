@@ -114,6 +114,25 @@ const DECODE: readonly DecodeRow[] = [
   { format: 'gif', when: any, bytesPerPixel: 6 },
 ];
 
+/**
+ * The copies of the file a decoder holds in its heap while it decodes, besides the caller's (the
+ * per-pixel figures were measured on files of a fraction of a byte a pixel, so they do not hold
+ * them). Measured as the peak RSS a decode added for a 1x1 (or small) image padded to a 96 MiB
+ * file (APP segments in a JPEG, bytes after the image in the others), in a warm process: TurboJPEG
+ * 1.05 copies (malloc'd and copied in), the png crate 2.0, libwebp and libavif (jSquash's glue, which
+ * copies the buffer into an std::string and again) 3.0, libheif 2.0. omggif reads the file where it
+ * is (a GIF's copies are codecs/gif.ts's, counted by the estimate). Without them a 1 GiB file under
+ * a larger maxBytes took up to 3 GiB the estimate did not see.
+ */
+export const DECODE_FILE_COPIES: Readonly<Record<InputFormat, number>> = {
+  jpeg: 1,
+  png: 2,
+  webp: 3,
+  avif: 3,
+  heic: 2,
+  gif: 0,
+};
+
 export function decodeCost(format: InputFormat, layout: PixelLayout): DecodeCost {
   const row = DECODE.find((r) => r.format === format && r.when(layout))!;
   return { kind: describeLayout(format, layout), bytesPerPixel: row.bytesPerPixel };

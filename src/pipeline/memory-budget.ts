@@ -1,6 +1,7 @@
 import {
   baselineMb,
   coefficientBytes,
+  DECODE_FILE_COPIES,
   type DecodeCost,
   decodeCost,
   ENCODE_COST,
@@ -25,7 +26,8 @@ import type { Size, Step } from './plan.ts';
  * per-pixel figures of codecs/memory.ts:
  *
  * - decoding: decoded pixels x the decoder's bytes per pixel (its heap and our RGBA copy), and for
- *   a JPEG of several scans its coefficients at full size (codecs/memory.ts coefficientBytes);
+ *   a JPEG of several scans its coefficients at full size (codecs/memory.ts coefficientBytes),
+ *   and the decoder's copies of the file in its heap (codecs/memory.ts DECODE_FILE_COPIES);
  * - processing, once the decoder's heap is given back: the decoded RGBA image, the largest
  *   resize step's working set (crop copy, box shrink, the resampler's heap), every variant's
  *   pixels (kept until encoded; a flattened copy for JPEG of a transparent image), and the
@@ -48,6 +50,8 @@ export interface MemoryEstimate {
   readonly decode: DecodeCost & { readonly bytes: number };
   /** Part of the decode's bytes: a multi-scan JPEG's coefficients, held at full size (else 0). */
   readonly coefficientBytes: number;
+  /** Part of the decode's bytes: the decoder's copies of the file in its heap (DECODE_FILE_COPIES). */
+  readonly fileCopyBytes: number;
   /** Resizing and encoding, the decoded image included. */
   readonly processingBytes: number;
   /**
@@ -102,7 +106,9 @@ export function estimateMemory(
           ? fileBytes + 768
           : 0) + (header.format === 'webp' && header.animated ? fileBytes + decodedPixels * RGBA : 0);
   const coefficients = coefficientBytes(header.format, header.width, header.height, header.layout);
-  const decodeBytes = decodedPixels * cost.bytesPerPixel + shared + copied + coefficients;
+  // The decoder's own copies of the file in its heap (codecs/memory.ts DECODE_FILE_COPIES).
+  const fileCopyBytes = fileBytes * DECODE_FILE_COPIES[header.format];
+  const decodeBytes = decodedPixels * cost.bytesPerPixel + shared + copied + coefficients + fileCopyBytes;
 
   // Steps are planned in display coordinates at full size; the decoded image may be smaller.
   const scale = decoded.width / header.width;
@@ -163,6 +169,7 @@ export function estimateMemory(
     decoded,
     decode: { ...cost, bytes: decodeBytes },
     coefficientBytes: coefficients,
+    fileCopyBytes,
     processingBytes,
     profileBytes,
   };
@@ -225,7 +232,7 @@ export function checkMemoryBudget(
     'over-memory-budget',
     `The ${header.format} image of ${header.width}x${header.height}${scaled} needs an estimated ${mib(estimate.bytes)} of memory, more than the ${mib(budget.mb * MiB)} the process has (${budget.source}): ` +
       `${mib(estimate.baselineBytes)} baseline (${estimate.workers === 1 ? 'encoding in this thread' : `${estimate.workers} encoder threads`}) + the larger of ` +
-      `decoding, ${megapixels.toFixed(1)} MP x ${decode.bytesPerPixel} bytes/pixel for ${decode.kind}${workerRows > 0 ? ` + ${workerRows} of its rows x 4 bytes/pixel and two copies of the file in the encoder thread that decodes them` : ''}${estimate.coefficientBytes > 0 ? ` + ${mib(estimate.coefficientBytes)} of DCT coefficients held at full size for its ${header.layout.scans === 1 ? 'one scan (progressive, or not of every component)' : `${header.layout.scans} scans`}` : ''} = ${mib(decode.bytes)}, ` +
+      `decoding, ${megapixels.toFixed(1)} MP x ${decode.bytesPerPixel} bytes/pixel for ${decode.kind}${workerRows > 0 ? ` + ${workerRows} of its rows x 4 bytes/pixel and two copies of the file in the encoder thread that decodes them` : ''}${estimate.coefficientBytes > 0 ? ` + ${mib(estimate.coefficientBytes)} of DCT coefficients held at full size for its ${header.layout.scans === 1 ? 'one scan (progressive, or not of every component)' : `${header.layout.scans} scans`}` : ''}${estimate.fileCopyBytes >= MiB ? ` + ${mib(estimate.fileCopyBytes)} for the decoder's ${DECODE_FILE_COPIES[header.format]} ${DECODE_FILE_COPIES[header.format] === 1 ? 'copy' : 'copies'} of the ${fileBytes.toLocaleString('en-US')}-byte file` : ''} = ${mib(decode.bytes)}, ` +
       `and resizing and encoding the variants, ${mib(estimate.processingBytes)}` +
       (estimate.profileBytes > 0
         ? `; + ${mib(estimate.profileBytes)} for Little CMS to read ${header.colour.icc ? `the embedded ICC profile (${header.colour.iccSource}, ${header.colour.icc.length.toLocaleString('en-US')} bytes x ${ICC_PROFILE_BYTES_PER_BYTE})` : ''}${header.colour.icc && header.cmyk ? ' and ' : ''}${header.cmyk ? `the standard CMYK profile (${STANDARD_CMYK_PROFILE_BYTES.toLocaleString('en-US')} bytes x ${ICC_PROFILE_BYTES_PER_BYTE})` : ''}`
@@ -241,6 +248,7 @@ export function checkMemoryBudget(
       baselineBytes: estimate.baselineBytes,
       decodeBytes: decode.bytes,
       coefficientBytes: estimate.coefficientBytes,
+      fileCopyBytes: estimate.fileCopyBytes,
       processingBytes: estimate.processingBytes,
       profileBytes: estimate.profileBytes,
       workers: estimate.workers,

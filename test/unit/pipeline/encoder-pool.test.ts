@@ -142,7 +142,7 @@ describe('encoder pool', () => {
         { width: header.displayWidth, height: header.displayHeight },
         oneVariant.variants,
       );
-      const alone = estimateMemory(header, decoded, steps, 2);
+      const alone = estimateMemory(header, decoded, steps, 2, 0, photo.length);
       const shared = estimateMemory(header, decoded, steps, 2, 1494 - 896, photo.length);
       // The worker's band, and the file sent to it and copied into its decoder.
       expect(shared.decode.bytes - alone.decode.bytes).toBe((1494 - 896) * 2656 * 4 + 2 * photo.length);

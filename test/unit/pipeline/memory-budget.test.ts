@@ -4,6 +4,7 @@ import { decodeGifFirstFrame } from '../../../src/codecs/gif.ts';
 import {
   BASELINE_MB,
   coefficientBytes,
+  DECODE_FILE_COPIES,
   decodeCost,
   ICC_PROFILE_BYTES_PER_BYTE,
   POOL_BASELINE_MB,
@@ -20,6 +21,8 @@ import {
 } from '../../../src/pipeline/memory-budget.ts';
 import { planSteps } from '../../../src/pipeline/plan.ts';
 import { loadShrink } from '../../../src/pipeline/process-image.ts';
+import { fixturePath } from '../../support/fixtures.ts';
+import { inFreshProcess } from '../../support/fresh.ts';
 import { stillHeader } from '../../support/header.ts';
 
 const MiB = 1024 * 1024;
@@ -178,6 +181,71 @@ describe('a GIF whose first frame carries much data: the copy omggif is given', 
       expect(held).toBeLessThanOrEqual(file.length + 768 + 64 * 1024);
     }
   });
+});
+
+describe("the decoder's copies of the file", () => {
+  // A small image padded to 64 MiB (APP segments in a JPEG, bytes after the image in the others):
+  // what the decode adds to the peak RSS of a warm process is the decoder's copies of the file,
+  // which the per-pixel figures (measured on files of a fraction of a byte a pixel) do not hold.
+  const cases = [
+    ['jpeg', 'edge/formats/1x1.jpg'],
+    ['png', 'edge/formats/1x1.png'],
+    ['webp', 'edge/formats/lossy.webp'],
+    ['avif', 'edge/formats/avif-8bit-420.avif'],
+    ['heic', 'edge/formats/heic.heic'],
+  ] as const;
+
+  it.each(cases)(
+    'counts what a %s decode of a 64 MiB file holds',
+    async (format, fixture) => {
+      const { result } = await inFreshProcess<{
+        grown: number;
+        fileBytes: number;
+        decodeBytes: number;
+        fileCopyBytes: number;
+      }>(
+        {
+          processImage: 'src/pipeline/process-image.ts',
+          parsePipelineConfig: 'src/config/document.ts',
+          inspectImage: 'src/image/inspect.ts',
+          estimateMemory: 'src/pipeline/memory-budget.ts',
+          planSteps: 'src/pipeline/plan.ts',
+          readFileSync: 'node:fs',
+        },
+        `const small = readFileSync(${JSON.stringify(fixturePath(fixture))});
+       const config = parsePipelineConfig({ variants: [{ name: 'small', width: 64 }], limits: { maxBytes: 128 * 2 ** 20 } });
+       await processImage(small, config); // the codecs loaded and warm
+       const pad = 64 * 2 ** 20;
+       let bytes;
+       if (${JSON.stringify(format)} === 'jpeg') {
+         // After SOI: 1024 APP9 segments of 65535 bytes.
+         const segment = Buffer.alloc(65537);
+         segment.set([0xff, 0xe9, 0xff, 0xff]);
+         bytes = Buffer.alloc(small.length + 1024 * segment.length);
+         small.copy(bytes, 0, 0, 2);
+         for (let i = 0; i < 1024; i++) segment.copy(bytes, 2 + i * segment.length);
+         small.copy(bytes, 2 + 1024 * segment.length, 2);
+       } else {
+         bytes = Buffer.alloc(small.length + pad);
+         small.copy(bytes);
+       }
+       const peak = () => process.resourceUsage().maxRSS * 1024;
+       const before = Math.max(peak(), process.memoryUsage().rss);
+       await processImage(bytes, config);
+       const grown = peak() - before;
+       const header = inspectImage(bytes, config.limits);
+       const steps = planSteps({ width: header.displayWidth, height: header.displayHeight }, config.variants);
+       const e = estimateMemory(header, { width: header.width, height: header.height }, steps, 1, 0, bytes.length);
+       return { grown, fileBytes: bytes.length, decodeBytes: e.decode.bytes, fileCopyBytes: e.fileCopyBytes };`,
+      );
+      // Measured: TurboJPEG 1.05 copies, the png crate 2, libwebp and libavif 3, libheif 2.
+      expect(result.fileCopyBytes).toBe(result.fileBytes * DECODE_FILE_COPIES[format]);
+      // 8 MiB for what else the process allocates (its code, the watchdog's context, the variant).
+      expect(result.grown).toBeLessThanOrEqual(result.decodeBytes + 8 * MiB);
+      expect(result.grown).toBeGreaterThan(result.fileCopyBytes * 0.9);
+    },
+    120_000,
+  );
 });
 
 describe('a JPEG of several scans: its coefficients at full size', () => {
