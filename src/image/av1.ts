@@ -21,6 +21,11 @@ export interface Av1SequenceHeader {
    * no `colr` box.
    */
   readonly colour?: CodePoints;
+  /**
+   * color_range: full (1) or limited, "studio" (0) swing; full where the colour is sRGB with the
+   * identity matrix (1/13/0), which codes no flag. libavif decodes a grid only if its tiles agree.
+   */
+  readonly fullRange: boolean;
 }
 
 /** ITU-T H.273 colour code points, as an `nclx` colr box, an AV1 color_config or a HEVC VUI carries them. */
@@ -199,13 +204,15 @@ export function parseSequenceHeader(payload: Uint8Array): Av1SequenceHeader {
   let subsamplingX = 1;
   let subsamplingY = 1;
   if (monochrome) {
-    return { profile, maxWidth, maxHeight, bitDepth, monochrome, chroma: '4:0:0', ...colour };
+    const fullRange = b.flag();
+    return { profile, maxWidth, maxHeight, bitDepth, monochrome, chroma: '4:0:0', ...colour, fullRange };
   }
+  let fullRange = true;
   if (primaries === CP_BT_709 && transfer === TC_SRGB && matrix === MC_IDENTITY) {
     subsamplingX = 0;
     subsamplingY = 0;
   } else {
-    b.f(1); // color_range
+    fullRange = b.flag();
     if (profile === 0) {
       subsamplingX = 1;
       subsamplingY = 1;
@@ -221,5 +228,5 @@ export function parseSequenceHeader(payload: Uint8Array): Av1SequenceHeader {
     }
   }
   const chroma = subsamplingX ? (subsamplingY ? '4:2:0' : '4:2:2') : '4:4:4';
-  return { profile, maxWidth, maxHeight, bitDepth, monochrome, chroma, ...colour };
+  return { profile, maxWidth, maxHeight, bitDepth, monochrome, chroma, ...colour, fullRange };
 }

@@ -1476,10 +1476,13 @@ function checkCodedSizes(r: Reader, heif: HeifItems): FirstCoded | undefined {
   return first;
 }
 
-/** An AV1 tile's layout and colour, as libavif compares a grid's tiles: `10-bit 4:2:0, colour 1/13/6`. */
-function tileFacts({ bitDepth, chroma, colour }: CodedHeader): string {
+/**
+ * An AV1 tile's layout, colour and range, as libavif compares a grid's tiles (bit depth, yuvFormat,
+ * yuvRange and the code points): `10-bit 4:2:0, colour 1/13/6, limited range`.
+ */
+function tileFacts({ bitDepth, chroma, colour, fullRange }: CodedHeader): string {
   const { primaries, transfer, matrix } = colour ?? { primaries: 2, transfer: 2, matrix: 2 };
-  return `${bitDepth}-bit ${chroma}, colour ${primaries}/${transfer}/${matrix}`;
+  return `${bitDepth}-bit ${chroma}, colour ${primaries}/${transfer}/${matrix}, ${fullRange === false ? 'limited' : 'full'} range`;
 }
 
 /** Refuses an AVIF grid whose tile differs from its first in what libavif requires to agree. */
@@ -1492,7 +1495,7 @@ function checkSameTile(
   const [a, b] = [tileFacts(first.header), tileFacts(tile.header)];
   if (a === b) return;
   throw r.corrupt(
-    `grid item ${grid}'s tiles differ: tile item ${first.item}'s AV1 sequence header says ${a}, tile item ${tile.item}'s ${b} (libavif decodes a grid only when its tiles agree in bit depth, chroma subsampling and colour code points, primaries/transfer/matrix)`,
+    `grid item ${grid}'s tiles differ: tile item ${first.item}'s AV1 sequence header says ${a}, tile item ${tile.item}'s ${b} (libavif decodes a grid only when its tiles agree in bit depth, chroma subsampling, colour code points, primaries/transfer/matrix, and colour range)`,
     { item: grid, tiles: [first.item, tile.item], first: a, other: b },
   );
 }
@@ -1898,6 +1901,8 @@ interface CodedHeader extends CodedLayout {
   readonly maxHeight: number;
   /** The colour description in the AV1 sequence header or the HEVC SPS's VUI, if any. */
   readonly colour?: CodePoints;
+  /** The AV1 sequence header's color_range (not read from a HEVC SPS). */
+  readonly fullRange?: boolean;
 }
 
 /**

@@ -63,7 +63,12 @@ async function cardAv1(): Promise<{ data: Uint8Array; av1C: Uint8Array }> {
  * AV1 data whose sequence header (the first OBU, reduced still-picture) says these primaries and
  * transfer in its color_config; the matrix stays the encoder's (0, identity: its values are RGB).
  */
-function withSequenceColour(data: Uint8Array, primaries: number, transfer: number): Uint8Array {
+function withSequenceColour(
+  data: Uint8Array,
+  primaries: number,
+  transfer: number,
+  range?: 'full' | 'limited',
+): Uint8Array {
   const out = data.slice();
   // The OBUs before it (a temporal delimiter): a header byte with its size field, a 1-byte size.
   let at = 0;
@@ -94,6 +99,12 @@ function withSequenceColour(data: Uint8Array, primaries: number, transfer: numbe
       const mask = 1 << (7 - (bit & 7));
       out[bit >> 3] = (value >> i) & 1 ? out[bit >> 3]! | mask : out[bit >> 3]! & ~mask;
     }
+  if (range) {
+    // color_range follows matrix_coefficients (the card's 0 is not sRGB's identity case, 1/13/0).
+    bit += 8;
+    const mask = 1 << (7 - (bit & 7));
+    out[bit >> 3] = range === 'full' ? out[bit >> 3]! | mask : out[bit >> 3]! & ~mask;
+  }
   return out;
 }
 
@@ -159,7 +170,10 @@ describe('AVIF without a colr box: the AV1 sequence header’s colour', () => {
 
 describe('AVIF grid: tiles whose sequence headers disagree', () => {
   /** A 2x1 grid of the card whose first tile's sequence header says `a`, its second's `b`. */
-  async function cardGrid(a: [number, number], b: [number, number]): Promise<Uint8Array> {
+  async function cardGrid(
+    a: [number, number, ('full' | 'limited')?],
+    b: [number, number, ('full' | 'limited')?],
+  ): Promise<Uint8Array> {
     const { data, av1C } = await cardAv1();
     const [first, second] = [withSequenceColour(data, ...a), withSequenceColour(data, ...b)];
     const file = Buffer.from(
@@ -179,8 +193,24 @@ describe('AVIF grid: tiles whose sequence headers disagree', () => {
     const differing = await cardGrid([12, 13], [1, 13]);
     await expect(processImage(differing, full)).rejects.toThrow(InvalidImageError);
     expect(() => probeImage('avif', differing)).toThrow(
-      "The avif file is malformed: grid item 1's tiles differ: tile item 2's AV1 sequence header says 8-bit 4:4:4, colour 12/13/0, tile item 3's 8-bit 4:4:4, colour 1/13/0",
+      "The avif file is malformed: grid item 1's tiles differ: tile item 2's AV1 sequence header says 8-bit 4:4:4, colour 12/13/0, full range, tile item 3's 8-bit 4:4:4, colour 1/13/0, full range",
     );
+  });
+
+  it('refuses a grid whose tiles differ in colour range only, naming both', async () => {
+    expect(
+      (await processImage(await cardGrid([12, 13, 'limited'], [12, 13, 'limited']), full)).colour,
+    ).toEqual(DISPLAY_P3);
+    // libavif compares each tile's yuvRange too ("Decoding error", naming nothing).
+    const differing = await cardGrid([12, 13, 'full'], [12, 13, 'limited']);
+    const error = await processImage(differing, full).catch((caught) => caught);
+    expect(error).toBeInstanceOf(InvalidImageError);
+    expect(error).toMatchObject({
+      reason: 'corrupt',
+      message:
+        "The avif file is malformed: grid item 1's tiles differ: tile item 2's AV1 sequence header says 8-bit 4:4:4, colour 12/13/0, full range, tile item 3's 8-bit 4:4:4, colour 12/13/0, limited range (libavif decodes a grid only when its tiles agree in bit depth, chroma subsampling, colour code points, primaries/transfer/matrix, and colour range)",
+      details: { item: 1, tiles: [2, 3] },
+    });
   });
 });
 

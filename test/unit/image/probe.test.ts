@@ -544,6 +544,7 @@ describe('parseSequenceHeader', () => {
       monochrome: false,
       chroma: '4:2:2',
       colour: { primaries: 9, transfer: 16, matrix: 9 },
+      fullRange: false,
     });
     // Cut anywhere, it reports where it ran out instead of reading past the end.
     expect(() => parseSequenceHeader(header.subarray(0, 20))).toThrow(
