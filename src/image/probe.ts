@@ -1464,6 +1464,21 @@ function checkCodedSizes(r: Reader, heif: HeifItems): FirstCoded | undefined {
         if (!firstTile) firstTile = { item: tile, header: headers[0] };
         else checkSameTile(r, item, firstTile, { item: tile, header: headers[0] });
       }
+      // libheif pastes a HEVC tile of another bit depth than the grid's first tile as a solid green
+      // one (its planes left empty), with no error or warning: the variant shows a wrong picture.
+      const decodedWith = headers.at(-1);
+      if (type === 'grid' && hevc && decodedWith) {
+        if (!firstTile) firstTile = { item: tile, header: decodedWith };
+        else if (firstTile.header.bitDepth !== decodedWith.bitDepth)
+          throw r.corrupt(
+            `grid item ${item}'s tiles differ in bit depth: tile item ${firstTile.item}'s HEVC sequence parameter set says ${firstTile.header.bitDepth}-bit, tile item ${tile}'s ${decodedWith.bitDepth}-bit (libheif decodes a grid at its first tile's bit depth and leaves a tile of another blank)`,
+            {
+              item,
+              tiles: [firstTile.item, tile],
+              bitDepths: [firstTile.header.bitDepth, decodedWith.bitDepth],
+            },
+          );
+      }
       const colour = (hevc ? headers.at(-1) : headers[0])?.colour;
       if (!first && headers[0])
         first = {

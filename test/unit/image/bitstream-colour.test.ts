@@ -216,6 +216,54 @@ describe('AVIF grid: tiles whose sequence headers disagree', () => {
 
 // ------------------------------------------------------------------------------------------- HEIC
 
+describe.skipIf(!hasTool('heif-enc') || !hasTool('convert'))('HEIC grid: tiles of another bit depth', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'imgpipe-heic-depth-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('refuses a grid whose tiles differ in bit depth, naming both: libheif left the other tile green', async () => {
+    // heic-10bit.heic is 192x128 and 10-bit; the same picture written as 8-bit HEVC by heif-enc.
+    const png = join(dir, 'tile.png');
+    const heic = join(dir, 'tile.heic');
+    execFileSync('convert', [fixturePath('edge/formats/heic-10bit.heic'), '-depth', '8', `PNG24:${png}`]);
+    execFileSync('heif-enc', ['-q', '90', png, '-o', heic], { stdio: 'ignore' });
+    const eight = heifParts(readFileSync(heic));
+    const ten = heifParts(readFixture('edge/formats/heic-10bit.heic'));
+    /** A 2x1 grid (384x128) of these tiles. */
+    const grid = (left: typeof eight, right: typeof eight) =>
+      buildHeif({
+        items: [
+          { id: 1, type: 'grid', data: Uint8Array.of(0, 0, 0, 1, 384 >> 8, 384 & 255, 0, 128) },
+          { id: 2, type: 'hvc1', data: left.data, hidden: true },
+          { id: 3, type: 'hvc1', data: right.data, hidden: true },
+        ],
+        primary: 1,
+        properties: [ispe(384, 128), left.hvcC, ispe(192, 128), right.hvcC],
+        associations: [
+          [1, [1]],
+          [2, [2, 3]],
+          [3, [4, 3]],
+        ],
+        references: [['dimg', 1, [2, 3]]],
+      });
+    expect((await processImage(grid(eight, eight), full)).outputs[0]).toMatchObject({
+      width: 384,
+      height: 128,
+    });
+    for (const [left, right, depths] of [
+      [eight, ten, [8, 10]],
+      [ten, eight, [10, 8]],
+    ] as const) {
+      const error = await processImage(grid(left, right), full).catch((caught) => caught);
+      expect(error).toBeInstanceOf(InvalidImageError);
+      expect(error).toMatchObject({
+        reason: 'corrupt',
+        message: `The heic file is malformed: grid item 1's tiles differ in bit depth: tile item 2's HEVC sequence parameter set says ${depths[0]}-bit, tile item 3's ${depths[1]}-bit (libheif decodes a grid at its first tile's bit depth and leaves a tile of another blank)`,
+        details: { item: 1, tiles: [2, 3], bitDepths: depths },
+      });
+    }
+  });
+});
+
 describe.skipIf(!hasTool('heif-enc') || !hasTool('convert'))(
   'HEIC without a colr box: the HEVC VUI’s colour',
   () => {
