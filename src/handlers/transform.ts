@@ -16,7 +16,13 @@ import {
 } from '../core/errors.ts';
 import { FORMAT_META, INPUT_FORMATS } from '../core/formats.ts';
 import { isPlainObject } from '../core/json.ts';
-import { BucketLayout, SOURCE_ETAG_METADATA, TransformLayout, type TransformSpec } from '../core/layout.ts';
+import {
+  BucketLayout,
+  S3_MAX_KEY_BYTES,
+  SOURCE_ETAG_METADATA,
+  TransformLayout,
+  type TransformSpec,
+} from '../core/layout.ts';
 import { msSince } from '../core/timing.ts';
 import { Deadline } from '../pipeline/deadline.ts';
 import { inThreadEncoder, processImage } from '../pipeline/process-image.ts';
@@ -217,6 +223,7 @@ export function createTransformHandler(
     // signature (a large one is redirected there), so their keys must not follow from public values.
     const resultKey = t.layout.key(key, request.spec, pipeline.hash, keys?.[0]);
     checkResultKey(key, resultKey);
+    if (t.config.checkedOnly) checkManifestKey(key, t.bucketLayout.manifestKey(key));
     log.key = resultKey;
     const [source, found, manifest] = await Promise.all([
       t.source.head(key),
@@ -290,7 +297,13 @@ export function createTransformHandler(
    * with the quarantine's reason when the pipeline recorded one for this version.
    */
   async function refuseUnchecked(t: Transform, key: string, etag: string): Promise<never> {
-    const record = await readQuarantineRecord(deps.quarantine, t.bucketLayout.quarantineKeys(key).reason);
+    // A record key longer than S3 stores is one the pipeline never wrote (checkKeyLengths), and
+    // one S3 answers 400 (KeyTooLongError) for: not asked.
+    const reasonKey = t.bucketLayout.quarantineKeys(key).reason;
+    const record =
+      Buffer.byteLength(reasonKey) > S3_MAX_KEY_BYTES
+        ? undefined
+        : await readQuarantineRecord(deps.quarantine, reasonKey);
     const why =
       record && record.source.key === key && record.source.etag === etag
         ? `was quarantined (${record.reason}) at ${record.quarantinedAt}`
@@ -578,6 +591,23 @@ const LIMIT_REASONS: ReadonlySet<InvalidReason> = new Set([
   'too-many-scans',
   'too-slow',
 ]);
+
+/**
+ * IMGPIPE_TRANSFORM_CHECKED_ONLY: a source whose manifest's key is longer than S3 stores has no
+ * manifest (the pipeline refuses to process it, checkKeyLengths), and S3 answers a request for that
+ * key 400 (KeyTooLongError), which was a 500: refused before any storage call, 400 (field key)
+ * naming the lengths.
+ */
+function checkManifestKey(key: string, manifestKey: string): void {
+  const bytes = Buffer.byteLength(manifestKey);
+  if (bytes <= S3_MAX_KEY_BYTES) return;
+  const keyBytes = Buffer.byteLength(key);
+  throw new ApiError(
+    'bad-request',
+    `The source key is ${keyBytes} bytes: its manifest's key would be ${bytes} bytes, more than the ${S3_MAX_KEY_BYTES} S3 stores, so the pipeline cannot have processed it (a source key of at most ${S3_MAX_KEY_BYTES - (bytes - keyBytes)} bytes can be)`,
+    { field: 'key' },
+  );
+}
 
 /** The source over maxBytes (its HEAD, or its GET): 413 with its size and the limit in bytes. */
 function sourceTooLarge(size: number, maxBytes: number): ApiError {

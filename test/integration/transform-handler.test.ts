@@ -1034,6 +1034,84 @@ describe('IMGPIPE_TRANSFORM_CHECKED_ONLY: a source replaced between its HEAD and
   });
 });
 
+describe('IMGPIPE_TRANSFORM_CHECKED_ONLY: a source key whose manifest or quarantine record key is too long for S3', () => {
+  // s3rver stores keys of any length; real S3 answers a request for a key over 1024 bytes 400
+  // (KeyTooLongError), which reached the viewer as a 500. What is checked here: no such key is
+  // ever asked of the output or quarantine storage, and the answer names the lengths.
+  function recording(storage: Storage, asked: string[]): Storage {
+    return new Proxy(storage, {
+      get(object, property, receiver) {
+        const value = Reflect.get(object, property, receiver);
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          if (typeof args[0] === 'string') asked.push(args[0]);
+          return value.apply(object, args);
+        };
+      },
+    });
+  }
+  function handler(env: Record<string, string>, asked: string[]) {
+    const base = deps();
+    const config = loadRuntimeConfig({
+      IMGPIPE_OUTPUT_BUCKET: OUTPUT,
+      IMGPIPE_MAX_PIXELS: '2000000',
+      IMGPIPE_MAX_BYTES: '1000000',
+      ...env,
+    });
+    return createTransformHandler(
+      {
+        ...base,
+        config,
+        output: recording(base.output, asked),
+        quarantine: recording(base.quarantine, asked),
+      },
+      {
+        env: {
+          IMGPIPE_TRANSFORM_SOURCE_BUCKET: SOURCE,
+          IMGPIPE_TRANSFORM_SIGNING: 'off',
+          IMGPIPE_TRANSFORM_CHECKED_ONLY: 'true',
+        },
+      },
+    );
+  }
+  const tooLong = (asked: string[]) => asked.filter((key) => Buffer.byteLength(key) > 1024);
+
+  it('answers 400 naming the lengths, before any storage call, when the manifest key would be over 1024 bytes', async () => {
+    // Results' keys fit (transforms/<key>/...), the manifest's under a long output prefix does not.
+    const key = `${'m'.repeat(900)}.png`;
+    await putSolidPng(key, '#123456');
+    const asked: string[] = [];
+    const h = handler({ IMGPIPE_OUTPUT_PREFIX: `${'p'.repeat(200)}/` }, asked);
+    for (const method of ['GET', 'HEAD']) {
+      const request = event(`/t/${key}`, 'w=30&fmt=png');
+      request.requestContext.http.method = method;
+      const reply = await h(request);
+      expect([reply.statusCode, body(reply).error?.field], method).toEqual([400, 'key']);
+      expect(body(reply).error.message, method).toMatch(
+        /^The source key is 904 bytes: its manifest's key would be \d+ bytes, more than the 1024 S3 stores, so the pipeline cannot have processed it \(a source key of at most \d+ bytes can be\)/,
+      );
+    }
+    expect(asked).toEqual([]);
+    // The direct mode reads no manifest: it serves the source.
+    const direct = createTransformHandler(deps(), {
+      env: { IMGPIPE_TRANSFORM_SOURCE_BUCKET: SOURCE, IMGPIPE_TRANSFORM_SIGNING: 'off' },
+    });
+    expect((await direct(event(`/t/${key}`, 'w=30&fmt=png'))).statusCode).toBe(200);
+  });
+
+  it('refuses an unprocessed source 403 without reading a quarantine record whose key would be over 1024 bytes', async () => {
+    const key = `${'q'.repeat(900)}.png`;
+    await putSolidPng(key, '#654321');
+    const asked: string[] = [];
+    const h = handler({ IMGPIPE_QUARANTINE_PREFIX: `${'r'.repeat(200)}/` }, asked);
+    const reply = await h(event(`/t/${key}`, 'w=30&fmt=png'));
+    expect([reply.statusCode, body(reply).error?.field]).toEqual([403, 'key']);
+    expect(body(reply).error.message).toMatch(/has not been through the pipeline \(no manifest names it\)/);
+    expect(asked.length).toBeGreaterThan(0);
+    expect(tooLong(asked)).toEqual([]);
+  });
+});
+
 describe('wm=0 without a watermark in the pipeline document', () => {
   it('is the result wm=1 gives, stored once and served from there', async () => {
     const name = 'no-watermark.png';
