@@ -265,13 +265,16 @@ export function createTransformHandler(
           'cache-control': `public, max-age=${Math.min(t.config.maxAgeSeconds, maxAge(request))}`,
         };
         if (notModified) return { statusCode: 304, headers: redirect };
-        return { statusCode: 302, headers: { ...redirect, location: await resultUrl(t, stored, method) } };
+        return {
+          statusCode: 302,
+          headers: { ...redirect, location: await resultUrl(t, stored, method, request) },
+        };
       }
       // A presigned URL expires: the redirect may be cached only a little less long than it lives,
       // and carries no ETag, so that a cached one is never revalidated (304) into a new lifetime
       // for its URL, which expires regardless; each request gets a new URL. Nor is it kept longer
       // than the response through the CDN would be: past a signed URL's exp, or max-age.
-      const { url: location, expiresSeconds } = await presignedResultUrl(t, stored, method);
+      const { url: location, expiresSeconds } = await presignedResultUrl(t, stored, method, request);
       const lifetime = Math.min(Math.max(0, expiresSeconds - 60), t.config.maxAgeSeconds, maxAge(request));
       const cacheControl = `private, max-age=${lifetime}`;
       return { statusCode: 302, headers: { ...headers, location, 'cache-control': cacheControl } };
@@ -423,22 +426,29 @@ export function createTransformHandler(
    * a HEAD request (a client following the redirect repeats its method, and S3 refuses a HEAD sent to
    * a GET's presigned URL: 403).
    */
-  function resultUrl(t: Transform, stored: ObjectInfo, method: string): Promise<string> {
+  function resultUrl(
+    t: Transform,
+    stored: ObjectInfo,
+    method: string,
+    request: TransformRequest,
+  ): Promise<string> {
     if (t.config.cdnUrl !== undefined) {
       const path = stored.key.split('/').map(encodeURIComponent).join('/');
       return Promise.resolve(`${t.config.cdnUrl}/${path}?v=${encodeURIComponent(stored.etag)}`);
     }
-    return presignedResultUrl(t, stored, method).then(({ url }) => url);
+    return presignedResultUrl(t, stored, method, request).then(({ url }) => url);
   }
 
   /**
    * The presigned URL, and how long it works: IMGPIPE_TRANSFORM_REDIRECT_EXPIRES_SECONDS, or less
-   * when the function's credentials expire first (the URL stops working with them).
+   * when the function's credentials expire first (the URL stops working with them), or when the
+   * signed URL it answers expires first (a presigned URL worked up to 300 s past a signed URL's exp).
    */
   async function presignedResultUrl(
     t: Transform,
     stored: ObjectInfo,
     method: string,
+    request: TransformRequest,
   ): Promise<PresignedDownload> {
     if (!t.signer)
       throw new ConfigError(
@@ -446,14 +456,14 @@ export function createTransformHandler(
         undefined,
         `A result over ${MAX_BUFFERED_BYTES} bytes needs ${TRANSFORM_ENV.cdnUrl} or S3 storage to presign`,
       );
-    const args = [
-      deps.config.outputBucket,
-      stored.key,
-      t.config.redirectExpiresSeconds,
-      method === 'HEAD' ? 'HEAD' : 'GET',
-    ] as const;
+    // verifySignature refused an exp that has passed; S3 takes an expiry of 1 second at least.
+    const expires =
+      t.config.signing && request.expires !== undefined
+        ? Math.max(1, Math.min(t.config.redirectExpiresSeconds, maxAge(request)))
+        : t.config.redirectExpiresSeconds;
+    const args = [deps.config.outputBucket, stored.key, expires, method === 'HEAD' ? 'HEAD' : 'GET'] as const;
     if (t.signer.presignDownload) return t.signer.presignDownload(...args);
-    return { url: await t.signer.download(...args), expiresSeconds: t.config.redirectExpiresSeconds };
+    return { url: await t.signer.download(...args), expiresSeconds: expires };
   }
 }
 

@@ -324,7 +324,7 @@ variable "results_prefix" {
 }
 
 variable "redirect_expires_seconds" {
-  description = "Lifetime of the presigned GET a result over 6 MB redirects to when the function has no CDN URL (10-3600; this module always gives it one, so only for other setups), cut to the expiration of the credentials that sign it where the SDK knows it. IMGPIPE_TRANSFORM_REDIRECT_EXPIRES_SECONDS."
+  description = "Lifetime of the presigned GET a result over 6 MB redirects to when the function has no CDN URL (10-3600; this module always gives it one, so only for other setups), cut to the expiration of the credentials that sign it where the SDK knows it, and to a signed URL's exp. IMGPIPE_TRANSFORM_REDIRECT_EXPIRES_SECONDS."
   type        = number
   default     = 300
 
