@@ -60,10 +60,14 @@ export function keyFromPath(rawPath: string): string {
       field: 'key',
     });
   }
-  if (key === '' || Buffer.byteLength(key) > 1024)
-    throw new ApiError('bad-request', `Expected a source key of 1 to 1024 bytes after ${TRANSFORM_PATH}`, {
-      field: 'key',
-    });
+  // The length named: a key of 1,025 bytes or more is not echoed whole (describeValue cuts it).
+  const bytes = Buffer.byteLength(key);
+  if (bytes === 0 || bytes > S3_MAX_KEY_BYTES)
+    throw new ApiError(
+      'bad-request',
+      `Expected a source key of 1 to ${S3_MAX_KEY_BYTES} bytes after ${TRANSFORM_PATH}, not ${bytes} bytes`,
+      { field: 'key', details: { value: bytes, limit: S3_MAX_KEY_BYTES, unit: 'bytes' } },
+    );
   checkSourceKey(key);
   return key;
 }

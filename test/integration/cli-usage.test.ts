@@ -539,7 +539,9 @@ describe('imgpipe usage errors', () => {
     for (const key of ['', 'k'.repeat(1025)]) {
       const run = await runCli(['sign', key, '--base', 'https://cdn.example.com']);
       expect([run.code, run.stdout]).toEqual([2, '']);
-      expect(lines(run.stderr)[0]).toBe('imgpipe sign: Expected a source key of 1 to 1024 bytes after /t/');
+      expect(lines(run.stderr)[0]).toBe(
+        `imgpipe sign: Expected a source key of 1 to 1024 bytes after /t/, not ${key.length} bytes`,
+      );
     }
     // 1,024 bytes is a key S3 stores, but not its results' keys, which are longer: the function
     // refuses it (400), so sign does (test/integration/transform.test.ts finds the longest it takes).

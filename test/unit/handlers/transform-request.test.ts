@@ -289,6 +289,19 @@ describe('keyFromPath and the results key', () => {
     expect(keyFromPath('/t/photos/a%20b%2Bc%25.jpg')).toBe(KEY);
     expect(keyFromPath('/t/a%2Fb')).toBe('a/b');
     expect(refusal(() => keyFromPath('/t/')).field).toBe('key');
+    // A key over S3's 1,024 bytes: the refusal names its length, as the limit's other refusals do.
+    for (const [path, bytes] of [
+      ['/t/', 0],
+      [`/t/${'%E2%82%AC'.repeat(342)}`, 1026],
+    ] as const) {
+      const error = refusal(() => keyFromPath(path));
+      expect([error.status, error.field, error.message], path).toEqual([
+        400,
+        'key',
+        `Expected a source key of 1 to 1024 bytes after /t/, not ${bytes} bytes`,
+      ]);
+      expect(error.details, path).toEqual({ value: bytes, limit: 1024, unit: 'bytes' });
+    }
     expect(refusal(() => keyFromPath('/x/a.jpg')).status).toBe(404);
     const layout = new TransformLayout('transforms/');
     const spec = { width: 640, fit: 'inside', format: 'webp', quality: 75 } as const;
