@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rm, statfs, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rm, statfs, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
@@ -10,7 +10,7 @@ import { SETTINGS } from '../config/settings.ts';
 import { describeError, ObjectTooLargeError } from '../core/errors.ts';
 import { isPlainObject } from '../core/json.ts';
 import { type ScanCapacity, scanCapacity, tmpRoom } from '../scan/capacity.ts';
-import { Clamd, databaseBuiltAt, PROBE_MS, ScannerError } from '../scan/clamd.ts';
+import { Clamd, databaseBuiltAt, PROBE_MS, partBuiltAt, ScannerError } from '../scan/clamd.ts';
 import type { Storage } from '../storage/types.ts';
 import {
   checkExecutionTime,
@@ -158,6 +158,30 @@ async function downloadDatabase(deps: ScannerDeps, dir: string, files: Map<strin
   return bytes;
 }
 
+/** The database files with a build time in their header (partBuiltAt()). */
+const PART_FILE = /\.(cvd|cld|cud)$/;
+
+/**
+ * When the newest part of the database copied to `dir` was built (partBuiltAt()), undefined when
+ * none carries a build time (signature files of one's own).
+ */
+async function newestPartBuiltAt(dir: string, names: Iterable<string>): Promise<Date | undefined> {
+  let newest: Date | undefined;
+  for (const name of names) {
+    if (!PART_FILE.test(name)) continue;
+    const file = await open(join(dir, name));
+    try {
+      const header = Buffer.alloc(512);
+      const { bytesRead } = await file.read(header, 0, 512, 0);
+      const builtAt = partBuiltAt(header.subarray(0, bytesRead).toString('latin1'));
+      if (builtAt && (!newest || builtAt > newest)) newest = builtAt;
+    } finally {
+      await file.close();
+    }
+  }
+  return newest;
+}
+
 /** The Scan task, and a way to stop its clamd (tests; in Lambda the environment's end stops it). */
 export type ScanTask = LambdaHandler<Verdict> & { stop(): Promise<void> };
 
@@ -173,6 +197,8 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
   let loaded = new Map<string, string>();
   /** The size of the database copied to databaseDir, in bytes. */
   let databaseBytes = 0;
+  /** When the newest part of the database clamd runs on was built, by the files' headers. */
+  let partsBuiltAt: Date | undefined;
   let checkedAt = 0;
 
   async function startEngine(maxBytes: number): Promise<Clamd> {
@@ -207,6 +233,7 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
       log: (line) => logger.debug('clamd', { line }),
     });
     loaded = files;
+    partsBuiltAt = await newestPartBuiltAt(databaseDir, files.keys());
     checkedAt = performance.now();
     const copyMs = Math.round(copied - started);
     const loadMs = Math.round(checkedAt - copied);
@@ -307,6 +334,7 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
     databaseBytes = await downloadDatabase(deps, databaseDir, files);
     await clamd.reload();
     loaded = files;
+    partsBuiltAt = await newestPartBuiltAt(databaseDir, files.keys());
     logger.info('Scanner database reloaded', { database: [...files.keys()], engine: await clamd.version() });
   }
 
@@ -406,8 +434,13 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
       );
       metrics.addMetric(verdict.infected ? 'ObjectsInfected' : 'ObjectsScannedClean', MetricUnit.Count, 1);
       // How old the signatures this scan used are: the alarm on it fires when the updater stopped
-      // running or keeps failing (the scanners go on with the last database in S3).
-      const builtAt = databaseBuiltAt(verdict.engine);
+      // running or keeps failing (the scanners go on with the last database in S3). VERSION names
+      // the daily part's build time; a database without a daily part is as old as its newest part
+      // (main, bytecode: their headers), where it sent no figure and the alarm never fired.
+      const builtAt = [databaseBuiltAt(verdict.engine), partsBuiltAt].reduce<Date | undefined>(
+        (newest, at) => (at && (!newest || at > newest) ? at : newest),
+        undefined,
+      );
       if (builtAt)
         metrics.addMetric(
           'SignatureDatabaseAge',

@@ -57,6 +57,20 @@ export function databaseBuiltAt(engine: string): Date | undefined {
   );
 }
 
+/**
+ * When a part of the database was built, from the 512-byte header of its .cvd, .cld or .cud file
+ * (`ClamAV-VDB:<time>:<version>:<signatures>:<level>:<MD5>:<signature>:<builder>:<seconds>`, the
+ * last field the build time in seconds since 1970). clamd's VERSION names only the daily part's:
+ * for a database without one (main and bytecode alone) the headers are what tell its age.
+ */
+export function partBuiltAt(header: string): Date | undefined {
+  const fields = header.replace(/[\0 ]+$/, '').split(':');
+  if (fields[0] !== 'ClamAV-VDB' || fields.length < 9) return undefined;
+  const seconds = fields[8]!;
+  if (!/^\d{1,12}$/.test(seconds)) return undefined;
+  return new Date(Number(seconds) * 1000);
+}
+
 /** clamd could not be started or did not answer: a retry (on a fresh daemon) may succeed. */
 export class ScannerError extends ImgpipeError {
   readonly retryable: boolean;

@@ -191,6 +191,53 @@ describe.skipIf(!tools)('the malware scanner', () => {
     expect(await scan({ object: { bucket: SOURCE, key: 'clean.txt' } })).toMatchObject({ status: 'passed' });
   });
 
+  it('reports the age of a database without a daily part from its newest part, so that the stale-database alarm can fire', async () => {
+    // freshclam's database is main, daily and bytecode; one whose daily part is missing (its
+    // download failed, or only main and bytecode were put under the prefix) has clamd's VERSION
+    // name no build time ("ClamAV 1.4.6"), and the scans sent no SignatureDatabaseAge: the alarm on
+    // it, with no data, never fired however old the database. main.cud is built here as sigtool
+    // --unsigned builds one (ClamAV's signing key is not ours): a 512-byte header whose last field
+    // is the build time, then a gzipped tar of the signatures and main.info, which repeats the
+    // header and lists each file with its size and SHA-256. Built 10 days ago.
+    const dir = join(workDir, 'no-daily-build');
+    mkdirSync(dir, { recursive: true });
+    const ndb = signature('Eicar-Test-Signature', EICAR);
+    const builtAt = Math.floor(Date.now() / 1000) - 10 * 86_400;
+    const head = (md5: string) =>
+      `ClamAV-VDB:23 Nov 2026 23-33 +0000:62:1:216:${md5}:X:imgpipe-test:${builtAt}`;
+    const sha256 = createHash('sha256').update(ndb).digest('hex');
+    writeFileSync(join(dir, 'main.ndb'), ndb);
+    writeFileSync(join(dir, 'COPYING'), 'ClamAV database\n');
+    writeFileSync(join(dir, 'main.info'), `${head('X')}\nmain.ndb:${ndb.length}:${sha256}\n`);
+    const tgz = execFileSync('tar', ['-czf', '-', 'COPYING', 'main.info', 'main.ndb'], { cwd: dir });
+    const md5 = createHash('md5').update(tgz).digest('hex');
+    const cud = Buffer.concat([Buffer.from(head(md5).padEnd(512, ' '), 'latin1'), tgz]);
+    await put(SIGNATURES, 'no-daily/main.cud', cud);
+    await put(SIGNATURES, 'no-daily/own.ndb', signature('Imgpipe-Test-Own', 'own marker'));
+    await put(SOURCE, 'no-daily.txt', 'nothing to see');
+    const options = deps('no-daily', { prefix: 'no-daily/' });
+    const metric = vi.spyOn(options.metrics, 'addMetric');
+    const scan = createScanTask(options);
+    tasks.push(scan);
+    try {
+      const before = Math.floor(Date.now() / 1000);
+      // The database is loaded (its signature finds EICAR), and VERSION names no daily part.
+      expect(await scan({ object: { bucket: SOURCE, key: 'no-daily.txt' } })).toMatchObject({
+        status: 'passed',
+        engine: expect.stringMatching(/^ClamAV [\d.]+$/),
+      });
+      const after = Math.ceil(Date.now() / 1000);
+      const ages = metric.mock.calls
+        .filter(([name]) => name === 'SignatureDatabaseAge')
+        .map(([, , age]) => age);
+      expect(ages).toHaveLength(1);
+      expect(ages[0]).toBeGreaterThanOrEqual(before - builtAt);
+      expect(ages[0]).toBeLessThanOrEqual(after - builtAt);
+    } finally {
+      metric.mockRestore();
+    }
+  });
+
   it('scans what an archive unpacks to past maxBytes, and quarantines what it cannot scan whole', async () => {
     await put(SIGNATURES, 'limits/eicar.ndb', signature('Eicar-Test-Signature', EICAR));
     // 3 KB of zip inflating to 3 MiB with EICAR at its end; the scanner's maxBytes is 1 MiB.

@@ -126,8 +126,9 @@ resource "aws_cloudwatch_metric_alarm" "database_update" {
 # The database the scans use is older than the schedule allows: the updater stopped running (the
 # schedule disabled or deleted, its role broken: the alarm above sees no invocation and stays
 # quiet) or keeps failing. Each scan reports the age of the signatures it used (clamd's VERSION
-# names the daily database's build time); no scan, no data, no alarm. Only with the official
-# database: signature files of one's own carry no build time.
+# names the daily database's build time; without a daily part, the newest of main's and bytecode's
+# file headers); no scan, no data, no alarm. Only with the official database's parts: signature
+# files of one's own carry no build time.
 locals {
   signature_max_age_hours = coalesce(var.signature_max_age_hours, local.signature_update_seconds / 3600 + 24)
 }

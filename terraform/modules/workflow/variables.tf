@@ -361,7 +361,7 @@ variable "signature_update_schedule" {
 }
 
 variable "signature_max_age_hours" {
-  description = "Age in hours (1-8760) of the ClamAV database a scan used (its daily part's build time) past which the signature-age alarm fires: the updater stopped or keeps failing. Null: the update schedule's interval plus 24 hours (27 at rate(3 hours); a cron() schedule counts as daily)."
+  description = "Age in hours (1-8760) of the ClamAV database a scan used (the build time of its newest part, the daily one when there) past which the signature-age alarm fires: the updater stopped or keeps failing. Null: the update schedule's interval plus 24 hours (27 at rate(3 hours); a cron() schedule counts as daily)."
   type        = number
   default     = null
 

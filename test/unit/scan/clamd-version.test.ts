@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { databaseBuiltAt } from '../../../src/scan/clamd.ts';
+import { databaseBuiltAt, partBuiltAt } from '../../../src/scan/clamd.ts';
 
 describe('databaseBuiltAt', () => {
   it("reads the daily database's build time from clamd's VERSION answer", () => {
@@ -17,5 +17,23 @@ describe('databaseBuiltAt', () => {
     expect(databaseBuiltAt('ClamAV 1.4.6')).toBeUndefined();
     expect(databaseBuiltAt('ClamAV 1.4.6/27480/yesterday')).toBeUndefined();
     expect(databaseBuiltAt('ClamAV 1.4.6/27480/Mon Foo 30 09:12:00 2026')).toBeUndefined();
+  });
+});
+
+describe('partBuiltAt', () => {
+  it('reads the build time from the last field of a .cvd, .cld or .cud header, padded to 512 bytes', () => {
+    const header = 'ClamAV-VDB:16 Sep 2021 08-32 +0000:62:6647427:90:a1b2:sig:sigmgr:1631781138'.padEnd(
+      512,
+      ' ',
+    );
+    expect(partBuiltAt(header)?.toISOString()).toBe('2021-09-16T08:32:18.000Z');
+  });
+
+  it('has no build time for what is not such a header', () => {
+    expect(partBuiltAt('Eicar-Test-Signature:0:*:58354f')).toBeUndefined();
+    expect(
+      partBuiltAt('ClamAV-VDB:16 Sep 2021 08-32 +0000:62:6647427:90:a1b2:sig:sigmgr:soon'),
+    ).toBeUndefined();
+    expect(partBuiltAt('ClamAV-VDB:16 Sep 2021')).toBeUndefined();
   });
 });
