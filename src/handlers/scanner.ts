@@ -9,6 +9,8 @@ import type { Tracer } from '@aws-lambda-powertools/tracer';
 import { SETTINGS } from '../config/settings.ts';
 import { describeError, ObjectTooLargeError } from '../core/errors.ts';
 import { isPlainObject } from '../core/json.ts';
+import { probeImage } from '../image/probe.ts';
+import { sniffFormat } from '../image/sniff.ts';
 import { type ScanCapacity, scanCapacity, tmpRoom } from '../scan/capacity.ts';
 import { Clamd, databaseBuiltAt, PROBE_MS, partBuiltAt, ScannerError } from '../scan/clamd.ts';
 import type { Storage } from '../storage/types.ts';
@@ -180,6 +182,37 @@ async function newestPartBuiltAt(dir: string, names: Iterable<string>): Promise<
     }
   }
   return newest;
+}
+
+/** The most images in a row walked past by appendedContent(): a gain map, MPF's previews. */
+const MAX_CHAINED_IMAGES = 16;
+
+/**
+ * What follows a JPEG's or PNG's end (ImageHeader.trailing) and is not another such image: clamd
+ * identifies a stream by its first bytes, so a gzip or bzip2 file appended to an image (a
+ * polyglot) was scanned as an image and never unpacked, the malware in it reported `OK` (ClamAV
+ * 1.4.6). Images after the image (an Ultra HDR gain map, a camera's MPF previews) are walked past:
+ * clamd's scan of the whole covers their bytes. Undefined when nothing follows, or when what
+ * follows is itself an image that ends the file or that cannot be probed.
+ */
+export function appendedContent(bytes: Uint8Array): { offset: number; bytes: number } | undefined {
+  let at = 0;
+  for (let images = 0; images < MAX_CHAINED_IMAGES; images++) {
+    const rest = bytes.subarray(at);
+    const format = sniffFormat(rest);
+    if (format !== 'jpeg' && format !== 'png')
+      return at === 0 ? undefined : { offset: at, bytes: rest.length };
+    let trailing: { offset: number; bytes: number } | undefined;
+    try {
+      trailing = probeImage(format, rest).trailing;
+    } catch {
+      // Not an image we can walk past: what follows the last one is scanned from its start.
+      return at === 0 ? undefined : { offset: at, bytes: rest.length };
+    }
+    if (!trailing) return undefined;
+    at += trailing.offset;
+  }
+  return { offset: at, bytes: bytes.length - at };
 }
 
 /** The Scan task, and a way to stop its clamd (tests; in Lambda the environment's end stops it). */
@@ -428,10 +461,24 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
       }
       // A clamd that hangs fails the attempt (retryable) before the function's own timeout would.
       const remainingMs = context?.getRemainingTimeInMillis();
-      const verdict = await clamd.scan(
+      let verdict = await clamd.scan(
         bytes,
         remainingMs === undefined ? {} : { timeLeftMs: Math.max(1_000, remainingMs - 5_000 - PROBE_MS) },
       );
+      // What an image has appended is scanned as a file of its own (appendedContent()).
+      const appended = verdict.infected ? undefined : appendedContent(bytes);
+      let trailing: { offset: number; bytes: number } | undefined;
+      if (appended) {
+        const left = context?.getRemainingTimeInMillis();
+        const trailer = await clamd.scan(
+          bytes.subarray(appended.offset),
+          left === undefined ? {} : { timeLeftMs: Math.max(1_000, left - 5_000 - PROBE_MS) },
+        );
+        if (trailer.infected) {
+          verdict = trailer;
+          trailing = appended;
+        }
+      }
       metrics.addMetric(verdict.infected ? 'ObjectsInfected' : 'ObjectsScannedClean', MetricUnit.Count, 1);
       // How old the signatures this scan used are: the alarm on it fires when the updater stopped
       // running or keeps failing (the scanners go on with the last database in S3). VERSION names
@@ -452,19 +499,24 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
         key: ref.key,
         bytes: bytes.length,
         ...verdict,
+        ...(appended && { appended }),
       });
       if (!verdict.infected) return { status: 'passed', engine: verdict.engine };
+      const where = trailing
+        ? `${trailing.bytes} bytes after the image's end, at byte ${trailing.offset}`
+        : 'file';
       // A limit clamd stopped at is not a clean result: quarantined as malware would be, named so.
       return {
         status: 'rejected',
         rejection: {
           reason: 'malware',
           message: verdict.limitExceeded
-            ? `ClamAV could not scan the whole file (${verdict.signature}): content past its limits is unscanned`
-            : `ClamAV found ${verdict.signature} in the file`,
+            ? `ClamAV could not scan the whole ${where} (${verdict.signature}): content past its limits is unscanned`
+            : `ClamAV found ${verdict.signature} in the ${where}`,
           details: {
             signature: verdict.signature,
             ...(verdict.limitExceeded ? { limitExceeded: true } : {}),
+            ...(trailing ? { trailing } : {}),
             engine: verdict.engine,
           },
         },

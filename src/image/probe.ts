@@ -98,6 +98,12 @@ export interface ImageHeader {
   readonly frames: number;
   /** A four-component JPEG: CMYK or YCCK (decoded to CMYK), taken as Adobe-inverted with or without the APP14 marker. */
   readonly cmyk?: { readonly model: 'CMYK' | 'YCCK'; readonly inverted: boolean };
+  /**
+   * JPEG and PNG: bytes after the image's end (its EOI marker, its IEND chunk), which no decoder
+   * reads: a phone's gain map or motion photo, or a file appended to make a polyglot. Where they
+   * start, and how many.
+   */
+  readonly trailing?: { readonly offset: number; readonly bytes: number };
   /** The colour description the file carries (ICC profile, HEIF nclx), read from the header. */
   readonly colour: ColourFacts;
   /** How the pixels are coded, as far as the memory a decode takes depends on it. */
@@ -227,6 +233,8 @@ export function probeImage(format: InputFormat, bytes: Uint8Array): ImageHeader 
     animated: facts.animated ?? false,
     frames: facts.frames ?? 1,
     ...(facts.cmyk && { cmyk: facts.cmyk }),
+    ...(facts.end !== undefined &&
+      facts.end < bytes.length && { trailing: { offset: facts.end, bytes: bytes.length - facts.end } }),
     colour: facts.colour ?? { warnings: [] },
     layout: facts.layout ?? { bitDepth: 8, channels: facts.hasAlpha ? 4 : 3 },
   };
@@ -247,6 +255,8 @@ interface Facts {
   cmyk?: ImageHeader['cmyk'];
   colour?: ColourFacts;
   layout?: PixelLayout | undefined;
+  /** JPEG and PNG: where the image ends (after its EOI marker, its IEND chunk). */
+  end?: number;
 }
 
 const PROBES: Record<InputFormat, (r: Reader) => Facts> = {
@@ -414,6 +424,7 @@ function probeJpeg(r: Reader): Facts {
     }
     if (marker === EOI) {
       if (scans === 0) throw r.corrupt('the image ends before its first scan');
+      offset += 2;
       break;
     }
     const length = r.u16(offset + 2, 'segment length');
@@ -526,6 +537,7 @@ function probeJpeg(r: Reader): Facts {
   return {
     width: frame.width,
     height: frame.height,
+    end: offset,
     orientation,
     cmyk,
     colour: jpegColour(iccSegments, iccExtraSegments),
@@ -637,7 +649,10 @@ function probePng(r: Reader): Facts {
     if (!/^[A-Za-z]{4}$/.test(type))
       throw r.corrupt(`chunk at byte ${offset} has the invalid type ${JSON.stringify(type)}`);
     r.need(offset + 8, length + 4, `${type} chunk`);
-    if (type === 'IEND') break;
+    if (type === 'IEND') {
+      offset += 12 + length;
+      break;
+    }
     if (!sawData && !PNG_DECODER_CHUNKS.has(type)) {
       // A run of such chunks is one range: a 32 MiB file of 2.8 million empty chunks kept as many
       // ranges (154 MiB, outside the memory estimate).
@@ -744,6 +759,7 @@ function probePng(r: Reader): Facts {
   return {
     width,
     height,
+    end: offset,
     hasAlpha,
     orientation,
     animated,

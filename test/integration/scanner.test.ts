@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } 
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { crc32, deflateRawSync } from 'node:zlib';
+import { crc32, deflateRawSync, gzipSync } from 'node:zlib';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
@@ -22,6 +22,7 @@ import { checkExecutionTime, RECORD_RESERVE_MS } from '../../src/handlers/tasks.
 import { NODE_BASELINE_BYTES, TMP_RESERVE_BYTES } from '../../src/scan/capacity.ts';
 import { Clamd, type ClamdOptions } from '../../src/scan/clamd.ts';
 import { S3Storage } from '../../src/storage/s3.ts';
+import { readFixture } from '../support/fixtures.ts';
 import { startTestS3 } from '../support/s3.ts';
 import { hasTool } from '../support/tools.ts';
 
@@ -236,6 +237,53 @@ describe.skipIf(!tools)('the malware scanner', () => {
     } finally {
       metric.mockRestore();
     }
+  });
+
+  it('finds malware in an archive appended to a JPEG or PNG, which clamd, taking the file for an image, did not open', async () => {
+    // clamd 1.4 identifies a file by its first bytes: a JPEG or PNG with a gzip or bzip2 file after
+    // its end (a polyglot: an image to a viewer, an archive to a tool that looks for one) was
+    // scanned as an image, and the archive's content never unpacked: `stream: OK` for the EICAR
+    // file inside (checked with clamscan too). The scanner scans what follows the image's end as
+    // a stream of its own.
+    await put(SIGNATURES, 'polyglot/eicar.ndb', signature('Eicar-Test-Signature', EICAR));
+    const jpeg = readFixture('photos/colour-fig-red-bowl.jpg');
+    const png = readFixture('edge/formats/alpha-rgba8.png');
+    const archives: Record<string, Uint8Array> = { gz: gzipSync(EICAR) };
+    if (hasTool('bzip2')) archives.bz2 = execFileSync('bzip2', ['-c'], { input: EICAR });
+    const scan = createScanTask(deps('polyglot', { prefix: 'polyglot/' }));
+    tasks.push(scan);
+    for (const [format, image] of Object.entries({ jpg: jpeg, png })) {
+      for (const [kind, archive] of Object.entries(archives)) {
+        const key = `polyglot.${format}.${kind}`;
+        await put(SOURCE, key, Buffer.concat([image, archive]));
+        expect(await scan({ object: { bucket: SOURCE, key } }), key).toMatchObject({
+          status: 'rejected',
+          rejection: {
+            reason: 'malware',
+            message: `ClamAV found Eicar-Test-Signature.UNOFFICIAL in the ${archive.length} bytes after the image's end, at byte ${image.length}`,
+            details: {
+              signature: 'Eicar-Test-Signature.UNOFFICIAL',
+              trailing: { offset: image.length, bytes: archive.length },
+            },
+          },
+        });
+      }
+    }
+    // An image after the image (a phone's gain map, MPF's previews) is walked past to what follows it.
+    await put(SOURCE, 'polyglot.two.gz', Buffer.concat([jpeg, jpeg, archives.gz!]));
+    expect(await scan({ object: { bucket: SOURCE, key: 'polyglot.two.gz' } })).toMatchObject({
+      status: 'rejected',
+      rejection: { details: { trailing: { offset: 2 * jpeg.length, bytes: archives.gz!.length } } },
+    });
+    // What is clean after the end passes, as does an image after the image.
+    await put(SOURCE, 'clean.jpg.gz', Buffer.concat([jpeg, gzipSync('nothing to see')]));
+    await put(SOURCE, 'clean.jpg.jpg', Buffer.concat([jpeg, jpeg]));
+    expect(await scan({ object: { bucket: SOURCE, key: 'clean.jpg.gz' } })).toMatchObject({
+      status: 'passed',
+    });
+    expect(await scan({ object: { bucket: SOURCE, key: 'clean.jpg.jpg' } })).toMatchObject({
+      status: 'passed',
+    });
   });
 
   it('scans what an archive unpacks to past maxBytes, and quarantines what it cannot scan whole', async () => {
