@@ -22,6 +22,7 @@ import { createWorkflowTasks, MODERATION_CALL_RESERVE_MS } from '../../src/handl
 import { probeImage } from '../../src/image/probe.ts';
 import { RekognitionModerator } from '../../src/moderation/rekognition.ts';
 import type { Manifest, QuarantineRecord } from '../../src/pipeline/records.ts';
+import { Clamd, ScannerError } from '../../src/scan/clamd.ts';
 import { DynamoStatusStore } from '../../src/status/dynamodb.ts';
 import type { StatusStore } from '../../src/status/types.ts';
 import { S3Storage } from '../../src/storage/s3.ts';
@@ -990,6 +991,46 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
     expect(run.output).toMatchObject({ result: { status: 'processed' } });
     expect(await wf.status.get(SOURCE, key)).toMatchObject({ status: 'processed' });
     expect(wf.events().map((e) => e['detail-type'])).toEqual(['Image Processed']);
+  });
+
+  it('retries a Scan whose clamd is still loading its database, and records as failed, never quarantines, an upload whose every attempt finds it so', async () => {
+    // In a burst every new execution environment loads a database of its own (the official one:
+    // 90-140 s in Lambda), and an attempt that cannot wait for it fails retryable (handlers/
+    // scanner.ts within()), the load left going for the retry. That failure stands in here for the
+    // load, as the scanner words it: the local runs pass no Lambda context, so nothing waits.
+    const wf = await setup({ checks: { malware: true, moderation: false } });
+    const loading = () =>
+      new ScannerError(
+        'clamd is still loading the signature database (95 s since it started), and this invocation has 110 s left, 15 s of them kept for the scan: the attempt ends here so that it goes on, and a retry in this environment scans once it is done',
+      );
+    const scans = vi.spyOn(Clamd.prototype, 'scan');
+    try {
+      scans.mockRejectedValueOnce(loading());
+      const key = 'photos/loading-once.png';
+      const run = await wf.run(await upload(key, readFixture('edge/formats/alpha-rgba8.png')));
+      expect(run.error).toBeUndefined();
+      expect(run.invoked).toEqual(['Inspect', 'Scan', 'Scan', 'Process']);
+      expect(run.retried).toEqual(['Scan']);
+      expect(await wf.status.get(SOURCE, key)).toMatchObject({ status: 'processed' });
+
+      scans.mockRejectedValue(loading());
+      const stuck = 'photos/loading-always.png';
+      const failed = await wf.run(await upload(stuck, readFixture('edge/formats/alpha-rgba8.png')));
+      expect(failed.invoked).toEqual(['Inspect', 'Scan', 'Scan', 'Scan', 'Scan', 'RecordFailure']);
+      expect(failed.error).toMatchObject({ name: 'Imgpipe.Failed' });
+      const item = await wf.status.get(SOURCE, stuck);
+      expect(item).toMatchObject({ status: 'failed' });
+      expect(item!.message).toMatch(
+        /^Imgpipe\.Transient: ScannerError: clamd is still loading the signature database/,
+      );
+      expect(await quarantined().head(`objects/${stuck}`)).toBeUndefined();
+      expect(wf.events().map((e) => [e['detail-type'], e.detail.key])).toEqual([
+        ['Image Processed', key],
+        ['Image Failed', stuck],
+      ]);
+    } finally {
+      scans.mockRestore();
+    }
   });
 
   it('records a permanent failure once, without retrying it, and fails the execution', async () => {
