@@ -8,6 +8,7 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Tracer } from '@aws-lambda-powertools/tracer';
 import { SETTINGS } from '../config/settings.ts';
 import { describeError, ObjectTooLargeError } from '../core/errors.ts';
+import { isInputFormat } from '../core/formats.ts';
 import { isPlainObject } from '../core/json.ts';
 import { probeImage } from '../image/probe.ts';
 import { sniffFormat } from '../image/sniff.ts';
@@ -186,11 +187,13 @@ async function newestPartBuiltAt(dir: string, names: Iterable<string>): Promise<
 
 /** The most images in a row walked past by appendedContent(): a gain map, MPF's previews. */
 const MAX_CHAINED_IMAGES = 16;
+/** The formats whose end the probe finds (ImageHeader.trailing). */
+const APPENDABLE: ReadonlySet<string> = new Set(['jpeg', 'png', 'gif', 'webp']);
 
 /**
- * What follows a JPEG's or PNG's end (ImageHeader.trailing) and is not another such image: clamd
- * identifies a stream by its first bytes, so a gzip or bzip2 file appended to an image (a
- * polyglot) was scanned as an image and never unpacked, the malware in it reported `OK` (ClamAV
+ * What follows a JPEG's, PNG's, GIF's or WebP's end (ImageHeader.trailing) and is not another such
+ * image: clamd identifies a stream by its first bytes, so a gzip or bzip2 file appended to an image
+ * (a polyglot) was scanned as an image and never unpacked, the malware in it reported `OK` (ClamAV
  * 1.4.6). Images after the image (an Ultra HDR gain map, a camera's MPF previews) are walked past:
  * clamd's scan of the whole covers their bytes. Undefined when nothing follows, or when what
  * follows is itself an image that ends the file or that cannot be probed.
@@ -200,7 +203,7 @@ export function appendedContent(bytes: Uint8Array): { offset: number; bytes: num
   for (let images = 0; images < MAX_CHAINED_IMAGES; images++) {
     const rest = bytes.subarray(at);
     const format = sniffFormat(rest);
-    if (format !== 'jpeg' && format !== 'png')
+    if (!APPENDABLE.has(format) || !isInputFormat(format))
       return at === 0 ? undefined : { offset: at, bytes: rest.length };
     let trailing: { offset: number; bytes: number } | undefined;
     try {

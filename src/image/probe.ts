@@ -99,8 +99,8 @@ export interface ImageHeader {
   /** A four-component JPEG: CMYK or YCCK (decoded to CMYK), taken as Adobe-inverted with or without the APP14 marker. */
   readonly cmyk?: { readonly model: 'CMYK' | 'YCCK'; readonly inverted: boolean };
   /**
-   * JPEG and PNG: bytes after the image's end (its EOI marker, its IEND chunk), which no decoder
-   * reads: a phone's gain map or motion photo, or a file appended to make a polyglot. Where they
+   * JPEG, PNG, GIF and WebP: bytes after the image's end (its EOI marker, its IEND chunk, the GIF
+   * trailer, the size its RIFF header declares), which no decoder reads: a phone's gain map or motion photo, or a file appended to make a polyglot. Where they
    * start, and how many.
    */
   readonly trailing?: { readonly offset: number; readonly bytes: number };
@@ -255,7 +255,7 @@ interface Facts {
   cmyk?: ImageHeader['cmyk'];
   colour?: ColourFacts;
   layout?: PixelLayout | undefined;
-  /** JPEG and PNG: where the image ends (after its EOI marker, its IEND chunk). */
+  /** JPEG, PNG, GIF and WebP: where the image ends (after its EOI marker, IEND chunk, trailer, RIFF size). */
   end?: number;
 }
 
@@ -942,7 +942,9 @@ function probeWebp(r: Reader): Facts {
   }
   const colour: ColourFacts = iccp ? iccFacts(iccp, 'ICCP') : { warnings: [] };
   const layout = { bitDepth: 8, channels: hasAlpha ? 4 : 3, lossless };
-  return { ...dims, hasAlpha, animated, orientation, frames: animated ? frames : 1, colour, layout };
+  // The file ends where its RIFF header says: riffSize bytes after the header's first 8.
+  const end = riffSize + 8;
+  return { ...dims, end, hasAlpha, animated, orientation, frames: animated ? frames : 1, colour, layout };
 }
 
 interface WebpBitstream {
@@ -2209,7 +2211,9 @@ function probeGif(r: Reader): Facts {
     }
   }
   if (frames === 0) throw r.corrupt('there is no image (no image descriptor)');
-  return { width, height, hasAlpha, animated: frames > 1, frames };
+  // After the trailer (0x3B), when the loop stopped at one.
+  const end = offset < r.length ? offset + 1 : offset;
+  return { width, height, end, hasAlpha, animated: frames > 1, frames };
 }
 
 function skipSubBlocks(r: Reader, from: number): number {

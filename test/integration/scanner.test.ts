@@ -239,8 +239,8 @@ describe.skipIf(!tools)('the malware scanner', () => {
     }
   });
 
-  it('finds malware in an archive appended to a JPEG or PNG, which clamd, taking the file for an image, did not open', async () => {
-    // clamd 1.4 identifies a file by its first bytes: a JPEG or PNG with a gzip or bzip2 file after
+  it('finds malware in an archive appended to a JPEG, PNG, GIF or WebP, which clamd, taking the file for an image, did not open', async () => {
+    // clamd 1.4 identifies a file by its first bytes: a JPEG, PNG, GIF or WebP with a gzip or bzip2 file after
     // its end (a polyglot: an image to a viewer, an archive to a tool that looks for one) was
     // scanned as an image, and the archive's content never unpacked: `stream: OK` for the EICAR
     // file inside (checked with clamscan too). The scanner scans what follows the image's end as
@@ -248,11 +248,13 @@ describe.skipIf(!tools)('the malware scanner', () => {
     await put(SIGNATURES, 'polyglot/eicar.ndb', signature('Eicar-Test-Signature', EICAR));
     const jpeg = readFixture('photos/colour-fig-red-bowl.jpg');
     const png = readFixture('edge/formats/alpha-rgba8.png');
+    const gif = readFixture('edge/formats/gif.gif');
+    const webp = readFixture('edge/formats/lossy.webp');
     const archives: Record<string, Uint8Array> = { gz: gzipSync(EICAR) };
     if (hasTool('bzip2')) archives.bz2 = execFileSync('bzip2', ['-c'], { input: EICAR });
     const scan = createScanTask(deps('polyglot', { prefix: 'polyglot/' }));
     tasks.push(scan);
-    for (const [format, image] of Object.entries({ jpg: jpeg, png })) {
+    for (const [format, image] of Object.entries({ jpg: jpeg, png, gif, webp })) {
       for (const [kind, archive] of Object.entries(archives)) {
         const key = `polyglot.${format}.${kind}`;
         await put(SOURCE, key, Buffer.concat([image, archive]));

@@ -1692,14 +1692,18 @@ describe('probeImage on AVIF: entries read', () => {
   });
 });
 
-describe('probeImage on JPEG and PNG: bytes after the image’s end', () => {
+describe('probeImage on JPEG, PNG, GIF and WebP: bytes after the image’s end', () => {
   it('names where they start and how many, for the scanner to scan as a file of their own', () => {
     const jpeg = readFixture('edge/formats/1x1.jpg');
     const png = readFixture('edge/formats/1x1.png');
+    const gif = readFixture('edge/formats/gif.gif');
+    const webp = readFixture('edge/formats/lossy.webp');
     const tail = Buffer.from('appended bytes');
     for (const [format, image] of [
       ['jpeg', jpeg],
       ['png', png],
+      ['gif', gif],
+      ['webp', webp],
     ] as const) {
       expect(probeImage(format, image).trailing, format).toBeUndefined();
       expect(probeImage(format, Buffer.concat([image, tail])).trailing, format).toEqual({
