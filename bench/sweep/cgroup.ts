@@ -216,17 +216,38 @@ function enableCpuController(parent: string, fs: CgroupFs): void {
   fs.writeFile(control, '+cpu');
 }
 
-/** Removes every group this process still holds, ignoring failures: for exit paths. */
-export function removeAllCgroups(): string[] {
+/**
+ * Removes every group this process still holds, ignoring failures: for exit paths. A group whose
+ * process was killed a moment ago is still busy (EBUSY) until the kernel has taken the process out
+ * of it; with `waitMs`, such a group is tried again until then, blocking, since an 'exit' handler
+ * cannot wait otherwise. Without the wait, a sweep that died of an uncaught error with a child
+ * running killed the child and left its group behind.
+ */
+export function removeAllCgroups(waitMs = 0): string[] {
+  const until = performance.now() + waitMs;
   const problems: string[] = [];
   for (const group of [...live]) {
-    try {
-      group.remove();
-    } catch (error) {
-      problems.push(`${group.path}: ${describe(error)}`);
+    for (;;) {
+      try {
+        group.remove();
+        break;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'EBUSY' && performance.now() < until) {
+          sleepSync(BUSY_RETRY_MS);
+          continue;
+        }
+        problems.push(`${group.path}: ${describe(error)}`);
+        break;
+      }
     }
   }
   return problems;
+}
+
+const BUSY_RETRY_MS = 20;
+
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 export function liveCgroups(): string[] {

@@ -309,9 +309,16 @@ export function buildImageResult(
   };
 }
 
+const EXIT_CODES: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
+const HANDLED_SIGNALS = Object.keys(EXIT_CODES) as NodeJS.Signals[];
+/** How long an exit waits for killed children to leave their groups. */
+const EXIT_WAIT_MS = 5000;
+
 /**
- * On Ctrl-C or SIGTERM: kill the running child, wait for it to go (a cgroup with a process in it
- * cannot be removed), remove our cgroups, and exit with 130 / 143. Returns the uninstaller.
+ * On Ctrl-C, SIGTERM or SIGHUP (the terminal closed): kill the running child, wait for it to go (a
+ * cgroup with a process in it cannot be removed), remove our cgroups, and exit with 130 / 143 /
+ * 129. On any other exit (an uncaught error): the same, waiting synchronously. Returns the
+ * uninstaller.
  */
 export function installInterruptHandlers(write: (line: string) => void): () => void {
   let stopping = false;
@@ -330,19 +337,20 @@ export function installInterruptHandlers(write: (line: string) => void): () => v
     const deadline = new Promise<void>((resolve) => setTimeout(resolve, 5000).unref());
     void Promise.race([Promise.all(exits), deadline]).then(() => {
       for (const problem of removeAllCgroups()) write(`Could not remove cgroup ${problem}`);
-      process.exit(signal === 'SIGINT' ? 130 : 143);
+      process.exit(EXIT_CODES[signal] ?? 1);
     });
   };
   const onExit = () => {
-    for (const child of running) child.kill('SIGKILL');
-    removeAllCgroups();
+    // The process is leaving (an uncaught error, process.exit): the killed child is still in its
+    // group for a moment, and the group could not be removed at once (EBUSY), so it stayed behind.
+    const killed = [...running].filter((child) => child.kill('SIGKILL'));
+    for (const problem of removeAllCgroups(killed.length > 0 ? EXIT_WAIT_MS : 0))
+      write(`Could not remove cgroup ${problem}`);
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  for (const signal of HANDLED_SIGNALS) process.on(signal, onSignal);
   process.on('exit', onExit);
   return () => {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    for (const signal of HANDLED_SIGNALS) process.off(signal, onSignal);
     process.off('exit', onExit);
   };
 }
