@@ -31,6 +31,18 @@ export interface DecisionSettings {
    * whose processing takes longer as too-slow, whatever its timeout. Unknown (AWS mode): unchecked.
    */
   readonly maxSecondsPerImage?: number;
+  /**
+   * A lower limit on provisioned concurrency than the module's MAX_PROVISIONED_CONCURRENCY, and what
+   * sets it: the environment's reserved_concurrent_executions, which Terraform requires to be at
+   * least twice the provisioned concurrency (provisionedLimitOf in main.ts).
+   */
+  readonly provisionedLimit?: ProvisionedLimit;
+}
+
+export interface ProvisionedLimit {
+  readonly max: number;
+  /** Why, for the report: e.g. `reserved_concurrent_executions 4 in <file> must be at least twice it`. */
+  readonly because: string;
 }
 
 /**
@@ -110,18 +122,23 @@ export function decide(
   // --rps x p95 is the provisioned concurrency a size needs; the deployment accepts at most
   // MAX_PROVISIONED_CONCURRENCY. Over it, the tuning file was refused after the choice (exit 1,
   // "lambda_provisioned_concurrency must be an integer between 0 and 10000"), though a faster size
-  // may need less.
+  // may need less. An environment with reserved concurrency accepts at most half of it: the tuning
+  // file was written, and `terraform plan` then refused it.
+  const limit = settings.provisionedLimit;
+  const maxConcurrency = Math.min(MAX_PROVISIONED_CONCURRENCY, limit?.max ?? Number.POSITIVE_INFINITY);
+  const limitedBy =
+    limit && limit.max < MAX_PROVISIONED_CONCURRENCY ? limit.because : 'terraform/modules/imgpipe';
   const concurrency = new Map(
     inDeadline.map((row) => [
       row.memoryMb,
       deriveProvisionedConcurrency(settings.requestsPerSecond, row.stats!.p95Ms),
     ]),
   );
-  const served = inDeadline.filter((row) => concurrency.get(row.memoryMb)! <= MAX_PROVISIONED_CONCURRENCY);
+  const served = inDeadline.filter((row) => concurrency.get(row.memoryMb)! <= maxConcurrency);
   const tooSlowForRps = inDeadline.filter((row) => !served.includes(row)).map((row) => row.memoryMb);
   if (served.length === 0) {
     return {
-      reason: `no size serves --rps ${settings.requestsPerSecond} with at most ${MAX_PROVISIONED_CONCURRENCY.toLocaleString('en-US')} provisioned concurrency, the most the deployment accepts (terraform/modules/imgpipe): rps x p95 x ${PROVISIONED_CONCURRENCY_BUFFER} needs at least ${Math.min(...concurrency.values()).toLocaleString('en-US')}`,
+      reason: `no size serves --rps ${settings.requestsPerSecond} with at most ${maxConcurrency.toLocaleString('en-US')} provisioned concurrency, the most the deployment accepts (${limitedBy}): rps x p95 x ${PROVISIONED_CONCURRENCY_BUFFER} needs at least ${Math.min(...concurrency.values()).toLocaleString('en-US')}`,
     };
   }
   const chosen = chooseMemory(
@@ -155,6 +172,9 @@ export function decide(
       ...(tooSlow.length > 0 ? { tooSlowForTimeout: tooSlow } : {}),
       ...(tooSlowForMaxSeconds.length > 0 ? { tooSlowForMaxSeconds } : {}),
       ...(tooSlowForRps.length > 0 ? { tooSlowForRps } : {}),
+      ...(maxConcurrency < MAX_PROVISIONED_CONCURRENCY
+        ? { provisionedLimit: { max: maxConcurrency, because: limitedBy } }
+        : {}),
     },
   };
 }

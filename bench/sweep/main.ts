@@ -13,7 +13,7 @@ import { collectCorpus } from '../lib/corpus.ts';
 import { writeFileAtomically } from '../lib/write-atomic.ts';
 import { type AwsInput, probeObject, runAwsSweep } from './aws.ts';
 import { detectCgroup } from './cgroup.ts';
-import { decide } from './decide.ts';
+import { decide, type ProvisionedLimit } from './decide.ts';
 import type { SweepDocument } from './document.ts';
 import { installInterruptHandlers, runLocalSweep } from './local.ts';
 import { parseSweepOptions, SWEEP_COMMAND, type SweepOptions, USAGE } from './options.ts';
@@ -31,7 +31,7 @@ import type { Architecture, SweepRow } from './types.ts';
  * could not be restored, 2 for a usage error.
  */
 export async function main(argv: string[]): Promise<number> {
-  let options: SweepOptions;
+  let options: RunOptions;
   try {
     options = parseSweepOptions(argv);
   } catch (error) {
@@ -48,6 +48,8 @@ export async function main(argv: string[]): Promise<number> {
   try {
     if (options.from !== undefined) return await chooseAgain(options, options.from);
     await checkWritable(options);
+    // Read before the sweep: a settings file that cannot be read is named before any size runs.
+    options = await withProvisionedLimit(options);
     return options.aws ? await sweepAws(options) : await sweepLocal(options);
   } catch (error) {
     process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
@@ -57,7 +59,49 @@ export async function main(argv: string[]): Promise<number> {
 
 const DEFAULT_MAX_PIXELS = SETTINGS.maxPixels.default;
 
-async function sweepLocal(options: SweepOptions): Promise<number> {
+/** The flags, and what the environment the tuning file is for allows (provisionedLimitOf). */
+type RunOptions = SweepOptions & { readonly provisionedLimit?: ProvisionedLimit };
+
+async function withProvisionedLimit(options: RunOptions): Promise<RunOptions> {
+  const provisionedLimit =
+    options.tfvars === undefined ? undefined : await provisionedLimitOf(options.tfvars);
+  return provisionedLimit ? { ...options, provisionedLimit } : options;
+}
+
+/**
+ * What the environment of the tuning file allows of provisioned concurrency: its settings beside
+ * the tuning file (terraform/envs/<env>/terraform.tfvars.json, passed to the same plan with
+ * -var-file). In the direct mode a reserved_concurrent_executions other than -1 must be at least
+ * twice lambda_provisioned_concurrency (validation of terraform/modules/imgpipe/variables.tf: old
+ * and new version both hold it during a release); the sweep wrote a provisioned concurrency above
+ * half of it, and `terraform plan` refused the file. Undefined without such a file or reservation,
+ * and in the workflow mode (the provisioned concurrency is then the Process function's, which has
+ * none). The defaults are the deployment's (terraform/deployment: mode "direct", reservation -1).
+ */
+export async function provisionedLimitOf(tfvars: string): Promise<ProvisionedLimit | undefined> {
+  const file = join(dirname(tfvars), 'terraform.tfvars.json');
+  let settings: Record<string, unknown>;
+  try {
+    settings = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw invalidSetting(
+      '--tfvars',
+      "a tuning file whose environment's terraform.tfvars.json beside it can be read as JSON",
+      tfvars,
+      `${file}: ${(error as Error).message}`,
+    );
+  }
+  const mode = settings.mode ?? 'direct';
+  const reserved = settings.reserved_concurrent_executions ?? -1;
+  if (mode !== 'direct' || typeof reserved !== 'number' || reserved < 0) return undefined;
+  return {
+    max: Math.floor(reserved / 2),
+    because: `reserved_concurrent_executions ${reserved} in ${file} must be at least twice it`,
+  };
+}
+
+async function sweepLocal(options: RunOptions): Promise<number> {
   const images = await collectCorpus(options.corpus);
   const config = loadPipelineConfig(
     process.env,
@@ -105,7 +149,7 @@ async function sweepLocal(options: SweepOptions): Promise<number> {
   });
 }
 
-async function sweepAws(options: SweepOptions): Promise<number> {
+async function sweepAws(options: RunOptions): Promise<number> {
   const aws = options.aws!;
   const region = aws.region ?? /^arn:aws[\w-]*:lambda:([\w-]+):/.exec(aws.functionName)?.[1];
   const lambda = new LambdaClient(region ? { region } : {});
@@ -209,7 +253,7 @@ interface Target {
 }
 
 async function finish(
-  options: SweepOptions,
+  options: RunOptions,
   provenance: Provenance,
   partialRows: readonly Omit<SweepRow, 'stats'>[],
   elapsedSeconds: number,
@@ -241,6 +285,7 @@ async function finish(
     minPixels: options.minPixels,
     configuredMaxPixels: target.configuredMaxPixels,
     ...(target.maxSecondsPerImage !== undefined ? { maxSecondsPerImage: target.maxSecondsPerImage } : {}),
+    ...(options.provisionedLimit ? { provisionedLimit: options.provisionedLimit } : {}),
   });
   let tfvars: TuningTfvars | undefined;
   if (decision.derived) {
@@ -350,7 +395,7 @@ async function writeOutputs(
 }
 
 /** --from: the rows of an earlier sweep, chosen again with the flags given now. */
-async function chooseAgain(options: SweepOptions, file: string): Promise<number> {
+async function chooseAgain(options: RunOptions, file: string): Promise<number> {
   let doc: SweepDocument;
   try {
     doc = JSON.parse(await readFile(file, 'utf8')) as SweepDocument;
@@ -367,9 +412,10 @@ async function chooseAgain(options: SweepOptions, file: string): Promise<number>
   }
   // Checked as a sweep's are, so a path that cannot be written is named (exit 2), not an EACCES.
   await checkWritable(options);
+  const limited = await withProvisionedLimit(options);
   const rows = doc.rows.map(({ stats: _stats, ...row }) => row);
   return finish(
-    { ...options, memories: doc.settings.memories, runs: doc.settings.runs },
+    { ...limited, memories: doc.settings.memories, runs: doc.settings.runs },
     doc.provenance,
     rows,
     doc.elapsedSeconds,

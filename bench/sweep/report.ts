@@ -173,7 +173,7 @@ function choiceLines(doc: SweepDocument): string[] {
     );
   if (choice.tooSlowForRps)
     lines.push(
-      `Not chosen, though they ran every input: ${choice.tooSlowForRps.map((m) => `${m} MB`).join(', ')}, where --rps ${doc.settings.rps} x their p95 needs more than the ${MAX_PROVISIONED_CONCURRENCY.toLocaleString('en-US')} provisioned concurrency the deployment accepts.`,
+      `Not chosen, though they ran every input: ${choice.tooSlowForRps.map((m) => `${m} MB`).join(', ')}, where --rps ${doc.settings.rps} x their p95 needs more than the ${(choice.provisionedLimit?.max ?? MAX_PROVISIONED_CONCURRENCY).toLocaleString('en-US')} provisioned concurrency the deployment accepts${choice.provisionedLimit ? ` (${choice.provisionedLimit.because})` : ''}.`,
     );
   return lines;
 }

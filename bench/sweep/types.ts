@@ -148,6 +148,11 @@ export interface Derived {
   readonly tooSlowForMaxSeconds?: readonly number[];
   /** Sizes passed over because --rps x their p95 needs more provisioned concurrency than the deployment accepts. */
   readonly tooSlowForRps?: readonly number[];
+  /**
+   * Set when the environment accepts less provisioned concurrency than the module's 10,000: the
+   * most, and why (its reserved_concurrent_executions must be at least twice it).
+   */
+  readonly provisionedLimit?: { readonly max: number; readonly because: string };
 }
 
 export type PixelFit =

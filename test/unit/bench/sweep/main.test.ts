@@ -1,4 +1,5 @@
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
@@ -12,6 +13,20 @@ import { main } from '../../../../bench/sweep/main.ts';
  * where this machine allows it, modelled otherwise). Durations are not asserted: only that the
  * four outputs are written and agree with each other.
  */
+const hasTerraform = spawnSync('terraform', ['version'], { encoding: 'utf8' }).status === 0;
+
+/** `variable "<name>" { ... }` as written in a .tf file (its braces balanced). */
+function variableBlock(text: string, name: string): string {
+  const start = text.indexOf(`variable "${name}" {`);
+  if (start < 0) throw new Error(`no variable ${name}`);
+  let depth = 0;
+  for (let i = text.indexOf('{', start); i < text.length; i++) {
+    if (text[i] === '{') depth++;
+    else if (text[i] === '}' && --depth === 0) return text.slice(start, i + 1);
+  }
+  throw new Error(`variable ${name} does not end`);
+}
+
 /** One size, one photo, one run. */
 const ONE_SMALL_RUN = [
   '--memory',
@@ -179,6 +194,78 @@ describe('npm run bench -- sweep --from', () => {
       }
     }
   });
+
+  it.runIf(hasTerraform)(
+    "with --rps, writes a provisioned concurrency the environment's reserved concurrency admits, by Terraform's own validation",
+    async () => {
+      // dev with reserved_concurrent_executions 4: Terraform requires at least twice the provisioned
+      // concurrency. At --rps 1 the cheapest size (1769 MB) needs 3; the sweep wrote 3 and `terraform
+      // plan` refused the file. A size needing at most 2 must be chosen instead.
+      const out = mkdtempSync(join(tmpdir(), 'imgpipe-sweep-from-reserved-'));
+      const env = join(out, 'envs', 'dev');
+      mkdirSync(env, { recursive: true });
+      const settingsFile = join(env, 'terraform.tfvars.json');
+      writeFileSync(settingsFile, JSON.stringify({ environment: 'dev', reserved_concurrent_executions: 4 }));
+      const tfvars = join(env, 'tuning.tfvars.json');
+      const { code, stdout } = await chooseAgain([
+        '--from',
+        stored,
+        '--out',
+        out,
+        '--rps',
+        '1',
+        '--tfvars',
+        tfvars,
+      ]);
+      expect(code).toBe(0);
+      const tuning = JSON.parse(readFileSync(tfvars, 'utf8')) as { lambda_provisioned_concurrency: number };
+      expect(tuning.lambda_provisioned_concurrency).toBeGreaterThan(0);
+      // Terraform's own check: the module's two variables and their validations, given what the
+      // deployment passes in the direct mode (terraform/deployment/main.tf).
+      const module = join(out, 'module');
+      mkdirSync(module);
+      const variables = readFileSync('terraform/modules/imgpipe/variables.tf', 'utf8');
+      writeFileSync(
+        join(module, 'variables.tf'),
+        ['provisioned_concurrent_executions', 'reserved_concurrent_executions']
+          .map((name) => variableBlock(variables, name))
+          .join('\n\n'),
+      );
+      writeFileSync(
+        join(module, 'values.tfvars.json'),
+        JSON.stringify({
+          provisioned_concurrent_executions: tuning.lambda_provisioned_concurrency,
+          reserved_concurrent_executions: 4,
+        }),
+      );
+      const terraform = (...args: string[]) =>
+        spawnSync('terraform', [`-chdir=${module}`, ...args, '-input=false', '-no-color'], {
+          encoding: 'utf8',
+        });
+      expect(terraform('init').status).toBe(0);
+      const plan = terraform('plan', '-var-file=values.tfvars.json');
+      expect(plan.status, plan.stderr).toBe(0);
+      expect(stdout).toContain(
+        `provisioned concurrency the deployment accepts (reserved_concurrent_executions 4 in ${settingsFile} must be at least twice it)`,
+      );
+
+      // A reservation no size can serve at --rps 1 (0 allows no provisioned concurrency): no choice,
+      // and the reason names the setting.
+      writeFileSync(settingsFile, JSON.stringify({ environment: 'dev', reserved_concurrent_executions: 0 }));
+      const none = await chooseAgain(['--from', stored, '--out', out, '--rps', '1', '--tfvars', tfvars]);
+      expect(none.code).toBe(1);
+      expect(none.stdout).toContain(
+        `no size serves --rps 1 with at most 0 provisioned concurrency, the most the deployment accepts (reserved_concurrent_executions 0 in ${settingsFile} must be at least twice it)`,
+      );
+      // The workflow mode gives the provisioned concurrency to the Process function, which has no
+      // reservation: unconstrained.
+      writeFileSync(settingsFile, JSON.stringify({ mode: 'workflow', reserved_concurrent_executions: 0 }));
+      expect(
+        (await chooseAgain(['--from', stored, '--out', out, '--rps', '1', '--tfvars', tfvars])).code,
+      ).toBe(0);
+    },
+    60_000,
+  );
 
   it("publishes the stored sweep's choice: the row marked chosen and the tuning file it wrote", () => {
     const readme = readFileSync('bench/README.md', 'utf8');
