@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Enforcement } from './model.ts';
 
@@ -18,6 +18,8 @@ export interface CgroupFs {
   writeFile(path: string, data: string): void;
   mkdir(path: string): void;
   rmdir(path: string): void;
+  /** The entries of a folder (stale groups); without it, none are looked for. */
+  readdir?(path: string): string[];
 }
 
 export const realCgroupFs: CgroupFs = {
@@ -25,6 +27,7 @@ export const realCgroupFs: CgroupFs = {
   writeFile: (path, data) => writeFileSync(path, data),
   mkdir: (path) => mkdirSync(path),
   rmdir: (path) => rmdirSync(path),
+  readdir: (path) => readdirSync(path),
 };
 
 export interface CpuMount {
@@ -107,7 +110,12 @@ function unescapeMount(path: string): string {
 }
 
 export type CgroupDetection =
-  | { readonly available: true; readonly mount: CpuMount }
+  | {
+      readonly available: true;
+      readonly mount: CpuMount;
+      /** Groups of earlier sweeps that died without removing them (removeStaleCgroups), now removed. */
+      readonly removedStale?: readonly string[];
+    }
   | { readonly available: false; readonly reason: string };
 
 export interface DetectOptions {
@@ -117,6 +125,8 @@ export interface DetectOptions {
   readonly selfPath?: string;
   /** Name of the probe group (tests). */
   readonly probeName?: string;
+  /** Whether a process is running (tests); a signal 0 to it. */
+  readonly isAlive?: (pid: number) => boolean;
 }
 
 /**
@@ -150,7 +160,53 @@ export function detectCgroup(options: DetectOptions = {}): CgroupDetection {
       reason: `cgroup v${mount.version} at ${mount.path} is not usable: ${describe(error)}`,
     };
   }
-  return { available: true, mount };
+  const removedStale = removeStaleCgroups(mount.path, fs, options.isAlive ?? isAlive);
+  return { available: true, mount, ...(removedStale.length > 0 ? { removedStale } : {}) };
+}
+
+/** imgpipe-sweep-<pid>-<size> (a child's group) and imgpipe-sweep-probe-<pid> (detectCgroup's). */
+const GROUP_NAME = /^imgpipe-sweep-(?:probe-)?(\d+)(?:-\d+)?$/;
+
+/**
+ * Removes the groups of sweeps that are no longer running: a sweep killed outright (SIGKILL, the
+ * machine's OOM killer) runs no handler, and its group stayed in the hierarchy for good. Only
+ * groups whose sweep process is gone, and only empty ones (rmdir refuses a group with a process in
+ * it, such as an orphaned child still running); a sweep that is running keeps its own. Returns the
+ * paths removed.
+ */
+export function removeStaleCgroups(
+  folder: string,
+  fs: CgroupFs,
+  alive: (pid: number) => boolean = isAlive,
+): string[] {
+  if (!fs.readdir) return [];
+  let entries: string[];
+  try {
+    entries = fs.readdir(folder);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of entries) {
+    const pid = GROUP_NAME.exec(name)?.[1];
+    if (pid === undefined || Number(pid) === process.pid || alive(Number(pid))) continue;
+    try {
+      fs.rmdir(join(folder, name));
+      removed.push(join(folder, name));
+    } catch {
+      // Busy (a process still in it) or not ours to remove: left as it is.
+    }
+  }
+  return removed;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 export function enforcementOf(detection: CgroupDetection): Enforcement {

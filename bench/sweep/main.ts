@@ -108,6 +108,11 @@ async function sweepLocal(options: RunOptions): Promise<number> {
     options.config === undefined ? {} : { file: { path: options.config, setting: '--config' } },
   );
   const detection = detectCgroup();
+  if (detection.available && detection.removedStale) {
+    process.stderr.write(
+      `Removed ${detection.removedStale.length} cgroup(s) left by earlier sweeps that were killed: ${detection.removedStale.join(', ')}\n`,
+    );
+  }
   const usableCpus = availableCpus({});
   const provenance = collectProvenance({
     files: images,

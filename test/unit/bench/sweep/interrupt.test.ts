@@ -31,6 +31,7 @@ const poll = setInterval(() => {
   clearInterval(poll);
   process.stdout.write(JSON.stringify({ group, child: Number(pid.split('\\n')[0]) }) + '\\n');
   if (how === 'throw') throw new Error('an uncaught error in the sweep');
+  if (how === 'SIGKILL') return; // the test kills this process: no handler runs
   process.kill(process.pid, how);
 }, 20);
 await runLocalSweep({
@@ -64,6 +65,37 @@ afterEach(() => {
   }
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
+
+/** Starts the sweep process and resolves once its child is in its group, with both PIDs. */
+async function sweepWithChildInGroup(): Promise<{
+  sweep: ReturnType<typeof spawn>;
+  closed: Promise<void>;
+  group: string;
+  child: number;
+}> {
+  const dir = mkdtempSync(join(tmpdir(), 'imgpipe-sweep-interrupt-'));
+  dirs.push(dir);
+  const script = join(dir, 'sweep.mts');
+  writeFileSync(script, SCRIPT);
+  const sweep = spawn(process.execPath, [script, 'SIGKILL'], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const closed = new Promise<void>((resolve) => sweep.on('close', () => resolve()));
+  const found = await new Promise<{ group: string; child: number }>((resolve, reject) => {
+    let stdout = '';
+    sweep.stdout!.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      const line = stdout.split('\n').find((l) => l.startsWith('{'));
+      if (line) resolve(JSON.parse(line) as { group: string; child: number });
+    });
+    sweep.on('close', (code) =>
+      reject(new Error(`The sweep ended before its child joined a group (${code})`)),
+    );
+  });
+  leftovers.push(found);
+  return { sweep, closed, ...found };
+}
 
 async function dieWhileChildRuns(
   how: 'throw' | NodeJS.Signals,
@@ -124,4 +156,25 @@ describe.runIf(cgroups.available)('the sweep dying with a child running', () => 
     },
     120_000,
   );
+
+  it('removes the group of a sweep killed outright when the next sweep starts', async () => {
+    // SIGKILL (or the OOM killer) runs no handler: the child is orphaned and its group stayed for
+    // good. The next sweep's detectCgroup removes empty groups whose sweep process is gone.
+    const { sweep, closed, group, child } = await sweepWithChildInGroup();
+    sweep.kill('SIGKILL');
+    await closed;
+    expect(existsSync(group)).toBe(true);
+    process.kill(child, 'SIGKILL');
+    await new Promise<void>((resolve) => {
+      const poll = setInterval(() => {
+        if (!running(child)) {
+          clearInterval(poll);
+          resolve();
+        }
+      }, 20);
+    });
+    const detection = detectCgroup();
+    expect(detection.available && detection.removedStale).toContain(group);
+    expect(existsSync(group)).toBe(false);
+  }, 120_000);
 });
