@@ -1004,6 +1004,32 @@ resource "aws_iam_role_policy" "plan_secrets" {
   policy = data.aws_iam_policy_document.plan_secrets[each.key].json
 }
 
+# ReadOnlyAccess also reads data, in every account it is used in: items of DynamoDB tables (the
+# status table holds every upload's key, owner and error) and CloudWatch Logs events (keys, owners,
+# errors). Any branch of the repository can run a job in an <environment>-plan environment (it has
+# no reviewers, and pull requests need it), so such a job could read them all. No plan reads an
+# item or a log event: a refresh describes tables and log groups (Describe*, List*), which stay
+# allowed. The buckets' objects are under the deployments' KMS keys, which ReadOnlyAccess cannot use.
+data "aws_iam_policy_document" "plan_data" {
+  statement {
+    sid    = "NoItemsOrLogEvents"
+    effect = "Deny"
+    actions = [
+      "dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:GetRecords", "dynamodb:PartiQLSelect", "dynamodb:Query", "dynamodb:Scan",
+      "logs:FilterLogEvents", "logs:GetLogEvents", "logs:GetLogRecord", "logs:GetQueryResults", "logs:StartLiveTail", "logs:StartQuery", "logs:Unmask",
+    ]
+    resources = ["*"]
+  }
+}
+
+resource "aws_iam_role_policy" "plan_data" {
+  for_each = local.scoped
+
+  name   = "no-items-or-log-events"
+  role   = aws_iam_role.plan[each.key].name
+  policy = data.aws_iam_policy_document.plan_data.json
+}
+
 ################################################################################
 # Permissions boundary of the function roles the deploy role creates
 ################################################################################

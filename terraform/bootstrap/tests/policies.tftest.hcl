@@ -220,6 +220,33 @@ run "plan_roles_cannot_read_the_signing_keys" {
   }
 }
 
+# ReadOnlyAccess also reads data no plan needs: the status table's items (every upload's key, its
+# owner, its error) and the functions' log events (keys, owners). Any same-repository branch can
+# run a job in an <environment>-plan environment, so each plan role is denied those reads; what a
+# plan refreshes (DescribeTable, DescribeLogGroups, ...) stays allowed.
+run "plan_roles_cannot_read_items_or_log_events" {
+  command = plan
+
+  assert {
+    condition = alltrue([
+      for environment in ["dev", "staging", "prod"] :
+      aws_iam_role_policy.plan_data[environment].role == "imgpipe-github-plan-${environment}"
+      && length([
+        for s in jsondecode(data.aws_iam_policy_document.plan_data.json).Statement : s
+        if s.Effect == "Deny" && s.Resource == "*" && length(setsubtract([
+          "dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PartiQLSelect", "dynamodb:Query", "dynamodb:Scan", "dynamodb:GetRecords",
+          "logs:FilterLogEvents", "logs:GetLogEvents", "logs:GetLogRecord", "logs:GetQueryResults", "logs:StartLiveTail", "logs:StartQuery", "logs:Unmask",
+        ], try(toset(s.Action), toset([])))) == 0
+      ]) == 1
+      && length([
+        for s in jsondecode(data.aws_iam_policy_document.plan_data.json).Statement : s
+        if s.Effect == "Allow" || length([for a in try(tolist(s.Action), [s.Action]) : a if can(regex("^(dynamodb|logs):(Describe|List)", a))]) > 0
+      ]) == 0
+    ])
+    error_message = "Each plan role should be denied DynamoDB item reads and CloudWatch Logs event reads everywhere, and nothing a plan's refresh uses (Describe*, List*)."
+  }
+}
+
 # One boundary per environment, and each deploy role may give its own alone: in one shared account a
 # dev function (made by the dev deploy role, which needs no reviewer) can reach nothing of prod. The
 # statements on "*" (X-Ray, ENIs, Rekognition, log delivery) name no resource of a deployment.
