@@ -716,16 +716,17 @@ data "aws_iam_policy_document" "deploy_extensions" {
     resources = ["*"]
   }
 
-  # Where release.yml pushes every build: the dev repository. deploy.yml copies it by digest into
-  # this environment's repository, reading it with this role: the dev repository of this account
-  # when dev lives here too (one shared account), image_source_repository_arns when it is another's.
+  # Where release.yml pushes every build: the dev repository, and the scanner's beside it
+  # (<repository>-scanner). deploy.yml copies them by digest into this environment's repositories,
+  # reading them with this role: the dev repositories of this account when dev lives here too (one
+  # shared account), image_source_repository_arns (and their -scanner) when it is another's.
   dynamic "statement" {
     for_each = length(local.image_source_repository_arns[each.key]) > 0 ? [local.image_source_repository_arns[each.key]] : []
 
     content {
       sid       = "PullBuildsToCopy"
       actions   = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:DescribeImages", "ecr:GetDownloadUrlForLayer"]
-      resources = statement.value
+      resources = flatten([for arn in statement.value : [arn, "${arn}-scanner"]])
     }
   }
 }

@@ -84,7 +84,7 @@ variable "create_github_oidc_provider" {
 }
 
 variable "image_source_repository_arns" {
-  description = "ECR repositories in other accounts the deploy role may pull from, to copy a build into this account by digest (e.g. the dev repository, from the staging and prod accounts). Empty for none. In an account that also hosts dev, the staging and prod deploy roles read its dev repository without it."
+  description = "ECR repositories in other accounts the deploy role may pull from, to copy a build into this account by digest (e.g. the dev repository, from the staging and prod accounts). Each one's <name>-scanner beside it (the scanner image's builds, modules/workflow) is readable too. Empty for none. In an account that also hosts dev, the staging and prod deploy roles read its dev repositories without it."
   type        = list(string)
   default     = []
   nullable    = false

@@ -56,7 +56,7 @@ variable "moderation_categories" {
 }
 
 variable "scanner_image_digests" {
-  description = "Workflow mode: digests of the scanner image (scanner/Dockerfile) in this environment's scanner repository (output scanner_ecr_repository_url), by architecture, as image_digests. Set in the environment's terraform.tfvars.json after pushing the image by hand (terraform/README.md, \"Deployment modes\"): the deploy workflow neither builds nor passes it."
+  description = "Workflow mode: digests of the scanner image (scanner/Dockerfile) in this environment's scanner repository (output scanner_ecr_repository_url), by architecture, as image_digests. Each release passes it in image.tfvars.json with image_digests (release.yml builds and scans the scanner image, deploy.yml copies it into this environment's scanner repository), which overrides a value in terraform.tfvars.json."
   type        = map(string)
   default     = {}
 }
@@ -105,6 +105,8 @@ module "workflow" {
   moderation_categories     = var.moderation_categories
   reprocess_max_concurrency = var.reprocess_max_concurrency
   scanner_image_digests     = var.scanner_image_digests
+  # The scanner's dev builds are copied by staging and prod, as the function's (modules/imgpipe).
+  ecr_pull_account_ids = var.ecr_pull_account_ids
   # How large an upload the scanner can take (the module refuses a maxBytes over it at plan).
   scanner_memory_size            = var.scanner_memory_size
   scanner_ephemeral_storage_size = var.scanner_ephemeral_storage_size

@@ -1667,6 +1667,13 @@ describe('ECR and KMS', () => {
     expect(imgpipe.module.ecr!.max_image_count).toBe('var.ecr_max_image_count');
   });
 
+  it('lets the accounts that copy the builds pull the scanner image too, as the function image', () => {
+    // release.yml pushes both to dev; deploy.yml copies both, with the staging or prod deploy role.
+    expect(imgpipe.module.ecr!.pull_account_ids).toBe('var.ecr_pull_account_ids');
+    expect(root.module.workflow!.ecr_pull_account_ids).toBe('var.ecr_pull_account_ids');
+    expect(dir('modules/workflow').module.scanner_ecr!.pull_account_ids).toBe('var.ecr_pull_account_ids');
+  });
+
   it('lets the transformation distribution alone decrypt outputs, by the ARN the root passes', () => {
     expect(root.module.imgpipe!.output_cloudfront_distribution_arn).toBe(
       'var.transform.enabled ? module.transform[0].cloudfront_distribution_arn : null',

@@ -317,6 +317,48 @@ describe('ci.yml', () => {
       expect(result.image.image_digests).toEqual({ arm64: digest, x86_64: digest });
     });
 
+    it('plans with the digest the scan function runs, and without one where it does not exist', () => {
+      const digest = `sha256:${'ab'.repeat(32)}`;
+      const scanner = `sha256:${'cd'.repeat(32)}`;
+      const fakes = (scan: string) => ({
+        aws: [
+          '[ "$1 $2" = "lambda get-function" ] || exit 1',
+          'case "$4" in',
+          `  imgpipe-staging) echo "123456789012.dkr.ecr.eu-west-1.amazonaws.com/imgpipe-staging@${digest}" ;;`,
+          `  imgpipe-staging-scan) ${scan} ;;`,
+          '  *) exit 1 ;;',
+          'esac',
+        ].join('\n'),
+        terraform: 'exit 0',
+        gh: 'exit 0',
+      });
+      const run = (scan: string) =>
+        runStep(
+          script,
+          fakes(scan),
+          (dir) => ({
+            ENVIRONMENT: 'staging',
+            GITHUB_STEP_SUMMARY: join(dir, 'summary.md'),
+            IMAGE_FILE: join(dir, IMAGE_FILE),
+            PR: '1',
+          }),
+          (dir) => ({ image: JSON.parse(readFileSync(join(dir, IMAGE_FILE), 'utf8')) }),
+        );
+      const deployed = run(
+        `echo "123456789012.dkr.ecr.eu-west-1.amazonaws.com/imgpipe-staging-scanner@${scanner}"`,
+      );
+      expect(deployed.status, deployed.stderr).toBe(0);
+      expect(deployed.image).toEqual({
+        image_digests: { arm64: digest, x86_64: digest },
+        scanner_image_digests: { arm64: scanner, x86_64: scanner },
+      });
+      const none = run(
+        'echo "An error occurred (ResourceNotFoundException) when calling the GetFunction operation: Function not found" >&2; exit 254',
+      );
+      expect(none.status, none.stderr).toBe(0);
+      expect(none.image).toEqual({ image_digests: { arm64: digest, x86_64: digest } });
+    });
+
     it('stops on any other error, showing it', () => {
       const denied =
         'An error occurred (AccessDeniedException) when calling the GetFunction operation: not authorized';
@@ -387,6 +429,192 @@ describe('release.yml', () => {
     // Every deployment needs the build job, so a refused image reaches no environment.
     for (const env of ['dev', 'staging', 'prod'])
       expect([workflowYaml('release.yml').jobs[env].needs].flat()).toContain('build');
+  });
+
+  describe('builds the malware scanner’s image as the function’s: scanned, gated, pinned by digest in every environment', () => {
+    // The build, gate, digest and copy steps' scripts, run as GitHub runs them. ECR, Docker and
+    // skopeo have no local server here: `aws`, `docker` and `skopeo` are stand-ins that record
+    // their calls and answer as the CLIs do (a missing image: ImageNotFoundException, status 254).
+    const build = workflowYaml('release.yml').jobs.build;
+    const buildSteps = build.steps as Yaml[];
+    const scannerStep = buildSteps.find((s) => String(s.run ?? '').includes('-f scanner/Dockerfile'));
+    const SCANNER_DIGEST = { arm64: `sha256:${'5a'.repeat(32)}`, x86_64: `sha256:${'5b'.repeat(32)}` };
+    const FUNCTION_DIGEST = { arm64: `sha256:${'fa'.repeat(32)}`, x86_64: `sha256:${'fb'.repeat(32)}` };
+
+    it('builds scanner/Dockerfile for each architecture into the dev scanner repository, as the function image', () => {
+      expect(scannerStep, 'a release.yml step building scanner/Dockerfile').toBeDefined();
+      const docker = [
+        'echo "docker $*" >> "$RUNNER_TEMP/calls"',
+        'while [ $# -gt 0 ]; do if [ "$1" = --metadata-file ]; then meta=$2; fi; if [ "$1" = --platform ]; then platform=$2; fi; shift; done',
+        `case "$platform" in linux/arm64) d=${SCANNER_DIGEST.arm64} ;; linux/amd64) d=${SCANNER_DIGEST.x86_64} ;; esac`,
+        `printf '{"containerimage.digest": "%s"}' "$d" > "$meta"`,
+      ].join('\n');
+      const result = runStep(
+        String(scannerStep!.run),
+        {
+          git: 'echo 1764806400',
+          aws: 'echo "An error occurred (ImageNotFoundException) when calling the DescribeImages operation" >&2; exit 254',
+          docker,
+        },
+        (dir) => ({
+          GITHUB_SHA: 'abc123',
+          GITHUB_OUTPUT: join(dir, 'output'),
+          GITHUB_STEP_SUMMARY: join(dir, 'summary.md'),
+          IMAGE: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/imgpipe-dev-scanner',
+          REPOSITORY: 'imgpipe-dev-scanner',
+        }),
+        (dir) => ({ output: readFileSync(join(dir, 'output'), 'utf8') }),
+        shellOptions('release.yml', 'build'),
+      );
+      expect(result.status, result.stderr).toBe(0);
+      const builds = result.calls.trim().split('\n');
+      expect(builds).toHaveLength(2);
+      for (const [arch, platform] of [
+        ['arm64', 'linux/arm64'],
+        ['x86_64', 'linux/amd64'],
+      ] as const) {
+        const call = builds.find((c) => c.includes(`--platform ${platform} `))!;
+        expect(call).toContain('--provenance=false --sbom=false -f scanner/Dockerfile');
+        expect(call).toContain('--build-arg SOURCE_DATE_EPOCH=1764806400');
+        expect(call).toContain(
+          `--output type=image,name=123456789012.dkr.ecr.eu-west-1.amazonaws.com/imgpipe-dev-scanner:abc123-${arch},push=true,rewrite-timestamp=true`,
+        );
+        expect(call).toMatch(/ \.$/);
+        expect(result.output).toContain(`digest_${arch}=${SCANNER_DIGEST[arch]}\n`);
+      }
+      // Its target stages run native code (apt-get, the runtime interface client) on the target
+      // platform: QEMU before buildx.
+      const qemu = buildSteps.findIndex((s) => String(s.uses ?? '').startsWith('docker/setup-qemu-action@'));
+      expect(qemu).toBeGreaterThanOrEqual(0);
+      expect(qemu).toBeLessThan(buildSteps.indexOf(scannerStep!));
+      expect(build.outputs.scanner_digest_arm64).toBe(
+        `\${{ steps.${scannerStep!.id}.outputs.digest_arm64 }}`,
+      );
+      expect(build.outputs.scanner_digest_x86_64).toBe(
+        `\${{ steps.${scannerStep!.id}.outputs.digest_x86_64 }}`,
+      );
+    });
+
+    it('refuses the release when the scanner image has CRITICAL findings', () => {
+      const gate = buildSteps.find((s) => String(s.run ?? '').includes('describe-image-scan-findings'))!;
+      expect(buildSteps.indexOf(gate)).toBeGreaterThan(buildSteps.indexOf(scannerStep!));
+      const aws = [
+        'echo "aws $*" >> "$RUNNER_TEMP/calls"',
+        '[ "$2" = wait ] && exit 0',
+        'case "$*" in',
+        `  *"--repository-name imgpipe-dev-scanner --image-id imageDigest=${SCANNER_DIGEST.arm64} --query imageScanFindings.findingSeverityCounts.CRITICAL"*) echo 2 ;;`,
+        '  *findingSeverityCounts*) echo None ;;',
+        '  *) echo "CVE-2026-0001 https://example.test" ;;',
+        'esac',
+      ].join('\n');
+      const result = runStep(
+        String(gate.run),
+        { aws },
+        (dir) => ({
+          GITHUB_STEP_SUMMARY: join(dir, 'summary.md'),
+          REPOSITORY: 'imgpipe-dev',
+          DIGEST_ARM64: FUNCTION_DIGEST.arm64,
+          DIGEST_X86_64: FUNCTION_DIGEST.x86_64,
+          SCANNER_REPOSITORY: 'imgpipe-dev-scanner',
+          SCANNER_DIGEST_ARM64: SCANNER_DIGEST.arm64,
+          SCANNER_DIGEST_X86_64: SCANNER_DIGEST.x86_64,
+        }),
+        () => ({}),
+        shellOptions('release.yml', 'build'),
+      );
+      expect(result.status).toBe(1);
+      expect(result.stdout).toContain(
+        `imgpipe-dev-scanner@${SCANNER_DIGEST.arm64} has 2 CRITICAL finding(s)`,
+      );
+      // Every image waited for, in its own repository.
+      for (const [repository, digest] of [
+        ['imgpipe-dev', FUNCTION_DIGEST.arm64],
+        ['imgpipe-dev', FUNCTION_DIGEST.x86_64],
+        ['imgpipe-dev-scanner', SCANNER_DIGEST.arm64],
+        ['imgpipe-dev-scanner', SCANNER_DIGEST.x86_64],
+      ])
+        expect(result.calls).toContain(
+          `aws ecr wait image-scan-complete --repository-name ${repository} --image-id imageDigest=${digest}\n`,
+        );
+      expect(gate.env.SCANNER_DIGEST_ARM64).toBe(`\${{ steps.${scannerStep!.id}.outputs.digest_arm64 }}`);
+      expect(gate.env.SCANNER_DIGEST_X86_64).toBe(`\${{ steps.${scannerStep!.id}.outputs.digest_x86_64 }}`);
+    });
+
+    it('gives each deployment the scanner digests, which its plan passes to Terraform', () => {
+      const jobs = workflowYaml('release.yml').jobs;
+      for (const env of ['dev', 'staging', 'prod']) {
+        expect(jobs[env].with.scanner_digest_arm64).toBe(`\${{ needs.build.outputs.scanner_digest_arm64 }}`);
+        expect(jobs[env].with.scanner_digest_x86_64).toBe(
+          `\${{ needs.build.outputs.scanner_digest_x86_64 }}`,
+        );
+      }
+      const inputs = workflowYaml('deploy.yml').on.workflow_call.inputs;
+      expect(inputs.scanner_digest_arm64.required).toBe(true);
+      expect(inputs.scanner_digest_x86_64.required).toBe(true);
+      const pass = steps('deploy.yml').find(
+        (s) => s.job === 'plan' && s.name === 'Pass the image digests to Terraform',
+      )!;
+      const result = runStep(
+        String(pass.run),
+        {},
+        (dir) => ({
+          IMAGE_FILE: join(dir, IMAGE_FILE),
+          DIGEST_ARM64: FUNCTION_DIGEST.arm64,
+          DIGEST_X86_64: FUNCTION_DIGEST.x86_64,
+          SCANNER_DIGEST_ARM64: SCANNER_DIGEST.arm64,
+          SCANNER_DIGEST_X86_64: SCANNER_DIGEST.x86_64,
+        }),
+        (dir) => ({ image: JSON.parse(readFileSync(join(dir, IMAGE_FILE), 'utf8')) }),
+        shellOptions('deploy.yml', 'plan'),
+      );
+      expect(result.status, result.stderr).toBe(0);
+      expect(result.image).toEqual({ image_digests: FUNCTION_DIGEST, scanner_image_digests: SCANNER_DIGEST });
+      const env = workflowYaml('deploy.yml').env;
+      expect(env.SCANNER_DIGEST_ARM64).toBe(`\${{ inputs.scanner_digest_arm64 }}`);
+      expect(env.SCANNER_DIGEST_X86_64).toBe(`\${{ inputs.scanner_digest_x86_64 }}`);
+    });
+
+    it('copies the scanner images by digest into the environment’s scanner repository, before the apply', () => {
+      const deploySteps = workflowYaml('deploy.yml').jobs.deploy.steps as Yaml[];
+      const copy = deploySteps.find((s) => String(s.run ?? '').includes('skopeo copy'))!;
+      expect(deploySteps.indexOf(copy)).toBeLessThan(
+        deploySteps.findIndex((s) => /\bterraform apply tfplan\b/.test(String(s.run ?? ''))),
+      );
+      const result = runStep(
+        String(copy.run),
+        {
+          aws: [
+            '[ "$1 $2" = "ecr get-login-password" ] && { echo token; exit 0; }',
+            'echo "An error occurred (ImageNotFoundException) when calling the DescribeImages operation" >&2; exit 254',
+          ].join('\n'),
+          skopeo: '[ "$1" = login ] && { cat >/dev/null; exit 0; }\necho "skopeo $*" >> "$RUNNER_TEMP/calls"',
+        },
+        () => ({
+          GITHUB_SHA: 'abc123',
+          SOURCE_IMAGE: '111111111111.dkr.ecr.eu-west-1.amazonaws.com/imgpipe-dev',
+          TARGET_IMAGE: '222222222222.dkr.ecr.eu-west-1.amazonaws.com/imgpipe-prod',
+          REPOSITORY: 'imgpipe-prod',
+          DIGEST_ARM64: FUNCTION_DIGEST.arm64,
+          DIGEST_X86_64: FUNCTION_DIGEST.x86_64,
+          SCANNER_DIGEST_ARM64: SCANNER_DIGEST.arm64,
+          SCANNER_DIGEST_X86_64: SCANNER_DIGEST.x86_64,
+        }),
+        () => ({}),
+        shellOptions('deploy.yml', 'deploy'),
+      );
+      expect(result.status, result.stderr).toBe(0);
+      const copies = result.calls.trim().split('\n');
+      expect(copies).toContain(
+        `skopeo copy --preserve-digests docker://111111111111.dkr.ecr.eu-west-1.amazonaws.com/imgpipe-dev-scanner@${SCANNER_DIGEST.arm64} docker://222222222222.dkr.ecr.eu-west-1.amazonaws.com/imgpipe-prod-scanner:abc123-arm64`,
+      );
+      expect(copies).toContain(
+        `skopeo copy --preserve-digests docker://111111111111.dkr.ecr.eu-west-1.amazonaws.com/imgpipe-dev-scanner@${SCANNER_DIGEST.x86_64} docker://222222222222.dkr.ecr.eu-west-1.amazonaws.com/imgpipe-prod-scanner:abc123-x86_64`,
+      );
+      expect(copies).toContain(
+        `skopeo copy --preserve-digests docker://111111111111.dkr.ecr.eu-west-1.amazonaws.com/imgpipe-dev@${FUNCTION_DIGEST.arm64} docker://222222222222.dkr.ecr.eu-west-1.amazonaws.com/imgpipe-prod:abc123-arm64`,
+      );
+      expect(copies).toHaveLength(4);
+    });
   });
 
   it('runs each deployment in its GitHub environment, so required reviewers gate staging and prod', () => {

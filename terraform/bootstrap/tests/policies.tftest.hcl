@@ -99,6 +99,16 @@ run "staging_and_prod_deploy_roles_may_read_the_builds_they_copy" {
   }
 
   assert {
+    condition = alltrue([
+      for environment in ["staging", "prod"] : contains(
+        flatten([for statement in jsondecode(data.aws_iam_policy_document.deploy_extensions[environment].json).Statement : statement.Resource if contains(try(tolist(statement.Action), [statement.Action]), "ecr:BatchGetImage")]),
+        "arn:aws:ecr:eu-west-1:123456789012:repository/imgpipe-dev-scanner"
+      )
+    ])
+    error_message = "In one account with dev, the staging and prod deploy roles should be allowed to read the dev scanner repository's images too (release.yml builds the scanner into imgpipe-dev-scanner, deploy.yml copies it)."
+  }
+
+  assert {
     condition     = !strcontains(data.aws_iam_policy_document.deploy_extensions["dev"].json, "PullBuildsToCopy")
     error_message = "The dev deploy role builds into its own repository and copies from none."
   }
@@ -116,6 +126,11 @@ run "copies_builds_from_the_dev_repository_of_another_account" {
   assert {
     condition     = strcontains(data.aws_iam_policy_document.deploy_extensions["prod"].json, "arn:aws:ecr:eu-west-1:111111111111:repository/imgpipe-dev") && !strcontains(data.aws_iam_policy_document.deploy_extensions["prod"].json, "123456789012:repository/imgpipe-dev")
     error_message = "A prod account of its own should read builds from the dev repository image_source_repository_arns names, and no dev repository of its own account."
+  }
+
+  assert {
+    condition     = strcontains(data.aws_iam_policy_document.deploy_extensions["prod"].json, "arn:aws:ecr:eu-west-1:111111111111:repository/imgpipe-dev-scanner")
+    error_message = "A prod account of its own should read the scanner builds from <image_source_repository_arns>-scanner too."
   }
 }
 

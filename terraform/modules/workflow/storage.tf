@@ -20,12 +20,14 @@ module "bucket" {
   ]
 }
 
-# The scanner's images (scanner/Dockerfile), apart from the function's: a different image with its
-# own release cadence.
+# The scanner's images (scanner/Dockerfile), apart from the function's: release.yml builds both on
+# every push to main, into the dev repositories, and deploy.yml copies them by digest into each
+# environment's, so the accounts that pull the function's builds pull these too.
 module "scanner_ecr" {
   source = "../imgpipe/modules/ecr-repository"
 
-  name         = "${var.name}-scanner"
-  force_delete = var.force_destroy
-  tags         = var.tags
+  name             = "${var.name}-scanner"
+  force_delete     = var.force_destroy
+  pull_account_ids = var.ecr_pull_account_ids
+  tags             = var.tags
 }

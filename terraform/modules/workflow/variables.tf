@@ -312,6 +312,18 @@ variable "scanner_image_digests" {
   }
 }
 
+variable "ecr_pull_account_ids" {
+  description = "Other AWS accounts (12-digit IDs) allowed to pull the scanner repository's images, as the function's (modules/imgpipe ecr_pull_account_ids): staging and prod accounts copy the dev builds by digest (deploy.yml). Empty for none."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for id in var.ecr_pull_account_ids : can(regex("^[0-9]{12}$", id))])
+    error_message = "ecr_pull_account_ids must be 12-digit AWS account IDs."
+  }
+}
+
 variable "scanner_memory_size" {
   description = "Memory of the scan function in MB (2048-10240). clamd holds ClamAV's official database in about 1.2 GiB (ClamAV's documentation), plus Node and the object, read whole: 3008 by default. With scanner_ephemeral_storage_size it bounds the largest object the scanner can scan; a larger one is quarantined as too-large (README.md, \"Sizing\")."
   type        = number
