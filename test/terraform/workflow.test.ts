@@ -135,7 +135,7 @@ describe('the workflow module', () => {
   it('says the deploy workflow passes only the variables it writes to the image file', () => {
     // deploy.yml writes image.tfvars.json with jq; any other variable is the environment's files'.
     const deploy = read('.github/workflows/deploy.yml');
-    const object = /jq -n (?:[^\n]*\\\n)+\s*'\{(.*)\}' > "\$IMAGE_FILE"/.exec(deploy)![1];
+    const object = /jq -n (?:[^\n]*\\\n)+\s*'\{(.*)\}' > "\$IMAGE_FILE"/.exec(deploy)![1] ?? '';
     const written = [...object.matchAll(/(?:^|\}, )([a-z_]+): \{/g)].map((m) => m[1]);
     expect(written).toEqual(['image_digests', 'scanner_image_digests']);
     for (const [name, variable] of Object.entries(root.variable)) {
