@@ -456,12 +456,17 @@ async function quarantine(
   // withdrawn, and the earlier quarantine (a delivery that ran out of time, which another delivery
   // then processed) was superseded. Counted as a duplicate, a quarantine that moved the status
   // item from processed to quarantined was reported as done by an earlier delivery.
+  const recorded =
+    existing !== undefined &&
+    existing.source.etag === etag &&
+    existing.source.key === ref.key &&
+    existing.reason === error.reason;
+  // The key's manifest, read once for both checks (only for a repeated quarantine).
+  const manifest = recorded ? await readManifest(deps.output, deps.layout.manifestKey(ref.key)) : undefined;
   const done =
-    existing?.source.etag === etag &&
-    existing?.source.key === ref.key &&
-    existing?.reason === error.reason &&
-    !(await processedSince(ref, deps, etag, existing.quarantinedAt)) &&
-    (await replacedManifest(ref, deps, etag, contentRejected)) === undefined;
+    recorded &&
+    !processedSince(ref, manifest, etag, existing.quarantinedAt) &&
+    (await replacedManifest(ref, deps, etag, contentRejected, manifest)) === undefined;
   if (!done) {
     try {
       // Only the content that was judged: its version where the bucket keeps versions (a put over
@@ -574,7 +579,8 @@ async function withdrawReplacedOutputs(
   rejectedEtag: string | undefined,
   contentRejected: boolean,
 ): Promise<string[]> {
-  const manifest = await replacedManifest(ref, deps, rejectedEtag, contentRejected);
+  const current = await readManifest(deps.output, deps.layout.manifestKey(ref.key));
+  const manifest = await replacedManifest(ref, deps, rejectedEtag, contentRejected, current);
   if (!manifest) return [];
   // The on-demand results go too: the function refuses them for content it does not find checked
   // or current, but one too large to answer was given out as a redirect to its stored object.
@@ -586,13 +592,12 @@ async function withdrawReplacedOutputs(
  * Whether the key's manifest names this very content and was written after `quarantinedAt` (its
  * reason record's time): the content was processed since it was quarantined.
  */
-async function processedSince(
+function processedSince(
   ref: ObjectRef,
-  deps: ProcessDeps,
+  manifest: Manifest | undefined,
   etag: string | undefined,
   quarantinedAt: string,
-): Promise<boolean> {
-  const manifest = await readManifest(deps.output, deps.layout.manifestKey(ref.key));
+): boolean {
   return (
     manifest?.source.key === ref.key &&
     manifest.source.etag === etag &&
@@ -600,14 +605,17 @@ async function processedSince(
   );
 }
 
-/** The manifest whose outputs withdrawReplacedOutputs withdraws, or undefined when none is to go. */
+/**
+ * The manifest whose outputs withdrawReplacedOutputs withdraws, or undefined when none is to go;
+ * `manifest` is the key's, as read by the caller.
+ */
 async function replacedManifest(
   ref: ObjectRef,
   deps: ProcessDeps,
   rejectedEtag: string | undefined,
   contentRejected: boolean,
+  manifest: Manifest | undefined,
 ): Promise<Manifest | undefined> {
-  const manifest = await readManifest(deps.output, deps.layout.manifestKey(ref.key));
   // Another source's outputs (templates that give two sources one manifest): not this one's to withdraw.
   if (!manifest || manifest.source.key !== ref.key) return undefined;
   const current = (await deps.source(ref.bucket).head(ref.key))?.etag;
