@@ -1,3 +1,4 @@
+import { envInteger } from '../config/env.ts';
 import { describeError, invalidSetting, ObjectNotFoundError } from '../core/errors.ts';
 import { isPlainObject } from '../core/json.ts';
 import { BucketLayout } from '../core/layout.ts';
@@ -59,14 +60,6 @@ export const MAX_CONCURRENCY = 10_000;
  */
 export const MAX_CONCURRENCY_ENV = 'IMGPIPE_REPROCESS_MAX_CONCURRENCY';
 
-/** The cap of MAX_CONCURRENCY_ENV's value (unset or empty: MAX_CONCURRENCY); a bad value throws. */
-export function parseMaxConcurrency(raw: string | undefined): number {
-  if (raw === undefined || raw.trim() === '') return MAX_CONCURRENCY;
-  const value = Number(raw.trim());
-  if (!/^\d+$/.test(raw.trim()) || value < 1 || value > MAX_CONCURRENCY)
-    throw invalidSetting(MAX_CONCURRENCY_ENV, `an integer between 1 and ${MAX_CONCURRENCY}`, raw);
-  return value;
-}
 export const DEFAULT_TOLERATED_FAILURE_PERCENTAGE = 5;
 /** A child execution's objects: its Lambda invocation must finish them within its timeout. */
 export const DEFAULT_BATCH_SIZE = 10;
@@ -370,7 +363,9 @@ export function createReprocessTasks(deps: HandlerDeps, options: ReprocessOption
           throw invalidSetting('input.workflow', 'the per-upload workflow ARN, or ""', workflow);
         const parsed = parseReprocessRequest(request, {
           workflow: workflow !== '',
-          maxConcurrency: options.maxConcurrency ?? parseMaxConcurrency(process.env[MAX_CONCURRENCY_ENV]),
+          maxConcurrency:
+            options.maxConcurrency ??
+            envInteger(process.env, MAX_CONCURRENCY_ENV, MAX_CONCURRENCY, 1, MAX_CONCURRENCY),
         });
         // A bucket the function does not process (IMGPIPE_SOURCE_BUCKETS): refused here, naming
         // both, where each of its objects failed on its own, or the map's listing of it failed the
