@@ -46,7 +46,7 @@ const OBU_SEQUENCE_HEADER = 1;
  * Every sequence header in a run of OBUs in the low-overhead format (each OBU with its size field,
  * as AVIF item data and av1C configOBUs are written). An OBU without a size field runs to the end.
  */
-export function findSequenceHeaders(data: Uint8Array): Av1SequenceHeader[] {
+export function findSequenceHeaders(data: Uint8Array, walked?: (bytes: number) => void): Av1SequenceHeader[] {
   const headers: Av1SequenceHeader[] = [];
   let offset = 0;
   while (offset < data.length) {
@@ -68,6 +68,7 @@ export function findSequenceHeaders(data: Uint8Array): Av1SequenceHeader[] {
       );
     }
     if (type === OBU_SEQUENCE_HEADER) headers.push(parseSequenceHeader(data.subarray(at, at + size)));
+    walked?.(at + size - offset);
     offset = at + size;
   }
   return headers;

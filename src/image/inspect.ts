@@ -7,11 +7,13 @@ import { sniffFormat } from './sniff.ts';
 /**
  * Sniffs and probes the header and applies the limits: everything we can refuse before decoding.
  * `animation`: an animated image gives its first frame (`first-frame`), or is refused (`quarantine`).
+ * `checkTime`: stops the probe's walk through the file by throwing (probeImage).
  */
 export function inspectImage(
   bytes: Uint8Array,
   limits: Limits,
   animation: AnimationPolicy = 'first-frame',
+  checkTime?: () => void,
 ): ImageHeader {
   if (bytes.length === 0) throw new InvalidImageError('empty', 'The file is empty (0 bytes)', { bytes: 0 });
   if (bytes.length > limits.maxBytes) {
@@ -29,7 +31,7 @@ export function inspectImage(
       { detected },
     );
   }
-  const header = probeImage(detected, bytes);
+  const header = probeImage(detected, bytes, checkTime);
   const pixels = header.width * header.height;
   if (pixels > limits.maxPixels) {
     throw new InvalidImageError(

@@ -205,8 +205,14 @@ export function checkDecoderLimits(format: InputFormat, width: number, height: n
   }
 }
 
-export function probeImage(format: InputFormat, bytes: Uint8Array): ImageHeader {
-  const facts = PROBES[format](new Reader(bytes, format));
+/**
+ * `checkTime`: called every PROBE_CHECK_BYTES of bytes walked, to stop the probe by throwing (the
+ * image's deadline, pipeline/deadline.ts). The walks are linear in the file, but a file of 5 GiB
+ * (maxBytes allows it) of GIF sub-blocks or JPEG 0xFF00 pairs took about 10 s to walk, and the
+ * counts the probe limits (markers, chunks, entries) cannot bound that.
+ */
+export function probeImage(format: InputFormat, bytes: Uint8Array, checkTime?: () => void): ImageHeader {
+  const facts = PROBES[format](new Reader(bytes, format, checkTime));
   const orientation = facts.orientation ?? 1;
   if (facts.width < 1 || facts.height < 1) {
     throw new InvalidImageError(
@@ -259,6 +265,9 @@ interface Facts {
   end?: number;
 }
 
+/** How many bytes the probe walks between two calls of its `checkTime`: 1 MiB, about 2 ms. */
+export const PROBE_CHECK_BYTES = 1 << 20;
+
 const PROBES: Record<InputFormat, (r: Reader) => Facts> = {
   jpeg: probeJpeg,
   png: probePng,
@@ -273,11 +282,22 @@ class Reader {
   readonly bytes: Uint8Array;
   readonly view: DataView;
   readonly format: InputFormat;
+  readonly #checkTime: (() => void) | undefined;
+  #walked = 0;
 
-  constructor(bytes: Uint8Array, format: InputFormat) {
+  constructor(bytes: Uint8Array, format: InputFormat, checkTime?: () => void) {
     this.bytes = bytes;
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.format = format;
+    this.#checkTime = checkTime;
+  }
+
+  /** Counts `bytes` walked, and calls `checkTime` (which may throw) each PROBE_CHECK_BYTES. */
+  walked(bytes: number): void {
+    this.#walked += bytes;
+    if (this.#walked < PROBE_CHECK_BYTES) return;
+    this.#walked = 0;
+    this.#checkTime?.();
   }
 
   get length(): number {
@@ -377,9 +397,9 @@ export const MAX_JPEG_SCANS = 100;
  * encoder writes a few dozen (tables, a frame header, APPn metadata, one scan header per scan, at
  * most MAX_JPEG_SCANS); a profile has at most 255 APP2 segments, and 65536 segments of the largest
  * size (65535 bytes) would be 4 GiB of metadata. A hostile file of empty COM segments has one
- * every 4 bytes (8.4 million in 32 MiB, 1.3 billion in 5 GiB), each walked here before any
- * deadline applies (the decode's watchdog starts later): 8.4 million took 0.3-2 s to probe on a
- * shared 2-core machine, growing with maxBytes.
+ * every 4 bytes (8.4 million in 32 MiB, 1.3 billion in 5 GiB), each walked here: 8.4 million took
+ * 0.3-2 s to probe on a shared 2-core machine, growing with maxBytes (the image's deadline stops
+ * the walk: probeImage's `checkTime`).
  */
 export const MAX_JPEG_MARKERS = 65536;
 
@@ -429,6 +449,7 @@ function probeJpeg(r: Reader): Facts {
     }
     const length = r.u16(offset + 2, 'segment length');
     if (length < 2) throw r.corrupt(`segment 0xFF${marker.toString(16)} has length ${length}`);
+    r.walked(2 + length);
     const body = offset + 4;
     r.need(offset + 2, length, `segment 0xFF${marker.toString(16).toUpperCase()}`);
     if (SOF_MARKERS.has(marker)) {
@@ -595,19 +616,25 @@ function nextMarker(r: Reader, from: number): number {
   const bytes = Buffer.from(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength);
   const last = bytes.length - 1;
   let at = from;
+  // In steps of PROBE_CHECK_BYTES, each counted as walked (which may stop the probe).
   while (at < last) {
-    if (bytes[at] !== 0xff) {
-      // A few bytes here first: a native search per byte would be slow on 0xFF00 0x01 repeated.
-      const near = Math.min(at + 32, last);
-      while (at < near && bytes[at] !== 0xff) at++;
-      if (at === near) at = bytes.indexOf(0xff, at);
-      if (at === -1) break;
-      continue;
+    const start = at;
+    const stop = Math.min(last, at + PROBE_CHECK_BYTES);
+    while (at < stop) {
+      if (bytes[at] !== 0xff) {
+        // A few bytes here first: a native search per byte would be slow on 0xFF00 0x01 repeated.
+        const near = Math.min(at + 32, stop);
+        while (at < near && bytes[at] !== 0xff) at++;
+        if (at === near) at = bytes.indexOf(0xff, at);
+        if (at === -1) at = last;
+        continue;
+      }
+      const next = bytes[at + 1]!;
+      if (next === 0x00 || (next >= 0xd0 && next <= 0xd7)) at += 2;
+      else if (next === 0xff) at += 1;
+      else return at;
     }
-    const next = bytes[at + 1]!;
-    if (next === 0x00 || (next >= 0xd0 && next <= 0xd7)) at += 2;
-    else if (next === 0xff) at += 1;
-    else return at;
+    r.walked(at - start);
   }
   throw new InvalidImageError(
     'truncated',
@@ -649,6 +676,7 @@ function probePng(r: Reader): Facts {
     if (!/^[A-Za-z]{4}$/.test(type))
       throw r.corrupt(`chunk at byte ${offset} has the invalid type ${JSON.stringify(type)}`);
     r.need(offset + 8, length + 4, `${type} chunk`);
+    r.walked(12 + length);
     if (type === 'IEND') {
       offset += 12 + length;
       break;
@@ -873,6 +901,7 @@ function probeWebp(r: Reader): Facts {
     const size = r.u32(offset + 4, 'chunk header', true);
     const data = offset + 8;
     r.need(data, size, `${type} chunk`);
+    r.walked(8 + size);
     switch (type) {
       case 'VP8X': {
         // The container's first chunk, and its only VP8X (libwebp reads the canvas there alone):
@@ -1554,7 +1583,7 @@ function itemSize(r: Reader, heif: HeifItems, item: number): { width: number; he
 function sequenceHeaders(r: Reader, heif: HeifItems, item: number): Av1SequenceHeader[] {
   const parse = (data: Uint8Array, where: string) => {
     try {
-      return findSequenceHeaders(data);
+      return findSequenceHeaders(data, (bytes) => r.walked(bytes));
     } catch (error) {
       if (!(error instanceof Av1SyntaxError)) throw error;
       throw r.corrupt(`item ${item}'s ${where}: ${error.message}`, { item });
@@ -1877,7 +1906,7 @@ function checkTrackSizes(r: Reader, top: readonly Box[], width: number, height: 
     r.need(offset, size, `track ${track}'s first sample`);
     let headers: Av1SequenceHeader[];
     try {
-      headers = findSequenceHeaders(r.bytes.subarray(offset, offset + size));
+      headers = findSequenceHeaders(r.bytes.subarray(offset, offset + size), (bytes) => r.walked(bytes));
     } catch (error) {
       if (!(error instanceof Av1SyntaxError)) throw error;
       throw r.corrupt(`track ${track}'s first sample: ${error.message}`, { track });
@@ -1968,6 +1997,7 @@ function hevcHeaders(r: Reader, heif: HeifItems, item: number): CodedHeader[] {
     let length = 0;
     for (let i = 0; i < lengthSize; i++) length = length * 256 + data[at + i]!;
     at += lengthSize;
+    r.walked(lengthSize + length);
     if (length === 0 || at + length > data.length) break; // libde265 reports a cut NAL unit itself
     if (((data[at]! >> 1) & 0x3f) === 33) headers.push(spsHeader(r, item, data.subarray(at, at + length)));
     at += length;
@@ -2218,10 +2248,16 @@ function probeGif(r: Reader): Facts {
 
 function skipSubBlocks(r: Reader, from: number): number {
   let offset = from;
+  let counted = from;
   for (let size = r.u8(offset, 'data sub-block'); size !== 0; size = r.u8(offset, 'data sub-block')) {
     r.need(offset + 1, size, 'data sub-block');
     offset += 1 + size;
+    if (offset - counted >= PROBE_CHECK_BYTES) {
+      r.walked(offset - counted);
+      counted = offset;
+    }
   }
+  r.walked(offset - counted);
   return offset + 1;
 }
 

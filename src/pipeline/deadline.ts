@@ -134,11 +134,14 @@ export class Deadline {
     this.stage = stage;
   }
 
-  /** Throws the refusal (and stops the image's encoder tasks) if the deadline has passed. */
-  check(): void {
+  /**
+   * Throws the refusal (and stops the image's encoder tasks) if the deadline has passed;
+   * `interrupted` when called from inside work it stops (the probe's walk through the file).
+   */
+  check(interrupted = false): void {
     if (this.#controller.signal.aborted) throw this.#controller.signal.reason;
     if (!this.passed) return;
-    const error = this.exceeded(false);
+    const error = this.exceeded(interrupted);
     this.#abort(error);
     throw error;
   }

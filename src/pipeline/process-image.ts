@@ -150,7 +150,13 @@ export async function processImage(
     mark = now;
   };
 
-  const header = inspectImage(bytes, config.limits, config.animation);
+  // The probe walks the whole file (5 GiB at most): the deadline stops it too.
+  const header = inspectImage(
+    bytes,
+    config.limits,
+    config.animation,
+    deadline && (() => deadline.check(true)),
+  );
   lap('probe');
 
   const steps = planSteps({ width: header.displayWidth, height: header.displayHeight }, config.variants);

@@ -190,7 +190,7 @@ export async function renderJpegs(
   const deadline = new Deadline({ maxSeconds: limits.maxSecondsPerImage, invocationEndsAt });
   try {
     // The header (as processImage reads it first): the oriented size decides the tiles.
-    const header = inspectImage(bytes, limits);
+    const header = inspectImage(bytes, limits, 'first-frame', () => deadline.check(true));
     const { displayWidth: width, displayHeight: height } = header;
     const needed = tilesNeeded(width, height, options.maxAspect);
     if (needed > maxTiles) {

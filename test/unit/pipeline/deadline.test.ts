@@ -157,6 +157,31 @@ describe('processImage against its deadline', () => {
     expect(after.outputs).toHaveLength(6);
   });
 
+  it('stops the probe walking a hostile file, and names the limit', async () => {
+    // 8 MiB of 1-byte GIF data sub-blocks, and of JPEG 0xFF00 pairs, each cut short at its end: the
+    // probe steps through every one (a 5 GiB file took about 10 s here, before any decode). Without
+    // the deadline inside the probe, each was refused only after the walk, as truncated.
+    const size = 8 * 1024 * 1024;
+    const gif = new Uint8Array(size);
+    gif.set([0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 1, 0, 1, 0, 0, 0, 0, 0x2c, 0, 0, 0, 0, 1, 0, 1, 0, 0, 2]);
+    for (let at = 24; at < size; at += 2) gif[at] = 1;
+    const jpeg = new Uint8Array(size);
+    jpeg.set([0xff, 0xd8, 0xff, 0xc0, 0, 11, 8, 0, 1, 0, 1, 1, 1, 0x11, 0]);
+    jpeg.set([0xff, 0xda, 0, 8, 1, 1, 0, 0, 63, 0], 15);
+    for (let at = 25; at < size; at += 2) jpeg[at] = 0xff;
+    const config = parsePipelineConfig({ variants: [{ name: 'full' }], formats: { jpeg: {} } });
+    for (const bytes of [gif, jpeg]) {
+      expect((await refusal(processImage(bytes, config))).reason).toBe('truncated');
+      // Started 2 s ago with 1 s allowed: passed from the start, so the probe's first check stops it.
+      const deadline = new Deadline({ maxSeconds: 1, now: performance.now() - 2_000 });
+      const error = await refusal(processImage(bytes, config, inThreadEncoder, deadline));
+      deadline.dispose();
+      expect(error.reason).toBe('too-slow');
+      expect(error.message).toContain('maxSecondsPerImage');
+      expect(error.details).toMatchObject({ stage: 'probe', interrupted: true, limitMs: 1_000 });
+    }
+  });
+
   it('leaves an image within its budget alone, with the same bytes as without one', async () => {
     const bytes = readFixture('photos/colour-fig-red-bowl.jpg');
     const deadline = new Deadline({ maxSeconds: 600 });
@@ -167,6 +192,34 @@ describe('processImage against its deadline', () => {
 });
 
 describe('processObject against the time budget', () => {
+  it('quarantines a file whose probe runs past the invocation, recording the refusal', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'imgpipe-deadline-'));
+    const size = 8 * 1024 * 1024;
+    const gif = new Uint8Array(size); // 1-byte sub-blocks, cut short (see above)
+    gif.set([0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 1, 0, 1, 0, 0, 0, 0, 0x2c, 0, 0, 0, 0, 1, 0, 1, 0, 0, 2]);
+    for (let at = 24; at < size; at += 2) gif[at] = 1;
+    const config = parsePipelineConfig({ variants: [{ name: 'full' }], formats: { jpeg: {} } });
+    const source = new FsStorage(join(root, 'source'));
+    const rejected = new FsStorage(join(root, 'quarantine'));
+    await source.put('slow/sub-blocks.gif', gif, { contentType: 'image/gif' });
+    const deps = {
+      config,
+      layout: new BucketLayout(config, 'quarantine/'),
+      source: () => source,
+      output: new FsStorage(join(root, 'output')),
+      quarantine: rejected,
+      // The invocation ends now: no time is left for the image, so the probe's first check stops it.
+      invocationEndsAt: performance.now(),
+    };
+    const outcome = await processObject({ bucket: 'source', key: 'slow/sub-blocks.gif' }, deps);
+    expect(outcome).toMatchObject({
+      status: 'quarantined',
+      reason: 'too-slow',
+      message: expect.stringContaining('left in the Lambda invocation'),
+    });
+    expect(readdirSync(join(root, 'quarantine', 'quarantine'))).toEqual(['objects', 'reasons']);
+  });
+
   it('quarantines an image over maxSecondsPerImage and writes no variant and no manifest', async () => {
     const root = mkdtempSync(join(tmpdir(), 'imgpipe-deadline-'));
     const [sources, outputs, rejected] = [
