@@ -1742,10 +1742,19 @@ function readProperties(r: Reader, iprp: Box | undefined): Properties {
     entries += count;
     if (entries > MAX_HEIF_ENTRIES) throw tooManyEntries(r, 'the ipma boxes list', entries);
     offset += 4;
+    // libheif reads an ipma box within its size, and refuses one whose entries run past its end.
+    const pastEnd = (i: number) =>
+      r.corrupt(`the ipma box's entry ${i + 1} of ${count} runs past the end of the box (byte ${ipma.end})`, {
+        entry: i + 1,
+        entries: count,
+        boxEnd: ipma.end,
+      });
     for (let i = 0; i < count; i++) {
+      if (offset + (version < 1 ? 3 : 5) > ipma.end) throw pastEnd(i);
       const item = version < 1 ? r.u16(offset, 'ipma box') : r.u32(offset, 'ipma box');
       offset += version < 1 ? 2 : 4;
       const n = r.u8(offset++, 'ipma box');
+      if (offset + n * (wide ? 2 : 1) > ipma.end) throw pastEnd(i);
       const list: number[] = [];
       for (let j = 0; j < n; j++) {
         const index = wide ? r.u16(offset, 'ipma box') & 0x7fff : r.u8(offset, 'ipma box') & 0x7f;

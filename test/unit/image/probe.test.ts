@@ -837,6 +837,30 @@ describe('probeImage on HEIC: items described once', () => {
     expect(error.details).toMatchObject({ item: 1, box: 'ipma' });
   });
 
+  it('refuses an ipma box whose entries run past its end, which libheif refuses too', async () => {
+    const file = Buffer.from(
+      buildHeif({
+        items: [{ id: 1, type: 'hvc1', data: small.data }],
+        primary: 1,
+        properties: [small.hvcC, ispe(96, 64)],
+        associations: [[1, [1, 2]]],
+      }),
+    );
+    expect(probeImage('heic', file)).toMatchObject({ width: 96, height: 64 });
+    // The box's size made 5 bytes shorter: its one entry (item 1, 2 properties) lies after its end,
+    // in the 5 bytes left over at the end of iprp (too few for a box, so skipped).
+    const at = file.indexOf('ipma') - 4;
+    const size = file.readUInt32BE(at) - 5;
+    file.writeUInt32BE(size, at);
+    const error = catchError(() => probeImage('heic', file));
+    expect(error.reason).toBe('corrupt');
+    expect(error.message).toBe(
+      `The heic file is malformed: the ipma box's entry 1 of 1 runs past the end of the box (byte ${at + size})`,
+    );
+    expect(error.details).toMatchObject({ entry: 1, entries: 1, boxEnd: at + size });
+    await expect(decode('heic', file)).rejects.toThrow();
+  });
+
   it('refuses an item listed twice in iloc or iinf', () => {
     const base = {
       items: [{ id: 1, type: 'hvc1', data: small.data }],
