@@ -22,8 +22,9 @@ import type { Size, Step } from './plan.ts';
  * memory: a 16-bit RGBA PNG costs more than twice what a JPEG of the same size does, and a
  * variant near full size makes the resampler and the encoders work on a large image too.
  *
- * Peak RSS is modelled as the baseline (per thread) plus the larger of two phases, with the
- * per-pixel figures of codecs/memory.ts:
+ * Peak RSS is modelled as the baseline (per thread), plus the file itself (the caller's copy, held
+ * until the image is done), plus the larger of two phases, with the per-pixel figures of
+ * codecs/memory.ts:
  *
  * - decoding: decoded pixels x the decoder's bytes per pixel (its heap and our RGBA copy), and for
  *   a JPEG of several scans its coefficients at full size (codecs/memory.ts coefficientBytes),
@@ -52,6 +53,11 @@ export interface MemoryEstimate {
   readonly coefficientBytes: number;
   /** Part of the decode's bytes: the decoder's copies of the file in its heap (DECODE_FILE_COPIES). */
   readonly fileCopyBytes: number;
+  /**
+   * The file as the caller holds it, through both phases: the per-pixel figures and the decoder's
+   * copies were measured with it already read, so none of them holds it.
+   */
+  readonly sourceBytes: number;
   /** Resizing and encoding, the decoded image included. */
   readonly processingBytes: number;
   /**
@@ -163,13 +169,14 @@ export function estimateMemory(
   const processingBytes = decodedPixels * RGBA + largestStep + kept + encodes;
   const profileBytes = profilesRead(header) * ICC_PROFILE_BYTES_PER_BYTE;
   return {
-    bytes: baselineBytes + Math.max(decodeBytes, processingBytes) + profileBytes,
+    bytes: baselineBytes + fileBytes + Math.max(decodeBytes, processingBytes) + profileBytes,
     baselineBytes,
     workers: threads,
     decoded,
     decode: { ...cost, bytes: decodeBytes },
     coefficientBytes: coefficients,
     fileCopyBytes,
+    sourceBytes: fileBytes,
     processingBytes,
     profileBytes,
   };
@@ -231,7 +238,7 @@ export function checkMemoryBudget(
   throw new InvalidImageError(
     'over-memory-budget',
     `The ${header.format} image of ${header.width}x${header.height}${scaled} needs an estimated ${mib(estimate.bytes)} of memory, more than the ${mib(budget.mb * MiB)} the process has (${budget.source}): ` +
-      `${mib(estimate.baselineBytes)} baseline (${estimate.workers === 1 ? 'encoding in this thread' : `${estimate.workers} encoder threads`}) + the larger of ` +
+      `${mib(estimate.baselineBytes)} baseline (${estimate.workers === 1 ? 'encoding in this thread' : `${estimate.workers} encoder threads`})${estimate.sourceBytes >= MiB ? ` + ${mib(estimate.sourceBytes)} for the ${fileBytes.toLocaleString('en-US')}-byte file itself` : ''} + the larger of ` +
       `decoding, ${megapixels.toFixed(1)} MP x ${decode.bytesPerPixel} bytes/pixel for ${decode.kind}${workerRows > 0 ? ` + ${workerRows} of its rows x 4 bytes/pixel and two copies of the file in the encoder thread that decodes them` : ''}${estimate.coefficientBytes > 0 ? ` + ${mib(estimate.coefficientBytes)} of DCT coefficients held at full size for its ${header.layout.scans === 1 ? 'one scan (progressive, or not of every component)' : `${header.layout.scans} scans`}` : ''}${estimate.fileCopyBytes >= MiB ? ` + ${mib(estimate.fileCopyBytes)} for the decoder's ${DECODE_FILE_COPIES[header.format]} ${DECODE_FILE_COPIES[header.format] === 1 ? 'copy' : 'copies'} of the ${fileBytes.toLocaleString('en-US')}-byte file` : ''} = ${mib(decode.bytes)}, ` +
       `and resizing and encoding the variants, ${mib(estimate.processingBytes)}` +
       (estimate.profileBytes > 0
@@ -249,6 +256,7 @@ export function checkMemoryBudget(
       decodeBytes: decode.bytes,
       coefficientBytes: estimate.coefficientBytes,
       fileCopyBytes: estimate.fileCopyBytes,
+      sourceBytes: estimate.sourceBytes,
       processingBytes: estimate.processingBytes,
       profileBytes: estimate.profileBytes,
       workers: estimate.workers,

@@ -121,6 +121,28 @@ describe('checkMemoryBudget', () => {
     expect(checkMemoryBudget(png16, decoded, steps, 1, undefined)).toBeUndefined();
   });
 
+  it("counts the file itself, besides the decoder's copies, and names it", () => {
+    // A 1x1 JPEG padded to 1 GiB (APP segments): the caller holds the file (1 GiB) while TurboJPEG
+    // holds its copy (1.05 GiB), so it cannot fit 2 GiB. Without the caller's copy the estimate
+    // stayed near 1.1 GiB and passed.
+    const tiny = header('jpeg', 1, 1, { bitDepth: 8, channels: 3 });
+    const steps = planSteps({ width: 1, height: 1 }, parsePipelineConfig({}).variants);
+    const fileBytes = 1024 * MiB;
+    const e = estimateMemory(tiny, { width: 1, height: 1 }, steps, 1, 0, fileBytes);
+    expect(e.sourceBytes).toBe(fileBytes);
+    expect(e.bytes).toBeGreaterThanOrEqual(e.baselineBytes + fileBytes * (1 + DECODE_FILE_COPIES.jpeg));
+    const budget = { mb: 2048, source: 'AWS_LAMBDA_FUNCTION_MEMORY_SIZE' };
+    expect(() => checkMemoryBudget(tiny, { width: 1, height: 1 }, steps, 1, budget, 0, fileBytes)).toThrow(
+      expect.objectContaining({
+        reason: 'over-memory-budget',
+        message: expect.stringContaining(
+          ' + 1,024 MiB for the 1,073,741,824-byte file itself + the larger of',
+        ),
+        details: expect.objectContaining({ sourceBytes: fileBytes, budgetMb: 2048 }),
+      }),
+    );
+  });
+
   it('names the size a JPEG is decoded at', () => {
     const { decoded, steps } = estimate(jpeg);
     expect(() =>
