@@ -403,6 +403,23 @@ export const MAX_JPEG_SCANS = 100;
  */
 export const MAX_JPEG_MARKERS = 65536;
 
+/**
+ * The refusal of a file with more JPEG markers, PNG chunks or WebP chunks than the probe walks,
+ * naming the one over the limit, where it is and the file's size (details `markers`/`maxMarkers`
+ * or `chunks`/`maxChunks`, and `offset`).
+ */
+function tooMany(r: Reader, unit: 'marker' | 'chunk', count: number, max: number, offset: number) {
+  const [key, maxKey] = unit === 'marker' ? ['markers', 'maxMarkers'] : ['chunks', 'maxChunks'];
+  return r.corrupt(
+    `it has more than ${max} ${unit}s (${unit} ${count} at byte ${offset}, of ${r.length} bytes)`,
+    {
+      [key]: count,
+      [maxKey]: max,
+      offset,
+    },
+  );
+}
+
 function probeJpeg(r: Reader): Facts {
   let offset = 2;
   let frame:
@@ -431,11 +448,7 @@ function probeJpeg(r: Reader): Facts {
       offset = nextMarker(r, offset);
       continue;
     }
-    if (++markers > MAX_JPEG_MARKERS)
-      throw r.corrupt(
-        `it has more than ${MAX_JPEG_MARKERS} markers (marker ${markers} at byte ${offset}, of ${r.length} bytes)`,
-        { markers, maxMarkers: MAX_JPEG_MARKERS, offset },
-      );
+    if (++markers > MAX_JPEG_MARKERS) throw tooMany(r, 'marker', markers, MAX_JPEG_MARKERS, offset);
     let marker = r.u8(offset + 1, 'marker');
     while (marker === 0xff) marker = r.u8(++offset + 1, 'marker'); // fill bytes
     if (marker === 0xd8 || marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
@@ -666,11 +679,7 @@ function probePng(r: Reader): Facts {
   let transparencyAt: number | undefined;
   let offset = 8;
   for (let chunks = 1; ; chunks++) {
-    if (chunks > MAX_PNG_CHUNKS)
-      throw r.corrupt(
-        `it has more than ${MAX_PNG_CHUNKS} chunks (chunk ${chunks} at byte ${offset}, of ${r.length} bytes)`,
-        { chunks, maxChunks: MAX_PNG_CHUNKS, offset },
-      );
+    if (chunks > MAX_PNG_CHUNKS) throw tooMany(r, 'chunk', chunks, MAX_PNG_CHUNKS, offset);
     const length = r.u32(offset, 'chunk header');
     const type = r.fourcc(offset + 4, 'chunk header');
     if (!/^[A-Za-z]{4}$/.test(type))
@@ -892,11 +901,7 @@ function probeWebp(r: Reader): Facts {
   let iccp: Uint8Array | undefined;
   let lossless = false;
   for (let chunks = 1; offset + 8 <= riffSize + 8; chunks++) {
-    if (chunks > MAX_WEBP_CHUNKS)
-      throw r.corrupt(
-        `it has more than ${MAX_WEBP_CHUNKS} chunks (chunk ${chunks} at byte ${offset}, of ${r.length} bytes)`,
-        { chunks, maxChunks: MAX_WEBP_CHUNKS, offset },
-      );
+    if (chunks > MAX_WEBP_CHUNKS) throw tooMany(r, 'chunk', chunks, MAX_WEBP_CHUNKS, offset);
     const type = r.fourcc(offset, 'chunk header');
     const size = r.u32(offset + 4, 'chunk header', true);
     const data = offset + 8;
