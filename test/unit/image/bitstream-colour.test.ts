@@ -265,6 +265,62 @@ describe.skipIf(!hasTool('heif-enc') || !hasTool('convert'))('HEIC grid: tiles o
 });
 
 describe.skipIf(!hasTool('heif-enc') || !hasTool('convert'))(
+  'HEIC grid: tiles of another chroma format',
+  () => {
+    const dir = mkdtempSync(join(tmpdir(), 'imgpipe-heic-chroma-'));
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+    it('is refused by libheif, naming the chroma format, never decoded with a tile wrong-coloured', async () => {
+      // The same 192x128 picture written by heif-enc as 4:2:0 (its default), 4:2:2 and 4:4:4 HEVC.
+      const png = join(dir, 'tile.png');
+      execFileSync('convert', [fixturePath('edge/formats/heic-10bit.heic'), '-depth', '8', `PNG24:${png}`]);
+      const tile = (chroma: string) => {
+        const heic = join(dir, `${chroma}.heic`);
+        execFileSync('heif-enc', ['-q', '90', '-p', `chroma=${chroma}`, png, '-o', heic], {
+          stdio: 'ignore',
+        });
+        return heifParts(readFileSync(heic));
+      };
+      const [t420, t422, t444] = [tile('420'), tile('422'), tile('444')];
+      /** A 2x1 grid (384x128) of these tiles. */
+      const grid = (left: typeof t420, right: typeof t420) =>
+        buildHeif({
+          items: [
+            { id: 1, type: 'grid', data: Uint8Array.of(0, 0, 0, 1, 384 >> 8, 384 & 255, 0, 128) },
+            { id: 2, type: 'hvc1', data: left.data, hidden: true },
+            { id: 3, type: 'hvc1', data: right.data, hidden: true },
+          ],
+          primary: 1,
+          properties: [ispe(384, 128), left.hvcC, ispe(192, 128), right.hvcC],
+          associations: [
+            [1, [1]],
+            [2, [2, 3]],
+            [3, [4, 3]],
+          ],
+          references: [['dimg', 1, [2, 3]]],
+        });
+      expect((await processImage(grid(t420, t420), full)).outputs[0]).toMatchObject({
+        width: 384,
+        height: 128,
+      });
+      for (const [left, right] of [
+        [t420, t444],
+        [t444, t420],
+        [t420, t422],
+        [t422, t444],
+      ] as const) {
+        const error = await processImage(grid(left, right), full).catch((caught) => caught);
+        expect(error).toBeInstanceOf(InvalidImageError);
+        expect(error).toMatchObject({
+          reason: 'corrupt',
+          message: expect.stringContaining('Image tile has different chroma format than combined image'),
+        });
+      }
+    });
+  },
+);
+
+describe.skipIf(!hasTool('heif-enc') || !hasTool('convert'))(
   'HEIC without a colr box: the HEVC VUI’s colour',
   () => {
     const dir = mkdtempSync(join(tmpdir(), 'imgpipe-vui-'));
