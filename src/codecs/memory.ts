@@ -133,6 +133,37 @@ export const DECODE_FILE_COPIES: Readonly<Record<InputFormat, number>> = {
   gif: 0,
 };
 
+/**
+ * The most each decoder's WebAssembly heap can hold (its memory's maximum, read from the module):
+ * TurboJPEG (our SIMD build), libwebp, libavif and libheif 2 GiB, the png crate 4 GiB (no maximum
+ * but wasm32's); omggif runs in JavaScript.
+ */
+export const DECODER_HEAP_MAX_BYTES: Readonly<Record<InputFormat, number>> = {
+  jpeg: 2 * 1024 ** 3,
+  png: 4 * 1024 ** 3,
+  webp: 2 * 1024 ** 3,
+  avif: 2 * 1024 ** 3,
+  heic: 2 * 1024 ** 3,
+  gif: Number.POSITIVE_INFINITY,
+};
+
+/**
+ * The copies of the file inside that heap (DECODE_FILE_COPIES counts the process's, some of which
+ * are JavaScript's): 1x1 images padded with bytes the decoder is given, at 720 MiB to 2.1 GiB.
+ * TurboJPEG decoded 1.1 GiB and failed at 2.1 GiB ("out of memory"); libwebp and libavif decoded
+ * 720 MiB and crashed at 1.1 GiB (two copies: jSquash's std::string and its own); libheif decoded
+ * 1.1 GiB (2.3 GiB peak RSS, one copy in its heap); the png crate decoded 1.1 GiB and crashed at
+ * 2.1 GiB in its 4 GiB heap (two copies).
+ */
+export const DECODER_HEAP_FILE_COPIES: Readonly<Record<InputFormat, number>> = {
+  jpeg: 1,
+  png: 2,
+  webp: 2,
+  avif: 2,
+  heic: 1,
+  gif: 0,
+};
+
 export function decodeCost(format: InputFormat, layout: PixelLayout): DecodeCost {
   const row = DECODE.find((r) => r.format === format && r.when(layout))!;
   return { kind: describeLayout(format, layout), bytesPerPixel: row.bytesPerPixel };

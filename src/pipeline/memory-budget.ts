@@ -2,6 +2,8 @@ import {
   baselineMb,
   coefficientBytes,
   DECODE_FILE_COPIES,
+  DECODER_HEAP_FILE_COPIES,
+  DECODER_HEAP_MAX_BYTES,
   type DecodeCost,
   decodeCost,
   ENCODE_COST,
@@ -12,6 +14,7 @@ import {
 } from '../codecs/memory.ts';
 import type { MemoryBudget } from '../core/config.ts';
 import { InvalidImageError } from '../core/errors.ts';
+import type { InputFormat } from '../core/formats.ts';
 import type { ImageHeader } from '../image/probe.ts';
 import { integerShrink } from '../image/shrink.ts';
 import type { Size, Step } from './plan.ts';
@@ -263,5 +266,25 @@ export function checkMemoryBudget(
       budgetMb: budget.mb,
       budgetSource: budget.source,
     },
+  );
+}
+
+/**
+ * Refuses a file its decoder cannot hold, whatever memory the process has: the copies of it the
+ * decoder makes in its WebAssembly heap alone fill the heap's maximum (codecs/memory.ts
+ * DECODER_HEAP_MAX_BYTES, DECODER_HEAP_FILE_COPIES). maxBytes allows 5 GiB; a 1.1 GiB WebP or
+ * AVIF, or a 2.1 GiB JPEG, failed in the decoder after its copies were made, and was refused as
+ * `corrupt` ("crashed on the file", "out of memory"), which said nothing of its size.
+ */
+export function checkDecoderHeap(format: InputFormat, fileBytes: number): void {
+  const copies = DECODER_HEAP_FILE_COPIES[format];
+  const heapBytes = DECODER_HEAP_MAX_BYTES[format];
+  if (fileBytes * copies < heapBytes) return;
+  const maxFileBytes = Math.ceil(heapBytes / copies) - 1;
+  const bytes = (n: number) => n.toLocaleString('en-US');
+  throw new InvalidImageError(
+    'too-large',
+    `The ${format} file is ${bytes(fileBytes)} bytes, more than its decoder can hold: it keeps ${copies === 1 ? 'a copy' : `${copies} copies`} of the file in a WebAssembly heap of at most ${heapBytes / MiB / 1024} GiB, so a ${format} file of at most ${bytes(maxFileBytes)} bytes can be decoded`,
+    { format, bytes: fileBytes, maxFileBytes, heapCopies: copies, heapBytes },
   );
 }

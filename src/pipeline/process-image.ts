@@ -31,7 +31,7 @@ import { clearInvisible, crop, flatten, hasTransparency, pad, type RawImage } fr
 import { boxShrink, boxShrinkPremultiplied, integerShrink } from '../image/shrink.ts';
 import { compositeOver, placeMark } from '../image/watermark.ts';
 import type { Deadline } from './deadline.ts';
-import { checkMemoryBudget } from './memory-budget.ts';
+import { checkDecoderHeap, checkMemoryBudget } from './memory-budget.ts';
 import { centred, type FormatLimit, planSteps, type Region, type Size, type Step } from './plan.ts';
 
 /**
@@ -158,6 +158,7 @@ export async function processImage(
     deadline && (() => deadline.check(true)),
   );
   lap('probe');
+  checkDecoderHeap(header.format, bytes.length);
 
   const steps = planSteps({ width: header.displayWidth, height: header.displayHeight }, config.variants);
   const lastUse = lastUses(steps);

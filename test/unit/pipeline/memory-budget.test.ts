@@ -14,14 +14,15 @@ import {
 import { parsePipelineConfig } from '../../../src/config/document.ts';
 import { type ImageHeader, type PixelLayout, probeImage } from '../../../src/image/probe.ts';
 import {
+  checkDecoderHeap,
   checkMemoryBudget,
   encoderThreadsFor,
   estimateMemory,
   pixelsWithinMemory,
 } from '../../../src/pipeline/memory-budget.ts';
 import { planSteps } from '../../../src/pipeline/plan.ts';
-import { loadShrink } from '../../../src/pipeline/process-image.ts';
-import { fixturePath } from '../../support/fixtures.ts';
+import { loadShrink, processImage } from '../../../src/pipeline/process-image.ts';
+import { fixturePath, readFixture } from '../../support/fixtures.ts';
 import { inFreshProcess } from '../../support/fresh.ts';
 import { stillHeader } from '../../support/header.ts';
 
@@ -150,6 +151,35 @@ describe('checkMemoryBudget', () => {
     ).toThrow(
       /^The jpeg image of 7071x7071 \(decoded at 3536x3536\) needs .* \(2 encoder threads\) .* 12\.5 MP x \d+ bytes\/pixel for jpeg 8-bit/,
     );
+  });
+});
+
+describe("a file larger than its decoder's heap", () => {
+  it('is refused as too-large, naming its size and the most the decoder holds, before any decode', async () => {
+    // A 1x1 WebP followed by 1.1 GiB of zeros (never written: the pages stay untouched unless a
+    // decoder copies them). libwebp keeps two copies in a heap of at most 2 GiB: it crashed, and
+    // the file was refused as corrupt ("The webp decoder crashed on the file: Aborted()").
+    const small = readFixture('edge/formats/lossy.webp');
+    const bytes = new Uint8Array(small.length + 1100 * MiB);
+    bytes.set(small);
+    const config = parsePipelineConfig({
+      variants: [{ name: 'small', width: 64 }],
+      formats: { jpeg: {} },
+      limits: { maxBytes: 5 * 1024 * MiB },
+    });
+    const error = await processImage(bytes, config).catch((caught: unknown) => caught);
+    expect(error).toMatchObject({
+      reason: 'too-large',
+      message: `The webp file is ${bytes.length.toLocaleString('en-US')} bytes, more than its decoder can hold: it keeps 2 copies of the file in a WebAssembly heap of at most 2 GiB, so a webp file of at most 1,073,741,823 bytes can be decoded`,
+      details: { format: 'webp', bytes: bytes.length, maxFileBytes: 1024 * MiB - 1, heapCopies: 2 },
+    });
+  });
+
+  it('lets a file its decoder can hold through', () => {
+    expect(() => checkDecoderHeap('webp', 1024 * MiB - 1)).not.toThrow();
+    expect(() => checkDecoderHeap('jpeg', 2048 * MiB - 1)).not.toThrow();
+    expect(() => checkDecoderHeap('jpeg', 2048 * MiB)).toThrow(/at most 2,147,483,647 bytes/);
+    expect(() => checkDecoderHeap('gif', 5 * 1024 * MiB)).not.toThrow();
   });
 });
 
