@@ -218,6 +218,42 @@ export function appendedContent(bytes: Uint8Array): { offset: number; bytes: num
   return { offset: at, bytes: bytes.length - at };
 }
 
+/**
+ * The most regions inside an image (ImageHeader.opaque: JPEG COM and APPn segments, PNG chunks,
+ * HEIF boxes no decoder reads) scanned each as a stream of its own: a photo has a few. A file with
+ * more is not scanned whole, and is quarantined as content clamd stops at its limits is.
+ */
+export const MAX_EMBEDDED_SCANS = 64;
+
+/**
+ * The regions inside an image, and of any image walked past after it (appendedContent()), that no
+ * decoder reads (ImageHeader.opaque): clamd identifies a stream by its first bytes and does not
+ * look for a gzip or bzip2 file inside an image, so one in a JPEG comment or APPn segment, a PNG
+ * private chunk or an unknown HEIF box was never unpacked (ClamAV 1.4.6: EICAR gzipped there was
+ * `stream: OK`; a deflated zip was found, clamd looking for a zip's local headers anywhere).
+ * Empty when the file cannot be probed (Inspect refuses it).
+ */
+export function embeddedContent(bytes: Uint8Array): { offset: number; bytes: number }[] {
+  const regions: { offset: number; bytes: number }[] = [];
+  let at = 0;
+  for (let images = 0; images < MAX_CHAINED_IMAGES; images++) {
+    const rest = bytes.subarray(at);
+    const format = sniffFormat(rest);
+    if (!isInputFormat(format)) break;
+    let header: ReturnType<typeof probeImage>;
+    try {
+      header = probeImage(format, rest);
+    } catch {
+      break;
+    }
+    for (const region of header.opaque ?? [])
+      regions.push({ offset: at + region.offset, bytes: region.bytes });
+    if (!APPENDABLE.has(format) || !header.trailing) break;
+    at += header.trailing.offset;
+  }
+  return regions;
+}
+
 /** The Scan task, and a way to stop its clamd (tests; in Lambda the environment's end stops it). */
 export type ScanTask = LambdaHandler<Verdict> & { stop(): Promise<void> };
 
@@ -468,15 +504,37 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
         bytes,
         remainingMs === undefined ? {} : { timeLeftMs: Math.max(1_000, remainingMs - 5_000 - PROBE_MS) },
       );
-      // What an image has appended is scanned as a file of its own (appendedContent()).
+      // What an image carries in segments, chunks or boxes no decoder reads (embeddedContent()), and
+      // what it has appended (appendedContent()), is scanned as files of their own.
+      const scanApart = (part: Uint8Array) => {
+        const left = context?.getRemainingTimeInMillis();
+        return clamd.scan(
+          part,
+          left === undefined ? {} : { timeLeftMs: Math.max(1_000, left - 5_000 - PROBE_MS) },
+        );
+      };
+      const regions = verdict.infected ? [] : embeddedContent(bytes);
+      let embedded: { offset: number; bytes: number } | undefined;
+      if (regions.length > MAX_EMBEDDED_SCANS) {
+        verdict = {
+          ...verdict,
+          infected: true,
+          signature: 'Imgpipe.Limits.Exceeded.EmbeddedContent',
+          limitExceeded: true,
+        };
+      }
+      for (const region of verdict.infected ? [] : regions) {
+        const found = await scanApart(bytes.subarray(region.offset, region.offset + region.bytes));
+        if (found.infected) {
+          verdict = found;
+          embedded = region;
+          break;
+        }
+      }
       const appended = verdict.infected ? undefined : appendedContent(bytes);
       let trailing: { offset: number; bytes: number } | undefined;
       if (appended) {
-        const left = context?.getRemainingTimeInMillis();
-        const trailer = await clamd.scan(
-          bytes.subarray(appended.offset),
-          left === undefined ? {} : { timeLeftMs: Math.max(1_000, left - 5_000 - PROBE_MS) },
-        );
+        const trailer = await scanApart(bytes.subarray(appended.offset));
         if (trailer.infected) {
           verdict = trailer;
           trailing = appended;
@@ -507,7 +565,11 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
       if (!verdict.infected) return { status: 'passed', engine: verdict.engine };
       const where = trailing
         ? `${trailing.bytes} bytes after the image's end, at byte ${trailing.offset}`
-        : 'file';
+        : embedded
+          ? `${embedded.bytes} bytes of a segment, chunk or box no decoder reads, at byte ${embedded.offset}`
+          : regions.length > MAX_EMBEDDED_SCANS
+            ? `file: it has ${regions.length} segments, chunks or boxes no decoder reads, more than the ${MAX_EMBEDDED_SCANS} scanned each on its own`
+            : 'file';
       // A limit clamd stopped at is not a clean result: quarantined as malware would be, named so.
       return {
         status: 'rejected',
@@ -520,6 +582,8 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
             signature: verdict.signature,
             ...(verdict.limitExceeded ? { limitExceeded: true } : {}),
             ...(trailing ? { trailing } : {}),
+            ...(embedded ? { embedded } : {}),
+            ...(regions.length > MAX_EMBEDDED_SCANS ? { embeddedRegions: regions.length } : {}),
             engine: verdict.engine,
           },
         },

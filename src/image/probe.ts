@@ -104,6 +104,16 @@ export interface ImageHeader {
    * start, and how many.
    */
   readonly trailing?: { readonly offset: number; readonly bytes: number };
+  /**
+   * Bytes inside the file that no decoder reads and that may hold any content: JPEG COM and APPn
+   * segments' payloads (but those that start with the identifier of a segment the probe or a
+   * decoder reads: JFIF, Exif, XMP, ICC_PROFILE, MPF, Adobe, Photoshop), PNG chunks of a type the
+   * PNG specification does not define (private ones included), HEIF top-level boxes other than
+   * ftyp, meta, mdat and moov (free, skip, any unknown one). clamd identifies a stream by its first
+   * bytes and does not look for a gzip or bzip2 file inside an image, so the scanner scans each
+   * of these as a stream of its own (handlers/scanner.ts). In file order.
+   */
+  readonly opaque?: readonly { readonly offset: number; readonly bytes: number }[];
   /** The colour description the file carries (ICC profile, HEIF nclx), read from the header. */
   readonly colour: ColourFacts;
   /** How the pixels are coded, as far as the memory a decode takes depends on it. */
@@ -241,6 +251,7 @@ export function probeImage(format: InputFormat, bytes: Uint8Array, checkTime?: (
     ...(facts.cmyk && { cmyk: facts.cmyk }),
     ...(facts.end !== undefined &&
       facts.end < bytes.length && { trailing: { offset: facts.end, bytes: bytes.length - facts.end } }),
+    ...(facts.opaque?.length && { opaque: facts.opaque }),
     colour: facts.colour ?? { warnings: [] },
     layout: facts.layout ?? { bitDepth: 8, channels: facts.hasAlpha ? 4 : 3 },
   };
@@ -263,6 +274,7 @@ interface Facts {
   layout?: PixelLayout | undefined;
   /** JPEG, PNG, GIF and WebP: where the image ends (after its EOI marker, IEND chunk, trailer, RIFF size). */
   end?: number;
+  opaque?: { offset: number; bytes: number }[];
 }
 
 /** How many bytes the probe walks between two calls of its `checkTime`: 1 MiB, about 2 ms. */
@@ -440,6 +452,7 @@ function probeJpeg(r: Reader): Facts {
   let scans = 0;
   let firstScanComponents = 0;
   let markers = 0;
+  const opaque: { offset: number; bytes: number }[] = [];
   for (;;) {
     if (r.u8(offset, 'marker') !== 0xff) {
       // Before the first scan a stray byte means a broken header. After it, libjpeg skips stray
@@ -465,6 +478,12 @@ function probeJpeg(r: Reader): Facts {
     r.walked(2 + length);
     const body = offset + 4;
     r.need(offset + 2, length, `segment 0xFF${marker.toString(16).toUpperCase()}`);
+    if (
+      (marker === COM || (marker >= 0xe0 && marker <= 0xef)) &&
+      length > 2 &&
+      !isKnownJpegSegment(r.bytes, body, length - 2)
+    )
+      opaque.push({ offset: body, bytes: length - 2 });
     if (SOF_MARKERS.has(marker)) {
       // libjpeg sizes its buffers by the first and fails at the second ("two SOF markers"), after
       // allocating: a 10000x10000 first frame could hide behind a 16x16 second one.
@@ -572,6 +591,7 @@ function probeJpeg(r: Reader): Facts {
     width: frame.width,
     height: frame.height,
     end: offset,
+    opaque,
     orientation,
     cmyk,
     colour: jpegColour(iccSegments, iccExtraSegments),
@@ -605,6 +625,30 @@ function turboJpegReads(sampling: readonly (readonly [number, number])[]): boole
   const lumaTwice = h === 2 && v === 2 && (chromaIs(1, 2) || chromaIs(2, 1)) && kIs(2, 2);
   const alike = h * v <= 3 && chromaIs(h, v) && kIs(h, v);
   return standard || lumaTwice || alike;
+}
+
+const COM = 0xfe;
+/**
+ * The identifiers that start the APPn segments a decoder or the probe reads, or that cameras and
+ * editors write by the dozen (ICC profiles and extended XMP span many segments): their payload is
+ * what the identifier says, not a file clamd would type by its first bytes, and the scan of the
+ * whole file runs every signature over their bytes.
+ */
+const KNOWN_JPEG_SEGMENTS = [
+  'JFIF\0',
+  'JFXX\0',
+  'Exif\0',
+  'http://ns.adobe.com/',
+  'ICC_PROFILE\0',
+  'MPF\0',
+  'Adobe',
+  'Photoshop 3.0\0',
+].map((id) => Buffer.from(id, 'latin1'));
+
+function isKnownJpegSegment(bytes: Uint8Array, start: number, length: number): boolean {
+  return KNOWN_JPEG_SEGMENTS.some(
+    (id) => length >= id.length && id.every((byte, i) => bytes[start + i] === byte),
+  );
 }
 
 function isExifApp1(bytes: Uint8Array, start: number, length: number): boolean {
@@ -675,6 +719,7 @@ function probePng(r: Reader): Facts {
   let sawExif = false;
   const skipped: { start: number; end: number }[] = [];
   let sawData = false;
+  const opaque: { offset: number; bytes: number }[] = [];
   let paletteAt: number | undefined;
   let transparencyAt: number | undefined;
   let offset = 8;
@@ -690,6 +735,7 @@ function probePng(r: Reader): Facts {
       offset += 12 + length;
       break;
     }
+    if (length > 0 && !PNG_DEFINED_CHUNKS.has(type)) opaque.push({ offset: offset + 8, bytes: length });
     if (!sawData && !PNG_DECODER_CHUNKS.has(type)) {
       // A run of such chunks is one range: a 32 MiB file of 2.8 million empty chunks kept as many
       // ranges (154 MiB, outside the memory estimate).
@@ -797,6 +843,7 @@ function probePng(r: Reader): Facts {
     width,
     height,
     end: offset,
+    opaque,
     hasAlpha,
     orientation,
     animated,
@@ -874,6 +921,32 @@ const PNG_DECODER_CHUNKS: ReadonlySet<string> = new Set([
   'acTL',
   'fcTL',
   'fdAT',
+]);
+
+/**
+ * The chunks the PNG specification (third edition) and APNG define; any other, private ones
+ * included, is read by no decoder and may hold anything (ImageHeader.opaque).
+ */
+const PNG_DEFINED_CHUNKS: ReadonlySet<string> = new Set([
+  ...PNG_DECODER_CHUNKS,
+  'IEND',
+  'cHRM',
+  'cICP',
+  'gAMA',
+  'iCCP',
+  'mDCV',
+  'cLLI',
+  'sBIT',
+  'sRGB',
+  'bKGD',
+  'hIST',
+  'pHYs',
+  'sPLT',
+  'eXIf',
+  'tIME',
+  'tEXt',
+  'zTXt',
+  'iTXt',
 ]);
 
 // ---------------------------------------------------------------------------------------------- WebP
@@ -1123,6 +1196,12 @@ function readBoxes(r: Reader, start: number, end: number, where: string): Box[] 
  * AV1 sequence header or HEVC sequence parameter set codes (checkCodedSizes), so what the header
  * declares is what the decoder allocates.
  */
+/**
+ * The top-level boxes of a HEIF file that a decoder reads; the body of any other (free, skip, one
+ * of no known type) may hold anything (ImageHeader.opaque).
+ */
+const HEIF_READ_BOXES: ReadonlySet<string> = new Set(['ftyp', 'meta', 'mdat', 'moov']);
+
 function probeHeif(r: Reader): Facts {
   const top = readBoxes(r, 0, r.length, 'top-level');
   const meta = top.find((b) => b.type === 'meta');
@@ -1265,6 +1344,9 @@ function probeHeif(r: Reader): Facts {
     ...(clapOffset !== undefined && { clapOffset }),
     ...(clapEssentialAt && { clapEssentialAt }),
     ...(avifPixiMeta && { avifPixiMeta }),
+    opaque: top
+      .filter((b) => !HEIF_READ_BOXES.has(b.type) && b.end > b.body)
+      .map((b) => ({ offset: b.body, bytes: b.end - b.body })),
     hasAlpha,
     animated,
     frames,

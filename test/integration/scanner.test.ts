@@ -14,6 +14,7 @@ import { StorageError } from '../../src/core/errors.ts';
 import {
   createScanTask,
   createSignatureUpdater,
+  MAX_EMBEDDED_SCANS,
   RETRY_START_MS,
   SCAN_RESERVE_MS,
   type ScanTask,
@@ -285,6 +286,93 @@ describe.skipIf(!tools)('the malware scanner', () => {
     });
     expect(await scan({ object: { bucket: SOURCE, key: 'clean.jpg.jpg' } })).toMatchObject({
       status: 'passed',
+    });
+  });
+
+  it('finds malware in an archive inside a JPEG segment, a PNG private chunk or a HEIF box no decoder reads, which clamd did not open', async () => {
+    // clamd 1.4 types a stream by its first bytes and looks for a deflated zip's local header
+    // anywhere, but not for a gzip or bzip2 file: EICAR gzipped (or bzip2ed) in a JPEG COM or APP9
+    // segment, a PNG private chunk, or a top-level box of no known type in an AVIF or HEIC file was
+    // `stream: OK` (a zip there was found). The scanner scans each such region as a stream of its own.
+    await put(SIGNATURES, 'embedded/eicar.ndb', signature('Eicar-Test-Signature', EICAR));
+    const jpeg = readFixture('photos/colour-fig-red-bowl.jpg');
+    const png = readFixture('edge/formats/alpha-rgba8.png');
+    const avif = readFixture('edge/formats/avif-8bit-420.avif');
+    const heic = readFixture('edge/formats/heic.heic');
+    const archives: Record<string, Buffer> = { gz: gzipSync(EICAR) };
+    if (hasTool('bzip2')) archives.bz2 = execFileSync('bzip2', ['-c'], { input: EICAR });
+    const segment = (marker: number, body: Uint8Array) => {
+      const head = Buffer.from([0xff, marker, 0, 0]);
+      head.writeUInt16BE(body.length + 2, 2);
+      return Buffer.concat([head, body]);
+    };
+    const chunk = (type: string, body: Uint8Array) => {
+      const head = Buffer.alloc(8);
+      head.writeUInt32BE(body.length, 0);
+      head.write(type, 4, 'latin1');
+      const crc = Buffer.alloc(4);
+      crc.writeUInt32BE(crc32(Buffer.concat([head.subarray(4), body])));
+      return Buffer.concat([head, body, crc]);
+    };
+    const box = (type: string, body: Uint8Array) => {
+      const head = Buffer.alloc(8);
+      head.writeUInt32BE(body.length + 8, 0);
+      head.write(type, 4, 'latin1');
+      return Buffer.concat([head, body]);
+    };
+    // Where each file puts the archive: after the JPEG's SOI, after the PNG's IHDR, after the last box.
+    const files: Record<string, (archive: Buffer) => { file: Buffer; offset: number }> = {
+      'jpg-com': (a) => ({
+        file: Buffer.concat([jpeg.subarray(0, 2), segment(0xfe, a), jpeg.subarray(2)]),
+        offset: 6,
+      }),
+      'jpg-app9': (a) => ({
+        file: Buffer.concat([jpeg.subarray(0, 2), segment(0xe9, a), jpeg.subarray(2)]),
+        offset: 6,
+      }),
+      'png-prvt': (a) => ({
+        file: Buffer.concat([png.subarray(0, 33), chunk('prVt', a), png.subarray(33)]),
+        offset: 41,
+      }),
+      'avif-box': (a) => ({ file: Buffer.concat([avif, box('junk', a)]), offset: avif.length + 8 }),
+      'heic-free': (a) => ({ file: Buffer.concat([heic, box('free', a)]), offset: heic.length + 8 }),
+    };
+    const scan = createScanTask(deps('embedded', { prefix: 'embedded/' }));
+    tasks.push(scan);
+    for (const [where, build] of Object.entries(files)) {
+      for (const [kind, archive] of Object.entries(archives)) {
+        const key = `embedded.${where}.${kind}`;
+        const { file, offset } = build(archive);
+        await put(SOURCE, key, file);
+        expect(await scan({ object: { bucket: SOURCE, key } }), key).toMatchObject({
+          status: 'rejected',
+          rejection: {
+            reason: 'malware',
+            message: `ClamAV found Eicar-Test-Signature.UNOFFICIAL in the ${archive.length} bytes of a segment, chunk or box no decoder reads, at byte ${offset}`,
+            details: {
+              signature: 'Eicar-Test-Signature.UNOFFICIAL',
+              embedded: { offset, bytes: archive.length },
+            },
+          },
+        });
+      }
+      // A clean archive there passes.
+      const key = `embedded.${where}.clean`;
+      await put(SOURCE, key, build(gzipSync('nothing to see')).file);
+      expect(await scan({ object: { bucket: SOURCE, key } }), key).toMatchObject({ status: 'passed' });
+    }
+    // More such regions than are scanned one by one: not scanned whole, quarantined as a limit.
+    const many = Array.from({ length: MAX_EMBEDDED_SCANS + 1 }, () =>
+      segment(0xfe, Buffer.from('a comment')),
+    );
+    await put(SOURCE, 'embedded.many.jpg', Buffer.concat([jpeg.subarray(0, 2), ...many, jpeg.subarray(2)]));
+    expect(await scan({ object: { bucket: SOURCE, key: 'embedded.many.jpg' } })).toMatchObject({
+      status: 'rejected',
+      rejection: {
+        reason: 'malware',
+        message: `ClamAV could not scan the whole file: it has ${MAX_EMBEDDED_SCANS + 1} segments, chunks or boxes no decoder reads, more than the ${MAX_EMBEDDED_SCANS} scanned each on its own (Imgpipe.Limits.Exceeded.EmbeddedContent): content past its limits is unscanned`,
+        details: { limitExceeded: true, embeddedRegions: MAX_EMBEDDED_SCANS + 1 },
+      },
     });
   });
 

@@ -1737,3 +1737,52 @@ describe('probeImage on JPEG, PNG, GIF and WebP: bytes after the image’s end',
     }
   });
 });
+
+describe('probeImage: regions no decoder reads (ImageHeader.opaque)', () => {
+  it('names JPEG COM and APPn payloads, PNG chunks of no defined type and unknown HEIF top-level boxes, not the segments it reads', () => {
+    const payload = Buffer.from('anything at all');
+    const jpeg = readFixture('edge/formats/1x1.jpg');
+    const segment = (marker: number, body: Uint8Array) => {
+      const head = Buffer.from([0xff, marker, 0, 0]);
+      head.writeUInt16BE(body.length + 2, 2);
+      return Buffer.concat([head, body]);
+    };
+    const exif = Buffer.concat([Buffer.from('Exif\0\0'), payload]);
+    const withSegments = Buffer.concat([
+      jpeg.subarray(0, 2),
+      segment(0xfe, payload),
+      segment(0xe1, exif),
+      segment(0xe9, payload),
+      jpeg.subarray(2),
+    ]);
+    expect(probeImage('jpeg', jpeg).opaque).toBeUndefined();
+    expect(probeImage('jpeg', withSegments).opaque).toEqual([
+      { offset: 6, bytes: payload.length },
+      { offset: 6 + payload.length + 4 + exif.length + 4, bytes: payload.length },
+    ]);
+    const png = readFixture('edge/formats/1x1.png');
+    const chunk = (type: string, body: Uint8Array) => {
+      const head = Buffer.alloc(8);
+      head.writeUInt32BE(body.length, 0);
+      head.write(type, 4, 'latin1');
+      const crc = Buffer.alloc(4);
+      crc.writeUInt32BE(crc32(Buffer.concat([head.subarray(4), body])));
+      return Buffer.concat([head, body, crc]);
+    };
+    const withChunks = Buffer.concat([
+      png.subarray(0, 33),
+      chunk('tEXt', payload),
+      chunk('prVt', payload),
+      png.subarray(33),
+    ]);
+    expect(probeImage('png', withChunks).opaque).toEqual([
+      { offset: 33 + 12 + payload.length + 8, bytes: payload.length },
+    ]);
+    const avif = readFixture('edge/formats/avif-8bit-420.avif');
+    const box = Buffer.concat([Buffer.from([0, 0, 0, 8 + payload.length]), Buffer.from('junk'), payload]);
+    expect(probeImage('avif', avif).opaque).toBeUndefined();
+    expect(probeImage('avif', Buffer.concat([avif, box])).opaque).toEqual([
+      { offset: avif.length + 8, bytes: payload.length },
+    ]);
+  });
+});
