@@ -108,7 +108,8 @@ export interface ImageHeader {
    * Bytes inside the file that no decoder reads and that may hold any content: JPEG COM and APPn
    * segments' payloads (but those that start with the identifier of a segment the probe or a
    * decoder reads: JFIF, Exif, XMP, ICC_PROFILE, MPF, Adobe, Photoshop), PNG chunks of a type the
-   * PNG specification does not define (private ones included), HEIF top-level boxes other than
+   * PNG specification does not define (private ones included), WebP chunks of a type its container
+   * does not define, HEIF top-level boxes other than
    * ftyp, meta, mdat and moov (free, skip, any unknown one). clamd identifies a stream by its first
    * bytes and does not look for a gzip or bzip2 file inside an image, so the scanner scans each
    * of these as a stream of its own (handlers/scanner.ts). In file order.
@@ -973,6 +974,7 @@ function probeWebp(r: Reader): Facts {
   let frames = 0;
   let iccp: Uint8Array | undefined;
   let lossless = false;
+  const opaque: { offset: number; bytes: number }[] = [];
   for (let chunks = 1; offset + 8 <= riffSize + 8; chunks++) {
     if (chunks > MAX_WEBP_CHUNKS) throw tooMany(r, 'chunk', chunks, MAX_WEBP_CHUNKS, offset);
     const type = r.fourcc(offset, 'chunk header');
@@ -1030,6 +1032,11 @@ function probeWebp(r: Reader): Facts {
         if (isOrientation(value)) orientation = value;
         break;
       }
+      case 'XMP ':
+        break;
+      default:
+        // A chunk of a type the WebP container does not define: read by no decoder.
+        if (size > 0) opaque.push({ offset: data, bytes: size });
     }
     offset = data + size + (size & 1);
   }
@@ -1051,7 +1058,17 @@ function probeWebp(r: Reader): Facts {
   const layout = { bitDepth: 8, channels: hasAlpha ? 4 : 3, lossless };
   // The file ends where its RIFF header says: riffSize bytes after the header's first 8.
   const end = riffSize + 8;
-  return { ...dims, end, hasAlpha, animated, orientation, frames: animated ? frames : 1, colour, layout };
+  return {
+    ...dims,
+    end,
+    opaque,
+    hasAlpha,
+    animated,
+    orientation,
+    frames: animated ? frames : 1,
+    colour,
+    layout,
+  };
 }
 
 interface WebpBitstream {

@@ -289,16 +289,17 @@ describe.skipIf(!tools)('the malware scanner', () => {
     });
   });
 
-  it('finds malware in an archive inside a JPEG segment, a PNG private chunk or a HEIF box no decoder reads, which clamd did not open', async () => {
+  it('finds malware in an archive inside a JPEG segment, a PNG private chunk, a WebP chunk or a HEIF box no decoder reads, which clamd did not open', async () => {
     // clamd 1.4 types a stream by its first bytes and looks for a deflated zip's local header
     // anywhere, but not for a gzip or bzip2 file: EICAR gzipped (or bzip2ed) in a JPEG COM or APP9
-    // segment, a PNG private chunk, or a top-level box of no known type in an AVIF or HEIC file was
+    // segment, a PNG private chunk, a WebP chunk of no defined type, or a top-level box of no known type in an AVIF or HEIC file was
     // `stream: OK` (a zip there was found). The scanner scans each such region as a stream of its own.
     await put(SIGNATURES, 'embedded/eicar.ndb', signature('Eicar-Test-Signature', EICAR));
     const jpeg = readFixture('photos/colour-fig-red-bowl.jpg');
     const png = readFixture('edge/formats/alpha-rgba8.png');
     const avif = readFixture('edge/formats/avif-8bit-420.avif');
     const heic = readFixture('edge/formats/heic.heic');
+    const webp = readFixture('edge/formats/lossy.webp');
     const archives: Record<string, Buffer> = { gz: gzipSync(EICAR) };
     if (hasTool('bzip2')) archives.bz2 = execFileSync('bzip2', ['-c'], { input: EICAR });
     const segment = (marker: number, body: Uint8Array) => {
@@ -313,6 +314,15 @@ describe.skipIf(!tools)('the malware scanner', () => {
       const crc = Buffer.alloc(4);
       crc.writeUInt32BE(crc32(Buffer.concat([head.subarray(4), body])));
       return Buffer.concat([head, body, crc]);
+    };
+    // A WebP with a chunk of its own after the others, its RIFF size counting it.
+    const riffWith = (type: string, body: Uint8Array) => {
+      const head = Buffer.alloc(8);
+      head.write(type, 0, 'latin1');
+      head.writeUInt32LE(body.length, 4);
+      const file = Buffer.concat([webp, head, body, Buffer.alloc(body.length & 1)]);
+      file.writeUInt32LE(file.length - 8, 4);
+      return file;
     };
     const box = (type: string, body: Uint8Array) => {
       const head = Buffer.alloc(8);
@@ -336,6 +346,7 @@ describe.skipIf(!tools)('the malware scanner', () => {
       }),
       'avif-box': (a) => ({ file: Buffer.concat([avif, box('junk', a)]), offset: avif.length + 8 }),
       'heic-free': (a) => ({ file: Buffer.concat([heic, box('free', a)]), offset: heic.length + 8 }),
+      'webp-junk': (a) => ({ file: riffWith('JUNK', a), offset: webp.length + 8 }),
     };
     const scan = createScanTask(deps('embedded', { prefix: 'embedded/' }));
     tasks.push(scan);

@@ -1739,7 +1739,7 @@ describe('probeImage on JPEG, PNG, GIF and WebP: bytes after the image’s end',
 });
 
 describe('probeImage: regions no decoder reads (ImageHeader.opaque)', () => {
-  it('names JPEG COM and APPn payloads, PNG chunks of no defined type and unknown HEIF top-level boxes, not the segments it reads', () => {
+  it('names JPEG COM and APPn payloads, PNG and WebP chunks of no defined type and unknown HEIF top-level boxes, not the segments it reads', () => {
     const payload = Buffer.from('anything at all');
     const jpeg = readFixture('edge/formats/1x1.jpg');
     const segment = (marker: number, body: Uint8Array) => {
@@ -1780,6 +1780,17 @@ describe('probeImage: regions no decoder reads (ImageHeader.opaque)', () => {
     ]);
     const avif = readFixture('edge/formats/avif-8bit-420.avif');
     const box = Buffer.concat([Buffer.from([0, 0, 0, 8 + payload.length]), Buffer.from('junk'), payload]);
+    const webp = readFixture('edge/formats/lossy.webp');
+    const junk = Buffer.concat([
+      Buffer.from('JUNK'),
+      Buffer.from([payload.length, 0, 0, 0]),
+      payload,
+      Buffer.alloc(1),
+    ]);
+    const withJunk = Buffer.concat([webp, junk]);
+    withJunk.writeUInt32LE(withJunk.length - 8, 4);
+    expect(probeImage('webp', webp).opaque).toBeUndefined();
+    expect(probeImage('webp', withJunk).opaque).toEqual([{ offset: webp.length + 8, bytes: payload.length }]);
     expect(probeImage('avif', avif).opaque).toBeUndefined();
     expect(probeImage('avif', Buffer.concat([avif, box])).opaque).toEqual([
       { offset: avif.length + 8, bytes: payload.length },
