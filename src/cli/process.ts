@@ -12,7 +12,7 @@ import { createEncoder, type PooledEncoder } from '../pipeline/encoder-pool.ts';
 import { encoderThreadsFor } from '../pipeline/memory-budget.ts';
 import { planSteps } from '../pipeline/plan.ts';
 import type { Encoder } from '../pipeline/process-image.ts';
-import { processObject, readSource, type SourceRead } from '../pipeline/process-object.ts';
+import { processObject, quarantineDone, readSource, type SourceRead } from '../pipeline/process-object.ts';
 import { type QuarantineRecord, readManifest, readQuarantineRecord } from '../pipeline/records.ts';
 import { FsStorage, removeTemporaryFilesNow } from '../storage/fs.ts';
 import { getJson, perBucket } from '../storage/types.ts';
@@ -421,12 +421,16 @@ async function planFiles(inputs: readonly Input[], options: ProcessCommandOption
         options.force || etag === undefined
           ? undefined
           : await readQuarantineRecord(output, layout.quarantineKeys(input.ref.key).reason);
-      // Not when the key has outputs of other content (processed since): the run withdraws them.
-      const repeated =
-        manifest === undefined &&
-        existing?.source.etag === etag &&
-        existing?.source.key === input.ref.key &&
-        existing?.reason === error.reason;
+      // Decided as the run decides it (not when the key has outputs of other content to withdraw,
+      // nor when this content was processed after the record), the file as read being the source.
+      const repeated = await quarantineDone(
+        input.ref.key,
+        etag,
+        error.reason,
+        existing,
+        async () => manifest,
+        async () => etag,
+      );
       plans.push({
         ...base,
         status: 'quarantined',

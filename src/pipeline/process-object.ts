@@ -456,17 +456,14 @@ async function quarantine(
   // withdrawn, and the earlier quarantine (a delivery that ran out of time, which another delivery
   // then processed) was superseded. Counted as a duplicate, a quarantine that moved the status
   // item from processed to quarantined was reported as done by an earlier delivery.
-  const recorded =
-    existing !== undefined &&
-    existing.source.etag === etag &&
-    existing.source.key === ref.key &&
-    existing.reason === error.reason;
-  // The key's manifest, read once for both checks (only for a repeated quarantine).
-  const manifest = recorded ? await readManifest(deps.output, deps.layout.manifestKey(ref.key)) : undefined;
-  const done =
-    recorded &&
-    !processedSince(ref, manifest, etag, existing.quarantinedAt) &&
-    (await replacedManifest(ref, deps, etag, contentRejected, manifest)) === undefined;
+  const done = await quarantineDone(
+    ref.key,
+    etag,
+    error.reason,
+    existing,
+    () => readManifest(deps.output, deps.layout.manifestKey(ref.key)),
+    async () => (await deps.source(ref.bucket).head(ref.key))?.etag,
+  );
   if (!done) {
     try {
       // Only the content that was judged: its version where the bucket keeps versions (a put over
@@ -580,7 +577,13 @@ async function withdrawReplacedOutputs(
   contentRejected: boolean,
 ): Promise<string[]> {
   const current = await readManifest(deps.output, deps.layout.manifestKey(ref.key));
-  const manifest = await replacedManifest(ref, deps, rejectedEtag, contentRejected, current);
+  const manifest = await replacedManifest(
+    ref.key,
+    async () => (await deps.source(ref.bucket).head(ref.key))?.etag,
+    rejectedEtag,
+    contentRejected,
+    current,
+  );
   if (!manifest) return [];
   // The on-demand results go too: the function refuses them for content it does not find checked
   // or current, but one too large to answer was given out as a redirect to its stored object.
@@ -589,17 +592,47 @@ async function withdrawReplacedOutputs(
 }
 
 /**
+ * Whether quarantining the content `etag` under `key` for `reason` is done already: its reason
+ * record names it (this content, this key, this reason), the key was not processed with it since
+ * (`processedSince`), and there are no outputs of other content to withdraw (`replacedManifest`).
+ * The key's manifest is read once for both checks, and only for a matching record; `currentEtag` is
+ * the source's as it is now. imgpipe process's dry run asks the same, so it predicts what the run does.
+ */
+export async function quarantineDone(
+  key: string,
+  etag: string | undefined,
+  reason: InvalidReason,
+  existing: QuarantineRecord | undefined,
+  readKeyManifest: () => Promise<Manifest | undefined>,
+  currentEtag: () => Promise<string | undefined>,
+): Promise<boolean> {
+  if (
+    existing === undefined ||
+    etag === undefined ||
+    existing.source.etag !== etag ||
+    existing.source.key !== key ||
+    existing.reason !== reason
+  )
+    return false;
+  const manifest = await readKeyManifest();
+  if (processedSince(key, manifest, etag, existing.quarantinedAt)) return false;
+  return (
+    (await replacedManifest(key, currentEtag, etag, CONTENT_REASONS.has(reason), manifest)) === undefined
+  );
+}
+
+/**
  * Whether the key's manifest names this very content and was written after `quarantinedAt` (its
  * reason record's time): the content was processed since it was quarantined.
  */
 function processedSince(
-  ref: ObjectRef,
+  key: string,
   manifest: Manifest | undefined,
   etag: string | undefined,
   quarantinedAt: string,
 ): boolean {
   return (
-    manifest?.source.key === ref.key &&
+    manifest?.source.key === key &&
     manifest.source.etag === etag &&
     Date.parse(manifest.createdAt) > Date.parse(quarantinedAt)
   );
@@ -610,15 +643,15 @@ function processedSince(
  * `manifest` is the key's, as read by the caller.
  */
 async function replacedManifest(
-  ref: ObjectRef,
-  deps: ProcessDeps,
+  key: string,
+  currentEtag: () => Promise<string | undefined>,
   rejectedEtag: string | undefined,
   contentRejected: boolean,
   manifest: Manifest | undefined,
 ): Promise<Manifest | undefined> {
   // Another source's outputs (templates that give two sources one manifest): not this one's to withdraw.
-  if (!manifest || manifest.source.key !== ref.key) return undefined;
-  const current = (await deps.source(ref.bucket).head(ref.key))?.etag;
+  if (!manifest || manifest.source.key !== key) return undefined;
+  const current = await currentEtag();
   if (current === undefined) return undefined;
   if (rejectedEtag !== undefined && current !== rejectedEtag) return undefined;
   // Outputs of the very content rejected stay only when the configuration alone rejects it now:

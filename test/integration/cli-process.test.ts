@@ -287,6 +287,26 @@ describe('imgpipe process --dry-run', () => {
     const again = await runCli(['process', 'in', '--out', 'out', '--json'], { cwd: dir });
     expect(JSON.parse(again.stdout).inputs[0]).toMatchObject({ outcome: 'quarantined', repeated: true });
   });
+
+  it('predicts a repeated quarantine of content whose outputs (older than its record) it keeps, as the run decides it', async () => {
+    // Processed, then quarantined by a lower limit (a reason of the configuration: the outputs
+    // stay, and the key's manifest is older than the record). The run then calls it already
+    // quarantined (counted already done); the dry run called it to be quarantined anew.
+    const dir = tempDir();
+    mkdirSync(join(dir, 'in'));
+    copyFileSync(fixturePath('edge/formats/1x1.jpg'), join(dir, 'in', 'k.jpg'));
+    expect((await runCli(['process', 'in', '--out', 'out', '--quiet'], { cwd: dir })).code).toBe(0);
+    const env = { IMGPIPE_MAX_BYTES: '100' };
+    const first = await runCli(['process', 'in', '--out', 'out', '--json'], { cwd: dir, env });
+    expect(JSON.parse(first.stdout).inputs[0]).toMatchObject({ outcome: 'quarantined', reason: 'too-large' });
+    expect(existsSync(join(dir, 'out', 'small', 'k.jpg.webp'))).toBe(true);
+    const plan = await runCli(['process', 'in', '--out', 'out', '--dry-run', '--json'], { cwd: dir, env });
+    const run = await runCli(['process', 'in', '--out', 'out', '--json'], { cwd: dir, env });
+    expect(JSON.parse(run.stdout).inputs[0]).toMatchObject({ outcome: 'quarantined', repeated: true });
+    expect(JSON.parse(run.stdout).totals).toMatchObject({ duplicate: 1, quarantined: 0 });
+    expect(JSON.parse(plan.stdout).inputs[0]).toMatchObject({ outcome: 'quarantined', repeated: true });
+    expect(JSON.parse(plan.stdout).totals).toMatchObject({ duplicate: 1, quarantined: 0 });
+  });
 });
 
 describe('imgpipe process inputs', () => {
