@@ -315,7 +315,8 @@ export const REPROCESS_COMMAND: CommandSpec = {
       name: 'concurrency',
       short: 'j',
       value: '<n>',
-      description: "Batches processed at once (the map's MaxConcurrency, 1-10000; default 10).",
+      description:
+        "Batches processed at once (the map's MaxConcurrency, 1-10000, and at most the deployment's cap, Terraform's reprocess_max_concurrency, 100 by default: a run over it fails at its Plan step, exit 2; default 10 or the cap if lower).",
     },
     {
       name: 'batch-size',
@@ -349,7 +350,8 @@ export const REPROCESS_COMMAND: CommandSpec = {
   ],
   notes: [
     'Exit status: 0 when the run succeeded and no object failed; 1 when the run failed or any object failed',
-    '(the failed keys are listed); 2 for a usage error (a bad s3:// URL, an unknown state machine); 130 when',
+    '(the failed keys are listed); 2 for a usage error (a bad s3:// URL, an unknown state machine, a --concurrency',
+    "over the deployment's cap, which its run's Plan step refuses); 130 when",
     'interrupted (143 for SIGTERM; the run goes on).',
   ].join('\n'),
 };

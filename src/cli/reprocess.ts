@@ -253,8 +253,20 @@ function report(
     items();
     // The cause as one line: a Lambda task's is its error as JSON, and it quotes keys, which may
     // hold control characters (an escape sequence would drive the terminal).
-    if (execution.error || execution.cause)
-      out(`  error     ${printable(failureText(execution.error ?? 'Error', execution.cause))}`);
+    const failure =
+      execution.error || execution.cause
+        ? failureText(execution.error ?? 'Error', execution.cause)
+        : undefined;
+    if (failure !== undefined) out(`  error     ${printable(failure)}`);
+    // Plan refused --concurrency over the deployment's cap (reprocess_max_concurrency), which no
+    // API tells before the run: a usage error naming the value and the cap, as for 1-10000.
+    const cap = failure === undefined ? undefined : concurrencyCap(failure);
+    if (cap !== undefined && options.concurrency !== undefined && options.concurrency > cap) {
+      err(
+        `${COMMAND}: --concurrency ${options.concurrency} is over this deployment's cap of ${cap} (Terraform's reprocess_max_concurrency): its Plan step refused the run, nothing was reprocessed; give --concurrency ${cap} or less`,
+      );
+      return 2;
+    }
     return 1;
   }
   const counts = summary.counts;
@@ -318,6 +330,16 @@ function report(
       `Run it again to retry what failed (objects already done are skipped${options.force ? ' without --force' : ''}).`,
     );
   return execution.status === 'SUCCEEDED' && !failed ? 0 : 1;
+}
+
+/**
+ * The deployment's cap on --concurrency, from the Plan step's refusal of a request over it
+ * (parseReprocessRequest: "Expected an integer between 1 and <cap> (the deployment’s cap, …) for
+ * event.concurrency"), or undefined for any other failure.
+ */
+export function concurrencyCap(failure: string): number | undefined {
+  const match = /between 1 and (\d+) \(the deployment.s cap[^)]*\) for event\.concurrency /.exec(failure);
+  return match ? Number(match[1]) : undefined;
 }
 
 /** An SDK call, its errors in words: a state machine that does not exist, no credentials, no server. */

@@ -614,3 +614,37 @@ describe('imgpipe reprocess stopped by SIGTERM', () => {
     }
   }, 120_000);
 });
+
+describe("imgpipe reprocess --concurrency over the deployment's cap", () => {
+  it('is a usage error naming the value and the cap, from the run its Plan step refused', async () => {
+    // The cap (reprocess_max_concurrency) is the plan function's setting: imgpipe dev's Plan reads
+    // it from its own environment, as the function does. The run failed with exit 1 and only the
+    // request's field (event.concurrency) in its error line, as any failed run.
+    const { child, output } = await startCli(
+      ['dev', '--port', '0', '--no-samples', '--dir', join(work, 'dev-cap')],
+      /Watching for uploads/,
+      { env: { IMGPIPE_REPROCESS_MAX_CONCURRENCY: '5' } },
+    );
+    running.add(child);
+    const dev: Dev = {
+      child,
+      output,
+      s3: '',
+      dynamo: '',
+      sfn: output().match(/Step Functions at (http:\/\/[^\s:]+:\d+)/)![1]!,
+    };
+    try {
+      const over = await reprocess(['s3://imgpipe-source/', '--concurrency', '50'], dev);
+      expect(over.code).toBe(2);
+      expect(over.stderr.trim().split('\n').at(-1)).toBe(
+        "imgpipe reprocess: --concurrency 50 is over this deployment's cap of 5 (Terraform's reprocess_max_concurrency): its Plan step refused the run, nothing was reprocessed; give --concurrency 5 or less",
+      );
+      // Within the cap: the run goes on (an empty bucket, nothing reprocessed).
+      const within = await reprocess(['s3://imgpipe-source/', '--concurrency', '5'], dev);
+      expect(within.code).toBe(0);
+      expect(within.stdout).toContain('SUCCEEDED');
+    } finally {
+      await stopDev(dev);
+    }
+  }, 120_000);
+});
