@@ -248,20 +248,16 @@ function render(template: string, values: Partial<Record<Token, string>>): strin
   return template.replace(TOKEN_PATTERN, (_, token: Token) => values[token] ?? '');
 }
 
-/**
- * Checks that templates produce distinct keys for every variant and format, that they depend on the
- * source key, and that the manifest cannot collide with an output. Returns a problem or undefined.
- */
-/**
- * What makes a key no path: a leading `/`, an empty segment, or a `.` or `..` segment. S3 takes
- * such keys as they are, but they name other files on a disk (`imgpipe process`), other URLs behind
- * CloudFront, and `../` leaves the folder it seems to be in.
- */
 /** The first `.` or `..` segment of a key, which URLs resolve away (`a/../b` is `b`), if any. */
 export function dotSegment(key: string): '.' | '..' | undefined {
   return key.split('/').find((segment): segment is '.' | '..' => segment === '.' || segment === '..');
 }
 
+/**
+ * What makes a key no path: a leading `/`, an empty segment, or a `.` or `..` segment. S3 takes
+ * such keys as they are, but they name other files on a disk (`imgpipe process`), other URLs behind
+ * CloudFront, and `../` leaves the folder it seems to be in.
+ */
 export function keyPathProblem(key: string): string | undefined {
   if (key.startsWith('/')) return 'starts with /';
   const segments = key.split('/');
@@ -271,6 +267,10 @@ export function keyPathProblem(key: string): string | undefined {
   return undefined;
 }
 
+/**
+ * Checks that templates produce distinct keys for every variant and format, that they depend on the
+ * source key, and that the manifest cannot collide with an output. Returns a problem or undefined.
+ */
 export function findTemplateProblem(spec: LayoutSpec): string | undefined {
   const { keys } = spec;
   let outputTokens: Set<Token>;

@@ -178,11 +178,6 @@ export async function previousOutputs(
 }
 
 /**
- * Refuses a source whose derived keys (its outputs and manifest, or its quarantine copy and record)
- * would be longer than S3 stores (1,024 bytes), before any request for them: S3 would refuse each
- * ("Your key is too long"), and no retry can change that.
- */
-/**
  * Refuses a source key with a `.` or `..` segment (`photos/../cat.jpg`), which S3 takes as it is:
  * its outputs' keys carry the segment, and a browser or CDN resolves their URLs
  * (`large/photos/../cat.jpg.webp` is `large/cat.jpg.webp`) to another source's outputs. No retry
@@ -198,6 +193,11 @@ export function checkDotSegments(ref: ObjectRef, storage: Storage): void {
   );
 }
 
+/**
+ * Refuses a source whose derived keys (its outputs and manifest, or its quarantine copy and record)
+ * would be longer than S3 stores (1,024 bytes), before any request for them: S3 would refuse each
+ * ("Your key is too long"), and no retry can change that.
+ */
 export function checkKeyLengths(
   ref: ObjectRef,
   layout: BucketLayout,
