@@ -16,7 +16,20 @@ function handler(event) {
   request.headers.accept = { value: reducedAccept(request) };
   var canonical = canonicalQuery(request.querystring);
   if (canonical !== undefined) request.querystring = canonical;
+  request.uri = canonicalUri(request.uri);
   return request;
+}
+
+// The path (given as sent) in one spelling: the key as keyFromPath decodes it, each segment encoded
+// as imgpipe sign does (/t/a%2Fb, /t/%61/b: /t/a/b). Left as sent where the function answers 400.
+function canonicalUri(uri) {
+  try {
+    var p = uri.slice(3).split('/').map(decodeURIComponent).join('/').split('/');
+    if (uri.indexOf('/t/') || p.indexOf('.') + p.indexOf('..') > -2) return uri;
+    return '/t/' + p.map(encodeURIComponent).join('/');
+  } catch (e) {
+    return uri;
+  }
 }
 
 function reducedAccept(request) {
@@ -74,24 +87,18 @@ var DPRS = [1, 1.5, 2, 2.5, 3];
 var FITS = ['inside', 'cover', 'contain'];
 var FORMAT_NAMES = { jpg: 'jpeg', jpeg: 'jpeg', webp: 'webp', avif: 'avif', png: 'png' };
 
-// The query as the cache key and the function get it, one spelling per request (fmt=WEBP, w=0640,
-// another order... were entries of their own: anyone could pass the cache at will). Undefined: the
-// query is left as sent (the function answers it 400 or 403 as it always did).
-//  - Only the parameters the cache policy keeps (with signing off, not exp and sig; names as
-//    spelt, which the policy matches), their values decoded as the function decodes them (+ as a
-//    space); one that is not valid percent-encoding leaves the query as sent.
-//  - A parameter given twice (the function's 400 names it, not its values): `<name>=&<name>=`.
-//    Two or more such names (which one the 400 names follows their order) leave the query as sent.
-//  - Signing on: sorted by name, each value percent-encoded, as the signature covers the request
-//    (transform-request.ts canonicalRequest): every URL that verifies is one entry, and its
-//    values stay as signed (w=0640 signed so is not w=640 to the signature).
-//  - Signing off: only a request the function accepts is rewritten, to its normal form: numbers
-//    without leading zeros or trailing decimals, fmt by its own name (webp, jpeg for jpg), dpr
-//    folded into w and h where those are allowed sizes too, and what changes nothing left out
-//    (dpr=1, dpr without w or h, fit=inside, fit without both sides, fmt=auto, wm=1, q with
-//    fmt=png). Any value the function refuses leaves the query as sent, so that its 400 still
-//    names the value as given; none is made valid. fmt=auto stays apart from the format it gives:
-//    only its answer has Vary: Accept.
+// The query in one spelling per request (README.md, Cache key); undefined: left as sent (the
+// function answers it 400 or 403 as it always did).
+//  - Only the parameters the cache policy keeps, values decoded as the function decodes them (+ as
+//    a space); one not valid percent-encoding leaves the query as sent.
+//  - One parameter given twice (the function's 400 names it, not its values): `<name>=&<name>=`;
+//    two or more such names leave the query as sent.
+//  - Signing on: sorted, each value percent-encoded, as canonicalRequest (transform-request.ts)
+//    signs them: every URL that verifies is one entry, its values as signed (w=0640 stays).
+//  - Signing off: only a request the function accepts is rewritten, to its normal form (numbers
+//    without leading zeros, fmt by its own name, dpr folded into allowed sides, no-op parameters
+//    left out). A refused value leaves the query as sent, so the 400 names it as given.
+//    fmt=auto stays apart from the format it gives: only its answer has Vary: Accept.
 function canonicalQuery(querystring) {
   if (!querystring || typeof querystring !== 'object') return undefined;
   var values = {};

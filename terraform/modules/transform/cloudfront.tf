@@ -12,7 +12,7 @@
 resource "aws_cloudfront_function" "this" {
   name    = "${var.name}-transform-accept"
   runtime = "cloudfront-js-2.0"
-  comment = "Reduces Accept to avif, avif-only, webp or other (the cache key of fmt=auto), and writes the query in one spelling"
+  comment = "Reduces Accept to avif, avif-only, webp or other (the cache key of fmt=auto), and writes the path and query in one spelling"
   publish = true
   # accept.js checks a request against the function's settings before it rewrites its query.
   code = local.edge_function_code

@@ -8,6 +8,7 @@ import { OUTPUT_FORMAT_NAMES, OUTPUT_FORMATS, resolveOutputFormat } from '../../
 import { ApiError } from '../../../src/handlers/http.ts';
 import {
   DPRS,
+  keyFromPath,
   negotiate,
   parseQuery,
   parseRequest,
@@ -27,6 +28,7 @@ import {
 const code = readFileSync(new URL('../../../terraform/modules/transform/accept.js', import.meta.url), 'utf8');
 type QueryString = Record<string, { value: string; multiValue?: { value: string }[] }>;
 type Request = {
+  uri?: string;
   headers: Record<string, { value: string }>;
   querystring?: QueryString | string;
 };
@@ -488,6 +490,115 @@ describe('the CloudFront Function writing the query in one spelling', () => {
         expect(answer(config, edge.query, edge.accept), `${raw} ${accept} signing=${config.signing}`).toBe(
           answer(config, forwarded(config, raw), accept),
         );
+      }
+    }
+  });
+});
+
+/**
+ * The path as the cache key and the function get it. CloudFront gives the function `uri` as the
+ * viewer sent it, percent-encoding and all, and keys its cache on the uri the function returns;
+ * index.transform decodes it segment by segment (keyFromPath). `/t/a%2Fb.jpg`, `/t/a/b.jpg` and
+ * `/t/%61/b.jpg` name one key under one signature, and were three cache entries and three calls.
+ */
+describe('the CloudFront Function writing the path in one spelling', () => {
+  const edge = (uri: string): string => handler({ request: { uri, headers: {} } }).uri!;
+  /** What the function makes of a path: the key, or its refusal. */
+  const keyOf = (path: string): string => {
+    try {
+      return `key ${JSON.stringify(keyFromPath(path))}`;
+    } catch (error) {
+      return (error as Error).message;
+    }
+  };
+
+  it('makes one entry of the spellings of one key, which the function reads as that key', () => {
+    const spellings = [
+      [
+        '/t/a/b.jpg',
+        '/t/a%2Fb.jpg',
+        '/t/a%2fb.jpg',
+        '/t/%61/b.jpg',
+        '/t/a/%62%2Ejpg',
+        '/t/%61%2F%62%2e%6A%70%67',
+      ],
+      ['/t/caf%C3%A9.jpg', '/t/caf%c3%a9.jpg', '/t/%63af%C3%A9.jpg'],
+      ['/t/a+b.jpg', '/t/a%2Bb.jpg', '/t/a%2bb.jpg'],
+      ['/t/a%20b.jpg', '/t/a%20%62.jpg'],
+      ['/t/a//b.jpg', '/t/a%2F%2Fb.jpg', '/t/a/%2Fb.jpg'],
+    ];
+    for (const group of spellings) {
+      const uris = new Set(group.map(edge));
+      expect([...uris], group.join(' ')).toHaveLength(1);
+      for (const path of group) expect(keyOf(edge(path)), path).toBe(keyOf(path));
+    }
+    expect(edge('/t/%61%2F%62%2e%6A%70%67')).toBe('/t/a/b.jpg');
+    // As imgpipe sign writes it: a signed URL passes unchanged.
+    const signed = new URL(
+      signUrl('https://cdn.example', 'dir/caf\u00e9 (1)+.jpg', { w: 640 }, 'k'.repeat(32)),
+    );
+    expect(edge(signed.pathname)).toBe(signed.pathname);
+  });
+
+  it('leaves a path the function refuses, and any other path, as sent', () => {
+    for (const path of [
+      '/t/%zz.jpg',
+      '/t/%ff.jpg',
+      '/t/a%',
+      '/t/a/%2e%2e/b.jpg',
+      '/t/%2E/a.jpg',
+      '/t/',
+      '/',
+      '/x/%61.jpg',
+    ])
+      expect(edge(path), path).toBe(path);
+  });
+
+  it('never changes the key or the refusal the function answers (random paths from a fixed seed)', () => {
+    let seed = 7654321;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed / 0x80000000;
+    };
+    const chunks = [
+      'a',
+      'b',
+      '/',
+      '%2F',
+      '%2f',
+      '%61',
+      '.',
+      '%2e',
+      '..',
+      '%zz',
+      '%',
+      '+',
+      '%2B',
+      '%C3%A9',
+      '%c3',
+      '%20',
+      '%00',
+      '%5C',
+      '~',
+      '%7E',
+      "'",
+      '%27',
+      '(',
+      '%28',
+    ];
+    const uriOf = new Map<string, string>();
+    for (let n = 0; n < 5000; n++) {
+      let path = '/t/';
+      const count = 1 + Math.floor(random() * 6);
+      for (let i = 0; i < count; i++) path += chunks[Math.floor(random() * chunks.length)];
+      const uri = edge(path);
+      const key = keyOf(path);
+      expect(keyOf(uri), path).toBe(key);
+      expect(edge(uri), path).toBe(uri);
+      // One uri per key: every spelling of a key the function serves is one cache entry.
+      if (key.startsWith('key ')) {
+        expect(uriOf.get(key) ?? uri, path).toBe(uri);
+        uriOf.set(key, uri);
       }
     }
   });
