@@ -137,7 +137,7 @@ export async function startLocalApi(options: { host: string; port: number }): Pr
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (!handlers || !verifier) return send(res, 503, { message: 'Service Unavailable' });
-    const target = new URL(req.url ?? '/', url);
+    const target = new URL(asSent(req.url ?? '/'), url);
     const body = await readBody(req);
     if (body === undefined) return send(res, 413, { message: 'Request Entity Too Large' });
     if (target.pathname.startsWith('/oidc/'))
@@ -314,6 +314,18 @@ function toEvent(
       ? { body: textual ? body.toString('utf8') : body.toString('base64'), isBase64Encoded: !textual }
       : { isBase64Encoded: false }),
   } as ApiEvent;
+}
+
+/**
+ * The transformation route's path as a function URL passes it: WHATWG's URL reads a `\` in an http
+ * path as `/`, so `/t/a\b.jpg` from a client sending it unencoded (curl; `imgpipe sign` writes %5C)
+ * named the key `a/b.jpg` here and `a\b.jpg` in AWS. Kept as %5C, which the function decodes to `\`.
+ */
+function asSent(requestUrl: string): string {
+  const end = requestUrl.indexOf('?');
+  const path = end === -1 ? requestUrl : requestUrl.slice(0, end);
+  if (!/^\/t[/\\]/.test(path)) return requestUrl;
+  return path.replaceAll('\\', '%5C') + requestUrl.slice(path.length);
 }
 
 /** A Lambda function URL in front of `handler`: its event, its response limit, its 502. */
