@@ -32,6 +32,7 @@ import {
   type BeginResult,
   type FinalStatus,
   isRunFailure,
+  type PendingEvent,
   type StatusItem,
   type StatusStore,
 } from '../status/types.ts';
@@ -378,6 +379,7 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
         return { result: skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason }) };
       }
       let event = deletedEvent(ref, removal.removedOutputs.length);
+      let pending = pendingEvent(ref, event);
       let recorded: Awaited<ReturnType<StatusStore['finish']>> | undefined;
       try {
         // A redelivery of a removal the table records deleted (begin(): `finished`) that found
@@ -387,13 +389,27 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
         // look failed) leaves the item as it is and announces what it deleted.
         const item = begun === 'finished' ? await status?.get(ref.bucket, ref.key) : undefined;
         if (item !== undefined && holdsOutcome(item, ref, { status: 'deleted' })) {
+          // An earlier attempt recorded the removal and did not get its Image Deleted onto the
+          // bus (it stopped in between, or PutEvents failed for good): sent now, as it was (its
+          // time and removedOutputs kept), and its mark removed once sent.
+          const unsent = item.pendingEvent;
           if (removal.removedOutputs.length === 0) {
+            if (unsent !== undefined) {
+              const again = deletedEvent(ref, unsent.removedOutputs ?? 0, unsent.time);
+              const reason =
+                'redelivered removal: the status table records this removal deleted already, and nothing was left to delete; its Image Deleted, which an earlier attempt did not send, is sent now';
+              return {
+                result: skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason }),
+                ...(await announce(again, ref, unsent)),
+              };
+            }
             const reason =
               'redelivered removal: the status table records this removal deleted already, and nothing was left to delete; not announced';
             return { result: skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason }) };
           }
           recorded = 'applied';
-        } else recorded = await status?.finish(ref, { status: 'deleted' });
+          pending = undefined;
+        } else recorded = await status?.finish(ref, { status: 'deleted' }, undefined, undefined, pending);
       } catch (error) {
         // The outputs are gone, and that goes out now, as an upload's outcome does when its
         // status cannot be written: the record fails, so Lambda's retry records it (and announces
@@ -425,13 +441,17 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
           const again = await removeObject(ref, { ...processDeps, deleteOutputs: true });
           if (again.status === 'deleted' && again.removedOutputs.length > 0) {
             removedOutputs = [...removedOutputs, ...again.removedOutputs];
-            event = deletedEvent(ref, removedOutputs.length);
+            event = deletedEvent(ref, removedOutputs.length, event.detail.time);
           }
         } catch (error) {
           // Recorded deleted already: the record fails, and Lambda's retry deletes them. Announced
           // now, as the removal is recorded: a retry that finds nothing left announces nothing, so
           // held for the invocation's end, which a later record may never reach, it was lost.
-          return { result: reportFailure(ref, trigger, error), error, ...(await announce(event)) };
+          return {
+            result: reportFailure(ref, trigger, error),
+            error,
+            ...(await announce(event, ref, pending)),
+          };
         }
       }
       logger.info('Object deleted', {
@@ -448,7 +468,7 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       // record of the batch must not leave it recorded and never announced.
       return {
         result: { bucket: ref.bucket, key: ref.key, status: 'deleted' },
-        ...(status ? await announce(event) : { event }),
+        ...(status ? await announce(event, ref, pending) : { event }),
       };
     } catch (error) {
       // Before the removal was ordered (begin()), its first look at the key (the HEAD) failed: it
@@ -680,6 +700,8 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
     time: InvocationTime = {},
   ): Promise<Handled> {
     let event = outcomeEvent(ref, outcome, config, { announceDuplicate });
+    // Recorded with the outcome, removed once the event is on the bus (PendingEvent).
+    let pending = pendingEvent(ref, event);
     let written: Awaited<ReturnType<StatusStore['finish']>> | undefined;
     const final = finalStatus(outcome);
     const redelivered =
@@ -705,7 +727,15 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
         item.reason === final.reason
       )
         event = undefined;
-      written = held ? 'applied' : await deps.status?.finish(ref, final, undefined, current);
+      // An earlier attempt of this event recorded the outcome and did not get its event onto the
+      // bus (it stopped in between, or PutEvents failed for good): the redelivery, which found the
+      // outcome recorded, announced nothing, and the event was lost for good. It is sent now, with
+      // the detail it had (its time kept), and the mark removed once it is sent.
+      if (held && item.pendingEvent !== undefined && ref.sequencer !== undefined) {
+        pending = item.pendingEvent;
+        event = outcomeEvent(ref, outcome, config, { announceDuplicate: true, time: pending.time });
+      } else if (held) pending = undefined;
+      written = held ? 'applied' : await deps.status?.finish(ref, final, undefined, current, pending);
     } catch (error) {
       const message = describeError(error);
       const failed = await deps.status?.finish(ref, { status: 'failed', message }).catch(() => undefined);
@@ -722,7 +752,7 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
             )
           : undefined;
       if (recorded === undefined)
-        return { result: reportFailure(ref, trigger, error), error, ...(await announce(event)) };
+        return { result: reportFailure(ref, trigger, error), error, ...(await announce(event, ref)) };
       // Otherwise a later event of the key (or another delivery's other final status) is recorded,
       // as the write would have found. It is treated so (superseded outputs brought in line,
       // nothing announced for them), not failed for a retry the table ignores as stale while what
@@ -779,15 +809,42 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       }
       if (replaced) return superseded(ref, trigger, replaced, checked, time);
     }
-    return { result: report(ref, trigger, outcome), ...(await announce(event)) };
+    return { result: report(ref, trigger, outcome), ...(await announce(event, ref, pending)) };
   }
 
-  /** Sends an outcome's event now, on its own; what Handled says of it. */
-  async function announce(event: ImageEvent | undefined): Promise<Pick<Handled, 'announced' | 'unsent'>> {
+  /**
+   * The mark an outcome's status is recorded with while its event is still to be sent: for an S3
+   * event's record (its redelivery sends it again), when there is an event, a bus and a table.
+   */
+  function pendingEvent(ref: ObjectRef, event: ImageEvent | undefined): PendingEvent | undefined {
+    if (!event || !deps.events || !deps.status || ref.sequencer === undefined) return undefined;
+    const { time, removedOutputs } = event.detail;
+    return removedOutputs === undefined ? { time } : { time, removedOutputs };
+  }
+
+  /**
+   * Sends an outcome's event now, on its own; what Handled says of it. Once it is sent, the
+   * `pending` mark its status was recorded with is removed; a failure to remove it is logged (a
+   * redelivery then sends the event again: consumers see events at least once anyway).
+   */
+  async function announce(
+    event: ImageEvent | undefined,
+    ref?: ObjectRef,
+    pending?: PendingEvent,
+  ): Promise<Pick<Handled, 'announced' | 'unsent'>> {
     if (!event || !deps.events) return {};
     const batch = new EventBatch(deps.events, logger, metrics);
     batch.add(event);
-    return { announced: event, unsent: await batch.flush() };
+    const unsent = await batch.flush();
+    if (unsent === 0 && ref && pending && deps.status)
+      await deps.status.eventSent(ref, pending).catch((error: unknown) =>
+        logger.warn('Event sent, its pending mark not removed (a redelivery sends it again)', {
+          bucket: ref.bucket,
+          key: ref.key,
+          error: error instanceof Error ? error : new Error(describeError(error)),
+        }),
+      );
+    return { announced: event, unsent };
   }
 
   /**

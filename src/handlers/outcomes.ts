@@ -57,7 +57,14 @@ export function outcomeEvent(
   ref: ObjectRef,
   outcome: Outcome,
   config: RuntimeConfig,
-  { announceDuplicate = false }: { announceDuplicate?: boolean } = {},
+  {
+    announceDuplicate = false,
+    time = new Date().toISOString(),
+  }: {
+    announceDuplicate?: boolean;
+    /** The detail's time: a pending event's (status/types.ts PendingEvent) when it is sent again. */
+    time?: string;
+  } = {},
 ): ImageEvent | undefined {
   const base = {
     version: 1 as const,
@@ -65,7 +72,7 @@ export function outcomeEvent(
     key: ref.key,
     ...(ref.versionId === undefined ? {} : { versionId: ref.versionId }),
     ...(ref.sequencer === undefined ? {} : { sequencer: ref.sequencer }),
-    time: new Date().toISOString(),
+    time,
   };
   switch (outcome.status) {
     case 'duplicate':
@@ -96,7 +103,11 @@ export function outcomeEvent(
   }
 }
 
-export function deletedEvent(ref: ObjectRef, removedOutputs: number): ImageEvent {
+export function deletedEvent(
+  ref: ObjectRef,
+  removedOutputs: number,
+  time = new Date().toISOString(),
+): ImageEvent {
   return imageEvent({
     version: 1,
     status: 'deleted',
@@ -105,7 +116,7 @@ export function deletedEvent(ref: ObjectRef, removedOutputs: number): ImageEvent
     ...(ref.versionId === undefined ? {} : { versionId: ref.versionId }),
     ...(ref.sequencer === undefined ? {} : { sequencer: ref.sequencer }),
     removedOutputs,
-    time: new Date().toISOString(),
+    time,
   });
 }
 

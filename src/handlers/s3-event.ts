@@ -15,7 +15,8 @@ export type { HandlerDeps as S3HandlerDeps, RecordResult, RecordStatus } from '.
  * - A record whose manifest exists for the same ETag and configuration is skipped (S3 delivers at
  *   least once).
  * - Invalid images are quarantined and the invocation succeeds: retrying cannot fix them. Unless
- *   the Image Quarantined event could not be sent: then the record fails, for the retry to announce it.
+ *   an outcome's event (Image Quarantined, Processed, Deleted) could not be sent: then the record
+ *   fails, for the retry to announce it.
  * - Anything else (S3 5xx, throttling, timeouts, denied access) is logged, the remaining records
  *   still run, and the invocation then fails so Lambda retries it; records done in the first attempt
  *   are skipped on the retry by the idempotency check. Once a record has run out of the invocation's
@@ -46,17 +47,18 @@ export class RecordsFailedError extends Error {
 }
 
 /**
- * A quarantine whose Image Quarantined could not be put on the bus (EventBridge refused or
- * throttled it past the publisher's retries): the record fails, so that Lambda's retry, which finds
- * it quarantined for the same reason, announces it again (a repeated quarantine is announced by
- * each attempt), as the workflow's Quarantine task is retried for it. A malware or moderation
- * alert must not be lost: the record succeeded, and it was named only in a log line.
+ * An outcome whose event could not be put on the bus (EventBridge refused or throttled it past the
+ * publisher's retries): the record fails, so that Lambda's retry announces it again: a repeated
+ * quarantine is announced by each attempt, and a processed image's or a removal's event by the
+ * redelivery that finds it recorded with its event pending (status/types.ts PendingEvent), or
+ * without a status table by every redelivery. The record succeeded, and the event, named only in a
+ * log line, was lost for good: a malware alert, or the Image Processed a front end waits for.
  */
-function unsentAlert(event: ImageEvent): Error {
-  const { bucket, key } = event.detail;
+function unsentEvent(event: ImageEvent): Error {
+  const { bucket, key, status } = event.detail;
   const reason = event.detail.reason === undefined ? '' : ` (${event.detail.reason})`;
   return new Error(
-    `s3://${bucket}/${key} is quarantined${reason}, but its Image Quarantined event could not be sent (the "Outcome events not sent" log line says why): Lambda's retry announces it again`,
+    `s3://${bucket}/${key} is ${status}${reason}, but its ${event.detailType} event could not be sent (the "Outcome events not sent" log line says why): Lambda's retry announces it again`,
   );
 }
 
@@ -101,12 +103,14 @@ export function createS3EventHandler(deps: HandlerDeps): LambdaHandler<HandlerRe
           continue;
         }
         if (change.kind === 'removed') {
-          const { result, error, event } = await objects.remove(object, {
+          const { result, error, event, announced, unsent } = await objects.remove(object, {
             trigger: eventName,
             remainingMs: context?.getRemainingTimeInMillis(),
             invocationStartedAt,
           });
           if (result.status === 'failed') failures.push({ bucket: object.bucket, key: object.key, error });
+          else if (unsent && announced)
+            failures.push({ bucket: object.bucket, key: object.key, error: unsentEvent(announced) });
           if (result.status === 'failed' && ranOutOfInvocationTime(error))
             ranOut = `s3://${object.bucket}/${object.key}`;
           records.push(result);
@@ -119,8 +123,8 @@ export function createS3EventHandler(deps: HandlerDeps): LambdaHandler<HandlerRe
           invocationStartedAt,
         });
         if (result.status === 'failed') failures.push({ bucket: object.bucket, key: object.key, error });
-        else if (unsent && announced?.detail.status === 'quarantined')
-          failures.push({ bucket: object.bucket, key: object.key, error: unsentAlert(announced) });
+        else if (unsent && announced)
+          failures.push({ bucket: object.bucket, key: object.key, error: unsentEvent(announced) });
         if (result.status === 'failed' && ranOutOfInvocationTime(error))
           ranOut = `s3://${object.bucket}/${object.key}`;
         records.push(result);

@@ -154,15 +154,17 @@ export function createWorkflowTasks(deps: WorkflowDeps, options: ReprocessOption
       (handled.unsent ?? 0) +
       (!failed || handled.event?.detail.status !== 'failed' ? await send(handled.event) : 0);
     if (failed) throw taskError(handled.error);
-    // A quarantine's alert must not be lost: the retry finds the quarantine done and announces it
-    // again (a repeated quarantine is announced by each attempt). Other events are reported
-    // (EventsFailed), not retried: a processed object's duplicate is announced only when the status
-    // item does not yet hold its final status (objects.ts announcesDuplicate).
-    if (unsent > 0 && handled.announced?.detail.status === 'quarantined') {
+    // An outcome's event must not be lost: the retry finds the outcome done and announces it
+    // again (a repeated quarantine is announced by each attempt; a processed image's duplicate by
+    // Process, which cannot tell whether its earlier attempt got as far as its event, and by a
+    // redelivery's Inspect while the item holds it with its event pending: status/types.ts
+    // PendingEvent). Reported (EventsFailed) only, the task succeeded and Image Processed was lost.
+    if (unsent > 0 && handled.announced !== undefined) {
       const { bucket, key } = handled.result;
+      const { status } = handled.announced.detail;
       throw new TaskError(
         TRANSIENT_ERROR,
-        `s3://${bucket}/${key} is quarantined, but its Image Quarantined event could not be sent: the retry announces it again`,
+        `s3://${bucket}/${key} is ${status}, but its ${handled.announced.detailType} event could not be sent: the retry announces it again`,
       );
     }
     return handled.result;

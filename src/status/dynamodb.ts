@@ -21,6 +21,7 @@ import {
   isRunFailure,
   LISTED_STATUSES,
   type ListQuery,
+  type PendingEvent,
   type StatusItem,
   type StatusPage,
   type StatusStore,
@@ -81,6 +82,7 @@ const FINAL_FIELDS = [
   'message',
   'configHash',
   'timings',
+  'pendingEvent',
 ] as const;
 
 /** An UpdateItem expression, built field by field with placeholders for every name and value. */
@@ -231,11 +233,14 @@ export class DynamoStatusStore implements StatusStore {
     result: FinalStatus,
     at = new Date(),
     current?: CurrentContent,
+    pendingEvent?: PendingEvent,
   ): Promise<WriteResult> {
     const now = at.toISOString();
     const seq = ref.sequencer === undefined ? undefined : sequencerOrder(ref.sequencer);
     const listed = (LISTED_STATUSES as readonly string[]).includes(result.status);
-    const fields: Record<string, unknown> = { ...result };
+    // The mark goes with the outcome's write (no write of its own); any other final status drops an
+    // earlier one, whose event is no longer the item's outcome.
+    const fields: Record<string, unknown> = { ...result, pendingEvent };
     const update = new Update()
       .set('bucket', ref.bucket)
       .set('key', ref.key)
@@ -323,6 +328,12 @@ export class DynamoStatusStore implements StatusStore {
     // The first condition's values alone: DynamoDB refuses a value the expressions do not use.
     for (const value of [':deleted', ':p', ':f', ':q', ':tooSlow']) delete update.values[value];
     return this.#update(ref, update, unchanged);
+  }
+
+  async eventSent(ref: ObjectRef, pendingEvent: PendingEvent): Promise<WriteResult> {
+    const update = new Update().remove('pendingEvent');
+    const condition = `${update.name('pendingEvent')}.${update.name('time')} = ${update.value('time', pendingEvent.time)}`;
+    return this.#update(ref, update, condition);
   }
 
   async get(bucket: string, key: string): Promise<StatusItem | undefined> {

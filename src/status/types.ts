@@ -34,8 +34,23 @@ export interface StatusItem {
   readonly attempts: number;
   readonly configHash?: string;
   readonly timings?: Readonly<Record<string, number>>;
+  /** The outcome's event, recorded with it and not yet known to be on the bus (PendingEvent). */
+  readonly pendingEvent?: PendingEvent;
   readonly firstSeenAt: string;
   readonly updatedAt: string;
+}
+
+/**
+ * An outcome's event that its final status was recorded with, set by the same write (finish()) and
+ * removed once PutEvents has taken the event (eventSent()): an attempt that stops between the two
+ * (a timeout, a crash) or whose PutEvents fails for good leaves it, and the redelivery of the S3
+ * event, which finds the outcome recorded, sends the event again. What the event's detail cannot be
+ * made again from is kept, so the detail sent again is the same: its time, and a removal's
+ * removedOutputs. Not a status: the item's status is the outcome's.
+ */
+export interface PendingEvent {
+  readonly time: string;
+  readonly removedOutputs?: number;
 }
 
 /** What a finished attempt records. */
@@ -141,7 +156,19 @@ export interface StatusStore {
    * `finished` that this event's final status already is (a backfill, without a sequencer, starts over).
    */
   begin(ref: ObjectRef, at?: Date): Promise<BeginResult>;
-  finish(ref: ObjectRef, result: FinalStatus, at?: Date, current?: CurrentContent): Promise<WriteResult>;
+  /** `pendingEvent`: the outcome's event is still to be sent (PendingEvent), set by the same write. */
+  finish(
+    ref: ObjectRef,
+    result: FinalStatus,
+    at?: Date,
+    current?: CurrentContent,
+    pendingEvent?: PendingEvent,
+  ): Promise<WriteResult>;
+  /**
+   * The pending event was sent: the mark is removed if the item still holds this very one (`stale`
+   * otherwise: a later write replaced it). updatedAt stays: nothing about the object changed.
+   */
+  eventSent(ref: ObjectRef, pendingEvent: PendingEvent): Promise<WriteResult>;
   get(bucket: string, key: string): Promise<StatusItem | undefined>;
   list(query: ListQuery): Promise<StatusPage>;
 }

@@ -32,6 +32,30 @@ export function describeStatusStoreContract(name: string, setup: () => Promise<S
     const quarantined: FinalStatus = { status: 'quarantined', reason: 'corrupt', message: 'bad data' };
     const failed: FinalStatus = { status: 'failed', message: 'S3 get failed (SlowDown)' };
 
+    it('keeps an outcome’s pending event mark until eventSent names it, and drops it with a later event', async () => {
+      const store = await setup();
+      const object = ref('0A00');
+      await store.begin(object);
+      const pending = { time: '2026-01-01T00:00:05.000Z' };
+      expect(
+        await store.finish(object, processed(), new Date('2026-01-01T00:00:05Z'), undefined, pending),
+      ).toBe('applied');
+      const item = await store.get(object.bucket, object.key);
+      expect(item).toMatchObject({ status: 'processed', pendingEvent: pending });
+      // Another mark (a later write's) is not removed; this one is, and nothing else changes.
+      expect(await store.eventSent(object, { time: '2026-01-01T00:00:06.000Z' })).toBe('stale');
+      expect(await store.eventSent(object, pending)).toBe('applied');
+      const { pendingEvent: _, ...rest } = item!;
+      expect(await store.get(object.bucket, object.key)).toEqual(rest);
+      expect(await store.eventSent(object, pending)).toBe('stale');
+      // Never an item of its own; a later event's begin drops an earlier one's mark.
+      expect(await store.eventSent(ref('0A00'), pending)).toBe('stale');
+      const again = { ...object, sequencer: '0A00' };
+      await store.finish(again, processed(), undefined, undefined, pending);
+      expect(await store.begin({ ...object, sequencer: '0B00' })).toBe('applied');
+      expect((await store.get(object.bucket, object.key))?.pendingEvent).toBeUndefined();
+    });
+
     it('records processing, then the final status with its facts', async () => {
       const store = await setup();
       const object = ref('0055AED6DCD90281E5');

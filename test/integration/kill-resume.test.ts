@@ -1,15 +1,19 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { type Dirent, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { ImageEventDetail } from '../../src/bus/types.ts';
+import { startLocalDynamo } from '../../src/cli/local-dynamodb.ts';
 import { buildS3Notification, LOCAL_CREDENTIALS } from '../../src/cli/local-s3.ts';
 import { decode } from '../../src/codecs/index.ts';
 import type { InputFormat } from '../../src/core/formats.ts';
 import { sniffFormat } from '../../src/image/sniff.ts';
 import type { Manifest, QuarantineRecord } from '../../src/pipeline/records.ts';
+import { DynamoStatusStore } from '../../src/status/dynamodb.ts';
 import { CLI, REPO_ROOT, runCli } from '../support/cli.ts';
 import { FIXTURES, readFixture } from '../support/fixtures.ts';
 import { startTestS3 } from '../support/s3.ts';
@@ -314,6 +318,122 @@ describe('kill and resume', () => {
           `  invoked again             ${[...new Set(statusOf.values())].map((s) => `${s} ${[...statusOf.values()].filter((v) => v === s).length}`).join(', ')}; ${decoded} outputs decoded\n`,
       );
     } finally {
+      await s3.stop();
+    }
+  });
+  it('sends the outcome event of a function killed after its status write and before PutEvents when the event is delivered again', {
+    timeout: 120_000,
+  }, async () => {
+    // S3 and DynamoDB are real API servers (s3rver, dynalite). EventBridge has no local server: a
+    // mock of PutEvents over HTTP (the SDK's own request, through AWS_ENDPOINT_URL_EVENTBRIDGE),
+    // which first holds the request unanswered, so the function is killed inside PutEvents, after
+    // the status item was written; then it answers, and records what it was sent.
+    const s3 = await startTestS3(['ev-uploads', 'ev-variants', 'ev-rejected']);
+    const dynamo = await startLocalDynamo();
+    let answer = false;
+    const held: string[] = [];
+    const sent: string[] = [];
+    const bus = createServer((request: IncomingMessage, response: ServerResponse) => {
+      let body = '';
+      request.on('data', (chunk) => (body += chunk));
+      request.on('end', () => {
+        const entries = (JSON.parse(body) as { Entries: { DetailType: string; Detail: string }[] }).Entries;
+        const lines = entries.map((e) => `${e.DetailType} ${e.Detail}`);
+        if (!answer) {
+          held.push(...lines);
+          return;
+        }
+        sent.push(...lines);
+        response.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' });
+        response.end(
+          JSON.stringify({ FailedEntryCount: 0, Entries: entries.map((_, i) => ({ EventId: `e${i}` })) }),
+        );
+      });
+    });
+    await new Promise<void>((resolve) => bus.listen(0, '127.0.0.1', resolve));
+    try {
+      await dynamo.createStatusTable('kill-status');
+      const key = 'events/photo.jpg';
+      const body = readFixture('photos/colour-fig-red-bowl.jpg');
+      const put = await s3.client.send(new PutObjectCommand({ Bucket: 'ev-uploads', Key: key, Body: body }));
+      const eventFile = join(work, 'event-pending.json');
+      writeFileSync(
+        eventFile,
+        JSON.stringify(
+          buildS3Notification({
+            bucket: 'ev-uploads',
+            key,
+            size: body.length,
+            etag: put.ETag,
+            sequencer: '0A00',
+          }),
+        ),
+      );
+      const env = {
+        ...process.env,
+        IMGPIPE_OUTPUT_BUCKET: 'ev-variants',
+        IMGPIPE_QUARANTINE_BUCKET: 'ev-rejected',
+        IMGPIPE_STATUS_TABLE: 'kill-status',
+        IMGPIPE_EVENT_BUS: 'imgpipe-test',
+        IMGPIPE_CONFIG: JSON.stringify({ variants: [{ name: 'small', width: 160 }], formats: { webp: {} } }),
+        IMGPIPE_WORKERS: '1',
+        IMGPIPE_S3_FORCE_PATH_STYLE: 'true',
+        AWS_ENDPOINT_URL_S3: s3.endpoint,
+        AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+        AWS_ENDPOINT_URL_EVENTBRIDGE: `http://127.0.0.1:${(bus.address() as { port: number }).port}`,
+        AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+        AWS_REGION: 'us-east-1',
+        POWERTOOLS_METRICS_DISABLED: 'true',
+        POWERTOOLS_LOG_LEVEL: 'SILENT',
+      };
+      const invoke = () =>
+        spawn(process.execPath, [join(REPO_ROOT, 'test/support/handler-child.ts'), eventFile], {
+          cwd: REPO_ROOT,
+          env,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+      const status = new DynamoStatusStore(dynamo.client, 'kill-status');
+
+      // First invocation: killed once its PutEvents has reached the bus, unanswered.
+      const first = invoke();
+      const exited = new Promise<string | null>((resolve) =>
+        first.on('close', (_code, signal) => resolve(signal)),
+      );
+      let running = true;
+      void exited.then(() => {
+        running = false;
+      });
+      while (running && held.length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+      first.kill('SIGKILL');
+      expect(await exited, 'killed inside PutEvents').toBe('SIGKILL');
+      expect(held.map((line) => line.split(' {')[0])).toEqual(['Image Processed']);
+      // The status write came first: the outcome is recorded, its event still pending.
+      const recorded = await status.get('ev-uploads', key);
+      expect(recorded).toMatchObject({ status: 'processed', pendingEvent: { time: expect.any(String) } });
+
+      // The event again (Lambda's retry): a duplicate, which sends the event the killed attempt
+      // could not, with the same detail, once, and then clears the mark.
+      answer = true;
+      const second = invoke();
+      let stdout = '';
+      let stderr = '';
+      second.stdout!.on('data', (chunk) => (stdout += chunk));
+      second.stderr!.on('data', (chunk) => (stderr += chunk));
+      const code = await new Promise<number | null>((resolve) => second.on('close', resolve));
+      expect(stderr).toBe('');
+      expect(code).toBe(0);
+      const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as { records: { status: string }[] };
+      expect(result.records.map((r) => r.status)).toEqual(['duplicate']);
+      expect(sent).toEqual(held);
+      expect((JSON.parse(sent[0]!.slice(sent[0]!.indexOf('{'))) as ImageEventDetail).sequencer).toBe('0A00');
+      const after = await status.get('ev-uploads', key);
+      expect(after?.pendingEvent).toBeUndefined();
+      expect(after).toMatchObject({ status: 'processed', updatedAt: recorded?.updatedAt });
+    } finally {
+      bus.closeAllConnections();
+      await new Promise((resolve) => bus.close(resolve));
+      await dynamo.close();
       await s3.stop();
     }
   });

@@ -824,6 +824,7 @@ describe('the S3 handler with the status table and events', () => {
         begin: store.begin.bind(store),
         get: store.get.bind(store),
         list: store.list.bind(store),
+        eventSent: store.eventSent.bind(store),
         finish: (ref, ...rest) => (ref.sequencer === '0C00' ? throttled : store).finish(ref, ...rest),
       };
     };
@@ -846,6 +847,7 @@ describe('the S3 handler with the status table and events', () => {
       begin: (...args) => store.begin(...args),
       get: (...args) => store.get(...args),
       list: (...args) => store.list(...args),
+      eventSent: (...args) => store.eventSent(...args),
       finish: async (...args) => {
         const written = await store.finish(...args);
         if (args[1].status === 'processed' && lost-- > 0)
@@ -954,21 +956,42 @@ describe('the S3 handler with the status table and events', () => {
     ]);
   });
 
-  it('counts events it could not send, and the image stays processed', async () => {
-    const { handler, status, metrics } = await setup({ failEvents: true });
+  it('counts events it could not send, keeps the image processed, and fails the record for the retry to send it', async () => {
+    // EventBridge is mocked (aws-sdk-client-mock: no local server): it refuses PutEvents, then takes it.
+    const refusing = { failing: true };
+    const { handler, status, metrics, details } = await setup({ failEvents: refusing });
     const added: string[] = [];
     const addMetric = metrics.addMetric.bind(metrics);
     vi.spyOn(metrics, 'addMetric').mockImplementation((name, unit, value) => {
       added.push(`${name}=${value}`);
       return addMetric(name, unit, value);
     });
-    const { records } = await handler(
-      await upload('f/photo.jpg', readFixture('photos/colour-fig-red-bowl.jpg'), '0600'),
+    const event = await upload('f/photo.jpg', readFixture('photos/colour-fig-red-bowl.jpg'), '0600');
+    // The record succeeded, and its Image Processed was lost for good: the retry found the outcome
+    // recorded and announced nothing. It fails now, naming the event, and the status stays processed.
+    await expect(handler(event)).rejects.toThrow(
+      /f\/photo\.jpg is processed, but its Image Processed event could not be sent/,
     );
-    expect(records[0]?.status).toBe('processed');
     expect(added).toContain('EventsFailed=1');
-    expect((await status.get(SOURCE, 'f/photo.jpg'))?.status).toBe('processed');
+    const item = await status.get(SOURCE, 'f/photo.jpg');
+    expect(item).toMatchObject({ status: 'processed', pendingEvent: { time: expect.any(String) } });
     vi.restoreAllMocks();
+    // Lambda's retry: a duplicate, which sends the recorded event as it was, once, and clears the mark.
+    refusing.failing = false;
+    expect((await handler(event)).records[0]?.status).toBe('duplicate');
+    expect(details).toHaveLength(1);
+    expect(details[0]).toMatchObject({
+      status: 'processed',
+      key: 'f/photo.jpg',
+      sequencer: '0600',
+      time: item?.pendingEvent?.time,
+    });
+    const after = await status.get(SOURCE, 'f/photo.jpg');
+    expect(after?.pendingEvent).toBeUndefined();
+    expect(after?.updatedAt).toBe(item?.updatedAt);
+    // Another redelivery announces nothing: the event is out.
+    expect((await handler(event)).records[0]?.status).toBe('duplicate');
+    expect(details).toHaveLength(1);
   });
 });
 
@@ -1100,6 +1123,37 @@ describe('the S3 handler on removals', () => {
     ]);
     expect(await status.get(SOURCE, key)).toEqual(item);
     expect(details.map((d) => d.status)).toEqual(['processed', 'deleted']);
+  });
+
+  it('fails a removal whose Image Deleted the bus refused, and its redelivery sends that event, once', async () => {
+    // Recorded deleted, the removal's event refused (EventBridge is mocked: no local server): the
+    // record succeeded, and its redelivery, which found nothing left to delete, announced nothing.
+    const refusing = { failing: false };
+    const { handler, status, details } = await setup({ failEvents: refusing });
+    const key = 'g0/photo.jpg';
+    await handler(await upload(key, readFixture('photos/colour-fig-red-bowl.jpg'), '0704'));
+    await s3.client.send(new DeleteObjectCommand({ Bucket: SOURCE, Key: key }));
+    refusing.failing = true;
+    await expect(handler(removed(key, '0705'))).rejects.toThrow(
+      /g0\/photo\.jpg is deleted, but its Image Deleted event could not be sent/,
+    );
+    const item = await status.get(SOURCE, key);
+    expect(item).toMatchObject({ status: 'deleted', pendingEvent: { removedOutputs: 2 } });
+    refusing.failing = false;
+    expect((await handler(removed(key, '0705'))).records[0]).toMatchObject({
+      status: 'ignored',
+      reason: expect.stringMatching(/an earlier attempt did not send, is sent now/),
+    });
+    expect(details.map((d) => d.status)).toEqual(['processed', 'deleted']);
+    expect(details.at(-1)).toMatchObject({
+      key,
+      sequencer: '0705',
+      removedOutputs: 2,
+      time: item?.pendingEvent?.time,
+    });
+    expect((await status.get(SOURCE, key))?.pendingEvent).toBeUndefined();
+    expect((await handler(removed(key, '0705'))).records[0]?.status).toBe('ignored');
+    expect(details).toHaveLength(2);
   });
 
   it('announces a removal recorded deleted whose second look failed at once, so an invocation stopped by a later record loses no Image Deleted', async () => {
@@ -1247,6 +1301,7 @@ describe('the S3 handler on removals', () => {
       begin: (...args) => store.begin(...args),
       get: (...args) => store.get(...args),
       list: (...args) => store.list(...args),
+      eventSent: (...args) => store.eventSent(...args),
       finish: async (...args) => {
         if (args[1].status === 'deleted' && args[0].sequencer === '0712' && backfill) {
           // The removal has deleted the outputs: the backfill writes and records its own now.

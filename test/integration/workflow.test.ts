@@ -979,6 +979,21 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
     expect(wf.events().map((e) => e['detail-type'])).toEqual(['Image Quarantined', 'Image Quarantined']);
   });
 
+  it('retries a Process whose Image Processed the bus refused, so the event goes out, once', async () => {
+    // PutEvents refused past the SDK's retries (EventBridge has no local server: the publisher
+    // refuses as PutEvents answers then). The task succeeded, and the event was lost for good.
+    const wf = await setup({ checks: { malware: false, moderation: false }, refusedPublishes: 1 });
+    const key = 'photos/processed-refused.png';
+    const run = await wf.run(await upload(key, readFixture('edge/formats/alpha-rgba8.png')));
+    expect(run.error).toBeUndefined();
+    expect(run.invoked).toEqual(['Inspect', 'Process', 'Process']);
+    expect(run.retried).toEqual(['Process']);
+    const item = await wf.status.get(SOURCE, key);
+    expect(item).toMatchObject({ status: 'processed' });
+    expect(item?.pendingEvent).toBeUndefined();
+    expect(wf.events().map((e) => [e['detail-type'], e.detail.key])).toEqual([['Image Processed', key]]);
+  });
+
   it('retries a transient S3 fault in the Process task, then processes the image', async () => {
     const wf = await setup({ checks: { malware: false, moderation: false } });
     const key = 'photos/retried.png';

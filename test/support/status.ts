@@ -14,6 +14,7 @@ export function throttledFinish(
     begin: (...args) => store.begin(...args),
     get: (...args) => store.get(...args),
     list: (...args) => store.list(...args),
+    eventSent: (...args) => store.eventSent(...args),
     finish: (...args) =>
       args[1].status === status && left-- > 0
         ? Promise.reject(
@@ -40,6 +41,7 @@ export function beforeFirstFinish(
     begin: (...args) => store.begin(...args),
     get: (...args) => store.get(...args),
     list: (...args) => store.list(...args),
+    eventSent: (...args) => store.eventSent(...args),
     finish: async (...args) => {
       if (args[1].status === status && !ran) {
         ran = true;
