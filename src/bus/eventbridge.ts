@@ -35,6 +35,7 @@ export class EventBridgePublisher implements EventPublisher {
    */
   async publish(events: readonly ImageEvent[]): Promise<PublishResult> {
     let sent = 0;
+    let tooLarge = 0;
     const errors: string[] = [];
     let batch: Pending[] = [];
     let bytes = 0;
@@ -56,6 +57,7 @@ export class EventBridgePublisher implements EventPublisher {
             `${size} bytes, more than the ${MAX_PUT_EVENTS_BYTES - 1} an EventBridge entry may have`,
           ),
         );
+        tooLarge++;
         continue;
       }
       if (batch.length === BATCH || bytes + size >= MAX_PUT_EVENTS_BYTES) await flush();
@@ -63,7 +65,7 @@ export class EventBridgePublisher implements EventPublisher {
       bytes += size;
     }
     await flush();
-    return { sent, failed: errors.length, errors };
+    return { sent, failed: errors.length, errors, ...(tooLarge > 0 ? { tooLarge } : {}) };
   }
 
   async #send(batch: readonly Pending[]): Promise<{ sent: number; errors: string[] }> {

@@ -66,6 +66,11 @@ export interface PublishResult {
   readonly failed: number;
   /** One line per event that could not be sent, after retries. */
   readonly errors: readonly string[];
+  /**
+   * Of `failed`, the events no retry can send (256 KB or more on their own), when there are any: a
+   * record failed for them would fail on every retry and end in the dead letters.
+   */
+  readonly tooLarge?: number;
 }
 
 /** Sends a batch of events. Never throws for an event it could not send: it counts and reports it. */

@@ -167,7 +167,11 @@ export class EventBatch {
     return this.#errors;
   }
 
-  /** Sends what was added; returns how many events could not be sent (reported, not thrown). */
+  /**
+   * Sends what was added; returns how many events could not be sent and a retry may send (all that
+   * could not be sent are reported, not thrown): an event too large for EventBridge is not counted,
+   * or its record, failed for the retry to send it (objects.ts announce()), failed on every retry.
+   */
   async flush(): Promise<number> {
     if (!this.#publisher || this.#pending.length === 0) return 0;
     const events = this.#pending.splice(0);
@@ -184,6 +188,6 @@ export class EventBatch {
       this.#metrics.addMetric('EventsFailed', MetricUnit.Count, result.failed);
       this.#logger.error('Outcome events not sent', { failed: result.failed, errors: result.errors });
     }
-    return result.failed;
+    return result.failed - (result.tooLarge ?? 0);
   }
 }
