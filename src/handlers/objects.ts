@@ -1,7 +1,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Tracer } from '@aws-lambda-powertools/tracer';
-import type { EventPublisher, ImageEvent } from '../bus/types.ts';
+import { type EventPublisher, type ImageEvent, imageEvent } from '../bus/types.ts';
 import type { RuntimeConfig } from '../core/config.ts';
 import {
   ConfigError,
@@ -823,6 +823,49 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
   }
 
   /**
+   * The event of this very event's outcome that the status item records with its event pending
+   * (PendingEvent), made again from the item (and the manifest for a processed image, whose outputs
+   * it lists) with the detail it had; undefined when the item holds no such outcome of the event.
+   */
+  async function pendingOutcome(ref: ObjectRef, item: StatusItem): Promise<ImageEvent | undefined> {
+    const pending = item.pendingEvent;
+    if (pending === undefined || ref.sequencer === undefined) return undefined;
+    if (item.sequencer !== sequencerOrder(ref.sequencer)) return undefined;
+    if (item.status === 'deleted') return deletedEvent(ref, pending.removedOutputs ?? 0, pending.time);
+    const base = {
+      version: 1 as const,
+      bucket: ref.bucket,
+      key: ref.key,
+      ...(ref.versionId === undefined ? {} : { versionId: ref.versionId }),
+      sequencer: ref.sequencer,
+      time: pending.time,
+    };
+    if (item.status === 'quarantined' && item.reason !== undefined)
+      return imageEvent({
+        ...base,
+        status: 'quarantined',
+        ...(item.etag === undefined ? {} : { etag: item.etag }),
+        reason: item.reason,
+        message: item.message ?? '',
+        quarantineKey: layout.quarantineKeys(ref.key).object,
+      });
+    if (item.status !== 'processed' || item.manifestKey === undefined) return undefined;
+    const manifest = await readManifest(deps.output, item.manifestKey);
+    if (manifest === undefined || manifest.source.etag !== item.etag) return undefined;
+    return imageEvent({
+      ...base,
+      status: 'processed',
+      etag: manifest.source.etag,
+      format: manifest.source.format,
+      width: manifest.source.displayWidth,
+      height: manifest.source.displayHeight,
+      manifestKey: item.manifestKey,
+      outputBucket: config.outputBucket,
+      outputs: manifest.outputs,
+    });
+  }
+
+  /**
    * Sends an outcome's event now, on its own; what Handled says of it. Once it is sent, the
    * `pending` mark its status was recorded with is removed; a failure to remove it is logged (a
    * redelivery then sends the event again: consumers see events at least once anyway).
@@ -1014,6 +1057,17 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
         // stand, and this delivery's failure is not the object's outcome.
         const item = await deps.status?.get(ref.bucket, ref.key).catch(() => undefined);
         const holds = item ? `holds ${item.status} for this key` : 'holds a later status for this key';
+        // This event's outcome recorded with its event pending: the task that recorded it stopped
+        // before PutEvents (a crash, its timeout), which no Retry covers, so the Catch came here and
+        // the event was lost for good. It is sent now, as it was, and the failure is not announced.
+        const owed = item === undefined ? undefined : await pendingOutcome(ref, item).catch(() => undefined);
+        if (owed !== undefined && item?.pendingEvent !== undefined) {
+          const reason = `stale failure: the status table holds this event's outcome (${item.status}), recorded by an attempt that stopped before its ${owed.detailType} went out, which is sent now; the failure is not announced: ${message}`;
+          return {
+            result: skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason }),
+            ...(await announce(owed, ref, item.pendingEvent)),
+          };
+        }
         const reason = `stale failure: the status table ${holds} (another delivery of the event finished it, or a later event); not announced: ${message}`;
         return { result: skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason }) };
       }

@@ -420,9 +420,18 @@ export function createWorkflowTasks(deps: WorkflowDeps, options: ReprocessOption
           `The reprocessing of s3://${bucket}/${key} failed (its status item keeps the outcome it records; no Image Failed sent): ${failureMessage(state.error)}`,
         );
       }
+      // The outcome a task recorded before it stopped (a crash, its timeout: no Retry covers them),
+      // whose event objects.fail() sent now: the bus refused it too, so the task is retried for it.
+      if (handled.unsent && handled.announced) {
+        const { bucket, key } = ref;
+        throw new TaskError(
+          TRANSIENT_ERROR,
+          `s3://${bucket}/${key} is ${handled.announced.detail.status}, but its ${handled.announced.detailType} event, which the task that recorded it did not send, could not be sent: the retry sends it`,
+        );
+      }
       // An Image Failed the bus refused (PutEvents throttled past the SDK's retries): the
       // execution's cause says so, not the Failed state's, which sends the reader to that event.
-      // Not retried, as no other outcome's event but a quarantine's is (announce()).
+      // Not retried: the failure is recorded, and a retry would count ObjectsFailed again.
       const events = new EventBatch(deps.events, logger, metrics);
       events.add(handled.event);
       if ((await events.flush()) > 0) {

@@ -9,7 +9,7 @@ import type { Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { JsonLinesPublisher } from '../../src/bus/file.ts';
-import type { EventPublisher } from '../../src/bus/types.ts';
+import type { EventPublisher, ImageEvent } from '../../src/bus/types.ts';
 import { type LocalDynamo, startLocalDynamo } from '../../src/cli/local-dynamodb.ts';
 import { LOCAL_CREDENTIALS } from '../../src/cli/local-s3.ts';
 import { reprocessBindings, uploadBindings, withLocalBatches } from '../../src/cli/local-stepfunctions.ts';
@@ -124,6 +124,11 @@ async function setup(
      * (EventBridge has no local server: the events go to a file, through our EventPublisher).
      */
     refusedPublishes?: number;
+    /**
+     * The Process task is killed inside its first PutEvents (after its status write): the publish
+     * never answers, and the task fails as Lambda reports a function that exited (Runtime.ExitError).
+     */
+    killProcessInPutEvents?: boolean;
     /** Gives every task a Lambda context with this much time left (as a function of that timeout). */
     remainingMs?: number;
     /** false: no status table (create_status_table false), as the tasks then run. */
@@ -164,6 +169,22 @@ async function setup(
     ModerationLabels: (options.labels ?? []) as never,
     ModerationModelVersion: '7.0',
   });
+  // The killed attempt is left waiting on its PutEvents for good, as a killed function's would end.
+  const killed = {
+    at: false,
+    held: [] as ImageEvent[],
+    publisher: (publisher: EventPublisher): EventPublisher =>
+      options.killProcessInPutEvents
+        ? {
+            publish: (events) => {
+              if (killed.at) return publisher.publish(events);
+              killed.at = true;
+              killed.held.push(...events);
+              return new Promise<never>(() => undefined);
+            },
+          }
+        : publisher,
+  };
   const deps = {
     config,
     sourceStorage: storage,
@@ -174,7 +195,9 @@ async function setup(
     ...(options.statusTable === false
       ? {}
       : { status: options.wrapStatus ? options.wrapStatus(status) : status }),
-    events: refusingPublisher(new JsonLinesPublisher(eventsFile), options.refusedPublishes ?? 0),
+    events: killed.publisher(
+      refusingPublisher(new JsonLinesPublisher(eventsFile), options.refusedPublishes ?? 0),
+    ),
     moderator: new RekognitionModerator(rekognition, { minConfidence: 80, categories: [] }),
     ...(options.maxTiles === undefined ? {} : { moderationMaxTiles: options.maxTiles }),
   };
@@ -203,6 +226,15 @@ async function setup(
   });
   // The bindings imgpipe dev --workflow uses too (src/cli/local-stepfunctions.ts).
   const bindings = uploadBindings(tasks, scan);
+  const process = bindings.Process;
+  if (options.killProcessInPutEvents && process)
+    bindings.Process = async (input) => {
+      void process(input);
+      while (!killed.at) await new Promise((resolve) => setTimeout(resolve, 10));
+      throw Object.assign(new Error('Runtime exited with error: signal: killed'), {
+        name: 'Runtime.ExitError',
+      });
+    };
   // A test's step after a state's task, before the next state runs.
   const after = (state: 'Inspect' | 'Scan' | 'Moderate', hook?: (output: unknown) => Promise<void>) => {
     const task = bindings[state];
@@ -248,6 +280,8 @@ async function setup(
       .map((line) => JSON.parse(line) as { 'detail-type': string; detail: Record<string, unknown> });
   return {
     tasks,
+    /** What the killed Process attempt's PutEvents held (killProcessInPutEvents). */
+    held: killed.held,
     run: runUpload,
     reprocess: (request: unknown) => runLocally(reprocessDefinition, request, reprocessing),
     status,
@@ -992,6 +1026,24 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
     expect(item).toMatchObject({ status: 'processed' });
     expect(item?.pendingEvent).toBeUndefined();
     expect(wf.events().map((e) => [e['detail-type'], e.detail.key])).toEqual([['Image Processed', key]]);
+  });
+
+  it('sends the Image Processed of a Process killed between its status write and PutEvents, from RecordFailure', async () => {
+    // No Retry covers a killed function: the Catch ran RecordFailure, whose failure the item's
+    // final status refused (ignored), and the event was lost for good. EventBridge has no local
+    // server: the killed PutEvents is a publish that never answers, the later ones go to a file.
+    const wf = await setup({ checks: { malware: false, moderation: false }, killProcessInPutEvents: true });
+    const key = 'photos/killed-in-put-events.png';
+    const run = await wf.run(await upload(key, readFixture('edge/formats/alpha-rgba8.png')));
+    expect(run.invoked).toEqual(['Inspect', 'Process', 'RecordFailure']);
+    const item = await wf.status.get(SOURCE, key);
+    expect(item).toMatchObject({ status: 'processed' });
+    expect(item?.pendingEvent).toBeUndefined();
+    const events = wf.events();
+    expect(events.map((e) => [e['detail-type'], e.detail.key])).toEqual([['Image Processed', key]]);
+    // The detail the killed attempt was sending, the same (its time kept), so consumers can dedupe.
+    expect(wf.held.map((e) => e.detail)).toEqual([events[0]!.detail]);
+    expect(events[0]!.detail).toMatchObject({ etag: item?.etag, manifestKey: item?.manifestKey });
   });
 
   it('retries a transient S3 fault in the Process task, then processes the image', async () => {
