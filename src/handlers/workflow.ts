@@ -429,16 +429,18 @@ export function createWorkflowTasks(deps: WorkflowDeps, options: ReprocessOption
           `s3://${bucket}/${key} is ${handled.announced.detail.status}, but its ${handled.announced.detailType} event, which the task that recorded it did not send, could not be sent: the retry sends it`,
         );
       }
-      // An Image Failed the bus refused (PutEvents throttled past the SDK's retries): the
-      // execution's cause says so, not the Failed state's, which sends the reader to that event.
-      // Not retried: the failure is recorded, and a retry would count ObjectsFailed again.
+      // An Image Failed the bus refused (PutEvents throttled past the SDK's retries) is retried,
+      // as a quarantine's event is (announce()): it goes to the image alerts topic too, and the
+      // direct mode's retry of the failed record announces it again. The retry writes the same
+      // failure over the item and sends it; past the retries the execution's cause says so, not
+      // the Failed state's, which sends the reader to that event.
       const events = new EventBatch(deps.events, logger, metrics);
       events.add(handled.event);
       if ((await events.flush()) > 0) {
         const { bucket, key } = ref;
         throw new TaskError(
-          FAILED_ERROR,
-          `s3://${bucket}/${key} failed (its status item records it), but its Image Failed event could not be sent (${events.errors.join('; ') || 'the bus refused it'}): ${failureMessage(state.error)}`,
+          TRANSIENT_ERROR,
+          `s3://${bucket}/${key} failed (its status item records it), but its Image Failed event could not be sent (${events.errors.join('; ') || 'the bus refused it'}); RecordFailure's retries send it again: ${failureMessage(state.error)}`,
         );
       }
       return handled.result;

@@ -1149,17 +1149,36 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
     expect(wf.events().map((e) => [e['detail-type'], e.detail.key])).toEqual([['Image Failed', key]]);
   });
 
-  it('fails an execution whose Image Failed the bus refused with a cause saying so, not one sending the reader to that event', async () => {
+  it('retries RecordFailure when the bus refused its Image Failed, so the failure alert goes out', async () => {
     // PutEvents throttled past the SDK's retries (EventBridge has no local server: the publisher
-    // refuses as PutEvents answers then). The item records the failure; no event holds it.
+    // refuses as PutEvents answers then). Image Failed goes to the image alerts topic, as Image
+    // Quarantined does: not sent again, the people on it never heard of the failed upload, while
+    // the direct mode's retry of the failed record announces it again.
     const wf = await setup({ refusedPublishes: 1 });
     const key = 'photos/failure-unannounced.jpg';
     const run = await wf.run(await upload(key, new Uint8Array(10), 'wf-no-such-bucket'));
-    expect(run.invoked).toEqual(['Inspect', 'RecordFailure']);
+    expect(run.invoked).toEqual(['Inspect', 'RecordFailure', 'RecordFailure']);
+    expect(run.retried).toEqual(['RecordFailure']);
     expect(run.error).toMatchObject({ name: 'Imgpipe.Failed' });
+    expect(await wf.status.get('wf-no-such-bucket', key)).toMatchObject({ status: 'failed' });
+    expect(wf.events().map((e) => [e['detail-type'], e.detail.key])).toEqual([['Image Failed', key]]);
+  });
+
+  it('fails an execution whose Image Failed the bus refused past the retries with a cause saying so, not one sending the reader to that event', async () => {
+    const wf = await setup({ refusedPublishes: 100 });
+    const key = 'photos/failure-never-announced.jpg';
+    const run = await wf.run(await upload(key, new Uint8Array(10), 'wf-no-such-bucket'));
+    expect(run.invoked).toEqual([
+      'Inspect',
+      'RecordFailure',
+      'RecordFailure',
+      'RecordFailure',
+      'RecordFailure',
+    ]);
+    expect(run.error).toMatchObject({ name: 'Imgpipe.Transient' });
     expect(run.error!.message).not.toMatch(/Image Failed event say/);
     expect(run.error!.message).toMatch(
-      /^s3:\/\/wf-no-such-bucket\/photos\/failure-unannounced\.jpg failed \(its status item records it\), but its Image Failed event could not be sent \(ThrottlingException: Rate exceeded\): Imgpipe\.Failed: StorageError: S3 get of s3:\/\/wf-no-such-bucket\//,
+      /^s3:\/\/wf-no-such-bucket\/photos\/failure-never-announced\.jpg failed \(its status item records it\), but its Image Failed event could not be sent \(ThrottlingException: Rate exceeded\); RecordFailure's retries send it again: Imgpipe\.Failed: StorageError: S3 get of s3:\/\/wf-no-such-bucket\//,
     );
     expect(await wf.status.get('wf-no-such-bucket', key)).toMatchObject({ status: 'failed' });
     expect(wf.events()).toEqual([]);
