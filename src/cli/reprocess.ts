@@ -325,9 +325,14 @@ function report(
     );
   }
   const failed = (counts.failed ?? 0) > 0 || failedBatches.length > 0 || summary.mapFailure !== undefined;
+  // A forced run's failed object usually still has current outputs (a failed run leaves the
+  // manifest it found): run again without --force, it is skipped as current and never redone (in
+  // the workflow mode never scanned or moderated, what --force was for), so the advice keeps --force.
   if (failed)
     out(
-      `Run it again to retry what failed (objects already done are skipped${options.force ? ' without --force' : ''}).`,
+      options.force
+        ? 'Run it again with --force to retry what failed (every object is done again: without --force, an object whose outputs are current is skipped, those that failed here included).'
+        : 'Run it again to retry what failed (objects already done are skipped).',
     );
   return execution.status === 'SUCCEEDED' && !failed ? 0 : 1;
 }

@@ -161,6 +161,7 @@ async function reprocessCommand(
   prefix: string,
   { tasks }: ReturnType<typeof setup>,
   change: (bindings: ReturnType<typeof reprocessBindings>) => void = () => undefined,
+  { force = false, name = prefix.replace(/\/$/, '') }: { force?: boolean; name?: string } = {},
 ): Promise<{ code: number; stdout: string }> {
   for (const [key, fixture] of [
     [`${prefix}a.jpg`, 'edge/formats/1x1.jpg'],
@@ -194,11 +195,11 @@ async function reprocessCommand(
   try {
     const code = await runReprocessCommand({
       target: `s3://${SOURCE}/${prefix}`,
-      force: false,
+      force,
       concurrency: 1,
       stateMachine: arn,
       endpoint: sfn.endpoint,
-      name: prefix.replace(/\/$/, ''),
+      name,
       pollMs: 20,
       stdout,
       stderr: new PassThrough(),
@@ -400,6 +401,27 @@ describe('bulk reprocessing on the Distributed Map, run locally', () => {
       'Run it again to retry what failed (objects already done are skipped).',
       '',
     ]);
+  });
+
+  it('imgpipe reprocess --force that failed for an object says to run it again with --force: without it, the object is skipped as current, never redone', async () => {
+    const prefix = 'forced-fails/';
+    const failing = new Set([`${prefix}b.png`]);
+    // Both objects processed before: their outputs are current.
+    expect((await reprocessCommand(prefix, setup(), undefined, { name: 'forced-fails-1' })).code).toBe(0);
+    const forced = await reprocessCommand(prefix, setup({ failing }), undefined, {
+      force: true,
+      name: 'forced-fails-2',
+    });
+    expect(forced.code).toBe(1);
+    const advice = forced.stdout.split('\n').filter((line) => line.startsWith('Run it again'));
+    expect(advice).toEqual([
+      'Run it again with --force to retry what failed (every object is done again: without --force, an object whose outputs are current is skipped, those that failed here included).',
+    ]);
+    // Why: run again without --force, b.png (whose forced run failed) is skipped as current.
+    const unforced = await reprocessCommand(prefix, setup(), undefined, { name: 'forced-fails-3' });
+    expect(unforced.code).toBe(0);
+    expect(unforced.stdout).toMatch(/ {2}processed {10}0\n/);
+    expect(unforced.stdout).toMatch(/ {2}current {12}2 /);
   });
 
   it('starts the per-upload workflow once per object: a start that failed is counted failed with its error, not started again', async () => {
