@@ -17,7 +17,8 @@
  * file and what to choose instead, as are the API's own refusals of type and size (from the fields
  * of its refusal, never its message, which is for people). A
  * file the API says is gone (its own 404, `not-found`: deleted in another tab or through the API) is
- * shown as deleted, with the API's message, and no longer followed. A
+ * shown as deleted, with the API's message, and no longer followed. A processed file whose outputs
+ * the API cannot list now (no `outputs`: they are being replaced or removed) is still followed. A
  * failed file is shown as failed and still followed while the polling lasts: failures are retried
  * (Lambda retries the S3 event), except in the workflow mode (config.json's `failedIsFinal`), where
  * the state machine has retried before recording the failure, which is then final. Signing out
@@ -723,7 +724,10 @@ async function follow(card: UploadCard, statusUrl: string, fileBytes: number): P
     const over = Date.now() - started > POLL_LIMIT_MS;
     if (status) {
       failures = 0;
-      if (FINAL.has(status.status)) {
+      // Processed, but its outputs cannot be listed now (no `outputs`: its manifest was missing,
+      // the outputs being replaced or removed): not final, and not "0 variants".
+      const unlisted = status.status === 'processed' && status.outputs === undefined;
+      if (FINAL.has(status.status) && !unlisted) {
         card.show(status, fileBytes);
         return;
       }
@@ -735,7 +739,13 @@ async function follow(card: UploadCard, statusUrl: string, fileBytes: number): P
         failed = status;
         card.show(status, fileBytes, !over);
       } else
-        card.waiting(status.status === 'processing' ? 'Processing…' : 'Uploaded; waiting for the variants…');
+        card.waiting(
+          unlisted
+            ? 'Processed; its variants cannot be listed yet, checking again…'
+            : status.status === 'processing'
+              ? 'Processing…'
+              : 'Uploaded; waiting for the variants…',
+        );
     } else {
       // The API's own 404 (not a gateway's): the file, in S3 when the page uploaded it, is gone,
       // deleted elsewhere (another tab, the API). Final: nothing more will come of it.

@@ -9,7 +9,7 @@ import { FORMAT_META, INPUT_FORMATS } from '../core/formats.ts';
 import { isPlainObject } from '../core/json.ts';
 import { BucketLayout, S3_MAX_KEY_BYTES, UploadLayout } from '../core/layout.ts';
 import { isCalendarDay, msSince } from '../core/timing.ts';
-import { readManifest } from '../pipeline/records.ts';
+import { type Manifest, readManifest } from '../pipeline/records.ts';
 import { LISTED_STATUSES, type ListedStatus, type StatusItem, type StatusStore } from '../status/types.ts';
 import { S3Storage } from '../storage/s3.ts';
 import type { Storage } from '../storage/types.ts';
@@ -223,17 +223,43 @@ export function createApiHandler(
   async function getImage(api: Api, event: ApiEvent, principal: Principal): Promise<ApiResponse> {
     const key = pathKey(event);
     authorize(api, principal, key, 'read');
-    const item = await api.status.get(api.config.uploadBucket, key);
+    return getImageOnce(api, key, principal, await api.status.get(api.config.uploadBucket, key), true);
+  }
+
+  /** The answer for a status item; `first`: it may be read again once (a manifest gone meanwhile). */
+  async function getImageOnce(
+    api: Api,
+    key: string,
+    principal: Principal,
+    item: StatusItem | undefined,
+    first = false,
+  ): Promise<ApiResponse> {
     if (item === undefined || item.status === 'deleted') {
       const object = await api.source.head(key);
       if (object === undefined) throw notFound(api, key, item);
       // Uploaded, and its event not handled yet (or the status table missed it).
       return json(200, { key, status: 'uploaded', size: object.size, etag: object.etag });
     }
+    let manifest: Manifest | undefined;
+    if (item.status === 'processed') {
+      manifest = await readManifest(deps.output, layout.manifestKey(key));
+      if (!manifest && first) {
+        // The item said processed and its manifest is gone: a removal, or a newer version, caught
+        // between the two reads, deletes or replaces the outputs. The item read again says so
+        // (processing, deleted); answered as it was, a client saw a processed image of no outputs.
+        const again = await api.status.get(api.config.uploadBucket, key);
+        if (again?.status !== 'processed' || again.updatedAt !== item.updatedAt)
+          return getImageOnce(api, key, principal, again);
+      }
+    }
     const body: Record<string, unknown> = describe(item, principal);
     if (item.status === 'processed') {
-      const manifest = await readManifest(deps.output, layout.manifestKey(key));
-      if (manifest) {
+      if (!manifest) {
+        // Still processed without a manifest: its outputs cannot be listed now. No `outputs` (not
+        // an empty list: the image has variants), and why, for people; a client asks again.
+        body.message =
+          'Processed, but its outputs cannot be listed now: they are being replaced or removed. Ask again in a moment';
+      } else {
         body.source = {
           format: manifest.source.format,
           width: manifest.source.displayWidth,

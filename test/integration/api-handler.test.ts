@@ -483,6 +483,56 @@ describe('index.api', () => {
     expect(parse(field.body).error.field).toMatch(/^x{100,}…$/);
   });
 
+  it('never answers a processed image without its outputs as if it had none: read again when its manifest is gone, else said why', async () => {
+    // The item said processed and the manifest read after it missed (a removal, or a newer version,
+    // deleting or replacing the outputs between the two reads): the answer was `processed` with no
+    // outputs and nothing to say why, which the page showed as "0 variants".
+    const key = 'uploads/alice/race/photo.jpg';
+    const processed = {
+      status: 'processed',
+      etag: 'e1',
+      size: 10,
+      format: 'jpeg',
+      width: 4,
+      height: 3,
+      manifestKey: `manifests/${key}.json`,
+      outputs: 9,
+      configHash: 'h',
+    } as const;
+    let reads = 0;
+    const { handler, status } = await setup({
+      status: (real) => ({
+        ...real,
+        begin: real.begin.bind(real),
+        finish: real.finish.bind(real),
+        list: real.list.bind(real),
+        get: async (bucket, key) => {
+          const item = await real.get(bucket, key);
+          // The removal's event is taken just after the first read, before the manifest is read.
+          if (++reads === 1) await real.begin({ bucket: SOURCE, key, sequencer: '02' });
+          return item;
+        },
+      }),
+    });
+    await s3.client.send(new PutObjectCommand({ Bucket: SOURCE, Key: key, Body: 'x' }));
+    await status.begin({ bucket: SOURCE, key, sequencer: '01' });
+    await status.finish({ bucket: SOURCE, key, sequencer: '01' }, processed);
+    const raced = parse((await handler(event('GET /images/{key+}', { key }))).body);
+    expect(raced).toMatchObject({ key, status: 'processing' });
+    expect(raced.outputs).toBeUndefined();
+
+    // Still processed once read again (the manifest deleted, or not yet back): no outputs, not an
+    // empty list, and a message saying why.
+    const still = 'uploads/alice/still/photo.jpg';
+    await s3.client.send(new PutObjectCommand({ Bucket: SOURCE, Key: still, Body: 'x' }));
+    await status.begin({ bucket: SOURCE, key: still, sequencer: '01' });
+    await status.finish({ bucket: SOURCE, key: still, sequencer: '01' }, processed);
+    const answer = parse((await handler(event('GET /images/{key+}', { key: still }))).body);
+    expect(answer).toMatchObject({ key: still, status: 'processed', outputCount: 9 });
+    expect(answer.outputs).toBeUndefined();
+    expect(answer.message).toMatch(/outputs cannot be listed now/);
+  });
+
   it('lets a deployment without auth act as the owner "anonymous" when allowed', async () => {
     const { handler } = await setup({ env: { IMGPIPE_API_ANONYMOUS: 'true' } });
     const own = await handler(

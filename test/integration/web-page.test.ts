@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEV_BUCKETS } from '../../src/cli/dev.ts';
@@ -791,6 +791,43 @@ describe.runIf(present)('the web page', () => {
     await signIn(page, 'sofia');
     expect(await page.locator('li.upload').count()).toBe(0);
     expect(errors).toEqual([]);
+    await page.close();
+  }, 300_000);
+
+  it('never shows a processed file as having 0 variants while its outputs cannot be listed, and shows them once they can', async () => {
+    // The status said processed and its manifest was missing (the outputs being replaced or
+    // removed): the card said "…: 0 variants", final, and stopped looking.
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    const s3 = createS3Client({ endpoint: dev.s3, forcePathStyle: true, credentials: LOCAL_CREDENTIALS });
+    await signIn(page, 'ravi');
+    await page.locator('#files').setInputFiles({
+      name: 'unlisted.jpg',
+      mimeType: 'image/jpeg',
+      buffer: readFileSync(fixturePath('edge/formats/1x1.jpg')),
+    });
+    await expectProcessed(page, ['unlisted.jpg']);
+    const key = await page.evaluate(
+      () => (JSON.parse(sessionStorage.getItem('imgpipe.uploads') ?? '[]') as { key: string }[])[0]!.key,
+    );
+    const manifest = { Bucket: DEV_BUCKETS.output, Key: `manifests/${key}.json` };
+    const kept = await (await s3.send(new GetObjectCommand(manifest))).Body!.transformToString();
+    await s3.send(new DeleteObjectCommand(manifest));
+
+    await page.reload();
+    const card = page.locator('li.upload[data-file="unlisted.jpg"]');
+    await poll(() => card.locator('.state').textContent()).toBe(
+      'Processed; its variants cannot be listed yet, checking again…',
+    );
+    expect(await card.getAttribute('data-status')).toBeNull();
+    expect(await card.textContent()).not.toContain('0 variants');
+
+    await s3.send(new PutObjectCommand({ ...manifest, Body: kept, ContentType: 'application/json' }));
+    await expectProcessed(page, ['unlisted.jpg']);
+    expect(await card.locator('.variants img').count()).toBeGreaterThan(0);
+    expect(errors).toEqual([]);
+    s3.destroy();
     await page.close();
   }, 300_000);
 
