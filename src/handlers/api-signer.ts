@@ -10,7 +10,8 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
  * itself: the exact key, the Content-Type, and the size (`content-length-range`), which a presigned
  * PUT cannot bound. A URL signed with the function's role credentials stops working when they
  * expire, even before its own expiry: a download's, and an upload's policy, is cut to their expiration
- * where the SDK knows it.
+ * where the SDK knows it, and to an hour for session credentials whose expiration it does not
+ * (Lambda's: UNKNOWN_SESSION_MAX_SECONDS).
  */
 export interface UploadRequest {
   readonly bucket: string;
@@ -53,6 +54,16 @@ export interface PresignedDownload {
   /** Seconds from its signing that the URL works (its X-Amz-Expires). */
   readonly expiresSeconds: number;
 }
+
+/**
+ * The longest a request signed with session credentials of unknown expiration is made valid for:
+ * one hour, STS's default session and an IAM role's default maximum session duration. Lambda's
+ * role credentials come with no expiration the function can read, and AWS says they need not follow
+ * the role's session settings, so a 12-hour URL (download_expires_seconds allows 43,200) stopped
+ * working whenever they happened to end, ExpiredToken, hours before its X-Amz-Expires. Not a
+ * guarantee either: a client renews an expired URL from the status (the web page does).
+ */
+export const UNKNOWN_SESSION_MAX_SECONDS = 3600;
 
 export class S3UrlSigner implements UrlSigner {
   readonly #client: S3Client;
@@ -100,14 +111,19 @@ export class S3UrlSigner implements UrlSigner {
    * sign it expire first. They are the client's provider's, memoized (the SDK refreshes them only
    * within 5 minutes of their expiration): session credentials whose expiration the SDK knows
    * (container credentials, SnapStart, AWS_CREDENTIAL_EXPIRATION) may end before the request would,
-   * so it is cut to their end, less a second for the signing's own clock.
+   * so it is cut to their end, less a second for the signing's own clock. Session credentials whose
+   * expiration it does not know (Lambda's own, from AWS_SESSION_TOKEN in the environment: the SDK's
+   * fromEnv gives no expiration without AWS_CREDENTIAL_EXPIRATION, which Lambda does not set) cut it
+   * to UNKNOWN_SESSION_MAX_SECONDS. Long-term keys (an IAM user's, no session) are not cut.
    */
   async #lifetime(expiresSeconds: number): Promise<number> {
-    const { expiration } = await this.#client.config.credentials();
+    const { expiration, sessionToken } = await this.#client.config.credentials();
     const left =
-      expiration === undefined
-        ? Number.POSITIVE_INFINITY
-        : Math.floor((expiration.getTime() - Date.now()) / 1000) - 1;
+      expiration !== undefined
+        ? Math.floor((expiration.getTime() - Date.now()) / 1000) - 1
+        : sessionToken
+          ? UNKNOWN_SESSION_MAX_SECONDS
+          : Number.POSITIVE_INFINITY;
     return Math.max(1, Math.min(expiresSeconds, left));
   }
 }

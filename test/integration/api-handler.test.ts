@@ -109,6 +109,12 @@ function event(
 
 const parse = (body: string | undefined) => JSON.parse(body ?? '{}');
 
+/** The credentials Lambda puts in a function's environment (s3rver takes any). */
+const LAMBDA_ENV = {
+  AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+  AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+};
+
 describe('index.api', () => {
   it('refuses to delete an image while it is being processed (409), and deletes it once finished', async () => {
     const { handler, status } = await setup();
@@ -181,6 +187,79 @@ describe('index.api', () => {
     form.append('file', new Blob([new Uint8Array([1, 2, 3])]), 'a.jpg');
     expect((await fetch(upload.url, { method: 'POST', body: form })).status).toBe(204);
     expect((await new S3Storage(s3.client, SOURCE).head(key))?.size).toBe(3);
+  });
+
+  it("cuts presigned URLs to an hour when signed with Lambda's session credentials, whose expiration the SDK does not know", async () => {
+    // Lambda puts its role's credentials in the environment (AWS_SESSION_TOKEN, no
+    // AWS_CREDENTIAL_EXPIRATION): the SDK's default chain (fromEnv) gives them no expiration, so a
+    // download_expires_seconds of 43,200 made 12-hour URLs that stopped working (ExpiredToken)
+    // whenever the session ended. Long-term keys (an IAM user's, no session) keep the setting.
+    const key = 'uploads/alice/lambda/photo.jpg';
+    const manifest = {
+      source: { format: 'jpeg', displayWidth: 4, displayHeight: 3, size: 10 },
+      outputs: [
+        {
+          variant: 'small',
+          format: 'jpeg',
+          key: `small/${key}.jpg`,
+          contentType: 'image/jpeg',
+          width: 4,
+          height: 3,
+          bytes: 5,
+        },
+      ],
+    };
+    await s3.client.send(
+      new PutObjectCommand({ Bucket: OUTPUT, Key: `manifests/${key}.json`, Body: JSON.stringify(manifest) }),
+    );
+    const saved = { ...process.env };
+    const expiresOf = async (session: string | undefined) => {
+      Object.assign(process.env, LAMBDA_ENV);
+      if (session) process.env.AWS_SESSION_TOKEN = session;
+      else delete process.env.AWS_SESSION_TOKEN;
+      delete process.env.AWS_CREDENTIAL_EXPIRATION;
+      try {
+        // No credentials given: the SDK's default chain, as in the function.
+        const client = createS3Client({ endpoint: s3.endpoint, forcePathStyle: true, region: 'us-east-1' });
+        const { handler, status } = await setup({
+          client,
+          env: { IMGPIPE_DOWNLOAD_EXPIRES_SECONDS: '43200', IMGPIPE_UPLOAD_EXPIRES_SECONDS: '3600' },
+        });
+        const ref = { bucket: SOURCE, key, sequencer: '01' };
+        await status.begin(ref);
+        await status.finish(ref, {
+          status: 'processed',
+          etag: 'e',
+          size: 10,
+          format: 'jpeg',
+          width: 4,
+          height: 3,
+          manifestKey: `manifests/${key}.json`,
+          outputs: 1,
+          configHash: 'h',
+        });
+        const got = parse((await handler(event('GET /images/{key+}', { key }))).body);
+        const posted = parse(
+          (
+            await handler({
+              ...event('POST /uploads'),
+              headers: { host: 'api.example.com', 'content-type': 'application/json' },
+              body: JSON.stringify({ filename: 'a.jpg', contentType: 'image/jpeg', size: 3 }),
+            } as ApiEvent)
+          ).body,
+        );
+        const policy = JSON.parse(Buffer.from(posted.upload.fields.Policy, 'base64').toString('utf8'));
+        return {
+          download: new URL(got.outputs[0].url).searchParams.get('X-Amz-Expires'),
+          upload: Math.round((Date.parse(policy.expiration) - Date.now()) / 60_000),
+        };
+      } finally {
+        for (const name of Object.keys(process.env)) if (!(name in saved)) delete process.env[name];
+        Object.assign(process.env, saved);
+      }
+    };
+    expect(await expiresOf('session-token')).toEqual({ download: '3600', upload: 60 });
+    expect(await expiresOf(undefined)).toEqual({ download: '43200', upload: 60 });
   });
 
   it("says that a deleted upload's outputs stay published when the deployment keeps them (IMGPIPE_DELETE_OUTPUTS=false)", async () => {

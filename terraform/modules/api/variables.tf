@@ -213,7 +213,7 @@ variable "upload_expires_seconds" {
 }
 
 variable "download_expires_seconds" {
-  description = "How long a presigned GET of an output stays valid, 60-43200 seconds (without cdn_url), cut to the expiration of the credentials that sign it where the SDK knows it (S3 refuses the URL once they expire)."
+  description = "How long a presigned GET of an output stays valid, 60-43200 seconds (without cdn_url), cut to the expiration of the credentials that sign it where the SDK knows it, else to 3600 for session credentials such as Lambda's, whose expiration it cannot read (S3 refuses the URL once they expire)."
   type        = number
   default     = 900
   nullable    = false
