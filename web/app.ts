@@ -18,7 +18,8 @@
  * of its refusal, never its message, which is for people). A
  * file the API says is gone (its own 404, `not-found`: deleted in another tab or through the API) is
  * shown as deleted, with the API's message, and no longer followed. A processed file whose outputs
- * the API cannot list now (no `outputs`: they are being replaced or removed) is still followed. A
+ * the API cannot list now (no `outputs`: they are being replaced or removed) is still followed. One
+ * not final once the polling's 10 minutes are over says where it stands, with Check again. A
  * failed file is shown as failed and still followed while the polling lasts: failures are retried
  * (Lambda retries the S3 event), except in the workflow mode (config.json's `failedIsFinal`), where
  * the state machine has retried before recording the failure, which is then final. Signing out
@@ -770,6 +771,20 @@ async function follow(card: UploadCard, statusUrl: string, fileBytes: number): P
     if (over) {
       // A failure that outlasted its retries stays on the card as it is.
       if (failed) return;
+      // A status read, not final yet (a slow run, a backlog): said as it stands, not "Status
+      // unavailable", with a button that follows it again (there was none: only a reload did).
+      if (status) {
+        const unlisted = status.status === 'processed';
+        card.slow(
+          unlisted
+            ? 'Processed; its variants still cannot be listed after 10 minutes.'
+            : status.status === 'processing'
+              ? 'Still processing after 10 minutes.'
+              : 'Uploaded; still waiting for the variants after 10 minutes.',
+          () => void follow(card, statusUrl, fileBytes),
+        );
+        return;
+      }
       card.unavailable('No result after 10 minutes; look again later.', false);
       return;
     }
@@ -1013,6 +1028,27 @@ class UploadCard {
     box.prepend(this.#fileName());
     box.querySelector('.detail')!.textContent = text;
     this.#body.replaceChildren(box, this.#deleteButton());
+  }
+
+  /**
+   * Followed for the polling's time without a final status: `text` says where it stands, and Check
+   * again follows it once more (`resume`), the focus on the card's title as the button goes.
+   */
+  slow(text: string, resume: () => void): void {
+    this.#bar.hidden = true;
+    delete this.#item.dataset.unavailable;
+    this.state(text);
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.textContent = 'Check again';
+    button.setAttribute('aria-label', `Check ${this.#item.dataset.file} again`);
+    button.addEventListener('click', () => {
+      const focused = document.activeElement === button;
+      this.#body.replaceChildren();
+      if (focused) this.#title.focus();
+      resume();
+    });
+    this.#body.replaceChildren(button);
   }
 
   progress(fraction: number): void {

@@ -831,6 +831,47 @@ describe.runIf(present)('the web page', () => {
     await page.close();
   }, 300_000);
 
+  it('says a file still processing after the polling ends is still processing, not that its status is unavailable, and can check again', async () => {
+    // After 10 minutes of "Processing…" the card said "Uploaded" and "Status unavailable. No result
+    // after 10 minutes; look again later.": the status had been read all along, and nothing on the
+    // page could look again (only a reload did).
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    // The page's clock, moved on past the polling's 10 minutes by the test (time flows otherwise).
+    await page.clock.install();
+    let hold = true;
+    await page.route(/\/images\/.*\/slow\.jpg$/, async (route) => {
+      if (route.request().method() !== 'GET' || !hold) return route.continue();
+      const real = await route.fetch();
+      const body = (await real.json()) as Record<string, unknown>;
+      return route.fulfill({ response: real, json: { ...body, status: 'processing' } });
+    });
+    await signIn(page, 'mei');
+    await page.locator('#files').setInputFiles({
+      name: 'slow.jpg',
+      mimeType: 'image/jpeg',
+      buffer: readFileSync(fixturePath('edge/formats/1x1.jpg')),
+    });
+    const card = page.locator('li.upload[data-file="slow.jpg"]');
+    await poll(() => card.locator('.state').textContent()).toBe('Processing…');
+    await page.clock.fastForward('10:30');
+    const again = page.getByRole('button', { name: 'Check slow.jpg again' });
+    await poll(async () => {
+      if ((await again.count()) === 0) await page.clock.fastForward(5_000);
+      return card.locator('.state').textContent();
+    }).toBe('Still processing after 10 minutes.');
+    expect(await card.textContent()).not.toContain('unavailable');
+
+    hold = false;
+    await again.focus();
+    await page.keyboard.press('Enter');
+    await expectProcessed(page, ['slow.jpg']);
+    expect(await card.locator('.variants img').count()).toBeGreaterThan(0);
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 300_000);
+
   it("signs out of the issuer too when it has a logout endpoint (Cognito's), and comes back to the page", async () => {
     const page = await browser.newPage();
     const errors: string[] = [];
