@@ -19,7 +19,8 @@
  * file the API says is gone (its own 404, `not-found`: deleted in another tab or through the API) is
  * shown as deleted, with the API's message, and no longer followed. A processed file whose outputs
  * the API cannot list now (no `outputs`: they are being replaced or removed) is still followed. One
- * not final once the polling's 10 minutes are over says where it stands, with Check again. A
+ * not final once the polling's 10 minutes are over says where it stands (or that its status is
+ * unavailable), with Check again. A
  * failed file is shown as failed and still followed while the polling lasts: failures are retried
  * (Lambda retries the S3 event), except in the workflow mode (config.json's `failedIsFinal`), where
  * the state machine has retried before recording the failure, which is then final. Signing out
@@ -785,7 +786,7 @@ async function follow(card: UploadCard, statusUrl: string, fileBytes: number): P
         );
         return;
       }
-      card.unavailable('No result after 10 minutes; look again later.', false);
+      card.unavailable('No result after 10 minutes.', false, () => void follow(card, statusUrl, fileBytes));
       return;
     }
     due = Date.now() + next;
@@ -1007,7 +1008,7 @@ class UploadCard {
   }
 
   /** Uploaded, but its status cannot be read now: say so, offer Delete, and (when) that it retries. */
-  unavailable(message: string, retrying: boolean): void {
+  unavailable(message: string, retrying: boolean, resume?: () => void): void {
     this.#bar.hidden = true;
     this.state('Uploaded');
     delete this.#item.dataset.status;
@@ -1018,6 +1019,7 @@ class UploadCard {
       // every failed poll.
       const detail = this.#body.querySelector('.detail')!;
       if (detail.textContent !== text) detail.textContent = text;
+      if (resume) this.#body.append(this.#checkAgainButton(resume));
       return;
     }
     this.#item.dataset.unavailable = '';
@@ -1028,6 +1030,7 @@ class UploadCard {
     box.prepend(this.#fileName());
     box.querySelector('.detail')!.textContent = text;
     this.#body.replaceChildren(box, this.#deleteButton());
+    if (resume) this.#body.append(this.#checkAgainButton(resume));
   }
 
   /**
@@ -1038,17 +1041,23 @@ class UploadCard {
     this.#bar.hidden = true;
     delete this.#item.dataset.unavailable;
     this.state(text);
+    this.#body.replaceChildren(this.#checkAgainButton(resume));
+  }
+
+  /** Check again: follows the file once more (`resume`), the focus on the card's title as it goes. */
+  #checkAgainButton(resume: () => void): HTMLButtonElement {
     const button = document.createElement('button');
     button.type = 'button';
     button.textContent = 'Check again';
     button.setAttribute('aria-label', `Check ${this.#item.dataset.file} again`);
     button.addEventListener('click', () => {
       const focused = document.activeElement === button;
+      delete this.#item.dataset.unavailable;
       this.#body.replaceChildren();
       if (focused) this.#title.focus();
       resume();
     });
-    this.#body.replaceChildren(button);
+    return button;
   }
 
   progress(fraction: number): void {

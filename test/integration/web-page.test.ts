@@ -872,6 +872,48 @@ describe.runIf(present)('the web page', () => {
     await page.close();
   }, 300_000);
 
+  it('offers Check again for a file whose status could not be read for the whole polling, which then shows it', async () => {
+    // It said "Status unavailable. No result after 10 minutes; look again later." with no way to
+    // look again but a reload.
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    await page.clock.install();
+    let hold = true;
+    await page.route(/\/images\/.*\/dark\.jpg$/, (route) => {
+      if (route.request().method() !== 'GET' || !hold) return route.continue();
+      return route.fulfill({
+        status: 503,
+        contentType: 'application/json',
+        json: {
+          error: { code: 'unavailable', message: 'A dependency did not answer; try again in a moment' },
+        },
+      });
+    });
+    await signIn(page, 'lars');
+    await page.locator('#files').setInputFiles({
+      name: 'dark.jpg',
+      mimeType: 'image/jpeg',
+      buffer: readFileSync(fixturePath('edge/formats/1x1.jpg')),
+    });
+    const card = page.locator('li.upload[data-file="dark.jpg"]');
+    await poll(() => card.locator('.reason').count()).toBe(1);
+    await page.clock.fastForward('10:30');
+    const again = page.getByRole('button', { name: 'Check dark.jpg again' });
+    await poll(async () => {
+      if ((await again.count()) === 0) await page.clock.fastForward(15_000);
+      return again.count();
+    }).toBe(1);
+    expect(await card.locator('.reason').textContent()).toContain('No result after 10 minutes.');
+
+    hold = false;
+    await again.click();
+    await expectProcessed(page, ['dark.jpg']);
+    expect(await card.locator('.variants img').count()).toBeGreaterThan(0);
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 300_000);
+
   it("signs out of the issuer too when it has a logout endpoint (Cognito's), and comes back to the page", async () => {
     const page = await browser.newPage();
     const errors: string[] = [];
