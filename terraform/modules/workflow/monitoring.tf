@@ -75,6 +75,28 @@ resource "aws_cloudwatch_metric_alarm" "dead_letter_queue" {
   tags                = var.tags
 }
 
+# An upload the rule could not deliver and could not put in that queue either (the queue's policy,
+# the queue deleted or full): lost, and seen by neither alarm above. Find its key in CloudTrail or
+# the source bucket and start it again (upload it again, or `imgpipe reprocess` its prefix).
+resource "aws_cloudwatch_metric_alarm" "dead_letter_failed" {
+  count = var.upload_workflow_enabled ? 1 : 0
+
+  alarm_name          = "${var.name}-upload-dead-letter-failed"
+  alarm_description   = "The ${aws_cloudwatch_event_rule.this[0].name} rule could not put upload events it failed to deliver in ${aws_sqs_queue.this[0].name} (its policy or the queue itself): those uploads are not processed. Find their keys in CloudTrail or the source bucket and start them again."
+  namespace           = "AWS/Events"
+  metric_name         = "InvocationsFailedToBeSentToDlq"
+  dimensions          = { RuleName = aws_cloudwatch_event_rule.this[0].name }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
 # A failing update leaves the scanners on an ageing database: the alarm fires when a window of two
 # scheduled runs (two rate() intervals; two days for a cron() schedule, at most CloudWatch's seven)
 # holds invocations and not one succeeded. Successes are invocations less errors, so a run whose

@@ -39,11 +39,12 @@ output "upload_dead_letter_queue_url" {
 }
 
 output "cloudwatch_metric_alarm_names" {
-  description = "Names of the module's alarms: failed and timed-out executions per state machine, the rule's failed invocations and its dead-letter queue, the database update's errors and the scanned signatures' age (those created)."
+  description = "Names of the module's alarms: failed and timed-out executions per state machine, the rule's failed invocations, its dead-letter queue and the events that queue refused, the database update's errors and the scanned signatures' age (those created)."
   value = concat(
     [for alarm in aws_cloudwatch_metric_alarm.state_machine : alarm.alarm_name],
     aws_cloudwatch_metric_alarm.rule_failed_invocations[*].alarm_name,
     aws_cloudwatch_metric_alarm.dead_letter_queue[*].alarm_name,
+    aws_cloudwatch_metric_alarm.dead_letter_failed[*].alarm_name,
     aws_cloudwatch_metric_alarm.database_update[*].alarm_name,
     aws_cloudwatch_metric_alarm.signature_age[*].alarm_name,
   )

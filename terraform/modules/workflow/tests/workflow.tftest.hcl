@@ -109,8 +109,23 @@ run "creates_the_per_upload_workflow_with_every_check" {
   }
 
   assert {
-    condition     = toset(output.cloudwatch_metric_alarm_names) == toset(["imgpipe-test-upload-failed", "imgpipe-test-upload-timed-out", "imgpipe-test-reprocess-failed", "imgpipe-test-reprocess-timed-out", "imgpipe-test-upload-rule-failed", "imgpipe-test-upload-dlq", "imgpipe-test-update-database-errors", "imgpipe-test-signature-age"])
-    error_message = "Failed and timed-out executions, the rule's failures, its dead-letter queue, the database update and the signatures' age should each have an alarm."
+    condition     = toset(output.cloudwatch_metric_alarm_names) == toset(["imgpipe-test-upload-failed", "imgpipe-test-upload-timed-out", "imgpipe-test-reprocess-failed", "imgpipe-test-reprocess-timed-out", "imgpipe-test-upload-rule-failed", "imgpipe-test-upload-dlq", "imgpipe-test-upload-dead-letter-failed", "imgpipe-test-update-database-errors", "imgpipe-test-signature-age"])
+    error_message = "Failed and timed-out executions, the rule's failures, its dead-letter queue and the events that queue refused, the database update and the signatures' age should each have an alarm."
+  }
+
+  # An upload event the rule could not deliver and could not put in its dead-letter queue either
+  # (the queue's policy, a deleted queue) is lost: EventBridge counts it in
+  # InvocationsFailedToBeSentToDlq, which neither FailedInvocations nor the queue's depth sees.
+  assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.dead_letter_failed[0].namespace == "AWS/Events"
+      && aws_cloudwatch_metric_alarm.dead_letter_failed[0].metric_name == "InvocationsFailedToBeSentToDlq"
+      && aws_cloudwatch_metric_alarm.dead_letter_failed[0].dimensions == tomap({ RuleName = aws_cloudwatch_event_rule.this[0].name })
+      && aws_cloudwatch_metric_alarm.dead_letter_failed[0].threshold == 0
+      && aws_cloudwatch_metric_alarm.dead_letter_failed[0].comparison_operator == "GreaterThanThreshold"
+      && aws_cloudwatch_metric_alarm.dead_letter_failed[0].alarm_actions == toset(["arn:aws:sns:eu-west-1:123456789012:imgpipe-test-alarms"])
+    )
+    error_message = "Upload events the rule could not put in its dead-letter queue (InvocationsFailedToBeSentToDlq of the upload rule) should notify the alarm topic."
   }
 
   assert {
