@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { TRANSFORM_SETTINGS } from '../../src/config/settings.ts';
 import { DEFAULT_QUARANTINE_PREFIX } from '../../src/core/layout.ts';
 import { TRANSFORM_PARAMS } from '../../src/handlers/transform-request.ts';
-import { type Body, blocks, DOLLAR, loadTerraform, statements, TERRAFORM_DIR } from './hcl.ts';
+import { type Body, blocks, DOLLAR, documentOf, loadTerraform, statements, TERRAFORM_DIR } from './hcl.ts';
 
 /**
  * terraform/modules/transform held to the code: every setting of TRANSFORM_SETTINGS that names a
@@ -147,6 +147,45 @@ describe('modules/transform and TRANSFORM_SETTINGS', () => {
     });
     expect(alarms.throttles!.dimensions).toEqual({ FunctionName: 'aws_lambda_function.this.function_name' });
     expect(module.variable.alarm_throttles_threshold).toBeDefined();
+  });
+
+  it('lets only its own CloudFront alarms publish to the us-east-1 topic it creates, as the alarm topic does', async () => {
+    // Without a policy of its own the topic had SNS's default one: any principal acting for the
+    // account (every service principal on its behalf too) could publish and subscribe, where
+    // modules/imgpipe's alarm topic lets CloudWatch publish for the deployment's alarms alone.
+    const module = (await loadTerraform()).get('modules/transform')!;
+    const topicPolicy = module.resource.aws_sns_topic_policy?.this;
+    expect(topicPolicy, 'aws_sns_topic_policy.this').toBeDefined();
+    expect(topicPolicy!.count).toBe(module.resource.aws_sns_topic!.this!.count);
+    expect(String(topicPolicy!.provider)).toContain('aws.us_east_1');
+    expect(topicPolicy!.arn).toBe('aws_sns_topic.this[0].arn');
+    const policy = statements(documentOf(module, topicPolicy!.policy));
+    const cloudwatch = policy.filter((s) =>
+      (s.principals ?? []).some((p: Body) =>
+        (p.identifiers as string[]).includes('cloudwatch.amazonaws.com'),
+      ),
+    );
+    expect(cloudwatch).toHaveLength(1);
+    expect(cloudwatch[0]!.actions).toEqual(['sns:Publish']);
+    expect(cloudwatch[0]!.condition).toEqual([
+      {
+        test: 'ArnLike',
+        variable: 'aws:SourceArn',
+        values: [
+          `arn:${DOLLAR}{local.partition}:cloudwatch:us-east-1:${DOLLAR}{local.account_id}:alarm:${DOLLAR}{var.name}-transform-cloudfront-*`,
+        ],
+      },
+    ]);
+    // The alarms it names are the CloudFront ones, in us-east-1.
+    const alarms = module.resource.aws_cloudwatch_metric_alarm!.cloudfront!;
+    expect(alarms.alarm_name).toBe(`${DOLLAR}{var.name}-transform-${DOLLAR}{each.key}`);
+    expect(
+      Object.keys(module.locals.cloudfront_alarms as Body).every((key) => key.startsWith('cloudfront-')),
+    ).toBe(true);
+    // No one else but the account, through its own IAM policies.
+    for (const statement of policy)
+      for (const principal of statement.principals as Body[])
+        expect(principal.identifiers, statement.sid).not.toContain('*');
   });
 
   it('sends the function no viewer header besides the cache key’s, not If-None-Match', async () => {

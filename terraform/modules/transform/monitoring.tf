@@ -106,6 +106,58 @@ resource "aws_sns_topic" "this" {
   tags              = var.tags
 }
 
+# As the deployment's alarm topic (modules/imgpipe): the account manages it, and CloudWatch publishes
+# for this module's CloudFront alarms alone, not SNS's default policy that lets every principal
+# acting for the account publish and subscribe.
+data "aws_iam_policy_document" "cloudfront_topic" {
+  count = local.create_cloudfront_topic ? 1 : 0
+
+  statement {
+    sid = "AccountManagesTheTopic"
+    actions = [
+      "sns:AddPermission",
+      "sns:DeleteTopic",
+      "sns:GetTopicAttributes",
+      "sns:ListSubscriptionsByTopic",
+      "sns:Publish",
+      "sns:RemovePermission",
+      "sns:SetTopicAttributes",
+      "sns:Subscribe",
+    ]
+    resources = [aws_sns_topic.this[0].arn]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
+    }
+  }
+
+  statement {
+    sid       = "CloudWatchAlarmsPublish"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.this[0].arn]
+
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${local.partition}:cloudwatch:us-east-1:${local.account_id}:alarm:${var.name}-transform-cloudfront-*"]
+    }
+  }
+}
+
+resource "aws_sns_topic_policy" "this" {
+  count    = local.create_cloudfront_topic ? 1 : 0
+  provider = aws.us_east_1
+
+  arn    = aws_sns_topic.this[0].arn
+  policy = data.aws_iam_policy_document.cloudfront_topic[0].json
+}
+
 resource "aws_sns_topic_subscription" "this" {
   count    = local.create_cloudfront_topic && var.alarm_email != null ? 1 : 0
   provider = aws.us_east_1

@@ -262,6 +262,7 @@ run "alarms_on_cloudfront_origin_latency_and_5xx_rate_in_us_east_1" {
       && aws_cloudwatch_metric_alarm.cloudfront["cloudfront-origin-latency"].ok_actions == toset([aws_sns_topic.this[0].arn])
       && aws_sns_topic.this[0].kms_master_key_id == module.kms[0].key_arn
       && aws_sns_topic_subscription.this[0].endpoint == "ops@example.com"
+      && aws_sns_topic_policy.this[0].arn == aws_sns_topic.this[0].arn
     )
     error_message = "The CloudFront alarms should notify an encrypted topic of their own region, with the alarm address subscribed."
   }
@@ -273,7 +274,7 @@ run "takes_a_us_east_1_topic_for_the_cloudfront_alarms" {
   }
 
   assert {
-    condition     = length(aws_sns_topic.this) == 0 && aws_cloudwatch_metric_alarm.cloudfront["cloudfront-5xx-rate"].alarm_actions == toset(["arn:aws:sns:us-east-1:123456789012:ops"])
+    condition     = length(aws_sns_topic.this) == 0 && length(aws_sns_topic_policy.this) == 0 && aws_cloudwatch_metric_alarm.cloudfront["cloudfront-5xx-rate"].alarm_actions == toset(["arn:aws:sns:us-east-1:123456789012:ops"])
     error_message = "A given topic should be used instead of creating one."
   }
 }
