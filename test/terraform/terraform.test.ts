@@ -410,6 +410,8 @@ describe('IAM', () => {
       aws_lambda_function_url: ['lambda:CreateFunctionUrlConfig', 'lambda:DeleteFunctionUrlConfig'],
       aws_lambda_permission: ['lambda:AddPermission', 'lambda:RemovePermission'],
       aws_sns_topic: ['sns:CreateTopic', 'sns:DeleteTopic'],
+      // A topic policy is set and, on removal, set back to SNS's default: SetTopicAttributes both ways.
+      aws_sns_topic_policy: ['sns:SetTopicAttributes', 'sns:GetTopicAttributes'],
       aws_sns_topic_subscription: ['sns:Subscribe', 'sns:Unsubscribe'],
       aws_ssm_parameter: ['ssm:PutParameter', 'ssm:GetParameter', 'ssm:DeleteParameter'],
     };
