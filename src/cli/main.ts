@@ -321,7 +321,8 @@ export const REPROCESS_COMMAND: CommandSpec = {
     {
       name: 'batch-size',
       value: '<n>',
-      description: 'Objects per batch, one function invocation each (1-100; default 10).',
+      description:
+        'Objects per batch, one function invocation each (1-100; default 10). In the workflow mode each object is a batch of its own (one run of the per-upload workflow): anything but 1 fails at its Plan step, exit 2.',
     },
     {
       name: 'state-machine',
@@ -351,7 +352,7 @@ export const REPROCESS_COMMAND: CommandSpec = {
   notes: [
     'Exit status: 0 when the run succeeded and no object failed; 1 when the run failed or any object failed',
     '(the failed keys are listed); 2 for a usage error (a bad s3:// URL, an unknown state machine, a --concurrency',
-    "over the deployment's cap, which its run's Plan step refuses); 130 when",
+    "over the deployment's cap or a --batch-size other than 1 in the workflow mode, which its run's Plan step refuses); 130 when",
     'interrupted (143 for SIGTERM; the run goes on).',
   ].join('\n'),
 };

@@ -258,12 +258,12 @@ function report(
         ? failureText(execution.error ?? 'Error', execution.cause)
         : undefined;
     if (failure !== undefined) out(`  error     ${printable(failure)}`);
-    // Plan refused --concurrency over the deployment's cap (reprocess_max_concurrency), which no
-    // API tells before the run: a usage error naming the value and the cap, as for 1-10000.
-    const cap = failure === undefined ? undefined : concurrencyCap(failure);
-    if (cap !== undefined && options.concurrency !== undefined && options.concurrency > cap) {
+    // Plan refused a flag for a limit of the deployment that no API tells before the run: a usage
+    // error naming the flag, its value and the limit, as for a value out of the help's range.
+    const refusal = failure === undefined ? undefined : planRefusal(failure, options);
+    if (refusal !== undefined) {
       err(
-        `${COMMAND}: --concurrency ${options.concurrency} is over this deployment's cap of ${cap} (Terraform's reprocess_max_concurrency): its Plan step refused the run, nothing was reprocessed; give --concurrency ${cap} or less`,
+        `${COMMAND}: ${refusal.problem}: its Plan step refused the run, nothing was reprocessed; ${refusal.advice}`,
       );
       return 2;
     }
@@ -335,6 +335,35 @@ function report(
         : 'Run it again to retry what failed (objects already done are skipped).',
     );
   return execution.status === 'SUCCEEDED' && !failed ? 0 : 1;
+}
+
+/**
+ * The flag the Plan step refused for a limit of the deployment (parseReprocessRequest's error): the
+ * problem, naming the flag, its value and the limit, and what to give instead; undefined for any
+ * other failure (the run's own error then stands). Two such limits, neither told by any API before
+ * a run: --concurrency over the cap (reprocess_max_concurrency), and a --batch-size other than 1 in
+ * the workflow mode, where each object is a batch of its own.
+ */
+export function planRefusal(
+  failure: string,
+  options: Pick<ReprocessCommandOptions, 'concurrency' | 'batchSize'>,
+): { readonly problem: string; readonly advice: string } | undefined {
+  const cap = concurrencyCap(failure);
+  if (cap !== undefined && options.concurrency !== undefined && options.concurrency > cap)
+    return {
+      problem: `--concurrency ${options.concurrency} is over this deployment's cap of ${cap} (Terraform's reprocess_max_concurrency)`,
+      advice: `give --concurrency ${cap} or less`,
+    };
+  if (
+    options.batchSize !== undefined &&
+    options.batchSize !== 1 &&
+    /Expected 1 \(in the workflow mode [^)]*\) for event\.batchSize /.test(failure)
+  )
+    return {
+      problem: `--batch-size ${options.batchSize} is not for this deployment's workflow mode (Terraform's mode = "workflow"), where each object is a batch of its own, one run of the per-upload workflow`,
+      advice: 'give --batch-size 1, or leave it out',
+    };
+  return undefined;
 }
 
 /**

@@ -648,3 +648,25 @@ describe("imgpipe reprocess --concurrency over the deployment's cap", () => {
     }
   }, 120_000);
 });
+
+describe('imgpipe reprocess --batch-size in the workflow mode', () => {
+  it('is a usage error naming the value and the mode, from the run its Plan step refused', async () => {
+    // Terraform's mode = "workflow": each object is a batch of its own (one run of the per-upload
+    // workflow), and Plan refuses any other batch size. No API tells the mode before the run. The run
+    // failed with exit 1 and only the request's field (event.batchSize) in its error line.
+    const dev = await startDev(['--workflow', '--no-scan', '--dir', join(work, 'dev-batch')]);
+    try {
+      const over = await reprocess(['s3://imgpipe-source/', '--batch-size', '10'], dev);
+      expect(over.code).toBe(2);
+      expect(over.stderr.trim().split('\n').at(-1)).toBe(
+        'imgpipe reprocess: --batch-size 10 is not for this deployment\'s workflow mode (Terraform\'s mode = "workflow"), where each object is a batch of its own, one run of the per-upload workflow: its Plan step refused the run, nothing was reprocessed; give --batch-size 1, or leave it out',
+      );
+      // A batch of one: the run goes on (an empty bucket, nothing reprocessed).
+      const one = await reprocess(['s3://imgpipe-source/', '--batch-size', '1'], dev);
+      expect(one.code).toBe(0);
+      expect(one.stdout).toContain('SUCCEEDED');
+    } finally {
+      await stopDev(dev);
+    }
+  }, 120_000);
+});
