@@ -1084,6 +1084,9 @@ describe('terraform/README.md', () => {
         'modules/imgpipe/lambda.tf',
         'modules/imgpipe/monitoring.tf',
         'modules/imgpipe/sqs.tf',
+        ...readdirSync(join(TERRAFORM_DIR, 'modules', 'workflow'))
+          .filter((f) => f.endsWith('.tf'))
+          .map((f) => `modules/workflow/${f}`),
       ].map((f) => join(TERRAFORM_DIR, f)),
       join(REPO_ROOT, 'Dockerfile'),
     ];
@@ -1364,6 +1367,127 @@ esac
     const used = [...snippet!.matchAll(/terraform output -raw (\w+)/g)].map((match) => match[1]!);
     expect(used).toEqual(['source_deleted_dlq_url', 'lambda_alias_arn']);
     for (const name of used) expect(outputs, name).toContain(name);
+  });
+});
+
+describe('terraform/README.md, starting the uploads the upload rule could not deliver', () => {
+  const readme = readFileSync(join(TERRAFORM_DIR, 'README.md'), 'utf8');
+  const section = readme.slice(
+    readme.indexOf('### Dead-letter queue'),
+    readme.indexOf('### Reprocessing existing objects'),
+  );
+  const snippet = [...section.matchAll(/```sh\n([\s\S]*?)```/g)]
+    .map((match) => match[1]!)
+    .find((block) => block.includes('upload_state_machine_arn'));
+  const machine = 'arn:aws:states:eu-west-1:123456789012:stateMachine:imgpipe-prod-upload';
+  // What EventBridge puts in the rule's dead-letter queue: the event itself.
+  const upload = {
+    version: '0',
+    id: '2ba3e2f5-cd54-4c33-8a0e-e7a2a1f0b0a1',
+    'detail-type': 'Object Created',
+    source: 'aws.s3',
+    account: '123456789012',
+    time: '2026-12-03T17:00:00Z',
+    region: 'eu-west-1',
+    resources: ['arn:aws:s3:::imgpipe-prod-source-123456789012'],
+    detail: {
+      version: '0',
+      bucket: { name: 'imgpipe-prod-source-123456789012' },
+      object: {
+        key: 'uploads/a b.jpg',
+        size: 1024,
+        etag: 'd41d8cd98f00b204e9800998ecf8427e',
+        sequencer: '00617F08299329D189',
+      },
+      'request-id': 'N4N7GDK58NMKJ12R',
+      requester: '123456789012',
+      reason: 'PutObject',
+    },
+  };
+
+  /**
+   * The README's loop, run by bash with real jq and `aws` and `terraform` stand-ins on PATH (no
+   * local SQS server; Step Functions' StartExecution is answered by the stand-in, which keeps the
+   * input it was given): one dead-lettered message, invisible once received.
+   */
+  function runStart(body: string, startFails = false) {
+    expect(
+      snippet,
+      "terraform/README.md should show how to start the upload rule's dead-lettered events",
+    ).toBeDefined();
+    const run = runWithStandIns(
+      snippet!,
+      (state) => ({
+        terraform: `case "$1 $2 $3" in
+  "output -raw upload_state_machine_arn") printf %s ${machine} ;;
+  *) echo "unexpected: terraform $*" >&2; exit 2 ;;
+esac
+`,
+        aws: `state=${state}
+case "$1 $2" in
+  "sqs get-queue-url") echo "$*" >> "$state/queue-url"; echo https://sqs.eu-west-1.amazonaws.com/123456789012/imgpipe-prod-upload-dlq ;;
+  "sqs receive-message") echo "$*" >> "$state/received"; if [ -e "$state/served" ]; then echo null; else touch "$state/served"; cat "$state/message.json"; fi ;;
+  "stepfunctions start-execution") echo "$*" >> "$state/started"; for arg; do case "$arg" in file://*) cp "\${arg#file://}" "$state/input.json" ;; esac; done
+    ${startFails ? 'echo "An error occurred (ThrottlingException) when calling the StartExecution operation: Rate exceeded" >&2; exit 254' : 'echo \'{"executionArn": "x", "startDate": 0}\''} ;;
+  "sqs delete-message") echo "$*" >> "$state/deleted" ;;
+  *) echo "unexpected: $*" >&2; exit 2 ;;
+esac
+`,
+      }),
+      { files: { 'message.json': JSON.stringify({ MessageId: 'm-1', ReceiptHandle: 'rh-1', Body: body }) } },
+    );
+    expect(run.stderr).not.toContain('unexpected');
+    return {
+      queueUrl: run.files['queue-url'] ?? '',
+      received: run.files.received ?? '',
+      started: run.files.started ?? '',
+      input: run.files['input.json'],
+      deleted: run.files.deleted ?? '',
+    };
+  }
+
+  it("finds the module's queue, starts the upload state machine with the event itself, as the rule does, then deletes the message", () => {
+    const { queueUrl, received, started, input, deleted } = runStart(JSON.stringify(upload));
+    // The queue's name, as the module makes it from the state machine's.
+    const workflow = dir('modules/workflow');
+    expect(readFileSync(join(TERRAFORM_DIR, 'modules', 'workflow', 'main.tf'), 'utf8')).toMatch(
+      /state_machine_names\s*= \{ for key in keys\(local\.state_machines\) : key => "\$\{var\.name\}-\$\{key\}" \}/,
+    );
+    expect(workflow.resource.aws_sqs_queue!.this!.name).toBe(`${DOLLAR}{var.name}-upload-dlq`);
+    expect(queueUrl).toContain('--queue-name imgpipe-prod-upload-dlq');
+    expect(received).toContain(
+      '--queue-url https://sqs.eu-west-1.amazonaws.com/123456789012/imgpipe-prod-upload-dlq',
+    );
+    expect(started).toContain(`--state-machine-arn ${machine}`);
+    // The rule's target passes the event whole (no input, input path or transformer), so the
+    // execution gets the same input.
+    const target = workflow.resource.aws_cloudwatch_event_target!.this!;
+    for (const key of ['input', 'input_path', 'input_transformer']) expect(target).not.toHaveProperty(key);
+    expect(JSON.parse(input!)).toEqual(upload);
+    const parsed = parseS3Event(JSON.parse(input!));
+    expect(
+      parsed.kind === 'records' &&
+        parsed.changes.map((change) => [change.kind, change.object.bucket, change.object.key]),
+    ).toEqual([['created', 'imgpipe-prod-source-123456789012', 'uploads/a b.jpg']]);
+    expect(deleted).toContain('--receipt-handle rh-1');
+  });
+
+  it('keeps the message in the queue when the start is refused', () => {
+    const { started, deleted } = runStart(JSON.stringify(upload), true);
+    expect(started).toContain(`--state-machine-arn ${machine}`);
+    expect(deleted).toBe('');
+  });
+
+  it('stops at a message that is not an Object Created event, leaving it in the queue', () => {
+    const { started, deleted } = runStart(JSON.stringify({ requestPayload: upload }));
+    expect(started).toBe('');
+    expect(deleted).toBe('');
+  });
+
+  it('reads outputs the deployment has', () => {
+    const used = [...snippet!.matchAll(/terraform output -raw (\w+)/g)].map((match) => match[1]!);
+    expect(used).toEqual(['upload_state_machine_arn']);
+    for (const name of used) expect(Object.keys(dir(ROOT).output), name).toContain(name);
   });
 });
 

@@ -60,7 +60,7 @@ resource "aws_cloudwatch_metric_alarm" "dead_letter_queue" {
   count = var.upload_workflow_enabled ? 1 : 0
 
   alarm_name          = "${var.name}-upload-dlq"
-  alarm_description   = "Uploads whose workflow never started are in ${aws_sqs_queue.this[0].name}: start them again (README.md, \"Operating\")."
+  alarm_description   = "Uploads whose workflow never started are in ${aws_sqs_queue.this[0].name}: start them again (terraform/README.md, \"Dead-letter queue\")."
   namespace           = "AWS/SQS"
   metric_name         = "ApproximateNumberOfMessagesVisible"
   dimensions          = { QueueName = aws_sqs_queue.this[0].name }
