@@ -1370,6 +1370,28 @@ esac
   });
 });
 
+describe('modules/workflow: pointers to its own README', () => {
+  it('name a heading or a paragraph title of modules/workflow/README.md', () => {
+    // `(README.md, "Sizing")` in an alarm's description, an error message or a comment: the place an
+    // operator is sent to must exist (a `terraform/README.md, "..."` pointer is checked above).
+    const workflowDir = join(TERRAFORM_DIR, 'modules', 'workflow');
+    const readme = readFileSync(join(workflowDir, 'README.md'), 'utf8');
+    const titles = [
+      ...[...readme.matchAll(/^#{2,4} (.+)$/gm)].map((m) => m[1]!),
+      ...[...readme.matchAll(/\*\*([^*]+?)\.\*\*/g)].map((m) => m[1]!),
+    ];
+    let pointers = 0;
+    for (const file of readdirSync(workflowDir).filter((f) => f.endsWith('.tf'))) {
+      const text = readFileSync(join(workflowDir, file), 'utf8');
+      for (const [, title] of text.matchAll(/(?<![\w/.])README\.md, \\?"([^"\\]+)\\?"/g)) {
+        pointers++;
+        expect(titles, `${file}: README.md, "${title}"`).toContain(title);
+      }
+    }
+    expect(pointers).toBeGreaterThanOrEqual(5);
+  });
+});
+
 describe('terraform/README.md, starting the uploads the upload rule could not deliver', () => {
   const readme = readFileSync(join(TERRAFORM_DIR, 'README.md'), 'utf8');
   const section = readme.slice(

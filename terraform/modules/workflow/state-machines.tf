@@ -64,7 +64,7 @@ resource "aws_sfn_state_machine" "this" {
   lifecycle {
     precondition {
       condition     = !(each.key == "upload" && var.malware_scan_enabled) || local.scanner_image_digest != null
-      error_message = "malware_scan_enabled is true but scanner_image_digests has no digest for ${var.architectures[0]}: build scanner/Dockerfile, push it to ${module.scanner_ecr.ecr_repository_url} and pass its digest (README.md, \"Deploying\")."
+      error_message = "malware_scan_enabled is true but scanner_image_digests has no digest for ${var.architectures[0]}: build scanner/Dockerfile, push it to ${module.scanner_ecr.ecr_repository_url} and pass its digest (terraform/README.md, \"Deployment modes\")."
     }
   }
 
