@@ -156,7 +156,7 @@ function normalForm(v) {
   for (var i = 0; i < sides.length; i++) {
     var side = v[sides[i]];
     if (side === undefined) continue;
-    var size = /^\d{1,5}$/.test(side) ? Number(side) : NaN;
+    var size = /^\d+$/.test(side) ? Number(side) : NaN;
     var p = Math.round(size * dpr);
     if (!allowed(size) || p > CONFIG.maxSize) return undefined;
     fold = fold && allowed(p);

@@ -298,12 +298,15 @@ describe('the CloudFront Function writing the query in one spelling', () => {
         '&&w=640&&fmt=webp&',
         'w=640&fmt=webp&fit=cover',
         'w=640&x=1&fmt=webp&exp=1&sig=a',
+        // Any number of leading zeros, as the function reads w and h.
+        'w=000640&fmt=webp',
       ],
       ['w=640&q=80', 'q=080&w=640', 'q=80&fmt=auto&w=640', 'w=640&q=80&dpr=1.00', 'fmt=AUTO&w=640&q=080'],
       [
         'w=320&h=200&fit=cover&dpr=2',
         'dpr=2.0&fit=cover&h=0200&w=320',
         'h=200&w=320&dpr=2.00&fit=cover&wm=1',
+        'w=0000320&h=000000200&fit=cover&dpr=2',
       ],
       ['fmt=png&w=640', 'fmt=PNG&w=640&q=80', 'q=50&w=640&fmt=png'],
       ['fmt=jpeg&w=640', 'fmt=jpg&w=640', 'fmt=JPG&w=0640'],
