@@ -181,7 +181,8 @@ export function parseRequest(
     // PNG is lossless: a quality does not change it, and must not split the cache.
     if (format !== 'png') quality = q;
   }
-  const expires = query.exp === undefined ? undefined : expiryOf(query.exp);
+  // Signing off: no expiry (nor signature) is read, as CloudFront drops both before the function.
+  const expires = query.exp === undefined || !config.signing ? undefined : expiryOf(query.exp);
   let watermark = true;
   if (query.wm !== undefined) {
     if (query.wm !== '0' && query.wm !== '1') throw bad('wm', '0 or 1', query.wm, { accepted: ['0', '1'] });
@@ -202,8 +203,9 @@ export function parseRequest(
 }
 
 /**
- * `exp` in Unix seconds, at most 12 digits: anything else is a 400 naming it, signed or not (a
- * signed URL with an expiry in milliseconds was refused 403 "This URL expired", which it was not).
+ * `exp` in Unix seconds, at most 12 digits: anything else is a 400 naming it, signature valid or
+ * not, where signing is on (a signed URL with an expiry in milliseconds was refused 403 "This URL
+ * expired", which it was not).
  */
 function expiryOf(value: string): number {
   if (!/^\d{1,12}$/.test(value))

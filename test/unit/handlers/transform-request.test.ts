@@ -273,6 +273,22 @@ describe('signatures', () => {
     }
   });
 
+  it('with signing off, reads neither exp nor sig, as CloudFront drops them before the function', () => {
+    // terraform/modules/transform leaves exp and sig out of the query with signing off: a URL
+    // signed before (an expired exp, one in milliseconds) is served there, so imgpipe dev, which
+    // calls the function directly, must serve it too, and keep the response no shorter.
+    const off = loadTransformConfig({
+      IMGPIPE_TRANSFORM_SOURCE_BUCKET: 'src',
+      IMGPIPE_TRANSFORM_SIGNING: 'off',
+    });
+    const plain = parseRequest(KEY, { w: '640' }, undefined, off, defaults);
+    for (const exp of ['1', String(now.getTime()), 'tomorrow']) {
+      const request = parseRequest(KEY, { w: '640', exp, sig: 'x' }, undefined, off, defaults);
+      expect(request.spec, exp).toEqual(plain.spec);
+      expect(request.expires, exp).toBeUndefined();
+    }
+  });
+
   it('accepts either of two keys (rotation), and no other', () => {
     const next = 'n'.repeat(40);
     const query = { w: '640', sig: signature(next, KEY, { w: '640' }) };
