@@ -117,16 +117,27 @@ async function storeFor(table: string, endpoint?: string): Promise<StatusStore> 
   return new DynamoStatusStore(client, table);
 }
 
-/** `s3://bucket/key` or `bucket/key`. */
+/**
+ * `s3://bucket/key` or `bucket/key`. A key is anything after the bucket's slash, line breaks
+ * included (S3 allows them; the listing shows them as \n). The error says which part is wrong.
+ */
 export function parseObject(text: string): { bucket: string; key: string } {
-  const match = /^(?:s3:\/\/)?([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])\/(.+)$/.exec(text);
-  if (!match) {
+  const match = /^(?:s3:\/\/)?([^/]*)(?:\/(.*))?$/s.exec(text);
+  const bucket = match?.[1] ?? '';
+  const key = match?.[2] ?? '';
+  const problem =
+    !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket) || bucket.includes('..')
+      ? `${JSON.stringify(bucket)} is not a bucket name (3-63 lowercase letters, digits, dots and hyphens)`
+      : key === ''
+        ? `no key after the bucket ${bucket}`
+        : undefined;
+  if (problem !== undefined) {
     throw new UsageError(
       COMMAND,
-      `expected s3://<bucket>/<key> or <bucket>/<key>, not ${JSON.stringify(text)}`,
+      `expected s3://<bucket>/<key> or <bucket>/<key>, not ${JSON.stringify(text)}: ${problem}`,
     );
   }
-  return { bucket: match[1]!, key: match[2]! };
+  return { bucket, key };
 }
 
 /** `30m`, `12h`, `1d`, `2w`, or an ISO date. */

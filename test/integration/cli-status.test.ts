@@ -198,6 +198,21 @@ describe('status arguments', () => {
   it('reads s3:// and bucket/key locations, and relative or absolute times', () => {
     expect(parseObject('s3://uploads/a/b c.jpg')).toEqual({ bucket: 'uploads', key: 'a/b c.jpg' });
     expect(parseObject('uploads/x.png')).toEqual({ bucket: 'uploads', key: 'x.png' });
+    // S3 keys may hold line breaks (imgpipe status lists them as \n): such a key was refused as
+    // "expected s3://<bucket>/<key>", the form it was given in.
+    expect(parseObject('s3://uploads/a\nb.jpg')).toEqual({ bucket: 'uploads', key: 'a\nb.jpg' });
+  });
+
+  it('says what is wrong with a location: the bucket name, or no key', () => {
+    expect(() => parseObject('s3://Uploads/a.jpg')).toThrow(
+      'expected s3://<bucket>/<key> or <bucket>/<key>, not "s3://Uploads/a.jpg": "Uploads" is not a bucket name (3-63 lowercase letters, digits, dots and hyphens)',
+    );
+    expect(() => parseObject('s3://uploads/')).toThrow(
+      'expected s3://<bucket>/<key> or <bucket>/<key>, not "s3://uploads/": no key after the bucket uploads',
+    );
+    expect(() => parseObject('s3://uploads')).toThrow(
+      'expected s3://<bucket>/<key> or <bucket>/<key>, not "s3://uploads": no key after the bucket uploads',
+    );
     const now = new Date('2026-11-30T12:00:00Z');
     expect(parseSince('1d', now).toISOString()).toBe('2026-11-29T12:00:00.000Z');
     expect(parseSince('30m', now).toISOString()).toBe('2026-11-30T11:30:00.000Z');
