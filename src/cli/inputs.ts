@@ -190,6 +190,13 @@ export async function collectInputs(
         inputs.push(await readStandardInput(options, temporary));
         continue;
       }
+      // resolve() takes '' for the current folder: `"$photo"` with the variable unset processed
+      // every file under it (and copied the non-images to quarantine).
+      if (path === '')
+        throw new UsageError(
+          options.command,
+          "an input is the empty string '' (an unset shell variable?), which names no file: give a file, folder, glob or -",
+        );
       const absolute = resolve(cwd, path);
       if ((await exists(absolute)) || (await lstat(absolute).catch(() => undefined))?.isSymbolicLink()) {
         await addPath(absolute);

@@ -186,6 +186,21 @@ describe('imgpipe usage errors', () => {
     expect(lines(run.stderr)[0]).toBe('imgpipe process: no such file or folder: nonexist.jpg');
   });
 
+  it('refuses an empty input argument instead of processing the current folder', async () => {
+    // `imgpipe process "$photo" -o out` with $photo unset processed (and quarantined copies of)
+    // every file under the current folder: '' was resolved as the folder itself.
+    const dir = tempDir();
+    copyFileSync(fixturePath('edge/formats/1x1.jpg'), join(dir, 'a.jpg'));
+    writeFileSync(join(dir, 'notes.txt'), 'not an image');
+    const run = await runCli(['process', '', '--out', 'out'], { cwd: dir });
+    expect(run.code).toBe(2);
+    noStack(run.stderr);
+    expect(lines(run.stderr)[0]).toBe(
+      "imgpipe process: an input is the empty string '' (an unset shell variable?), which names no file: give a file, folder, glob or -",
+    );
+    expect(readdirSync(dir).sort()).toEqual(['a.jpg', 'notes.txt']);
+  });
+
   it('refuses an input that is no file or folder instead of leaving it out', async () => {
     const dir = tempDir();
     copyFileSync(fixturePath('edge/formats/1x1.jpg'), join(dir, 'a.jpg'));
