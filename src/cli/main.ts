@@ -527,6 +527,20 @@ function commandNamed(name: string): CommandSpec {
 type Values = Record<string, string | boolean | string[] | undefined>;
 const text = (value: Values[string]) => (typeof value === 'string' ? value : undefined);
 
+/**
+ * A folder flag's value: '' (`--dir "$DATA"` with the variable unset) would name the current
+ * folder, and imgpipe dev kept its buckets and issuer key among its files.
+ */
+function folderFlag(command: string, name: string, value: Values[string]): string | undefined {
+  const folder = text(value);
+  if (folder === '')
+    throw new UsageError(
+      command,
+      `${name} is the empty string '' (an unset shell variable?), which names no folder: give a folder`,
+    );
+  return folder;
+}
+
 function loadConfig(values: Values, env: NodeJS.ProcessEnv, quick = false): PipelineConfig {
   const config = text(values.config);
   const flags = {
@@ -610,6 +624,8 @@ async function devCommand(values: Values, env: NodeJS.ProcessEnv): Promise<numbe
       `Expected a port number between 0 and ${MAX_DEV_PORT} (imgpipe dev also listens on the next three) for --port but received ${JSON.stringify(portText)}`,
     );
   }
+  const directory = folderFlag(command, '--dir', values.dir) ?? DEFAULT_DEV_DIR;
+  const clamavDatabase = folderFlag(command, '--clamav-db', values['clamav-db']);
   const config = loadConfig(values, env);
   configuredSigningKey(command, env);
   if (values.scan === true && values['no-scan'] === true)
@@ -620,10 +636,10 @@ async function devCommand(values: Values, env: NodeJS.ProcessEnv): Promise<numbe
   return await runDevCommand({
     workflow: values.workflow === true,
     scan: values.scan === true ? 'on' : values['no-scan'] === true ? 'off' : 'auto',
-    ...(text(values['clamav-db']) !== undefined ? { clamavDatabase: text(values['clamav-db']) } : {}),
+    ...(clamavDatabase !== undefined ? { clamavDatabase } : {}),
     host: text(values.host) ?? '127.0.0.1',
     port,
-    directory: text(values.dir) ?? DEFAULT_DEV_DIR,
+    directory,
     fresh: values.fresh === true,
     once: values.once === true,
     verbose: values.verbose === true,
@@ -710,7 +726,7 @@ async function devTokenCommand(values: Values): Promise<number> {
     );
   const expiresInSeconds = integerFlag(command, '--expires', text(values.expires), 3600, 1, 7 * 24 * 3600);
   // The flags first: a bad one is a usage error (exit 2) whether or not imgpipe dev has run in --dir.
-  const dir = text(values.dir);
+  const dir = folderFlag(command, '--dir', values.dir);
   const issuer = await LocalIssuer.find(dir ?? DEFAULT_DEV_DIR).catch((error: unknown) => {
     if (error instanceof IssuerFileError) throw new CommandFailure(command, error.message);
     throw error;

@@ -201,6 +201,26 @@ describe('imgpipe usage errors', () => {
     expect(readdirSync(dir).sort()).toEqual(['a.jpg', 'notes.txt']);
   });
 
+  it('refuses an empty --dir instead of keeping the buckets in the current folder', async () => {
+    // `imgpipe dev --dir "$DATA"` with $DATA unset made the current folder the data folder: the
+    // buckets, events file and issuer key were written among its files.
+    const dir = tempDir();
+    writeFileSync(join(dir, 'notes.txt'), 'mine');
+    for (const args of [
+      ['dev', '--dir', '', '--port', '0', '--once', '--no-samples'],
+      ['dev', 'token', '--dir', ''],
+      ['dev', '--workflow', '--clamav-db', '', '--port', '0', '--once', '--no-samples'],
+    ]) {
+      const run = await runCli(args, { cwd: dir });
+      const flag = args.includes('--clamav-db') ? '--clamav-db' : '--dir';
+      expect([run.code, lines(run.stderr)[0]], args.join(' ')).toEqual([
+        2,
+        `imgpipe ${args[1] === 'token' ? 'dev token' : 'dev'}: ${flag} is the empty string '' (an unset shell variable?), which names no folder: give a folder`,
+      ]);
+    }
+    expect(readdirSync(dir)).toEqual(['notes.txt']);
+  });
+
   it('refuses an input that is no file or folder instead of leaving it out', async () => {
     const dir = tempDir();
     copyFileSync(fixturePath('edge/formats/1x1.jpg'), join(dir, 'a.jpg'));
