@@ -489,7 +489,10 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     if (command === 'help') {
       const topic = rest[0];
       if (topic === undefined) process.stdout.write(GLOBAL_HELP);
-      else process.stdout.write(renderHelp(commandNamed(topic)));
+      else
+        process.stdout.write(
+          renderHelp(topic === 'dev' && rest[1] === 'token' ? DEV_TOKEN_COMMAND : commandNamed(topic)),
+        );
       return 0;
     }
     if (command === '-v' || command === '-V' || command === '--version') {

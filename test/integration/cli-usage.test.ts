@@ -27,6 +27,9 @@ describe('imgpipe help', () => {
     ['dev', ['dev', '--help']],
     ['reprocess', ['reprocess', '--help']],
     ['process', ['help', 'process']],
+    ['dev token', ['dev', 'token', '--help']],
+    // It printed imgpipe dev's help.
+    ['dev token', ['help', 'dev', 'token']],
   ])('prints the help of %s for %j and exits 0', async (command, args) => {
     const run = await runCli(args);
     expect(run.code).toBe(0);
