@@ -332,12 +332,18 @@ async function readStandardInput(options: CollectOptions, temporary: string[]): 
   const invalid = invalidKeyReason(key);
   if (invalid)
     throw new UsageError(options.command, `--name ${JSON.stringify(key)} is not a usable key: ${invalid}`);
-  if (isAbsolute(key) || segments.some((s) => s === '' || s === '.' || s === '..') || key.includes('\\')) {
-    throw new UsageError(
-      options.command,
-      `--name ${JSON.stringify(key)} is not a usable key: use a relative path like photos/cat.jpg`,
-    );
-  }
+  // Each says what is wrong: "use a relative path" was said of a//b.jpg and a\\b.jpg too.
+  const problem = isAbsolute(key)
+    ? 'it begins with /: use a relative path like photos/cat.jpg'
+    : segments.some((s) => s === '')
+      ? 'it has an empty segment (// or a / at an end)'
+      : segments.some((s) => s === '.' || s === '..')
+        ? 'it has a . or .. segment, which a path resolves'
+        : key.includes('\\')
+          ? 'it holds \\, which Windows and browsers read as /'
+          : undefined;
+  if (problem !== undefined)
+    throw new UsageError(options.command, `--name ${JSON.stringify(key)} is not a usable key: ${problem}`);
   // The pipeline reads objects from storage: standard input becomes an object in a folder of its
   // own, stored as FsStorage stores keys (a name over 255 bytes is split over folders, not refused).
   // Streamed to the file, never held whole, and no further than maxBytes: the run reads it within

@@ -1,5 +1,13 @@
 import { execFile, execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -222,6 +230,29 @@ describe('imgpipe usage errors', () => {
       ]);
     }
     expect(readdirSync(dir)).toEqual(['notes.txt']);
+  });
+
+  it('says what is wrong with a --name key, not only that it is unusable', async () => {
+    // Each was "is not a usable key: use a relative path like photos/cat.jpg", also for a/b//c.jpg
+    // and a\\b.jpg, which are relative paths.
+    const dir = tempDir();
+    const image = readFileSync(fixturePath('edge/formats/1x1.jpg'));
+    for (const [name, problem] of [
+      ['/a.jpg', 'it begins with /: use a relative path like photos/cat.jpg'],
+      ['a//b.jpg', 'it has an empty segment (// or a / at an end)'],
+      ['a/', 'it has an empty segment (// or a / at an end)'],
+      ['a/../b.jpg', 'it has a . or .. segment, which a path resolves'],
+      ['a\\b.jpg', 'it holds \\, which Windows and browsers read as /'],
+    ] as const) {
+      const run = await runCli(['process', '-', '--name', name, '--out', 'out', '--dry-run'], {
+        cwd: dir,
+        input: image,
+      });
+      expect([run.code, lines(run.stderr)[0]], name).toEqual([
+        2,
+        `imgpipe process: --name ${JSON.stringify(name)} is not a usable key: ${problem}`,
+      ]);
+    }
   });
 
   it('refuses an input that is no file or folder instead of leaving it out', async () => {
