@@ -226,6 +226,12 @@ export function appendedContent(bytes: Uint8Array): { offset: number; bytes: num
 export const MAX_EMBEDDED_SCANS = 64;
 
 /**
+ * The most bytes streamed from gzip and bzip2 headers to the file's end (archiveStarts()), as a
+ * multiple of the file's size: one header costs at most the file once again.
+ */
+export const ARCHIVE_SCAN_FACTOR = 4;
+
+/**
  * The regions inside an image, and of any image walked past after it (appendedContent()), that no
  * decoder reads (ImageHeader.opaque): clamd identifies a stream by its first bytes and does not
  * look for a gzip or bzip2 file inside an image, so one in a JPEG comment or APPn segment, a PNG
@@ -252,6 +258,54 @@ export function embeddedContent(bytes: Uint8Array): { offset: number; bytes: num
     at += header.trailing.offset;
   }
   return regions;
+}
+
+/** What archiveStarts() finds: where a gzip or bzip2 file starts, and which. */
+export interface ArchiveStart {
+  readonly offset: number;
+  readonly format: 'gzip' | 'bzip2';
+}
+
+const GZIP_MAGIC = Buffer.from([0x1f, 0x8b, 0x08]);
+const BZIP2_MAGIC = Buffer.from('BZh', 'latin1');
+/** A bzip2 stream's first block (pi) or its end of stream (sqrt(pi)), after "BZh" and the level. */
+const BZIP2_BLOCK = [Buffer.from('314159265359', 'hex'), Buffer.from('177245385090', 'hex')];
+
+/**
+ * Where a gzip or bzip2 file's header starts in the file, past its first byte (clamd types the file
+ * from there itself), in order; at most `limit` + 1 (more means the file is over the limit).
+ * clamd 1.4 types a stream by its first bytes and looks for neither inside one: an archive behind a
+ * few other bytes after an image, after a video appended to it, in a HEIF mdat box, in a GIF comment
+ * or in an Exif segment was `stream: OK` with the EICAR file inside (ClamAV 1.4.6), where the
+ * regions of embeddedContent() and appendedContent() cannot reach it. A header is taken for one
+ * only when its fixed fields hold (gzip: deflate, no reserved flag, a known XFL and OS; bzip2: a
+ * level and a block's or the stream end's magic), which coded image data almost never matches.
+ */
+export function archiveStarts(bytes: Uint8Array, limit: number): ArchiveStart[] {
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const found: ArchiveStart[] = [];
+  for (let at = buffer.indexOf(GZIP_MAGIC, 1); at !== -1 && found.length <= limit; ) {
+    const flags = buffer[at + 3];
+    const xfl = buffer[at + 8];
+    const os = buffer[at + 9];
+    if (
+      flags !== undefined &&
+      (flags & 0xe0) === 0 &&
+      (xfl === 0 || xfl === 2 || xfl === 4) &&
+      os !== undefined &&
+      (os <= 13 || os === 255)
+    )
+      found.push({ offset: at, format: 'gzip' });
+    at = buffer.indexOf(GZIP_MAGIC, at + 1);
+  }
+  for (let at = buffer.indexOf(BZIP2_MAGIC, 1); at !== -1 && found.length <= limit; ) {
+    const level = buffer[at + 3];
+    const block = buffer.subarray(at + 4, at + 10);
+    if (level !== undefined && level >= 0x31 && level <= 0x39 && BZIP2_BLOCK.some((m) => m.equals(block)))
+      found.push({ offset: at, format: 'bzip2' });
+    at = buffer.indexOf(BZIP2_MAGIC, at + 1);
+  }
+  return found.sort((a, b) => a.offset - b.offset).slice(0, limit + 1);
 }
 
 /** The Scan task, and a way to stop its clamd (tests; in Lambda the environment's end stops it). */
@@ -540,6 +594,33 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
           trailing = appended;
         }
       }
+      // A gzip or bzip2 file anywhere else (archiveStarts()) is scanned from its header to the end
+      // of the file, which holds all of it. More than MAX_EMBEDDED_SCANS such headers, or more
+      // bytes from them than ARCHIVE_SCAN_FACTOR times the file's, are not scanned: quarantined as
+      // content clamd leaves unscanned at its limits is.
+      const archives = verdict.infected
+        ? []
+        : archiveStarts(bytes, MAX_EMBEDDED_SCANS).filter((start) => start.offset !== appended?.offset);
+      const archiveBytes = archives.reduce((sum, start) => sum + bytes.length - start.offset, 0);
+      const archivesOverLimit =
+        archives.length > MAX_EMBEDDED_SCANS || archiveBytes > ARCHIVE_SCAN_FACTOR * bytes.length;
+      let archive: (ArchiveStart & { bytes: number }) | undefined;
+      if (archivesOverLimit) {
+        verdict = {
+          ...verdict,
+          infected: true,
+          signature: 'Imgpipe.Limits.Exceeded.EmbeddedArchives',
+          limitExceeded: true,
+        };
+      }
+      for (const start of verdict.infected ? [] : archives) {
+        const found = await scanApart(bytes.subarray(start.offset));
+        if (found.infected) {
+          verdict = found;
+          archive = { ...start, bytes: bytes.length - start.offset };
+          break;
+        }
+      }
       metrics.addMetric(verdict.infected ? 'ObjectsInfected' : 'ObjectsScannedClean', MetricUnit.Count, 1);
       // How old the signatures this scan used are: the alarm on it fires when the updater stopped
       // running or keeps failing (the scanners go on with the last database in S3). VERSION names
@@ -565,11 +646,15 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
       if (!verdict.infected) return { status: 'passed', engine: verdict.engine };
       const where = trailing
         ? `${trailing.bytes} bytes after the image's end, at byte ${trailing.offset}`
-        : embedded
-          ? `${embedded.bytes} bytes of a segment, chunk or box no decoder reads, at byte ${embedded.offset}`
-          : regions.length > MAX_EMBEDDED_SCANS
-            ? `file: it has ${regions.length} segments, chunks or boxes no decoder reads, more than the ${MAX_EMBEDDED_SCANS} scanned each on its own`
-            : 'file';
+        : archive
+          ? `${archive.format} file at byte ${archive.offset} (${archive.bytes} bytes from there to the file's end)`
+          : archivesOverLimit
+            ? `file: it has ${archives.length > MAX_EMBEDDED_SCANS ? `more than ${MAX_EMBEDDED_SCANS} gzip or bzip2 headers` : `gzip or bzip2 headers whose scans to the file's end would stream ${archiveBytes} bytes, more than ${ARCHIVE_SCAN_FACTOR} times the file's ${bytes.length}`}, each scanned on its own`
+            : embedded
+              ? `${embedded.bytes} bytes of a segment, chunk or box no decoder reads, at byte ${embedded.offset}`
+              : regions.length > MAX_EMBEDDED_SCANS
+                ? `file: it has ${regions.length} segments, chunks or boxes no decoder reads, more than the ${MAX_EMBEDDED_SCANS} scanned each on its own`
+                : 'file';
       // A limit clamd stopped at is not a clean result: quarantined as malware would be, named so.
       return {
         status: 'rejected',
@@ -583,6 +668,10 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
             ...(verdict.limitExceeded ? { limitExceeded: true } : {}),
             ...(trailing ? { trailing } : {}),
             ...(embedded ? { embedded } : {}),
+            ...(archive
+              ? { archive: { offset: archive.offset, bytes: archive.bytes, format: archive.format } }
+              : {}),
+            ...(archivesOverLimit ? { archiveHeaders: archives.length, archiveBytes } : {}),
             ...(regions.length > MAX_EMBEDDED_SCANS ? { embeddedRegions: regions.length } : {}),
             engine: verdict.engine,
           },

@@ -12,6 +12,7 @@ import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { StorageError } from '../../src/core/errors.ts';
 import {
+  ARCHIVE_SCAN_FACTOR,
   createScanTask,
   createSignatureUpdater,
   MAX_EMBEDDED_SCANS,
@@ -385,6 +386,107 @@ describe.skipIf(!tools)('the malware scanner', () => {
         details: { limitExceeded: true, embeddedRegions: MAX_EMBEDDED_SCANS + 1 },
       },
     });
+  });
+
+  it('finds malware in a gzip or bzip2 file behind other bytes: after junk or a video following an image, in a HEIF mdat box, in a GIF comment', async () => {
+    // clamd 1.4 types a stream by its first bytes and looks for no gzip or bzip2 file inside one
+    // (ClamAV 1.4.6: EICAR gzipped after "junk" or an MP4 following a JPEG, in an AVIF's or HEIC's
+    // mdat box after its last box, in a GIF comment: stream OK, with the appended bytes scanned on
+    // their own too). The scanner scans from each gzip or bzip2 header in the file to its end.
+    await put(SIGNATURES, 'behind/eicar.ndb', signature('Eicar-Test-Signature', EICAR));
+    const jpeg = readFixture('photos/colour-fig-red-bowl.jpg');
+    const avif = readFixture('edge/formats/avif-8bit-420.avif');
+    const heic = readFixture('edge/formats/heic.heic');
+    const gif = readFixture('edge/formats/gif.gif');
+    const archives: Record<string, Buffer> = { gz: gzipSync(EICAR) };
+    if (hasTool('bzip2')) archives.bz2 = execFileSync('bzip2', ['-c'], { input: EICAR });
+    const box = (type: string, body: Uint8Array, size = body.length + 8) => {
+      const head = Buffer.alloc(8);
+      head.writeUInt32BE(size, 0);
+      head.write(type, 4, 'latin1');
+      return Buffer.concat([head, body]);
+    };
+    // A motion photo's video: an MP4's ftyp box and an mdat of coded (here random) bytes.
+    const video = Buffer.concat([
+      box('ftyp', Buffer.from('isom\0\0\x02\0isomiso2mp41', 'latin1')),
+      box('mdat', Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919 + 13) % 251))),
+    ]);
+    // A GIF comment extension (0x21 0xFE) of one sub-block, after the header and logical screen.
+    const comment = (a: Uint8Array) =>
+      Buffer.concat([Buffer.from([0x21, 0xfe, a.length]), a, Buffer.from([0])]);
+    const gifStart = 13 + (gif[10]! & 0x80 ? 3 * 2 ** ((gif[10]! & 7) + 1) : 0);
+    const files: Record<string, (archive: Buffer) => { file: Buffer; offset: number }> = {
+      'jpg-junk': (a) => ({ file: Buffer.concat([jpeg, Buffer.from('junk'), a]), offset: jpeg.length + 4 }),
+      'jpg-video': (a) => ({ file: Buffer.concat([jpeg, video, a]), offset: jpeg.length + video.length }),
+      'avif-mdat': (a) => ({ file: Buffer.concat([avif, box('mdat', a)]), offset: avif.length + 8 }),
+      'avif-mdat-to-end': (a) => ({
+        file: Buffer.concat([avif, box('mdat', a, 0)]),
+        offset: avif.length + 8,
+      }),
+      'heic-mdat': (a) => ({ file: Buffer.concat([heic, box('mdat', a)]), offset: heic.length + 8 }),
+      'gif-comment': (a) => ({
+        file: Buffer.concat([gif.subarray(0, gifStart), comment(a), gif.subarray(gifStart)]),
+        offset: gifStart + 3,
+      }),
+    };
+    const scan = createScanTask(deps('behind', { prefix: 'behind/' }));
+    tasks.push(scan);
+    for (const [where, build] of Object.entries(files)) {
+      for (const [kind, archive] of Object.entries(archives)) {
+        const key = `behind.${where}.${kind}`;
+        const { file, offset } = build(archive);
+        await put(SOURCE, key, file);
+        expect(await scan({ object: { bucket: SOURCE, key } }), key).toMatchObject({
+          status: 'rejected',
+          rejection: {
+            reason: 'malware',
+            message: `ClamAV found Eicar-Test-Signature.UNOFFICIAL in the ${kind === 'gz' ? 'gzip' : 'bzip2'} file at byte ${offset} (${file.length - offset} bytes from there to the file's end)`,
+            details: {
+              signature: 'Eicar-Test-Signature.UNOFFICIAL',
+              archive: { offset, bytes: file.length - offset },
+            },
+          },
+        });
+      }
+      // A clean archive there passes.
+      const key = `behind.${where}.clean`;
+      await put(SOURCE, key, build(gzipSync('nothing to see')).file);
+      expect(await scan({ object: { bucket: SOURCE, key } }), key).toMatchObject({ status: 'passed' });
+    }
+    // More headers than are scanned one by one, or scans adding up to more than a few times the
+    // file: not scanned, quarantined as a limit.
+    const gz = gzipSync('nothing to see');
+    const headers = Array.from({ length: MAX_EMBEDDED_SCANS + 1 }, () => gz);
+    await put(SOURCE, 'behind.many.jpg', Buffer.concat([jpeg, Buffer.from('junk'), ...headers]));
+    expect(await scan({ object: { bucket: SOURCE, key: 'behind.many.jpg' } })).toMatchObject({
+      status: 'rejected',
+      rejection: {
+        reason: 'malware',
+        message: `ClamAV could not scan the whole file: it has more than ${MAX_EMBEDDED_SCANS} gzip or bzip2 headers, each scanned on its own (Imgpipe.Limits.Exceeded.EmbeddedArchives): content past its limits is unscanned`,
+        details: { limitExceeded: true, archiveHeaders: MAX_EMBEDDED_SCANS + 1 },
+      },
+    });
+    const early = Buffer.concat([jpeg.subarray(0, 2), Buffer.from([0xff, 0xfe, 0, 0]), gz, gz, gz, gz, gz]);
+    early.writeUInt16BE(5 * gz.length + 2, 4);
+    const wide = Buffer.concat([early, jpeg.subarray(2)]);
+    await put(SOURCE, 'behind.wide.jpg', wide);
+    expect(await scan({ object: { bucket: SOURCE, key: 'behind.wide.jpg' } })).toMatchObject({
+      status: 'rejected',
+      rejection: {
+        reason: 'malware',
+        message: expect.stringContaining(`more than ${ARCHIVE_SCAN_FACTOR} times the file's ${wide.length}`),
+        details: { limitExceeded: true, archiveHeaders: 5 },
+      },
+    });
+    // What phones write passes: a motion photo's video after the image, a gain map, padding.
+    for (const [key, file] of Object.entries({
+      'behind.motion.jpg': Buffer.concat([jpeg, video]),
+      'behind.gainmap.jpg': Buffer.concat([jpeg, jpeg]),
+      'behind.padding.jpg': Buffer.concat([jpeg, Buffer.alloc(4096)]),
+    })) {
+      await put(SOURCE, key, file);
+      expect(await scan({ object: { bucket: SOURCE, key } }), key).toMatchObject({ status: 'passed' });
+    }
   });
 
   it('scans what an archive unpacks to past maxBytes, and quarantines what it cannot scan whole', async () => {
