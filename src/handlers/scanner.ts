@@ -263,18 +263,20 @@ export function embeddedContent(bytes: Uint8Array): { offset: number; bytes: num
 /** What archiveStarts() finds: where a gzip or bzip2 file starts, and which. */
 export interface ArchiveStart {
   readonly offset: number;
-  readonly format: 'gzip' | 'bzip2';
+  readonly format: 'gzip' | 'bzip2' | 'xz';
 }
 
 const GZIP_MAGIC = Buffer.from([0x1f, 0x8b, 0x08]);
 const BZIP2_MAGIC = Buffer.from('BZh', 'latin1');
+/** An xz stream's magic and its stream flags' first byte (always 0). */
+const XZ_MAGIC = Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00, 0x00]);
 /** A bzip2 stream's first block (pi) or its end of stream (sqrt(pi)), after "BZh" and the level. */
 const BZIP2_BLOCK = [Buffer.from('314159265359', 'hex'), Buffer.from('177245385090', 'hex')];
 
 /**
- * Where a gzip or bzip2 file's header starts in the file, past its first byte (clamd types the file
+ * Where a gzip, bzip2 or xz file's header starts in the file, past its first byte (clamd types the file
  * from there itself), in order; at most `limit` + 1 (more means the file is over the limit).
- * clamd 1.4 types a stream by its first bytes and looks for neither inside one: an archive behind a
+ * clamd 1.4 types a stream by its first bytes and looks for none of them inside one (an xz file whose content is compressed): an archive behind a
  * few other bytes after an image, after a video appended to it, in a HEIF mdat box, in a GIF comment
  * or in an Exif segment was `stream: OK` with the EICAR file inside (ClamAV 1.4.6), where the
  * regions of embeddedContent() and appendedContent() cannot reach it. A header is taken for one
@@ -304,6 +306,12 @@ export function archiveStarts(bytes: Uint8Array, limit: number): ArchiveStart[] 
     if (level !== undefined && level >= 0x31 && level <= 0x39 && BZIP2_BLOCK.some((m) => m.equals(block)))
       found.push({ offset: at, format: 'bzip2' });
     at = buffer.indexOf(BZIP2_MAGIC, at + 1);
+  }
+  // xz: the second flags byte names the check, none, CRC32, CRC64 or SHA-256.
+  for (let at = buffer.indexOf(XZ_MAGIC, 1); at !== -1 && found.length <= limit; ) {
+    const check = buffer[at + 7];
+    if (check === 0 || check === 1 || check === 4 || check === 10) found.push({ offset: at, format: 'xz' });
+    at = buffer.indexOf(XZ_MAGIC, at + 1);
   }
   return found.sort((a, b) => a.offset - b.offset).slice(0, limit + 1);
 }
@@ -649,7 +657,7 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
         : archive
           ? `${archive.format} file at byte ${archive.offset} (${archive.bytes} bytes from there to the file's end)`
           : archivesOverLimit
-            ? `file: it has ${archives.length > MAX_EMBEDDED_SCANS ? `more than ${MAX_EMBEDDED_SCANS} gzip or bzip2 headers` : `gzip or bzip2 headers whose scans to the file's end would stream ${archiveBytes} bytes, more than ${ARCHIVE_SCAN_FACTOR} times the file's ${bytes.length}`}, each scanned on its own`
+            ? `file: it has ${archives.length > MAX_EMBEDDED_SCANS ? `more than ${MAX_EMBEDDED_SCANS} gzip, bzip2 or xz headers` : `gzip, bzip2 or xz headers whose scans to the file's end would stream ${archiveBytes} bytes, more than ${ARCHIVE_SCAN_FACTOR} times the file's ${bytes.length}`}, each scanned on its own`
             : embedded
               ? `${embedded.bytes} bytes of a segment, chunk or box no decoder reads, at byte ${embedded.offset}`
               : regions.length > MAX_EMBEDDED_SCANS

@@ -400,6 +400,8 @@ describe.skipIf(!tools)('the malware scanner', () => {
     const gif = readFixture('edge/formats/gif.gif');
     const archives: Record<string, Buffer> = { gz: gzipSync(EICAR) };
     if (hasTool('bzip2')) archives.bz2 = execFileSync('bzip2', ['-c'], { input: EICAR });
+    // An xz file of more than the EICAR file alone, which xz would store as it is (found raw).
+    if (hasTool('xz')) archives.xz = execFileSync('xz', ['-c'], { input: EICAR + 'A'.repeat(200) });
     const box = (type: string, body: Uint8Array, size = body.length + 8) => {
       const head = Buffer.alloc(8);
       head.writeUInt32BE(size, 0);
@@ -440,7 +442,7 @@ describe.skipIf(!tools)('the malware scanner', () => {
           status: 'rejected',
           rejection: {
             reason: 'malware',
-            message: `ClamAV found Eicar-Test-Signature.UNOFFICIAL in the ${kind === 'gz' ? 'gzip' : 'bzip2'} file at byte ${offset} (${file.length - offset} bytes from there to the file's end)`,
+            message: `ClamAV found Eicar-Test-Signature.UNOFFICIAL in the ${{ gz: 'gzip', bz2: 'bzip2', xz: 'xz' }[kind]} file at byte ${offset} (${file.length - offset} bytes from there to the file's end)`,
             details: {
               signature: 'Eicar-Test-Signature.UNOFFICIAL',
               archive: { offset, bytes: file.length - offset },
@@ -462,7 +464,7 @@ describe.skipIf(!tools)('the malware scanner', () => {
       status: 'rejected',
       rejection: {
         reason: 'malware',
-        message: `ClamAV could not scan the whole file: it has more than ${MAX_EMBEDDED_SCANS} gzip or bzip2 headers, each scanned on its own (Imgpipe.Limits.Exceeded.EmbeddedArchives): content past its limits is unscanned`,
+        message: `ClamAV could not scan the whole file: it has more than ${MAX_EMBEDDED_SCANS} gzip, bzip2 or xz headers, each scanned on its own (Imgpipe.Limits.Exceeded.EmbeddedArchives): content past its limits is unscanned`,
         details: { limitExceeded: true, archiveHeaders: MAX_EMBEDDED_SCANS + 1 },
       },
     });
