@@ -69,11 +69,12 @@ export const srgbTransfer = (transfer: number): boolean => TRANSFERS[transfer]?.
  * Where a file's code points were read, as a warning names it: a HEIF `colr` box of type nclx, or
  * (a file without one) the coded image's AV1 sequence header (color_config) or HEVC VUI.
  */
-export type NclxSource = 'colr' | 'av1' | 'hevc';
+export type NclxSource = 'colr' | 'av1' | 'hevc' | 'cicp';
 export const NCLX_SOURCE_NAMES: Readonly<Record<NclxSource, string>> = {
   colr: 'nclx box',
   av1: 'AV1 sequence header',
   hevc: 'HEVC VUI',
+  cicp: 'PNG cICP chunk',
 };
 
 export type NclxProfile =

@@ -132,11 +132,16 @@ export interface ColourFacts {
   readonly iccSource?: 'APP2' | 'iCCP' | 'ICCP' | 'colr';
   /**
    * A HEIF `nclx` colour description (ITU-T H.273 code points), when there is no ICC profile: the
-   * `colr` box's, or without one the coded image's (AV1 sequence header, HEVC VUI).
+   * `colr` box's, or without one the coded image's (AV1 sequence header, HEVC VUI). A PNG's `cICP`
+   * chunk, beside `icc` when the file has an iCCP chunk too: cICP wins (PNG third edition), the
+   * profile is the fallback where its code points describe what is not converted (HDR).
    */
   readonly nclx?: { readonly primaries: number; readonly transfer: number; readonly matrix: number };
-  /** Where `nclx` was read: a `colr` box, the AV1 sequence header (`av1`) or the HEVC VUI (`hevc`). */
-  readonly nclxSource?: 'colr' | 'av1' | 'hevc';
+  /**
+   * Where `nclx` was read: a `colr` box, the AV1 sequence header (`av1`), the HEVC VUI (`hevc`) or
+   * a PNG `cICP` chunk (`cicp`).
+   */
+  readonly nclxSource?: 'colr' | 'av1' | 'hevc' | 'cicp';
   /** What was wrong with the colour information, for the manifest. */
   readonly warnings: readonly string[];
 }
@@ -717,6 +722,7 @@ function probePng(r: Reader): Facts {
   let frames: number | undefined;
   let iccp: Uint8Array | undefined;
   let laterIccpChunks = 0;
+  let cicp: Uint8Array | undefined;
   let sawExif = false;
   const skipped: { start: number; end: number }[] = [];
   let sawData = false;
@@ -825,6 +831,9 @@ function probePng(r: Reader): Facts {
       // libpng reads the first and ignores any other, with a warning ("Duplicate iCCP chunk").
       if (iccp) laterIccpChunks++;
       else iccp = r.bytes.subarray(offset + 8, offset + 8 + length);
+    } else if (type === 'cICP' && !sawData && !cicp) {
+      // Coding-independent code points (PNG third edition 11.3.2.6): before the image data, one.
+      cicp = r.bytes.subarray(offset + 8, offset + 8 + length);
     } else if (type === 'eXIf' && !sawExif) {
       // PNG allows one eXIf chunk: libpng keeps the first and ignores another ("duplicate"), and
       // Chrome orients by the first, so a second one, whatever its orientation, changes nothing.
@@ -839,7 +848,7 @@ function probePng(r: Reader): Facts {
   // chunk adds an alpha channel to 0, 2 and 3.
   const samples = colourType === 0 || colourType === 4 ? 1 : 3;
   const layout = { bitDepth: colourType === 3 ? 8 : bitDepth, channels: samples + (hasAlpha ? 1 : 0) };
-  const colour = pngColour(iccp, laterIccpChunks);
+  const colour = pngColour(iccp, laterIccpChunks, cicp);
   return {
     width,
     height,
@@ -2418,12 +2427,36 @@ function jpegColour(segments: readonly IccSegment[], extra = 0): ColourFacts {
   return iccFacts(icc, 'APP2');
 }
 
-/** PNG: the iCCP chunk's profile, zlib-compressed after its name (PNG 11.3.3.3). */
-function pngColour(chunk: Uint8Array | undefined, laterChunks: number): ColourFacts {
-  const facts = firstIccpColour(chunk);
-  if (laterChunks === 0) return facts;
-  const warning = `The PNG has ${laterChunks + 1} iCCP chunks, where one is allowed: the first is read and the others ignored, as libpng does`;
-  return { ...facts, warnings: [warning, ...facts.warnings] };
+/**
+ * PNG: the iCCP chunk's profile, zlib-compressed after its name (PNG 11.3.3.3), and the cICP chunk's
+ * code points (11.3.2.6), which take precedence over it (PNG third edition, "colour chunk
+ * precedence": a decoder that recognises cICP shall ignore iCCP, sRGB, cHRM and gAMA), as Chrome
+ * and Firefox show the file. Only RGB code points (matrix 0) at full range are read: the PNG
+ * specification allows no other matrix, and narrow-range samples would need scaling.
+ */
+function pngColour(
+  chunk: Uint8Array | undefined,
+  laterChunks: number,
+  cicp: Uint8Array | undefined,
+): ColourFacts {
+  let facts = firstIccpColour(chunk);
+  if (laterChunks > 0) {
+    const warning = `The PNG has ${laterChunks + 1} iCCP chunks, where one is allowed: the first is read and the others ignored, as libpng does`;
+    facts = { ...facts, warnings: [warning, ...facts.warnings] };
+  }
+  if (!cicp) return facts;
+  const [primaries, transfer, matrix, fullRange] = cicp;
+  const unused = !facts.icc ? 'the image is taken as sRGB' : 'the iCCP profile is used';
+  const ignored =
+    cicp.length !== 4
+      ? `is ${cicp.length} bytes long, not 4`
+      : matrix !== 0
+        ? `declares matrix coefficients ${matrix}, where PNG allows only 0 (RGB)`
+        : fullRange !== 1
+          ? `declares narrow-range samples (video full range flag ${fullRange}), which are not supported`
+          : undefined;
+  if (ignored) return { ...facts, warnings: [...facts.warnings, `The PNG cICP chunk ${ignored}: ${unused}`] };
+  return { ...facts, nclx: { primaries: primaries!, transfer: transfer!, matrix: 0 }, nclxSource: 'cicp' };
 }
 
 function firstIccpColour(chunk: Uint8Array | undefined): ColourFacts {

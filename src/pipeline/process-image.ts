@@ -727,24 +727,29 @@ async function colourPlan(header: ImageHeader): Promise<ColourPlan> {
       source: 'default-cmyk',
     });
   }
-  if (!icc) {
-    if (!nclx) return plan;
+  // Code points: a HEIF's when it embeds no profile; a PNG's cICP chunk before its iCCP profile (PNG
+  // third edition), which is the fallback where the code points describe what is not converted.
+  if (nclx && (!icc || header.colour.nclxSource === 'cicp')) {
     const gray = header.layout.channels <= 2;
     if ((gray || SRGB_PRIMARIES.has(nclx.primaries)) && srgbTransfer(nclx.transfer)) return plan;
     const from = header.colour.nclxSource ?? 'colr';
     const made = nclxProfile(nclx.primaries, nclx.transfer, gray, from);
     if ('unsupported' in made) {
-      plan.warnings.push(`${made.unsupported}: the image is taken as sRGB`);
-      return plan;
+      plan.warnings.push(
+        `${made.unsupported}: ${icc ? 'the iCCP profile is used' : 'the image is taken as sRGB'}`,
+      );
+      if (!icc) return plan;
+    } else {
+      return Object.assign(plan, {
+        layout: gray ? 'gray' : 'rgba',
+        icc: made.icc,
+        profile: made.description,
+        source: 'nclx',
+        nclxSource: from,
+      });
     }
-    return Object.assign(plan, {
-      layout: gray ? 'gray' : 'rgba',
-      icc: made.icc,
-      profile: made.description,
-      source: 'nclx',
-      nclxSource: from,
-    });
   }
+  if (!icc) return plan;
   const info = await describe(icc);
   if (!info) return plan;
   plan.profile = info.description;

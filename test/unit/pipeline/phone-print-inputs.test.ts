@@ -12,6 +12,7 @@ import { probeImage } from '../../../src/image/probe.ts';
 import { processImage } from '../../../src/pipeline/process-image.ts';
 import { CARD_QUADRANTS, fixturePath, readFixture } from '../../support/fixtures.ts';
 import { box, buildHeif, clap, heifParts, ispe } from '../../support/heif.ts';
+import { chunk as pngChunk } from '../../support/png.ts';
 import { hasTool, metadataTags } from '../../support/tools.ts';
 
 /**
@@ -420,6 +421,69 @@ describe('nclx colour descriptions without an ICC profile', () => {
         Math.abs(out.data[v * 4]! - Math.round(255 * linearToSrgb(v / 255))),
         `${v}`,
       ).toBeLessThanOrEqual(1);
+  });
+});
+
+/**
+ * The P3 card's PNG with its iCCP chunk replaced by (or, with `keepIccp`, preceded by) a cICP chunk
+ * (PNG third edition 11.3.2.6): H.273 primaries, transfer, matrix 0 (RGB), full range.
+ */
+function cicpPng(primaries: number, transfer: number, keepIccp = false): Uint8Array {
+  const png = readFixture('edge/colour/p3-card.png');
+  const parts: Buffer[] = [png.subarray(0, 8)];
+  for (let at = 8; at < png.length; ) {
+    const length = png.readUInt32BE(at);
+    const type = png.toString('latin1', at + 4, at + 8);
+    if (type === 'iCCP' || type === 'IDAT') {
+      if (!parts.some((part) => part.toString('latin1', 4, 8) === 'cICP'))
+        parts.push(pngChunk('cICP', Buffer.from([primaries, transfer, 0, 1])));
+    }
+    if (type !== 'iCCP' || keepIccp) parts.push(png.subarray(at, at + 12 + length));
+    at += 12 + length;
+  }
+  return Buffer.concat(parts);
+}
+
+describe('PNG cICP chunk (coding-independent code points)', () => {
+  it('converts a Display P3 cICP (12/13) as its iCCP Display P3 profile converts', async () => {
+    const file = cicpPng(12, 13);
+    expect(probeImage('png', file).colour.icc).toBeUndefined();
+    const result = await processImage(file, full);
+    expect(result.colour).toMatchObject({ source: 'nclx', converted: true, warnings: [] });
+    const ours = await decode('png', result.outputs[0]!.bytes);
+    const byProfile = await processImage(readFixture('edge/colour/p3-card.png'), full);
+    const reference = await decode('png', byProfile.outputs[0]!.bytes);
+    const d = difference(new Uint8Array(ours.data), new Uint8Array(reference.data));
+    expect(d.mean).toBeLessThan(1);
+    expect(d.max).toBeLessThanOrEqual(3);
+  });
+
+  it('lets a cICP chunk win over an iCCP profile, as PNG requires', async () => {
+    const file = cicpPng(1, 13, true); // sRGB code points beside the card's Display P3 profile
+    expect(probeImage('png', file).colour.icc).toBeDefined();
+    const result = await processImage(file, full);
+    expect(result.colour).toEqual({ converted: false, warnings: [] });
+    const stored = await decode('png', file);
+    const out = await decode('png', result.outputs[0]!.bytes);
+    expect(Buffer.from(out.data).equals(Buffer.from(stored.data))).toBe(true);
+  });
+
+  it('falls back to the iCCP profile, saying why, when the cICP chunk describes HDR', async () => {
+    const result = await processImage(cicpPng(9, 16, true), full);
+    expect(result.colour).toMatchObject({
+      source: 'iCCP',
+      converted: true,
+      warnings: [
+        "The PNG cICP chunk's transfer characteristics 16 (PQ (SMPTE ST 2084), HDR) (ITU-T H.273) are not supported: HDR is not tone-mapped: the iCCP profile is used",
+      ],
+    });
+    const alone = await processImage(cicpPng(9, 16), full);
+    expect(alone.colour).toEqual({
+      converted: false,
+      warnings: [
+        "The PNG cICP chunk's transfer characteristics 16 (PQ (SMPTE ST 2084), HDR) (ITU-T H.273) are not supported: HDR is not tone-mapped: the image is taken as sRGB",
+      ],
+    });
   });
 });
 
