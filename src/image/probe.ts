@@ -834,9 +834,11 @@ function probePng(r: Reader): Facts {
     } else if (type === 'cICP' && !sawData && !cicp) {
       // Coding-independent code points (PNG third edition 11.3.2.6): before the image data, one.
       cicp = r.bytes.subarray(offset + 8, offset + 8 + length);
-    } else if (type === 'eXIf' && !sawExif) {
+    } else if (type === 'eXIf' && !sawExif && !sawData) {
       // PNG allows one eXIf chunk: libpng keeps the first and ignores another ("duplicate"), and
       // Chrome orients by the first, so a second one, whatever its orientation, changes nothing.
+      // One after the image data is out of place (PNG third edition: before IDAT) and Chrome
+      // shows the image unrotated: it is ignored too.
       sawExif = true;
       const value = readExifOrientation(r.bytes.subarray(offset + 8, offset + 8 + length));
       if (isOrientation(value)) orientation = value;

@@ -1447,8 +1447,11 @@ describe('probeImage on JPEG: orientation from the first Exif segment', () => {
 });
 
 describe('probeImage on PNG: orientation from the eXIf chunk', () => {
-  /** A 6x4 PNG with an eXIf chunk before its image data for each orientation given. */
+  /** A 6x4 PNG with an eXIf chunk before (or, `late`, after) its image data for each orientation given. */
   function withExif(...orientations: number[]): Uint8Array {
+    return withExifAt(false, ...orientations);
+  }
+  function withExifAt(late: boolean, ...orientations: number[]): Uint8Array {
     const exif = (value: number) =>
       Buffer.from([
         0x4d,
@@ -1479,11 +1482,11 @@ describe('probeImage on PNG: orientation from the eXIf chunk', () => {
         0,
       ]);
     const png = Buffer.from(writePng(6, 4));
-    const afterHeader = 8 + 12 + 13;
+    const at = late ? png.length - 12 : 8 + 12 + 13; // before IEND, or after IHDR
     return Buffer.concat([
-      png.subarray(0, afterHeader),
+      png.subarray(0, at),
       ...orientations.map((value) => chunk('eXIf', exif(value))),
-      png.subarray(afterHeader),
+      png.subarray(at),
     ]);
   }
 
@@ -1504,6 +1507,16 @@ describe('probeImage on PNG: orientation from the eXIf chunk', () => {
       displayHeight: 6,
     });
     expect(probeImage('png', withExif(1, 6))).toMatchObject({
+      orientation: 1,
+      displayWidth: 6,
+      displayHeight: 4,
+    });
+  });
+  // PNG's third edition puts eXIf before the image data; Chrome 156 shows a 6x4 PNG whose eXIf
+  // (Orientation 6) follows its IDAT as 6x4, unrotated (WPT image-orientation-exif-png-2: "late
+  // EXIF data is ignored"). The probe turned it to 4x6.
+  it('ignores an eXIf chunk after the image data, as Chrome does', () => {
+    expect(probeImage('png', withExifAt(true, 6))).toMatchObject({
       orientation: 1,
       displayWidth: 6,
       displayHeight: 4,
