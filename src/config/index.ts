@@ -228,6 +228,12 @@ function loadSourceBuckets(env: Env): { sourceBuckets?: readonly string[] } {
 }
 
 function readConfigFile(path: string, setting: string): unknown {
+  if (path === '')
+    throw new ConfigError(
+      setting,
+      path,
+      `${setting} is the empty string '' (an unset shell variable?), which names no file: give the pipeline document's path`,
+    );
   let text: string;
   try {
     text = readFileSync(path, 'utf8');

@@ -208,6 +208,13 @@ describe('loadPipelineConfig', () => {
       /Cannot read the config file \/nonexistent\/imgpipe\.json given by IMGPIPE_CONFIG_FILE/,
     );
   });
+
+  it('refuses an empty --config path, naming the flag, instead of a read error with no path in it', () => {
+    // imgpipe process -c "$unset" read '' and said "Cannot read the config file  given by --config".
+    expect(() => loadPipelineConfig({}, { file: { path: '', setting: '--config' } })).toThrow(
+      /^--config is the empty string '' \(an unset shell variable\?\), which names no file: give the pipeline document's path$/,
+    );
+  });
 });
 
 describe('loadRuntimeConfig', () => {
