@@ -1,5 +1,6 @@
 import { type BucketLayout, S3_MAX_KEY_BYTES, type TransformLayout } from '../core/layout.ts';
 import type { ObjectRef } from '../core/objects.ts';
+import { settleAll } from '../core/settle.ts';
 import type { Storage } from '../storage/types.ts';
 import { deleteOutputs, deleteResults } from './process-object.ts';
 import { readManifest } from './records.ts';
@@ -9,7 +10,8 @@ import { readManifest } from './records.ts';
  * manifest go too, and its on-demand results when `transforms` is given, so a deleted upload
  * leaves no outputs behind (people delete photos for privacy). Its quarantine copy and reason record,
  * if it was quarantined, stay for the quarantine bucket's lifecycle: the function deletes nothing
- * there.
+ * there. Without a manifest, the outputs at the keys the layout gives the source go (a run that
+ * failed before its manifest left those it wrote published, listed nowhere).
  *
  * Only while the key is really gone: the source is looked up first, and if it exists (a newer
  * upload of the same key, or, in a versioned bucket, the permanent deletion of an older version
@@ -62,11 +64,25 @@ export async function removeObject(ref: ObjectRef, deps: RemovalDeps): Promise<R
     return { status: 'deleted', removedOutputs: results };
   const manifestKey = deps.layout.manifestKey(ref.key);
   const manifest = await readManifest(deps.output, manifestKey);
+  // No manifest: the variants a run wrote before it failed (an S3 PUT refused mid-variants, its
+  // retries spent) are published and listed nowhere; those at this configuration's keys go.
+  if (!manifest)
+    return { status: 'deleted', removedOutputs: [...results, ...(await deleteUnlisted(ref, deps))] };
   // The manifest of another source (templates that give two sources one manifest, cat.jpg and
   // cat.png under {dir}{name}): its outputs are that source's, which is still there.
-  if (!manifest || manifest.source.key !== ref.key) return { status: 'deleted', removedOutputs: results };
+  if (manifest.source.key !== ref.key) return { status: 'deleted', removedOutputs: results };
   return {
     status: 'deleted',
     removedOutputs: [...results, ...(await deleteOutputs(deps.output, manifestKey, manifest))],
   };
+}
+
+/** Deletes the outputs the layout gives a source that exist (no manifest lists them), and returns them. */
+async function deleteUnlisted(ref: ObjectRef, deps: RemovalDeps): Promise<string[]> {
+  const manifestKey = deps.layout.manifestKey(ref.key);
+  const keys = [...new Set(deps.layout.outputKeys(ref.key))].filter((key) => key !== manifestKey);
+  const found = await settleAll(keys.map(async (key) => ((await deps.output.head(key)) ? key : undefined)));
+  const present = found.filter((key): key is string => key !== undefined);
+  await settleAll(present.map((key) => deps.output.delete(key)));
+  return present;
 }

@@ -14,7 +14,7 @@ import { buildS3Notification } from '../../src/cli/local-s3.ts';
 import { decode } from '../../src/codecs/index.ts';
 import { loadRuntimeConfig } from '../../src/config/index.ts';
 import type { RuntimeConfig } from '../../src/core/config.ts';
-import type { StorageError } from '../../src/core/errors.ts';
+import { StorageError } from '../../src/core/errors.ts';
 import type { InputFormat } from '../../src/core/formats.ts';
 import { BucketLayout } from '../../src/core/layout.ts';
 import { createS3EventHandler, RecordsFailedError } from '../../src/handlers/s3-event.ts';
@@ -856,6 +856,52 @@ describe('S3 event handler', () => {
       handlerFor(config({ IMGPIPE_DELETE_OUTPUTS: 'false', IMGPIPE_TRANSFORM_PREFIX: 'transforms/' }))(kept),
     );
     expect(await results()).toHaveLength(2);
+  });
+
+  it('deletes the variants a failed run wrote before its manifest when the source is deleted', async () => {
+    // A run whose PUT of one variant failed for good (Lambda's retries spent) leaves the variants
+    // written before it published, with no manifest to list them. The failure is injected in front
+    // of the real S3 server (s3rver) for the small/ keys alone: no local server fails one PUT.
+    const key = 'half-written/cat.png';
+    const created = await upload(SOURCE, key, readFixture('edge/formats/1x1.png'));
+    const runtime = config();
+    const output = new S3Storage(s3.client, OUTPUT);
+    const failing = new (class extends S3Storage {
+      override async put(target: string, body: Uint8Array, options: Parameters<S3Storage['put']>[2]) {
+        if (target.startsWith('small/'))
+          throw new StorageError('put', this.locate(target), `PUT ${target}: 503 SlowDown (injected)`, {
+            retryable: true,
+          });
+        return super.put(target, body, options);
+      }
+    })(s3.client, OUTPUT);
+    const deps = {
+      config: runtime,
+      sourceStorage: (bucket: string) => new S3Storage(s3.client, bucket),
+      quarantine: new S3Storage(s3.client, runtime.quarantineBucket),
+      logger: new Logger({ serviceName: 'imgpipe-test' }),
+      metrics: new Metrics({ serviceName: 'imgpipe-test', namespace: 'imgpipe-test' }),
+    };
+    await capture(async () => {
+      const error = await createS3EventHandler({ ...deps, output: failing })(created).catch(
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(RecordsFailedError);
+    });
+    const written = ['jpg', 'webp', 'avif'].map((format) => `large/${key}.${format}`);
+    for (const output of written)
+      await s3.client.send(new HeadObjectCommand({ Bucket: OUTPUT, Key: output }));
+    expect(await new S3Storage(s3.client, OUTPUT).head(`manifests/${key}.json`)).toBeUndefined();
+
+    await s3.client.send(new DeleteObjectCommand({ Bucket: SOURCE, Key: key }));
+    const removed = buildS3Notification({ bucket: SOURCE, key, eventName: 'ObjectRemoved:Delete' });
+    const { result, lines } = await capture(() => createS3EventHandler({ ...deps, output })(removed));
+    expect(result.records[0]!.status).toBe('deleted');
+    expect(objectLines(lines)[0]!.removedOutputs).toEqual(written);
+    for (const output of written) expect(await new S3Storage(s3.client, OUTPUT).head(output)).toBeUndefined();
+    // A redelivery finds nothing left.
+    const { lines: again } = await capture(() => createS3EventHandler({ ...deps, output })(removed));
+    expect(objectLines(again)[0]!.removedOutputs).toEqual([]);
   });
 
   it('withdraws the stored on-demand results with the outputs of a source replaced by a file it quarantines', async () => {
