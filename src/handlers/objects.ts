@@ -463,12 +463,15 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
         durationsMs: { total: msSince(started) },
       });
       count('deleted');
-      // With the table, announced now, as an upload's outcome is (finish()): its status tells a
+      // Announced now, as an upload's outcome is (finish()): with the table, its status tells a
       // redelivery that the removal, event included, is done, so a timeout or a crash on a later
-      // record of the batch must not leave it recorded and never announced.
+      // record of the batch must not leave it recorded and never announced. Without it too: held
+      // for the invocation's end, an Image Deleted the bus refused was only logged and the record
+      // succeeded, so no retry announced it; now the record fails (s3-event.ts), and the retry,
+      // which finds nothing left to delete, announces it.
       return {
         result: { bucket: ref.bucket, key: ref.key, status: 'deleted' },
-        ...(status ? await announce(event, ref, pending) : { event }),
+        ...(await announce(event, ref, pending)),
       };
     } catch (error) {
       // Before the removal was ordered (begin()), its first look at the key (the HEAD) failed: it

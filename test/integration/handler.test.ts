@@ -904,6 +904,40 @@ describe('S3 event handler', () => {
     expect(objectLines(again)[0]!.removedOutputs).toEqual([]);
   });
 
+  it('fails the record of a removal whose Image Deleted could not be sent, without a status table, so that the retry announces it', async () => {
+    // EventBridge has no local server: the bus is an EventPublisher that refuses every event.
+    const key = 'unannounced/gone.png';
+    const created = await upload(SOURCE, key, readFixture('edge/formats/1x1.png'));
+    await capture(() => handlerFor(config())(created));
+    await s3.client.send(new DeleteObjectCommand({ Bucket: SOURCE, Key: key }));
+    const removed = buildS3Notification({ bucket: SOURCE, key, eventName: 'ObjectRemoved:Delete' });
+    const refused: ImageEvent[] = [];
+    const down: EventPublisher = {
+      publish: async (events) => {
+        refused.push(...events);
+        return { sent: 0, failed: events.length, errors: events.map(() => 'InternalFailure: injected') };
+      },
+    };
+    await capture(async () => {
+      const error = await handlerFor(config(), undefined, down)(removed).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(RecordsFailedError);
+      expect((error as Error).message).toMatch(
+        /gone\.png is deleted, but its Image Deleted event could not be sent/,
+      );
+    });
+    expect(refused.map((event) => event.detailType)).toEqual(['Image Deleted']);
+    const sent: ImageEvent[] = [];
+    const up: EventPublisher = {
+      publish: async (events) => {
+        sent.push(...events);
+        return { sent: events.length, failed: 0, errors: [] };
+      },
+    };
+    const { result } = await capture(() => handlerFor(config(), undefined, up)(removed));
+    expect(result.records[0]!.status).toBe('deleted');
+    expect(sent.map((event) => [event.detailType, event.detail.key])).toEqual([['Image Deleted', key]]);
+  });
+
   it('withdraws the stored on-demand results with the outputs of a source replaced by a file it quarantines', async () => {
     const transform = unsignedTransformHandler();
     const handler = handlerFor(config({ IMGPIPE_TRANSFORM_PREFIX: 'transforms/' }));
