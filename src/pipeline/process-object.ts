@@ -563,7 +563,8 @@ export async function rejectObject(
  * the manifest describes other content, or the same content rejected for what it holds (malware,
  * moderation labels). A manifest of the same content rejected now only because the configuration
  * changed is kept, and so is everything when a newer version has arrived since
- * (its own event decides) or the source is gone.
+ * (its own event decides) or the source is gone. Without a manifest, the outputs at the layout's
+ * keys for the source go (deleteUnlisted), on the same condition of the source's current content.
  *
  * Outputs go first, the manifest last: a failure in between leaves a manifest listing what is
  * left, the error makes the caller retry (Lambda retries the event), and the retry, finding the
@@ -577,6 +578,13 @@ async function withdrawReplacedOutputs(
   contentRejected: boolean,
 ): Promise<string[]> {
   const current = await readManifest(deps.output, deps.layout.manifestKey(ref.key));
+  // No manifest: the variants a run wrote before it failed (an S3 PUT refused mid-variants) are
+  // published and listed nowhere; while the key holds the content rejected, they go too.
+  if (!current) {
+    const head = await deps.source(ref.bucket).head(ref.key);
+    if (head === undefined || (rejectedEtag !== undefined && head.etag !== rejectedEtag)) return [];
+    return deleteUnlisted(ref.key, deps);
+  }
   const manifest = await replacedManifest(
     ref.key,
     async () => (await deps.source(ref.bucket).head(ref.key))?.etag,
@@ -712,6 +720,27 @@ export async function deleteOutputs(
   const outputs = await deleteListed(output, manifest, [manifestKey]);
   await output.delete(manifestKey);
   return [...outputs, manifestKey];
+}
+
+/**
+ * Deletes the outputs the layout gives a source that exist, the manifest aside (a source without
+ * one: what a run that failed before its manifest wrote), and returns them.
+ */
+export async function deleteUnlisted(
+  key: string,
+  deps: Pick<ProcessDeps, 'layout' | 'output'>,
+): Promise<string[]> {
+  const manifestKey = deps.layout.manifestKey(key);
+  // A key too long for S3 was never written (checkKeyLengths), nor may it be asked for.
+  const keys = [...new Set(deps.layout.outputKeys(key))].filter(
+    (output) => output !== manifestKey && Buffer.byteLength(output) <= S3_MAX_KEY_BYTES,
+  );
+  const found = await settleAll(
+    keys.map(async (output) => ((await deps.output.head(output)) ? output : undefined)),
+  );
+  const present = found.filter((output): output is string => output !== undefined);
+  await settleAll(present.map((output) => deps.output.delete(output)));
+  return present;
 }
 
 function total(started: number): Total {

@@ -1,8 +1,7 @@
 import { type BucketLayout, S3_MAX_KEY_BYTES, type TransformLayout } from '../core/layout.ts';
 import type { ObjectRef } from '../core/objects.ts';
-import { settleAll } from '../core/settle.ts';
 import type { Storage } from '../storage/types.ts';
-import { deleteOutputs, deleteResults } from './process-object.ts';
+import { deleteOutputs, deleteResults, deleteUnlisted } from './process-object.ts';
 import { readManifest } from './records.ts';
 
 /**
@@ -67,7 +66,7 @@ export async function removeObject(ref: ObjectRef, deps: RemovalDeps): Promise<R
   // No manifest: the variants a run wrote before it failed (an S3 PUT refused mid-variants, its
   // retries spent) are published and listed nowhere; those at this configuration's keys go.
   if (!manifest)
-    return { status: 'deleted', removedOutputs: [...results, ...(await deleteUnlisted(ref, deps))] };
+    return { status: 'deleted', removedOutputs: [...results, ...(await deleteUnlisted(ref.key, deps))] };
   // The manifest of another source (templates that give two sources one manifest, cat.jpg and
   // cat.png under {dir}{name}): its outputs are that source's, which is still there.
   if (manifest.source.key !== ref.key) return { status: 'deleted', removedOutputs: results };
@@ -75,14 +74,4 @@ export async function removeObject(ref: ObjectRef, deps: RemovalDeps): Promise<R
     status: 'deleted',
     removedOutputs: [...results, ...(await deleteOutputs(deps.output, manifestKey, manifest))],
   };
-}
-
-/** Deletes the outputs the layout gives a source that exist (no manifest lists them), and returns them. */
-async function deleteUnlisted(ref: ObjectRef, deps: RemovalDeps): Promise<string[]> {
-  const manifestKey = deps.layout.manifestKey(ref.key);
-  const keys = [...new Set(deps.layout.outputKeys(ref.key))].filter((key) => key !== manifestKey);
-  const found = await settleAll(keys.map(async (key) => ((await deps.output.head(key)) ? key : undefined)));
-  const present = found.filter((key): key is string => key !== undefined);
-  await settleAll(present.map((key) => deps.output.delete(key)));
-  return present;
 }

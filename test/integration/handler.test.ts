@@ -142,6 +142,22 @@ function urlEvent(path: string, query: string): LambdaFunctionURLEvent {
   };
 }
 
+/**
+ * The output bucket on the real S3 server, its PUTs of keys under `prefix` failing as S3 throttling
+ * past the SDK's retries does: no local server fails one PUT.
+ */
+function failingPuts(prefix: string): S3Storage {
+  return new (class extends S3Storage {
+    override async put(target: string, body: Uint8Array, options: Parameters<S3Storage['put']>[2]) {
+      if (target.startsWith(prefix))
+        throw new StorageError('put', this.locate(target), `PUT ${target}: 503 SlowDown (injected)`, {
+          retryable: true,
+        });
+      return super.put(target, body, options);
+    }
+  })(s3.client, OUTPUT);
+}
+
 const objectLines = (lines: Record<string, unknown>[]) => lines.filter((l) => typeof l.outcome === 'string');
 
 describe('S3 event handler', () => {
@@ -318,6 +334,34 @@ describe('S3 event handler', () => {
         ['quarantined', key],
       ]);
       expect(await exists(quarantine(), `objects/${key}`)).toBe(true);
+    });
+
+    it('withdraws the variants a failed run of the photo it replaced wrote before its manifest', async () => {
+      // The photo's run failed for good after its large/ variants (its small/ PUTs refused): they
+      // are published, listed by no manifest. Then the key is overwritten with a file it quarantines.
+      const key = 'replaced/half.png';
+      const photo = await upload(SOURCE, key, readFixture('edge/formats/1x1.png'));
+      const runtime = config();
+      await capture(async () => {
+        const handler = createS3EventHandler({
+          config: runtime,
+          sourceStorage: (bucket: string) => new S3Storage(s3.client, bucket),
+          output: failingPuts('small/'),
+          quarantine: quarantine(),
+          logger: new Logger({ serviceName: 'imgpipe-test' }),
+          metrics: new Metrics({ serviceName: 'imgpipe-test', namespace: 'imgpipe-test' }),
+        });
+        expect(await handler(photo).catch((e: unknown) => e)).toBeInstanceOf(RecordsFailedError);
+      });
+      const written = ['jpg', 'webp', 'avif'].map((format) => `large/${key}.${format}`);
+      for (const output_ of written) expect(await exists(output(), output_), output_).toBe(true);
+      expect(await exists(output(), `manifests/${key}.json`)).toBe(false);
+
+      const replacement = await upload(SOURCE, key, readFixture('edge/broken/text-named.jpg'));
+      const { result, lines } = await capture(() => handlerFor(runtime)(replacement));
+      expect(result.records[0]).toMatchObject({ status: 'quarantined', reason: 'unsupported-format' });
+      expect(objectLines(lines)[0]).toMatchObject({ outcome: 'quarantined', removedOutputs: written });
+      for (const output_ of written) expect(await exists(output(), output_), output_).toBe(false);
     });
 
     it('withdraws the old outputs when the new version cannot be copied to quarantine for good (over the 5 GiB S3 copies at once)', async () => {
@@ -866,15 +910,7 @@ describe('S3 event handler', () => {
     const created = await upload(SOURCE, key, readFixture('edge/formats/1x1.png'));
     const runtime = config();
     const output = new S3Storage(s3.client, OUTPUT);
-    const failing = new (class extends S3Storage {
-      override async put(target: string, body: Uint8Array, options: Parameters<S3Storage['put']>[2]) {
-        if (target.startsWith('small/'))
-          throw new StorageError('put', this.locate(target), `PUT ${target}: 503 SlowDown (injected)`, {
-            retryable: true,
-          });
-        return super.put(target, body, options);
-      }
-    })(s3.client, OUTPUT);
+    const failing = failingPuts('small/');
     const deps = {
       config: runtime,
       sourceStorage: (bucket: string) => new S3Storage(s3.client, bucket),
