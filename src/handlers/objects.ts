@@ -30,6 +30,7 @@ import { readManifest } from '../pipeline/records.ts';
 import { removeObject } from '../pipeline/remove-object.ts';
 import {
   type BeginResult,
+  type Claim,
   type FinalStatus,
   isRunFailure,
   type PendingEvent,
@@ -201,8 +202,10 @@ export interface ObjectHandling {
    * duplicate, missing or own object ends here, recorded, logged and counted as handle() does; an
    * invalid one comes back with its reason for the quarantine step. Throws what a retry may fix,
    * and, before anything is read or recorded, for a bucket not among IMGPIPE_SOURCE_BUCKETS.
+   * `claim`: the execution's claim on its event (StatusStore begin()); a run of the event another
+   * execution holds ends here, `ignored`.
    */
-  inspect(ref: ObjectRef, options: { trigger: string; force?: boolean }): Promise<Inspected>;
+  inspect(ref: ObjectRef, options: { trigger: string; force?: boolean; claim?: Claim }): Promise<Inspected>;
   /**
    * Quarantines an object for a reason found outside the pipeline (a malware signature, moderation
    * labels) or by the inspection: copy, reason record, withdrawn outputs of a replaced version,
@@ -597,12 +600,19 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
     time: InvocationTime = {},
     force = false,
     backfills = realignStale,
+    claim?: Claim,
   ): Promise<{ ended: Handled } | Started> {
     const ignored = notAnUpload(ref);
     if (ignored) return { ended: ignored };
     const current = backfills && !force ? await currentBackfill(ref) : undefined;
     if (current) return { announceDuplicate: false, recorded: true, unbegun: current };
-    const begun = await deps.status?.begin(ref);
+    const begun = await deps.status?.begin(ref, undefined, claim);
+    // Another workflow execution of this very event is under way (its claim holds): it scans,
+    // moderates, records and announces the object; this delivery does none of it again.
+    if (begun === 'running') {
+      const reason = `another execution of this event is under way: its run records and announces the outcome`;
+      return { ended: { result: skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason }) } };
+    }
     // A later event of this key is already recorded: this one is about content that is gone. A
     // backfill is refused on a deleted item, unless the key holds an object again: S3 announces
     // the removal of a versioned bucket's delete marker, which brings the object back, as a removal
@@ -991,7 +1001,7 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
   return {
     skip,
     remove,
-    async inspect(ref, { trigger, force }) {
+    async inspect(ref, { trigger, force, claim }) {
       // The workflow's first task (a reprocessing naming another bucket starts it with that
       // bucket's events): refused before begin() records it, or the read ends in AccessDenied.
       const foreign = foreignBucket(ref);
@@ -1001,7 +1011,7 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
       // and its repeated quarantine written and announced again by the Quarantine task, moving
       // updatedAt (every old quarantine listed again under `imgpipe status --quarantined --since`)
       // and mailing every known malware finding of the prefix to the image alerts again.
-      const started = await start(ref, false, {}, force === true, true);
+      const started = await start(ref, false, {}, force === true, true, claim);
       if ('ended' in started) return { kind: 'done', handled: started.ended };
       const inspection = await inspectObject(started.unbegun ?? ref, { ...processDeps, force });
       if (inspection.kind === 'done')

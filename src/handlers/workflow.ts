@@ -11,6 +11,7 @@ import type { ObjectRef } from '../core/objects.ts';
 import type { ModerationFinding, ModerationResult } from '../moderation/rekognition.ts';
 import { invocationTimeError } from '../pipeline/deadline.ts';
 import { MODERATION_RENDITION, type Rendition, renderJpegs } from '../pipeline/rendition.ts';
+import type { Claim } from '../status/types.ts';
 import { parseS3Event } from './events.ts';
 import { type LambdaHandler, lambdaHandler } from './lambda.ts';
 import { createObjectHandling, type Handled, type HandlerDeps, type RecordResult } from './objects.ts';
@@ -19,6 +20,7 @@ import { type ReprocessOptions, skipReason, uploadFilters } from './reprocess.ts
 import {
   checkExecutionTime,
   checkInspected,
+  executionLeft,
   FAILED_ERROR,
   objectOf,
   TaskError,
@@ -218,7 +220,11 @@ export function createWorkflowTasks(deps: WorkflowDeps, options: ReprocessOption
         const result = objects.skip({ bucket, key, status: 'ignored', reason: outside });
         return { object: change.object, verdict: { status: 'done', result }, limits };
       }
-      const inspected = await objects.inspect(change.object, { trigger, force });
+      // The execution's claim on its S3 event, so that another delivery's run (EventBridge and S3
+      // deliver at least once; Express starts an execution for each) scans, moderates and
+      // announces nothing again while this one may still run (claimOf()).
+      const claim = reprocess ? undefined : claimOf(input);
+      const inspected = await objects.inspect(change.object, { trigger, force, claim });
       if (inspected.kind === 'done') {
         return {
           object: change.object,
@@ -489,6 +495,25 @@ function renditionPlace(rendition: Rendition): string {
         ? ' (its alpha channel dropped: the colours of its transparent pixels as stored)'
         : ` (its transparent pixels shown on ${rendition.background})`)
   );
+}
+
+/**
+ * The claim of the execution Inspect runs in, from what the definition gives it: the execution's
+ * start time (and the EventBridge event's id) tell it from another execution of the event, and its
+ * retries of Inspect from another (no new field of the definition: release skew,
+ * test/terraform/workflow-skew.test.ts). Held until the execution's timeout, after which the
+ * execution runs no task (checkExecutionTime), so a delivery after that takes over an event whose
+ * execution died without an outcome. None for an input that names no execution.
+ */
+function claimOf(input: unknown): Claim | undefined {
+  const left = executionLeft(input);
+  if (left === undefined) return undefined;
+  const event = isPlainObject(input) && isPlainObject(input.event) ? input.event : undefined;
+  const id = typeof event?.id === 'string' ? event.id : null;
+  return {
+    execution: JSON.stringify({ started: left.startedText, event: id }),
+    until: new Date(Date.parse(left.startedText) + left.timeoutSeconds * 1000),
+  };
 }
 
 /** Whether Inspect began no status item for the task's object (InspectOutput's `object.unbegun`). */

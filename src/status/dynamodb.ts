@@ -16,6 +16,7 @@ import { isPlainObject } from '../core/json.ts';
 import { type ObjectRef, sequencerOrder } from '../core/objects.ts';
 import {
   type BeginResult,
+  type Claim,
   type CurrentContent,
   type FinalStatus,
   isRunFailure,
@@ -177,9 +178,12 @@ export class DynamoStatusStore implements StatusStore {
     });
   }
 
-  async begin(ref: ObjectRef, at = new Date()): Promise<BeginResult> {
+  async begin(ref: ObjectRef, at = new Date(), claim?: Claim): Promise<BeginResult> {
     const now = at.toISOString();
     const seq = ref.sequencer === undefined ? undefined : sequencerOrder(ref.sequencer);
+    // A workflow execution's claim on its event (an S3 event: a sequencer): another delivery's run
+    // finds it held while the item is `processing` under it and begins nothing (`running`).
+    const claimed = claim !== undefined && seq !== undefined ? claim : undefined;
 
     // Another delivery of the event already recorded (a retry, a duplicate, a concurrent
     // invocation) counts as an attempt, while nothing final is recorded for it.
@@ -193,7 +197,14 @@ export class DynamoStatusStore implements StatusStore {
       seq === undefined
         ? `attribute_exists(${again.name(STATUS_TABLE.partitionKey)})`
         : `${again.name('sequencer')} = ${again.value('seq', seq)}`;
-    if ((await this.#update(ref, again, `${sameEvent} AND ${unfinished}`)) === 'applied') return 'applied';
+    // Not while another execution's claim holds: the item `processing` under a claim of another
+    // execution whose time is not up (the claiming execution's own retries of Inspect go on).
+    const free = claimed
+      ? ` AND (${again.name('status')} <> ${again.value('p', 'processing')} OR attribute_not_exists(${again.name('claimedBy')}) OR ${again.name('claimedBy')} = ${again.value('me', claimed.execution)} OR ${again.name('claimedUntil')} <= ${again.value('now', now)})`
+      : '';
+    if (claimed) again.set('claimedBy', claimed.execution).set('claimedUntil', claimed.until.toISOString());
+    if ((await this.#update(ref, again, `${sameEvent} AND ${unfinished}${free}`)) === 'applied')
+      return 'applied';
 
     // The first event of the key, or a later version: its record starts over.
     const fresh = new Update()
@@ -208,6 +219,9 @@ export class DynamoStatusStore implements StatusStore {
       .set('updatedAt', now)
       .setIfAbsent('firstSeenAt', now);
     version(fresh, ref);
+    // An earlier event's claim goes with its record.
+    if (claimed) fresh.set('claimedBy', claimed.execution).set('claimedUntil', claimed.until.toISOString());
+    else fresh.remove('claimedBy', 'claimedUntil');
     fresh.remove(
       ...FINAL_FIELDS.filter(
         (field) => !(field === 'etag' && ref.etag) && !(field === 'size' && ref.size !== undefined),
@@ -225,6 +239,7 @@ export class DynamoStatusStore implements StatusStore {
     const item = await this.get(ref.bucket, ref.key);
     if (seq !== undefined && item?.sequencer !== undefined && item.sequencer > seq) return 'stale';
     if (seq === undefined && item?.status === 'deleted') return 'stale';
+    if (claimed && item?.sequencer === seq && item?.status === 'processing') return 'running';
     return seq !== undefined && item?.sequencer === seq ? 'finished' : 'applied';
   }
 
@@ -492,7 +507,8 @@ export class DynamoStatusStore implements StatusStore {
 }
 
 function toItem(raw: Record<string, unknown>): StatusItem {
-  const { id: _id, listStatus: _listStatus, ...item } = raw;
+  // The workflow's claim (begin()) is the table's own bookkeeping, no fact of the object.
+  const { id: _id, listStatus: _listStatus, claimedBy: _by, claimedUntil: _until, ...item } = raw;
   return item as unknown as StatusItem;
 }
 

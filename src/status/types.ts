@@ -97,9 +97,22 @@ export type WriteResult = 'applied' | 'stale';
 /**
  * What begin() found: `applied` (the item now says `processing` for this event), `stale` (a later
  * event is recorded), or `finished`: this very event already has its final status (another delivery
- * recorded it, and announced it), so the item is left as it is.
+ * recorded it, and announced it), so the item is left as it is; `running`: another execution holds
+ * this event's claim (Claim), so this delivery begins nothing.
  */
-export type BeginResult = WriteResult | 'finished';
+export type BeginResult = WriteResult | 'finished' | 'running';
+
+/**
+ * A workflow execution's hold on its event (begin()'s `claim`): while the item says `processing` for
+ * this event under another execution's claim whose `until` has not passed, another delivery of the
+ * event begins nothing (`running`). `until`: when the claiming execution is over for certain (its
+ * start and the state machine's timeout), so a run that died without an outcome is taken over by a
+ * delivery after that (terraform/modules/workflow/README.md, "One run per event").
+ */
+export interface Claim {
+  readonly execution: string;
+  readonly until: Date;
+}
 
 export interface ListQuery {
   readonly status: ListedStatus;
@@ -155,7 +168,7 @@ export interface StatusStore {
    * Records that processing of this event starts; `stale` means a later event was already recorded,
    * `finished` that this event's final status already is (a backfill, without a sequencer, starts over).
    */
-  begin(ref: ObjectRef, at?: Date): Promise<BeginResult>;
+  begin(ref: ObjectRef, at?: Date, claim?: Claim): Promise<BeginResult>;
   /** `pendingEvent`: the outcome's event is still to be sent (PendingEvent), set by the same write. */
   finish(
     ref: ObjectRef,

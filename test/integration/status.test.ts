@@ -39,6 +39,30 @@ describe('DynamoStatusStore', () => {
     await expect(store.list({ status: 'failed', cursor: 'not a cursor' })).rejects.toThrow(/for cursor/);
   });
 
+  it("holds an event for the execution that claimed it until its time is up, its own retries and a recorded failure's redelivery apart", async () => {
+    const name = `imgpipe-status-${++tables}`;
+    await dynamo.createStatusTable(name);
+    const store = new DynamoStatusStore(dynamo.client, name);
+    const ref = { bucket: 'b', key: 'k.jpg', sequencer: '0A1', etag: 'e1', size: 3 };
+    const t0 = new Date('2026-12-04T12:00:00.000Z');
+    const claim = (execution: string) => ({ execution, until: new Date(t0.getTime() + 290_000) });
+    expect(await store.begin(ref, t0, claim('first'))).toBe('applied');
+    // Another execution of the same event while the first may run; the first's own retry.
+    expect(await store.begin(ref, new Date(t0.getTime() + 1_000), claim('second'))).toBe('running');
+    expect(await store.begin(ref, new Date(t0.getTime() + 2_000), claim('first'))).toBe('applied');
+    // Neither field is part of the item as read.
+    expect(await store.get('b', 'k.jpg')).not.toHaveProperty('claimedBy');
+    expect(await store.get('b', 'k.jpg')).toMatchObject({ status: 'processing', attempts: 2 });
+    // Once the first execution's time is up, another takes the event over.
+    expect(await store.begin(ref, new Date(t0.getTime() + 290_000), claim('third'))).toBe('applied');
+    // A recorded failure ends the claim: a redelivery runs the event again.
+    expect(await store.finish(ref, { status: 'failed', message: 'boom' }, t0)).toBe('applied');
+    expect(await store.begin(ref, new Date(t0.getTime() + 3_000), claim('fourth'))).toBe('applied');
+    // A later event of the key is not held by the earlier event's claim.
+    const later = { ...ref, sequencer: '0A2', etag: 'e2' };
+    expect(await store.begin(later, new Date(t0.getTime() + 4_000), claim('fifth'))).toBe('applied');
+  });
+
   describe("one owner's listing among many other items", () => {
     /** A store whose DynamoDB client counts the Query calls it sends (one per HTTP request). */
     async function counted(work?: ListWork) {

@@ -264,6 +264,13 @@ async function setup(
     for (const name of Object.keys(handlers)) bindings[name] = (input) => lambdas[name]!(input, context);
   }
   const runUpload = (input: unknown) => runLocally(definition, input, bindings);
+  // A run whose Inspect claims no event, as the previous release's Inspect task, which a new
+  // definition runs until the release moves the functions' alias: here, given no execution.
+  const unclaiming = structuredClone(definition) as {
+    States: { Inspect: { Parameters: Record<string, unknown> } };
+  };
+  delete unclaiming.States.Inspect.Parameters.execution;
+  const runUnclaimed = (input: unknown) => runLocally(unclaiming, input, bindings);
   // Bulk reprocessing with this workflow deployed: each object goes through it.
   const reprocessDefinition = withLocalBatches(
     renderDefinition('reprocess', {
@@ -283,6 +290,8 @@ async function setup(
     /** What the killed Process attempt's PutEvents held (killProcessInPutEvents). */
     held: killed.held,
     run: runUpload,
+    /** A run whose Inspect claims no event (as the previous release's Inspect task). */
+    runUnclaimed,
     reprocess: (request: unknown) => runLocally(reprocessDefinition, request, reprocessing),
     status,
     faults,
@@ -1212,8 +1221,10 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
   it('leaves the item of an image another delivery of its event processed as that delivery recorded it, timings and time included', async () => {
     // EventBridge and Express executions are at least once: two executions of one event, the
     // second inspected while the first ran (its begin() found the item processing), the first
-    // then processed and recorded it. The second's Process finds its outputs current: a duplicate,
-    // whose final status (which has no timings) must not be written over the first's.
+    // then processed and recorded it. The first's Inspect is the previous release's (a release runs
+    // the new definition on the previous tasks until the alias moves), which claims nothing. The
+    // second's Process finds its outputs current: a duplicate, whose final status (which has no
+    // timings) must not be written over the first's.
     const key = 'photos/delivered-twice-processed.png';
     let event: ReturnType<typeof objectCreated> | undefined;
     let first: Awaited<ReturnType<typeof wf.run>> | undefined;
@@ -1223,7 +1234,7 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
       checks: { malware: false, moderation: false },
       afterInspect: async () => {
         if (++inspected !== 1) return;
-        first = await wf.run(event!);
+        first = await wf.runUnclaimed(event!);
         recorded = await wf.status.get(SOURCE, key);
       },
     });
@@ -1250,7 +1261,7 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
       labels: [{ Name: 'Explicit', ParentName: '', TaxonomyLevel: 1, Confidence: 97.3 }],
       afterInspect: async () => {
         if (++inspected !== 1) return;
-        first = await wf.run(event!);
+        first = await wf.runUnclaimed(event!);
         recorded = await wf.status.get(SOURCE, key);
       },
     });
@@ -1265,7 +1276,8 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
 
   it('does not announce the failure of a second delivery of an event another delivery processed', async () => {
     // EventBridge and Express executions are at least once: two executions of one event, the
-    // second inspected before the first ran, then its scan's reads fail past the retries.
+    // second inspected before the first ran (its Inspect the previous release's, which claims
+    // nothing), then its scan's reads fail past the retries.
     const key = 'photos/delivered-twice.png';
     let event: ReturnType<typeof objectCreated> | undefined;
     let first: Awaited<ReturnType<typeof wf.run>> | undefined;
@@ -1274,7 +1286,7 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
       checks: { malware: true, moderation: false },
       afterInspect: async () => {
         if (++inspected !== 1) return;
-        first = await wf.run(event!);
+        first = await wf.runUnclaimed(event!);
         wf.faults.set(key, [true, true, true, true]);
       },
     });
@@ -1288,6 +1300,67 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
       result: { status: 'ignored', key, reason: expect.stringMatching(/holds processed/) },
     });
     expect(await wf.status.get(SOURCE, key)).toMatchObject({ status: 'processed' });
+    expect(wf.events().map((e) => e['detail-type'])).toEqual(['Image Processed']);
+  });
+
+  it('scans, moderates and announces an image once when two deliveries of its event overlap: the second run ends at Inspect', async () => {
+    // S3 and EventBridge deliver at least once, and Express starts an execution for each delivery:
+    // the second is inspected while the first is under way. Rekognition is mocked (no local server):
+    // its calls are counted; the scans are the Scan task's runs of the real clamd.
+    const key = 'photos/delivered-twice-overlapping.png';
+    let event: ReturnType<typeof objectCreated> | undefined;
+    let second: Awaited<ReturnType<typeof wf.run>> | undefined;
+    let inspected = 0;
+    const wf = await setup({
+      checks: { malware: true, moderation: true },
+      afterInspect: async () => {
+        if (++inspected !== 1) return;
+        second = await wf.run(event!);
+      },
+    });
+    event = await upload(key, readFixture('edge/formats/alpha-rgba8.png'));
+    const first = await wf.run(event);
+    expect(first.output).toMatchObject({ result: { status: 'processed', key } });
+    expect(second!.invoked).toEqual(['Inspect']);
+    expect(second!.output).toMatchObject({
+      result: { status: 'ignored', key, reason: expect.stringMatching(/under way/) },
+    });
+    const scans = [...first.invoked, ...second!.invoked].filter((state) => state === 'Scan');
+    expect(scans).toHaveLength(1);
+    // One image with transparency: looked at on white, on black and with its alpha dropped, once.
+    expect(wf.moderation.commandCalls(DetectModerationLabelsCommand)).toHaveLength(3);
+    expect(wf.events().map((e) => e['detail-type'])).toEqual(['Image Processed']);
+    expect(await wf.status.get(SOURCE, key)).toMatchObject({ status: 'processed' });
+  });
+
+  it('lets a delivery take over an event whose first execution ended without an outcome once that execution’s time is up', async () => {
+    // The first execution's Inspect claimed the event, then the execution timed out (no Catch
+    // runs then): the item stays processing. A delivery within that execution's 290 s is the
+    // duplicate of a run still under way; one after it runs the event.
+    const wf = await setup({ checks: { malware: true, moderation: true } });
+    const claimedBy = async (key: string, startedMsAgo: number) => {
+      const event = await upload(key, readFixture('edge/formats/alpha-rgba8.png'));
+      await wf.tasks.inspect({
+        event,
+        execution: {
+          started: new Date(Date.now() - startedMsAgo).toISOString(),
+          timeoutSeconds: 290,
+        },
+      });
+      return event;
+    };
+    const during = await wf.run(await claimedBy('photos/claimed-by-a-live-run.png', 10_000));
+    expect(during.invoked).toEqual(['Inspect']);
+    expect(during.output).toMatchObject({
+      result: { status: 'ignored', reason: expect.stringMatching(/under way/) },
+    });
+    expect(wf.moderation.commandCalls(DetectModerationLabelsCommand)).toHaveLength(0);
+
+    const key = 'photos/claimed-by-a-dead-run.png';
+    const after = await wf.run(await claimedBy(key, 291_000));
+    expect(after.invoked).toEqual(['Inspect', 'Scan', 'Moderate', 'Process']);
+    expect(after.output).toMatchObject({ result: { status: 'processed', key } });
+    expect(wf.moderation.commandCalls(DetectModerationLabelsCommand)).toHaveLength(3);
     expect(wf.events().map((e) => e['detail-type'])).toEqual(['Image Processed']);
   });
 

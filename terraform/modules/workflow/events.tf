@@ -12,7 +12,8 @@ locals {
 # S3 sends the source bucket's events to the default bus (the imgpipe module's
 # source_events_to_eventbridge); this rule starts the per-upload workflow for each Object Created
 # event of a key the filters match. S3 delivers at least once, and so does EventBridge: a repeated
-# execution finds the manifest current (the Inspect task) and ends as `duplicate`.
+# execution finds the manifest current (the Inspect task) and ends as `duplicate`, or, while the
+# first still runs, its claim on the status item and ends `ignored` (README, "One run per event").
 resource "aws_cloudwatch_event_rule" "this" {
   count = var.upload_workflow_enabled ? 1 : 0
 
