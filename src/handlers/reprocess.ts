@@ -110,6 +110,15 @@ export function parseReprocessRequest(
   ) {
     throw invalidSetting('event.keys', `an array of at most ${MAX_KEYS} object keys`, keys);
   }
+  // A key named twice would run twice at once (a backfill claims nothing): two scans and two
+  // moderations of one object in the workflow mode, and two results for it in the summary.
+  if (keys !== undefined) {
+    const seen = new Map<string, number>();
+    for (const key of keys as string[]) seen.set(key, (seen.get(key) ?? 0) + 1);
+    const twice = [...seen].find(([, times]) => times > 1);
+    if (twice)
+      throw invalidSetting('event.keys', 'each key once', keys, `${twice[0]} is named ${twice[1]} times`);
+  }
   // The request travels with the execution, whose input Step Functions limits to 256 KB.
   const keysBytes = keys === undefined ? 0 : Buffer.byteLength(JSON.stringify(keys));
   if (keysBytes > MAX_KEYS_BYTES) {

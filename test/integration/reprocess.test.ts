@@ -628,6 +628,11 @@ describe('the reprocessing tasks', () => {
     expect(() => parseReprocessRequest({ bucket: 'b', prefix: '', startAfter: 'x' })).toThrow(
       'Expected nothing (the request takes bucket, prefix, keys, force, concurrency, toleratedFailurePercentage, batchSize) for event.startAfter but received "x" of type string',
     );
+    // A key named twice would be two runs of one object at once (a backfill claims nothing): in
+    // the workflow mode two scans and two moderations (Rekognition, paid), and two in the summary.
+    expect(() => parseReprocessRequest({ bucket: 'b', keys: ['a/1.jpg', 'a/2.jpg', 'a/1.jpg'] })).toThrow(
+      'Expected each key once for event.keys but received ["a/1.jpg","a/2.jpg","a/1.jpg"] of type array (a/1.jpg is named 2 times)',
+    );
     // In the workflow mode each object is a batch of its own (one run of the per-upload workflow).
     expect(parseReprocessRequest({ bucket: 'b', prefix: '' }, { workflow: true }).batchSize).toBe(1);
     expect(() =>
