@@ -101,9 +101,10 @@ resource "aws_iam_role" "deploy" {
   name               = "${var.name_prefix}-github-deploy-${each.key}"
   description        = "Assumed by ${var.github_repository}'s release and deploy workflows in the ${each.key} environment; may change ${each.value.name} alone"
   assume_role_policy = data.aws_iam_policy_document.trust["deploy-${each.key}"].json
-  # deploy.yml's deploy job holds one session for its whole run, up to 150 minutes (the slowest
-  # CodeDeploy release, its hooks and the apply), and for the rollback a timed-out run still runs.
-  max_session_duration = 10800
+  # deploy.yml's deploy job holds one session for its whole run, up to 240 minutes (the slowest
+  # CodeDeploy release of the function, its hooks, then of the task functions, and the apply), and
+  # for the rollback a timed-out run still runs.
+  max_session_duration = 16200
 }
 
 data "aws_iam_policy_document" "deploy" {

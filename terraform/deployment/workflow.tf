@@ -89,6 +89,11 @@ module "workflow" {
   # mode: the upload rule and Inspect hold to them in the workflow mode, bulk reprocessing in both.
   source_notification_filters = { for index, filter in var.source_notification_filters : tostring(index) => filter }
   alarm_topic_arn             = module.imgpipe.sns_topic_arn
+  # The task functions' releases: deployment groups of the release's application, with its role
+  # and its canary or linear configuration (modules/workflow/codedeploy.tf).
+  codedeploy_app_name       = module.imgpipe.codedeploy_app_name
+  codedeploy_role_name      = module.imgpipe.codedeploy_role_name
+  release_deployment_config = var.release_deployment_config
 
   # The tuned memory and timeout (tuning.tfvars.json), for the tasks that decode images; the tuned
   # provisioned concurrency goes to Process, which processes every upload in the workflow mode (the
@@ -143,8 +148,13 @@ output "scanner_ecr_repository_url" {
 }
 
 output "task_function_versions" {
-  description = "Newest published version of each task function of the imgpipe image, by name: deploy.yml moves their live aliases to them once CodeDeploy has released the main function."
+  description = "Newest published version of each task function of the imgpipe image, by name: CodeDeploy shifts their live aliases to them (task_releases)."
   value       = module.workflow.task_function_versions
+}
+
+output "task_releases" {
+  description = "The release of each task function of the imgpipe image, by function name: { deployment_group, version }. deploy.yml creates a CodeDeploy deployment of each (in codedeploy_app_name) once the function's release succeeded."
+  value       = module.workflow.task_releases
 }
 
 output "provisioned_concurrency" {

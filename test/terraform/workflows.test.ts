@@ -754,7 +754,7 @@ describe('release.yml', () => {
           ].join('\n'),
           sleep: 'exit 0',
         },
-        () => ({ FUNCTION: 'imgpipe-dev', TARGET: '7', DEPLOYMENT: 'd-ABC123' }),
+        () => ({ FUNCTION: 'imgpipe-dev', TARGET: '7', DEPLOYMENT: 'd-ABC123', DEPLOYMENTS: 'd-ABC123' }),
         () => ({}),
         shellOptions('deploy.yml', 'deploy'),
       );
@@ -806,7 +806,8 @@ describe('release.yml', () => {
     expect(Math.max(...shiftMinutes)).toBe(90);
     const deploy = workflowYaml('deploy.yml').jobs.deploy;
     const minutes = deploy['timeout-minutes'];
-    expect(minutes).toBeGreaterThanOrEqual(Math.max(...shiftMinutes) + 2 * 15 + 30);
+    // The function's shift and hooks, then the task functions' shift (modules/workflow/codedeploy.tf).
+    expect(minutes).toBeGreaterThanOrEqual(2 * Math.max(...shiftMinutes) + 2 * 15 + 30);
     // One session for the whole job: its credentials must last as long, and the role allow it.
     // Longer, by the steps before the session and the cleanup a timed-out job runs after its
     // timeout (stop the deployment and roll back, with those credentials): 10 minutes at least.
@@ -822,52 +823,130 @@ describe('release.yml', () => {
     expect(maxSession).toBeGreaterThanOrEqual(credentials.with['role-duration-seconds']);
   });
 
-  describe("moves the task functions' live aliases to the released versions, and says so when it cannot", () => {
-    // The step's script, run as GitHub runs it (the deploy job's shell). Lambda has no local
-    // server, so `aws` is a stand-in recording its calls; `terraform output` answers as Terraform
-    // does, or fails as it does when the state cannot be read.
-    const step = steps('deploy.yml').find((s) => s.name === 'Move the task functions to the released image')!;
-    const VERSIONS = { 'imgpipe-dev-process': '12', 'imgpipe-dev-reprocess-plan': '7' };
-    function runMove(terraform: string) {
+  describe("releases the task functions' live aliases through CodeDeploy, and says so when it cannot", () => {
+    // The step's script, run as GitHub runs it (the deploy job's shell). CodeDeploy and Lambda have
+    // no local server, so `aws` is a stand-in recording its calls (get-alias answers from ALIASES,
+    // create-deployment with a deployment id); `terraform output` answers as Terraform does, or
+    // fails as it does when the state cannot be read.
+    const step = steps('deploy.yml').find((s) => s.name === 'Release the task functions through CodeDeploy')!;
+    const RELEASES = {
+      'imgpipe-dev-process': { deployment_group: 'task-process', version: '12' },
+      'imgpipe-dev-reprocess-plan': { deployment_group: 'task-reprocess-plan', version: '7' },
+    };
+    const ALIASES: Record<string, string> = {
+      'imgpipe-dev-process': '11',
+      'imgpipe-dev-reprocess-plan': '7',
+    };
+    const TERRAFORM = [
+      'case "$*" in',
+      '  "output -raw codedeploy_app_name") printf imgpipe-dev ;;',
+      `  "output -json task_releases") echo '${JSON.stringify(RELEASES)}' ;;`,
+      '  *) exit 1 ;;',
+      'esac',
+    ].join('\n');
+    function runRelease(terraform: string) {
       return runStep(
         String(step.run),
-        { terraform, aws: 'echo "aws $*" >> "$RUNNER_TEMP/calls"' },
-        () => ({}),
-        () => ({}),
+        {
+          terraform,
+          aws: [
+            'echo "aws $*" >> "$RUNNER_TEMP/calls"',
+            'case "$1 $2" in',
+            '  "lambda get-alias")',
+            ...Object.entries(ALIASES).map(([name, version]) => `    [ "$4" = ${name} ] && echo ${version}`),
+            '    exit 0 ;;',
+            '  "deploy create-deployment") echo "d-$(grep -c create-deployment "$RUNNER_TEMP/calls")" ;;',
+            'esac',
+          ].join('\n'),
+        },
+        (dir) => ({
+          GITHUB_OUTPUT: join(dir, 'github-output'),
+          GITHUB_STEP_SUMMARY: join(dir, 'summary'),
+          GITHUB_REPOSITORY: 'o/imgpipe',
+          GITHUB_SHA: 'abc',
+          GITHUB_RUN_ID: '1',
+        }),
+        (dir) => ({
+          outputs: existsSync(join(dir, 'github-output'))
+            ? readFileSync(join(dir, 'github-output'), 'utf8')
+            : '',
+        }),
         shellOptions('deploy.yml', 'deploy'),
       );
     }
 
-    it('runs after the apply, once CodeDeploy released the version (or there was none to release)', () => {
+    it('runs after the apply, once CodeDeploy released the function (or there was none to release)', () => {
       const deploySteps = workflowYaml('deploy.yml').jobs.deploy.steps as Yaml[];
       const at = (pattern: RegExp) => deploySteps.findIndex((s) => pattern.test(String(s.run ?? '')));
-      const move = deploySteps.findIndex((s) => s.name === step.name);
-      expect(move).toBeGreaterThan(at(/\bterraform apply tfplan\b/));
-      expect(move).toBeGreaterThan(
+      const release = deploySteps.findIndex((s) => s.name === step.name);
+      expect(release).toBeGreaterThan(at(/\bterraform apply tfplan\b/));
+      expect(release).toBeGreaterThan(
         at(/aws deploy get-deployment --deployment-id "\$DEPLOYMENT" --query deploymentInfo\.status/),
       );
       // No status function: GitHub adds success(), so a failed or rolled-back release moves nothing.
       expect(step.if).toBe("steps.release.outcome == 'success' || steps.release.outcome == 'skipped'");
+      // Nothing moves an alias outside CodeDeploy, which watches the new version and rolls it back.
+      expect(read('deploy.yml')).not.toMatch(/update-alias/);
     });
 
-    it('moves each one to the version Terraform published', () => {
-      const result = runMove(
-        `[ "$*" = "output -json task_function_versions" ] || exit 1\necho '${JSON.stringify(VERSIONS)}'`,
-      );
+    it('creates a deployment of each function whose alias is on another version, in its deployment group', () => {
+      const result = runRelease(TERRAFORM);
       expect(result.status, result.stderr).toBe(0);
-      expect(result.calls.trim().split('\n')).toEqual([
-        'aws lambda update-alias --function-name imgpipe-dev-process --name live --function-version 12',
-        'aws lambda update-alias --function-name imgpipe-dev-reprocess-plan --name live --function-version 7',
+      const creates = result.calls.split('\n').filter((line) => line.includes('create-deployment'));
+      expect(creates).toHaveLength(1);
+      expect(creates[0]).toContain('--application-name imgpipe-dev --deployment-group-name task-process');
+      const appspec = JSON.parse(
+        JSON.parse(/--revision (\{.*\}) --description/.exec(creates[0]!)![1]!).appSpecContent.content,
+      );
+      expect(appspec.Resources).toEqual([
+        {
+          task: {
+            Type: 'AWS::Lambda::Function',
+            Properties: {
+              Name: 'imgpipe-dev-process',
+              Alias: 'live',
+              CurrentVersion: '11',
+              TargetVersion: '12',
+            },
+          },
+        },
       ]);
+      expect(result.outputs).toBe('deployments=d-1\n');
+      expect(result.stdout).toContain('imgpipe-dev-reprocess-plan: live is on version 7 already');
     });
 
-    it('fails, moving nothing, when Terraform cannot say which versions: the release is not reported done', () => {
-      const result = runMove(
+    it('fails, creating nothing, when Terraform cannot say which versions: the release is not reported done', () => {
+      const result = runRelease(
         'echo "Error: Failed to load state: RequestError: send request failed" >&2\nexit 1',
       );
       expect(result.status).not.toBe(0);
       expect(result.stderr).toContain('Failed to load state');
       expect(result.calls).toBe('');
+    });
+
+    it('waits for every deployment, and fails when one was rolled back', () => {
+      const wait = steps('deploy.yml').find((s) => s.name === "Wait for the task functions' deployments")!;
+      const result = runStep(
+        String(wait.run),
+        {
+          aws: [
+            'echo "aws $*" >> "$RUNNER_TEMP/calls"',
+            'case "$1 $2 $4" in',
+            '  "deploy get-deployment d-1") [ "$6" = deploymentInfo.status ] && echo Succeeded || echo "{}" ;;',
+            '  "deploy get-deployment d-2") [ "$6" = deploymentInfo.status ] && echo Stopped || echo "{}" ;;',
+            'esac',
+          ].join('\n'),
+          sleep: 'exit 0',
+        },
+        () => ({ DEPLOYMENTS: 'd-1 d-2' }),
+        () => ({}),
+        shellOptions('deploy.yml', 'deploy'),
+      );
+      expect(result.status).not.toBe(0);
+      expect(result.stdout).toContain('CodeDeploy deployment d-1 succeeded');
+      expect(result.stdout).toContain(
+        "::error::CodeDeploy deployment d-2 Stopped: the task function's live alias was rolled back",
+      );
     });
   });
 

@@ -191,3 +191,30 @@ run "takes_filters_under_which_the_api_uploads_fall" {
     error_message = "A filter without a suffix whose prefix starts the upload prefix should let the API deploy."
   }
 }
+
+run "releases_each_task_function_through_codedeploy_in_the_workflow_mode" {
+  variables {
+    mode = "workflow"
+    scanner_image_digests = {
+      arm64  = "sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
+      x86_64 = "sha256:dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd"
+    }
+  }
+
+  # Every task function the state machines invoke through its `live` alias: a deployment group of
+  # the release's application shifts it, not a plain update-alias at full weight.
+  assert {
+    condition = length(output.task_releases) == 8 && alltrue([
+      for key in ["inspect", "moderate", "process", "quarantine", "fail", "reprocess-plan", "reprocess-batch", "reprocess-summarize"] :
+      output.task_releases[module.workflow.function_names[key]].deployment_group == "task-${key}"
+    ])
+    error_message = "Each task function of the imgpipe image should have its own CodeDeploy deployment group (task-<key>)."
+  }
+}
+
+run "releases_the_reprocessing_functions_through_codedeploy_in_the_direct_mode" {
+  assert {
+    condition     = keys(output.task_releases) == ["imgpipe-${var.environment}-reprocess-batch", "imgpipe-${var.environment}-reprocess-plan", "imgpipe-${var.environment}-reprocess-summarize"]
+    error_message = "Bulk reprocessing's functions should be released through CodeDeploy in the direct mode too."
+  }
+}

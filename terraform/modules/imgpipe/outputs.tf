@@ -276,3 +276,8 @@ output "provisioned_concurrency" {
     provisioned_concurrent_executions = config.provisioned_concurrent_executions
   }])
 }
+
+output "codedeploy_role_name" {
+  description = "Role CodeDeploy releases with (`<name>-codedeploy`): the workflow module adds its task functions' aliases and alarms to it."
+  value       = aws_iam_role.codedeploy.name
+}

@@ -12,8 +12,8 @@ resource "aws_cloudwatch_log_group" "function" {
 }
 
 # The imgpipe function's image and environment, the command selecting the task. Each apply
-# publishes a version; the state machines invoke the `live` alias, which the deploy workflow moves
-# to that version only after CodeDeploy has released the image on the main function (deploy.yml),
+# publishes a version; the state machines invoke the `live` alias, which CodeDeploy shifts to that
+# version (codedeploy.tf) only after it has released the image on the main function (deploy.yml),
 # so a backfill never runs an image still in its canary, or one that was rolled back. The state
 # machine retries, so Lambda's own asynchronous retries and dead-letter queue do not apply (Step
 # Functions invokes synchronously).

@@ -55,6 +55,14 @@ output "task_function_versions" {
   value       = { for key, fn in aws_lambda_function.image : fn.function_name => fn.version }
 }
 
+output "task_releases" {
+  description = "The release of each task function of the imgpipe image, by function name: { deployment_group (in codedeploy_app_name), version (the one this apply published) }. deploy.yml creates a CodeDeploy deployment of each whose `live` alias is on another version. Empty without codedeploy_app_name."
+  value = { for key in keys(local.task_releases) : aws_lambda_function.image[key].function_name => {
+    deployment_group = aws_codedeploy_deployment_group.task[key].deployment_group_name
+    version          = aws_lambda_function.image[key].version
+  } }
+}
+
 output "process_provisioned_concurrency" {
   description = "Provisioned concurrency of the Process task function: { function_name, qualifier (the version number), provisioned_concurrent_executions }, or null when there is none (process_provisioned_concurrent_executions 0, or no per-upload workflow)."
   value = one([for config in aws_lambda_provisioned_concurrency_config.this : {

@@ -405,3 +405,27 @@ variable "results_expiration_days" {
     error_message = "results_expiration_days must be a whole number between 1 and 3650."
   }
 }
+
+variable "codedeploy_app_name" {
+  description = "CodeDeploy application (Lambda) of the release (modules/imgpipe codedeploy_app_name): each task function of the imgpipe image gets a deployment group in it (task-<key>), which shifts its `live` alias. Null: no deployment groups (the alias stays on the version it was created on)."
+  type        = string
+  default     = null
+}
+
+variable "codedeploy_role_name" {
+  description = "Role the deployment groups release with (modules/imgpipe codedeploy_role_name); this module adds a policy for the task functions' aliases to it. Needed with codedeploy_app_name."
+  type        = string
+  default     = null
+}
+
+variable "release_deployment_config" {
+  description = "How CodeDeploy shifts each task function's `live` alias: one of its predefined Lambda configurations, as the imgpipe function's release (a canary's share of the state machines' invocations goes to the new version, whose errors roll it back)."
+  type        = string
+  default     = "CodeDeployDefault.LambdaAllAtOnce"
+  nullable    = false
+
+  validation {
+    condition     = contains(["CodeDeployDefault.LambdaAllAtOnce", "CodeDeployDefault.LambdaCanary10Percent5Minutes", "CodeDeployDefault.LambdaCanary10Percent10Minutes", "CodeDeployDefault.LambdaCanary10Percent15Minutes", "CodeDeployDefault.LambdaCanary10Percent30Minutes", "CodeDeployDefault.LambdaLinear10PercentEvery1Minute", "CodeDeployDefault.LambdaLinear10PercentEvery2Minutes", "CodeDeployDefault.LambdaLinear10PercentEvery3Minutes", "CodeDeployDefault.LambdaLinear10PercentEvery10Minutes"], var.release_deployment_config)
+    error_message = "release_deployment_config must be one of CodeDeploy's predefined Lambda configurations (CodeDeployDefault.LambdaAllAtOnce, ...Canary10Percent{5,10,15,30}Minutes, ...Linear10PercentEvery{1Minute,2Minutes,3Minutes,10Minutes})."
+  }
+}

@@ -485,3 +485,57 @@ run "refuses_a_scanner_ephemeral_storage_out_of_range" {
 
   expect_failures = [var.scanner_ephemeral_storage_size]
 }
+
+run "releases_each_task_function_through_its_own_codedeploy_deployment_group" {
+  variables {
+    codedeploy_app_name       = "imgpipe-test"
+    codedeploy_role_name      = "imgpipe-test-codedeploy"
+    release_deployment_config = "CodeDeployDefault.LambdaCanary10Percent15Minutes"
+  }
+
+  assert {
+    condition     = toset(keys(aws_codedeploy_deployment_group.task)) == toset(keys(aws_lambda_function.image)) && length(aws_codedeploy_deployment_group.task) == 8
+    error_message = "Each task function the state machines invoke through its live alias should have a deployment group."
+  }
+
+  assert {
+    condition = alltrue([
+      for key, group in aws_codedeploy_deployment_group.task :
+      group.app_name == "imgpipe-test" && group.deployment_group_name == "task-${key}" && group.deployment_config_name == "CodeDeployDefault.LambdaCanary10Percent15Minutes"
+      && group.service_role_arn == "arn:aws:iam::123456789012:role/imgpipe-test-codedeploy"
+      && group.auto_rollback_configuration[0].enabled && contains(group.auto_rollback_configuration[0].events, "DEPLOYMENT_STOP_ON_ALARM")
+      && group.alarm_configuration[0].enabled && !group.alarm_configuration[0].ignore_poll_alarm_failure
+      && group.alarm_configuration[0].alarms == toset(["imgpipe-test-${key}-release-errors"])
+    ])
+    error_message = "Each group should shift its alias with the release's configuration and roll back on its own alarm."
+  }
+
+  # The new version's errors behind the alias, as the state machines invoke it: not the function's,
+  # which counts the version being replaced.
+  assert {
+    condition = alltrue([
+      for key, alarm in aws_cloudwatch_metric_alarm.release :
+      alarm.metric_name == "Errors" && alarm.threshold == 0
+      && alarm.dimensions.FunctionName == "imgpipe-test-${key}" && alarm.dimensions.Resource == "imgpipe-test-${key}:live"
+      && alarm.dimensions.ExecutedVersion == aws_lambda_function.image[key].version && length(alarm.dimensions) == 3
+    ])
+    error_message = "Each release alarm should read the new version's errors behind the live alias."
+  }
+
+  assert {
+    condition     = alltrue([for key in keys(aws_lambda_function.image) : contains(one(data.aws_iam_policy_document.codedeploy[0].statement).resources, "${local.function_arns[key]}:*")]) && aws_iam_role_policy.codedeploy[0].role == "imgpipe-test-codedeploy"
+    error_message = "The release role should be allowed to move each task function's alias."
+  }
+
+  assert {
+    condition     = output.task_releases["imgpipe-test-process"].deployment_group == "task-process" && output.task_releases["imgpipe-test-process"].version == aws_lambda_function.image["process"].version
+    error_message = "The output should give deploy.yml each function's deployment group and new version."
+  }
+}
+
+run "has_no_deployment_groups_without_the_release_application" {
+  assert {
+    condition     = length(aws_codedeploy_deployment_group.task) == 0 && output.task_releases == {}
+    error_message = "Without codedeploy_app_name no deployment group should be created."
+  }
+}
