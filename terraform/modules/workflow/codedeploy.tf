@@ -58,7 +58,7 @@ resource "aws_iam_role_policy" "codedeploy" {
   }
 }
 
-resource "aws_codedeploy_deployment_group" "task" {
+resource "aws_codedeploy_deployment_group" "this" {
   for_each = local.task_releases
 
   app_name               = var.codedeploy_app_name

@@ -410,12 +410,22 @@ variable "codedeploy_app_name" {
   description = "CodeDeploy application (Lambda) of the release (modules/imgpipe codedeploy_app_name): each task function of the imgpipe image gets a deployment group in it (task-<key>), which shifts its `live` alias. Null: no deployment groups (the alias stays on the version it was created on)."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.codedeploy_app_name == null || can(regex("^[A-Za-z0-9_.+@=,-]{1,100}$", var.codedeploy_app_name))
+    error_message = "codedeploy_app_name must be null or a CodeDeploy application name (1-100 letters, digits and _.+@=,-)."
+  }
 }
 
 variable "codedeploy_role_name" {
   description = "Role the deployment groups release with (modules/imgpipe codedeploy_role_name); this module adds a policy for the task functions' aliases to it. Needed with codedeploy_app_name."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.codedeploy_role_name == null || can(regex("^[A-Za-z0-9_+=,.@-]{1,64}$", var.codedeploy_role_name))
+    error_message = "codedeploy_role_name must be null or an IAM role name (1-64 letters, digits and _+=,.@-)."
+  }
 }
 
 variable "release_deployment_config" {

@@ -494,13 +494,13 @@ run "releases_each_task_function_through_its_own_codedeploy_deployment_group" {
   }
 
   assert {
-    condition     = toset(keys(aws_codedeploy_deployment_group.task)) == toset(keys(aws_lambda_function.image)) && length(aws_codedeploy_deployment_group.task) == 8
+    condition     = toset(keys(aws_codedeploy_deployment_group.this)) == toset(keys(aws_lambda_function.image)) && length(aws_codedeploy_deployment_group.this) == 8
     error_message = "Each task function the state machines invoke through its live alias should have a deployment group."
   }
 
   assert {
     condition = alltrue([
-      for key, group in aws_codedeploy_deployment_group.task :
+      for key, group in aws_codedeploy_deployment_group.this :
       group.app_name == "imgpipe-test" && group.deployment_group_name == "task-${key}" && group.deployment_config_name == "CodeDeployDefault.LambdaCanary10Percent15Minutes"
       && group.service_role_arn == "arn:aws:iam::123456789012:role/imgpipe-test-codedeploy"
       && group.auto_rollback_configuration[0].enabled && contains(group.auto_rollback_configuration[0].events, "DEPLOYMENT_STOP_ON_ALARM")
@@ -535,7 +535,7 @@ run "releases_each_task_function_through_its_own_codedeploy_deployment_group" {
 
 run "has_no_deployment_groups_without_the_release_application" {
   assert {
-    condition     = length(aws_codedeploy_deployment_group.task) == 0 && output.task_releases == {}
+    condition     = length(aws_codedeploy_deployment_group.this) == 0 && output.task_releases == {}
     error_message = "Without codedeploy_app_name no deployment group should be created."
   }
 }
