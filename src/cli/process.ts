@@ -12,7 +12,13 @@ import { createEncoder, type PooledEncoder } from '../pipeline/encoder-pool.ts';
 import { encoderThreadsFor } from '../pipeline/memory-budget.ts';
 import { planSteps } from '../pipeline/plan.ts';
 import type { Encoder } from '../pipeline/process-image.ts';
-import { processObject, quarantineDone, readSource, type SourceRead } from '../pipeline/process-object.ts';
+import {
+  processObject,
+  quarantineDone,
+  readSource,
+  type SourceRead,
+  unlistedOutputs,
+} from '../pipeline/process-object.ts';
 import { type QuarantineRecord, readManifest, readQuarantineRecord } from '../pipeline/records.ts';
 import { FsStorage, removeTemporaryFilesNow } from '../storage/fs.ts';
 import { getJson, perBucket } from '../storage/types.ts';
@@ -430,6 +436,7 @@ async function planFiles(inputs: readonly Input[], options: ProcessCommandOption
         existing,
         async () => manifest,
         async () => etag,
+        async () => (await unlistedOutputs(input.ref.key, { layout, output })).length > 0,
       );
       plans.push({
         ...base,

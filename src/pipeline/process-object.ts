@@ -463,6 +463,7 @@ async function quarantine(
     existing,
     () => readManifest(deps.output, deps.layout.manifestKey(ref.key)),
     async () => (await deps.source(ref.bucket).head(ref.key))?.etag,
+    async () => (await unlistedOutputs(ref.key, deps)).length > 0,
   );
   if (!done) {
     try {
@@ -602,9 +603,12 @@ async function withdrawReplacedOutputs(
 /**
  * Whether quarantining the content `etag` under `key` for `reason` is done already: its reason
  * record names it (this content, this key, this reason), the key was not processed with it since
- * (`processedSince`), and there are no outputs of other content to withdraw (`replacedManifest`).
- * The key's manifest is read once for both checks, and only for a matching record; `currentEtag` is
- * the source's as it is now. imgpipe process's dry run asks the same, so it predicts what the run does.
+ * (`processedSince`), and there are no outputs of other content to withdraw (`replacedManifest`),
+ * nor, without a manifest, outputs at the layout's keys that a run stopped before its manifest
+ * left (`hasUnlisted`), which withdrawReplacedOutputs withdraws while the key holds this content.
+ * The key's manifest is read once for these checks, and only for a matching record; `currentEtag`
+ * is the source's as it is now. imgpipe process's dry run asks the same, so it predicts what the
+ * run does.
  */
 export async function quarantineDone(
   key: string,
@@ -613,6 +617,7 @@ export async function quarantineDone(
   existing: QuarantineRecord | undefined,
   readKeyManifest: () => Promise<Manifest | undefined>,
   currentEtag: () => Promise<string | undefined>,
+  hasUnlisted: () => Promise<boolean>,
 ): Promise<boolean> {
   if (
     existing === undefined ||
@@ -624,6 +629,9 @@ export async function quarantineDone(
     return false;
   const manifest = await readKeyManifest();
   if (processedSince(key, manifest, etag, existing.quarantinedAt)) return false;
+  // Counted done, the dry run called such a file already quarantined while the run withdrew
+  // those outputs and called it quarantined.
+  if (manifest === undefined) return !((await currentEtag()) === etag && (await hasUnlisted()));
   return (
     (await replacedManifest(key, currentEtag, etag, CONTENT_REASONS.has(reason), manifest)) === undefined
   );
@@ -730,6 +738,16 @@ export async function deleteUnlisted(
   key: string,
   deps: Pick<ProcessDeps, 'layout' | 'output'>,
 ): Promise<string[]> {
+  const present = await unlistedOutputs(key, deps);
+  await settleAll(present.map((output) => deps.output.delete(output)));
+  return present;
+}
+
+/** The outputs the layout gives a source that exist, the manifest aside (what deleteUnlisted deletes). */
+export async function unlistedOutputs(
+  key: string,
+  deps: Pick<ProcessDeps, 'layout' | 'output'>,
+): Promise<string[]> {
   const manifestKey = deps.layout.manifestKey(key);
   // A key too long for S3 was never written (checkKeyLengths), nor may it be asked for.
   const keys = [...new Set(deps.layout.outputKeys(key))].filter(
@@ -738,9 +756,7 @@ export async function deleteUnlisted(
   const found = await settleAll(
     keys.map(async (output) => ((await deps.output.head(output)) ? output : undefined)),
   );
-  const present = found.filter((output): output is string => output !== undefined);
-  await settleAll(present.map((output) => deps.output.delete(output)));
-  return present;
+  return found.filter((output): output is string => output !== undefined);
 }
 
 function total(started: number): Total {

@@ -307,6 +307,29 @@ describe('imgpipe process --dry-run', () => {
     expect(JSON.parse(plan.stdout).inputs[0]).toMatchObject({ outcome: 'quarantined', repeated: true });
     expect(JSON.parse(plan.stdout).totals).toMatchObject({ duplicate: 1, quarantined: 0 });
   });
+
+  it('predicts the withdrawal of outputs no manifest lists for content quarantined before, as the run does it', async () => {
+    // Quarantined (too large), then processed under a higher limit by a run that stopped before
+    // its manifest (Ctrl-C, a full disk): its outputs are there, listed nowhere. Under the lower
+    // limit again the run withdraws them and calls the file quarantined; the dry run, which
+    // looked only at the manifest, called it already quarantined (counted already done).
+    const dir = tempDir();
+    mkdirSync(join(dir, 'in'));
+    copyFileSync(fixturePath('edge/formats/1x1.jpg'), join(dir, 'in', 'k.jpg'));
+    const env = { IMGPIPE_MAX_BYTES: '100' };
+    const first = await runCli(['process', 'in', '--out', 'out', '--json'], { cwd: dir, env });
+    expect(JSON.parse(first.stdout).inputs[0]).toMatchObject({ outcome: 'quarantined', reason: 'too-large' });
+    expect((await runCli(['process', 'in', '--out', 'out', '--quiet'], { cwd: dir })).code).toBe(0);
+    rmSync(join(dir, 'out', 'manifests', 'k.jpg.json'));
+    expect(existsSync(join(dir, 'out', 'small', 'k.jpg.webp'))).toBe(true);
+    const plan = await runCli(['process', 'in', '--out', 'out', '--dry-run', '--json'], { cwd: dir, env });
+    const run = await runCli(['process', 'in', '--out', 'out', '--json'], { cwd: dir, env });
+    expect(JSON.parse(run.stdout).inputs[0]).toMatchObject({ outcome: 'quarantined', reason: 'too-large' });
+    expect(JSON.parse(run.stdout).inputs[0]).not.toHaveProperty('repeated');
+    expect(existsSync(join(dir, 'out', 'small', 'k.jpg.webp'))).toBe(false);
+    expect(JSON.parse(plan.stdout).inputs[0]).not.toHaveProperty('repeated');
+    expect(JSON.parse(plan.stdout).totals).toMatchObject({ duplicate: 0, quarantined: 1 });
+  }, 120_000);
 });
 
 describe('imgpipe process inputs', () => {
