@@ -276,24 +276,33 @@ export async function processObject(ref: ObjectRef, deps: ProcessDeps): Promise<
   }
 
   const writeStart = performance.now();
-  const outputs = await writeOutputs(ref.key, image, deps);
-  // Outputs of the previous manifest that this configuration no longer writes (a variant or format
-  // removed, another output key template; a new manifest template finds no previous manifest) go before the new manifest, which alone lists what is there
-  // afterwards: left, nothing would ever delete them, not even the source's deletion. A failure
-  // here leaves the previous manifest, so a retry finds it stale and deletes them again.
-  await deleteStaleOutputs(deps.output, manifestKey, previous, outputs);
-  const { probe, decode, resize, encode } = image.timings;
-  const timings: Timings = {
-    read: roundMs(readMs),
-    probe,
-    decode,
-    resize,
-    encode,
-    write: msSince(writeStart),
-    total: msSince(started),
-  };
-  const manifest = buildManifest(readBase.source, object, image, outputs, timings, deps.config);
-  await writeRecord(deps.output, manifestKey, manifest);
+  let manifest: Manifest;
+  let outputs: ManifestOutput[];
+  let timings: Timings;
+  try {
+    outputs = await writeOutputs(ref.key, image, deps);
+    // Outputs of the previous manifest that this configuration no longer writes (a variant or format
+    // removed, another output key template; a new manifest template finds no previous manifest) go before the new manifest, which alone lists what is there
+    // afterwards: left, nothing would ever delete them, not even the source's deletion. A failure
+    // here leaves the previous manifest, so a retry finds it stale and deletes them again.
+    await deleteStaleOutputs(deps.output, manifestKey, previous, outputs);
+    const { probe, decode, resize, encode } = image.timings;
+    timings = {
+      read: roundMs(readMs),
+      probe,
+      decode,
+      resize,
+      encode,
+      write: msSince(writeStart),
+      total: msSince(started),
+    };
+    manifest = buildManifest(readBase.source, object, image, outputs, timings, deps.config);
+    await writeRecord(deps.output, manifestKey, manifest);
+  } catch (error) {
+    if (error instanceof StorageError && !error.retryable)
+      await withdrawRefusedRun(ref, deps, image, object.etag, previous).catch(() => undefined);
+    throw error;
+  }
   return {
     ...readBase,
     status: 'processed',
@@ -308,6 +317,36 @@ export async function processObject(ref: ObjectRef, deps: ProcessDeps): Promise<
     configHash: manifest.configHash,
     timings,
   };
+}
+
+/**
+ * A run whose writes S3 refused for good (access denied on a prefix, a KMS key it may not use):
+ * every retry fails the same, so the outputs it wrote before the refusal would stay published,
+ * listed by no manifest; once the configuration changed (the refused variant dropped), nothing
+ * deleted them, not even the source's removal, which looks for its own configuration's keys only.
+ * They go now, but for those the previous manifest lists for this very content (a run of another
+ * configuration made them: they show it still), and, as for a quarantine that fails for good, the
+ * outputs of the content this upload replaced (withdrawReplacedOutputs). A failure S3 may not
+ * repeat leaves them: Lambda's retry writes them again and lists them, and a concurrent delivery of
+ * this content may have written the same keys for its own manifest.
+ */
+async function withdrawRefusedRun(
+  ref: ObjectRef,
+  deps: ProcessDeps,
+  image: ProcessedImage,
+  etag: string,
+  previous: Manifest | undefined,
+): Promise<void> {
+  const kept = new Set(
+    previous?.source.key === ref.key && previous.source.etag === etag
+      ? previous.outputs.map((entry) => entry.key)
+      : [],
+  );
+  const written = image.outputs
+    .map((output) => deps.layout.outputKey(ref.key, output.variant, output.format))
+    .filter((key) => !kept.has(key));
+  await settleAll([...new Set(written)].map((key) => deps.output.delete(key)));
+  await withdrawReplacedOutputs(ref, deps, etag, false);
 }
 
 export type SourceRead =

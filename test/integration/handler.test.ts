@@ -146,13 +146,16 @@ function urlEvent(path: string, query: string): LambdaFunctionURLEvent {
  * The output bucket on the real S3 server, its PUTs of keys under `prefix` failing as S3 throttling
  * past the SDK's retries does: no local server fails one PUT.
  */
-function failingPuts(prefix: string): S3Storage {
+function failingPuts(prefix: string, retryable = true): S3Storage {
   return new (class extends S3Storage {
     override async put(target: string, body: Uint8Array, options: Parameters<S3Storage['put']>[2]) {
       if (target.startsWith(prefix))
-        throw new StorageError('put', this.locate(target), `PUT ${target}: 503 SlowDown (injected)`, {
-          retryable: true,
-        });
+        throw new StorageError(
+          'put',
+          this.locate(target),
+          `PUT ${target}: ${retryable ? '503 SlowDown' : '403 AccessDenied'} (injected)`,
+          { retryable },
+        );
       return super.put(target, body, options);
     }
   })(s3.client, OUTPUT);
@@ -938,6 +941,41 @@ describe('S3 event handler', () => {
     // A redelivery finds nothing left.
     const { lines: again } = await capture(() => createS3EventHandler({ ...deps, output })(removed));
     expect(objectLines(again)[0]!.removedOutputs).toEqual([]);
+  });
+
+  it('leaves no variant of a run that S3 refused for good published, so no later configuration or removal overlooks it', async () => {
+    // The small/ PUTs refused for good (access denied on that prefix; no retry changes it): the
+    // large/ variants written before stayed published, listed by no manifest. Once the
+    // configuration changed (the operator dropped the refused variant), nothing deleted them, not
+    // even the source's removal, which deletes the unlisted keys of its own configuration only.
+    const key = 'refused-for-good/cat.png';
+    const created = await upload(SOURCE, key, readFixture('edge/formats/1x1.png'));
+    const deps = (runtime: RuntimeConfig, output: S3Storage) => ({
+      config: runtime,
+      sourceStorage: (bucket: string) => new S3Storage(s3.client, bucket),
+      output,
+      quarantine: new S3Storage(s3.client, runtime.quarantineBucket),
+      logger: new Logger({ serviceName: 'imgpipe-test' }),
+      metrics: new Metrics({ serviceName: 'imgpipe-test', namespace: 'imgpipe-test' }),
+    });
+    const { result: error } = await capture(() =>
+      createS3EventHandler(deps(config(), failingPuts('small/', false)))(created).catch((e: unknown) => e),
+    );
+    expect(error).toBeInstanceOf(RecordsFailedError);
+    expect(String((error as Error).message)).toMatch(/403 AccessDenied/);
+    const written = ['jpg', 'webp', 'avif'].map((format) => `large/${key}.${format}`);
+    const output = new S3Storage(s3.client, OUTPUT);
+    for (const variant of written) expect(await output.head(variant), variant).toBeUndefined();
+
+    // The source deleted under a configuration without that variant: nothing of the key is left.
+    const later = config({
+      IMGPIPE_CONFIG: JSON.stringify({ variants: [{ name: 'large', width: 1600 }], formats: { webp: {} } }),
+    });
+    await s3.client.send(new DeleteObjectCommand({ Bucket: SOURCE, Key: key }));
+    const removed = buildS3Notification({ bucket: SOURCE, key, eventName: 'ObjectRemoved:Delete' });
+    const { result } = await capture(() => createS3EventHandler(deps(later, output))(removed));
+    expect(result.records[0]!.status).toBe('deleted');
+    for (const variant of written) expect(await output.head(variant), variant).toBeUndefined();
   });
 
   it('fails the record of a removal whose Image Deleted could not be sent, without a status table, so that the retry announces it', async () => {
