@@ -19,6 +19,7 @@ import type { Encoder } from '../pipeline/process-image.ts';
 import {
   deleteOutputs,
   deleteResults,
+  deleteUnlisted,
   type Outcome,
   type OutcomeStatus,
   type ProcessDeps,
@@ -529,15 +530,37 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
     if (later || item?.status === 'processing') return undefined;
     const manifest = await readManifest(deps.output, layout.manifestKey(key));
     if (!manifest) {
+      // Outputs at the layout's keys that no manifest lists: what a run that failed before its
+      // manifest wrote (S3's retries spent), here the deleted content's. None is the current
+      // content's (no manifest lists them, and no run of it is under way): left, they kept the
+      // deleted content published, and no later event of the key looks for them.
+      const leftovers = await deleteUnlisted(key, processDeps);
+      const unlisted =
+        leftovers.length === 0
+          ? undefined
+          : `${leftovers.length} output(s) listed by no manifest (a failed run's) deleted`;
       // The outputs of other content are withdrawn already, and the item still calls that content
       // processed: an earlier attempt withdrew them and failed to record deleted (the table
       // throttled past the SDK's retries). Lambda's retry found no manifest and ended here, so the
       // item kept saying processed, for good, for content that is deleted and published no more.
-      if (item?.status !== 'processed' || item.etag === currentEtag) return undefined;
+      if (item?.status !== 'processed' || item.etag === currentEtag) return unlisted;
       await deps.status.finish(ref, { status: 'deleted' });
-      return `its outputs, of other content (ETag ${item.etag}), were withdrawn by an earlier attempt, and its status item now says so (deleted)`;
+      return `its outputs, of other content (ETag ${item.etag}), were withdrawn by an earlier attempt, and its status item now says so (deleted)${unlisted ? `; ${unlisted}` : ''}`;
     }
-    if (manifest.source.etag === currentEtag) return undefined;
+    if (manifest.source.etag === currentEtag) {
+      // The key's last event failed (a failed item keeps no ETag): when it was the deleted
+      // content's, the outputs its run wrote before it failed (S3's retries spent) replaced some
+      // this manifest lists, so the content this removal deleted stayed published under the
+      // current content's manifest. They are made again from the content the manifest names
+      // (checked by its run: only while the key holds it, inspectedOnly), as a superseded event's
+      // are; the same bytes again when the failure was of the current content.
+      if (item?.status !== 'failed' || item.etag === currentEtag) return undefined;
+      const redone = await processObject(
+        { bucket, key, etag: currentEtag },
+        { ...processDeps, ...time, force: true, madeAgain: true, inspectedOnly: true, encoder: deps.encoder },
+      );
+      return `the key's last event failed, and its run may have written over the outputs of the key's content: they were made again from it (${redone.status})`;
+    }
     const now = await redoChecked(bucket, key, time);
     // Withdrawn, the deleted content's item says so, as a removal's does: neither the status table
     // nor the API calls it processed (the API says the key's object is uploaded), and a backfill

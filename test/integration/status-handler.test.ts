@@ -1080,6 +1080,22 @@ describe('the S3 handler on removals', () => {
       sequencer,
     });
   }
+  /** The output bucket, its manifest PUTs failing as S3 throttling past the SDK's retries does: no local server fails one PUT. */
+  const failingManifests = () =>
+    new Proxy(new S3Storage(s3.client, OUTPUT), {
+      get(target, property, receiver) {
+        if (property === 'put')
+          return (...args: Parameters<Storage['put']>) =>
+            args[0].startsWith('manifests/')
+              ? Promise.reject(
+                  new StorageError('put', target.locate(args[0]), `PUT ${args[0]}: 503 SlowDown (injected)`, {
+                    retryable: true,
+                  }),
+                )
+              : target.put(...args);
+        return Reflect.get(target, property, receiver);
+      },
+    });
   const exists = async (key: string) => (await output().head(key)) !== undefined;
   const removed = (key: string, sequencer: string) =>
     buildS3Notification({ bucket: SOURCE, key, eventName: 'ObjectRemoved:Delete', sequencer });
@@ -1607,6 +1623,73 @@ describe('the S3 handler on removals', () => {
     expect(records[0]).toMatchObject({ status: 'ignored', reason: expect.stringContaining('other content') });
     expect(await exists(`manifests/${key}.json`)).toBe(false);
     expect(await exists(result)).toBe(false);
+  });
+
+  it('withdraws the variants a failed run of a deleted current version wrote before its manifest when the previous one becomes current again', async () => {
+    // The current version's run wrote its variant and failed on its manifest (S3 throttling past
+    // the SDK's and Lambda's retries): published, listed nowhere. That version deleted, the
+    // previous one (never processed here) is current again, and S3 announces the removal alone:
+    // the removal found no manifest and kept the deleted content's variant published.
+    const { deps, handler } = await setup();
+    const key = 'h9/unlisted.jpg';
+    const older = readFixture('photos/colour-fig-red-bowl.jpg');
+    await s3.client.send(new PutObjectCommand({ Bucket: SOURCE, Key: key, Body: older }));
+    const deleted = await upload(key, readFixture('photos/portrait-friends-dogs.jpg'), '0F01');
+    await expect(createS3EventHandler({ ...deps, output: failingManifests() })(deleted)).rejects.toThrow(
+      /SlowDown/,
+    );
+    expect(await exists(`small/${key}.webp`)).toBe(true);
+    expect(await exists(`manifests/${key}.json`)).toBe(false);
+    // The current version deleted (see above): the older content is current again.
+    await s3.client.send(new PutObjectCommand({ Bucket: SOURCE, Key: key, Body: older }));
+    const { records } = await handler(
+      buildS3Notification({
+        bucket: SOURCE,
+        key,
+        eventName: 'ObjectRemoved:Delete',
+        versionId: 'v2',
+        sequencer: '0F02',
+      }),
+    );
+    expect(records[0]).toMatchObject({
+      status: 'ignored',
+      reason: expect.stringContaining('listed by no manifest'),
+    });
+    expect(await exists(`small/${key}.webp`)).toBe(false);
+  });
+
+  it('makes the outputs of the previous version again when a failed run of the deleted current version wrote over them', async () => {
+    // The previous version processed; the current version's run wrote its variant over the
+    // previous one's and failed on its manifest (S3 throttling past the SDK's and Lambda's
+    // retries). That version deleted, the previous one is current again under its own manifest,
+    // and the removal, finding that manifest current, kept the deleted content's pixels published.
+    const { deps, handler } = await setup();
+    const key = 'h9/overwritten.jpg';
+    const older = readFixture('photos/colour-fig-red-bowl.jpg');
+    expect((await handler(await upload(key, older, '0F10'))).records[0]?.status).toBe('processed');
+    const olderVariant = (await output().get(`small/${key}.webp`)).body;
+    const deleted = await upload(key, readFixture('photos/portrait-friends-dogs.jpg'), '0F11');
+    await expect(createS3EventHandler({ ...deps, output: failingManifests() })(deleted)).rejects.toThrow(
+      /SlowDown/,
+    );
+    expect(
+      Buffer.from((await output().get(`small/${key}.webp`)).body).equals(Buffer.from(olderVariant)),
+    ).toBe(false);
+    // The current version deleted (see above): the older content is current again.
+    await s3.client.send(new PutObjectCommand({ Bucket: SOURCE, Key: key, Body: older }));
+    const { records } = await handler(
+      buildS3Notification({
+        bucket: SOURCE,
+        key,
+        eventName: 'ObjectRemoved:Delete',
+        versionId: 'v2',
+        sequencer: '0F12',
+      }),
+    );
+    expect(records[0]).toMatchObject({ status: 'ignored', reason: expect.stringContaining('made again') });
+    expect(
+      Buffer.from((await output().get(`small/${key}.webp`)).body).equals(Buffer.from(olderVariant)),
+    ).toBe(true);
   });
 
   it('publishes by a backfill an object a versioned bucket brought back by removing its delete marker, which S3 announces as a removal alone', async () => {
