@@ -586,12 +586,13 @@ type J1Data = { readonly ratios: readonly Ratio[] };
 
 /**
  * The on-demand transformation handler: misses and hits of w=640 WebP and AVIF from the bench
- * photo against sharp, in this process, one thread; ratios hit / miss and miss / sharp, the
- * latter against the J1 ratio when J1 ran before it in this invocation.
+ * photo against sharp, in this process, one thread, beside processImage alone (the codecs' floor);
+ * ratios hit / miss, miss / sharp and processImage alone / sharp, miss / sharp against the J1
+ * ratio when J1 ran before it in this invocation.
  */
 async function transformSuite(options: BenchOptions, j1Data?: J1Data): Promise<SuiteResult> {
   console.log(
-    `\n== On-demand transformations: ${basename(J1_INPUT)} (15.9 MP) to w=${TRANSFORM_WIDTH} WebP and AVIF through createTransformHandler (s3rver in a process of its own, on the last CPU where there are two or more; signed; in-thread encoder) against sharp (one thread); miss, hit, sharp interleaved, ${options.runs} runs after one warm-up\n`,
+    `\n== On-demand transformations: ${basename(J1_INPUT)} (15.9 MP) to w=${TRANSFORM_WIDTH} WebP and AVIF through createTransformHandler (s3rver in a process of its own, on the last CPU where there are two or more; signed; in-thread encoder) against sharp (one thread); miss, hit, processImage alone, sharp interleaved, ${options.runs} runs after one warm-up\n`,
   );
   const { samples, avifSpeed } = await runTransformBench(options.runs);
   const mapping = transformMapping(avifSpeed);

@@ -8,8 +8,11 @@ import type { LambdaFunctionURLEvent } from 'aws-lambda';
 import { type Column, renderTable } from '../../src/cli/table.ts';
 import { parsePipelineConfig } from '../../src/config/document.ts';
 import { loadRuntimeConfig } from '../../src/config/index.ts';
-import { createTransformHandler, type TransformLogEntry } from '../../src/handlers/transform.ts';
-import { signUrl } from '../../src/handlers/transform-request.ts';
+import { loadTransformConfig } from '../../src/config/transform.ts';
+import { createTransformHandler, oneVariant, type TransformLogEntry } from '../../src/handlers/transform.ts';
+import { parseQuery, parseRequest, resultSpec, signUrl } from '../../src/handlers/transform-request.ts';
+import { Deadline } from '../../src/pipeline/deadline.ts';
+import { inThreadEncoder, processImage } from '../../src/pipeline/process-image.ts';
 import { S3Storage } from '../../src/storage/s3.ts';
 import type { Storage } from '../../src/storage/types.ts';
 import { J1_INPUT, j1Document, sharpSettings } from '../lib/jobs.ts';
@@ -27,6 +30,10 @@ import { percentile } from '../sweep/stats.ts';
  * - miss: the stored result deleted first, so the request reads the source, decodes and encodes;
  * - hit: the same request again: GET of the stored result beside the source's HEAD, base64 body, no decode
  *   (checked: the handler's decode counter does not move and it logs `cache: hit`);
+ * - codecs: the handler's processImage call alone (the one variant a miss asks for, its options, a
+ *   deadline, in this thread) on the source bytes already in memory: the floor a miss cannot go
+ *   under, so that miss / sharp splits into the codecs' share (codecs / sharp) and the handler's
+ *   glue (storage calls, SDK, the rest); checked to give the bytes the miss stored;
  * - sharp: the source bytes (already in memory) resized to 640 wide and encoded;
  * - source GET: the source read from s3rver alone, the part of a miss that sharp is not given.
  * Wall and CPU time per request, and for miss and hit the wall time inside the handler's storage
@@ -51,6 +58,8 @@ export interface TransformSamples {
   readonly format: TransformFormat;
   readonly miss: readonly Sample[];
   readonly hit: readonly Sample[];
+  /** processImage alone, as a miss calls it, on the source bytes in memory: the codecs' floor. */
+  readonly codecs: readonly Sample[];
   readonly sharp: readonly Sample[];
   /** The source's GET alone (through S3Storage, as the miss reads it): the part of a miss sharp is not given. */
   readonly read: readonly Sample[];
@@ -58,7 +67,7 @@ export interface TransformSamples {
   readonly bytes: { readonly imgpipe: number; readonly sharp: number };
 }
 
-export const TRANSFORM_PATHS = ['miss', 'hit', 'sharp', 'read'] as const;
+export const TRANSFORM_PATHS = ['miss', 'hit', 'codecs', 'sharp', 'read'] as const;
 export type TransformPath = (typeof TRANSFORM_PATHS)[number];
 
 export interface TransformRow {
@@ -85,6 +94,12 @@ export interface TransformRatios {
   /** miss / sharp, p50 wall and CPU time (target: at most the J1 ratio). */
   readonly missOverSharp: number;
   readonly missOverSharpCpu: number;
+  /**
+   * processImage alone / sharp, p50 wall and CPU time: the part of miss / sharp that is the codecs'
+   * (the rest is the handler's glue and its storage calls). Absent without codecs samples.
+   */
+  readonly codecsOverSharp?: number;
+  readonly codecsOverSharpCpu?: number;
 }
 
 /** p50 and p95 (nearest rank: with 20 runs the 19th value) of each path's samples. */
@@ -114,7 +129,11 @@ export function transformRows(samples: readonly TransformSamples[]): TransformRo
               ),
             }
           : {}),
-        ...(path === 'miss' ? { bytes: s.bytes.imgpipe } : path === 'sharp' ? { bytes: s.bytes.sharp } : {}),
+        ...(path === 'miss' || path === 'codecs'
+          ? { bytes: s.bytes.imgpipe }
+          : path === 'sharp'
+            ? { bytes: s.bytes.sharp }
+            : {}),
       };
     }),
   );
@@ -123,7 +142,7 @@ export function transformRows(samples: readonly TransformSamples[]): TransformRo
 export function transformRatios(rows: readonly TransformRow[]): TransformRatios[] {
   return TRANSFORM_FORMATS.flatMap((format) => {
     const row = (path: TransformRow['path']) => rows.find((r) => r.format === format && r.path === path);
-    const [miss, hit, sharp] = [row('miss'), row('hit'), row('sharp')];
+    const [miss, hit, sharp, codecs] = [row('miss'), row('hit'), row('sharp'), row('codecs')];
     if (!miss || !hit || !sharp) return [];
     return [
       {
@@ -135,6 +154,12 @@ export function transformRatios(rows: readonly TransformRow[]): TransformRatios[
           : {}),
         missOverSharp: miss.wallP50 / sharp.wallP50,
         missOverSharpCpu: miss.cpuP50 / sharp.cpuP50,
+        ...(codecs
+          ? {
+              codecsOverSharp: codecs.wallP50 / sharp.wallP50,
+              codecsOverSharpCpu: codecs.cpuP50 / sharp.cpuP50,
+            }
+          : {}),
       },
     ];
   });
@@ -153,7 +178,11 @@ export function verdicts(ratios: readonly TransformRatios[], j1?: { wall: number
       j1
         ? `${j1.wall.toFixed(2)} wall, ${j1.cpu.toFixed(2)} CPU in this run: ${r.missOverSharp <= j1.wall ? 'met' : 'NOT met'} in wall time, ${r.missOverSharpCpu <= j1.cpu ? 'met' : 'NOT met'} in CPU time`
         : 'J1 not run in this invocation; compare with the J1 table in bench/README.md'
-    })`;
+    })${
+      r.codecsOverSharpCpu === undefined
+        ? ''
+        : `; processImage alone / sharp ${r.codecsOverSharp!.toFixed(2)} wall, ${r.codecsOverSharpCpu.toFixed(2)} CPU: the codecs' floor`
+    }`;
     return [hit, miss];
   });
 }
@@ -164,7 +193,7 @@ export function transformTable(rows: readonly TransformRow[], style?: 'markdown'
   const ms = (value: number) => value.toFixed(value < 10 ? 1 : 0);
   const columns: Column<TransformRow>[] = [
     { header: 'format', value: (r) => r.format },
-    { header: 'path', value: (r) => (r.path === 'read' ? 'source GET (part of a miss)' : r.path) },
+    { header: 'path', value: (r) => PATH_NAMES[r.path] },
     { header: 'runs', value: (r) => r.runs, align: 'right' },
     { header: 'wall p50 ms', value: (r) => ms(r.wallP50), align: 'right' },
     { header: 'wall p95 ms', value: (r) => ms(r.wallP95), align: 'right' },
@@ -185,6 +214,14 @@ export function transformTable(rows: readonly TransformRow[], style?: 'markdown'
   return renderTable(columns, rows, style);
 }
 
+const PATH_NAMES: Record<TransformPath, string> = {
+  miss: 'miss',
+  hit: 'hit',
+  codecs: 'processImage alone (floor)',
+  sharp: 'sharp',
+  read: 'source GET (part of a miss)',
+};
+
 export function ratioTable(ratios: readonly TransformRatios[], style?: 'markdown'): string {
   const columns: Column<TransformRatios>[] = [
     { header: 'format', value: (r) => r.format },
@@ -197,6 +234,16 @@ export function ratioTable(ratios: readonly TransformRatios[], style?: 'markdown
     },
     { header: 'miss / sharp, wall p50', value: (r) => r.missOverSharp.toFixed(2), align: 'right' },
     { header: 'miss / sharp, CPU p50', value: (r) => r.missOverSharpCpu.toFixed(2), align: 'right' },
+    {
+      header: 'codecs alone / sharp, wall p50',
+      value: (r) => r.codecsOverSharp?.toFixed(2) ?? '',
+      align: 'right',
+    },
+    {
+      header: 'codecs alone / sharp, CPU p50',
+      value: (r) => r.codecsOverSharpCpu?.toFixed(2) ?? '',
+      align: 'right',
+    },
   ];
   return renderTable(columns, ratios, style);
 }
@@ -209,6 +256,7 @@ export function transformMapping(avifSpeed: number): SettingRow[] {
 const BUCKETS = { source: 'tbench-source', output: 'tbench-output' } as const;
 const SOURCE_KEY = 'photos/seeding-5312x2988.jpg';
 const BENCH_KEY = 'imgpipe-bench-transform-signing-key-0123456789';
+const ACCEPT = 'image/avif,image/webp,*/*';
 
 /** Runs the misses, hits and sharp, interleaved, `runs` times after one warm-up of each. */
 export async function runTransformBench(runs: number): Promise<{
@@ -257,6 +305,28 @@ export async function runTransformBench(runs: number): Promise<{
     sharp.concurrency(1);
     sharp.cache(false);
     const settings = sharpSettings(avifSpeed, 'ssim');
+    // What a miss gives processImage, from the request as the handler parses it (the same calls).
+    const transformConfig = loadTransformConfig({
+      IMGPIPE_TRANSFORM_SOURCE_BUCKET: BUCKETS.source,
+      IMGPIPE_TRANSFORM_SIGNING: 'required',
+    });
+    const variantConfig = (format: TransformFormat) => {
+      const url = signUrl('', SOURCE_KEY, { w: TRANSFORM_WIDTH, fmt: format }, BENCH_KEY);
+      const query = parseQuery(url.split('?')[1]!);
+      const request = parseRequest(SOURCE_KEY, query, ACCEPT, transformConfig, config.pipeline.formatOptions);
+      return oneVariant(config.pipeline, resultSpec(request.spec, config.pipeline));
+    };
+    const codecsRun = (format: TransformFormat) => {
+      const pipeline = variantConfig(format);
+      return timed(async () => {
+        const deadline = new Deadline({ maxSeconds: pipeline.limits.maxSecondsPerImage });
+        try {
+          return (await processImage(input, pipeline, inThreadEncoder, deadline)).outputs[0]!.bytes;
+        } finally {
+          deadline.dispose();
+        }
+      });
+    };
 
     const request = async (format: TransformFormat, expect: 'hit' | 'miss') => {
       const url = signUrl('', SOURCE_KEY, { w: TRANSFORM_WIDTH, fmt: format }, BENCH_KEY);
@@ -270,7 +340,7 @@ export async function runTransformBench(runs: number): Promise<{
         throw new Error(`${url}: ${result.statusCode} ${entry.cache}, expected 200 and a ${expect}`);
       if ((handler.stats.decodes - decodes === 0) !== (expect === 'hit'))
         throw new Error(`${url}: a ${expect} that ${expect === 'hit' ? 'decoded' : 'did not decode'}`);
-      return { sample, key: entry.key!, bytes: entry.bytes! };
+      return { sample, key: entry.key!, bytes: entry.bytes!, body: result.body };
     };
     const sharpRun = (format: TransformFormat) =>
       timed(() => {
@@ -282,6 +352,7 @@ export async function runTransformBench(runs: number): Promise<{
       format,
       miss: [] as Sample[],
       hit: [] as Sample[],
+      codecs: [] as Sample[],
       sharp: [] as Sample[],
       read: [] as Sample[],
       bytes: { imgpipe: 0, sharp: 0 },
@@ -294,11 +365,16 @@ export async function runTransformBench(runs: number): Promise<{
         const miss = await request(entry.format, 'miss');
         resultKeys.set(entry.format, miss.key);
         const hit = await request(entry.format, 'hit');
+        const floor = await codecsRun(entry.format);
+        // The floor is the miss's own work: the same bytes as the result the miss stored (the hit's body).
+        if (!hit.body || !Buffer.from(hit.body, 'base64').equals(floor.result))
+          throw new Error(`${entry.format}: processImage alone did not give the bytes the miss stored`);
         const theirs = await sharpRun(entry.format);
         const read = await timed(async () => (await source.get(SOURCE_KEY)).body);
         if (i === 0) continue; // warm-up
         entry.miss.push(miss.sample);
         entry.hit.push(hit.sample);
+        entry.codecs.push(floor.sample);
         entry.sharp.push(theirs.sample);
         entry.read.push(read.sample);
         entry.bytes = { imgpipe: miss.bytes, sharp: theirs.result.length };
@@ -373,7 +449,7 @@ function urlEvent(path: string, query: string): LambdaFunctionURLEvent {
     routeKey: '$default',
     rawPath: path,
     rawQueryString: query,
-    headers: { host: domainName, accept: 'image/avif,image/webp,*/*' },
+    headers: { host: domainName, accept: ACCEPT },
     requestContext: {
       accountId: '000000000000',
       apiId: 'bench',

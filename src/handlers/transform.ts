@@ -566,8 +566,11 @@ export function parameterKeys(name: string, ssm?: SSMClient): () => Promise<read
   };
 }
 
-/** The pipeline document with one variant, in one format, at the request's quality. */
-function oneVariant(pipeline: PipelineConfig, spec: TransformSpec): PipelineConfig {
+/**
+ * The pipeline document with one variant, in one format, at the request's quality: what a miss
+ * gives processImage (exported for the bench's codecs-alone row, bench/suites/transform.ts).
+ */
+export function oneVariant(pipeline: PipelineConfig, spec: TransformSpec): PipelineConfig {
   const { format, quality } = spec;
   const formatOptions =
     format === 'png'

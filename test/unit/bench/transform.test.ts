@@ -22,6 +22,10 @@ function webp(): TransformSamples {
     // 20 runs: nearest-rank p50 is the 10th value, p95 the 19th.
     miss: samples(Array.from({ length: 20 }, (_, i) => 100 + i)),
     hit: samples(Array.from({ length: 20 }, (_, i) => 1 + i / 10)),
+    codecs: samples(
+      Array.from({ length: 20 }, (_, i) => 80 + i),
+      Array.from({ length: 20 }, (_, i) => 70 + i),
+    ),
     sharp: samples(
       Array.from({ length: 20 }, (_, i) => 50 + i),
       Array.from({ length: 20 }, (_, i) => 40 + i),
@@ -34,9 +38,11 @@ function webp(): TransformSamples {
 describe('transform bench: rows and ratios', () => {
   it('gives p50 and p95 per path, by nearest rank, with the bytes of each peer', () => {
     const rows = transformRows([webp()]);
-    expect(rows.map((r) => r.path)).toEqual(['miss', 'hit', 'sharp', 'read']);
-    const [miss, hit, sharp, read] = rows;
+    expect(rows.map((r) => r.path)).toEqual(['miss', 'hit', 'codecs', 'sharp', 'read']);
+    const [miss, hit, codecs, sharp, read] = rows;
     expect(miss).toMatchObject({ runs: 20, wallP50: 109, wallP95: 118, bytes: 1000 });
+    // processImage alone makes the miss's bytes.
+    expect(codecs).toMatchObject({ runs: 20, wallP50: 89, wallP95: 98, cpuP50: 79, cpuP95: 88, bytes: 1000 });
     expect(hit!.wallP50).toBeCloseTo(1.9);
     expect(hit!.wallP95).toBeCloseTo(2.8);
     expect(hit!.bytes).toBeUndefined();
@@ -52,10 +58,16 @@ describe('transform bench: rows and ratios', () => {
     expect(r!.hitOverMissP95).toBeCloseTo(2.8 / 118);
     expect(r!.missOverSharp).toBeCloseTo(109 / 59);
     expect(r!.missOverSharpCpu).toBeCloseTo(109 / 49);
+    // The codecs' floor: processImage alone against sharp, beside the miss's ratio.
+    expect(r!.codecsOverSharp).toBeCloseTo(89 / 59);
+    expect(r!.codecsOverSharpCpu).toBeCloseTo(79 / 49);
     const [hitLine, missLine] = verdicts(ratios, { wall: 1.9, cpu: 2.0 });
     expect(hitLine).toContain('target under 5.0%: met');
     expect(missLine).toContain('met in wall time');
     expect(missLine).toContain('NOT met in CPU time');
+    expect(missLine).toContain(
+      `processImage alone / sharp ${(89 / 59).toFixed(2)} wall, ${(79 / 49).toFixed(2)} CPU`,
+    );
     expect(verdicts(ratios)[1]).toContain('bench/README.md');
   });
 
@@ -68,8 +80,18 @@ describe('transform bench: rows and ratios', () => {
     expect(rows[0]).toMatchObject({ storageP50: 9, ownP50: 100 });
     expect(rows[1]!.ownP50).toBeCloseTo(0.4);
     expect(rows[2]!.ownP50).toBeUndefined();
+    expect(rows[3]!.ownP50).toBeUndefined();
     expect(transformRatios(rows)[0]!.hitOverMissOwn).toBeCloseTo(0.4 / 100);
     expect(transformRatios(transformRows([base]))[0]!.hitOverMissOwn).toBeUndefined();
+  });
+
+  it('leaves the codecs-alone ratio out when there is no processImage row (an older bench.json)', () => {
+    const rows = transformRows([webp()]).filter((r) => r.path !== 'codecs');
+    const [r] = transformRatios(rows);
+    expect(r!.missOverSharpCpu).toBeCloseTo(109 / 49);
+    expect(r!.codecsOverSharp).toBeUndefined();
+    expect(r!.codecsOverSharpCpu).toBeUndefined();
+    expect(verdicts([r!])[1]).not.toContain('processImage alone');
   });
 
   it('says NOT met when a hit costs 5% of a miss or more', () => {
