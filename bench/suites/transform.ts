@@ -391,9 +391,9 @@ export async function runTransformBench(runs: number): Promise<{
 
 /**
  * One sample, started from a collected heap (`npm run bench` runs Node with --expose-gc; the
- * collection is not timed): otherwise a miss's garbage, its 16 MB source among it, is collected
- * during whatever runs next, typically the hit (measured: a hit's CPU 16-37 ms right after a miss,
- * 5 ms alone). A miss's own collection is then counted nowhere, which only makes misses cheaper.
+ * collection is not timed): otherwise a miss's garbage (its 1.5 MB source, the 4 MB of pixels
+ * decoded at 1/4) is collected during whatever runs next, typically the hit (measured: a hit's CPU
+ * 16-37 ms right after a miss, 5 ms alone). A miss's own collection is then counted nowhere, which only makes misses cheaper.
  * V8 sweeps the collected heap on background threads after gc() returns, on the same CPU when the
  * bench is pinned to one: 50 ms of quiet first, or that sweep is timed too (measured: a hit's p50
  * 25 ms wall and 19 ms CPU without the pause, 15 and 9.5 with it; 10 and 6.4 in a loop of hits).
