@@ -103,13 +103,19 @@ export function checkResultKey(key: string, resultKey: string): void {
   );
 }
 
-/** The query as sent: each name once; unknown names refused. */
-export function parseQuery(rawQuery: string): Record<string, string> {
+/**
+ * The query as sent: each name once; unknown names refused. With signing off (`signing` false),
+ * exp and sig are not read whatever they hold, as the distribution drops both before the function
+ * (terraform/modules/transform, cache_key_parameters): `exp=1&exp=2` was a 400 from imgpipe dev
+ * and the image deployed.
+ */
+export function parseQuery(rawQuery: string, signing = true): Record<string, string> {
   const query: Record<string, string> = {};
   if (rawQuery === '') return query;
   for (const part of rawQuery.split('&')) {
     if (part === '') continue;
     const eq = part.indexOf('=');
+    if (!signing && ['exp', 'sig'].includes(eq === -1 ? part : part.slice(0, eq))) continue;
     let name: string;
     let value: string;
     try {

@@ -209,7 +209,7 @@ export function createTransformHandler(
         headers: { allow: 'GET, HEAD' },
       });
     const key = keyFromPath(event.rawPath);
-    const query = parseQuery(event.rawQueryString ?? '');
+    const query = parseQuery(event.rawQueryString ?? '', t.config.signing);
     const keys = t.config.signing ? await t.keys() : undefined;
     if (keys) verifySignature(key, query, keys, now());
     let request = parseRequest(key, query, header(event, 'accept'), t.config, pipeline.formatOptions);

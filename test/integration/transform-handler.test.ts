@@ -1237,6 +1237,18 @@ describe('source keys no URL can name', () => {
   });
 });
 
+describe('exp and sig with signing off', () => {
+  it('are not read, as CloudFront drops both: a repeated or malformed one is served as without it', async () => {
+    const h = createTransformHandler(deps(), {
+      env: { IMGPIPE_TRANSFORM_SOURCE_BUCKET: SOURCE, IMGPIPE_TRANSFORM_SIGNING: 'off' },
+    });
+    for (const query of ['w=40&exp=1&exp=2', 'w=40&sig=%zz', 'sig=a&w=40&sig=b&exp=x']) {
+      const response = await h(event('/t/tiny.jpg', query));
+      expect([response.statusCode, response.headers?.['content-type']], query).toEqual([200, 'image/jpeg']);
+    }
+  });
+});
+
 describe('parameter fuzzing', () => {
   it('answers 3000 random requests from a fixed seed without a 500', async () => {
     const h = createTransformHandler(deps(), {

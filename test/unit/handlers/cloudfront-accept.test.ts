@@ -243,10 +243,13 @@ describe('the CloudFront Function writing the query in one spelling', () => {
       .join('&');
   }
 
-  /** What the function answers (transform.ts serve, up to the source's HEAD). */
+  /**
+   * What the function answers (transform.ts serve, up to the source's HEAD): given the query the
+   * distribution forwards, or the viewer's own (imgpipe dev, a function URL called directly).
+   */
   function answer(config: TransformConfig, query: string, accept: string | undefined): string {
     try {
-      const parsed = parseQuery(query);
+      const parsed = parseQuery(query, config.signing);
       if (config.signing) verifySignature(KEY, parsed, [SECRET], NOW);
       const { spec, auto, expires } = parseRequest(KEY, parsed, accept, config, DEFAULTS);
       return JSON.stringify({ spec, auto, expires });
@@ -372,6 +375,24 @@ describe('the CloudFront Function writing the query in one spelling', () => {
     expect(JSON.parse(answer(OFF, atEdge(fn, OFF, 'w=0645&fmt=WEBP').query, undefined)).message).toContain(
       '"0645"',
     );
+  });
+
+  it('answers a URL with exp or sig, signing off, as without them: deployed (CloudFront drops both) and locally', () => {
+    // imgpipe dev (the function without CloudFront) refused exp=1&exp=2 or sig=%zz 400 where the
+    // deployment, whose cache policy drops exp and sig with signing off, served the image.
+    const fn = edgeFunction(OFF);
+    for (const [raw, without] of [
+      ['w=640&exp=1&exp=2', 'w=640'],
+      ['w=640&sig=a&sig=b&fmt=webp', 'w=640&fmt=webp'],
+      ['exp=%zz&w=640', 'w=640'],
+      ['w=640&sig=%E0%A4%A', 'w=640'],
+      ['sig&exp&w=640&q=80', 'w=640&q=80'],
+    ]) {
+      const expected = answer(OFF, without!, BROWSER);
+      expect(JSON.parse(expected), raw).toHaveProperty('spec');
+      expect(answer(OFF, raw!, BROWSER), `${raw} locally`).toBe(expected);
+      expect(answer(OFF, atEdge(fn, OFF, raw!, BROWSER).query, BROWSER), `${raw} deployed`).toBe(expected);
+    }
   });
 
   it('makes one entry of the orders and encodings of one signed URL, which still verifies, values as signed', () => {
