@@ -104,23 +104,33 @@ export function checkResultKey(key: string, resultKey: string): void {
 }
 
 /**
- * The query as sent: each name once; unknown names refused. With signing off (`signing` false),
- * exp and sig are not read whatever they hold, as the distribution drops both before the function
- * (terraform/modules/transform, cache_key_parameters): `exp=1&exp=2` was a 400 from imgpipe dev
- * and the image deployed.
+ * The query as sent: each name once; unknown names refused. Names are taken as written (the
+ * distribution's policies keep these nine by name, so `%77` is not `w` there), and checked first,
+ * every part, before any value: the first unknown one in sorted order is the one named, which the
+ * CloudFront Function (accept.js, unknownName), given the parameters by name and not in order,
+ * answers the same. With signing off (`signing` false), exp and sig are not read whatever they
+ * hold, as the distribution drops both before the function (terraform/modules/transform,
+ * cache_key_parameters): `exp=1&exp=2` was a 400 from imgpipe dev and the image deployed.
  */
 export function parseQuery(rawQuery: string, signing = true): Record<string, string> {
   const query: Record<string, string> = {};
   if (rawQuery === '') return query;
-  for (const part of rawQuery.split('&')) {
-    if (part === '') continue;
-    const eq = part.indexOf('=');
-    if (!signing && ['exp', 'sig'].includes(eq === -1 ? part : part.slice(0, eq))) continue;
-    let name: string;
+  const parts = rawQuery.split('&').filter((part) => part !== '');
+  const nameOf = (part: string) => (part.includes('=') ? part.slice(0, part.indexOf('=')) : part);
+  const unknown = parts
+    .map(nameOf)
+    .filter((name) => !(TRANSFORM_PARAMS as readonly string[]).includes(name))
+    .sort();
+  if (unknown.length > 0) throw unknownParameter(unknown[0]!);
+  for (const part of parts) {
+    const name = nameOf(part);
+    if (!signing && (name === 'exp' || name === 'sig')) continue;
     let value: string;
     try {
-      name = decodeURIComponent((eq === -1 ? part : part.slice(0, eq)).replaceAll('+', ' '));
-      value = eq === -1 ? '' : decodeURIComponent(part.slice(eq + 1).replaceAll('+', ' '));
+      value =
+        part.length === name.length
+          ? ''
+          : decodeURIComponent(part.slice(name.length + 1).replaceAll('+', ' '));
     } catch {
       throw new ApiError(
         'bad-request',
@@ -128,17 +138,20 @@ export function parseQuery(rawQuery: string, signing = true): Record<string, str
         { field: 'query', details: { value: part } },
       );
     }
-    if (!(TRANSFORM_PARAMS as readonly string[]).includes(name))
-      throw new ApiError(
-        'bad-request',
-        `Unknown parameter ${describeValue(name)}: expected only ${TRANSFORM_PARAMS.join(', ')}`,
-        { field: name, details: { value: name, accepted: TRANSFORM_PARAMS } },
-      );
     if (Object.hasOwn(query, name))
       throw new ApiError('bad-request', `The parameter ${name} is given more than once`, { field: name });
     query[name] = value;
   }
   return query;
+}
+
+/** accept.js answers it too, in the same words (test/unit/handlers/cloudfront-accept.test.ts). */
+function unknownParameter(name: string): ApiError {
+  return new ApiError(
+    'bad-request',
+    `Unknown parameter ${describeValue(name)}: expected only ${TRANSFORM_PARAMS.join(', ')} (names as written, not percent-encoded)`,
+    { field: name, details: { value: name, accepted: TRANSFORM_PARAMS } },
+  );
 }
 
 export function parseRequest(

@@ -1,18 +1,18 @@
-// imgpipe: the viewer-request CloudFront Function (JavaScript runtime 2.0) of the transformation
-// distribution (README.md, Cache key). It reduces Accept, which the cache key includes for
-// fmt=auto, to one of four values rather than one per browser's spelling of the header:
-//   avif       the client accepts image/avif and image/webp (every browser that decodes one)
-//   avif-only  image/avif and not WebP (not listed, or q=0): a client of its own, which a
-//              deployment without AVIF answers with JPEG, not a WebP it does not decode
-//   webp       image/webp and not AVIF
-//   other      anything else (JPEG), and any request naming its format (not fmt=auto)
-// index.transform negotiates on these as on a full header (transform-request.ts negotiate);
-// test/unit/handlers/cloudfront-accept.test.ts runs this file in Node and holds the two together.
-// It also writes the query in one spelling (canonicalQuery), the cache key's other part, checked
-// against CONFIG, the settings cloudfront.tf prepends:
-// { signing, sizes, sizeStep, maxSize, qualityMin, qualityMax, formats }.
+// imgpipe: the viewer-request CloudFront Function (JS runtime 2.0) of the transformation
+// distribution (README.md, Cache key). Reduces Accept (the cache key of fmt=auto) to:
+//   avif       image/avif and image/webp (every browser that decodes one)
+//   avif-only  image/avif, not WebP: answered JPEG where AVIF is not allowed
+//   webp       image/webp, not AVIF
+//   other      anything else, and any request naming its format (not fmt=auto)
+// as transform-request.ts negotiate reads them; writes the path and query in one spelling,
+// checked against CONFIG (cloudfront.tf prepends it). Held to the function by
+// test/unit/handlers/cloudfront-accept.test.ts, which runs this file in Node.
 function handler(event) {
   var request = event.request;
+  // A name the function refuses (parseQuery), which the policies would drop: its 400, where the path
+  // is one it takes (it answers the path first).
+  var unknown = keyOf(request.uri) === undefined ? undefined : unknownName(request.querystring);
+  if (unknown !== undefined) return unknownParameter(unknown);
   request.headers.accept = { value: reducedAccept(request) };
   var canonical = canonicalQuery(request.querystring);
   if (canonical !== undefined) request.querystring = canonical;
@@ -20,16 +20,47 @@ function handler(event) {
   return request;
 }
 
-// The path (given as sent) in one spelling: the key as keyFromPath decodes it, each segment encoded
-// as imgpipe sign does (/t/a%2Fb, /t/%61/b: /t/a/b). Left as sent where the function answers 400.
+// The path in one spelling, as imgpipe sign writes it (/t/a%2Fb, /t/%61/b: /t/a/b); left as sent
+// where the function refuses it.
 function canonicalUri(uri) {
+  var key = keyOf(uri);
+  return key === undefined ? uri : '/t/' + key.split('/').map(encodeURIComponent).join('/');
+}
+
+// The key of a path keyFromPath takes, else undefined.
+function keyOf(uri) {
+  if (typeof uri !== 'string' || uri.indexOf('/t/') !== 0) return undefined;
+  var key;
   try {
-    var p = uri.slice(3).split('/').map(decodeURIComponent).join('/').split('/');
-    if (uri.indexOf('/t/') || p.indexOf('.') + p.indexOf('..') > -2) return uri;
-    return '/t/' + p.map(encodeURIComponent).join('/');
+    key = uri.slice(3).split('/').map(decodeURIComponent).join('/');
   } catch (e) {
-    return uri;
+    return undefined;
   }
+  var p = key.split('/');
+  var bytes = encodeURIComponent(key).replace(/%[0-9A-F]{2}/g, '.').length;
+  return p.indexOf('.') + p.indexOf('..') > -2 || bytes === 0 || bytes > 1024 ? undefined : key;
+}
+
+function unknownName(querystring) {
+  var unknown = [];
+  for (var name in querystring)
+    if (Object.prototype.hasOwnProperty.call(querystring, name) && PARAMS.indexOf(name) === -1) unknown.push(name);
+  return unknown.sort()[0];
+}
+
+// The function's 400 (http.ts errorResponse).
+function unknownParameter(name) {
+  var shown = JSON.stringify(name);
+  if (shown.length > 80) shown = shown.slice(0, 77) + '...';
+  var message =
+    'Unknown parameter ' + shown + ' of type string: expected only ' + PARAMS.join(', ') + ' (names as written, not percent-encoded)';
+  var error = { code: 'bad-request', message: message, field: name, value: name, accepted: PARAMS };
+  return {
+    statusCode: 400,
+    statusDescription: 'Bad Request',
+    headers: { 'content-type': { value: 'application/json' }, 'cache-control': { value: 'no-store' } },
+    body: { encoding: 'text', data: JSON.stringify({ error: error }) },
+  };
 }
 
 function reducedAccept(request) {
@@ -54,8 +85,7 @@ function reducedAccept(request) {
   return accepts.avif ? (accepts.webp ? 'avif' : 'avif-only') : accepts.webp ? 'webp' : 'other';
 }
 
-// Every Accept header the viewer sent (CloudFront's multiValue), joined with commas as Lambda
-// function URLs join a repeated header: the first alone can be `other` where the request is AVIF.
+// Every Accept header sent (multiValue), joined as function URLs join them.
 function acceptText(header) {
   if (!header) return '';
   var list = header.multiValue && header.multiValue.length > 0 ? header.multiValue : [header];
@@ -64,9 +94,8 @@ function acceptText(header) {
   return values.join(',');
 }
 
-// fmt given once (twice is refused by the function whatever Accept says), as the viewer spelt it
-// (CloudFront passes query values percent-encoded; the function decodes them, + as a space, and
-// takes any case), and not auto.
+// fmt given once, not auto (values come percent-encoded; the function decodes them, + as a space,
+// any case).
 function namesItsFormat(querystring) {
   var fmt = querystring && querystring.fmt;
   if (!fmt || (fmt.multiValue && fmt.multiValue.length > 1) || typeof fmt.value !== 'string') return false;
@@ -74,31 +103,24 @@ function namesItsFormat(querystring) {
   try {
     value = decodeURIComponent(value);
   } catch (e) {
-    // Not valid percent-encoding: the function answers 400 whatever Accept says.
     return true;
   }
   return value.toLowerCase() !== 'auto';
 }
 
-// The parameters of src/handlers/transform-request.ts (TRANSFORM_PARAMS, DPRS, the fits, the format
-// names of src/core/formats.ts), which test/unit/handlers/cloudfront-accept.test.ts holds together.
+// transform-request.ts TRANSFORM_PARAMS, DPRS, fits; formats.ts names.
 var PARAMS = ['w', 'h', 'fit', 'fmt', 'q', 'dpr', 'wm', 'exp', 'sig'];
 var DPRS = [1, 1.5, 2, 2.5, 3];
 var FITS = ['inside', 'cover', 'contain'];
 var FORMAT_NAMES = { jpg: 'jpeg', jpeg: 'jpeg', webp: 'webp', avif: 'avif', png: 'png' };
 
-// The query in one spelling per request (README.md, Cache key); undefined: left as sent (the
-// function answers it 400 or 403 as it always did).
-//  - Only the parameters the cache policy keeps, values decoded as the function decodes them (+ as
-//    a space); one not valid percent-encoding leaves the query as sent.
-//  - One parameter given twice (the function's 400 names it, not its values): `<name>=&<name>=`;
-//    two or more such names leave the query as sent.
-//  - Signing on: sorted, each value percent-encoded, as canonicalRequest (transform-request.ts)
-//    signs them: every URL that verifies is one entry, its values as signed (w=0640 stays).
-//  - Signing off: only a request the function accepts is rewritten, to its normal form (numbers
-//    without leading zeros, fmt by its own name, dpr folded into allowed sides, no-op parameters
-//    left out). A refused value leaves the query as sent, so the 400 names it as given.
-//    fmt=auto stays apart from the format it gives: only its answer has Vary: Accept.
+// The query in one spelling (README.md, Cache key), or undefined: left as sent.
+//  - Values decoded as the function does; one not valid percent-encoding: as sent.
+//  - One name given twice: `<name>=&<name>=` (the 400 names it); two or more: as sent.
+//  - Signing on: sorted, values encoded as canonicalRequest signs them (w=0640 stays).
+//  - Signing off: a request the function accepts in its normal form (no leading zeros, fmt by its
+//    name, dpr folded into allowed sides, no-op parameters left out); refused: as sent, so the 400
+//    names the value as given. fmt=auto stays (only its answer has Vary: Accept).
 function canonicalQuery(querystring) {
   if (!querystring || typeof querystring !== 'object') return undefined;
   var values = {};
@@ -139,8 +161,8 @@ function decodeValue(raw) {
   }
 }
 
-// transform-request.ts parseRequest's checks, in its order, for a request without a signature:
-// the normal form of a request it accepts (or answers 403 for wm=0 only), else undefined.
+// parseRequest's checks, unsigned: the normal form of a request it accepts (or refuses only for
+// wm=0, 403), else undefined.
 function normalForm(v) {
   var out = {};
   var dpr = 1;

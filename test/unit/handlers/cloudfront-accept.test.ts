@@ -5,7 +5,7 @@ import { loadPipelineConfig } from '../../../src/config/index.ts';
 import { loadTransformConfig } from '../../../src/config/transform.ts';
 import type { TransformConfig } from '../../../src/core/config.ts';
 import { OUTPUT_FORMAT_NAMES, OUTPUT_FORMATS, resolveOutputFormat } from '../../../src/core/formats.ts';
-import { ApiError } from '../../../src/handlers/http.ts';
+import { ApiError, errorResponse } from '../../../src/handlers/http.ts';
 import {
   DPRS,
   keyFromPath,
@@ -32,7 +32,13 @@ type Request = {
   headers: Record<string, { value: string }>;
   querystring?: QueryString | string;
 };
-type Handler = (event: { request: Request }) => Request;
+/** What the function returns: the request passed on, or (statusCode) the response it answers itself. */
+type Handler = (event: { request: Request }) => Request & EdgeResponse;
+type EdgeResponse = {
+  statusCode?: number;
+  headers: Record<string, { value: string }>;
+  body?: { encoding: string; data: string };
+};
 
 /**
  * The function as cloudfront.tf publishes it: `var CONFIG = <the settings>;` and the file (main.tf
@@ -222,6 +228,7 @@ describe('the CloudFront Function writing the query in one spelling', () => {
   function atEdge(fn: Handler, config: TransformConfig, raw: string, accept?: string) {
     const request = fn({
       request: {
+        uri: `/t/${KEY}`,
         headers: accept === undefined ? {} : { accept: { value: accept } },
         querystring: cloudfrontQuery(raw),
       },
@@ -230,6 +237,26 @@ describe('the CloudFront Function writing the query in one spelling', () => {
       query: typeof request.querystring === 'string' ? request.querystring : forwarded(config, raw),
       accept: request.headers.accept!.value,
     };
+  }
+
+  /**
+   * What the deployment answers the viewer's query: the CloudFront Function's own response, or the
+   * function's to the query and Accept the edge passes on (answer's form either way).
+   */
+  function deployed(fn: Handler, config: TransformConfig, raw: string, accept?: string, uri = `/t/${KEY}`) {
+    const request = fn({
+      request: {
+        uri,
+        headers: accept === undefined ? {} : { accept: { value: accept } },
+        querystring: cloudfrontQuery(raw),
+      },
+    });
+    if (request.statusCode === undefined) {
+      const query = typeof request.querystring === 'string' ? request.querystring : forwarded(config, raw);
+      return answer(config, query, request.headers.accept!.value);
+    }
+    const { error } = JSON.parse(request.body!.data);
+    return JSON.stringify({ status: request.statusCode, message: error.message, field: error.field });
   }
 
   /** The viewer's query as the origin request policy forwards it (main.tf cache_key_parameters). */
@@ -300,7 +327,7 @@ describe('the CloudFront Function writing the query in one spelling', () => {
         'fmt=web%70&w=640&fit=inside&wm=1',
         '&&w=640&&fmt=webp&',
         'w=640&fmt=webp&fit=cover',
-        'w=640&x=1&fmt=webp&exp=1&sig=a',
+        'w=640&fmt=webp&exp=1&sig=a',
         // Any number of leading zeros, as the function reads w and h.
         'w=000640&fmt=webp',
       ],
@@ -377,6 +404,63 @@ describe('the CloudFront Function writing the query in one spelling', () => {
     );
   });
 
+  it('answers a parameter name the function does not take 400 naming it, deployed as locally', () => {
+    // The distribution dropped such names (the policies keep nine), so w=640&width=320 was a 640 px
+    // image deployed and a 400 from imgpipe dev and the function; %77=640 (w percent-encoded) was
+    // the whole image deployed and a 640 px one locally.
+    const queries = [
+      'w=640&width=320',
+      'W=640',
+      '%77=640',
+      'w=640&utm_source=news',
+      'fmt=webp&w%00=1&w=640',
+      'y=1&x=2&w=640',
+      'x=2&y=1&w=640',
+      'w=640&x=1&w=320',
+      'w=640&x=%zz',
+      'w=640&fmt=gif&zz=1',
+      '=5&w=640',
+      'w=640&exp=1&sig=a&x=1',
+    ];
+    for (const config of [OFF, SIGNED]) {
+      const fn = edgeFunction(config);
+      for (const raw of queries) {
+        const local = JSON.parse(answer(config, raw, BROWSER));
+        expect(local.status, raw).toBe(400);
+        expect(deployed(fn, config, raw, BROWSER), `${raw} signing=${config.signing}`).toBe(
+          answer(config, raw, BROWSER),
+        );
+      }
+      // A signed URL with a name added: refused, not served on the signature of the rest.
+      const signed = new URL(signUrl('https://cdn.example', KEY, { w: 640 }, SECRET)).search.slice(1);
+      expect(JSON.parse(deployed(fn, config, `${signed}&v=2`)).field).toBe('v');
+    }
+    // The same JSON as the function's (http.ts errorResponse), which no cache keeps.
+    const edge = edgeFunction(OFF)({
+      request: { uri: `/t/${KEY}`, headers: {}, querystring: cloudfrontQuery('w=640&width=320') },
+    });
+    let error: unknown;
+    try {
+      parseQuery('w=640&width=320', false);
+    } catch (e) {
+      error = e;
+    }
+    const local = errorResponse(error as ApiError);
+    expect(edge.statusCode).toBe(local.statusCode);
+    expect(JSON.parse(edge.body!.data)).toEqual(JSON.parse(local.body!));
+    expect(edge.headers).toEqual({
+      'content-type': { value: 'application/json' },
+      'cache-control': { value: 'no-store' },
+    });
+    // A path the function refuses first (400 key, or 404) is passed on: its answer names the path.
+    for (const uri of ['/t/%zz.jpg', '/t/a/../b.jpg', '/t/', '/x/a.jpg', `/t/${'k'.repeat(1025)}`]) {
+      const passed = edgeFunction(OFF)({
+        request: { uri, headers: {}, querystring: cloudfrontQuery('x=1') },
+      });
+      expect(passed.statusCode, uri).toBeUndefined();
+    }
+  });
+
   it('answers a URL with exp or sig, signing off, as without them: deployed (CloudFront drops both) and locally', () => {
     // imgpipe dev (the function without CloudFront) refused exp=1&exp=2 or sig=%zz 400 where the
     // deployment, whose cache policy drops exp and sig with signing off, served the image.
@@ -404,7 +488,7 @@ describe('the CloudFront Function writing the query in one spelling', () => {
     const variants = [
       url.search.slice(1),
       `sig=${sig}&w=640&q=80&exp=${EXP}&fmt=webp`,
-      `fmt=web%70&exp=${EXP}&w=640&x=1&q=80&sig=${sig}`,
+      `fmt=web%70&exp=${EXP}&w=640&q=80&sig=${sig}`,
       `&q=80&&sig=${sig}&fmt=webp&w=640&exp=${EXP}`,
     ];
     const seen = new Set(variants.map((raw) => atEdge(fn, SIGNED, raw).query));
@@ -510,9 +594,9 @@ describe('the CloudFront Function writing the query in one spelling', () => {
         }
         const raw = parts.join('&');
         const accept = pick(accepts);
-        const edge = atEdge(fn, config, raw, accept);
-        expect(answer(config, edge.query, edge.accept), `${raw} ${accept} signing=${config.signing}`).toBe(
-          answer(config, forwarded(config, raw), accept),
+        // Deployed as locally: the same URL, the same answer.
+        expect(deployed(fn, config, raw, accept), `${raw} ${accept} signing=${config.signing}`).toBe(
+          answer(config, raw, accept),
         );
       }
     }
