@@ -9,13 +9,13 @@
 // test/unit/handlers/cloudfront-accept.test.ts, which runs this file in Node.
 function handler(event) {
   var request = event.request;
-  // A name the function refuses (parseQuery), which the policies would drop: its 400, where the path
-  // is one it takes (it answers the path first).
+  // A name parseQuery refuses (the policies would drop it): its 400, if the path is one it takes.
   var unknown = keyOf(request.uri) === undefined ? undefined : unknownName(request.querystring);
   if (unknown !== undefined) return unknownParameter(unknown);
-  request.headers.accept = { value: reducedAccept(request) };
   var canonical = canonicalQuery(request.querystring);
-  if (canonical !== undefined) request.querystring = canonical;
+  // A 400 whatever Accept says: one cache entry.
+  request.headers.accept = { value: canonical.refused ? 'other' : reducedAccept(request) };
+  if (canonical.query !== undefined) request.querystring = canonical.query;
   request.uri = canonicalUri(request.uri);
   return request;
 }
@@ -114,15 +114,16 @@ var DPRS = [1, 1.5, 2, 2.5, 3];
 var FITS = ['inside', 'cover', 'contain'];
 var FORMAT_NAMES = { jpg: 'jpeg', jpeg: 'jpeg', webp: 'webp', avif: 'avif', png: 'png' };
 
-// The query in one spelling (README.md, Cache key), or undefined: left as sent.
-//  - Values decoded as the function does; one not valid percent-encoding: as sent.
-//  - One name given twice: `<name>=&<name>=` (the 400 names it); two or more: as sent.
+// query: in one spelling (README.md, Cache key), or undefined: as sent. refused: a 400.
+//  - Values decoded as the function does; not valid percent-encoding: as sent.
+//  - One name given twice: `<name>=&<name>=`; two or more: as sent.
 //  - Signing on: sorted, values encoded as canonicalRequest signs them (w=0640 stays).
 //  - Signing off: a request the function accepts in its normal form (no leading zeros, fmt by its
 //    name, dpr folded into allowed sides, no-op parameters left out); refused: as sent, so the 400
 //    names the value as given. fmt=auto stays (only its answer has Vary: Accept).
 function canonicalQuery(querystring) {
-  if (!querystring || typeof querystring !== 'object') return undefined;
+  if (!querystring || typeof querystring !== 'object') return {};
+  var refused = { refused: true };
   var values = {};
   var names = [];
   var repeated = [];
@@ -133,23 +134,23 @@ function canonicalQuery(querystring) {
     var list = entry.multiValue && entry.multiValue.length > 0 ? entry.multiValue : [entry];
     for (var i = 0; i < list.length; i++) {
       var value = decodeValue(list[i].value);
-      if (value === undefined) return undefined;
+      if (value === undefined) return refused;
       if (i === 0) values[name] = value;
     }
     if (list.length > 1) repeated.push(name);
     else names.push(name);
   }
-  if (repeated.length === 1) return repeated[0] + '=&' + repeated[0] + '=';
-  if (repeated.length > 1) return undefined;
+  if (repeated.length === 1) return { query: repeated[0] + '=&' + repeated[0] + '=', refused: true };
+  if (repeated.length > 1) return refused;
   if (!CONFIG.signing) {
     values = normalForm(values);
-    if (values === undefined) return undefined;
+    if (values === undefined) return refused;
     names = Object.keys(values);
   }
   names.sort();
   var parts = [];
   for (var j = 0; j < names.length; j++) parts.push(names[j] + '=' + encodeURIComponent(values[names[j]]));
-  return parts.join('&');
+  return { query: parts.join('&') };
 }
 
 function decodeValue(raw) {

@@ -461,6 +461,28 @@ describe('the CloudFront Function writing the query in one spelling', () => {
     }
   });
 
+  it('gives a request the function refuses whatever Accept says one Accept (one cache entry, not four)', () => {
+    // fmt=webp&fmt=avif was written fmt=&fmt= (a 400 for any Accept) but kept under avif, avif-only,
+    // webp and other: four cache entries and four calls to the function for one 400.
+    const cases: [TransformConfig, string][] = [
+      [OFF, 'fmt=webp&fmt=avif'],
+      [SIGNED, 'fmt=auto&fmt=auto'],
+      [SIGNED, 'w=640&w=320'],
+      [OFF, 'w=640&fmt=%zz'],
+      [SIGNED, 'q=%E0%A4%A&w=640'],
+      [OFF, 'w=640&h=1&h=2&fmt=webp&fmt=webp'],
+      [OFF, 'w=645'],
+      [OFF, 'w=640&q=5'],
+      [OFF, 'w=640&fit=weird'],
+    ];
+    for (const [config, raw] of cases) {
+      const fn = edgeFunction(config);
+      const accepts = new Set(SAMPLES.map(([accept]) => atEdge(fn, config, raw, accept).accept));
+      expect([...accepts], raw).toEqual(['other']);
+      expect(JSON.parse(answer(config, raw, BROWSER)).status, raw).toBe(400);
+    }
+  });
+
   it('answers a URL with exp or sig, signing off, as without them: deployed (CloudFront drops both) and locally', () => {
     // imgpipe dev (the function without CloudFront) refused exp=1&exp=2 or sig=%zz 400 where the
     // deployment, whose cache policy drops exp and sig with signing off, served the image.
