@@ -114,7 +114,7 @@ var DPRS = [1, 1.5, 2, 2.5, 3];
 var FITS = ['inside', 'cover', 'contain'];
 var FORMAT_NAMES = { jpg: 'jpeg', jpeg: 'jpeg', webp: 'webp', avif: 'avif', png: 'png' };
 
-// query: in one spelling (README.md, Cache key), or undefined: as sent. refused: a 400.
+// query: in one spelling (README.md, Cache key), or undefined: as sent. refused: a 400 or 403.
 //  - Values decoded as the function does; not valid percent-encoding: as sent.
 //  - One name given twice: `<name>=&<name>=`; two or more: as sent.
 //  - Signing on: sorted, values encoded as canonicalRequest signs them (w=0640 stays).
@@ -150,7 +150,7 @@ function canonicalQuery(querystring) {
   names.sort();
   var parts = [];
   for (var j = 0; j < names.length; j++) parts.push(names[j] + '=' + encodeURIComponent(values[names[j]]));
-  return { query: parts.join('&') };
+  return { query: parts.join('&'), refused: CONFIG.signing && !values.sig };
 }
 
 function decodeValue(raw) {

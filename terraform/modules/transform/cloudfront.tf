@@ -19,7 +19,7 @@ resource "aws_cloudfront_function" "this" {
 
   lifecycle {
     # CloudFront refuses a function over 10 KB only at apply, after a plan that passed; the file
-    # leaves about 900 bytes for the settings, which a long sizes list takes.
+    # leaves about 860 bytes for the settings, which a long sizes list takes.
     precondition {
       condition     = length(local.edge_function_code) <= 10240
       error_message = "The CloudFront Function ${var.name}-transform-accept would be ${length(local.edge_function_code)} bytes with these settings (accept.js and its CONFIG, ${length(var.sizes)} sizes among them), more than the 10240 CloudFront accepts: list fewer sizes, or leave sizes empty and allow multiples of size_step."

@@ -49,7 +49,10 @@ function edgeFunction(config: TransformConfig): Handler {
   const edge = { signing, sizes, sizeStep, maxSize, qualityMin, qualityMax, formats };
   return runInNewContext(`var CONFIG = ${JSON.stringify(edge)};\n${code}\nhandler;`, {}) as Handler;
 }
-const handler = edgeFunction(loadTransformConfig({ IMGPIPE_TRANSFORM_SOURCE_BUCKET: 'src' }));
+// Signing off: with signing on, a request without sig is a 403 whatever it accepts (Accept `other`).
+const handler = edgeFunction(
+  loadTransformConfig({ IMGPIPE_TRANSFORM_SOURCE_BUCKET: 'src', IMGPIPE_TRANSFORM_SIGNING: 'off' }),
+);
 
 /** The reduced Accept; `fmt` as the viewer spelt it (CloudFront passes query values undecoded). */
 function reduce(accept: string | undefined, fmt?: string): string {
@@ -474,13 +477,20 @@ describe('the CloudFront Function writing the query in one spelling', () => {
       [OFF, 'w=645'],
       [OFF, 'w=640&q=5'],
       [OFF, 'w=640&fit=weird'],
+      // Signing on, no signature: 403 whatever Accept says.
+      [SIGNED, 'w=640'],
+      [SIGNED, 'w=640&fmt=auto&sig='],
+      [SIGNED, ''],
     ];
     for (const [config, raw] of cases) {
       const fn = edgeFunction(config);
       const accepts = new Set(SAMPLES.map(([accept]) => atEdge(fn, config, raw, accept).accept));
       expect([...accepts], raw).toEqual(['other']);
-      expect(JSON.parse(answer(config, raw, BROWSER)).status, raw).toBe(400);
+      expect([400, 403], raw).toContain(JSON.parse(answer(config, raw, BROWSER)).status);
     }
+    // Signed: negotiated.
+    const signed = new URL(signUrl('https://cdn.example', KEY, { w: 640 }, SECRET)).search.slice(1);
+    expect(atEdge(edgeFunction(SIGNED), SIGNED, signed, BROWSER).accept).toBe('avif');
   });
 
   it('answers a URL with exp or sig, signing off, as without them: deployed (CloudFront drops both) and locally', () => {
