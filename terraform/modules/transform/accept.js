@@ -150,7 +150,7 @@ function canonicalQuery(querystring) {
   names.sort();
   var parts = [];
   for (var j = 0; j < names.length; j++) parts.push(names[j] + '=' + encodeURIComponent(values[names[j]]));
-  return { query: parts.join('&'), refused: CONFIG.signing && !values.sig };
+  return { query: parts.join('&'), refused: CONFIG.signing ? !values.sig : values.wm === '0' };
 }
 
 function decodeValue(raw) {
@@ -212,7 +212,7 @@ function normalForm(v) {
   }
   if (v.wm !== undefined) {
     if (v.wm !== '0' && v.wm !== '1') return undefined;
-    // wm=0 is answered 403 without a signature, as before.
+    // wm=0: a 403 without a signature.
     if (v.wm === '0') out.wm = '0';
   }
   return out;

@@ -477,7 +477,8 @@ describe('the CloudFront Function writing the query in one spelling', () => {
       [OFF, 'w=645'],
       [OFF, 'w=640&q=5'],
       [OFF, 'w=640&fit=weird'],
-      // Signing on, no signature: 403 whatever Accept says.
+      // Signing on, no signature; signing off, wm=0: 403 whatever Accept says.
+      [OFF, 'w=640&wm=0'],
       [SIGNED, 'w=640'],
       [SIGNED, 'w=640&fmt=auto&sig='],
       [SIGNED, ''],
