@@ -631,9 +631,14 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
     if (current) return { announceDuplicate: false, recorded: true, unbegun: current };
     const begun = await deps.status?.begin(ref, undefined, claim);
     // Another workflow execution of this very event is under way (its claim holds): it scans,
-    // moderates, records and announces the object; this delivery does none of it again.
+    // moderates, records and announces the object; this delivery does none of it again. A backfill
+    // (no sequencer) finds the key's upload execution under way: it is left to that run, which
+    // uses the same configuration.
     if (begun === 'running') {
-      const reason = `another execution of this event is under way: its run records and announces the outcome`;
+      const reason =
+        ref.sequencer === undefined
+          ? `the run of the key's upload is under way: it records and announces the outcome`
+          : `another execution of this event is under way: its run records and announces the outcome`;
       return { ended: { result: skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason }) } };
     }
     // A later event of this key is already recorded: this one is about content that is gone. A

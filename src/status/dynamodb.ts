@@ -203,7 +203,16 @@ export class DynamoStatusStore implements StatusStore {
       ? ` AND (${again.name('status')} <> ${again.value('p', 'processing')} OR attribute_not_exists(${again.name('claimedBy')}) OR ${again.name('claimedBy')} = ${again.value('me', claimed.execution)} OR ${again.name('claimedUntil')} <= ${again.value('now', now)})`
       : '';
     if (claimed) again.set('claimedBy', claimed.execution).set('claimedUntil', claimed.until.toISOString());
-    if ((await this.#update(ref, again, `${sameEvent} AND ${unfinished}${free}`)) === 'applied')
+    // A backfill (no sequencer) begins nothing while an upload's execution holds the item: that run
+    // scans, moderates, records and announces the key's content; run beside it, the same content
+    // was checked and processed twice, and announced twice.
+    const unheld = (update: Update) =>
+      seq === undefined
+        ? ` AND (${update.name('status')} <> ${update.value('p', 'processing')} OR attribute_not_exists(${update.name('claimedUntil')}) OR ${update.name('claimedUntil')} <= ${update.value('now', now)})`
+        : '';
+    if (
+      (await this.#update(ref, again, `${sameEvent} AND ${unfinished}${free}${unheld(again)}`)) === 'applied'
+    )
       return 'applied';
 
     // The first event of the key, or a later version: its record starts over.
@@ -232,7 +241,8 @@ export class DynamoStatusStore implements StatusStore {
         ? `${fresh.name('status')} <> ${fresh.value('deleted', 'deleted')}`
         : `attribute_not_exists(${fresh.name('sequencer')}) OR ${fresh.name('sequencer')} < ${fresh.value('seq', seq)}`;
     const absent = `attribute_not_exists(${fresh.name(STATUS_TABLE.partitionKey)})`;
-    if ((await this.#update(ref, fresh, `${absent} OR ${later}`)) === 'applied') return 'applied';
+    if ((await this.#update(ref, fresh, `${absent} OR (${later}${unheld(fresh)})`)) === 'applied')
+      return 'applied';
 
     // Refused both ways: a later event is recorded (stale), or this very event already has its
     // final status (a duplicate delivery, which the pipeline recognises by its manifest).
@@ -240,6 +250,7 @@ export class DynamoStatusStore implements StatusStore {
     if (seq !== undefined && item?.sequencer !== undefined && item.sequencer > seq) return 'stale';
     if (seq === undefined && item?.status === 'deleted') return 'stale';
     if (claimed && item?.sequencer === seq && item?.status === 'processing') return 'running';
+    if (seq === undefined && item?.status === 'processing') return 'running';
     return seq !== undefined && item?.sequencer === seq ? 'finished' : 'applied';
   }
 

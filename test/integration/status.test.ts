@@ -63,6 +63,26 @@ describe('DynamoStatusStore', () => {
     expect(await store.begin(later, new Date(t0.getTime() + 4_000), claim('fifth'))).toBe('applied');
   });
 
+  it("begins no backfill of a key while an upload's execution holds it, and one once that execution's time is up or its outcome is recorded", async () => {
+    const name = `imgpipe-status-${++tables}`;
+    await dynamo.createStatusTable(name);
+    const store = new DynamoStatusStore(dynamo.client, name);
+    const ref = { bucket: 'b', key: 'k.jpg', sequencer: '0A1', etag: 'e1', size: 3 };
+    const backfill = { bucket: 'b', key: 'k.jpg' };
+    const t0 = new Date('2026-12-04T12:00:00.000Z');
+    const at = (s: number) => new Date(t0.getTime() + s * 1000);
+    expect(await store.begin(ref, t0, { execution: 'upload', until: at(290) })).toBe('applied');
+    expect(await store.begin(backfill, at(1))).toBe('running');
+    expect(await store.get('b', 'k.jpg')).toMatchObject({ status: 'processing', attempts: 1, etag: 'e1' });
+    // The execution died without an outcome: its time up, the backfill runs the key.
+    expect(await store.begin(backfill, at(290))).toBe('applied');
+    // Recorded: the claim no longer holds the key.
+    const other = { ...ref, key: 'k2.jpg' };
+    expect(await store.begin(other, t0, { execution: 'upload', until: at(290) })).toBe('applied');
+    expect(await store.finish(other, { status: 'failed', message: 'boom' }, at(2))).toBe('applied');
+    expect(await store.begin({ bucket: 'b', key: 'k2.jpg' }, at(3))).toBe('applied');
+  });
+
   describe("one owner's listing among many other items", () => {
     /** A store whose DynamoDB client counts the Query calls it sends (one per HTTP request). */
     async function counted(work?: ListWork) {

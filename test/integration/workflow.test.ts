@@ -1333,6 +1333,40 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
     expect(await wf.status.get(SOURCE, key)).toMatchObject({ status: 'processed' });
   });
 
+  it.each([
+    ['forced', true],
+    ['not forced', false],
+  ])(
+    'leaves a key whose upload run is under way to that run when a bulk reprocessing (%s) reaches it: one scan, one moderation, one outcome',
+    async (_, force) => {
+      // An operator's `imgpipe reprocess` (after a configuration change) reaches a key just uploaded:
+      // its upload execution has claimed the event and is past Inspect. Run beside it, the
+      // reprocessing scanned, moderated (Rekognition, paid) and processed the same content again, and
+      // the image was announced twice. The upload run records it with the same configuration.
+      const key = `photos/reprocessed-while-uploading-${force ? 'forced' : 'stale'}.png`;
+      let reprocessed: Awaited<ReturnType<typeof wf.reprocess>> | undefined;
+      let inspected = 0;
+      const wf = await setup({
+        checks: { malware: true, moderation: true },
+        afterInspect: async () => {
+          if (++inspected !== 1) return;
+          reprocessed = await wf.reprocess({ bucket: SOURCE, keys: [key], force });
+        },
+      });
+      const upload1 = await wf.run(await upload(key, readFixture('edge/formats/alpha-rgba8.png')));
+      expect(upload1.output).toMatchObject({ result: { status: 'processed', key } });
+      expect(reprocessed!.error).toBeUndefined();
+      expect(reprocessed!.invoked.filter((state) => state === 'KeysUpload')).toHaveLength(1);
+      const summary = reprocessed!.output as ReprocessSummary;
+      expect(summary.counts).toEqual({ ignored: 1 });
+      // One image with transparency: looked at on white, on black and with its alpha dropped, once.
+      expect(wf.moderation.commandCalls(DetectModerationLabelsCommand)).toHaveLength(3);
+      expect(upload1.invoked.filter((state) => state === 'Scan')).toHaveLength(1);
+      expect(wf.events().map((e) => [e['detail-type'], e.detail.key])).toEqual([['Image Processed', key]]);
+      expect(await wf.status.get(SOURCE, key)).toMatchObject({ status: 'processed', attempts: 1 });
+    },
+  );
+
   it('lets a delivery take over an event whose first execution ended without an outcome once that execution’s time is up', async () => {
     // The first execution's Inspect claimed the event, then the execution timed out (no Catch
     // runs then): the item stays processing. A delivery within that execution's 290 s is the
