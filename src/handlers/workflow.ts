@@ -503,16 +503,24 @@ function renditionPlace(rendition: Rendition): string {
  * retries of Inspect from another (no new field of the definition: release skew,
  * test/terraform/workflow-skew.test.ts). Held until the execution's timeout, after which the
  * execution runs no task (checkExecutionTime), so a delivery after that takes over an event whose
- * execution died without an outcome. None for an input that names no execution.
+ * execution died without an outcome. None for an input that names no execution. `execution.id`
+ * ($$.Execution.Id), where given, tells apart two executions of one event started in the same
+ * millisecond; the definition passes it once the release that reads it is in every environment.
  */
 function claimOf(input: unknown): Claim | undefined {
   const left = executionLeft(input);
   if (left === undefined) return undefined;
   const event = isPlainObject(input) && isPlainObject(input.event) ? input.event : undefined;
   const id = typeof event?.id === 'string' ? event.id : null;
+  // The execution's own id ($$.Execution.Id), where the definition passes it: two deliveries of one
+  // EventBridge event carry the same event id, so executions of it started in the same millisecond
+  // had one claim and both ran (status/types.ts Claim.id).
+  const execution = isPlainObject(input) && isPlainObject(input.execution) ? input.execution : undefined;
+  const executionId = typeof execution?.id === 'string' && execution.id !== '' ? execution.id : undefined;
   return {
     execution: JSON.stringify({ started: left.startedText, event: id }),
     until: new Date(Date.parse(left.startedText) + left.timeoutSeconds * 1000),
+    ...(executionId === undefined ? {} : { id: executionId }),
   };
 }
 

@@ -199,10 +199,20 @@ export class DynamoStatusStore implements StatusStore {
         : `${again.name('sequencer')} = ${again.value('seq', seq)}`;
     // Not while another execution's claim holds: the item `processing` under a claim of another
     // execution whose time is not up (the claiming execution's own retries of Inspect go on).
+    // With the execution's id (Claim.id), the same `claimedBy` is this execution's only if the id
+    // recorded with it is this one's, or none was (a claim by a task given no id). `claimedId` is
+    // `<claimedBy>\n<id>`: one left by an earlier claim (a task given no id rewrites `claimedBy`
+    // only) names another `claimedBy`, and holds nothing.
+    const mine = (update: Update) => {
+      const by = `${update.name('claimedBy')} = ${update.value('me', claimed?.execution)}`;
+      if (claimed?.id === undefined) return by;
+      const id = update.name('claimedId');
+      return `(${by} AND (attribute_not_exists(${id}) OR ${id} = ${update.value('myId', claimIdOf(claimed))} OR NOT begins_with(${id}, ${update.value('myBy', `${claimed.execution}\n`)})))`;
+    };
     const free = claimed
-      ? ` AND (${again.name('status')} <> ${again.value('p', 'processing')} OR attribute_not_exists(${again.name('claimedBy')}) OR ${again.name('claimedBy')} = ${again.value('me', claimed.execution)} OR ${again.name('claimedUntil')} <= ${again.value('now', now)})`
+      ? ` AND (${again.name('status')} <> ${again.value('p', 'processing')} OR attribute_not_exists(${again.name('claimedBy')}) OR ${mine(again)} OR ${again.name('claimedUntil')} <= ${again.value('now', now)})`
       : '';
-    if (claimed) again.set('claimedBy', claimed.execution).set('claimedUntil', claimed.until.toISOString());
+    if (claimed) setClaim(again, claimed);
     // A backfill (no sequencer) begins nothing while an upload's execution holds the item: that run
     // scans, moderates, records and announces the key's content; run beside it, the same content
     // was checked and processed twice, and announced twice.
@@ -229,8 +239,9 @@ export class DynamoStatusStore implements StatusStore {
       .setIfAbsent('firstSeenAt', now);
     version(fresh, ref);
     // An earlier event's claim goes with its record.
-    if (claimed) fresh.set('claimedBy', claimed.execution).set('claimedUntil', claimed.until.toISOString());
+    if (claimed) setClaim(fresh, claimed);
     else fresh.remove('claimedBy', 'claimedUntil');
+    if (claimed?.id === undefined) fresh.remove('claimedId');
     fresh.remove(
       ...FINAL_FIELDS.filter(
         (field) => !(field === 'etag' && ref.etag) && !(field === 'size' && ref.size !== undefined),
@@ -517,9 +528,27 @@ export class DynamoStatusStore implements StatusStore {
   }
 }
 
+/** `claimedId`: the claim's `execution` and the execution's id (see begin()). */
+function claimIdOf(claim: Claim): string | undefined {
+  return claim.id === undefined ? undefined : `${claim.execution}\n${claim.id}`;
+}
+
+/** Sets the claim's fields; a claim without an id keeps the `claimedId` there (see begin()). */
+function setClaim(update: Update, claim: Claim): void {
+  update.set('claimedBy', claim.execution).set('claimedUntil', claim.until.toISOString());
+  update.set('claimedId', claimIdOf(claim));
+}
+
 function toItem(raw: Record<string, unknown>): StatusItem {
   // The workflow's claim (begin()) is the table's own bookkeeping, no fact of the object.
-  const { id: _id, listStatus: _listStatus, claimedBy: _by, claimedUntil: _until, ...item } = raw;
+  const {
+    id: _id,
+    listStatus: _listStatus,
+    claimedBy: _by,
+    claimedUntil: _until,
+    claimedId: _claimedId,
+    ...item
+  } = raw;
   return item as unknown as StatusItem;
 }
 

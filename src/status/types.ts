@@ -113,6 +113,13 @@ export type BeginResult = WriteResult | 'finished' | 'running';
 export interface Claim {
   readonly execution: string;
   readonly until: Date;
+  /**
+   * The execution's own id (its ARN), where the task is given it: two executions of one event
+   * started in the same millisecond have the same `execution` (EventBridge's redelivery keeps the
+   * event's id), and are told apart by it. A claim made without it (a task or a definition that
+   * passes none) is checked by `execution` alone, as before.
+   */
+  readonly id?: string;
 }
 
 export interface ListQuery {

@@ -63,6 +63,40 @@ describe('DynamoStatusStore', () => {
     expect(await store.begin(later, new Date(t0.getTime() + 4_000), claim('fifth'))).toBe('applied');
   });
 
+  it('tells apart two executions of one event that started in the same millisecond by their execution ids', async () => {
+    // Two deliveries of one EventBridge event carry the same event id: with the same start time,
+    // their claims were equal, and the second ran beside the first.
+    const name = `imgpipe-status-${++tables}`;
+    await dynamo.createStatusTable(name);
+    const store = new DynamoStatusStore(dynamo.client, name);
+    const ref = { bucket: 'b', key: 'k.jpg', sequencer: '0A1', etag: 'e1', size: 3 };
+    const t0 = new Date('2026-12-04T12:00:00.000Z');
+    const at = (s: number) => new Date(t0.getTime() + s * 1000);
+    const execution = JSON.stringify({ started: t0.toISOString(), event: 'ev-1' });
+    const claim = (id?: string) => ({ execution, until: at(290), ...(id ? { id } : {}) });
+    expect(await store.begin(ref, t0, claim('arn:exec:a'))).toBe('applied');
+    expect(await store.begin(ref, at(1), claim('arn:exec:b'))).toBe('running');
+    // The claiming execution's own retry, and one by a task that reads no id (the previous
+    // release's, during a release), keep it.
+    expect(await store.begin(ref, at(2), claim('arn:exec:a'))).toBe('applied');
+    expect(await store.begin(ref, at(3), claim())).toBe('applied');
+    expect(await store.begin(ref, at(4), claim('arn:exec:a'))).toBe('applied');
+    expect(await store.begin(ref, at(5), claim('arn:exec:b'))).toBe('running');
+    expect(await store.get('b', 'k.jpg')).not.toHaveProperty('claimedId');
+    // A claim made with no id is another execution's only by its start time and event, as before;
+    // a stale id of an earlier claim does not hold a later execution's claim.
+    const other = { ...ref, key: 'k2.jpg' };
+    expect(await store.begin(other, t0, claim('arn:exec:a'))).toBe('applied');
+    expect(await store.finish(other, { status: 'failed', message: 'boom' }, at(1))).toBe('applied');
+    const later = {
+      execution: JSON.stringify({ started: at(2).toISOString(), event: 'ev-1' }),
+      until: at(292),
+    };
+    expect(await store.begin(other, at(2), later)).toBe('applied');
+    expect(await store.begin(other, at(3), { ...later, id: 'arn:exec:c' })).toBe('applied');
+    expect(await store.begin(other, at(4), { ...later, id: 'arn:exec:d' })).toBe('running');
+  });
+
   it("begins no backfill of a key while an upload's execution holds it, and one once that execution's time is up or its outcome is recorded", async () => {
     const name = `imgpipe-status-${++tables}`;
     await dynamo.createStatusTable(name);
