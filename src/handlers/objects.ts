@@ -632,12 +632,12 @@ export function createObjectHandling(deps: HandlerDeps): ObjectHandling {
     const begun = await deps.status?.begin(ref, undefined, claim);
     // Another workflow execution of this very event is under way (its claim holds): it scans,
     // moderates, records and announces the object; this delivery does none of it again. A backfill
-    // (no sequencer) finds the key's upload execution under way: it is left to that run, which
-    // uses the same configuration.
+    // (no sequencer) finds another run of the key under way (its upload's, or another bulk
+    // reprocessing's): it is left to that run, which uses the same configuration.
     if (begun === 'running') {
       const reason =
         ref.sequencer === undefined
-          ? `the run of the key's upload is under way: it records and announces the outcome`
+          ? `another run of the key is under way (its upload's, or a bulk reprocessing's): it records and announces the outcome`
           : `another execution of this event is under way: its run records and announces the outcome`;
       return { ended: { result: skip({ bucket: ref.bucket, key: ref.key, status: 'ignored', reason }) } };
     }

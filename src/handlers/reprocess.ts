@@ -110,7 +110,7 @@ export function parseReprocessRequest(
   ) {
     throw invalidSetting('event.keys', `an array of at most ${MAX_KEYS} object keys`, keys);
   }
-  // A key named twice would run twice at once (a backfill claims nothing): two scans and two
+  // A key named twice would run twice at once (the direct mode's backfill claims nothing): two scans and two
   // moderations of one object in the workflow mode, and two results for it in the summary.
   if (keys !== undefined) {
     const seen = new Map<string, number>();

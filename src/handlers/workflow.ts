@@ -222,8 +222,9 @@ export function createWorkflowTasks(deps: WorkflowDeps, options: ReprocessOption
       }
       // The execution's claim on its S3 event, so that another delivery's run (EventBridge and S3
       // deliver at least once; Express starts an execution for each) scans, moderates and
-      // announces nothing again while this one may still run (claimOf()).
-      const claim = reprocess ? undefined : claimOf(input);
+      // announces nothing again while this one may still run (claimOf()). A reprocessing's claims
+      // the key, so that another bulk reprocessing reaching it meanwhile leaves it to this run.
+      const claim = claimOf(input);
       const inspected = await objects.inspect(change.object, { trigger, force, claim });
       if (inspected.kind === 'done') {
         return {

@@ -181,9 +181,10 @@ export class DynamoStatusStore implements StatusStore {
   async begin(ref: ObjectRef, at = new Date(), claim?: Claim): Promise<BeginResult> {
     const now = at.toISOString();
     const seq = ref.sequencer === undefined ? undefined : sequencerOrder(ref.sequencer);
-    // A workflow execution's claim on its event (an S3 event: a sequencer): another delivery's run
-    // finds it held while the item is `processing` under it and begins nothing (`running`).
-    const claimed = claim !== undefined && seq !== undefined ? claim : undefined;
+    // A workflow execution's claim on its event (an S3 event: a sequencer), or on the key (a
+    // backfill: a bulk reprocessing's run of it): another run finds it held while the item is
+    // `processing` under it and begins nothing (`running`).
+    const claimed = claim;
 
     // Another delivery of the event already recorded (a retry, a duplicate, a concurrent
     // invocation) counts as an attempt, while nothing final is recorded for it.
@@ -203,26 +204,22 @@ export class DynamoStatusStore implements StatusStore {
     // recorded with it is this one's, or none was (a claim by a task given no id). `claimedId` is
     // `<claimedBy>\n<id>`: one left by an earlier claim (a task given no id rewrites `claimedBy`
     // only) names another `claimedBy`, and holds nothing.
-    const mine = (update: Update) => {
-      const by = `${update.name('claimedBy')} = ${update.value('me', claimed?.execution)}`;
-      if (claimed?.id === undefined) return by;
+    const mine = (update: Update, claim: Claim) => {
+      const by = `${update.name('claimedBy')} = ${update.value('me', claim.execution)}`;
+      if (claim.id === undefined) return by;
       const id = update.name('claimedId');
-      return `(${by} AND (attribute_not_exists(${id}) OR ${id} = ${update.value('myId', claimIdOf(claimed))} OR NOT begins_with(${id}, ${update.value('myBy', `${claimed.execution}\n`)})))`;
+      return `(${by} AND (attribute_not_exists(${id}) OR ${id} = ${update.value('myId', claimIdOf(claim))} OR NOT begins_with(${id}, ${update.value('myBy', `${claim.execution}\n`)})))`;
     };
-    const free = claimed
-      ? ` AND (${again.name('status')} <> ${again.value('p', 'processing')} OR attribute_not_exists(${again.name('claimedBy')}) OR ${mine(again)} OR ${again.name('claimedUntil')} <= ${again.value('now', now)})`
-      : '';
-    if (claimed) setClaim(again, claimed);
-    // A backfill (no sequencer) begins nothing while an upload's execution holds the item: that run
-    // scans, moderates, records and announces the key's content; run beside it, the same content
-    // was checked and processed twice, and announced twice.
     const unheld = (update: Update) =>
-      seq === undefined
-        ? ` AND (${update.name('status')} <> ${update.value('p', 'processing')} OR attribute_not_exists(${update.name('claimedUntil')}) OR ${update.name('claimedUntil')} <= ${update.value('now', now)})`
-        : '';
-    if (
-      (await this.#update(ref, again, `${sameEvent} AND ${unfinished}${free}${unheld(again)}`)) === 'applied'
-    )
+      ` AND (${update.name('status')} <> ${update.value('p', 'processing')} OR attribute_not_exists(${update.name('claimedBy')}) OR ${claimed ? `${mine(update, claimed)} OR ` : ''}${update.name('claimedUntil')} <= ${update.value('now', now)})`;
+    // A backfill (no sequencer) begins nothing while another run holds the item: an upload's
+    // execution, or another bulk reprocessing's run of the key (one stopped following with Ctrl-C
+    // goes on, and the command run again reaches the same keys). That run scans, moderates,
+    // records and announces the key's content; run beside it, the same content was checked and
+    // processed twice, and announced twice.
+    const held = (update: Update) => (claimed || seq === undefined ? unheld(update) : '');
+    if (claimed) setClaim(again, claimed);
+    if ((await this.#update(ref, again, `${sameEvent} AND ${unfinished}${held(again)}`)) === 'applied')
       return 'applied';
 
     // The first event of the key, or a later version: its record starts over.
@@ -252,7 +249,8 @@ export class DynamoStatusStore implements StatusStore {
         ? `${fresh.name('status')} <> ${fresh.value('deleted', 'deleted')}`
         : `attribute_not_exists(${fresh.name('sequencer')}) OR ${fresh.name('sequencer')} < ${fresh.value('seq', seq)}`;
     const absent = `attribute_not_exists(${fresh.name(STATUS_TABLE.partitionKey)})`;
-    if ((await this.#update(ref, fresh, `${absent} OR (${later}${unheld(fresh)})`)) === 'applied')
+    const backfill = seq === undefined ? unheld(fresh) : '';
+    if ((await this.#update(ref, fresh, `${absent} OR (${later}${backfill})`)) === 'applied')
       return 'applied';
 
     // Refused both ways: a later event is recorded (stale), or this very event already has its

@@ -98,8 +98,9 @@ export type WriteResult = 'applied' | 'stale';
  * What begin() found: `applied` (the item now says `processing` for this event), `stale` (a later
  * event is recorded), or `finished`: this very event already has its final status (another delivery
  * recorded it, and announced it), so the item is left as it is; `running`: another execution holds
- * this event's claim (Claim), so this delivery begins nothing; for a backfill (no sequencer), an
- * upload's execution holds the key's item (its claim not run out), and the backfill begins nothing.
+ * this event's claim (Claim), so this delivery begins nothing; for a backfill (no sequencer), another
+ * run (an upload's execution, or another backfill's) holds the key's item (its claim not run out),
+ * and the backfill begins nothing.
  */
 export type BeginResult = WriteResult | 'finished' | 'running';
 

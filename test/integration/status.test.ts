@@ -115,6 +115,12 @@ describe('DynamoStatusStore', () => {
     expect(await store.begin(other, t0, { execution: 'upload', until: at(290) })).toBe('applied');
     expect(await store.finish(other, { status: 'failed', message: 'boom' }, at(2))).toBe('applied');
     expect(await store.begin({ bucket: 'b', key: 'k2.jpg' }, at(3))).toBe('applied');
+    // A backfill's own claim holds the key against another backfill, its own retry apart.
+    const k3 = { bucket: 'b', key: 'k3.jpg' };
+    expect(await store.begin(k3, at(4), { execution: 'reprocess-1', until: at(294) })).toBe('applied');
+    expect(await store.begin(k3, at(5), { execution: 'reprocess-2', until: at(295) })).toBe('running');
+    expect(await store.begin(k3, at(6))).toBe('running');
+    expect(await store.begin(k3, at(7), { execution: 'reprocess-1', until: at(294) })).toBe('applied');
   });
 
   describe("one owner's listing among many other items", () => {

@@ -1367,6 +1367,32 @@ describe.skipIf(!clamd)('the per-upload workflow, run locally', () => {
     },
   );
 
+  it('leaves a key to the bulk reprocessing whose run of it is under way when a second reprocessing reaches it', async () => {
+    // `imgpipe reprocess` stopped with Ctrl-C goes on in Step Functions (the command says so); run
+    // again, the second run reaches keys the first is working on. Both ran them: two scans, two
+    // moderations (Rekognition, paid) and two outcomes announced for one object.
+    const key = 'again/reprocessed-twice-at-once.png';
+    await s3.client.send(
+      new PutObjectCommand({ Bucket: SOURCE, Key: key, Body: readFixture('edge/formats/alpha-rgba8.png') }),
+    );
+    let second: Awaited<ReturnType<typeof wf.reprocess>> | undefined;
+    let inspected = 0;
+    const wf = await setup({
+      checks: { malware: true, moderation: true },
+      afterInspect: async () => {
+        if (++inspected !== 1) return;
+        second = await wf.reprocess({ bucket: SOURCE, keys: [key], force: true });
+      },
+    });
+    const first = await wf.reprocess({ bucket: SOURCE, keys: [key], force: true });
+    expect((first.output as ReprocessSummary).counts).toEqual({ processed: 1 });
+    expect((second!.output as ReprocessSummary).counts).toEqual({ ignored: 1 });
+    // One image with transparency: looked at on white, on black and with its alpha dropped, once.
+    expect(wf.moderation.commandCalls(DetectModerationLabelsCommand)).toHaveLength(3);
+    expect(wf.events().map((e) => [e['detail-type'], e.detail.key])).toEqual([['Image Processed', key]]);
+    expect(await wf.status.get(SOURCE, key)).toMatchObject({ status: 'processed' });
+  });
+
   it('tells apart, by the execution id Inspect is given, two executions of one event started in the same millisecond', async () => {
     // Two deliveries of one EventBridge event (the same event id) whose executions started in the
     // same millisecond: their claims were equal, so the second went on through Scan and Moderate
