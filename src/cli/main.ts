@@ -463,6 +463,7 @@ imgpipe ${VERSION}: resizes and re-encodes images with WASM codecs, as the Lambd
 Commands:
   process   Run the pipeline on local files into a folder (same layout and manifests as in S3)
   dev       Run a local S3 server whose uploads go through the Lambda handler
+  dev token Print an access token for the HTTP API that imgpipe dev serves
   status    Show what happened to an upload (the status table), or list failures
   reprocess Reprocess the objects under a prefix on Step Functions, with progress and a summary
   sign      Print a signed URL for an on-demand transformation

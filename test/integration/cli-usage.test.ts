@@ -92,6 +92,16 @@ describe('imgpipe help', () => {
     expect(run.stdout).toContain('imgpipe <command> --help');
   });
 
+  // The global help listed every command but imgpipe dev token, which the API's quick start needs.
+  it.each([[[]], [['--help']], [['help']]])(
+    'lists imgpipe dev token in the global help for %j',
+    async (args) => {
+      const run = await runCli(args);
+      expect(run.code).toBe(0);
+      expect(run.stdout).toMatch(/^ {2}dev token +\S/m);
+    },
+  );
+
   it.each([['-v'], ['-V'], ['--version']])('prints the version for %s', async (flag) => {
     const run = await runCli([flag]);
     expect([run.code, run.stdout]).toEqual([0, '0.1.0\n']);
