@@ -273,9 +273,7 @@ function toEvent(
   }
   headers['x-forwarded-proto'] = 'http';
   headers['x-forwarded-port'] = String(port);
-  const query: Record<string, string> = {};
-  for (const [name, value] of target.searchParams)
-    query[name] = name in query ? `${query[name]},${value}` : value;
+  const query = queryParameters(target.search.slice(1));
   const textual = TEXT_TYPES.test(headers['content-type'] ?? '');
   const now = new Date();
   return {
@@ -314,6 +312,31 @@ function toEvent(
       ? { body: textual ? body.toString('utf8') : body.toString('base64'), isBase64Encoded: !textual }
       : { isBase64Encoded: false }),
   } as ApiEvent;
+}
+
+/**
+ * queryStringParameters as API Gateway's HTTP API fills them: names and values percent-decoded, a
+ * `+` kept as it is (URLSearchParams reads it as a space, as a form body would be read, and a `since`
+ * with a `+01:00` offset was refused here and taken on AWS), repeated names joined with commas. A
+ * malformed escape is left as it was sent.
+ */
+function queryParameters(raw: string): Record<string, string> {
+  const query: Record<string, string> = Object.create(null);
+  const decode = (part: string) => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      return part;
+    }
+  };
+  for (const pair of raw.split('&')) {
+    if (pair === '') continue;
+    const at = pair.indexOf('=');
+    const name = decode(at === -1 ? pair : pair.slice(0, at));
+    const value = at === -1 ? '' : decode(pair.slice(at + 1));
+    query[name] = Object.hasOwn(query, name) ? `${query[name]},${value}` : value;
+  }
+  return query;
 }
 
 /**

@@ -295,6 +295,21 @@ describe('the HTTP API through imgpipe dev', () => {
     }
   });
 
+  // API Gateway's HTTP API decodes %XX escapes in queryStringParameters and keeps a + as it is
+  // (aws-lambda-rust-runtime reads rawQueryString for that reason: the values are not decoded as
+  // application/x-www-form-urlencoded). imgpipe dev read + as a space, so a since with a +01:00
+  // offset was a 400 locally and a listing on AWS.
+  it('passes a + in a query value on as +, and %20 as a space, as API Gateway does', async () => {
+    for (const since of ['2026-01-01T00:00:00+01:00', '2026-01-01T00:00:00%2B01:00']) {
+      const reply = await call('GET', `/images?status=failed&since=${since}`, { token: alice });
+      expect(reply.status, `${since}: ${JSON.stringify(reply.body)}`).toBe(200);
+    }
+    const bad = await call('GET', '/images?status=a+b%20c', { token: alice });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error).toMatchObject({ field: 'status' });
+    expect(bad.body.error.message).toContain('"a+b c"');
+  });
+
   it('deletes an upload; the function then removes its outputs', async () => {
     const s3 = createS3Client({
       endpoint: dev.s3,
