@@ -244,7 +244,7 @@ export const DEV_COMMAND: CommandSpec = {
     'imgpipe dev --once --port 0 --dir /tmp/imgpipe-dev --fresh',
     'imgpipe dev -c thumbs.json --verbose',
     'imgpipe dev --workflow --no-scan',
-    'curl -H "Authorization: Bearer $(npx imgpipe dev token)" http://127.0.0.1:4570/images?status=quarantined',
+    `curl -H "Authorization: Bearer $(npx imgpipe dev token)" 'http://127.0.0.1:4570/images?status=quarantined'`,
   ],
   notes: [
     'Exit status: 0 when stopped (or --once with every event handled); 1 when an event failed; 2 for a usage or',
@@ -385,7 +385,7 @@ export const DEV_TOKEN_COMMAND: CommandSpec = {
   ],
   examples: [
     'imgpipe dev token',
-    'curl -H "Authorization: Bearer $(npx imgpipe dev token --sub alice)" http://127.0.0.1:4570/images?status=failed',
+    `curl -H "Authorization: Bearer $(npx imgpipe dev token --sub alice)" 'http://127.0.0.1:4570/images?status=failed'`,
     'imgpipe dev token --admin --expires 600',
   ],
   notes:

@@ -102,6 +102,36 @@ describe('imgpipe help', () => {
     },
   );
 
+  // zsh, macOS's shell, stops at an unquoted ? or * that matches no file ("no matches found"), as
+  // bash does with failglob: the curl examples of imgpipe dev and imgpipe dev token did, at ?status=.
+  it.each([
+    [[]],
+    [['process', '--help']],
+    [['dev', '--help']],
+    [['dev', 'token', '--help']],
+    [['status', '--help']],
+    [['reprocess', '--help']],
+    [['sign', '--help']],
+  ])('prints examples for %j that a shell with failglob runs as written', async (args) => {
+    const { stdout } = await runCli(args);
+    const examples = /^Examples:\n((?: {2}\S.*\n)+)/m.exec(stdout)?.[1]?.trimEnd().split('\n') ?? [];
+    expect(examples.length, stdout).toBeGreaterThan(0);
+    const cwd = tempDir();
+    try {
+      for (const example of examples) {
+        // The commands are stubs: only the shell's own reading of the line is tried.
+        const script = `curl() { :; }; imgpipe() { :; }; npx() { :; }; terraform() { :; }; ${example.trim()}`;
+        const shell = await promisify(execFile)('bash', ['-O', 'failglob', '-c', script], { cwd }).then(
+          () => '',
+          (error: { stderr: string }) => error.stderr,
+        );
+        expect(shell, example).toBe('');
+      }
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  });
+
   it.each([['-v'], ['-V'], ['--version']])('prints the version for %s', async (flag) => {
     const run = await runCli([flag]);
     expect([run.code, run.stdout]).toEqual([0, '0.1.0\n']);
