@@ -492,7 +492,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
       if (topic === undefined) process.stdout.write(GLOBAL_HELP);
       else
         process.stdout.write(
-          renderHelp(topic === 'dev' && rest[1] === 'token' ? DEV_TOKEN_COMMAND : commandNamed(topic)),
+          renderHelp(subcommandNamed(commandNamed(topic), rest[1]?.startsWith('-') ? undefined : rest[1])),
         );
       return 0;
     }
@@ -500,9 +500,10 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
       process.stdout.write(`${VERSION}\n`);
       return 0;
     }
-    const token = command === 'dev' && rest[0] === 'token';
-    const spec = token ? DEV_TOKEN_COMMAND : commandNamed(command);
-    const { values, positionals } = parseCommandLine(spec, token ? rest.slice(1) : rest);
+    const named = commandNamed(command);
+    const first = rest[0]?.startsWith('-') ? undefined : rest[0];
+    const spec = subcommandNamed(named, first);
+    const { values, positionals } = parseCommandLine(spec, spec === named ? rest : rest.slice(1));
     if (values.help) {
       process.stdout.write(renderHelp(spec));
       return 0;
@@ -522,9 +523,25 @@ function commandNamed(name: string): CommandSpec {
   const spec = COMMANDS[name];
   if (spec) return spec;
   const what = name.startsWith('-') ? 'option' : 'command';
+  // A subcommand without its command (imgpipe token) is named with it.
+  const whole = name === 'token' ? ' (did you mean dev token?)' : didYouMean(name, Object.keys(COMMANDS));
   throw new UsageError(
     'imgpipe',
-    `unknown ${what} ${what === 'command' ? JSON.stringify(name) : name}${didYouMean(name, Object.keys(COMMANDS))}`,
+    `unknown ${what} ${what === 'command' ? JSON.stringify(name) : name}${whole}`,
+  );
+}
+
+/**
+ * `imgpipe dev token`, or the command itself when `word` (its first argument, not a flag) is
+ * undefined. imgpipe dev takes no other argument: a typo of token is said so (help dev tokn
+ * printed imgpipe dev's help), as imgpipe dev tokn says it.
+ */
+function subcommandNamed(spec: CommandSpec, word: string | undefined): CommandSpec {
+  if (spec !== DEV_COMMAND || word === undefined) return spec;
+  if (word === 'token') return DEV_TOKEN_COMMAND;
+  throw new UsageError(
+    spec.command,
+    `unexpected argument ${JSON.stringify(word)}${didYouMean(word, ['token'])}`,
   );
 }
 

@@ -149,6 +149,31 @@ describe('imgpipe usage errors', () => {
     ]);
   });
 
+  // imgpipe help dev tokn printed imgpipe dev's help with exit 0; imgpipe dev tokn and imgpipe token
+  // said nothing of imgpipe dev token.
+  it.each([
+    [
+      ['dev', 'tokn'],
+      'imgpipe dev: unexpected argument "tokn" (did you mean token?)',
+      "See 'imgpipe dev --help'.",
+    ],
+    [
+      ['help', 'dev', 'tokn'],
+      'imgpipe dev: unexpected argument "tokn" (did you mean token?)',
+      "See 'imgpipe dev --help'.",
+    ],
+    [['token'], 'imgpipe: unknown command "token" (did you mean dev token?)', "See 'imgpipe --help'."],
+    [
+      ['help', 'token'],
+      'imgpipe: unknown command "token" (did you mean dev token?)',
+      "See 'imgpipe --help'.",
+    ],
+  ])('suggests imgpipe dev token for %j', async (args, line, hint) => {
+    const run = await runCli(args);
+    expect([run.code, run.stdout]).toEqual([2, '']);
+    expect(lines(run.stderr)).toEqual([line, hint]);
+  });
+
   it('names an unknown option, suggests the right one and points to the command help', async () => {
     const run = await runCli(['process', 'in', '--outt', 'x']);
     expect(run.code).toBe(2);
