@@ -365,6 +365,7 @@ class Reader {
     throw this.corrupt(`a ${size}-byte field in the ${what}`);
   }
 
+  /** Four bytes as a string, to compare with known types; messages name it by typeName(). */
   fourcc(offset: number, what: string): string {
     this.need(offset, 4, what);
     const b = this.bytes;
@@ -377,6 +378,18 @@ class Reader {
       ...details,
     });
   }
+}
+
+/**
+ * A box, chunk or brand type for a message: four bytes of the file, so anything. Printable ASCII
+ * is kept; any other byte, and `\\` and `"`, is written `\\xNN`. Raw, a type of control bytes put
+ * terminal escape sequences, C1 controls or NUL into the message and every log that carried it.
+ */
+function typeName(type: string): string {
+  return type.replace(
+    /[^\x20-\x21\x23-\x5b\x5d-\x7e]/g,
+    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------- JPEG
@@ -991,7 +1004,7 @@ function probeWebp(r: Reader): Facts {
     const type = r.fourcc(offset, 'chunk header');
     const size = r.u32(offset + 4, 'chunk header', true);
     const data = offset + 8;
-    r.need(data, size, `${type} chunk`);
+    r.need(data, size, `${typeName(type)} chunk`);
     r.walked(8 + size);
     switch (type) {
       case 'VP8X': {
@@ -1203,13 +1216,13 @@ function readBoxes(r: Reader, start: number, end: number, where: string): Box[] 
     const type = r.fourcc(offset + 4, `${where} box header`);
     let header = 8;
     if (size === 1) {
-      size = r.uint(offset + 8, 8, `${type} box header`);
+      size = r.uint(offset + 8, 8, `${typeName(type)} box header`);
       header = 16;
     } else if (size === 0) {
       size = end - offset;
     }
-    if (size < header) throw r.corrupt(`box ${JSON.stringify(type)} at byte ${offset} has size ${size}`);
-    r.need(offset, size, `${type} box`);
+    if (size < header) throw r.corrupt(`box "${typeName(type)}" at byte ${offset} has size ${size}`);
+    r.need(offset, size, `${typeName(type)} box`);
     boxes.push({ type, start: offset, body: offset + header, end: offset + size });
     offset += size;
   }
@@ -1238,8 +1251,8 @@ function probeHeif(r: Reader): Facts {
     if (top.some((b) => b.type === 'moov'))
       throw new InvalidImageError(
         'unsupported-format',
-        `The ${r.format} file is an image sequence (major brand ${JSON.stringify(major)}) without a meta box: its frames are only in a track, and imgpipe decodes the image a meta box names (MIAF requires one in every file; ${r.format === 'avif' ? 'libavif and ffmpeg write one, and libheif and our libavif decoder refuse a file without it' : 'libheif refuses a file without it'})`,
-        { format: r.format, brand: major },
+        `The ${r.format} file is an image sequence (major brand "${typeName(major)}") without a meta box: its frames are only in a track, and imgpipe decodes the image a meta box names (MIAF requires one in every file; ${r.format === 'avif' ? 'libavif and ffmpeg write one, and libheif and our libavif decoder refuse a file without it' : 'libheif refuses a file without it'})`,
+        { format: r.format, brand: typeName(major) },
       );
     throw r.corrupt('there is no meta box');
   }
@@ -1596,11 +1609,11 @@ function checkCodedSizes(r: Reader, heif: HeifItems): FirstCoded | undefined {
     if (type === 'grid') tiles = checkGrid(r, heif, item);
     else if (!CODED_ITEMS.has(type ?? '')) {
       const role = item === heif.items[0] ? 'primary' : 'alpha';
-      const kind = type === undefined ? 'has no item type (infe)' : `is of type ${JSON.stringify(type)}`;
+      const kind = type === undefined ? 'has no item type (infe)' : `is of type "${typeName(type)}"`;
       throw new InvalidImageError(
         'unsupported-format',
         `The ${r.format} file's ${role} item ${item} ${kind}: only AV1 (av01) and HEVC (hvc1) images and grids of them are supported`,
-        { format: r.format, item, itemType: type ?? null, role },
+        { format: r.format, item, itemType: type === undefined ? null : typeName(type), role },
       );
     }
     // libavif decodes a grid only if its tiles agree in bit depth, chroma layout and the colour
@@ -1973,7 +1986,7 @@ function readReferences(r: Reader, iref: Box | undefined): Map<number, { type: s
     // 65535 of them in a 12-byte box, 400 such boxes in a 146 KB file took 12 s and 400 MiB.
     if (offset + count * size > ref.end)
       throw r.corrupt(
-        `the iref box's ${JSON.stringify(ref.type)} reference from item ${from} at byte ${ref.start} lists ${count} items, more than its ${ref.end - ref.start}-byte box holds`,
+        `the iref box's "${typeName(ref.type)}" reference from item ${from} at byte ${ref.start} lists ${count} items, more than its ${ref.end - ref.start}-byte box holds`,
         { item: from, references: count, offset: ref.start },
       );
     const to: number[] = [];

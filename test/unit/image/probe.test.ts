@@ -84,6 +84,35 @@ describe('probeImage', () => {
     }
   });
 
+  it('names a box or chunk type of hostile bytes escaped in its message, never as the raw bytes', () => {
+    // A type is four bytes of the file: terminal control sequences (ESC [ 2 J clears the screen),
+    // C1 controls and NUL reached the message, and with it every log and status record.
+    const avif = readFixture('edge/formats/avif-8bit-420.avif');
+    const webp = readFixture('edge/formats/lossy.webp');
+    const type = '\x1b[2J';
+    const hostile = (message: string, details: Record<string, unknown>) => {
+      expect(message).toMatch(/^[ -~]*$/);
+      expect(JSON.stringify(details)).toMatch(/^[ -~]*$/);
+      expect(JSON.stringify(details)).not.toContain('\\u00');
+    };
+    // A top-level box that runs past the file's end, one smaller than its header, one of size 1
+    // whose 64-bit size is cut off.
+    const overrun = Buffer.concat([avif, Buffer.from([0, 0, 1, 0]), Buffer.from(type, 'latin1')]);
+    const small = Buffer.concat([avif, Buffer.from([0, 0, 0, 4]), Buffer.from(type, 'latin1')]);
+    const large = Buffer.concat([avif, Buffer.from([0, 0, 0, 1]), Buffer.from(`${type}\x9b`, 'latin1')]);
+    for (const file of [overrun, small, large]) {
+      const error = catchError(() => probeImage('avif', file));
+      expect(error.message).toContain('\\x1b[2J');
+      hostile(error.message, error.details);
+    }
+    // A WebP chunk that runs past the RIFF's end.
+    const chunked = Buffer.concat([webp, Buffer.from(type, 'latin1'), Buffer.from([0xff, 0xff, 0, 0])]);
+    chunked.writeUInt32LE(chunked.length - 8, 4);
+    const error = catchError(() => probeImage('webp', chunked));
+    expect(error.message).toContain('\\x1b[2J chunk');
+    hostile(error.message, error.details);
+  });
+
   it('reads a four-component JPEG as YCCK when Adobe APP14 says transform 2, Adobe-inverted', () => {
     // ImageMagick (libjpeg) writes CMYK as YCCK with the APP14 marker, transform 2.
     const header = probeImage('jpeg', readFixture('edge/formats/cmyk.jpg'));
