@@ -14,6 +14,7 @@ import { probeImage } from '../image/probe.ts';
 import { sniffFormat } from '../image/sniff.ts';
 import { type ScanCapacity, scanCapacity, tmpRoom } from '../scan/capacity.ts';
 import { Clamd, databaseBuiltAt, PROBE_MS, partBuiltAt, ScannerError } from '../scan/clamd.ts';
+import { type Reassembled, reassembledContent } from '../scan/reassemble.ts';
 import type { Storage } from '../storage/types.ts';
 import {
   checkExecutionTime,
@@ -258,6 +259,31 @@ export function embeddedContent(bytes: Uint8Array): { offset: number; bytes: num
     at += header.trailing.offset;
   }
   return regions;
+}
+
+/**
+ * The payloads the container of an image, and of any image walked past after it, splits
+ * (scan/reassemble.ts: GIF sub-blocks, JPEG segments of one marker), joined as a tool extracting
+ * them would join them, `offset` where the first piece is in the file.
+ */
+export function reassembledParts(bytes: Uint8Array): Reassembled[] {
+  const parts: Reassembled[] = [];
+  let at = 0;
+  for (let images = 0; images < MAX_CHAINED_IMAGES; images++) {
+    const rest = bytes.subarray(at);
+    const format = sniffFormat(rest);
+    if (format !== 'jpeg' && format !== 'gif') break;
+    for (const part of reassembledContent(rest)) parts.push({ ...part, offset: at + part.offset });
+    let trailing: { offset: number } | undefined;
+    try {
+      trailing = probeImage(format, rest).trailing;
+    } catch {
+      break;
+    }
+    if (!trailing) break;
+    at += trailing.offset;
+  }
+  return parts;
 }
 
 /** What archiveStarts() finds: where a gzip or bzip2 file starts, and which. */
@@ -602,6 +628,37 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
           trailing = appended;
         }
       }
+      // A payload the container splits (GIF sub-blocks, JPEG segments of one marker) is scanned
+      // joined (reassembledParts()), whole and from each archive header in it: in the file its
+      // archive breaks off at the first length byte or marker. More scans than
+      // MAX_EMBEDDED_SCANS, or more bytes than ARCHIVE_SCAN_FACTOR times the file's: quarantined
+      // as a limit.
+      const joined = verdict.infected ? [] : reassembledParts(bytes);
+      const joinedScans = joined.flatMap((part) =>
+        [{ offset: 0 } as { offset: number; format?: ArchiveStart['format'] }]
+          .concat(archiveStarts(part.bytes, MAX_EMBEDDED_SCANS))
+          .map((start) => ({ part, ...start })),
+      );
+      const joinedBytes = joinedScans.reduce((sum, s) => sum + s.part.bytes.length - s.offset, 0);
+      const joinedOverLimit =
+        joinedScans.length > MAX_EMBEDDED_SCANS || joinedBytes > ARCHIVE_SCAN_FACTOR * bytes.length;
+      let reassembled: (typeof joinedScans)[number] | undefined;
+      if (joinedOverLimit) {
+        verdict = {
+          ...verdict,
+          infected: true,
+          signature: 'Imgpipe.Limits.Exceeded.ReassembledContent',
+          limitExceeded: true,
+        };
+      }
+      for (const start of verdict.infected ? [] : joinedScans) {
+        const found = await scanApart(start.part.bytes.subarray(start.offset));
+        if (found.infected) {
+          verdict = found;
+          reassembled = start;
+          break;
+        }
+      }
       // A gzip or bzip2 file anywhere else (archiveStarts()) is scanned from its header to the end
       // of the file, which holds all of it. More than MAX_EMBEDDED_SCANS such headers, or more
       // bytes from them than ARCHIVE_SCAN_FACTOR times the file's, are not scanned: quarantined as
@@ -654,15 +711,19 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
       if (!verdict.infected) return { status: 'passed', engine: verdict.engine };
       const where = trailing
         ? `${trailing.bytes} bytes after the image's end, at byte ${trailing.offset}`
-        : archive
-          ? `${archive.format} file at byte ${archive.offset} (${archive.bytes} bytes from there to the file's end)`
-          : archivesOverLimit
-            ? `file: it has ${archives.length > MAX_EMBEDDED_SCANS ? `more than ${MAX_EMBEDDED_SCANS} gzip, bzip2 or xz headers` : `gzip, bzip2 or xz headers whose scans to the file's end would stream ${archiveBytes} bytes, more than ${ARCHIVE_SCAN_FACTOR} times the file's ${bytes.length}`}, each scanned on its own`
-            : embedded
-              ? `${embedded.bytes} bytes of a segment, chunk or box no decoder reads, at byte ${embedded.offset}`
-              : regions.length > MAX_EMBEDDED_SCANS
-                ? `file: it has ${regions.length} segments, chunks or boxes no decoder reads, more than the ${MAX_EMBEDDED_SCANS} scanned each on its own`
-                : 'file';
+        : reassembled
+          ? `${reassembled.part.bytes.length} bytes of ${reassembled.part.name} joined from ${reassembled.part.pieces} pieces, the first at byte ${reassembled.part.offset}${reassembled.format ? ` (a ${reassembled.format} file at byte ${reassembled.offset} of them)` : ''}`
+          : joinedOverLimit
+            ? `file: the payloads its container splits, joined, would take ${joinedScans.length} scans of ${joinedBytes} bytes, more than ${MAX_EMBEDDED_SCANS} scans or ${ARCHIVE_SCAN_FACTOR} times the file's ${bytes.length} bytes`
+            : archive
+              ? `${archive.format} file at byte ${archive.offset} (${archive.bytes} bytes from there to the file's end)`
+              : archivesOverLimit
+                ? `file: it has ${archives.length > MAX_EMBEDDED_SCANS ? `more than ${MAX_EMBEDDED_SCANS} gzip, bzip2 or xz headers` : `gzip, bzip2 or xz headers whose scans to the file's end would stream ${archiveBytes} bytes, more than ${ARCHIVE_SCAN_FACTOR} times the file's ${bytes.length}`}, each scanned on its own`
+                : embedded
+                  ? `${embedded.bytes} bytes of a segment, chunk or box no decoder reads, at byte ${embedded.offset}`
+                  : regions.length > MAX_EMBEDDED_SCANS
+                    ? `file: it has ${regions.length} segments, chunks or boxes no decoder reads, more than the ${MAX_EMBEDDED_SCANS} scanned each on its own`
+                    : 'file';
       // A limit clamd stopped at is not a clean result: quarantined as malware would be, named so.
       return {
         status: 'rejected',
@@ -676,6 +737,22 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
             ...(verdict.limitExceeded ? { limitExceeded: true } : {}),
             ...(trailing ? { trailing } : {}),
             ...(embedded ? { embedded } : {}),
+            ...(reassembled
+              ? {
+                  reassembled: {
+                    name: reassembled.part.name,
+                    offset: reassembled.part.offset,
+                    bytes: reassembled.part.bytes.length,
+                    pieces: reassembled.part.pieces,
+                    ...(reassembled.format
+                      ? { archive: { offset: reassembled.offset, format: reassembled.format } }
+                      : {}),
+                  },
+                }
+              : {}),
+            ...(joinedOverLimit
+              ? { reassembledScans: joinedScans.length, reassembledBytes: joinedBytes }
+              : {}),
             ...(archive
               ? { archive: { offset: archive.offset, bytes: archive.bytes, format: archive.format } }
               : {}),

@@ -491,6 +491,124 @@ describe.skipIf(!tools)('the malware scanner', () => {
     }
   });
 
+  it('finds malware in an archive the container splits: over GIF sub-blocks, several GIF extensions, several JPEG segments', async () => {
+    // A GIF extension holds its data in sub-blocks of at most 255 bytes, each after its length
+    // byte; a JPEG segment holds at most 65533 bytes, and a profile or a comment longer than that
+    // goes over several. A gzip file put there is whole only to a tool that extracts the data
+    // (concatenating the sub-blocks, or the segments' payloads): in the file it is broken at the
+    // first length byte or marker, and clamd, unpacking from its header, stopped there: EICAR
+    // after 3000 bytes of text, gzipped (1682 bytes), was `stream: OK` (ClamAV 1.4.6). The
+    // scanner scans each container's reassembled payload.
+    await put(SIGNATURES, 'split/eicar.ndb', signature('Eicar-Test-Signature', EICAR));
+    const jpeg = readFixture('photos/colour-fig-red-bowl.jpg');
+    const gif = readFixture('edge/formats/gif.gif');
+    let seed = 1;
+    const text = (length: number) =>
+      Array.from({ length }, () => {
+        seed = (seed * 1103515245 + 12345) % 2 ** 31;
+        return 'abcdefghijklmnop'[Math.floor((seed / 2 ** 31) * 16)];
+      }).join('');
+    const archive = gzipSync(text(3000) + EICAR, { level: 9 });
+    expect(archive.length).toBeGreaterThan(3 * 255);
+    expect(archive.includes(Buffer.from('EICAR'))).toBe(false);
+    const clean = gzipSync(`${text(3000)}nothing to see`, { level: 9 });
+    const pieces = (data: Uint8Array, size: number) =>
+      Array.from({ length: Math.ceil(data.length / size) }, (_, i) =>
+        data.subarray(i * size, (i + 1) * size),
+      );
+    const subBlocks = (data: Uint8Array) =>
+      Buffer.concat([
+        ...pieces(data, 255).map((p) => Buffer.concat([Buffer.from([p.length]), p])),
+        Buffer.from([0]),
+      ]);
+    const gifStart = 13 + (gif[10]! & 0x80 ? 3 * 2 ** ((gif[10]! & 7) + 1) : 0);
+    const inGif = (...extensions: Buffer[]) =>
+      Buffer.concat([gif.subarray(0, gifStart), ...extensions, gif.subarray(gifStart)]);
+    const comment = (data: Uint8Array) => Buffer.concat([Buffer.from([0x21, 0xfe]), subBlocks(data)]);
+    const application = (data: Uint8Array) =>
+      Buffer.concat([Buffer.from([0x21, 0xff, 11]), Buffer.from('IMGPIPETEST', 'latin1'), subBlocks(data)]);
+    const segment = (marker: number, ...body: Uint8Array[]) => {
+      const payload = Buffer.concat(body);
+      const head = Buffer.from([0xff, marker, 0, 0]);
+      head.writeUInt16BE(payload.length + 2, 2);
+      return Buffer.concat([head, payload]);
+    };
+    const inJpeg = (...segments: Buffer[]) =>
+      Buffer.concat([jpeg.subarray(0, 2), ...segments, jpeg.subarray(2)]);
+    const comments = (data: Uint8Array, size: number) => pieces(data, size).map((p) => segment(0xfe, p));
+    // An ICC profile over APP2 segments: "ICC_PROFILE\0", the segment's number and the count, then
+    // its share of the profile; tools join the shares in the numbers' order.
+    const profile = (data: Uint8Array, size: number) => {
+      const shares = pieces(data, size);
+      return shares.map((p, i) =>
+        segment(0xe2, Buffer.from('ICC_PROFILE\0', 'latin1'), Buffer.from([i + 1, shares.length]), p),
+      );
+    };
+    const files: Record<string, (data: Uint8Array) => Buffer> = {
+      'gif-comment': (a) => inGif(comment(a)),
+      'gif-comments': (a) => inGif(...pieces(a, 600).map((p) => comment(p))),
+      'gif-application': (a) => inGif(application(a)),
+      'jpg-com': (a) => inJpeg(...comments(a, 500)),
+      'jpg-app2-icc': (a) => inJpeg(...profile(a, 500)),
+      // Tools join the shares by their numbers, whatever their order in the file.
+      'jpg-app2-icc-reordered': (a) => inJpeg(...profile(a, 500).reverse()),
+      'jpg-app9-behind': (a) =>
+        inJpeg(...pieces(Buffer.concat([Buffer.from('junk'), a]), 500).map((p) => segment(0xe9, p))),
+    };
+    const scan = createScanTask(deps('split', { prefix: 'split/' }));
+    tasks.push(scan);
+    for (const [where, build] of Object.entries(files)) {
+      const key = `split.${where}`;
+      await put(SOURCE, key, build(archive));
+      expect(await scan({ object: { bucket: SOURCE, key } }), key).toMatchObject({
+        status: 'rejected',
+        rejection: {
+          reason: 'malware',
+          message: expect.stringMatching(
+            /^ClamAV found Eicar-Test-Signature\.UNOFFICIAL in the \d+ bytes of the (GIF|JPEG) .+ joined from \d+ pieces, the first at byte \d+( \(a gzip file at byte \d+ of them\))?$/,
+          ),
+          details: {
+            signature: 'Eicar-Test-Signature.UNOFFICIAL',
+            reassembled: {
+              offset: expect.any(Number),
+              bytes: expect.any(Number),
+              pieces: expect.any(Number),
+            },
+          },
+        },
+      });
+      const cleanKey = `split.${where}.clean`;
+      await put(SOURCE, cleanKey, build(clean));
+      expect(await scan({ object: { bucket: SOURCE, key: cleanKey } }), cleanKey).toMatchObject({
+        status: 'passed',
+      });
+    }
+    // The EICAR string itself, split over two comment segments.
+    await put(SOURCE, 'split.jpg-com-raw', inJpeg(...comments(Buffer.from(EICAR), 40)));
+    expect(await scan({ object: { bucket: SOURCE, key: 'split.jpg-com-raw' } })).toMatchObject({
+      status: 'rejected',
+      rejection: { reason: 'malware', details: { reassembled: { bytes: EICAR.length, pieces: 2 } } },
+    });
+    // More scans of joined payloads (each whole, and from each archive header in it) than are
+    // made one by one: not scanned, quarantined as a limit.
+    // The whole, and the 64 headers past its first byte.
+    const many = Buffer.concat(Array.from({ length: MAX_EMBEDDED_SCANS + 1 }, () => gzipSync('x')));
+    await put(SOURCE, 'split.many.jpg', inJpeg(...comments(many, Math.ceil(many.length / 2))));
+    expect(await scan({ object: { bucket: SOURCE, key: 'split.many.jpg' } })).toMatchObject({
+      status: 'rejected',
+      rejection: {
+        reason: 'malware',
+        message: expect.stringContaining('(Imgpipe.Limits.Exceeded.ReassembledContent)'),
+        details: { limitExceeded: true, reassembledScans: MAX_EMBEDDED_SCANS + 1 },
+      },
+    });
+    // An animated GIF (frames of several sub-blocks each) passes.
+    await put(SOURCE, 'split.animated.gif', readFixture('edge/animated/card-3-frames.gif'));
+    expect(await scan({ object: { bucket: SOURCE, key: 'split.animated.gif' } })).toMatchObject({
+      status: 'passed',
+    });
+  });
+
   it('scans what an archive unpacks to past maxBytes, and quarantines what it cannot scan whole', async () => {
     await put(SIGNATURES, 'limits/eicar.ndb', signature('Eicar-Test-Signature', EICAR));
     // 3 KB of zip inflating to 3 MiB with EICAR at its end; the scanner's maxBytes is 1 MiB.
