@@ -14,7 +14,7 @@ import { probeImage } from '../image/probe.ts';
 import { sniffFormat } from '../image/sniff.ts';
 import { type ScanCapacity, scanCapacity, tmpRoom } from '../scan/capacity.ts';
 import { Clamd, databaseBuiltAt, PROBE_MS, partBuiltAt, ScannerError } from '../scan/clamd.ts';
-import { type Reassembled, reassembledContent } from '../scan/reassemble.ts';
+import { chunksFrom, MAX_INFLATED_BYTES, type Reassembled, reassembledContent } from '../scan/reassemble.ts';
 import type { Storage } from '../storage/types.ts';
 import {
   checkExecutionTime,
@@ -264,16 +264,24 @@ export function embeddedContent(bytes: Uint8Array): { offset: number; bytes: num
 /**
  * The payloads the container of an image, and of any image walked past after it, splits
  * (scan/reassemble.ts: GIF sub-blocks, JPEG segments of one marker), joined as a tool extracting
- * them would join them, `offset` where the first piece is in the file.
+ * them would join them, and a PNG's inflated texts and profile; `offset` where the first piece is
+ * in the file. `inflatedOver`: the PNG chunks inflate to more than MAX_INFLATED_BYTES.
  */
-export function reassembledParts(bytes: Uint8Array): Reassembled[] {
+export function reassembledParts(bytes: Uint8Array): { parts: Reassembled[]; inflatedOver: boolean } {
   const parts: Reassembled[] = [];
+  let inflatedOver = false;
   let at = 0;
   for (let images = 0; images < MAX_CHAINED_IMAGES; images++) {
     const rest = bytes.subarray(at);
     const format = sniffFormat(rest);
-    if (format !== 'jpeg' && format !== 'gif') break;
-    for (const part of reassembledContent(rest)) parts.push({ ...part, offset: at + part.offset });
+    if (format !== 'jpeg' && format !== 'gif' && format !== 'png') break;
+    const inflated = parts.reduce((sum, part) => sum + (part.pieces === 1 ? part.bytes : 0), 0);
+    const found = reassembledContent(rest, MAX_INFLATED_BYTES - inflated);
+    for (const part of found.parts) parts.push({ ...part, offset: at + part.offset });
+    if (found.inflatedOver) {
+      inflatedOver = true;
+      break;
+    }
     let trailing: { offset: number } | undefined;
     try {
       trailing = probeImage(format, rest).trailing;
@@ -283,7 +291,7 @@ export function reassembledParts(bytes: Uint8Array): Reassembled[] {
     if (!trailing) break;
     at += trailing.offset;
   }
-  return parts;
+  return { parts, inflatedOver };
 }
 
 /** What archiveStarts() finds: where a gzip or bzip2 file starts, and which. */
@@ -340,6 +348,38 @@ export function archiveStarts(bytes: Uint8Array, limit: number): ArchiveStart[] 
     at = buffer.indexOf(XZ_MAGIC, at + 1);
   }
   return found.sort((a, b) => a.offset - b.offset).slice(0, limit + 1);
+}
+
+/** The longest header archiveStarts() reads: gzip's 10 bytes. */
+const ARCHIVE_HEADER_BYTES = 10;
+
+/**
+ * archiveStarts() over a joined part (reassembledParts()) without joining it: each chunk searched
+ * as it is (no copy: an inflated text may be 64 MiB), and each seam in a window of the last bytes
+ * before it and the first after it, so that a header across two pieces is found; offsets in the
+ * joined part, past its first byte, in order, at most `limit` + 1.
+ */
+export function archiveStartsIn(part: Reassembled, limit: number): ArchiveStart[] {
+  const found = new Map<number, ArchiveStart>();
+  let base = 0;
+  let tail: Uint8Array = new Uint8Array(0);
+  for (const chunk of part.chunks) {
+    // The window starts with one byte more, since archiveStarts() skips its first byte.
+    const seam = Buffer.concat([Buffer.alloc(1), tail, chunk.subarray(0, ARCHIVE_HEADER_BYTES)]);
+    for (const start of archiveStarts(seam, limit)) {
+      const offset = base - tail.length + start.offset - 1;
+      if (offset >= 1) found.set(offset, { ...start, offset });
+    }
+    for (const start of archiveStarts(chunk, limit))
+      found.set(base + start.offset, { ...start, offset: base + start.offset });
+    if (found.size > limit) break;
+    base += chunk.length;
+    tail =
+      chunk.length >= ARCHIVE_HEADER_BYTES - 1
+        ? chunk.subarray(chunk.length - (ARCHIVE_HEADER_BYTES - 1))
+        : Buffer.concat([tail, chunk]).subarray(-(ARCHIVE_HEADER_BYTES - 1));
+  }
+  return [...found.values()].sort((a, b) => a.offset - b.offset).slice(0, limit + 1);
 }
 
 /** The Scan task, and a way to stop its clamd (tests; in Lambda the environment's end stops it). */
@@ -594,7 +634,7 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
       );
       // What an image carries in segments, chunks or boxes no decoder reads (embeddedContent()), and
       // what it has appended (appendedContent()), is scanned as files of their own.
-      const scanApart = (part: Uint8Array) => {
+      const scanApart = (part: Uint8Array | readonly Uint8Array[]) => {
         const left = context?.getRemainingTimeInMillis();
         return clamd.scan(
           part,
@@ -633,26 +673,30 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
       // archive breaks off at the first length byte or marker. More scans than
       // MAX_EMBEDDED_SCANS, or more bytes than ARCHIVE_SCAN_FACTOR times the file's: quarantined
       // as a limit.
-      const joined = verdict.infected ? [] : reassembledParts(bytes);
+      const { parts: joined, inflatedOver } = verdict.infected
+        ? { parts: [], inflatedOver: false }
+        : reassembledParts(bytes);
       const joinedScans = joined.flatMap((part) =>
         [{ offset: 0 } as { offset: number; format?: ArchiveStart['format'] }]
-          .concat(archiveStarts(part.bytes, MAX_EMBEDDED_SCANS))
+          .concat(archiveStartsIn(part, MAX_EMBEDDED_SCANS))
           .map((start) => ({ part, ...start })),
       );
-      const joinedBytes = joinedScans.reduce((sum, s) => sum + s.part.bytes.length - s.offset, 0);
+      const joinedBytes = joinedScans.reduce((sum, s) => sum + s.part.bytes - s.offset, 0);
       const joinedOverLimit =
         joinedScans.length > MAX_EMBEDDED_SCANS || joinedBytes > ARCHIVE_SCAN_FACTOR * bytes.length;
       let reassembled: (typeof joinedScans)[number] | undefined;
-      if (joinedOverLimit) {
+      if (joinedOverLimit || inflatedOver) {
         verdict = {
           ...verdict,
           infected: true,
-          signature: 'Imgpipe.Limits.Exceeded.ReassembledContent',
+          signature: inflatedOver
+            ? 'Imgpipe.Limits.Exceeded.InflatedContent'
+            : 'Imgpipe.Limits.Exceeded.ReassembledContent',
           limitExceeded: true,
         };
       }
       for (const start of verdict.infected ? [] : joinedScans) {
-        const found = await scanApart(start.part.bytes.subarray(start.offset));
+        const found = await scanApart(chunksFrom(start.part, start.offset));
         if (found.infected) {
           verdict = found;
           reassembled = start;
@@ -712,18 +756,20 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
       const where = trailing
         ? `${trailing.bytes} bytes after the image's end, at byte ${trailing.offset}`
         : reassembled
-          ? `${reassembled.part.bytes.length} bytes of ${reassembled.part.name} joined from ${reassembled.part.pieces} pieces, the first at byte ${reassembled.part.offset}${reassembled.format ? ` (a ${reassembled.format} file at byte ${reassembled.offset} of them)` : ''}`
-          : joinedOverLimit
-            ? `file: the payloads its container splits, joined, would take ${joinedScans.length} scans of ${joinedBytes} bytes, more than ${MAX_EMBEDDED_SCANS} scans or ${ARCHIVE_SCAN_FACTOR} times the file's ${bytes.length} bytes`
-            : archive
-              ? `${archive.format} file at byte ${archive.offset} (${archive.bytes} bytes from there to the file's end)`
-              : archivesOverLimit
-                ? `file: it has ${archives.length > MAX_EMBEDDED_SCANS ? `more than ${MAX_EMBEDDED_SCANS} gzip, bzip2 or xz headers` : `gzip, bzip2 or xz headers whose scans to the file's end would stream ${archiveBytes} bytes, more than ${ARCHIVE_SCAN_FACTOR} times the file's ${bytes.length}`}, each scanned on its own`
-                : embedded
-                  ? `${embedded.bytes} bytes of a segment, chunk or box no decoder reads, at byte ${embedded.offset}`
-                  : regions.length > MAX_EMBEDDED_SCANS
-                    ? `file: it has ${regions.length} segments, chunks or boxes no decoder reads, more than the ${MAX_EMBEDDED_SCANS} scanned each on its own`
-                    : 'file';
+          ? `${reassembled.part.bytes} bytes of ${reassembled.part.name}${reassembled.part.pieces > 1 ? ` joined from ${reassembled.part.pieces} pieces, the first` : ','} at byte ${reassembled.part.offset}${reassembled.format ? ` (a ${reassembled.format} file at byte ${reassembled.offset} of them)` : ''}`
+          : inflatedOver
+            ? `file: its PNG zTXt, iTXt and iCCP chunks inflate to more than ${MAX_INFLATED_BYTES} bytes, the most inflated to be scanned`
+            : joinedOverLimit
+              ? `file: the payloads its container splits, joined, would take ${joinedScans.length} scans of ${joinedBytes} bytes, more than ${MAX_EMBEDDED_SCANS} scans or ${ARCHIVE_SCAN_FACTOR} times the file's ${bytes.length} bytes`
+              : archive
+                ? `${archive.format} file at byte ${archive.offset} (${archive.bytes} bytes from there to the file's end)`
+                : archivesOverLimit
+                  ? `file: it has ${archives.length > MAX_EMBEDDED_SCANS ? `more than ${MAX_EMBEDDED_SCANS} gzip, bzip2 or xz headers` : `gzip, bzip2 or xz headers whose scans to the file's end would stream ${archiveBytes} bytes, more than ${ARCHIVE_SCAN_FACTOR} times the file's ${bytes.length}`}, each scanned on its own`
+                  : embedded
+                    ? `${embedded.bytes} bytes of a segment, chunk or box no decoder reads, at byte ${embedded.offset}`
+                    : regions.length > MAX_EMBEDDED_SCANS
+                      ? `file: it has ${regions.length} segments, chunks or boxes no decoder reads, more than the ${MAX_EMBEDDED_SCANS} scanned each on its own`
+                      : 'file';
       // A limit clamd stopped at is not a clean result: quarantined as malware would be, named so.
       return {
         status: 'rejected',
@@ -742,7 +788,7 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
                   reassembled: {
                     name: reassembled.part.name,
                     offset: reassembled.part.offset,
-                    bytes: reassembled.part.bytes.length,
+                    bytes: reassembled.part.bytes,
                     pieces: reassembled.part.pieces,
                     ...(reassembled.format
                       ? { archive: { offset: reassembled.offset, format: reassembled.format } }
@@ -750,6 +796,7 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
                   },
                 }
               : {}),
+            ...(inflatedOver ? { maxInflatedBytes: MAX_INFLATED_BYTES } : {}),
             ...(joinedOverLimit
               ? { reassembledScans: joinedScans.length, reassembledBytes: joinedBytes }
               : {}),

@@ -134,6 +134,26 @@ export function unpackLimitsMiB(
 }
 
 const CHUNK = 64 * 1024;
+
+/** The pieces' bytes in chunks of `size` (the last shorter), pieces smaller than that put together. */
+function* chunksOf(pieces: readonly Uint8Array[], size: number): Generator<Uint8Array> {
+  let pending: Uint8Array[] = [];
+  let pendingBytes = 0;
+  for (const piece of pieces) {
+    for (let at = 0; at < piece.length; ) {
+      const take = Math.min(size - pendingBytes, piece.length - at);
+      pending.push(piece.subarray(at, at + take));
+      pendingBytes += take;
+      at += take;
+      if (pendingBytes === size) {
+        yield pending.length === 1 ? pending[0]! : Buffer.concat(pending);
+        pending = [];
+        pendingBytes = 0;
+      }
+    }
+  }
+  if (pendingBytes > 0) yield pending.length === 1 ? pending[0]! : Buffer.concat(pending);
+}
 /** clamd's StreamMaxLength for objects of maxBytes: whole MiB, one more than they need. */
 function streamMaxLength(maxBytes: number): number {
   return (Math.ceil(maxBytes / MIB) + 1) * MIB;
@@ -326,9 +346,13 @@ export class Clamd {
    * Killing a busy one would make the retry load the whole database again.
    */
   async scan(
-    bytes: Uint8Array,
+    content: Uint8Array | readonly Uint8Array[],
     options: { idleTimeoutMs?: number; timeLeftMs?: number; probeMs?: number } = {},
   ): Promise<ScanVerdict> {
+    // Pieces are streamed one after the other, as one file (scan/reassemble.ts: what a container
+    // splits), without a copy of them joined.
+    const pieces = content instanceof Uint8Array ? [content] : content;
+    const bytes = { length: pieces.reduce((sum, piece) => sum + piece.length, 0), pieces };
     const idleMs = options.idleTimeoutMs ?? IDLE_TIMEOUT_MS;
     const cut = options.timeLeftMs !== undefined && options.timeLeftMs < idleMs;
     const idleTimeoutMs = cut ? Math.max(1, options.timeLeftMs!) : idleMs;
@@ -350,7 +374,11 @@ export class Clamd {
     }
   }
 
-  async #scan(bytes: Uint8Array, idleTimeoutMs: number, killWhenSilent: boolean): Promise<ScanVerdict> {
+  async #scan(
+    bytes: { length: number; pieces: readonly Uint8Array[] },
+    idleTimeoutMs: number,
+    killWhenSilent: boolean,
+  ): Promise<ScanVerdict> {
     // clamd would read up to its limit, answer, and close while the rest is still being written:
     // Node then destroys the socket on EPIPE, and the answer may be lost with it. The same bytes
     // are refused every time, so not retryable.
@@ -371,8 +399,8 @@ export class Clamd {
             socket.write(data, (error) => (error ? reject(error) : resolve())),
           );
         await write('zINSTREAM\0');
-        for (let offset = 0; offset < bytes.length && !answered(); offset += CHUNK) {
-          const chunk = bytes.subarray(offset, offset + CHUNK);
+        for (const chunk of chunksOf(bytes.pieces, CHUNK)) {
+          if (answered()) break;
           const size = Buffer.alloc(4);
           size.writeUInt32BE(chunk.length);
           await write(Buffer.concat([size, chunk]));

@@ -1,3 +1,5 @@
+import { constants, inflateSync } from 'node:zlib';
+
 /**
  * The payloads a container splits, joined as a tool extracting them would join them: a GIF
  * extension's data sub-blocks (at most 255 bytes each, after a length byte), every extension of
@@ -11,6 +13,11 @@
  * Only payloads of two pieces or more: one piece lies in the file as it is, which the scan of the
  * whole and of each region already covers. Pure byte walking, no decoding: a file that breaks off
  * is walked as far as it goes.
+ *
+ * And what a PNG compresses that every PNG tool inflates: the text of a zTXt chunk and of an iTXt
+ * chunk with its compression flag, and the iCCP profile (zlib streams, which clamd does not
+ * inflate: the EICAR file as such a text was `stream: OK`, ClamAV 1.4.6). At most
+ * MAX_INFLATED_BYTES in all: past it, `inflatedOver` is set and the rest is not inflated.
  */
 
 export interface Reassembled {
@@ -20,8 +27,28 @@ export interface Reassembled {
   readonly offset: number;
   /** How many pieces were joined. */
   readonly pieces: number;
-  readonly bytes: Uint8Array;
+  /** The pieces, in the order they are joined (views of the file, not copies), and their bytes. */
+  readonly chunks: readonly Uint8Array[];
+  readonly bytes: number;
 }
+
+/** The part's chunks from byte `offset` of it on. */
+export function chunksFrom(part: Reassembled, offset: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let base = 0;
+  for (const chunk of part.chunks) {
+    if (base + chunk.length > offset) out.push(chunk.subarray(Math.max(0, offset - base)));
+    base += chunk.length;
+  }
+  return out;
+}
+
+/**
+ * The most bytes inflated from a PNG's compressed chunks, in all: a profile is at most a few MiB
+ * (the probe leaves out one over 16 MiB), a text less; a zlib stream inflates up to 1032 times its
+ * size, so a file of a few MiB could otherwise take the function's memory.
+ */
+export const MAX_INFLATED_BYTES = 64 * 1024 * 1024;
 
 interface Piece {
   readonly offset: number;
@@ -34,12 +61,79 @@ const ICC = Buffer.from('ICC_PROFILE\0', 'latin1');
 /** "ICC_PROFILE\0", the share's number and the count of shares. */
 const ICC_HEADER = ICC.length + 2;
 
-/** The payloads of a JPEG or GIF that its container splits (none for other formats). */
-export function reassembledContent(bytes: Uint8Array): Reassembled[] {
-  if (bytes[0] === 0xff && bytes[1] === 0xd8) return join(bytes, jpegPieces(bytes));
-  const signature = Buffer.from(bytes.subarray(0, 6)).toString('latin1');
-  if (signature === 'GIF87a' || signature === 'GIF89a') return join(bytes, gifPieces(bytes));
-  return [];
+/**
+ * The payloads of a JPEG or GIF that its container splits, and a PNG's inflated texts and profile
+ * (none for other formats). `inflatedOver`: a PNG's compressed chunks inflate to more than
+ * `maxInflated` bytes, not all of them inflated.
+ */
+export function reassembledContent(
+  bytes: Uint8Array,
+  maxInflated = MAX_INFLATED_BYTES,
+): { parts: Reassembled[]; inflatedOver?: boolean } {
+  if (bytes[0] === 0xff && bytes[1] === 0xd8) return { parts: join(bytes, jpegPieces(bytes)) };
+  const signature = Buffer.from(bytes.subarray(0, 8)).toString('latin1');
+  if (signature.startsWith('GIF87a') || signature.startsWith('GIF89a'))
+    return { parts: join(bytes, gifPieces(bytes)) };
+  if (signature === '\x89PNG\r\n\x1a\n') return pngInflated(bytes, maxInflated);
+  return { parts: [] };
+}
+
+/**
+ * The zlib streams of a PNG's zTXt chunks, compressed iTXt chunks and iCCP chunk, inflated (a
+ * stream cut short or corrupt: what inflates before the fault, as a tool would show it).
+ */
+function pngInflated(
+  bytes: Uint8Array,
+  maxInflated: number,
+): { parts: Reassembled[]; inflatedOver?: boolean } {
+  const parts: Reassembled[] = [];
+  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let left = maxInflated;
+  for (let at = 8; at + 12 <= view.length; ) {
+    const length = view.readUInt32BE(at);
+    const type = view.toString('latin1', at + 4, at + 8);
+    const data = at + 8;
+    const end = Math.min(data + length, view.length);
+    if (type === 'IEND') break;
+    // Where the zlib stream starts: after the keyword (or name), its NUL and the method byte;
+    // an iTXt's after its compression flag and method, language tag and translated keyword.
+    let stream: number | undefined;
+    const keyword = view.indexOf(0, data);
+    if (keyword !== -1 && keyword < end) {
+      if (type === 'zTXt' || type === 'iCCP') stream = keyword + 2;
+      else if (type === 'iTXt' && view[keyword + 1] === 1) {
+        const language = view.indexOf(0, keyword + 3);
+        const translated = language === -1 ? -1 : view.indexOf(0, language + 1);
+        if (translated !== -1 && translated < end) stream = translated + 1;
+      }
+    }
+    if (stream !== undefined && stream < end) {
+      if (left <= 0) return { parts, inflatedOver: true };
+      let inflated: Uint8Array;
+      try {
+        inflated = inflateSync(view.subarray(stream, end), {
+          finishFlush: constants.Z_SYNC_FLUSH,
+          maxOutputLength: left + 1,
+        });
+      } catch (error) {
+        if ((error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE')
+          return { parts, inflatedOver: true };
+        inflated = new Uint8Array(0);
+      }
+      if (inflated.length > left) return { parts, inflatedOver: true };
+      left -= inflated.length;
+      if (inflated.length > 0)
+        parts.push({
+          name: `the PNG ${type} chunk inflated`,
+          offset: data,
+          pieces: 1,
+          chunks: [inflated],
+          bytes: inflated.length,
+        });
+    }
+    at = data + length + 4;
+  }
+  return { parts };
 }
 
 function join(bytes: Uint8Array, groups: Map<string, Piece[]>): Reassembled[] {
@@ -49,11 +143,13 @@ function join(bytes: Uint8Array, groups: Map<string, Piece[]>): Reassembled[] {
     const ordered = pieces.some((p) => p.order !== undefined)
       ? [...pieces].sort((a, b) => (a.order ?? 0) - (b.order ?? 0))
       : pieces;
+    const chunks = ordered.map((p) => bytes.subarray(p.offset, p.offset + p.bytes));
     out.push({
       name,
       offset: Math.min(...pieces.map((p) => p.offset)),
       pieces: pieces.length,
-      bytes: Buffer.concat(ordered.map((p) => bytes.subarray(p.offset, p.offset + p.bytes))),
+      chunks,
+      bytes: chunks.reduce((sum, chunk) => sum + chunk.length, 0),
     });
   }
   return out;

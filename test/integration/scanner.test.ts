@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } 
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { crc32, deflateRawSync, gzipSync } from 'node:zlib';
+import { crc32, deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
@@ -23,6 +23,7 @@ import {
 import { checkExecutionTime, RECORD_RESERVE_MS } from '../../src/handlers/tasks.ts';
 import { NODE_BASELINE_BYTES, TMP_RESERVE_BYTES } from '../../src/scan/capacity.ts';
 import { Clamd, type ClamdOptions } from '../../src/scan/clamd.ts';
+import { MAX_INFLATED_BYTES } from '../../src/scan/reassemble.ts';
 import { S3Storage } from '../../src/storage/s3.ts';
 import { readFixture } from '../support/fixtures.ts';
 import { startTestS3 } from '../support/s3.ts';
@@ -548,6 +549,16 @@ describe.skipIf(!tools)('the malware scanner', () => {
       'gif-comment': (a) => inGif(comment(a)),
       'gif-comments': (a) => inGif(...pieces(a, 600).map((p) => comment(p))),
       'gif-application': (a) => inGif(application(a)),
+      // The gzip header itself across sub-blocks: "junk" and its first two bytes in the first.
+      'gif-comment-header-split': (a) =>
+        inGif(
+          Buffer.concat([
+            Buffer.from([0x21, 0xfe, 6]),
+            Buffer.from('junk'),
+            a.subarray(0, 2),
+            subBlocks(a.subarray(2)),
+          ]),
+        ),
       'jpg-com': (a) => inJpeg(...comments(a, 500)),
       'jpg-app2-icc': (a) => inJpeg(...profile(a, 500)),
       // Tools join the shares by their numbers, whatever their order in the file.
@@ -606,6 +617,64 @@ describe.skipIf(!tools)('the malware scanner', () => {
     await put(SOURCE, 'split.animated.gif', readFixture('edge/animated/card-3-frames.gif'));
     expect(await scan({ object: { bucket: SOURCE, key: 'split.animated.gif' } })).toMatchObject({
       status: 'passed',
+    });
+  });
+
+  it('finds malware in a PNG’s compressed text (zTXt, iTXt) or profile (iCCP), which clamd does not inflate', async () => {
+    // A PNG's zTXt chunk, an iTXt chunk with its compression flag set and the iCCP profile hold
+    // zlib streams that every PNG tool inflates (exiftool prints the text). clamd does not: the
+    // EICAR file as such a text or profile was `stream: OK` (ClamAV 1.4.6; in a tEXt chunk,
+    // uncompressed, it is found).
+    await put(SIGNATURES, 'inflate/eicar.ndb', signature('Eicar-Test-Signature', EICAR));
+    const png = readFixture('edge/formats/alpha-rgba8.png');
+    const chunk = (type: string, ...body: Uint8Array[]) => {
+      const data = Buffer.concat(body);
+      const head = Buffer.alloc(8);
+      head.writeUInt32BE(data.length, 0);
+      head.write(type, 4, 'latin1');
+      const crc = Buffer.alloc(4);
+      crc.writeUInt32BE(crc32(Buffer.concat([head.subarray(4), data])));
+      return Buffer.concat([head, data, crc]);
+    };
+    const latin1 = (text: string) => Buffer.from(text, 'latin1');
+    // After the IHDR chunk (33 bytes with the signature); its data 8 bytes on.
+    const withChunk = (c: Buffer) => Buffer.concat([png.subarray(0, 33), c, png.subarray(33)]);
+    const files: Record<string, (text: Uint8Array) => Buffer> = {
+      zTXt: (t) => withChunk(chunk('zTXt', latin1('Comment\0\0'), deflateSync(t))),
+      iTXt: (t) => withChunk(chunk('iTXt', latin1('Comment\0\x01\0en\0\0'), deflateSync(t))),
+      iCCP: (t) => withChunk(chunk('iCCP', latin1('profile\0\0'), deflateSync(t))),
+    };
+    const scan = createScanTask(deps('inflate', { prefix: 'inflate/' }));
+    tasks.push(scan);
+    for (const [type, build] of Object.entries(files)) {
+      const key = `inflate.${type}.png`;
+      await put(SOURCE, key, build(Buffer.from(EICAR)));
+      expect(await scan({ object: { bucket: SOURCE, key } }), key).toMatchObject({
+        status: 'rejected',
+        rejection: {
+          reason: 'malware',
+          message: `ClamAV found Eicar-Test-Signature.UNOFFICIAL in the ${EICAR.length} bytes of the PNG ${type} chunk inflated, at byte 41`,
+          details: {
+            reassembled: { name: `the PNG ${type} chunk inflated`, offset: 41, bytes: EICAR.length },
+          },
+        },
+      });
+      const cleanKey = `inflate.${type}.clean.png`;
+      await put(SOURCE, cleanKey, build(Buffer.from('nothing to see')));
+      expect(await scan({ object: { bucket: SOURCE, key: cleanKey } }), cleanKey).toMatchObject({
+        status: 'passed',
+      });
+    }
+    // A text inflating past what is inflated to be scanned (a zlib stream inflates up to 1032
+    // times its size): not scanned, quarantined as a limit.
+    await put(SOURCE, 'inflate.bomb.png', files.zTXt!(Buffer.alloc(MAX_INFLATED_BYTES + 1)));
+    expect(await scan({ object: { bucket: SOURCE, key: 'inflate.bomb.png' } })).toMatchObject({
+      status: 'rejected',
+      rejection: {
+        reason: 'malware',
+        message: expect.stringContaining('(Imgpipe.Limits.Exceeded.InflatedContent)'),
+        details: { limitExceeded: true, maxInflatedBytes: MAX_INFLATED_BYTES },
+      },
     });
   });
 
