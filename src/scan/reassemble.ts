@@ -4,8 +4,9 @@ import { constants, inflateSync } from 'node:zlib';
  * The payloads a container splits, joined as a tool extracting them would join them: a GIF
  * extension's data sub-blocks (at most 255 bytes each, after a length byte), every extension of
  * one label, and the image data of every frame; a JPEG's segments of one marker (a segment holds
- * at most 65533 bytes), and an ICC profile's shares over APP2 segments without their headers, in
- * their numbers' order. In the file, what such a payload holds is broken at each length byte or
+ * at most 65533 bytes), an ICC profile's shares over APP2 segments without their headers, in
+ * their numbers' order, and Adobe's extended XMP over APP1 segments, by GUID, without their
+ * headers, in their offsets' order. In the file, what such a payload holds is broken at each length byte or
  * marker: clamd, unpacking a gzip file from its header, stopped at the first break (ClamAV 1.4.6:
  * EICAR gzipped after 3000 bytes of text, in a GIF comment or over JPEG COM segments, was
  * `stream: OK`), and a signature across a break never matched.
@@ -58,6 +59,9 @@ interface Piece {
 }
 
 const ICC = Buffer.from('ICC_PROFILE\0', 'latin1');
+/** Adobe's extended XMP: its namespace, a GUID (32 hex digits), the full length, the offset. */
+const EXTENDED_XMP = Buffer.from('http://ns.adobe.com/xmp/extension/\0', 'latin1');
+const EXTENDED_XMP_HEADER = EXTENDED_XMP.length + 32 + 8;
 /** "ICC_PROFILE\0", the share's number and the count of shares. */
 const ICC_HEADER = ICC.length + 2;
 
@@ -194,6 +198,21 @@ function jpegPieces(bytes: Uint8Array): Map<string, Piece[]> {
           bytes: size - ICC_HEADER,
           order: bytes[body + ICC.length]!,
         });
+      if (
+        marker === 0xe1 &&
+        size >= EXTENDED_XMP_HEADER &&
+        EXTENDED_XMP.equals(bytes.subarray(body, body + EXTENDED_XMP.length))
+      ) {
+        const guid = Buffer.from(bytes.subarray(body + EXTENDED_XMP.length, body + EXTENDED_XMP.length + 32));
+        const text = guid.toString('latin1');
+        const at = body + EXTENDED_XMP.length + 32;
+        add(groups, `the JPEG extended XMP ${/^[0-9A-Fa-f]{32}$/.test(text) ? text : 'of an invalid GUID'}`, {
+          offset: body + EXTENDED_XMP_HEADER,
+          bytes: size - EXTENDED_XMP_HEADER,
+          order:
+            ((bytes[at + 4]! << 24) >>> 0) + (bytes[at + 5]! << 16) + (bytes[at + 6]! << 8) + bytes[at + 7]!,
+        });
+      }
     }
     at = body + length - 2;
     if (marker === 0xda) {

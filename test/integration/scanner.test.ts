@@ -563,6 +563,25 @@ describe.skipIf(!tools)('the malware scanner', () => {
       'jpg-app2-icc': (a) => inJpeg(...profile(a, 500)),
       // Tools join the shares by their numbers, whatever their order in the file.
       'jpg-app2-icc-reordered': (a) => inJpeg(...profile(a, 500).reverse()),
+      // Adobe's extended XMP over APP1 segments: its namespace, a GUID, the full length and the
+      // share's offset, then the share; tools join the shares by their offsets (here in reverse).
+      'jpg-app1-extended-xmp': (a) =>
+        inJpeg(
+          ...pieces(a, 500)
+            .map((p, i) => {
+              const sizes = Buffer.alloc(8);
+              sizes.writeUInt32BE(a.length, 0);
+              sizes.writeUInt32BE(i * 500, 4);
+              return segment(
+                0xe1,
+                Buffer.from('http://ns.adobe.com/xmp/extension/\0', 'latin1'),
+                Buffer.from('0123456789ABCDEF0123456789ABCDEF', 'latin1'),
+                sizes,
+                p,
+              );
+            })
+            .reverse(),
+        ),
       'jpg-app9-behind': (a) =>
         inJpeg(...pieces(Buffer.concat([Buffer.from('junk'), a]), 500).map((p) => segment(0xe9, p))),
     };
