@@ -634,7 +634,7 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
       );
       // What an image carries in segments, chunks or boxes no decoder reads (embeddedContent()), and
       // what it has appended (appendedContent()), is scanned as files of their own.
-      const scanApart = (part: Uint8Array | readonly Uint8Array[]) => {
+      const scanApart = (part: Uint8Array | Iterable<Uint8Array>) => {
         const left = context?.getRemainingTimeInMillis();
         return clamd.scan(
           part,

@@ -136,7 +136,7 @@ export function unpackLimitsMiB(
 const CHUNK = 64 * 1024;
 
 /** The pieces' bytes in chunks of `size` (the last shorter), pieces smaller than that put together. */
-function* chunksOf(pieces: readonly Uint8Array[], size: number): Generator<Uint8Array> {
+function* chunksOf(pieces: Iterable<Uint8Array>, size: number): Generator<Uint8Array> {
   let pending: Uint8Array[] = [];
   let pendingBytes = 0;
   for (const piece of pieces) {
@@ -346,13 +346,15 @@ export class Clamd {
    * Killing a busy one would make the retry load the whole database again.
    */
   async scan(
-    content: Uint8Array | readonly Uint8Array[],
+    content: Uint8Array | Iterable<Uint8Array>,
     options: { idleTimeoutMs?: number; timeLeftMs?: number; probeMs?: number } = {},
   ): Promise<ScanVerdict> {
     // Pieces are streamed one after the other, as one file (scan/reassemble.ts: what a container
     // splits), without a copy of them joined.
     const pieces = content instanceof Uint8Array ? [content] : content;
-    const bytes = { length: pieces.reduce((sum, piece) => sum + piece.length, 0), pieces };
+    let length = 0;
+    for (const piece of pieces) length += piece.length;
+    const bytes = { length, pieces };
     const idleMs = options.idleTimeoutMs ?? IDLE_TIMEOUT_MS;
     const cut = options.timeLeftMs !== undefined && options.timeLeftMs < idleMs;
     const idleTimeoutMs = cut ? Math.max(1, options.timeLeftMs!) : idleMs;
@@ -375,7 +377,7 @@ export class Clamd {
   }
 
   async #scan(
-    bytes: { length: number; pieces: readonly Uint8Array[] },
+    bytes: { length: number; pieces: Iterable<Uint8Array> },
     idleTimeoutMs: number,
     killWhenSilent: boolean,
   ): Promise<ScanVerdict> {

@@ -28,20 +28,25 @@ export interface Reassembled {
   readonly offset: number;
   /** How many pieces were joined. */
   readonly pieces: number;
-  /** The pieces, in the order they are joined (views of the file, not copies), and their bytes. */
-  readonly chunks: readonly Uint8Array[];
+  /**
+   * The pieces, in the order they are joined (views of the file made as they are read, not
+   * copies; iterable again and again), and their bytes.
+   */
+  readonly chunks: Iterable<Uint8Array>;
   readonly bytes: number;
 }
 
 /** The part's chunks from byte `offset` of it on. */
-export function chunksFrom(part: Reassembled, offset: number): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  let base = 0;
-  for (const chunk of part.chunks) {
-    if (base + chunk.length > offset) out.push(chunk.subarray(Math.max(0, offset - base)));
-    base += chunk.length;
-  }
-  return out;
+export function chunksFrom(part: Reassembled, offset: number): Iterable<Uint8Array> {
+  return {
+    *[Symbol.iterator]() {
+      let base = 0;
+      for (const chunk of part.chunks) {
+        if (base + chunk.length > offset) yield chunk.subarray(Math.max(0, offset - base));
+        base += chunk.length;
+      }
+    },
+  };
 }
 
 /**
@@ -140,37 +145,62 @@ function pngInflated(
   return { parts };
 }
 
-function join(bytes: Uint8Array, groups: Map<string, Piece[]>): Reassembled[] {
+function join(bytes: Uint8Array, groups: Map<string, Pieces>): Reassembled[] {
   const out: Reassembled[] = [];
-  for (const [name, pieces] of groups) {
-    if (pieces.length < 2) continue;
-    const ordered = pieces.some((p) => p.order !== undefined)
-      ? [...pieces].sort((a, b) => (a.order ?? 0) - (b.order ?? 0))
-      : pieces;
-    const chunks = ordered.map((p) => bytes.subarray(p.offset, p.offset + p.bytes));
-    out.push({
-      name,
-      offset: Math.min(...pieces.map((p) => p.offset)),
-      pieces: pieces.length,
-      chunks,
-      bytes: chunks.reduce((sum, chunk) => sum + chunk.length, 0),
-    });
+  for (const [name, { offsets, sizes, orders }] of groups) {
+    if (offsets.length < 2) continue;
+    // The file's order, or the order its numbers or offsets give (an ICC profile's shares).
+    const order = orders ? offsets.map((_, i) => i).sort((a, b) => orders[a]! - orders[b]!) : undefined;
+    const chunks: Iterable<Uint8Array> = {
+      *[Symbol.iterator]() {
+        for (let n = 0; n < offsets.length; n++) {
+          const i = order ? order[n]! : n;
+          yield bytes.subarray(offsets[i]!, offsets[i]! + sizes[i]!);
+        }
+      },
+    };
+    let first = Number.POSITIVE_INFINITY;
+    let total = 0;
+    for (let i = 0; i < offsets.length; i++) {
+      first = Math.min(first, offsets[i]!);
+      total += sizes[i]!;
+    }
+    out.push({ name, offset: first, pieces: offsets.length, chunks, bytes: total });
   }
   return out;
 }
 
-function add(groups: Map<string, Piece[]>, name: string, piece: Piece): void {
-  const group = groups.get(name);
-  if (group) group.push(piece);
-  else groups.set(name, [piece]);
+/**
+ * A group's pieces, as numbers rather than an object each: a GIF's image data is a piece every 256
+ * bytes, millions in a large file.
+ */
+interface Pieces {
+  readonly offsets: number[];
+  readonly sizes: number[];
+  /** The order a tool joins them in, where it is not the file's (an ICC share's number). */
+  orders?: number[];
+}
+
+function add(groups: Map<string, Pieces>, name: string, piece: Piece): void {
+  let group = groups.get(name);
+  if (!group) {
+    group = { offsets: [], sizes: [] };
+    groups.set(name, group);
+  }
+  group.offsets.push(piece.offset);
+  group.sizes.push(piece.bytes);
+  if (piece.order !== undefined) {
+    group.orders ??= [];
+    group.orders.push(piece.order);
+  }
 }
 
 /**
  * The payloads of a JPEG's APPn and COM segments, by marker, and an ICC profile's shares; up to
  * its end-of-image marker (the scan data between segments skipped as a decoder does).
  */
-function jpegPieces(bytes: Uint8Array): Map<string, Piece[]> {
-  const groups = new Map<string, Piece[]>();
+function jpegPieces(bytes: Uint8Array): Map<string, Pieces> {
+  const groups = new Map<string, Pieces>();
   let at = 2;
   while (at + 4 <= bytes.length) {
     if (bytes[at] !== 0xff) break;
@@ -234,8 +264,8 @@ function jpegPieces(bytes: Uint8Array): Map<string, Piece[]> {
  * The data sub-blocks of a GIF's extensions, by label (every comment extension joined, every
  * application extension...), and of its frames' image data, up to its trailer.
  */
-function gifPieces(bytes: Uint8Array): Map<string, Piece[]> {
-  const groups = new Map<string, Piece[]>();
+function gifPieces(bytes: Uint8Array): Map<string, Pieces> {
+  const groups = new Map<string, Pieces>();
   const packed = bytes[10] ?? 0;
   let at = 13 + (packed & 0x80 ? 3 * 2 ** ((packed & 7) + 1) : 0);
   /** The sub-blocks from `from` on, added to `name`; where the terminator ends. */

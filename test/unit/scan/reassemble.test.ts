@@ -1,7 +1,7 @@
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { archiveStarts, archiveStartsIn } from '../../../src/handlers/scanner.ts';
-import { chunksFrom, type Reassembled } from '../../../src/scan/reassemble.ts';
+import { chunksFrom, type Reassembled, reassembledContent } from '../../../src/scan/reassemble.ts';
 
 /** A joined part of `data` cut into pieces of the sizes given, cycled. */
 function part(data: Uint8Array, sizes: number[]): Reassembled {
@@ -28,6 +28,30 @@ describe('archive headers in a joined payload, searched piece by piece', () => {
     const data = Buffer.from('abcdefghij');
     const joined = part(data, [3]);
     for (let offset = 0; offset <= data.length; offset++)
-      expect(Buffer.concat(chunksFrom(joined, offset)).toString()).toBe(data.subarray(offset).toString());
+      expect(Buffer.concat([...chunksFrom(joined, offset)]).toString()).toBe(
+        data.subarray(offset).toString(),
+      );
+  });
+});
+
+describe('a container’s payload over many pieces', () => {
+  it('joins a GIF’s image data of a million sub-blocks, as a GIF of 2 MB has', () => {
+    // Header, a logical screen of 1x1 without a colour table, an image descriptor, the LZW code
+    // size, a million sub-blocks of one byte, the terminator and the trailer. Joined with a
+    // spread over the pieces (Math.min(...offsets)), it threw "Maximum call stack size exceeded".
+    const count = 1_000_000;
+    const blocks = Buffer.alloc(2 * count);
+    for (let i = 0; i < count; i++) blocks.set([1, i & 0xff], 2 * i);
+    const gif = Buffer.concat([
+      Buffer.from('GIF89a\x01\x00\x01\x00\x00\x00\x00', 'latin1'),
+      Buffer.from([0x2c, 0, 0, 0, 0, 1, 0, 1, 0, 0, 2]),
+      blocks,
+      Buffer.from([0, 0x3b]),
+    ]);
+    const [data] = reassembledContent(gif).parts;
+    expect(data).toMatchObject({ name: 'the GIF image data', offset: 25, pieces: count, bytes: count });
+    let total = 0;
+    for (const chunk of data!.chunks) total += chunk.length;
+    expect(total).toBe(count);
   });
 });
