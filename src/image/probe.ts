@@ -1,4 +1,4 @@
-import { inflateSync } from 'node:zlib';
+import { crc32, inflateSync } from 'node:zlib';
 import { InvalidImageError } from '../core/errors.ts';
 import { FORMAT_META, type InputFormat } from '../core/formats.ts';
 import {
@@ -89,6 +89,14 @@ export interface ImageHeader {
    * failed". The decoder is given a copy without them.
    */
   readonly pngSkippedChunks?: readonly { readonly start: number; readonly end: number }[];
+  /**
+   * An indexed-colour PNG: its PLTE or tRNS chunk as the decoder is given it, where the png crate
+   * would read it otherwise than Chrome 156 (its Rust PNG decoder) shows it (each chunk's first byte,
+   * the byte after it, and the chunk to put there, CRC included). A tRNS chunk listing more alphas
+   * than the palette has entries is cut to the palette's length: the png crate dropped it whole (as
+   * libpng does) and the image came out opaque, where Chrome reads the palette's alphas.
+   */
+  readonly pngPaletteChunks?: readonly PngChunkEdit[];
   /** Dimensions as displayed, after cropping and orientation. */
   readonly displayWidth: number;
   readonly displayHeight: number;
@@ -119,6 +127,13 @@ export interface ImageHeader {
   readonly colour: ColourFacts;
   /** How the pixels are coded, as far as the memory a decode takes depends on it. */
   readonly layout: PixelLayout;
+}
+
+/** A chunk of a PNG replaced in the copy its decoder is given (ImageHeader.pngPaletteChunks). */
+export interface PngChunkEdit {
+  readonly start: number;
+  readonly end: number;
+  readonly bytes: Uint8Array;
 }
 
 /**
@@ -249,6 +264,7 @@ export function probeImage(format: InputFormat, bytes: Uint8Array, checkTime?: (
     ...(facts.clapEssentialAt && { clapEssentialAt: facts.clapEssentialAt }),
     ...(facts.avifPixiMeta && { avifPixiMeta: facts.avifPixiMeta }),
     ...(facts.pngSkippedChunks && { pngSkippedChunks: facts.pngSkippedChunks }),
+    ...(facts.pngPaletteChunks && { pngPaletteChunks: facts.pngPaletteChunks }),
     displayWidth: swap ? shown.height : shown.width,
     displayHeight: swap ? shown.width : shown.height,
     hasAlpha: facts.hasAlpha ?? false,
@@ -272,6 +288,7 @@ interface Facts {
   clapEssentialAt?: ImageHeader['clapEssentialAt'];
   avifPixiMeta?: ImageHeader['avifPixiMeta'];
   pngSkippedChunks?: ImageHeader['pngSkippedChunks'];
+  pngPaletteChunks?: ImageHeader['pngPaletteChunks'];
   hasAlpha?: boolean;
   animated?: boolean;
   frames?: number;
@@ -741,7 +758,9 @@ function probePng(r: Reader): Facts {
   let sawData = false;
   const opaque: { offset: number; bytes: number }[] = [];
   let paletteAt: number | undefined;
+  let paletteLength = 0;
   let transparencyAt: number | undefined;
+  let transparencyLength = 0;
   let offset = 8;
   for (let chunks = 1; ; chunks++) {
     if (chunks > MAX_PNG_CHUNKS) throw tooMany(r, 'chunk', chunks, MAX_PNG_CHUNKS, offset);
@@ -784,6 +803,7 @@ function probePng(r: Reader): Facts {
           },
         );
       paletteAt = offset;
+      paletteLength = length;
     }
     // A tRNS or acTL after the image data is out of place and read by no decoder: the png crate reads
     // the chunks only up to the image it decodes, and libpng ignores it with a warning. It neither
@@ -802,6 +822,7 @@ function probePng(r: Reader): Facts {
           { colourType, offset },
         );
       transparencyAt = offset;
+      transparencyLength = length;
       // The png crate refuses the file (libpng ignores the chunk with a warning).
       if (colourType === 4 || colourType === 6)
         throw r.corrupt(
@@ -864,6 +885,14 @@ function probePng(r: Reader): Facts {
   const samples = colourType === 0 || colourType === 4 ? 1 : 3;
   const layout = { bitDepth: colourType === 3 ? 8 : bitDepth, channels: samples + (hasAlpha ? 1 : 0) };
   const colour = pngColour(iccp, laterIccpChunks, cicp);
+  const paletteChunks =
+    colourType === 3 && paletteAt !== undefined
+      ? pngPaletteEdits(
+          r.bytes,
+          { at: paletteAt, length: paletteLength },
+          transparencyAt === undefined ? undefined : { at: transparencyAt, length: transparencyLength },
+        )
+      : [];
   return {
     width,
     height,
@@ -876,7 +905,41 @@ function probePng(r: Reader): Facts {
     colour,
     layout,
     ...(skipped.length > 0 && { pngSkippedChunks: skipped }),
+    ...(paletteChunks.length > 0 && { pngPaletteChunks: paletteChunks }),
   };
+}
+
+/**
+ * An indexed-colour PNG's PLTE and tRNS chunks where the png crate would read them otherwise than
+ * Chrome 156 shows them (ImageHeader.pngPaletteChunks): a tRNS chunk longer than the palette, cut to
+ * its length.
+ */
+function pngPaletteEdits(
+  bytes: Uint8Array,
+  palette: { at: number; length: number },
+  transparency: { at: number; length: number } | undefined,
+): PngChunkEdit[] {
+  const entries = Math.floor(palette.length / 3);
+  if (!transparency || transparency.length <= entries) return [];
+  const alphas = bytes.slice(transparency.at + 8, transparency.at + 8 + entries);
+  return [
+    {
+      start: transparency.at,
+      end: transparency.at + 12 + transparency.length,
+      bytes: pngChunk('tRNS', alphas),
+    },
+  ];
+}
+
+/** One PNG chunk's bytes: length, type, data and CRC. */
+function pngChunk(type: string, data: Uint8Array): Uint8Array {
+  const chunk = new Uint8Array(12 + data.length);
+  const view = new DataView(chunk.buffer);
+  view.setUint32(0, data.length);
+  chunk.set(new TextEncoder().encode(type), 4);
+  chunk.set(data, 8);
+  view.setUint32(8 + data.length, crc32(chunk.subarray(4, 8 + data.length)));
+  return chunk;
 }
 
 /**

@@ -72,6 +72,8 @@ export interface MemoryEstimate {
 
 const MiB = 1024 * 1024;
 const RGBA = 4;
+/** The most a PNG's rewritten PLTE and tRNS chunks hold (ImageHeader.pngPaletteChunks): 256 entries each. */
+const PNG_PALETTE_CHUNK_BYTES = 12 + 256 * 3 + 12 + 256;
 
 /**
  * The profile bytes Little CMS may read for the image: the embedded profile, and for a CMYK or
@@ -98,7 +100,8 @@ export function estimateMemory(
   // thread's band goes from its heap into the whole image.
   const shared = workerRows > 0 ? workerRows * decoded.width * RGBA + 2 * fileBytes : 0;
   // An AVIF or HEIC with a clean aperture, an AVIF without `pixi` (with its rebuilt meta box), or a
-  // PNG with chunks its decoder is not given, is decoded from one copy of the file
+  // PNG with chunks its decoder is not given or is given rewritten (its palette's, at most 1,048
+  // bytes: PNG_PALETTE_CHUNK_BYTES), is decoded from one copy of the file
   // (process-image.ts decoderCopy). An animated WebP's
   // first frame is cut out as a still file (a copy of its data) and placed on its canvas (a copy of
   // the picture: codecs/index.ts decodeWebp), which the figure for a still WebP does not hold (a
@@ -109,8 +112,8 @@ export function estimateMemory(
   const copied =
     (header.avifPixiMeta
       ? fileBytes + header.avifPixiMeta.box.length
-      : header.clapOffset !== undefined || header.pngSkippedChunks
-        ? fileBytes
+      : header.clapOffset !== undefined || header.pngSkippedChunks || header.pngPaletteChunks
+        ? fileBytes + (header.pngPaletteChunks ? PNG_PALETTE_CHUNK_BYTES : 0)
         : header.format === 'gif'
           ? fileBytes + 768
           : 0) + (header.format === 'webp' && header.animated ? fileBytes + decodedPixels * RGBA : 0);

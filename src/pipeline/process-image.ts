@@ -479,7 +479,7 @@ export function keptMarkBytes(): number {
 function decoderCopy(header: ImageHeader, bytes: Uint8Array): Uint8Array {
   if (header.avifPixiMeta) return withAvifPixi(header.avifPixiMeta, bytes);
   if (header.clapOffset !== undefined) return withoutClap(header.clapOffset, header.clapEssentialAt, bytes);
-  return withoutSkippedChunks(header, bytes);
+  return pngDecoderCopy(header, bytes);
 }
 
 /**
@@ -518,19 +518,26 @@ function withAvifPixi(
 
 /**
  * A PNG as its decoder is given it: a copy without the chunks it does not need and may refuse the
- * whole file for (ImageHeader.pngSkippedChunks). The probe read what we use of them; the source's
+ * whole file for (ImageHeader.pngSkippedChunks), and with its palette chunks as Chrome reads them
+ * (ImageHeader.pngPaletteChunks). The probe read what we use of the chunks left out; the source's
  * bytes are never changed.
  */
-function withoutSkippedChunks(header: ImageHeader, bytes: Uint8Array): Uint8Array {
-  if (!header.pngSkippedChunks) return bytes;
-  const removed = header.pngSkippedChunks.reduce((sum, { start, end }) => sum + end - start, 0);
-  const copy = new Uint8Array(bytes.length - removed);
+function pngDecoderCopy(header: ImageHeader, bytes: Uint8Array): Uint8Array {
+  if (!header.pngSkippedChunks && !header.pngPaletteChunks) return bytes;
+  const edits = [
+    ...(header.pngSkippedChunks ?? []).map(({ start, end }) => ({ start, end, bytes: new Uint8Array(0) })),
+    ...(header.pngPaletteChunks ?? []),
+  ].sort((a, b) => a.start - b.start);
+  const length = edits.reduce((sum, edit) => sum - (edit.end - edit.start) + edit.bytes.length, bytes.length);
+  const copy = new Uint8Array(length);
   let from = 0;
   let to = 0;
-  for (const { start, end } of header.pngSkippedChunks) {
-    copy.set(bytes.subarray(from, start), to);
-    to += start - from;
-    from = end;
+  for (const edit of edits) {
+    copy.set(bytes.subarray(from, edit.start), to);
+    to += edit.start - from;
+    copy.set(edit.bytes, to);
+    to += edit.bytes.length;
+    from = edit.end;
   }
   copy.set(bytes.subarray(from), to);
   return copy;
@@ -561,7 +568,7 @@ export function loadWatermark(watermark: Watermark): Promise<RawImage> {
   if (markSource?.sha256 !== watermark.sha256) {
     // As an input PNG is decoded: without the chunks the png crate may refuse the file for.
     const png = watermark.png;
-    const decoded = (async () => decode('png', withoutSkippedChunks(probeImage('png', png), png)))().catch(
+    const decoded = (async () => decode('png', pngDecoderCopy(probeImage('png', png), png)))().catch(
       (error: unknown) => {
         throw invalidSetting(
           'watermark.image',

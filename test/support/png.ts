@@ -78,3 +78,37 @@ export function pngRgba16(
     ]),
   );
 }
+
+/**
+ * An indexed-colour PNG (colour type 3) of one row: `indices` packed at `bitDepth` (1, 2, 4 or 8),
+ * with the given PLTE bytes (3 a colour) and, when given, tRNS bytes (one alpha a palette entry).
+ * Neither is checked against the other or the indices: for crafted palettes.
+ */
+export function indexedPng(
+  indices: readonly number[],
+  {
+    bitDepth = 8,
+    palette,
+    transparency,
+  }: { bitDepth?: number; palette: readonly number[]; transparency?: readonly number[] },
+): Uint8Array {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(indices.length, 0);
+  ihdr.writeUInt32BE(1, 4);
+  ihdr.set([bitDepth, 3, 0, 0, 0], 8);
+  const row = Buffer.alloc(1 + Math.ceil((indices.length * bitDepth) / 8));
+  indices.forEach((index, x) => {
+    const bit = x * bitDepth;
+    row[1 + (bit >> 3)]! |= index << (8 - bitDepth - (bit & 7));
+  });
+  return new Uint8Array(
+    Buffer.concat([
+      Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+      chunk('IHDR', ihdr),
+      chunk('PLTE', Buffer.from(palette)),
+      ...(transparency ? [chunk('tRNS', Buffer.from(transparency))] : []),
+      chunk('IDAT', deflateSync(row)),
+      chunk('IEND', Buffer.alloc(0)),
+    ]),
+  );
+}

@@ -19,7 +19,7 @@ import { CARD_QUADRANTS, fixtures, readFixture } from '../../support/fixtures.ts
 import { inFreshProcess } from '../../support/fresh.ts';
 import { box, buildHeif, clap, heifParts, ispe } from '../../support/heif.ts';
 import { grayProfile, lut8Profile, withIccProfile } from '../../support/icc.ts';
-import { chunk as pngChunk, pngRgba16, writePng } from '../../support/png.ts';
+import { indexedPng, chunk as pngChunk, pngRgba16, writePng } from '../../support/png.ts';
 import { progressiveJpeg, scanSegments, withRepeatedScan } from '../../support/scans.ts';
 import { hasTool, identify, metadataTags } from '../../support/tools.ts';
 import { animatedWebp, chunk, riff, vp8l } from '../../support/webp.ts';
@@ -531,6 +531,30 @@ describe('processImage', () => {
     const gamma = withChunks([pngChunk('gAMA', u32s(45455))]);
     expect(plain.pngSkippedChunks).toBeUndefined();
     expect(inspectImage(gamma, config.limits).pngSkippedChunks).toEqual([{ start: 33, end: 33 + 16 }]);
+  });
+
+  it('keeps the transparency of a PNG whose tRNS chunk lists more entries than its palette, as Chrome shows it', async () => {
+    // A palette of 2 colours with 4 alphas: libpng drops such a tRNS chunk, and so did the png crate
+    // (the image came out opaque), while Chrome 156 (its Rust PNG decoder) reads the first 2 alphas
+    // and shows the image half and quarter transparent. The decoder is given a copy whose tRNS chunk
+    // is cut to the palette's length.
+    const pngOnly = parsePipelineConfig({ variants: [{ name: 'large', width: 1600 }], formats: { png: {} } });
+    const bytes = indexedPng([0, 1, 0, 1], {
+      palette: [255, 0, 0, 0, 255, 0],
+      transparency: [0x80, 0x40, 0x10, 0x20],
+    });
+    const before = Buffer.from(bytes);
+    const { outputs } = await processImage(bytes, pngOnly);
+    const image = await decode('png', outputs[0]!.bytes);
+    expect(Array.from(image.data)).toEqual([
+      255, 0, 0, 0x80, 0, 255, 0, 0x40, 255, 0, 0, 0x80, 0, 255, 0, 0x40,
+    ]);
+    expect(Buffer.from(bytes).equals(before)).toBe(true); // the source is not changed
+    // A tRNS chunk as long as the palette, or shorter, is the decoder's as it is: no copy.
+    expect(
+      inspectImage(indexedPng([0, 1], { palette: [1, 2, 3, 4, 5, 6], transparency: [9, 9] }), config.limits)
+        .pngPaletteChunks,
+    ).toBeUndefined();
   });
 
   describe('memory budget', () => {
