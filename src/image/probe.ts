@@ -94,7 +94,10 @@ export interface ImageHeader {
    * would read it otherwise than Chrome 156 (its Rust PNG decoder) shows it (each chunk's first byte,
    * the byte after it, and the chunk to put there, CRC included). A tRNS chunk listing more alphas
    * than the palette has entries is cut to the palette's length: the png crate dropped it whole (as
-   * libpng does) and the image came out opaque, where Chrome reads the palette's alphas.
+   * libpng does) and the image came out opaque, where Chrome reads the palette's alphas. A palette
+   * of fewer entries than the bit depth can index (2^n) is padded with its last entry, colour and
+   * alpha (its tRNS chunk too where it gives that entry an alpha), as Chrome's colour table is: the
+   * png crate made pixels whose index is past the palette opaque black.
    */
   readonly pngPaletteChunks?: readonly PngChunkEdit[];
   /** Dimensions as displayed, after cropping and orientation. */
@@ -889,6 +892,7 @@ function probePng(r: Reader): Facts {
     colourType === 3 && paletteAt !== undefined
       ? pngPaletteEdits(
           r.bytes,
+          bitDepth,
           { at: paletteAt, length: paletteLength },
           transparencyAt === undefined ? undefined : { at: transparencyAt, length: transparencyLength },
         )
@@ -911,24 +915,43 @@ function probePng(r: Reader): Facts {
 
 /**
  * An indexed-colour PNG's PLTE and tRNS chunks where the png crate would read them otherwise than
- * Chrome 156 shows them (ImageHeader.pngPaletteChunks): a tRNS chunk longer than the palette, cut to
- * its length.
+ * Chrome 156 shows them (ImageHeader.pngPaletteChunks): a tRNS chunk longer than the palette cut to
+ * its length; a palette shorter than the bit depth can index padded to 2^bitDepth entries with its
+ * last entry, and a tRNS chunk that gives that entry an alpha padded with it.
  */
 function pngPaletteEdits(
   bytes: Uint8Array,
+  bitDepth: number,
   palette: { at: number; length: number },
   transparency: { at: number; length: number } | undefined,
 ): PngChunkEdit[] {
   const entries = Math.floor(palette.length / 3);
-  if (!transparency || transparency.length <= entries) return [];
-  const alphas = bytes.slice(transparency.at + 8, transparency.at + 8 + entries);
-  return [
-    {
+  const indexable = 1 << bitDepth;
+  const pad = entries > 0 && entries < indexable; // PLTE of 1 or 2 bytes: the decoder's to judge
+  const alphas = Math.min(transparency?.length ?? 0, entries);
+  const edits: PngChunkEdit[] = [];
+  if (pad) {
+    const colours = new Uint8Array(indexable * 3);
+    colours.set(bytes.subarray(palette.at + 8, palette.at + 8 + entries * 3));
+    const last = bytes.subarray(palette.at + 8 + (entries - 1) * 3, palette.at + 8 + entries * 3);
+    for (let entry = entries; entry < indexable; entry++) colours.set(last, entry * 3);
+    edits.push({
+      start: palette.at,
+      end: palette.at + 12 + palette.length,
+      bytes: pngChunk('PLTE', colours),
+    });
+  }
+  if (transparency && (transparency.length > entries || (pad && alphas === entries))) {
+    const values = new Uint8Array(pad && alphas === entries ? indexable : alphas);
+    values.set(bytes.subarray(transparency.at + 8, transparency.at + 8 + alphas));
+    values.fill(values[alphas - 1] ?? 255, alphas);
+    edits.push({
       start: transparency.at,
       end: transparency.at + 12 + transparency.length,
-      bytes: pngChunk('tRNS', alphas),
-    },
-  ];
+      bytes: pngChunk('tRNS', values),
+    });
+  }
+  return edits;
 }
 
 /** One PNG chunk's bytes: length, type, data and CRC. */

@@ -550,11 +550,57 @@ describe('processImage', () => {
       255, 0, 0, 0x80, 0, 255, 0, 0x40, 255, 0, 0, 0x80, 0, 255, 0, 0x40,
     ]);
     expect(Buffer.from(bytes).equals(before)).toBe(true); // the source is not changed
-    // A tRNS chunk as long as the palette, or shorter, is the decoder's as it is: no copy.
-    expect(
-      inspectImage(indexedPng([0, 1], { palette: [1, 2, 3, 4, 5, 6], transparency: [9, 9] }), config.limits)
-        .pngPaletteChunks,
-    ).toBeUndefined();
+    // A tRNS chunk as long as a full palette, or shorter, is the decoder's as it is: no copy.
+    for (const transparency of [[9, 9], [9]]) {
+      const full = indexedPng([0, 1], { bitDepth: 1, palette: [1, 2, 3, 4, 5, 6], transparency });
+      expect(inspectImage(full, config.limits).pngPaletteChunks).toBeUndefined();
+    }
+  });
+
+  it('shows colour indices past the end of a PNG palette as its last entry, as Chrome shows them', async () => {
+    // Chrome 156 pads the palette to the bit depth's 2^n entries with its last entry, colour and alpha
+    // (Skia's colour table); the png crate made such pixels opaque black. The decoder is given a copy
+    // whose PLTE (and, where the last entry has an alpha, tRNS) chunk is so padded.
+    const pngOnly = parsePipelineConfig({ variants: [{ name: 'large', width: 1600 }], formats: { png: {} } });
+    const rgba = async (bytes: Uint8Array) => {
+      const before = Buffer.from(bytes);
+      const { outputs } = await processImage(bytes, pngOnly);
+      expect(Buffer.from(bytes).equals(before)).toBe(true); // the source is not changed
+      return Array.from((await decode('png', outputs[0]!.bytes)).data);
+    };
+    const rgb = [255, 0, 0, 0, 255, 0, 0, 0, 255];
+    const blue = (alpha: number) => [0, 0, 255, alpha];
+    // 8-bit, 3 entries, the last with an alpha: indices 3 to 255 are that blue, at that alpha.
+    const alphas = await rgba(
+      indexedPng([0, 1, 2, 3, 4, 255], { palette: rgb, transparency: [0x80, 0x40, 0x20] }),
+    );
+    expect(alphas).toEqual([
+      255,
+      0,
+      0,
+      0x80,
+      0,
+      255,
+      0,
+      0x40,
+      ...blue(0x20),
+      ...blue(0x20),
+      ...blue(0x20),
+      ...blue(0x20),
+    ]);
+    // A tRNS chunk that stops before the last entry: the padded entries are opaque.
+    const opaque = await rgba(indexedPng([0, 1, 2, 3, 255], { palette: rgb, transparency: [0x80] }));
+    expect(opaque).toEqual([255, 0, 0, 0x80, 0, 255, 0, 255, ...blue(255), ...blue(255), ...blue(255)]);
+    // 1-bit with one entry, 2-bit with two and a tRNS chunk longer than the palette (cut, then padded).
+    const oneBit = await rgba(indexedPng([0, 1, 0, 1], { bitDepth: 1, palette: [10, 20, 30] }));
+    expect(oneBit).toEqual([10, 20, 30, 255, 10, 20, 30, 255, 10, 20, 30, 255, 10, 20, 30, 255]);
+    const twoBit = await rgba(
+      indexedPng([0, 1, 2, 3], { bitDepth: 2, palette: [10, 20, 30, 40, 50, 60], transparency: [7, 9, 11] }),
+    );
+    expect(twoBit).toEqual([10, 20, 30, 7, 40, 50, 60, 9, 40, 50, 60, 9, 40, 50, 60, 9]);
+    // A palette of the bit depth's full size needs no copy.
+    const full = indexedPng([0, 1], { bitDepth: 1, palette: [1, 2, 3, 4, 5, 6] });
+    expect(inspectImage(full, config.limits).pngPaletteChunks).toBeUndefined();
   });
 
   describe('memory budget', () => {
