@@ -805,6 +805,14 @@ function probePng(r: Reader): Facts {
             offset,
           },
         );
+      // The png crate decoded these (no whole entry: black); Chrome refuses them, as PNG does.
+      if (colourType === 3 && (length < 3 || length > 768)) {
+        const entries = length > 768 ? ` (${Math.floor(length / 3)} entries)` : '';
+        throw r.corrupt(
+          `its PLTE chunk at byte ${offset} is ${length} bytes long${entries}: an indexed-colour image needs 1 to 256 entries of 3 bytes`,
+          { offset, length },
+        );
+      }
       paletteAt = offset;
       paletteLength = length;
     }
@@ -927,7 +935,7 @@ function pngPaletteEdits(
 ): PngChunkEdit[] {
   const entries = Math.floor(palette.length / 3);
   const indexable = 1 << bitDepth;
-  const pad = entries > 0 && entries < indexable; // PLTE of 1 or 2 bytes: the decoder's to judge
+  const pad = entries < indexable; // at least one entry: the probe refuses a PLTE without one
   const alphas = Math.min(transparency?.length ?? 0, entries);
   const edits: PngChunkEdit[] = [];
   if (pad) {

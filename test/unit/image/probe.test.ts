@@ -1197,6 +1197,31 @@ describe('probeImage on PNG: header fields and chunks the decoder refuses are na
     expect(error.message).toBe(`The png file is malformed: ${fault}`);
   });
 
+  it('refuses an indexed-colour PLTE without a whole entry or with more than 256, which Chrome does not decode', async () => {
+    // The png crate decoded both (the first as black), so they were published; Chrome 156 refuses
+    // them ("The source image cannot be decoded"), as PNG does (1 to 256 entries). A length that
+    // is not a multiple of 3 past the first entry Chrome reads by its whole entries: passed.
+    const entries = (count: number) => chunk('PLTE', Buffer.alloc(count));
+    for (const [bytes, fault] of [
+      [
+        2,
+        'its PLTE chunk at byte 33 is 2 bytes long: an indexed-colour image needs 1 to 256 entries of 3 bytes',
+      ],
+      [
+        771,
+        'its PLTE chunk at byte 33 is 771 bytes long (257 entries): an indexed-colour image needs 1 to 256 entries of 3 bytes',
+      ],
+    ] as const) {
+      const error = catchError(() => probeImage('png', png({ depth: 8, type: 3 }, [entries(bytes)])));
+      expect(error.reason).toBe('corrupt');
+      expect(error.message).toBe(`The png file is malformed: ${fault}`);
+    }
+    for (const bytes of [3, 4, 768])
+      expect(probeImage('png', png({ depth: 8, type: 3 }, [entries(bytes)]))).toMatchObject({ width: 4 });
+    // A suggested palette on truecolour is read by no decoder here.
+    expect(probeImage('png', png({ depth: 8, type: 2 }, [entries(2)]))).toMatchObject({ width: 4 });
+  });
+
   it('passes what the decoder takes: a palette, a grey or RGB tRNS of its size, 1-bit grey, a long acTL', async () => {
     const longAcTL = Buffer.alloc(12);
     longAcTL.writeUInt32BE(1, 0); // one frame: the png crate reads the first 8 bytes
