@@ -1140,7 +1140,7 @@ function probeWebp(r: Reader): Facts {
           // The canvas is transparent where the first frame does not reach, and the frame's own
           // alpha (ALPH, or VP8L's) is decoded whatever the VP8X flags say.
           hasAlpha ||= first.alpha || !first.coversCanvas;
-        }
+        } else laterWebpFrame(r, data, size, canvas!, frames); // the first frame checked the canvas
         break;
       case 'ICCP':
         iccp ??= r.bytes.subarray(data, data + size);
@@ -1247,6 +1247,53 @@ function firstWebpFrame(
       { frame: [width, height], at: [x, y], canvas: [canvas.width, canvas.height] },
     );
   }
+  const { coded, alph } = frameBitstream(r, data, size, 'the first frame');
+  if (coded.width !== width || coded.height !== height) {
+    throw r.corrupt(
+      `the first frame declares ${width}x${height} but its ${coded.lossless ? 'VP8L' : 'VP8'} bitstream codes ${coded.width}x${coded.height}`,
+      { frame: [width, height], coded: [coded.width, coded.height] },
+    );
+  }
+  const coversCanvas = x === 0 && y === 0 && width === canvas.width && height === canvas.height;
+  // The frame is decoded with an alpha channel when it has ALPH or is VP8L (image/webp-frame.ts).
+  return { ...coded, alpha: alph || coded.lossless, coversCanvas };
+}
+
+/**
+ * An ANMF chunk after the first: never decoded here, but Chrome 156 (libwebp's demuxer) refuses the
+ * whole file when any frame has no VP8 or VP8L bitstream (after an optional ALPH chunk), or does not
+ * fit the canvas at its offset with its bitstream's size (the demuxer takes the frame's size from
+ * the bitstream, not from the ANMF chunk). `number`: the frame's, from 1.
+ */
+function laterWebpFrame(
+  r: Reader,
+  data: number,
+  size: number,
+  canvas: { width: number; height: number },
+  number: number,
+): void {
+  const x = r.u24le(data, 'ANMF chunk') * 2;
+  const y = r.u24le(data + 3, 'ANMF chunk') * 2;
+  const { coded } = frameBitstream(r, data, size, `frame ${number}`);
+  if (x + coded.width > canvas.width || y + coded.height > canvas.height)
+    throw r.corrupt(
+      `frame ${number} (its ${coded.lossless ? 'VP8L' : 'VP8'} bitstream, ${coded.width}x${coded.height} at ${x},${y}) does not fit the ${canvas.width}x${canvas.height} canvas`,
+      {
+        frame: number,
+        coded: [coded.width, coded.height],
+        at: [x, y],
+        canvas: [canvas.width, canvas.height],
+      },
+    );
+}
+
+/** An ANMF chunk's image: an optional ALPH chunk, then a VP8 or VP8L chunk inside the ANMF chunk. */
+function frameBitstream(
+  r: Reader,
+  data: number,
+  size: number,
+  frame: string,
+): { coded: WebpBitstream; alph: boolean } {
   const end = data + size;
   let offset = data + 16;
   const alph = offset + 8 <= end && r.fourcc(offset, 'ANMF chunk') === 'ALPH';
@@ -1255,20 +1302,11 @@ function firstWebpFrame(
     offset += 8 + alphSize + (alphSize & 1);
   }
   const type = offset + 8 <= end ? r.fourcc(offset, 'ANMF chunk') : '';
-  if (type !== 'VP8 ' && type !== 'VP8L') throw r.corrupt('the first frame has no VP8 or VP8L chunk');
+  if (type !== 'VP8 ' && type !== 'VP8L') throw r.corrupt(`${frame} has no VP8 or VP8L chunk`);
   const chunkSize = r.u32(offset + 4, 'ANMF chunk', true);
   if (offset + 8 + chunkSize > end)
-    throw r.corrupt(`the first frame's ${type} chunk runs past the end of its ANMF chunk`);
-  const coded = webpBitstream(r, type, offset + 8);
-  if (coded.width !== width || coded.height !== height) {
-    throw r.corrupt(
-      `the first frame declares ${width}x${height} but its ${type.trim()} bitstream codes ${coded.width}x${coded.height}`,
-      { frame: [width, height], coded: [coded.width, coded.height] },
-    );
-  }
-  const coversCanvas = x === 0 && y === 0 && width === canvas.width && height === canvas.height;
-  // The frame is decoded with an alpha channel when it has ALPH or is VP8L (image/webp-frame.ts).
-  return { ...coded, alpha: alph || coded.lossless, coversCanvas };
+    throw r.corrupt(`${frame}'s ${type} chunk runs past the end of its ANMF chunk`);
+  return { coded: webpBitstream(r, type, offset + 8), alph };
 }
 
 // ---------------------------------------------------------------------------------------------- AVIF

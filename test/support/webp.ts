@@ -77,3 +77,26 @@ export function animatedWebp(
   ];
   return riff([chunk('VP8X', vp8x), chunk('ANIM', [0, 0, 0, 0, 0, 0]), chunk('ANMF', anmf)]);
 }
+
+/**
+ * An animated WebP of several frames on a `canvas`: each frame's ANMF chunk declares `frame` (x and
+ * y even) and holds `image`, by default a VP8L bitstream of the declared size.
+ */
+export function animation(
+  canvas: { width: number; height: number },
+  frames: readonly { x?: number; y?: number; width: number; height: number; image?: Uint8Array }[],
+): Uint8Array {
+  const vp8x = [0x12, 0, 0, 0, ...u24(canvas.width - 1), ...u24(canvas.height - 1)];
+  const anmfs = frames.map((frame) =>
+    chunk('ANMF', [
+      ...u24((frame.x ?? 0) / 2),
+      ...u24((frame.y ?? 0) / 2),
+      ...u24(frame.width - 1),
+      ...u24(frame.height - 1),
+      ...u24(100),
+      0,
+      ...(frame.image ?? chunk('VP8L', vp8l(frame.width, frame.height))),
+    ]),
+  );
+  return riff([chunk('VP8X', vp8x), chunk('ANIM', [0, 0, 0, 0, 0, 0]), ...anmfs]);
+}

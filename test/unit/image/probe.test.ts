@@ -21,7 +21,7 @@ import { inFreshProcess } from '../../support/fresh.ts';
 import { alphaAuxC, box, buildHeif, clap, heifParts, ispe } from '../../support/heif.ts';
 import { chunk, writePng } from '../../support/png.ts';
 import { progressiveJpeg, scanSegments, withRepeatedScan } from '../../support/scans.ts';
-import { riff, vp8l, chunk as webpChunk } from '../../support/webp.ts';
+import { animation, riff, vp8l, chunk as webpChunk } from '../../support/webp.ts';
 
 const probeable = fixtures(
   (f) =>
@@ -1691,6 +1691,63 @@ describe('probeImage on WebP: the number of chunks', () => {
       message: `The webp file is malformed: it has more than ${MAX_WEBP_CHUNKS} chunks (chunk ${MAX_WEBP_CHUNKS + 1} at byte ${over.length - 8}, of ${over.length} bytes)`,
       details: { format: 'webp', chunks: MAX_WEBP_CHUNKS + 1, maxChunks: MAX_WEBP_CHUNKS },
     });
+  });
+});
+
+describe('probeImage on WebP: every frame on the canvas', () => {
+  // Chrome 156 (libwebp's demuxer) refuses an animation any of whose frames does not fit the canvas,
+  // placed at its offset with its bitstream's size (not the size its ANMF chunk declares), or has no
+  // VP8 or VP8L bitstream; only the first frame was checked, so such files were published.
+  const first = { width: 4, height: 4 };
+  const vp8lOf = (width: number, height: number) => webpChunk('VP8L', vp8l(width, height));
+  it.each([
+    [
+      'a second frame past the canvas',
+      [first, { x: 2, y: 2, width: 4, height: 4 }],
+      'frame 2 (its VP8L bitstream, 4x4 at 2,2) does not fit the 4x4 canvas',
+    ],
+    [
+      'a second frame declared small around a bitstream larger than the canvas',
+      [first, { width: 2, height: 2, image: vp8lOf(8, 8) }],
+      'frame 2 (its VP8L bitstream, 8x8 at 0,0) does not fit the 4x4 canvas',
+    ],
+    [
+      'a third frame without image data',
+      [first, first, { ...first, image: new Uint8Array(0) }],
+      'frame 3 has no VP8 or VP8L chunk',
+    ],
+    [
+      'a second frame of alpha only',
+      [first, { ...first, image: webpChunk('ALPH', [0]) }],
+      'frame 2 has no VP8 or VP8L chunk',
+    ],
+    [
+      'a second frame whose VP8L chunk has no signature',
+      [first, { ...first, image: webpChunk('VP8L', [1, 2, 3, 4, 5]) }],
+      'the VP8L chunk has no signature',
+    ],
+  ])('refuses %s, as Chrome does', (_name, frames, fault) => {
+    const error = catchError(() => probeImage('webp', animation({ width: 4, height: 4 }, frames)));
+    expect(error.reason).toBe('corrupt');
+    expect(error.message).toBe(`The webp file is malformed: ${fault}`);
+  });
+
+  it('passes later frames Chrome shows: inside the canvas by their bitstream, whatever their ANMF chunk declares', () => {
+    for (const frames of [
+      [
+        { width: 8, height: 8 },
+        { x: 4, y: 4, width: 4, height: 4 },
+      ],
+      [
+        { width: 8, height: 8 },
+        { width: 16, height: 16, image: vp8lOf(8, 8) },
+      ],
+      [
+        { width: 8, height: 8 },
+        { x: 6, width: 4, height: 4, image: vp8lOf(2, 2) },
+      ],
+    ])
+      expect(probeImage('webp', animation({ width: 8, height: 8 }, frames))).toMatchObject({ frames: 2 });
   });
 });
 
