@@ -2,6 +2,11 @@
  * Reads the Orientation tag (0x0112) from an EXIF payload. Accepts the TIFF structure with or without
  * the "Exif\0\0" preamble that JPEG APP1 uses and some PNG/WebP writers copy. Every read is bounds
  * checked: a malformed EXIF block yields undefined (the image is still usable), never an exception.
+ *
+ * As Chrome 156 reads it (JPEG Exif and PNG eXIf alike, checked in /usr/bin/chromium): the first
+ * Orientation entry that is one SHORT of value 1 to 8, in IFD0's entry order, an Exif sub-IFD
+ * (tag 0x8769, one LONG) searched where its entry comes; an entry of another type or count, or
+ * another value, is passed over. Chrome shows a file whose only Orientation is a LONG unturned.
  */
 export function readExifOrientation(payload: Uint8Array): number | undefined {
   let tiff = payload;
@@ -12,18 +17,31 @@ export function readExifOrientation(payload: Uint8Array): number | undefined {
   if (order !== 0x4949 && order !== 0x4d4d) return undefined;
   const little = order === 0x4949;
   if (view.getUint16(2, little) !== 42) return undefined;
-  const ifd = view.getUint32(4, little);
-  if (ifd + 2 > tiff.length) return undefined;
+  return orientationIn(view, little, view.getUint32(4, little), true);
+}
+
+const ORIENTATION = 0x0112;
+const EXIF_IFD = 0x8769;
+const SHORT = 3;
+const LONG = 4;
+
+/** The Orientation in the IFD at `ifd`, and (from IFD0 only: one level) in its Exif sub-IFD. */
+function orientationIn(view: DataView, little: boolean, ifd: number, root: boolean): number | undefined {
+  if (ifd + 2 > view.byteLength) return undefined;
   const count = view.getUint16(ifd, little);
   for (let i = 0; i < count; i++) {
     const entry = ifd + 2 + i * 12;
-    if (entry + 12 > tiff.length) return undefined;
-    if (view.getUint16(entry, little) !== 0x0112) continue;
+    if (entry + 12 > view.byteLength) return undefined;
+    const tag = view.getUint16(entry, little);
     const type = view.getUint16(entry + 2, little);
-    // SHORT as the standard says; some writers use LONG.
-    const value =
-      type === 3 ? view.getUint16(entry + 8, little) : type === 4 ? view.getUint32(entry + 8, little) : 0;
-    return value >= 1 && value <= 8 ? value : undefined;
+    const values = view.getUint32(entry + 4, little);
+    if (tag === ORIENTATION && type === SHORT && values === 1) {
+      const value = view.getUint16(entry + 8, little);
+      if (value >= 1 && value <= 8) return value;
+    } else if (root && tag === EXIF_IFD && type === LONG && values === 1) {
+      const value = orientationIn(view, little, view.getUint32(entry + 8, little), false);
+      if (value !== undefined) return value;
+    }
   }
   return undefined;
 }
