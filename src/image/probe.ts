@@ -1091,6 +1091,8 @@ function probeWebp(r: Reader): Facts {
   let bitstream: WebpBitstream | undefined;
   let frames = 0;
   let iccp: Uint8Array | undefined;
+  let unflaggedIccp: number | undefined;
+  let iccFlag = false;
   let lossless = false;
   const opaque: { offset: number; bytes: number }[] = [];
   for (let chunks = 1; offset + 8 <= riffSize + 8; chunks++) {
@@ -1113,6 +1115,7 @@ function probeWebp(r: Reader): Facts {
         const flags = r.u8(data, 'VP8X chunk');
         hasAlpha ||= (flags & 0x10) !== 0;
         animated ||= (flags & 0x02) !== 0;
+        iccFlag = (flags & 0x20) !== 0;
         canvas = { width: r.u24le(data + 4, 'VP8X chunk') + 1, height: r.u24le(data + 7, 'VP8X chunk') + 1 };
         break;
       }
@@ -1143,7 +1146,13 @@ function probeWebp(r: Reader): Facts {
         } else laterWebpFrame(r, data, size, canvas!, frames); // the first frame checked the canvas
         break;
       case 'ICCP':
-        iccp ??= r.bytes.subarray(data, data + size);
+        // libwebp's demuxer (Chrome's WebP decoder) keeps it only when the VP8X header flags it.
+        // Unflagged, it is read by nothing and may hold anything, as an unknown chunk.
+        if (iccFlag) iccp ??= r.bytes.subarray(data, data + size);
+        else {
+          unflaggedIccp ??= size;
+          if (size > 0) opaque.push({ offset: data, bytes: size });
+        }
         break;
       case 'EXIF': {
         const value = readExifOrientation(r.bytes.subarray(data, data + size));
@@ -1172,7 +1181,16 @@ function probeWebp(r: Reader): Facts {
         { canvas: [canvas.width, canvas.height], coded },
       );
   }
-  const colour: ColourFacts = iccp ? iccFacts(iccp, 'ICCP') : { warnings: [] };
+  const colour: ColourFacts = iccp
+    ? iccFacts(iccp, 'ICCP')
+    : {
+        warnings:
+          unflaggedIccp === undefined
+            ? []
+            : [
+                `The ICCP chunk (${unflaggedIccp} bytes) is not flagged in the VP8X header: it is ignored, as libwebp and browsers ignore it, and the image is taken as sRGB`,
+              ],
+      };
   const layout = { bitDepth: 8, channels: hasAlpha ? 4 : 3, lossless };
   // The file ends where its RIFF header says: riffSize bytes after the header's first 8.
   const end = riffSize + 8;

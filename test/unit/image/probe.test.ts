@@ -1782,6 +1782,24 @@ describe('probeImage on WebP: the ICCP chunk', () => {
     }
   });
 
+  it('ignores, with a warning, an ICCP chunk the VP8X header does not flag, as Chrome does', () => {
+    // Chrome 156 (libwebp's demuxer keeps an ICCP chunk only with the flag) shows the P3 card's
+    // stored values (60,200,100) with the flag cleared, and converts them (0,203,86) with it; the
+    // probe read the profile either way, so the variants' colours differed from the browser's.
+    const card = readFixture('edge/colour/p3-card.webp');
+    expect(probeImage('webp', card).colour.iccSource).toBe('ICCP');
+    const unflagged = Buffer.from(card);
+    unflagged[20]! &= ~0x20; // VP8X flags: ICC profile
+    expect(probeImage('webp', unflagged).colour).toEqual({
+      warnings: [
+        'The ICCP chunk (612 bytes) is not flagged in the VP8X header: it is ignored, as libwebp and browsers ignore it, and the image is taken as sRGB',
+      ],
+    });
+    // Read by nothing, it is scanned as a region of its own (ImageHeader.opaque), as an unknown chunk.
+    expect(probeImage('webp', unflagged).opaque).toEqual([{ offset: 38, bytes: 612 }]);
+    expect(probeImage('webp', card).opaque).toBeUndefined();
+  });
+
   it('takes a profile to the size its header declares', () => {
     const { colour } = probeImage('webp', withIccp(profile(300, 1000)));
     expect(colour.iccSource).toBe('ICCP');
