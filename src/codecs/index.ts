@@ -9,7 +9,7 @@ import type { FormatOptions } from '../core/config.ts';
 import { CodecError, describeError, InvalidImageError, type InvalidReason } from '../core/errors.ts';
 import type { InputFormat, OutputFormat } from '../core/formats.ts';
 import type { RawImage } from '../image/raw.ts';
-import { firstWebpFrame } from '../image/webp-frame.ts';
+import { dropsUnflaggedAlpha, firstWebpFrame } from '../image/webp-frame.ts';
 import * as simdAvifEncoder from './avif-simd.ts';
 import { ColourEngine, ColourError, type PixelLayout, type ProfileInfo } from './colour.ts';
 import { EmscriptenCodec } from './emscripten.ts';
@@ -165,7 +165,11 @@ async function decodeWebp(bytes: Uint8Array): Promise<RawImage> {
   const frame = firstWebpFrame(bytes);
   const still = frame?.still ?? bytes;
   const image = await decodeEmscripten('webp', codec.webpDec, () => webpDecoder.default(still as never));
-  if (!frame) return image;
+  if (!frame) {
+    // Its ALPH chunk unflagged: opaque, as Chrome shows it (image/webp-frame.ts dropsUnflaggedAlpha).
+    if (dropsUnflaggedAlpha(bytes)) for (let at = 3; at < image.data.length; at += 4) image.data[at] = 255;
+    return image;
+  }
   if (image.width !== frame.width || image.height !== frame.height)
     throw new InvalidImageError(
       'corrupt',

@@ -76,3 +76,26 @@ export function firstWebpFrame(bytes: Uint8Array): WebpFrame | undefined {
   }
   return undefined;
 }
+
+/**
+ * A still WebP whose alpha Chrome does not show: a VP8X header without the alpha flag (and not
+ * animated) over an ALPH chunk and a lossy VP8 bitstream. libwebp's demuxer, Chrome's WebP decoder,
+ * drops such an ALPH chunk and shows the image opaque; libwebp's plain decoder applies it. A VP8L
+ * bitstream's own alpha is kept either way. The header probe has already walked the chunks.
+ */
+export function dropsUnflaggedAlpha(bytes: Uint8Array): boolean {
+  if (bytes.length < 30 || String.fromCharCode(...bytes.subarray(12, 16)) !== 'VP8X') return false;
+  if ((bytes[20]! & 0x12) !== 0) return false; // alpha or animation flag
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const end = Math.min(bytes.length, view.getUint32(4, true) + 8);
+  let alph = false;
+  for (let at = 12; at + 8 <= end; ) {
+    const type = String.fromCharCode(...bytes.subarray(at, at + 4));
+    if (type === 'ALPH') alph = true;
+    if (type === 'VP8 ') return alph;
+    if (type === 'VP8L') return false;
+    const size = view.getUint32(at + 4, true);
+    at += 8 + size + (size & 1);
+  }
+  return false;
+}

@@ -603,6 +603,32 @@ describe('processImage', () => {
     expect(inspectImage(full, config.limits).pngPaletteChunks).toBeUndefined();
   });
 
+  it('decodes a lossy WebP whose ALPH chunk its VP8X header does not flag as opaque, as Chrome shows it', async () => {
+    // libwebp's demuxer (Chrome 156's WebP decoder) drops a still image's ALPH chunk when the VP8X
+    // alpha flag is missing and shows the file opaque; libwebp's plain decoder, ours, applied it,
+    // and the variants were half transparent. A VP8L image's own alpha Chrome keeps: so do we.
+    const data = new Uint8ClampedArray(8 * 4 * 4);
+    for (let i = 0; i < data.length; i += 4) data.set([255, 0, 0, 128], i);
+    const flagged = await encode('webp', { width: 8, height: 4, data }, config.formatOptions);
+    expect(String.fromCharCode(...flagged.subarray(30, 34))).toBe('ALPH'); // VP8X, ALPH, VP8
+    expect((await decode('webp', flagged)).data[3]).toBe(128);
+    const unflagged = Uint8Array.from(flagged);
+    unflagged[20]! &= ~0x10; // VP8X flags: alpha
+    const before = Buffer.from(unflagged);
+    const decoded = await decode('webp', unflagged);
+    expect(decoded.data.filter((_, i) => i % 4 === 3).every((alpha) => alpha === 255)).toBe(true);
+    expect(Array.from(decoded.data.subarray(0, 3))).toEqual(
+      Array.from((await decode('webp', flagged)).data.subarray(0, 3)),
+    );
+    expect(Buffer.from(unflagged).equals(before)).toBe(true); // the source is not changed
+    const { outputs } = await processImage(
+      unflagged,
+      parsePipelineConfig({ variants: [{ name: 'large', width: 1600 }], formats: { png: {} } }),
+    );
+    const output = await decode('png', outputs[0]!.bytes);
+    expect(output.data.filter((_, i) => i % 4 === 3).every((alpha) => alpha === 255)).toBe(true);
+  });
+
   describe('memory budget', () => {
     const MiB = 1024 * 1024;
     const variants = [
