@@ -434,3 +434,79 @@ run "each_deploy_role_keeps_off_other_environments_apis_user_pools_and_distribut
     error_message = "The dev deploy role should create HTTP APIs, custom domain names and user pools only with its own Environment tag."
   }
 }
+
+# The workflow module's task functions are released as the function is (modules/workflow/
+# codedeploy.tf, deploy.yml "Release the task functions through CodeDeploy"): the deploy role
+# creates their deployment groups, alarms and the release role's policy, reads their live aliases
+# and creates, watches and stops their deployments; the release role, under the environment's
+# function boundary, moves their aliases and reads their alarms. Every pair below, for each task
+# function of a deployment `imgpipe-prod`, must be allowed by a statement of the prod deploy role
+# (its five policies) or of the prod boundary, and none of the deploy role's by dev's.
+run "deploy_role_releases_the_task_functions" {
+  command = plan
+
+  assert {
+    condition = alltrue(flatten([
+      for task in ["inspect", "moderate", "process", "quarantine", "fail", "reprocess-plan", "reprocess-batch", "reprocess-summarize"] : [
+        for pair in [
+          # deploy.yml: the alias's version, then a deployment of the AppSpec, watched and, on a cancel, stopped.
+          ["lambda:GetAlias", "arn:aws:lambda:eu-west-1:123456789012:function:imgpipe-prod-${task}:live"],
+          ["codedeploy:CreateDeployment", "arn:aws:codedeploy:eu-west-1:123456789012:deploymentgroup:imgpipe-prod/task-${task}"],
+          ["codedeploy:GetDeployment", "arn:aws:codedeploy:eu-west-1:123456789012:deploymentgroup:imgpipe-prod/task-${task}"],
+          ["codedeploy:StopDeployment", "arn:aws:codedeploy:eu-west-1:123456789012:deploymentgroup:imgpipe-prod/task-${task}"],
+          ["codedeploy:RegisterApplicationRevision", "arn:aws:codedeploy:eu-west-1:123456789012:application:imgpipe-prod"],
+          ["codedeploy:GetDeploymentConfig", "arn:aws:codedeploy:eu-west-1:123456789012:deploymentconfig:CodeDeployDefault.LambdaCanary10Percent15Minutes"],
+          # Terraform: the deployment group, its alarm, the release role's policy on the task aliases.
+          ["codedeploy:CreateDeploymentGroup", "arn:aws:codedeploy:eu-west-1:123456789012:deploymentgroup:imgpipe-prod/task-${task}"],
+          ["codedeploy:GetDeploymentGroup", "arn:aws:codedeploy:eu-west-1:123456789012:deploymentgroup:imgpipe-prod/task-${task}"],
+          ["codedeploy:UpdateDeploymentGroup", "arn:aws:codedeploy:eu-west-1:123456789012:deploymentgroup:imgpipe-prod/task-${task}"],
+          ["codedeploy:DeleteDeploymentGroup", "arn:aws:codedeploy:eu-west-1:123456789012:deploymentgroup:imgpipe-prod/task-${task}"],
+          ["codedeploy:TagResource", "arn:aws:codedeploy:eu-west-1:123456789012:deploymentgroup:imgpipe-prod/task-${task}"],
+          ["codedeploy:ListTagsForResource", "arn:aws:codedeploy:eu-west-1:123456789012:deploymentgroup:imgpipe-prod/task-${task}"],
+          ["cloudwatch:PutMetricAlarm", "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:imgpipe-prod-${task}-release-errors"],
+          ["cloudwatch:DescribeAlarms", "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:imgpipe-prod-${task}-release-errors"],
+          ["cloudwatch:DeleteAlarms", "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:imgpipe-prod-${task}-release-errors"],
+          ["cloudwatch:TagResource", "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:imgpipe-prod-${task}-release-errors"],
+          ["iam:PassRole", "arn:aws:iam::123456789012:role/imgpipe-prod-codedeploy"],
+          ["iam:PutRolePolicy", "arn:aws:iam::123456789012:role/imgpipe-prod-codedeploy"],
+          ["iam:GetRolePolicy", "arn:aws:iam::123456789012:role/imgpipe-prod-codedeploy"],
+          ["iam:DeleteRolePolicy", "arn:aws:iam::123456789012:role/imgpipe-prod-codedeploy"],
+          ] : anytrue(flatten([
+            for s in concat(jsondecode(data.aws_iam_policy_document.deploy["prod"].json).Statement, jsondecode(data.aws_iam_policy_document.deploy_platform["prod"].json).Statement, jsondecode(data.aws_iam_policy_document.deploy_extensions["prod"].json).Statement, jsondecode(data.aws_iam_policy_document.deploy_network["prod"].json).Statement, jsondecode(data.aws_iam_policy_document.deploy_transform["prod"].json).Statement) : [
+              s.Effect == "Allow" && contains(try(tolist(s.Action), [s.Action]), pair[0])
+              && anytrue([for pattern in try(tolist(s.Resource), [s.Resource]) : can(regex("^${replace(pattern, "*", ".*")}$", pair[1]))])
+            ]
+        ]))
+      ]
+    ]))
+    error_message = "The prod deploy role should be allowed everything deploy.yml and Terraform do with the task functions' releases: their live aliases, deployment groups (task-<task>), deployments, release alarms (<deployment>-<task>-release-errors) and the release role's policy."
+  }
+
+  assert {
+    condition = alltrue(flatten([
+      for task in ["inspect", "moderate", "process", "quarantine", "fail", "reprocess-plan", "reprocess-batch", "reprocess-summarize"] : [
+        for pair in [
+          ["lambda:GetAlias", "arn:aws:lambda:eu-west-1:123456789012:function:imgpipe-prod-${task}:live"],
+          ["lambda:GetProvisionedConcurrencyConfig", "arn:aws:lambda:eu-west-1:123456789012:function:imgpipe-prod-${task}:live"],
+          ["lambda:UpdateAlias", "arn:aws:lambda:eu-west-1:123456789012:function:imgpipe-prod-${task}:live"],
+          ["cloudwatch:DescribeAlarms", "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:imgpipe-prod-${task}-release-errors"],
+          ] : anytrue([
+            for s in jsondecode(data.aws_iam_policy_document.function_boundary["prod"].json).Statement :
+            s.Effect == "Allow" && contains(try(tolist(s.Action), [s.Action]), pair[0])
+            && anytrue([for pattern in try(tolist(s.Resource), [s.Resource]) : can(regex("^${replace(pattern, "*", ".*")}$", pair[1]))])
+        ])
+      ]
+    ]))
+    error_message = "The prod function boundary, which bounds the release role (imgpipe-prod-codedeploy), should let CodeDeploy move each task function's live alias and read its release alarm."
+  }
+
+  assert {
+    condition = !anytrue(flatten([
+      for s in concat(jsondecode(data.aws_iam_policy_document.deploy["dev"].json).Statement, jsondecode(data.aws_iam_policy_document.deploy_platform["dev"].json).Statement, jsondecode(data.aws_iam_policy_document.deploy_extensions["dev"].json).Statement, jsondecode(data.aws_iam_policy_document.deploy_network["dev"].json).Statement, jsondecode(data.aws_iam_policy_document.deploy_transform["dev"].json).Statement) : [
+        s.Effect == "Allow" && length(setintersection(toset(try(tolist(s.Action), [s.Action])), toset(["codedeploy:CreateDeployment", "codedeploy:StopDeployment", "codedeploy:CreateDeploymentGroup"]))) > 0
+        && anytrue([for pattern in try(tolist(s.Resource), [s.Resource]) : can(regex("^${replace(pattern, "*", ".*")}$", "arn:aws:codedeploy:eu-west-1:123456789012:deploymentgroup:imgpipe-prod/task-process"))])
+      ]
+    ]))
+    error_message = "The dev deploy role (no reviewers) should not create, stop or change a deployment of prod's task functions."
+  }
+}
