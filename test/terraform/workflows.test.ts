@@ -924,6 +924,50 @@ describe('release.yml', () => {
       expect(result.calls).toBe('');
     });
 
+    it('hands the stop step every deployment it created when a later one cannot be created', () => {
+      // Both functions need a release; CodeDeploy refuses the second (throttled past the CLI's
+      // retries): the step fails, and the first deployment, already shifting, must be the stop
+      // step's to roll back (it reads this step's output), not left running unwatched.
+      const result = runStep(
+        String(step.run),
+        {
+          terraform: TERRAFORM,
+          aws: [
+            'echo "aws $*" >> "$RUNNER_TEMP/calls"',
+            'case "$1 $2" in',
+            '  "lambda get-alias") echo 1 ;;',
+            '  "deploy create-deployment")',
+            '    n=$(grep -c create-deployment "$RUNNER_TEMP/calls")',
+            '    [ "$n" = 1 ] && echo d-1 && exit 0',
+            '    echo "An error occurred (ThrottlingException) when calling the CreateDeployment operation: Rate exceeded" >&2',
+            '    exit 254 ;;',
+            'esac',
+          ].join('\n'),
+        },
+        (dir) => ({
+          GITHUB_OUTPUT: join(dir, 'github-output'),
+          GITHUB_STEP_SUMMARY: join(dir, 'summary'),
+          GITHUB_REPOSITORY: 'o/imgpipe',
+          GITHUB_SHA: 'abc',
+          GITHUB_RUN_ID: '1',
+        }),
+        (dir) => ({
+          outputs: existsSync(join(dir, 'github-output'))
+            ? readFileSync(join(dir, 'github-output'), 'utf8')
+            : '',
+        }),
+        shellOptions('deploy.yml', 'deploy'),
+      );
+      expect(result.status).not.toBe(0);
+      expect(result.stderr).toContain('ThrottlingException');
+      // GitHub keeps the last value a step wrote for an output.
+      const written = result.outputs.split('\n').filter((line) => line.startsWith('deployments='));
+      expect(written.at(-1)).toBe('deployments=d-1');
+      const stop = steps('deploy.yml').find((s) => s.name === 'Stop the deployment and roll back')!;
+      expect(String(stop.if)).toContain("steps.tasks.outputs.deployments != ''");
+      expect(String(stop.env?.DEPLOYMENTS)).toContain('steps.tasks.outputs.deployments');
+    });
+
     it('waits for every deployment, and fails when one was rolled back', () => {
       const wait = steps('deploy.yml').find((s) => s.name === "Wait for the task functions' deployments")!;
       const result = runStep(
