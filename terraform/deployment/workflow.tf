@@ -153,7 +153,7 @@ output "task_function_versions" {
 }
 
 output "task_releases" {
-  description = "The release of each task function of the imgpipe image, by function name: { deployment_group, version }. deploy.yml creates a CodeDeploy deployment of each (in codedeploy_app_name) once the function's release succeeded."
+  description = "The release of each task function (of the imgpipe image and of the scanner image), by function name: { deployment_group, version }. deploy.yml creates a CodeDeploy deployment of each (in codedeploy_app_name) once the function's release succeeded."
   value       = module.workflow.task_releases
 }
 

@@ -447,7 +447,7 @@ run "deploy_role_releases_the_task_functions" {
 
   assert {
     condition = alltrue(flatten([
-      for task in ["inspect", "moderate", "process", "quarantine", "fail", "reprocess-plan", "reprocess-batch", "reprocess-summarize"] : [
+      for task in ["inspect", "scan", "moderate", "process", "quarantine", "fail", "update-database", "reprocess-plan", "reprocess-batch", "reprocess-summarize"] : [
         for pair in [
           # deploy.yml: the alias's version, then a deployment of the AppSpec, watched and, on a cancel, stopped.
           ["lambda:GetAlias", "arn:aws:lambda:eu-west-1:123456789012:function:imgpipe-prod-${task}:live"],
@@ -484,7 +484,7 @@ run "deploy_role_releases_the_task_functions" {
 
   assert {
     condition = alltrue(flatten([
-      for task in ["inspect", "moderate", "process", "quarantine", "fail", "reprocess-plan", "reprocess-batch", "reprocess-summarize"] : [
+      for task in ["inspect", "scan", "moderate", "process", "quarantine", "fail", "update-database", "reprocess-plan", "reprocess-batch", "reprocess-summarize"] : [
         for pair in [
           ["lambda:GetAlias", "arn:aws:lambda:eu-west-1:123456789012:function:imgpipe-prod-${task}:live"],
           ["lambda:GetProvisionedConcurrencyConfig", "arn:aws:lambda:eu-west-1:123456789012:function:imgpipe-prod-${task}:live"],

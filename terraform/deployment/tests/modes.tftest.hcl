@@ -204,11 +204,11 @@ run "releases_each_task_function_through_codedeploy_in_the_workflow_mode" {
   # Every task function the state machines invoke through its `live` alias: a deployment group of
   # the release's application shifts it, not a plain update-alias at full weight.
   assert {
-    condition = length(output.task_releases) == 8 && alltrue([
-      for key in ["inspect", "moderate", "process", "quarantine", "fail", "reprocess-plan", "reprocess-batch", "reprocess-summarize"] :
+    condition = length(output.task_releases) == 10 && alltrue([
+      for key in ["inspect", "scan", "moderate", "process", "quarantine", "fail", "update-database", "reprocess-plan", "reprocess-batch", "reprocess-summarize"] :
       output.task_releases[module.workflow.function_names[key]].deployment_group == "task-${key}"
     ])
-    error_message = "Each task function of the imgpipe image should have its own CodeDeploy deployment group (task-<key>)."
+    error_message = "Each task function, of the imgpipe image and of the scanner image, should have its own CodeDeploy deployment group (task-<key>)."
   }
 }
 

@@ -1,4 +1,4 @@
-# Releases of the task functions of the imgpipe image: as the imgpipe function's (../imgpipe/
+# Releases of the task functions, of the imgpipe image and of the scanner image: as the imgpipe function's (../imgpipe/
 # codedeploy.tf), CodeDeploy shifts each one's `live` alias from the version it routes to to the one
 # this apply published, with release_deployment_config, in a deployment group of the release's
 # application (task-<key>), and rolls it back on its alarm or a stop. The state machines invoke the
@@ -7,20 +7,23 @@
 # deploy.yml creates the deployments once the imgpipe function's release succeeded.
 
 locals {
-  task_releases = var.codedeploy_app_name == null ? {} : local.functions
+  # Every function the state machines or the schedule invoke through its alias: the imgpipe image's
+  # tasks and the scanner image's (functions.tf).
+  released      = merge(aws_lambda_function.image, aws_lambda_function.scanner)
+  task_releases = var.codedeploy_app_name == null ? {} : local.released
 }
 
 resource "aws_cloudwatch_metric_alarm" "release" {
   for_each = local.task_releases
 
   alarm_name        = "${var.name}-${each.key}-release-errors"
-  alarm_description = "Errors of version ${aws_lambda_function.image[each.key].version} of ${local.function_names[each.key]} behind its ${local.task_alias} alias: CodeDeploy rolls its release back (no notification)."
+  alarm_description = "Errors of version ${each.value.version} of ${local.function_names[each.key]} behind its ${local.task_alias} alias: CodeDeploy rolls its release back (no notification)."
   namespace         = "AWS/Lambda"
   metric_name       = "Errors"
   dimensions = {
     FunctionName    = local.function_names[each.key]
     Resource        = "${local.function_names[each.key]}:${local.task_alias}"
-    ExecutedVersion = aws_lambda_function.image[each.key].version
+    ExecutedVersion = each.value.version
   }
   statistic = "Sum"
   period    = 60

@@ -64,13 +64,14 @@ resource "aws_lambda_function" "image" {
 
 # Created on the first published version; later versions are the release's to route to (the
 # deploy workflow's last step), never Terraform's, so an apply after a rollback keeps the old one.
+# The scanner image's functions (below) too: the state machine and the schedule invoke the alias.
 resource "aws_lambda_alias" "this" {
-  for_each = local.functions
+  for_each = local.released
 
   name             = local.task_alias
-  description      = "The released version of ${local.function_names[each.key]}: moved by the deploy workflow after CodeDeploy released the image."
-  function_name    = aws_lambda_function.image[each.key].function_name
-  function_version = aws_lambda_function.image[each.key].version
+  description      = "The released version of ${local.function_names[each.key]}: moved by CodeDeploy after it released the image (deploy.yml)."
+  function_name    = each.value.function_name
+  function_version = each.value.version
 
   lifecycle {
     ignore_changes = [function_version]
@@ -111,7 +112,10 @@ resource "aws_lambda_function" "scanner" {
   # clamd loads the database into memory once per execution environment (README.md, "Sizing").
   memory_size = each.value.memory
   timeout     = each.value.timeout
-  tags        = var.tags
+  # A version per apply, behind the live alias CodeDeploy moves (codedeploy.tf): a scanner image
+  # that fails goes to a share of the scans and is rolled back, not to every upload at once.
+  publish = true
+  tags    = var.tags
 
   image_config {
     command = [each.value.command]
@@ -167,7 +171,7 @@ resource "aws_scheduler_schedule" "this" {
   }
 
   target {
-    arn      = aws_lambda_function.scanner["update-database"].arn
+    arn      = aws_lambda_alias.this["update-database"].arn
     role_arn = aws_iam_role.scheduler[0].arn
     input    = "{}"
 

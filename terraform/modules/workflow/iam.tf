@@ -460,7 +460,7 @@ data "aws_iam_policy_document" "scheduler" {
   statement {
     sid       = "InvokeTheDatabaseUpdate"
     actions   = ["lambda:InvokeFunction"]
-    resources = [local.function_arns["update-database"]]
+    resources = [local.invoke_arns["update-database"]]
   }
 }
 

@@ -45,10 +45,10 @@ locals {
   )
   log_group_arns = { for key, name in local.function_names : key => "${local.arn}:logs:${local.region}:${local.account_id}:log-group:/aws/lambda/${name}" }
   function_arns  = { for key, name in local.function_names : key => "${local.arn}:lambda:${local.region}:${local.account_id}:function:${name}" }
-  # What the state machines invoke: the `live` alias of each task function of the imgpipe image
-  # (functions.tf), which the release moves only once CodeDeploy has released the image; the
-  # scanner image's functions, released with no canary, unqualified.
-  invoke_arns = merge(local.function_arns, { for key in keys(local.functions) : key => "${local.function_arns[key]}:${local.task_alias}" })
+  # What the state machines and the database update's schedule invoke: the `live` alias of each
+  # task function, of the imgpipe image and of the scanner's (functions.tf), which CodeDeploy moves
+  # (codedeploy.tf) once it has released the image on the imgpipe function.
+  invoke_arns = { for key, arn in local.function_arns : key => "${arn}:${local.task_alias}" }
   task_alias  = "live"
 
   # The state machines, named and with ARNs known before they exist (their roles name them).

@@ -56,10 +56,10 @@ output "task_function_versions" {
 }
 
 output "task_releases" {
-  description = "The release of each task function of the imgpipe image, by function name: { deployment_group (in codedeploy_app_name), version (the one this apply published) }. deploy.yml creates a CodeDeploy deployment of each whose `live` alias is on another version. Empty without codedeploy_app_name."
-  value = { for key in keys(local.task_releases) : aws_lambda_function.image[key].function_name => {
+  description = "The release of each task function (of the imgpipe image and of the scanner image), by function name: { deployment_group (in codedeploy_app_name), version (the one this apply published) }. deploy.yml creates a CodeDeploy deployment of each whose `live` alias is on another version. Empty without codedeploy_app_name."
+  value = { for key, fn in local.task_releases : fn.function_name => {
     deployment_group = aws_codedeploy_deployment_group.this[key].deployment_group_name
-    version          = aws_lambda_function.image[key].version
+    version          = fn.version
   } }
 }
 

@@ -15,8 +15,9 @@ resource "aws_cloudwatch_log_group" "state_machine" {
 locals {
   definitions = {
     upload = var.upload_workflow_enabled ? templatefile("${path.module}/definitions/upload.asl.json", {
-      inspect_function_arn    = local.invoke_arns.inspect
-      scan_function_arn       = "${local.arn}:lambda:${local.region}:${local.account_id}:function:${var.name}-scan"
+      inspect_function_arn = local.invoke_arns.inspect
+      # Named even with the malware scan off (its state is then skipped): the alias when it is on.
+      scan_function_arn       = "${local.arn}:lambda:${local.region}:${local.account_id}:function:${var.name}-scan:${local.task_alias}"
       moderate_function_arn   = local.invoke_arns.moderate
       process_function_arn    = local.invoke_arns.process
       quarantine_function_arn = local.invoke_arns.quarantine
@@ -68,5 +69,6 @@ resource "aws_sfn_state_machine" "this" {
     }
   }
 
-  depends_on = [aws_iam_role_policy.state_machine]
+  # The definition names the task functions' aliases (local.invoke_arns, by name): created first.
+  depends_on = [aws_iam_role_policy.state_machine, aws_lambda_alias.this]
 }

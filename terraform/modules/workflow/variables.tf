@@ -407,7 +407,7 @@ variable "results_expiration_days" {
 }
 
 variable "codedeploy_app_name" {
-  description = "CodeDeploy application (Lambda) of the release (modules/imgpipe codedeploy_app_name): each task function of the imgpipe image gets a deployment group in it (task-<key>), which shifts its `live` alias. Null: no deployment groups (the alias stays on the version it was created on)."
+  description = "CodeDeploy application (Lambda) of the release (modules/imgpipe codedeploy_app_name): each task function, of the imgpipe image and of the scanner image, gets a deployment group in it (task-<key>), which shifts its `live` alias. Null: no deployment groups (the alias stays on the version it was created on)."
   type        = string
   default     = null
 

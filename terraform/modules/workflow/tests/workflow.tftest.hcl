@@ -79,7 +79,7 @@ run "creates_the_per_upload_workflow_with_every_check" {
   assert {
     condition = (
       jsondecode(aws_sfn_state_machine.this["upload"].definition).States.Inspect.Resource == "arn:aws:lambda:eu-west-1:123456789012:function:imgpipe-test-inspect:live"
-      && jsondecode(aws_sfn_state_machine.this["upload"].definition).States.Scan.Resource == "arn:aws:lambda:eu-west-1:123456789012:function:imgpipe-test-scan"
+      && jsondecode(aws_sfn_state_machine.this["upload"].definition).States.Scan.Resource == "arn:aws:lambda:eu-west-1:123456789012:function:imgpipe-test-scan:live"
       && jsondecode(aws_sfn_state_machine.this["upload"].definition).States.Start.Parameters.checks == { malware = "true", moderation = "true" }
     )
     error_message = "The per-upload definition should name the task functions and switch both checks on."
@@ -494,7 +494,7 @@ run "releases_each_task_function_through_its_own_codedeploy_deployment_group" {
   }
 
   assert {
-    condition     = toset(keys(aws_codedeploy_deployment_group.this)) == toset(keys(aws_lambda_function.image)) && length(aws_codedeploy_deployment_group.this) == 8
+    condition     = toset(keys(aws_codedeploy_deployment_group.this)) == setunion(keys(aws_lambda_function.image), keys(aws_lambda_function.scanner)) && length(aws_codedeploy_deployment_group.this) == 10
     error_message = "Each task function the state machines invoke through its live alias should have a deployment group."
   }
 
@@ -517,7 +517,7 @@ run "releases_each_task_function_through_its_own_codedeploy_deployment_group" {
       for key, alarm in aws_cloudwatch_metric_alarm.release :
       alarm.metric_name == "Errors" && alarm.threshold == 0
       && alarm.dimensions.FunctionName == "imgpipe-test-${key}" && alarm.dimensions.Resource == "imgpipe-test-${key}:live"
-      && alarm.dimensions.ExecutedVersion == aws_lambda_function.image[key].version && length(alarm.dimensions) == 3
+      && alarm.dimensions.ExecutedVersion == merge(aws_lambda_function.image, aws_lambda_function.scanner)[key].version && length(alarm.dimensions) == 3
     ])
     error_message = "Each release alarm should read the new version's errors behind the live alias."
   }
@@ -530,6 +530,47 @@ run "releases_each_task_function_through_its_own_codedeploy_deployment_group" {
   assert {
     condition     = output.task_releases["imgpipe-test-process"].deployment_group == "task-process" && output.task_releases["imgpipe-test-process"].version == aws_lambda_function.image["process"].version
     error_message = "The output should give deploy.yml each function's deployment group and new version."
+  }
+}
+
+# The scanner image's functions are released as the others: a version per apply, a live alias the
+# upload state machine and the schedule invoke, a CodeDeploy deployment group with its alarm. Not
+# $LATEST, which every apply replaced at once for every upload, with no canary and no rollback.
+run "releases_the_scanner_functions_through_their_live_alias" {
+  variables {
+    codedeploy_app_name       = "imgpipe-test"
+    codedeploy_role_name      = "imgpipe-test-codedeploy"
+    release_deployment_config = "CodeDeployDefault.LambdaCanary10Percent15Minutes"
+  }
+
+  assert {
+    condition = alltrue([for fn in aws_lambda_function.scanner : fn.publish]) && alltrue([
+      for key in ["scan", "update-database"] : aws_lambda_alias.this[key].name == "live" && aws_lambda_alias.this[key].function_version == aws_lambda_function.scanner[key].version
+    ])
+    error_message = "The scan and update-database functions should publish versions and have a live alias created on the first one."
+  }
+
+  assert {
+    condition     = endswith(jsondecode(aws_sfn_state_machine.this["upload"].definition).States.Scan.Resource, ":function:imgpipe-test-scan:live") && contains(one([for s in data.aws_iam_policy_document.state_machine["upload"].statement : s.resources if s.sid == "InvokeTheTaskFunctions"]), "arn:aws:lambda:eu-west-1:123456789012:function:imgpipe-test-scan:live")
+    error_message = "The upload state machine should invoke the scan function's live alias, and its role be allowed to."
+  }
+
+  assert {
+    condition     = aws_scheduler_schedule.this[0].target[0].arn == aws_lambda_alias.this["update-database"].arn && one(data.aws_iam_policy_document.scheduler[0].statement).resources == toset(["arn:aws:lambda:eu-west-1:123456789012:function:imgpipe-test-update-database:live"])
+    error_message = "The schedule should invoke the database update's live alias, and its role be allowed to."
+  }
+
+  assert {
+    condition = alltrue([
+      for key in ["scan", "update-database"] :
+      aws_codedeploy_deployment_group.this[key].deployment_group_name == "task-${key}"
+      && aws_codedeploy_deployment_group.this[key].alarm_configuration[0].alarms == toset(["imgpipe-test-${key}-release-errors"])
+      && aws_cloudwatch_metric_alarm.release[key].dimensions.ExecutedVersion == aws_lambda_function.scanner[key].version
+      && output.task_releases["imgpipe-test-${key}"].deployment_group == "task-${key}"
+      && output.task_releases["imgpipe-test-${key}"].version == aws_lambda_function.scanner[key].version
+      && contains(one(data.aws_iam_policy_document.codedeploy[0].statement).resources, "arn:aws:lambda:eu-west-1:123456789012:function:imgpipe-test-${key}:*")
+    ])
+    error_message = "The scanner functions should each have a deployment group rolling back on their new version's errors, in the output deploy.yml releases from."
   }
 }
 
