@@ -775,9 +775,13 @@ export function createScanTask(deps: ScannerDeps): ScanTask {
         status: 'rejected',
         rejection: {
           reason: 'malware',
-          message: verdict.limitExceeded
-            ? `ClamAV could not scan the whole ${where} (${verdict.signature}): content past its limits is unscanned`
-            : `ClamAV found ${verdict.signature} in the ${where}`,
+          // Imgpipe.Limits.* are the scanner's own limits (how many scans, how many bytes), not
+          // ClamAV's: the message says whose, so an operator raises the right one.
+          message: !verdict.limitExceeded
+            ? `ClamAV found ${verdict.signature} in the ${where}`
+            : verdict.signature?.startsWith('Imgpipe.')
+              ? `imgpipe did not scan the whole ${where} (${verdict.signature}, imgpipe's own limit, not ClamAV's): content past it is unscanned`
+              : `ClamAV could not scan the whole ${where} (${verdict.signature}): content past its limits is unscanned`,
           details: {
             signature: verdict.signature,
             ...(verdict.limitExceeded ? { limitExceeded: true } : {}),

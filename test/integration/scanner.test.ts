@@ -383,7 +383,7 @@ describe.skipIf(!tools)('the malware scanner', () => {
       status: 'rejected',
       rejection: {
         reason: 'malware',
-        message: `ClamAV could not scan the whole file: it has ${MAX_EMBEDDED_SCANS + 1} segments, chunks or boxes no decoder reads, more than the ${MAX_EMBEDDED_SCANS} scanned each on its own (Imgpipe.Limits.Exceeded.EmbeddedContent): content past its limits is unscanned`,
+        message: `imgpipe did not scan the whole file: it has ${MAX_EMBEDDED_SCANS + 1} segments, chunks or boxes no decoder reads, more than the ${MAX_EMBEDDED_SCANS} scanned each on its own (Imgpipe.Limits.Exceeded.EmbeddedContent, imgpipe's own limit, not ClamAV's): content past it is unscanned`,
         details: { limitExceeded: true, embeddedRegions: MAX_EMBEDDED_SCANS + 1 },
       },
     });
@@ -465,7 +465,7 @@ describe.skipIf(!tools)('the malware scanner', () => {
       status: 'rejected',
       rejection: {
         reason: 'malware',
-        message: `ClamAV could not scan the whole file: it has more than ${MAX_EMBEDDED_SCANS} gzip, bzip2 or xz headers, each scanned on its own (Imgpipe.Limits.Exceeded.EmbeddedArchives): content past its limits is unscanned`,
+        message: `imgpipe did not scan the whole file: it has more than ${MAX_EMBEDDED_SCANS} gzip, bzip2 or xz headers, each scanned on its own (Imgpipe.Limits.Exceeded.EmbeddedArchives, imgpipe's own limit, not ClamAV's): content past it is unscanned`,
         details: { limitExceeded: true, archiveHeaders: MAX_EMBEDDED_SCANS + 1 },
       },
     });
@@ -628,7 +628,9 @@ describe.skipIf(!tools)('the malware scanner', () => {
       status: 'rejected',
       rejection: {
         reason: 'malware',
-        message: expect.stringContaining('(Imgpipe.Limits.Exceeded.ReassembledContent)'),
+        message: expect.stringMatching(
+          /^imgpipe did not scan the whole .*\(Imgpipe\.Limits\.Exceeded\.ReassembledContent, imgpipe's own limit, not ClamAV's\)/,
+        ),
         details: { limitExceeded: true, reassembledScans: MAX_EMBEDDED_SCANS + 1 },
       },
     });
@@ -691,7 +693,9 @@ describe.skipIf(!tools)('the malware scanner', () => {
       status: 'rejected',
       rejection: {
         reason: 'malware',
-        message: expect.stringContaining('(Imgpipe.Limits.Exceeded.InflatedContent)'),
+        message: expect.stringMatching(
+          /^imgpipe did not scan the whole .*\(Imgpipe\.Limits\.Exceeded\.InflatedContent, imgpipe's own limit, not ClamAV's\)/,
+        ),
         details: { limitExceeded: true, maxInflatedBytes: MAX_INFLATED_BYTES },
       },
     });
